@@ -1,0 +1,173 @@
+"""The `EventBus` contract shared by the memory and Redis Streams backends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Protocol, runtime_checkable
+
+from ..events import Decoded, DecodeError, EventBase, UnknownEvent
+from .layout import StreamLayout
+
+
+class BusError(Exception):
+    """Base of bus errors. Messages say what to do next and never hold secrets."""
+
+
+class BusUnavailableError(BusError):
+    """The backend cannot be reached."""
+
+
+class BusOverflowError(BusError):
+    """The bounded outage buffer is full: the event was NOT journaled."""
+
+
+@dataclass(frozen=True, slots=True)
+class BusOptions:
+    """Backend settings (filled from `config.BusConfig`)."""
+
+    prefix: str = "silvertine"
+    md_maxlen: int = 100_000
+    health_maxlen: int = 10_000
+    journal_retention_s: int = 7 * 86_400
+    exec_buffer: int = 10_000
+    md_max_pending: int = 10_000
+    md_flush_interval_ms: float = 0.0
+    block_ms: int = 1_000
+    epoch_check_s: float = 1.0
+    pipeline_size: int = 500
+
+    @property
+    def layout(self) -> StreamLayout:
+        return StreamLayout(self.prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class BusEntry:
+    """One stream entry: where it is and what it decoded to."""
+
+    stream: str
+    id: str
+    event: Decoded
+
+    @property
+    def ok(self) -> bool:
+        return not isinstance(self.event, DecodeError | UnknownEvent)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    length: int
+    first_id: str | None
+    last_id: str | None
+    last_generated_id: str
+    entries_added: int
+
+
+@dataclass(slots=True)
+class BusStats:
+    """Counters for the health pane. Plain numbers, cheap to copy."""
+
+    backend: str
+    url: str
+    connected: bool = False
+    published: int = 0
+    published_md: int = 0
+    md_coalesced: int = 0
+    md_dropped: int = 0
+    exec_buffered: int = 0
+    exec_overflow: int = 0
+    decoded: int = 0
+    decode_errors: int = 0
+    unknown_events: int = 0
+    reconnects: int = 0
+    read_errors: int = 0
+    write_errors: int = 0
+    server_restarts: int = 0
+    data_loss_detected: int = 0
+    last_error: str = ""
+    extra: dict[str, int | float | str] = field(default_factory=dict)
+
+    def as_metrics(self) -> dict[str, int | float | str | bool | None]:
+        data = asdict(self)
+        extra = data.pop("extra")
+        data.update(extra)
+        return data
+
+    def count_decoded(self, decoded: Decoded) -> None:
+        if isinstance(decoded, DecodeError):
+            self.decode_errors += 1
+        elif isinstance(decoded, UnknownEvent):
+            self.unknown_events += 1
+        else:
+            self.decoded += 1
+
+
+DataLossListener = Callable[[str], Awaitable[None]]
+"""Called with a reason when the bus finds that the backend lost data."""
+
+
+@runtime_checkable
+class EventBus(Protocol):
+    """One contract, two backends (`memory://`, `redis://`). See docs/architecture.md.
+
+    - `publish` routes by `layout.route(event)`. Execution, health, signal and risk
+      events are written one by one, in call order, and awaited; the returned id is the
+      stream entry id, or None if the backend is down and the event waits in the
+      bounded outage buffer (flushed in order on reconnect; `BusOverflowError` when
+      full). Market data may be coalesced to the latest per instrument and written
+      later (returns None); `flush` waits for it.
+    - Reads never raise on bad data: entries decode to `DecodeError`/`UnknownEvent`
+      values, counted in `stats`.
+    - `tail` yields entries after the given ids (exclusive; `$` means "from now",
+      resolved once) until the bus closes.
+    """
+
+    backend: str
+    options: BusOptions
+    stats: BusStats
+
+    @property
+    def layout(self) -> StreamLayout: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def publish(self, event: EventBase) -> str | None: ...
+
+    async def publish_many(self, events: Iterable[EventBase]) -> None: ...
+
+    async def flush(self, timeout: float = 10.0) -> None: ...
+
+    async def read(
+        self, stream: str, start: str = "-", end: str = "+", count: int | None = None
+    ) -> list[BusEntry]: ...
+
+    def replay(
+        self, stream: str, after: str = "0-0", batch: int = 1_000
+    ) -> AsyncIterator[BusEntry]: ...
+
+    def tail(self, streams: Mapping[str, str]) -> AsyncIterator[BusEntry]: ...
+
+    async def streams(self, pattern: str = "*") -> list[str]: ...
+
+    async def info(self, stream: str) -> StreamInfo | None: ...
+
+    async def set_snapshot_floor(self, stream: str, entry_id: str) -> None: ...
+
+    def add_data_loss_listener(self, listener: DataLossListener) -> None: ...
+
+
+def parse_id(entry_id: str) -> tuple[int, int]:
+    """`"1700000000000-3"` -> (1700000000000, 3). `-`/`+` map to the extremes."""
+    if entry_id == "-":
+        return (0, 0)
+    if entry_id == "+":
+        return (2**64 - 1, 2**64 - 1)
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def format_id(ms: int, seq: int) -> str:
+    return f"{ms}-{seq}"

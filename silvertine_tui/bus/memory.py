@@ -1,0 +1,209 @@
+"""The embedded in-process bus: same contract and id shape as Redis Streams."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import time
+from bisect import bisect_left, bisect_right
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+
+from ..events import EventBase
+from .base import (
+    BusEntry,
+    BusOptions,
+    BusStats,
+    DataLossListener,
+    StreamInfo,
+    format_id,
+    parse_id,
+)
+from .layout import StreamLayout
+
+
+class _Stream:
+    __slots__ = ("added", "entries", "keys", "last")
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[int, int]] = []
+        self.entries: list[BusEntry] = []
+        self.last: tuple[int, int] = (0, 0)
+        self.added = 0
+
+
+class MemoryBus:
+    """Streams held in lists. Events are stored as objects: nothing is encoded.
+
+    Length limits follow the Redis rules (market data and health by length, journals
+    only behind a snapshot floor and by age), trimmed in chunks like `MAXLEN ~`.
+    """
+
+    backend = "memory"
+
+    def __init__(
+        self,
+        options: BusOptions | None = None,
+        *,
+        clock_ms: Callable[[], int] | None = None,
+    ) -> None:
+        self.options = options or BusOptions()
+        self.stats = BusStats(backend=self.backend, url="memory://")
+        self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self._streams: dict[str, _Stream] = {}
+        self._changed = asyncio.Event()
+        self._closed = False
+        self._floors: dict[str, str] = {}
+        self._listeners: list[DataLossListener] = []
+
+    @property
+    def layout(self) -> StreamLayout:
+        return self.options.layout
+
+    async def start(self) -> None:
+        self._closed = False
+        self.stats.connected = True
+
+    async def close(self) -> None:
+        self._closed = True
+        self.stats.connected = False
+        self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _maxlen(self, stream: str) -> int | None:
+        if stream.startswith(f"{self.options.prefix}:md:"):
+            return self.options.md_maxlen
+        if stream == self.layout.health:
+            return self.options.health_maxlen
+        return None
+
+    def _append(self, event: EventBase) -> str:
+        name = self.layout.route(event)
+        stream = self._streams.get(name)
+        if stream is None:
+            stream = self._streams[name] = _Stream()
+        ms = self._clock_ms()
+        last_ms, last_seq = stream.last
+        key = (ms, 0) if ms > last_ms else (last_ms, last_seq + 1)
+        entry_id = format_id(*key)
+        stream.keys.append(key)
+        stream.entries.append(BusEntry(name, entry_id, event))  # type: ignore[arg-type]
+        stream.last = key
+        stream.added += 1
+        limit = self._maxlen(name)
+        if limit is not None and len(stream.keys) > limit + max(limit // 10, 1):
+            cut = len(stream.keys) - limit
+            del stream.keys[:cut]
+            del stream.entries[:cut]
+        self.stats.published += 1
+        if self.layout.channel_of(name) == "md":
+            self.stats.published_md += 1
+        return entry_id
+
+    async def publish(self, event: EventBase) -> str | None:
+        entry_id = self._append(event)
+        self._wake()
+        return entry_id
+
+    async def publish_many(self, events: Iterable[EventBase]) -> None:
+        for event in events:
+            self._append(event)
+        self._wake()
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        return None
+
+    def _slice(self, stream: str, start: str, end: str, count: int | None) -> list[BusEntry]:
+        data = self._streams.get(stream)
+        if data is None:
+            return []
+        if start.startswith("("):
+            lo = bisect_right(data.keys, parse_id(start[1:]))
+        else:
+            lo = bisect_left(data.keys, parse_id(start))
+        if end.startswith("("):
+            hi = bisect_left(data.keys, parse_id(end[1:]))
+        else:
+            hi = bisect_right(data.keys, parse_id(end))
+        if count is not None:
+            hi = min(hi, lo + count)
+        return data.entries[lo:hi]
+
+    async def read(
+        self, stream: str, start: str = "-", end: str = "+", count: int | None = None
+    ) -> list[BusEntry]:
+        entries = self._slice(stream, start, end, count)
+        for entry in entries:
+            self.stats.count_decoded(entry.event)
+        return entries
+
+    async def replay(
+        self, stream: str, after: str = "0-0", batch: int = 1_000
+    ) -> AsyncIterator[BusEntry]:
+        cursor = after
+        while True:
+            entries = await self.read(stream, f"({cursor}", "+", batch)
+            for entry in entries:
+                yield entry
+            if len(entries) < batch:
+                return
+            cursor = entries[-1].id
+            await asyncio.sleep(0)
+
+    def _resolve_start(self, stream: str, entry_id: str) -> str:
+        if entry_id != "$":
+            return entry_id
+        data = self._streams.get(stream)
+        return format_id(*data.last) if data else "0-0"
+
+    async def tail(self, streams: Mapping[str, str]) -> AsyncIterator[BusEntry]:
+        last = {name: self._resolve_start(name, entry_id) for name, entry_id in streams.items()}
+        while not self._closed:
+            waiter = self._changed
+            produced = False
+            for name, cursor in last.items():
+                entries = self._slice(name, f"({cursor}", "+", 1_000)
+                if entries:
+                    produced = True
+                    last[name] = entries[-1].id
+                    for entry in entries:
+                        self.stats.count_decoded(entry.event)
+                        yield entry
+            if not produced:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.wait(), self.options.block_ms / 1000)
+
+    async def streams(self, pattern: str = "*") -> list[str]:
+        full = f"{self.options.prefix}:{pattern}"
+        return sorted(n for n in self._streams if fnmatch.fnmatchcase(n, full))
+
+    async def info(self, stream: str) -> StreamInfo | None:
+        data = self._streams.get(stream)
+        if data is None:
+            return None
+        return StreamInfo(
+            length=len(data.keys),
+            first_id=data.entries[0].id if data.entries else None,
+            last_id=data.entries[-1].id if data.entries else None,
+            last_generated_id=format_id(*data.last),
+            entries_added=data.added,
+        )
+
+    async def set_snapshot_floor(self, stream: str, entry_id: str) -> None:
+        """Allow trimming the journal `stream` up to `entry_id`, by age."""
+        self._floors[stream] = entry_id
+        data = self._streams.get(stream)
+        if data is None:
+            return
+        cutoff_ms = self._clock_ms() - self.options.journal_retention_s * 1000
+        floor = min(parse_id(entry_id), (cutoff_ms, 0))
+        cut = bisect_left(data.keys, floor)
+        if cut:
+            del data.keys[:cut]
+            del data.entries[:cut]
+
+    def add_data_loss_listener(self, listener: DataLossListener) -> None:
+        self._listeners.append(listener)

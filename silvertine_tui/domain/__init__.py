@@ -1,0 +1,50 @@
+"""Pure domain models: no I/O, no framework imports beyond pydantic."""
+
+from .enums import (
+    ConnectionState,
+    Liquidity,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    TradingState,
+)
+from .errors import OrderValidationError, ValidationIssue
+from .ids import new_client_order_id
+from .instrument import Instrument, instrument_key, split_key
+from .market import Book, BookLevel, Quote, Trade
+from .money import ZERO, Dec, quantize_to_step, to_decimal
+from .orders import TRANSITIONS, ApplyResult, Fill, Order, OrderRequest, OrderUpdate
+from .portfolio import Balance, Position
+
+__all__ = [
+    "TRANSITIONS",
+    "ZERO",
+    "ApplyResult",
+    "Balance",
+    "Book",
+    "BookLevel",
+    "ConnectionState",
+    "Dec",
+    "Fill",
+    "Instrument",
+    "Liquidity",
+    "Order",
+    "OrderRequest",
+    "OrderStatus",
+    "OrderType",
+    "OrderUpdate",
+    "OrderValidationError",
+    "Position",
+    "Quote",
+    "Side",
+    "TimeInForce",
+    "Trade",
+    "TradingState",
+    "ValidationIssue",
+    "instrument_key",
+    "new_client_order_id",
+    "quantize_to_step",
+    "split_key",
+    "to_decimal",
+]

@@ -1,0 +1,281 @@
+"""Order requests, their validation, and the order state machine."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .enums import OrderStatus, OrderType, Side, TimeInForce
+from .errors import OrderValidationError, ValidationIssue
+from .ids import new_client_order_id
+from .instrument import Instrument
+from .money import ZERO, Dec, fmt
+
+# Market orders cannot rest on the book.
+_MARKET_TIFS = frozenset({TimeInForce.IOC, TimeInForce.FOK, TimeInForce.DAY})
+
+
+class OrderRequest(BaseModel):
+    """What the trader asked for. `client_order_id` is minted here, before sending."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client_order_id: str = Field(default_factory=new_client_order_id, min_length=1, max_length=36)
+    broker: str = Field(min_length=1)
+    account: str = Field(min_length=1)
+    instrument: str = Field(min_length=3, description="SYMBOL.VENUE key")
+    side: Side
+    order_type: OrderType
+    quantity: Dec
+    limit_price: Dec | None = None
+    stop_price: Dec | None = None
+    tif: TimeInForce = TimeInForce.GTC
+    reduce_only: bool = False
+    tag: str = ""
+
+    def reference_price(self) -> Decimal | None:
+        """The price the notional is judged at when no market price is known."""
+        return self.limit_price if self.limit_price is not None else self.stop_price
+
+    def issues(
+        self, instrument: Instrument, market_price: Decimal | None = None
+    ) -> list[ValidationIssue]:
+        """Every rule this request breaks against `instrument` (empty when valid).
+
+        `market_price` is used for the notional of orders without a price (MARKET, STOP
+        without one is judged at its stop).
+        """
+        found: list[ValidationIssue] = []
+        if self.instrument != instrument.key:
+            found.append(
+                ValidationIssue(
+                    "instrument",
+                    "match",
+                    f"{self.instrument} does not match instrument {instrument.key}",
+                )
+            )
+        found += instrument.check_qty(self.quantity)
+        kind = self.order_type
+        if kind.has_limit_price:
+            if self.limit_price is None:
+                found.append(
+                    ValidationIssue("limit_price", "required", f"required for {kind} orders")
+                )
+            else:
+                found += instrument.check_price(self.limit_price, "limit_price")
+        elif self.limit_price is not None:
+            found.append(
+                ValidationIssue("limit_price", "not_allowed", f"not allowed for {kind} orders")
+            )
+        if kind.has_stop_price:
+            if self.stop_price is None:
+                found.append(
+                    ValidationIssue("stop_price", "required", f"required for {kind} orders")
+                )
+            else:
+                found += instrument.check_price(self.stop_price, "stop_price")
+        elif self.stop_price is not None:
+            found.append(
+                ValidationIssue("stop_price", "not_allowed", f"not allowed for {kind} orders")
+            )
+        if kind is OrderType.MARKET and self.tif not in _MARKET_TIFS:
+            found.append(
+                ValidationIssue(
+                    "tif",
+                    "market_tif",
+                    f"market orders cannot rest: use IOC, FOK or DAY, not {self.tif}",
+                )
+            )
+        price = self.reference_price() if kind is not OrderType.MARKET else market_price
+        if price is not None and price > 0 and self.quantity > 0 and instrument.min_notional > 0:
+            notional = instrument.notional(self.quantity, price)
+            if notional < instrument.min_notional:
+                found.append(
+                    ValidationIssue(
+                        "quantity",
+                        "min_notional",
+                        f"notional {fmt(notional)} {instrument.quote_currency}"
+                        f" < minimum {fmt(instrument.min_notional)}",
+                    )
+                )
+        return found
+
+    def validate_for(self, instrument: Instrument, market_price: Decimal | None = None) -> None:
+        """Raise `OrderValidationError` naming every broken rule."""
+        found = self.issues(instrument, market_price)
+        if found:
+            raise OrderValidationError(found)
+
+
+class OrderUpdate(BaseModel):
+    """A venue's report on an order (status and cumulative fill), as journaled."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client_order_id: str
+    status: OrderStatus
+    venue_order_id: str | None = None
+    filled_qty: Dec | None = Field(default=None, ge=0, description="cumulative, if reported")
+    avg_price: Dec | None = None
+    quantity: Dec | None = Field(default=None, gt=0, description="new quantity after a modify")
+    limit_price: Dec | None = None
+    stop_price: Dec | None = None
+    reason: str = ""
+    venue_ts_ns: int | None = None
+
+
+class Fill(BaseModel):
+    """One execution. `exec_id` is the venue's execution id (idempotency key)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    exec_id: str = Field(min_length=1)
+    client_order_id: str
+    venue_order_id: str | None = None
+    broker: str
+    account: str
+    instrument: str
+    side: Side
+    quantity: Dec = Field(gt=0)
+    price: Dec = Field(gt=0)
+    fee: Dec = Decimal(0)
+    fee_currency: str = ""
+    liquidity: str = "UNKNOWN"
+    venue_ts_ns: int | None = None
+
+    @property
+    def notional(self) -> Decimal:
+        return self.quantity * self.price
+
+
+class ApplyResult(StrEnum):
+    APPLIED = "APPLIED"
+    DUPLICATE = "DUPLICATE"
+    STALE = "STALE"
+    OVERFILL = "OVERFILL"
+    WRONG_ORDER = "WRONG_ORDER"
+    TERMINAL = "TERMINAL"
+
+
+S = OrderStatus
+# Allowed status moves. Anything else is a late or out-of-order report and is ignored.
+# PENDING_CANCEL/PENDING_REPLACE may go back to NEW (the venue refused the cancel or
+# applied the replace); a NEW report after fills becomes PARTIALLY_FILLED.
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.PENDING_NEW: frozenset(
+        {S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.CANCELED, S.EXPIRED, S.PENDING_CANCEL}
+    ),
+    S.NEW: frozenset(
+        {S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.PENDING_REPLACE, S.CANCELED, S.EXPIRED}
+    ),
+    S.PARTIALLY_FILLED: frozenset(
+        {S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.PENDING_REPLACE, S.CANCELED, S.EXPIRED}
+    ),
+    S.PENDING_CANCEL: frozenset({S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED}),
+    S.PENDING_REPLACE: frozenset(
+        {S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELED, S.EXPIRED}
+    ),
+    S.FILLED: frozenset(),
+    S.CANCELED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+
+
+class Order(BaseModel):
+    """An order's live state. Only `apply_update` and `apply_fill` change it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request: OrderRequest
+    status: OrderStatus = OrderStatus.PENDING_NEW
+    venue_order_id: str | None = None
+    quantity: Dec
+    limit_price: Dec | None = None
+    stop_price: Dec | None = None
+    filled_qty: Dec = Decimal(0)
+    avg_price: Dec | None = None
+    fees: Dec = Decimal(0)
+    reason: str = ""
+    exec_ids: set[str] = Field(default_factory=set)
+
+    @classmethod
+    def from_request(cls, request: OrderRequest) -> Order:
+        return cls(
+            request=request,
+            quantity=request.quantity,
+            limit_price=request.limit_price,
+            stop_price=request.stop_price,
+        )
+
+    @property
+    def client_order_id(self) -> str:
+        return self.request.client_order_id
+
+    @property
+    def leaves_qty(self) -> Decimal:
+        if self.status.is_terminal:
+            return ZERO
+        return max(self.quantity - self.filled_qty, ZERO)
+
+    def _set_status(self, new: OrderStatus) -> None:
+        if new is OrderStatus.NEW and self.filled_qty > 0:
+            new = OrderStatus.PARTIALLY_FILLED
+        self.status = new
+
+    def apply_update(self, update: OrderUpdate) -> ApplyResult:
+        if update.client_order_id != self.client_order_id:
+            return ApplyResult.WRONG_ORDER
+        if self.status.is_terminal:
+            return ApplyResult.TERMINAL
+        if update.venue_order_id and not self.venue_order_id:
+            self.venue_order_id = update.venue_order_id
+        new = update.status
+        if new is self.status and new is not S.PARTIALLY_FILLED:
+            return ApplyResult.DUPLICATE
+        if new not in TRANSITIONS[self.status]:
+            return ApplyResult.STALE
+        # A replace changes the terms; never below what has already filled.
+        if update.quantity is not None and update.quantity >= self.filled_qty:
+            self.quantity = update.quantity
+        if update.limit_price is not None:
+            self.limit_price = update.limit_price
+        if update.stop_price is not None:
+            self.stop_price = update.stop_price
+        if update.reason:
+            self.reason = update.reason
+        if new is S.FILLED and self.filled_qty < self.quantity:
+            # The venue says filled but the fills have not arrived yet: the status moves,
+            # the quantities wait for the fills (which carry the money).
+            self.status = S.FILLED
+            return ApplyResult.APPLIED
+        self._set_status(new)
+        return ApplyResult.APPLIED
+
+    def apply_fill(self, fill: Fill) -> ApplyResult:
+        """Add an execution. Duplicates and overfills are refused, never applied.
+
+        A fill is money that changed hands, so it is applied even after a terminal
+        status (a fill that raced a cancel); the terminal status itself never changes.
+        """
+        if fill.client_order_id != self.client_order_id:
+            return ApplyResult.WRONG_ORDER
+        if fill.exec_id in self.exec_ids:
+            return ApplyResult.DUPLICATE
+        if self.filled_qty + fill.quantity > self.quantity:
+            return ApplyResult.OVERFILL
+        self.exec_ids.add(fill.exec_id)
+        previous_value = (self.avg_price or ZERO) * self.filled_qty
+        self.filled_qty += fill.quantity
+        self.avg_price = (previous_value + fill.quantity * fill.price) / self.filled_qty
+        self.fees += fill.fee
+        if fill.venue_order_id and not self.venue_order_id:
+            self.venue_order_id = fill.venue_order_id
+        if not self.status.is_terminal:
+            if self.filled_qty == self.quantity:
+                self.status = S.FILLED
+            elif self.status in (S.PENDING_NEW, S.NEW):
+                self.status = S.PARTIALLY_FILLED
+        return ApplyResult.APPLIED

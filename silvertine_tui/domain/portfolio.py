@@ -1,0 +1,34 @@
+"""Positions and balances as reported or computed."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .money import Dec
+
+
+class Position(BaseModel):
+    """A signed position (negative is short) in one instrument at one account."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    broker: str
+    account: str
+    instrument: str
+    quantity: Dec
+    avg_price: Dec | None = None
+    realized_pnl: Dec = Decimal(0)
+    currency: str = ""
+
+
+class Balance(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    broker: str
+    account: str
+    currency: str = Field(min_length=1)
+    total: Dec
+    available: Dec
+    locked: Dec = Decimal(0)

@@ -1,0 +1,118 @@
+"""Encode events to Redis stream field maps and decode them back.
+
+Wire form (all values UTF-8): `t` type, `v` schema version, `id` event id,
+`ts` ns timestamp, `src` source, `p` the payload as JSON with Decimals as strings.
+Decoding never raises: bad entries come back as `UnknownEvent` or `DecodeError`
+values for the consumer to count and show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from pydantic import TypeAdapter, ValidationError
+
+from .envelope import EventBase
+from .kinds import EVENT_TYPES, Event
+
+FieldMap = dict[bytes, bytes]
+
+_PAYLOAD_ADAPTERS: dict[str, tuple[type[EventBase], TypeAdapter[Any]]] = {
+    name: (cls, TypeAdapter(cast(Any, cls.model_fields["payload"].annotation)))
+    for name, cls in EVENT_TYPES.items()
+}
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownEvent:
+    """A well-formed envelope of a type (or newer version) this build does not know."""
+
+    type: str
+    v: int
+    event_id: str
+    ts: int
+    source: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeError:
+    """An entry that could not be decoded; `reason` says why (no secrets: it is data)."""
+
+    reason: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+Decoded = Event | UnknownEvent | DecodeError
+
+
+def encode(event: EventBase) -> FieldMap:
+    payload = event.payload
+    body = payload.model_dump_json(exclude_none=True).encode()
+    return {
+        b"t": event.type.encode(),
+        b"v": str(event.v).encode(),
+        b"id": event.event_id.encode(),
+        b"ts": str(event.ts).encode(),
+        b"src": event.source.encode(),
+        b"p": body,
+    }
+
+
+def _preview(fields: Mapping[Any, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in list(fields.items())[:8]:
+        key = k.decode(errors="replace") if isinstance(k, bytes | bytearray) else str(k)
+        val = v.decode(errors="replace") if isinstance(v, bytes | bytearray) else str(v)
+        out[key] = val[:200]
+    return out
+
+
+def _as_bytes_map(fields: Mapping[Any, Any]) -> Mapping[bytes, Any]:
+    if all(isinstance(k, bytes) for k in fields):
+        return fields
+    return {(k.encode() if isinstance(k, str) else bytes(k)): v for k, v in fields.items()}
+
+
+def _as_text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes | bytearray) else str(raw)
+
+
+_REQUIRED = (b"t", b"v", b"id", b"ts", b"src", b"p")
+
+
+def decode(fields: Mapping[Any, Any]) -> Decoded:
+    """Decode a stream entry (bytes or str keys). Never raises."""
+    try:
+        entry = _as_bytes_map(fields)
+        missing = [k.decode() for k in _REQUIRED if entry.get(k) is None]
+        if missing:
+            return DecodeError(f"missing field(s): {', '.join(missing)}", _preview(fields))
+        kind = _as_text(entry[b"t"])
+        event_id = _as_text(entry[b"id"])
+        source = _as_text(entry[b"src"])
+        body = entry[b"p"]
+        raw = body.encode() if isinstance(body, str) else bytes(body)
+        try:
+            v = int(entry[b"v"])
+            stamp = int(entry[b"ts"])
+        except ValueError:
+            return DecodeError("v and ts must be integers", _preview(fields))
+        known = _PAYLOAD_ADAPTERS.get(kind)
+        if known is None or v > known[0].SCHEMA_VERSION:
+            return UnknownEvent(kind, v, event_id, stamp, source, raw)
+        cls, adapter = known
+        try:
+            payload = adapter.validate_json(raw)
+            event: Event = cls(  # type: ignore[assignment]
+                type=kind, v=v, event_id=event_id, ts=stamp, source=source, payload=payload
+            )
+        except ValidationError as exc:
+            first = exc.errors(include_input=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or "payload"
+            return DecodeError(f"{kind}: {where}: {first['msg']}", _preview(fields))
+        return event
+    except Exception as exc:  # a consumer must never die on bad data
+        return DecodeError(f"{type(exc).__name__}: {exc}"[:300], _preview(fields))

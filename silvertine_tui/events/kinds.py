@@ -1,0 +1,176 @@
+"""Every event kind, joined in one discriminated union."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter
+
+from ..domain import (
+    Balance,
+    Book,
+    Fill,
+    OrderRequest,
+    OrderUpdate,
+    Position,
+    Quote,
+    Trade,
+)
+from .envelope import EventBase
+from .payloads import CancelRequest, Health, Log, ModifyRequest, Reconcile, Risk, Signal
+
+
+class Channel(StrEnum):
+    """Which family of streams an event kind belongs to (see `bus.layout`)."""
+
+    MARKET_DATA = "md"
+    EXECUTION = "exec"
+    HEALTH = "health"
+    SIGNAL = "signal"
+    RISK = "risk"
+
+
+class QuoteEvent(EventBase):
+    type: Literal["quote"] = "quote"
+    payload: Quote
+
+
+class BookEvent(EventBase):
+    type: Literal["book"] = "book"
+    payload: Book
+
+
+class TradeEvent(EventBase):
+    type: Literal["trade"] = "trade"
+    payload: Trade
+
+
+class OrderRequestEvent(EventBase):
+    type: Literal["order.request"] = "order.request"
+    payload: OrderRequest
+
+
+class CancelRequestEvent(EventBase):
+    type: Literal["order.cancel"] = "order.cancel"
+    payload: CancelRequest
+
+
+class ModifyRequestEvent(EventBase):
+    type: Literal["order.modify"] = "order.modify"
+    payload: ModifyRequest
+
+
+class OrderUpdateEvent(EventBase):
+    type: Literal["order.update"] = "order.update"
+    payload: OrderUpdate
+
+
+class FillEvent(EventBase):
+    type: Literal["fill"] = "fill"
+    payload: Fill
+
+
+class PositionEvent(EventBase):
+    type: Literal["position"] = "position"
+    payload: Position
+
+
+class BalanceEvent(EventBase):
+    type: Literal["balance"] = "balance"
+    payload: Balance
+
+
+class ReconcileEvent(EventBase):
+    type: Literal["reconcile"] = "reconcile"
+    payload: Reconcile
+
+
+class SignalEvent(EventBase):
+    type: Literal["signal"] = "signal"
+    payload: Signal
+
+
+class HealthEvent(EventBase):
+    type: Literal["health"] = "health"
+    payload: Health
+
+
+class LogEvent(EventBase):
+    type: Literal["log"] = "log"
+    payload: Log
+
+
+class RiskEvent(EventBase):
+    type: Literal["risk"] = "risk"
+    payload: Risk
+
+
+Event = Annotated[
+    QuoteEvent
+    | BookEvent
+    | TradeEvent
+    | OrderRequestEvent
+    | CancelRequestEvent
+    | ModifyRequestEvent
+    | OrderUpdateEvent
+    | FillEvent
+    | PositionEvent
+    | BalanceEvent
+    | ReconcileEvent
+    | SignalEvent
+    | HealthEvent
+    | LogEvent
+    | RiskEvent,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+EVENT_TYPES: dict[str, type[EventBase]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (
+        QuoteEvent,
+        BookEvent,
+        TradeEvent,
+        OrderRequestEvent,
+        CancelRequestEvent,
+        ModifyRequestEvent,
+        OrderUpdateEvent,
+        FillEvent,
+        PositionEvent,
+        BalanceEvent,
+        ReconcileEvent,
+        SignalEvent,
+        HealthEvent,
+        LogEvent,
+        RiskEvent,
+    )
+}
+
+CHANNELS: dict[str, Channel] = {
+    "quote": Channel.MARKET_DATA,
+    "book": Channel.MARKET_DATA,
+    "trade": Channel.MARKET_DATA,
+    "order.request": Channel.EXECUTION,
+    "order.cancel": Channel.EXECUTION,
+    "order.modify": Channel.EXECUTION,
+    "order.update": Channel.EXECUTION,
+    "fill": Channel.EXECUTION,
+    "position": Channel.EXECUTION,
+    "balance": Channel.EXECUTION,
+    "reconcile": Channel.EXECUTION,
+    "signal": Channel.SIGNAL,
+    "health": Channel.HEALTH,
+    "log": Channel.HEALTH,
+    "risk": Channel.RISK,
+}
+
+MARKET_DATA_TYPES = frozenset(t for t, c in CHANNELS.items() if c is Channel.MARKET_DATA)
+
+
+def coalesce_key(event: EventBase) -> str | None:
+    """Market data is coalesced to the latest per (type, instrument); None otherwise."""
+    if event.type in MARKET_DATA_TYPES and event.type != "trade":
+        return f"{event.source}|{event.type}|{event.payload.instrument}"
+    return None

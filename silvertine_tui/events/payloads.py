@@ -1,0 +1,113 @@
+"""Payloads that exist only as events (the domain models serve the rest)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..domain import ConnectionState, OrderType, Side, TradingState
+from ..domain.money import Dec
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+MetricValue = int | float | str | bool | None
+
+
+class CancelRequest(BaseModel):
+    model_config = _FROZEN
+
+    client_order_id: str
+    reason: str = ""
+
+
+class ModifyRequest(BaseModel):
+    model_config = _FROZEN
+
+    client_order_id: str
+    quantity: Dec | None = Field(default=None, gt=0)
+    limit_price: Dec | None = Field(default=None, gt=0)
+    stop_price: Dec | None = Field(default=None, gt=0)
+
+
+class Signal(BaseModel):
+    """A trade idea from an outside strategy; the UI can turn it into a ticket."""
+
+    model_config = _FROZEN
+
+    strategy: str
+    instrument: str
+    side: Side
+    quantity: Dec | None = Field(default=None, gt=0)
+    order_type: OrderType = OrderType.LIMIT
+    price: Dec | None = None
+    strength: float | None = Field(default=None, ge=-1, le=1)
+    note: str = ""
+
+
+class Health(BaseModel):
+    """State and figures of one component (`broker:paper/main`, `bus`, ...).
+
+    Metrics are display figures (latency, ages, counters), hence floats are allowed
+    here and nowhere near money.
+    """
+
+    model_config = _FROZEN
+
+    component: str
+    state: ConnectionState
+    message: str = ""
+    metrics: dict[str, MetricValue] = Field(default_factory=dict)
+
+
+class ReconcileKind(StrEnum):
+    VENUE_ORDER_UNKNOWN = "VENUE_ORDER_UNKNOWN"  # open at the venue, not in our journal
+    LOCAL_ORDER_UNKNOWN = "LOCAL_ORDER_UNKNOWN"  # we think open, the venue does not know it
+    STATUS_MISMATCH = "STATUS_MISMATCH"
+    POSITION_MISMATCH = "POSITION_MISMATCH"
+    MISSED_FILL = "MISSED_FILL"
+    BALANCE_MISMATCH = "BALANCE_MISMATCH"
+    DATA_LOSS = "DATA_LOSS"  # the bus lost data (restart without persistence)
+
+
+class Reconcile(BaseModel):
+    model_config = _FROZEN
+
+    kind: ReconcileKind
+    instrument: str = ""
+    client_order_id: str = ""
+    ours: str = ""
+    venue: str = ""
+    detail: str = ""
+
+
+class RiskAction(StrEnum):
+    REJECT = "REJECT"
+    STATE = "STATE"
+    KILL = "KILL"
+    RESUME = "RESUME"
+
+
+class Risk(BaseModel):
+    model_config = _FROZEN
+
+    action: RiskAction
+    trading_state: TradingState
+    rule: str = ""
+    message: str = ""
+    client_order_id: str = ""
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class Log(BaseModel):
+    model_config = _FROZEN
+
+    level: LogLevel = LogLevel.INFO
+    message: str
+    fields: dict[str, MetricValue] = Field(default_factory=dict)
