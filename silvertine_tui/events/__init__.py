@@ -39,6 +39,7 @@ from .payloads import (
     RiskAction,
     Signal,
 )
+from .summary import describe
 
 __all__ = [
     "CHANNELS",
@@ -79,6 +80,7 @@ __all__ = [
     "UnknownEvent",
     "coalesce_key",
     "decode",
+    "describe",
     "encode",
     "next_event_id",
 ]

@@ -1,0 +1,1 @@
+"""Broker contract, registry, and adapters (paper, binance, ib)."""

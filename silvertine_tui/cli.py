@@ -1,0 +1,252 @@
+"""`silvertine` entry point: run (default), replay, config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from . import __version__
+from .config import ConfigError, Settings, format_config_error, load_settings
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+EXIT_BUS = 3
+
+COMMANDS = ("run", "replay", "config")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="silvertine",
+        description="Silvertine: a terminal trading workstation. "
+        "With no arguments it runs on the built-in paper broker and an in-memory bus.",
+    )
+    parser.add_argument("--version", action="version", version=f"silvertine {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="start the workstation (the default command)")
+    _config_args(run)
+
+    replay = sub.add_parser(
+        "replay",
+        help="print journaled events from a Redis bus",
+        description="Print events from the bus's streams as a table or JSON lines.",
+    )
+    _config_args(replay)
+    replay.add_argument(
+        "--stream",
+        metavar="NAME",
+        action="append",
+        help="stream to read, with or without the prefix (exec:paper:main); repeatable; "
+        "default: every stream under the prefix",
+    )
+    replay.add_argument("--since", metavar="ID", default="0-0", help="start after this entry id")
+    replay.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    replay.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    replay.add_argument("--limit", type=int, metavar="N", help="stop after N events")
+
+    check = sub.add_parser("config", help="validate the config and print it (secrets hidden)")
+    _config_args(check)
+    return parser
+
+
+def _config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        "-c",
+        metavar="PATH",
+        type=Path,
+        help="YAML config (default: $SILVERTINE_CONFIG, else the built-in paper profile)",
+    )
+    parser.add_argument(
+        "--bus", metavar="URL", help="bus URL: memory:// or redis://host:6379/0 (bus.url)"
+    )
+    parser.add_argument("--prefix", metavar="P", help="stream key prefix (bus.prefix)")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    bus: dict[str, Any] = {}
+    if getattr(args, "bus", None):
+        bus["url"] = args.bus
+    if getattr(args, "prefix", None):
+        bus["prefix"] = args.prefix
+    return load_settings(args.config, **({"bus": bus} if bus else {}))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    first = args_list[0] if args_list else ""
+    if first not in (*COMMANDS, "-h", "--help", "--version"):
+        args_list.insert(0, "run")
+    args = build_parser().parse_args(args_list)
+    try:
+        settings = _settings(args)
+    except ConfigError as err:
+        print(format_config_error(err), file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "config":
+        print(settings.model_dump_json(indent=2))
+        return EXIT_OK
+    if args.command == "replay":
+        return _replay(settings, args)
+    return _run(settings)
+
+
+def _run(settings: Settings) -> int:
+    from .engine import Session
+    from .logsetup import setup_logging
+    from .ui.app import SilvertineApp
+
+    log_file = setup_logging(settings.log.file, settings.log.level)
+    session = Session(settings)
+
+    async def go() -> int:
+        from .bus import BusUnavailableError
+
+        try:
+            await session.start()
+        except BusUnavailableError as exc:
+            print(f"silvertine: {exc}", file=sys.stderr)
+            return EXIT_BUS
+        try:
+            await SilvertineApp(session).run_async()
+        finally:
+            await session.close()
+        return EXIT_OK
+
+    code = asyncio.run(go())
+    if code == EXIT_OK:
+        print(f"silvertine: bye. Log: {log_file}", file=sys.stderr)
+    return code
+
+
+# -- replay -------------------------------------------------------------------------
+
+
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.bus.url.startswith("memory://"):
+        print(
+            "silvertine replay: the memory:// bus lives inside a running silvertine and "
+            "cannot be read from outside. Pass --bus redis://HOST:6379/0 (or set bus.url).",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(_replay_async(settings, args, sys.stdout))
+    return EXIT_OK
+
+
+async def _replay_async(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    from .bus import BusEntry, BusUnavailableError, parse_id
+    from .engine import open_bus
+
+    bus = open_bus(settings.bus)
+    try:
+        await bus.start()
+    except BusUnavailableError as exc:
+        print(f"silvertine replay: {exc}", file=sys.stderr)
+        return EXIT_BUS
+    prefix = f"{settings.bus.prefix}:"
+    try:
+        if args.stream:
+            streams = [s if s.startswith(prefix) else prefix + s for s in args.stream]
+        else:
+            streams = [s for s in await bus.streams() if not s.startswith(f"{prefix}snap:")]
+        if not streams:
+            print(
+                f"silvertine replay: no streams under {prefix}* at {settings.bus.redacted_url()}",
+                file=sys.stderr,
+            )
+            return EXIT_OK
+        printer = _JsonPrinter(out) if args.json else _TablePrinter(out, prefix)
+        count = 0
+        history: list[BusEntry] = []
+        for stream in streams:
+            async for entry in bus.replay(stream, after=args.since):
+                history.append(entry)
+        history.sort(key=lambda e: parse_id(e.id))
+        last = dict.fromkeys(streams, args.since)
+        for entry in history:
+            if args.limit is not None and count >= args.limit:
+                return EXIT_OK
+            printer.print(entry)
+            last[entry.stream] = entry.id
+            count += 1
+        if args.follow:
+            async for entry in bus.tail(last):
+                if args.limit is not None and count >= args.limit:
+                    break
+                printer.print(entry)
+                count += 1
+        return EXIT_OK
+    finally:
+        await bus.close()
+
+
+class _TablePrinter:
+    def __init__(self, out: TextIO, prefix: str) -> None:
+        self.out = out
+        self.prefix = prefix
+        self.header = False
+
+    def _line(self, *cells: str) -> None:
+        stamp, entry_id, stream, kind, source, text = cells
+        self.out.write(f"{stamp:<12} {entry_id:<16} {stream:<24} {kind:<13} {source:<14} {text}\n")
+
+    def print(self, entry: Any) -> None:
+        from .events import describe
+
+        if not self.header:
+            self._line("time (UTC)", "entry id", "stream", "type", "source", "event")
+            self.header = True
+        event = entry.event
+        ts = getattr(event, "ts", None)
+        when = datetime.fromtimestamp(ts / 1e9, UTC).strftime("%H:%M:%S.%f")[:12] if ts else "-"
+        self._line(
+            when,
+            entry.id,
+            entry.stream.removeprefix(self.prefix),
+            getattr(event, "type", "!bad"),
+            getattr(event, "source", "-"),
+            describe(event),
+        )
+        self.out.flush()
+
+
+class _JsonPrinter:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def print(self, entry: Any) -> None:
+        from .events import DecodeError, UnknownEvent
+
+        event = entry.event
+        record: dict[str, Any] = {"stream": entry.stream, "id": entry.id}
+        if isinstance(event, DecodeError):
+            record["error"] = event.reason
+            record["fields"] = event.fields
+        elif isinstance(event, UnknownEvent):
+            record["unknown"] = {
+                "type": event.type,
+                "v": event.v,
+                "event_id": event.event_id,
+                "ts": event.ts,
+                "source": event.source,
+                "payload": event.payload.decode(errors="replace"),
+            }
+        else:
+            record["event"] = event.model_dump(mode="json")
+        self.out.write(orjson.dumps(record).decode() + "\n")
+        self.out.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,721 @@
+"""Settings: pydantic models, a YAML file with ``${ENV}`` references, and the environment.
+
+Priority, highest first: keyword overrides passed to :func:`load_settings` (or to
+``Settings(...)``), ``SILVERTINE_*`` environment variables (``SILVERTINE_BUS__URL=...``),
+the YAML file, the defaults. ``Settings()`` with no file is a working paper + memory setup.
+
+To add a section (for example ``risk``): define a ``_Section`` subclass with defaults for
+every field and add ``risk: RiskConfig = Field(default_factory=RiskConfig)`` to
+:class:`Settings`. Environment overrides, YAML loading and error paths follow by themselves.
+
+Secrets never reach an error message or a repr: secret fields are ``SecretStr``, every model
+hides inputs in pydantic's own messages, and :class:`ConfigError` is built from the error
+location and rule only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from contextvars import ContextVar
+from decimal import Decimal
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+__all__ = [
+    "BinanceBrokerConfig",
+    "BrokerConfig",
+    "BrokerConfigBase",
+    "BusConfig",
+    "ConfigError",
+    "ExternalBrokerConfig",
+    "IBBrokerConfig",
+    "LogConfig",
+    "PaperBrokerConfig",
+    "Settings",
+    "UIConfig",
+    "YamlConfigSource",
+    "expand_env_vars",
+    "format_config_error",
+    "load_settings",
+    "read_config_file",
+]
+
+CONFIG_ENV_VAR = "SILVERTINE_CONFIG"
+BUS_SCHEMES = ("memory", "redis", "rediss", "unix")
+_SCHEMES_HINT = "use memory://, redis://, rediss:// or unix://"
+
+# Names and accounts end up inside stream keys (`…:exec:{broker}:{account}`).
+_KEY_PART_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_KEY_PART_RULE = "must start with a letter or digit and use only letters, digits, '_', '.', '-'"
+# Extra fields of third-party broker sections with these names are wrapped in SecretStr.
+_SECRET_NAME_RE = re.compile(r"secret|password|passwd|passphrase|token|api_?key|private_?key", re.I)
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; ``problems`` are short lines a person can act on."""
+
+    def __init__(self, problems: Sequence[str], path: Path | None = None) -> None:
+        self.problems: list[str] = list(problems)
+        self.path: Path | None = path
+        super().__init__(self.problems, path)
+
+    @property
+    def header(self) -> str:
+        if self.path is None:
+            return "invalid configuration (defaults and environment, no config file):"
+        return f"invalid configuration in {self.path}:"
+
+    def __str__(self) -> str:
+        return "\n".join([self.header, *(f"  {p}" for p in self.problems)])
+
+    @classmethod
+    def from_validation_error(cls, exc: ValidationError, path: Path | None = None) -> ConfigError:
+        return cls(_validation_problems(exc), path)
+
+
+def format_config_error(err: ConfigError) -> str:
+    """The text the CLI prints (to stderr) before exiting with code 2."""
+    count = len(err.problems)
+    noun = "problem" if count == 1 else "problems"
+    lines = [f"silvertine: {err.header[:-1]} ({count} {noun})"]
+    lines += [f"  - {p}" for p in err.problems]
+    lines.append("See config/paper.yaml for a commented example of every section.")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- models
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+def _key_part(value: str) -> str:
+    if not _KEY_PART_RE.fullmatch(value):
+        raise ValueError(_KEY_PART_RULE)
+    return value
+
+
+def _nonempty_secret(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value().strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _url_with_scheme(value: str | None, schemes: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    scheme = urlsplit(value).scheme.lower()
+    if scheme not in schemes:
+        accepted = " or ".join(f"{s}://" for s in schemes)
+        raise ValueError(f"scheme {scheme!r} is not supported; use {accepted}")
+    return value
+
+
+def _symbols(value: list[str]) -> list[str]:
+    cleaned = [s.strip() for s in value]
+    if any(not s for s in cleaned):
+        raise ValueError("symbols must not be empty strings")
+    return cleaned
+
+
+class BusConfig(_Section):
+    url: str = "memory://"
+    prefix: str = "silvertine"
+    md_maxlen: int = Field(100_000, gt=0)
+    health_maxlen: int = Field(10_000, gt=0)
+    journal_retention_s: int = Field(7 * 86_400, gt=0)
+    # Execution events held in memory while Redis is unreachable; bounded on purpose.
+    exec_buffer: int = Field(10_000, gt=0)
+    md_flush_interval_ms: float = Field(0.0, ge=0)
+    block_ms: int = Field(1000, ge=1, le=2000)
+    password: SecretStr | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        value = value.strip()
+        scheme, sep, _ = value.partition("://")
+        if not sep or not scheme:
+            raise ValueError(f"not a URL with a scheme; {_SCHEMES_HINT}")
+        if scheme.lower() not in BUS_SCHEMES:
+            raise ValueError(f"scheme {scheme!r} is not supported; {_SCHEMES_HINT}")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if not value:
+            raise ValueError("must not be empty")
+        if any(c.isspace() for c in value):
+            raise ValueError("must not contain spaces")
+        if value.startswith(":") or value.endswith(":"):
+            raise ValueError("must not start or end with ':'")
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def _empty_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        # So that `password: ${REDIS_PASSWORD:-}` means "no password" when unset.
+        return value if value is not None and value.get_secret_value() else None
+
+    def redacted_url(self) -> str:
+        """The URL with any password replaced by ``***`` (userinfo and ``?password=``)."""
+        parts = urlsplit(self.url)
+        netloc, query = parts.netloc, parts.query
+        userinfo, at, hostinfo = netloc.rpartition("@")
+        if at and ":" in userinfo:
+            netloc = f"{userinfo.split(':', 1)[0]}:***@{hostinfo}"
+        if query:
+            pairs = [p.partition("=") for p in query.split("&")]
+            query = "&".join(
+                f"{k}{eq}***" if k.lower() == "password" and eq else f"{k}{eq}{v}"
+                for k, eq, v in pairs
+            )
+        if (netloc, query) == (parts.netloc, parts.query):
+            return self.url
+        out = f"{parts.scheme}://{netloc}{parts.path}"
+        if query:
+            out += f"?{query}"
+        if parts.fragment:
+            out += f"#{parts.fragment}"
+        return out
+
+    # Like SecretStr: JSON dumps (logs, snapshots) show the redacted URL.
+    @field_serializer("url", when_used="json")
+    def _serialize_url(self, value: str) -> str:
+        return self.redacted_url()
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, (self.redacted_url() if name == "url" else value)
+
+
+class BrokerConfigBase(_Section):
+    """Fields every broker section has. ``type`` picks the model, see :data:`BrokerConfig`."""
+
+    name: str
+    type: str
+    account: str = "main"
+    enabled: bool = True
+    # True when this broker trades real money; drives the PAPER/LIVE marker.
+    live: bool = False
+
+    _check_name = field_validator("name", "account")(_key_part)
+
+
+class PaperBrokerConfig(BrokerConfigBase):
+    type: Literal["paper"] = "paper"
+    seed: int = 7
+    symbols: list[str] = Field(default_factory=lambda: ["BTCUSDT", "ETHUSDT", "AAPL"])
+    starting_cash: dict[str, Decimal] = Field(
+        default_factory=lambda: {"USDT": Decimal("100000"), "USD": Decimal("100000")}
+    )
+    # Simulator parameters (slippage, latency, fees, ...); the simulator owns their schema.
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    _check_symbols = field_validator("symbols")(_symbols)
+
+    @field_validator("live")
+    @classmethod
+    def _never_live(cls, value: bool) -> bool:
+        if value:
+            raise ValueError("a paper broker is never live; remove 'live: true'")
+        return value
+
+    @field_validator("starting_cash")
+    @classmethod
+    def _non_negative_cash(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        negative = sorted(ccy for ccy, amount in value.items() if amount < 0)
+        if negative:
+            raise ValueError(f"must not be negative ({', '.join(negative)})")
+        return value
+
+
+class BinanceBrokerConfig(BrokerConfigBase):
+    type: Literal["binance"] = "binance"
+    api_key: SecretStr
+    api_secret: SecretStr
+    testnet: bool = True
+    # Endpoint overrides (a local fake server in tests); None means the library default.
+    rest_url: str | None = None
+    ws_api_url: str | None = None
+    stream_url: str | None = None
+    symbols: list[str] = Field(default_factory=list)
+    recv_window_ms: int = Field(5000, ge=1, le=60_000)
+
+    _check_secrets = field_validator("api_key", "api_secret")(_nonempty_secret)
+    _check_symbols = field_validator("symbols")(_symbols)
+
+    @field_validator("rest_url")
+    @classmethod
+    def _check_rest_url(cls, value: str | None) -> str | None:
+        return _url_with_scheme(value, ("http", "https"))
+
+    @field_validator("ws_api_url", "stream_url")
+    @classmethod
+    def _check_ws_url(cls, value: str | None) -> str | None:
+        return _url_with_scheme(value, ("ws", "wss"))
+
+    @model_validator(mode="after")
+    def _live_matches_testnet(self) -> BinanceBrokerConfig:
+        # Mainnet is real money: it must be asked for twice (testnet: false and live: true),
+        # and a testnet account must not be shown as LIVE.
+        if not self.testnet and not self.live:
+            raise ValueError("testnet: false trades real money on Binance; also set live: true")
+        if self.testnet and self.live:
+            raise ValueError("live: true needs testnet: false (testnet is not real money)")
+        return self
+
+
+class IBBrokerConfig(BrokerConfigBase):
+    type: Literal["ib"] = "ib"
+    host: str = Field("127.0.0.1", min_length=1)
+    port: int = Field(7497, ge=1, le=65_535)
+    client_id: int = Field(1, ge=0)
+    account: str
+    symbols: list[str] = Field(default_factory=list)
+    connect_timeout_s: float = Field(10, gt=0)
+
+    _check_symbols = field_validator("symbols")(_symbols)
+
+
+class ExternalBrokerConfig(BrokerConfigBase):
+    """A third-party adapter's section (``silvertine.brokers`` entry point named ``type``).
+
+    Unknown fields are kept in ``model_extra`` for the adapter. String fields whose name looks
+    secret (``*secret*``, ``*password*``, ``*token*``, ``api_key``...) are wrapped in
+    ``SecretStr`` so they never show in a repr.
+    """
+
+    model_config = ConfigDict(extra="allow", hide_input_in_errors=True)
+
+    @field_validator("type")
+    @classmethod
+    def _check_type(cls, value: str) -> str:
+        if not value.strip() or any(c.isspace() for c in value):
+            raise ValueError("must be a non-empty name without spaces")
+        if value.lower() in _BUILTIN_BROKERS:
+            raise ValueError(f"unknown broker type {value!r}; did you mean {value.lower()!r}?")
+        return value
+
+    @model_validator(mode="after")
+    def _hide_secrets(self) -> ExternalBrokerConfig:
+        extra = self.__pydantic_extra__ or {}
+        for key, value in extra.items():
+            if isinstance(value, str) and _SECRET_NAME_RE.search(key):
+                extra[key] = SecretStr(value)
+        return self
+
+
+_BUILTIN_BROKERS: dict[str, type[BrokerConfigBase]] = {
+    "paper": PaperBrokerConfig,
+    "binance": BinanceBrokerConfig,
+    "ib": IBBrokerConfig,
+}
+
+
+def _broker_tag(value: Any) -> str:
+    if isinstance(value, BrokerConfigBase):
+        for tag, cls in _BUILTIN_BROKERS.items():
+            if isinstance(value, cls):
+                return tag
+        return "external"
+    kind = value.get("type") if isinstance(value, Mapping) else None
+    return kind if isinstance(kind, str) and kind in _BUILTIN_BROKERS else "external"
+
+
+BrokerConfig = Annotated[
+    Annotated[PaperBrokerConfig, Tag("paper")]
+    | Annotated[BinanceBrokerConfig, Tag("binance")]
+    | Annotated[IBBrokerConfig, Tag("ib")]
+    | Annotated[ExternalBrokerConfig, Tag("external")],
+    Discriminator(_broker_tag),
+]
+
+
+class UIConfig(_Section):
+    theme: str = Field("silvertine-dark", min_length=1)
+    frame_rate: float = Field(10.0, ge=1, le=60)
+    # Orders above this notional ask for a second confirmation.
+    confirm_notional: Decimal = Field(Decimal("10000"), gt=0)
+    # Binding id -> keys, e.g. {"app.kill_switch": "ctrl+k"}.
+    keymap: dict[str, str] = Field(default_factory=dict)
+
+
+def _default_log_file() -> Path:
+    state = os.environ.get("XDG_STATE_HOME", "")
+    # The XDG spec says relative paths in these variables are invalid and must be ignored.
+    base = Path(state) if state and Path(state).is_absolute() else Path.home() / ".local/state"
+    return base / "silvertine" / "silvertine.log"
+
+
+class LogConfig(_Section):
+    file: Path = Field(default_factory=_default_log_file)
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("file")
+    @classmethod
+    def _expand_user(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+def _default_brokers() -> list[BrokerConfig]:
+    return [PaperBrokerConfig(name="paper", account="main")]
+
+
+# The file read by the YAML source for the current load_settings() call.
+_CONFIG_PATH: ContextVar[Path | None] = ContextVar("silvertine_config_path", default=None)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SILVERTINE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        hide_input_in_errors=True,
+    )
+
+    bus: BusConfig = Field(default_factory=BusConfig)
+    brokers: list[BrokerConfig] = Field(default_factory=_default_brokers)
+    ui: UIConfig = Field(default_factory=UIConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+
+    @field_validator("brokers")
+    @classmethod
+    def _check_brokers(cls, value: list[BrokerConfigBase]) -> list[BrokerConfigBase]:
+        if not value:
+            raise ValueError("at least one broker is required")
+        first: dict[str, int] = {}
+        for i, broker in enumerate(value):
+            if broker.name in first:
+                raise ValueError(
+                    f"duplicate broker name {broker.name!r} "
+                    f"(brokers[{first[broker.name]}] and brokers[{i}]); names must be unique"
+                )
+            first[broker.name] = i
+        return value
+
+    def broker(self, name: str) -> BrokerConfig:
+        for broker in self.brokers:
+            if broker.name == name:
+                return broker
+        raise KeyError(name)
+
+    @property
+    def enabled_brokers(self) -> list[BrokerConfig]:
+        return [b for b in self.brokers if b.enabled]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, YamlConfigSource(settings_cls, _CONFIG_PATH.get()))
+
+
+# --------------------------------------------------------------------------- YAML source
+
+
+class YamlConfigSource(PydanticBaseSettingsSource):
+    """Reads one YAML file (``read_config_file``); no file means no values."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+        self._data = read_config_file(path) if path is not None else {}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.safe_load`` semantics, but a key given twice in one mapping is an error."""
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[tuple[str, str], int] = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = (key_node.tag, key_node.value)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key_node.value!r} (first at line {seen[key]})",
+                key_node.start_mark,
+            )
+        seen[key] = line
+    return loader.construct_mapping(node)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    # Only the parser's rule and position: str(exc) quotes the offending line, which could
+    # hold a secret.
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        text = f"YAML syntax error at line {mark.line + 1}, column {mark.column + 1}: "
+        text += exc.problem or "invalid YAML"
+        if exc.context and exc.context_mark is not None:
+            text += f" ({exc.context} at line {exc.context_mark.line + 1})"
+        return text
+    return f"YAML syntax error: {type(exc).__name__}"
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Parse a config file and expand ``${VAR}`` references; raises :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(["file not found"], path) from None
+    except UnicodeDecodeError:
+        raise ConfigError(["file is not UTF-8 text"], path) from None
+    except OSError as exc:
+        raise ConfigError(
+            [f"cannot read the file: {exc.strerror or type(exc).__name__}"], path
+        ) from None
+    try:
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError([_yaml_problem(exc)], path) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
+        sections = ", ".join(Settings.model_fields)
+        raise ConfigError(
+            [f"the top level must be a mapping of sections ({sections}), not {kind}"], path
+        )
+    try:
+        expanded: dict[str, Any] = expand_env_vars(data)
+    except ConfigError as exc:
+        exc.path = path
+        raise
+    # An empty section (all its lines commented out) means "use the defaults".
+    return {key: value for key, value in expanded.items() if value is not None}
+
+
+# --------------------------------------------------------------------------- ${VAR}
+
+_VAR_RE = re.compile(
+    r"\$(?:(?P<escape>\$)(?=\{)"
+    r"|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}"
+    r"|(?P<bad>\{))"
+)
+
+
+def _join_path(path: str, key: object) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    text = str(key)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        text = f"[{text!r}]"
+        return f"{path}{text}"
+    return f"{path}.{text}" if path else text
+
+
+def _expand_str(value: str, where: str, environ: Mapping[str, str], problems: list[str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        if match["escape"]:
+            return "$"
+        name, default = match["name"], match["default"]
+        if name is None:
+            problems.append(f"{where}: malformed '${{'; use ${{NAME}} or ${{NAME:-default}}")
+            return match[0]
+        if default is not None and "${" in default:
+            problems.append(f"{where}: nested ${{...}} in a default is not supported")
+            return ""
+        found = environ.get(name)
+        if default is not None and not found:
+            return default
+        if found is None:
+            problems.append(f"{where}: environment variable {name} is not set")
+            return ""
+        return found
+
+    return _VAR_RE.sub(replace, value)
+
+
+def expand_env_vars(data: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """Replace ``${NAME}`` and ``${NAME:-default}`` in every string value (not in keys).
+
+    ``${NAME:-default}`` uses the default when NAME is unset or empty; ``$${`` is a literal
+    ``${``. All missing variables are reported together, each with its config path.
+    """
+    env = os.environ if environ is None else environ
+    problems: list[str] = []
+
+    def walk(node: Any, path: str) -> Any:
+        if isinstance(node, str):
+            return _expand_str(node, path or "(top level)", env, problems)
+        if isinstance(node, dict):
+            return {k: walk(v, _join_path(path, k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v, _join_path(path, i)) for i, v in enumerate(node)]
+        return node
+
+    result = walk(data, "")
+    if problems:
+        raise ConfigError(problems)
+    return result
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _strip_type(tp: Any) -> Any:
+    """Remove ``Annotated`` and ``X | None`` wrappers; keep real unions."""
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp = get_args(tp)[0]
+        elif origin in (Union, UnionType):
+            members = [a for a in get_args(tp) if a is not type(None)]
+            if len(members) != 1:
+                return tp
+            tp = members[0]
+        else:
+            return tp
+
+
+def _tagged_member(tp: Any, item: int | str) -> Any:
+    tp = _strip_type(tp)
+    if get_origin(tp) not in (Union, UnionType):
+        return None
+    for member in get_args(tp):
+        if get_origin(member) is Annotated:
+            cls, *meta = get_args(member)
+            if any(isinstance(m, Tag) and m.tag == item for m in meta):
+                return cls
+    return None
+
+
+def _child_type(tp: Any, item: int | str) -> Any:
+    tp = _strip_type(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        field = tp.model_fields.get(item) if isinstance(item, str) else None
+        return field.annotation if field is not None else None
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (list, tuple, set, frozenset) and args:
+        return args[0]
+    if origin is dict and len(args) == 2:
+        return args[1]
+    return None
+
+
+def _walk_loc(loc: Sequence[int | str]) -> tuple[str, Any]:
+    """The dotted path of a pydantic error location, and the type found there.
+
+    Union tags in the location (``brokers.1.binance.api_secret``) are dropped.
+    """
+    path, tp = "", Settings
+    for item in loc:
+        member = _tagged_member(tp, item)
+        if member is not None:
+            tp = member
+            continue
+        path = _join_path(path, item)
+        tp = _child_type(tp, item)
+    return path, tp
+
+
+def _validation_problems(exc: ValidationError) -> list[str]:
+    problems: list[str] = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = err["loc"]
+        path, _ = _walk_loc(loc)
+        kind = err["type"]
+        if kind == "missing":
+            rule = "is required"
+        elif kind == "extra_forbidden" and loc:
+            rule = "unknown key"
+            _, parent = _walk_loc(loc[:-1])
+            parent = _strip_type(parent)
+            if isinstance(parent, type) and issubclass(parent, BaseModel):
+                known = sorted(parent.model_fields)
+                close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+                rule += f"; did you mean {close[0]!r}?" if close else ""
+                rule += f" (expected one of: {', '.join(known)})"
+        elif kind in ("model_type", "model_attributes_type", "dict_type"):
+            rule = "expected a mapping"
+        elif kind in ("list_type", "tuple_type"):
+            rule = "expected a list"
+        elif kind == "value_error" and "error" in err.get("ctx", {}):
+            rule = str(err["ctx"]["error"])
+        else:
+            msg = err["msg"]
+            rule = msg[:1].lower() + msg[1:] if msg[1:2].islower() else msg
+        line = f"{path or '(top level)'}: {rule}"
+        if line not in problems:
+            problems.append(line)
+    return problems
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from ``path`` (or ``$SILVERTINE_CONFIG``, or no file).
+
+    ``overrides`` are keyword arguments of :class:`Settings` and win over everything; a dict
+    for a section is merged into that section. Raises :class:`ConfigError`.
+    """
+    if path is None:
+        from_env = os.environ.get(CONFIG_ENV_VAR, "")
+        path = from_env or None
+    file = Path(path).expanduser() if path is not None else None
+    token = _CONFIG_PATH.set(file)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError.from_validation_error(exc, file) from None
+    except SettingsError as exc:
+        # Raised for a SILVERTINE_* variable that is not valid JSON where JSON is needed.
+        problem = f"environment: {exc}; a whole section or list must be given as JSON"
+        raise ConfigError([problem], file) from None
+    finally:
+        _CONFIG_PATH.reset(token)

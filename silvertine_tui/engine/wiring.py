@@ -1,0 +1,25 @@
+"""Config -> bus. The session (engine issue) builds on this."""
+
+from __future__ import annotations
+
+from ..bus import BusOptions, EventBus, create_bus
+from ..config import BusConfig
+
+
+def bus_options(config: BusConfig) -> BusOptions:
+    return BusOptions(
+        prefix=config.prefix,
+        md_maxlen=config.md_maxlen,
+        health_maxlen=config.health_maxlen,
+        journal_retention_s=config.journal_retention_s,
+        exec_buffer=config.exec_buffer,
+        md_flush_interval_ms=config.md_flush_interval_ms,
+        block_ms=config.block_ms,
+    )
+
+
+def open_bus(config: BusConfig) -> EventBus:
+    """Build (not start) the bus the config names. The password never leaves SecretStr
+    except into the Redis client."""
+    password = config.password.get_secret_value() if config.password else None
+    return create_bus(config.url, bus_options(config), password=password)

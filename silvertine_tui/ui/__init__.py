@@ -1,0 +1,1 @@
+"""Textual app: screens, widgets, styles, key map, themes."""

@@ -1,0 +1,69 @@
+"""`silvertine` command line: errors are explained, exit codes are stable."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from silvertine_tui.cli import EXIT_BUS, EXIT_CONFIG, main
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("run", "replay", "config"):
+        assert command in out
+
+
+def test_bad_config_exits_2_with_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("bus:\n  url: http://example\n")
+    assert main(["config", "--config", str(config)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "bus.url" in err and "http" in err
+
+
+def test_config_prints_settings_without_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BINANCE_API_KEY", "key-AAAA-visible-nowhere")
+    monkeypatch.setenv("BINANCE_API_SECRET", "secret-BBBB-visible-nowhere")
+    config = Path(__file__).resolve().parents[2] / "config" / "binance.yaml"
+    assert main(["config", "--config", str(config), "--bus", "redis://:pw-CCCC@127.0.0.1:1/0"]) == 0
+    out = capsys.readouterr().out
+    assert '"binance"' in out
+    for secret in ("key-AAAA", "secret-BBBB", "pw-CCCC"):
+        assert secret not in out
+
+
+def test_replay_refuses_the_memory_bus(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", "--bus", "memory://"]) == EXIT_CONFIG
+    assert "memory://" in capsys.readouterr().err
+
+
+def test_replay_explains_an_unreachable_redis_without_a_traceback() -> None:
+    url = f"redis://:hunter2-secret@127.0.0.1:{free_port()}/0"
+    proc = subprocess.run(
+        [sys.executable, "-m", "silvertine_tui", "replay", "--bus", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == EXIT_BUS
+    assert "cannot reach Redis" in proc.stderr
+    assert "Is redis-server running" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "hunter2-secret" not in proc.stderr + proc.stdout
