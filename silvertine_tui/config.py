@@ -47,6 +47,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from .domain import TradingState
+
 __all__ = [
     "BinanceBrokerConfig",
     "BrokerConfig",
@@ -369,6 +371,55 @@ class UIConfig(_Section):
     keymap: dict[str, str] = Field(default_factory=dict)
 
 
+class RiskLimits(_Section):
+    """Pre-trade limits. `null` switches a rule off. In `risk.brokers` and
+    `risk.symbols` only the fields written override the defaults."""
+
+    # Largest quantity of one order.
+    max_quantity: Decimal | None = Field(None, gt=0)
+    # Largest notional of one order (quantity x price, in the quote currency).
+    max_notional: Decimal | None = Field(Decimal("100000"), gt=0)
+    # A limit/stop price may be at most this many percent away from the last price.
+    price_collar_pct: Decimal | None = Field(Decimal("5"), gt=0)
+    # Working orders allowed per broker.
+    max_open_orders: int | None = Field(50, gt=0)
+    # New orders per second per broker (sliding one-second window).
+    max_orders_per_s: float | None = Field(10.0, gt=0)
+    # Largest absolute position per instrument after the order fills.
+    max_position: Decimal | None = Field(None, gt=0)
+
+
+class RiskConfig(_Section):
+    defaults: RiskLimits = Field(default_factory=RiskLimits)
+    # Per broker name, then per instrument (SYMBOL.VENUE or SYMBOL); later wins.
+    brokers: dict[str, RiskLimits] = Field(default_factory=dict)
+    symbols: dict[str, RiskLimits] = Field(default_factory=dict)
+    # Orders need their broker LIVE (or DEGRADED); switch off only for drills.
+    require_live: bool = True
+    # The trading state a session starts in when the journal holds none.
+    initial_state: TradingState = TradingState.ACTIVE
+
+    def limits_for(self, broker: str, instrument: str) -> RiskLimits:
+        merged = self.defaults.model_dump()
+        symbol = instrument.rpartition(".")[0] or instrument
+        for override in (
+            self.brokers.get(broker),
+            self.symbols.get(symbol),
+            self.symbols.get(instrument),
+        ):
+            if override is not None:
+                merged.update({k: getattr(override, k) for k in override.model_fields_set})
+        return RiskLimits.model_validate(merged)
+
+
+class EngineConfig(_Section):
+    # Cancel every working order when the app exits (off: orders keep working).
+    cancel_on_exit: bool = False
+    # Snapshot the engine state every N journal events or T seconds, whichever first.
+    snapshot_every_events: int = Field(5_000, gt=0)
+    snapshot_every_s: float = Field(60.0, gt=0)
+
+
 def _default_log_file() -> Path:
     state = os.environ.get("XDG_STATE_HOME", "")
     # The XDG spec says relative paths in these variables are invalid and must be ignored.
@@ -411,6 +462,8 @@ class Settings(BaseSettings):
     brokers: list[BrokerConfig] = Field(default_factory=_default_brokers)
     ui: UIConfig = Field(default_factory=UIConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
 
     @field_validator("brokers")
     @classmethod

@@ -1,1 +1,35 @@
 """Broker contract, registry, and adapters (paper, binance, ib)."""
+
+from ..domain import VenueOrder
+from .base import TRADABLE_STATES, Broker, BrokerHealth, ReconcileReport
+from .errors import (
+    BrokerError,
+    BrokerTimeout,
+    ConfigurationError,
+    InsufficientFunds,
+    NotConnected,
+    OrderRejected,
+    RateLimited,
+    UnknownOrder,
+)
+from .registry import BrokerRegistry
+from .retry import RetryPolicy, with_retry
+
+__all__ = [
+    "TRADABLE_STATES",
+    "Broker",
+    "BrokerError",
+    "BrokerHealth",
+    "BrokerRegistry",
+    "BrokerTimeout",
+    "ConfigurationError",
+    "InsufficientFunds",
+    "NotConnected",
+    "OrderRejected",
+    "RateLimited",
+    "ReconcileReport",
+    "RetryPolicy",
+    "UnknownOrder",
+    "VenueOrder",
+    "with_retry",
+]

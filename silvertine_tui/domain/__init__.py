@@ -14,7 +14,15 @@ from .ids import new_client_order_id
 from .instrument import Instrument, instrument_key, split_key
 from .market import Book, BookLevel, Quote, Trade
 from .money import ZERO, Dec, quantize_to_step, to_decimal
-from .orders import TRANSITIONS, ApplyResult, Fill, Order, OrderRequest, OrderUpdate
+from .orders import (
+    TRANSITIONS,
+    ApplyResult,
+    Fill,
+    Order,
+    OrderRequest,
+    OrderUpdate,
+    VenueOrder,
+)
 from .portfolio import Balance, Position
 
 __all__ = [
@@ -42,6 +50,7 @@ __all__ = [
     "Trade",
     "TradingState",
     "ValidationIssue",
+    "VenueOrder",
     "instrument_key",
     "new_client_order_id",
     "quantize_to_step",

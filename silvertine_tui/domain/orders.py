@@ -279,3 +279,22 @@ class Order(BaseModel):
             elif self.status in (S.PENDING_NEW, S.NEW):
                 self.status = S.PARTIALLY_FILLED
         return ApplyResult.APPLIED
+
+
+class VenueOrder(BaseModel):
+    """An order as the venue reports it (open orders, reconciliation, adoption)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client_order_id: str
+    venue_order_id: str | None = None
+    instrument: str
+    side: Side
+    order_type: OrderType
+    tif: TimeInForce = TimeInForce.GTC
+    quantity: Dec
+    filled_qty: Dec = Decimal(0)
+    limit_price: Dec | None = None
+    stop_price: Dec | None = None
+    status: OrderStatus = OrderStatus.NEW
+    avg_price: Dec | None = None

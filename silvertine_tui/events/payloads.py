@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..domain import ConnectionState, OrderType, Side, TradingState
+from ..domain import ConnectionState, OrderType, Side, TradingState, VenueOrder
 from ..domain.money import Dec
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -71,6 +71,12 @@ class ReconcileKind(StrEnum):
 
 
 class Reconcile(BaseModel):
+    """A difference between our journal and the venue, found after a (re)connect.
+
+    `venue_order` carries an order the venue holds that the journal lacks, so the OMS
+    can adopt it; `ours`/`venue` are the two sides as text for the trader.
+    """
+
     model_config = _FROZEN
 
     kind: ReconcileKind
@@ -79,6 +85,8 @@ class Reconcile(BaseModel):
     ours: str = ""
     venue: str = ""
     detail: str = ""
+    venue_order: VenueOrder | None = None
+    venue_quantity: Dec | None = None
 
 
 class RiskAction(StrEnum):

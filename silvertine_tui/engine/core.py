@@ -1,0 +1,245 @@
+"""The trading engine: OMS, portfolio and risk fed from the bus, orders out to brokers.
+
+State changes only by applying events read back from the bus (`apply`), never by
+adapter callbacks: the live path and a replay of the journal are the same code.
+Commands (`submit`, `cancel`, `modify`, `kill`, ...) go through the risk gate to the
+brokers, whose events come back through the bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+
+from ..brokers import Broker
+from ..bus import BusEntry, EventBus
+from ..config import RiskConfig
+from ..domain import ConnectionState, Instrument, OrderRequest, TradingState
+from ..events import (
+    BalanceEvent,
+    EventBase,
+    FillEvent,
+    HealthEvent,
+    PositionEvent,
+    QuoteEvent,
+    Risk,
+    RiskAction,
+    RiskEvent,
+)
+from .oms import OMS, Outcome
+from .portfolio import Portfolio
+from .risk import RiskGate, RiskRejected
+
+log = logging.getLogger(__name__)
+
+ENGINE_SOURCE = "engine"
+
+
+class TradingEngine:
+    def __init__(
+        self,
+        bus: EventBus,
+        brokers: Iterable[Broker],
+        risk: RiskConfig,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.brokers: dict[str, Broker] = {b.name: b for b in brokers}
+        self.oms = OMS()
+        self.portfolio = Portfolio()
+        self.gate = RiskGate(risk) if clock is None else RiskGate(risk, clock=clock)
+        self.broker_states: dict[str, ConnectionState] = {}
+        self.instruments: dict[str, dict[str, Instrument]] = {}
+        self.applied: dict[str, str] = {}  # stream -> last applied entry id
+        self.version = 0
+        self._changed = asyncio.Event()
+
+    # -- applying events ---------------------------------------------------------------
+
+    def apply_entry(self, entry: BusEntry) -> None:
+        self.applied[entry.stream] = entry.id
+        if entry.ok:
+            self.apply(entry.event)  # type: ignore[arg-type]
+
+    def apply(self, event: EventBase) -> None:
+        changed = False
+        match event:
+            case FillEvent():
+                outcome = self.oms.apply(event)
+                # Fills are money: the portfolio takes every new execution id, even one
+                # for an order the OMS refuses as an overfill (it is flagged there).
+                changed = self.portfolio.apply(event) or outcome is Outcome.APPLIED
+            case QuoteEvent() | BalanceEvent() | PositionEvent():
+                changed = self.portfolio.apply(event)
+            case RiskEvent():
+                changed = self._apply_risk(event)
+            case HealthEvent():
+                changed = self._apply_health(event)
+            case _:
+                changed = self.oms.apply(event) is Outcome.APPLIED
+        if changed:
+            self.version += 1
+            self._changed.set()
+
+    def _apply_risk(self, event: RiskEvent) -> bool:
+        if event.payload.action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
+            self.gate.state = event.payload.trading_state
+            return True
+        return False
+
+    def _apply_health(self, event: HealthEvent) -> bool:
+        component = event.payload.component
+        if not component.startswith("broker:"):
+            return False
+        name = component.removeprefix("broker:").partition("/")[0]
+        self.broker_states[name] = event.payload.state
+        return True
+
+    async def wait_changed(self, timeout: float | None = None) -> bool:
+        """Wait until something was applied since the last call. False on timeout."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
+        except TimeoutError:
+            return False
+        self._changed.clear()
+        return True
+
+    # -- RiskContext ---------------------------------------------------------------------
+
+    def last_price(self, instrument: str) -> Decimal | None:
+        return self.portfolio.mark(instrument)
+
+    def open_orders(self, broker: str) -> int:
+        return self.oms.open_count(broker)
+
+    def position(self, broker: str, account: str, instrument: str) -> Decimal:
+        return self.portfolio.position(broker, account, instrument)
+
+    def broker_state(self, broker: str) -> ConnectionState:
+        adapter = self.brokers.get(broker)
+        if adapter is not None:
+            return adapter.state
+        return self.broker_states.get(broker, ConnectionState.DISCONNECTED)
+
+    def instrument(self, broker: str, key: str) -> Instrument | None:
+        return self.instruments.get(broker, {}).get(key)
+
+    async def load_instruments(self) -> None:
+        for name, broker in self.brokers.items():
+            found = await broker.instruments()
+            self.instruments[name] = found
+            self.portfolio.set_instruments(found.values())
+
+    # -- commands -----------------------------------------------------------------------
+
+    def broker(self, name: str) -> Broker:
+        try:
+            return self.brokers[name]
+        except KeyError:
+            known = ", ".join(sorted(self.brokers)) or "none"
+            raise KeyError(f"no broker named {name!r} (configured: {known})") from None
+
+    async def submit(self, request: OrderRequest) -> str:
+        """Risk-check and send. Raises `RiskRejected` (published as a risk event) or
+        the broker's typed error; returns the client order id."""
+        broker = self.broker(request.broker)
+        try:
+            self.gate.enforce(request, self)
+        except RiskRejected as exc:
+            await self._publish_risk(
+                RiskAction.REJECT,
+                rule=",".join(v.rule for v in exc.violations),
+                message=str(exc),
+                client_order_id=request.client_order_id,
+            )
+            raise
+        return await broker.place(request, market_price=self.last_price(request.instrument))
+
+    def _owner(self, client_order_id: str) -> Broker:
+        view = self.oms.get(client_order_id)
+        if view is None:
+            raise KeyError(f"unknown order {client_order_id}")
+        return self.broker(view.broker)
+
+    async def cancel(self, client_order_id: str) -> None:
+        await self._owner(client_order_id).cancel(client_order_id)
+
+    async def modify(
+        self,
+        client_order_id: str,
+        *,
+        quantity: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> None:
+        view = self.oms.get(client_order_id)
+        if view is None:
+            raise KeyError(f"unknown order {client_order_id}")
+        changed = view.order.request.model_copy(
+            update={
+                "quantity": quantity if quantity is not None else view.order.quantity,
+                "limit_price": limit_price if limit_price is not None else view.order.limit_price,
+                "stop_price": stop_price if stop_price is not None else view.order.stop_price,
+            }
+        )
+        violations = [
+            v
+            for v in self.gate.check(changed, self)
+            if v.rule not in ("max_open_orders", "order_rate")
+        ]
+        if violations:
+            raise RiskRejected(violations)
+        await self.broker(view.broker).modify(
+            client_order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price
+        )
+
+    async def cancel_all(
+        self, broker: str | None = None, instrument: str | None = None
+    ) -> list[str]:
+        targets = [self.broker(broker)] if broker else list(self.brokers.values())
+        results = await asyncio.gather(
+            *(b.cancel_all(instrument) for b in targets), return_exceptions=True
+        )
+        cancelled: list[str] = []
+        for target, result in zip(targets, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error(
+                    "engine.cancel_all_failed", extra={"broker": target.name, "error": str(result)}
+                )
+                continue
+            cancelled.extend(result)
+        return cancelled
+
+    async def kill(self, reason: str = "kill switch") -> list[str]:
+        """HALT trading and cancel every working order on every broker."""
+        self.gate.state = TradingState.HALTED
+        await self._publish_risk(RiskAction.KILL, message=reason)
+        return await self.cancel_all()
+
+    async def resume(self) -> None:
+        self.gate.state = TradingState.ACTIVE
+        await self._publish_risk(RiskAction.RESUME, message="trading resumed")
+
+    async def set_trading_state(self, state: TradingState) -> None:
+        self.gate.state = state
+        await self._publish_risk(RiskAction.STATE, message=f"trading state {state}")
+
+    async def _publish_risk(
+        self, action: RiskAction, *, rule: str = "", message: str = "", client_order_id: str = ""
+    ) -> None:
+        await self.bus.publish(
+            RiskEvent.create(
+                ENGINE_SOURCE,
+                Risk(
+                    action=action,
+                    trading_state=self.gate.state,
+                    rule=rule,
+                    message=message,
+                    client_order_id=client_order_id,
+                ),
+            )
+        )

@@ -1,0 +1,187 @@
+"""Positions, P&L and balances, built from the fills and balances on the bus.
+
+Average cost is the **weighted average cost** of the open quantity: buys into a long
+(or sells into a short) re-weight the average; trades that reduce the position
+realize `(price - average) * closed quantity * multiplier` (sign-adjusted for shorts)
+and leave the average unchanged; a trade through zero closes at the old average and
+opens the rest at the trade price. Fees are booked per currency; fees in the
+instrument's quote currency also reduce realized P&L, others are reported apart
+(e.g. BNB commissions). Unrealized P&L is marked to the latest quote's mid (or last).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from ..domain import ZERO, Balance, Fill, Instrument, Position, Quote
+from ..events import BalanceEvent, EventBase, FillEvent, PositionEvent, QuoteEvent
+from .dedupe import SeenIds
+
+Key = tuple[str, str, str]  # broker, account, instrument
+
+
+@dataclass(slots=True)
+class PositionState:
+    broker: str
+    account: str
+    instrument: str
+    currency: str = ""
+    quantity: Decimal = ZERO
+    avg_price: Decimal | None = None
+    realized_pnl: Decimal = ZERO
+    fees: dict[str, Decimal] = field(default_factory=dict)
+    multiplier: Decimal = Decimal(1)
+
+    def unrealized(self, mark: Decimal | None) -> Decimal | None:
+        if mark is None or self.avg_price is None or self.quantity == 0:
+            return ZERO if self.quantity == 0 else None
+        return (mark - self.avg_price) * self.quantity * self.multiplier
+
+    def as_position(self) -> Position:
+        return Position(
+            broker=self.broker,
+            account=self.account,
+            instrument=self.instrument,
+            quantity=self.quantity,
+            avg_price=self.avg_price,
+            realized_pnl=self.realized_pnl,
+            currency=self.currency,
+        )
+
+    def apply_fill(self, fill: Fill) -> None:
+        signed = fill.quantity * fill.side.sign
+        price = fill.price
+        old = self.quantity
+        if old == 0 or (old > 0) == (signed > 0):
+            cost = (self.avg_price or ZERO) * abs(old) + price * fill.quantity
+            self.quantity = old + signed
+            self.avg_price = cost / abs(self.quantity)
+        else:
+            closing = min(fill.quantity, abs(old))
+            direction = 1 if old > 0 else -1
+            assert self.avg_price is not None
+            self.realized_pnl += (price - self.avg_price) * closing * direction * self.multiplier
+            self.quantity = old + signed
+            if self.quantity == 0:
+                self.avg_price = None
+            elif (self.quantity > 0) != (old > 0):
+                self.avg_price = price  # went through zero: the rest opens at this price
+        if fill.fee:
+            currency = fill.fee_currency or self.currency
+            self.fees[currency] = self.fees.get(currency, ZERO) + fill.fee
+            if currency == self.currency:
+                self.realized_pnl -= fill.fee
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """P&L summed per currency (amounts in different currencies are never added)."""
+
+    realized: dict[str, Decimal]
+    unrealized: dict[str, Decimal]
+    fees: dict[str, Decimal]
+
+
+class Portfolio:
+    def __init__(self, instruments: Mapping[str, Instrument] | None = None) -> None:
+        self.positions: dict[Key, PositionState] = {}
+        self.venue_positions: dict[Key, Position] = {}
+        self.balances: dict[tuple[str, str, str], Balance] = {}
+        self.marks: dict[str, Decimal] = {}
+        self.instruments: dict[str, Instrument] = dict(instruments or {})
+        self._fills = SeenIds()
+
+    def set_instruments(self, instruments: Iterable[Instrument]) -> None:
+        for inst in instruments:
+            self.instruments[inst.key] = inst
+            for state in self.positions.values():
+                if state.instrument == inst.key:
+                    state.currency = inst.quote_currency
+                    state.multiplier = inst.multiplier
+
+    def _state(self, broker: str, account: str, instrument: str) -> PositionState:
+        key = (broker, account, instrument)
+        state = self.positions.get(key)
+        if state is None:
+            inst = self.instruments.get(instrument)
+            state = PositionState(
+                broker,
+                account,
+                instrument,
+                currency=inst.quote_currency if inst else "",
+                multiplier=inst.multiplier if inst else Decimal(1),
+            )
+            self.positions[key] = state
+        return state
+
+    # -- events -----------------------------------------------------------------------
+
+    def apply(self, event: EventBase) -> bool:
+        """Apply a fill, quote, position or balance event. True if it changed anything."""
+        match event:
+            case FillEvent():
+                return self.apply_fill(event.payload)
+            case QuoteEvent():
+                return self.apply_quote(event.payload)
+            case BalanceEvent():
+                b = event.payload
+                self.balances[(b.broker, b.account, b.currency)] = b
+                return True
+            case PositionEvent():
+                p = event.payload
+                self.venue_positions[(p.broker, p.account, p.instrument)] = p
+                return True
+        return False
+
+    def apply_fill(self, fill: Fill) -> bool:
+        if not self._fills.add(f"{fill.broker}/{fill.account}/{fill.exec_id}"):
+            return False
+        self._state(fill.broker, fill.account, fill.instrument).apply_fill(fill)
+        return True
+
+    def apply_quote(self, quote: Quote) -> bool:
+        mark = quote.mid if quote.mid is not None else quote.last
+        if mark is None or self.marks.get(quote.instrument) == mark:
+            return False
+        self.marks[quote.instrument] = mark
+        return True
+
+    def adopt_venue_quantity(
+        self, broker: str, account: str, instrument: str, qty: Decimal
+    ) -> None:
+        """After a reconcile found a mismatch: take the venue's quantity (no fill is
+        invented; the difference was published as a reconcile event)."""
+        state = self._state(broker, account, instrument)
+        state.quantity = qty
+        if qty == 0:
+            state.avg_price = None
+
+    # -- queries ------------------------------------------------------------------------
+
+    def position(self, broker: str, account: str, instrument: str) -> Decimal:
+        state = self.positions.get((broker, account, instrument))
+        return state.quantity if state else ZERO
+
+    def mark(self, instrument: str) -> Decimal | None:
+        return self.marks.get(instrument)
+
+    def unrealized(self, state: PositionState) -> Decimal | None:
+        return state.unrealized(self.marks.get(state.instrument))
+
+    def totals(self, broker: str | None = None) -> Totals:
+        realized: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        unrealized: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        fees: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        for state in self.positions.values():
+            if broker is not None and state.broker != broker:
+                continue
+            realized[state.currency] += state.realized_pnl
+            upl = self.unrealized(state)
+            if upl is not None:
+                unrealized[state.currency] += upl
+            for ccy, fee in state.fees.items():
+                fees[ccy] += fee
+        return Totals(dict(realized), dict(unrealized), dict(fees))

@@ -1,0 +1,193 @@
+"""The pre-trade risk gate: every order passes here before it reaches a broker.
+
+Each rejection names the rule and the numbers, e.g.
+`max_notional: notional 125,000.00 USDT > max 100,000.00`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from ..config import RiskConfig
+from ..domain import ConnectionState, Instrument, OrderRequest, OrderType, TradingState
+from ..domain.money import fmt
+
+TRADABLE = frozenset({ConnectionState.LIVE, ConnectionState.DEGRADED})
+
+
+@dataclass(frozen=True, slots=True)
+class RiskViolation:
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.message}"
+
+
+class RiskRejected(Exception):
+    """The gate refused the order; nothing was sent."""
+
+    def __init__(self, violations: list[RiskViolation]) -> None:
+        self.violations = violations
+        super().__init__("; ".join(str(v) for v in violations))
+
+
+class RiskContext(Protocol):
+    """What the gate needs to know about the world (the engine provides it)."""
+
+    def last_price(self, instrument: str) -> Decimal | None: ...
+
+    def open_orders(self, broker: str) -> int: ...
+
+    def position(self, broker: str, account: str, instrument: str) -> Decimal: ...
+
+    def broker_state(self, broker: str) -> ConnectionState: ...
+
+    def instrument(self, broker: str, key: str) -> Instrument | None: ...
+
+
+def _pct(value: Decimal) -> str:
+    return f"{value.quantize(Decimal('0.01'))}%"
+
+
+class RiskGate:
+    def __init__(self, config: RiskConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.state = config.initial_state
+        self._clock = clock
+        self._sent: dict[str, deque[float]] = defaultdict(deque)
+
+    def check(self, request: OrderRequest, ctx: RiskContext) -> list[RiskViolation]:
+        found: list[RiskViolation] = []
+        limits = self.config.limits_for(request.broker, request.instrument)
+        position = ctx.position(request.broker, request.account, request.instrument)
+        signed = request.quantity * request.side.sign
+        after = position + signed
+
+        if self.state is TradingState.HALTED:
+            found.append(
+                RiskViolation("trading_state", "trading is HALTED (kill switch); resume first")
+            )
+        elif self.state is TradingState.REDUCE_ONLY and abs(after) >= abs(position):
+            found.append(
+                RiskViolation(
+                    "trading_state",
+                    f"REDUCE_ONLY: position {fmt(position)} would become {fmt(after)}",
+                )
+            )
+        if request.reduce_only and abs(after) >= abs(position):
+            found.append(
+                RiskViolation(
+                    "reduce_only",
+                    f"order marked reduce-only would take position {fmt(position)} to {fmt(after)}",
+                )
+            )
+        if self.config.require_live:
+            state = ctx.broker_state(request.broker)
+            if state not in TRADABLE:
+                found.append(
+                    RiskViolation(
+                        "broker_not_live", f"broker {request.broker} is {state}; orders need LIVE"
+                    )
+                )
+        if limits.max_quantity is not None and request.quantity > limits.max_quantity:
+            found.append(
+                RiskViolation(
+                    "max_quantity",
+                    f"quantity {fmt(request.quantity)} > max {fmt(limits.max_quantity)}",
+                )
+            )
+
+        instrument = ctx.instrument(request.broker, request.instrument)
+        currency = instrument.quote_currency if instrument else ""
+        multiplier = instrument.multiplier if instrument else Decimal(1)
+        last = ctx.last_price(request.instrument)
+        price = (
+            last
+            if request.order_type is OrderType.MARKET
+            else (request.limit_price or request.stop_price)
+        )
+        if limits.max_notional is not None:
+            if price is None:
+                found.append(
+                    RiskViolation(
+                        "max_notional",
+                        f"no last price for {request.instrument} to judge the notional; "
+                        "wait for a quote or use a limit order",
+                    )
+                )
+            else:
+                notional = request.quantity * price * multiplier
+                if notional > limits.max_notional:
+                    found.append(
+                        RiskViolation(
+                            "max_notional",
+                            f"notional {fmt(notional, 2)} {currency} > max "
+                            f"{fmt(limits.max_notional, 2)}".replace("  ", " "),
+                        )
+                    )
+        if limits.price_collar_pct is not None and last is not None and last > 0:
+            for name, value in (
+                ("limit_price", request.limit_price),
+                ("stop_price", request.stop_price),
+            ):
+                if value is None:
+                    continue
+                away = abs(value - last) / last * 100
+                if away > limits.price_collar_pct:
+                    found.append(
+                        RiskViolation(
+                            "price_collar",
+                            f"{name} {fmt(value)} is {_pct(away)} from last {fmt(last)} "
+                            f"> collar {fmt(limits.price_collar_pct)}%",
+                        )
+                    )
+        if limits.max_open_orders is not None:
+            working = ctx.open_orders(request.broker)
+            if working >= limits.max_open_orders:
+                found.append(
+                    RiskViolation(
+                        "max_open_orders",
+                        f"open orders {working} >= max {limits.max_open_orders}",
+                    )
+                )
+        if limits.max_orders_per_s is not None:
+            recent = self._recent(request.broker)
+            if len(recent) >= limits.max_orders_per_s:
+                found.append(
+                    RiskViolation(
+                        "order_rate",
+                        f"{len(recent)} orders in the last second >= max "
+                        f"{limits.max_orders_per_s:g}/s",
+                    )
+                )
+        if limits.max_position is not None and abs(after) > limits.max_position:
+            found.append(
+                RiskViolation(
+                    "max_position",
+                    f"position after fill {fmt(after)} > max {fmt(limits.max_position)}",
+                )
+            )
+        return found
+
+    def _recent(self, broker: str) -> deque[float]:
+        sent = self._sent[broker]
+        horizon = self._clock() - 1.0
+        while sent and sent[0] <= horizon:
+            sent.popleft()
+        return sent
+
+    def record_sent(self, broker: str) -> None:
+        self._sent[broker].append(self._clock())
+
+    def enforce(self, request: OrderRequest, ctx: RiskContext) -> None:
+        """Raise `RiskRejected` if any rule is broken; else count the order for the rate."""
+        violations = self.check(request, ctx)
+        if violations:
+            raise RiskRejected(violations)
+        self.record_sent(request.broker)
