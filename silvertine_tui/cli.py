@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="start the workstation (the default command)")
     _config_args(run)
+    run.add_argument(
+        "--headless",
+        action="store_true",
+        help="run the session without the UI (events go to the log); stop with ctrl+c or SIGTERM",
+    )
 
     replay = sub.add_parser(
         "replay",
@@ -97,7 +102,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "replay":
         return _replay(settings, args)
+    if args.headless:
+        return _headless(settings)
     return _run(settings)
+
+
+def _headless(settings: Settings) -> int:
+    from .bus import BusUnavailableError
+    from .engine import Session
+    from .logsetup import setup_logging
+
+    log_file = setup_logging(settings.log.file, settings.log.level)
+
+    async def go() -> int:
+        import logging
+        import signal
+
+        from .events import describe
+
+        events_log = logging.getLogger("silvertine.events")
+        session = Session(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await session.start()
+        except BusUnavailableError as exc:
+            print(f"silvertine: {exc}", file=sys.stderr)
+            return EXIT_BUS
+        print(
+            f"silvertine: headless session on {session.bus_url}; log: {log_file}. "
+            "Stop with ctrl+c or SIGTERM.",
+            file=sys.stderr,
+        )
+
+        async def log_feed() -> None:
+            async for entry in session.feed():
+                kind = getattr(entry.event, "type", "?")
+                events_log.info(
+                    describe(entry.event),
+                    extra={"stream": entry.stream, "id": entry.id, "type": kind},
+                )
+
+        feed = asyncio.create_task(log_feed())
+        try:
+            await stop.wait()
+        finally:
+            feed.cancel()
+            await asyncio.gather(feed, return_exceptions=True)
+            await session.close()
+        print("silvertine: stopped cleanly.", file=sys.stderr)
+        return EXIT_OK
+
+    return asyncio.run(go())
 
 
 def _run(settings: Settings) -> int:

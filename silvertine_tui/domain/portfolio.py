@@ -21,6 +21,7 @@ class Position(BaseModel):
     avg_price: Dec | None = None
     realized_pnl: Dec = Decimal(0)
     currency: str = ""
+    fees: dict[str, Dec] = Field(default_factory=dict)
 
 
 class Balance(BaseModel):

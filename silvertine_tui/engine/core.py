@@ -24,6 +24,7 @@ from ..events import (
     HealthEvent,
     PositionEvent,
     QuoteEvent,
+    ReconcileEvent,
     Risk,
     RiskAction,
     RiskEvent,
@@ -74,6 +75,9 @@ class TradingEngine:
                 changed = self.portfolio.apply(event) or outcome is Outcome.APPLIED
             case QuoteEvent() | BalanceEvent() | PositionEvent():
                 changed = self.portfolio.apply(event)
+            case ReconcileEvent():
+                changed = self.oms.apply(event) is Outcome.APPLIED
+                changed = self.portfolio.apply(event) or changed
             case RiskEvent():
                 changed = self._apply_risk(event)
             case HealthEvent():

@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..domain import ZERO, Balance, Fill, Instrument, Position, Quote
-from ..events import BalanceEvent, EventBase, FillEvent, PositionEvent, QuoteEvent
+from ..events import (
+    BalanceEvent,
+    EventBase,
+    FillEvent,
+    PositionEvent,
+    QuoteEvent,
+    ReconcileEvent,
+    ReconcileKind,
+)
 from .dedupe import SeenIds
 
 Key = tuple[str, str, str]  # broker, account, instrument
@@ -134,7 +142,20 @@ class Portfolio:
                 p = event.payload
                 self.venue_positions[(p.broker, p.account, p.instrument)] = p
                 return True
+            case ReconcileEvent():
+                rec = event.payload
+                if rec.kind is ReconcileKind.POSITION_MISMATCH and rec.venue_quantity is not None:
+                    self.adopt_venue_quantity(
+                        event.broker, event.account, rec.instrument, rec.venue_quantity
+                    )
+                    return True
         return False
+
+    def fill_seen(self, broker: str, account: str, exec_id: str) -> bool:
+        return f"{broker}/{account}/{exec_id}" in self._fills
+
+    def mark_fill_seen(self, broker: str, account: str, exec_id: str) -> None:
+        self._fills.add(f"{broker}/{account}/{exec_id}")
 
     def apply_fill(self, fill: Fill) -> bool:
         if not self._fills.add(f"{fill.broker}/{fill.account}/{fill.exec_id}"):

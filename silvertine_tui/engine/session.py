@@ -1,18 +1,31 @@
-"""A trading session: config -> bus -> (brokers, OMS, portfolio, risk) -> the UI's feed.
+"""A trading session: config -> bus -> brokers -> engine (OMS, portfolio, risk) -> feed.
 
-This first cut wires the bus and announces the session; brokers and the engine
-components join in their own issues.
+Start-up order matters and is the same on every start:
+1. the bus starts (a Redis restart with data loss is detected from here on);
+2. recovery: snapshots and journals are replayed into the engine;
+3. brokers connect (each reconciles its own venue state), then the engine reconciles
+   its journal against each broker's report and publishes the differences;
+4. the engine's reader follows the bus from the last applied entries; the UI reads the
+   engine's state and the feed.
+Shutdown: optionally cancel working orders (`engine.cancel_on_exit`), snapshot, close
+the brokers, then the bus.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
+from ..brokers import Broker, BrokerError, BrokerRegistry
 from ..bus import BusEntry, EventBus
 from ..config import Settings
 from ..domain import ConnectionState
-from ..events import Health, HealthEvent, Log, LogEvent
+from ..events import Health, HealthEvent, Log, LogEvent, Reconcile
+from .core import TradingEngine
+from .recovery import reconcile, recover, write_snapshot
 from .wiring import open_bus
 
 log = logging.getLogger(__name__)
@@ -21,54 +34,135 @@ FeedEntry = BusEntry
 
 
 class Session:
-    def __init__(self, settings: Settings, *, bus: EventBus | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        bus: EventBus | None = None,
+        registry: BrokerRegistry | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
         self.settings = settings
         self.bus = bus if bus is not None else open_bus(settings.bus)
+        self.registry = registry or BrokerRegistry()
+        self.brokers: list[Broker] = [
+            self.registry.create(cfg, self.bus, clock=clock) for cfg in settings.enabled_brokers
+        ]
+        self.engine = TradingEngine(self.bus, self.brokers, settings.risk)
+        self.reconcile_findings: list[Reconcile] = []
         self.started = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._events_since_snapshot = 0
 
     @property
     def live(self) -> bool:
         """True if any enabled broker trades real money (drives the PAPER/LIVE marker)."""
-        return any(b.live for b in self.settings.enabled_brokers)
+        return any(b.live for b in self.brokers)
 
     @property
     def bus_url(self) -> str:
         return self.settings.bus.redacted_url()
 
-    def feed_streams(self) -> dict[str, str]:
-        """Streams the UI follows, with where to start: journals and health from the
-        beginning (state is rebuilt from them), market data from now."""
+    def accounts(self) -> list[tuple[str, str]]:
+        return [(b.name, b.account) for b in self.brokers]
+
+    def engine_streams(self) -> dict[str, str]:
+        """What the engine follows, from its last applied entry (market data from now)."""
         layout = self.bus.layout
-        streams: dict[str, str] = {layout.health: "0-0", layout.risk: "0-0", layout.signal: "0-0"}
-        for broker in self.settings.enabled_brokers:
-            streams[layout.exec(broker.name, broker.account)] = "0-0"
-            streams[layout.md(broker.name)] = "$"
+        streams = {layout.risk: self.engine.applied.get(layout.risk, "0-0")}
+        for broker, account in self.accounts():
+            stream = layout.exec(broker, account)
+            streams[stream] = self.engine.applied.get(stream, "0-0")
+            streams[layout.md(broker)] = "$"
+        streams[layout.health] = "$"
+        return streams
+
+    def feed_streams(self) -> dict[str, str]:
+        """What the UI's event log follows: journals, health, signals, risk."""
+        layout = self.bus.layout
+        streams = {layout.health: "0-0", layout.risk: "0-0", layout.signal: "0-0"}
+        for broker, account in self.accounts():
+            streams[layout.exec(broker, account)] = "0-0"
         return streams
 
     async def start(self) -> None:
         await self.bus.start()
         self.started = True
-        names = ", ".join(b.name for b in self.settings.enabled_brokers)
+        self.bus.add_data_loss_listener(self._on_data_loss)
+        await self._publish_bus_health(ConnectionState.LIVE, f"{self.bus.backend} bus ready")
+        await recover(self.engine, self.accounts())
+        for broker in self.brokers:
+            await self._connect(broker)
+        await self.engine.load_instruments()
+        self._tasks.append(asyncio.create_task(self._follow(), name="engine-reader"))
+        names = ", ".join(f"{b.name}/{b.account}" for b in self.brokers)
+        await self.bus.publish(
+            LogEvent.create("engine", Log(message=f"session started; brokers: {names}"))
+        )
         log.info("session.started", extra={"bus": self.bus_url, "brokers": names})
+
+    async def _connect(self, broker: Broker) -> None:
+        try:
+            await broker.connect()
+            report = await broker.reconcile()
+        except BrokerError as exc:
+            log.error("session.connect_failed", extra={"broker": broker.source, "error": str(exc)})
+            await broker.set_state(ConnectionState.DISCONNECTED, f"connect failed: {exc}")
+            return
+        self.reconcile_findings += await reconcile(self.engine, broker, report)
+
+    async def _follow(self) -> None:
+        every = self.settings.engine.snapshot_every_events
+        async for entry in self.bus.tail(self.engine_streams()):
+            self.engine.apply_entry(entry)
+            if entry.stream.startswith(f"{self.bus.layout.prefix}:exec:"):
+                self._events_since_snapshot += 1
+                if self._events_since_snapshot >= every:
+                    await self.snapshot()
+
+    async def snapshot(self) -> None:
+        self._events_since_snapshot = 0
+        for broker, account in self.accounts():
+            await write_snapshot(self.engine, broker, account)
+
+    async def _on_data_loss(self, reason: str) -> None:
+        """Redis lost data: rebuild what the venues hold and say so."""
+        await self.bus.publish(
+            LogEvent.create("engine", Log(message=f"bus data lost ({reason}); reconciling"))
+        )
+        for broker in self.brokers:
+            with contextlib.suppress(BrokerError):
+                self.reconcile_findings += await reconcile(
+                    self.engine, broker, await broker.reconcile()
+                )
+
+    async def _publish_bus_health(self, state: ConnectionState, message: str) -> None:
         await self.bus.publish(
             HealthEvent.create(
                 "bus",
-                Health(
-                    component="bus",
-                    state=ConnectionState.LIVE,
-                    message=f"{self.bus.backend} bus ready at {self.bus_url}",
-                ),
+                Health(component="bus", state=state, message=f"{message} at {self.bus_url}"),
             )
-        )
-        await self.bus.publish(
-            LogEvent.create("engine", Log(message=f"session started; brokers: {names}"))
         )
 
     def feed(self) -> AsyncIterator[FeedEntry]:
         return self.bus.tail(self.feed_streams())
 
     async def close(self) -> None:
-        if self.started:
-            self.started = False
-            await self.bus.close()
-            log.info("session.closed")
+        if not self.started:
+            return
+        self.started = False
+        if self.settings.engine.cancel_on_exit:
+            cancelled = await self.engine.cancel_all()
+            log.info("session.cancel_on_exit", extra={"cancelled": len(cancelled)})
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.snapshot()
+        for broker in self.brokers:
+            try:
+                await broker.close()
+            except Exception:
+                log.exception("session.broker_close_failed", extra={"broker": broker.source})
+        await self.bus.close()
+        log.info("session.closed")

@@ -24,6 +24,7 @@ from .kinds import (
     ReconcileEvent,
     RiskEvent,
     SignalEvent,
+    SnapshotEvent,
     TradeEvent,
     coalesce_key,
 )
@@ -38,6 +39,7 @@ from .payloads import (
     Risk,
     RiskAction,
     Signal,
+    Snapshot,
 )
 from .summary import describe
 
@@ -76,6 +78,8 @@ __all__ = [
     "RiskEvent",
     "Signal",
     "SignalEvent",
+    "Snapshot",
+    "SnapshotEvent",
     "TradeEvent",
     "UnknownEvent",
     "coalesce_key",

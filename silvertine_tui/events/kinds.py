@@ -18,7 +18,16 @@ from ..domain import (
     Trade,
 )
 from .envelope import EventBase
-from .payloads import CancelRequest, Health, Log, ModifyRequest, Reconcile, Risk, Signal
+from .payloads import (
+    CancelRequest,
+    Health,
+    Log,
+    ModifyRequest,
+    Reconcile,
+    Risk,
+    Signal,
+    Snapshot,
+)
 
 
 class Channel(StrEnum):
@@ -29,6 +38,7 @@ class Channel(StrEnum):
     HEALTH = "health"
     SIGNAL = "signal"
     RISK = "risk"
+    SNAPSHOT = "snap"
 
 
 class QuoteEvent(EventBase):
@@ -106,6 +116,11 @@ class RiskEvent(EventBase):
     payload: Risk
 
 
+class SnapshotEvent(EventBase):
+    type: Literal["snapshot"] = "snapshot"
+    payload: Snapshot
+
+
 Event = Annotated[
     QuoteEvent
     | BookEvent
@@ -121,7 +136,8 @@ Event = Annotated[
     | SignalEvent
     | HealthEvent
     | LogEvent
-    | RiskEvent,
+    | RiskEvent
+    | SnapshotEvent,
     Field(discriminator="type"),
 ]
 
@@ -145,6 +161,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         HealthEvent,
         LogEvent,
         RiskEvent,
+        SnapshotEvent,
     )
 }
 
@@ -164,6 +181,7 @@ CHANNELS: dict[str, Channel] = {
     "health": Channel.HEALTH,
     "log": Channel.HEALTH,
     "risk": Channel.RISK,
+    "snapshot": Channel.SNAPSHOT,
 }
 
 MARKET_DATA_TYPES = frozenset(t for t, c in CHANNELS.items() if c is Channel.MARKET_DATA)

@@ -6,7 +6,16 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..domain import ConnectionState, OrderType, Side, TradingState, VenueOrder
+from ..domain import (
+    Balance,
+    ConnectionState,
+    Order,
+    OrderType,
+    Position,
+    Side,
+    TradingState,
+    VenueOrder,
+)
 from ..domain.money import Dec
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -119,3 +128,21 @@ class Log(BaseModel):
     level: LogLevel = LogLevel.INFO
     message: str
     fields: dict[str, MetricValue] = Field(default_factory=dict)
+
+
+class Snapshot(BaseModel):
+    """Engine state of one account, covering its journal up to entry `covers`.
+
+    Recovery loads the newest snapshot and replays the journal after `covers`; the
+    journal may then be trimmed (by age) up to `covers`.
+    """
+
+    model_config = _FROZEN
+
+    broker: str
+    account: str
+    covers: str
+    orders: tuple[Order, ...] = ()
+    adopted: tuple[str, ...] = ()
+    positions: tuple[Position, ...] = ()
+    balances: tuple[Balance, ...] = ()

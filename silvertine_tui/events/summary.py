@@ -6,7 +6,16 @@ from decimal import Decimal
 
 from ..domain import Balance, Book, Fill, OrderRequest, OrderUpdate, Position, Quote, Trade
 from .codec import Decoded, DecodeError, UnknownEvent
-from .payloads import CancelRequest, Health, Log, ModifyRequest, Reconcile, Risk, Signal
+from .payloads import (
+    CancelRequest,
+    Health,
+    Log,
+    ModifyRequest,
+    Reconcile,
+    Risk,
+    Signal,
+    Snapshot,
+)
 
 
 def _n(value: Decimal | None) -> str:
@@ -61,3 +70,8 @@ def describe(event: Decoded) -> str:
             return f"{p.level} {p.message}"
         case Risk():
             return f"{p.action} {p.trading_state} {p.rule} {p.message}".rstrip()
+        case Snapshot():
+            return (
+                f"{p.broker}/{p.account} snapshot covering {p.covers}: "
+                f"{len(p.orders)} orders, {len(p.positions)} positions"
+            )

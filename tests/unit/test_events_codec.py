@@ -68,7 +68,9 @@ def strategy_for(annotation: Any, name: str) -> st.SearchStrategy[Any]:
     if origin is set:
         return st.sets(strategy_for(get_args(annotation)[0], name), max_size=3)
     if origin is dict:
-        return st.dictionaries(text, metric, max_size=3)
+        value = get_args(annotation)[1]
+        values = metric if "MetricValue" in str(value) else strategy_for(value, name)
+        return st.dictionaries(text, values, max_size=3)
     if annotation is typing.Any or str(annotation).endswith("MetricValue"):
         return metric
     raise AssertionError(f"no strategy for {name}: {annotation!r}")
