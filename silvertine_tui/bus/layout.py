@@ -68,4 +68,6 @@ class StreamLayout:
             return self.signal
         if channel is Channel.RISK:
             return self.risk
+        if channel is Channel.SNAPSHOT:
+            return self.snap(broker, account or "default")
         return self.health

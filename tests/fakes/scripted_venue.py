@@ -1,0 +1,131 @@
+"""A broker adapter whose venue is a dict the test controls.
+
+It implements the whole `Broker` contract honestly (acks, cancels, modifies, publishes
+through the base class), but its market never moves by itself: the test says what the
+venue holds — orders placed behind our back, fills made while we were away, positions
+that drifted — to exercise the engine's reconciliation and kill switch.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from decimal import Decimal
+
+from silvertine_tui.brokers import Broker, ReconcileReport, UnknownOrder
+from silvertine_tui.config import ExternalBrokerConfig
+from silvertine_tui.domain import (
+    Balance,
+    ConnectionState,
+    Fill,
+    Instrument,
+    OrderRequest,
+    OrderStatus,
+    OrderUpdate,
+    Position,
+    VenueOrder,
+)
+from silvertine_tui.events import ModifyRequest
+
+INSTRUMENT = Instrument(
+    symbol="XYZ", venue="SCRIPT", quote_currency="USD", tick_size=Decimal("0.01"), lot_size=Decimal("1")
+)
+
+
+class ScriptedVenue(Broker):
+    kind = "scripted"
+
+    def __init__(self, config: ExternalBrokerConfig, bus, *, clock=None) -> None:  # type: ignore[no-untyped-def]
+        if clock is None:
+            super().__init__(config, bus)
+        else:
+            super().__init__(config, bus, clock=clock)
+        self.venue_orders: dict[str, VenueOrder] = {}
+        self.venue_fills: list[Fill] = []
+        self.venue_positions: dict[str, Decimal] = {}
+        self.sent: list[str] = []
+        self._ids = itertools.count(1)
+
+    @classmethod
+    def build(cls, bus, name: str = "scripted", account: str = "main") -> ScriptedVenue:  # type: ignore[no-untyped-def]
+        return cls(ExternalBrokerConfig(name=name, type="scripted", account=account), bus)
+
+    async def connect(self) -> None:
+        await self.set_state(ConnectionState.LIVE, "scripted venue up")
+
+    async def close(self) -> None:
+        await self.set_state(ConnectionState.DISCONNECTED, "closed")
+
+    async def _submit(self, request: OrderRequest) -> None:
+        self.sent.append(request.client_order_id)
+        venue_id = str(next(self._ids))
+        self.venue_orders[request.client_order_id] = VenueOrder(
+            client_order_id=request.client_order_id,
+            venue_order_id=venue_id,
+            instrument=request.instrument,
+            side=request.side,
+            order_type=request.order_type,
+            tif=request.tif,
+            quantity=request.quantity,
+            limit_price=request.limit_price,
+            stop_price=request.stop_price,
+        )
+        await self.publish_update(
+            OrderUpdate(
+                client_order_id=request.client_order_id,
+                status=OrderStatus.NEW,
+                venue_order_id=venue_id,
+            )
+        )
+
+    async def _modify(self, change: ModifyRequest) -> None:
+        order = self.venue_orders.get(change.client_order_id)
+        if order is None:
+            raise UnknownOrder(f"unknown order {change.client_order_id}")
+        updates = {
+            k: v
+            for k, v in (("quantity", change.quantity), ("limit_price", change.limit_price))
+            if v is not None
+        }
+        self.venue_orders[change.client_order_id] = order.model_copy(update=updates)
+        await self.publish_update(
+            OrderUpdate(client_order_id=change.client_order_id, status=OrderStatus.NEW, **updates)
+        )
+
+    async def _cancel(self, client_order_id: str) -> None:
+        if self.venue_orders.pop(client_order_id, None) is None:
+            raise UnknownOrder(f"unknown order {client_order_id}")
+        await self.publish_update(
+            OrderUpdate(client_order_id=client_order_id, status=OrderStatus.CANCELED)
+        )
+
+    async def open_orders(self) -> list[VenueOrder]:
+        return list(self.venue_orders.values())
+
+    async def positions(self) -> list[Position]:
+        return [
+            Position(broker=self.name, account=self.account, instrument=k, quantity=v)
+            for k, v in self.venue_positions.items()
+        ]
+
+    async def balances(self) -> list[Balance]:
+        return []
+
+    async def instruments(self) -> dict[str, Instrument]:
+        return {INSTRUMENT.key: INSTRUMENT}
+
+    async def subscribe(self, instruments: Iterable[str]) -> None:
+        return None
+
+    async def unsubscribe(self, instruments: Iterable[str]) -> None:
+        return None
+
+    async def reconcile(self, since_ns: int = 0) -> ReconcileReport:
+        return ReconcileReport(
+            broker=self.name,
+            account=self.account,
+            as_of_ns=self.clock(),
+            open_orders=tuple(self.venue_orders.values()),
+            fills=tuple(self.venue_fills),
+            positions=tuple(await self.positions()),
+        )

@@ -1,0 +1,205 @@
+"""Reconciliation after a (re)connect, snapshots + replay, and the kill switch."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from silvertine_tui.bus import MemoryBus
+from silvertine_tui.config import RiskConfig
+from silvertine_tui.domain import (
+    Fill,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TradingState,
+    VenueOrder,
+)
+from silvertine_tui.engine.core import TradingEngine
+from silvertine_tui.engine.recovery import reconcile, recover, replay_stream, write_snapshot
+from silvertine_tui.engine.risk import RiskRejected
+from silvertine_tui.events import (
+    OrderRequestEvent,
+    OrderUpdateEvent,
+    ReconcileKind,
+    RiskAction,
+    RiskEvent,
+)
+from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
+
+
+async def make(*names: str) -> tuple[MemoryBus, TradingEngine, list[ScriptedVenue]]:
+    bus = MemoryBus()
+    await bus.start()
+    venues = [ScriptedVenue.build(bus, name) for name in names or ("scripted",)]
+    engine = TradingEngine(bus, venues, RiskConfig())
+    for venue in venues:
+        await venue.connect()
+    await engine.load_instruments()
+    return bus, engine, venues
+
+
+async def sync(engine: TradingEngine) -> None:
+    for name, broker in engine.brokers.items():
+        await replay_stream(engine, engine.bus.layout.exec(name, broker.account))
+    await replay_stream(engine, engine.bus.layout.risk)
+
+
+def order(broker: str = "scripted", qty: str = "2", price: str = "10.00") -> OrderRequest:
+    return OrderRequest(
+        broker=broker,
+        account="main",
+        instrument=INSTRUMENT.key,
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=D(qty),
+        limit_price=D(price),
+    )
+
+
+def venue_order(cid: str, qty: str = "3") -> VenueOrder:
+    return VenueOrder(
+        client_order_id=cid,
+        venue_order_id="v-" + cid,
+        instrument=INSTRUMENT.key,
+        side=Side.SELL,
+        order_type=OrderType.LIMIT,
+        quantity=D(qty),
+        limit_price=D("12.00"),
+    )
+
+
+async def test_venue_order_missing_from_the_journal_is_adopted() -> None:
+    _, engine, (venue,) = await make()
+    venue.venue_orders["ghost"] = venue_order("ghost")
+    found = await reconcile(engine, venue, await venue.reconcile())
+    assert [f.kind for f in found] == [ReconcileKind.VENUE_ORDER_UNKNOWN]
+    view = engine.oms.get("ghost")
+    assert view is not None and view.adopted
+    assert view.order.status is OrderStatus.NEW
+    assert [v.client_order_id for v in engine.oms.working()] == ["ghost"]
+    assert venue.sent == []  # nothing was sent to the venue
+
+
+async def test_journal_order_unknown_to_the_venue_is_closed_not_resent() -> None:
+    bus, engine, (venue,) = await make()
+    cid = await engine.submit(order())
+    await sync(engine)
+    assert engine.oms.get(cid).order.status is OrderStatus.NEW  # type: ignore[union-attr]
+    venue.venue_orders.clear()  # cancelled behind our back (another terminal, the venue)
+    # and one we journaled as PENDING_NEW but crashed before sending
+    lost = order()
+    await bus.publish(OrderRequestEvent.create("scripted/main", lost))
+    await bus.publish(
+        OrderUpdateEvent.create(
+            "scripted/main",
+            OrderUpdate(client_order_id=lost.client_order_id, status=OrderStatus.PENDING_NEW),
+        )
+    )
+    await sync(engine)
+    found = await reconcile(engine, venue, await venue.reconcile())
+    assert sorted(f.client_order_id for f in found) == sorted([cid, lost.client_order_id])
+    assert {f.kind for f in found} == {ReconcileKind.LOCAL_ORDER_UNKNOWN}
+    closed = engine.oms.get(cid)
+    never = engine.oms.get(lost.client_order_id)
+    assert closed is not None and never is not None
+    assert closed.order.status is OrderStatus.CANCELED
+    assert never.order.status is OrderStatus.REJECTED
+    assert "never reached" in never.order.reason
+    assert venue.sent == [cid]  # the lost order was NOT sent again
+
+
+async def test_missed_fill_is_the_venues_fill_and_moves_the_position() -> None:
+    _, engine, (venue,) = await make()
+    cid = await engine.submit(order(qty="2"))
+    await sync(engine)
+    # while we were away the venue filled it
+    venue.venue_orders.pop(cid)
+    venue.venue_fills.append(
+        Fill(
+            exec_id="x-1",
+            client_order_id=cid,
+            broker="scripted",
+            account="main",
+            instrument=INSTRUMENT.key,
+            side=Side.BUY,
+            quantity=D("2"),
+            price=D("10.00"),
+        )
+    )
+    venue.venue_positions[INSTRUMENT.key] = D("2")
+    found = await reconcile(engine, venue, await venue.reconcile())
+    assert [f.kind for f in found] == [ReconcileKind.MISSED_FILL]
+    view = engine.oms.get(cid)
+    assert view is not None and view.order.status is OrderStatus.FILLED
+    assert engine.portfolio.position("scripted", "main", INSTRUMENT.key) == D("2")
+    # a second reconcile finds nothing new: the fill is not applied twice
+    assert await reconcile(engine, venue, await venue.reconcile()) == []
+    assert engine.portfolio.position("scripted", "main", INSTRUMENT.key) == D("2")
+
+
+async def test_position_mismatch_adopts_the_venue_without_a_fill() -> None:
+    bus, engine, (venue,) = await make()
+    venue.venue_positions[INSTRUMENT.key] = D("5")
+    found = await reconcile(engine, venue, await venue.reconcile())
+    assert [(f.kind, f.ours, f.venue) for f in found] == [
+        (ReconcileKind.POSITION_MISMATCH, "0", "5")
+    ]
+    assert engine.portfolio.position("scripted", "main", INSTRUMENT.key) == D("5")
+    journal = await bus.read(bus.layout.exec("scripted", "main"))
+    assert not [e for e in journal if getattr(e.event, "type", "") == "fill"]
+
+
+async def test_snapshot_plus_replay_equals_full_replay() -> None:
+    bus, engine, (venue,) = await make()
+    first = await engine.submit(order(qty="1"))
+    await sync(engine)
+    await write_snapshot(engine, "scripted", "main")
+    second = await engine.submit(order(qty="4", price="11.00"))
+    await engine.cancel(first)
+    await sync(engine)
+
+    fresh = TradingEngine(bus, [venue], RiskConfig())
+    replayed = await recover(fresh, [("scripted", "main")])
+    # only the events after the snapshot were replayed
+    assert 0 < replayed[bus.layout.exec("scripted", "main")] < len(
+        await bus.read(bus.layout.exec("scripted", "main"))
+    )
+    for cid in (first, second):
+        a, b = engine.oms.get(cid), fresh.oms.get(cid)
+        assert a is not None and b is not None
+        assert a.order.model_dump() == b.order.model_dump()
+
+
+async def test_kill_switch_cancels_on_every_broker_and_survives_restart() -> None:
+    bus, engine, venues = await make("alpha", "beta")
+    for venue in venues:
+        await engine.submit(order(broker=venue.name))
+        await engine.submit(order(broker=venue.name, price="9.00"))
+    await sync(engine)
+    assert len(engine.oms.working()) == 4
+
+    cancelled = await engine.kill("test drill")
+    await sync(engine)
+    assert len(cancelled) == 4
+    assert all(not v.venue_orders for v in venues)
+    assert engine.oms.working() == []
+    assert engine.gate.state is TradingState.HALTED
+    risk = [e.event for e in await bus.read(bus.layout.risk)]
+    assert isinstance(risk[-1], RiskEvent) and risk[-1].payload.action is RiskAction.KILL
+
+    with pytest.raises(RiskRejected, match="HALTED"):
+        await engine.submit(order(broker="alpha"))
+    assert sum(len(v.sent) for v in venues) == 4  # nothing more was sent
+
+    restarted = TradingEngine(bus, venues, RiskConfig())
+    await recover(restarted, [(v.name, v.account) for v in venues])
+    assert restarted.gate.state is TradingState.HALTED
+
+    await engine.resume()
+    assert engine.gate.state is TradingState.ACTIVE
+    await engine.submit(order(broker="beta"))
+    assert len(venues[1].sent) == 3
