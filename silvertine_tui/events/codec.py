@@ -71,7 +71,7 @@ def _preview(fields: Mapping[Any, Any]) -> dict[str, str]:
 
 
 def _as_bytes_map(fields: Mapping[Any, Any]) -> Mapping[bytes, Any]:
-    if all(isinstance(k, bytes) for k in fields):
+    if b"t" in fields:
         return fields
     return {(k.encode() if isinstance(k, str) else bytes(k)): v for k, v in fields.items()}
 
@@ -81,16 +81,78 @@ def _as_text(raw: Any) -> str:
 
 
 _REQUIRED = (b"t", b"v", b"id", b"ts", b"src", b"p")
+_FIELDS_SET = frozenset({"type", "v", "event_id", "ts", "source", "payload"})
+_BY_WIRE_TYPE = {
+    name.encode(): (name, cls, adapter) for name, (cls, adapter) in _PAYLOAD_ADAPTERS.items()
+}
+
+
+def _build(
+    cls: type[EventBase], kind: str, v: int, event_id: str, ts: int, source: str, payload: Any
+) -> Any:
+    """Make the envelope without re-validating it: every field was checked by the
+    caller and the payload by its own validator. Saves half of the decode time, which
+    is what replay speed is made of."""
+    event = cls.__new__(cls)
+    object.__setattr__(
+        event,
+        "__dict__",
+        {
+            "type": kind,
+            "v": v,
+            "event_id": event_id,
+            "ts": ts,
+            "source": source,
+            "payload": payload,
+        },
+    )
+    object.__setattr__(event, "__pydantic_fields_set__", set(_FIELDS_SET))
+    object.__setattr__(event, "__pydantic_extra__", None)
+    object.__setattr__(event, "__pydantic_private__", None)
+    return event
 
 
 def decode(fields: Mapping[Any, Any]) -> Decoded:
-    """Decode a stream entry (bytes or str keys). Never raises."""
+    """Decode a stream entry (bytes or str keys). Never raises.
+
+    The common case (bytes keys from Redis, a known type, a valid payload) takes a
+    short path; anything unusual goes through `_decode_careful`, which names the
+    problem.
+    """
+    try:
+        known = _BY_WIRE_TYPE.get(fields[b"t"])
+        v = int(fields[b"v"])
+        stamp = int(fields[b"ts"])
+        event_id = fields[b"id"].decode()
+        source = fields[b"src"].decode()
+        raw = fields[b"p"]
+    except Exception:
+        return _decode_careful(fields)
+    if (
+        known is None
+        or not event_id
+        or not source
+        or stamp < 0
+        or not 1 <= v <= known[1].SCHEMA_VERSION
+    ):
+        return _decode_careful(fields)
+    kind, cls, adapter = known
+    try:
+        payload = adapter.validate_json(raw)
+    except Exception:
+        return _decode_careful(fields)
+    event: Event = _build(cls, kind, v, event_id, stamp, source, payload)
+    return event
+
+
+def _decode_careful(fields: Mapping[Any, Any]) -> Decoded:
     try:
         entry = _as_bytes_map(fields)
         missing = [k.decode() for k in _REQUIRED if entry.get(k) is None]
         if missing:
             return DecodeError(f"missing field(s): {', '.join(missing)}", _preview(fields))
-        kind = _as_text(entry[b"t"])
+        kind_raw = entry[b"t"]
+        kind_raw = kind_raw.encode() if isinstance(kind_raw, str) else bytes(kind_raw)
         event_id = _as_text(entry[b"id"])
         source = _as_text(entry[b"src"])
         body = entry[b"p"]
@@ -100,19 +162,21 @@ def decode(fields: Mapping[Any, Any]) -> Decoded:
             stamp = int(entry[b"ts"])
         except ValueError:
             return DecodeError("v and ts must be integers", _preview(fields))
-        known = _PAYLOAD_ADAPTERS.get(kind)
-        if known is None or v > known[0].SCHEMA_VERSION:
-            return UnknownEvent(kind, v, event_id, stamp, source, raw)
-        cls, adapter = known
+        known = _BY_WIRE_TYPE.get(kind_raw)
+        if known is None or v > known[1].SCHEMA_VERSION:
+            return UnknownEvent(kind_raw.decode(), v, event_id, stamp, source, raw)
+        kind, cls, adapter = known
+        if not event_id or not source or stamp < 0 or v < 1:
+            return DecodeError(
+                f"{kind}: empty event id or source, or negative ts or version", _preview(fields)
+            )
         try:
             payload = adapter.validate_json(raw)
-            event: Event = cls(  # type: ignore[assignment]
-                type=kind, v=v, event_id=event_id, ts=stamp, source=source, payload=payload
-            )
         except ValidationError as exc:
             first = exc.errors(include_input=False)[0]
             where = ".".join(str(p) for p in first["loc"]) or "payload"
             return DecodeError(f"{kind}: {where}: {first['msg']}", _preview(fields))
+        event: Event = _build(cls, kind, v, event_id, stamp, source, payload)
         return event
     except Exception as exc:  # a consumer must never die on bad data
         return DecodeError(f"{type(exc).__name__}: {exc}"[:300], _preview(fields))

@@ -119,7 +119,7 @@ def quote_fields() -> dict[bytes, bytes]:
         (lambda f: f.update({b"p": b'{"instrument": "X.P", "bid": "abc"}'}), "bid"),
         (lambda f: f.update({b"p": b'{"instrument": "X.P", "bid": "NaN"}'}), "bid"),
         (lambda f: f.update({b"ts": b"soon"}), "integers"),
-        (lambda f: f.update({b"id": b""}), "event_id"),
+        (lambda f: f.update({b"id": b""}), "empty event id"),
         (lambda f: f.update({b"p": b"\xff\xfe"}), "quote"),
         (lambda f: f.update({b"t": b"\xff"}), "UnicodeDecodeError"),
     ],
