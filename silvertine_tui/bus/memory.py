@@ -8,8 +8,9 @@ import fnmatch
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any
 
-from ..events import EventBase
+from ..events import Decoded, EventBase, decode
 from .base import (
     BusEntry,
     BusOptions,
@@ -82,6 +83,24 @@ class MemoryBus:
 
     def _append(self, event: EventBase) -> str:
         name = self.layout.route(event)
+        entry_id = self._store(name, event)  # type: ignore[arg-type]
+        self.stats.published += 1
+        if self.layout.channel_of(name) == "md":
+            self.stats.published_md += 1
+        return entry_id
+
+    def append_raw(self, stream: str, fields: Mapping[Any, Any]) -> str:
+        """Append an entry given in wire form, as another process would XADD it.
+
+        It goes through the same codec as a Redis read, so bad data (missing fields,
+        bad JSON, unknown types, newer versions) reaches readers as the same
+        `DecodeError`/`UnknownEvent` values, counted when read. For tools and tests.
+        """
+        entry_id = self._store(stream, decode(fields))
+        self._wake()
+        return entry_id
+
+    def _store(self, name: str, event: Decoded) -> str:
         stream = self._streams.get(name)
         if stream is None:
             stream = self._streams[name] = _Stream()
@@ -90,7 +109,7 @@ class MemoryBus:
         key = (ms, 0) if ms > last_ms else (last_ms, last_seq + 1)
         entry_id = format_id(*key)
         stream.keys.append(key)
-        stream.entries.append(BusEntry(name, entry_id, event))  # type: ignore[arg-type]
+        stream.entries.append(BusEntry(name, entry_id, event))
         stream.last = key
         stream.added += 1
         limit = self._maxlen(name)
@@ -98,9 +117,6 @@ class MemoryBus:
             cut = len(stream.keys) - limit
             del stream.keys[:cut]
             del stream.entries[:cut]
-        self.stats.published += 1
-        if self.layout.channel_of(name) == "md":
-            self.stats.published_md += 1
         return entry_id
 
     async def publish(self, event: EventBase) -> str | None:

@@ -4,25 +4,34 @@ Writing
 - Execution, health, signal and risk events: one XADD each, awaited, in call order
   (an asyncio lock keeps the order). If Redis is down the event joins a bounded
   outage backlog, flushed in order by the reconnect loop; new events queue behind it.
+  A full backlog raises `BusOverflowError` and counts `exec_overflow`: never silent.
   redis-py's own retries are off: a retried XADD can be written twice, and we would
-  rather know. Consumers are idempotent on `event_id` for the re-send we do make.
+  rather know. The one re-send we do make (an XADD whose reply was lost in the outage)
+  lands right behind its first copy; consumers are idempotent on `event_id`.
 - Market data: coalesced to the latest per (source, type, instrument) and written by
   one flusher task in pipelines; `MAXLEN ~` keeps the stream bounded. Trades are not
-  coalesced. Publishing waits when too much is pending (backpressure, not memory).
+  coalesced. Publishing waits when too much is pending (backpressure, not memory);
+  during an outage the oldest pending market data is dropped instead (counted in
+  `md_dropped`), so a producer never stalls on data that is stale anyway.
 
-Reading: each `tail` owns a connection; XREAD BLOCK `block_ms` (<= 2 s) with a socket
-timeout above it, always from the last id it applied.
+Reading: each `tail` owns a client (a dedicated connection); XREAD BLOCK `block_ms`
+(<= 2 s) with a socket timeout above it, always from the last id it applied. A `$`
+is resolved once, to the stream's last id, before the first read.
 
-Restarts: redis-py reconnects silently, so errors cannot be trusted to reveal a
-restart. A watcher compares the epoch key (SET NX at start), the server `run_id`
-and, for streams we wrote, `XINFO STREAM last-generated-id` against our last id.
+Restarts: redis-py reconnects silently (its connection pool re-opens a socket the
+server closed), so errors cannot be trusted to reveal a restart. A watcher, and the
+reconnect loop before it flushes the backlog, compare the epoch key (SET NX at
+start), the server `run_id` and, for streams we wrote, `XINFO STREAM`
+(`last-generated-id` against our last id, `entries-added` against what we saw).
+A restart is published as a health event; lost data as a DEGRADED one, and the data
+loss listeners are called.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import re
 import secrets
 import time
 from collections import deque
@@ -32,15 +41,17 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.maint_notifications import MaintNotificationsConfig
 
 from ..domain import ConnectionState
 from ..events import EventBase, Health, HealthEvent, coalesce_key, decode, encode
 from ..events.codec import FieldMap
 from .base import (
     BusEntry,
+    BusError,
     BusOptions,
     BusOverflowError,
     BusStats,
@@ -55,9 +66,16 @@ log = logging.getLogger(__name__)
 
 _DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError, OSError)
 
+MAX_BLOCK_MS = 2_000
+READER_TIMEOUT_MARGIN_S = 3.0
+"""The reader's socket timeout is `block_ms` plus this: a blocked XREAD returns first."""
+
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&]*")
+
 
 def redact_url(url: str) -> str:
     """Drop any password from a redis URL (`redis://:***@host:6379/0`)."""
+    url = _QUERY_PASSWORD.sub(r"\1***", url)
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
         return url
@@ -70,6 +88,23 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes | bytearray) else str(value)
 
 
+def _raise_if_cancelled() -> None:
+    """Honour a cancel that redis-py swallowed.
+
+    On Python 3.11 redis-py sends every command under `asyncio.wait_for`, which returns
+    normally when a cancel lands just as the send completes: the task stays marked
+    "cancelling" and a reading loop would go on forever. Called after each command in
+    long-running loops.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
 class RedisBus:
     backend = "redis"
 
@@ -77,14 +112,19 @@ class RedisBus:
         self, url: str, options: BusOptions | None = None, *, password: str | None = None
     ) -> None:
         self.options = options or BusOptions()
-        if not 1 <= self.options.block_ms <= 2_000:
-            raise ValueError("block_ms must be between 1 and 2000")
+        if not 1 <= self.options.block_ms <= MAX_BLOCK_MS:
+            raise ValueError(
+                f"bus.block_ms must be between 1 and {MAX_BLOCK_MS} "
+                f"(got {self.options.block_ms}): a blocked XREAD must return well before "
+                "the socket times out"
+            )
         self.url = redact_url(url)
         self.stats = BusStats(backend=self.backend, url=self.url)
         self._raw_url = url
         self._password = password
         self._writer = self._client(socket_timeout=5.0)
         self._exec_lock = asyncio.Lock()
+        self._check_lock = asyncio.Lock()
         self._backlog: deque[tuple[str, FieldMap, int | None]] = deque()
         self._md_pending: dict[str, tuple[str, EventBase]] = {}
         self._md_inflight = 0
@@ -94,10 +134,13 @@ class RedisBus:
         self._connected = False
         self._closed = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._listener_tasks: set[asyncio.Task[None]] = set()
         self._reconnect_task: asyncio.Task[None] | None = None
+        self._readers: set[Redis] = set()
         self._epoch: bytes | str | None = None
         self._run_id: str | None = None
         self._last_written: dict[str, str] = {}
+        self._entries_added: dict[str, int] = {}
         self._floors: dict[str, str] = {}
         self._listeners: list[DataLossListener] = []
         self._last_trim = 0.0
@@ -113,26 +156,48 @@ class RedisBus:
             socket_connect_timeout=2.0,
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
+            # With maintenance notifications on ("auto", the default) redis-py 8.1's
+            # pool skips its stale-socket check, and hands out sockets of a server that
+            # has died. We use no maintenance events; off, it also saves a round trip
+            # per new connection.
+            maint_notifications_config=MaintNotificationsConfig(enabled=False),
         )
+
+    def _reader_client(self) -> Redis:
+        """A dedicated client for one `tail`: its blocked XREAD holds the connection."""
+        return self._client(socket_timeout=self.options.block_ms / 1000 + READER_TIMEOUT_MARGIN_S)
 
     @property
     def layout(self) -> StreamLayout:
         return self.options.layout
+
+    @property
+    def reader_clients(self) -> frozenset[Redis]:
+        """The clients of the tails running now (for diagnostics and tests)."""
+        return frozenset(self._readers)
 
     async def start(self) -> None:
         try:
             await self._writer.ping()
             self._run_id = await self._server_run_id()
             await self._claim_epoch()
-        except _DOWN as exc:
+        except AuthenticationError as exc:
+            await self._writer.aclose()
             raise BusUnavailableError(
-                f"cannot reach Redis at {self.url} ({type(exc).__name__}: {exc}). "
-                "Is redis-server running and is bus.url right?"
+                f"Redis at {self.url} refused the credentials ({exc}). Check bus.password "
+                "or the password in bus.url."
+            ) from None
+        except _DOWN as exc:
+            await self._writer.aclose()
+            raise BusUnavailableError(
+                f"cannot reach Redis at {self.url} ({_describe(exc)}). Is redis-server "
+                "running and is bus.url right? (bus.url: memory:// runs without Redis.)"
             ) from None
         except RedisError as exc:
+            await self._writer.aclose()
             raise BusUnavailableError(
-                f"Redis at {self.url} refused the connection: {exc}. Check bus.url and "
-                "the password (bus.password or the URL)."
+                f"Redis at {self.url} refused the connection ({_describe(exc)}). Check "
+                "bus.url and the password (bus.password or the URL)."
             ) from None
         self._connected = True
         self.stats.connected = True
@@ -144,12 +209,22 @@ class RedisBus:
     async def close(self) -> None:
         if self._closed:
             return
-        with contextlib.suppress(Exception):
+        try:
             await self.flush(timeout=2.0)
+        except BusError as exc:
+            log.error("bus.redis.close_unflushed", extra={"url": self.url, "error": str(exc)})
         self._closed = True
+        if self._backlog:
+            self.stats.last_error = (
+                f"closed with {len(self._backlog)} execution events not journaled"
+            )
+            log.error(
+                "bus.redis.closed_with_backlog",
+                extra={"url": self.url, "events": len(self._backlog)},
+            )
         self._md_wakeup.set()
         self._md_space.set()
-        tasks = [*self._tasks]
+        tasks = [*self._tasks, *self._listener_tasks]
         if self._reconnect_task is not None:
             tasks.append(self._reconnect_task)
         for task in tasks:
@@ -170,23 +245,34 @@ class RedisBus:
 
     def _mark_down(self, exc: BaseException) -> None:
         self.stats.write_errors += 1
-        self.stats.last_error = f"{type(exc).__name__}: {exc}"[:200]
+        self.stats.last_error = _describe(exc)
         if self._connected:
             log.warning("bus.redis.down", extra={"url": self.url, "error": self.stats.last_error})
         self._connected = False
         self.stats.connected = False
+        # Market data publishers waiting for space re-check: during an outage they drop.
+        self._md_space.set()
         if not self._closed and (self._reconnect_task is None or self._reconnect_task.done()):
             self._reconnect_task = asyncio.create_task(self._reconnect(), name="bus-reconnect")
 
     async def _reconnect(self) -> None:
         delay = 0.05
+        restarted = False
+        lost: list[str] = []
         while not self._closed:
             try:
+                # Idle pooled sockets may still point at the dead server: drop them, or
+                # the next command on one fails and starts a second, spurious outage.
+                await self._writer.connection_pool.disconnect(inuse_connections=False)
                 await self._writer.ping()
                 # Check for lost data before the backlog lands, so the gap check sees it.
-                await self._check_restart()
+                was_restarted, reasons = await self._check_restart()
+                restarted = restarted or was_restarted
+                lost += reasons
                 await self._flush_backlog()
-            except _DOWN:
+            except (RedisError, OSError) as exc:  # down, loading, or refused: back off
+                self.stats.last_error = _describe(exc)
+                log.debug("bus.redis.reconnect_failed", extra={"error": self.stats.last_error})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
@@ -194,24 +280,44 @@ class RedisBus:
             self.stats.connected = True
             self.stats.reconnects += 1
             self._md_wakeup.set()
-            log.info("bus.redis.reconnected", extra={"url": self.url})
-            await self._publish_health(ConnectionState.LIVE, "Redis connection restored")
+            log.info("bus.redis.reconnected", extra={"url": self.url, "restarted": restarted})
+            message = "Redis connection restored"
+            if restarted:
+                message += " after a server restart (new run_id)"
+                message += (
+                    "; data was lost: resyncing from the brokers"
+                    if lost
+                    else "; no journaled data was lost"
+                )
+            await self._publish_health(ConnectionState.LIVE, message)
             return
 
     async def _flush_backlog(self) -> None:
-        """Write the outage backlog in order; entries leave it only once written."""
+        """Write the outage backlog in order; entries leave it only once written.
+
+        A connection error mid-pipeline leaves the whole batch in the backlog: the
+        entries that did land are written again, right behind their first copies.
+        """
         size = self.options.pipeline_size
         while self._backlog:
             batch = [self._backlog[i] for i in range(min(size, len(self._backlog)))]
             pipe = self._writer.pipeline(transaction=False)
             for stream, fields, maxlen in batch:
                 pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
-            ids = await pipe.execute()
-            for (stream, _, _), entry_id in zip(batch, ids, strict=True):
+            results = await pipe.execute(raise_on_error=False)
+            for (stream, _, _), result in zip(batch, results, strict=True):
+                if isinstance(result, Exception):
+                    # Refused by the server (OOM, wrong type...): keep it, retry later.
+                    self.stats.write_errors += 1
+                    log.error(
+                        "bus.redis.backlog_refused",
+                        extra={"stream": stream, "error": _describe(result)},
+                    )
+                    raise result
                 self._backlog.popleft()
-                self._last_written[stream] = _text(entry_id)
+                self._last_written[stream] = _text(result)
                 self.stats.published += 1
-            self.stats.exec_buffered = len(self._backlog)
+                self.stats.exec_buffered = len(self._backlog)
 
     # -- publishing ---------------------------------------------------------------
 
@@ -230,15 +336,29 @@ class RedisBus:
         async with self._exec_lock:
             if self._backlog or not self._connected:
                 self._buffer(stream, fields, maxlen)
-                return None
-            try:
-                entry_id = _text(
-                    await self._writer.xadd(stream, fields, maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
-                )
-            except _DOWN as exc:
-                self._buffer(stream, fields, maxlen)
-                self._mark_down(exc)
-                return None
+                entry_id = None
+            else:
+                try:
+                    entry_id = _text(
+                        await self._writer.xadd(stream, fields, maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
+                    )
+                except _DOWN as exc:
+                    # The reply is lost, not necessarily the write: re-sent on reconnect.
+                    self._buffer(stream, fields, maxlen)
+                    self._mark_down(exc)
+                    entry_id = None
+                except RedisError as exc:
+                    self.stats.write_errors += 1
+                    self.stats.last_error = _describe(exc)
+                    raise BusError(
+                        f"Redis at {self.url} refused the event for {stream} "
+                        f"({_describe(exc)}): it was not journaled."
+                    ) from exc
+        if entry_id is None:
+            # Buffering awaits nothing: yield once, or a busy producer would starve the
+            # reconnect loop and fill the backlog without Redis ever getting a chance.
+            await asyncio.sleep(0)
+            return None
         self._last_written[stream] = entry_id
         self.stats.published += 1
         return entry_id
@@ -260,14 +380,17 @@ class RedisBus:
             await self.publish(event)
 
     async def _enqueue_md(self, stream: str, event: EventBase) -> None:
-        while len(self._md_pending) >= self.options.md_max_pending and not self._closed:
-            self._md_space.clear()
-            await self._md_space.wait()
-        key = coalesce_key(event)
-        if key is None:
-            key = event.event_id
-        elif key in self._md_pending:
+        key = coalesce_key(event) or event.event_id
+        if key in self._md_pending:
             self.stats.md_coalesced += 1
+        else:
+            while len(self._md_pending) >= self.options.md_max_pending and not self._closed:
+                if not self._connected:
+                    del self._md_pending[next(iter(self._md_pending))]
+                    self.stats.md_dropped += 1
+                    break
+                self._md_space.clear()
+                await self._md_space.wait()
         self._md_pending[key] = (stream, event)
         self._md_wakeup.set()
 
@@ -295,7 +418,7 @@ class RedisBus:
                 for stream, event in batch.values():
                     pipe.xadd(stream, encode(event), maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
                 try:
-                    await pipe.execute()
+                    results = await pipe.execute(raise_on_error=False)
                 except _DOWN as exc:
                     # Keep the newest per key; what was superseded meanwhile is dropped.
                     for key, item in batch.items():
@@ -305,10 +428,23 @@ class RedisBus:
                             self.stats.md_dropped += 1
                     self._mark_down(exc)
                     break
+                except RedisError as exc:  # never let the flusher die
+                    self.stats.write_errors += 1
+                    self.stats.md_dropped += len(batch)
+                    self.stats.last_error = _describe(exc)
+                    log.error("bus.redis.md_write_failed", extra={"error": _describe(exc)})
+                    continue
                 finally:
                     self._md_inflight = 0
-                self.stats.published_md += len(batch)
-                self.stats.published += len(batch)
+                refused = [r for r in results if isinstance(r, Exception)]
+                if refused:
+                    self.stats.write_errors += len(refused)
+                    self.stats.md_dropped += len(refused)
+                    self.stats.last_error = _describe(refused[0])
+                    log.error("bus.redis.md_refused", extra={"error": _describe(refused[0])})
+                written = len(batch) - len(refused)
+                self.stats.published_md += written
+                self.stats.published += written
 
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until pending market data and the outage backlog are written."""
@@ -333,10 +469,21 @@ class RedisBus:
             out.append(BusEntry(stream, _text(entry_id), decoded))
         return out
 
+    def _unavailable(self, what: str, exc: BaseException) -> BusUnavailableError:
+        self.stats.read_errors += 1
+        self.stats.last_error = _describe(exc)
+        return BusUnavailableError(
+            f"Redis at {self.url} is unreachable ({_describe(exc)}) while {what}; "
+            "try again once it is back."
+        )
+
     async def read(
         self, stream: str, start: str = "-", end: str = "+", count: int | None = None
     ) -> list[BusEntry]:
-        raw = await self._writer.xrange(stream, start, end, count=count)
+        try:
+            raw = await self._writer.xrange(stream, start, end, count=count)
+        except _DOWN as exc:
+            raise self._unavailable(f"reading {stream}", exc) from None
         return self._entries(stream, raw or [])
 
     async def replay(
@@ -351,24 +498,30 @@ class RedisBus:
                 return
             cursor = entries[-1].id
 
-    async def _last_id(self, stream: str) -> str:
-        raw = await self._writer.xrevrange(stream, "+", "-", count=1)
+    @staticmethod
+    async def _last_id(client: Redis, stream: str) -> str:
+        raw = await client.xrevrange(stream, "+", "-", count=1)
         return _text(raw[0][0]) if raw else "0-0"
 
     async def tail(self, streams: Mapping[str, str]) -> AsyncIterator[BusEntry]:
-        last: dict[str, str] = {}
-        for name, entry_id in streams.items():
-            last[name] = await self._last_id(name) if entry_id == "$" else entry_id
+        last: dict[str, str] = dict(streams)
+        unresolved = [name for name, entry_id in last.items() if entry_id == "$"]
         block = self.options.block_ms
-        reader = self._client(socket_timeout=block / 1000 + 3.0)
+        reader = self._reader_client()
+        self._readers.add(reader)
         delay = 0.05
         try:
             while not self._closed:
                 try:
+                    while unresolved:  # `$` is resolved once, never sent in a loop
+                        last[unresolved[0]] = await self._last_id(reader, unresolved[0])
+                        unresolved.pop(0)
+                        _raise_if_cancelled()
                     response: Any = await reader.xread(last, count=1_000, block=block)  # type: ignore[arg-type]
+                    _raise_if_cancelled()
                 except _DOWN as exc:
                     self.stats.read_errors += 1
-                    self.stats.last_error = f"{type(exc).__name__}: {exc}"[:200]
+                    self.stats.last_error = _describe(exc)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 2.0)
                     continue
@@ -381,17 +534,27 @@ class RedisBus:
                     for entry in entries:
                         yield entry
         finally:
+            self._readers.discard(reader)
             await reader.aclose()
 
     async def streams(self, pattern: str = "*") -> list[str]:
         found: set[str] = set()
-        async for key in self._writer.scan_iter(
-            match=f"{self.options.prefix}:{pattern}", _type="stream", count=500
-        ):
-            found.add(_text(key))
+        try:
+            async for key in self._writer.scan_iter(
+                match=f"{self.options.prefix}:{pattern}", _type="stream", count=500
+            ):
+                found.add(_text(key))
+        except _DOWN as exc:
+            raise self._unavailable("listing streams", exc) from None
         return sorted(found)
 
     async def info(self, stream: str) -> StreamInfo | None:
+        try:
+            return await self._info(stream)
+        except _DOWN as exc:
+            raise self._unavailable(f"reading XINFO of {stream}", exc) from None
+
+    async def _info(self, stream: str) -> StreamInfo | None:
         try:
             raw = await self._writer.xinfo_stream(stream)
         except ResponseError:
@@ -411,7 +574,10 @@ class RedisBus:
     async def set_snapshot_floor(self, stream: str, entry_id: str) -> None:
         """Allow trimming `stream` up to `entry_id` (covered by a snapshot), by age."""
         self._floors[stream] = entry_id
-        await self._trim_journals()
+        try:
+            await self._trim_journals()
+        except _DOWN as exc:  # the floor is kept: the watcher trims once Redis is back
+            raise self._unavailable(f"trimming {stream}", exc) from None
 
     async def _trim_journals(self) -> None:
         cutoff_ms = int(time.time() * 1000) - self.options.journal_retention_s * 1000
@@ -430,38 +596,64 @@ class RedisBus:
             if not self._connected:
                 continue
             try:
-                await self._check_restart()
+                restarted, lost = await self._check_restart()
+                if restarted and not lost:
+                    await self._publish_health(
+                        ConnectionState.LIVE,
+                        "Redis server restarted (new run_id); no journaled data was lost",
+                    )
                 if time.monotonic() - self._last_trim > 60 and self._floors:
                     self._last_trim = time.monotonic()
                     await self._trim_journals()
             except _DOWN as exc:
                 self._mark_down(exc)
             except RedisError as exc:
-                self.stats.last_error = f"{type(exc).__name__}: {exc}"[:200]
+                self.stats.last_error = _describe(exc)
 
-    async def _check_restart(self) -> None:
-        run_id = await self._server_run_id()
-        if self._run_id is not None and run_id != self._run_id:
-            self.stats.server_restarts += 1
-            log.warning("bus.redis.server_restarted", extra={"url": self.url})
-        self._run_id = run_id
-        reasons: list[str] = []
-        epoch = await self._writer.get(self.layout.epoch_key)
-        if epoch != self._epoch:
-            reasons.append("epoch key missing or replaced")
-            await self._claim_epoch()
-        for stream, last_id in list(self._last_written.items()):
-            info = await self.info(stream)
-            if info is None or parse_id(info.last_generated_id) < parse_id(last_id):
-                reasons.append(f"{stream} lost entries up to {last_id}")
+    async def _check_restart(self) -> tuple[bool, list[str]]:
+        """Return (server restarted, reasons data was lost); report the loss.
+
+        Nothing is recorded until every check has run: if Redis drops mid-way, the
+        next attempt finds the same restart and the same loss again.
+        """
+        async with self._check_lock:
+            run_id = await self._server_run_id()
+            restarted = self._run_id is not None and run_id != self._run_id
+            reasons: list[str] = []
+            epoch_lost = await self._writer.get(self.layout.epoch_key) != self._epoch
+            if epoch_lost:
+                reasons.append("the epoch key is missing or was replaced")
+            lost_streams: list[str] = []
+            added: dict[str, int] = {}
+            for stream, last_id in list(self._last_written.items()):
+                info = await self._info(stream)
+                seen = self._entries_added.get(stream, 0)
+                if info is None:
+                    reasons.append(f"{stream} is gone (we wrote up to {last_id})")
+                elif parse_id(info.last_generated_id) < parse_id(last_id):
+                    reasons.append(
+                        f"{stream} ends at {info.last_generated_id}, before {last_id} we wrote"
+                    )
+                elif info.entries_added < seen:
+                    reasons.append(f"{stream} had {seen} entries added, now {info.entries_added}")
+                else:
+                    added[stream] = info.entries_added
+                    continue
+                lost_streams.append(stream)
+            if epoch_lost:
+                await self._claim_epoch()
+            # Every check ran: record what was found.
+            self._run_id = run_id
+            if restarted:
+                self.stats.server_restarts += 1
+                log.warning("bus.redis.server_restarted", extra={"url": self.url})
+            self._entries_added.update(added)
+            for stream in lost_streams:
+                self._last_written.pop(stream, None)
+                self._entries_added.pop(stream, None)
         if reasons:
-            for stream in list(self._last_written):
-                info = await self.info(stream)
-                if info is None or parse_id(info.last_generated_id) < parse_id(
-                    self._last_written[stream]
-                ):
-                    del self._last_written[stream]
             await self._data_lost("; ".join(reasons))
+        return restarted, reasons
 
     async def _data_lost(self, reason: str) -> None:
         self.stats.data_loss_detected += 1
@@ -470,16 +662,26 @@ class RedisBus:
             ConnectionState.DEGRADED,
             f"Redis restarted and lost data ({reason}): resyncing from the brokers",
         )
+        # Listeners run as tasks: one that publishes or flushes must not block the
+        # reconnect loop that is about to write the backlog.
         for listener in self._listeners:
-            try:
-                await listener(reason)
-            except Exception:
-                log.exception("bus.data_loss_listener_failed")
+            task = asyncio.create_task(self._call_listener(listener, reason))
+            self._listener_tasks.add(task)
+            task.add_done_callback(self._listener_tasks.discard)
+
+    @staticmethod
+    async def _call_listener(listener: DataLossListener, reason: str) -> None:
+        try:
+            await listener(reason)
+        except Exception:
+            log.exception("bus.data_loss_listener_failed")
 
     async def _publish_health(self, state: ConnectionState, message: str) -> None:
         event = HealthEvent.create(
             "bus",
             Health(component="bus", state=state, message=message, metrics=self.stats.as_metrics()),
         )
-        with contextlib.suppress(BusOverflowError):
+        try:
             await self.publish(event)
+        except BusError as exc:
+            log.error("bus.redis.health_not_journaled", extra={"error": str(exc)})

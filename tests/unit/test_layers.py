@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "engine": {"brokers", "bus", "events", "domain", "config", "logsetup"},
     "ui": {"engine", "events", "domain", "config", "logsetup"},
     "logsetup": set(),
-    "cli": {"ui", "engine", "brokers", "bus", "events", "domain", "config", "logsetup"},
+    "cli": {"ui", "engine", "brokers", "bus", "events", "domain", "config", "logsetup", "__init__"},
     "__main__": {"cli"},
     "__init__": set(),
 }
@@ -64,6 +64,8 @@ def project_layer(name: str) -> str | None:
     parts = name.split(".")
     if parts[0] != "silvertine_tui" or len(parts) < 2:
         return None
+    if parts[1].startswith("__") and parts[1] != "__main__":
+        return "__init__"  # a name from the package itself (__version__)
     return parts[1]
 
 

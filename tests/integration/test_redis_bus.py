@@ -1,0 +1,439 @@
+"""Redis-only behaviour: outages, restarts with and without persistence, the outage
+buffer, connection errors, and the reader's timeouts.
+
+Every test that kills a server starts its own (`RedisServer`), never the session's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from typing import Any, cast
+
+import pytest
+
+from silvertine_tui.bus import (
+    BusEntry,
+    BusOptions,
+    BusOverflowError,
+    BusUnavailableError,
+    EventBus,
+    create_bus,
+)
+from silvertine_tui.bus.redis_streams import RedisBus
+from silvertine_tui.domain import ConnectionState
+from silvertine_tui.events import EventBase, HealthEvent
+from tests.support import fill_event, quote_event
+from tests.support.redis_server import RedisServer, free_port
+
+pytestmark = pytest.mark.redis
+
+TIMEOUT = 15.0
+
+
+def options(prefix: str, **overrides: Any) -> BusOptions:
+    values: dict[str, Any] = {"prefix": prefix, "block_ms": 100, "epoch_check_s": 0.1}
+    values.update(overrides)
+    return BusOptions(**values)
+
+
+@contextlib.asynccontextmanager
+async def running_bus(url: str, opts: BusOptions) -> AsyncIterator[RedisBus]:
+    bus = RedisBus(url, opts)
+    await bus.start()
+    try:
+        yield bus
+    finally:
+        await bus.close()
+
+
+@pytest.fixture
+def server() -> Iterator[RedisServer]:
+    """A server of this test alone (no persistence): it may be killed."""
+    with RedisServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def aof_server() -> Iterator[RedisServer]:
+    """A server of this test alone with `--appendonly yes --appendfsync always`."""
+    with RedisServer(persistence=True) as srv:
+        yield srv
+
+
+class Tail:
+    """A tail in a task; `wait_until(predicate)` wakes on every delivered entry."""
+
+    def __init__(self, bus: EventBus, streams: dict[str, str]) -> None:
+        self.entries: list[BusEntry] = []
+        self._grew = asyncio.Condition()
+        self._bus = bus
+        self.task = asyncio.create_task(self._run(streams))
+
+    async def _run(self, streams: dict[str, str]) -> None:
+        tail = cast(AsyncGenerator[BusEntry, None], self._bus.tail(streams))
+        async with contextlib.aclosing(tail) as entries:
+            async for entry in entries:
+                self.entries.append(entry)
+                async with self._grew:
+                    self._grew.notify_all()
+
+    async def wait_until(self, predicate: Any, timeout: float = TIMEOUT) -> None:
+        async with asyncio.timeout(timeout), self._grew:
+            await self._grew.wait_for(lambda: predicate(self.entries) or self.task.done())
+        if self.task.done():
+            self.task.result()
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        await asyncio.wait({self.task}, timeout=5)
+        assert self.task.done()
+
+
+def ids_of(entries: list[BusEntry]) -> list[str]:
+    return [e.event.event_id for e in entries]  # type: ignore[union-attr]
+
+
+def first_occurrences(ids: list[str]) -> list[str]:
+    return list(dict.fromkeys(ids))
+
+
+def bus_health(entries: list[BusEntry]) -> list[HealthEvent]:
+    return [
+        e.event for e in entries if isinstance(e.event, HealthEvent) and e.event.source == "bus"
+    ]
+
+
+async def wait_for_condition(check: Any, timeout: float = TIMEOUT) -> None:
+    """For state with no event to await (a bus counter): poll at 5 ms, bounded."""
+    async with asyncio.timeout(timeout):
+        while not check():  # noqa: ASYNC110 - a counter has no event to await
+            await asyncio.sleep(0.005)
+
+
+# -- (1) kill -9 with AOF while a producer publishes ----------------------------------
+
+
+async def test_kill_and_restart_with_aof_loses_no_execution_event(
+    aof_server: RedisServer, key_prefix: str
+) -> None:
+    async with running_bus(aof_server.url, options(key_prefix)) as bus:
+        stream = bus.layout.exec("paper", "main")
+        tail = Tail(bus, {stream: "0-0"})
+        published: list[str] = []
+        outcome: list[str | None] = []
+        warm, buffered, recovered, stop = (asyncio.Event() for _ in range(4))
+
+        async def produce() -> None:
+            n = 0
+            while not stop.is_set():
+                event = fill_event(n)
+                n += 1
+                entry_id = await bus.publish(event)
+                published.append(event.event_id)
+                outcome.append(entry_id)
+                if len(published) >= 100:
+                    warm.set()
+                if entry_id is None and outcome.count(None) >= 30:
+                    buffered.set()
+                if buffered.is_set() and sum(1 for i in outcome[-100:] if i) == 100:
+                    recovered.set()  # 100 direct writes in a row after the outage
+                await asyncio.sleep(0.001)  # a broker's pace, so the outage spans events
+
+        producer = asyncio.create_task(produce())
+        try:
+            async with asyncio.timeout(TIMEOUT):
+                await warm.wait()
+                await aof_server.akill()
+                await buffered.wait()  # the bus took events while Redis was dead
+                await aof_server.arestart()
+                await recovered.wait()
+        finally:
+            stop.set()
+            await producer
+        await bus.flush()
+        await tail.wait_until(lambda got: set(ids_of(got)) >= set(published))
+        await tail.stop()
+
+        stored = ids_of(await bus.read(stream))
+        assert set(stored) == set(published)
+        assert first_occurrences(stored) == published  # exactly publish order, none lost
+        # A duplicate can only be the XADD in flight at the kill, re-sent from the
+        # backlog: it sits right behind its first copy, one per failed write.
+        duplicates = [i for i in range(1, len(stored)) if stored[i] in stored[:i]]
+        assert all(stored[i - 1] == stored[i] for i in duplicates), duplicates
+        assert len(duplicates) <= bus.stats.write_errors
+        # The tailing reader got every event, in order.
+        assert first_occurrences(ids_of(tail.entries)) == published
+
+        assert outcome.count(None) >= 30
+        # One outage, one reconnect: stale pooled sockets must not cause a second one.
+        assert bus.stats.reconnects == 1
+        assert bus.stats.server_restarts == 1
+        assert bus.stats.data_loss_detected == 0  # AOF kept everything: no false alarm
+        assert bus.stats.exec_overflow == 0
+        assert bus.stats.exec_buffered == 0
+        health = bus_health(await bus.read(bus.layout.health))
+        restarts = [h for h in health if "server restart" in h.payload.message]
+        assert restarts, [h.payload.message for h in health]
+        assert restarts[-1].payload.state is ConnectionState.LIVE
+        assert "no journaled data was lost" in restarts[-1].payload.message
+        assert restarts[-1].payload.metrics["server_restarts"] == 1
+        assert len([h for h in health if "restored" in h.payload.message]) == 1
+
+
+# -- (2) restart without persistence: data loss is detected and reported -------------
+
+
+async def test_restart_without_persistence_reports_data_loss(
+    server: RedisServer, key_prefix: str
+) -> None:
+    async with running_bus(server.url, options(key_prefix)) as bus:
+        stream = bus.layout.exec("paper", "main")
+        reasons: list[str] = []
+        told = asyncio.Event()
+
+        async def on_loss(reason: str) -> None:
+            reasons.append(reason)
+            told.set()
+
+        bus.add_data_loss_listener(on_loss)
+        before = [fill_event(n) for n in range(20)]
+        assert all([await bus.publish(e) for e in before])
+        await server.akill()
+        during = [fill_event(n) for n in range(20, 30)]
+        assert [await bus.publish(e) for e in during] == [None] * 10  # buffered
+        assert bus.stats.exec_buffered == 10
+        await server.arestart()  # empty: everything before the kill is gone
+        async with asyncio.timeout(TIMEOUT):
+            await told.wait()
+        await bus.flush()
+
+        assert bus.stats.data_loss_detected == 1
+        assert bus.stats.server_restarts == 1
+        assert len(reasons) == 1
+        assert "epoch" in reasons[0]
+        assert stream in reasons[0]
+        # The outage events are in the new stream, in order; the old ones are gone.
+        assert [e.event for e in await bus.read(stream)] == during
+        health = bus_health(await bus.read(bus.layout.health))
+        degraded = [h for h in health if h.payload.state is ConnectionState.DEGRADED]
+        assert len(degraded) == 1
+        assert "lost data" in degraded[0].payload.message
+        assert degraded[0].payload.metrics["data_loss_detected"] == 1
+        # Then the bus says it is back.
+        assert health[-1].payload.state is ConnectionState.LIVE
+        assert "data was lost" in health[-1].payload.message
+
+
+@pytest.mark.parametrize("persistence", [False, True], ids=["empty", "aof"])
+async def test_a_restart_no_command_noticed_is_found_by_the_watcher(
+    persistence: bool, key_prefix: str
+) -> None:
+    # redis-py silently reopens a socket the server closed: an idle bus may see no
+    # error at all. The epoch/run_id/XINFO watcher must find the restart anyway, and
+    # tell a restart that lost data from one that did not.
+    with RedisServer(persistence=persistence) as server:
+        async with running_bus(server.url, options(key_prefix)) as bus:
+            told = asyncio.Event()
+
+            async def on_loss(reason: str) -> None:
+                told.set()
+
+            bus.add_data_loss_listener(on_loss)
+            before = fill_event(1)
+            assert await bus.publish(before)
+            await server.akill()
+            await server.arestart()
+            if persistence:  # the restart report is the bus's next write
+                await wait_for_condition(lambda: bus.stats.published == 2)
+            else:
+                async with asyncio.timeout(TIMEOUT):
+                    await told.wait()
+            assert bus.stats.server_restarts == 1
+            after = fill_event(2)
+            await bus.publish(after)
+            await bus.flush()
+            journal = [e.event for e in await bus.read(bus.layout.exec("paper", "main"))]
+            health = bus_health(await bus.read(bus.layout.health))
+            degraded = [h for h in health if h.payload.state is ConnectionState.DEGRADED]
+            if persistence:
+                assert journal == [before, after]
+                assert bus.stats.data_loss_detected == 0
+                assert not told.is_set()
+                assert degraded == []
+                assert "no journaled data was lost" in health[-1].payload.message
+            else:
+                assert journal == [after]
+                assert bus.stats.data_loss_detected == 1
+                assert len(degraded) == 1
+
+
+# -- (3) the outage buffer is bounded, and says so ----------------------------------
+
+
+async def test_outage_buffer_overflow_raises_and_keeps_what_it_buffered(
+    aof_server: RedisServer, key_prefix: str
+) -> None:
+    async with running_bus(aof_server.url, options(key_prefix, exec_buffer=5)) as bus:
+        stream = bus.layout.exec("paper", "main")
+        before = [fill_event(n) for n in range(3)]
+        assert all([await bus.publish(e) for e in before])
+        await aof_server.akill()
+        buffered = [fill_event(n) for n in range(3, 8)]
+        assert [await bus.publish(e) for e in buffered] == [None] * 5
+        refused = [fill_event(n) for n in range(8, 10)]
+        for event in refused:
+            with pytest.raises(BusOverflowError, match=r"buffer is full \(5 events\)") as err:
+                await bus.publish(event)
+            assert "not journaled" in str(err.value)
+            assert bus.url in str(err.value)
+        assert bus.stats.exec_overflow == 2
+        assert bus.stats.exec_buffered == 5
+        await aof_server.arestart()
+        await bus.flush()
+        stored = ids_of(await bus.read(stream))
+        assert first_occurrences(stored) == [e.event_id for e in [*before, *buffered]]
+        assert not {e.event_id for e in refused} & set(stored)
+        assert bus.stats.exec_buffered == 0
+
+
+async def test_a_buffered_publish_lets_other_tasks_run(
+    server: RedisServer, key_prefix: str
+) -> None:
+    # Buffering needs no I/O; without a yield, a producer looping on publish during an
+    # outage would starve the reconnect loop and everything else until it overflowed.
+    async with running_bus(server.url, options(key_prefix)) as bus:
+        await server.akill()
+        assert await bus.publish(fill_event(0)) is None  # the bus now knows it is down
+        ran = asyncio.Event()
+
+        async def other() -> None:
+            ran.set()
+
+        task = asyncio.create_task(other())
+        for n in range(1, 20):
+            assert await bus.publish(fill_event(n)) is None
+        assert ran.is_set()
+        await task
+        assert bus.stats.exec_buffered == 20
+        await server.arestart()
+        await bus.flush()
+        assert len(await bus.read(bus.layout.exec("paper", "main"))) == 20
+
+
+# -- (4) nothing listening: a clear error, no secret ----------------------------------
+
+
+async def test_start_with_nothing_listening_says_what_to_do_without_the_password() -> None:
+    port = free_port()
+    for url, password in (
+        (f"redis://:sekret-pass@127.0.0.1:{port}/0", None),
+        (f"redis://127.0.0.1:{port}/0?password=sekret-pass", None),
+        (f"redis://127.0.0.1:{port}/0", "sekret-pass"),
+    ):
+        bus = create_bus(url, password=password)
+        with pytest.raises(BusUnavailableError) as err:
+            async with asyncio.timeout(TIMEOUT):
+                await bus.start()
+        message = str(err.value)
+        assert f"127.0.0.1:{port}" in message
+        assert "redis-server" in message  # what to do
+        assert "bus.url" in message
+        for text in (message, repr(err.value), str(bus.stats.as_metrics())):
+            assert "sekret-pass" not in text
+        assert err.value.__cause__ is None
+        assert err.value.__suppress_context__  # the driver's exception is not chained
+        await bus.close()
+
+
+async def test_wrong_password_is_named_as_such_and_not_shown(key_prefix: str) -> None:
+    with RedisServer(password="right-pass") as srv:
+        bus = create_bus(f"redis://:wrong-pass@127.0.0.1:{srv.port}/0", options(key_prefix))
+        with pytest.raises(BusUnavailableError, match="credentials") as err:
+            await bus.start()
+        assert "wrong-pass" not in str(err.value)
+        assert "right-pass" not in str(err.value)
+        await bus.close()
+
+
+# -- (5) a reader survives a restart ---------------------------------------------------
+
+
+async def test_tail_keeps_yielding_after_a_restart(server: RedisServer, key_prefix: str) -> None:
+    async with running_bus(server.url, options(key_prefix)) as bus:
+        stream = bus.layout.exec("paper", "main")
+        tail = Tail(bus, {stream: "0-0"})
+        first = [fill_event(n) for n in range(5)]
+        await bus.publish_many(first)
+        await tail.wait_until(lambda got: len(got) == 5)
+        await server.akill()
+        await wait_for_condition(lambda: bus.stats.read_errors > 0)  # the reader saw it
+        await server.arestart()
+        second = [fill_event(n) for n in range(5, 10)]
+        await bus.publish_many(second)
+        await bus.flush()
+        await tail.wait_until(lambda got: len(got) >= 10)
+        assert [e.event for e in tail.entries] == first + second
+        assert not tail.task.done()  # still tailing
+        await tail.stop()
+
+
+# -- (6) BLOCK and socket timeouts -----------------------------------------------------
+
+
+@pytest.mark.parametrize("block_ms", [0, -5, 2001, 60_000])
+def test_block_ms_outside_1_to_2000_is_refused(block_ms: int) -> None:
+    with pytest.raises(ValueError, match="block_ms must be between 1 and 2000"):
+        RedisBus("redis://127.0.0.1:1/0", BusOptions(block_ms=block_ms))
+
+
+async def test_each_tail_has_its_own_reader_with_a_timeout_above_block(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    for block_ms in (1, 2000):
+        RedisBus(redis_server.url, BusOptions(block_ms=block_ms))  # the bounds are allowed
+    async with running_bus(redis_server.url, options(key_prefix, block_ms=2000)) as bus:
+        stream = bus.layout.exec("paper", "main")
+        tails = [Tail(bus, {stream: "0-0"}), Tail(bus, {stream: "0-0"})]
+        await bus.publish(fill_event(1))
+        for tail in tails:
+            await tail.wait_until(lambda got: len(got) == 1)
+        readers = bus.reader_clients
+        assert len(readers) == 2  # one dedicated client per tail
+        for reader in readers:
+            kwargs = reader.connection_pool.connection_kwargs
+            assert kwargs["socket_timeout"] > 2.0  # BLOCK 2 s returns before the socket gives up
+            assert kwargs["retry"].get_retries() == 0  # no silent re-send of a command
+            # Off, so that the pool drops sockets of a dead server (redis-py 8.1 skips
+            # that check while maintenance notifications are on).
+            assert not reader.connection_pool.maint_notifications_enabled()  # type: ignore[no-untyped-call]
+        writer_kwargs = bus._writer.connection_pool.connection_kwargs
+        assert writer_kwargs["retry"].get_retries() == 0
+        assert not any(reader is bus._writer for reader in readers)
+        for tail in tails:
+            await tail.stop()
+        assert bus.reader_clients == frozenset()
+
+
+# -- market data during an outage -----------------------------------------------------
+
+
+async def test_market_data_does_not_stall_the_producer_during_an_outage(
+    server: RedisServer, key_prefix: str
+) -> None:
+    async with running_bus(server.url, options(key_prefix, md_max_pending=10)) as bus:
+        await server.akill()
+        quotes: list[EventBase] = [quote_event(f"S{n}.X", bid=str(n)) for n in range(100)]
+        async with asyncio.timeout(5):  # before the fix this waited for Redis to return
+            for event in quotes:
+                await bus.publish(event)
+        assert bus.stats.md_dropped >= 1
+        await server.arestart()
+        await bus.flush()
+        stored = await bus.read(bus.layout.md("binance"))
+        assert stored[-1].event == quotes[-1]  # the newest survives
+        # Every quote was either written or counted as dropped: nothing vanished.
+        assert len(stored) + bus.stats.md_dropped == len(quotes)
+        assert bus.stats.published_md == len(stored)
