@@ -157,7 +157,7 @@ class MemoryBus:
         return entries
 
     async def replay(
-        self, stream: str, after: str = "0-0", batch: int = 1_000
+        self, stream: str, after: str = "0-0", batch: int = 5_000
     ) -> AsyncIterator[BusEntry]:
         cursor = after
         while True:

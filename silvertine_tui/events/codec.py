@@ -82,8 +82,10 @@ def _as_text(raw: Any) -> str:
 
 _REQUIRED = (b"t", b"v", b"id", b"ts", b"src", b"p")
 _FIELDS_SET = frozenset({"type", "v", "event_id", "ts", "source", "payload"})
+# The payload's core validator, called directly: the TypeAdapter wrapper costs ~0.4 us.
 _BY_WIRE_TYPE = {
-    name.encode(): (name, cls, adapter) for name, (cls, adapter) in _PAYLOAD_ADAPTERS.items()
+    name.encode(): (name, cls, adapter.validator)
+    for name, (cls, adapter) in _PAYLOAD_ADAPTERS.items()
 }
 
 
