@@ -39,9 +39,22 @@ class PositionState:
     currency: str = ""
     quantity: Decimal = ZERO
     avg_price: Decimal | None = None
-    realized_pnl: Decimal = ZERO
+    realized_gross: Decimal = ZERO
     fees: dict[str, Decimal] = field(default_factory=dict)
     multiplier: Decimal = Decimal(1)
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        """Realized P&L net of the fees paid in the instrument's quote currency.
+
+        Computed, not accumulated: the quote currency may only be known once the
+        broker's instruments are loaded, after the journal was replayed.
+        """
+        return (
+            self.realized_gross - self.fees.get(self.currency, ZERO)
+            if self.currency
+            else (self.realized_gross)
+        )
 
     def unrealized(self, mark: Decimal | None) -> Decimal | None:
         if mark is None or self.avg_price is None or self.quantity == 0:
@@ -71,7 +84,7 @@ class PositionState:
             closing = min(fill.quantity, abs(old))
             direction = 1 if old > 0 else -1
             assert self.avg_price is not None
-            self.realized_pnl += (price - self.avg_price) * closing * direction * self.multiplier
+            self.realized_gross += (price - self.avg_price) * closing * direction * self.multiplier
             self.quantity = old + signed
             if self.quantity == 0:
                 self.avg_price = None
@@ -80,8 +93,6 @@ class PositionState:
         if fill.fee:
             currency = fill.fee_currency or self.currency
             self.fees[currency] = self.fees.get(currency, ZERO) + fill.fee
-            if currency == self.currency:
-                self.realized_pnl -= fill.fee
 
 
 @dataclass(frozen=True, slots=True)

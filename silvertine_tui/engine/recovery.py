@@ -107,7 +107,9 @@ def load_snapshot(engine: TradingEngine, snapshot: Snapshot) -> None:
             currency=pos.currency,
             quantity=pos.quantity,
             avg_price=pos.avg_price,
-            realized_pnl=pos.realized_pnl,
+            # the snapshot holds realized P&L net of quote-currency fees
+            realized_gross=pos.realized_pnl
+            + (pos.fees.get(pos.currency, Decimal(0)) if pos.currency else Decimal(0)),
             fees=dict(pos.fees),
         )
         engine.portfolio.positions[(pos.broker, pos.account, pos.instrument)] = state
