@@ -232,6 +232,105 @@ class BrokerConfigBase(_Section):
     _check_name = field_validator("name", "account")(_key_part)
 
 
+class PaperSymbolConfig(_Section):
+    """Per-symbol overrides of the simulator's built-in instrument table (unset: the table).
+
+    Symbols missing from the table get a default: ``*USDT`` is spot crypto (tick 0.01, lot
+    0.001, min notional 5 USDT), anything else a US equity (tick 0.01, lot 1, USD).
+    """
+
+    # Instrument rules, as the venue would publish them.
+    tick_size: Decimal | None = Field(None, gt=0)
+    lot_size: Decimal | None = Field(None, gt=0)
+    min_qty: Decimal | None = Field(None, ge=0)
+    min_notional: Decimal | None = Field(None, ge=0)
+    quote_currency: str | None = Field(None, min_length=1, max_length=12)
+    base_currency: str | None = Field(None, max_length=12)
+    # Synthetic market: first mid price, annualised volatility of the random walk (0.6 is
+    # 60 %/year), quoted spread in basis points (at least one tick), size of the best level.
+    start_mid: Decimal | None = Field(None, gt=0)
+    volatility: float | None = Field(None, ge=0, le=5)
+    spread_bps: float | None = Field(None, ge=0, le=1000)
+    level_size: Decimal | None = Field(None, gt=0)
+    # Traded volume per day (base units), the V of the square-root impact model.
+    daily_volume: Decimal | None = Field(None, gt=0)
+
+
+class PaperMarketConfig(_Section):
+    """Where the simulator's prices come from and what its L2 book looks like."""
+
+    # synthetic: a seeded random walk per symbol. external: books fed by another adapter
+    # through PaperBroker.on_market_data (no random walk runs).
+    source: Literal["synthetic", "external"] = "synthetic"
+    # Move the synthetic market on a timer while connected; false: only PaperBroker.step().
+    autorun: bool = True
+    # Time step of the random walk and of the book updates (milliseconds).
+    tick_interval_ms: int = Field(100, ge=1, le=60_000)
+    # Price levels shown per side, their spacing (basis points, at least one tick), how
+    # much bigger each deeper level is (0.25: +25 % per level) and the random size noise.
+    depth_levels: int = Field(10, ge=1, le=100)
+    level_step_bps: float = Field(0.5, gt=0, le=1000)
+    size_growth: float = Field(0.25, ge=0, le=10)
+    size_jitter: float = Field(0.3, ge=0, le=2)
+    # DAY orders expire at the next HH:MM UTC after they were placed.
+    day_end_utc: str = Field("00:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    symbols: dict[str, PaperSymbolConfig] = Field(default_factory=dict)
+
+
+class PaperFillConfig(_Section):
+    """How orders fill beyond walking the displayed book (see docs/paper-simulator.md)."""
+
+    # through: a resting limit fills only when the market trades through its price.
+    # queue: it may also fill at its price, once the size displayed ahead of it has gone.
+    resting: Literal["through", "queue"] = "through"
+    # Extra cost on taker fills, on top of the book walk: none, fixed_ticks, bps (a
+    # percentage of the price) or sqrt_impact (coefficient * daily vol * sqrt(qty / V)).
+    slippage: Literal["none", "fixed_ticks", "bps", "sqrt_impact"] = "none"
+    slippage_ticks: int = Field(1, ge=0, le=10_000)
+    slippage_bps: Decimal = Field(Decimal("5"), ge=0, le=1000)
+    impact_coefficient: Decimal = Field(Decimal("1"), ge=0, le=100)
+
+
+class PaperLatencyConfig(_Section):
+    """Delays of the simulated venue: fixed part plus a seeded uniform jitter in [0, jitter]."""
+
+    enabled: bool = True
+    # Order (and replace) to acknowledgement.
+    ack_ms: float = Field(20.0, ge=0, le=60_000)
+    # Execution at the venue to the fill report.
+    fill_ms: float = Field(5.0, ge=0, le=60_000)
+    # Cancel request to cancel confirmation (the order can still fill meanwhile).
+    cancel_ms: float = Field(20.0, ge=0, le=60_000)
+    jitter_ms: float = Field(5.0, ge=0, le=60_000)
+
+
+class PaperFeesConfig(_Section):
+    """Fees in basis points of the notional, charged in the quote currency (rounded up)."""
+
+    maker_bps: Decimal = Field(Decimal("8"), ge=-10, le=500)  # negative: a rebate
+    taker_bps: Decimal = Field(Decimal("10"), ge=0, le=500)
+
+
+class PaperChecksConfig(_Section):
+    """Account checks done by the simulated venue before accepting an order."""
+
+    # Buying power = cash * leverage - what open orders reserve (1: a cash account).
+    leverage: Decimal = Field(Decimal("1"), ge=1, le=100)
+    # false: a sell needs the position (spot); true: shorts allowed, margined like buys.
+    short_selling: bool = False
+    # Working orders per instrument (Binance allows 200).
+    max_open_orders: int = Field(200, ge=1, le=100_000)
+
+
+class PaperFaultsConfig(_Section):
+    """Report faults a real venue shows, for testing consumers (all off by default)."""
+
+    # Probability that an order report or fill is sent twice.
+    duplicate_reports: float = Field(0.0, ge=0, le=1)
+    # Probability that an order's previous report is sent again after a newer one.
+    late_reports: float = Field(0.0, ge=0, le=1)
+
+
 class PaperBrokerConfig(BrokerConfigBase):
     type: Literal["paper"] = "paper"
     seed: int = 7
@@ -239,8 +338,13 @@ class PaperBrokerConfig(BrokerConfigBase):
     starting_cash: dict[str, Decimal] = Field(
         default_factory=lambda: {"USDT": Decimal("100000"), "USD": Decimal("100000")}
     )
-    # Simulator parameters (slippage, latency, fees, ...); the simulator owns their schema.
-    options: dict[str, Any] = Field(default_factory=dict)
+    # The simulator (docs/paper-simulator.md); every field has a default.
+    market: PaperMarketConfig = Field(default_factory=PaperMarketConfig)
+    fill: PaperFillConfig = Field(default_factory=PaperFillConfig)
+    latency: PaperLatencyConfig = Field(default_factory=PaperLatencyConfig)
+    fees: PaperFeesConfig = Field(default_factory=PaperFeesConfig)
+    checks: PaperChecksConfig = Field(default_factory=PaperChecksConfig)
+    faults: PaperFaultsConfig = Field(default_factory=PaperFaultsConfig)
 
     _check_symbols = field_validator("symbols")(_symbols)
 
@@ -258,6 +362,16 @@ class PaperBrokerConfig(BrokerConfigBase):
         if negative:
             raise ValueError(f"must not be negative ({', '.join(negative)})")
         return value
+
+    @model_validator(mode="after")
+    def _overrides_for_known_symbols(self) -> PaperBrokerConfig:
+        unknown = sorted(set(self.market.symbols) - set(self.symbols))
+        if unknown:
+            raise ValueError(
+                f"market.symbols has settings for {', '.join(unknown)}, which is not in"
+                " symbols; add it to symbols or remove its settings"
+            )
+        return self
 
 
 class BinanceBrokerConfig(BrokerConfigBase):

@@ -1,0 +1,743 @@
+"""`PaperBroker`: the simulated venue behind the `Broker` contract.
+
+The matching core (`PaperVenue`) is synchronous; this adapter gives it time:
+
+- Requests travel: `place` (and a replace) reaches the venue after the ack latency,
+  a cancel after the cancel latency. The market keeps moving meanwhile, so an order
+  meets the book as it is on arrival, and a cancel can lose the race against a fill.
+- Reports travel back through one FIFO outbox: a report made by a market move leaves
+  after the fill latency; reports never overtake each other (a venue's socket is
+  ordered). `place` returns once its acknowledgement is published.
+- While connected the synthetic market moves on a timer (`market.autorun`); `step()`
+  moves it by hand, `on_market_data()` feeds another adapter's books instead.
+- `drop_link()`/`restore_link()` simulate a lost venue connection: the venue keeps
+  trading, its reports are lost, and on reconnect the adapter re-reads the venue's
+  state and publishes what was missed, exactly once.
+- On the first `connect()` the venue is rebuilt from its own journal on the bus
+  (`journal.restore_from_journal`): a restart with Redis keeps orders, fills and cash,
+  and publishes nothing for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ...bus import EventBus
+from ...config import BrokerConfigBase, PaperBrokerConfig
+from ...domain import (
+    Balance,
+    Book,
+    ConnectionState,
+    Fill,
+    Instrument,
+    OrderRequest,
+    OrderStatus,
+    OrderUpdate,
+    Position,
+    Quote,
+    VenueOrder,
+    split_key,
+)
+from ...events import (
+    BalanceEvent,
+    BookEvent,
+    CancelRequest,
+    CancelRequestEvent,
+    EventBase,
+    FillEvent,
+    ModifyRequest,
+    OrderUpdateEvent,
+    PositionEvent,
+    QuoteEvent,
+)
+from ..base import TRADABLE_STATES, Broker, Clock, ReconcileReport
+from ..errors import (
+    BrokerError,
+    BrokerTimeout,
+    ConfigurationError,
+    NotConnected,
+    OrderRejected,
+    UnknownOrder,
+)
+from .account import CashState, PositionState
+from .instruments import VENUE, SymbolSpec, build_specs
+from .journal import JournalState, last_mids, restore_from_journal
+from .market import MarketBook, SyntheticMarket
+from .orders import ExecReport, ReportKind, SimFill, SimOrder
+from .runtime import ExecutionMetrics, FaultInjector, LatencyModel
+from .venue import PaperVenue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, eq=False)
+class _Batch:
+    """Reports the venue made at one moment, released together at `release`."""
+
+    reports: list[ExecReport]
+    release: float  # loop time
+    made: float  # loop time of the execution (fill latency is measured from here)
+    done: asyncio.Future[None] | None  # None: published at once, nobody waits
+    delivered: bool = field(default=False)
+
+
+class PaperBroker(Broker):
+    """The paper simulator as a broker adapter. See docs/paper-simulator.md."""
+
+    kind = "paper"
+
+    def __init__(
+        self, config: BrokerConfigBase, bus: EventBus, *, clock: Clock = time.time_ns
+    ) -> None:
+        if not isinstance(config, PaperBrokerConfig):
+            raise ConfigurationError(
+                f"PaperBroker needs a paper broker section, got type {config.type!r}"
+            )
+        super().__init__(config, bus, clock=clock)
+        self.paper: PaperBrokerConfig = config
+        self.specs: dict[str, SymbolSpec] = build_specs(config)
+        self._instruments: dict[str, Instrument] = {
+            key: spec.instrument() for key, spec in self.specs.items()
+        }
+        self.venue = PaperVenue.from_config(config, self.specs)
+        self.market: SyntheticMarket | None = None
+        if config.market.source == "synthetic":
+            self.market = SyntheticMarket(self.specs.values(), config.market, config.seed)
+        self.latency = LatencyModel(config.latency, random.Random(f"{config.seed}/latency"))
+        self.faults = FaultInjector(config.faults, random.Random(f"{config.seed}/faults"))
+        self.metrics = ExecutionMetrics()
+        self.journal: JournalState | None = None
+        self._subscribed: set[str] = set(self.specs)
+        self._outbox: deque[_Batch] = deque()
+        self._wake = asyncio.Event()
+        self._pump_lock = asyncio.Lock()
+        self._last_release = 0.0
+        self._link_up = False
+        self._running = False
+        self._market_task: asyncio.Task[None] | None = None
+        self._publisher_task: asyncio.Task[None] | None = None
+        # What the journal has seen, to re-send exactly what a dropped link lost.
+        self._published_execs: set[str] = set()
+        self._published_status: dict[str, OrderStatus] = {}
+        self._last_update: dict[str, OrderUpdate] = {}
+        self._missed: set[str] = set()
+
+    # -- identity ---------------------------------------------------------------------
+
+    def paper_key(self, instrument: str) -> str:
+        """`BTCUSDT.BINANCE` -> `BTCUSDT.PAPER` (how external data is mapped)."""
+        symbol, _ = split_key(instrument)
+        return f"{symbol}.{VENUE}"
+
+    @property
+    def link_up(self) -> bool:
+        return self._link_up
+
+    # -- connection -----------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        if self._running and self.state in TRADABLE_STATES:
+            return
+        await self.set_state(ConnectionState.CONNECTING)
+        if self.journal is None:
+            await self._restore()
+        await self.set_state(ConnectionState.RECONCILING)
+        self._running = True
+        self._link_up = True
+        if self._publisher_task is None or self._publisher_task.done():
+            self._publisher_task = asyncio.create_task(
+                self._publisher(), name=f"paper-publisher:{self.source}"
+            )
+        await self._resync("reported after connect")
+        out: list[EventBase] = []
+        self._add_account(out, self.venue.positions(), self.venue.balances())
+        await self.bus.publish_many(out)
+        running = self._market_task is not None and not self._market_task.done()
+        if self.market is not None and self.paper.market.autorun and not running:
+            self._market_task = asyncio.create_task(
+                self._run_market(), name=f"paper-market:{self.source}"
+            )
+        self.start_health_loop()
+        journal = self.journal
+        restored = journal.working_orders if journal is not None else 0
+        await self.set_state(
+            ConnectionState.LIVE,
+            f"paper venue ready: {len(self.specs)} instruments, "
+            f"{restored} working orders restored from the journal",
+        )
+        await self._publish_market(self._subscribed)
+
+    async def _restore(self) -> None:
+        stream = self.bus.layout.exec(self.name, self.account)
+        journal = await restore_from_journal(self.bus, stream, self.venue)
+        self.journal = journal
+        self._published_execs = set(journal.published_execs)
+        self._published_status = dict(journal.published_status)
+        now = self.clock()
+        if self.market is None:
+            return
+        if journal.entries:
+            # A restart: a new, still deterministic, walk from where the market was.
+            self.market = SyntheticMarket(
+                self.specs.values(),
+                self.paper.market,
+                self.paper.seed,
+                salt=f"/{journal.last_id}",
+            )
+            mids = await last_mids(self.bus, self.bus.layout.md(self.name), set(self.specs))
+            for key in self.specs:
+                mid = mids.get(key) or journal.last_fill_price.get(key)
+                if mid is not None:
+                    self.market.anchor(key, mid)
+        for book in self.market.books(now).values():
+            # Installed without matching: the first move after a restart does that.
+            self.venue.set_book(book, now, match=False)
+
+    async def close(self) -> None:
+        if not self._running:
+            return
+        self._running = False
+        if self._market_task is not None:
+            self._market_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._market_task
+            self._market_task = None
+        # Whatever the venue did is reported before we go: it is in the journal, so a
+        # restart finds it.
+        await self._pump(force=True)
+        if self._publisher_task is not None:
+            self._publisher_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._publisher_task
+            self._publisher_task = None
+        await self.stop_health_loop()
+        self._link_up = False
+        await self.set_state(ConnectionState.DISCONNECTED, "closed")
+
+    async def drop_link(self, reason: str = "connection to the paper venue lost") -> None:
+        """Simulate a lost venue connection: reports are lost, the venue keeps trading."""
+        self._link_up = False
+        self.health_state.errors["disconnect"] += 1
+        await self.set_state(ConnectionState.DISCONNECTED, reason)
+
+    async def restore_link(self) -> None:
+        """Reconnect after `drop_link`: re-read the venue and publish what was missed."""
+        if not self._running:
+            raise NotConnected(f"{self.source} is closed: use connect()")
+        await self.set_state(ConnectionState.RECONCILING)
+        # Everything still in flight went out on the dead link: the resync re-reads it.
+        await self._pump(force=True)
+        self._link_up = True
+        self.health_state.reconnects += 1
+        sent = await self._resync("reported after reconnect")
+        await self.set_state(ConnectionState.LIVE, f"reconnected; {sent} missed reports published")
+        await self._publish_market(self._subscribed)
+
+    # -- the market -----------------------------------------------------------------------
+
+    async def _run_market(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.paper.market.tick_interval_ms / 1000.0
+        next_at = loop.time()
+        while True:
+            next_at += interval
+            delay = next_at - loop.time()
+            if delay < -interval:
+                next_at = loop.time()  # fell behind: skip ticks rather than burst
+                delay = 0.0
+            await asyncio.sleep(max(0.0, delay))
+            try:
+                self._advance()
+                await self._publish_market(self._subscribed)
+            except Exception:
+                self.count_error("market")
+                log.exception("paper.market_step_failed", extra={"broker": self.source})
+
+    def _advance(self) -> list[ExecReport]:
+        assert self.market is not None
+        now = self.clock()
+        reports: list[ExecReport] = []
+        for book in self.market.step(now).values():
+            reports += self.venue.set_book(book, now)
+        reports += self.venue.expire(now)
+        self._dispatch(reports, self.latency.fill())
+        return reports
+
+    async def step(self, n: int = 1) -> list[ExecReport]:
+        """Move the synthetic market `n` steps by hand; returns the venue's reports once
+        they are published (tests, benchmarks, `autorun: false`)."""
+        if self.market is None:
+            raise BrokerError(f"{self.source} uses external market data: nothing to step")
+        reports: list[ExecReport] = []
+        for _ in range(n):
+            reports += self._advance()
+        await self._publish_market(self._subscribed)
+        await self.settle()
+        return reports
+
+    async def on_market_data(self, data: Book | Quote) -> list[ExecReport]:
+        """Feed another adapter's book or quote as this venue's market.
+
+        The instrument is mapped by symbol (`BTCUSDT.BINANCE` -> `BTCUSDT.PAPER`);
+        symbols this broker does not trade are ignored. With the synthetic source the
+        random walk continues from the fed mid. Reports are released with the fill
+        latency; this does not wait for them (see `settle`).
+        """
+        key = self.paper_key(data.instrument)
+        if key not in self.specs:
+            return []
+        if isinstance(data, Book):
+            book = MarketBook.from_book(data, key)
+        else:
+            book = MarketBook.from_quote(data, key)
+        now = self.clock()
+        if book.ts_ns == 0:
+            book = MarketBook(key, book.bids, book.asks, now)
+        if self.market is not None and book.mid is not None:
+            self.market.anchor(key, book.mid)
+        reports = self.venue.set_book(book, now)
+        reports += self.venue.expire(now)
+        self._dispatch(reports, self.latency.fill())
+        await self._publish_market({key})
+        return reports
+
+    async def _publish_market(self, keys: Iterable[str]) -> None:
+        if not self._link_up:
+            return
+        events: list[EventBase] = []
+        for key in sorted(keys):
+            book = self.venue.book(key)
+            if book is None:
+                continue
+            now = self.clock()
+            self._seen(key, now)
+            events.append(QuoteEvent.create(self.name, book.to_quote(), ts=now))
+            events.append(BookEvent.create(self.name, book.to_book(), ts=now))
+        if events:
+            await self.bus.publish_many(events)
+
+    # -- the outbox ---------------------------------------------------------------------
+
+    def _dispatch(self, reports: list[ExecReport], delay: float) -> _Batch | None:
+        """Queue reports to leave after `delay` seconds, never before earlier ones."""
+        if not reports:
+            return None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        release = max(now + delay, self._last_release)
+        self._last_release = release
+        batch = _Batch(reports, release, now, loop.create_future())
+        self._outbox.append(batch)
+        self._wake.set()
+        return batch
+
+    async def _deliver(self, reports: list[ExecReport]) -> bool:
+        """Publish reports now (behind anything already queued); False if lost."""
+        if not reports:
+            return True
+        if self._outbox or self._pump_lock.locked():
+            return await self._deliver(reports)
+        async with self._pump_lock:  # nothing queued: no need to go through the queue
+            now = asyncio.get_running_loop().time()
+            return await self._publish_batch(_Batch(reports, now, now, None))
+
+    async def _wait(self, batch: _Batch | None) -> bool:
+        """Wait until `batch` is published; False if it was lost to a dropped link."""
+        if batch is None:
+            return True
+        loop = asyncio.get_running_loop()
+        idle = self._publisher_task is None or self._publisher_task.done()
+        if idle and batch.release > loop.time():
+            await asyncio.sleep(batch.release - loop.time())  # not connected: no publisher
+        if batch.release <= loop.time():
+            await self._pump()
+        if batch.done is not None:
+            await batch.done
+        return batch.delivered
+
+    async def settle(self) -> None:
+        """Wait until every queued report has been published (or lost)."""
+        while self._outbox:
+            await self._wait(self._outbox[-1])
+
+    async def _publisher(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._outbox:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            delay = self._outbox[0].release - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                await self._pump()
+            except Exception:
+                log.exception("paper.publish_failed", extra={"broker": self.source})
+
+    async def _pump(self, *, force: bool = False) -> None:
+        """Publish every batch that is due (all of them with `force`), in order."""
+        loop = asyncio.get_running_loop()
+        async with self._pump_lock:
+            while self._outbox and (force or self._outbox[0].release <= loop.time()):
+                batch = self._outbox.popleft()
+                done = batch.done
+                try:
+                    batch.delivered = await self._publish_batch(batch)
+                except Exception as exc:
+                    self.count_error("publish")
+                    if done is not None and not done.done():
+                        done.set_exception(exc)
+                    raise
+                if done is not None and not done.done():
+                    done.set_result(None)
+
+    async def _publish_batch(self, batch: _Batch) -> bool:
+        """Publish one batch: updates and fills in order, then the positions and
+        balances they changed; all through one `publish_many` (awaited, in order)."""
+        if not self._link_up:
+            self._missed.update(r.client_order_id for r in batch.reports)
+            return False
+        loop = asyncio.get_running_loop()
+        out: list[EventBase] = []
+        positions: dict[str, PositionState] = {}
+        balances: dict[str, CashState] = {}
+        for report in batch.reports:
+            if report.fill is not None:
+                if report.fill.exec_id in self._published_execs:
+                    continue  # already sent by a resync: every fill exactly once
+                self._add_fill(out, report.fill, report.status)
+                order = self.venue.order(report.client_order_id)
+                self.metrics.on_fill(
+                    loop.time() - batch.made,
+                    report.fill.side,
+                    report.fill.price,
+                    order.arrival_mid if order is not None else None,
+                    report.fill.fee,
+                    report.fill.fee_currency,
+                )
+                if report.position is not None:
+                    positions[report.position.instrument] = report.position
+                if report.balance is not None:
+                    balances[report.balance.currency] = report.balance
+            else:
+                if report.kind is ReportKind.CANCELED:
+                    self.metrics.cancels += 1
+                self._add_update(out, self._update(report))
+        self._add_account(out, positions.values(), balances.values())
+        await self.bus.publish_many(out)
+        return True
+
+    def _add_account(
+        self,
+        out: list[EventBase],
+        positions: Iterable[PositionState],
+        balances: Iterable[CashState],
+    ) -> None:
+        for position in positions:
+            out.append(PositionEvent.create(self.source, self._position(position), ts=self.clock()))
+        for balance in balances:
+            out.append(BalanceEvent.create(self.source, self._balance(balance), ts=self.clock()))
+
+    def _add_update(self, out: list[EventBase], update: OrderUpdate) -> None:
+        """Queue an order update; the fault injector may repeat it or re-send the
+        order's previous update after it."""
+        coid = update.client_order_id
+        event = OrderUpdateEvent.create(self.source, update, ts=self.clock())
+        out.append(event)
+        self._published_status[coid] = update.status
+        previous = self._last_update.get(coid)
+        self._last_update[coid] = update
+        if self.faults.duplicate():
+            out.append(OrderUpdateEvent.create(self.source, update, ts=self.clock()))
+        if previous is not None and self.faults.stale():
+            out.append(OrderUpdateEvent.create(self.source, previous, ts=self.clock()))
+        if update.status.is_terminal:
+            self._last_update.pop(coid, None)
+
+    def _add_fill(self, out: list[EventBase], fill: SimFill, status: OrderStatus) -> None:
+        """Queue a fill and the order update with its cumulative quantity."""
+        payload = self._fill(fill)
+        out.append(FillEvent.create(self.source, payload, ts=self.clock()))
+        self._published_execs.add(fill.exec_id)
+        if self.faults.duplicate():
+            out.append(FillEvent.create(self.source, payload, ts=self.clock()))
+        self._add_update(
+            out,
+            OrderUpdate(
+                client_order_id=fill.client_order_id,
+                status=status,
+                venue_order_id=fill.venue_order_id,
+                filled_qty=fill.cum_qty,
+                avg_price=fill.avg_price,
+                venue_ts_ns=fill.ts_ns,
+            ),
+        )
+
+    async def _resync(self, reason: str) -> int:
+        """Publish what the journal lacks of orders whose reports were lost: their
+        missing fills (never one twice), then their current status."""
+        if not self._missed:
+            return 0
+        orders = [o for c in self._missed if (o := self.venue.order(c)) is not None]
+        self._missed.clear()
+        out: list[EventBase] = []
+        instruments: set[str] = set()
+        for order in sorted(orders, key=lambda o: o.number):
+            for fill in order.fills:
+                if fill.exec_id not in self._published_execs:
+                    status = (
+                        OrderStatus.FILLED
+                        if fill.cum_qty >= order.quantity
+                        else OrderStatus.PARTIALLY_FILLED
+                    )
+                    self._add_fill(out, fill, status)
+                    instruments.add(order.instrument)
+            if self._published_status.get(order.client_order_id) is not order.status:
+                report = self.venue.status_report(order.client_order_id, self.clock(), reason)
+                self._add_update(out, self._update(report))
+        account = self.venue.account
+        positions = [
+            account.position(key, self._instruments[key].quote_currency)
+            for key in sorted(instruments)
+        ]
+        currencies = sorted({self._instruments[k].quote_currency for k in instruments})
+        self._add_account(out, positions, [account.cash_state(c) for c in currencies])
+        await self.bus.publish_many(out)
+        return len(out)
+
+    # -- conversions ----------------------------------------------------------------------
+
+    def _update(self, report: ExecReport) -> OrderUpdate:
+        replaced = report.kind is ReportKind.REPLACED
+        return OrderUpdate(
+            client_order_id=report.client_order_id,
+            status=report.status,
+            venue_order_id=report.venue_order_id,
+            filled_qty=report.filled_qty,
+            avg_price=report.avg_price,
+            quantity=report.quantity if replaced else None,
+            limit_price=report.limit_price if replaced else None,
+            stop_price=report.stop_price if replaced else None,
+            reason=report.reason,
+            venue_ts_ns=report.ts_ns,
+        )
+
+    def _fill(self, fill: SimFill) -> Fill:
+        return Fill(
+            exec_id=fill.exec_id,
+            client_order_id=fill.client_order_id,
+            venue_order_id=fill.venue_order_id,
+            broker=self.name,
+            account=self.account,
+            instrument=fill.instrument,
+            side=fill.side,
+            quantity=fill.quantity,
+            price=fill.price,
+            fee=fill.fee,
+            fee_currency=fill.fee_currency,
+            liquidity=fill.liquidity.value,
+            venue_ts_ns=fill.ts_ns,
+        )
+
+    def _position(self, state: PositionState) -> Position:
+        return Position(
+            broker=self.name,
+            account=self.account,
+            instrument=state.instrument,
+            quantity=state.quantity,
+            avg_price=state.avg_price,
+            realized_pnl=state.realized_pnl,
+            currency=state.currency,
+            fees={state.currency: state.fees} if state.fees else {},
+        )
+
+    def _balance(self, state: CashState) -> Balance:
+        return Balance(
+            broker=self.name,
+            account=self.account,
+            currency=state.currency,
+            total=state.total,
+            available=state.available,
+            locked=state.locked,
+        )
+
+    @staticmethod
+    def _venue_order(order: SimOrder) -> VenueOrder:
+        return VenueOrder(
+            client_order_id=order.client_order_id,
+            venue_order_id=order.venue_order_id,
+            instrument=order.instrument,
+            side=order.side,
+            order_type=order.order_type,
+            tif=order.tif,
+            quantity=order.quantity,
+            filled_qty=order.filled_qty,
+            limit_price=order.limit_price,
+            stop_price=order.stop_price,
+            status=order.status,
+            avg_price=order.avg_price,
+        )
+
+    # -- order entry ------------------------------------------------------------------
+
+    def _require_link(self, what: str) -> None:
+        if not self._link_up:
+            raise BrokerTimeout(
+                f"no answer from {self.source} to the {what}: the connection dropped while "
+                "it was in flight; its outcome is unknown until the next reconcile"
+            )
+
+    async def _submit(self, request: OrderRequest) -> None:
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        arrival_mid = self.venue.mid(request.instrument)
+        delay = self.latency.ack()
+        if delay:
+            await asyncio.sleep(delay)
+        self._require_link("order")
+        try:
+            reports = self.venue.submit(
+                request, self.clock(), arrival_mid=arrival_mid, prechecked=True
+            )
+        except OrderRejected:
+            self.metrics.rejects += 1
+            raise
+        if not await self._deliver(reports):
+            self._require_link("order")
+        self.metrics.on_ack(loop.time() - sent)
+
+    async def _modify(self, change: ModifyRequest) -> None:
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        delay = self.latency.ack()
+        if delay:
+            await asyncio.sleep(delay)
+        self._require_link("modify")
+        coid = change.client_order_id
+        now = self.clock()
+        try:
+            reports = self.venue.replace(
+                coid,
+                now,
+                quantity=change.quantity,
+                limit_price=change.limit_price,
+                stop_price=change.stop_price,
+            )
+        except (UnknownOrder, OrderRejected) as exc:
+            # Resolve the journal's PENDING_REPLACE to what the venue holds.
+            if self.venue.order(coid) is not None:
+                report = self.venue.status_report(coid, now, str(exc))
+                await self._deliver([report])
+            raise
+        await self._deliver(reports)
+        self.metrics.ack_ms.append((loop.time() - sent) * 1000.0)
+
+    async def _cancel(self, client_order_id: str) -> None:
+        delay = self.latency.cancel()
+        if delay:
+            await asyncio.sleep(delay)
+        self._require_link("cancel")
+        now = self.clock()
+        try:
+            reports = self.venue.cancel(client_order_id, now)
+        except UnknownOrder as exc:
+            if self.venue.order(client_order_id) is not None:
+                report = self.venue.status_report(client_order_id, now, str(exc))
+                await self._deliver([report])
+            raise
+        await self._deliver(reports)
+
+    async def cancel_all(self, instrument: str | None = None) -> list[str]:
+        """One batch cancel, like a venue's cancel-all endpoint: every cancel request is
+        journaled, then one cancel latency, then the venue cancels them all at once."""
+        self._require_tradable()
+        targets = sorted(self.venue.open_orders(instrument), key=lambda o: o.number)
+        for order in targets:
+            await self.publish(
+                CancelRequestEvent.create(
+                    self.source,
+                    CancelRequest(client_order_id=order.client_order_id, reason="cancel all"),
+                    ts=self.clock(),
+                )
+            )
+            await self.publish_update(
+                OrderUpdate(
+                    client_order_id=order.client_order_id, status=OrderStatus.PENDING_CANCEL
+                )
+            )
+        if not targets:
+            return []
+        delay = self.latency.cancel()
+        if delay:
+            await asyncio.sleep(delay)
+        self._require_link("cancel all")
+        now = self.clock()
+        reports: list[ExecReport] = []
+        cancelled: list[str] = []
+        for order in targets:
+            try:
+                reports += self.venue.cancel(order.client_order_id, now, "cancel all")
+            except UnknownOrder as exc:
+                reports.append(self.venue.status_report(order.client_order_id, now, str(exc)))
+                continue
+            cancelled.append(order.client_order_id)
+        await self._deliver(reports)
+        return cancelled
+
+    # -- queries ----------------------------------------------------------------------
+
+    async def open_orders(self) -> list[VenueOrder]:
+        orders = sorted(self.venue.open_orders(), key=lambda o: o.number)
+        return [self._venue_order(o) for o in orders]
+
+    async def positions(self) -> list[Position]:
+        return [self._position(p) for p in self.venue.positions()]
+
+    async def balances(self) -> list[Balance]:
+        return [self._balance(b) for b in self.venue.balances()]
+
+    async def instruments(self) -> dict[str, Instrument]:
+        return dict(self._instruments)
+
+    async def subscribe(self, instruments: Iterable[str]) -> None:
+        keys = list(instruments)
+        unknown = [k for k in keys if k not in self.specs]
+        if unknown:
+            known = ", ".join(sorted(self.specs))
+            raise BrokerError(f"{', '.join(unknown)} not quoted at {self.source} (known: {known})")
+        self._subscribed.update(keys)
+        await self._publish_market(keys)
+
+    async def unsubscribe(self, instruments: Iterable[str]) -> None:
+        self._subscribed.difference_update(instruments)
+
+    async def reconcile(self, since_ns: int = 0) -> ReconcileReport:
+        if not self._link_up:
+            raise NotConnected(f"{self.source} is {self.state}: cannot reconcile now")
+        return ReconcileReport(
+            broker=self.name,
+            account=self.account,
+            as_of_ns=self.clock(),
+            open_orders=tuple(await self.open_orders()),
+            fills=tuple(self._fill(f) for f in self.venue.fills_since(since_ns)),
+            positions=tuple(await self.positions()),
+            balances=tuple(await self.balances()),
+        )
+
+    # -- health -----------------------------------------------------------------------
+
+    async def publish_health(self, message: str = "") -> None:
+        extra = self.metrics.as_extra()
+        extra["resting_orders"] = len(self.venue.open_orders())
+        extra["market"] = self.paper.market.source
+        extra["latency"] = "on" if self.latency.enabled else "off"
+        self.health_state.extra = extra
+        await super().publish_health(message)

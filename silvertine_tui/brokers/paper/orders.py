@@ -1,0 +1,127 @@
+"""The simulated venue's order records and the reports it emits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from ...domain import ZERO, Liquidity, OrderStatus, OrderType, Side, TimeInForce
+from .account import CashState, PositionState
+
+TRIGGERED_REASON = "stop triggered"
+"""Prefix of the reason of the report sent when a stop triggers (also read on restart)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SimFill:
+    """One execution, with the order's cumulative quantity and average after it."""
+
+    exec_id: str
+    client_order_id: str
+    venue_order_id: str
+    instrument: str
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_currency: str
+    liquidity: Liquidity
+    ts_ns: int
+    cum_qty: Decimal
+    avg_price: Decimal
+
+
+@dataclass(slots=True, eq=False)
+class SimOrder:
+    """An order as the venue holds it. Only `PaperVenue` changes it."""
+
+    seq: int  # time priority: renewed by a replace
+    client_order_id: str
+    venue_order_id: str
+    instrument: str
+    side: Side
+    order_type: OrderType
+    tif: TimeInForce
+    quantity: Decimal
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    created_ns: int
+    expires_ns: int | None = None
+    arrival_mid: Decimal | None = None
+    status: OrderStatus = OrderStatus.NEW
+    filled_qty: Decimal = ZERO
+    filled_value: Decimal = ZERO
+    fees: Decimal = ZERO
+    triggered: bool = False
+    # Size displayed ahead of the order at its price (queue model); None: not tracked.
+    queue_ahead: Decimal | None = None
+    reserved_cash: Decimal = ZERO
+    reserved_qty: Decimal = ZERO
+    # Where the order sits: ("book" | "stop", priority key), or None.
+    slot: tuple[str, tuple[Decimal, int]] | None = None
+    fills: list[SimFill] = field(default_factory=list)
+
+    @property
+    def number(self) -> int:
+        """Arrival order at the venue (the number in the venue order id `P<n>`)."""
+        digits = self.venue_order_id[1:]
+        return int(digits) if digits.isdigit() else self.seq
+
+    @property
+    def leaves(self) -> Decimal:
+        return ZERO if self.status.is_terminal else self.quantity - self.filled_qty
+
+    @property
+    def avg_price(self) -> Decimal | None:
+        return self.filled_value / self.filled_qty if self.filled_qty else None
+
+    @property
+    def is_stop(self) -> bool:
+        return self.order_type.has_stop_price and not self.triggered
+
+    @property
+    def acts_as_market(self) -> bool:
+        """A market order, or a stop whose trigger turned it into one."""
+        return self.order_type is OrderType.MARKET or (
+            self.order_type is OrderType.STOP and self.triggered
+        )
+
+    @property
+    def working_status(self) -> OrderStatus:
+        return OrderStatus.PARTIALLY_FILLED if self.filled_qty > 0 else OrderStatus.NEW
+
+
+class ReportKind(StrEnum):
+    ACCEPTED = "ACCEPTED"  # NEW: the venue took the order
+    REPLACED = "REPLACED"  # cancel/replace done: new terms, same client order id
+    TRIGGERED = "TRIGGERED"  # a stop reached its trigger and is now working
+    FILL = "FILL"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"  # IOC/FOK/market remainder, DAY end, or refused at trigger
+    STATUS = "STATUS"  # the order's current state, unchanged (answers a late cancel/modify)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecReport:
+    """What the venue tells its client about an order, as of `ts_ns`.
+
+    FILL reports carry the fill, and the position and cash of the order's instrument
+    and currency right after it.
+    """
+
+    kind: ReportKind
+    client_order_id: str
+    venue_order_id: str
+    instrument: str
+    status: OrderStatus
+    quantity: Decimal
+    filled_qty: Decimal
+    avg_price: Decimal | None
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    ts_ns: int
+    reason: str = ""
+    fill: SimFill | None = None
+    position: PositionState | None = None
+    balance: CashState | None = None

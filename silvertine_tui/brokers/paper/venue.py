@@ -1,0 +1,1013 @@
+"""The paper venue's matching core: pure, synchronous and deterministic.
+
+No asyncio, no bus, no clock: every call takes `now_ns` and returns the reports it
+produced, in order. `PaperBroker` adds latency and publishing on top; the property
+tests and the benchmark drive this class directly.
+
+Rules (docs/paper-simulator.md has worked examples):
+- The market is the displayed L2 book given to `set_book`. Our orders are not shown
+  in it and never trade with each other.
+- Taking liquidity (market orders, the marketable part of limit orders, triggered
+  stops) walks the displayed levels from the best, one fill per level, at the level's
+  price moved by the slippage model (never better than the level, never through the
+  limit). What is taken is gone until the next book.
+- A resting limit fills at its own price (maker) only when the opposite side of a new
+  book is strictly better than that price ("through"), against the size shown there;
+  with `resting: queue` also at its price, after the size that was ahead of it has
+  traded or left.
+- Stops trigger on the side that would execute them: a buy stop when the best ask is
+  at or above the stop, a sell stop when the best bid is at or below it. A STOP then
+  acts as a market order, a STOP_LIMIT as a limit order.
+- Market orders are IOC (a remainder the displayed book cannot fill expires); IOC
+  never rests; FOK fills completely at once or expires untouched; GTC rests; DAY rests
+  until the next `day_end_utc`.
+- Every accepted order is checked first: grid rules, working-order limit, cash or
+  position. Rejections raise `OrderRejected`/`InsufficientFunds` and change nothing.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from ...config import (
+    PaperBrokerConfig,
+    PaperChecksConfig,
+    PaperFeesConfig,
+    PaperFillConfig,
+)
+from ...domain import (
+    ZERO,
+    Instrument,
+    Liquidity,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    quantize_to_step,
+)
+from ...domain.money import fmt
+from ..errors import InsufficientFunds, OrderRejected, UnknownOrder
+from .account import Account, CashState, PositionState
+from .instruments import SymbolSpec, build_specs
+from .market import Level, MarketBook
+from .orders import TRIGGERED_REASON, ExecReport, ReportKind, SimFill, SimOrder
+
+BPS = Decimal("0.0001")
+FEE_QUANTUM = Decimal("0.00000001")
+"""Fees are rounded up to this (never in the trader's favour)."""
+DAY_NS = 86_400 * 1_000_000_000
+_NEVER = 2**63
+
+Key = tuple[Decimal, int]
+
+
+class _Ladder:
+    """Orders sorted by a priority key; index 0 is the most aggressive."""
+
+    __slots__ = ("keys", "orders")
+
+    def __init__(self) -> None:
+        self.keys: list[Key] = []
+        self.orders: list[SimOrder] = []
+
+    def add(self, key: Key, order: SimOrder) -> None:
+        i = bisect_right(self.keys, key)
+        self.keys.insert(i, key)
+        self.orders.insert(i, order)
+
+    def remove(self, key: Key) -> None:
+        i = bisect_left(self.keys, key)
+        del self.keys[i]
+        del self.orders[i]
+
+    def __len__(self) -> int:
+        return len(self.orders)
+
+
+@dataclass(slots=True)
+class _Inst:
+    """Everything the venue keeps per instrument."""
+
+    instrument: Instrument
+    key: str
+    currency: str
+    base: str
+    tick: Decimal
+    multiplier: Decimal
+    impact_scale: Decimal  # coefficient * daily sigma / sqrt(daily volume)
+    book: MarketBook | None = None
+    taken_bids: dict[Decimal, Decimal] = field(default_factory=dict)
+    taken_asks: dict[Decimal, Decimal] = field(default_factory=dict)
+    buys: _Ladder = field(default_factory=_Ladder)
+    sells: _Ladder = field(default_factory=_Ladder)
+    buy_stops: _Ladder = field(default_factory=_Ladder)
+    sell_stops: _Ladder = field(default_factory=_Ladder)
+    working: dict[str, SimOrder] = field(default_factory=dict)  # by client order id
+
+
+def day_end_offset_ns(day_end_utc: str) -> int:
+    hours, _, minutes = day_end_utc.partition(":")
+    return (int(hours) * 3600 + int(minutes) * 60) * 1_000_000_000
+
+
+def next_day_end(now_ns: int, offset_ns: int) -> int:
+    """The first `HH:MM` UTC strictly after `now_ns`."""
+    return ((now_ns - offset_ns) // DAY_NS + 1) * DAY_NS + offset_ns
+
+
+class PaperVenue:
+    """A simulated exchange for one account: books, our orders, matching, the account."""
+
+    def __init__(
+        self,
+        instruments: Iterable[Instrument],
+        *,
+        cash: Mapping[str, Decimal],
+        fees: PaperFeesConfig | None = None,
+        fill: PaperFillConfig | None = None,
+        checks: PaperChecksConfig | None = None,
+        day_end_utc: str = "00:00",
+        volatility: Mapping[str, float] | None = None,
+        daily_volume: Mapping[str, Decimal] | None = None,
+    ) -> None:
+        fees = fees or PaperFeesConfig()
+        self.fill_rules = fill or PaperFillConfig()
+        self.checks = checks or PaperChecksConfig()
+        self.maker_rate = fees.maker_bps * BPS
+        self.taker_rate = fees.taker_bps * BPS
+        self._reserve_rate = 1 + max(self.maker_rate, self.taker_rate, ZERO)
+        self._through = self.fill_rules.resting == "through"
+        self._day_offset = day_end_offset_ns(day_end_utc)
+        self.account = Account(
+            cash, leverage=self.checks.leverage, short_selling=self.checks.short_selling
+        )
+        self.orders: dict[str, SimOrder] = {}
+        self._insts: dict[str, _Inst] = {}
+        for inst in instruments:
+            vol = Decimal(str((volatility or {}).get(inst.key, 0.0)))
+            volume = (daily_volume or {}).get(inst.key)
+            scale = ZERO
+            if volume and volume > 0:
+                sigma_daily = vol / Decimal(365).sqrt()
+                scale = self.fill_rules.impact_coefficient * sigma_daily / volume.sqrt()
+            self._insts[inst.key] = _Inst(
+                instrument=inst,
+                key=inst.key,
+                currency=inst.quote_currency,
+                base=inst.base_currency or inst.symbol,
+                tick=inst.tick_size,
+                multiplier=inst.multiplier,
+                impact_scale=scale,
+            )
+        self._seq = 0
+        self._day_orders: dict[str, SimOrder] = {}
+        self._next_expiry = _NEVER
+
+    @classmethod
+    def from_config(
+        cls, config: PaperBrokerConfig, specs: Mapping[str, SymbolSpec] | None = None
+    ) -> PaperVenue:
+        specs = build_specs(config) if specs is None else specs
+        return cls(
+            [s.instrument() for s in specs.values()],
+            cash=config.starting_cash,
+            fees=config.fees,
+            fill=config.fill,
+            checks=config.checks,
+            day_end_utc=config.market.day_end_utc,
+            volatility={k: s.volatility for k, s in specs.items()},
+            daily_volume={k: s.daily_volume for k, s in specs.items()},
+        )
+
+    # -- reading ----------------------------------------------------------------------
+
+    @property
+    def instruments(self) -> dict[str, Instrument]:
+        return {key: st.instrument for key, st in self._insts.items()}
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def book(self, key: str) -> MarketBook | None:
+        st = self._insts.get(key)
+        return st.book if st is not None else None
+
+    def mid(self, key: str) -> Decimal | None:
+        book = self.book(key)
+        return book.mid if book is not None else None
+
+    def order(self, client_order_id: str) -> SimOrder | None:
+        return self.orders.get(client_order_id)
+
+    def open_orders(self, instrument: str | None = None) -> list[SimOrder]:
+        """Working orders (of one instrument), in the order the venue accepted them."""
+        if instrument is not None:
+            st = self._insts.get(instrument)
+            return list(st.working.values()) if st is not None else []
+        found = [o for st in self._insts.values() for o in st.working.values()]
+        found.sort(key=lambda o: o.number)
+        return found
+
+    def positions(self) -> list[PositionState]:
+        return [p for p in self.account.positions.values() if p.quantity != 0]
+
+    def balances(self) -> list[CashState]:
+        return [self.account.cash_state(ccy) for ccy in sorted(self.account.cash)]
+
+    def fills_since(self, since_ns: int = 0) -> list[SimFill]:
+        found = [f for o in self.orders.values() for f in o.fills if f.ts_ns >= since_ns]
+        found.sort(key=lambda f: f.ts_ns)
+        return found
+
+    def _inst(self, key: str) -> _Inst:
+        st = self._insts.get(key)
+        if st is None:
+            known = ", ".join(sorted(self._insts)) or "none"
+            raise OrderRejected(f"Invalid symbol: {key} is not traded here (known: {known})")
+        return st
+
+    # -- market -------------------------------------------------------------------------
+
+    def set_book(self, book: MarketBook, now_ns: int, *, match: bool = True) -> list[ExecReport]:
+        """Install a new displayed book and run what it triggers and fills.
+
+        `match=False` installs the book without matching (a restart resumes from the
+        last book it had already matched).
+        """
+        st = self._insts.get(book.instrument)
+        if st is None:
+            return []
+        st.book = book
+        if st.taken_bids:
+            st.taken_bids = {}
+        if st.taken_asks:
+            st.taken_asks = {}
+        if not match:
+            return []
+        reports: list[ExecReport] = []
+        if now_ns >= self._next_expiry:
+            self._expire(now_ns, reports)
+        if st.buy_stops.orders or st.sell_stops.orders:
+            self._run_triggers(st, now_ns, reports)
+        if not self._through:
+            self._update_queues(st)
+        if st.buys.orders and book.asks:
+            self._match_resting(st, st.buys, book.asks, Side.BUY, now_ns, reports)
+        if st.sells.orders and book.bids:
+            self._match_resting(st, st.sells, book.bids, Side.SELL, now_ns, reports)
+        return reports
+
+    def expire(self, now_ns: int) -> list[ExecReport]:
+        """Expire DAY orders whose session ended at or before `now_ns`."""
+        reports: list[ExecReport] = []
+        if now_ns >= self._next_expiry:
+            self._expire(now_ns, reports)
+        return reports
+
+    # -- order entry ------------------------------------------------------------------
+
+    def submit(
+        self,
+        request: OrderRequest,
+        now_ns: int,
+        *,
+        arrival_mid: Decimal | None = None,
+        prechecked: bool = False,
+    ) -> list[ExecReport]:
+        """Check and accept an order, then let it trade. Raises on a rejection.
+
+        `prechecked=True` skips the grid rules the client already checked against this
+        very instrument (`Broker.place` does); the market-dependent checks (a market
+        order's minimum notional, funds, limits) always run.
+        """
+        st = self._inst(request.instrument)
+        if request.client_order_id in self.orders:
+            raise OrderRejected(
+                f"Duplicate order sent: client order id {request.client_order_id} is taken",
+                code=-2010,
+            )
+        book = st.book
+        is_buy = request.side is Side.BUY
+        market_price: Decimal | None = None
+        if request.order_type is OrderType.MARKET:
+            if book is None or not (book.asks if is_buy else book.bids):
+                side = "asks" if is_buy else "bids"
+                raise OrderRejected(
+                    f"no liquidity: the book of {st.key} has no {side} for a market order",
+                    code=-2010,
+                )
+            market_price = book.asks[0][0] if is_buy else book.bids[0][0]
+        if not prechecked:
+            issues = request.issues(st.instrument, market_price)
+            if issues:
+                raise OrderRejected(
+                    "Filter failure: " + "; ".join(str(i) for i in issues), code=-1013
+                )
+        elif market_price is not None and st.instrument.min_notional > 0:
+            notional = st.instrument.notional(request.quantity, market_price)
+            if notional < st.instrument.min_notional:
+                raise OrderRejected(
+                    f"Filter failure: quantity: notional {fmt(notional)} {st.currency}"
+                    f" < minimum {fmt(st.instrument.min_notional)}",
+                    code=-1013,
+                )
+        if len(st.working) >= self.checks.max_open_orders:
+            raise OrderRejected(
+                f"Filter failure: MAX_NUM_ORDERS ({self.checks.max_open_orders} working "
+                f"orders on {st.key})",
+                code=-1013,
+            )
+        if request.reduce_only:
+            self._check_reduce_only(st, request.side, request.quantity)
+        order = SimOrder(
+            seq=self._seq + 1,
+            client_order_id=request.client_order_id,
+            venue_order_id=f"P{self._seq + 1}",
+            instrument=st.key,
+            side=request.side,
+            order_type=request.order_type,
+            tif=request.tif,
+            quantity=request.quantity,
+            limit_price=request.limit_price,
+            stop_price=request.stop_price,
+            created_ns=now_ns,
+            arrival_mid=arrival_mid if arrival_mid is not None else self.mid(st.key),
+        )
+        if order.acts_as_market:
+            self._check_market_funds(st, order)
+        else:
+            self._reserve(st, order, check=True)
+        self._seq += 1
+        self.orders[order.client_order_id] = order
+        st.working[order.client_order_id] = order
+        if order.tif is TimeInForce.DAY and not order.acts_as_market:
+            order.expires_ns = next_day_end(now_ns, self._day_offset)
+            self._day_orders[order.client_order_id] = order
+            self._next_expiry = min(self._next_expiry, order.expires_ns)
+        reports = [self._report(order, ReportKind.ACCEPTED, now_ns)]
+        self._work(st, order, now_ns, reports)
+        return reports
+
+    def cancel(self, client_order_id: str, now_ns: int, reason: str = "") -> list[ExecReport]:
+        order = self._working_order(client_order_id, "cancel")
+        reports: list[ExecReport] = []
+        self._terminate(
+            self._insts[order.instrument],
+            order,
+            OrderStatus.CANCELED,
+            reason or "canceled",
+            now_ns,
+            reports,
+        )
+        return reports
+
+    def replace(
+        self,
+        client_order_id: str,
+        now_ns: int,
+        *,
+        quantity: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> list[ExecReport]:
+        """Cancel/replace: new terms, same client order id, back of the queue.
+
+        The new quantity is the total (filled included) and must exceed what has filled.
+        A refused replace leaves the order exactly as it was (terms and priority).
+        """
+        order = self._working_order(client_order_id, "modify")
+        st = self._insts[order.instrument]
+        inst = st.instrument
+        new_qty = order.quantity if quantity is None else quantity
+        problems: list[str] = []
+        if new_qty <= order.filled_qty:
+            problems.append(
+                f"quantity {fmt(new_qty)} must be above the filled {fmt(order.filled_qty)}"
+            )
+        problems += [str(i) for i in inst.check_qty(new_qty)]
+        if limit_price is not None:
+            if not order.order_type.has_limit_price:
+                problems.append(f"limit_price: not allowed for {order.order_type} orders")
+            else:
+                problems += [str(i) for i in inst.check_price(limit_price, "limit_price")]
+        if stop_price is not None:
+            if not order.order_type.has_stop_price:
+                problems.append(f"stop_price: not allowed for {order.order_type} orders")
+            elif order.triggered:
+                problems.append("stop_price: the stop has already triggered")
+            else:
+                problems += [str(i) for i in inst.check_price(stop_price, "stop_price")]
+        if problems:
+            raise OrderRejected("replace rejected: " + "; ".join(problems), code=-1013)
+        old = (order.quantity, order.limit_price, order.stop_price, order.slot)
+        self._release(st, order)
+        self._unslot(st, order)
+        order.quantity = new_qty
+        if limit_price is not None:
+            order.limit_price = limit_price
+        if stop_price is not None:
+            order.stop_price = stop_price
+        try:
+            self._reserve(st, order, check=True)
+        except OrderRejected:
+            order.quantity, order.limit_price, order.stop_price, slot = old
+            self._reserve(st, order, check=False)
+            if slot is not None:
+                self._slot(st, order, slot[0], slot[1])
+            raise
+        self._seq += 1
+        order.seq = self._seq
+        order.queue_ahead = None
+        reports = [self._report(order, ReportKind.REPLACED, now_ns)]
+        self._work(st, order, now_ns, reports)
+        return reports
+
+    def _working_order(self, client_order_id: str, action: str) -> SimOrder:
+        order = self.orders.get(client_order_id)
+        if order is None:
+            raise UnknownOrder(
+                f"Unknown order sent: no order {client_order_id} to {action}", code=-2011
+            )
+        if order.status.is_terminal:
+            raise UnknownOrder(
+                f"Unknown order sent: order {client_order_id} is already {order.status}, "
+                f"nothing to {action}",
+                code=-2011,
+            )
+        return order
+
+    # -- checks and reservations --------------------------------------------------------
+
+    def _check_reduce_only(self, st: _Inst, side: Side, qty: Decimal) -> None:
+        pos = self.account.position_qty(st.key)
+        reduces = (pos > 0 and side is Side.SELL) or (pos < 0 and side is Side.BUY)
+        if not reduces or qty > abs(pos):
+            raise OrderRejected(
+                f"reduce-only order would increase the position: {side} {fmt(qty)} "
+                f"with {fmt(pos)} {st.base} held",
+                code=-2010,
+            )
+
+    def _insufficient_cash(self, st: _Inst, need: Decimal) -> InsufficientFunds:
+        have = self.account.buying_power(st.currency)
+        return InsufficientFunds(
+            f"insufficient balance: need {fmt(need, 2)} {st.currency}, available {fmt(have, 2)}",
+            code=-2010,
+        )
+
+    def _insufficient_position(self, st: _Inst, need: Decimal) -> InsufficientFunds:
+        have = self.account.sellable(st.key)
+        return InsufficientFunds(
+            f"insufficient position: need {fmt(need)} {st.base}, available {fmt(have)}",
+            code=-2010,
+        )
+
+    def _reserve(self, st: _Inst, order: SimOrder, *, check: bool) -> None:
+        """Reserve what the order's remaining quantity needs (nothing for market orders).
+
+        Buys reserve ``leaves * price * (1 + fee rate)`` in cash (price: the limit, or
+        the stop of a STOP order). Sells reserve the position they sell; the part that
+        would go short needs `short_selling` and reserves cash like a buy (margin).
+        """
+        if order.acts_as_market:
+            return
+        acct = self.account
+        ref = order.limit_price if order.order_type.has_limit_price else order.stop_price
+        assert ref is not None
+        leaves = order.quantity - order.filled_qty
+        per_unit = ref * st.multiplier * self._reserve_rate
+        need = ZERO
+        qty = ZERO
+        if order.side is Side.BUY:
+            need = leaves * per_unit
+        else:
+            free = acct.sellable(st.key)
+            qty = leaves if leaves <= free else free
+            short = leaves - qty
+            if short > 0:
+                if not acct.short_selling:
+                    if check:
+                        raise self._insufficient_position(st, leaves)
+                else:
+                    need = short * per_unit
+        if check and need > 0 and need > acct.buying_power(st.currency):
+            raise self._insufficient_cash(st, need)
+        acct.lock_cash(st.currency, need)
+        acct.lock_qty(st.key, qty)
+        order.reserved_cash = need
+        order.reserved_qty = qty
+
+    def _release(self, st: _Inst, order: SimOrder) -> None:
+        self.account.unlock_cash(st.currency, order.reserved_cash)
+        self.account.unlock_qty(st.key, order.reserved_qty)
+        order.reserved_cash = ZERO
+        order.reserved_qty = ZERO
+
+    def _walk(self, st: _Inst, order: SimOrder, limit: Decimal | None) -> tuple[Decimal, Decimal]:
+        """(quantity, cost with fees) taking liquidity would give now, changing nothing."""
+        book = st.book
+        if book is None:
+            return ZERO, ZERO
+        is_buy = order.side is Side.BUY
+        levels = book.asks if is_buy else book.bids
+        taken = st.taken_asks if is_buy else st.taken_bids
+        remaining = order.quantity - order.filled_qty
+        got = ZERO
+        cost = ZERO
+        for price, size in levels:
+            if limit is not None and (price > limit if is_buy else price < limit):
+                break
+            avail = size - taken.get(price, ZERO)
+            if avail <= 0:
+                continue
+            q = remaining if remaining < avail else avail
+            notional = q * self._slip(st, order, price, limit) * st.multiplier
+            cost += notional + self._fee(notional, self.taker_rate)
+            got += q
+            remaining -= q
+            if not remaining:
+                break
+        return got, cost
+
+    def _check_market_funds(self, st: _Inst, order: SimOrder) -> None:
+        """A market order (or a triggered stop) must afford what it would take now."""
+        acct = self.account
+        if order.side is Side.BUY:
+            _, cost = self._walk(st, order, None)
+            if cost > acct.buying_power(st.currency):
+                raise self._insufficient_cash(st, cost)
+            return
+        leaves = order.quantity - order.filled_qty
+        free = acct.sellable(st.key)
+        if leaves <= free:
+            return
+        if not acct.short_selling:
+            raise self._insufficient_position(st, leaves)
+        got, cost = self._walk(st, order, None)
+        need = cost * (leaves - free) / got if got else ZERO
+        if need > acct.buying_power(st.currency):
+            raise self._insufficient_cash(st, need)
+
+    # -- what an order does -------------------------------------------------------------
+
+    def _work(self, st: _Inst, order: SimOrder, now_ns: int, reports: list[ExecReport]) -> None:
+        """Run a new, replaced or just-triggered order until it rests or is done."""
+        if order.is_stop:
+            if self._stop_hit(st, order):
+                self._trigger(st, order, now_ns, reports)
+            else:
+                assert order.stop_price is not None
+                if order.side is Side.BUY:
+                    self._slot(st, order, "buy_stop", (order.stop_price, order.seq))
+                else:
+                    self._slot(st, order, "sell_stop", (-order.stop_price, order.seq))
+            return
+        limit = None if order.acts_as_market else order.limit_price
+        if order.tif is TimeInForce.FOK:
+            got, _ = self._walk(st, order, limit)
+            leaves = order.quantity - order.filled_qty
+            if got < leaves:
+                where = "in the displayed book" if limit is None else f"at {fmt(limit)} or better"
+                self._terminate(
+                    st,
+                    order,
+                    OrderStatus.EXPIRED,
+                    f"FOK: only {fmt(got)} of {fmt(leaves)} available {where}",
+                    now_ns,
+                    reports,
+                )
+                return
+        self._take(st, order, limit, now_ns, reports)
+        if order.status.is_terminal:
+            return
+        leaves = order.quantity - order.filled_qty
+        if limit is None:
+            self._terminate(
+                st,
+                order,
+                OrderStatus.EXPIRED,
+                f"market order: {fmt(leaves)} unfilled, the displayed book is exhausted",
+                now_ns,
+                reports,
+            )
+        elif order.tif in (TimeInForce.IOC, TimeInForce.FOK):
+            self._terminate(
+                st,
+                order,
+                OrderStatus.EXPIRED,
+                f"IOC: {fmt(leaves)} of {fmt(order.quantity)} unfilled at {fmt(limit)}",
+                now_ns,
+                reports,
+            )
+        else:
+            self._rest(st, order)
+
+    def _rest(self, st: _Inst, order: SimOrder) -> None:
+        assert order.limit_price is not None
+        if order.side is Side.BUY:
+            self._slot(st, order, "buy", (-order.limit_price, order.seq))
+        else:
+            self._slot(st, order, "sell", (order.limit_price, order.seq))
+        if not self._through:
+            order.queue_ahead = self._initial_queue(st, order)
+
+    def _ladder(self, st: _Inst, where: str) -> _Ladder:
+        if where == "buy":
+            return st.buys
+        if where == "sell":
+            return st.sells
+        if where == "buy_stop":
+            return st.buy_stops
+        return st.sell_stops
+
+    def _slot(self, st: _Inst, order: SimOrder, where: str, key: Key) -> None:
+        self._ladder(st, where).add(key, order)
+        order.slot = (where, key)
+
+    def _unslot(self, st: _Inst, order: SimOrder) -> None:
+        if order.slot is not None:
+            where, key = order.slot
+            self._ladder(st, where).remove(key)
+            order.slot = None
+
+    def _terminate(
+        self,
+        st: _Inst,
+        order: SimOrder,
+        status: OrderStatus,
+        reason: str,
+        now_ns: int,
+        reports: list[ExecReport],
+    ) -> None:
+        self._unslot(st, order)
+        self._release(st, order)
+        order.status = status
+        st.working.pop(order.client_order_id, None)
+        self._day_orders.pop(order.client_order_id, None)
+        kind = ReportKind.CANCELED if status is OrderStatus.CANCELED else ReportKind.EXPIRED
+        reports.append(self._report(order, kind, now_ns, reason))
+
+    # -- stops --------------------------------------------------------------------------
+
+    def _stop_hit(self, st: _Inst, order: SimOrder) -> bool:
+        book = st.book
+        stop = order.stop_price
+        if book is None or stop is None:
+            return False
+        if order.side is Side.BUY:
+            return bool(book.asks) and book.asks[0][0] >= stop
+        return bool(book.bids) and book.bids[0][0] <= stop
+
+    def _run_triggers(self, st: _Inst, now_ns: int, reports: list[ExecReport]) -> None:
+        book = st.book
+        assert book is not None
+        hit: list[SimOrder] = []
+        if book.asks:
+            ask = book.asks[0][0]
+            for order in st.buy_stops.orders:
+                if order.stop_price is None or order.stop_price > ask:
+                    break
+                hit.append(order)
+        if book.bids:
+            bid = book.bids[0][0]
+            for order in st.sell_stops.orders:
+                if order.stop_price is None or order.stop_price < bid:
+                    break
+                hit.append(order)
+        hit.sort(key=lambda o: o.seq)
+        for order in hit:
+            if not order.status.is_terminal and order.is_stop:
+                self._trigger(st, order, now_ns, reports)
+
+    def _trigger(self, st: _Inst, order: SimOrder, now_ns: int, reports: list[ExecReport]) -> None:
+        book = st.book
+        assert book is not None
+        assert order.stop_price is not None
+        self._unslot(st, order)
+        order.triggered = True
+        if order.side is Side.BUY:
+            seen = f"ask {fmt(book.asks[0][0])} >= stop {fmt(order.stop_price)}"
+        else:
+            seen = f"bid {fmt(book.bids[0][0])} <= stop {fmt(order.stop_price)}"
+        reports.append(
+            self._report(order, ReportKind.TRIGGERED, now_ns, f"{TRIGGERED_REASON}: {seen}")
+        )
+        if order.acts_as_market:
+            self._release(st, order)
+            try:
+                self._check_market_funds(st, order)
+            except OrderRejected as exc:
+                self._terminate(st, order, OrderStatus.EXPIRED, str(exc), now_ns, reports)
+                return
+        self._work(st, order, now_ns, reports)
+
+    # -- taking and resting fills -------------------------------------------------------
+
+    def _take(
+        self,
+        st: _Inst,
+        order: SimOrder,
+        limit: Decimal | None,
+        now_ns: int,
+        reports: list[ExecReport],
+    ) -> None:
+        """Walk the opposite side up to `limit`: one taker fill per level."""
+        book = st.book
+        if book is None:
+            return
+        is_buy = order.side is Side.BUY
+        levels = book.asks if is_buy else book.bids
+        taken = st.taken_asks if is_buy else st.taken_bids
+        remaining = order.quantity - order.filled_qty
+        for price, size in levels:
+            if limit is not None and (price > limit if is_buy else price < limit):
+                break
+            avail = size - taken.get(price, ZERO)
+            if avail <= 0:
+                continue
+            q = remaining if remaining < avail else avail
+            taken[price] = taken.get(price, ZERO) + q
+            self._fill(
+                st, order, q, self._slip(st, order, price, limit), Liquidity.TAKER, now_ns, reports
+            )
+            remaining -= q
+            if not remaining:
+                break
+
+    def _slip(self, st: _Inst, order: SimOrder, price: Decimal, limit: Decimal | None) -> Decimal:
+        """The level price moved against the taker by the slippage model, on the grid."""
+        model = self.fill_rules.slippage
+        if model == "none":
+            return price
+        is_buy = order.side is Side.BUY
+        if model == "fixed_ticks":
+            move = self.fill_rules.slippage_ticks * st.tick
+            out = price + move if is_buy else price - move
+        else:
+            if model == "bps":
+                frac = self.fill_rules.slippage_bps * BPS
+            else:  # sqrt_impact
+                frac = st.impact_scale * order.quantity.sqrt()
+            if is_buy:
+                out = quantize_to_step(price * (1 + frac), st.tick, "up")
+            else:
+                out = quantize_to_step(price * (1 - frac), st.tick, "down")
+        if not is_buy and out < st.tick:
+            out = st.tick
+        if limit is not None:
+            out = min(out, limit) if is_buy else max(out, limit)
+        return out
+
+    def _initial_queue(self, st: _Inst, order: SimOrder) -> Decimal | None:
+        """Size displayed ahead of a new resting order at its price.
+
+        0 when the order improves on the best price of its side (nobody is ahead);
+        None when its price is deeper than the displayed book (learnt when shown).
+        """
+        book = st.book
+        price = order.limit_price
+        if book is None or price is None:
+            return None
+        is_buy = order.side is Side.BUY
+        same = book.bids if is_buy else book.asks
+        if not same or (price > same[0][0] if is_buy else price < same[0][0]):
+            return ZERO
+        for level_price, size in same:
+            if level_price == price:
+                return size
+        worst = same[-1][0]
+        beyond = price < worst if is_buy else price > worst
+        return None if beyond else ZERO
+
+    def _update_queues(self, st: _Inst) -> None:
+        """Queue model: the size ahead of an order only shrinks, to what its level shows."""
+        book = st.book
+        assert book is not None
+        for ladder, same, is_buy in ((st.buys, book.bids, True), (st.sells, book.asks, False)):
+            if not ladder.orders or not same:
+                continue
+            sizes = dict(same)
+            worst = same[-1][0]
+            for order in ladder.orders:
+                price = order.limit_price
+                assert price is not None
+                if price < worst if is_buy else price > worst:
+                    break
+                shown = sizes.get(price)
+                if shown is None:
+                    continue
+                if order.queue_ahead is None or shown < order.queue_ahead:
+                    order.queue_ahead = shown
+
+    def _match_resting(
+        self,
+        st: _Inst,
+        ladder: _Ladder,
+        levels: tuple[Level, ...],
+        side: Side,
+        now_ns: int,
+        reports: list[ExecReport],
+    ) -> None:
+        """Fill resting orders of `side` that the opposite `levels` cross, best first."""
+        best = levels[0][0]
+        through = self._through
+        crossing: list[SimOrder] = []
+        for order in ladder.orders:
+            price = order.limit_price
+            assert price is not None
+            beyond = best < price if side is Side.BUY else best > price
+            if beyond or (not through and best == price):
+                crossing.append(order)
+            else:
+                break
+        if not crossing:
+            return
+        taken = st.taken_asks if side is Side.BUY else st.taken_bids
+        for order in crossing:
+            price = order.limit_price
+            assert price is not None
+            remaining = order.quantity - order.filled_qty
+            got = ZERO
+            for level_price, size in levels:
+                if level_price > price if side is Side.BUY else level_price < price:
+                    break
+                avail = size - taken.get(level_price, ZERO)
+                if avail <= 0:
+                    continue
+                if level_price == price:
+                    if through:
+                        break
+                    # Volume trading at our price serves the queue ahead of us first.
+                    ahead = avail if order.queue_ahead is None else order.queue_ahead
+                    eat = ahead if ahead < avail else avail
+                    order.queue_ahead = ahead - eat
+                    taken[level_price] = taken.get(level_price, ZERO) + eat
+                    avail -= eat
+                    if avail <= 0:
+                        continue
+                q = remaining - got
+                if avail < q:
+                    q = avail
+                taken[level_price] = taken.get(level_price, ZERO) + q
+                got += q
+                if got == remaining:
+                    break
+            if got:
+                self._fill(st, order, got, price, Liquidity.MAKER, now_ns, reports)
+
+    def _fee(self, notional: Decimal, rate: Decimal) -> Decimal:
+        return quantize_to_step(notional * rate, FEE_QUANTUM, "up")
+
+    def _fill(
+        self,
+        st: _Inst,
+        order: SimOrder,
+        qty: Decimal,
+        price: Decimal,
+        liquidity: Liquidity,
+        now_ns: int,
+        reports: list[ExecReport],
+    ) -> None:
+        rate = self.maker_rate if liquidity is Liquidity.MAKER else self.taker_rate
+        fee = self._fee(qty * price * st.multiplier, rate)
+        self._release(st, order)
+        position = self.account.apply_fill(
+            st.key, st.currency, order.side, qty, price, fee, st.multiplier
+        )
+        order.filled_qty += qty
+        order.filled_value += qty * price
+        order.fees += fee
+        if order.filled_qty >= order.quantity:
+            order.status = OrderStatus.FILLED
+            self._unslot(st, order)
+            st.working.pop(order.client_order_id, None)
+            self._day_orders.pop(order.client_order_id, None)
+        else:
+            order.status = OrderStatus.PARTIALLY_FILLED
+            self._reserve(st, order, check=False)
+        avg = order.filled_value / order.filled_qty
+        fill = SimFill(
+            exec_id=f"{order.venue_order_id}-{len(order.fills) + 1}",
+            client_order_id=order.client_order_id,
+            venue_order_id=order.venue_order_id,
+            instrument=st.key,
+            side=order.side,
+            quantity=qty,
+            price=price,
+            fee=fee,
+            fee_currency=st.currency,
+            liquidity=liquidity,
+            ts_ns=now_ns,
+            cum_qty=order.filled_qty,
+            avg_price=avg,
+        )
+        order.fills.append(fill)
+        reports.append(
+            ExecReport(
+                kind=ReportKind.FILL,
+                client_order_id=order.client_order_id,
+                venue_order_id=order.venue_order_id,
+                instrument=st.key,
+                status=order.status,
+                quantity=order.quantity,
+                filled_qty=order.filled_qty,
+                avg_price=avg,
+                limit_price=order.limit_price,
+                stop_price=order.stop_price,
+                ts_ns=now_ns,
+                fill=fill,
+                position=position,
+                balance=self.account.cash_state(st.currency),
+            )
+        )
+
+    def _expire(self, now_ns: int, reports: list[ExecReport]) -> None:
+        due = sorted(
+            (
+                o
+                for o in self._day_orders.values()
+                if o.expires_ns is not None and o.expires_ns <= now_ns
+            ),
+            key=lambda o: o.seq,
+        )
+        for order in due:
+            self._terminate(
+                self._insts[order.instrument],
+                order,
+                OrderStatus.EXPIRED,
+                "DAY order expired at the end of the session",
+                now_ns,
+                reports,
+            )
+        self._next_expiry = min(
+            (o.expires_ns for o in self._day_orders.values() if o.expires_ns is not None),
+            default=_NEVER,
+        )
+
+    def _report(
+        self, order: SimOrder, kind: ReportKind, now_ns: int, reason: str = ""
+    ) -> ExecReport:
+        status = order.status
+        if not status.is_terminal:
+            status = order.working_status
+        return ExecReport(
+            kind=kind,
+            client_order_id=order.client_order_id,
+            venue_order_id=order.venue_order_id,
+            instrument=order.instrument,
+            status=status,
+            quantity=order.quantity,
+            filled_qty=order.filled_qty,
+            avg_price=order.avg_price,
+            limit_price=order.limit_price,
+            stop_price=order.stop_price,
+            ts_ns=now_ns,
+            reason=reason,
+        )
+
+    def status_report(self, client_order_id: str, now_ns: int, reason: str = "") -> ExecReport:
+        """The order's current state as a report (nothing changes).
+
+        Sent when a cancel or replace finds the order already done, or refuses the
+        change, so that the client's pending state resolves to the venue's truth.
+        """
+        order = self.orders[client_order_id]
+        return self._report(order, ReportKind.STATUS, now_ns, reason)
+
+    # -- restart ----------------------------------------------------------------------
+
+    def restore(self, order: SimOrder) -> None:
+        """Put back an order rebuilt from the journal, as it was: no matching, no checks.
+
+        Working orders get their slot (stop or book) and their reservation again.
+        """
+        st = self._inst(order.instrument)
+        self.orders[order.client_order_id] = order
+        self._seq = max(self._seq, order.seq)
+        if order.status.is_terminal:
+            return
+        st.working[order.client_order_id] = order
+        order.reserved_cash = ZERO
+        order.reserved_qty = ZERO
+        self._reserve(st, order, check=False)
+        if order.is_stop:
+            assert order.stop_price is not None
+            if order.side is Side.BUY:
+                self._slot(st, order, "buy_stop", (order.stop_price, order.seq))
+            else:
+                self._slot(st, order, "sell_stop", (-order.stop_price, order.seq))
+        elif not order.acts_as_market:
+            self._rest(st, order)
+        if order.tif is TimeInForce.DAY:
+            order.expires_ns = next_day_end(order.created_ns, self._day_offset)
+            self._day_orders[order.client_order_id] = order
+            self._next_expiry = min(self._next_expiry, order.expires_ns)
+
+    def set_sequence(self, last_seq: int) -> None:
+        """Continue venue order ids after `last_seq` (ids stay unique over restarts)."""
+        self._seq = max(self._seq, last_seq)

@@ -1,0 +1,397 @@
+"""The broker contract: one suite, every adapter (see `conftest.ADAPTERS`).
+
+Written only against `Broker` and the events it publishes on the bus. The venue is
+driven through the harness's `VenueDriver`; nothing of ours is mocked.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+
+from silvertine_tui.brokers import (
+    TRADABLE_STATES,
+    InsufficientFunds,
+    NotConnected,
+    OrderRejected,
+    UnknownOrder,
+)
+from silvertine_tui.domain import (
+    ApplyResult,
+    ConnectionState,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    OrderValidationError,
+    Side,
+    TimeInForce,
+)
+from silvertine_tui.events import (
+    BalanceEvent,
+    EventBase,
+    FillEvent,
+    HealthEvent,
+    ModifyRequestEvent,
+    OrderRequestEvent,
+    OrderUpdateEvent,
+    PositionEvent,
+)
+
+from .conftest import Harness
+
+S = OrderStatus
+
+
+# -- reading the journal ----------------------------------------------------------------
+
+
+def updates(events: list[EventBase], coid: str) -> list[OrderUpdate]:
+    return [
+        e.payload
+        for e in events
+        if isinstance(e, OrderUpdateEvent) and e.payload.client_order_id == coid
+    ]
+
+
+def statuses(events: list[EventBase], coid: str) -> list[OrderStatus]:
+    return [u.status for u in updates(events, coid)]
+
+
+def fills(events: list[EventBase], coid: str | None = None) -> list[Fill]:
+    return [
+        e.payload
+        for e in events
+        if isinstance(e, FillEvent) and (coid is None or e.payload.client_order_id == coid)
+    ]
+
+
+def has_status(
+    coid: str, status: OrderStatus, filled: Decimal | None = None
+) -> Callable[[list[EventBase]], bool]:
+    def check(events: list[EventBase]) -> bool:
+        return any(
+            u.status is status and (filled is None or u.filled_qty == filled)
+            for u in updates(events, coid)
+        )
+
+    return check
+
+
+def replay_orders(events: list[EventBase]) -> tuple[dict[str, Order], Counter[ApplyResult]]:
+    """Apply the journal to the domain state machine, as the engine does."""
+    orders: dict[str, Order] = {}
+    results: Counter[ApplyResult] = Counter()
+    for event in events:
+        if isinstance(event, OrderRequestEvent):
+            orders[event.payload.client_order_id] = Order.from_request(event.payload)
+        elif isinstance(event, OrderUpdateEvent):
+            results[orders[event.payload.client_order_id].apply_update(event.payload)] += 1
+        elif isinstance(event, FillEvent):
+            results[orders[event.payload.client_order_id].apply_fill(event.payload)] += 1
+    return orders, results
+
+
+def last_position(events: list[EventBase], key: str) -> Decimal:
+    found = [
+        e.payload.quantity
+        for e in events
+        if isinstance(e, PositionEvent) and e.payload.instrument == key
+    ]
+    assert found, f"no position event for {key}"
+    return found[-1]
+
+
+async def rest_buy(h: Harness, units: int, ticks: int) -> str:
+    """A buy limit that rests (below the quiet book's bid) and is acknowledged."""
+    coid = await h.broker.place(h.request(Side.BUY, h.qty(units), limit_price=h.px(ticks)))
+    await h.wait_for(has_status(coid, S.NEW), f"NEW for {coid}")
+    return coid
+
+
+# -- connect ------------------------------------------------------------------------------
+
+
+async def test_connect_goes_live_and_reports_the_account(harness: Harness) -> None:
+    h = harness
+    assert h.broker.state is ConnectionState.LIVE
+    health = [
+        entry.event.payload
+        for entry in await h.bus.read(h.bus.layout.health)
+        if isinstance(entry.event, HealthEvent)
+        and entry.event.payload.component == h.broker.component
+    ]
+    assert health, "no health published"
+    assert health[-1].state is ConnectionState.LIVE
+    assert h.key in await h.broker.instruments()
+    balances = {b.currency: b for b in await h.broker.balances()}
+    assert balances[h.currency].total == h.cash
+    journaled = [
+        e.payload
+        for e in await h.events()
+        if isinstance(e, BalanceEvent) and e.payload.currency == h.currency
+    ]
+    assert journaled
+    assert journaled[-1].total == h.cash
+    assert await h.broker.open_orders() == []
+    assert await h.broker.positions() == []
+
+
+# -- place, fill, modify, cancel ----------------------------------------------------------
+
+
+async def test_place_rests_and_is_acknowledged(harness: Harness) -> None:
+    h = harness
+    coid = await h.broker.place(h.request(Side.BUY, h.qty(3), limit_price=h.px(-50)))
+    events = await h.wait_for(has_status(coid, S.NEW), "NEW")
+    mine = [
+        e
+        for e in events
+        if getattr(e.payload, "client_order_id", None) == coid
+        and isinstance(e, OrderRequestEvent | OrderUpdateEvent)
+    ]
+    assert isinstance(mine[0], OrderRequestEvent)
+    assert statuses(events, coid)[:2] == [S.PENDING_NEW, S.NEW]
+    ack = updates(events, coid)[1]
+    assert ack.venue_order_id
+    [venue] = await h.broker.open_orders()
+    assert venue.client_order_id == coid
+    assert venue.venue_order_id == ack.venue_order_id
+    assert (venue.side, venue.order_type, venue.tif) == (Side.BUY, OrderType.LIMIT, TimeInForce.GTC)
+    assert (venue.quantity, venue.limit_price, venue.filled_qty) == (
+        h.qty(3),
+        h.px(-50),
+        Decimal(0),
+    )
+    assert venue.status is S.NEW
+    assert fills(events, coid) == []
+
+
+async def test_partial_fill_then_complete(harness: Harness) -> None:
+    h = harness
+    price = h.px(-10)
+    coid = await rest_buy(h, 3, -10)
+    # One unit offered below our bid: it trades with us, the rest keeps working.
+    await h.driver.set_book([(h.px(-30), h.qty(10))], [(h.px(-11), h.qty(1))])
+    await h.driver.settle()
+    events = await h.wait_for(
+        has_status(coid, S.PARTIALLY_FILLED, h.qty(1)), "a partial fill of one unit"
+    )
+    [first] = fills(events, coid)
+    assert first.quantity == h.qty(1)
+    assert first.price <= price
+    [venue] = await h.broker.open_orders()
+    assert (venue.status, venue.filled_qty) == (S.PARTIALLY_FILLED, h.qty(1))
+
+    await h.driver.set_book([(h.px(-30), h.qty(10))], [(h.px(-11), h.qty(5))])
+    await h.driver.settle()
+    events = await h.wait_for(has_status(coid, S.FILLED, h.qty(3)), "FILLED with three units")
+    done = fills(events, coid)
+    assert sum(f.quantity for f in done) == h.qty(3)
+    assert len({f.exec_id for f in done}) == len(done)
+    ack = updates(events, coid)[1]
+    assert all(f.venue_order_id == ack.venue_order_id for f in done)
+    assert all(f.price <= price and f.side is Side.BUY for f in done)
+    final = [u for u in updates(events, coid) if u.status is S.FILLED][-1]
+    cost = sum(f.quantity * f.price for f in done)
+    assert final.avg_price == cost / h.qty(3)
+    assert await h.broker.open_orders() == []
+    assert last_position(events, h.key) == h.qty(3)
+    [position] = [p for p in await h.broker.positions() if p.instrument == h.key]
+    assert position.quantity == h.qty(3)
+    # Cash paid the notional and the fees (when the venue charges the quote currency).
+    fees = sum(f.fee for f in done)
+    assert all(f.fee_currency == h.currency for f in done)
+    assert fees > 0
+    balances = {b.currency: b for b in await h.broker.balances()}
+    assert balances[h.currency].total == h.cash - cost - fees
+
+
+async def test_market_order_walks_the_book(harness: Harness) -> None:
+    h = harness
+    asks = [(h.px(1), h.qty(1)), (h.px(2), h.qty(1)), (h.px(3), h.qty(5))]
+    await h.driver.set_book([(h.px(-1), h.qty(5))], asks)
+    await h.driver.settle()
+    coid = await h.broker.place(
+        h.request(Side.BUY, h.qty(3), order_type=OrderType.MARKET, tif=TimeInForce.IOC)
+    )
+    events = await h.wait_for(has_status(coid, S.FILLED, h.qty(3)), "the market order filled")
+    done = fills(events, coid)
+    assert sum(f.quantity for f in done) == h.qty(3)
+    assert min(f.price for f in done) >= h.px(1), "a fill better than the book"
+    avg = sum(f.quantity * f.price for f in done) / h.qty(3)
+    assert avg > h.px(1), "three units cannot all trade at a top level that shows one"
+
+
+async def test_modify_replaces_the_terms(harness: Harness) -> None:
+    h = harness
+    coid = await rest_buy(h, 2, -10)
+    await h.broker.modify(coid, quantity=h.qty(3), limit_price=h.px(-20))
+    events = await h.wait_for(
+        lambda ev: statuses(ev, coid)[-1:] == [S.NEW] and len(statuses(ev, coid)) >= 4,
+        "the replace answer",
+    )
+    assert any(
+        isinstance(e, ModifyRequestEvent) and e.payload.client_order_id == coid for e in events
+    )
+    assert statuses(events, coid)[2:4] == [S.PENDING_REPLACE, S.NEW]
+    answer = updates(events, coid)[3]
+    assert (answer.quantity, answer.limit_price) == (h.qty(3), h.px(-20))
+    [venue] = await h.broker.open_orders()
+    assert (venue.quantity, venue.limit_price) == (h.qty(3), h.px(-20))
+    # The old price no longer trades; the new one does, for the new quantity.
+    await h.driver.set_book([(h.px(-40), h.qty(10))], [(h.px(-15), h.qty(10))])
+    await h.driver.settle()
+    assert fills(await h.events(), coid) == []
+    await h.driver.set_book([(h.px(-40), h.qty(10))], [(h.px(-21), h.qty(10))])
+    await h.driver.settle()
+    events = await h.wait_for(has_status(coid, S.FILLED, h.qty(3)), "FILLED at the new terms")
+    assert all(f.price <= h.px(-20) for f in fills(events, coid))
+    orders, _ = replay_orders(events)
+    assert orders[coid].status is S.FILLED
+    assert orders[coid].filled_qty == h.qty(3)
+
+
+async def test_cancel(harness: Harness) -> None:
+    h = harness
+    coid = await rest_buy(h, 2, -10)
+    await h.broker.cancel(coid)
+    events = await h.wait_for(has_status(coid, S.CANCELED), "CANCELED")
+    assert statuses(events, coid)[-2:] == [S.PENDING_CANCEL, S.CANCELED]
+    assert await h.broker.open_orders() == []
+    with pytest.raises(UnknownOrder):
+        await h.broker.cancel(coid)
+    with pytest.raises(UnknownOrder):
+        await h.broker.cancel("no-such-order")
+    # A canceled order no longer trades.
+    await h.driver.set_book([(h.px(-40), h.qty(10))], [(h.px(-20), h.qty(10))])
+    await h.driver.settle()
+    assert fills(await h.events(), coid) == []
+
+
+async def test_cancel_all(harness: Harness) -> None:
+    h = harness
+    ids = {await rest_buy(h, 1, -10 - i) for i in range(3)}
+    assert len(await h.broker.open_orders()) == 3
+    cancelled = await h.broker.cancel_all()
+    assert set(cancelled) == ids
+    events = await h.wait_for(
+        lambda ev: all(statuses(ev, c)[-1:] == [S.CANCELED] for c in ids), "all CANCELED"
+    )
+    assert all(S.PENDING_CANCEL in statuses(events, c) for c in ids)
+    assert await h.broker.open_orders() == []
+    assert await h.broker.cancel_all() == []
+
+
+# -- rejects ------------------------------------------------------------------------------
+
+
+async def test_rejects_a_bad_quantity_before_anything_is_sent(harness: Harness) -> None:
+    h = harness
+    before = len(await h.events())
+    lot = h.instrument.lot_size
+    off_grid = h.qty(1) + lot / 2
+    below_minimum = lot  # one lot at this price is below the minimum notional or quantity
+    for qty in (off_grid, Decimal(0), Decimal(-1)):
+        with pytest.raises(OrderValidationError):
+            await h.broker.place(h.request(Side.BUY, qty, limit_price=h.px(-10)))
+    if h.instrument.min_notional > lot * h.mid or h.instrument.min_qty > lot:
+        with pytest.raises(OrderValidationError):
+            await h.broker.place(h.request(Side.BUY, below_minimum, limit_price=h.px(-10)))
+    assert len(await h.events()) == before, "an invalid order was journaled or sent"
+    assert await h.broker.open_orders() == []
+
+
+async def test_rejects_insufficient_funds(harness: Harness) -> None:
+    h = harness
+    lot = h.instrument.lot_size
+    too_much = (h.cash * 2 / h.mid / lot).to_integral_value() * lot
+    with pytest.raises(InsufficientFunds) as info:
+        await h.broker.place(h.request(Side.BUY, too_much, limit_price=h.px(-1)))
+    assert isinstance(info.value, OrderRejected)
+    events = await h.events()
+    [request] = [e.payload for e in events if isinstance(e, OrderRequestEvent)]
+    coid = request.client_order_id
+    assert statuses(events, coid) == [S.PENDING_NEW, S.REJECTED]
+    reason = updates(events, coid)[-1].reason
+    assert "insufficient" in reason.lower()
+    assert fills(events, coid) == []
+    assert await h.broker.open_orders() == []
+    balances = {b.currency: b for b in await h.broker.balances()}
+    assert balances[h.currency].total == h.cash
+
+
+# -- faults ------------------------------------------------------------------------------
+
+
+async def test_duplicate_and_late_reports_never_move_an_order_backwards(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.driver.set_report_faults(duplicate=True, late=True)
+    coid = await rest_buy(h, 3, -10)
+    other = await rest_buy(h, 1, -30)
+    await h.driver.set_book([(h.px(-40), h.qty(10))], [(h.px(-11), h.qty(1))])
+    await h.driver.settle()
+    await h.driver.set_book([(h.px(-40), h.qty(10))], [(h.px(-11), h.qty(5))])
+    await h.driver.settle()
+    await h.broker.cancel(other)
+    events = await h.wait_for(
+        lambda ev: has_status(coid, S.FILLED)(ev) and has_status(other, S.CANCELED)(ev),
+        "FILLED and CANCELED",
+    )
+    await h.driver.settle()
+    events = await h.events()
+    exec_ids = Counter(f.exec_id for f in fills(events, coid))
+    assert any(n > 1 for n in exec_ids.values()), "no duplicated fill was produced"
+    orders, results = replay_orders(events)
+    assert results[ApplyResult.DUPLICATE] > 0
+    assert results[ApplyResult.STALE] + results[ApplyResult.TERMINAL] > 0, "no late report"
+    assert results[ApplyResult.OVERFILL] == 0
+    assert orders[coid].status is S.FILLED
+    assert orders[coid].filled_qty == h.qty(3)
+    assert orders[other].status is S.CANCELED
+    distinct = {f.exec_id: f for f in fills(events, coid)}
+    assert sum(f.quantity for f in distinct.values()) == h.qty(3)
+    [position] = [p for p in await h.broker.positions() if p.instrument == h.key]
+    assert position.quantity == h.qty(3), "the adapter counted a duplicate"
+    assert last_position(events, h.key) == h.qty(3)
+
+
+async def test_disconnect_then_reconnect_reconciles_missed_fills_once(harness: Harness) -> None:
+    h = harness
+    since = time.time_ns()
+    coid = await rest_buy(h, 2, -10)
+    await h.driver.drop_connection()
+    await h.wait_state(lambda b: b.state not in TRADABLE_STATES, "the adapter to notice")
+    journaled = len(await h.events())
+    with pytest.raises(NotConnected):
+        await h.broker.place(h.request(Side.BUY, h.qty(1), limit_price=h.px(-10)))
+    assert len(await h.events()) == journaled, "an order was journaled while disconnected"
+
+    # The venue keeps trading while we are away.
+    await h.driver.set_book([(h.px(-40), h.qty(10))], [(h.px(-11), h.qty(5))])
+    await h.driver.settle()
+    assert fills(await h.events(), coid) == []
+
+    await h.driver.restore_connection()
+    await h.wait_state(lambda b: b.state is ConnectionState.LIVE, "LIVE again")
+    events = await h.wait_for(has_status(coid, S.FILLED, h.qty(2)), "the missed fill")
+    missed = fills(events, coid)
+    assert sum(f.quantity for f in missed) == h.qty(2)
+    assert len({f.exec_id for f in missed}) == len(missed), "a missed fill was sent twice"
+    assert h.broker.health_state.reconnects >= 1
+    report = await h.broker.reconcile(since)
+    assert coid not in {o.client_order_id for o in report.open_orders}
+    venue_fills = [f for f in report.fills if f.client_order_id == coid]
+    assert {f.exec_id for f in venue_fills} == {f.exec_id for f in missed}
+    assert {p.instrument: p.quantity for p in report.positions}[h.key] == h.qty(2)
+    assert last_position(events, h.key) == h.qty(2)
+    # Trading works again.
+    again = await rest_buy(h, 1, -30)
+    assert [o.client_order_id for o in await h.broker.open_orders()] == [again]
