@@ -36,10 +36,11 @@ class BusOptions:
     block_ms: int = 1_000
     epoch_check_s: float = 1.0
     pipeline_size: int = 500
+    layout: StreamLayout = field(init=False, repr=False, compare=False)
 
-    @property
-    def layout(self) -> StreamLayout:
-        return StreamLayout(self.prefix)
+    def __post_init__(self) -> None:
+        # Built once: `route` runs for every event published.
+        object.__setattr__(self, "layout", StreamLayout(self.prefix))
 
 
 @dataclass(frozen=True, slots=True)

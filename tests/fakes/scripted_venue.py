@@ -28,14 +28,18 @@ from silvertine_tui.domain import (
 from silvertine_tui.events import ModifyRequest
 
 INSTRUMENT = Instrument(
-    symbol="XYZ", venue="SCRIPT", quote_currency="USD", tick_size=Decimal("0.01"), lot_size=Decimal("1")
+    symbol="XYZ",
+    venue="SCRIPT",
+    quote_currency="USD",
+    tick_size=Decimal("0.01"),
+    lot_size=Decimal("1"),
 )
 
 
 class ScriptedVenue(Broker):
     kind = "scripted"
 
-    def __init__(self, config: ExternalBrokerConfig, bus, *, clock=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, config: ExternalBrokerConfig, bus, *, clock=None) -> None:
         if clock is None:
             super().__init__(config, bus)
         else:
@@ -47,7 +51,7 @@ class ScriptedVenue(Broker):
         self._ids = itertools.count(1)
 
     @classmethod
-    def build(cls, bus, name: str = "scripted", account: str = "main") -> ScriptedVenue:  # type: ignore[no-untyped-def]
+    def build(cls, bus, name: str = "scripted", account: str = "main") -> ScriptedVenue:
         return cls(ExternalBrokerConfig(name=name, type="scripted", account=account), bus)
 
     async def connect(self) -> None:

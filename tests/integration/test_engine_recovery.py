@@ -78,7 +78,8 @@ async def test_venue_order_missing_from_the_journal_is_adopted() -> None:
     found = await reconcile(engine, venue, await venue.reconcile())
     assert [f.kind for f in found] == [ReconcileKind.VENUE_ORDER_UNKNOWN]
     view = engine.oms.get("ghost")
-    assert view is not None and view.adopted
+    assert view is not None
+    assert view.adopted
     assert view.order.status is OrderStatus.NEW
     assert [v.client_order_id for v in engine.oms.working()] == ["ghost"]
     assert venue.sent == []  # nothing was sent to the venue
@@ -105,7 +106,8 @@ async def test_journal_order_unknown_to_the_venue_is_closed_not_resent() -> None
     assert {f.kind for f in found} == {ReconcileKind.LOCAL_ORDER_UNKNOWN}
     closed = engine.oms.get(cid)
     never = engine.oms.get(lost.client_order_id)
-    assert closed is not None and never is not None
+    assert closed is not None
+    assert never is not None
     assert closed.order.status is OrderStatus.CANCELED
     assert never.order.status is OrderStatus.REJECTED
     assert "never reached" in never.order.reason
@@ -134,7 +136,8 @@ async def test_missed_fill_is_the_venues_fill_and_moves_the_position() -> None:
     found = await reconcile(engine, venue, await venue.reconcile())
     assert [f.kind for f in found] == [ReconcileKind.MISSED_FILL]
     view = engine.oms.get(cid)
-    assert view is not None and view.order.status is OrderStatus.FILLED
+    assert view is not None
+    assert view.order.status is OrderStatus.FILLED
     assert engine.portfolio.position("scripted", "main", INSTRUMENT.key) == D("2")
     # a second reconcile finds nothing new: the fill is not applied twice
     assert await reconcile(engine, venue, await venue.reconcile()) == []
@@ -165,12 +168,15 @@ async def test_snapshot_plus_replay_equals_full_replay() -> None:
     fresh = TradingEngine(bus, [venue], RiskConfig())
     replayed = await recover(fresh, [("scripted", "main")])
     # only the events after the snapshot were replayed
-    assert 0 < replayed[bus.layout.exec("scripted", "main")] < len(
-        await bus.read(bus.layout.exec("scripted", "main"))
+    assert (
+        0
+        < replayed[bus.layout.exec("scripted", "main")]
+        < len(await bus.read(bus.layout.exec("scripted", "main")))
     )
     for cid in (first, second):
         a, b = engine.oms.get(cid), fresh.oms.get(cid)
-        assert a is not None and b is not None
+        assert a is not None
+        assert b is not None
         assert a.order.model_dump() == b.order.model_dump()
 
 
@@ -189,7 +195,8 @@ async def test_kill_switch_cancels_on_every_broker_and_survives_restart() -> Non
     assert engine.oms.working() == []
     assert engine.gate.state is TradingState.HALTED
     risk = [e.event for e in await bus.read(bus.layout.risk)]
-    assert isinstance(risk[-1], RiskEvent) and risk[-1].payload.action is RiskAction.KILL
+    assert isinstance(risk[-1], RiskEvent)
+    assert risk[-1].payload.action is RiskAction.KILL
 
     with pytest.raises(RiskRejected, match="HALTED"):
         await engine.submit(order(broker="alpha"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 
 import orjson
@@ -27,21 +26,26 @@ async def journal_types(session: Session) -> list[str]:
 async def test_killed_session_restarts_with_the_same_state(
     redis_server: RedisServer, key_prefix: str
 ) -> None:
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.session_child", redis_server.url, key_prefix],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.support.session_child",
+        redis_server.url,
+        key_prefix,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "XDG_STATE_HOME": "/tmp/silvertine-test-state"},
     )
+    assert child.stdout is not None
+    assert child.stderr is not None
     try:
-        line = await asyncio.wait_for(asyncio.to_thread(child.stdout.readline), 60)  # type: ignore[union-attr]
-        assert line, child.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
+        line = await asyncio.wait_for(child.stdout.readline(), 60)
+        if not line:
+            raise AssertionError((await child.stderr.read()).decode()[-3000:])
         before = orjson.loads(line)
     finally:
         child.send_signal(signal.SIGKILL)
-        child.wait(10)
-        child.stdout.close()  # type: ignore[union-attr]
-        child.stderr.close()  # type: ignore[union-attr]
+        await child.wait()
 
     session = Session(settings(redis_server.url, key_prefix))
     journal_before = None

@@ -27,12 +27,15 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
         assert command in out
 
 
-def test_bad_config_exits_2_with_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_config_exits_2_with_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("bus:\n  url: http://example\n")
     assert main(["config", "--config", str(config)]) == EXIT_CONFIG
     err = capsys.readouterr().err
-    assert "bus.url" in err and "http" in err
+    assert "bus.url" in err
+    assert "http" in err
 
 
 def test_config_prints_settings_without_secrets(

@@ -259,7 +259,9 @@ def test_state_machine_properties(steps: list[tuple[str, object]]) -> None:
             if result is ApplyResult.APPLIED:
                 assert arg in TRANSITIONS[before_status]
         else:
-            exec_id, qty = arg  # type: ignore[misc]
+            assert isinstance(arg, tuple)
+            exec_id: str = arg[0]
+            qty: D = arg[1]
             result = o.apply_fill(fill(o, exec_id, str(qty)))
             if result is ApplyResult.APPLIED:
                 assert exec_id not in seen

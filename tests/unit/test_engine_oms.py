@@ -89,7 +89,8 @@ def test_same_event_twice_is_applied_once() -> None:
     again = FillEvent.create(SRC, f.payload)
     assert oms.apply(again) is Outcome.DUPLICATE
     view = oms.get("c1")
-    assert view is not None and view.order.filled_qty == D("1")
+    assert view is not None
+    assert view.order.filled_qty == D("1")
 
 
 def test_reports_before_the_request_are_parked_then_applied() -> None:
@@ -123,7 +124,8 @@ def test_adopts_a_venue_order_from_reconcile() -> None:
     )
     assert oms.apply(event) is Outcome.APPLIED
     view = oms.get("v9")
-    assert view is not None and view.adopted
+    assert view is not None
+    assert view.adopted
     assert (view.broker, view.account) == ("paper", "main")
     assert view.order.leaves_qty == D("2")
     assert [v.client_order_id for v in oms.working("paper")] == ["v9"]

@@ -46,7 +46,9 @@ class World:
         return BTC if key == BTC.key else None
 
 
-def order(qty: str = "1", price: str | None = "65000", side: Side = Side.BUY, **kw: object) -> OrderRequest:
+def order(
+    qty: str = "1", price: str | None = "65000", side: Side = Side.BUY, **kw: object
+) -> OrderRequest:
     return OrderRequest.model_validate(
         {
             "broker": "paper",
@@ -148,7 +150,9 @@ def test_broker_not_live() -> None:
 def test_trading_states() -> None:
     gate = RiskGate(config())
     gate.state = TradingState.HALTED
-    assert messages(gate, order()) == ["trading_state: trading is HALTED (kill switch); resume first"]
+    assert messages(gate, order()) == [
+        "trading_state: trading is HALTED (kill switch); resume first"
+    ]
     gate.state = TradingState.REDUCE_ONLY
     assert messages(gate, order("1"), World(pos=D("2"))) == [
         "trading_state: REDUCE_ONLY: position 2 would become 3"

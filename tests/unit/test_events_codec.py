@@ -29,9 +29,7 @@ from silvertine_tui.events import (
 )
 
 money = st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("1e12"), places=8)
-text = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=3, max_size=12
-)
+text = st.text(alphabet=st.characters(codec="utf-8"), min_size=3, max_size=12)
 metric = st.one_of(
     st.none(),
     st.booleans(),
