@@ -21,6 +21,7 @@ from ._cli import Command, render_flat
 COMMANDS: dict[str, tuple[str, str]] = {
     "bus": ("benchmarks.bus", "event bus: raw redis-py vs RedisBus vs MemoryBus, latency, replay"),
     "paper": ("benchmarks.paper", "paper simulator: book updates with resting orders, orders"),
+    "engine": ("benchmarks.engine", "engine: order round trip, recovery from the journal"),
 }
 
 

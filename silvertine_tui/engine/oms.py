@@ -117,7 +117,7 @@ class OMS:
 
     def apply(self, event: EventBase) -> Outcome:
         if not self._seen.add(event.event_id):
-            self.counters["duplicate_event"] += 1
+            self.counters[Outcome.DUPLICATE_EVENT] += 1
             return Outcome.DUPLICATE_EVENT
         match event:
             case OrderRequestEvent():
@@ -135,7 +135,7 @@ class OMS:
                 outcome = self._on_reconcile(event)
             case _:
                 return Outcome.IGNORED
-        self.counters[outcome.lower()] += 1
+        self.counters[outcome] += 1
         return outcome
 
     def _on_request(self, event: OrderRequestEvent) -> Outcome:

