@@ -124,8 +124,13 @@ def _headless(settings: Settings) -> int:
         session = Session(settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal(sig: signal.Signals) -> None:
+            logging.getLogger("silvertine.cli").info("headless.stop", extra={"signal": sig.name})
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
         try:
             await session.start()
         except BusUnavailableError as exc:
@@ -238,12 +243,12 @@ async def _replay_async(settings: Settings, args: argparse.Namespace, out: TextI
             printer.print(entry)
             last[entry.stream] = entry.id
             count += 1
-        if args.follow:
+        if args.follow and (args.limit is None or count < args.limit):
             async for entry in bus.tail(last):
-                if args.limit is not None and count >= args.limit:
-                    break
                 printer.print(entry)
                 count += 1
+                if args.limit is not None and count >= args.limit:
+                    break
         return EXIT_OK
     finally:
         await bus.close()

@@ -156,7 +156,7 @@ class Broker(ABC):
         if state is self.health_state.state and not message:
             return
         self.health_state.state = state
-        log.info("broker.state", extra={"broker": self.source, "state": state, "msg": message})
+        log.info("broker.state", extra={"broker": self.source, "state": state, "detail": message})
         await self.publish_health(message)
 
     async def publish_health(self, message: str = "") -> None:

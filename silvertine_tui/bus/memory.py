@@ -189,8 +189,11 @@ class MemoryBus:
                         self.stats.count_decoded(entry.event)
                         yield entry
             if not produced:
+                # Not asyncio.wait_for: on Python 3.11 it loses a cancellation that
+                # arrives as the wait completes, and the tail would never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter.wait(), self.options.block_ms / 1000)
+                    async with asyncio.timeout(self.options.block_ms / 1000):
+                        await waiter.wait()
 
     async def streams(self, pattern: str = "*") -> list[str]:
         full = f"{self.options.prefix}:{pattern}"

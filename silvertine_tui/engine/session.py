@@ -95,6 +95,7 @@ class Session:
             await self._connect(broker)
         await self.engine.load_instruments()
         self._tasks.append(asyncio.create_task(self._follow(), name="engine-reader"))
+        self._tasks.append(asyncio.create_task(self._snapshot_timer(), name="engine-snapshots"))
         names = ", ".join(f"{b.name}/{b.account}" for b in self.brokers)
         await self.bus.publish(
             LogEvent.create("engine", Log(message=f"session started; brokers: {names}"))
@@ -119,6 +120,16 @@ class Session:
                 self._events_since_snapshot += 1
                 if self._events_since_snapshot >= every:
                     await self.snapshot()
+
+    async def _snapshot_timer(self) -> None:
+        """A snapshot every `snapshot_every_s` when the journals moved meanwhile."""
+        while True:
+            await asyncio.sleep(self.settings.engine.snapshot_every_s)
+            if self._events_since_snapshot:
+                try:
+                    await self.snapshot()
+                except Exception:
+                    log.exception("session.snapshot_failed")
 
     async def snapshot(self) -> None:
         self._events_since_snapshot = 0

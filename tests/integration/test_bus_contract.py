@@ -353,6 +353,20 @@ async def test_a_tail_task_can_always_be_cancelled(bus: EventBus) -> None:
         assert collector.task.cancelled(), f"round {n}: the tail ignored the cancel"
 
 
+async def test_a_blocked_tail_cancelled_as_an_event_arrives_stops(bus: EventBus) -> None:
+    # Regression: the memory tail waited with asyncio.wait_for, which on Python 3.11
+    # loses a cancel that lands in the same loop turn as the wake-up; a headless
+    # session then never shut down. Publish and cancel in the same turn, many times.
+    stream = bus.layout.exec("paper", "main")
+    for n in range(20):
+        collector = Collector(bus, {stream: "$"})
+        await asyncio.sleep(0.02)  # the tail is blocked waiting for news
+        await bus.publish(fill_event(n))
+        collector.task.cancel()
+        await asyncio.wait({collector.task}, timeout=3.0)
+        assert collector.task.cancelled(), f"round {n}: the tail ignored the cancel"
+
+
 async def test_publish_many_keeps_order_per_stream(bus: EventBus) -> None:
     events: list[EventBase] = []
     for n in range(20):
