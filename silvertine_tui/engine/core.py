@@ -22,6 +22,8 @@ from ..events import (
     EventBase,
     FillEvent,
     HealthEvent,
+    OrderRequestEvent,
+    OrderUpdateEvent,
     PositionEvent,
     QuoteEvent,
     ReconcileEvent,
@@ -68,6 +70,8 @@ class TradingEngine:
     def apply(self, event: EventBase) -> None:
         changed = False
         match event:
+            case OrderUpdateEvent() | OrderRequestEvent():  # the most common, first
+                changed = self.oms.apply(event) is Outcome.APPLIED
             case FillEvent():
                 outcome = self.oms.apply(event)
                 # Fills are money: the portfolio takes every new execution id, even one

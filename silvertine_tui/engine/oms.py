@@ -120,10 +120,10 @@ class OMS:
             self.counters[Outcome.DUPLICATE_EVENT] += 1
             return Outcome.DUPLICATE_EVENT
         match event:
-            case OrderRequestEvent():
-                outcome = self._on_request(event)
             case OrderUpdateEvent():
                 outcome = self._on_report(event, event.payload.client_order_id)
+            case OrderRequestEvent():
+                outcome = self._on_request(event)
             case FillEvent():
                 outcome = self._on_report(event, event.payload.client_order_id)
             case CancelRequestEvent() | ModifyRequestEvent():

@@ -85,6 +85,10 @@ class Session:
             streams[layout.exec(broker, account)] = "0-0"
         return streams
 
+    def market_feed_streams(self) -> dict[str, str]:
+        """Market data streams of the session's brokers, from now (`$`)."""
+        return {self.bus.layout.md(broker): "$" for broker, _ in self.accounts()}
+
     async def start(self) -> None:
         await self.bus.start()
         self.started = True
