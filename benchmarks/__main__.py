@@ -20,6 +20,7 @@ from ._cli import Command, render_flat
 # name -> (module, one-line help shown by `python -m benchmarks --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
     "bus": ("benchmarks.bus", "event bus: raw redis-py vs RedisBus vs MemoryBus, latency, replay"),
+    "ui": ("benchmarks.ui", "the app on a 120x36 pty under a 10,000 quotes/s firehose"),
     "paper": ("benchmarks.paper", "paper simulator: book updates with resting orders, orders"),
     "engine": ("benchmarks.engine", "engine: order round trip, recovery from the journal"),
 }

@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start the workstation (the default command)")
     _config_args(run)
     run.add_argument(
+        "--theme", metavar="NAME", help="UI theme (a file in themes/); the choice is remembered"
+    )
+    run.add_argument(
         "--headless",
         action="store_true",
         help="run the session without the UI (events go to the log); stop with ctrl+c or SIGTERM",
@@ -104,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _replay(settings, args)
     if args.headless:
         return _headless(settings)
-    return _run(settings)
+    return _run(settings, theme=args.theme)
 
 
 def _freeze_startup_heap() -> None:
@@ -174,7 +177,7 @@ def _headless(settings: Settings) -> int:
     return asyncio.run(go())
 
 
-def _run(settings: Settings) -> int:
+def _run(settings: Settings, theme: str | None = None) -> int:
     from .engine import Session
     from .logsetup import setup_logging
     from .ui.app import SilvertineApp
@@ -192,7 +195,7 @@ def _run(settings: Settings) -> int:
             return EXIT_BUS
         _freeze_startup_heap()
         try:
-            await SilvertineApp(session).run_async()
+            await SilvertineApp(session, theme=theme).run_async()
         finally:
             await session.close()
         return EXIT_OK

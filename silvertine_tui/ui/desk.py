@@ -1,0 +1,48 @@
+"""What every pane needs from the outside world, in one object handed down."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from ..config import UIConfig
+from ..domain import new_client_order_id
+from ..engine import Session
+from ..engine.core import TradingEngine
+from .model import FeedModel
+from .orders import DEFAULT_FEE_RATE
+
+Clock = Callable[[], float]
+
+
+@dataclass(slots=True)
+class Desk:
+    session: Session
+    model: FeedModel
+    clock: Clock = time.time
+    """Wall clock in seconds (header, ages); injected in tests."""
+    monotonic: Clock = time.monotonic
+    """For debouncing keys."""
+    new_order_id: Callable[[], str] = new_client_order_id
+    fire_debounce_s: float = 0.5
+    stale_after_s: float = 5.0
+    toast_timeout_s: float = 6.0
+    cursor_blink: bool = True
+    accounts: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.accounts:
+            self.accounts = [f"{b}/{a}" for b, a in self.session.accounts()]
+
+    @property
+    def engine(self) -> TradingEngine:
+        return self.session.engine
+
+    @property
+    def ui(self) -> UIConfig:
+        return self.session.settings.ui
+
+    def fee_rate(self, broker: str) -> Decimal:
+        return self.model.fee_rates.get(broker, DEFAULT_FEE_RATE)

@@ -1,0 +1,84 @@
+"""Text for numbers, money, ages and times. Decimal in, str out; never floats for money."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+DASH = "-"
+MAX_EXPONENT = 30
+
+
+def places_of(step: Decimal | None) -> int | None:
+    """Decimal places of a tick or lot size (0.01 -> 2, 1 -> 0); None when unknown."""
+    if step is None:
+        return None
+    exponent = step.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else None
+
+
+def num(value: Decimal | None, places: int | None = None) -> str:
+    """`12345.6` -> `12,345.6`; with `places`, rounded half-even to that many places."""
+    if value is None:
+        return DASH
+    if places is not None:
+        q = Decimal(1).scaleb(-places)
+        value = value.quantize(q, rounding=ROUND_HALF_EVEN)
+        return f"{value:,.{places}f}"
+    normal = value.normalize()
+    if normal == normal.to_integral():
+        return f"{normal.quantize(Decimal(1)):,f}"
+    return f"{normal:,f}"
+
+
+def signed(value: Decimal | None, places: int | None = 2) -> str:
+    """Money with an explicit sign: `+1,234.50`, `-3.20`, `0.00`."""
+    if value is None:
+        return DASH
+    text = num(value, places)
+    if value > 0:
+        return f"+{text}"
+    return text
+
+
+def pct(value: Decimal | None, places: int = 2) -> str:
+    if value is None:
+        return DASH
+    text = f"{value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN):,.{places}f}%"
+    return f"+{text}" if value > 0 else text
+
+
+def parse_decimal(text: str) -> Decimal | None:
+    """Parse what a trader types: `1,000.5`, ` 2 `, `1_000`. None if it is not a number."""
+    cleaned = text.strip().replace(",", "").replace("_", "")
+    if not cleaned:
+        return None
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        return None
+    if not value.is_finite() or abs(value.adjusted()) > MAX_EXPONENT:
+        return None  # 1e999999 is a typo, not a price
+    return value
+
+
+def age(seconds: float) -> str:
+    """A short age: `0.4s`, `12s`, `3m05s`, `2h04m`."""
+    if seconds < 0:
+        seconds = 0.0
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{(whole % 3600) // 60:02d}m"
+
+
+def clock_text(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%H:%M:%S")
+
+
+def short_id(client_order_id: str, width: int = 8) -> str:
+    return client_order_id[-width:]

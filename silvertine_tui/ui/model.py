@@ -1,0 +1,328 @@
+"""What the UI has read from the bus, kept as plain data between two frames.
+
+The feed reader calls `FeedModel.ingest` for every entry (market data and the session
+feed); that only updates dicts and counters and marks what changed. The frame timer
+reads the model and redraws what is marked: any number of quotes between two frames
+costs one redraw (coalescing), and nothing on the render path waits for the bus.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from ..domain import ConnectionState, OrderStatus, Quote
+from ..engine import FeedEntry
+from ..events import (
+    MARKET_DATA_TYPES,
+    FillEvent,
+    HealthEvent,
+    LogEvent,
+    LogLevel,
+    OrderUpdateEvent,
+    QuoteEvent,
+    ReconcileEvent,
+    RiskAction,
+    RiskEvent,
+    Signal,
+    SignalEvent,
+    describe,
+)
+from .format import num
+
+Clock = Callable[[], float]
+
+
+def entry_ms(entry_id: str) -> int:
+    """Milliseconds of a stream entry id (`1700000000000-3`): when the bus stored it."""
+    head = entry_id.partition("-")[0]
+    return int(head) if head.isdigit() else 0
+
+
+@dataclass(slots=True)
+class QuoteState:
+    instrument: str
+    source: str
+    quote: Quote
+    ts_ns: int
+    reference: Decimal | None
+    spark: deque[Decimal]
+    spark_bucket: int = -1
+
+    @property
+    def price(self) -> Decimal | None:
+        q = self.quote
+        return q.last if q.last is not None else q.mid
+
+    @property
+    def change(self) -> Decimal | None:
+        price = self.price
+        if price is None or self.reference is None:
+            return None
+        return price - self.reference
+
+    @property
+    def change_pct(self) -> Decimal | None:
+        change = self.change
+        if change is None or not self.reference:
+            return None
+        return change / self.reference * 100
+
+
+@dataclass(slots=True)
+class ComponentHealth:
+    component: str
+    state: ConnectionState
+    message: str
+    metrics: dict[str, int | float | str | bool | None]
+    ts_ms: int
+
+
+class LineKind(StrEnum):
+    INFO = "info"
+    FILL = "fill"
+    ORDER = "order"
+    WARN = "warn"
+    ERROR = "error"
+    RISK = "risk"
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    number: int
+    ts_ms: int
+    stream: str
+    kind: str
+    text: str
+    line_kind: LineKind
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A toast: `severity` is Textual's (information, warning, error)."""
+
+    title: str
+    message: str
+    severity: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRow:
+    key: str
+    ts_ms: int
+    signal: Signal
+
+
+@dataclass(slots=True)
+class Rates:
+    """Entries per second and the reader's lag, per second of bus time.
+
+    Counted by the second of each entry's id (when the bus stored it) and shown for
+    the last whole second, so the figures depend on the data, not on when frames run.
+    """
+
+    counts: dict[int, int] = field(default_factory=dict)
+    lags: dict[int, float] = field(default_factory=dict)
+    events_per_s: float = 0.0
+    lag_ms: float = 0.0
+    total: int = 0
+
+    def add(self, entry_ms: int, lag_ms: float) -> None:
+        second = entry_ms // 1000
+        self.counts[second] = self.counts.get(second, 0) + 1
+        if lag_ms > self.lags.get(second, 0.0):
+            self.lags[second] = lag_ms
+        self.total += 1
+
+    def tick(self, now_s: float) -> None:
+        last = int(now_s) - 1
+        self.events_per_s = float(self.counts.get(last, 0))
+        self.lag_ms = self.lags.get(last, 0.0)
+        for second in [s for s in self.counts if s < last]:
+            del self.counts[second]
+            self.lags.pop(second, None)
+
+
+@dataclass(slots=True)
+class FeedModel:
+    prefix: str
+    clock: Clock
+    log_limit: int = 5_000
+    spark_points: int = 20
+    spark_step_ns: int = 1_000_000_000
+    notices_from_ms: int = 0
+    quotes: dict[str, QuoteState] = field(default_factory=dict)
+    dirty_quotes: set[str] = field(default_factory=set)
+    health: dict[str, ComponentHealth] = field(default_factory=dict)
+    health_dirty: bool = True
+    md_last_ns: dict[str, int] = field(default_factory=dict)
+    log: deque[LogLine] = field(init=False)
+    fills: deque[LogLine] = field(init=False)
+    log_total: int = 0
+    fills_total: int = 0
+    signals: deque[SignalRow] = field(default_factory=lambda: deque(maxlen=200))
+    signals_dirty: bool = False
+    notices: list[Notice] = field(default_factory=list)
+    rates: Rates = field(init=False)
+    decode_errors: int = 0
+    fee_rates: dict[str, Decimal] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.log = deque(maxlen=self.log_limit)
+        self.fills = deque(maxlen=self.log_limit)
+        self.rates = Rates()
+
+    # -- ingest ---------------------------------------------------------------------
+
+    def ingest(self, entry: FeedEntry) -> None:
+        stamp = entry_ms(entry.id)
+        self.rates.add(stamp, self.clock() * 1000 - stamp)
+        event = entry.event
+        if isinstance(event, QuoteEvent):
+            self._quote(event)
+            return
+        if not entry.ok:
+            self.decode_errors += 1
+        if getattr(event, "type", "") in MARKET_DATA_TYPES:
+            return  # books and prints: the watchlist shows the market, not the log
+        if not (isinstance(event, HealthEvent) and self._heartbeat(event)):
+            self._to_log(entry, stamp)
+        live = stamp >= self.notices_from_ms
+        match event:
+            case FillEvent():
+                p = event.payload
+                self._fee_rate(event)
+                if live:
+                    self.notices.append(
+                        Notice(
+                            "Fill",
+                            f"{p.side} {num(p.quantity)} {p.instrument} @ {num(p.price)}",
+                            "information",
+                        )
+                    )
+            case OrderUpdateEvent():
+                update = event.payload
+                if live and update.status is OrderStatus.REJECTED:
+                    self.notices.append(
+                        Notice(
+                            "Order rejected", f"{update.client_order_id}: {update.reason}", "error"
+                        )
+                    )
+            case RiskEvent():
+                risk = event.payload
+                if live and risk.action is RiskAction.REJECT:
+                    self.notices.append(Notice("Risk reject", risk.message, "error"))
+                elif live and risk.action is RiskAction.KILL:
+                    self.notices.append(Notice("KILL SWITCH", risk.message or "HALTED", "error"))
+            case HealthEvent():
+                self._health(event, stamp, live)
+            case SignalEvent():
+                self.signals.append(SignalRow(event.event_id, stamp, event.payload))
+                self.signals_dirty = True
+            case _:
+                pass
+
+    def _fee_rate(self, event: FillEvent) -> None:
+        """The fee rate last seen on a broker, for the ticket's fee estimate (only fees
+        paid in the quote currency: a BNB commission says nothing about the rate)."""
+        p = event.payload
+        symbol = p.instrument.rpartition(".")[0]
+        if p.fee > 0 and (not p.fee_currency or symbol.endswith(p.fee_currency)):
+            self.fee_rates[p.broker] = p.fee / p.notional
+
+    def _quote(self, event: QuoteEvent) -> None:
+        quote = event.payload
+        key = quote.instrument
+        self.md_last_ns[event.source] = max(self.md_last_ns.get(event.source, 0), event.ts)
+        state = self.quotes.get(key)
+        price = quote.last if quote.last is not None else quote.mid
+        if state is None:
+            state = QuoteState(
+                key, event.source, quote, event.ts, price, deque(maxlen=self.spark_points)
+            )
+            self.quotes[key] = state
+        else:
+            state.quote = quote
+            state.ts_ns = event.ts
+            if state.reference is None:
+                state.reference = price
+        if price is not None:
+            bucket = event.ts // self.spark_step_ns
+            if bucket != state.spark_bucket or not state.spark:
+                state.spark.append(price)
+                state.spark_bucket = bucket
+            else:
+                state.spark[-1] = price
+        self.dirty_quotes.add(key)
+
+    def _heartbeat(self, event: HealthEvent) -> bool:
+        """A periodic health report that changes nothing a trader reads: it updates the
+        health pane but is kept out of the log."""
+        before = self.health.get(event.payload.component)
+        return (
+            before is not None
+            and before.state is event.payload.state
+            and (not event.payload.message or event.payload.message == before.message)
+        )
+
+    def _health(self, event: HealthEvent, stamp: int, live: bool) -> None:
+        p = event.payload
+        before = self.health.get(p.component)
+        self.health[p.component] = ComponentHealth(
+            p.component, p.state, p.message, dict(p.metrics), stamp
+        )
+        self.health_dirty = True
+        bad = (ConnectionState.DISCONNECTED, ConnectionState.DEGRADED)
+        if live and p.state in bad and (before is None or before.state is not p.state):
+            what = p.component.removeprefix("broker:")
+            self.notices.append(
+                Notice(f"{what} {p.state}", p.message or "connection lost", "warning")
+            )
+
+    def _to_log(self, entry: FeedEntry, stamp: int) -> None:
+        event = entry.event
+        kind = getattr(event, "type", "?")
+        line_kind = LineKind.INFO
+        if not entry.ok:
+            line_kind = LineKind.ERROR
+        elif isinstance(event, FillEvent):
+            line_kind = LineKind.FILL
+        elif isinstance(event, OrderUpdateEvent):
+            status = event.payload.status
+            line_kind = LineKind.ERROR if status is OrderStatus.REJECTED else LineKind.ORDER
+        elif isinstance(event, RiskEvent):
+            line_kind = LineKind.RISK
+        elif (
+            isinstance(event, HealthEvent) and event.payload.state is not ConnectionState.LIVE
+        ) or isinstance(event, ReconcileEvent):
+            line_kind = LineKind.WARN
+        elif isinstance(event, LogEvent) and event.payload.level in (
+            LogLevel.WARNING,
+            LogLevel.ERROR,
+        ):
+            line_kind = LineKind.WARN if event.payload.level is LogLevel.WARNING else LineKind.ERROR
+        stream = entry.stream.removeprefix(f"{self.prefix}:")
+        line = LogLine(self.log_total, stamp, stream, kind, describe(event), line_kind)
+        self.log.append(line)
+        self.log_total += 1
+        if line_kind is LineKind.FILL:
+            self.fills.append(LogLine(self.fills_total, stamp, stream, kind, line.text, line_kind))
+            self.fills_total += 1
+
+    # -- frame side -------------------------------------------------------------------
+
+    def take_dirty_quotes(self) -> set[str]:
+        dirty, self.dirty_quotes = self.dirty_quotes, set()
+        return dirty
+
+    def take_notices(self, limit: int = 5) -> list[Notice]:
+        """At most `limit` toasts a frame; a burst is summarised, not queued forever."""
+        notices, self.notices = self.notices, []
+        if len(notices) <= limit:
+            return notices
+        shown = notices[: limit - 1]
+        rest = len(notices) - len(shown)
+        return [*shown, Notice("More", f"{rest} more events: see the log", "information")]

@@ -1,0 +1,231 @@
+"""The order ticket's logic, without widgets: parse what was typed, validate it against
+the instrument and the risk gate, and preview the order. Nothing here sends anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from pydantic import ValidationError
+
+from ..domain import Instrument, OrderRequest, OrderType, Side, TimeInForce
+from ..engine.core import TradingEngine
+from .format import num, parse_decimal
+
+DEFAULT_FEE_RATE = Decimal("0.001")
+
+# Which ticket field a risk rule is about, so the message appears next to it.
+RISK_FIELDS: dict[str, str] = {
+    "max_quantity": "quantity",
+    "max_notional": "quantity",
+    "max_position": "quantity",
+    "price_collar": "limit_price",
+    "trading_state": "side",
+    "reduce_only": "side",
+    "broker_not_live": "account",
+    "max_open_orders": "account",
+    "order_rate": "account",
+}
+
+FIELDS = (
+    "instrument",
+    "side",
+    "order_type",
+    "quantity",
+    "limit_price",
+    "stop_price",
+    "tif",
+    "account",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    field: str
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message} [{self.rule}]"
+
+
+@dataclass(slots=True)
+class Draft:
+    """The ticket as typed."""
+
+    instrument: str = ""
+    side: Side = Side.BUY
+    order_type: OrderType = OrderType.LIMIT
+    quantity: str = ""
+    limit_price: str = ""
+    stop_price: str = ""
+    tif: TimeInForce = TimeInForce.GTC
+    account: str = ""  # "broker/account"
+    tag: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    notional: Decimal
+    currency: str
+    fee: Decimal
+    fee_rate: Decimal
+    position_before: Decimal
+    position_after: Decimal
+    price_basis: str  # "limit", "stop", "last"
+
+    def text(self) -> str:
+        ccy = f" {self.currency}" if self.currency else ""
+        basis = "" if self.price_basis == "limit" else f" at {self.price_basis}"
+        return (
+            f"{num(self.notional, 2)}{ccy}{basis} fee~{num(self.fee, 2)} "
+            f"pos {num(self.position_before)}->{num(self.position_after)}"
+        )
+
+
+@dataclass(slots=True)
+class Checked:
+    request: OrderRequest | None
+    instrument: Instrument | None
+    problems: list[Problem] = field(default_factory=list)
+    preview: Preview | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.request is not None and not self.problems
+
+    def fields_in_error(self) -> set[str]:
+        return {p.field for p in self.problems}
+
+
+def resolve_instrument(engine: TradingEngine, broker: str, text: str) -> Instrument | None:
+    """`BTCUSDT.PAPER`, or just `btcusdt` when one instrument of the broker has it."""
+    key = text.strip()
+    if not key:
+        return None
+    found = engine.instrument(broker, key) or engine.instrument(broker, key.upper())
+    if found is not None:
+        return found
+    symbol = key.upper()
+    matches = [i for i in engine.instruments.get(broker, {}).values() if i.symbol == symbol]
+    return matches[0] if len(matches) == 1 else None
+
+
+def known_instruments(engine: TradingEngine) -> list[str]:
+    return sorted({key for found in engine.instruments.values() for key in found})
+
+
+def check(
+    draft: Draft,
+    engine: TradingEngine,
+    *,
+    client_order_id: str,
+    fee_rate: Decimal = DEFAULT_FEE_RATE,
+) -> Checked:
+    problems: list[Problem] = []
+    broker, _, account = draft.account.partition("/")
+    if not broker or not account:
+        problems.append(Problem("account", "required", "choose a broker and account"))
+    instrument = resolve_instrument(engine, broker, draft.instrument) if broker else None
+    if instrument is None:
+        if draft.instrument.strip():
+            known = ", ".join(sorted(engine.instruments.get(broker, {}))) or "none loaded"
+            problems.append(
+                Problem(
+                    "instrument",
+                    "unknown",
+                    f"{draft.instrument.strip()} is not traded at {broker or '?'} ({known})",
+                )
+            )
+        else:
+            problems.append(Problem("instrument", "required", "type a symbol"))
+
+    quantity = _number(draft.quantity, "quantity", problems, required=True)
+    limit = _number(
+        draft.limit_price, "limit_price", problems, required=draft.order_type.has_limit_price
+    )
+    stop = _number(
+        draft.stop_price, "stop_price", problems, required=draft.order_type.has_stop_price
+    )
+    if not draft.order_type.has_limit_price:
+        limit = None
+    if not draft.order_type.has_stop_price:
+        stop = None
+    if problems or instrument is None or quantity is None:
+        return Checked(None, instrument, problems)
+
+    try:
+        request = OrderRequest(
+            client_order_id=client_order_id,
+            broker=broker,
+            account=account,
+            instrument=instrument.key,
+            side=draft.side,
+            order_type=draft.order_type,
+            quantity=quantity,
+            limit_price=limit,
+            stop_price=stop,
+            tif=draft.tif,
+            tag=draft.tag,
+        )
+    except ValidationError as exc:
+        for err in exc.errors(include_input=False):
+            where = str(err["loc"][0]) if err["loc"] else "ticket"
+            problems.append(Problem(where, str(err["type"]), str(err["msg"])))
+        return Checked(None, instrument, problems)
+
+    market = engine.last_price(instrument.key)
+    for issue in request.issues(instrument, market_price=market):
+        problems.append(Problem(issue.field, issue.rule, issue.message))
+    for violation in engine.gate.check(request, engine):
+        message = violation.message
+        where = RISK_FIELDS.get(violation.rule, "ticket")
+        if violation.rule == "price_collar" and message.startswith("stop_price"):
+            where = "stop_price"
+        problems.append(Problem(where, violation.rule, message))
+    preview = _preview(request, instrument, engine, market, fee_rate)
+    return Checked(request, instrument, problems, preview)
+
+
+def _number(text: str, name: str, problems: list[Problem], *, required: bool) -> Decimal | None:
+    if not text.strip():
+        if required:
+            problems.append(Problem(name, "required", "required"))
+        return None
+    value = parse_decimal(text)
+    if value is None:
+        problems.append(Problem(name, "number", f"{text.strip()!r} is not a number"))
+        return None
+    if value <= 0:
+        problems.append(Problem(name, "positive", f"{num(value)} must be greater than 0"))
+        return None
+    return value
+
+
+def _preview(
+    request: OrderRequest,
+    instrument: Instrument,
+    engine: TradingEngine,
+    market: Decimal | None,
+    fee_rate: Decimal,
+) -> Preview | None:
+    if request.limit_price is not None:
+        price, basis = request.limit_price, "limit"
+    elif request.stop_price is not None:
+        price, basis = request.stop_price, "stop"
+    elif market is not None:
+        price, basis = market, "last"
+    else:
+        return None
+    notional = instrument.notional(request.quantity, price)
+    before = engine.position(request.broker, request.account, request.instrument)
+    return Preview(
+        notional=notional,
+        currency=instrument.quote_currency,
+        fee=notional * fee_rate,
+        fee_rate=fee_rate,
+        position_before=before,
+        position_after=before + request.quantity * request.side.sign,
+        price_basis=basis,
+    )

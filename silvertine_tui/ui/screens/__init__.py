@@ -1,0 +1,1 @@
+"""Screens: the main desk, help, confirmation, order history, modify."""

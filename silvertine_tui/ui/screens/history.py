@@ -1,0 +1,57 @@
+"""An order's audit trail: every event the OMS applied to it, oldest first."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from ...engine.oms import OrderView
+from ...events import Decoded, describe
+from ..format import clock_text, num
+from ..keymap import bindings
+
+
+class OrderHistoryScreen(ModalScreen[None]):
+    BINDINGS = bindings("modal")
+
+    def __init__(self, view: OrderView) -> None:
+        super().__init__()
+        self.view = view
+
+    def compose(self) -> ComposeResult:
+        order = self.view.order
+        request = order.request
+        head = (
+            f"{order.client_order_id}  {request.side} {num(order.quantity)} {request.instrument} "
+            f"{request.order_type} {request.tif}  {order.status}"
+            f"  filled {num(order.filled_qty)} avg {num(order.avg_price)}"
+        )
+        table = Table.grid(padding=(0, 1))
+        table.add_column(no_wrap=True)
+        table.add_column(no_wrap=True)
+        table.add_column()
+        for event in self.view.history:
+            table.add_row(
+                Text(clock_text(event.ts / 1e9)),
+                Text(event.type, style="bold"),
+                describe(cast("Decoded", event)),
+            )
+        with Vertical(id="dialog", classes="-wide"):
+            yield Static(f"Order history - {head}", id="dialog-title", markup=False)
+            if self.view.adopted:
+                yield Static("adopted from the venue on reconcile", markup=False)
+            with VerticalScroll(id="history-body"):
+                yield Static(table)
+            yield Static("esc: close", id="dialog-hint", markup=False)
+
+    def action_confirm(self) -> None:
+        self.dismiss(None)
+
+    def action_dismiss_no(self) -> None:
+        self.dismiss(None)

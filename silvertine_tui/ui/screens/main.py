@@ -1,0 +1,446 @@
+"""The desk: header, eight panes, footer.
+
+Wide terminals (from 100x28) show every pane in a grid; smaller ones show a pane bar
+and one pane at a time (keys 1-8, F2 for the next). The frame timer of the app calls
+`draw` with what changed; nothing here reads the bus.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.containers import Container, Horizontal, Vertical, VerticalScroll
+from textual.reactive import Reactive
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Static
+
+from ...domain import Instrument, Side, TradingState
+from ...engine.oms import OrderView
+from ...engine.risk import RiskRejected
+from ..desk import Desk
+from ..keymap import PANES
+from ..widgets.balances import Balances
+from ..widgets.blotter import Blotter
+from ..widgets.event_log import EventLog
+from ..widgets.header import DeskHeader
+from ..widgets.health import BrokerLine, BusLine, HealthPane, broker_line
+from ..widgets.keybar import KeyBar
+from ..widgets.palette import Palette
+from ..widgets.positions import Positions, totals_text
+from ..widgets.signals import Signals
+from ..widgets.ticket import Ticket
+from ..widgets.watchlist import Watchlist
+
+COMPACT_WIDTH = 100
+COMPACT_HEIGHT = 28
+PANE_NAMES = [name for name, _ in PANES]
+PANE_LABELS = dict(PANES)
+
+
+class Pane(Vertical):
+    """A titled box around one pane's widget; `z` zooms it to the whole screen."""
+
+    ALLOW_MAXIMIZE = True
+
+    def __init__(self, name: str, number: int, *children: Widget) -> None:
+        super().__init__(*children, id=f"pane-{name}", classes="pane")
+        self.pane_name = name
+        self.border_title = f"{number} {PANE_LABELS[name]}"
+
+
+class PaneTab(Static):
+    def __init__(self, name: str, number: int) -> None:
+        super().__init__(f"{number} {PANE_LABELS[name]}", id=f"tab-{name}", classes="pane-tab")
+        self.pane_name = name
+
+    def on_click(self, event: events.Click) -> None:
+        screen = self.screen
+        if isinstance(screen, MainScreen):
+            screen.show_pane(self.pane_name)
+
+
+class MainScreen(Screen[None]):
+    ALLOW_IN_MAXIMIZED_VIEW = "DeskHeader, KeyBar"
+
+    # Textual repaints the whole screen when the focus moves (a reactive's default);
+    # the widgets that gain and lose focus repaint themselves anyway. Over SSH a
+    # whole screen per key press is most of the bytes: repaint only what changed.
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+
+    def __init__(self, desk: Desk) -> None:
+        super().__init__(id="main")
+        self.desk = desk
+        self.active = "watchlist"
+        self._version = -1
+        self._second = -1
+        self.drawable = False
+        self._orders_seen: tuple[object, ...] = ()
+
+    # -- layout ---------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        desk = self.desk
+        yield DeskHeader(live=desk.session.live, bus=desk.session.bus_url, id="header")
+        with Horizontal(id="pane-bar"):
+            for n, name in enumerate(PANE_NAMES, start=1):
+                yield PaneTab(name, n)
+        with Container(id="desk"):
+            yield Pane("watchlist", 1, Watchlist(stale_after_s=desk.stale_after_s, id="watchlist"))
+            yield Pane("ticket", 2, Ticket(desk, id="ticket"))
+            yield Pane("blotter", 3, Blotter(id="blotter"))
+            # Grid order (see app.tcss); the numbers are the keys that show each pane.
+            yield Pane("positions", 4, Positions(id="positions"))
+            yield Pane("health", 6, VerticalScroll(HealthPane(id="health"), id="health-scroll"))
+            yield Pane("log", 7, EventLog(id="log"))
+            yield Pane("signals", 8, Signals(id="signals"))
+            yield Pane("balances", 5, Balances(id="balances"))
+        yield KeyBar(id="keybar")
+
+    def on_mount(self) -> None:
+        log = self.query_one(EventLog)
+        log.attach(self.desk.model.log, self.desk.model.fills)
+        log.border_title_changed()
+        self.watchlist.set_instruments(self._instruments())
+        self._apply_size(self.size.width, self.size.height)
+        self.show_pane("watchlist")
+        self.drawable = True
+        palette = getattr(self.app, "palette", None)
+        if isinstance(palette, Palette):
+            self.restyle(palette)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_size(event.size.width, event.size.height)
+
+    def _apply_size(self, width: int, height: int) -> None:
+        compact = width < COMPACT_WIDTH or height < COMPACT_HEIGHT
+        changed = compact != self.compact
+        self.set_class(compact, "-compact")
+        self.set_class(width >= 160 and height >= 45, "-large")
+        if changed and compact:
+            self._mark_active(None, self.active)
+
+    @property
+    def compact(self) -> bool:
+        return self.has_class("-compact")
+
+    @property
+    def watchlist(self) -> Watchlist:
+        return self.query_one(Watchlist)
+
+    @property
+    def ticket(self) -> Ticket:
+        return self.query_one(Ticket)
+
+    def _instruments(self) -> list[Instrument]:
+        engine = self.desk.engine
+        return [i for found in engine.instruments.values() for i in found.values()]
+
+    # -- panes ------------------------------------------------------------------------
+
+    def show_pane(self, name: str, *, focus: bool = True) -> None:
+        if name not in PANE_NAMES:
+            return
+        previous, self.active = self.active, name
+        self._mark_active(previous, name)
+        if focus:
+            self._focus_pane(name)
+
+    def _mark_active(self, previous: str | None, name: str) -> None:
+        """Which pane is active: its title lights up, and in the compact layout it is
+        the one shown. CSS classes restyle a whole subtree (tens of milliseconds for
+        the ticket), so the wide layout sets the title's colour only."""
+        if self.compact:
+            for pane in self.query(Pane):
+                pane.set_class(pane.pane_name == name, "-shown")
+            for tab in self.query(PaneTab):
+                tab.set_class(tab.pane_name == name, "-active")
+        accent = self.app.theme_variables.get("primary", "")
+        for pane_name in {previous, name} - {None}:
+            pane = self.query_one(f"#pane-{pane_name}", Pane)
+            if pane_name == name and accent:
+                pane.styles.border_title_color = accent
+                pane.styles.border_title_style = "bold"
+            else:
+                pane.styles.clear_rule("border_title_color")
+                pane.styles.clear_rule("border_title_style")
+
+    def _focus_pane(self, name: str) -> None:
+        if name == "ticket":
+            self.ticket.focus_first_empty()
+            return
+        targets: dict[str, type[Widget]] = {
+            "watchlist": Watchlist,
+            "blotter": Blotter,
+            "positions": Positions,
+            "balances": Balances,
+            "log": EventLog,
+            "signals": Signals,
+        }
+        target = targets.get(name)
+        if target is not None:
+            self.query_one(target).focus()
+        elif name == "health":
+            self.query_one("#health-scroll").focus()
+        else:
+            self.set_focus(None)
+
+    def toggle_zoom(self) -> None:
+        """Zoom the active pane to the whole screen, or back."""
+        if self.maximized is not None:
+            self.minimize()
+            return
+        self.maximize(self.query_one(f"#pane-{self.active}"), container=False)
+
+    def next_pane(self) -> None:
+        index = PANE_NAMES.index(self.active)
+        self.show_pane(PANE_NAMES[(index + 1) % len(PANE_NAMES)])
+
+    @on(events.DescendantFocus)
+    def _focused(self, event: events.DescendantFocus) -> None:
+        node: Widget | None = event.widget
+        while node is not None and not isinstance(node, Pane):
+            parent = node.parent
+            node = parent if isinstance(parent, Widget) else None
+        if isinstance(node, Pane) and node.pane_name != self.active:
+            self.show_pane(node.pane_name, focus=False)
+
+    # -- drawing (called by the app's frame timer) -------------------------------------
+
+    def restyle(self, palette: Palette) -> None:
+        for widget in (
+            self.watchlist,
+            self.query_one(Blotter),
+            self.query_one(Positions),
+            self.query_one(Signals),
+            self.query_one(HealthPane),
+            self.query_one(EventLog),
+            self.query_one(DeskHeader),
+        ):
+            widget.palette = palette
+        now = self.desk.clock()
+        self._mark_active(None, self.active)
+        self.watchlist.restyle(self.desk.model.quotes, now)
+        self._version = -1
+        self.draw(force=True)
+
+    def draw(self, *, force: bool = False) -> None:
+        if not self.drawable or not self.is_attached:
+            return
+        desk = self.desk
+        model = desk.model
+        engine = desk.engine
+        now = desk.clock()
+        second = int(now)
+        new_second = second != self._second or force
+        self._second = second
+
+        dirty = model.take_dirty_quotes()
+        if dirty or new_second:
+            self.watchlist.render_quotes(
+                model.quotes, dirty, now, all_rows=force, recheck=new_second
+            )
+
+        trading = engine.gate.state
+        self.set_class(trading is TradingState.HALTED, "-halted")
+        self.query_one(DeskHeader).set_state(trading, now)
+
+        if engine.version != self._version or force:
+            self._version = engine.version
+            working = engine.oms.working()
+            self.query_one(Blotter).show(working, engine.portfolio.instruments)
+            self.query_one(Positions).show(engine.portfolio)
+            self._subtitle("#pane-positions", totals_text(engine.portfolio))
+            self.query_one(Balances).show(engine.portfolio.balances)
+            self._subtitle("#pane-blotter", f"{len(working)} working")
+            # Quotes move the engine's version too: the ticket's preview and checks
+            # follow the market once a second, and at once on its own edits.
+            orders = (len(engine.oms.orders), len(working), engine.gate.state)
+            if new_second or force or orders != self._orders_seen:
+                self._orders_seen = orders
+                self.ticket.run_check()
+        instruments = self._instruments()
+        if len(self.watchlist.instruments) != len(instruments):
+            self.watchlist.set_instruments(instruments)
+            self.ticket.refresh_instruments()
+            self.ticket.run_check()
+
+        # Cheap to compute; the pane redraws only when its text would change.
+        model.health_dirty = False
+        self.query_one(HealthPane).show(*self.health_lines(now), trading, force=force)
+
+        self.query_one(EventLog).sync(model.log_total, model.fills_total, force=force)
+        if model.signals_dirty or force:
+            model.signals_dirty = False
+            self.query_one(Signals).show(model.signals)
+
+    def _subtitle(self, selector: str, text: str) -> None:
+        pane = self.query_one(selector)
+        if pane.border_subtitle != text:
+            pane.border_subtitle = text
+
+    def health_lines(self, now: float) -> tuple[list[BrokerLine], BusLine]:
+        desk = self.desk
+        model = desk.model
+        engine = desk.engine
+        brokers = []
+        for name, account in desk.session.accounts():
+            component = f"broker:{name}/{account}"
+            brokers.append(
+                broker_line(
+                    f"{name}/{account}",
+                    model.health.get(component),
+                    engine.broker_state(name),
+                    model.md_last_ns.get(name),
+                    now,
+                )
+            )
+        stats = desk.session.bus.stats
+        bus_health = model.health.get("bus")
+        metrics = bus_health.metrics if bus_health else {}
+
+        def metric(key: str) -> int:
+            value = metrics.get(key)
+            return int(value) if isinstance(value, int | float) else 0
+
+        bus = BusLine(
+            backend=stats.backend,
+            url=desk.session.bus_url,
+            connected=stats.connected,
+            state=bus_health.state if bus_health else None,
+            events_per_s=model.rates.events_per_s,
+            lag_ms=max(0.0, model.rates.lag_ms),
+            decode_errors=max(stats.decode_errors + stats.unknown_events, model.decode_errors),
+            restarts=max(stats.server_restarts, metric("server_restarts")),
+            data_loss=max(stats.data_loss_detected, metric("data_loss_detected")),
+            message=bus_health.message if bus_health else "",
+        )
+        return brokers, bus
+
+    # -- actions bound in the panes ------------------------------------------------------
+
+    def prefill_from_quote(self, side: Side) -> None:
+        key = self.watchlist.selected_instrument()
+        if key is None:
+            self.notify("no quote selected", severity="warning")
+            return
+        state = self.desk.model.quotes.get(key)
+        price: Decimal | None = None
+        if state is not None:
+            price = state.quote.ask if side is Side.BUY else state.quote.bid
+        self.ticket.prefill(instrument=key, side=side, price=price, account=self._account_for(key))
+        self.show_pane("ticket", focus=False)
+        self.ticket.focus_first_empty()
+
+    def _account_for(self, instrument: str) -> str | None:
+        for broker, found in self.desk.engine.instruments.items():
+            if instrument in found:
+                for account in self.desk.accounts:
+                    if account.startswith(f"{broker}/"):
+                        return account
+        return None
+
+    def action_to_ticket(self) -> None:
+        self.prefill_from_quote(Side.BUY)
+
+    def action_close_position(self) -> None:
+        portfolio = self.desk.engine.portfolio
+        state = self.query_one(Positions).selected_position(portfolio)
+        if state is None or state.quantity == 0:
+            self.notify("no open position selected", severity="warning")
+            return
+        side = Side.SELL if state.quantity > 0 else Side.BUY
+        quote = self.desk.model.quotes.get(state.instrument)
+        price = None
+        if quote is not None:
+            price = quote.quote.bid if side is Side.SELL else quote.quote.ask
+        self.ticket.prefill(
+            instrument=state.instrument,
+            side=side,
+            quantity=abs(state.quantity),
+            price=price or portfolio.mark(state.instrument),
+            account=f"{state.broker}/{state.account}",
+            tag="close",
+        )
+        self.show_pane("ticket", focus=False)
+        self.ticket.focus_first_empty()
+
+    def action_signal_ticket(self) -> None:
+        row = self.query_one(Signals).selected_signal()
+        if row is None:
+            self.notify("no signal selected", severity="warning")
+            return
+        s = row.signal
+        self.ticket.prefill(
+            instrument=s.instrument,
+            side=s.side,
+            quantity=s.quantity,
+            price=s.price,
+            order_type=s.order_type,
+            account=self._account_for(s.instrument),
+            tag=f"signal:{s.strategy}"[:36],
+        )
+        self.show_pane("ticket", focus=False)
+        self.ticket.focus_first_empty()
+
+    def _selected_view(self) -> OrderView | None:
+        coid = self.query_one(Blotter).selected_order()
+        view = self.desk.engine.oms.get(coid) if coid else None
+        if view is None:
+            self.notify("no working order selected", severity="warning")
+        return view
+
+    def action_cancel_order(self) -> None:
+        view = self._selected_view()
+        if view is None:
+            return
+        coid = view.client_order_id
+
+        async def cancel() -> None:
+            try:
+                await self.desk.engine.cancel(coid)
+            except Exception as exc:
+                self.notify(f"{coid}: {exc}", title="Cancel failed", severity="error")
+
+        self.run_worker(cancel(), group="orders", exit_on_error=False)
+
+    def action_modify_order(self) -> None:
+        from .modify import Change, ModifyScreen
+
+        view = self._selected_view()
+        if view is None:
+            return
+        instrument = self.desk.engine.instrument(view.broker, view.order.request.instrument)
+        coid = view.client_order_id
+
+        def done(change: Change | None) -> None:
+            if change is None:
+                return
+
+            async def modify() -> None:
+                try:
+                    await self.desk.engine.modify(
+                        coid,
+                        quantity=change.quantity,
+                        limit_price=change.limit_price,
+                        stop_price=change.stop_price,
+                    )
+                except RiskRejected as exc:
+                    self.notify(str(exc), title="Modify refused by risk", severity="error")
+                except Exception as exc:
+                    self.notify(f"{coid}: {exc}", title="Modify failed", severity="error")
+
+            self.run_worker(modify(), group="orders", exit_on_error=False)
+
+        self.app.push_screen(
+            ModifyScreen(view, instrument, cursor_blink=self.desk.cursor_blink), callback=done
+        )
+
+    def action_order_history(self) -> None:
+        from .history import OrderHistoryScreen
+
+        view = self._selected_view()
+        if view is not None:
+            self.app.push_screen(OrderHistoryScreen(view))

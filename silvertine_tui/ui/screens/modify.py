@@ -1,0 +1,146 @@
+"""Modify a working order's quantity and price; checked before anything is sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+from ...domain import Instrument
+from ...engine.oms import OrderView
+from ..format import num, parse_decimal
+from ..keymap import bindings
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    quantity: Decimal | None
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+
+
+def check_change(
+    view: OrderView, instrument: Instrument | None, qty: str, price: str, stop: str
+) -> tuple[Change | None, list[str]]:
+    order = view.order
+    problems: list[str] = []
+    values: dict[str, Decimal | None] = {}
+    for name, text, current in (
+        ("quantity", qty, order.quantity),
+        ("limit_price", price, order.limit_price),
+        ("stop_price", stop, order.stop_price),
+    ):
+        if not text.strip():
+            values[name] = None
+            continue
+        value = parse_decimal(text)
+        if value is None:
+            problems.append(f"{name}: {text.strip()!r} is not a number [number]")
+            continue
+        if value == current:
+            values[name] = None
+            continue
+        if instrument is not None:
+            issues = (
+                instrument.check_qty(value, name)
+                if name == "quantity"
+                else instrument.check_price(value, name)
+            )
+            problems += [f"{i.field}: {i.message} [{i.rule}]" for i in issues]
+        if name == "quantity" and value <= order.filled_qty:
+            problems.append(
+                f"quantity: {num(value)} must exceed the filled {num(order.filled_qty)} [filled]"
+            )
+        values[name] = value
+    if name_missing := [n for n in ("limit_price", "stop_price") if values.get(n) is not None]:
+        for name in name_missing:
+            kind = order.request.order_type
+            has = kind.has_limit_price if name == "limit_price" else kind.has_stop_price
+            if not has:
+                problems.append(f"{name}: not allowed for {kind} orders [not_allowed]")
+    if problems:
+        return None, problems
+    change = Change(values.get("quantity"), values.get("limit_price"), values.get("stop_price"))
+    if change == Change(None, None, None):
+        return None, ["nothing changed: type a new quantity or price [unchanged]"]
+    return change, []
+
+
+class ModifyScreen(ModalScreen[Change | None]):
+    BINDINGS = bindings("modal")[1:]  # escape cancels; "y" is typed into the fields
+
+    def __init__(
+        self, view: OrderView, instrument: Instrument | None, *, cursor_blink: bool = True
+    ) -> None:
+        super().__init__()
+        self.cursor_blink = cursor_blink
+        self.view = view
+        self.instrument = instrument
+
+    def compose(self) -> ComposeResult:
+        order = self.view.order
+        request = order.request
+        with Vertical(id="dialog"):
+            yield Static(
+                f"Modify {order.client_order_id}: {request.side} {request.instrument} "
+                f"{request.order_type}",
+                id="dialog-title",
+                markup=False,
+            )
+            with Horizontal(classes="ticket-row"):
+                yield Label("Qty", classes="ticket-label")
+                yield Input(_text(order.quantity), id="m-quantity", compact=True)
+            with Horizontal(classes="ticket-row"):
+                yield Label("Price", classes="ticket-label")
+                yield Input(
+                    _text(order.limit_price),
+                    id="m-limit_price",
+                    compact=True,
+                    disabled=not request.order_type.has_limit_price,
+                )
+            with Horizontal(classes="ticket-row"):
+                yield Label("Stop", classes="ticket-label")
+                yield Input(
+                    _text(order.stop_price),
+                    id="m-stop_price",
+                    compact=True,
+                    disabled=not request.order_type.has_stop_price,
+                )
+            yield Static(id="m-problems", markup=False)
+            yield Static("enter: send the change   esc: cancel", id="dialog-hint", markup=False)
+
+    def on_mount(self) -> None:
+        for field_input in self.query(Input):
+            field_input.cursor_blink = self.cursor_blink
+        field = (
+            "m-limit_price" if self.view.order.request.order_type.has_limit_price else "m-quantity"
+        )
+        self.query_one(f"#{field}", Input).focus()
+
+    def _values(self) -> tuple[str, str, str]:
+        return (
+            self.query_one("#m-quantity", Input).value,
+            self.query_one("#m-limit_price", Input).value,
+            self.query_one("#m-stop_price", Input).value,
+        )
+
+    @on(Input.Submitted)
+    def _submit(self, event: Input.Submitted) -> None:
+        event.stop()
+        change, problems = check_change(self.view, self.instrument, *self._values())
+        if problems:
+            self.query_one("#m-problems", Static).update("\n".join(problems))
+            return
+        self.dismiss(change)
+
+    def action_dismiss_no(self) -> None:
+        self.dismiss(None)
+
+
+def _text(value: Decimal | None) -> str:
+    return "" if value is None else f"{value:f}"

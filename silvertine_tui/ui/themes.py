@@ -1,0 +1,204 @@
+"""Theme files: TOML in `themes/`, parsed with pydantic, turned into Textual themes.
+
+A file names the Textual base colours and the trading colours every widget uses:
+
+    name = "silvertine-dark"
+    dark = true
+    [colors]       # primary, secondary, accent, warning, error, success,
+                   # foreground, background, surface, panel (boost optional)
+    [trading]      # bid, ask, pnl-up, pnl-down, paper, live, stale, halted
+    [variables]    # optional extra Textual variables (e.g. footer-key-foreground)
+
+Where the files come from (first hit wins per theme name, later directories add):
+an explicit directory, the repository's `themes/` (a checkout or an editable install),
+`<prefix>/share/silvertine/themes` (a wheel install, see docs/ui.md) and the user's
+`$XDG_CONFIG_HOME/silvertine/themes`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from textual.color import Color, ColorParseError
+from textual.theme import Theme
+
+log = logging.getLogger(__name__)
+
+TRADING_VARIABLES = ("bid", "ask", "pnl-up", "pnl-down", "paper", "live", "stale", "halted")
+
+# Used when a theme (or Textual's own built-in themes) lacks a trading colour, so the
+# CSS always parses. 16-colour friendly values.
+TRADING_DEFAULTS: dict[str, str] = {
+    "bid": "#3fb950",
+    "ask": "#f85149",
+    "pnl-up": "#3fb950",
+    "pnl-down": "#f85149",
+    "paper": "#2f81f7",
+    "live": "#da3633",
+    "stale": "#808080",
+    "halted": "#ff0000",
+}
+
+DEFAULT_THEME = "silvertine-dark"
+
+
+def _check_color(value: str) -> str:
+    try:
+        Color.parse(value)
+    except ColorParseError as exc:
+        raise ValueError(f"not a colour: {value!r} ({exc})") from None
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class BaseColors(_Strict):
+    primary: str
+    secondary: str | None = None
+    accent: str | None = None
+    warning: str | None = None
+    error: str | None = None
+    success: str | None = None
+    foreground: str | None = None
+    background: str | None = None
+    surface: str | None = None
+    panel: str | None = None
+    boost: str | None = None
+
+    @field_validator("*")
+    @classmethod
+    def _colour(cls, value: str | None) -> str | None:
+        return None if value is None else _check_color(value)
+
+
+class TradingColors(_Strict):
+    bid: str
+    ask: str
+    pnl_up: str = Field(alias="pnl-up")
+    pnl_down: str = Field(alias="pnl-down")
+    paper: str
+    live: str
+    stale: str
+    halted: str
+
+    @field_validator("*")
+    @classmethod
+    def _colour(cls, value: str) -> str:
+        return _check_color(value)
+
+    def as_variables(self) -> dict[str, str]:
+        return {
+            "bid": self.bid,
+            "ask": self.ask,
+            "pnl-up": self.pnl_up,
+            "pnl-down": self.pnl_down,
+            "paper": self.paper,
+            "live": self.live,
+            "stale": self.stale,
+            "halted": self.halted,
+        }
+
+
+class ThemeFile(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    label: str = ""
+    dark: bool = True
+    colors: BaseColors
+    trading: TradingColors
+    variables: dict[str, str] = Field(default_factory=dict)
+
+    def to_theme(self) -> Theme:
+        c = self.colors
+        return Theme(
+            name=self.name,
+            primary=c.primary,
+            secondary=c.secondary,
+            accent=c.accent,
+            warning=c.warning,
+            error=c.error,
+            success=c.success,
+            foreground=c.foreground,
+            background=c.background,
+            surface=c.surface,
+            panel=c.panel,
+            boost=c.boost,
+            dark=self.dark,
+            variables={**self.variables, **self.trading.as_variables()},
+        )
+
+
+class ThemeFileError(ValueError):
+    """A theme file that cannot be used; the message names the file and the field."""
+
+
+def load_theme_file(path: Path) -> ThemeFile:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ThemeFileError(f"{path.name}: {exc}") from None
+    try:
+        return ThemeFile.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}"
+            for e in exc.errors(include_input=False)
+        )
+        raise ThemeFileError(f"{path.name}: {problems}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedThemes:
+    themes: dict[str, ThemeFile]
+    problems: list[str]
+
+    def textual_themes(self) -> list[Theme]:
+        return [t.to_theme() for t in self.themes.values()]
+
+
+def default_theme_dirs() -> list[Path]:
+    """The repository's `themes/`, the installed data files, the user's own."""
+    here = Path(__file__).resolve()
+    dirs = [here.parents[2] / "themes", Path(sys.prefix) / "share" / "silvertine" / "themes"]
+    config = os.environ.get("XDG_CONFIG_HOME", "")
+    base = Path(config) if config and Path(config).is_absolute() else Path.home() / ".config"
+    dirs.append(base / "silvertine" / "themes")
+    return dirs
+
+
+def load_themes(dirs: Iterable[Path] | None = None) -> LoadedThemes:
+    """Every `*.toml` theme in `dirs` (default: `default_theme_dirs()`). Bad files are
+    reported in `problems`, never fatal: the app must start."""
+    found: dict[str, ThemeFile] = {}
+    problems: list[str] = []
+    for directory in default_theme_dirs() if dirs is None else dirs:
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.glob("*.toml")):
+            try:
+                theme = load_theme_file(path)
+            except ThemeFileError as exc:
+                problems.append(str(exc))
+                log.warning("ui.theme_invalid", extra={"problem": str(exc)})
+                continue
+            found.setdefault(theme.name, theme)
+    return LoadedThemes(found, problems)
+
+
+def pick_theme(candidates: Sequence[str | None], available: Iterable[str]) -> str:
+    """The first candidate that exists, else the default, else any."""
+    names = list(available)
+    for name in candidates:
+        if name and name in names:
+            return name
+    if DEFAULT_THEME in names:
+        return DEFAULT_THEME
+    return names[0] if names else "textual-dark"

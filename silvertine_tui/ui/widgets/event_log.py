@@ -1,0 +1,135 @@
+"""Fills and the event log: a bounded ring of lines drawn by the line API.
+
+Only the visible lines are rendered (the toolong model), so a frame costs the same
+with ten lines or five thousand; the ring drops the oldest lines beyond its size.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widget import Widget
+
+from ..format import clock_text
+from ..keymap import bindings
+from ..model import LineKind, LogLine
+from .palette import DEFAULT_PALETTE, Palette
+
+SHORT_KINDS = {
+    "order.request": "order",
+    "order.update": "update",
+    "order.cancel": "cancel",
+    "order.modify": "modify",
+    "position": "posn",
+    "balance": "balance",
+    "reconcile": "RECON",
+    "snapshot": "snap",
+}
+
+
+class EventLog(ScrollView, can_focus=True):
+    BINDINGS = bindings("log")
+    DEFAULT_CSS = """
+    EventLog { height: 1fr; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.palette: Palette = DEFAULT_PALETTE
+        self.fills_only = False
+        self._all: deque[LogLine] = deque()
+        self._fills: deque[LogLine] = deque()
+        self._seen = (-1, -1)
+        self._width = 0
+        self.follow = True
+
+    @property
+    def lines(self) -> deque[LogLine]:
+        return self._fills if self.fills_only else self._all
+
+    def attach(self, all_lines: deque[LogLine], fills: deque[LogLine]) -> None:
+        self._all = all_lines
+        self._fills = fills
+
+    def sync(self, total: int, fills_total: int, *, force: bool = False) -> None:
+        """Called once a frame with the model's counters; cheap when nothing changed."""
+        seen = (total, fills_total)
+        if seen == self._seen and not force:
+            return
+        self._seen = seen
+        at_end = self.follow or self.scroll_offset.y >= self.max_scroll_y
+        width = max((len(self._text(line)) for line in list(self.lines)[-200:]), default=0)
+        self._width = max(self._width, width)
+        self.virtual_size = Size(self._width, len(self.lines))
+        if at_end:
+            # After the new virtual size is laid out, or the end is the old one.
+            self.call_after_refresh(self._to_end)
+        self.refresh()
+
+    def _to_end(self) -> None:
+        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+
+    def _text(self, line: LogLine) -> str:
+        kind = SHORT_KINDS.get(line.kind, line.kind)
+        return f"{clock_text(line.ts_ms / 1000)} {kind:<7} {line.text}"
+
+    def _style(self, line: LogLine) -> Style:
+        p = self.palette
+        return {
+            LineKind.FILL: p.ok + Style(bold=True),
+            LineKind.ORDER: p.plain,
+            LineKind.WARN: p.warn,
+            LineKind.ERROR: p.error,
+            LineKind.RISK: p.halted,
+            LineKind.INFO: p.muted,
+        }[line.line_kind]
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        lines = self.lines
+        width = self.scrollable_content_region.width
+        if index >= len(lines):
+            return Strip.blank(width, self.rich_style)
+        line = lines[index]
+        text = self._text(line)
+        base = self.rich_style
+        strip = Strip([Segment(text, base + self._style(line))], len(text))
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def on_mouse_scroll_up(self) -> None:
+        self.follow = False
+
+    def action_toggle_fills(self) -> None:
+        self.fills_only = not self.fills_only
+        self._width = 0
+        self.sync(*self._seen, force=True)
+        self.border_title_changed()
+
+    def border_title_changed(self) -> None:
+        parent = self.parent
+        if isinstance(parent, Widget):
+            parent.border_subtitle = (
+                "fills only (f)" if self.fills_only else "all events (f: fills)"
+            )
+
+    def action_follow(self) -> None:
+        self.follow = True
+        self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def action_scroll_up(self) -> None:
+        self.follow = False
+        super().action_scroll_up()
+
+    def action_page_up(self) -> None:
+        self.follow = False
+        super().action_page_up()
+
+    def action_scroll_home(self) -> None:
+        self.follow = False
+        super().action_scroll_home()

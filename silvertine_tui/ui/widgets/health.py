@@ -1,0 +1,178 @@
+"""Health: every broker (state, latency, last message age, reconnects, rate-limit
+usage), the bus (backend, connected, events/s, lag, decode errors, restarts) and the
+trading state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from rich.style import Style
+from rich.text import Text
+
+from ...domain import ConnectionState, TradingState
+from ..format import DASH, age
+from ..model import ComponentHealth
+from .palette import DEFAULT_PALETTE, Palette
+from .text import TextBlock
+
+Metrics = Mapping[str, int | float | str | bool | None]
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerLine:
+    name: str
+    state: ConnectionState
+    latency_ms: float | None
+    last_age_s: float | None
+    reconnects: int
+    rate_limit: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class BusLine:
+    backend: str
+    url: str
+    connected: bool
+    state: ConnectionState | None
+    events_per_s: float
+    lag_ms: float
+    decode_errors: int
+    restarts: int
+    data_loss: int
+    message: str
+
+
+def _float(metrics: Metrics, key: str) -> float | None:
+    value = metrics.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _int(metrics: Metrics, key: str) -> int:
+    value = _float(metrics, key)
+    return int(value) if value is not None else 0
+
+
+def rate_limit_text(metrics: Metrics) -> str:
+    """`rate:weight_1m=0.42` -> `weight_1m 42%`; raw counts are shown as they are."""
+    parts = []
+    for key, value in sorted(metrics.items()):
+        if not key.startswith("rate:") or isinstance(value, bool) or value is None:
+            continue
+        name = key.removeprefix("rate:")
+        if isinstance(value, float) and 0 <= value <= 1:
+            parts.append(f"{name} {value * 100:.0f}%")
+        else:
+            parts.append(f"{name} {value}")
+    return ", ".join(parts) or DASH
+
+
+def broker_line(
+    name: str,
+    health: ComponentHealth | None,
+    fallback_state: ConnectionState,
+    md_last_ns: int | None,
+    now_s: float,
+) -> BrokerLine:
+    metrics: Metrics = health.metrics if health else {}
+    ages = []
+    if md_last_ns:
+        ages.append(now_s - md_last_ns / 1e9)
+    if health is not None:
+        ages.append(now_s - health.ts_ms / 1000)
+    return BrokerLine(
+        name=name,
+        state=health.state if health else fallback_state,
+        latency_ms=_float(metrics, "rtt_ms"),
+        last_age_s=max(0.0, min(ages)) if ages else None,
+        reconnects=_int(metrics, "reconnects"),
+        rate_limit=rate_limit_text(metrics),
+        message=health.message if health else "",
+    )
+
+
+class HealthPane(TextBlock):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.palette: Palette = DEFAULT_PALETTE
+        self._last: tuple[object, ...] | None = None
+
+    def _state_style(self, state: ConnectionState | None) -> Style:
+        p = self.palette
+        if state is ConnectionState.LIVE:
+            return p.ok
+        if state in (ConnectionState.DEGRADED, ConnectionState.RECONCILING):
+            return p.warn
+        if state is None:
+            return p.muted
+        return p.error
+
+    def show(
+        self, brokers: list[BrokerLine], bus: BusLine, trading: TradingState, *, force: bool = False
+    ) -> None:
+        key = (tuple(brokers), bus, trading)
+        if key == self._last and not force:
+            return
+        self._last = key
+        self.set_text(self.render_text(brokers, bus, trading))
+
+    def render_text(self, brokers: list[BrokerLine], bus: BusLine, trading: TradingState) -> Text:
+        p = self.palette
+        text = Text(no_wrap=False, overflow="fold")
+        trading_style = (
+            p.halted
+            if trading is TradingState.HALTED
+            else p.warn
+            if trading is TradingState.REDUCE_ONLY
+            else p.ok
+        )
+        text.append("Trading ", style="bold")
+        text.append(trading.value, style=trading_style)
+        for line in brokers:
+            text.append("\n")
+            text.append(line.name, style="bold")
+            text.append(" ")
+            text.append(line.state.value, style=self._state_style(line.state))
+            latency = f"{line.latency_ms:,.0f}ms" if line.latency_ms is not None else DASH
+            last = _coarse_age(line.last_age_s)
+            text.append(f"\n  lat {latency}  last {last}  ")
+            text.append(f"reconn {line.reconnects}", style=p.warn if line.reconnects else p.plain)
+            text.append(f"\n  rate {line.rate_limit}")
+            if line.message and line.state is not ConnectionState.LIVE:
+                text.append(f"\n  {line.message}", style=p.warn)
+        bus_state = (
+            bus.state
+            if bus.state is not None
+            else ConnectionState.LIVE
+            if bus.connected
+            else ConnectionState.DISCONNECTED
+        )
+        text.append("\n")
+        text.append(f"bus {bus.backend}", style="bold")
+        text.append(" ")
+        text.append(bus_state.value, style=self._state_style(bus_state))
+        text.append("  ")
+        text.append(
+            "connected" if bus.connected else "DISCONNECTED",
+            style=p.ok if bus.connected else p.error,
+        )
+        text.append(f"\n  {bus.events_per_s:,.0f} ev/s  ")
+        text.append(f"lag {bus.lag_ms:,.0f}ms  ", style=p.warn if bus.lag_ms > 1000 else p.plain)
+        text.append(
+            f"decode err {bus.decode_errors}", style=p.error if bus.decode_errors else p.plain
+        )
+        text.append("\n  ")
+        text.append(f"restarts {bus.restarts}", style=p.error if bus.restarts else p.plain)
+        text.append("  ")
+        text.append(f"data loss {bus.data_loss}", style=p.error if bus.data_loss else p.plain)
+        if bus.message and bus_state is not ConnectionState.LIVE:
+            text.append(f"\n  {bus.message}", style=p.warn)
+        return text
+
+
+def _coarse_age(seconds: float | None) -> str:
+    """Whole seconds: a live feed reads `<1s` instead of repainting every frame."""
+    if seconds is None:
+        return DASH
+    return "<1s" if seconds < 1 else age(seconds) if seconds >= 10 else f"{int(seconds)}s"

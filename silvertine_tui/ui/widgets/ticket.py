@@ -1,0 +1,381 @@
+"""The order ticket: typed fields, validation in place, a preview, and a fire key that
+never sends twice."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.suggester import SuggestFromList
+from textual.widgets import Button, Input, Label
+
+from ...domain import OrderType, OrderValidationError, Side, TimeInForce, TradingState
+from ...engine.risk import RiskRejected
+from ..desk import Desk
+from ..format import num, short_id
+from ..keymap import bindings
+from ..orders import Checked, Draft, Problem, check, known_instruments
+from .choice import Choice
+from .text import TextBlock
+
+INPUTS = {
+    "instrument": "Symbol",
+    "quantity": "Qty",
+    "limit_price": "Price",
+    "stop_price": "Stop",
+}
+CHOICES: dict[str, tuple[str, list[str]]] = {
+    "side": ("Side", [s.value for s in Side]),
+    "order_type": ("Type", [t.value for t in OrderType]),
+    "tif": ("TIF", [t.value for t in TimeInForce]),
+}
+DEFAULTS = {"order_type": OrderType.LIMIT.value, "tif": TimeInForce.GTC.value}
+ORDER = (
+    "instrument",
+    "side",
+    "order_type",
+    "quantity",
+    "limit_price",
+    "stop_price",
+    "tif",
+    "account",
+)
+
+
+class Ticket(Vertical):
+    BINDINGS = bindings("ticket")
+
+    def __init__(self, desk: Desk, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.desk = desk
+        self.client_order_id = desk.new_order_id()
+        self.sending = False
+        self.sent_count = 0
+        self._last_fire = float("-inf")
+        self.checked: Checked | None = None
+        self._tag = ""
+        # "required" is only pointed out once the trader tried to send.
+        self.attempted = False
+
+    # -- layout -----------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        accounts = self.desk.accounts
+        for name in ORDER:
+            with Horizontal(id=f"row-{name}", classes="ticket-row"):
+                if name in INPUTS:
+                    yield Label(INPUTS[name], classes="ticket-label")
+                    suggester = None
+                    if name == "instrument":
+                        suggester = SuggestFromList(
+                            known_instruments(self.desk.engine), case_sensitive=False
+                        )
+                    yield Input(
+                        id=f"t-{name}",
+                        suggester=suggester,
+                        select_on_focus=False,
+                        compact=True,
+                    )
+
+                elif name == "account":
+                    yield Label("Account", classes="ticket-label")
+                    yield Choice(accounts, accounts[0] if accounts else None, id="t-account")
+                else:
+                    label, options = CHOICES[name]
+                    yield Label(label, classes="ticket-label")
+                    yield Choice(options, DEFAULTS.get(name), id=f"t-{name}")
+        with Horizontal(id="t-actions"):
+            yield Button("Send F9", id="t-send", compact=True)
+            yield TextBlock(id="t-status")
+        yield TextBlock(id="t-preview")
+        yield TextBlock(id="t-problems")
+
+    def on_mount(self) -> None:
+        for field in self.query(Input):
+            field.cursor_blink = self.desk.cursor_blink
+        self._sync_price_rows()
+        self.run_check()
+
+    # -- reading the fields -------------------------------------------------------------
+
+    def _input(self, name: str) -> Input:
+        return self.query_one(f"#t-{name}", Input)
+
+    def _choice(self, name: str) -> Choice:
+        return self.query_one(f"#t-{name}", Choice)
+
+    def draft(self) -> Draft:
+        return Draft(
+            instrument=self._input("instrument").value,
+            side=Side(self._choice("side").value),
+            order_type=OrderType(self._choice("order_type").value),
+            quantity=self._input("quantity").value,
+            limit_price=self._input("limit_price").value,
+            stop_price=self._input("stop_price").value,
+            tif=TimeInForce(self._choice("tif").value),
+            account=self._choice("account").value,
+            tag=self._tag,
+        )
+
+    def refresh_instruments(self) -> None:
+        self._input("instrument").suggester = SuggestFromList(
+            known_instruments(self.desk.engine), case_sensitive=False
+        )
+
+    # -- validation ---------------------------------------------------------------------
+
+    def run_check(self) -> Checked:
+        draft = self.draft()
+        broker = draft.account.partition("/")[0]
+        checked = check(
+            draft,
+            self.desk.engine,
+            client_order_id=self.client_order_id,
+            fee_rate=self.desk.fee_rate(broker),
+        )
+        self.checked = checked
+        self._show(checked)
+        return checked
+
+    def _show(self, checked: Checked) -> None:
+        shown = [p for p in checked.problems if self.attempted or p.rule != "required"]
+        bad = {p.field for p in shown}
+        for name in ORDER:
+            self.query_one(f"#row-{name}").set_class(name in bad, "-invalid")
+        if checked.preview is not None:
+            preview = Text(checked.preview.text(), no_wrap=False)
+        else:
+            preview = Text("-", style="dim")
+        # A Static update lays the screen out again: only when the text changed.
+        self._update_if_changed("#t-preview", preview)
+        self._update_if_changed("#t-problems", _problem_text(shown))
+        self.set_class(self.desk.engine.gate.state is TradingState.HALTED, "-halted")
+
+    def _update_if_changed(self, selector: str, text: Text) -> None:
+        self.query_one(selector, TextBlock).set_text(text)
+
+    def _sync_price_rows(self) -> None:
+        kind = OrderType(self._choice("order_type").value)
+        self.query_one("#row-limit_price").set_class(not kind.has_limit_price, "-unused")
+        self.query_one("#row-stop_price").set_class(not kind.has_stop_price, "-unused")
+
+    @on(Input.Changed)
+    def _input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.run_check()
+
+    @on(Choice.Changed)
+    def _choice_changed(self, event: Choice.Changed) -> None:
+        event.stop()
+        if event.choice.id == "t-order_type":
+            self._sync_price_rows()
+            kind = OrderType(event.value)
+            tif = self._choice("tif")
+            if kind is OrderType.MARKET and tif.value == TimeInForce.GTC:
+                tif.value = TimeInForce.IOC.value
+        self.run_check()
+
+    # -- prefill --------------------------------------------------------------------------
+
+    def prefill(
+        self,
+        *,
+        instrument: str,
+        side: Side,
+        price: Decimal | None = None,
+        quantity: Decimal | None = None,
+        order_type: OrderType = OrderType.LIMIT,
+        account: str | None = None,
+        tag: str = "",
+    ) -> None:
+        with self.prevent(Input.Changed, Choice.Changed):
+            self._input("instrument").value = instrument
+            self._choice("side").value = side.value
+            self._choice("order_type").value = order_type.value
+            if order_type is OrderType.MARKET and self._choice("tif").value == TimeInForce.GTC:
+                self._choice("tif").value = TimeInForce.IOC.value
+            elif order_type is not OrderType.MARKET and self._choice("tif").value in (
+                TimeInForce.IOC,
+                TimeInForce.FOK,
+            ):
+                self._choice("tif").value = TimeInForce.GTC.value
+            if quantity is not None:
+                self._input("quantity").value = _plain(quantity)
+            price_text = _plain(price) if price is not None else ""
+            if order_type.has_limit_price:
+                self._input("limit_price").value = price_text
+                self._input("stop_price").value = ""
+            elif order_type.has_stop_price:
+                self._input("stop_price").value = price_text
+                self._input("limit_price").value = ""
+            else:
+                self._input("limit_price").value = ""
+                self._input("stop_price").value = ""
+            if account is not None:
+                self._choice("account").value = account
+        self._tag = tag
+        self.attempted = False
+        self._sync_price_rows()
+        self._status("")
+        self.run_check()
+
+    def focus_first_empty(self) -> None:
+        for name in ("instrument", "quantity", "limit_price"):
+            field = self._input(name)
+            row = self.query_one(f"#row-{name}")
+            if not field.value.strip() and not row.has_class("-unused"):
+                field.focus()
+                return
+        self._input("quantity").focus()
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def action_fire(self) -> None:
+        now = self.desk.monotonic()
+        if self.sending:
+            self._status("still sending the last order: not sent again", "warn")
+            return
+        if now - self._last_fire < self.desk.fire_debounce_s:
+            return
+        self._last_fire = now
+        self.attempted = True
+        checked = self.run_check()
+        if not checked.ok or checked.request is None:
+            self._status(f"NOT SENT: {_count(checked.problems)}", "error")
+            self._focus_problem(checked.problems)
+            return
+        request = checked.request
+        notional = checked.preview.notional if checked.preview else None
+        limit = self.desk.ui.confirm_notional
+        if notional is not None and notional > limit:
+            from ..screens.confirm import ConfirmScreen
+
+            self.sending = True
+            self.app.push_screen(
+                ConfirmScreen(
+                    f"Send {request.side} {num(request.quantity)} {request.instrument}?",
+                    f"Notional {num(notional, 2)} is above the confirmation limit "
+                    f"{num(limit, 2)}.\n{checked.preview.text() if checked.preview else ''}",
+                    confirm_label="Send",
+                ),
+                callback=lambda ok: self._confirmed(bool(ok)),
+            )
+            return
+        self.sending = True
+        self._send_request(checked)
+
+    def _confirmed(self, ok: bool) -> None:
+        if not ok:
+            self.sending = False
+            self._status("not sent: cancelled", "warn")
+            return
+        # The market may have moved while the dialog was open: check again.
+        checked = self.run_check()
+        if not checked.ok:
+            self.sending = False
+            self._status(f"NOT SENT: {_count(checked.problems)}", "error")
+            return
+        self._send_request(checked)
+
+    def _send_request(self, checked: Checked) -> None:
+        assert checked.request is not None
+        self.sent_count += 1
+        self._status(f"sending {short_id(checked.request.client_order_id)} ...", "muted")
+        self.run_worker(self._submit(checked), group="ticket", exit_on_error=False)
+
+    async def _submit(self, checked: Checked) -> None:
+        request = checked.request
+        assert request is not None
+        try:
+            await self.desk.engine.submit(request)
+        except RiskRejected as exc:
+            self._show_problems(
+                [Problem("ticket", v.rule, v.message) for v in exc.violations], "risk rejected"
+            )
+        except OrderValidationError as exc:
+            self._show_problems(
+                [Problem(i.field, i.rule, i.message) for i in exc.issues], "invalid"
+            )
+        except Exception as exc:  # a broker's typed error: say what it said
+            self._status(f"REJECTED: {exc}", "error")
+            self.app.notify(str(exc), title="Order not placed", severity="error")
+        else:
+            self._status(
+                f"sent {short_id(request.client_order_id)}: {request.side} "
+                f"{num(request.quantity)} {request.instrument}",
+                "ok",
+            )
+            self.client_order_id = self.desk.new_order_id()
+            self.attempted = False
+        finally:
+            self.sending = False
+        self.run_check()
+
+    def _show_problems(self, problems: list[Problem], what: str) -> None:
+        self._update_if_changed("#t-problems", _problem_text(problems))
+        self._status(f"NOT SENT: {what}", "error")
+
+    def _focus_problem(self, problems: list[Problem]) -> None:
+        for problem in problems:
+            try:
+                widget = self.query_one(f"#t-{problem.field}")
+            except Exception:
+                continue
+            if widget.focusable:
+                widget.focus()
+                return
+
+    def _status(self, text: str, kind: str = "") -> None:
+        status = self.query_one("#t-status", TextBlock)
+        status.set_text(text)
+        for name in ("ok", "error", "warn", "muted"):
+            status.set_class(kind == name, f"-{name}")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_fire()
+
+    @on(Button.Pressed, "#t-send")
+    def _pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_fire()
+
+    # -- other keys --------------------------------------------------------------------------
+
+    def action_flip_side(self) -> None:
+        side = self._choice("side")
+        side.value = Side(side.value).opposite.value
+
+    def action_reset(self) -> None:
+        with self.prevent(Input.Changed):
+            for name in ("quantity", "limit_price", "stop_price"):
+                self._input(name).value = ""
+        self._tag = ""
+        self._status("")
+        self.run_check()
+
+    def action_leave(self) -> None:
+        self.app.action_focus_pane("watchlist")  # type: ignore[attr-defined]
+
+
+def _plain(value: Decimal) -> str:
+    return f"{value:f}"
+
+
+def _count(problems: list[Problem]) -> str:
+    return f"{len(problems)} problem{'' if len(problems) == 1 else 's'}"
+
+
+def _problem_text(problems: list[Problem]) -> Text:
+    text = Text(no_wrap=False)
+    for n, problem in enumerate(problems):
+        if n:
+            text.append("\n")
+        text.append(f"{problem.field}: ", style="bold")
+        text.append(problem.message)
+        text.append(f" [{problem.rule}]", style="dim")
+    return text

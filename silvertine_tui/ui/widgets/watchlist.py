@@ -1,0 +1,130 @@
+"""Quotes: bid, ask, last, change, spread and a sparkline per symbol; stale rows dimmed
+with their age."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+from rich.style import Style
+
+from ...domain import Instrument
+from ..format import DASH, age, num, pct, places_of
+from ..keymap import bindings
+from ..model import QuoteState
+from .palette import DEFAULT_PALETTE, Palette
+from .table import Cell, Column, KeyedTable
+
+BARS = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 9
+
+
+def sparkline(values: Sequence[Decimal], width: int = SPARK_WIDTH) -> str:
+    points = list(values)[-width:]
+    if not points:
+        return ""
+    low, high = min(points), max(points)
+    if high == low:
+        return (BARS[3] * len(points)).rjust(width)
+    span = high - low
+    top = len(BARS) - 1
+    chars = [BARS[int((p - low) / span * top)] for p in points]
+    return "".join(chars).rjust(width)
+
+
+class Watchlist(KeyedTable):
+    BINDINGS = bindings("watchlist")
+    COLUMNS = (
+        Column("symbol", "Symbol"),
+        Column("bid", "Bid", right=True),
+        Column("ask", "Ask", right=True),
+        Column("last", "Last", right=True),
+        Column("chg", "Chg%", right=True),
+        Column("spread", "Sprd", right=True),
+        # A stale row shows its age here instead of the sparkline.
+        Column("spark", "Trend", width=SPARK_WIDTH),
+    )
+
+    def __init__(self, *, stale_after_s: float = 5.0, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.stale_after_s = stale_after_s
+        self.palette: Palette = DEFAULT_PALETTE
+        self.instruments: dict[str, Instrument] = {}
+        self._hidden_dirty: set[str] = set()
+
+    def set_instruments(self, instruments: Iterable[Instrument]) -> None:
+        """Rows for every known instrument, in key order, before any quote arrives."""
+        for inst in sorted(instruments, key=lambda i: i.key):
+            self.instruments[inst.key] = inst
+            if inst.key not in self._cells:
+                self.update_rows([(inst.key, self._empty_row(inst.key))])
+
+    def _empty_row(self, key: str) -> tuple[Cell, ...]:
+        dash = self.cell(DASH, self.palette.muted, right=True)
+        return (self.cell(key), dash, dash, dash, dash, dash, self.cell(""))
+
+    def selected_instrument(self) -> str | None:
+        return self.selected_key()
+
+    def row_for(self, state: QuoteState, now_s: float) -> tuple[Cell, ...]:
+        p = self.palette
+        inst = self.instruments.get(state.instrument)
+        places = places_of(inst.tick_size) if inst else None
+        q = state.quote
+        quote_age = now_s - state.ts_ns / 1e9
+        stale = quote_age >= self.stale_after_s
+        dim = p.stale if stale else Style()
+        change = state.change_pct
+        chg_style = dim if stale else p.pnl(change)
+        return (
+            self.cell(state.instrument, dim),
+            self.cell(num(q.bid, places), dim if stale else p.bid, right=True),
+            self.cell(num(q.ask, places), dim if stale else p.ask, right=True),
+            self.cell(num(state.price, places), dim, right=True),
+            self.cell(pct(change), chg_style, right=True),
+            self.cell(num(q.spread, places), dim, right=True),
+            self.cell(f"old {age(quote_age)}", p.stale, right=True)
+            if stale
+            else self.cell(sparkline(state.spark), p.accent),
+        )
+
+    def visible_keys(self) -> set[str]:
+        top = self.scroll_offset.y
+        height = max(1, self.size.height - self.header_height)
+        keys = self.row_keys
+        return set(keys[max(0, top - 1) : top + height + 1])
+
+    def render_quotes(
+        self,
+        quotes: dict[str, QuoteState],
+        dirty: set[str],
+        now_s: float,
+        *,
+        all_rows: bool = False,
+        recheck: bool = False,
+    ) -> None:
+        """Redraw the rows on screen that changed since they were last drawn; with
+        `recheck` (about once a second) every row on screen, whose staleness may have
+        moved; with `all_rows` every row. Rows off screen wait until they scroll into
+        view: a firehose over fifty symbols costs the rows on screen, never all fifty."""
+        self._hidden_dirty |= dirty
+        if all_rows:
+            keys = set(quotes)
+            self._hidden_dirty.clear()
+        else:
+            visible = self.visible_keys()
+            keys = visible if recheck else self._hidden_dirty & visible
+            self._hidden_dirty -= keys
+        rows = []
+        for key in sorted(keys):
+            state = quotes.get(key)
+            if state is not None:
+                rows.append((key, self.row_for(state, now_s)))
+        self.update_rows(rows)
+
+    def restyle(self, quotes: dict[str, QuoteState], now_s: float) -> None:
+        """After a theme change: every row again with the new colours."""
+        for key in self._cells:
+            if key not in quotes:
+                self.update_rows([(key, self._empty_row(key))])
+        self.render_quotes(quotes, set(), now_s, all_rows=True)

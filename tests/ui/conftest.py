@@ -1,0 +1,234 @@
+"""UI test harness: the real app on the real session and paper broker, made
+deterministic by an injected clock, a stepped market and no animations.
+
+- `FakeClock` drives the broker (event timestamps), the memory bus (entry ids, hence
+  the log's times and the bus lag), and the UI (header clock, quote ages, debounce).
+- The paper market does not run on a timer (`autorun: false`) and has no latency:
+  tests move it with `Desk.step()`. The broker's once-a-second health heartbeat is
+  stopped, so nothing depends on how long a test takes.
+- Snapshots go to the top-level `snapshots/` (see `TopLevelSVGExtension`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_textual_snapshot  # type: ignore[import-untyped]
+from textual.pilot import Pilot
+
+from silvertine_tui.brokers.paper import PaperBroker
+from silvertine_tui.bus import BusOptions, MemoryBus
+from silvertine_tui.config import PaperBrokerConfig, Settings
+from silvertine_tui.engine import Session
+from silvertine_tui.ui.app import SilvertineApp
+from silvertine_tui.ui.state import UserState
+
+REPO = Path(__file__).resolve().parents[2]
+SNAPSHOTS = REPO / "snapshots"
+
+for _name in ("NO_COLOR", "TEXTUAL_THEME", "TEXTUAL_COLOR_SYSTEM", "TEXTUAL_FILTERS"):
+    os.environ.pop(_name, None)
+
+
+class TopLevelSVGExtension(pytest_textual_snapshot.SVGImageExtension):  # type: ignore[misc]
+    """This project keeps its SVG snapshots in `snapshots/<test module>/`."""
+
+    @classmethod
+    def dirname(cls, *, test_location: Any) -> str:
+        return str(SNAPSHOTS / test_location.basename)
+
+
+# `snap_compare` looks the extension up in its module when called.
+pytest_textual_snapshot.SVGImageExtension = TopLevelSVGExtension
+
+# Workers that carry a command to the engine (they finish); the feed reader never does.
+COMMAND_GROUPS = frozenset({"orders", "ticket", "engine", "state", "boot"})
+
+# 2026-01-02 14:30:00 UTC
+EPOCH_S = 1_767_364_200
+
+
+class FakeClock:
+    def __init__(self, start_s: int = EPOCH_S) -> None:
+        self.t_ns = start_s * 1_000_000_000
+        self.mono = 1_000.0
+
+    def ns(self) -> int:
+        return self.t_ns
+
+    def ms(self) -> int:
+        return self.t_ns // 1_000_000
+
+    def s(self) -> float:
+        return self.t_ns / 1e9
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        self.t_ns += int(seconds * 1e9)
+        self.mono += seconds
+
+
+def order_ids() -> Callable[[], str]:
+    counter = itertools.count(1)
+    return lambda: f"st{next(counter):018d}"
+
+
+def make_settings(**ui: Any) -> Settings:
+    paper = PaperBrokerConfig(
+        name="paper",
+        account="main",
+        seed=7,
+        market={"autorun": False},
+        latency={"enabled": False},
+    )
+    return Settings(brokers=[paper], ui=ui or {})
+
+
+@dataclass
+class Desk:
+    """One app on one session, and the handles a test needs."""
+
+    app: SilvertineApp
+    session: Session
+    clock: FakeClock
+
+    @property
+    def broker(self) -> PaperBroker:
+        broker = self.session.brokers[0]
+        assert isinstance(broker, PaperBroker)
+        return broker
+
+    async def start(self, pilot: Pilot[None]) -> None:
+        """Wait for the session, stop the heartbeat, let the reader catch up."""
+        await asyncio.wait_for(self.app.ready.wait(), 10)
+        await asyncio.wait_for(self.app.feed_ready.wait(), 10)
+        await self.broker.stop_health_loop()
+        await self.settle(pilot)
+
+    async def step(self, pilot: Pilot[None], n: int = 1, seconds: float = 1.0) -> None:
+        """Move the market `n` times, `seconds` apart, and draw."""
+        for _ in range(n):
+            self.clock.advance(seconds)
+            await self.broker.step()
+            await self.settle(pilot)  # the reader sees each step at its own time
+
+    async def settle(self, pilot: Pilot[None]) -> None:
+        """Until the reader, the engine and the screen have nothing left to do."""
+        await self.session.bus.flush()
+        stable = 0
+        last: tuple[int, int] = (-1, -1)
+        for _ in range(200):
+            await pilot.pause()
+            now = (self.app.model.rates.total, self.session.engine.version)
+            stable = stable + 1 if now == last else 0
+            last = now
+            if stable >= 3 and not self.busy():
+                break
+        pending = [w for w in self.app.workers if w.group in COMMAND_GROUPS]
+        if pending:  # (an empty list would mean every worker, the feed reader too)
+            await self.app.workers.wait_for_complete(pending)
+        self.app.frame()
+        await pilot.pause()
+
+    def busy(self) -> bool:
+        return any(w.group in COMMAND_GROUPS and not w.is_finished for w in self.app.workers)
+
+    async def quiet(self, pilot: Pilot[None]) -> None:
+        """Settle, then drop the toasts (snapshots of panes, not of notifications)."""
+        await self.settle(pilot)
+        self.app.clear_notifications()
+        await pilot.pause()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make_desk(tmp_path: Path, clock: FakeClock) -> Callable[..., Desk]:
+
+    def make(
+        *,
+        theme: str | None = "silvertine-dark",
+        settings: Settings | None = None,
+        state_path: Path | None = None,
+        **app_args: Any,
+    ) -> Desk:
+        bus = MemoryBus(BusOptions(), clock_ms=clock.ms)
+        session = Session(settings or make_settings(), bus=bus, clock=clock.ns)
+        app = SilvertineApp(
+            session,
+            clock=clock.s,
+            monotonic=clock.monotonic,
+            state=UserState(state_path or tmp_path / "state.json"),
+            theme=theme,
+            new_order_id=order_ids(),
+            toast_timeout_s=600,
+            cursor_blink=False,
+            **app_args,
+        )
+        app.animation_level = "none"
+        return Desk(app, session, clock)
+
+    return make
+
+
+async def populate(desk: Desk, pilot: Pilot[None]) -> None:
+    """A desk a trader would recognise: moving quotes, a resting order, a filled one
+    with its position and P&L, a signal, all from the seeded paper market."""
+    from silvertine_tui.domain import OrderRequest, OrderType, Side, TimeInForce
+    from silvertine_tui.events import Signal, SignalEvent
+
+    engine = desk.session.engine
+    await desk.step(pilot, 6)
+    await engine.submit(
+        OrderRequest(
+            client_order_id="st000000000000000101",
+            broker="paper",
+            account="main",
+            instrument="BTCUSDT.PAPER",
+            side=Side.BUY,
+            order_type=OrderType.LIMIT,
+            quantity=Decimal("0.05"),
+            limit_price=Decimal("63500.00"),
+        )
+    )
+    await engine.submit(
+        OrderRequest(
+            client_order_id="st000000000000000102",
+            broker="paper",
+            account="main",
+            instrument="ETHUSDT.PAPER",
+            side=Side.BUY,
+            order_type=OrderType.MARKET,
+            quantity=Decimal("1.5"),
+            tif=TimeInForce.IOC,
+        )
+    )
+    await desk.session.bus.publish(
+        SignalEvent.create(
+            "strategy:meanrev",
+            Signal(
+                strategy="meanrev",
+                instrument="ETHUSDT.PAPER",
+                side=Side.SELL,
+                quantity=Decimal("0.5"),
+                price=Decimal("3560.00"),
+                note="2 sigma above the mean",
+            ),
+            ts=desk.clock.ns(),
+        )
+    )
+    await desk.step(pilot, 6)
+    await desk.quiet(pilot)

@@ -1,0 +1,382 @@
+"""Placing, modifying and cancelling orders with the keyboard only, on the real session
+and paper broker; a double press sends once; bad input sends nothing and says why."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from textual.widgets import Input
+
+from silvertine_tui.domain import OrderStatus, Side, TradingState
+from silvertine_tui.ui.screens.confirm import ConfirmScreen
+from silvertine_tui.ui.screens.history import OrderHistoryScreen
+from silvertine_tui.ui.screens.modify import ModifyScreen
+from silvertine_tui.ui.widgets.blotter import Blotter
+from silvertine_tui.ui.widgets.positions import Positions
+from silvertine_tui.ui.widgets.text import TextBlock
+from silvertine_tui.ui.widgets.ticket import Ticket
+from silvertine_tui.ui.widgets.watchlist import Watchlist
+
+from .conftest import Desk
+
+
+def cell(table: Blotter | Positions | Watchlist, row: str, column: str) -> str:
+    return table.get_cell(row, column).plain
+
+
+async def type_into(pilot, text: str) -> None:
+    await pilot.press(*list(text))
+
+
+async def clear_field(pilot, ticket: Ticket, name: str) -> None:
+    ticket.query_one(f"#t-{name}", Input).value = ""
+    await pilot.pause()
+
+
+async def select_quote(desk: Desk, pilot, instrument: str) -> None:
+    await pilot.press("1")
+    watchlist = desk.app.screen.query_one(Watchlist)
+    for _ in range(watchlist.row_count):
+        if watchlist.selected_instrument() == instrument:
+            return
+        await pilot.press("down")
+    raise AssertionError(f"{instrument} not in the watchlist")
+
+
+def ticket_of(desk: Desk) -> Ticket:
+    return desk.app.screen.query_one(Ticket)
+
+
+async def test_place_modify_cancel_by_keys(make_desk) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        engine = desk.session.engine
+        await select_quote(desk, pilot, "ETHUSDT.PAPER")
+        await pilot.press("b")  # buy at the ask: the ticket is prefilled
+        ticket = ticket_of(desk)
+        draft = ticket.draft()
+        ask = desk.app.model.quotes["ETHUSDT.PAPER"].quote.ask
+        assert (draft.instrument, draft.side, draft.limit_price) == (
+            "ETHUSDT.PAPER",
+            Side.BUY,
+            f"{ask:f}",
+        )
+        assert desk.app.focused is ticket.query_one("#t-quantity", Input)
+        # A resting bid well below the market: price field, then quantity.
+        ticket.query_one("#t-limit_price", Input).value = "3400.00"
+        await type_into(pilot, "0.5")
+        await pilot.press("enter")
+        await desk.settle(pilot)
+        working = engine.oms.working()
+        assert len(working) == 1
+        coid = working[0].client_order_id
+        blotter = desk.app.screen.query_one(Blotter)
+        assert coid in blotter.row_keys
+        assert cell(blotter, coid, "price") == "3,400.00"
+        assert cell(blotter, coid, "status") == "NEW"
+
+        # Modify: price and quantity, from the blotter (esc leaves the ticket's fields).
+        await pilot.press("escape", "3", "m")
+        await pilot.pause()
+        assert isinstance(desk.app.screen, ModifyScreen)
+        desk.app.screen.query_one("#m-limit_price", Input).value = "3410.00"
+        desk.app.screen.query_one("#m-quantity", Input).value = "0.7"
+        await pilot.press("enter")
+        await desk.settle(pilot)
+        order = engine.oms.get(coid)
+        assert order is not None
+        assert (order.order.limit_price, order.order.quantity) == (
+            Decimal("3410.00"),
+            Decimal("0.7"),
+        )
+        assert cell(blotter, coid, "price") == "3,410.00"
+        assert cell(blotter, coid, "qty") == "0.7"
+
+        # Its history lists the request, the acks and the modify.
+        await pilot.press("h")
+        await pilot.pause()
+        assert isinstance(desk.app.screen, OrderHistoryScreen)
+        kinds = [e.type for e in desk.app.screen.view.history]
+        assert kinds[0] == "order.request"
+        assert "order.modify" in kinds
+        await pilot.press("escape")
+        await pilot.pause()
+
+        # Cancel: the row leaves the blotter.
+        await pilot.press("c")
+        await desk.settle(pilot)
+        cancelled = engine.oms.get(coid)
+        assert cancelled is not None
+        assert cancelled.order.status is OrderStatus.CANCELED
+        assert coid not in blotter.row_keys
+        await desk.session.close()
+
+
+async def test_market_order_changes_positions_and_close_ticket(make_desk) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        await select_quote(desk, pilot, "ETHUSDT.PAPER")
+        await pilot.press("b")
+        ticket = ticket_of(desk)
+        ticket.query_one("#t-order_type").focus()
+        await pilot.press("left")  # LIMIT -> MARKET (and TIF to IOC)
+        assert ticket.draft().order_type.value == "MARKET"
+        ticket.query_one("#t-quantity", Input).focus()
+        await type_into(pilot, "0.5")
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        engine = desk.session.engine
+        positions = desk.app.screen.query_one(Positions)
+        key = "paper/main/ETHUSDT.PAPER"
+        assert key in positions.row_keys
+        assert cell(positions, key, "qty") == "0.5"
+        assert engine.position("paper", "main", "ETHUSDT.PAPER") == Decimal("0.5")
+        # The market moves: the mark and the unrealized P&L follow, cell by cell.
+        before = cell(positions, key, "mark")
+        await desk.step(pilot, 10)
+        mark = engine.portfolio.mark("ETHUSDT.PAPER")
+        assert mark is not None
+        assert cell(positions, key, "mark") == f"{mark:,.2f}" != before
+        state = engine.portfolio.positions[("paper", "main", "ETHUSDT.PAPER")]
+        upl = engine.portfolio.unrealized(state)
+        assert upl is not None
+        assert cell(positions, key, "upl").replace("+", "") == f"{upl:,.2f}"
+        # x on the position: the closing ticket (sell 0.5 at the bid), not sent.
+        await pilot.press("escape", "4", "x")
+        draft = ticket.draft()
+        assert (draft.side, draft.quantity, draft.instrument) == (
+            Side.SELL,
+            "0.5",
+            "ETHUSDT.PAPER",
+        )
+        bid = desk.app.model.quotes["ETHUSDT.PAPER"].quote.bid
+        assert draft.limit_price == f"{bid:f}"
+        assert ticket.sent_count == 1
+        await desk.session.close()
+
+
+async def test_double_press_sends_once(make_desk, clock) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        await select_quote(desk, pilot, "BTCUSDT.PAPER")
+        await pilot.press("b")
+        ticket = ticket_of(desk)
+        ticket.query_one("#t-limit_price", Input).value = "64000.00"
+        await type_into(pilot, "0.01")
+        await pilot.press("enter", "enter", "f9")  # three presses within the debounce
+        await desk.settle(pilot)
+        assert ticket.sent_count == 1
+        assert len(desk.session.engine.oms.orders) == 1
+        # Later, a deliberate second press is a new order with a new id.
+        clock.advance(1.0)
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        assert ticket.sent_count == 2
+        ids = list(desk.session.engine.oms.orders)
+        assert len(ids) == 2
+        assert ids[0] != ids[1]
+        await desk.session.close()
+
+
+async def test_fire_while_sending_does_not_send_again(make_desk, clock) -> None:
+    """Past the debounce, a press while the first order is still in flight is refused."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        await select_quote(desk, pilot, "BTCUSDT.PAPER")
+        await pilot.press("b")
+        ticket = ticket_of(desk)
+        ticket.query_one("#t-limit_price", Input).value = "64000.00"
+        await type_into(pilot, "0.01")
+        ticket.action_fire()
+        assert ticket.sending
+        clock.advance(5.0)
+        ticket.action_fire()  # before the worker ran: still sending
+        await desk.settle(pilot)
+        assert ticket.sent_count == 1
+        assert len(desk.session.engine.oms.orders) == 1
+        status = ticket.query_one("#t-status", TextBlock).text.plain
+        assert "sent" in status
+        await desk.session.close()
+
+
+BAD_INPUT = [
+    # field, value, rule shown
+    ("instrument", "DOGEUSDT.PAPER", "unknown"),
+    ("instrument", "", "required"),
+    ("quantity", "abc", "number"),
+    ("quantity", "-1", "positive"),
+    ("quantity", "0.000001", "min_qty"),
+    ("quantity", "0.000015", "lot_size"),
+    ("quantity", "0.00005", "min_notional"),
+    ("quantity", "100", "max_notional"),
+    ("limit_price", "65000.005", "tick_size"),
+    ("limit_price", "1.00", "price_collar"),
+    ("limit_price", "", "required"),
+    ("limit_price", "1e999999", "number"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "rule"), BAD_INPUT)
+async def test_bad_input_sends_nothing_and_says_why(make_desk, field, value, rule) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        await select_quote(desk, pilot, "BTCUSDT.PAPER")
+        await pilot.press("b")
+        ticket = ticket_of(desk)
+        ticket.query_one("#t-quantity", Input).value = "0.01"
+        ticket.query_one(f"#t-{field}", Input).value = value
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        assert desk.session.engine.oms.orders == {}
+        assert ticket.sent_count == 0
+        problems = ticket.query_one("#t-problems", TextBlock).text.plain
+        assert f"{field}: " in problems
+        assert f"[{rule}]" in problems
+        assert ticket.query_one(f"#row-{field}").has_class("-invalid")
+        assert "NOT SENT" in ticket.query_one("#t-status", TextBlock).text.plain
+        await desk.session.close()
+
+
+async def test_bad_choices_send_nothing(make_desk) -> None:
+    """A market order cannot be GTC; a halted desk refuses every order."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        await select_quote(desk, pilot, "BTCUSDT.PAPER")
+        await pilot.press("b")
+        ticket = ticket_of(desk)
+        ticket.query_one("#t-quantity", Input).value = "0.01"
+        ticket.query_one("#t-order_type").value = "MARKET"  # type: ignore[attr-defined]
+        await pilot.pause()  # (switching to MARKET picks IOC by itself)
+        ticket.query_one("#t-tif").value = "GTC"  # type: ignore[attr-defined]
+        await pilot.pause()
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        assert "tif: " in ticket.query_one("#t-problems", TextBlock).text.plain
+        assert "[market_tif]" in ticket.query_one("#t-problems", TextBlock).text.plain
+        ticket.query_one("#t-tif").value = "IOC"  # type: ignore[attr-defined]
+        await desk.session.engine.kill("test")
+        await desk.settle(pilot)
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        problems = ticket.query_one("#t-problems", TextBlock).text.plain
+        assert "side: trading is HALTED" in problems
+        assert "[trading_state]" in problems
+        assert desk.session.engine.oms.orders == {}
+        await desk.session.close()
+
+
+async def test_confirmation_above_the_notional_limit(make_desk) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        await select_quote(desk, pilot, "ETHUSDT.PAPER")
+        await pilot.press("b")
+        ticket = ticket_of(desk)
+        ticket.query_one("#t-limit_price", Input).value = "3400.00"
+        await type_into(pilot, "5")  # 17,000 > ui.confirm_notional 10,000
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(desk.app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await desk.settle(pilot)
+        assert desk.session.engine.oms.orders == {}
+        desk.clock.advance(1)  # past the fire key's debounce
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(desk.app.screen, ConfirmScreen)
+        await pilot.press("y", "y")  # the second y answers nothing
+        await desk.settle(pilot)
+        assert len(desk.session.engine.oms.orders) == 1
+        await desk.session.close()
+
+
+async def test_cancel_all_and_kill_switch_need_confirmation(make_desk) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        engine = desk.session.engine
+        await select_quote(desk, pilot, "BTCUSDT.PAPER")
+        for price in ("63000.00", "63500.00"):
+            await pilot.press("escape", "b")
+            ticket = ticket_of(desk)
+            ticket.query_one("#t-limit_price", Input).value = price
+            ticket.query_one("#t-quantity", Input).value = "0.01"
+            await pilot.press("f9")
+            await desk.settle(pilot)
+            desk.clock.advance(1)
+        assert len(engine.oms.working()) == 2
+        await pilot.press("ctrl+x")
+        await pilot.pause()
+        await pilot.press("escape")
+        await desk.settle(pilot)
+        assert len(engine.oms.working()) == 2
+        await pilot.press("ctrl+x")
+        await pilot.pause()
+        await pilot.press("y")
+        await desk.settle(pilot)
+        assert engine.oms.working() == []
+
+        await pilot.press("ctrl+backslash")
+        await pilot.pause()
+        assert isinstance(desk.app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await desk.settle(pilot)
+        assert engine.gate.state is TradingState.HALTED
+        assert desk.app.screen.has_class("-halted")
+        assert "HALTED" in str(desk.app.screen.query_one("#header").render())
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        await pilot.press("y")
+        await desk.settle(pilot)
+        assert engine.gate.state is TradingState.ACTIVE
+        assert not desk.app.screen.has_class("-halted")
+        await desk.session.close()
+
+
+async def test_signal_becomes_a_ticket(make_desk) -> None:
+    from silvertine_tui.events import Signal, SignalEvent
+
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        await desk.session.bus.publish(
+            SignalEvent.create(
+                "strategy:meanrev",
+                Signal(
+                    strategy="meanrev",
+                    instrument="ETHUSDT.PAPER",
+                    side=Side.SELL,
+                    quantity=Decimal("0.25"),
+                    price=Decimal("3550.00"),
+                    note="2 sigma above the mean",
+                ),
+                ts=desk.clock.ns(),
+            )
+        )
+        await desk.settle(pilot)
+        await pilot.press("8", "enter")
+        draft = ticket_of(desk).draft()
+        assert (draft.instrument, draft.side, draft.quantity, draft.limit_price) == (
+            "ETHUSDT.PAPER",
+            Side.SELL,
+            "0.25",
+            "3550.00",
+        )
+        assert draft.tag == "signal:meanrev"
+        await desk.session.close()

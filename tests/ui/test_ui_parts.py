@@ -1,0 +1,270 @@
+"""Themes, the user state file, the key map, the feed model and the order checks."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from silvertine_tui.bus import BusEntry
+from silvertine_tui.domain import ConnectionState, Fill, Quote
+from silvertine_tui.events import FillEvent, Health, HealthEvent, QuoteEvent
+from silvertine_tui.ui.format import age, num, parse_decimal, pct, signed
+from silvertine_tui.ui.keymap import BY_ID, SPECS, display_keys, unknown_ids
+from silvertine_tui.ui.model import FeedModel
+from silvertine_tui.ui.state import UserState
+from silvertine_tui.ui.themes import (
+    TRADING_VARIABLES,
+    ThemeFileError,
+    load_theme_file,
+    load_themes,
+    pick_theme,
+)
+from silvertine_tui.ui.widgets.watchlist import sparkline
+
+from .conftest import REPO, Desk
+
+THEME_DIR = REPO / "themes"
+
+
+def test_the_four_theme_files_load_with_every_trading_colour() -> None:
+    loaded = load_themes([THEME_DIR])
+    assert loaded.problems == []
+    assert set(loaded.themes) >= {
+        "silvertine-dark",
+        "silvertine-light",
+        "silvertine-high-contrast",
+        "silvertine-amber",
+    }
+    for theme in loaded.textual_themes():
+        assert set(TRADING_VARIABLES) <= set(theme.variables), theme.name
+
+
+def test_a_bad_theme_file_is_reported_not_fatal(tmp_path: Path) -> None:
+    (tmp_path / "broken.toml").write_text(
+        'name = "broken"\n[colors]\nprimary = "not-a-colour"\n[trading]\nbid = "#fff"\n'
+    )
+    (tmp_path / "ok.toml").write_text((THEME_DIR / "silvertine-amber.toml").read_text())
+    loaded = load_themes([tmp_path])
+    assert list(loaded.themes) == ["silvertine-amber"]
+    assert len(loaded.problems) == 1
+    assert "broken.toml" in loaded.problems[0]
+    assert "colors.primary" in loaded.problems[0]
+    with pytest.raises(ThemeFileError, match=r"trading\.ask"):
+        load_theme_file(tmp_path / "broken.toml")
+
+
+def test_pick_theme_order() -> None:
+    names = ["silvertine-dark", "silvertine-amber"]
+    assert pick_theme(["silvertine-amber", "silvertine-dark"], names) == "silvertine-amber"
+    assert pick_theme([None, "nope"], names) == "silvertine-dark"
+
+
+def test_user_state_round_trip_and_unreadable_file(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "state.json"
+    state = UserState(path)
+    assert state.theme is None
+    state.remember_theme("silvertine-amber")
+    state.save()
+    assert UserState(path).theme == "silvertine-amber"
+    path.write_text("{not json")
+    assert UserState(path).theme is None
+
+
+def test_keymap_ids_are_unique_and_complete() -> None:
+    ids = [spec.id for spec in SPECS]
+    assert len(ids) == len(set(ids))
+    for needed in (
+        "ticket.buy",
+        "ticket.sell",
+        "ticket.fire",
+        "blotter.cancel",
+        "blotter.modify",
+        "blotter.history",
+        "app.cancel_all",
+        "app.kill_switch",
+        "app.resume",
+        "app.help",
+        "app.theme",
+    ):
+        assert needed in BY_ID
+    assert unknown_ids({"ticket.buy": "B", "nope.x": "y"}) == ["nope.x"]
+    assert display_keys("ctrl+backslash,question_mark") == "ctrl+\\ / ?"
+    assert all(display_keys(spec.keys).isascii() for spec in SPECS)
+
+
+def test_formatting_is_decimal_with_separators() -> None:
+    assert num(Decimal("1234567.5")) == "1,234,567.5"
+    assert num(Decimal("65000.005"), 2) == "65,000.00"
+    assert signed(Decimal("12.5")) == "+12.50"
+    assert signed(Decimal("-3")) == "-3.00"
+    assert pct(Decimal("0.123")) == "+0.12%"
+    assert parse_decimal(" 1,000.50 ") == Decimal("1000.50")
+    assert parse_decimal("1e999999") is None
+    assert parse_decimal("abc") is None
+    assert age(3.21) == "3.2s"
+    assert age(125) == "2m05s"
+
+
+def test_sparkline_is_ascii_width_and_scaled() -> None:
+    line = sparkline([Decimal(x) for x in (1, 2, 3, 4)], width=6)
+    assert len(line) == 6
+    assert line.startswith("  ")
+    assert line[-1] == "█"
+    assert line[2] == "▁"
+
+
+def _entry(n: int, event: QuoteEvent | FillEvent) -> BusEntry:
+    return BusEntry("silvertine:md:paper", f"{1_767_364_200_000 + n}-0", event)
+
+
+def test_model_coalesces_quotes_and_bounds_the_log() -> None:
+    now = [1_767_364_200.0]
+    model = FeedModel(prefix="silvertine", clock=lambda: now[0], log_limit=100)
+    for n in range(1_000):
+        quote = Quote(
+            instrument="BTCUSDT.PAPER",
+            bid=Decimal(65_000 + n),
+            ask=Decimal(65_001 + n),
+            last=Decimal(65_000 + n),
+        )
+        model.ingest(_entry(n, QuoteEvent.create("paper", quote, ts=int(now[0] * 1e9))))
+    assert model.take_dirty_quotes() == {"BTCUSDT.PAPER"}
+    assert model.quotes["BTCUSDT.PAPER"].quote.bid == Decimal(65_999)
+    assert model.take_dirty_quotes() == set()
+    for n in range(500):
+        fill = Fill(
+            exec_id=f"x{n}",
+            client_order_id="st1",
+            broker="paper",
+            account="main",
+            instrument="BTCUSDT.PAPER",
+            side="BUY",
+            quantity=Decimal("0.01"),
+            price=Decimal(65_000),
+            fee=Decimal("0.65"),
+            fee_currency="USDT",
+        )
+        model.ingest(_entry(2_000 + n, FillEvent.create("paper/main", fill)))
+    assert len(model.log) == 100  # bounded
+    assert model.log_total == 500
+    assert model.log[-1].number == 499
+    assert model.fee_rates["paper"] == Decimal("0.001")
+    notices = model.take_notices(limit=5)
+    assert len(notices) == 5
+    assert notices[-1].message == "496 more events: see the log"
+
+
+def test_model_toasts_a_disconnect_once() -> None:
+    model = FeedModel(prefix="silvertine", clock=lambda: 1_767_364_200.0)
+    health = Health(component="broker:paper/main", state=ConnectionState.DISCONNECTED)
+    for n in range(3):
+        model.ingest(
+            BusEntry("silvertine:health", f"{1_767_364_200_000 + n}-0",
+                     HealthEvent.create("broker:paper/main", health))
+        )  # fmt: skip
+    notices = model.take_notices()
+    assert [n.title for n in notices] == ["paper/main DISCONNECTED"]
+    assert model.log_total == 1  # the repeats are heartbeats: not logged
+
+
+async def test_theme_switch_is_remembered_across_runs(make_desk, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    desk: Desk = make_desk(theme=None, state_path=state)
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        assert desk.app.theme == "silvertine-dark"
+        await pilot.press("f6")
+        await desk.settle(pilot)
+        assert desk.app.theme != "silvertine-dark"
+        chosen = desk.app.theme
+        await desk.session.close()
+    assert UserState(state).theme == chosen
+    again: Desk = make_desk(theme=None, state_path=state)
+    async with again.app.run_test(size=(120, 36)) as pilot:
+        await again.start(pilot)
+        assert again.app.theme == chosen
+        await again.session.close()
+
+
+async def test_keymap_from_config_remaps_a_binding(make_desk) -> None:
+    from .conftest import make_settings
+
+    desk: Desk = make_desk(settings=make_settings(keymap={"app.kill_switch": "ctrl+k"}))
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await pilot.press("ctrl+backslash")
+        await pilot.pause()
+        assert desk.app.screen.id == "main"
+        await pilot.press("ctrl+k")
+        await pilot.pause()
+        assert desk.app.screen.id == "kill"
+        await pilot.press("escape")
+        await desk.session.close()
+
+
+async def test_compact_layout_switches_panes_by_number(make_desk) -> None:
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(80, 24)) as pilot:
+        await desk.start(pilot)
+        screen = desk.app.screen
+        assert screen.has_class("-compact")
+        shown = [p.id for p in screen.query(".pane.-shown")]
+        assert shown == ["pane-watchlist"]
+        await pilot.press("3")
+        assert [p.id for p in screen.query(".pane.-shown")] == ["pane-blotter"]
+        await pilot.press("f2")
+        assert [p.id for p in screen.query(".pane.-shown")] == ["pane-positions"]
+        await pilot.resize_terminal(120, 36)
+        await pilot.pause()
+        assert not screen.has_class("-compact")
+        await desk.session.close()
+
+
+async def test_command_palette_offers_the_desk_commands(make_desk) -> None:
+    from silvertine_tui.ui.commands import DeskCommands
+
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        provider = DeskCommands(desk.app.screen)
+        names = [name for name, _, _ in provider._commands()]
+        for wanted in (
+            "buy",
+            "sell",
+            "cancel all",
+            "kill switch",
+            "theme silvertine-amber",
+            "broker paper/main",
+            "focus orders",
+        ):
+            assert wanted in names
+        dict((n, c) for n, c, _ in provider._commands())["theme silvertine-amber"]()
+        await pilot.pause()
+        assert desk.app.theme == "silvertine-amber"
+        await desk.session.close()
+
+
+async def test_toasts_for_fills(make_desk) -> None:
+    from silvertine_tui.domain import OrderRequest, OrderType, Side, TimeInForce
+
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        await desk.session.engine.submit(
+            OrderRequest(
+                broker="paper",
+                account="main",
+                instrument="ETHUSDT.PAPER",
+                side=Side.BUY,
+                order_type=OrderType.MARKET,
+                quantity=Decimal("0.1"),
+                tif=TimeInForce.IOC,
+            )
+        )
+        await desk.step(pilot, 1)
+        titles = [n.title for n in desk.app._notifications]
+        assert "Fill" in titles
+        await desk.session.close()
