@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,3 +71,27 @@ def render_rows(rows: Sequence[tuple[str, ...]], header: tuple[str, ...] | None 
 def render_flat(result: Result) -> str:
     rows = [(key, fmt_value(value)) for key, value in result.items() if not isinstance(value, dict)]
     return render_rows(rows, ("metric", "value"))
+
+
+@dataclass(slots=True)
+class Timing:
+    """Wall time (what the rates use) and this process's CPU time (a steadier figure on
+    a shared machine: it does not grow when another process takes the core)."""
+
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    @contextlib.contextmanager
+    def measure(self) -> Iterator[None]:
+        c0, w0 = time.process_time(), time.perf_counter()
+        try:
+            yield
+        finally:
+            self.wall += time.perf_counter() - w0
+            self.cpu += time.process_time() - c0
+
+    def rate(self, count: int) -> float:
+        return count / self.wall if self.wall > 0 else 0.0
+
+    def cpu_us(self, count: int) -> float:
+        return self.cpu / count * 1e6 if count else 0.0

@@ -55,7 +55,7 @@ from silvertine_tui.bus import BusEntry, BusOptions, EventBus, MemoryBus, create
 from silvertine_tui.domain import OrderStatus, OrderUpdate, Quote
 from silvertine_tui.events import EventBase, OrderUpdateEvent, QuoteEvent, encode
 
-from ._cli import Command, Result, fmt_value, percentile, progress, render_rows
+from ._cli import Command, Result, Timing, fmt_value, percentile, progress, render_rows
 from ._redis import redis_server
 
 TARGETS: dict[str, tuple[str, float]] = {
@@ -158,30 +158,6 @@ def chunks(items: Sequence[T], parts: int) -> list[Sequence[T]]:
 
 
 # -- timed paths -------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Timing:
-    """Wall time (what the rates use) and this process's CPU time (a steadier figure on
-    a shared machine: it does not grow when another process takes the core)."""
-
-    wall: float = 0.0
-    cpu: float = 0.0
-
-    @contextlib.contextmanager
-    def measure(self) -> Iterator[None]:
-        c0, w0 = time.process_time(), time.perf_counter()
-        try:
-            yield
-        finally:
-            self.wall += time.perf_counter() - w0
-            self.cpu += time.process_time() - c0
-
-    def rate(self, count: int) -> float:
-        return count / self.wall if self.wall > 0 else 0.0
-
-    def cpu_us(self, count: int) -> float:
-        return self.cpu / count * 1e6 if count else 0.0
 
 
 async def raw_naive(client: Redis, stream: str, events: Iterable[EventBase], t: Timing) -> None:

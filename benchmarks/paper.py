@@ -36,9 +36,7 @@ import gc
 import os
 import platform
 import random
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -65,7 +63,7 @@ from silvertine_tui.domain import (
     TimeInForce,
 )
 
-from ._cli import Command, Result, fmt_value, progress, render_rows
+from ._cli import Command, Result, Timing, fmt_value, progress, render_rows
 
 TARGETS: dict[str, tuple[str, float]] = {
     "book_updates_per_s": (">=", 50_000),
@@ -77,27 +75,6 @@ KEY = SPEC.key
 RESTING = 1_000
 TOP_UP_EVERY = 1_000
 ORDER_QTY = Decimal("0.01")
-
-
-@dataclass(slots=True)
-class Timing:
-    wall: float = 0.0
-    cpu: float = 0.0
-
-    @contextlib.contextmanager
-    def measure(self) -> Iterator[None]:
-        c0, w0 = time.process_time(), time.perf_counter()
-        try:
-            yield
-        finally:
-            self.wall += time.perf_counter() - w0
-            self.cpu += time.process_time() - c0
-
-    def rate(self, count: int) -> float:
-        return count / self.wall if self.wall > 0 else 0.0
-
-    def cpu_us(self, count: int) -> float:
-        return self.cpu / count * 1e6 if count else 0.0
 
 
 @contextlib.contextmanager
