@@ -47,7 +47,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.maint_notifications import MaintNotificationsConfig
 
 from ..domain import ConnectionState
-from ..events import EventBase, Health, HealthEvent, coalesce_key, decode, encode
+from ..events import (
+    EventBase,
+    Health,
+    HealthEvent,
+    coalesce_key,
+    decode,
+    decode_flat,
+    encode,
+)
 from ..events.codec import FieldMap
 from .base import (
     BusEntry,
@@ -515,7 +523,7 @@ class RedisBus:
             if not raw:
                 return
             for entry_id, flat in raw:
-                decoded = decode(dict(zip(flat[::2], flat[1::2], strict=True)))
+                decoded = decode_flat(flat)
                 if isinstance(decoded, event_base):
                     self.stats.decoded += 1
                 else:

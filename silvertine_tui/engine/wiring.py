@@ -6,10 +6,18 @@ from ..bus import BusOptions, EventBus, create_bus
 from ..config import BusConfig
 
 
+# The memory bus keeps market data as live objects (an L2 book is kilobytes), and nobody
+# can replay it from outside the process: keep far less of it than Redis does.
+MEMORY_MD_MAXLEN = 10_000
+
+
 def bus_options(config: BusConfig) -> BusOptions:
+    md_maxlen = config.md_maxlen
+    if config.url.startswith("memory://"):
+        md_maxlen = min(md_maxlen, MEMORY_MD_MAXLEN)
     return BusOptions(
         prefix=config.prefix,
-        md_maxlen=config.md_maxlen,
+        md_maxlen=md_maxlen,
         health_maxlen=config.health_maxlen,
         journal_retention_s=config.journal_retention_s,
         exec_buffer=config.exec_buffer,

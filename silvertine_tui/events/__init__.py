@@ -1,6 +1,6 @@
 """Typed, versioned event envelopes and their wire codec."""
 
-from .codec import Decoded, DecodeError, UnknownEvent, decode, encode
+from .codec import Decoded, DecodeError, UnknownEvent, decode, decode_flat, encode
 from .envelope import EventBase
 from .ids import EventIdFactory, next_event_id
 from .kinds import (
@@ -84,6 +84,7 @@ __all__ = [
     "UnknownEvent",
     "coalesce_key",
     "decode",
+    "decode_flat",
     "describe",
     "encode",
     "next_event_id",

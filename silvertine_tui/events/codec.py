@@ -8,7 +8,7 @@ values for the consumer to count and show.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -122,14 +122,48 @@ def decode(fields: Mapping[Any, Any]) -> Decoded:
     problem.
     """
     try:
-        known = _BY_WIRE_TYPE.get(fields[b"t"])
-        v = int(fields[b"v"])
-        stamp = int(fields[b"ts"])
-        event_id = fields[b"id"].decode()
-        source = fields[b"src"].decode()
-        raw = fields[b"p"]
+        wire = (
+            fields[b"t"],
+            fields[b"v"],
+            fields[b"id"],
+            fields[b"ts"],
+            fields[b"src"],
+            fields[b"p"],
+        )
     except Exception:
         return _decode_careful(fields)
+    return _decode_fast(*wire) or _decode_careful(fields)
+
+
+def decode_flat(flat: Sequence[Any]) -> Decoded:
+    """Decode a raw XRANGE/XREAD field list `[k1, v1, k2, v2, ...]`. Never raises.
+
+    Entries we wrote have their fields in `encode`'s order, so replay skips building a
+    dict for them; anything else is decoded as a mapping.
+    """
+    if len(flat) == 12 and (flat[0], flat[2], flat[4], flat[6], flat[8], flat[10]) == _REQUIRED:
+        found = _decode_fast(flat[1], flat[3], flat[5], flat[7], flat[9], flat[11])
+        if found is not None:
+            return found
+    try:
+        return decode(dict(zip(flat[::2], flat[1::2], strict=True)))
+    except Exception as exc:
+        return DecodeError(f"{type(exc).__name__}: {exc}"[:300])
+
+
+def _decode_fast(
+    kind_raw: Any, v_raw: Any, id_raw: Any, ts_raw: Any, src_raw: Any, raw: Any
+) -> Event | None:
+    """The short path, or None when anything is unusual (the caller then goes the
+    careful way, which names the problem)."""
+    try:
+        known = _BY_WIRE_TYPE.get(kind_raw)
+        v = int(v_raw)
+        stamp = int(ts_raw)
+        event_id = id_raw.decode()
+        source = src_raw.decode()
+    except Exception:
+        return None
     if (
         known is None
         or not event_id
@@ -137,12 +171,12 @@ def decode(fields: Mapping[Any, Any]) -> Decoded:
         or stamp < 0
         or not 1 <= v <= known[1].SCHEMA_VERSION
     ):
-        return _decode_careful(fields)
-    kind, cls, adapter = known
+        return None
+    kind, cls, validator = known
     try:
-        payload = adapter.validate_json(raw)
+        payload = validator.validate_json(raw)
     except Exception:
-        return _decode_careful(fields)
+        return None
     event: Event = _build(cls, kind, v, event_id, stamp, source, payload)
     return event
 

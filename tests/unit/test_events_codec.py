@@ -24,6 +24,7 @@ from silvertine_tui.events import (
     QuoteEvent,
     UnknownEvent,
     decode,
+    decode_flat,
     describe,
     encode,
 )
@@ -181,3 +182,16 @@ def test_every_kind_has_a_description(kind: str, data: st.DataObject) -> None:
 def test_bad_entries_are_described() -> None:
     assert describe(DecodeError("missing field(s): p")).startswith("undecodable entry")
     assert "option.greeks" in describe(UnknownEvent("option.greeks", 1, "x", 1, "s", b"{}"))
+
+
+def test_decode_flat_matches_decode_in_any_field_order() -> None:
+    fields = quote_fields()
+    event = decode(fields)
+    ordered = [x for kv in fields.items() for x in kv]
+    assert decode_flat(ordered) == event
+    shuffled = [x for kv in reversed(list(fields.items())) for x in kv]
+    assert decode_flat(shuffled) == event
+    broken = ordered[:-1]  # odd length: not a field list
+    assert isinstance(decode_flat(broken), DecodeError)
+    bad = [*ordered[:-1], b"{not json"]
+    assert isinstance(decode_flat(bad), DecodeError)
