@@ -5,7 +5,6 @@ from __future__ import annotations
 from ..bus import BusOptions, EventBus, create_bus
 from ..config import BusConfig
 
-
 # The memory bus keeps market data as live objects (an L2 book is kilobytes), and nobody
 # can replay it from outside the process: keep far less of it than Redis does.
 MEMORY_MD_MAXLEN = 10_000
