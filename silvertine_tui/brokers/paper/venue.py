@@ -28,7 +28,7 @@ Rules (docs/paper-simulator.md has worked examples):
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -508,30 +508,39 @@ class PaperVenue:
         order.reserved_cash = ZERO
         order.reserved_qty = ZERO
 
-    def _walk(self, st: _Inst, order: SimOrder, limit: Decimal | None) -> tuple[Decimal, Decimal]:
-        """(quantity, cost with fees) taking liquidity would give now, changing nothing."""
+    def _reachable(
+        self, st: _Inst, order: SimOrder, limit: Decimal | None
+    ) -> Iterator[tuple[Decimal, Decimal]]:
+        """(level price, quantity) the order can take now, best level first, up to `limit`
+        and its leaves. Reads what was already taken at each level when it gets there, so
+        a caller may take a level before asking for the next."""
         book = st.book
         if book is None:
-            return ZERO, ZERO
+            return
         is_buy = order.side is Side.BUY
         levels = book.asks if is_buy else book.bids
         taken = st.taken_asks if is_buy else st.taken_bids
         remaining = order.quantity - order.filled_qty
-        got = ZERO
-        cost = ZERO
         for price, size in levels:
             if limit is not None and (price > limit if is_buy else price < limit):
-                break
+                return
             avail = size - taken.get(price, ZERO)
             if avail <= 0:
                 continue
             q = remaining if remaining < avail else avail
+            yield price, q
+            remaining -= q
+            if not remaining:
+                return
+
+    def _walk(self, st: _Inst, order: SimOrder, limit: Decimal | None) -> tuple[Decimal, Decimal]:
+        """(quantity, cost with fees) taking liquidity would give now, changing nothing."""
+        got = ZERO
+        cost = ZERO
+        for price, q in self._reachable(st, order, limit):
             notional = q * self._slip(st, order, price, limit) * st.multiplier
             cost += notional + self._fee(notional, self.taker_rate)
             got += q
-            remaining -= q
-            if not remaining:
-                break
         return got, cost
 
     def _check_market_funds(self, st: _Inst, order: SimOrder) -> None:
@@ -717,27 +726,12 @@ class PaperVenue:
         reports: list[ExecReport],
     ) -> None:
         """Walk the opposite side up to `limit`: one taker fill per level."""
-        book = st.book
-        if book is None:
-            return
-        is_buy = order.side is Side.BUY
-        levels = book.asks if is_buy else book.bids
-        taken = st.taken_asks if is_buy else st.taken_bids
-        remaining = order.quantity - order.filled_qty
-        for price, size in levels:
-            if limit is not None and (price > limit if is_buy else price < limit):
-                break
-            avail = size - taken.get(price, ZERO)
-            if avail <= 0:
-                continue
-            q = remaining if remaining < avail else avail
+        taken = st.taken_asks if order.side is Side.BUY else st.taken_bids
+        for price, q in self._reachable(st, order, limit):
             taken[price] = taken.get(price, ZERO) + q
             self._fill(
                 st, order, q, self._slip(st, order, price, limit), Liquidity.TAKER, now_ns, reports
             )
-            remaining -= q
-            if not remaining:
-                break
 
     def _slip(self, st: _Inst, order: SimOrder, price: Decimal, limit: Decimal | None) -> Decimal:
         """The level price moved against the taker by the slippage model, on the grid."""
