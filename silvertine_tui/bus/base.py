@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from ..events import Decoded, DecodeError, EventBase, UnknownEvent
 from .layout import StreamLayout
@@ -43,9 +43,12 @@ class BusOptions:
         object.__setattr__(self, "layout", StreamLayout(self.prefix))
 
 
-@dataclass(frozen=True, slots=True)
-class BusEntry:
-    """One stream entry: where it is and what it decoded to."""
+class BusEntry(NamedTuple):
+    """One stream entry: where it is and what it decoded to.
+
+    A named tuple because one is made for every entry read: half the cost of a frozen
+    dataclass, and replay makes 100k of them a second.
+    """
 
     stream: str
     id: str
