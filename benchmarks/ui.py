@@ -42,6 +42,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from silvertine_tui.config import UIConfig
+
 from ._cli import Command, Result, fmt_value, percentile, progress, render_rows
 
 TARGETS: dict[str, tuple[str, float]] = {
@@ -53,6 +55,7 @@ TARGETS: dict[str, tuple[str, float]] = {
 }
 
 WIDTH, HEIGHT = 120, 36
+DEFAULT_FRAME_RATE = float(UIConfig.model_fields["frame_rate"].default)
 SENTINEL_BASE = 10_000  # sentinel bid = BASE + seq + 0.37, ask + 0.02: "10,123.37"
 SENTINEL_EVERY_S = 0.02
 TABLE_RE = re.compile(rb"1\d,\d{3}\.37")  # the watchlist cell (thousands separator)
@@ -428,7 +431,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--symbols", type=int, default=50, help="instruments (50)")
     parser.add_argument("--seconds", type=float, default=20.0, help="firehose duration (20)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before (2)")
-    parser.add_argument("--frame-rate", type=float, default=10.0, help="ui.frame_rate (10)")
+    parser.add_argument(
+        "--frame-rate",
+        type=float,
+        default=DEFAULT_FRAME_RATE,
+        help=f"ui.frame_rate ({DEFAULT_FRAME_RATE:g}, the app's default)",
+    )
     parser.add_argument("--presses", type=int, default=40, help="keypresses to time (40)")
     parser.add_argument(
         "--md-maxlen", type=int, default=10_000, help="bus.md_maxlen of the memory bus (10000)"

@@ -478,7 +478,7 @@ BrokerConfig = Annotated[
 
 class UIConfig(_Section):
     theme: str = Field("silvertine-dark", min_length=1)
-    frame_rate: float = Field(10.0, ge=1, le=60)
+    frame_rate: float = Field(20.0, ge=1, le=60)
     # Orders above this notional ask for a second confirmation.
     confirm_notional: Decimal = Field(Decimal("10000"), gt=0)
     # Binding id -> keys, e.g. {"app.kill_switch": "ctrl+k"}.

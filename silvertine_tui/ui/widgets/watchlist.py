@@ -12,8 +12,9 @@ from ...domain import Instrument
 from ..format import DASH, age, num, pct, places_of
 from ..keymap import bindings
 from ..model import QuoteState
+from .line_table import Cell, LineTable
 from .palette import DEFAULT_PALETTE, Palette
-from .table import Cell, Column, KeyedTable
+from .table import Column
 
 BARS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 9
@@ -32,7 +33,7 @@ def sparkline(values: Sequence[Decimal], width: int = SPARK_WIDTH) -> str:
     return "".join(chars).rjust(width)
 
 
-class Watchlist(KeyedTable):
+class Watchlist(LineTable):
     BINDINGS = bindings("watchlist")
     COLUMNS = (
         Column("symbol", "Symbol"),
@@ -87,12 +88,6 @@ class Watchlist(KeyedTable):
             if stale
             else self.cell(sparkline(state.spark), p.accent),
         )
-
-    def visible_keys(self) -> set[str]:
-        top = self.scroll_offset.y
-        height = max(1, self.size.height - self.header_height)
-        keys = self.row_keys
-        return set(keys[max(0, top - 1) : top + height + 1])
 
     def render_quotes(
         self,

@@ -1,0 +1,283 @@
+"""A keyed table drawn with the line API, for panes that change many times a second.
+
+Textual's DataTable renders each cell through Rich's console (a quarter of a
+millisecond a cell here): under a market-data firehose the quotes pane alone took
+most of every frame. This table keeps each row as one pre-built strip of a few
+segments, re-builds a row only when one of its cells changes, and refreshes only the
+span of the cells that changed, so the compositor redraws (and the terminal receives)
+just those characters.
+
+Rows are only appended, never reordered; the header is fixed while rows scroll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import ClassVar, NamedTuple
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from .table import Column
+
+CELL_PAD = 1  # one space before every cell: fifty symbols fit a half-width pane
+HEADER_ROWS = 1
+
+
+class Cell(NamedTuple):
+    """A cell's text and its own style (drawn over the table's base style)."""
+
+    text: str
+    style: Style = Style()
+
+
+class LineTable(ScrollView, can_focus=True):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"line-table--header", "line-table--cursor"}
+    DEFAULT_CSS = """
+    LineTable {
+        height: 1fr;
+        background: $surface;
+        color: $foreground;
+        & > .line-table--header {
+            color: $text-muted;
+            text-style: bold;
+            background: $surface;
+        }
+        & > .line-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        &:focus > .line-table--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor_up", "Up", show=False),
+        Binding("down", "cursor_down", "Down", show=False),
+        Binding("pageup", "cursor_page_up", "Page up", show=False),
+        Binding("pagedown", "cursor_page_down", "Page down", show=False),
+        Binding("home,ctrl+home", "cursor_first", "First", show=False),
+        Binding("end,ctrl+end", "cursor_last", "Last", show=False),
+    ]
+
+    COLUMNS: Sequence[Column] = ()
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._keys: list[str] = []
+        self._index: dict[str, int] = {}
+        self._cells: dict[str, tuple[Cell, ...]] = {}
+        self._strips: dict[str, Strip] = {}
+        self._header: Strip | None = None
+        self._base: Style | None = None
+        self._widths = [max(cell_len(c.label), c.width or 0) for c in self.COLUMNS]
+        self._offsets = self._column_offsets()
+        self.cursor_row = 0
+        self.cell_updates = 0
+
+    # -- rows -------------------------------------------------------------------------
+
+    def cell(self, text: str, style: Style | str = "", *, right: bool = False) -> Cell:
+        """`right` is the column's business (kept for the DataTable tables' signature)."""
+        return Cell(text, Style.parse(style) if isinstance(style, str) else style)
+
+    @property
+    def row_keys(self) -> list[str]:
+        return list(self._keys)
+
+    @property
+    def row_count(self) -> int:
+        return len(self._keys)
+
+    def get_cell(self, row_key: str, column_key: str) -> Text:
+        index = [c.key for c in self.COLUMNS].index(column_key)
+        found = self._cells[row_key][index]
+        return Text(found.text, style=found.style)
+
+    def selected_key(self) -> str | None:
+        if not self._keys:
+            return None
+        return self._keys[min(self.cursor_row, len(self._keys) - 1)]
+
+    def update_rows(self, rows: Iterable[tuple[str, Sequence[Cell]]]) -> None:
+        """Add new rows and change cells in place; refreshes only what changed."""
+        fixed = [c.width is not None for c in self.COLUMNS]
+        widths = self._widths
+        spans: list[tuple[int, int, int]] = []  # row, first and last changed column
+        added = widened = False
+        for key, cells in rows:
+            new = tuple(cells)
+            old = self._cells.get(key)
+            if old == new:
+                continue
+            for col, found in enumerate(new):
+                if not fixed[col] and cell_len(found.text) > widths[col]:
+                    widths[col] = cell_len(found.text)
+                    widened = True
+            self._cells[key] = new
+            self._strips.pop(key, None)
+            if old is None:
+                self._index[key] = len(self._keys)
+                self._keys.append(key)
+                added = True
+                continue
+            changed = [col for col, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
+            self.cell_updates += len(changed)
+            spans.append((self._index[key], changed[0], changed[-1]))
+        if widened:
+            self._offsets = self._column_offsets()
+            self._strips.clear()
+            self._header = None
+        if added or widened:
+            self.virtual_size = Size(self._offsets[-1], len(self._keys) + HEADER_ROWS)
+            self.refresh()
+            return
+        offsets = self._offsets
+        for row, first, last in spans:
+            self._refresh_row(row, offsets[first], offsets[last + 1])
+
+    def visible_range(self) -> range:
+        """Indexes of the rows on screen."""
+        top = self.scroll_offset.y
+        return range(top, min(len(self._keys), top + max(1, self.size.height - HEADER_ROWS)))
+
+    def visible_keys(self) -> set[str]:
+        return {self._keys[i] for i in self.visible_range()}
+
+    # -- drawing ----------------------------------------------------------------------
+
+    def _column_offsets(self) -> list[int]:
+        offsets = [0]
+        for width in self._widths:
+            offsets.append(offsets[-1] + width + CELL_PAD)
+        return offsets
+
+    def _refresh_row(self, row: int, x0: int = 0, x1: int | None = None) -> None:
+        """Repaint row `row` (between virtual columns x0 and x1) if it is on screen."""
+        scroll_x, scroll_y = self.scroll_offset
+        y = row - scroll_y + HEADER_ROWS
+        width = self.scrollable_content_region.width
+        if not HEADER_ROWS <= y < self.size.height:
+            return
+        left = max(0, x0 - scroll_x)
+        right = width if x1 is None else min(width, x1 - scroll_x)
+        if right > left:
+            self.refresh(Region(left, y, right - left, 1))
+
+    def _segments(self, cells: Sequence[Cell], base: Style) -> list[Segment]:
+        pad = " " * CELL_PAD
+        out = []
+        for column, width, found in zip(self.COLUMNS, self._widths, cells, strict=True):
+            text = found.text
+            room = width - cell_len(text)
+            if room < 0:
+                text = text[:width]
+                room = 0
+            text = " " * room + text if column.right else text + " " * room
+            out.append(Segment(f"{pad}{text}", base + found.style))
+        return out
+
+    def _row_strip(self, key: str) -> Strip:
+        strip = self._strips.get(key)
+        if strip is None:
+            segments = self._segments(self._cells[key], self.base_style)
+            strip = Strip(Segment.simplify(segments), self._offsets[-1])
+            self._strips[key] = strip
+        return strip
+
+    def _header_strip(self) -> Strip:
+        if self._header is None:
+            style = self.get_component_rich_style("line-table--header")
+            labels = [Cell(c.label) for c in self.COLUMNS]
+            segments = self._segments(labels, style)
+            self._header = Strip(Segment.simplify(segments), self._offsets[-1])
+        return self._header
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        base = self.base_style
+        if y < HEADER_ROWS:
+            strip = self._header_strip()
+            header = self.get_component_rich_style("line-table--header")
+            return strip.crop_extend(scroll_x, scroll_x + width, header)
+        row = scroll_y + y - HEADER_ROWS
+        if row >= len(self._keys):
+            return Strip.blank(width, base)
+        strip = self._row_strip(self._keys[row])
+        if row == self.cursor_row:
+            cursor = self.get_component_rich_style("line-table--cursor")
+            strip = Strip(
+                Segment.simplify(Segment(text, base + cursor) for text, _, _ in strip),
+                strip.cell_length,
+            )
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    @property
+    def base_style(self) -> Style:
+        """`rich_style`, kept between style updates (it walks every ancestor)."""
+        if self._base is None:
+            self._base = self.rich_style
+        return self._base
+
+    def notify_style_update(self) -> None:
+        """Focus, theme or CSS changed: the pre-built rows carry the old styles."""
+        super().notify_style_update()
+        self._base = None
+        self._strips.clear()
+        self._header = None
+        self.refresh()
+
+    # -- the cursor -------------------------------------------------------------------
+
+    def move_cursor(self, row: int) -> None:
+        if not self._keys:
+            return
+        row = max(0, min(row, len(self._keys) - 1))
+        previous, self.cursor_row = self.cursor_row, row
+        if row != previous:
+            self._refresh_row(previous)
+            self._refresh_row(row)
+        self._reveal(row)
+
+    def _reveal(self, row: int) -> None:
+        top = self.scroll_offset.y
+        room = max(1, self.size.height - HEADER_ROWS)
+        if row < top:
+            self.scroll_to(y=row, animate=False, immediate=True)
+        elif row >= top + room:
+            self.scroll_to(y=row - room + 1, animate=False, immediate=True)
+
+    def action_cursor_up(self) -> None:
+        self.move_cursor(self.cursor_row - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(self.cursor_row + 1)
+
+    def action_cursor_page_up(self) -> None:
+        self.move_cursor(self.cursor_row - max(1, self.size.height - HEADER_ROWS - 1))
+
+    def action_cursor_page_down(self) -> None:
+        self.move_cursor(self.cursor_row + max(1, self.size.height - HEADER_ROWS - 1))
+
+    def action_cursor_first(self) -> None:
+        self.move_cursor(0)
+
+    def action_cursor_last(self) -> None:
+        self.move_cursor(len(self._keys) - 1)
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is not None and offset.y >= HEADER_ROWS:
+            self.move_cursor(self.scroll_offset.y + offset.y - HEADER_ROWS)
