@@ -16,12 +16,14 @@ from .format import num, parse_decimal
 DEFAULT_FEE_RATE = Decimal("0.001")
 
 # Which ticket field a risk rule is about, so the message appears next to it.
+# The ticket field each risk rule is shown against; "" for a rule about the whole
+# order (HALTED is not anything the trader typed).
 RISK_FIELDS: dict[str, str] = {
     "max_quantity": "quantity",
     "max_notional": "quantity",
     "max_position": "quantity",
     "price_collar": "limit_price",
-    "trading_state": "side",
+    "trading_state": "",
     "reduce_only": "side",
     "broker_not_live": "account",
     "max_open_orders": "account",
@@ -42,12 +44,13 @@ FIELDS = (
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    field: str
+    field: str  # "" when the problem is with the whole order, not one field
     rule: str
     message: str
 
     def __str__(self) -> str:
-        return f"{self.field}: {self.message} [{self.rule}]"
+        where = f"{self.field}: " if self.field else ""
+        return f"{where}{self.message} [{self.rule}]"
 
 
 @dataclass(slots=True)
@@ -180,7 +183,7 @@ def check(
         problems.append(Problem(issue.field, issue.rule, issue.message))
     for violation in engine.gate.check(request, engine):
         message = violation.message
-        where = RISK_FIELDS.get(violation.rule, "ticket")
+        where = RISK_FIELDS.get(violation.rule, "")
         if violation.rule == "price_collar" and message.startswith("stop_price"):
             where = "stop_price"
         problems.append(Problem(where, violation.rule, message))

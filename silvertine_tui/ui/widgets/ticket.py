@@ -375,7 +375,8 @@ def _problem_text(problems: list[Problem]) -> Text:
     for n, problem in enumerate(problems):
         if n:
             text.append("\n")
-        text.append(f"{problem.field}: ", style="bold")
+        if problem.field:
+            text.append(f"{problem.field}: ", style="bold")
         text.append(problem.message)
         text.append(f" [{problem.rule}]", style="dim")
     return text
