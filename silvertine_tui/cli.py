@@ -9,12 +9,15 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
 from . import __version__
 from .config import ConfigError, Settings, format_config_error, load_settings
+
+if TYPE_CHECKING:
+    from .engine import Session
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -120,8 +123,20 @@ def _freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def _headless(settings: Settings) -> int:
+async def _start(session: Session) -> bool:
+    """Start the session; an unreachable bus is explained, not a traceback."""
     from .bus import BusUnavailableError
+
+    try:
+        await session.start()
+    except BusUnavailableError as exc:
+        print(f"silvertine: {exc}", file=sys.stderr)
+        return False
+    _freeze_startup_heap()
+    return True
+
+
+def _headless(settings: Settings) -> int:
     from .engine import Session
     from .logsetup import setup_logging
 
@@ -144,12 +159,8 @@ def _headless(settings: Settings) -> int:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal, sig)
-        try:
-            await session.start()
-        except BusUnavailableError as exc:
-            print(f"silvertine: {exc}", file=sys.stderr)
+        if not await _start(session):
             return EXIT_BUS
-        _freeze_startup_heap()
         print(
             f"silvertine: headless session on {session.bus_url}; log: {log_file}. "
             "Stop with ctrl+c or SIGTERM.",
@@ -186,14 +197,8 @@ def _run(settings: Settings, theme: str | None = None) -> int:
     session = Session(settings)
 
     async def go() -> int:
-        from .bus import BusUnavailableError
-
-        try:
-            await session.start()
-        except BusUnavailableError as exc:
-            print(f"silvertine: {exc}", file=sys.stderr)
+        if not await _start(session):
             return EXIT_BUS
-        _freeze_startup_heap()
         try:
             await SilvertineApp(session, theme=theme).run_async()
         finally:
