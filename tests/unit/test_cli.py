@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -68,6 +69,27 @@ def test_replay_explains_an_unreachable_redis_without_a_traceback() -> None:
     assert proc.returncode == EXIT_BUS
     assert "cannot reach Redis" in proc.stderr
     assert "Is redis-server running" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "hunter2-secret" not in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize("mode", [[], ["--headless"]], ids=["ui", "headless"])
+def test_run_explains_an_unreachable_redis_without_a_traceback(
+    mode: list[str], tmp_path: Path
+) -> None:
+    """Before the UI starts: a terminal that shows a traceback is no help to a trader."""
+    url = f"redis://:hunter2-secret@127.0.0.1:{free_port()}/0"
+    proc = subprocess.run(
+        [sys.executable, "-m", "silvertine_tui", "run", *mode, "--bus", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "XDG_STATE_HOME": str(tmp_path)},
+    )
+    assert proc.returncode == EXIT_BUS
+    assert "silvertine:" in proc.stderr
+    assert "Redis" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert "hunter2-secret" not in proc.stderr + proc.stdout
 
