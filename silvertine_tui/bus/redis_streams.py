@@ -173,8 +173,11 @@ class RedisBus:
         )
 
     def _reader_client(self) -> Redis:
-        """A dedicated client for one `tail`: its blocked XREAD holds the connection."""
-        return self._client(socket_timeout=self.options.block_ms / 1000 + READER_TIMEOUT_MARGIN_S)
+        """A dedicated client for one `tail`: its blocked XREAD holds the connection.
+        Its XREAD replies stay raw (decoded from the flat field lists, as in replay)."""
+        client = self._client(socket_timeout=self.options.block_ms / 1000 + READER_TIMEOUT_MARGIN_S)
+        client.set_response_callback("XREAD", lambda response, **_: response)
+        return client
 
     @property
     def layout(self) -> StreamLayout:
@@ -480,6 +483,15 @@ class RedisBus:
             out.append(BusEntry(stream, _text(entry_id), decoded))
         return out
 
+    def _flat_entries(self, stream: str, raw: Iterable[Any]) -> list[BusEntry]:
+        """Entries of a raw XREAD/XRANGE reply: `[[id, [k1, v1, ...]], ...]`."""
+        out = []
+        for entry_id, flat in raw:
+            decoded = decode_flat(flat)
+            self.stats.count_decoded(decoded)
+            out.append(BusEntry(stream, _text(entry_id), decoded))
+        return out
+
     def _unavailable(self, what: str, exc: BaseException) -> BusUnavailableError:
         self.stats.read_errors += 1
         self.stats.last_error = _describe(exc)
@@ -564,9 +576,11 @@ class RedisBus:
                     delay = min(delay * 2, 2.0)
                     continue
                 delay = 0.05
-                for raw_stream, raw_entries in response or []:
+                # A map {stream: entries} in RESP3, a list of pairs in RESP2.
+                replies = response.items() if isinstance(response, dict) else response or []
+                for raw_stream, raw_entries in replies:
                     name = _text(raw_stream)
-                    entries = self._entries(name, raw_entries)
+                    entries = self._flat_entries(name, raw_entries)
                     if entries:
                         last[name] = entries[-1].id
                     for entry in entries:

@@ -137,6 +137,8 @@ def decode_flat(flat: Sequence[Any]) -> Decoded:
     Entries we wrote have their fields in `encode`'s order, so replay skips building a
     dict for them; anything else is decoded as a mapping.
     """
+    if not isinstance(flat, list | tuple):
+        return DecodeError(f"entry has no field list (got {type(flat).__name__})")
     if len(flat) == 12 and (flat[0], flat[2], flat[4], flat[6], flat[8], flat[10]) == _REQUIRED:
         found = _decode_fast(flat[1], flat[3], flat[5], flat[7], flat[9], flat[11])
         if found is not None:

@@ -195,3 +195,6 @@ def test_decode_flat_matches_decode_in_any_field_order() -> None:
     assert isinstance(decode_flat(broken), DecodeError)
     bad = [*ordered[:-1], b"{not json"]
     assert isinstance(decode_flat(bad), DecodeError)
+    missing = decode_flat(None)  # type: ignore[arg-type]  # a nil entry from the server
+    assert isinstance(missing, DecodeError)
+    assert "no field list" in missing.reason
