@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..config import UIConfig
+from ..config import PaperBrokerConfig, UIConfig
 from ..domain import new_client_order_id
 from ..engine import Session
 from ..engine.core import TradingEngine
@@ -45,4 +45,10 @@ class Desk:
         return self.session.settings.ui
 
     def fee_rate(self, broker: str) -> Decimal:
+        """For the ticket's fee estimate: the paper venue's configured taker rate (an
+        order may cross); for a real venue, the rate its last fill was charged, until
+        then 0.1%."""
+        for config in self.session.settings.brokers:
+            if config.name == broker and isinstance(config, PaperBrokerConfig):
+                return config.fees.taker_bps / 10_000
         return self.model.fee_rates.get(broker, DEFAULT_FEE_RATE)

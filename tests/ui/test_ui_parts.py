@@ -268,3 +268,20 @@ async def test_toasts_for_fills(make_desk) -> None:
         titles = [n.title for n in desk.app._notifications]
         assert "Fill" in titles
         await desk.session.close()
+
+
+def test_fee_estimate_uses_the_paper_venues_taker_rate() -> None:
+    from silvertine_tui.bus import BusOptions, MemoryBus
+    from silvertine_tui.config import PaperBrokerConfig, Settings
+    from silvertine_tui.engine import Session
+    from silvertine_tui.ui.desk import Desk as UIDesk
+
+    paper = PaperBrokerConfig(name="paper", fees={"maker_bps": "2", "taker_bps": "25"})
+    session = Session(Settings(brokers=[paper]), bus=MemoryBus(BusOptions()))
+    model = FeedModel(prefix="silvertine", clock=lambda: 1_767_364_200.0)
+    desk = UIDesk(session=session, model=model)
+    model.fee_rates["paper"] = Decimal("0.0002")  # a maker fill: not the estimate
+    assert desk.fee_rate("paper") == Decimal("0.0025")
+    model.fee_rates["binance"] = Decimal("0.00075")  # a real venue: what it charged
+    assert desk.fee_rate("binance") == Decimal("0.00075")
+    assert desk.fee_rate("ib") == Decimal("0.001")  # nothing known yet
