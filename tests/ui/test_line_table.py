@@ -129,3 +129,49 @@ async def test_a_click_selects_the_row_and_the_cursor_row_has_the_cursor_style()
         assert all(s is not None and s.bgcolor == cursor.bgcolor for s in styles)
         plain = {segment.style for segment in table.render_line(1) if segment.text.strip()}
         assert all(s is not None and s.bgcolor != cursor.bgcolor for s in plain)
+
+
+async def test_the_watchlist_draws_rows_that_changed_off_screen_once_scrolled_to() -> None:
+    from collections import deque
+    from decimal import Decimal
+
+    from silvertine_tui.domain import Instrument, Quote
+    from silvertine_tui.ui.model import QuoteState
+    from silvertine_tui.ui.widgets.watchlist import Watchlist
+
+    class Quotes(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Watchlist(id="watchlist")
+
+    names = [f"S{i:02d}" for i in range(12)]
+    app = Quotes()
+    async with app.run_test(size=(70, 5)) as pilot:  # a header and 4 rows on screen
+        table = app.query_one(Watchlist)
+        table.set_instruments(
+            Instrument(symbol=n, venue="PAPER", quote_currency="USD", tick_size="0.01",
+                       lot_size="1")
+            for n in names
+        )  # fmt: skip
+        table.focus()
+        await pilot.pause()
+        now = 1_767_364_200.0
+        quotes = {
+            f"{n}.PAPER": QuoteState(
+                f"{n}.PAPER",
+                "paper",
+                Quote(instrument=f"{n}.PAPER", bid=Decimal("10.00"), ask=Decimal("10.02")),
+                int(now * 1e9),
+                Decimal("10.00"),
+                deque(),
+            )
+            for n in names
+        }
+        table.render_quotes(quotes, set(quotes), now)
+        assert table.get_cell("S00.PAPER", "bid").plain == "10.00"
+        assert table.get_cell("S11.PAPER", "bid").plain == "-"  # off screen: not drawn
+        assert not table.scrolled
+        await pilot.press("end")
+        assert table.scrolled
+        table.render_quotes(quotes, set(), now)
+        assert table.get_cell("S11.PAPER", "bid").plain == "10.00"
+        assert not table.scrolled

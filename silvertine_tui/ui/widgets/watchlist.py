@@ -52,6 +52,12 @@ class Watchlist(LineTable):
         self.palette: Palette = DEFAULT_PALETTE
         self.instruments: dict[str, Instrument] = {}
         self._hidden_dirty: set[str] = set()
+        self._drawn_top = 0
+
+    @property
+    def scrolled(self) -> bool:
+        """Scrolled since the last draw: rows that changed off screen are now shown."""
+        return self.scroll_offset.y != self._drawn_top
 
     def set_instruments(self, instruments: Iterable[Instrument]) -> None:
         """Rows for every known instrument, in key order, before any quote arrives."""
@@ -103,6 +109,7 @@ class Watchlist(LineTable):
         moved; with `all_rows` every row. Rows off screen wait until they scroll into
         view: a firehose over fifty symbols costs the rows on screen, never all fifty."""
         self._hidden_dirty |= dirty
+        self._drawn_top = self.scroll_offset.y
         if all_rows:
             keys = set(quotes)
             self._hidden_dirty.clear()
