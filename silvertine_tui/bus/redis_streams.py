@@ -52,7 +52,6 @@ from ..events import (
     Health,
     HealthEvent,
     coalesce_key,
-    decode,
     decode_flat,
     encode,
 )
@@ -475,14 +474,6 @@ class RedisBus:
 
     # -- reading ------------------------------------------------------------------
 
-    def _entries(self, stream: str, raw: Iterable[Any]) -> list[BusEntry]:
-        out = []
-        for entry_id, fields in raw:
-            decoded = decode(fields)
-            self.stats.count_decoded(decoded)
-            out.append(BusEntry(stream, _text(entry_id), decoded))
-        return out
-
     def _flat_entries(self, stream: str, raw: Iterable[Any]) -> list[BusEntry]:
         """Entries of a raw XREAD/XRANGE reply: `[[id, [k1, v1, ...]], ...]`."""
         out = []
@@ -503,15 +494,18 @@ class RedisBus:
     async def read(
         self, stream: str, start: str = "-", end: str = "+", count: int | None = None
     ) -> list[BusEntry]:
+        limit = ["COUNT", count] if count is not None else []
         try:
-            raw = await self._writer.xrange(stream, start, end, count=count)
+            raw = await self._range_client().execute_command(  # type: ignore[no-untyped-call]
+                "XRANGE", stream, start, end, *limit
+            )
         except _DOWN as exc:
             raise self._unavailable(f"reading {stream}", exc) from None
-        return self._entries(stream, raw or [])
+        return self._flat_entries(stream, raw or [])
 
-    def _replay_client(self) -> Redis:
-        """A client whose XRANGE replies stay raw: replay decodes straight from the
-        flat field list, skipping redis-py's per-entry dict building."""
+    def _range_client(self) -> Redis:
+        """The client of `read` and `replay`, whose XRANGE replies stay raw: entries are
+        decoded straight from the flat field list, skipping redis-py's dict building."""
         if self._replayer is None:
             self._replayer = self._client(socket_timeout=30.0)
             self._replayer.set_response_callback("XRANGE", lambda response, **_: response)
@@ -525,7 +519,7 @@ class RedisBus:
         (Requesting the next batch while decoding this one was tried: no faster here,
         the client's share of the work dominates.)
         """
-        client = self._replay_client()
+        client = self._range_client()
         stats = self.stats
         cursor = after
         while True:
