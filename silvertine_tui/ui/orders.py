@@ -4,6 +4,7 @@ the instrument and the risk gate, and preview the order. Nothing here sends anyt
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 
 from ..domain import Instrument, OrderRequest, OrderType, Side, TimeInForce
 from ..engine.core import TradingEngine
+from ..engine.risk import RiskViolation
 from .format import num, parse_decimal
 
 DEFAULT_FEE_RATE = Decimal("0.001")
@@ -51,6 +53,17 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.field}: " if self.field else ""
         return f"{where}{self.message} [{self.rule}]"
+
+
+def risk_problems(violations: Iterable[RiskViolation]) -> list[Problem]:
+    """Each broken risk rule against the ticket field it concerns ("" for the order)."""
+    problems = []
+    for violation in violations:
+        where = RISK_FIELDS.get(violation.rule, "")
+        if violation.rule == "price_collar" and violation.message.startswith("stop_price"):
+            where = "stop_price"
+        problems.append(Problem(where, violation.rule, violation.message))
+    return problems
 
 
 @dataclass(slots=True)
@@ -174,19 +187,14 @@ def check(
         )
     except ValidationError as exc:
         for err in exc.errors(include_input=False):
-            where = str(err["loc"][0]) if err["loc"] else "ticket"
+            where = str(err["loc"][0]) if err["loc"] else ""
             problems.append(Problem(where, str(err["type"]), str(err["msg"])))
         return Checked(None, instrument, problems)
 
     market = engine.last_price(instrument.key)
     for issue in request.issues(instrument, market_price=market):
         problems.append(Problem(issue.field, issue.rule, issue.message))
-    for violation in engine.gate.check(request, engine):
-        message = violation.message
-        where = RISK_FIELDS.get(violation.rule, "")
-        if violation.rule == "price_collar" and message.startswith("stop_price"):
-            where = "stop_price"
-        problems.append(Problem(where, violation.rule, message))
+    problems.extend(risk_problems(engine.gate.check(request, engine)))
     preview = _preview(request, instrument, engine, market, fee_rate)
     return Checked(request, instrument, problems, preview)
 

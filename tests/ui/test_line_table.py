@@ -169,9 +169,49 @@ async def test_the_watchlist_draws_rows_that_changed_off_screen_once_scrolled_to
         table.render_quotes(quotes, set(quotes), now)
         assert table.get_cell("S00.PAPER", "bid").plain == "10.00"
         assert table.get_cell("S11.PAPER", "bid").plain == "-"  # off screen: not drawn
-        assert not table.scrolled
+        assert not table.shows_other_rows
         await pilot.press("end")
-        assert table.scrolled
+        assert table.shows_other_rows
         table.render_quotes(quotes, set(), now)
         assert table.get_cell("S11.PAPER", "bid").plain == "10.00"
-        assert not table.scrolled
+        assert not table.shows_other_rows
+        # A taller pane shows more rows from the same top: those are drawn too.
+        table.render_quotes(quotes, set(quotes), now)  # all changed, 4 drawn
+        await pilot.press("home")
+        table.render_quotes(quotes, set(), now)
+        assert table.get_cell("S06.PAPER", "bid").plain == "-"
+        await pilot.resize_terminal(70, 9)
+        await pilot.pause()
+        assert table.shows_other_rows
+        table.render_quotes(quotes, set(), now)
+        assert table.get_cell("S06.PAPER", "bid").plain == "10.00"
+
+
+async def test_the_cursor_stays_above_a_horizontal_scrollbar() -> None:
+    """A table wider than its pane has a scrollbar on its last line: no row there."""
+    app = TableApp()
+    async with app.run_test(size=(14, 8)) as pilot:  # header, 6 lines, the scrollbar
+        table = app.table
+        table.update_rows((f"S{i:02d}", row(f"S{i:02d}", str(i), "trend")) for i in range(20))
+        table.focus()
+        await pilot.pause()
+        assert table.rows_on_screen == 6
+        for _ in range(7):
+            await pilot.press("down")
+        assert table.selected_key() == "S07"
+        assert table.cursor_row in table.visible_range()
+        assert table.visible_range() == range(2, 8)
+        await pilot.press("end")
+        assert table.visible_range() == range(14, 20)
+
+
+async def test_a_click_below_the_last_row_selects_nothing_new() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 8)) as pilot:
+        table = app.table
+        table.update_rows((f"S{i}", row(f"S{i}", str(i))) for i in range(3))
+        await pilot.pause()
+        await pilot.click(Prices, offset=(2, 2))
+        assert table.selected_key() == "S1"
+        await pilot.click(Prices, offset=(2, 6))  # blank, below S2
+        assert table.selected_key() == "S1"

@@ -285,3 +285,21 @@ def test_fee_estimate_uses_the_paper_venues_taker_rate() -> None:
     model.fee_rates["binance"] = Decimal("0.00075")  # a real venue: what it charged
     assert desk.fee_rate("binance") == Decimal("0.00075")
     assert desk.fee_rate("ib") == Decimal("0.001")  # nothing known yet
+
+
+def test_risk_rules_are_shown_against_the_field_they_concern() -> None:
+    from silvertine_tui.engine.risk import RiskViolation
+    from silvertine_tui.ui.orders import risk_problems
+
+    found = risk_problems(
+        [
+            RiskViolation("trading_state", "trading is HALTED (kill switch); resume first"),
+            RiskViolation("max_notional", "notional 12,000 > max 10,000"),
+            RiskViolation("price_collar", "limit_price 1.00 is 99% from the market"),
+            RiskViolation("price_collar", "stop_price 1.00 is 99% from the market"),
+            RiskViolation("a_future_rule", "something new"),
+        ]
+    )
+    assert [p.field for p in found] == ["", "quantity", "limit_price", "stop_price", ""]
+    assert str(found[0]) == "trading is HALTED (kill switch); resume first [trading_state]"
+    assert str(found[1]) == "quantity: notional 12,000 > max 10,000 [max_notional]"

@@ -246,7 +246,7 @@ class MainScreen(Screen[None]):
         self._second = second
 
         dirty = model.take_dirty_quotes()
-        if dirty or new_second or self.watchlist.scrolled:
+        if dirty or new_second or self.watchlist.shows_other_rows:
             self.watchlist.render_quotes(
                 model.quotes, dirty, now, all_rows=force, recheck=new_second
             )

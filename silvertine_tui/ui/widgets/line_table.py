@@ -147,10 +147,15 @@ class LineTable(ScrollView, can_focus=True):
         for row, first, last in spans:
             self._refresh_row(row, offsets[first], offsets[last + 1])
 
+    @property
+    def rows_on_screen(self) -> int:
+        """Rows below the header, above a horizontal scrollbar if there is one."""
+        return max(1, self.scrollable_content_region.height - HEADER_ROWS)
+
     def visible_range(self) -> range:
         """Indexes of the rows on screen."""
         top = self.scroll_offset.y
-        return range(top, min(len(self._keys), top + max(1, self.size.height - HEADER_ROWS)))
+        return range(top, min(len(self._keys), top + self.rows_on_screen))
 
     def visible_keys(self) -> set[str]:
         return {self._keys[i] for i in self.visible_range()}
@@ -253,7 +258,7 @@ class LineTable(ScrollView, can_focus=True):
 
     def _reveal(self, row: int) -> None:
         top = self.scroll_offset.y
-        room = max(1, self.size.height - HEADER_ROWS)
+        room = self.rows_on_screen
         if row < top:
             self.scroll_to(y=row, animate=False, immediate=True)
         elif row >= top + room:
@@ -266,10 +271,10 @@ class LineTable(ScrollView, can_focus=True):
         self.move_cursor(self.cursor_row + 1)
 
     def action_cursor_page_up(self) -> None:
-        self.move_cursor(self.cursor_row - max(1, self.size.height - HEADER_ROWS - 1))
+        self.move_cursor(self.cursor_row - max(1, self.rows_on_screen - 1))
 
     def action_cursor_page_down(self) -> None:
-        self.move_cursor(self.cursor_row + max(1, self.size.height - HEADER_ROWS - 1))
+        self.move_cursor(self.cursor_row + max(1, self.rows_on_screen - 1))
 
     def action_cursor_first(self) -> None:
         self.move_cursor(0)
@@ -279,5 +284,8 @@ class LineTable(ScrollView, can_focus=True):
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
-        if offset is not None and offset.y >= HEADER_ROWS:
-            self.move_cursor(self.scroll_offset.y + offset.y - HEADER_ROWS)
+        if offset is None or offset.y < HEADER_ROWS:
+            return
+        row = self.scroll_offset.y + offset.y - HEADER_ROWS
+        if row < len(self._keys):
+            self.move_cursor(row)

@@ -17,7 +17,7 @@ from ...engine.risk import RiskRejected
 from ..desk import Desk
 from ..format import num, short_id
 from ..keymap import bindings
-from ..orders import Checked, Draft, Problem, check, known_instruments
+from ..orders import Checked, Draft, Problem, check, known_instruments, risk_problems
 from .choice import Choice
 from .text import TextBlock
 
@@ -292,9 +292,7 @@ class Ticket(Vertical):
         try:
             await self.desk.engine.submit(request)
         except RiskRejected as exc:
-            self._show_problems(
-                [Problem("ticket", v.rule, v.message) for v in exc.violations], "risk rejected"
-            )
+            self._show_problems(risk_problems(exc.violations), "risk rejected")
         except OrderValidationError as exc:
             self._show_problems(
                 [Problem(i.field, i.rule, i.message) for i in exc.issues], "invalid"

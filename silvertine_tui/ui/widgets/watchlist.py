@@ -52,12 +52,13 @@ class Watchlist(LineTable):
         self.palette: Palette = DEFAULT_PALETTE
         self.instruments: dict[str, Instrument] = {}
         self._hidden_dirty: set[str] = set()
-        self._drawn_top = 0
+        self._drawn_rows = range(0)
 
     @property
-    def scrolled(self) -> bool:
-        """Scrolled since the last draw: rows that changed off screen are now shown."""
-        return self.scroll_offset.y != self._drawn_top
+    def shows_other_rows(self) -> bool:
+        """Other rows are on screen than at the last draw (scrolled, resized, shown):
+        rows that changed while off screen must be drawn now."""
+        return self.visible_range() != self._drawn_rows
 
     def set_instruments(self, instruments: Iterable[Instrument]) -> None:
         """Rows for every known instrument, in key order, before any quote arrives."""
@@ -109,7 +110,7 @@ class Watchlist(LineTable):
         moved; with `all_rows` every row. Rows off screen wait until they scroll into
         view: a firehose over fifty symbols costs the rows on screen, never all fifty."""
         self._hidden_dirty |= dirty
-        self._drawn_top = self.scroll_offset.y
+        self._drawn_rows = self.visible_range()
         if all_rows:
             keys = set(quotes)
             self._hidden_dirty.clear()
