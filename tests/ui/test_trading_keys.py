@@ -48,6 +48,13 @@ def ticket_of(desk: Desk) -> Ticket:
     return desk.app.screen.query_one(Ticket)
 
 
+async def open_buy_ticket(desk: Desk, pilot, instrument: str) -> Ticket:
+    """Select the quote and press b: the ticket, filled in to buy at the ask."""
+    await select_quote(desk, pilot, instrument)
+    await pilot.press("b")
+    return ticket_of(desk)
+
+
 async def test_place_modify_cancel_by_keys(make_desk) -> None:
     desk = make_desk()
     async with desk.app.run_test(size=(120, 36)) as pilot:
@@ -165,9 +172,7 @@ async def test_double_press_sends_once(make_desk, clock) -> None:
     async with desk.app.run_test(size=(120, 36)) as pilot:
         await desk.start(pilot)
         await desk.step(pilot, 1)
-        await select_quote(desk, pilot, "BTCUSDT.PAPER")
-        await pilot.press("b")
-        ticket = ticket_of(desk)
+        ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
         ticket.query_one("#t-limit_price", Input).value = "64000.00"
         await type_into(pilot, "0.01")
         await pilot.press("enter", "enter", "f9")  # three presses within the debounce
@@ -191,9 +196,7 @@ async def test_fire_while_sending_does_not_send_again(make_desk, clock) -> None:
     async with desk.app.run_test(size=(120, 36)) as pilot:
         await desk.start(pilot)
         await desk.step(pilot, 1)
-        await select_quote(desk, pilot, "BTCUSDT.PAPER")
-        await pilot.press("b")
-        ticket = ticket_of(desk)
+        ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
         ticket.query_one("#t-limit_price", Input).value = "64000.00"
         await type_into(pilot, "0.01")
         ticket.action_fire()
@@ -231,9 +234,7 @@ async def test_bad_input_sends_nothing_and_says_why(make_desk, field, value, rul
     async with desk.app.run_test(size=(120, 36)) as pilot:
         await desk.start(pilot)
         await desk.step(pilot, 1)
-        await select_quote(desk, pilot, "BTCUSDT.PAPER")
-        await pilot.press("b")
-        ticket = ticket_of(desk)
+        ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
         ticket.query_one("#t-quantity", Input).value = "0.01"
         ticket.query_one(f"#t-{field}", Input).value = value
         await pilot.press("f9")
@@ -254,9 +255,7 @@ async def test_bad_choices_send_nothing(make_desk) -> None:
     async with desk.app.run_test(size=(120, 36)) as pilot:
         await desk.start(pilot)
         await desk.step(pilot, 1)
-        await select_quote(desk, pilot, "BTCUSDT.PAPER")
-        await pilot.press("b")
-        ticket = ticket_of(desk)
+        ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
         ticket.query_one("#t-quantity", Input).value = "0.01"
         ticket.query_one("#t-order_type").value = "MARKET"  # type: ignore[attr-defined]
         await pilot.pause()  # (switching to MARKET picks IOC by itself)
