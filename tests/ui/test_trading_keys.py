@@ -127,9 +127,7 @@ async def test_market_order_changes_positions_and_close_ticket(make_desk) -> Non
     async with desk.app.run_test(size=(120, 36)) as pilot:
         await desk.start(pilot)
         await desk.step(pilot, 1)
-        await select_quote(desk, pilot, "ETHUSDT.PAPER")
-        await pilot.press("b")
-        ticket = ticket_of(desk)
+        ticket = await open_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
         ticket.query_one("#t-order_type").focus()
         await pilot.press("left")  # LIMIT -> MARKET (and TIF to IOC)
         assert ticket.draft().order_type.value == "MARKET"
@@ -283,9 +281,7 @@ async def test_confirmation_above_the_notional_limit(make_desk) -> None:
     async with desk.app.run_test(size=(120, 36)) as pilot:
         await desk.start(pilot)
         await desk.step(pilot, 1)
-        await select_quote(desk, pilot, "ETHUSDT.PAPER")
-        await pilot.press("b")
-        ticket = ticket_of(desk)
+        ticket = await open_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
         ticket.query_one("#t-limit_price", Input).value = "3400.00"
         await type_into(pilot, "5")  # 17,000 > ui.confirm_notional 10,000
         await pilot.press("enter")
