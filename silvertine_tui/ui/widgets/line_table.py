@@ -88,8 +88,8 @@ class LineTable(ScrollView, can_focus=True):
 
     # -- rows -------------------------------------------------------------------------
 
-    def cell(self, text: str, style: Style | str = "", *, right: bool = False) -> Cell:
-        """`right` is the column's business (kept for the DataTable tables' signature)."""
+    def cell(self, text: str, style: Style | str = "") -> Cell:
+        """A cell; its column says how it is aligned."""
         return Cell(text, Style.parse(style) if isinstance(style, str) else style)
 
     @property
@@ -173,7 +173,7 @@ class LineTable(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         y = row - scroll_y + HEADER_ROWS
         width = self.scrollable_content_region.width
-        if not HEADER_ROWS <= y < self.size.height:
+        if not HEADER_ROWS <= y < HEADER_ROWS + self.rows_on_screen:
             return
         left = max(0, x0 - scroll_x)
         right = width if x1 is None else min(width, x1 - scroll_x)

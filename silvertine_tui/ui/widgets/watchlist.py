@@ -68,7 +68,7 @@ class Watchlist(LineTable):
                 self.update_rows([(inst.key, self._empty_row(inst.key))])
 
     def _empty_row(self, key: str) -> tuple[Cell, ...]:
-        dash = self.cell(DASH, self.palette.muted, right=True)
+        dash = self.cell(DASH, self.palette.muted)
         return (self.cell(key), dash, dash, dash, dash, dash, self.cell(""))
 
     def selected_instrument(self) -> str | None:
@@ -86,12 +86,12 @@ class Watchlist(LineTable):
         chg_style = dim if stale else p.pnl(change)
         return (
             self.cell(state.instrument, dim),
-            self.cell(num(q.bid, places), dim if stale else p.bid, right=True),
-            self.cell(num(q.ask, places), dim if stale else p.ask, right=True),
-            self.cell(num(state.price, places), dim, right=True),
-            self.cell(pct(change), chg_style, right=True),
-            self.cell(num(q.spread, places), dim, right=True),
-            self.cell(f"old {age(quote_age)}", p.stale, right=True)
+            self.cell(num(q.bid, places), dim if stale else p.bid),
+            self.cell(num(q.ask, places), dim if stale else p.ask),
+            self.cell(num(state.price, places), dim),
+            self.cell(pct(change), chg_style),
+            self.cell(num(q.spread, places), dim),
+            self.cell(f"old {age(quote_age)}".rjust(SPARK_WIDTH), p.stale)
             if stale
             else self.cell(sparkline(state.spark), p.accent),
         )
