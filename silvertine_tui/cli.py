@@ -108,9 +108,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "replay":
         return _replay(settings, args)
+    problems = _unloadable_brokers(settings)
+    if problems:
+        print("silvertine: the config names brokers that cannot be loaded:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        print(
+            "Remove them from the config or set `enabled: false` on them "
+            "(`silvertine config` shows what is configured).",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     if args.headless:
         return _headless(settings)
     return _run(settings, theme=args.theme)
+
+
+def _unloadable_brokers(settings: Settings) -> list[str]:
+    """`brokers[i] (name): why` for each enabled broker whose adapter cannot be imported,
+    checked before anything starts so that it is a config error, not a traceback."""
+    from .brokers import BrokerRegistry
+    from .brokers.errors import ConfigurationError
+
+    registry = BrokerRegistry()
+    problems = []
+    for index, config in enumerate(settings.brokers):
+        if not config.enabled:
+            continue
+        try:
+            registry.factory(config.type)
+        except ConfigurationError as exc:
+            problems.append(f"brokers[{index}] ({config.name}): {exc}")
+    return problems
 
 
 def _freeze_startup_heap() -> None:

@@ -101,3 +101,29 @@ def test_memory_bus_keeps_less_market_data_than_redis() -> None:
     assert bus_options(BusConfig(url="memory://")).md_maxlen == 10_000
     assert bus_options(BusConfig(url="memory://", md_maxlen=500)).md_maxlen == 500
     assert bus_options(BusConfig(url="redis://127.0.0.1:6379/0")).md_maxlen == 100_000
+
+
+@pytest.mark.parametrize("config_name", ["binance.yaml", "ib.yaml", "multi.yaml"])
+@pytest.mark.parametrize("mode", [["run"], ["run", "--headless"]])
+def test_a_broker_that_cannot_be_loaded_exits_2_naming_it(
+    config_name: str,
+    mode: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shipped example configs name venues whose adapter may be missing from an
+    install: the trader gets exit 2 and which broker, never a traceback."""
+    from silvertine_tui.brokers import registry
+
+    for kind in ("binance", "ib"):
+        monkeypatch.setitem(registry.BUILTIN, kind, f"silvertine_tui.brokers.absent_{kind}:X")
+    for name in ("BINANCE_API_KEY", "BINANCE_API_SECRET", "IB_ACCOUNT"):
+        monkeypatch.setenv(name, "set-for-the-test")
+    config = Path(__file__).resolve().parents[2] / "config" / config_name
+    # The check comes before the bus: an unreachable Redis must not mask it.
+    args = [*mode, "--config", str(config), "--bus", f"redis://127.0.0.1:{free_port()}/0"]
+    assert main(args) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "could not be loaded" in err
+    assert "brokers[" in err
+    assert "Traceback" not in err
