@@ -44,6 +44,15 @@ class Desk:
     def ui(self) -> UIConfig:
         return self.session.settings.ui
 
+    def can_short(self, broker: str) -> bool:
+        """Whether a sell may exceed the position: the paper venue's `checks.short_selling`;
+        a real venue's account decides at the venue (assumed yes here, so the ticket
+        never refuses what the venue would accept)."""
+        for config in self.session.settings.brokers:
+            if config.name == broker and isinstance(config, PaperBrokerConfig):
+                return config.checks.short_selling
+        return True
+
     def fee_rate(self, broker: str) -> Decimal:
         """For the ticket's fee estimate: the paper venue's configured taker rate (an
         order may cross); for a real venue, the rate its last fill was charged, until

@@ -98,7 +98,15 @@ SPECS: tuple[KeySpec, ...] = (
     # -- ticket -------------------------------------------------------------------------
     KeySpec("ticket.fire", "f9", "fire", "Send", "ticket", help="send the order (enter too)"),
     KeySpec("ticket.flip", "ctrl+s", "flip_side", "Buy/Sell", "ticket", help="flip the side"),
-    KeySpec("ticket.reset", "ctrl+u", "reset", "Clear", "ticket", help="clear the ticket"),
+    KeySpec(
+        "ticket.reset",
+        "ctrl+u",
+        "reset",
+        "Clear",
+        "ticket",
+        priority=True,  # before the field's own ctrl+u (delete to the left)
+        help="a clean ticket, from any field",
+    ),
     KeySpec("ticket.leave", "escape", "leave", "Back", "ticket", help="back to the quotes"),
     # -- watchlist ----------------------------------------------------------------------
     KeySpec(

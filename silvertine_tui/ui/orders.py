@@ -138,6 +138,7 @@ def check(
     *,
     client_order_id: str,
     fee_rate: Decimal = DEFAULT_FEE_RATE,
+    can_short: bool = True,
 ) -> Checked:
     problems: list[Problem] = []
     broker, _, account = draft.account.partition("/")
@@ -196,7 +197,84 @@ def check(
         problems.append(Problem(issue.field, issue.rule, issue.message))
     problems.extend(risk_problems(engine.gate.check(request, engine)))
     preview = _preview(request, instrument, engine, market, fee_rate)
+    problems.extend(funds_problems(request, instrument, engine, preview, can_short=can_short))
     return Checked(request, instrument, problems, preview)
+
+
+def funds_problems(
+    request: OrderRequest,
+    instrument: Instrument,
+    engine: TradingEngine,
+    preview: Preview | None,
+    *,
+    can_short: bool,
+) -> list[Problem]:
+    """What the venue's account check would refuse, said before anything is sent.
+
+    A buy needs the quote currency's available balance (the venue's own figure: what
+    working orders reserve is already out of it) to cover the notional plus the fee.
+    A sell on an account that cannot short needs the position less what working sells
+    already reserve; a short is margined at the venue and not judged here. A broker
+    that reported no balances at all is not judged either: the venue's answer is then
+    the check.
+    """
+    if request.side is Side.BUY:
+        return _buying_power(request, instrument, engine, preview)
+    if can_short:
+        return []
+    return _sellable(request, engine)
+
+
+def _buying_power(
+    request: OrderRequest, instrument: Instrument, engine: TradingEngine, preview: Preview | None
+) -> list[Problem]:
+    balances = engine.portfolio.balances
+    if preview is None or not any(
+        b == request.broker and a == request.account for b, a, _ in balances
+    ):
+        return []
+    currency = instrument.quote_currency
+    found = balances.get((request.broker, request.account, currency))
+    available = found.available if found is not None else Decimal(0)
+    need = preview.notional + preview.fee
+    if need <= available:
+        return []
+    per_unit = preview.notional / request.quantity * (1 + preview.fee_rate)
+    most = instrument.round_qty(max(available, Decimal(0)) / per_unit)
+    return [
+        Problem(
+            "quantity",
+            "buying_power",
+            f"need {num(need, 2)} {currency} (notional {num(preview.notional, 2)} + fee "
+            f"~{num(preview.fee, 2)}), available {num(available, 2)} {currency}: "
+            f"at most {num(most)} at {preview.price_basis} price",
+        )
+    ]
+
+
+def _sellable(request: OrderRequest, engine: TradingEngine) -> list[Problem]:
+    position = engine.position(request.broker, request.account, request.instrument)
+    reserved = sum(
+        (
+            v.order.quantity - v.order.filled_qty
+            for v in engine.oms.working(request.broker, request.account)
+            if v.order.request.instrument == request.instrument
+            and v.order.request.side is Side.SELL
+        ),
+        Decimal(0),
+    )
+    sellable = max(position - reserved, Decimal(0))
+    if request.quantity <= sellable:
+        return []
+    held = f" ({num(reserved)} already in working sells)" if reserved else ""
+    return [
+        Problem(
+            "quantity",
+            "sellable",
+            f"sell {num(request.quantity)} but position {num(position)}{held} and this "
+            f"account cannot go short: at most {num(sellable)}",
+        )
+    ]
 
 
 def _number(text: str, name: str, problems: list[Problem], *, required: bool) -> Decimal | None:

@@ -35,7 +35,7 @@ async def clear_field(pilot, ticket: Ticket, name: str) -> None:
 
 
 async def select_quote(desk: Desk, pilot, instrument: str) -> None:
-    await pilot.press("1")
+    await pilot.press("1", "home")
     watchlist = desk.app.screen.query_one(Watchlist)
     for _ in range(watchlist.row_count):
         if watchlist.selected_instrument() == instrument:

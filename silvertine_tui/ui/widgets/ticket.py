@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
@@ -33,6 +33,11 @@ CHOICES: dict[str, tuple[str, list[str]]] = {
     "tif": ("TIF", [t.value for t in TimeInForce]),
 }
 DEFAULTS = {"order_type": OrderType.LIMIT.value, "tif": TimeInForce.GTC.value}
+NUMBERS = frozenset({"quantity", "limit_price", "stop_price"})
+NUMBER_KEYS = r"[0-9.,_ ]*"
+"""What a number field takes from the keyboard: any other key (a desk key like `b`,
+`s`, `x`) rings the bell and does nothing, so it never lands in a price by accident."""
+LABELS = {**INPUTS, **{name: label for name, (label, _) in CHOICES.items()}, "account": "Account"}
 ORDER = (
     "instrument",
     "side",
@@ -51,6 +56,8 @@ class Ticket(Vertical):
     def __init__(self, desk: Desk, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.desk = desk
+        # The id the next send attempt will carry; replaced the moment it is used, so an
+        # id is never sent twice (after a reject, an error or a timeout alike).
         self.client_order_id = desk.new_order_id()
         self.sending = False
         self.sent_count = 0
@@ -73,10 +80,13 @@ class Ticket(Vertical):
                         suggester = SuggestFromList(
                             known_instruments(self.desk.engine), case_sensitive=False
                         )
+                    # A prefilled value is selected when the field takes the keyboard:
+                    # typing replaces it, and the cursor never sits inside a number.
                     yield Input(
                         id=f"t-{name}",
                         suggester=suggester,
-                        select_on_focus=False,
+                        select_on_focus=True,
+                        restrict=NUMBER_KEYS if name in NUMBERS else None,
                         compact=True,
                     )
 
@@ -135,6 +145,7 @@ class Ticket(Vertical):
             self.desk.engine,
             client_order_id=self.client_order_id,
             fee_rate=self.desk.fee_rate(broker),
+            can_short=self.desk.can_short(broker),
         )
         self.checked = checked
         self._show(checked)
@@ -191,36 +202,50 @@ class Ticket(Vertical):
         account: str | None = None,
         tag: str = "",
     ) -> None:
+        """A new ticket: every field from the source or empty (or its default), nothing
+        kept from the ticket before, and a new id for the send."""
+        tif = TimeInForce.IOC if order_type is OrderType.MARKET else TimeInForce.GTC
+        price_text = _plain(price) if price is not None else ""
         with self.prevent(Input.Changed, Choice.Changed):
-            self._input("instrument").value = instrument
+            self._set_text("instrument", instrument)
             self._choice("side").value = side.value
             self._choice("order_type").value = order_type.value
-            if order_type is OrderType.MARKET and self._choice("tif").value == TimeInForce.GTC:
-                self._choice("tif").value = TimeInForce.IOC.value
-            elif order_type is not OrderType.MARKET and self._choice("tif").value in (
-                TimeInForce.IOC,
-                TimeInForce.FOK,
-            ):
-                self._choice("tif").value = TimeInForce.GTC.value
-            if quantity is not None:
-                self._input("quantity").value = _plain(quantity)
-            price_text = _plain(price) if price is not None else ""
-            if order_type.has_limit_price:
-                self._input("limit_price").value = price_text
-                self._input("stop_price").value = ""
-            elif order_type.has_stop_price:
-                self._input("stop_price").value = price_text
-                self._input("limit_price").value = ""
-            else:
-                self._input("limit_price").value = ""
-                self._input("stop_price").value = ""
+            self._choice("tif").value = tif.value
+            self._set_text("quantity", _plain(quantity) if quantity is not None else "")
+            self._set_text("limit_price", price_text if order_type.has_limit_price else "")
+            self._set_text(
+                "stop_price",
+                price_text if order_type.has_stop_price and not order_type.has_limit_price else "",
+            )
             if account is not None:
                 self._choice("account").value = account
+        self._fresh(tag)
+
+    def action_reset(self) -> None:
+        """A clean ticket from any field: every field empty or at its default."""
+        with self.prevent(Input.Changed, Choice.Changed):
+            for name in INPUTS:
+                self._set_text(name, "")
+            self._choice("side").value = Side.BUY.value
+            for name, value in DEFAULTS.items():
+                self._choice(name).value = value
+        self._fresh("")
+        self._input("instrument").focus()
+
+    def _fresh(self, tag: str) -> None:
         self._tag = tag
+        self._last_fire = float("-inf")  # the debounce is against a double press, not a new order
         self.attempted = False
+        self.client_order_id = self.desk.new_order_id()
         self._sync_price_rows()
         self._status("")
         self.run_check()
+
+    def _set_text(self, name: str, text: str) -> None:
+        field = self._input(name)
+        field.value = text
+        # Selected: a key typed next replaces it, a backspace clears it.
+        field.select_all()
 
     def focus_first_empty(self) -> None:
         for name in ("instrument", "quantity", "limit_price"):
@@ -283,6 +308,8 @@ class Ticket(Vertical):
     def _send_request(self, checked: Checked) -> None:
         assert checked.request is not None
         self.sent_count += 1
+        # This id is spent whatever the venue answers: the next attempt gets a new one.
+        self.client_order_id = self.desk.new_order_id()
         self._status(f"sending {short_id(checked.request.client_order_id)} ...", "muted")
         self.run_worker(self._submit(checked), group="ticket", exit_on_error=False)
 
@@ -306,7 +333,6 @@ class Ticket(Vertical):
                 f"{num(request.quantity)} {request.instrument}",
                 "ok",
             )
-            self.client_order_id = self.desk.new_order_id()
             self.attempted = False
         finally:
             self.sending = False
@@ -348,13 +374,32 @@ class Ticket(Vertical):
         side = self._choice("side")
         side.value = Side(side.value).opposite.value
 
-    def action_reset(self) -> None:
-        with self.prevent(Input.Changed):
-            for name in ("quantity", "limit_price", "stop_price"):
-                self._input(name).value = ""
-        self._tag = ""
-        self._status("")
-        self.run_check()
+    @on(events.DescendantFocus)
+    @on(events.DescendantBlur)
+    def _focus_moved(self) -> None:
+        self._mark_editing(self.screen.focused)
+
+    def _mark_editing(self, widget: object) -> None:
+        """The row of the field that has the keyboard is marked, and the pane's lower
+        border says what keys do there."""
+        editing = ""
+        for name in ORDER:
+            row = self.query_one(f"#row-{name}")
+            has = isinstance(widget, Input | Choice) and widget.id == f"t-{name}"
+            row.set_class(has, "-editing")
+            if has:
+                editing = name
+        pane = self.parent
+        if pane is None or not isinstance(pane, Vertical):
+            return
+        if not editing:
+            hint = ""
+        elif editing in INPUTS:
+            hint = f"typing in {LABELS[editing]} - Esc leaves the field"
+        else:
+            hint = f"{LABELS[editing]}: left/right change - Esc leaves"
+        if pane.border_subtitle != hint:
+            pane.border_subtitle = hint
 
     def action_leave(self) -> None:
         self.app.action_focus_pane("watchlist")  # type: ignore[attr-defined]

@@ -1,0 +1,278 @@
+"""The ticket sends what it shows: a new ticket starts clean, typing replaces a
+prefilled value, ctrl+u clears everything, desk keys never land in a number field,
+the pre-send check knows the cash, and every send attempt has its own order id."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from textual.widgets import Input
+
+from silvertine_tui.config import PaperBrokerConfig, Settings
+from silvertine_tui.domain import OrderStatus, OrderType, Side, TimeInForce
+from silvertine_tui.ui.widgets.blotter import Blotter
+from silvertine_tui.ui.widgets.ticket import Ticket
+
+from .test_trading_keys import open_buy_ticket, select_quote, ticket_of, type_into
+
+
+def field(ticket: Ticket, name: str) -> Input:
+    return ticket.query_one(f"#t-{name}", Input)
+
+
+async def test_a_new_ticket_never_inherits_the_last_quantity(make_desk) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        ticket = await open_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
+        await type_into(pilot, "0.01")
+        assert ticket.draft().quantity == "0.01"
+        # The trader leaves the field and opens a ticket on another quote.
+        await pilot.press("escape")
+        ticket = await open_buy_ticket(desk, pilot, "AAPL.PAPER")
+        draft = ticket.draft()
+        assert draft.instrument == "AAPL.PAPER"
+        assert draft.quantity == ""
+        assert desk.app.focused is field(ticket, "quantity")
+        await type_into(pilot, "0.5")
+        assert ticket.draft().quantity == "0.5"  # not 0.010.5
+        await desk.session.close()
+
+
+async def test_a_new_ticket_resets_type_tif_and_stop(make_desk) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        ticket = await open_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
+        ticket.query_one("#t-tif").value = "DAY"  # type: ignore[attr-defined]
+        await pilot.pause()
+        assert ticket.draft().tif is TimeInForce.DAY
+        await pilot.press("escape")
+        ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
+        draft = ticket.draft()
+        assert (draft.order_type, draft.tif, draft.stop_price, draft.tag) == (
+            OrderType.LIMIT,
+            TimeInForce.GTC,
+            "",
+            "",
+        )
+        await desk.session.close()
+
+
+async def test_typing_into_a_prefilled_price_replaces_it(make_desk) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
+        price = field(ticket, "limit_price")
+        prefilled = price.value
+        assert prefilled
+        price.focus()
+        await pilot.pause()
+        await pilot.press("backspace")  # never a digit from the middle
+        assert price.value == ""
+        await type_into(pilot, "64000")
+        assert price.value == "64000"
+        # A second prefill while the field has the keyboard: replaced again.
+        await pilot.press("escape")
+        ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
+        price = field(ticket, "limit_price")
+        price.focus()
+        await pilot.pause()
+        await type_into(pilot, "7")
+        assert price.value == "7"
+        await desk.session.close()
+
+
+async def test_prefill_puts_the_cursor_at_the_end_even_in_a_focused_field(make_desk) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
+        price = field(ticket, "limit_price")
+        price.focus()
+        await pilot.pause()
+        await pilot.press("home", "right", "right", "right")
+        # A palette or signal prefill arrives while the cursor sits inside the number.
+        ticket.prefill(instrument="BTCUSDT.PAPER", side=Side.BUY, price=Decimal("65000.50"))
+        await pilot.pause()
+        await pilot.press("backspace")
+        assert price.value in ("", "65000.5")  # whole value replaced, or the last digit
+        assert "9" not in price.value
+        await desk.session.close()
+
+
+async def test_ctrl_u_clears_the_whole_ticket_from_any_field(make_desk) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        ticket = await open_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
+        await type_into(pilot, "1.5")
+        field(ticket, "limit_price").focus()
+        await pilot.pause()
+        await pilot.press("ctrl+u")
+        draft = ticket.draft()
+        assert (draft.instrument, draft.quantity, draft.limit_price, draft.stop_price) == (
+            "",
+            "",
+            "",
+            "",
+        )
+        assert (draft.side, draft.order_type, draft.tif) == (
+            Side.BUY,
+            OrderType.LIMIT,
+            TimeInForce.GTC,
+        )
+        assert desk.app.focused is field(ticket, "instrument")
+        await desk.session.close()
+
+
+async def test_desk_keys_never_land_in_a_number_field(make_desk) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        ticket = await open_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
+        qty = field(ticket, "quantity")
+        assert desk.app.focused is qty
+        await pilot.press("s", "b", "x")
+        assert qty.value == ""
+        assert ticket.draft().side is Side.BUY  # `s` did not turn it into a sell ticket
+        assert ticket.draft().instrument == "ETHUSDT.PAPER"
+        # Esc first: the field lets go and the desk keys work again.
+        await pilot.press("escape", "3")
+        assert desk.app.screen.active == "blotter"
+        assert qty.value == ""
+        await desk.session.close()
+
+
+async def test_the_field_with_the_keyboard_is_marked(make_desk) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        ticket = await open_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
+        pane = desk.app.screen.query_one("#pane-ticket")
+        row = ticket.query_one("#row-quantity")
+        assert row.has_class("-editing")
+        assert str(pane.border_subtitle) == "typing in Qty - Esc leaves the field"
+        field(ticket, "limit_price").focus()
+        await pilot.pause()
+        assert not row.has_class("-editing")
+        assert ticket.query_one("#row-limit_price").has_class("-editing")
+        assert "Price" in str(pane.border_subtitle)
+        await pilot.press("escape")
+        assert not ticket.query(".-editing")
+        assert not pane.border_subtitle
+        await desk.session.close()
+
+
+def small_account() -> Settings:
+    paper = PaperBrokerConfig(
+        name="paper",
+        account="main",
+        seed=7,
+        market={"autorun": False},
+        latency={"enabled": False},
+        starting_cash={"USDT": Decimal("10000"), "USD": Decimal("10000")},
+    )
+    return Settings(brokers=[paper])
+
+
+async def test_an_order_beyond_the_cash_is_refused_before_sending(make_desk) -> None:
+    desk = make_desk(settings=small_account())
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
+        price = Decimal(ticket.draft().limit_price)
+        # 10,000 USDT of cash; 0.2 BTC at ~64,000 is about 12,800 plus fees.
+        await type_into(pilot, "0.2")
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        assert desk.session.engine.oms.orders == {}
+        problems = str(ticket.query_one("#t-problems").render())
+        assert "quantity:" in problems
+        assert "[buying_power]" in problems
+        assert "available 10,000.00 USDT" in problems
+        # The largest quantity the cash covers at this price, fees included, on the lot.
+        instrument = desk.session.engine.instrument("paper", "BTCUSDT.PAPER")
+        assert instrument is not None
+        rate = Decimal("0.001")  # the paper venue's 10 bps taker fee
+        most = (Decimal(10000) / (price * (1 + rate)) / instrument.lot_size).to_integral_value(
+            rounding="ROUND_FLOOR"
+        ) * instrument.lot_size
+        assert f"at most {most.normalize():f}" in problems
+        # Within the cash it goes through.
+        qty = field(ticket, "quantity")
+        qty.value = f"{most:f}"
+        await pilot.pause()
+        assert "buying_power" not in str(ticket.query_one("#t-problems").render())
+        await desk.session.close()
+
+
+async def test_a_sell_beyond_the_position_is_refused_before_sending(make_desk) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        await select_quote(desk, pilot, "ETHUSDT.PAPER")
+        await pilot.press("s")
+        ticket = ticket_of(desk)
+        await type_into(pilot, "1")
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        assert desk.session.engine.oms.orders == {}
+        problems = str(ticket.query_one("#t-problems").render())
+        assert "sellable" in problems
+        assert "position 0" in problems
+        await desk.session.close()
+
+
+def one_order_per_instrument() -> Settings:
+    paper = PaperBrokerConfig(
+        name="paper",
+        account="main",
+        seed=7,
+        market={"autorun": False},
+        latency={"enabled": False},
+        checks={"max_open_orders": 1},
+    )
+    return Settings(brokers=[paper])
+
+
+async def test_after_a_venue_reject_the_next_order_has_a_new_id_and_shows(make_desk) -> None:
+    desk = make_desk(settings=one_order_per_instrument())
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        engine = desk.session.engine
+        sent: list[str] = []
+        for instrument, ticks_below in (
+            ("ETHUSDT.PAPER", 20),  # rests
+            ("ETHUSDT.PAPER", 21),  # the venue refuses: one order per instrument
+            ("BTCUSDT.PAPER", 20),  # rests
+        ):
+            ticket = await open_buy_ticket(desk, pilot, instrument)
+            bid = desk.app.model.quotes[instrument].quote.bid
+            tick = engine.instrument("paper", instrument).tick_size
+            assert bid is not None
+            field(ticket, "limit_price").value = f"{bid - ticks_below * tick:f}"
+            await type_into(pilot, "0.01")
+            await pilot.press("f9")
+            await desk.settle(pilot)
+            sent.append(next(reversed(engine.oms.orders)))
+            await pilot.press("escape")
+        assert len(set(sent)) == 3, sent
+        statuses = [engine.oms.orders[coid].order.status for coid in sent]
+        assert statuses == [OrderStatus.NEW, OrderStatus.REJECTED, OrderStatus.NEW]
+        blotter = desk.app.screen.query_one(Blotter)
+        assert sent[0] in blotter.row_keys
+        assert sent[2] in blotter.row_keys
+        assert len(engine.oms.working()) == 2
+        await desk.session.close()
