@@ -155,31 +155,36 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def build_desk(
+    clock: FakeClock,
+    state_path: Path,
+    *,
+    theme: str | None = "silvertine-dark",
+    settings: Settings | None = None,
+    **app_args: Any,
+) -> Desk:
+    bus = MemoryBus(BusOptions(), clock_ms=clock.ms)
+    session = Session(settings or make_settings(), bus=bus, clock=clock.ns)
+    app = SilvertineApp(
+        session,
+        clock=clock.s,
+        monotonic=clock.monotonic,
+        state=UserState(state_path),
+        theme=theme,
+        new_order_id=order_ids(),
+        toast_timeout_s=600,
+        cursor_blink=False,
+        **app_args,
+    )
+    app.animation_level = "none"
+    return Desk(app, session, clock)
+
+
 @pytest.fixture
 def make_desk(tmp_path: Path, clock: FakeClock) -> Callable[..., Desk]:
 
-    def make(
-        *,
-        theme: str | None = "silvertine-dark",
-        settings: Settings | None = None,
-        state_path: Path | None = None,
-        **app_args: Any,
-    ) -> Desk:
-        bus = MemoryBus(BusOptions(), clock_ms=clock.ms)
-        session = Session(settings or make_settings(), bus=bus, clock=clock.ns)
-        app = SilvertineApp(
-            session,
-            clock=clock.s,
-            monotonic=clock.monotonic,
-            state=UserState(state_path or tmp_path / "state.json"),
-            theme=theme,
-            new_order_id=order_ids(),
-            toast_timeout_s=600,
-            cursor_blink=False,
-            **app_args,
-        )
-        app.animation_level = "none"
-        return Desk(app, session, clock)
+    def make(*, state_path: Path | None = None, **kwargs: Any) -> Desk:
+        return build_desk(clock, state_path or tmp_path / "state.json", **kwargs)
 
     return make
 

@@ -1,0 +1,238 @@
+"""The invariant of the order path, driven through the real app by hypothesis.
+
+Random sequences of what a trader does at the desk — tickets opened from quotes and
+positions, keys typed into every field, choices stepped, desk keys pressed, panes
+switched, the market moving, orders sent — and at every send:
+
+- either the broker journals exactly one order request, equal field by field to what
+  the ticket showed when F9 was pressed (symbol, side, type, quantity, prices, TIF,
+  account),
+- or nothing reaches the broker and the ticket says why;
+
+and no client order id ever reaches the broker twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from textual.widgets import Input
+
+from silvertine_tui.domain import OrderRequest, OrderType
+from silvertine_tui.events import OrderRequestEvent
+from silvertine_tui.ui.format import parse_decimal
+from silvertine_tui.ui.orders import resolve_instrument
+from silvertine_tui.ui.screens.confirm import ConfirmScreen
+from silvertine_tui.ui.widgets.choice import Choice
+from silvertine_tui.ui.widgets.ticket import Ticket
+
+from .conftest import Desk, FakeClock, build_desk
+
+EXAMPLES = int(os.environ.get("SILVERTINE_PROPERTY_EXAMPLES", "12"))
+
+INPUT_FIELDS = ("instrument", "quantity", "limit_price", "stop_price")
+CHOICE_FIELDS = ("side", "order_type", "tif")
+# Mostly quantities a venue takes (so that orders get sent, filled and refused), some noise.
+NUMBER_TEXT = st.one_of(
+    st.sampled_from(["0.01", "0.5", "1", "2", "0.001"]),
+    st.text(alphabet="0123456789.,", min_size=1, max_size=6),
+)
+SYMBOL_TEXT = st.sampled_from(["btcusdt", "ETHUSDT.PAPER", "AAPL", "ETH", "DOGE", "x"])
+# Keys a trader presses anywhere: editing keys, desk keys, pane keys.
+LOOSE_KEYS = st.sampled_from(
+    [
+        "backspace",
+        "delete",
+        "home",
+        "end",
+        "left",
+        "right",
+        "tab",
+        "shift+tab",
+        "escape",
+        "ctrl+u",
+        "b",
+        "s",
+        "x",
+        "1",
+        "2",
+        "3",
+        "4",
+        "7",
+        "0",
+        ".",
+    ]
+)
+
+
+Step = tuple[str, str, int, str]
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The ticket's fields as the trader saw them when F9 was pressed."""
+
+    instrument: str
+    side: str
+    order_type: str
+    quantity: str
+    limit_price: str
+    stop_price: str
+    tif: str
+    account: str
+
+
+def shown(ticket: Ticket) -> Shown:
+    def text(name: str) -> str:
+        return ticket.query_one(f"#t-{name}", Input).value
+
+    def choice(name: str) -> str:
+        return ticket.query_one(f"#t-{name}", Choice).value
+
+    return Shown(
+        text("instrument"),
+        choice("side"),
+        choice("order_type"),
+        text("quantity"),
+        text("limit_price"),
+        text("stop_price"),
+        choice("tif"),
+        choice("account"),
+    )
+
+
+def assert_sent_as_shown(desk: Desk, request: OrderRequest, seen: Shown) -> None:
+    engine = desk.session.engine
+    broker, _, account = seen.account.partition("/")
+    instrument = resolve_instrument(engine, broker, seen.instrument)
+    assert instrument is not None, seen
+    kind = OrderType(seen.order_type)
+    assert (request.broker, request.account) == (broker, account)
+    assert request.instrument == instrument.key
+    assert request.side.value == seen.side
+    assert request.order_type is kind
+    assert request.tif.value == seen.tif
+    assert request.quantity == parse_decimal(seen.quantity)
+    expected_limit = parse_decimal(seen.limit_price) if kind.has_limit_price else None
+    expected_stop = parse_decimal(seen.stop_price) if kind.has_stop_price else None
+    assert request.limit_price == expected_limit
+    assert request.stop_price == expected_stop
+
+
+VALID_QTY = st.sampled_from(["0.01", "0.5", "1", "2", "0.001"])
+
+step = st.one_of(
+    # What a trader does most: a ticket from a quote, a quantity, and often F9.
+    st.tuples(st.just("order"), st.sampled_from("bs"), st.integers(0, 2), VALID_QTY),
+    st.tuples(st.just("order"), st.sampled_from("bs"), st.integers(0, 2), VALID_QTY),
+    st.tuples(st.just("send"), st.sampled_from("yn"), st.just(0), st.just("")),
+    st.tuples(st.just("send"), st.just("y"), st.just(0), st.just("")),
+    st.tuples(st.just("quote"), st.sampled_from("bs"), st.integers(0, 2), st.just("")),
+    st.tuples(st.just("close"), st.just(""), st.just(0), st.just("")),
+    st.tuples(st.just("type"), st.sampled_from(INPUT_FIELDS[1:]), st.just(0), NUMBER_TEXT),
+    st.tuples(st.just("type"), st.just("instrument"), st.just(0), SYMBOL_TEXT),
+    st.tuples(st.just("choice"), st.sampled_from(CHOICE_FIELDS), st.integers(1, 3), st.just("")),
+    st.tuples(st.just("key"), LOOSE_KEYS, st.just(0), st.just("")),
+    st.tuples(st.just("market"), st.just(""), st.integers(1, 2), st.just("")),
+)
+
+
+async def journaled_requests(desk: Desk) -> list[OrderRequest]:
+    bus = desk.session.bus
+    entries = await bus.read(bus.layout.exec("paper", "main"))
+    return [e.event.payload for e in entries if isinstance(e.event, OrderRequestEvent)]
+
+
+async def run_steps(steps: list[Step]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        clock = FakeClock()
+        desk = build_desk(clock, Path(tmp) / "state.json")
+        async with desk.app.run_test(size=(120, 36)) as pilot:
+            await desk.start(pilot)
+            await desk.step(pilot, 2)
+            screen = desk.app.screen
+            ticket = screen.query_one(Ticket)
+            for action, what, n, text in [*steps, ("send", "y", 0, "")]:
+                if action in ("quote", "order"):
+                    await pilot.press("escape", "1", "home", *(["down"] * n), what)
+                    if action == "order":
+                        await pilot.press(*text)
+                elif action == "close":
+                    await pilot.press("escape", "4", "x")
+                elif action == "type":
+                    ticket.query_one(f"#t-{what}", Input).focus()
+                    await pilot.pause()
+                    await pilot.press(*text)
+                elif action == "choice":
+                    ticket.query_one(f"#t-{what}", Choice).focus()
+                    await pilot.pause()
+                    await pilot.press(*(["right"] * n))
+                elif action == "key":
+                    await pilot.press(what)
+                elif action == "market":
+                    await desk.step(pilot, n)
+                else:
+                    await send(desk, pilot, ticket, confirm=what == "y")
+            requests = await journaled_requests(desk)
+            ids = [r.client_order_id for r in requests]
+            assert len(ids) == len(set(ids)), f"an id reached the broker twice: {ids}"
+            await desk.session.close()
+
+
+async def send(desk: Desk, pilot, ticket: Ticket, *, confirm: bool) -> None:
+    """Press F9 the way a trader does: from the ticket (Esc then 2 when elsewhere)."""
+    desk.clock.advance(1.0)  # past the double-press debounce: a deliberate send
+    focused = desk.app.focused
+    if focused is None or ticket not in focused.ancestors_with_self:
+        await pilot.press("escape", "2")
+    before = await journaled_requests(desk)
+    seen = shown(ticket)
+    await pilot.press("f9")
+    await pilot.pause()
+    if isinstance(desk.app.screen, ConfirmScreen):
+        await pilot.press("y" if confirm else "n")
+    await desk.settle(pilot)
+    after = await journaled_requests(desk)
+    new = after[len(before) :]
+    if new:
+        assert len(new) == 1, new
+        assert_sent_as_shown(desk, new[0], seen)
+    else:
+        status = ticket.query_one("#t-status").render()
+        problems = ticket.query_one("#t-problems").render()
+        said = f"{status} {problems}"
+        assert "NOT SENT" in said or "not sent" in said or "REJECTED" in said, said
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(steps=st.lists(step, min_size=3, max_size=25))
+def test_what_is_sent_is_what_the_ticket_showed(steps: list[Step]) -> None:
+    asyncio.run(run_steps(steps))
+
+
+def test_a_trader_session_sends_as_shown() -> None:
+    """One fixed sequence (a regression anchor): two tickets in a row, a venue reject
+    (a sell with no position), then another order."""
+    asyncio.run(
+        run_steps(
+            [
+                ("order", "b", 1, "0.01"),
+                ("send", "y", 0, ""),
+                ("order", "b", 0, "2"),
+                ("send", "y", 0, ""),
+                ("key", "escape", 0, ""),
+                ("order", "s", 2, "1"),
+                ("send", "y", 0, ""),
+            ]
+        )
+    )
