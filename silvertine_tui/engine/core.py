@@ -33,11 +33,31 @@ from ..events import (
 )
 from .oms import OMS, Outcome
 from .portfolio import Portfolio
-from .risk import RiskGate, RiskRejected
+from .risk import RiskGate, RiskRejected, RiskViolation
 
 log = logging.getLogger(__name__)
 
 ENGINE_SOURCE = "engine"
+
+
+class DuplicateOrderId(RiskRejected):
+    """The request's client order id was used before: nothing is sent.
+
+    An id names one send attempt. Reusing one after a reject, an error or a timeout
+    would let the venue's reports land on the finished order (and vanish there).
+    """
+
+    def __init__(self, client_order_id: str) -> None:
+        self.client_order_id = client_order_id
+        super().__init__(
+            [
+                RiskViolation(
+                    "duplicate_id",
+                    f"client order id {client_order_id} was already used for an earlier "
+                    "send attempt; open a new ticket so the order gets a new id",
+                )
+            ]
+        )
 
 
 class TradingEngine:
@@ -59,6 +79,9 @@ class TradingEngine:
         self.applied: dict[str, str] = {}  # stream -> last applied entry id
         self.version = 0
         self._changed = asyncio.Event()
+        # Ids of send attempts the OMS may never see: refused by the gate (also read
+        # back from the risk stream) or by the broker before anything was journaled.
+        self._attempted: set[str] = set()
 
     # -- applying events ---------------------------------------------------------------
 
@@ -93,6 +116,8 @@ class TradingEngine:
             self._changed.set()
 
     def _apply_risk(self, event: RiskEvent) -> bool:
+        if event.payload.client_order_id:
+            self._attempted.add(event.payload.client_order_id)
         if event.payload.action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
             self.gate.state = event.payload.trading_state
             return True
@@ -151,13 +176,23 @@ class TradingEngine:
             known = ", ".join(sorted(self.brokers)) or "none"
             raise KeyError(f"no broker named {name!r} (configured: {known})") from None
 
+    def id_used(self, client_order_id: str) -> bool:
+        """True if an order with this id was ever sent or refused (journal included)."""
+        return client_order_id in self._attempted or self.oms.get(client_order_id) is not None
+
     async def submit(self, request: OrderRequest) -> str:
-        """Risk-check and send. Raises `RiskRejected` (published as a risk event) or
-        the broker's typed error; returns the client order id."""
+        """Risk-check and send. Raises `RiskRejected` (published as a risk event;
+        `DuplicateOrderId` when the id was used before) or the broker's typed error;
+        returns the client order id."""
         broker = self.broker(request.broker)
+        cid = request.client_order_id
         try:
+            if self.id_used(cid):
+                raise DuplicateOrderId(cid)
+            self._attempted.add(cid)
             self.gate.enforce(request, self)
         except RiskRejected as exc:
+            log.warning("engine.order_refused", extra={"client_order_id": cid, "error": str(exc)})
             await self._publish_risk(
                 RiskAction.REJECT,
                 rule=",".join(v.rule for v in exc.violations),
