@@ -16,7 +16,7 @@ from decimal import Decimal
 from ..brokers import Broker
 from ..bus import BusEntry, EventBus
 from ..config import RiskConfig
-from ..domain import ConnectionState, Instrument, OrderRequest, TradingState
+from ..domain import ConnectionState, Instrument, OrderRequest, Side, TradingState
 from ..events import (
     BalanceEvent,
     EventBase,
@@ -144,7 +144,40 @@ class TradingEngine:
     # -- RiskContext ---------------------------------------------------------------------
 
     def last_price(self, instrument: str) -> Decimal | None:
+        """The mark: the latest quote's mid, or its last trade when it has no mid."""
         return self.portfolio.mark(instrument)
+
+    def mark_basis(self, instrument: str) -> str:
+        return self.portfolio.mark_basis.get(instrument, "")
+
+    def working_quantity(
+        self, broker: str, account: str, instrument: str, side: Side, exclude: str = ""
+    ) -> Decimal:
+        return sum(
+            (
+                v.order.leaves_qty
+                for v in self.oms.working(broker, account)
+                if v.order.request.instrument == instrument
+                and v.order.request.side is side
+                and v.client_order_id != exclude
+            ),
+            Decimal(0),
+        )
+
+    def live_money(self, broker: str) -> bool:
+        adapter = self.brokers.get(broker)
+        return adapter is not None and adapter.live
+
+    def journal_problem(self) -> str:
+        stats = self.bus.stats
+        if not stats.connected:
+            return f"the journal ({stats.backend} bus) is disconnected"
+        if stats.exec_buffered:
+            return (
+                f"{stats.exec_buffered} execution events wait in the outage buffer, "
+                "not yet written to the journal"
+            )
+        return ""
 
     def open_orders(self, broker: str) -> int:
         return self.oms.open_count(broker)

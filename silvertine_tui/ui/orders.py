@@ -31,6 +31,7 @@ RISK_FIELDS: dict[str, str] = {
     "max_open_orders": "account",
     "order_rate": "account",
     "duplicate_id": "",
+    "journal_down": "account",
 }
 
 FIELDS = (

@@ -9,7 +9,7 @@ import pytest
 from silvertine_tui.brokers import OrderRejected
 from silvertine_tui.brokers.errors import NotConnected
 from silvertine_tui.bus import MemoryBus
-from silvertine_tui.config import RiskConfig, RiskLimits
+from silvertine_tui.config import ExternalBrokerConfig, RiskConfig, RiskLimits
 from silvertine_tui.domain import ConnectionState, OrderRequest, OrderType, Side
 from silvertine_tui.engine.core import DuplicateOrderId, TradingEngine
 from silvertine_tui.engine.recovery import recover, replay_stream
@@ -21,10 +21,10 @@ from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
 class RefusingVenue(ScriptedVenue):
     """Refuses the orders whose ids the test lists, like a venue's reject."""
 
-    refuse: set[str]
+    refuse: frozenset[str] = frozenset()
 
     async def _submit(self, request: OrderRequest) -> None:
-        if request.client_order_id in getattr(self, "refuse", set()):
+        if request.client_order_id in self.refuse:
             self.sent.append(request.client_order_id)
             raise OrderRejected("venue: price outside the band")
         await super()._submit(request)
@@ -33,8 +33,7 @@ class RefusingVenue(ScriptedVenue):
 async def make(risk: RiskConfig | None = None) -> tuple[MemoryBus, TradingEngine, RefusingVenue]:
     bus = MemoryBus()
     await bus.start()
-    venue = RefusingVenue.build(bus)
-    venue.refuse = set()
+    venue = RefusingVenue(ExternalBrokerConfig(name="scripted", type="scripted"), bus)
     engine = TradingEngine(bus, [venue], risk or RiskConfig())
     await venue.connect()
     await engine.load_instruments()
@@ -69,11 +68,11 @@ async def risk_rejects(bus: MemoryBus) -> list[tuple[str, str, str]]:
 
 async def test_an_id_rejected_by_the_venue_is_never_sent_again() -> None:
     bus, engine, venue = await make()
-    venue.refuse = {"c-1"}
+    venue.refuse = frozenset({"c-1"})
     with pytest.raises(OrderRejected):
         await engine.submit(order("c-1"))
     await sync(engine)
-    venue.refuse = set()
+    venue.refuse = frozenset()
     with pytest.raises(DuplicateOrderId, match="c-1 was already used") as caught:
         await engine.submit(order("c-1"))
     assert isinstance(caught.value, RiskRejected)  # the ticket shows it like a risk reject
