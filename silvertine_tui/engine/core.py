@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 
 from ..brokers import Broker
@@ -31,6 +31,7 @@ from ..events import (
     RiskAction,
     RiskEvent,
 )
+from .cancels import RETRY_DELAYS_S, CancelReport, KillReport, cancel_everywhere
 from .oms import OMS, Outcome
 from .portfolio import Portfolio
 from .risk import RiskGate, RiskRejected, RiskViolation
@@ -68,6 +69,7 @@ class TradingEngine:
         risk: RiskConfig,
         *,
         clock: Callable[[], float] | None = None,
+        retry_delays: Sequence[float] = RETRY_DELAYS_S,
     ) -> None:
         self.bus = bus
         self.brokers: dict[str, Broker] = {b.name: b for b in brokers}
@@ -78,6 +80,7 @@ class TradingEngine:
         self.instruments: dict[str, dict[str, Instrument]] = {}
         self.applied: dict[str, str] = {}  # stream -> last applied entry id
         self.version = 0
+        self.retry_delays = tuple(retry_delays)
         self._changed = asyncio.Event()
         # Ids of send attempts the OMS may never see: refused by the gate (also read
         # back from the risk stream) or by the broker before anything was journaled.
@@ -226,12 +229,17 @@ class TradingEngine:
             self.gate.enforce(request, self)
         except RiskRejected as exc:
             log.warning("engine.order_refused", extra={"client_order_id": cid, "error": str(exc)})
-            await self._publish_risk(
-                RiskAction.REJECT,
-                rule=",".join(v.rule for v in exc.violations),
-                message=str(exc),
-                client_order_id=request.client_order_id,
-            )
+            try:
+                await self._publish_risk(
+                    RiskAction.REJECT,
+                    rule=",".join(v.rule for v in exc.violations),
+                    message=str(exc),
+                    client_order_id=request.client_order_id,
+                )
+            except Exception:
+                # The trader still gets the rejection (raised below); only its journal
+                # line is missing.
+                log.exception("engine.risk_reject_not_journaled", extra={"client_order_id": cid})
             raise
         return await broker.place(request, market_price=self.last_price(request.instrument))
 
@@ -275,26 +283,54 @@ class TradingEngine:
 
     async def cancel_all(
         self, broker: str | None = None, instrument: str | None = None
-    ) -> list[str]:
+    ) -> CancelReport:
+        """Cancel every working order (of one broker / instrument), retrying refused
+        cancels; the report names every order still working and why."""
         targets = [self.broker(broker)] if broker else list(self.brokers.values())
-        results = await asyncio.gather(
-            *(b.cancel_all(instrument) for b in targets), return_exceptions=True
+        report = await cancel_everywhere(
+            targets, self.oms, instrument=instrument, delays=self.retry_delays
         )
-        cancelled: list[str] = []
-        for target, result in zip(targets, results, strict=True):
-            if isinstance(result, BaseException):
-                log.error(
-                    "engine.cancel_all_failed", extra={"broker": target.name, "error": str(result)}
-                )
-                continue
-            cancelled.extend(result)
-        return cancelled
+        log.info(
+            "engine.cancel_all",
+            extra={"cancelled": len(report.cancelled), "still_working": report.still_working},
+        )
+        return report
 
-    async def kill(self, reason: str = "kill switch") -> list[str]:
-        """HALT trading and cancel every working order on every broker."""
+    async def kill(self, reason: str = "kill switch") -> KillReport:
+        """HALT trading and cancel every working order on every broker.
+
+        HALTED is set in memory first and holds whatever fails next. The KILL is
+        journaled while the cancels go out (a bus that refuses it delays no cancel),
+        and retried like a refused cancel.
+        """
         self.gate.state = TradingState.HALTED
-        await self._publish_risk(RiskAction.KILL, message=reason)
-        return await self.cancel_all()
+        journal_error, cancels = await asyncio.gather(
+            self._journal_kill(reason),
+            cancel_everywhere(
+                self.brokers.values(), self.oms, delays=self.retry_delays, reason=reason
+            ),
+        )
+        report = KillReport(cancels, journal_error)
+        if report.ok:
+            log.warning("engine.kill", extra={"cancelled": len(report.cancelled)})
+        else:
+            log.error("engine.kill_incomplete", extra={"summary": report.summary()})
+        return report
+
+    async def _journal_kill(self, reason: str) -> str:
+        """Publish the KILL, retrying; "" once written, else the last error."""
+        error = ""
+        for delay in (0.0, *self.retry_delays):
+            if delay:
+                await asyncio.sleep(delay)
+            try:
+                await self._publish_risk(RiskAction.KILL, message=reason)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                log.error("engine.kill_not_journaled", extra={"error": error})
+                continue
+            return ""
+        return error
 
     async def resume(self) -> None:
         self.gate.state = TradingState.ACTIVE

@@ -167,8 +167,8 @@ class Session:
             return
         self.started = False
         if self.settings.engine.cancel_on_exit:
-            cancelled = await self.engine.cancel_all()
-            log.info("session.cancel_on_exit", extra={"cancelled": len(cancelled)})
+            report = await self.engine.cancel_all()
+            log.info("session.cancel_on_exit", extra={"summary": report.summary()})
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
