@@ -16,21 +16,33 @@ from decimal import Decimal
 from ..brokers import Broker
 from ..bus import BusEntry, EventBus
 from ..config import RiskConfig
-from ..domain import ConnectionState, Instrument, OrderRequest, Side, TradingState
+from ..domain import (
+    ConnectionState,
+    Fill,
+    Instrument,
+    OrderRequest,
+    OrderUpdate,
+    Position,
+    Side,
+    TradingState,
+)
 from ..events import (
     BalanceEvent,
     EventBase,
     FillEvent,
+    Health,
     HealthEvent,
     OrderRequestEvent,
     OrderUpdateEvent,
     PositionEvent,
     QuoteEvent,
     ReconcileEvent,
+    ReconcileKind,
     Risk,
     RiskAction,
     RiskEvent,
 )
+from .anomalies import CONTRADICTS, ENGINE_COMPONENT, Anomalies, AnomalyKind
 from .cancels import RETRY_DELAYS_S, CancelReport, KillReport, cancel_everywhere
 from .oms import OMS, Outcome
 from .portfolio import Portfolio
@@ -81,6 +93,9 @@ class TradingEngine:
         self.applied: dict[str, str] = {}  # stream -> last applied entry id
         self.version = 0
         self.retry_delays = tuple(retry_delays)
+        self.anomalies = Anomalies()
+        self.replaying = False  # set by recovery: findings then are not alerted again
+        self._mismatched: set[tuple[str, str, str]] = set()
         self._changed = asyncio.Event()
         # Ids of send attempts the OMS may never see: refused by the gate (also read
         # back from the risk stream) or by the broker before anything was journaled.
@@ -97,17 +112,42 @@ class TradingEngine:
         changed = False
         match event:
             case OrderUpdateEvent() | OrderRequestEvent():  # the most common, first
-                changed = self.oms.apply(event) is Outcome.APPLIED
+                outcome = self.oms.apply(event)
+                changed = outcome is Outcome.APPLIED
+                if outcome is Outcome.TERMINAL and isinstance(event, OrderUpdateEvent):
+                    self._check_late_report(event.payload)
+                elif outcome is Outcome.PARKED and isinstance(event, OrderUpdateEvent):
+                    update = event.payload
+                    self._anomaly(
+                        AnomalyKind.UNKNOWN_ORDER,
+                        f"{event.source}: {update.status} report for order "
+                        f"{update.client_order_id}, which the journal does not know "
+                        "(placed elsewhere?); check it at the venue",
+                    )
             case FillEvent():
                 outcome = self.oms.apply(event)
                 # Fills are money: the portfolio takes every new execution id, even one
-                # for an order the OMS refuses as an overfill (it is flagged there).
-                changed = self.portfolio.apply(event) or outcome is Outcome.APPLIED
-            case QuoteEvent() | BalanceEvent() | PositionEvent():
+                # for an order the OMS refuses as an overfill (counted as an anomaly).
                 changed = self.portfolio.apply(event)
+                if outcome is Outcome.OVERFILL or outcome is Outcome.PARKED:
+                    self._fill_anomaly(event.payload, outcome)
+                changed = changed or outcome is Outcome.APPLIED
+            case QuoteEvent() | BalanceEvent():
+                changed = self.portfolio.apply(event)
+            case PositionEvent():
+                changed = self.portfolio.apply(event)
+                self._check_position(event.payload)
             case ReconcileEvent():
                 changed = self.oms.apply(event) is Outcome.APPLIED
                 changed = self.portfolio.apply(event) or changed
+                rec = event.payload
+                if rec.kind is ReconcileKind.POSITION_MISMATCH:
+                    self._anomaly(
+                        AnomalyKind.POSITION_MISMATCH,
+                        f"{event.source} {rec.instrument}: we held {rec.ours}, the venue "
+                        f"holds {rec.venue}; the venue's quantity was taken, no fill was "
+                        "made up: check the fills at the venue",
+                    )
             case RiskEvent():
                 changed = self._apply_risk(event)
             case HealthEvent():
@@ -117,6 +157,94 @@ class TradingEngine:
         if changed:
             self.version += 1
             self._changed.set()
+
+    # -- anomalies: counted, published, shown (never only logged) ------------------------
+
+    def _anomaly(self, kind: AnomalyKind, message: str) -> None:
+        if not self.replaying:
+            log.warning("engine.anomaly", extra={"kind": kind, "detail": message})
+        self.anomalies.record(kind, message, replaying=self.replaying)
+
+    def _fill_anomaly(self, fill: Fill, outcome: Outcome) -> None:
+        what = (
+            f"{fill.broker}/{fill.account}: fill {fill.exec_id} {fill.side} "
+            f"{fill.quantity:f} {fill.instrument} @ {fill.price:f} for order "
+            f"{fill.client_order_id}"
+        )
+        view = self.oms.get(fill.client_order_id)
+        if outcome is Outcome.OVERFILL and view is not None:
+            order = view.order
+            self._anomaly(
+                AnomalyKind.OVERFILL,
+                f"{what} makes filled {order.filled_qty + fill.quantity:f} > ordered "
+                f"{order.quantity:f}: the position took it, the order did not; "
+                "check the fills at the venue",
+            )
+        else:
+            self._anomaly(
+                AnomalyKind.UNKNOWN_ORDER,
+                f"{what}, which the journal does not know: the position took it; "
+                "check the order at the venue",
+            )
+
+    def _check_late_report(self, update: OrderUpdate) -> None:
+        view = self.oms.get(update.client_order_id)
+        if view is None:
+            return
+        final = view.order.status
+        if update.status in CONTRADICTS.get(final, frozenset()):
+            self._anomaly(
+                AnomalyKind.REFUSED_REPORT,
+                f"{view.broker}/{view.account}: the venue reports order "
+                f"{update.client_order_id} {update.status} but it is {final} here; "
+                "the report was not applied: check the order at the venue",
+            )
+
+    def _check_position(self, venue: Position) -> None:
+        key = (venue.broker, venue.account, venue.instrument)
+        ours = self.portfolio.position(*key)
+        if venue.quantity == ours:
+            self._mismatched.discard(key)
+            return
+        if key in self._mismatched:
+            return
+        self._mismatched.add(key)
+        self._anomaly(
+            AnomalyKind.POSITION_MISMATCH,
+            f"{venue.broker}/{venue.account} {venue.instrument}: the venue reports a "
+            f"position of {venue.quantity:f}, our fills make {ours:f}; "
+            "check the fills at the venue",
+        )
+
+    async def publish_anomalies(self) -> None:
+        """Publish what was found since the last call as the engine's health."""
+        found = self.anomalies.take()
+        if not found:
+            return
+        if len(found) == 1:
+            message, kind = found[0].message, str(found[0].kind)
+        else:
+            message = f"{len(found)} anomalies: " + "; ".join(
+                f"{a.kind}: {a.message}" for a in found
+            )
+            kind = f"{len(found)} anomalies"
+        metrics = self.anomalies.metrics()
+        metrics["last_kind"] = kind
+        try:
+            await self.bus.publish(
+                HealthEvent.create(
+                    ENGINE_COMPONENT,
+                    Health(
+                        component=ENGINE_COMPONENT,
+                        state=ConnectionState.DEGRADED,
+                        message=message,
+                        metrics=metrics,
+                    ),
+                )
+            )
+        except Exception:
+            # Still counted here and shown in the health pane from the engine itself.
+            log.exception("engine.anomaly_not_published", extra={"kinds": [a.kind for a in found]})
 
     def _apply_risk(self, event: RiskEvent) -> bool:
         if event.payload.client_order_id:

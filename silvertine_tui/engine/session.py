@@ -118,8 +118,11 @@ class Session:
 
     async def _follow(self) -> None:
         every = self.settings.engine.snapshot_every_events
+        engine = self.engine
         async for entry in self.bus.tail(self.engine_streams()):
-            self.engine.apply_entry(entry)
+            engine.apply_entry(entry)
+            if engine.anomalies.pending:
+                await engine.publish_anomalies()
             if entry.stream.startswith(f"{self.bus.layout.prefix}:exec:"):
                 self._events_since_snapshot += 1
                 if self._events_since_snapshot >= every:
