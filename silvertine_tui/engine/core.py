@@ -100,6 +100,9 @@ class TradingEngine:
         # Ids of send attempts the OMS may never see: refused by the gate (also read
         # back from the risk stream) or by the broker before anything was journaled.
         self._attempted: set[str] = set()
+        # Set by `kill` until the trader resumes here: no state read back from the bus
+        # (published before the kill, applied after it) may lift HALTED.
+        self._hold_halted = False
 
     # -- applying events ---------------------------------------------------------------
 
@@ -250,6 +253,8 @@ class TradingEngine:
         if event.payload.client_order_id:
             self._attempted.add(event.payload.client_order_id)
         if event.payload.action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
+            if self._hold_halted and event.payload.trading_state is not TradingState.HALTED:
+                return False  # older than the kill (read back late): HALTED holds
             self.gate.state = event.payload.trading_state
             return True
         return False
@@ -432,6 +437,7 @@ class TradingEngine:
         and retried like a refused cancel.
         """
         self.gate.state = TradingState.HALTED
+        self._hold_halted = True
         journal_error, cancels = await asyncio.gather(
             self._journal_kill(reason),
             cancel_everywhere(
@@ -461,10 +467,12 @@ class TradingEngine:
         return error
 
     async def resume(self) -> None:
+        self._hold_halted = False
         self.gate.state = TradingState.ACTIVE
         await self._publish_risk(RiskAction.RESUME, message="trading resumed")
 
     async def set_trading_state(self, state: TradingState) -> None:
+        self._hold_halted = False
         self.gate.state = state
         await self._publish_risk(RiskAction.STATE, message=f"trading state {state}")
 

@@ -199,3 +199,17 @@ async def test_base_cancel_all_goes_on_after_a_refused_cancel() -> None:
     with pytest.raises(BrokerError, match=rf"cancelled 1.*{first}.*venue busy"):
         await venue.cancel_all()
     assert list(venue.venue_orders) == [first]  # the second was still cancelled
+
+
+async def test_halted_holds_against_an_older_state_read_back_late() -> None:
+    bus, engine, _ = await make(ScriptedVenue)
+    await engine.set_trading_state(TradingState.REDUCE_ONLY)
+    await engine.resume()  # published, not yet read back by the engine
+    bus.failures["risk"] = 99
+    await engine.kill("drill")  # its KILL never reaches the journal
+    await sync(engine)  # the reader now applies the older REDUCE_ONLY and RESUME
+    assert engine.gate.state is TradingState.HALTED
+    bus.failures["risk"] = 0
+    await engine.resume()  # only the trader lifts it
+    await sync(engine)
+    assert engine.gate.state is TradingState.ACTIVE
