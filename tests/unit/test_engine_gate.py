@@ -136,3 +136,13 @@ async def test_a_paper_broker_goes_on_while_the_journal_only_buffers() -> None:
     bus.stats.exec_buffered = 3
     await engine.submit(order())
     assert len(venue.sent) == 1
+
+
+def test_the_ticket_shows_the_new_rules_against_the_right_field() -> None:
+    from silvertine_tui.engine.risk import RiskViolation
+    from silvertine_tui.ui.orders import risk_problems
+
+    found = risk_problems(
+        [RiskViolation("journal_down", "journal down"), RiskViolation("duplicate_id", "used")]
+    )
+    assert [(p.field, p.rule) for p in found] == [("account", "journal_down"), ("", "duplicate_id")]
