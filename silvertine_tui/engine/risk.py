@@ -115,12 +115,22 @@ class RiskGate:
         signed = request.quantity * request.side.sign
         after = position + signed
 
-        working_same = ctx.working_quantity(
-            request.broker,
-            request.account,
-            request.instrument,
-            request.side,
-            exclude=request.client_order_id,
+        # Only the rules that need it pay for the scan of the working orders.
+        needs_working = (
+            self.state is TradingState.REDUCE_ONLY
+            or request.reduce_only
+            or limits.max_position is not None
+        )
+        working_same = (
+            ctx.working_quantity(
+                request.broker,
+                request.account,
+                request.instrument,
+                request.side,
+                exclude=request.client_order_id,
+            )
+            if needs_working
+            else Decimal(0)
         )
         if self.state is TradingState.HALTED:
             found.append(
