@@ -510,6 +510,10 @@ class RiskConfig(_Section):
     symbols: dict[str, RiskLimits] = Field(default_factory=dict)
     # Orders need their broker LIVE (or DEGRADED); switch off only for drills.
     require_live: bool = True
+    # A broker with `live: true` refuses new orders while execution events cannot be
+    # written to the journal (the bus is down and only buffers them); cancels still go
+    # through and paper brokers go on. Switch off only if you accept unjournaled orders.
+    live_requires_journal: bool = True
     # The trading state a session starts in when the journal holds none.
     initial_state: TradingState = TradingState.ACTIVE
 

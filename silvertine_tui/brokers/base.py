@@ -309,8 +309,11 @@ class Broker(ABC):
 
     async def cancel_all(self, instrument: str | None = None) -> list[str]:
         """Cancel every working order (optionally of one instrument). Returns their ids.
-        Orders the venue no longer knows (filled meanwhile) are skipped, not errors."""
+        Orders the venue no longer knows (filled meanwhile) are skipped, not errors. A
+        refused cancel does not stop the others: once all were tried, a `BrokerError`
+        names what was cancelled and each order still working with the venue's reason."""
         cancelled: list[str] = []
+        failed: dict[str, str] = {}
         for order in await self.open_orders():
             if instrument is not None and order.instrument != instrument:
                 continue
@@ -318,7 +321,24 @@ class Broker(ABC):
                 await self.cancel(order.client_order_id, reason="cancel all")
             except UnknownOrder:
                 continue
+            except BrokerError as exc:
+                failed[order.client_order_id] = str(exc)
+                log.warning(
+                    "broker.cancel_failed",
+                    extra={
+                        "broker": self.source,
+                        "client_order_id": order.client_order_id,
+                        "error": str(exc),
+                    },
+                )
+                continue
             cancelled.append(order.client_order_id)
+        if failed:
+            listed = "; ".join(f"{cid}: {why}" for cid, why in failed.items())
+            raise BrokerError(
+                f"cancel all at {self.source}: cancelled {len(cancelled)}, "
+                f"{len(failed)} still working ({listed}); cancel them again or at the venue"
+            )
         return cancelled
 
     async def instrument(self, key: str) -> Instrument:

@@ -10,34 +10,67 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 
 from ..brokers import Broker
 from ..bus import BusEntry, EventBus
 from ..config import RiskConfig
-from ..domain import ConnectionState, Instrument, OrderRequest, TradingState
+from ..domain import (
+    ConnectionState,
+    Fill,
+    Instrument,
+    OrderRequest,
+    OrderUpdate,
+    Position,
+    Side,
+    TradingState,
+)
 from ..events import (
     BalanceEvent,
     EventBase,
     FillEvent,
+    Health,
     HealthEvent,
     OrderRequestEvent,
     OrderUpdateEvent,
     PositionEvent,
     QuoteEvent,
     ReconcileEvent,
+    ReconcileKind,
     Risk,
     RiskAction,
     RiskEvent,
 )
+from .anomalies import CONTRADICTS, ENGINE_COMPONENT, Anomalies, AnomalyKind
+from .cancels import RETRY_DELAYS_S, CancelReport, KillReport, cancel_everywhere
 from .oms import OMS, Outcome
 from .portfolio import Portfolio
-from .risk import RiskGate, RiskRejected
+from .risk import RiskGate, RiskRejected, RiskViolation
 
 log = logging.getLogger(__name__)
 
 ENGINE_SOURCE = "engine"
+
+
+class DuplicateOrderId(RiskRejected):
+    """The request's client order id was used before: nothing is sent.
+
+    An id names one send attempt. Reusing one after a reject, an error or a timeout
+    would let the venue's reports land on the finished order (and vanish there).
+    """
+
+    def __init__(self, client_order_id: str) -> None:
+        self.client_order_id = client_order_id
+        super().__init__(
+            [
+                RiskViolation(
+                    "duplicate_id",
+                    f"client order id {client_order_id} was already used for an earlier "
+                    "send attempt; open a new ticket so the order gets a new id",
+                )
+            ]
+        )
 
 
 class TradingEngine:
@@ -48,6 +81,7 @@ class TradingEngine:
         risk: RiskConfig,
         *,
         clock: Callable[[], float] | None = None,
+        retry_delays: Sequence[float] = RETRY_DELAYS_S,
     ) -> None:
         self.bus = bus
         self.brokers: dict[str, Broker] = {b.name: b for b in brokers}
@@ -58,7 +92,17 @@ class TradingEngine:
         self.instruments: dict[str, dict[str, Instrument]] = {}
         self.applied: dict[str, str] = {}  # stream -> last applied entry id
         self.version = 0
+        self.retry_delays = tuple(retry_delays)
+        self.anomalies = Anomalies()
+        self.replaying = False  # set by recovery: findings then are not alerted again
+        self._mismatched: set[tuple[str, str, str]] = set()
         self._changed = asyncio.Event()
+        # Ids of send attempts the OMS may never see: refused by the gate (also read
+        # back from the risk stream) or by the broker before anything was journaled.
+        self._attempted: set[str] = set()
+        # Set by `kill` until the trader resumes here: no state read back from the bus
+        # (published before the kill, applied after it) may lift HALTED.
+        self._hold_halted = False
 
     # -- applying events ---------------------------------------------------------------
 
@@ -71,17 +115,42 @@ class TradingEngine:
         changed = False
         match event:
             case OrderUpdateEvent() | OrderRequestEvent():  # the most common, first
-                changed = self.oms.apply(event) is Outcome.APPLIED
+                outcome = self.oms.apply(event)
+                changed = outcome is Outcome.APPLIED
+                if outcome is Outcome.TERMINAL and isinstance(event, OrderUpdateEvent):
+                    self._check_late_report(event.payload)
+                elif outcome is Outcome.PARKED and isinstance(event, OrderUpdateEvent):
+                    update = event.payload
+                    self._anomaly(
+                        AnomalyKind.UNKNOWN_ORDER,
+                        f"{event.source}: {update.status} report for order "
+                        f"{update.client_order_id}, which the journal does not know "
+                        "(placed elsewhere?); check it at the venue",
+                    )
             case FillEvent():
                 outcome = self.oms.apply(event)
                 # Fills are money: the portfolio takes every new execution id, even one
-                # for an order the OMS refuses as an overfill (it is flagged there).
-                changed = self.portfolio.apply(event) or outcome is Outcome.APPLIED
-            case QuoteEvent() | BalanceEvent() | PositionEvent():
+                # for an order the OMS refuses as an overfill (counted as an anomaly).
                 changed = self.portfolio.apply(event)
+                if outcome is Outcome.OVERFILL or outcome is Outcome.PARKED:
+                    self._fill_anomaly(event.payload, outcome)
+                changed = changed or outcome is Outcome.APPLIED
+            case QuoteEvent() | BalanceEvent():
+                changed = self.portfolio.apply(event)
+            case PositionEvent():
+                changed = self.portfolio.apply(event)
+                self._check_position(event.payload)
             case ReconcileEvent():
                 changed = self.oms.apply(event) is Outcome.APPLIED
                 changed = self.portfolio.apply(event) or changed
+                rec = event.payload
+                if rec.kind is ReconcileKind.POSITION_MISMATCH:
+                    self._anomaly(
+                        AnomalyKind.POSITION_MISMATCH,
+                        f"{event.source} {rec.instrument}: we held {rec.ours}, the venue "
+                        f"holds {rec.venue}; the venue's quantity was taken, no fill was "
+                        "made up: check the fills at the venue",
+                    )
             case RiskEvent():
                 changed = self._apply_risk(event)
             case HealthEvent():
@@ -92,8 +161,100 @@ class TradingEngine:
             self.version += 1
             self._changed.set()
 
+    # -- anomalies: counted, published, shown (never only logged) ------------------------
+
+    def _anomaly(self, kind: AnomalyKind, message: str) -> None:
+        if not self.replaying:
+            log.warning("engine.anomaly", extra={"kind": kind, "detail": message})
+        self.anomalies.record(kind, message, replaying=self.replaying)
+
+    def _fill_anomaly(self, fill: Fill, outcome: Outcome) -> None:
+        what = (
+            f"{fill.broker}/{fill.account}: fill {fill.exec_id} {fill.side} "
+            f"{fill.quantity:f} {fill.instrument} @ {fill.price:f} for order "
+            f"{fill.client_order_id}"
+        )
+        view = self.oms.get(fill.client_order_id)
+        if outcome is Outcome.OVERFILL and view is not None:
+            order = view.order
+            self._anomaly(
+                AnomalyKind.OVERFILL,
+                f"{what} makes filled {order.filled_qty + fill.quantity:f} > ordered "
+                f"{order.quantity:f}: the position took it, the order did not; "
+                "check the fills at the venue",
+            )
+        else:
+            self._anomaly(
+                AnomalyKind.UNKNOWN_ORDER,
+                f"{what}, which the journal does not know: the position took it; "
+                "check the order at the venue",
+            )
+
+    def _check_late_report(self, update: OrderUpdate) -> None:
+        view = self.oms.get(update.client_order_id)
+        if view is None:
+            return
+        final = view.order.status
+        if update.status in CONTRADICTS.get(final, frozenset()):
+            self._anomaly(
+                AnomalyKind.REFUSED_REPORT,
+                f"{view.broker}/{view.account}: the venue reports order "
+                f"{update.client_order_id} {update.status} but it is {final} here; "
+                "the report was not applied: check the order at the venue",
+            )
+
+    def _check_position(self, venue: Position) -> None:
+        key = (venue.broker, venue.account, venue.instrument)
+        ours = self.portfolio.position(*key)
+        if venue.quantity == ours:
+            self._mismatched.discard(key)
+            return
+        if key in self._mismatched:
+            return
+        self._mismatched.add(key)
+        self._anomaly(
+            AnomalyKind.POSITION_MISMATCH,
+            f"{venue.broker}/{venue.account} {venue.instrument}: the venue reports a "
+            f"position of {venue.quantity:f}, our fills make {ours:f}; "
+            "check the fills at the venue",
+        )
+
+    async def publish_anomalies(self) -> None:
+        """Publish what was found since the last call as the engine's health."""
+        found = self.anomalies.take()
+        if not found:
+            return
+        if len(found) == 1:
+            message, kind = found[0].message, str(found[0].kind)
+        else:
+            message = f"{len(found)} anomalies: " + "; ".join(
+                f"{a.kind}: {a.message}" for a in found
+            )
+            kind = f"{len(found)} anomalies"
+        metrics = self.anomalies.metrics()
+        metrics["last_kind"] = kind
+        try:
+            await self.bus.publish(
+                HealthEvent.create(
+                    ENGINE_COMPONENT,
+                    Health(
+                        component=ENGINE_COMPONENT,
+                        state=ConnectionState.DEGRADED,
+                        message=message,
+                        metrics=metrics,
+                    ),
+                )
+            )
+        except Exception:
+            # Still counted here and shown in the health pane from the engine itself.
+            log.exception("engine.anomaly_not_published", extra={"kinds": [a.kind for a in found]})
+
     def _apply_risk(self, event: RiskEvent) -> bool:
+        if event.payload.client_order_id:
+            self._attempted.add(event.payload.client_order_id)
         if event.payload.action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
+            if self._hold_halted and event.payload.trading_state is not TradingState.HALTED:
+                return False  # older than the kill (read back late): HALTED holds
             self.gate.state = event.payload.trading_state
             return True
         return False
@@ -119,7 +280,40 @@ class TradingEngine:
     # -- RiskContext ---------------------------------------------------------------------
 
     def last_price(self, instrument: str) -> Decimal | None:
+        """The mark: the latest quote's mid, or its last trade when it has no mid."""
         return self.portfolio.mark(instrument)
+
+    def mark_basis(self, instrument: str) -> str:
+        return self.portfolio.mark_basis.get(instrument, "")
+
+    def working_quantity(
+        self, broker: str, account: str, instrument: str, side: Side, exclude: str = ""
+    ) -> Decimal:
+        return sum(
+            (
+                v.order.leaves_qty
+                for v in self.oms.working(broker, account)
+                if v.order.request.instrument == instrument
+                and v.order.request.side is side
+                and v.client_order_id != exclude
+            ),
+            Decimal(0),
+        )
+
+    def live_money(self, broker: str) -> bool:
+        adapter = self.brokers.get(broker)
+        return adapter is not None and adapter.live
+
+    def journal_problem(self) -> str:
+        stats = self.bus.stats
+        if not stats.connected:
+            return f"the journal ({stats.backend} bus) is disconnected"
+        if stats.exec_buffered:
+            return (
+                f"{stats.exec_buffered} execution events wait in the outage buffer, "
+                "not yet written to the journal"
+            )
+        return ""
 
     def open_orders(self, broker: str) -> int:
         return self.oms.open_count(broker)
@@ -151,19 +345,34 @@ class TradingEngine:
             known = ", ".join(sorted(self.brokers)) or "none"
             raise KeyError(f"no broker named {name!r} (configured: {known})") from None
 
+    def id_used(self, client_order_id: str) -> bool:
+        """True if an order with this id was ever sent or refused (journal included)."""
+        return client_order_id in self._attempted or self.oms.get(client_order_id) is not None
+
     async def submit(self, request: OrderRequest) -> str:
-        """Risk-check and send. Raises `RiskRejected` (published as a risk event) or
-        the broker's typed error; returns the client order id."""
+        """Risk-check and send. Raises `RiskRejected` (published as a risk event;
+        `DuplicateOrderId` when the id was used before) or the broker's typed error;
+        returns the client order id."""
         broker = self.broker(request.broker)
+        cid = request.client_order_id
         try:
+            if self.id_used(cid):
+                raise DuplicateOrderId(cid)
+            self._attempted.add(cid)
             self.gate.enforce(request, self)
         except RiskRejected as exc:
-            await self._publish_risk(
-                RiskAction.REJECT,
-                rule=",".join(v.rule for v in exc.violations),
-                message=str(exc),
-                client_order_id=request.client_order_id,
-            )
+            log.warning("engine.order_refused", extra={"client_order_id": cid, "error": str(exc)})
+            try:
+                await self._publish_risk(
+                    RiskAction.REJECT,
+                    rule=",".join(v.rule for v in exc.violations),
+                    message=str(exc),
+                    client_order_id=request.client_order_id,
+                )
+            except Exception:
+                # The trader still gets the rejection (raised below); only its journal
+                # line is missing.
+                log.exception("engine.risk_reject_not_journaled", extra={"client_order_id": cid})
             raise
         return await broker.place(request, market_price=self.last_price(request.instrument))
 
@@ -207,32 +416,63 @@ class TradingEngine:
 
     async def cancel_all(
         self, broker: str | None = None, instrument: str | None = None
-    ) -> list[str]:
+    ) -> CancelReport:
+        """Cancel every working order (of one broker / instrument), retrying refused
+        cancels; the report names every order still working and why."""
         targets = [self.broker(broker)] if broker else list(self.brokers.values())
-        results = await asyncio.gather(
-            *(b.cancel_all(instrument) for b in targets), return_exceptions=True
+        report = await cancel_everywhere(
+            targets, self.oms, instrument=instrument, delays=self.retry_delays
         )
-        cancelled: list[str] = []
-        for target, result in zip(targets, results, strict=True):
-            if isinstance(result, BaseException):
-                log.error(
-                    "engine.cancel_all_failed", extra={"broker": target.name, "error": str(result)}
-                )
-                continue
-            cancelled.extend(result)
-        return cancelled
+        log.info(
+            "engine.cancel_all",
+            extra={"cancelled": len(report.cancelled), "still_working": report.still_working},
+        )
+        return report
 
-    async def kill(self, reason: str = "kill switch") -> list[str]:
-        """HALT trading and cancel every working order on every broker."""
+    async def kill(self, reason: str = "kill switch") -> KillReport:
+        """HALT trading and cancel every working order on every broker.
+
+        HALTED is set in memory first and holds whatever fails next. The KILL is
+        journaled while the cancels go out (a bus that refuses it delays no cancel),
+        and retried like a refused cancel.
+        """
         self.gate.state = TradingState.HALTED
-        await self._publish_risk(RiskAction.KILL, message=reason)
-        return await self.cancel_all()
+        self._hold_halted = True
+        journal_error, cancels = await asyncio.gather(
+            self._journal_kill(reason),
+            cancel_everywhere(
+                self.brokers.values(), self.oms, delays=self.retry_delays, reason=reason
+            ),
+        )
+        report = KillReport(cancels, journal_error)
+        if report.ok:
+            log.warning("engine.kill", extra={"cancelled": len(report.cancelled)})
+        else:
+            log.error("engine.kill_incomplete", extra={"summary": report.summary()})
+        return report
+
+    async def _journal_kill(self, reason: str) -> str:
+        """Publish the KILL, retrying; "" once written, else the last error."""
+        error = ""
+        for delay in (0.0, *self.retry_delays):
+            if delay:
+                await asyncio.sleep(delay)
+            try:
+                await self._publish_risk(RiskAction.KILL, message=reason)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                log.error("engine.kill_not_journaled", extra={"error": error})
+                continue
+            return ""
+        return error
 
     async def resume(self) -> None:
+        self._hold_halted = False
         self.gate.state = TradingState.ACTIVE
         await self._publish_risk(RiskAction.RESUME, message="trading resumed")
 
     async def set_trading_state(self, state: TradingState) -> None:
+        self._hold_halted = False
         self.gate.state = state
         await self._publish_risk(RiskAction.STATE, message=f"trading state {state}")
 

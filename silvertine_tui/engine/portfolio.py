@@ -110,6 +110,7 @@ class Portfolio:
         self.venue_positions: dict[Key, Position] = {}
         self.balances: dict[tuple[str, str, str], Balance] = {}
         self.marks: dict[str, Decimal] = {}
+        self.mark_basis: dict[str, str] = {}  # instrument -> "mid" or "last trade"
         self.instruments: dict[str, Instrument] = dict(instruments or {})
         self._fills = SeenIds()
 
@@ -176,7 +177,10 @@ class Portfolio:
 
     def apply_quote(self, quote: Quote) -> bool:
         mark = quote.mid if quote.mid is not None else quote.last
-        if mark is None or self.marks.get(quote.instrument) == mark:
+        if mark is None:
+            return False
+        self.mark_basis[quote.instrument] = "mid" if quote.mid is not None else "last trade"
+        if self.marks.get(quote.instrument) == mark:
             return False
         self.marks[quote.instrument] = mark
         return True

@@ -141,9 +141,11 @@ async def recover(engine: TradingEngine, accounts: Iterable[tuple[str, str]]) ->
     """
     was_enabled = gc.isenabled()
     gc.disable()
+    engine.replaying = True  # what the journal holds was alerted when it happened
     try:
         return await _recover(engine, accounts)
     finally:
+        engine.replaying = False
         if was_enabled:
             gc.enable()
 
@@ -302,3 +304,4 @@ async def reconcile(
 async def catch_up(engine: TradingEngine, source: str) -> None:
     broker, _, account = source.partition("/")
     await replay_stream(engine, engine.bus.layout.exec(broker, account))
+    await engine.publish_anomalies()

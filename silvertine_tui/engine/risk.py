@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from ..config import RiskConfig
-from ..domain import ConnectionState, Instrument, OrderRequest, OrderType, TradingState
+from ..domain import ConnectionState, Instrument, OrderRequest, OrderType, Side, TradingState
 from ..domain.money import fmt
 
 TRADABLE = frozenset({ConnectionState.LIVE, ConnectionState.DEGRADED})
@@ -40,7 +40,28 @@ class RiskRejected(Exception):
 class RiskContext(Protocol):
     """What the gate needs to know about the world (the engine provides it)."""
 
-    def last_price(self, instrument: str) -> Decimal | None: ...
+    def last_price(self, instrument: str) -> Decimal | None:
+        """The mark: the latest quote's mid, or its last trade when it has no mid."""
+        ...
+
+    def mark_basis(self, instrument: str) -> str:
+        """What `last_price` is: `mid`, `last trade`, or "" when there is none."""
+        ...
+
+    def working_quantity(
+        self, broker: str, account: str, instrument: str, side: Side, exclude: str = ""
+    ) -> Decimal:
+        """Unfilled quantity of the working orders on one side (`exclude`: an order id
+        not to count, the one being modified)."""
+        ...
+
+    def live_money(self, broker: str) -> bool:
+        """True if the broker trades real money (`live: true` in its config)."""
+        ...
+
+    def journal_problem(self) -> str:
+        """Why execution events are not being written to the journal now; "" if they are."""
+        ...
 
     def open_orders(self, broker: str) -> int: ...
 
@@ -53,6 +74,31 @@ class RiskContext(Protocol):
 
 def _pct(value: Decimal) -> str:
     return f"{value.quantize(Decimal('0.01'))}%"
+
+
+def reduce_limit(position: Decimal, side: Side, working_same: Decimal) -> Decimal:
+    """The largest quantity an order on `side` may have without the position crossing
+    zero, when everything already working on that side fills first."""
+    if position == 0 or (position > 0) == (side.sign > 0):
+        return Decimal(0)
+    return max(Decimal(0), abs(position) - working_same)
+
+
+def _reduce_problem(request: OrderRequest, position: Decimal, working_same: Decimal) -> str:
+    """Why the order would not only reduce the position ("" if it would)."""
+    side = request.side.value.lower()
+    largest = reduce_limit(position, request.side, working_same)
+    if request.quantity <= largest:
+        return ""
+    if position == 0:
+        return f"position is 0, nothing to reduce; largest allowed {fmt(largest)}"
+    if (position > 0) == (request.side.sign > 0):
+        return f"a {side} adds to position {fmt(position)}; largest allowed {fmt(largest)}"
+    working = f" with {fmt(working_same)} already working to {side}" if working_same else ""
+    return (
+        f"a {side} of {fmt(request.quantity)} would take position {fmt(position)} through "
+        f"zero{working}; largest allowed {fmt(largest)}"
+    )
 
 
 class RiskGate:
@@ -69,22 +115,45 @@ class RiskGate:
         signed = request.quantity * request.side.sign
         after = position + signed
 
+        # Only the rules that need it pay for the scan of the working orders.
+        needs_working = (
+            self.state is TradingState.REDUCE_ONLY
+            or request.reduce_only
+            or limits.max_position is not None
+        )
+        working_same = (
+            ctx.working_quantity(
+                request.broker,
+                request.account,
+                request.instrument,
+                request.side,
+                exclude=request.client_order_id,
+            )
+            if needs_working
+            else Decimal(0)
+        )
         if self.state is TradingState.HALTED:
             found.append(
                 RiskViolation("trading_state", "trading is HALTED (kill switch); resume first")
             )
-        elif self.state is TradingState.REDUCE_ONLY and abs(after) >= abs(position):
+        elif self.state is TradingState.REDUCE_ONLY:
+            problem = _reduce_problem(request, position, working_same)
+            if problem:
+                found.append(RiskViolation("trading_state", f"REDUCE_ONLY: {problem}"))
+        if request.reduce_only:
+            problem = _reduce_problem(request, position, working_same)
+            if problem:
+                found.append(RiskViolation("reduce_only", f"order marked reduce-only: {problem}"))
+        if (
+            self.config.live_requires_journal
+            and ctx.live_money(request.broker)
+            and (journal := ctx.journal_problem())
+        ):
             found.append(
                 RiskViolation(
-                    "trading_state",
-                    f"REDUCE_ONLY: position {fmt(position)} would become {fmt(after)}",
-                )
-            )
-        if request.reduce_only and abs(after) >= abs(position):
-            found.append(
-                RiskViolation(
-                    "reduce_only",
-                    f"order marked reduce-only would take position {fmt(position)} to {fmt(after)}",
+                    "journal_down",
+                    f"broker {request.broker} trades real money and {journal}: new orders "
+                    "wait until the journal is written again (cancels still go through)",
                 )
             )
         if self.config.require_live:
@@ -117,7 +186,8 @@ class RiskGate:
                 found.append(
                     RiskViolation(
                         "max_notional",
-                        f"no last price for {request.instrument} to judge the notional; "
+                        f"no market price (mid or last trade) for {request.instrument} to "
+                        "judge the notional; "
                         "wait for a quote or use a limit order",
                     )
                 )
@@ -132,6 +202,8 @@ class RiskGate:
                         )
                     )
         if limits.price_collar_pct is not None and last is not None and last > 0:
+            basis = ctx.mark_basis(request.instrument)
+            mark = f"mark {fmt(last)}" + (f" ({basis})" if basis else "")
             for name, value in (
                 ("limit_price", request.limit_price),
                 ("stop_price", request.stop_price),
@@ -143,7 +215,7 @@ class RiskGate:
                     found.append(
                         RiskViolation(
                             "price_collar",
-                            f"{name} {fmt(value)} is {_pct(away)} from last {fmt(last)} "
+                            f"{name} {fmt(value)} is {_pct(away)} from {mark} "
                             f"> collar {fmt(limits.price_collar_pct)}%",
                         )
                     )
@@ -166,11 +238,15 @@ class RiskGate:
                         f"{limits.max_orders_per_s:g}/s",
                     )
                 )
-        if limits.max_position is not None and abs(after) > limits.max_position:
+        # The worst case: every working order on this side fills too.
+        worst = after + working_same * request.side.sign
+        if limits.max_position is not None and abs(worst) > limits.max_position:
             found.append(
                 RiskViolation(
                     "max_position",
-                    f"position after fill {fmt(after)} > max {fmt(limits.max_position)}",
+                    f"position after fill {fmt(worst)} > max {fmt(limits.max_position)} "
+                    f"(position {fmt(position)}, working {request.side.value.lower()} "
+                    f"{fmt(working_same)}, this order {fmt(signed)})",
                 )
             )
         return found

@@ -118,8 +118,11 @@ class Session:
 
     async def _follow(self) -> None:
         every = self.settings.engine.snapshot_every_events
+        engine = self.engine
         async for entry in self.bus.tail(self.engine_streams()):
-            self.engine.apply_entry(entry)
+            engine.apply_entry(entry)
+            if engine.anomalies.pending:
+                await engine.publish_anomalies()
             if entry.stream.startswith(f"{self.bus.layout.prefix}:exec:"):
                 self._events_since_snapshot += 1
                 if self._events_since_snapshot >= every:
@@ -167,8 +170,8 @@ class Session:
             return
         self.started = False
         if self.settings.engine.cancel_on_exit:
-            cancelled = await self.engine.cancel_all()
-            log.info("session.cancel_on_exit", extra={"cancelled": len(cancelled)})
+            report = await self.engine.cancel_all()
+            log.info("session.cancel_on_exit", extra={"summary": report.summary()})
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -21,7 +21,7 @@ from textual.css.query import NoMatches
 from textual.timer import Timer
 
 from ..domain import TradingState, new_client_order_id
-from ..engine import Session
+from ..engine import CancelReport, KillReport, Session
 from .commands import DeskCommands
 from .desk import Desk
 from .keymap import PANES, bindings, unknown_ids
@@ -285,13 +285,24 @@ class SilvertineApp(App[None]):
             screen.show_pane("ticket")
 
     def _run_engine(self, what: str, call: Callable[[], object]) -> None:
+        """Run an engine command; failures, and what a cancel-all or kill did, are
+        shown as toasts (an error toast while any order is still working)."""
+
         async def run() -> None:
             try:
                 result = call()
                 if asyncio.iscoroutine(result):
-                    await result
+                    result = await result
             except Exception as exc:
                 self.notify(str(exc), title=f"{what} failed", severity="error")
+                return
+            if isinstance(result, CancelReport | KillReport):
+                self.notify(
+                    result.summary(),
+                    title=what if result.ok else f"{what}: NOT everything cancelled",
+                    severity="information" if result.ok else "error",
+                    timeout=self.desk.toast_timeout_s if result.ok else 60.0,
+                )
 
         self.run_worker(run(), group="engine", exit_on_error=False)
 

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from ..domain import ConnectionState, OrderStatus, Quote
 from ..engine import FeedEntry
+from ..engine.anomalies import ENGINE_COMPONENT
 from ..events import (
     MARKET_DATA_TYPES,
     FillEvent,
@@ -34,6 +35,10 @@ from ..events import (
 from .format import num
 
 Clock = Callable[[], float]
+
+
+def _count(value: object) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
 def entry_ms(entry_id: str) -> int:
@@ -275,6 +280,13 @@ class FeedModel:
             p.component, p.state, p.message, dict(p.metrics), stamp
         )
         self.health_dirty = True
+        if p.component == ENGINE_COMPONENT:
+            # Every new anomaly is a toast (not only the first change of state).
+            seen = _count(before.metrics.get("anomalies")) if before is not None else 0
+            if live and _count(p.metrics.get("anomalies")) > seen:
+                kind = str(p.metrics.get("last_kind") or "anomaly").replace("_", " ")
+                self.notices.append(Notice(f"Engine: {kind}", p.message, "error"))
+            return
         bad = (ConnectionState.DISCONNECTED, ConnectionState.DEGRADED)
         if live and p.state in bad and (before is None or before.state is not p.state):
             what = p.component.removeprefix("broker:")

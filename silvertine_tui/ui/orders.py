@@ -30,6 +30,8 @@ RISK_FIELDS: dict[str, str] = {
     "broker_not_live": "account",
     "max_open_orders": "account",
     "order_rate": "account",
+    "duplicate_id": "",
+    "journal_down": "account",
 }
 
 FIELDS = (

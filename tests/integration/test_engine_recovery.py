@@ -188,9 +188,10 @@ async def test_kill_switch_cancels_on_every_broker_and_survives_restart() -> Non
     await sync(engine)
     assert len(engine.oms.working()) == 4
 
-    cancelled = await engine.kill("test drill")
+    report = await engine.kill("test drill")
     await sync(engine)
-    assert len(cancelled) == 4
+    assert len(report.cancelled) == 4
+    assert report.ok
     assert all(not v.venue_orders for v in venues)
     assert engine.oms.working() == []
     assert engine.gate.state is TradingState.HALTED

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from silvertine_tui.config import RiskConfig, RiskLimits
 from silvertine_tui.domain import (
@@ -29,6 +31,10 @@ class World:
     open: int = 0
     pos: D = D(0)
     state: ConnectionState = ConnectionState.LIVE
+    working: dict[Side, D] = field(default_factory=dict)
+    basis: str = "mid"
+    journal: str = ""
+    live: bool = False
 
     def last_price(self, instrument: str) -> D | None:
         return self.last.get(instrument)
@@ -44,6 +50,20 @@ class World:
 
     def instrument(self, broker: str, key: str) -> Instrument | None:
         return BTC if key == BTC.key else None
+
+    def mark_basis(self, instrument: str) -> str:
+        return self.basis
+
+    def working_quantity(
+        self, broker: str, account: str, instrument: str, side: Side, exclude: str = ""
+    ) -> D:
+        return self.working.get(side, D(0))
+
+    def live_money(self, broker: str) -> bool:
+        return self.live
+
+    def journal_problem(self) -> str:
+        return self.journal
 
 
 def order(
@@ -97,7 +117,10 @@ def test_max_notional_names_the_numbers() -> None:
 def test_market_order_without_any_price_is_refused() -> None:
     gate = RiskGate(config(max_notional="100000"))
     world = World(last={})
-    assert "no last price for BTCUSDT.PAPER" in messages(gate, order("1", None), world)[0]
+    assert (
+        "no market price (mid or last trade) for BTCUSDT.PAPER"
+        in (messages(gate, order("1", None), world)[0])
+    )
 
 
 def test_max_quantity() -> None:
@@ -109,9 +132,16 @@ def test_max_quantity() -> None:
 def test_price_collar() -> None:
     gate = RiskGate(config(price_collar_pct="5"))
     assert messages(gate, order("1", "70000")) == [
-        "price_collar: limit_price 70,000 is 7.69% from last 65,000 > collar 5%"
+        "price_collar: limit_price 70,000 is 7.69% from mark 65,000 (mid) > collar 5%"
     ]
     assert messages(gate, order("1", "68000")) == []
+
+
+def test_price_collar_names_the_last_trade_when_the_mark_is_one() -> None:
+    gate = RiskGate(config(price_collar_pct="5"))
+    assert messages(gate, order("1", "70000"), World(basis="last trade")) == [
+        "price_collar: limit_price 70,000 is 7.69% from mark 65,000 (last trade) > collar 5%"
+    ]
 
 
 def test_max_open_orders() -> None:
@@ -135,7 +165,7 @@ def test_order_rate_uses_a_sliding_second() -> None:
 def test_position_limit_counts_the_order() -> None:
     gate = RiskGate(config(max_position="3"))
     assert messages(gate, order("2"), World(pos=D("2"))) == [
-        "max_position: position after fill 4 > max 3"
+        "max_position: position after fill 4 > max 3 (position 2, working buy 0, this order 2)"
     ]
     assert messages(gate, order("2", side=Side.SELL), World(pos=D("2"))) == []
 
@@ -155,7 +185,7 @@ def test_trading_states() -> None:
     ]
     gate.state = TradingState.REDUCE_ONLY
     assert messages(gate, order("1"), World(pos=D("2"))) == [
-        "trading_state: REDUCE_ONLY: position 2 would become 3"
+        "trading_state: REDUCE_ONLY: a buy adds to position 2; largest allowed 0"
     ]
     assert messages(gate, order("1", side=Side.SELL), World(pos=D("2"))) == []
     assert messages(gate, order("5", side=Side.SELL), World(pos=D("2"))) != []
@@ -178,3 +208,95 @@ def test_rejected_orders_do_not_count_towards_the_rate() -> None:
     with pytest.raises(RiskRejected):
         gate.enforce(order("5"), World())
     gate.enforce(order("1"), World())
+
+
+def test_position_limit_counts_working_orders_on_the_same_side() -> None:
+    gate = RiskGate(config(max_position="3"))
+    world = World(pos=D("1"), working={Side.BUY: D("1.5")})
+    assert messages(gate, order("1"), world) == [
+        "max_position: position after fill 3.5 > max 3 (position 1, working buy 1.5, this order 1)"
+    ]
+    assert messages(gate, order("0.5"), world) == []
+    # working sells do not make a buy riskier
+    assert messages(gate, order("1"), World(pos=D("1"), working={Side.SELL: D("5")})) == []
+    short = World(pos=D("-1"), working={Side.SELL: D("2")})
+    assert messages(gate, order("1", side=Side.SELL), short) == [
+        "max_position: position after fill -4 > max 3 (position -1, working sell 2, this order -1)"
+    ]
+
+
+@pytest.mark.parametrize("state", [TradingState.REDUCE_ONLY, None])
+def test_reduce_only_never_crosses_zero(state: TradingState | None) -> None:
+    gate = RiskGate(config())
+    rule = "trading_state: REDUCE_ONLY" if state else "reduce_only: order marked reduce-only"
+    if state is not None:
+        gate.state = state
+    flag = state is None
+
+    def check(qty: str, side: Side, world: World) -> list[str]:
+        return messages(gate, order(qty, side=side, reduce_only=flag), world)
+
+    long1 = World(pos=D("1"))
+    assert check("1.5", Side.SELL, long1) == [
+        f"{rule}: a sell of 1.5 would take position 1 through zero; largest allowed 1"
+    ]
+    assert check("1", Side.SELL, long1) == []
+    assert check("0.4", Side.SELL, long1) == []
+    assert check("0.1", Side.BUY, long1) == [f"{rule}: a buy adds to position 1; largest allowed 0"]
+    assert check("0.1", Side.SELL, World(pos=D(0))) == [
+        f"{rule}: position is 0, nothing to reduce; largest allowed 0"
+    ]
+    short = World(pos=D("-2"))
+    assert check("2", Side.BUY, short) == []
+    assert check("2.5", Side.BUY, short) == [
+        f"{rule}: a buy of 2.5 would take position -2 through zero; largest allowed 2"
+    ]
+
+
+def test_reduce_only_counts_what_is_already_working_to_close() -> None:
+    gate = RiskGate(config())
+    gate.state = TradingState.REDUCE_ONLY
+    world = World(pos=D("1"), working={Side.SELL: D("0.6")})
+    assert messages(gate, order("0.6", side=Side.SELL), world) == [
+        "trading_state: REDUCE_ONLY: a sell of 0.6 would take position 1 through zero "
+        "with 0.6 already working to sell; largest allowed 0.4"
+    ]
+    assert messages(gate, order("0.4", side=Side.SELL), world) == []
+    # everything already working: nothing more may be sold
+    full = World(pos=D("1"), working={Side.SELL: D("1")})
+    assert messages(gate, order("0.1", side=Side.SELL), full) == [
+        "trading_state: REDUCE_ONLY: a sell of 0.1 would take position 1 through zero "
+        "with 1 already working to sell; largest allowed 0"
+    ]
+
+
+@given(
+    position=st.decimals(min_value=-5, max_value=5, places=1),
+    working=st.decimals(min_value=0, max_value=5, places=1),
+    qty=st.decimals(min_value="0.1", max_value=10, places=1),
+    sell=st.booleans(),
+)
+def test_reduce_only_accepts_exactly_what_cannot_cross_zero(
+    position: D, working: D, qty: D, sell: bool
+) -> None:
+    side = Side.SELL if sell else Side.BUY
+    gate = RiskGate(config())
+    world = World(pos=position, working={side: working})
+    accepted = not messages(gate, order(str(qty), side=side, reduce_only=True), world)
+    worst = position + (working + qty) * side.sign
+    reduces = position != 0 and (position > 0) != (side.sign > 0)
+    assert accepted == (reduces and (worst == 0 or (worst > 0) == (position > 0)))
+
+
+def test_live_broker_needs_the_journal() -> None:
+    gate = RiskGate(config())
+    down = "the journal (redis bus) is disconnected"
+    assert messages(gate, order(), World(live=True, journal=down)) == [
+        "journal_down: broker paper trades real money and the journal (redis bus) is "
+        "disconnected: new orders wait until the journal is written again "
+        "(cancels still go through)"
+    ]
+    assert messages(gate, order(), World(live=False, journal=down)) == []  # paper goes on
+    assert messages(gate, order(), World(live=True, journal="")) == []
+    relaxed = RiskGate(RiskConfig(live_requires_journal=False))
+    assert messages(relaxed, order(), World(live=True, journal=down)) == []

@@ -28,7 +28,7 @@ from ..widgets.balances import Balances
 from ..widgets.blotter import Blotter
 from ..widgets.event_log import EventLog
 from ..widgets.header import DeskHeader
-from ..widgets.health import BrokerLine, BusLine, HealthPane, broker_line
+from ..widgets.health import BrokerLine, BusLine, HealthPane, broker_line, engine_line
 from ..widgets.keybar import KeyBar
 from ..widgets.palette import Palette
 from ..widgets.positions import Positions, totals_text
@@ -277,7 +277,9 @@ class MainScreen(Screen[None]):
 
         # Cheap to compute; the pane redraws only when its text would change.
         model.health_dirty = False
-        self.query_one(HealthPane).show(*self.health_lines(now), trading, force=force)
+        self.query_one(HealthPane).show(
+            *self.health_lines(now), trading, force=force, engine=engine_line(engine.anomalies)
+        )
 
         self.query_one(EventLog).sync(model.log_total, model.fills_total, force=force)
         if model.signals_dirty or force:

@@ -1,6 +1,6 @@
 """Health: every broker (state, latency, last message age, reconnects, rate-limit
-usage), the bus (backend, connected, events/s, lag, decode errors, restarts) and the
-trading state."""
+usage), the bus (backend, connected, events/s, lag, decode errors, restarts), the
+trading state, and the engine's anomaly counts once there is one."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from rich.style import Style
 from rich.text import Text
 
 from ...domain import ConnectionState, TradingState
+from ...engine.anomalies import Anomalies, AnomalyKind
 from ..format import DASH, age
 from ..model import ComponentHealth
 from .palette import DEFAULT_PALETTE, Palette
@@ -42,6 +43,28 @@ class BusLine:
     restarts: int
     data_loss: int
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class EngineLine:
+    """What the engine refused or found wrong this session (see engine/anomalies.py)."""
+
+    counts: tuple[tuple[str, int], ...]
+    total: int
+    replayed: int
+    last: str
+
+
+def engine_line(anomalies: Anomalies) -> EngineLine | None:
+    """None while nothing was found (the pane then has no engine line)."""
+    if not anomalies.total:
+        return None
+    return EngineLine(
+        counts=tuple((kind.value, anomalies.counts[kind]) for kind in AnomalyKind),
+        total=anomalies.total,
+        replayed=sum(anomalies.replayed.values()),
+        last=anomalies.last,
+    )
 
 
 def _float(metrics: Metrics, key: str) -> float | None:
@@ -109,15 +132,28 @@ class HealthPane(TextBlock):
         return p.error
 
     def show(
-        self, brokers: list[BrokerLine], bus: BusLine, trading: TradingState, *, force: bool = False
+        self,
+        brokers: list[BrokerLine],
+        bus: BusLine,
+        trading: TradingState,
+        *,
+        force: bool = False,
+        engine: EngineLine | None = None,
     ) -> None:
-        key = (tuple(brokers), bus, trading)
+        key = (tuple(brokers), bus, trading, engine)
         if key == self._last and not force:
             return
         self._last = key
-        self.set_text(self.render_text(brokers, bus, trading))
+        self.set_text(self.render_text(brokers, bus, trading, engine=engine))
 
-    def render_text(self, brokers: list[BrokerLine], bus: BusLine, trading: TradingState) -> Text:
+    def render_text(
+        self,
+        brokers: list[BrokerLine],
+        bus: BusLine,
+        trading: TradingState,
+        *,
+        engine: EngineLine | None = None,
+    ) -> Text:
         p = self.palette
         text = Text(no_wrap=False, overflow="fold")
         trading_style = (
@@ -168,7 +204,25 @@ class HealthPane(TextBlock):
         text.append(f"data loss {bus.data_loss}", style=p.error if bus.data_loss else p.plain)
         if bus.message and bus_state is not ConnectionState.LIVE:
             text.append(f"\n  {bus.message}", style=p.warn)
+        if engine is not None:
+            self._engine(text, engine)
         return text
+
+    def _engine(self, text: Text, engine: EngineLine) -> None:
+        p = self.palette
+        text.append("\n")
+        text.append("engine", style="bold")
+        text.append(" ")
+        text.append(ConnectionState.DEGRADED.value, style=p.warn)
+        text.append(f"  anomalies {engine.total}", style=p.error)
+        for kind, count in engine.counts:
+            text.append(
+                f"\n  {kind.replace('_', ' ')} {count}", style=p.error if count else p.plain
+            )
+        if engine.replayed:
+            text.append(f"\n  {engine.replayed} more in the replayed journal", style=p.muted)
+        if engine.last:
+            text.append(f"\n  {engine.last}", style=p.warn)
 
 
 def _coarse_age(seconds: float | None) -> str:

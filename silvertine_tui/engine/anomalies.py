@@ -1,0 +1,89 @@
+"""What the engine refused or found wrong, counted per kind and shown to the trader.
+
+The engine records an anomaly while it applies an event (`Anomalies.record`), and
+publishes what is new as a health event of component `engine` (state DEGRADED, the
+counts as metrics, what happened as the message) from the session's reader; the UI
+turns it into a toast and the health pane shows the counts. While the journal is
+replayed at start-up the same findings are counted apart (`replayed`) and never
+published: they were shown when they happened.
+
+Kinds:
+- `overfill`: a fill beyond the order's quantity. The position takes it (fills are
+  money), the order does not.
+- `unknown_order`: a fill or status report for an order the journal does not know.
+  Counted at once, not after a wait: the broker journals a request before it sends it,
+  so a report can only come first for an order placed elsewhere (another terminal, the
+  venue's own screen) or lost from the journal. Should the request still arrive, the
+  parked reports are applied to it then.
+- `refused_report`: a report that contradicts how an order ended, e.g. the venue
+  working or filling an order we hold as REJECTED. A late copy of an earlier stage
+  (NEW after FILLED) is normal and not counted.
+- `position_mismatch`: a reconcile found the venue's position different from ours, or
+  the venue reported a position that disagrees with our fills (counted once until the
+  two agree again).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from ..domain import OrderStatus
+
+ENGINE_COMPONENT = "engine"
+
+
+class AnomalyKind(StrEnum):
+    OVERFILL = "overfill"
+    UNKNOWN_ORDER = "unknown_order"
+    REFUSED_REPORT = "refused_report"
+    POSITION_MISMATCH = "position_mismatch"
+
+
+S = OrderStatus
+# Reports that contradict an order's final status (rather than arriving late).
+CONTRADICTS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.REJECTED: frozenset({S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED}),
+    S.CANCELED: frozenset({S.FILLED, S.REJECTED}),
+    S.EXPIRED: frozenset({S.FILLED, S.REJECTED}),
+    S.FILLED: frozenset({S.REJECTED}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    kind: AnomalyKind
+    message: str
+
+
+@dataclass(slots=True)
+class Anomalies:
+    counts: Counter[str] = field(default_factory=Counter)
+    replayed: Counter[str] = field(default_factory=Counter)
+    pending: list[Anomaly] = field(default_factory=list)
+    last: str = ""
+
+    def record(self, kind: AnomalyKind, message: str, *, replaying: bool) -> None:
+        if replaying:
+            self.replayed[kind] += 1
+            return
+        self.counts[kind] += 1
+        self.last = message
+        self.pending.append(Anomaly(kind, message))
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def metrics(self) -> dict[str, int | float | str | bool | None]:
+        metrics: dict[str, int | float | str | bool | None] = {
+            kind.value: self.counts[kind] for kind in AnomalyKind
+        }
+        metrics["anomalies"] = self.total
+        metrics["replayed"] = sum(self.replayed.values())
+        return metrics
+
+    def take(self) -> list[Anomaly]:
+        pending, self.pending = self.pending, []
+        return pending

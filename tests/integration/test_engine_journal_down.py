@@ -1,0 +1,72 @@
+"""No live order without a journal: with Redis down (execution events only buffered) a
+live broker refuses new orders, cancels still go out, and paper trades on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from decimal import Decimal as D
+
+import pytest
+
+from silvertine_tui.bus import BusOptions
+from silvertine_tui.bus.redis_streams import RedisBus
+from silvertine_tui.config import ExternalBrokerConfig, RiskConfig
+from silvertine_tui.domain import OrderRequest, OrderType, Side
+from silvertine_tui.engine.core import TradingEngine
+from silvertine_tui.engine.risk import RiskRejected
+from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
+from tests.support.redis_server import RedisServer
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def server() -> Iterator[RedisServer]:
+    with RedisServer() as srv:
+        yield srv
+
+
+def order(broker: str) -> OrderRequest:
+    return OrderRequest(
+        broker=broker,
+        account="main",
+        instrument=INSTRUMENT.key,
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=D("1"),
+        limit_price=D("10.00"),
+    )
+
+
+async def test_a_live_broker_waits_for_the_journal(server: RedisServer, key_prefix: str) -> None:
+    bus = RedisBus(server.url, BusOptions(prefix=key_prefix, block_ms=100, epoch_check_s=0.1))
+    await bus.start()
+    live = ScriptedVenue(ExternalBrokerConfig(name="live", type="scripted", live=True), bus)
+    paper = ScriptedVenue(ExternalBrokerConfig(name="sim", type="scripted"), bus)
+    engine = TradingEngine(bus, [live, paper], RiskConfig())
+    try:
+        for venue in (live, paper):
+            await venue.connect()
+        await engine.load_instruments()
+        working = await engine.submit(order("live"))
+
+        await server.akill()
+        await engine.submit(order("sim"))  # paper goes on; its events wait in the buffer
+        assert bus.stats.exec_buffered > 0
+        with pytest.raises(RiskRejected, match=r"journal_down: broker live trades real money"):
+            await engine.submit(order("live"))
+        assert len(live.sent) == 1
+        await live.cancel(working)  # cancels still go out
+        assert live.venue_orders == {}
+
+        await server.arestart()
+        await asyncio.wait_for(bus.flush(), 15)
+        for _ in range(100):
+            if bus.stats.connected:
+                break
+            await asyncio.sleep(0.05)
+        await engine.submit(order("live"))
+        assert len(live.sent) == 2
+    finally:
+        await bus.close()
