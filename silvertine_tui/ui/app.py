@@ -361,8 +361,24 @@ class SilvertineApp(App[None]):
         )
 
     def action_reduce_only(self) -> None:
-        self._run_engine(
-            "reduce only", lambda: self.desk.engine.set_trading_state(TradingState.REDUCE_ONLY)
+        def go() -> None:
+            self._run_engine(
+                "reduce only",
+                lambda: self.desk.engine.set_trading_state(TradingState.REDUCE_ONLY),
+            )
+
+        if self.desk.engine.gate.state is not TradingState.HALTED:
+            go()
+            return
+        # Leaving HALTED is a resume, whatever it resumes to: never without asking.
+        self.push_screen(
+            ConfirmScreen(
+                "Leave HALTED for REDUCE ONLY?",
+                "The kill switch is on. REDUCE ONLY accepts orders again, if they only\n"
+                "reduce a position.",
+                confirm_label="Reduce only",
+            ),
+            callback=lambda ok: go() if ok else None,
         )
 
     async def action_quit(self) -> None:

@@ -91,7 +91,7 @@ class Preview:
     fee_rate: Decimal
     position_before: Decimal
     position_after: Decimal
-    price_basis: str  # "limit", "stop", "last"
+    price_basis: str  # "limit", "stop", "mid" or "last trade" (the engine's mark)
 
     def text(self) -> str:
         ccy = f" {self.currency}" if self.currency else ""
@@ -306,7 +306,7 @@ def _preview(
     elif request.stop_price is not None:
         price, basis = request.stop_price, "stop"
     elif market is not None:
-        price, basis = market, "last"
+        price, basis = market, engine.mark_basis(request.instrument) or "mark"
     else:
         return None
     notional = instrument.notional(request.quantity, price)

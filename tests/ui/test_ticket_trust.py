@@ -276,3 +276,28 @@ async def test_after_a_venue_reject_the_next_order_has_a_new_id_and_shows(make_d
         assert sent[2] in blotter.row_keys
         assert len(engine.oms.working()) == 2
         await desk.session.close()
+
+
+async def test_reduce_only_does_not_lift_halted_without_asking(make_desk) -> None:
+    from silvertine_tui.domain import TradingState
+    from silvertine_tui.ui.screens.confirm import ConfirmScreen
+
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        engine = desk.session.engine
+        await engine.kill("test")
+        await desk.settle(pilot)
+        desk.app.action_reduce_only()
+        await desk.settle(pilot)
+        assert isinstance(desk.app.screen, ConfirmScreen)
+        assert engine.gate.state is TradingState.HALTED
+        await pilot.press("n")
+        await desk.settle(pilot)
+        assert engine.gate.state is TradingState.HALTED
+        desk.app.action_reduce_only()
+        await pilot.pause()
+        await pilot.press("y")
+        await desk.settle(pilot)
+        assert engine.gate.state is TradingState.REDUCE_ONLY
+        await desk.session.close()
