@@ -343,7 +343,8 @@ class PaperBroker(Broker):
         if not reports:
             return True
         if self._outbox or self._pump_lock.locked():
-            return await self._deliver(reports)
+            # Busy: queue behind what is there and wait for our turn (no recursion).
+            return await self._wait(self._dispatch(reports, 0.0))
         async with self._pump_lock:  # nothing queued: no need to go through the queue
             now = asyncio.get_running_loop().time()
             return await self._publish_batch(_Batch(reports, now, now, None))
