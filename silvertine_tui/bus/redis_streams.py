@@ -160,6 +160,7 @@ class RedisBus:
         self._check_lock = asyncio.Lock()
         self._backlog: deque[tuple[str, FieldMap, int | None]] = deque()
         self._dead: deque[tuple[str, FieldMap, str]] = deque()  # refused, to quarantine
+        self._dead_error = ""
         self._md_pending: dict[str, tuple[str, EventBase]] = {}
         self._md_inflight = 0
         self._md_wakeup = asyncio.Event()
@@ -323,13 +324,7 @@ class RedisBus:
             self._md_wakeup.set()
             log.info("bus.redis.reconnected", extra={"url": self.url, "restarted": restarted})
             message = "Redis connection restored"
-            if self.stats.dead_lettered > dead_before:
-                message += (
-                    f"; {self.stats.dead_lettered - dead_before} execution events Redis "
-                    f"refused were moved to the dead-letter stream {self.layout.dead_letter} "
-                    f"({self.stats.last_error}); the rest were journaled. Inspect them with "
-                    f"XRANGE {self.layout.dead_letter} - + and fix the key they were refused for"
-                )
+            state = ConnectionState.LIVE
             if restarted:
                 message += " after a server restart (new run_id)"
                 message += (
@@ -337,7 +332,16 @@ class RedisBus:
                     if lost
                     else "; no journaled data was lost"
                 )
-            await self._publish_health(ConnectionState.LIVE, message)
+            dead = self.stats.dead_lettered - dead_before
+            if dead:
+                state = ConnectionState.DEGRADED
+                message += (
+                    f"; {dead} execution events Redis refused ({self._dead_error}) were "
+                    f"moved to the dead-letter stream {self.layout.dead_letter}, the rest "
+                    f"were journaled: inspect them with XRANGE {self.layout.dead_letter} - + "
+                    "and fix the key they were refused for"
+                )
+            await self._publish_health(state, message)
             return
 
     async def _flush_backlog(self) -> None:
@@ -371,7 +375,8 @@ class RedisBus:
                             # Entries behind it may have landed: the retry drops them.
                             raise result
                         self._backlog.popleft()
-                        self._dead.append((stream, fields, _describe(result)))
+                        self._dead_error = _describe(result)
+                        self._dead.append((stream, fields, self._dead_error))
                         continue
                     self._backlog.popleft()
                     self._last_written[stream] = _text(result)

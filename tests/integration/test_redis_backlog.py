@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from silvertine_tui.bus.redis_streams import RedisBus
+from silvertine_tui.domain import ConnectionState
 from tests.integration.test_redis_bus import bus_health, ids_of, options, running_bus
 from tests.support import fill_event
 from tests.support.redis_server import RedisServer, command
@@ -73,7 +76,9 @@ async def test_an_entry_redis_refuses_goes_to_the_dead_letter_stream_and_the_res
         assert bus.stats.reconnects == 1
         health = bus_health(await bus.read(bus.layout.health))
         assert health[-1].payload.metrics["dead_lettered"] == 1
+        assert health[-1].payload.state is ConnectionState.DEGRADED
         assert "dead-letter" in health[-1].payload.message
+        assert "WRONGTYPE" in health[-1].payload.message
 
 
 # -- a lost reply is not written twice -------------------------------------------------
@@ -181,3 +186,53 @@ async def test_an_xadd_whose_reply_was_lost_is_not_journaled_twice(
         assert stored == [e.event_id for e in events]
         assert bus.stats.exec_buffered == 0
         assert bus.stats.duplicates_skipped == 1
+
+
+# -- a graceful restart under load journals every event once --------------------------
+
+
+async def test_a_graceful_restart_under_load_journals_every_event_exactly_once(
+    aof_server: RedisServer, key_prefix: str
+) -> None:
+    """SIGTERM while a producer publishes: what was in flight is either in the AOF (and
+    found in the stream, not re-sent) or in the backlog (sent once)."""
+    async with running_bus(aof_server.url, options(key_prefix)) as bus:
+        stream = bus.layout.exec("paper", "main")
+        published: list[str] = []
+        buffered = 0
+        stop = asyncio.Event()
+
+        async def produce() -> None:
+            nonlocal buffered
+            n = 0
+            while not stop.is_set():
+                event = fill_event(n)
+                n += 1
+                if await bus.publish(event) is None:
+                    buffered += 1
+                published.append(event.event_id)
+                await asyncio.sleep(0.0005)
+
+        producer = asyncio.create_task(produce())
+        try:
+            async with asyncio.timeout(TIMEOUT):
+                while len(published) < 200:  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
+                assert aof_server.pid is not None
+                os.kill(aof_server.pid, signal.SIGTERM)
+                while aof_server.running:  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
+                while buffered < 20:  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
+                await aof_server.arestart()
+                await wait_connected(bus)
+                mark = len(published)
+                while len(published) < mark + 100:  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
+        finally:
+            stop.set()
+            await producer
+        await bus.flush()
+        stored = ids_of(await bus.read(stream))
+        assert stored == published
+        assert bus.stats.data_loss_detected == 0
