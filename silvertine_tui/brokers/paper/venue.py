@@ -950,9 +950,12 @@ class PaperVenue:
         if not status.is_terminal:
             status = order.working_status
         # Accepting, replacing, triggering or ending an order moves what it reserves:
-        # the report carries the cash as it is now (a status report changes nothing).
+        # the report carries the cash as it is now. A status report changes nothing, nor
+        # does accepting a market order (it reserves nothing; its fills carry the cash).
         balance = None
-        if kind is not ReportKind.STATUS:
+        if kind is not ReportKind.STATUS and not (
+            kind is ReportKind.ACCEPTED and order.acts_as_market
+        ):
             balance = self.account.cash_state(self._insts[order.instrument].currency)
         return ExecReport(
             kind=kind,
