@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from silvertine_tui.brokers.paper import PaperBroker
 from silvertine_tui.bus import MemoryBus
-from silvertine_tui.domain import Balance, OrderStatus, Side, TimeInForce
+from silvertine_tui.domain import Balance, OrderStatus, OrderType, Side, TimeInForce
 from silvertine_tui.events import BalanceEvent, OrderUpdateEvent
 from tests.unit.test_paper_broker import T0, eth_book, exec_events, order, paper_config
 
@@ -171,3 +171,20 @@ def test_the_last_journaled_balance_matches_the_working_orders(
         await bus.close()
 
     asyncio.run(run())
+
+
+async def test_a_stop_that_triggers_and_cannot_pay_releases_its_cash() -> None:
+    bus, broker = await started(starting_cash={"USDT": "10000", "USD": "0"})
+    await broker.place(order("s1", Side.BUY, "3", kind=OrderType.STOP, stop=D("3200")))
+    locked = 3 * D("3200") * RATE
+    last = (await usdt_balances(bus))[-1]
+    assert (last.total, last.locked, last.available) == (D("10000"), locked, D("10000") - locked)
+    # The market gaps through the stop: 3 at 3,500 is more than the cash.
+    await broker.on_market_data(eth_book([(D("3499"), "50")], [(D("3500"), "50")]))
+    await broker.settle()
+    events = await exec_events(bus)
+    assert [e.payload.status for e in events if isinstance(e, OrderUpdateEvent)][-1] is S.EXPIRED
+    last = (await usdt_balances(bus))[-1]
+    assert (last.total, last.locked, last.available) == (D("10000"), D(0), D("10000"))
+    await broker.close()
+    await bus.close()
