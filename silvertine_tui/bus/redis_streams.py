@@ -161,6 +161,7 @@ class RedisBus:
         self._backlog: deque[tuple[str, FieldMap, int | None]] = deque()
         self._dead: deque[tuple[str, FieldMap, str]] = deque()  # refused, to quarantine
         self._dead_error = ""
+        self._dead_unsure = False  # the last dead-letter write lost its reply
         self._md_pending: dict[str, tuple[str, EventBase]] = {}
         self._md_inflight = 0
         self._md_wakeup = asyncio.Event()
@@ -353,6 +354,7 @@ class RedisBus:
         the dead-letter stream; the entries behind it are written. A refusal that may
         pass (OOM, loading, read-only replica) stops here and is retried.
         """
+        await self._write_dead_letters()  # any left by a connection lost meanwhile
         await self._drop_landed()
         size = self.options.pipeline_size
         while self._backlog:
@@ -420,11 +422,17 @@ class RedisBus:
         """Quarantine refused entries: their fields, where they were going, and why."""
         while self._dead:
             stream, fields, error = self._dead[0]
+            if self._dead_unsure and await self._dead_letter_landed(fields.get(b"id", b"")):
+                self._dead_unsure = False
+                self._dead.popleft()
+                self.stats.dead_lettered += 1
+                continue
             entry: FieldMap = {
                 b"dead.stream": stream.encode(),
                 b"dead.error": error.encode(),
                 **fields,
             }
+            self._dead_unsure = True  # stays set if the connection drops: the reply is lost
             try:
                 await self._writer.xadd(
                     self.layout.dead_letter,
@@ -438,6 +446,7 @@ class RedisBus:
                     "bus.redis.dead_letter_refused",
                     extra={"stream": stream, "error": error, "dead_letter": _describe(exc)},
                 )
+            self._dead_unsure = False
             self._dead.popleft()
             self.stats.dead_lettered += 1
             log.error(
@@ -449,6 +458,14 @@ class RedisBus:
                     "dead_letter": self.layout.dead_letter,
                 },
             )
+
+    async def _dead_letter_landed(self, event_id: bytes) -> bool:
+        """Whether a dead-letter write whose reply was lost did land."""
+        try:
+            raw: Any = await self._writer.xrevrange(self.layout.dead_letter, "+", "-", count=100)
+        except ResponseError:
+            return False
+        return any(fields.get(b"id") == event_id for _, fields in raw)
 
     async def dead_letters(self, count: int | None = None) -> list[DeadLetter]:
         """The quarantined entries, oldest first."""

@@ -92,6 +92,8 @@ class ReplyCutter:
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
         self.cut = False
+        self.cut_on: bytes | None = None  # cut the reply of the next command holding this
+        self._cut_next = False
         self.cuts = 0
         self.server: asyncio.Server | None = None
         self.port = 0
@@ -122,12 +124,16 @@ class ReplyCutter:
 
         async def upstream() -> None:
             while data := await reader.read(65536):
+                if self.cut_on is not None and self.cut_on in data:
+                    self.cut_on = None
+                    self._cut_next = True
                 up_writer.write(data)
                 await up_writer.drain()
 
         async def downstream() -> None:
             while data := await up_reader.read(65536):
-                if self.cut:
+                if self.cut or self._cut_next:
+                    self._cut_next = False
                     self.cuts += 1
                     break
                 writer.write(data)
@@ -186,6 +192,38 @@ async def test_an_xadd_whose_reply_was_lost_is_not_journaled_twice(
         assert stored == [e.event_id for e in events]
         assert bus.stats.exec_buffered == 0
         assert bus.stats.duplicates_skipped == 1
+
+
+async def test_a_dead_letter_write_whose_reply_was_lost_is_kept_once(
+    server: RedisServer, key_prefix: str
+) -> None:
+    async with (
+        reply_cutter(server) as proxy,
+        running_bus(
+            f"redis://127.0.0.1:{proxy.port}/0", options(key_prefix, epoch_check_s=60.0)
+        ) as bus,
+    ):
+        good = bus.layout.exec("paper", "main")
+        bad = bus.layout.exec("bad", "main")
+        assert command(server.host, server.port, "SET", bad, "x").startswith(b"+OK")
+        refused = fill_event(100, source="bad/main")
+        events = [fill_event(n) for n in range(3)]
+        proxy.cut = True
+        assert await bus.publish(events[0]) is None  # the outage starts (reply lost)
+        assert await bus.publish(refused) is None
+        for event in events[1:]:
+            assert await bus.publish(event) is None
+        # Back, but the connection drops again right as the refused entry is quarantined.
+        proxy.cut_on = bus.layout.dead_letter.encode()
+        proxy.cut = False
+        await wait_connected(bus)
+        async with asyncio.timeout(TIMEOUT):
+            while bus.stats.dead_lettered < 1:  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+        assert proxy.cut_on is None  # the dead-letter write did lose its reply
+        assert ids_of(await bus.read(good)) == [e.event_id for e in events]
+        assert [d.event_id for d in await bus.dead_letters()] == [refused.event_id]
+        assert bus.stats.dead_lettered == 1
 
 
 # -- a graceful restart under load journals every event once --------------------------
