@@ -89,6 +89,8 @@ class BusStats:
     write_errors: int = 0
     server_restarts: int = 0
     data_loss_detected: int = 0
+    dead_lettered: int = 0  # execution entries Redis refused, moved to the dead-letter stream
+    duplicates_skipped: int = 0  # backlog entries found already written (a lost reply)
     last_error: str = ""
     extra: dict[str, int | float | str] = field(default_factory=dict)
 

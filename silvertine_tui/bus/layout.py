@@ -13,7 +13,8 @@ class StreamLayout:
     positions, balances, reconciles in causal order); `{prefix}:md:{broker}` market data;
     `{prefix}:health` health and log; `{prefix}:signal` inbound signals; `{prefix}:risk`
     trading-state changes and risk rejects (kept like the journal);
-    `{prefix}:snap:{broker}:{account}` snapshots; `{prefix}:epoch` the restart marker.
+    `{prefix}:snap:{broker}:{account}` snapshots; `{prefix}:epoch` the restart marker;
+    `{prefix}:deadletter` entries Redis refused while the outage backlog was written.
     """
 
     prefix: str = "silvertine"
@@ -38,6 +39,11 @@ class StreamLayout:
     @property
     def risk(self) -> str:
         return f"{self.prefix}:risk"
+
+    @property
+    def dead_letter(self) -> str:
+        """Entries Redis refused to journal, kept with the error (see RedisBus)."""
+        return f"{self.prefix}:deadletter"
 
     @property
     def epoch_key(self) -> str:

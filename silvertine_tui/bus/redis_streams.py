@@ -6,8 +6,11 @@ Writing
   outage backlog, flushed in order by the reconnect loop; new events queue behind it.
   A full backlog raises `BusOverflowError` and counts `exec_overflow`: never silent.
   redis-py's own retries are off: a retried XADD can be written twice, and we would
-  rather know. The one re-send we do make (an XADD whose reply was lost in the outage)
-  lands right behind its first copy; consumers are idempotent on `event_id`.
+  rather know. Before the backlog is written, entries whose event id is already in the
+  tail of their stream (an XADD whose reply was lost in the outage) are dropped, so
+  nothing is journaled twice. An entry Redis refuses for good (a key of the wrong
+  type) goes to the dead-letter stream `{prefix}:deadletter` with the error, counted
+  in `dead_lettered`; the entries behind it are written.
 - Market data: coalesced to the latest per (source, type, instrument) and written by
   one flusher task in pipelines; `MAXLEN ~` keeps the stream bounded. Trades are not
   coalesced. Publishing waits when too much is pending (backpressure, not memory);
@@ -36,6 +39,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -112,6 +116,28 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:200]
 
 
+_TRANSIENT = ("OOM", "LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "NOREPLICAS")
+
+
+def _transient(exc: BaseException) -> bool:
+    """A refusal that may pass by itself (memory freed, load done, failover over)."""
+    return str(exc).lstrip().upper().startswith(_TRANSIENT)
+
+
+DEAD_LETTER_MAXLEN = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An execution entry Redis refused while the outage backlog was written."""
+
+    id: str
+    stream: str  # where it was going
+    error: str  # what Redis answered
+    event_id: str
+    fields: FieldMap  # the entry as encoded (decode with `decode_flat`-style readers)
+
+
 class RedisBus:
     backend = "redis"
 
@@ -133,6 +159,9 @@ class RedisBus:
         self._exec_lock = asyncio.Lock()
         self._check_lock = asyncio.Lock()
         self._backlog: deque[tuple[str, FieldMap, int | None]] = deque()
+        self._dead: deque[tuple[str, FieldMap, str]] = deque()  # refused, to quarantine
+        self._dead_error = ""
+        self._dead_unsure = False  # the last dead-letter write lost its reply
         self._md_pending: dict[str, tuple[str, EventBase]] = {}
         self._md_inflight = 0
         self._md_wakeup = asyncio.Event()
@@ -272,6 +301,7 @@ class RedisBus:
         delay = 0.05
         restarted = False
         lost: list[str] = []
+        dead_before = self.stats.dead_lettered
         while not self._closed:
             try:
                 # Idle pooled sockets may still point at the dead server: drop them, or
@@ -295,6 +325,7 @@ class RedisBus:
             self._md_wakeup.set()
             log.info("bus.redis.reconnected", extra={"url": self.url, "restarted": restarted})
             message = "Redis connection restored"
+            state = ConnectionState.LIVE
             if restarted:
                 message += " after a server restart (new run_id)"
                 message += (
@@ -302,35 +333,159 @@ class RedisBus:
                     if lost
                     else "; no journaled data was lost"
                 )
-            await self._publish_health(ConnectionState.LIVE, message)
+            dead = self.stats.dead_lettered - dead_before
+            if dead:
+                state = ConnectionState.DEGRADED
+                message += (
+                    f"; {dead} execution events Redis refused ({self._dead_error}) were "
+                    f"moved to the dead-letter stream {self.layout.dead_letter}, the rest "
+                    f"were journaled: inspect them with XRANGE {self.layout.dead_letter} - + "
+                    "and fix the key they were refused for"
+                )
+            await self._publish_health(state, message)
             return
 
     async def _flush_backlog(self) -> None:
-        """Write the outage backlog in order; entries leave it only once written.
+        """Write the outage backlog in order; entries leave it once written or refused.
 
-        A connection error mid-pipeline leaves the whole batch in the backlog: the
-        entries that did land are written again, right behind their first copies.
+        Entries already in their stream (an XADD or pipeline whose reply was lost with
+        the connection) are dropped first, so nothing is journaled twice. An entry the
+        server refuses for good (a key of the wrong type, an invalid argument) goes to
+        the dead-letter stream; the entries behind it are written. A refusal that may
+        pass (OOM, loading, read-only replica) stops here and is retried.
         """
+        await self._write_dead_letters()  # any left by a connection lost meanwhile
+        await self._drop_landed()
         size = self.options.pipeline_size
         while self._backlog:
             batch = [self._backlog[i] for i in range(min(size, len(self._backlog)))]
             pipe = self._writer.pipeline(transaction=False)
             for stream, fields, maxlen in batch:
                 pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
+            # A connection error raises here: the batch stays, `_drop_landed` sorts it out.
             results = await pipe.execute(raise_on_error=False)
-            for (stream, _, _), result in zip(batch, results, strict=True):
-                if isinstance(result, Exception):
-                    # Refused by the server (OOM, wrong type...): keep it, retry later.
-                    self.stats.write_errors += 1
-                    log.error(
-                        "bus.redis.backlog_refused",
-                        extra={"stream": stream, "error": _describe(result)},
-                    )
-                    raise result
-                self._backlog.popleft()
-                self._last_written[stream] = _text(result)
-                self.stats.published += 1
+            try:
+                for (stream, fields, _), result in zip(batch, results, strict=True):
+                    if isinstance(result, Exception):
+                        self.stats.write_errors += 1
+                        self.stats.last_error = _describe(result)
+                        if _transient(result):
+                            log.error(
+                                "bus.redis.backlog_refused",
+                                extra={"stream": stream, "error": _describe(result)},
+                            )
+                            # Entries behind it may have landed: the retry drops them.
+                            raise result
+                        self._backlog.popleft()
+                        self._dead_error = _describe(result)
+                        self._dead.append((stream, fields, self._dead_error))
+                        continue
+                    self._backlog.popleft()
+                    self._last_written[stream] = _text(result)
+                    self.stats.published += 1
+            finally:
                 self.stats.exec_buffered = len(self._backlog)
+                await self._write_dead_letters()
+
+    async def _drop_landed(self) -> None:
+        """Drop backlog entries whose event id is already in their stream.
+
+        Only the tail can hold them: the entries after the last id we know we wrote
+        (or the last few thousand, for a stream we have not written yet).
+        """
+        if not self._backlog:
+            return
+        window = 2 * self.options.pipeline_size + 100
+        landed: set[tuple[str, bytes]] = set()
+        for stream in {stream for stream, _, _ in self._backlog}:
+            last = self._last_written.get(stream)
+            raw: Any
+            try:
+                if last is None:
+                    raw = await self._writer.xrevrange(stream, "+", "-", count=window)
+                else:
+                    raw = await self._writer.xrange(stream, f"({last}", "+", count=window)
+            except ResponseError:
+                continue  # not a stream: its entries will be refused and dead-lettered
+            landed.update((stream, fields.get(b"id", b"")) for _, fields in raw)
+        if not landed:
+            return
+        kept = deque(e for e in self._backlog if (e[0], e[1].get(b"id", b"")) not in landed)
+        skipped = len(self._backlog) - len(kept)
+        if skipped:
+            self.stats.duplicates_skipped += skipped
+            log.warning("bus.redis.backlog_already_written", extra={"events": skipped})
+            self._backlog = kept
+            self.stats.exec_buffered = len(kept)
+
+    async def _write_dead_letters(self) -> None:
+        """Quarantine refused entries: their fields, where they were going, and why."""
+        while self._dead:
+            stream, fields, error = self._dead[0]
+            if self._dead_unsure and await self._dead_letter_landed(fields.get(b"id", b"")):
+                self._dead_unsure = False
+                self._dead.popleft()
+                self.stats.dead_lettered += 1
+                continue
+            entry: FieldMap = {
+                b"dead.stream": stream.encode(),
+                b"dead.error": error.encode(),
+                **fields,
+            }
+            self._dead_unsure = True  # stays set if the connection drops: the reply is lost
+            try:
+                await self._writer.xadd(
+                    self.layout.dead_letter,
+                    entry,  # type: ignore[arg-type]
+                    maxlen=DEAD_LETTER_MAXLEN,
+                    approximate=True,
+                )
+            except ResponseError as exc:
+                self.stats.write_errors += 1
+                log.error(
+                    "bus.redis.dead_letter_refused",
+                    extra={"stream": stream, "error": error, "dead_letter": _describe(exc)},
+                )
+            self._dead_unsure = False
+            self._dead.popleft()
+            self.stats.dead_lettered += 1
+            log.error(
+                "bus.redis.dead_lettered",
+                extra={
+                    "stream": stream,
+                    "event_id": fields.get(b"id", b"").decode(errors="replace"),
+                    "error": error,
+                    "dead_letter": self.layout.dead_letter,
+                },
+            )
+
+    async def _dead_letter_landed(self, event_id: bytes) -> bool:
+        """Whether a dead-letter write whose reply was lost did land."""
+        try:
+            raw: Any = await self._writer.xrevrange(self.layout.dead_letter, "+", "-", count=100)
+        except ResponseError:
+            return False
+        return any(fields.get(b"id") == event_id for _, fields in raw)
+
+    async def dead_letters(self, count: int | None = None) -> list[DeadLetter]:
+        """The quarantined entries, oldest first."""
+        try:
+            raw: Any = await self._writer.xrange(self.layout.dead_letter, "-", "+", count=count)
+        except _DOWN as exc:
+            raise self._unavailable("reading the dead-letter stream", exc) from None
+        out = []
+        for entry_id, fields in raw:
+            original: FieldMap = {k: v for k, v in fields.items() if not k.startswith(b"dead.")}
+            out.append(
+                DeadLetter(
+                    id=_text(entry_id),
+                    stream=_text(fields.get(b"dead.stream", b"")),
+                    error=_text(fields.get(b"dead.error", b"")),
+                    event_id=_text(fields.get(b"id", b"")),
+                    fields=original,
+                )
+            )
+        return out
 
     # -- publishing ---------------------------------------------------------------
 

@@ -343,7 +343,8 @@ class PaperBroker(Broker):
         if not reports:
             return True
         if self._outbox or self._pump_lock.locked():
-            return await self._deliver(reports)
+            # Busy: queue behind what is there and wait for our turn (no recursion).
+            return await self._wait(self._dispatch(reports, 0.0))
         async with self._pump_lock:  # nothing queued: no need to go through the queue
             now = asyncio.get_running_loop().time()
             return await self._publish_batch(_Batch(reports, now, now, None))
@@ -431,6 +432,8 @@ class PaperBroker(Broker):
                 if report.kind is ReportKind.CANCELED:
                     self.metrics.cancels += 1
                 self._add_update(out, self._update(report))
+                if report.balance is not None:  # what the order locks or released
+                    balances[report.balance.currency] = report.balance
         self._add_account(out, positions.values(), balances.values())
         await self.bus.publish_many(out)
         return True
@@ -490,6 +493,7 @@ class PaperBroker(Broker):
         self._missed.clear()
         out: list[EventBase] = []
         instruments: set[str] = set()
+        currencies: set[str] = set()
         for order in sorted(orders, key=lambda o: o.number):
             for fill in order.fills:
                 if fill.exec_id not in self._published_execs:
@@ -503,13 +507,15 @@ class PaperBroker(Broker):
             if self._published_status.get(order.client_order_id) is not order.status:
                 report = self.venue.status_report(order.client_order_id, self.clock(), reason)
                 self._add_update(out, self._update(report))
+            # Its lost reports may have moved the cash it locks: publish the cash.
+            currencies.add(self._instruments[order.instrument].quote_currency)
         account = self.venue.account
         positions = [
             account.position(key, self._instruments[key].quote_currency)
             for key in sorted(instruments)
         ]
-        currencies = sorted({self._instruments[k].quote_currency for k in instruments})
-        self._add_account(out, positions, [account.cash_state(c) for c in currencies])
+        currencies.update(self._instruments[k].quote_currency for k in instruments)
+        self._add_account(out, positions, [account.cash_state(c) for c in sorted(currencies)])
         await self.bus.publish_many(out)
         return len(out)
 

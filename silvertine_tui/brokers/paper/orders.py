@@ -107,7 +107,8 @@ class ExecReport:
     """What the venue tells its client about an order, as of `ts_ns`.
 
     FILL reports carry the fill, and the position and cash of the order's instrument
-    and currency right after it.
+    and currency right after it; the other reports (but STATUS) carry the cash, whose
+    locked part the order's acceptance, replace or end has just moved.
     """
 
     kind: ReportKind

@@ -949,6 +949,14 @@ class PaperVenue:
         status = order.status
         if not status.is_terminal:
             status = order.working_status
+        # Accepting, replacing, triggering or ending an order moves what it reserves:
+        # the report carries the cash as it is now. A status report changes nothing, nor
+        # does accepting a market order (it reserves nothing; its fills carry the cash).
+        balance = None
+        if kind is not ReportKind.STATUS and not (
+            kind is ReportKind.ACCEPTED and order.acts_as_market
+        ):
+            balance = self.account.cash_state(self._insts[order.instrument].currency)
         return ExecReport(
             kind=kind,
             client_order_id=order.client_order_id,
@@ -962,6 +970,7 @@ class PaperVenue:
             stop_price=order.stop_price,
             ts_ns=now_ns,
             reason=reason,
+            balance=balance,
         )
 
     def status_report(self, client_order_id: str, now_ns: int, reason: str = "") -> ExecReport:

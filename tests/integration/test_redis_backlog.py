@@ -1,0 +1,276 @@
+"""The outage backlog against a real redis-server: an entry Redis refuses is
+quarantined in the dead-letter stream (the rest are written once, in order, and the bus
+reconnects), and an XADD whose reply was lost is not written a second time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from silvertine_tui.bus.redis_streams import RedisBus
+from silvertine_tui.domain import ConnectionState
+from tests.integration.test_redis_bus import bus_health, ids_of, options, running_bus
+from tests.support import fill_event
+from tests.support.redis_server import RedisServer, command
+
+pytestmark = pytest.mark.redis
+
+TIMEOUT = 15.0
+
+
+@pytest.fixture
+def aof_server() -> Iterator[RedisServer]:
+    """A server of this test alone with an AOF: a key survives its restart."""
+    with RedisServer(persistence=True) as srv:
+        yield srv
+
+
+async def wait_connected(bus: RedisBus) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        while not (bus.stats.connected and bus.stats.exec_buffered == 0):  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+
+
+# -- a refused entry does not block the backlog ---------------------------------------
+
+
+async def test_an_entry_redis_refuses_goes_to_the_dead_letter_stream_and_the_rest_land_once(
+    aof_server: RedisServer, key_prefix: str
+) -> None:
+    async with running_bus(aof_server.url, options(key_prefix)) as bus:
+        good = bus.layout.exec("paper", "main")
+        bad = bus.layout.exec("bad", "main")
+        # A key of the wrong type where the `bad/main` journal should be.
+        reply = command(aof_server.host, aof_server.port, "SET", bad, "not a stream")
+        assert reply.startswith(b"+OK")
+        before = [fill_event(n) for n in range(3)]
+        for event in before:
+            assert await bus.publish(event) is not None
+        await aof_server.akill()
+        outage = [fill_event(n) for n in range(3, 8)]
+        refused = fill_event(100, source="bad/main")
+        after = [fill_event(n) for n in range(8, 13)]
+        for event in [*outage, refused, *after]:
+            assert await bus.publish(event) is None  # buffered
+        assert bus.stats.exec_buffered == 11
+        await aof_server.arestart()
+        await wait_connected(bus)
+        await asyncio.sleep(0.3)  # a retry loop would rewrite entries meanwhile
+
+        stored = ids_of(await bus.read(good))
+        assert stored == [e.event_id for e in [*before, *outage, *after]]  # once, in order
+        dead = await bus.dead_letters()
+        assert len(dead) == 1
+        assert dead[0].stream == bad
+        assert dead[0].event_id == refused.event_id
+        assert "WRONGTYPE" in dead[0].error
+        assert dead[0].fields[b"id"] == refused.event_id.encode()
+        assert bus.stats.dead_lettered == 1
+        assert bus.stats.connected
+        assert bus.stats.reconnects == 1
+        health = bus_health(await bus.read(bus.layout.health))
+        assert health[-1].payload.metrics["dead_lettered"] == 1
+        assert health[-1].payload.state is ConnectionState.DEGRADED
+        assert "dead-letter" in health[-1].payload.message
+        assert "WRONGTYPE" in health[-1].payload.message
+
+
+# -- a lost reply is not written twice -------------------------------------------------
+
+
+class ReplyCutter:
+    """A TCP proxy in front of Redis. While `cut` is set it forwards the client's
+    commands to the server but closes the connection instead of passing the reply on:
+    the command was executed, its reply is lost (what a dropped connection does)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.cut = False
+        self.cut_on: bytes | None = None  # cut the reply of the next command holding this
+        self._cut_next = False
+        self.cuts = 0
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for writer in self._writers:
+            writer.close()
+            with contextlib.suppress(OSError, ConnectionError):
+                await writer.wait_closed()
+        if self.server is not None:
+            await self.server.wait_closed()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self._writers.append(up_writer)
+
+        async def upstream() -> None:
+            while data := await reader.read(65536):
+                if self.cut_on is not None and self.cut_on in data:
+                    self.cut_on = None
+                    self._cut_next = True
+                up_writer.write(data)
+                await up_writer.drain()
+
+        async def downstream() -> None:
+            while data := await up_reader.read(65536):
+                if self.cut or self._cut_next:
+                    self._cut_next = False
+                    self.cuts += 1
+                    break
+                writer.write(data)
+                await writer.drain()
+
+        pair = {asyncio.create_task(upstream()), asyncio.create_task(downstream())}
+        self._tasks.update(pair)
+        await asyncio.wait(pair, return_when=asyncio.FIRST_COMPLETED)
+        for task in pair:
+            task.cancel()
+        await asyncio.gather(*pair, return_exceptions=True)
+        self._tasks.difference_update(pair)
+        writer.close()  # the client sees the connection drop, its reply never arrives
+        up_writer.close()
+
+
+@contextlib.asynccontextmanager
+async def reply_cutter(server: RedisServer) -> AsyncIterator[ReplyCutter]:
+    proxy = ReplyCutter(server.host, server.port)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.close()
+
+
+@pytest.fixture
+def server() -> Iterator[RedisServer]:
+    with RedisServer() as srv:
+        yield srv
+
+
+async def test_an_xadd_whose_reply_was_lost_is_not_journaled_twice(
+    server: RedisServer, key_prefix: str
+) -> None:
+    async with (
+        reply_cutter(server) as proxy,
+        # No watcher round trip may notice the cut first: the publish must.
+        running_bus(
+            f"redis://127.0.0.1:{proxy.port}/0", options(key_prefix, epoch_check_s=60.0)
+        ) as bus,
+    ):
+        stream = bus.layout.exec("paper", "main")
+        events = [fill_event(n) for n in range(6)]
+        for event in events[:2]:
+            assert await bus.publish(event) is not None
+        proxy.cut = True
+        # Executed by Redis, but the bus never hears back: it buffers the event.
+        assert await bus.publish(events[2]) is None
+        assert proxy.cuts >= 1
+        for event in events[3:]:
+            assert await bus.publish(event) is None
+        proxy.cut = False
+        await wait_connected(bus)
+        stored = ids_of(await bus.read(stream))
+        assert stored == [e.event_id for e in events]
+        assert bus.stats.exec_buffered == 0
+        assert bus.stats.duplicates_skipped == 1
+
+
+async def test_a_dead_letter_write_whose_reply_was_lost_is_kept_once(
+    server: RedisServer, key_prefix: str
+) -> None:
+    async with (
+        reply_cutter(server) as proxy,
+        running_bus(
+            f"redis://127.0.0.1:{proxy.port}/0", options(key_prefix, epoch_check_s=60.0)
+        ) as bus,
+    ):
+        good = bus.layout.exec("paper", "main")
+        bad = bus.layout.exec("bad", "main")
+        assert command(server.host, server.port, "SET", bad, "x").startswith(b"+OK")
+        refused = fill_event(100, source="bad/main")
+        events = [fill_event(n) for n in range(3)]
+        proxy.cut = True
+        assert await bus.publish(events[0]) is None  # the outage starts (reply lost)
+        assert await bus.publish(refused) is None
+        for event in events[1:]:
+            assert await bus.publish(event) is None
+        # Back, but the connection drops again right as the refused entry is quarantined.
+        proxy.cut_on = bus.layout.dead_letter.encode()
+        proxy.cut = False
+        await wait_connected(bus)
+        async with asyncio.timeout(TIMEOUT):
+            while bus.stats.dead_lettered < 1:  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+        assert proxy.cut_on is None  # the dead-letter write did lose its reply
+        assert ids_of(await bus.read(good)) == [e.event_id for e in events]
+        assert [d.event_id for d in await bus.dead_letters()] == [refused.event_id]
+        assert bus.stats.dead_lettered == 1
+
+
+# -- a graceful restart under load journals every event once --------------------------
+
+
+async def test_a_graceful_restart_under_load_journals_every_event_exactly_once(
+    aof_server: RedisServer, key_prefix: str
+) -> None:
+    """SIGTERM while a producer publishes: what was in flight is either in the AOF (and
+    found in the stream, not re-sent) or in the backlog (sent once)."""
+    async with running_bus(aof_server.url, options(key_prefix)) as bus:
+        stream = bus.layout.exec("paper", "main")
+        published: list[str] = []
+        buffered = 0
+        stop = asyncio.Event()
+
+        async def produce() -> None:
+            nonlocal buffered
+            n = 0
+            while not stop.is_set():
+                event = fill_event(n)
+                n += 1
+                if await bus.publish(event) is None:
+                    buffered += 1
+                published.append(event.event_id)
+                await asyncio.sleep(0.0005)
+
+        producer = asyncio.create_task(produce())
+        try:
+            async with asyncio.timeout(TIMEOUT):
+                while len(published) < 200:  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
+                assert aof_server.pid is not None
+                os.kill(aof_server.pid, signal.SIGTERM)
+                while aof_server.running:  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
+                while buffered < 20:  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
+                await aof_server.arestart()
+                await wait_connected(bus)
+                mark = len(published)
+                while len(published) < mark + 100:  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
+        finally:
+            stop.set()
+            await producer
+        await bus.flush()
+        stored = ids_of(await bus.read(stream))
+        assert stored == published
+        assert bus.stats.data_loss_detected == 0
