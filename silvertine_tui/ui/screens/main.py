@@ -326,6 +326,8 @@ class MainScreen(Screen[None]):
             restarts=max(stats.server_restarts, metric("server_restarts")),
             data_loss=max(stats.data_loss_detected, metric("data_loss_detected")),
             message=bus_health.message if bus_health else "",
+            dead_lettered=max(stats.dead_lettered, metric("dead_lettered")),
+            duplicates_skipped=max(stats.duplicates_skipped, metric("duplicates_skipped")),
         )
         return brokers, bus
 

@@ -43,6 +43,8 @@ class BusLine:
     restarts: int
     data_loss: int
     message: str
+    dead_lettered: int = 0  # journal entries Redis refused, kept in <prefix>:deadletter
+    duplicates_skipped: int = 0  # buffered entries found already written (a lost reply)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +204,12 @@ class HealthPane(TextBlock):
         text.append(f"restarts {bus.restarts}", style=p.error if bus.restarts else p.plain)
         text.append("  ")
         text.append(f"data loss {bus.data_loss}", style=p.error if bus.data_loss else p.plain)
+        text.append("  ")
+        text.append(
+            f"dead-letter {bus.dead_lettered}", style=p.error if bus.dead_lettered else p.plain
+        )
+        if bus.duplicates_skipped:
+            text.append(f"\n  duplicates skipped {bus.duplicates_skipped}", style=p.warn)
         if bus.message and bus_state is not ConnectionState.LIVE:
             text.append(f"\n  {bus.message}", style=p.warn)
         if engine is not None:
