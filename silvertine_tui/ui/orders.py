@@ -256,14 +256,8 @@ def _buying_power(
 
 def _sellable(request: OrderRequest, engine: TradingEngine) -> list[Problem]:
     position = engine.position(request.broker, request.account, request.instrument)
-    reserved = sum(
-        (
-            v.order.quantity - v.order.filled_qty
-            for v in engine.oms.working(request.broker, request.account)
-            if v.order.request.instrument == request.instrument
-            and v.order.request.side is Side.SELL
-        ),
-        Decimal(0),
+    reserved = engine.working_quantity(
+        request.broker, request.account, request.instrument, Side.SELL
     )
     sellable = max(position - reserved, Decimal(0))
     if request.quantity <= sellable:

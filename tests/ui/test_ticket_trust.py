@@ -301,3 +301,51 @@ async def test_reduce_only_does_not_lift_halted_without_asking(make_desk) -> Non
         await desk.settle(pilot)
         assert engine.gate.state is TradingState.REDUCE_ONLY
         await desk.session.close()
+
+
+async def test_a_sell_counts_what_working_sells_already_hold(make_desk) -> None:
+    from silvertine_tui.domain import OrderRequest
+
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        engine = desk.session.engine
+        buy = OrderRequest(
+            client_order_id="setup-buy",
+            broker="paper",
+            account="main",
+            instrument="ETHUSDT.PAPER",
+            side=Side.BUY,
+            order_type=OrderType.MARKET,
+            quantity=Decimal("1"),
+            tif=TimeInForce.IOC,
+        )
+        await engine.submit(buy)
+        await desk.settle(pilot)
+        ask = desk.app.model.quotes["ETHUSDT.PAPER"].quote.ask
+        assert ask is not None
+        resting = buy.model_copy(
+            update={
+                "client_order_id": "setup-sell",
+                "side": Side.SELL,
+                "order_type": OrderType.LIMIT,
+                "quantity": Decimal("0.6"),
+                "limit_price": ask + 10,
+                "tif": TimeInForce.GTC,
+            }
+        )
+        await engine.submit(resting)
+        await desk.settle(pilot)
+        await select_quote(desk, pilot, "ETHUSDT.PAPER")
+        await pilot.press("s")
+        ticket = ticket_of(desk)
+        await type_into(pilot, "0.5")
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        problems = str(ticket.query_one("#t-problems").render())
+        assert "[sellable]" in problems
+        assert "position 1 (0.6 already in working sells)" in problems
+        assert "at most 0.4" in problems
+        assert len(engine.oms.orders) == 2  # nothing more was sent
+        await desk.session.close()
