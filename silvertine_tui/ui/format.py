@@ -31,6 +31,17 @@ def num(value: Decimal | None, places: int | None = None) -> str:
     return f"{normal:,f}"
 
 
+def money(value: Decimal | None, max_places: int = 8) -> str:
+    """A balance: two places at least (`100,000.00`), more only where the amount has
+    them (`0.00012345` BTC), never more than `max_places`."""
+    if value is None:
+        return DASH
+    rounded = value.quantize(Decimal(1).scaleb(-max_places), rounding=ROUND_HALF_EVEN).normalize()
+    exponent = rounded.as_tuple().exponent
+    places = max(2, -exponent) if isinstance(exponent, int) else 2
+    return num(rounded, places)
+
+
 def signed(value: Decimal | None, places: int | None = 2) -> str:
     """Money with an explicit sign: `+1,234.50`, `-3.20`, `0.00`."""
     if value is None:

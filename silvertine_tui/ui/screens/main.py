@@ -25,7 +25,7 @@ from ...engine.risk import RiskRejected
 from ..desk import Desk
 from ..keymap import PANES
 from ..widgets.balances import Balances
-from ..widgets.blotter import Blotter
+from ..widgets.blotter import Blotter, todays_orders
 from ..widgets.event_log import EventLog
 from ..widgets.header import DeskHeader
 from ..widgets.health import BrokerLine, BusLine, HealthPane, broker_line
@@ -91,6 +91,7 @@ class MainScreen(Screen[None]):
         self._second = -1
         self.drawable = False
         self._orders_seen: tuple[object, ...] = ()
+        self._blotter_seen = 0
 
     # -- layout ---------------------------------------------------------------------
 
@@ -255,14 +256,21 @@ class MainScreen(Screen[None]):
         self.set_class(trading is TradingState.HALTED, "-halted")
         self.query_one(DeskHeader).set_state(trading, now)
 
-        if engine.version != self._version or force:
+        blotter = self.query_one(Blotter)
+        if engine.version != self._version or blotter.view_version != self._blotter_seen or force:
             self._version = engine.version
+            self._blotter_seen = blotter.view_version
             working = engine.oms.working()
-            self.query_one(Blotter).show(working, engine.portfolio.instruments)
+            today = todays_orders(engine.oms.orders.values(), now)
+            blotter.show(today if blotter.show_all else working, engine.portfolio.instruments)
             self.query_one(Positions).show(engine.portfolio)
             self._subtitle("#pane-positions", totals_text(engine.portfolio))
             self.query_one(Balances).show(engine.portfolio.balances)
-            self._subtitle("#pane-blotter", f"{len(working)} working")
+            if blotter.show_all:
+                orders_title = f"all today: {len(today)}, {len(working)} working (a: working)"
+            else:
+                orders_title = f"{len(working)} working of {len(today)} today (a: all)"
+            self._subtitle("#pane-blotter", orders_title)
             # Quotes move the engine's version too: the ticket's preview and checks
             # follow the market once a second, and at once on its own edits.
             orders = (len(engine.oms.orders), len(working), engine.gate.state)
@@ -394,10 +402,12 @@ class MainScreen(Screen[None]):
         self.ticket.focus_first_empty()
 
     def _selected_view(self) -> OrderView | None:
-        coid = self.query_one(Blotter).selected_order()
+        blotter = self.query_one(Blotter)
+        coid = blotter.selected_order()
         view = self.desk.engine.oms.get(coid) if coid else None
         if view is None:
-            self.notify("no working order selected", severity="warning")
+            what = "order" if blotter.show_all else "working order"
+            self.notify(f"no {what} selected", severity="warning")
         return view
 
     def action_cancel_order(self) -> None:
@@ -451,4 +461,5 @@ class MainScreen(Screen[None]):
 
         view = self._selected_view()
         if view is not None:
-            self.app.push_screen(OrderHistoryScreen(view))
+            instrument = self.desk.engine.instrument(view.broker, view.order.request.instrument)
+            self.app.push_screen(OrderHistoryScreen(view, instrument))

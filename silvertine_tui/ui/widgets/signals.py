@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ...domain import Side
-from ..format import clock_text, num
+from ...events.summary import trim
+from ..format import clock_text
 from ..keymap import bindings
 from ..model import SignalRow
 from .palette import DEFAULT_PALETTE, Palette
@@ -15,13 +16,13 @@ from .table import Cell, Column, KeyedTable
 class Signals(KeyedTable):
     BINDINGS = bindings("signals")
     COLUMNS = (
-        Column("time", "Time"),
-        Column("strategy", "Strategy"),
+        Column("time", "Time", priority=3),
+        Column("strategy", "Strategy", priority=2),
         Column("side", "Side"),
         Column("symbol", "Symbol"),
-        Column("qty", "Qty", right=True),
-        Column("price", "Price", right=True),
-        Column("note", "Note"),
+        Column("qty", "Qty", right=True, priority=1),
+        Column("price", "Price", right=True, priority=1),
+        Column("note", "Note", priority=4),
     )
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -37,8 +38,8 @@ class Signals(KeyedTable):
             self.cell(s.strategy),
             self.cell(s.side.value, p.bid if s.side is Side.BUY else p.ask),
             self.cell(s.instrument),
-            self.cell(num(s.quantity), right=True),
-            self.cell(num(s.price), right=True),
+            self.cell(trim(s.quantity), right=True),
+            self.cell(trim(s.price), right=True),
             self.cell(s.note),
         )
 
