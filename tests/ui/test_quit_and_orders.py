@@ -86,9 +86,7 @@ async def test_ctrl_c_then_leave_working_quits_without_cancelling(make_desk) -> 
         await pilot.pause()
         assert desk.app._exit
         assert len(desk.session.engine.oms.working()) == 2
-        cancels = [
-            v for v in desk.session.engine.oms.orders.values() if v.order.status.is_terminal
-        ]
+        cancels = [v for v in desk.session.engine.oms.orders.values() if v.order.status.is_terminal]
         assert cancels == []
 
 
@@ -230,4 +228,53 @@ async def test_the_palette_offers_no_theme_but_silvertines(make_desk) -> None:
                 assert any(text.startswith("theme silvertine-dark") for text in offered)
             await pilot.press("escape")
             await pilot.pause()
+        await desk.session.close()
+
+
+async def test_log_and_toast_lines_say_what_happened_on_the_tick(make_desk) -> None:
+    import re
+
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        engine = desk.session.engine
+        await desk.step(pilot, 2)
+        await engine.submit(
+            OrderRequest(
+                client_order_id="st000000000000000101",
+                broker="paper",
+                account="main",
+                instrument="BTCUSDT.PAPER",
+                side=Side.BUY,
+                order_type=OrderType.LIMIT,
+                quantity=Decimal("0.05"),
+                limit_price=Decimal("63500.00"),
+            )
+        )
+        await engine.submit(
+            OrderRequest(
+                client_order_id="st000000000000000102",
+                broker="paper",
+                account="main",
+                instrument="ETHUSDT.PAPER",
+                side=Side.BUY,
+                order_type=OrderType.MARKET,
+                quantity=Decimal("1.5"),
+                tif=TimeInForce.IOC,
+            )
+        )
+        await desk.step(pilot, 2)
+        model = desk.app.model
+        fills = [line.text for line in model.fills]
+        assert len(fills) == 1
+        # ETHUSDT.PAPER: tick 0.01, lot 0.0001; the fee is in USDT (the quote).
+        assert re.fullmatch(
+            r"FILL BUY 1\.5 ETHUSDT\.PAPER @ \d,\d{3}\.\d{2} fee \d+\.\d{2} USDT \(…0102\)",
+            fills[0],
+        ), fills[0]
+        updates = [line.text for line in model.log if line.kind == "order.update"]
+        assert "NEW BUY 0.05 BTCUSDT.PAPER @ 63,500.00 (…0101)" in updates, updates
+        toasts = [n.message for n in desk.app._notifications if n.title == "Fill"]
+        assert len(toasts) == 1
+        assert re.fullmatch(r"BUY 1\.5 ETHUSDT\.PAPER @ \d,\d{3}\.\d{2}", toasts[0]), toasts
         await desk.session.close()
