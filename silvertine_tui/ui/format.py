@@ -31,15 +31,20 @@ def num(value: Decimal | None, places: int | None = None) -> str:
     return f"{normal:,f}"
 
 
-def money(value: Decimal | None, max_places: int = 8) -> str:
-    """A balance: two places at least (`100,000.00`), more only where the amount has
-    them (`0.00012345` BTC), never more than `max_places`."""
+def money(value: Decimal | None, digits: int = 8, max_places: int = 8) -> str:
+    """A balance to about `digits` significant digits, with two places at least and
+    `max_places` at most: `949,455.84`, `1.2345679` BTC, `0.00012345` BTC."""
     if value is None:
         return DASH
-    rounded = value.quantize(Decimal(1).scaleb(-max_places), rounding=ROUND_HALF_EVEN).normalize()
-    exponent = rounded.as_tuple().exponent
-    places = max(2, -exponent) if isinstance(exponent, int) else 2
-    return num(rounded, places)
+    if not value:
+        return num(value, 2)
+    whole = value.adjusted() + 1  # digits before the point (negative: leading zeros)
+    places = min(max_places, max(2, digits - max(whole, 0)))
+    text = num(value, places)
+    if places > 2:  # trailing zeros beyond the second place say nothing
+        head, _, tail = text.partition(".")
+        text = f"{head}.{tail[:2]}{tail[2:].rstrip('0')}"
+    return text
 
 
 def signed(value: Decimal | None, places: int | None = 2) -> str:

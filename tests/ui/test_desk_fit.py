@@ -8,6 +8,7 @@ import pytest
 
 from silvertine_tui.ui.widgets.balances import Balances
 from silvertine_tui.ui.widgets.blotter import Blotter
+from silvertine_tui.ui.widgets.event_log import EventLog
 from silvertine_tui.ui.widgets.keybar import KeyBar
 from silvertine_tui.ui.widgets.positions import Positions
 from silvertine_tui.ui.widgets.signals import Signals
@@ -52,6 +53,11 @@ async def test_no_table_pane_scrolls_sideways(make_desk, size: tuple[int, int]) 
             await pilot.press(PANE_KEYS[table_type])  # compact: one pane at a time
             await desk.settle(pilot)
             assert_fits(desk.app.screen.query_one(table_type))
+        await pilot.press("7")
+        await desk.settle(pilot)
+        log = desk.app.screen.query_one(EventLog)
+        assert log.size.width > 0
+        assert not log.show_horizontal_scrollbar, "the log scrolls sideways"
         # The day's orders (wider: status, filled, avg fill) fit as well.
         await pilot.press("3", "a")
         await desk.settle(pilot)
