@@ -4,8 +4,9 @@ A line leads with what happened (`NEW BUY 2 AAPL.SMART @ 190.05 (…a1b2)`), not
 order id. Numbers are printed for a trader:
 
 - prices on the instrument's tick, quantities on its lot (`3,012.40`, `0.5`);
-- an average price (a fill average, a position's cost) one decimal finer than the tick,
-  so a blended average is not passed off as a price on the grid (`190.053`);
+- an average price (a fill average, a position's cost) one decimal finer than the tick
+  where it falls between ticks, so a blended average is not passed off as a price on
+  the grid (`190.053`), and on the tick where it does not (`3,500.30`);
 - a fee in the instrument's quote currency on the tick's places, other fees trimmed;
 - where no instrument is known (`silvertine replay` reads only the journal, which
   carries no instrument definitions), trimmed: no trailing zeros, at most
@@ -80,12 +81,17 @@ def price_text(value: Decimal | None, inst: Instrument | None) -> str:
 
 
 def avg_text(value: Decimal | None, inst: Instrument | None) -> str:
-    """An average price: one decimal finer than the tick (see the module docstring)."""
+    """An average price: one decimal finer than the tick where it falls between two
+    ticks (`190.053`), on the tick where it does not (`3,500.30`)."""
     if value is None:
         return "-"
     if inst is None or not value.is_finite():
         return trim(value)
-    return _fixed(value, _places(inst.tick_size) + 1)
+    places = _places(inst.tick_size)
+    finer = value.quantize(Decimal(1).scaleb(-places - 1), rounding=ROUND_HALF_EVEN)
+    return _fixed(
+        value, places if finer == finer.quantize(Decimal(1).scaleb(-places)) else places + 1
+    )
 
 
 def qty_text(value: Decimal | None, inst: Instrument | None) -> str:

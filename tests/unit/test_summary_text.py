@@ -99,6 +99,22 @@ def test_an_average_is_shown_one_decimal_finer_than_the_tick() -> None:
     assert describe(position, instruments=INSTRUMENTS.get) == ("POSITION AAPL.SMART 3 avg 190.053")
 
 
+def test_an_average_on_the_tick_is_shown_on_the_tick() -> None:
+    position = PositionEvent.create(
+        "paper/main",
+        Position(
+            broker="paper",
+            account="main",
+            instrument="ETHUSDT.PAPER",
+            quantity=Decimal("1.5"),
+            avg_price=Decimal("3500.3000000"),
+        ),
+    )
+    assert describe(position, instruments=INSTRUMENTS.get) == (
+        "POSITION ETHUSDT.PAPER 1.5 avg 3,500.30"
+    )
+
+
 def test_without_an_instrument_numbers_are_trimmed() -> None:
     position = PositionEvent.create(
         "paper/main",

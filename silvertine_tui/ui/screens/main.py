@@ -290,7 +290,7 @@ class MainScreen(Screen[None]):
         self.query_one(EventLog).sync(model.log_total, model.fills_total, force=force)
         if model.signals_dirty or force:
             model.signals_dirty = False
-            self.query_one(Signals).show(model.signals)
+            self.query_one(Signals).show(model.signals, engine.portfolio.instruments)
 
     def _subtitle(self, selector: str, text: str) -> None:
         pane = self.query_one(selector)

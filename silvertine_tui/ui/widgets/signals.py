@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-from ...domain import Side
-from ...events.summary import trim
+from ...domain import Instrument, Side
+from ...events.summary import price_text, qty_text
 from ..format import clock_text
 from ..keymap import bindings
 from ..model import SignalRow
@@ -30,23 +30,28 @@ class Signals(KeyedTable):
         self.palette: Palette = DEFAULT_PALETTE
         self.rows_by_key: dict[str, SignalRow] = {}
 
-    def row_for(self, row: SignalRow) -> tuple[Cell, ...]:
+    def row_for(
+        self, row: SignalRow, instruments: Mapping[str, Instrument] | None = None
+    ) -> tuple[Cell, ...]:
         s = row.signal
         p = self.palette
+        inst = instruments.get(s.instrument) if instruments else None
         return (
             self.cell(clock_text(row.ts_ms / 1000)),
             self.cell(s.strategy),
             self.cell(s.side.value, p.bid if s.side is Side.BUY else p.ask),
             self.cell(s.instrument),
-            self.cell(trim(s.quantity), right=True),
-            self.cell(trim(s.price), right=True),
+            self.cell(qty_text(s.quantity, inst), right=True),
+            self.cell(price_text(s.price, inst), right=True),
             self.cell(s.note),
         )
 
-    def show(self, rows: Iterable[SignalRow]) -> None:
+    def show(
+        self, rows: Iterable[SignalRow], instruments: Mapping[str, Instrument] | None = None
+    ) -> None:
         ordered = list(rows)
         self.rows_by_key = {r.key: r for r in ordered}
-        self.sync({r.key: self.row_for(r) for r in ordered})
+        self.sync({r.key: self.row_for(r, instruments) for r in ordered})
 
     def selected_signal(self) -> SignalRow | None:
         key = self.selected_key()
