@@ -248,8 +248,12 @@ class Describer:
     """`describe` with a memory: it keeps the order requests it has seen (from request
     events and snapshots), so a later update for the order says what the order is."""
 
-    def __init__(self, instruments: InstrumentLookup | None = None) -> None:
+    def __init__(
+        self, instruments: InstrumentLookup | None = None, orders: OrderLookup | None = None
+    ) -> None:
         self.instruments = instruments
+        self.orders = orders
+        """Asked for an order this describer has not seen (the UI asks the OMS)."""
         self.requests: dict[str, OrderRequest] = {}
 
     def remember(self, event: Decoded) -> None:
@@ -267,6 +271,12 @@ class Describer:
             del self.requests[next(iter(self.requests))]
         self.requests[request.client_order_id] = request
 
+    def request(self, client_order_id: str) -> OrderRequest | None:
+        known = self.requests.get(client_order_id)
+        if known is None and self.orders is not None:
+            known = self.orders(client_order_id)
+        return known
+
     def __call__(self, event: Decoded) -> str:
         self.remember(event)
-        return describe(event, instruments=self.instruments, orders=self.requests.get)
+        return describe(event, instruments=self.instruments, orders=self.request)

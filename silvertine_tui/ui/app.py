@@ -21,7 +21,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 
-from ..domain import Instrument, TradingState, new_client_order_id
+from ..domain import Instrument, OrderRequest, TradingState, new_client_order_id
 from ..engine import Session
 from .commands import DeskCommands
 from .desk import Desk
@@ -95,6 +95,7 @@ class SilvertineApp(App[None]):
             cursor_blink=cursor_blink,
         )
         self.model.describer.instruments = self.find_instrument
+        self.model.describer.orders = self.find_order
         self.on_frame = on_frame
         self.owns_session = False
         self.ready = asyncio.Event()
@@ -116,6 +117,10 @@ class SilvertineApp(App[None]):
             if key in found:
                 return found[key]
         return None
+
+    def find_order(self, client_order_id: str) -> OrderRequest | None:
+        view = self.session.engine.oms.get(client_order_id)
+        return view.order.request if view is not None else None
 
     # -- themes ---------------------------------------------------------------------
 

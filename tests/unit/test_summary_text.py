@@ -164,3 +164,13 @@ def test_replay_prints_trimmed_numbers_and_names_the_order() -> None:
         printer.print(BusEntry("st:exec:paper:main", f"1-{n}", event))
     lines = out.getvalue().splitlines()
     assert lines[2].endswith("FILLED BUY 2 AAPL.SMART @ 190.05 filled 2 avg 190.05333333 (…a1b2)")
+
+
+def test_an_update_for_an_order_seen_elsewhere_asks_the_order_lookup() -> None:
+    """The UI starts after an order was sent: the OMS knows it, the feed did not show it."""
+    describer = Describer(INSTRUMENTS.get, orders={REQUEST.client_order_id: REQUEST}.get)
+    update = OrderUpdateEvent.create(
+        "paper/main",
+        OrderUpdate(client_order_id=REQUEST.client_order_id, status=OrderStatus.CANCELED),
+    )
+    assert describer(update) == "CANCELED BUY 2 AAPL.SMART @ 190.05 (…a1b2)"
