@@ -282,8 +282,9 @@ class _TablePrinter:
         from .events.summary import Describer
 
         # The journal has no instrument definitions: numbers are trimmed (see
-        # events/summary.py); requests are remembered so updates name their order.
-        self.describe = Describer()
+        # events/summary.py); requests are remembered so updates name their order;
+        # order ids are printed whole (to grep for).
+        self.describe = Describer(id_width=None)
 
     def _line(self, *cells: str) -> None:
         stamp, entry_id, stream, kind, source, text = cells

@@ -109,8 +109,13 @@ def fee_text(value: Decimal, currency: str, inst: Instrument | None) -> str:
     return trim(value)
 
 
-def short_ref(client_order_id: str, width: int = 4) -> str:
-    return f"(…{client_order_id[-width:]})" if client_order_id else ""
+def short_ref(client_order_id: str, width: int | None = 4) -> str:
+    """`(…a1b2)`: the end of an order id, after what happened; `width=None`: all of it."""
+    if not client_order_id:
+        return ""
+    if width is None or len(client_order_id) <= width:
+        return f"({client_order_id})"
+    return f"(…{client_order_id[-width:]})"
 
 
 def describe(
@@ -118,9 +123,15 @@ def describe(
     *,
     instruments: InstrumentLookup | None = None,
     orders: OrderLookup | None = None,
+    id_width: int | None = 4,
 ) -> str:
     """`instruments` finds an instrument by key, `orders` an order's request by client
-    order id (an update names only the id); both are optional."""
+    order id (an update names only the id); both are optional. Order ids are cut to
+    their last `id_width` characters (None: whole, as `silvertine replay` prints them)."""
+
+    def ref(coid: str) -> str:
+        return short_ref(coid, id_width)
+
     if isinstance(event, DecodeError):
         return f"undecodable entry: {event.reason}"
     if isinstance(event, UnknownEvent):
@@ -157,12 +168,12 @@ def describe(
             stop = f" stop {price_text(p.stop_price, i)}" if p.stop_price is not None else ""
             return (
                 f"SEND {p.side} {qty_text(p.quantity, i)} {p.instrument} "
-                f"{p.order_type}{price}{stop} {p.tif} {short_ref(p.client_order_id)}"
+                f"{p.order_type}{price}{stop} {p.tif} {ref(p.client_order_id)}"
             )
         case CancelRequest():
             known = request(p.client_order_id)
             what = f" {_order_text(known, inst)}" if known is not None else ""
-            return f"CANCEL requested{what} {short_ref(p.client_order_id)}"
+            return f"CANCEL requested{what} {ref(p.client_order_id)}"
         case ModifyRequest():
             known = request(p.client_order_id)
             i = inst(known.instrument) if known is not None else None
@@ -175,9 +186,9 @@ def describe(
                 parts.append(f"stop {price_text(p.stop_price, i)}")
             what = f" {known.instrument}" if known is not None else ""
             change = " ".join(parts) or "no change"
-            return f"MODIFY requested{what} {change} {short_ref(p.client_order_id)}"
+            return f"MODIFY requested{what} {change} {ref(p.client_order_id)}"
         case OrderUpdate():
-            return _update_text(p, request(p.client_order_id), inst)
+            return _update_text(p, request(p.client_order_id), inst, ref)
         case Fill():
             i = inst(p.instrument)
             fee = (
@@ -187,7 +198,7 @@ def describe(
             )
             return (
                 f"FILL {p.side} {qty_text(p.quantity, i)} {p.instrument}"
-                f" @ {price_text(p.price, i)}{fee} {short_ref(p.client_order_id)}"
+                f" @ {price_text(p.price, i)}{fee} {ref(p.client_order_id)}"
             )
         case Position():
             i = inst(p.instrument)
@@ -226,6 +237,7 @@ def _update_text(
     p: OrderUpdate,
     known: OrderRequest | None,
     inst: Callable[[str], Instrument | None],
+    ref: Callable[[str], str],
 ) -> str:
     i = inst(known.instrument) if known is not None else None
     parts = [str(p.status)]
@@ -238,7 +250,7 @@ def _update_text(
         parts.append(filled)
     elif known is None and p.filled_qty is not None:
         parts.append(f"filled {qty_text(p.filled_qty, i)}")
-    parts.append(short_ref(p.client_order_id))
+    parts.append(ref(p.client_order_id))
     if p.reason:
         parts.append(f"- {p.reason}")
     return " ".join(parts)
@@ -249,9 +261,14 @@ class Describer:
     events and snapshots), so a later update for the order says what the order is."""
 
     def __init__(
-        self, instruments: InstrumentLookup | None = None, orders: OrderLookup | None = None
+        self,
+        instruments: InstrumentLookup | None = None,
+        orders: OrderLookup | None = None,
+        *,
+        id_width: int | None = 4,
     ) -> None:
         self.instruments = instruments
+        self.id_width = id_width
         self.orders = orders
         """Asked for an order this describer has not seen (the UI asks the OMS)."""
         self.requests: dict[str, OrderRequest] = {}
@@ -279,4 +296,6 @@ class Describer:
 
     def __call__(self, event: Decoded) -> str:
         self.remember(event)
-        return describe(event, instruments=self.instruments, orders=self.request)
+        return describe(
+            event, instruments=self.instruments, orders=self.request, id_width=self.id_width
+        )

@@ -163,7 +163,9 @@ def test_replay_prints_trimmed_numbers_and_names_the_order() -> None:
     for n, event in enumerate(events):
         printer.print(BusEntry("st:exec:paper:main", f"1-{n}", event))
     lines = out.getvalue().splitlines()
-    assert lines[2].endswith("FILLED BUY 2 AAPL.SMART @ 190.05 filled 2 avg 190.05333333 (…a1b2)")
+    assert lines[2].endswith(
+        "FILLED BUY 2 AAPL.SMART @ 190.05 filled 2 avg 190.05333333 (st0000000000000000a1b2)"
+    )
 
 
 def test_an_update_for_an_order_seen_elsewhere_asks_the_order_lookup() -> None:
