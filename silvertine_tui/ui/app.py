@@ -149,6 +149,8 @@ class SilvertineApp(App[None]):
         screen = self._main()
         if screen is not None:
             screen.restyle(self.palette)
+        if self.theme not in self.loaded_themes.themes:
+            return  # not a Silvertine theme (no trading colours): never the saved choice
         self.user_state.remember_theme(self.theme)
         self.run_worker(self.user_state.save, thread=True, group="state", exit_on_error=False)
 

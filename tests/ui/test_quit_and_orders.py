@@ -279,3 +279,19 @@ async def test_log_and_toast_lines_say_what_happened_on_the_tick(make_desk) -> N
         assert len(toasts) == 1
         assert re.fullmatch(r"BUY 1\.5 ETHUSDT\.PAPER @ \d,\d{3}\.\d{2}", toasts[0]), toasts
         await desk.session.close()
+
+
+async def test_a_textual_theme_set_anyway_is_not_remembered(make_desk) -> None:
+    """Only Silvertine's themes carry the trading colours: another one (set by code or
+    an old state file) is never written to the state file as the trader's choice."""
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await pilot.press("f6")  # a Silvertine theme: remembered
+        await desk.settle(pilot)
+        chosen = desk.app.theme
+        assert desk.app.user_state.data.theme == chosen
+        desk.app.theme = "dracula"
+        await desk.settle(pilot)
+        assert desk.app.user_state.data.theme == chosen
+        await desk.session.close()
