@@ -295,3 +295,21 @@ async def test_a_textual_theme_set_anyway_is_not_remembered(make_desk) -> None:
         await desk.settle(pilot)
         assert desk.app.user_state.data.theme == chosen
         await desk.session.close()
+
+
+async def test_at_80x24_the_pane_bar_says_which_orders_are_shown(make_desk) -> None:
+    from silvertine_tui.ui.screens.main import PaneTab
+
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(80, 24)) as pilot:
+        await desk.start(pilot)
+        await pilot.press("3", "a")
+        await desk.settle(pilot)
+        tab = desk.app.screen.query_one("#tab-blotter", PaneTab)
+        assert str(tab.content) == "3 All orders"
+        last = desk.app.screen.query_one("#tab-signals", PaneTab)
+        assert last.region.right <= 80, "the pane bar runs off the screen"
+        await pilot.press("a")
+        await desk.settle(pilot)
+        assert str(tab.content) == "3 Orders"
+        await desk.session.close()

@@ -271,6 +271,12 @@ class MainScreen(Screen[None]):
             else:
                 orders_title = f"{len(working)} working of {len(today)} today (a: all)"
             self._subtitle("#pane-blotter", orders_title)
+            # One pane at a time has no borders: the pane bar says which view it is.
+            tab = self.query_one("#tab-blotter", PaneTab)
+            n = PANE_NAMES.index("blotter") + 1
+            tab_text = f"{n} All orders" if blotter.show_all else f"{n} {PANE_LABELS['blotter']}"
+            if str(tab.content) != tab_text:
+                tab.update(tab_text)
             # Quotes move the engine's version too: the ticket's preview and checks
             # follow the market once a second, and at once on its own edits.
             orders = (len(engine.oms.orders), len(working), engine.gate.state)
