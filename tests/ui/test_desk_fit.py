@@ -58,8 +58,22 @@ async def test_no_table_pane_scrolls_sideways(make_desk, size: tuple[int, int]) 
         log = desk.app.screen.query_one(EventLog)
         assert log.size.width > 0
         assert not log.show_horizontal_scrollbar, "the log scrolls sideways"
+        # No pane at all scrolls sideways (the quotes and health too).
+        for pane in "12345678":
+            await pilot.press(pane)
+            await desk.settle(pilot)
+            sideways = [
+                w
+                for w in desk.app.screen.query("*")
+                if w.display and w.size.width and w.show_horizontal_scrollbar
+            ]
+            assert sideways == [], f"pane {pane}: {sideways}"
+            if pane == "2":
+                await pilot.press("escape")  # out of the ticket's fields
         # The day's orders (wider: status, filled, avg fill) fit as well.
-        await pilot.press("3", "a")
+        await pilot.press("3")
+        await desk.settle(pilot)  # the Orders pane has the focus: `a` is its key
+        await pilot.press("a")
         await desk.settle(pilot)
         blotter = desk.app.screen.query_one(Blotter)
         assert blotter.row_count == RESTING + CANCELLED + len(SYMBOLS)
@@ -94,6 +108,8 @@ async def test_the_footer_at_80x24_shows_quit_and_help(make_desk) -> None:
             # In the ticket `q` types a letter: there quit is ctrl+c.
             assert " q Quit " in line or " ^c Quit " in line, f"pane {pane}: {line!r}"
             assert " f1 Help " in line, f"pane {pane}: {line!r}"
+            if pane == "2":
+                await pilot.press("escape")  # out of the ticket's fields
         await desk.session.close()
 
 

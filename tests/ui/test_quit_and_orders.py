@@ -303,7 +303,9 @@ async def test_at_80x24_the_pane_bar_says_which_orders_are_shown(make_desk) -> N
     desk: Desk = make_desk()
     async with desk.app.run_test(size=(80, 24)) as pilot:
         await desk.start(pilot)
-        await pilot.press("3", "a")
+        await pilot.press("3")
+        await desk.settle(pilot)  # the Orders pane has the focus: `a` is its key
+        await pilot.press("a")
         await desk.settle(pilot)
         tab = desk.app.screen.query_one("#tab-blotter", PaneTab)
         assert str(tab.content) == "3 All orders"

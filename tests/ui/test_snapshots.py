@@ -203,7 +203,9 @@ def test_todays_orders(snap_compare, make_desk) -> None:
     async def run_before(pilot) -> None:
         await desk.start(pilot)
         await build_working_desk(desk, pilot)
-        await pilot.press("3", "a")
+        await pilot.press("3")
+        await desk.settle(pilot)  # the Orders pane has the focus: `a` is its key
+        await pilot.press("a")
         await desk.quiet(pilot)
 
     assert snap_compare(desk.app, terminal_size=(120, 36), run_before=run_before)
