@@ -31,6 +31,24 @@ class Column:
     """0: always shown; among the others the highest number is dropped first."""
 
 
+def fit_columns(
+    widths: Sequence[int], priorities: Sequence[int], available: int
+) -> tuple[int, ...]:
+    """Indexes of the columns to show, in table order: every priority-0 column, then the
+    others from the most important (lowest number) while their widths fit `available`.
+    The first that does not fit drops, and every less important one with it (a narrow
+    unimportant column never takes the place of a wide important one)."""
+    by_importance = sorted(range(len(widths)), key=lambda i: priorities[i])
+    chosen: list[int] = []
+    used = 0
+    for i in by_importance:
+        if priorities[i] and used + widths[i] > available:
+            break
+        chosen.append(i)
+        used += widths[i]
+    return tuple(sorted(chosen))
+
+
 class KeyedTable(DataTable[Cell]):
     """`sync(rows)` adds new rows, removes gone ones, and calls `update_cell` only for
     cells whose text or style changed: the table never re-renders from scratch."""
@@ -90,16 +108,7 @@ class KeyedTable(DataTable[Cell]):
         return widths
 
     def _fit(self, available: int) -> tuple[int, ...]:
-        widths = self.column_widths()
-        by_importance = sorted(range(len(self.COLUMNS)), key=lambda i: self.COLUMNS[i].priority)
-        chosen: list[int] = []
-        used = 0
-        for i in by_importance:
-            if self.COLUMNS[i].priority and used + widths[i] > available:
-                break  # this one and every less important one drop
-            chosen.append(i)
-            used += widths[i]
-        return tuple(sorted(chosen))
+        return fit_columns(self.column_widths(), [c.priority for c in self.COLUMNS], available)
 
     def _refit(self, *, force: bool = False) -> None:
         if not self._mounted:
