@@ -25,7 +25,7 @@ from ...engine.risk import RiskRejected
 from ..desk import Desk
 from ..keymap import PANES
 from ..widgets.balances import Balances
-from ..widgets.blotter import Blotter, todays_orders
+from ..widgets.blotter import Blotter, day_start, todays_orders
 from ..widgets.event_log import EventLog
 from ..widgets.header import DeskHeader
 from ..widgets.health import BrokerLine, BusLine, HealthPane, broker_line
@@ -92,6 +92,8 @@ class MainScreen(Screen[None]):
         self.drawable = False
         self._orders_seen: tuple[object, ...] = ()
         self._blotter_seen = 0
+        self._today_key: tuple[int, int, float] = (-1, -1, 0.0)
+        self._today: list[OrderView] = []
 
     # -- layout ---------------------------------------------------------------------
 
@@ -261,7 +263,13 @@ class MainScreen(Screen[None]):
             self._version = engine.version
             self._blotter_seen = blotter.view_version
             working = engine.oms.working()
-            today = todays_orders(engine.oms.orders.values(), now)
+            # Which orders are today's changes only with a new order, a working count
+            # that moves, or midnight: not with every quote (the engine's version).
+            today_key = (len(engine.oms.orders), len(working), day_start(now))
+            if today_key != self._today_key:
+                self._today_key = today_key
+                self._today = todays_orders(engine.oms.orders.values(), now)
+            today = self._today
             blotter.show(today if blotter.show_all else working, engine.portfolio.instruments)
             self.query_one(Positions).show(engine.portfolio)
             self._subtitle("#pane-positions", totals_text(engine.portfolio))
