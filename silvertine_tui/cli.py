@@ -308,14 +308,18 @@ class _TablePrinter:
         self.out = out
         self.prefix = prefix
         self.header = False
+        from .events.summary import Describer
+
+        # The journal has no instrument definitions: numbers are trimmed (see
+        # events/summary.py); requests are remembered so updates name their order;
+        # order ids are printed whole (to grep for).
+        self.describe = Describer(id_width=None)
 
     def _line(self, *cells: str) -> None:
         stamp, entry_id, stream, kind, source, text = cells
         self.out.write(f"{stamp:<12} {entry_id:<16} {stream:<24} {kind:<13} {source:<14} {text}\n")
 
     def print(self, entry: Any) -> None:
-        from .events import describe
-
         if not self.header:
             self._line("time (UTC)", "entry id", "stream", "type", "source", "event")
             self.header = True
@@ -328,7 +332,7 @@ class _TablePrinter:
             entry.stream.removeprefix(self.prefix),
             getattr(event, "type", "!bad"),
             getattr(event, "source", "-"),
-            describe(event),
+            self.describe(event),
         )
         self.out.flush()
 

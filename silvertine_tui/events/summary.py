@@ -1,10 +1,34 @@
-"""One-line human descriptions of events, for logs, `silvertine replay` and the UI."""
+"""One-line human descriptions of events, for logs, `silvertine replay` and the UI.
+
+A line leads with what happened (`NEW BUY 2 AAPL.SMART @ 190.05 (…a1b2)`), not with an
+order id. Numbers are printed for a trader:
+
+- prices on the instrument's tick, quantities on its lot (`3,012.40`, `0.5`);
+- an average price (a fill average, a position's cost) one decimal finer than the tick
+  where it falls between ticks, so a blended average is not passed off as a price on
+  the grid (`190.053`), and on the tick where it does not (`3,500.30`);
+- a fee in the instrument's quote currency on the tick's places, other fees trimmed;
+- where no instrument is known (`silvertine replay` reads only the journal, which
+  carries no instrument definitions), trimmed: no trailing zeros, at most
+  `MAX_PLACES` decimals, never an exponent.
+"""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections.abc import Callable
+from decimal import ROUND_HALF_EVEN, Decimal
 
-from ..domain import Balance, Book, Fill, OrderRequest, OrderUpdate, Position, Quote, Trade
+from ..domain import (
+    Balance,
+    Book,
+    Fill,
+    Instrument,
+    OrderRequest,
+    OrderUpdate,
+    Position,
+    Quote,
+    Trade,
+)
 from .codec import Decoded, DecodeError, UnknownEvent
 from .payloads import (
     CancelRequest,
@@ -17,53 +41,179 @@ from .payloads import (
     Snapshot,
 )
 
+MAX_PLACES = 8
+MAX_REMEMBERED = 20_000
 
-def _n(value: Decimal | None) -> str:
-    return "-" if value is None else f"{value:f}"
+InstrumentLookup = Callable[[str], Instrument | None]
+OrderLookup = Callable[[str], OrderRequest | None]
 
 
-def describe(event: Decoded) -> str:
+def _places(step: Decimal) -> int:
+    exponent = step.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def _fixed(value: Decimal, places: int) -> str:
+    q = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    return f"{q:,.{places}f}"
+
+
+def trim(value: Decimal | None, max_places: int = MAX_PLACES) -> str:
+    """A number with no instrument to go by: rounded to `max_places`, trailing zeros
+    dropped, thousands separated, never in exponent form."""
+    if value is None:
+        return "-"
+    if not value.is_finite():
+        return str(value)
+    rounded = value.quantize(Decimal(1).scaleb(-max_places), rounding=ROUND_HALF_EVEN)
+    normal = rounded.normalize()
+    if normal == normal.to_integral():
+        return f"{normal.quantize(Decimal(1)):,f}"
+    return f"{normal:,f}"
+
+
+def price_text(value: Decimal | None, inst: Instrument | None) -> str:
+    if value is None:
+        return "-"
+    if inst is None or not value.is_finite():
+        return trim(value)
+    return _fixed(value, _places(inst.tick_size))
+
+
+def avg_text(value: Decimal | None, inst: Instrument | None) -> str:
+    """An average price: one decimal finer than the tick where it falls between two
+    ticks (`190.053`), on the tick where it does not (`3,500.30`)."""
+    if value is None:
+        return "-"
+    if inst is None or not value.is_finite():
+        return trim(value)
+    places = _places(inst.tick_size)
+    finer = value.quantize(Decimal(1).scaleb(-places - 1), rounding=ROUND_HALF_EVEN)
+    return _fixed(
+        value, places if finer == finer.quantize(Decimal(1).scaleb(-places)) else places + 1
+    )
+
+
+def qty_text(value: Decimal | None, inst: Instrument | None) -> str:
+    """A quantity on the lot's places, trailing zeros kept off (`0.5`, not `0.5000`)."""
+    if value is None:
+        return "-"
+    if inst is None or not value.is_finite():
+        return trim(value)
+    return trim(value, _places(inst.lot_size))
+
+
+def fee_text(value: Decimal, currency: str, inst: Instrument | None) -> str:
+    if inst is not None and currency == inst.quote_currency and value.is_finite():
+        return _fixed(value, _places(inst.tick_size))
+    return trim(value)
+
+
+def short_ref(client_order_id: str, width: int | None = 4) -> str:
+    """`(…a1b2)`: the end of an order id, after what happened; `width=None`: all of it."""
+    if not client_order_id:
+        return ""
+    if width is None or len(client_order_id) <= width:
+        return f"({client_order_id})"
+    return f"(…{client_order_id[-width:]})"
+
+
+def describe(
+    event: Decoded,
+    *,
+    instruments: InstrumentLookup | None = None,
+    orders: OrderLookup | None = None,
+    id_width: int | None = 4,
+) -> str:
+    """`instruments` finds an instrument by key, `orders` an order's request by client
+    order id (an update names only the id); both are optional. Order ids are cut to
+    their last `id_width` characters (None: whole, as `silvertine replay` prints them)."""
+
+    def ref(coid: str) -> str:
+        return short_ref(coid, id_width)
+
     if isinstance(event, DecodeError):
         return f"undecodable entry: {event.reason}"
     if isinstance(event, UnknownEvent):
         return f"unknown event type {event.type!r} v{event.v} ({len(event.payload)} bytes)"
+
+    def inst(key: str) -> Instrument | None:
+        return instruments(key) if instruments is not None and key else None
+
+    def request(coid: str) -> OrderRequest | None:
+        return orders(coid) if orders is not None else None
+
     p = event.payload
     match p:
         case Quote():
-            return f"{p.instrument} bid {_n(p.bid)} ask {_n(p.ask)} last {_n(p.last)}"
+            i = inst(p.instrument)
+            return (
+                f"{p.instrument} bid {price_text(p.bid, i)} ask {price_text(p.ask, i)}"
+                f" last {price_text(p.last, i)}"
+            )
         case Book():
+            i = inst(p.instrument)
             bid = p.bids[0].price if p.bids else None
             ask = p.asks[0].price if p.asks else None
-            return f"{p.instrument} book {len(p.bids)}x{len(p.asks)} {_n(bid)}/{_n(ask)}"
-        case Trade():
-            return f"{p.instrument} print {_n(p.quantity)} @ {_n(p.price)}"
-        case OrderRequest():
-            price = f" @ {_n(p.limit_price)}" if p.limit_price is not None else ""
-            stop = f" stop {_n(p.stop_price)}" if p.stop_price is not None else ""
             return (
-                f"{p.client_order_id} {p.side} {_n(p.quantity)} {p.instrument} "
-                f"{p.order_type}{price}{stop} {p.tif}"
+                f"{p.instrument} book {len(p.bids)}x{len(p.asks)}"
+                f" {price_text(bid, i)}/{price_text(ask, i)}"
+            )
+        case Trade():
+            i = inst(p.instrument)
+            return f"{p.instrument} print {qty_text(p.quantity, i)} @ {price_text(p.price, i)}"
+        case OrderRequest():
+            i = inst(p.instrument)
+            price = f" @ {price_text(p.limit_price, i)}" if p.limit_price is not None else ""
+            stop = f" stop {price_text(p.stop_price, i)}" if p.stop_price is not None else ""
+            return (
+                f"SEND {p.side} {qty_text(p.quantity, i)} {p.instrument} "
+                f"{p.order_type}{price}{stop} {p.tif} {ref(p.client_order_id)}"
             )
         case CancelRequest():
-            return f"{p.client_order_id} cancel requested"
+            known = request(p.client_order_id)
+            what = f" {_order_text(known, inst)}" if known is not None else ""
+            return f"CANCEL requested{what} {ref(p.client_order_id)}"
         case ModifyRequest():
-            return f"{p.client_order_id} modify qty {_n(p.quantity)} price {_n(p.limit_price)}"
+            known = request(p.client_order_id)
+            i = inst(known.instrument) if known is not None else None
+            parts = []
+            if p.quantity is not None:
+                parts.append(f"qty {qty_text(p.quantity, i)}")
+            if p.limit_price is not None:
+                parts.append(f"price {price_text(p.limit_price, i)}")
+            if p.stop_price is not None:
+                parts.append(f"stop {price_text(p.stop_price, i)}")
+            what = f" {known.instrument}" if known is not None else ""
+            change = " ".join(parts) or "no change"
+            return f"MODIFY requested{what} {change} {ref(p.client_order_id)}"
         case OrderUpdate():
-            reason = f" ({p.reason})" if p.reason else ""
-            return f"{p.client_order_id} {p.status} filled {_n(p.filled_qty)}{reason}"
+            return _update_text(p, request(p.client_order_id), inst, ref)
         case Fill():
+            i = inst(p.instrument)
+            fee = (
+                f" fee {fee_text(p.fee, p.fee_currency, i)} {p.fee_currency}".rstrip()
+                if p.fee
+                else ""
+            )
             return (
-                f"{p.client_order_id} {p.side} {_n(p.quantity)} {p.instrument} @ {_n(p.price)}"
-                f" fee {_n(p.fee)} {p.fee_currency}".rstrip()
+                f"FILL {p.side} {qty_text(p.quantity, i)} {p.instrument}"
+                f" @ {price_text(p.price, i)}{fee} {ref(p.client_order_id)}"
             )
         case Position():
-            return f"{p.instrument} position {_n(p.quantity)} avg {_n(p.avg_price)}"
+            i = inst(p.instrument)
+            avg = f" avg {avg_text(p.avg_price, i)}" if p.avg_price is not None else ""
+            return f"POSITION {p.instrument} {qty_text(p.quantity, i)}{avg}"
         case Balance():
-            return f"{p.currency} total {_n(p.total)} available {_n(p.available)}"
+            return f"BALANCE {p.currency} total {trim(p.total)} available {trim(p.available)}"
         case Reconcile():
             return f"{p.kind} {p.client_order_id or p.instrument} ours={p.ours} venue={p.venue}"
         case Signal():
-            return f"{p.strategy}: {p.side} {_n(p.quantity)} {p.instrument} @ {_n(p.price)}"
+            i = inst(p.instrument)
+            return (
+                f"{p.strategy}: {p.side} {qty_text(p.quantity, i)} {p.instrument}"
+                f" @ {price_text(p.price, i)}"
+            )
         case Health():
             return f"{p.component} {p.state} {p.message}".rstrip()
         case Log():
@@ -75,3 +225,77 @@ def describe(event: Decoded) -> str:
                 f"{p.broker}/{p.account} snapshot covering {p.covers}: "
                 f"{len(p.orders)} orders, {len(p.positions)} positions"
             )
+
+
+def _order_text(request: OrderRequest, inst: Callable[[str], Instrument | None]) -> str:
+    i = inst(request.instrument)
+    price = f" @ {price_text(request.limit_price, i)}" if request.limit_price is not None else ""
+    return f"{request.side} {qty_text(request.quantity, i)} {request.instrument}{price}"
+
+
+def _update_text(
+    p: OrderUpdate,
+    known: OrderRequest | None,
+    inst: Callable[[str], Instrument | None],
+    ref: Callable[[str], str],
+) -> str:
+    i = inst(known.instrument) if known is not None else None
+    parts = [str(p.status)]
+    if known is not None:
+        parts.append(_order_text(known, inst))
+    if p.filled_qty:
+        filled = f"filled {qty_text(p.filled_qty, i)}"
+        if p.avg_price is not None:
+            filled += f" avg {avg_text(p.avg_price, i)}"
+        parts.append(filled)
+    elif known is None and p.filled_qty is not None:
+        parts.append(f"filled {qty_text(p.filled_qty, i)}")
+    parts.append(ref(p.client_order_id))
+    if p.reason:
+        parts.append(f"- {p.reason}")
+    return " ".join(parts)
+
+
+class Describer:
+    """`describe` with a memory: it keeps the order requests it has seen (from request
+    events and snapshots), so a later update for the order says what the order is."""
+
+    def __init__(
+        self,
+        instruments: InstrumentLookup | None = None,
+        orders: OrderLookup | None = None,
+        *,
+        id_width: int | None = 4,
+    ) -> None:
+        self.instruments = instruments
+        self.id_width = id_width
+        self.orders = orders
+        """Asked for an order this describer has not seen (the UI asks the OMS)."""
+        self.requests: dict[str, OrderRequest] = {}
+
+    def remember(self, event: Decoded) -> None:
+        if isinstance(event, DecodeError | UnknownEvent):
+            return
+        p = event.payload
+        if isinstance(p, OrderRequest):
+            self._keep(p)
+        elif isinstance(p, Snapshot):
+            for order in p.orders:
+                self._keep(order.request)
+
+    def _keep(self, request: OrderRequest) -> None:
+        if len(self.requests) >= MAX_REMEMBERED:  # the oldest go first
+            del self.requests[next(iter(self.requests))]
+        self.requests[request.client_order_id] = request
+
+    def request(self, client_order_id: str) -> OrderRequest | None:
+        known = self.requests.get(client_order_id)
+        if known is None and self.orders is not None:
+            known = self.orders(client_order_id)
+        return known
+
+    def __call__(self, event: Decoded) -> str:
+        self.remember(event)
+        return describe(
+            event, instruments=self.instruments, orders=self.request, id_width=self.id_width
+        )

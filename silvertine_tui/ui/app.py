@@ -15,12 +15,13 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.screen import Screen
 from textual.timer import Timer
 
-from ..domain import TradingState, new_client_order_id
+from ..domain import Instrument, OrderRequest, TradingState, new_client_order_id
 from ..engine import CancelReport, KillReport, Session
 from .commands import DeskCommands
 from .desk import Desk
@@ -29,6 +30,7 @@ from .model import FeedModel
 from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
+from .screens.quit import QuitChoice, QuitScreen
 from .state import UserState
 from .themes import TRADING_DEFAULTS, LoadedThemes, load_themes, pick_theme
 from .widgets.palette import Palette
@@ -92,6 +94,8 @@ class SilvertineApp(App[None]):
             toast_timeout_s=toast_timeout_s,
             cursor_blink=cursor_blink,
         )
+        self.model.describer.instruments = self.find_instrument
+        self.model.describer.orders = self.find_order
         self.on_frame = on_frame
         self.owns_session = False
         self.ready = asyncio.Event()
@@ -106,6 +110,17 @@ class SilvertineApp(App[None]):
             [theme, self.user_state.theme, session.settings.ui.theme], self.theme_names()
         )
         self.palette = Palette.from_variables(self._theme_variables())
+
+    def find_instrument(self, key: str) -> Instrument | None:
+        """An instrument by key on whichever broker lists it (for printing numbers)."""
+        for found in self.session.engine.instruments.values():
+            if key in found:
+                return found[key]
+        return None
+
+    def find_order(self, client_order_id: str) -> OrderRequest | None:
+        view = self.session.engine.oms.get(client_order_id)
+        return view.order.request if view is not None else None
 
     # -- themes ---------------------------------------------------------------------
 
@@ -134,8 +149,18 @@ class SilvertineApp(App[None]):
         screen = self._main()
         if screen is not None:
             screen.restyle(self.palette)
+        if self.theme not in self.loaded_themes.themes:
+            return  # not a Silvertine theme (no trading colours): never the saved choice
         self.user_state.remember_theme(self.theme)
         self.run_worker(self.user_state.save, thread=True, group="state", exit_on_error=False)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Textual's commands without its theme picker: it offers Textual's own themes,
+        which lack the trading colours and would be remembered half-applied. The
+        palette's themes are Silvertine's (`DeskCommands`)."""
+        for command in super().get_system_commands(screen):
+            if command.callback != self.action_change_theme:
+                yield command
 
     def action_next_theme(self) -> None:
         names = self.theme_names() or [self.theme]
@@ -382,6 +407,20 @@ class SilvertineApp(App[None]):
         )
 
     async def action_quit(self) -> None:
+        """q / ctrl+c: at once when nothing is working; else ask (see QuitScreen)."""
+        if isinstance(self.screen, QuitScreen):
+            return  # the dialog is the answer; a second q never skips it
+        if not self.desk.engine.oms.working():
+            await self._shut_down()
+            return
+
+        async def answer(choice: QuitChoice | None) -> None:
+            if choice is QuitChoice.QUIT:
+                await self._shut_down()
+
+        self.push_screen(QuitScreen(self.desk.engine), callback=answer)
+
+    async def _shut_down(self) -> None:
         if self.owns_session:
             await self.session.close()
         self.exit()

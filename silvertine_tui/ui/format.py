@@ -31,6 +31,22 @@ def num(value: Decimal | None, places: int | None = None) -> str:
     return f"{normal:,f}"
 
 
+def money(value: Decimal | None, digits: int = 6, max_places: int = 8) -> str:
+    """A balance to about `digits` significant digits, with two places at least and
+    `max_places` at most: `949,455.84`, `3,178.18`, `1.23457` BTC, `0.00012345` BTC."""
+    if value is None:
+        return DASH
+    if not value:
+        return num(value, 2)
+    whole = value.adjusted() + 1  # digits before the point (negative: leading zeros)
+    places = min(max_places, max(2, digits - whole))
+    text = num(value, places)
+    if places > 2:  # trailing zeros beyond the second place say nothing
+        head, _, tail = text.partition(".")
+        text = f"{head}.{tail[:2]}{tail[2:].rstrip('0')}"
+    return text
+
+
 def signed(value: Decimal | None, places: int | None = 2) -> str:
     """Money with an explicit sign: `+1,234.50`, `-3.20`, `0.00`."""
     if value is None:

@@ -118,6 +118,9 @@ SPECS: tuple[KeySpec, ...] = (
         "blotter.modify", "m", "screen.modify_order", "Modify", "blotter", help="price or quantity"
     ),
     KeySpec("blotter.history", "h,enter", "screen.order_history", "History", "blotter"),
+    KeySpec(
+        "blotter.all", "a", "toggle_all", "All/Working", "blotter", help="today's orders / working"
+    ),
     # -- positions ----------------------------------------------------------------------
     KeySpec(
         "positions.close",

@@ -30,9 +30,8 @@ from ..events import (
     RiskEvent,
     Signal,
     SignalEvent,
-    describe,
 )
-from .format import num
+from ..events.summary import Describer, price_text, qty_text
 
 Clock = Callable[[], float]
 
@@ -174,6 +173,9 @@ class FeedModel:
     rates: Rates = field(init=False)
     decode_errors: int = 0
     fee_rates: dict[str, Decimal] = field(default_factory=dict)
+    describer: Describer = field(default_factory=Describer)
+    """Log lines and toasts; the app gives it the engine's instruments so prices are
+    printed on their tick and quantities on their lot."""
 
     def __post_init__(self) -> None:
         self.log = deque(maxlen=self.log_limit)
@@ -201,21 +203,20 @@ class FeedModel:
                 p = event.payload
                 self._fee_rate(event)
                 if live:
+                    lookup = self.describer.instruments
+                    inst = lookup(p.instrument) if lookup is not None else None
                     self.notices.append(
                         Notice(
                             "Fill",
-                            f"{p.side} {num(p.quantity)} {p.instrument} @ {num(p.price)}",
+                            f"{p.side} {qty_text(p.quantity, inst)} {p.instrument}"
+                            f" @ {price_text(p.price, inst)}",
                             "information",
                         )
                     )
             case OrderUpdateEvent():
                 update = event.payload
                 if live and update.status is OrderStatus.REJECTED:
-                    self.notices.append(
-                        Notice(
-                            "Order rejected", f"{update.client_order_id}: {update.reason}", "error"
-                        )
-                    )
+                    self.notices.append(Notice("Order rejected", self.describer(event), "error"))
             case RiskEvent():
                 risk = event.payload
                 if live and risk.action is RiskAction.REJECT:
@@ -317,7 +318,7 @@ class FeedModel:
         ):
             line_kind = LineKind.WARN if event.payload.level is LogLevel.WARNING else LineKind.ERROR
         stream = entry.stream.removeprefix(f"{self.prefix}:")
-        line = LogLine(self.log_total, stamp, stream, kind, describe(event), line_kind)
+        line = LogLine(self.log_total, stamp, stream, kind, self.describer(event), line_kind)
         self.log.append(line)
         self.log_total += 1
         if line_kind is LineKind.FILL:

@@ -49,9 +49,9 @@ async def test_replay_prints_a_table_and_json(redis_server: RedisServer, key_pre
     ids = await publish(redis_server.url, key_prefix)
     table = await asyncio.to_thread(replay, "--bus", redis_server.url, "--prefix", key_prefix)
     assert table.returncode == 0, table.stderr
-    assert "st-replay-1 NEW" in table.stdout
+    assert "NEW (st-replay-1)" in table.stdout
     assert "hello from the replay test" in table.stdout
-    assert "BTCUSDT.PAPER bid 64999.5" in table.stdout
+    assert "BTCUSDT.PAPER bid 64,999.5" in table.stdout
     assert "exec:paper:main" in table.stdout
 
     as_json = await asyncio.to_thread(

@@ -50,7 +50,7 @@ class TopLevelSVGExtension(pytest_textual_snapshot.SVGImageExtension):  # type: 
 pytest_textual_snapshot.SVGImageExtension = TopLevelSVGExtension
 
 # Workers that carry a command to the engine (they finish); the feed reader never does.
-COMMAND_GROUPS = frozenset({"orders", "ticket", "engine", "state", "boot"})
+COMMAND_GROUPS = frozenset({"orders", "ticket", "engine", "state", "boot", "quit"})
 
 # 2026-01-02 14:30:00 UTC
 EPOCH_S = 1_767_364_200

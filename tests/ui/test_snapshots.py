@@ -16,6 +16,7 @@ from silvertine_tui.domain import ConnectionState
 from silvertine_tui.events import Health, HealthEvent
 
 from .conftest import Desk, populate
+from .working_desk import build_working_desk, working_settings
 
 THEMES = ["silvertine-dark", "silvertine-light", "silvertine-high-contrast", "silvertine-amber"]
 
@@ -177,6 +178,67 @@ def test_order_history(snap_compare, make_desk) -> None:
         await desk.quiet(pilot)
 
     assert snap_compare(desk.app, terminal_size=(120, 36), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_working_desk(snap_compare, make_desk, size: tuple[int, int]) -> None:
+    """A busy desk: 32 working orders, 20 positions, filled and cancelled orders.
+    At 80x24 the Orders pane is the one shown."""
+    desk: Desk = make_desk(settings=working_settings())
+
+    async def run_before(pilot) -> None:
+        await desk.start(pilot)
+        await build_working_desk(desk, pilot)
+        if size[0] < 100:
+            await pilot.press("3")
+        await desk.quiet(pilot)
+
+    assert snap_compare(desk.app, terminal_size=size, run_before=run_before)
+
+
+def test_todays_orders(snap_compare, make_desk) -> None:
+    """The Orders pane toggled to all of today's orders, zoomed."""
+    desk: Desk = make_desk(settings=working_settings())
+
+    async def run_before(pilot) -> None:
+        await desk.start(pilot)
+        await build_working_desk(desk, pilot)
+        await pilot.press("3")
+        await desk.settle(pilot)  # the Orders pane has the focus: `a` is its key
+        await pilot.press("a")
+        await desk.quiet(pilot)
+
+    assert snap_compare(desk.app, terminal_size=(120, 36), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_toasts_beside_the_ticket(snap_compare, make_desk, size: tuple[int, int]) -> None:
+    """Toasts stack bottom left in the grid; at 80x24 the newest shows over the header."""
+    desk: Desk = make_desk()
+
+    async def run_before(pilot) -> None:
+        await desk.start(pilot)
+        await populate(desk, pilot)
+        await pilot.press("1", "down", "b")
+        desk.app.notify("BUY 1.5 ETHUSDT.PAPER @ 3,500.30", title="Fill", timeout=600)
+        desk.app.notify(
+            "st000000000000000999: price collar", title="Risk reject", severity="error", timeout=600
+        )
+        await desk.settle(pilot)
+
+    assert snap_compare(desk.app, terminal_size=size, run_before=run_before)
+
+
+def test_quit_dialog(snap_compare, make_desk) -> None:
+    desk: Desk = make_desk()
+
+    async def run_before(pilot) -> None:
+        await desk.start(pilot)
+        await populate(desk, pilot)
+        await pilot.press("q")
+        await desk.quiet(pilot)
+
+    assert snap_compare(desk.app, terminal_size=(80, 24), run_before=run_before)
 
 
 def test_populate_is_what_the_snapshots_claim(make_desk) -> None:

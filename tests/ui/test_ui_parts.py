@@ -303,3 +303,16 @@ def test_risk_rules_are_shown_against_the_field_they_concern() -> None:
     assert [p.field for p in found] == ["", "quantity", "limit_price", "stop_price", ""]
     assert str(found[0]) == "trading is HALTED (kill switch); resume first [trading_state]"
     assert str(found[1]) == "quantity: notional 12,000 > max 10,000 [max_notional]"
+
+
+def test_balances_print_about_six_significant_digits() -> None:
+    from silvertine_tui.ui.format import money
+
+    assert money(Decimal("949455.83633")) == "949,455.84"
+    assert money(Decimal("100000")) == "100,000.00"
+    assert money(Decimal("3178.175")) == "3,178.18"
+    assert money(Decimal("1.23456789")) == "1.23457"
+    assert money(Decimal("0.00012345")) == "0.00012345"
+    assert money(Decimal("0.5")) == "0.50"
+    assert money(Decimal("0")) == "0.00"
+    assert money(None) == "-"

@@ -11,27 +11,35 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ...domain import Instrument
 from ...engine.oms import OrderView
 from ...events import Decoded, describe
-from ..format import clock_text, num
+from ...events.summary import avg_text, qty_text
+from ..format import clock_text
 from ..keymap import bindings
 
 
 class OrderHistoryScreen(ModalScreen[None]):
     BINDINGS = bindings("modal")
 
-    def __init__(self, view: OrderView) -> None:
+    def __init__(self, view: OrderView, instrument: Instrument | None = None) -> None:
         super().__init__()
         self.view = view
+        self.instrument = instrument
 
     def compose(self) -> ComposeResult:
         order = self.view.order
         request = order.request
+        inst = self.instrument
         head = (
-            f"{order.client_order_id}  {request.side} {num(order.quantity)} {request.instrument} "
-            f"{request.order_type} {request.tif}  {order.status}"
-            f"  filled {num(order.filled_qty)} avg {num(order.avg_price)}"
+            f"{order.client_order_id}  {request.side} {qty_text(order.quantity, inst)}"
+            f" {request.instrument} {request.order_type} {request.tif}  {order.status}"
+            f"  filled {qty_text(order.filled_qty, inst)} avg {avg_text(order.avg_price, inst)}"
         )
+
+        def lookup(key: str) -> Instrument | None:
+            return inst if inst is not None and key == inst.key else None
+
         table = Table.grid(padding=(0, 1))
         table.add_column(no_wrap=True)
         table.add_column(no_wrap=True)
@@ -40,7 +48,11 @@ class OrderHistoryScreen(ModalScreen[None]):
             table.add_row(
                 Text(clock_text(event.ts / 1e9)),
                 Text(event.type, style="bold"),
-                describe(cast("Decoded", event)),
+                describe(
+                    cast("Decoded", event),
+                    instruments=lookup,
+                    orders=lambda _coid: request,
+                ),
             )
         with Vertical(id="dialog", classes="-wide"):
             yield Static(f"Order history - {head}", id="dialog-title", markup=False)

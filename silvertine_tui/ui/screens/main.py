@@ -25,7 +25,7 @@ from ...engine.risk import RiskRejected
 from ..desk import Desk
 from ..keymap import PANES
 from ..widgets.balances import Balances
-from ..widgets.blotter import Blotter
+from ..widgets.blotter import Blotter, day_start, todays_orders
 from ..widgets.event_log import EventLog
 from ..widgets.header import DeskHeader
 from ..widgets.health import BrokerLine, BusLine, HealthPane, broker_line, engine_line
@@ -91,6 +91,9 @@ class MainScreen(Screen[None]):
         self._second = -1
         self.drawable = False
         self._orders_seen: tuple[object, ...] = ()
+        self._blotter_seen = 0
+        self._today_key: tuple[int, int, float] = (-1, -1, 0.0)
+        self._today: list[OrderView] = []
 
     # -- layout ---------------------------------------------------------------------
 
@@ -255,14 +258,33 @@ class MainScreen(Screen[None]):
         self.set_class(trading is TradingState.HALTED, "-halted")
         self.query_one(DeskHeader).set_state(trading, now)
 
-        if engine.version != self._version or force:
+        blotter = self.query_one(Blotter)
+        if engine.version != self._version or blotter.view_version != self._blotter_seen or force:
             self._version = engine.version
+            self._blotter_seen = blotter.view_version
             working = engine.oms.working()
-            self.query_one(Blotter).show(working, engine.portfolio.instruments)
+            # Which orders are today's changes only with a new order, a working count
+            # that moves, or midnight: not with every quote (the engine's version).
+            today_key = (len(engine.oms.orders), len(working), day_start(now))
+            if today_key != self._today_key:
+                self._today_key = today_key
+                self._today = todays_orders(engine.oms.orders.values(), now)
+            today = self._today
+            blotter.show(today if blotter.show_all else working, engine.portfolio.instruments)
             self.query_one(Positions).show(engine.portfolio)
             self._subtitle("#pane-positions", totals_text(engine.portfolio))
             self.query_one(Balances).show(engine.portfolio.balances)
-            self._subtitle("#pane-blotter", f"{len(working)} working")
+            if blotter.show_all:
+                orders_title = f"all today: {len(today)}, {len(working)} working (a: working)"
+            else:
+                orders_title = f"{len(working)} working of {len(today)} today (a: all)"
+            self._subtitle("#pane-blotter", orders_title)
+            # One pane at a time has no borders: the pane bar says which view it is.
+            tab = self.query_one("#tab-blotter", PaneTab)
+            n = PANE_NAMES.index("blotter") + 1
+            tab_text = f"{n} All orders" if blotter.show_all else f"{n} {PANE_LABELS['blotter']}"
+            if str(tab.content) != tab_text:
+                tab.update(tab_text)
             # Quotes move the engine's version too: the ticket's preview and checks
             # follow the market once a second, and at once on its own edits.
             orders = (len(engine.oms.orders), len(working), engine.gate.state)
@@ -284,7 +306,7 @@ class MainScreen(Screen[None]):
         self.query_one(EventLog).sync(model.log_total, model.fills_total, force=force)
         if model.signals_dirty or force:
             model.signals_dirty = False
-            self.query_one(Signals).show(model.signals)
+            self.query_one(Signals).show(model.signals, engine.portfolio.instruments)
 
     def _subtitle(self, selector: str, text: str) -> None:
         pane = self.query_one(selector)
@@ -398,10 +420,12 @@ class MainScreen(Screen[None]):
         self.ticket.focus_first_empty()
 
     def _selected_view(self) -> OrderView | None:
-        coid = self.query_one(Blotter).selected_order()
+        blotter = self.query_one(Blotter)
+        coid = blotter.selected_order()
         view = self.desk.engine.oms.get(coid) if coid else None
         if view is None:
-            self.notify("no working order selected", severity="warning")
+            what = "order" if blotter.show_all else "working order"
+            self.notify(f"no {what} selected", severity="warning")
         return view
 
     def action_cancel_order(self) -> None:
@@ -455,4 +479,5 @@ class MainScreen(Screen[None]):
 
         view = self._selected_view()
         if view is not None:
-            self.app.push_screen(OrderHistoryScreen(view))
+            instrument = self.desk.engine.instrument(view.broker, view.order.request.instrument)
+            self.app.push_screen(OrderHistoryScreen(view, instrument))

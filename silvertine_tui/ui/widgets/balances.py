@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...domain import Balance
-from ..format import num
+from ..format import money
 from .table import Cell, Column, KeyedTable
 
 
@@ -11,17 +11,17 @@ class Balances(KeyedTable):
     COLUMNS = (
         Column("ccy", "Ccy"),
         Column("total", "Total", right=True),
-        Column("available", "Available", right=True),
-        Column("locked", "Locked", right=True),
-        Column("account", "Account"),
+        Column("available", "Available", right=True, priority=1),
+        Column("locked", "Locked", right=True, priority=2),
+        Column("account", "Account", priority=3),
     )
 
     def row_for(self, balance: Balance) -> tuple[Cell, ...]:
         return (
             self.cell(balance.currency),
-            self.cell(num(balance.total, 2), right=True),
-            self.cell(num(balance.available, 2), right=True),
-            self.cell(num(balance.locked, 2), right=True),
+            self.cell(money(balance.total), right=True),
+            self.cell(money(balance.available), right=True),
+            self.cell(money(balance.locked), right=True),
             self.cell(f"{balance.broker}/{balance.account}"),
         )
 

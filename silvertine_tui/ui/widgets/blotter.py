@@ -1,11 +1,18 @@
-"""Working orders. Rows are keyed by client order id and updated cell by cell."""
+"""Orders: the working ones, or all of today's (`a` toggles). Rows are keyed by client
+order id and updated cell by cell.
+
+"Today" is every order whose first event is since local midnight by the desk clock,
+plus any order still working from before (a GTC order from yesterday still matters).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 from ...domain import Instrument, OrderStatus, Side
 from ...engine.oms import OrderView
+from ...events.summary import avg_text, qty_text
 from ..format import DASH, num, places_of, short_id
 from ..keymap import bindings
 from .palette import DEFAULT_PALETTE, Palette
@@ -14,25 +21,49 @@ from .table import Cell, Column, KeyedTable
 _PENDING = (OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE)
 
 
+def day_start(now_s: float) -> float:
+    """Local midnight of the day `now_s` falls in, as epoch seconds."""
+    local = datetime.fromtimestamp(now_s).astimezone()
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def first_event_s(view: OrderView) -> float | None:
+    return view.history[0].ts / 1e9 if view.history else None
+
+
+def todays_orders(views: Iterable[OrderView], now_s: float) -> list[OrderView]:
+    """Orders first seen since local midnight, and orders still working; oldest first."""
+    since = day_start(now_s)
+    out = []
+    for view in views:
+        first = first_event_s(view)
+        if not view.order.status.is_terminal or (first is not None and first >= since):
+            out.append(view)
+    return sorted(out, key=lambda v: first_event_s(v) or 0.0)
+
+
 class Blotter(KeyedTable):
     BINDINGS = bindings("blotter")
     COLUMNS = (
-        Column("id", "Id"),
+        Column("id", "Id", priority=4),
         Column("symbol", "Symbol"),
         Column("side", "Side"),
         Column("qty", "Qty", right=True),
         Column("price", "Price", right=True),
         Column("status", "Status"),
-        Column("filled", "Filled", right=True),
-        Column("type", "Type"),
-        Column("stop", "Stop", right=True),
-        Column("tif", "TIF"),
-        Column("account", "Account"),
+        Column("filled", "Filled", right=True, priority=1),
+        Column("avg", "Avg fill", right=True, priority=2),
+        Column("type", "Type", priority=3),
+        Column("stop", "Stop", right=True, priority=5),
+        Column("tif", "TIF", priority=6),
+        Column("account", "Account", priority=7),
     )
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.palette: Palette = DEFAULT_PALETTE
+        self.show_all = False
+        self.view_version = 0
 
     def row_for(self, view: OrderView, instruments: Mapping[str, Instrument]) -> tuple[Cell, ...]:
         p = self.palette
@@ -41,15 +72,25 @@ class Blotter(KeyedTable):
         places = places_of(inst.tick_size) if inst else None
         request = order.request
         side_style = p.bid if request.side is Side.BUY else p.ask
-        status_style = p.warn if order.status in _PENDING else p.plain
+        status_style = (
+            p.warn
+            if order.status in _PENDING
+            else p.error
+            if order.status is OrderStatus.REJECTED
+            else p.muted
+            if order.status.is_terminal
+            else p.plain
+        )
+        filled = order.filled_qty
         return (
             self.cell(short_id(view.client_order_id)),
             self.cell(request.instrument),
             self.cell(request.side.value, side_style),
-            self.cell(num(order.quantity), right=True),
+            self.cell(qty_text(order.quantity, inst), right=True),
             self.cell(num(order.limit_price, places), right=True),
             self.cell(order.status.value, status_style),
-            self.cell(num(order.filled_qty) if order.filled_qty else DASH, right=True),
+            self.cell(qty_text(filled, inst) if filled else DASH, right=True),
+            self.cell(avg_text(order.avg_price, inst) if filled else DASH, right=True),
             self.cell(request.order_type.value),
             self.cell(num(order.stop_price, places), right=True),
             self.cell(request.tif.value),
@@ -61,3 +102,9 @@ class Blotter(KeyedTable):
 
     def selected_order(self) -> str | None:
         return self.selected_key()
+
+    def action_toggle_all(self) -> None:
+        """Working orders / all of today's: the screen redraws at the next frame."""
+        self.show_all = not self.show_all
+        self.clear_rows()
+        self.view_version += 1

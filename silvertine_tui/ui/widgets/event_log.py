@@ -34,8 +34,10 @@ SHORT_KINDS = {
 
 class EventLog(ScrollView, can_focus=True):
     BINDINGS = bindings("log")
+    # No sideways scrolling: a line leads with what happened, and what does not fit
+    # the pane is cut at its edge (zoom with z for whole lines).
     DEFAULT_CSS = """
-    EventLog { height: 1fr; }
+    EventLog { height: 1fr; overflow-x: hidden; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -45,7 +47,6 @@ class EventLog(ScrollView, can_focus=True):
         self._all: deque[LogLine] = deque()
         self._fills: deque[LogLine] = deque()
         self._seen = (-1, -1)
-        self._width = 0
         self.follow = True
 
     @property
@@ -63,9 +64,7 @@ class EventLog(ScrollView, can_focus=True):
             return
         self._seen = seen
         at_end = self.follow or self.scroll_offset.y >= self.max_scroll_y
-        width = max((len(self._text(line)) for line in list(self.lines)[-200:]), default=0)
-        self._width = max(self._width, width)
-        self.virtual_size = Size(self._width, len(self.lines))
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self.lines))
         if at_end:
             # After the new virtual size is laid out, or the end is the old one.
             self.call_after_refresh(self._to_end)
@@ -107,7 +106,6 @@ class EventLog(ScrollView, can_focus=True):
 
     def action_toggle_fills(self) -> None:
         self.fills_only = not self.fills_only
-        self._width = 0
         self.sync(*self._seen, force=True)
         self.border_title_changed()
 

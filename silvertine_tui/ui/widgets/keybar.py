@@ -14,6 +14,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
 
+ALWAYS_SHOWN = frozenset({"help", "quit"})
+
 
 class KeyBar(Widget):
     DEFAULT_CSS = """
@@ -37,11 +39,18 @@ class KeyBar(Widget):
     def bindings(self) -> list[tuple[Binding, bool]]:
         seen: set[str] = set()
         out = []
+        hidden: dict[str, tuple[Binding, bool]] = {}
         for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
-            if not binding.show or binding.action in seen:
+            if not binding.show:
+                if binding.action in ALWAYS_SHOWN:
+                    hidden.setdefault(binding.action, (binding, enabled))
+                continue
+            if binding.action in seen:
                 continue
             seen.add(binding.action)
             out.append((binding, enabled))
+        # Where `q` types a letter (the ticket), quit is still shown: by its other key.
+        out.extend(entry for action, entry in hidden.items() if action not in seen)
         return out
 
     def render(self) -> Text:
@@ -49,13 +58,38 @@ class KeyBar(Widget):
         key_style = Style.parse(variables.get("footer-key-foreground", "yellow")) + Style(bold=True)
         text = Text(no_wrap=True, overflow="crop")
         self._spans = []
-        for binding, enabled in self.bindings():
+        for binding, enabled, key in self._fitting(self.size.width):
             start = text.cell_len
-            key = self.app.get_key_display(binding)
             text.append(f" {key}", style=key_style if enabled else Style(dim=True))
             text.append(f" {binding.description} ", style="" if enabled else Style(dim=True))
             self._spans.append((start, text.cell_len, binding))
         return text
+
+    def _fitting(self, width: int) -> list[tuple[Binding, bool, str]]:
+        """The keys that fit the width, in order; help and quit always (a trader on a
+        small terminal must find the way out), the others while they fit."""
+        entries = [
+            (binding, enabled, self.app.get_key_display(binding))
+            for binding, enabled in self.bindings()
+        ]
+
+        def cost(entry: tuple[Binding, bool, str]) -> int:
+            return len(entry[2]) + len(entry[0].description) + 3
+
+        if width <= 0:
+            return entries
+        reserved = sum(cost(e) for e in entries if e[0].action in ALWAYS_SHOWN)
+        used = 0
+        out = []
+        for entry in entries:
+            if entry[0].action in ALWAYS_SHOWN:
+                out.append(entry)
+                used += cost(entry)
+                reserved -= cost(entry)
+            elif used + cost(entry) + reserved <= width:
+                out.append(entry)
+                used += cost(entry)
+        return out
 
     def on_click(self, event: events.Click) -> None:
         for start, end, binding in self._spans:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...engine.portfolio import Portfolio, PositionState
+from ...events.summary import avg_text, qty_text
 from ..format import DASH, num, places_of, signed
 from ..keymap import bindings
 from .palette import DEFAULT_PALETTE, Palette
@@ -18,12 +19,12 @@ class Positions(KeyedTable):
     COLUMNS = (
         Column("symbol", "Symbol"),
         Column("qty", "Qty", right=True),
-        Column("avg", "Avg", right=True),
-        Column("mark", "Mark", right=True),
+        Column("avg", "Avg", right=True, priority=2),
+        Column("mark", "Mark", right=True, priority=1),
         Column("upl", "uPnL", right=True),
-        Column("rpl", "rPnL", right=True),
-        Column("ccy", "Ccy"),
-        Column("account", "Account"),
+        Column("rpl", "rPnL", right=True, priority=3),
+        Column("ccy", "Ccy", priority=4),
+        Column("account", "Account", priority=5),
     )
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -39,8 +40,8 @@ class Positions(KeyedTable):
         qty_style = p.bid if state.quantity > 0 else p.ask if state.quantity < 0 else p.muted
         return (
             self.cell(state.instrument),
-            self.cell(num(state.quantity), qty_style, right=True),
-            self.cell(num(state.avg_price, places) if state.avg_price else DASH, right=True),
+            self.cell(qty_text(state.quantity, inst), qty_style, right=True),
+            self.cell(avg_text(state.avg_price, inst) if state.avg_price else DASH, right=True),
             self.cell(num(mark, places), right=True),
             self.cell(signed(upl), p.pnl(upl), right=True),
             self.cell(signed(state.realized_pnl), p.pnl(state.realized_pnl), right=True),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-from ...domain import Side
-from ..format import clock_text, num
+from ...domain import Instrument, Side
+from ...events.summary import price_text, qty_text
+from ..format import clock_text
 from ..keymap import bindings
 from ..model import SignalRow
 from .palette import DEFAULT_PALETTE, Palette
@@ -15,13 +16,13 @@ from .table import Cell, Column, KeyedTable
 class Signals(KeyedTable):
     BINDINGS = bindings("signals")
     COLUMNS = (
-        Column("time", "Time"),
-        Column("strategy", "Strategy"),
+        Column("time", "Time", priority=3),
+        Column("strategy", "Strategy", priority=2),
         Column("side", "Side"),
         Column("symbol", "Symbol"),
-        Column("qty", "Qty", right=True),
-        Column("price", "Price", right=True),
-        Column("note", "Note"),
+        Column("qty", "Qty", right=True, priority=1),
+        Column("price", "Price", right=True, priority=1),
+        Column("note", "Note", priority=4),
     )
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -29,23 +30,28 @@ class Signals(KeyedTable):
         self.palette: Palette = DEFAULT_PALETTE
         self.rows_by_key: dict[str, SignalRow] = {}
 
-    def row_for(self, row: SignalRow) -> tuple[Cell, ...]:
+    def row_for(
+        self, row: SignalRow, instruments: Mapping[str, Instrument] | None = None
+    ) -> tuple[Cell, ...]:
         s = row.signal
         p = self.palette
+        inst = instruments.get(s.instrument) if instruments else None
         return (
             self.cell(clock_text(row.ts_ms / 1000)),
             self.cell(s.strategy),
             self.cell(s.side.value, p.bid if s.side is Side.BUY else p.ask),
             self.cell(s.instrument),
-            self.cell(num(s.quantity), right=True),
-            self.cell(num(s.price), right=True),
+            self.cell(qty_text(s.quantity, inst), right=True),
+            self.cell(price_text(s.price, inst), right=True),
             self.cell(s.note),
         )
 
-    def show(self, rows: Iterable[SignalRow]) -> None:
+    def show(
+        self, rows: Iterable[SignalRow], instruments: Mapping[str, Instrument] | None = None
+    ) -> None:
         ordered = list(rows)
         self.rows_by_key = {r.key: r for r in ordered}
-        self.sync({r.key: self.row_for(r) for r in ordered})
+        self.sync({r.key: self.row_for(r, instruments) for r in ordered})
 
     def selected_signal(self) -> SignalRow | None:
         key = self.selected_key()

@@ -1,4 +1,11 @@
-"""A DataTable whose rows have keys and whose cells are updated in place."""
+"""A DataTable whose rows have keys and whose cells are updated in place.
+
+Columns have priorities: the table shows the columns that fit its width, dropping the
+least important first (the highest `priority` number; 0 is never dropped), so a pane
+never scrolls sideways and no header is cut. The fit is checked when rows change and
+on resize; when the set of columns changes the table is rebuilt (rare: a resize, or a
+value wider than any before).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from dataclasses import dataclass
 
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
@@ -19,6 +27,26 @@ class Column:
     label: str
     width: int | None = None
     right: bool = False
+    priority: int = 0
+    """0: always shown; among the others the highest number is dropped first."""
+
+
+def fit_columns(
+    widths: Sequence[int], priorities: Sequence[int], available: int
+) -> tuple[int, ...]:
+    """Indexes of the columns to show, in table order: every priority-0 column, then the
+    others from the most important (lowest number) while their widths fit `available`.
+    The first that does not fit drops, and every less important one with it (a narrow
+    unimportant column never takes the place of a wide important one)."""
+    by_importance = sorted(range(len(widths)), key=lambda i: priorities[i])
+    chosen: list[int] = []
+    used = 0
+    for i in by_importance:
+        if priorities[i] and used + widths[i] > available:
+            break
+        chosen.append(i)
+        used += widths[i]
+    return tuple(sorted(chosen))
 
 
 class KeyedTable(DataTable[Cell]):
@@ -36,20 +64,80 @@ class KeyedTable(DataTable[Cell]):
             show_row_labels=False,
         )
         self._cells: dict[str, tuple[Cell, ...]] = {}
-        self._pending: dict[str, Sequence[Cell]] = {}
         self._mounted = False
+        self._shown: tuple[int, ...] = ()
+        self._fit_width = -1
         self.cell_updates = 0
+        self.rebuilds = 0
 
     def on_mount(self) -> None:
-        for col in self.COLUMNS:
-            label = Text(col.label, justify="right" if col.right else "left")
-            self.add_column(label, key=col.key, width=col.width)
         self._mounted = True
-        pending, self._pending = self._pending, {}
-        self.update_rows(pending.items())
+        self._refit(force=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._refit()
 
     def cell(self, text: str, style: Style | str = "", *, right: bool = False) -> Cell:
         return Text(text, style=style, justify="right" if right else "left", no_wrap=True)
+
+    # -- columns that fit ----------------------------------------------------------------
+
+    @property
+    def shown_columns(self) -> list[str]:
+        return [self.COLUMNS[i].key for i in self._shown]
+
+    def _content_width(self) -> int:
+        """The width the columns may use: the table's, less a vertical scrollbar when
+        the rows will not fit its height."""
+        width = self.size.width
+        rows = len(self._cells) + (1 if self.show_header else 0)
+        if rows > self.size.height:
+            width -= self.styles.scrollbar_size_vertical
+        return width
+
+    def column_widths(self) -> list[int]:
+        """Each column's rendered width (label or widest cell, plus padding)."""
+        pad = 2 * self.cell_padding
+        widths = []
+        for i, col in enumerate(self.COLUMNS):
+            if col.width is not None:
+                widths.append(max(col.width, len(col.label)) + pad)
+                continue
+            widest = max((cells[i].cell_len for cells in self._cells.values()), default=0)
+            widths.append(max(len(col.label), widest) + pad)
+        return widths
+
+    def _fit(self, available: int) -> tuple[int, ...]:
+        return fit_columns(self.column_widths(), [c.priority for c in self.COLUMNS], available)
+
+    def _refit(self, *, force: bool = False) -> None:
+        if not self._mounted:
+            return
+        available = self._content_width()
+        if available <= 0 and not force:
+            return
+        shown = self._fit(available) if available > 0 else tuple(range(len(self.COLUMNS)))
+        if shown != self._shown or force or self._rendered_width() > available:
+            self._shown = shown
+            self._rebuild()
+
+    def _rendered_width(self) -> int:
+        return sum(c.get_render_width(self) for c in self.columns.values())
+
+    def _rebuild(self) -> None:
+        selected = self.selected_key()
+        self.clear(columns=True)
+        self.rebuilds += 1
+        for i in self._shown:
+            col = self.COLUMNS[i]
+            label = Text(col.label, justify="right" if col.right else "left")
+            self.add_column(label, key=col.key, width=col.width)
+        for key, cells in self._cells.items():
+            self.add_row(*(cells[i] for i in self._shown), key=key)
+        if selected is not None and selected in self._cells:
+            self.move_cursor(row=self.get_row_index(selected), animate=False, scroll=False)
+
+    # -- rows ------------------------------------------------------------------------------
 
     @property
     def row_keys(self) -> list[str]:
@@ -66,34 +154,43 @@ class KeyedTable(DataTable[Cell]):
         return row_key.value
 
     def sync(self, rows: Mapping[str, Sequence[Cell]], *, remove_missing: bool = True) -> None:
+        removed = False
         if remove_missing:
-            for key in [k for k in self._pending if k not in rows]:
-                del self._pending[key]
             for key in [k for k in self._cells if k not in rows]:
-                self.remove_row(key)
+                if self._mounted:
+                    self.remove_row(key)
                 del self._cells[key]
-        self.update_rows(rows.items())
+                removed = True
+        self.update_rows(rows.items(), refit=removed)
 
-    def update_rows(self, rows: Iterable[tuple[str, Sequence[Cell]]]) -> None:
+    def update_rows(
+        self, rows: Iterable[tuple[str, Sequence[Cell]]], *, refit: bool = False
+    ) -> None:
         if not self._mounted:  # a frame before the columns exist: keep the rows
-            self._pending.update(rows)
+            self._cells.update((key, tuple(cells)) for key, cells in rows)
             return
         keys = [c.key for c in self.COLUMNS]
+        changed = refit
         for key, cells in rows:
             new = tuple(cells)
             old = self._cells.get(key)
-            if old is None:
-                self.add_row(*new, key=key)
-            else:
-                for col, before, after in zip(keys, old, new, strict=True):
-                    if before != after:
-                        column = self.columns[ColumnKey(col)]
-                        # A wider value widens its column (that lays the table out
-                        # again); fixed-width columns never change.
-                        wider = column.auto_width and after.cell_len > column.content_width
-                        self.update_cell(key, col, after, update_width=wider)
-                        self.cell_updates += 1
             self._cells[key] = new
+            if old is None:
+                self.add_row(*(new[i] for i in self._shown), key=key)
+                changed = True
+                continue
+            for i in self._shown:
+                before, after = old[i], new[i]
+                if before != after:
+                    column = self.columns[ColumnKey(keys[i])]
+                    # A wider value widens its column (that lays the table out
+                    # again); fixed-width columns never change.
+                    wider = column.auto_width and after.cell_len > column.content_width
+                    self.update_cell(key, keys[i], after, update_width=wider)
+                    self.cell_updates += 1
+                    changed = changed or wider
+        if changed:
+            self._refit()
 
     def clear_rows(self) -> None:
         self.clear()

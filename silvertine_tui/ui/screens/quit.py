@@ -1,0 +1,137 @@
+"""Quitting with working orders: cancel them and quit, leave them working and quit,
+or stay.
+
+"Cancel and quit" sends one cancel-all through the engine and waits, showing how many
+are left, until the OMS sees every order done; then the app quits. If a broker refuses
+or an order is still working after `timeout_s`, the dialog says which and the app stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from enum import StrEnum
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from ...engine.core import TradingEngine
+from ...events.summary import short_ref
+
+
+class QuitChoice(StrEnum):
+    QUIT = "quit"
+    STAY = "stay"
+
+
+class QuitScreen(ModalScreen[QuitChoice]):
+    BINDINGS = [
+        Binding("c", "cancel_and_quit", "Cancel them and quit"),
+        Binding("l", "leave_and_quit", "Leave working and quit"),
+        Binding("escape,s", "stay", "Stay"),
+    ]
+
+    def __init__(self, engine: TradingEngine, *, timeout_s: float = 5.0) -> None:
+        super().__init__(id="quit")
+        self.engine = engine
+        self.timeout_s = timeout_s
+        self.busy = False
+        self.outcome = ""
+
+    def _working(self) -> int:
+        return len(self.engine.oms.working())
+
+    def compose(self) -> ComposeResult:
+        n = self._working()
+        with Vertical(id="dialog", classes="-danger"):
+            yield Static(f"Quit with {n} working order(s)?", id="dialog-title", markup=False)
+            yield Static(
+                "c: cancel them all and quit once they are done.\n"
+                "l: leave them working at the broker and quit.\n"
+                "esc: stay.",
+                id="dialog-body",
+                markup=False,
+            )
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Cancel & quit (c)", id="cancel-quit", compact=True)
+                yield Button("Leave & quit (l)", id="leave-quit", compact=True)
+                yield Button("Stay (esc)", id="stay", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#stay", Button).focus()
+
+    def _say(self, text: str) -> None:
+        self.outcome = text
+        self.query_one("#dialog-body", Static).update(text)
+
+    def action_stay(self) -> None:
+        if not self.busy:
+            self.dismiss(QuitChoice.STAY)
+
+    def action_leave_and_quit(self) -> None:
+        if not self.busy:
+            self.dismiss(QuitChoice.QUIT)
+
+    def action_cancel_and_quit(self) -> None:
+        if self.busy:
+            return
+        self.busy = True
+        for button in self.query(Button):
+            button.disabled = True
+        self._say(f"Cancelling {self._working()} working order(s)...")
+        self.run_worker(self._cancel_all(), group="quit", exit_on_error=False)
+
+    async def _cancel_all(self) -> None:
+        asked = {v.client_order_id for v in self.engine.oms.working()}
+        try:
+            report = await self.engine.cancel_all()
+        except Exception as exc:
+            self._failed(f"Cancel all failed: {exc}")
+            return
+        if not report.ok:
+            self._failed(f"Not quitting: {report.summary()}")
+            return
+        requested = {*report.cancelled, *report.gone}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
+        while True:
+            left = [v for v in self.engine.oms.working() if v.client_order_id in asked]
+            refused = [v for v in left if v.client_order_id not in requested]
+            if not left:
+                self._say("Every order is cancelled. Quitting.")
+                self.dismiss(QuitChoice.QUIT)
+                return
+            if (refused and len(refused) == len(left)) or loop.time() >= deadline:
+                names = ", ".join(
+                    f"{v.order.request.instrument} {short_ref(v.client_order_id)}" for v in left[:5]
+                )
+                more = f" and {len(left) - 5} more" if len(left) > 5 else ""
+                brokers = ", ".join(sorted({f"{v.broker}/{v.account}" for v in left}))
+                self._failed(
+                    f"{len(left)} order(s) still working after cancel all on {brokers}: "
+                    f"{names}{more}. Not quitting: check the broker in Health (6) and the "
+                    "Orders pane (3)."
+                )
+                return
+            self._say(f"Cancelling: {len(left)} of {len(asked)} still working...")
+            await asyncio.sleep(0.02)
+
+    def _failed(self, message: str) -> None:
+        self.outcome = message
+        self.app.notify(message, title="Cancel before quit failed", severity="error")
+        self.dismiss(QuitChoice.STAY)
+
+    @on(Button.Pressed, "#cancel-quit")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel_and_quit()
+
+    @on(Button.Pressed, "#leave-quit")
+    def _leave_pressed(self) -> None:
+        self.action_leave_and_quit()
+
+    @on(Button.Pressed, "#stay")
+    def _stay_pressed(self) -> None:
+        self.action_stay()

@@ -1,0 +1,135 @@
+"""A desk that fits: on a busy desk at 120x36 and 80x24 no table pane scrolls
+sideways and no header is cut; the least important columns drop first; the footer
+keeps quit and help; toasts never cover the ticket."""
+
+from __future__ import annotations
+
+import pytest
+
+from silvertine_tui.ui.widgets.balances import Balances
+from silvertine_tui.ui.widgets.blotter import Blotter
+from silvertine_tui.ui.widgets.event_log import EventLog
+from silvertine_tui.ui.widgets.keybar import KeyBar
+from silvertine_tui.ui.widgets.positions import Positions
+from silvertine_tui.ui.widgets.signals import Signals
+from silvertine_tui.ui.widgets.table import KeyedTable
+
+from .conftest import Desk
+from .working_desk import CANCELLED, RESTING, SYMBOLS, build_working_desk, working_settings
+
+SIZES = [(120, 36), (80, 24)]
+TABLES: list[type[KeyedTable]] = [Blotter, Positions, Balances, Signals]
+PANE_KEYS = {Blotter: "3", Positions: "4", Balances: "5", Signals: "8"}
+
+
+def assert_fits(table: KeyedTable) -> None:
+    name = type(table).__name__
+    assert table.size.width > 0, f"{name} is not shown"
+    assert not table.show_horizontal_scrollbar, (
+        f"{name}: a horizontal scrollbar (virtual width {table.virtual_size.width} "
+        f"> {table.scrollable_content_region.width}); shown {table.shown_columns}"
+    )
+    for column in table.columns.values():
+        width = column.width if not column.auto_width else column.content_width
+        assert column.label.cell_len <= width, f"{name}: header {column.label.plain!r} is cut"
+    # The columns dropped are the least important ones.
+    shown = set(table.shown_columns)
+    kept = [c.priority for c in table.COLUMNS if c.key in shown]
+    dropped = [c.priority for c in table.COLUMNS if c.key not in shown]
+    if dropped:
+        assert max(kept) <= min(dropped), f"{name}: a more important column dropped first"
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_no_table_pane_scrolls_sideways(make_desk, size: tuple[int, int]) -> None:
+    desk: Desk = make_desk(settings=working_settings())
+    async with desk.app.run_test(size=size) as pilot:
+        await desk.start(pilot)
+        await build_working_desk(desk, pilot)
+        engine = desk.session.engine
+        assert len(engine.oms.working()) == RESTING
+        assert len(engine.portfolio.positions) >= len(SYMBOLS)
+        for table_type in TABLES:
+            await pilot.press(PANE_KEYS[table_type])  # compact: one pane at a time
+            await desk.settle(pilot)
+            assert_fits(desk.app.screen.query_one(table_type))
+        await pilot.press("7")
+        await desk.settle(pilot)
+        log = desk.app.screen.query_one(EventLog)
+        assert log.size.width > 0
+        assert not log.show_horizontal_scrollbar, "the log scrolls sideways"
+        # No pane at all scrolls sideways (the quotes and health too).
+        for pane in "12345678":
+            await pilot.press(pane)
+            await desk.settle(pilot)
+            sideways = [
+                w
+                for w in desk.app.screen.query("*")
+                if w.display and w.size.width and w.show_horizontal_scrollbar
+            ]
+            assert sideways == [], f"pane {pane}: {sideways}"
+            if pane == "2":
+                await pilot.press("escape")  # out of the ticket's fields
+        # The day's orders (wider: status, filled, avg fill) fit as well.
+        await pilot.press("3")
+        await desk.settle(pilot)  # the Orders pane has the focus: `a` is its key
+        await pilot.press("a")
+        await desk.settle(pilot)
+        blotter = desk.app.screen.query_one(Blotter)
+        assert blotter.row_count == RESTING + CANCELLED + len(SYMBOLS)
+        assert_fits(blotter)
+        await desk.session.close()
+
+
+async def test_columns_come_back_when_the_pane_grows(make_desk) -> None:
+    desk: Desk = make_desk(settings=working_settings())
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await build_working_desk(desk, pilot)
+        blotter = desk.app.screen.query_one(Blotter)
+        narrow = blotter.shown_columns
+        assert len(narrow) < len(Blotter.COLUMNS)
+        await pilot.resize_terminal(220, 50)
+        await desk.settle(pilot)
+        assert len(blotter.shown_columns) > len(narrow)
+        assert_fits(blotter)
+        await desk.session.close()
+
+
+async def test_the_footer_at_80x24_shows_quit_and_help(make_desk) -> None:
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(80, 24)) as pilot:
+        await desk.start(pilot)
+        for pane in "12345678":
+            await pilot.press(pane)
+            await desk.settle(pilot)
+            bar = desk.app.screen.query_one(KeyBar)
+            line = bar.render().plain[: bar.size.width]
+            # In the ticket `q` types a letter: there quit is ctrl+c.
+            assert " q Quit " in line or " ^c Quit " in line, f"pane {pane}: {line!r}"
+            assert " f1 Help " in line, f"pane {pane}: {line!r}"
+            if pane == "2":
+                await pilot.press("escape")  # out of the ticket's fields
+        await desk.session.close()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_toasts_never_cover_the_ticket(make_desk, size: tuple[int, int]) -> None:
+    from textual.widgets._toast import Toast
+
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=size, notifications=True) as pilot:
+        await desk.start(pilot)
+        await pilot.press("2")  # the ticket shown (compact: the only pane)
+        for n in range(5):
+            desk.app.notify(f"a long toast message number {n} that wraps over lines", title="T")
+        await desk.settle(pilot)
+        await pilot.pause(0.1)
+        ticket = desk.app.screen.query_one("#pane-ticket").region
+        # (At 80x24 only the newest toast is on screen; the others wait.)
+        toasts = [t for t in desk.app.screen.query(Toast) if t.region.area > 0]
+        assert toasts
+        for toast in toasts:
+            region = toast.region
+            assert not region.overlaps(ticket), f"toast {region} covers the ticket {ticket}"
+        await desk.session.close()

@@ -1,0 +1,178 @@
+"""Event descriptions a trader can read: prices on the tick, quantities on the lot,
+what happened first, never a 28-digit average."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from silvertine_tui.domain import (
+    Fill,
+    Instrument,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Position,
+    Side,
+)
+from silvertine_tui.events import (
+    FillEvent,
+    OrderRequestEvent,
+    OrderUpdateEvent,
+    PositionEvent,
+    describe,
+)
+from silvertine_tui.events.summary import Describer, trim
+
+AAPL = Instrument(
+    symbol="AAPL",
+    venue="SMART",
+    quote_currency="USD",
+    tick_size=Decimal("0.01"),
+    lot_size=Decimal("1"),
+)
+ETH = Instrument(
+    symbol="ETHUSDT",
+    venue="PAPER",
+    base_currency="ETH",
+    quote_currency="USDT",
+    tick_size=Decimal("0.01"),
+    lot_size=Decimal("0.0001"),
+)
+INSTRUMENTS = {i.key: i for i in (AAPL, ETH)}
+
+REQUEST = OrderRequest(
+    client_order_id="st0000000000000000a1b2",
+    broker="paper",
+    account="main",
+    instrument="AAPL.SMART",
+    side=Side.BUY,
+    order_type=OrderType.LIMIT,
+    quantity=Decimal("2"),
+    limit_price=Decimal("190.05"),
+)
+
+
+def test_an_order_update_leads_with_what_happened() -> None:
+    describer = Describer(INSTRUMENTS.get)
+    describer(OrderRequestEvent.create("paper/main", REQUEST))
+    update = OrderUpdateEvent.create(
+        "paper/main", OrderUpdate(client_order_id=REQUEST.client_order_id, status=OrderStatus.NEW)
+    )
+    assert describer(update) == "NEW BUY 2 AAPL.SMART @ 190.05 (…a1b2)"
+
+
+def test_a_fill_is_on_the_tick_and_lot_with_its_fee() -> None:
+    fill = FillEvent.create(
+        "paper/main",
+        Fill(
+            exec_id="e1",
+            client_order_id="st0000000000000000c3d4",
+            broker="paper",
+            account="main",
+            instrument="ETHUSDT.PAPER",
+            side=Side.BUY,
+            quantity=Decimal("0.50000000"),
+            price=Decimal("3012.4"),
+            fee=Decimal("1.5062000"),
+            fee_currency="USDT",
+        ),
+    )
+    text = describe(fill, instruments=INSTRUMENTS.get)
+    assert text == "FILL BUY 0.5 ETHUSDT.PAPER @ 3,012.40 fee 1.51 USDT (…c3d4)"
+
+
+def test_an_average_is_shown_one_decimal_finer_than_the_tick() -> None:
+    position = PositionEvent.create(
+        "paper/main",
+        Position(
+            broker="paper",
+            account="main",
+            instrument="AAPL.SMART",
+            quantity=Decimal("3"),
+            avg_price=Decimal("570.16") / 3,
+        ),
+    )
+    assert describe(position, instruments=INSTRUMENTS.get) == ("POSITION AAPL.SMART 3 avg 190.053")
+
+
+def test_an_average_on_the_tick_is_shown_on_the_tick() -> None:
+    position = PositionEvent.create(
+        "paper/main",
+        Position(
+            broker="paper",
+            account="main",
+            instrument="ETHUSDT.PAPER",
+            quantity=Decimal("1.5"),
+            avg_price=Decimal("3500.3000000"),
+        ),
+    )
+    assert describe(position, instruments=INSTRUMENTS.get) == (
+        "POSITION ETHUSDT.PAPER 1.5 avg 3,500.30"
+    )
+
+
+def test_without_an_instrument_numbers_are_trimmed() -> None:
+    position = PositionEvent.create(
+        "paper/main",
+        Position(
+            broker="paper",
+            account="main",
+            instrument="XYZ.NOWHERE",
+            quantity=Decimal("3.000"),
+            avg_price=Decimal("570.16") / 3,
+        ),
+    )
+    assert describe(position) == "POSITION XYZ.NOWHERE 3 avg 190.05333333"
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12))
+def test_trim_never_prints_more_than_eight_decimals(value: Decimal) -> None:
+    text = trim(value)
+    decimals = text.partition(".")[2]
+    assert len(decimals) <= 8
+    assert "E" not in text
+    assert "e" not in text
+
+
+def test_replay_prints_trimmed_numbers_and_names_the_order() -> None:
+    """`silvertine replay` has no instruments: it trims, and an update after its
+    request says what the order is."""
+    import io
+
+    from silvertine_tui.bus.base import BusEntry
+    from silvertine_tui.cli import _TablePrinter
+
+    out = io.StringIO()
+    printer = _TablePrinter(out, "st:")
+    events: list[OrderRequestEvent | OrderUpdateEvent] = [
+        OrderRequestEvent.create("paper/main", REQUEST),
+        OrderUpdateEvent.create(
+            "paper/main",
+            OrderUpdate(
+                client_order_id=REQUEST.client_order_id,
+                status=OrderStatus.FILLED,
+                filled_qty=Decimal("2"),
+                avg_price=Decimal("570.16") / 3,
+            ),
+        ),
+    ]
+    for n, event in enumerate(events):
+        printer.print(BusEntry("st:exec:paper:main", f"1-{n}", event))
+    lines = out.getvalue().splitlines()
+    assert lines[2].endswith(
+        "FILLED BUY 2 AAPL.SMART @ 190.05 filled 2 avg 190.05333333 (st0000000000000000a1b2)"
+    )
+
+
+def test_an_update_for_an_order_seen_elsewhere_asks_the_order_lookup() -> None:
+    """The UI starts after an order was sent: the OMS knows it, the feed did not show it."""
+    describer = Describer(INSTRUMENTS.get, orders={REQUEST.client_order_id: REQUEST}.get)
+    update = OrderUpdateEvent.create(
+        "paper/main",
+        OrderUpdate(client_order_id=REQUEST.client_order_id, status=OrderStatus.CANCELED),
+    )
+    assert describer(update) == "CANCELED BUY 2 AAPL.SMART @ 190.05 (…a1b2)"
