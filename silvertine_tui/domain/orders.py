@@ -96,7 +96,8 @@ class OrderRequest(BaseModel):
                     ValidationIssue(
                         "quantity",
                         "min_notional",
-                        f"notional {fmt(notional)} {instrument.quote_currency}"
+                        f"notional {fmt(instrument.round_price(notional, 'down'))} "
+                        f"{instrument.quote_currency}"
                         f" < minimum {fmt(instrument.min_notional)}",
                     )
                 )

@@ -66,7 +66,7 @@ class KeyedTable(DataTable[Cell]):
         self._cells: dict[str, tuple[Cell, ...]] = {}
         self._mounted = False
         self._shown: tuple[int, ...] = ()
-        self._fit_width = -1
+        self._overflowing = False
         self.cell_updates = 0
         self.rebuilds = 0
 
@@ -117,9 +117,14 @@ class KeyedTable(DataTable[Cell]):
         if available <= 0 and not force:
             return
         shown = self._fit(available) if available > 0 else tuple(range(len(self.COLUMNS)))
-        if shown != self._shown or force or self._rendered_width() > available:
+        overflow = self._rendered_width() > available
+        # A table whose must-show columns alone are wider than the pane stays wide:
+        # rebuild it once for that, not on every update.
+        if shown != self._shown or force or (overflow and not self._overflowing):
             self._shown = shown
             self._rebuild()
+            overflow = self._rendered_width() > available
+        self._overflowing = overflow
 
     def _rendered_width(self) -> int:
         return sum(c.get_render_width(self) for c in self.columns.values())
@@ -189,7 +194,9 @@ class KeyedTable(DataTable[Cell]):
                     self.update_cell(key, keys[i], after, update_width=wider)
                     self.cell_updates += 1
                     changed = changed or wider
-        if changed:
+        # A column keeps the width of the widest value it ever held: when values got
+        # narrower the table may be wider than its pane until it is rebuilt.
+        if changed or self._rendered_width() > self._content_width():
             self._refit()
 
     def clear_rows(self) -> None:
