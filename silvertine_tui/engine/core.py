@@ -28,6 +28,7 @@ from ..domain import (
 )
 from ..events import (
     BalanceEvent,
+    BookEvent,
     EventBase,
     FillEvent,
     Health,
@@ -41,6 +42,7 @@ from ..events import (
     Risk,
     RiskAction,
     RiskEvent,
+    TradeEvent,
 )
 from .anomalies import CONTRADICTS, ENGINE_COMPONENT, Anomalies, AnomalyKind
 from .cancels import RETRY_DELAYS_S, CancelReport, KillReport, cancel_everywhere
@@ -155,6 +157,11 @@ class TradingEngine:
                 changed = self._apply_risk(event)
             case HealthEvent():
                 changed = self._apply_health(event)
+            case BookEvent() | TradeEvent():
+                # Nothing here needs depth or prints; handed to the OMS they only filled
+                # its window of seen event ids (at 10k quotes/s it covered 20 s of the
+                # journal instead of hours) and grew the idle desk's memory.
+                pass
             case _:
                 changed = self.oms.apply(event) is Outcome.APPLIED
         if changed:
