@@ -83,15 +83,17 @@ def order_ids() -> Callable[[], str]:
     return lambda: f"st{next(counter):018d}"
 
 
-def make_settings(**ui: Any) -> Settings:
-    paper = PaperBrokerConfig(
+def make_settings(*, paper: dict[str, Any] | None = None, **ui: Any) -> Settings:
+    """The test desk's settings; `paper` overrides fields of the paper broker's config."""
+    broker = PaperBrokerConfig(
         name="paper",
         account="main",
         seed=7,
         market={"autorun": False},
         latency={"enabled": False},
+        **(paper or {}),
     )
-    return Settings(brokers=[paper], ui=ui or {})
+    return Settings(brokers=[broker], ui=ui or {})
 
 
 @dataclass

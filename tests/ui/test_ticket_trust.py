@@ -8,11 +8,12 @@ from decimal import Decimal
 
 from textual.widgets import Input
 
-from silvertine_tui.config import PaperBrokerConfig, Settings
+from silvertine_tui.config import Settings
 from silvertine_tui.domain import OrderStatus, OrderType, Side, TimeInForce
 from silvertine_tui.ui.widgets.blotter import Blotter
 from silvertine_tui.ui.widgets.ticket import Ticket
 
+from .conftest import make_settings
 from .test_trading_keys import open_buy_ticket, select_quote, ticket_of, type_into
 
 
@@ -173,15 +174,7 @@ async def test_the_field_with_the_keyboard_is_marked(make_desk) -> None:
 
 
 def small_account() -> Settings:
-    paper = PaperBrokerConfig(
-        name="paper",
-        account="main",
-        seed=7,
-        market={"autorun": False},
-        latency={"enabled": False},
-        starting_cash={"USDT": Decimal("10000"), "USD": Decimal("10000")},
-    )
-    return Settings(brokers=[paper])
+    return make_settings(paper={"starting_cash": {"USDT": Decimal(10000), "USD": Decimal(10000)}})
 
 
 async def test_an_order_beyond_the_cash_is_refused_before_sending(make_desk) -> None:
@@ -235,15 +228,7 @@ async def test_a_sell_beyond_the_position_is_refused_before_sending(make_desk) -
 
 
 def one_order_per_instrument() -> Settings:
-    paper = PaperBrokerConfig(
-        name="paper",
-        account="main",
-        seed=7,
-        market={"autorun": False},
-        latency={"enabled": False},
-        checks={"max_open_orders": 1},
-    )
-    return Settings(brokers=[paper])
+    return make_settings(paper={"checks": {"max_open_orders": 1}})
 
 
 async def test_after_a_venue_reject_the_next_order_has_a_new_id_and_shows(make_desk) -> None:
