@@ -45,6 +45,9 @@ class BusOptions:
         object.__setattr__(self, "layout", StreamLayout(self.prefix))
 
 
+_NOT_DECODED = (DecodeError, UnknownEvent)  # a tuple: cheaper than `X | Y`, rebuilt each call
+
+
 class BusEntry(NamedTuple):
     """One stream entry: where it is and what it decoded to.
 
@@ -58,7 +61,7 @@ class BusEntry(NamedTuple):
 
     @property
     def ok(self) -> bool:
-        return not isinstance(self.event, DecodeError | UnknownEvent)
+        return not isinstance(self.event, _NOT_DECODED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,9 +52,11 @@ from redis.maint_notifications import MaintNotificationsConfig
 
 from ..domain import ConnectionState
 from ..events import (
+    DecodeError,
     EventBase,
     Health,
     HealthEvent,
+    UnknownEvent,
     coalesce_key,
     decode_flat,
     encode,
@@ -712,6 +714,7 @@ class RedisBus:
         client = self._range_client()
         stats = self.stats
         cursor = after
+        decode, entry = decode_flat, BusEntry
         while True:
             try:
                 raw: Any = await client.execute_command(  # type: ignore[no-untyped-call]
@@ -722,12 +725,15 @@ class RedisBus:
             if not raw:
                 return
             for entry_id, flat in raw:
-                decoded = decode_flat(flat)
-                if isinstance(decoded, EventBase):
-                    stats.decoded += 1
-                else:
+                decoded = decode(flat)
+                # Not isinstance(decoded, EventBase): pydantic's metaclass is an ABCMeta,
+                # whose check costs more than these two identity tests.
+                kind = decoded.__class__
+                if kind is DecodeError or kind is UnknownEvent:
                     stats.count_decoded(decoded)
-                yield BusEntry(stream, entry_id.decode(), decoded)
+                else:
+                    stats.decoded += 1
+                yield entry(stream, entry_id.decode(), decoded)
             if len(raw) < batch:
                 return
             cursor = raw[-1][0].decode()
