@@ -81,10 +81,11 @@ def _as_text(raw: Any) -> str:
 
 
 _REQUIRED = (b"t", b"v", b"id", b"ts", b"src", b"p")
+_SEQUENCES = (list, tuple)  # a tuple: `list | tuple` would be rebuilt on every call
 _FIELDS_SET = frozenset({"type", "v", "event_id", "ts", "source", "payload"})
 # The payload's core validator, called directly: the TypeAdapter wrapper costs ~0.4 us.
 _BY_WIRE_TYPE = {
-    name.encode(): (name, cls, adapter.validator)
+    name.encode(): (name, cls, adapter.validator, cls.SCHEMA_VERSION)
     for name, (cls, adapter) in _PAYLOAD_ADAPTERS.items()
 }
 
@@ -150,7 +151,7 @@ def decode_flat(flat: Sequence[Any]) -> Decoded:
     Entries we wrote have their fields in `encode`'s order, so replay skips building a
     dict for them; anything else is decoded as a mapping.
     """
-    if not isinstance(flat, list | tuple):
+    if not isinstance(flat, _SEQUENCES):
         return DecodeError(f"entry has no field list (got {type(flat).__name__})")
     if len(flat) == 12 and (flat[0], flat[2], flat[4], flat[6], flat[8], flat[10]) == _REQUIRED:
         found = _decode_fast(flat[1], flat[3], flat[5], flat[7], flat[9], flat[11])
@@ -175,15 +176,9 @@ def _decode_fast(
         source = src_raw.decode()
     except Exception:
         return None
-    if (
-        known is None
-        or not event_id
-        or not source
-        or stamp < 0
-        or not 1 <= v <= known[1].SCHEMA_VERSION
-    ):
+    if known is None or not event_id or not source or stamp < 0 or not 1 <= v <= known[3]:
         return None
-    kind, cls, validator = known
+    kind, cls, validator, _ = known
     try:
         payload = validator.validate_json(raw)
     except Exception:
@@ -210,9 +205,9 @@ def _decode_careful(fields: Mapping[Any, Any]) -> Decoded:
         except ValueError:
             return DecodeError("v and ts must be integers", _preview(fields))
         known = _BY_WIRE_TYPE.get(kind_raw)
-        if known is None or v > known[1].SCHEMA_VERSION:
+        if known is None or v > known[3]:
             return UnknownEvent(kind_raw.decode(), v, event_id, stamp, source, raw)
-        kind, cls, adapter = known
+        kind, cls, adapter, _ = known
         if not event_id or not source or stamp < 0 or v < 1:
             return DecodeError(
                 f"{kind}: empty event id or source, or negative ts or version", _preview(fields)
