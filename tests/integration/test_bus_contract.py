@@ -533,7 +533,8 @@ async def test_trim_keeps_the_newest_entries(bus: EventBus) -> None:
     assert [e.event for e in kept] == risks[-len(kept) :]
     assert removed == len(risks) - len(kept)
     info = await bus.info(stream)
-    assert info is not None and info.entries_added == len(risks)
+    assert info is not None
+    assert info.entries_added == len(risks)
 
 
 # -- bad data ------------------------------------------------------------------------
