@@ -152,6 +152,13 @@ class BusConfig(_Section):
     prefix: str = "silvertine"
     md_maxlen: int = Field(100_000, gt=0)
     health_maxlen: int = Field(10_000, gt=0)
+    # Streams with an end (docs/architecture.md, stream layout): signals `MAXLEN ~`,
+    # snapshots the last few exactly, the risk stream its newest `risk_keep` entries
+    # (trimmed by the session after writing the current trading state, so the newest
+    # entry always holds it).
+    signal_maxlen: int = Field(100_000, gt=0)
+    snapshot_keep: int = Field(10, gt=0)
+    risk_keep: int = Field(100_000, ge=100)
     journal_retention_s: int = Field(7 * 86_400, gt=0)
     # Execution events held in memory while Redis is unreachable; bounded on purpose.
     exec_buffer: int = Field(10_000, gt=0)

@@ -29,6 +29,8 @@ class BusOptions:
     prefix: str = "silvertine"
     md_maxlen: int = 100_000
     health_maxlen: int = 10_000
+    signal_maxlen: int = 100_000  # `MAXLEN ~` on the signal stream
+    snapshot_keep: int = 10  # `MAXLEN` (exact) on each snapshot stream: the last few
     journal_retention_s: int = 7 * 86_400
     exec_buffer: int = 10_000
     md_max_pending: int = 10_000
@@ -41,6 +43,9 @@ class BusOptions:
     def __post_init__(self) -> None:
         # Built once: `route` runs for every event published.
         object.__setattr__(self, "layout", StreamLayout(self.prefix))
+
+
+_NOT_DECODED = (DecodeError, UnknownEvent)  # a tuple: cheaper than `X | Y`, rebuilt each call
 
 
 class BusEntry(NamedTuple):
@@ -56,7 +61,7 @@ class BusEntry(NamedTuple):
 
     @property
     def ok(self) -> bool:
-        return not isinstance(self.event, DecodeError | UnknownEvent)
+        return not isinstance(self.event, _NOT_DECODED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +132,12 @@ class EventBus(Protocol):
       values, counted in `stats`.
     - `tail` yields entries after the given ids (exclusive; `$` means "from now",
       resolved once) until the bus closes.
+    - `read_last` gives the newest `count` entries, newest first (XREVRANGE), without
+      reading the rest of the stream; `trim` drops the oldest entries of a stream,
+      keeping at least its newest `keep` (XTRIM MAXLEN ~).
+    - Length limits on write: market data, health and signals `MAXLEN ~`, snapshot
+      streams the last `snapshot_keep` exactly; journals (execution, risk) are never
+      trimmed on write (see `set_snapshot_floor`, `trim`).
     """
 
     backend: str
@@ -150,6 +161,8 @@ class EventBus(Protocol):
         self, stream: str, start: str = "-", end: str = "+", count: int | None = None
     ) -> list[BusEntry]: ...
 
+    async def read_last(self, stream: str, count: int = 1) -> list[BusEntry]: ...
+
     def replay(
         self, stream: str, after: str = "0-0", batch: int = 5_000
     ) -> AsyncIterator[BusEntry]: ...
@@ -161,6 +174,8 @@ class EventBus(Protocol):
     async def info(self, stream: str) -> StreamInfo | None: ...
 
     async def set_snapshot_floor(self, stream: str, entry_id: str) -> None: ...
+
+    async def trim(self, stream: str, keep: int) -> int: ...
 
     def add_data_loss_listener(self, listener: DataLossListener) -> None: ...
 

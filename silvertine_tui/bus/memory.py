@@ -36,8 +36,9 @@ class _Stream:
 class MemoryBus:
     """Streams held in lists. Events are stored as objects: nothing is encoded.
 
-    Length limits follow the Redis rules (market data and health by length, journals
-    only behind a snapshot floor and by age), trimmed in chunks like `MAXLEN ~`.
+    Length limits follow the Redis rules (market data, health and signals by length,
+    trimmed in chunks like `MAXLEN ~`; snapshot streams to their last few exactly;
+    journals only behind a snapshot floor and by age, or by `trim`).
     """
 
     backend = "memory"
@@ -74,12 +75,20 @@ class MemoryBus:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    def _maxlen(self, stream: str) -> int | None:
-        if stream.startswith(f"{self.options.prefix}:md:"):
-            return self.options.md_maxlen
-        if stream == self.layout.health:
-            return self.options.health_maxlen
-        return None
+    def _limit(self, stream: str) -> tuple[int, int] | None:
+        """(length kept, slack allowed before a trim), as Redis `MAXLEN ~`/`MAXLEN`."""
+        options = self.options
+        if stream.startswith(f"{options.prefix}:md:"):
+            limit = options.md_maxlen
+        elif stream == self.layout.health:
+            limit = options.health_maxlen
+        elif stream == self.layout.signal:
+            limit = options.signal_maxlen
+        elif stream.startswith(f"{options.prefix}:snap:"):
+            return options.snapshot_keep, 0  # exact: snapshots are few and large
+        else:
+            return None
+        return limit, max(limit // 10, 1)
 
     def _append(self, event: EventBase) -> str:
         name = self.layout.route(event)
@@ -112,9 +121,9 @@ class MemoryBus:
         stream.entries.append(BusEntry(name, entry_id, event))
         stream.last = key
         stream.added += 1
-        limit = self._maxlen(name)
-        if limit is not None and len(stream.keys) > limit + max(limit // 10, 1):
-            cut = len(stream.keys) - limit
+        bounds = self._limit(name)
+        if bounds is not None and len(stream.keys) > bounds[0] + bounds[1]:
+            cut = len(stream.keys) - bounds[0]
             del stream.keys[:cut]
             del stream.entries[:cut]
         return entry_id
@@ -155,6 +164,26 @@ class MemoryBus:
         for entry in entries:
             self.stats.count_decoded(entry.event)
         return entries
+
+    async def read_last(self, stream: str, count: int = 1) -> list[BusEntry]:
+        data = self._streams.get(stream)
+        if data is None or count <= 0:
+            return []
+        entries = data.entries[: -count - 1 : -1]
+        for entry in entries:
+            self.stats.count_decoded(entry.event)
+        return entries
+
+    async def trim(self, stream: str, keep: int) -> int:
+        """Drop the oldest entries of `stream`, keeping its newest `keep`."""
+        data = self._streams.get(stream)
+        if data is None:
+            return 0
+        cut = max(len(data.keys) - max(keep, 0), 0)
+        if cut:
+            del data.keys[:cut]
+            del data.entries[:cut]
+        return cut
 
     async def replay(
         self, stream: str, after: str = "0-0", batch: int = 5_000

@@ -52,9 +52,11 @@ from redis.maint_notifications import MaintNotificationsConfig
 
 from ..domain import ConnectionState
 from ..events import (
+    DecodeError,
     EventBase,
     Health,
     HealthEvent,
+    UnknownEvent,
     coalesce_key,
     decode_flat,
     encode,
@@ -181,6 +183,7 @@ class RedisBus:
         self._floors: dict[str, str] = {}
         self._listeners: list[DataLossListener] = []
         self._last_trim = 0.0
+        self._snap_prefix = f"{self.options.prefix}:snap:"
 
     # -- connection ---------------------------------------------------------------
 
@@ -361,7 +364,12 @@ class RedisBus:
             batch = [self._backlog[i] for i in range(min(size, len(self._backlog)))]
             pipe = self._writer.pipeline(transaction=False)
             for stream, fields, maxlen in batch:
-                pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
+                pipe.xadd(
+                    stream,
+                    fields,  # type: ignore[arg-type]
+                    maxlen=maxlen,
+                    approximate=self._approximate(stream),
+                )
             # A connection error raises here: the batch stays, `_drop_landed` sorts it out.
             results = await pipe.execute(raise_on_error=False)
             try:
@@ -490,9 +498,19 @@ class RedisBus:
     # -- publishing ---------------------------------------------------------------
 
     def _maxlen(self, stream: str) -> int | None:
+        """The `MAXLEN` of a stream written one event at a time (see `_approximate`)."""
         if stream == self.layout.health:
             return self.options.health_maxlen
+        if stream == self.layout.signal:
+            return self.options.signal_maxlen
+        if stream.startswith(self._snap_prefix):
+            return self.options.snapshot_keep
         return None
+
+    def _approximate(self, stream: str) -> bool:
+        """`MAXLEN ~` trims whole nodes (~100 entries): right for long streams. Snapshot
+        streams keep a few large entries, so their cap is exact."""
+        return not stream.startswith(self._snap_prefix)
 
     async def publish(self, event: EventBase) -> str | None:
         stream = self.layout.route(event)
@@ -508,7 +526,12 @@ class RedisBus:
             else:
                 try:
                     entry_id = _text(
-                        await self._writer.xadd(stream, fields, maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
+                        await self._writer.xadd(
+                            stream,
+                            fields,  # type: ignore[arg-type]
+                            maxlen=maxlen,
+                            approximate=self._approximate(stream),
+                        )
                     )
                 except _DOWN as exc:
                     # The reply is lost, not necessarily the write: re-sent on reconnect.
@@ -658,12 +681,26 @@ class RedisBus:
             raise self._unavailable(f"reading {stream}", exc) from None
         return self._flat_entries(stream, raw or [])
 
+    async def read_last(self, stream: str, count: int = 1) -> list[BusEntry]:
+        """The newest `count` entries, newest first: one XREVRANGE, whatever the length."""
+        if count <= 0:
+            return []
+        try:
+            raw = await self._range_client().execute_command(  # type: ignore[no-untyped-call]
+                "XREVRANGE", stream, "+", "-", "COUNT", count
+            )
+        except _DOWN as exc:
+            raise self._unavailable(f"reading the end of {stream}", exc) from None
+        return self._flat_entries(stream, raw or [])
+
     def _range_client(self) -> Redis:
-        """The client of `read` and `replay`, whose XRANGE replies stay raw: entries are
-        decoded straight from the flat field list, skipping redis-py's dict building."""
+        """The client of `read`, `read_last` and `replay`, whose XRANGE/XREVRANGE replies
+        stay raw: entries are decoded straight from the flat field list, skipping
+        redis-py's dict building."""
         if self._replayer is None:
             self._replayer = self._client(socket_timeout=30.0)
-            self._replayer.set_response_callback("XRANGE", lambda response, **_: response)
+            for command in ("XRANGE", "XREVRANGE"):
+                self._replayer.set_response_callback(command, lambda response, **_: response)
         return self._replayer
 
     async def replay(
@@ -672,11 +709,14 @@ class RedisBus:
         """Everything after `after`, decoded one entry at a time as it is yielded.
 
         (Requesting the next batch while decoding this one was tried: no faster here,
-        the client's share of the work dominates.)
+        the client's share of the work dominates. Decoding a whole page before yielding
+        was tried too: twice slower, as the page's events outlive the young
+        generation and the collector scans them again and again.)
         """
         client = self._range_client()
         stats = self.stats
         cursor = after
+        decode, entry = decode_flat, BusEntry
         while True:
             try:
                 raw: Any = await client.execute_command(  # type: ignore[no-untyped-call]
@@ -687,12 +727,15 @@ class RedisBus:
             if not raw:
                 return
             for entry_id, flat in raw:
-                decoded = decode_flat(flat)
-                if isinstance(decoded, EventBase):
-                    stats.decoded += 1
-                else:
+                decoded = decode(flat)
+                # Not isinstance(decoded, EventBase): pydantic's metaclass is an ABCMeta,
+                # whose check costs more than these two identity tests.
+                kind = decoded.__class__
+                if kind is DecodeError or kind is UnknownEvent:
                     stats.count_decoded(decoded)
-                yield BusEntry(stream, entry_id.decode(), decoded)
+                else:
+                    stats.decoded += 1
+                yield entry(stream, entry_id.decode(), decoded)
             if len(raw) < batch:
                 return
             cursor = raw[-1][0].decode()
@@ -779,6 +822,17 @@ class RedisBus:
             await self._trim_journals()
         except _DOWN as exc:  # the floor is kept: the watcher trims once Redis is back
             raise self._unavailable(f"trimming {stream}", exc) from None
+
+    async def trim(self, stream: str, keep: int) -> int:
+        """Drop the oldest entries of `stream`, keeping at least its newest `keep`
+        (`XTRIM MAXLEN ~`: whole nodes go, so a few more may stay). Returns how many went."""
+        try:
+            removed: Any = await self._writer.xtrim(stream, maxlen=max(keep, 0), approximate=True)
+        except _DOWN as exc:
+            raise self._unavailable(f"trimming {stream}", exc) from None
+        except ResponseError:
+            return 0  # not a stream (or none): nothing to trim
+        return int(removed or 0)
 
     async def _trim_journals(self) -> None:
         cutoff_ms = int(time.time() * 1000) - self.options.journal_retention_s * 1000

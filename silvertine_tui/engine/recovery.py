@@ -1,7 +1,8 @@
 """Start-up recovery, snapshots, and reconciliation against the venues.
 
-On start: load each account's newest snapshot, replay its journal after the entry the
-snapshot covers, replay the risk stream (trading state), then — once each broker is
+On start: load each account's newest snapshot (one XREVRANGE COUNT 1), replay its
+journal after the entry the snapshot covers, replay the risk stream (trading state),
+then — once each broker is
 connected — compare its reconcile report with what the journal says. Differences
 are *published* as reconcile events (and the venue's own fills and status reports),
 so they land in the journal and are shown to the trader; the engine applies them
@@ -25,10 +26,13 @@ from ..events import (
     Reconcile,
     ReconcileEvent,
     ReconcileKind,
+    Risk,
+    RiskAction,
+    RiskEvent,
     Snapshot,
     SnapshotEvent,
 )
-from .core import TradingEngine
+from .core import ENGINE_SOURCE, TradingEngine
 from .oms import OrderView
 from .portfolio import PositionState
 
@@ -83,11 +87,65 @@ async def write_snapshot(engine: TradingEngine, broker: str, account: str) -> st
 
 
 async def latest_snapshot(bus: EventBus, broker: str, account: str) -> Snapshot | None:
-    newest: Snapshot | None = None
-    async for entry in bus.replay(bus.layout.snap(broker, account)):
+    """The newest snapshot, read from the end of the stream (XREVRANGE COUNT 1).
+
+    Should the newest entry not decode (damaged, or written by a newer build), the
+    newest one that does among the few kept is used, and a warning says which.
+    """
+    stream = bus.layout.snap(broker, account)
+    newest = await bus.read_last(stream, 1)
+    if not newest:
+        return None
+    if isinstance(newest[0].event, SnapshotEvent):
+        return newest[0].event.payload
+    for entry in await bus.read_last(stream, max(bus.options.snapshot_keep, 2)):
         if isinstance(entry.event, SnapshotEvent):
-            newest = entry.event.payload
-    return newest
+            log.warning(
+                "recovery.newest_snapshot_unreadable",
+                extra={"stream": stream, "skipped": newest[0].id, "used": entry.id},
+            )
+            return entry.event.payload
+    return None
+
+
+# -- the risk stream's end ------------------------------------------------------------
+
+CARRIED_STATE = "trading state {state} carried forward: older risk entries are trimmed"
+TRIM_SLACK = 200
+
+
+async def trim_risk_stream(engine: TradingEngine, keep: int) -> int:
+    """Keep the risk stream to about its newest `keep` entries without losing the state.
+
+    The trading state is replayed from this stream on start (HALTED must survive a
+    restart), and a burst of rejects could push the last state change out of any
+    window. So, before trimming, the current state is written as a STATE entry: the
+    newest entry then holds it, and a trim keeps at least the newest `keep`. Runs only
+    once the stream is 10% (and at least `TRIM_SLACK`) over `keep`: a carried state
+    every `keep / 10` entries at most, and never for what `MAXLEN ~` leaves over (whole
+    nodes of up to 100 entries); and not while Redis is unreachable (the carried entry would only be
+    buffered). Returns the entries removed. Rejects trimmed away take their order ids
+    with them: `id_used` then no longer knows those ids (fresh ids are unique anyway).
+    """
+    bus = engine.bus
+    stream = bus.layout.risk
+    info = await bus.info(stream)
+    if info is None or info.length <= keep + max(keep // 10, TRIM_SLACK):
+        return 0
+    state = engine.gate.state
+    carried = RiskEvent.create(
+        ENGINE_SOURCE,
+        Risk(
+            action=RiskAction.STATE,
+            trading_state=state,
+            message=CARRIED_STATE.format(state=state),
+        ),
+    )
+    if await bus.publish(carried) is None:
+        return 0  # buffered, not journaled: trim once it is
+    removed = await bus.trim(stream, keep)
+    log.info("recovery.risk_trimmed", extra={"removed": removed, "kept_at_least": keep})
+    return removed
 
 
 def load_snapshot(engine: TradingEngine, snapshot: Snapshot) -> None:

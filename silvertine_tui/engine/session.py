@@ -8,7 +8,8 @@ Start-up order matters and is the same on every start:
 4. the engine's reader follows the bus from the last applied entries; the UI reads the
    engine's state and the feed.
 Shutdown: optionally cancel working orders (`engine.cancel_on_exit`), snapshot, close
-the brokers, then the bus.
+the brokers, then the bus. After recovery and with every snapshot the risk stream is
+kept to its end (`bus.risk_keep`, see `recovery.trim_risk_stream`).
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from ..brokers import Broker, BrokerError, BrokerRegistry
-from ..bus import BusEntry, EventBus
+from ..bus import BusEntry, BusError, EventBus
 from ..config import Settings
 from ..domain import ConnectionState
 from ..events import Health, HealthEvent, Log, LogEvent, Reconcile
 from .core import TradingEngine
-from .recovery import reconcile, recover, write_snapshot
+from .recovery import reconcile, recover, trim_risk_stream, write_snapshot
 from .wiring import open_bus
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class Session:
         self.bus.add_data_loss_listener(self._on_data_loss)
         await self._publish_bus_health(ConnectionState.LIVE, f"{self.bus.backend} bus ready")
         await recover(self.engine, self.accounts())
+        await self._trim_risk()
         for broker in self.brokers:
             await self._connect(broker)
         await self.engine.load_instruments()
@@ -142,6 +144,15 @@ class Session:
         self._events_since_snapshot = 0
         for broker, account in self.accounts():
             await write_snapshot(self.engine, broker, account)
+        await self._trim_risk()
+
+    async def _trim_risk(self) -> None:
+        """The risk stream's end (`bus.risk_keep`), at start and with every snapshot.
+        A failure only delays it to the next snapshot: nothing is lost by waiting."""
+        try:
+            await trim_risk_stream(self.engine, self.settings.bus.risk_keep)
+        except BusError as exc:
+            log.warning("session.risk_trim_failed", extra={"error": str(exc)})
 
     async def _on_data_loss(self, reason: str) -> None:
         """Redis lost data: rebuild what the venues hold and say so."""

@@ -18,6 +18,8 @@ def bus_options(config: BusConfig) -> BusOptions:
         prefix=config.prefix,
         md_maxlen=md_maxlen,
         health_maxlen=config.health_maxlen,
+        signal_maxlen=config.signal_maxlen,
+        snapshot_keep=config.snapshot_keep,
         journal_retention_s=config.journal_retention_s,
         exec_buffer=config.exec_buffer,
         md_flush_interval_ms=config.md_flush_interval_ms,

@@ -471,6 +471,72 @@ async def test_snapshot_floor_trims_old_journal_only_behind_the_floor(backend: B
     assert len(kept) < len(ids)  # old entries behind the floor did go
 
 
+def snapshot_event(n: int) -> SnapshotEvent:
+    return SnapshotEvent.create(
+        "paper/main", Snapshot(broker="paper", account="main", covers=f"{n + 1}-0")
+    )
+
+
+async def test_signals_are_capped_and_snapshots_keep_the_last_few(backend: Backend) -> None:
+    bus = await backend.make(signal_maxlen=50, snapshot_keep=3)
+    signals = [signal_event() for _ in range(400)]
+    await bus.publish_many(signals)
+    snapshots = [snapshot_event(n) for n in range(12)]
+    for event in snapshots:
+        await bus.publish(event)
+    info = await bus.info(bus.layout.signal)
+    assert info is not None
+    assert info.entries_added == len(signals)
+    # `~`: at least the limit is kept, trimmed in whole chunks.
+    assert 50 <= info.length <= 50 + 110, info.length
+    kept = await bus.read(bus.layout.signal)
+    assert [e.event for e in kept] == signals[-len(kept) :]
+    # Snapshots are few and large: exactly the last `snapshot_keep`.
+    assert [e.event for e in await bus.read(bus.layout.snap("paper", "main"))] == snapshots[-3:]
+
+
+async def test_read_last_gives_the_newest_entries_newest_first(bus: EventBus) -> None:
+    stream = bus.layout.exec("paper", "main")
+    assert await bus.read_last(stream) == []
+    fills = [fill_event(n) for n in range(20)]
+    ids = [await bus.publish(event) for event in fills]
+    last = await bus.read_last(stream)
+    assert [(e.stream, e.id, e.event) for e in last] == [(stream, ids[-1], fills[-1])]
+    three = await bus.read_last(stream, 3)
+    assert [e.id for e in three] == ids[:-4:-1]
+    assert [e.event for e in three] == fills[:-4:-1]
+    assert [e.id for e in await bus.read_last(stream, 100)] == ids[::-1]
+    assert await bus.read_last(stream, 0) == []
+
+
+async def test_read_last_returns_bad_entries_as_values(backend: Backend, bus: EventBus) -> None:
+    stream = bus.layout.snap("paper", "main")
+    await bus.publish(snapshot_event(1))
+    await backend.append_raw(bus, stream, {b"t": b"snapshot", b"v": b"1"})
+    before = bus.stats.decode_errors
+    newest, older = await bus.read_last(stream, 2)
+    assert isinstance(newest.event, DecodeError)
+    assert not newest.ok
+    assert isinstance(older.event, SnapshotEvent)
+    assert bus.stats.decode_errors == before + 1
+
+
+async def test_trim_keeps_the_newest_entries(bus: EventBus) -> None:
+    stream = bus.layout.risk
+    assert await bus.trim(stream, 10) == 0  # no such stream: nothing to do
+    risks = [risk_event() for _ in range(400)]
+    await bus.publish_many(risks)
+    removed = await bus.trim(stream, 50)
+    kept = await bus.read(stream)
+    # At least `keep` stay (Redis trims whole nodes with `~`), always the newest.
+    assert 50 <= len(kept) <= 50 + 110, len(kept)
+    assert [e.event for e in kept] == risks[-len(kept) :]
+    assert removed == len(risks) - len(kept)
+    info = await bus.info(stream)
+    assert info is not None
+    assert info.entries_added == len(risks)
+
+
 # -- bad data ------------------------------------------------------------------------
 
 

@@ -33,11 +33,22 @@ BUS_RATES = (
     "md_tail_latency_p99_us",
     "replay_per_s",
     "ratio_md_vs_raw",
+    "tail_latency_achieved_rate_per_s",
+    "raw_xread_tail_p50_us",
+    "raw_xread_tail_p99_us",
+    "raw_xread_achieved_rate_per_s",
+    "ratio_tail_vs_raw",
+    "raw_xrange_per_s",
+    "ratio_replay_vs_raw_xrange",
     "cpu_count",
     "events",
 )
 VERSIONS = ("python_version", "redis_py_version", "hiredis_version", "redis_server_version")
-TARGETS = ("ratio_md_vs_raw", "replay_per_s", "tail_latency_p99_us")
+TARGETS = {
+    "ratio_md_vs_raw": (">=", 0.9),
+    "ratio_replay_vs_raw_xrange": (">=", 0.6),
+    "ratio_tail_vs_raw": ("<=", 1.5),
+}
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -111,8 +122,25 @@ def test_bus_json_has_every_metric() -> None:
         assert isinstance(result.get(key), str), key
         assert result[key], key
     assert result["events"] == 2000
-    for key in TARGETS:
-        assert isinstance(result["targets"][key]["pass"], bool), key
+    # The raw pipeline baseline batches as deep as the bus's own flusher.
+    assert result["pipeline"] == 500
+    assert set(result["targets"]) == set(TARGETS)
+    for key, (op, threshold) in TARGETS.items():
+        target = result["targets"][key]
+        assert (target["op"], target["threshold"]) == (op, threshold), key
+        assert target["value"] == result[key], key
+        met = target["value"] >= threshold if op == ">=" else target["value"] <= threshold
+        assert target["pass"] is met, key
+    # The ratios are the figures they say they are, from the same run.
+    assert result["ratio_tail_vs_raw"] == pytest.approx(
+        result["tail_latency_p99_us"] / result["raw_xread_tail_p99_us"]
+    )
+    assert result["ratio_replay_vs_raw_xrange"] == pytest.approx(
+        result["replay_per_s"] / result["raw_xrange_per_s"]
+    )
+    for detail in ("tail_latency_detail", "raw_xread_tail_detail"):
+        assert result[detail]["samples"] == result["latency_events"], detail
+        assert result[detail]["missing"] == 0, detail
     assert isinstance(result["targets_met"], bool)
     # Correctness, not speed: every market data event reached the stream.
     assert result["bus_md_entries_added"] == 2000
@@ -141,13 +169,49 @@ def test_engine_json_has_every_figure() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout)
-    for key in ("order_roundtrip_p50_us", "order_roundtrip_p99_us", "recovery_events_per_s"):
-        assert isinstance(result[key], float)
-        assert math.isfinite(result[key])
-        assert result[key] > 0
+    for key in (
+        "order_roundtrip_p50_us",
+        "order_roundtrip_p99_us",
+        "bus_roundtrip_p50_us",
+        "bus_roundtrip_p99_us",
+        "ratio_order_vs_bus_roundtrip_p50",
+        "recovery_events_per_s",
+        "replay_events_per_s",
+        "ratio_recovery_vs_replay",
+    ):
+        assert isinstance(result[key], float), key
+        assert math.isfinite(result[key]), key
+        assert result[key] > 0, key
     assert result["orders"] == 50
     assert result["recovery_events"] == 2000
+    assert result["ratio_recovery_vs_replay"] == pytest.approx(
+        result["recovery_events_per_s"] / result["replay_events_per_s"]
+    )
     assert set(result["targets"]) == {
         "order_roundtrip_p99_us < 2000",
         "recovery_events_per_s >= 50000",
+        "ratio_recovery_vs_replay >= 0.7",
     }
+    assert result["targets"]["ratio_recovery_vs_replay >= 0.7"] is (
+        result["ratio_recovery_vs_replay"] >= 0.7
+    )
+
+
+def test_engine_table_says_whether_each_target_was_met() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "engine", "--orders", "20", "--events", "500"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for line in (
+        "ratio_recovery_vs_replay >= 0.7",
+        "order_roundtrip_p99_us < 2000",
+        "recovery_events_per_s >= 50000",
+    ):
+        row = next((r for r in proc.stdout.splitlines() if r.startswith(line)), None)
+        assert row is not None, (line, proc.stdout)
+        assert row.split()[-1] in ("yes", "NO"), row
