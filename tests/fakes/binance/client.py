@@ -8,6 +8,7 @@ manager's `STREAM_URL`, set on the instance.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -49,3 +50,18 @@ def socket_manager(fake: FakeBinance, client: Any) -> Any:
     manager = BinanceSocketManager(client)
     manager.STREAM_URL = fake.stream_url
     return manager
+
+
+async def next_message(socket: Any, timeout: float = 2.0) -> dict[str, Any]:
+    """The next message a python-binance socket yields (its own `recv`), or fail fast."""
+    message: dict[str, Any] = await asyncio.wait_for(socket.recv(), timeout)
+    return message
+
+
+async def next_report(socket: Any, timeout: float = 2.0) -> dict[str, Any]:
+    """The next `executionReport`, skipping account events."""
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await next_message(socket, timeout)
+            if message.get("e") == "executionReport":
+                return message

@@ -438,10 +438,10 @@ class FakeBinance:
             self.requests.append((request.method, request.path))
             try:
                 self._admit()
-                params = await self._params(request)
+                params, raw = await self._params(request)
                 self._count_weight(self._weight(request.path, params, weight))
                 if signed:
-                    await self._authenticate(request, params)
+                    self._authenticate(request, params, raw)
                 reply = await handler(request, params)
             except BinanceError as error:
                 headers = self._headers()
@@ -513,23 +513,21 @@ class FakeBinance:
         return {"X-MBX-USED-WEIGHT-1M": str(self._used_weight)}
 
     @staticmethod
-    async def _params(request: web.Request) -> Params:
+    async def _params(request: web.Request) -> tuple[Params, tuple[str, str]]:
         raw_query = request.rel_url.raw_query_string
         body = await request.text() if request.can_read_body else ""
-        request["raw"] = (raw_query, body)
         params: Params = {}
         for raw in (raw_query, body):
             params.update(parse_qsl(raw, keep_blank_values=True))
-        return params
+        return params, (raw_query, body)
 
-    async def _authenticate(self, request: web.Request, params: Params) -> None:
+    def _authenticate(self, request: web.Request, params: Params, raw: tuple[str, str]) -> None:
         key = request.headers.get("X-MBX-APIKEY")
         if not key:
             raise BinanceError(-2014, "API-key format invalid.", status=401)
         if key != self.api_key:
             raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
-        raw_query, body = request["raw"]
-        payload, signature = signing.rest_payload(raw_query, body)
+        payload, signature = signing.rest_payload(*raw)
         self._check_signed(params, payload, signature)
 
     def _check_signed(self, params: Mapping[str, Any], payload: str, signature: Any) -> None:
