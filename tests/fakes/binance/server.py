@@ -97,6 +97,8 @@ class FakeBinance:
         self.sent_user_events: list[dict[str, Any]] = []
         self.api_sessions: list[ApiSession] = []
         self.stream_sessions: list[StreamSession] = []
+        self.api_connects = 0
+        self.stream_connects = 0
         self._weight_minute = 0
         self._used_weight = 0
         self._order_times: list[float] = []
@@ -212,6 +214,14 @@ class FakeBinance:
 
     async def wait_for_user_subscriptions(self, count: int = 1, timeout: float = 5.0) -> None:
         await self._wait(lambda: self.user_subscriptions() >= count, timeout, "user subscriptions")
+
+    async def wait_for_api_connects(self, total: int, timeout: float = 5.0) -> None:
+        """Until `total` WebSocket API connections have been accepted since the start
+        (a reconnect after `drop_connections` counts one more)."""
+        await self._wait(lambda: self.api_connects >= total, timeout, "WebSocket API connect")
+
+    async def wait_for_stream_connects(self, total: int, timeout: float = 5.0) -> None:
+        await self._wait(lambda: self.stream_connects >= total, timeout, "stream connect")
 
     async def wait_for_stream(self, stream: str, timeout: float = 5.0) -> None:
         await self._wait(
@@ -811,6 +821,7 @@ class FakeBinance:
         await ws.prepare(request)
         session = ApiSession(ws, request)
         self.api_sessions.append(session)
+        self.api_connects += 1
         self._sessions_changed.set()
         try:
             async for message in ws:
@@ -897,6 +908,7 @@ class FakeBinance:
         await ws.prepare(request)
         session = StreamSession(ws, request, streams, combined)
         self.stream_sessions.append(session)
+        self.stream_connects += 1
         self._sessions_changed.set()
         try:
             async for _ in ws:
