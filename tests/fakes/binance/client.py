@@ -43,7 +43,19 @@ async def binance_client(
     try:
         yield client
     finally:
-        await client.close_connection()
+        await close_client(client)
+
+
+async def close_client(client: Any, timeout: float = 5.0) -> None:
+    """`close_connection()`, bounded: python-binance 1.0.37 hangs forever when it is closed
+    while its WebSocket API connection is reconnecting (`connect()` overwrites the EXITING
+    state its read loop waits for)."""
+    try:
+        await asyncio.wait_for(client.close_connection(), timeout)
+    except TimeoutError:
+        raise AssertionError(
+            f"python-binance did not close within {timeout} s (closed while reconnecting?)"
+        ) from None
 
 
 def socket_manager(fake: FakeBinance, client: Any) -> Any:

@@ -146,7 +146,8 @@ class FakeBinance:
         app.router.add_get("/ws-api/v3", self._ws_api)
         app.router.add_get("/ws/{stream}", self._ws_stream)
         app.router.add_get("/stream", self._combined_stream)
-        self._runner = web.AppRunner(app, access_log=None)
+        # Bounded shutdown: a test that fails mid-way must not hang on open sockets.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
@@ -156,8 +157,7 @@ class FakeBinance:
     async def stop(self) -> None:
         self._closing.set()
         sessions: list[ApiSession | StreamSession] = [*self.api_sessions, *self.stream_sessions]
-        for session in sessions:
-            await session.ws.close()
+        await asyncio.gather(*(session.ws.close() for session in sessions))
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -817,7 +817,7 @@ class FakeBinance:
     # ------------------------------------------------------- WebSocket API
 
     async def _ws_api(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
+        ws = web.WebSocketResponse(timeout=1.0)
         await ws.prepare(request)
         session = ApiSession(ws, request)
         self.api_sessions.append(session)
@@ -904,7 +904,7 @@ class FakeBinance:
     async def _serve_streams(
         self, request: web.Request, streams: list[str], *, combined: bool
     ) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
+        ws = web.WebSocketResponse(timeout=1.0)
         await ws.prepare(request)
         session = StreamSession(ws, request, streams, combined)
         self.stream_sessions.append(session)
