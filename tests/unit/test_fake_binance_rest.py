@@ -434,3 +434,16 @@ async def test_usage_headers_count_weight_and_orders(client: Any) -> None:
     assert int(client.response.headers["X-MBX-USED-WEIGHT-1M"]) == first + 22
     await client.get_open_orders()
     assert int(client.response.headers["X-MBX-USED-WEIGHT-1M"]) == first + 102
+
+
+async def test_a_client_id_that_form_encoding_changes_fails_the_signature(client: Any) -> None:
+    # python-binance signs `newClientOrderId=a:b` but sends `a%3Ab` in the form body; the
+    # signed payload is what was received (rest-api.md), so keep ids to [A-Za-z0-9._-].
+    error = await api_error(
+        client.order_limit_buy(symbol=SYMBOL, quantity="0.1", price="99", newClientOrderId="a:b")
+    )
+    assert error.code == -1022
+    placed = await client.order_limit_buy(
+        symbol=SYMBOL, quantity="0.1", price="99", newClientOrderId="a-b._1"
+    )
+    assert placed["clientOrderId"] == "a-b._1"
