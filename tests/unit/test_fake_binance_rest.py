@@ -447,3 +447,27 @@ async def test_a_client_id_that_form_encoding_changes_fails_the_signature(client
         symbol=SYMBOL, quantity="0.1", price="99", newClientOrderId="a-b._1"
     )
     assert placed["clientOrderId"] == "a-b._1"
+
+
+async def test_new_order_response_types(client: Any) -> None:
+    ack = await client.order_limit_buy(
+        symbol=SYMBOL, quantity="0.1", price="99", newOrderRespType="ACK"
+    )
+    assert set(ack) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
+    result = await client.order_market_buy(symbol=SYMBOL, quantity="0.1", newOrderRespType="RESULT")
+    assert "fills" not in result
+    assert (result["status"], result["executedQty"]) == ("FILLED", "0.10000000")
+    full = await client.order_market_sell(symbol=SYMBOL, quantity="0.1")
+    assert full["fills"][0]["price"] == "100.00000000"
+
+
+async def test_malformed_parameters_get_binance_errors(client: Any) -> None:
+    error = await api_error(client.get_my_trades(symbol=SYMBOL, fromId="abc"))
+    assert (error.status_code, error.code) == (400, -1102)
+    error = await api_error(client.order_limit_buy(symbol=SYMBOL, quantity="x", price="99"))
+    assert error.code == -1100
+    error = await api_error(client.create_order(symbol=SYMBOL, side="BUY", type="LIMIT"))
+    assert (error.code, error.message) == (
+        -1102,
+        "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed.",
+    )

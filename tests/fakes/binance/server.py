@@ -54,6 +54,16 @@ Params = dict[str, str]
 Handler = Callable[[web.Request, Params], Awaitable["Reply"]]
 
 
+def integer(params: Params, name: str, default: int | None = None) -> int:
+    raw = params.get(name)
+    if raw is None and default is not None:
+        return default
+    try:
+        return int(raw or "")
+    except ValueError:
+        raise mandatory(name) from None
+
+
 @dataclass
 class Reply:
     """A REST answer; `events` are user-data events sent after the reply has gone out."""
@@ -472,9 +482,11 @@ class FakeBinance:
             response = web.json_response(reply.body, status=reply.status, headers=headers)
             if not reply.events:
                 return response
-            await response.prepare(request)
-            await response.write_eof()
-            await self._deliver_user(reply.events)
+            try:
+                await response.prepare(request)
+                await response.write_eof()
+            finally:  # the order happened even if the client has gone
+                await self._deliver_user(reply.events)
             return response
 
         return handle
@@ -576,7 +588,12 @@ class FakeBinance:
         if "symbol" in params:
             wanted = [params["symbol"]]
         elif "symbols" in params:
-            wanted = json.loads(params["symbols"])
+            try:
+                wanted = [str(name) for name in json.loads(params["symbols"])]
+            except (ValueError, TypeError):
+                raise BinanceError(
+                    -1100, "Illegal characters found in parameter 'symbols'."
+                ) from None
         if wanted:
             specs = [self.exchange.spec(name) for name in wanted]
         return Reply(
@@ -609,7 +626,7 @@ class FakeBinance:
         )
 
     async def _depth(self, request: web.Request, params: Params) -> Reply:
-        return Reply(self.exchange.depth(params.get("symbol", ""), int(params.get("limit", 100))))
+        return Reply(self.exchange.depth(params.get("symbol", ""), integer(params, "limit", 100)))
 
     async def _account(self, request: web.Request, params: Params) -> Reply:
         omit = params.get("omitZeroBalances", "false").lower() == "true"
@@ -799,17 +816,22 @@ class FakeBinance:
     async def _my_trades(self, request: web.Request, params: Params) -> Reply:
         spec = self.exchange.spec(params.get("symbol"))
         trades = [t for t in self.exchange.trades if t.symbol == spec.symbol]
-        limit = min(int(params.get("limit", 500)), 1000)
-        if "orderId" in params:
-            trades = [t for t in trades if t.order_id == int(params["orderId"])]
-        if "fromId" in params:
-            trades = [t for t in trades if t.trade_id >= int(params["fromId"])][:limit]
-        elif "startTime" in params:
-            start = int(params["startTime"])
-            end = int(params.get("endTime", start + 24 * 3600 * 1000))
+        limit = min(integer(params, "limit", 500), 1000)
+        given = {
+            name: integer(params, name)
+            for name in ("orderId", "fromId", "startTime", "endTime")
+            if name in params
+        }
+        if "orderId" in given:
+            trades = [t for t in trades if t.order_id == given["orderId"]]
+        if "fromId" in given:
+            trades = [t for t in trades if t.trade_id >= given["fromId"]][:limit]
+        elif "startTime" in given:
+            start = given["startTime"]
+            end = given.get("endTime", start + 24 * 3600 * 1000)
             trades = [t for t in trades if start <= t.time <= end][:limit]
-        elif "endTime" in params:
-            trades = [t for t in trades if t.time <= int(params["endTime"])][-limit:]
+        elif "endTime" in given:
+            trades = [t for t in trades if t.time <= given["endTime"]][-limit:]
         else:
             trades = trades[-limit:]
         return Reply([t.wire() for t in trades])
