@@ -254,6 +254,25 @@ async def test_cancel_replace_swaps_the_order_or_reports_what_failed(
     assert (error.status_code, error.code) == (409, -2021)
     assert len(fake.exchange.open_orders(SYMBOL)) == 2
 
+    # The cancel succeeds and the new order is rejected: -2021 too, and the old one is gone.
+    victim = fake.exchange.open_orders(SYMBOL)[0]
+    fake.reject_next_order()
+    error = await api_error(
+        client.cancel_replace_order(
+            symbol=SYMBOL,
+            side="BUY",
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity="0.2",
+            price="96.00",
+            cancelReplaceMode="STOP_ON_FAILURE",
+            cancelOrderId=victim.order_id,
+        )
+    )
+    assert (error.status_code, error.code) == (409, -2021)
+    assert victim.status == "CANCELED"
+    assert len(fake.exchange.open_orders(SYMBOL)) == 1
+
 
 @pytest.mark.parametrize(
     ("order", "failing"),

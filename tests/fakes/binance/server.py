@@ -807,9 +807,8 @@ class FakeBinance:
             "newOrderResponse": new_error.body() if new_error else new_body,
         }
         await self._deliver_user(events)
-        if (cancel_error is None) != (new_error is None) and data["newOrderResult"] != (
-            "NOT_ATTEMPTED"
-        ):
+        # One side succeeded: -2021 (409). Nothing succeeded: -2022 (400).
+        if data["cancelResult"] == "SUCCESS" or data["newOrderResult"] == "SUCCESS":
             raise BinanceError(-2021, "Order cancel-replace partially failed.", 409, data)
         raise BinanceError(-2022, "Order cancel-replace failed.", 400, data)
 
