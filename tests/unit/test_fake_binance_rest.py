@@ -253,6 +253,11 @@ async def test_cancel_replace_swaps_the_order_or_reports_what_failed(
     )
     assert (error.status_code, error.code) == (409, -2021)
     assert len(fake.exchange.open_orders(SYMBOL)) == 2
+    # BinanceAPIException keeps only code and msg; the `data` is still in its response.
+    data = (await error.response.json())["data"]
+    assert (data["cancelResult"], data["newOrderResult"]) == ("FAILURE", "SUCCESS")
+    assert data["cancelResponse"] == {"code": -2011, "msg": "Unknown order sent."}
+    assert data["newOrderResponse"]["status"] == "NEW"
 
     # The cancel succeeds and the new order is rejected: -2021 too, and the old one is gone.
     victim = fake.exchange.open_orders(SYMBOL)[0]
