@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from binance.exceptions import BinanceAPIException
+from binance.exceptions import BinanceAPIException, ReadLoopClosed
 from binance.ws.constants import WSListenerState
 from binance.ws.reconnecting_websocket import ReconnectingWebsocket
 
@@ -248,3 +248,39 @@ async def test_rest_timeout_after_the_order_was_accepted(fake: FakeBinance, user
         assert (report["c"], report["X"]) == ("lost-reply", "NEW")
         queried = await client.get_order(symbol=SYMBOL, origClientOrderId="lost-reply")
         assert queried["status"] == "NEW"
+
+
+async def test_refused_reconnects_make_a_market_stream_give_up(
+    fake: FakeBinance, manager: Any
+) -> None:
+    async with manager.trade_socket(SYMBOL) as socket:
+        await fake.wait_for_stream("btcusdt@trade")
+        # python-binance's MAX_RECONNECTS (5) counts the drop itself: 4 attempts.
+        fake.refuse_connections(4, user_data=False)
+        await fake.drop_connections(user_data=False)
+        errors: list[str] = []
+
+        async def read_until_closed() -> None:
+            while True:
+                errors.append((await next_message(socket))["type"])
+
+        with pytest.raises(ReadLoopClosed):
+            await read_until_closed()
+    assert errors[-1] == "BinanceWebsocketUnableToConnect"
+    assert fake.stream_connects == 1
+
+
+async def test_refused_reconnects_end_user_data_until_the_socket_is_rebuilt(
+    fake: FakeBinance, client: Any, manager: Any
+) -> None:
+    async with manager.user_socket() as socket:
+        await fake.wait_for_user_subscriptions(1)
+        fake.refuse_connections(4, streams=False)
+        await fake.drop_connections(streams=False)
+        errors = [m["type"] for m in await drain(socket)]
+        assert errors[-1] == "BinanceWebsocketUnableToConnect"
+        assert fake.api_connects == 1
+    async with manager.user_socket() as socket:  # a fresh connection and subscription
+        await fake.wait_for_user_subscriptions(1)
+        await client.order_limit_buy(symbol=SYMBOL, quantity="0.1", price="99")
+        assert (await next_report(socket))["x"] == "NEW"

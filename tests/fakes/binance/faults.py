@@ -25,3 +25,5 @@ class Faults:
     report_before_reply: float | None = None
     swallowed_replies: int = 0
     dropped_depth_updates: dict[str, int] = field(default_factory=dict)
+    refused_api_connects: int = 0
+    refused_stream_connects: int = 0

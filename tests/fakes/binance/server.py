@@ -364,6 +364,16 @@ class FakeBinance:
             if transport is not None:
                 transport.abort()
 
+    def refuse_connections(
+        self, count: int = 5, *, user_data: bool = True, streams: bool = True
+    ) -> None:
+        """The next `count` websocket connects (of each kind chosen) get HTTP 503 instead
+        of an upgrade. python-binance gives up after 5 failed reconnects."""
+        if user_data:
+            self.faults.refused_api_connects = count
+        if streams:
+            self.faults.refused_stream_connects = count
+
     async def send_server_shutdown(self, close_after: float | None = 0.05) -> None:
         """`{"event": {"e": "serverShutdown"}}` on every WebSocket API connection, then
         (unless `close_after` is None) a normal close after that many seconds."""
@@ -837,7 +847,10 @@ class FakeBinance:
 
     # ------------------------------------------------------- WebSocket API
 
-    async def _ws_api(self, request: web.Request) -> web.WebSocketResponse:
+    async def _ws_api(self, request: web.Request) -> web.StreamResponse:
+        if self.faults.refused_api_connects > 0:
+            self.faults.refused_api_connects -= 1
+            return web.Response(status=503, text="Service Unavailable")
         ws = web.WebSocketResponse(timeout=1.0)
         await ws.prepare(request)
         session = ApiSession(ws, request)
@@ -915,16 +928,19 @@ class FakeBinance:
 
     # ------------------------------------------------------- market streams
 
-    async def _ws_stream(self, request: web.Request) -> web.WebSocketResponse:
+    async def _ws_stream(self, request: web.Request) -> web.StreamResponse:
         return await self._serve_streams(request, [request.match_info["stream"]], combined=False)
 
-    async def _combined_stream(self, request: web.Request) -> web.WebSocketResponse:
+    async def _combined_stream(self, request: web.Request) -> web.StreamResponse:
         streams = [s for s in request.query.get("streams", "").split("/") if s]
         return await self._serve_streams(request, streams, combined=True)
 
     async def _serve_streams(
         self, request: web.Request, streams: list[str], *, combined: bool
-    ) -> web.WebSocketResponse:
+    ) -> web.StreamResponse:
+        if self.faults.refused_stream_connects > 0:
+            self.faults.refused_stream_connects -= 1
+            return web.Response(status=503, text="Service Unavailable")
         ws = web.WebSocketResponse(timeout=1.0)
         await ws.prepare(request)
         session = StreamSession(ws, request, streams, combined)
