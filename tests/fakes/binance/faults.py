@@ -1,0 +1,29 @@
+"""What the test has armed: one-shot faults the server consumes as requests arrive."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from tests.fakes.binance.exchange import BinanceError
+
+
+@dataclass
+class Faults:
+    clock_skew_ms: int = 0
+    # 429 then 418: the next `throttled` REST requests answer 429 with Retry-After; a
+    # request sent before that wait is over answers 418 and starts a ban of `ban_s`.
+    throttled: int = 0
+    retry_after_s: float = 1.0
+    ban_s: float = 2.0
+    retry_not_before: float = 0.0
+    banned_until: float = 0.0
+    order_rejections: deque[BinanceError] = field(default_factory=deque)
+    racing_cancels: int = 0
+    duplicate_reports: int = 0
+    reorder_reports: int = 0
+    report_before_reply: float | None = None
+    swallowed_replies: int = 0
+    dropped_depth_updates: dict[str, int] = field(default_factory=dict)
+    refused_api_connects: int = 0
+    refused_stream_connects: int = 0
