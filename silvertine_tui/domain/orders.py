@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -96,7 +96,7 @@ class OrderRequest(BaseModel):
                     ValidationIssue(
                         "quantity",
                         "min_notional",
-                        f"notional {fmt(instrument.round_price(notional, 'down'))} "
+                        f"notional {fmt(_readable(notional, instrument.tick_size))} "
                         f"{instrument.quote_currency}"
                         f" < minimum {fmt(instrument.min_notional)}",
                     )
@@ -299,3 +299,9 @@ class VenueOrder(BaseModel):
     stop_price: Dec | None = None
     status: OrderStatus = OrderStatus.NEW
     avg_price: Dec | None = None
+
+
+def _readable(value: Decimal, tick: Decimal) -> Decimal:
+    """A computed amount (a notional) to two places finer than the tick, truncated and
+    without trailing zeros: 0.960000075 -> 0.96, 3.998 stays 3.998."""
+    return value.quantize(tick / 100, rounding=ROUND_DOWN).normalize()
