@@ -22,7 +22,18 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 from ..domain import Instrument, OrderRequest, TradingState, new_client_order_id
-from ..engine import CancelReport, KillReport, Session
+from ..engine import Session
+from ..engine.commands import (
+    CancelAll,
+    CancelAllDone,
+    Command,
+    Failed,
+    Kill,
+    KillDone,
+    Refused,
+    Resume,
+    SetTradingState,
+)
 from .commands import DeskCommands
 from .desk import Desk
 from .keymap import PANES, bindings, unknown_ids
@@ -309,25 +320,24 @@ class SilvertineApp(App[None]):
             )
             screen.show_pane("ticket")
 
-    def _run_engine(self, what: str, call: Callable[[], object]) -> None:
-        """Run an engine command; failures, and what a cancel-all or kill did, are
-        shown as toasts (an error toast while any order is still working)."""
+    def _run_engine(self, what: str, command: Command) -> None:
+        """Send a command through the gateway; a failure, and what a cancel-all or kill
+        did, are shown as toasts (an error toast while any order is still working)."""
 
         async def run() -> None:
-            try:
-                result = call()
-                if asyncio.iscoroutine(result):
-                    result = await result
-            except Exception as exc:
-                self.notify(str(exc), title=f"{what} failed", severity="error")
-                return
-            if isinstance(result, CancelReport | KillReport):
-                self.notify(
-                    result.summary(),
-                    title=what if result.ok else f"{what}: NOT everything cancelled",
-                    severity="information" if result.ok else "error",
-                    timeout=self.desk.toast_timeout_s if result.ok else 60.0,
-                )
+            outcome = await self.desk.send(command)
+            match outcome:
+                case Failed():
+                    self.notify(outcome.error, title=f"{what} failed", severity="error")
+                case Refused():
+                    self.notify(outcome.reason, title=f"{what} refused", severity="error")
+                case CancelAllDone(report=report) | KillDone(report=report):
+                    self.notify(
+                        report.summary(),
+                        title=what if report.ok else f"{what}: NOT everything cancelled",
+                        severity="information" if report.ok else "error",
+                        timeout=self.desk.toast_timeout_s if report.ok else 60.0,
+                    )
 
         self.run_worker(run(), group="engine", exit_on_error=False)
 
@@ -336,7 +346,7 @@ class SilvertineApp(App[None]):
 
         def answer(ok: bool | None) -> None:
             if ok:
-                self._run_engine("cancel all", self.desk.engine.cancel_all)
+                self._run_engine("cancel all", CancelAll())
 
         self.push_screen(
             ConfirmScreen(
@@ -354,7 +364,7 @@ class SilvertineApp(App[None]):
 
         def answer(ok: bool | None) -> None:
             if ok:
-                self._run_engine("kill switch", lambda: self.desk.engine.kill("kill switch (UI)"))
+                self._run_engine("kill switch", Kill(reason="kill switch (UI)"))
 
         dialog = ConfirmScreen(
             "KILL SWITCH",
@@ -374,7 +384,7 @@ class SilvertineApp(App[None]):
 
         def answer(ok: bool | None) -> None:
             if ok:
-                self._run_engine("resume", self.desk.engine.resume)
+                self._run_engine("resume", Resume())
 
         self.push_screen(
             ConfirmScreen(
@@ -387,10 +397,7 @@ class SilvertineApp(App[None]):
 
     def action_reduce_only(self) -> None:
         def go() -> None:
-            self._run_engine(
-                "reduce only",
-                lambda: self.desk.engine.set_trading_state(TradingState.REDUCE_ONLY),
-            )
+            self._run_engine("reduce only", SetTradingState(state=TradingState.REDUCE_ONLY))
 
         if self.desk.engine.gate.state is not TradingState.HALTED:
             go()
@@ -418,7 +425,7 @@ class SilvertineApp(App[None]):
             if choice is QuitChoice.QUIT:
                 await self._shut_down()
 
-        self.push_screen(QuitScreen(self.desk.engine), callback=answer)
+        self.push_screen(QuitScreen(self.desk.engine, self.desk.send), callback=answer)
 
     async def _shut_down(self) -> None:
         if self.owns_session:

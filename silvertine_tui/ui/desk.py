@@ -10,6 +10,7 @@ from decimal import Decimal
 from ..config import PaperBrokerConfig, UIConfig
 from ..domain import new_client_order_id
 from ..engine import Session
+from ..engine.commands import Command, CommandGateway, EngineGateway, Outcome
 from ..engine.core import TradingEngine
 from .model import FeedModel
 from .orders import DEFAULT_FEE_RATE
@@ -31,10 +32,20 @@ class Desk:
     toast_timeout_s: float = 6.0
     cursor_blink: bool = True
     accounts: list[str] = field(default_factory=list)
+    gateway: CommandGateway | None = None
+    """Where every action goes (`send`); the engine in process unless one is given."""
 
     def __post_init__(self) -> None:
         if not self.accounts:
             self.accounts = [f"{b}/{a}" for b, a in self.session.accounts()]
+        if self.gateway is None:
+            self.gateway = EngineGateway(self.session.engine)
+
+    async def send(self, command: Command) -> Outcome:
+        """Send an action through the gateway: its outcome, never an exception for a
+        refusal or an error."""
+        assert self.gateway is not None  # set in __post_init__
+        return await self.gateway.send(command)
 
     @property
     def engine(self) -> TradingEngine:

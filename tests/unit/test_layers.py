@@ -119,3 +119,57 @@ def test_the_checker_catches_violations(tmp_path: Path) -> None:
         "bus may not import textual.app (Textual belongs to ui)",
         "bus may not import textual.app.App (Textual belongs to ui)",
     ]
+
+
+ENGINE_COMMANDS = frozenset(
+    {"submit", "cancel", "modify", "cancel_all", "kill", "resume", "set_trading_state"}
+)
+
+
+def _names_the_engine(node: ast.expr) -> bool:
+    """`engine`, `self.engine`, `self.desk.engine`, `desk.session.engine`, ..."""
+    if isinstance(node, ast.Name):
+        return node.id == "engine"
+    return isinstance(node, ast.Attribute) and node.attr == "engine"
+
+
+def engine_commands_reached(path: Path) -> list[str]:
+    """Every `<engine>.submit/cancel/...` in `path`, called or passed along: the UI
+    sends commands through the command gateway (engine/commands.py) only, so that they
+    can be carried over a stream without touching a widget."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr in ENGINE_COMMANDS
+        and _names_the_engine(node.value)
+    ]
+    return [
+        f"{path.name}:{node.lineno} reaches engine.{node.attr} directly"
+        for node in sorted(found, key=lambda n: (n.lineno, n.col_offset))
+    ]
+
+
+UI_SOURCES = sorted((PACKAGE / "ui").rglob("*.py"))
+
+
+def test_the_ui_sends_commands_through_the_gateway_only() -> None:
+    found = [line for path in UI_SOURCES for line in engine_commands_reached(path)]
+    assert not found, "\n".join(found)
+
+
+def test_the_command_checker_catches_direct_calls(tmp_path: Path) -> None:
+    """Guard against a walker that silently finds nothing."""
+    bad = tmp_path / "ticket.py"
+    bad.write_text(
+        "async def f(self, engine):\n"
+        "    await self.desk.engine.submit(r)\n"
+        "    self.run(engine.cancel_all)\n"
+        "    await self.gateway.send(c)\n"
+        "    await self.oms.cancel(x)\n"
+    )
+    assert engine_commands_reached(bad) == [
+        "ticket.py:2 reaches engine.submit directly",
+        "ticket.py:3 reaches engine.cancel_all directly",
+    ]

@@ -20,8 +20,8 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from ...domain import Instrument, Side, TradingState
+from ...engine.commands import CancelOrder, Failed, ModifyOrder, Refused
 from ...engine.oms import OrderView
-from ...engine.risk import RiskRejected
 from ..desk import Desk
 from ..keymap import PANES
 from ..widgets.balances import Balances
@@ -435,10 +435,9 @@ class MainScreen(Screen[None]):
         coid = view.client_order_id
 
         async def cancel() -> None:
-            try:
-                await self.desk.engine.cancel(coid)
-            except Exception as exc:
-                self.notify(f"{coid}: {exc}", title="Cancel failed", severity="error")
+            outcome = await self.desk.send(CancelOrder(client_order_id=coid))
+            if isinstance(outcome, Failed):
+                self.notify(f"{coid}: {outcome.error}", title="Cancel failed", severity="error")
 
         self.run_worker(cancel(), group="orders", exit_on_error=False)
 
@@ -456,17 +455,21 @@ class MainScreen(Screen[None]):
                 return
 
             async def modify() -> None:
-                try:
-                    await self.desk.engine.modify(
-                        coid,
+                outcome = await self.desk.send(
+                    ModifyOrder(
+                        client_order_id=coid,
                         quantity=change.quantity,
                         limit_price=change.limit_price,
                         stop_price=change.stop_price,
                     )
-                except RiskRejected as exc:
-                    self.notify(str(exc), title="Modify refused by risk", severity="error")
-                except Exception as exc:
-                    self.notify(f"{coid}: {exc}", title="Modify failed", severity="error")
+                )
+                if isinstance(outcome, Refused):
+                    title = (
+                        "Modify refused by risk" if outcome.source == "risk" else "Modify refused"
+                    )
+                    self.notify(outcome.reason, title=title, severity="error")
+                elif isinstance(outcome, Failed):
+                    self.notify(f"{coid}: {outcome.error}", title="Modify failed", severity="error")
 
             self.run_worker(modify(), group="orders", exit_on_error=False)
 

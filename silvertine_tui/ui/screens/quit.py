@@ -1,7 +1,7 @@
 """Quitting with working orders: cancel them and quit, leave them working and quit,
 or stay.
 
-"Cancel and quit" sends one cancel-all through the engine and waits, showing how many
+"Cancel and quit" sends one cancel-all through the command gateway and waits, showing how many
 are left, until the OMS sees every order done; then the app quits. If a broker refuses
 or an order is still working after `timeout_s`, the dialog says which and the app stays.
 """
@@ -9,6 +9,7 @@ or an order is still working after `timeout_s`, the dialog says which and the ap
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 
 from textual import on
@@ -18,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from ...engine.commands import CancelAll, CancelAllDone, Command, Failed, Outcome
 from ...engine.core import TradingEngine
 from ...events.summary import short_ref
 
@@ -34,9 +36,18 @@ class QuitScreen(ModalScreen[QuitChoice]):
         Binding("escape,s", "stay", "Stay"),
     ]
 
-    def __init__(self, engine: TradingEngine, *, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        engine: TradingEngine,
+        send: Callable[[Command], Awaitable[Outcome]],
+        *,
+        timeout_s: float = 5.0,
+    ) -> None:
+        """`engine` is read for the working orders; `send` carries the cancel-all
+        (`Desk.send`)."""
         super().__init__(id="quit")
         self.engine = engine
+        self.send = send
         self.timeout_s = timeout_s
         self.busy = False
         self.outcome = ""
@@ -86,11 +97,12 @@ class QuitScreen(ModalScreen[QuitChoice]):
 
     async def _cancel_all(self) -> None:
         asked = {v.client_order_id for v in self.engine.oms.working()}
-        try:
-            report = await self.engine.cancel_all()
-        except Exception as exc:
-            self._failed(f"Cancel all failed: {exc}")
+        outcome = await self.send(CancelAll())
+        if not isinstance(outcome, CancelAllDone):
+            error = outcome.error if isinstance(outcome, Failed) else str(outcome)
+            self._failed(f"Cancel all failed: {error}")
             return
+        report = outcome.report
         if not report.ok:
             self._failed(f"Not quitting: {report.summary()}")
             return

@@ -12,8 +12,9 @@ from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label
 
-from ...domain import OrderType, OrderValidationError, Side, TimeInForce, TradingState
-from ...engine.risk import RiskRejected
+from ...domain import OrderType, Side, TimeInForce, TradingState
+from ...engine.commands import Accepted, Failed, PlaceOrder, Refused
+from ...engine.risk import RiskViolation
 from ..desk import Desk
 from ..format import num, short_id
 from ..keymap import bindings
@@ -317,25 +318,27 @@ class Ticket(Vertical):
         request = checked.request
         assert request is not None
         try:
-            await self.desk.engine.submit(request)
-        except RiskRejected as exc:
-            self._show_problems(risk_problems(exc.violations), "risk rejected")
-        except OrderValidationError as exc:
-            self._show_problems(
-                [Problem(i.field, i.rule, i.message) for i in exc.issues], "invalid"
-            )
-        except Exception as exc:  # a broker's typed error: say what it said
-            self._status(f"REJECTED: {exc}", "error")
-            self.app.notify(str(exc), title="Order not placed", severity="error")
-        else:
-            self._status(
-                f"sent {short_id(request.client_order_id)}: {request.side} "
-                f"{num(request.quantity)} {request.instrument}",
-                "ok",
-            )
-            self.attempted = False
+            outcome = await self.desk.send(PlaceOrder(request=request))
         finally:
             self.sending = False
+        match outcome:
+            case Accepted():
+                self._status(
+                    f"sent {short_id(request.client_order_id)}: {request.side} "
+                    f"{num(request.quantity)} {request.instrument}",
+                    "ok",
+                )
+                self.attempted = False
+            case Refused(source="risk"):
+                violations = [RiskViolation(p.rule, p.message) for p in outcome.problems]
+                self._show_problems(risk_problems(violations), "risk rejected")
+            case Refused():
+                self._show_problems(
+                    [Problem(p.field, p.rule, p.message) for p in outcome.problems], "invalid"
+                )
+            case Failed():  # a broker's typed error: say what it said
+                self._status(f"REJECTED: {outcome.error}", "error")
+                self.app.notify(outcome.error, title="Order not placed", severity="error")
         self.run_check()
 
     def _show_problems(self, problems: list[Problem], what: str) -> None:

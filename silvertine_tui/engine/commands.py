@@ -1,0 +1,225 @@
+"""The one way an action reaches the engine: a typed command in, a typed outcome out.
+
+Every action leaving the UI (place, modify, cancel, cancel all, kill, resume, reduce
+only) is a `Command` sent through a `CommandGateway`. The gateway never raises for
+what is expected to go wrong: a refusal (risk gate, validation, a reused order id)
+comes back as `Refused` with its problems, an error as `Failed` with the error's kind.
+Commands and outcomes are pydantic models with a `kind` tag, so a gateway that carries
+them over a stream instead of calling the engine in process needs no change in a widget.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Annotated, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from ..brokers import BrokerError
+from ..domain import OrderRequest, OrderValidationError, TradingState
+from .cancels import CancelReport, KillReport
+from .core import TradingEngine
+from .risk import RiskRejected
+
+log = logging.getLogger(__name__)
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# -- commands -------------------------------------------------------------------------
+
+
+class PlaceOrder(_Message):
+    kind: Literal["place"] = "place"
+    request: OrderRequest
+
+
+class ModifyOrder(_Message):
+    """`None` leaves a field as it is."""
+
+    kind: Literal["modify"] = "modify"
+    client_order_id: str
+    quantity: Decimal | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+
+
+class CancelOrder(_Message):
+    kind: Literal["cancel"] = "cancel"
+    client_order_id: str
+
+
+class CancelAll(_Message):
+    """Every working order, or only one broker's / one instrument's."""
+
+    kind: Literal["cancel_all"] = "cancel_all"
+    broker: str | None = None
+    instrument: str | None = None
+
+
+class Kill(_Message):
+    kind: Literal["kill"] = "kill"
+    reason: str = "kill switch"
+
+
+class Resume(_Message):
+    kind: Literal["resume"] = "resume"
+
+
+class SetTradingState(_Message):
+    """REDUCE_ONLY from the desk; leaving HALTED this way is a resume."""
+
+    kind: Literal["set_trading_state"] = "set_trading_state"
+    state: TradingState
+
+
+Command = Annotated[
+    PlaceOrder | ModifyOrder | CancelOrder | CancelAll | Kill | Resume | SetTradingState,
+    Field(discriminator="kind"),
+]
+
+
+# -- outcomes -------------------------------------------------------------------------
+
+
+class Problem(_Message):
+    """One broken rule. `field` is the order request's field when the rule names one
+    (validation), "" when the rule is about the whole order (risk)."""
+
+    field: str = ""
+    rule: str
+    message: str
+
+
+class Accepted(_Message):
+    """Taken: sent to the venue (whose reports come back through the bus), or done."""
+
+    kind: Literal["accepted"] = "accepted"
+    client_order_id: str = ""
+
+
+class Refused(_Message):
+    """Nothing was sent. `source`: the risk gate (a reused order id included) or the
+    request's own validation; `reason` is every problem in one line."""
+
+    kind: Literal["refused"] = "refused"
+    source: Literal["risk", "validation"]
+    reason: str
+    problems: tuple[Problem, ...]
+
+
+class Failed(_Message):
+    """The command raised. `error_kind` is the error's class (`OrderRejected`,
+    `BrokerTimeout`, ...); `retryable` what the broker said of it."""
+
+    kind: Literal["failed"] = "failed"
+    error: str
+    error_kind: str
+    retryable: bool = False
+
+
+class CancelAllDone(_Message):
+    """What a cancel-all did; `report.ok` is False while any order still works."""
+
+    kind: Literal["cancel_all_done"] = "cancel_all_done"
+    report: CancelReport
+
+
+class KillDone(_Message):
+    """The kill switch's report: trading is HALTED whatever it says."""
+
+    kind: Literal["kill_done"] = "kill_done"
+    report: KillReport
+
+
+Outcome = Annotated[
+    Accepted | Refused | Failed | CancelAllDone | KillDone,
+    Field(discriminator="kind"),
+]
+
+COMMANDS: TypeAdapter[Command] = TypeAdapter(Command)
+OUTCOMES: TypeAdapter[Outcome] = TypeAdapter(Outcome)
+
+
+# -- gateways -------------------------------------------------------------------------
+
+
+class CommandGateway(Protocol):
+    async def send(self, command: Command) -> Outcome:
+        """Carry out `command`; never raises for a refusal or an error (see `Outcome`)."""
+        ...
+
+
+class EngineGateway:
+    """The gateway in process: calls the `TradingEngine` directly."""
+
+    def __init__(self, engine: TradingEngine) -> None:
+        self.engine = engine
+
+    async def send(self, command: Command) -> Outcome:
+        try:
+            return await self._run(command)
+        except RiskRejected as exc:
+            return Refused(
+                source="risk",
+                reason=str(exc),
+                problems=tuple(Problem(rule=v.rule, message=v.message) for v in exc.violations),
+            )
+        except OrderValidationError as exc:
+            return Refused(
+                source="validation",
+                reason=str(exc),
+                problems=tuple(
+                    Problem(field=i.field, rule=i.rule, message=i.message) for i in exc.issues
+                ),
+            )
+        except (BrokerError, KeyError) as exc:  # a venue's answer, an unknown order or broker
+            log.warning("commands.failed", extra={"command": command.kind, "error": _text(exc)})
+            return Failed(
+                error=_text(exc),
+                error_kind=type(exc).__name__,
+                retryable=getattr(exc, "retryable", False),
+            )
+        except Exception as exc:
+            log.exception("commands.crashed", extra={"command": command.kind})
+            return Failed(error=_text(exc), error_kind=type(exc).__name__)
+
+    async def _run(self, command: Command) -> Outcome:
+        engine = self.engine
+        match command:
+            case PlaceOrder(request=request):
+                return Accepted(client_order_id=await engine.submit(request))
+            case ModifyOrder():
+                await engine.modify(
+                    command.client_order_id,
+                    quantity=command.quantity,
+                    limit_price=command.limit_price,
+                    stop_price=command.stop_price,
+                )
+                return Accepted(client_order_id=command.client_order_id)
+            case CancelOrder(client_order_id=cid):
+                await engine.cancel(cid)
+                return Accepted(client_order_id=cid)
+            case CancelAll(broker=broker, instrument=instrument):
+                return CancelAllDone(
+                    report=await engine.cancel_all(broker=broker, instrument=instrument)
+                )
+            case Kill(reason=reason):
+                return KillDone(report=await engine.kill(reason))
+            case Resume():
+                await engine.resume()
+                return Accepted()
+            case SetTradingState(state=state):
+                await engine.set_trading_state(state)
+                return Accepted()
+        raise TypeError(f"unknown command {command!r}")  # pragma: no cover - exhaustive
+
+
+def _text(exc: BaseException) -> str:
+    """What the exception says. A KeyError's message without the quotes `str` adds."""
+    if isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
+        return exc.args[0]
+    return str(exc)
