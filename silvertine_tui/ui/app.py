@@ -60,6 +60,25 @@ took 25-50 ms at a random moment, enough to hold a quote back past the next fram
 after a frame there is most of a frame interval to spare. `GC_THRESHOLDS[0]` remains
 the backstop for when frames stop."""
 
+
+def collect_after_frame() -> None:
+    """Collect the young generation, and the older ones when their thresholds say so.
+
+    Python cascades into generations 1 and 2 only from its own automatic collections,
+    and with the young generation collected here those never come: cycles that outlived
+    one young collection then stayed for good (an idle desk grew about 1.8 MB a
+    minute). The cascade is done here instead, by the same thresholds. A full pass
+    (every `GC_THRESHOLDS[1] * GC_THRESHOLDS[2]` young ones) walks only what is not
+    frozen at start-up.
+    """
+    gc.collect(0)
+    _, middle, old = gc.get_count()
+    if old >= GC_THRESHOLDS[2]:
+        gc.collect(2)
+    elif middle >= GC_THRESHOLDS[1]:
+        gc.collect(1)
+
+
 _ASCII_KEYS = {"⏎": "enter", "↑": "up", "↓": "down", "←": "left", "→": "right", "⌫": "bksp"}
 
 # Actions that act on the main screen: not while a dialog is open.
@@ -267,7 +286,7 @@ class SilvertineApp(App[None]):
         if self.on_frame is not None:
             self.on_frame(self)
         if gc.get_count()[0] >= GC_YOUNG_AFTER_FRAME:
-            self.call_after_refresh(gc.collect, 0)
+            self.call_after_refresh(collect_after_frame)
 
     # -- actions --------------------------------------------------------------------------
 
