@@ -93,7 +93,8 @@ class TradingEngine:
         self.broker_states: dict[str, ConnectionState] = {}
         self.instruments: dict[str, dict[str, Instrument]] = {}
         self.applied: dict[str, str] = {}  # stream -> last applied entry id
-        self.version = 0
+        self.version = 0  # orders, fills, positions, balances, states: not quotes
+        self.marks_version = 0  # quotes (marks and unrealized P&L)
         self.retry_delays = tuple(retry_delays)
         self.anomalies = Anomalies()
         self.replaying = False  # set by recovery: findings then are not alerted again
@@ -137,7 +138,13 @@ class TradingEngine:
                 if outcome is Outcome.OVERFILL or outcome is Outcome.PARKED:
                     self._fill_anomaly(event.payload, outcome)
                 changed = changed or outcome is Outcome.APPLIED
-            case QuoteEvent() | BalanceEvent():
+            case QuoteEvent():
+                # Marks only: counted apart, so that a quote does not make the desk
+                # redraw its orders and balances (positions follow once a second).
+                if self.portfolio.apply(event):
+                    self.marks_version += 1
+                    self._changed.set()
+            case BalanceEvent():
                 changed = self.portfolio.apply(event)
             case PositionEvent():
                 changed = self.portfolio.apply(event)

@@ -88,6 +88,7 @@ class MainScreen(Screen[None]):
         self.desk = desk
         self.active = "watchlist"
         self._version = -1
+        self._marks_seen = -1
         self._second = -1
         self.drawable = False
         self._orders_seen: tuple[object, ...] = ()
@@ -259,6 +260,12 @@ class MainScreen(Screen[None]):
         self.query_one(DeskHeader).set_state(trading, now)
 
         blotter = self.query_one(Blotter)
+        # Marks move with every quote: positions follow them once a second.
+        if engine.marks_version != self._marks_seen and (new_second or force):
+            self._marks_seen = engine.marks_version
+            if engine.version == self._version:
+                self.query_one(Positions).show(engine.portfolio)
+                self._subtitle("#pane-positions", totals_text(engine.portfolio))
         if engine.version != self._version or blotter.view_version != self._blotter_seen or force:
             self._version = engine.version
             self._blotter_seen = blotter.view_version
@@ -285,12 +292,14 @@ class MainScreen(Screen[None]):
             tab_text = f"{n} All orders" if blotter.show_all else f"{n} {PANE_LABELS['blotter']}"
             if str(tab.content) != tab_text:
                 tab.update(tab_text)
-            # Quotes move the engine's version too: the ticket's preview and checks
-            # follow the market once a second, and at once on its own edits.
             orders = (len(engine.oms.orders), len(working), engine.gate.state)
-            if new_second or force or orders != self._orders_seen:
+            if orders != self._orders_seen:
                 self._orders_seen = orders
                 self.ticket.run_check()
+        # The ticket's preview and checks follow the market once a second, and at once
+        # on its own edits.
+        if new_second or force:
+            self.ticket.run_check()
         instruments = self._instruments()
         if len(self.watchlist.instruments) != len(instruments):
             self.watchlist.set_instruments(instruments)

@@ -69,6 +69,7 @@ class KeyedTable(DataTable[Cell]):
         self._overflowing = False
         self.cell_updates = 0
         self.rebuilds = 0
+        self.syncs = 0  # times the pane was handed its rows (once per redraw of it)
 
     def on_mount(self) -> None:
         self._mounted = True
@@ -159,6 +160,7 @@ class KeyedTable(DataTable[Cell]):
         return row_key.value
 
     def sync(self, rows: Mapping[str, Sequence[Cell]], *, remove_missing: bool = True) -> None:
+        self.syncs += 1
         removed = False
         if remove_missing:
             for key in [k for k in self._cells if k not in rows]:
