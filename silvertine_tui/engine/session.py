@@ -134,6 +134,7 @@ class Session:
         except Exception as exc:
             progress.phase = StartPhase.FAILED
             progress.error = str(exc) or type(exc).__name__
+            progress.replayed.set()
             raise
         progress.phase = StartPhase.READY
         self.ready = True

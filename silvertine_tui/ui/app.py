@@ -223,10 +223,17 @@ class SilvertineApp(App[None]):
     async def _start_session(self) -> bool:
         """Recover with the start-up banner over the desk; False if it failed (said on
         the banner and in a toast; the desk stays up so the trader can read it)."""
-        banner = StartupBanner(self.session.progress)
+        progress = self.session.progress
+        banner = StartupBanner(progress)
         screen = self._main()
         if screen is not None:
             await screen.mount(banner)
+        frames = self._frame_timer
+        if frames is not None:
+            # Half a journal is not worth drawing: the desk waits (the banner has its
+            # own timer) and the replay gets the time (a third of it went to frames).
+            frames.pause()
+            self.run_worker(self._frames_after_replay(frames), group="boot")
         try:
             await self.session.start()
         except Exception as exc:
@@ -246,6 +253,10 @@ class SilvertineApp(App[None]):
                 i for found in self.session.engine.instruments.values() for i in found.values()
             )
         return True
+
+    async def _frames_after_replay(self, frames: Timer) -> None:
+        await self.session.progress.replayed.wait()
+        frames.resume()
 
     async def _read_feed(self) -> None:
         """Tail the session feed and every broker's market data into the model.

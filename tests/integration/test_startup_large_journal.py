@@ -9,6 +9,7 @@ pipelines, as `benchmarks/engine.py` does for its recovery measurement.
 from __future__ import annotations
 
 import asyncio
+import html
 import time
 from decimal import Decimal
 
@@ -156,25 +157,22 @@ async def test_the_desk_shows_recovery_progress_and_comes_up_with_the_journal(
     events = ORDERS * 5
     await session.open()  # as the CLI does: the bus first, recovery inside the app
 
-    first_frame: list[tuple[float, bool, str]] = []
-    banners: list[StartupBanner] = []
     started = time.perf_counter()
-
-    def on_frame(app: SilvertineApp) -> None:
-        if not first_frame:
-            found = app.screen.query(StartupBanner)
-            if found:
-                banners.append(found.first())
-            text = banners[0].shown[-1] if banners else ""
-            first_frame.append((time.perf_counter() - started, session.ready, text))
-
-    app = SilvertineApp(session, on_frame=on_frame, cursor_blink=False)
+    app = SilvertineApp(session, cursor_blink=False)
     lag = LoopLag(session)
     done_seen: list[int] = []
     refusals: list[str] = []
     try:
         async with app.run_test(size=(160, 48)) as pilot:
             lag_task = asyncio.create_task(lag.run())
+            # The first frame with the progress on it, as the terminal would get it.
+            first_frame: tuple[float, bool, str] | None = None
+            while first_frame is None and not session.ready:
+                screen = html.unescape(app.export_screenshot()).replace("\xa0", " ")
+                if "recovering:" in screen:
+                    first_frame = (time.perf_counter() - started, session.ready, screen)
+                    banner = app.screen.query_one(StartupBanner)
+                await asyncio.sleep(0.01)
             n = 0
             while not session.ready:
                 await asyncio.sleep(0.05)
@@ -195,15 +193,15 @@ async def test_the_desk_shows_recovery_progress_and_comes_up_with_the_journal(
                     break
 
             # The first frame: within the bound, with the banner and its numbers.
-            assert first_frame, "no frame was drawn"
-            at, ready_then, text = first_frame[0]
+            assert first_frame is not None, "no frame showed the recovery's progress"
+            at, ready_then, screen = first_frame
             print(f"first frame {at:.3f} s; worst loop lag by phase {lag.worst}")
             assert at < FIRST_FRAME_S
             assert not ready_then
-            assert text.startswith(("opening", "recovering")), text
-            assert ORDERS_WAIT in text
-            banner_lines = [line for line in banners[0].shown if "recovering:" in line]
-            assert any(f"of {events:,} events" in line for line in banner_lines), banner_lines
+            assert f"of {events:,} events" in screen
+            assert ORDERS_WAIT in screen
+            assert "Ticket" in screen or "TICKET" in screen.upper()  # the desk, not a blank
+            banner_lines = [line for line in banner.shown if "recovering:" in line]
             assert any("s left" in line for line in banner_lines), banner_lines
 
             # The numbers moved, and the loop was never held for long.
