@@ -219,14 +219,18 @@ class Session:
         if not self.started:
             return
         self.started = False
-        if self.settings.engine.cancel_on_exit:
+        # Closed before it was ready (quit during recovery): the engine holds part of
+        # the journal, so it neither cancels what it believes working nor snapshots.
+        recovered, self.ready = self.ready, False
+        if recovered and self.settings.engine.cancel_on_exit:
             report = await self.engine.cancel_all()
             log.info("session.cancel_on_exit", extra={"summary": report.summary()})
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await self.snapshot()
+        if recovered:
+            with contextlib.suppress(Exception):
+                await self.snapshot()
         for broker in self.brokers:
             try:
                 await broker.close()

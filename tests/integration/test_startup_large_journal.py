@@ -238,3 +238,26 @@ async def test_the_desk_shows_recovery_progress_and_comes_up_with_the_journal(
             await session.engine.submit(a_request("after000000000001"))
     finally:
         await session.close()
+
+
+async def test_quitting_during_recovery_writes_no_snapshot_of_half_a_journal(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    session = Session(settings(redis_server.url, key_prefix))
+    await write_journal(redis_server.url, session.bus.layout.exec("paper", "main"), 4_000)
+    await session.open()
+    start = asyncio.create_task(session.start())
+    for _ in range(2_000):
+        if session.progress.done:
+            break
+        await asyncio.sleep(0.005)
+    start.cancel()  # the trader quits while the journal is replayed
+    await asyncio.gather(start, return_exceptions=True)
+    assert 0 < session.progress.done < 20_000
+    await session.close()
+
+    raw = Redis.from_url(redis_server.url)
+    try:
+        assert await raw.xlen(session.bus.layout.snap("paper", "main")) == 0
+    finally:
+        await raw.aclose()
