@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable
 from decimal import Decimal
 
+from silvertine_tui.brokers.errors import BrokerTimeout
 from silvertine_tui.domain import Side
 from silvertine_tui.engine.recovery import RecoveryProgress, StartPhase
 from silvertine_tui.engine.session import NOT_READY
@@ -81,3 +82,29 @@ def test_the_banner_says_how_many_events_are_left_and_how_long() -> None:
     assert progress.text() == (
         "connecting brokers and reconciling (300,000 events replayed in 6.0 s)"
     )
+
+
+async def test_a_failed_start_is_shown_on_the_banner_and_orders_stay_refused(
+    make_desk: Callable[..., Desk],
+) -> None:
+    desk = make_desk()
+
+    async def no_instruments() -> dict[str, object]:
+        raise BrokerTimeout("exchange info: HTTP 503 from the venue; try again later")
+
+    desk.broker.instruments = no_instruments  # type: ignore[method-assign,assignment]
+    app = desk.app
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.01)
+            if desk.session.progress.phase == StartPhase.FAILED:
+                break
+        await pilot.pause(0.2)
+        banner = app.screen.query_one(StartupBanner)
+        assert banner.has_class("-failed")
+        assert banner.shown[-1].startswith("start-up failed: exchange info: HTTP 503")
+        toasts = [n for n in app._notifications if n.title == "Start-up failed"]
+        assert toasts
+        assert "Orders are refused" in toasts[0].message
+        assert desk.session.engine.not_ready == NOT_READY
+        assert app.is_running
