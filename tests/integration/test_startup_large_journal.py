@@ -42,7 +42,7 @@ does): measured about 0.2-0.4 s here (Textual's start and the desk's first layou
 LOOP_LAG_S = 0.25
 """The longest the loop may be held during recovery: a replay page of 5,000 entries
 applied in one go took about 100 ms here; yielding every 500 entries keeps the lag to
-the frame interval plus a slice of replay (measured about 30-60 ms)."""
+a slice of replay plus a frame (measured 25-75 ms)."""
 
 
 def lifecycle(n: int) -> list[dict[bytes, bytes]]:
