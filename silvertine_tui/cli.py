@@ -165,6 +165,18 @@ async def _start(session: Session) -> bool:
     return True
 
 
+async def _open(session: Session) -> bool:
+    """Open the session's bus; an unreachable bus is explained, not a traceback."""
+    from .bus import BusUnavailableError
+
+    try:
+        await session.open()
+    except BusUnavailableError as exc:
+        print(f"silvertine: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def _headless(settings: Settings) -> int:
     from .engine import Session
     from .logsetup import setup_logging
@@ -226,7 +238,9 @@ def _run(settings: Settings, theme: str | None = None) -> int:
     session = Session(settings)
 
     async def go() -> int:
-        if not await _start(session):
+        # Only the bus is opened here (an unreachable one is a clear message, not a
+        # traceback); recovery runs inside the app, which shows its progress.
+        if not await _open(session):
             return EXIT_BUS
         try:
             await SilvertineApp(session, theme=theme).run_async()

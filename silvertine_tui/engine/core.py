@@ -98,6 +98,9 @@ class TradingEngine:
         self.retry_delays = tuple(retry_delays)
         self.anomalies = Anomalies()
         self.replaying = False  # set by recovery: findings then are not alerted again
+        # Why no order may be sent yet ("" once the session has recovered and
+        # reconciled): an order checked against half a journal could double a position.
+        self.not_ready = ""
         self._mismatched: set[tuple[str, str, str]] = set()
         self._changed = asyncio.Event()
         # Ids of send attempts the OMS may never see: refused by the gate (also read
@@ -367,6 +370,8 @@ class TradingEngine:
         """Risk-check and send. Raises `RiskRejected` (published as a risk event;
         `DuplicateOrderId` when the id was used before) or the broker's typed error;
         returns the client order id."""
+        if self.not_ready:
+            raise RiskRejected([RiskViolation("starting", self.not_ready)])
         broker = self.broker(request.broker)
         cid = request.client_order_id
         try:

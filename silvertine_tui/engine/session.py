@@ -1,8 +1,11 @@
 """A trading session: config -> bus -> brokers -> engine (OMS, portfolio, risk) -> feed.
 
 Start-up order matters and is the same on every start:
-1. the bus starts (a Redis restart with data loss is detected from here on);
-2. recovery: snapshots and journals are replayed into the engine;
+1. the bus starts (a Redis restart with data loss is detected from here on); `open()`
+   does only this, so that the CLI can report an unreachable bus before the UI starts;
+2. recovery: snapshots and journals are replayed into the engine, yielding to the event
+   loop every few hundred entries and counting them in `progress` (the UI draws it);
+   orders are refused (`engine.not_ready`) until step 3 is done;
 3. brokers connect (each reconciles its own venue state), then the engine reconciles
    its journal against each broker's report and publishes the differences;
 4. the engine's reader follows the bus from the last applied entries; the UI reads the
@@ -26,12 +29,24 @@ from ..config import Settings
 from ..domain import ConnectionState
 from ..events import Health, HealthEvent, Log, LogEvent, Reconcile
 from .core import TradingEngine
-from .recovery import reconcile, recover, trim_risk_stream, write_snapshot
+from .recovery import (
+    RecoveryProgress,
+    StartPhase,
+    reconcile,
+    recover,
+    trim_risk_stream,
+    write_snapshot,
+)
 from .wiring import open_bus
 
 log = logging.getLogger(__name__)
 
 FeedEntry = BusEntry
+
+NOT_READY = (
+    "the session is starting (journal replay and reconcile): orders are accepted once "
+    "the start-up banner is gone"
+)
 
 
 class Session:
@@ -51,7 +66,10 @@ class Session:
         ]
         self.engine = TradingEngine(self.bus, self.brokers, settings.risk)
         self.reconcile_findings: list[Reconcile] = []
-        self.started = False
+        self.started = False  # the bus is open (`open`)
+        self.ready = False  # recovered, connected and reconciled (`start`)
+        self.progress = RecoveryProgress()
+        self.engine.not_ready = NOT_READY
         self._tasks: list[asyncio.Task[None]] = []
         self._events_since_snapshot = 0
 
@@ -90,16 +108,37 @@ class Session:
         """Market data streams of the session's brokers, from now (`$`)."""
         return {self.bus.layout.md(broker): "$" for broker, _ in self.accounts()}
 
-    async def start(self) -> None:
+    async def open(self) -> None:
+        """Start the bus (raises `BusUnavailableError` when it cannot be reached)."""
+        if self.started:
+            return
         await self.bus.start()
         self.started = True
         self.bus.add_data_loss_listener(self._on_data_loss)
         await self._publish_bus_health(ConnectionState.LIVE, f"{self.bus.backend} bus ready")
-        await recover(self.engine, self.accounts())
-        await self._trim_risk()
-        for broker in self.brokers:
-            await self._connect(broker)
-        await self.engine.load_instruments()
+
+    async def start(self) -> None:
+        """Open the bus if needed, recover, connect and reconcile; then follow the bus.
+        `progress` says how far it is; orders are refused until it is done."""
+        if self.ready:
+            return
+        progress = self.progress
+        try:
+            await self.open()
+            await recover(self.engine, self.accounts(), progress)
+            progress.phase = StartPhase.CONNECTING
+            await self._trim_risk()
+            for broker in self.brokers:
+                await self._connect(broker)
+            await self.engine.load_instruments()
+        except Exception as exc:
+            progress.phase = StartPhase.FAILED
+            progress.error = str(exc) or type(exc).__name__
+            progress.replayed.set()
+            raise
+        progress.phase = StartPhase.READY
+        self.ready = True
+        self.engine.not_ready = ""
         self._tasks.append(asyncio.create_task(self._follow(), name="engine-reader"))
         self._tasks.append(asyncio.create_task(self._snapshot_timer(), name="engine-snapshots"))
         names = ", ".join(f"{b.name}/{b.account}" for b in self.brokers)
@@ -180,14 +219,18 @@ class Session:
         if not self.started:
             return
         self.started = False
-        if self.settings.engine.cancel_on_exit:
+        # Closed before it was ready (quit during recovery): the engine holds part of
+        # the journal, so it neither cancels what it believes working nor snapshots.
+        recovered, self.ready = self.ready, False
+        if recovered and self.settings.engine.cancel_on_exit:
             report = await self.engine.cancel_all()
             log.info("session.cancel_on_exit", extra={"summary": report.summary()})
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await self.snapshot()
+        if recovered:
+            with contextlib.suppress(Exception):
+                await self.snapshot()
         for broker in self.brokers:
             try:
                 await broker.close()

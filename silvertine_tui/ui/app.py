@@ -37,7 +37,7 @@ from ..engine.commands import (
 from .commands import DeskCommands
 from .desk import Desk
 from .keymap import PANES, bindings, unknown_ids
-from .model import FeedModel
+from .model import FEED_BACKLOG, FeedModel, recent_start
 from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
@@ -45,6 +45,7 @@ from .screens.quit import QuitChoice, QuitScreen
 from .state import UserState
 from .themes import TRADING_DEFAULTS, LoadedThemes, load_themes, pick_theme
 from .widgets.palette import Palette
+from .widgets.startup import StartupBanner
 
 log = logging.getLogger(__name__)
 
@@ -229,9 +230,15 @@ class SilvertineApp(App[None]):
         self.run_worker(self._boot(), group="boot", exit_on_error=True)
 
     async def _boot(self) -> None:
-        if not self.session.started:
-            self.owns_session = True
-            await self.session.start()
+        """Start the session behind the desk: the desk is on screen at once, with a
+        banner that shows the recovery's progress; orders are refused until it is done."""
+        session = self.session
+        if not session.ready:
+            # The CLI opens the bus first (and closes the session); a session not even
+            # opened is the app's to close.
+            self.owns_session = not session.started
+            if not await self._start_session():
+                return
         # Everything built so far (modules, widgets, the session) lives as long as the
         # app: keep it out of the cyclic collector, whose full passes over half a
         # million start-up objects would otherwise stall the loop under load.
@@ -245,10 +252,53 @@ class SilvertineApp(App[None]):
         self.ready.set()
         self.run_worker(self._read_feed(), group="feed", exit_on_error=False)
 
+    async def _start_session(self) -> bool:
+        """Recover with the start-up banner over the desk; False if it failed (said on
+        the banner and in a toast; the desk stays up so the trader can read it)."""
+        progress = self.session.progress
+        banner = StartupBanner(progress)
+        screen = self._main()
+        if screen is not None:
+            await screen.mount(banner)
+        frames = self._frame_timer
+        if frames is not None:
+            # Half a journal is not worth drawing: the desk waits (the banner has its
+            # own timer) and the replay gets the time (a third of it went to frames).
+            frames.pause()
+            self.run_worker(self._frames_after_replay(frames), group="boot")
+        try:
+            await self.session.start()
+        except Exception as exc:
+            log.exception("app.start_failed")
+            banner.poll()
+            self.notify(
+                f"{exc}. Orders are refused; quit (q) and start again once it is fixed.",
+                title="Start-up failed",
+                severity="error",
+                timeout=120.0,
+            )
+            return False
+        banner.done()
+        if screen is not None:
+            # Instruments are known once the brokers are connected.
+            screen.watchlist.set_instruments(
+                i for found in self.session.engine.instruments.values() for i in found.values()
+            )
+        return True
+
+    async def _frames_after_replay(self, frames: Timer) -> None:
+        await self.session.progress.replayed.wait()
+        frames.resume()
+
     async def _read_feed(self) -> None:
-        """Tail the session feed and every broker's market data into the model."""
+        """Tail the session feed and every broker's market data into the model.
+
+        The log starts from the recent past (`FEED_BACKLOG` entries of each stream),
+        not from the journal's first entry."""
         bus = self.session.bus
         streams = dict(self.session.feed_streams())
+        for stream in streams:
+            streams[stream] = recent_start(await bus.read_last(stream, FEED_BACKLOG + 1))
         for md in self.session.market_feed_streams():
             # From the entry that is last now, resolved here rather than as `$` inside
             # the reader: whatever is published after `feed_ready` is seen.

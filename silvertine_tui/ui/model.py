@@ -40,6 +40,21 @@ def _count(value: object) -> int:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
+FEED_BACKLOG = 1_000
+"""Entries of each feed stream the log starts with: the recent past, not the journal's
+first entry (replaying a 300k-event journal into the log pane took over a minute of
+full CPU, for lines the log's `log_limit` then dropped). The engine replays everything
+it needs from its snapshot on its own."""
+
+
+def recent_start(newest: list[FeedEntry], keep: int = FEED_BACKLOG) -> str:
+    """Where to start reading a stream to get its newest `keep` entries, given its newest
+    `keep + 1` entries newest first (`bus.read_last(stream, keep + 1)`): the id of the
+    entry just before them (reads start after an id), or `0-0` when the stream holds
+    no more than `keep`."""
+    return newest[keep].id if len(newest) > keep else "0-0"
+
+
 def entry_ms(entry_id: str) -> int:
     """Milliseconds of a stream entry id (`1700000000000-3`): when the bus stored it."""
     head = entry_id.partition("-")[0]

@@ -143,6 +143,8 @@ def check(
     can_short: bool = True,
 ) -> Checked:
     problems: list[Problem] = []
+    if engine.not_ready:  # recovering or reconciling: nothing is sent yet
+        problems.append(Problem("account", "starting", engine.not_ready))
     broker, _, account = draft.account.partition("/")
     if not broker or not account:
         problems.append(Problem("account", "required", "choose a broker and account"))

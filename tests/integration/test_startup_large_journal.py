@@ -1,0 +1,263 @@
+"""Start-up on a large journal (real Redis): the desk is on screen at once with the
+recovery's progress, the loop keeps running, orders wait, the log starts from the
+recent past, and once recovered the desk holds what the journal says.
+
+The journal (`ORDERS` order lifecycles of five events) is written with raw redis-py
+pipelines, as `benchmarks/engine.py` does for its recovery measurement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+from decimal import Decimal
+
+from redis.asyncio import Redis
+
+from silvertine_tui.config import PaperBrokerConfig, Settings
+from silvertine_tui.domain import (
+    Fill,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+)
+from silvertine_tui.engine import Session
+from silvertine_tui.engine.core import TradingEngine
+from silvertine_tui.engine.recovery import StartPhase, recover
+from silvertine_tui.engine.risk import RiskRejected
+from silvertine_tui.events import FillEvent, OrderRequestEvent, OrderUpdateEvent, encode
+from silvertine_tui.ui.app import SilvertineApp
+from silvertine_tui.ui.model import FEED_BACKLOG
+from silvertine_tui.ui.widgets.startup import ORDERS_WAIT, StartupBanner
+from tests.support.redis_server import RedisServer
+
+ORDERS = 12_000  # 60k events: a few seconds of recovery here
+SYMBOL = "BTCUSDT.PAPER"
+FIRST_FRAME_S = 1.0
+"""The first frame, counted from the app's start (the bus already open, as the CLI
+does): measured about 0.2-0.4 s here (Textual's start and the desk's first layout)."""
+LOOP_LAG_S = 0.25
+"""The longest the loop may be held during recovery: a replay page of 5,000 entries
+applied in one go took about 100 ms here; yielding every 500 entries keeps the lag to
+a slice of replay plus a frame (measured 25-75 ms)."""
+
+
+def lifecycle(n: int) -> list[dict[bytes, bytes]]:
+    source = "paper/main"
+    side = Side.BUY if n % 2 else Side.SELL
+    request = OrderRequest(
+        client_order_id=f"big{n:010d}",
+        broker="paper",
+        account="main",
+        instrument=SYMBOL,
+        side=side,
+        order_type=OrderType.LIMIT,
+        quantity=Decimal("0.001"),
+        limit_price=Decimal("65000.00"),
+    )
+    cid = request.client_order_id
+    events = [
+        OrderRequestEvent.create(source, request),
+        OrderUpdateEvent.create(
+            source, OrderUpdate(client_order_id=cid, status=OrderStatus.PENDING_NEW)
+        ),
+        OrderUpdateEvent.create(
+            source, OrderUpdate(client_order_id=cid, status=OrderStatus.NEW, venue_order_id=str(n))
+        ),
+        FillEvent.create(
+            source,
+            Fill(
+                exec_id=f"x{n}",
+                client_order_id=cid,
+                broker="paper",
+                account="main",
+                instrument=SYMBOL,
+                side=side,
+                quantity=Decimal("0.001"),
+                price=Decimal("65000.00"),
+                fee=Decimal("0.0065"),
+                fee_currency="USDT",
+            ),
+        ),
+        OrderUpdateEvent.create(
+            source,
+            OrderUpdate(
+                client_order_id=cid,
+                status=OrderStatus.FILLED,
+                filled_qty=Decimal("0.001"),
+                avg_price=Decimal("65000.00"),
+            ),
+        ),
+    ]
+    return [encode(e) for e in events]
+
+
+async def write_journal(url: str, stream: str, orders: int) -> None:
+    raw = Redis.from_url(url)
+    try:
+        for start in range(1, orders + 1, 200):
+            pipe = raw.pipeline(transaction=False)
+            for n in range(start, min(start + 200, orders + 1)):
+                for fields in lifecycle(n):
+                    pipe.xadd(stream, fields)  # type: ignore[arg-type]
+            await pipe.execute()
+    finally:
+        await raw.aclose()
+
+
+def settings(url: str, prefix: str) -> Settings:
+    broker = PaperBrokerConfig(
+        name="paper",
+        account="main",
+        seed=7,
+        market={"autorun": False},
+        latency={"enabled": False},
+    )
+    return Settings(brokers=[broker], bus={"url": url, "prefix": prefix})
+
+
+def a_request(cid: str) -> OrderRequest:
+    return OrderRequest(
+        client_order_id=cid,
+        broker="paper",
+        account="main",
+        instrument=SYMBOL,
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=Decimal("0.001"),
+        limit_price=Decimal("6000.00"),  # far below the market: it rests
+    )
+
+
+class LoopLag:
+    """The longest a 5 ms sleep overshot, by start-up phase: how long the loop was held."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.worst: dict[str, float] = {}
+
+    async def run(self) -> None:
+        while True:
+            phase = self.session.progress.phase
+            before = time.perf_counter()
+            await asyncio.sleep(0.005)
+            held = time.perf_counter() - before - 0.005
+            self.worst[phase] = max(self.worst.get(phase, 0.0), held)
+
+
+async def test_the_desk_shows_recovery_progress_and_comes_up_with_the_journal(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    session = Session(settings(redis_server.url, key_prefix))
+    stream = session.bus.layout.exec("paper", "main")
+    await write_journal(redis_server.url, stream, ORDERS)
+    events = ORDERS * 5
+    await session.open()  # as the CLI does: the bus first, recovery inside the app
+
+    started = time.perf_counter()
+    app = SilvertineApp(session, cursor_blink=False)
+    lag = LoopLag(session)
+    done_seen: list[int] = []
+    refusals: list[str] = []
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            lag_task = asyncio.create_task(lag.run())
+            # The first frame with the progress on it, as the terminal would get it.
+            first_frame: tuple[float, bool, str] | None = None
+            while first_frame is None and not session.ready:
+                screen = html.unescape(app.export_screenshot()).replace("\xa0", " ")
+                if "recovering:" in screen:
+                    first_frame = (time.perf_counter() - started, session.ready, screen)
+                    banner = app.screen.query_one(StartupBanner)
+                await asyncio.sleep(0.01)
+            n = 0
+            while not session.ready:
+                await asyncio.sleep(0.05)
+                done_seen.append(session.progress.done)
+                if not refusals and 0 < session.progress.done < events:
+                    n += 1
+                    try:
+                        await session.engine.submit(a_request(f"early{n:012d}"))
+                    except RiskRejected as exc:
+                        refusals.append(str(exc))
+            recovery_lag = lag.worst[StartPhase.REPLAYING]
+            lag_task.cancel()
+            await asyncio.wait_for(app.ready.wait(), 30)
+            await asyncio.wait_for(app.feed_ready.wait(), 30)
+            for _ in range(100):  # until the reader has read the backlog
+                await pilot.pause(0.02)
+                if app.model.log_total >= FEED_BACKLOG:
+                    break
+
+            # The first frame: within the bound, with the banner and its numbers.
+            assert first_frame is not None, "no frame showed the recovery's progress"
+            at, ready_then, screen = first_frame
+            print(f"first frame {at:.3f} s; worst loop lag by phase {lag.worst}")
+            assert at < FIRST_FRAME_S
+            assert not ready_then
+            assert f"of {events:,} events" in screen
+            assert ORDERS_WAIT in screen
+            assert "Ticket" in screen or "TICKET" in screen.upper()  # the desk, not a blank
+            banner_lines = [line for line in banner.shown if "recovering:" in line]
+            assert any("s left" in line for line in banner_lines), banner_lines
+
+            # The numbers moved, and the loop was never held for long.
+            moving = sorted(set(d for d in done_seen if 0 < d < events))
+            assert len(moving) >= 3, done_seen
+            assert recovery_lag < LOOP_LAG_S
+
+            # An order tried during recovery was refused, saying why.
+            assert refusals, "no order was tried during recovery"
+            assert "starting" in refusals[0]
+
+            # Once recovered: the banner is gone and the engine holds the journal.
+            assert not app.screen.query(StartupBanner)
+            assert session.progress.done == events
+            fresh = TradingEngine(session.bus, [], session.settings.risk)
+            await recover(fresh, [("paper", "main")])
+            assert len(session.engine.oms.orders) == ORDERS
+            assert {cid: v.order.status for cid, v in session.engine.oms.orders.items()} == {
+                cid: v.order.status for cid, v in fresh.oms.orders.items()
+            }
+            assert session.engine.position("paper", "main", SYMBOL) == fresh.position(
+                "paper", "main", SYMBOL
+            )
+
+            # The log starts from the recent past: the newest FEED_BACKLOG journal
+            # entries (orders 11801-12000), not the journal's 60,000.
+            journal = [line for line in app.model.log if line.stream.endswith("exec:paper:main")]
+            assert FEED_BACKLOG <= len(journal) <= FEED_BACKLOG + 50  # + the session's own
+            assert app.model.log_total < 2 * FEED_BACKLOG
+            first_order = ORDERS - FEED_BACKLOG // 5 + 1
+            assert str(first_order)[-4:] in journal[0].text, journal[0].text
+
+            # Orders are accepted now.
+            await session.engine.submit(a_request("after000000000001"))
+    finally:
+        await session.close()
+
+
+async def test_quitting_during_recovery_writes_no_snapshot_of_half_a_journal(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    session = Session(settings(redis_server.url, key_prefix))
+    await write_journal(redis_server.url, session.bus.layout.exec("paper", "main"), 4_000)
+    await session.open()
+    start = asyncio.create_task(session.start())
+    for _ in range(2_000):
+        if session.progress.done:
+            break
+        await asyncio.sleep(0.005)
+    start.cancel()  # the trader quits while the journal is replayed
+    await asyncio.gather(start, return_exceptions=True)
+    assert 0 < session.progress.done < 20_000
+    await session.close()
+
+    raw = Redis.from_url(redis_server.url)
+    try:
+        assert await raw.xlen(session.bus.layout.snap("paper", "main")) == 0
+    finally:
+        await raw.aclose()

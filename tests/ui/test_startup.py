@@ -1,0 +1,110 @@
+"""Start-up on the desk: the banner over the desk while the session recovers and
+connects, the ticket refusing with the reason until then, the banner gone after."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal
+
+from silvertine_tui.brokers.errors import BrokerTimeout
+from silvertine_tui.domain import Side
+from silvertine_tui.engine.recovery import RecoveryProgress, StartPhase
+from silvertine_tui.engine.session import NOT_READY
+from silvertine_tui.ui.widgets.startup import ORDERS_WAIT, StartupBanner
+from silvertine_tui.ui.widgets.ticket import Ticket
+from tests.ui.conftest import Desk
+
+
+def slow_venue(desk: Desk) -> asyncio.Event:
+    """The paper broker's connect waits until the returned event is set: a venue that
+    answers slowly, so the test sees the desk while the session is still starting."""
+    broker = desk.broker
+    answer = asyncio.Event()
+    connect = broker.connect
+
+    async def slow_connect() -> None:
+        await answer.wait()
+        await connect()
+
+    broker.connect = slow_connect  # type: ignore[method-assign]
+    return answer
+
+
+async def test_the_ticket_refuses_with_the_reason_until_the_session_is_ready(
+    make_desk: Callable[..., Desk],
+) -> None:
+    desk = make_desk()
+    answer = slow_venue(desk)
+    app = desk.app
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.01)
+            if desk.session.progress.phase == StartPhase.CONNECTING:
+                break
+        assert desk.session.progress.phase == StartPhase.CONNECTING
+        banner = app.screen.query_one(StartupBanner)
+        assert "connecting brokers and reconciling" in banner.shown[-1]
+        assert ORDERS_WAIT in banner.shown[-1]
+
+        ticket = app.screen.query_one(Ticket)
+        ticket.prefill(
+            instrument="BTCUSDT.PAPER", side=Side.BUY, price=Decimal(60000), quantity=Decimal(1)
+        )
+        checked = ticket.run_check()
+        assert not checked.ok
+        assert [p.message for p in checked.problems if p.rule == "starting"] == [NOT_READY]
+        await pilot.pause()
+        assert "starting" in str(ticket.query_one("#t-problems").render())
+
+        answer.set()
+        await asyncio.wait_for(app.ready.wait(), 10)
+        await desk.start(pilot)
+        assert not app.screen.query(StartupBanner)
+        assert desk.session.engine.not_ready == ""
+        checked = ticket.run_check()
+        assert not [p for p in checked.problems if p.rule == "starting"]
+        assert checked.ok, checked.problems
+
+
+def test_the_banner_says_how_many_events_are_left_and_how_long() -> None:
+    now = [100.0]
+    progress = RecoveryProgress(clock=lambda: now[0])
+    assert progress.text() == StartPhase.OPENING
+    progress.begin(300_000)
+    assert progress.text() == "recovering: 0 of 300,000 events"
+    now[0] += 2.0
+    progress.done = 100_000
+    assert progress.text() == "recovering: 100,000 of 300,000 events at 50,000/s, ~4 s left"
+    progress.phase = StartPhase.CONNECTING
+    progress.done = 300_000
+    progress.finished_at = now[0] + 4.0
+    assert progress.text() == (
+        "connecting brokers and reconciling (300,000 events replayed in 6.0 s)"
+    )
+
+
+async def test_a_failed_start_is_shown_on_the_banner_and_orders_stay_refused(
+    make_desk: Callable[..., Desk],
+) -> None:
+    desk = make_desk()
+
+    async def no_instruments() -> dict[str, object]:
+        raise BrokerTimeout("exchange info: HTTP 503 from the venue; try again later")
+
+    desk.broker.instruments = no_instruments  # type: ignore[method-assign,assignment]
+    app = desk.app
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.01)
+            if desk.session.progress.phase == StartPhase.FAILED:
+                break
+        await pilot.pause(0.2)
+        banner = app.screen.query_one(StartupBanner)
+        assert banner.has_class("-failed")
+        assert banner.shown[-1].startswith("start-up failed: exchange info: HTTP 503")
+        toasts = [n for n in app._notifications if n.title == "Start-up failed"]
+        assert toasts
+        assert "Orders are refused" in toasts[0].message
+        assert desk.session.engine.not_ready == NOT_READY
+        assert app.is_running
