@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import fcntl
 import json
 import logging
@@ -290,42 +291,53 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
         except Exception as exc:
             rejected.append(f"cancel {type(exc).__name__}: {exc}")
 
+    desk_done = asyncio.Event()
+
+    async def place(req: OrderRequest, filled: bool) -> None:
+        cid = await submit(req)
+        if cid is None:
+            return
+        orders_placed.append(cid)
+        if filled:
+            fill_orders.append(cid)
+        else:
+            await cancel_later(cid)
+
     async def desk() -> None:
-        """During the run: marketable orders at `--fill-rate` (each finished by its
-        fill) and `--orders` limits placed and cancelled, spread over the run."""
+        """During the run: `--orders` orders placed and finished, spread evenly; of them
+        `--fill-rate` a second are marketable (each finished by its fill), the rest
+        limits far from the market, cancelled `--cancel-after` seconds after placing.
+        Each order is its own task, as orders from several windows and strategies
+        would be: a slow acknowledgement does not hold back the next order."""
         await asyncio.wait_for(run_started.wait(), 120)
         loop = asyncio.get_running_loop()
         start = loop.time()
-        end = start + args.seconds
-        fill_every = 1.0 / args.fill_rate if args.fill_rate > 0 else float("inf")
-        churn_every = args.seconds / args.orders if args.orders > 0 else float("inf")
-        next_fill, next_churn = start, start
+        total = max(0, args.orders)
+        fills_total = min(total, round(args.fill_rate * args.seconds))
+        schedule = sorted(
+            [(start + n * args.seconds / fills_total, True) for n in range(fills_total)]
+            + [
+                (start + n * args.seconds / (total - fills_total), False)
+                for n in range(total - fills_total)
+            ]
+        )
+        running: set[asyncio.Task[None]] = set()
         fills = churn = 0
-        cancels: set[asyncio.Task[None]] = set()
-        while True:
-            now = loop.time()
-            if now >= end:
-                break
-            while now >= next_fill:  # everything due, even when the loop ran late
+        for at, filled in schedule:
+            await asyncio.sleep(max(0.0, at - loop.time()))
+            if filled:
                 i = fills % len(keys)
-                cid = await submit(request(keys[i], Side.SELL if fills % 2 else Side.BUY, 1))
-                if cid is not None:
-                    fill_orders.append(cid)
-                    orders_placed.append(cid)
+                req = request(keys[i], Side.SELL if fills % 2 else Side.BUY, 1)
                 fills += 1
-                next_fill += fill_every
-            while now >= next_churn and churn < args.orders:
+            else:
                 i = churn % len(keys)
-                cid = await submit(request(keys[i], Side.BUY, 1, far_bid(i)))
-                if cid is not None:
-                    orders_placed.append(cid)
-                    task = asyncio.create_task(cancel_later(cid))
-                    cancels.add(task)
-                    task.add_done_callback(cancels.discard)
+                req = request(keys[i], Side.BUY, 1, far_bid(i))
                 churn += 1
-                next_churn += churn_every
-            await asyncio.sleep(max(0.0, min(next_fill, next_churn, end) - loop.time()))
-        await asyncio.gather(*cancels, return_exceptions=True)
+            task = asyncio.create_task(place(req, filled))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        await asyncio.gather(*running, return_exceptions=True)
+        desk_done.set()
 
     def desk_marks() -> None:
         def status(cid: str) -> OrderStatus | None:
@@ -360,6 +372,14 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
         frames_at_start = app.frames
         await stop.wait()
         await asyncio.sleep(0.5)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(desk_done.wait(), 10)
+            async with asyncio.timeout(5):  # the last cancels and fills come back
+                while any(
+                    (v := engine.oms.get(cid)) is None or not v.order.status.is_terminal
+                    for cid in orders_placed
+                ):
+                    await engine.wait_changed(0.5)
         desk_marks()
         app.exit()
 
@@ -612,7 +632,7 @@ def run(args: argparse.Namespace) -> Result:
     started = time.monotonic()
     progress(
         f"ui: a working desk ({args.working} working orders, {args.positions} positions, "
-        f"fills at {args.fill_rate:g}/s, {args.orders} orders placed and cancelled) under "
+        f"fills at {args.fill_rate:g}/s, {args.orders} orders placed and finished) under "
         f"{args.rate:,.0f} quotes/s over {args.symbols} symbols for {args.seconds:g} s on a "
         f"{WIDTH}x{HEIGHT} pty; then the bare Textual reference; then the desk in truecolour"
     )
@@ -689,7 +709,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fill-rate", type=float, default=10.0, help="marketable orders (fills) per s (10)"
     )
     parser.add_argument(
-        "--orders", type=int, default=1000, help="limits placed and cancelled in the run (1000)"
+        "--orders",
+        type=int,
+        default=1000,
+        help="orders placed and finished in the run: the fills, the rest cancelled (1000)",
     )
     parser.add_argument(
         "--cancel-after", type=float, default=0.3, help="seconds before each is cancelled (0.3)"
