@@ -98,6 +98,13 @@ def symbols(n: int) -> list[str]:
     return [f"S{i:02d}USDT" for i in range(n)]
 
 
+def fill_sells(n: int, symbols: int) -> bool:
+    """Whether the run's n-th marketable order (on symbol n % symbols) sells: a buy
+    at one pass over the symbols, a sell at the next, so every position stays open
+    and no sell is refused for want of a position."""
+    return (n // symbols) % 2 == 1
+
+
 # -- the child: the app on the pty, and the firehose -----------------------------------
 
 
@@ -327,7 +334,7 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(max(0.0, at - loop.time()))
             if filled:
                 i = fills % len(keys)
-                req = request(keys[i], Side.SELL if fills % 2 else Side.BUY, 1)
+                req = request(keys[i], Side.SELL if fill_sells(fills, len(keys)) else Side.BUY, 1)
                 fills += 1
             else:
                 i = churn % len(keys)
@@ -391,7 +398,7 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await session.close()
-    return {"published": published, "lags_ms": lags, "marks": marks}
+    return {"published": published, "lags_ms": lags, "marks": marks, "refused": rejected[:20]}
 
 
 def child_main(argv: list[str]) -> int:
@@ -579,6 +586,8 @@ def _spawn_and_measure(args: argparse.Namespace, kind: str, colorterm: str | Non
         Path(args.dump + suffix).write_bytes(b"".join(c for _, c in term.chunks))
     child = json.loads(result_path.read_text())
     shutil.rmtree(workdir, ignore_errors=True)
+    for reason in child.get("refused", [])[:5]:
+        progress(f"ui: {kind}: an order was refused: {reason}")
     marks = child["marks"]
     start, end = marks["firehose_start"], marks["firehose_end"]
     duration = end - start

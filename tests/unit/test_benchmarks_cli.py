@@ -14,9 +14,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from benchmarks.__main__ import COMMANDS, main
 from benchmarks._redis import throwaway_server
+from benchmarks.ui import fill_sells
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -339,3 +342,13 @@ def test_ui_table_shows_each_target_and_whether_it_was_met() -> None:
         assert f"{op} " in row, row
         assert row.split()[-1] in ("ok", "MISSED"), row
     assert not any(r.startswith("truecolor_") for r in rows)
+
+
+@given(symbols=st.integers(1, 60), orders=st.integers(0, 3000))
+def test_ui_desk_fills_never_sell_a_position_away(symbols: int, orders: int) -> None:
+    """The desk's fills alternate buy and sell per symbol: each one-lot position opened
+    before the run stays between its size and one lot more (nothing is refused)."""
+    held = [0] * symbols
+    for n in range(orders):
+        held[n % symbols] += -1 if fill_sells(n, symbols) else 1
+        assert 0 <= held[n % symbols] <= 1
