@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import fcntl
 import json
 import logging
+import math
 import os
 import pty
 import re
@@ -52,7 +54,36 @@ TARGETS: dict[str, tuple[str, float]] = {
     "quote_to_screen_p99_ms": ("<", 100.0),
     "rss_growth_mb": ("<", 50.0),
     "bytes_to_terminal_per_s": ("<", 100_000.0),
+    # Against the bare Textual app in the same run: machines differ, ratios less.
+    "ratio_keypress_vs_bare": ("<=", 1.5),
+    "ratio_quote_vs_bare": ("<=", 1.5),
+    "ratio_start_vs_bare": ("<=", 2.0),
 }
+BARE_KEYS = (
+    "event_loop_lag_p99_ms",
+    "keypress_to_ticket_p99_ms",
+    "keypress_to_ticket_p50_ms",
+    "keypresses_measured",
+    "quote_to_screen_p99_ms",
+    "quote_to_screen_p50_ms",
+    "quotes_to_screen_measured",
+    "bytes_to_terminal_per_s",
+    "rss_growth_mb",
+    "start_to_first_frame_s",
+    "quote_updates_per_s",
+)
+TRUECOLOR_KEYS = (
+    "event_loop_lag_p99_ms",
+    "keypress_to_ticket_p99_ms",
+    "quote_to_screen_p99_ms",
+    "bytes_to_terminal_per_s",
+    "rss_growth_mb",
+    "start_to_first_frame_s",
+    "fills_per_s",
+    "orders_finished",
+)
+DESK_MARKER = b"SILVERTINE"  # the header bar, in the desk's first frame
+BARE_MARKER = b"REFERENCE"  # benchmarks.ui_bare's header row
 
 WIDTH, HEIGHT = 120, 36
 DEFAULT_FRAME_RATE = float(UIConfig.model_fields["frame_rate"].default)
@@ -67,12 +98,19 @@ def symbols(n: int) -> list[str]:
     return [f"S{i:02d}USDT" for i in range(n)]
 
 
+def fill_sells(n: int, symbols: int) -> bool:
+    """Whether the run's n-th marketable order (on symbol n % symbols) sells: a buy
+    at one pass over the symbols, a sell at the next, so every position stays open
+    and no sell is refused for want of a position."""
+    return (n // symbols) % 2 == 1
+
+
 # -- the child: the app on the pty, and the firehose -----------------------------------
 
 
 async def _child(args: argparse.Namespace) -> dict[str, Any]:
-    from silvertine_tui.config import PaperBrokerConfig, Settings
-    from silvertine_tui.domain import Quote
+    from silvertine_tui.config import PaperBrokerConfig, RiskConfig, RiskLimits, Settings
+    from silvertine_tui.domain import OrderRequest, OrderStatus, OrderType, Quote, Side, TimeInForce
     from silvertine_tui.engine import Session
     from silvertine_tui.events import QuoteEvent, next_event_id
     from silvertine_tui.ui.app import SilvertineApp
@@ -82,17 +120,33 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
     paper = PaperBrokerConfig(
         name="paper",
         symbols=names,
+        starting_cash={"USDT": Decimal("100000000")},
         market={"source": "external"},
+    )
+    # The desk's own order flow (`--orders`, fills at `--fill-rate`) is far above the
+    # default order-rate and working-order limits and rests far from the firehose's
+    # prices: those rules are off, every other check still runs.
+    risk = RiskConfig(
+        defaults=RiskLimits(
+            max_notional=Decimal("10000000"),
+            price_collar_pct=None,
+            max_open_orders=None,
+            max_orders_per_s=None,
+        )
     )
     settings = Settings(
         brokers=[paper],
         bus={"md_maxlen": args.md_maxlen},
         ui={"frame_rate": args.frame_rate},
+        risk=risk,
     )
     session = Session(settings)
     await session.start()
     state_dir = Path(args.result).parent
-    app = SilvertineApp(session, state=UserState(state_dir / "state.json"))
+    extra: dict[str, Any] = {}
+    if args.toast_timeout is not None:
+        extra["toast_timeout_s"] = args.toast_timeout
+    app = SilvertineApp(session, state=UserState(state_dir / "state.json"), **extra)
     keys = [f"{name}.PAPER" for name in names]
     published: list[tuple[int, float]] = []
     lags: list[float] = []
@@ -138,10 +192,16 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
         event: QuoteEvent = built(QuoteEvent, event_fields, values)
         return event
 
+    desk_ready = asyncio.Event()
+    run_started = asyncio.Event()
+
     async def firehose() -> None:
         await asyncio.wait_for(app.feed_ready.wait(), 30)
+        await asyncio.wait_for(desk_ready.wait(), 60)
         await asyncio.sleep(args.warmup)
         marks["firehose_start"] = time.monotonic()
+        Path(args.result).with_suffix(".start").write_text(str(marks["firehose_start"]))
+        run_started.set()
         batch = max(1, int(args.rate / 100))  # every 10 ms
         interval = batch / args.rate
         loop = asyncio.get_running_loop()
@@ -176,6 +236,131 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
         marks["frames"] = float(app.frames - frames_at_start)
         stop.set()
 
+    engine = session.engine
+    broker = session.brokers[0]
+    orders_placed: list[str] = []  # during the run: fills and placed-then-cancelled
+    fill_orders: list[str] = []
+    rejected: list[str] = []
+
+    def request(key: str, side: Side, qty: int, limit: Decimal | None = None) -> OrderRequest:
+        return OrderRequest(
+            broker="paper",
+            account="main",
+            instrument=key,
+            side=side,
+            order_type=OrderType.MARKET if limit is None else OrderType.LIMIT,
+            quantity=Decimal(qty),
+            limit_price=limit,
+            tif=TimeInForce.IOC if limit is None else TimeInForce.GTC,
+        )
+
+    async def submit(req: OrderRequest) -> str | None:
+        try:
+            return await engine.submit(req)
+        except Exception as exc:  # counted and reported: a refused order is a finding
+            rejected.append(f"{type(exc).__name__}: {exc}")
+            return None
+
+    def far_bid(i: int) -> Decimal:
+        return Decimal(4500) if i == 0 else Decimal(50)
+
+    async def build_desk() -> None:
+        """Books at the paper venue, `--working` resting limits far below the market,
+        one position per symbol (a marketable buy each), before the measured window."""
+        await asyncio.wait_for(app.feed_ready.wait(), 30)
+        size = Decimal(1_000_000)
+        for i, key in enumerate(keys):
+            bid = Decimal(9000) if i == 0 else Decimal(100)
+            await broker.on_market_data(  # type: ignore[attr-defined]
+                Quote(instrument=key, bid=bid, ask=bid + Decimal("0.02"), bid_size=size,
+                      ask_size=size)
+            )  # fmt: skip
+        await engine.load_instruments()
+        for n in range(args.working):
+            i = n % len(keys)
+            await submit(request(keys[i], Side.BUY, 1, far_bid(i)))
+        for key in keys[: args.positions]:
+            await submit(request(key, Side.BUY, 10))
+        async with asyncio.timeout(30):
+            while (
+                len(engine.oms.working()) < args.working
+                or sum(1 for k in keys if engine.position("paper", "main", k)) < args.positions
+            ):
+                await engine.wait_changed(1.0)
+        marks["working_orders"] = float(len(engine.oms.working()))
+        marks["positions"] = float(sum(1 for k in keys if engine.position("paper", "main", k)))
+        desk_ready.set()
+
+    async def cancel_later(cid: str) -> None:
+        await asyncio.sleep(args.cancel_after)
+        try:
+            await engine.cancel(cid)
+        except Exception as exc:
+            rejected.append(f"cancel {type(exc).__name__}: {exc}")
+
+    desk_done = asyncio.Event()
+
+    async def place(req: OrderRequest, filled: bool) -> None:
+        cid = await submit(req)
+        if cid is None:
+            return
+        orders_placed.append(cid)
+        if filled:
+            fill_orders.append(cid)
+        else:
+            await cancel_later(cid)
+
+    async def desk() -> None:
+        """During the run: `--orders` orders placed and finished, spread evenly; of them
+        `--fill-rate` a second are marketable (each finished by its fill), the rest
+        limits far from the market, cancelled `--cancel-after` seconds after placing.
+        Each order is its own task, as orders from several windows and strategies
+        would be: a slow acknowledgement does not hold back the next order."""
+        await asyncio.wait_for(run_started.wait(), 120)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        total = max(0, args.orders)
+        fills_total = min(total, round(args.fill_rate * args.seconds))
+        schedule = sorted(
+            [(start + n * args.seconds / fills_total, True) for n in range(fills_total)]
+            + [
+                (start + n * args.seconds / (total - fills_total), False)
+                for n in range(total - fills_total)
+            ]
+        )
+        running: set[asyncio.Task[None]] = set()
+        fills = churn = 0
+        for at, filled in schedule:
+            await asyncio.sleep(max(0.0, at - loop.time()))
+            if filled:
+                i = fills % len(keys)
+                req = request(keys[i], Side.SELL if fill_sells(fills, len(keys)) else Side.BUY, 1)
+                fills += 1
+            else:
+                i = churn % len(keys)
+                req = request(keys[i], Side.BUY, 1, far_bid(i))
+                churn += 1
+            task = asyncio.create_task(place(req, filled))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        await asyncio.gather(*running, return_exceptions=True)
+        desk_done.set()
+
+    def desk_marks() -> None:
+        def status(cid: str) -> OrderStatus | None:
+            view = engine.oms.get(cid)
+            return view.order.status if view is not None else None
+
+        marks["orders_placed"] = float(len(orders_placed))
+        marks["orders_finished"] = float(
+            sum(1 for cid in orders_placed if (s := status(cid)) is not None and s.is_terminal)
+        )
+        marks["fills"] = float(sum(1 for cid in fill_orders if status(cid) is OrderStatus.FILLED))
+        marks["orders_rejected"] = float(len(rejected))
+        marks["working_orders_end"] = float(len(engine.oms.working()))
+        if rejected:
+            logging.getLogger("benchmarks.ui").warning("refused: %s", rejected[:5])
+
     async def sleeper() -> None:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
@@ -189,13 +374,23 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
     async def drive() -> None:
         nonlocal frames_at_start
         await asyncio.wait_for(app.feed_ready.wait(), 30)
+        await asyncio.wait_for(desk_ready.wait(), 60)
         await asyncio.sleep(args.warmup)
         frames_at_start = app.frames
         await stop.wait()
         await asyncio.sleep(0.5)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(desk_done.wait(), 10)
+            async with asyncio.timeout(5):  # the last cancels and fills come back
+                while any(
+                    (v := engine.oms.get(cid)) is None or not v.order.status.is_terminal
+                    for cid in orders_placed
+                ):
+                    await engine.wait_changed(0.5)
+        desk_marks()
         app.exit()
 
-    tasks = [asyncio.create_task(t()) for t in (firehose, sleeper, drive)]
+    tasks = [asyncio.create_task(t()) for t in (firehose, sleeper, drive, build_desk, desk)]
     try:
         await app.run_async()
     finally:
@@ -203,7 +398,7 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await session.close()
-    return {"published": published, "lags_ms": lags, "marks": marks}
+    return {"published": published, "lags_ms": lags, "marks": marks, "refused": rejected[:20]}
 
 
 def child_main(argv: list[str]) -> int:
@@ -311,26 +506,39 @@ def quote_to_screen_ms(
     return latencies
 
 
-def run(args: argparse.Namespace) -> Result:
+def _spawn_and_measure(args: argparse.Namespace, kind: str, colorterm: str | None) -> Result:
+    """One child (`desk` or `bare`) on a fresh 120x36 pty, measured from here."""
     workdir = Path(tempfile.mkdtemp(prefix="silvertine-ui-bench-"))
     result_path = workdir / "child.json"
+    start_path = result_path.with_suffix(".start")
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", HEIGHT, WIDTH, 0, 0))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTUAL")}
     env.pop("COLORTERM", None)
     env.pop("NO_COLOR", None)
     env.update({"TERM": "xterm-256color", "XDG_STATE_HOME": str(workdir)})
-    profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
-    argv = [
-        sys.executable, *profile, "-m", "benchmarks.ui", "--child", "--result", str(result_path),
-        "--rate", str(args.rate), "--symbols", str(args.symbols), "--seconds",
-        str(args.seconds), "--warmup", str(args.warmup), "--frame-rate", str(args.frame_rate),
-        "--presses", str(args.presses), "--md-maxlen", str(args.md_maxlen),
+    if colorterm is not None:
+        env["COLORTERM"] = colorterm
+    common = [
+        "--result", str(result_path), "--rate", str(args.rate), "--symbols", str(args.symbols),
+        "--seconds", str(args.seconds), "--warmup", str(args.warmup),
     ]  # fmt: skip
-    progress(
-        f"ui: {args.rate:,.0f} quotes/s over {args.symbols} symbols for {args.seconds:g} s "
-        f"on a {WIDTH}x{HEIGHT} pty"
-    )
+    if kind == "desk":
+        profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
+        argv = [
+            sys.executable, *profile, "-m", "benchmarks.ui", "--child", *common,
+            "--frame-rate", str(args.frame_rate), "--presses", str(args.presses),
+            "--md-maxlen", str(args.md_maxlen), "--working", str(args.working),
+            "--positions", str(args.positions), "--fill-rate", str(args.fill_rate),
+            "--orders", str(args.orders), "--cancel-after", str(args.cancel_after),
+            *(["--toast-timeout", str(args.toast_timeout)] if args.toast_timeout else []),
+        ]  # fmt: skip
+        marker = DESK_MARKER
+    else:
+        argv = [sys.executable, "-m", "benchmarks.ui_bare", *common]
+        marker = BARE_MARKER
+    progress(f"ui: {kind} at {'COLORTERM=' + colorterm if colorterm else '256 colours'}")
+    spawned = time.monotonic()
     proc = subprocess.Popen(
         argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
         start_new_session=True,
@@ -338,12 +546,18 @@ def run(args: argparse.Namespace) -> Result:
     os.close(slave)
     term = Terminal(master)
     term.start()
+    presses: list[float] = []
     try:
-        started = time.monotonic()
-        time.sleep(args.warmup + 1.0)
+        deadline = time.monotonic() + 120
+        while not start_path.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the {kind} child never started its run (exit {proc.poll()}); its "
+                    f"terminal said: {b''.join(c for _, c in term.chunks)[-2000:]!r}"
+                )
+            time.sleep(0.05)
         rss_start = _rss_mb(proc.pid)
         firehose_start = time.monotonic()
-        presses: list[float] = []
         keys = [b"b", b"s"]
         gap = max(0.3, (args.seconds - 2) / max(1, args.presses))
         for n in range(args.presses):
@@ -368,9 +582,12 @@ def run(args: argparse.Namespace) -> Result:
             term.thread.join(timeout=5)
         os.close(master)
     if args.dump:
-        Path(args.dump).write_bytes(b"".join(c for _, c in term.chunks))
+        suffix = f".{kind}.{colorterm or '256'}"
+        Path(args.dump + suffix).write_bytes(b"".join(c for _, c in term.chunks))
     child = json.loads(result_path.read_text())
     shutil.rmtree(workdir, ignore_errors=True)
+    for reason in child.get("refused", [])[:5]:
+        progress(f"ui: {kind}: an order was refused: {reason}")
     marks = child["marks"]
     start, end = marks["firehose_start"], marks["firehose_end"]
     duration = end - start
@@ -384,7 +601,8 @@ def run(args: argparse.Namespace) -> Result:
             key_ms.append((shown - at) * 1000)
     key_ms.sort()
     lags = sorted(float(x) for x in child["lags_ms"])
-    result: Result = {
+    first = term.find_after(re.compile(re.escape(marker)), spawned, marker[-4:])
+    out: Result = {
         "event_loop_lag_p99_ms": round(percentile(lags, 99), 2),
         "event_loop_lag_p50_ms": round(percentile(lags, 50), 2),
         "keypress_to_ticket_p99_ms": round(percentile(key_ms, 99), 2),
@@ -394,22 +612,75 @@ def run(args: argparse.Namespace) -> Result:
         "quote_to_screen_p99_ms": round(percentile(latencies, 99), 2),
         "quote_to_screen_p50_ms": round(percentile(latencies, 50), 2),
         "quotes_to_screen_measured": len(latencies),
-        "frames_per_s": round(marks["frames"] / duration, 2),
         "rss_growth_mb": round(rss_end - rss_start, 2),
         "rss_end_mb": round(rss_end, 2),
         "bytes_to_terminal_per_s": round(term.bytes_between(start, end) / duration, 1),
-        "quote_events_per_s": round(marks["events"] / duration, 1),
+        "start_to_first_frame_s": round(first - spawned, 3) if first is not None else math.nan,
         "seconds": round(duration, 2),
-        "symbols": args.symbols,
-        "frame_rate": args.frame_rate,
-        "terminal": f"{WIDTH}x{HEIGHT}",
-        "wall_s": round(time.monotonic() - started, 2),
     }
+    if kind == "desk":
+        out["frames_per_s"] = round(marks["frames"] / duration, 2)
+        out["quote_events_per_s"] = round(marks["events"] / duration, 1)
+        out["working_orders"] = int(marks["working_orders"])
+        out["positions"] = int(marks["positions"])
+        out["fills_per_s"] = round(marks["fills"] / duration, 2)
+        out["orders_placed"] = int(marks["orders_placed"])
+        out["orders_finished"] = int(marks["orders_finished"])
+        out["orders_rejected"] = int(marks["orders_rejected"])
+        out["working_orders_end"] = int(marks["working_orders_end"])
+    else:
+        out["quote_updates_per_s"] = round(marks["events"] / duration, 1)
+    return out
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if b > 0 and math.isfinite(a) and math.isfinite(b) else math.nan
+
+
+def run(args: argparse.Namespace) -> Result:
+    started = time.monotonic()
+    progress(
+        f"ui: a working desk ({args.working} working orders, {args.positions} positions, "
+        f"fills at {args.fill_rate:g}/s, {args.orders} orders placed and finished) under "
+        f"{args.rate:,.0f} quotes/s over {args.symbols} symbols for {args.seconds:g} s on a "
+        f"{WIDTH}x{HEIGHT} pty; then the bare Textual reference; then the desk in truecolour"
+    )
+    desk = _spawn_and_measure(args, "desk", None)
+    bare = _spawn_and_measure(args, "bare", None)
+    result: Result = dict(desk)
+    for key in BARE_KEYS:
+        result[f"bare_{key}"] = bare[key]
+    result["ratio_keypress_vs_bare"] = _ratio(
+        desk["keypress_to_ticket_p99_ms"], bare["keypress_to_ticket_p99_ms"]
+    )
+    result["ratio_quote_vs_bare"] = _ratio(
+        desk["quote_to_screen_p99_ms"], bare["quote_to_screen_p99_ms"]
+    )
+    result["ratio_start_vs_bare"] = _ratio(
+        desk["start_to_first_frame_s"], bare["start_to_first_frame_s"]
+    )
+    if args.truecolor:
+        true = _spawn_and_measure(args, "desk", "truecolor")
+        for key in TRUECOLOR_KEYS:
+            result[f"truecolor_{key}"] = true[key]
+    result.update(
+        {
+            "symbols": args.symbols,
+            "frame_rate": args.frame_rate,
+            "terminal": f"{WIDTH}x{HEIGHT}",
+            "wall_s": round(time.monotonic() - started, 2),
+        }
+    )
     result["targets_met"] = {
-        key: (result[key] < limit if op == "<" else result[key] >= limit)
-        for key, (op, limit) in TARGETS.items()
+        key: _met(result[key], op, limit) for key, (op, limit) in TARGETS.items()
     }
     return result
+
+
+def _met(value: float, op: str, limit: float) -> bool:
+    if not math.isfinite(value):
+        return False
+    return value < limit if op == "<" else value <= limit
 
 
 def render(result: Result) -> str:
@@ -429,7 +700,7 @@ def render(result: Result) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=10_000.0, help="quotes/s (10000)")
     parser.add_argument("--symbols", type=int, default=50, help="instruments (50)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="firehose duration (20)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="run duration (60)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before (2)")
     parser.add_argument(
         "--frame-rate",
@@ -441,7 +712,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--md-maxlen", type=int, default=10_000, help="bus.md_maxlen of the memory bus (10000)"
     )
-    parser.add_argument("--dump", metavar="PATH", help="write what the terminal received")
+    parser.add_argument("--working", type=int, default=50, help="resting limit orders (50)")
+    parser.add_argument("--positions", type=int, default=50, help="open positions (50)")
+    parser.add_argument(
+        "--fill-rate", type=float, default=10.0, help="marketable orders (fills) per s (10)"
+    )
+    parser.add_argument(
+        "--orders",
+        type=int,
+        default=1000,
+        help="orders placed and finished in the run: the fills, the rest cancelled (1000)",
+    )
+    parser.add_argument(
+        "--cancel-after", type=float, default=0.3, help="seconds before each is cancelled (0.3)"
+    )
+    parser.add_argument(
+        "--truecolor",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the desk again with COLORTERM=truecolor (on)",
+    )
+    parser.add_argument(
+        "--toast-timeout",
+        type=float,
+        metavar="S",
+        help="diagnosis only, not the app as shipped: how long toasts stay (the app's 6 s)",
+    )
+    parser.add_argument("--dump", metavar="PATH", help="write what each terminal received")
     parser.add_argument("--profile", metavar="PATH", help="cProfile the app process to PATH")
 
 

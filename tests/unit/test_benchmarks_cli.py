@@ -14,9 +14,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from benchmarks.__main__ import COMMANDS, main
 from benchmarks._redis import throwaway_server
+from benchmarks.ui import fill_sells
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -215,3 +218,137 @@ def test_engine_table_says_whether_each_target_was_met() -> None:
         row = next((r for r in proc.stdout.splitlines() if r.startswith(line)), None)
         assert row is not None, (line, proc.stdout)
         assert row.split()[-1] in ("yes", "NO"), row
+
+
+UI_FIGURES = (
+    # the working desk at 256 colours
+    "event_loop_lag_p99_ms",
+    "event_loop_lag_p50_ms",
+    "keypress_to_ticket_p99_ms",
+    "keypress_to_ticket_p50_ms",
+    "quote_to_screen_p99_ms",
+    "quote_to_screen_p50_ms",
+    "rss_growth_mb",
+    "rss_end_mb",
+    "bytes_to_terminal_per_s",
+    "start_to_first_frame_s",
+    "frames_per_s",
+    "quote_events_per_s",
+    "fills_per_s",
+    # the bare Textual reference, same run
+    "bare_event_loop_lag_p99_ms",
+    "bare_keypress_to_ticket_p99_ms",
+    "bare_quote_to_screen_p99_ms",
+    "bare_bytes_to_terminal_per_s",
+    "bare_rss_growth_mb",
+    "bare_start_to_first_frame_s",
+    "bare_quote_updates_per_s",
+    "ratio_keypress_vs_bare",
+    "ratio_quote_vs_bare",
+    "ratio_start_vs_bare",
+    # the desk again with COLORTERM=truecolor
+    "truecolor_event_loop_lag_p99_ms",
+    "truecolor_keypress_to_ticket_p99_ms",
+    "truecolor_quote_to_screen_p99_ms",
+    "truecolor_bytes_to_terminal_per_s",
+    "truecolor_rss_growth_mb",
+    "truecolor_start_to_first_frame_s",
+    "truecolor_fills_per_s",
+)
+UI_COUNTS = (
+    "keypresses_measured",
+    "keypresses_sent",
+    "quotes_to_screen_measured",
+    "working_orders",
+    "positions",
+    "orders_placed",
+    "orders_finished",
+    "orders_rejected",
+    "working_orders_end",
+    "bare_keypresses_measured",
+    "bare_quotes_to_screen_measured",
+    "truecolor_orders_finished",
+)
+UI_TARGETS = {
+    "event_loop_lag_p99_ms": ("<", 50.0),
+    "keypress_to_ticket_p99_ms": ("<", 100.0),
+    "quote_to_screen_p99_ms": ("<", 100.0),
+    "rss_growth_mb": ("<", 50.0),
+    "bytes_to_terminal_per_s": ("<", 100_000.0),
+    "ratio_keypress_vs_bare": ("<=", 1.5),
+    "ratio_quote_vs_bare": ("<=", 1.5),
+    "ratio_start_vs_bare": ("<=", 2.0),
+}
+UI_SHORT = ["--seconds", "3", "--warmup", "1", "--presses", "3", "--orders", "20"]
+
+
+@pytest.mark.slow
+def test_ui_json_has_every_figure_of_desk_reference_and_truecolour() -> None:
+    """A short run (the default is 60 s): every figure is there, from this run."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "ui", *UI_SHORT, "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1, f"stdout must be exactly one JSON object, got: {proc.stdout[:500]}"
+    result = json.loads(lines[0])
+    for key in UI_FIGURES:
+        value = result.get(key)
+        assert isinstance(value, int | float), key
+        assert not isinstance(value, bool), key
+    for key in UI_COUNTS:
+        assert isinstance(result.get(key), int), key
+    # The desk was a working desk, and the run placed and finished orders on it.
+    assert result["working_orders"] == 50
+    assert result["positions"] == 50
+    assert result["orders_placed"] == 20  # every one, fills and cancels
+    assert result["orders_finished"] == 20
+    assert result["orders_rejected"] == 0
+    # The reference app is measured the same way: its figures are real measurements.
+    assert result["bare_keypresses_measured"] > 0
+    assert result["bare_quotes_to_screen_measured"] > 0
+    assert 0 < result["bare_start_to_first_frame_s"] < 30
+    assert 0 < result["start_to_first_frame_s"] < 60
+    assert result["ratio_start_vs_bare"] == pytest.approx(
+        result["start_to_first_frame_s"] / result["bare_start_to_first_frame_s"], rel=1e-2
+    )
+    assert set(result["targets_met"]) == set(UI_TARGETS)
+    for key, (op, limit) in UI_TARGETS.items():
+        value = result[key]
+        met = math.isfinite(value) and (value < limit if op == "<" else value <= limit)
+        assert result["targets_met"][key] is met, key
+
+
+@pytest.mark.slow
+def test_ui_table_shows_each_target_and_whether_it_was_met() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "ui", *UI_SHORT, "--no-truecolor"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = proc.stdout.splitlines()
+    for key, (op, _) in UI_TARGETS.items():
+        row = next((r for r in rows if r.split() and r.split()[0] == key), None)
+        assert row is not None, (key, proc.stdout)
+        assert f"{op} " in row, row
+        assert row.split()[-1] in ("ok", "MISSED"), row
+    assert not any(r.startswith("truecolor_") for r in rows)
+
+
+@given(symbols=st.integers(1, 60), orders=st.integers(0, 3000))
+def test_ui_desk_fills_never_sell_a_position_away(symbols: int, orders: int) -> None:
+    """The desk's fills alternate buy and sell per symbol: each one-lot position opened
+    before the run stays between its size and one lot more (nothing is refused)."""
+    held = [0] * symbols
+    for n in range(orders):
+        held[n % symbols] += -1 if fill_sells(n, symbols) else 1
+        assert 0 <= held[n % symbols] <= 1
