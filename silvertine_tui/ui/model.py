@@ -185,6 +185,12 @@ class FeedModel:
     signals: deque[SignalRow] = field(default_factory=lambda: deque(maxlen=200))
     signals_dirty: bool = False
     notices: list[Notice] = field(default_factory=list)
+    fills_waiting: list[str] = field(default_factory=list)
+    fill_toast_every_s: float = 1.0
+    """Fills make at most one toast this often: at ten fills a second, a toast each
+    covered the quotes (sixty on screen at once) and most of the frame time went to
+    laying them out. The Log (`f`: fills only) lists every one."""
+    _last_fill_toast: float = float("-inf")
     rates: Rates = field(init=False)
     decode_errors: int = 0
     fee_rates: dict[str, Decimal] = field(default_factory=dict)
@@ -220,13 +226,9 @@ class FeedModel:
                 if live:
                     lookup = self.describer.instruments
                     inst = lookup(p.instrument) if lookup is not None else None
-                    self.notices.append(
-                        Notice(
-                            "Fill",
-                            f"{p.side} {qty_text(p.quantity, inst)} {p.instrument}"
-                            f" @ {price_text(p.price, inst)}",
-                            "information",
-                        )
+                    self.fills_waiting.append(
+                        f"{p.side} {qty_text(p.quantity, inst)} {p.instrument}"
+                        f" @ {price_text(p.price, inst)}"
                     )
             case OrderUpdateEvent():
                 update = event.payload
@@ -342,6 +344,18 @@ class FeedModel:
 
     # -- frame side -------------------------------------------------------------------
 
+    def _fill_notice(self) -> Notice | None:
+        now = self.clock()
+        if not self.fills_waiting or now - self._last_fill_toast < self.fill_toast_every_s:
+            return None
+        fills, self.fills_waiting = self.fills_waiting, []
+        self._last_fill_toast = now
+        if len(fills) == 1:
+            return Notice("Fill", fills[0], "information")
+        shown = "\n".join(fills[:3])
+        more = f"\nand {len(fills) - 3} more: the Log has them all (7, f)" if len(fills) > 3 else ""
+        return Notice(f"{len(fills)} fills", shown + more, "information")
+
     def take_dirty_quotes(self) -> set[str]:
         dirty, self.dirty_quotes = self.dirty_quotes, set()
         return dirty
@@ -349,6 +363,9 @@ class FeedModel:
     def take_notices(self, limit: int = 5) -> list[Notice]:
         """At most `limit` toasts a frame; a burst is summarised, not queued forever."""
         notices, self.notices = self.notices, []
+        fills = self._fill_notice()
+        if fills is not None:
+            notices.insert(0, fills)
         if len(notices) <= limit:
             return notices
         shown = notices[: limit - 1]

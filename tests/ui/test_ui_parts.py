@@ -12,7 +12,7 @@ from silvertine_tui.domain import ConnectionState, Fill, Quote
 from silvertine_tui.events import FillEvent, Health, HealthEvent, QuoteEvent
 from silvertine_tui.ui.format import age, num, parse_decimal, pct, signed
 from silvertine_tui.ui.keymap import BY_ID, SPECS, display_keys, unknown_ids
-from silvertine_tui.ui.model import FeedModel
+from silvertine_tui.ui.model import FeedModel, Notice
 from silvertine_tui.ui.state import UserState
 from silvertine_tui.ui.themes import (
     TRADING_VARIABLES,
@@ -151,9 +151,15 @@ def test_model_coalesces_quotes_and_bounds_the_log() -> None:
     assert model.log_total == 500
     assert model.log[-1].number == 499
     assert model.fee_rates["paper"] == Decimal("0.001")
+    # Fills make one toast (at most one a second), naming the first few.
+    notices = model.take_notices(limit=5)
+    assert [n.title for n in notices] == ["500 fills"]
+    assert notices[0].message.endswith("\nand 497 more: the Log has them all (7, f)")
+    # Any other burst: at most `limit` toasts a frame, the rest summarised.
+    model.notices.extend(Notice("Risk reject", f"r{n}", "error") for n in range(12))
     notices = model.take_notices(limit=5)
     assert len(notices) == 5
-    assert notices[-1].message == "496 more events: see the log"
+    assert notices[-1].message == "8 more events: see the log"
 
 
 def test_model_toasts_a_disconnect_once() -> None:
