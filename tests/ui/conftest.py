@@ -28,6 +28,7 @@ from textual.widgets import DataTable
 from silvertine_tui.brokers.paper import PaperBroker
 from silvertine_tui.bus import BusOptions, MemoryBus
 from silvertine_tui.config import PaperBrokerConfig, Settings
+from silvertine_tui.domain import OrderRequest, OrderType, Side, TimeInForce
 from silvertine_tui.engine import Session
 from silvertine_tui.ui.app import SilvertineApp
 from silvertine_tui.ui.state import UserState
@@ -162,6 +163,20 @@ class Desk:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+def market_buy(client_order_id: str, instrument: str, quantity: str) -> OrderRequest:
+    """A marketable order on the test desk's paper account (it fills at the ask)."""
+    return OrderRequest(
+        client_order_id=client_order_id,
+        broker="paper",
+        account="main",
+        instrument=instrument,
+        side=Side.BUY,
+        order_type=OrderType.MARKET,
+        quantity=Decimal(quantity),
+        tif=TimeInForce.IOC,
+    )
 
 
 def build_desk(

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from silvertine_tui.domain import OrderRequest, OrderType, Side, TimeInForce
+from silvertine_tui.domain import OrderType, TimeInForce
 from silvertine_tui.ui.widgets.balances import Balances
 from silvertine_tui.ui.widgets.blotter import Blotter
 from silvertine_tui.ui.widgets.positions import Positions
+
+from .conftest import market_buy
 
 
 async def test_quotes_do_not_redraw_orders_or_balances(make_desk) -> None:
@@ -17,16 +19,7 @@ async def test_quotes_do_not_redraw_orders_or_balances(make_desk) -> None:
         await desk.start(pilot)
         await desk.step(pilot, 2)
         engine = desk.session.engine
-        buy = OrderRequest(
-            client_order_id="pos-1",
-            broker="paper",
-            account="main",
-            instrument="ETHUSDT.PAPER",
-            side=Side.BUY,
-            order_type=OrderType.MARKET,
-            quantity=Decimal("1"),
-            tif=TimeInForce.IOC,
-        )
+        buy = market_buy("pos-1", "ETHUSDT.PAPER", "1")
         await engine.submit(buy)
         await engine.submit(
             buy.model_copy(

@@ -3,9 +3,7 @@ first few, and the Log keeps every fill."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from silvertine_tui.domain import OrderRequest, OrderType, Side, TimeInForce
+from .conftest import market_buy
 
 
 async def test_a_burst_of_fills_is_one_toast_a_second(make_desk) -> None:
@@ -16,18 +14,7 @@ async def test_a_burst_of_fills_is_one_toast_a_second(make_desk) -> None:
         engine = desk.session.engine
 
         async def buy(n: int) -> None:
-            await engine.submit(
-                OrderRequest(
-                    client_order_id=f"burst-{n}",
-                    broker="paper",
-                    account="main",
-                    instrument="ETHUSDT.PAPER",
-                    side=Side.BUY,
-                    order_type=OrderType.MARKET,
-                    quantity=Decimal("0.01"),
-                    tif=TimeInForce.IOC,
-                )
-            )
+            await engine.submit(market_buy(f"burst-{n}", "ETHUSDT.PAPER", "0.01"))
 
         def fill_toasts() -> list[tuple[str, str]]:
             return [(n.title, n.message) for n in desk.app._notifications if "ill" in n.title]

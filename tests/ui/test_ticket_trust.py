@@ -13,7 +13,7 @@ from silvertine_tui.domain import OrderStatus, OrderType, Side, TimeInForce
 from silvertine_tui.ui.widgets.blotter import Blotter
 from silvertine_tui.ui.widgets.ticket import Ticket
 
-from .conftest import make_settings
+from .conftest import make_settings, market_buy
 from .test_trading_keys import open_buy_ticket, select_quote, ticket_of, type_into
 
 
@@ -289,23 +289,12 @@ async def test_reduce_only_does_not_lift_halted_without_asking(make_desk) -> Non
 
 
 async def test_a_sell_counts_what_working_sells_already_hold(make_desk) -> None:
-    from silvertine_tui.domain import OrderRequest
-
     desk = make_desk()
     async with desk.app.run_test(size=(120, 36)) as pilot:
         await desk.start(pilot)
         await desk.step(pilot, 1)
         engine = desk.session.engine
-        buy = OrderRequest(
-            client_order_id="setup-buy",
-            broker="paper",
-            account="main",
-            instrument="ETHUSDT.PAPER",
-            side=Side.BUY,
-            order_type=OrderType.MARKET,
-            quantity=Decimal("1"),
-            tif=TimeInForce.IOC,
-        )
+        buy = market_buy("setup-buy", "ETHUSDT.PAPER", "1")
         await engine.submit(buy)
         await desk.settle(pilot)
         ask = desk.app.model.quotes["ETHUSDT.PAPER"].quote.ask
