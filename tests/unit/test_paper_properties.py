@@ -15,11 +15,11 @@ Hypothesis runs derandomized (no example database), so the suite is deterministi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal as D
 from typing import Literal
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from silvertine_tui.brokers import OrderRejected, UnknownOrder
@@ -133,6 +133,15 @@ class Run:
     books: list[MarketBook]
     open_after_submit: dict[str, bool]
     cash0: D
+    # The order's limit when each fill happened (a replace may change it afterwards).
+    limit_at_fill: dict[str, D | None] = field(default_factory=dict)
+
+    def take(self, now: int, reports: list[ExecReport]) -> None:
+        for report in reports:
+            self.reports.append((now, report))
+            if report.fill is not None:
+                order = self.venue.orders[report.fill.client_order_id]
+                self.limit_at_fill[report.fill.exec_id] = order.limit_price
 
 
 def run(
@@ -163,7 +172,7 @@ def run(
                 now += STEP_NS
                 book = market.step(now)[KEY]
                 books.append(book)
-                out.reports += [(now, r) for r in venue.set_book(book, now)]
+                out.take(now, venue.set_book(book, now))
             continue
         if isinstance(action, Cancel | Replace):
             if not ids:
@@ -183,7 +192,7 @@ def run(
                     )
             except (OrderRejected, UnknownOrder):
                 continue
-            out.reports += [(now, r) for r in got]
+            out.take(now, got)
             continue
         side, kind = action.side, action.kind
         tif = action.tif
@@ -213,7 +222,7 @@ def run(
             continue
         ids.append(request.client_order_id)
         out.requests[request.client_order_id] = request
-        out.reports += [(now, r) for r in got]
+        out.take(now, got)
         out.open_after_submit[request.client_order_id] = any(
             o.client_order_id == request.client_order_id for o in venue.open_orders()
         )
@@ -243,6 +252,18 @@ common = settings(
     slippage=st.sampled_from(["none", "fixed_ticks", "bps", "sqrt_impact"]),
     resting=st.sampled_from(["through", "queue"]),
     short_selling=st.booleans(),
+)
+# Found in CI: a buy that took liquidity under a higher limit, then was replaced lower.
+@example(
+    seed=299,
+    script=[
+        Place(Side.BUY, OrderType.LIMIT, TimeInForce.GTC, lots=1, offset=0, stop_offset=1),
+        Replace(0, 5, 4),
+        Replace(0, 5, 0),
+    ],
+    slippage="none",
+    resting="through",
+    short_selling=False,
 )
 def test_simulator_invariants(
     seed: int,
@@ -320,16 +341,18 @@ def test_simulator_invariants(
         for maybe in (order.limit_price, order.stop_price):
             assert maybe is None or maybe % TICK == 0
 
-    # A resting (maker) fill is at the order's own limit; a buy never pays above it.
+    # A resting (maker) fill is at the order's own limit, as it was when it filled (a
+    # replace may move it afterwards); a buy never pays above it.
     for _, fill in fills:
         order = venue.orders[fill.client_order_id]
+        limit = r.limit_at_fill[fill.exec_id]
         if fill.liquidity.value == "MAKER":
-            assert fill.price == order.limit_price
-        if order.order_type.has_limit_price and order.limit_price is not None:
+            assert fill.price == limit
+        if order.order_type.has_limit_price and limit is not None:
             if fill.side is Side.BUY:
-                assert fill.price <= order.limit_price
+                assert fill.price <= limit
             else:
-                assert fill.price >= order.limit_price
+                assert fill.price >= limit
 
     # Reservations: never negative; all released when nothing is working.
     assert all(v >= 0 for v in venue.account.locked.values())
