@@ -149,59 +149,65 @@ async def _roundtrip(orders: int) -> dict[str, float]:
     }
 
 
-def _journal(events: int) -> list[dict[bytes, bytes]]:
-    """Order lifecycles of five events each: request, PENDING_NEW, NEW, fill, FILLED."""
-    out: list[dict[bytes, bytes]] = []
+def order_lifecycle(n: int, prefix: str = "bench") -> list[dict[bytes, bytes]]:
+    """One order's five journal entries, encoded: request, PENDING_NEW, NEW, a fill,
+    FILLED (buys and sells alternate). Also the start-up test's journal."""
     source = "paper/main"
+    request = OrderRequest(
+        client_order_id=f"{prefix}{n:010d}",
+        broker="paper",
+        account="main",
+        instrument=SYMBOL,
+        side=Side.BUY if n % 2 else Side.SELL,
+        order_type=OrderType.LIMIT,
+        quantity=Decimal("0.001"),
+        limit_price=Decimal("65000.00"),
+    )
+    cid = request.client_order_id
+    lifecycle = [
+        OrderRequestEvent.create(source, request),
+        OrderUpdateEvent.create(
+            source, OrderUpdate(client_order_id=cid, status=OrderStatus.PENDING_NEW)
+        ),
+        OrderUpdateEvent.create(
+            source,
+            OrderUpdate(client_order_id=cid, status=OrderStatus.NEW, venue_order_id=str(n)),
+        ),
+        FillEvent.create(
+            source,
+            Fill(
+                exec_id=f"x{n}",
+                client_order_id=cid,
+                broker="paper",
+                account="main",
+                instrument=SYMBOL,
+                side=request.side,
+                quantity=Decimal("0.001"),
+                price=Decimal("65000.00"),
+                fee=Decimal("0.0065"),
+                fee_currency="USDT",
+            ),
+        ),
+        OrderUpdateEvent.create(
+            source,
+            OrderUpdate(
+                client_order_id=cid,
+                status=OrderStatus.FILLED,
+                filled_qty=Decimal("0.001"),
+                avg_price=Decimal("65000.00"),
+            ),
+        ),
+    ]
+    return [encode(e) for e in lifecycle]
+
+
+def _journal(events: int) -> list[dict[bytes, bytes]]:
+    """Order lifecycles of five events each, cut to `events`."""
+    out: list[dict[bytes, bytes]] = []
     n = 0
     while len(out) < events:
         n += 1
-        request = OrderRequest(
-            client_order_id=f"bench{n:010d}",
-            broker="paper",
-            account="main",
-            instrument=SYMBOL,
-            side=Side.BUY if n % 2 else Side.SELL,
-            order_type=OrderType.LIMIT,
-            quantity=Decimal("0.001"),
-            limit_price=Decimal("65000.00"),
-        )
-        cid = request.client_order_id
-        lifecycle = [
-            OrderRequestEvent.create(source, request),
-            OrderUpdateEvent.create(
-                source, OrderUpdate(client_order_id=cid, status=OrderStatus.PENDING_NEW)
-            ),
-            OrderUpdateEvent.create(
-                source,
-                OrderUpdate(client_order_id=cid, status=OrderStatus.NEW, venue_order_id=str(n)),
-            ),
-            FillEvent.create(
-                source,
-                Fill(
-                    exec_id=f"x{n}",
-                    client_order_id=cid,
-                    broker="paper",
-                    account="main",
-                    instrument=SYMBOL,
-                    side=request.side,
-                    quantity=Decimal("0.001"),
-                    price=Decimal("65000.00"),
-                    fee=Decimal("0.0065"),
-                    fee_currency="USDT",
-                ),
-            ),
-            OrderUpdateEvent.create(
-                source,
-                OrderUpdate(
-                    client_order_id=cid,
-                    status=OrderStatus.FILLED,
-                    filled_qty=Decimal("0.001"),
-                    avg_price=Decimal("65000.00"),
-                ),
-            ),
-        ]
-        out.extend(encode(e) for e in lifecycle)
+        out.extend(order_lifecycle(n))
     return out[:events]
 
 

@@ -3,7 +3,7 @@ recovery's progress, the loop keeps running, orders wait, the log starts from th
 recent past, and once recovered the desk holds what the journal says.
 
 The journal (`ORDERS` order lifecycles of five events) is written with raw redis-py
-pipelines, as `benchmarks/engine.py` does for its recovery measurement.
+pipelines from the lifecycles `benchmarks/engine.py` journals for its recovery measurement.
 """
 
 from __future__ import annotations
@@ -15,27 +15,23 @@ from decimal import Decimal
 
 from redis.asyncio import Redis
 
+from benchmarks.engine import SYMBOL, order_lifecycle
 from silvertine_tui.config import PaperBrokerConfig, Settings
 from silvertine_tui.domain import (
-    Fill,
     OrderRequest,
-    OrderStatus,
     OrderType,
-    OrderUpdate,
     Side,
 )
 from silvertine_tui.engine import Session
 from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.engine.recovery import StartPhase, recover
 from silvertine_tui.engine.risk import RiskRejected
-from silvertine_tui.events import FillEvent, OrderRequestEvent, OrderUpdateEvent, encode
 from silvertine_tui.ui.app import SilvertineApp
 from silvertine_tui.ui.model import FEED_BACKLOG
 from silvertine_tui.ui.widgets.startup import ORDERS_WAIT, StartupBanner
 from tests.support.redis_server import RedisServer
 
 ORDERS = 12_000  # 60k events: a few seconds of recovery here
-SYMBOL = "BTCUSDT.PAPER"
 FIRST_FRAME_S = 1.0
 """The first frame, counted from the app's start (the bus already open, as the CLI
 does): measured about 0.2-0.4 s here (Textual's start and the desk's first layout)."""
@@ -45,63 +41,13 @@ applied in one go took about 100 ms here; yielding every 500 entries keeps the l
 a slice of replay plus a frame (measured 25-75 ms)."""
 
 
-def lifecycle(n: int) -> list[dict[bytes, bytes]]:
-    source = "paper/main"
-    side = Side.BUY if n % 2 else Side.SELL
-    request = OrderRequest(
-        client_order_id=f"big{n:010d}",
-        broker="paper",
-        account="main",
-        instrument=SYMBOL,
-        side=side,
-        order_type=OrderType.LIMIT,
-        quantity=Decimal("0.001"),
-        limit_price=Decimal("65000.00"),
-    )
-    cid = request.client_order_id
-    events = [
-        OrderRequestEvent.create(source, request),
-        OrderUpdateEvent.create(
-            source, OrderUpdate(client_order_id=cid, status=OrderStatus.PENDING_NEW)
-        ),
-        OrderUpdateEvent.create(
-            source, OrderUpdate(client_order_id=cid, status=OrderStatus.NEW, venue_order_id=str(n))
-        ),
-        FillEvent.create(
-            source,
-            Fill(
-                exec_id=f"x{n}",
-                client_order_id=cid,
-                broker="paper",
-                account="main",
-                instrument=SYMBOL,
-                side=side,
-                quantity=Decimal("0.001"),
-                price=Decimal("65000.00"),
-                fee=Decimal("0.0065"),
-                fee_currency="USDT",
-            ),
-        ),
-        OrderUpdateEvent.create(
-            source,
-            OrderUpdate(
-                client_order_id=cid,
-                status=OrderStatus.FILLED,
-                filled_qty=Decimal("0.001"),
-                avg_price=Decimal("65000.00"),
-            ),
-        ),
-    ]
-    return [encode(e) for e in events]
-
-
 async def write_journal(url: str, stream: str, orders: int) -> None:
     raw = Redis.from_url(url)
     try:
         for start in range(1, orders + 1, 200):
             pipe = raw.pipeline(transaction=False)
             for n in range(start, min(start + 200, orders + 1)):
-                for fields in lifecycle(n):
+                for fields in order_lifecycle(n, prefix="big"):
                     pipe.xadd(stream, fields)  # type: ignore[arg-type]
             await pipe.execute()
     finally:

@@ -213,14 +213,9 @@ def make_desk(tmp_path: Path, clock: FakeClock) -> Callable[..., Desk]:
     return make
 
 
-async def populate(desk: Desk, pilot: Pilot[None]) -> None:
-    """A desk a trader would recognise: moving quotes, a resting order, a filled one
-    with its position and P&L, a signal, all from the seeded paper market."""
-    from silvertine_tui.domain import OrderRequest, OrderType, Side, TimeInForce
-    from silvertine_tui.events import Signal, SignalEvent
-
+async def sample_orders(desk: Desk) -> None:
+    """A resting BTC buy (…0101) and a filled ETH market buy of 1.5 (…0102)."""
     engine = desk.session.engine
-    await desk.step(pilot, 6)
     await engine.submit(
         OrderRequest(
             client_order_id="st000000000000000101",
@@ -233,18 +228,16 @@ async def populate(desk: Desk, pilot: Pilot[None]) -> None:
             limit_price=Decimal("63500.00"),
         )
     )
-    await engine.submit(
-        OrderRequest(
-            client_order_id="st000000000000000102",
-            broker="paper",
-            account="main",
-            instrument="ETHUSDT.PAPER",
-            side=Side.BUY,
-            order_type=OrderType.MARKET,
-            quantity=Decimal("1.5"),
-            tif=TimeInForce.IOC,
-        )
-    )
+    await engine.submit(market_buy("st000000000000000102", "ETHUSDT.PAPER", "1.5"))
+
+
+async def populate(desk: Desk, pilot: Pilot[None]) -> None:
+    """A desk a trader would recognise: moving quotes, a resting order, a filled one
+    with its position and P&L, a signal, all from the seeded paper market."""
+    from silvertine_tui.events import Signal, SignalEvent
+
+    await desk.step(pilot, 6)
+    await sample_orders(desk)
     await desk.session.bus.publish(
         SignalEvent.create(
             "strategy:meanrev",

@@ -13,7 +13,7 @@ from silvertine_tui.ui.screens.history import OrderHistoryScreen
 from silvertine_tui.ui.screens.quit import QuitScreen
 from silvertine_tui.ui.widgets.blotter import Blotter
 
-from .conftest import Desk
+from .conftest import Desk, sample_orders
 
 
 def limit(coid: str, price: str, instrument: str = "ETHUSDT.PAPER") -> OrderRequest:
@@ -238,32 +238,8 @@ async def test_log_and_toast_lines_say_what_happened_on_the_tick(make_desk) -> N
     desk: Desk = make_desk()
     async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
         await desk.start(pilot)
-        engine = desk.session.engine
         await desk.step(pilot, 2)
-        await engine.submit(
-            OrderRequest(
-                client_order_id="st000000000000000101",
-                broker="paper",
-                account="main",
-                instrument="BTCUSDT.PAPER",
-                side=Side.BUY,
-                order_type=OrderType.LIMIT,
-                quantity=Decimal("0.05"),
-                limit_price=Decimal("63500.00"),
-            )
-        )
-        await engine.submit(
-            OrderRequest(
-                client_order_id="st000000000000000102",
-                broker="paper",
-                account="main",
-                instrument="ETHUSDT.PAPER",
-                side=Side.BUY,
-                order_type=OrderType.MARKET,
-                quantity=Decimal("1.5"),
-                tif=TimeInForce.IOC,
-            )
-        )
+        await sample_orders(desk)
         await desk.step(pilot, 2)
         model = desk.app.model
         fills = [line.text for line in model.fills]
