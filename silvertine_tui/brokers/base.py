@@ -5,13 +5,22 @@ bus; they never call the UI or the engine. The engine owns order state and reads
 back from the bus, so the same code path serves live trading and journal replay.
 
 Order flow, for every adapter:
-- `place` validates against the instrument (nothing is published or sent if invalid),
-  journals the request and a PENDING_NEW update at once, then submits. A rejection is
-  published as REJECTED and raised. A timeout leaves the order PENDING_NEW: its fate is
-  unknown until the venue answers or a reconcile finds it.
+- `place` validates against the instrument and the broker's `capabilities` (nothing is
+  published or sent if invalid), journals the request and a PENDING_NEW update at once,
+  then submits. A rejection is published as REJECTED and raised. A timeout is never
+  retried blindly and never guessed: the order's fate is asked of the venue with
+  `query_order` (`resolve_unknown`), and stays PENDING_NEW until the venue answers.
 - `modify` and `cancel` journal the intent and PENDING_REPLACE / PENDING_CANCEL; the
   adapter publishes the venue's answer (NEW with new terms, CANCELED, or the previous
-  working status when the venue refused).
+  working status when the venue refused). A cancel of an id the adapter does not know
+  is refused before anything is journaled.
+- An order keeps its client order id for life; its venue id may change (a venue that
+  modifies by cancel-replace publishes the new id with the new terms).
+
+Health is per link (REST, user-data stream, market streams, ...): an adapter that has
+links sets each with `set_link` and the broker's state is derived from them. The
+`order_links` must be LIVE for orders to go out; a market-data link alone going down
+leaves the broker DEGRADED but tradable.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import ClassVar
@@ -34,12 +43,15 @@ from ..config import BrokerConfigBase
 from ..domain import (
     Balance,
     Book,
+    Capabilities,
     ConnectionState,
     Fill,
     Instrument,
+    MarketDataKind,
     OrderRequest,
     OrderStatus,
     OrderUpdate,
+    OrderValidationError,
     Position,
     Quote,
     Trade,
@@ -66,7 +78,15 @@ from .errors import BrokerError, BrokerTimeout, NotConnected, OrderRejected, Unk
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TRADABLE_STATES", "Broker", "BrokerHealth", "Clock", "ReconcileReport", "VenueOrder"]
+__all__ = [
+    "TRADABLE_STATES",
+    "Broker",
+    "BrokerHealth",
+    "Clock",
+    "LinkStatus",
+    "ReconcileReport",
+    "VenueOrder",
+]
 
 Clock = Callable[[], int]
 """Nanoseconds since the epoch."""
@@ -89,8 +109,18 @@ class ReconcileReport(BaseModel):
 
 
 @dataclass(slots=True)
+class LinkStatus:
+    """One connection of an adapter (REST, user data, a market stream)."""
+
+    state: ConnectionState = ConnectionState.DISCONNECTED
+    detail: str = ""
+    since_ns: int = 0
+
+
+@dataclass(slots=True)
 class BrokerHealth:
     state: ConnectionState = ConnectionState.DISCONNECTED
+    links: dict[str, LinkStatus] = field(default_factory=dict)
     rtt_ms: float | None = None
     reconnects: int = 0
     errors: Counter[str] = field(default_factory=Counter)
@@ -116,6 +146,10 @@ class BrokerHealth:
             metrics[f"rate:{key}"] = value
         for key, count in self.errors.items():
             metrics[f"error:{key}"] = count
+        for name, link in self.links.items():
+            metrics[f"link:{name}"] = str(link.state)
+            if link.detail:
+                metrics[f"link_detail:{name}"] = link.detail
         metrics.update(self.extra)
         return metrics
 
@@ -124,6 +158,12 @@ class Broker(ABC):
     """Base of every adapter. Subclasses implement the `_`-prefixed venue calls."""
 
     kind: ClassVar[str]
+    # What the venue takes; an adapter may set its own per instance (from config).
+    capabilities: Capabilities = Capabilities()
+    # Links that carry orders and their reports: all LIVE for an order to go out.
+    order_links: ClassVar[tuple[str, ...]] = ()
+    # How long after a timed-out `place` a "no such order" answer is final.
+    unknown_order_window_s: float = 10.0
 
     def __init__(
         self, config: BrokerConfigBase, bus: EventBus, *, clock: Clock = time.time_ns
@@ -136,6 +176,9 @@ class Broker(ABC):
         self.clock = clock
         self.health_state = BrokerHealth()
         self._health_task: asyncio.Task[None] | None = None
+        self._instrument_cache: dict[str, Instrument] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._reconnect_listeners: list[Callable[[], Awaitable[None]]] = []
 
     # -- identity and state ---------------------------------------------------------
 
@@ -158,6 +201,43 @@ class Broker(ABC):
         self.health_state.state = state
         log.info("broker.state", extra={"broker": self.source, "state": state, "detail": message})
         await self.publish_health(message)
+
+    async def set_link(self, name: str, state: ConnectionState, detail: str = "") -> None:
+        """Record one link's state and derive the broker's state from all links:
+        every link LIVE -> LIVE; an order link down -> DISCONNECTED (or RECONCILING /
+        CONNECTING while it comes back); only other links down -> DEGRADED."""
+        links = self.health_state.links
+        old = links.get(name)
+        if old is not None and old.state is state and old.detail == detail:
+            return
+        links[name] = LinkStatus(state, detail, self.clock())
+        await self.set_state(
+            self.derived_state(), f"{name}: {state}{' - ' if detail else ''}{detail}"
+        )
+
+    def derived_state(self) -> ConnectionState:
+        links = self.health_state.links
+        if not links:
+            return self.health_state.state
+        order = [links[n].state for n in self.order_links if n in links]
+        for worst in (
+            ConnectionState.DISCONNECTED,
+            ConnectionState.CONNECTING,
+            ConnectionState.RECONCILING,
+        ):
+            if worst in order:
+                return worst
+        if any(link.state is not ConnectionState.LIVE for link in links.values()):
+            return ConnectionState.DEGRADED
+        return ConnectionState.LIVE
+
+    def order_path_down(self) -> str:
+        """The first order link that is not LIVE, with its detail ("" when all are)."""
+        for name in self.order_links:
+            link = self.health_state.links.get(name)
+            if link is not None and link.state is not ConnectionState.LIVE:
+                return f"{name} {link.state}{': ' if link.detail else ''}{link.detail}"
+        return ""
 
     async def publish_health(self, message: str = "") -> None:
         now = self.clock()
@@ -187,11 +267,30 @@ class Broker(ABC):
             self._health_task = asyncio.create_task(loop(), name=f"health:{self.source}")
 
     async def stop_health_loop(self) -> None:
+        """Stop the health loop and every background task (order resolvers)."""
+        for task in list(self._background):
+            task.cancel()
+        for task in list(self._background):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._health_task is not None:
             self._health_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._health_task
             self._health_task = None
+
+    def on_reconnect(self, listener: Callable[[], Awaitable[None]]) -> None:
+        """Call `listener` each time the adapter is back after losing its venue (the
+        session reconciles the journal against the venue then)."""
+        self._reconnect_listeners.append(listener)
+
+    async def announce_reconnect(self) -> None:
+        """Adapters call this once a lost connection is back and usable."""
+        for listener in list(self._reconnect_listeners):
+            try:
+                await listener()
+            except Exception:
+                log.exception("broker.reconnect_listener_failed", extra={"broker": self.source})
 
     def count_error(self, kind: str) -> None:
         self.health_state.errors[kind] += 1
@@ -239,6 +338,24 @@ class Broker(ABC):
                 f"{self.source} is {self.state}: orders can be sent when it is LIVE. "
                 "Wait for the connection or check the health pane."
             )
+        down = self.order_path_down()
+        if down:
+            raise NotConnected(
+                f"{self.source}: the order path is down ({down}); orders go out when it is "
+                "back. Check the health pane."
+            )
+
+    def check_request(
+        self, request: OrderRequest, instrument: Instrument, market_price: Decimal | None
+    ) -> None:
+        """Raise `OrderValidationError` naming every rule `request` breaks here: the
+        instrument's grid and the broker's capabilities."""
+        issues = self.capabilities.issues(
+            self.source, request.order_type, request.tif, post_only=request.post_only
+        )
+        issues += request.issues(instrument, market_price)
+        if issues:
+            raise OrderValidationError(issues)
 
     async def place(self, request: OrderRequest, market_price: Decimal | None = None) -> str:
         """Validate, journal, submit. Returns the client order id."""
@@ -248,7 +365,7 @@ class Broker(ABC):
             )
         self._require_tradable()
         instrument = await self.instrument(request.instrument)
-        request.validate_for(instrument, market_price)
+        self.check_request(request, instrument, market_price)
         await self.publish(OrderRequestEvent.create(self.source, request, ts=self.clock()))
         await self.publish_update(
             OrderUpdate(client_order_id=request.client_order_id, status=OrderStatus.PENDING_NEW)
@@ -257,6 +374,7 @@ class Broker(ABC):
             await self._submit(request)
         except BrokerTimeout:
             self.count_error("timeout")
+            self.resolve_unknown(request.client_order_id)
             raise
         except BrokerError as exc:
             self.count_error(type(exc).__name__)
@@ -295,6 +413,11 @@ class Broker(ABC):
 
     async def cancel(self, client_order_id: str, reason: str = "") -> None:
         self._require_tradable()
+        if not self.knows_order(client_order_id):
+            raise UnknownOrder(
+                f"{self.source} has no order {client_order_id}: nothing was sent",
+                code="unknown_order",
+            )
         await self.publish(
             CancelRequestEvent.create(
                 self.source,
@@ -342,14 +465,88 @@ class Broker(ABC):
         return cancelled
 
     async def instrument(self, key: str) -> Instrument:
-        instruments = await self.instruments()
-        try:
-            return instruments[key]
-        except KeyError:
-            known = ", ".join(sorted(instruments)) or "none"
-            raise OrderRejected(
-                f"instrument {key} is not traded at {self.source} (known: {known})"
-            ) from None
+        """One instrument, looked up on demand and cached (`forget_instrument` drops it,
+        e.g. when the venue changes its trading status)."""
+        cached = self._instrument_cache.get(key)
+        if cached is not None:
+            return cached
+        found = await self._fetch_instrument(key)
+        if found is None:
+            raise OrderRejected(f"instrument {key} is not traded at {self.source}")
+        self._instrument_cache[key] = found
+        return found
+
+    def forget_instrument(self, key: str) -> None:
+        self._instrument_cache.pop(key, None)
+
+    async def _fetch_instrument(self, key: str) -> Instrument | None:
+        """The venue's definition of one instrument (None: not traded there). The
+        default looks in `instruments()`; a venue with a lookup by symbol overrides it."""
+        return (await self.instruments()).get(key)
+
+    def knows_order(self, client_order_id: str) -> bool:
+        """Whether this adapter has seen the order (placed, reported or reconciled).
+        A cancel of an order it does not know is refused before it is journaled."""
+        return True
+
+    def resolve_unknown(self, client_order_id: str) -> None:
+        """After a timeout on `place`: ask the venue what became of the order, in the
+        background, and publish what it says (`_resolve`)."""
+        task = asyncio.create_task(
+            self._resolve(client_order_id), name=f"resolve:{self.source}:{client_order_id}"
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _resolve(self, client_order_id: str) -> None:
+        """Ask until the venue answers. Found: publish its status. Not found: only once
+        `unknown_order_window_s` has passed (a venue refuses a request older than its
+        receive window, so after it the order can no longer arrive) is the order
+        REJECTED as never received. No answer at all (link down): keep asking; the
+        reconcile after the reconnect settles it too."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.unknown_order_window_s
+        delay = 0.2
+        while True:
+            try:
+                venue = await self.query_order(client_order_id)
+            except BrokerError as exc:
+                log.warning(
+                    "broker.query_failed",
+                    extra={
+                        "broker": self.source,
+                        "client_order_id": client_order_id,
+                        "error": str(exc),
+                    },
+                )
+            else:
+                if venue is not None:
+                    await self.publish_update(
+                        OrderUpdate(
+                            client_order_id=client_order_id,
+                            status=venue.status,
+                            venue_order_id=venue.venue_order_id,
+                            filled_qty=venue.filled_qty,
+                            avg_price=venue.avg_price,
+                            reason="found by asking the venue after the order timed out",
+                        )
+                    )
+                    return
+                if loop.time() >= deadline:
+                    await self.publish_update(
+                        OrderUpdate(
+                            client_order_id=client_order_id,
+                            status=OrderStatus.REJECTED,
+                            reason=(
+                                "no answer to the order, and "
+                                f"{self.unknown_order_window_s:g}s later the venue has no "
+                                "such order: it never reached the venue"
+                            ),
+                        )
+                    )
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     # -- what each adapter implements ----------------------------------------------------
 
@@ -371,6 +568,10 @@ class Broker(ABC):
     async def _cancel(self, client_order_id: str) -> None: ...
 
     @abstractmethod
+    async def query_order(self, client_order_id: str) -> VenueOrder | None:
+        """The venue's view of one order, or None when the venue has no such order."""
+
+    @abstractmethod
     async def open_orders(self) -> list[VenueOrder]: ...
 
     @abstractmethod
@@ -384,11 +585,21 @@ class Broker(ABC):
         """Tradable instruments by `SYMBOL.VENUE` key."""
 
     @abstractmethod
-    async def subscribe(self, instruments: Iterable[str]) -> None: ...
+    async def subscribe(
+        self,
+        instruments: Iterable[str],
+        kinds: Iterable[MarketDataKind] = (MarketDataKind.QUOTE,),
+    ) -> None:
+        """Start market data of these kinds (the ones in `capabilities.market_data`)."""
 
     @abstractmethod
     async def unsubscribe(self, instruments: Iterable[str]) -> None: ...
 
     @abstractmethod
-    async def reconcile(self, since_ns: int = 0) -> ReconcileReport:
-        """Open orders, fills since `since_ns`, positions and balances at the venue."""
+    async def reconcile(
+        self, since_ns: int = 0, last_fills: Mapping[str, Fill] | None = None
+    ) -> ReconcileReport:
+        """Open orders, positions, balances, and the fills after the last one the
+        journal knows: `last_fills` maps an instrument to its last journaled fill (a
+        venue that numbers trades per symbol asks from there); instruments without one
+        are asked from `since_ns`."""

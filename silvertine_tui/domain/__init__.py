@@ -1,5 +1,6 @@
 """Pure domain models: no I/O, no framework imports beyond pydantic."""
 
+from .capabilities import Capabilities, MarketDataKind, ModifyStyle
 from .enums import (
     ConnectionState,
     Liquidity,
@@ -11,7 +12,7 @@ from .enums import (
 )
 from .errors import OrderValidationError, ValidationIssue
 from .ids import new_client_order_id
-from .instrument import Instrument, instrument_key, split_key
+from .instrument import Instrument, PriceBand, instrument_key, split_key
 from .market import Book, BookLevel, Quote, Trade
 from .money import ZERO, Dec, quantize_to_step, to_decimal
 from .orders import (
@@ -32,11 +33,14 @@ __all__ = [
     "Balance",
     "Book",
     "BookLevel",
+    "Capabilities",
     "ConnectionState",
     "Dec",
     "Fill",
     "Instrument",
     "Liquidity",
+    "MarketDataKind",
+    "ModifyStyle",
     "Order",
     "OrderRequest",
     "OrderStatus",
@@ -44,6 +48,7 @@ __all__ = [
     "OrderUpdate",
     "OrderValidationError",
     "Position",
+    "PriceBand",
     "Quote",
     "Side",
     "TimeInForce",

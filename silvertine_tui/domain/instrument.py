@@ -22,11 +22,28 @@ def split_key(key: str) -> tuple[str, str]:
     return symbol, venue
 
 
+class PriceBand(BaseModel):
+    """How far from the reference price (the venue's recent average) an order may be
+    priced, as multipliers: a buy between `bid_down` and `bid_up` times the reference,
+    a sell between `ask_down` and `ask_up` (Binance PERCENT_PRICE_BY_SIDE)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bid_up: Dec = Field(gt=0)
+    bid_down: Dec = Field(ge=0)
+    ask_up: Dec = Field(gt=0)
+    ask_down: Dec = Field(ge=0)
+    average_minutes: int = 0
+
+
 class Instrument(BaseModel):
     """A tradable instrument with the venue's grid rules.
 
     `tick_size` is the price grid, `lot_size` the quantity grid; `min_qty` and
-    `min_notional` are the venue's minimums (0 when it has none).
+    `min_notional` are the venue's minimums (0 when it has none), `max_qty` its maximum.
+    MARKET orders may have their own grid (`market_lot_size`, `market_min_qty`,
+    `market_max_qty`; unset: the limit grid). `trading` is False while the venue halts
+    the instrument (`status` says how).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -40,6 +57,16 @@ class Instrument(BaseModel):
     min_qty: Dec = Field(default=Decimal(0), ge=0)
     min_notional: Dec = Field(default=Decimal(0), ge=0)
     multiplier: Dec = Field(default=Decimal(1), gt=0)
+    max_qty: Dec | None = Field(default=None, gt=0)
+    market_lot_size: Dec | None = Field(default=None, gt=0)
+    market_min_qty: Dec | None = Field(default=None, ge=0)
+    market_max_qty: Dec | None = Field(default=None, gt=0)
+    min_price: Dec | None = Field(default=None, ge=0)
+    max_price: Dec | None = Field(default=None, gt=0)
+    max_notional: Dec | None = Field(default=None, gt=0)
+    price_band: PriceBand | None = None
+    trading: bool = True
+    status: str = "TRADING"
 
     @field_validator("symbol", "venue")
     @classmethod
@@ -67,6 +94,18 @@ class Instrument(BaseModel):
             return [ValidationIssue(field, "finite", "must be a finite number")]
         if price <= 0:
             return [ValidationIssue(field, "positive", f"{fmt(price)} must be greater than 0")]
+        if self.min_price and price < self.min_price:
+            return [
+                ValidationIssue(
+                    field, "min_price", f"{fmt(price)} < minimum price {fmt(self.min_price)}"
+                )
+            ]
+        if self.max_price is not None and price > self.max_price:
+            return [
+                ValidationIssue(
+                    field, "max_price", f"{fmt(price)} > maximum price {fmt(self.max_price)}"
+                )
+            ]
         if not is_multiple(price, self.tick_size):
             return [
                 ValidationIssue(
@@ -78,22 +117,56 @@ class Instrument(BaseModel):
             ]
         return []
 
-    def check_qty(self, qty: Decimal, field: str = "quantity") -> list[ValidationIssue]:
+    def check_qty(
+        self, qty: Decimal, field: str = "quantity", *, market: bool = False
+    ) -> list[ValidationIssue]:
+        """The quantity rules; a MARKET order (`market`) uses the market grid if set."""
         if not qty.is_finite():
             return [ValidationIssue(field, "finite", "must be a finite number")]
         if qty <= 0:
             return [ValidationIssue(field, "positive", f"{fmt(qty)} must be greater than 0")]
+        lot, least, most = self.lot_size, self.min_qty, self.max_qty
+        kind = ""
+        if market:
+            lot = self.market_lot_size or lot
+            least = self.min_qty if self.market_min_qty is None else self.market_min_qty
+            most = self.market_max_qty or most
+            kind = "market " if self.market_lot_size or self.market_max_qty else ""
         issues: list[ValidationIssue] = []
-        if not is_multiple(qty, self.lot_size):
+        if not is_multiple(qty, lot):
             issues.append(
                 ValidationIssue(
                     field,
                     "lot_size",
-                    f"{fmt(qty)} is not a multiple of lot size {fmt(self.lot_size)}",
+                    f"{fmt(qty)} is not a multiple of {kind}lot size {fmt(lot)}",
                 )
             )
-        if qty < self.min_qty:
+        if qty < least:
             issues.append(
-                ValidationIssue(field, "min_qty", f"{fmt(qty)} < minimum {fmt(self.min_qty)}")
+                ValidationIssue(field, "min_qty", f"{fmt(qty)} < {kind}minimum {fmt(least)}")
+            )
+        if most is not None and qty > most:
+            issues.append(
+                ValidationIssue(field, "max_qty", f"{fmt(qty)} > {kind}maximum {fmt(most)}")
             )
         return issues
+
+    def check_band(self, price: Decimal, buy: bool, reference: Decimal) -> list[ValidationIssue]:
+        """`price` against the venue's band around `reference` (empty without a band)."""
+        band = self.price_band
+        if band is None or reference <= 0:
+            return []
+        low = reference * (band.bid_down if buy else band.ask_down)
+        high = reference * (band.bid_up if buy else band.ask_up)
+        if low <= price <= high:
+            return []
+        side = "buy" if buy else "sell"
+        return [
+            ValidationIssue(
+                "limit_price",
+                "price_band",
+                f"{fmt(price)} is outside the venue's {side} band "
+                f"{fmt(self.round_price(low, 'up'))}-{fmt(self.round_price(high, 'down'))}"
+                f" around {fmt(reference)}",
+            )
+        ]

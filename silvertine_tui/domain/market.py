@@ -42,7 +42,11 @@ class BookLevel(BaseModel):
 
 
 class Book(BaseModel):
-    """An L2 snapshot: bids best (highest) first, asks best (lowest) first."""
+    """An L2 snapshot: bids best (highest) first, asks best (lowest) first.
+
+    `update_id` is the venue's book sequence (Binance `lastUpdateId`/`u`) when it has
+    one: a subscriber that sees it jump knows it missed updates.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -50,6 +54,7 @@ class Book(BaseModel):
     bids: tuple[BookLevel, ...] = ()
     asks: tuple[BookLevel, ...] = ()
     venue_ts_ns: int | None = None
+    update_id: int | None = None
 
 
 class Trade(BaseModel):

@@ -33,6 +33,8 @@ class OrderRequest(BaseModel):
     stop_price: Dec | None = None
     tif: TimeInForce = TimeInForce.GTC
     reduce_only: bool = False
+    # Rest on the book or be refused, never take liquidity (Binance LIMIT_MAKER).
+    post_only: bool = False
     tag: str = ""
 
     def reference_price(self) -> Decimal | None:
@@ -56,8 +58,16 @@ class OrderRequest(BaseModel):
                     f"{self.instrument} does not match instrument {instrument.key}",
                 )
             )
-        found += instrument.check_qty(self.quantity)
         kind = self.order_type
+        if not instrument.trading:
+            found.append(
+                ValidationIssue(
+                    "instrument",
+                    "trading",
+                    f"{instrument.key} is not trading now (venue status {instrument.status})",
+                )
+            )
+        found += instrument.check_qty(self.quantity, market=kind is OrderType.MARKET)
         if kind.has_limit_price:
             if self.limit_price is None:
                 found.append(
@@ -99,6 +109,18 @@ class OrderRequest(BaseModel):
                         f"notional {fmt(_readable(notional, instrument.tick_size))} "
                         f"{instrument.quote_currency}"
                         f" < minimum {fmt(instrument.min_notional)}",
+                    )
+                )
+        if price is not None and price > 0 and instrument.max_notional is not None:
+            notional = instrument.notional(self.quantity, price)
+            if notional > instrument.max_notional:
+                found.append(
+                    ValidationIssue(
+                        "quantity",
+                        "max_notional",
+                        f"notional {fmt(_readable(notional, instrument.tick_size))} "
+                        f"{instrument.quote_currency}"
+                        f" > maximum {fmt(instrument.max_notional)}",
                     )
                 )
         return found
@@ -143,6 +165,10 @@ class Fill(BaseModel):
     price: Dec = Field(gt=0)
     fee: Dec = Decimal(0)
     fee_currency: str = ""
+    # The fee's worth in the instrument's quote currency when it was charged (a fee in
+    # the base asset or in BNB); None when the venue charged the quote currency itself
+    # or the adapter could not price it.
+    fee_value: Dec | None = None
     liquidity: str = "UNKNOWN"
     venue_ts_ns: int | None = None
 
@@ -198,7 +224,7 @@ class Order(BaseModel):
     stop_price: Dec | None = None
     filled_qty: Dec = Decimal(0)
     avg_price: Dec | None = None
-    fees: Dec = Decimal(0)
+    fees: dict[str, Dec] = Field(default_factory=dict, description="per currency")
     reason: str = ""
     exec_ids: set[str] = Field(default_factory=set)
 
@@ -231,13 +257,23 @@ class Order(BaseModel):
             return ApplyResult.WRONG_ORDER
         if self.status.is_terminal:
             return ApplyResult.TERMINAL
-        if update.venue_order_id and not self.venue_order_id:
-            self.venue_order_id = update.venue_order_id
         new = update.status
-        if new is self.status and new is not S.PARTIALLY_FILLED:
+        replaced = (
+            update.venue_order_id is not None
+            and self.venue_order_id is not None
+            and update.venue_order_id != self.venue_order_id
+        )
+        if not self.venue_order_id and update.venue_order_id:
+            self.venue_order_id = update.venue_order_id
+        if new is self.status and new is not S.PARTIALLY_FILLED and not replaced:
             return ApplyResult.DUPLICATE
-        if new not in TRANSITIONS[self.status]:
+        if new not in TRANSITIONS[self.status] and not (replaced and new is self.status):
             return ApplyResult.STALE
+        # A venue that modifies by cancel-replace gives the order a new venue id; the
+        # client order id stays. Only a report that moves the order may change it, so a
+        # late report of the dead id never brings it back.
+        if replaced:
+            self.venue_order_id = update.venue_order_id
         # A replace changes the terms; never below what has already filled.
         if update.quantity is not None and update.quantity >= self.filled_qty:
             self.quantity = update.quantity
@@ -271,7 +307,8 @@ class Order(BaseModel):
         previous_value = (self.avg_price or ZERO) * self.filled_qty
         self.filled_qty += fill.quantity
         self.avg_price = (previous_value + fill.quantity * fill.price) / self.filled_qty
-        self.fees += fill.fee
+        if fill.fee:
+            self.fees[fill.fee_currency] = self.fees.get(fill.fee_currency, ZERO) + fill.fee
         if fill.venue_order_id and not self.venue_order_id:
             self.venue_order_id = fill.venue_order_id
         if not self.status.is_terminal:

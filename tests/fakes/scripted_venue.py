@@ -9,7 +9,7 @@ that drifted — to exercise the engine's reconciliation and kill switch.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from silvertine_tui.brokers import Broker, ReconcileReport, UnknownOrder
@@ -19,6 +19,7 @@ from silvertine_tui.domain import (
     ConnectionState,
     Fill,
     Instrument,
+    MarketDataKind,
     OrderRequest,
     OrderStatus,
     OrderUpdate,
@@ -103,6 +104,9 @@ class ScriptedVenue(Broker):
             OrderUpdate(client_order_id=client_order_id, status=OrderStatus.CANCELED)
         )
 
+    async def query_order(self, client_order_id: str) -> VenueOrder | None:
+        return self.venue_orders.get(client_order_id)
+
     async def open_orders(self) -> list[VenueOrder]:
         return list(self.venue_orders.values())
 
@@ -118,13 +122,19 @@ class ScriptedVenue(Broker):
     async def instruments(self) -> dict[str, Instrument]:
         return {INSTRUMENT.key: INSTRUMENT}
 
-    async def subscribe(self, instruments: Iterable[str]) -> None:
+    async def subscribe(
+        self,
+        instruments: Iterable[str],
+        kinds: Iterable[MarketDataKind] = (MarketDataKind.QUOTE,),
+    ) -> None:
         return None
 
     async def unsubscribe(self, instruments: Iterable[str]) -> None:
         return None
 
-    async def reconcile(self, since_ns: int = 0) -> ReconcileReport:
+    async def reconcile(
+        self, since_ns: int = 0, last_fills: Mapping[str, Fill] | None = None
+    ) -> ReconcileReport:
         return ReconcileReport(
             broker=self.name,
             account=self.account,

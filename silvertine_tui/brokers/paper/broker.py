@@ -26,7 +26,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ...bus import EventBus
@@ -34,9 +34,12 @@ from ...config import BrokerConfigBase, PaperBrokerConfig
 from ...domain import (
     Balance,
     Book,
+    Capabilities,
     ConnectionState,
     Fill,
     Instrument,
+    MarketDataKind,
+    ModifyStyle,
     OrderRequest,
     OrderStatus,
     OrderUpdate,
@@ -128,6 +131,12 @@ class PaperBroker(Broker):
         self._published_status: dict[str, OrderStatus] = {}
         self._last_update: dict[str, OrderUpdate] = {}
         self._missed: set[str] = set()
+        self.capabilities = Capabilities(
+            modify=ModifyStyle.NATIVE,
+            cancel_all_native=True,
+            short_selling=config.checks.short_selling,
+            market_data=frozenset({MarketDataKind.QUOTE, MarketDataKind.BOOK}),
+        )
 
     # -- identity ---------------------------------------------------------------------
 
@@ -713,7 +722,19 @@ class PaperBroker(Broker):
     async def instruments(self) -> dict[str, Instrument]:
         return dict(self._instruments)
 
-    async def subscribe(self, instruments: Iterable[str]) -> None:
+    async def query_order(self, client_order_id: str) -> VenueOrder | None:
+        self._require_link("order query")
+        order = self.venue.order(client_order_id)
+        return None if order is None else self._venue_order(order)
+
+    def knows_order(self, client_order_id: str) -> bool:
+        return self.venue.order(client_order_id) is not None
+
+    async def subscribe(
+        self,
+        instruments: Iterable[str],
+        kinds: Iterable[MarketDataKind] = (MarketDataKind.QUOTE,),
+    ) -> None:
         keys = list(instruments)
         unknown = [k for k in keys if k not in self.specs]
         if unknown:
@@ -725,15 +746,20 @@ class PaperBroker(Broker):
     async def unsubscribe(self, instruments: Iterable[str]) -> None:
         self._subscribed.difference_update(instruments)
 
-    async def reconcile(self, since_ns: int = 0) -> ReconcileReport:
+    async def reconcile(
+        self, since_ns: int = 0, last_fills: Mapping[str, Fill] | None = None
+    ) -> ReconcileReport:
         if not self._link_up:
             raise NotConnected(f"{self.source} is {self.state}: cannot reconcile now")
+        fills = [self._fill(f) for f in self.venue.fills_since(since_ns)]
+        if last_fills:
+            fills = [f for f in fills if _after(f, last_fills.get(f.instrument))]
         return ReconcileReport(
             broker=self.name,
             account=self.account,
             as_of_ns=self.clock(),
             open_orders=tuple(await self.open_orders()),
-            fills=tuple(self._fill(f) for f in self.venue.fills_since(since_ns)),
+            fills=tuple(fills),
             positions=tuple(await self.positions()),
             balances=tuple(await self.balances()),
         )
@@ -747,3 +773,12 @@ class PaperBroker(Broker):
         extra["latency"] = "on" if self.latency.enabled else "off"
         self.health_state.extra = extra
         await super().publish_health(message)
+
+
+def _after(fill: Fill, last: Fill | None) -> bool:
+    """Whether `fill` came after `last` (the journal's last fill in its instrument)."""
+    if last is None or last.venue_ts_ns is None or fill.venue_ts_ns is None:
+        return True
+    return fill.venue_ts_ns > last.venue_ts_ns or (
+        fill.venue_ts_ns == last.venue_ts_ns and fill.exec_id != last.exec_id
+    )

@@ -1,0 +1,92 @@
+"""What a broker can do, so the ticket offers only that and nothing else is sent.
+
+Each adapter declares its `Capabilities`; validation refuses an order type, time in
+force or flag the venue does not take before anything is journaled or sent, with a
+message that names the field and the rule.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from .enums import OrderType, TimeInForce
+from .errors import ValidationIssue
+
+
+class ModifyStyle(StrEnum):
+    NATIVE = "NATIVE"  # the venue amends the working order (IB, paper)
+    CANCEL_REPLACE = "CANCEL_REPLACE"  # cancel and a new order with a new venue id (Binance)
+    NONE = "NONE"
+
+
+class MarketDataKind(StrEnum):
+    QUOTE = "QUOTE"  # best bid/ask
+    BOOK = "BOOK"  # levels to a depth, with the venue's update id
+    TRADE = "TRADE"  # the public tape
+
+
+class Capabilities(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    order_types: frozenset[OrderType] = frozenset(OrderType)
+    tifs: frozenset[TimeInForce] = frozenset(TimeInForce)
+    # Time in force a MARKET order may carry at this venue.
+    market_tifs: frozenset[TimeInForce] = frozenset(
+        {TimeInForce.IOC, TimeInForce.FOK, TimeInForce.DAY}
+    )
+    modify: ModifyStyle = ModifyStyle.NATIVE
+    post_only: bool = False
+    quote_quantity_market: bool = False
+    cancel_all_native: bool = False
+    # A spot account holds assets, not signed positions: it cannot sell what it lacks.
+    short_selling: bool = True
+    market_data: frozenset[MarketDataKind] = frozenset({MarketDataKind.QUOTE})
+
+    @property
+    def stops(self) -> bool:
+        return bool(self.order_types & {OrderType.STOP, OrderType.STOP_LIMIT})
+
+    def tifs_for(self, order_type: OrderType) -> list[TimeInForce]:
+        """Time in force choices for `order_type`, in a fixed order."""
+        allowed = self.market_tifs if order_type is OrderType.MARKET else self.tifs
+        return [t for t in TimeInForce if t in allowed]
+
+    def issues(
+        self,
+        venue: str,
+        order_type: OrderType,
+        tif: TimeInForce,
+        *,
+        post_only: bool = False,
+    ) -> list[ValidationIssue]:
+        """Every request field this venue cannot take (empty when it can)."""
+        found: list[ValidationIssue] = []
+        if order_type not in self.order_types:
+            offered = ", ".join(t for t in OrderType if t in self.order_types)
+            found.append(
+                ValidationIssue(
+                    "order_type",
+                    "supported",
+                    f"{venue} does not take {order_type} orders (it takes {offered})",
+                )
+            )
+        elif tif not in self.tifs_for(order_type):
+            offered = ", ".join(self.tifs_for(order_type)) or "none"
+            found.append(
+                ValidationIssue(
+                    "tif",
+                    "supported",
+                    f"{venue} does not take {tif} on {order_type} orders (it takes {offered})",
+                )
+            )
+        if post_only and not self.post_only:
+            found.append(
+                ValidationIssue("post_only", "supported", f"{venue} has no post-only orders")
+            )
+        if post_only and order_type is not OrderType.LIMIT:
+            found.append(
+                ValidationIssue("post_only", "limit_only", "post-only is for LIMIT orders")
+            )
+        return found
