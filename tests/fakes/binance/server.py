@@ -133,7 +133,8 @@ class FakeBinance:
     ) -> None:
         await self.stop()
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
+        """Serve on 127.0.0.1:`port` (0: a free port, what tests use)."""
         app = web.Application()
         api = "/api/v3/"
         routes = [
@@ -160,7 +161,8 @@ class FakeBinance:
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
         self._port = int(sock.getsockname()[1])
         await web.SockSite(self._runner, sock).start()
 
