@@ -8,7 +8,7 @@ sessions, as at IB: orders, executions and permIds survive a disconnect.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -94,9 +94,14 @@ class Quote:
 
 @dataclass(frozen=True)
 class OrderNote:
-    """openOrder + orderStatus for the order's owner."""
+    """openOrder + orderStatus for the owner: the order as it was when the note was made
+    (a stop that triggers and fills at once reports Submitted, then Filled)."""
 
     order: Order
+
+    @classmethod
+    def of(cls, order: Order) -> OrderNote:
+        return cls(replace(order))
 
 
 @dataclass(frozen=True)
@@ -264,7 +269,7 @@ class Exchange:
             realized_pnl=realized,
         )
         self.executions.append(execution)
-        return [ExecNote(execution), OrderNote(order)]
+        return [ExecNote(execution), OrderNote.of(order)]
 
     def _book_position(
         self, spec: ContractSpec, signed_qty: Decimal, price: Decimal, fee: Decimal
@@ -306,7 +311,7 @@ class Exchange:
                 return self._leftover(order, placing)
             order.triggered = True
             order.status = "Submitted"
-            notes.append(OrderNote(order))
+            notes.append(OrderNote.of(order))
         price = quote.ask if buy else quote.bid
         size = quote.ask_size if buy else quote.bid_size
         limit = ticket.limit_price if ticket.order_type in ("LMT", "STP LMT") else None
@@ -331,7 +336,7 @@ class Exchange:
         if placing and order.working and order.ticket.tif in ("IOC", "FOK"):
             order.status = "Cancelled"
             self._complete(order, "Cancelled")
-            return [OrderNote(order)]
+            return [OrderNote.of(order)]
         return []
 
     def set_quote(self, con_id: int, quote: Quote) -> list[Note]:

@@ -574,10 +574,10 @@ class FakeTws:
             return
         if existing is None:
             order = self.exchange.place(client_id, order_id, spec, ticket)
-            notes: list[Note] = [OrderNote(order), *self.exchange.match(order, placing=True)]
+            notes: list[Note] = [OrderNote.of(order), *self.exchange.match(order, placing=True)]
         else:
             self.exchange.modify(existing, ticket)
-            notes = [OrderNote(existing), *self.exchange.match(existing)]
+            notes = [OrderNote.of(existing), *self.exchange.match(existing)]
         self._deliver(notes)
 
     def _cancel(self, order: Order) -> None:
@@ -585,7 +585,7 @@ class FakeTws:
         self._deliver(
             [
                 ErrorNote(order.client_id, order.order_id, 202, "Order Canceled - reason:"),
-                OrderNote(order),
+                OrderNote.of(order),
             ]
         )
 
