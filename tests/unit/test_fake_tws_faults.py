@@ -16,7 +16,7 @@ from ib_async.wrapper import RequestError
 
 from tests.fakes.tws import FakeTws
 from tests.fakes.tws import messages as m
-from tests.fakes.tws.client import connect, ib_client, until
+from tests.fakes.tws.client import connect, ib_client, round_trip, until
 
 
 @pytest.fixture
@@ -59,6 +59,7 @@ async def test_1100_pauses_ticks_and_1102_resumes_the_same_subscription(fake, ib
     await fake.connectivity_lost()
     await until(ib, lambda: (-1, 1100) in codes)
     await fake.set_quote("AAPL", "151.00", "151.05")  # nothing reaches the client
+    await round_trip(ib)
     assert ticker.bid == 150
     await fake.connectivity_restored()
     await until(ib, lambda: (-1, 1102) in codes)
@@ -76,6 +77,7 @@ async def test_1101_loses_subscriptions_until_the_client_asks_again(fake, ib, aa
     await fake.connectivity_restored(data_lost=True)
     await until(ib, lambda: (-1, 1101) in codes)
     await fake.set_quote("AAPL", "151.00", "151.05")
+    await round_trip(ib)
     assert ticker.bid == 150  # stale: the subscription is gone at TWS
     ib.cancelMktData(aapl)
     ticker = ib.reqMktData(aapl)
@@ -170,6 +172,7 @@ async def test_pacing_420_on_market_data(fake, ib, aapl) -> None:
     fake.pace_next("market_data", 420)
     ticker = ib.reqMktData(aapl)
     await until(ib, lambda: any(code == 420 for _, code in codes))
+    await round_trip(ib)
     assert ticker.bid != ticker.bid  # nan
     ib.cancelMktData(aapl)
     ticker = ib.reqMktData(aapl)

@@ -13,7 +13,7 @@ from ib_async import IB, Contract, Crypto, Forex, Future, LimitOrder, Option, St
 
 from tests.fakes.tws import ACCOUNT, FakeTws
 from tests.fakes.tws import messages as m
-from tests.fakes.tws.client import connect, ib_client, until
+from tests.fakes.tws.client import connect, ib_client, round_trip, until
 
 
 @pytest.fixture
@@ -134,6 +134,7 @@ async def test_market_data_ticks_bid_ask_last_and_updates(fake) -> None:
         ib.cancelMktData(stock)
         await fake.wait_for(lambda: not fake.sessions[0].tickers)
         await fake.set_quote("AAPL", "151", "151.05")
+        await round_trip(ib)
         assert ticker.bid == 150.10
 
 
@@ -145,6 +146,7 @@ async def test_delayed_market_data_when_the_client_asks_for_it(fake) -> None:
         await fake.set_quote(fx.conId, "1.08", "1.08005")
         live = ib.reqMktData(fx)
         await until(ib, lambda: any(code == 354 for _, code, _ in seen))
+        await round_trip(ib)
         assert live.bid != live.bid  # nan: no data without a delayed request
         ib.cancelMktData(fx)
         ib.reqMarketDataType(3)

@@ -36,3 +36,9 @@ async def until(ib: Any, predicate: Callable[[], object], timeout: float = 2.0) 
     async with asyncio.timeout(timeout):
         while not predicate():
             await ib.updateEvent
+
+
+async def round_trip(ib: Any) -> None:
+    """reqCurrentTime and its answer: everything the fake sent before is processed by then
+    (one TCP stream, in order). Use it to show that something did NOT arrive."""
+    await asyncio.wait_for(ib.reqCurrentTimeAsync(), 2.0)
