@@ -368,7 +368,7 @@ class FakeTws:
             pass
         finally:
             self.sessions.remove(session)
-            writer.transport.abort() if writer.transport else None
+            writer.transport.abort()
             self._tasks.discard(task)
             self._touch()
 
