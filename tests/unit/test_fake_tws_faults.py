@@ -312,3 +312,23 @@ async def test_duplicate_execution_ids_on_the_replay(fake, ib, aapl) -> None:
     assert [f.execution.execId for f in replay] == [trade.fills[0].execution.execId] * 2
     assert len(ib.fills()) == 1  # ib_async keys its fills by execId
     assert len(trade.fills) == 1
+
+
+async def test_quote_fills_during_a_drop_replay_on_reconnect(fake) -> None:
+    async with ib_client(fake, client_id=6) as ib:
+        [stock] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+        resting = ib.placeOrder(stock, LimitOrder("SELL", 2, 151))
+        await until(ib, status_is(resting, "Submitted"))
+        perm_id = resting.order.permId
+        await fake.drop_connections()
+        await fake.set_quote("AAPL", "151.00", "151.05")  # the market trades it meanwhile
+        assert fake.order(resting.order.orderId).status == "Filled"
+        assert ib.fills() == []
+        await ib.connectAsync("127.0.0.1", fake.port, clientId=6, timeout=2)
+        [fill] = ib.fills()
+        assert (fill.execution.permId, fill.execution.side, fill.execution.price) == (
+            perm_id,
+            "SLD",
+            151.0,
+        )
+        assert ib.openTrades() == []

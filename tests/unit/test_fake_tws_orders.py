@@ -15,13 +15,14 @@ from ib_async import (
     Future,
     LimitOrder,
     MarketOrder,
+    Order,
     Stock,
     StopLimitOrder,
     StopOrder,
 )
 
 from tests.fakes.tws import FakeTws
-from tests.fakes.tws.client import connect, ib_client, until
+from tests.fakes.tws.client import connect, ib_client, round_trip, until
 
 
 @pytest.fixture
@@ -303,3 +304,42 @@ async def test_another_client_id_sees_completed_orders_by_perm_id(fake) -> None:
         assert completed[0].orderStatus.status == "Filled"
         assert completed[0].order.orderRef == "gone"
         assert [f.execution.execId for f in completed[0].fills] == [done.fills[0].execution.execId]
+
+
+async def test_order_events_go_only_to_the_client_that_placed_it(fake, ib, aapl) -> None:
+    other_ib = await connect(fake, client_id=9)
+    try:
+        await fake.set_quote("AAPL", "150.00", "150.05")
+        trade = ib.placeOrder(aapl, MarketOrder("BUY", 1))
+        await until(ib, status_is(trade, "Filled"))
+        await round_trip(other_ib)
+        assert other_ib.trades() == []
+        assert other_ib.fills() == []
+        assert not [f for f in fake.sessions[1].sent if f[0] in ("3", "5", "11", "59")]
+    finally:
+        other_ib.disconnect()
+
+
+async def test_modify_of_an_order_done_at_tws_is_104(fake, aapl) -> None:
+    async with ib_client(fake, client_id=3) as ib:
+        [stock] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+        trade = ib.placeOrder(stock, LimitOrder("BUY", 1, 149))
+        await until(ib, status_is(trade, "Submitted"))
+        order_id = trade.order.orderId
+    await fake.wait_for_sessions(1)  # the fixture's client stays
+    await fake.fill(order_id, client_id=3)  # filled while client 3 is away
+    async with ib_client(fake, client_id=3) as again:
+        stale = LimitOrder("BUY", 1, 149.5)
+        stale.orderId = order_id  # the restarted app still believes it works
+        retry = again.placeOrder(stock, stale)
+        await until(again, status_is(retry, "Cancelled"))
+        assert retry.log[-1].errorCode == 104
+    assert fake.order(order_id, client_id=3).ticket.limit_price == Decimal("149")
+
+
+async def test_unsupported_order_type_is_refused(fake, ib, aapl) -> None:
+    trail = Order(action="SELL", totalQuantity=1, orderType="TRAIL", auxPrice=1.0)
+    trade = ib.placeOrder(aapl, trail)
+    await until(ib, status_is(trade, "Cancelled"))
+    assert trade.log[-1].errorCode == 387
+    assert fake.orders == []

@@ -3,6 +3,8 @@ account, positions and market data."""
 
 from __future__ import annotations
 
+import asyncio
+import struct
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -14,6 +16,7 @@ from ib_async import IB, Contract, Crypto, Forex, Future, LimitOrder, Option, St
 from tests.fakes.tws import ACCOUNT, FakeTws
 from tests.fakes.tws import messages as m
 from tests.fakes.tws.client import connect, ib_client, round_trip, until
+from tests.fakes.tws.framing import FrameReader, encode_frame
 
 
 @pytest.fixture
@@ -169,3 +172,46 @@ async def test_a_second_client_gets_order_ids_above_every_order_at_tws(fake) -> 
         finally:
             second.disconnect()
     assert Decimal(fake.order(trade.order.orderId).ticket.quantity) == 1
+
+
+async def test_raw_handshake_and_requests_before_start_api_are_ignored(fake) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", fake.port)
+    frames = FrameReader()
+    frames.greeted = True  # the server side sends no greeting
+
+    async def next_frame() -> list[str]:
+        while True:
+            if pending:
+                return pending.pop(0)
+            pending.extend(frames.feed(await asyncio.wait_for(reader.read(4096), 1)))
+
+    pending: list[list[str]] = []
+    try:
+        writer.write(b"API\0" + struct.pack(">I", 9) + b"v157..178")
+        version, connected_at = await next_frame()
+        assert version == "178"
+        assert connected_at.endswith(" UTC")
+        writer.write(encode_frame([m.REQ_POSITIONS, 1]))  # before startApi: ignored
+        writer.write(encode_frame([m.START_API, 2, 12, ""]))
+        assert await next_frame() == ["9", "1", "1"]
+        assert await next_frame() == ["15", "1", ACCOUNT]
+        assert (await next_frame())[:4] == ["4", "2", "-1", "2104"]
+        assert fake.client_ids() == [12]
+        assert not [f for f in fake.sessions[0].sent if f[0] in ("61", "62")]
+    finally:
+        writer.close()
+
+
+async def test_client_id_zero_connects_and_its_auto_bind_request_is_accepted(fake) -> None:
+    async with ib_client(fake, client_id=0) as ib:
+        assert ib.isConnected()
+        assert fake.requests_of(m.REQ_AUTO_OPEN_ORDERS)
+
+
+async def test_snapshot_market_data_ends_with_tick_snapshot_end(fake) -> None:
+    async with ib_client(fake) as ib:
+        [es] = await ib.qualifyContractsAsync(Future("ES", "202612", "CME"))
+        await fake.set_quote("ESZ6", "6000.00", "6000.25", last="6000.25")
+        [ticker] = await asyncio.wait_for(ib.reqTickersAsync(es), 1)
+        assert (ticker.bid, ticker.ask, ticker.last) == (6000.0, 6000.25, 6000.25)
+        assert fake.sessions[0].tickers == {}  # a snapshot is no subscription
