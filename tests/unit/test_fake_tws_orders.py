@@ -343,3 +343,22 @@ async def test_unsupported_order_type_is_refused(fake, ib, aapl) -> None:
     await until(ib, status_is(trade, "Cancelled"))
     assert trade.log[-1].errorCode == 387
     assert fake.orders == []
+
+
+async def test_a_new_trading_day_expires_day_orders_and_forgets_yesterdays_fills(fake) -> None:
+    async with ib_client(fake, client_id=3) as ib:
+        [stock] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+        await fake.set_quote("AAPL", "150.00", "150.05")
+        bought = ib.placeOrder(stock, MarketOrder("BUY", 5))
+        day = ib.placeOrder(stock, LimitOrder("BUY", 1, 140, tif="DAY"))
+        gtc = ib.placeOrder(stock, LimitOrder("BUY", 1, 141, tif="GTC"))
+        await until(ib, lambda: bought.isDone() and gtc.orderStatus.status == "Submitted")
+        await fake.new_trading_day()
+        await until(ib, status_is(day, "Cancelled"))
+        assert day.log[-1].errorCode == 202
+        assert gtc.orderStatus.status == "Submitted"
+    async with ib_client(fake, client_id=3) as again:
+        assert again.fills() == []  # reqExecutions covers the current day only
+        assert [t.order.permId for t in again.trades()] == [gtc.order.permId]
+        [held] = again.positions()
+        assert held.position == 5  # positions are not per day

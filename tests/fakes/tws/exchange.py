@@ -49,6 +49,7 @@ class Order:
     triggered: bool = False
     completed_time: str = ""
     completed_status: str = ""
+    completed_at: datetime | None = None
 
     @property
     def remaining(self) -> Decimal:
@@ -153,6 +154,7 @@ class Exchange:
         self.executions: list[Execution] = []
         self.positions: dict[int, Position] = {}
         self.quotes: dict[int, Quote] = {}
+        self.day_start: datetime | None = None  # set by new_trading_day()
         self._next_perm_id = FIRST_PERM_ID
         self._exec_seq = 0
 
@@ -227,8 +229,22 @@ class Exchange:
         self._complete(order, "Cancelled by Trader")
 
     def _complete(self, order: Order, completed_status: str) -> None:
-        order.completed_time = self.clock().strftime("%Y%m%d %H:%M:%S UTC")
+        order.completed_at = self.clock()
+        order.completed_time = order.completed_at.strftime("%Y%m%d %H:%M:%S UTC")
         order.completed_status = completed_status
+
+    def new_trading_day(self) -> list[Order]:
+        """The session rolls over: DAY orders expire (returned, now Cancelled); executions
+        and completed orders from before are no longer reported (IB keeps one day)."""
+        expired = [o for o in self.working_orders() if o.ticket.tif == "DAY"]
+        for order in expired:
+            order.status = "Cancelled"
+            self._complete(order, "Cancelled at the end of the day")
+        self.day_start = self.clock()
+        return expired
+
+    def today(self, moment: datetime | None) -> bool:
+        return moment is not None and (self.day_start is None or moment > self.day_start)
 
     # --------------------------------------------------------------- fills
 

@@ -268,6 +268,19 @@ class FakeTws:
         self._cancel(order)
         await self._drain()
 
+    async def new_trading_day(self) -> None:
+        """Roll the session over: working DAY orders are cancelled (202 + Cancelled);
+        reqExecutions and reqCompletedOrders no longer report anything from before
+        (positions, cash and GTC orders stay)."""
+        for order in self.exchange.new_trading_day():
+            self._deliver(
+                [
+                    ErrorNote(order.client_id, order.order_id, 202, "Order Canceled - reason:"),
+                    OrderNote.of(order),
+                ]
+            )
+        await self._drain()
+
     # --------------------------------------------------------------- faults
 
     async def send_error(self, code: int, message: str, req_id: int = -1) -> None:
@@ -626,16 +639,16 @@ class FakeTws:
         if self._paced(session, "completed_orders", -1):
             return
         for order in self.exchange.orders.values():
-            if order.status in ("Filled", "Cancelled"):
+            if order.status in ("Filled", "Cancelled") and self.exchange.today(order.completed_at):
                 session.send(m.completed_order(order))
         self._end(session, "completed_orders", m.completed_orders_end())
 
     def _req_account_updates(self, session: Session, fields: list[str]) -> None:
         subscribe = fields[2] == "1"
+        if subscribe and self._paced(session, "account_updates", -1):
+            return
         session.account_updates = subscribe
         if not subscribe:
-            return
-        if self._paced(session, "account_updates", -1):
             return
         held = [c for c, p in self.exchange.positions.items() if p.quantity != 0]
         self._send_account(session, held)
@@ -675,6 +688,7 @@ class FakeTws:
         for execution in self.exchange.executions:
             order = execution.order
             checks = [
+                self.exchange.today(execution.time),
                 not client_id or order.client_id == client_id,
                 not account or account == self.account,
                 not_before is None or execution.time >= not_before,
