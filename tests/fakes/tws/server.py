@@ -125,6 +125,7 @@ class FakeTws:
         self._server: asyncio.Server | None = None
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._table = self._handlers()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -457,7 +458,7 @@ class FakeTws:
         msg_id = int(fields[0])
         if session.client_id is None and msg_id != m.START_API:
             return  # TWS ignores requests before startApi
-        handler = self._handlers().get(msg_id)
+        handler = self._table.get(msg_id)
         if handler is not None:
             handler(session, fields)
 
