@@ -145,7 +145,7 @@ async def test_quotes_refresh_the_top_of_the_book_and_health_shows_the_feed(
     assert extra["market"] == "binance"
     assert extra["market_unlisted"] == "AAPL"  # not on Binance: no prices
     assert float(extra["market_age_max_s"]) < 5
-    assert link(paper) == (LIVE, "2 streams")
+    assert link(paper) == (LIVE, "2 streams up")
     metrics = paper.health_state.as_metrics(paper.clock())
     assert metrics["link:market"] == "LIVE"
     assert "age_s:BTCUSDT.PAPER" in metrics
@@ -162,7 +162,7 @@ async def test_the_market_link_goes_down_and_back_on_a_drop(
     assert paper.feed is not None
     streams = paper.feed.streams
     assert streams is not None
-    await until(lambda: streams.stats.reconnects == 1 and link(paper) == (LIVE, "2 streams"))
+    await until(lambda: streams.stats.reconnects == 1 and link(paper) == (LIVE, "2 streams up"))
     health = [
         e.event.payload.message
         for e in await bus.read(bus.layout.health)

@@ -120,6 +120,7 @@ class MarketStreams:
         self._sync_tasks: dict[str, asyncio.Task[None]] = {}
         self._pending: deque[dict[str, Any]] = deque(maxlen=max_pending)
         self._arrived = asyncio.Event()
+        self._reader_done = False
         self._changed = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self._closed = False
@@ -207,6 +208,8 @@ class MarketStreams:
             self._changed.clear()
             self._routes = self._routes_for(self._subs)
             if not self._routes:
+                if self.link_state is ConnectionState.LIVE:
+                    await self._link(ConnectionState.LIVE, "no streams subscribed")
                 await self._changed.wait()
                 continue
             socket = self._manager().multiplex_socket(sorted(self._routes))
@@ -255,10 +258,12 @@ class MarketStreams:
         """Run one connected socket: None when it should be rebuilt for new
         subscriptions, else why it failed."""
         self._pending.clear()
+        self._reader_done = False
         for key, sub in self._subs.items():
             if MarketDataKind.BOOK in sub.kinds:
                 self._start_sync(key)
-        await self._link(ConnectionState.LIVE, f"{len(self._routes)} streams")
+        count = len(self._routes)
+        await self._link(ConnectionState.LIVE, f"{count} stream{'' if count == 1 else 's'} up")
         reader = asyncio.create_task(self._read(socket), name="binance-market-read")
         worker = asyncio.create_task(self._work(), name="binance-market-work")
         changed = asyncio.create_task(self._changed.wait(), name="binance-market-changed")
@@ -266,13 +271,18 @@ class MarketStreams:
             done, _ = await asyncio.wait(
                 {reader, worker, changed}, return_when=asyncio.FIRST_COMPLETED
             )
+            if reader in done and worker not in done:
+                # What arrived before the failure is still good data: publish it.
+                self._reader_done = True
+                self._arrived.set()
+                await asyncio.wait({worker}, timeout=self.close_timeout_s)
         finally:
             for task in (reader, worker, changed):
                 task.cancel()
             await asyncio.gather(reader, worker, changed, return_exceptions=True)
         if reader in done and not reader.cancelled():
             return reader.result()
-        if worker in done and not worker.cancelled() and worker.exception() is not None:
+        if worker.done() and not worker.cancelled() and worker.exception() is not None:
             return f"internal error: {worker.exception()!r}"
         return None
 
@@ -301,6 +311,8 @@ class MarketStreams:
     async def _work(self) -> None:
         while True:
             while not self._pending:
+                if self._reader_done:
+                    return
                 self._arrived.clear()
                 await self._arrived.wait()
             message = self._pending.popleft()
