@@ -33,6 +33,7 @@ from typing import Any
 
 from binance import AsyncClient, BinanceSocketManager
 from binance.exceptions import ReadLoopClosed
+from pydantic import ValidationError
 
 from ...domain import Book, ConnectionState, MarketDataKind, Quote, Side, Trade
 from .book_sync import BookSync, DepthDiff, DepthSnapshot, DiffResult, Level, SnapshotResult
@@ -318,7 +319,7 @@ class MarketStreams:
             message = self._pending.popleft()
             try:
                 await self._handle(message)
-            except BadPayload as exc:
+            except (BadPayload, ValidationError) as exc:
                 self._count_bad(str(exc), message)
             except asyncio.CancelledError:
                 raise
