@@ -451,3 +451,26 @@ async def test_a_new_subscription_joins_without_a_disconnect_and_books_resync(
     await streams.unsubscribe([KEY, "ETHUSDT.BINANCE"])
     await seen.until(lambda: seen.links[-1] == (ConnectionState.LIVE, "no streams subscribed"))
     await seen.until(lambda: not fake.stream_sessions)
+
+
+@pytest.mark.parametrize(
+    ("stable_after_s", "second_wait"), [(30.0, "reconnecting in 0.05 s"), (0.0, "in 0.02 s")]
+)
+async def test_a_socket_that_keeps_dropping_backs_off_further(
+    fake: FakeBinance,
+    make_streams: MakeStreams,
+    seen: Seen,
+    stable_after_s: float,
+    second_wait: str,
+) -> None:
+    streams = make_streams(stable_after_s=stable_after_s)
+    await streams.subscribe({KEY: SYMBOL}, [MarketDataKind.QUOTE])
+    for connects in (1, 2):
+        await fake.wait_for_stream_connects(connects)
+        await seen.until(lambda: seen.states[-1:] == [ConnectionState.LIVE])
+        await fake.drop_connections(user_data=False)
+        await seen.until(lambda: seen.states[-1] is ConnectionState.DISCONNECTED)
+    await seen.until(lambda: seen.states[-1:] == [ConnectionState.LIVE])
+    lost = [detail for state, detail in seen.links if state is ConnectionState.DISCONNECTED]
+    assert lost[0].endswith("reconnecting in 0.02 s")
+    assert lost[1].endswith(second_wait)

@@ -94,6 +94,7 @@ class MarketStreams:
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         max_pending: int = 10_000,
         close_timeout_s: float = 1.0,
+        stable_after_s: float = 30.0,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.client = client
@@ -103,6 +104,7 @@ class MarketStreams:
         self.snapshot_limit = max(snapshot_limit, depth)
         self.retry_delays = tuple(retry_delays) or (1.0,)
         self.close_timeout_s = close_timeout_s
+        self.stable_after_s = stable_after_s
         self.clock = clock
         self.stats = StreamStats()
         self.link_state = ConnectionState.DISCONNECTED
@@ -204,7 +206,25 @@ class MarketStreams:
         return manager
 
     async def _supervise(self) -> None:
+        """Keep the socket up for as long as anything is subscribed; a bug in here must
+        not end market data silently."""
+        while not self._closed:
+            try:
+                await self._run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("binance.market.supervisor_failed")
+                delay = self.retry_delays[-1]
+                await self._link(
+                    ConnectionState.DISCONNECTED,
+                    f"market streams failed ({_describe(exc)}); restarting in {delay:g} s",
+                )
+                await asyncio.sleep(delay)
+
+    async def _run(self) -> None:
         failures = 0
+        loop = asyncio.get_running_loop()
         while not self._closed:
             self._changed.clear()
             self._routes = self._routes_for(self._subs)
@@ -229,17 +249,22 @@ class MarketStreams:
                 )
                 await self._wait_or_change(delay)
                 continue
-            if failures or self.stats.reconnects:
+            if failures:
                 log.info("binance.market.connected", extra={"attempts": failures + 1})
-            failures = 0
+            connected_at = loop.time()
             try:
                 reason = await self._stream(socket)
             finally:
                 self._stop_all_syncs()
                 await self._close_socket(socket)
             if reason is None:  # subscriptions changed, or closing
+                failures = 0
                 continue
             self.stats.reconnects += 1
+            # A socket that fails soon after connecting keeps the backoff growing (a
+            # venue that accepts and drops must not be hammered); a stable one resets it.
+            if loop.time() - connected_at >= self.stable_after_s:
+                failures = 0
             failures += 1
             delay = self._delay(failures)
             await self._link(
