@@ -284,3 +284,52 @@ async def test_refused_reconnects_end_user_data_until_the_socket_is_rebuilt(
         await fake.wait_for_user_subscriptions(1)
         await client.order_limit_buy(symbol=SYMBOL, quantity="0.1", price="99")
         assert (await next_report(socket))["x"] == "NEW"
+
+
+async def test_a_reset_request_gets_no_answer_and_acts_only_when_asked(
+    fake: FakeBinance, client: Any
+) -> None:
+    orders = ("POST", "/api/v3/order")
+    fake.reset_next_requests(1, after_processing=False)
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await client.order_limit_buy(symbol=SYMBOL, quantity="0.1", price="99")
+    assert fake.orders == {}
+    fake.reset_next_requests(1)  # after processing: the order lives, its answer is lost
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await client.order_limit_buy(
+            symbol=SYMBOL, quantity="0.1", price="99", newClientOrderId="cut"
+        )
+    assert [o.client_order_id for o in fake.orders.values()] == ["cut"]
+    assert fake.requests.count(orders) == 2
+    # aiohttp re-sends an idempotent request once when a kept-alive connection drops:
+    # a single reset of a GET goes unnoticed by the client.
+    fake.reset_next_requests(1, after_processing=False)
+    assert (await client.get_account())["balances"]
+    assert fake.requests.count(("GET", "/api/v3/account")) == 2
+
+
+async def test_background_weight_is_added_to_the_usage_header(
+    fake: FakeBinance, client: Any
+) -> None:
+    fake.set_background_weight(5000)
+    await client.get_account()
+    assert int(client.response.headers["X-MBX-USED-WEIGHT-1M"]) == fake.used_weight + 5000
+    await client.get_account()  # nothing is refused for it
+    assert fake.used_weight < 5000
+
+
+async def test_wrong_time_keeps_a_resynced_client_out_of_the_window(
+    fake: FakeBinance, client: Any
+) -> None:
+    fake.set_clock_skew(10_000)
+    fake.report_wrong_time(-10_000)
+    served = (await client.get_server_time())["serverTime"]
+    assert abs(served - time.time() * 1000) < 1000  # /time tells the unskewed time
+    client.timestamp_offset = served - int(time.time() * 1000)
+    error = await api_error(client.get_account())
+    assert error.code == -1021
+    fake.report_wrong_time(0)
+    client.timestamp_offset = (await client.get_server_time())["serverTime"] - int(
+        time.time() * 1000
+    )
+    assert (await client.get_account())["balances"]
