@@ -3,6 +3,7 @@ start-up, the calls, usage headers and how Binance's errors reach the trader."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import traceback
 from collections.abc import AsyncIterator
@@ -118,6 +119,38 @@ async def test_unknown_host_names_the_dns_failure() -> None:
     rest = BinanceRest(config, request_timeout_s=2.0)
     with pytest.raises(NotConnected, match=r"DNS lookup failed for binance-fake\.invalid"):
         await rest.start()
+
+
+async def test_a_venue_that_never_answers_is_not_connected_after_the_timeout() -> None:
+    done = asyncio.Event()
+    handlers: list[asyncio.Task[None]] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.append(task)
+        try:
+            await reader.read(1)  # accept, read, never answer
+            await done.wait()
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        rest = BinanceRest(rest_config(_Unstarted(port)), request_timeout_s=0.2)
+        with pytest.raises(NotConnected) as caught:
+            await rest.start()
+    finally:
+        done.set()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        server.close()
+        await server.wait_closed()
+    message = str(caught.value)
+    assert f"127.0.0.1:{port}/api" in message
+    assert "no answer from Binance within 0.2 s" in message
+    assert "Check the network" in message
 
 
 class _Unstarted:

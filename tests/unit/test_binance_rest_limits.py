@@ -173,6 +173,10 @@ async def test_418_ban_refuses_every_call_locally_with_a_countdown(fake: FakeBin
             with pytest.raises(Banned, match=r"nothing is sent for 1 s more"):
                 await call
         assert len(fake.requests) == sent  # refused without touching the network
+        client = rest.client
+        with pytest.raises(Banned):
+            await rest.restart_client()  # a new client would ping: the old one stays
+        assert rest.client is client
 
         test_time.advance(0.6)
         assert rest.usage.as_metrics()["banned_s"] == 1  # 0.4 s left, rounded up

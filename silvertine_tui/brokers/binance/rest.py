@@ -159,7 +159,13 @@ class BinanceRest:
             error = map_transport_error(
                 exc, what=what, url=self.url, timeout_s=self.request_timeout_s
             )
-            raise NotConnected(str(error)) from None
+            message = str(error)
+            if isinstance(error, BrokerTimeout):
+                message += (
+                    " Check the network and rest_url/testnet in the config; the adapter "
+                    "keeps retrying."
+                )
+            raise NotConnected(message) from None
         self.client = client
         self.usage.offset_ms = int(client.timestamp_offset)
         self._observe(client.response)
@@ -181,6 +187,8 @@ class BinanceRest:
     async def restart_client(self) -> None:
         """A new `AsyncClient` (the user-stream rebuild hygiene: python-binance leaks a
         queue per user-socket rebuild on one client)."""
+        # During a ban the old client stays: a new one would ping Binance (and find none).
+        await self._hold_back("rebuild the REST client", CallKind.READ)
         await self.close()
         await self.start()
 
@@ -333,6 +341,8 @@ class BinanceRest:
     # ------------------------------------------------------------ machinery
 
     async def _call(self, what: str, kind: CallKind, call: Call[T]) -> T:
+        if self.client is None:
+            raise self._not_started(what)
         if kind is CallKind.ORDER:
             return await self._attempt(what, kind, call)
         return await with_retry(
@@ -346,10 +356,7 @@ class BinanceRest:
     async def _attempt(self, what: str, kind: CallKind, call: Call[T]) -> T:
         client = self.client
         if client is None:
-            raise NotConnected(
-                f"{what}: not connected to Binance REST at {self.url} yet; the adapter is "
-                "connecting. Nothing was sent."
-            )
+            raise self._not_started(what)
         await self._hold_back(what, kind)
         for attempt in (1, 2):
             try:
@@ -470,6 +477,12 @@ class BinanceRest:
             },
         )
         return mapped
+
+    def _not_started(self, what: str) -> NotConnected:
+        return NotConnected(
+            f"{what}: not connected to Binance REST at {self.url} yet; the adapter is "
+            "connecting. Nothing was sent."
+        )
 
     def _unreadable(self, what: str, kind: CallKind) -> BrokerError:
         if kind is CallKind.ORDER:
