@@ -173,3 +173,33 @@ async def test_venue_gone_after_start_is_not_connected_for_reads(fake: FakeBinan
         assert len(test_time.sleeps) == 2
         with pytest.raises(NotConnected, match="The order was not sent"):
             await rest.new_order(limit_buy("offline"))
+
+
+async def test_a_5xx_after_a_new_order_is_an_unknown_outcome_never_resent(
+    fake: FakeBinance,
+) -> None:
+    async with started_rest(fake) as rest:
+        fake.fail_next_requests(1)  # -1007: "execution status unknown"
+        with pytest.raises(BrokerTimeout) as caught:
+            await rest.new_order(limit_buy("maybe"))
+        assert caught.value.code == -1007
+        assert "could not say whether the order was taken" in str(caught.value)
+        assert fake.requests.count(ORDER) == 1
+        assert [o.client_order_id for o in fake.orders.values()] == ["maybe"]
+
+
+async def test_a_proxy_error_page_on_reads_is_retried_then_named(fake: FakeBinance) -> None:
+    test_time = TestTime()
+    async with started_rest(fake, test_time) as rest:
+        page = "<html><body>502 Bad Gateway</body></html>"
+        fake.fail_next_requests(1, status=502, body=page, after_processing=False)
+        assert (await rest.account())["balances"]
+        assert len(test_time.sleeps) == 1
+        fake.fail_next_requests(3, status=502, body=page, after_processing=False)
+        with pytest.raises(NotConnected) as caught:
+            await rest.account()
+        message = str(caught.value)
+        assert "HTTP 502" in message
+        assert "not Binance's" in message
+        assert "bound method" not in message
+        assert "<html>" not in message

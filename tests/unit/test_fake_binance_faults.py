@@ -321,8 +321,8 @@ async def test_background_weight_is_added_to_the_usage_header(
 async def test_wrong_time_keeps_a_resynced_client_out_of_the_window(
     fake: FakeBinance, client: Any
 ) -> None:
-    fake.set_clock_skew(10_000)
-    fake.report_wrong_time(-10_000)
+    fake.set_clock_skew(30_000)  # python-binance's default recvWindow is 10 s
+    fake.report_wrong_time(-30_000)
     served = (await client.get_server_time())["serverTime"]
     assert abs(served - time.time() * 1000) < 1000  # /time tells the unskewed time
     client.timestamp_offset = served - int(time.time() * 1000)
@@ -333,3 +333,19 @@ async def test_wrong_time_keeps_a_resynced_client_out_of_the_window(
         time.time() * 1000
     )
     assert (await client.get_account())["balances"]
+
+
+async def test_failed_requests_answer_5xx_after_acting_or_not(
+    fake: FakeBinance, client: Any
+) -> None:
+    fake.fail_next_requests(1)
+    error = await api_error(
+        client.order_limit_buy(symbol=SYMBOL, quantity="0.1", price="99", newClientOrderId="u")
+    )
+    assert (error.status_code, error.code) == (503, -1007)
+    assert "execution status unknown" in error.message
+    assert [o.client_order_id for o in fake.orders.values()] == ["u"]  # it was placed
+    fake.fail_next_requests(1, status=502, body="<html>Bad Gateway</html>", after_processing=False)
+    error = await api_error(client.order_limit_buy(symbol=SYMBOL, quantity="0.1", price="99"))
+    assert (error.status_code, error.code) == (502, 0)  # not JSON: python-binance has no code
+    assert len(fake.orders) == 1

@@ -353,6 +353,22 @@ class FakeBinance:
         self.faults.reset_requests = count
         self.faults.reset_after_processing = after_processing
 
+    def fail_next_requests(
+        self,
+        count: int = 1,
+        *,
+        status: int = 503,
+        body: str | None = None,
+        after_processing: bool = True,
+    ) -> None:
+        """The next `count` REST requests answer HTTP `status`: Binance's -1007 ("execution
+        status unknown") JSON, or `body` as an HTML page (a proxy's error page).
+        `after_processing`: the server acted first (an order lives, its events go out)."""
+        self.faults.failed_requests = count
+        self.faults.fail_status = status
+        self.faults.fail_body = body
+        self.faults.fail_after_processing = after_processing
+
     def set_background_weight(self, weight: int) -> None:
         """Other clients on the same IP use `weight` every minute: it is added to
         `X-MBX-USED-WEIGHT-1M` (nothing is refused for it)."""
@@ -486,6 +502,9 @@ class FakeBinance:
             if self.faults.reset_requests > 0 and not self.faults.reset_after_processing:
                 self.faults.reset_requests -= 1
                 return self._reset(request)
+            if self.faults.failed_requests > 0 and not self.faults.fail_after_processing:
+                self.faults.failed_requests -= 1
+                return self._failure()
             try:
                 self._admit()
                 params, raw = await self._params(request)
@@ -507,6 +526,10 @@ class FakeBinance:
             if self._reset_after_processing():
                 await self._deliver_user(reply.events)
                 return self._reset(request)
+            if self.faults.failed_requests > 0 and self.faults.fail_after_processing:
+                self.faults.failed_requests -= 1
+                await self._deliver_user(reply.events)
+                return self._failure()
             headers = self._headers()
             if reply.order:
                 now = time.monotonic()
@@ -531,6 +554,18 @@ class FakeBinance:
             self.faults.reset_requests -= 1
             return True
         return False
+
+    def _failure(self) -> web.StreamResponse:
+        f = self.faults
+        if f.fail_body is not None:
+            return web.Response(status=f.fail_status, text=f.fail_body, content_type="text/html")
+        error = BinanceError(
+            -1007,
+            "Timeout waiting for response from backend server. Send status unknown; "
+            "execution status unknown.",
+            f.fail_status,
+        )
+        return web.json_response(error.body(), status=f.fail_status, headers=self._headers())
 
     @staticmethod
     def _reset(request: web.Request) -> web.StreamResponse:
