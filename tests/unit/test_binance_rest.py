@@ -376,3 +376,13 @@ async def test_restart_client_builds_a_new_client(fake: FakeBinance) -> None:
         assert rest.client is not first
         assert first.session.closed
         assert (await rest.account())["balances"]
+
+
+async def test_concurrent_starts_build_one_client(fake: FakeBinance) -> None:
+    rest = BinanceRest(rest_config(fake))
+    try:
+        await asyncio.gather(rest.start(), rest.start(), rest.start())
+        assert fake.requests.count(("GET", "/api/v3/ping")) == 1
+    finally:
+        await rest.close()
+    assert rest.client is None

@@ -109,6 +109,9 @@ class BinanceRest:
         self._sleep = sleep
         self._retry = retry or RetryPolicy()
         self._rng = rng or random.Random(0)
+        # start/close/restart from several tasks (reconnect loop, user-stream rebuild)
+        # must not build two clients or close one being built.
+        self._lifecycle = asyncio.Lock()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -139,6 +142,10 @@ class BinanceRest:
         """Build the client (`AsyncClient.create` pings and reads the server time).
         Unreachable -> `NotConnected` naming the URL; a refused key pair is only found by
         the first signed call."""
+        async with self._lifecycle:
+            await self._start()
+
+    async def _start(self) -> None:
         if self.client is not None:
             return
         what = f"connect to {self.url}"
@@ -175,6 +182,10 @@ class BinanceRest:
         )
 
     async def close(self) -> None:
+        async with self._lifecycle:
+            await self._close()
+
+    async def _close(self) -> None:
         client, self.client = self.client, None
         if client is None:
             return
@@ -189,8 +200,9 @@ class BinanceRest:
         queue per user-socket rebuild on one client)."""
         # During a ban the old client stays: a new one would ping Binance (and find none).
         await self._hold_back("rebuild the REST client", CallKind.READ)
-        await self.close()
-        await self.start()
+        async with self._lifecycle:
+            await self._close()
+            await self._start()
 
     # ------------------------------------------------------------ calls
 
