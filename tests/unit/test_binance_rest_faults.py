@@ -203,3 +203,23 @@ async def test_a_proxy_error_page_on_reads_is_retried_then_named(fake: FakeBinan
         assert "not Binance's" in message
         assert "bound method" not in message
         assert "<html>" not in message
+
+
+async def test_read_timeouts_are_retried_with_backoff(fake: FakeBinance) -> None:
+    test_time = TestTime()
+    async with started_rest(fake, test_time, request_timeout_s=0.2) as rest:
+        fake.delay_next_replies(0.4)
+        assert (await rest.open_orders(SYMBOL)) == []
+        assert len(test_time.sleeps) == 1
+        assert fake.requests.count(("GET", "/api/v3/openOrders")) == 2
+
+
+async def test_a_cancel_that_timed_out_is_retried_and_confirmed(fake: FakeBinance) -> None:
+    test_time = TestTime()
+    async with started_rest(fake, test_time, request_timeout_s=0.2) as rest:
+        await rest.new_order(limit_buy("slow-cancel"))
+        fake.delay_next_replies(0.4)  # the cancel happens; its answer comes too late
+        answer = await rest.cancel_order(SYMBOL, "slow-cancel")
+        assert answer["status"] == "CANCELED"
+        assert fake.requests.count(CANCEL) == 2
+        assert len(test_time.sleeps) == 1

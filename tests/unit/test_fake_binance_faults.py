@@ -349,3 +349,15 @@ async def test_failed_requests_answer_5xx_after_acting_or_not(
     error = await api_error(client.order_limit_buy(symbol=SYMBOL, quantity="0.1", price="99"))
     assert (error.status_code, error.code) == (502, 0)  # not JSON: python-binance has no code
     assert len(fake.orders) == 1
+
+
+async def test_a_delayed_reply_times_out_after_the_server_acted(fake: FakeBinance) -> None:
+    async with binance_client(fake, request_timeout=0.2) as client:
+        placed = await client.order_limit_buy(
+            symbol=SYMBOL, quantity="0.1", price="99", newClientOrderId="slow"
+        )
+        fake.delay_next_replies(0.4)
+        with pytest.raises(TimeoutError):
+            await client.cancel_order(symbol=SYMBOL, orderId=placed["orderId"])
+        assert fake.order_by_client_id("slow").status == "CANCELED"
+        assert (await client.get_account())["balances"]  # only the next reply was late

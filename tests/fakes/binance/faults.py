@@ -35,6 +35,9 @@ class Faults:
     fail_status: int = 503
     fail_body: str | None = None
     fail_after_processing: bool = True
+    # The next `delayed_replies` REST answers go out `reply_delay_s` late (after acting).
+    delayed_replies: int = 0
+    reply_delay_s: float = 0.0
     # Weight other clients on the same IP use each minute (added to the header).
     background_weight: int = 0
     # `/time` answers this far off the clock the timestamp check uses.

@@ -369,6 +369,12 @@ class FakeBinance:
         self.faults.fail_body = body
         self.faults.fail_after_processing = after_processing
 
+    def delay_next_replies(self, seconds: float, count: int = 1) -> None:
+        """The next `count` REST requests are acted on at once but answered `seconds` late
+        (a slow link): a client with a shorter timeout gives up not knowing."""
+        self.faults.delayed_replies = count
+        self.faults.reply_delay_s = seconds
+
     def set_background_weight(self, weight: int) -> None:
         """Other clients on the same IP use `weight` every minute: it is added to
         `X-MBX-USED-WEIGHT-1M` (nothing is refused for it)."""
@@ -530,6 +536,9 @@ class FakeBinance:
                 self.faults.failed_requests -= 1
                 await self._deliver_user(reply.events)
                 return self._failure()
+            if self.faults.delayed_replies > 0:
+                self.faults.delayed_replies -= 1
+                await asyncio.sleep(self.faults.reply_delay_s)
             headers = self._headers()
             if reply.order:
                 now = time.monotonic()
