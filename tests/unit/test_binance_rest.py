@@ -386,3 +386,26 @@ async def test_concurrent_starts_build_one_client(fake: FakeBinance) -> None:
     finally:
         await rest.close()
     assert rest.client is None
+
+
+async def test_logs_never_carry_the_key_pair(
+    fake: FakeBinance, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    async with started_rest(fake) as rest:
+        fake.set_clock_skew(10_000)  # a re-sync is logged
+        await rest.account()
+        fake.throttle(requests=1, retry_after=0.1, ban=1)
+        with pytest.raises(BrokerError):
+            await rest.new_order(limit_buy("logged"))  # a 429 is logged
+    fake.set_clock_skew(0)
+    await asyncio.sleep(0.15)  # past the fake's Retry-After
+    async with started_rest(fake, api_secret=WRONG_SECRET) as rest:
+        with pytest.raises(CredentialsRejected):
+            await rest.account()
+    events = {record.getMessage() for record in caplog.records}
+    assert {"binance.clock_resync", "binance.rate_limited", "binance.rest.error"} <= events
+    for record in caplog.records:
+        shown = repr(record.__dict__)
+        for secret in (fake.api_key, fake.api_secret, WRONG_SECRET):
+            assert secret not in shown

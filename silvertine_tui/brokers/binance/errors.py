@@ -149,6 +149,8 @@ async def read_api_error(exc: BinanceAPIException) -> ApiError:
         if isinstance(body, dict) and isinstance(body.get("data"), dict):
             data = body["data"]
     status = int(getattr(exc, "status_code", 0) or 0)
+    if not isinstance(body, dict) and isinstance(exc.code, int) and exc.code != 0:
+        body = {"code": exc.code, "msg": exc.message}  # what python-binance parsed
     if not (isinstance(body, dict) and isinstance(body.get("code"), int)):
         # python-binance's message would then be the response's repr: never show it.
         reason = str(getattr(response, "reason", "") or "")
