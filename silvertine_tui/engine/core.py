@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 
-from ..brokers import Broker
+from ..brokers import Broker, BrokerError
 from ..bus import BusEntry, EventBus
 from ..config import RiskConfig
 from ..domain import (
@@ -88,7 +88,9 @@ class TradingEngine:
         self.bus = bus
         self.brokers: dict[str, Broker] = {b.name: b for b in brokers}
         self.oms = OMS()
-        self.portfolio = Portfolio()
+        self.portfolio = Portfolio(
+            spot_brokers=[b.name for b in self.brokers.values() if not b.capabilities.short_selling]
+        )
         self.gate = RiskGate(risk) if clock is None else RiskGate(risk, clock=clock)
         self.broker_states: dict[str, ConnectionState] = {}
         self.instruments: dict[str, dict[str, Instrument]] = {}
@@ -348,10 +350,23 @@ class TradingEngine:
         return self.instruments.get(broker, {}).get(key)
 
     async def load_instruments(self) -> None:
-        for name, broker in self.brokers.items():
+        for broker in self.brokers.values():
+            await self.load_broker_instruments(broker)
+
+    async def load_broker_instruments(self, broker: Broker) -> None:
+        """The broker's instruments, for the ticket and the portfolio (which places the
+        asset fees replayed before they were known). A broker that cannot list them now
+        keeps what was loaded before; they load again on its next reconnect."""
+        try:
             found = await broker.instruments()
-            self.instruments[name] = found
-            self.portfolio.set_instruments(found.values())
+        except BrokerError as exc:
+            log.warning(
+                "engine.instruments_unavailable",
+                extra={"broker": broker.source, "error": str(exc)},
+            )
+            return
+        self.instruments[broker.name] = found
+        self.portfolio.set_instruments(found.values(), broker=broker.name)
 
     # -- commands -----------------------------------------------------------------------
 

@@ -153,7 +153,7 @@ def test_happy_path_with_partial_fills() -> None:
     assert o.status is OrderStatus.FILLED
     assert o.filled_qty == D("1.0")
     assert o.avg_price == D("106")
-    assert o.fees == D("0.02")
+    assert o.fees == {"": D("0.02")}  # per currency (the fills name none)
     assert o.leaves_qty == 0
     assert o.venue_order_id == "v1"
 

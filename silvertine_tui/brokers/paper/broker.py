@@ -248,6 +248,7 @@ class PaperBroker(Broker):
         sent = await self._resync("reported after reconnect")
         await self.set_state(ConnectionState.LIVE, f"reconnected; {sent} missed reports published")
         await self._publish_market(self._subscribed)
+        await self.announce_reconnect()
 
     # -- the market -----------------------------------------------------------------------
 
