@@ -17,6 +17,7 @@ from ..brokers import Broker, BrokerError
 from ..bus import BusEntry, EventBus
 from ..config import RiskConfig
 from ..domain import (
+    Capabilities,
     ConnectionState,
     Fill,
     Instrument,
@@ -349,17 +350,30 @@ class TradingEngine:
     def instrument(self, broker: str, key: str) -> Instrument | None:
         return self.instruments.get(broker, {}).get(key)
 
+    def capabilities(self, broker: str) -> Capabilities | None:
+        adapter = self.brokers.get(broker)
+        return adapter.capabilities if adapter is not None else None
+
+    def order_path_down(self, broker: str) -> str:
+        """Why the broker's orders cannot go out now ("" when they can): an order
+        link that is not LIVE, with its detail (see `Broker.order_path_down`)."""
+        adapter = self.brokers.get(broker)
+        return adapter.order_path_down() if adapter is not None else ""
+
     async def load_instruments(self) -> None:
         for broker in self.brokers.values():
             await self.load_broker_instruments(broker)
 
-    async def load_broker_instruments(self, broker: Broker) -> None:
+    async def load_broker_instruments(self, broker: Broker, *, required: bool = True) -> None:
         """The broker's instruments, for the ticket and the portfolio (which places the
-        asset fees replayed before they were known). A broker that cannot list them now
-        keeps what was loaded before; they load again on its next reconnect."""
+        asset fees replayed before they were known). `required=False`: a broker that
+        cannot list them now (its venue unreachable) keeps what was loaded before; they
+        load again when it reconnects."""
         try:
             found = await broker.instruments()
         except BrokerError as exc:
+            if required:
+                raise
             log.warning(
                 "engine.instruments_unavailable",
                 extra={"broker": broker.source, "error": str(exc)},

@@ -165,7 +165,7 @@ class Session:
                 f"connect failed: {exc or type(exc).__name__}; retried when the venue is back",
             )
             # The ticket still knows its instruments when the venue lists them offline.
-            await self.engine.load_broker_instruments(broker)
+            await self.engine.load_broker_instruments(broker, required=False)
             return
         if broker.state not in TRADABLE_STATES:
             # Connect returned with the venue unreachable; the adapter keeps trying and
@@ -174,7 +174,7 @@ class Session:
                 "session.broker_not_connected",
                 extra={"broker": broker.source, "state": broker.state},
             )
-            await self.engine.load_broker_instruments(broker)
+            await self.engine.load_broker_instruments(broker, required=False)
             return
         await self._reconcile(broker, "connect")
 
@@ -186,8 +186,12 @@ class Session:
 
     async def _reconcile(self, broker: Broker, why: str) -> None:
         """Load the broker's instruments (the portfolio places asset fees with them),
-        then reconcile the journal against its venue from the last journaled fills."""
-        await self.engine.load_broker_instruments(broker)
+        then reconcile the journal against its venue from the last journaled fills.
+        At start instruments that cannot be loaded fail the start; after a reconnect
+        the ones loaded before stay. A reconcile that fails is logged and shown on the
+        broker's health (the next reconnect tries again)."""
+        at_start = why == "connect"
+        await self.engine.load_broker_instruments(broker, required=at_start)
         try:
             self.reconcile_findings += await reconcile_broker(self.engine, broker)
         except BrokerError as exc:
@@ -195,7 +199,8 @@ class Session:
                 "session.reconcile_failed",
                 extra={"broker": broker.source, "after": why, "error": str(exc)},
             )
-            await broker.set_state(broker.state, f"reconcile after {why} failed: {exc}")
+            state = ConnectionState.DISCONNECTED if at_start else broker.state
+            await broker.set_state(state, f"reconcile after {why} failed: {exc}")
 
     async def _follow(self) -> None:
         every = self.settings.engine.snapshot_every_events
