@@ -21,6 +21,7 @@ from ..domain import (
     ConnectionState,
     Fill,
     Instrument,
+    ModifyStyle,
     OrderRequest,
     OrderUpdate,
     Position,
@@ -456,6 +457,14 @@ class TradingEngine:
             for v in self.gate.check(changed, self)
             if v.rule not in ("max_open_orders", "order_rate")
         ]
+        caps = self.capabilities(view.broker)
+        if caps is not None and caps.modify is ModifyStyle.NONE:
+            violations.append(
+                RiskViolation(
+                    "supported",
+                    f"{view.broker} cannot change a working order: cancel it and send a new one",
+                )
+            )
         if violations:
             raise RiskRejected(violations)
         await self.broker(view.broker).modify(

@@ -68,3 +68,32 @@ async def test_history_shows_the_new_venue_id_and_fees_per_currency(make_desk) -
         ids = desk.app.screen.query_one("#history-ids", Static)
         assert str(ids.render()) == f"venue id R-2 (before: {old})  fees 0.05 BNB, 0.001 ETH"
         await desk.session.close()
+
+
+def test_the_fee_estimate_learns_from_a_fee_in_another_asset_by_its_value() -> None:
+    from silvertine_tui.bus import BusEntry
+    from silvertine_tui.ui.model import FeedModel
+
+    model = FeedModel(prefix="silvertine", clock=lambda: 1_767_364_200.0)
+
+    def fill(n: int, fee: str, currency: str, value: str | None) -> BusEntry:
+        made = Fill(
+            exec_id=f"x{n}",
+            client_order_id="st1",
+            broker="spot",
+            account="main",
+            instrument="ETHUSDT.SPOT",
+            side=Side.BUY,
+            quantity=Decimal("2"),
+            price=Decimal("3000"),
+            fee=Decimal(fee),
+            fee_currency=currency,
+            fee_value=None if value is None else Decimal(value),
+        )
+        event = FillEvent.create("spot/main", made)
+        return BusEntry("silvertine:exec:spot:main", f"{1_767_364_200_000 + n}-0", event)
+
+    model.ingest(fill(1, "0.01", "BNB", None))  # unpriced: says nothing
+    assert "spot" not in model.fee_rates
+    model.ingest(fill(2, "0.0015", "ETH", "4.50"))  # 4.50 USDT on 6,000: 7.5 bps
+    assert model.fee_rates["spot"] == Decimal("0.00075")
