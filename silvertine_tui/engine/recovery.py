@@ -50,6 +50,10 @@ def build_snapshot(engine: TradingEngine, broker: str, account: str) -> Snapshot
     covers = engine.applied.get(stream)
     if covers is None:
         return None
+    if (broker, account) in engine.portfolio.unplaced:
+        # Asset fees wait for the broker's instruments (it has not connected yet): a
+        # snapshot now would lose them. The next one, once they loaded, holds them.
+        return None
     views = [v for v in engine.oms.orders.values() if (v.broker, v.account) == (broker, account)]
     positions = [
         Position(

@@ -257,3 +257,21 @@ async def broker_health_message(bus: MemoryBus) -> str:
         if isinstance(e.event, HealthEvent) and e.event.payload.component.startswith("broker:")
     ]
     return messages[-1]
+
+
+async def test_no_snapshot_while_asset_fees_wait_for_the_instruments() -> None:
+    bus = MemoryBus()
+    await bus.start()
+    venue = ScriptedVenue.build(bus)
+    venue.capabilities = SPOT
+    engine = TradingEngine(bus, [venue], RiskConfig())
+    made = venue_fill(1, "c1", "3", fee="0.003", currency="XYZ", ts=1_000)
+    await bus.publish(FillEvent.create("scripted/main", made))
+    await sync(engine)  # replayed before the broker's instruments are known
+    assert engine.position("scripted", "main", INSTRUMENT.key) == D("3")
+    assert build_snapshot(engine, "scripted", "main") is None
+    await engine.load_instruments()
+    assert engine.position("scripted", "main", INSTRUMENT.key) == D("2.997")
+    snapshot = build_snapshot(engine, "scripted", "main")
+    assert snapshot is not None
+    assert [p.quantity for p in snapshot.positions] == [D("2.997")]
