@@ -51,8 +51,11 @@ class ScriptedVenue(Broker):
         self.venue_positions: dict[str, Decimal] = {}
         self.sent: list[str] = []
         self._ids = itertools.count(1)
-        # Why `connect` fails ("" : it does not): the venue unreachable at start.
+        # Why `connect` fails ("" : it does not): the venue unreachable at start. With
+        # `connect_raises` off, `connect` returns DISCONNECTED instead, as an adapter
+        # that keeps retrying in the background does.
         self.connect_error = ""
+        self.connect_raises = True
         # What each `reconcile` call was given as the journal's last fills.
         self.reconcile_asks: list[dict[str, Fill]] = []
         self.venue_balances: list[Balance] = []
@@ -63,7 +66,10 @@ class ScriptedVenue(Broker):
 
     async def connect(self) -> None:
         if self.connect_error:
-            raise NotConnected(self.connect_error)
+            if self.connect_raises:
+                raise NotConnected(self.connect_error)
+            await self.set_state(ConnectionState.DISCONNECTED, self.connect_error)
+            return
         await self.set_state(ConnectionState.LIVE, "scripted venue up")
 
     async def come_back(self) -> None:

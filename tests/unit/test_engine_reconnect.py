@@ -275,3 +275,24 @@ async def test_no_snapshot_while_asset_fees_wait_for_the_instruments() -> None:
     snapshot = build_snapshot(engine, "scripted", "main")
     assert snapshot is not None
     assert [p.quantity for p in snapshot.positions] == [D("2.997")]
+
+
+async def test_a_broker_that_keeps_retrying_is_reconciled_when_it_is_back() -> None:
+    bus = MemoryBus()
+    session = scripted_session(bus)
+    venue = session.brokers[0]
+    assert isinstance(venue, ScriptedVenue)
+    venue.connect_error = "venue unreachable: retrying in 2s"
+    venue.connect_raises = False
+    await session.start()
+    try:
+        assert session.ready
+        assert venue.state is ConnectionState.DISCONNECTED
+        assert venue.reconcile_asks == []  # nothing asked of a venue that is not there
+        assert INSTRUMENT.key in session.engine.instruments["scripted"]
+        await venue.come_back()
+        await venue.come_back()  # every later reconnect reconciles again
+        assert len(venue.reconcile_asks) == 2
+        assert session.reconcile_findings == []
+    finally:
+        await session.close()
