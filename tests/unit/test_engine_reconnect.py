@@ -152,13 +152,15 @@ async def test_the_order_takes_the_new_venue_id_and_a_late_old_report_changes_no
     )
     await sync(engine)
     assert (order.venue_order_id, order.quantity, order.status) == ("77", D("2"), OrderStatus.NEW)
-    # A late report of the dead order (it was cancelled) must not bring its id back.
-    await bus.publish(
-        OrderUpdateEvent.create(
-            "scripted/main",
-            OrderUpdate(client_order_id=cid, status=OrderStatus.NEW, venue_order_id="1"),
+    # Late reports of the dead order (it was cancelled) must not bring its id back,
+    # nor end the live one.
+    for late in (OrderStatus.NEW, OrderStatus.CANCELED):
+        await bus.publish(
+            OrderUpdateEvent.create(
+                "scripted/main",
+                OrderUpdate(client_order_id=cid, status=late, venue_order_id="1"),
+            )
         )
-    )
     await sync(engine)
     assert (order.venue_order_id, order.quantity, order.status) == ("77", D("2"), OrderStatus.NEW)
 
