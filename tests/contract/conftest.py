@@ -47,7 +47,9 @@ class VenueDriver(Protocol):
     """Moves one venue's market and connection, deterministically.
 
     Paper sets the simulated book; a fake Binance server or fake TWS pushes the book
-    from its side of the wire and matches against it like the real venue would.
+    from its side of the wire and matches against it like the real venue would. The
+    venue starts with only the harness's cash, no positions, and fees in the quote
+    currency.
     """
 
     async def set_book(self, bids: Sequence[Level], asks: Sequence[Level]) -> None:
