@@ -298,3 +298,25 @@ async def test_a_broker_that_keeps_retrying_is_reconciled_when_it_is_back() -> N
         assert session.reconcile_findings == []
     finally:
         await session.close()
+
+
+async def test_bus_data_loss_reconciles_from_the_last_fill_too() -> None:
+    bus = MemoryBus()
+    session = scripted_session(bus)
+    venue = session.brokers[0]
+    assert isinstance(venue, ScriptedVenue)
+    await session.start()
+    try:
+        engine = session.engine
+        cid = await engine.submit(buy("2"))
+        made = venue_fill(1, cid, "2", ts=1_000)
+        venue.venue_fills.append(made)
+        venue.venue_orders.pop(cid)
+        venue.venue_positions[INSTRUMENT.key] = D("2")
+        await bus.publish(FillEvent.create("scripted/main", made))
+        await sync(engine)
+        await session._on_data_loss("Redis restarted without its data")
+        assert venue.reconcile_asks[-1] == {INSTRUMENT.key: made}
+        assert session.reconcile_findings == []
+    finally:
+        await session.close()
