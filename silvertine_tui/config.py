@@ -392,6 +392,16 @@ class BinanceBrokerConfig(BrokerConfigBase):
     stream_url: str | None = None
     symbols: list[str] = Field(default_factory=list)
     recv_window_ms: int = Field(5000, ge=1, le=60_000)
+    # Binance's request-weight limit per minute for this IP (exchangeInfo rateLimits).
+    weight_limit_1m: int = Field(6000, ge=1, le=1_000_000)
+    # Binance's new-order limit per 10 s for this account; beyond it orders are refused here.
+    order_count_limit_10s: int = Field(100, ge=1, le=100_000)
+    # Share of weight_limit_1m at which reads (queries, polling) wait for the next minute;
+    # the rest of the minute is kept for orders and cancels.
+    throttle_at: float = Field(0.9, gt=0, le=1)
+    # Seconds a REST call may take; a new order without an answer by then has an unknown
+    # outcome and is looked up, never sent again.
+    request_timeout_s: float = Field(10.0, gt=0, le=120)
 
     _check_secrets = field_validator("api_key", "api_secret")(_nonempty_secret)
     _check_symbols = field_validator("symbols")(_symbols)

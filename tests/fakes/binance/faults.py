@@ -24,6 +24,14 @@ class Faults:
     reorder_reports: int = 0
     report_before_reply: float | None = None
     swallowed_replies: int = 0
+    # The next `reset_requests` REST requests lose their connection (TCP abort, no
+    # answer), after the server acted on them or, if not `reset_after_processing`, before.
+    reset_requests: int = 0
+    reset_after_processing: bool = True
+    # Weight other clients on the same IP use each minute (added to the header).
+    background_weight: int = 0
+    # `/time` answers this far off the clock the timestamp check uses.
+    time_error_ms: int = 0
     dropped_depth_updates: dict[str, int] = field(default_factory=dict)
     refused_api_connects: int = 0
     refused_stream_connects: int = 0

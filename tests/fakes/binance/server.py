@@ -346,6 +346,23 @@ class FakeBinance:
         REST call: the client times out not knowing."""
         self.faults.swallowed_replies += 1
 
+    def reset_next_requests(self, count: int = 1, *, after_processing: bool = True) -> None:
+        """The next `count` REST requests get no answer: the connection is cut (TCP abort).
+        `after_processing`: the server acted first (an order lives, a cancel happened; its
+        events go out); otherwise nothing happened."""
+        self.faults.reset_requests = count
+        self.faults.reset_after_processing = after_processing
+
+    def set_background_weight(self, weight: int) -> None:
+        """Other clients on the same IP use `weight` every minute: it is added to
+        `X-MBX-USED-WEIGHT-1M` (nothing is refused for it)."""
+        self.faults.background_weight = weight
+
+    def report_wrong_time(self, ms: int) -> None:
+        """`/time` answers `ms` off the clock the timestamp check uses (a bad proxy): a
+        client that re-syncs from it still gets -1021."""
+        self.faults.time_error_ms = ms
+
     def drop_next_depth_update(self, symbol: str) -> None:
         """Skip one diff-depth event (update ids go on): a gap the client can detect."""
         self.faults.dropped_depth_updates[symbol] = (
@@ -466,6 +483,9 @@ class FakeBinance:
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
             self.requests.append((request.method, request.path))
+            if self.faults.reset_requests > 0 and not self.faults.reset_after_processing:
+                self.faults.reset_requests -= 1
+                return self._reset(request)
             try:
                 self._admit()
                 params, raw = await self._params(request)
@@ -474,6 +494,8 @@ class FakeBinance:
                     self._authenticate(request, params, raw)
                 reply = await handler(request, params)
             except BinanceError as error:
+                if self._reset_after_processing():
+                    return self._reset(request)
                 headers = self._headers()
                 if error.status in (418, 429):
                     headers["Retry-After"] = str(
@@ -482,6 +504,9 @@ class FakeBinance:
                         )
                     )
                 return web.json_response(error.body(), status=error.status, headers=headers)
+            if self._reset_after_processing():
+                await self._deliver_user(reply.events)
+                return self._reset(request)
             headers = self._headers()
             if reply.order:
                 now = time.monotonic()
@@ -500,6 +525,19 @@ class FakeBinance:
             return response
 
         return handle
+
+    def _reset_after_processing(self) -> bool:
+        if self.faults.reset_requests > 0 and self.faults.reset_after_processing:
+            self.faults.reset_requests -= 1
+            return True
+        return False
+
+    @staticmethod
+    def _reset(request: web.Request) -> web.StreamResponse:
+        """Cut the connection without an answer (the client sees it closed/reset)."""
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=500)
 
     def _admit(self) -> None:
         f = self.faults
@@ -542,7 +580,8 @@ class FakeBinance:
         self._used_weight += weight
 
     def _headers(self) -> dict[str, str]:
-        return {"X-MBX-USED-WEIGHT-1M": str(self._used_weight)}
+        weight = self._used_weight + self.faults.background_weight
+        return {"X-MBX-USED-WEIGHT-1M": str(weight)}
 
     @staticmethod
     async def _params(request: web.Request) -> tuple[Params, tuple[str, str]]:
@@ -590,7 +629,7 @@ class FakeBinance:
         return Reply({})
 
     async def _time(self, request: web.Request, params: Params) -> Reply:
-        return Reply({"serverTime": self.server_time()})
+        return Reply({"serverTime": self.server_time() + self.faults.time_error_ms})
 
     async def _exchange_info(self, request: web.Request, params: Params) -> Reply:
         specs = list(self.exchange.specs.values())

@@ -1,0 +1,1 @@
+"""Binance spot adapter over python-binance (see docs/architecture.md)."""
