@@ -369,6 +369,14 @@ class FakeBinance:
             self.faults.dropped_depth_updates.get(symbol, 0) + 1
         )
 
+    async def send_raw_stream_frame(self, text: str) -> None:
+        """Send `text` as it is on every market-stream connection: a garbled or odd
+        payload (not JSON, a float price, an unknown stream) for a client to survive."""
+        for session in list(self.stream_sessions):
+            if not session.ws.closed:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await session.ws.send_str(text)
+
     async def drop_connections(self, *, user_data: bool = True, streams: bool = True) -> None:
         """Cut websockets without a close frame, as a network drop does."""
         sessions: list[ApiSession | StreamSession] = []
