@@ -55,9 +55,10 @@ from ...events import CancelRequest, CancelRequestEvent, ModifyRequest
 from ..base import Broker, Clock, ReconcileReport
 from ..errors import BrokerError, ConfigurationError, NotConnected, OrderRejected, UnknownOrder
 from . import translate
-from .instruments import NotionalScope, key_of, notional_scope, parse_symbol, symbol_of
+from .instruments import NotionalScope, dec, key_of, notional_scope, parse_symbol, symbol_of
+from .market import MarketStreams
 from .rest import BinanceRest
-from .user_stream import UserStream, describe
+from .user_stream import UserStream, describe, stop_task
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,9 @@ CONNECTED = ConnectionState.LIVE
 ZERO = Decimal(0)
 DAY_MS = 24 * 3600 * 1000
 PRICE_TTL_NS = 60 * 1_000_000_000
+LOCAL_STEPS = frozenset(
+    {OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE}
+)
 
 
 @dataclass(slots=True)
@@ -85,8 +89,10 @@ class _Tracked:
     retired: set[str] = field(default_factory=set)
     filled_by_venue_id: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
     replacing: bool = False
-    # What the journal has: the last status and cumulative quantity published.
+    # What the journal has: the last status published (ours or the venue's), the
+    # venue's last reported status and cumulative quantity.
     status: OrderStatus | None = None
+    venue_status: OrderStatus | None = None
     filled: Decimal = ZERO
     published_venue_id: str | None = None
 
@@ -170,6 +176,8 @@ class BinanceBroker(Broker):
         self._retry_task: asyncio.Task[None] | None = None
         self._running = False
         self._connected_ns = 0
+        self.market: MarketStreams | None = None
+        self._market_wanted: dict[str, set[MarketDataKind]] = {}
 
     # -- connection -------------------------------------------------------------------
 
@@ -196,6 +204,36 @@ class BinanceBroker(Broker):
         self.health_state.rtt_ms = await self.rest.ping()
         await self.set_link("user", ConnectionState.CONNECTING, "subscribing to user data")
         await self.user.open()
+        await self._start_market()
+
+    async def _start_market(self) -> None:
+        """Public streams through the market helper's `MarketStreams`, on the current
+        client (a rebuilt client gets the streams moved over)."""
+        client = self.rest.client
+        if client is None:
+            return
+        if self.market is None:
+            self.market = MarketStreams(
+                client,
+                stream_url=self.binance.stream_url,
+                depth_snapshot=self.rest.depth,
+                on_quote=self.publish_quote,
+                on_book=self.publish_book,
+                on_trade=self.publish_trade,
+                on_link=self._market_link,
+                on_gap=self._market_gap,
+            )
+        else:
+            self.market.client = client
+        for key, kinds in self._market_wanted.items():
+            await self.market.subscribe({key: symbol_of(key)}, kinds)
+
+    async def _market_link(self, state: ConnectionState, detail: str) -> None:
+        await self.set_link("market", state, detail)
+
+    async def _market_gap(self, key: str, what: str) -> None:
+        self.count_error("book_gap")
+        log.warning("binance.book_gap", extra={"broker": self.source, "key": key, "what": what})
 
     async def _go_live(self, *, recovered: bool = False) -> None:
         await self.set_link("user", ConnectionState.RECONCILING, "catching up with the venue")
@@ -242,10 +280,12 @@ class BinanceBroker(Broker):
         self._running = False
         task, self._retry_task = self._retry_task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await stop_task(task, 0.5)
         await self.user.close()
+        market, self.market = self.market, None
+        if market is not None:
+            with contextlib.suppress(Exception):
+                await market.close()
         await self.stop_health_loop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.rest.close(), 1.0)
@@ -355,27 +395,35 @@ class BinanceBroker(Broker):
 
     # -- the gates: each fill once, each status once and forwards ---------------------
 
-    async def publish_update(self, update: OrderUpdate) -> None:
+    async def publish_update(self, update: OrderUpdate, *, local: bool = False) -> None:
+        """Publish an order update unless the journal has it already or it would move
+        the order backwards. `local`: our own step (PENDING_*, the status restored after
+        a refused modify), judged against the journal; anything else is a venue report,
+        judged against the venue's last report of the order."""
+        local = local or update.status in LOCAL_STEPS
         async with self._publish_lock:
             order = self._orders.get(update.client_order_id)
-            if order is not None and not self._moves(order, update):
+            if order is not None and not self._moves(order, update, local=local):
                 return
             await super().publish_update(update)
-            if order is not None:
-                order.status = update.status
+            if order is None:
+                return
+            order.status = update.status
+            if not local:
+                order.venue_status = update.status
                 if update.filled_qty is not None:
                     order.filled = max(order.filled, update.filled_qty)
-                if update.venue_order_id is not None:
-                    order.published_venue_id = update.venue_order_id
+            if update.venue_order_id is not None:
+                order.published_venue_id = update.venue_order_id
 
     @staticmethod
-    def _moves(order: _Tracked, update: OrderUpdate) -> bool:
+    def _moves(order: _Tracked, update: OrderUpdate, *, local: bool) -> bool:
         """Whether `update` tells the journal something new, in a forward direction."""
         last = order.status
-        if last is None:
-            return True
-        if last.is_terminal:
+        if last is not None and last.is_terminal:
             return False
+        if local:
+            return last is None or update.status in TRANSITIONS[last]
         new_id = (
             update.venue_order_id is not None
             and order.published_venue_id is not None
@@ -384,12 +432,17 @@ class BinanceBroker(Broker):
         filled = update.filled_qty
         if filled is not None and filled < order.filled:
             return False  # an older report of the same order
-        if update.status is last:
+        venue = order.venue_status
+        if venue is None:
+            return last is None or update.status in TRANSITIONS[last] or new_id
+        if venue.is_terminal:
+            return False
+        if update.status is venue:
             more = filled is not None and filled > order.filled
-            return new_id or (last is OrderStatus.PARTIALLY_FILLED and more)
+            return new_id or (venue is OrderStatus.PARTIALLY_FILLED and more)
         if update.status is OrderStatus.NEW and order.filled > 0:
             return new_id  # a late NEW after fills
-        return update.status in TRANSITIONS[last] or new_id
+        return update.status in TRANSITIONS[venue] or new_id
 
     async def publish_fill(self, fill: Fill) -> None:
         await self._publish_fill_once(fill)
@@ -589,8 +642,11 @@ class BinanceBroker(Broker):
         except BrokerError as exc:
             log.warning(
                 "binance.query_failed",
-                extra={"broker": self.source, "client_order_id": order.client_order_id,
-                       "error": str(exc)},
+                extra={
+                    "broker": self.source,
+                    "client_order_id": order.client_order_id,
+                    "error": str(exc),
+                },
             )
             return None
         if body is None:
@@ -653,9 +709,7 @@ class BinanceBroker(Broker):
             await self._restore_status(order, previous, f"modify refused: {exc}")
             raise
         params = translate.order_params(request, order.symbol, response_type="FULL")
-        params.update(
-            {"cancelReplaceMode": "STOP_ON_FAILURE", "cancelOrigClientOrderId": coid}
-        )
+        params.update({"cancelReplaceMode": "STOP_ON_FAILURE", "cancelOrigClientOrderId": coid})
         old_id = order.venue_order_id
         if old_id is not None:
             order.retired.add(old_id)
@@ -672,12 +726,12 @@ class BinanceBroker(Broker):
         new_id = str(placed["orderId"])
         if new_id != order.venue_order_id:
             self._adopt_venue_id(order, new_id)
-        new_qty = translate.dec(placed.get("origQty", "0"))
+        new_qty = dec(placed.get("origQty", "0"))
         order.quantity = order.carried[0] + new_qty
-        price = translate.dec(placed.get("price", "0"))
+        price = dec(placed.get("price", "0"))
         order.limit_price = price if price > 0 else order.limit_price
         if "stopPrice" in placed:
-            stop = translate.dec(placed["stopPrice"])
+            stop = dec(placed["stopPrice"])
             order.stop_price = stop if stop > 0 else order.stop_price
         order.replacing = False
         for fill in translate.reply_fills(placed, self.name, self.account, order.side):
@@ -717,7 +771,8 @@ class BinanceBroker(Broker):
                 venue_order_id=order.venue_order_id,
                 filled_qty=order.filled,
                 reason=reason,
-            )
+            ),
+            local=True,
         )
 
     async def cancel_all(self, instrument: str | None = None) -> list[str]:
@@ -836,8 +891,11 @@ class BinanceBroker(Broker):
 
     async def balances(self) -> list[Balance]:
         body = await self.rest.account()
-        return [b for b in translate.balances(body.get("balances"), self.name, self.account)
-                if b.total != 0]
+        return [
+            b
+            for b in translate.balances(body.get("balances"), self.name, self.account)
+            if b.total != 0
+        ]
 
     async def positions(self) -> list[Position]:
         return [p for p in await self._positions_from(await self.balances()) if p.quantity != 0]
@@ -871,14 +929,23 @@ class BinanceBroker(Broker):
         instruments: Iterable[str],
         kinds: Iterable[MarketDataKind] = (MarketDataKind.QUOTE,),
     ) -> None:
-        """Market data is the market helper's `MarketStreams` (not wired in yet): the
-        keys are checked, nothing is published and no state is faked."""
-        for key in instruments:
-            await self.instrument(key)
-        list(kinds)
+        """Stream these kinds (bookTicker quotes, depth books, trades) through the
+        market streams; asked before the connection, they start with it."""
+        wanted = set(kinds) & self.capabilities.market_data
+        keys = list(instruments)
+        for key in keys:
+            await self.instrument(key)  # an unknown symbol is refused here
+        for key in keys:
+            self._market_wanted.setdefault(key, set()).update(wanted)
+            if self.market is not None:
+                await self.market.subscribe({key: symbol_of(key)}, wanted)
 
     async def unsubscribe(self, instruments: Iterable[str]) -> None:
-        list(instruments)
+        keys = list(instruments)
+        for key in keys:
+            self._market_wanted.pop(key, None)
+        if self.market is not None:
+            await self.market.unsubscribe(keys)
 
     # -- reconcile ----------------------------------------------------------------------
 
@@ -960,8 +1027,11 @@ class BinanceBroker(Broker):
         except Exception as exc:
             log.warning(
                 "binance.order_lookup_failed",
-                extra={"broker": self.source, "venue_order_id": venue_order_id,
-                       "error": describe(exc)},
+                extra={
+                    "broker": self.source,
+                    "venue_order_id": venue_order_id,
+                    "error": describe(exc),
+                },
             )
             return None
         return body
@@ -1030,14 +1100,14 @@ class BinanceBroker(Broker):
     # -- health -------------------------------------------------------------------------
 
     async def publish_health(self, message: str = "") -> None:
-        usage = getattr(self.rest, "usage", None)
-        metrics = getattr(usage, "as_metrics", None)
-        if callable(metrics):
-            with contextlib.suppress(Exception):
-                self.health_state.rate_limit = dict(metrics(self.clock()))
+        self.health_state.rate_limit = {
+            k: float(v) for k, v in self.rest.usage.as_metrics().items()
+        }
         self.health_state.extra = {
             "working_orders": sum(
-                1 for o in self._orders.values() if o.status is not None and not o.status.is_terminal
+                1
+                for o in self._orders.values()
+                if o.status is not None and not o.status.is_terminal
             ),
             "user_stream_rebuilds": self.user.rebuilds,
             "client_restarts": self.user.client_restarts,

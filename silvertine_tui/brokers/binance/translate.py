@@ -100,7 +100,8 @@ def order_params(
             params["type"] = "LIMIT"
             params["timeInForce"] = str(request.tif)
     elif kind is OrderType.STOP_LIMIT:
-        assert request.limit_price is not None and request.stop_price is not None
+        assert request.limit_price is not None
+        assert request.stop_price is not None
         params["type"] = "STOP_LOSS_LIMIT"
         params["timeInForce"] = str(request.tif)
         params["price"] = wire(request.limit_price)

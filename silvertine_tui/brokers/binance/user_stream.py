@@ -89,9 +89,7 @@ class UserStream:
         """Stop reading and unsubscribe (bounded: a dead connection does not hold us)."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await stop_task(task, timeout)
         socket, self._socket = self._socket, None
         self.subscribed = False
         if socket is not None:
@@ -121,7 +119,7 @@ class UserStream:
         """Hand every event on; return why the stream ended."""
         while True:
             try:
-                message = await socket.recv()
+                message = await receive(socket)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -164,7 +162,9 @@ class UserStream:
                 raise
             except Exception as exc:
                 reason = f"user-data stream could not be rebuilt: {describe(exc)}; retrying"
-                log.warning("binance.user_stream_retry", extra={"broker": self.name, "error": reason})
+                log.warning(
+                    "binance.user_stream_retry", extra={"broker": self.name, "error": reason}
+                )
                 await self._notify_lost(reason)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.retry_max_s)
@@ -213,6 +213,33 @@ class UserStream:
         """Unsubscribe, bounded, ignoring errors (the connection may be gone)."""
         with contextlib.suppress(Exception):
             await asyncio.wait_for(socket.__aexit__(None, None, None), timeout)
+
+
+async def receive(socket: Any) -> Any:
+    """The next message of a user socket. For a WebSocket API subscription the library's
+    `recv()` only polls the socket's queue with `asyncio.wait_for` every TIMEOUT
+    seconds, and Python 3.11's `wait_for` can swallow a cancellation that lands as the
+    poll times out (the task then waits for ever): read the queue directly instead."""
+    queue = getattr(socket, "_queue", None)
+    if getattr(socket, "_uses_ws_api_subscription", False) and isinstance(queue, asyncio.Queue):
+        return await queue.get()
+    return await socket.recv()
+
+
+async def stop_task(task: asyncio.Task[Any], timeout: float) -> None:
+    """Cancel `task` and wait for it, at most `timeout` s; cancel again while waiting
+    (a library may swallow one cancellation)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not task.done():
+        task.cancel()
+        left = deadline - loop.time()
+        if left <= 0:
+            log.warning("binance.task_stop_slow", extra={"task": task.get_name()})
+            return
+        await asyncio.wait({task}, timeout=min(0.05, left))
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        task.result()
 
 
 def ending(message: Any) -> str:
