@@ -123,6 +123,8 @@ class ApiError:
     msg: str
     retry_after: float | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    # False: the body was not Binance's JSON (a proxy's or load balancer's error page).
+    from_binance: bool = True
 
 
 async def read_api_error(exc: BinanceAPIException) -> ApiError:
@@ -138,6 +140,7 @@ async def read_api_error(exc: BinanceAPIException) -> ApiError:
         except ValueError:
             retry_after = None
     data: dict[str, Any] = {}
+    body: Any = None
     if response is not None:
         try:
             body = json.loads(await response.text())
@@ -145,11 +148,19 @@ async def read_api_error(exc: BinanceAPIException) -> ApiError:
             body = None
         if isinstance(body, dict) and isinstance(body.get("data"), dict):
             data = body["data"]
-    code = exc.code if isinstance(exc.code, int) else 0
+    status = int(getattr(exc, "status_code", 0) or 0)
+    if not isinstance(body, dict) and isinstance(exc.code, int) and exc.code != 0:
+        body = {"code": exc.code, "msg": exc.message}  # what python-binance parsed
+    if not (isinstance(body, dict) and isinstance(body.get("code"), int)):
+        # python-binance's message would then be the response's repr: never show it.
+        reason = str(getattr(response, "reason", "") or "")
+        return ApiError(
+            status=status, code=0, msg=reason, retry_after=retry_after, from_binance=False
+        )
     return ApiError(
-        status=int(getattr(exc, "status_code", 0) or 0),
-        code=code,
-        msg=str(exc.message or ""),
+        status=status,
+        code=int(body["code"]),
+        msg=str(body.get("msg") or ""),
         retry_after=retry_after,
         data=data,
     )
@@ -162,6 +173,9 @@ def banned_until_ms(msg: str) -> int | None:
 
 
 def _venue(error: ApiError) -> str:
+    if not error.from_binance:
+        reason = f" {error.msg}" if error.msg else ""
+        return f"HTTP {error.status}{reason}, an answer that is not Binance's: a proxy in between?"
     return f"code {error.code}: {error.msg}" if error.msg else f"code {error.code}"
 
 
@@ -224,16 +238,15 @@ def map_api_error(error: ApiError, *, what: str, order: bool = False) -> BrokerE
             code=code,
         )
     if code in UNKNOWN_OUTCOME_CODES or error.status >= 500:
+        if error.from_binance:
+            venue = f"{venue}, HTTP {error.status}"
         if order:
             return BrokerTimeout(
-                f"{what}: Binance could not say whether the order was taken ({venue}, HTTP "
-                f"{error.status}). Its status is being checked; do not send it again.",
+                f"{what}: Binance could not say whether the order was taken ({venue}). Its "
+                "status is being checked; do not send it again.",
                 code=code,
             )
-        return NotConnected(
-            f"{what}: Binance is unavailable ({venue}, HTTP {error.status}); retrying.",
-            code=code,
-        )
+        return NotConnected(f"{what}: Binance is unavailable ({venue}); retrying.", code=code)
     if order:
         return OrderRejected(f"{what}: Binance refused the order ({venue}).", code=code)
     return BrokerError(f"{what}: Binance answered with an error ({venue}).", code=code)

@@ -109,6 +109,9 @@ class BinanceRest:
         self._sleep = sleep
         self._retry = retry or RetryPolicy()
         self._rng = rng or random.Random(0)
+        # start/close/restart from several tasks (reconnect loop, user-stream rebuild)
+        # must not build two clients or close one being built.
+        self._lifecycle = asyncio.Lock()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -139,6 +142,10 @@ class BinanceRest:
         """Build the client (`AsyncClient.create` pings and reads the server time).
         Unreachable -> `NotConnected` naming the URL; a refused key pair is only found by
         the first signed call."""
+        async with self._lifecycle:
+            await self._start()
+
+    async def _start(self) -> None:
         if self.client is not None:
             return
         what = f"connect to {self.url}"
@@ -159,7 +166,13 @@ class BinanceRest:
             error = map_transport_error(
                 exc, what=what, url=self.url, timeout_s=self.request_timeout_s
             )
-            raise NotConnected(str(error)) from None
+            message = str(error)
+            if isinstance(error, BrokerTimeout):
+                message += (
+                    " Check the network and rest_url/testnet in the config; the adapter "
+                    "keeps retrying."
+                )
+            raise NotConnected(message) from None
         self.client = client
         self.usage.offset_ms = int(client.timestamp_offset)
         self._observe(client.response)
@@ -169,6 +182,10 @@ class BinanceRest:
         )
 
     async def close(self) -> None:
+        async with self._lifecycle:
+            await self._close()
+
+    async def _close(self) -> None:
         client, self.client = self.client, None
         if client is None:
             return
@@ -181,8 +198,11 @@ class BinanceRest:
     async def restart_client(self) -> None:
         """A new `AsyncClient` (the user-stream rebuild hygiene: python-binance leaks a
         queue per user-socket rebuild on one client)."""
-        await self.close()
-        await self.start()
+        # During a ban the old client stays: a new one would ping Binance (and find none).
+        await self._hold_back("rebuild the REST client", CallKind.READ)
+        async with self._lifecycle:
+            await self._close()
+            await self._start()
 
     # ------------------------------------------------------------ calls
 
@@ -333,6 +353,8 @@ class BinanceRest:
     # ------------------------------------------------------------ machinery
 
     async def _call(self, what: str, kind: CallKind, call: Call[T]) -> T:
+        if self.client is None:
+            raise self._not_started(what)
         if kind is CallKind.ORDER:
             return await self._attempt(what, kind, call)
         return await with_retry(
@@ -346,10 +368,7 @@ class BinanceRest:
     async def _attempt(self, what: str, kind: CallKind, call: Call[T]) -> T:
         client = self.client
         if client is None:
-            raise NotConnected(
-                f"{what}: not connected to Binance REST at {self.url} yet; the adapter is "
-                "connecting. Nothing was sent."
-            )
+            raise self._not_started(what)
         await self._hold_back(what, kind)
         for attempt in (1, 2):
             try:
@@ -470,6 +489,12 @@ class BinanceRest:
             },
         )
         return mapped
+
+    def _not_started(self, what: str) -> NotConnected:
+        return NotConnected(
+            f"{what}: not connected to Binance REST at {self.url} yet; the adapter is "
+            "connecting. Nothing was sent."
+        )
 
     def _unreadable(self, what: str, kind: CallKind) -> BrokerError:
         if kind is CallKind.ORDER:

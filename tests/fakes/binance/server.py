@@ -353,6 +353,28 @@ class FakeBinance:
         self.faults.reset_requests = count
         self.faults.reset_after_processing = after_processing
 
+    def fail_next_requests(
+        self,
+        count: int = 1,
+        *,
+        status: int = 503,
+        body: str | None = None,
+        after_processing: bool = True,
+    ) -> None:
+        """The next `count` REST requests answer HTTP `status`: Binance's -1007 ("execution
+        status unknown") JSON, or `body` as an HTML page (a proxy's error page).
+        `after_processing`: the server acted first (an order lives, its events go out)."""
+        self.faults.failed_requests = count
+        self.faults.fail_status = status
+        self.faults.fail_body = body
+        self.faults.fail_after_processing = after_processing
+
+    def delay_next_replies(self, seconds: float, count: int = 1) -> None:
+        """The next `count` REST requests are acted on at once but answered `seconds` late
+        (a slow link): a client with a shorter timeout gives up not knowing."""
+        self.faults.delayed_replies = count
+        self.faults.reply_delay_s = seconds
+
     def set_background_weight(self, weight: int) -> None:
         """Other clients on the same IP use `weight` every minute: it is added to
         `X-MBX-USED-WEIGHT-1M` (nothing is refused for it)."""
@@ -494,6 +516,9 @@ class FakeBinance:
             if self.faults.reset_requests > 0 and not self.faults.reset_after_processing:
                 self.faults.reset_requests -= 1
                 return self._reset(request)
+            if self.faults.failed_requests > 0 and not self.faults.fail_after_processing:
+                self.faults.failed_requests -= 1
+                return self._failure()
             try:
                 self._admit()
                 params, raw = await self._params(request)
@@ -515,6 +540,13 @@ class FakeBinance:
             if self._reset_after_processing():
                 await self._deliver_user(reply.events)
                 return self._reset(request)
+            if self.faults.failed_requests > 0 and self.faults.fail_after_processing:
+                self.faults.failed_requests -= 1
+                await self._deliver_user(reply.events)
+                return self._failure()
+            if self.faults.delayed_replies > 0:
+                self.faults.delayed_replies -= 1
+                await asyncio.sleep(self.faults.reply_delay_s)
             headers = self._headers()
             if reply.order:
                 now = time.monotonic()
@@ -539,6 +571,18 @@ class FakeBinance:
             self.faults.reset_requests -= 1
             return True
         return False
+
+    def _failure(self) -> web.StreamResponse:
+        f = self.faults
+        if f.fail_body is not None:
+            return web.Response(status=f.fail_status, text=f.fail_body, content_type="text/html")
+        error = BinanceError(
+            -1007,
+            "Timeout waiting for response from backend server. Send status unknown; "
+            "execution status unknown.",
+            f.fail_status,
+        )
+        return web.json_response(error.body(), status=f.fail_status, headers=self._headers())
 
     @staticmethod
     def _reset(request: web.Request) -> web.StreamResponse:
