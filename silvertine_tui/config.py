@@ -267,8 +267,14 @@ class PaperMarketConfig(_Section):
     """Where the simulator's prices come from and what its L2 book looks like."""
 
     # synthetic: a seeded random walk per symbol. external: books fed by another adapter
-    # through PaperBroker.on_market_data (no random walk runs).
-    source: Literal["synthetic", "external"] = "synthetic"
+    # through PaperBroker.on_market_data (no random walk runs). binance: Binance spot's
+    # public market streams (no API key; orders stay in the simulator).
+    source: Literal["synthetic", "external", "binance"] = "synthetic"
+    # source binance only: the testnet's prices instead of the real market's, and endpoint
+    # overrides (a local server; None: python-binance's own hosts).
+    testnet: bool = False
+    rest_url: str | None = None
+    stream_url: str | None = None
     # Move the synthetic market on a timer while connected; false: only PaperBroker.step().
     autorun: bool = True
     # Time step of the random walk and of the book updates (milliseconds).
@@ -282,6 +288,29 @@ class PaperMarketConfig(_Section):
     # DAY orders expire at the next HH:MM UTC after they were placed.
     day_end_utc: str = Field("00:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     symbols: dict[str, PaperSymbolConfig] = Field(default_factory=dict)
+
+    @field_validator("rest_url")
+    @classmethod
+    def _check_rest_url(cls, value: str | None) -> str | None:
+        return _url_with_scheme(value, ("http", "https"))
+
+    @field_validator("stream_url")
+    @classmethod
+    def _check_stream_url(cls, value: str | None) -> str | None:
+        return _url_with_scheme(value, ("ws", "wss"))
+
+    @model_validator(mode="after")
+    def _venue_settings_need_a_venue(self) -> PaperMarketConfig:
+        if self.source != "binance":
+            used = [n for n in ("rest_url", "stream_url") if getattr(self, n) is not None]
+            if self.testnet:
+                used.append("testnet")
+            if used:
+                raise ValueError(
+                    f"{', '.join(used)} only apply to source: binance (source is "
+                    f"{self.source}); remove them or set source: binance"
+                )
+        return self
 
 
 class PaperFillConfig(_Section):

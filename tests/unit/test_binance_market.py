@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
+from decimal import Decimal as D
 from typing import Any
 
 import pytest
@@ -95,26 +96,43 @@ def seen() -> Seen:
     return Seen()
 
 
+MakeStreams = Callable[..., MarketStreams]
+
+
 @pytest.fixture
-async def streams(fake: FakeBinance, client: Any, seen: Seen) -> AsyncIterator[MarketStreams]:
+async def make_streams(fake: FakeBinance, client: Any, seen: Seen) -> AsyncIterator[MakeStreams]:
+    """MarketStreams on the fake, reporting to `seen`; keyword arguments override."""
+    made: list[MarketStreams] = []
+
     async def snapshot(symbol: str, limit: int) -> dict[str, Any]:
         answer: dict[str, Any] = await client.get_order_book(symbol=symbol, limit=limit)
         return answer
 
-    market = MarketStreams(
-        client,
-        stream_url=fake.stream_url,
-        depth_snapshot=snapshot,
-        on_quote=seen.quote,
-        on_book=seen.book,
-        on_trade=seen.trade,
-        on_link=seen.link,
-        on_gap=seen.gap,
-        depth=3,
-        retry_delays=(0.02, 0.05),
-    )
-    yield market
-    await market.close()
+    def make(**overrides: Any) -> MarketStreams:
+        options: dict[str, Any] = {
+            "stream_url": fake.stream_url,
+            "depth_snapshot": snapshot,
+            "on_quote": seen.quote,
+            "on_book": seen.book,
+            "on_trade": seen.trade,
+            "on_link": seen.link,
+            "on_gap": seen.gap,
+            "depth": 3,
+            "retry_delays": (0.02, 0.05),
+        }
+        options.update(overrides)
+        market = MarketStreams(client, **options)
+        made.append(market)
+        return market
+
+    yield make
+    for market in made:
+        await market.close()
+
+
+@pytest.fixture
+def streams(make_streams: MakeStreams) -> MarketStreams:
+    return make_streams()
 
 
 def fake_book(fake: FakeBinance, symbol: str = SYMBOL, depth: int = 3) -> Book:
@@ -150,7 +168,7 @@ async def test_book_ticker_becomes_a_quote_with_decimals(
     )
     assert isinstance(quote.bid, Decimal)
     assert str(quote.bid) == "100.10000000"  # the wire's digits, never via float
-    assert seen.links[0] == (ConnectionState.LIVE, "1 streams")
+    assert seen.links[0] == (ConnectionState.LIVE, "1 stream up")
 
 
 async def test_book_starts_from_a_snapshot_then_follows_the_diffs(
@@ -326,23 +344,9 @@ async def test_a_frame_that_is_not_json_is_counted_and_the_stream_recovers(
 
 
 async def test_close_is_bounded_even_while_reconnecting(
-    fake: FakeBinance, client: Any, seen: Seen
+    fake: FakeBinance, make_streams: MakeStreams, seen: Seen
 ) -> None:
-    async def snapshot(symbol: str, limit: int) -> dict[str, Any]:
-        answer: dict[str, Any] = await client.get_order_book(symbol=symbol, limit=limit)
-        return answer
-
-    market = MarketStreams(
-        client,
-        stream_url=fake.stream_url,
-        depth_snapshot=snapshot,
-        on_quote=seen.quote,
-        on_book=seen.book,
-        on_trade=seen.trade,
-        on_link=seen.link,
-        on_gap=seen.gap,
-        retry_delays=(30.0,),
-    )
+    market = make_streams(retry_delays=(30.0,))
     await market.subscribe({KEY: SYMBOL}, ALL)
     await fake.wait_for_stream("btcusdt@trade")
     await fake.drop_connections()
@@ -351,16 +355,7 @@ async def test_close_is_bounded_even_while_reconnecting(
     await market.close()
     assert time.monotonic() - started < 1.0
     # A live one closes quickly too (the library's own close waits for its read poll).
-    again = MarketStreams(
-        client,
-        stream_url=fake.stream_url,
-        depth_snapshot=snapshot,
-        on_quote=seen.quote,
-        on_book=seen.book,
-        on_trade=seen.trade,
-        on_link=seen.link,
-        on_gap=seen.gap,
-    )
+    again = make_streams()
     await again.subscribe({KEY: SYMBOL}, ALL)
     await fake.wait_for_stream_connects(2)
     await seen.until(lambda: seen.states[-1] is ConnectionState.LIVE)
@@ -370,7 +365,9 @@ async def test_close_is_bounded_even_while_reconnecting(
     await seen.until(lambda: not fake.stream_sessions)
 
 
-async def test_a_failing_snapshot_is_retried(fake: FakeBinance, client: Any, seen: Seen) -> None:
+async def test_a_failing_snapshot_is_retried(
+    fake: FakeBinance, client: Any, make_streams: MakeStreams, seen: Seen
+) -> None:
     calls: list[str] = []
 
     async def flaky_snapshot(symbol: str, limit: int) -> dict[str, Any]:
@@ -380,22 +377,100 @@ async def test_a_failing_snapshot_is_retried(fake: FakeBinance, client: Any, see
         answer: dict[str, Any] = await client.get_order_book(symbol=symbol, limit=limit)
         return answer
 
-    market = MarketStreams(
-        client,
-        stream_url=fake.stream_url,
-        depth_snapshot=flaky_snapshot,
-        on_quote=seen.quote,
-        on_book=seen.book,
-        on_trade=seen.trade,
-        on_link=seen.link,
-        on_gap=seen.gap,
-        retry_delays=(0.02,),
-    )
-    try:
-        await fake.set_quote(SYMBOL, "100", "101")
-        await market.subscribe({KEY: SYMBOL}, [MarketDataKind.BOOK])
-        await seen.until(lambda: bool(seen.books))
-        assert calls == [SYMBOL, SYMBOL]
-        assert levels(seen.books[-1]) == levels(fake_book(fake, depth=10))
-    finally:
-        await market.close()
+    market = make_streams(depth_snapshot=flaky_snapshot, depth=10)
+    await fake.set_quote(SYMBOL, "100", "101")
+    await market.subscribe({KEY: SYMBOL}, [MarketDataKind.BOOK])
+    await seen.until(lambda: bool(seen.books))
+    assert calls == [SYMBOL, SYMBOL]
+    assert levels(seen.books[-1]) == levels(fake_book(fake, depth=10))
+
+
+async def test_data_read_before_a_drop_is_still_delivered(
+    fake: FakeBinance, make_streams: MakeStreams, seen: Seen
+) -> None:
+    async def slow_consumer(trade: Trade) -> None:
+        await asyncio.sleep(0.01)
+        await seen.trade(trade)
+
+    streams = make_streams(on_trade=slow_consumer)
+    await streams.subscribe({KEY: SYMBOL}, [MarketDataKind.TRADE])
+    await fake.wait_for_stream("btcusdt@trade")
+    for n in range(20):
+        await fake.trade(SYMBOL, f"100.{n:02d}", "1")
+    await asyncio.sleep(0.05)  # on the wire (a TCP abort drops what is unsent)
+    await fake.drop_connections()
+    await seen.until(lambda: ConnectionState.DISCONNECTED in seen.states)
+    # The consumer was still busy when the socket failed: nothing read is lost.
+    assert [t.price for t in seen.trades] == [D(f"100.{n:02d}") for n in range(20)]
+
+
+async def test_a_drop_with_refused_reconnects_backs_off_then_recovers(
+    fake: FakeBinance, streams: MarketStreams, seen: Seen
+) -> None:
+    await streams.subscribe({KEY: SYMBOL}, [MarketDataKind.QUOTE])
+    await fake.wait_for_stream("btcusdt@bookTicker")
+    fake.refuse_connections(count=2, user_data=False)
+    await fake.drop_connections(user_data=False)
+    await seen.until(lambda: len(seen.states) == 5)
+    assert seen.states == [
+        ConnectionState.LIVE,
+        ConnectionState.DISCONNECTED,  # lost
+        ConnectionState.DISCONNECTED,  # refused (attempt 2)
+        ConnectionState.DISCONNECTED,  # refused (attempt 3)
+        ConnectionState.LIVE,
+    ]
+    assert [d.split(" (")[0] for _, d in seen.links[1:4]] == [
+        "market streams lost",
+        "market streams unreachable",
+        "market streams unreachable",
+    ]
+    await fake.set_quote(SYMBOL, "100", "101")
+    await seen.until(lambda: bool(seen.quotes))
+
+
+async def test_a_new_subscription_joins_without_a_disconnect_and_books_resync(
+    fake: FakeBinance, streams: MarketStreams, seen: Seen
+) -> None:
+    await fake.set_quote(SYMBOL, "100", "101")
+    await fake.set_quote("ETHUSDT", "10", "11")
+    await streams.subscribe({KEY: SYMBOL}, [MarketDataKind.BOOK])
+    await seen.until(lambda: bool(seen.books))
+    await streams.subscribe({"ETHUSDT.BINANCE": "ETHUSDT"}, [MarketDataKind.BOOK])
+    await seen.until(lambda: any(b.instrument == "ETHUSDT.BINANCE" for b in seen.books))
+    assert sorted(fake.stream_sessions[-1].streams) == [
+        "btcusdt@depth@100ms",
+        "ethusdt@depth@100ms",
+    ]
+    assert seen.links == [
+        (ConnectionState.LIVE, "1 stream up"),
+        (ConnectionState.LIVE, "2 streams up"),
+    ]
+    await fake.set_book(SYMBOL, bids=[("100.5", "1")], asks=[("101", "1")])
+    await seen.until(lambda: seen.books[-1].update_id == fake.exchange.books[SYMBOL].update_id)
+    assert levels(seen.books[-1]) == levels(fake_book(fake))
+    await streams.unsubscribe([KEY, "ETHUSDT.BINANCE"])
+    await seen.until(lambda: seen.links[-1] == (ConnectionState.LIVE, "no streams subscribed"))
+    await seen.until(lambda: not fake.stream_sessions)
+
+
+@pytest.mark.parametrize(
+    ("stable_after_s", "second_wait"), [(30.0, "reconnecting in 0.05 s"), (0.0, "in 0.02 s")]
+)
+async def test_a_socket_that_keeps_dropping_backs_off_further(
+    fake: FakeBinance,
+    make_streams: MakeStreams,
+    seen: Seen,
+    stable_after_s: float,
+    second_wait: str,
+) -> None:
+    streams = make_streams(stable_after_s=stable_after_s)
+    await streams.subscribe({KEY: SYMBOL}, [MarketDataKind.QUOTE])
+    for connects in (1, 2):
+        await fake.wait_for_stream_connects(connects)
+        await seen.until(lambda: seen.states[-1:] == [ConnectionState.LIVE])
+        await fake.drop_connections(user_data=False)
+        await seen.until(lambda: seen.states[-1] is ConnectionState.DISCONNECTED)
+    await seen.until(lambda: seen.states[-1:] == [ConnectionState.LIVE])
+    lost = [detail for state, detail in seen.links if state is ConnectionState.DISCONNECTED]
+    assert lost[0].endswith("reconnecting in 0.02 s")
+    assert lost[1].endswith(second_wait)

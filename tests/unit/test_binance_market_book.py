@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -15,7 +18,12 @@ from silvertine_tui.brokers.binance.book_sync import (
     DiffResult,
     SnapshotResult,
 )
-from silvertine_tui.brokers.binance.market import BadPayload, parse_depth_update
+from silvertine_tui.brokers.binance.market import (
+    BadPayload,
+    parse_book_ticker,
+    parse_depth_update,
+    parse_trade,
+)
 
 D = Decimal
 
@@ -127,3 +135,58 @@ def test_the_local_book_always_equals_the_venues_book_at_its_update_id(
     # book is then behind, never wrong, and its update id says how far.
     assert book.last_update_id is not None
     assert book.bids == history[book.last_update_id]
+
+
+ODD_NUMBERS = st.sampled_from(
+    ["1", "0", "-1", "1e999999", "-0", "NaN", "sNaN", "Infinity", "abc", "", " 1", "0.1"]
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner),
+    max_leaves=10,
+)
+Parser = Callable[[dict[str, Any]], object]
+VALID: dict[str, tuple[Parser, dict[str, Any]]] = {
+    "bookTicker": (
+        lambda d: parse_book_ticker("X.BINANCE", d),
+        {"u": 1, "s": "X", "b": "1.5", "B": "2", "a": "1.6", "A": "3"},
+    ),
+    "trade": (
+        lambda d: parse_trade("X.BINANCE", d),
+        {"e": "trade", "E": 1, "s": "X", "t": 7, "p": "1.5", "q": "0.1", "T": 1, "m": True},
+    ),
+    "depthUpdate": (
+        parse_depth_update,
+        {"e": "depthUpdate", "E": 1, "s": "X", "U": 5, "u": 6, "b": [["1", "2"]], "a": []},
+    ),
+}
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    kind=st.sampled_from(sorted(VALID)),
+    changes=st.dictionaries(
+        st.sampled_from(["b", "B", "a", "A", "p", "q", "t", "T", "m", "U", "u", "E"]),
+        ODD_NUMBERS | json_values | st.just(KeyError),  # KeyError: the field is missing
+        min_size=1,
+        max_size=2,
+    ),
+)
+def test_any_corrupted_payload_is_market_data_or_a_bad_payload(
+    kind: str, changes: dict[str, Any]
+) -> None:
+    parse, valid = VALID[kind]
+    data = dict(valid)
+    for name, value in changes.items():
+        if value is KeyError:
+            data.pop(name, None)
+        else:
+            data[name] = value
+    with contextlib.suppress(BadPayload):
+        parse(data)
+
+
+@pytest.mark.parametrize("kind", sorted(VALID))
+def test_the_valid_payloads_parse(kind: str) -> None:
+    parse, valid = VALID[kind]
+    assert parse(valid) is not None

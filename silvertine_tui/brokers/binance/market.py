@@ -33,6 +33,7 @@ from typing import Any
 
 from binance import AsyncClient, BinanceSocketManager
 from binance.exceptions import ReadLoopClosed
+from pydantic import ValidationError
 
 from ...domain import Book, ConnectionState, MarketDataKind, Quote, Side, Trade
 from .book_sync import BookSync, DepthDiff, DepthSnapshot, DiffResult, Level, SnapshotResult
@@ -93,6 +94,7 @@ class MarketStreams:
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         max_pending: int = 10_000,
         close_timeout_s: float = 1.0,
+        stable_after_s: float = 30.0,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.client = client
@@ -102,6 +104,7 @@ class MarketStreams:
         self.snapshot_limit = max(snapshot_limit, depth)
         self.retry_delays = tuple(retry_delays) or (1.0,)
         self.close_timeout_s = close_timeout_s
+        self.stable_after_s = stable_after_s
         self.clock = clock
         self.stats = StreamStats()
         self.link_state = ConnectionState.DISCONNECTED
@@ -120,6 +123,7 @@ class MarketStreams:
         self._sync_tasks: dict[str, asyncio.Task[None]] = {}
         self._pending: deque[dict[str, Any]] = deque(maxlen=max_pending)
         self._arrived = asyncio.Event()
+        self._reader_done = False
         self._changed = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self._closed = False
@@ -202,11 +206,31 @@ class MarketStreams:
         return manager
 
     async def _supervise(self) -> None:
+        """Keep the socket up for as long as anything is subscribed; a bug in here must
+        not end market data silently."""
+        while not self._closed:
+            try:
+                await self._run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("binance.market.supervisor_failed")
+                delay = self.retry_delays[-1]
+                await self._link(
+                    ConnectionState.DISCONNECTED,
+                    f"market streams failed ({_describe(exc)}); restarting in {delay:g} s",
+                )
+                await asyncio.sleep(delay)
+
+    async def _run(self) -> None:
         failures = 0
+        loop = asyncio.get_running_loop()
         while not self._closed:
             self._changed.clear()
             self._routes = self._routes_for(self._subs)
             if not self._routes:
+                if self.link_state is ConnectionState.LIVE:
+                    await self._link(ConnectionState.LIVE, "no streams subscribed")
                 await self._changed.wait()
                 continue
             socket = self._manager().multiplex_socket(sorted(self._routes))
@@ -225,17 +249,22 @@ class MarketStreams:
                 )
                 await self._wait_or_change(delay)
                 continue
-            if failures or self.stats.reconnects:
+            if failures:
                 log.info("binance.market.connected", extra={"attempts": failures + 1})
-            failures = 0
+            connected_at = loop.time()
             try:
                 reason = await self._stream(socket)
             finally:
                 self._stop_all_syncs()
                 await self._close_socket(socket)
             if reason is None:  # subscriptions changed, or closing
+                failures = 0
                 continue
             self.stats.reconnects += 1
+            # A socket that fails soon after connecting keeps the backoff growing (a
+            # venue that accepts and drops must not be hammered); a stable one resets it.
+            if loop.time() - connected_at >= self.stable_after_s:
+                failures = 0
             failures += 1
             delay = self._delay(failures)
             await self._link(
@@ -255,10 +284,12 @@ class MarketStreams:
         """Run one connected socket: None when it should be rebuilt for new
         subscriptions, else why it failed."""
         self._pending.clear()
+        self._reader_done = False
         for key, sub in self._subs.items():
             if MarketDataKind.BOOK in sub.kinds:
                 self._start_sync(key)
-        await self._link(ConnectionState.LIVE, f"{len(self._routes)} streams")
+        count = len(self._routes)
+        await self._link(ConnectionState.LIVE, f"{count} stream{'' if count == 1 else 's'} up")
         reader = asyncio.create_task(self._read(socket), name="binance-market-read")
         worker = asyncio.create_task(self._work(), name="binance-market-work")
         changed = asyncio.create_task(self._changed.wait(), name="binance-market-changed")
@@ -266,13 +297,18 @@ class MarketStreams:
             done, _ = await asyncio.wait(
                 {reader, worker, changed}, return_when=asyncio.FIRST_COMPLETED
             )
+            if reader in done and worker not in done:
+                # What arrived before the failure is still good data: publish it.
+                self._reader_done = True
+                self._arrived.set()
+                await asyncio.wait({worker}, timeout=self.close_timeout_s)
         finally:
             for task in (reader, worker, changed):
                 task.cancel()
             await asyncio.gather(reader, worker, changed, return_exceptions=True)
         if reader in done and not reader.cancelled():
             return reader.result()
-        if worker in done and not worker.cancelled() and worker.exception() is not None:
+        if worker.done() and not worker.cancelled() and worker.exception() is not None:
             return f"internal error: {worker.exception()!r}"
         return None
 
@@ -301,12 +337,14 @@ class MarketStreams:
     async def _work(self) -> None:
         while True:
             while not self._pending:
+                if self._reader_done:
+                    return
                 self._arrived.clear()
                 await self._arrived.wait()
             message = self._pending.popleft()
             try:
                 await self._handle(message)
-            except BadPayload as exc:
+            except (BadPayload, ValidationError) as exc:
                 self._count_bad(str(exc), message)
             except asyncio.CancelledError:
                 raise
