@@ -55,6 +55,7 @@ from ...events import CancelRequest, CancelRequestEvent, ModifyRequest
 from ..base import Broker, Clock, ReconcileReport
 from ..errors import BrokerError, ConfigurationError, NotConnected, OrderRejected, UnknownOrder
 from . import translate
+from .errors import CancelReplaceFailed
 from .instruments import NotionalScope, dec, key_of, notional_scope, parse_symbol, symbol_of
 from .market import MarketStreams
 from .rest import BinanceRest
@@ -750,11 +751,29 @@ class BinanceBroker(Broker):
     async def _replace_failed(self, order: _Tracked, old_id: str | None, exc: BrokerError) -> None:
         """-2021/-2022 (or no answer): publish what the venue holds now."""
         order.replacing = False
+        self.count_error("replace")
+        reason = f"modify failed: {exc}"
+        if isinstance(exc, CancelReplaceFailed) and exc.cancelled and not exc.new_order_placed:
+            # The old order is gone and no new one stands: the order is cancelled.
+            cancelled = exc.data.get("cancelResponse") or {}
+            update = OrderUpdate(
+                client_order_id=order.client_order_id,
+                status=OrderStatus.CANCELED,
+                venue_order_id=old_id,
+                reason=reason,
+            )
+            if "status" in cancelled and "orderId" in cancelled:
+                update = translate.reply_update(cancelled, reason=reason)
+            if old_id is not None:
+                order.retired.discard(old_id)  # its fills are in this report
+                update = self._cumulative(order, update)
+                order.retired.add(old_id)  # its late reports are not ours to publish
+            await self.publish_update(update)
+            return
         if old_id is not None:
             order.retired.discard(old_id)
         order.venue_order_id = old_id
-        self.count_error("replace")
-        found = await self._settle_order(order, f"modify failed: {exc}")
+        found = await self._settle_order(order, reason)
         if found is None and order.status is OrderStatus.PENDING_REPLACE:
             await self._restore_status(order, None, f"modify failed: {exc}")
 
