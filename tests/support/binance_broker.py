@@ -57,7 +57,7 @@ def binance_config(
         "ws_api_url": fake.ws_api_url,
         "stream_url": fake.stream_url,
         "symbols": list(symbols),
-        "request_timeout_s": 2.0,
+        "request_timeout_s": 1.0,
     }
     settings.update(overrides)
     return BinanceBrokerConfig(**settings)
@@ -128,6 +128,22 @@ class BinanceDriver:
             self.fake.duplicate_next_reports(10_000)
         if late:
             self.fake.reorder_next_reports(2)
+
+    async def print_trade(self, price: Decimal, quantity: Decimal) -> None:
+        """A print on the public tape: Binance triggers stops on the last price."""
+        await self.fake.trade(self.symbol, price, quantity)
+
+    async def charge_fees_in_base(self) -> None:
+        """Binance's default: a buy pays its fee in the asset it receives."""
+        self.fake.exchange.commission = Commission(
+            maker_rate=self.fake.exchange.commission.maker_rate,
+            taker_rate=self.fake.exchange.commission.taker_rate,
+            mode="received",
+        )
+
+    async def time_out_next_order(self) -> None:
+        """The next order is taken but its REST answer never comes."""
+        self.fake.swallow_next_order_reply()
 
 
 @dataclass
