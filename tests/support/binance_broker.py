@@ -94,6 +94,12 @@ class BinanceDriver:
         self.down = False
 
     async def set_book(self, bids: Sequence[Level], asks: Sequence[Level]) -> None:
+        """The new book goes out on the market streams: once the adapter's subscribed
+        streams are connected, so none of it is missed."""
+        market = self.broker.market
+        if market is not None and not self.down:
+            for stream in market.streams:
+                await self.fake.wait_for_stream(stream, timeout=2.0)
         await self.fake.set_book(self.symbol, bids, asks)
 
     async def settle(self) -> None:

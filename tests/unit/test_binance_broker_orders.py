@@ -25,7 +25,14 @@ from silvertine_tui.domain import (
     Side,
     TimeInForce,
 )
-from silvertine_tui.events import CancelRequestEvent, EventBase, FillEvent, OrderUpdateEvent
+from silvertine_tui.events import (
+    BalanceEvent,
+    CancelRequestEvent,
+    EventBase,
+    FillEvent,
+    OrderUpdateEvent,
+    PositionEvent,
+)
 from tests.contract.test_broker_contract import fills, replay_orders, statuses, updates
 from tests.fakes.binance import Commission, SymbolSpec
 from tests.support.binance_broker import Session, binance_session
@@ -423,3 +430,42 @@ async def test_reconcile_asks_from_the_last_journaled_fill(s: Session) -> None:
     assert {f.exec_id for f in everything.fills} == {f.exec_id for f in fills(events)}
     assert {p.instrument: p.quantity for p in report.positions}[KEY] == D("2.3")
     assert any(isinstance(e, FillEvent) for e in events)
+
+
+def position_before(events: list[EventBase], coid: str, status: OrderStatus) -> Decimal | None:
+    """The last position journaled before `coid`'s first `status` update."""
+    held: Decimal | None = None
+    for event in events:
+        if isinstance(event, PositionEvent) and event.payload.instrument == KEY:
+            held = event.payload.quantity
+        if (
+            isinstance(event, OrderUpdateEvent)
+            and event.payload.client_order_id == coid
+            and event.payload.status is status
+        ):
+            return held
+    raise AssertionError(f"no {status} for {coid}")
+
+
+async def test_a_status_is_journaled_after_the_balances_it_moved() -> None:
+    """A reader that sees FILLED finds the position (here net of a fee in ETH) already
+    journaled: from the REST reply (a market buy) and from the stream (a resting buy)."""
+    async with binance_session(commission=Commission(mode="received")) as s:
+        await s.fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "5")])
+        bought = await s.broker.place(
+            req(s, qty="0.5", order_type=OrderType.MARKET, tif=TimeInForce.IOC)
+        )
+        events = await wait_for(s, ended(bought, S.FILLED), "the market buy FILLED")
+        fee = sum(f.fee for f in fills(events, bought))
+        assert fee > 0
+        assert position_before(events, bought, S.FILLED) == D("0.5") - fee
+        resting = await s.broker.place(req(s, qty="0.5", limit_price=D("1990")))
+        await wait_for(s, ended(resting, S.NEW), "NEW")
+        await s.fake.fill(s.fake.order_by_client_id(resting).order_id)
+        events = await wait_for(s, ended(resting, S.FILLED), "the resting buy FILLED")
+        fee += sum(f.fee for f in fills(events, resting))
+        assert position_before(events, resting, S.FILLED) == D(1) - fee
+        # Balances are journaled when they change, not again when Binance repeats them.
+        events = await settled(s)
+        usdt = [e.payload for e in events if isinstance(e, BalanceEvent)]
+        assert all(a != b for a, b in itertools.pairwise(usdt))

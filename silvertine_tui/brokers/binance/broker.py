@@ -67,6 +67,17 @@ CONNECTED = ConnectionState.LIVE
 ZERO = Decimal(0)
 DAY_MS = 24 * 3600 * 1000
 PRICE_TTL_NS = 60 * 1_000_000_000
+# How long a status waits for the account event that follows its report (below).
+ACCOUNT_WAIT_S = 0.25
+FUNDS_STEPS = frozenset(
+    {
+        OrderStatus.NEW,
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.FILLED,
+        OrderStatus.CANCELED,
+        OrderStatus.EXPIRED,
+    }
+)
 LOCAL_STEPS = frozenset(
     {OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE}
 )
@@ -178,6 +189,13 @@ class BinanceBroker(Broker):
         self._running = False
         self._connected_ns = 0
         self.market: MarketStreams | None = None
+        # Statuses wait for the balances they moved (see `_publish_status`).
+        self._account_ms = 0
+        self._held: list[tuple[int, OrderUpdate]] = []
+        self._hold_timer: asyncio.TimerHandle | None = None
+        self._flush_tasks: set[asyncio.Task[None]] = set()
+        self._last_balances: dict[str, Balance] = {}
+        self._last_positions: dict[str, Decimal] = {}
         self._market_wanted: dict[str, set[MarketDataKind]] = {}
 
     # -- connection -------------------------------------------------------------------
@@ -283,6 +301,7 @@ class BinanceBroker(Broker):
         if task is not None:
             await stop_task(task, 0.5)
         await self.user.close()
+        await self._flush_held(None)
         market, self.market = self.market, None
         if market is not None:
             with contextlib.suppress(Exception):
@@ -314,6 +333,8 @@ class BinanceBroker(Broker):
             await self._on_report(translate.ExecutionReport.parse(event))
         elif kind == "outboundAccountPosition":
             await self._publish_account(translate.balances(event.get("B"), self.name, self.account))
+            self._account_ms = max(self._account_ms, int(event.get("E", 0) or 0))
+            await self._flush_held(self._account_ms)
         elif kind == "balanceUpdate":
             log.info(
                 "binance.balance_update",
@@ -357,7 +378,7 @@ class BinanceBroker(Broker):
                     "stop_price": order.stop_price,
                 }
             )
-        await self.publish_update(update)
+        await self._publish_status(order, update, report.transaction_ms)
 
     def _track_report(self, report: translate.ExecutionReport) -> _Tracked:
         order = _Tracked(
@@ -416,6 +437,49 @@ class BinanceBroker(Broker):
                     order.filled = max(order.filled, update.filled_qty)
             if update.venue_order_id is not None:
                 order.published_venue_id = update.venue_order_id
+
+    async def _publish_status(
+        self, order: _Tracked | None, update: OrderUpdate, ts_ms: int
+    ) -> None:
+        """Publish a venue status once the balances it moved are published: Binance
+        sends the `outboundAccountPosition` right after the report (and after the REST
+        reply), so a reader who sees FILLED finds the position already there. A status
+        waits at most ACCOUNT_WAIT_S (no account event: it goes anyway)."""
+        market_new = (
+            order is not None
+            and order.order_type is OrderType.MARKET
+            and update.status is OrderStatus.NEW
+        )
+        waits = (
+            update.status in FUNDS_STEPS
+            and not market_new
+            and ts_ms > self._account_ms
+            and self.user.subscribed
+        )
+        if not waits:
+            await self.publish_update(update)
+            return
+        self._held.append((ts_ms, update))
+        if self._hold_timer is None:
+            self._hold_timer = asyncio.get_running_loop().call_later(
+                ACCOUNT_WAIT_S, self._flush_held_later
+            )
+
+    def _flush_held_later(self) -> None:
+        self._hold_timer = None
+        task = asyncio.create_task(self._flush_held(None), name=f"binance-held:{self.source}")
+        self._flush_tasks.add(task)
+        task.add_done_callback(self._flush_tasks.discard)
+
+    async def _flush_held(self, upto_ms: int | None) -> None:
+        """Publish the held statuses (in order) whose account event has come (all of
+        them with `upto_ms` None)."""
+        while self._held and (upto_ms is None or self._held[0][0] <= upto_ms):
+            _, update = self._held.pop(0)
+            await self.publish_update(update)
+        if not self._held and self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
 
     @staticmethod
     def _moves(order: _Tracked, update: OrderUpdate, *, local: bool) -> bool:
@@ -608,7 +672,8 @@ class BinanceBroker(Broker):
             await self._publish_fill_once(await self._with_fee_value(fill))
         if "status" not in body:
             return  # an ACK reply: the stream reports the status
-        await self.publish_update(self._cumulative(order, translate.reply_update(body)))
+        update = self._cumulative(order, translate.reply_update(body))
+        await self._publish_status(order, update, _ms(update))
 
     async def cancel(self, client_order_id: str, reason: str = "") -> None:
         order = self._orders.get(client_order_id)
@@ -633,7 +698,8 @@ class BinanceBroker(Broker):
                 f"(Binance: {exc}). Nothing is working at the venue for it.",
                 code="unknown_order",
             ) from exc
-        await self.publish_update(self._cumulative(order, translate.reply_update(body)))
+        update = self._cumulative(order, translate.reply_update(body))
+        await self._publish_status(order, update, _ms(update))
 
     async def _settle_order(self, order: _Tracked, reason: str) -> VenueOrder | None:
         """Ask the venue for the order and publish what the journal lacks: its fills
@@ -738,15 +804,14 @@ class BinanceBroker(Broker):
         for fill in translate.reply_fills(placed, self.name, self.account, order.side):
             await self._publish_fill_once(await self._with_fee_value(fill))
         update = self._cumulative(order, translate.reply_update(placed))
-        await self.publish_update(
-            update.model_copy(
-                update={
-                    "quantity": order.quantity,
-                    "limit_price": order.limit_price,
-                    "stop_price": order.stop_price,
-                }
-            )
+        update = update.model_copy(
+            update={
+                "quantity": order.quantity,
+                "limit_price": order.limit_price,
+                "stop_price": order.stop_price,
+            }
         )
+        await self._publish_status(order, update, _ms(update))
 
     async def _replace_failed(self, order: _Tracked, old_id: str | None, exc: BrokerError) -> None:
         """-2021/-2022 (or no answer): publish what the venue holds now."""
@@ -832,7 +897,7 @@ class BinanceBroker(Broker):
                 update = translate.reply_update(body, reason="cancel all")
                 if order is not None:
                     update = self._cumulative(order, update)
-                await self.publish_update(update)
+                await self._publish_status(order, update, _ms(update))
                 cancelled.append(coid)
         for venue in targets:
             coid = venue.client_order_id
@@ -938,9 +1003,15 @@ class BinanceBroker(Broker):
         return found
 
     async def _publish_account(self, balances: list[Balance]) -> None:
-        for balance in balances:
+        """The balances that changed, and the positions (base assets) they move."""
+        changed = [b for b in balances if self._last_balances.get(b.currency) != b]
+        for balance in changed:
+            self._last_balances[balance.currency] = balance
             await self.publish_balance(balance)
-        for position in await self._positions_from(balances):
+        for position in await self._positions_from(changed):
+            if self._last_positions.get(position.instrument) == position.quantity:
+                continue
+            self._last_positions[position.instrument] = position.quantity
             await self.publish_position(position)
 
     async def subscribe(
@@ -1132,6 +1203,10 @@ class BinanceBroker(Broker):
             "client_restarts": self.user.client_restarts,
         }
         await super().publish_health(message)
+
+
+def _ms(update: OrderUpdate) -> int:
+    return (update.venue_ts_ns or 0) // 1_000_000
 
 
 def _trade_id(exec_id: str, symbol: str) -> int | None:
