@@ -456,14 +456,14 @@ async def test_a_status_is_journaled_after_the_balances_it_moved() -> None:
             req(s, qty="0.5", order_type=OrderType.MARKET, tif=TimeInForce.IOC)
         )
         events = await wait_for(s, ended(bought, S.FILLED), "the market buy FILLED")
-        fee = sum(f.fee for f in fills(events, bought))
+        fee = sum((f.fee for f in fills(events, bought)), D(0))
         assert fee > 0
         assert position_before(events, bought, S.FILLED) == D("0.5") - fee
         resting = await s.broker.place(req(s, qty="0.5", limit_price=D("1990")))
         await wait_for(s, ended(resting, S.NEW), "NEW")
         await s.fake.fill(s.fake.order_by_client_id(resting).order_id)
         events = await wait_for(s, ended(resting, S.FILLED), "the resting buy FILLED")
-        fee += sum(f.fee for f in fills(events, resting))
+        fee += sum((f.fee for f in fills(events, resting)), D(0))
         assert position_before(events, resting, S.FILLED) == D(1) - fee
         # Balances are journaled when they change, not again when Binance repeats them.
         events = await settled(s)
