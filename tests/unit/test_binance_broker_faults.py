@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from silvertine_tui.brokers import BrokerTimeout, NotConnected
+from silvertine_tui.brokers import BrokerTimeout, NotConnected, RateLimited
 from silvertine_tui.bus import BusOptions, MemoryBus
 from silvertine_tui.domain import ConnectionState, MarketDataKind, OrderStatus, Side
 from silvertine_tui.events import HealthEvent, QuoteEvent
@@ -302,3 +302,21 @@ async def test_subscribed_quotes_are_published(s: Session) -> None:
     quote = (await quoted())[-1].payload
     assert (quote.instrument, quote.bid, quote.ask) == (KEY, D("1998.5"), D("2000.5"))
     assert s.broker.health_state.links["market"].state is LIVE
+
+
+async def test_a_ban_shows_on_the_rest_link_with_a_countdown(s: Session) -> None:
+    s.fake.faults.ban_s = 1.0
+    s.fake.faults.banned_until = time.monotonic() + 1.0  # Binance answers 418 for 1 s
+    with pytest.raises(RateLimited, match="banned"):
+        await s.broker.balances()
+    await s.broker.publish_health()
+    rest = s.broker.health_state.links["rest"]
+    assert rest.state is ConnectionState.DEGRADED
+    assert "banned this IP" in rest.detail
+    with pytest.raises(NotConnected, match="order path is down"):
+        await s.broker.place(req(s))
+    await wait_until(
+        lambda: s.broker.health_state.links["rest"].state is LIVE, "LIVE after the ban", 3.0
+    )
+    assert s.broker.state is LIVE
+    assert {b.currency for b in await s.broker.balances()} >= {"USDT"}

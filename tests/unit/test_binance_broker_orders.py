@@ -15,9 +15,13 @@ from typing import Any
 import pytest
 
 from silvertine_tui.brokers import InsufficientFunds, OrderRejected, UnknownOrder
+from silvertine_tui.brokers.binance import BinanceBroker
 from silvertine_tui.brokers.binance.errors import CancelReplaceFailed, FilterFailure
+from silvertine_tui.brokers.registry import BrokerRegistry
 from silvertine_tui.domain import (
     ApplyResult,
+    MarketDataKind,
+    ModifyStyle,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -469,3 +473,33 @@ async def test_a_status_is_journaled_after_the_balances_it_moved() -> None:
         events = await settled(s)
         usdt = [e.payload for e in events if isinstance(e, BalanceEvent)]
         assert all(a != b for a, b in itertools.pairwise(usdt))
+
+
+async def test_built_by_the_registry_from_config() -> None:
+    async with binance_session(connect=False) as s:
+        broker = BrokerRegistry(discover=False).create(s.broker.binance, s.bus)
+        assert isinstance(broker, BinanceBroker)
+        assert (broker.kind, broker.order_links) == ("binance", ("rest", "user"))
+        caps = broker.capabilities
+        assert caps.modify is ModifyStyle.CANCEL_REPLACE
+        assert (caps.post_only, caps.cancel_all_native, caps.short_selling) == (True, True, False)
+        assert caps.market_data == set(MarketDataKind)
+
+
+@pytest.mark.parametrize(
+    ("fields", "rule"),
+    [
+        ({"tif": TimeInForce.DAY}, "tif"),
+        ({"order_type": OrderType.MARKET, "tif": TimeInForce.FOK}, "tif"),
+        ({"order_type": OrderType.STOP, "limit_price": None, "stop_price": D(1980)}, "order_type"),
+    ],
+)
+async def test_what_binance_does_not_take_is_refused_before_sending(
+    s: Session, fields: dict[str, Any], rule: str
+) -> None:
+    journaled = len(await s.events())
+    with pytest.raises(OrderValidationError) as info:
+        await s.broker.place(req(s, **fields))
+    assert rule in {issue.field for issue in info.value.issues}
+    assert len(await s.events()) == journaled
+    assert ("POST", "/api/v3/order") not in s.fake.requests

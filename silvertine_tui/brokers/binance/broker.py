@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -196,6 +197,7 @@ class BinanceBroker(Broker):
         self._flush_tasks: set[asyncio.Task[None]] = set()
         self._last_balances: dict[str, Balance] = {}
         self._last_positions: dict[str, Decimal] = {}
+        self._in_health = False
         self._market_wanted: dict[str, set[MarketDataKind]] = {}
 
     # -- connection -------------------------------------------------------------------
@@ -1189,7 +1191,29 @@ class BinanceBroker(Broker):
 
     # -- health -------------------------------------------------------------------------
 
+    async def _follow_ban(self) -> None:
+        """A 418 ban shows on the "rest" link (DEGRADED, seconds left); LIVE again after."""
+        link = self.health_state.links.get("rest")
+        if link is None or link.state not in (ConnectionState.LIVE, ConnectionState.DEGRADED):
+            return
+        left = self.rest.usage.banned_s()
+        if left > 0:
+            await self.set_link(
+                "rest",
+                ConnectionState.DEGRADED,
+                f"Binance banned this IP (HTTP 418) for {math.ceil(left)} s more: orders and "
+                "queries are refused until then",
+            )
+        elif link.state is ConnectionState.DEGRADED and "banned" in link.detail:
+            await self.set_link("rest", ConnectionState.LIVE, "the ban is over")
+
     async def publish_health(self, message: str = "") -> None:
+        if not self._in_health:
+            self._in_health = True
+            try:
+                await self._follow_ban()
+            finally:
+                self._in_health = False
         self.health_state.rate_limit = {
             k: float(v) for k, v in self.rest.usage.as_metrics().items()
         }
