@@ -10,7 +10,7 @@ transition table, plus the cumulative quantity for repeated PARTIALLY_FILLED).
 Modify is Binance's cancel-replace: the same client order id, a new venue order id.
 The old venue order's CANCELED report is not our order being cancelled; its fills are
 still ours. Quantities after a replace are the order's totals: the part filled under
-earlier venue ids is carried (`_Tracked.carried_*`).
+earlier venue ids is carried (`TrackedOrder.carried_*`).
 
 Links: "rest" (the client) and "user" (the user-data stream) carry orders; "market"
 (public streams) only degrades. `connect()` never raises for an unreachable venue: the
@@ -25,14 +25,12 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from ...bus import EventBus
 from ...config import BinanceBrokerConfig, BrokerConfigBase
 from ...domain import (
-    TRANSITIONS,
     Balance,
     Capabilities,
     ConnectionState,
@@ -47,7 +45,6 @@ from ...domain import (
     OrderValidationError,
     Position,
     Quote,
-    Side,
     TimeInForce,
     ValidationIssue,
     VenueOrder,
@@ -59,6 +56,7 @@ from . import translate
 from .errors import CancelReplaceFailed
 from .instruments import NotionalScope, dec, key_of, notional_scope, parse_symbol, symbol_of
 from .market import MarketStreams
+from .orders import LOCAL_STEPS, TrackedOrder
 from .rest import BinanceRest
 from .user_stream import UserStream, describe, stop_task
 
@@ -79,53 +77,6 @@ FUNDS_STEPS = frozenset(
         OrderStatus.EXPIRED,
     }
 )
-LOCAL_STEPS = frozenset(
-    {OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE}
-)
-
-
-@dataclass(slots=True)
-class _Tracked:
-    """What the adapter knows of one order (placed here, reported, or reconciled)."""
-
-    client_order_id: str
-    symbol: str
-    side: Side
-    order_type: OrderType
-    tif: TimeInForce = TimeInForce.GTC
-    post_only: bool = False
-    quantity: Decimal = ZERO  # total, across replaces
-    limit_price: Decimal | None = None
-    stop_price: Decimal | None = None
-    venue_order_id: str | None = None
-    # Venue ids a replace retired, and what filled (quantity, quote) under each id.
-    retired: set[str] = field(default_factory=set)
-    filled_by_venue_id: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
-    replacing: bool = False
-    # What the journal has: the last status published (ours or the venue's), the
-    # venue's last reported status and cumulative quantity.
-    status: OrderStatus | None = None
-    venue_status: OrderStatus | None = None
-    filled: Decimal = ZERO
-    published_venue_id: str | None = None
-
-    @property
-    def key(self) -> str:
-        return key_of(self.symbol)
-
-    @property
-    def carried(self) -> tuple[Decimal, Decimal]:
-        """What filled under retired venue ids: (quantity, quote amount)."""
-        qty, quote = ZERO, ZERO
-        for venue_id in self.retired:
-            q, a = self.filled_by_venue_id.get(venue_id, (ZERO, ZERO))
-            qty, quote = qty + q, quote + a
-        return qty, quote
-
-    def add_fill(self, fill: Fill) -> None:
-        venue_id = fill.venue_order_id or self.venue_order_id or ""
-        q, a = self.filled_by_venue_id.get(venue_id, (ZERO, ZERO))
-        self.filled_by_venue_id[venue_id] = (q + fill.quantity, a + fill.quantity * fill.price)
 
 
 class BinanceBroker(Broker):
@@ -180,7 +131,7 @@ class BinanceBroker(Broker):
             name=self.source,
         )
         self._scopes: dict[str, NotionalScope] = {}
-        self._orders: dict[str, _Tracked] = {}
+        self._orders: dict[str, TrackedOrder] = {}
         self._by_venue_id: dict[str, str] = {}
         self._published_execs: set[str] = set()
         self._last_trade_id: dict[str, int] = {}
@@ -382,8 +333,8 @@ class BinanceBroker(Broker):
             )
         await self._publish_status(order, update, report.transaction_ms)
 
-    def _track_report(self, report: translate.ExecutionReport) -> _Tracked:
-        order = _Tracked(
+    def _track_report(self, report: translate.ExecutionReport) -> TrackedOrder:
+        order = TrackedOrder(
             client_order_id=report.client_order_id,
             symbol=report.symbol,
             side=report.side,
@@ -398,13 +349,13 @@ class BinanceBroker(Broker):
         self._orders[order.client_order_id] = order
         return order
 
-    def _adopt_venue_id(self, order: _Tracked, venue_order_id: str) -> None:
+    def _adopt_venue_id(self, order: TrackedOrder, venue_order_id: str) -> None:
         if order.venue_order_id is not None:
             order.retired.add(order.venue_order_id)
         order.venue_order_id = venue_order_id
         self._by_venue_id[venue_order_id] = order.client_order_id
 
-    def _cumulative(self, order: _Tracked, update: OrderUpdate) -> OrderUpdate:
+    def _cumulative(self, order: TrackedOrder, update: OrderUpdate) -> OrderUpdate:
         """A report of the current venue order as the order's totals (adds what filled
         under venue ids a replace retired)."""
         carried_qty, carried_quote = order.carried
@@ -427,21 +378,14 @@ class BinanceBroker(Broker):
         local = local or update.status in LOCAL_STEPS
         async with self._publish_lock:
             order = self._orders.get(update.client_order_id)
-            if order is not None and not self._moves(order, update, local=local):
+            if order is not None and not order.is_news(update, local=local):
                 return
             await super().publish_update(update)
-            if order is None:
-                return
-            order.status = update.status
-            if not local:
-                order.venue_status = update.status
-                if update.filled_qty is not None:
-                    order.filled = max(order.filled, update.filled_qty)
-            if update.venue_order_id is not None:
-                order.published_venue_id = update.venue_order_id
+            if order is not None:
+                order.record(update, local=local)
 
     async def _publish_status(
-        self, order: _Tracked | None, update: OrderUpdate, ts_ms: int
+        self, order: TrackedOrder | None, update: OrderUpdate, ts_ms: int
     ) -> None:
         """Publish a venue status once the balances it moved are published: Binance
         sends the `outboundAccountPosition` right after the report (and after the REST
@@ -482,34 +426,6 @@ class BinanceBroker(Broker):
         if not self._held and self._hold_timer is not None:
             self._hold_timer.cancel()
             self._hold_timer = None
-
-    @staticmethod
-    def _moves(order: _Tracked, update: OrderUpdate, *, local: bool) -> bool:
-        """Whether `update` tells the journal something new, in a forward direction."""
-        last = order.status
-        if last is not None and last.is_terminal:
-            return False
-        if local:
-            return last is None or update.status in TRANSITIONS[last]
-        new_id = (
-            update.venue_order_id is not None
-            and order.published_venue_id is not None
-            and update.venue_order_id != order.published_venue_id
-        )
-        filled = update.filled_qty
-        if filled is not None and filled < order.filled:
-            return False  # an older report of the same order
-        venue = order.venue_status
-        if venue is None:
-            return last is None or update.status in TRANSITIONS[last] or new_id
-        if venue.is_terminal:
-            return False
-        if update.status is venue:
-            more = filled is not None and filled > order.filled
-            return new_id or (venue is OrderStatus.PARTIALLY_FILLED and more)
-        if update.status is OrderStatus.NEW and order.filled > 0:
-            return new_id  # a late NEW after fills
-        return update.status in TRANSITIONS[venue] or new_id
 
     async def publish_fill(self, fill: Fill) -> None:
         await self._publish_fill_once(fill)
@@ -638,7 +554,7 @@ class BinanceBroker(Broker):
         symbol = symbol_of(request.instrument)
         order = self._orders.get(request.client_order_id)
         if order is None:
-            order = _Tracked(
+            order = TrackedOrder(
                 client_order_id=request.client_order_id,
                 symbol=symbol,
                 side=request.side,
@@ -661,7 +577,7 @@ class BinanceBroker(Broker):
             raise
         await self._on_reply(order, body)
 
-    async def _on_reply(self, order: _Tracked, body: Mapping[str, Any]) -> None:
+    async def _on_reply(self, order: TrackedOrder, body: Mapping[str, Any]) -> None:
         """A new-order (or replace) reply: its fills, then its status."""
         venue_id = str(body["orderId"])
         if order.venue_order_id is None:
@@ -703,7 +619,7 @@ class BinanceBroker(Broker):
         update = self._cumulative(order, translate.reply_update(body))
         await self._publish_status(order, update, _ms(update))
 
-    async def _settle_order(self, order: _Tracked, reason: str) -> VenueOrder | None:
+    async def _settle_order(self, order: TrackedOrder, reason: str) -> VenueOrder | None:
         """Ask the venue for the order and publish what the journal lacks: its fills
         (from myTrades, each once), then its status."""
         try:
@@ -731,7 +647,7 @@ class BinanceBroker(Broker):
             )
         return self._venue_view(venue)
 
-    async def _publish_trades_of(self, order: _Tracked, venue_order_id: str) -> None:
+    async def _publish_trades_of(self, order: TrackedOrder, venue_order_id: str) -> None:
         try:
             trades = await self.rest.my_trades(order.symbol, order_id=int(venue_order_id))
         except BrokerError as exc:
@@ -790,7 +706,7 @@ class BinanceBroker(Broker):
             raise
         await self._on_replaced(order, body)
 
-    async def _on_replaced(self, order: _Tracked, body: Mapping[str, Any]) -> None:
+    async def _on_replaced(self, order: TrackedOrder, body: Mapping[str, Any]) -> None:
         placed = body.get("newOrderResponse") or {}
         new_id = str(placed["orderId"])
         if new_id != order.venue_order_id:
@@ -815,7 +731,9 @@ class BinanceBroker(Broker):
         )
         await self._publish_status(order, update, _ms(update))
 
-    async def _replace_failed(self, order: _Tracked, old_id: str | None, exc: BrokerError) -> None:
+    async def _replace_failed(
+        self, order: TrackedOrder, old_id: str | None, exc: BrokerError
+    ) -> None:
         """-2021/-2022 (or no answer): publish what the venue holds now."""
         order.replacing = False
         self.count_error("replace")
@@ -845,7 +763,7 @@ class BinanceBroker(Broker):
             await self._restore_status(order, None, f"modify failed: {exc}")
 
     async def _restore_status(
-        self, order: _Tracked, previous: OrderStatus | None, reason: str
+        self, order: TrackedOrder, previous: OrderStatus | None, reason: str
     ) -> None:
         status = previous if previous is not None and not previous.is_terminal else None
         if status in (None, OrderStatus.PENDING_REPLACE, OrderStatus.PENDING_NEW):
@@ -919,10 +837,10 @@ class BinanceBroker(Broker):
 
     # -- queries ------------------------------------------------------------------------
 
-    def _track_venue(self, venue: VenueOrder) -> _Tracked:
+    def _track_venue(self, venue: VenueOrder) -> TrackedOrder:
         order = self._orders.get(venue.client_order_id)
         if order is None:
-            order = _Tracked(
+            order = TrackedOrder(
                 client_order_id=venue.client_order_id,
                 symbol=symbol_of(venue.instrument),
                 side=venue.side,
