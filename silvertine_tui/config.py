@@ -341,10 +341,14 @@ class PaperLatencyConfig(_Section):
 
 
 class PaperFeesConfig(_Section):
-    """Fees in basis points of the notional, charged in the quote currency (rounded up)."""
+    """Fees in basis points of the notional (rounded up), charged in the quote currency,
+    or (`currency: base`) a buy's fee in the base asset it receives, as a spot venue
+    charges it: buying 3 ETH with a 10 bps fee leaves 2.997 ETH and takes no cash for
+    the fee. A sell always pays in the quote currency it receives."""
 
     maker_bps: Decimal = Field(Decimal("8"), ge=-10, le=500)  # negative: a rebate
     taker_bps: Decimal = Field(Decimal("10"), ge=0, le=500)
+    currency: Literal["quote", "base"] = "quote"
 
 
 class PaperChecksConfig(_Section):

@@ -135,6 +135,7 @@ def fill(order: Order, exec_id: str, qty: str, price: str = "100") -> Fill:
         quantity=D(qty),
         price=D(price),
         fee=D("0.01"),
+        fee_currency="USDT",
     )
 
 
@@ -153,7 +154,7 @@ def test_happy_path_with_partial_fills() -> None:
     assert o.status is OrderStatus.FILLED
     assert o.filled_qty == D("1.0")
     assert o.avg_price == D("106")
-    assert o.fees == D("0.02")
+    assert o.fees == {"USDT": D("0.02")}
     assert o.leaves_qty == 0
     assert o.venue_order_id == "v1"
 

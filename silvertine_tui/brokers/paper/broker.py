@@ -121,6 +121,8 @@ class PaperBroker(Broker):
             self.market = SyntheticMarket(self.specs.values(), config.market, config.seed)
         self.latency = LatencyModel(config.latency, random.Random(f"{config.seed}/latency"))
         self.faults = FaultInjector(config.faults, random.Random(f"{config.seed}/faults"))
+        # Simulation control: the next order reaches the venue but its answer is lost.
+        self._lose_next_answer = False
         self.metrics = ExecutionMetrics()
         self.journal: JournalState | None = None
         self._subscribed: set[str] = set(self.specs)
@@ -274,6 +276,13 @@ class PaperBroker(Broker):
         self.health_state.errors["disconnect"] += 1
         await self.set_state(ConnectionState.DISCONNECTED, reason)
 
+    def lose_next_order_answer(self) -> None:
+        """Simulate a timeout after the venue took the order: the next `place` reaches
+        the venue, but its acknowledgement never comes back (fills still do) and the
+        call raises `BrokerTimeout`. The order's fate is then found by asking
+        (`resolve_unknown` and `query_order`), never by sending it again."""
+        self._lose_next_answer = True
+
     async def restore_link(self) -> None:
         """Reconnect after `drop_link`: re-read the venue and publish what was missed."""
         if not self._running:
@@ -286,6 +295,7 @@ class PaperBroker(Broker):
         sent = await self._resync("reported after reconnect")
         await self.set_state(self.derived_state(), f"reconnected; {sent} missed reports published")
         await self._publish_market(self._subscribed)
+        await self.announce_reconnect()
 
     # -- the market -----------------------------------------------------------------------
 
@@ -596,6 +606,7 @@ class PaperBroker(Broker):
             price=fill.price,
             fee=fill.fee,
             fee_currency=fill.fee_currency,
+            fee_value=fill.fee_value,
             liquidity=fill.liquidity.value,
             venue_ts_ns=fill.ts_ns,
         )
@@ -663,6 +674,13 @@ class PaperBroker(Broker):
         except OrderRejected:
             self.metrics.rejects += 1
             raise
+        if self._lose_next_answer:
+            self._lose_next_answer = False
+            await self._deliver([r for r in reports if r.fill is not None])
+            raise BrokerTimeout(
+                f"no answer from {self.source} to the order {request.client_order_id}: "
+                "its outcome is unknown; asking the venue (it is not sent again)"
+            )
         if not await self._deliver(reports):
             self._require_link("order")
         self.metrics.on_ack(loop.time() - sent)

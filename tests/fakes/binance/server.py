@@ -134,7 +134,9 @@ class FakeBinance:
     ) -> None:
         await self.stop()
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
+        """Serve on 127.0.0.1:`port` (0: the port given to the constructor, by default a
+        free one, what tests use)."""
         app = web.Application()
         api = "/api/v3/"
         routes = [
@@ -162,7 +164,7 @@ class FakeBinance:
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self._port))
+        sock.bind(("127.0.0.1", port or self._port))
         self._port = int(sock.getsockname()[1])
         await web.SockSite(self._runner, sock).start()
 

@@ -1,0 +1,49 @@
+"""What the test has armed: one-shot faults the server consumes as requests arrive.
+
+Request kinds (for `pace_next` and `omit_next_end`): positions, open_orders,
+all_open_orders, completed_orders, account_updates, account_updates_multi, executions,
+contract_details, market_data, place_order, cancel_order.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+
+REQUEST_KINDS = frozenset(
+    {
+        "positions",
+        "open_orders",
+        "all_open_orders",
+        "completed_orders",
+        "account_updates",
+        "account_updates_multi",
+        "executions",
+        "contract_details",
+        "market_data",
+        "place_order",
+        "cancel_order",
+    }
+)
+
+PACING_MESSAGES = {
+    100: "Max rate of messages per second has been exceeded:max=50 rec=51 (1)",
+    162: "Historical Market Data Service error message:API scanner subscription "
+    "cancelled: pacing violation",
+    420: "Invalid Real-time Query:Trading TWS session is connected from a different IP "
+    "address / pacing violation",
+}
+
+
+@dataclass
+class Faults:
+    # kind -> error codes answered instead of serving the next requests of that kind
+    pacing: dict[str, deque[int]] = field(default_factory=lambda: defaultdict(deque))
+    # kind -> how many of the next answers go out without their end marker
+    missing_ends: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # (code, reason) for the next new orders or modifies
+    order_rejections: deque[tuple[int, str]] = field(default_factory=deque)
+    commission_first: int = 0
+    duplicate_replays: int = 0
+    reserved_client_ids: set[int] = field(default_factory=set)
+    connectivity_lost: bool = False

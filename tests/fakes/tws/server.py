@@ -1,0 +1,727 @@
+"""`FakeTws`: a local TWS / IB Gateway speaking the TWS API at server version 178.
+
+An asyncio TCP server in the test's event loop on 127.0.0.1 and a free port; the real
+ib_async client (`IB().connectAsync`) runs against it unmodified. The venue state
+(`exchange.py`) outlives client sessions. See README.md in this folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import TracebackType
+
+from tests.fakes.tws import messages as m
+from tests.fakes.tws.contracts import DEFAULT_CONTRACTS, ContractQuery, ContractSpec
+from tests.fakes.tws.exchange import (
+    ErrorNote,
+    Exchange,
+    ExecNote,
+    Execution,
+    Note,
+    Order,
+    OrderNote,
+    Position,
+    Quote,
+    Ticket,
+    default_commission,
+)
+from tests.fakes.tws.faults import PACING_MESSAGES, REQUEST_KINDS, Faults
+from tests.fakes.tws.framing import Field, FrameReader, encode_frame, parse_version_range
+
+ACCOUNT = "DU123456"
+NO_SECURITY = "No security definition has been found for the request"
+FARM_NOTICES = (
+    (2104, "Market data farm connection is OK:usfarm"),
+    (2106, "HMDS data farm connection is OK:ushmds"),
+    (2158, "Sec-def data farm connection is OK:secdefnj"),
+)
+CLIENT_ID_IN_USE = (
+    "Unable to connect as the client id is already in use. Retry with a unique client id."
+)
+
+
+@dataclass
+class Subscription:
+    con_id: int
+    delayed: bool
+
+
+@dataclass
+class Session:
+    """One client connection."""
+
+    writer: asyncio.StreamWriter
+    client_id: int | None = None
+    client_versions: tuple[int, int] = (0, 0)
+    account_updates: bool = False
+    positions: bool = False
+    data_type: int = 1  # what reqMarketDataType asked for
+    tickers: dict[int, Subscription] = field(default_factory=dict)
+    sent: list[list[str]] = field(default_factory=list)
+
+    def send(self, fields: list[Field]) -> None:
+        frame = encode_frame(fields)
+        self.sent.append(frame[4:].decode().split("\0")[:-1])
+        if not self.writer.is_closing():
+            self.writer.write(frame)
+
+
+def _decimal(text: str) -> Decimal | None:
+    return Decimal(text) if text not in ("", None) else None
+
+
+def parse_ticket(fields: list[str]) -> Ticket:
+    """The placeOrder fields after the contract (ib_async `Client.placeOrder` order)."""
+    return Ticket(
+        action=fields[16],
+        quantity=Decimal(fields[17]),
+        order_type=fields[18],
+        limit_price=_decimal(fields[19]),
+        stop_price=_decimal(fields[20]),
+        tif=fields[21] or "DAY",
+        account=fields[23],
+        order_ref=fields[26],
+        outside_rth=fields[33] == "1",
+    )
+
+
+class FakeTws:
+    def __init__(
+        self,
+        contracts: Iterable[ContractSpec] = DEFAULT_CONTRACTS,
+        *,
+        account: str = ACCOUNT,
+        cash: Mapping[str, Decimal | str | int] | None = None,
+        positions: Mapping[int | str, tuple[str | Decimal, str | Decimal]] | None = None,
+        market_data: str = "live",
+        commission: Callable[[ContractSpec, Decimal, Decimal], Decimal] = default_commission,
+        server_version: int = m.SERVER_VERSION,
+        farm_notices: bool = True,
+    ) -> None:
+        self.exchange = Exchange(
+            contracts,
+            account,
+            {k: Decimal(v) for k, v in (cash or {"USD": "100000"}).items()},
+            commission,
+        )
+        for key, (qty, avg_cost) in (positions or {}).items():
+            spec = self.exchange.spec(key)
+            self.exchange.positions[spec.con_id] = Position(Decimal(qty), Decimal(avg_cost))
+        self.account = account
+        self.market_data = market_data  # "live" or "delayed"
+        self.server_version = server_version
+        self.farm_notices = farm_notices
+        self.faults = Faults()
+        self.sessions: list[Session] = []
+        self.requests: list[tuple[int | None, list[str]]] = []
+        self.rejected: list[tuple[int, int, int, str]] = []  # (client, order id, code, text)
+        self.connects = 0
+        self._server: asyncio.Server | None = None
+        self._changed = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._table = self._handlers()
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> FakeTws:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for session in list(self.sessions):
+            session.writer.transport.abort()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=1.0)
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+            self._server = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "FakeTws is not started"
+        return int(self._server.sockets[0].getsockname()[1])
+
+    # ---------------------------------------------------------- observation
+
+    @property
+    def orders(self) -> list[Order]:
+        return list(self.exchange.orders.values())
+
+    @property
+    def executions(self) -> list[Execution]:
+        return self.exchange.executions
+
+    @property
+    def positions(self) -> dict[int, Position]:
+        return self.exchange.positions
+
+    @property
+    def cash(self) -> dict[str, Decimal]:
+        return self.exchange.cash
+
+    def order(self, order_id: int, client_id: int | None = None) -> Order:
+        found = [
+            o
+            for o in self.exchange.orders.values()
+            if o.order_id == order_id and client_id in (None, o.client_id)
+        ]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} orders with id {order_id} (client {client_id})")
+        return found[0]
+
+    def client_ids(self) -> list[int]:
+        return [s.client_id for s in self.sessions if s.client_id is not None]
+
+    def requests_of(self, msg_id: int) -> list[list[str]]:
+        return [fields for _, fields in self.requests if fields[0] == str(msg_id)]
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 2.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def wait_for_sessions(self, count: int, timeout: float = 2.0) -> None:
+        """Until exactly `count` client sessions have started the API."""
+        await self.wait_for(lambda: len(self.client_ids()) == count, timeout)
+
+    def _touch(self) -> None:
+        self._changed.set()
+
+    # -------------------------------------------------------------- market
+
+    async def set_quote(
+        self,
+        key: int | str,
+        bid: str | Decimal | None,
+        ask: str | Decimal | None,
+        *,
+        bid_size: str | Decimal = "100",
+        ask_size: str | Decimal = "100",
+        last: str | Decimal | None = None,
+        last_size: str | Decimal = "1",
+    ) -> None:
+        """Replace the quote; ticks go to subscribers and marketable orders fill."""
+        spec = self.exchange.spec(key)
+        quote = Quote(
+            bid=None if bid is None else Decimal(bid),
+            ask=None if ask is None else Decimal(ask),
+            bid_size=Decimal(bid_size) if bid is not None else Decimal(0),
+            ask_size=Decimal(ask_size) if ask is not None else Decimal(0),
+            last=None if last is None else Decimal(last),
+            last_size=Decimal(last_size),
+        )
+        self._deliver(self.exchange.set_quote(spec.con_id, quote))
+        for session in self.sessions:
+            for req_id, sub in session.tickers.items():
+                if sub.con_id == spec.con_id:
+                    self._send_ticks(session, req_id, sub)
+        await self._drain()
+
+    async def fill(
+        self,
+        order_id: int,
+        qty: str | Decimal | None = None,
+        price: str | Decimal | None = None,
+        *,
+        client_id: int | None = None,
+    ) -> Execution:
+        """Fill a working order (all of it, or `qty`) at its limit/stop price or `price`."""
+        order = self.order(order_id, client_id)
+        if not order.working:
+            raise ValueError(f"order {order_id} is {order.status}, not working")
+        t = order.ticket
+        at = Decimal(price) if price is not None else (t.limit_price or t.stop_price)
+        if at is None:
+            quote = self.exchange.quote(order.spec.con_id)
+            at = quote.ask if t.action == "BUY" else quote.bid
+        if at is None:
+            raise ValueError(f"no price to fill market order {order_id} at: pass price=")
+        amount = order.remaining if qty is None else Decimal(qty)
+        notes = self.exchange.execute(order, amount, at, liquidity=1)
+        self._deliver(notes)
+        await self._drain()
+        return self.exchange.executions[-1]
+
+    async def cancel_by_venue(self, order_id: int, *, client_id: int | None = None) -> None:
+        """IB cancels a working order itself (end of day, margin): 202 + Cancelled."""
+        order = self.order(order_id, client_id)
+        self._cancel(order)
+        await self._drain()
+
+    async def new_trading_day(self) -> None:
+        """Roll the session over: working DAY orders are cancelled (202 + Cancelled);
+        reqExecutions and reqCompletedOrders no longer report anything from before
+        (positions, cash and GTC orders stay)."""
+        for order in self.exchange.new_trading_day():
+            self._deliver(
+                [
+                    ErrorNote(order.client_id, order.order_id, 202, "Order Canceled - reason:"),
+                    OrderNote.of(order),
+                ]
+            )
+        await self._drain()
+
+    # --------------------------------------------------------------- faults
+
+    async def send_error(self, code: int, message: str, req_id: int = -1) -> None:
+        """An error/notice frame to every session (e.g. 2104 farm OK, 1100 lost)."""
+        for session in self.sessions:
+            if session.client_id is not None:
+                session.send(m.error(req_id, code, message))
+        await self._drain()
+
+    async def connectivity_lost(self) -> None:
+        """1100: TWS lost IB's servers. Ticks stop until connectivity is restored."""
+        self.faults.connectivity_lost = True
+        await self.send_error(1100, "Connectivity between IB and Trader Workstation has been lost.")
+
+    async def connectivity_restored(self, *, data_lost: bool = False) -> None:
+        """1102 (subscriptions kept) or 1101 (market data subscriptions are gone: the
+        client must request them again)."""
+        self.faults.connectivity_lost = False
+        if data_lost:
+            for session in self.sessions:
+                session.tickers.clear()
+            await self.send_error(
+                1101,
+                "Connectivity between IB and Trader Workstation has been restored - data lost.*",
+            )
+        else:
+            await self.send_error(
+                1102,
+                "Connectivity between IB and Trader Workstation has been restored - data "
+                "maintained. All data farms are connected: usfarm; ushmds; secdefnj.",
+            )
+
+    async def drop_connections(self) -> None:
+        """Hard TCP drop (abort, no FIN): every client session ends at once."""
+        for session in list(self.sessions):
+            session.writer.transport.abort()
+        await self.wait_for(lambda: not self.sessions)
+
+    def reserve_client_id(self, client_id: int) -> None:
+        """TWS believes `client_id` is connected (a stale session): connects get 326."""
+        self.faults.reserved_client_ids.add(client_id)
+
+    def release_client_id(self, client_id: int) -> None:
+        self.faults.reserved_client_ids.discard(client_id)
+
+    def pace_next(self, kind: str, code: int = 100, times: int = 1) -> None:
+        """The next `times` requests of `kind` get a pacing error (162, 420 or 100) with
+        their request id instead of an answer."""
+        assert kind in REQUEST_KINDS, kind
+        self.faults.pacing[kind].extend([code] * times)
+
+    def omit_next_end(self, kind: str, times: int = 1) -> None:
+        """The next `times` answers of `kind` go out without their end marker."""
+        assert kind in REQUEST_KINDS, kind
+        self.faults.missing_ends[kind] += times
+
+    def reject_next_order(
+        self, code: int = 201, reason: str = "Order rejected - reason:Insufficient margin"
+    ) -> None:
+        """The next placeOrder (new or modify) is refused with `code` after validation."""
+        self.faults.order_rejections.append((code, reason))
+
+    def commission_before_execution(self, times: int = 1) -> None:
+        """The next `times` live fills send commissionReport before execDetails."""
+        self.faults.commission_first += times
+
+    def duplicate_next_replay(self, times: int = 1) -> None:
+        """The next `times` reqExecutions answers send every execution (and its commission
+        report) twice, same execId."""
+        self.faults.duplicate_replays += times
+
+    # ------------------------------------------------------------- sessions
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        session = Session(writer)
+        self.sessions.append(session)
+        self.connects += 1
+        frames = FrameReader()
+        try:
+            while not writer.is_closing():
+                data = await reader.read(65536)
+                if not data:
+                    break
+                was_greeted = frames.greeted
+                batch = frames.feed(data)
+                if frames.greeted and not was_greeted:
+                    session.client_versions = parse_version_range(frames.version_range)
+                    version = min(self.server_version, session.client_versions[1])
+                    session.send(m.handshake(datetime.now(UTC), version))
+                for fields in batch:
+                    self.requests.append((session.client_id, fields))
+                    self._dispatch(session, fields)
+                await self._drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self.sessions.remove(session)
+            writer.transport.abort()
+            self._tasks.discard(task)
+            self._touch()
+
+    async def _drain(self) -> None:
+        for session in list(self.sessions):
+            with contextlib.suppress(ConnectionError):
+                await session.writer.drain()
+        self._touch()
+
+    def _owners(self, client_id: int) -> list[Session]:
+        return [s for s in self.sessions if s.client_id == client_id]
+
+    def _deliver(self, notes: list[Note]) -> None:
+        for note in notes:
+            if isinstance(note, OrderNote):
+                for session in self._owners(note.order.client_id):
+                    session.send(m.open_order(note.order))
+                    session.send(m.order_status(note.order))
+            elif isinstance(note, ExecNote):
+                self._deliver_execution(note.execution)
+            else:
+                for session in self._owners(note.client_id):
+                    session.send(m.error(note.req_id, note.code, note.message))
+
+    def _deliver_execution(self, execution: Execution) -> None:
+        frames = [
+            m.exec_details(-1, execution, self.account),
+            m.commission_report(execution),
+        ]
+        if self.faults.commission_first:
+            self.faults.commission_first -= 1
+            frames.reverse()
+        for session in self._owners(execution.order.client_id):
+            for frame in frames:
+                session.send(frame)
+        spec = execution.order.spec
+        pos = self.exchange.positions[spec.con_id]
+        for session in self.sessions:
+            if session.positions:
+                session.send(m.position(self.account, spec, pos))
+            if session.account_updates:
+                self._send_account(session, [spec.con_id])
+
+    def _send_account(self, session: Session, con_ids: Iterable[int]) -> None:
+        for tag, value, currency in self.exchange.account_values():
+            session.send(m.account_value(tag, value, currency, self.account))
+        for con_id in con_ids:
+            spec = self.exchange.contracts[con_id]
+            pos = self.exchange.positions[con_id]
+            session.send(m.portfolio_value(spec, pos, self.exchange.mark(spec), self.account))
+        session.send(m.account_time(datetime.now(UTC)))
+
+    def _end(self, session: Session, kind: str, fields: list[Field]) -> None:
+        if self.faults.missing_ends[kind]:
+            self.faults.missing_ends[kind] -= 1
+            return
+        session.send(fields)
+
+    def _paced(self, session: Session, kind: str, req_id: int) -> bool:
+        codes = self.faults.pacing[kind]
+        if not codes:
+            return False
+        code = codes.popleft()
+        session.send(m.error(req_id, code, PACING_MESSAGES.get(code, "Pacing violation")))
+        return True
+
+    def _resolve(self, query: ContractQuery) -> list[ContractSpec]:
+        return [s for s in self.exchange.contracts.values() if query.matches(s)]
+
+    # ------------------------------------------------------------- requests
+
+    def _dispatch(self, session: Session, fields: list[str]) -> None:
+        msg_id = int(fields[0])
+        if session.client_id is None and msg_id != m.START_API:
+            return  # TWS ignores requests before startApi
+        handler = self._table.get(msg_id)
+        if handler is not None:
+            handler(session, fields)
+
+    def _handlers(self) -> dict[int, Callable[[Session, list[str]], None]]:
+        return {
+            m.START_API: self._start_api,
+            m.REQ_MKT_DATA: self._req_mkt_data,
+            m.CANCEL_MKT_DATA: self._cancel_mkt_data,
+            m.PLACE_ORDER: self._place_order,
+            m.CANCEL_ORDER: self._cancel_order,
+            m.REQ_OPEN_ORDERS: self._req_open_orders,
+            m.REQ_ALL_OPEN_ORDERS: self._req_open_orders,
+            m.REQ_ACCOUNT_UPDATES: self._req_account_updates,
+            m.REQ_EXECUTIONS: self._req_executions,
+            m.REQ_IDS: lambda s, f: s.send(m.next_valid_id(self.exchange.next_order_id())),
+            m.REQ_CONTRACT_DETAILS: self._req_contract_details,
+            m.REQ_MANAGED_ACCTS: lambda s, f: s.send(m.managed_accounts([self.account])),
+            m.REQ_CURRENT_TIME: lambda s, f: s.send(m.current_time(int(time.time()))),
+            m.REQ_GLOBAL_CANCEL: self._req_global_cancel,
+            m.REQ_MARKET_DATA_TYPE: self._req_market_data_type,
+            m.REQ_POSITIONS: self._req_positions,
+            m.CANCEL_POSITIONS: lambda s, f: setattr(s, "positions", False),
+            m.REQ_ACCOUNT_UPDATES_MULTI: self._req_account_updates_multi,
+            m.REQ_COMPLETED_ORDERS: self._req_completed_orders,
+        }
+
+    def _start_api(self, session: Session, fields: list[str]) -> None:
+        client_id = int(fields[2])
+        if client_id in self.client_ids() or client_id in self.faults.reserved_client_ids:
+            session.send(m.error(-1, 326, CLIENT_ID_IN_USE))
+            session.writer.close()
+            return
+        session.client_id = client_id
+        session.send(m.next_valid_id(self.exchange.next_order_id()))
+        session.send(m.managed_accounts([self.account]))
+        if self.farm_notices:
+            for code, text in FARM_NOTICES:
+                session.send(m.error(-1, code, text))
+
+    def _req_mkt_data(self, session: Session, fields: list[str]) -> None:
+        req_id = int(fields[2])
+        snapshot = fields[17] == "1"
+        if self._paced(session, "market_data", req_id):
+            return
+        specs = self._resolve(ContractQuery.from_fields(fields[3:15]))
+        if len(specs) != 1:
+            session.send(m.error(req_id, 200, NO_SECURITY))
+            return
+        delayed = self.market_data == "delayed"
+        if delayed and session.data_type in (1, 2):
+            session.send(
+                m.error(
+                    req_id,
+                    354,
+                    "Requested market data is not subscribed.Delayed market data is available.",
+                )
+            )
+            return
+        sub = Subscription(specs[0].con_id, delayed)
+        session.send(m.market_data_type(req_id, 3 if delayed else 1))
+        if delayed:
+            session.send(
+                m.error(
+                    req_id,
+                    10167,
+                    "Requested market data is not subscribed. Displaying delayed market data.",
+                )
+            )
+        self._send_ticks(session, req_id, sub)
+        if snapshot:
+            session.send([57, 1, req_id])
+        else:
+            session.tickers[req_id] = sub
+
+    def _send_ticks(self, session: Session, req_id: int, sub: Subscription) -> None:
+        if self.faults.connectivity_lost:
+            return
+        quote = self.exchange.quotes.get(sub.con_id)
+        if quote is None:
+            return
+
+        def kind(tick_type: int) -> int:
+            return m.DELAYED_OFFSET[tick_type] if sub.delayed else tick_type
+
+        for price_type, size_type, price, size in (
+            (m.BID, m.BID_SIZE, quote.bid, quote.bid_size),
+            (m.ASK, m.ASK_SIZE, quote.ask, quote.ask_size),
+            (m.LAST, m.LAST_SIZE, quote.last, quote.last_size),
+        ):
+            if price is None:
+                continue
+            session.send(m.tick_price(req_id, kind(price_type), price, size))
+            session.send(m.tick_size(req_id, kind(size_type), size))
+
+    def _cancel_mkt_data(self, session: Session, fields: list[str]) -> None:
+        session.tickers.pop(int(fields[2]), None)
+
+    def _place_order(self, session: Session, fields: list[str]) -> None:
+        assert session.client_id is not None
+        client_id = session.client_id
+        order_id = int(fields[1])
+        if self._paced(session, "place_order", order_id):
+            return
+        specs = self._resolve(ContractQuery.from_fields(fields[2:14]))
+        if len(specs) != 1:
+            session.send(m.error(order_id, 200, NO_SECURITY))
+            return
+        spec = specs[0]
+        ticket = parse_ticket(fields)
+        existing = self.exchange.order(client_id, order_id)
+        if existing is not None and not existing.working:
+            session.send(
+                m.error(
+                    order_id,
+                    104,
+                    f"Can't modify a {existing.status.lower()} order.",
+                )
+            )
+            return
+        problem = self.exchange.validate(spec, ticket, order_id)
+        if problem is None and self.faults.order_rejections:
+            code, reason = self.faults.order_rejections.popleft()
+            problem = ErrorNote(client_id, order_id, code, reason)
+        if problem is not None:
+            self.rejected.append((client_id, order_id, problem.code, problem.message))
+            session.send(m.error(order_id, problem.code, problem.message))
+            return
+        if existing is None:
+            order = self.exchange.place(client_id, order_id, spec, ticket)
+            notes: list[Note] = [OrderNote.of(order), *self.exchange.match(order, placing=True)]
+        else:
+            self.exchange.modify(existing, ticket)
+            notes = [OrderNote.of(existing), *self.exchange.match(existing)]
+        self._deliver(notes)
+
+    def _cancel(self, order: Order) -> None:
+        self.exchange.cancel(order)
+        self._deliver(
+            [
+                ErrorNote(order.client_id, order.order_id, 202, "Order Canceled - reason:"),
+                OrderNote.of(order),
+            ]
+        )
+
+    def _cancel_order(self, session: Session, fields: list[str]) -> None:
+        assert session.client_id is not None
+        order_id = int(fields[2])
+        if self._paced(session, "cancel_order", order_id):
+            return
+        order = self.exchange.order(session.client_id, order_id)
+        if order is None:
+            text = f"OrderId {order_id} that needs to be cancelled is not found."
+            session.send(m.error(order_id, 10147, text))
+        elif not order.working:
+            text = (
+                f"OrderId {order_id} that needs to be cancelled cannot be cancelled, "
+                f"state: {order.status}."
+            )
+            session.send(m.error(order_id, 10148, text))
+        else:
+            self._cancel(order)
+
+    def _req_global_cancel(self, session: Session, fields: list[str]) -> None:
+        for order in self.exchange.working_orders():
+            self._cancel(order)
+
+    def _req_open_orders(self, session: Session, fields: list[str]) -> None:
+        every_client = fields[0] == str(m.REQ_ALL_OPEN_ORDERS)
+        kind = "all_open_orders" if every_client else "open_orders"
+        if self._paced(session, kind, -1):
+            return
+        for order in self.exchange.working_orders():
+            if every_client or order.client_id == session.client_id:
+                session.send(m.open_order(order))
+                session.send(m.order_status(order))
+        self._end(session, kind, m.open_order_end())
+
+    def _req_completed_orders(self, session: Session, fields: list[str]) -> None:
+        if self._paced(session, "completed_orders", -1):
+            return
+        for order in self.exchange.orders.values():
+            if order.status in ("Filled", "Cancelled") and self.exchange.today(order.completed_at):
+                session.send(m.completed_order(order))
+        self._end(session, "completed_orders", m.completed_orders_end())
+
+    def _req_account_updates(self, session: Session, fields: list[str]) -> None:
+        subscribe = fields[2] == "1"
+        if subscribe and self._paced(session, "account_updates", -1):
+            return
+        session.account_updates = subscribe
+        if not subscribe:
+            return
+        held = [c for c, p in self.exchange.positions.items() if p.quantity != 0]
+        self._send_account(session, held)
+        self._end(session, "account_updates", m.account_download_end(self.account))
+
+    def _req_account_updates_multi(self, session: Session, fields: list[str]) -> None:
+        req_id = int(fields[2])
+        if self._paced(session, "account_updates_multi", req_id):
+            return
+        for tag, value, currency in self.exchange.account_values():
+            session.send(m.account_update_multi(req_id, self.account, tag, value, currency))
+        self._end(session, "account_updates_multi", m.account_update_multi_end(req_id))
+
+    def _req_positions(self, session: Session, fields: list[str]) -> None:
+        if self._paced(session, "positions", -1):
+            return
+        session.positions = True
+        for con_id, pos in self.exchange.positions.items():
+            if pos.quantity != 0:
+                session.send(m.position(self.account, self.exchange.contracts[con_id], pos))
+        self._end(session, "positions", m.position_end())
+
+    def _req_market_data_type(self, session: Session, fields: list[str]) -> None:
+        session.data_type = int(fields[2])
+
+    def _req_executions(self, session: Session, fields: list[str]) -> None:
+        req_id = int(fields[2])
+        if self._paced(session, "executions", req_id):
+            return
+        client_id = int(fields[3] or 0)
+        account, since, symbol, sec_type, _exchange, side = fields[4:10]
+        not_before = parse_filter_time(since)
+        copies = 1
+        if self.faults.duplicate_replays:
+            self.faults.duplicate_replays -= 1
+            copies = 2
+        for execution in self.exchange.executions:
+            order = execution.order
+            checks = [
+                self.exchange.today(execution.time),
+                not client_id or order.client_id == client_id,
+                not account or account == self.account,
+                not_before is None or execution.time >= not_before,
+                not symbol or symbol == order.spec.symbol,
+                not sec_type or sec_type == order.spec.sec_type,
+                not side or side[:1] == order.ticket.action[:1],
+            ]
+            if not all(checks):
+                continue
+            for _ in range(copies):
+                session.send(m.exec_details(req_id, execution, self.account))
+                session.send(m.commission_report(execution))
+        self._end(session, "executions", m.exec_details_end(req_id))
+
+    def _req_contract_details(self, session: Session, fields: list[str]) -> None:
+        req_id = int(fields[2])
+        if self._paced(session, "contract_details", req_id):
+            return
+        specs = self._resolve(ContractQuery.from_fields(fields[3:15]))
+        if not specs:
+            session.send(m.error(req_id, 200, NO_SECURITY))
+            return
+        for spec in specs:
+            session.send(m.contract_details(req_id, spec))
+        self._end(session, "contract_details", m.contract_details_end(req_id))
+
+
+def parse_filter_time(text: str) -> datetime | None:
+    """ExecutionFilter.time: `yyyymmdd hh:mm:ss` with an optional zone (UTC assumed) or
+    `yyyymmdd-hh:mm:ss` (UTC)."""
+    if not text:
+        return None
+    stamp = text.replace("-", " ").split(" ")
+    moment = datetime.strptime(stamp[0] + " " + stamp[1], "%Y%m%d %H:%M:%S")
+    return moment.replace(tzinfo=UTC)
