@@ -73,7 +73,7 @@ def build_broker(
 ) -> BinanceBroker:
     config = binance_config(fake, symbols, **overrides)
     rest = BinanceRest(config, retry=RetryPolicy(attempts=3, base_delay=0.02, max_delay=0.1))
-    return BinanceBroker(
+    broker = BinanceBroker(
         config,
         bus,
         rest=rest,
@@ -81,6 +81,10 @@ def build_broker(
         retry_first_s=0.05,
         retry_max_s=0.2,
     )
+    # python-binance can wait for ever for a WebSocket API connection that gave up
+    # reconnecting: a subscription attempt is cut after this and tried again.
+    broker.user.subscribe_timeout_s = 1.0
+    return broker
 
 
 class BinanceDriver:
