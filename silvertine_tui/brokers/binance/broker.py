@@ -221,7 +221,9 @@ class BinanceBroker(Broker):
         reason = str(exc) if isinstance(exc, BrokerError) else describe(exc)
         self.count_error("connect")
         log.warning("binance.connect_failed", extra={"broker": self.source, "error": reason})
-        await self.set_link("rest", ConnectionState.DISCONNECTED, f"{reason}; retrying")
+        if "retrying" not in reason:
+            reason = f"{reason}; retrying"
+        await self.set_link("rest", ConnectionState.DISCONNECTED, reason)
         await self.set_link("user", ConnectionState.DISCONNECTED, "waiting for REST")
 
     def _start_retry(self) -> None:
