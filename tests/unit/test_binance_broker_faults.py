@@ -320,3 +320,33 @@ async def test_a_ban_shows_on_the_rest_link_with_a_countdown(s: Session) -> None
     )
     assert s.broker.state is LIVE
     assert {b.currency for b in await s.broker.balances()} >= {"USDT"}
+
+
+async def test_after_a_restart_open_orders_are_known_and_missed_fills_keep_our_ids(
+    s: Session,
+) -> None:
+    since = time.time_ns()
+    working = await resting_order(s)
+    filled_away = await resting_order(s)
+    await s.broker.close()
+    # While we are down: one order fills, the other takes a partial fill.
+    await s.fake.fill(s.fake.order_by_client_id(filled_away).order_id)
+    await s.fake.fill(s.fake.order_by_client_id(working).order_id, "0.2")
+    again = build_broker(s.fake, s.bus, ["ETHUSDT"])
+    try:
+        await again.connect()
+        assert again.state is LIVE
+        assert again.knows_order(working)
+        report = await again.reconcile(since)
+        by_order = {f.client_order_id for f in report.fills}
+        assert by_order == {working, filled_away}, "a fill lost its client order id"
+        [open_order] = report.open_orders
+        assert (open_order.client_order_id, open_order.filled_qty) == (working, D("0.2"))
+        # The adopted order is modified knowing what filled: 0.2 of 0.5 so far.
+        await again.modify(working, quantity=D("0.6"))
+        new = [o for o in s.fake.orders.values() if o.client_order_id == working][-1]
+        assert new.orig_qty == D("0.4")
+        await again.cancel(working)
+        assert s.fake.order_by_client_id(working).status == "CANCELED"
+    finally:
+        await again.close()

@@ -852,6 +852,10 @@ class BinanceBroker(Broker):
                 limit_price=venue.limit_price,
                 stop_price=venue.stop_price,
                 venue_order_id=venue.venue_order_id,
+                # The venue's word so far (the journal's is unknown here): a repeat of
+                # it is not news, and a modify knows what has filled.
+                venue_status=venue.status,
+                filled=venue.filled_qty,
             )
             self._orders[venue.client_order_id] = order
         if venue.venue_order_id is not None:
