@@ -350,3 +350,13 @@ async def test_after_a_restart_open_orders_are_known_and_missed_fills_keep_our_i
         assert s.fake.order_by_client_id(working).status == "CANCELED"
     finally:
         await again.close()
+
+
+async def test_close_while_the_user_stream_is_being_rebuilt_is_bounded(s: Session) -> None:
+    await s.driver.drop_connection()  # reconnects refused: the library keeps trying
+    await wait_until(lambda: s.broker.state is ConnectionState.DISCONNECTED, "DISCONNECTED")
+    await asyncio.sleep(0.1)  # in the middle of a rebuild attempt
+    started = time.monotonic()
+    await s.broker.close()
+    assert time.monotonic() - started < 1.5
+    assert not s.broker.user.running
