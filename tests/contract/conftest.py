@@ -261,11 +261,38 @@ async def paper_harness() -> AsyncIterator[Harness]:
         await bus.close()
 
 
+# -- binance ----------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def binance_harness() -> AsyncIterator[Harness]:
+    """`BinanceBroker` over the real python-binance client against a fake Binance spot
+    server (tests/fakes/binance): fees in the quote currency, 10,000 USDT."""
+    from tests.support.binance_broker import binance_session
+
+    cash = Decimal("10000")
+    async with binance_session(balances={"USDT": cash}) as session:
+        broker = session.broker
+        key = "ETHUSDT.BINANCE"
+        harness = Harness(
+            name="binance",
+            broker=broker,
+            bus=session.bus,
+            driver=session.driver,
+            instrument=await broker.instrument(key),
+            mid=Decimal("2000.00"),
+            unit=Decimal("0.1000"),
+            cash=cash,
+        )
+        await harness.set_quiet_book()
+        yield harness
+
+
 HarnessFactory = Callable[[], contextlib.AbstractAsyncContextManager[Harness]]
 
 ADAPTERS: dict[str, HarnessFactory] = {
     "paper": paper_harness,
-    # "binance": binance_harness,  (fake Binance server; Binance issue)
+    "binance": binance_harness,
     # "ib": ib_harness,  (fake TWS; IB issue)
 }
 
