@@ -435,6 +435,9 @@ class BinanceBrokerConfig(BrokerConfigBase):
     # Seconds a REST call may take; a new order without an answer by then has an unknown
     # outcome and is looked up, never sent again.
     request_timeout_s: float = Field(10.0, gt=0, le=120)
+    # true: no new order while the user-data stream (order reports, fills) is down.
+    # false: orders go out on REST alone and their reports arrive when it is back.
+    orders_need_user_stream: bool = True
 
     _check_secrets = field_validator("api_key", "api_secret")(_nonempty_secret)
     _check_symbols = field_validator("symbols")(_symbols)

@@ -68,6 +68,10 @@ class VenueDriver(Protocol):
     async def set_report_faults(self, *, duplicate: bool, late: bool) -> None:
         """Make the venue send every report twice and/or re-send older reports late."""
 
+    async def reports_repeated(self) -> int:
+        """How many reports the venue has sent again (duplicated or re-sent late) since
+        `set_report_faults`: proof that the fault really happened."""
+
     async def print_trade(self, price: Decimal, quantity: Decimal) -> None:
         """A trade of `quantity` at `price` prints on the venue's public tape now. A
         venue that triggers stops on the last price triggers them here; one that
@@ -213,6 +217,9 @@ class PaperDriver:
     async def set_report_faults(self, *, duplicate: bool, late: bool) -> None:
         self.broker.faults.duplicate_rate = 1.0 if duplicate else 0.0
         self.broker.faults.late_rate = 1.0 if late else 0.0
+
+    async def reports_repeated(self) -> int:
+        return self.broker.faults.duplicates + self.broker.faults.late
 
     async def print_trade(self, price: Decimal, quantity: Decimal) -> None:
         await self.broker.settle()  # paper's stops trigger on the book

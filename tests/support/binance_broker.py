@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -138,6 +140,15 @@ class BinanceDriver:
             self.fake.duplicate_next_reports(10_000)
         if late:
             self.fake.reorder_next_reports(2)
+
+    async def reports_repeated(self) -> int:
+        """executionReports the fake sent more than once (its duplicate fault)."""
+        sent = Counter(
+            json.dumps(e, sort_keys=True)
+            for e in self.fake.sent_user_events
+            if e.get("e") == "executionReport"
+        )
+        return sum(n - 1 for n in sent.values())
 
     async def print_trade(self, price: Decimal, quantity: Decimal) -> None:
         """A print on the public tape: Binance triggers stops on the last price."""

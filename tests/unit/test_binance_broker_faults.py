@@ -360,3 +360,23 @@ async def test_close_while_the_user_stream_is_being_rebuilt_is_bounded(s: Sessio
     await s.broker.close()
     assert time.monotonic() - started < 1.5
     assert not s.broker.user.running
+
+
+async def test_orders_can_go_on_rest_alone_when_the_config_says_so() -> None:
+    """`orders_need_user_stream: false`: a dead user-data stream leaves the account
+    DEGRADED, not DISCONNECTED, and an order still goes out (and is journaled once);
+    its report arrives once the stream is back."""
+    async with binance_session(balances={"USDT": "10000"}, orders_need_user_stream=False) as s:
+        await s.fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "5")])
+        await s.driver.drop_connection()
+        await wait_until(
+            lambda: s.broker.health_state.links["user"].state is ConnectionState.DISCONNECTED,
+            "the user link down",
+        )
+        assert s.broker.state is ConnectionState.DEGRADED
+        coid = await s.broker.place(req(s, qty="0.5"))
+        assert s.fake.order_by_client_id(coid).status == "NEW"
+        await s.driver.restore_connection()
+        await wait_until(lambda: s.broker.state is LIVE, "LIVE again")
+        events = await wait_for(s, ended(coid, S.NEW), "the order's NEW after the stream is back")
+        once_each(events, coid)

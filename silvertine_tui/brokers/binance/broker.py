@@ -83,7 +83,7 @@ class BinanceBroker(Broker):
     """Binance spot over python-binance (REST + WebSocket API user data)."""
 
     kind = "binance"
-    order_links = ("rest", "user")
+    order_links: tuple[str, ...] = ("rest", "user")
 
     def __init__(
         self,
@@ -102,6 +102,10 @@ class BinanceBroker(Broker):
             )
         super().__init__(config, bus, clock=clock)
         self.binance: BinanceBrokerConfig = config
+        if not config.orders_need_user_stream:
+            # Orders go out with only REST up; their reports wait for the stream's return
+            # (or the reconcile after it): the trader accepted trading half-blind.
+            self.order_links = ("rest",)
         self.rest = rest if rest is not None else BinanceRest(config, clock=clock)
         self.symbols: list[str] = list(config.symbols)
         self.capabilities = Capabilities(
