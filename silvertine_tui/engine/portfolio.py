@@ -236,7 +236,10 @@ class Portfolio:
                 return True
             case ReconcileEvent():
                 rec = event.payload
-                if rec.kind is ReconcileKind.POSITION_MISMATCH and rec.venue_quantity is not None:
+                if (
+                    rec.kind in (ReconcileKind.POSITION_MISMATCH, ReconcileKind.OPENING_POSITION)
+                    and rec.venue_quantity is not None
+                ):
                     self.adopt_venue_quantity(
                         event.broker, event.account, rec.instrument, rec.venue_quantity
                     )
@@ -259,6 +262,13 @@ class Portfolio:
                 fill.broker, fill.account, fill.instrument, fill.fee_currency, fill.fee
             )
         return True
+
+    def traded(self, broker: str, account: str, instrument: str) -> bool:
+        """Whether the journal holds a fill (or an adopted quantity) in `instrument`."""
+        if instrument in self.last_fills.get((broker, account), {}):
+            return True
+        state = self.positions.get((broker, account, instrument))
+        return state is not None and (state.quantity != 0 or state.avg_price is not None)
 
     def note_last_fill(self, fill: Fill) -> None:
         """Keep `fill` as its instrument's last unless the venue stamped it older than

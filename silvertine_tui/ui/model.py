@@ -26,6 +26,7 @@ from ..events import (
     OrderUpdateEvent,
     QuoteEvent,
     ReconcileEvent,
+    ReconcileKind,
     RiskAction,
     RiskEvent,
     Signal,
@@ -330,7 +331,10 @@ class FeedModel:
             line_kind = LineKind.RISK
         elif (
             isinstance(event, HealthEvent) and event.payload.state is not ConnectionState.LIVE
-        ) or isinstance(event, ReconcileEvent):
+        ) or (
+            isinstance(event, ReconcileEvent)
+            and event.payload.kind is not ReconcileKind.OPENING_POSITION
+        ):
             line_kind = LineKind.WARN
         elif isinstance(event, LogEvent) and event.payload.level in (
             LogLevel.WARNING,

@@ -153,7 +153,11 @@ class BinanceBroker(Broker):
         self._last_balances: dict[str, Balance] = {}
         self._last_positions: dict[str, Decimal] = {}
         self._in_health = False
-        self._market_wanted: dict[str, set[MarketDataKind]] = {}
+        # The configured symbols are quoted from the start: quotes and the tape.
+        self._market_wanted: dict[str, set[MarketDataKind]] = {
+            key_of(symbol): {MarketDataKind.QUOTE, MarketDataKind.TRADE}
+            for symbol in config.symbols
+        }
 
     # -- connection -------------------------------------------------------------------
 
