@@ -73,8 +73,8 @@ from .base import (
     StreamInfo,
     parse_id,
 )
+from .connection import with_fast_client_path
 from .layout import StreamLayout
-from .packing import with_hiredis_packing
 
 log = logging.getLogger(__name__)
 
@@ -210,9 +210,9 @@ class RedisBus:
             # per new connection.
             maint_notifications_config=MaintNotificationsConfig(enabled=False),
         )
-        # Commands packed in C, as redis-py's synchronous client does (see `packing`).
+        # Commands packed in C and sent without a task each (see `connection`).
         pool = client.connection_pool
-        pool.connection_class = with_hiredis_packing(pool.connection_class)
+        pool.connection_class = with_fast_client_path(pool.connection_class)
         return client
 
     def _reader_client(self) -> Redis:
