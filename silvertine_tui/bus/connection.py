@@ -3,7 +3,7 @@
 1. Packing. redis-py's *synchronous* connections pack commands with
    `hiredis.pack_command` (C) when hiredis is installed; its asyncio connections (8.1)
    always use a Python packer, the largest single client cost of a pipelined market
-   data XADD (about 60% of it). The C packer writes the same bytes: anything it does
+   data XADD (about half of it under cProfile). The C packer writes the same bytes: anything it does
    not pack exactly as redis-py would (a command name holding a space, which redis-py
    splits into words; an argument that is not str, bytes, int or float, which redis-py
    encodes or refuses with its own error; an encoding other than strict UTF-8) goes to

@@ -108,7 +108,8 @@ def _raise_if_cancelled() -> None:
     On Python 3.11 redis-py sends every command under `asyncio.wait_for`, which returns
     normally when a cancel lands just as the send completes: the task stays marked
     "cancelling" and a reading loop would go on forever. Called after each command in
-    long-running loops.
+    long-running loops. (The bus's own connections send under `asyncio.timeout`, see
+    `connection`; the check stays, cheap, for whatever else may swallow a cancel.)
     """
     task = asyncio.current_task()
     if task is not None and task.cancelling():
