@@ -99,15 +99,23 @@ class PositionState:
         signed = fill.quantity * fill.side.sign
         price = fill.price
         old = self.quantity
-        if old == 0 or (old > 0) == (signed > 0):
+        if old != 0 and self.avg_price is None:
+            # A quantity taken from the venue (an opening position) has no known cost:
+            # adding to it or closing it cannot be valued, so the average stays unknown
+            # and nothing is realized until it is flat (or through zero) again.
+            self.quantity = old + signed
+            if self.quantity != 0 and (self.quantity > 0) != (old > 0):
+                self.avg_price = price
+        elif old == 0 or (old > 0) == (signed > 0):
             cost = (self.avg_price or ZERO) * abs(old) + price * fill.quantity
             self.quantity = old + signed
             self.avg_price = cost / abs(self.quantity)
         else:
             closing = min(fill.quantity, abs(old))
             direction = 1 if old > 0 else -1
-            assert self.avg_price is not None
-            self.realized_gross += (price - self.avg_price) * closing * direction * self.multiplier
+            avg = self.avg_price
+            assert avg is not None  # old != 0 with an unknown cost is handled above
+            self.realized_gross += (price - avg) * closing * direction * self.multiplier
             self.quantity = old + signed
             if self.quantity == 0:
                 self.avg_price = None

@@ -18,6 +18,7 @@ from silvertine_tui.brokers import BrokerTimeout, NotConnected, RateLimited
 from silvertine_tui.bus import BusOptions, MemoryBus
 from silvertine_tui.domain import ConnectionState, MarketDataKind, OrderStatus, Side
 from silvertine_tui.events import HealthEvent, QuoteEvent
+from silvertine_tui.ui.widgets.health import rate_limit_text
 from tests.contract.test_broker_contract import fills, replay_orders, statuses, updates
 from tests.fakes.binance import FakeBinance
 from tests.support.binance_broker import (
@@ -380,3 +381,22 @@ async def test_orders_can_go_on_rest_alone_when_the_config_says_so() -> None:
         await wait_until(lambda: s.broker.state is LIVE, "LIVE again")
         events = await wait_for(s, ended(coid, S.NEW), "the order's NEW after the stream is back")
         once_each(events, coid)
+
+
+async def test_health_shows_the_share_of_each_limit_used(s: Session) -> None:
+    """The rate line reads as shares of Binance's limits (one order of 100 in 10 s is
+    1%, not 100%); the counts and the ban countdown ride along as plain metrics."""
+    await resting_order(s)
+    await s.broker.publish_health()
+    [*_, last] = [
+        e.event
+        for e in await s.bus.read(s.bus.layout.health)
+        if isinstance(e.event, HealthEvent) and e.event.payload.component == s.broker.component
+    ]
+    metrics = last.payload.metrics
+    assert metrics["rate:orders_10s"] == pytest.approx(1 / 100)
+    assert 0 < float(metrics["rate:weight_1m"] or 0) < 0.1
+    assert (metrics["orders_10s"], metrics["banned_s"]) == (1, 0)
+    assert rate_limit_text(metrics) == (
+        f"orders_10s 1%, weight_1m {float(metrics['rate:weight_1m'] or 0) * 100:.0f}%"
+    )

@@ -1146,10 +1146,15 @@ class BinanceBroker(Broker):
                 await self._follow_ban()
             finally:
                 self._in_health = False
+        usage = self.rest.usage.as_metrics()
+        # The rate line of the health pane: how much of each limit is used (a share);
+        # the counts behind it and the ban/backoff countdowns ride along as metrics.
         self.health_state.rate_limit = {
-            k: float(v) for k, v in self.rest.usage.as_metrics().items()
+            "weight_1m": usage["weight_1m"] / max(usage["weight_limit_1m"], 1),
+            "orders_10s": usage["orders_10s"] / max(usage["order_limit_10s"], 1),
         }
         self.health_state.extra = {
+            **usage,
             "working_orders": sum(
                 1
                 for o in self._orders.values()
