@@ -103,12 +103,14 @@ class FakeTws:
         commission: Callable[[ContractSpec, Decimal, Decimal], Decimal] = default_commission,
         server_version: int = m.SERVER_VERSION,
         farm_notices: bool = True,
+        check_funds: bool = False,
     ) -> None:
         self.exchange = Exchange(
             contracts,
             account,
             {k: Decimal(v) for k, v in (cash or {"USD": "100000"}).items()},
             commission,
+            check_funds=check_funds,
         )
         for key, (qty, avg_cost) in (positions or {}).items():
             spec = self.exchange.spec(key)
@@ -220,8 +222,12 @@ class FakeTws:
         ask_size: str | Decimal = "100",
         last: str | Decimal | None = None,
         last_size: str | Decimal = "1",
+        deeper_bids: Iterable[tuple[str | Decimal, str | Decimal]] = (),
+        deeper_asks: Iterable[tuple[str | Decimal, str | Decimal]] = (),
     ) -> None:
-        """Replace the quote; ticks go to subscribers and marketable orders fill."""
+        """Replace the quote; ticks go to subscribers and marketable orders fill.
+        `deeper_bids`/`deeper_asks` (price, size), best first, are levels behind the
+        top that orders walk into once the top is used up (not sent as ticks)."""
         spec = self.exchange.spec(key)
         quote = Quote(
             bid=None if bid is None else Decimal(bid),
@@ -230,6 +236,8 @@ class FakeTws:
             ask_size=Decimal(ask_size) if ask is not None else Decimal(0),
             last=None if last is None else Decimal(last),
             last_size=Decimal(last_size),
+            deeper_bids=[(Decimal(p), Decimal(q)) for p, q in deeper_bids],
+            deeper_asks=[(Decimal(p), Decimal(q)) for p, q in deeper_asks],
         )
         self._deliver(self.exchange.set_quote(spec.con_id, quote))
         for session in self.sessions:
