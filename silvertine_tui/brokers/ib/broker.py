@@ -1035,13 +1035,20 @@ class IBBroker(Broker):
 
     # -- what TWS holds --------------------------------------------------------------------
 
+    def _foreign_id(self, order_ref: str, perm_id: int) -> str:
+        """A client order id for an order that is not ours: its orderRef, unless that
+        names one of ours (orderRef is not unique at IB), else `ib-<permId>`."""
+        if order_ref and order_ref not in self.ids:
+            return order_ref
+        return f"ib-{perm_id}"
+
     def _venue_order(self, trade: Any) -> VenueOrder | None:
         order = trade.order
         if order.account and order.account != self.account:
             return None
         coid = self._coid(order.permId, order.clientId, order.orderId, order.orderRef)
         if coid is None:
-            coid = order.orderRef or f"ib-{order.permId}"
+            coid = self._foreign_id(order.orderRef, order.permId)
         key = self._key_for(trade.contract)
         return venue_order(trade, coid, key, self._instrument_cache.get(key))
 
@@ -1110,7 +1117,7 @@ class IBBroker(Broker):
             execution = ib_fill.execution
             coid = self._coid(
                 execution.permId, execution.clientId, execution.orderId, execution.orderRef
-            ) or (execution.orderRef or f"ib-{execution.permId}")
+            ) or self._foreign_id(execution.orderRef, execution.permId)
             key = self._key_for(ib_fill.contract)
             fills[execution.execId] = fill_of(
                 ib_fill,
