@@ -449,6 +449,9 @@ class IBBrokerConfig(BrokerConfigBase):
     pacing_delay_s: float = Field(1, ge=0, le=300)
     # Seconds to wait for an answer to a request (contract details, executions, ...).
     request_timeout_s: float = Field(10, gt=0, le=300)
+    # TWS reports fills live only to the client id that placed the order: orders placed
+    # under another client id (before a restart) are followed by asking this often.
+    other_clients_poll_s: float = Field(5, gt=0, le=3600)
 
     _check_symbols = field_validator("symbols")(_symbols)
 

@@ -38,9 +38,9 @@ def test_option_keys_keep_ibs_spaces() -> None:
         with pytest.raises(ValidationError):
             Instrument(symbol=bad, venue="SMART", quote_currency="USD",
                        tick_size=Decimal("0.01"), lot_size=Decimal(1))  # fmt: skip
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"not SYMBOL\.VENUE"):
         split_key("AAPL.SM ART")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="space"):
         split_key(" AAPL.SMART")
 
 
@@ -64,7 +64,8 @@ async def test_future_forex_crypto_and_option_are_qualified_with_their_rules() -
         assert option.multiplier == 100
         assert option.key == OPTION_KEY
         aapl = await d.broker.instrument("AAPL.SMART")
-        assert aapl.trading_hours and aapl.time_zone == "US/Eastern"
+        assert aapl.trading_hours
+        assert aapl.time_zone == "US/Eastern"
         asked = len(fake.requests_of(m.REQ_CONTRACT_DETAILS))
         await d.broker.instrument("ESZ6.CME")  # cached: TWS is not asked again
         assert len(fake.requests_of(m.REQ_CONTRACT_DETAILS)) == asked
@@ -84,7 +85,8 @@ async def test_an_option_with_spaces_in_its_key_trades() -> None:
         )
         [position] = [p for p in await d.broker.positions() if p.instrument == OPTION_KEY]
         assert position.quantity == 2
-        assert position.avg_price is not None and position.avg_price < 5  # per share, not x100
+        assert position.avg_price is not None
+        assert position.avg_price < 5
         assert statuses(events, coid)[:2] == [OrderStatus.PENDING_NEW, OrderStatus.NEW]
 
 

@@ -78,8 +78,8 @@ async def test_native_modify_keeps_the_order_and_its_perm_id() -> None:
         assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.PENDING_REPLACE, S.NEW]
         answer = updates(events, coid)[-1]
         assert (answer.quantity, answer.limit_price) == (5, Decimal("149.40"))
-        assert answer.venue_order_id == updates(events, coid)[1].venue_order_id == str(
-            order.perm_id
+        assert (
+            answer.venue_order_id == updates(events, coid)[1].venue_order_id == str(order.perm_id)
         )
 
 
@@ -93,7 +93,8 @@ async def test_a_refused_modify_leaves_the_order_working_at_its_old_terms() -> N
         events = await d.events()
         assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.PENDING_REPLACE, S.NEW]
         assert "modify refused" in updates(events, coid)[-1].reason
-        assert order.ticket.limit_price == Decimal("149.50") and order.working
+        assert order.ticket.limit_price == Decimal("149.50")
+        assert order.working
         # ib_async marked the trade Cancelled; TWS's next report is what counts.
         await fake.fill(order.order_id)
         events = await d.wait_journal(lambda ev: S.FILLED in statuses(ev, coid), "FILLED")
@@ -111,7 +112,8 @@ async def test_a_stop_waits_for_its_trigger_then_fills() -> None:
         await fake.set_quote("AAPL", "151.00", "151.05", last="151.00")
         events = await d.wait_journal(lambda ev: S.FILLED in statuses(ev, coid), "FILLED")
         [fill] = fills(events, coid)
-        assert fill.price == Decimal("151.05") and fill.quantity == 2
+        assert fill.price == Decimal("151.05")
+        assert fill.quantity == 2
 
 
 async def test_ioc_fills_what_the_quote_allows_and_the_rest_is_cancelled() -> None:
@@ -170,5 +172,6 @@ async def test_cancel_after_a_fill_race_reports_the_fill_not_a_cancel() -> None:
         # The fill is not lost: TWS's executions carry it to the reconcile.
         report = await d.broker.reconcile()
         [fill] = [f for f in report.fills if f.client_order_id == coid]
-        assert fill.quantity == 3 and fill.fee > 0
+        assert fill.quantity == 3
+        assert fill.fee > 0
         assert coid not in {o.client_order_id for o in report.open_orders}

@@ -122,6 +122,7 @@ class IBBroker(Broker):
         self._inbox: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
         self._reconnector: asyncio.Task[None] | None = None
+        self._poller: asyncio.Task[None] | None = None
         self._up = False
         self._closing = False
         self._connected_before = False
@@ -564,6 +565,11 @@ class IBBroker(Broker):
         client_id = self.client_id
         self._saw_326 = False
         reason = ""
+        # ib_async's start-up requests end empty on an error (a pacing error on its
+        # executions replay must not fail the connect: the catch-up asks again); the
+        # adapter's own requests raise, so pacing can be retried and "no such contract"
+        # told apart from "no answer".
+        self.ib.RaiseRequestErrors = False
         try:
             await self.ib.connectAsync(
                 self.cfg.host,
@@ -597,6 +603,11 @@ class IBBroker(Broker):
                 )
         except (OSError, ConnectionError) as exc:
             reason = f"cannot reach TWS at {self.endpoint}: {exc}"
+        except Exception as exc:  # whatever ib_async raises, the desk keeps running
+            log.exception("ib.connect_failed", extra={"broker": self.source})
+            reason = f"connecting to TWS at {self.endpoint} failed: {exc}"
+        finally:
+            self.ib.RaiseRequestErrors = True
         self.count_error("connect")
         with contextlib.suppress(Exception):
             self.ib.disconnect()
@@ -623,6 +634,10 @@ class IBBroker(Broker):
             await self._publish_position(position)
         await self._inbox.join()
         self._connected_before = True
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.create_task(
+                self._poll_other_clients(), name=f"ib-poll:{self.source}"
+            )
         await self.set_link(
             "api", L.LIVE, f"{self.endpoint} client id {self.client_id} ({self._account_kind()})"
         )
@@ -714,18 +729,38 @@ class IBBroker(Broker):
         for ib_fill in fills:
             self._enqueue(functools.partial(self._publish_exec, ib_fill, live=False))
         trades = await self._request("open orders", self.ib.reqAllOpenOrdersAsync)
+        done = await self._request(
+            "completed orders", lambda: self.ib.reqCompletedOrdersAsync(False)
+        )
         seen: set[str] = set()
-        for trade in [*trades, *self.ib.wrapper.trades.values()]:
+        for trade in [*trades, *done]:
             order = trade.order
             coid = self._coid(order.permId, order.clientId, order.orderId, order.orderRef)
             if coid is None or coid in seen:
                 continue
             seen.add(coid)
             ids = self.ids.get(coid)
-            if ids is not None and ids.client_id < 0:
+            if ids is not None and ids.client_id < 0 and order.orderId > 0:
                 self.ids.bind_order(coid, order.clientId, order.orderId)
             self._on_status_of(trade)
         await self._inbox.join()
+
+    async def _poll_other_clients(self) -> None:
+        """TWS reports an order's fills and statuses live only to the client id that
+        placed it: orders of ours placed under another client id (before a restart)
+        are followed by asking every `other_clients_poll_s`."""
+        while not self._stopping():
+            await asyncio.sleep(self.cfg.other_clients_poll_s)
+            if not self._up:
+                continue
+            others = [
+                ids for ids in self.ids.working() if ids.client_id != self.client_id and ids.perm_id
+            ]
+            if others:
+                try:
+                    await self._catch_up()
+                except BrokerError as exc:
+                    log.warning("ib.poll_failed", extra={"broker": self.source, "error": str(exc)})
 
     def _on_status_of(self, trade: Any) -> None:
         order, status = trade.order, trade.orderStatus
@@ -748,10 +783,11 @@ class IBBroker(Broker):
 
     async def close(self) -> None:
         self._closing = True
-        if self._reconnector is not None:
-            self._reconnector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reconnector
+        for task in (self._reconnector, self._poller):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._up = False
         with contextlib.suppress(Exception):
             self.ib.disconnect()
@@ -1005,6 +1041,7 @@ class IBBroker(Broker):
         if instrument is not None:
             return await super().cancel_all(instrument)
         self._require_tradable()
+        await self._catch_up()  # orders done meanwhile (other client ids) are not cancelled
         working = [ids.client_order_id for ids in self.ids.working() if ids.perm_id]
         for coid in working:
             await self.publish(
@@ -1020,18 +1057,27 @@ class IBBroker(Broker):
         self.ib.reqGlobalCancel()  # type: ignore[no-untyped-call]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.cfg.order_timeout_s
+        asked = False
         while loop.time() < deadline:
             await self.settle()
-            if all(self._last.get(c, (OrderStatus.NEW, 0))[0].is_terminal for c in working):
+            if not self._still_working(working):
                 break
+            if not asked:
+                # Orders of other client ids: TWS tells only their own client.
+                asked = True
+                await self._catch_up()
+                continue
             await asyncio.sleep(0.01)
-        still = [c for c in working if not self._last.get(c, (OrderStatus.NEW, 0))[0].is_terminal]
+        still = self._still_working(working)
         if still:
             raise BrokerTimeout(
                 f"global cancel sent; no confirmation yet for {', '.join(still)}: "
                 "their next report from TWS settles them"
             )
-        return working
+        return [c for c in working if self._last[c][0] is OrderStatus.CANCELED]
+
+    def _still_working(self, coids: list[str]) -> list[str]:
+        return [c for c in coids if not self._last.get(c, (OrderStatus.NEW, 0))[0].is_terminal]
 
     # -- what TWS holds --------------------------------------------------------------------
 

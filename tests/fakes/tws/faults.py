@@ -44,6 +44,8 @@ class Faults:
     # (code, reason) for the next new orders or modifies
     order_rejections: deque[tuple[int, str]] = field(default_factory=deque)
     commission_first: int = 0
+    # live fills whose commission report is held back until `release_commissions`
+    commission_held: int = 0
     duplicate_replays: int = 0
     reserved_client_ids: set[int] = field(default_factory=set)
     connectivity_lost: bool = False

@@ -123,6 +123,7 @@ class FakeTws:
         self.sessions: list[Session] = []
         self.requests: list[tuple[int | None, list[str]]] = []
         self.rejected: list[tuple[int, int, int, str]] = []  # (client, order id, code, text)
+        self._held_commissions: list[tuple[int, list[Field]]] = []
         self.connects = 0
         self._server: asyncio.Server | None = None
         self._changed = asyncio.Event()
@@ -356,6 +357,19 @@ class FakeTws:
         """The next `times` live fills send commissionReport before execDetails."""
         self.faults.commission_first += times
 
+    def hold_next_commissions(self, times: int = 1) -> None:
+        """The next `times` live fills go out without their commission report, which
+        follows only on `release_commissions()` (IB sends it seconds later at times)."""
+        self.faults.commission_held += times
+
+    async def release_commissions(self) -> None:
+        """Send the held commission reports to the sessions of their orders' client."""
+        held, self._held_commissions = self._held_commissions, []
+        for client_id, frame in held:
+            for session in self._owners(client_id):
+                session.send(frame)
+        await self._drain()
+
     def duplicate_next_replay(self, times: int = 1) -> None:
         """The next `times` reqExecutions answers send every execution (and its commission
         report) twice, same execId."""
@@ -423,6 +437,9 @@ class FakeTws:
         if self.faults.commission_first:
             self.faults.commission_first -= 1
             frames.reverse()
+        elif self.faults.commission_held:
+            self.faults.commission_held -= 1
+            self._held_commissions.append((execution.order.client_id, frames.pop()))
         for session in self._owners(execution.order.client_id):
             for frame in frames:
                 session.send(frame)
