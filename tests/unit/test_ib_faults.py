@@ -321,3 +321,19 @@ async def test_restart_never_journals_a_fill_twice_and_catches_up_the_ones_misse
             assert Counter(f.exec_id for f in fills(events)).most_common(1)[0][1] == 1
             assert sum(f.quantity for f in fills(events, coid)) == 3
         await bus.close()
+
+
+async def test_configured_symbols_are_quoted_from_the_start_with_their_age() -> None:
+    async with FakeTws() as fake, desk(fake) as d:
+        assert d.broker.health_state.links["market"].state is L.LIVE
+        await fake.set_quote("AAPL", "150.00", "150.05", bid_size="300")
+        await d.broker.settle()
+        md = [e.event.payload for e in await d.bus.read(d.bus.layout.md("ib"))
+              if isinstance(e.event, QuoteEvent)]  # fmt: skip
+        assert (md[-1].instrument, md[-1].bid, md[-1].ask) == (
+            "AAPL.SMART", Decimal("150.00"), Decimal("150.05"),
+        )  # fmt: skip
+        assert md[-1].bid_size == 300
+        metrics = d.broker.health_state.as_metrics(d.broker.clock())
+        assert isinstance(metrics["age_s:AAPL.SMART"], float)
+        assert metrics["md_type:AAPL.SMART"] == "live"

@@ -141,6 +141,7 @@ class IBBroker(Broker):
         self._contracts: dict[str, Contract] = {}
         self._keys_by_con_id: dict[int, str] = {}
         self._request_lock = asyncio.Lock()
+        self._balances: dict[str, Balance] = {}
         self._hook()
 
     # -- identity -------------------------------------------------------------------------
@@ -532,9 +533,13 @@ class IBBroker(Broker):
         )
 
     async def _publish_balances(self) -> None:
+        """Balances that changed (IB sends every account value on each update)."""
         for balance in balances_of(
             self.ib.accountValues(self.account), broker=self.name, account=self.account
         ):
+            if self._balances.get(balance.currency) == balance:
+                continue
+            self._balances[balance.currency] = balance
             await self.publish_balance(balance)
 
     def _key_for(self, contract: Any) -> str:
@@ -624,9 +629,14 @@ class IBBroker(Broker):
         await self.set_link("ib", L.LIVE, "")
         self.ib.reqMarketDataType(DATA_TYPES[self.cfg.market_data_type])
         await self._learn_from_journal()
-        await self.instruments()
+        configured = await self.instruments()
         await self._catch_up()
-        if self.market.contracts:
+        if not self.market.contracts and configured:
+            # The configured symbols are quoted from the start ("load and quote").
+            for key in configured:
+                self.market.subscribe(key, self._contracts[key])
+            await self.set_link("market", L.LIVE, self._market_detail())
+        elif self.market.contracts:
             self.market.resubscribe()
             await self.set_link("market", L.LIVE, self._market_detail())
         await self._publish_balances()
@@ -863,6 +873,13 @@ class IBBroker(Broker):
                 found[key] = await self.instrument(key)
             except OrderRejected:
                 log.warning("ib.unknown_symbol", extra={"broker": self.source, "key": key})
+            except BrokerError as exc:
+                # Not connected (yet): the instruments known so far; they are looked
+                # up once TWS is back.
+                log.info(
+                    "ib.instruments_later",
+                    extra={"broker": self.source, "key": key, "error": str(exc)},
+                )
         for key, instrument in self._instrument_cache.items():
             found.setdefault(key, instrument)
         return found

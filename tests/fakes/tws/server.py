@@ -144,8 +144,11 @@ class FakeTws:
     ) -> None:
         await self.stop()
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+    async def start(self, port: int = 0) -> None:
+        """Serve on 127.0.0.1:`port` (0: a free port, what tests use)."""
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", port, reuse_address=True
+        )
 
     async def stop(self) -> None:
         if self._server is not None:
