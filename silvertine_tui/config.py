@@ -267,8 +267,14 @@ class PaperMarketConfig(_Section):
     """Where the simulator's prices come from and what its L2 book looks like."""
 
     # synthetic: a seeded random walk per symbol. external: books fed by another adapter
-    # through PaperBroker.on_market_data (no random walk runs).
-    source: Literal["synthetic", "external"] = "synthetic"
+    # through PaperBroker.on_market_data (no random walk runs). binance: Binance spot's
+    # public market streams (no API key; orders stay in the simulator).
+    source: Literal["synthetic", "external", "binance"] = "synthetic"
+    # source binance only: the testnet's prices instead of the real market's, and endpoint
+    # overrides (a local server; None: python-binance's own hosts).
+    testnet: bool = False
+    rest_url: str | None = None
+    stream_url: str | None = None
     # Move the synthetic market on a timer while connected; false: only PaperBroker.step().
     autorun: bool = True
     # Time step of the random walk and of the book updates (milliseconds).
@@ -282,6 +288,29 @@ class PaperMarketConfig(_Section):
     # DAY orders expire at the next HH:MM UTC after they were placed.
     day_end_utc: str = Field("00:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     symbols: dict[str, PaperSymbolConfig] = Field(default_factory=dict)
+
+    @field_validator("rest_url")
+    @classmethod
+    def _check_rest_url(cls, value: str | None) -> str | None:
+        return _url_with_scheme(value, ("http", "https"))
+
+    @field_validator("stream_url")
+    @classmethod
+    def _check_stream_url(cls, value: str | None) -> str | None:
+        return _url_with_scheme(value, ("ws", "wss"))
+
+    @model_validator(mode="after")
+    def _venue_settings_need_a_venue(self) -> PaperMarketConfig:
+        if self.source != "binance":
+            used = [n for n in ("rest_url", "stream_url") if getattr(self, n) is not None]
+            if self.testnet:
+                used.append("testnet")
+            if used:
+                raise ValueError(
+                    f"{', '.join(used)} only apply to source: binance (source is "
+                    f"{self.source}); remove them or set source: binance"
+                )
+        return self
 
 
 class PaperFillConfig(_Section):
@@ -312,10 +341,14 @@ class PaperLatencyConfig(_Section):
 
 
 class PaperFeesConfig(_Section):
-    """Fees in basis points of the notional, charged in the quote currency (rounded up)."""
+    """Fees in basis points of the notional (rounded up), charged in the quote currency,
+    or (`currency: base`) a buy's fee in the base asset it receives, as a spot venue
+    charges it: buying 3 ETH with a 10 bps fee leaves 2.997 ETH and takes no cash for
+    the fee. A sell always pays in the quote currency it receives."""
 
     maker_bps: Decimal = Field(Decimal("8"), ge=-10, le=500)  # negative: a rebate
     taker_bps: Decimal = Field(Decimal("10"), ge=0, le=500)
+    currency: Literal["quote", "base"] = "quote"
 
 
 class PaperChecksConfig(_Section):
@@ -392,6 +425,16 @@ class BinanceBrokerConfig(BrokerConfigBase):
     stream_url: str | None = None
     symbols: list[str] = Field(default_factory=list)
     recv_window_ms: int = Field(5000, ge=1, le=60_000)
+    # Binance's request-weight limit per minute for this IP (exchangeInfo rateLimits).
+    weight_limit_1m: int = Field(6000, ge=1, le=1_000_000)
+    # Binance's new-order limit per 10 s for this account; beyond it orders are refused here.
+    order_count_limit_10s: int = Field(100, ge=1, le=100_000)
+    # Share of weight_limit_1m at which reads (queries, polling) wait for the next minute;
+    # the rest of the minute is kept for orders and cancels.
+    throttle_at: float = Field(0.9, gt=0, le=1)
+    # Seconds a REST call may take; a new order without an answer by then has an unknown
+    # outcome and is looked up, never sent again.
+    request_timeout_s: float = Field(10.0, gt=0, le=120)
 
     _check_secrets = field_validator("api_key", "api_secret")(_nonempty_secret)
     _check_symbols = field_validator("symbols")(_symbols)

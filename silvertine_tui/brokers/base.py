@@ -12,8 +12,8 @@ Order flow, for every adapter:
   `query_order` (`resolve_unknown`), and stays PENDING_NEW until the venue answers.
 - `modify` and `cancel` journal the intent and PENDING_REPLACE / PENDING_CANCEL; the
   adapter publishes the venue's answer (NEW with new terms, CANCELED, or the previous
-  working status when the venue refused). A cancel of an id the adapter does not know
-  is refused before anything is journaled.
+  working status when the venue refused). A cancel or modify of an id the adapter does
+  not know is refused before anything is journaled.
 - An order keeps its client order id for life; its venue id may change (a venue that
   modifies by cancel-replace publishes the new id with the new terms).
 
@@ -399,6 +399,11 @@ class Broker(ABC):
         if quantity is None and limit_price is None and stop_price is None:
             raise ValueError("modify needs a new quantity, limit price or stop price")
         self._require_tradable()
+        if not self.knows_order(client_order_id):
+            raise UnknownOrder(
+                f"{self.source} has no order {client_order_id}: nothing was sent",
+                code="unknown_order",
+            )
         change = ModifyRequest(
             client_order_id=client_order_id,
             quantity=quantity,

@@ -257,6 +257,9 @@ class Order(BaseModel):
     fees: dict[str, Dec] = Field(default_factory=dict, description="per currency")
     reason: str = ""
     exec_ids: set[str] = Field(default_factory=set)
+    # Venue ids the order had before a cancel-replace gave it a new one: a late report
+    # that still carries one of them is about the dead order and changes nothing.
+    retired_venue_ids: set[str] = Field(default_factory=set)
     fee_corrected: set[str] = Field(default_factory=set, description="exec ids")
 
     @classmethod
@@ -289,6 +292,8 @@ class Order(BaseModel):
         if self.status.is_terminal:
             return ApplyResult.TERMINAL
         new = update.status
+        if update.venue_order_id is not None and update.venue_order_id in self.retired_venue_ids:
+            return ApplyResult.STALE
         replaced = (
             update.venue_order_id is not None
             and self.venue_order_id is not None
@@ -304,6 +309,8 @@ class Order(BaseModel):
         # client order id stays. Only a report that moves the order may change it, so a
         # late report of the dead id never brings it back.
         if replaced:
+            assert self.venue_order_id is not None
+            self.retired_venue_ids.add(self.venue_order_id)
             self.venue_order_id = update.venue_order_id
         # A replace changes the terms; never below what has already filled.
         if update.quantity is not None and update.quantity >= self.filled_qty:

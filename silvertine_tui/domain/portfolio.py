@@ -22,6 +22,8 @@ class Position(BaseModel):
     realized_pnl: Dec = Decimal(0)
     currency: str = ""
     fees: dict[str, Dec] = Field(default_factory=dict)
+    # The value in `currency` of the fees paid in other currencies, when charged.
+    fee_values: dict[str, Dec] = Field(default_factory=dict)
 
 
 class Balance(BaseModel):

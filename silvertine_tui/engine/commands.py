@@ -166,7 +166,9 @@ class EngineGateway:
             return Refused(
                 source="risk",
                 reason=str(exc),
-                problems=tuple(Problem(rule=v.rule, message=v.message) for v in exc.violations),
+                problems=tuple(
+                    Problem(field=v.field, rule=v.rule, message=v.message) for v in exc.violations
+                ),
             )
         except OrderValidationError as exc:
             return Refused(

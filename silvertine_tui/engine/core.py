@@ -13,13 +13,15 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 
-from ..brokers import Broker
+from ..brokers import Broker, BrokerError
 from ..bus import BusEntry, EventBus
 from ..config import RiskConfig
 from ..domain import (
+    Capabilities,
     ConnectionState,
     Fill,
     Instrument,
+    ModifyStyle,
     OrderRequest,
     OrderUpdate,
     Position,
@@ -88,7 +90,9 @@ class TradingEngine:
         self.bus = bus
         self.brokers: dict[str, Broker] = {b.name: b for b in brokers}
         self.oms = OMS()
-        self.portfolio = Portfolio()
+        self.portfolio = Portfolio(
+            spot_brokers=[b.name for b in self.brokers.values() if not b.capabilities.short_selling]
+        )
         self.gate = RiskGate(risk) if clock is None else RiskGate(risk, clock=clock)
         self.broker_states: dict[str, ConnectionState] = {}
         self.instruments: dict[str, dict[str, Instrument]] = {}
@@ -347,11 +351,37 @@ class TradingEngine:
     def instrument(self, broker: str, key: str) -> Instrument | None:
         return self.instruments.get(broker, {}).get(key)
 
+    def capabilities(self, broker: str) -> Capabilities | None:
+        adapter = self.brokers.get(broker)
+        return adapter.capabilities if adapter is not None else None
+
+    def order_path_down(self, broker: str) -> str:
+        """Why the broker's orders cannot go out now ("" when they can): an order
+        link that is not LIVE, with its detail (see `Broker.order_path_down`)."""
+        adapter = self.brokers.get(broker)
+        return adapter.order_path_down() if adapter is not None else ""
+
     async def load_instruments(self) -> None:
-        for name, broker in self.brokers.items():
+        for broker in self.brokers.values():
+            await self.load_broker_instruments(broker)
+
+    async def load_broker_instruments(self, broker: Broker, *, required: bool = True) -> None:
+        """The broker's instruments, for the ticket and the portfolio (which places the
+        asset fees replayed before they were known). `required=False`: a broker that
+        cannot list them now (its venue unreachable) keeps what was loaded before; they
+        load again when it reconnects."""
+        try:
             found = await broker.instruments()
-            self.instruments[name] = found
-            self.portfolio.set_instruments(found.values())
+        except BrokerError as exc:
+            if required:
+                raise
+            log.warning(
+                "engine.instruments_unavailable",
+                extra={"broker": broker.source, "error": str(exc)},
+            )
+            return
+        self.instruments[broker.name] = found
+        self.portfolio.set_instruments(found.values(), broker=broker.name)
 
     # -- commands -----------------------------------------------------------------------
 
@@ -427,6 +457,14 @@ class TradingEngine:
             for v in self.gate.check(changed, self)
             if v.rule not in ("max_open_orders", "order_rate")
         ]
+        caps = self.capabilities(view.broker)
+        if caps is not None and caps.modify is ModifyStyle.NONE:
+            violations.append(
+                RiskViolation(
+                    "supported",
+                    f"{view.broker} cannot change a working order: cancel it and send a new one",
+                )
+            )
         if violations:
             raise RiskRejected(violations)
         await self.broker(view.broker).modify(

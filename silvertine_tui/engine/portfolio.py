@@ -4,9 +4,20 @@ Average cost is the **weighted average cost** of the open quantity: buys into a 
 (or sells into a short) re-weight the average; trades that reduce the position
 realize `(price - average) * closed quantity * multiplier` (sign-adjusted for shorts)
 and leave the average unchanged; a trade through zero closes at the old average and
-opens the rest at the trade price. Fees are booked per currency; fees in the
-instrument's quote currency also reduce realized P&L, others are reported apart
-(e.g. BNB commissions). Unrealized P&L is marked to the latest quote's mid (or last).
+opens the rest at the trade price. Unrealized P&L is marked to the latest quote's mid
+(or last).
+
+Fees are booked per currency and never added across currencies. Realized P&L counts a
+fee by its value when it was charged: the fee itself when it is in the instrument's
+quote currency, else the fill's `fee_value` (a fee in the base asset or in BNB, priced
+by the adapter); a fee the adapter could not price is reported apart, not guessed.
+
+On a spot venue (a broker that cannot sell short) a position is what the asset balance
+holds, so a fee charged in an asset comes out of that asset: a fee in the instrument's
+base asset reduces its position (buy 3 ETH with a 0.003 ETH fee: 2.997), a fee in
+another asset (BNB) reduces the position of the broker's instrument whose base is that
+asset, if it has one. Until a broker's instruments are known (a journal replayed before
+the broker connects) such fees wait in `unplaced` and are taken when they load.
 """
 
 from __future__ import annotations
@@ -41,20 +52,30 @@ class PositionState:
     avg_price: Decimal | None = None
     realized_gross: Decimal = ZERO
     fees: dict[str, Decimal] = field(default_factory=dict)
+    # What the fees charged in each other currency were worth in the quote currency
+    # when charged (`Fill.fee_value`).
+    fee_values: dict[str, Decimal] = field(default_factory=dict)
     multiplier: Decimal = Decimal(1)
 
     @property
     def realized_pnl(self) -> Decimal:
-        """Realized P&L net of the fees paid in the instrument's quote currency.
+        """Realized P&L net of fees: those paid in the instrument's quote currency, and
+        the value of those paid in other currencies.
 
         Computed, not accumulated: the quote currency may only be known once the
         broker's instruments are loaded, after the journal was replayed.
         """
-        return (
-            self.realized_gross - self.fees.get(self.currency, ZERO)
-            if self.currency
-            else (self.realized_gross)
-        )
+        if not self.currency:
+            return self.realized_gross
+        valued = sum((v for ccy, v in self.fee_values.items() if ccy != self.currency), ZERO)
+        return self.realized_gross - self.fees.get(self.currency, ZERO) - valued
+
+    def take_fee_quantity(self, amount: Decimal) -> None:
+        """A fee paid out of the asset this position holds (spot): fewer units, same
+        average cost (the fee's value is in realized P&L already)."""
+        self.quantity -= amount
+        if self.quantity == 0:
+            self.avg_price = None
 
     def unrealized(self, mark: Decimal | None) -> Decimal | None:
         if mark is None or self.avg_price is None or self.quantity == 0:
@@ -70,6 +91,8 @@ class PositionState:
             avg_price=self.avg_price,
             realized_pnl=self.realized_pnl,
             currency=self.currency,
+            fees=dict(self.fees),
+            fee_values=dict(self.fee_values),
         )
 
     def apply_fill(self, fill: Fill) -> None:
@@ -93,6 +116,8 @@ class PositionState:
         if fill.fee:
             currency = fill.fee_currency or self.currency
             self.fees[currency] = self.fees.get(currency, ZERO) + fill.fee
+            if fill.fee_value is not None and currency != self.currency:
+                self.fee_values[currency] = self.fee_values.get(currency, ZERO) + fill.fee_value
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,22 +130,77 @@ class Totals:
 
 
 class Portfolio:
-    def __init__(self, instruments: Mapping[str, Instrument] | None = None) -> None:
+    def __init__(
+        self,
+        instruments: Mapping[str, Instrument] | None = None,
+        *,
+        spot_brokers: Iterable[str] = (),
+    ) -> None:
         self.positions: dict[Key, PositionState] = {}
+        # Brokers whose positions are asset balances (`capabilities.short_selling` off).
+        self.spot_brokers: set[str] = set(spot_brokers)
+        # broker -> its instrument keys, once loaded (`set_instruments(..., broker=)`).
+        self.broker_instruments: dict[str, set[str]] = {}
+        # Asset fees of a spot broker seen before its instruments were known:
+        # (broker, account) -> fill instrument -> currency -> amount.
+        self.unplaced: dict[tuple[str, str], dict[str, dict[str, Decimal]]] = {}
         self.venue_positions: dict[Key, Position] = {}
         self.balances: dict[tuple[str, str, str], Balance] = {}
         self.marks: dict[str, Decimal] = {}
         self.mark_basis: dict[str, str] = {}  # instrument -> "mid" or "last trade"
         self.instruments: dict[str, Instrument] = dict(instruments or {})
         self._fills = SeenIds()
+        # (broker, account) -> instrument -> the newest fill applied (reconcile asks the
+        # venue for fills after it).
+        self.last_fills: dict[tuple[str, str], dict[str, Fill]] = {}
 
-    def set_instruments(self, instruments: Iterable[Instrument]) -> None:
+    def set_instruments(self, instruments: Iterable[Instrument], broker: str = "") -> None:
+        """Learn instruments (`broker`: all of that broker's, which places the asset
+        fees that waited for them)."""
+        instruments = list(instruments)
         for inst in instruments:
             self.instruments[inst.key] = inst
             for state in self.positions.values():
                 if state.instrument == inst.key:
                     state.currency = inst.quote_currency
                     state.multiplier = inst.multiplier
+        if not broker:
+            return
+        self.broker_instruments[broker] = {inst.key for inst in instruments}
+        for (name, account), waiting in list(self.unplaced.items()):
+            if name != broker:
+                continue
+            del self.unplaced[(name, account)]
+            for instrument, fees in waiting.items():
+                for currency, amount in fees.items():
+                    self._take_asset_fee(name, account, instrument, currency, amount)
+
+    def _fee_holder(self, broker: str, instrument: str, currency: str) -> str | None:
+        """The broker's instrument whose position holds the asset `currency`: the
+        traded instrument when it is its base, else the broker's instrument with that
+        base (None: no position holds it, e.g. the quote currency)."""
+        inst = self.instruments.get(instrument)
+        if inst is not None and currency == inst.quote_currency:
+            return None
+        if inst is not None and currency == inst.base_currency:
+            return instrument
+        for key in sorted(self.broker_instruments.get(broker, ())):
+            other = self.instruments.get(key)
+            if other is not None and other.base_currency == currency:
+                return key
+        return None
+
+    def _take_asset_fee(
+        self, broker: str, account: str, instrument: str, currency: str, amount: Decimal
+    ) -> None:
+        if broker not in self.broker_instruments:
+            waiting = self.unplaced.setdefault((broker, account), {})
+            fees = waiting.setdefault(instrument, {})
+            fees[currency] = fees.get(currency, ZERO) + amount
+            return
+        holder = self._fee_holder(broker, instrument, currency)
+        if holder is not None:
+            self._state(broker, account, holder).take_fee_quantity(amount)
 
     def _state(self, broker: str, account: str, instrument: str) -> PositionState:
         key = (broker, account, instrument)
@@ -173,7 +253,25 @@ class Portfolio:
         if not self._fills.add(f"{fill.broker}/{fill.account}/{fill.exec_id}"):
             return False
         self._state(fill.broker, fill.account, fill.instrument).apply_fill(fill)
+        self.note_last_fill(fill)
+        if fill.fee and fill.fee_currency and fill.broker in self.spot_brokers:
+            self._take_asset_fee(
+                fill.broker, fill.account, fill.instrument, fill.fee_currency, fill.fee
+            )
         return True
+
+    def note_last_fill(self, fill: Fill) -> None:
+        """Keep `fill` as its instrument's last unless the venue stamped it older than
+        the one kept (a missed fill published on reconcile after newer ones)."""
+        last = self.last_fills.setdefault((fill.broker, fill.account), {})
+        kept = last.get(fill.instrument)
+        if (
+            kept is None
+            or kept.venue_ts_ns is None
+            or fill.venue_ts_ns is None
+            or fill.venue_ts_ns >= kept.venue_ts_ns
+        ):
+            last[fill.instrument] = fill
 
     def apply_quote(self, quote: Quote) -> bool:
         mark = quote.mid if quote.mid is not None else quote.last

@@ -50,6 +50,10 @@ def build_snapshot(engine: TradingEngine, broker: str, account: str) -> Snapshot
     covers = engine.applied.get(stream)
     if covers is None:
         return None
+    if (broker, account) in engine.portfolio.unplaced:
+        # Asset fees wait for the broker's instruments (it has not connected yet): a
+        # snapshot now would lose them. The next one, once they loaded, holds them.
+        return None
     views = [v for v in engine.oms.orders.values() if (v.broker, v.account) == (broker, account)]
     positions = [
         Position(
@@ -61,6 +65,7 @@ def build_snapshot(engine: TradingEngine, broker: str, account: str) -> Snapshot
             realized_pnl=s.realized_pnl,
             currency=s.currency,
             fees=dict(s.fees),
+            fee_values=dict(s.fee_values),
         )
         for s in engine.portfolio.positions.values()
         if (s.broker, s.account) == (broker, account)
@@ -74,6 +79,7 @@ def build_snapshot(engine: TradingEngine, broker: str, account: str) -> Snapshot
         adopted=tuple(v.client_order_id for v in views if v.adopted),
         positions=tuple(positions),
         balances=tuple(balances),
+        last_fills=tuple(engine.portfolio.last_fills.get((broker, account), {}).values()),
     )
 
 
@@ -169,15 +175,17 @@ def load_snapshot(engine: TradingEngine, snapshot: Snapshot) -> None:
             currency=pos.currency,
             quantity=pos.quantity,
             avg_price=pos.avg_price,
-            # the snapshot holds realized P&L net of quote-currency fees
-            realized_gross=pos.realized_pnl
-            + (pos.fees.get(pos.currency, Decimal(0)) if pos.currency else Decimal(0)),
             fees=dict(pos.fees),
+            fee_values=dict(pos.fee_values),
         )
+        # the snapshot holds realized P&L net of fees: add them back to get the gross
+        state.realized_gross = pos.realized_pnl - state.realized_pnl
         engine.portfolio.positions[(pos.broker, pos.account, pos.instrument)] = state
     for order in snapshot.orders:
         for exec_id in order.exec_ids:
             engine.portfolio.mark_fill_seen(snapshot.broker, snapshot.account, exec_id)
+    for fill in snapshot.last_fills:
+        engine.portfolio.note_last_fill(fill)
     for bal in snapshot.balances:
         engine.portfolio.balances[(bal.broker, bal.account, bal.currency)] = bal
     engine.applied[engine.bus.layout.exec(snapshot.broker, snapshot.account)] = snapshot.covers
@@ -384,6 +392,14 @@ async def _recover(
 
 def _describe(order: Order) -> str:
     return f"{order.status} {order.filled_qty:f}/{order.quantity:f}"
+
+
+async def reconcile_broker(engine: TradingEngine, broker: Broker) -> list[Reconcile]:
+    """Ask the broker what its venue holds, from the last fill the journal knows in each
+    instrument (not from the epoch), and reconcile the journal against it."""
+    last_fills = dict(engine.portfolio.last_fills.get((broker.name, broker.account), {}))
+    report = await broker.reconcile(last_fills=last_fills)
+    return await reconcile(engine, broker, report)
 
 
 async def reconcile(

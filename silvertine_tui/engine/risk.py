@@ -14,7 +14,15 @@ from decimal import Decimal
 from typing import Protocol
 
 from ..config import RiskConfig
-from ..domain import ConnectionState, Instrument, OrderRequest, OrderType, Side, TradingState
+from ..domain import (
+    Capabilities,
+    ConnectionState,
+    Instrument,
+    OrderRequest,
+    OrderType,
+    Side,
+    TradingState,
+)
 from ..domain.money import fmt
 
 TRADABLE = frozenset({ConnectionState.LIVE, ConnectionState.DEGRADED})
@@ -24,6 +32,9 @@ TRADABLE = frozenset({ConnectionState.LIVE, ConnectionState.DEGRADED})
 class RiskViolation:
     rule: str
     message: str
+    # The request field the rule is about when it names one (`supported`: order_type,
+    # tif or post_only); "" when the ticket maps the rule itself.
+    field: str = ""
 
     def __str__(self) -> str:
         return f"{self.rule}: {self.message}"
@@ -70,6 +81,10 @@ class RiskContext(Protocol):
     def broker_state(self, broker: str) -> ConnectionState: ...
 
     def instrument(self, broker: str, key: str) -> Instrument | None: ...
+
+    def capabilities(self, broker: str) -> Capabilities | None:
+        """What the broker's venue takes (None: the broker is not known here)."""
+        ...
 
 
 def _pct(value: Decimal) -> str:
@@ -164,6 +179,13 @@ class RiskGate:
                         "broker_not_live", f"broker {request.broker} is {state}; orders need LIVE"
                     )
                 )
+        # What the venue cannot take is refused here, before anything is journaled.
+        capabilities = ctx.capabilities(request.broker)
+        if capabilities is not None:
+            for issue in capabilities.issues(
+                request.broker, request.order_type, request.tif, post_only=request.post_only
+            ):
+                found.append(RiskViolation(issue.rule, issue.message, field=issue.field))
         if limits.max_quantity is not None and request.quantity > limits.max_quantity:
             found.append(
                 RiskViolation(

@@ -21,9 +21,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-from ..brokers import Broker, BrokerError, BrokerRegistry
+from ..brokers import TRADABLE_STATES, Broker, BrokerError, BrokerRegistry
 from ..bus import BusEntry, BusError, EventBus
 from ..config import Settings
 from ..domain import ConnectionState
@@ -32,7 +32,7 @@ from .core import TradingEngine
 from .recovery import (
     RecoveryProgress,
     StartPhase,
-    reconcile,
+    reconcile_broker,
     recover,
     trim_risk_stream,
     write_snapshot,
@@ -129,8 +129,8 @@ class Session:
             progress.phase = StartPhase.CONNECTING
             await self._trim_risk()
             for broker in self.brokers:
+                broker.on_reconnect(self._reconnect_listener(broker))
                 await self._connect(broker)
-            await self.engine.load_instruments()
         except Exception as exc:
             progress.phase = StartPhase.FAILED
             progress.error = str(exc) or type(exc).__name__
@@ -148,14 +148,59 @@ class Session:
         log.info("session.started", extra={"bus": self.bus_url, "brokers": names})
 
     async def _connect(self, broker: Broker) -> None:
+        """Connect and reconcile one broker. A broker that cannot connect leaves the
+        session running: it shows DISCONNECTED with the reason, and is reconciled when
+        it announces its reconnect (`_reconnect_listener`)."""
         try:
             await broker.connect()
-            report = await broker.reconcile()
-        except BrokerError as exc:
-            log.error("session.connect_failed", extra={"broker": broker.source, "error": str(exc)})
-            await broker.set_state(ConnectionState.DISCONNECTED, f"connect failed: {exc}")
+        except Exception as exc:
+            if isinstance(exc, BrokerError):
+                log.error(
+                    "session.connect_failed", extra={"broker": broker.source, "error": str(exc)}
+                )
+            else:
+                log.exception("session.connect_failed", extra={"broker": broker.source})
+            await broker.set_state(
+                ConnectionState.DISCONNECTED,
+                f"connect failed: {exc or type(exc).__name__}; retried when the venue is back",
+            )
+            # The ticket still knows its instruments when the venue lists them offline.
+            await self.engine.load_broker_instruments(broker, required=False)
             return
-        self.reconcile_findings += await reconcile(self.engine, broker, report)
+        if broker.state not in TRADABLE_STATES:
+            # Connect returned with the venue unreachable; the adapter keeps trying and
+            # announces its reconnect, which reconciles then.
+            log.warning(
+                "session.broker_not_connected",
+                extra={"broker": broker.source, "state": broker.state},
+            )
+            await self.engine.load_broker_instruments(broker, required=False)
+            return
+        await self._reconcile(broker, "connect")
+
+    def _reconnect_listener(self, broker: Broker) -> Callable[[], Awaitable[None]]:
+        async def reconnected() -> None:
+            await self._reconcile(broker, "reconnect")
+
+        return reconnected
+
+    async def _reconcile(self, broker: Broker, why: str) -> None:
+        """Load the broker's instruments (the portfolio places asset fees with them),
+        then reconcile the journal against its venue from the last journaled fills.
+        At start instruments that cannot be loaded fail the start; after a reconnect
+        the ones loaded before stay. A reconcile that fails is logged and shown on the
+        broker's health (the next reconnect tries again)."""
+        at_start = why == "connect"
+        await self.engine.load_broker_instruments(broker, required=at_start)
+        try:
+            self.reconcile_findings += await reconcile_broker(self.engine, broker)
+        except BrokerError as exc:
+            log.error(
+                "session.reconcile_failed",
+                extra={"broker": broker.source, "after": why, "error": str(exc)},
+            )
+            state = ConnectionState.DISCONNECTED if at_start else broker.state
+            await broker.set_state(state, f"reconcile after {why} failed: {exc}")
 
     async def _follow(self) -> None:
         every = self.settings.engine.snapshot_every_events
@@ -200,9 +245,7 @@ class Session:
         )
         for broker in self.brokers:
             with contextlib.suppress(BrokerError):
-                self.reconcile_findings += await reconcile(
-                    self.engine, broker, await broker.reconcile()
-                )
+                self.reconcile_findings += await reconcile_broker(self.engine, broker)
 
     async def _publish_bus_health(self, state: ConnectionState, message: str) -> None:
         await self.bus.publish(

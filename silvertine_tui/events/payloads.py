@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..domain import (
     Balance,
     ConnectionState,
+    Fill,
     Order,
     OrderType,
     Position,
@@ -146,3 +147,6 @@ class Snapshot(BaseModel):
     adopted: tuple[str, ...] = ()
     positions: tuple[Position, ...] = ()
     balances: tuple[Balance, ...] = ()
+    # The last fill the journal holds per instrument: reconcile asks the venue for
+    # fills after it (a journal trimmed to the snapshot no longer has it).
+    last_fills: tuple[Fill, ...] = ()

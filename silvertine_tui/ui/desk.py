@@ -56,13 +56,11 @@ class Desk:
         return self.session.settings.ui
 
     def can_short(self, broker: str) -> bool:
-        """Whether a sell may exceed the position: the paper venue's `checks.short_selling`;
-        a real venue's account decides at the venue (assumed yes here, so the ticket
-        never refuses what the venue would accept)."""
-        for config in self.session.settings.brokers:
-            if config.name == broker and isinstance(config, PaperBrokerConfig):
-                return config.checks.short_selling
-        return True
+        """Whether a sell may exceed the position: the broker's capabilities (a spot
+        account cannot; paper as its `checks.short_selling` says). An unknown broker is
+        assumed to, so the ticket never refuses what the venue would accept."""
+        capabilities = self.engine.capabilities(broker)
+        return capabilities.short_selling if capabilities is not None else True
 
     def fee_rate(self, broker: str) -> Decimal:
         """For the ticket's fee estimate: the paper venue's configured taker rate (an

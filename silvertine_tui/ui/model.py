@@ -249,11 +249,14 @@ class FeedModel:
                 pass
 
     def _fee_rate(self, event: FillEvent) -> None:
-        """The fee rate last seen on a broker, for the ticket's fee estimate (only fees
-        paid in the quote currency: a BNB commission says nothing about the rate)."""
+        """The fee rate last seen on a broker, for the ticket's fee estimate: a fee paid
+        in the quote currency, or one in another asset by its value when charged
+        (`fee_value`); an unpriced BNB commission says nothing about the rate."""
         p = event.payload
         symbol = p.instrument.rpartition(".")[0]
-        if p.fee > 0 and (not p.fee_currency or symbol.endswith(p.fee_currency)):
+        if p.fee_value is not None and p.fee_value > 0:
+            self.fee_rates[p.broker] = p.fee_value / p.notional
+        elif p.fee > 0 and (not p.fee_currency or symbol.endswith(p.fee_currency)):
             self.fee_rates[p.broker] = p.fee / p.notional
 
     def _quote(self, event: QuoteEvent) -> None:

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from pydantic import ValidationError
 
-from ..domain import Instrument, OrderRequest, OrderType, Side, TimeInForce
+from ..domain import Capabilities, Instrument, OrderRequest, OrderType, Side, TimeInForce
 from ..engine.core import TradingEngine
 from ..engine.risk import RiskViolation
 from .format import num, parse_decimal
@@ -32,6 +32,7 @@ RISK_FIELDS: dict[str, str] = {
     "order_rate": "account",
     "duplicate_id": "",
     "journal_down": "account",
+    "order_path": "account",
 }
 
 FIELDS = (
@@ -61,7 +62,7 @@ def risk_problems(violations: Iterable[RiskViolation]) -> list[Problem]:
     """Each broken risk rule against the ticket field it concerns ("" for the order)."""
     problems = []
     for violation in violations:
-        where = RISK_FIELDS.get(violation.rule, "")
+        where = violation.field or RISK_FIELDS.get(violation.rule, "")
         if violation.rule == "price_collar" and violation.message.startswith("stop_price"):
             where = "stop_price"
         problems.append(Problem(where, violation.rule, violation.message))
@@ -81,6 +82,7 @@ class Draft:
     tif: TimeInForce = TimeInForce.GTC
     account: str = ""  # "broker/account"
     tag: str = ""
+    post_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,23 @@ def resolve_instrument(engine: TradingEngine, broker: str, text: str) -> Instrum
     return matches[0] if len(matches) == 1 else None
 
 
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """What the ticket offers for one broker: its order types, the time in force each
+    takes, and whether it has post-only orders."""
+
+    order_types: list[OrderType]
+    tifs: dict[OrderType, list[TimeInForce]]
+    post_only: bool
+
+
+def offer(engine: TradingEngine, broker: str) -> Offer:
+    """The choices for `broker` from its capabilities (everything for an unknown one)."""
+    caps = engine.capabilities(broker) or Capabilities()
+    types = [t for t in OrderType if t in caps.order_types] or list(OrderType)
+    return Offer(types, {t: caps.tifs_for(t) for t in types}, caps.post_only)
+
+
 def known_instruments(engine: TradingEngine) -> list[str]:
     return sorted({key for found in engine.instruments.values() for key in found})
 
@@ -146,6 +165,15 @@ def check(
     if engine.not_ready:  # recovering or reconciling: nothing is sent yet
         problems.append(Problem("account", "starting", engine.not_ready))
     broker, _, account = draft.account.partition("/")
+    down = engine.order_path_down(broker) if broker else ""
+    if down:
+        problems.append(
+            Problem(
+                "account",
+                "order_path",
+                f"orders cannot go out: {down}; they can once it is back (health pane)",
+            )
+        )
     if not broker or not account:
         problems.append(Problem("account", "required", "choose a broker and account"))
     instrument = resolve_instrument(engine, broker, draft.instrument) if broker else None
@@ -189,6 +217,7 @@ def check(
             stop_price=stop,
             tif=draft.tif,
             tag=draft.tag,
+            post_only=draft.post_only,
         )
     except ValidationError as exc:
         for err in exc.errors(include_input=False):

@@ -49,7 +49,9 @@ class VenueDriver(Protocol):
     """Moves one venue's market and connection, deterministically.
 
     Paper sets the simulated book; a fake Binance server or fake TWS pushes the book
-    from its side of the wire and matches against it like the real venue would.
+    from its side of the wire and matches against it like the real venue would. The
+    venue starts with only the harness's cash, no positions, and fees in the quote
+    currency.
     """
 
     async def set_book(self, bids: Sequence[Level], asks: Sequence[Level]) -> None:
@@ -67,6 +69,19 @@ class VenueDriver(Protocol):
 
     async def set_report_faults(self, *, duplicate: bool, late: bool) -> None:
         """Make the venue send every report twice and/or re-send older reports late."""
+
+    async def print_trade(self, price: Decimal, quantity: Decimal) -> None:
+        """A trade of `quantity` at `price` prints on the venue's public tape now. A
+        venue that triggers stops on the last price triggers them here; one that
+        triggers on the book (paper) already did when the book moved."""
+
+    async def charge_fees_in_base(self) -> None:
+        """From now on the venue charges a buy's fee in the base asset it receives
+        (a spot venue's commission in the bought asset), not in the quote currency."""
+
+    async def time_out_next_order(self) -> None:
+        """The venue accepts the next order, but its answer to the adapter is lost:
+        `place` raises `BrokerTimeout` and the order is working at the venue."""
 
 
 @dataclass
@@ -136,6 +151,11 @@ class Harness:
         await self.driver.set_book([(self.px(-5), self.qty(10))], [(self.px(5), self.qty(10))])
         await self.driver.settle()
 
+    async def market(self) -> list[EventBase]:
+        """What the adapter published on its market-data stream (quotes, books)."""
+        entries = await self.bus.read(self.bus.layout.md(self.broker.name))
+        return [e.event for e in entries if e.ok]  # type: ignore[misc]
+
     async def events(self) -> list[EventBase]:
         """Everything the adapter journaled, in order (undecodable entries fail)."""
         entries = await self.bus.read(self.stream)
@@ -195,6 +215,15 @@ class PaperDriver:
     async def set_report_faults(self, *, duplicate: bool, late: bool) -> None:
         self.broker.faults.duplicate_rate = 1.0 if duplicate else 0.0
         self.broker.faults.late_rate = 1.0 if late else 0.0
+
+    async def print_trade(self, price: Decimal, quantity: Decimal) -> None:
+        await self.broker.settle()  # paper's stops trigger on the book
+
+    async def charge_fees_in_base(self) -> None:
+        self.broker.venue.fee_in_base = True
+
+    async def time_out_next_order(self) -> None:
+        self.broker.lose_next_order_answer()
 
 
 @contextlib.asynccontextmanager

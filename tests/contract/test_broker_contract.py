@@ -6,6 +6,7 @@ driven through the harness's `VenueDriver`; nothing of ours is mocked.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -15,6 +16,7 @@ import pytest
 
 from silvertine_tui.brokers import (
     TRADABLE_STATES,
+    BrokerTimeout,
     InsufficientFunds,
     NotConnected,
     OrderRejected,
@@ -24,6 +26,7 @@ from silvertine_tui.domain import (
     ApplyResult,
     ConnectionState,
     Fill,
+    MarketDataKind,
     Order,
     OrderStatus,
     OrderType,
@@ -34,6 +37,7 @@ from silvertine_tui.domain import (
 )
 from silvertine_tui.events import (
     BalanceEvent,
+    BookEvent,
     EventBase,
     FillEvent,
     HealthEvent,
@@ -41,6 +45,7 @@ from silvertine_tui.events import (
     OrderRequestEvent,
     OrderUpdateEvent,
     PositionEvent,
+    QuoteEvent,
 )
 
 from .conftest import Harness
@@ -395,3 +400,234 @@ async def test_disconnect_then_reconnect_reconciles_missed_fills_once(harness: H
     # Trading works again.
     again = await rest_buy(h, 1, -30)
     assert [o.client_order_id for o in await h.broker.open_orders()] == [again]
+
+
+# -- what real venues need (issue 11) ------------------------------------------------------
+
+
+async def market_buy(h: Harness, units: int) -> str:
+    coid = await h.broker.place(
+        h.request(Side.BUY, h.qty(units), order_type=OrderType.MARKET, tif=TimeInForce.IOC)
+    )
+    await h.wait_for(has_status(coid, S.FILLED, h.qty(units)), f"market buy {coid} FILLED")
+    return coid
+
+
+async def test_sell_closes_a_long(harness: Harness) -> None:
+    h = harness
+    bought = await market_buy(h, 2)
+    coid = await h.broker.place(h.request(Side.SELL, h.qty(2), limit_price=h.px(8)))
+    await h.wait_for(has_status(coid, S.NEW), "the sell rests")
+    [venue] = await h.broker.open_orders()
+    assert (venue.client_order_id, venue.side) == (coid, Side.SELL)
+    if not h.broker.capabilities.short_selling:
+        # A spot account sells what it holds, and no more (the rest is reserved).
+        with pytest.raises(InsufficientFunds):
+            await h.broker.place(h.request(Side.SELL, h.qty(1), limit_price=h.px(9)))
+    # Buyers come in above our price: the sell fills.
+    await h.driver.set_book([(h.px(9), h.qty(10))], [(h.px(12), h.qty(10))])
+    await h.driver.settle()
+    events = await h.wait_for(has_status(coid, S.FILLED, h.qty(2)), "the sell FILLED")
+    sold = fills(events, coid)
+    assert all(f.side is Side.SELL and f.price >= h.px(8) for f in sold)
+    assert sum(f.quantity for f in sold) == h.qty(2)
+    assert last_position(events, h.key) == 0
+    assert [p.quantity for p in await h.broker.positions() if p.instrument == h.key] in ([], [0])
+    paid = fills(events, bought)
+    cost = sum(f.quantity * f.price for f in paid)
+    proceeds = sum(f.quantity * f.price for f in sold)
+    fees = sum(f.fee for f in [*paid, *sold] if f.fee_currency == h.currency)
+    balances = {b.currency: b for b in await h.broker.balances()}
+    assert balances[h.currency].total == h.cash - cost + proceeds - fees
+
+
+async def test_stop_orders_wait_for_their_trigger(harness: Harness) -> None:
+    h = harness
+    caps = h.broker.capabilities
+    before = len(await h.events())
+    kinds = (OrderType.STOP, OrderType.STOP_LIMIT)
+    for kind in kinds:
+        if kind in caps.order_types:
+            continue
+        # What the venue cannot take is refused before anything is journaled.
+        with pytest.raises(OrderValidationError) as info:
+            await h.broker.place(
+                h.request(
+                    Side.BUY,
+                    h.qty(1),
+                    order_type=kind,
+                    stop_price=h.px(10),
+                    limit_price=h.px(12) if kind.has_limit_price else None,
+                )
+            )
+        assert [(i.field, i.rule) for i in info.value.issues] == [("order_type", "supported")]
+    assert len(await h.events()) == before
+    placed: dict[OrderType, str] = {}
+    for kind in kinds:
+        if kind not in caps.order_types:
+            continue
+        # A buy stop above the market; the stop-limit's limit is above the ask too, so
+        # only the stop keeps it from trading now.
+        coid = await h.broker.place(
+            h.request(
+                Side.BUY,
+                h.qty(1),
+                order_type=kind,
+                stop_price=h.px(10),
+                limit_price=h.px(12) if kind.has_limit_price else None,
+            )
+        )
+        await h.wait_for(has_status(coid, S.NEW), f"{kind} accepted")
+        placed[kind] = coid
+    assert placed, f"{h.name} takes neither STOP nor STOP_LIMIT"
+    await h.driver.settle()
+    events = await h.events()
+    assert all(fills(events, c) == [] for c in placed.values()), "a stop traded untriggered"
+    assert {o.client_order_id for o in await h.broker.open_orders()} == set(placed.values())
+
+    # The market trades up through the stop.
+    await h.driver.set_book([(h.px(9), h.qty(10))], [(h.px(11), h.qty(10))])
+    await h.driver.print_trade(h.px(10), h.qty(1))
+    await h.driver.settle()
+    for kind, coid in placed.items():
+        events = await h.wait_for(has_status(coid, S.FILLED, h.qty(1)), f"{kind} FILLED")
+        done = fills(events, coid)
+        assert sum(f.quantity for f in done) == h.qty(1)
+        assert all(f.price >= h.px(10) for f in done), "a buy stop filled below its stop"
+        if kind.has_limit_price:
+            assert all(f.price <= h.px(12) for f in done), "a stop-limit beat its limit"
+    assert await h.broker.open_orders() == []
+
+
+async def test_quotes_and_books_are_published(harness: Harness) -> None:
+    h = harness
+    offered = h.broker.capabilities.market_data
+    assert MarketDataKind.QUOTE in offered
+    await h.broker.subscribe([h.key], [k for k in MarketDataKind if k in offered])
+    await h.driver.set_book([(h.px(-3), h.qty(4))], [(h.px(4), h.qty(6))])
+    await h.driver.settle()
+    deadline = time.monotonic() + 5.0
+    while True:
+        market = await h.market()
+        quotes = [
+            e.payload
+            for e in market
+            if isinstance(e, QuoteEvent)
+            and e.payload.instrument == h.key
+            and (e.payload.bid, e.payload.ask) == (h.px(-3), h.px(4))
+        ]
+        books = [
+            e.payload
+            for e in market
+            if isinstance(e, BookEvent)
+            and e.payload.instrument == h.key
+            and e.payload.bids[:1]
+            and (e.payload.bids[0].price, e.payload.asks[0].price) == (h.px(-3), h.px(4))
+        ]
+        if quotes and (books or MarketDataKind.BOOK not in offered):
+            break
+        assert time.monotonic() < deadline, f"{h.name}: no quote/book for the new market"
+        await asyncio.sleep(0.005)
+    quote = quotes[-1]
+    assert (quote.bid_size, quote.ask_size) == (h.qty(4), h.qty(6))
+    if MarketDataKind.BOOK in offered:
+        book = books[-1]
+        assert (book.bids[0].size, book.asks[0].size) == (h.qty(4), h.qty(6))
+
+
+async def test_a_fee_in_the_base_asset_comes_out_of_the_position(harness: Harness) -> None:
+    h = harness
+    await h.driver.charge_fees_in_base()
+    coid = await market_buy(h, 3)
+    events = await h.events()
+    done = fills(events, coid)
+    base = h.instrument.base_currency
+    assert base
+    assert base != h.currency
+    assert all(f.fee_currency == base and f.fee > 0 for f in done)
+    assert all(f.fee_value is not None and f.fee_value > 0 for f in done)
+    fee = sum(f.fee for f in done)
+    held = h.qty(3) - fee
+    assert last_position(events, h.key) == held
+    [position] = [p for p in await h.broker.positions() if p.instrument == h.key]
+    assert position.quantity == held
+    # The cash paid the notional only: the fee was paid in the asset.
+    cost = sum(f.quantity * f.price for f in done)
+    balances = {b.currency: b for b in await h.broker.balances()}
+    assert balances[h.currency].total == h.cash - cost
+    orders, _ = replay_orders(events)
+    assert orders[coid].fees == {base: fee}
+
+
+async def test_query_order_after_a_timeout_finds_the_order_never_sent_twice(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.driver.time_out_next_order()
+    request = h.request(Side.BUY, h.qty(2), limit_price=h.px(-10))
+    coid = request.client_order_id
+    with pytest.raises(BrokerTimeout):
+        await h.broker.place(request)
+    # The venue has it; the adapter finds out by asking.
+    events = await h.wait_for(has_status(coid, S.NEW), "the order found by asking")
+    found = await h.broker.query_order(coid)
+    assert found is not None
+    assert (found.status, found.quantity, found.limit_price) == (S.NEW, h.qty(2), h.px(-10))
+    assert updates(events, coid)[-1].venue_order_id == found.venue_order_id
+    requests = [e for e in events if isinstance(e, OrderRequestEvent)]
+    assert [r.payload.client_order_id for r in requests] == [coid], "sent twice"
+    assert [o.client_order_id for o in await h.broker.open_orders()] == [coid]
+    assert await h.broker.query_order("no-such-order") is None
+    # It trades like any other order.
+    await h.driver.set_book([(h.px(-30), h.qty(10))], [(h.px(-11), h.qty(5))])
+    await h.driver.settle()
+    await h.wait_for(has_status(coid, S.FILLED, h.qty(2)), "the found order FILLED")
+
+
+async def test_fills_made_before_a_drop_are_never_republished(harness: Harness) -> None:
+    h = harness
+    coid = await rest_buy(h, 3, -10)
+    await h.driver.set_book([(h.px(-30), h.qty(10))], [(h.px(-11), h.qty(1))])
+    await h.driver.settle()
+    events = await h.wait_for(has_status(coid, S.PARTIALLY_FILLED, h.qty(1)), "one unit")
+    [first] = fills(events, coid)
+
+    await h.driver.drop_connection()
+    await h.wait_state(lambda b: b.state not in TRADABLE_STATES, "the adapter to notice")
+    await h.driver.set_book([(h.px(-30), h.qty(10))], [(h.px(-11), h.qty(5))])
+    await h.driver.settle()
+    await h.driver.restore_connection()
+    await h.wait_state(lambda b: b.state is ConnectionState.LIVE, "LIVE again")
+    events = await h.wait_for(has_status(coid, S.FILLED, h.qty(3)), "the rest, missed")
+    done = fills(events, coid)
+    assert Counter(f.exec_id for f in done)[first.exec_id] == 1, "the first fill came again"
+    assert sum(f.quantity for f in {f.exec_id: f for f in done}.values()) == h.qty(3)
+    assert sum(f.quantity for f in done) == h.qty(3), "a fill was republished under a new id"
+    # Reconcile from the last fill the journal knows returns only what came after it.
+    report = await h.broker.reconcile(0, last_fills={h.key: first})
+    after = {f.exec_id for f in report.fills if f.client_order_id == coid}
+    assert after == {f.exec_id for f in done} - {first.exec_id}
+    assert last_position(events, h.key) == h.qty(3)
+
+
+async def test_cancel_or_modify_of_an_unknown_id_journals_nothing(harness: Harness) -> None:
+    h = harness
+    coid = await rest_buy(h, 1, -10)
+    before = await h.events()
+    with pytest.raises(UnknownOrder):
+        await h.broker.cancel("no-such-order")
+    with pytest.raises(UnknownOrder):
+        await h.broker.modify("no-such-order", limit_price=h.px(-12))
+    await h.driver.settle()
+    assert len(await h.events()) == len(before), "a request for an unknown id was journaled"
+    # The one that exists is untouched, and cancel all takes only it.
+    assert await h.broker.cancel_all() == [coid]
+    events = await h.wait_for(has_status(coid, S.CANCELED), "CANCELED")
+    journaled = {
+        getattr(e.payload, "client_order_id", None)
+        for e in events
+        if isinstance(e, OrderRequestEvent | OrderUpdateEvent | ModifyRequestEvent)
+    }
+    assert journaled == {coid}
+    assert await h.broker.cancel_all() == []
+    assert len(await h.events()) == len(events), "an empty cancel all was journaled"

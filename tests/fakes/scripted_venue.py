@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
-from silvertine_tui.brokers import Broker, ReconcileReport, UnknownOrder
+from silvertine_tui.brokers import Broker, NotConnected, ReconcileReport, UnknownOrder
 from silvertine_tui.config import ExternalBrokerConfig
 from silvertine_tui.domain import (
     Balance,
@@ -31,6 +31,7 @@ from silvertine_tui.events import ModifyRequest
 INSTRUMENT = Instrument(
     symbol="XYZ",
     venue="SCRIPT",
+    base_currency="XYZ",
     quote_currency="USD",
     tick_size=Decimal("0.01"),
     lot_size=Decimal("1"),
@@ -50,13 +51,34 @@ class ScriptedVenue(Broker):
         self.venue_positions: dict[str, Decimal] = {}
         self.sent: list[str] = []
         self._ids = itertools.count(1)
+        # Why `connect` fails ("" : it does not): the venue unreachable at start. With
+        # `connect_raises` off, `connect` returns DISCONNECTED instead, as an adapter
+        # that keeps retrying in the background does.
+        self.connect_error = ""
+        self.connect_raises = True
+        # What each `reconcile` call was given as the journal's last fills.
+        self.reconcile_asks: list[dict[str, Fill]] = []
+        self.venue_balances: list[Balance] = []
 
     @classmethod
     def build(cls, bus, name: str = "scripted", account: str = "main") -> ScriptedVenue:
         return cls(ExternalBrokerConfig(name=name, type="scripted", account=account), bus)
 
     async def connect(self) -> None:
+        if self.connect_error:
+            if self.connect_raises:
+                raise NotConnected(self.connect_error)
+            await self.set_state(ConnectionState.DISCONNECTED, self.connect_error)
+            return
         await self.set_state(ConnectionState.LIVE, "scripted venue up")
+
+    async def come_back(self) -> None:
+        """The venue is reachable again: LIVE, and the reconnect is announced (as an
+        adapter that keeps retrying in the background does)."""
+        self.connect_error = ""
+        self.health_state.reconnects += 1
+        await self.set_state(ConnectionState.LIVE, "scripted venue back")
+        await self.announce_reconnect()
 
     async def close(self) -> None:
         await self.set_state(ConnectionState.DISCONNECTED, "closed")
@@ -117,7 +139,7 @@ class ScriptedVenue(Broker):
         ]
 
     async def balances(self) -> list[Balance]:
-        return []
+        return list(self.venue_balances)
 
     async def instruments(self) -> dict[str, Instrument]:
         return {INSTRUMENT.key: INSTRUMENT}
@@ -135,11 +157,25 @@ class ScriptedVenue(Broker):
     async def reconcile(
         self, since_ns: int = 0, last_fills: Mapping[str, Fill] | None = None
     ) -> ReconcileReport:
+        """Like a venue that numbers trades per symbol: the fills after the journal's
+        last one in each instrument (all of an instrument the journal has none of)."""
+        if self.state is ConnectionState.DISCONNECTED:
+            raise NotConnected(f"{self.source} is DISCONNECTED: cannot reconcile now")
+        asked = dict(last_fills or {})
+        self.reconcile_asks.append(asked)
+        fills: list[Fill] = []
+        for fill in self.venue_fills:
+            last = asked.get(fill.instrument)
+            if last is not None:
+                ids = [f.exec_id for f in self.venue_fills if f.instrument == fill.instrument]
+                if last.exec_id in ids and ids.index(fill.exec_id) <= ids.index(last.exec_id):
+                    continue
+            fills.append(fill)
         return ReconcileReport(
             broker=self.name,
             account=self.account,
             as_of_ns=self.clock(),
             open_orders=tuple(self.venue_orders.values()),
-            fills=tuple(self.venue_fills),
+            fills=tuple(fills),
             positions=tuple(await self.positions()),
         )

@@ -13,6 +13,7 @@ from silvertine_tui.ui.screens.confirm import ConfirmScreen
 from silvertine_tui.ui.screens.history import OrderHistoryScreen
 from silvertine_tui.ui.screens.modify import ModifyScreen
 from silvertine_tui.ui.widgets.blotter import Blotter
+from silvertine_tui.ui.widgets.choice import Choice
 from silvertine_tui.ui.widgets.positions import Positions
 from silvertine_tui.ui.widgets.text import TextBlock
 from silvertine_tui.ui.widgets.ticket import Ticket
@@ -257,7 +258,11 @@ async def test_bad_choices_send_nothing(make_desk) -> None:
         ticket.query_one("#t-quantity", Input).value = "0.01"
         ticket.query_one("#t-order_type").value = "MARKET"  # type: ignore[attr-defined]
         await pilot.pause()  # (switching to MARKET picks IOC by itself)
-        ticket.query_one("#t-tif").value = "GTC"  # type: ignore[attr-defined]
+        tif = ticket.query_one("#t-tif", Choice)
+        assert tif.value == "IOC"
+        assert "GTC" not in tif.options  # not offered for MARKET at this broker
+        tif.options = [*tif.options, "GTC"]  # forced, as a stale ticket could
+        tif.value = "GTC"
         await pilot.pause()
         await pilot.press("f9")
         await desk.settle(pilot)

@@ -11,11 +11,13 @@ from hypothesis import strategies as st
 
 from silvertine_tui.config import RiskConfig, RiskLimits
 from silvertine_tui.domain import (
+    Capabilities,
     ConnectionState,
     Instrument,
     OrderRequest,
     OrderType,
     Side,
+    TimeInForce,
     TradingState,
 )
 from silvertine_tui.engine.risk import RiskGate, RiskRejected
@@ -35,6 +37,7 @@ class World:
     basis: str = "mid"
     journal: str = ""
     live: bool = False
+    caps: Capabilities | None = None
 
     def last_price(self, instrument: str) -> D | None:
         return self.last.get(instrument)
@@ -64,6 +67,9 @@ class World:
 
     def journal_problem(self) -> str:
         return self.journal
+
+    def capabilities(self, broker: str) -> Capabilities | None:
+        return self.caps
 
 
 def order(
@@ -300,3 +306,47 @@ def test_live_broker_needs_the_journal() -> None:
     assert messages(gate, order(), World(live=True, journal="")) == []
     relaxed = RiskGate(RiskConfig(live_requires_journal=False))
     assert messages(relaxed, order(), World(live=True, journal=down)) == []
+
+
+# -- what the broker cannot do is refused before anything is sent ------------------------
+
+SPOT_LIKE = Capabilities(
+    order_types=frozenset({OrderType.MARKET, OrderType.LIMIT, OrderType.STOP_LIMIT}),
+    tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK}),
+    market_tifs=frozenset({TimeInForce.IOC, TimeInForce.FOK}),
+    post_only=False,
+)
+
+
+@pytest.mark.parametrize(
+    ("kw", "field", "words"),
+    [
+        (
+            {"order_type": OrderType.STOP, "limit_price": None, "stop_price": D("64000")},
+            "order_type",
+            "does not take STOP orders (it takes MARKET, LIMIT, STOP_LIMIT)",
+        ),
+        ({"tif": TimeInForce.DAY}, "tif", "does not take DAY on LIMIT orders"),
+        (
+            {"order_type": OrderType.MARKET, "limit_price": None, "tif": TimeInForce.GTC},
+            "tif",
+            "does not take GTC on MARKET orders (it takes IOC, FOK)",
+        ),
+        ({"post_only": True}, "post_only", "has no post-only orders"),
+    ],
+)
+def test_what_the_broker_cannot_do_is_refused_as_unsupported(
+    kw: dict[str, object], field: str, words: str
+) -> None:
+    gate = RiskGate(RiskConfig())
+    request = order().model_copy(update=kw)
+    found = gate.check(request, World(caps=SPOT_LIKE))
+    assert [(v.rule, v.field) for v in found] == [("supported", field)]
+    assert words in found[0].message
+    with pytest.raises(RiskRejected, match="supported"):
+        gate.enforce(request, World(caps=SPOT_LIKE))
+
+
+def test_what_the_broker_can_do_passes() -> None:
+    gate = RiskGate(RiskConfig())
+    assert gate.check(order(tif=TimeInForce.IOC), World(caps=SPOT_LIKE)) == []

@@ -284,3 +284,80 @@ async def test_refused_reconnects_end_user_data_until_the_socket_is_rebuilt(
         await fake.wait_for_user_subscriptions(1)
         await client.order_limit_buy(symbol=SYMBOL, quantity="0.1", price="99")
         assert (await next_report(socket))["x"] == "NEW"
+
+
+async def test_a_reset_request_gets_no_answer_and_acts_only_when_asked(
+    fake: FakeBinance, client: Any
+) -> None:
+    orders = ("POST", "/api/v3/order")
+    fake.reset_next_requests(1, after_processing=False)
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await client.order_limit_buy(symbol=SYMBOL, quantity="0.1", price="99")
+    assert fake.orders == {}
+    fake.reset_next_requests(1)  # after processing: the order lives, its answer is lost
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await client.order_limit_buy(
+            symbol=SYMBOL, quantity="0.1", price="99", newClientOrderId="cut"
+        )
+    assert [o.client_order_id for o in fake.orders.values()] == ["cut"]
+    assert fake.requests.count(orders) == 2
+    # aiohttp re-sends an idempotent request once when a kept-alive connection drops:
+    # a single reset of a GET goes unnoticed by the client.
+    fake.reset_next_requests(1, after_processing=False)
+    assert (await client.get_account())["balances"]
+    assert fake.requests.count(("GET", "/api/v3/account")) == 2
+
+
+async def test_background_weight_is_added_to_the_usage_header(
+    fake: FakeBinance, client: Any
+) -> None:
+    fake.set_background_weight(5000)
+    await client.get_account()
+    assert int(client.response.headers["X-MBX-USED-WEIGHT-1M"]) == fake.used_weight + 5000
+    await client.get_account()  # nothing is refused for it
+    assert fake.used_weight < 5000
+
+
+async def test_wrong_time_keeps_a_resynced_client_out_of_the_window(
+    fake: FakeBinance, client: Any
+) -> None:
+    fake.set_clock_skew(30_000)  # python-binance's default recvWindow is 10 s
+    fake.report_wrong_time(-30_000)
+    served = (await client.get_server_time())["serverTime"]
+    assert abs(served - time.time() * 1000) < 1000  # /time tells the unskewed time
+    client.timestamp_offset = served - int(time.time() * 1000)
+    error = await api_error(client.get_account())
+    assert error.code == -1021
+    fake.report_wrong_time(0)
+    client.timestamp_offset = (await client.get_server_time())["serverTime"] - int(
+        time.time() * 1000
+    )
+    assert (await client.get_account())["balances"]
+
+
+async def test_failed_requests_answer_5xx_after_acting_or_not(
+    fake: FakeBinance, client: Any
+) -> None:
+    fake.fail_next_requests(1)
+    error = await api_error(
+        client.order_limit_buy(symbol=SYMBOL, quantity="0.1", price="99", newClientOrderId="u")
+    )
+    assert (error.status_code, error.code) == (503, -1007)
+    assert "execution status unknown" in error.message
+    assert [o.client_order_id for o in fake.orders.values()] == ["u"]  # it was placed
+    fake.fail_next_requests(1, status=502, body="<html>Bad Gateway</html>", after_processing=False)
+    error = await api_error(client.order_limit_buy(symbol=SYMBOL, quantity="0.1", price="99"))
+    assert (error.status_code, error.code) == (502, 0)  # not JSON: python-binance has no code
+    assert len(fake.orders) == 1
+
+
+async def test_a_delayed_reply_times_out_after_the_server_acted(fake: FakeBinance) -> None:
+    async with binance_client(fake, request_timeout=0.2) as client:
+        placed = await client.order_limit_buy(
+            symbol=SYMBOL, quantity="0.1", price="99", newClientOrderId="slow"
+        )
+        fake.delay_next_replies(0.4)
+        with pytest.raises(TimeoutError):
+            await client.cancel_order(symbol=SYMBOL, orderId=placed["orderId"])
+        assert fake.order_by_client_id("slow").status == "CANCELED"
+        assert (await client.get_account())["balances"]  # only the next reply was late

@@ -109,3 +109,16 @@ async def test_a_dropped_depth_update_leaves_a_detectable_gap(
         await fake.set_quote(SYMBOL, "100.6", "101")
         before, after = await next_message(diff), await next_message(diff)
     assert after["U"] == before["u"] + 2  # one update id never arrived
+
+
+async def test_a_raw_frame_reaches_the_client_as_it_is(fake: FakeBinance, manager: Any) -> None:
+    async with manager.multiplex_socket(["btcusdt@trade"]) as socket:
+        await fake.wait_for_stream("btcusdt@trade")
+        await fake.send_raw_stream_frame('{"stream": "btcusdt@trade", "data": {"p": 1.5}}')
+        odd = await next_message(socket)
+        await fake.send_raw_stream_frame("not json {")
+        garbled = await next_message(socket)
+    assert odd == {"stream": "btcusdt@trade", "data": {"p": 1.5}}
+    # python-binance cannot parse it: its read loop reports the error and stops.
+    assert garbled["e"] == "error"
+    assert garbled["type"] == "JSONDecodeError"

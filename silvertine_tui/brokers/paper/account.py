@@ -112,12 +112,16 @@ class Account:
         price: Decimal,
         fee: Decimal,
         multiplier: Decimal = Decimal(1),
+        *,
+        fee_qty: Decimal = ZERO,
     ) -> PositionState:
         """Move cash and the position for one execution; returns the new position.
 
         The average price is the cost of the open quantity; it is kept when a position
         is reduced, restarts at the fill price when it flips, and is None when flat.
-        Realized P&L is gross (fees are in the cash, not in the P&L).
+        Realized P&L is gross (fees are in the cash, not in the P&L). `fee_qty` is a fee
+        paid in the instrument itself (a spot buy's base-asset fee): it comes out of the
+        position, at the same average price.
         """
         notional = qty * price * multiplier
         cash = self.cash.get(currency, ZERO)
@@ -138,6 +142,10 @@ class Account:
                 avg = None
             elif (q1 > 0) != (q0 > 0):
                 avg = price
+        if fee_qty:
+            q1 -= fee_qty
+            if q1 == 0:
+                avg = None
         new = PositionState(instrument, currency, q1, avg, realized, old.fees + fee)
         self.positions[instrument] = new
         return new

@@ -9,7 +9,8 @@ The matching core (`PaperVenue`) is synchronous; this adapter gives it time:
   after the fill latency; reports never overtake each other (a venue's socket is
   ordered). `place` returns once its acknowledgement is published.
 - While connected the synthetic market moves on a timer (`market.autorun`); `step()`
-  moves it by hand, `on_market_data()` feeds another adapter's books instead.
+  moves it by hand, `on_market_data()` feeds another adapter's books instead;
+  `market.source: binance` feeds Binance's public streams through it (`binance_feed.py`).
 - `drop_link()`/`restore_link()` simulate a lost venue connection: the venue keeps
   trading, its reports are lost, and on reconnect the adapter re-reads the venue's
   state and publishes what was missed, exactly once.
@@ -70,6 +71,7 @@ from ..errors import (
     UnknownOrder,
 )
 from .account import CashState, PositionState
+from .binance_feed import RETRY_DELAYS, BinanceFeed
 from .instruments import VENUE, SymbolSpec, build_specs
 from .journal import JournalState, last_mids, restore_from_journal
 from .market import MarketBook, SyntheticMarket
@@ -95,6 +97,8 @@ class PaperBroker(Broker):
     """The paper simulator as a broker adapter. See docs/paper-simulator.md."""
 
     kind = "paper"
+    # Backoff of the Binance market feed (market.source binance), seconds per attempt.
+    market_retry_delays: tuple[float, ...] = RETRY_DELAYS
 
     def __init__(
         self, config: BrokerConfigBase, bus: EventBus, *, clock: Clock = time.time_ns
@@ -111,10 +115,14 @@ class PaperBroker(Broker):
         }
         self.venue = PaperVenue.from_config(config, self.specs)
         self.market: SyntheticMarket | None = None
+        # market.source binance: Binance's public streams (built at connect).
+        self.feed: BinanceFeed | None = None
         if config.market.source == "synthetic":
             self.market = SyntheticMarket(self.specs.values(), config.market, config.seed)
         self.latency = LatencyModel(config.latency, random.Random(f"{config.seed}/latency"))
         self.faults = FaultInjector(config.faults, random.Random(f"{config.seed}/faults"))
+        # Simulation control: the next order reaches the venue but its answer is lost.
+        self._lose_next_answer = False
         self.metrics = ExecutionMetrics()
         self.journal: JournalState | None = None
         self._subscribed: set[str] = set(self.specs)
@@ -177,11 +185,39 @@ class PaperBroker(Broker):
         journal = self.journal
         restored = journal.working_orders if journal is not None else 0
         await self.set_state(
-            ConnectionState.LIVE,
+            self.derived_state(),
             f"paper venue ready: {len(self.specs)} instruments, "
             f"{restored} working orders restored from the journal",
         )
         await self._publish_market(self._subscribed)
+        if self.paper.market.source == "binance" and self.feed is None:
+            self.feed = self._binance_feed()
+            await self.set_link("market", ConnectionState.CONNECTING, "Binance market data")
+            self.feed.start()
+
+    def _binance_feed(self) -> BinanceFeed:
+        return BinanceFeed(
+            self.paper.market,
+            sorted(spec.symbol for spec in self.specs.values()),
+            on_data=self.on_market_data,
+            on_link=lambda state, detail: self.set_link("market", state, detail),
+            on_gap=self._market_gap,
+            retry_delays=self.market_retry_delays,
+            clock=self.clock,
+        )
+
+    async def _market_gap(self, instrument: str, what: str) -> None:
+        self.count_error("market_gap")
+        await self.publish_health(f"market: {instrument}: {what}")
+
+    def derived_state(self) -> ConnectionState:
+        """LIVE, or DEGRADED while the market link is down (orders still go to the
+        simulator; they fill when prices come back). A dropped venue link wins."""
+        if not self._link_up:
+            return self.health_state.state
+        if not self.health_state.links:
+            return ConnectionState.LIVE
+        return super().derived_state()
 
     async def _restore(self) -> None:
         stream = self.bus.layout.exec(self.name, self.account)
@@ -212,6 +248,10 @@ class PaperBroker(Broker):
     async def close(self) -> None:
         if not self._running:
             return
+        if self.feed is not None:
+            feed, self.feed = self.feed, None
+            await feed.close()
+            self.health_state.links.pop("market", None)
         self._running = False
         if self._market_task is not None:
             self._market_task.cancel()
@@ -236,6 +276,13 @@ class PaperBroker(Broker):
         self.health_state.errors["disconnect"] += 1
         await self.set_state(ConnectionState.DISCONNECTED, reason)
 
+    def lose_next_order_answer(self) -> None:
+        """Simulate a timeout after the venue took the order: the next `place` reaches
+        the venue, but its acknowledgement never comes back (fills still do) and the
+        call raises `BrokerTimeout`. The order's fate is then found by asking
+        (`resolve_unknown` and `query_order`), never by sending it again."""
+        self._lose_next_answer = True
+
     async def restore_link(self) -> None:
         """Reconnect after `drop_link`: re-read the venue and publish what was missed."""
         if not self._running:
@@ -246,8 +293,9 @@ class PaperBroker(Broker):
         self._link_up = True
         self.health_state.reconnects += 1
         sent = await self._resync("reported after reconnect")
-        await self.set_state(ConnectionState.LIVE, f"reconnected; {sent} missed reports published")
+        await self.set_state(self.derived_state(), f"reconnected; {sent} missed reports published")
         await self._publish_market(self._subscribed)
+        await self.announce_reconnect()
 
     # -- the market -----------------------------------------------------------------------
 
@@ -558,6 +606,7 @@ class PaperBroker(Broker):
             price=fill.price,
             fee=fill.fee,
             fee_currency=fill.fee_currency,
+            fee_value=fill.fee_value,
             liquidity=fill.liquidity.value,
             venue_ts_ns=fill.ts_ns,
         )
@@ -625,6 +674,13 @@ class PaperBroker(Broker):
         except OrderRejected:
             self.metrics.rejects += 1
             raise
+        if self._lose_next_answer:
+            self._lose_next_answer = False
+            await self._deliver([r for r in reports if r.fill is not None])
+            raise BrokerTimeout(
+                f"no answer from {self.source} to the order {request.client_order_id}: "
+                "its outcome is unknown; asking the venue (it is not sent again)"
+            )
         if not await self._deliver(reports):
             self._require_link("order")
         self.metrics.on_ack(loop.time() - sent)
@@ -770,6 +826,11 @@ class PaperBroker(Broker):
         extra = self.metrics.as_extra()
         extra["resting_orders"] = len(self.venue.open_orders())
         extra["market"] = self.paper.market.source
+        if self.feed is not None:
+            extra.update(self.feed.stats())
+            ages = self.feed.ages_s(self.clock())
+            if ages:
+                extra["market_age_max_s"] = round(max(ages.values()), 3)
         extra["latency"] = "on" if self.latency.enabled else "off"
         self.health_state.extra = extra
         await super().publish_health(message)

@@ -94,14 +94,17 @@ async def restore_from_journal(bus: EventBus, stream: str, venue: PaperVenue) ->
             state.last_fill_price[fill.instrument] = fill.price
             inst = instruments.get(fill.instrument)
             if inst is not None:
+                # A fee in the base asset came out of the position, not the cash.
+                in_base = fill.fee_currency not in ("", inst.quote_currency)
                 venue.account.apply_fill(
                     fill.instrument,
                     inst.quote_currency,
                     fill.side,
                     fill.quantity,
                     fill.price,
-                    fill.fee,
+                    ZERO if in_base else fill.fee,
                     inst.multiplier,
+                    fee_qty=fill.fee if in_base else ZERO,
                 )
         elif isinstance(event, BalanceEvent):
             venue.account.restore_cash(event.payload.currency, event.payload.total)
@@ -169,7 +172,8 @@ def _to_sim(order: Order, created_ns: int, triggered: bool, fills: list[Fill]) -
     for fill in fills:
         cum += fill.quantity
         value += fill.quantity * fill.price
-        sim.fees += fill.fee
+        if fill.fee_value is None:
+            sim.fees += fill.fee  # (in the quote currency; a base-asset fee is apart)
         sim.fills.append(
             SimFill(
                 exec_id=fill.exec_id,
@@ -187,6 +191,7 @@ def _to_sim(order: Order, created_ns: int, triggered: bool, fills: list[Fill]) -
                 ts_ns=fill.venue_ts_ns or 0,
                 cum_qty=cum,
                 avg_price=value / cum,
+                fee_value=fill.fee_value,
             )
         )
     sim.filled_qty = cum

@@ -30,6 +30,8 @@ class SimFill:
     ts_ns: int
     cum_qty: Decimal
     avg_price: Decimal
+    # The fee's worth in the quote currency when it is charged in another (the base).
+    fee_value: Decimal | None = None
 
 
 @dataclass(slots=True, eq=False)

@@ -139,6 +139,8 @@ class PaperVenue:
         self.checks = checks or PaperChecksConfig()
         self.maker_rate = fees.maker_bps * BPS
         self.taker_rate = fees.taker_bps * BPS
+        # A buy pays its fee in the base asset it receives (`fees.currency: base`).
+        self.fee_in_base = fees.currency == "base"
         self._reserve_rate = 1 + max(self.maker_rate, self.taker_rate, ZERO)
         self._through = self.fill_rules.resting == "through"
         self._day_offset = day_end_offset_ns(day_end_utc)
@@ -869,13 +871,25 @@ class PaperVenue:
     ) -> None:
         rate = self.maker_rate if liquidity is Liquidity.MAKER else self.taker_rate
         fee = self._fee(qty * price * st.multiplier, rate)
+        fee_currency, fee_qty, fee_value = st.currency, ZERO, None
+        if self.fee_in_base and order.side is Side.BUY and fee > 0:
+            fee_qty = quantize_to_step(qty * rate, FEE_QUANTUM, "up")
+            fee_currency, fee_value, fee = st.base, fee, fee_qty
         self._release(st, order)
         position = self.account.apply_fill(
-            st.key, st.currency, order.side, qty, price, fee, st.multiplier
+            st.key,
+            st.currency,
+            order.side,
+            qty,
+            price,
+            ZERO if fee_qty else fee,
+            st.multiplier,
+            fee_qty=fee_qty,
         )
+        if not fee_qty:
+            order.fees += fee
         order.filled_qty += qty
         order.filled_value += qty * price
-        order.fees += fee
         if order.filled_qty >= order.quantity:
             order.status = OrderStatus.FILLED
             self._unslot(st, order)
@@ -894,11 +908,12 @@ class PaperVenue:
             quantity=qty,
             price=price,
             fee=fee,
-            fee_currency=st.currency,
+            fee_currency=fee_currency,
             liquidity=liquidity,
             ts_ns=now_ns,
             cum_qty=order.filled_qty,
             avg_price=avg,
+            fee_value=fee_value,
         )
         order.fills.append(fill)
         reports.append(

@@ -14,7 +14,7 @@ from textual.widgets import Static
 from ...domain import Instrument
 from ...engine.oms import OrderView
 from ...events import Decoded, describe
-from ...events.summary import avg_text, qty_text
+from ...events.summary import avg_text, fee_text, qty_text
 from ..format import clock_text
 from ..keymap import bindings
 
@@ -37,6 +37,17 @@ class OrderHistoryScreen(ModalScreen[None]):
             f"  filled {qty_text(order.filled_qty, inst)} avg {avg_text(order.avg_price, inst)}"
         )
 
+        venue = ""
+        if order.venue_order_id:
+            venue = f"venue id {order.venue_order_id}"
+            if order.retired_venue_ids:
+                venue += f" (before: {', '.join(sorted(order.retired_venue_ids))})"
+        fees = ", ".join(
+            f"{fee_text(amount, currency, inst)} {currency}".rstrip()
+            for currency, amount in sorted(order.fees.items())
+        )
+        ids = "  ".join(part for part in (venue, f"fees {fees}" if fees else "") if part)
+
         def lookup(key: str) -> Instrument | None:
             return inst if inst is not None and key == inst.key else None
 
@@ -56,6 +67,8 @@ class OrderHistoryScreen(ModalScreen[None]):
             )
         with Vertical(id="dialog", classes="-wide"):
             yield Static(f"Order history - {head}", id="dialog-title", markup=False)
+            if ids:
+                yield Static(ids, id="history-ids", markup=False)
             if self.view.adopted:
                 yield Static("adopted from the venue on reconcile", markup=False)
             with VerticalScroll(id="history-body"):

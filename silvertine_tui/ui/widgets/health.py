@@ -1,6 +1,7 @@
 """Health: every broker (state, latency, last message age, reconnects, rate-limit
-usage), the bus (backend, connected, events/s, lag, decode errors, restarts), the
-trading state, and the engine's anomaly counts once there is one."""
+usage, and each of its links: REST, user data, market streams), the bus (backend,
+connected, events/s, lag, decode errors, restarts), the trading state, and the
+engine's anomaly counts once there is one."""
 
 from __future__ import annotations
 
@@ -29,6 +30,32 @@ class BrokerLine:
     reconnects: int
     rate_limit: str
     message: str
+    links: tuple[LinkLine, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LinkLine:
+    """One connection of a broker, from its `link:<name>` and `link_detail:<name>`
+    metrics (an adapter with links derives its state from them)."""
+
+    name: str
+    state: ConnectionState | None  # None: a state this build does not know
+    detail: str = ""
+
+
+def link_lines(metrics: Metrics) -> tuple[LinkLine, ...]:
+    found = []
+    for key, value in metrics.items():
+        if not key.startswith("link:"):
+            continue
+        name = key.removeprefix("link:")
+        try:
+            state: ConnectionState | None = ConnectionState(str(value))
+        except ValueError:
+            state = None
+        detail = metrics.get(f"link_detail:{name}")
+        found.append(LinkLine(name, state, str(detail) if detail is not None else ""))
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +141,7 @@ def broker_line(
         reconnects=_int(metrics, "reconnects"),
         rate_limit=rate_limit_text(metrics),
         message=health.message if health else "",
+        links=link_lines(metrics),
     )
 
 
@@ -177,6 +205,12 @@ class HealthPane(TextBlock):
             text.append(f"\n  lat {latency}  last {last}  ")
             text.append(f"reconn {line.reconnects}", style=p.warn if line.reconnects else p.plain)
             text.append(f"\n  rate {line.rate_limit}")
+            for link in line.links:
+                text.append(f"\n  {link.name} ")
+                state = link.state.value if link.state is not None else "?"
+                text.append(state, style=self._state_style(link.state))
+                if link.detail and link.state is not ConnectionState.LIVE:
+                    text.append(f" {link.detail}", style=p.warn)
             if line.message and line.state is not ConnectionState.LIVE:
                 text.append(f"\n  {line.message}", style=p.warn)
         bus_state = (

@@ -18,10 +18,19 @@ from ...engine.risk import RiskViolation
 from ..desk import Desk
 from ..format import num, short_id
 from ..keymap import bindings
-from ..orders import Checked, Draft, Problem, check, known_instruments, risk_problems
+from ..orders import (
+    Checked,
+    Draft,
+    Problem,
+    check,
+    known_instruments,
+    offer,
+    risk_problems,
+)
 from .choice import Choice
 from .text import TextBlock
 
+NO, YES = "no", "yes"
 INPUTS = {
     "instrument": "Symbol",
     "quantity": "Qty",
@@ -32,8 +41,10 @@ CHOICES: dict[str, tuple[str, list[str]]] = {
     "side": ("Side", [s.value for s in Side]),
     "order_type": ("Type", [t.value for t in OrderType]),
     "tif": ("TIF", [t.value for t in TimeInForce]),
+    # Shown only for a LIMIT order at a broker that has post-only orders (`Offer`).
+    "post_only": ("Post", [NO, YES]),
 }
-DEFAULTS = {"order_type": OrderType.LIMIT.value, "tif": TimeInForce.GTC.value}
+DEFAULTS = {"order_type": OrderType.LIMIT.value, "tif": TimeInForce.GTC.value, "post_only": NO}
 NUMBERS = frozenset({"quantity", "limit_price", "stop_price"})
 NUMBER_KEYS = r"[0-9.,_ ]*"
 """What a number field takes from the keyboard: any other key (a desk key like `b`,
@@ -47,8 +58,11 @@ ORDER = (
     "limit_price",
     "stop_price",
     "tif",
+    "post_only",
     "account",
 )
+TIF_PREFERENCE = (TimeInForce.GTC, TimeInForce.IOC)
+"""What a ticket falls back to when its time in force is not offered any more."""
 
 
 class Ticket(Vertical):
@@ -107,7 +121,7 @@ class Ticket(Vertical):
     def on_mount(self) -> None:
         for field in self.query(Input):
             field.cursor_blink = self.desk.cursor_blink
-        self._sync_price_rows()
+        self._apply_offer()
         self.run_check()
 
     # -- reading the fields -------------------------------------------------------------
@@ -129,6 +143,8 @@ class Ticket(Vertical):
             tif=TimeInForce(self._choice("tif").value),
             account=self._choice("account").value,
             tag=self._tag,
+            post_only=self._choice("post_only").value == YES
+            and not self.query_one("#row-post_only").has_class("-unused"),
         )
 
     def refresh_instruments(self) -> None:
@@ -174,6 +190,37 @@ class Ticket(Vertical):
         self.query_one("#row-limit_price").set_class(not kind.has_limit_price, "-unused")
         self.query_one("#row-stop_price").set_class(not kind.has_stop_price, "-unused")
 
+    def _apply_offer(self) -> None:
+        """Offer only what the selected broker takes (its capabilities, through the
+        engine): its order types, the time in force the type allows there, post-only
+        where it has it. A choice it does not take is replaced, never left selected."""
+        broker = self._choice("account").value.partition("/")[0]
+        offered = offer(self.desk.engine, broker)
+        kind_choice = self._choice("order_type")
+        tif_choice = self._choice("tif")
+        post = self._choice("post_only")
+        with self.prevent(Choice.Changed):
+            kinds = [t.value for t in offered.order_types]
+            if kind_choice.value in kinds:
+                kind_value = kind_choice.value
+            else:
+                kind_value = OrderType.LIMIT.value if OrderType.LIMIT.value in kinds else kinds[0]
+            kind_choice.set_options(kinds)
+            kind_choice.value = kind_value
+            kind = OrderType(kind_value)
+            tifs = [t.value for t in offered.tifs.get(kind, [])] or [tif_choice.value]
+            if tif_choice.value in tifs:
+                tif_value = tif_choice.value
+            else:
+                tif_value = ([t.value for t in TIF_PREFERENCE if t.value in tifs] or tifs)[0]
+            tif_choice.set_options(tifs)
+            tif_choice.value = tif_value
+            can_post = offered.post_only and kind is OrderType.LIMIT
+            if not can_post:
+                post.value = NO
+        self.query_one("#row-post_only").set_class(not can_post, "-unused")
+        self._sync_price_rows()
+
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         event.stop()
@@ -182,12 +229,8 @@ class Ticket(Vertical):
     @on(Choice.Changed)
     def _choice_changed(self, event: Choice.Changed) -> None:
         event.stop()
-        if event.choice.id == "t-order_type":
-            self._sync_price_rows()
-            kind = OrderType(event.value)
-            tif = self._choice("tif")
-            if kind is OrderType.MARKET and tif.value == TimeInForce.GTC:
-                tif.value = TimeInForce.IOC.value
+        if event.choice.id in ("t-order_type", "t-account"):
+            self._apply_offer()
         self.run_check()
 
     # -- prefill --------------------------------------------------------------------------
@@ -208,9 +251,13 @@ class Ticket(Vertical):
         tif = TimeInForce.IOC if order_type is OrderType.MARKET else TimeInForce.GTC
         price_text = _plain(price) if price is not None else ""
         with self.prevent(Input.Changed, Choice.Changed):
+            if account is not None:
+                self._choice("account").value = account
+            self._apply_offer()  # the account's choices, for the type and TIF below
             self._set_text("instrument", instrument)
             self._choice("side").value = side.value
             self._choice("order_type").value = order_type.value
+            self._apply_offer()
             self._choice("tif").value = tif.value
             self._set_text("quantity", _plain(quantity) if quantity is not None else "")
             self._set_text("limit_price", price_text if order_type.has_limit_price else "")
@@ -218,8 +265,7 @@ class Ticket(Vertical):
                 "stop_price",
                 price_text if order_type.has_stop_price and not order_type.has_limit_price else "",
             )
-            if account is not None:
-                self._choice("account").value = account
+            self._choice("post_only").value = NO
         self._fresh(tag)
 
     def action_reset(self) -> None:
@@ -238,7 +284,7 @@ class Ticket(Vertical):
         self._last_fire = float("-inf")  # the debounce is against a double press, not a new order
         self.attempted = False
         self.client_order_id = self.desk.new_order_id()
-        self._sync_price_rows()
+        self._apply_offer()
         self._status("")
         self.run_check()
 

@@ -24,6 +24,24 @@ class Faults:
     reorder_reports: int = 0
     report_before_reply: float | None = None
     swallowed_replies: int = 0
+    # The next `reset_requests` REST requests lose their connection (TCP abort, no
+    # answer), after the server acted on them or, if not `reset_after_processing`, before.
+    reset_requests: int = 0
+    reset_after_processing: bool = True
+    # The next `failed_requests` REST requests answer HTTP `fail_status` with `fail_body`
+    # (None: Binance's -1007 JSON), after the server acted on them or, if not
+    # `fail_after_processing`, before.
+    failed_requests: int = 0
+    fail_status: int = 503
+    fail_body: str | None = None
+    fail_after_processing: bool = True
+    # The next `delayed_replies` REST answers go out `reply_delay_s` late (after acting).
+    delayed_replies: int = 0
+    reply_delay_s: float = 0.0
+    # Weight other clients on the same IP use each minute (added to the header).
+    background_weight: int = 0
+    # `/time` answers this far off the clock the timestamp check uses.
+    time_error_ms: int = 0
     dropped_depth_updates: dict[str, int] = field(default_factory=dict)
     refused_api_connects: int = 0
     refused_stream_connects: int = 0

@@ -348,11 +348,58 @@ class FakeBinance:
         REST call: the client times out not knowing."""
         self.faults.swallowed_replies += 1
 
+    def reset_next_requests(self, count: int = 1, *, after_processing: bool = True) -> None:
+        """The next `count` REST requests get no answer: the connection is cut (TCP abort).
+        `after_processing`: the server acted first (an order lives, a cancel happened; its
+        events go out); otherwise nothing happened."""
+        self.faults.reset_requests = count
+        self.faults.reset_after_processing = after_processing
+
+    def fail_next_requests(
+        self,
+        count: int = 1,
+        *,
+        status: int = 503,
+        body: str | None = None,
+        after_processing: bool = True,
+    ) -> None:
+        """The next `count` REST requests answer HTTP `status`: Binance's -1007 ("execution
+        status unknown") JSON, or `body` as an HTML page (a proxy's error page).
+        `after_processing`: the server acted first (an order lives, its events go out)."""
+        self.faults.failed_requests = count
+        self.faults.fail_status = status
+        self.faults.fail_body = body
+        self.faults.fail_after_processing = after_processing
+
+    def delay_next_replies(self, seconds: float, count: int = 1) -> None:
+        """The next `count` REST requests are acted on at once but answered `seconds` late
+        (a slow link): a client with a shorter timeout gives up not knowing."""
+        self.faults.delayed_replies = count
+        self.faults.reply_delay_s = seconds
+
+    def set_background_weight(self, weight: int) -> None:
+        """Other clients on the same IP use `weight` every minute: it is added to
+        `X-MBX-USED-WEIGHT-1M` (nothing is refused for it)."""
+        self.faults.background_weight = weight
+
+    def report_wrong_time(self, ms: int) -> None:
+        """`/time` answers `ms` off the clock the timestamp check uses (a bad proxy): a
+        client that re-syncs from it still gets -1021."""
+        self.faults.time_error_ms = ms
+
     def drop_next_depth_update(self, symbol: str) -> None:
         """Skip one diff-depth event (update ids go on): a gap the client can detect."""
         self.faults.dropped_depth_updates[symbol] = (
             self.faults.dropped_depth_updates.get(symbol, 0) + 1
         )
+
+    async def send_raw_stream_frame(self, text: str) -> None:
+        """Send `text` as it is on every market-stream connection: a garbled or odd
+        payload (not JSON, a float price, an unknown stream) for a client to survive."""
+        for session in list(self.stream_sessions):
+            if not session.ws.closed:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await session.ws.send_str(text)
 
     async def drop_connections(self, *, user_data: bool = True, streams: bool = True) -> None:
         """Cut websockets without a close frame, as a network drop does."""
@@ -468,6 +515,12 @@ class FakeBinance:
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
             self.requests.append((request.method, request.path))
+            if self.faults.reset_requests > 0 and not self.faults.reset_after_processing:
+                self.faults.reset_requests -= 1
+                return self._reset(request)
+            if self.faults.failed_requests > 0 and not self.faults.fail_after_processing:
+                self.faults.failed_requests -= 1
+                return self._failure()
             try:
                 self._admit()
                 params, raw = await self._params(request)
@@ -476,6 +529,8 @@ class FakeBinance:
                     self._authenticate(request, params, raw)
                 reply = await handler(request, params)
             except BinanceError as error:
+                if self._reset_after_processing():
+                    return self._reset(request)
                 headers = self._headers()
                 if error.status in (418, 429):
                     headers["Retry-After"] = str(
@@ -484,6 +539,16 @@ class FakeBinance:
                         )
                     )
                 return web.json_response(error.body(), status=error.status, headers=headers)
+            if self._reset_after_processing():
+                await self._deliver_user(reply.events)
+                return self._reset(request)
+            if self.faults.failed_requests > 0 and self.faults.fail_after_processing:
+                self.faults.failed_requests -= 1
+                await self._deliver_user(reply.events)
+                return self._failure()
+            if self.faults.delayed_replies > 0:
+                self.faults.delayed_replies -= 1
+                await asyncio.sleep(self.faults.reply_delay_s)
             headers = self._headers()
             if reply.order:
                 now = time.monotonic()
@@ -502,6 +567,31 @@ class FakeBinance:
             return response
 
         return handle
+
+    def _reset_after_processing(self) -> bool:
+        if self.faults.reset_requests > 0 and self.faults.reset_after_processing:
+            self.faults.reset_requests -= 1
+            return True
+        return False
+
+    def _failure(self) -> web.StreamResponse:
+        f = self.faults
+        if f.fail_body is not None:
+            return web.Response(status=f.fail_status, text=f.fail_body, content_type="text/html")
+        error = BinanceError(
+            -1007,
+            "Timeout waiting for response from backend server. Send status unknown; "
+            "execution status unknown.",
+            f.fail_status,
+        )
+        return web.json_response(error.body(), status=f.fail_status, headers=self._headers())
+
+    @staticmethod
+    def _reset(request: web.Request) -> web.StreamResponse:
+        """Cut the connection without an answer (the client sees it closed/reset)."""
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=500)
 
     def _admit(self) -> None:
         f = self.faults
@@ -544,7 +634,8 @@ class FakeBinance:
         self._used_weight += weight
 
     def _headers(self) -> dict[str, str]:
-        return {"X-MBX-USED-WEIGHT-1M": str(self._used_weight)}
+        weight = self._used_weight + self.faults.background_weight
+        return {"X-MBX-USED-WEIGHT-1M": str(weight)}
 
     @staticmethod
     async def _params(request: web.Request) -> tuple[Params, tuple[str, str]]:
@@ -592,7 +683,7 @@ class FakeBinance:
         return Reply({})
 
     async def _time(self, request: web.Request, params: Params) -> Reply:
-        return Reply({"serverTime": self.server_time()})
+        return Reply({"serverTime": self.server_time() + self.faults.time_error_ms})
 
     async def _exchange_info(self, request: web.Request, params: Params) -> Reply:
         specs = list(self.exchange.specs.values())

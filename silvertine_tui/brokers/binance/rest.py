@@ -1,0 +1,510 @@
+"""`BinanceRest`: python-binance's `AsyncClient` and everything about calling it.
+
+Three kinds of call, because what may be repeated decides everything else:
+
+- reads (ping, exchangeInfo, account, order query, open orders, trades, depth) are
+  idempotent: transient failures (connection reset, timeout, 5xx) are retried with
+  backoff (`brokers/retry.py`), a 429 is retried after its `Retry-After`. They wait when
+  the minute's weight passes `throttle_at` of the limit, keeping the rest of the minute
+  for orders and cancels.
+- cancels (one order, all of a symbol) are idempotent too and retried the same way;
+  they wait only when the weight limit itself would be passed. A cancel whose earlier
+  attempt lost its reply finds the order gone (-2011): on -2011 the order is queried,
+  and a CANCELED order counts as cancelled.
+- new orders and cancel-replace are never sent twice. A timeout or a connection lost
+  after sending raises `BrokerTimeout` (the outcome is unknown: resolve it with a query).
+  A connection that could not be opened raises `NotConnected` (nothing was sent).
+  When usage is at a limit, or inside a 429's `Retry-After`, they are refused here with
+  `RateLimited` rather than delayed: an order sent seconds late is a different order.
+  A 429 on a new order is NOT retried either: Binance refused it (nothing is working),
+  so re-sending would be safe, but whether a late order is still wanted is the trader's
+  call; `RateLimited.retry_after` says when it may go.
+
+Every call: a 418 ban refuses it locally (`Banned`, naming the seconds left) without
+touching the network; -1021 (timestamp outside recvWindow) re-syncs the client's
+`timestamp_offset` from GET /time and sends once more (safe: Binance refused the first),
+and a second -1021 is `ClockOutOfSync`. Usage headers are read after every answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from enum import Enum
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+from binance import AsyncClient
+from binance.exceptions import BinanceAPIException, BinanceRequestException
+
+from ...config import BinanceBrokerConfig
+from ..errors import BrokerError, BrokerTimeout, NotConnected, RateLimited, UnknownOrder
+from ..retry import RetryPolicy, with_retry
+from .errors import (
+    CANCEL_REJECTED,
+    NO_SUCH_ORDER,
+    TIMESTAMP,
+    ApiError,
+    banned,
+    banned_until_ms,
+    map_api_error,
+    map_transport_error,
+    rate_limited,
+    read_api_error,
+)
+from .usage import Usage
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+LIVE_REST_URL = "https://api.binance.com/api"
+TESTNET_REST_URL = "https://testnet.binance.vision/api"
+# A 418 without Retry-After or a readable end: Binance's shortest ban.
+DEFAULT_BAN_S = 120.0
+CLOSE_TIMEOUT_S = 5.0
+# Rounds of waiting before a call goes anyway (each round normally ends a window).
+MAX_HOLD_ROUNDS = 5
+
+Call = Callable[[Any], Awaitable[T]]
+
+
+class CallKind(Enum):
+    READ = "read"  # idempotent; waits at throttle_at; retried
+    CANCEL = "cancel"  # idempotent; waits only at the limit; retried
+    ORDER = "order"  # new order, cancel-replace: refused when held back; never re-sent
+
+
+class BinanceRest:
+    """The REST half of the Binance adapter. `start()` builds the client."""
+
+    def __init__(
+        self,
+        config: BinanceBrokerConfig,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        request_timeout_s: float | None = None,
+        retry: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.request_timeout_s = (
+            config.request_timeout_s if request_timeout_s is None else request_timeout_s
+        )
+        self.usage = Usage(
+            weight_limit_1m=config.weight_limit_1m,
+            order_limit_10s=config.order_count_limit_10s,
+            throttle_at=config.throttle_at,
+            clock=clock,
+        )
+        self.client: AsyncClient | None = None
+        self.rtt_ms: float | None = None
+        self.clock_resyncs = 0
+        self._sleep = sleep
+        self._retry = retry or RetryPolicy()
+        self._rng = rng or random.Random(0)
+        # start/close/restart from several tasks (reconnect loop, user-stream rebuild)
+        # must not build two clients or close one being built.
+        self._lifecycle = asyncio.Lock()
+
+    # ------------------------------------------------------------ lifecycle
+
+    @property
+    def url(self) -> str:
+        """The REST base URL in use (for messages)."""
+        if self.config.rest_url:
+            return self.config.rest_url
+        return TESTNET_REST_URL if self.config.testnet else LIVE_REST_URL
+
+    def client_class(self) -> type[Any]:
+        """`AsyncClient` with our endpoints and timings as class attributes: python-binance
+        reads them in `__init__`/`create()` (the WebSocket API client is built there), and
+        `testnet` picks the *_TESTNET_* names, so an override sets both."""
+        attrs: dict[str, Any] = {
+            "REQUEST_TIMEOUT": self.request_timeout_s,
+            "REQUEST_RECVWINDOW": self.config.recv_window_ms,
+        }
+        if self.config.rest_url:
+            attrs.update(API_URL=self.config.rest_url, API_TESTNET_URL=self.config.rest_url)
+        if self.config.ws_api_url:
+            attrs.update(
+                WS_API_URL=self.config.ws_api_url, WS_API_TESTNET_URL=self.config.ws_api_url
+            )
+        return type("SilvertineAsyncClient", (AsyncClient,), attrs)
+
+    async def start(self) -> None:
+        """Build the client (`AsyncClient.create` pings and reads the server time).
+        Unreachable -> `NotConnected` naming the URL; a refused key pair is only found by
+        the first signed call."""
+        async with self._lifecycle:
+            await self._start()
+
+    async def _start(self) -> None:
+        if self.client is not None:
+            return
+        what = f"connect to {self.url}"
+        await self._hold_back(what, CallKind.READ)
+        try:
+            client = await self.client_class().create(
+                api_key=self.config.api_key.get_secret_value(),
+                api_secret=self.config.api_secret.get_secret_value(),
+                testnet=self.config.testnet,
+            )
+        except BinanceAPIException as exc:
+            raise self._api_failure(await self._read_failure(exc), what, CallKind.READ) from None
+        except BinanceRequestException:
+            raise NotConnected(
+                f"{what}: the answer was not Binance's (not JSON). Check rest_url in the config."
+            ) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = map_transport_error(
+                exc, what=what, url=self.url, timeout_s=self.request_timeout_s
+            )
+            message = str(error)
+            if isinstance(error, BrokerTimeout):
+                message += (
+                    " Check the network and rest_url/testnet in the config; the adapter "
+                    "keeps retrying."
+                )
+            raise NotConnected(message) from None
+        self.client = client
+        self.usage.offset_ms = int(client.timestamp_offset)
+        self._observe(client.response)
+        log.info(
+            "binance.rest.started",
+            extra={"url": self.url, "offset_ms": self.usage.offset_ms},
+        )
+
+    async def close(self) -> None:
+        async with self._lifecycle:
+            await self._close()
+
+    async def _close(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            # python-binance can hang closing while its WebSocket API reconnects.
+            await asyncio.wait_for(client.close_connection(), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("binance.rest.close_timeout", extra={"timeout_s": CLOSE_TIMEOUT_S})
+
+    async def restart_client(self) -> None:
+        """A new `AsyncClient` (the user-stream rebuild hygiene: python-binance leaks a
+        queue per user-socket rebuild on one client)."""
+        # During a ban the old client stays: a new one would ping Binance (and find none).
+        await self._hold_back("rebuild the REST client", CallKind.READ)
+        async with self._lifecycle:
+            await self._close()
+            await self._start()
+
+    # ------------------------------------------------------------ calls
+
+    async def ping(self) -> float:
+        """Round trip in milliseconds."""
+        started = time.perf_counter()
+        await self._call("ping", CallKind.READ, lambda c: c.ping())
+        self.rtt_ms = (time.perf_counter() - started) * 1000
+        return self.rtt_ms
+
+    async def server_time_ms(self) -> int:
+        answer = await self._call("server time", CallKind.READ, lambda c: c.get_server_time())
+        return int(answer["serverTime"])
+
+    async def exchange_info(self, symbols: Sequence[str] | None = None) -> dict[str, Any]:
+        data: dict[str, str] = {}
+        if symbols:
+            # python-binance only quotes `symbol`; this value goes into the URL as given.
+            data["symbols"] = quote(json.dumps(list(symbols), separators=(",", ":")))
+        result: dict[str, Any] = await self._call(
+            "exchange info", CallKind.READ, lambda c: c._get("exchangeInfo", data=data)
+        )
+        return result
+
+    async def account(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "account", CallKind.READ, lambda c: c.get_account()
+        )
+        return result
+
+    async def new_order(self, params: Mapping[str, str]) -> dict[str, Any]:
+        what = f"new order {params.get('symbol', '?')} {params.get('newClientOrderId', '')}"
+        sent = dict(params)
+        result: dict[str, Any] = await self._call(
+            what.strip(), CallKind.ORDER, lambda c: c.create_order(**sent)
+        )
+        return result
+
+    async def get_order(self, symbol: str, client_order_id: str) -> dict[str, Any] | None:
+        """The order as Binance holds it, or None when Binance has no such order (-2013)."""
+        try:
+            result: dict[str, Any] = await self._call(
+                f"query order {symbol} {client_order_id}",
+                CallKind.READ,
+                lambda c: c.get_order(symbol=symbol, origClientOrderId=client_order_id),
+            )
+        except UnknownOrder as exc:
+            if exc.code == NO_SUCH_ORDER:
+                return None
+            raise
+        return result
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> dict[str, Any]:
+        """Binance's cancel answer. -2011 (Binance no longer has it working) asks for the
+        order: CANCELED means a cancel whose reply was lost did it (aiohttp silently
+        re-sends a DELETE once when a kept-alive connection drops, and our retry may
+        follow), and the query, with `origClientOrderId`, is the answer. Anything else
+        (FILLED: the cancel raced a fill) -> `UnknownOrder` naming the status."""
+        what = f"cancel order {symbol} {client_order_id}"
+        try:
+            result: dict[str, Any] = await self._call(
+                what,
+                CallKind.CANCEL,
+                lambda c: c.cancel_order(symbol=symbol, origClientOrderId=client_order_id),
+            )
+        except UnknownOrder as exc:
+            if exc.code != CANCEL_REJECTED:
+                raise
+            order = await self.get_order(symbol, client_order_id)
+            if order is None:
+                raise
+            status = order.get("status")
+            if status == "CANCELED":
+                log.info("binance.cancel.confirmed_by_query", extra={"what": what})
+                return {**order, "origClientOrderId": client_order_id}
+            raise UnknownOrder(
+                f"{what}: Binance has nothing to cancel: the order is {status} "
+                f"(code {CANCEL_REJECTED}).",
+                code=CANCEL_REJECTED,
+            ) from exc
+        return result
+
+    async def cancel_replace(self, params: Mapping[str, str]) -> dict[str, Any]:
+        """-2021/-2022 -> `CancelReplaceFailed` carrying Binance's `data`."""
+        what = (
+            f"cancel-replace {params.get('symbol', '?')} "
+            f"{params.get('cancelOrigClientOrderId', '')} -> {params.get('newClientOrderId', '')}"
+        )
+        sent = dict(params)
+        result: dict[str, Any] = await self._call(
+            what, CallKind.ORDER, lambda c: c.cancel_replace_order(**sent)
+        )
+        return result
+
+    async def cancel_open_orders(self, symbol: str) -> list[dict[str, Any]]:
+        """Every open order of `symbol` cancelled; [] when there was none (Binance: -2011)."""
+        try:
+            result: list[dict[str, Any]] = await self._call(
+                f"cancel all orders {symbol}",
+                CallKind.CANCEL,
+                lambda c: c.cancel_all_open_orders(symbol=symbol),
+            )
+        except UnknownOrder as exc:
+            if exc.code == CANCEL_REJECTED:
+                return []
+            raise
+        return result
+
+    async def open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
+        """Without a symbol it costs 80 weight (6 with one)."""
+        params = {"symbol": symbol} if symbol else {}
+        result: list[dict[str, Any]] = await self._call(
+            f"open orders {symbol or '(all symbols)'}",
+            CallKind.READ,
+            lambda c: c.get_open_orders(**params),
+        )
+        return result
+
+    async def my_trades(
+        self,
+        symbol: str,
+        *,
+        from_id: int | None = None,
+        start_time_ms: int | None = None,
+        order_id: int | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"symbol": symbol, "limit": limit}
+        if from_id is not None:
+            params["fromId"] = from_id
+        if start_time_ms is not None:
+            params["startTime"] = start_time_ms
+        if order_id is not None:
+            params["orderId"] = order_id
+        result: list[dict[str, Any]] = await self._call(
+            f"trades {symbol}", CallKind.READ, lambda c: c.get_my_trades(**params)
+        )
+        return result
+
+    async def depth(self, symbol: str, limit: int = 100) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            f"depth {symbol}",
+            CallKind.READ,
+            lambda c: c.get_order_book(symbol=symbol, limit=limit),
+        )
+        return result
+
+    # ------------------------------------------------------------ machinery
+
+    async def _call(self, what: str, kind: CallKind, call: Call[T]) -> T:
+        if self.client is None:
+            raise self._not_started(what)
+        if kind is CallKind.ORDER:
+            return await self._attempt(what, kind, call)
+        return await with_retry(
+            lambda: self._attempt(what, kind, call),
+            self._retry,
+            what=what,
+            rng=self._rng,
+            sleep=self._sleep,
+        )
+
+    async def _attempt(self, what: str, kind: CallKind, call: Call[T]) -> T:
+        client = self.client
+        if client is None:
+            raise self._not_started(what)
+        await self._hold_back(what, kind)
+        for attempt in (1, 2):
+            try:
+                result: T = await call(client)
+            except BinanceAPIException as exc:
+                error = await self._read_failure(exc)
+                if error.code == TIMESTAMP and attempt == 1:
+                    await self._resync_clock(client, what, error)
+                    continue
+                raise self._api_failure(error, what, kind) from exc
+            except BinanceRequestException as exc:
+                raise self._unreadable(what, kind) from exc
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise map_transport_error(
+                    exc,
+                    what=what,
+                    url=self.url,
+                    timeout_s=self.request_timeout_s,
+                    order=kind is CallKind.ORDER,
+                ) from exc
+            self._observe(client.response)
+            return result
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    async def _hold_back(self, what: str, kind: CallKind) -> None:
+        """Wait (reads, cancels) or refuse (orders) while Binance would refuse us."""
+        for _ in range(MAX_HOLD_ROUNDS):
+            ban_left = self.usage.banned_s()
+            if ban_left > 0:
+                self.usage.throttled += 1
+                raise banned(what, ban_left)
+            wait, why = self._wait_for(kind)
+            if wait <= 0:
+                return
+            self.usage.throttled += 1
+            if kind is CallKind.ORDER:
+                raise RateLimited(
+                    f"{what}: held back to stay within Binance's limits ({why}); orders can "
+                    f"go again in {math.ceil(wait)} s. The order was not sent.",
+                    retry_after=wait,
+                )
+            log.info(
+                "binance.throttle",
+                extra={"what": what, "wait_s": round(wait, 3), "why": why},
+            )
+            await self._sleep(wait)
+
+    def _wait_for(self, kind: CallKind) -> tuple[float, str]:
+        usage = self.usage
+        waits = [(usage.backoff_s(), "a 429's Retry-After is running")]
+        weight = f"weight {usage.weight_1m}/{usage.weight_limit_1m} this minute"
+        if kind is CallKind.READ:
+            waits.append((usage.read_wait_s(), weight))
+        else:
+            waits.append((usage.trade_wait_s(), weight))
+        if kind is CallKind.ORDER:
+            orders = f"{usage.order_count_10s}/{usage.order_limit_10s} orders in 10 s"
+            waits.append((usage.order_wait_s(), orders))
+        return max(waits)
+
+    async def _resync_clock(self, client: Any, what: str, error: ApiError) -> None:
+        """-1021: python-binance only reads the server time in `create()`. The offset is
+        against `time.time()`, the clock python-binance stamps requests with."""
+        try:
+            answer = await client.get_server_time()
+        except BinanceAPIException as exc:
+            raise self._api_failure(await self._read_failure(exc), what, CallKind.READ) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise map_transport_error(
+                exc, what=what, url=self.url, timeout_s=self.request_timeout_s
+            ) from exc
+        self._observe(client.response)
+        before = client.timestamp_offset
+        client.timestamp_offset = int(answer["serverTime"]) - int(time.time() * 1000)
+        self.usage.offset_ms = int(client.timestamp_offset)
+        self.clock_resyncs += 1
+        log.warning(
+            "binance.clock_resync",
+            extra={
+                "what": what,
+                "venue_msg": error.msg,
+                "offset_before_ms": before,
+                "offset_ms": client.timestamp_offset,
+            },
+        )
+
+    async def _read_failure(self, exc: BinanceAPIException) -> ApiError:
+        self._observe(getattr(exc, "response", None))
+        return await read_api_error(exc)
+
+    def _api_failure(self, error: ApiError, what: str, kind: CallKind) -> BrokerError:
+        if error.status == 418:
+            seconds = error.retry_after
+            if seconds is None:
+                until = banned_until_ms(error.msg)
+                seconds = (until - self.usage.server_ms()) / 1000 if until else DEFAULT_BAN_S
+            self.usage.banned_for(seconds)
+            log.error("binance.banned", extra={"what": what, "ban_s": seconds})
+            return banned(what, seconds, error.code)
+        if error.status == 429:
+            seconds = error.retry_after
+            if seconds is None:
+                seconds = self.usage.weight_reset_s()
+            self.usage.rate_limited_for(seconds)
+            log.warning(
+                "binance.rate_limited",
+                extra={"what": what, "retry_after_s": seconds, "code": error.code},
+            )
+            return rate_limited(error, what=what, retry_after=seconds)
+        mapped = map_api_error(error, what=what, order=kind is CallKind.ORDER)
+        log.info(
+            "binance.rest.error",
+            extra={
+                "what": what,
+                "code": error.code,
+                "status": error.status,
+                "venue_msg": error.msg,
+            },
+        )
+        return mapped
+
+    def _not_started(self, what: str) -> NotConnected:
+        return NotConnected(
+            f"{what}: not connected to Binance REST at {self.url} yet; the adapter is "
+            "connecting. Nothing was sent."
+        )
+
+    def _unreadable(self, what: str, kind: CallKind) -> BrokerError:
+        if kind is CallKind.ORDER:
+            return BrokerTimeout(
+                f"{what}: Binance's answer could not be read. The order may be working at "
+                "Binance: its status is being checked; do not send it again."
+            )
+        return NotConnected(f"{what}: Binance's answer could not be read; retrying.")
+
+    def _observe(self, response: Any) -> None:
+        headers = getattr(response, "headers", None)
+        if headers is not None:
+            self.usage.observe(headers)
