@@ -276,8 +276,14 @@ class TwsDriver:
         self.fake = fake
         self.broker = broker
         self.symbol = symbol
+        self.book: tuple[list[Level], list[Level]] = ([], [])
 
     async def set_book(self, bids: Sequence[Level], asks: Sequence[Level]) -> None:
+        self.book = (list(bids), list(asks))
+        await self._quote(None, Decimal(1))
+
+    async def _quote(self, last: Decimal | None, last_size: Decimal) -> None:
+        bids, asks = self.book
         bid, bid_size = bids[0] if bids else (None, Decimal(0))
         ask, ask_size = asks[0] if asks else (None, Decimal(0))
         await self.fake.set_quote(
@@ -286,9 +292,22 @@ class TwsDriver:
             ask,
             bid_size=bid_size,
             ask_size=ask_size,
-            deeper_bids=list(bids[1:]),
-            deeper_asks=list(asks[1:]),
+            last=last,
+            last_size=last_size,
+            deeper_bids=bids[1:],
+            deeper_asks=asks[1:],
         )
+
+    async def print_trade(self, price: Decimal, quantity: Decimal) -> None:
+        await self._quote(price, quantity)  # IB stops trigger on the last price
+
+    async def charge_fees_in_base(self) -> None:
+        # IB charges commissions in a currency (the contract's or the account's), never
+        # in the asset bought, crypto at PAXOS included.
+        pytest.skip("IB never charges a fee in the base asset")
+
+    async def time_out_next_order(self) -> None:
+        self.fake.lose_next_order_answer()
 
     async def settle(self) -> None:
         await self.broker.settle()
@@ -327,7 +346,7 @@ async def ib_harness() -> AsyncIterator[Harness]:
             reconnect_delay_s=0.05,
             reconnect_max_delay_s=0.2,
             commission_wait_s=0.5,
-            order_timeout_s=2,
+            order_timeout_s=1,
             request_timeout_s=2,
             pacing_delay_s=0.05,
         )

@@ -1164,8 +1164,9 @@ class IBBroker(Broker):
         (or the earliest last journaled fill), every client id; TWS reports the current
         trading day only, so fills from an earlier day are invisible here."""
         since = since_ns
-        if not since and last_fills:
-            stamps = [f.venue_ts_ns for f in last_fills.values() if f.venue_ts_ns]
+        last = dict(last_fills or {})
+        if not since and last:
+            stamps = [f.venue_ts_ns for f in last.values() if f.venue_ts_ns]
             since = min(stamps) if stamps else 0
         when = ""
         if since:
@@ -1182,6 +1183,8 @@ class IBBroker(Broker):
                 execution.permId, execution.clientId, execution.orderId, execution.orderRef
             ) or self._foreign_id(execution.orderRef, execution.permId)
             key = self._key_for(ib_fill.contract)
+            if _not_after(execution, last.get(key)):
+                continue
             fills[execution.execId] = fill_of(
                 ib_fill,
                 client_order_id=coid,
@@ -1222,6 +1225,22 @@ class IBBroker(Broker):
             self.market.unsubscribe(key)
             self.health_state.last_message_ns.pop(key, None)
             self.health_state.extra.pop(f"md_type:{key}", None)
+
+
+def _not_after(execution: Any, last: Fill | None) -> bool:
+    """Whether an execution is the instrument's last journaled fill or older. IB stamps
+    executions to the second: one in the same second as the last fill is kept (an
+    earlier one then comes back too; the journal knows it by its execution id)."""
+    if last is None:
+        return False
+    if execution.execId == last.exec_id:
+        return True
+    when = execution.time
+    if last.venue_ts_ns is None or when is None:
+        return False
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp()) < last.venue_ts_ns // 1_000_000_000
 
 
 def _price(value: float) -> Decimal | None:

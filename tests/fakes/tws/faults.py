@@ -46,6 +46,7 @@ class Faults:
     commission_first: int = 0
     # live fills whose commission report is held back until `release_commissions`
     commission_held: int = 0
+    lost_order_answers: int = 0
     duplicate_replays: int = 0
     reserved_client_ids: set[int] = field(default_factory=set)
     connectivity_lost: bool = False

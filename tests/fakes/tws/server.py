@@ -373,6 +373,11 @@ class FakeTws:
                 session.send(frame)
         await self._drain()
 
+    def lose_next_order_answer(self, times: int = 1) -> None:
+        """The next `times` new orders are accepted and work, but their first
+        openOrder/orderStatus never reaches the client (later reports do)."""
+        self.faults.lost_order_answers += times
+
     def duplicate_next_replay(self, times: int = 1) -> None:
         """The next `times` reqExecutions answers send every execution (and its commission
         report) twice, same execId."""
@@ -617,6 +622,10 @@ class FakeTws:
         if existing is None:
             order = self.exchange.place(client_id, order_id, spec, ticket)
             notes: list[Note] = [OrderNote.of(order), *self.exchange.match(order, placing=True)]
+            if self.faults.lost_order_answers:
+                # TWS took the order; its answer never reaches the client.
+                self.faults.lost_order_answers -= 1
+                notes = notes[1:]
         else:
             self.exchange.modify(existing, ticket)
             notes = [OrderNote.of(existing), *self.exchange.match(existing)]
