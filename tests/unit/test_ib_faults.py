@@ -337,3 +337,18 @@ async def test_configured_symbols_are_quoted_from_the_start_with_their_age() -> 
         metrics = d.broker.health_state.as_metrics(d.broker.clock())
         assert isinstance(metrics["age_s:AAPL.SMART"], float)
         assert metrics["md_type:AAPL.SMART"] == "live"
+
+
+async def test_a_paced_market_data_request_is_shown_then_asked_again() -> None:
+    async with FakeTws() as fake, desk(fake, symbols=[]) as d:
+        fake.pace_next("market_data", code=420)
+        await d.broker.subscribe(["AAPL.SMART"])
+        await d.broker.settle()
+        assert "420" in str(d.broker.health_state.extra["md_problem:AAPL.SMART"])
+        await d.wait(lambda: len(fake.requests_of(m.REQ_MKT_DATA)) == 2, "asked again")
+        await fake.set_quote("AAPL", "150.00", "150.05")
+        await d.broker.settle()
+        await d.wait(
+            lambda: d.broker.health_state.extra.get("md_type:AAPL.SMART") == "live", "live"
+        )
+        assert "md_problem:AAPL.SMART" not in d.broker.health_state.extra
