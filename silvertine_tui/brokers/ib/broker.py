@@ -37,7 +37,6 @@ from ...domain import (
     Balance,
     Capabilities,
     ConnectionState,
-    FeeCorrection,
     Fill,
     Instrument,
     MarketDataKind,
@@ -71,7 +70,9 @@ from ..errors import (
 )
 from . import codes
 from .contracts import candidates, instrument_from, key_of, normalize_key, pick, to_decimal
+from .fees import CommissionBook
 from .identity import IdentityMap
+from .inbox import Inbox
 from .market import DATA_TYPES, MarketData, quote_of
 from .translate import (
     UNSET_DOUBLE,
@@ -119,8 +120,7 @@ class IBBroker(Broker):
         self.market = MarketData(self.ib)
         self.client_ids = [config.client_id, *config.client_id_fallbacks]
         self._client_index = 0
-        self._inbox: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
-        self._pump: asyncio.Task[None] | None = None
+        self._inbox = Inbox(self.source)
         self._reconnector: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._up = False
@@ -128,11 +128,7 @@ class IBBroker(Broker):
         self._connected_before = False
         self._journal_read = False
         self._saw_326 = False
-        self._published: set[str] = set()  # exec ids journaled
-        self._commissions: dict[str, Any] = {}  # exec id -> CommissionReport seen
-        self._commission_seen: dict[str, asyncio.Event] = {}
-        self._fee_missing: dict[str, Fill] = {}  # journaled without a fee, waiting
-        self._fee_fixed: set[str] = set()
+        self.fees = CommissionBook()
         self._placing: dict[str, _Pending] = {}
         self._modifying: dict[str, _Pending] = {}
         self._cancelling: dict[str, _Pending] = {}
@@ -190,11 +186,11 @@ class IBBroker(Broker):
                     filled = update.filled_qty if update.filled_qty is not None else old[1]
                     self._last[update.client_order_id] = (update.status, filled)
             elif isinstance(event, FillEvent):
-                self._published.add(event.payload.exec_id)
-                if event.payload.fee:
-                    self._fee_fixed.add(event.payload.exec_id)
+                self.fees.remember_journaled(
+                    event.payload.exec_id, with_fee=bool(event.payload.fee)
+                )
             elif isinstance(event, FeeCorrectionEvent):
-                self._fee_fixed.add(event.payload.exec_id)
+                self.fees.remember_journaled(event.payload.exec_id, with_fee=True)
 
     # -- ib_async callbacks -> jobs in order ---------------------------------------------
 
@@ -220,17 +216,7 @@ class IBBroker(Broker):
         wrapper.commissionReport = tap  # type: ignore[method-assign,assignment]
 
     def _enqueue(self, job: Callable[[], Awaitable[None]]) -> None:
-        self._inbox.put_nowait(job)
-
-    async def _run_inbox(self) -> None:
-        while True:
-            job = await self._inbox.get()
-            try:
-                await job()
-            except Exception:
-                log.exception("ib.job_failed", extra={"broker": self.source})
-            finally:
-                self._inbox.task_done()
+        self._inbox.put(job)
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         async def run() -> None:
@@ -277,12 +263,7 @@ class IBBroker(Broker):
 
     def _on_commission(self, report: Any) -> None:
         exec_id = report.execId
-        first = exec_id not in self._commissions
-        self._commissions[exec_id] = copy.copy(report)
-        seen = self._commission_seen.get(exec_id)
-        if seen is not None:
-            seen.set()
-        if first and exec_id in self._fee_missing:
+        if self.fees.add_report(report):
             self._enqueue(lambda: self._correct_fee(exec_id))
 
     def _on_position(self, position: Any) -> None:
@@ -463,7 +444,7 @@ class IBBroker(Broker):
     async def _publish_exec(self, ib_fill: Any, *, live: bool) -> None:
         execution = ib_fill.execution
         exec_id = execution.execId
-        if exec_id in self._published or execution.acctNumber not in ("", self.account):
+        if exec_id in self.fees.journaled or execution.acctNumber not in ("", self.account):
             return
         coid = self._coid(
             execution.permId, execution.clientId, execution.orderId, execution.orderRef
@@ -474,12 +455,9 @@ class IBBroker(Broker):
                 extra={"broker": self.source, "exec_id": exec_id, "perm_id": execution.permId},
             )
             return
-        if exec_id not in self._commissions and self.cfg.commission_wait_s > 0 and live:
-            seen = self._commission_seen.setdefault(exec_id, asyncio.Event())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(seen.wait(), self.cfg.commission_wait_s)
-            self._commission_seen.pop(exec_id, None)
-        if exec_id in self._published:
+        if live:
+            await self.fees.wait_for(exec_id, self.cfg.commission_wait_s)
+        if exec_id in self.fees.journaled:
             return
         ids = self.ids.get(coid)
         key = ids.instrument if ids is not None else self._key_for(ib_fill.contract)
@@ -490,36 +468,17 @@ class IBBroker(Broker):
             broker=self.name,
             account=self.account,
             instrument=self._instrument_cache.get(key),
-            commission=self._commissions.get(exec_id),
+            commission=self.fees.report(exec_id),
         )
-        self._published.add(exec_id)
-        if exec_id in self._commissions:
-            self._fee_fixed.add(exec_id)
-        else:
-            self._fee_missing[exec_id] = fill
+        if self.fees.report(exec_id) is None:
             self.count_error("fee_pending")
+        self.fees.journal(fill)
         await self.publish_fill(fill)
 
     async def _correct_fee(self, exec_id: str) -> None:
-        fill = self._fee_missing.pop(exec_id, None)
-        report = self._commissions.get(exec_id)
-        if fill is None or report is None or exec_id in self._fee_fixed:
-            return
-        if report.commission >= UNSET_DOUBLE:
-            return
-        self._fee_fixed.add(exec_id)
-        correction = FeeCorrection(
-            exec_id=exec_id,
-            client_order_id=fill.client_order_id,
-            broker=self.name,
-            account=self.account,
-            instrument=fill.instrument,
-            fee=to_decimal(report.commission),
-            fee_currency=report.currency,
-            previous_fee=fill.fee,
-            previous_currency=fill.fee_currency,
-        )
-        await self.publish(FeeCorrectionEvent.create(self.source, correction, ts=self.clock()))
+        correction = self.fees.correction(exec_id, broker=self.name, account=self.account)
+        if correction is not None:
+            await self.publish(FeeCorrectionEvent.create(self.source, correction, ts=self.clock()))
 
     async def _publish_position(self, ib_position: Any) -> None:
         key = self._key_for(ib_position.contract)
@@ -552,8 +511,7 @@ class IBBroker(Broker):
         """Connect, rebuild, go LIVE. Never raises because TWS is unreachable: the `api`
         link says why and a background task keeps trying."""
         self._closing = False
-        if self._pump is None or self._pump.done():
-            self._pump = asyncio.create_task(self._run_inbox(), name=f"ib-inbox:{self.source}")
+        self._inbox.start()
         self.start_health_loop()
         await self.set_link(
             "api", L.CONNECTING, f"connecting to {self.endpoint} as client id {self.client_id}"
@@ -802,10 +760,7 @@ class IBBroker(Broker):
         with contextlib.suppress(Exception):
             self.ib.disconnect()
         await self.stop_health_loop()
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
+        await self._inbox.stop()
         for name in list(self.health_state.links):
             await self.set_link(name, L.DISCONNECTED, "closed")
 
@@ -1192,7 +1147,7 @@ class IBBroker(Broker):
                 broker=self.name,
                 account=self.account,
                 instrument=self._instrument_cache.get(key),
-                commission=self._commissions.get(execution.execId),
+                commission=self.fees.report(execution.execId),
             )
         return ReconcileReport(
             broker=self.name,
