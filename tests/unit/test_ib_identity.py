@@ -94,3 +94,24 @@ async def test_fills_of_an_order_placed_under_the_old_client_id_are_journaled_on
             assert len({f.exec_id for f in fills(events, coid)}) == 2
             assert all(f.fee > 0 for f in fills(events, coid))
         await bus.close()
+
+
+async def test_after_a_restart_under_the_same_client_id_old_orders_can_be_changed() -> None:
+    async with FakeTws() as fake:
+        bus = new_bus()
+        await bus.start()
+        async with desk(fake, bus) as first:
+            coid = await first.broker.place(first.request(qty="3"))
+            other = await first.broker.place(first.request(qty="1", limit="140.00"))
+        async with desk(fake, bus) as again:
+            await again.broker.modify(coid, limit_price=Decimal("149.10"))
+            await again.broker.cancel(other)
+            await again.broker.settle()
+            by_ref = {o.ticket.order_ref: o for o in fake.orders}
+            assert by_ref[coid].ticket.limit_price == Decimal("149.10")
+            assert by_ref[other].status == "Cancelled"
+            assert len(fake.orders) == 2, "a modify became a new order"
+            events = await again.events()
+            assert statuses(events, coid)[-1] is S.NEW
+            assert statuses(events, other)[-1] is S.CANCELED
+        await bus.close()
