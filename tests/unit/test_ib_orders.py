@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from silvertine_tui.brokers import InsufficientFunds, OrderRejected
-from silvertine_tui.domain import Order, OrderStatus, OrderType, Side, TimeInForce
+from silvertine_tui.brokers import BrokerTimeout, InsufficientFunds, OrderRejected
+from silvertine_tui.domain import ConnectionState, Order, OrderStatus, OrderType, Side, TimeInForce
 from silvertine_tui.events import OrderRequestEvent, OrderUpdateEvent
 from tests.fakes.tws import FakeTws
 from tests.fakes.tws import messages as m
@@ -175,3 +175,34 @@ async def test_cancel_after_a_fill_race_reports_the_fill_not_a_cancel() -> None:
         assert fill.quantity == 3
         assert fill.fee > 0
         assert coid not in {o.client_order_id for o in report.open_orders}
+
+
+async def test_a_cancel_without_an_answer_is_settled_by_asking_tws() -> None:
+    async with FakeTws() as fake, desk(fake, order_timeout_s=0.3) as d:
+        coid = await d.broker.place(d.request())
+        fake.ignore_next("cancel_order")
+        with pytest.raises(BrokerTimeout, match="asking TWS"):
+            await d.broker.cancel(coid)
+        events = await d.wait_journal(lambda ev: statuses(ev, coid)[-1] is S.NEW, "back to NEW")
+        assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.PENDING_CANCEL, S.NEW]
+        assert fake.orders[0].working
+        await d.broker.cancel(coid)  # the second one is answered
+        events = await d.wait_journal(lambda ev: statuses(ev, coid)[-1] is S.CANCELED, "done")
+        assert len(fake.requests_of(m.CANCEL_ORDER)) == 2
+
+
+async def test_a_modify_lost_in_a_drop_is_settled_after_the_reconnect() -> None:
+    async with FakeTws() as fake, desk(fake, order_timeout_s=0.3) as d:
+        coid = await d.broker.place(d.request())
+        fake.ignore_next("place_order")
+        fake.reserve_client_id(1)
+        with pytest.raises(BrokerTimeout):
+            await d.broker.modify(coid, limit_price=Decimal("149.00"))
+        await fake.drop_connections()  # TWS cannot be asked now
+        await d.wait(lambda: d.broker.state is ConnectionState.DISCONNECTED, "DISCONNECTED")
+        fake.release_client_id(1)
+        await d.wait_live()
+        events = await d.wait_journal(lambda ev: statuses(ev, coid)[-1] is S.NEW, "NEW again")
+        assert statuses(events, coid)[-2:] == [S.PENDING_REPLACE, S.NEW]
+        assert fake.orders[0].ticket.limit_price == Decimal("149.50")  # unchanged at TWS
+        assert len(fake.orders) == 1

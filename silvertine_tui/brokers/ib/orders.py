@@ -95,6 +95,26 @@ class IBOrders(IBState):
             raise OrderRejected(reason, code=code)
         raise RateLimited(f"TWS kept refusing order {coid} for pacing; nothing was placed")
 
+    async def _recheck(self, coid: str, what: str) -> None:
+        """After a modify or cancel got no answer: journal what TWS says the order is
+        (a reconnect's catch-up does the same if TWS cannot be asked now)."""
+        venue = await self.query_order(coid)
+        if venue is None or coid not in self._intent:
+            return
+        await self.publish_update(
+            OrderUpdate(
+                client_order_id=coid,
+                status=venue.status,
+                venue_order_id=venue.venue_order_id,
+                filled_qty=venue.filled_qty,
+                avg_price=venue.avg_price,
+                quantity=venue.quantity,
+                limit_price=venue.limit_price,
+                stop_price=venue.stop_price,
+                reason=f"no answer to the {what}; TWS reports the order {venue.status}",
+            )
+        )
+
     async def _restore(self, coid: str, reason: str) -> None:
         status, filled = self._last.get(coid, (OrderStatus.NEW, Decimal(0)))
         ids = self.ids.get(coid)
@@ -151,8 +171,9 @@ class IBOrders(IBState):
                     asyncio.shield(pending.future), self.cfg.order_timeout_s
                 )
             except TimeoutError:
+                self._spawn(self._recheck(coid, "modify"), "recheck")
                 raise BrokerTimeout(
-                    f"no answer from TWS to the modify of {coid}; its next report settles it"
+                    f"no answer from TWS to the modify of {coid}; asking TWS for the order"
                 ) from None
             finally:
                 self._modifying.pop(coid, None)
@@ -190,8 +211,9 @@ class IBOrders(IBState):
                     asyncio.shield(pending.future), self.cfg.order_timeout_s
                 )
             except TimeoutError:
+                self._spawn(self._recheck(coid, "cancel"), "recheck")
                 raise BrokerTimeout(
-                    f"no answer from TWS to the cancel of {coid}; its next report settles it"
+                    f"no answer from TWS to the cancel of {coid}; asking TWS for the order"
                 ) from None
             finally:
                 self._cancelling.pop(coid, None)
@@ -334,7 +356,10 @@ class IBOrders(IBState):
         modify = self._modifying.get(coid)
         if modify is not None and status.is_terminal and not modify.future.done():
             modify.future.set_result("done")
-        if self._last.get(coid) == (status, filled):
+        unanswered = (
+            coid in self._intent and coid not in self._cancelling and coid not in self._modifying
+        )
+        if self._last.get(coid) == (status, filled) and not unanswered:
             return
         if self._last.get(coid, (None, None))[0] in (
             OrderStatus.FILLED,

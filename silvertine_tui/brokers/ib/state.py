@@ -81,7 +81,8 @@ class IBState(Broker):
         self._placing: dict[str, Pending] = {}
         self._modifying: dict[str, Pending] = {}
         self._cancelling: dict[str, Pending] = {}
-        self._last: dict[str, tuple[OrderStatus, Decimal]] = {}
+        self._last: dict[str, tuple[OrderStatus, Decimal]] = {}  # as TWS last reported
+        self._intent: set[str] = set()  # last journaled: PENDING_CANCEL / _REPLACE
         self._terms: dict[str, tuple[Decimal, Decimal | None, Decimal | None]] = {}
         self._contracts: dict[str, Contract] = {}
         self._keys_by_con_id: dict[int, str] = {}
@@ -103,12 +104,22 @@ class IBState(Broker):
 
     async def publish_update(self, update: OrderUpdate) -> None:
         self.ids.set_status(update.client_order_id, update.status)
+        self._note_intent(update)
         if update.status not in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
             filled = update.filled_qty
             if filled is None:
                 filled = self._last.get(update.client_order_id, (update.status, Decimal(0)))[1]
             self._last[update.client_order_id] = (update.status, filled)
         await super().publish_update(update)
+
+    def _note_intent(self, update: OrderUpdate) -> None:
+        """Whether the journal's last word on the order is our own PENDING_CANCEL or
+        PENDING_REPLACE: then TWS's next status is journaled even when it equals the
+        last one TWS reported (the intent got no answer)."""
+        if update.status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
+            self._intent.add(update.client_order_id)
+        else:
+            self._intent.discard(update.client_order_id)
 
     async def _learn_from_journal(self) -> None:
         """Our orders and the fills already journaled, so a restart (under any client
@@ -126,6 +137,7 @@ class IBState(Broker):
                 if update.client_order_id not in self.ids:
                     continue
                 self.ids.set_status(update.client_order_id, update.status)
+                self._note_intent(update)
                 if update.venue_order_id and update.venue_order_id.isdigit():
                     self.ids.bind_perm(update.client_order_id, int(update.venue_order_id))
                 if update.status not in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):

@@ -373,6 +373,12 @@ class FakeTws:
                 session.send(frame)
         await self._drain()
 
+    def ignore_next(self, kind: str, times: int = 1) -> None:
+        """The next `times` requests of `kind` (place_order, cancel_order) get no answer
+        and change nothing, as if lost on the way to TWS."""
+        assert kind in ("place_order", "cancel_order"), kind
+        self.faults.ignored[kind] += times
+
     def lose_next_order_answer(self, times: int = 1) -> None:
         """The next `times` new orders are accepted and work, but their first
         openOrder/orderStatus never reaches the client (later reports do)."""
@@ -481,6 +487,12 @@ class FakeTws:
         code = codes.popleft()
         session.send(m.error(req_id, code, PACING_MESSAGES.get(code, "Pacing violation")))
         return True
+
+    def _ignored(self, kind: str) -> bool:
+        if self.faults.ignored[kind]:
+            self.faults.ignored[kind] -= 1
+            return True
+        return False
 
     def _resolve(self, query: ContractQuery) -> list[ContractSpec]:
         return [s for s in self.exchange.contracts.values() if query.matches(s)]
@@ -593,7 +605,7 @@ class FakeTws:
         assert session.client_id is not None
         client_id = session.client_id
         order_id = int(fields[1])
-        if self._paced(session, "place_order", order_id):
+        if self._ignored("place_order") or self._paced(session, "place_order", order_id):
             return
         specs = self._resolve(ContractQuery.from_fields(fields[2:14]))
         if len(specs) != 1:
@@ -643,7 +655,7 @@ class FakeTws:
     def _cancel_order(self, session: Session, fields: list[str]) -> None:
         assert session.client_id is not None
         order_id = int(fields[2])
-        if self._paced(session, "cancel_order", order_id):
+        if self._ignored("cancel_order") or self._paced(session, "cancel_order", order_id):
             return
         order = self.exchange.order(session.client_id, order_id)
         if order is None:
