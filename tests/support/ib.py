@@ -43,7 +43,7 @@ def ib_config(fake: FakeTws | None, **overrides: Any) -> IBBrokerConfig:
     fields: dict[str, Any] = {
         "name": "ib",
         "account": "DU123456",
-        "port": fake.port if fake is not None else 1,
+        "port": overrides.get("port") or (fake.port if fake is not None else 1),
         "client_id": 1,
         "symbols": ["AAPL"],
         **FAST,

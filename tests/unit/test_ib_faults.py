@@ -352,3 +352,29 @@ async def test_a_paced_market_data_request_is_shown_then_asked_again() -> None:
             lambda: d.broker.health_state.extra.get("md_type:AAPL.SMART") == "live", "live"
         )
         assert "md_problem:AAPL.SMART" not in d.broker.health_state.extra
+
+
+async def test_a_gateway_that_starts_later_is_found_and_the_session_told() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    fake = FakeTws()
+    async with desk(fake, port=port) as d:
+        called: list[int] = []
+
+        async def listener() -> None:
+            called.append(1)
+
+        d.broker.on_reconnect(listener)
+        assert d.broker.state is L.DISCONNECTED
+        await fake.start(port)  # TWS comes up on the configured port
+        try:
+            await d.wait_live()
+            await d.wait(lambda: called == [1], "the session told once")
+            assert d.broker.health_state.reconnects == 0  # a first connect, not a reconnect
+            assert "AAPL.SMART" in await d.broker.instruments()
+            await d.broker.place(d.request())
+            assert len(fake.orders) == 1
+        finally:
+            await fake.stop()

@@ -34,10 +34,10 @@ class IBSession(IBState):
         )
         if await self._connect_once():
             try:
-                await self._after_connect()
+                await self._after_connect(announce=False)
                 return
-            except BrokerError as exc:
-                await self._give_up_socket(f"connected but could not rebuild: {exc}")
+            except Exception as exc:  # whatever breaks the rebuild, the desk keeps running
+                await self._rebuild_failed(exc)
         self._start_reconnect()
 
     async def _connect_once(self) -> bool:
@@ -93,7 +93,7 @@ class IBSession(IBState):
         await self.set_link("api", L.DISCONNECTED, reason)
         return False
 
-    async def _after_connect(self) -> None:
+    async def _after_connect(self, *, announce: bool) -> None:
         """The socket is up: rebuild orders and fills from TWS, then go LIVE."""
         self._up = True
         again = self._connected_before
@@ -127,6 +127,9 @@ class IBSession(IBState):
         )
         if again:
             self.health_state.reconnects += 1
+        if announce:
+            # Connected in the background (after a drop, or after a start without
+            # TWS): the session reconciles now.
             await self.announce_reconnect()
 
     def _account_kind(self) -> str:
@@ -135,6 +138,11 @@ class IBSession(IBState):
     def _market_detail(self) -> str:
         kinds = {self.market.data_type(k) for k in self.market.contracts}
         return "data: " + ", ".join(sorted(kinds)) if kinds else ""
+
+    async def _rebuild_failed(self, exc: Exception) -> None:
+        if not isinstance(exc, BrokerError):
+            log.exception("ib.rebuild_failed", extra={"broker": self.source})
+        await self._give_up_socket(f"connected but could not rebuild: {exc}; reconnecting")
 
     async def _give_up_socket(self, reason: str) -> None:
         self._up = False
@@ -163,10 +171,10 @@ class IBSession(IBState):
             index = self._client_index
             if await self._connect_once():
                 try:
-                    await self._after_connect()
+                    await self._after_connect(announce=True)
                     return
-                except BrokerError as exc:
-                    await self._give_up_socket(f"connected but could not rebuild: {exc}")
+                except Exception as exc:
+                    await self._rebuild_failed(exc)
             if self._client_index != index:
                 delay = self.cfg.reconnect_delay_s  # a new client id: try it at once
                 continue
