@@ -479,6 +479,8 @@ class IBBrokerConfig(BrokerConfigBase):
     # live: real-time (needs the subscription); frozen: the last real-time values when the
     # market is closed; delayed / delayed_frozen: 15-20 minutes late, no subscription.
     market_data_type: Literal["live", "frozen", "delayed", "delayed_frozen"] = "live"
+    # Let orders (limit and stop kinds) work and trigger outside regular trading hours.
+    outside_rth: bool = False
     # Seconds to wait for TWS to acknowledge an order, a modify or a cancel. No answer:
     # the order's fate is asked of TWS (never re-sent blindly).
     order_timeout_s: float = Field(5, gt=0, le=120)

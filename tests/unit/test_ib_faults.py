@@ -378,3 +378,23 @@ async def test_a_gateway_that_starts_later_is_found_and_the_session_told() -> No
             assert len(fake.orders) == 1
         finally:
             await fake.stop()
+
+
+async def test_an_account_this_login_does_not_manage_is_named_and_nothing_trades() -> None:
+    async with FakeTws() as fake, desk(fake, account="U999") as d:
+        assert d.broker.state is L.DISCONNECTED
+        detail = d.broker.health_state.links["api"].detail
+        assert "account U999 is not managed by this TWS login (it has DU123456)" in detail
+        with pytest.raises(NotConnected):
+            await d.broker.place(d.request())
+        assert fake.orders == []
+
+
+async def test_tws_notices_not_tied_to_a_request_are_shown_in_health() -> None:
+    async with FakeTws() as fake, desk(fake) as d:
+        await fake.send_error(2103, "Market data farm connection is broken:usfarm")
+        await fake.send_error(10197, "No market data during competing live session")
+        await d.broker.settle()
+        assert "broken" in str(d.broker.health_state.extra["farm"])
+        assert "10197" in str(d.broker.health_state.extra["tws"])
+        assert d.broker.state is L.LIVE

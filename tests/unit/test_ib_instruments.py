@@ -122,3 +122,10 @@ async def test_every_order_type_and_time_in_force_reaches_tws_as_asked() -> None
             assert (ticket.order_type, ticket.tif, ticket.order_ref) == (ib_type, ib_tif, coid)
             assert ticket.account == "DU123456"
         assert fake.rejected == []
+        assert not any(o.ticket.outside_rth for o in fake.orders)
+
+
+async def test_outside_rth_is_asked_when_configured() -> None:
+    async with FakeTws() as fake, desk(fake, outside_rth=True) as d:
+        await d.broker.place(d.request())
+        assert fake.orders[0].ticket.outside_rth

@@ -167,6 +167,10 @@ class IBBroker(IBOrders, IBSession):
             return
         if req_id > 0 and self.ids.by_order(self.client_id, req_id) is not None:
             self._enqueue(lambda: self._order_error(req_id, code, message))
+        elif req_id < 0:
+            # Account-wide notices TWS sends (not tied to a request): the last one is
+            # shown in health.
+            self.health_state.extra["tws"] = codes.describe(code, message)
 
     def _market_problem(self, key: str, code: int, message: str) -> None:
         if code == codes.DELAYED_NOTICE:

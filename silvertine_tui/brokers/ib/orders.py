@@ -60,7 +60,7 @@ class IBOrders(IBState):
                 )
             pending = Pending(asyncio.get_running_loop().create_future())
             self._placing[coid] = pending
-            order = ib_order(request, self.account)
+            order = ib_order(request, self.account, outside_rth=self.cfg.outside_rth)
             order.orderId = self.ib.client.getReqId()
             self.ids.bind_order(coid, self.client_id, order.orderId)
             try:

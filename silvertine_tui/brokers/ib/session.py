@@ -101,6 +101,13 @@ class IBSession(IBState):
             "api", L.RECONCILING, f"connected as client id {self.client_id}; rebuilding"
         )
         await self.set_link("ib", L.LIVE, "")
+        accounts = self.ib.managedAccounts()
+        if accounts and self.account not in accounts:
+            raise BrokerError(
+                f"account {self.account} is not managed by this TWS login (it has "
+                f"{', '.join(accounts)}); fix `account` in the config or log in to TWS "
+                "with that account"
+            )
         self.ib.reqMarketDataType(DATA_TYPES[self.cfg.market_data_type])
         await self._learn_from_journal()
         configured = await self.instruments()

@@ -52,7 +52,7 @@ STATUSES: dict[str, OrderStatus | None] = {
 }
 
 
-def ib_order(request: OrderRequest, account: str) -> IbOrder:
+def ib_order(request: OrderRequest, account: str, *, outside_rth: bool = False) -> IbOrder:
     """The IB order for a request; our client order id travels in `orderRef`."""
     order = IbOrder(
         action=request.side.value,
@@ -62,6 +62,7 @@ def ib_order(request: OrderRequest, account: str) -> IbOrder:
         orderRef=request.client_order_id,
         account=account,
         transmit=True,
+        outsideRth=outside_rth,
     )
     if request.limit_price is not None:
         order.lmtPrice = float(request.limit_price)
