@@ -83,7 +83,6 @@ class IBState(Broker):
         self._cancelling: dict[str, Pending] = {}
         self._last: dict[str, tuple[OrderStatus, Decimal]] = {}  # as TWS last reported
         self._intent: set[str] = set()  # last journaled: PENDING_CANCEL / _REPLACE
-        self._terms: dict[str, tuple[Decimal, Decimal | None, Decimal | None]] = {}
         self._contracts: dict[str, Contract] = {}
         self._keys_by_con_id: dict[int, str] = {}
         self._request_lock = asyncio.Lock()
