@@ -95,7 +95,10 @@ async def test_a_refused_modify_leaves_the_order_working_at_its_old_terms() -> N
         assert "modify refused" in updates(events, coid)[-1].reason
         assert order.ticket.limit_price == Decimal("149.50")
         assert order.working
-        # ib_async marked the trade Cancelled; TWS's next report is what counts.
+        # ib_async marked the trade Cancelled; the order can still be modified...
+        await d.broker.modify(coid, limit_price=Decimal("149.30"))
+        assert order.ticket.limit_price == Decimal("149.30")
+        # ...and TWS's next report is what counts.
         await fake.fill(order.order_id)
         events = await d.wait_journal(lambda ev: S.FILLED in statuses(ev, coid), "FILLED")
         assert sum(f.quantity for f in fills(events, coid)) == 3
@@ -206,3 +209,22 @@ async def test_a_modify_lost_in_a_drop_is_settled_after_the_reconnect() -> None:
         assert statuses(events, coid)[-2:] == [S.PENDING_REPLACE, S.NEW]
         assert fake.orders[0].ticket.limit_price == Decimal("149.50")  # unchanged at TWS
         assert len(fake.orders) == 1
+
+
+async def test_pacing_on_modify_and_cancel_slows_down_and_goes_through_once() -> None:
+    async with FakeTws() as fake, desk(fake) as d:
+        coid = await d.broker.place(d.request())
+        fake.pace_next("place_order", code=162)  # a modify is a placeOrder at TWS
+        await d.broker.modify(coid, limit_price=Decimal("149.20"))
+        assert fake.orders[0].ticket.limit_price == Decimal("149.20")
+        fake.pace_next("cancel_order", code=420)
+        await d.broker.cancel(coid)
+        await d.broker.settle()
+        events = await d.events()
+        assert statuses(events, coid) == [
+            S.PENDING_NEW, S.NEW, S.PENDING_REPLACE, S.NEW, S.PENDING_CANCEL, S.CANCELED,
+        ]  # fmt: skip
+        assert len(fake.orders) == 1
+        assert len(fake.requests_of(m.CANCEL_ORDER)) == 2
+        errors = d.broker.health_state.errors
+        assert (errors["pacing_162"], errors["pacing_420"]) == (1, 1)

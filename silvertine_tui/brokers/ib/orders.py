@@ -16,6 +16,8 @@ import logging
 from decimal import Decimal
 from typing import Any
 
+from ib_async import OrderStatus as IbOrderStatus
+
 from ...domain import (
     ConnectionState,
     OrderRequest,
@@ -165,6 +167,7 @@ class IBOrders(IBState):
                 order.auxPrice = float(change.stop_price)
             pending = Pending(asyncio.get_running_loop().create_future(), change)
             self._modifying[coid] = pending
+            _undo_guess(trade)
             try:
                 self.ib.placeOrder(trade.contract, order)
                 outcome = await asyncio.wait_for(
@@ -205,6 +208,7 @@ class IBOrders(IBState):
         for _ in range(4):
             pending = Pending(asyncio.get_running_loop().create_future())
             self._cancelling[coid] = pending
+            _undo_guess(trade)
             try:
                 self.ib.cancelOrder(trade.order)
                 outcome = await asyncio.wait_for(
@@ -378,3 +382,18 @@ class IBOrders(IBState):
                 avg_price=avg,
             )
         )
+
+
+def _undo_guess(trade: Any) -> None:
+    """ib_async marks a working order Cancelled after a refused modify or a pacing
+    error (and then refuses to modify it: an assert). TWS's own last status for it is
+    put back, so the next modify goes out."""
+    status = trade.orderStatus.status
+    if status not in IbOrderStatus.DoneStates or not trade.log:
+        return
+    if trade.log[-1].errorCode in (0, codes.ORDER_CANCELLED):
+        return  # TWS said so itself
+    for entry in reversed(trade.log):
+        if entry.errorCode == 0 and entry.status not in IbOrderStatus.DoneStates:
+            trade.orderStatus.status = entry.status
+            return
