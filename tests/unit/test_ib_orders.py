@@ -228,3 +228,18 @@ async def test_pacing_on_modify_and_cancel_slows_down_and_goes_through_once() ->
         assert len(fake.requests_of(m.CANCEL_ORDER)) == 2
         errors = d.broker.health_state.errors
         assert (errors["pacing_162"], errors["pacing_420"]) == (1, 1)
+
+
+async def test_a_110_on_a_modify_keeps_the_old_price_working() -> None:
+    ladder = PriceLadder(**{f: getattr(STOCK, f) for f in STOCK.__dataclass_fields__})
+    async with FakeTws(contracts=[ladder]) as fake, desk(fake) as d:
+        coid = await d.broker.place(d.request(limit="149.50"))
+        [order] = fake.orders
+        with pytest.raises(OrderRejected, match="110"):
+            await d.broker.modify(coid, limit_price=Decimal("149.52"))
+        events = await d.events()
+        assert statuses(events, coid)[-2:] == [S.PENDING_REPLACE, S.NEW]
+        assert "the order works on unchanged" in updates(events, coid)[-1].reason
+        assert order.ticket.limit_price == Decimal("149.50")
+        await d.broker.modify(coid, limit_price=Decimal("149.55"))
+        assert order.ticket.limit_price == Decimal("149.55")
