@@ -248,6 +248,7 @@ async def test_delayed_market_data_is_shown_as_delayed() -> None:
         await fake.set_quote("AAPL", "150.00", "150.05")
         await d.broker.settle()
         assert d.broker.health_state.extra["md_type:AAPL.SMART"] == "delayed"
+        assert d.broker.health_state.links["market"].detail == "data: delayed"
         metrics = d.broker.health_state.as_metrics(d.broker.clock())
         assert "age_s:AAPL.SMART" in metrics
 

@@ -146,6 +146,16 @@ class IBBroker(IBOrders, IBSession):
             if quote is not None:
                 self._enqueue(functools.partial(self.publish_quote, quote))
             self.health_state.extra[f"md_type:{key}"] = self.market.data_type(key)
+        self._enqueue(self._market_link_detail)
+
+    async def _market_link_detail(self) -> None:
+        """The market link says which kinds of data TWS sends (live, delayed, ...)."""
+        link = self.health_state.links.get("market")
+        if link is None or link.state is not ConnectionState.LIVE:
+            return
+        detail = self._market_detail()
+        if detail != link.detail:
+            await self.set_link("market", ConnectionState.LIVE, detail)
 
     def _on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
         if code == codes.CLIENT_ID_IN_USE:

@@ -259,3 +259,6 @@ class IBState(Broker):
 
     async def _publish_status(self, s: dict[str, Any]) -> None:
         raise NotImplementedError
+
+    def _market_detail(self) -> str:
+        raise NotImplementedError
