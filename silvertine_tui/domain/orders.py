@@ -5,7 +5,9 @@ from __future__ import annotations
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .enums import OrderStatus, OrderType, Side, TimeInForce
 from .errors import OrderValidationError, ValidationIssue
@@ -261,6 +263,16 @@ class Order(BaseModel):
     # that still carries one of them is about the dead order and changes nothing.
     retired_venue_ids: set[str] = Field(default_factory=set)
     fee_corrected: set[str] = Field(default_factory=set, description="exec ids")
+
+    @field_validator("fees", mode="before")
+    @classmethod
+    def _fees_per_currency(cls, value: Any) -> Any:
+        """Snapshots written before fees were kept per currency hold one amount (its
+        currency unnamed): read it as such rather than refuse the snapshot."""
+        if isinstance(value, (str, int, Decimal)) and not isinstance(value, bool):
+            amount = Decimal(value)
+            return {"": amount} if amount else {}
+        return value
 
     @classmethod
     def from_request(cls, request: OrderRequest) -> Order:
