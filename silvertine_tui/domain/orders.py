@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
-
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
