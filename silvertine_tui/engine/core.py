@@ -32,6 +32,7 @@ from ..events import (
     BalanceEvent,
     BookEvent,
     EventBase,
+    FeeCorrectionEvent,
     FillEvent,
     Health,
     HealthEvent,
@@ -156,6 +157,9 @@ class TradingEngine:
                 if outcome is Outcome.OVERFILL or outcome is Outcome.PARKED:
                     self._fill_anomaly(event.payload, outcome)
                 changed = changed or outcome is Outcome.APPLIED
+            case FeeCorrectionEvent():
+                outcome = self.oms.apply(event)
+                changed = self.portfolio.apply(event) or outcome is Outcome.APPLIED
             case QuoteEvent():
                 # Marks only: counted apart, so that a quote does not make the desk
                 # redraw its orders and balances (positions follow once a second).

@@ -27,10 +27,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..domain import ZERO, Balance, Fill, Instrument, Position, Quote
+from ..domain import ZERO, Balance, FeeCorrection, Fill, Instrument, Position, Quote
 from ..events import (
     BalanceEvent,
     EventBase,
+    FeeCorrectionEvent,
     FillEvent,
     PositionEvent,
     QuoteEvent,
@@ -69,6 +70,18 @@ class PositionState:
             return self.realized_gross
         valued = sum((v for ccy, v in self.fee_values.items() if ccy != self.currency), ZERO)
         return self.realized_gross - self.fees.get(self.currency, ZERO) - valued
+
+    def correct_fee(self, correction: FeeCorrection) -> None:
+        for currency, amount in correction.changes.items():
+            currency = currency or self.currency
+            total = self.fees.get(currency, ZERO) + amount
+            if total:
+                self.fees[currency] = total
+            else:
+                self.fees.pop(currency, None)
+        currency = correction.fee_currency or self.currency
+        if correction.fee_value is not None and currency != self.currency:
+            self.fee_values[currency] = self.fee_values.get(currency, ZERO) + correction.fee_value
 
     def take_fee_quantity(self, amount: Decimal) -> None:
         """A fee paid out of the asset this position holds (spot): fewer units, same
@@ -232,6 +245,8 @@ class Portfolio:
         match event:
             case FillEvent():
                 return self.apply_fill(event.payload)
+            case FeeCorrectionEvent():
+                return self.apply_fee_correction(event.payload)
             case QuoteEvent():
                 return self.apply_quote(event.payload)
             case BalanceEvent():
@@ -277,6 +292,16 @@ class Portfolio:
             return True
         state = self.positions.get((broker, account, instrument))
         return state is not None and (state.quantity != 0 or state.avg_price is not None)
+
+    def apply_fee_correction(self, correction: FeeCorrection) -> bool:
+        """A fill's fee reported after the fill (IB's late commission report): the
+        position's fees change by the difference, once per execution id."""
+        key = f"fee/{correction.broker}/{correction.account}/{correction.exec_id}"
+        if not self._fills.add(key):
+            return False
+        state = self._state(correction.broker, correction.account, correction.instrument)
+        state.correct_fee(correction)
+        return True
 
     def note_last_fill(self, fill: Fill) -> None:
         """Keep `fill` as its instrument's last unless the venue stamped it older than

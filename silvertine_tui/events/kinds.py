@@ -10,6 +10,7 @@ from pydantic import Field, TypeAdapter
 from ..domain import (
     Balance,
     Book,
+    FeeCorrection,
     Fill,
     OrderRequest,
     OrderUpdate,
@@ -81,6 +82,13 @@ class FillEvent(EventBase):
     payload: Fill
 
 
+class FeeCorrectionEvent(EventBase):
+    """A journaled fill's fee as the venue reported it later (`FeeCorrection`)."""
+
+    type: Literal["fill.fee"] = "fill.fee"
+    payload: FeeCorrection
+
+
 class PositionEvent(EventBase):
     type: Literal["position"] = "position"
     payload: Position
@@ -130,6 +138,7 @@ Event = Annotated[
     | ModifyRequestEvent
     | OrderUpdateEvent
     | FillEvent
+    | FeeCorrectionEvent
     | PositionEvent
     | BalanceEvent
     | ReconcileEvent
@@ -154,6 +163,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         ModifyRequestEvent,
         OrderUpdateEvent,
         FillEvent,
+        FeeCorrectionEvent,
         PositionEvent,
         BalanceEvent,
         ReconcileEvent,
@@ -174,6 +184,7 @@ CHANNELS: dict[str, Channel] = {
     "order.modify": Channel.EXECUTION,
     "order.update": Channel.EXECUTION,
     "fill": Channel.EXECUTION,
+    "fill.fee": Channel.EXECUTION,
     "position": Channel.EXECUTION,
     "balance": Channel.EXECUTION,
     "reconcile": Channel.EXECUTION,

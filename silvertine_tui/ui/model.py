@@ -19,6 +19,7 @@ from ..engine import FeedEntry
 from ..engine.anomalies import ENGINE_COMPONENT
 from ..events import (
     MARKET_DATA_TYPES,
+    FeeCorrectionEvent,
     FillEvent,
     HealthEvent,
     LogEvent,
@@ -322,7 +323,7 @@ class FeedModel:
         line_kind = LineKind.INFO
         if not entry.ok:
             line_kind = LineKind.ERROR
-        elif isinstance(event, FillEvent):
+        elif isinstance(event, FillEvent | FeeCorrectionEvent):
             line_kind = LineKind.FILL
         elif isinstance(event, OrderUpdateEvent):
             status = event.payload.status
