@@ -7,6 +7,10 @@ how a test moves the venue's market and its connection from the outside.
 To add an adapter: write an async context manager that builds the adapter against its
 venue (the simulator, a fake Binance server, a fake TWS), connects it, and yields a
 `Harness` with a driver for that venue; then add one line to `ADAPTERS`.
+
+A test that needs what only some venues do takes a fixture parametrized over those
+adapters alone (`harness_fees_in_base`), from what their drivers declare
+(`VenueDriver.fees_in_base`): it is not collected for the others, never skipped.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import ClassVar, Protocol, runtime_checkable
 
 import pytest
 
@@ -38,6 +42,7 @@ from silvertine_tui.domain import (
 )
 from silvertine_tui.events import EventBase
 from tests.fakes.tws import FakeTws
+from tests.support.binance_broker import BinanceDriver
 
 Level = tuple[Decimal, Decimal]
 
@@ -53,6 +58,11 @@ class VenueDriver(Protocol):
     venue starts with only the harness's cash, no positions, and fees in the quote
     currency.
     """
+
+    fees_in_base: ClassVar[bool]
+    """Whether the venue can charge a buy's fee in the base asset it receives (a spot
+    venue's commission in the bought asset). Such a driver is a `BaseFeeVenueDriver`;
+    IB charges commissions in a currency only, crypto at PAXOS included."""
 
     async def set_book(self, bids: Sequence[Level], asks: Sequence[Level]) -> None:
         """Make this the venue's displayed book now (best first on each side). Resting
@@ -79,13 +89,18 @@ class VenueDriver(Protocol):
         venue that triggers stops on the last price triggers them here; one that
         triggers on the book (paper) already did when the book moved."""
 
-    async def charge_fees_in_base(self) -> None:
-        """From now on the venue charges a buy's fee in the base asset it receives
-        (a spot venue's commission in the bought asset), not in the quote currency."""
-
     async def time_out_next_order(self) -> None:
         """The venue accepts the next order, but its answer to the adapter is lost:
         `place` raises `BrokerTimeout` and the order is working at the venue."""
+
+
+@runtime_checkable
+class BaseFeeVenueDriver(VenueDriver, Protocol):
+    """The driver of a venue that can charge fees in the base asset (`fees_in_base`)."""
+
+    async def charge_fees_in_base(self) -> None:
+        """From now on the venue charges a buy's fee in the base asset it receives
+        (a spot venue's commission in the bought asset), not in the quote currency."""
 
 
 @dataclass
@@ -120,6 +135,19 @@ class Harness:
     @property
     def stream(self) -> str:
         return self.bus.layout.exec(self.broker.name, self.broker.account)
+
+    @property
+    def fees_in_base(self) -> bool:
+        """Whether the venue can charge a buy's fee in the base asset (its driver says)."""
+        return self.driver.fees_in_base
+
+    @property
+    def base_fee_driver(self) -> BaseFeeVenueDriver:
+        """The driver, for a venue with `fees_in_base` (the `harness_fees_in_base`
+        fixture gives only those)."""
+        assert self.fees_in_base, f"{self.name} never charges a fee in the base asset"
+        assert isinstance(self.driver, BaseFeeVenueDriver), self.name
+        return self.driver
 
     def px(self, ticks: int) -> Decimal:
         """`mid` moved by a number of ticks."""
@@ -194,6 +222,8 @@ class Harness:
 class PaperDriver:
     """Drives the simulator: books are fed as market data, faults and the link are
     switched on the adapter's own simulation controls."""
+
+    fees_in_base: ClassVar[bool] = True
 
     def __init__(self, broker: PaperBroker, key: str) -> None:
         self.broker = broker
@@ -303,14 +333,20 @@ async def binance_harness() -> AsyncIterator[Harness]:
 class TwsDriver:
     """Drives the fake TWS: a book is its quote (top plus the levels behind it), a drop
     is a TCP abort with the client id held by TWS until restored (so reconnects fail
-    with 326, as after a real network cut), duplicate reports are the executions replay
-    sent twice and late ones commission reports sent before their executions."""
+    with 326, as after a real network cut). Report faults are the fake's own on the
+    wire: every orderStatus, execDetails and commissionReport sent twice, and an
+    order's previous orderStatus re-sent after each new one (a Submitted after Filled)."""
+
+    # IB charges commissions in a currency (the contract's or the account's), never in
+    # the asset bought, crypto at PAXOS included.
+    fees_in_base: ClassVar[bool] = False
 
     def __init__(self, fake: FakeTws, broker: IBBroker, symbol: str) -> None:
         self.fake = fake
         self.broker = broker
         self.symbol = symbol
         self.book: tuple[list[Level], list[Level]] = ([], [])
+        self.repeated_before = 0
 
     async def set_book(self, bids: Sequence[Level], asks: Sequence[Level]) -> None:
         self.book = (list(bids), list(asks))
@@ -335,11 +371,6 @@ class TwsDriver:
     async def print_trade(self, price: Decimal, quantity: Decimal) -> None:
         await self._quote(price, quantity)  # IB stops trigger on the last price
 
-    async def charge_fees_in_base(self) -> None:
-        # IB charges commissions in a currency (the contract's or the account's), never
-        # in the asset bought, crypto at PAXOS included.
-        pytest.skip("IB never charges a fee in the base asset")
-
     async def time_out_next_order(self) -> None:
         self.fake.lose_next_order_answer()
 
@@ -354,16 +385,12 @@ class TwsDriver:
         self.fake.release_client_id(self.broker.client_id)
 
     async def set_report_faults(self, *, duplicate: bool, late: bool) -> None:
-        if duplicate or late:
-            # Not a breakage: ib_async keeps one Fill per execution id and raises an
-            # order-status event only when the status changed, so neither a duplicated
-            # nor a late report can reach an IB adapter; the IB tests cover what TWS does
-            # send twice (the executions replay) and early (commission reports):
-            # tests/unit/test_ib_faults.py.
-            pytest.skip("IB: ib_async drops duplicated and stale reports before the adapter")
+        self.fake.duplicate_reports(duplicate)
+        self.fake.late_statuses(late)
+        self.repeated_before = self.fake.reports_repeated
 
     async def reports_repeated(self) -> int:
-        return 0
+        return self.fake.reports_repeated - self.repeated_before
 
 
 @contextlib.asynccontextmanager
@@ -410,14 +437,42 @@ async def ib_harness() -> AsyncIterator[Harness]:
 
 HarnessFactory = Callable[[], contextlib.AbstractAsyncContextManager[Harness]]
 
-ADAPTERS: dict[str, HarnessFactory] = {
-    "paper": paper_harness,
-    "binance": binance_harness,
-    "ib": ib_harness,
+
+@dataclass(frozen=True)
+class Adapter:
+    """One adapter under the suite: how to open its harness, and its venue's driver
+    (what the venue can do is known before any harness is opened)."""
+
+    open: HarnessFactory
+    driver: type[VenueDriver]
+
+
+ADAPTERS: dict[str, Adapter] = {
+    "paper": Adapter(paper_harness, PaperDriver),
+    "binance": Adapter(binance_harness, BinanceDriver),
+    "ib": Adapter(ib_harness, TwsDriver),
 }
+
+FEES_IN_BASE = sorted(name for name, adapter in ADAPTERS.items() if adapter.driver.fees_in_base)
+"""The adapters whose venue can charge a fee in the base asset."""
+
+
+async def _open(name: str) -> AsyncIterator[Harness]:
+    async with ADAPTERS[name].open() as h:
+        assert isinstance(h.driver, ADAPTERS[name].driver), h.driver
+        yield h
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
 async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
-    async with ADAPTERS[request.param]() as h:
+    """Every adapter."""
+    async for h in _open(request.param):
+        yield h
+
+
+@pytest.fixture(params=FEES_IN_BASE)
+async def harness_fees_in_base(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    """The adapters whose venue can charge a buy's fee in the base asset it receives
+    (not IB: it charges commissions in a currency)."""
+    async for h in _open(request.param):
         yield h

@@ -534,9 +534,11 @@ async def test_quotes_and_books_are_published(harness: Harness) -> None:
         assert (book.bids[0].size, book.asks[0].size) == (h.qty(4), h.qty(6))
 
 
-async def test_a_fee_in_the_base_asset_comes_out_of_the_position(harness: Harness) -> None:
-    h = harness
-    await h.driver.charge_fees_in_base()
+async def test_a_fee_in_the_base_asset_comes_out_of_the_position(
+    harness_fees_in_base: Harness,
+) -> None:
+    h = harness_fees_in_base
+    await h.base_fee_driver.charge_fees_in_base()
     coid = await market_buy(h, 3)
     events = await h.events()
     done = fills(events, coid)

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from binance.ws.reconnecting_websocket import ReconnectingWebsocket
 from pydantic import SecretStr
@@ -91,6 +91,8 @@ def build_broker(
 
 class BinanceDriver:
     """Moves the fake Binance's market and connection from the venue's side."""
+
+    fees_in_base: ClassVar[bool] = True  # a buy's commission in the asset received
 
     def __init__(self, fake: FakeBinance, broker: BinanceBroker, symbol: str) -> None:
         self.fake = fake

@@ -332,3 +332,104 @@ async def test_quote_fills_during_a_drop_replay_on_reconnect(fake) -> None:
             151.0,
         )
         assert ib.openTrades() == []
+
+
+# ------------------------------------------------ repeated and late order reports
+
+
+def reports_on_the_wire(fake: FakeTws, kind: int) -> list[list[str]]:
+    """Every frame of message `kind` the fake wrote to its client sessions."""
+    return [frame for s in fake.sessions for frame in s.sent if frame[0] == str(kind)]
+
+
+async def test_duplicate_reports_sends_every_order_report_twice_and_ib_async_keeps_one(
+    fake, ib, aapl
+) -> None:
+    fake.duplicate_reports()
+    trade = ib.placeOrder(aapl, LimitOrder("BUY", 3, 149))
+    seen: list[tuple[str, float]] = []
+    trade.statusEvent += lambda t: seen.append((t.orderStatus.status, t.orderStatus.filled))
+    await until(ib, status_is(trade, "Submitted"))
+    await fake.fill(trade.order.orderId, "1")
+    await fake.fill(trade.order.orderId, "2")
+    await until(ib, status_is(trade, "Filled"))
+    await round_trip(ib)
+    statuses = reports_on_the_wire(fake, 3)
+    executions = reports_on_the_wire(fake, 11)
+    commissions = reports_on_the_wire(fake, 59)
+    assert [s[2] for s in statuses] == ["Submitted"] * 2 + ["Submitted"] * 2 + ["Filled"] * 2
+    assert len(executions) == len(commissions) == 4
+    assert executions[0] == executions[1]
+    assert commissions[2] == commissions[3]
+    assert fake.reports_repeated == 3 + 2 + 2
+    # ib_async keeps one fill per execution id and raises no event for an unchanged status.
+    assert [f.execution.shares for f in trade.fills] == [1, 2]
+    assert len(ib.fills()) == 2
+    assert seen == [("Submitted", 0), ("Submitted", 1), ("Filled", 3)]
+
+
+async def test_late_statuses_resend_the_previous_status_and_ib_async_steps_back(
+    fake, ib, aapl
+) -> None:
+    fake.late_statuses()
+    trade = ib.placeOrder(aapl, LimitOrder("BUY", 3, 149))
+    await until(ib, status_is(trade, "Submitted"))
+    assert fake.reports_repeated == 0  # a first status has nothing older to re-send
+    seen: list[tuple[str, float]] = []
+    trade.statusEvent += lambda t: seen.append((t.orderStatus.status, t.orderStatus.filled))
+    await fake.fill(trade.order.orderId, "1")
+    await fake.fill(trade.order.orderId, "1")
+    await fake.fill(trade.order.orderId, "1")
+    await round_trip(ib)
+    # Each new status is followed by the one before it: ib_async takes the stale one as
+    # the order's status (a partial after a later partial, Submitted after Filled).
+    assert seen == [
+        ("Submitted", 1),
+        ("Submitted", 0),
+        ("Submitted", 2),
+        ("Submitted", 1),
+        ("Filled", 3),
+        ("Submitted", 2),
+    ]
+    assert (trade.orderStatus.status, trade.orderStatus.filled) == ("Submitted", 2)
+    assert fake.reports_repeated == 3
+    assert await ib.reqAllOpenOrdersAsync() == []  # TWS lists no done order: it stays
+    assert trade.orderStatus.status == "Submitted"
+    assert len(trade.fills) == 3  # executions are not re-sent by `late`
+
+
+async def test_late_statuses_resend_submitted_after_cancelled(fake, ib, aapl) -> None:
+    fake.late_statuses()
+    fake.duplicate_reports()
+    trade = ib.placeOrder(aapl, LimitOrder("BUY", 3, 149))
+    await until(ib, status_is(trade, "Submitted"))
+    seen: list[str] = []
+    trade.statusEvent += lambda t: seen.append(t.orderStatus.status)
+    ib.cancelOrder(trade.order)
+    await fake.wait_for(lambda: not fake.order(trade.order.orderId).working)
+    await round_trip(ib)
+    # ib_async marks the trade Cancelled on the 202 itself; the Cancelled status that
+    # follows changes nothing; the stale Submitted after it does.
+    assert seen == ["PendingCancel", "Cancelled", "Submitted"]
+    assert [s[2] for s in reports_on_the_wire(fake, 3)] == ["Submitted"] * 2 + [
+        "Cancelled",
+        "Cancelled",
+        "Submitted",
+        "Submitted",
+    ]
+    assert fake.reports_repeated == 4
+    assert trade.orderStatus.status == "Submitted"  # ib_async believes the stale one
+
+
+async def test_report_faults_switch_off(fake, ib, aapl) -> None:
+    fake.duplicate_reports()
+    fake.late_statuses()
+    fake.duplicate_reports(False)
+    fake.late_statuses(False)
+    trade = ib.placeOrder(aapl, LimitOrder("BUY", 3, 149))
+    await until(ib, status_is(trade, "Submitted"))
+    await fake.fill(trade.order.orderId)
+    await until(ib, status_is(trade, "Filled"))
+    await round_trip(ib)
+    assert fake.reports_repeated == 0
+    assert [s[2] for s in reports_on_the_wire(fake, 3)] == ["Submitted", "Filled"]

@@ -20,7 +20,7 @@ from silvertine_tui.events import (
 )
 from tests.fakes.tws import FakeTws
 from tests.fakes.tws import messages as m
-from tests.support.ib import desk, fills, new_bus, statuses
+from tests.support.ib import desk, fills, new_bus, statuses, updates
 
 S = OrderStatus
 L = ConnectionState
@@ -188,6 +188,45 @@ async def test_a_duplicated_executions_replay_journals_each_fill_once() -> None:
         assert len(fills(events, coid)) == 2
         assert len({f.exec_id for f in fills(events, coid)}) == 2
         assert all(f.fee > 0 for f in fills(events, coid))
+
+
+async def test_duplicated_and_late_reports_never_step_an_order_back_in_the_journal() -> None:
+    """TWS sends a report twice or an order's older status after a newer one; ib_async
+    then flips the trade's status back (tests/unit/test_fake_tws_faults.py). The journal
+    only ever moves forward and counts each fill once."""
+    async with FakeTws() as fake, desk(fake) as d:
+        fake.duplicate_reports()
+        fake.late_statuses()
+        coid = await d.broker.place(d.request(qty="3"))
+        other = await d.broker.place(d.request(qty="2", limit="149.00"))
+        [order, _] = fake.orders
+        for _ in range(3):
+            await fake.fill(order.order_id, "1")
+        await d.broker.cancel(other)
+        await d.broker.settle()
+        assert fake.reports_repeated > 10
+        events = await d.events()
+        mine = updates(events, coid)
+        assert [u.status for u in mine] == [
+            S.PENDING_NEW,
+            S.NEW,
+            S.PARTIALLY_FILLED,
+            S.PARTIALLY_FILLED,
+            S.FILLED,
+        ]
+        assert [u.filled_qty for u in mine[1:]] == [0, 1, 2, 3]
+        assert statuses(events, other) == [S.PENDING_NEW, S.NEW, S.PENDING_CANCEL, S.CANCELED]
+        done = fills(events, coid)
+        assert [f.quantity for f in done] == [1, 1, 1]
+        assert len({f.exec_id for f in done}) == 3
+        assert all(f.fee > 0 for f in done)
+        assert not any(isinstance(e, FeeCorrectionEvent) for e in events)
+        [position] = await d.broker.positions()
+        assert position.quantity == 3
+        # ib_async's trade still shows the stale Submitted; TWS and the broker do not.
+        assert d.broker.ib.trades()[0].orderStatus.status == "Submitted"
+        assert await d.broker.open_orders() == []
+        assert not d.broker.knows_order(coid)
 
 
 async def test_a_commission_report_before_its_execution_still_gives_the_fill_its_fee() -> None:

@@ -365,11 +365,20 @@ class IBOrders(IBState):
         )
         if self._last.get(coid) == (status, filled) and not unanswered:
             return
-        if self._last.get(coid, (None, None))[0] in (
-            OrderStatus.FILLED,
-            OrderStatus.CANCELED,
-            OrderStatus.REJECTED,
-        ):
+        last = self._last.get(coid)
+        if last is not None and (last[0].is_terminal or filled < last[1]):
+            # A stale report: TWS re-sends an order's older status now and then (a
+            # Submitted after Filled, a partial after a later one) and ib_async takes it
+            # as the order's status; the journal never steps back.
+            log.info(
+                "ib.stale_status",
+                extra={
+                    "broker": self.source,
+                    "client_order_id": coid,
+                    "status": s["status"],
+                    "filled": str(filled),
+                },
+            )
             return
         perm_id = s["perm_id"]
         avg = price_or_none(s["avg"], None) if filled else None

@@ -35,6 +35,29 @@ PACING_MESSAGES = {
 }
 
 
+ORDER_STATUS = 3
+EXEC_DETAILS = 11
+COMMISSION_REPORT = 59
+REPORTS = frozenset({ORDER_STATUS, EXEC_DETAILS, COMMISSION_REPORT})
+"""The messages that report on an order: what `ReportFaults` repeats."""
+
+
+@dataclass
+class ReportFaults:
+    """Standing (not one-shot) faults on every order report a session is sent.
+
+    `duplicate`: each orderStatus, execDetails and commissionReport goes out twice.
+    `late`: when an order's status changes, the orderStatus sent before it is sent again
+    after the new one, at the end of the batch (a "Submitted" after "Filled", a partial
+    after a later partial), as TWS does now and then. `repeated` counts the frames that
+    really went out again (written to an open socket).
+    """
+
+    duplicate: bool = False
+    late: bool = False
+    repeated: int = 0
+
+
 @dataclass
 class Faults:
     # kind -> error codes answered instead of serving the next requests of that kind
@@ -51,4 +74,5 @@ class Faults:
     ignored: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     duplicate_replays: int = 0
     reserved_client_ids: set[int] = field(default_factory=set)
+    reports: ReportFaults = field(default_factory=ReportFaults)
     connectivity_lost: bool = False

@@ -31,7 +31,14 @@ from tests.fakes.tws.exchange import (
     Ticket,
     default_commission,
 )
-from tests.fakes.tws.faults import PACING_MESSAGES, REQUEST_KINDS, Faults
+from tests.fakes.tws.faults import (
+    ORDER_STATUS,
+    PACING_MESSAGES,
+    REPORTS,
+    REQUEST_KINDS,
+    Faults,
+    ReportFaults,
+)
 from tests.fakes.tws.framing import Field, FrameReader, encode_frame, parse_version_range
 
 ACCOUNT = "DU123456"
@@ -64,12 +71,44 @@ class Session:
     data_type: int = 1  # what reqMarketDataType asked for
     tickers: dict[int, Subscription] = field(default_factory=dict)
     sent: list[list[str]] = field(default_factory=list)
+    faults: ReportFaults = field(default_factory=ReportFaults)
+    # perm id -> the last orderStatus frame sent for the order (what `late` re-sends)
+    statuses: dict[str, bytes] = field(default_factory=dict)
+    stale: list[bytes] = field(default_factory=list)  # re-sent at the end of the batch
 
     def send(self, fields: list[Field]) -> None:
         frame = encode_frame(fields)
+        self._write(frame)
+        kind = int(str(fields[0]))
+        if kind not in REPORTS:
+            return
+        if self.faults.duplicate:
+            self._repeat(frame)
+        if kind == ORDER_STATUS:
+            perm_id = str(fields[6])
+            previous = self.statuses.get(perm_id)
+            self.statuses[perm_id] = frame
+            if self.faults.late and previous is not None and previous != frame:
+                self.stale.append(previous)
+
+    def send_stale(self) -> None:
+        """The older statuses `late` holds back: after everything sent before them."""
+        stale, self.stale = self.stale, []
+        for frame in stale:
+            self._repeat(frame)
+            if self.faults.duplicate:
+                self._repeat(frame)
+
+    def _repeat(self, frame: bytes) -> None:
+        if self._write(frame):
+            self.faults.repeated += 1
+
+    def _write(self, frame: bytes) -> bool:
         self.sent.append(frame[4:].decode().split("\0")[:-1])
-        if not self.writer.is_closing():
-            self.writer.write(frame)
+        if self.writer.is_closing():
+            return False
+        self.writer.write(frame)
+        return True
 
 
 def _decimal(text: str) -> Decimal | None:
@@ -389,13 +428,30 @@ class FakeTws:
         report) twice, same execId."""
         self.faults.duplicate_replays += times
 
+    def duplicate_reports(self, enabled: bool = True) -> None:
+        """From now on every orderStatus, execDetails and commissionReport (live, in
+        answers and replays) is sent twice, same fields."""
+        self.faults.reports.duplicate = enabled
+
+    def late_statuses(self, enabled: bool = True) -> None:
+        """From now on, when an order's status changes, the orderStatus a session got
+        before it is sent to it again at the end of the batch: a stale "Submitted" after
+        "Filled" or "Cancelled", an older partial after a later one."""
+        self.faults.reports.late = enabled
+
+    @property
+    def reports_repeated(self) -> int:
+        """Order reports written to a client's socket again (`duplicate_reports`,
+        `late_statuses`)."""
+        return self.faults.reports.repeated
+
     # ------------------------------------------------------------- sessions
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        session = Session(writer)
+        session = Session(writer, faults=self.faults.reports)
         self.sessions.append(session)
         self.connects += 1
         frames = FrameReader()
@@ -423,6 +479,8 @@ class FakeTws:
             self._touch()
 
     async def _drain(self) -> None:
+        for session in list(self.sessions):
+            session.send_stale()
         for session in list(self.sessions):
             with contextlib.suppress(ConnectionError):
                 await session.writer.drain()
