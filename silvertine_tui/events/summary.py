@@ -249,7 +249,17 @@ def _update_text(
     i = inst(known.instrument) if known is not None else None
     parts = [str(p.status)]
     if known is not None:
-        parts.append(_order_text(known, inst))
+        # A replace reports the order's new terms: describe the order as it now is.
+        terms = {
+            name: value
+            for name, value in (
+                ("quantity", p.quantity),
+                ("limit_price", p.limit_price),
+                ("stop_price", p.stop_price),
+            )
+            if value is not None
+        }
+        parts.append(_order_text(known.model_copy(update=terms) if terms else known, inst))
     if p.filled_qty:
         filled = f"filled {qty_text(p.filled_qty, i)}"
         if p.avg_price is not None:

@@ -65,6 +65,24 @@ def test_an_order_update_leads_with_what_happened() -> None:
     assert describer(update) == "NEW BUY 2 AAPL.SMART @ 190.05 (…a1b2)"
 
 
+def test_a_replaced_order_is_described_with_its_new_terms() -> None:
+    """After a modify the venue's NEW carries the new price (and a new venue id at
+    Binance): the line says the order as it now is, not as it was sent."""
+    describer = Describer(INSTRUMENTS.get)
+    describer(OrderRequestEvent.create("paper/main", REQUEST))
+    update = OrderUpdateEvent.create(
+        "paper/main",
+        OrderUpdate(
+            client_order_id=REQUEST.client_order_id,
+            status=OrderStatus.NEW,
+            venue_order_id="2",
+            quantity=Decimal("3"),
+            limit_price=Decimal("190.10"),
+        ),
+    )
+    assert describer(update) == "NEW BUY 3 AAPL.SMART @ 190.10 (…a1b2)"
+
+
 def test_a_fill_is_on_the_tick_and_lot_with_its_fee() -> None:
     fill = FillEvent.create(
         "paper/main",
