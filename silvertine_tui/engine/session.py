@@ -68,6 +68,7 @@ class Session:
         self.reconcile_findings: list[Reconcile] = []
         self.started = False  # the bus is open (`open`)
         self.ready = False  # recovered, connected and reconciled (`start`)
+        self._health_from = "$"  # the health stream's last id when the bus opened
         self.progress = RecoveryProgress()
         self.engine.not_ready = NOT_READY
         self._tasks: list[asyncio.Task[None]] = []
@@ -93,7 +94,9 @@ class Session:
             stream = layout.exec(broker, account)
             streams[stream] = self.engine.applied.get(stream, "0-0")
             streams[layout.md(broker)] = "$"
-        streams[layout.health] = "$"
+        # Health from the session's opening: the brokers' connect states and profiles
+        # were published before the reader started, and the projection needs them.
+        streams[layout.health] = self._health_from
         return streams
 
     def feed_streams(self) -> dict[str, str]:
@@ -115,6 +118,8 @@ class Session:
         await self.bus.start()
         self.started = True
         self.bus.add_data_loss_listener(self._on_data_loss)
+        newest = await self.bus.read_last(self.bus.layout.health, 1)
+        self._health_from = newest[0].id if newest else "0-0"
         await self._publish_bus_health(ConnectionState.LIVE, f"{self.bus.backend} bus ready")
 
     async def start(self) -> None:

@@ -10,6 +10,7 @@ from .kinds import (
     MARKET_DATA_TYPES,
     BalanceEvent,
     BookEvent,
+    BrokerProfileEvent,
     CancelRequestEvent,
     Channel,
     Event,
@@ -29,6 +30,7 @@ from .kinds import (
     coalesce_key,
 )
 from .payloads import (
+    BrokerProfile,
     CancelRequest,
     Health,
     Log,
@@ -50,6 +52,8 @@ __all__ = [
     "MARKET_DATA_TYPES",
     "BalanceEvent",
     "BookEvent",
+    "BrokerProfile",
+    "BrokerProfileEvent",
     "CancelRequest",
     "CancelRequestEvent",
     "Channel",
