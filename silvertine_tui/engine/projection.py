@@ -115,10 +115,14 @@ class Changes:
     brokers: bool = False
     instruments: bool = False
     anomalies: bool = False
+    everything: bool = False
+    """More changed than is worth listing (nobody took them for long: a replay, a
+    headless run): redraw everything."""
 
     def __bool__(self) -> bool:
         return bool(
-            self.orders
+            self.everything
+            or self.orders
             or self.positions
             or self.balances
             or self.marks
@@ -132,7 +136,8 @@ class Changes:
     def desk(self) -> bool:
         """Anything but marks (those the positions take once a second)."""
         return bool(
-            self.orders
+            self.everything
+            or self.orders
             or self.positions
             or self.balances
             or self.trading_state
@@ -165,6 +170,9 @@ class Applied:
 
 
 NOTHING = Applied()
+
+MAX_LISTED = 10_000
+"""Changed rows listed before a change set becomes `everything`."""
 
 
 class DeskProjection:
@@ -217,7 +225,10 @@ class DeskProjection:
             case QuoteEvent():
                 if self.portfolio.apply(event):
                     self.marks_version += 1
-                    changes.marks.add(event.payload.instrument)
+                    if len(changes.marks) < MAX_LISTED:
+                        changes.marks.add(event.payload.instrument)
+                    else:
+                        changes.everything = True
                     return Applied(marks=True)
                 return NOTHING
             case BalanceEvent():
@@ -269,6 +280,11 @@ class DeskProjection:
     def _done(self, changed: bool, outcome: Outcome | None = None) -> Applied:
         if changed:
             self.version += 1
+            changes = self._changes
+            if len(changes.orders) + len(changes.positions) + len(changes.balances) > MAX_LISTED:
+                # Nobody takes them (a replay before the first frame, a headless run):
+                # bounded memory, and the next frame redraws everything.
+                self._changes = Changes(everything=True, marks=changes.marks)
         return Applied(changed=changed, outcome=outcome)
 
     def _apply_health(self, event: HealthEvent) -> bool:

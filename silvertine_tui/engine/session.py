@@ -28,7 +28,9 @@ from ..bus import BusEntry, BusError, EventBus
 from ..config import Settings
 from ..domain import ConnectionState
 from ..events import Health, HealthEvent, Log, LogEvent, Reconcile
+from .commands import CommandGateway, EngineGateway
 from .core import TradingEngine
+from .projection import DeskProjection
 from .recovery import (
     RecoveryProgress,
     StartPhase,
@@ -73,6 +75,20 @@ class Session:
         self.engine.not_ready = NOT_READY
         self._tasks: list[asyncio.Task[None]] = []
         self._events_since_snapshot = 0
+
+    @property
+    def projection(self) -> DeskProjection:
+        """The desk's read model (the engine's, shared in process)."""
+        return self.engine.projection
+
+    def command_gateway(self) -> CommandGateway:
+        """Where the desk's actions go: the engine in process."""
+        return EngineGateway(self.engine)
+
+    @property
+    def not_ready(self) -> str:
+        """Why no order may be sent yet ("" once recovered and reconciled)."""
+        return self.engine.not_ready
 
     @property
     def live(self) -> bool:
