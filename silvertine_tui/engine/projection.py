@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..bus import BusEntry, BusStats
+from ..bus import BusEntry, BusStats, EventBus
 from ..domain import (
     Balance,
     Capabilities,
@@ -65,6 +65,7 @@ __all__ = [
     "PositionState",
     "Totals",
     "journal_problem",
+    "project",
 ]
 
 BalanceKey = tuple[str, str, str]  # broker, account, currency
@@ -312,13 +313,16 @@ class DeskProjection:
                 detail = health.metrics.get(f"link_detail:{link}")
                 links[link] = (str(value), detail if isinstance(detail, str) else "")
         known = self.brokers.get(name) or BrokerStatus(name)
+        order_links = health.metrics.get("order_links")
         self.brokers[name] = BrokerStatus(
             name,
             state=health.state,
             message=health.message,
             links=links,
             capabilities=known.capabilities,
-            order_links=known.order_links,
+            order_links=(
+                tuple(order_links.split(",")) if isinstance(order_links, str) else known.order_links
+            ),
             live=known.live,
         )
         self._changes.brokers = True
@@ -449,3 +453,29 @@ def _int(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return 0
     return int(value)
+
+
+async def project(
+    bus: EventBus,
+    accounts: Iterable[tuple[str, str]],
+    *,
+    spot_brokers: Iterable[str] = (),
+    market_data: bool = True,
+) -> DeskProjection:
+    """A projection of what the bus holds for `accounts` ((broker, account) pairs),
+    with no engine and no broker: the health stream first (brokers' profiles: their
+    instruments place the fees of the fills that follow), then each execution
+    journal, the risk stream, and (`market_data`) the brokers' market data for marks.
+    """
+    projection = DeskProjection(spot_brokers=spot_brokers)
+    layout = bus.layout
+    accounts = list(accounts)
+    streams = [layout.health]
+    streams += [layout.exec(broker, account) for broker, account in accounts]
+    streams.append(layout.risk)
+    if market_data:
+        streams += sorted({layout.md(broker) for broker, _ in accounts})
+    for stream in streams:
+        async for entry in bus.replay(stream):
+            projection.apply_entry(entry)
+    return projection

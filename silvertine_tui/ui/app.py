@@ -34,6 +34,7 @@ from ..engine.commands import (
     Resume,
     SetTradingState,
 )
+from ..engine.projection import DeskProjection
 from .commands import DeskCommands
 from .desk import Desk
 from .keymap import PANES, bindings, unknown_ids
@@ -109,7 +110,11 @@ class SilvertineApp(App[None]):
         on_frame: FrameHook | None = None,
         toast_timeout_s: float = 6.0,
         cursor_blink: bool = True,
+        projection: DeskProjection | None = None,
+        accounts: list[str] | None = None,
     ) -> None:
+        """`projection`: what the panes read (the session's unless given: a desk
+        rebuilt from a journal); `accounts`: the ticket's (the session's brokers)."""
         self.session = session
         self.user_state = state if state is not None else UserState()
         self.loaded_themes: LoadedThemes = load_themes(theme_dirs)
@@ -126,6 +131,8 @@ class SilvertineApp(App[None]):
             new_order_id=new_order_id,
             toast_timeout_s=toast_timeout_s,
             cursor_blink=cursor_blink,
+            projection=projection,
+            accounts=list(accounts or []),
         )
         self.model.describer.instruments = self.find_instrument
         self.model.describer.orders = self.find_order

@@ -141,7 +141,7 @@ class TicketContext:
         not_ready: Callable[[], str] = lambda: "",
     ) -> None:
         self.projection = projection
-        self.gate = gate
+        self.rules = gate
         self._journal = journal
         self._not_ready = not_ready
 
@@ -150,8 +150,8 @@ class TicketContext:
         return self._not_ready()
 
     def risk_check(self, request: OrderRequest) -> list[RiskViolation]:
-        self.gate.state = self.projection.trading_state
-        return self.gate.check(request, self)
+        self.rules.state = self.projection.trading_state
+        return self.rules.check(request, self)
 
     # RiskContext
     def last_price(self, instrument: str) -> Decimal | None:

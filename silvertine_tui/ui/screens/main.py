@@ -378,7 +378,8 @@ class MainScreen(Screen[None]):
         model = desk.model
         view = desk.view
         brokers = []
-        for name, account in desk.session.accounts():
+        for label in desk.accounts:
+            name, _, account = label.partition("/")
             component = f"broker:{name}/{account}"
             brokers.append(
                 broker_line(
