@@ -150,7 +150,8 @@ def test_a_desk_rebuilt_from_the_redis_journal_alone_is_the_live_desk(
     assert projection.trading_state is TradingState.REDUCE_ONLY
     assert {k: [] for k in sorted(projection.instruments["paper"])} == live.pop("instruments")
     caps = projection.capabilities("paper")
-    assert caps is not None and OrderType.LIMIT in caps.order_types
+    assert caps is not None
+    assert OrderType.LIMIT in caps.order_types
     assert [v.client_order_id for v in projection.working()] == ["st000000000000000101"]
 
     # A desk with no broker and no engine of its own behind the panes: a session on an

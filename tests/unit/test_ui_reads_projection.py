@@ -35,8 +35,8 @@ INTERNALS = frozenset({"engine", "oms", "portfolio", "gate"})
 
 
 def _module_of(node: ast.ImportFrom, path: Path, root: Path) -> str:
-    parts = ["silvertine_tui", *path.relative_to(root).with_suffix("").parts]
-    package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+    # The package a relative import starts from (a package's __init__ included).
+    package = ["silvertine_tui", *path.relative_to(root).with_suffix("").parts][:-1]
     if not node.level:
         return node.module or ""
     base = package[: len(package) - node.level + 1]
