@@ -23,6 +23,7 @@ from silvertine_tui.domain import OrderRequest, OrderType, Side, TimeInForce, Tr
 from silvertine_tui.engine import Session
 from silvertine_tui.engine.projection import DeskProjection, project
 from silvertine_tui.ui.app import SilvertineApp
+from silvertine_tui.ui.screens.main import MainScreen
 from silvertine_tui.ui.state import UserState
 from silvertine_tui.ui.widgets.balances import Balances
 from silvertine_tui.ui.widgets.blotter import Blotter
@@ -121,7 +122,7 @@ async def live_desk(url: str, prefix: str, clock: FakeClock, state: Path) -> Row
         await engine.cancel("st000000000000000103")
         await engine.set_trading_state(TradingState.REDUCE_ONLY)
         await caught_up(desk, pilot)
-        pilot.app.frame()
+        app.frame()
         await desk.settle(pilot)
         rows = pane_rows(app)
         rows["instruments"] = {k: [] for k in sorted(engine.instruments["paper"])}
@@ -171,7 +172,9 @@ def test_a_desk_rebuilt_from_the_redis_journal_alone_is_the_live_desk(
         await asyncio.wait_for(app.ready.wait(), 10)
         await asyncio.wait_for(app.feed_ready.wait(), 10)
         await rebuilt.settle(pilot)
-        app.screen.draw(force=True)
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        screen.draw(force=True)
         await rebuilt.settle(pilot)
         seen["rows"] = pane_rows(app)
 
