@@ -108,7 +108,9 @@ class AnomalySummary:
 class Changes:
     """What changed since the last `take`: keys of rows, and flags for the rest."""
 
-    orders: set[str] = field(default_factory=set)
+    orders: dict[str, None] = field(default_factory=dict)
+    """Client order ids in the order their events arrived (a new order's row is
+    appended in that order)."""
     positions: set[Key] = field(default_factory=set)
     balances: set[BalanceKey] = field(default_factory=set)
     marks: set[str] = field(default_factory=set)
@@ -205,13 +207,13 @@ class DeskProjection:
             case OrderUpdateEvent() | OrderRequestEvent():
                 outcome = self.oms.apply(event)
                 if outcome is Outcome.APPLIED:
-                    changes.orders.add(event.payload.client_order_id)
+                    changes.orders[event.payload.client_order_id] = None
                 return self._done(outcome is Outcome.APPLIED, outcome)
             case FillEvent():
                 fill = event.payload
                 outcome = self.oms.apply(event)
                 if outcome is Outcome.APPLIED:
-                    changes.orders.add(fill.client_order_id)
+                    changes.orders[fill.client_order_id] = None
                 took = self.portfolio.apply(event)
                 if took:
                     changes.positions.add((fill.broker, fill.account, fill.instrument))
@@ -250,7 +252,7 @@ class DeskProjection:
                     if rec.venue_order is not None:
                         coid = coid or rec.venue_order.client_order_id
                     if coid:
-                        changes.orders.add(coid)
+                        changes.orders[coid] = None
                 took = self.portfolio.apply(event)
                 if took or rec.kind is ReconcileKind.POSITION_MISMATCH:
                     changes.positions.add((event.broker, event.account, rec.instrument))
@@ -258,7 +260,7 @@ class DeskProjection:
             case CancelRequestEvent() | ModifyRequestEvent():
                 outcome = self.oms.apply(event)
                 if outcome is Outcome.APPLIED:
-                    changes.orders.add(event.payload.client_order_id)
+                    changes.orders[event.payload.client_order_id] = None
                 return self._done(outcome is Outcome.APPLIED, outcome)
             case RiskEvent():
                 risk = event.payload
@@ -350,7 +352,7 @@ class DeskProjection:
             self.portfolio.set_instruments(found.values(), broker=name)
             # Tick sizes and currencies of rows already drawn may have changed.
             self._changes.positions.update(self.portfolio.positions)
-            self._changes.orders.update(v.client_order_id for v in self.oms.orders.values())
+            self._changes.orders.update(dict.fromkeys(self.oms.orders))
         self._changes.instruments = True
         self._changes.brokers = True
 

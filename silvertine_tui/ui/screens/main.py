@@ -7,6 +7,7 @@ and one pane at a time (keys 1-8, F2 for the next). The frame timer of the app c
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 from textual import events, on
@@ -316,7 +317,9 @@ class MainScreen(Screen[None]):
             model.signals_dirty = False
             self.query_one(Signals).show(model.signals, view.instruments_by_key)
 
-    def _draw_orders(self, blotter: Blotter, changed: set[str], *, full: bool, now: float) -> None:
+    def _draw_orders(
+        self, blotter: Blotter, changed: Iterable[str], *, full: bool, now: float
+    ) -> None:
         """The Orders pane: every row on a full redraw, else only the changed orders'
         (a finished order leaves the working view; a new one joins at the end)."""
         view = self.desk.view
@@ -353,7 +356,6 @@ class MainScreen(Screen[None]):
                     draw.append(order)
                 else:
                     gone.append(coid)
-            draw.sort(key=lambda v: first_event_s(v) or 0.0)
             blotter.update(draw, gone, instruments)
         working_n, today_n = len(self._working), len(self._today)
         if blotter.show_all:
