@@ -122,7 +122,10 @@ async def live_desk(url: str, prefix: str, clock: FakeClock, state: Path) -> Row
         await engine.cancel("st000000000000000103")
         await engine.set_trading_state(TradingState.REDUCE_ONLY)
         await caught_up(desk, pilot)
-        app.frame()
+        # Marks are drawn at most once a second: draw the last ones now.
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        screen.draw(force=True)
         await desk.settle(pilot)
         rows = pane_rows(app)
         rows["instruments"] = {k: [] for k in sorted(engine.instruments["paper"])}
