@@ -95,6 +95,10 @@ class TradingEngine:
         self.portfolio = self.projection.portfolio
         self.gate = RiskGate(risk) if clock is None else RiskGate(risk, clock=clock)
         self.instruments = self.projection.instruments
+        # Each broker's last profile, and the health entries read when it was published.
+        self.profiles: dict[str, BrokerProfile] = {}
+        self._profile_mark: dict[str, int] = {}
+        self._health_applied = 0
         self.applied = self.projection.applied  # stream -> last applied entry id
         self.retry_delays = tuple(retry_delays)
         self.anomalies = Anomalies()
@@ -162,6 +166,8 @@ class TradingEngine:
                     )
             case RiskEvent():
                 self._apply_risk(event)
+            case HealthEvent() | BrokerProfileEvent():
+                self._health_applied += 1
             case _:
                 pass
         if applied.changed or applied.marks:
@@ -358,13 +364,27 @@ class TradingEngine:
         # At once for the gate and the portfolio; the desk reads it back from the bus
         # (a projection rebuilt from the streams alone learns it there).
         self.projection.apply_profile(profile)
+        self.profiles[broker.name] = profile
+        await self._publish_profile(profile)
+
+    async def _publish_profile(self, profile: BrokerProfile) -> None:
+        self._profile_mark[profile.broker] = self._health_applied
         try:
             await self.bus.publish(BrokerProfileEvent.create(ENGINE_SOURCE, profile))
         except Exception as exc:
             log.warning(
                 "engine.profile_not_published",
-                extra={"broker": broker.source, "error": f"{type(exc).__name__}: {exc}"},
+                extra={"broker": profile.broker, "error": f"{type(exc).__name__}: {exc}"},
             )
+
+    async def republish_profiles(self, every: int) -> None:
+        """Publish each broker's profile again once `every` health entries were read
+        since its last: the health stream is capped (`health_maxlen`) and heartbeats
+        would push the profile out of it, leaving a desk rebuilt from the bus without
+        instruments."""
+        for name, profile in self.profiles.items():
+            if self._health_applied - self._profile_mark.get(name, 0) >= every:
+                await self._publish_profile(profile)
 
     # -- commands -----------------------------------------------------------------------
 

@@ -174,6 +174,18 @@ class Applied:
 
 NOTHING = Applied()
 
+# Outcomes after which the order's history holds the event (a report that did not move
+# the order is still in its audit trail): its row and history view are redrawn.
+TOUCHED = frozenset(
+    {
+        Outcome.APPLIED,
+        Outcome.DUPLICATE,
+        Outcome.STALE,
+        Outcome.OVERFILL,
+        Outcome.TERMINAL,
+    }
+)
+
 MAX_LISTED = 10_000
 """Changed rows listed before a change set becomes `everything`."""
 
@@ -206,13 +218,13 @@ class DeskProjection:
         match event:
             case OrderUpdateEvent() | OrderRequestEvent():
                 outcome = self.oms.apply(event)
-                if outcome is Outcome.APPLIED:
+                if outcome in TOUCHED:
                     changes.orders[event.payload.client_order_id] = None
                 return self._done(outcome is Outcome.APPLIED, outcome)
             case FillEvent():
                 fill = event.payload
                 outcome = self.oms.apply(event)
-                if outcome is Outcome.APPLIED:
+                if outcome in TOUCHED:
                     changes.orders[fill.client_order_id] = None
                 took = self.portfolio.apply(event)
                 if took:
@@ -259,7 +271,7 @@ class DeskProjection:
                 return self._done(took or outcome is Outcome.APPLIED, outcome)
             case CancelRequestEvent() | ModifyRequestEvent():
                 outcome = self.oms.apply(event)
-                if outcome is Outcome.APPLIED:
+                if outcome in TOUCHED:
                     changes.orders[event.payload.client_order_id] = None
                 return self._done(outcome is Outcome.APPLIED, outcome)
             case RiskEvent():
@@ -283,11 +295,11 @@ class DeskProjection:
     def _done(self, changed: bool, outcome: Outcome | None = None) -> Applied:
         if changed:
             self.version += 1
-            changes = self._changes
-            if len(changes.orders) + len(changes.positions) + len(changes.balances) > MAX_LISTED:
-                # Nobody takes them (a replay before the first frame, a headless run):
-                # bounded memory, and the next frame redraws everything.
-                self._changes = Changes(everything=True, marks=changes.marks)
+        changes = self._changes
+        if len(changes.orders) + len(changes.positions) + len(changes.balances) > MAX_LISTED:
+            # Nobody takes them (a replay before the first frame, a headless run):
+            # bounded memory, and the next frame redraws everything.
+            self._changes = Changes(everything=True, marks=changes.marks)
         return Applied(changed=changed, outcome=outcome)
 
     def _apply_health(self, event: HealthEvent) -> bool:

@@ -230,6 +230,8 @@ class Session:
             engine.apply_entry(entry)
             if engine.anomalies.pending:
                 await engine.publish_anomalies()
+            if entry.stream == self.bus.layout.health:
+                await engine.republish_profiles(self.settings.bus.health_maxlen // 2)
             if entry.stream.startswith(f"{self.bus.layout.prefix}:exec:"):
                 self._events_since_snapshot += 1
                 if self._events_since_snapshot >= every:
