@@ -14,6 +14,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from silvertine_tui.brokers.paper import PaperBroker
 from silvertine_tui.bus import BusOptions, MemoryBus
 from silvertine_tui.config import PaperBrokerConfig, Settings
 from silvertine_tui.domain import (
@@ -279,11 +280,13 @@ async def test_the_session_publishes_profiles_and_again_before_they_are_trimmed(
     session = Session(Settings(brokers=[broker], bus={"health_maxlen": 40}), bus=bus)
     await session.start()
     try:
-        await session.brokers[0].stop_health_loop()  # type: ignore[attr-defined]
+        paper = session.brokers[0]
+        assert isinstance(paper, PaperBroker)
+        await paper.stop_health_loop()
 
         async def profiles() -> int:
             entries = await bus.read(bus.layout.health)
-            return sum(1 for e in entries if e.ok and e.event.type == "broker.profile")
+            return sum(1 for e in entries if isinstance(e.event, BrokerProfileEvent))
 
         assert await profiles() == 1
         rebuilt = DeskProjection()
