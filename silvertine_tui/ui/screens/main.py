@@ -97,6 +97,7 @@ class MainScreen(Screen[None]):
         # (the pane's title counts them without walking every order each frame).
         self._today: dict[str, OrderView] = {}
         self._working: set[str] = set()
+        self._counts_checked: tuple[int, int] = (-1, -1)
 
     # -- layout ---------------------------------------------------------------------
 
@@ -297,7 +298,11 @@ class MainScreen(Screen[None]):
         elif changes.balances:
             balances.update(view.balances, changes.balances)
 
-        if orders_moved or changes.trading_state or changes.brokers or new_second:
+        # The ticket's checks count working orders: run them when the counts move (not
+        # on every fill), on a new state, and once a second for the market.
+        counts = (len(self._today), len(self._working))
+        if counts != self._counts_checked or changes.trading_state or changes.brokers or new_second:
+            self._counts_checked = counts
             self.ticket.run_check()
         if full or changes.instruments:
             instruments = view.all_instruments()
