@@ -46,6 +46,12 @@ def pane_rows(app: SilvertineApp) -> Rows:
         out[kind.__name__] = {
             key: [cell.plain for cell in cells] for key, cells in table._cells.items()
         }
+    # The panes' titles: order counts, P&L totals; the trading state in the header.
+    out["titles"] = {
+        pane: [str(screen.query_one(f"#pane-{pane}").border_subtitle)]
+        for pane in ("blotter", "positions")
+    }
+    out["state"] = {"halted": [str(screen.has_class("-halted"))]}
     return out
 
 
