@@ -264,15 +264,16 @@ class MainScreen(Screen[None]):
         self.query_one(DeskHeader).set_state(trading, now)
 
         blotter = self.query_one(Blotter)
+        today = day_start(now) if new_second else self._day
         full = (
             force
             or changes.everything
             or changes.instruments
             or blotter.view_version != self._blotter_seen
-            or day_start(now) != self._day
+            or today != self._day
         )
         self._blotter_seen = blotter.view_version
-        self._day = day_start(now)
+        self._day = today
         orders_moved = full or bool(changes.orders)
         if orders_moved:
             self._draw_orders(blotter, changes.orders, full=full, now=now)
