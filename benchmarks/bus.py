@@ -22,6 +22,10 @@ Every figure comes from one process and one run against the same server:
 - replay: `--events` execution events written by raw pipelines, then read with
   `bus.replay()` (every entry must decode) and, beside it in alternating rounds, with
   stock redis-py XRANGE pages of the same size (`raw_xrange_per_s`, no decoding of ours).
+  In the same rounds, what bounds replay: the same pages with the replies left as
+  hiredis parsed them (`xrange_transport_per_s`) and pydantic's validation of the same
+  payloads alone (`payload_validation_per_s`); `ratio_replay_ceiling_vs_raw_xrange` is
+  the ratio a replay doing nothing but those two would reach.
 
 Before each timed phase the heap is frozen (`gc.freeze()`), so full collections of the
 start-up heap and of the benchmark's own inputs are not charged to the bus;
@@ -53,6 +57,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import redis
+from pydantic import TypeAdapter
 from redis.asyncio import Redis
 
 from silvertine_tui.bus import BusEntry, BusOptions, EventBus, MemoryBus, create_bus
@@ -581,7 +586,7 @@ async def measure(url: str, cfg: Config) -> Result:
         await market_data_throughput(raw, bus, options, prefix, cfg, result)
         await execution_throughput(raw, bus, prefix, cfg, result)
         await latency(raw, bus, url, prefix, cfg, result)
-        await replay(raw, bus, prefix, cfg, result)
+        await replay(raw, bus, url, prefix, cfg, result)
         result["ratio_md_vs_raw"] = result["bus_md_publish_per_s"] / result["raw_pipeline_per_s"]
         result["ratio_exec_vs_naive"] = (
             result["bus_exec_publish_per_s"] / result["naive_xadd_per_s"]
@@ -809,6 +814,32 @@ async def raw_xrange(client: Redis, stream: str, batch: int, t: Timing) -> int:
             cursor = page[-1][0].decode()
 
 
+async def xrange_transport(client: Redis, stream: str, batch: int, t: Timing) -> int:
+    """The same XRANGE pages with the reply left as hiredis parsed it (no redis-py
+    parsing, nothing decoded): what any reader pays before it looks at an entry."""
+    count = 0
+    cursor = "0-0"
+    with t.measure():
+        while True:
+            page: Any = await client.execute_command(  # type: ignore[no-untyped-call]
+                "XRANGE", stream, f"({cursor}", "+", "COUNT", batch
+            )
+            count += len(page)
+            if len(page) < batch:
+                return count
+            cursor = page[-1][0].decode()
+
+
+def validate_payloads(payloads: Sequence[bytes], t: Timing) -> int:
+    """pydantic's validation of the payloads alone (the codec's own validator, JSON
+    in, model out), no envelope, no I/O: what decoding cannot do without."""
+    validator = TypeAdapter(OrderUpdate).validator  # as the codec builds it
+    with t.measure():
+        for payload in payloads:
+            validator.validate_json(payload)
+    return len(payloads)
+
+
 async def bus_replay(bus: EventBus, stream: str, t: Timing) -> tuple[int, int]:
     count = ok = 0
     with t.measure():
@@ -818,7 +849,9 @@ async def bus_replay(bus: EventBus, stream: str, t: Timing) -> tuple[int, int]:
     return count, ok
 
 
-async def replay(raw: Redis, bus: EventBus, prefix: str, cfg: Config, result: Result) -> None:
+async def replay(
+    raw: Redis, bus: EventBus, url: str, prefix: str, cfg: Config, result: Result
+) -> None:
     n = cfg.events
     stream = bus.layout.exec("bench", "replay")
     progress(f"bus: writing {n:,} execution events for replay")
@@ -830,8 +863,10 @@ async def replay(raw: Redis, bus: EventBus, prefix: str, cfg: Config, result: Re
             pipe.xadd(stream, entry)  # type: ignore[arg-type]
         await pipe.execute()
 
+    payloads: list[bytes] = []
     for event in iter_order_updates(n, "bench/replay", "R"):
         batch.append(encode(event))
+        payloads.append(batch[-1][b"p"])
         if len(batch) == 1_000:
             await write(batch)
             batch = []
@@ -842,9 +877,14 @@ async def replay(raw: Redis, bus: EventBus, prefix: str, cfg: Config, result: Re
     async for _ in bus.replay(warm_stream):
         pass
     await raw_xrange(raw, warm_stream, REPLAY_BATCH, Timing())
-    t_bus, t_raw = Timing(), Timing()
+    # The floor, measured beside: a client whose XRANGE replies redis-py leaves raw.
+    bare = Redis.from_url(url, decode_responses=False)
+    bare.set_response_callback("XRANGE", lambda response, **_: response)
+    await xrange_transport(bare, warm_stream, REPLAY_BATCH, Timing())
+    t_bus, t_raw, t_bare, t_valid = Timing(), Timing(), Timing(), Timing()
     counts: list[tuple[int, int]] = []
     raw_counts: list[int] = []
+    floor_counts: list[int] = []
     with frozen_inputs():
         for r in range(cfg.rounds):
             progress(f"bus: replay round {r + 1}/{cfg.rounds} ({n:,} events, raw XRANGE beside)")
@@ -855,6 +895,11 @@ async def replay(raw: Redis, bus: EventBus, prefix: str, cfg: Config, result: Re
             else:
                 counts.append(await bus_replay(bus, stream, t_bus))
                 raw_counts.append(await raw_xrange(raw, stream, REPLAY_BATCH, t_raw))
+            floor_counts.append(await xrange_transport(bare, stream, REPLAY_BATCH, t_bare))
+            floor_counts.append(validate_payloads(payloads, t_valid))
+    await bare.aclose()
+    if any(c != n for c in floor_counts):
+        raise RuntimeError(f"floor measurements read {floor_counts} entries; expected {n:,} each")
     for count, ok in counts:
         if count != n or ok != n:
             raise RuntimeError(f"replay read {count:,} entries, {ok:,} decoded ok; expected {n:,}")
@@ -868,6 +913,16 @@ async def replay(raw: Redis, bus: EventBus, prefix: str, cfg: Config, result: Re
     result["raw_xrange_per_s"] = t_raw.rate(total)
     result["raw_xrange_cpu_us_per_event"] = t_raw.cpu_us(total)
     result["ratio_replay_vs_raw_xrange"] = result["replay_per_s"] / result["raw_xrange_per_s"]
+    # What bounds replay: its pages cannot come cheaper than `xrange_transport`, nor can
+    # its entries decode cheaper than their payloads validate. A replay doing nothing
+    # else (no envelope, no header, no yield) would reach `replay_ceiling_per_s`.
+    result["xrange_transport_per_s"] = t_bare.rate(total)
+    result["xrange_transport_cpu_us_per_event"] = t_bare.cpu_us(total)
+    result["payload_validation_per_s"] = t_valid.rate(total)
+    result["payload_validation_cpu_us_per_event"] = t_valid.cpu_us(total)
+    ceiling = 1 / (1 / result["xrange_transport_per_s"] + 1 / result["payload_validation_per_s"])
+    result["replay_ceiling_per_s"] = ceiling
+    result["ratio_replay_ceiling_vs_raw_xrange"] = ceiling / result["raw_xrange_per_s"]
 
 
 # -- command -----------------------------------------------------------------------------
@@ -973,8 +1028,20 @@ def render(result: Result) -> str:
             row("MemoryBus market data", "memory_bus_md_publish_per_s"),
             row("RedisBus replay (read + decode)", "replay_per_s", "replay_cpu_us_per_event"),
             row("raw redis-py XRANGE pages", "raw_xrange_per_s", "raw_xrange_cpu_us_per_event"),
+            row(
+                "  same pages, replies unparsed (floor)",
+                "xrange_transport_per_s",
+                "xrange_transport_cpu_us_per_event",
+            ),
+            row(
+                "  payload validation alone (pydantic)",
+                "payload_validation_per_s",
+                "payload_validation_cpu_us_per_event",
+            ),
+            row("  replay ceiling (floor + validation)", "replay_ceiling_per_s"),
             row("bus md / raw pipeline", "ratio_md_vs_raw"),
             row("bus replay / raw XRANGE", "ratio_replay_vs_raw_xrange"),
+            row("  replay ceiling / raw XRANGE", "ratio_replay_ceiling_vs_raw_xrange"),
             row("bus exec / raw naive", "ratio_exec_vs_naive"),
         ],
         ("throughput", "events/s", "CPU us/event"),

@@ -435,6 +435,9 @@ class BinanceBrokerConfig(BrokerConfigBase):
     # Seconds a REST call may take; a new order without an answer by then has an unknown
     # outcome and is looked up, never sent again.
     request_timeout_s: float = Field(10.0, gt=0, le=120)
+    # true: no new order while the user-data stream (order reports, fills) is down.
+    # false: orders go out on REST alone and their reports arrive when it is back.
+    orders_need_user_stream: bool = True
 
     _check_secrets = field_validator("api_key", "api_secret")(_nonempty_secret)
     _check_symbols = field_validator("symbols")(_symbols)
@@ -461,15 +464,58 @@ class BinanceBrokerConfig(BrokerConfigBase):
 
 
 class IBBrokerConfig(BrokerConfigBase):
+    """Interactive Brokers through TWS or IB Gateway (docs/operations.md, IB section)."""
+
     type: Literal["ib"] = "ib"
     host: str = Field("127.0.0.1", min_length=1)
     port: int = Field(7497, ge=1, le=65_535)
     client_id: int = Field(1, ge=0)
+    # Client ids tried in order when TWS answers 326 (the id is in use, e.g. a stale
+    # session after a crash). Empty: say so and keep retrying `client_id`.
+    client_id_fallbacks: list[int] = Field(default_factory=list)
     account: str
+    # Instrument keys SYMBOL.VENUE (`AAPL.SMART`, `ESZ6.CME`, `EUR.USD.IDEALPRO`); a bare
+    # symbol means `SYMBOL.<default_venue>`.
     symbols: list[str] = Field(default_factory=list)
+    default_venue: str = Field("SMART", min_length=1)
     connect_timeout_s: float = Field(10, gt=0)
+    # live: real-time (needs the subscription); frozen: the last real-time values when the
+    # market is closed; delayed / delayed_frozen: 15-20 minutes late, no subscription.
+    market_data_type: Literal["live", "frozen", "delayed", "delayed_frozen"] = "live"
+    # Let orders (limit and stop kinds) work and trigger outside regular trading hours.
+    outside_rth: bool = False
+    # Seconds to wait for TWS to acknowledge an order, a modify or a cancel. No answer:
+    # the order's fate is asked of TWS (never re-sent blindly).
+    order_timeout_s: float = Field(5, gt=0, le=120)
+    # How long a fill waits for its commission report before it is journaled without the
+    # fee (the fee then follows as a fee correction).
+    commission_wait_s: float = Field(2, ge=0, le=60)
+    # Backoff of reconnect attempts after the socket to TWS is lost (doubling, capped).
+    reconnect_delay_s: float = Field(1, gt=0, le=300)
+    reconnect_max_delay_s: float = Field(30, gt=0, le=3600)
+    # Wait after a pacing violation (162, 420, 100) before the request is tried again.
+    pacing_delay_s: float = Field(1, ge=0, le=300)
+    # Seconds to wait for an answer to a request (contract details, executions, ...).
+    request_timeout_s: float = Field(10, gt=0, le=300)
+    # TWS reports fills live only to the client id that placed the order: orders placed
+    # under another client id (before a restart) are followed by asking this often.
+    other_clients_poll_s: float = Field(5, gt=0, le=3600)
 
     _check_symbols = field_validator("symbols")(_symbols)
+
+    @field_validator("client_id_fallbacks")
+    @classmethod
+    def _fallback_ids(cls, value: list[int]) -> list[int]:
+        if any(v < 0 for v in value):
+            raise ValueError("client ids are 0 or more")
+        return value
+
+    @field_validator("default_venue")
+    @classmethod
+    def _venue_word(cls, value: str) -> str:
+        if any(c.isspace() or c == "." for c in value):
+            raise ValueError("must be one word without dots or spaces (e.g. SMART)")
+        return value
 
 
 class ExternalBrokerConfig(BrokerConfigBase):

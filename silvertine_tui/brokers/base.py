@@ -161,7 +161,7 @@ class Broker(ABC):
     # What the venue takes; an adapter may set its own per instance (from config).
     capabilities: Capabilities = Capabilities()
     # Links that carry orders and their reports: all LIVE for an order to go out.
-    order_links: ClassVar[tuple[str, ...]] = ()
+    order_links: tuple[str, ...] = ()
     # How long after a timed-out `place` a "no such order" answer is final.
     unknown_order_window_s: float = 10.0
 

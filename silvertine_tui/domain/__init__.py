@@ -18,6 +18,7 @@ from .money import ZERO, Dec, quantize_to_step, to_decimal
 from .orders import (
     TRANSITIONS,
     ApplyResult,
+    FeeCorrection,
     Fill,
     Order,
     OrderRequest,
@@ -36,6 +37,7 @@ __all__ = [
     "Capabilities",
     "ConnectionState",
     "Dec",
+    "FeeCorrection",
     "Fill",
     "Instrument",
     "Liquidity",

@@ -15,10 +15,14 @@ def instrument_key(symbol: str, venue: str) -> str:
 
 
 def split_key(key: str) -> tuple[str, str]:
-    """`BRK.B.SMART` -> (`BRK.B`, `SMART`): the venue is after the last dot."""
+    """`BRK.B.SMART` -> (`BRK.B`, `SMART`): the venue is after the last dot. The symbol
+    may hold inner spaces as the venue spells it (IB option local symbols such as
+    `AAPL  261218C00200000.SMART`); the venue never does."""
     symbol, dot, venue = key.rpartition(".")
-    if not dot or not symbol or not venue:
+    if not dot or not symbol or not venue or any(c.isspace() for c in venue):
         raise ValueError(f"instrument key {key!r} is not SYMBOL.VENUE")
+    if symbol != symbol.strip():
+        raise ValueError(f"instrument key {key!r} starts or ends its symbol with a space")
     return symbol, venue
 
 
@@ -68,11 +72,25 @@ class Instrument(BaseModel):
     trading: bool = True
     status: str = "TRADING"
 
-    @field_validator("symbol", "venue")
+    # Where and when the venue trades it (IB contract details), informational.
+    trading_hours: str = ""
+    time_zone: str = ""
+
+    @field_validator("venue")
     @classmethod
     def _no_spaces(cls, value: str) -> str:
         if any(c.isspace() for c in value):
             raise ValueError("must not contain spaces")
+        return value
+
+    @field_validator("symbol")
+    @classmethod
+    def _inner_spaces_only(cls, value: str) -> str:
+        """A symbol may hold inner spaces as the venue spells it (IB option local
+        symbols pad with spaces: `AAPL  261218C00200000`); no tab, newline, or space at
+        either end, so a key still reads back as SYMBOL.VENUE."""
+        if value != value.strip() or any(c.isspace() and c != " " for c in value):
+            raise ValueError("must not start or end with a space or hold tabs/newlines")
         return value
 
     @property

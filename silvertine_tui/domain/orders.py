@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .enums import OrderStatus, OrderType, Side, TimeInForce
 from .errors import OrderValidationError, ValidationIssue
@@ -177,6 +178,36 @@ class Fill(BaseModel):
         return self.quantity * self.price
 
 
+class FeeCorrection(BaseModel):
+    """The fee of a fill already journaled, as the venue reported it afterwards (IB sends
+    an execution's commission report separately and sometimes late). `fee` replaces what
+    the fill carried (`previous_fee` in `previous_currency`, usually nothing); each
+    execution's fee is corrected once (`Order.apply_fee_correction`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    exec_id: str = Field(min_length=1)
+    client_order_id: str
+    broker: str
+    account: str
+    instrument: str
+    fee: Dec
+    fee_currency: str
+    fee_value: Dec | None = None
+    previous_fee: Dec = Decimal(0)
+    previous_currency: str = ""
+
+    @property
+    def changes(self) -> dict[str, Decimal]:
+        """The change per currency this correction makes to the fees paid."""
+        delta: dict[str, Decimal] = {}
+        if self.previous_fee:
+            delta[self.previous_currency] = -self.previous_fee
+        if self.fee:
+            delta[self.fee_currency] = delta.get(self.fee_currency, Decimal(0)) + self.fee
+        return {ccy: amount for ccy, amount in delta.items() if amount}
+
+
 class ApplyResult(StrEnum):
     APPLIED = "APPLIED"
     DUPLICATE = "DUPLICATE"
@@ -230,6 +261,17 @@ class Order(BaseModel):
     # Venue ids the order had before a cancel-replace gave it a new one: a late report
     # that still carries one of them is about the dead order and changes nothing.
     retired_venue_ids: set[str] = Field(default_factory=set)
+    fee_corrected: set[str] = Field(default_factory=set, description="exec ids")
+
+    @field_validator("fees", mode="before")
+    @classmethod
+    def _fees_per_currency(cls, value: Any) -> Any:
+        """Snapshots written before fees were kept per currency hold one amount (its
+        currency unnamed): read it as such rather than refuse the snapshot."""
+        if isinstance(value, (str, int, Decimal)) and not isinstance(value, bool):
+            amount = Decimal(value)
+            return {"": amount} if amount else {}
+        return value
 
     @classmethod
     def from_request(cls, request: OrderRequest) -> Order:
@@ -323,6 +365,24 @@ class Order(BaseModel):
                 self.status = S.FILLED
             elif self.status in (S.PENDING_NEW, S.NEW):
                 self.status = S.PARTIALLY_FILLED
+        return ApplyResult.APPLIED
+
+    def apply_fee_correction(self, correction: FeeCorrection) -> ApplyResult:
+        """Replace one fill's fee, once: a repeat is DUPLICATE, a correction for a fill
+        this order has not applied is STALE (the fill must come first)."""
+        if correction.client_order_id != self.client_order_id:
+            return ApplyResult.WRONG_ORDER
+        if correction.exec_id in self.fee_corrected:
+            return ApplyResult.DUPLICATE
+        if correction.exec_id not in self.exec_ids:
+            return ApplyResult.STALE
+        self.fee_corrected.add(correction.exec_id)
+        for currency, amount in correction.changes.items():
+            total = self.fees.get(currency, ZERO) + amount
+            if total:
+                self.fees[currency] = total
+            else:
+                self.fees.pop(currency, None)
         return ApplyResult.APPLIED
 
 

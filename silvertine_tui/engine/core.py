@@ -100,6 +100,10 @@ class TradingEngine:
         self._profile_mark: dict[str, int] = {}
         self._health_applied = 0
         self.applied = self.projection.applied  # stream -> last applied entry id
+        # (broker, account) -> time of the first journal event of the account: fills at
+        # the venue before it are history, not fills the journal missed.
+        self.journal_start: dict[tuple[str, str], int] = {}
+        self._exec_prefix = f"{bus.layout.prefix}:exec:"
         self.retry_delays = tuple(retry_delays)
         self.anomalies = Anomalies()
         self.replaying = False  # set by recovery: findings then are not alerted again
@@ -118,6 +122,13 @@ class TradingEngine:
     # -- applying events ---------------------------------------------------------------
 
     def apply_entry(self, entry: BusEntry) -> None:
+        if (
+            entry.stream not in self.applied
+            and entry.ok
+            and entry.stream.startswith(self._exec_prefix)
+        ):
+            event: EventBase = entry.event  # type: ignore[assignment]
+            self.journal_start.setdefault((event.broker, event.account), event.ts)
         self.applied[entry.stream] = entry.id
         if entry.ok:
             self.apply(entry.event)  # type: ignore[arg-type]
@@ -220,6 +231,10 @@ class TradingEngine:
         ours = self.portfolio.position(*key)
         if venue.quantity == ours:
             self._mismatched.discard(key)
+            return
+        if ours == 0 and not self.portfolio.traded(*key):
+            # Held at the venue before this journal knew the instrument: the reconcile
+            # takes it as the opening position. Not a disagreement with our fills.
             return
         if key in self._mismatched:
             return

@@ -18,6 +18,7 @@ from ..domain import ApplyResult, Fill, Order, OrderRequest, OrderStatus, OrderU
 from ..events import (
     CancelRequestEvent,
     EventBase,
+    FeeCorrectionEvent,
     FillEvent,
     ModifyRequestEvent,
     OrderRequestEvent,
@@ -126,6 +127,8 @@ class OMS:
                 outcome = self._on_request(event)
             case FillEvent():
                 outcome = self._on_report(event, event.payload.client_order_id)
+            case FeeCorrectionEvent():
+                outcome = self._on_fee_correction(event)
             case CancelRequestEvent() | ModifyRequestEvent():
                 view = self.orders.get(event.payload.client_order_id)
                 if view is not None:
@@ -172,6 +175,14 @@ class OMS:
                 extra={"client_order_id": view.client_order_id, "result": result},
             )
         return _FROM_ORDER[result]
+
+    def _on_fee_correction(self, event: FeeCorrectionEvent) -> Outcome:
+        """A fill's fee reported after the fill: applied to its order once."""
+        view = self.orders.get(event.payload.client_order_id)
+        if view is None:
+            return Outcome.IGNORED
+        view.history.append(event)
+        return _FROM_ORDER[view.order.apply_fee_correction(event.payload)]
 
     def _on_reconcile(self, event: ReconcileEvent) -> Outcome:
         rec = event.payload

@@ -27,10 +27,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..domain import ZERO, Balance, Fill, Instrument, Position, Quote
+from ..domain import ZERO, Balance, FeeCorrection, Fill, Instrument, Position, Quote
 from ..events import (
     BalanceEvent,
     EventBase,
+    FeeCorrectionEvent,
     FillEvent,
     PositionEvent,
     QuoteEvent,
@@ -70,6 +71,18 @@ class PositionState:
         valued = sum((v for ccy, v in self.fee_values.items() if ccy != self.currency), ZERO)
         return self.realized_gross - self.fees.get(self.currency, ZERO) - valued
 
+    def correct_fee(self, correction: FeeCorrection) -> None:
+        for currency, amount in correction.changes.items():
+            currency = currency or self.currency
+            total = self.fees.get(currency, ZERO) + amount
+            if total:
+                self.fees[currency] = total
+            else:
+                self.fees.pop(currency, None)
+        currency = correction.fee_currency or self.currency
+        if correction.fee_value is not None and currency != self.currency:
+            self.fee_values[currency] = self.fee_values.get(currency, ZERO) + correction.fee_value
+
     def take_fee_quantity(self, amount: Decimal) -> None:
         """A fee paid out of the asset this position holds (spot): fewer units, same
         average cost (the fee's value is in realized P&L already)."""
@@ -99,15 +112,23 @@ class PositionState:
         signed = fill.quantity * fill.side.sign
         price = fill.price
         old = self.quantity
-        if old == 0 or (old > 0) == (signed > 0):
+        if old != 0 and self.avg_price is None:
+            # A quantity taken from the venue (an opening position) has no known cost:
+            # adding to it or closing it cannot be valued, so the average stays unknown
+            # and nothing is realized until it is flat (or through zero) again.
+            self.quantity = old + signed
+            if self.quantity != 0 and (self.quantity > 0) != (old > 0):
+                self.avg_price = price
+        elif old == 0 or (old > 0) == (signed > 0):
             cost = (self.avg_price or ZERO) * abs(old) + price * fill.quantity
             self.quantity = old + signed
             self.avg_price = cost / abs(self.quantity)
         else:
             closing = min(fill.quantity, abs(old))
             direction = 1 if old > 0 else -1
-            assert self.avg_price is not None
-            self.realized_gross += (price - self.avg_price) * closing * direction * self.multiplier
+            avg = self.avg_price
+            assert avg is not None  # old != 0 with an unknown cost is handled above
+            self.realized_gross += (price - avg) * closing * direction * self.multiplier
             self.quantity = old + signed
             if self.quantity == 0:
                 self.avg_price = None
@@ -224,6 +245,8 @@ class Portfolio:
         match event:
             case FillEvent():
                 return self.apply_fill(event.payload)
+            case FeeCorrectionEvent():
+                return self.apply_fee_correction(event.payload)
             case QuoteEvent():
                 return self.apply_quote(event.payload)
             case BalanceEvent():
@@ -236,7 +259,10 @@ class Portfolio:
                 return True
             case ReconcileEvent():
                 rec = event.payload
-                if rec.kind is ReconcileKind.POSITION_MISMATCH and rec.venue_quantity is not None:
+                if (
+                    rec.kind in (ReconcileKind.POSITION_MISMATCH, ReconcileKind.OPENING_POSITION)
+                    and rec.venue_quantity is not None
+                ):
                     self.adopt_venue_quantity(
                         event.broker, event.account, rec.instrument, rec.venue_quantity
                     )
@@ -258,6 +284,23 @@ class Portfolio:
             self._take_asset_fee(
                 fill.broker, fill.account, fill.instrument, fill.fee_currency, fill.fee
             )
+        return True
+
+    def traded(self, broker: str, account: str, instrument: str) -> bool:
+        """Whether the journal holds a fill (or an adopted quantity) in `instrument`."""
+        if instrument in self.last_fills.get((broker, account), {}):
+            return True
+        state = self.positions.get((broker, account, instrument))
+        return state is not None and (state.quantity != 0 or state.avg_price is not None)
+
+    def apply_fee_correction(self, correction: FeeCorrection) -> bool:
+        """A fill's fee reported after the fill (IB's late commission report): the
+        position's fees change by the difference, once per execution id."""
+        key = f"fee/{correction.broker}/{correction.account}/{correction.exec_id}"
+        if not self._fills.add(key):
+            return False
+        state = self._state(correction.broker, correction.account, correction.instrument)
+        state.correct_fee(correction)
         return True
 
     def note_last_fill(self, fill: Fill) -> None:

@@ -80,6 +80,7 @@ def build_snapshot(engine: TradingEngine, broker: str, account: str) -> Snapshot
         positions=tuple(positions),
         balances=tuple(balances),
         last_fills=tuple(engine.portfolio.last_fills.get((broker, account), {}).values()),
+        journal_start_ns=engine.journal_start.get((broker, account)),
     )
 
 
@@ -186,6 +187,8 @@ def load_snapshot(engine: TradingEngine, snapshot: Snapshot) -> None:
             engine.portfolio.mark_fill_seen(snapshot.broker, snapshot.account, exec_id)
     for fill in snapshot.last_fills:
         engine.portfolio.note_last_fill(fill)
+    if snapshot.journal_start_ns is not None:
+        engine.journal_start[(snapshot.broker, snapshot.account)] = snapshot.journal_start_ns
     for bal in snapshot.balances:
         engine.portfolio.balances[(bal.broker, bal.account, bal.currency)] = bal
     engine.applied[engine.bus.layout.exec(snapshot.broker, snapshot.account)] = snapshot.covers
@@ -398,7 +401,10 @@ async def reconcile_broker(engine: TradingEngine, broker: Broker) -> list[Reconc
     """Ask the broker what its venue holds, from the last fill the journal knows in each
     instrument (not from the epoch), and reconcile the journal against it."""
     last_fills = dict(engine.portfolio.last_fills.get((broker.name, broker.account), {}))
-    report = await broker.reconcile(last_fills=last_fills)
+    # Fills from before the account's journal began are the venue's history, not fills
+    # we missed: a first connect to an account with a past asks from now.
+    since = engine.journal_start.get((broker.name, broker.account), broker.clock())
+    report = await broker.reconcile(since_ns=since, last_fills=last_fills)
     return await reconcile(engine, broker, report)
 
 
@@ -513,7 +519,22 @@ async def reconcile(
     for instrument in sorted(set(venue_positions) | set(ours_pos)):
         mine = ours_pos.get(instrument, Decimal(0))
         theirs = venue_positions.get(instrument, Decimal(0))
-        if mine != theirs:
+        if (
+            mine != theirs
+            and mine == 0
+            and not engine.portfolio.traded(broker.name, broker.account, instrument)
+        ):
+            await publish(
+                Reconcile(
+                    kind=ReconcileKind.OPENING_POSITION,
+                    instrument=instrument,
+                    ours=f"{mine:f}",
+                    venue=f"{theirs:f}",
+                    detail="held at the venue before this journal: the opening position",
+                    venue_quantity=theirs,
+                )
+            )
+        elif mine != theirs:
             await publish(
                 Reconcile(
                     kind=ReconcileKind.POSITION_MISMATCH,

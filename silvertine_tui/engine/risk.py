@@ -225,7 +225,7 @@ class RiskGate:
                     )
         if limits.price_collar_pct is not None and last is not None and last > 0:
             basis = ctx.mark_basis(request.instrument)
-            mark = f"mark {fmt(last)}" + (f" ({basis})" if basis else "")
+            mark = f"mark {fmt(last.normalize())}" + (f" ({basis})" if basis else "")
             for name, value in (
                 ("limit_price", request.limit_price),
                 ("stop_price", request.stop_price),

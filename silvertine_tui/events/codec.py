@@ -83,11 +83,22 @@ def _as_text(raw: Any) -> str:
 _REQUIRED = (b"t", b"v", b"id", b"ts", b"src", b"p")
 _SEQUENCES = (list, tuple)  # a tuple: `list | tuple` would be rebuilt on every call
 _FIELDS_SET = frozenset({"type", "v", "event_id", "ts", "source", "payload"})
-# The payload's core validator, called directly: the TypeAdapter wrapper costs ~0.4 us.
-_BY_WIRE_TYPE = {
-    name.encode(): (name, cls, adapter.validator, cls.SCHEMA_VERSION)
+# Per wire type: its name, class, the payload's core validator (called directly: the
+# TypeAdapter wrapper costs ~0.4 us) and the versions the short path takes, as their
+# wire bytes (`b"1"` -> 1). Any other spelling or version goes the careful way, which
+# reads it with `int()` and names what is wrong or unknown.
+# (the validator is pydantic's SchemaValidator, or its plugin wrapper when plugins run)
+_WireType = tuple[str, type[EventBase], Any, dict[bytes, int]]
+_BY_WIRE_TYPE: dict[bytes, _WireType] = {
+    name.encode(): (
+        name,
+        cls,
+        adapter.validator,
+        {str(v).encode(): v for v in range(1, cls.SCHEMA_VERSION + 1)},
+    )
     for name, (cls, adapter) in _PAYLOAD_ADAPTERS.items()
 }
+_NO_TYPE: Any = (None, None, None, {})  # an unknown type: no version is taken
 
 
 _new = object.__new__
@@ -95,33 +106,6 @@ _set_attr = object.__setattr__
 _set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-
-
-def _build(
-    cls: type[EventBase], kind: str, v: int, event_id: str, ts: int, source: str, payload: Any
-) -> Any:
-    """Make the envelope without re-validating it: every field was checked by the
-    caller and the payload by its own validator. Saves half of the decode time, which
-    is what replay speed is made of. (Sets pydantic's own slots and a fresh `__dict__`,
-    as `model_construct` does, minus its per-field default handling; assigning the dict
-    whole costs half of filling the one pydantic made.)"""
-    event = _new(cls)
-    _set_attr(
-        event,
-        "__dict__",
-        {
-            "type": kind,
-            "v": v,
-            "event_id": event_id,
-            "ts": ts,
-            "source": source,
-            "payload": payload,
-        },
-    )
-    _set_fields_set(event, set(_FIELDS_SET))
-    _set_extra(event, None)
-    _set_private(event, None)
-    return event
 
 
 def decode(fields: Mapping[Any, Any]) -> Decoded:
@@ -167,23 +151,70 @@ def _decode_fast(
     kind_raw: Any, v_raw: Any, id_raw: Any, ts_raw: Any, src_raw: Any, raw: Any
 ) -> Event | None:
     """The short path, or None when anything is unusual (the caller then goes the
-    careful way, which names the problem)."""
+    careful way, which names the problem).
+
+    Every check of the careful path is made (known type and version, non-empty id and
+    source, a non-negative integer ts, the payload through its full validator); only
+    the envelope is not re-validated by pydantic: it is built directly, with pydantic's
+    own slots and a fresh `__dict__`, as `model_construct` does minus its per-field
+    default handling. This is replay's hot loop: one function, no calls it can spare.
+    """
     try:
-        known = _BY_WIRE_TYPE.get(kind_raw)
-        v = int(v_raw)
+        kind, cls, validator, versions = _BY_WIRE_TYPE.get(kind_raw, _NO_TYPE)
+        v = versions.get(v_raw)
         stamp = int(ts_raw)
         event_id = id_raw.decode()
         source = src_raw.decode()
     except Exception:
         return None
-    if known is None or not event_id or not source or stamp < 0 or not 1 <= v <= known[3]:
+    if v is None or not event_id or not source or stamp < 0:
         return None
-    kind, cls, validator, _ = known
     try:
         payload = validator.validate_json(raw)
     except Exception:
         return None
-    event: Event = _build(cls, kind, v, event_id, stamp, source, payload)
+    event: Any = _new(cls)
+    _set_attr(
+        event,
+        "__dict__",
+        {
+            "type": kind,
+            "v": v,
+            "event_id": event_id,
+            "ts": stamp,
+            "source": source,
+            "payload": payload,
+        },
+    )
+    _set_fields_set(event, set(_FIELDS_SET))
+    _set_extra(event, None)
+    _set_private(event, None)
+    built: Event = event
+    return built
+
+
+def _build(
+    cls: type[EventBase], kind: str, v: int, event_id: str, ts: int, source: str, payload: Any
+) -> Any:
+    """Make the envelope without re-validating it (the careful path's builder; the
+    short path inlines the same steps): every field was checked by the caller and the
+    payload by its own validator."""
+    event = _new(cls)
+    _set_attr(
+        event,
+        "__dict__",
+        {
+            "type": kind,
+            "v": v,
+            "event_id": event_id,
+            "ts": ts,
+            "source": source,
+            "payload": payload,
+        },
+    )
+    _set_fields_set(event, set(_FIELDS_SET))
+    _set_extra(event, None)
+    _set_private(event, None)
     return event
 
 
@@ -205,7 +236,7 @@ def _decode_careful(fields: Mapping[Any, Any]) -> Decoded:
         except ValueError:
             return DecodeError("v and ts must be integers", _preview(fields))
         known = _BY_WIRE_TYPE.get(kind_raw)
-        if known is None or v > known[3]:
+        if known is None or v > known[1].SCHEMA_VERSION:
             return UnknownEvent(kind_raw.decode(), v, event_id, stamp, source, raw)
         kind, cls, adapter, _ = known
         if not event_id or not source or stamp < 0 or v < 1:

@@ -10,6 +10,7 @@ from pydantic import Field, TypeAdapter
 from ..domain import (
     Balance,
     Book,
+    FeeCorrection,
     Fill,
     OrderRequest,
     OrderUpdate,
@@ -82,6 +83,13 @@ class FillEvent(EventBase):
     payload: Fill
 
 
+class FeeCorrectionEvent(EventBase):
+    """A journaled fill's fee as the venue reported it later (`FeeCorrection`)."""
+
+    type: Literal["fill.fee"] = "fill.fee"
+    payload: FeeCorrection
+
+
 class PositionEvent(EventBase):
     type: Literal["position"] = "position"
     payload: Position
@@ -138,6 +146,7 @@ Event = Annotated[
     | ModifyRequestEvent
     | OrderUpdateEvent
     | FillEvent
+    | FeeCorrectionEvent
     | PositionEvent
     | BalanceEvent
     | ReconcileEvent
@@ -163,6 +172,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         ModifyRequestEvent,
         OrderUpdateEvent,
         FillEvent,
+        FeeCorrectionEvent,
         PositionEvent,
         BalanceEvent,
         ReconcileEvent,
@@ -184,6 +194,7 @@ CHANNELS: dict[str, Channel] = {
     "order.modify": Channel.EXECUTION,
     "order.update": Channel.EXECUTION,
     "fill": Channel.EXECUTION,
+    "fill.fee": Channel.EXECUTION,
     "position": Channel.EXECUTION,
     "balance": Channel.EXECUTION,
     "reconcile": Channel.EXECUTION,

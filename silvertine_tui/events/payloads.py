@@ -77,6 +77,8 @@ class ReconcileKind(StrEnum):
     LOCAL_ORDER_UNKNOWN = "LOCAL_ORDER_UNKNOWN"  # we think open, the venue does not know it
     STATUS_MISMATCH = "STATUS_MISMATCH"
     POSITION_MISMATCH = "POSITION_MISMATCH"
+    # Held at the venue before the journal knew the instrument: taken as it is.
+    OPENING_POSITION = "OPENING_POSITION"
     MISSED_FILL = "MISSED_FILL"
     BALANCE_MISMATCH = "BALANCE_MISMATCH"
     DATA_LOSS = "DATA_LOSS"  # the bus lost data (restart without persistence)
@@ -152,6 +154,8 @@ class Snapshot(BaseModel):
     # The last fill the journal holds per instrument: reconcile asks the venue for
     # fills after it (a journal trimmed to the snapshot no longer has it).
     last_fills: tuple[Fill, ...] = ()
+    # When the account's journal began (ns): venue fills before it are history.
+    journal_start_ns: int | None = None
 
 
 class BrokerProfile(BaseModel):

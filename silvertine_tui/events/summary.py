@@ -21,6 +21,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from ..domain import (
     Balance,
     Book,
+    FeeCorrection,
     Fill,
     Instrument,
     OrderRequest,
@@ -200,6 +201,12 @@ def describe(
             return (
                 f"FILL {p.side} {qty_text(p.quantity, i)} {p.instrument}"
                 f" @ {price_text(p.price, i)}{fee} {ref(p.client_order_id)}"
+            )
+        case FeeCorrection():
+            i = inst(p.instrument)
+            return (
+                f"FEE {p.instrument} {fee_text(p.fee, p.fee_currency, i)} {p.fee_currency}"
+                f" for fill {p.exec_id} {ref(p.client_order_id)}"
             )
         case Position():
             i = inst(p.instrument)

@@ -19,6 +19,7 @@ from ..engine import FeedEntry
 from ..engine.anomalies import ENGINE_COMPONENT
 from ..events import (
     MARKET_DATA_TYPES,
+    FeeCorrectionEvent,
     FillEvent,
     HealthEvent,
     LogEvent,
@@ -26,6 +27,7 @@ from ..events import (
     OrderUpdateEvent,
     QuoteEvent,
     ReconcileEvent,
+    ReconcileKind,
     RiskAction,
     RiskEvent,
     Signal,
@@ -324,7 +326,7 @@ class FeedModel:
         line_kind = LineKind.INFO
         if not entry.ok:
             line_kind = LineKind.ERROR
-        elif isinstance(event, FillEvent):
+        elif isinstance(event, FillEvent | FeeCorrectionEvent):
             line_kind = LineKind.FILL
         elif isinstance(event, OrderUpdateEvent):
             status = event.payload.status
@@ -333,7 +335,10 @@ class FeedModel:
             line_kind = LineKind.RISK
         elif (
             isinstance(event, HealthEvent) and event.payload.state is not ConnectionState.LIVE
-        ) or isinstance(event, ReconcileEvent):
+        ) or (
+            isinstance(event, ReconcileEvent)
+            and event.payload.kind is not ReconcileKind.OPENING_POSITION
+        ):
             line_kind = LineKind.WARN
         elif isinstance(event, LogEvent) and event.payload.level in (
             LogLevel.WARNING,

@@ -23,9 +23,10 @@ from typing import Protocol
 import pytest
 
 from silvertine_tui.brokers import Broker
+from silvertine_tui.brokers.ib import IBBroker
 from silvertine_tui.brokers.paper import PaperBroker
 from silvertine_tui.bus import BusOptions, EventBus, MemoryBus
-from silvertine_tui.config import PaperBrokerConfig
+from silvertine_tui.config import IBBrokerConfig, PaperBrokerConfig
 from silvertine_tui.domain import (
     Book,
     BookLevel,
@@ -36,6 +37,7 @@ from silvertine_tui.domain import (
     TimeInForce,
 )
 from silvertine_tui.events import EventBase
+from tests.fakes.tws import FakeTws
 
 Level = tuple[Decimal, Decimal]
 
@@ -67,6 +69,10 @@ class VenueDriver(Protocol):
 
     async def set_report_faults(self, *, duplicate: bool, late: bool) -> None:
         """Make the venue send every report twice and/or re-send older reports late."""
+
+    async def reports_repeated(self) -> int:
+        """How many reports the venue has sent again (duplicated or re-sent late) since
+        `set_report_faults`: proof that the fault really happened."""
 
     async def print_trade(self, price: Decimal, quantity: Decimal) -> None:
         """A trade of `quantity` at `price` prints on the venue's public tape now. A
@@ -214,6 +220,9 @@ class PaperDriver:
         self.broker.faults.duplicate_rate = 1.0 if duplicate else 0.0
         self.broker.faults.late_rate = 1.0 if late else 0.0
 
+    async def reports_repeated(self) -> int:
+        return self.broker.faults.duplicates + self.broker.faults.late
+
     async def print_trade(self, price: Decimal, quantity: Decimal) -> None:
         await self.broker.settle()  # paper's stops trigger on the book
 
@@ -261,12 +270,150 @@ async def paper_harness() -> AsyncIterator[Harness]:
         await bus.close()
 
 
+# -- binance ----------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def binance_harness() -> AsyncIterator[Harness]:
+    """`BinanceBroker` over the real python-binance client against a fake Binance spot
+    server (tests/fakes/binance): fees in the quote currency, 10,000 USDT."""
+    from tests.support.binance_broker import binance_session
+
+    cash = Decimal("10000")
+    async with binance_session(balances={"USDT": cash}) as session:
+        broker = session.broker
+        key = "ETHUSDT.BINANCE"
+        harness = Harness(
+            name="binance",
+            broker=broker,
+            bus=session.bus,
+            driver=session.driver,
+            instrument=await broker.instrument(key),
+            mid=Decimal("2000.00"),
+            unit=Decimal("0.1000"),
+            cash=cash,
+        )
+        await harness.set_quiet_book()
+        yield harness
+
+
+# -- ib (fake TWS, the real ib_async client) ------------------------------------------------
+
+
+class TwsDriver:
+    """Drives the fake TWS: a book is its quote (top plus the levels behind it), a drop
+    is a TCP abort with the client id held by TWS until restored (so reconnects fail
+    with 326, as after a real network cut), duplicate reports are the executions replay
+    sent twice and late ones commission reports sent before their executions."""
+
+    def __init__(self, fake: FakeTws, broker: IBBroker, symbol: str) -> None:
+        self.fake = fake
+        self.broker = broker
+        self.symbol = symbol
+        self.book: tuple[list[Level], list[Level]] = ([], [])
+
+    async def set_book(self, bids: Sequence[Level], asks: Sequence[Level]) -> None:
+        self.book = (list(bids), list(asks))
+        await self._quote(None, Decimal(1))
+
+    async def _quote(self, last: Decimal | None, last_size: Decimal) -> None:
+        bids, asks = self.book
+        bid, bid_size = bids[0] if bids else (None, Decimal(0))
+        ask, ask_size = asks[0] if asks else (None, Decimal(0))
+        await self.fake.set_quote(
+            self.symbol,
+            bid,
+            ask,
+            bid_size=bid_size,
+            ask_size=ask_size,
+            last=last,
+            last_size=last_size,
+            deeper_bids=bids[1:],
+            deeper_asks=asks[1:],
+        )
+
+    async def print_trade(self, price: Decimal, quantity: Decimal) -> None:
+        await self._quote(price, quantity)  # IB stops trigger on the last price
+
+    async def charge_fees_in_base(self) -> None:
+        # IB charges commissions in a currency (the contract's or the account's), never
+        # in the asset bought, crypto at PAXOS included.
+        pytest.skip("IB never charges a fee in the base asset")
+
+    async def time_out_next_order(self) -> None:
+        self.fake.lose_next_order_answer()
+
+    async def settle(self) -> None:
+        await self.broker.settle()
+
+    async def drop_connection(self) -> None:
+        self.fake.reserve_client_id(self.broker.client_id)
+        await self.fake.drop_connections()
+
+    async def restore_connection(self) -> None:
+        self.fake.release_client_id(self.broker.client_id)
+
+    async def set_report_faults(self, *, duplicate: bool, late: bool) -> None:
+        if duplicate or late:
+            # Not a breakage: ib_async keeps one Fill per execution id and raises an
+            # order-status event only when the status changed, so neither a duplicated
+            # nor a late report can reach an IB adapter; the IB tests cover what TWS does
+            # send twice (the executions replay) and early (commission reports):
+            # tests/unit/test_ib_faults.py.
+            pytest.skip("IB: ib_async drops duplicated and stale reports before the adapter")
+
+    async def reports_repeated(self) -> int:
+        return 0
+
+
+@contextlib.asynccontextmanager
+async def ib_harness() -> AsyncIterator[Harness]:
+    """IBBroker with the real ib_async client against the fake TWS (AAPL at SMART)."""
+    cash = Decimal("100000")
+    bus = MemoryBus(BusOptions(prefix=f"contract-{uuid.uuid4().hex[:8]}", block_ms=50))
+    await bus.start()
+    async with FakeTws(cash={"USD": cash}, check_funds=True) as fake:
+        config = IBBrokerConfig(
+            name="ib",
+            account=fake.account,
+            port=fake.port,
+            client_id=1,
+            symbols=["AAPL"],
+            connect_timeout_s=0.5,
+            reconnect_delay_s=0.05,
+            reconnect_max_delay_s=0.2,
+            commission_wait_s=0.5,
+            order_timeout_s=1,
+            request_timeout_s=2,
+            pacing_delay_s=0.05,
+        )
+        broker = IBBroker(config, bus)
+        await broker.connect()
+        instrument = await broker.instrument("AAPL.SMART")
+        harness = Harness(
+            name="ib",
+            broker=broker,
+            bus=bus,
+            driver=TwsDriver(fake, broker, "AAPL"),
+            instrument=instrument,
+            mid=Decimal("150.00"),
+            unit=Decimal("1"),
+            cash=cash,
+        )
+        await harness.set_quiet_book()
+        try:
+            yield harness
+        finally:
+            await broker.close()
+            await bus.close()
+
+
 HarnessFactory = Callable[[], contextlib.AbstractAsyncContextManager[Harness]]
 
 ADAPTERS: dict[str, HarnessFactory] = {
     "paper": paper_harness,
-    # "binance": binance_harness,  (fake Binance server; Binance issue)
-    # "ib": ib_harness,  (fake TWS; IB issue)
+    "binance": binance_harness,
+    "ib": ib_harness,
 }
 
 

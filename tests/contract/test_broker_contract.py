@@ -352,11 +352,10 @@ async def test_duplicate_and_late_reports_never_move_an_order_backwards(
     )
     await h.driver.settle()
     events = await h.events()
-    exec_ids = Counter(f.exec_id for f in fills(events, coid))
-    assert any(n > 1 for n in exec_ids.values()), "no duplicated fill was produced"
+    assert await h.driver.reports_repeated() > 0, "the venue repeated no report"
+    # An adapter may journal the venue's repeats (the engine refuses them on replay) or
+    # drop them itself; either way none of them may count twice or move an order back.
     orders, results = replay_orders(events)
-    assert results[ApplyResult.DUPLICATE] > 0
-    assert results[ApplyResult.STALE] + results[ApplyResult.TERMINAL] > 0, "no late report"
     assert results[ApplyResult.OVERFILL] == 0
     assert orders[coid].status is S.FILLED
     assert orders[coid].filled_qty == h.qty(3)

@@ -22,6 +22,7 @@ from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.engine.recovery import reconcile, recover, replay_stream, write_snapshot
 from silvertine_tui.engine.risk import RiskRejected
 from silvertine_tui.events import (
+    FillEvent,
     OrderRequestEvent,
     OrderUpdateEvent,
     ReconcileKind,
@@ -145,15 +146,56 @@ async def test_missed_fill_is_the_venues_fill_and_moves_the_position() -> None:
 
 
 async def test_position_mismatch_adopts_the_venue_without_a_fill() -> None:
-    bus, engine, (venue,) = await make()
+    _, engine, (venue,) = await make()
+    cid = await engine.submit(order(qty="2"))
+    await sync(engine)
+    venue.venue_orders.pop(cid)
+    venue.venue_fills.append(
+        Fill(
+            exec_id="x-1",
+            client_order_id=cid,
+            broker="scripted",
+            account="main",
+            instrument=INSTRUMENT.key,
+            side=Side.BUY,
+            quantity=D("2"),
+            price=D("10.00"),
+        )
+    )
+    venue.venue_positions[INSTRUMENT.key] = D("2")
+    await reconcile(engine, venue, await venue.reconcile())
+    venue.venue_positions[INSTRUMENT.key] = D("5")  # 3 more, and no fill says why
+    found = await reconcile(engine, venue, await venue.reconcile())
+    assert [(f.kind, f.ours, f.venue) for f in found] == [
+        (ReconcileKind.POSITION_MISMATCH, "2", "5")
+    ]
+    assert engine.portfolio.position("scripted", "main", INSTRUMENT.key) == D("5")
+    assert engine.anomalies.counts["position_mismatch"] == 1
+    assert [f.exec_id for f in await journal_fills(engine)] == ["x-1"]  # none made up
+
+
+async def test_a_holding_from_before_the_journal_is_the_opening_position() -> None:
+    """A first connect to an account that already holds an asset: the holding is where
+    the journal starts, not a disagreement with fills we never had."""
+    _, engine, (venue,) = await make()
     venue.venue_positions[INSTRUMENT.key] = D("5")
     found = await reconcile(engine, venue, await venue.reconcile())
     assert [(f.kind, f.ours, f.venue) for f in found] == [
-        (ReconcileKind.POSITION_MISMATCH, "0", "5")
+        (ReconcileKind.OPENING_POSITION, "0", "5")
     ]
     assert engine.portfolio.position("scripted", "main", INSTRUMENT.key) == D("5")
-    journal = await bus.read(bus.layout.exec("scripted", "main"))
-    assert not [e for e in journal if getattr(e.event, "type", "") == "fill"]
+    assert sum(engine.anomalies.counts.values()) == 0
+    assert await journal_fills(engine) == []
+    # From then on the holding is ours: the venue saying otherwise is a mismatch.
+    venue.venue_positions[INSTRUMENT.key] = D("4")
+    found = await reconcile(engine, venue, await venue.reconcile())
+    assert [f.kind for f in found] == [ReconcileKind.POSITION_MISMATCH]
+    assert engine.anomalies.counts["position_mismatch"] == 1
+
+
+async def journal_fills(engine: TradingEngine) -> list[Fill]:
+    journal = await engine.bus.read(engine.bus.layout.exec("scripted", "main"))
+    return [e.event.payload for e in journal if isinstance(e.event, FillEvent)]
 
 
 async def test_snapshot_plus_replay_equals_full_replay() -> None:

@@ -434,3 +434,45 @@ async def test_market_data_does_not_stall_the_producer_during_an_outage(
         # Every quote was either written or counted as dropped: nothing vanished.
         assert len(stored) + bus.stats.md_dropped == len(quotes)
         assert bus.stats.published_md == len(stored)
+
+
+async def test_replay_reads_one_page_ahead_and_leaves_nothing_behind_when_stopped(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    """Replay requests the next page while the consumer works through this one; a
+    consumer that stops early leaves no request running, and the next replay reads
+    every entry, in order, from the same reader."""
+    async with running_bus(redis_server.url, options(key_prefix)) as bus:
+        stream = bus.layout.exec("paper", "main")
+        published = [fill_event(n) for n in range(23)]
+        ids = [await bus.publish(event) for event in published]
+        before = asyncio.all_tasks()
+        replay = cast(AsyncGenerator[BusEntry, None], bus.replay(stream, batch=5))
+        async with contextlib.aclosing(replay) as entries:
+            first = await anext(entries)
+            # The first page is in hand: the request for the second one is out already.
+            ahead = asyncio.all_tasks() - before
+            assert len(ahead) == 1
+            assert first.event == published[0]
+        await asyncio.sleep(0.05)
+        assert all(task.done() for task in ahead)
+        assert asyncio.all_tasks() == before
+        replayed = [entry async for entry in bus.replay(stream, batch=5)]
+        assert [e.id for e in replayed] == ids
+        assert [e.event for e in replayed] == published
+        # A last page that is exactly full asks once more and finds nothing.
+        assert len([e async for e in bus.replay(stream, after=ids[2] or "", batch=5)]) == 20
+
+
+async def test_replay_while_redis_is_down_says_so(server: RedisServer, key_prefix: str) -> None:
+    async with running_bus(server.url, options(key_prefix)) as bus:
+        stream = bus.layout.exec("paper", "main")
+        for n in range(12):
+            await bus.publish(fill_event(n))
+        replay = cast(AsyncGenerator[BusEntry, None], bus.replay(stream, batch=5))
+        async with contextlib.aclosing(replay) as entries:
+            await anext(entries)
+            server.kill()
+            with pytest.raises(BusUnavailableError, match="replaying"):
+                async for _ in entries:
+                    pass

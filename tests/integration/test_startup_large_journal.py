@@ -13,6 +13,7 @@ import html
 import time
 from decimal import Decimal
 
+import pytest
 from redis.asyncio import Redis
 
 from benchmarks.engine import SYMBOL, order_lifecycle
@@ -94,6 +95,19 @@ class LoopLag:
             self.worst[phase] = max(self.worst.get(phase, 0.0), held)
 
 
+START_LIMIT_S = 180.0
+"""A start that has not finished by then is stuck (it takes seconds on a quiet machine)."""
+
+
+def starting(session: Session, deadline: float) -> None:
+    """Fail at once, with the reason, when the start failed or hangs (never spin)."""
+    progress = session.progress
+    if progress.phase is StartPhase.FAILED:
+        pytest.fail(f"the session's start failed: {progress.error}")
+    if time.perf_counter() > deadline:
+        pytest.fail(f"the session did not start in {START_LIMIT_S:g}s: {progress.phase}")
+
+
 async def test_the_desk_shows_recovery_progress_and_comes_up_with_the_journal(
     redis_server: RedisServer, key_prefix: str
 ) -> None:
@@ -113,7 +127,9 @@ async def test_the_desk_shows_recovery_progress_and_comes_up_with_the_journal(
             lag_task = asyncio.create_task(lag.run())
             # The first frame with the progress on it, as the terminal would get it.
             first_frame: tuple[float, bool, str] | None = None
+            deadline = time.perf_counter() + START_LIMIT_S
             while first_frame is None and not session.ready:
+                starting(session, deadline)
                 screen = html.unescape(app.export_screenshot()).replace("\xa0", " ")
                 if "recovering:" in screen:
                     first_frame = (time.perf_counter() - started, session.ready, screen)
@@ -121,6 +137,7 @@ async def test_the_desk_shows_recovery_progress_and_comes_up_with_the_journal(
                 await asyncio.sleep(0.01)
             n = 0
             while not session.ready:
+                starting(session, deadline)
                 await asyncio.sleep(0.05)
                 done_seen.append(session.progress.done)
                 if not refusals and 0 < session.progress.done < events:

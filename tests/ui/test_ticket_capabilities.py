@@ -178,7 +178,7 @@ async def test_an_order_path_that_is_down_says_why_in_the_ticket(make_desk) -> N
         await start(desk, pilot)
         spot = desk.session.brokers[1]
         # Links like a real venue's: orders need REST and the user stream.
-        spot.order_links = ("rest", "user")  # type: ignore[misc]
+        spot.order_links = ("rest", "user")
         await spot.set_link("rest", ConnectionState.LIVE)
         await spot.set_link("market", ConnectionState.LIVE)
         await spot.set_link("user", ConnectionState.DISCONNECTED, "user stream dropped")

@@ -9,7 +9,8 @@ from decimal import Decimal
 from textual.widgets import Input
 
 from silvertine_tui.config import Settings
-from silvertine_tui.domain import OrderStatus, OrderType, Side, TimeInForce
+from silvertine_tui.domain import OrderStatus, OrderType, Quote, Side, TimeInForce
+from silvertine_tui.events import QuoteEvent
 from silvertine_tui.ui.widgets.blotter import Blotter
 from silvertine_tui.ui.widgets.ticket import Ticket
 
@@ -322,4 +323,29 @@ async def test_a_sell_counts_what_working_sells_already_hold(make_desk) -> None:
         assert "position 1 (0.6 already in working sells)" in problems
         assert "at most 0.4" in problems
         assert len(engine.oms.orders) == 2  # nothing more was sent
+        await desk.session.close()
+
+
+async def test_a_quote_padded_by_the_venue_fills_the_ticket_on_the_tick(make_desk) -> None:
+    """Binance writes prices with eight places (`65010.50000000`); the ticket shows the
+    same number on the instrument's tick, and that is the number sent."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        padded = Quote(
+            instrument="BTCUSDT.PAPER",
+            bid=Decimal("65010.40000000"),
+            ask=Decimal("65010.50000000"),
+            bid_size=Decimal("1"),
+            ask_size=Decimal("1"),
+        )
+        await desk.session.bus.publish(QuoteEvent.create("paper", padded))
+        for _ in range(50):
+            await pilot.pause(0.02)
+            state = desk.app.model.quotes.get("BTCUSDT.PAPER")
+            if state is not None and state.quote.ask == padded.ask:
+                break
+        ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
+        assert field(ticket, "limit_price").value == "65010.50"
         await desk.session.close()

@@ -43,6 +43,10 @@ BUS_RATES = (
     "ratio_tail_vs_raw",
     "raw_xrange_per_s",
     "ratio_replay_vs_raw_xrange",
+    "xrange_transport_per_s",
+    "payload_validation_per_s",
+    "replay_ceiling_per_s",
+    "ratio_replay_ceiling_vs_raw_xrange",
     "cpu_count",
     "events",
 )
@@ -140,6 +144,9 @@ def test_bus_json_has_every_metric() -> None:
     )
     assert result["ratio_replay_vs_raw_xrange"] == pytest.approx(
         result["replay_per_s"] / result["raw_xrange_per_s"]
+    )
+    assert result["ratio_replay_ceiling_vs_raw_xrange"] == pytest.approx(
+        result["replay_ceiling_per_s"] / result["raw_xrange_per_s"]
     )
     for detail in ("tail_latency_detail", "raw_xread_tail_detail"):
         assert result[detail]["samples"] == result["latency_events"], detail

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from silvertine_tui.events import EventBase, decode, decode_flat, encode
+from silvertine_tui.events import DecodeError, EventBase, UnknownEvent, decode, decode_flat, encode
 from tests.support import (
     fill_event,
     health_event,
@@ -31,10 +35,15 @@ def flat(event: EventBase) -> list[bytes]:
     return [part for pair in encode(event).items() for part in pair]
 
 
+def careful(fields: dict[bytes, bytes]) -> Any:
+    """The careful path: str keys miss the short path's `fields[b"t"]`."""
+    return decode({k.decode(): v for k, v in fields.items()})
+
+
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.type)
 def test_decoded_event_behaves_like_a_validated_one(event: EventBase) -> None:
     validated = type(event).model_validate(event.model_dump())
-    for decoded in (decode(encode(event)), decode_flat(flat(event))):
+    for decoded in (decode(encode(event)), decode_flat(flat(event)), careful(encode(event))):
         assert type(decoded) is type(event)
         assert isinstance(decoded, EventBase)
         assert decoded == event == validated
@@ -55,3 +64,52 @@ def test_decoded_event_behaves_like_a_validated_one(event: EventBase) -> None:
         # Each event owns its fields set: changing one changes no other.
         decoded.model_fields_set.add("x")
         assert "x" not in decode(encode(event)).model_fields_set  # type: ignore[union-attr]
+
+
+def fields_as(event: EventBase, fields: dict[bytes, bytes]) -> dict[bytes, bytes]:
+    return {**encode(event), **fields}
+
+
+header_bytes = st.one_of(
+    st.sampled_from([b"1", b"01", b" 1", b"+1", b"1 ", b"0", b"-1", b"2", b"99", b"", b"x"]),
+    st.binary(max_size=6),
+    st.integers(-3, 2**64).map(lambda n: str(n).encode()),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    event=st.sampled_from(EVENTS),
+    field=st.sampled_from([b"v", b"ts", b"id", b"src", b"t"]),
+    value=header_bytes,
+)
+def test_short_path_takes_only_what_the_careful_path_decodes_the_same(
+    event: EventBase, field: bytes, value: bytes
+) -> None:
+    """Whatever a header holds, the short paths (dict and flat list) answer exactly
+    what the careful path, which reads every field with `int()`/`decode()`, answers."""
+    fields = fields_as(event, {field: value})
+    expected = careful(fields)
+    for got in (decode(fields), decode_flat([p for pair in fields.items() for p in pair])):
+        assert type(got) is type(expected)
+        if isinstance(expected, DecodeError):
+            continue  # the reason may be worded by either path
+        assert got == expected
+        if isinstance(expected, EventBase):
+            assert isinstance(got, EventBase)
+            assert got.model_fields_set == expected.model_fields_set
+
+
+@pytest.mark.parametrize(
+    ("v", "kind"),
+    [(b"1", "event"), (b"01", "event"), (b"2", UnknownEvent), (b"0", DecodeError)],
+)
+def test_schema_version_spellings(v: bytes, kind: Any) -> None:
+    event = order_update_event(5)
+    decoded = decode_flat([p for pair in fields_as(event, {b"v": v}).items() for p in pair])
+    if kind == "event":
+        assert decoded == event
+        assert isinstance(decoded, EventBase)
+        assert decoded.v == 1
+    else:
+        assert type(decoded) is kind

@@ -98,3 +98,21 @@ def test_pnl_equals_cash_flow_when_marked(seq: list[tuple[Side, int, int]], mark
     upl = p.unrealized(state)
     assert upl is not None
     assert abs(state.realized_pnl + upl - (cash + state.quantity * D(mark))) < D("1e-20")
+
+
+def test_a_quantity_taken_from_the_venue_has_no_cost_until_it_is_flat() -> None:
+    """An opening position (held before the journal) has no known cost: buying more or
+    selling some never makes up an average or a P&L (it used to average the new buy
+    with a cost of 0, and a sell crashed); through zero, the new side has a cost."""
+    p = Portfolio({INST.key: INST})
+    p.adopt_venue_quantity("paper", "main", "X.PAPER", D("10"))
+    state = p.positions[("paper", "main", "X.PAPER")]
+    p.apply_fill(fill(1, Side.BUY, "5", "100"))
+    assert (state.quantity, state.avg_price) == (D("15"), None)
+    p.apply_quote(Quote(instrument="X.PAPER", bid=D("99"), ask=D("101")))
+    assert p.unrealized(state) is None
+    p.apply_fill(fill(2, Side.SELL, "20", "120"))
+    assert (state.quantity, state.avg_price, state.realized_pnl) == (D("-5"), D("120"), 0)
+    p.apply_fill(fill(3, Side.BUY, "5", "110"))
+    assert (state.quantity, state.avg_price) == (D("0"), None)
+    assert state.realized_pnl == D("10") * 5  # only the short that had a cost

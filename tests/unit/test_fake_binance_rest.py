@@ -495,3 +495,12 @@ async def test_malformed_parameters_get_binance_errors(client: Any) -> None:
         -1102,
         "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed.",
     )
+
+
+async def test_a_fake_can_come_back_on_a_known_port() -> None:
+    async with FakeBinance() as first:
+        port = first.port
+    async with FakeBinance(port=port) as again, binance_client(again) as client:
+        assert again.port == port
+        assert again.api_url == f"http://127.0.0.1:{port}/api"
+        assert "serverTime" in await client.get_server_time()

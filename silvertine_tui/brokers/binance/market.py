@@ -37,6 +37,7 @@ from pydantic import ValidationError
 
 from ...domain import Book, ConnectionState, MarketDataKind, Quote, Side, Trade
 from .book_sync import BookSync, DepthDiff, DepthSnapshot, DiffResult, Level, SnapshotResult
+from .user_stream import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -303,9 +304,11 @@ class MarketStreams:
                 self._arrived.set()
                 await asyncio.wait({worker}, timeout=self.close_timeout_s)
         finally:
+            # Cancelled again until done: the library's `recv()` polls with 3.11's
+            # `wait_for`, which can swallow one cancellation (the reader then never ends
+            # and the socket is never rebuilt for new subscriptions).
             for task in (reader, worker, changed):
-                task.cancel()
-            await asyncio.gather(reader, worker, changed, return_exceptions=True)
+                await stop_task(task, self.close_timeout_s)
         if reader in done and not reader.cancelled():
             return reader.result()
         if worker.done() and not worker.cancelled() and worker.exception() is not None:

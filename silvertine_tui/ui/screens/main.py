@@ -432,10 +432,18 @@ class MainScreen(Screen[None]):
         state = self.desk.model.quotes.get(key)
         price: Decimal | None = None
         if state is not None:
-            price = state.quote.ask if side is Side.BUY else state.quote.bid
+            price = self._on_tick(key, state.quote.ask if side is Side.BUY else state.quote.bid)
         self.ticket.prefill(instrument=key, side=side, price=price, account=self._account_for(key))
         self.show_pane("ticket", focus=False)
         self.ticket.focus_first_empty()
+
+    def _on_tick(self, key: str, price: Decimal | None) -> Decimal | None:
+        """The quote's price written on the instrument's tick: Binance sends
+        `3196.86000000`, the ticket shows `3196.86` (the same number)."""
+        inst = self.watchlist.instruments.get(key)
+        if price is None or inst is None or price != inst.round_price(price):
+            return price
+        return inst.round_price(price)
 
     def _account_for(self, instrument: str) -> str | None:
         for broker, found in self.desk.view.instruments.items():
@@ -458,7 +466,9 @@ class MainScreen(Screen[None]):
         quote = self.desk.model.quotes.get(state.instrument)
         price = None
         if quote is not None:
-            price = quote.quote.bid if side is Side.SELL else quote.quote.ask
+            price = self._on_tick(
+                state.instrument, quote.quote.bid if side is Side.SELL else quote.quote.ask
+            )
         self.ticket.prefill(
             instrument=state.instrument,
             side=side,

@@ -98,6 +98,7 @@ class FakeBinance:
         commission: Commission | None = None,
         api_key: str = API_KEY,
         api_secret: str = API_SECRET,
+        port: int = 0,
     ) -> None:
         self.api_key = api_key
         self.api_secret = api_secret
@@ -117,7 +118,7 @@ class FakeBinance:
         self._closing = asyncio.Event()
         self._sessions_changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
-        self._port = 0
+        self._port = port
 
     # ------------------------------------------------------------ lifecycle
 
@@ -134,7 +135,8 @@ class FakeBinance:
         await self.stop()
 
     async def start(self, port: int = 0) -> None:
-        """Serve on 127.0.0.1:`port` (0: a free port, what tests use)."""
+        """Serve on 127.0.0.1:`port` (0: the port given to the constructor, by default a
+        free one, what tests use)."""
         app = web.Application()
         api = "/api/v3/"
         routes = [
@@ -162,7 +164,7 @@ class FakeBinance:
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
+        sock.bind(("127.0.0.1", port or self._port))
         self._port = int(sock.getsockname()[1])
         await web.SockSite(self._runner, sock).start()
 

@@ -8,7 +8,7 @@ sessions, as at IB: orders, executions and permIds survive a disconnect.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -85,12 +85,28 @@ class Position:
 
 @dataclass
 class Quote:
+    """The top of the book, plus deeper levels (price, size) that move up to the top
+    when it is used up (IB shows the top only; orders still trade deeper)."""
+
     bid: Decimal | None = None
     ask: Decimal | None = None
     bid_size: Decimal = Decimal(0)
     ask_size: Decimal = Decimal(0)
     last: Decimal | None = None
     last_size: Decimal = Decimal(0)
+    deeper_bids: list[tuple[Decimal, Decimal]] = field(default_factory=list)
+    deeper_asks: list[tuple[Decimal, Decimal]] = field(default_factory=list)
+
+    def use(self, buy: bool, qty: Decimal) -> None:
+        """Take `qty` from the top; an empty top is replaced by the next level."""
+        if buy:
+            self.ask_size -= qty
+            if self.ask_size <= 0 and self.deeper_asks:
+                self.ask, self.ask_size = self.deeper_asks.pop(0)
+        else:
+            self.bid_size -= qty
+            if self.bid_size <= 0 and self.deeper_bids:
+                self.bid, self.bid_size = self.deeper_bids.pop(0)
 
 
 @dataclass(frozen=True)
@@ -144,7 +160,9 @@ class Exchange:
         cash: Mapping[str, Decimal],
         commission: Callable[[ContractSpec, Decimal, Decimal], Decimal] = default_commission,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        check_funds: bool = False,
     ) -> None:
+        self.check_funds = check_funds
         self.contracts = {spec.con_id: spec for spec in contracts}
         self.account = account
         self.cash: dict[str, Decimal] = dict(cash)
@@ -207,6 +225,20 @@ class Exchange:
                     order_id,
                     110,
                     "The price does not conform to the minimum price variation for this contract.",
+                )
+        if self.check_funds and ticket.action == "BUY":
+            quote = self.quote(spec.con_id)
+            price = ticket.limit_price or ticket.stop_price or quote.ask
+            cash = self.cash.get(spec.currency, Decimal(0))
+            if price is not None and ticket.quantity * price * spec.unit > cash:
+                need = _money(ticket.quantity * price * spec.unit)
+                return ErrorNote(
+                    0,
+                    order_id,
+                    201,
+                    "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN "
+                    f"THE DESIRED POSITION YOUR EQUITY WITH LOAN VALUE [{_money(cash)} "
+                    f"{spec.currency}] MUST EXCEED THE INITIAL MARGIN [{need} {spec.currency}]",
                 )
         return None
 
@@ -328,23 +360,25 @@ class Exchange:
             order.triggered = True
             order.status = "Submitted"
             notes.append(OrderNote.of(order))
-        price = quote.ask if buy else quote.bid
-        size = quote.ask_size if buy else quote.bid_size
         limit = ticket.limit_price if ticket.order_type in ("LMT", "STP LMT") else None
-        marketable = (
-            price is not None
-            and size > 0
-            and (limit is None or (price <= limit if buy else price >= limit))
-        )
-        if ticket.tif == "FOK" and (not marketable or size < order.remaining):
-            return [*notes, *self._leftover(order, True)]
-        if marketable:
-            assert price is not None
+
+        def marketable_at() -> tuple[Decimal, Decimal] | None:
+            price = quote.ask if buy else quote.bid
+            size = quote.ask_size if buy else quote.bid_size
+            if price is None or size <= 0:
+                return None
+            if limit is not None and not (price <= limit if buy else price >= limit):
+                return None
+            return price, size
+
+        if ticket.tif == "FOK":
+            top = marketable_at()
+            if top is None or top[1] < order.remaining:
+                return [*notes, *self._leftover(order, True)]
+        while order.working and (top := marketable_at()) is not None:
+            price, size = top
             qty = min(size, order.remaining)
-            if buy:
-                quote.ask_size -= qty
-            else:
-                quote.bid_size -= qty
+            quote.use(buy, qty)
             notes += self.execute(order, qty, price, liquidity=2)
         return [*notes, *self._leftover(order, placing)]
 

@@ -44,6 +44,11 @@ class Faults:
     # (code, reason) for the next new orders or modifies
     order_rejections: deque[tuple[int, str]] = field(default_factory=deque)
     commission_first: int = 0
+    # live fills whose commission report is held back until `release_commissions`
+    commission_held: int = 0
+    lost_order_answers: int = 0
+    # kind -> how many of the next requests of that kind TWS silently ignores
+    ignored: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     duplicate_replays: int = 0
     reserved_client_ids: set[int] = field(default_factory=set)
     connectivity_lost: bool = False

@@ -103,12 +103,14 @@ class FakeTws:
         commission: Callable[[ContractSpec, Decimal, Decimal], Decimal] = default_commission,
         server_version: int = m.SERVER_VERSION,
         farm_notices: bool = True,
+        check_funds: bool = False,
     ) -> None:
         self.exchange = Exchange(
             contracts,
             account,
             {k: Decimal(v) for k, v in (cash or {"USD": "100000"}).items()},
             commission,
+            check_funds=check_funds,
         )
         for key, (qty, avg_cost) in (positions or {}).items():
             spec = self.exchange.spec(key)
@@ -121,6 +123,7 @@ class FakeTws:
         self.sessions: list[Session] = []
         self.requests: list[tuple[int | None, list[str]]] = []
         self.rejected: list[tuple[int, int, int, str]] = []  # (client, order id, code, text)
+        self._held_commissions: list[tuple[int, list[Field]]] = []
         self.connects = 0
         self._server: asyncio.Server | None = None
         self._changed = asyncio.Event()
@@ -141,8 +144,11 @@ class FakeTws:
     ) -> None:
         await self.stop()
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+    async def start(self, port: int = 0) -> None:
+        """Serve on 127.0.0.1:`port` (0: a free port, what tests use)."""
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", port, reuse_address=True
+        )
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -220,8 +226,12 @@ class FakeTws:
         ask_size: str | Decimal = "100",
         last: str | Decimal | None = None,
         last_size: str | Decimal = "1",
+        deeper_bids: Iterable[tuple[str | Decimal, str | Decimal]] = (),
+        deeper_asks: Iterable[tuple[str | Decimal, str | Decimal]] = (),
     ) -> None:
-        """Replace the quote; ticks go to subscribers and marketable orders fill."""
+        """Replace the quote; ticks go to subscribers and marketable orders fill.
+        `deeper_bids`/`deeper_asks` (price, size), best first, are levels behind the
+        top that orders walk into once the top is used up (not sent as ticks)."""
         spec = self.exchange.spec(key)
         quote = Quote(
             bid=None if bid is None else Decimal(bid),
@@ -230,6 +240,8 @@ class FakeTws:
             ask_size=Decimal(ask_size) if ask is not None else Decimal(0),
             last=None if last is None else Decimal(last),
             last_size=Decimal(last_size),
+            deeper_bids=[(Decimal(p), Decimal(q)) for p, q in deeper_bids],
+            deeper_asks=[(Decimal(p), Decimal(q)) for p, q in deeper_asks],
         )
         self._deliver(self.exchange.set_quote(spec.con_id, quote))
         for session in self.sessions:
@@ -348,6 +360,30 @@ class FakeTws:
         """The next `times` live fills send commissionReport before execDetails."""
         self.faults.commission_first += times
 
+    def hold_next_commissions(self, times: int = 1) -> None:
+        """The next `times` live fills go out without their commission report, which
+        follows only on `release_commissions()` (IB sends it seconds later at times)."""
+        self.faults.commission_held += times
+
+    async def release_commissions(self) -> None:
+        """Send the held commission reports to the sessions of their orders' client."""
+        held, self._held_commissions = self._held_commissions, []
+        for client_id, frame in held:
+            for session in self._owners(client_id):
+                session.send(frame)
+        await self._drain()
+
+    def ignore_next(self, kind: str, times: int = 1) -> None:
+        """The next `times` requests of `kind` (place_order, cancel_order) get no answer
+        and change nothing, as if lost on the way to TWS."""
+        assert kind in ("place_order", "cancel_order"), kind
+        self.faults.ignored[kind] += times
+
+    def lose_next_order_answer(self, times: int = 1) -> None:
+        """The next `times` new orders are accepted and work, but their first
+        openOrder/orderStatus never reaches the client (later reports do)."""
+        self.faults.lost_order_answers += times
+
     def duplicate_next_replay(self, times: int = 1) -> None:
         """The next `times` reqExecutions answers send every execution (and its commission
         report) twice, same execId."""
@@ -415,6 +451,9 @@ class FakeTws:
         if self.faults.commission_first:
             self.faults.commission_first -= 1
             frames.reverse()
+        elif self.faults.commission_held:
+            self.faults.commission_held -= 1
+            self._held_commissions.append((execution.order.client_id, frames.pop()))
         for session in self._owners(execution.order.client_id):
             for frame in frames:
                 session.send(frame)
@@ -448,6 +487,12 @@ class FakeTws:
         code = codes.popleft()
         session.send(m.error(req_id, code, PACING_MESSAGES.get(code, "Pacing violation")))
         return True
+
+    def _ignored(self, kind: str) -> bool:
+        if self.faults.ignored[kind]:
+            self.faults.ignored[kind] -= 1
+            return True
+        return False
 
     def _resolve(self, query: ContractQuery) -> list[ContractSpec]:
         return [s for s in self.exchange.contracts.values() if query.matches(s)]
@@ -560,7 +605,7 @@ class FakeTws:
         assert session.client_id is not None
         client_id = session.client_id
         order_id = int(fields[1])
-        if self._paced(session, "place_order", order_id):
+        if self._ignored("place_order") or self._paced(session, "place_order", order_id):
             return
         specs = self._resolve(ContractQuery.from_fields(fields[2:14]))
         if len(specs) != 1:
@@ -589,6 +634,10 @@ class FakeTws:
         if existing is None:
             order = self.exchange.place(client_id, order_id, spec, ticket)
             notes: list[Note] = [OrderNote.of(order), *self.exchange.match(order, placing=True)]
+            if self.faults.lost_order_answers:
+                # TWS took the order; its answer never reaches the client.
+                self.faults.lost_order_answers -= 1
+                notes = notes[1:]
         else:
             self.exchange.modify(existing, ticket)
             notes = [OrderNote.of(existing), *self.exchange.match(existing)]
@@ -606,7 +655,7 @@ class FakeTws:
     def _cancel_order(self, session: Session, fields: list[str]) -> None:
         assert session.client_id is not None
         order_id = int(fields[2])
-        if self._paced(session, "cancel_order", order_id):
+        if self._ignored("cancel_order") or self._paced(session, "cancel_order", order_id):
             return
         order = self.exchange.order(session.client_id, order_id)
         if order is None:

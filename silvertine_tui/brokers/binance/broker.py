@@ -1,0 +1,1177 @@
+"""`BinanceBroker`: Binance spot behind the `Broker` contract.
+
+Three sources report on an order and may arrive in any order, twice, or not at all:
+the REST reply (`newOrderRespType=FULL`: status and the fills made at once), the
+user-data stream's `executionReport`s, and what a query or a reconcile finds. Every one
+goes through the same two gates, so the journal gets each fill exactly once (by its
+`SYMBOL-tradeId` exec id) and each status once, never a step backwards (the domain's
+transition table, plus the cumulative quantity for repeated PARTIALLY_FILLED).
+
+Modify is Binance's cancel-replace: the same client order id, a new venue order id.
+The old venue order's CANCELED report is not our order being cancelled; its fills are
+still ours. Quantities after a replace are the order's totals: the part filled under
+earlier venue ids is carried (`TrackedOrder.carried_*`).
+
+Links: "rest" (the client) and "user" (the user-data stream) carry orders; "market"
+(public streams) only degrades. `connect()` never raises for an unreachable venue: the
+links show why and a background task retries with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from ...bus import EventBus
+from ...config import BinanceBrokerConfig, BrokerConfigBase
+from ...domain import (
+    Balance,
+    Capabilities,
+    ConnectionState,
+    Fill,
+    Instrument,
+    MarketDataKind,
+    ModifyStyle,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    OrderValidationError,
+    Position,
+    Quote,
+    TimeInForce,
+    ValidationIssue,
+    VenueOrder,
+)
+from ...events import CancelRequest, CancelRequestEvent, ModifyRequest
+from ..base import Broker, Clock, ReconcileReport
+from ..errors import BrokerError, ConfigurationError, NotConnected, OrderRejected, UnknownOrder
+from . import translate
+from .errors import CancelReplaceFailed
+from .instruments import NotionalScope, dec, key_of, notional_scope, parse_symbol, symbol_of
+from .market import MarketStreams
+from .orders import LOCAL_STEPS, TrackedOrder
+from .rest import BinanceRest
+from .user_stream import UserStream, describe, stop_task
+
+log = logging.getLogger(__name__)
+
+CONNECTED = ConnectionState.LIVE
+ZERO = Decimal(0)
+DAY_MS = 24 * 3600 * 1000
+PRICE_TTL_NS = 60 * 1_000_000_000
+# How long a status waits for the account event that follows its report (below).
+ACCOUNT_WAIT_S = 0.25
+FUNDS_STEPS = frozenset(
+    {
+        OrderStatus.NEW,
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.FILLED,
+        OrderStatus.CANCELED,
+        OrderStatus.EXPIRED,
+    }
+)
+
+
+class BinanceBroker(Broker):
+    """Binance spot over python-binance (REST + WebSocket API user data)."""
+
+    kind = "binance"
+    order_links: tuple[str, ...] = ("rest", "user")
+
+    def __init__(
+        self,
+        config: BrokerConfigBase,
+        bus: EventBus,
+        *,
+        clock: Clock = time.time_ns,
+        rest: BinanceRest | None = None,
+        rebuilds_per_client: int = 20,
+        retry_first_s: float = 0.5,
+        retry_max_s: float = 30.0,
+    ) -> None:
+        if not isinstance(config, BinanceBrokerConfig):
+            raise ConfigurationError(
+                f"BinanceBroker needs a binance broker section, got type {config.type!r}"
+            )
+        super().__init__(config, bus, clock=clock)
+        self.binance: BinanceBrokerConfig = config
+        if not config.orders_need_user_stream:
+            # Orders go out with only REST up; their reports wait for the stream's return
+            # (or the reconcile after it): the trader accepted trading half-blind.
+            self.order_links = ("rest",)
+        self.rest = rest if rest is not None else BinanceRest(config, clock=clock)
+        self.symbols: list[str] = list(config.symbols)
+        self.capabilities = Capabilities(
+            order_types=frozenset({OrderType.MARKET, OrderType.LIMIT, OrderType.STOP_LIMIT}),
+            tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK}),
+            # A Binance MARKET order takes what the book has and expires the rest.
+            market_tifs=frozenset({TimeInForce.IOC}),
+            modify=ModifyStyle.CANCEL_REPLACE,
+            post_only=True,
+            cancel_all_native=True,
+            short_selling=False,
+            market_data=frozenset(
+                {MarketDataKind.QUOTE, MarketDataKind.BOOK, MarketDataKind.TRADE}
+            ),
+        )
+        self.retry_first_s = retry_first_s
+        self.retry_max_s = retry_max_s
+        self.user = UserStream(
+            client=lambda: self.rest.client,
+            restart_client=self.rest.restart_client,
+            on_event=self._on_user_event,
+            on_lost=self._user_lost,
+            on_back=self._user_back,
+            rebuilds_per_client=rebuilds_per_client,
+            retry_first_s=min(retry_first_s, 0.2),
+            retry_max_s=retry_max_s,
+            name=self.source,
+        )
+        self._scopes: dict[str, NotionalScope] = {}
+        self._orders: dict[str, TrackedOrder] = {}
+        self._by_venue_id: dict[str, str] = {}
+        self._published_execs: set[str] = set()
+        self._last_trade_id: dict[str, int] = {}
+        self._prices: dict[str, tuple[Decimal, int]] = {}
+        self._publish_lock = asyncio.Lock()
+        self._retry_task: asyncio.Task[None] | None = None
+        self._running = False
+        self._connected_ns = 0
+        self.market: MarketStreams | None = None
+        # Statuses wait for the balances they moved (see `_publish_status`).
+        self._account_ms = 0
+        self._held: list[tuple[int, OrderUpdate]] = []
+        self._hold_timer: asyncio.TimerHandle | None = None
+        self._flush_tasks: set[asyncio.Task[None]] = set()
+        self._last_balances: dict[str, Balance] = {}
+        self._last_positions: dict[str, Decimal] = {}
+        self._in_health = False
+        # The configured symbols are quoted from the start: quotes and the tape.
+        self._market_wanted: dict[str, set[MarketDataKind]] = {
+            key_of(symbol): {MarketDataKind.QUOTE, MarketDataKind.TRADE}
+            for symbol in config.symbols
+        }
+
+    # -- connection -------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Connect, catch up with the venue, go LIVE. An unreachable venue leaves the
+        links DISCONNECTED with the reason and a retry running in the background."""
+        if self._running:
+            return
+        self._running = True
+        self.start_health_loop()
+        try:
+            await self._open()
+            await self._go_live()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._lost(exc)
+            self._start_retry()
+
+    async def _open(self) -> None:
+        await self.set_link("rest", ConnectionState.CONNECTING, "starting the client")
+        await self.set_link("user", ConnectionState.CONNECTING, "waiting for REST")
+        await self.rest.start()
+        self.health_state.rtt_ms = await self.rest.ping()
+        await self.set_link("user", ConnectionState.CONNECTING, "subscribing to user data")
+        await self.user.open()
+        await self._start_market()
+
+    async def _start_market(self) -> None:
+        """Public streams through the market helper's `MarketStreams`, on the current
+        client (a rebuilt client gets the streams moved over)."""
+        client = self.rest.client
+        if client is None:
+            return
+        if self.market is None:
+            self.market = MarketStreams(
+                client,
+                stream_url=self.binance.stream_url,
+                depth_snapshot=self.rest.depth,
+                on_quote=self.publish_quote,
+                on_book=self.publish_book,
+                on_trade=self.publish_trade,
+                on_link=self._market_link,
+                on_gap=self._market_gap,
+            )
+        else:
+            self.market.client = client
+        for key, kinds in self._market_wanted.items():
+            await self.market.subscribe({key: symbol_of(key)}, kinds)
+
+    async def _market_link(self, state: ConnectionState, detail: str) -> None:
+        await self.set_link("market", state, detail)
+
+    async def _market_gap(self, key: str, what: str) -> None:
+        self.count_error("book_gap")
+        log.warning("binance.book_gap", extra={"broker": self.source, "key": key, "what": what})
+
+    async def _go_live(self, *, recovered: bool = False) -> None:
+        await self.set_link("user", ConnectionState.RECONCILING, "catching up with the venue")
+        sent = await self._catch_up()
+        self._connected_ns = self.clock()
+        await self.set_link("rest", ConnectionState.LIVE)
+        await self.set_link("user", ConnectionState.LIVE, f"{sent} missed reports published")
+        if recovered:
+            self.health_state.reconnects += 1
+            await self.announce_reconnect()
+
+    async def _lost(self, exc: BaseException) -> None:
+        reason = str(exc) if isinstance(exc, BrokerError) else describe(exc)
+        self.count_error("connect")
+        log.warning("binance.connect_failed", extra={"broker": self.source, "error": reason})
+        if "retrying" not in reason:
+            reason = f"{reason}; retrying"
+        await self.set_link("rest", ConnectionState.DISCONNECTED, reason)
+        await self.set_link("user", ConnectionState.DISCONNECTED, "waiting for REST")
+
+    def _start_retry(self) -> None:
+        if self._retry_task is None or self._retry_task.done():
+            self._retry_task = asyncio.create_task(
+                self._retry(), name=f"binance-connect:{self.source}"
+            )
+
+    async def _retry(self) -> None:
+        delay = self.retry_first_s
+        while self._running:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.retry_max_s)
+            try:
+                await self.user.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.rest.close(), 1.0)
+                await self._open()
+                await self._go_live(recovered=True)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await self._lost(exc)
+
+    async def close(self) -> None:
+        """Stop the streams, the retries and the client (bounded: about a second)."""
+        self._running = False
+        task, self._retry_task = self._retry_task, None
+        if task is not None:
+            await stop_task(task, 0.5)
+        await self.user.close()
+        await self._flush_held(None)
+        market, self.market = self.market, None
+        if market is not None:
+            with contextlib.suppress(Exception):
+                await market.close()
+        await self.stop_health_loop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.rest.close(), 1.0)
+        await self.set_link("rest", ConnectionState.DISCONNECTED, "closed")
+        await self.set_link("user", ConnectionState.DISCONNECTED, "closed")
+
+    # -- the user stream ----------------------------------------------------------------
+
+    async def _user_lost(self, reason: str) -> None:
+        self.count_error("user_stream")
+        await self.set_link("user", ConnectionState.DISCONNECTED, reason)
+
+    async def _user_back(self) -> None:
+        try:
+            await self._go_live(recovered=True)
+        except BrokerError as exc:
+            # The stream is back but the venue did not answer the catch-up: try again
+            # later from the retry loop, which starts over.
+            await self._lost(exc)
+            self._start_retry()
+
+    async def _on_user_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("e")
+        if kind == "executionReport":
+            await self._on_report(translate.ExecutionReport.parse(event))
+        elif kind == "outboundAccountPosition":
+            await self._publish_account(translate.balances(event.get("B"), self.name, self.account))
+            self._account_ms = max(self._account_ms, int(event.get("E", 0) or 0))
+            await self._flush_held(self._account_ms)
+        elif kind == "balanceUpdate":
+            log.info(
+                "binance.balance_update",
+                extra={"broker": self.source, "asset": event.get("a"), "delta": event.get("d")},
+            )
+        else:
+            log.debug("binance.user_event_ignored", extra={"broker": self.source, "event": kind})
+
+    async def _on_report(self, report: translate.ExecutionReport) -> None:
+        order = self._orders.get(report.client_order_id)
+        if order is None:
+            order = self._track_report(report)
+        if report.venue_order_id in order.retired:
+            # A venue order a replace retired: its fills are ours, its end is not.
+            if report.is_trade:
+                await self._publish_fill_once(await self._fill_of(report))
+            return
+        if order.venue_order_id is None:
+            order.venue_order_id = report.venue_order_id
+        replaced = report.venue_order_id != order.venue_order_id
+        if replaced:
+            if not order.replacing and order.status is not None:
+                log.warning(
+                    "binance.unexpected_venue_id",
+                    extra={"broker": self.source, "client_order_id": order.client_order_id},
+                )
+            self._adopt_venue_id(order, report.venue_order_id)
+        self._by_venue_id[report.venue_order_id] = order.client_order_id
+        if report.is_trade:
+            await self._publish_fill_once(await self._fill_of(report))
+        update = self._cumulative(order, report.update())
+        if replaced or (order.replacing and report.status is OrderStatus.NEW):
+            order.quantity = order.carried[0] + report.quantity
+            order.limit_price = report.price or None
+            order.stop_price = report.stop_price or None
+            order.replacing = False
+            update = update.model_copy(
+                update={
+                    "quantity": order.quantity,
+                    "limit_price": order.limit_price,
+                    "stop_price": order.stop_price,
+                }
+            )
+        await self._publish_status(order, update, report.transaction_ms)
+
+    def _track_report(self, report: translate.ExecutionReport) -> TrackedOrder:
+        order = TrackedOrder(
+            client_order_id=report.client_order_id,
+            symbol=report.symbol,
+            side=report.side,
+            order_type=translate.ORDER_TYPE.get(report.venue_type, OrderType.LIMIT),
+            tif=translate.tif_of(report.venue_type, report.tif),
+            post_only=report.venue_type == "LIMIT_MAKER",
+            quantity=report.quantity,
+            limit_price=report.price or None,
+            stop_price=report.stop_price or None,
+            venue_order_id=report.venue_order_id,
+        )
+        self._orders[order.client_order_id] = order
+        return order
+
+    def _adopt_venue_id(self, order: TrackedOrder, venue_order_id: str) -> None:
+        if order.venue_order_id is not None:
+            order.retired.add(order.venue_order_id)
+        order.venue_order_id = venue_order_id
+        self._by_venue_id[venue_order_id] = order.client_order_id
+
+    def _cumulative(self, order: TrackedOrder, update: OrderUpdate) -> OrderUpdate:
+        """A report of the current venue order as the order's totals (adds what filled
+        under venue ids a replace retired)."""
+        carried_qty, carried_quote = order.carried
+        if not carried_qty:
+            return update
+        venue_qty = update.filled_qty or ZERO
+        venue_quote = (update.avg_price or ZERO) * venue_qty
+        total = carried_qty + venue_qty
+        return update.model_copy(
+            update={"filled_qty": total, "avg_price": (carried_quote + venue_quote) / total}
+        )
+
+    # -- the gates: each fill once, each status once and forwards ---------------------
+
+    async def publish_update(self, update: OrderUpdate, *, local: bool = False) -> None:
+        """Publish an order update unless the journal has it already or it would move
+        the order backwards. `local`: our own step (PENDING_*, the status restored after
+        a refused modify), judged against the journal; anything else is a venue report,
+        judged against the venue's last report of the order."""
+        local = local or update.status in LOCAL_STEPS
+        async with self._publish_lock:
+            order = self._orders.get(update.client_order_id)
+            if order is not None and not order.is_news(update, local=local):
+                return
+            await super().publish_update(update)
+            if order is not None:
+                order.record(update, local=local)
+
+    async def _publish_status(
+        self, order: TrackedOrder | None, update: OrderUpdate, ts_ms: int
+    ) -> None:
+        """Publish a venue status once the balances it moved are published: Binance
+        sends the `outboundAccountPosition` right after the report (and after the REST
+        reply), so a reader who sees FILLED finds the position already there. A status
+        waits at most ACCOUNT_WAIT_S (no account event: it goes anyway)."""
+        market_new = (
+            order is not None
+            and order.order_type is OrderType.MARKET
+            and update.status is OrderStatus.NEW
+        )
+        waits = (
+            update.status in FUNDS_STEPS
+            and not market_new
+            and ts_ms > self._account_ms
+            and self.user.subscribed
+        )
+        if not waits:
+            await self.publish_update(update)
+            return
+        self._held.append((ts_ms, update))
+        if self._hold_timer is None:
+            self._hold_timer = asyncio.get_running_loop().call_later(
+                ACCOUNT_WAIT_S, self._flush_held_later
+            )
+
+    def _flush_held_later(self) -> None:
+        self._hold_timer = None
+        task = asyncio.create_task(self._flush_held(None), name=f"binance-held:{self.source}")
+        self._flush_tasks.add(task)
+        task.add_done_callback(self._flush_tasks.discard)
+
+    async def _flush_held(self, upto_ms: int | None) -> None:
+        """Publish the held statuses (in order) whose account event has come (all of
+        them with `upto_ms` None)."""
+        while self._held and (upto_ms is None or self._held[0][0] <= upto_ms):
+            _, update = self._held.pop(0)
+            await self.publish_update(update)
+        if not self._held and self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+
+    async def publish_fill(self, fill: Fill) -> None:
+        await self._publish_fill_once(fill)
+
+    async def _publish_fill_once(self, fill: Fill) -> None:
+        async with self._publish_lock:
+            if fill.exec_id in self._published_execs:
+                return
+            self._published_execs.add(fill.exec_id)
+            order = self._orders.get(fill.client_order_id)
+            if order is not None:
+                order.add_fill(fill)
+            symbol, _, trade = fill.exec_id.rpartition("-")
+            if trade.isdigit():
+                self._last_trade_id[symbol] = max(self._last_trade_id.get(symbol, 0), int(trade))
+            self._prices[symbol] = (fill.price, self.clock())
+            await super().publish_fill(fill)
+
+    # -- fees ---------------------------------------------------------------------------
+
+    async def _fill_of(self, report: translate.ExecutionReport) -> Fill:
+        fill = report.fill(self.name, self.account, None)
+        return await self._with_fee_value(fill)
+
+    async def _with_fee_value(self, fill: Fill) -> Fill:
+        if fill.fee == 0 or not fill.fee_currency:
+            return fill
+        instrument = self._instrument_cache.get(fill.instrument)
+        base, quote = self._assets(fill.instrument, instrument)
+        asset_price: Decimal | None = None
+        if fill.fee_currency not in (base, quote) and quote:
+            asset_price = await self._recent_price(f"{fill.fee_currency}{quote}")
+        value = translate.fee_value(
+            fill.fee, fill.fee_currency, fill.price, base, quote, asset_price
+        )
+        return fill if value is None else fill.model_copy(update={"fee_value": value})
+
+    def _assets(self, key: str, instrument: Instrument | None) -> tuple[str, str]:
+        if instrument is not None:
+            return instrument.base_currency, instrument.quote_currency
+        return "", ""
+
+    async def _recent_price(self, symbol: str) -> Decimal | None:
+        """A recent price of `symbol` (a fill or quote seen here, else the book's mid
+        from REST, kept a minute); None when the venue has no such pair."""
+        now = self.clock()
+        seen = self._prices.get(symbol)
+        if seen is not None and now - seen[1] < PRICE_TTL_NS:
+            return seen[0] if seen[0] > 0 else None
+        try:
+            book = await self.rest.depth(symbol, 5)
+            bid = Decimal(str(book["bids"][0][0]))
+            ask = Decimal(str(book["asks"][0][0]))
+            price = (bid + ask) / 2
+        except (BrokerError, KeyError, IndexError, ValueError, ArithmeticError):
+            price = ZERO
+        self._prices[symbol] = (price, now)
+        return price if price > 0 else None
+
+    async def publish_quote(self, quote: Quote) -> None:
+        symbol = quote.instrument.partition(".")[0]
+        if quote.mid is not None:
+            self._prices[symbol] = (quote.mid, self.clock())
+        await super().publish_quote(quote)
+
+    # -- instruments --------------------------------------------------------------------
+
+    async def _fetch_instrument(self, key: str) -> Instrument | None:
+        try:
+            symbol = symbol_of(key)
+        except ValueError:
+            return None
+        try:
+            body = await self.rest.exchange_info([symbol])
+        except BrokerError as exc:
+            if exc.code == -1121 or "invalid symbol" in str(exc).lower():
+                return None
+            raise
+        for info in body.get("symbols", []):
+            if info.get("symbol") == symbol:
+                self._scopes[key] = notional_scope(info)
+                return parse_symbol(info)
+        return None
+
+    async def instruments(self) -> dict[str, Instrument]:
+        """The configured symbols (each looked up once and cached)."""
+        missing = [s for s in self.symbols if key_of(s) not in self._instrument_cache]
+        if missing:
+            body = await self.rest.exchange_info(missing)
+            for info in body.get("symbols", []):
+                instrument = parse_symbol(info)
+                self._scopes[instrument.key] = notional_scope(info)
+                self._instrument_cache[instrument.key] = instrument
+        return {
+            key_of(s): self._instrument_cache[key_of(s)]
+            for s in self.symbols
+            if key_of(s) in self._instrument_cache
+        }
+
+    def check_request(
+        self, request: OrderRequest, instrument: Instrument, market_price: Decimal | None
+    ) -> None:
+        """The shared checks, less the notional limits Binance does not apply to MARKET
+        orders of this symbol (`applyMinToMarket` / `applyMaxToMarket`)."""
+        issues = self.capabilities.issues(
+            self.source, request.order_type, request.tif, post_only=request.post_only
+        )
+        issues += request.issues(instrument, market_price)
+        if request.order_type is OrderType.MARKET:
+            scope = self._scopes.get(instrument.key, NotionalScope())
+            skip = set()
+            if not scope.min_to_market:
+                skip.add("min_notional")
+            if not scope.max_to_market:
+                skip.add("max_notional")
+            issues = [i for i in issues if i.rule not in skip]
+        if issues:
+            raise OrderValidationError(issues)
+
+    # -- orders -------------------------------------------------------------------------
+
+    def knows_order(self, client_order_id: str) -> bool:
+        return client_order_id in self._orders
+
+    async def _submit(self, request: OrderRequest) -> None:
+        symbol = symbol_of(request.instrument)
+        order = self._orders.get(request.client_order_id)
+        if order is None:
+            order = TrackedOrder(
+                client_order_id=request.client_order_id,
+                symbol=symbol,
+                side=request.side,
+                order_type=request.order_type,
+                tif=request.tif,
+                post_only=request.post_only,
+                quantity=request.quantity,
+                limit_price=request.limit_price,
+                stop_price=request.stop_price,
+                status=OrderStatus.PENDING_NEW,
+            )
+            self._orders[request.client_order_id] = order
+        params = translate.order_params(request, symbol, response_type="FULL")
+        try:
+            body = await self.rest.new_order(params)
+        except OrderRejected as exc:
+            if "market is closed" in str(exc).lower():
+                # The venue changed the symbol's status: look it up again next time.
+                self.forget_instrument(request.instrument)
+            raise
+        await self._on_reply(order, body)
+
+    async def _on_reply(self, order: TrackedOrder, body: Mapping[str, Any]) -> None:
+        """A new-order (or replace) reply: its fills, then its status."""
+        venue_id = str(body["orderId"])
+        if order.venue_order_id is None:
+            order.venue_order_id = venue_id
+        self._by_venue_id[venue_id] = order.client_order_id
+        if venue_id in order.retired:
+            return
+        for fill in translate.reply_fills(body, self.name, self.account, order.side):
+            fill = fill.model_copy(update={"client_order_id": order.client_order_id})
+            await self._publish_fill_once(await self._with_fee_value(fill))
+        if "status" not in body:
+            return  # an ACK reply: the stream reports the status
+        update = self._cumulative(order, translate.reply_update(body))
+        await self._publish_status(order, update, _ms(update))
+
+    async def cancel(self, client_order_id: str, reason: str = "") -> None:
+        order = self._orders.get(client_order_id)
+        if order is not None and order.status is not None and order.status.is_terminal:
+            self._require_tradable()
+            raise UnknownOrder(
+                f"{self.source}: order {client_order_id} is already {order.status}; "
+                "nothing was sent",
+                code="unknown_order",
+            )
+        await super().cancel(client_order_id, reason)
+
+    async def _cancel(self, client_order_id: str) -> None:
+        order = self._orders[client_order_id]
+        try:
+            body = await self.rest.cancel_order(order.symbol, client_order_id)
+        except UnknownOrder as exc:
+            found = await self._settle_order(order, "the cancel found the order no longer open")
+            state = f"it is {found.status}" if found is not None else "Binance has no such order"
+            raise UnknownOrder(
+                f"cancel of {client_order_id} at {self.source} came too late: {state} "
+                f"(Binance: {exc}). Nothing is working at the venue for it.",
+                code="unknown_order",
+            ) from exc
+        update = self._cumulative(order, translate.reply_update(body))
+        await self._publish_status(order, update, _ms(update))
+
+    async def _settle_order(self, order: TrackedOrder, reason: str) -> VenueOrder | None:
+        """Ask the venue for the order and publish what the journal lacks: its fills
+        (from myTrades, each once), then its status."""
+        try:
+            body = await self.rest.get_order(order.symbol, order.client_order_id)
+        except BrokerError as exc:
+            log.warning(
+                "binance.query_failed",
+                extra={
+                    "broker": self.source,
+                    "client_order_id": order.client_order_id,
+                    "error": str(exc),
+                },
+            )
+            return None
+        if body is None:
+            return None
+        venue = translate.venue_order(body)
+        if venue.venue_order_id and venue.venue_order_id not in order.retired:
+            if venue.venue_order_id != order.venue_order_id:
+                self._adopt_venue_id(order, venue.venue_order_id)
+            if venue.filled_qty > 0:
+                await self._publish_trades_of(order, venue.venue_order_id)
+            await self.publish_update(
+                self._cumulative(order, translate.reply_update(body, reason=reason))
+            )
+        return self._venue_view(venue)
+
+    async def _publish_trades_of(self, order: TrackedOrder, venue_order_id: str) -> None:
+        try:
+            trades = await self.rest.my_trades(order.symbol, order_id=int(venue_order_id))
+        except BrokerError as exc:
+            log.warning("binance.trades_failed", extra={"broker": self.source, "error": str(exc)})
+            return
+        for trade in trades:
+            fill = translate.trade_fill(trade, order.client_order_id, self.name, self.account)
+            await self._publish_fill_once(await self._with_fee_value(fill))
+
+    async def _modify(self, change: ModifyRequest) -> None:
+        coid = change.client_order_id
+        order = self._orders.get(coid)
+        if order is None:
+            raise UnknownOrder(f"{self.source} has no order {coid}: nothing was sent")
+        previous = order.status
+        filled = order.filled
+        quantity = change.quantity if change.quantity is not None else order.quantity
+        request = OrderRequest(
+            client_order_id=coid,
+            broker=self.name,
+            account=self.account,
+            instrument=order.key,
+            side=order.side,
+            order_type=order.order_type,
+            quantity=quantity - filled if quantity > filled else quantity,
+            limit_price=change.limit_price if change.limit_price is not None else order.limit_price,
+            stop_price=change.stop_price if change.stop_price is not None else order.stop_price,
+            tif=order.tif,
+            post_only=order.post_only,
+        )
+        try:
+            if quantity <= filled:
+                raise OrderValidationError(
+                    [
+                        ValidationIssue(
+                            "quantity",
+                            "above_filled",
+                            f"{quantity:f} is not above the {filled:f} already filled",
+                        )
+                    ]
+                )
+            self.check_request(request, await self.instrument(order.key), None)
+        except OrderValidationError as exc:
+            await self._restore_status(order, previous, f"modify refused: {exc}")
+            raise
+        params = translate.order_params(request, order.symbol, response_type="FULL")
+        params.update({"cancelReplaceMode": "STOP_ON_FAILURE", "cancelOrigClientOrderId": coid})
+        old_id = order.venue_order_id
+        if old_id is not None:
+            order.retired.add(old_id)
+        order.replacing = True
+        try:
+            body = await self.rest.cancel_replace(params)
+        except BrokerError as exc:
+            await self._replace_failed(order, old_id, exc)
+            raise
+        await self._on_replaced(order, body)
+
+    async def _on_replaced(self, order: TrackedOrder, body: Mapping[str, Any]) -> None:
+        placed = body.get("newOrderResponse") or {}
+        new_id = str(placed["orderId"])
+        if new_id != order.venue_order_id:
+            self._adopt_venue_id(order, new_id)
+        new_qty = dec(placed.get("origQty", "0"))
+        order.quantity = order.carried[0] + new_qty
+        price = dec(placed.get("price", "0"))
+        order.limit_price = price if price > 0 else order.limit_price
+        if "stopPrice" in placed:
+            stop = dec(placed["stopPrice"])
+            order.stop_price = stop if stop > 0 else order.stop_price
+        order.replacing = False
+        for fill in translate.reply_fills(placed, self.name, self.account, order.side):
+            await self._publish_fill_once(await self._with_fee_value(fill))
+        update = self._cumulative(order, translate.reply_update(placed))
+        update = update.model_copy(
+            update={
+                "quantity": order.quantity,
+                "limit_price": order.limit_price,
+                "stop_price": order.stop_price,
+            }
+        )
+        await self._publish_status(order, update, _ms(update))
+
+    async def _replace_failed(
+        self, order: TrackedOrder, old_id: str | None, exc: BrokerError
+    ) -> None:
+        """-2021/-2022 (or no answer): publish what the venue holds now."""
+        order.replacing = False
+        self.count_error("replace")
+        reason = f"modify failed: {exc}"
+        if isinstance(exc, CancelReplaceFailed) and exc.cancelled and not exc.new_order_placed:
+            # The old order is gone and no new one stands: the order is cancelled.
+            cancelled = exc.data.get("cancelResponse") or {}
+            update = OrderUpdate(
+                client_order_id=order.client_order_id,
+                status=OrderStatus.CANCELED,
+                venue_order_id=old_id,
+                reason=reason,
+            )
+            if "status" in cancelled and "orderId" in cancelled:
+                update = translate.reply_update(cancelled, reason=reason)
+            if old_id is not None:
+                order.retired.discard(old_id)  # its fills are in this report
+                update = self._cumulative(order, update)
+                order.retired.add(old_id)  # its late reports are not ours to publish
+            await self.publish_update(update)
+            return
+        if old_id is not None:
+            order.retired.discard(old_id)
+        order.venue_order_id = old_id
+        found = await self._settle_order(order, reason)
+        if found is None and order.status is OrderStatus.PENDING_REPLACE:
+            await self._restore_status(order, None, f"modify failed: {exc}")
+
+    async def _restore_status(
+        self, order: TrackedOrder, previous: OrderStatus | None, reason: str
+    ) -> None:
+        status = previous if previous is not None and not previous.is_terminal else None
+        if status in (None, OrderStatus.PENDING_REPLACE, OrderStatus.PENDING_NEW):
+            status = OrderStatus.PARTIALLY_FILLED if order.filled > 0 else OrderStatus.NEW
+        await self.publish_update(
+            OrderUpdate(
+                client_order_id=order.client_order_id,
+                status=status,
+                venue_order_id=order.venue_order_id,
+                filled_qty=order.filled,
+                reason=reason,
+            ),
+            local=True,
+        )
+
+    async def cancel_all(self, instrument: str | None = None) -> list[str]:
+        """One DELETE openOrders per symbol (Binance's cancel-all): every cancel is
+        journaled first; orders that filled meanwhile end as the venue says."""
+        self._require_tradable()
+        targets = [
+            o for o in await self.open_orders() if instrument is None or o.instrument == instrument
+        ]
+        for venue in targets:
+            await self.publish(
+                CancelRequestEvent.create(
+                    self.source,
+                    CancelRequest(client_order_id=venue.client_order_id, reason="cancel all"),
+                    ts=self.clock(),
+                )
+            )
+            await self.publish_update(
+                OrderUpdate(
+                    client_order_id=venue.client_order_id, status=OrderStatus.PENDING_CANCEL
+                )
+            )
+        cancelled: list[str] = []
+        failed: dict[str, str] = {}
+        for symbol in sorted({symbol_of(o.instrument) for o in targets}):
+            try:
+                bodies = await self.rest.cancel_open_orders(symbol)
+            except UnknownOrder:
+                bodies = []
+            except BrokerError as exc:
+                failed[symbol] = str(exc)
+                bodies = []
+            for body in bodies:
+                if "orderListId" in body and body.get("orders") is not None:
+                    continue  # an order list (OCO): not ours to report here
+                coid = str(body.get("origClientOrderId") or body.get("clientOrderId"))
+                order = self._orders.get(coid)
+                update = translate.reply_update(body, reason="cancel all")
+                if order is not None:
+                    update = self._cumulative(order, update)
+                await self._publish_status(order, update, _ms(update))
+                cancelled.append(coid)
+        for venue in targets:
+            coid = venue.client_order_id
+            if coid in cancelled or symbol_of(venue.instrument) in failed:
+                continue
+            order = self._orders.get(coid)
+            if order is not None:
+                await self._settle_order(order, "cancel all found it no longer open")
+        if failed:
+            listed = "; ".join(f"{s}: {why}" for s, why in failed.items())
+            raise BrokerError(
+                f"cancel all at {self.source}: cancelled {len(cancelled)}, the orders of "
+                f"{', '.join(failed)} may still be working ({listed}); cancel them again "
+                "or at the venue"
+            )
+        return cancelled
+
+    # -- queries ------------------------------------------------------------------------
+
+    def _track_venue(self, venue: VenueOrder) -> TrackedOrder:
+        order = self._orders.get(venue.client_order_id)
+        if order is None:
+            order = TrackedOrder(
+                client_order_id=venue.client_order_id,
+                symbol=symbol_of(venue.instrument),
+                side=venue.side,
+                order_type=venue.order_type,
+                tif=venue.tif,
+                quantity=venue.quantity,
+                limit_price=venue.limit_price,
+                stop_price=venue.stop_price,
+                venue_order_id=venue.venue_order_id,
+                # The venue's word so far (the journal's is unknown here): a repeat of
+                # it is not news, and a modify knows what has filled.
+                venue_status=venue.status,
+                filled=venue.filled_qty,
+            )
+            self._orders[venue.client_order_id] = order
+        if venue.venue_order_id is not None:
+            self._by_venue_id.setdefault(venue.venue_order_id, venue.client_order_id)
+        return order
+
+    def _venue_view(self, venue: VenueOrder) -> VenueOrder:
+        """The venue's order as the order's totals (after replaces)."""
+        order = self._orders.get(venue.client_order_id)
+        if order is None or venue.venue_order_id in order.retired:
+            return venue
+        carried_qty, carried_quote = order.carried
+        if not carried_qty:
+            return venue
+        filled = carried_qty + venue.filled_qty
+        quote = carried_quote + (venue.avg_price or ZERO) * venue.filled_qty
+        return venue.model_copy(
+            update={
+                "quantity": carried_qty + venue.quantity,
+                "filled_qty": filled,
+                "avg_price": quote / filled if filled else None,
+            }
+        )
+
+    async def open_orders(self) -> list[VenueOrder]:
+        found: list[VenueOrder] = []
+        for body in await self.rest.open_orders():
+            venue = translate.venue_order(body)
+            self._track_venue(venue)
+            found.append(self._venue_view(venue))
+        return found
+
+    async def query_order(self, client_order_id: str) -> VenueOrder | None:
+        order = self._orders.get(client_order_id)
+        symbols = [order.symbol] if order is not None else list(self.symbols)
+        for symbol in symbols:
+            body = await self.rest.get_order(symbol, client_order_id)
+            if body is not None:
+                venue = translate.venue_order(body)
+                self._track_venue(venue)
+                return self._venue_view(venue)
+        return None
+
+    async def balances(self) -> list[Balance]:
+        body = await self.rest.account()
+        return [
+            b
+            for b in translate.balances(body.get("balances"), self.name, self.account)
+            if b.total != 0
+        ]
+
+    async def positions(self) -> list[Position]:
+        return [p for p in await self._positions_from(await self.balances()) if p.quantity != 0]
+
+    async def _positions_from(self, balances: Iterable[Balance]) -> list[Position]:
+        """Spot: a position is the base asset's balance (free + locked) of each
+        configured symbol; the balances given are the assets that changed."""
+        held = {b.currency: b.total for b in balances}
+        found: list[Position] = []
+        for key, instrument in (await self.instruments()).items():
+            if instrument.base_currency in held:
+                found.append(
+                    Position(
+                        broker=self.name,
+                        account=self.account,
+                        instrument=key,
+                        quantity=held[instrument.base_currency],
+                        currency=instrument.quote_currency,
+                    )
+                )
+        return found
+
+    async def _publish_account(self, balances: list[Balance]) -> None:
+        """The balances that changed, and the positions (base assets) they move."""
+        changed = [b for b in balances if self._last_balances.get(b.currency) != b]
+        for balance in changed:
+            self._last_balances[balance.currency] = balance
+            await self.publish_balance(balance)
+        for position in await self._positions_from(changed):
+            if self._last_positions.get(position.instrument) == position.quantity:
+                continue
+            self._last_positions[position.instrument] = position.quantity
+            await self.publish_position(position)
+
+    async def subscribe(
+        self,
+        instruments: Iterable[str],
+        kinds: Iterable[MarketDataKind] = (MarketDataKind.QUOTE,),
+    ) -> None:
+        """Stream these kinds (bookTicker quotes, depth books, trades) through the
+        market streams; asked before the connection, they start with it."""
+        wanted = set(kinds) & self.capabilities.market_data
+        keys = list(instruments)
+        for key in keys:
+            await self.instrument(key)  # an unknown symbol is refused here
+        for key in keys:
+            self._market_wanted.setdefault(key, set()).update(wanted)
+            if self.market is not None:
+                await self.market.subscribe({key: symbol_of(key)}, wanted)
+
+    async def unsubscribe(self, instruments: Iterable[str]) -> None:
+        keys = list(instruments)
+        for key in keys:
+            self._market_wanted.pop(key, None)
+        if self.market is not None:
+            await self.market.unsubscribe(keys)
+
+    # -- reconcile ----------------------------------------------------------------------
+
+    async def reconcile(
+        self, since_ns: int = 0, last_fills: Mapping[str, Fill] | None = None
+    ) -> ReconcileReport:
+        """Open orders; the fills of each configured symbol after the journal's last
+        fill there (`fromId` = its trade id + 1), else since `since_ns`; balances and
+        positions (the base assets)."""
+        if self.rest.client is None:
+            raise NotConnected(f"{self.source} is {self.state}: cannot reconcile now")
+        last_fills = last_fills or {}
+        open_orders = await self.open_orders()
+        fills: list[Fill] = []
+        for symbol in self.symbols:
+            fills += await self._fills_since(symbol, since_ns, last_fills.get(key_of(symbol)))
+        balances = await self.balances()
+        return ReconcileReport(
+            broker=self.name,
+            account=self.account,
+            as_of_ns=self.clock(),
+            open_orders=tuple(open_orders),
+            fills=tuple(fills),
+            positions=tuple(p for p in await self._positions_from(balances) if p.quantity),
+            balances=tuple(balances),
+        )
+
+    async def _fills_since(self, symbol: str, since_ns: int, last: Fill | None) -> list[Fill]:
+        trades: list[dict[str, Any]] = []
+        from_id = _trade_id(last.exec_id, symbol) if last is not None else None
+        if from_id is not None:
+            while True:
+                page = await self.rest.my_trades(symbol, from_id=from_id + 1)
+                trades += page
+                if len(page) < 1000:
+                    break
+                from_id = max(int(t["id"]) for t in page)
+        elif since_ns > 0:
+            now_ms = self.clock() // 1_000_000
+            start = since_ns // 1_000_000
+            while start <= now_ms:  # Binance answers at most 24 hours per call
+                trades += await self.rest.my_trades(symbol, start_time_ms=start)
+                start += DAY_MS
+        else:
+            trades = await self.rest.my_trades(symbol)
+        fills: list[Fill] = []
+        seen: set[int] = set()
+        for trade in sorted(trades, key=lambda t: int(t["id"])):
+            if int(t_id := trade["id"]) in seen:
+                continue
+            seen.add(int(t_id))
+            coid = await self._client_id_of(symbol, str(trade["orderId"]))
+            fill = translate.trade_fill(trade, coid, self.name, self.account)
+            fills.append(await self._with_fee_value(fill))
+        return fills
+
+    async def _client_id_of(self, symbol: str, venue_order_id: str) -> str:
+        known = self._by_venue_id.get(venue_order_id)
+        if known is not None:
+            return known
+        body = await self._order_by_venue_id(symbol, venue_order_id)
+        if body is None:
+            return f"binance-{venue_order_id}"
+        venue = translate.venue_order(body)
+        self._track_venue(venue)
+        self._by_venue_id[venue_order_id] = venue.client_order_id
+        return venue.client_order_id
+
+    async def _order_by_venue_id(self, symbol: str, venue_order_id: str) -> dict[str, Any] | None:
+        """GET order by Binance's order id (myTrades names orders that way). BinanceRest
+        has no such call, so this asks the client directly; any failure -> None."""
+        client = self.rest.client
+        if client is None:
+            return None
+        try:
+            body: dict[str, Any] = await client.get_order(
+                symbol=symbol, orderId=int(venue_order_id)
+            )
+        except Exception as exc:
+            log.warning(
+                "binance.order_lookup_failed",
+                extra={
+                    "broker": self.source,
+                    "venue_order_id": venue_order_id,
+                    "error": describe(exc),
+                },
+            )
+            return None
+        return body
+
+    async def _catch_up(self) -> int:
+        """After a (re)connect: publish what the journal lacks of the orders this
+        adapter follows (fills once, then the status), and the account."""
+        sent = 0
+        working = [o for o in self._orders.values() if o.status is None or not o.status.is_terminal]
+        open_now = {v.client_order_id: v for v in await self.open_orders()}
+        symbols = {o.symbol for o in working} | set(self.symbols)
+        for symbol in sorted(symbols):
+            last = self._last_trade_id.get(symbol)
+            if last is None and not any(o.symbol == symbol for o in working):
+                continue
+            if last is not None:
+                trades = await self.rest.my_trades(symbol, from_id=last + 1)
+            else:
+                start = (self._connected_ns or self.clock()) // 1_000_000 - 60_000
+                trades = await self.rest.my_trades(symbol, start_time_ms=max(start, 0))
+            for trade in sorted(trades, key=lambda t: int(t["id"])):
+                coid = self._by_venue_id.get(str(trade["orderId"]))
+                if coid is None:
+                    continue  # not an order of ours: the session's reconcile adopts it
+                fill = translate.trade_fill(trade, coid, self.name, self.account)
+                if fill.exec_id not in self._published_execs:
+                    await self._publish_fill_once(await self._with_fee_value(fill))
+                    sent += 1
+        for order in working:
+            venue = open_now.get(order.client_order_id)
+            if venue is not None:
+                before = order.status
+                await self.publish_update(
+                    OrderUpdate(
+                        client_order_id=order.client_order_id,
+                        status=venue.status,
+                        venue_order_id=venue.venue_order_id,
+                        filled_qty=venue.filled_qty,
+                        avg_price=venue.avg_price,
+                        reason="reported after reconnect",
+                    )
+                )
+                sent += int(order.status is not before)
+            elif order.status is not None:
+                before = order.status
+                await self._settle_order(order, "reported after reconnect")
+                sent += int(order.status is not before)
+        balances = await self.balances()
+        known = {b.currency for b in balances}
+        for instrument in (await self.instruments()).values():
+            for asset in (instrument.base_currency, instrument.quote_currency):
+                if asset and asset not in known:
+                    known.add(asset)
+                    balances.append(
+                        Balance(
+                            broker=self.name,
+                            account=self.account,
+                            currency=asset,
+                            total=ZERO,
+                            available=ZERO,
+                        )
+                    )
+        await self._publish_account(balances)
+        return sent
+
+    # -- health -------------------------------------------------------------------------
+
+    async def _follow_ban(self) -> None:
+        """A 418 ban shows on the "rest" link (DEGRADED, seconds left); LIVE again after."""
+        link = self.health_state.links.get("rest")
+        if link is None or link.state not in (ConnectionState.LIVE, ConnectionState.DEGRADED):
+            return
+        left = self.rest.usage.banned_s()
+        if left > 0:
+            await self.set_link(
+                "rest",
+                ConnectionState.DEGRADED,
+                f"Binance banned this IP (HTTP 418) for {math.ceil(left)} s more: orders and "
+                "queries are refused until then",
+            )
+        elif link.state is ConnectionState.DEGRADED and "banned" in link.detail:
+            await self.set_link("rest", ConnectionState.LIVE, "the ban is over")
+
+    async def publish_health(self, message: str = "") -> None:
+        if not self._in_health:
+            self._in_health = True
+            try:
+                await self._follow_ban()
+            finally:
+                self._in_health = False
+        usage = self.rest.usage.as_metrics()
+        # The rate line of the health pane: how much of each limit is used (a share);
+        # the counts behind it and the ban/backoff countdowns ride along as metrics.
+        self.health_state.rate_limit = {
+            "weight_1m": usage["weight_1m"] / max(usage["weight_limit_1m"], 1),
+            "orders_10s": usage["orders_10s"] / max(usage["order_limit_10s"], 1),
+        }
+        self.health_state.extra = {
+            **usage,
+            "working_orders": sum(
+                1
+                for o in self._orders.values()
+                if o.status is not None and not o.status.is_terminal
+            ),
+            "user_stream_rebuilds": self.user.rebuilds,
+            "client_restarts": self.user.client_restarts,
+        }
+        await super().publish_health(message)
+
+
+def _ms(update: OrderUpdate) -> int:
+    return (update.venue_ts_ns or 0) // 1_000_000
+
+
+def _trade_id(exec_id: str, symbol: str) -> int | None:
+    prefix, _, trade = exec_id.rpartition("-")
+    if prefix != symbol or not trade.isdigit():
+        return None
+    return int(trade)

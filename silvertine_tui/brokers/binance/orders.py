@@ -1,0 +1,105 @@
+"""What the Binance adapter knows of each order, and the gate every update passes.
+
+An order is reported by the REST reply, the user-data stream and queries, in any
+order and sometimes twice; the journal must get each status once and never a step
+back. `TrackedOrder.is_news` decides; `record` notes what was published.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from ...domain import TRANSITIONS, Fill, OrderStatus, OrderType, OrderUpdate, Side, TimeInForce
+from .instruments import key_of
+
+ZERO = Decimal(0)
+# Our own steps: judged against the journal, not against the venue's reports.
+LOCAL_STEPS = frozenset(
+    {OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE}
+)
+
+
+@dataclass(slots=True)
+class TrackedOrder:
+    """What the adapter knows of one order (placed here, reported, or reconciled)."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    tif: TimeInForce = TimeInForce.GTC
+    post_only: bool = False
+    quantity: Decimal = ZERO  # total, across replaces
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    venue_order_id: str | None = None
+    # Venue ids a replace retired, and what filled (quantity, quote) under each id.
+    retired: set[str] = field(default_factory=set)
+    filled_by_venue_id: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    replacing: bool = False
+    # What the journal has: the last status published (ours or the venue's), the
+    # venue's last reported status and cumulative quantity.
+    status: OrderStatus | None = None
+    venue_status: OrderStatus | None = None
+    filled: Decimal = ZERO
+    published_venue_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return key_of(self.symbol)
+
+    @property
+    def carried(self) -> tuple[Decimal, Decimal]:
+        """What filled under retired venue ids: (quantity, quote amount)."""
+        qty, quote = ZERO, ZERO
+        for venue_id in self.retired:
+            q, a = self.filled_by_venue_id.get(venue_id, (ZERO, ZERO))
+            qty, quote = qty + q, quote + a
+        return qty, quote
+
+    def add_fill(self, fill: Fill) -> None:
+        venue_id = fill.venue_order_id or self.venue_order_id or ""
+        q, a = self.filled_by_venue_id.get(venue_id, (ZERO, ZERO))
+        self.filled_by_venue_id[venue_id] = (q + fill.quantity, a + fill.quantity * fill.price)
+
+    def is_news(self, update: OrderUpdate, *, local: bool) -> bool:
+        """Whether `update` tells the journal something new, in a forward direction.
+        `local`: our own step (PENDING_*, a status restored after a refused modify),
+        judged against the journal; else a venue report, judged against the venue's
+        last report (a late or repeated report of the same venue state is not news)."""
+        order = self
+        last = order.status
+        if last is not None and last.is_terminal:
+            return False
+        if local:
+            return last is None or update.status in TRANSITIONS[last]
+        new_id = (
+            update.venue_order_id is not None
+            and order.published_venue_id is not None
+            and update.venue_order_id != order.published_venue_id
+        )
+        filled = update.filled_qty
+        if filled is not None and filled < order.filled:
+            return False  # an older report of the same order
+        venue = order.venue_status
+        if venue is None:
+            return last is None or update.status in TRANSITIONS[last] or new_id
+        if venue.is_terminal:
+            return False
+        if update.status is venue:
+            more = filled is not None and filled > order.filled
+            return new_id or (venue is OrderStatus.PARTIALLY_FILLED and more)
+        if update.status is OrderStatus.NEW and order.filled > 0:
+            return new_id  # a late NEW after fills
+        return update.status in TRANSITIONS[venue] or new_id
+
+    def record(self, update: OrderUpdate, *, local: bool) -> None:
+        """`update` was published."""
+        self.status = update.status
+        if not local:
+            self.venue_status = update.status
+            if update.filled_qty is not None:
+                self.filled = max(self.filled, update.filled_qty)
+        if update.venue_order_id is not None:
+            self.published_venue_id = update.venue_order_id

@@ -1,0 +1,366 @@
+"""Between our domain and Binance's wire shapes (spot).
+
+- `order_params`: an `OrderRequest` as `POST /api/v3/order` parameters.
+- `ExecutionReport`: a user-data `executionReport`, with its `OrderUpdate` and `Fill`.
+- `venue_order`: an order JSON (`GET order`, `openOrders`) as a `VenueOrder`.
+- `trade_fill`: a `myTrades` entry as a `Fill`.
+- `balances`: an `account` answer (or an `outboundAccountPosition`) as `Balance`s.
+
+Fills are keyed `"{SYMBOL}-{tradeId}"`: Binance numbers trades per symbol, and the
+same trade reaches us from the user stream, the REST reply (`FULL`) and `myTrades`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from ...domain import (
+    Balance,
+    Fill,
+    Liquidity,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+    VenueOrder,
+)
+from .instruments import dec, key_of
+
+ZERO = Decimal(0)
+
+STATUS: dict[str, OrderStatus] = {
+    "NEW": OrderStatus.NEW,
+    "PENDING_NEW": OrderStatus.PENDING_NEW,
+    "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
+    "FILLED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELED,
+    "PENDING_CANCEL": OrderStatus.PENDING_CANCEL,
+    "REJECTED": OrderStatus.REJECTED,
+    "EXPIRED": OrderStatus.EXPIRED,
+    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
+}
+
+# Binance order type -> ours. TAKE_PROFIT_LIMIT also triggers at a stop price, then
+# works as a limit: the nearest of ours is STOP_LIMIT.
+ORDER_TYPE: dict[str, OrderType] = {
+    "LIMIT": OrderType.LIMIT,
+    "LIMIT_MAKER": OrderType.LIMIT,
+    "MARKET": OrderType.MARKET,
+    "STOP_LOSS_LIMIT": OrderType.STOP_LIMIT,
+    "TAKE_PROFIT_LIMIT": OrderType.STOP_LIMIT,
+    "STOP_LOSS": OrderType.STOP,
+    "TAKE_PROFIT": OrderType.STOP,
+}
+
+
+def wire(value: Decimal) -> str:
+    """A Decimal as Binance takes it: plain digits, no exponent, no trailing zeros."""
+    return format(value.normalize(), "f")
+
+
+def status_of(raw: str) -> OrderStatus:
+    try:
+        return STATUS[raw]
+    except KeyError:
+        raise ValueError(f"unknown Binance order status {raw!r}") from None
+
+
+def exec_id(symbol: str, trade_id: int | str) -> str:
+    return f"{symbol}-{trade_id}"
+
+
+def order_params(
+    request: OrderRequest, symbol: str, *, response_type: str = "RESULT"
+) -> dict[str, str]:
+    """The new-order parameters. Our client order id always travels as
+    `newClientOrderId`. MARKET carries no timeInForce at Binance (it takes what the book
+    has and expires the rest, as IOC); post-only LIMIT is LIMIT_MAKER (no timeInForce);
+    STOP_LIMIT is STOP_LOSS_LIMIT."""
+    params: dict[str, str] = {
+        "symbol": symbol,
+        "side": str(request.side),
+        "quantity": wire(request.quantity),
+        "newClientOrderId": request.client_order_id,
+        "newOrderRespType": response_type,
+    }
+    kind = request.order_type
+    if kind is OrderType.MARKET:
+        params["type"] = "MARKET"
+    elif kind is OrderType.LIMIT:
+        assert request.limit_price is not None
+        params["price"] = wire(request.limit_price)
+        if request.post_only:
+            params["type"] = "LIMIT_MAKER"
+        else:
+            params["type"] = "LIMIT"
+            params["timeInForce"] = str(request.tif)
+    elif kind is OrderType.STOP_LIMIT:
+        assert request.limit_price is not None
+        assert request.stop_price is not None
+        params["type"] = "STOP_LOSS_LIMIT"
+        params["timeInForce"] = str(request.tif)
+        params["price"] = wire(request.limit_price)
+        params["stopPrice"] = wire(request.stop_price)
+    else:
+        raise ValueError(f"Binance spot does not take {kind} orders here")
+    return params
+
+
+def average(cum_quote: Decimal, cum_qty: Decimal) -> Decimal | None:
+    return cum_quote / cum_qty if cum_qty > 0 else None
+
+
+def _opt_price(raw: Any) -> Decimal | None:
+    if raw is None:
+        return None
+    value = dec(raw)
+    return value if value > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    """One `executionReport` of the user-data stream, parsed."""
+
+    symbol: str
+    client_order_id: str
+    venue_order_id: str
+    side: Side
+    venue_type: str
+    tif: str
+    execution: str
+    status: OrderStatus
+    reject_reason: str
+    quantity: Decimal
+    price: Decimal
+    stop_price: Decimal
+    last_qty: Decimal
+    last_price: Decimal
+    cum_qty: Decimal
+    cum_quote: Decimal
+    commission: Decimal
+    commission_asset: str
+    trade_id: int
+    maker: bool
+    event_ms: int
+    transaction_ms: int
+
+    @classmethod
+    def parse(cls, event: Mapping[str, Any]) -> ExecutionReport:
+        execution = str(event["x"])
+        # On a cancel `c` is the cancel request's own id and `C` the order's.
+        original = event.get("C") or ""
+        client_id = str(original) if execution == "CANCELED" and original else str(event["c"])
+        return cls(
+            symbol=str(event["s"]),
+            client_order_id=client_id,
+            venue_order_id=str(event["i"]),
+            side=Side(str(event["S"])),
+            venue_type=str(event["o"]),
+            tif=str(event.get("f", "GTC")),
+            execution=execution,
+            status=status_of(str(event["X"])),
+            reject_reason=str(event.get("r", "NONE")),
+            quantity=dec(event["q"]),
+            price=dec(event.get("p", "0")),
+            stop_price=dec(event.get("P", "0")),
+            last_qty=dec(event.get("l", "0")),
+            last_price=dec(event.get("L", "0")),
+            cum_qty=dec(event.get("z", "0")),
+            cum_quote=dec(event.get("Z", "0")),
+            commission=dec(event.get("n") or "0"),
+            commission_asset=str(event.get("N") or ""),
+            trade_id=int(event.get("t", -1)),
+            maker=bool(event.get("m", False)),
+            event_ms=int(event.get("E", 0)),
+            transaction_ms=int(event.get("T", 0) or event.get("E", 0)),
+        )
+
+    @property
+    def key(self) -> str:
+        return key_of(self.symbol)
+
+    @property
+    def is_trade(self) -> bool:
+        return self.execution == "TRADE" and self.trade_id >= 0 and self.last_qty > 0
+
+    @property
+    def exec_id(self) -> str:
+        return exec_id(self.symbol, self.trade_id)
+
+    def update(self, reason: str = "") -> OrderUpdate:
+        if not reason and self.reject_reason not in ("", "NONE"):
+            reason = f"Binance: {self.reject_reason}"
+        return OrderUpdate(
+            client_order_id=self.client_order_id,
+            status=self.status,
+            venue_order_id=self.venue_order_id,
+            filled_qty=self.cum_qty,
+            avg_price=average(self.cum_quote, self.cum_qty),
+            reason=reason,
+            venue_ts_ns=self.transaction_ms * 1_000_000,
+        )
+
+    def fill(self, broker: str, account: str, fee_value: Decimal | None) -> Fill:
+        return Fill(
+            exec_id=self.exec_id,
+            client_order_id=self.client_order_id,
+            venue_order_id=self.venue_order_id,
+            broker=broker,
+            account=account,
+            instrument=self.key,
+            side=self.side,
+            quantity=self.last_qty,
+            price=self.last_price,
+            fee=self.commission,
+            fee_currency=self.commission_asset,
+            fee_value=fee_value,
+            liquidity=str(Liquidity.MAKER if self.maker else Liquidity.TAKER),
+            venue_ts_ns=self.transaction_ms * 1_000_000,
+        )
+
+
+def tif_of(venue_type: str, raw: str | None) -> TimeInForce:
+    if venue_type == "MARKET":
+        return TimeInForce.IOC
+    try:
+        return TimeInForce(raw or "GTC")
+    except ValueError:
+        return TimeInForce.GTC
+
+
+def venue_order(body: Mapping[str, Any]) -> VenueOrder:
+    """An order as `GET order`, `openOrders` or a new-order reply shows it."""
+    venue_type = str(body["type"])
+    executed = dec(body.get("executedQty", "0"))
+    cum_quote = dec(body.get("cummulativeQuoteQty", "0"))
+    return VenueOrder(
+        client_order_id=str(body["clientOrderId"]),
+        venue_order_id=str(body["orderId"]),
+        instrument=key_of(str(body["symbol"])),
+        side=Side(str(body["side"])),
+        order_type=ORDER_TYPE.get(venue_type, OrderType.LIMIT),
+        tif=tif_of(venue_type, body.get("timeInForce")),
+        quantity=dec(body["origQty"]),
+        filled_qty=executed,
+        limit_price=_opt_price(body.get("price")),
+        stop_price=_opt_price(body.get("stopPrice")),
+        status=status_of(str(body["status"])),
+        avg_price=average(cum_quote, executed),
+    )
+
+
+def reply_update(body: Mapping[str, Any], reason: str = "") -> OrderUpdate:
+    """The status a new-order (RESULT/FULL) or cancel reply shows."""
+    executed = dec(body.get("executedQty", "0"))
+    cum_quote = dec(body.get("cummulativeQuoteQty", "0"))
+    client_id = body.get("origClientOrderId") or body["clientOrderId"]
+    ts_ms = body.get("transactTime") or body.get("updateTime")
+    return OrderUpdate(
+        client_order_id=str(client_id),
+        status=status_of(str(body["status"])),
+        venue_order_id=str(body["orderId"]),
+        filled_qty=executed,
+        avg_price=average(cum_quote, executed),
+        reason=reason,
+        venue_ts_ns=int(ts_ms) * 1_000_000 if ts_ms else None,
+    )
+
+
+def reply_fills(body: Mapping[str, Any], broker: str, account: str, side: Side) -> list[Fill]:
+    """The fills of a `FULL` new-order reply (fee_value left for the caller). A new
+    order that trades at once is the taker."""
+    symbol = str(body["symbol"])
+    found: list[Fill] = []
+    ts_ms = body.get("transactTime")
+    for entry in body.get("fills", []) or []:
+        fill = Fill(
+            exec_id=exec_id(symbol, entry["tradeId"]),
+            client_order_id=str(body["clientOrderId"]),
+            venue_order_id=str(body["orderId"]),
+            broker=broker,
+            account=account,
+            instrument=key_of(symbol),
+            side=side,
+            quantity=dec(entry["qty"]),
+            price=dec(entry["price"]),
+            fee=dec(entry.get("commission", "0")),
+            fee_currency=str(entry.get("commissionAsset", "")),
+            liquidity=str(Liquidity.TAKER),
+            venue_ts_ns=int(ts_ms) * 1_000_000 if ts_ms else None,
+        )
+        found.append(fill)
+    return found
+
+
+def trade_fill(
+    trade: Mapping[str, Any],
+    client_order_id: str,
+    broker: str,
+    account: str,
+    fee_value: Decimal | None = None,
+) -> Fill:
+    """A `myTrades` entry (which carries the venue's order id, not ours)."""
+    symbol = str(trade["symbol"])
+    return Fill(
+        exec_id=exec_id(symbol, trade["id"]),
+        client_order_id=client_order_id,
+        venue_order_id=str(trade["orderId"]),
+        broker=broker,
+        account=account,
+        instrument=key_of(symbol),
+        side=Side.BUY if trade.get("isBuyer") else Side.SELL,
+        quantity=dec(trade["qty"]),
+        price=dec(trade["price"]),
+        fee=dec(trade.get("commission", "0")),
+        fee_currency=str(trade.get("commissionAsset", "")),
+        fee_value=fee_value,
+        liquidity=str(Liquidity.MAKER if trade.get("isMaker") else Liquidity.TAKER),
+        venue_ts_ns=int(trade.get("time", 0)) * 1_000_000 or None,
+    )
+
+
+def balances(entries: Any, broker: str, account: str) -> list[Balance]:
+    """`account["balances"]` ({asset, free, locked}) or an `outboundAccountPosition`'s
+    `B` ({a, f, l}) as balances."""
+    found: list[Balance] = []
+    for entry in entries or []:
+        asset = str(entry.get("asset", entry.get("a", "")))
+        free = dec(entry.get("free", entry.get("f", "0")))
+        locked = dec(entry.get("locked", entry.get("l", "0")))
+        if not asset:
+            continue
+        found.append(
+            Balance(
+                broker=broker,
+                account=account,
+                currency=asset,
+                total=free + locked,
+                available=free,
+                locked=locked,
+            )
+        )
+    return found
+
+
+def fee_value(
+    fee: Decimal,
+    fee_asset: str,
+    price: Decimal,
+    base: str,
+    quote: str,
+    asset_price: Decimal | None = None,
+) -> Decimal | None:
+    """The fee's worth in the quote currency: None when charged in the quote currency
+    (it is its own value) or when a third asset (BNB) has no recent price."""
+    if fee == 0 or not fee_asset or fee_asset == quote:
+        return None
+    if fee_asset == base:
+        return fee * price
+    if asset_price is None:
+        return None
+    return fee * asset_price

@@ -1,0 +1,262 @@
+"""The user-data stream's life: subscribe, read, notice it died, rebuild it.
+
+python-binance 1.0.37 carries user data over the WebSocket API: the socket manager's
+user socket sends `userDataStream.subscribe.signature` and the events land in that
+socket's queue. Its traps (shared/notes/brokers.md) shape this module:
+
+- After a drop the library reconnects its WebSocket API connection but never
+  re-subscribes: the socket yields `{"e": "error", ...}` and then nothing. A
+  `serverShutdown` carries no subscription id and is dropped by the library: only the
+  close that follows is seen (an error of type `ConnectionClosedOK`). An
+  `eventStreamTerminated` ends the subscription on a live connection. Each of these is
+  a lost stream: we re-enter `user_socket()` (which subscribes again) until it works,
+  with a growing pause.
+- Closing a user socket leaves a reply nobody reads in the client; after about a
+  hundred rebuilds on one client its WebSocket API stops answering. Every
+  `rebuilds_per_client` rebuilds the client itself is rebuilt (`restart_client`).
+- Events are read at once by our own task and handed to `on_event`, never left to pile
+  up in the library's queue.
+
+The owner is told through three callbacks: `on_event(event)` for every event,
+`on_lost(reason)` when the stream is gone (and while it cannot be rebuilt), and
+`on_back()` once it is subscribed again (the owner reconciles then).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from binance import BinanceSocketManager
+
+from ..errors import NotConnected
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class UserStream:
+    def __init__(
+        self,
+        *,
+        client: Callable[[], Any],
+        restart_client: Callable[[], Awaitable[None]],
+        on_event: EventHandler,
+        on_lost: Callable[[str], Awaitable[None]],
+        on_back: Callable[[], Awaitable[None]],
+        rebuilds_per_client: int = 20,
+        retry_first_s: float = 0.2,
+        retry_max_s: float = 10.0,
+        subscribe_timeout_s: float = 15.0,
+        name: str = "binance",
+    ) -> None:
+        self._client = client
+        self._restart_client = restart_client
+        self._on_event = on_event
+        self._on_lost = on_lost
+        self._on_back = on_back
+        self.rebuilds_per_client = max(1, rebuilds_per_client)
+        self.retry_first_s = retry_first_s
+        self.retry_max_s = retry_max_s
+        self.subscribe_timeout_s = subscribe_timeout_s
+        self.name = name
+        self.rebuilds = 0
+        self.client_restarts = 0
+        self.events = 0
+        self.subscribed = False
+        self._manager: Any = None
+        self._manager_client: Any = None
+        self._socket: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    # -- life -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Subscribe now and start reading. Raises `NotConnected` if it cannot."""
+        if self._task is not None and not self._task.done():
+            return
+        try:
+            self._socket = await self._subscribe()
+        except Exception as exc:
+            raise NotConnected(f"user-data stream: {describe(exc)}") from exc
+        self._task = asyncio.create_task(self._run(), name=f"user-stream:{self.name}")
+
+    async def close(self, timeout: float = 0.3) -> None:
+        """Stop reading and unsubscribe (bounded: a dead connection does not hold us)."""
+        task, self._task = self._task, None
+        if task is not None:
+            await stop_task(task, timeout)
+        socket, self._socket = self._socket, None
+        self.subscribed = False
+        if socket is not None:
+            await self._leave(socket, timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    # -- reading ----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            socket = self._socket
+            reason = await self._read(socket)
+            self.subscribed = False
+            log.warning("binance.user_stream_lost", extra={"broker": self.name, "reason": reason})
+            await self._notify_lost(reason)
+            await self._leave(socket, 1.0)
+            self._socket = await self._rebuild()
+            try:
+                await self._on_back()
+            except Exception:
+                log.exception("binance.user_stream_on_back_failed", extra={"broker": self.name})
+
+    async def _read(self, socket: Any) -> str:
+        """Hand every event on; return why the stream ended."""
+        while True:
+            try:
+                message = await receive(socket)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                return f"user-data socket failed ({describe(exc)})"
+            ended = ending(message)
+            if ended:
+                return ended
+            await self._dispatch(message)
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        self.events += 1
+        try:
+            await self._on_event(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "binance.user_event_failed",
+                extra={"broker": self.name, "event": message.get("e")},
+            )
+
+    async def _notify_lost(self, reason: str) -> None:
+        try:
+            await self._on_lost(reason)
+        except Exception:
+            log.exception("binance.user_stream_on_lost_failed", extra={"broker": self.name})
+
+    # -- rebuilding -------------------------------------------------------------------
+
+    async def _rebuild(self) -> Any:
+        """Subscribe again until it works; rebuild the client every so often."""
+        delay = self.retry_first_s
+        while True:
+            self.rebuilds += 1
+            if self.rebuilds % self.rebuilds_per_client == 0:
+                await self._new_client()
+            try:
+                return await self._subscribe()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                reason = f"user-data stream could not be rebuilt: {describe(exc)}; retrying"
+                log.warning(
+                    "binance.user_stream_retry", extra={"broker": self.name, "error": reason}
+                )
+                await self._notify_lost(reason)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.retry_max_s)
+
+    async def _new_client(self) -> None:
+        try:
+            await self._restart_client()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning(
+                "binance.client_restart_failed", extra={"broker": self.name, "error": describe(exc)}
+            )
+            return
+        self.client_restarts += 1
+        self._manager = None
+
+    def _user_socket(self) -> Any:
+        client = self._client()
+        if client is None:
+            raise NotConnected("no Binance client (REST not connected)")
+        if self._manager is None or self._manager_client is not client:
+            self._manager = BinanceSocketManager(client)
+            self._manager_client = client
+        return self._manager.user_socket()
+
+    async def _subscribe(self) -> Any:
+        socket = self._user_socket()
+        # The manager hands back the same socket object with whatever is left in its
+        # queue: events that came before the drop are still ours; errors are not.
+        await self._drain(socket)
+        await asyncio.wait_for(socket.__aenter__(), self.subscribe_timeout_s)
+        self.subscribed = True
+        return socket
+
+    async def _drain(self, socket: Any) -> None:
+        queue = getattr(socket, "_queue", None)
+        if not isinstance(queue, asyncio.Queue):
+            return
+        while not queue.empty():
+            message = queue.get_nowait()
+            if isinstance(message, dict) and not ending(message):
+                await self._dispatch(message)
+
+    async def _leave(self, socket: Any, timeout: float) -> None:
+        """Unsubscribe, bounded, ignoring errors (the connection may be gone)."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(socket.__aexit__(None, None, None), timeout)
+
+
+async def receive(socket: Any) -> Any:
+    """The next message of a user socket. For a WebSocket API subscription the library's
+    `recv()` only polls the socket's queue with `asyncio.wait_for` every TIMEOUT
+    seconds, and Python 3.11's `wait_for` can swallow a cancellation that lands as the
+    poll times out (the task then waits for ever): read the queue directly instead."""
+    queue = getattr(socket, "_queue", None)
+    if getattr(socket, "_uses_ws_api_subscription", False) and isinstance(queue, asyncio.Queue):
+        return await queue.get()
+    return await socket.recv()
+
+
+async def stop_task(task: asyncio.Task[Any], timeout: float) -> None:
+    """Cancel `task` and wait for it, at most `timeout` s; cancel again while waiting
+    (a library may swallow one cancellation)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not task.done():
+        task.cancel()
+        left = deadline - loop.time()
+        if left <= 0:
+            log.warning("binance.task_stop_slow", extra={"task": task.get_name()})
+            return
+        await asyncio.wait({task}, timeout=min(0.05, left))
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        task.result()
+
+
+def ending(message: Any) -> str:
+    """Why this message ends the stream ("" when it is an ordinary event)."""
+    if not isinstance(message, dict):
+        return ""
+    kind = message.get("e")
+    if kind == "error":
+        what = str(message.get("type", "error"))
+        if what == "ConnectionClosedOK":
+            return "the venue closed the user-data connection (server shutdown or restart)"
+        return f"user-data connection lost ({what}: {message.get('m', '')})"
+    if kind == "eventStreamTerminated":
+        return "the venue ended the user-data subscription (eventStreamTerminated)"
+    return ""
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

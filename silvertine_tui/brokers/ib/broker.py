@@ -1,0 +1,458 @@
+"""`IBBroker`: Interactive Brokers through TWS or IB Gateway, over ib_async's `IB`.
+
+How it listens. ib_async calls back from its socket reader; the adapter turns each
+callback into a job on one queue (`_inbox`) that a single task runs in order, so the
+journal sees reports in the order TWS sent them. Statuses come from `orderStatusEvent`
+except the ones ib_async makes up itself after an error (their log entry carries the
+error code): on a refused modify or an unknown cancel ib_async marks a working order
+Cancelled, and only TWS's next report says what the order is. Commission reports are
+tapped before ib_async sees them, because it drops one that arrives before its
+execution.
+
+Links: `api` (the socket to TWS) and `ib` (TWS's own link to IB's servers, 1100/1101/
+1102) carry orders; `market` (tickers) only degrades. A fill is journaled once per
+execution id, with the fee of its commission report (waiting `commission_wait_s` for it);
+a report that comes later is journaled as a `FeeCorrectionEvent`.
+
+The class is assembled from parts: `state.py` (shared state, requests), `session.py`
+(the socket and reconnects), `orders.py` (place, modify, cancel); this module holds the
+callbacks, what TWS holds (orders, positions, balances, reconcile) and market data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from ib_async import ExecutionFilter
+
+from ...domain import (
+    Balance,
+    Capabilities,
+    ConnectionState,
+    Fill,
+    Instrument,
+    MarketDataKind,
+    ModifyStyle,
+    OrderType,
+    Position,
+    TimeInForce,
+    VenueOrder,
+)
+from ...events import FeeCorrectionEvent
+from ..base import ReconcileReport
+from ..errors import (
+    BrokerError,
+    OrderRejected,
+)
+from . import codes
+from .contracts import candidates, instrument_from, normalize_key, pick, to_decimal
+from .market import quote_of
+from .orders import IBOrders
+from .session import IBSession
+from .translate import (
+    balances_of,
+    fill_of,
+    position_of,
+    price_or_none,
+    venue_order,
+)
+
+log = logging.getLogger(__name__)
+
+L = ConnectionState
+
+
+class IBBroker(IBOrders, IBSession):
+    kind: ClassVar[str] = "ib"
+    order_links: tuple[str, ...] = ("api", "ib")
+    capabilities = Capabilities(
+        order_types=frozenset(OrderType),
+        tifs=frozenset(TimeInForce),
+        market_tifs=frozenset({TimeInForce.DAY, TimeInForce.IOC, TimeInForce.FOK}),
+        modify=ModifyStyle.NATIVE,
+        cancel_all_native=True,
+        short_selling=True,
+        market_data=frozenset({MarketDataKind.QUOTE}),
+    )
+
+    def _hook(self) -> None:
+        ib = self.ib
+        ib.orderStatusEvent += self._on_status
+        ib.openOrderEvent += self._on_open_order
+        ib.execDetailsEvent += self._on_exec
+        ib.errorEvent += self._on_error
+        ib.disconnectedEvent += self._on_disconnected
+        ib.positionEvent += self._on_position
+        ib.accountValueEvent += self._on_account_value
+        ib.pendingTickersEvent += self._on_tickers
+        wrapper = ib.wrapper
+        original = wrapper.commissionReport
+
+        def tap(report: Any) -> None:
+            self._on_commission(report)
+            original(report)
+
+        # ib_async drops a commission report that comes before its execution; the tap
+        # keeps every report by execution id first.
+        wrapper.commissionReport = tap  # type: ignore[method-assign,assignment]
+
+    def _on_status(self, trade: Any) -> None:
+        entry = trade.log[-1] if trade.log else None
+        if entry is not None and entry.errorCode and entry.errorCode != codes.ORDER_CANCELLED:
+            # ib_async's own guess after an error (a refused modify, an unknown cancel
+            # marks a working order Cancelled): only TWS's next report counts. 202 is
+            # TWS confirming a cancel; its orderStatus then changes nothing for ib_async.
+            return
+        self._on_status_of(trade)
+
+    def _on_open_order(self, trade: Any) -> None:
+        order = trade.order
+        terms = (
+            to_decimal(order.totalQuantity),
+            price_or_none(order.lmtPrice, None),
+            price_or_none(order.auxPrice, None),
+        )
+        ids = (order.permId, order.clientId, order.orderId, order.orderRef)
+        self._enqueue(lambda: self._open_order(ids, terms, trade))
+
+    def _on_exec(self, trade: Any, fill: Any) -> None:
+        self._enqueue(lambda: self._publish_exec(fill, live=True))
+
+    def _on_commission(self, report: Any) -> None:
+        exec_id = report.execId
+        if self.fees.add_report(report):
+            self._enqueue(lambda: self._correct_fee(exec_id))
+
+    def _on_position(self, position: Any) -> None:
+        if position.account != self.account:
+            return
+        self._enqueue(lambda: self._publish_position(position))
+
+    def _on_account_value(self, value: Any) -> None:
+        if value.account == self.account and value.tag == "CashBalance":
+            self._enqueue(self._publish_balances)
+
+    def _on_tickers(self, tickers: Iterable[Any]) -> None:
+        for ticker in tickers:
+            key = self.market.key_of(ticker)
+            if key is None:
+                continue
+            quote = quote_of(key, ticker)
+            if quote is not None:
+                self._enqueue(functools.partial(self.publish_quote, quote))
+            self.health_state.extra[f"md_type:{key}"] = self.market.data_type(key)
+        self._enqueue(self._market_link_detail)
+
+    async def _market_link_detail(self) -> None:
+        """The market link says which kinds of data TWS sends (live, delayed, ...)."""
+        link = self.health_state.links.get("market")
+        if link is None or link.state is not ConnectionState.LIVE:
+            return
+        detail = self._market_detail()
+        if detail != link.detail:
+            await self.set_link("market", ConnectionState.LIVE, detail)
+
+    def _on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
+        if code == codes.CLIENT_ID_IN_USE:
+            self._saw_326 = True
+        if code in codes.FARM_NOTICES:
+            self.health_state.extra["farm"] = codes.describe(code, message)
+            return
+        if code in (codes.CONNECTIVITY_LOST, codes.RESTORED_DATA_KEPT, codes.RESTORED_DATA_LOST):
+            self._enqueue(lambda: self._connectivity(code, message))
+            return
+        if code in codes.FARM_BROKEN:
+            self.health_state.extra["farm"] = codes.describe(code, message)
+            return
+        if code in codes.PACING:
+            self.count_error(f"pacing_{code}")
+        key = self.market.key_of_request(req_id) if req_id > 0 else None
+        if key is not None:
+            self._market_problem(key, code, message)
+            return
+        if req_id > 0 and self.ids.by_order(self.client_id, req_id) is not None:
+            self._enqueue(lambda: self._order_error(req_id, code, message))
+        elif req_id < 0:
+            # Account-wide notices TWS sends (not tied to a request): the last one is
+            # shown in health.
+            self.health_state.extra["tws"] = codes.describe(code, message)
+
+    def _market_problem(self, key: str, code: int, message: str) -> None:
+        if code == codes.DELAYED_NOTICE:
+            self.health_state.extra[f"md_type:{key}"] = "delayed"
+            return
+        self.market.problems[key] = f"{code}: {message}"
+        self.health_state.extra[f"md_type:{key}"] = "none"
+        self.health_state.extra[f"md_problem:{key}"] = codes.describe(code, message)
+        self.count_error(f"market_data_{code}")
+        if code in codes.PACING:
+            contract = self.market.contracts.get(key)
+            if contract is not None:
+
+                async def again() -> None:
+                    await asyncio.sleep(self.cfg.pacing_delay_s)
+                    if self.ib.isConnected() and key in self.market.contracts:
+                        self.market.subscribe(key, contract)
+                        self.health_state.extra.pop(f"md_problem:{key}", None)
+
+                self._spawn(again(), "resubscribe")
+
+    def _on_disconnected(self) -> None:
+        if self._closing or not self._up:
+            return
+        self._up = False
+        for pending in (*self._placing.values(), *self._modifying.values()):
+            if not pending.future.done():
+                pending.future.set_result("lost")
+        for pending in self._cancelling.values():
+            if not pending.future.done():
+                pending.future.set_result("lost")
+        self._spawn(self._lost(), "lost")
+
+    async def _publish_exec(self, ib_fill: Any, *, live: bool) -> None:
+        execution = ib_fill.execution
+        exec_id = execution.execId
+        if exec_id in self.fees.journaled or execution.acctNumber not in ("", self.account):
+            return
+        coid = self._coid(
+            execution.permId, execution.clientId, execution.orderId, execution.orderRef
+        )
+        if coid is None:
+            log.info(
+                "ib.foreign_fill",
+                extra={"broker": self.source, "exec_id": exec_id, "perm_id": execution.permId},
+            )
+            return
+        if live:
+            await self.fees.wait_for(exec_id, self.cfg.commission_wait_s)
+        if exec_id in self.fees.journaled:
+            return
+        ids = self.ids.get(coid)
+        key = ids.instrument if ids is not None else self._key_for(ib_fill.contract)
+        fill = fill_of(
+            ib_fill,
+            client_order_id=coid,
+            key=key,
+            broker=self.name,
+            account=self.account,
+            instrument=self._instrument_cache.get(key),
+            commission=self.fees.report(exec_id),
+        )
+        if self.fees.report(exec_id) is None:
+            self.count_error("fee_pending")
+        self.fees.journal(fill)
+        await self.publish_fill(fill)
+
+    async def _correct_fee(self, exec_id: str) -> None:
+        correction = self.fees.correction(exec_id, broker=self.name, account=self.account)
+        if correction is not None:
+            await self.publish(FeeCorrectionEvent.create(self.source, correction, ts=self.clock()))
+
+    async def _publish_position(self, ib_position: Any) -> None:
+        key = self._key_for(ib_position.contract)
+        await self.publish_position(
+            position_of(
+                ib_position,
+                key=key,
+                broker=self.name,
+                instrument=self._instrument_cache.get(key),
+            )
+        )
+
+    async def _publish_balances(self) -> None:
+        """Balances that changed (IB sends every account value on each update)."""
+        for balance in balances_of(
+            self.ib.accountValues(self.account), broker=self.name, account=self.account
+        ):
+            if self._balances.get(balance.currency) == balance:
+                continue
+            self._balances[balance.currency] = balance
+            await self.publish_balance(balance)
+
+    async def _fetch_instrument(self, key: str) -> Instrument | None:
+        for query in candidates(key):
+            try:
+                found = await self._request(
+                    f"contract details for {key}",
+                    lambda q=query: self.ib.reqContractDetailsAsync(q),  # type: ignore[misc]
+                )
+            except BrokerError as exc:
+                if exc.code == codes.NO_SECURITY:
+                    continue
+                raise
+            details = pick(key, list(found))
+            if details is None:
+                if found:
+                    log.warning("ib.ambiguous_contract", extra={"broker": self.source, "key": key})
+                continue
+            assert details.contract is not None
+            self._contracts[key] = details.contract
+            self._keys_by_con_id[details.contract.conId] = key
+            return instrument_from(key, details)
+        return None
+
+    async def instruments(self) -> dict[str, Instrument]:
+        found: dict[str, Instrument] = {}
+        for symbol in self.cfg.symbols:
+            key = normalize_key(symbol, self.cfg.default_venue)
+            try:
+                found[key] = await self.instrument(key)
+            except OrderRejected:
+                log.warning("ib.unknown_symbol", extra={"broker": self.source, "key": key})
+            except BrokerError as exc:
+                # Not connected (yet): the instruments known so far; they are looked
+                # up once TWS is back.
+                log.info(
+                    "ib.instruments_later",
+                    extra={"broker": self.source, "key": key, "error": str(exc)},
+                )
+        for key, instrument in self._instrument_cache.items():
+            found.setdefault(key, instrument)
+        return found
+
+    def _foreign_id(self, order_ref: str, perm_id: int) -> str:
+        """A client order id for an order that is not ours: its orderRef, unless that
+        names one of ours (orderRef is not unique at IB), else `ib-<permId>`."""
+        if order_ref and order_ref not in self.ids:
+            return order_ref
+        return f"ib-{perm_id}"
+
+    def _venue_order(self, trade: Any) -> VenueOrder | None:
+        order = trade.order
+        if order.account and order.account != self.account:
+            return None
+        coid = self._coid(order.permId, order.clientId, order.orderId, order.orderRef)
+        if coid is None:
+            coid = self._foreign_id(order.orderRef, order.permId)
+        key = self._key_for(trade.contract)
+        return venue_order(trade, coid, key, self._instrument_cache.get(key))
+
+    async def open_orders(self) -> list[VenueOrder]:
+        trades = await self._request("open orders", self.ib.reqAllOpenOrdersAsync)
+        found: dict[str, VenueOrder] = {}
+        for trade in trades:
+            if trade.orderStatus.status not in ("PreSubmitted", "Submitted", "PendingSubmit"):
+                continue
+            venue = self._venue_order(trade)
+            if venue is not None:
+                found[venue.client_order_id] = venue
+        return list(found.values())
+
+    async def query_order(self, client_order_id: str) -> VenueOrder | None:
+        for order in await self.open_orders():
+            if order.client_order_id == client_order_id:
+                return order
+        done = await self._request(
+            "completed orders", lambda: self.ib.reqCompletedOrdersAsync(True)
+        )
+        for trade in done:
+            venue = self._venue_order(trade)
+            if venue is not None and venue.client_order_id == client_order_id:
+                return venue
+        return None
+
+    async def positions(self) -> list[Position]:
+        await self.settle()
+        return [
+            position_of(
+                p,
+                key=self._key_for(p.contract),
+                broker=self.name,
+                instrument=self._instrument_cache.get(self._key_for(p.contract)),
+            )
+            for p in self.ib.positions(self.account)
+            if p.position != 0
+        ]
+
+    async def balances(self) -> list[Balance]:
+        await self.settle()
+        values = self.ib.accountValues(self.account)
+        return balances_of(values, broker=self.name, account=self.account)
+
+    async def reconcile(
+        self, since_ns: int = 0, last_fills: Mapping[str, Fill] | None = None
+    ) -> ReconcileReport:
+        """What TWS holds now. Fills: `reqExecutions` for the account from `since_ns`
+        (or the earliest last journaled fill), every client id; TWS reports the current
+        trading day only, so fills from an earlier day are invisible here."""
+        since = since_ns
+        last = dict(last_fills or {})
+        if not since and last:
+            stamps = [f.venue_ts_ns for f in last.values() if f.venue_ts_ns]
+            since = min(stamps) if stamps else 0
+        when = ""
+        if since:
+            moment = datetime.fromtimestamp(since / 1e9, tz=UTC)
+            when = moment.strftime("%Y%m%d-%H:%M:%S")
+        fills_ib = await self._request(
+            "executions",
+            lambda: self.ib.reqExecutionsAsync(ExecutionFilter(acctCode=self.account, time=when)),
+        )
+        fills: dict[str, Fill] = {}
+        for ib_fill in fills_ib:
+            execution = ib_fill.execution
+            coid = self._coid(
+                execution.permId, execution.clientId, execution.orderId, execution.orderRef
+            ) or self._foreign_id(execution.orderRef, execution.permId)
+            key = self._key_for(ib_fill.contract)
+            if _not_after(execution, last.get(key)):
+                continue
+            fills[execution.execId] = fill_of(
+                ib_fill,
+                client_order_id=coid,
+                key=key,
+                broker=self.name,
+                account=self.account,
+                instrument=self._instrument_cache.get(key),
+                commission=self.fees.report(execution.execId),
+            )
+        return ReconcileReport(
+            broker=self.name,
+            account=self.account,
+            as_of_ns=self.clock(),
+            open_orders=tuple(await self.open_orders()),
+            fills=tuple(fills.values()),
+            positions=tuple(await self.positions()),
+            balances=tuple(await self.balances()),
+        )
+
+    async def subscribe(
+        self,
+        instruments: Iterable[str],
+        kinds: Iterable[MarketDataKind] = (MarketDataKind.QUOTE,),
+    ) -> None:
+        wanted = set(kinds) & self.capabilities.market_data
+        if not wanted:
+            return
+        for key in instruments:
+            contract = await self._contract(key)
+            if key not in self.market.contracts:
+                self.market.subscribe(key, contract)
+        await self.set_link("market", L.LIVE, self._market_detail())
+
+    async def unsubscribe(self, instruments: Iterable[str]) -> None:
+        for key in instruments:
+            self.market.unsubscribe(key)
+            self.health_state.last_message_ns.pop(key, None)
+            self.health_state.extra.pop(f"md_type:{key}", None)
+
+
+def _not_after(execution: Any, last: Fill | None) -> bool:
+    """Whether an execution is the instrument's last journaled fill or older. IB stamps
+    executions to the second: one in the same second as the last fill is kept (an
+    earlier one then comes back too; the journal knows it by its execution id)."""
+    if last is None:
+        return False
+    if execution.execId == last.exec_id:
+        return True
+    when = execution.time
+    if last.venue_ts_ns is None or when is None:
+        return False
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp()) < last.venue_ts_ns // 1_000_000_000

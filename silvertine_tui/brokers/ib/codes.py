@@ -1,0 +1,59 @@
+"""TWS message codes the adapter acts on, and what each means to the trader."""
+
+from __future__ import annotations
+
+import re
+
+CONNECTIVITY_LOST = 1100
+RESTORED_DATA_LOST = 1101
+RESTORED_DATA_KEPT = 1102
+CLIENT_ID_IN_USE = 326
+PACING = frozenset({100, 162, 420})
+FARM_NOTICES = frozenset({2104, 2106, 2107, 2108, 2158})
+FARM_BROKEN = frozenset({2103, 2105, 2157})
+ORDER_REJECTED = 201
+ORDER_CANCELLED = 202
+PRICE_OFF_TICK = 110
+CANNOT_MODIFY = 104
+UNKNOWN_CANCEL = 10147
+CANNOT_CANCEL = 10148
+NO_SECURITY = 200
+DELAYED_NOTICE = 10167
+NOT_SUBSCRIBED = 354
+# Refusals of a new order or a modify, before it reached the market.
+ORDER_REFUSALS = frozenset({103, 104, 105, 110, 135, 161, 201, 321, 387, 434, 10147, 10148})
+
+_FUNDS = re.compile(r"insufficient|margin|equity with loan|buying power", re.IGNORECASE)
+
+
+def is_funds_reject(code: int, message: str) -> bool:
+    return code == ORDER_REJECTED and bool(_FUNDS.search(message))
+
+
+def reject_reason(code: int, message: str) -> str:
+    """A refusal as the trader reads it: what TWS said, and what to do."""
+    text = message.strip().rstrip(".")
+    if is_funds_reject(code, message):
+        return f"insufficient funds or margin at IB ({code}: {text}); reduce the size"
+    if code == PRICE_OFF_TICK:
+        return f"price not on the contract's tick grid ({code}: {text}); round the price"
+    if code == ORDER_REJECTED:
+        return f"IB rejected the order ({code}: {text})"
+    return f"TWS refused it ({code}: {text})"
+
+
+def describe(code: int, message: str) -> str:
+    """One line for the health pane."""
+    if code == CONNECTIVITY_LOST:
+        return "TWS lost its connection to IB (1100): orders held until it is back"
+    if code == RESTORED_DATA_KEPT:
+        return "TWS reconnected to IB (1102), data kept: reconciling"
+    if code == RESTORED_DATA_LOST:
+        return "TWS reconnected to IB (1101), market data lost: resubscribing and reconciling"
+    if code in FARM_NOTICES:
+        return f"data farm OK ({code}: {message})"
+    if code in FARM_BROKEN:
+        return f"data farm problem ({code}: {message}); TWS retries by itself"
+    if code in PACING:
+        return f"pacing violation ({code}: {message}): slowing down and retrying"
+    return f"{code}: {message}"

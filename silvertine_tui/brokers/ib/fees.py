@@ -1,0 +1,86 @@
+"""Commission reports and the fills they belong to.
+
+TWS sends an execution's commission in a separate message, usually right after the
+execution, sometimes well after it, and now and then before it (ib_async drops that
+one; the adapter taps every report first). A fill is journaled once per execution id,
+with its fee when the report is in; a fill journaled without one gets its fee as a
+`FeeCorrection` when the report comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+from typing import Any
+
+from ...domain import FeeCorrection, Fill
+from .contracts import to_decimal
+from .translate import UNSET_DOUBLE
+
+
+class CommissionBook:
+    def __init__(self) -> None:
+        self.reports: dict[str, Any] = {}  # exec id -> CommissionReport
+        self.journaled: set[str] = set()  # exec ids of fills in the journal
+        self._arrived: dict[str, asyncio.Event] = {}
+        self._without_fee: dict[str, Fill] = {}  # journaled without a fee, waiting
+        self._fee_known: set[str] = set()  # exec ids whose fee is in the journal
+
+    def remember_journaled(self, exec_id: str, *, with_fee: bool) -> None:
+        """What the journal already holds (read back at start)."""
+        self.journaled.add(exec_id)
+        if with_fee:
+            self._fee_known.add(exec_id)
+
+    def add_report(self, report: Any) -> bool:
+        """Keep a report; True when it is the fee of a fill journaled without one."""
+        exec_id = report.execId
+        first = exec_id not in self.reports
+        self.reports[exec_id] = copy.copy(report)
+        arrived = self._arrived.get(exec_id)
+        if arrived is not None:
+            arrived.set()
+        return first and exec_id in self._without_fee
+
+    def report(self, exec_id: str) -> Any | None:
+        return self.reports.get(exec_id)
+
+    async def wait_for(self, exec_id: str, timeout_s: float) -> None:
+        """Until the execution's report is in, at most `timeout_s`."""
+        if exec_id in self.reports or timeout_s <= 0:
+            return
+        arrived = self._arrived.setdefault(exec_id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(arrived.wait(), timeout_s)
+        self._arrived.pop(exec_id, None)
+
+    def journal(self, fill: Fill) -> None:
+        """`fill` is going to the journal (with its fee, or waiting for it)."""
+        self.journaled.add(fill.exec_id)
+        if fill.exec_id in self.reports:
+            self._fee_known.add(fill.exec_id)
+        else:
+            self._without_fee[fill.exec_id] = fill
+
+    def correction(self, exec_id: str, *, broker: str, account: str) -> FeeCorrection | None:
+        """The fee correction for a fill journaled without its fee, once."""
+        fill = self._without_fee.get(exec_id)
+        report = self.reports.get(exec_id)
+        if fill is None or report is None or exec_id in self._fee_known:
+            return None
+        if report.commission >= UNSET_DOUBLE:
+            return None
+        del self._without_fee[exec_id]
+        self._fee_known.add(exec_id)
+        return FeeCorrection(
+            exec_id=exec_id,
+            client_order_id=fill.client_order_id,
+            broker=broker,
+            account=account,
+            instrument=fill.instrument,
+            fee=to_decimal(report.commission),
+            fee_currency=report.currency,
+            previous_fee=fill.fee,
+            previous_currency=fill.fee_currency,
+        )

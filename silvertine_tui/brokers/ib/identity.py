@@ -1,0 +1,87 @@
+"""Which of our orders an IB order is: client order id <-> orderId / permId.
+
+IB numbers an order three ways: `orderId` (per API client id, reused by other clients),
+`permId` (TWS-wide, stable for the order's life, across sessions and client ids) and
+`orderRef` (free text we set to our client order id; IB does not keep it unique, another
+program may use the same text). The journal keeps the permId as the order's
+`venue_order_id` (the first OrderUpdate after TWS acknowledged it), so after a restart,
+even under another client id, `learn` rebuilds this map from the journal and the orders
+TWS reports are ours by permId; orderRef only binds an order whose permId is not known
+yet, and never takes a permId that already belongs to another order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...domain import OrderStatus
+
+
+@dataclass(slots=True)
+class OrderIds:
+    client_order_id: str
+    instrument: str
+    order_id: int = 0
+    client_id: int = -1
+    perm_id: int = 0
+    status: OrderStatus = OrderStatus.PENDING_NEW
+
+
+class IdentityMap:
+    def __init__(self) -> None:
+        self.by_coid: dict[str, OrderIds] = {}
+        self._by_perm: dict[int, str] = {}
+        self._by_order: dict[tuple[int, int], str] = {}
+
+    def __contains__(self, client_order_id: object) -> bool:
+        return client_order_id in self.by_coid
+
+    def get(self, client_order_id: str) -> OrderIds | None:
+        return self.by_coid.get(client_order_id)
+
+    def add(self, client_order_id: str, instrument: str) -> OrderIds:
+        ids = self.by_coid.get(client_order_id)
+        if ids is None:
+            ids = self.by_coid[client_order_id] = OrderIds(client_order_id, instrument)
+        return ids
+
+    def bind_order(self, client_order_id: str, client_id: int, order_id: int) -> None:
+        ids = self.by_coid[client_order_id]
+        self._by_order.pop((ids.client_id, ids.order_id), None)
+        ids.client_id, ids.order_id = client_id, order_id
+        self._by_order[(client_id, order_id)] = client_order_id
+
+    def bind_perm(self, client_order_id: str, perm_id: int) -> None:
+        if not perm_id or client_order_id not in self.by_coid:
+            return
+        owner = self._by_perm.get(perm_id)
+        if owner is not None and owner != client_order_id:
+            return
+        self.by_coid[client_order_id].perm_id = perm_id
+        self._by_perm[perm_id] = client_order_id
+
+    def find(
+        self, *, perm_id: int = 0, client_id: int = -1, order_id: int = 0, order_ref: str = ""
+    ) -> str | None:
+        """Our client order id for an order TWS reports, binding what it learns."""
+        if perm_id and perm_id in self._by_perm:
+            return self._by_perm[perm_id]
+        coid = self._by_order.get((client_id, order_id)) if order_id else None
+        if coid is None and order_ref in self.by_coid:
+            ids = self.by_coid[order_ref]
+            if not ids.perm_id or ids.perm_id == perm_id:
+                coid = order_ref
+        if coid is not None and perm_id:
+            self.bind_perm(coid, perm_id)
+        return coid
+
+    def by_order(self, client_id: int, order_id: int) -> str | None:
+        return self._by_order.get((client_id, order_id))
+
+    def set_status(self, client_order_id: str, status: OrderStatus) -> None:
+        ids = self.by_coid.get(client_order_id)
+        if ids is not None:
+            ids.status = status
+
+    def working(self) -> list[OrderIds]:
+        return [ids for ids in self.by_coid.values() if not ids.status.is_terminal]

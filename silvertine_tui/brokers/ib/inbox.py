@@ -1,0 +1,51 @@
+"""One queue of jobs run in order by one task.
+
+ib_async calls back from its socket reader, synchronously; each callback becomes a job
+here, so what TWS reported is journaled in the order TWS sent it and nothing blocks the
+reader. `join` returns once every job queued so far has run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[], Awaitable[None]]
+
+
+class Inbox:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._queue: asyncio.Queue[Job] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def put(self, job: Job) -> None:
+        self._queue.put_nowait(job)
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=f"ib-inbox:{self.name}")
+
+    async def join(self) -> None:
+        await self._queue.join()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            job = await self._queue.get()
+            try:
+                await job()
+            except Exception:
+                log.exception("ib.job_failed", extra={"inbox": self.name})
+            finally:
+                self._queue.task_done()

@@ -1,0 +1,96 @@
+"""Quotes from `reqMktData`: one ticker per instrument, live or delayed, resubscribed
+after TWS loses market data (1101) or the socket is rebuilt."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ib_async import IB, Contract
+
+from ...domain import Quote
+from .contracts import to_decimal
+
+# reqMarketDataType numbers, and what TWS answers in marketDataType per ticker.
+DATA_TYPES = {"live": 1, "frozen": 2, "delayed": 3, "delayed_frozen": 4}
+DATA_TYPE_NAMES = {1: "live", 2: "frozen", 3: "delayed", 4: "delayed-frozen"}
+
+
+def _price(value: float) -> Any:
+    if value is None or (isinstance(value, float) and (math.isnan(value) or value <= 0)):
+        return None
+    return to_decimal(value)
+
+
+def _size(value: float) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return to_decimal(value)
+
+
+def quote_of(key: str, ticker: Any) -> Quote | None:
+    """The ticker's best bid/ask (None while it has neither)."""
+    bid, ask = _price(ticker.bid), _price(ticker.ask)
+    last = _price(ticker.last)
+    if bid is None and ask is None and last is None:
+        return None
+    return Quote(
+        instrument=key,
+        bid=bid,
+        ask=ask,
+        bid_size=_size(ticker.bidSize) if bid is not None else None,
+        ask_size=_size(ticker.askSize) if ask is not None else None,
+        last=last,
+    )
+
+
+class MarketData:
+    """The subscriptions, by instrument key."""
+
+    def __init__(self, ib: IB) -> None:
+        self.ib = ib
+        self.contracts: dict[str, Contract] = {}
+        self.tickers: dict[str, Any] = {}
+        self.problems: dict[str, str] = {}  # key -> why it has no data (354, 420, ...)
+
+    def key_of(self, ticker: Any) -> str | None:
+        for key, known in self.tickers.items():
+            if known is ticker:
+                return key
+        con_id = getattr(ticker.contract, "conId", 0)
+        for key, contract in self.contracts.items():
+            if contract.conId == con_id:
+                return key
+        return None
+
+    def key_of_request(self, req_id: int) -> str | None:
+        ticker = self.ib.wrapper.reqId2Ticker.get(req_id)
+        return self.key_of(ticker) if ticker is not None else None
+
+    def subscribe(self, key: str, contract: Contract) -> None:
+        self.contracts[key] = contract
+        self.problems.pop(key, None)
+        self.tickers[key] = self.ib.reqMktData(contract, "", False, False)
+
+    def unsubscribe(self, key: str) -> None:
+        contract = self.contracts.pop(key, None)
+        self.tickers.pop(key, None)
+        self.problems.pop(key, None)
+        if contract is not None and self.ib.isConnected():
+            self.ib.cancelMktData(contract)
+
+    def resubscribe(self) -> None:
+        """Request every subscription again (after 1101, or on a new socket where the
+        old tickers are gone)."""
+        for key, contract in list(self.contracts.items()):
+            if self.ib.isConnected():
+                self.ib.cancelMktData(contract)
+            self.subscribe(key, contract)
+
+    def data_type(self, key: str) -> str:
+        ticker = self.tickers.get(key)
+        if key in self.problems:
+            return "none"
+        if ticker is None:
+            return "none"
+        return DATA_TYPE_NAMES.get(ticker.marketDataType, str(ticker.marketDataType))

@@ -1,0 +1,399 @@
+"""Placing, modifying and cancelling at TWS, and TWS's answers to each.
+
+An order request waits for TWS's first answer (`order_timeout_s`): a status is the
+acknowledgement, an error a refusal named for the trader, a pacing error a retry (the
+order never reached the market: a new order id, journaled once), silence a timeout whose
+outcome is asked of TWS, never a blind resend. A modify is acknowledged by the openOrder
+that carries the new terms; a refused modify restores the order's previous status with
+the reason (the old terms keep working).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from decimal import Decimal
+from typing import Any
+
+from ib_async import OrderStatus as IbOrderStatus
+
+from ...domain import (
+    ConnectionState,
+    OrderRequest,
+    OrderStatus,
+    OrderUpdate,
+)
+from ...events import (
+    CancelRequest,
+    CancelRequestEvent,
+    ModifyRequest,
+)
+from ..errors import (
+    BrokerTimeout,
+    InsufficientFunds,
+    OrderRejected,
+    RateLimited,
+    UnknownOrder,
+)
+from . import codes
+from .state import IBState, Pending
+from .translate import (
+    ib_order,
+    price_or_none,
+    status_of,
+)
+
+log = logging.getLogger(__name__)
+
+L = ConnectionState
+
+
+class IBOrders(IBState):
+    async def _submit(self, request: OrderRequest) -> None:
+        coid = request.client_order_id
+        contract = await self._contract(request.instrument)
+        self.ids.add(coid, request.instrument)
+        for _ in range(4):
+            if not self._up:
+                raise BrokerTimeout(
+                    f"{self.source}: the socket to TWS dropped while placing {coid}; "
+                    "its fate is asked of TWS after the reconnect"
+                )
+            pending = Pending(asyncio.get_running_loop().create_future())
+            self._placing[coid] = pending
+            order = ib_order(request, self.account, outside_rth=self.cfg.outside_rth)
+            order.orderId = self.ib.client.getReqId()
+            self.ids.bind_order(coid, self.client_id, order.orderId)
+            try:
+                self.ib.placeOrder(contract, order)
+                outcome = await asyncio.wait_for(
+                    asyncio.shield(pending.future), self.cfg.order_timeout_s
+                )
+            except TimeoutError:
+                raise BrokerTimeout(
+                    f"no answer from TWS to order {coid} in {self.cfg.order_timeout_s:g}s; "
+                    "asking TWS what became of it"
+                ) from None
+            except ConnectionError as exc:
+                raise BrokerTimeout(f"socket to TWS broke while placing {coid}: {exc}") from None
+            finally:
+                self._placing.pop(coid, None)
+            if outcome == "ack":
+                return
+            if outcome == "lost":
+                raise BrokerTimeout(
+                    f"the socket to TWS dropped before {coid} was acknowledged; "
+                    "asking TWS after the reconnect"
+                )
+            code_text, _, message = outcome.partition("|")
+            code = int(code_text)
+            if code in codes.PACING:
+                await asyncio.sleep(self.cfg.pacing_delay_s)
+                continue  # nothing reached the market: a new order id, same order
+            reason = codes.reject_reason(code, message)
+            if codes.is_funds_reject(code, message):
+                raise InsufficientFunds(reason, code=code)
+            raise OrderRejected(reason, code=code)
+        raise RateLimited(f"TWS kept refusing order {coid} for pacing; nothing was placed")
+
+    async def _recheck(self, coid: str, what: str) -> None:
+        """After a modify or cancel got no answer: journal what TWS says the order is
+        (a reconnect's catch-up does the same if TWS cannot be asked now)."""
+        venue = await self.query_order(coid)
+        if venue is None or coid not in self._intent:
+            return
+        await self.publish_update(
+            OrderUpdate(
+                client_order_id=coid,
+                status=venue.status,
+                venue_order_id=venue.venue_order_id,
+                filled_qty=venue.filled_qty,
+                avg_price=venue.avg_price,
+                quantity=venue.quantity,
+                limit_price=venue.limit_price,
+                stop_price=venue.stop_price,
+                reason=f"no answer to the {what}; TWS reports the order {venue.status}",
+            )
+        )
+
+    async def _restore(self, coid: str, reason: str) -> None:
+        status, filled = self._last.get(coid, (OrderStatus.NEW, Decimal(0)))
+        ids = self.ids.get(coid)
+        await self.publish_update(
+            OrderUpdate(
+                client_order_id=coid,
+                status=status,
+                venue_order_id=str(ids.perm_id) if ids is not None and ids.perm_id else None,
+                filled_qty=filled,
+                reason=reason,
+            )
+        )
+
+    def _trade(self, coid: str) -> Any:
+        ids = self.ids.get(coid)
+        if ids is None:
+            return None
+        trade = self.ib.wrapper.trades.get((ids.client_id, ids.order_id))
+        if trade is None and ids.perm_id:
+            trade = self.ib.wrapper.permId2Trade.get(ids.perm_id)
+        return trade
+
+    def _foreign_client(self, coid: str) -> str:
+        ids = self.ids.get(coid)
+        if ids is not None and ids.client_id >= 0 and ids.client_id != self.client_id:
+            return (
+                f"placed by client id {ids.client_id}, this session is client id "
+                f"{self.client_id}: IB lets only that client change it; cancel it in TWS or "
+                "with cancel all (global cancel)"
+            )
+        return ""
+
+    async def _modify(self, change: ModifyRequest) -> None:
+        coid = change.client_order_id
+        trade = self._trade(coid)
+        foreign = self._foreign_client(coid)
+        if trade is None or foreign:
+            why = foreign or "TWS has no working order for it in this session"
+            await self._restore(coid, f"modify not sent: {why}")
+            raise OrderRejected(f"modify of {coid} not sent: {why}")
+        for _ in range(4):
+            order = copy.copy(trade.order)
+            if change.quantity is not None:
+                order.totalQuantity = float(change.quantity)
+            if change.limit_price is not None:
+                order.lmtPrice = float(change.limit_price)
+            if change.stop_price is not None:
+                order.auxPrice = float(change.stop_price)
+            pending = Pending(asyncio.get_running_loop().create_future(), change)
+            self._modifying[coid] = pending
+            _undo_guess(trade)
+            try:
+                self.ib.placeOrder(trade.contract, order)
+                outcome = await asyncio.wait_for(
+                    asyncio.shield(pending.future), self.cfg.order_timeout_s
+                )
+            except TimeoutError:
+                self._spawn(self._recheck(coid, "modify"), "recheck")
+                raise BrokerTimeout(
+                    f"no answer from TWS to the modify of {coid}; asking TWS for the order"
+                ) from None
+            finally:
+                self._modifying.pop(coid, None)
+            if outcome in ("ack", "done"):
+                return
+            if outcome == "lost":
+                raise BrokerTimeout(f"socket to TWS dropped during the modify of {coid}")
+            code_text, _, message = outcome.partition("|")
+            code = int(code_text)
+            if code in codes.PACING:
+                await asyncio.sleep(self.cfg.pacing_delay_s)
+                continue
+            reason = "modify refused, the order works on unchanged: " + codes.reject_reason(
+                code, message
+            )
+            await self._restore(coid, reason)
+            raise OrderRejected(reason, code=code)
+        await self._restore(coid, "modify not done: TWS kept answering with pacing violations")
+        raise RateLimited(f"modify of {coid}: TWS kept answering with pacing violations")
+
+    async def _cancel(self, client_order_id: str) -> None:
+        coid = client_order_id
+        trade = self._trade(coid)
+        foreign = self._foreign_client(coid)
+        if trade is None or foreign:
+            why = foreign or "TWS has no working order for it in this session"
+            await self._restore(coid, f"cancel not sent: {why}")
+            raise OrderRejected(f"cancel of {coid} not sent: {why}")
+        for _ in range(4):
+            pending = Pending(asyncio.get_running_loop().create_future())
+            self._cancelling[coid] = pending
+            _undo_guess(trade)
+            try:
+                self.ib.cancelOrder(trade.order)
+                outcome = await asyncio.wait_for(
+                    asyncio.shield(pending.future), self.cfg.order_timeout_s
+                )
+            except TimeoutError:
+                self._spawn(self._recheck(coid, "cancel"), "recheck")
+                raise BrokerTimeout(
+                    f"no answer from TWS to the cancel of {coid}; asking TWS for the order"
+                ) from None
+            finally:
+                self._cancelling.pop(coid, None)
+            if outcome == "done":
+                return
+            if outcome == "lost":
+                raise BrokerTimeout(f"socket to TWS dropped during the cancel of {coid}")
+            code_text, _, message = outcome.partition("|")
+            code = int(code_text)
+            if code in codes.PACING:
+                await asyncio.sleep(self.cfg.pacing_delay_s)
+                continue
+            reason = f"cancel refused: {codes.reject_reason(code, message)}"
+            await self.settle()
+            if not self._last.get(coid, (OrderStatus.NEW, 0))[0].is_terminal:
+                await self._restore(coid, reason)
+            if code == codes.UNKNOWN_CANCEL:
+                raise UnknownOrder(f"{coid}: {reason}", code=code)
+            raise OrderRejected(f"{coid}: {reason}", code=code)
+        await self._restore(coid, "cancel not done: TWS kept answering with pacing violations")
+        raise RateLimited(f"cancel of {coid}: TWS kept answering with pacing violations")
+
+    async def cancel_all(self, instrument: str | None = None) -> list[str]:
+        """IB's global cancel (every working order of the account: other client ids and
+        TWS's own orders too) when no instrument is named; else one cancel per order."""
+        if instrument is not None:
+            return await super().cancel_all(instrument)
+        self._require_tradable()
+        await self._catch_up()  # orders done meanwhile (other client ids) are not cancelled
+        working = [ids.client_order_id for ids in self.ids.working() if ids.perm_id]
+        for coid in working:
+            await self.publish(
+                CancelRequestEvent.create(
+                    self.source,
+                    CancelRequest(client_order_id=coid, reason="cancel all (global cancel)"),
+                    ts=self.clock(),
+                )
+            )
+            await self.publish_update(
+                OrderUpdate(client_order_id=coid, status=OrderStatus.PENDING_CANCEL)
+            )
+        self.ib.reqGlobalCancel()  # type: ignore[no-untyped-call]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cfg.order_timeout_s
+        asked = False
+        while loop.time() < deadline:
+            await self.settle()
+            if not self._still_working(working):
+                break
+            if not asked:
+                # Orders of other client ids: TWS tells only their own client.
+                asked = True
+                await self._catch_up()
+                continue
+            await asyncio.sleep(0.01)
+        still = self._still_working(working)
+        if still:
+            raise BrokerTimeout(
+                f"global cancel sent; no confirmation yet for {', '.join(still)}: "
+                "their next report from TWS settles them"
+            )
+        return [c for c in working if self._last[c][0] is OrderStatus.CANCELED]
+
+    def _still_working(self, coids: list[str]) -> list[str]:
+        return [c for c in coids if not self._last.get(c, (OrderStatus.NEW, 0))[0].is_terminal]
+
+    async def _order_error(self, order_id: int, code: int, message: str) -> None:
+        coid = self.ids.by_order(self.client_id, order_id)
+        if coid is None or code == codes.ORDER_CANCELLED:
+            return
+        self.count_error(f"tws_{code}")
+        placing = self._placing.get(coid)
+        if placing is not None and not placing.future.done():
+            placing.future.set_result(f"{code}|{message}")
+            return
+        modifying = self._modifying.get(coid)
+        if modifying is not None and not modifying.future.done():
+            modifying.future.set_result(f"{code}|{message}")
+            return
+        cancelling = self._cancelling.get(coid)
+        if cancelling is not None and not cancelling.future.done():
+            cancelling.future.set_result(f"{code}|{message}")
+            return
+        log.warning(
+            "ib.order_error",
+            extra={"broker": self.source, "client_order_id": coid, "code": code, "error": message},
+        )
+
+    async def _open_order(
+        self,
+        ids: tuple[int, int, int, str],
+        terms: tuple[Decimal, Decimal | None, Decimal | None],
+        trade: Any,
+    ) -> None:
+        coid = self._coid(*ids)
+        if coid is None:
+            return
+        modify = self._modifying.get(coid)
+        if modify is None or modify.future.done() or modify.change is None:
+            return
+        change = modify.change
+        quantity, limit, stop = terms
+        wanted = (
+            change.quantity in (None, quantity)
+            and change.limit_price in (None, limit)
+            and change.stop_price in (None, stop)
+        )
+        if not wanted:
+            return
+        modify.future.set_result("ack")
+        last = self._last.get(coid, (OrderStatus.NEW, Decimal(0)))
+        status = OrderStatus.PARTIALLY_FILLED if last[1] > 0 else OrderStatus.NEW
+        await self.publish_update(
+            OrderUpdate(
+                client_order_id=coid,
+                status=status,
+                venue_order_id=str(ids[0]) if ids[0] else None,
+                filled_qty=last[1],
+                quantity=quantity,
+                limit_price=limit,
+                stop_price=stop,
+                reason="modified at TWS",
+            )
+        )
+
+    async def _publish_status(self, s: dict[str, Any]) -> None:
+        coid = self._coid(s["perm_id"], s["client_id"], s["order_id"], s["order_ref"])
+        if coid is None:
+            return
+        filled: Decimal = s["filled"]
+        status = status_of(s["status"], filled)
+        if status is None:
+            return
+        pending = self._placing.get(coid)
+        if pending is not None and not pending.future.done():
+            pending.future.set_result("ack")
+        cancel = self._cancelling.get(coid)
+        if cancel is not None and status.is_terminal and not cancel.future.done():
+            cancel.future.set_result("done")
+        modify = self._modifying.get(coid)
+        if modify is not None and status.is_terminal and not modify.future.done():
+            modify.future.set_result("done")
+        unanswered = (
+            coid in self._intent and coid not in self._cancelling and coid not in self._modifying
+        )
+        if self._last.get(coid) == (status, filled) and not unanswered:
+            return
+        if self._last.get(coid, (None, None))[0] in (
+            OrderStatus.FILLED,
+            OrderStatus.CANCELED,
+            OrderStatus.REJECTED,
+        ):
+            return
+        perm_id = s["perm_id"]
+        avg = price_or_none(s["avg"], None) if filled else None
+        await self.publish_update(
+            OrderUpdate(
+                client_order_id=coid,
+                status=status,
+                venue_order_id=str(perm_id) if perm_id else None,
+                filled_qty=filled,
+                avg_price=avg,
+            )
+        )
+
+
+def _undo_guess(trade: Any) -> None:
+    """ib_async marks a working order Cancelled after a refused modify or a pacing
+    error (and then refuses to modify it: an assert). TWS's own last status for it is
+    put back, so the next modify goes out."""
+    status = trade.orderStatus.status
+    if status not in IbOrderStatus.DoneStates or not trade.log:
+        return
+    if trade.log[-1].errorCode in (0, codes.ORDER_CANCELLED):
+        return  # TWS said so itself
+    for entry in reversed(trade.log):
+        if entry.errorCode == 0 and entry.status not in IbOrderStatus.DoneStates:
+            trade.orderStatus.status = entry.status
+            return

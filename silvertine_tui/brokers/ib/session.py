@@ -1,0 +1,274 @@
+"""The socket to TWS: connect (never raising because TWS is away), reconnect with
+backoff and the next client id after 326, rebuild from TWS after every (re)connect, and
+TWS's own link to IB (1100 / 1101 / 1102)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+
+from ib_async import ExecutionFilter
+
+from ...domain import ConnectionState
+from ..errors import BrokerError
+from . import codes
+from .market import DATA_TYPES
+from .state import IBState
+
+log = logging.getLogger(__name__)
+
+L = ConnectionState
+
+
+class IBSession(IBState):
+    async def connect(self) -> None:
+        """Connect, rebuild, go LIVE. Never raises because TWS is unreachable: the `api`
+        link says why and a background task keeps trying."""
+        self._closing = False
+        self._inbox.start()
+        self.start_health_loop()
+        await self.set_link(
+            "api", L.CONNECTING, f"connecting to {self.endpoint} as client id {self.client_id}"
+        )
+        if await self._connect_once():
+            try:
+                await self._after_connect(announce=False)
+                return
+            except Exception as exc:  # whatever breaks the rebuild, the desk keeps running
+                await self._rebuild_failed(exc)
+        self._start_reconnect()
+
+    async def _connect_once(self) -> bool:
+        client_id = self.client_id
+        self._saw_326 = False
+        reason = ""
+        # ib_async's start-up requests end empty on an error (a pacing error on its
+        # executions replay must not fail the connect: the catch-up asks again); the
+        # adapter's own requests raise, so pacing can be retried and "no such contract"
+        # told apart from "no answer".
+        self.ib.RaiseRequestErrors = False
+        try:
+            await self.ib.connectAsync(
+                self.cfg.host,
+                self.cfg.port,
+                clientId=client_id,
+                timeout=self.cfg.connect_timeout_s,
+                account=self.account,
+            )
+            return True
+        except ConnectionRefusedError:
+            reason = (
+                f"no TWS or IB Gateway listening at {self.endpoint} (connection refused); "
+                "start it and enable the API (Configure > API > Settings)"
+            )
+        except TimeoutError:
+            if self._saw_326:
+                reason = f"client id {client_id} is already in use at TWS (326)"
+                if self._client_index + 1 < len(self.client_ids):
+                    self._client_index += 1
+                    reason += f"; trying client id {self.client_id}"
+                else:
+                    reason += (
+                        "; close the other connection (or restart TWS) or list more ids"
+                        " in client_id_fallbacks"
+                    )
+            else:
+                reason = (
+                    f"TWS at {self.endpoint} did not complete the API handshake in "
+                    f"{self.cfg.connect_timeout_s:g}s; check that the API is enabled and "
+                    "this host is a trusted IP"
+                )
+        except (OSError, ConnectionError) as exc:
+            reason = f"cannot reach TWS at {self.endpoint}: {exc}"
+        except Exception as exc:  # whatever ib_async raises, the desk keeps running
+            log.exception("ib.connect_failed", extra={"broker": self.source})
+            reason = f"connecting to TWS at {self.endpoint} failed: {exc}"
+        finally:
+            self.ib.RaiseRequestErrors = True
+        self.count_error("connect")
+        with contextlib.suppress(Exception):
+            self.ib.disconnect()
+        await self.set_link("api", L.DISCONNECTED, reason)
+        return False
+
+    async def _after_connect(self, *, announce: bool) -> None:
+        """The socket is up: rebuild orders and fills from TWS, then go LIVE."""
+        self._up = True
+        again = self._connected_before
+        await self.set_link(
+            "api", L.RECONCILING, f"connected as client id {self.client_id}; rebuilding"
+        )
+        await self.set_link("ib", L.LIVE, "")
+        accounts = self.ib.managedAccounts()
+        if accounts and self.account not in accounts:
+            raise BrokerError(
+                f"account {self.account} is not managed by this TWS login (it has "
+                f"{', '.join(accounts)}); fix `account` in the config or log in to TWS "
+                "with that account"
+            )
+        self.ib.reqMarketDataType(DATA_TYPES[self.cfg.market_data_type])
+        await self._learn_from_journal()
+        configured = await self.instruments()
+        await self._catch_up()
+        if not self.market.contracts and configured:
+            # The configured symbols are quoted from the start ("load and quote").
+            for key in configured:
+                self.market.subscribe(key, self._contracts[key])
+            await self.set_link("market", L.LIVE, self._market_detail())
+        elif self.market.contracts:
+            self.market.resubscribe()
+            await self.set_link("market", L.LIVE, self._market_detail())
+        await self._publish_balances()
+        for position in self.ib.positions(self.account):
+            await self._publish_position(position)
+        await self._inbox.join()
+        self._connected_before = True
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.create_task(
+                self._poll_other_clients(), name=f"ib-poll:{self.source}"
+            )
+        await self.set_link(
+            "api", L.LIVE, f"{self.endpoint} client id {self.client_id} ({self._account_kind()})"
+        )
+        if again:
+            self.health_state.reconnects += 1
+        if announce:
+            # Connected in the background (after a drop, or after a start without
+            # TWS): the session reconciles now.
+            await self.announce_reconnect()
+
+    def _account_kind(self) -> str:
+        return "paper account" if self.account.startswith("D") else "account"
+
+    def _market_detail(self) -> str:
+        kinds = {self.market.data_type(k) for k in self.market.contracts}
+        return "data: " + ", ".join(sorted(kinds)) if kinds else ""
+
+    async def _rebuild_failed(self, exc: Exception) -> None:
+        if not isinstance(exc, BrokerError):
+            log.exception("ib.rebuild_failed", extra={"broker": self.source})
+        await self._give_up_socket(f"connected but could not rebuild: {exc}; reconnecting")
+
+    async def _give_up_socket(self, reason: str) -> None:
+        self._up = False
+        with contextlib.suppress(Exception):
+            self.ib.disconnect()
+        await self.set_link("api", L.DISCONNECTED, reason)
+
+    def _start_reconnect(self) -> None:
+        if self._closing or (self._reconnector is not None and not self._reconnector.done()):
+            return
+        self._reconnector = asyncio.create_task(
+            self._reconnect(), name=f"ib-reconnect:{self.source}"
+        )
+
+    async def _reconnect(self) -> None:
+        delay = self.cfg.reconnect_delay_s
+        while not self._closing:
+            link = self.health_state.links.get("api")
+            detail = link.detail if link is not None else ""
+            await self.set_link(
+                "api", L.DISCONNECTED, f"{detail.split('; retrying')[0]}; retrying in {delay:g}s"
+            )
+            await asyncio.sleep(delay)
+            if self._stopping():
+                return
+            index = self._client_index
+            if await self._connect_once():
+                try:
+                    await self._after_connect(announce=True)
+                    return
+                except Exception as exc:
+                    await self._rebuild_failed(exc)
+            if self._client_index != index:
+                delay = self.cfg.reconnect_delay_s  # a new client id: try it at once
+                continue
+            delay = min(delay * 2, self.cfg.reconnect_max_delay_s)
+
+    async def _lost(self) -> None:
+        self.count_error("disconnect")
+        await self.set_link("api", L.DISCONNECTED, f"socket to TWS at {self.endpoint} lost")
+        if self.market.contracts:
+            await self.set_link("market", L.DISCONNECTED, "no quotes while TWS is unreachable")
+        self._start_reconnect()
+
+    async def _connectivity(self, code: int, message: str) -> None:
+        text = codes.describe(code, message)
+        if code == codes.CONNECTIVITY_LOST:
+            await self.set_link("ib", L.DEGRADED, text)
+            if self.market.contracts:
+                await self.set_link("market", L.DEGRADED, "no quotes while TWS is cut off (1100)")
+            return
+        if code == codes.RESTORED_DATA_LOST:
+            self.market.resubscribe()
+        await self.set_link("ib", L.RECONCILING, text)
+        self._spawn(self._restored(), "restored")
+
+    async def _restored(self) -> None:
+        await self._catch_up()
+        await self._inbox.join()
+        await self.set_link("ib", L.LIVE, "")
+        if self.market.contracts:
+            await self.set_link("market", L.LIVE, self._market_detail())
+        self.health_state.reconnects += 1
+        await self.announce_reconnect()
+
+    async def _catch_up(self) -> None:
+        """Fills and order states TWS has that the journal lacks (the day's executions
+        of every client id, open and completed orders), each journaled once."""
+        fills = await self._request(
+            "executions",
+            lambda: self.ib.reqExecutionsAsync(ExecutionFilter(acctCode=self.account)),
+        )
+        for ib_fill in fills:
+            self._enqueue(functools.partial(self._publish_exec, ib_fill, live=False))
+        trades = await self._request("open orders", self.ib.reqAllOpenOrdersAsync)
+        done = await self._request(
+            "completed orders", lambda: self.ib.reqCompletedOrdersAsync(False)
+        )
+        seen: set[str] = set()
+        for trade in [*trades, *done]:
+            order = trade.order
+            coid = self._coid(order.permId, order.clientId, order.orderId, order.orderRef)
+            if coid is None or coid in seen:
+                continue
+            seen.add(coid)
+            ids = self.ids.get(coid)
+            if ids is not None and ids.client_id < 0 and order.orderId > 0:
+                self.ids.bind_order(coid, order.clientId, order.orderId)
+            self._on_status_of(trade)
+        await self._inbox.join()
+
+    async def _poll_other_clients(self) -> None:
+        """TWS reports an order's fills and statuses live only to the client id that
+        placed it: orders of ours placed under another client id (before a restart)
+        are followed by asking every `other_clients_poll_s`."""
+        while not self._stopping():
+            await asyncio.sleep(self.cfg.other_clients_poll_s)
+            if not self._up:
+                continue
+            others = [
+                ids for ids in self.ids.working() if ids.client_id != self.client_id and ids.perm_id
+            ]
+            if others:
+                try:
+                    await self._catch_up()
+                except BrokerError as exc:
+                    log.warning("ib.poll_failed", extra={"broker": self.source, "error": str(exc)})
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in (self._reconnector, self._poller):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._up = False
+        with contextlib.suppress(Exception):
+            self.ib.disconnect()
+        await self.stop_health_loop()
+        await self._inbox.stop()
+        for name in list(self.health_state.links):
+            await self.set_link(name, L.DISCONNECTED, "closed")

@@ -1,0 +1,264 @@
+"""What every part of `IBBroker` shares: the ib_async client, the identity map, the
+commission book, the ordered inbox, order bookkeeping, and requests to TWS with their
+pacing, timeout and socket errors turned into our `BrokerError`s."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from ib_async import IB, Contract, RequestError
+
+from ...bus import EventBus
+from ...config import IBBrokerConfig
+from ...domain import (
+    Balance,
+    ConnectionState,
+    OrderStatus,
+    OrderUpdate,
+)
+from ...events import (
+    FeeCorrectionEvent,
+    FillEvent,
+    ModifyRequest,
+    OrderRequestEvent,
+    OrderUpdateEvent,
+)
+from ..base import Broker, Clock
+from ..errors import (
+    BrokerError,
+    BrokerTimeout,
+    NotConnected,
+    RateLimited,
+)
+from . import codes
+from .contracts import key_of, to_decimal
+from .fees import CommissionBook
+from .identity import IdentityMap
+from .inbox import Inbox
+from .market import MarketData
+from .translate import UNSET_DOUBLE
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+L = ConnectionState
+
+
+@dataclass(slots=True)
+class Pending:
+    """An order request waiting for TWS's first answer."""
+
+    future: asyncio.Future[str]
+    change: ModifyRequest | None = None
+
+
+class IBState(Broker):
+    def __init__(self, config: IBBrokerConfig, bus: EventBus, *, clock: Clock = time.time_ns):
+        super().__init__(config, bus, clock=clock)
+        self.cfg = config
+        self.ib = IB()
+        self.ib.RaiseRequestErrors = True
+        self.ids = IdentityMap()
+        self.market = MarketData(self.ib)
+        self.client_ids = [config.client_id, *config.client_id_fallbacks]
+        self._client_index = 0
+        self._inbox = Inbox(self.source)
+        self._reconnector: asyncio.Task[None] | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._up = False
+        self._closing = False
+        self._connected_before = False
+        self._journal_read = False
+        self._saw_326 = False
+        self.fees = CommissionBook()
+        self._placing: dict[str, Pending] = {}
+        self._modifying: dict[str, Pending] = {}
+        self._cancelling: dict[str, Pending] = {}
+        self._last: dict[str, tuple[OrderStatus, Decimal]] = {}  # as TWS last reported
+        self._intent: set[str] = set()  # last journaled: PENDING_CANCEL / _REPLACE
+        self._contracts: dict[str, Contract] = {}
+        self._keys_by_con_id: dict[int, str] = {}
+        self._request_lock = asyncio.Lock()
+        self._balances: dict[str, Balance] = {}
+        self._hook()
+
+    @property
+    def client_id(self) -> int:
+        return self.client_ids[self._client_index]
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.cfg.host}:{self.cfg.port}"
+
+    def knows_order(self, client_order_id: str) -> bool:
+        ids = self.ids.get(client_order_id)
+        return ids is not None and not ids.status.is_terminal
+
+    async def publish_update(self, update: OrderUpdate) -> None:
+        self.ids.set_status(update.client_order_id, update.status)
+        self._note_intent(update)
+        if update.status not in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
+            filled = update.filled_qty
+            if filled is None:
+                filled = self._last.get(update.client_order_id, (update.status, Decimal(0)))[1]
+            self._last[update.client_order_id] = (update.status, filled)
+        await super().publish_update(update)
+
+    def _note_intent(self, update: OrderUpdate) -> None:
+        """Whether the journal's last word on the order is our own PENDING_CANCEL or
+        PENDING_REPLACE: then TWS's next status is journaled even when it equals the
+        last one TWS reported (the intent got no answer)."""
+        if update.status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
+            self._intent.add(update.client_order_id)
+        else:
+            self._intent.discard(update.client_order_id)
+
+    async def _learn_from_journal(self) -> None:
+        """Our orders and the fills already journaled, so a restart (under any client
+        id) knows its orders by permId and never journals a fill twice."""
+        if self._journal_read:
+            return
+        self._journal_read = True
+        stream = self.bus.layout.exec(self.name, self.account)
+        async for entry in self.bus.replay(stream):
+            event = entry.event
+            if isinstance(event, OrderRequestEvent):
+                self.ids.add(event.payload.client_order_id, event.payload.instrument)
+            elif isinstance(event, OrderUpdateEvent):
+                update = event.payload
+                if update.client_order_id not in self.ids:
+                    continue
+                self.ids.set_status(update.client_order_id, update.status)
+                self._note_intent(update)
+                if update.venue_order_id and update.venue_order_id.isdigit():
+                    self.ids.bind_perm(update.client_order_id, int(update.venue_order_id))
+                if update.status not in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
+                    old = self._last.get(update.client_order_id, (update.status, Decimal(0)))
+                    filled = update.filled_qty if update.filled_qty is not None else old[1]
+                    self._last[update.client_order_id] = (update.status, filled)
+            elif isinstance(event, FillEvent):
+                self.fees.remember_journaled(
+                    event.payload.exec_id, with_fee=bool(event.payload.fee)
+                )
+            elif isinstance(event, FeeCorrectionEvent):
+                self.fees.remember_journaled(event.payload.exec_id, with_fee=True)
+
+    def _enqueue(self, job: Callable[[], Awaitable[None]]) -> None:
+        self._inbox.put(job)
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        async def run() -> None:
+            try:
+                await coro
+            except BrokerError as exc:
+                log.warning("ib.task_failed", extra={"broker": self.source, "error": str(exc)})
+            except Exception:
+                log.exception("ib.task_failed", extra={"broker": self.source, "task": name})
+
+        task = asyncio.create_task(run(), name=f"{name}:{self.source}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def settle(self) -> None:
+        """Return once everything TWS sent so far is journaled: a reqCurrentTime round
+        trip (answered after all earlier messages), then the queue drained."""
+        if self.ib.isConnected():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), self.cfg.request_timeout_s)
+        await self._inbox.join()
+
+    def _coid(self, perm_id: int, client_id: int, order_id: int, order_ref: str) -> str | None:
+        return self.ids.find(
+            perm_id=perm_id, client_id=client_id, order_id=order_id, order_ref=order_ref
+        )
+
+    def _key_for(self, contract: Any) -> str:
+        key = self._keys_by_con_id.get(getattr(contract, "conId", 0))
+        return key if key is not None else key_of(contract, self.cfg.default_venue)
+
+    def _stopping(self) -> bool:
+        return self._closing
+
+    async def _request(self, what: str, make: Callable[[], Awaitable[T]]) -> T:
+        """One request to TWS: pacing errors (162, 420, 100) wait and try again, a lost
+        socket is NotConnected, no answer a BrokerTimeout."""
+        delay = self.cfg.pacing_delay_s
+        for _ in range(4):
+            if not self.ib.isConnected():
+                raise NotConnected(f"{self.source}: not connected to TWS; {what} not asked")
+            try:
+                async with self._request_lock:
+                    return await asyncio.wait_for(make(), self.cfg.request_timeout_s)
+            except RequestError as exc:
+                if exc.code not in codes.PACING:
+                    raise BrokerError(
+                        f"{what}: TWS answered {exc.code} {exc.message}", code=exc.code
+                    ) from None
+                log.warning(
+                    "ib.pacing", extra={"broker": self.source, "what": what, "code": exc.code}
+                )
+                await asyncio.sleep(delay)
+                delay = max(delay * 2, 0.05)
+            except TimeoutError:
+                raise BrokerTimeout(
+                    f"{what}: no answer from TWS in {self.cfg.request_timeout_s:g}s"
+                ) from None
+            except ConnectionError as exc:
+                raise NotConnected(f"{what}: the socket to TWS broke ({exc})") from None
+        raise RateLimited(f"{what}: TWS kept answering with pacing violations; try later")
+
+    async def _contract(self, key: str) -> Contract:
+        await self.instrument(key)
+        return self._contracts[key]
+
+    def _on_status_of(self, trade: Any) -> None:
+        order, status = trade.order, trade.orderStatus
+        filled = to_decimal(status.filled)
+        # A completed order (reqCompletedOrders) has no orderStatus on the wire: its
+        # filled quantity is on the order.
+        done = order.filledQuantity
+        if isinstance(done, float | int | Decimal) and 0 < done < UNSET_DOUBLE:
+            filled = max(filled, to_decimal(done))
+        snapshot = {
+            "status": status.status,
+            "filled": filled,
+            "avg": status.avgFillPrice,
+            "perm_id": order.permId or status.permId,
+            "client_id": order.clientId,
+            "order_id": order.orderId,
+            "order_ref": order.orderRef,
+        }
+        self._enqueue(lambda: self._publish_status(snapshot))
+
+    # -- implemented by the other parts of IBBroker ----------------------------------------
+
+    def _hook(self) -> None:
+        raise NotImplementedError
+
+    async def _catch_up(self) -> None:
+        raise NotImplementedError
+
+    async def _publish_exec(self, ib_fill: Any, *, live: bool) -> None:
+        raise NotImplementedError
+
+    async def _publish_position(self, ib_position: Any) -> None:
+        raise NotImplementedError
+
+    async def _publish_balances(self) -> None:
+        raise NotImplementedError
+
+    async def _lost(self) -> None:
+        raise NotImplementedError
+
+    async def _publish_status(self, s: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _market_detail(self) -> str:
+        raise NotImplementedError

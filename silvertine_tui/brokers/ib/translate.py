@@ -1,0 +1,205 @@
+"""Our orders, statuses, fills, positions and balances <-> ib_async's objects.
+
+ib_async speaks floats; every number is turned into a `Decimal` from its shortest
+repr (what TWS put on the wire) and prices are snapped to the instrument's tick.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from ib_async import Order as IbOrder
+
+from ...domain import (
+    Balance,
+    Fill,
+    Instrument,
+    Liquidity,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    TimeInForce,
+    VenueOrder,
+)
+from .contracts import to_decimal
+
+UNSET_DOUBLE = 1.7976931348623157e308
+
+ORDER_TYPES: dict[OrderType, str] = {
+    OrderType.MARKET: "MKT",
+    OrderType.LIMIT: "LMT",
+    OrderType.STOP: "STP",
+    OrderType.STOP_LIMIT: "STP LMT",
+}
+OUR_ORDER_TYPES = {v: k for k, v in ORDER_TYPES.items()}
+
+# TWS order statuses. PendingSubmit/ApiPending/PendingCancel say nothing the journal
+# does not already hold (PENDING_NEW/PENDING_CANCEL): None.
+STATUSES: dict[str, OrderStatus | None] = {
+    "ApiPending": None,
+    "PendingSubmit": None,
+    "PendingCancel": None,
+    "PreSubmitted": OrderStatus.NEW,
+    "Submitted": OrderStatus.NEW,
+    "ApiCancelled": OrderStatus.CANCELED,
+    "Cancelled": OrderStatus.CANCELED,
+    "Filled": OrderStatus.FILLED,
+    "Inactive": OrderStatus.REJECTED,
+}
+
+
+def ib_order(request: OrderRequest, account: str, *, outside_rth: bool = False) -> IbOrder:
+    """The IB order for a request; our client order id travels in `orderRef`."""
+    order = IbOrder(
+        action=request.side.value,
+        totalQuantity=float(request.quantity),
+        orderType=ORDER_TYPES[request.order_type],
+        tif=request.tif.value,
+        orderRef=request.client_order_id,
+        account=account,
+        transmit=True,
+        outsideRth=outside_rth,
+    )
+    if request.limit_price is not None:
+        order.lmtPrice = float(request.limit_price)
+    if request.stop_price is not None:
+        order.auxPrice = float(request.stop_price)
+    return order
+
+
+def status_of(tws_status: str, filled: Decimal) -> OrderStatus | None:
+    status = STATUSES.get(tws_status)
+    if status is OrderStatus.NEW and filled > 0:
+        return OrderStatus.PARTIALLY_FILLED
+    return status
+
+
+def price_or_none(value: float, instrument: Instrument | None) -> Decimal | None:
+    if value is None or value == 0 or value >= UNSET_DOUBLE or value != value:
+        return None
+    price = to_decimal(value)
+    return instrument.round_price(price) if instrument is not None else price
+
+
+def venue_order(
+    trade: Any, client_order_id: str, key: str, instrument: Instrument | None
+) -> VenueOrder:
+    """An ib_async Trade as a `VenueOrder`; `venue_order_id` is the permId."""
+    order, status = trade.order, trade.orderStatus
+    filled = to_decimal(status.filled)
+    done = order.filledQuantity
+    if isinstance(done, float | int | Decimal) and 0 < done < UNSET_DOUBLE:
+        filled = max(filled, to_decimal(done))
+    kind = OUR_ORDER_TYPES.get(order.orderType, OrderType.LIMIT)
+    tif = TimeInForce(order.tif) if order.tif in TimeInForce.__members__ else TimeInForce.DAY
+    perm_id = order.permId or status.permId
+    return VenueOrder(
+        client_order_id=client_order_id,
+        venue_order_id=str(perm_id) if perm_id else None,
+        instrument=key,
+        side=Side.BUY if order.action == "BUY" else Side.SELL,
+        order_type=kind,
+        tif=tif,
+        quantity=to_decimal(order.totalQuantity),
+        filled_qty=filled,
+        limit_price=price_or_none(order.lmtPrice, instrument) if kind.has_limit_price else None,
+        stop_price=price_or_none(order.auxPrice, instrument) if kind.has_stop_price else None,
+        status=status_of(status.status, filled) or OrderStatus.NEW,
+        avg_price=price_or_none(status.avgFillPrice, None) if filled else None,
+    )
+
+
+def fill_of(
+    ib_fill: Any,
+    *,
+    client_order_id: str,
+    key: str,
+    broker: str,
+    account: str,
+    instrument: Instrument | None,
+    commission: Any | None,
+) -> Fill:
+    """One execution; the fee from its commission report when there is one."""
+    execution = ib_fill.execution
+    fee = Decimal(0)
+    fee_currency = ""
+    if commission is not None and commission.commission < UNSET_DOUBLE:
+        fee = to_decimal(commission.commission)
+        fee_currency = commission.currency
+    when: datetime = execution.time
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return Fill(
+        exec_id=execution.execId,
+        client_order_id=client_order_id,
+        venue_order_id=str(execution.permId) if execution.permId else None,
+        broker=broker,
+        account=account,
+        instrument=key,
+        side=Side.BUY if execution.side == "BOT" else Side.SELL,
+        quantity=to_decimal(execution.shares),
+        price=price_or_none(execution.price, instrument) or to_decimal(execution.price),
+        fee=fee,
+        fee_currency=fee_currency,
+        liquidity=liquidity_of(execution.lastLiquidity),
+        venue_ts_ns=int(when.timestamp() * 1e9),
+    )
+
+
+def liquidity_of(last_liquidity: int) -> str:
+    """IB's lastLiquidity: 1 added (maker), 2 removed (taker), 3 routed out."""
+    if last_liquidity == 1:
+        return Liquidity.MAKER.value
+    if last_liquidity in (2, 3):
+        return Liquidity.TAKER.value
+    return Liquidity.UNKNOWN.value
+
+
+def position_of(
+    ib_position: Any, *, key: str, broker: str, instrument: Instrument | None
+) -> Position:
+    """IB's average cost includes the multiplier: the price is per unit."""
+    multiplier = instrument.multiplier if instrument is not None else Decimal(1)
+    if instrument is None and ib_position.contract.multiplier:
+        multiplier = to_decimal(ib_position.contract.multiplier)
+    quantity = to_decimal(ib_position.position)
+    avg = to_decimal(ib_position.avgCost) / multiplier if quantity else None
+    return Position(
+        broker=broker,
+        account=ib_position.account,
+        instrument=key,
+        quantity=quantity,
+        avg_price=avg,
+        currency=ib_position.contract.currency,
+    )
+
+
+def balances_of(values: list[Any], *, broker: str, account: str) -> list[Balance]:
+    """`CashBalance` per currency (IB's BASE line is a sum in the base currency and is
+    left out); available is `AvailableFunds` for the base currency, else the cash."""
+    base = ""
+    available: dict[str, Decimal] = {}
+    cash: dict[str, Decimal] = {}
+    for value in values:
+        if value.account != account:
+            continue
+        if value.tag == "Currency":
+            base = value.value
+        elif value.tag == "AvailableFunds" and value.currency not in ("", "BASE"):
+            available[value.currency] = to_decimal(value.value)
+        elif value.tag == "CashBalance" and value.currency not in ("", "BASE"):
+            cash[value.currency] = to_decimal(value.value)
+    return [
+        Balance(
+            broker=broker,
+            account=account,
+            currency=currency,
+            total=total,
+            available=available.get(currency, total) if currency == base else total,
+        )
+        for currency, total in sorted(cash.items())
+    ]

@@ -1,0 +1,165 @@
+"""An `IBBroker` against a fake TWS with short timings, and journal readers for the
+IB tests (the real ib_async client runs; nothing of ours is mocked)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from silvertine_tui.brokers.ib import IBBroker
+from silvertine_tui.bus import BusOptions, EventBus, MemoryBus
+from silvertine_tui.config import IBBrokerConfig
+from silvertine_tui.domain import (
+    ConnectionState,
+    Fill,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+)
+from silvertine_tui.events import EventBase, FillEvent, HealthEvent, OrderUpdateEvent
+from tests.fakes.tws import FakeTws
+
+FAST: dict[str, Any] = {
+    "connect_timeout_s": 0.5,
+    "reconnect_delay_s": 0.05,
+    "reconnect_max_delay_s": 0.2,
+    "commission_wait_s": 0.5,
+    "order_timeout_s": 2,
+    "request_timeout_s": 1,
+    "pacing_delay_s": 0.02,
+}
+
+
+def ib_config(fake: FakeTws | None, **overrides: Any) -> IBBrokerConfig:
+    fields: dict[str, Any] = {
+        "name": "ib",
+        "account": "DU123456",
+        "port": overrides.get("port") or (fake.port if fake is not None else 1),
+        "client_id": 1,
+        "symbols": ["AAPL"],
+        **FAST,
+    }
+    fields.update(overrides)
+    return IBBrokerConfig(**fields)
+
+
+def new_bus() -> MemoryBus:
+    return MemoryBus(BusOptions(prefix=f"ib-{uuid.uuid4().hex[:8]}", block_ms=50))
+
+
+@dataclass
+class Desk:
+    """One broker, its bus, the fake."""
+
+    broker: IBBroker
+    bus: EventBus
+    fake: FakeTws
+
+    @property
+    def stream(self) -> str:
+        return self.bus.layout.exec(self.broker.name, self.broker.account)
+
+    async def events(self) -> list[EventBase]:
+        return [e.event for e in await self.bus.read(self.stream) if e.ok]  # type: ignore[misc]
+
+    async def health(self) -> list[Any]:
+        return [
+            e.event.payload
+            for e in await self.bus.read(self.bus.layout.health)
+            if isinstance(e.event, HealthEvent)
+            and e.event.payload.component == self.broker.component
+        ]
+
+    def request(
+        self,
+        side: Side = Side.BUY,
+        qty: str = "3",
+        *,
+        kind: OrderType = OrderType.LIMIT,
+        limit: str | None = "149.50",
+        stop: str | None = None,
+        tif: TimeInForce = TimeInForce.GTC,
+        key: str = "AAPL.SMART",
+    ) -> OrderRequest:
+        return OrderRequest(
+            broker=self.broker.name,
+            account=self.broker.account,
+            instrument=key,
+            side=side,
+            order_type=kind,
+            quantity=Decimal(qty),
+            limit_price=Decimal(limit) if limit is not None else None,
+            stop_price=Decimal(stop) if stop is not None else None,
+            tif=tif,
+        )
+
+    async def wait(self, predicate: Callable[[], bool], what: str, timeout: float = 4.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.005)
+
+    async def wait_journal(
+        self, predicate: Callable[[list[EventBase]], bool], what: str, timeout: float = 4.0
+    ) -> list[EventBase]:
+        deadline = time.monotonic() + timeout
+        while True:
+            events = await self.events()
+            if predicate(events):
+                return events
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}: {[e.type for e in events]}")
+            await asyncio.sleep(0.005)
+
+    async def wait_live(self) -> None:
+        await self.wait(lambda: self.broker.state is ConnectionState.LIVE, "LIVE")
+
+
+def updates(events: list[EventBase], coid: str) -> list[OrderUpdate]:
+    return [
+        e.payload
+        for e in events
+        if isinstance(e, OrderUpdateEvent) and e.payload.client_order_id == coid
+    ]
+
+
+def statuses(events: list[EventBase], coid: str) -> list[OrderStatus]:
+    return [u.status for u in updates(events, coid)]
+
+
+def fills(events: list[EventBase], coid: str | None = None) -> list[Fill]:
+    return [
+        e.payload
+        for e in events
+        if isinstance(e, FillEvent) and (coid is None or e.payload.client_order_id == coid)
+    ]
+
+
+@contextlib.asynccontextmanager
+async def desk(
+    fake: FakeTws, bus: EventBus | None = None, *, connect: bool = True, **overrides: Any
+) -> AsyncIterator[Desk]:
+    """A connected `IBBroker` (quote AAPL 150.00/150.05 set first when `connect`)."""
+    own_bus = bus is None
+    bus = bus or new_bus()
+    if own_bus:
+        await bus.start()
+    broker = IBBroker(ib_config(fake, **overrides), bus)
+    if connect:
+        await broker.connect()
+    try:
+        yield Desk(broker, bus, fake)
+    finally:
+        await broker.close()
+        if own_bus:
+            await bus.close()

@@ -1,0 +1,505 @@
+"""BinanceBroker's orders against the fake Binance (the real python-binance client runs):
+what reaches the venue, and what the journal shows the trader, each thing once."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from silvertine_tui.brokers import InsufficientFunds, OrderRejected, UnknownOrder
+from silvertine_tui.brokers.binance import BinanceBroker
+from silvertine_tui.brokers.binance.errors import CancelReplaceFailed, FilterFailure
+from silvertine_tui.brokers.registry import BrokerRegistry
+from silvertine_tui.domain import (
+    ApplyResult,
+    MarketDataKind,
+    ModifyStyle,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderValidationError,
+    Side,
+    TimeInForce,
+)
+from silvertine_tui.events import (
+    BalanceEvent,
+    CancelRequestEvent,
+    EventBase,
+    FillEvent,
+    OrderUpdateEvent,
+    PositionEvent,
+)
+from tests.contract.test_broker_contract import fills, replay_orders, statuses, updates
+from tests.fakes.binance import Commission, SymbolSpec
+from tests.support.binance_broker import Session, binance_session
+
+S = OrderStatus
+KEY = "ETHUSDT.BINANCE"
+D = Decimal
+
+
+@pytest.fixture
+async def s() -> AsyncIterator[Session]:
+    async with binance_session(balances={"USDT": "10000", "ETH": "2"}) as session:
+        await session.fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "5")])
+        yield session
+
+
+def req(s: Session, side: Side = Side.BUY, qty: str = "0.5", **fields: Any) -> OrderRequest:
+    fields.setdefault("order_type", OrderType.LIMIT)
+    if fields["order_type"] is not OrderType.MARKET:
+        fields.setdefault("limit_price", D("1990"))
+    return OrderRequest(
+        broker=s.broker.name,
+        account=s.broker.account,
+        instrument=KEY,
+        side=side,
+        quantity=D(qty),
+        **fields,
+    )
+
+
+async def wait_for(
+    s: Session, check: Callable[[list[EventBase]], bool], what: str
+) -> list[EventBase]:
+    deadline = time.monotonic() + 4
+    while True:
+        events = await s.events()
+        if check(events):
+            return events
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}: {[e.type for e in events[-10:]]}")
+        await asyncio.sleep(0.01)
+
+
+def ended(coid: str, status: OrderStatus) -> Callable[[list[EventBase]], bool]:
+    return lambda events: status in statuses(events, coid)
+
+
+async def settled(s: Session) -> list[EventBase]:
+    await s.driver.settle()
+    await asyncio.sleep(0.05)
+    await s.driver.settle()
+    return await s.events()
+
+
+def once_each(events: list[EventBase], coid: str) -> None:
+    """Every fill once; no status published twice in a row; no overfill. (The state
+    machine may call a FILLED update a duplicate: the last fill already moved it.)"""
+    ids = Counter(f.exec_id for f in fills(events, coid))
+    assert all(n == 1 for n in ids.values()), ids
+    seen = statuses(events, coid)
+    assert all(a != b or a is S.PARTIALLY_FILLED for a, b in itertools.pairwise(seen)), seen
+    _, results = replay_orders(events)
+    assert results[ApplyResult.OVERFILL] == 0
+
+
+# -- instruments ----------------------------------------------------------------------
+
+
+async def test_instruments_on_demand_and_cached(s: Session) -> None:
+    before = len([r for r in s.fake.requests if r[1].endswith("exchangeInfo")])
+    eth = await s.broker.instrument(KEY)
+    again = await s.broker.instrument(KEY)
+    assert eth is again
+    asked = len([r for r in s.fake.requests if r[1].endswith("exchangeInfo")])
+    assert asked == before, "the configured symbol was cached at connect"
+    assert (eth.tick_size, eth.lot_size, eth.min_notional) == (D("0.01"), D("0.00001"), D(5))
+    with pytest.raises(OrderRejected, match="not traded"):
+        await s.broker.instrument("NOPEUSDT.BINANCE")
+    assert list(await s.broker.instruments()) == [KEY]
+
+
+async def test_market_closed_forgets_the_instrument(s: Session) -> None:
+    await s.broker.instrument(KEY)
+    spec = s.fake.exchange.specs["ETHUSDT"]
+    s.fake.exchange.specs["ETHUSDT"] = dataclasses.replace(spec, status="BREAK")
+    with pytest.raises(OrderRejected, match="Market is closed"):
+        await s.broker.place(req(s))
+    # Looked up again: now the trader is told before anything is sent.
+    instrument = await s.broker.instrument(KEY)
+    assert (instrument.trading, instrument.status) == (False, "BREAK")
+    journaled = len(await s.events())
+    with pytest.raises(OrderValidationError, match="not trading now"):
+        await s.broker.place(req(s))
+    assert len(await s.events()) == journaled
+
+
+# -- placing ---------------------------------------------------------------------------
+
+
+async def test_limit_rests_under_our_client_order_id(s: Session) -> None:
+    coid = await s.broker.place(req(s))
+    events = await wait_for(s, ended(coid, S.NEW), "NEW")
+    order = s.fake.order_by_client_id(coid)
+    assert (order.type, order.time_in_force, order.price, order.orig_qty) == (
+        "LIMIT",
+        "GTC",
+        D("1990"),
+        D("0.5"),
+    )
+    events = await settled(s)
+    assert statuses(events, coid) == [S.PENDING_NEW, S.NEW]
+    assert updates(events, coid)[1].venue_order_id == str(order.order_id)
+    assert s.broker.knows_order(coid)
+
+
+async def test_ioc_takes_what_the_book_has_and_expires(s: Session) -> None:
+    await s.fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "2")])
+    coid = await s.broker.place(req(s, qty="3", limit_price=D("2001"), tif=TimeInForce.IOC))
+    events = await wait_for(s, ended(coid, S.EXPIRED), "EXPIRED")
+    events = await settled(s)
+    [fill] = fills(events, coid)
+    assert (fill.quantity, fill.price, fill.liquidity) == (D(2), D(2001), "TAKER")
+    assert statuses(events, coid)[-1] is S.EXPIRED
+    assert updates(events, coid)[-1].filled_qty == D(2)
+    once_each(events, coid)
+
+
+async def test_fok_that_cannot_fill_expires_whole(s: Session) -> None:
+    await s.fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "2")])
+    coid = await s.broker.place(req(s, qty="3", limit_price=D("2001"), tif=TimeInForce.FOK))
+    await wait_for(s, ended(coid, S.EXPIRED), "EXPIRED")
+    events = await settled(s)
+    assert fills(events, coid) == []
+    assert statuses(events, coid) == [S.PENDING_NEW, S.EXPIRED]
+
+
+async def test_post_only_is_limit_maker(s: Session) -> None:
+    coid = await s.broker.place(req(s, post_only=True))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    assert s.fake.order_by_client_id(coid).type == "LIMIT_MAKER"
+    with pytest.raises(OrderRejected, match="immediately match"):
+        await s.broker.place(req(s, post_only=True, limit_price=D("2001")))
+
+
+async def test_market_walks_the_book_with_the_fee_valued(s: Session) -> None:
+    s.fake.exchange.commission = Commission(mode="received")  # a buy pays in ETH
+    await s.fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "0.2"), ("2002", "5")])
+    coid = await s.broker.place(req(s, qty="0.5", order_type=OrderType.MARKET, tif=TimeInForce.IOC))
+    await wait_for(s, ended(coid, S.FILLED), "FILLED")
+    events = await settled(s)
+    done = fills(events, coid)
+    assert [(f.quantity, f.price) for f in done] == [(D("0.2"), D(2001)), (D("0.3"), D(2002))]
+    for fill in done:
+        assert fill.fee_currency == "ETH"
+        assert fill.fee_value == fill.fee * fill.price
+    assert "timeInForce" not in str(s.fake.order_by_client_id(coid))  # MARKET carries none
+    assert s.fake.order_by_client_id(coid).type == "MARKET"
+    once_each(events, coid)
+
+
+async def test_a_bnb_fee_is_valued_at_a_recent_bnb_price() -> None:
+    symbols = (SymbolSpec("ETHUSDT", "ETH", "USDT"), SymbolSpec("BNBUSDT", "BNB", "USDT"))
+    async with binance_session(
+        symbols=symbols,
+        balances={"USDT": "10000", "BNB": "5"},
+        commission=Commission(mode="bnb", bnb_price=D("600")),
+    ) as s:
+        await s.fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "5")])
+        await s.fake.set_book("BNBUSDT", [("599", "5")], [("601", "5")])
+        coid = await s.broker.place(req(s, limit_price=D("2001")))
+        await wait_for(s, ended(coid, S.FILLED), "FILLED")
+        [fill] = fills(await settled(s), coid)
+        assert fill.fee_currency == "BNB"
+        assert fill.fee_value == fill.fee * D(600)  # the BNBUSDT mid
+
+
+async def test_a_bnb_fee_without_a_price_is_not_guessed() -> None:
+    async with binance_session(
+        balances={"USDT": "10000", "BNB": "5"}, commission=Commission(mode="bnb")
+    ) as s:
+        await s.fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "5")])
+        coid = await s.broker.place(req(s, limit_price=D("2001")))
+        await wait_for(s, ended(coid, S.FILLED), "FILLED")
+        [fill] = fills(await settled(s), coid)
+        assert (fill.fee_currency, fill.fee_value) == ("BNB", None)
+
+
+async def test_stop_limit_is_stop_loss_limit_and_triggers_on_a_trade(s: Session) -> None:
+    coid = await s.broker.place(
+        req(
+            s,
+            side=Side.SELL,
+            qty="0.5",
+            order_type=OrderType.STOP_LIMIT,
+            stop_price=D("1995"),
+            limit_price=D("1990"),
+        )
+    )
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    order = s.fake.order_by_client_id(coid)
+    assert (order.type, order.stop_price, order.price) == ("STOP_LOSS_LIMIT", D(1995), D(1990))
+    await s.fake.trade("ETHUSDT", "1995", "0.1")  # reaches the stop: it works, takes the bid
+    await wait_for(s, ended(coid, S.FILLED), "FILLED")
+    events = await settled(s)
+    assert sum(f.quantity for f in fills(events, coid)) == D("0.5")
+    once_each(events, coid)
+
+
+async def test_partial_fills_accumulate(s: Session) -> None:
+    coid = await s.broker.place(req(s, qty="0.5"))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    order_id = s.fake.order_by_client_id(coid).order_id
+    await s.fake.fill(order_id, "0.2")
+    await s.fake.fill(order_id, "0.1", "1989")
+    await wait_for(
+        s,
+        lambda ev: any(u.filled_qty == D("0.3") for u in updates(ev, coid)),
+        "two partial fills",
+    )
+    await s.fake.fill(order_id)
+    await wait_for(s, ended(coid, S.FILLED), "FILLED")
+    events = await settled(s)
+    assert statuses(events, coid) == [
+        S.PENDING_NEW,
+        S.NEW,
+        S.PARTIALLY_FILLED,
+        S.PARTIALLY_FILLED,
+        S.FILLED,
+    ]
+    final = updates(events, coid)[-1]
+    assert final.filled_qty == D("0.5")
+    assert final.avg_price == (D("0.2") * 1990 + D("0.1") * 1989 + D("0.2") * 1990) / D("0.5")
+    once_each(events, coid)
+
+
+async def test_insufficient_funds_and_a_filter_failure_are_rejections(s: Session) -> None:
+    with pytest.raises(InsufficientFunds):
+        await s.broker.place(req(s, qty="100"))
+    s.fake.fail_next_order_filter("PERCENT_PRICE_BY_SIDE")
+    with pytest.raises(FilterFailure, match="PERCENT_PRICE_BY_SIDE"):
+        await s.broker.place(req(s))
+    events = await settled(s)
+    rejected = [u for e in events if isinstance(e, OrderUpdateEvent) for u in [e.payload]]
+    assert [u.status for u in rejected].count(S.REJECTED) == 2
+    assert s.fake.exchange.open_orders() == []
+
+
+# -- cancel ----------------------------------------------------------------------------
+
+
+async def test_cancel_and_cancels_that_cannot_be(s: Session) -> None:
+    coid = await s.broker.place(req(s))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    await s.broker.cancel(coid)
+    await wait_for(s, ended(coid, S.CANCELED), "CANCELED")
+    events = await settled(s)
+    assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.PENDING_CANCEL, S.CANCELED]
+    journaled = len(events)
+    with pytest.raises(UnknownOrder, match="already CANCELED"):
+        await s.broker.cancel(coid)
+    with pytest.raises(UnknownOrder, match="nothing was sent"):
+        await s.broker.cancel("never-placed")
+    assert len(await s.events()) == journaled, "a refused cancel was journaled"
+
+
+async def test_a_cancel_that_races_a_fill_ends_filled(s: Session) -> None:
+    coid = await s.broker.place(req(s))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    s.fake.race_next_cancel()
+    with pytest.raises(UnknownOrder, match="FILLED"):
+        await s.broker.cancel(coid)
+    events = await settled(s)
+    assert statuses(events, coid)[-1] is S.FILLED
+    assert S.CANCELED not in statuses(events, coid)
+    [fill] = fills(events, coid)
+    assert fill.quantity == D("0.5")
+    orders, _ = replay_orders(events)
+    assert (orders[coid].status, orders[coid].filled_qty) == (S.FILLED, D("0.5"))
+    once_each(events, coid)
+
+
+async def test_cancel_all_is_one_call_per_symbol(s: Session) -> None:
+    ids = [await s.broker.place(req(s, limit_price=D(1980 + i))) for i in range(3)]
+    for coid in ids:
+        await wait_for(s, ended(coid, S.NEW), "NEW")
+    cancelled = await s.broker.cancel_all(KEY)
+    assert sorted(cancelled) == sorted(ids)
+    assert s.fake.requests.count(("DELETE", "/api/v3/openOrders")) == 1
+    assert ("DELETE", "/api/v3/order") not in s.fake.requests
+    events = await settled(s)
+    for coid in ids:
+        assert statuses(events, coid)[-2:] == [S.PENDING_CANCEL, S.CANCELED]
+    assert len([e for e in events if isinstance(e, CancelRequestEvent)]) == 3
+    assert await s.broker.cancel_all() == []
+
+
+# -- modify (cancel-replace) ------------------------------------------------------------
+
+
+async def test_modify_keeps_our_id_and_takes_a_new_venue_id(s: Session) -> None:
+    coid = await s.broker.place(req(s))
+    events = await wait_for(s, ended(coid, S.NEW), "NEW")
+    old_id = updates(events, coid)[-1].venue_order_id
+    await s.broker.modify(coid, quantity=D("0.7"), limit_price=D("1985"))
+    events = await wait_for(s, lambda ev: len(statuses(ev, coid)) >= 4, "the replace")
+    events = await settled(s)
+    assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.PENDING_REPLACE, S.NEW]
+    answer = updates(events, coid)[-1]
+    assert answer.venue_order_id != old_id
+    assert (answer.quantity, answer.limit_price) == (D("0.7"), D(1985))
+    venue = [o for o in s.fake.orders.values() if o.client_order_id == coid]
+    assert [(o.status, o.price) for o in venue] == [("CANCELED", D(1990)), ("NEW", D(1985))]
+    orders, _ = replay_orders(events)
+    assert orders[coid].venue_order_id == answer.venue_order_id
+    assert orders[coid].status is S.NEW
+    [open_order] = await s.broker.open_orders()
+    assert (open_order.client_order_id, open_order.quantity) == (coid, D("0.7"))
+
+
+async def test_modify_after_a_partial_fill_carries_what_filled(s: Session) -> None:
+    coid = await s.broker.place(req(s, qty="0.5"))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    await s.fake.fill(s.fake.order_by_client_id(coid).order_id, "0.2")
+    await wait_for(s, ended(coid, S.PARTIALLY_FILLED), "a partial fill")
+    await settled(s)
+    await s.broker.modify(coid, quantity=D("0.6"))
+    new = [o for o in s.fake.orders.values() if o.client_order_id == coid][-1]
+    assert new.orig_qty == D("0.4"), "the venue order is for what is left"
+    await s.fake.fill(new.order_id)
+    await wait_for(s, ended(coid, S.FILLED), "FILLED")
+    events = await settled(s)
+    assert updates(events, coid)[-1].filled_qty == D("0.6")
+    orders, _ = replay_orders(events)
+    assert (orders[coid].status, orders[coid].filled_qty, orders[coid].quantity) == (
+        S.FILLED,
+        D("0.6"),
+        D("0.6"),
+    )
+    once_each(events, coid)
+
+
+async def test_a_replace_whose_new_order_fails_leaves_the_order_cancelled(s: Session) -> None:
+    coid = await s.broker.place(req(s))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    s.fake.reject_next_order()
+    with pytest.raises(CancelReplaceFailed, match="cancelled the old order") as info:
+        await s.broker.modify(coid, limit_price=D("1985"))
+    assert info.value.code == -2021
+    events = await settled(s)
+    assert statuses(events, coid)[-1] is S.CANCELED
+    assert "modify failed" in updates(events, coid)[-1].reason
+
+
+async def test_a_replace_of_an_order_that_filled_meanwhile_shows_it_filled(s: Session) -> None:
+    coid = await s.broker.place(req(s))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    s.fake.exchange.fill(s.fake.order_by_client_id(coid).order_id)  # reports held back
+    with pytest.raises(CancelReplaceFailed) as info:
+        await s.broker.modify(coid, limit_price=D("1985"))
+    assert info.value.code == -2022
+    events = await s.events()
+    assert statuses(events, coid)[-1] is S.FILLED
+    assert sum(f.quantity for f in fills(events, coid)) == D("0.5")
+    await s.fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "5")])  # the held reports go
+    events = await settled(s)
+    once_each(events, coid)
+
+
+# -- queries -----------------------------------------------------------------------------
+
+
+async def test_positions_are_base_balances_and_queries(s: Session) -> None:
+    coid = await s.broker.place(req(s, side=Side.SELL, qty="0.5", limit_price=D("2100")))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    [position] = await s.broker.positions()
+    assert (position.instrument, position.quantity) == (KEY, D(2))  # free 1.5 + locked 0.5
+    balances = {b.currency: b for b in await s.broker.balances()}
+    assert (balances["ETH"].available, balances["ETH"].locked) == (D("1.5"), D("0.5"))
+    venue = await s.broker.query_order(coid)
+    assert venue is not None
+    assert venue.status is S.NEW
+    assert await s.broker.query_order("never-placed") is None
+
+
+async def test_reconcile_asks_from_the_last_journaled_fill(s: Session) -> None:
+    since = time.time_ns()
+    first = await s.broker.place(req(s, qty="0.1", limit_price=D("2001")))
+    second = await s.broker.place(req(s, qty="0.2", limit_price=D("2001")))
+    await wait_for(s, lambda ev: ended(first, S.FILLED)(ev) and ended(second, S.FILLED)(ev), "")
+    events = await settled(s)
+    [last_of_first] = fills(events, first)
+    report = await s.broker.reconcile(since, {KEY: last_of_first})
+    assert [f.client_order_id for f in report.fills] == [second]
+    everything = await s.broker.reconcile(since)
+    assert {f.exec_id for f in everything.fills} == {f.exec_id for f in fills(events)}
+    assert {p.instrument: p.quantity for p in report.positions}[KEY] == D("2.3")
+    assert any(isinstance(e, FillEvent) for e in events)
+
+
+def position_before(events: list[EventBase], coid: str, status: OrderStatus) -> Decimal | None:
+    """The last position journaled before `coid`'s first `status` update."""
+    held: Decimal | None = None
+    for event in events:
+        if isinstance(event, PositionEvent) and event.payload.instrument == KEY:
+            held = event.payload.quantity
+        if (
+            isinstance(event, OrderUpdateEvent)
+            and event.payload.client_order_id == coid
+            and event.payload.status is status
+        ):
+            return held
+    raise AssertionError(f"no {status} for {coid}")
+
+
+async def test_a_status_is_journaled_after_the_balances_it_moved() -> None:
+    """A reader that sees FILLED finds the position (here net of a fee in ETH) already
+    journaled: from the REST reply (a market buy) and from the stream (a resting buy)."""
+    async with binance_session(commission=Commission(mode="received")) as s:
+        await s.fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "5")])
+        bought = await s.broker.place(
+            req(s, qty="0.5", order_type=OrderType.MARKET, tif=TimeInForce.IOC)
+        )
+        events = await wait_for(s, ended(bought, S.FILLED), "the market buy FILLED")
+        fee = sum((f.fee for f in fills(events, bought)), D(0))
+        assert fee > 0
+        assert position_before(events, bought, S.FILLED) == D("0.5") - fee
+        resting = await s.broker.place(req(s, qty="0.5", limit_price=D("1990")))
+        await wait_for(s, ended(resting, S.NEW), "NEW")
+        await s.fake.fill(s.fake.order_by_client_id(resting).order_id)
+        events = await wait_for(s, ended(resting, S.FILLED), "the resting buy FILLED")
+        fee += sum((f.fee for f in fills(events, resting)), D(0))
+        assert position_before(events, resting, S.FILLED) == D(1) - fee
+        # Balances are journaled when they change, not again when Binance repeats them.
+        events = await settled(s)
+        usdt = [e.payload for e in events if isinstance(e, BalanceEvent)]
+        assert all(a != b for a, b in itertools.pairwise(usdt))
+
+
+async def test_built_by_the_registry_from_config() -> None:
+    async with binance_session(connect=False) as s:
+        broker = BrokerRegistry(discover=False).create(s.broker.binance, s.bus)
+        assert isinstance(broker, BinanceBroker)
+        assert (broker.kind, broker.order_links) == ("binance", ("rest", "user"))
+        caps = broker.capabilities
+        assert caps.modify is ModifyStyle.CANCEL_REPLACE
+        assert (caps.post_only, caps.cancel_all_native, caps.short_selling) == (True, True, False)
+        assert caps.market_data == set(MarketDataKind)
+
+
+@pytest.mark.parametrize(
+    ("fields", "rule"),
+    [
+        ({"tif": TimeInForce.DAY}, "tif"),
+        ({"order_type": OrderType.MARKET, "tif": TimeInForce.FOK}, "tif"),
+        ({"order_type": OrderType.STOP, "limit_price": None, "stop_price": D(1980)}, "order_type"),
+    ],
+)
+async def test_what_binance_does_not_take_is_refused_before_sending(
+    s: Session, fields: dict[str, Any], rule: str
+) -> None:
+    journaled = len(await s.events())
+    with pytest.raises(OrderValidationError) as info:
+        await s.broker.place(req(s, **fields))
+    assert rule in {issue.field for issue in info.value.issues}
+    assert len(await s.events()) == journaled
+    assert ("POST", "/api/v3/order") not in s.fake.requests
