@@ -38,6 +38,7 @@ from ..events import (
     BrokerProfileEvent,
     CancelRequestEvent,
     EventBase,
+    FeeCorrectionEvent,
     FillEvent,
     HealthEvent,
     ModifyRequestEvent,
@@ -236,6 +237,18 @@ class DeskProjection:
                             for k in self.portfolio.positions
                             if k[:2] == (fill.broker, fill.account)
                         )
+                return self._done(took or outcome is Outcome.APPLIED, outcome)
+            case FeeCorrectionEvent():
+                # A fill's fee reported late (IB): the order's fees and the position's.
+                correction = event.payload
+                outcome = self.oms.apply(event)
+                if outcome in TOUCHED:
+                    changes.orders[correction.client_order_id] = None
+                took = self.portfolio.apply(event)
+                if took:
+                    changes.positions.add(
+                        (correction.broker, correction.account, correction.instrument)
+                    )
                 return self._done(took or outcome is Outcome.APPLIED, outcome)
             case QuoteEvent():
                 if self.portfolio.apply(event):
