@@ -241,6 +241,11 @@ class Broker(ABC):
 
     async def publish_health(self, message: str = "") -> None:
         now = self.clock()
+        metrics = self.health_state.as_metrics(now)
+        if self.order_links:
+            # Which links carry orders: a desk built from the bus says why orders
+            # cannot go out without asking this object (`order_path_down`).
+            metrics["order_links"] = ",".join(self.order_links)
         await self.bus.publish(
             HealthEvent.create(
                 self.component,
@@ -248,7 +253,7 @@ class Broker(ABC):
                     component=self.component,
                     state=self.state,
                     message=message,
-                    metrics=self.health_state.as_metrics(now),
+                    metrics=metrics,
                 ),
                 ts=now,
             )

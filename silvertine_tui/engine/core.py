@@ -29,28 +29,24 @@ from ..domain import (
     TradingState,
 )
 from ..events import (
-    BalanceEvent,
-    BookEvent,
+    BrokerProfile,
+    BrokerProfileEvent,
     EventBase,
-    FeeCorrectionEvent,
     FillEvent,
     Health,
     HealthEvent,
-    OrderRequestEvent,
     OrderUpdateEvent,
     PositionEvent,
-    QuoteEvent,
     ReconcileEvent,
     ReconcileKind,
     Risk,
     RiskAction,
     RiskEvent,
-    TradeEvent,
 )
 from .anomalies import CONTRADICTS, ENGINE_COMPONENT, Anomalies, AnomalyKind
 from .cancels import RETRY_DELAYS_S, CancelReport, KillReport, cancel_everywhere
-from .oms import OMS, Outcome
-from .portfolio import Portfolio
+from .oms import Outcome
+from .projection import DeskProjection, journal_problem
 from .risk import RiskGate, RiskRejected, RiskViolation
 
 log = logging.getLogger(__name__)
@@ -90,20 +86,24 @@ class TradingEngine:
     ) -> None:
         self.bus = bus
         self.brokers: dict[str, Broker] = {b.name: b for b in brokers}
-        self.oms = OMS()
-        self.portfolio = Portfolio(
+        # The desk's read model, shared with the UI: the OMS and the portfolio are its
+        # parts, and every event the engine applies goes through it.
+        self.projection = DeskProjection(
             spot_brokers=[b.name for b in self.brokers.values() if not b.capabilities.short_selling]
         )
+        self.oms = self.projection.oms
+        self.portfolio = self.projection.portfolio
         self.gate = RiskGate(risk) if clock is None else RiskGate(risk, clock=clock)
-        self.broker_states: dict[str, ConnectionState] = {}
-        self.instruments: dict[str, dict[str, Instrument]] = {}
-        self.applied: dict[str, str] = {}  # stream -> last applied entry id
+        self.instruments = self.projection.instruments
+        # Each broker's last profile, and the health entries read when it was published.
+        self.profiles: dict[str, BrokerProfile] = {}
+        self._profile_mark: dict[str, int] = {}
+        self._health_applied = 0
+        self.applied = self.projection.applied  # stream -> last applied entry id
         # (broker, account) -> time of the first journal event of the account: fills at
         # the venue before it are history, not fills the journal missed.
         self.journal_start: dict[tuple[str, str], int] = {}
         self._exec_prefix = f"{bus.layout.prefix}:exec:"
-        self.version = 0  # orders, fills, positions, balances, states: not quotes
-        self.marks_version = 0  # quotes (marks and unrealized P&L)
         self.retry_delays = tuple(retry_delays)
         self.anomalies = Anomalies()
         self.replaying = False  # set by recovery: findings then are not alerted again
@@ -133,15 +133,25 @@ class TradingEngine:
         if entry.ok:
             self.apply(entry.event)  # type: ignore[arg-type]
 
+    @property
+    def version(self) -> int:
+        """Orders, fills, positions, balances, states: not quotes."""
+        return self.projection.version
+
+    @property
+    def marks_version(self) -> int:
+        """Quotes (marks and unrealized P&L)."""
+        return self.projection.marks_version
+
     def apply(self, event: EventBase) -> None:
-        changed = False
+        """Apply to the projection, then look for what the journal got wrong."""
+        applied = self.projection.apply(event)
+        outcome = applied.outcome
         match event:
-            case OrderUpdateEvent() | OrderRequestEvent():  # the most common, first
-                outcome = self.oms.apply(event)
-                changed = outcome is Outcome.APPLIED
-                if outcome is Outcome.TERMINAL and isinstance(event, OrderUpdateEvent):
+            case OrderUpdateEvent():
+                if outcome is Outcome.TERMINAL:
                     self._check_late_report(event.payload)
-                elif outcome is Outcome.PARKED and isinstance(event, OrderUpdateEvent):
+                elif outcome is Outcome.PARKED:
                     update = event.payload
                     self._anomaly(
                         AnomalyKind.UNKNOWN_ORDER,
@@ -150,30 +160,13 @@ class TradingEngine:
                         "(placed elsewhere?); check it at the venue",
                     )
             case FillEvent():
-                outcome = self.oms.apply(event)
-                # Fills are money: the portfolio takes every new execution id, even one
+                # Fills are money: the portfolio took every new execution id, even one
                 # for an order the OMS refuses as an overfill (counted as an anomaly).
-                changed = self.portfolio.apply(event)
                 if outcome is Outcome.OVERFILL or outcome is Outcome.PARKED:
                     self._fill_anomaly(event.payload, outcome)
-                changed = changed or outcome is Outcome.APPLIED
-            case FeeCorrectionEvent():
-                outcome = self.oms.apply(event)
-                changed = self.portfolio.apply(event) or outcome is Outcome.APPLIED
-            case QuoteEvent():
-                # Marks only: counted apart, so that a quote does not make the desk
-                # redraw its orders and balances (positions follow once a second).
-                if self.portfolio.apply(event):
-                    self.marks_version += 1
-                    self._changed.set()
-            case BalanceEvent():
-                changed = self.portfolio.apply(event)
             case PositionEvent():
-                changed = self.portfolio.apply(event)
                 self._check_position(event.payload)
             case ReconcileEvent():
-                changed = self.oms.apply(event) is Outcome.APPLIED
-                changed = self.portfolio.apply(event) or changed
                 rec = event.payload
                 if rec.kind is ReconcileKind.POSITION_MISMATCH:
                     self._anomaly(
@@ -183,18 +176,12 @@ class TradingEngine:
                         "made up: check the fills at the venue",
                     )
             case RiskEvent():
-                changed = self._apply_risk(event)
-            case HealthEvent():
-                changed = self._apply_health(event)
-            case BookEvent() | TradeEvent():
-                # Nothing here needs depth or prints; handed to the OMS they only filled
-                # its window of seen event ids (at 10k quotes/s it covered 20 s of the
-                # journal instead of hours) and grew the idle desk's memory.
-                pass
+                self._apply_risk(event)
+            case HealthEvent() | BrokerProfileEvent():
+                self._health_applied += 1
             case _:
-                changed = self.oms.apply(event) is Outcome.APPLIED
-        if changed:
-            self.version += 1
+                pass
+        if applied.changed or applied.marks:
             self._changed.set()
 
     # -- anomalies: counted, published, shown (never only logged) ------------------------
@@ -273,6 +260,7 @@ class TradingEngine:
             kind = f"{len(found)} anomalies"
         metrics = self.anomalies.metrics()
         metrics["last_kind"] = kind
+        metrics["last"] = self.anomalies.last
         try:
             await self.bus.publish(
                 HealthEvent.create(
@@ -289,23 +277,13 @@ class TradingEngine:
             # Still counted here and shown in the health pane from the engine itself.
             log.exception("engine.anomaly_not_published", extra={"kinds": [a.kind for a in found]})
 
-    def _apply_risk(self, event: RiskEvent) -> bool:
+    def _apply_risk(self, event: RiskEvent) -> None:
         if event.payload.client_order_id:
             self._attempted.add(event.payload.client_order_id)
         if event.payload.action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
             if self._hold_halted and event.payload.trading_state is not TradingState.HALTED:
-                return False  # older than the kill (read back late): HALTED holds
+                return  # older than the kill (read back late): HALTED holds here
             self.gate.state = event.payload.trading_state
-            return True
-        return False
-
-    def _apply_health(self, event: HealthEvent) -> bool:
-        component = event.payload.component
-        if not component.startswith("broker:"):
-            return False
-        name = component.removeprefix("broker:").partition("/")[0]
-        self.broker_states[name] = event.payload.state
-        return True
 
     async def wait_changed(self, timeout: float | None = None) -> bool:
         """Wait until something was applied since the last call. False on timeout."""
@@ -345,15 +323,7 @@ class TradingEngine:
         return adapter is not None and adapter.live
 
     def journal_problem(self) -> str:
-        stats = self.bus.stats
-        if not stats.connected:
-            return f"the journal ({stats.backend} bus) is disconnected"
-        if stats.exec_buffered:
-            return (
-                f"{stats.exec_buffered} execution events wait in the outage buffer, "
-                "not yet written to the journal"
-            )
-        return ""
+        return journal_problem(self.bus.stats)
 
     def open_orders(self, broker: str) -> int:
         return self.oms.open_count(broker)
@@ -365,7 +335,7 @@ class TradingEngine:
         adapter = self.brokers.get(broker)
         if adapter is not None:
             return adapter.state
-        return self.broker_states.get(broker, ConnectionState.DISCONNECTED)
+        return self.projection.broker_state(broker)
 
     def instrument(self, broker: str, key: str) -> Instrument | None:
         return self.instruments.get(broker, {}).get(key)
@@ -399,8 +369,37 @@ class TradingEngine:
                 extra={"broker": broker.source, "error": str(exc)},
             )
             return
-        self.instruments[broker.name] = found
-        self.portfolio.set_instruments(found.values(), broker=broker.name)
+        profile = BrokerProfile(
+            broker=broker.name,
+            live=broker.live,
+            capabilities=broker.capabilities,
+            order_links=tuple(broker.order_links),
+            instruments=tuple(found.values()),
+        )
+        # At once for the gate and the portfolio; the desk reads it back from the bus
+        # (a projection rebuilt from the streams alone learns it there).
+        self.projection.apply_profile(profile)
+        self.profiles[broker.name] = profile
+        await self._publish_profile(profile)
+
+    async def _publish_profile(self, profile: BrokerProfile) -> None:
+        self._profile_mark[profile.broker] = self._health_applied
+        try:
+            await self.bus.publish(BrokerProfileEvent.create(ENGINE_SOURCE, profile))
+        except Exception as exc:
+            log.warning(
+                "engine.profile_not_published",
+                extra={"broker": profile.broker, "error": f"{type(exc).__name__}: {exc}"},
+            )
+
+    async def republish_profiles(self, every: int) -> None:
+        """Publish each broker's profile again once `every` health entries were read
+        since its last: the health stream is capped (`health_maxlen`) and heartbeats
+        would push the profile out of it, leaving a desk rebuilt from the bus without
+        instruments."""
+        for name, profile in self.profiles.items():
+            if self._health_applied - self._profile_mark.get(name, 0) >= every:
+                await self._publish_profile(profile)
 
     # -- commands -----------------------------------------------------------------------
 

@@ -28,7 +28,9 @@ from ..bus import BusEntry, BusError, EventBus
 from ..config import Settings
 from ..domain import ConnectionState
 from ..events import Health, HealthEvent, Log, LogEvent, Reconcile
+from .commands import CommandGateway, EngineGateway
 from .core import TradingEngine
+from .projection import DeskProjection
 from .recovery import (
     RecoveryProgress,
     StartPhase,
@@ -68,10 +70,25 @@ class Session:
         self.reconcile_findings: list[Reconcile] = []
         self.started = False  # the bus is open (`open`)
         self.ready = False  # recovered, connected and reconciled (`start`)
+        self._health_from = "$"  # the health stream's last id when the bus opened
         self.progress = RecoveryProgress()
         self.engine.not_ready = NOT_READY
         self._tasks: list[asyncio.Task[None]] = []
         self._events_since_snapshot = 0
+
+    @property
+    def projection(self) -> DeskProjection:
+        """The desk's read model (the engine's, shared in process)."""
+        return self.engine.projection
+
+    def command_gateway(self) -> CommandGateway:
+        """Where the desk's actions go: the engine in process."""
+        return EngineGateway(self.engine)
+
+    @property
+    def not_ready(self) -> str:
+        """Why no order may be sent yet ("" once recovered and reconciled)."""
+        return self.engine.not_ready
 
     @property
     def live(self) -> bool:
@@ -93,7 +110,9 @@ class Session:
             stream = layout.exec(broker, account)
             streams[stream] = self.engine.applied.get(stream, "0-0")
             streams[layout.md(broker)] = "$"
-        streams[layout.health] = "$"
+        # Health from the session's opening: the brokers' connect states and profiles
+        # were published before the reader started, and the projection needs them.
+        streams[layout.health] = self._health_from
         return streams
 
     def feed_streams(self) -> dict[str, str]:
@@ -115,6 +134,8 @@ class Session:
         await self.bus.start()
         self.started = True
         self.bus.add_data_loss_listener(self._on_data_loss)
+        newest = await self.bus.read_last(self.bus.layout.health, 1)
+        self._health_from = newest[0].id if newest else "0-0"
         await self._publish_bus_health(ConnectionState.LIVE, f"{self.bus.backend} bus ready")
 
     async def start(self) -> None:
@@ -209,6 +230,8 @@ class Session:
             engine.apply_entry(entry)
             if engine.anomalies.pending:
                 await engine.publish_anomalies()
+            if entry.stream == self.bus.layout.health:
+                await engine.republish_profiles(self.settings.bus.health_maxlen // 2)
             if entry.stream.startswith(f"{self.bus.layout.prefix}:exec:"):
                 self._events_since_snapshot += 1
                 if self._events_since_snapshot >= every:

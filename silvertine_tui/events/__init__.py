@@ -10,6 +10,7 @@ from .kinds import (
     MARKET_DATA_TYPES,
     BalanceEvent,
     BookEvent,
+    BrokerProfileEvent,
     CancelRequestEvent,
     Channel,
     Event,
@@ -30,6 +31,7 @@ from .kinds import (
     coalesce_key,
 )
 from .payloads import (
+    BrokerProfile,
     CancelRequest,
     Health,
     Log,
@@ -51,6 +53,8 @@ __all__ = [
     "MARKET_DATA_TYPES",
     "BalanceEvent",
     "BookEvent",
+    "BrokerProfile",
+    "BrokerProfileEvent",
     "CancelRequest",
     "CancelRequestEvent",
     "Channel",

@@ -20,6 +20,7 @@ from ..domain import (
 )
 from .envelope import EventBase
 from .payloads import (
+    BrokerProfile,
     CancelRequest,
     Health,
     Log,
@@ -114,6 +115,13 @@ class HealthEvent(EventBase):
     payload: Health
 
 
+class BrokerProfileEvent(EventBase):
+    """A broker's capabilities and instruments (health channel: `{p}:health`)."""
+
+    type: Literal["broker.profile"] = "broker.profile"
+    payload: BrokerProfile
+
+
 class LogEvent(EventBase):
     type: Literal["log"] = "log"
     payload: Log
@@ -144,6 +152,7 @@ Event = Annotated[
     | ReconcileEvent
     | SignalEvent
     | HealthEvent
+    | BrokerProfileEvent
     | LogEvent
     | RiskEvent
     | SnapshotEvent,
@@ -169,6 +178,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         ReconcileEvent,
         SignalEvent,
         HealthEvent,
+        BrokerProfileEvent,
         LogEvent,
         RiskEvent,
         SnapshotEvent,
@@ -190,6 +200,7 @@ CHANNELS: dict[str, Channel] = {
     "reconcile": Channel.EXECUTION,
     "signal": Channel.SIGNAL,
     "health": Channel.HEALTH,
+    "broker.profile": Channel.HEALTH,
     "log": Channel.HEALTH,
     "risk": Channel.RISK,
     "snapshot": Channel.SNAPSHOT,

@@ -8,8 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain import (
     Balance,
+    Capabilities,
     ConnectionState,
     Fill,
+    Instrument,
     Order,
     OrderType,
     Position,
@@ -154,3 +156,18 @@ class Snapshot(BaseModel):
     last_fills: tuple[Fill, ...] = ()
     # When the account's journal began (ns): venue fills before it are history.
     journal_start_ns: int | None = None
+
+
+class BrokerProfile(BaseModel):
+    """What a broker is, published by the engine when the broker connects (and on each
+    reconnect): its capabilities, which links carry orders, whether it trades real
+    money, and its instruments. With it a desk rebuilt from the bus alone knows what
+    the ticket offers and checks, without asking the broker object."""
+
+    model_config = _FROZEN
+
+    broker: str
+    live: bool = False
+    capabilities: Capabilities = Field(default_factory=Capabilities)
+    order_links: tuple[str, ...] = ()
+    instruments: tuple[Instrument, ...] = ()

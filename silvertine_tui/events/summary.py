@@ -32,6 +32,7 @@ from ..domain import (
 )
 from .codec import Decoded, DecodeError, UnknownEvent
 from .payloads import (
+    BrokerProfile,
     CancelRequest,
     Health,
     Log,
@@ -223,6 +224,9 @@ def describe(
             )
         case Health():
             return f"{p.component} {p.state} {p.message}".rstrip()
+        case BrokerProfile():
+            money = "live" if p.live else "paper"
+            return f"{p.broker} profile ({money}): {len(p.instruments)} instruments"
         case Log():
             return f"{p.level} {p.message}"
         case Risk():

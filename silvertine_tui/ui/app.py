@@ -34,6 +34,7 @@ from ..engine.commands import (
     Resume,
     SetTradingState,
 )
+from ..engine.projection import DeskProjection
 from .commands import DeskCommands
 from .desk import Desk
 from .keymap import PANES, bindings, unknown_ids
@@ -109,7 +110,11 @@ class SilvertineApp(App[None]):
         on_frame: FrameHook | None = None,
         toast_timeout_s: float = 6.0,
         cursor_blink: bool = True,
+        projection: DeskProjection | None = None,
+        accounts: list[str] | None = None,
     ) -> None:
+        """`projection`: what the panes read (the session's unless given: a desk
+        rebuilt from a journal); `accounts`: the ticket's (the session's brokers)."""
         self.session = session
         self.user_state = state if state is not None else UserState()
         self.loaded_themes: LoadedThemes = load_themes(theme_dirs)
@@ -126,6 +131,8 @@ class SilvertineApp(App[None]):
             new_order_id=new_order_id,
             toast_timeout_s=toast_timeout_s,
             cursor_blink=cursor_blink,
+            projection=projection,
+            accounts=list(accounts or []),
         )
         self.model.describer.instruments = self.find_instrument
         self.model.describer.orders = self.find_order
@@ -146,13 +153,13 @@ class SilvertineApp(App[None]):
 
     def find_instrument(self, key: str) -> Instrument | None:
         """An instrument by key on whichever broker lists it (for printing numbers)."""
-        for found in self.session.engine.instruments.values():
+        for found in self.desk.view.instruments.values():
             if key in found:
                 return found[key]
         return None
 
     def find_order(self, client_order_id: str) -> OrderRequest | None:
-        view = self.session.engine.oms.get(client_order_id)
+        view = self.desk.view.order(client_order_id)
         return view.order.request if view is not None else None
 
     # -- themes ---------------------------------------------------------------------
@@ -281,9 +288,7 @@ class SilvertineApp(App[None]):
         banner.done()
         if screen is not None:
             # Instruments are known once the brokers are connected.
-            screen.watchlist.set_instruments(
-                i for found in self.session.engine.instruments.values() for i in found.values()
-            )
+            screen.watchlist.set_instruments(self.desk.view.all_instruments())
         return True
 
     async def _frames_after_replay(self, frames: Timer) -> None:
@@ -413,7 +418,7 @@ class SilvertineApp(App[None]):
         self.run_worker(run(), group="engine", exit_on_error=False)
 
     def action_cancel_all(self) -> None:
-        working = len(self.desk.engine.oms.working())
+        working = self.desk.view.working_count()
 
         def answer(ok: bool | None) -> None:
             if ok:
@@ -448,7 +453,7 @@ class SilvertineApp(App[None]):
         self.push_screen(dialog, callback=answer)
 
     def action_resume(self) -> None:
-        state = self.desk.engine.gate.state
+        state = self.desk.view.trading_state
         if state is TradingState.ACTIVE:
             self.notify("trading is already ACTIVE", timeout=2)
             return
@@ -470,7 +475,7 @@ class SilvertineApp(App[None]):
         def go() -> None:
             self._run_engine("reduce only", SetTradingState(state=TradingState.REDUCE_ONLY))
 
-        if self.desk.engine.gate.state is not TradingState.HALTED:
+        if self.desk.view.trading_state is not TradingState.HALTED:
             go()
             return
         # Leaving HALTED is a resume, whatever it resumes to: never without asking.
@@ -488,7 +493,7 @@ class SilvertineApp(App[None]):
         """q / ctrl+c: at once when nothing is working; else ask (see QuitScreen)."""
         if isinstance(self.screen, QuitScreen):
             return  # the dialog is the answer; a second q never skips it
-        if not self.desk.engine.oms.working():
+        if not self.desk.view.working_count():
             await self._shut_down()
             return
 
@@ -496,7 +501,7 @@ class SilvertineApp(App[None]):
             if choice is QuitChoice.QUIT:
                 await self._shut_down()
 
-        self.push_screen(QuitScreen(self.desk.engine, self.desk.send), callback=answer)
+        self.push_screen(QuitScreen(self.desk.view, self.desk.send), callback=answer)
 
     async def _shut_down(self) -> None:
         if self.owns_session:

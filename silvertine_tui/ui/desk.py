@@ -10,10 +10,11 @@ from decimal import Decimal
 from ..config import PaperBrokerConfig, UIConfig
 from ..domain import new_client_order_id
 from ..engine import Session
-from ..engine.commands import Command, CommandGateway, EngineGateway, Outcome
-from ..engine.core import TradingEngine
+from ..engine.commands import Command, CommandGateway, Outcome
+from ..engine.projection import DeskProjection, journal_problem
+from ..engine.risk import RiskGate
 from .model import FeedModel
-from .orders import DEFAULT_FEE_RATE
+from .orders import DEFAULT_FEE_RATE, TicketContext
 
 Clock = Callable[[], float]
 
@@ -34,12 +35,27 @@ class Desk:
     accounts: list[str] = field(default_factory=list)
     gateway: CommandGateway | None = None
     """Where every action goes (`send`); the engine in process unless one is given."""
+    projection: DeskProjection | None = None
+    """What every pane reads: the session's (the engine's, shared) unless one is given
+    (a desk rebuilt from a journal alone)."""
+    ticket_context: TicketContext = field(init=False)
 
     def __post_init__(self) -> None:
         if not self.accounts:
             self.accounts = [f"{b}/{a}" for b, a in self.session.accounts()]
         if self.gateway is None:
-            self.gateway = EngineGateway(self.session.engine)
+            self.gateway = self.session.command_gateway()
+        if self.projection is None:
+            self.projection = self.session.projection
+        session = self.session
+        self.ticket_context = TicketContext(
+            self.projection,
+            # The ticket's own copy of the rules, for the preview; the engine's gate has
+            # the last word (and the order rate, which only it counts).
+            RiskGate(session.settings.risk),
+            journal=lambda: journal_problem(session.bus.stats),
+            not_ready=lambda: session.not_ready,
+        )
 
     async def send(self, command: Command) -> Outcome:
         """Send an action through the gateway: its outcome, never an exception for a
@@ -48,8 +64,10 @@ class Desk:
         return await self.gateway.send(command)
 
     @property
-    def engine(self) -> TradingEngine:
-        return self.session.engine
+    def view(self) -> DeskProjection:
+        """The projection every pane reads."""
+        assert self.projection is not None  # set in __post_init__
+        return self.projection
 
     @property
     def ui(self) -> UIConfig:
@@ -59,7 +77,7 @@ class Desk:
         """Whether a sell may exceed the position: the broker's capabilities (a spot
         account cannot; paper as its `checks.short_selling` says). An unknown broker is
         assumed to, so the ticket never refuses what the venue would accept."""
-        capabilities = self.engine.capabilities(broker)
+        capabilities = self.view.capabilities(broker)
         return capabilities.short_selling if capabilities is not None else True
 
     def fee_rate(self, broker: str) -> Decimal:

@@ -216,8 +216,11 @@ class FeedModel:
             return
         if not entry.ok:
             self.decode_errors += 1
-        if getattr(event, "type", "") in MARKET_DATA_TYPES:
+        kind = getattr(event, "type", "")
+        if kind in MARKET_DATA_TYPES:
             return  # books and prints: the watchlist shows the market, not the log
+        if kind == "broker.profile":
+            return  # instruments and capabilities: the projection's, not a log line
         if not (isinstance(event, HealthEvent) and self._heartbeat(event)):
             self._to_log(entry, stamp)
         live = stamp >= self.notices_from_ms

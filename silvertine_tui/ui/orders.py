@@ -4,15 +4,23 @@ the instrument and the risk gate, and preview the order. Nothing here sends anyt
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from pydantic import ValidationError
 
-from ..domain import Capabilities, Instrument, OrderRequest, OrderType, Side, TimeInForce
-from ..engine.core import TradingEngine
-from ..engine.risk import RiskViolation
+from ..domain import (
+    Capabilities,
+    ConnectionState,
+    Instrument,
+    OrderRequest,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from ..engine.projection import DeskProjection
+from ..engine.risk import RiskGate, RiskViolation
 from .format import num, parse_decimal
 
 DEFAULT_FEE_RATE = Decimal("0.001")
@@ -119,7 +127,70 @@ class Checked:
         return {p.field for p in self.problems}
 
 
-def resolve_instrument(engine: TradingEngine, broker: str, text: str) -> Instrument | None:
+class TicketContext:
+    """What the ticket checks an order against: the projection (orders, positions,
+    marks, brokers' states and capabilities), a copy of the risk rules, whether the
+    journal takes writes, and whether the session is still starting."""
+
+    def __init__(
+        self,
+        projection: DeskProjection,
+        gate: RiskGate,
+        *,
+        journal: Callable[[], str] = lambda: "",
+        not_ready: Callable[[], str] = lambda: "",
+    ) -> None:
+        self.projection = projection
+        self.rules = gate
+        self._journal = journal
+        self._not_ready = not_ready
+
+    @property
+    def not_ready(self) -> str:
+        return self._not_ready()
+
+    def risk_check(self, request: OrderRequest) -> list[RiskViolation]:
+        self.rules.state = self.projection.trading_state
+        return self.rules.check(request, self)
+
+    # RiskContext
+    def last_price(self, instrument: str) -> Decimal | None:
+        return self.projection.last_price(instrument)
+
+    def mark_basis(self, instrument: str) -> str:
+        return self.projection.mark_basis(instrument)
+
+    def working_quantity(
+        self, broker: str, account: str, instrument: str, side: Side, exclude: str = ""
+    ) -> Decimal:
+        return self.projection.working_quantity(broker, account, instrument, side, exclude)
+
+    def live_money(self, broker: str) -> bool:
+        return self.projection.live_money(broker)
+
+    def journal_problem(self) -> str:
+        return self._journal()
+
+    def open_orders(self, broker: str) -> int:
+        return self.projection.open_orders(broker)
+
+    def position(self, broker: str, account: str, instrument: str) -> Decimal:
+        return self.projection.position(broker, account, instrument)
+
+    def broker_state(self, broker: str) -> ConnectionState:
+        return self.projection.broker_state(broker)
+
+    def instrument(self, broker: str, key: str) -> Instrument | None:
+        return self.projection.instrument(broker, key)
+
+    def capabilities(self, broker: str) -> Capabilities | None:
+        return self.projection.capabilities(broker)
+
+    def order_path_down(self, broker: str) -> str:
+        return self.projection.order_path_down(broker)
+
+
+def resolve_instrument(engine: DeskProjection, broker: str, text: str) -> Instrument | None:
     """`BTCUSDT.PAPER`, or just `btcusdt` when one instrument of the broker has it."""
     key = text.strip()
     if not key:
@@ -142,20 +213,20 @@ class Offer:
     post_only: bool
 
 
-def offer(engine: TradingEngine, broker: str) -> Offer:
+def offer(engine: DeskProjection, broker: str) -> Offer:
     """The choices for `broker` from its capabilities (everything for an unknown one)."""
     caps = engine.capabilities(broker) or Capabilities()
     types = [t for t in OrderType if t in caps.order_types] or list(OrderType)
     return Offer(types, {t: caps.tifs_for(t) for t in types}, caps.post_only)
 
 
-def known_instruments(engine: TradingEngine) -> list[str]:
+def known_instruments(engine: DeskProjection) -> list[str]:
     return sorted({key for found in engine.instruments.values() for key in found})
 
 
 def check(
     draft: Draft,
-    engine: TradingEngine,
+    engine: TicketContext,
     *,
     client_order_id: str,
     fee_rate: Decimal = DEFAULT_FEE_RATE,
@@ -176,10 +247,11 @@ def check(
         )
     if not broker or not account:
         problems.append(Problem("account", "required", "choose a broker and account"))
-    instrument = resolve_instrument(engine, broker, draft.instrument) if broker else None
+    view = engine.projection
+    instrument = resolve_instrument(view, broker, draft.instrument) if broker else None
     if instrument is None:
         if draft.instrument.strip():
-            known = ", ".join(sorted(engine.instruments.get(broker, {}))) or "none loaded"
+            known = ", ".join(sorted(view.instruments.get(broker, {}))) or "none loaded"
             problems.append(
                 Problem(
                     "instrument",
@@ -228,7 +300,7 @@ def check(
     market = engine.last_price(instrument.key)
     for issue in request.issues(instrument, market_price=market):
         problems.append(Problem(issue.field, issue.rule, issue.message))
-    problems.extend(risk_problems(engine.gate.check(request, engine)))
+    problems.extend(risk_problems(engine.risk_check(request)))
     preview = _preview(request, instrument, engine, market, fee_rate)
     problems.extend(funds_problems(request, instrument, engine, preview, can_short=can_short))
     return Checked(request, instrument, problems, preview)
@@ -237,7 +309,7 @@ def check(
 def funds_problems(
     request: OrderRequest,
     instrument: Instrument,
-    engine: TradingEngine,
+    engine: TicketContext,
     preview: Preview | None,
     *,
     can_short: bool,
@@ -259,9 +331,9 @@ def funds_problems(
 
 
 def _buying_power(
-    request: OrderRequest, instrument: Instrument, engine: TradingEngine, preview: Preview | None
+    request: OrderRequest, instrument: Instrument, engine: TicketContext, preview: Preview | None
 ) -> list[Problem]:
-    balances = engine.portfolio.balances
+    balances = engine.projection.balances
     if preview is None or not any(
         b == request.broker and a == request.account for b, a, _ in balances
     ):
@@ -285,7 +357,7 @@ def _buying_power(
     ]
 
 
-def _sellable(request: OrderRequest, engine: TradingEngine) -> list[Problem]:
+def _sellable(request: OrderRequest, engine: TicketContext) -> list[Problem]:
     position = engine.position(request.broker, request.account, request.instrument)
     reserved = engine.working_quantity(
         request.broker, request.account, request.instrument, Side.SELL
@@ -322,7 +394,7 @@ def _number(text: str, name: str, problems: list[Problem], *, required: bool) ->
 def _preview(
     request: OrderRequest,
     instrument: Instrument,
-    engine: TradingEngine,
+    engine: TicketContext,
     market: Decimal | None,
     fee_rate: Decimal,
 ) -> Preview | None:

@@ -130,10 +130,12 @@ class Desk:
         """Until the reader, the engine and the screen have nothing left to do."""
         await self.session.bus.flush()
         stable = 0
-        last: tuple[int, int] = (-1, -1)
+        last: tuple[int, int, int] = (-1, -1, -1)
+        engine = self.session.engine
         for _ in range(200):
             await pilot.pause()
-            now = (self.app.model.rates.total, self.session.engine.version)
+            # Quotes move only the marks' version: wait for those too.
+            now = (self.app.model.rates.total, engine.version, engine.marks_version)
             stable = stable + 1 if now == last else 0
             last = now
             if stable >= 3 and not self.busy():

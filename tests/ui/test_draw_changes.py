@@ -3,9 +3,10 @@ Orders and Balances panes redraw only when their events arrive (not on every quo
 
 from __future__ import annotations
 
+from collections import Counter
 from decimal import Decimal
 
-from silvertine_tui.domain import OrderType, TimeInForce
+from silvertine_tui.domain import OrderRequest, OrderType, TimeInForce
 from silvertine_tui.ui.widgets.balances import Balances
 from silvertine_tui.ui.widgets.blotter import Blotter
 from silvertine_tui.ui.widgets.positions import Positions
@@ -51,4 +52,75 @@ async def test_quotes_do_not_redraw_orders_or_balances(make_desk) -> None:
         await engine.cancel("rest-1")
         await desk.settle(pilot)
         assert blotter.syncs > before[0]
+        await desk.session.close()
+
+
+def limit_buy(coid: str, price: str) -> OrderRequest:
+    return market_buy(coid, "BTCUSDT.PAPER", "0.01").model_copy(
+        update={
+            "order_type": OrderType.LIMIT,
+            "limit_price": Decimal(price),
+            "tif": TimeInForce.GTC,
+        }
+    )
+
+
+async def test_only_the_rows_whose_events_arrived_are_drawn(make_desk) -> None:
+    """Per row: a quote draws no order or balance row, and a position's row at most
+    once a second; an order's event draws that order's row and no other; a fill draws
+    the balances it moved, not the others."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        engine = desk.session.engine
+        for n, price in enumerate(("63000", "63100", "63200"), start=1):
+            await engine.submit(limit_buy(f"rest-{n}", price))
+        await engine.submit(market_buy("pos-1", "ETHUSDT.PAPER", "1"))
+        await desk.settle(pilot)
+        screen = desk.app.screen
+        blotter, positions = screen.query_one(Blotter), screen.query_one(Positions)
+        balances = screen.query_one(Balances)
+        assert blotter.row_keys == ["rest-1", "rest-2", "rest-3"]
+        assert set(balances.row_keys) >= {"paper/main/USD", "paper/main/USDT"}
+
+        # Quotes within one second: no row of any of the three panes is drawn.
+        orders, held, money = (
+            Counter(blotter.rows_drawn),
+            Counter(positions.rows_drawn),
+            Counter(balances.rows_drawn),
+        )
+        desk.clock.advance(0.05)
+        await desk.step(pilot, 10, seconds=0.05)
+        assert blotter.rows_drawn == orders
+        assert balances.rows_drawn == money
+        assert positions.rows_drawn == held
+        # The next second: the position's row takes its new mark, once.
+        await desk.step(pilot, 1, seconds=1.0)
+        assert blotter.rows_drawn == orders
+        assert positions.rows_drawn - held == Counter({"paper/main/ETHUSDT.PAPER": 1})
+
+        # A new order: its row alone.
+        orders = Counter(blotter.rows_drawn)
+        await engine.submit(limit_buy("rest-4", "63300"))
+        await desk.settle(pilot)
+        assert blotter.row_keys[-1] == "rest-4"
+        drawn = blotter.rows_drawn - orders
+        assert set(drawn) == {"rest-4"}
+
+        # A cancel: the row leaves the working view; no other row is drawn again.
+        orders = Counter(blotter.rows_drawn)
+        await engine.cancel("rest-2")
+        await desk.settle(pilot)
+        assert blotter.row_keys == ["rest-1", "rest-3", "rest-4"]
+        assert blotter.rows_drawn == orders
+
+        # A fill in ETH: the USDT balance (and ETH's, if listed) redrawn, USD untouched.
+        money = Counter(balances.rows_drawn)
+        await engine.submit(market_buy("pos-2", "ETHUSDT.PAPER", "0.5"))
+        await desk.settle(pilot)
+        drawn = balances.rows_drawn - money
+        assert "paper/main/USDT" in drawn
+        assert "paper/main/USD" not in drawn
+        assert set(blotter.rows_drawn - orders) <= {"pos-2"}  # (it never works: IOC)
         await desk.session.close()

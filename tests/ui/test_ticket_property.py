@@ -108,9 +108,8 @@ def shown(ticket: Ticket) -> Shown:
 
 
 def assert_sent_as_shown(desk: Desk, request: OrderRequest, seen: Shown) -> None:
-    engine = desk.session.engine
     broker, _, account = seen.account.partition("/")
-    instrument = resolve_instrument(engine, broker, seen.instrument)
+    instrument = resolve_instrument(desk.app.desk.view, broker, seen.instrument)
     assert instrument is not None, seen
     kind = OrderType(seen.order_type)
     assert (request.broker, request.account) == (broker, account)

@@ -22,6 +22,7 @@ from silvertine_tui.domain import (
 from silvertine_tui.engine import Session
 from silvertine_tui.engine.anomalies import ENGINE_COMPONENT
 from silvertine_tui.engine.core import TradingEngine
+from silvertine_tui.engine.projection import DeskProjection
 from silvertine_tui.engine.recovery import catch_up, reconcile, recover
 from silvertine_tui.events import (
     FillEvent,
@@ -112,8 +113,12 @@ async def test_an_overfill_is_counted_published_and_toasted() -> None:
     assert [(n.title, n.severity) for n in notices] == [("Engine: overfill", "error")]
     assert cid in notices[0].message
 
+    # The health pane's line, from a projection of the health stream alone.
+    projection = DeskProjection()
+    for entry in await bus.read(bus.layout.health):
+        projection.apply_entry(entry)
     pane = HealthPane()
-    line = engine_line(engine.anomalies)
+    line = engine_line(projection.anomalies)
     assert line is not None
     text = pane.render_text([], _bus_line(), engine.gate.state, engine=line).plain
     assert "engine DEGRADED" in text

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from silvertine_tui.domain import OrderStatus, OrderUpdate, Quote
+from silvertine_tui.domain import Instrument, OrderStatus, OrderUpdate, Quote
+from silvertine_tui.domain.instrument import PriceBand
 from silvertine_tui.events import (
     EVENT_ADAPTER,
     EVENT_TYPES,
@@ -40,6 +41,32 @@ metric = st.one_of(
 )
 
 
+SAMPLE_INSTRUMENTS = [
+    Instrument(
+        symbol="BTCUSDT",
+        venue="BINANCE",
+        base_currency="BTC",
+        quote_currency="USDT",
+        tick_size=Decimal("0.01"),
+        lot_size=Decimal("0.00001"),
+        min_notional=Decimal("5"),
+        price_band=PriceBand(
+            bid_up=Decimal("5"),
+            bid_down=Decimal("0.2"),
+            ask_up=Decimal("5"),
+            ask_down=Decimal("0.2"),
+        ),
+    ),
+    Instrument(
+        symbol="AAPL",
+        venue="SMART",
+        quote_currency="USD",
+        tick_size=Decimal("0.01"),
+        lot_size=Decimal("1"),
+    ),
+]
+
+
 def strategy_for(annotation: Any, name: str) -> st.SearchStrategy[Any]:
     origin = get_origin(annotation)
     if origin is typing.Annotated:
@@ -60,12 +87,16 @@ def strategy_for(annotation: Any, name: str) -> st.SearchStrategy[Any]:
         return text
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return st.sampled_from(list(annotation))
+    if annotation is Instrument:  # its symbol and venue refuse spaces: a few real ones
+        return st.sampled_from(SAMPLE_INSTRUMENTS)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return model_strategy(annotation)
     if origin is tuple:
         return st.lists(strategy_for(get_args(annotation)[0], name), max_size=3).map(tuple)
     if origin is set:
         return st.sets(strategy_for(get_args(annotation)[0], name), max_size=3)
+    if origin is frozenset:
+        return st.frozensets(strategy_for(get_args(annotation)[0], name), max_size=3)
     if origin is dict:
         value = get_args(annotation)[1]
         values = metric if "MetricValue" in str(value) else strategy_for(value, name)

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ...domain import Instrument
-from ...engine.oms import OrderView
+from ...engine.projection import OrderView
 from ...events import Decoded, describe
 from ...events.summary import avg_text, fee_text, qty_text
 from ..format import clock_text

@@ -7,6 +7,7 @@ and one pane at a time (keys 1-8, F2 for the next). The frame timer of the app c
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 from textual import events, on
@@ -21,11 +22,11 @@ from textual.widgets import Static
 
 from ...domain import Instrument, Side, TradingState
 from ...engine.commands import CancelOrder, Failed, ModifyOrder, Refused
-from ...engine.oms import OrderView
+from ...engine.projection import OrderView
 from ..desk import Desk
 from ..keymap import PANES
 from ..widgets.balances import Balances
-from ..widgets.blotter import Blotter, day_start, todays_orders
+from ..widgets.blotter import Blotter, day_start, first_event_s, todays_orders
 from ..widgets.event_log import EventLog
 from ..widgets.header import DeskHeader
 from ..widgets.health import BrokerLine, BusLine, HealthPane, broker_line, engine_line
@@ -87,14 +88,16 @@ class MainScreen(Screen[None]):
         super().__init__(id="main")
         self.desk = desk
         self.active = "watchlist"
-        self._version = -1
-        self._marks_seen = -1
         self._second = -1
         self.drawable = False
-        self._orders_seen: tuple[object, ...] = ()
         self._blotter_seen = 0
-        self._today_key: tuple[int, int, float] = (-1, -1, 0.0)
-        self._today: list[OrderView] = []
+        self._day = 0.0
+        self._marks_waiting: set[str] = set()
+        # Today's orders and the working ones, kept up to date from the change sets
+        # (the pane's title counts them without walking every order each frame).
+        self._today: dict[str, OrderView] = {}
+        self._working: set[str] = set()
+        self._counts_checked: tuple[int, int] = (-1, -1)
 
     # -- layout ---------------------------------------------------------------------
 
@@ -152,8 +155,7 @@ class MainScreen(Screen[None]):
         return self.query_one(Ticket)
 
     def _instruments(self) -> list[Instrument]:
-        engine = self.desk.engine
-        return [i for found in engine.instruments.values() for i in found.values()]
+        return self.desk.view.all_instruments()
 
     # -- panes ------------------------------------------------------------------------
 
@@ -235,15 +237,16 @@ class MainScreen(Screen[None]):
         now = self.desk.clock()
         self._mark_active(None, self.active)
         self.watchlist.restyle(self.desk.model.quotes, now)
-        self._version = -1
         self.draw(force=True)
 
     def draw(self, *, force: bool = False) -> None:
+        """One frame: each pane gets what changed since the last (the projection's
+        change set); a full redraw only when forced, on a view switch or new day."""
         if not self.drawable or not self.is_attached:
             return
         desk = self.desk
         model = desk.model
-        engine = desk.engine
+        view = desk.view
         now = desk.clock()
         second = int(now)
         new_second = second != self._second or force
@@ -255,67 +258,123 @@ class MainScreen(Screen[None]):
                 model.quotes, dirty, now, all_rows=force, recheck=new_second
             )
 
-        trading = engine.gate.state
+        changes = view.take()
+        trading = view.trading_state
         self.set_class(trading is TradingState.HALTED, "-halted")
         self.query_one(DeskHeader).set_state(trading, now)
 
         blotter = self.query_one(Blotter)
-        # Marks move with every quote: positions follow them once a second.
-        if engine.marks_version != self._marks_seen and (new_second or force):
-            self._marks_seen = engine.marks_version
-            if engine.version == self._version:
-                self.query_one(Positions).show(engine.portfolio)
-                self._subtitle("#pane-positions", totals_text(engine.portfolio))
-        if engine.version != self._version or blotter.view_version != self._blotter_seen or force:
-            self._version = engine.version
-            self._blotter_seen = blotter.view_version
-            working = engine.oms.working()
-            # Which orders are today's changes only with a new order, a working count
-            # that moves, or midnight: not with every quote (the engine's version).
-            today_key = (len(engine.oms.orders), len(working), day_start(now))
-            if today_key != self._today_key:
-                self._today_key = today_key
-                self._today = todays_orders(engine.oms.orders.values(), now)
-            today = self._today
-            blotter.show(today if blotter.show_all else working, engine.portfolio.instruments)
-            self.query_one(Positions).show(engine.portfolio)
-            self._subtitle("#pane-positions", totals_text(engine.portfolio))
-            self.query_one(Balances).show(engine.portfolio.balances)
-            if blotter.show_all:
-                orders_title = f"all today: {len(today)}, {len(working)} working (a: working)"
-            else:
-                orders_title = f"{len(working)} working of {len(today)} today (a: all)"
-            self._subtitle("#pane-blotter", orders_title)
-            # One pane at a time has no borders: the pane bar says which view it is.
-            tab = self.query_one("#tab-blotter", PaneTab)
-            n = PANE_NAMES.index("blotter") + 1
-            tab_text = f"{n} All orders" if blotter.show_all else f"{n} {PANE_LABELS['blotter']}"
-            if str(tab.content) != tab_text:
-                tab.update(tab_text)
-            orders = (len(engine.oms.orders), len(working), engine.gate.state)
-            if orders != self._orders_seen:
-                self._orders_seen = orders
+        today = day_start(now) if new_second else self._day
+        full = (
+            force
+            or changes.everything
+            or changes.instruments
+            or blotter.view_version != self._blotter_seen
+            or today != self._day
+        )
+        self._blotter_seen = blotter.view_version
+        self._day = today
+        orders_moved = full or bool(changes.orders)
+        if orders_moved:
+            self._draw_orders(blotter, changes.orders, full=full, now=now)
+
+        positions = self.query_one(Positions)
+        # Marks move with every quote: positions follow them once a second, and only
+        # the rows of the instruments whose marks moved.
+        self._marks_waiting |= changes.marks
+        redraw = set(changes.positions)
+        if self._marks_waiting and (new_second or force):
+            waiting, self._marks_waiting = self._marks_waiting, set()
+            redraw.update(k for k in view.positions if k[2] in waiting)
+        if full:
+            positions.show(view)
+        elif redraw:
+            positions.update(view, redraw)
+        if full or redraw:
+            self._subtitle("#pane-positions", totals_text(view))
+
+        balances = self.query_one(Balances)
+        if full:
+            balances.show(view.balances)
+        elif changes.balances:
+            balances.update(view.balances, changes.balances)
+
+        # The ticket's checks count working orders: run them when the counts move (not
+        # on every fill), on a new state, and once a second for the market.
+        counts = (len(self._today), len(self._working))
+        if counts != self._counts_checked or changes.trading_state or changes.brokers or new_second:
+            self._counts_checked = counts
+            self.ticket.run_check()
+        if full or changes.instruments:
+            instruments = view.all_instruments()
+            if len(self.watchlist.instruments) != len(instruments):
+                self.watchlist.set_instruments(instruments)
+                self.ticket.refresh_instruments()
                 self.ticket.run_check()
-        # The ticket's preview and checks follow the market once a second, and at once
-        # on its own edits.
-        if new_second or force:
-            self.ticket.run_check()
-        instruments = self._instruments()
-        if len(self.watchlist.instruments) != len(instruments):
-            self.watchlist.set_instruments(instruments)
-            self.ticket.refresh_instruments()
-            self.ticket.run_check()
 
         # Cheap to compute; the pane redraws only when its text would change.
         model.health_dirty = False
         self.query_one(HealthPane).show(
-            *self.health_lines(now), trading, force=force, engine=engine_line(engine.anomalies)
+            *self.health_lines(now), trading, force=force, engine=engine_line(view.anomalies)
         )
 
         self.query_one(EventLog).sync(model.log_total, model.fills_total, force=force)
         if model.signals_dirty or force:
             model.signals_dirty = False
-            self.query_one(Signals).show(model.signals, engine.portfolio.instruments)
+            self.query_one(Signals).show(model.signals, view.instruments_by_key)
+
+    def _draw_orders(
+        self, blotter: Blotter, changed: Iterable[str], *, full: bool, now: float
+    ) -> None:
+        """The Orders pane: every row on a full redraw, else only the changed orders'
+        (a finished order leaves the working view; a new one joins at the end)."""
+        view = self.desk.view
+        instruments = view.instruments_by_key
+        if full:
+            self._today = {v.client_order_id: v for v in todays_orders(view.orders.values(), now)}
+            self._working = {k for k, v in self._today.items() if not v.order.status.is_terminal}
+            shown = (
+                self._today.values()
+                if blotter.show_all
+                else [v for v in self._today.values() if not v.order.status.is_terminal]
+            )
+            blotter.show(shown, instruments)
+        else:
+            since = self._day
+            draw: list[OrderView] = []
+            gone: list[str] = []
+            for coid in changed:
+                order = view.order(coid)
+                if order is None:
+                    continue
+                working = not order.order.status.is_terminal
+                first = first_event_s(order)
+                today = working or (first is not None and first >= since)
+                if today:
+                    self._today[coid] = order
+                else:
+                    self._today.pop(coid, None)
+                if working:
+                    self._working.add(coid)
+                else:
+                    self._working.discard(coid)
+                if today and (working or blotter.show_all):
+                    draw.append(order)
+                else:
+                    gone.append(coid)
+            blotter.update(draw, gone, instruments)
+        working_n, today_n = len(self._working), len(self._today)
+        if blotter.show_all:
+            orders_title = f"all today: {today_n}, {working_n} working (a: working)"
+        else:
+            orders_title = f"{working_n} working of {today_n} today (a: all)"
+        self._subtitle("#pane-blotter", orders_title)
+        # One pane at a time has no borders: the pane bar says which view it is.
+        tab = self.query_one("#tab-blotter", PaneTab)
+        n = PANE_NAMES.index("blotter") + 1
+        tab_text = f"{n} All orders" if blotter.show_all else f"{n} {PANE_LABELS['blotter']}"
+        if str(tab.content) != tab_text:
+            tab.update(tab_text)
 
     def _subtitle(self, selector: str, text: str) -> None:
         pane = self.query_one(selector)
@@ -325,15 +384,16 @@ class MainScreen(Screen[None]):
     def health_lines(self, now: float) -> tuple[list[BrokerLine], BusLine]:
         desk = self.desk
         model = desk.model
-        engine = desk.engine
+        view = desk.view
         brokers = []
-        for name, account in desk.session.accounts():
+        for label in desk.accounts:
+            name, _, account = label.partition("/")
             component = f"broker:{name}/{account}"
             brokers.append(
                 broker_line(
                     f"{name}/{account}",
                     model.health.get(component),
-                    engine.broker_state(name),
+                    view.broker_state(name),
                     model.md_last_ns.get(name),
                     now,
                 )
@@ -386,7 +446,7 @@ class MainScreen(Screen[None]):
         return inst.round_price(price)
 
     def _account_for(self, instrument: str) -> str | None:
-        for broker, found in self.desk.engine.instruments.items():
+        for broker, found in self.desk.view.instruments.items():
             if instrument in found:
                 for account in self.desk.accounts:
                     if account.startswith(f"{broker}/"):
@@ -397,8 +457,8 @@ class MainScreen(Screen[None]):
         self.prefill_from_quote(Side.BUY)
 
     def action_close_position(self) -> None:
-        portfolio = self.desk.engine.portfolio
-        state = self.query_one(Positions).selected_position(portfolio)
+        desk = self.desk.view
+        state = self.query_one(Positions).selected_position(desk)
         if state is None or state.quantity == 0:
             self.notify("no open position selected", severity="warning")
             return
@@ -413,7 +473,7 @@ class MainScreen(Screen[None]):
             instrument=state.instrument,
             side=side,
             quantity=abs(state.quantity),
-            price=price or portfolio.mark(state.instrument),
+            price=price or desk.last_price(state.instrument),
             account=f"{state.broker}/{state.account}",
             tag="close",
         )
@@ -441,7 +501,7 @@ class MainScreen(Screen[None]):
     def _selected_view(self) -> OrderView | None:
         blotter = self.query_one(Blotter)
         coid = blotter.selected_order()
-        view = self.desk.engine.oms.get(coid) if coid else None
+        view = self.desk.view.order(coid) if coid else None
         if view is None:
             what = "order" if blotter.show_all else "working order"
             self.notify(f"no {what} selected", severity="warning")
@@ -466,7 +526,7 @@ class MainScreen(Screen[None]):
         view = self._selected_view()
         if view is None:
             return
-        instrument = self.desk.engine.instrument(view.broker, view.order.request.instrument)
+        instrument = self.desk.view.instrument(view.broker, view.order.request.instrument)
         coid = view.client_order_id
 
         def done(change: Change | None) -> None:
@@ -501,5 +561,5 @@ class MainScreen(Screen[None]):
 
         view = self._selected_view()
         if view is not None:
-            instrument = self.desk.engine.instrument(view.broker, view.order.request.instrument)
+            instrument = self.desk.view.instrument(view.broker, view.order.request.instrument)
             self.app.push_screen(OrderHistoryScreen(view, instrument))

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from ...domain import Instrument
-from ...engine.oms import OrderView
+from ...engine.projection import OrderView
 from ..format import num, parse_decimal
 from ..keymap import bindings
 

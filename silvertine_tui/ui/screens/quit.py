@@ -20,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from ...engine.commands import CancelAll, CancelAllDone, Command, Failed, Outcome
-from ...engine.core import TradingEngine
+from ...engine.projection import DeskProjection
 from ...events.summary import short_ref
 
 
@@ -38,22 +38,22 @@ class QuitScreen(ModalScreen[QuitChoice]):
 
     def __init__(
         self,
-        engine: TradingEngine,
+        projection: DeskProjection,
         send: Callable[[Command], Awaitable[Outcome]],
         *,
         timeout_s: float = 5.0,
     ) -> None:
-        """`engine` is read for the working orders; `send` carries the cancel-all
+        """`projection` is read for the working orders; `send` carries the cancel-all
         (`Desk.send`)."""
         super().__init__(id="quit")
-        self.engine = engine
+        self.projection = projection
         self.send = send
         self.timeout_s = timeout_s
         self.busy = False
         self.outcome = ""
 
     def _working(self) -> int:
-        return len(self.engine.oms.working())
+        return self.projection.working_count()
 
     def compose(self) -> ComposeResult:
         n = self._working()
@@ -96,7 +96,7 @@ class QuitScreen(ModalScreen[QuitChoice]):
         self.run_worker(self._cancel_all(), group="quit", exit_on_error=False)
 
     async def _cancel_all(self) -> None:
-        asked = {v.client_order_id for v in self.engine.oms.working()}
+        asked = {v.client_order_id for v in self.projection.working()}
         outcome = await self.send(CancelAll())
         if not isinstance(outcome, CancelAllDone):
             error = outcome.error if isinstance(outcome, Failed) else str(outcome)
@@ -110,7 +110,7 @@ class QuitScreen(ModalScreen[QuitChoice]):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
         while True:
-            left = [v for v in self.engine.oms.working() if v.client_order_id in asked]
+            left = [v for v in self.projection.working() if v.client_order_id in asked]
             refused = [v for v in left if v.client_order_id not in requested]
             if not left:
                 self._say("Every order is cancelled. Quitting.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from ...domain import Balance
 from ..format import money
 from .table import Cell, Column, KeyedTable
@@ -25,5 +27,15 @@ class Balances(KeyedTable):
             self.cell(f"{balance.broker}/{balance.account}"),
         )
 
-    def show(self, balances: dict[tuple[str, str, str], Balance]) -> None:
+    def show(self, balances: Mapping[tuple[str, str, str], Balance]) -> None:
+        """Every row (a full redraw)."""
         self.sync({"/".join(key): self.row_for(b) for key, b in sorted(balances.items())})
+
+    def update(
+        self,
+        balances: Mapping[tuple[str, str, str], Balance],
+        keys: Iterable[tuple[str, str, str]],
+    ) -> None:
+        """Only the rows of `keys` (balances whose events arrived)."""
+        self.syncs += 1
+        self.update_rows(("/".join(key), self.row_for(balances[key])) for key in sorted(keys))

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from ...domain import Instrument, OrderStatus, Side
-from ...engine.oms import OrderView
+from ...engine.projection import OrderView
 from ...events.summary import avg_text, qty_text
 from ..format import DASH, num, places_of, short_id
 from ..keymap import bindings
@@ -98,7 +98,20 @@ class Blotter(KeyedTable):
         )
 
     def show(self, views: Iterable[OrderView], instruments: Mapping[str, Instrument]) -> None:
+        """Every row (a full redraw)."""
         self.sync({v.client_order_id: self.row_for(v, instruments) for v in views})
+
+    def update(
+        self,
+        shown: Iterable[OrderView],
+        gone: Iterable[str],
+        instruments: Mapping[str, Instrument],
+    ) -> None:
+        """Only the rows of orders whose events arrived: `shown` drawn (added at the
+        end when new), `gone` removed (an order that finished, in the working view)."""
+        self.syncs += 1
+        self.remove_rows(gone)
+        self.update_rows((v.client_order_id, self.row_for(v, instruments)) for v in shown)
 
     def selected_order(self) -> str | None:
         return self.selected_key()

@@ -12,7 +12,7 @@ from rich.style import Style
 from rich.text import Text
 
 from ...domain import ConnectionState, TradingState
-from ...engine.anomalies import Anomalies, AnomalyKind
+from ...engine.projection import AnomalySummary
 from ..format import DASH, age
 from ..model import ComponentHealth
 from .palette import DEFAULT_PALETTE, Palette
@@ -84,14 +84,14 @@ class EngineLine:
     last: str
 
 
-def engine_line(anomalies: Anomalies) -> EngineLine | None:
+def engine_line(anomalies: AnomalySummary) -> EngineLine | None:
     """None while nothing was found (the pane then has no engine line)."""
     if not anomalies.total:
         return None
     return EngineLine(
-        counts=tuple((kind.value, anomalies.counts[kind]) for kind in AnomalyKind),
+        counts=anomalies.counts,
         total=anomalies.total,
-        replayed=sum(anomalies.replayed.values()),
+        replayed=anomalies.replayed,
         last=anomalies.last,
     )
 

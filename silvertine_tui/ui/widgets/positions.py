@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ...engine.portfolio import Portfolio, PositionState
+from collections.abc import Iterable
+
+from ...engine.projection import DeskProjection, Key, PositionState
 from ...events.summary import avg_text, qty_text
 from ..format import DASH, num, places_of, signed
 from ..keymap import bindings
@@ -31,12 +33,12 @@ class Positions(KeyedTable):
         super().__init__(id=id)
         self.palette: Palette = DEFAULT_PALETTE
 
-    def row_for(self, state: PositionState, portfolio: Portfolio) -> tuple[Cell, ...]:
+    def row_for(self, state: PositionState, desk: DeskProjection) -> tuple[Cell, ...]:
         p = self.palette
-        inst = portfolio.instruments.get(state.instrument)
+        inst = desk.instruments_by_key.get(state.instrument)
         places = places_of(inst.tick_size) if inst else None
-        mark = portfolio.mark(state.instrument)
-        upl = portfolio.unrealized(state)
+        mark = desk.last_price(state.instrument)
+        upl = desk.unrealized(state)
         qty_style = p.bid if state.quantity > 0 else p.ask if state.quantity < 0 else p.muted
         return (
             self.cell(state.instrument),
@@ -49,24 +51,46 @@ class Positions(KeyedTable):
             self.cell(f"{state.broker}/{state.account}"),
         )
 
-    def show(self, portfolio: Portfolio) -> None:
+    def show(self, desk: DeskProjection) -> None:
+        """Every row (a full redraw)."""
         rows = {}
-        for state in sorted(portfolio.positions.values(), key=position_key):
-            if state.quantity == 0 and state.realized_pnl == 0:
+        for state in sorted(desk.positions.values(), key=position_key):
+            if not shown(state):
                 continue
-            rows[position_key(state)] = self.row_for(state, portfolio)
+            rows[position_key(state)] = self.row_for(state, desk)
         self.sync(rows)
 
-    def selected_position(self, portfolio: Portfolio) -> PositionState | None:
+    def update(self, desk: DeskProjection, keys: Iterable[Key]) -> None:
+        """Only the rows of `keys` (positions whose events arrived or whose marks
+        moved); a position that closed flat with nothing realized leaves."""
+        rows = []
+        gone = []
+        for key in sorted(keys):
+            state = desk.positions.get(key)
+            if state is None or not shown(state):
+                gone.append("/".join(key))
+            else:
+                rows.append((position_key(state), self.row_for(state, desk)))
+        self.syncs += 1
+        if gone:
+            self.remove_rows(gone)
+        if rows:
+            self.update_rows(rows)
+
+    def selected_position(self, desk: DeskProjection) -> PositionState | None:
         key = self.selected_key()
         if key is None:
             return None
         broker, account, instrument = key.split("/", 2)
-        return portfolio.positions.get((broker, account, instrument))
+        return desk.positions.get((broker, account, instrument))
 
 
-def totals_text(portfolio: Portfolio) -> str:
-    totals = portfolio.totals()
+def shown(state: PositionState) -> bool:
+    return not (state.quantity == 0 and state.realized_pnl == 0)
+
+
+def totals_text(desk: DeskProjection) -> str:
+    totals = desk.totals()
     parts = []
     for ccy in sorted(set(totals.unrealized) | set(totals.realized)):
         if not ccy:

@@ -9,6 +9,7 @@ value wider than any before).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -70,6 +71,8 @@ class KeyedTable(DataTable[Cell]):
         self.cell_updates = 0
         self.rebuilds = 0
         self.syncs = 0  # times the pane was handed its rows (once per redraw of it)
+        # Rows handed to the table, by key: what a redraw touched (tests read it).
+        self.rows_drawn: Counter[str] = Counter()
 
     def on_mount(self) -> None:
         self._mounted = True
@@ -179,6 +182,7 @@ class KeyedTable(DataTable[Cell]):
         keys = [c.key for c in self.COLUMNS]
         changed = refit
         for key, cells in rows:
+            self.rows_drawn[key] += 1
             new = tuple(cells)
             old = self._cells.get(key)
             self._cells[key] = new
@@ -199,6 +203,18 @@ class KeyedTable(DataTable[Cell]):
         # A column keeps the width of the widest value it ever held: when values got
         # narrower the table may be wider than its pane until it is rebuilt.
         if changed or self._rendered_width() > self._content_width():
+            self._refit()
+
+    def remove_rows(self, keys: Iterable[str]) -> None:
+        """Remove the rows of `keys` that are shown (the others are left alone)."""
+        removed = False
+        for key in keys:
+            if key in self._cells:
+                if self._mounted:
+                    self.remove_row(key)
+                del self._cells[key]
+                removed = True
+        if removed and self._mounted:
             self._refit()
 
     def clear_rows(self) -> None:

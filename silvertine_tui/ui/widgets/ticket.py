@@ -93,7 +93,7 @@ class Ticket(Vertical):
                     suggester = None
                     if name == "instrument":
                         suggester = SuggestFromList(
-                            known_instruments(self.desk.engine), case_sensitive=False
+                            known_instruments(self.desk.view), case_sensitive=False
                         )
                     # A prefilled value is selected when the field takes the keyboard:
                     # typing replaces it, and the cursor never sits inside a number.
@@ -149,7 +149,7 @@ class Ticket(Vertical):
 
     def refresh_instruments(self) -> None:
         self._input("instrument").suggester = SuggestFromList(
-            known_instruments(self.desk.engine), case_sensitive=False
+            known_instruments(self.desk.view), case_sensitive=False
         )
 
     # -- validation ---------------------------------------------------------------------
@@ -159,7 +159,7 @@ class Ticket(Vertical):
         broker = draft.account.partition("/")[0]
         checked = check(
             draft,
-            self.desk.engine,
+            self.desk.ticket_context,
             client_order_id=self.client_order_id,
             fee_rate=self.desk.fee_rate(broker),
             can_short=self.desk.can_short(broker),
@@ -180,7 +180,7 @@ class Ticket(Vertical):
         # A Static update lays the screen out again: only when the text changed.
         self._update_if_changed("#t-preview", preview)
         self._update_if_changed("#t-problems", _problem_text(shown))
-        self.set_class(self.desk.engine.gate.state is TradingState.HALTED, "-halted")
+        self.set_class(self.desk.view.trading_state is TradingState.HALTED, "-halted")
 
     def _update_if_changed(self, selector: str, text: Text) -> None:
         self.query_one(selector, TextBlock).set_text(text)
@@ -195,7 +195,7 @@ class Ticket(Vertical):
         engine): its order types, the time in force the type allows there, post-only
         where it has it. A choice it does not take is replaced, never left selected."""
         broker = self._choice("account").value.partition("/")[0]
-        offered = offer(self.desk.engine, broker)
+        offered = offer(self.desk.view, broker)
         kind_choice = self._choice("order_type")
         tif_choice = self._choice("tif")
         post = self._choice("post_only")

@@ -1,0 +1,508 @@
+"""The desk's read model: one projection of the bus, and nothing else.
+
+Everything the desk shows outside the market-data model — orders with their histories,
+fills, positions and P&L, balances, the trading state, each broker's connection state
+and links, its capabilities and instruments, the engine's anomaly counts — is built
+here by `apply(event)` from what the streams hold: the execution journals
+(`{p}:exec:*`), the risk stream (`{p}:risk`), the health stream (`{p}:health`: broker
+health, the engine's anomalies, `broker.profile`) and quotes for the marks. Replaying
+a Redis journal into a fresh projection, with no engine and no broker, gives the desk
+that was live.
+
+The engine owns one and shares it in process (its OMS and portfolio are the
+projection's); the UI reads only this object and sends through the command gateway.
+
+Change sets: every applied event records which orders, positions, balances and marks
+it changed; the UI takes them once a frame (`take`) and redraws only those rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from ..bus import BusEntry, BusStats, EventBus
+from ..domain import (
+    Balance,
+    Capabilities,
+    ConnectionState,
+    Instrument,
+    Side,
+    TradingState,
+)
+from ..events import (
+    BalanceEvent,
+    BookEvent,
+    BrokerProfile,
+    BrokerProfileEvent,
+    CancelRequestEvent,
+    EventBase,
+    FeeCorrectionEvent,
+    FillEvent,
+    HealthEvent,
+    ModifyRequestEvent,
+    OrderRequestEvent,
+    OrderUpdateEvent,
+    PositionEvent,
+    QuoteEvent,
+    ReconcileEvent,
+    ReconcileKind,
+    RiskAction,
+    RiskEvent,
+    TradeEvent,
+)
+from .anomalies import ENGINE_COMPONENT, AnomalyKind
+from .oms import OMS, OrderView, Outcome
+from .portfolio import Key, Portfolio, PositionState, Totals
+
+__all__ = [
+    "AnomalySummary",
+    "BrokerStatus",
+    "Changes",
+    "DeskProjection",
+    "Key",
+    "OrderView",
+    "PositionState",
+    "Totals",
+    "journal_problem",
+    "project",
+]
+
+BalanceKey = tuple[str, str, str]  # broker, account, currency
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerStatus:
+    """One broker as the bus describes it: its health and its profile."""
+
+    name: str
+    state: ConnectionState = ConnectionState.DISCONNECTED
+    message: str = ""
+    links: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """link name -> (state, detail), from the health event's `link:` metrics."""
+    capabilities: Capabilities | None = None
+    order_links: tuple[str, ...] = ()
+    live: bool = False
+
+    def order_path_down(self) -> str:
+        """The first order link that is not LIVE, with its detail ("" when all are)."""
+        for name in self.order_links:
+            link = self.links.get(name)
+            if link is not None and link[0] != ConnectionState.LIVE:
+                state, detail = link
+                return f"{name} {state}{': ' if detail else ''}{detail}"
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalySummary:
+    """The engine's anomaly counts, as its last health event says."""
+
+    counts: tuple[tuple[str, int], ...] = ()
+    total: int = 0
+    replayed: int = 0
+    last: str = ""
+
+
+@dataclass(slots=True)
+class Changes:
+    """What changed since the last `take`: keys of rows, and flags for the rest."""
+
+    orders: dict[str, None] = field(default_factory=dict)
+    """Client order ids in the order their events arrived (a new order's row is
+    appended in that order)."""
+    positions: set[Key] = field(default_factory=set)
+    balances: set[BalanceKey] = field(default_factory=set)
+    marks: set[str] = field(default_factory=set)
+    trading_state: bool = False
+    brokers: bool = False
+    instruments: bool = False
+    anomalies: bool = False
+    everything: bool = False
+    """More changed than is worth listing (nobody took them for long: a replay, a
+    headless run): redraw everything."""
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.everything
+            or self.orders
+            or self.positions
+            or self.balances
+            or self.marks
+            or self.trading_state
+            or self.brokers
+            or self.instruments
+            or self.anomalies
+        )
+
+    @property
+    def desk(self) -> bool:
+        """Anything but marks (those the positions take once a second)."""
+        return bool(
+            self.everything
+            or self.orders
+            or self.positions
+            or self.balances
+            or self.trading_state
+            or self.brokers
+            or self.instruments
+            or self.anomalies
+        )
+
+
+def journal_problem(stats: BusStats) -> str:
+    """Why execution events are not being written to the journal now ("" if they are)."""
+    if not stats.connected:
+        return f"the journal ({stats.backend} bus) is disconnected"
+    if stats.exec_buffered:
+        return (
+            f"{stats.exec_buffered} execution events wait in the outage buffer, "
+            "not yet written to the journal"
+        )
+    return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What one event did: whether the desk changed (`changed`), whether only marks
+    moved (`marks`), and the OMS's outcome for execution events (None otherwise)."""
+
+    changed: bool = False
+    marks: bool = False
+    outcome: Outcome | None = None
+
+
+NOTHING = Applied()
+
+# Outcomes after which the order's history holds the event (a report that did not move
+# the order is still in its audit trail): its row and history view are redrawn.
+TOUCHED = frozenset(
+    {
+        Outcome.APPLIED,
+        Outcome.DUPLICATE,
+        Outcome.STALE,
+        Outcome.OVERFILL,
+        Outcome.TERMINAL,
+    }
+)
+
+MAX_LISTED = 10_000
+"""Changed rows listed before a change set becomes `everything`."""
+
+
+class DeskProjection:
+    """The desk built from bus events (see the module docstring)."""
+
+    def __init__(self, *, spot_brokers: Iterable[str] = ()) -> None:
+        self.oms = OMS()
+        self.portfolio = Portfolio(spot_brokers=spot_brokers)
+        self.trading_state = TradingState.ACTIVE
+        self.brokers: dict[str, BrokerStatus] = {}
+        self.instruments: dict[str, dict[str, Instrument]] = {}
+        self.anomalies = AnomalySummary()
+        self.applied: dict[str, str] = {}  # stream -> last applied entry id
+        self.version = 0  # orders, fills, positions, balances, states: not quotes
+        self.marks_version = 0  # quotes (marks and unrealized P&L)
+        self._changes = Changes()
+
+    # -- applying -------------------------------------------------------------------------
+
+    def apply_entry(self, entry: BusEntry) -> Applied:
+        self.applied[entry.stream] = entry.id
+        if entry.ok:
+            return self.apply(entry.event)  # type: ignore[arg-type]
+        return NOTHING
+
+    def apply(self, event: EventBase) -> Applied:
+        changes = self._changes
+        match event:
+            case OrderUpdateEvent() | OrderRequestEvent():
+                outcome = self.oms.apply(event)
+                if outcome in TOUCHED:
+                    changes.orders[event.payload.client_order_id] = None
+                return self._done(outcome is Outcome.APPLIED, outcome)
+            case FillEvent():
+                fill = event.payload
+                outcome = self.oms.apply(event)
+                if outcome in TOUCHED:
+                    changes.orders[fill.client_order_id] = None
+                took = self.portfolio.apply(event)
+                if took:
+                    changes.positions.add((fill.broker, fill.account, fill.instrument))
+                    if fill.fee_currency and fill.broker in self.portfolio.spot_brokers:
+                        # A fee in an asset comes out of another position of the account.
+                        changes.positions.update(
+                            k
+                            for k in self.portfolio.positions
+                            if k[:2] == (fill.broker, fill.account)
+                        )
+                return self._done(took or outcome is Outcome.APPLIED, outcome)
+            case FeeCorrectionEvent():
+                # A fill's fee reported late (IB): the order's fees and the position's.
+                correction = event.payload
+                outcome = self.oms.apply(event)
+                if outcome in TOUCHED:
+                    changes.orders[correction.client_order_id] = None
+                took = self.portfolio.apply(event)
+                if took:
+                    changes.positions.add(
+                        (correction.broker, correction.account, correction.instrument)
+                    )
+                return self._done(took or outcome is Outcome.APPLIED, outcome)
+            case QuoteEvent():
+                if self.portfolio.apply(event):
+                    self.marks_version += 1
+                    if len(changes.marks) < MAX_LISTED:
+                        changes.marks.add(event.payload.instrument)
+                    else:
+                        changes.everything = True
+                    return Applied(marks=True)
+                return NOTHING
+            case BalanceEvent():
+                b = event.payload
+                self.portfolio.apply(event)
+                changes.balances.add((b.broker, b.account, b.currency))
+                return self._done(True)
+            case PositionEvent():
+                p = event.payload
+                self.portfolio.apply(event)
+                changes.positions.add((p.broker, p.account, p.instrument))
+                return self._done(True)
+            case ReconcileEvent():
+                rec = event.payload
+                outcome = self.oms.apply(event)
+                if outcome is Outcome.APPLIED:
+                    coid = rec.client_order_id
+                    if rec.venue_order is not None:
+                        coid = coid or rec.venue_order.client_order_id
+                    if coid:
+                        changes.orders[coid] = None
+                took = self.portfolio.apply(event)
+                if took or rec.kind is ReconcileKind.POSITION_MISMATCH:
+                    changes.positions.add((event.broker, event.account, rec.instrument))
+                return self._done(took or outcome is Outcome.APPLIED, outcome)
+            case CancelRequestEvent() | ModifyRequestEvent():
+                outcome = self.oms.apply(event)
+                if outcome in TOUCHED:
+                    changes.orders[event.payload.client_order_id] = None
+                return self._done(outcome is Outcome.APPLIED, outcome)
+            case RiskEvent():
+                risk = event.payload
+                if risk.action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
+                    self.trading_state = risk.trading_state
+                    changes.trading_state = True
+                    return self._done(True)
+                return NOTHING
+            case HealthEvent():
+                return self._done(self._apply_health(event))
+            case BrokerProfileEvent():
+                self.apply_profile(event.payload)
+                return self._done(True)
+            case BookEvent() | TradeEvent():
+                return NOTHING
+            case _:
+                outcome = self.oms.apply(event)
+                return self._done(outcome is Outcome.APPLIED, outcome)
+
+    def _done(self, changed: bool, outcome: Outcome | None = None) -> Applied:
+        if changed:
+            self.version += 1
+        changes = self._changes
+        if len(changes.orders) + len(changes.positions) + len(changes.balances) > MAX_LISTED:
+            # Nobody takes them (a replay before the first frame, a headless run):
+            # bounded memory, and the next frame redraws everything.
+            self._changes = Changes(everything=True, marks=changes.marks)
+        return Applied(changed=changed, outcome=outcome)
+
+    def _apply_health(self, event: HealthEvent) -> bool:
+        health = event.payload
+        component = health.component
+        if component == ENGINE_COMPONENT:
+            metrics = health.metrics
+            counts = tuple((kind.value, _int(metrics.get(kind.value))) for kind in AnomalyKind)
+            last = metrics.get("last")
+            self.anomalies = AnomalySummary(
+                counts=counts,
+                total=_int(metrics.get("anomalies")),
+                replayed=_int(metrics.get("replayed")),
+                last=last if isinstance(last, str) else health.message,
+            )
+            self._changes.anomalies = True
+            return True
+        if not component.startswith("broker:"):
+            return False
+        name = component.removeprefix("broker:").partition("/")[0]
+        links: dict[str, tuple[str, str]] = {}
+        for key, value in health.metrics.items():
+            if key.startswith("link:"):
+                link = key.removeprefix("link:")
+                detail = health.metrics.get(f"link_detail:{link}")
+                links[link] = (str(value), detail if isinstance(detail, str) else "")
+        known = self.brokers.get(name) or BrokerStatus(name)
+        order_links = health.metrics.get("order_links")
+        self.brokers[name] = BrokerStatus(
+            name,
+            state=health.state,
+            message=health.message,
+            links=links,
+            capabilities=known.capabilities,
+            order_links=(
+                tuple(order_links.split(",")) if isinstance(order_links, str) else known.order_links
+            ),
+            live=known.live,
+        )
+        self._changes.brokers = True
+        return True
+
+    def apply_profile(self, profile: BrokerProfile) -> None:
+        """A broker's capabilities and instruments (idempotent: the engine applies its
+        own at once, then reads the same profile back from the bus)."""
+        name = profile.broker
+        known = self.brokers.get(name) or BrokerStatus(name)
+        self.brokers[name] = BrokerStatus(
+            name,
+            state=known.state,
+            message=known.message,
+            links=known.links,
+            capabilities=profile.capabilities,
+            order_links=profile.order_links,
+            live=profile.live,
+        )
+        if not profile.capabilities.short_selling:
+            self.portfolio.spot_brokers.add(name)
+        if profile.instruments:
+            found = {i.key: i for i in profile.instruments}
+            self.instruments[name] = found
+            self.portfolio.set_instruments(found.values(), broker=name)
+            # Tick sizes and currencies of rows already drawn may have changed.
+            self._changes.positions.update(self.portfolio.positions)
+            self._changes.orders.update(dict.fromkeys(self.oms.orders))
+        self._changes.instruments = True
+        self._changes.brokers = True
+
+    def take(self) -> Changes:
+        """What changed since the last call (the UI calls it once a frame)."""
+        changes, self._changes = self._changes, Changes()
+        return changes
+
+    def peek(self) -> Changes:
+        """What changed since the last `take`, without taking it."""
+        return self._changes
+
+    # -- orders ---------------------------------------------------------------------------
+
+    @property
+    def orders(self) -> Mapping[str, OrderView]:
+        return self.oms.orders
+
+    def order(self, client_order_id: str) -> OrderView | None:
+        return self.oms.get(client_order_id)
+
+    def working(self, broker: str | None = None, account: str | None = None) -> list[OrderView]:
+        return self.oms.working(broker, account)
+
+    def working_count(self) -> int:
+        return self.oms.open_count()
+
+    # -- positions, marks, balances ------------------------------------------------------
+
+    @property
+    def positions(self) -> Mapping[Key, PositionState]:
+        return self.portfolio.positions
+
+    @property
+    def balances(self) -> Mapping[BalanceKey, Balance]:
+        return self.portfolio.balances
+
+    @property
+    def instruments_by_key(self) -> Mapping[str, Instrument]:
+        return self.portfolio.instruments
+
+    def all_instruments(self) -> list[Instrument]:
+        return [i for found in self.instruments.values() for i in found.values()]
+
+    def unrealized(self, state: PositionState) -> Decimal | None:
+        return self.portfolio.unrealized(state)
+
+    def totals(self, broker: str | None = None) -> Totals:
+        return self.portfolio.totals(broker)
+
+    # -- what the risk gate asks (`RiskContext`, without the journal) ----------------------
+
+    def last_price(self, instrument: str) -> Decimal | None:
+        return self.portfolio.mark(instrument)
+
+    def mark_basis(self, instrument: str) -> str:
+        return self.portfolio.mark_basis.get(instrument, "")
+
+    def working_quantity(
+        self, broker: str, account: str, instrument: str, side: Side, exclude: str = ""
+    ) -> Decimal:
+        return sum(
+            (
+                v.order.leaves_qty
+                for v in self.oms.working(broker, account)
+                if v.order.request.instrument == instrument
+                and v.order.request.side is side
+                and v.client_order_id != exclude
+            ),
+            Decimal(0),
+        )
+
+    def live_money(self, broker: str) -> bool:
+        status = self.brokers.get(broker)
+        return status is not None and status.live
+
+    def open_orders(self, broker: str) -> int:
+        return self.oms.open_count(broker)
+
+    def position(self, broker: str, account: str, instrument: str) -> Decimal:
+        return self.portfolio.position(broker, account, instrument)
+
+    def broker_state(self, broker: str) -> ConnectionState:
+        status = self.brokers.get(broker)
+        return status.state if status is not None else ConnectionState.DISCONNECTED
+
+    def instrument(self, broker: str, key: str) -> Instrument | None:
+        return self.instruments.get(broker, {}).get(key)
+
+    def capabilities(self, broker: str) -> Capabilities | None:
+        status = self.brokers.get(broker)
+        return status.capabilities if status is not None else None
+
+    def order_path_down(self, broker: str) -> str:
+        status = self.brokers.get(broker)
+        return status.order_path_down() if status is not None else ""
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    return int(value)
+
+
+async def project(
+    bus: EventBus,
+    accounts: Iterable[tuple[str, str]],
+    *,
+    spot_brokers: Iterable[str] = (),
+    market_data: bool = True,
+) -> DeskProjection:
+    """A projection of what the bus holds for `accounts` ((broker, account) pairs),
+    with no engine and no broker: the health stream first (brokers' profiles: their
+    instruments place the fees of the fills that follow), then each execution
+    journal, the risk stream, and (`market_data`) the brokers' market data for marks.
+    """
+    projection = DeskProjection(spot_brokers=spot_brokers)
+    layout = bus.layout
+    accounts = list(accounts)
+    streams = [layout.health]
+    streams += [layout.exec(broker, account) for broker, account in accounts]
+    streams.append(layout.risk)
+    if market_data:
+        streams += sorted({layout.md(broker) for broker, _ in accounts})
+    for stream in streams:
+        async for entry in bus.replay(stream):
+            projection.apply_entry(entry)
+    return projection
