@@ -60,6 +60,7 @@ class Capabilities(BaseModel):
         tif: TimeInForce,
         *,
         post_only: bool = False,
+        quote_quantity: bool = False,
     ) -> list[ValidationIssue]:
         """Every request field this venue cannot take (empty when it can)."""
         found: list[ValidationIssue] = []
@@ -79,6 +80,15 @@ class Capabilities(BaseModel):
                     "tif",
                     "supported",
                     f"{venue} does not take {tif} on {order_type} orders (it takes {offered})",
+                )
+            )
+        if quote_quantity and not self.quote_quantity_market:
+            found.append(
+                ValidationIssue(
+                    "quote_quantity",
+                    "supported",
+                    f"{venue} does not take MARKET orders for an amount in the quote "
+                    "currency: give a quantity",
                 )
             )
         if post_only and not self.post_only:

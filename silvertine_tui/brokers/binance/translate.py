@@ -81,14 +81,20 @@ def order_params(
     `newClientOrderId`. MARKET carries no timeInForce at Binance (it takes what the book
     has and expires the rest, as IOC); post-only LIMIT is LIMIT_MAKER (no timeInForce);
     STOP_LIMIT is STOP_LOSS_LIMIT."""
-    params: dict[str, str] = {
-        "symbol": symbol,
-        "side": str(request.side),
-        "quantity": wire(request.quantity),
-        "newClientOrderId": request.client_order_id,
-        "newOrderRespType": response_type,
-    }
+    params: dict[str, str] = {"symbol": symbol, "side": str(request.side)}
     kind = request.order_type
+    if request.quote_quantity is not None:
+        # A MARKET order for an amount of the quote asset: Binance works out the base
+        # quantity (`quoteOrderQty`; never sent beside `quantity`).
+        if kind is not OrderType.MARKET or request.quantity is not None:
+            raise ValueError("quoteOrderQty is for MARKET orders without a quantity")
+        params["quoteOrderQty"] = wire(request.quote_quantity)
+    elif request.quantity is not None:
+        params["quantity"] = wire(request.quantity)
+    else:
+        raise ValueError("an order needs a quantity or a quote quantity")
+    params["newClientOrderId"] = request.client_order_id
+    params["newOrderRespType"] = response_type
     if kind is OrderType.MARKET:
         params["type"] = "MARKET"
     elif kind is OrderType.LIMIT:
@@ -138,6 +144,9 @@ class ExecutionReport:
     quantity: Decimal
     price: Decimal
     stop_price: Decimal
+    # `Q`: the quoteOrderQty of a MARKET order by quote amount (0 otherwise); `q` is
+    # then the base quantity Binance worked out for it.
+    quote_quantity: Decimal
     last_qty: Decimal
     last_price: Decimal
     cum_qty: Decimal
@@ -168,6 +177,7 @@ class ExecutionReport:
             quantity=dec(event["q"]),
             price=dec(event.get("p", "0")),
             stop_price=dec(event.get("P", "0")),
+            quote_quantity=dec(event.get("Q") or "0"),
             last_qty=dec(event.get("l", "0")),
             last_price=dec(event.get("L", "0")),
             cum_qty=dec(event.get("z", "0")),

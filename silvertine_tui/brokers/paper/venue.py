@@ -293,6 +293,13 @@ class PaperVenue:
                 f"Duplicate order sent: client order id {request.client_order_id} is taken",
                 code=-2010,
             )
+        if request.quantity is None:
+            # Paper's capabilities offer no order by quote amount; this is the backstop.
+            raise OrderRejected(
+                "the paper venue takes a quantity, not an amount in the quote currency",
+                code=-1013,
+            )
+        quantity = request.quantity
         book = st.book
         is_buy = request.side is Side.BUY
         market_price: Decimal | None = None
@@ -311,7 +318,7 @@ class PaperVenue:
                     "Filter failure: " + "; ".join(str(i) for i in issues), code=-1013
                 )
         elif market_price is not None and st.instrument.min_notional > 0:
-            notional = st.instrument.notional(request.quantity, market_price)
+            notional = st.instrument.notional(quantity, market_price)
             if notional < st.instrument.min_notional:
                 raise OrderRejected(
                     f"Filter failure: quantity: notional {fmt(notional)} {st.currency}"
@@ -325,7 +332,7 @@ class PaperVenue:
                 code=-1013,
             )
         if request.reduce_only:
-            self._check_reduce_only(st, request.side, request.quantity)
+            self._check_reduce_only(st, request.side, quantity)
         order = SimOrder(
             seq=self._seq + 1,
             client_order_id=request.client_order_id,
@@ -334,7 +341,7 @@ class PaperVenue:
             side=request.side,
             order_type=request.order_type,
             tif=request.tif,
-            quantity=request.quantity,
+            quantity=quantity,
             limit_price=request.limit_price,
             stop_price=request.stop_price,
             created_ns=now_ns,
