@@ -17,6 +17,7 @@ from silvertine_tui.domain import (
     Side,
     TimeInForce,
 )
+from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.engine.recovery import replay_stream
 from silvertine_tui.engine.risk import RiskRejected
 from silvertine_tui.events import QuoteEvent
@@ -38,7 +39,7 @@ def spend(amount: str, side: Side = Side.BUY) -> OrderRequest:
     )
 
 
-async def mark(engine, price: str) -> None:  # type: ignore[no-untyped-def]
+async def mark(engine: TradingEngine, price: str) -> None:
     bid, ask = D(price) - D("0.01"), D(price) + D("0.01")
     await engine.bus.publish(
         QuoteEvent.create("scripted", Quote(instrument=INSTRUMENT.key, bid=bid, ask=ask))
