@@ -46,7 +46,9 @@ class Capabilities(BaseModel):
 
     @property
     def stops(self) -> bool:
-        return bool(self.order_types & {OrderType.STOP, OrderType.STOP_LIMIT})
+        return bool(
+            self.order_types & {OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT}
+        )
 
     def tifs_for(self, order_type: OrderType) -> list[TimeInForce]:
         """Time in force choices for `order_type`, in a fixed order."""

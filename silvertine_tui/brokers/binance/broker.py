@@ -109,7 +109,14 @@ class BinanceBroker(Broker):
         self.rest = rest if rest is not None else BinanceRest(config, clock=clock)
         self.symbols: list[str] = list(config.symbols)
         self.capabilities = Capabilities(
-            order_types=frozenset({OrderType.MARKET, OrderType.LIMIT, OrderType.STOP_LIMIT}),
+            order_types=frozenset(
+                {
+                    OrderType.MARKET,
+                    OrderType.LIMIT,
+                    OrderType.STOP_LIMIT,
+                    OrderType.TAKE_PROFIT_LIMIT,
+                }
+            ),
             tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK}),
             # A Binance MARKET order takes what the book has and expires the rest.
             market_tifs=frozenset({TimeInForce.IOC}),

@@ -45,14 +45,14 @@ STATUS: dict[str, OrderStatus] = {
     "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
 }
 
-# Binance order type -> ours. TAKE_PROFIT_LIMIT also triggers at a stop price, then
-# works as a limit: the nearest of ours is STOP_LIMIT.
+# Binance order type -> ours. The market stops (STOP_LOSS, TAKE_PROFIT) are not sent
+# from here; an order of theirs found at the venue reads as the nearest of ours.
 ORDER_TYPE: dict[str, OrderType] = {
     "LIMIT": OrderType.LIMIT,
     "LIMIT_MAKER": OrderType.LIMIT,
     "MARKET": OrderType.MARKET,
     "STOP_LOSS_LIMIT": OrderType.STOP_LIMIT,
-    "TAKE_PROFIT_LIMIT": OrderType.STOP_LIMIT,
+    "TAKE_PROFIT_LIMIT": OrderType.TAKE_PROFIT_LIMIT,
     "STOP_LOSS": OrderType.STOP,
     "TAKE_PROFIT": OrderType.STOP,
 }
@@ -105,10 +105,12 @@ def order_params(
         else:
             params["type"] = "LIMIT"
             params["timeInForce"] = str(request.tif)
-    elif kind is OrderType.STOP_LIMIT:
+    elif kind in (OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT):
         assert request.limit_price is not None
         assert request.stop_price is not None
-        params["type"] = "STOP_LOSS_LIMIT"
+        # A buy TAKE_PROFIT_LIMIT triggers when the price falls to the stop, a sell
+        # when it rises to it: STOP_LOSS_LIMIT the other way round.
+        params["type"] = "STOP_LOSS_LIMIT" if kind is OrderType.STOP_LIMIT else "TAKE_PROFIT_LIMIT"
         params["timeInForce"] = str(request.tif)
         params["price"] = wire(request.limit_price)
         params["stopPrice"] = wire(request.stop_price)
