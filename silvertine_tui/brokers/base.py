@@ -356,7 +356,11 @@ class Broker(ABC):
         """Raise `OrderValidationError` naming every rule `request` breaks here: the
         instrument's grid and the broker's capabilities."""
         issues = self.capabilities.issues(
-            self.source, request.order_type, request.tif, post_only=request.post_only
+            self.source,
+            request.order_type,
+            request.tif,
+            post_only=request.post_only,
+            quote_quantity=request.by_quote,
         )
         issues += request.issues(instrument, market_price)
         if issues:

@@ -46,7 +46,9 @@ class Capabilities(BaseModel):
 
     @property
     def stops(self) -> bool:
-        return bool(self.order_types & {OrderType.STOP, OrderType.STOP_LIMIT})
+        return bool(
+            self.order_types & {OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT}
+        )
 
     def tifs_for(self, order_type: OrderType) -> list[TimeInForce]:
         """Time in force choices for `order_type`, in a fixed order."""
@@ -60,6 +62,7 @@ class Capabilities(BaseModel):
         tif: TimeInForce,
         *,
         post_only: bool = False,
+        quote_quantity: bool = False,
     ) -> list[ValidationIssue]:
         """Every request field this venue cannot take (empty when it can)."""
         found: list[ValidationIssue] = []
@@ -79,6 +82,15 @@ class Capabilities(BaseModel):
                     "tif",
                     "supported",
                     f"{venue} does not take {tif} on {order_type} orders (it takes {offered})",
+                )
+            )
+        if quote_quantity and not self.quote_quantity_market:
+            found.append(
+                ValidationIssue(
+                    "quote_quantity",
+                    "supported",
+                    f"{venue} does not take MARKET orders for an amount in the quote "
+                    "currency: give a quantity",
                 )
             )
         if post_only and not self.post_only:

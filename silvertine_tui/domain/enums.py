@@ -23,14 +23,22 @@ class OrderType(StrEnum):
     LIMIT = "LIMIT"
     STOP = "STOP"
     STOP_LIMIT = "STOP_LIMIT"
+    # Limit-if-touched (Binance TAKE_PROFIT_LIMIT): a buy works as a limit once the
+    # price falls to its stop, a sell once it rises to it (a stop the other way round).
+    TAKE_PROFIT_LIMIT = "TAKE_PROFIT_LIMIT"
 
     @property
     def has_limit_price(self) -> bool:
-        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
 
     @property
     def has_stop_price(self) -> bool:
-        return self in (OrderType.STOP, OrderType.STOP_LIMIT)
+        return self in (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
+
+    def triggers_rising(self, side: Side) -> bool:
+        """Whether the trigger is the price rising to the stop (a buy stop, a sell
+        take-profit) rather than falling to it (a sell stop, a buy take-profit)."""
+        return (self is OrderType.TAKE_PROFIT_LIMIT) != (side is Side.BUY)
 
 
 class TimeInForce(StrEnum):

@@ -68,6 +68,9 @@ class Instrument(BaseModel):
     min_price: Dec | None = Field(default=None, ge=0)
     max_price: Dec | None = Field(default=None, gt=0)
     max_notional: Dec | None = Field(default=None, gt=0)
+    # The grid of an amount in the quote currency (a MARKET order by quote amount;
+    # Binance's quote asset precision); None: not known, not checked.
+    quote_step: Dec | None = Field(default=None, gt=0)
     price_band: PriceBand | None = None
     trading: bool = True
     status: str = "TRADING"

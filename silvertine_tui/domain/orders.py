@@ -12,7 +12,7 @@ from .enums import OrderStatus, OrderType, Side, TimeInForce
 from .errors import OrderValidationError, ValidationIssue
 from .ids import new_client_order_id
 from .instrument import Instrument
-from .money import ZERO, Dec, fmt
+from .money import ZERO, Dec, fmt, is_multiple
 
 # Market orders cannot rest on the book.
 _MARKET_TIFS = frozenset({TimeInForce.IOC, TimeInForce.FOK, TimeInForce.DAY})
@@ -29,7 +29,13 @@ class OrderRequest(BaseModel):
     instrument: str = Field(min_length=3, description="SYMBOL.VENUE key")
     side: Side
     order_type: OrderType
-    quantity: Dec
+    # The base quantity. A MARKET order may instead give the amount of the quote
+    # currency to spend (buy) or receive (sell), `quote_quantity` (Binance
+    # `quoteOrderQty`): then `quantity` is None and the venue works out the base
+    # quantity; what filled comes from the fills. Exactly one of the two is set
+    # (`issues` says so, naming the field).
+    quantity: Dec | None = None
+    quote_quantity: Dec | None = None
     limit_price: Dec | None = None
     stop_price: Dec | None = None
     tif: TimeInForce = TimeInForce.GTC
@@ -37,6 +43,31 @@ class OrderRequest(BaseModel):
     # Rest on the book or be refused, never take liquidity (Binance LIMIT_MAKER).
     post_only: bool = False
     tag: str = ""
+
+    @property
+    def by_quote(self) -> bool:
+        """An order for an amount of the quote currency (`quote_quantity`)."""
+        return self.quote_quantity is not None
+
+    def base_quantity(self, price: Decimal | None) -> Decimal | None:
+        """The base quantity: the one asked for, or for an order by quote amount about
+        what `price` gives (None without a price)."""
+        if self.quantity is not None:
+            return self.quantity
+        if self.quote_quantity is None or price is None or price <= 0:
+            return None
+        return self.quote_quantity / price
+
+    def notional_at(
+        self, price: Decimal | None, multiplier: Decimal = Decimal(1)
+    ) -> Decimal | None:
+        """The notional: the quote amount itself for an order by quote amount, else the
+        quantity at `price` (None without one)."""
+        if self.quote_quantity is not None:
+            return self.quote_quantity
+        if self.quantity is None or price is None:
+            return None
+        return self.quantity * price * multiplier
 
     def reference_price(self) -> Decimal | None:
         """The price the notional is judged at when no market price is known."""
@@ -68,7 +99,12 @@ class OrderRequest(BaseModel):
                     f"{instrument.key} is not trading now (venue status {instrument.status})",
                 )
             )
-        found += instrument.check_qty(self.quantity, market=kind is OrderType.MARKET)
+        if self.quote_quantity is not None:
+            found += self._quote_issues(instrument, market_price)
+        elif self.quantity is None:
+            found.append(ValidationIssue("quantity", "required", "required"))
+        else:
+            found += instrument.check_qty(self.quantity, market=kind is OrderType.MARKET)
         if kind.has_limit_price:
             if self.limit_price is None:
                 found.append(
@@ -100,28 +136,92 @@ class OrderRequest(BaseModel):
                 )
             )
         price = self.reference_price() if kind is not OrderType.MARKET else market_price
-        if price is not None and price > 0 and self.quantity > 0 and instrument.min_notional > 0:
-            notional = instrument.notional(self.quantity, price)
-            if notional < instrument.min_notional:
-                found.append(
-                    ValidationIssue(
-                        "quantity",
-                        "min_notional",
-                        f"notional {fmt(_readable(notional, instrument.tick_size))} "
-                        f"{instrument.quote_currency}"
-                        f" < minimum {fmt(instrument.min_notional)}",
-                    )
+        amount_field = "quote_quantity" if self.by_quote else "quantity"
+        if price is not None and price <= 0:
+            price = None
+        notional = self.notional_at(price, instrument.multiplier)
+        if notional is not None and 0 < notional < instrument.min_notional:
+            found.append(
+                ValidationIssue(
+                    amount_field,
+                    "min_notional",
+                    f"notional {fmt(_readable(notional, instrument.tick_size))} "
+                    f"{instrument.quote_currency}"
+                    f" < minimum {fmt(instrument.min_notional)}",
                 )
-        if price is not None and price > 0 and instrument.max_notional is not None:
-            notional = instrument.notional(self.quantity, price)
-            if notional > instrument.max_notional:
+            )
+        if (
+            notional is not None
+            and instrument.max_notional is not None
+            and notional > instrument.max_notional
+        ):
+            found.append(
+                ValidationIssue(
+                    amount_field,
+                    "max_notional",
+                    f"notional {fmt(_readable(notional, instrument.tick_size))} "
+                    f"{instrument.quote_currency}"
+                    f" > maximum {fmt(instrument.max_notional)}",
+                )
+            )
+        return found
+
+    def _quote_issues(
+        self, instrument: Instrument, market_price: Decimal | None
+    ) -> list[ValidationIssue]:
+        """The rules of an order by quote amount: MARKET only, never beside a base
+        quantity, positive, on the venue's quote grid; and, when the market price is
+        known, about enough base for the market minimum (the venue's own check)."""
+        assert self.quote_quantity is not None
+        amount = self.quote_quantity
+        found: list[ValidationIssue] = []
+        if self.quantity is not None:
+            found.append(
+                ValidationIssue(
+                    "quote_quantity",
+                    "not_with_quantity",
+                    "give a quantity or an amount in the quote currency, not both",
+                )
+            )
+        if self.order_type is not OrderType.MARKET:
+            found.append(
+                ValidationIssue(
+                    "quote_quantity",
+                    "market_only",
+                    f"an amount in {instrument.quote_currency or 'the quote currency'} is for "
+                    f"MARKET orders only, not {self.order_type}",
+                )
+            )
+        if not amount.is_finite() or amount <= 0:
+            found.append(
+                ValidationIssue(
+                    "quote_quantity", "positive", f"{fmt(amount)} must be greater than 0"
+                )
+            )
+            return found
+        step = instrument.quote_step
+        if step is not None and not is_multiple(amount, step):
+            found.append(
+                ValidationIssue(
+                    "quote_quantity",
+                    "quote_step",
+                    f"{fmt(amount)} has more decimals than {instrument.quote_currency} takes "
+                    f"(a multiple of {fmt(step)})",
+                )
+            )
+        least = (
+            instrument.min_qty if instrument.market_min_qty is None else instrument.market_min_qty
+        )
+        if market_price is not None and market_price > 0 and least > 0:
+            about = amount / market_price
+            if about < least:
                 found.append(
                     ValidationIssue(
-                        "quantity",
-                        "max_notional",
-                        f"notional {fmt(_readable(notional, instrument.tick_size))} "
-                        f"{instrument.quote_currency}"
-                        f" > maximum {fmt(instrument.max_notional)}",
+                        "quote_quantity",
+                        "min_qty",
+                        f"{fmt(amount)} {instrument.quote_currency} is about "
+                        f"{fmt(_readable(about, instrument.lot_size))} at the mark "
+                        f"{fmt(market_price)}, below the minimum quantity {fmt(least)}",
                     )
                 )
         return found
@@ -250,10 +350,17 @@ class Order(BaseModel):
     request: OrderRequest
     status: OrderStatus = OrderStatus.PENDING_NEW
     venue_order_id: str | None = None
+    # The base quantity ordered. For an order by quote amount (`quote_quantity`) the
+    # venue works it out: it is what has filled so far, and only the venue ends the
+    # order (FILLED or EXPIRED).
     quantity: Dec
+    quote_quantity: Dec | None = None
     limit_price: Dec | None = None
     stop_price: Dec | None = None
     filled_qty: Dec = Decimal(0)
+    # The quote amount the fills came to (sum of quantity x price): what an order by
+    # quote amount has spent or received, judged against `quote_quantity`.
+    filled_quote: Dec = Decimal(0)
     avg_price: Dec | None = None
     fees: dict[str, Dec] = Field(default_factory=dict, description="per currency")
     reason: str = ""
@@ -277,7 +384,8 @@ class Order(BaseModel):
     def from_request(cls, request: OrderRequest) -> Order:
         return cls(
             request=request,
-            quantity=request.quantity,
+            quantity=request.quantity if request.quantity is not None else ZERO,
+            quote_quantity=request.quote_quantity,
             limit_price=request.limit_price,
             stop_price=request.stop_price,
         )
@@ -287,10 +395,23 @@ class Order(BaseModel):
         return self.request.client_order_id
 
     @property
+    def by_quote(self) -> bool:
+        return self.quote_quantity is not None
+
+    @property
     def leaves_qty(self) -> Decimal:
-        if self.status.is_terminal:
+        """The base quantity still to trade; 0 for an order by quote amount, whose base
+        quantity the venue decides (see `leaves_quote`)."""
+        if self.status.is_terminal or self.quote_quantity is not None:
             return ZERO
         return max(self.quantity - self.filled_qty, ZERO)
+
+    @property
+    def leaves_quote(self) -> Decimal:
+        """The quote amount an order by quote amount may still trade (0 otherwise)."""
+        if self.status.is_terminal or self.quote_quantity is None:
+            return ZERO
+        return max(self.quote_quantity - self.filled_quote, ZERO)
 
     def _set_status(self, new: OrderStatus) -> None:
         if new is OrderStatus.NEW and self.filled_qty > 0:
@@ -323,8 +444,13 @@ class Order(BaseModel):
             assert self.venue_order_id is not None
             self.retired_venue_ids.add(self.venue_order_id)
             self.venue_order_id = update.venue_order_id
-        # A replace changes the terms; never below what has already filled.
-        if update.quantity is not None and update.quantity >= self.filled_qty:
+        # A replace changes the terms; never below what has already filled. An order by
+        # quote amount keeps its base quantity from the fills.
+        if (
+            update.quantity is not None
+            and update.quantity >= self.filled_qty
+            and self.quote_quantity is None
+        ):
             self.quantity = update.quantity
         if update.limit_price is not None:
             self.limit_price = update.limit_price
@@ -350,18 +476,27 @@ class Order(BaseModel):
             return ApplyResult.WRONG_ORDER
         if fill.exec_id in self.exec_ids:
             return ApplyResult.DUPLICATE
-        if self.filled_qty + fill.quantity > self.quantity:
+        by_quote = self.quote_quantity is not None
+        if by_quote:
+            # The venue sizes it: an overfill is more quote than the amount given.
+            assert self.quote_quantity is not None
+            if self.filled_quote + fill.notional > self.quote_quantity:
+                return ApplyResult.OVERFILL
+        elif self.filled_qty + fill.quantity > self.quantity:
             return ApplyResult.OVERFILL
         self.exec_ids.add(fill.exec_id)
         previous_value = (self.avg_price or ZERO) * self.filled_qty
         self.filled_qty += fill.quantity
+        self.filled_quote += fill.notional
+        if by_quote:
+            self.quantity = self.filled_qty
         self.avg_price = (previous_value + fill.quantity * fill.price) / self.filled_qty
         if fill.fee:
             self.fees[fill.fee_currency] = self.fees.get(fill.fee_currency, ZERO) + fill.fee
         if fill.venue_order_id and not self.venue_order_id:
             self.venue_order_id = fill.venue_order_id
         if not self.status.is_terminal:
-            if self.filled_qty == self.quantity:
+            if self.filled_qty == self.quantity and not by_quote:
                 self.status = S.FILLED
             elif self.status in (S.PENDING_NEW, S.NEW):
                 self.status = S.PARTIALLY_FILLED

@@ -198,7 +198,15 @@ class TradingEngine:
             f"{fill.client_order_id}"
         )
         view = self.oms.get(fill.client_order_id)
-        if outcome is Outcome.OVERFILL and view is not None:
+        if outcome is Outcome.OVERFILL and view is not None and view.order.by_quote:
+            order = view.order
+            self._anomaly(
+                AnomalyKind.OVERFILL,
+                f"{what} makes the amount filled {order.filled_quote + fill.notional:f} > "
+                f"the {order.quote_quantity:f} ordered in the quote currency: the position "
+                "took it, the order did not; check the fills at the venue",
+            )
+        elif outcome is Outcome.OVERFILL and view is not None:
             order = view.order
             self._anomaly(
                 AnomalyKind.OVERFILL,
@@ -307,16 +315,21 @@ class TradingEngine:
     def working_quantity(
         self, broker: str, account: str, instrument: str, side: Side, exclude: str = ""
     ) -> Decimal:
-        return sum(
-            (
-                v.order.leaves_qty
-                for v in self.oms.working(broker, account)
-                if v.order.request.instrument == instrument
-                and v.order.request.side is side
-                and v.client_order_id != exclude
-            ),
-            Decimal(0),
-        )
+        mark = self.last_price(instrument)
+        total = Decimal(0)
+        for v in self.oms.working(broker, account):
+            order = v.order
+            if (
+                order.request.instrument != instrument
+                or order.request.side is not side
+                or v.client_order_id == exclude
+            ):
+                continue
+            total += order.leaves_qty
+            if order.by_quote and mark is not None and mark > 0:
+                # The venue sizes an order by quote amount: about this much at the mark.
+                total += order.leaves_quote / mark
+        return total
 
     def live_money(self, broker: str) -> bool:
         adapter = self.brokers.get(broker)

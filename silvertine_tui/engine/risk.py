@@ -99,11 +99,14 @@ def reduce_limit(position: Decimal, side: Side, working_same: Decimal) -> Decima
     return max(Decimal(0), abs(position) - working_same)
 
 
-def _reduce_problem(request: OrderRequest, position: Decimal, working_same: Decimal) -> str:
-    """Why the order would not only reduce the position ("" if it would)."""
+def _reduce_problem(
+    request: OrderRequest, quantity: Decimal, position: Decimal, working_same: Decimal
+) -> str:
+    """Why the order of `quantity` (base) would not only reduce the position ("" if it
+    would)."""
     side = request.side.value.lower()
     largest = reduce_limit(position, request.side, working_same)
-    if request.quantity <= largest:
+    if quantity <= largest:
         return ""
     if position == 0:
         return f"position is 0, nothing to reduce; largest allowed {fmt(largest)}"
@@ -111,7 +114,7 @@ def _reduce_problem(request: OrderRequest, position: Decimal, working_same: Deci
         return f"a {side} adds to position {fmt(position)}; largest allowed {fmt(largest)}"
     working = f" with {fmt(working_same)} already working to {side}" if working_same else ""
     return (
-        f"a {side} of {fmt(request.quantity)} would take position {fmt(position)} through "
+        f"a {side} of {fmt(quantity)} would take position {fmt(position)} through "
         f"zero{working}; largest allowed {fmt(largest)}"
     )
 
@@ -127,7 +130,13 @@ class RiskGate:
         found: list[RiskViolation] = []
         limits = self.config.limits_for(request.broker, request.instrument)
         position = ctx.position(request.broker, request.account, request.instrument)
-        signed = request.quantity * request.side.sign
+        last = ctx.last_price(request.instrument)
+        # An order by quote amount is sized by the venue: the rules about base
+        # quantity judge it at the mark (about what it buys or sells there).
+        quantity = request.base_quantity(last)
+        unsized = quantity is None
+        base = quantity if quantity is not None else Decimal(0)
+        signed = base * request.side.sign
         after = position + signed
 
         # Only the rules that need it pay for the scan of the working orders.
@@ -151,12 +160,28 @@ class RiskGate:
             found.append(
                 RiskViolation("trading_state", "trading is HALTED (kill switch); resume first")
             )
+        needs_size = (
+            self.state is TradingState.REDUCE_ONLY
+            or request.reduce_only
+            or limits.max_position is not None
+            or limits.max_quantity is not None
+        )
+        if unsized and needs_size and self.state is not TradingState.HALTED:
+            found.append(
+                RiskViolation(
+                    "no_price",
+                    f"no market price (mid or last trade) for {request.instrument} to judge "
+                    "how much an amount in the quote currency buys or sells; wait for a "
+                    "quote or give a quantity",
+                    field="quote_quantity",
+                )
+            )
         elif self.state is TradingState.REDUCE_ONLY:
-            problem = _reduce_problem(request, position, working_same)
+            problem = _reduce_problem(request, base, position, working_same)
             if problem:
                 found.append(RiskViolation("trading_state", f"REDUCE_ONLY: {problem}"))
-        if request.reduce_only:
-            problem = _reduce_problem(request, position, working_same)
+        if request.reduce_only and not unsized:
+            problem = _reduce_problem(request, base, position, working_same)
             if problem:
                 found.append(RiskViolation("reduce_only", f"order marked reduce-only: {problem}"))
         if (
@@ -183,28 +208,37 @@ class RiskGate:
         capabilities = ctx.capabilities(request.broker)
         if capabilities is not None:
             for issue in capabilities.issues(
-                request.broker, request.order_type, request.tif, post_only=request.post_only
+                request.broker,
+                request.order_type,
+                request.tif,
+                post_only=request.post_only,
+                quote_quantity=request.by_quote,
             ):
                 found.append(RiskViolation(issue.rule, issue.message, field=issue.field))
-        if limits.max_quantity is not None and request.quantity > limits.max_quantity:
+        if (
+            limits.max_quantity is not None
+            and quantity is not None
+            and quantity > limits.max_quantity
+        ):
+            about = f"about {fmt(quantity, 8)} at mark {fmt(last)}" if request.by_quote else ""
             found.append(
                 RiskViolation(
                     "max_quantity",
-                    f"quantity {fmt(request.quantity)} > max {fmt(limits.max_quantity)}",
+                    f"quantity {about or fmt(quantity)} > max {fmt(limits.max_quantity)}",
                 )
             )
 
         instrument = ctx.instrument(request.broker, request.instrument)
         currency = instrument.quote_currency if instrument else ""
         multiplier = instrument.multiplier if instrument else Decimal(1)
-        last = ctx.last_price(request.instrument)
         price = (
             last
             if request.order_type is OrderType.MARKET
             else (request.limit_price or request.stop_price)
         )
+        notional = request.notional_at(price, multiplier)
         if limits.max_notional is not None:
-            if price is None:
+            if notional is None:
                 found.append(
                     RiskViolation(
                         "max_notional",
@@ -214,7 +248,6 @@ class RiskGate:
                     )
                 )
             else:
-                notional = request.quantity * price * multiplier
                 if notional > limits.max_notional:
                     found.append(
                         RiskViolation(
@@ -262,7 +295,7 @@ class RiskGate:
                 )
         # The worst case: every working order on this side fills too.
         worst = after + working_same * request.side.sign
-        if limits.max_position is not None and abs(worst) > limits.max_position:
+        if limits.max_position is not None and not unsized and abs(worst) > limits.max_position:
             found.append(
                 RiskViolation(
                     "max_position",

@@ -169,7 +169,7 @@ def describe(
             price = f" @ {price_text(p.limit_price, i)}" if p.limit_price is not None else ""
             stop = f" stop {price_text(p.stop_price, i)}" if p.stop_price is not None else ""
             return (
-                f"SEND {p.side} {qty_text(p.quantity, i)} {p.instrument} "
+                f"SEND {p.side} {amount_text(p, i)} {p.instrument} "
                 f"{p.order_type}{price}{stop} {p.tif} {ref(p.client_order_id)}"
             )
         case CancelRequest():
@@ -241,7 +241,16 @@ def describe(
 def _order_text(request: OrderRequest, inst: Callable[[str], Instrument | None]) -> str:
     i = inst(request.instrument)
     price = f" @ {price_text(request.limit_price, i)}" if request.limit_price is not None else ""
-    return f"{request.side} {qty_text(request.quantity, i)} {request.instrument}{price}"
+    return f"{request.side} {amount_text(request, i)} {request.instrument}{price}"
+
+
+def amount_text(request: OrderRequest, inst: Instrument | None) -> str:
+    """What a request trades: its quantity, or for a MARKET order by quote amount the
+    amount and its currency (`500 USDT of`)."""
+    if request.quote_quantity is None:
+        return qty_text(request.quantity, inst)
+    ccy = inst.quote_currency if inst is not None and inst.quote_currency else "quote"
+    return f"{trim(request.quote_quantity)} {ccy} of"
 
 
 def _update_text(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from pydantic import ValidationError
 
@@ -91,6 +91,9 @@ class Draft:
     account: str = ""  # "broker/account"
     tag: str = ""
     post_only: bool = False
+    # The quantity typed is an amount of the quote currency (a MARKET order at a broker
+    # that takes one: `Offer.quote_quantity`).
+    by_quote: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +105,21 @@ class Preview:
     position_before: Decimal
     position_after: Decimal
     price_basis: str  # "limit", "stop", "mid" or "last trade" (the engine's mark)
+    # An order by quote amount: the notional is the amount typed (exact) and the base
+    # quantity only an estimate at the mark (the venue sizes it).
+    base_estimate: Decimal | None = None
+    base_currency: str = ""
 
     def text(self) -> str:
         ccy = f" {self.currency}" if self.currency else ""
         basis = "" if self.price_basis == "limit" else f" at {self.price_basis}"
+        if self.base_estimate is not None:
+            base = f" {self.base_currency}" if self.base_currency else ""
+            return (
+                f"{num(self.notional, 2)}{ccy} ~{num(self.base_estimate)}{base}{basis} "
+                f"fee~{num(self.fee, 2)} "
+                f"pos {num(self.position_before)}->~{num(self.position_after)}"
+            )
         return (
             f"{num(self.notional, 2)}{ccy}{basis} fee~{num(self.fee, 2)} "
             f"pos {num(self.position_before)}->{num(self.position_after)}"
@@ -211,13 +225,26 @@ class Offer:
     order_types: list[OrderType]
     tifs: dict[OrderType, list[TimeInForce]]
     post_only: bool
+    # MARKET orders for an amount of the quote currency.
+    quote_quantity: bool = False
 
 
 def offer(engine: DeskProjection, broker: str) -> Offer:
     """The choices for `broker` from its capabilities (everything for an unknown one)."""
     caps = engine.capabilities(broker) or Capabilities()
     types = [t for t in OrderType if t in caps.order_types] or list(OrderType)
-    return Offer(types, {t: caps.tifs_for(t) for t in types}, caps.post_only)
+    return Offer(
+        types, {t: caps.tifs_for(t) for t in types}, caps.post_only, caps.quote_quantity_market
+    )
+
+
+def amount_text(request: OrderRequest, instrument: Instrument | None) -> str:
+    """What the order trades, as sent: `0.5`, or `500 USDT` for an amount of the quote
+    currency."""
+    if request.quote_quantity is not None:
+        ccy = f" {instrument.quote_currency}" if instrument and instrument.quote_currency else ""
+        return f"{num(request.quote_quantity)}{ccy}"
+    return num(request.quantity)
 
 
 def known_instruments(engine: DeskProjection) -> list[str]:
@@ -284,7 +311,8 @@ def check(
             instrument=instrument.key,
             side=draft.side,
             order_type=draft.order_type,
-            quantity=quantity,
+            quantity=None if draft.by_quote else quantity,
+            quote_quantity=quantity if draft.by_quote else None,
             limit_price=limit,
             stop_price=stop,
             tif=draft.tif,
@@ -344,6 +372,19 @@ def _buying_power(
     need = preview.notional + preview.fee
     if need <= available:
         return []
+    if request.quantity is None:  # an amount of the quote currency
+        most_quote = max(available, Decimal(0)) / (1 + preview.fee_rate)
+        step = instrument.quote_step or Decimal("0.01")
+        most_text = f"{num(most_quote.quantize(step, rounding=ROUND_DOWN))} {currency} with the fee"
+        return [
+            Problem(
+                "quantity",
+                "buying_power",
+                f"need {num(need, 2)} {currency} ({num(preview.notional, 2)} + fee "
+                f"~{num(preview.fee, 2)}), available {num(available, 2)} {currency}: "
+                f"at most {most_text}",
+            )
+        ]
     per_unit = preview.notional / request.quantity * (1 + preview.fee_rate)
     most = instrument.round_qty(max(available, Decimal(0)) / per_unit)
     return [
@@ -363,14 +404,17 @@ def _sellable(request: OrderRequest, engine: TicketContext) -> list[Problem]:
         request.broker, request.account, request.instrument, Side.SELL
     )
     sellable = max(position - reserved, Decimal(0))
-    if request.quantity <= sellable:
+    # An amount of the quote currency sells about this much at the mark.
+    quantity = request.base_quantity(engine.last_price(request.instrument))
+    if quantity is None or quantity <= sellable:
         return []
+    about = "about " if request.quantity is None else ""
     held = f" ({num(reserved)} already in working sells)" if reserved else ""
     return [
         Problem(
             "quantity",
             "sellable",
-            f"sell {num(request.quantity)} but position {num(position)}{held} and this "
+            f"sell {about}{num(quantity)} but position {num(position)}{held} and this "
             f"account cannot go short: at most {num(sellable)}",
         )
     ]
@@ -406,8 +450,23 @@ def _preview(
         price, basis = market, engine.mark_basis(request.instrument) or "mark"
     else:
         return None
-    notional = instrument.notional(request.quantity, price)
     before = engine.position(request.broker, request.account, request.instrument)
+    if request.quote_quantity is not None:
+        about = request.quote_quantity / price if price > 0 else Decimal(0)
+        return Preview(
+            notional=request.quote_quantity,
+            currency=instrument.quote_currency,
+            fee=request.quote_quantity * fee_rate,
+            fee_rate=fee_rate,
+            position_before=before,
+            position_after=before + about * request.side.sign,
+            price_basis=basis,
+            base_estimate=instrument.round_qty(about),
+            base_currency=instrument.base_currency,
+        )
+    if request.quantity is None:
+        return None
+    notional = instrument.notional(request.quantity, price)
     return Preview(
         notional=notional,
         currency=instrument.quote_currency,

@@ -93,7 +93,8 @@ class ScriptedVenue(Broker):
             side=request.side,
             order_type=request.order_type,
             tif=request.tif,
-            quantity=request.quantity,
+            # An order by quote amount: the venue sizes it when it fills.
+            quantity=request.quantity if request.quantity is not None else Decimal(0),
             limit_price=request.limit_price,
             stop_price=request.stop_price,
         )

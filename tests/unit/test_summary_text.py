@@ -194,3 +194,24 @@ def test_an_update_for_an_order_seen_elsewhere_asks_the_order_lookup() -> None:
         OrderUpdate(client_order_id=REQUEST.client_order_id, status=OrderStatus.CANCELED),
     )
     assert describer(update) == "CANCELED BUY 2 AAPL.SMART @ 190.05 (…a1b2)"
+
+
+def test_an_order_for_an_amount_of_the_quote_currency_says_the_amount() -> None:
+    spend = OrderRequest(
+        client_order_id="st0000000000000000e5f6",
+        broker="binance",
+        account="main",
+        instrument="ETHUSDT.PAPER",
+        side=Side.BUY,
+        order_type=OrderType.MARKET,
+        quote_quantity=Decimal("250.50"),
+        tif="IOC",
+    )
+    describer = Describer(INSTRUMENTS.get)
+    assert describer(OrderRequestEvent.create("binance/main", spend)) == (
+        "SEND BUY 250.5 USDT of ETHUSDT.PAPER MARKET IOC (…e5f6)"
+    )
+    update = OrderUpdateEvent.create(
+        "binance/main", OrderUpdate(client_order_id=spend.client_order_id, status=OrderStatus.NEW)
+    )
+    assert describer(update) == "NEW BUY 250.5 USDT of ETHUSDT.PAPER (…e5f6)"

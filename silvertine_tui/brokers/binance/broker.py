@@ -109,12 +109,21 @@ class BinanceBroker(Broker):
         self.rest = rest if rest is not None else BinanceRest(config, clock=clock)
         self.symbols: list[str] = list(config.symbols)
         self.capabilities = Capabilities(
-            order_types=frozenset({OrderType.MARKET, OrderType.LIMIT, OrderType.STOP_LIMIT}),
+            order_types=frozenset(
+                {
+                    OrderType.MARKET,
+                    OrderType.LIMIT,
+                    OrderType.STOP_LIMIT,
+                    OrderType.TAKE_PROFIT_LIMIT,
+                }
+            ),
             tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK}),
             # A Binance MARKET order takes what the book has and expires the rest.
             market_tifs=frozenset({TimeInForce.IOC}),
             modify=ModifyStyle.CANCEL_REPLACE,
             post_only=True,
+            # MARKET by an amount of the quote asset (`quoteOrderQty`).
+            quote_quantity_market=True,
             cancel_all_native=True,
             short_selling=False,
             market_data=frozenset(
@@ -326,6 +335,10 @@ class BinanceBroker(Broker):
                 )
             self._adopt_venue_id(order, report.venue_order_id)
         self._by_venue_id[report.venue_order_id] = order.client_order_id
+        if order.quote_quantity is not None and report.quantity > 0:
+            # An order by quote amount: `q` is the base quantity Binance worked out
+            # (informational: the journal's quantity comes from the fills).
+            order.quantity = report.quantity
         if report.is_trade:
             await self._publish_fill_once(await self._fill_of(report))
         update = self._cumulative(order, report.update())
@@ -352,6 +365,7 @@ class BinanceBroker(Broker):
             tif=translate.tif_of(report.venue_type, report.tif),
             post_only=report.venue_type == "LIMIT_MAKER",
             quantity=report.quantity,
+            quote_quantity=report.quote_quantity or None,
             limit_price=report.price or None,
             stop_price=report.stop_price or None,
             venue_order_id=report.venue_order_id,
@@ -541,7 +555,11 @@ class BinanceBroker(Broker):
         """The shared checks, less the notional limits Binance does not apply to MARKET
         orders of this symbol (`applyMinToMarket` / `applyMaxToMarket`)."""
         issues = self.capabilities.issues(
-            self.source, request.order_type, request.tif, post_only=request.post_only
+            self.source,
+            request.order_type,
+            request.tif,
+            post_only=request.post_only,
+            quote_quantity=request.by_quote,
         )
         issues += request.issues(instrument, market_price)
         if request.order_type is OrderType.MARKET:
@@ -571,7 +589,8 @@ class BinanceBroker(Broker):
                 order_type=request.order_type,
                 tif=request.tif,
                 post_only=request.post_only,
-                quantity=request.quantity,
+                quantity=request.quantity if request.quantity is not None else ZERO,
+                quote_quantity=request.quote_quantity,
                 limit_price=request.limit_price,
                 stop_price=request.stop_price,
                 status=OrderStatus.PENDING_NEW,

@@ -140,6 +140,8 @@ def parse_symbol(info: Mapping[str, Any]) -> Instrument:
         min_price=_positive(price.get("minPrice")),
         max_price=_positive(price.get("maxPrice")),
         max_notional=max_notional,
+        # quoteOrderQty takes no more decimals than the quote asset's precision.
+        quote_step=Decimal(1).scaleb(-quote_places),
         price_band=band,
         trading=status == TRADING,
         status=status,

@@ -31,6 +31,9 @@ class TrackedOrder:
     tif: TimeInForce = TimeInForce.GTC
     post_only: bool = False
     quantity: Decimal = ZERO  # total, across replaces
+    # A MARKET order for an amount of the quote asset (`quoteOrderQty`): `quantity` is
+    # then what Binance worked out (`q`), 0 until it said.
+    quote_quantity: Decimal | None = None
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     venue_order_id: str | None = None

@@ -45,14 +45,14 @@ STATUS: dict[str, OrderStatus] = {
     "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
 }
 
-# Binance order type -> ours. TAKE_PROFIT_LIMIT also triggers at a stop price, then
-# works as a limit: the nearest of ours is STOP_LIMIT.
+# Binance order type -> ours. The market stops (STOP_LOSS, TAKE_PROFIT) are not sent
+# from here; an order of theirs found at the venue reads as the nearest of ours.
 ORDER_TYPE: dict[str, OrderType] = {
     "LIMIT": OrderType.LIMIT,
     "LIMIT_MAKER": OrderType.LIMIT,
     "MARKET": OrderType.MARKET,
     "STOP_LOSS_LIMIT": OrderType.STOP_LIMIT,
-    "TAKE_PROFIT_LIMIT": OrderType.STOP_LIMIT,
+    "TAKE_PROFIT_LIMIT": OrderType.TAKE_PROFIT_LIMIT,
     "STOP_LOSS": OrderType.STOP,
     "TAKE_PROFIT": OrderType.STOP,
 }
@@ -81,14 +81,20 @@ def order_params(
     `newClientOrderId`. MARKET carries no timeInForce at Binance (it takes what the book
     has and expires the rest, as IOC); post-only LIMIT is LIMIT_MAKER (no timeInForce);
     STOP_LIMIT is STOP_LOSS_LIMIT."""
-    params: dict[str, str] = {
-        "symbol": symbol,
-        "side": str(request.side),
-        "quantity": wire(request.quantity),
-        "newClientOrderId": request.client_order_id,
-        "newOrderRespType": response_type,
-    }
+    params: dict[str, str] = {"symbol": symbol, "side": str(request.side)}
     kind = request.order_type
+    if request.quote_quantity is not None:
+        # A MARKET order for an amount of the quote asset: Binance works out the base
+        # quantity (`quoteOrderQty`; never sent beside `quantity`).
+        if kind is not OrderType.MARKET or request.quantity is not None:
+            raise ValueError("quoteOrderQty is for MARKET orders without a quantity")
+        params["quoteOrderQty"] = wire(request.quote_quantity)
+    elif request.quantity is not None:
+        params["quantity"] = wire(request.quantity)
+    else:
+        raise ValueError("an order needs a quantity or a quote quantity")
+    params["newClientOrderId"] = request.client_order_id
+    params["newOrderRespType"] = response_type
     if kind is OrderType.MARKET:
         params["type"] = "MARKET"
     elif kind is OrderType.LIMIT:
@@ -99,10 +105,12 @@ def order_params(
         else:
             params["type"] = "LIMIT"
             params["timeInForce"] = str(request.tif)
-    elif kind is OrderType.STOP_LIMIT:
+    elif kind in (OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT):
         assert request.limit_price is not None
         assert request.stop_price is not None
-        params["type"] = "STOP_LOSS_LIMIT"
+        # A buy TAKE_PROFIT_LIMIT triggers when the price falls to the stop, a sell
+        # when it rises to it: STOP_LOSS_LIMIT the other way round.
+        params["type"] = "STOP_LOSS_LIMIT" if kind is OrderType.STOP_LIMIT else "TAKE_PROFIT_LIMIT"
         params["timeInForce"] = str(request.tif)
         params["price"] = wire(request.limit_price)
         params["stopPrice"] = wire(request.stop_price)
@@ -138,6 +146,9 @@ class ExecutionReport:
     quantity: Decimal
     price: Decimal
     stop_price: Decimal
+    # `Q`: the quoteOrderQty of a MARKET order by quote amount (0 otherwise); `q` is
+    # then the base quantity Binance worked out for it.
+    quote_quantity: Decimal
     last_qty: Decimal
     last_price: Decimal
     cum_qty: Decimal
@@ -168,6 +179,7 @@ class ExecutionReport:
             quantity=dec(event["q"]),
             price=dec(event.get("p", "0")),
             stop_price=dec(event.get("P", "0")),
+            quote_quantity=dec(event.get("Q") or "0"),
             last_qty=dec(event.get("l", "0")),
             last_price=dec(event.get("L", "0")),
             cum_qty=dec(event.get("z", "0")),

@@ -71,7 +71,8 @@ class IBBroker(IBOrders, IBSession):
     kind: ClassVar[str] = "ib"
     order_links: tuple[str, ...] = ("api", "ib")
     capabilities = Capabilities(
-        order_types=frozenset(OrderType),
+        # No take-profit (IB's LIT is not wired up, nor served by the fake TWS).
+        order_types=frozenset(OrderType) - {OrderType.TAKE_PROFIT_LIMIT},
         tifs=frozenset(TimeInForce),
         market_tifs=frozenset({TimeInForce.DAY, TimeInForce.IOC, TimeInForce.FOK}),
         modify=ModifyStyle.NATIVE,

@@ -54,6 +54,9 @@ STATUSES: dict[str, OrderStatus | None] = {
 
 def ib_order(request: OrderRequest, account: str, *, outside_rth: bool = False) -> IbOrder:
     """The IB order for a request; our client order id travels in `orderRef`."""
+    if request.quantity is None:
+        # IB's capabilities offer no order by quote amount: refused before this.
+        raise ValueError("IB takes a quantity, not an amount in the quote currency")
     order = IbOrder(
         action=request.side.value,
         totalQuantity=float(request.quantity),

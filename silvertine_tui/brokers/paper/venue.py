@@ -17,7 +17,9 @@ Rules (docs/paper-simulator.md has worked examples):
   traded or left.
 - Stops trigger on the side that would execute them: a buy stop when the best ask is
   at or above the stop, a sell stop when the best bid is at or below it. A STOP then
-  acts as a market order, a STOP_LIMIT as a limit order.
+  acts as a market order, a STOP_LIMIT as a limit order. A TAKE_PROFIT_LIMIT triggers
+  the other way (a buy when the best ask is at or below its stop, a sell when the best
+  bid is at or above it) and then acts as a limit order.
 - Market orders are IOC (a remainder the displayed book cannot fill expires); IOC
   never rests; FOK fills completely at once or expires untouched; GTC rests; DAY rests
   until the next `day_end_utc`.
@@ -104,6 +106,8 @@ class _Inst:
     taken_asks: dict[Decimal, Decimal] = field(default_factory=dict)
     buys: _Ladder = field(default_factory=_Ladder)
     sells: _Ladder = field(default_factory=_Ladder)
+    # Triggered by the price rising (buy stops, sell take-profits; lowest stop first)
+    # and falling (sell stops, buy take-profits; highest stop first).
     buy_stops: _Ladder = field(default_factory=_Ladder)
     sell_stops: _Ladder = field(default_factory=_Ladder)
     working: dict[str, SimOrder] = field(default_factory=dict)  # by client order id
@@ -293,6 +297,13 @@ class PaperVenue:
                 f"Duplicate order sent: client order id {request.client_order_id} is taken",
                 code=-2010,
             )
+        if request.quantity is None:
+            # Paper's capabilities offer no order by quote amount; this is the backstop.
+            raise OrderRejected(
+                "the paper venue takes a quantity, not an amount in the quote currency",
+                code=-1013,
+            )
+        quantity = request.quantity
         book = st.book
         is_buy = request.side is Side.BUY
         market_price: Decimal | None = None
@@ -311,7 +322,7 @@ class PaperVenue:
                     "Filter failure: " + "; ".join(str(i) for i in issues), code=-1013
                 )
         elif market_price is not None and st.instrument.min_notional > 0:
-            notional = st.instrument.notional(request.quantity, market_price)
+            notional = st.instrument.notional(quantity, market_price)
             if notional < st.instrument.min_notional:
                 raise OrderRejected(
                     f"Filter failure: quantity: notional {fmt(notional)} {st.currency}"
@@ -325,7 +336,7 @@ class PaperVenue:
                 code=-1013,
             )
         if request.reduce_only:
-            self._check_reduce_only(st, request.side, request.quantity)
+            self._check_reduce_only(st, request.side, quantity)
         order = SimOrder(
             seq=self._seq + 1,
             client_order_id=request.client_order_id,
@@ -334,7 +345,7 @@ class PaperVenue:
             side=request.side,
             order_type=request.order_type,
             tif=request.tif,
-            quantity=request.quantity,
+            quantity=quantity,
             limit_price=request.limit_price,
             stop_price=request.stop_price,
             created_ns=now_ns,
@@ -572,11 +583,7 @@ class PaperVenue:
             if self._stop_hit(st, order):
                 self._trigger(st, order, now_ns, reports)
             else:
-                assert order.stop_price is not None
-                if order.side is Side.BUY:
-                    self._slot(st, order, "buy_stop", (order.stop_price, order.seq))
-                else:
-                    self._slot(st, order, "sell_stop", (-order.stop_price, order.seq))
+                self._slot_stop(st, order)
             return
         limit = None if order.acts_as_market else order.limit_price
         if order.tif is TimeInForce.FOK:
@@ -665,31 +672,53 @@ class PaperVenue:
 
     # -- stops --------------------------------------------------------------------------
 
+    def _slot_stop(self, st: _Inst, order: SimOrder) -> None:
+        """A stop waits on the ladder of the move that triggers it: `buy_stop` for a
+        rising price (lowest stop first), `sell_stop` for a falling one (highest first).
+        The price watched is the side that would execute it (a buy's ask, a sell's bid)."""
+        assert order.stop_price is not None
+        if order.order_type.triggers_rising(order.side):
+            self._slot(st, order, "buy_stop", (order.stop_price, order.seq))
+        else:
+            self._slot(st, order, "sell_stop", (-order.stop_price, order.seq))
+
+    @staticmethod
+    def _watched(book: MarketBook, order: SimOrder) -> Decimal | None:
+        levels = book.asks if order.side is Side.BUY else book.bids
+        return levels[0][0] if levels else None
+
     def _stop_hit(self, st: _Inst, order: SimOrder) -> bool:
         book = st.book
         stop = order.stop_price
         if book is None or stop is None:
             return False
-        if order.side is Side.BUY:
-            return bool(book.asks) and book.asks[0][0] >= stop
-        return bool(book.bids) and book.bids[0][0] <= stop
+        price = self._watched(book, order)
+        if price is None:
+            return False
+        return price >= stop if order.order_type.triggers_rising(order.side) else price <= stop
 
     def _run_triggers(self, st: _Inst, now_ns: int, reports: list[ExecReport]) -> None:
         book = st.book
         assert book is not None
         hit: list[SimOrder] = []
-        if book.asks:
-            ask = book.asks[0][0]
+        # Each ladder is in trigger order, but mixes buys (watching the ask) and sells
+        # (the bid): scan while either side's price could still reach the next stop.
+        ask = book.asks[0][0] if book.asks else None
+        bid = book.bids[0][0] if book.bids else None
+        rising = [p for p in (ask, bid) if p is not None]
+        if rising:
+            top = max(rising)
             for order in st.buy_stops.orders:
-                if order.stop_price is None or order.stop_price > ask:
+                if order.stop_price is None or order.stop_price > top:
                     break
-                hit.append(order)
-        if book.bids:
-            bid = book.bids[0][0]
+                if self._stop_hit(st, order):
+                    hit.append(order)
+            low = min(rising)
             for order in st.sell_stops.orders:
-                if order.stop_price is None or order.stop_price < bid:
+                if order.stop_price is None or order.stop_price < low:
                     break
-                hit.append(order)
+                if self._stop_hit(st, order):
+                    hit.append(order)
         hit.sort(key=lambda o: o.seq)
         for order in hit:
             if not order.status.is_terminal and order.is_stop:
@@ -701,10 +730,10 @@ class PaperVenue:
         assert order.stop_price is not None
         self._unslot(st, order)
         order.triggered = True
-        if order.side is Side.BUY:
-            seen = f"ask {fmt(book.asks[0][0])} >= stop {fmt(order.stop_price)}"
-        else:
-            seen = f"bid {fmt(book.bids[0][0])} <= stop {fmt(order.stop_price)}"
+        watched = self._watched(book, order)
+        name = "ask" if order.side is Side.BUY else "bid"
+        sign = ">=" if order.order_type.triggers_rising(order.side) else "<="
+        seen = f"{name} {fmt(watched)} {sign} stop {fmt(order.stop_price)}"
         reports.append(
             self._report(order, ReportKind.TRIGGERED, now_ns, f"{TRIGGERED_REASON}: {seen}")
         )
@@ -1014,11 +1043,7 @@ class PaperVenue:
         order.reserved_qty = ZERO
         self._reserve(st, order, check=False)
         if order.is_stop:
-            assert order.stop_price is not None
-            if order.side is Side.BUY:
-                self._slot(st, order, "buy_stop", (order.stop_price, order.seq))
-            else:
-                self._slot(st, order, "sell_stop", (-order.stop_price, order.seq))
+            self._slot_stop(st, order)
         elif not order.acts_as_market:
             self._rest(st, order)
         if order.tif is TimeInForce.DAY:

@@ -22,6 +22,7 @@ from ..orders import (
     Checked,
     Draft,
     Problem,
+    amount_text,
     check,
     known_instruments,
     offer,
@@ -31,6 +32,7 @@ from .choice import Choice
 from .text import TextBlock
 
 NO, YES = "no", "yes"
+BASE, QUOTE = "BASE", "QUOTE"
 INPUTS = {
     "instrument": "Symbol",
     "quantity": "Qty",
@@ -43,8 +45,18 @@ CHOICES: dict[str, tuple[str, list[str]]] = {
     "tif": ("TIF", [t.value for t in TimeInForce]),
     # Shown only for a LIMIT order at a broker that has post-only orders (`Offer`).
     "post_only": ("Post", [NO, YES]),
+    # Shown only for a MARKET order at a broker that takes one for an amount of the
+    # quote currency (`Offer.quote_quantity`): QUOTE makes Qty that amount.
+    "qty_in": ("Qty in", [BASE, QUOTE]),
 }
-DEFAULTS = {"order_type": OrderType.LIMIT.value, "tif": TimeInForce.GTC.value, "post_only": NO}
+DEFAULTS = {
+    "order_type": OrderType.LIMIT.value,
+    "tif": TimeInForce.GTC.value,
+    "post_only": NO,
+    "qty_in": BASE,
+}
+# A problem with the amount in the quote currency is shown on the Qty row, which holds it.
+ROW_OF = {"quote_quantity": "quantity"}
 NUMBERS = frozenset({"quantity", "limit_price", "stop_price"})
 NUMBER_KEYS = r"[0-9.,_ ]*"
 """What a number field takes from the keyboard: any other key (a desk key like `b`,
@@ -54,6 +66,7 @@ ORDER = (
     "instrument",
     "side",
     "order_type",
+    "qty_in",
     "quantity",
     "limit_price",
     "stop_price",
@@ -145,6 +158,8 @@ class Ticket(Vertical):
             tag=self._tag,
             post_only=self._choice("post_only").value == YES
             and not self.query_one("#row-post_only").has_class("-unused"),
+            by_quote=self._choice("qty_in").value == QUOTE
+            and not self.query_one("#row-qty_in").has_class("-unused"),
         )
 
     def refresh_instruments(self) -> None:
@@ -170,7 +185,7 @@ class Ticket(Vertical):
 
     def _show(self, checked: Checked) -> None:
         shown = [p for p in checked.problems if self.attempted or p.rule != "required"]
-        bad = {p.field for p in shown}
+        bad = {ROW_OF.get(p.field, p.field) for p in shown}
         for name in ORDER:
             self.query_one(f"#row-{name}").set_class(name in bad, "-invalid")
         if checked.preview is not None:
@@ -218,7 +233,11 @@ class Ticket(Vertical):
             can_post = offered.post_only and kind is OrderType.LIMIT
             if not can_post:
                 post.value = NO
+            can_quote = offered.quote_quantity and kind is OrderType.MARKET
+            if not can_quote:
+                self._choice("qty_in").value = BASE
         self.query_one("#row-post_only").set_class(not can_post, "-unused")
+        self.query_one("#row-qty_in").set_class(not can_quote, "-unused")
         self._sync_price_rows()
 
     @on(Input.Changed)
@@ -266,6 +285,7 @@ class Ticket(Vertical):
                 price_text if order_type.has_stop_price and not order_type.has_limit_price else "",
             )
             self._choice("post_only").value = NO
+            self._choice("qty_in").value = BASE
         self._fresh(tag)
 
     def action_reset(self) -> None:
@@ -328,7 +348,8 @@ class Ticket(Vertical):
             self.sending = True
             self.app.push_screen(
                 ConfirmScreen(
-                    f"Send {request.side} {num(request.quantity)} {request.instrument}?",
+                    f"Send {request.side} {amount_text(request, checked.instrument)} "
+                    f"{request.instrument}?",
                     f"Notional {num(notional, 2)} is above the confirmation limit "
                     f"{num(limit, 2)}.\n{checked.preview.text() if checked.preview else ''}",
                     confirm_label="Send",
@@ -371,7 +392,7 @@ class Ticket(Vertical):
             case Accepted():
                 self._status(
                     f"sent {short_id(request.client_order_id)}: {request.side} "
-                    f"{num(request.quantity)} {request.instrument}",
+                    f"{amount_text(request, checked.instrument)} {request.instrument}",
                     "ok",
                 )
                 self.attempted = False
@@ -394,7 +415,7 @@ class Ticket(Vertical):
     def _focus_problem(self, problems: list[Problem]) -> None:
         for problem in problems:
             try:
-                widget = self.query_one(f"#t-{problem.field}")
+                widget = self.query_one(f"#t-{ROW_OF.get(problem.field, problem.field)}")
             except Exception:
                 continue
             if widget.focusable:
