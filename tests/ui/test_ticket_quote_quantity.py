@@ -9,6 +9,7 @@ from typing import Any
 
 from silvertine_tui.domain import Capabilities, OrderType, Side
 from silvertine_tui.events import OrderRequestEvent
+from silvertine_tui.ui.widgets.blotter import Blotter
 from silvertine_tui.ui.widgets.ticket import Ticket
 
 from .test_ticket_capabilities import SPOT, choice, shown, spot_desk, start, switch_account
@@ -95,6 +96,11 @@ async def test_the_request_sent_is_the_amount_on_the_ticket(make_desk) -> None:
         assert sent.model_dump(exclude={"client_order_id"}) == shown_request.model_dump(
             exclude={"client_order_id"}
         )
+        # The Orders pane and the history say the amount, not the base filled so far.
+        await pilot.press("escape", "escape", "3", "a")
+        await desk.settle(pilot)
+        blotter = desk.app.screen.query_one(Blotter)
+        assert blotter._cells[sent.client_order_id][3].plain == "250.5 USDT"
         await desk.session.close()
 
 

@@ -17,6 +17,7 @@ from ...events import Decoded, describe
 from ...events.summary import avg_text, fee_text, qty_text
 from ..format import clock_text
 from ..keymap import bindings
+from ..widgets.blotter import order_qty_text
 
 
 class OrderHistoryScreen(ModalScreen[None]):
@@ -32,7 +33,7 @@ class OrderHistoryScreen(ModalScreen[None]):
         request = order.request
         inst = self.instrument
         head = (
-            f"{order.client_order_id}  {request.side} {qty_text(order.quantity, inst)}"
+            f"{order.client_order_id}  {request.side} {order_qty_text(order, inst)}"
             f" {request.instrument} {request.order_type} {request.tif}  {order.status}"
             f"  filled {qty_text(order.filled_qty, inst)} avg {avg_text(order.avg_price, inst)}"
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from ...domain import Instrument, OrderStatus, Side
+from ...domain import Instrument, Order, OrderStatus, Side
 from ...engine.projection import OrderView
 from ...events.summary import avg_text, qty_text
 from ..format import DASH, num, places_of, short_id
@@ -86,7 +86,7 @@ class Blotter(KeyedTable):
             self.cell(short_id(view.client_order_id)),
             self.cell(request.instrument),
             self.cell(request.side.value, side_style),
-            self.cell(qty_text(order.quantity, inst), right=True),
+            self.cell(order_qty_text(order, inst), right=True),
             self.cell(num(order.limit_price, places), right=True),
             self.cell(order.status.value, status_style),
             self.cell(qty_text(filled, inst) if filled else DASH, right=True),
@@ -121,3 +121,12 @@ class Blotter(KeyedTable):
         self.show_all = not self.show_all
         self.clear_rows()
         self.view_version += 1
+
+
+def order_qty_text(order: Order, inst: Instrument | None) -> str:
+    """An order's size as the trader gave it: a base quantity, or for an order by quote
+    amount the amount and its currency (its base quantity is only what has filled)."""
+    if order.quote_quantity is not None:
+        currency = inst.quote_currency if inst is not None else ""
+        return f"{order.quote_quantity.normalize():,f} {currency}".rstrip()
+    return qty_text(order.quantity, inst)
