@@ -452,7 +452,7 @@ def _preview(
         return None
     before = engine.position(request.broker, request.account, request.instrument)
     if request.quote_quantity is not None:
-        about = request.quote_quantity / price if price > 0 else Decimal(0)
+        about = instrument.round_qty(request.quote_quantity / price if price > 0 else Decimal(0))
         return Preview(
             notional=request.quote_quantity,
             currency=instrument.quote_currency,
@@ -461,7 +461,7 @@ def _preview(
             position_before=before,
             position_after=before + about * request.side.sign,
             price_basis=basis,
-            base_estimate=instrument.round_qty(about),
+            base_estimate=about,
             base_currency=instrument.base_currency,
         )
     if request.quantity is None:

@@ -75,6 +75,9 @@ async def test_the_request_sent_is_the_amount_on_the_ticket(make_desk) -> None:
         assert checked.preview is not None
         preview = checked.preview.text()
         assert preview.startswith("250.50 USDT ~"), preview
+        # The position after is an estimate on the lot, not a 28-digit quotient.
+        after = preview.rsplit("->~", 1)[1].split()[0]
+        assert len(after.partition(".")[2]) <= 4, preview  # ETHUSDT.PAPER's lot is 0.0001
         mark = desk.session.engine.last_price("ETHUSDT.PAPER")
         assert mark is not None
         assert checked.preview.base_estimate is not None
