@@ -18,9 +18,14 @@ class Balances(KeyedTable):
         Column("account", "Account", priority=3),
     )
 
+    # More than one account holds balances: the currency cell names the broker too
+    # (`USD ib`), since the Account column is the first to go in a narrow pane.
+    several_accounts = False
+
     def row_for(self, balance: Balance) -> tuple[Cell, ...]:
+        ccy = f"{balance.currency} {balance.broker}" if self.several_accounts else balance.currency
         return (
-            self.cell(balance.currency),
+            self.cell(ccy),
             self.cell(money(balance.total), right=True),
             self.cell(money(balance.available), right=True),
             self.cell(money(balance.locked), right=True),
@@ -29,6 +34,7 @@ class Balances(KeyedTable):
 
     def show(self, balances: Mapping[tuple[str, str, str], Balance]) -> None:
         """Every row (a full redraw)."""
+        self.several_accounts = len({key[:2] for key in balances}) > 1
         self.sync({"/".join(key): self.row_for(b) for key, b in sorted(balances.items())})
 
     def update(
@@ -36,6 +42,10 @@ class Balances(KeyedTable):
         balances: Mapping[tuple[str, str, str], Balance],
         keys: Iterable[tuple[str, str, str]],
     ) -> None:
-        """Only the rows of `keys` (balances whose events arrived)."""
+        """Only the rows of `keys` (balances whose events arrived); every row when a
+        second account appears (each currency cell then names its broker)."""
+        if (len({key[:2] for key in balances}) > 1) != self.several_accounts:
+            self.show(balances)
+            return
         self.syncs += 1
         self.update_rows(("/".join(key), self.row_for(balances[key])) for key in sorted(keys))
