@@ -17,7 +17,7 @@ import pytest
 from silvertine_tui.brokers import BrokerTimeout, NotConnected, RateLimited
 from silvertine_tui.bus import BusOptions, MemoryBus
 from silvertine_tui.domain import ConnectionState, MarketDataKind, OrderStatus, Side
-from silvertine_tui.events import HealthEvent, QuoteEvent
+from silvertine_tui.events import BookEvent, HealthEvent, QuoteEvent
 from silvertine_tui.ui.widgets.health import rate_limit_text
 from tests.contract.test_broker_contract import fills, replay_orders, statuses, updates
 from tests.fakes.binance import FakeBinance
@@ -400,3 +400,36 @@ async def test_health_shows_the_share_of_each_limit_used(s: Session) -> None:
     assert rate_limit_text(metrics) == (
         f"orders_10s 1%, weight_1m {float(metrics['rate:weight_1m'] or 0) * 100:.0f}%"
     )
+
+
+async def test_a_book_gap_is_resynced_and_shown(s: Session) -> None:
+    """Binance's diff-depth chain skips an update: the book is rebuilt from a snapshot
+    and the trader is told (the health message), not only a counter."""
+    await s.broker.subscribe([KEY], [MarketDataKind.BOOK])
+    await s.driver.set_book([(Decimal("1999"), Decimal("5"))], [(Decimal("2001"), Decimal("5"))])
+    deadline = time.monotonic() + 4.0
+    while not [
+        e for e in await s.bus.read(s.bus.layout.md("binance")) if isinstance(e.event, BookEvent)
+    ]:
+        assert time.monotonic() < deadline, "no book before the gap"
+        await asyncio.sleep(0.02)
+    s.fake.drop_next_depth_update("ETHUSDT")
+    await s.driver.set_book([(Decimal("1998"), Decimal("4"))], [(Decimal("2002"), Decimal("4"))])
+    await s.driver.set_book([(Decimal("1997"), Decimal("3"))], [(Decimal("2003"), Decimal("3"))])
+
+    async def gap_messages() -> list[str]:
+        return [
+            e.event.payload.message
+            for e in await s.bus.read(s.bus.layout.health)
+            if isinstance(e.event, HealthEvent)
+            and e.event.payload.component == s.broker.component
+            and "missed book updates" in e.event.payload.message
+        ]
+
+    deadline = time.monotonic() + 4.0
+    while not await gap_messages():
+        assert time.monotonic() < deadline, "no gap shown"
+        await asyncio.sleep(0.02)
+    [message, *_] = await gap_messages()
+    assert message.startswith(f"market: {KEY}: missed book updates"), message
+    assert s.broker.health_state.errors["book_gap"] >= 1

@@ -223,6 +223,8 @@ class BinanceBroker(Broker):
     async def _market_gap(self, key: str, what: str) -> None:
         self.count_error("book_gap")
         log.warning("binance.book_gap", extra={"broker": self.source, "key": key, "what": what})
+        # Shown: the health pane's message line and the event log carry it.
+        await self.publish_health(f"market: {key}: {what}")
 
     async def _go_live(self, *, recovered: bool = False) -> None:
         await self.set_link("user", ConnectionState.RECONCILING, "catching up with the venue")
