@@ -187,6 +187,8 @@ class FeedModel:
     signals: deque[SignalRow] = field(default_factory=lambda: deque(maxlen=200))
     signals_dirty: bool = False
     notices: list[Notice] = field(default_factory=list)
+    # component -> the state of its current outage (toasted once; cleared when LIVE)
+    _outages: dict[str, ConnectionState] = field(default_factory=dict)
     fills_waiting: list[str] = field(default_factory=list)
     fill_toast_every_s: float = 1.0
     """Fills make at most one toast this often: at ten fills a second, a toast each
@@ -314,7 +316,18 @@ class FeedModel:
                 self.notices.append(Notice(f"Engine: {kind}", p.message, "error"))
             return
         bad = (ConnectionState.DISCONNECTED, ConnectionState.DEGRADED)
-        if live and p.state in bad and (before is None or before.state is not p.state):
+        if p.state is ConnectionState.LIVE:
+            self._outages.pop(p.component, None)
+            return
+        if p.state not in bad:
+            return  # CONNECTING, RECONCILING: on the way back, still the same outage
+        # One toast an outage: a broker retrying (DISCONNECTED, CONNECTING, DISCONNECTED
+        # ... every few seconds) is told once, and again only if it gets worse (DEGRADED
+        # to DISCONNECTED) or after it was LIVE. The health pane shows every change.
+        known = self._outages.get(p.component)
+        worse = known is ConnectionState.DEGRADED and p.state is ConnectionState.DISCONNECTED
+        self._outages[p.component] = p.state if known is None or worse else known
+        if live and (known is None or worse) and (before is None or before.state is not p.state):
             what = p.component.removeprefix("broker:")
             self.notices.append(
                 Notice(f"{what} {p.state}", p.message or "connection lost", "warning")

@@ -322,3 +322,36 @@ def test_balances_print_about_six_significant_digits() -> None:
     assert money(Decimal("0.5")) == "0.50"
     assert money(Decimal("0")) == "0.00"
     assert money(None) == "-"
+
+
+def test_a_broker_retrying_is_toasted_once_an_outage() -> None:
+    """A venue that stays away cycles DISCONNECTED -> CONNECTING -> DISCONNECTED every
+    retry: one toast, not one a retry; again when it gets worse or after it was LIVE."""
+    model = FeedModel(prefix="silvertine", clock=lambda: 1_767_364_200.0)
+    states = [
+        ConnectionState.DEGRADED,
+        ConnectionState.CONNECTING,
+        ConnectionState.DEGRADED,  # the same outage: no toast
+        ConnectionState.DISCONNECTED,  # worse: a toast
+        ConnectionState.CONNECTING,
+        ConnectionState.DISCONNECTED,  # the same outage again: no toast
+        ConnectionState.LIVE,
+        ConnectionState.DISCONNECTED,  # a new outage: a toast
+    ]
+    for n, state in enumerate(states):
+        model.ingest(
+            BusEntry(
+                "silvertine:health",
+                f"{1_767_364_200_000 + n}-0",
+                HealthEvent.create(
+                    "broker:binance/main",
+                    Health(component="broker:binance/main", state=state, message=f"try {n}"),
+                ),
+            )
+        )
+    titles = [n.title for n in model.take_notices()]
+    assert titles == [
+        "binance/main DEGRADED",
+        "binance/main DISCONNECTED",
+        "binance/main DISCONNECTED",
+    ]
