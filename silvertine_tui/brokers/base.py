@@ -432,6 +432,11 @@ class Broker(ABC):
                 f"{self.source} has no order {client_order_id}: nothing was sent",
                 code="unknown_order",
             )
+        await self.journal_cancel(client_order_id, reason)
+        await self._cancel(client_order_id)
+
+    async def journal_cancel(self, client_order_id: str, reason: str) -> None:
+        """The intent, before it is sent: the cancel request and PENDING_CANCEL."""
         await self.publish(
             CancelRequestEvent.create(
                 self.source,
@@ -442,7 +447,6 @@ class Broker(ABC):
         await self.publish_update(
             OrderUpdate(client_order_id=client_order_id, status=OrderStatus.PENDING_CANCEL)
         )
-        await self._cancel(client_order_id)
 
     async def cancel_all(self, instrument: str | None = None) -> list[str]:
         """Cancel every working order (optionally of one instrument). Returns their ids.

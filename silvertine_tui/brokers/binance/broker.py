@@ -49,7 +49,7 @@ from ...domain import (
     ValidationIssue,
     VenueOrder,
 )
-from ...events import CancelRequest, CancelRequestEvent, ModifyRequest
+from ...events import ModifyRequest
 from ..base import Broker, Clock, ReconcileReport
 from ..errors import BrokerError, ConfigurationError, NotConnected, OrderRejected, UnknownOrder
 from . import translate
@@ -818,18 +818,7 @@ class BinanceBroker(Broker):
             o for o in await self.open_orders() if instrument is None or o.instrument == instrument
         ]
         for venue in targets:
-            await self.publish(
-                CancelRequestEvent.create(
-                    self.source,
-                    CancelRequest(client_order_id=venue.client_order_id, reason="cancel all"),
-                    ts=self.clock(),
-                )
-            )
-            await self.publish_update(
-                OrderUpdate(
-                    client_order_id=venue.client_order_id, status=OrderStatus.PENDING_CANCEL
-                )
-            )
+            await self.journal_cancel(venue.client_order_id, "cancel all")
         cancelled: list[str] = []
         failed: dict[str, str] = {}
         for symbol in sorted({symbol_of(o.instrument) for o in targets}):

@@ -25,8 +25,6 @@ from ...domain import (
     OrderUpdate,
 )
 from ...events import (
-    CancelRequest,
-    CancelRequestEvent,
     ModifyRequest,
 )
 from ..errors import (
@@ -249,16 +247,7 @@ class IBOrders(IBState):
         await self._catch_up()  # orders done meanwhile (other client ids) are not cancelled
         working = [ids.client_order_id for ids in self.ids.working() if ids.perm_id]
         for coid in working:
-            await self.publish(
-                CancelRequestEvent.create(
-                    self.source,
-                    CancelRequest(client_order_id=coid, reason="cancel all (global cancel)"),
-                    ts=self.clock(),
-                )
-            )
-            await self.publish_update(
-                OrderUpdate(client_order_id=coid, status=OrderStatus.PENDING_CANCEL)
-            )
+            await self.journal_cancel(coid, "cancel all (global cancel)")
         self.ib.reqGlobalCancel()  # type: ignore[no-untyped-call]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.cfg.order_timeout_s

@@ -52,8 +52,6 @@ from ...domain import (
 from ...events import (
     BalanceEvent,
     BookEvent,
-    CancelRequest,
-    CancelRequestEvent,
     EventBase,
     FillEvent,
     ModifyRequest,
@@ -732,18 +730,7 @@ class PaperBroker(Broker):
         self._require_tradable()
         targets = sorted(self.venue.open_orders(instrument), key=lambda o: o.number)
         for order in targets:
-            await self.publish(
-                CancelRequestEvent.create(
-                    self.source,
-                    CancelRequest(client_order_id=order.client_order_id, reason="cancel all"),
-                    ts=self.clock(),
-                )
-            )
-            await self.publish_update(
-                OrderUpdate(
-                    client_order_id=order.client_order_id, status=OrderStatus.PENDING_CANCEL
-                )
-            )
+            await self.journal_cancel(order.client_order_id, "cancel all")
         if not targets:
             return []
         delay = self.latency.cancel()
