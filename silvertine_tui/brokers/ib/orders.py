@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -58,15 +59,17 @@ class IBOrders(IBState):
                     f"{self.source}: the socket to TWS dropped while placing {coid}; "
                     "its fate is asked of TWS after the reconnect"
                 )
-            pending = Pending(asyncio.get_running_loop().create_future())
-            self._placing[coid] = pending
             order = ib_order(request, self.account, outside_rth=self.cfg.outside_rth)
             order.orderId = self.ib.client.getReqId()
             self.ids.bind_order(coid, self.client_id, order.orderId)
             try:
-                self.ib.placeOrder(contract, order)
-                outcome = await asyncio.wait_for(
-                    asyncio.shield(pending.future), self.cfg.order_timeout_s
+                outcome = await self._answer(
+                    self._placing,
+                    coid,
+                    Pending(asyncio.get_running_loop().create_future()),
+                    self.ib.placeOrder,
+                    contract,
+                    order,
                 )
             except TimeoutError:
                 raise BrokerTimeout(
@@ -75,8 +78,6 @@ class IBOrders(IBState):
                 ) from None
             except ConnectionError as exc:
                 raise BrokerTimeout(f"socket to TWS broke while placing {coid}: {exc}") from None
-            finally:
-                self._placing.pop(coid, None)
             if outcome == "ack":
                 return
             if outcome == "lost":
@@ -94,6 +95,23 @@ class IBOrders(IBState):
                 raise InsufficientFunds(reason, code=code)
             raise OrderRejected(reason, code=code)
         raise RateLimited(f"TWS kept refusing order {coid} for pacing; nothing was placed")
+
+    async def _answer(
+        self,
+        waiting: dict[str, Pending],
+        coid: str,
+        pending: Pending,
+        send: Callable[..., object],
+        *args: object,
+    ) -> str:
+        """Send a place, modify or cancel of `coid` and wait for TWS's first answer to it
+        (registered in `waiting` meanwhile); TimeoutError after `order_timeout_s`."""
+        waiting[coid] = pending
+        try:
+            send(*args)
+            return await asyncio.wait_for(asyncio.shield(pending.future), self.cfg.order_timeout_s)
+        finally:
+            waiting.pop(coid, None)
 
     async def _recheck(self, coid: str, what: str) -> None:
         """After a modify or cancel got no answer: journal what TWS says the order is
@@ -163,21 +181,21 @@ class IBOrders(IBState):
                 order.lmtPrice = float(change.limit_price)
             if change.stop_price is not None:
                 order.auxPrice = float(change.stop_price)
-            pending = Pending(asyncio.get_running_loop().create_future(), change)
-            self._modifying[coid] = pending
             _undo_guess(trade)
             try:
-                self.ib.placeOrder(trade.contract, order)
-                outcome = await asyncio.wait_for(
-                    asyncio.shield(pending.future), self.cfg.order_timeout_s
+                outcome = await self._answer(
+                    self._modifying,
+                    coid,
+                    Pending(asyncio.get_running_loop().create_future(), change),
+                    self.ib.placeOrder,
+                    trade.contract,
+                    order,
                 )
             except TimeoutError:
                 self._spawn(self._recheck(coid, "modify"), "recheck")
                 raise BrokerTimeout(
                     f"no answer from TWS to the modify of {coid}; asking TWS for the order"
                 ) from None
-            finally:
-                self._modifying.pop(coid, None)
             if outcome in ("ack", "done"):
                 return
             if outcome == "lost":
@@ -204,21 +222,20 @@ class IBOrders(IBState):
             await self._restore(coid, f"cancel not sent: {why}")
             raise OrderRejected(f"cancel of {coid} not sent: {why}")
         for _ in range(4):
-            pending = Pending(asyncio.get_running_loop().create_future())
-            self._cancelling[coid] = pending
             _undo_guess(trade)
             try:
-                self.ib.cancelOrder(trade.order)
-                outcome = await asyncio.wait_for(
-                    asyncio.shield(pending.future), self.cfg.order_timeout_s
+                outcome = await self._answer(
+                    self._cancelling,
+                    coid,
+                    Pending(asyncio.get_running_loop().create_future()),
+                    self.ib.cancelOrder,
+                    trade.order,
                 )
             except TimeoutError:
                 self._spawn(self._recheck(coid, "cancel"), "recheck")
                 raise BrokerTimeout(
                     f"no answer from TWS to the cancel of {coid}; asking TWS for the order"
                 ) from None
-            finally:
-                self._cancelling.pop(coid, None)
             if outcome == "done":
                 return
             if outcome == "lost":
