@@ -115,11 +115,8 @@ async def test_journal_order_unknown_to_the_venue_is_closed_not_resent() -> None
     assert venue.sent == [cid]  # the lost order was NOT sent again
 
 
-async def test_missed_fill_is_the_venues_fill_and_moves_the_position() -> None:
-    _, engine, (venue,) = await make()
-    cid = await engine.submit(order(qty="2"))
-    await sync(engine)
-    # while we were away the venue filled it
+def filled_while_away(venue: ScriptedVenue, cid: str) -> None:
+    """The venue filled our order of 2 while we were away (its report never came)."""
     venue.venue_orders.pop(cid)
     venue.venue_fills.append(
         Fill(
@@ -134,6 +131,13 @@ async def test_missed_fill_is_the_venues_fill_and_moves_the_position() -> None:
         )
     )
     venue.venue_positions[INSTRUMENT.key] = D("2")
+
+
+async def test_missed_fill_is_the_venues_fill_and_moves_the_position() -> None:
+    _, engine, (venue,) = await make()
+    cid = await engine.submit(order(qty="2"))
+    await sync(engine)
+    filled_while_away(venue, cid)
     found = await reconcile(engine, venue, await venue.reconcile())
     assert [f.kind for f in found] == [ReconcileKind.MISSED_FILL]
     view = engine.oms.get(cid)
@@ -149,20 +153,7 @@ async def test_position_mismatch_adopts_the_venue_without_a_fill() -> None:
     _, engine, (venue,) = await make()
     cid = await engine.submit(order(qty="2"))
     await sync(engine)
-    venue.venue_orders.pop(cid)
-    venue.venue_fills.append(
-        Fill(
-            exec_id="x-1",
-            client_order_id=cid,
-            broker="scripted",
-            account="main",
-            instrument=INSTRUMENT.key,
-            side=Side.BUY,
-            quantity=D("2"),
-            price=D("10.00"),
-        )
-    )
-    venue.venue_positions[INSTRUMENT.key] = D("2")
+    filled_while_away(venue, cid)
     await reconcile(engine, venue, await venue.reconcile())
     venue.venue_positions[INSTRUMENT.key] = D("5")  # 3 more, and no fill says why
     found = await reconcile(engine, venue, await venue.reconcile())
