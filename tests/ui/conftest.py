@@ -31,7 +31,6 @@ from silvertine_tui.config import PaperBrokerConfig, Settings
 from silvertine_tui.domain import OrderRequest, OrderType, Side, TimeInForce
 from silvertine_tui.engine import Session
 from silvertine_tui.ui.app import SilvertineApp
-from silvertine_tui.ui.screens.main import MainScreen
 from silvertine_tui.ui.state import UserState
 
 REPO = Path(__file__).resolve().parents[2]
@@ -144,12 +143,6 @@ class Desk:
         pending = [w for w in self.app.workers if w.group in COMMAND_GROUPS]
         if pending:  # (an empty list would mean every worker, the feed reader too)
             await self.app.workers.wait_for_complete(pending)
-        # A settled screen shows the settled state: position marks wait for the next
-        # second of the desk clock to be drawn, and the test's clock never moves on by
-        # itself (a mark that came after the last second tick made snapshots differ
-        # from run to run). The last frame is drawn as the first of a new second.
-        if isinstance(self.app.screen, MainScreen):
-            self.app.screen._second = -1
         self.app.frame()
         await pilot.pause()
         # A DataTable sizes its columns when its own queue goes idle; on a loaded
