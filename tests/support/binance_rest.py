@@ -90,3 +90,16 @@ async def started_rest(
         yield rest
     finally:
         await rest.close()
+
+
+def limit_buy(client_order_id: str, qty: str = "0.1", price: str = "99") -> dict[str, str]:
+    """A GTC limit buy of BTCUSDT as python-binance's `create_order` takes it."""
+    return {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": qty,
+        "price": price,
+        "newClientOrderId": client_order_id,
+    }

@@ -2,45 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from binance.ws.reconnecting_websocket import ReconnectingWebsocket
 
 from silvertine_tui.brokers.binance.errors import ClockOutOfSync
 from silvertine_tui.brokers.errors import BrokerTimeout, NotConnected
 from tests.fakes.binance import FakeBinance
-from tests.support.binance_rest import TestTime, started_rest
+from tests.support.binance_rest import TestTime, limit_buy, started_rest
 
 SYMBOL = "BTCUSDT"
 ORDER = ("POST", "/api/v3/order")
 CANCEL = ("DELETE", "/api/v3/order")
 ACCOUNT = ("GET", "/api/v3/account")
 TIME = ("GET", "/api/v3/time")
-
-
-@pytest.fixture(autouse=True)
-def quick_library_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ReconnectingWebsocket, "TIMEOUT", 0.2)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBinance]:
-    async with FakeBinance() as server:
-        await server.set_quote(SYMBOL, "100", "101")
-        yield server
-
-
-def limit_buy(client_order_id: str) -> dict[str, str]:
-    return {
-        "symbol": SYMBOL,
-        "side": "BUY",
-        "type": "LIMIT",
-        "timeInForce": "GTC",
-        "quantity": "0.1",
-        "price": "99",
-        "newClientOrderId": client_order_id,
-    }
 
 
 # ------------------------------------------------------------------ -1021

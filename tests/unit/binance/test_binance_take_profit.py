@@ -13,7 +13,7 @@ from silvertine_tui.brokers.binance import translate
 from silvertine_tui.domain import OrderStatus, OrderType, Side
 from tests.contract.test_broker_contract import fills
 from tests.support.binance_broker import Session, binance_session
-from tests.unit.test_binance_broker_orders import ended, once_each, req, settled, wait_for
+from tests.unit.binance.test_binance_broker_orders import ended, once_each, req, settled, wait_for
 
 D = Decimal
 S = OrderStatus

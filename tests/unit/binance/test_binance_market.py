@@ -10,7 +10,6 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
-from binance.ws.reconnecting_websocket import ReconnectingWebsocket
 
 from silvertine_tui.brokers.binance.market import MarketStreams
 from silvertine_tui.domain import (
@@ -28,12 +27,6 @@ from tests.fakes.binance.client import binance_client
 SYMBOL = "BTCUSDT"
 KEY = "BTCUSDT.BINANCE"
 ALL = (MarketDataKind.QUOTE, MarketDataKind.BOOK, MarketDataKind.TRADE)
-
-
-@pytest.fixture(autouse=True)
-def quick_library_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ReconnectingWebsocket, "TIMEOUT", 0.2)
-    monkeypatch.setattr(ReconnectingWebsocket, "_get_reconnect_wait", lambda self, n: 0.05)
 
 
 class Seen:

@@ -12,7 +12,6 @@ import aiohttp
 import pytest
 from binance.exceptions import BinanceAPIException, ReadLoopClosed
 from binance.ws.constants import WSListenerState
-from binance.ws.reconnecting_websocket import ReconnectingWebsocket
 
 from tests.fakes.binance import FakeBinance
 from tests.fakes.binance.client import (
@@ -23,20 +22,6 @@ from tests.fakes.binance.client import (
 )
 
 SYMBOL = "BTCUSDT"
-
-
-@pytest.fixture(autouse=True)
-def quick_library_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Shorten python-binance's 10 s read timeout and its 1-2 s random reconnect wait."""
-    monkeypatch.setattr(ReconnectingWebsocket, "TIMEOUT", 0.2)
-    monkeypatch.setattr(ReconnectingWebsocket, "_get_reconnect_wait", lambda self, n: 0.05)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBinance]:
-    async with FakeBinance() as server:
-        await server.set_quote(SYMBOL, "100", "101")
-        yield server
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from binance import AsyncClient
-from binance.ws.reconnecting_websocket import ReconnectingWebsocket
 
 from silvertine_tui.brokers.binance.errors import (
     CancelReplaceFailed,
@@ -28,41 +27,17 @@ from silvertine_tui.brokers.errors import (
     UnknownOrder,
 )
 from tests.fakes.binance import FakeBinance
-from tests.support.binance_rest import TestTime, rest_config, started_rest
+from tests.support.binance_rest import TestTime, limit_buy, rest_config, started_rest
 
 SYMBOL = "BTCUSDT"
 WRONG_SECRET = "S3cr3tThatMustNeverBeShownAnywhere0000000000000000000000000000000"
 WRONG_KEY = "K3yThatMustNeverBeShownAnywhere00000000000000000000000000000000000"
 
 
-@pytest.fixture(autouse=True)
-def quick_library_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ReconnectingWebsocket, "TIMEOUT", 0.2)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBinance]:
-    async with FakeBinance() as server:
-        await server.set_quote(SYMBOL, "100", "101")
-        yield server
-
-
 @pytest.fixture
 async def rest(fake: FakeBinance) -> AsyncIterator[BinanceRest]:
     async with started_rest(fake) as started:
         yield started
-
-
-def limit_buy(client_order_id: str, qty: str = "0.1", price: str = "99") -> dict[str, str]:
-    return {
-        "symbol": SYMBOL,
-        "side": "BUY",
-        "type": "LIMIT",
-        "timeInForce": "GTC",
-        "quantity": qty,
-        "price": price,
-        "newClientOrderId": client_order_id,
-    }
 
 
 def closed_port() -> int:

@@ -10,7 +10,6 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
-from binance.ws.reconnecting_websocket import ReconnectingWebsocket
 from pydantic import ValidationError
 
 from silvertine_tui.brokers.paper import PaperBroker
@@ -33,12 +32,6 @@ from tests.fakes.binance import FakeBinance
 
 BTC = "BTCUSDT.PAPER"
 LIVE, DISCONNECTED = ConnectionState.LIVE, ConnectionState.DISCONNECTED
-
-
-@pytest.fixture(autouse=True)
-def quick_library_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ReconnectingWebsocket, "TIMEOUT", 0.2)
-    monkeypatch.setattr(ReconnectingWebsocket, "_get_reconnect_wait", lambda self, n: 0.05)
 
 
 def config(rest_url: str, stream_url: str) -> PaperBrokerConfig:

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 from binance import AsyncClient
-from binance.ws.reconnecting_websocket import ReconnectingWebsocket
 
 from tests.fakes.binance import API_KEY, API_SECRET, FakeBinance, signing
 from tests.support.binance_rest import started_rest
@@ -24,11 +23,6 @@ DOC_SIGNATURE = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b7
 DOC_MIXED_QUERY = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC"
 DOC_MIXED_BODY = "quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
 DOC_MIXED_SIGNATURE = "0fd168b8ddb4876a0358a8d14d0c9f3da0e9b20c5d52b2a00fcf7d1c602f9a77"
-
-
-@pytest.fixture(autouse=True)
-def quick_library_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ReconnectingWebsocket, "TIMEOUT", 0.2)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from silvertine_tui.domain import (
 )
 from tests.contract.test_broker_contract import fills, replay_orders, statuses
 from tests.support.binance_broker import Session, binance_session
-from tests.unit.test_binance_broker_orders import KEY, ended, once_each, settled, wait_for
+from tests.unit.binance.test_binance_broker_orders import KEY, ended, once_each, settled, wait_for
 
 D = Decimal
 S = OrderStatus

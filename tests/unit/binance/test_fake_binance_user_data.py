@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from binance.exceptions import BinanceAPIException
-from binance.ws.reconnecting_websocket import ReconnectingWebsocket
 
 from tests.fakes.binance import FakeBinance
 from tests.fakes.binance.client import binance_client, next_message, next_report, socket_manager
@@ -18,20 +17,6 @@ SYMBOL = "BTCUSDT"
 D = Decimal
 
 REPORT_FIELDS = set("eEscSofqpPxXrilzLnNTtwmZOC")
-
-
-@pytest.fixture(autouse=True)
-def quick_library_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    """python-binance reads each socket with a 10 s timeout and only notices a close
-    between reads: closing a client would take 10 s per test."""
-    monkeypatch.setattr(ReconnectingWebsocket, "TIMEOUT", 0.2)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBinance]:
-    async with FakeBinance() as server:
-        await server.set_quote(SYMBOL, "100", "101")
-        yield server
 
 
 @pytest.fixture

@@ -28,7 +28,14 @@ from tests.support.binance_broker import (
     build_broker,
     quick_library_timings,
 )
-from tests.unit.test_binance_broker_orders import KEY, ended, once_each, req, settled, wait_for
+from tests.unit.binance.test_binance_broker_orders import (
+    KEY,
+    ended,
+    once_each,
+    req,
+    settled,
+    wait_for,
+)
 
 S = OrderStatus
 D = Decimal

@@ -6,17 +6,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from binance.ws.reconnecting_websocket import ReconnectingWebsocket
 
 from tests.fakes.binance import FakeBinance
 from tests.fakes.binance.client import binance_client, next_message, socket_manager
 
 SYMBOL = "BTCUSDT"
-
-
-@pytest.fixture(autouse=True)
-def quick_library_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ReconnectingWebsocket, "TIMEOUT", 0.2)
 
 
 @pytest.fixture

@@ -33,13 +33,6 @@ DOC_SIGNATURE_NON_ASCII = "e1353ec6b14d888f1164ae9af8228a3dbd508bc82eb867db8ab60
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeBinance]:
-    async with FakeBinance() as server:
-        await server.set_quote(SYMBOL, "100", "101")
-        yield server
-
-
-@pytest.fixture
 async def client(fake: FakeBinance) -> AsyncIterator[Any]:
     async with binance_client(fake) as c:
         yield c
