@@ -14,14 +14,12 @@ test tool: the product never talks to it unless its config points there.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import random
-import signal
 from decimal import Decimal
 
 from tests.fakes.binance import API_KEY, API_SECRET, Commission, FakeBinance, SymbolSpec
+from tests.fakes.serve import walk_parser, walk_until_stopped
 
 SYMBOLS = {
     "BTCUSDT": ("BTC", "USDT", Decimal("65000.00"), Decimal("0.01")),
@@ -50,10 +48,7 @@ async def _walk(fake: FakeBinance, rng: random.Random, every: float) -> None:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.binance")
-    parser.add_argument("--port", type=int, default=18080)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--every", type=float, default=0.5, help="seconds between moves")
+    parser = walk_parser("python -m tests.fakes.binance", 18080)
     parser.add_argument(
         "--commission", choices=["received", "base", "quote", "bnb"], default="received"
     )
@@ -67,15 +62,7 @@ async def main() -> None:
     await fake.start(args.port)
     print(f"fake Binance on {fake.api_url} / {fake.ws_api_url} / {fake.stream_url}")
     print(f"BINANCE_API_KEY={API_KEY} BINANCE_API_SECRET={API_SECRET}")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    walker = asyncio.create_task(_walk(fake, random.Random(args.seed), args.every))
-    await stop.wait()
-    walker.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await walker
+    await walk_until_stopped(_walk(fake, random.Random(args.seed), args.every))
     await fake.stop()
 
 

@@ -14,13 +14,11 @@ its config points there.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import random
-import signal
 from decimal import Decimal
 
+from tests.fakes.serve import walk_parser, walk_until_stopped
 from tests.fakes.tws import FakeTws
 
 MARKETS = {  # key at the fake -> (start mid, tick)
@@ -57,10 +55,7 @@ async def _walk(fake: FakeTws, rng: random.Random, every: float) -> None:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.tws")
-    parser.add_argument("--port", type=int, default=17497)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--every", type=float, default=0.5, help="seconds between moves")
+    parser = walk_parser("python -m tests.fakes.tws", 17497)
     parser.add_argument("--delayed", action="store_true", help="serve delayed data only")
     args = parser.parse_args()
     fake = FakeTws(
@@ -70,15 +65,7 @@ async def main() -> None:
     )
     await fake.start(args.port)
     print(f"fake TWS on 127.0.0.1:{fake.port}, account {fake.account}")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    walker = asyncio.create_task(_walk(fake, random.Random(args.seed), args.every))
-    await stop.wait()
-    walker.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await walker
+    await walk_until_stopped(_walk(fake, random.Random(args.seed), args.every))
     await fake.stop()
 
 
