@@ -79,7 +79,10 @@ class OrderRequest(BaseModel):
         """Every rule this request breaks against `instrument` (empty when valid).
 
         `market_price` is used for the notional of orders without a price (MARKET, STOP
-        without one is judged at its stop).
+        without one is judged at its stop), and as the reference of the venue's price
+        band (a misplaced decimal point is refused here, not by the venue). The venue
+        measures its band around its own recent average price, not the desk's mark, so
+        within the gap between the two, at the band's edges, the venue has the last word.
         """
         found: list[ValidationIssue] = []
         if self.instrument != instrument.key:
@@ -112,6 +115,10 @@ class OrderRequest(BaseModel):
                 )
             else:
                 found += instrument.check_price(self.limit_price, "limit_price")
+                if market_price is not None:
+                    found += instrument.check_band(
+                        self.limit_price, self.side is Side.BUY, market_price
+                    )
         elif self.limit_price is not None:
             found.append(
                 ValidationIssue("limit_price", "not_allowed", f"not allowed for {kind} orders")

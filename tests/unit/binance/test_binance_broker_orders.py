@@ -284,6 +284,21 @@ async def test_insufficient_funds_and_a_filter_failure_are_rejections(s: Session
     assert s.fake.exchange.open_orders() == []
 
 
+async def test_a_price_far_outside_the_band_is_refused_before_sending(s: Session) -> None:
+    """The fake's band is 0.2x-5x (PERCENT_PRICE_BY_SIDE, read from exchangeInfo): a buy
+    at ten times the market is refused here, naming the field and the rule, and the
+    venue and the journal see nothing of it."""
+    before = await s.events()
+    with pytest.raises(OrderValidationError) as refused:
+        await s.broker.place(req(s, limit_price=D("20000")), market_price=D("2000"))
+    assert [(i.field, i.rule) for i in refused.value.issues] == [("limit_price", "price_band")]
+    assert "around 2,000" in str(refused.value)
+    assert s.fake.exchange.open_orders() == []
+    assert await s.events() == before
+    coid = await s.broker.place(req(s, limit_price=D("1990")), market_price=D("2000"))
+    await wait_for(s, ended(coid, S.NEW), "the order inside the band to rest")
+
+
 # -- cancel ----------------------------------------------------------------------------
 
 
