@@ -450,6 +450,11 @@ class DeskProjection:
             Decimal(0),
         )
 
+    @property
+    def any_live(self) -> bool:
+        """Whether any broker whose profile is known trades real money."""
+        return any(status.live for status in self.brokers.values())
+
     def live_money(self, broker: str) -> bool:
         status = self.brokers.get(broker)
         return status is not None and status.live

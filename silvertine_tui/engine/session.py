@@ -92,8 +92,8 @@ class Session:
 
     @property
     def live(self) -> bool:
-        """True if any enabled broker trades real money (drives the PAPER/LIVE marker)."""
-        return any(b.live for b in self.brokers)
+        """True if any enabled broker is configured to trade real money."""
+        return any(cfg.live for cfg in self.settings.enabled_brokers)
 
     @property
     def bus_url(self) -> str:

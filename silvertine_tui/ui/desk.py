@@ -70,6 +70,13 @@ class Desk:
         return self.projection
 
     @property
+    def live(self) -> bool:
+        """The LIVE marker: a broker configured for real money here, or one whose
+        profile in the journal says so (a desk watching another's streams). It never
+        reads PAPER while either says LIVE."""
+        return self.session.live or self.view.any_live
+
+    @property
     def ui(self) -> UIConfig:
         return self.session.settings.ui
 

@@ -103,7 +103,7 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         desk = self.desk
-        yield DeskHeader(live=desk.session.live, bus=desk.session.bus_url, id="header")
+        yield DeskHeader(live=desk.live, bus=desk.session.bus_url, id="header")
         with Horizontal(id="pane-bar"):
             for n, name in enumerate(PANE_NAMES, start=1):
                 yield PaneTab(name, n)
@@ -261,7 +261,7 @@ class MainScreen(Screen[None]):
         changes = view.take()
         trading = view.trading_state
         self.set_class(trading is TradingState.HALTED, "-halted")
-        self.query_one(DeskHeader).set_state(trading, now)
+        self.query_one(DeskHeader).set_state(trading, now, live=desk.live)
 
         blotter = self.query_one(Blotter)
         today = day_start(now) if new_second else self._day

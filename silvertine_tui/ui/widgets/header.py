@@ -25,10 +25,11 @@ class DeskHeader(Widget):
         self.now_s = 0.0
         self.theme_name = ""
 
-    def set_state(self, trading: TradingState, now_s: float) -> None:
-        if (trading, int(now_s)) != (self.trading, int(self.now_s)):
+    def set_state(self, trading: TradingState, now_s: float, *, live: bool) -> None:
+        if (trading, int(now_s), live) != (self.trading, int(self.now_s), self.live):
             self.trading = trading
             self.now_s = now_s
+            self.live = live
             self.refresh()
 
     def render(self) -> Text:
