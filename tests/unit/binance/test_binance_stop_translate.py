@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from silvertine_tui.brokers.binance import translate
 from silvertine_tui.domain import OrderRequest, OrderType, Side, TimeInForce
 
+from .test_binance_translate import request
+
 D = Decimal
 
 # Binance's docs (new order, "Trigger order price rules against market price"): a stop
@@ -32,18 +34,9 @@ STOP_ABOVE_MARKET = {
 }
 
 
-def request(**fields: Any) -> OrderRequest:
-    base: dict[str, Any] = {
-        "client_order_id": "st-1",
-        "broker": "binance",
-        "account": "spot",
-        "instrument": "ETHUSDT.BINANCE",
-        "side": Side.SELL,
-        "quantity": D("0.10"),
-        "stop_price": D("1980.00"),
-    }
-    base.update(fields)
-    return OrderRequest(**base)
+def stop(**fields: Any) -> OrderRequest:
+    """A sell of 0.1 with a stop at 1980 (and no limit unless given)."""
+    return request(**{"side": Side.SELL, "limit_price": None, "stop_price": D("1980.00")} | fields)
 
 
 def found_at_venue(venue_type: str, side: str, **fields: Any) -> dict[str, Any]:
@@ -72,7 +65,7 @@ def found_at_venue(venue_type: str, side: str, **fields: Any) -> dict[str, Any]:
 def test_a_market_stop_carries_a_quantity_and_a_stop_price_only(
     kind: OrderType, venue_type: str
 ) -> None:
-    params = translate.order_params(request(order_type=kind), "ETHUSDT")
+    params = translate.order_params(stop(order_type=kind), "ETHUSDT")
     assert params == {
         "symbol": "ETHUSDT",
         "side": "SELL",
@@ -124,11 +117,11 @@ def test_every_binance_stop_reads_as_ours_triggering_the_same_way(
     st.decimals(D("0.01"), D("100000"), places=2),
 )
 def test_every_stop_of_ours_goes_out_and_reads_back_as_itself(
-    kind: OrderType, side: Side, stop: Decimal
+    kind: OrderType, side: Side, price: Decimal
 ) -> None:
-    limit = stop if kind.has_limit_price else None
+    limit = price if kind.has_limit_price else None
     params = translate.order_params(
-        request(order_type=kind, side=side, stop_price=stop, limit_price=limit), "ETHUSDT"
+        stop(order_type=kind, side=side, stop_price=price, limit_price=limit), "ETHUSDT"
     )
     assert STOP_ABOVE_MARKET[(params["type"], params["side"])] is kind.triggers_rising(side)
     assert ("price" in params, "timeInForce" in params) == (limit is not None, limit is not None)
@@ -140,4 +133,4 @@ def test_every_stop_of_ours_goes_out_and_reads_back_as_itself(
             price=params.get("price", "0"),
         )
     )
-    assert (back.order_type, back.stop_price, back.limit_price) == (kind, stop, limit)
+    assert (back.order_type, back.stop_price, back.limit_price) == (kind, price, limit)

@@ -5,30 +5,17 @@ on the move the other way) and then trade as a MARKET order."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from binance.exceptions import BinanceAPIException
 
 from tests.fakes.binance import FakeBinance
-from tests.fakes.binance.client import binance_client
+
+from .conftest import api_error
 
 SYMBOL = "BTCUSDT"
 D = Decimal
-
-
-@pytest.fixture
-async def client(fake: FakeBinance) -> AsyncIterator[Any]:
-    async with binance_client(fake) as c:
-        yield c
-
-
-async def api_error(call: Any) -> BinanceAPIException:
-    with pytest.raises(BinanceAPIException) as caught:
-        await call
-    return caught.value
 
 
 async def test_exchange_info_lists_the_market_stops(client: Any) -> None:
