@@ -36,6 +36,10 @@ class Capabilities(BaseModel):
     market_tifs: frozenset[TimeInForce] = frozenset(
         {TimeInForce.IOC, TimeInForce.FOK, TimeInForce.DAY}
     )
+    # Time in force a STOP or TAKE_PROFIT (a market order once triggered) may carry;
+    # None: the same as other orders (`tifs`). Binance sends these without one: they
+    # wait until triggered (GTC), then work as a MARKET.
+    trigger_market_tifs: frozenset[TimeInForce] | None = None
     modify: ModifyStyle = ModifyStyle.NATIVE
     post_only: bool = False
     quote_quantity_market: bool = False
@@ -46,13 +50,16 @@ class Capabilities(BaseModel):
 
     @property
     def stops(self) -> bool:
-        return bool(
-            self.order_types & {OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT}
-        )
+        return any(t.has_stop_price for t in self.order_types)
 
     def tifs_for(self, order_type: OrderType) -> list[TimeInForce]:
         """Time in force choices for `order_type`, in a fixed order."""
-        allowed = self.market_tifs if order_type is OrderType.MARKET else self.tifs
+        if order_type is OrderType.MARKET:
+            allowed = self.market_tifs
+        elif order_type.market_on_trigger and self.trigger_market_tifs is not None:
+            allowed = self.trigger_market_tifs
+        else:
+            allowed = self.tifs
         return [t for t in TimeInForce if t in allowed]
 
     def issues(

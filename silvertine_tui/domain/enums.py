@@ -23,6 +23,9 @@ class OrderType(StrEnum):
     LIMIT = "LIMIT"
     STOP = "STOP"
     STOP_LIMIT = "STOP_LIMIT"
+    # Market-if-touched (Binance TAKE_PROFIT): a buy works as a market order once the
+    # price falls to its stop, a sell once it rises to it (a STOP the other way round).
+    TAKE_PROFIT = "TAKE_PROFIT"
     # Limit-if-touched (Binance TAKE_PROFIT_LIMIT): a buy works as a limit once the
     # price falls to its stop, a sell once it rises to it (a stop the other way round).
     TAKE_PROFIT_LIMIT = "TAKE_PROFIT_LIMIT"
@@ -33,12 +36,18 @@ class OrderType(StrEnum):
 
     @property
     def has_stop_price(self) -> bool:
-        return self in (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
+        return self not in (OrderType.MARKET, OrderType.LIMIT)
+
+    @property
+    def market_on_trigger(self) -> bool:
+        """A stop that works as a market order once triggered (STOP, TAKE_PROFIT)."""
+        return self in (OrderType.STOP, OrderType.TAKE_PROFIT)
 
     def triggers_rising(self, side: Side) -> bool:
         """Whether the trigger is the price rising to the stop (a buy stop, a sell
         take-profit) rather than falling to it (a sell stop, a buy take-profit)."""
-        return (self is OrderType.TAKE_PROFIT_LIMIT) != (side is Side.BUY)
+        take_profit = self in (OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT)
+        return take_profit != (side is Side.BUY)
 
 
 class TimeInForce(StrEnum):

@@ -28,6 +28,7 @@ from silvertine_tui.domain import (
     Fill,
     MarketDataKind,
     Order,
+    OrderRequest,
     OrderStatus,
     OrderType,
     OrderUpdate,
@@ -495,6 +496,56 @@ async def test_stop_orders_wait_for_their_trigger(harness: Harness) -> None:
         assert all(f.price >= h.px(10) for f in done), "a buy stop filled below its stop"
         if kind.has_limit_price:
             assert all(f.price <= h.px(12) for f in done), "a stop-limit beat its limit"
+    assert await h.broker.open_orders() == []
+
+
+async def test_take_profits_wait_for_the_price_to_fall_to_a_buy(harness: Harness) -> None:
+    """TAKE_PROFIT (market-if-touched) and TAKE_PROFIT_LIMIT: a buy below the market
+    waits while the price rises (a stop would trigger), and triggers when it falls to
+    the stop: TAKE_PROFIT then buys at market, TAKE_PROFIT_LIMIT at its limit or better."""
+    h = harness
+    caps = h.broker.capabilities
+    before = len(await h.events())
+    kinds = (OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT)
+
+    def buy(kind: OrderType) -> OrderRequest:
+        limit = h.px(-8) if kind.has_limit_price else None
+        return h.request(
+            Side.BUY, h.qty(1), order_type=kind, stop_price=h.px(-10), limit_price=limit
+        )
+
+    for kind in kinds:
+        if kind not in caps.order_types:
+            with pytest.raises(OrderValidationError) as info:
+                await h.broker.place(buy(kind))
+            assert [(i.field, i.rule) for i in info.value.issues] == [("order_type", "supported")]
+    assert len(await h.events()) == before
+    placed: dict[OrderType, str] = {}
+    for kind in kinds:
+        if kind in caps.order_types:
+            coid = await h.broker.place(buy(kind))
+            await h.wait_for(has_status(coid, S.NEW), f"{kind} accepted")
+            placed[kind] = coid
+    if not placed:
+        return  # this venue takes neither (refused above, nothing journaled)
+
+    # The market rises well above: a buy take-profit keeps waiting.
+    await h.driver.set_book([(h.px(14), h.qty(10))], [(h.px(16), h.qty(10))])
+    await h.driver.print_trade(h.px(15), h.qty(1))
+    await h.driver.settle()
+    events = await h.events()
+    assert all(fills(events, c) == [] for c in placed.values()), "triggered by a rise"
+    assert {o.client_order_id for o in await h.broker.open_orders()} == set(placed.values())
+
+    # It falls to the stop.
+    await h.driver.set_book([(h.px(-11), h.qty(10))], [(h.px(-10), h.qty(10))])
+    await h.driver.print_trade(h.px(-10), h.qty(1))
+    await h.driver.settle()
+    for kind, coid in placed.items():
+        events = await h.wait_for(has_status(coid, S.FILLED, h.qty(1)), f"{kind} FILLED")
+        done = fills(events, coid)
+        assert sum(f.quantity for f in done) == h.qty(1)
+        assert all(f.price == h.px(-10) for f in done), "not bought at the ask it fell to"
     assert await h.broker.open_orders() == []
 
 

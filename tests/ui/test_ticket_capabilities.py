@@ -24,7 +24,8 @@ from silvertine_tui.ui.widgets.ticket import Ticket
 from .conftest import Desk
 from .test_trading_keys import open_buy_ticket
 
-# A venue like Binance spot: no plain STOP, no DAY, MARKET only IOC/FOK, post-only.
+# A spot venue that takes less than paper: no plain STOP nor take-profits, no DAY, MARKET
+# only IOC/FOK, post-only.
 SPOT = Capabilities(
     order_types=frozenset({OrderType.MARKET, OrderType.LIMIT, OrderType.STOP_LIMIT}),
     tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK}),

@@ -109,17 +109,13 @@ class BinanceBroker(Broker):
         self.rest = rest if rest is not None else BinanceRest(config, clock=clock)
         self.symbols: list[str] = list(config.symbols)
         self.capabilities = Capabilities(
-            order_types=frozenset(
-                {
-                    OrderType.MARKET,
-                    OrderType.LIMIT,
-                    OrderType.STOP_LIMIT,
-                    OrderType.TAKE_PROFIT_LIMIT,
-                }
-            ),
+            # Every type ours maps to: STOP is STOP_LOSS, STOP_LIMIT STOP_LOSS_LIMIT.
+            order_types=frozenset(OrderType),
             tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK}),
             # A Binance MARKET order takes what the book has and expires the rest.
             market_tifs=frozenset({TimeInForce.IOC}),
+            # STOP_LOSS and TAKE_PROFIT take no timeInForce: they wait until triggered.
+            trigger_market_tifs=frozenset({TimeInForce.GTC}),
             modify=ModifyStyle.CANCEL_REPLACE,
             post_only=True,
             # MARKET by an amount of the quote asset (`quoteOrderQty`).

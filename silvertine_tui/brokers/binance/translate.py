@@ -45,16 +45,22 @@ STATUS: dict[str, OrderStatus] = {
     "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
 }
 
-# Binance order type -> ours. The market stops (STOP_LOSS, TAKE_PROFIT) are not sent
-# from here; an order of theirs found at the venue reads as the nearest of ours.
+# Our stops -> Binance's: a STOP_LOSS triggers when the price moves against the side
+# (a buy's rises, a sell's falls), a TAKE_PROFIT the other way; each then sends a MARKET
+# order (the *_LIMIT ones a limit).
+STOP_TYPE: dict[OrderType, str] = {
+    OrderType.STOP: "STOP_LOSS",
+    OrderType.STOP_LIMIT: "STOP_LOSS_LIMIT",
+    OrderType.TAKE_PROFIT: "TAKE_PROFIT",
+    OrderType.TAKE_PROFIT_LIMIT: "TAKE_PROFIT_LIMIT",
+}
+
+# Binance order type -> ours (an order found at the venue, e.g. placed on its web page).
 ORDER_TYPE: dict[str, OrderType] = {
     "LIMIT": OrderType.LIMIT,
     "LIMIT_MAKER": OrderType.LIMIT,
     "MARKET": OrderType.MARKET,
-    "STOP_LOSS_LIMIT": OrderType.STOP_LIMIT,
-    "TAKE_PROFIT_LIMIT": OrderType.TAKE_PROFIT_LIMIT,
-    "STOP_LOSS": OrderType.STOP,
-    "TAKE_PROFIT": OrderType.STOP,
+    **{venue: ours for ours, venue in STOP_TYPE.items()},
 }
 
 
@@ -80,7 +86,9 @@ def order_params(
     """The new-order parameters. Our client order id always travels as
     `newClientOrderId`. MARKET carries no timeInForce at Binance (it takes what the book
     has and expires the rest, as IOC); post-only LIMIT is LIMIT_MAKER (no timeInForce);
-    STOP_LIMIT is STOP_LOSS_LIMIT."""
+    STOP_LIMIT is STOP_LOSS_LIMIT. STOP (STOP_LOSS) and TAKE_PROFIT carry a quantity and
+    a stopPrice only: no price, no timeInForce (they wait until triggered, then work as a
+    MARKET), no quoteOrderQty (that is for MARKET alone)."""
     params: dict[str, str] = {"symbol": symbol, "side": str(request.side)}
     kind = request.order_type
     if request.quote_quantity is not None:
@@ -105,14 +113,13 @@ def order_params(
         else:
             params["type"] = "LIMIT"
             params["timeInForce"] = str(request.tif)
-    elif kind in (OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT):
-        assert request.limit_price is not None
+    elif kind in STOP_TYPE:
         assert request.stop_price is not None
-        # A buy TAKE_PROFIT_LIMIT triggers when the price falls to the stop, a sell
-        # when it rises to it: STOP_LOSS_LIMIT the other way round.
-        params["type"] = "STOP_LOSS_LIMIT" if kind is OrderType.STOP_LIMIT else "TAKE_PROFIT_LIMIT"
-        params["timeInForce"] = str(request.tif)
-        params["price"] = wire(request.limit_price)
+        params["type"] = STOP_TYPE[kind]
+        if kind.has_limit_price:
+            assert request.limit_price is not None
+            params["timeInForce"] = str(request.tif)
+            params["price"] = wire(request.limit_price)
         params["stopPrice"] = wire(request.stop_price)
     else:
         raise ValueError(f"Binance spot does not take {kind} orders here")

@@ -38,7 +38,6 @@ from ...domain import (
     Instrument,
     MarketDataKind,
     ModifyStyle,
-    OrderType,
     Position,
     TimeInForce,
     VenueOrder,
@@ -55,6 +54,7 @@ from .market import quote_of
 from .orders import IBOrders
 from .session import IBSession
 from .translate import (
+    ORDER_TYPES,
     balances_of,
     fill_of,
     position_of,
@@ -71,8 +71,9 @@ class IBBroker(IBOrders, IBSession):
     kind: ClassVar[str] = "ib"
     order_links: tuple[str, ...] = ("api", "ib")
     capabilities = Capabilities(
-        # No take-profit (IB's LIT is not wired up, nor served by the fake TWS).
-        order_types=frozenset(OrderType) - {OrderType.TAKE_PROFIT_LIMIT},
+        # What translate maps (MKT, LMT, STP, STP LMT). No take-profits: IB's MIT and
+        # LIT are not wired up, nor served by the fake TWS.
+        order_types=frozenset(ORDER_TYPES),
         tifs=frozenset(TimeInForce),
         market_tifs=frozenset({TimeInForce.DAY, TimeInForce.IOC, TimeInForce.FOK}),
         modify=ModifyStyle.NATIVE,

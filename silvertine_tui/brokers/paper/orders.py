@@ -84,9 +84,9 @@ class SimOrder:
 
     @property
     def acts_as_market(self) -> bool:
-        """A market order, or a stop whose trigger turned it into one."""
+        """A market order, or a STOP or TAKE_PROFIT whose trigger turned it into one."""
         return self.order_type is OrderType.MARKET or (
-            self.order_type is OrderType.STOP and self.triggered
+            self.order_type.market_on_trigger and self.triggered
         )
 
     @property

@@ -17,9 +17,10 @@ Rules (docs/paper-simulator.md has worked examples):
   traded or left.
 - Stops trigger on the side that would execute them: a buy stop when the best ask is
   at or above the stop, a sell stop when the best bid is at or below it. A STOP then
-  acts as a market order, a STOP_LIMIT as a limit order. A TAKE_PROFIT_LIMIT triggers
-  the other way (a buy when the best ask is at or below its stop, a sell when the best
-  bid is at or above it) and then acts as a limit order.
+  acts as a market order, a STOP_LIMIT as a limit order. The take-profits trigger the
+  other way (a buy when the best ask is at or below its stop, a sell when the best bid
+  is at or above it); a TAKE_PROFIT then acts as a market order, a TAKE_PROFIT_LIMIT as
+  a limit order.
 - Market orders are IOC (a remainder the displayed book cannot fill expires); IOC
   never rests; FOK fills completely at once or expires untouched; GTC rests; DAY rests
   until the next `day_end_utc`.

@@ -19,12 +19,21 @@ from dataclasses import dataclass, field
 from decimal import ROUND_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
-from tests.fakes.binance.filters import FilterFailure, SymbolSpec, wire
+from tests.fakes.binance.filters import ORDER_TYPES, FilterFailure, SymbolSpec, wire
 
 ZERO = Decimal("0")
 FEE_PLACES = Decimal("0.00000001")
 OPEN = ("NEW", "PARTIALLY_FILLED")
-STOP_TYPES = ("STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
+# Orders that wait for a trade to reach their stopPrice. STOP_LOSS and TAKE_PROFIT then
+# send a MARKET order (so they carry no price and no timeInForce), the *_LIMIT ones a
+# limit. A STOP_LOSS* triggers on a move against its side (a buy's rise, a sell's fall),
+# a TAKE_PROFIT* on the move the other way.
+STOP_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
+STOP_LOSS_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT")
+# Orders that trade as a MARKET (the stops among them once triggered).
+MARKET_TYPES = ("MARKET", "STOP_LOSS", "TAKE_PROFIT")
+# Orders sent with a price and a timeInForce.
+PRICED_TYPES = ("LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
 INSUFFICIENT = "Account has insufficient balance for requested action."
 UNKNOWN_ORDER = "Unknown order sent."
 
@@ -108,8 +117,12 @@ class Order:
     def is_open(self) -> bool:
         return self.status in OPEN
 
+    @property
+    def is_market(self) -> bool:
+        return self.type in MARKET_TYPES
+
     def on_book(self) -> bool:
-        return self.is_open and self.working and self.type != "MARKET"
+        return self.is_open and self.working and not self.is_market
 
 
 @dataclass(frozen=True)
@@ -282,12 +295,12 @@ class Exchange:
         kind = p.get("type")
         if not kind:
             raise mandatory("type")
-        if kind not in ("LIMIT", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT", "LIMIT_MAKER"):
+        if kind not in ORDER_TYPES:
             raise BinanceError(-1116, "Invalid orderType.")
         if kind not in spec.order_types:
             raise BinanceError(-2010, "Unsupported order combination")
         tif = p.get("timeInForce")
-        needs_tif = kind in ("LIMIT", *STOP_TYPES)
+        needs_tif = kind in PRICED_TYPES and kind != "LIMIT_MAKER"
         if needs_tif and not tif:
             raise mandatory("timeInForce")
         if tif is not None and tif not in ("GTC", "IOC", "FOK"):
@@ -312,8 +325,10 @@ class Exchange:
         else:
             if qty is None:
                 raise mandatory("quantity")
-            if price is None:
+            if kind in PRICED_TYPES and price is None:
                 raise mandatory("price")
+            if kind not in PRICED_TYPES and price is not None:
+                raise BinanceError(-1106, "Parameter 'price' sent when not required.")
             if quote_qty is not None:
                 raise BinanceError(-1106, "Parameter 'quoteOrderQty' sent when not required.")
         if kind in STOP_TYPES and stop is None:
@@ -335,11 +350,14 @@ class Exchange:
                     spec.check_notional(ref, qty, market=True)
                 elif quote_qty is not None and (spec.apply_min_to_market or ref is not None):
                     spec.check_notional(Decimal(1), quote_qty, market=True)
-            else:
-                assert price is not None
+            elif price is not None:
                 assert qty is not None
                 spec.check_percent_price(side, price, reference)
                 spec.check_notional(price, qty, market=False)
+            else:  # STOP_LOSS / TAKE_PROFIT: the notional at the stop
+                assert stop is not None
+                assert qty is not None
+                spec.check_notional(stop, qty, market=False)
         except FilterFailure as failure:
             raise BinanceError(-1013, f"Filter failure: {failure.filter_type}") from None
         return {
@@ -383,7 +401,8 @@ class Exchange:
             if kind in STOP_TYPES and self._stop_triggered(kind, side, stop, book.last_price):
                 raise BinanceError(-2010, "Order would trigger immediately.")
             lock_asset = spec.quote_asset if side == "BUY" else spec.base_asset
-            need = price * qty if side == "BUY" else qty
+            # A stop-market buy holds its quantity at the stop until it triggers.
+            need = (price or stop) * qty if side == "BUY" else qty
             if self.balance(lock_asset).free < need:
                 raise BinanceError(-2010, INSUFFICIENT)
 
@@ -453,7 +472,7 @@ class Exchange:
     def _stop_triggered(kind: str, side: str, stop: Decimal, last: Decimal | None) -> bool:
         if last is None:
             return False
-        rises = (kind == "STOP_LOSS_LIMIT") == (side == "BUY")
+        rises = (kind in STOP_LOSS_TYPES) == (side == "BUY")
         return last >= stop if rises else last <= stop
 
     # ------------------------------------------------------------ execution
@@ -463,7 +482,7 @@ class Exchange:
         book = self.books[order.symbol]
         side_name = "asks" if order.side == "BUY" else "bids"
         levels = book.levels(side_name)
-        market = order.type == "MARKET"
+        market = order.is_market
         crossing = [
             (p, q)
             for p, q in levels
@@ -493,7 +512,7 @@ class Exchange:
         base, quote = self.balance(spec.base_asset), self.balance(spec.quote_asset)
         notional = qty * price
         if order.side == "BUY":
-            if order.type == "MARKET":
+            if order.is_market:
                 quote.free -= notional
             else:
                 release = order.locked if qty == order.remaining else order.price * qty
@@ -502,7 +521,7 @@ class Exchange:
                 quote.free += release - notional
             base.free += qty
         else:
-            if order.type == "MARKET":
+            if order.is_market:
                 base.free -= qty
             else:
                 order.locked -= qty
@@ -669,10 +688,27 @@ class Exchange:
                 if not order.working and self._stop_triggered(
                     order.type, order.side, order.stop_price, price
                 ):
-                    order.working = True
-                    order.working_time = self.now()
-                    self._report(order, "NEW")
-                    self._take(order)
+                    self._start(order)
+
+    def _start(self, order: Order) -> None:
+        """A triggered stop starts working. A STOP_LOSS or TAKE_PROFIT is then a MARKET
+        order: what it held is freed, and a buy the book would cost more than the free
+        quote asset expires (as Binance's own MARKET would be refused)."""
+        order.working = True
+        order.working_time = self.now()
+        if order.is_market:
+            self._release(order)
+        self._report(order, "NEW")
+        if order.is_market and order.side == "BUY":
+            spec = self.specs[order.symbol]
+            try:
+                _, cost = self._market_quantity(spec, "BUY", order.remaining, None)
+            except BinanceError:
+                cost = None
+            if cost is None or self.balance(spec.quote_asset).free < cost:
+                self._expire(order)
+                return
+        self._take(order)
 
     def fill(
         self, order_id: int, qty: Decimal | None = None, price: Decimal | None = None
@@ -688,7 +724,7 @@ class Exchange:
             )
         with self._operation(order.symbol):
             at = price if price is not None else order.price
-            if order.type == "MARKET" or at == 0:
+            if order.is_market or at == 0:
                 raise ValueError("fill needs a price for this order")
             return self._execute(order, take, at, maker=True)
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
+from binance.exceptions import BinanceAPIException
 
 from tests.fakes.binance import FakeBinance
+from tests.fakes.binance.client import binance_client
 from tests.support.binance_broker import quick_library_timings
 
 SYMBOL = "BTCUSDT"
@@ -26,3 +29,17 @@ async def fake() -> AsyncIterator[FakeBinance]:
     async with FakeBinance() as server:
         await server.set_quote(SYMBOL, "100", "101")
         yield server
+
+
+@pytest.fixture
+async def client(fake: FakeBinance) -> AsyncIterator[Any]:
+    """The real python-binance AsyncClient on the fake."""
+    async with binance_client(fake) as c:
+        yield c
+
+
+async def api_error(call: Any) -> BinanceAPIException:
+    """The Binance error `call` raises."""
+    with pytest.raises(BinanceAPIException) as caught:
+        await call
+    return caught.value

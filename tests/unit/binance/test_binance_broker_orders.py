@@ -506,7 +506,16 @@ async def test_built_by_the_registry_from_config() -> None:
     [
         ({"tif": TimeInForce.DAY}, "tif"),
         ({"order_type": OrderType.MARKET, "tif": TimeInForce.FOK}, "tif"),
-        ({"order_type": OrderType.STOP, "limit_price": None, "stop_price": D(1980)}, "order_type"),
+        # STOP_LOSS takes no timeInForce at Binance: it waits (GTC) until triggered.
+        (
+            {
+                "order_type": OrderType.STOP,
+                "limit_price": None,
+                "stop_price": D(1980),
+                "tif": TimeInForce.FOK,
+            },
+            "tif",
+        ),
     ],
 )
 async def test_what_binance_does_not_take_is_refused_before_sending(

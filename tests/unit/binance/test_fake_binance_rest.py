@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 import pytest
-from binance.exceptions import BinanceAPIException
 
 from tests.fakes.binance import API_KEY, API_SECRET, Commission, FakeBinance, SymbolSpec
 from tests.fakes.binance.client import binance_client
 from tests.fakes.binance.signing import matches, rest_payload, sign
+
+from .conftest import api_error
 
 SYMBOL = "BTCUSDT"
 D = Decimal
@@ -30,18 +30,6 @@ DOC_QUERY_NON_ASCII = (
     "&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
 )
 DOC_SIGNATURE_NON_ASCII = "e1353ec6b14d888f1164ae9af8228a3dbd508bc82eb867db8ab6046442f33ef3"
-
-
-@pytest.fixture
-async def client(fake: FakeBinance) -> AsyncIterator[Any]:
-    async with binance_client(fake) as c:
-        yield c
-
-
-async def api_error(call: Any) -> BinanceAPIException:
-    with pytest.raises(BinanceAPIException) as caught:
-        await call
-    return caught.value
 
 
 def test_signature_reproduces_the_documented_hmac_examples() -> None:
