@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .enums import OrderType
 from .errors import ValidationIssue
 from .money import Dec, RoundingMode, fmt, is_multiple, quantize_to_step
 
@@ -72,6 +73,9 @@ class Instrument(BaseModel):
     # Binance's quote asset precision); None: not known, not checked.
     quote_step: Dec | None = Field(default=None, gt=0)
     price_band: PriceBand | None = None
+    # The order types the venue takes for this instrument (Binance `orderTypes` per
+    # symbol); None: whatever the broker's capabilities offer.
+    order_types: frozenset[OrderType] | None = None
     trading: bool = True
     status: str = "TRADING"
 

@@ -94,6 +94,15 @@ class OrderRequest(BaseModel):
                 )
             )
         kind = self.order_type
+        if instrument.order_types is not None and kind not in instrument.order_types:
+            taken = ", ".join(sorted(instrument.order_types))
+            found.append(
+                ValidationIssue(
+                    "order_type",
+                    "supported",
+                    f"{instrument.key} does not take {kind} orders (it takes {taken})",
+                )
+            )
         if not instrument.trading:
             found.append(
                 ValidationIssue(

@@ -52,7 +52,7 @@ from ...domain import (
 from ...events import ModifyRequest
 from ..base import Broker, Clock, ReconcileReport
 from ..errors import BrokerError, ConfigurationError, NotConnected, OrderRejected, UnknownOrder
-from . import translate
+from . import order_types, translate
 from .errors import CancelReplaceFailed
 from .instruments import NotionalScope, dec, key_of, notional_scope, parse_symbol, symbol_of
 from .market import MarketStreams
@@ -359,7 +359,7 @@ class BinanceBroker(Broker):
             client_order_id=report.client_order_id,
             symbol=report.symbol,
             side=report.side,
-            order_type=translate.ORDER_TYPE.get(report.venue_type, OrderType.LIMIT),
+            order_type=order_types.ORDER_TYPE.get(report.venue_type, OrderType.LIMIT),
             tif=translate.tif_of(report.venue_type, report.tif),
             post_only=report.venue_type == "LIMIT_MAKER",
             quantity=report.quantity,

@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ...domain import Instrument, PriceBand, instrument_key, split_key
+from .order_types import order_types_of
 
 VENUE = "BINANCE"
 TRADING = "TRADING"
@@ -143,6 +144,7 @@ def parse_symbol(info: Mapping[str, Any]) -> Instrument:
         # quoteOrderQty takes no more decimals than the quote asset's precision.
         quote_step=Decimal(1).scaleb(-quote_places),
         price_band=band,
+        order_types=order_types_of(info["orderTypes"]) if "orderTypes" in info else None,
         trading=status == TRADING,
         status=status,
     )

@@ -30,6 +30,7 @@ from ...domain import (
     VenueOrder,
 )
 from .instruments import dec, key_of
+from .order_types import ORDER_TYPE, STOP_TYPE
 
 ZERO = Decimal(0)
 
@@ -43,24 +44,6 @@ STATUS: dict[str, OrderStatus] = {
     "REJECTED": OrderStatus.REJECTED,
     "EXPIRED": OrderStatus.EXPIRED,
     "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
-}
-
-# Our stops -> Binance's: a STOP_LOSS triggers when the price moves against the side
-# (a buy's rises, a sell's falls), a TAKE_PROFIT the other way; each then sends a MARKET
-# order (the *_LIMIT ones a limit).
-STOP_TYPE: dict[OrderType, str] = {
-    OrderType.STOP: "STOP_LOSS",
-    OrderType.STOP_LIMIT: "STOP_LOSS_LIMIT",
-    OrderType.TAKE_PROFIT: "TAKE_PROFIT",
-    OrderType.TAKE_PROFIT_LIMIT: "TAKE_PROFIT_LIMIT",
-}
-
-# Binance order type -> ours (an order found at the venue, e.g. placed on its web page).
-ORDER_TYPE: dict[str, OrderType] = {
-    "LIMIT": OrderType.LIMIT,
-    "LIMIT_MAKER": OrderType.LIMIT,
-    "MARKET": OrderType.MARKET,
-    **{venue: ours for ours, venue in STOP_TYPE.items()},
 }
 
 

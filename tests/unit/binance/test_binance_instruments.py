@@ -19,7 +19,7 @@ from silvertine_tui.brokers.binance.instruments import (
     symbol_of,
 )
 from silvertine_tui.brokers.binance.translate import wire
-from silvertine_tui.domain import PriceBand
+from silvertine_tui.domain import OrderRequest, OrderType, PriceBand, Side
 from tests.fakes.binance import SymbolSpec
 
 SPEC = SymbolSpec(
@@ -131,3 +131,27 @@ def test_a_decimal_survives_the_wire(value: Decimal) -> None:
     assert "E" not in text
     assert "e" not in text
     assert dec(text) == value
+
+
+def test_the_order_types_a_symbol_takes_are_read_as_ours() -> None:
+    spec = dataclasses.replace(SPEC, order_types=("LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS"))
+    instrument = parse_symbol(spec.exchange_info())
+    assert instrument.order_types == {OrderType.LIMIT, OrderType.MARKET, OrderType.STOP}
+    stop = OrderRequest(
+        broker="binance",
+        account="main",
+        instrument=instrument.key,
+        side=Side.SELL,
+        order_type=OrderType.TAKE_PROFIT,
+        quantity=Decimal("0.1"),
+        stop_price=Decimal("2100"),
+    )
+    (issue,) = [i for i in stop.issues(instrument) if i.rule == "supported"]
+    assert issue.field == "order_type"
+    assert issue.message == (
+        "ETHUSDT.BINANCE does not take TAKE_PROFIT orders (it takes LIMIT, MARKET, STOP)"
+    )
+    # A symbol whose exchangeInfo lists no types leaves them to the broker's capabilities.
+    info = SPEC.exchange_info()
+    del info["orderTypes"]
+    assert parse_symbol(info).order_types is None

@@ -12,6 +12,7 @@ import pytest
 
 from silvertine_tui.domain import OrderStatus, OrderType, OrderValidationError, Side, TimeInForce
 from tests.contract.test_broker_contract import fills, statuses, updates
+from tests.fakes.binance import SymbolSpec
 from tests.fakes.binance.client import binance_client
 from tests.support.binance_broker import Session, binance_session
 from tests.unit.binance.test_binance_broker_orders import ended, once_each, req, settled, wait_for
@@ -144,3 +145,21 @@ async def test_moving_a_take_profits_stop_replaces_it_as_a_take_profit(s: Sessio
     ]
     [venue_order] = await s.broker.open_orders()
     assert (venue_order.order_type, venue_order.stop_price) == (OrderType.TAKE_PROFIT, D(1990))
+
+
+async def test_a_type_the_symbol_does_not_take_is_refused_before_sending() -> None:
+    """exchangeInfo lists the types each symbol takes: one without STOP_LOSS refuses a
+    STOP here, naming the field and rule, and the venue and the journal see nothing."""
+    no_stops = SymbolSpec("ETHUSDT", "ETH", "USDT", order_types=("LIMIT", "LIMIT_MAKER", "MARKET"))
+    async with binance_session(symbols=[no_stops], balances={"ETH": "2"}) as session:
+        await session.fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "5")])
+        before = await session.events()
+        stop = req(
+            session, side=Side.SELL, order_type=OrderType.STOP, limit_price=None, stop_price=D(1980)
+        )
+        with pytest.raises(OrderValidationError) as refused:
+            await session.broker.place(stop)
+        assert [(i.field, i.rule) for i in refused.value.issues] == [("order_type", "supported")]
+        assert "does not take STOP orders" in str(refused.value)
+        assert session.fake.exchange.open_orders() == []
+        assert await session.events() == before

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from silvertine_tui.brokers.binance import translate
+from silvertine_tui.brokers.binance import order_types, translate
 from silvertine_tui.domain import OrderRequest, OrderType, Side, TimeInForce
 
 from .test_binance_translate import request
@@ -108,7 +108,7 @@ def test_every_binance_stop_reads_as_ours_triggering_the_same_way(
         {"e": "executionReport", "s": "ETHUSDT", "c": "web_Xy12", "S": side, "o": venue_type}
         | {"i": 9, "x": "NEW", "X": "NEW", "q": "0.5", "P": "1995", "p": limit}
     )
-    assert translate.ORDER_TYPE[report.venue_type] is ours
+    assert order_types.ORDER_TYPE[report.venue_type] is ours
 
 
 @given(
