@@ -47,6 +47,7 @@ BUS_RATES = (
     "payload_validation_per_s",
     "replay_ceiling_per_s",
     "ratio_replay_ceiling_vs_raw_xrange",
+    "ratio_replay_vs_raw_xrange_cpu",
     "cpu_count",
     "events",
 )

@@ -229,3 +229,94 @@ def test_decode_flat_matches_decode_in_any_field_order() -> None:
     missing = decode_flat(None)  # type: ignore[arg-type]  # a nil entry from the server
     assert isinstance(missing, DecodeError)
     assert "no field list" in missing.reason
+
+
+_WIRE_ODDITIES = [
+    b"",
+    b"0",
+    b"1",
+    b"2",
+    b"01",
+    b" 1",
+    b"+1",
+    b"-1",
+    b"1_0",
+    b"99",
+    b"\xff",
+    b"quote",
+    b"order.update",
+    b"option.greeks",
+    b"{}",
+    b'{"instrument": "X.P", "bid": "NaN"}',
+    b'{"client_order_id": "c1", "status": "NEW", "filled_qty": "-1"}',
+    b'{"client_order_id": "c1", "status": "NEW", "surprise": 1}',
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_the_short_path_takes_only_what_the_careful_path_takes(data: st.DataObject) -> None:
+    """`decode_flat`'s short path (replay's hot loop) against `_decode_careful`, which
+    names every problem: on any entry, good or bad, both give the same result."""
+    from silvertine_tui.events.codec import _decode_careful
+
+    base = data.draw(
+        st.sampled_from(
+            [
+                quote_fields(),
+                encode(
+                    OrderUpdateEvent.create(
+                        "paper/main",
+                        OrderUpdate(
+                            client_order_id="c1",
+                            status=OrderStatus.PARTIALLY_FILLED,
+                            filled_qty=Decimal("0.5"),
+                        ),
+                    )
+                ),
+            ]
+        )
+    )
+    fields: dict[bytes, bytes] = {}
+    for key, value in base.items():
+        choice = data.draw(st.sampled_from(["keep", "oddity", "bytes", "drop"]))
+        if choice == "keep":
+            fields[key] = value
+        elif choice == "oddity":
+            fields[key] = data.draw(st.sampled_from(_WIRE_ODDITIES))
+        elif choice == "bytes":
+            fields[key] = data.draw(st.binary(max_size=16))
+    if data.draw(st.booleans()):
+        fields[data.draw(st.sampled_from([b"x", b"T", b"p2"]))] = b"1"
+    items = list(fields.items())
+    if data.draw(st.booleans()):
+        items = data.draw(st.permutations(items))
+    flat = [x for kv in items for x in kv]
+    expected = _decode_careful(dict(items))
+    got = decode_flat(flat)
+    assert type(got) is type(expected)
+    assert got == expected
+    if isinstance(got, EventBase):
+        assert got.model_fields_set == expected.model_fields_set  # type: ignore[union-attr]
+        assert EVENT_ADAPTER.validate_python(got.model_dump()) == got
+    # and the mapping form takes the same path
+    assert decode(dict(items)) == expected
+
+
+def test_the_short_path_keeps_every_check() -> None:
+    """Entries that differ from a good one in one field only, each refused by a check
+    the short path must make itself (a short path without it would take them)."""
+    good = [x for kv in quote_fields().items() for x in kv]
+    assert isinstance(decode_flat(good), QuoteEvent)
+    for index, value in (
+        (3, b"2"),  # a version this build does not know
+        (3, b"0"),
+        (5, b""),  # empty event id
+        (7, b"-5"),  # negative ts
+        (9, b""),  # empty source
+        (11, b'{"instrument": "X.P", "bid": "NaN"}'),
+        (1, b"order.update"),  # a quote's payload under another type
+    ):
+        entry = list(good)
+        entry[index] = value
+        assert not isinstance(decode_flat(entry), EventBase), (index, value)
