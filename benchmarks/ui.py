@@ -141,7 +141,7 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
         risk=risk,
     )
     session = Session(settings)
-    await session.start()
+    await session.open()  # as `silvertine` does: the app starts the session behind the desk
     state_dir = Path(args.result).parent
     extra: dict[str, Any] = {}
     if args.toast_timeout is not None:
@@ -638,6 +638,16 @@ def _ratio(a: float, b: float) -> float:
 
 
 def run(args: argparse.Namespace) -> Result:
+    if args.start_only:
+        from .ui_start import run_start
+
+        start = run_start(args)
+        key = "ratio_start_vs_bare"
+        start["targets_met"] = {key: _met(start[key], *TARGETS[key])}
+        return start
+    from .ui_start import compile_bytecode
+
+    compile_bytecode()  # an installed app's start (see benchmarks/ui_start.py)
     started = time.monotonic()
     progress(
         f"ui: a working desk ({args.working} working orders, {args.positions} positions, "
@@ -738,6 +748,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="diagnosis only, not the app as shipped: how long toasts stay (the app's 6 s)",
     )
+    parser.add_argument(
+        "--start-only",
+        type=int,
+        metavar="N",
+        help="only the start: launch the real `silvertine` and the bare app N times each, "
+        "alternately, until their first frame (see benchmarks/ui_start.py)",
+    )
+    parser.add_argument(
+        "--journal",
+        type=int,
+        default=0,
+        metavar="EVENTS",
+        help="with --start-only: the desk on Redis with this many journaled events",
+    )
+    parser.add_argument("--redis-url", help="with --journal: this Redis (default: a throwaway)")
     parser.add_argument("--dump", metavar="PATH", help="write what each terminal received")
     parser.add_argument("--profile", metavar="PATH", help="cProfile the app process to PATH")
 

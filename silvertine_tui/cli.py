@@ -1,10 +1,19 @@
-"""`silvertine` entry point: run (default), replay, config."""
+"""`silvertine` entry point: run (default), replay, config.
+
+Start-up keeps the cyclic garbage collector paused from the first import until the
+desk's first frame is out (the app resumes it when it starts the session behind the
+desk): modules, pydantic schemas and the desk's widgets are hundreds of thousands of
+long-lived objects, and the collector's passes over them while they are built are
+pure cost (about 5-10% of the CPU time to the first frame). The config (pydantic) is
+imported inside `main` for the same reason.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import gc
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -14,9 +23,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 
 from . import __version__
-from .config import ConfigError, Settings, format_config_error, load_settings
 
 if TYPE_CHECKING:
+    from .brokers import BrokerRegistry
+    from .config import Settings
     from .engine import Session
 
 EXIT_OK = 0
@@ -84,6 +94,8 @@ def _config_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from .config import load_settings
+
     bus: dict[str, Any] = {}
     if getattr(args, "bus", None):
         bus["url"] = args.bus
@@ -93,6 +105,18 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    collecting = gc.isenabled()
+    gc.disable()  # until the first frame (see the module's docstring)
+    try:
+        return _main(argv)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from .config import ConfigError, format_config_error
+
     args_list = list(sys.argv[1:] if argv is None else argv)
     first = args_list[0] if args_list else ""
     if first not in (*COMMANDS, "-h", "--help", "--version"):
@@ -107,8 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(settings.model_dump_json(indent=2))
         return EXIT_OK
     if args.command == "replay":
+        gc.enable()  # a reader that may follow for hours: nothing to draw first
         return _replay(settings, args)
-    problems = _unloadable_brokers(settings)
+    from .brokers import BrokerRegistry
+
+    registry = BrokerRegistry()
+    problems = _unloadable_brokers(settings, registry)
     if problems:
         print("silvertine: the config names brokers that cannot be loaded:", file=sys.stderr)
         for problem in problems:
@@ -120,17 +148,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_CONFIG
     if args.headless:
-        return _headless(settings)
-    return _run(settings, theme=args.theme)
+        return _headless(settings, registry)
+    return _run(settings, registry, theme=args.theme)
 
 
-def _unloadable_brokers(settings: Settings) -> list[str]:
+def _unloadable_brokers(settings: Settings, registry: BrokerRegistry) -> list[str]:
     """`brokers[i] (name): why` for each enabled broker whose adapter cannot be imported,
-    checked before anything starts so that it is a config error, not a traceback."""
-    from .brokers import BrokerRegistry
+    checked before anything starts so that it is a config error, not a traceback. Only
+    the configured adapters are imported (the registry imports them by name)."""
     from .brokers.errors import ConfigurationError
 
-    registry = BrokerRegistry()
     problems = []
     for index, config in enumerate(settings.brokers):
         if not config.enabled:
@@ -146,8 +173,6 @@ def _freeze_startup_heap() -> None:
     """Move everything allocated at start-up (modules, schemas, the replayed journal)
     out of the collector's view: a full collection of it takes tens of milliseconds,
     which would show as stalls in the UI and as latency spikes (benchmarks/bus.py)."""
-    import gc
-
     gc.collect()
     gc.freeze()
 
@@ -177,11 +202,12 @@ async def _open(session: Session) -> bool:
     return True
 
 
-def _headless(settings: Settings) -> int:
+def _headless(settings: Settings, registry: BrokerRegistry) -> int:
     from .engine import Session
     from .logsetup import setup_logging
 
     log_file = setup_logging(settings.log.file, settings.log.level)
+    gc.enable()  # no frame to wait for: the session's start is the start-up
 
     async def go() -> int:
         import logging
@@ -190,7 +216,7 @@ def _headless(settings: Settings) -> int:
         from .events import describe
 
         events_log = logging.getLogger("silvertine.events")
-        session = Session(settings)
+        session = Session(settings, registry=registry)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 
@@ -229,13 +255,13 @@ def _headless(settings: Settings) -> int:
     return asyncio.run(go())
 
 
-def _run(settings: Settings, theme: str | None = None) -> int:
+def _run(settings: Settings, registry: BrokerRegistry, theme: str | None = None) -> int:
     from .engine import Session
     from .logsetup import setup_logging
     from .ui.app import SilvertineApp
 
     log_file = setup_logging(settings.log.file, settings.log.level)
-    session = Session(settings)
+    session = Session(settings, registry=registry)
 
     async def go() -> int:
         # Only the bus is opened here (an unreachable one is a clear message, not a
