@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import compileall
 import fcntl
 import os
 import pty
@@ -59,18 +58,40 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def spawn_until(argv: list[str], markers: list[bytes], env: dict[str, str]) -> dict[str, float]:
-    """Start `argv` on a fresh pty; seconds from spawn until each marker first reached
-    the terminal (`<marker>_s`) and the child's CPU seconds then (`<marker>_cpu_s`).
-    Kills the child's process group once every marker was seen (or at the timeout)."""
+def terminal_env(workdir: Path, colorterm: str | None = None) -> dict[str, str]:
+    """This process's environment for a child on the benchmark's terminal: no Textual,
+    colour or Silvertine settings of the shell it was started from; state and log
+    files in `workdir`."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TEXTUAL", "SILVERTINE_")) and k not in ("COLORTERM", "NO_COLOR")
+    }
+    env.update({"TERM": "xterm-256color", "XDG_STATE_HOME": str(workdir)})
+    if colorterm is not None:
+        env["COLORTERM"] = colorterm
+    return env
+
+
+def spawn_on_pty(argv: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    """`argv` in its own session on a fresh WIDTHxHEIGHT pty; the child and the pty's
+    master side (the caller reads it and closes it)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", HEIGHT, WIDTH, 0, 0))
-    spawned = time.monotonic()
     proc = subprocess.Popen(
         argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
         start_new_session=True,
     )  # fmt: skip
     os.close(slave)
+    return proc, master
+
+
+def spawn_until(argv: list[str], markers: list[bytes], env: dict[str, str]) -> dict[str, float]:
+    """Start `argv` on a fresh pty; seconds from spawn until each marker first reached
+    the terminal (`<marker>_s`) and the child's CPU seconds then (`<marker>_cpu_s`).
+    Kills the child's process group once every marker was seen (or at the timeout)."""
+    spawned = time.monotonic()
+    proc, master = spawn_on_pty(argv, env)
     seen: dict[str, float] = {}
     data = b""
     try:
@@ -104,18 +125,10 @@ def spawn_until(argv: list[str], markers: list[bytes], env: dict[str, str]) -> d
 
 def compile_bytecode() -> None:
     """Compile the package's bytecode, as an install does (quietly; once per change)."""
+    import compileall
+
     compileall.compile_dir(Path(silvertine_tui.__file__).parent, quiet=1)
     compileall.compile_dir(Path(__file__).parent, quiet=1)
-
-
-def _child_env(workdir: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TEXTUAL", "SILVERTINE_")) and k not in ("COLORTERM", "NO_COLOR")
-    }
-    env.update({"TERM": "xterm-256color", "XDG_STATE_HOME": str(workdir)})
-    return env
 
 
 def _journal(url: str, prefix: str, events: int) -> None:
@@ -163,7 +176,7 @@ def run_start(args: argparse.Namespace) -> Result:
 def _measure(args: argparse.Namespace, bus_args: list[str]) -> Result:
     runs = args.start_only
     workdir = Path(tempfile.mkdtemp(prefix="silvertine-ui-start-"))
-    env = _child_env(workdir)
+    env = terminal_env(workdir)
     desk_argv = [sys.executable, "-m", "silvertine_tui", "run", *bus_args]
     desk_markers = [DESK_MARKER, PROGRESS_MARKER] if args.journal else [DESK_MARKER]
     bare_argv = [
