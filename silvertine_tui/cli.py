@@ -1,19 +1,10 @@
-"""`silvertine` entry point: run (default), replay, config.
-
-Start-up keeps the cyclic garbage collector paused from the first import until the
-desk's first frame is out (the app resumes it when it starts the session behind the
-desk): modules, pydantic schemas and the desk's widgets are hundreds of thousands of
-long-lived objects, and the collector's passes over them while they are built are
-pure cost (about 5-10% of the CPU time to the first frame). The config (pydantic) is
-imported inside `main` for the same reason.
-"""
+"""`silvertine` entry point: run (default), replay, config."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
-import gc
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -23,10 +14,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 
 from . import __version__
+from .config import ConfigError, Settings, format_config_error, load_settings
 
 if TYPE_CHECKING:
     from .brokers import BrokerRegistry
-    from .config import Settings
     from .engine import Session
 
 EXIT_OK = 0
@@ -94,8 +85,6 @@ def _config_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    from .config import load_settings
-
     bus: dict[str, Any] = {}
     if getattr(args, "bus", None):
         bus["url"] = args.bus
@@ -105,18 +94,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    collecting = gc.isenabled()
-    gc.disable()  # until the first frame (see the module's docstring)
-    try:
-        return _main(argv)
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _main(argv: Sequence[str] | None) -> int:
-    from .config import ConfigError, format_config_error
-
     args_list = list(sys.argv[1:] if argv is None else argv)
     first = args_list[0] if args_list else ""
     if first not in (*COMMANDS, "-h", "--help", "--version"):
@@ -131,7 +108,6 @@ def _main(argv: Sequence[str] | None) -> int:
         print(settings.model_dump_json(indent=2))
         return EXIT_OK
     if args.command == "replay":
-        gc.enable()  # a reader that may follow for hours: nothing to draw first
         return _replay(settings, args)
     from .brokers import BrokerRegistry
 
@@ -173,6 +149,8 @@ def _freeze_startup_heap() -> None:
     """Move everything allocated at start-up (modules, schemas, the replayed journal)
     out of the collector's view: a full collection of it takes tens of milliseconds,
     which would show as stalls in the UI and as latency spikes (benchmarks/bus.py)."""
+    import gc
+
     gc.collect()
     gc.freeze()
 
@@ -207,7 +185,6 @@ def _headless(settings: Settings, registry: BrokerRegistry) -> int:
     from .logsetup import setup_logging
 
     log_file = setup_logging(settings.log.file, settings.log.level)
-    gc.enable()  # no frame to wait for: the session's start is the start-up
 
     async def go() -> int:
         import logging

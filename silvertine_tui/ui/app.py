@@ -241,8 +241,6 @@ class SilvertineApp(App[None]):
     async def _boot(self) -> None:
         """Start the session behind the desk: the desk is on screen at once, with a
         banner that shows the recovery's progress; orders are refused until it is done."""
-        # The CLI pauses the cyclic collector until the first frame (cli.py): it is out.
-        gc.enable()
         session = self.session
         if not session.ready:
             # The CLI opens the bus first (and closes the session); a session not even

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import socket
 import subprocess
@@ -51,19 +50,6 @@ def test_config_prints_settings_without_secrets(
     assert '"binance"' in out
     for secret in ("key-AAAA", "secret-BBBB", "pw-CCCC"):
         assert secret not in out
-
-
-def test_the_collector_paused_for_the_start_runs_again_after_main(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """`main` pauses the garbage collector while it starts (the app resumes it after
-    its first frame); whatever way main returns, the collector is left as it found it."""
-    assert gc.isenabled()
-    assert main(["config"]) == 0
-    assert gc.isenabled()
-    assert main(["replay", "--bus", "memory://"]) == EXIT_CONFIG
-    assert gc.isenabled()
-    capsys.readouterr()
 
 
 def test_replay_refuses_the_memory_bus(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,6 +7,7 @@ not built in needs them). Each case runs in a fresh interpreter."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -63,7 +64,8 @@ START_PATH = textwrap.dedent(
 )
 
 
-def run_start_path(env: dict[str, str] | None = None) -> dict[str, list[str]]:
+def run_start_path() -> dict[str, list[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SILVERTINE_")}
     proc = subprocess.run(
         [sys.executable, "-c", START_PATH],
         capture_output=True,
