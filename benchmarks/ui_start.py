@@ -28,6 +28,7 @@ import asyncio
 import fcntl
 import os
 import pty
+import select
 import signal
 import statistics
 import struct
@@ -96,6 +97,8 @@ def spawn_until(argv: list[str], markers: list[bytes], env: dict[str, str]) -> d
     data = b""
     try:
         while len(seen) < 2 * len(markers) and time.monotonic() - spawned < TIMEOUT_S:
+            if not select.select([master], [], [], 0.5)[0]:
+                continue  # a child that went quiet: the timeout still applies
             try:
                 chunk = os.read(master, 65536)
             except OSError:
