@@ -177,8 +177,12 @@ def run_start(args: argparse.Namespace) -> Result:
 
 
 def _measure(args: argparse.Namespace, bus_args: list[str]) -> Result:
+    with tempfile.TemporaryDirectory(prefix="silvertine-ui-start-") as tmp:
+        return _launches(args, bus_args, Path(tmp))
+
+
+def _launches(args: argparse.Namespace, bus_args: list[str], workdir: Path) -> Result:
     runs = args.start_only
-    workdir = Path(tempfile.mkdtemp(prefix="silvertine-ui-start-"))
     env = terminal_env(workdir)
     desk_argv = [sys.executable, "-m", "silvertine_tui", "run", *bus_args]
     desk_markers = [DESK_MARKER, PROGRESS_MARKER] if args.journal else [DESK_MARKER]
