@@ -24,19 +24,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import fcntl
 import json
 import logging
 import math
 import os
-import pty
 import re
 import shutil
-import struct
-import subprocess
 import sys
 import tempfile
-import termios
 import threading
 import time
 from dataclasses import dataclass, field
@@ -47,6 +42,7 @@ from typing import Any
 from silvertine_tui.config import UIConfig
 
 from ._cli import Command, Result, fmt_value, percentile, progress, render_rows
+from .ui_start import HEIGHT, WIDTH, compile_bytecode, spawn_on_pty, terminal_env
 
 TARGETS: dict[str, tuple[str, float]] = {
     "event_loop_lag_p99_ms": ("<", 50.0),
@@ -85,7 +81,6 @@ TRUECOLOR_KEYS = (
 DESK_MARKER = b"SILVERTINE"  # the header bar, in the desk's first frame
 BARE_MARKER = b"REFERENCE"  # benchmarks.ui_bare's header row
 
-WIDTH, HEIGHT = 120, 36
 DEFAULT_FRAME_RATE = float(UIConfig.model_fields["frame_rate"].default)
 SENTINEL_BASE = 10_000  # sentinel bid = BASE + seq + 0.37, ask + 0.02: "10,123.37"
 SENTINEL_EVERY_S = 0.02
@@ -141,7 +136,7 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
         risk=risk,
     )
     session = Session(settings)
-    await session.start()
+    await session.open()  # as `silvertine` does: the app starts the session behind the desk
     state_dir = Path(args.result).parent
     extra: dict[str, Any] = {}
     if args.toast_timeout is not None:
@@ -511,14 +506,7 @@ def _spawn_and_measure(args: argparse.Namespace, kind: str, colorterm: str | Non
     workdir = Path(tempfile.mkdtemp(prefix="silvertine-ui-bench-"))
     result_path = workdir / "child.json"
     start_path = result_path.with_suffix(".start")
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", HEIGHT, WIDTH, 0, 0))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTUAL")}
-    env.pop("COLORTERM", None)
-    env.pop("NO_COLOR", None)
-    env.update({"TERM": "xterm-256color", "XDG_STATE_HOME": str(workdir)})
-    if colorterm is not None:
-        env["COLORTERM"] = colorterm
+    env = terminal_env(workdir, colorterm)
     common = [
         "--result", str(result_path), "--rate", str(args.rate), "--symbols", str(args.symbols),
         "--seconds", str(args.seconds), "--warmup", str(args.warmup),
@@ -539,11 +527,7 @@ def _spawn_and_measure(args: argparse.Namespace, kind: str, colorterm: str | Non
         marker = BARE_MARKER
     progress(f"ui: {kind} at {'COLORTERM=' + colorterm if colorterm else '256 colours'}")
     spawned = time.monotonic()
-    proc = subprocess.Popen(
-        argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
-        start_new_session=True,
-    )  # fmt: skip
-    os.close(slave)
+    proc, master = spawn_on_pty(argv, env)
     term = Terminal(master)
     term.start()
     presses: list[float] = []
@@ -638,6 +622,14 @@ def _ratio(a: float, b: float) -> float:
 
 
 def run(args: argparse.Namespace) -> Result:
+    if args.start_only:
+        from .ui_start import run_start
+
+        start = run_start(args)
+        key = "ratio_start_vs_bare"
+        start["targets_met"] = {key: _met(start[key], *TARGETS[key])}
+        return start
+    compile_bytecode()  # an installed app's start (see benchmarks/ui_start.py)
     started = time.monotonic()
     progress(
         f"ui: a working desk ({args.working} working orders, {args.positions} positions, "
@@ -738,6 +730,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="diagnosis only, not the app as shipped: how long toasts stay (the app's 6 s)",
     )
+    parser.add_argument(
+        "--start-only",
+        type=int,
+        metavar="N",
+        help="only the start: launch the real `silvertine` and the bare app N times each, "
+        "alternately, until their first frame (see benchmarks/ui_start.py)",
+    )
+    parser.add_argument(
+        "--journal",
+        type=int,
+        default=0,
+        metavar="EVENTS",
+        help="with --start-only: the desk on Redis with this many journaled events",
+    )
+    parser.add_argument("--redis-url", help="with --journal: this Redis (default: a throwaway)")
     parser.add_argument("--dump", metavar="PATH", help="write what each terminal received")
     parser.add_argument("--profile", metavar="PATH", help="cProfile the app process to PATH")
 

@@ -17,6 +17,7 @@ from . import __version__
 from .config import ConfigError, Settings, format_config_error, load_settings
 
 if TYPE_CHECKING:
+    from .brokers import BrokerRegistry
     from .engine import Session
 
 EXIT_OK = 0
@@ -108,7 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "replay":
         return _replay(settings, args)
-    problems = _unloadable_brokers(settings)
+    from .brokers import BrokerRegistry
+
+    registry = BrokerRegistry()
+    problems = _unloadable_brokers(settings, registry)
     if problems:
         print("silvertine: the config names brokers that cannot be loaded:", file=sys.stderr)
         for problem in problems:
@@ -120,17 +124,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_CONFIG
     if args.headless:
-        return _headless(settings)
-    return _run(settings, theme=args.theme)
+        return _headless(settings, registry)
+    return _run(settings, registry, theme=args.theme)
 
 
-def _unloadable_brokers(settings: Settings) -> list[str]:
+def _unloadable_brokers(settings: Settings, registry: BrokerRegistry) -> list[str]:
     """`brokers[i] (name): why` for each enabled broker whose adapter cannot be imported,
-    checked before anything starts so that it is a config error, not a traceback."""
-    from .brokers import BrokerRegistry
+    checked before anything starts so that it is a config error, not a traceback. Only
+    the configured adapters are imported (the registry imports them by name)."""
     from .brokers.errors import ConfigurationError
 
-    registry = BrokerRegistry()
     problems = []
     for index, config in enumerate(settings.brokers):
         if not config.enabled:
@@ -177,7 +180,7 @@ async def _open(session: Session) -> bool:
     return True
 
 
-def _headless(settings: Settings) -> int:
+def _headless(settings: Settings, registry: BrokerRegistry) -> int:
     from .engine import Session
     from .logsetup import setup_logging
 
@@ -190,7 +193,7 @@ def _headless(settings: Settings) -> int:
         from .events import describe
 
         events_log = logging.getLogger("silvertine.events")
-        session = Session(settings)
+        session = Session(settings, registry=registry)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 
@@ -229,13 +232,13 @@ def _headless(settings: Settings) -> int:
     return asyncio.run(go())
 
 
-def _run(settings: Settings, theme: str | None = None) -> int:
+def _run(settings: Settings, registry: BrokerRegistry, theme: str | None = None) -> int:
     from .engine import Session
     from .logsetup import setup_logging
     from .ui.app import SilvertineApp
 
     log_file = setup_logging(settings.log.file, settings.log.level)
-    session = Session(settings)
+    session = Session(settings, registry=registry)
 
     async def go() -> int:
         # Only the bus is opened here (an unreachable one is a clear message, not a

@@ -1,7 +1,9 @@
 """Build adapters from config by type; third parties join via entry points.
 
-Adapter modules are imported lazily: a paper-only start never imports python-binance
-or ib_async.
+Adapter modules are imported lazily, by name, when a config asks for their type: a
+paper-only start never imports python-binance, aiohttp or ib_async. The installed
+packages' entry points are read only when a type is not built in (reading them opens
+every installed distribution's metadata: milliseconds at each start for nothing).
 """
 
 from __future__ import annotations
@@ -34,23 +36,32 @@ class BrokerRegistry:
     def __init__(self, builtin: dict[str, str] | None = None, *, discover: bool = True) -> None:
         self._targets: dict[str, str] = dict(BUILTIN if builtin is None else builtin)
         self._factories: dict[str, BrokerFactory] = {}
-        if discover:
-            for ep in entry_points(group=ENTRY_POINT_GROUP):
-                if ep.name in self._targets:
-                    log.warning("broker.entry_point_shadowed", extra={"type": ep.name})
-                    continue
-                self._targets[ep.name] = ep.value
+        self._discover = discover
+
+    def _discover_entry_points(self) -> None:
+        """Add the installed third-party adapters (once; built-in types win)."""
+        if not self._discover:
+            return
+        self._discover = False
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in self._targets:
+                log.warning("broker.entry_point_shadowed", extra={"type": ep.name})
+                continue
+            self._targets[ep.name] = ep.value
 
     def register(self, kind: str, factory: BrokerFactory) -> None:
         self._factories[kind] = factory
 
     @property
     def known(self) -> list[str]:
+        self._discover_entry_points()
         return sorted({*self._targets, *self._factories})
 
     def factory(self, kind: str) -> BrokerFactory:
         if kind in self._factories:
             return self._factories[kind]
+        if kind not in self._targets:
+            self._discover_entry_points()
         target = self._targets.get(kind)
         if target is None:
             raise ConfigurationError(

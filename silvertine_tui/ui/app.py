@@ -234,7 +234,9 @@ class SilvertineApp(App[None]):
         self._frame_timer = self.set_interval(
             1.0 / self.session.settings.ui.frame_rate, self.frame, name="frame"
         )
-        self.run_worker(self._boot(), group="boot", exit_on_error=True)
+        # Nothing that can come after the first frame goes before it: the session
+        # starts once the desk has been drawn.
+        self.call_after_refresh(self.run_worker, self._boot, group="boot", exit_on_error=True)
 
     async def _boot(self) -> None:
         """Start the session behind the desk: the desk is on screen at once, with a

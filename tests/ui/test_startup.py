@@ -11,7 +11,9 @@ from silvertine_tui.brokers.errors import BrokerTimeout
 from silvertine_tui.domain import Side
 from silvertine_tui.engine.recovery import RecoveryProgress, StartPhase
 from silvertine_tui.engine.session import NOT_READY
-from silvertine_tui.ui.widgets.startup import ORDERS_WAIT, StartupBanner
+from silvertine_tui.ui.screens.main import MainScreen
+from silvertine_tui.ui.widgets.header import DeskHeader
+from silvertine_tui.ui.widgets.startup import ORDERS_WAIT, POLL_S, StartupBanner
 from silvertine_tui.ui.widgets.ticket import Ticket
 from tests.ui.conftest import Desk
 
@@ -44,6 +46,10 @@ async def test_the_ticket_refuses_with_the_reason_until_the_session_is_ready(
                 break
         assert desk.session.progress.phase == StartPhase.CONNECTING
         banner = app.screen.query_one(StartupBanner)
+        for _ in range(20):  # the banner shows the phase at its next poll (POLL_S)
+            if "connecting" in banner.shown[-1]:
+                break
+            await pilot.pause(POLL_S)
         assert "connecting brokers and reconciling" in banner.shown[-1]
         assert ORDERS_WAIT in banner.shown[-1]
 
@@ -108,3 +114,23 @@ async def test_a_failed_start_is_shown_on_the_banner_and_orders_stay_refused(
         assert "Orders are refused" in toasts[0].message
         assert desk.session.engine.not_ready == NOT_READY
         assert app.is_running
+
+
+async def test_the_session_starts_behind_the_first_frame(make_desk: Callable[..., Desk]) -> None:
+    """Recovery and the brokers' connects never hold the first frame back: the session
+    starts once the desk has been laid out and drawn."""
+    desk = make_desk()
+    app = desk.app
+    start = desk.session.start
+    seen: list[tuple[str, bool]] = []
+
+    async def start_after_looking() -> None:  # records, then starts the session as is
+        screen = app.screen
+        headers = screen.query(DeskHeader)
+        seen.append((type(screen).__name__, bool(headers) and headers.first().region.area > 0))
+        await start()
+
+    desk.session.start = start_after_looking  # type: ignore[method-assign]
+    async with app.run_test(size=(160, 48)) as pilot:
+        await desk.start(pilot)
+        assert seen == [(MainScreen.__name__, True)]
