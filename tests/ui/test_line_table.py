@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.style import Style
@@ -215,3 +216,40 @@ async def test_a_click_below_the_last_row_selects_nothing_new() -> None:
         assert table.selected_key() == "S1"
         await pilot.click(Prices, offset=(2, 6))  # blank, below S2
         assert table.selected_key() == "S1"
+
+
+def count_layouts(app: App[None]) -> Callable[[], int]:
+    """How many times the screen has been laid out since this was called."""
+    screen = app.screen
+    original = screen._refresh_layout
+    calls = [0]
+
+    def counted(*args: Any, **kwargs: Any) -> None:
+        calls[0] += 1
+        original(*args, **kwargs)
+
+    screen._refresh_layout = counted  # type: ignore[method-assign]
+    return lambda: calls[0]
+
+
+async def test_new_rows_lay_the_screen_out_only_when_a_scrollbar_appears() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 8)) as pilot:  # a header and 7 rows
+        table = app.table
+        table.update_rows([("S00", row("S00", "0"))])
+        await pilot.pause()
+        layouts = count_layouts(app)
+        for i in range(1, 7):
+            table.update_rows([(f"S{i:02d}", row(f"S{i:02d}", str(i)))])
+            await pilot.pause()
+        assert layouts() == 0
+        assert line(table, 7).startswith(" S06")
+        assert not table.show_vertical_scrollbar
+        table.update_rows([("S07", row("S07", "7"))])
+        await pilot.pause()
+        assert table.show_vertical_scrollbar
+        assert layouts() >= 1
+        await pilot.press("end")
+        table.focus()
+        await pilot.press("end")
+        assert table.scroll_offset.y == 1

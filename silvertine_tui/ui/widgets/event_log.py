@@ -19,6 +19,7 @@ from ..format import clock_text
 from ..keymap import bindings
 from ..model import LineKind, LogLine
 from .palette import DEFAULT_PALETTE, Palette
+from .scrolling import set_virtual_size
 
 SHORT_KINDS = {
     "order.request": "order",
@@ -64,9 +65,8 @@ class EventLog(ScrollView, can_focus=True):
             return
         self._seen = seen
         at_end = self.follow or self.scroll_offset.y >= self.max_scroll_y
-        self.virtual_size = Size(self.scrollable_content_region.width, len(self.lines))
+        set_virtual_size(self, Size(self.scrollable_content_region.width, len(self.lines)))
         if at_end:
-            # After the new virtual size is laid out, or the end is the old one.
             self.call_after_refresh(self._to_end)
         self.refresh()
 

@@ -25,6 +25,7 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from .scrolling import set_virtual_size
 from .table import Column
 
 CELL_PAD = 1  # one space before every cell: fifty symbols fit a half-width pane
@@ -140,7 +141,7 @@ class LineTable(ScrollView, can_focus=True):
             self._strips.clear()
             self._header = None
         if added or widened:
-            self.virtual_size = Size(self._offsets[-1], len(self._keys) + HEADER_ROWS)
+            set_virtual_size(self, Size(self._offsets[-1], len(self._keys) + HEADER_ROWS))
             self.refresh()
             return
         offsets = self._offsets
