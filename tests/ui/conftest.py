@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 import pytest_textual_snapshot  # type: ignore[import-untyped]
 from textual.pilot import Pilot
-from textual.widgets import DataTable
 
 from silvertine_tui.brokers.paper import PaperBroker
 from silvertine_tui.bus import BusOptions, MemoryBus
@@ -145,12 +144,6 @@ class Desk:
             await self.app.workers.wait_for_complete(pending)
         self.app.frame()
         await pilot.pause()
-        # A DataTable sizes its columns when its own queue goes idle; on a loaded
-        # machine that can come after the screenshot (cells cut to the header's width).
-        for _ in range(100):
-            if not any(t._require_update_dimensions for t in self.app.screen.query(DataTable)):
-                break
-            await pilot.pause()
 
     def busy(self) -> bool:
         return any(w.group in COMMAND_GROUPS and not w.is_finished for w in self.app.workers)

@@ -29,9 +29,10 @@ def assert_fits(table: KeyedTable) -> None:
         f"{name}: a horizontal scrollbar (virtual width {table.virtual_size.width} "
         f"> {table.scrollable_content_region.width}); shown {table.shown_columns}"
     )
-    for column in table.columns.values():
-        width = column.width if not column.auto_width else column.content_width
-        assert column.label.cell_len <= width, f"{name}: header {column.label.plain!r} is cut"
+    for column in table.COLUMNS:
+        if column.key in table.shown_columns:
+            width = table.column_width(column.key)
+            assert len(column.label) <= width, f"{name}: header {column.label!r} is cut"
     # The columns dropped are the least important ones.
     shown = set(table.shown_columns)
     kept = [c.priority for c in table.COLUMNS if c.key in shown]
