@@ -253,3 +253,28 @@ async def test_new_rows_lay_the_screen_out_only_when_a_scrollbar_appears() -> No
         table.focus()
         await pilot.press("end")
         assert table.scroll_offset.y == 1
+
+
+async def test_rows_below_the_screen_repaint_nothing_a_removal_repaints_from_it_down() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 6)) as pilot:  # a header and 5 rows on screen
+        table = app.table
+        table.update_rows((f"S{i:02d}", row(f"S{i:02d}", str(i))) for i in range(20))
+        await pilot.pause()
+        painted: list[Region] = []
+        original = table.refresh
+
+        def spy(*regions: Region, **kwargs: Any) -> LineTable:
+            painted.extend(regions or [Region(0, 0, 9999, 9999)])
+            return original(*regions, **kwargs)
+
+        table.refresh = spy  # type: ignore[method-assign,assignment]
+        table.update_rows([("S20", row("S20", "20"))])
+        table.remove_rows(["S20", "S19"])
+        assert painted == []  # all below the screen (the scrollbar follows)
+        table.remove_rows(["S02"])
+        # Rows 2.. moved up: the lines from row 2 (screen line 3) to the bottom.
+        assert painted == [Region(0, 3, table.scrollable_content_region.width, 3)]
+        await pilot.pause()
+        assert line(table, 3).startswith(" S03")
+        assert table.row_count == 18

@@ -134,7 +134,8 @@ class LineTable(ScrollView, can_focus=True):
         widths = self._widths
         position = self._position
         spans: list[tuple[int, int, int]] = []  # row, first and last changed column
-        added = widened = grew = False
+        first_new = len(self._keys)
+        widened = grew = False
         for key, cells in rows:
             new = tuple(cells)
             old = self._cells.get(key)
@@ -151,7 +152,7 @@ class LineTable(ScrollView, can_focus=True):
             if old is None:
                 self._index[key] = len(self._keys)
                 self._keys.append(key)
-                added = True
+                first_new = min(first_new, self._index[key])
                 continue
             changed = [
                 position[col]
@@ -161,11 +162,14 @@ class LineTable(ScrollView, can_focus=True):
             if changed:
                 self.cell_updates += len(changed)
                 spans.append((self._index[key], changed[0], changed[-1]))
+        added = first_new < len(self._keys)
         if (added or grew or self._too_wide()) and self._fit_columns():
             return  # the columns shown changed: every row was drawn again
-        if added or widened:
+        if widened:
             self._reshape()
             return
+        if added:
+            self._rows_moved(first_new)
         offsets = self._offsets
         for row, first, last in spans:
             self._refresh_row(row, offsets[first], offsets[last + 1])
@@ -176,6 +180,7 @@ class LineTable(ScrollView, can_focus=True):
         gone = {key for key in keys if key in self._cells}
         if not gone:
             return
+        first = min(self._index[key] for key in gone)
         for key in gone:
             del self._cells[key]
             self._strips.pop(key, None)
@@ -183,7 +188,7 @@ class LineTable(ScrollView, can_focus=True):
         self._index = {key: i for i, key in enumerate(self._keys)}
         self.cursor_row = max(0, min(self.cursor_row, len(self._keys) - 1))
         if not self._fit_columns():
-            self._reshape()
+            self._rows_moved(first)
 
     def clear_rows(self) -> None:
         """No rows; the columns narrow to their labels again."""
@@ -222,12 +227,23 @@ class LineTable(ScrollView, can_focus=True):
         self._reshape()
 
     def _reshape(self) -> None:
-        """Rows came, went, or columns moved: every row drawn again at the next frame."""
+        """The columns moved: every row drawn again at the next frame."""
         self._column_offsets()
         self._strips.clear()
         self._header = None
         set_virtual_size(self, Size(self._offsets[-1], len(self._keys) + HEADER_ROWS))
         self.refresh()
+
+    def _rows_moved(self, first: int) -> None:
+        """Rows were added or removed from row `first` on: repaint the lines on screen
+        from there down (rows are only appended: new orders and the ones leaving are
+        mostly below the screen, and then nothing is repainted but the scrollbar)."""
+        set_virtual_size(self, Size(self._offsets[-1], len(self._keys) + HEADER_ROWS))
+        top = self.scroll_offset.y
+        y = HEADER_ROWS + max(0, first - top)
+        bottom = HEADER_ROWS + self.rows_on_screen
+        if y < bottom:
+            self.refresh(Region(0, y, self.scrollable_content_region.width, bottom - y))
 
     @property
     def rows_on_screen(self) -> int:

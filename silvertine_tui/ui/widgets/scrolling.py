@@ -16,8 +16,8 @@ from textual.widget import Widget
 
 
 def set_virtual_size(view: ScrollView, size: Size) -> None:
-    """Give `view` a new scrollable size and repaint it; a layout only if a scrollbar
-    comes or goes (Textual's `_refresh_scrollbars` asks for it then)."""
+    """Give `view` a new scrollable size (the caller repaints what moved); a layout only
+    if a scrollbar comes or goes (Textual's `_refresh_scrollbars` asks for it then)."""
     if size == view.virtual_size:
         return
     view.set_reactive(Widget.virtual_size, size)
@@ -26,4 +26,3 @@ def set_virtual_size(view: ScrollView, size: Size) -> None:
         view._scroll_update(size)
     else:  # not laid out yet: the first layout sizes everything
         view.refresh(layout=True)
-    view.refresh()
