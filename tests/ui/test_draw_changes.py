@@ -41,8 +41,11 @@ async def test_quotes_do_not_redraw_orders_or_balances(make_desk) -> None:
         desk.clock.advance(0.05)
         await desk.step(pilot, 10, seconds=0.05)
         assert (blotter.syncs, balances.syncs, positions.syncs) == before
-        # The next second: the positions take the new marks, once.
-        await desk.step(pilot, 1, seconds=1.0)
+        # The next second: the positions take the new marks, once. (The marks settle
+        # first: a frame of a new second drawn before the last quote was applied would
+        # draw the mark before it, and that one would wait for the second after.)
+        await desk.step(pilot, 1, seconds=0.05)
+        await desk.next_second(pilot)
         assert (blotter.syncs, balances.syncs) == before[:2]
         assert positions.syncs == before[2] + 1
         mark = engine.portfolio.mark("ETHUSDT.PAPER")
@@ -96,7 +99,8 @@ async def test_only_the_rows_whose_events_arrived_are_drawn(make_desk) -> None:
         assert balances.rows_drawn == money
         assert positions.rows_drawn == held
         # The next second: the position's row takes its new mark, once.
-        await desk.step(pilot, 1, seconds=1.0)
+        await desk.step(pilot, 1, seconds=0.05)
+        await desk.next_second(pilot)
         assert blotter.rows_drawn == orders
         assert positions.rows_drawn - held == Counter({"paper/main/ETHUSDT.PAPER": 1})
 
