@@ -10,7 +10,7 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 
 from silvertine_tui.ui.widgets.line_table import Cell, LineTable
-from silvertine_tui.ui.widgets.table import Column
+from silvertine_tui.ui.widgets.table import Column, KeyedTable
 
 GREEN = Style(color="green")
 
@@ -278,3 +278,40 @@ async def test_rows_below_the_screen_repaint_nothing_a_removal_repaints_from_it_
         await pilot.pause()
         assert line(table, 3).startswith(" S03")
         assert table.row_count == 18
+
+
+class Orders(KeyedTable):
+    COLUMNS = (
+        Column("symbol", "Symbol"),
+        Column("status", "Status"),
+        Column("type", "Type", priority=1),
+    )
+
+
+class OrdersApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Orders(id="orders")
+
+
+def order(symbol: str, status: str) -> tuple[Cell, ...]:
+    return (Cell(symbol), Cell(status), Cell("LIMIT"))
+
+
+async def test_a_column_pushed_out_by_a_passing_value_comes_back_once_a_second() -> None:
+    app = OrdersApp()
+    async with app.run_test(size=(25, 6)) as pilot:  # 23 cells with NEW, 28 with PENDING
+        table = app.query_one(Orders)
+        table.sync({"A": order("AAA", "NEW")})
+        await pilot.pause()
+        assert table.shown_columns == ["symbol", "status", "type"]
+        rebuilds = table.rebuilds
+        for n in range(5):  # orders passing through PENDING_NEW, one after the other
+            table.update_rows([(f"P{n}", order("BBB", "PENDING_NEW"))])
+            assert table.shown_columns == ["symbol", "status"]
+            table.remove_rows([f"P{n}"])
+            assert table.shown_columns == ["symbol", "status"]  # not back with every order
+        assert table.rebuilds == rebuilds + 1  # dropped once, not 2 x 5 times
+        table.refit()  # the next second
+        assert table.shown_columns == ["symbol", "status", "type"]
+        await pilot.pause()
+        assert line(table, 1).startswith(" AAA     NEW     LIMIT ")

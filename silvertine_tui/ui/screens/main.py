@@ -337,6 +337,10 @@ class MainScreen(Screen[None]):
                 self.ticket.refresh_instruments()
                 self.ticket.run_check()
 
+        if new_second:  # columns a passing value pushed out come back once a second
+            for table in (blotter, positions, balances, self.query_one(Signals)):
+                table.refit()
+
         # Cheap to compute; the pane redraws only when its text would change.
         model.health_dirty = False
         self.query_one(HealthPane).show(

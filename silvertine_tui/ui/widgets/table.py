@@ -90,15 +90,24 @@ class KeyedTable(LineTable):
 
     def _fit_columns(self) -> bool:
         before = self.rebuilds
-        self._refit()
+        self._refit(restore=False)
         return self.rebuilds != before
+
+    def refit(self) -> None:
+        """Show again the columns that fit now (the screen calls this once a second)."""
+        self._refit()
 
     def _too_wide(self) -> bool:
         # A column keeps the width of the widest value it held since the columns were
         # last chosen: when values got narrower the table may be wider than its pane.
         return self._mounted and self._offsets[-1] > self._content_width()
 
-    def _refit(self, *, force: bool = False) -> None:
+    def _refit(self, *, force: bool = False, restore: bool = True) -> None:
+        """Choose the columns that fit. Without `restore` a column may drop but none
+        comes back: an order passing through PENDING_NEW widens Status for a moment, and
+        the Type column went and came back with every order (the whole pane repainted,
+        many times a second); it comes back at the next `refit` (once a second), or
+        when the table is empty."""
         if not self._mounted:
             return
         available = self._content_width()
@@ -106,6 +115,8 @@ class KeyedTable(LineTable):
             return
         shown = self._fit(available) if available > 0 else tuple(range(len(self.COLUMNS)))
         overflow = self._offsets[-1] > available
+        if not (restore or force or overflow or not self._cells or set(shown) <= set(self._shown)):
+            shown = self._shown
         # A table whose must-show columns alone are wider than the pane stays wide:
         # choose again once for that, not on every update.
         if shown != self._shown or force or (overflow and not self._overflowing):
@@ -124,6 +135,7 @@ class KeyedTable(LineTable):
         if remove_missing:
             self.remove_rows([k for k in self._cells if k not in rows])
         self.update_rows(rows.items())
+        self._refit()  # a full redraw: every column that fits
 
     # -- drawing -----------------------------------------------------------------------
 
