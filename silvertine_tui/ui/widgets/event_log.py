@@ -33,6 +33,9 @@ SHORT_KINDS = {
 }
 
 
+STRIPS_KEPT = 500  # lines' strips kept for repaints (a screenful is a few dozen)
+
+
 class EventLog(ScrollView, can_focus=True):
     BINDINGS = bindings("log")
     # No sideways scrolling: a line leads with what happened, and what does not fit
@@ -49,6 +52,8 @@ class EventLog(ScrollView, can_focus=True):
         self._fills: deque[LogLine] = deque()
         self._seen = (-1, -1)
         self.follow = True
+        self._strips: dict[tuple[bool, int], Strip] = {}
+        self._strips_base: Style | None = None
 
     @property
     def lines(self) -> deque[LogLine]:
@@ -63,6 +68,8 @@ class EventLog(ScrollView, can_focus=True):
         seen = (total, fills_total)
         if seen == self._seen and not force:
             return
+        if force:  # a new palette, a view switch: the kept strips are stale
+            self._strips.clear()
         self._seen = seen
         at_end = self.follow or self.scroll_offset.y >= self.max_scroll_y
         set_virtual_size(self, Size(self.scrollable_content_region.width, len(self.lines)))
@@ -93,12 +100,21 @@ class EventLog(ScrollView, can_focus=True):
         index = scroll_y + y
         lines = self.lines
         width = self.scrollable_content_region.width
-        if index >= len(lines):
-            return Strip.blank(width, self.rich_style)
-        line = lines[index]
-        text = self._text(line)
         base = self.rich_style
-        strip = Strip([Segment(text, base + self._style(line))], len(text))
+        if index >= len(lines):
+            return Strip.blank(width, base)
+        line = lines[index]
+        # The log scrolls with every new line, repainting every line on screen: each
+        # line's strip is built once (for this style) and kept while it may show.
+        key = (self.fills_only, line.number)
+        strip = self._strips.get(key)
+        if strip is None or self._strips_base != base:
+            if self._strips_base != base or len(self._strips) > STRIPS_KEPT:
+                self._strips.clear()
+                self._strips_base = base
+            text = self._text(line)
+            strip = Strip([Segment(text, base + self._style(line))], len(text))
+            self._strips[key] = strip
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     def on_mouse_scroll_up(self) -> None:
