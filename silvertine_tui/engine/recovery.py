@@ -167,7 +167,7 @@ def load_snapshot(engine: TradingEngine, snapshot: Snapshot) -> None:
             order.model_copy(deep=True),
             adopted=order.client_order_id in adopted,
         )
-        engine.oms.orders[order.client_order_id] = view
+        engine.oms.add(view)
     for pos in snapshot.positions:
         state = PositionState(
             pos.broker,

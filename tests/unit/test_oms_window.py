@@ -1,0 +1,188 @@
+"""Finished orders beyond a window leave memory; working orders never do; an evicted id
+stays refused; a late report for an evicted order is counted and never revives it."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from silvertine_tui.domain import Fill, OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
+from silvertine_tui.engine.oms import OMS, FinishedWindow, Outcome
+from silvertine_tui.engine.projection import DeskProjection
+from silvertine_tui.events import EventBase, FillEvent, OrderRequestEvent, OrderUpdateEvent
+
+SRC = "paper/main"
+MINUTE_NS = 60 * 10**9
+
+
+def req(cid: str, ts: int = 1, qty: str = "2") -> OrderRequestEvent:
+    return OrderRequestEvent.create(
+        SRC,
+        OrderRequest(
+            client_order_id=cid,
+            broker="paper",
+            account="main",
+            instrument="X.PAPER",
+            side=Side.BUY,
+            order_type=OrderType.LIMIT,
+            quantity=D(qty),
+            limit_price=D("10"),
+        ),
+        ts=ts,
+    )
+
+
+def upd(cid: str, status: OrderStatus, ts: int = 1) -> OrderUpdateEvent:
+    return OrderUpdateEvent.create(SRC, OrderUpdate(client_order_id=cid, status=status), ts=ts)
+
+
+def fill(cid: str, exec_id: str, qty: str = "1", ts: int = 1) -> FillEvent:
+    return FillEvent.create(
+        SRC,
+        Fill(
+            exec_id=exec_id,
+            client_order_id=cid,
+            broker="paper",
+            account="main",
+            instrument="X.PAPER",
+            side=Side.BUY,
+            quantity=D(qty),
+            price=D("10"),
+        ),
+        ts=ts,
+    )
+
+
+def finished(oms: OMS) -> set[str]:
+    return {c for c, v in oms.orders.items() if v.order.status.is_terminal}
+
+
+def test_the_oldest_finished_orders_leave_and_their_ids_stay_refused() -> None:
+    oms = OMS(FinishedWindow(orders=2, histories=2))
+    for n in range(5):
+        oms.apply(req(f"c{n}"), f"{n}-1")
+        oms.apply(upd(f"c{n}", OrderStatus.CANCELED), f"{n}-2")
+    oms.apply(req("w"), "9-1")  # working: stays whatever the window
+    assert set(oms.orders) == {"c3", "c4", "w"}
+    assert set(oms.retired) == {"c0", "c1", "c2"}
+    assert oms.retired["c1"] == ("paper", "main", "1-1", "1-2")
+    assert oms.take_evicted() == ["c0", "c1", "c2"]
+    assert oms.take_evicted() == []
+    assert oms.apply(req("c0")) is Outcome.DUPLICATE
+    assert "c0" not in oms.orders
+
+
+def test_finished_orders_older_than_the_age_limit_leave_by_the_events_clock() -> None:
+    oms = OMS(FinishedWindow(orders=100, minutes=1))
+    oms.apply(req("old", ts=0))
+    oms.apply(upd("old", OrderStatus.FILLED, ts=10**9))
+    oms.apply(req("w", ts=30 * 10**9))
+    assert "old" in oms.orders  # finished 29 s before: kept
+    oms.apply(upd("w", OrderStatus.NEW, ts=10**9 + MINUTE_NS + 1))
+    assert "old" not in oms.orders
+    assert "old" in oms.retired
+    assert "w" in oms.orders
+
+
+def test_histories_beyond_their_window_are_dropped_with_the_order_kept() -> None:
+    oms = OMS(FinishedWindow(orders=10, histories=1))
+    for n in range(3):
+        oms.apply(req(f"c{n}"), f"{n}-1")
+        oms.apply(upd(f"c{n}", OrderStatus.REJECTED), f"{n}-2")
+    dropped = [c for c, v in oms.orders.items() if v.history_dropped]
+    assert dropped == ["c0", "c1"]
+    assert oms.orders["c0"].history == []
+    assert (oms.orders["c0"].first_entry, oms.orders["c0"].last_entry) == ("0-1", "0-2")
+    assert len(oms.orders["c2"].history) == 2
+    assert not oms.orders["c2"].history_dropped
+
+
+def test_a_late_report_for_an_evicted_order_is_counted_and_does_not_revive_it() -> None:
+    oms = OMS(FinishedWindow(orders=0))
+    oms.apply(req("c1"))
+    oms.apply(fill("c1", "e1", "2"))
+    assert "c1" in oms.retired
+    for late in (upd("c1", OrderStatus.CANCELED), fill("c1", "e2", "1")):
+        assert oms.apply(late) is Outcome.EVICTED
+    assert "c1" not in oms.orders
+    assert oms.parked_count() == 0
+    assert oms.counters[Outcome.EVICTED] == 2
+
+
+def test_a_late_fill_for_an_evicted_order_still_moves_the_position() -> None:
+    # Fills are money: the portfolio takes it even though the order has left memory.
+    projection = DeskProjection(window=FinishedWindow(orders=0))
+    projection.apply(req("c1"))
+    projection.apply(upd("c1", OrderStatus.CANCELED))
+    assert projection.order("c1") is None
+    changes = projection.take()
+    assert "c1" in changes.orders  # its row leaves the desk
+    applied = projection.apply(fill("c1", "late", "1"))
+    assert applied.outcome is Outcome.EVICTED
+    assert projection.position("paper", "main", "X.PAPER") == D("1")
+    assert projection.order("c1") is None
+
+
+ACTIONS = st.lists(
+    st.tuples(
+        st.integers(0, 5),
+        st.sampled_from(["req", "new", "fill", "cancel", "reject", "expire"]),
+        st.integers(0, 120),  # seconds of the event's clock
+    ),
+    max_size=60,
+)
+
+
+def event_for(cid: str, action: str, n: int, ts: int) -> EventBase:
+    match action:
+        case "req":
+            return req(cid, ts=ts)
+        case "new":
+            return upd(cid, OrderStatus.NEW, ts=ts)
+        case "fill":
+            return fill(cid, f"{cid}-{n}", ts=ts)
+        case "cancel":
+            return upd(cid, OrderStatus.CANCELED, ts=ts)
+        case "reject":
+            return upd(cid, OrderStatus.REJECTED, ts=ts)
+        case _:
+            return upd(cid, OrderStatus.EXPIRED, ts=ts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    actions=ACTIONS,
+    keep=st.integers(0, 3),
+    histories=st.integers(0, 3),
+    minutes=st.sampled_from([0.0, 0.5, 1.0]),
+)
+def test_whatever_the_order_of_events_the_window_holds(
+    actions: list[tuple[int, str, int]], keep: int, histories: int, minutes: float
+) -> None:
+    oms = OMS(FinishedWindow(orders=keep, minutes=minutes, histories=histories))
+    everything = OMS(FinishedWindow(orders=10**6, histories=10**6))  # nothing evicted
+    clock = 0
+    for n, (i, action, seconds) in enumerate(actions):
+        clock = max(clock, seconds * 10**9)  # the journal's clock does not run back
+        event = event_for(f"c{i}", action, n, clock)
+        oms.apply(event, f"{n}-0")
+        everything.apply(event, f"{n}-0")
+        # Working orders are never evicted, and held orders are exactly as they would be.
+        for cid, view in everything.orders.items():
+            if not view.order.status.is_terminal:
+                assert cid in oms.orders
+        for cid, view in oms.orders.items():
+            full = everything.orders[cid].order
+            assert (view.order.status, view.order.filled_qty) == (full.status, full.filled_qty)
+        assert len(finished(oms)) <= keep
+        assert sum(not v.history_dropped for c, v in oms.orders.items() if c in finished(oms)) <= (
+            histories
+        )
+        assert not set(oms.orders) & set(oms.retired)
+        # Every id the journal holds an order for is refused as a duplicate.
+        for cid in everything.orders:
+            assert oms.known(cid)
+            assert oms.apply(req(cid, ts=clock)) is Outcome.DUPLICATE
+        assert oms.parked_count() == everything.parked_count()
