@@ -11,11 +11,20 @@ Target (issue 10): a 30-minute idle run stays within 10 MB of its 5-minute RSS.
 `--snapshot-every` seconds (`DIR/snap-<seconds>.pickle`): compare two with
 `python -m benchmarks.idle --compare A B` to see which lines allocated what stays.
 The RSS figures of such a run include tracemalloc's own bookkeeping.
+
+`--journal-orders N` measures start-up on a large journal instead of the empty default:
+N order lifecycles of five events (`benchmarks.engine.order_lifecycle`, the start-up
+test's journal) are written to a throwaway redis-server (or `--redis-url`, under a
+prefix of its own) and the desk starts on it. Reported beside the rest: when the log
+says the journal was replayed (`recovered_after_s`) and the RSS then.
+`--app-path DIR` runs the app from another checkout (a reference measured in the same
+run, e.g. `git archive main | tar -x -C DIR`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import os
 import pty
@@ -26,10 +35,12 @@ import tempfile
 import termios
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ._cli import Command, Result, progress, render_flat
+from ._redis import redis_server
 
 WIDTH, HEIGHT = 120, 36
 TARGET_MB = 10.0
@@ -55,6 +66,13 @@ def _drain(master: int, counted: list[int]) -> None:
         counted[0] += len(data)
 
 
+def _replayed(log_file: Path) -> bool:
+    try:
+        return "recovery.replayed" in log_file.read_text(errors="replace")
+    except FileNotFoundError:
+        return False
+
+
 def _at(samples: list[tuple[float, float]], second: float) -> float:
     """RSS of the first sample at or after `second` (the last one if none)."""
     for at, rss in samples:
@@ -63,7 +81,44 @@ def _at(samples: list[tuple[float, float]], second: float) -> float:
     return samples[-1][1]
 
 
+def write_journal(url: str, prefix: str, orders: int) -> None:
+    from redis import Redis
+
+    from .engine import order_lifecycle
+
+    stream = f"{prefix}:exec:paper:main"
+    raw = Redis.from_url(url)
+    try:
+        for start in range(1, orders + 1, 500):
+            pipe = raw.pipeline(transaction=False)
+            for n in range(start, min(start + 500, orders + 1)):
+                for fields in order_lifecycle(n, prefix="idle"):
+                    pipe.xadd(stream, fields)  # type: ignore[arg-type]
+            pipe.execute()
+            if start % 10_000 == 1:
+                progress(f"idle: journal {start - 1:,} of {orders:,} orders written")
+    finally:
+        raw.close()
+
+
+@contextlib.contextmanager
+def journal(args: argparse.Namespace) -> Iterator[dict[str, str]]:
+    """The bus settings of the child: the default (memory://), or a Redis journal."""
+    if not args.journal_orders:
+        yield {}
+        return
+    prefix = f"idle-bench-{os.getpid()}"
+    with redis_server(args.redis_url) as url:
+        write_journal(url, prefix, args.journal_orders)
+        yield {"SILVERTINE_BUS__URL": url, "SILVERTINE_BUS__PREFIX": prefix}
+
+
 def run(args: argparse.Namespace) -> Result:
+    with journal(args) as bus_env:
+        return _measure(args, bus_env)
+
+
+def _measure(args: argparse.Namespace, bus_env: dict[str, str]) -> Result:
     workdir = Path(tempfile.mkdtemp(prefix="silvertine-idle-bench-"))
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", HEIGHT, WIDTH, 0, 0))
@@ -78,8 +133,12 @@ def run(args: argparse.Namespace) -> Result:
             "TERM": "xterm-256color",
             "XDG_STATE_HOME": str(workdir / "state"),
             "XDG_CONFIG_HOME": str(workdir / "config"),
+            **bus_env,
         }
     )
+    if args.app_path:
+        env["PYTHONPATH"] = os.pathsep.join([args.app_path, str(Path.cwd())])
+    log_file = workdir / "state" / "silvertine" / "silvertine.log"
     if args.tracemalloc:
         Path(args.tracemalloc).mkdir(parents=True, exist_ok=True)
         argv = [
@@ -100,15 +159,20 @@ def run(args: argparse.Namespace) -> Result:
     samples: list[tuple[float, float]] = []
     start = time.monotonic()
     next_report = 60.0
+    recovered: tuple[float, float] | None = None
     try:
         while (elapsed := time.monotonic() - start) < seconds:
             if proc.poll() is not None:
                 raise RuntimeError(f"silvertine exited early (code {proc.returncode})")
             samples.append((elapsed, _rss_mb(proc.pid)))
+            if recovered is None and _replayed(log_file):
+                recovered = samples[-1]
+                progress(f"idle: journal replayed after {elapsed:.1f} s, RSS {recovered[1]:.1f} MB")
             if elapsed >= next_report:
                 progress(f"idle: {elapsed / 60:.0f} min, RSS {samples[-1][1]:.1f} MB")
                 next_report += 60.0
-            time.sleep(min(args.sample, max(0.0, seconds - elapsed)))
+            wait = args.sample if recovered is not None else min(args.sample, 0.5)
+            time.sleep(min(wait, max(0.0, seconds - elapsed)))
         samples.append((time.monotonic() - start, _rss_mb(proc.pid)))
     finally:
         if proc.poll() is None:
@@ -128,6 +192,10 @@ def run(args: argparse.Namespace) -> Result:
     growth = end - at5
     return {
         "minutes": args.minutes,
+        "journal_orders": args.journal_orders,
+        "recovered_after_s": round(recovered[0], 1) if recovered else None,
+        "rss_at_recovery_mb": round(recovered[1], 1) if recovered else None,
+        "app_path": args.app_path or "(this checkout)",
         "rss_start_mb": round(samples[0][1], 1),
         "rss_1min_mb": round(_at(samples, 60.0), 1),
         "rss_5min_mb": round(at5, 1),
@@ -167,6 +235,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--snapshot-every", type=float, default=120.0, help="seconds between snapshots"
     )
+    parser.add_argument(
+        "--journal-orders", type=int, default=0, help="start on a Redis journal of N orders"
+    )
+    parser.add_argument("--redis-url", default="", help="Redis for --journal-orders")
+    parser.add_argument("--app-path", default="", help="run the app from this checkout")
 
 
 COMMAND = Command(

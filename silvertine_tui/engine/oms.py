@@ -10,6 +10,10 @@ Memory is bounded by a window of finished orders (`FinishedWindow`): working ord
 always stay; of the finished ones (FILLED, CANCELED, REJECTED, EXPIRED) the newest
 `orders` stay (and none older than `minutes`, by the events' own clock so that a
 replay evicts the same orders), and of those the newest `histories` keep their events.
+An order holding an instrument's last fill (`hold`) is not evicted while it does:
+reconcile asks the venue for the fills from that one on, and a snapshot must carry its
+execution ids so that a fill at the same venue time is not taken as missed (at most
+one such order per instrument and account, beside the window).
 An evicted order leaves a compact `Retired` record: enough to refuse its id again and
 to find its events in the journal (the entry ids of its first and last event), which
 keeps everything. A late report for an evicted order is counted (`EVICTED`), logged
@@ -140,6 +144,10 @@ class OMS:
         self._finished: OrderedDict[str, int] = OrderedDict()
         # Of those, the ones whose history is still held, oldest first.
         self._histories: OrderedDict[str, None] = OrderedDict()
+        # (broker, account, instrument) -> the order holding its last fill; finished
+        # ones among them wait here (id -> when it finished) instead of in `_finished`.
+        self._holders: dict[tuple[str, str, str], str] = {}
+        self._held: dict[str, int] = {}
         self._evicted: list[str] = []
 
     # -- queries --------------------------------------------------------------------
@@ -164,7 +172,19 @@ class OMS:
         return client_order_id in self.orders or client_order_id in self.retired
 
     def finished_count(self) -> int:
+        """Finished orders in memory, those holding an instrument's last fill apart."""
         return len(self._finished)
+
+    def hold(self, key: tuple[str, str, str], client_order_id: str) -> None:
+        """The order holding the last fill of `key` (broker, account, instrument)."""
+        before = self._holders.get(key)
+        if before == client_order_id:
+            return
+        self._holders[key] = client_order_id
+        if client_order_id in self._finished:
+            self._held[client_order_id] = self._finished.pop(client_order_id)
+        if before is not None and before in self._held and before not in self._holders.values():
+            self._finished[before] = self._held.pop(before)  # back in the window
 
     def take_evicted(self) -> list[str]:
         """Ids evicted since the last call (their rows leave the desk)."""
@@ -225,17 +245,16 @@ class OMS:
         view.history_dropped = not view.history
         if view.order.status.is_terminal:
             self._finish(view, finished_ns)
-        self._evict(finished_ns)
-
-    def add_retired(self, client_order_id: str, retired: Retired) -> None:
-        if client_order_id not in self.orders:
-            self.retired[client_order_id] = retired
+        # Evicted at the next event: the snapshot's last fills are held by then.
 
     def _finish(self, view: OrderView, now_ns: int) -> None:
         coid = view.client_order_id
-        if coid in self._finished:
+        if coid in self._finished or coid in self._held:
             return
-        self._finished[coid] = now_ns
+        if coid in self._holders.values():
+            self._held[coid] = now_ns
+        else:
+            self._finished[coid] = now_ns
         if not view.history_dropped:
             self._histories[coid] = None
 

@@ -239,12 +239,16 @@ class DeskProjection:
                 return self._done(outcome is Outcome.APPLIED, outcome)
             case FillEvent():
                 fill = event.payload
+                # The portfolio first: the order of an instrument's last fill is held
+                # before the OMS evicts what the window lets go.
+                took = self.portfolio.apply(event)
+                if took:
+                    key = (fill.broker, fill.account, fill.instrument)
+                    changes.positions.add(key)
+                    self._hold_last_fill(key)
                 outcome = self.oms.apply(event, entry_id)
                 if outcome in TOUCHED:
                     changes.orders[fill.client_order_id] = None
-                took = self.portfolio.apply(event)
-                if took:
-                    changes.positions.add((fill.broker, fill.account, fill.instrument))
                     if fill.fee_currency and fill.broker in self.portfolio.spot_brokers:
                         # A fee in an asset comes out of another position of the account.
                         changes.positions.update(
@@ -319,6 +323,12 @@ class DeskProjection:
             case _:
                 outcome = self.oms.apply(event, entry_id)
                 return self._done(outcome is Outcome.APPLIED, outcome)
+
+    def _hold_last_fill(self, key: Key) -> None:
+        """The order of an instrument's last fill stays in memory (see `OMS.hold`)."""
+        last = self.portfolio.last_fills.get(key[:2], {}).get(key[2])
+        if last is not None:
+            self.oms.hold(key, last.client_order_id)
 
     def _done(self, changed: bool, outcome: Outcome | None = None) -> Applied:
         if changed:

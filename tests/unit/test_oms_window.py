@@ -186,3 +186,20 @@ def test_whatever_the_order_of_events_the_window_holds(
             assert oms.known(cid)
             assert oms.apply(req(cid, ts=clock)) is Outcome.DUPLICATE
         assert oms.parked_count() == everything.parked_count()
+
+
+def test_the_order_of_an_instruments_last_fill_stays_until_another_fills() -> None:
+    # Reconcile asks the venue from that fill on; a snapshot must hold its exec ids.
+    projection = DeskProjection(window=FinishedWindow(orders=0))
+    projection.apply(req("c1"))
+    projection.apply(fill("c1", "e1", "2"))
+    assert projection.order("c1") is not None  # FILLED, but holds the last fill
+    projection.apply(req("c2"))
+    projection.apply(upd("c2", OrderStatus.CANCELED))
+    assert projection.order("c2") is None  # no fill: evicted at once
+    assert projection.order("c1") is not None
+    projection.apply(req("c3"))
+    projection.apply(fill("c3", "e3", "2"))
+    assert projection.order("c1") is None
+    assert projection.order("c3") is not None
+    assert projection.oms.finished_count() == 0  # the holder is beside the window
