@@ -8,7 +8,11 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from silvertine_tui.bus import MemoryBus
+from silvertine_tui.config import RiskConfig
 from silvertine_tui.domain import Fill, OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
+from silvertine_tui.engine.anomalies import AnomalyKind
+from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.engine.oms import OMS, FinishedWindow, Outcome
 from silvertine_tui.engine.projection import DeskProjection
 from silvertine_tui.events import EventBase, FillEvent, OrderRequestEvent, OrderUpdateEvent
@@ -203,3 +207,17 @@ def test_the_order_of_an_instruments_last_fill_stays_until_another_fills() -> No
     assert projection.order("c1") is None
     assert projection.order("c3") is not None
     assert projection.oms.finished_count() == 0  # the holder is beside the window
+
+
+def test_the_engine_counts_a_late_fill_for_an_evicted_order_as_an_anomaly() -> None:
+    engine = TradingEngine(MemoryBus(), [], RiskConfig(), window=FinishedWindow(orders=0))
+    engine.apply(req("c1"))
+    engine.apply(upd("c1", OrderStatus.CANCELED))
+    engine.apply(upd("c1", OrderStatus.NEW))  # a late copy of an earlier stage: no anomaly
+    assert engine.anomalies.take() == []
+    engine.apply(fill("c1", "late", "1"))
+    found = engine.anomalies.take()
+    assert [a.kind for a in found] == [AnomalyKind.REFUSED_REPORT]
+    assert "left memory" in found[0].message
+    assert engine.position("paper", "main", "X.PAPER") == D("1")
+    assert engine.oms.get("c1") is None
