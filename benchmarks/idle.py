@@ -73,6 +73,18 @@ def _replayed(log_file: Path) -> bool:
         return False
 
 
+def _start_failed(log_file: Path) -> str:
+    """The reason the session did not start, from its log ("" if it did not fail)."""
+    try:
+        text = log_file.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    for line in text.splitlines():
+        if "app.start_failed" in line:
+            return line[-400:]
+    return ""
+
+
 def _at(samples: list[tuple[float, float]], second: float) -> float:
     """RSS of the first sample at or after `second` (the last one if none)."""
     for at, rss in samples:
@@ -165,6 +177,9 @@ def _measure(args: argparse.Namespace, bus_env: dict[str, str]) -> Result:
             if proc.poll() is not None:
                 raise RuntimeError(f"silvertine exited early (code {proc.returncode})")
             samples.append((elapsed, _rss_mb(proc.pid)))
+            failed = _start_failed(log_file)
+            if failed:
+                raise RuntimeError(f"silvertine did not start: {failed}")
             if recovered is None and _replayed(log_file):
                 recovered = samples[-1]
                 progress(f"idle: journal replayed after {elapsed:.1f} s, RSS {recovered[1]:.1f} MB")

@@ -241,7 +241,7 @@ class Session:
             if engine.anomalies.pending:
                 await engine.publish_anomalies()
             if entry.stream == self.bus.layout.health:
-                await engine.republish_profiles(self.settings.bus.health_maxlen // 2)
+                await engine.republish_profiles(self.bus.options.health_maxlen // 2)
             if entry.stream.startswith(f"{self.bus.layout.prefix}:exec:"):
                 self._events_since_snapshot += 1
                 if self._events_since_snapshot >= every:
