@@ -243,6 +243,9 @@ class OMS:
         """An order loaded from a snapshot (its history is in the journal)."""
         self.orders[view.client_order_id] = view
         view.history_dropped = not view.history
+        # Where its events begin is not known: "-" (the journal's start), never the
+        # entry of the first event applied after the snapshot.
+        view.first_entry = view.first_entry or "-"
         if view.order.status.is_terminal:
             self._finish(view, finished_ns)
         # Evicted at the next event: the snapshot's last fills are held by then.

@@ -10,10 +10,18 @@ from hypothesis import strategies as st
 
 from silvertine_tui.bus import MemoryBus
 from silvertine_tui.config import RiskConfig
-from silvertine_tui.domain import Fill, OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
+from silvertine_tui.domain import (
+    Fill,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+)
 from silvertine_tui.engine.anomalies import AnomalyKind
 from silvertine_tui.engine.core import TradingEngine
-from silvertine_tui.engine.oms import OMS, FinishedWindow, Outcome
+from silvertine_tui.engine.oms import OMS, FinishedWindow, OrderView, Outcome
 from silvertine_tui.engine.projection import DeskProjection
 from silvertine_tui.events import EventBase, FillEvent, OrderRequestEvent, OrderUpdateEvent
 
@@ -221,3 +229,14 @@ def test_the_engine_counts_a_late_fill_for_an_evicted_order_as_an_anomaly() -> N
     assert "left memory" in found[0].message
     assert engine.position("paper", "main", "X.PAPER") == D("1")
     assert engine.oms.get("c1") is None
+
+
+def test_an_order_from_a_snapshot_is_read_back_from_the_journals_start() -> None:
+    projection = DeskProjection()
+    request = req("c1").payload
+    projection.oms.add(OrderView("paper", "main", Order.from_request(request)))
+    projection.apply(upd("c1", OrderStatus.NEW), "50-0")
+    span = projection.history_span("c1")
+    assert span is not None
+    assert (span.first, span.last) == ("-", "50-0")
+    assert not span.known
