@@ -39,19 +39,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ._cli import Command, Result, progress, render_flat
+from ._cli import Command, Result, progress, render_flat, rss_mb
 from ._redis import redis_server
 
 WIDTH, HEIGHT = 120, 36
 TARGET_MB = 10.0
-
-
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _drain(master: int, counted: list[int]) -> None:
@@ -176,7 +168,7 @@ def _measure(args: argparse.Namespace, bus_env: dict[str, str]) -> Result:
         while (elapsed := time.monotonic() - start) < seconds:
             if proc.poll() is not None:
                 raise RuntimeError(f"silvertine exited early (code {proc.returncode})")
-            samples.append((elapsed, _rss_mb(proc.pid)))
+            samples.append((elapsed, rss_mb(proc.pid)))
             failed = _start_failed(log_file)
             if failed:
                 raise RuntimeError(f"silvertine did not start: {failed}")
@@ -188,7 +180,7 @@ def _measure(args: argparse.Namespace, bus_env: dict[str, str]) -> Result:
                 next_report += 60.0
             wait = args.sample if recovered is not None else min(args.sample, 0.5)
             time.sleep(min(wait, max(0.0, seconds - elapsed)))
-        samples.append((time.monotonic() - start, _rss_mb(proc.pid)))
+        samples.append((time.monotonic() - start, rss_mb(proc.pid)))
     finally:
         if proc.poll() is None:
             proc.terminate()

@@ -2,49 +2,18 @@
 
 from __future__ import annotations
 
-from decimal import Decimal as D
-
+from benchmarks.engine import order_lifecycle
 from silvertine_tui.bus import EventBus
-from silvertine_tui.domain import Fill, OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
-from silvertine_tui.events import EventBase, FillEvent, OrderRequestEvent, OrderUpdateEvent
-
-SOURCE = "paper/main"
-INSTRUMENT = "ETHUSDT.PAPER"
+from silvertine_tui.events import EventBase
+from silvertine_tui.events.codec import decode
 
 
-def lifecycle(cid: str, n: int) -> list[EventBase]:
-    """Request, NEW, then a fill and FILLED (even n) or CANCELED (odd n)."""
-    request = OrderRequest(
-        client_order_id=cid,
-        broker="paper",
-        account="main",
-        instrument=INSTRUMENT,
-        side=Side.BUY,
-        order_type=OrderType.LIMIT,
-        quantity=D("1"),
-        limit_price=D("3000.00"),
-    )
-    events: list[EventBase] = [
-        OrderRequestEvent.create(SOURCE, request),
-        OrderUpdateEvent.create(SOURCE, OrderUpdate(client_order_id=cid, status=OrderStatus.NEW)),
-    ]
-    if n % 2 == 0:
-        made = Fill(
-            exec_id=f"{cid}-x",
-            client_order_id=cid,
-            broker="paper",
-            account="main",
-            instrument=INSTRUMENT,
-            side=Side.BUY,
-            quantity=D("1"),
-            price=D("3000.00"),
-        )
-        events.append(FillEvent.create(SOURCE, made))
-        status = OrderStatus.FILLED
-    else:
-        status = OrderStatus.CANCELED
-    events.append(OrderUpdateEvent.create(SOURCE, OrderUpdate(client_order_id=cid, status=status)))
-    return events
+def lifecycle(n: int) -> list[EventBase]:
+    """Order `h{n:010d}`: request, PENDING_NEW, NEW, a fill, FILLED (the start-up
+    benchmark's lifecycle, decoded)."""
+    events = [decode(fields) for fields in order_lifecycle(n, prefix="h")]
+    assert all(isinstance(e, EventBase) for e in events)
+    return events  # type: ignore[return-value]
 
 
 async def write_interleaved(bus: EventBus, orders: int) -> dict[str, list[str]]:
@@ -52,7 +21,7 @@ async def write_interleaved(bus: EventBus, orders: int) -> dict[str, list[str]]:
     among another's); returns each order's event ids in journal order."""
     ids: dict[str, list[str]] = {}
     for pair in range(0, orders, 2):
-        lives = [lifecycle(f"h{n:05d}", n) for n in range(pair, min(pair + 2, orders))]
+        lives = [lifecycle(n) for n in range(pair, min(pair + 2, orders))]
         for step in range(max(len(life) for life in lives)):
             for life in lives:
                 if step < len(life):

@@ -4,37 +4,22 @@ is read back from the journal when the trader opens it (docs/ui.md, Order histor
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 from pathlib import Path
 
 from textual.widgets import Static
 
 from silvertine_tui.config import EngineConfig
-from silvertine_tui.domain import OrderRequest, OrderType, Side, TimeInForce
 from silvertine_tui.events import EventBase
 from silvertine_tui.ui.screens.history import OrderHistoryScreen
 from silvertine_tui.ui.widgets.blotter import Blotter
 
-from .conftest import Desk, FakeClock, build_desk, make_settings
+from .conftest import Desk, FakeClock, build_desk, make_settings, market_buy
 
 
 def windowed_desk(clock: FakeClock, tmp_path: Path, orders: int, histories: int) -> Desk:
     settings = make_settings()
     settings.engine = EngineConfig(finished_orders_kept=orders, finished_histories_kept=histories)
     return build_desk(clock, tmp_path / "state.json", settings=settings)
-
-
-def market_buy(cid: str) -> OrderRequest:
-    return OrderRequest(
-        client_order_id=cid,
-        broker="paper",
-        account="main",
-        instrument="ETHUSDT.PAPER",
-        side=Side.BUY,
-        order_type=OrderType.MARKET,
-        quantity=Decimal("0.1"),
-        tif=TimeInForce.IOC,
-    )
 
 
 def body_text(screen: OrderHistoryScreen) -> str:
@@ -50,19 +35,24 @@ async def test_evicted_orders_leave_the_pane_and_a_dropped_history_loads(
         await desk.step(pilot, 1)
         engine = desk.session.engine
         for n in range(1, 5):
-            await engine.submit(market_buy(f"st00000000000000040{n}"))
+            await engine.submit(market_buy(f"st00000000000000040{n}", "ETHUSDT.PAPER", "0.1"))
             await desk.settle(pilot)
         await pilot.press("3", "a")
         await desk.settle(pilot)
         blotter = desk.app.screen.query_one(Blotter)
-        # The two newest finished orders stay; the older two left memory and the pane.
-        assert blotter.row_keys == ["st000000000000000403", "st000000000000000404"]
+        # The two newest finished orders stay, and beside them the order of ETH's last
+        # fill (404); the oldest left memory and the pane.
+        assert blotter.row_keys == [
+            "st000000000000000402",
+            "st000000000000000403",
+            "st000000000000000404",
+        ]
         assert engine.oms.get("st000000000000000401") is None
         with_history = engine.oms.get("st000000000000000404")
         assert with_history is not None
         assert with_history.history_dropped
 
-        blotter.move_cursor(row=1)
+        blotter.move_cursor(row=2)
         await pilot.press("h")
         await pilot.pause()
         screen = desk.app.screen
@@ -92,7 +82,7 @@ async def test_the_history_says_loading_then_why_it_could_not(
         await desk.start(pilot)
         await desk.step(pilot, 1)
         engine = desk.session.engine
-        await engine.submit(market_buy("st000000000000000501"))
+        await engine.submit(market_buy("st000000000000000501", "ETHUSDT.PAPER", "0.1"))
         await desk.settle(pilot)
         view = engine.oms.get("st000000000000000501")
         assert view is not None

@@ -11,60 +11,17 @@ from hypothesis import strategies as st
 from silvertine_tui.bus import MemoryBus
 from silvertine_tui.config import RiskConfig
 from silvertine_tui.domain import (
-    Fill,
     Order,
-    OrderRequest,
     OrderStatus,
-    OrderType,
-    OrderUpdate,
-    Side,
 )
 from silvertine_tui.engine.anomalies import AnomalyKind
 from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.engine.oms import OMS, FinishedWindow, OrderView, Outcome
 from silvertine_tui.engine.projection import DeskProjection
-from silvertine_tui.events import EventBase, FillEvent, OrderRequestEvent, OrderUpdateEvent
+from silvertine_tui.events import EventBase
+from tests.unit.test_engine_oms import fill, req, upd
 
-SRC = "paper/main"
 MINUTE_NS = 60 * 10**9
-
-
-def req(cid: str, ts: int = 1, qty: str = "2") -> OrderRequestEvent:
-    return OrderRequestEvent.create(
-        SRC,
-        OrderRequest(
-            client_order_id=cid,
-            broker="paper",
-            account="main",
-            instrument="X.PAPER",
-            side=Side.BUY,
-            order_type=OrderType.LIMIT,
-            quantity=D(qty),
-            limit_price=D("10"),
-        ),
-        ts=ts,
-    )
-
-
-def upd(cid: str, status: OrderStatus, ts: int = 1) -> OrderUpdateEvent:
-    return OrderUpdateEvent.create(SRC, OrderUpdate(client_order_id=cid, status=status), ts=ts)
-
-
-def fill(cid: str, exec_id: str, qty: str = "1", ts: int = 1) -> FillEvent:
-    return FillEvent.create(
-        SRC,
-        Fill(
-            exec_id=exec_id,
-            client_order_id=cid,
-            broker="paper",
-            account="main",
-            instrument="X.PAPER",
-            side=Side.BUY,
-            quantity=D(qty),
-            price=D("10"),
-        ),
-        ts=ts,
-    )
 
 
 def finished(oms: OMS) -> set[str]:
@@ -75,7 +32,7 @@ def test_the_oldest_finished_orders_leave_and_their_ids_stay_refused() -> None:
     oms = OMS(FinishedWindow(orders=2, histories=2))
     for n in range(5):
         oms.apply(req(f"c{n}"), f"{n}-1")
-        oms.apply(upd(f"c{n}", OrderStatus.CANCELED), f"{n}-2")
+        oms.apply(upd(OrderStatus.CANCELED, f"c{n}"), f"{n}-2")
     oms.apply(req("w"), "9-1")  # working: stays whatever the window
     assert set(oms.orders) == {"c3", "c4", "w"}
     assert set(oms.retired) == {"c0", "c1", "c2"}
@@ -89,10 +46,10 @@ def test_the_oldest_finished_orders_leave_and_their_ids_stay_refused() -> None:
 def test_finished_orders_older_than_the_age_limit_leave_by_the_events_clock() -> None:
     oms = OMS(FinishedWindow(orders=100, minutes=1))
     oms.apply(req("old", ts=0))
-    oms.apply(upd("old", OrderStatus.FILLED, ts=10**9))
+    oms.apply(upd(OrderStatus.FILLED, "old", ts=10**9))
     oms.apply(req("w", ts=30 * 10**9))
     assert "old" in oms.orders  # finished 29 s before: kept
-    oms.apply(upd("w", OrderStatus.NEW, ts=10**9 + MINUTE_NS + 1))
+    oms.apply(upd(OrderStatus.NEW, "w", ts=10**9 + MINUTE_NS + 1))
     assert "old" not in oms.orders
     assert "old" in oms.retired
     assert "w" in oms.orders
@@ -102,7 +59,7 @@ def test_histories_beyond_their_window_are_dropped_with_the_order_kept() -> None
     oms = OMS(FinishedWindow(orders=10, histories=1))
     for n in range(3):
         oms.apply(req(f"c{n}"), f"{n}-1")
-        oms.apply(upd(f"c{n}", OrderStatus.REJECTED), f"{n}-2")
+        oms.apply(upd(OrderStatus.REJECTED, f"c{n}"), f"{n}-2")
     dropped = [c for c, v in oms.orders.items() if v.history_dropped]
     assert dropped == ["c0", "c1"]
     assert oms.orders["c0"].history == []
@@ -114,9 +71,9 @@ def test_histories_beyond_their_window_are_dropped_with_the_order_kept() -> None
 def test_a_late_report_for_an_evicted_order_is_counted_and_does_not_revive_it() -> None:
     oms = OMS(FinishedWindow(orders=0))
     oms.apply(req("c1"))
-    oms.apply(fill("c1", "e1", "2"))
+    oms.apply(fill("e1", "2", "c1"))
     assert "c1" in oms.retired
-    for late in (upd("c1", OrderStatus.CANCELED), fill("c1", "e2", "1")):
+    for late in (upd(OrderStatus.CANCELED, "c1"), fill("e2", "1", "c1")):
         assert oms.apply(late) is Outcome.EVICTED
     assert "c1" not in oms.orders
     assert oms.parked_count() == 0
@@ -127,11 +84,11 @@ def test_a_late_fill_for_an_evicted_order_still_moves_the_position() -> None:
     # Fills are money: the portfolio takes it even though the order has left memory.
     projection = DeskProjection(window=FinishedWindow(orders=0))
     projection.apply(req("c1"))
-    projection.apply(upd("c1", OrderStatus.CANCELED))
+    projection.apply(upd(OrderStatus.CANCELED, "c1"))
     assert projection.order("c1") is None
     changes = projection.take()
     assert "c1" in changes.orders  # its row leaves the desk
-    applied = projection.apply(fill("c1", "late", "1"))
+    applied = projection.apply(fill("late", "1", "c1"))
     assert applied.outcome is Outcome.EVICTED
     assert projection.position("paper", "main", "X.PAPER") == D("1")
     assert projection.order("c1") is None
@@ -152,15 +109,15 @@ def event_for(cid: str, action: str, n: int, ts: int) -> EventBase:
         case "req":
             return req(cid, ts=ts)
         case "new":
-            return upd(cid, OrderStatus.NEW, ts=ts)
+            return upd(OrderStatus.NEW, cid, ts=ts)
         case "fill":
-            return fill(cid, f"{cid}-{n}", ts=ts)
+            return fill(f"{cid}-{n}", "1", cid, ts=ts)
         case "cancel":
-            return upd(cid, OrderStatus.CANCELED, ts=ts)
+            return upd(OrderStatus.CANCELED, cid, ts=ts)
         case "reject":
-            return upd(cid, OrderStatus.REJECTED, ts=ts)
+            return upd(OrderStatus.REJECTED, cid, ts=ts)
         case _:
-            return upd(cid, OrderStatus.EXPIRED, ts=ts)
+            return upd(OrderStatus.EXPIRED, cid, ts=ts)
 
 
 @settings(max_examples=300, deadline=None)
@@ -204,14 +161,14 @@ def test_the_order_of_an_instruments_last_fill_stays_until_another_fills() -> No
     # Reconcile asks the venue from that fill on; a snapshot must hold its exec ids.
     projection = DeskProjection(window=FinishedWindow(orders=0))
     projection.apply(req("c1"))
-    projection.apply(fill("c1", "e1", "2"))
+    projection.apply(fill("e1", "2", "c1"))
     assert projection.order("c1") is not None  # FILLED, but holds the last fill
     projection.apply(req("c2"))
-    projection.apply(upd("c2", OrderStatus.CANCELED))
+    projection.apply(upd(OrderStatus.CANCELED, "c2"))
     assert projection.order("c2") is None  # no fill: evicted at once
     assert projection.order("c1") is not None
     projection.apply(req("c3"))
-    projection.apply(fill("c3", "e3", "2"))
+    projection.apply(fill("e3", "2", "c3"))
     assert projection.order("c1") is None
     assert projection.order("c3") is not None
     assert projection.oms.finished_count() == 0  # the holder is beside the window
@@ -220,10 +177,10 @@ def test_the_order_of_an_instruments_last_fill_stays_until_another_fills() -> No
 def test_the_engine_counts_a_late_fill_for_an_evicted_order_as_an_anomaly() -> None:
     engine = TradingEngine(MemoryBus(), [], RiskConfig(), window=FinishedWindow(orders=0))
     engine.apply(req("c1"))
-    engine.apply(upd("c1", OrderStatus.CANCELED))
-    engine.apply(upd("c1", OrderStatus.NEW))  # a late copy of an earlier stage: no anomaly
+    engine.apply(upd(OrderStatus.CANCELED, "c1"))
+    engine.apply(upd(OrderStatus.NEW, "c1"))  # a late copy of an earlier stage: no anomaly
     assert engine.anomalies.take() == []
-    engine.apply(fill("c1", "late", "1"))
+    engine.apply(fill("late", "1", "c1"))
     found = engine.anomalies.take()
     assert [a.kind for a in found] == [AnomalyKind.REFUSED_REPORT]
     assert "left memory" in found[0].message
@@ -235,7 +192,7 @@ def test_an_order_from_a_snapshot_is_read_back_from_the_journals_start() -> None
     projection = DeskProjection()
     request = req("c1").payload
     projection.oms.add(OrderView("paper", "main", Order.from_request(request)))
-    projection.apply(upd("c1", OrderStatus.NEW), "50-0")
+    projection.apply(upd(OrderStatus.NEW, "c1"), "50-0")
     span = projection.history_span("c1")
     assert span is not None
     assert (span.first, span.last) == ("-", "50-0")

@@ -36,7 +36,8 @@ async def check_history_from_the_journal(bus: EventBus) -> None:
     assert projection.oms.finished_count() == 10
     assert len(projection.orders) == 11
     assert len(projection.oms.retired) == ORDERS - 11
-    for cid in ("h00000", "h00007", "h00021"):  # evicted: only a compact record stays
+    # Evicted: only a compact record stays.
+    for cid in ("h0000000000", "h0000000007", "h0000000021"):
         assert projection.order(cid) is None
         span = projection.history_span(cid)
         assert span is not None
@@ -61,9 +62,9 @@ async def check_history_from_the_journal(bus: EventBus) -> None:
     # No span known (an order loaded from a snapshot): the whole journal is scanned.
     whole: list[tuple[int, int]] = []
     events = await read_order_history(
-        bus, "h00007", JournalSpan("paper", "main"), progress=lambda r, t: whole.append((r, t))
+        bus, "h0000000007", JournalSpan("paper", "main"), progress=lambda r, t: whole.append((r, t))
     )
-    assert [e.event_id for e in events] == ids["h00007"]
+    assert [e.event_id for e in events] == ids["h0000000007"]
     total = sum(len(v) for v in ids.values())
     assert whole[-1] == (total, total)
     # An order the journal does not hold: nothing, no error.
