@@ -26,7 +26,6 @@ import logging
 from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
 
 from ..domain import ApplyResult, Fill, Order, OrderRequest, OrderStatus, OrderUpdate, VenueOrder
 from ..events import (
@@ -100,13 +99,9 @@ class FinishedWindow:
     histories: int = 200
 
 
-class Retired(NamedTuple):
-    """What stays of an order evicted from memory."""
-
-    broker: str
-    account: str
-    first_entry: str
-    last_entry: str
+Retired = tuple[str, str, str, str]
+"""What stays of an order evicted from memory: broker, account, and the journal entry
+ids of its first and last event (a plain tuple: one is made per finished order)."""
 
 
 def order_from_venue(broker: str, account: str, venue: VenueOrder) -> Order:
@@ -148,7 +143,7 @@ class OMS:
         # ones among them wait here (id -> when it finished) instead of in `_finished`.
         self._holders: dict[tuple[str, str, str], str] = {}
         self._held: dict[str, int] = {}
-        self._evicted: list[str] = []
+        self.evicted: list[str] = []  # ids evicted since `take_evicted`
 
     # -- queries --------------------------------------------------------------------
 
@@ -188,7 +183,9 @@ class OMS:
 
     def take_evicted(self) -> list[str]:
         """Ids evicted since the last call (their rows leave the desk)."""
-        evicted, self._evicted = self._evicted, []
+        evicted = self.evicted
+        if evicted:
+            self.evicted = []
         return evicted
 
     # -- applying events -----------------------------------------------------------
@@ -232,9 +229,15 @@ class OMS:
             if entry_id:
                 view.first_entry = view.first_entry or entry_id
                 view.last_entry = entry_id
-            if view.order.status.is_terminal:
+            if outcome is Outcome.APPLIED and view.order.status.is_terminal:
                 self._finish(view, event.ts)
-        self._evict(event.ts)
+        window = self.window
+        if (
+            len(self._finished) > window.orders
+            or len(self._histories) > window.histories
+            or (window.minutes > 0 and self._finished)
+        ):
+            self._evict(event.ts)
         return outcome
 
     # -- the window of finished orders ------------------------------------------------
@@ -263,23 +266,20 @@ class OMS:
 
     def _evict(self, now_ns: int) -> None:
         window = self.window
-        finished = self._finished
+        finished, histories, orders = self._finished, self._histories, self.orders
         oldest = now_ns - int(window.minutes * 60e9) if window.minutes > 0 else None
         while finished and (
             len(finished) > window.orders
             or (oldest is not None and next(iter(finished.values())) < oldest)
         ):
             coid, _ = finished.popitem(last=False)
-            self._histories.pop(coid, None)
-            view = self.orders.pop(coid)
-            self.retired[coid] = Retired(
-                view.broker, view.account, view.first_entry, view.last_entry
-            )
-            self._evicted.append(coid)
-        histories = self._histories
+            histories.pop(coid, None)
+            view = orders.pop(coid)
+            self.retired[coid] = (view.broker, view.account, view.first_entry, view.last_entry)
+            self.evicted.append(coid)
         while len(histories) > window.histories:
             coid, _ = histories.popitem(last=False)
-            view = self.orders[coid]
+            view = orders[coid]
             view.history = []
             view.history_dropped = True
 

@@ -222,10 +222,9 @@ class DeskProjection:
     def apply(self, event: EventBase, entry_id: str = "") -> Applied:
         """Apply one event (`entry_id`: its journal entry id, when read from one)."""
         applied = self._apply(event, entry_id)
-        evicted = self.oms.take_evicted()
-        if evicted:
-            # Their rows leave the desk (a finished order the window let go).
-            self._changes.orders.update(dict.fromkeys(evicted))
+        if self.oms.evicted:
+            # Their rows leave the desk (finished orders the window let go).
+            self._changes.orders.update(dict.fromkeys(self.oms.take_evicted()))
             self._done(True)
         return applied
 
