@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..bus import EventBus
 from ..events import EventBase, ReconcileEvent
+from .oms import OMS, OrderView
 
 PAGE = 2_000
 
@@ -75,3 +76,12 @@ async def read_order_history(
             return found
         start = f"({entries[-1].id}"
         await asyncio.sleep(0)  # the memory bus answers without yielding
+
+
+def order_from_events(client_order_id: str, events: list[EventBase]) -> OrderView | None:
+    """The order as its own journal events make it (an order that left memory, for the
+    history screen): a fresh OMS applies them, as recovery would."""
+    oms = OMS()
+    for event in events:
+        oms.apply(event)
+    return oms.get(client_order_id)

@@ -392,6 +392,57 @@ class SilvertineApp(App[None]):
         if screen is not None:
             screen.prefill_from_quote(Side.SELL)
 
+    def knows_order(self, client_order_id: str) -> bool:
+        """Whether this desk holds the order or can read it back from its journal."""
+        view = self.desk.view
+        return (
+            view.order(client_order_id) is not None
+            or view.history_span(client_order_id) is not None
+        )
+
+    def open_order_history(self, client_order_id: str) -> None:
+        """The order's history by its id: from memory, or for an order that left it
+        (the finished-orders window), rebuilt from the journal."""
+        from .screens.history import OrderHistoryScreen
+
+        desk = self.desk
+        view = desk.view.order(client_order_id)
+        if view is not None:
+            instrument = desk.view.instrument(view.broker, view.order.request.instrument)
+            loader = desk.history_loader(client_order_id)
+            self.push_screen(OrderHistoryScreen(view, instrument, loader))
+            return
+
+        async def load() -> None:
+            # An evicted order's span in the journal is known: one short read.
+            self.notify(
+                f"reading order {client_order_id} back from the journal",
+                title="Order history",
+                timeout=2,
+            )
+            try:
+                found = await desk.order_from_journal(client_order_id)
+            except Exception as exc:
+                self.notify(
+                    f"could not read order {client_order_id} from the journal "
+                    f"({type(exc).__name__}: {exc})",
+                    title="Order history",
+                    severity="error",
+                )
+                return
+            if found is None:
+                self.notify(
+                    f"the journal holds no events for order {client_order_id} any more "
+                    "(trimmed by its retention, or another journal)",
+                    title="Order history",
+                    severity="warning",
+                )
+                return
+            instrument = desk.view.instrument(found.broker, found.order.request.instrument)
+            self.push_screen(OrderHistoryScreen(found, instrument))
+
+        self.run_worker(load(), group="history", exit_on_error=False)
+
     def choose_account(self, account: str) -> None:
         screen = self._main()
         if screen is not None:

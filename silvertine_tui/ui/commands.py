@@ -44,6 +44,18 @@ class DeskCommands(Provider):
             yield DiscoveryHit(name, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:
+        app: SilvertineApp = self.app  # type: ignore[assignment]
+        # An order id typed or pasted (the last word): its history, also for an order
+        # that left memory (read back from the journal).
+        words = query.split()
+        if words and app.knows_order(words[-1]):
+            coid = words[-1]
+            yield Hit(
+                1.0,
+                f"order history {coid}",
+                partial(app.open_order_history, coid),
+                help="every event of this order, from the journal if it left memory",
+            )
         matcher = self.matcher(query)
         for name, callback, help_text in self._commands():
             score = matcher.match(name)

@@ -11,8 +11,8 @@ from ..config import PaperBrokerConfig, UIConfig
 from ..domain import new_client_order_id
 from ..engine import Session
 from ..engine.commands import Command, CommandGateway, Outcome
-from ..engine.order_history import read_order_history
-from ..engine.projection import DeskProjection, journal_problem
+from ..engine.order_history import order_from_events, read_order_history
+from ..engine.projection import DeskProjection, OrderView, journal_problem
 from ..engine.risk import RiskGate
 from ..events import EventBase
 from .model import FeedModel
@@ -85,6 +85,19 @@ class Desk:
             return read_order_history(bus, client_order_id, span, progress=progress)
 
         return load
+
+    async def order_from_journal(
+        self, client_order_id: str, progress: Callable[[int, int], None] | None = None
+    ) -> OrderView | None:
+        """An order that left memory, rebuilt from its journal events (None when this
+        desk's journal does not know it)."""
+        span = self.view.history_span(client_order_id)
+        if span is None:
+            return None
+        events = await read_order_history(
+            self.session.bus, client_order_id, span, progress=progress
+        )
+        return order_from_events(client_order_id, events)
 
     @property
     def live(self) -> bool:

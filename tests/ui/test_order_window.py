@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from textual.widgets import Static
+from textual.command import CommandPalette
+from textual.widgets import OptionList, Static
 
 from silvertine_tui.config import EngineConfig
 from silvertine_tui.events import EventBase
@@ -107,4 +108,56 @@ async def test_the_history_says_loading_then_why_it_could_not(
             "could not read this order's history from the journal "
             "(ConnectionError: Redis is unreachable); its state above is current"
         )
+        await desk.session.close()
+
+
+async def test_an_evicted_orders_history_opens_by_its_id_from_the_palette(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    """An order that left memory (and the Orders pane) is still one id away: typed or
+    pasted into the command palette, its history is rebuilt from the journal."""
+    desk = windowed_desk(clock, tmp_path, orders=1, histories=0)
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        engine = desk.session.engine
+        for n in range(1, 4):
+            await engine.submit(market_buy(f"st00000000000000050{n}", "ETHUSDT.PAPER", "0.1"))
+            await desk.settle(pilot)
+        evicted = "st000000000000000501"
+        assert engine.oms.get(evicted) is None
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        palette = desk.app.screen
+        assert isinstance(palette, CommandPalette)
+        await pilot.press(*f"history {evicted}")
+        options = palette.query_one(OptionList)
+        for _ in range(40):
+            await pilot.pause(0.05)
+        offered = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert offered[0].startswith(f"order history {evicted}\n")
+        await pilot.press("enter")
+        for _ in range(50):
+            await pilot.pause()
+            if isinstance(desk.app.screen, OrderHistoryScreen):
+                break
+        screen = desk.app.screen
+        assert isinstance(screen, OrderHistoryScreen)
+        assert screen.view.client_order_id == evicted
+        assert str(screen.view.order.status) == "FILLED"
+        assert screen.events is not None
+        kinds = [e.type for e in screen.events]
+        assert kinds[0] == "order.request"
+        assert "fill" in kinds
+        # Still not back in memory: it was read for the screen alone.
+        assert engine.oms.get(evicted) is None
+        await pilot.press("escape")
+        await desk.session.close()
+
+
+async def test_an_id_the_desk_never_saw_offers_no_history(clock: FakeClock, tmp_path: Path) -> None:
+    desk = windowed_desk(clock, tmp_path, orders=1, histories=0)
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        assert not desk.app.knows_order("st999999999999999999")
         await desk.session.close()
