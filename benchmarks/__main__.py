@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ui": ("benchmarks.ui", "the app on a 120x36 pty under a 10,000 quotes/s firehose"),
     "paper": ("benchmarks.paper", "paper simulator: book updates with resting orders, orders"),
     "engine": ("benchmarks.engine", "engine: order round trip, recovery from the journal"),
+    "idle": ("benchmarks.idle", "the default desk left idle on a pty: RSS at 5 min and at the end"),
 }
 
 

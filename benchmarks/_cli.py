@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 Result = dict[str, Any]
@@ -31,6 +32,17 @@ class Command:
 def progress(message: str) -> None:
     """Progress goes to stderr so stdout stays one JSON object under --json."""
     print(message, file=sys.stderr, flush=True)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, in MB (nan once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

@@ -46,7 +46,7 @@ from typing import Any
 
 from silvertine_tui.config import UIConfig
 
-from ._cli import Command, Result, fmt_value, percentile, progress, render_rows
+from ._cli import Command, Result, fmt_value, percentile, progress, render_rows, rss_mb
 
 TARGETS: dict[str, tuple[str, float]] = {
     "event_loop_lag_p99_ms": ("<", 50.0),
@@ -457,16 +457,6 @@ class Terminal:
         return None
 
 
-def _rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
 def _screen_times(term: Terminal) -> list[tuple[float, int]]:
     """(time, sequence number) of every sentinel price that reached the terminal."""
     seen: list[tuple[float, int]] = []
@@ -556,7 +546,7 @@ def _spawn_and_measure(args: argparse.Namespace, kind: str, colorterm: str | Non
                     f"terminal said: {b''.join(c for _, c in term.chunks)[-2000:]!r}"
                 )
             time.sleep(0.05)
-        rss_start = _rss_mb(proc.pid)
+        rss_start = rss_mb(proc.pid)
         firehose_start = time.monotonic()
         keys = [b"b", b"s"]
         gap = max(0.3, (args.seconds - 2) / max(1, args.presses))
@@ -572,7 +562,7 @@ def _spawn_and_measure(args: argparse.Namespace, kind: str, colorterm: str | Non
             time.sleep(gap / 2)
         remaining = args.seconds - (time.monotonic() - firehose_start)
         time.sleep(max(0.0, remaining))
-        rss_end = _rss_mb(proc.pid)
+        rss_end = rss_mb(proc.pid)
         proc.wait(timeout=60 + args.seconds)
     finally:
         if proc.poll() is None:

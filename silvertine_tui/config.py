@@ -632,6 +632,14 @@ class EngineConfig(_Section):
     # Snapshot the engine state every N journal events or T seconds, whichever first.
     snapshot_every_events: int = Field(5_000, gt=0)
     snapshot_every_s: float = Field(60.0, gt=0)
+    # Finished orders (filled, cancelled, rejected, expired) kept in memory: the newest
+    # N, none finished more than M minutes ago (0: no age limit); of those, the newest
+    # K keep their event histories. The rest leave memory (the Orders pane too); the
+    # journal keeps them and the history view reads them back from it. Working orders
+    # always stay.
+    finished_orders_kept: int = Field(1_000, ge=0)
+    finished_orders_minutes: float = Field(0.0, ge=0)
+    finished_histories_kept: int = Field(200, ge=0)
 
 
 def _default_log_file() -> Path:

@@ -17,7 +17,9 @@ Kinds:
   parked reports are applied to it then.
 - `refused_report`: a report that contradicts how an order ended, e.g. the venue
   working or filling an order we hold as REJECTED. A late copy of an earlier stage
-  (NEW after FILLED) is normal and not counted.
+  (NEW after FILLED) is normal and not counted. A fill for an order that finished and
+  left memory (the OMS's window) is counted here too: the position took it, the
+  order did not.
 - `position_mismatch`: a reconcile found the venue's position different from ours, or
   the venue reported a position that disagrees with our fills (counted once until the
   two agree again).

@@ -46,7 +46,7 @@ from ..events import (
 from .anomalies import CONTRADICTS, ENGINE_COMPONENT, Anomalies, AnomalyKind
 from .cancels import RETRY_DELAYS_S, CancelReport, KillReport, cancel_everywhere
 from .oms import Outcome
-from .projection import DeskProjection, journal_problem
+from .projection import DeskProjection, FinishedWindow, journal_problem
 from .risk import RiskGate, RiskRejected, RiskViolation
 
 log = logging.getLogger(__name__)
@@ -83,14 +83,14 @@ class TradingEngine:
         *,
         clock: Callable[[], float] | None = None,
         retry_delays: Sequence[float] = RETRY_DELAYS_S,
+        window: FinishedWindow | None = None,
     ) -> None:
         self.bus = bus
         self.brokers: dict[str, Broker] = {b.name: b for b in brokers}
         # The desk's read model, shared with the UI: the OMS and the portfolio are its
         # parts, and every event the engine applies goes through it.
-        self.projection = DeskProjection(
-            spot_brokers=[b.name for b in self.brokers.values() if not b.capabilities.short_selling]
-        )
+        spot = [b.name for b in self.brokers.values() if not b.capabilities.short_selling]
+        self.projection = DeskProjection(spot_brokers=spot, window=window)
         self.oms = self.projection.oms
         self.portfolio = self.projection.portfolio
         self.gate = RiskGate(risk) if clock is None else RiskGate(risk, clock=clock)
@@ -131,7 +131,7 @@ class TradingEngine:
             self.journal_start.setdefault((event.broker, event.account), event.ts)
         self.applied[entry.stream] = entry.id
         if entry.ok:
-            self.apply(entry.event)  # type: ignore[arg-type]
+            self.apply(entry.event, entry.id)  # type: ignore[arg-type]
 
     @property
     def version(self) -> int:
@@ -143,9 +143,9 @@ class TradingEngine:
         """Quotes (marks and unrealized P&L)."""
         return self.projection.marks_version
 
-    def apply(self, event: EventBase) -> None:
+    def apply(self, event: EventBase, entry_id: str = "") -> None:
         """Apply to the projection, then look for what the journal got wrong."""
-        applied = self.projection.apply(event)
+        applied = self.projection.apply(event, entry_id)
         outcome = applied.outcome
         match event:
             case OrderUpdateEvent():
@@ -162,7 +162,7 @@ class TradingEngine:
             case FillEvent():
                 # Fills are money: the portfolio took every new execution id, even one
                 # for an order the OMS refuses as an overfill (counted as an anomaly).
-                if outcome is Outcome.OVERFILL or outcome is Outcome.PARKED:
+                if outcome in (Outcome.OVERFILL, Outcome.PARKED, Outcome.EVICTED):
                     self._fill_anomaly(event.payload, outcome)
             case PositionEvent():
                 self._check_position(event.payload)
@@ -213,6 +213,12 @@ class TradingEngine:
                 f"{what} makes filled {order.filled_qty + fill.quantity:f} > ordered "
                 f"{order.quantity:f}: the position took it, the order did not; "
                 "check the fills at the venue",
+            )
+        elif outcome is Outcome.EVICTED:
+            self._anomaly(
+                AnomalyKind.REFUSED_REPORT,
+                f"{what}, which finished long ago and left memory: the position took "
+                "it, the order did not; check the order at the venue",
             )
         else:
             self._anomaly(
@@ -425,7 +431,7 @@ class TradingEngine:
 
     def id_used(self, client_order_id: str) -> bool:
         """True if an order with this id was ever sent or refused (journal included)."""
-        return client_order_id in self._attempted or self.oms.get(client_order_id) is not None
+        return client_order_id in self._attempted or self.oms.known(client_order_id)
 
     async def submit(self, request: OrderRequest) -> str:
         """Risk-check and send. Raises `RiskRejected` (published as a risk event;

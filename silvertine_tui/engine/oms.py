@@ -5,14 +5,28 @@ journal rebuilds it exactly. It is idempotent on `event_id`, on `client_order_id
 request seen twice creates one order) and on execution id (the `Order` refuses a fill
 it has seen). Reports for an order whose request has not been seen yet are parked and
 applied when it arrives. Every event of an order is kept as its audit trail.
+
+Memory is bounded by a window of finished orders (`FinishedWindow`): working orders
+always stay; of the finished ones (FILLED, CANCELED, REJECTED, EXPIRED) the newest
+`orders` stay (and none older than `minutes`, by the events' own clock so that a
+replay evicts the same orders), and of those the newest `histories` keep their events.
+An order holding an instrument's last fill (`hold`) is not evicted while it does:
+reconcile asks the venue for the fills from that one on, and a snapshot must carry its
+execution ids so that a fill at the same venue time is not taken as missed (at most
+one such order per instrument and account, beside the window).
+An evicted order leaves a compact `Retired` record: enough to refuse its id again and
+to find its events in the journal (the entry ids of its first and last event), which
+keeps everything. A late report for an evicted order is counted (`EVICTED`), logged
+and not applied; it never brings the order back.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 from ..domain import ApplyResult, Fill, Order, OrderRequest, OrderStatus, OrderUpdate, VenueOrder
 from ..events import (
@@ -40,6 +54,8 @@ class Outcome(StrEnum):
     TERMINAL = "TERMINAL"
     PARKED = "PARKED"
     IGNORED = "IGNORED"
+    EVICTED = "EVICTED"
+    """A report for an order that finished and left memory: counted, not applied."""
 
 
 _FROM_ORDER = {
@@ -61,10 +77,36 @@ class OrderView:
     order: Order
     history: list[EventBase] = field(default_factory=list)
     adopted: bool = False
+    created_ns: int = 0
+    """Time of its first event (0 when loaded from a snapshot)."""
+    first_entry: str = ""
+    last_entry: str = ""
+    """Journal entry ids of its first and last event ("" when not known)."""
+    history_dropped: bool = False
+    """Its events left memory (the history window): the journal has them."""
 
     @property
     def client_order_id(self) -> str:
         return self.order.client_order_id
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedWindow:
+    """How many finished orders stay in memory (see the module docstring)."""
+
+    orders: int = 1_000
+    minutes: float = 0.0
+    """0: no age limit."""
+    histories: int = 200
+
+
+class Retired(NamedTuple):
+    """What stays of an order evicted from memory."""
+
+    broker: str
+    account: str
+    first_entry: str
+    last_entry: str
 
 
 def order_from_venue(broker: str, account: str, venue: VenueOrder) -> Order:
@@ -91,11 +133,22 @@ def order_from_venue(broker: str, account: str, venue: VenueOrder) -> Order:
 
 
 class OMS:
-    def __init__(self) -> None:
+    def __init__(self, window: FinishedWindow | None = None) -> None:
+        self.window = window or FinishedWindow()
         self.orders: dict[str, OrderView] = {}
+        self.retired: dict[str, Retired] = {}
         self.counters: Counter[str] = Counter()
         self._seen = SeenIds()
         self._parked: dict[str, list[EventBase]] = defaultdict(list)
+        # Finished orders in memory, oldest first: id -> when it finished (ns).
+        self._finished: OrderedDict[str, int] = OrderedDict()
+        # Of those, the ones whose history is still held, oldest first.
+        self._histories: OrderedDict[str, None] = OrderedDict()
+        # (broker, account, instrument) -> the order holding its last fill; finished
+        # ones among them wait here (id -> when it finished) instead of in `_finished`.
+        self._holders: dict[tuple[str, str, str], str] = {}
+        self._held: dict[str, int] = {}
+        self._evicted: list[str] = []
 
     # -- queries --------------------------------------------------------------------
 
@@ -114,38 +167,129 @@ class OMS:
     def open_count(self, broker: str | None = None) -> int:
         return len(self.working(broker))
 
+    def known(self, client_order_id: str) -> bool:
+        """In memory or evicted from it: an id the journal holds an order for."""
+        return client_order_id in self.orders or client_order_id in self.retired
+
+    def finished_count(self) -> int:
+        """Finished orders in memory, those holding an instrument's last fill apart."""
+        return len(self._finished)
+
+    def hold(self, key: tuple[str, str, str], client_order_id: str) -> None:
+        """The order holding the last fill of `key` (broker, account, instrument)."""
+        before = self._holders.get(key)
+        if before == client_order_id:
+            return
+        self._holders[key] = client_order_id
+        if client_order_id in self._finished:
+            self._held[client_order_id] = self._finished.pop(client_order_id)
+        if before is not None and before in self._held and before not in self._holders.values():
+            self._finished[before] = self._held.pop(before)  # back in the window
+
+    def take_evicted(self) -> list[str]:
+        """Ids evicted since the last call (their rows leave the desk)."""
+        evicted, self._evicted = self._evicted, []
+        return evicted
+
     # -- applying events -----------------------------------------------------------
 
-    def apply(self, event: EventBase) -> Outcome:
+    def apply(self, event: EventBase, entry_id: str = "") -> Outcome:
+        """Apply one event; `entry_id` is its journal entry id (kept to find the
+        order's events again once they left memory)."""
         if not self._seen.add(event.event_id):
             self.counters[Outcome.DUPLICATE_EVENT] += 1
             return Outcome.DUPLICATE_EVENT
         match event:
             case OrderUpdateEvent():
-                outcome = self._on_report(event, event.payload.client_order_id)
+                coid = event.payload.client_order_id
+                outcome = self._on_report(event, coid)
             case OrderRequestEvent():
+                coid = event.payload.client_order_id
                 outcome = self._on_request(event)
             case FillEvent():
-                outcome = self._on_report(event, event.payload.client_order_id)
+                coid = event.payload.client_order_id
+                outcome = self._on_report(event, coid)
             case FeeCorrectionEvent():
+                coid = event.payload.client_order_id
                 outcome = self._on_fee_correction(event)
             case CancelRequestEvent() | ModifyRequestEvent():
-                view = self.orders.get(event.payload.client_order_id)
+                coid = event.payload.client_order_id
+                view = self.orders.get(coid)
                 if view is not None:
                     view.history.append(event)
-                outcome = Outcome.APPLIED if view is not None else Outcome.IGNORED
+                    outcome = Outcome.APPLIED
+                else:
+                    outcome = Outcome.EVICTED if coid in self.retired else Outcome.IGNORED
             case ReconcileEvent():
-                outcome = self._on_reconcile(event)
+                coid, outcome = self._on_reconcile(event)
             case _:
                 return Outcome.IGNORED
         self.counters[outcome] += 1
+        if outcome is Outcome.EVICTED:
+            log.info("oms.report_for_evicted_order", extra={"client_order_id": coid})
+        view = self.orders.get(coid) if coid else None
+        if view is not None:
+            if entry_id:
+                view.first_entry = view.first_entry or entry_id
+                view.last_entry = entry_id
+            if view.order.status.is_terminal:
+                self._finish(view, event.ts)
+        self._evict(event.ts)
         return outcome
+
+    # -- the window of finished orders ------------------------------------------------
+
+    def add(self, view: OrderView, finished_ns: int = 0) -> None:
+        """An order loaded from a snapshot (its history is in the journal)."""
+        self.orders[view.client_order_id] = view
+        view.history_dropped = not view.history
+        # Where its events begin is not known: "-" (the journal's start), never the
+        # entry of the first event applied after the snapshot.
+        view.first_entry = view.first_entry or "-"
+        if view.order.status.is_terminal:
+            self._finish(view, finished_ns)
+        # Evicted at the next event: the snapshot's last fills are held by then.
+
+    def _finish(self, view: OrderView, now_ns: int) -> None:
+        coid = view.client_order_id
+        if coid in self._finished or coid in self._held:
+            return
+        if coid in self._holders.values():
+            self._held[coid] = now_ns
+        else:
+            self._finished[coid] = now_ns
+        if not view.history_dropped:
+            self._histories[coid] = None
+
+    def _evict(self, now_ns: int) -> None:
+        window = self.window
+        finished = self._finished
+        oldest = now_ns - int(window.minutes * 60e9) if window.minutes > 0 else None
+        while finished and (
+            len(finished) > window.orders
+            or (oldest is not None and next(iter(finished.values())) < oldest)
+        ):
+            coid, _ = finished.popitem(last=False)
+            self._histories.pop(coid, None)
+            view = self.orders.pop(coid)
+            self.retired[coid] = Retired(
+                view.broker, view.account, view.first_entry, view.last_entry
+            )
+            self._evicted.append(coid)
+        histories = self._histories
+        while len(histories) > window.histories:
+            coid, _ = histories.popitem(last=False)
+            view = self.orders[coid]
+            view.history = []
+            view.history_dropped = True
 
     def _on_request(self, event: OrderRequestEvent) -> Outcome:
         request = event.payload
-        if request.client_order_id in self.orders:
+        if self.known(request.client_order_id):
             return Outcome.DUPLICATE
-        view = OrderView(request.broker, request.account, Order.from_request(request))
+        view = OrderView(
+            request.broker, request.account, Order.from_request(request), created_ns=event.ts
+        )
         view.history.append(event)
         self.orders[request.client_order_id] = view
         for parked in self._parked.pop(request.client_order_id, []):
@@ -154,6 +298,8 @@ class OMS:
 
     def _on_report(self, event: OrderUpdateEvent | FillEvent, client_order_id: str) -> Outcome:
         view = self.orders.get(client_order_id)
+        if view is None and client_order_id in self.retired:
+            return Outcome.EVICTED
         if view is None:
             self._parked[client_order_id].append(event)
             log.warning("oms.report_parked", extra={"client_order_id": client_order_id})
@@ -178,26 +324,30 @@ class OMS:
 
     def _on_fee_correction(self, event: FeeCorrectionEvent) -> Outcome:
         """A fill's fee reported after the fill: applied to its order once."""
-        view = self.orders.get(event.payload.client_order_id)
+        coid = event.payload.client_order_id
+        view = self.orders.get(coid)
         if view is None:
-            return Outcome.IGNORED
+            return Outcome.EVICTED if coid in self.retired else Outcome.IGNORED
         view.history.append(event)
         return _FROM_ORDER[view.order.apply_fee_correction(event.payload)]
 
-    def _on_reconcile(self, event: ReconcileEvent) -> Outcome:
+    def _on_reconcile(self, event: ReconcileEvent) -> tuple[str, Outcome]:
         rec = event.payload
         if rec.kind is ReconcileKind.VENUE_ORDER_UNKNOWN and rec.venue_order is not None:
-            if rec.venue_order.client_order_id in self.orders:
-                return Outcome.DUPLICATE
+            coid = rec.venue_order.client_order_id
+            if coid in self.orders:
+                return coid, Outcome.DUPLICATE
+            if coid in self.retired:
+                return coid, Outcome.EVICTED  # finished here: never adopted again
             order = order_from_venue(event.broker, event.account, rec.venue_order)
-            view = OrderView(event.broker, event.account, order, adopted=True)
+            view = OrderView(event.broker, event.account, order, adopted=True, created_ns=event.ts)
             view.history.append(event)
-            self.orders[order.client_order_id] = view
-            return Outcome.APPLIED
+            self.orders[coid] = view
+            return coid, Outcome.APPLIED
         known = self.orders.get(rec.client_order_id)
         if known is not None:
             known.history.append(event)
-        return Outcome.APPLIED
+        return rec.client_order_id, Outcome.APPLIED
 
     def parked_count(self) -> int:
         return sum(len(v) for v in self._parked.values())

@@ -53,7 +53,8 @@ from ..events import (
     TradeEvent,
 )
 from .anomalies import ENGINE_COMPONENT, AnomalyKind
-from .oms import OMS, OrderView, Outcome
+from .oms import OMS, FinishedWindow, OrderView, Outcome, Retired
+from .order_history import JournalSpan
 from .portfolio import Key, Portfolio, PositionState, Totals
 
 __all__ = [
@@ -61,6 +62,8 @@ __all__ = [
     "BrokerStatus",
     "Changes",
     "DeskProjection",
+    "FinishedWindow",
+    "JournalSpan",
     "Key",
     "OrderView",
     "PositionState",
@@ -194,8 +197,10 @@ MAX_LISTED = 10_000
 class DeskProjection:
     """The desk built from bus events (see the module docstring)."""
 
-    def __init__(self, *, spot_brokers: Iterable[str] = ()) -> None:
-        self.oms = OMS()
+    def __init__(
+        self, *, spot_brokers: Iterable[str] = (), window: FinishedWindow | None = None
+    ) -> None:
+        self.oms = OMS(window)
         self.portfolio = Portfolio(spot_brokers=spot_brokers)
         self.trading_state = TradingState.ACTIVE
         self.brokers: dict[str, BrokerStatus] = {}
@@ -211,25 +216,39 @@ class DeskProjection:
     def apply_entry(self, entry: BusEntry) -> Applied:
         self.applied[entry.stream] = entry.id
         if entry.ok:
-            return self.apply(entry.event)  # type: ignore[arg-type]
+            return self.apply(entry.event, entry.id)  # type: ignore[arg-type]
         return NOTHING
 
-    def apply(self, event: EventBase) -> Applied:
+    def apply(self, event: EventBase, entry_id: str = "") -> Applied:
+        """Apply one event (`entry_id`: its journal entry id, when read from one)."""
+        applied = self._apply(event, entry_id)
+        evicted = self.oms.take_evicted()
+        if evicted:
+            # Their rows leave the desk (a finished order the window let go).
+            self._changes.orders.update(dict.fromkeys(evicted))
+            self._done(True)
+        return applied
+
+    def _apply(self, event: EventBase, entry_id: str) -> Applied:
         changes = self._changes
         match event:
             case OrderUpdateEvent() | OrderRequestEvent():
-                outcome = self.oms.apply(event)
+                outcome = self.oms.apply(event, entry_id)
                 if outcome in TOUCHED:
                     changes.orders[event.payload.client_order_id] = None
                 return self._done(outcome is Outcome.APPLIED, outcome)
             case FillEvent():
                 fill = event.payload
-                outcome = self.oms.apply(event)
-                if outcome in TOUCHED:
-                    changes.orders[fill.client_order_id] = None
+                # The portfolio first: the order of an instrument's last fill is held
+                # before the OMS evicts what the window lets go.
                 took = self.portfolio.apply(event)
                 if took:
-                    changes.positions.add((fill.broker, fill.account, fill.instrument))
+                    key = (fill.broker, fill.account, fill.instrument)
+                    changes.positions.add(key)
+                    self._hold_last_fill(key)
+                outcome = self.oms.apply(event, entry_id)
+                if outcome in TOUCHED:
+                    changes.orders[fill.client_order_id] = None
                     if fill.fee_currency and fill.broker in self.portfolio.spot_brokers:
                         # A fee in an asset comes out of another position of the account.
                         changes.positions.update(
@@ -241,7 +260,7 @@ class DeskProjection:
             case FeeCorrectionEvent():
                 # A fill's fee reported late (IB): the order's fees and the position's.
                 correction = event.payload
-                outcome = self.oms.apply(event)
+                outcome = self.oms.apply(event, entry_id)
                 if outcome in TOUCHED:
                     changes.orders[correction.client_order_id] = None
                 took = self.portfolio.apply(event)
@@ -271,7 +290,7 @@ class DeskProjection:
                 return self._done(True)
             case ReconcileEvent():
                 rec = event.payload
-                outcome = self.oms.apply(event)
+                outcome = self.oms.apply(event, entry_id)
                 if outcome is Outcome.APPLIED:
                     coid = rec.client_order_id
                     if rec.venue_order is not None:
@@ -283,7 +302,7 @@ class DeskProjection:
                     changes.positions.add((event.broker, event.account, rec.instrument))
                 return self._done(took or outcome is Outcome.APPLIED, outcome)
             case CancelRequestEvent() | ModifyRequestEvent():
-                outcome = self.oms.apply(event)
+                outcome = self.oms.apply(event, entry_id)
                 if outcome in TOUCHED:
                     changes.orders[event.payload.client_order_id] = None
                 return self._done(outcome is Outcome.APPLIED, outcome)
@@ -302,8 +321,14 @@ class DeskProjection:
             case BookEvent() | TradeEvent():
                 return NOTHING
             case _:
-                outcome = self.oms.apply(event)
+                outcome = self.oms.apply(event, entry_id)
                 return self._done(outcome is Outcome.APPLIED, outcome)
+
+    def _hold_last_fill(self, key: Key) -> None:
+        """The order of an instrument's last fill stays in memory (see `OMS.hold`)."""
+        last = self.portfolio.last_fills.get(key[:2], {}).get(key[2])
+        if last is not None:
+            self.oms.hold(key, last.client_order_id)
 
     def _done(self, changed: bool, outcome: Outcome | None = None) -> Applied:
         if changed:
@@ -398,6 +423,27 @@ class DeskProjection:
 
     def order(self, client_order_id: str) -> OrderView | None:
         return self.oms.get(client_order_id)
+
+    def retired(self, client_order_id: str) -> Retired | None:
+        """What stays of a finished order evicted from memory (None if it is held or
+        unknown)."""
+        return self.oms.retired.get(client_order_id)
+
+    def history_span(self, client_order_id: str) -> JournalSpan | None:
+        """Where to read an order's events in the journal when memory does not hold
+        them (evicted, its history dropped, or loaded from a snapshot); None when its
+        history is in memory or the order is unknown."""
+        view = self.oms.get(client_order_id)
+        if view is not None:
+            if not view.history_dropped:
+                return None
+            first, last = view.first_entry, view.last_entry
+            broker, account = view.broker, view.account
+        elif (retired := self.oms.retired.get(client_order_id)) is not None:
+            broker, account, first, last = retired
+        else:
+            return None
+        return JournalSpan(broker, account, first or "-", last or "+")
 
     def working(self, broker: str | None = None, account: str | None = None) -> list[OrderView]:
         return self.oms.working(broker, account)

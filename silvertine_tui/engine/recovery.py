@@ -167,7 +167,7 @@ def load_snapshot(engine: TradingEngine, snapshot: Snapshot) -> None:
             order.model_copy(deep=True),
             adopted=order.client_order_id in adopted,
         )
-        engine.oms.orders[order.client_order_id] = view
+        engine.oms.add(view)
     for pos in snapshot.positions:
         state = PositionState(
             pos.broker,
@@ -187,6 +187,7 @@ def load_snapshot(engine: TradingEngine, snapshot: Snapshot) -> None:
             engine.portfolio.mark_fill_seen(snapshot.broker, snapshot.account, exec_id)
     for fill in snapshot.last_fills:
         engine.portfolio.note_last_fill(fill)
+        engine.oms.hold((fill.broker, fill.account, fill.instrument), fill.client_order_id)
     if snapshot.journal_start_ns is not None:
         engine.journal_start[(snapshot.broker, snapshot.account)] = snapshot.journal_start_ns
     for bal in snapshot.balances:

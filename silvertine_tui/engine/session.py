@@ -25,12 +25,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from ..brokers import TRADABLE_STATES, Broker, BrokerError, BrokerRegistry
 from ..bus import BusEntry, BusError, EventBus
-from ..config import Settings
+from ..config import EngineConfig, Settings
 from ..domain import ConnectionState
 from ..events import Health, HealthEvent, Log, LogEvent, Reconcile
 from .commands import CommandGateway, EngineGateway
 from .core import TradingEngine
-from .projection import DeskProjection
+from .projection import DeskProjection, FinishedWindow
 from .recovery import (
     RecoveryProgress,
     StartPhase,
@@ -51,6 +51,14 @@ NOT_READY = (
 )
 
 
+def finished_window(config: EngineConfig) -> FinishedWindow:
+    return FinishedWindow(
+        orders=config.finished_orders_kept,
+        minutes=config.finished_orders_minutes,
+        histories=config.finished_histories_kept,
+    )
+
+
 class Session:
     def __init__(
         self,
@@ -66,7 +74,9 @@ class Session:
         self.brokers: list[Broker] = [
             self.registry.create(cfg, self.bus, clock=clock) for cfg in settings.enabled_brokers
         ]
-        self.engine = TradingEngine(self.bus, self.brokers, settings.risk)
+        self.engine = TradingEngine(
+            self.bus, self.brokers, settings.risk, window=finished_window(settings.engine)
+        )
         self.reconcile_findings: list[Reconcile] = []
         self.started = False  # the bus is open (`open`)
         self.ready = False  # recovered, connected and reconciled (`start`)
@@ -231,7 +241,7 @@ class Session:
             if engine.anomalies.pending:
                 await engine.publish_anomalies()
             if entry.stream == self.bus.layout.health:
-                await engine.republish_profiles(self.settings.bus.health_maxlen // 2)
+                await engine.republish_profiles(self.bus.options.health_maxlen // 2)
             if entry.stream.startswith(f"{self.bus.layout.prefix}:exec:"):
                 self._events_since_snapshot += 1
                 if self._events_since_snapshot >= every:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -11,12 +11,16 @@ from ..config import PaperBrokerConfig, UIConfig
 from ..domain import new_client_order_id
 from ..engine import Session
 from ..engine.commands import Command, CommandGateway, Outcome
+from ..engine.order_history import read_order_history
 from ..engine.projection import DeskProjection, journal_problem
 from ..engine.risk import RiskGate
+from ..events import EventBase
 from .model import FeedModel
 from .orders import DEFAULT_FEE_RATE, TicketContext
 
 Clock = Callable[[], float]
+HistoryLoader = Callable[[Callable[[int, int], None]], Awaitable[list[EventBase]]]
+"""Reads an order's events back from the journal, reporting (entries read, of total)."""
 
 
 @dataclass(slots=True)
@@ -68,6 +72,19 @@ class Desk:
         """The projection every pane reads."""
         assert self.projection is not None  # set in __post_init__
         return self.projection
+
+    def history_loader(self, client_order_id: str) -> HistoryLoader | None:
+        """How to read the order's events from the journal when memory no longer holds
+        them (None when it does)."""
+        span = self.view.history_span(client_order_id)
+        if span is None:
+            return None
+        bus = self.session.bus
+
+        def load(progress: Callable[[int, int], None]) -> Awaitable[list[EventBase]]:
+            return read_order_history(bus, client_order_id, span, progress=progress)
+
+        return load
 
     @property
     def live(self) -> bool:

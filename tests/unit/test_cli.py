@@ -103,6 +103,15 @@ def test_memory_bus_keeps_less_market_data_than_redis() -> None:
     assert bus_options(BusConfig(url="redis://127.0.0.1:6379/0")).md_maxlen == 100_000
 
 
+def test_memory_bus_keeps_fewer_health_heartbeats_than_redis() -> None:
+    from silvertine_tui.config import BusConfig
+    from silvertine_tui.engine import bus_options
+
+    assert bus_options(BusConfig(url="memory://")).health_maxlen == 1_000
+    assert bus_options(BusConfig(url="memory://", health_maxlen=300)).health_maxlen == 300
+    assert bus_options(BusConfig(url="redis://127.0.0.1:6379/0")).health_maxlen == 10_000
+
+
 @pytest.mark.parametrize("config_name", ["binance.yaml", "ib.yaml", "multi.yaml"])
 @pytest.mark.parametrize("mode", [["run"], ["run", "--headless"]])
 def test_a_broker_that_cannot_be_loaded_exits_2_naming_it(

@@ -30,7 +30,7 @@ from silvertine_tui.events import (
 SRC = "paper/main"
 
 
-def req(cid: str = "c1", qty: str = "2") -> OrderRequestEvent:
+def req(cid: str = "c1", qty: str = "2", *, ts: int | None = None) -> OrderRequestEvent:
     return OrderRequestEvent.create(
         SRC,
         OrderRequest(
@@ -43,14 +43,15 @@ def req(cid: str = "c1", qty: str = "2") -> OrderRequestEvent:
             quantity=D(qty),
             limit_price=D("10"),
         ),
+        ts=ts,
     )
 
 
-def upd(status: OrderStatus, cid: str = "c1") -> OrderUpdateEvent:
-    return OrderUpdateEvent.create(SRC, OrderUpdate(client_order_id=cid, status=status))
+def upd(status: OrderStatus, cid: str = "c1", *, ts: int | None = None) -> OrderUpdateEvent:
+    return OrderUpdateEvent.create(SRC, OrderUpdate(client_order_id=cid, status=status), ts=ts)
 
 
-def fill(exec_id: str, qty: str, cid: str = "c1") -> FillEvent:
+def fill(exec_id: str, qty: str, cid: str = "c1", *, ts: int | None = None) -> FillEvent:
     return FillEvent.create(
         SRC,
         Fill(
@@ -63,6 +64,7 @@ def fill(exec_id: str, qty: str, cid: str = "c1") -> FillEvent:
             quantity=D(qty),
             price=D("10"),
         ),
+        ts=ts,
     )
 
 

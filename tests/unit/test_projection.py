@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -272,12 +273,16 @@ def test_the_change_sets_name_every_order_that_moved(
         assert moved <= set(desk.take().orders)
 
 
-async def test_the_session_publishes_profiles_and_again_before_they_are_trimmed() -> None:
+@pytest.mark.parametrize("configured", [40, 10_000])
+async def test_the_session_publishes_profiles_and_again_before_they_are_trimmed(
+    configured: int,
+) -> None:
+    # The bus's own cap decides (memory:// keeps fewer than the configured 10,000).
     bus = MemoryBus(BusOptions(health_maxlen=40))
     broker = PaperBrokerConfig(
         name="paper", account="main", seed=1, market={"autorun": False}, latency={"enabled": False}
     )
-    session = Session(Settings(brokers=[broker], bus={"health_maxlen": 40}), bus=bus)
+    session = Session(Settings(brokers=[broker], bus={"health_maxlen": configured}), bus=bus)
     await session.start()
     try:
         paper = session.brokers[0]

@@ -6,7 +6,9 @@ What ui/ may import from silvertine_tui.engine, by module and name:
 - engine (the package): `Session` (the app starts and closes it) and `FeedEntry`;
 - engine.recovery: `RecoveryProgress`, `StartPhase` (the start-up banner's values);
 - engine.risk: `RiskGate`, `RiskViolation` (the ticket's copy of the rules);
-- engine.anomalies: `ENGINE_COMPONENT`, `AnomalyKind` (names on the health stream).
+- engine.anomalies: `ENGINE_COMPONENT`, `AnomalyKind` (names on the health stream);
+- engine.order_history: `read_order_history` (an evicted order's events, read back
+  from the journal through the bus, not from the engine).
 
 And no attribute named `engine`, `oms`, `portfolio` or `gate` is read anywhere in
 ui/, nor `brokers` of a session (the broker objects).
@@ -30,6 +32,7 @@ ALLOWED_FROM_ENGINE: dict[str, frozenset[str]] = {
     "silvertine_tui.engine.recovery": frozenset({"RecoveryProgress", "StartPhase"}),
     "silvertine_tui.engine.risk": frozenset({"RiskGate", "RiskViolation"}),
     "silvertine_tui.engine.anomalies": frozenset({"ENGINE_COMPONENT", "AnomalyKind"}),
+    "silvertine_tui.engine.order_history": frozenset({"read_order_history"}),
 }
 INTERNALS = frozenset({"engine", "oms", "portfolio", "gate"})
 

@@ -1,7 +1,14 @@
-"""An order's audit trail: every event the OMS applied to it, oldest first."""
+"""An order's audit trail: every event the OMS applied to it, oldest first.
+
+A finished order's events may have left memory (the window of finished orders, or an
+order loaded from a snapshot): they are then read back from the journal by a worker
+(the loop keeps running), with "loading" and the entries read meanwhile, and a clear
+message if the journal cannot be read or holds none of them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import cast
 
 from rich.table import Table
@@ -13,8 +20,9 @@ from textual.widgets import Static
 
 from ...domain import Instrument
 from ...engine.projection import OrderView
-from ...events import Decoded, describe
+from ...events import Decoded, EventBase, describe
 from ...events.summary import avg_text, fee_text, qty_text
+from ..desk import HistoryLoader
 from ..format import clock_text
 from ..keymap import bindings
 from ..widgets.blotter import order_qty_text
@@ -23,10 +31,18 @@ from ..widgets.blotter import order_qty_text
 class OrderHistoryScreen(ModalScreen[None]):
     BINDINGS = bindings("modal")
 
-    def __init__(self, view: OrderView, instrument: Instrument | None = None) -> None:
+    def __init__(
+        self,
+        view: OrderView,
+        instrument: Instrument | None = None,
+        loader: HistoryLoader | None = None,
+    ) -> None:
         super().__init__()
         self.view = view
         self.instrument = instrument
+        self.loader = loader
+        self.events: list[EventBase] | None = None if loader is not None else view.history
+        """What the table shows (None while it loads or when it could not)."""
 
     def compose(self) -> ComposeResult:
         order = self.view.order
@@ -49,6 +65,58 @@ class OrderHistoryScreen(ModalScreen[None]):
         )
         ids = "  ".join(part for part in (venue, f"fees {fees}" if fees else "") if part)
 
+        with Vertical(id="dialog", classes="-wide"):
+            yield Static(f"Order history - {head}", id="dialog-title", markup=False)
+            if ids:
+                yield Static(ids, id="history-ids", markup=False)
+            if self.view.adopted:
+                yield Static("adopted from the venue on reconcile", markup=False)
+            with VerticalScroll(id="history-body"):
+                if self.events is not None:
+                    yield Static(self._table(self.events), id="history-events")
+                else:
+                    yield Static(
+                        "loading the order's events from the journal...",
+                        id="history-events",
+                        markup=False,
+                    )
+            yield Static("esc: close", id="dialog-hint", markup=False)
+
+    def on_mount(self) -> None:
+        if self.loader is not None:
+            self.run_worker(self._load(self.loader), exclusive=True, exit_on_error=False)
+
+    async def _load(self, loader: HistoryLoader) -> None:
+        body = self.query_one("#history-events", Static)
+
+        def progress(read: int, total: int) -> None:
+            of = f" of {total:,}" if total else ""
+            body.update(f"loading the order's events from the journal: {read:,}{of} entries read")
+
+        try:
+            events = await loader(progress)
+        except Exception as exc:
+            body.update(
+                Text(
+                    "could not read this order's history from the journal "
+                    f"({type(exc).__name__}: {exc}); its state above is current",
+                    style="bold",
+                )
+            )
+            return
+        if not events:
+            body.update(
+                "the journal holds no events for this order any more "
+                "(trimmed by its retention, or another journal)"
+            )
+            return
+        self.events = events
+        body.update(self._table(events))
+
+    def _table(self, events: Iterable[EventBase]) -> Table:
+        inst = self.instrument
+        request = self.view.order.request
+
         def lookup(key: str) -> Instrument | None:
             return inst if inst is not None and key == inst.key else None
 
@@ -56,7 +124,7 @@ class OrderHistoryScreen(ModalScreen[None]):
         table.add_column(no_wrap=True)
         table.add_column(no_wrap=True)
         table.add_column()
-        for event in self.view.history:
+        for event in events:
             table.add_row(
                 Text(clock_text(event.ts / 1e9)),
                 Text(event.type, style="bold"),
@@ -66,15 +134,7 @@ class OrderHistoryScreen(ModalScreen[None]):
                     orders=lambda _coid: request,
                 ),
             )
-        with Vertical(id="dialog", classes="-wide"):
-            yield Static(f"Order history - {head}", id="dialog-title", markup=False)
-            if ids:
-                yield Static(ids, id="history-ids", markup=False)
-            if self.view.adopted:
-                yield Static("adopted from the venue on reconcile", markup=False)
-            with VerticalScroll(id="history-body"):
-                yield Static(table)
-            yield Static("esc: close", id="dialog-hint", markup=False)
+        return table
 
     def action_confirm(self) -> None:
         self.dismiss(None)

@@ -345,7 +345,10 @@ class MainScreen(Screen[None]):
             gone: list[str] = []
             for coid in changed:
                 order = view.order(coid)
-                if order is None:
+                if order is None:  # evicted: a finished order beyond the window
+                    self._today.pop(coid, None)
+                    self._working.discard(coid)
+                    gone.append(coid)
                     continue
                 working = not order.order.status.is_terminal
                 first = first_event_s(order)
@@ -562,4 +565,5 @@ class MainScreen(Screen[None]):
         view = self._selected_view()
         if view is not None:
             instrument = self.desk.view.instrument(view.broker, view.order.request.instrument)
-            self.app.push_screen(OrderHistoryScreen(view, instrument))
+            loader = self.desk.history_loader(view.client_order_id)
+            self.app.push_screen(OrderHistoryScreen(view, instrument, loader))

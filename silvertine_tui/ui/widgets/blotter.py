@@ -28,7 +28,7 @@ def day_start(now_s: float) -> float:
 
 
 def first_event_s(view: OrderView) -> float | None:
-    return view.history[0].ts / 1e9 if view.history else None
+    return view.created_ns / 1e9 if view.created_ns else None
 
 
 def todays_orders(views: Iterable[OrderView], now_s: float) -> list[OrderView]:
