@@ -28,7 +28,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
-from ..domain import ApplyResult, Fill, Order, OrderRequest, OrderStatus, OrderUpdate, VenueOrder
+from ..domain import (
+    TERMINAL_STATUSES,
+    ApplyResult,
+    Fill,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderUpdate,
+    VenueOrder,
+)
 from ..events import (
     CancelRequestEvent,
     EventBase,
@@ -57,6 +66,9 @@ class Outcome(StrEnum):
     EVICTED = "EVICTED"
     """A report for an order that finished and left memory: counted, not applied."""
 
+
+# Read as a module global on every event (from the enum class: about 0.1 µs on 3.11).
+_EVICTED = Outcome.EVICTED
 
 _FROM_ORDER = {
     ApplyResult.APPLIED: Outcome.APPLIED,
@@ -148,7 +160,8 @@ class OMS:
         # ones among them wait here (id -> when it finished) instead of in `_finished`.
         self._holders: dict[tuple[str, str, str], str] = {}
         self._held: dict[str, int] = {}
-        self._evicted: list[str] = []
+        self.evicted: list[str] = []
+        """Ids evicted since the last `take_evicted`."""
 
     # -- queries --------------------------------------------------------------------
 
@@ -188,27 +201,32 @@ class OMS:
 
     def take_evicted(self) -> list[str]:
         """Ids evicted since the last call (their rows leave the desk)."""
-        evicted, self._evicted = self._evicted, []
+        evicted, self.evicted = self.evicted, []
         return evicted
 
     # -- applying events -----------------------------------------------------------
 
     def apply(self, event: EventBase, entry_id: str = "") -> Outcome:
         """Apply one event; `entry_id` is its journal entry id (kept to find the
-        order's events again once they left memory)."""
+        order's events again once they left memory).
+
+        Replay's hot path (a journal is mostly reports and fills): the order a report
+        is for is looked up once, and the window is only walked when it is over."""
         if not self._seen.add(event.event_id):
             self.counters[Outcome.DUPLICATE_EVENT] += 1
             return Outcome.DUPLICATE_EVENT
+        view: OrderView | None = None
         match event:
-            case OrderUpdateEvent():
+            case OrderUpdateEvent() | FillEvent():
                 coid = event.payload.client_order_id
-                outcome = self._on_report(event, coid)
+                view = self.orders.get(coid)
+                if view is not None:
+                    outcome = self._apply_report(view, event)
+                else:
+                    outcome = self._on_unknown_report(event, coid)
             case OrderRequestEvent():
                 coid = event.payload.client_order_id
                 outcome = self._on_request(event)
-            case FillEvent():
-                coid = event.payload.client_order_id
-                outcome = self._on_report(event, coid)
             case FeeCorrectionEvent():
                 coid = event.payload.client_order_id
                 outcome = self._on_fee_correction(event)
@@ -219,22 +237,29 @@ class OMS:
                     view.history.append(event)
                     outcome = Outcome.APPLIED
                 else:
-                    outcome = Outcome.EVICTED if coid in self.retired else Outcome.IGNORED
+                    outcome = _EVICTED if coid in self.retired else Outcome.IGNORED
             case ReconcileEvent():
                 coid, outcome = self._on_reconcile(event)
             case _:
                 return Outcome.IGNORED
         self.counters[outcome] += 1
-        if outcome is Outcome.EVICTED:
+        if outcome is _EVICTED:
             log.info("oms.report_for_evicted_order", extra={"client_order_id": coid})
-        view = self.orders.get(coid) if coid else None
+        if view is None and coid:
+            view = self.orders.get(coid)
         if view is not None:
             if entry_id:
                 view.first_entry = view.first_entry or entry_id
                 view.last_entry = entry_id
-            if view.order.status.is_terminal:
+            if view.order.status in TERMINAL_STATUSES:
                 self._finish(view, event.ts)
-        self._evict(event.ts)
+        window = self.window
+        if (
+            len(self._finished) > window.orders
+            or len(self._histories) > window.histories
+            or (window.minutes > 0 and self._finished)
+        ):
+            self._evict(event.ts)
         return outcome
 
     # -- the window of finished orders ------------------------------------------------
@@ -275,7 +300,7 @@ class OMS:
             self.retired[coid] = Retired(
                 view.broker, view.account, view.first_entry, view.last_entry
             )
-            self._evicted.append(coid)
+            self.evicted.append(coid)
         histories = self._histories
         while len(histories) > window.histories:
             coid, _ = histories.popitem(last=False)
@@ -296,15 +321,15 @@ class OMS:
             self._apply_report(view, parked)
         return Outcome.APPLIED
 
-    def _on_report(self, event: OrderUpdateEvent | FillEvent, client_order_id: str) -> Outcome:
-        view = self.orders.get(client_order_id)
-        if view is None and client_order_id in self.retired:
+    def _on_unknown_report(
+        self, event: OrderUpdateEvent | FillEvent, client_order_id: str
+    ) -> Outcome:
+        """A report for an order not in memory: evicted, or parked for its request."""
+        if client_order_id in self.retired:
             return Outcome.EVICTED
-        if view is None:
-            self._parked[client_order_id].append(event)
-            log.warning("oms.report_parked", extra={"client_order_id": client_order_id})
-            return Outcome.PARKED
-        return self._apply_report(view, event)
+        self._parked[client_order_id].append(event)
+        log.warning("oms.report_parked", extra={"client_order_id": client_order_id})
+        return Outcome.PARKED
 
     def _apply_report(self, view: OrderView, event: EventBase) -> Outcome:
         view.history.append(event)
