@@ -69,6 +69,7 @@ class Outcome(StrEnum):
 
 # Read as a module global on every event (from the enum class: about 0.1 µs on 3.11).
 _EVICTED = Outcome.EVICTED
+_ORDER_APPLIED = ApplyResult.APPLIED
 
 _FROM_ORDER = {
     ApplyResult.APPLIED: Outcome.APPLIED,
@@ -334,13 +335,14 @@ class OMS:
     def _apply_report(self, view: OrderView, event: EventBase) -> Outcome:
         view.history.append(event)
         payload = event.payload
-        if isinstance(payload, Fill):
-            result = view.order.apply_fill(payload)
-        elif isinstance(payload, OrderUpdate):
+        # Updates first: most reports are, and an isinstance miss costs here.
+        if isinstance(payload, OrderUpdate):
             result = view.order.apply_update(payload)
+        elif isinstance(payload, Fill):
+            result = view.order.apply_fill(payload)
         else:  # pragma: no cover - only fills and updates are parked
             return Outcome.IGNORED
-        if result is not ApplyResult.APPLIED:
+        if result is not _ORDER_APPLIED:
             log.info(
                 "oms.report_not_applied",
                 extra={"client_order_id": view.client_order_id, "result": result},

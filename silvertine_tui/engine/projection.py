@@ -230,15 +230,10 @@ class DeskProjection:
         return NOTHING
 
     def apply(self, event: EventBase, entry_id: str = "") -> Applied:
-        """Apply one event (`entry_id`: its journal entry id, when read from one)."""
-        applied = self._apply(event, entry_id)
-        if self.oms.evicted:
-            # Their rows leave the desk (a finished order the window let go).
-            self._changes.orders.update(dict.fromkeys(self.oms.take_evicted()))
-            self._done(True)
-        return applied
+        """Apply one event (`entry_id`: its journal entry id, when read from one).
 
-    def _apply(self, event: EventBase, entry_id: str) -> Applied:
+        Every event the OMS takes ends in `_done`, which also takes the orders the
+        window evicted."""
         changes = self._changes
         match event:
             case OrderUpdateEvent() | OrderRequestEvent():
@@ -344,10 +339,20 @@ class DeskProjection:
             self.version += 1
         changes = self._changes
         if len(changes.orders) + len(changes.positions) + len(changes.balances) > MAX_LISTED:
+            self._bound_changes()
+        if self.oms.evicted:
+            # Their rows leave the desk (a finished order the window let go).
+            self._changes.orders.update(dict.fromkeys(self.oms.take_evicted()))
+            self.version += 1
+            self._bound_changes()
+        return _APPLIED[changed, outcome]
+
+    def _bound_changes(self) -> None:
+        changes = self._changes
+        if len(changes.orders) + len(changes.positions) + len(changes.balances) > MAX_LISTED:
             # Nobody takes them (a replay before the first frame, a headless run):
             # bounded memory, and the next frame redraws everything.
             self._changes = Changes(everything=True, marks=changes.marks)
-        return _APPLIED[changed, outcome]
 
     def _apply_health(self, event: HealthEvent) -> bool:
         health = event.payload
