@@ -26,7 +26,6 @@ import logging
 from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
 
 from ..domain import (
     TERMINAL_STATUSES,
@@ -67,8 +66,8 @@ class Outcome(StrEnum):
     """A report for an order that finished and left memory: counted, not applied."""
 
 
-# Read as a module global on every event (from the enum class: about 0.1 µs on 3.11).
-_EVICTED = Outcome.EVICTED
+# Read as module globals on every event (from the enum class: about 0.1 µs on 3.11).
+_APPLIED, _EVICTED = Outcome.APPLIED, Outcome.EVICTED
 _ORDER_APPLIED = ApplyResult.APPLIED
 
 _FROM_ORDER = {
@@ -113,13 +112,9 @@ class FinishedWindow:
     histories: int = 200
 
 
-class Retired(NamedTuple):
-    """What stays of an order evicted from memory."""
-
-    broker: str
-    account: str
-    first_entry: str
-    last_entry: str
+Retired = tuple[str, str, str, str]
+"""What stays of an order evicted from memory: broker, account, and the journal entry
+ids of its first and last event (a plain tuple: one is made per finished order)."""
 
 
 def order_from_venue(broker: str, account: str, venue: VenueOrder) -> Order:
@@ -202,7 +197,9 @@ class OMS:
 
     def take_evicted(self) -> list[str]:
         """Ids evicted since the last call (their rows leave the desk)."""
-        evicted, self.evicted = self.evicted, []
+        evicted = self.evicted
+        if evicted:
+            self.evicted = []
         return evicted
 
     # -- applying events -----------------------------------------------------------
@@ -252,7 +249,7 @@ class OMS:
             if entry_id:
                 view.first_entry = view.first_entry or entry_id
                 view.last_entry = entry_id
-            if view.order.status in TERMINAL_STATUSES:
+            if outcome is _APPLIED and view.order.status in TERMINAL_STATUSES:
                 self._finish(view, event.ts)
         window = self.window
         if (
@@ -289,23 +286,20 @@ class OMS:
 
     def _evict(self, now_ns: int) -> None:
         window = self.window
-        finished = self._finished
+        finished, histories, orders = self._finished, self._histories, self.orders
         oldest = now_ns - int(window.minutes * 60e9) if window.minutes > 0 else None
         while finished and (
             len(finished) > window.orders
             or (oldest is not None and next(iter(finished.values())) < oldest)
         ):
             coid, _ = finished.popitem(last=False)
-            self._histories.pop(coid, None)
-            view = self.orders.pop(coid)
-            self.retired[coid] = Retired(
-                view.broker, view.account, view.first_entry, view.last_entry
-            )
+            histories.pop(coid, None)
+            view = orders.pop(coid)
+            self.retired[coid] = (view.broker, view.account, view.first_entry, view.last_entry)
             self.evicted.append(coid)
-        histories = self._histories
         while len(histories) > window.histories:
             coid, _ = histories.popitem(last=False)
-            view = self.orders[coid]
+            view = orders[coid]
             view.history = []
             view.history_dropped = True
 

@@ -34,12 +34,12 @@ async def test_evicted_orders_leave_the_pane_and_a_dropped_history_loads(
         await desk.start(pilot)
         await desk.step(pilot, 1)
         engine = desk.session.engine
+        await pilot.press("3", "a")  # all of today's orders, drawn row by row from here
+        await desk.settle(pilot)
+        blotter = desk.app.screen.query_one(Blotter)
         for n in range(1, 5):
             await engine.submit(market_buy(f"st00000000000000040{n}", "ETHUSDT.PAPER", "0.1"))
             await desk.settle(pilot)
-        await pilot.press("3", "a")
-        await desk.settle(pilot)
-        blotter = desk.app.screen.query_one(Blotter)
         # The two newest finished orders stay, and beside them the order of ETH's last
         # fill (404); the oldest left memory and the pane.
         assert blotter.row_keys == [
