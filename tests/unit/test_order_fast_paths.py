@@ -241,18 +241,21 @@ def test_from_request_is_the_validated_order(request: OrderRequest) -> None:
     assert Order.model_validate(fast.model_dump()) == fast  # round trip, as a snapshot
 
 
-def test_setting_a_field_marks_it_set_and_anything_else_is_refused() -> None:
-    order = Order.from_request(
-        OrderRequest(
-            broker="paper",
-            account="main",
-            instrument="BTCUSDT.PAPER",
-            side=Side.BUY,
-            order_type=OrderType.MARKET,
-            quantity=Decimal(1),
-            tif=TimeInForce.IOC,
-        )
+def _limit_request() -> OrderRequest:
+    return OrderRequest(
+        client_order_id="c1",
+        broker="paper",
+        account="main",
+        instrument="BTCUSDT.PAPER",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=Decimal(1),
+        limit_price=Decimal(10),
     )
+
+
+def test_setting_a_field_marks_it_set_and_anything_else_is_refused() -> None:
+    order = Order.from_request(_limit_request())
     assert "reason" not in order.model_fields_set
     order.reason = "x"
     assert order.reason == "x"
@@ -264,16 +267,7 @@ def test_setting_a_field_marks_it_set_and_anything_else_is_refused() -> None:
 def test_an_empty_venue_id_replaced_is_retired_as_before() -> None:
     """The corner hypothesis rarely reaches: a replace to an empty venue id, then a
     report with a new one (the order takes it, and retires it at once, as before)."""
-    request = OrderRequest(
-        client_order_id="c1",
-        broker="paper",
-        account="main",
-        instrument="BTCUSDT.PAPER",
-        side=Side.BUY,
-        order_type=OrderType.LIMIT,
-        quantity=Decimal(1),
-        limit_price=Decimal(10),
-    )
+    request = _limit_request()
     fast, plain = Order.from_request(request), _plain_from_request(request)
     for status, venue in ((S.NEW, "v1"), (S.PENDING_CANCEL, ""), (S.NEW, "v2"), (S.NEW, "v2")):
         update = OrderUpdate(client_order_id="c1", status=status, venue_order_id=venue)
