@@ -2,6 +2,7 @@
 
 from .capabilities import Capabilities, MarketDataKind, ModifyStyle
 from .enums import (
+    TERMINAL_STATUSES,
     ConnectionState,
     Liquidity,
     OrderStatus,
@@ -28,6 +29,7 @@ from .orders import (
 from .portfolio import Balance, Position
 
 __all__ = [
+    "TERMINAL_STATUSES",
     "TRANSITIONS",
     "ZERO",
     "ApplyResult",

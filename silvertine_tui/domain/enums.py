@@ -70,7 +70,7 @@ class OrderStatus(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
-        return self in _TERMINAL
+        return self in TERMINAL_STATUSES
 
     @property
     def is_working(self) -> bool:
@@ -78,7 +78,7 @@ class OrderStatus(StrEnum):
         return not self.is_terminal
 
 
-_TERMINAL = frozenset(
+TERMINAL_STATUSES = frozenset(
     {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
 )
 

@@ -35,6 +35,7 @@ from ..events import (
     FillEvent,
     Health,
     HealthEvent,
+    OrderRequestEvent,
     OrderUpdateEvent,
     PositionEvent,
     ReconcileEvent,
@@ -52,6 +53,11 @@ from .risk import RiskGate, RiskRejected, RiskViolation
 log = logging.getLogger(__name__)
 
 ENGINE_SOURCE = "engine"
+
+# Read as module globals on every event (from the enum class: about 0.1 µs on 3.11).
+_TERMINAL, _PARKED = Outcome.TERMINAL, Outcome.PARKED
+FILL_ANOMALIES = frozenset({Outcome.OVERFILL, Outcome.PARKED, Outcome.EVICTED})
+"""Outcomes of a fill the position took but its order did not (or no order knows)."""
 
 
 class DuplicateOrderId(RiskRejected):
@@ -122,16 +128,14 @@ class TradingEngine:
     # -- applying events ---------------------------------------------------------------
 
     def apply_entry(self, entry: BusEntry) -> None:
-        if (
-            entry.stream not in self.applied
-            and entry.ok
-            and entry.stream.startswith(self._exec_prefix)
-        ):
-            event: EventBase = entry.event  # type: ignore[assignment]
+        stream, entry_id, decoded = entry
+        ok = entry.ok
+        if ok and stream not in self.applied and stream.startswith(self._exec_prefix):
+            event: EventBase = decoded  # type: ignore[assignment]
             self.journal_start.setdefault((event.broker, event.account), event.ts)
-        self.applied[entry.stream] = entry.id
-        if entry.ok:
-            self.apply(entry.event, entry.id)  # type: ignore[arg-type]
+        self.applied[stream] = entry_id
+        if ok:
+            self.apply(decoded, entry_id)  # type: ignore[arg-type]
 
     @property
     def version(self) -> int:
@@ -149,9 +153,9 @@ class TradingEngine:
         outcome = applied.outcome
         match event:
             case OrderUpdateEvent():
-                if outcome is Outcome.TERMINAL:
+                if outcome is _TERMINAL:
                     self._check_late_report(event.payload)
-                elif outcome is Outcome.PARKED:
+                elif outcome is _PARKED:
                     update = event.payload
                     self._anomaly(
                         AnomalyKind.UNKNOWN_ORDER,
@@ -162,8 +166,10 @@ class TradingEngine:
             case FillEvent():
                 # Fills are money: the portfolio took every new execution id, even one
                 # for an order the OMS refuses as an overfill (counted as an anomaly).
-                if outcome in (Outcome.OVERFILL, Outcome.PARKED, Outcome.EVICTED):
+                if outcome in FILL_ANOMALIES:
                     self._fill_anomaly(event.payload, outcome)
+            case OrderRequestEvent():
+                pass  # first: a journal is mostly order events (a miss costs here)
             case PositionEvent():
                 self._check_position(event.payload)
             case ReconcileEvent():

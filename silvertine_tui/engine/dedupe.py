@@ -19,12 +19,14 @@ class SeenIds:
 
     def add(self, key: str) -> bool:
         """Record `key`; False if it was already there."""
-        if key in self._set:
+        seen = self._set
+        if key in seen:
             return False
-        self._set.add(key)
-        self._order.append(key)
-        if len(self._order) > self._capacity:
-            self._set.discard(self._order.popleft())
+        seen.add(key)
+        order = self._order
+        order.append(key)
+        if len(order) > self._capacity:
+            seen.discard(order.popleft())
         return True
 
     def __contains__(self, key: object) -> bool:

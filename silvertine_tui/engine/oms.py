@@ -27,7 +27,16 @@ from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from ..domain import ApplyResult, Fill, Order, OrderRequest, OrderStatus, OrderUpdate, VenueOrder
+from ..domain import (
+    TERMINAL_STATUSES,
+    ApplyResult,
+    Fill,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderUpdate,
+    VenueOrder,
+)
 from ..events import (
     CancelRequestEvent,
     EventBase,
@@ -56,6 +65,10 @@ class Outcome(StrEnum):
     EVICTED = "EVICTED"
     """A report for an order that finished and left memory: counted, not applied."""
 
+
+# Read as module globals on every event (from the enum class: about 0.1 µs on 3.11).
+_APPLIED, _EVICTED = Outcome.APPLIED, Outcome.EVICTED
+_ORDER_APPLIED = ApplyResult.APPLIED
 
 _FROM_ORDER = {
     ApplyResult.APPLIED: Outcome.APPLIED,
@@ -143,7 +156,8 @@ class OMS:
         # ones among them wait here (id -> when it finished) instead of in `_finished`.
         self._holders: dict[tuple[str, str, str], str] = {}
         self._held: dict[str, int] = {}
-        self.evicted: list[str] = []  # ids evicted since `take_evicted`
+        self.evicted: list[str] = []
+        """Ids evicted since the last `take_evicted`."""
 
     # -- queries --------------------------------------------------------------------
 
@@ -192,20 +206,25 @@ class OMS:
 
     def apply(self, event: EventBase, entry_id: str = "") -> Outcome:
         """Apply one event; `entry_id` is its journal entry id (kept to find the
-        order's events again once they left memory)."""
+        order's events again once they left memory).
+
+        Replay's hot path (a journal is mostly reports and fills): the order a report
+        is for is looked up once, and the window is only walked when it is over."""
         if not self._seen.add(event.event_id):
             self.counters[Outcome.DUPLICATE_EVENT] += 1
             return Outcome.DUPLICATE_EVENT
+        view: OrderView | None = None
         match event:
-            case OrderUpdateEvent():
+            case OrderUpdateEvent() | FillEvent():
                 coid = event.payload.client_order_id
-                outcome = self._on_report(event, coid)
+                view = self.orders.get(coid)
+                if view is not None:
+                    outcome = self._apply_report(view, event)
+                else:
+                    outcome = self._on_unknown_report(event, coid)
             case OrderRequestEvent():
                 coid = event.payload.client_order_id
                 outcome = self._on_request(event)
-            case FillEvent():
-                coid = event.payload.client_order_id
-                outcome = self._on_report(event, coid)
             case FeeCorrectionEvent():
                 coid = event.payload.client_order_id
                 outcome = self._on_fee_correction(event)
@@ -216,20 +235,21 @@ class OMS:
                     view.history.append(event)
                     outcome = Outcome.APPLIED
                 else:
-                    outcome = Outcome.EVICTED if coid in self.retired else Outcome.IGNORED
+                    outcome = _EVICTED if coid in self.retired else Outcome.IGNORED
             case ReconcileEvent():
                 coid, outcome = self._on_reconcile(event)
             case _:
                 return Outcome.IGNORED
         self.counters[outcome] += 1
-        if outcome is Outcome.EVICTED:
+        if outcome is _EVICTED:
             log.info("oms.report_for_evicted_order", extra={"client_order_id": coid})
-        view = self.orders.get(coid) if coid else None
+        if view is None and coid:
+            view = self.orders.get(coid)
         if view is not None:
             if entry_id:
                 view.first_entry = view.first_entry or entry_id
                 view.last_entry = entry_id
-            if outcome is Outcome.APPLIED and view.order.status.is_terminal:
+            if outcome is _APPLIED and view.order.status in TERMINAL_STATUSES:
                 self._finish(view, event.ts)
         window = self.window
         if (
@@ -296,26 +316,27 @@ class OMS:
             self._apply_report(view, parked)
         return Outcome.APPLIED
 
-    def _on_report(self, event: OrderUpdateEvent | FillEvent, client_order_id: str) -> Outcome:
-        view = self.orders.get(client_order_id)
-        if view is None and client_order_id in self.retired:
+    def _on_unknown_report(
+        self, event: OrderUpdateEvent | FillEvent, client_order_id: str
+    ) -> Outcome:
+        """A report for an order not in memory: evicted, or parked for its request."""
+        if client_order_id in self.retired:
             return Outcome.EVICTED
-        if view is None:
-            self._parked[client_order_id].append(event)
-            log.warning("oms.report_parked", extra={"client_order_id": client_order_id})
-            return Outcome.PARKED
-        return self._apply_report(view, event)
+        self._parked[client_order_id].append(event)
+        log.warning("oms.report_parked", extra={"client_order_id": client_order_id})
+        return Outcome.PARKED
 
     def _apply_report(self, view: OrderView, event: EventBase) -> Outcome:
         view.history.append(event)
         payload = event.payload
-        if isinstance(payload, Fill):
-            result = view.order.apply_fill(payload)
-        elif isinstance(payload, OrderUpdate):
+        # Updates first: most reports are, and an isinstance miss costs here.
+        if isinstance(payload, OrderUpdate):
             result = view.order.apply_update(payload)
+        elif isinstance(payload, Fill):
+            result = view.order.apply_fill(payload)
         else:  # pragma: no cover - only fills and updates are parked
             return Outcome.IGNORED
-        if result is not ApplyResult.APPLIED:
+        if result is not _ORDER_APPLIED:
             log.info(
                 "oms.report_not_applied",
                 extra={"client_order_id": view.client_order_id, "result": result},

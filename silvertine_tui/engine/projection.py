@@ -177,6 +177,13 @@ class Applied:
 
 
 NOTHING = Applied()
+# Every (changed, outcome) an event can end with, made once: one event in a replay of
+# 100k would otherwise build its own (a frozen dataclass costs a microsecond to make).
+_APPLIED = {
+    (changed, outcome): Applied(changed=changed, outcome=outcome)
+    for changed in (False, True)
+    for outcome in (None, *Outcome)
+}
 
 # Outcomes after which the order's history holds the event (a report that did not move
 # the order is still in its audit trail): its row and history view are redrawn.
@@ -189,6 +196,9 @@ TOUCHED = frozenset(
         Outcome.TERMINAL,
     }
 )
+
+# Read as a module global on every event (from the enum class: about 0.1 µs on 3.11).
+_APPLIED_OUTCOME = Outcome.APPLIED
 
 MAX_LISTED = 10_000
 """Changed rows listed before a change set becomes `everything`."""
@@ -220,22 +230,17 @@ class DeskProjection:
         return NOTHING
 
     def apply(self, event: EventBase, entry_id: str = "") -> Applied:
-        """Apply one event (`entry_id`: its journal entry id, when read from one)."""
-        applied = self._apply(event, entry_id)
-        if self.oms.evicted:
-            # Their rows leave the desk (finished orders the window let go).
-            self._changes.orders.update(dict.fromkeys(self.oms.take_evicted()))
-            self._done(True)
-        return applied
+        """Apply one event (`entry_id`: its journal entry id, when read from one).
 
-    def _apply(self, event: EventBase, entry_id: str) -> Applied:
+        Every event the OMS takes ends in `_done`, which also takes the orders the
+        window evicted."""
         changes = self._changes
         match event:
             case OrderUpdateEvent() | OrderRequestEvent():
                 outcome = self.oms.apply(event, entry_id)
                 if outcome in TOUCHED:
                     changes.orders[event.payload.client_order_id] = None
-                return self._done(outcome is Outcome.APPLIED, outcome)
+                return self._done(outcome is _APPLIED_OUTCOME, outcome)
             case FillEvent():
                 fill = event.payload
                 # The portfolio first: the order of an instrument's last fill is held
@@ -255,7 +260,7 @@ class DeskProjection:
                             for k in self.portfolio.positions
                             if k[:2] == (fill.broker, fill.account)
                         )
-                return self._done(took or outcome is Outcome.APPLIED, outcome)
+                return self._done(took or outcome is _APPLIED_OUTCOME, outcome)
             case FeeCorrectionEvent():
                 # A fill's fee reported late (IB): the order's fees and the position's.
                 correction = event.payload
@@ -267,7 +272,7 @@ class DeskProjection:
                     changes.positions.add(
                         (correction.broker, correction.account, correction.instrument)
                     )
-                return self._done(took or outcome is Outcome.APPLIED, outcome)
+                return self._done(took or outcome is _APPLIED_OUTCOME, outcome)
             case QuoteEvent():
                 if self.portfolio.apply(event):
                     self.marks_version += 1
@@ -290,7 +295,7 @@ class DeskProjection:
             case ReconcileEvent():
                 rec = event.payload
                 outcome = self.oms.apply(event, entry_id)
-                if outcome is Outcome.APPLIED:
+                if outcome is _APPLIED_OUTCOME:
                     coid = rec.client_order_id
                     if rec.venue_order is not None:
                         coid = coid or rec.venue_order.client_order_id
@@ -299,12 +304,12 @@ class DeskProjection:
                 took = self.portfolio.apply(event)
                 if took or rec.kind is ReconcileKind.POSITION_MISMATCH:
                     changes.positions.add((event.broker, event.account, rec.instrument))
-                return self._done(took or outcome is Outcome.APPLIED, outcome)
+                return self._done(took or outcome is _APPLIED_OUTCOME, outcome)
             case CancelRequestEvent() | ModifyRequestEvent():
                 outcome = self.oms.apply(event, entry_id)
                 if outcome in TOUCHED:
                     changes.orders[event.payload.client_order_id] = None
-                return self._done(outcome is Outcome.APPLIED, outcome)
+                return self._done(outcome is _APPLIED_OUTCOME, outcome)
             case RiskEvent():
                 risk = event.payload
                 if risk.action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
@@ -321,7 +326,7 @@ class DeskProjection:
                 return NOTHING
             case _:
                 outcome = self.oms.apply(event, entry_id)
-                return self._done(outcome is Outcome.APPLIED, outcome)
+                return self._done(outcome is _APPLIED_OUTCOME, outcome)
 
     def _hold_last_fill(self, key: Key) -> None:
         """The order of an instrument's last fill stays in memory (see `OMS.hold`)."""
@@ -334,10 +339,20 @@ class DeskProjection:
             self.version += 1
         changes = self._changes
         if len(changes.orders) + len(changes.positions) + len(changes.balances) > MAX_LISTED:
+            self._bound_changes()
+        if self.oms.evicted:
+            # Their rows leave the desk (a finished order the window let go).
+            self._changes.orders.update(dict.fromkeys(self.oms.take_evicted()))
+            self.version += 1
+            self._bound_changes()
+        return _APPLIED[changed, outcome]
+
+    def _bound_changes(self) -> None:
+        changes = self._changes
+        if len(changes.orders) + len(changes.positions) + len(changes.balances) > MAX_LISTED:
             # Nobody takes them (a replay before the first frame, a headless run):
             # bounded memory, and the next frame redraws everything.
             self._changes = Changes(everything=True, marks=changes.marks)
-        return Applied(changed=changed, outcome=outcome)
 
     def _apply_health(self, event: HealthEvent) -> bool:
         health = event.payload

@@ -12,8 +12,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
+from ..domain.trusted import (
+    build_trusted,
+    new_model,
+    set_dict,
+    set_extra,
+    set_fields_set,
+    set_private,
+)
 from .envelope import EventBase
 from .kinds import EVENT_TYPES, Event
 
@@ -101,11 +109,11 @@ _BY_WIRE_TYPE: dict[bytes, _WireType] = {
 _NO_TYPE: Any = (None, None, None, {})  # an unknown type: no version is taken
 
 
-_new = object.__new__
-_set_dict = BaseModel.__dict__["__dict__"].__set__  # the slot itself: no attribute lookup
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+_new = new_model
+_set_dict = set_dict  # the slot itself: no attribute lookup
+_set_fields_set = set_fields_set
+_set_extra = set_extra
+_set_private = set_private
 
 
 def decode(fields: Mapping[Any, Any]) -> Decoded:
@@ -197,9 +205,8 @@ def _build(
     """Make the envelope without re-validating it (the careful path's builder;
     `decode_flat` inlines the same steps): every field was checked by the caller and
     the payload by its own validator."""
-    event = _new(cls)
-    _set_dict(
-        event,
+    return build_trusted(
+        cls,
         {
             "type": kind,
             "v": v,
@@ -208,11 +215,8 @@ def _build(
             "source": source,
             "payload": payload,
         },
+        set(_FIELDS_SET),
     )
-    _set_fields_set(event, set(_FIELDS_SET))
-    _set_extra(event, None)
-    _set_private(event, None)
-    return event
 
 
 def _decode_careful(fields: Mapping[Any, Any]) -> Decoded:
