@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 # -- commands -------------------------------------------------------------------------
