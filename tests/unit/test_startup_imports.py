@@ -3,7 +3,8 @@ session, the bus opened, the app built) on the default paper broker and memory b
 imports no venue library, no Redis client and no test library, builds no adapter it
 was not asked for, reads no package's entry points (only a broker type that is
 not built in needs them), and builds the validators of none of the order, command or
-event models it does not use (pydantic builds them on first use: `defer_build`). Each
+event models, nor the event and command unions, it does not use (pydantic builds
+them on first use: `defer_build`). Each
 case runs in a fresh interpreter."""
 
 from __future__ import annotations
@@ -76,6 +77,15 @@ START_PATH = textwrap.dedent(
             if cls.__module__.startswith("silvertine_tui.") and cls.__pydantic_complete__
         }
     )
+    from silvertine_tui.engine import commands
+    from silvertine_tui.events import kinds
+
+    adapters = {
+        "EVENT_ADAPTER": kinds.EVENT_ADAPTER,
+        "COMMANDS": commands.COMMANDS,
+        "OUTCOMES": commands.OUTCOMES,
+    }
+    built += [name for name, adapter in adapters.items() if adapter.pydantic_complete]
     print(
         json.dumps(
             {"modules": sorted(sys.modules), "entry_point_groups": groups, "built": built}
