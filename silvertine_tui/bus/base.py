@@ -131,7 +131,10 @@ class EventBus(Protocol):
     - Reads never raise on bad data: entries decode to `DecodeError`/`UnknownEvent`
       values, counted in `stats`.
     - `tail` yields entries after the given ids (exclusive; `$` means "from now",
-      resolved once) until the bus closes.
+      resolved once) until the bus closes. `tail_batches` yields the same entries in
+      the same order, as lists: what one read found waiting (up to 1,000 entries a
+      stream), so a reader can take a backlog at once (the UI keeps only the latest
+      quote of each instrument in a batch).
     - `read_last` gives the newest `count` entries, newest first (XREVRANGE), without
       reading the rest of the stream; `trim` drops the oldest entries of a stream,
       keeping at least its newest `keep` (XTRIM MAXLEN ~).
@@ -168,6 +171,8 @@ class EventBus(Protocol):
     ) -> AsyncIterator[BusEntry]: ...
 
     def tail(self, streams: Mapping[str, str]) -> AsyncIterator[BusEntry]: ...
+
+    def tail_batches(self, streams: Mapping[str, str]) -> AsyncIterator[list[BusEntry]]: ...
 
     async def streams(self, pattern: str = "*") -> list[str]: ...
 

@@ -205,24 +205,30 @@ class MemoryBus:
         return format_id(*data.last) if data else "0-0"
 
     async def tail(self, streams: Mapping[str, str]) -> AsyncIterator[BusEntry]:
+        async for batch in self.tail_batches(streams):
+            for entry in batch:
+                yield entry
+
+    async def tail_batches(self, streams: Mapping[str, str]) -> AsyncIterator[list[BusEntry]]:
         last = {name: self._resolve_start(name, entry_id) for name, entry_id in streams.items()}
         while not self._closed:
             waiter = self._changed
-            produced = False
+            batch: list[BusEntry] = []
             for name, cursor in last.items():
                 entries = self._slice(name, f"({cursor}", "+", 1_000)
                 if entries:
-                    produced = True
                     last[name] = entries[-1].id
                     for entry in entries:
                         self.stats.count_decoded(entry.event)
-                        yield entry
-            if not produced:
-                # Not asyncio.wait_for: on Python 3.11 it loses a cancellation that
-                # arrives as the wait completes, and the tail would never stop.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.options.block_ms / 1000):
-                        await waiter.wait()
+                    batch += entries
+            if batch:
+                yield batch
+                continue
+            # Not asyncio.wait_for: on Python 3.11 it loses a cancellation that
+            # arrives as the wait completes, and the tail would never stop.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.options.block_ms / 1000):
+                    await waiter.wait()
 
     async def streams(self, pattern: str = "*") -> list[str]:
         full = f"{self.options.prefix}:{pattern}"

@@ -778,6 +778,11 @@ class RedisBus:
         return _text(raw[0][0]) if raw else "0-0"
 
     async def tail(self, streams: Mapping[str, str]) -> AsyncIterator[BusEntry]:
+        async for batch in self.tail_batches(streams):
+            for entry in batch:
+                yield entry
+
+    async def tail_batches(self, streams: Mapping[str, str]) -> AsyncIterator[list[BusEntry]]:
         last: dict[str, str] = dict(streams)
         unresolved = [name for name, entry_id in last.items() if entry_id == "$"]
         block = self.options.block_ms
@@ -802,13 +807,15 @@ class RedisBus:
                 delay = 0.05
                 # A map {stream: entries} in RESP3, a list of pairs in RESP2.
                 replies = response.items() if isinstance(response, dict) else response or []
+                batch: list[BusEntry] = []
                 for raw_stream, raw_entries in replies:
                     name = _text(raw_stream)
                     entries = self._flat_entries(name, raw_entries)
                     if entries:
                         last[name] = entries[-1].id
-                    for entry in entries:
-                        yield entry
+                        batch += entries
+                if batch:
+                    yield batch
         finally:
             self._readers.discard(reader)
             await reader.aclose()

@@ -2,8 +2,9 @@
 reader, and the commands that reach the engine.
 
 Data flow: one worker tails the bus (the session's feed plus each broker's market
-data) into `FeedModel` (dict updates only). A timer at `ui.frame_rate` draws what
-changed from the model and from the engine's state. The render path never awaits.
+data) into `FeedModel` a batch at a time (dict updates only; quotes conflated). A
+timer at `ui.frame_rate` draws what changed from the model and from the engine's
+state. The render path never awaits.
 """
 
 from __future__ import annotations
@@ -315,9 +316,12 @@ class SilvertineApp(App[None]):
             info = await bus.info(md)
             streams[md] = info.last_generated_id if info is not None else "0-0"
         self.feed_ready.set()
-        ingest = self.model.ingest
-        async for entry in bus.tail(streams):
-            ingest(entry)
+        ingest = self.model.ingest_batch
+        async for batch in bus.tail_batches(streams):
+            ingest(batch)
+            # A backlog is taken a batch at a time, each quote conflated to the latest:
+            # key presses and frames get the loop between two batches.
+            await asyncio.sleep(0)
 
     def _main(self, *, filled: bool = True) -> MainScreen | None:
         """The desk's screen; with `filled`, only once its panes are there."""

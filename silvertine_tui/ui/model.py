@@ -1,7 +1,8 @@
 """What the UI has read from the bus, kept as plain data between two frames.
 
-The feed reader calls `FeedModel.ingest` for every entry (market data and the session
-feed); that only updates dicts and counters and marks what changed. The frame timer
+The feed reader hands `FeedModel.ingest_batch` what it found waiting on the bus (market
+data and the session feed): each instrument's latest quote of the batch and every
+other entry, which only updates dicts and counters and marks what changed. The frame timer
 reads the model and redraws what is marked: any number of quotes between two frames
 costs one redraw (coalescing), and nothing on the render path waits for the bus.
 """
@@ -9,7 +10,7 @@ costs one redraw (coalescing), and nothing on the render path waits for the bus.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -208,6 +209,24 @@ class FeedModel:
         self.rates = Rates()
 
     # -- ingest ---------------------------------------------------------------------
+
+    def ingest_batch(self, entries: Iterable[FeedEntry]) -> None:
+        """What the reader found waiting, in order; of the quotes only each instrument's
+        latest is applied (a quote is state, not an event: the log never shows one).
+        Every entry is counted in the rates."""
+        latest: dict[str, QuoteEvent] = {}
+        rates = self.rates
+        now_ms = self.clock() * 1000
+        for entry in entries:
+            event = entry.event
+            if isinstance(event, QuoteEvent):
+                stamp = entry_ms(entry.id)
+                rates.add(stamp, now_ms - stamp)
+                latest[event.payload.instrument] = event
+            else:
+                self.ingest(entry)
+        for quote in latest.values():
+            self._quote(quote)
 
     def ingest(self, entry: FeedEntry) -> None:
         stamp = entry_ms(entry.id)

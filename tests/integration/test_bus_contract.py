@@ -323,6 +323,36 @@ async def test_tail_over_several_streams(bus: EventBus) -> None:
         await collector.stop()
 
 
+async def test_tail_batches_hand_over_what_is_waiting_at_once_in_order(bus: EventBus) -> None:
+    layout = bus.layout
+    main, health = layout.exec("paper", "main"), layout.health
+    waiting: list[EventBase] = [fill_event(n) for n in range(40)]
+    waiting += [health_event(f"h{n}") for n in range(5)]
+    await bus.publish_many(waiting)
+    batches = cast(
+        AsyncGenerator[list[BusEntry], None], bus.tail_batches({main: "0-0", health: "0-0"})
+    )
+    async with contextlib.aclosing(batches):
+        async with asyncio.timeout(TIMEOUT):
+            first = await anext(batches)
+        # Everything that was waiting comes in one batch, each stream in its order.
+        assert len(first) == 45
+        for stream in (main, health):
+            assert [e.event for e in first if e.stream == stream] == [
+                e for e in waiting if layout.route(e) == stream
+            ]
+        live = [fill_event(n) for n in range(40, 45)]
+        await bus.publish_many(live)
+        got: list[BusEntry] = []
+        async with asyncio.timeout(TIMEOUT):
+            while len(got) < len(live):
+                got += await anext(batches)
+        assert [e.event for e in got] == live
+        assert [e.id for e in first + got if e.stream == main] == [
+            e.id for e in await bus.read(main)
+        ]
+
+
 async def test_tail_stops_when_the_bus_closes(bus: EventBus) -> None:
     stream = bus.layout.exec("paper", "main")
     collector = Collector(bus, {stream: "0-0"})

@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 import pytest_textual_snapshot  # type: ignore[import-untyped]
 from textual.pilot import Pilot
-from textual.widgets import DataTable
 
 from silvertine_tui.brokers.paper import PaperBroker
 from silvertine_tui.bus import BusOptions, MemoryBus
@@ -145,12 +144,14 @@ class Desk:
             await self.app.workers.wait_for_complete(pending)
         self.app.frame()
         await pilot.pause()
-        # A DataTable sizes its columns when its own queue goes idle; on a loaded
-        # machine that can come after the screenshot (cells cut to the header's width).
-        for _ in range(100):
-            if not any(t._require_update_dimensions for t in self.app.screen.query(DataTable)):
-                break
-            await pilot.pause()
+
+    async def next_second(self, pilot: Pilot[None]) -> None:
+        """Move the desk clock on a second, then settle: what is drawn once a second
+        (the positions' marks) shows what has settled now. The test clock never moves by
+        itself: a mark that arrived after the first frame of a second waits for the
+        next one (a snapshot then showed 3,500.34 or 3,500.42 from run to run)."""
+        self.clock.advance(1.0)
+        await self.settle(pilot)
 
     def busy(self) -> bool:
         return any(w.group in COMMAND_GROUPS and not w.is_finished for w in self.app.workers)
@@ -255,4 +256,5 @@ async def populate(desk: Desk, pilot: Pilot[None]) -> None:
         )
     )
     await desk.step(pilot, 6)
+    await desk.next_second(pilot)  # the positions' marks as they settled
     await desk.quiet(pilot)

@@ -5,6 +5,7 @@ keeps quit and help; toasts never cover the ticket."""
 from __future__ import annotations
 
 import pytest
+from textual.widgets._toast import Toast
 
 from silvertine_tui.ui.widgets.balances import Balances
 from silvertine_tui.ui.widgets.blotter import Blotter
@@ -29,9 +30,10 @@ def assert_fits(table: KeyedTable) -> None:
         f"{name}: a horizontal scrollbar (virtual width {table.virtual_size.width} "
         f"> {table.scrollable_content_region.width}); shown {table.shown_columns}"
     )
-    for column in table.columns.values():
-        width = column.width if not column.auto_width else column.content_width
-        assert column.label.cell_len <= width, f"{name}: header {column.label.plain!r} is cut"
+    for column in table.COLUMNS:
+        if column.key in table.shown_columns:
+            width = table.column_width(column.key)
+            assert len(column.label) <= width, f"{name}: header {column.label!r} is cut"
     # The columns dropped are the least important ones.
     shown = set(table.shown_columns)
     kept = [c.priority for c in table.COLUMNS if c.key in shown]
@@ -133,3 +135,21 @@ async def test_toasts_never_cover_the_ticket(make_desk, size: tuple[int, int]) -
             region = toast.region
             assert not region.overlaps(ticket), f"toast {region} covers the ticket {ticket}"
         await desk.session.close()
+
+
+async def test_a_pile_of_toasts_never_covers_the_quotes(make_desk) -> None:
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        for n in range(12):  # six seconds of fill toasts, and then some
+            desk.app.notify("BUY 1 S00USDT.PAPER @ 100.00\nBUY 1 S01USDT.PAPER @ 100.00",
+                            title=f"{n + 2} fills", timeout=600)  # fmt: skip
+        await desk.settle(pilot)
+        screen = desk.app.screen
+        toasts = [t for t in screen.query(Toast) if t.region.height]
+        assert toasts, "no toast on screen"
+        newest = max(toasts, key=lambda t: t.region.y)
+        assert "13 fills" in str(newest.render())  # the newest is shown, at the bottom
+        quotes = screen.query_one("#pane-watchlist")
+        top = min(t.region.y for t in toasts)
+        assert top >= quotes.region.bottom, f"a toast at line {top}, over the quotes"

@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections import Counter
 from decimal import Decimal
 
+from textual.geometry import Region
+
 from silvertine_tui.domain import OrderRequest, OrderType, TimeInForce
+from silvertine_tui.ui.screens.main import Pane
 from silvertine_tui.ui.widgets.balances import Balances
 from silvertine_tui.ui.widgets.blotter import Blotter
 from silvertine_tui.ui.widgets.positions import Positions
@@ -41,8 +44,11 @@ async def test_quotes_do_not_redraw_orders_or_balances(make_desk) -> None:
         desk.clock.advance(0.05)
         await desk.step(pilot, 10, seconds=0.05)
         assert (blotter.syncs, balances.syncs, positions.syncs) == before
-        # The next second: the positions take the new marks, once.
-        await desk.step(pilot, 1, seconds=1.0)
+        # The next second: the positions take the new marks, once. (The marks settle
+        # first: a frame of a new second drawn before the last quote was applied would
+        # draw the mark before it, and that one would wait for the second after.)
+        await desk.step(pilot, 1, seconds=0.05)
+        await desk.next_second(pilot)
         assert (blotter.syncs, balances.syncs) == before[:2]
         assert positions.syncs == before[2] + 1
         mark = engine.portfolio.mark("ETHUSDT.PAPER")
@@ -96,7 +102,8 @@ async def test_only_the_rows_whose_events_arrived_are_drawn(make_desk) -> None:
         assert balances.rows_drawn == money
         assert positions.rows_drawn == held
         # The next second: the position's row takes its new mark, once.
-        await desk.step(pilot, 1, seconds=1.0)
+        await desk.step(pilot, 1, seconds=0.05)
+        await desk.next_second(pilot)
         assert blotter.rows_drawn == orders
         assert positions.rows_drawn - held == Counter({"paper/main/ETHUSDT.PAPER": 1})
 
@@ -123,4 +130,30 @@ async def test_only_the_rows_whose_events_arrived_are_drawn(make_desk) -> None:
         assert "paper/main/USDT" in drawn
         assert "paper/main/USD" not in drawn
         assert set(blotter.rows_drawn - orders) <= {"pos-2"}  # (it never works: IOC)
+        await desk.session.close()
+
+
+async def test_a_pane_subtitle_repaints_its_bottom_edge_only(make_desk) -> None:
+    """The Orders pane's counts change with every order: the new subtitle repaints the
+    pane's bottom edge, not every row in the pane (nor a toast over it)."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        pane = desk.app.screen.query_one("#pane-blotter", Pane)
+        await pilot.pause()
+        dirty: list[Region] = []
+        original = pane._set_dirty
+
+        def spy(*regions: Region) -> None:
+            dirty.extend(regions or [pane.size.region])
+            original(*regions)
+
+        pane._set_dirty = spy
+        width, height = pane.outer_size
+        pane.set_subtitle("3 working of 7 today (a: all)")
+        assert dirty == [Region(-1, height - 2, width, 1)]  # the edge, in content terms
+        assert pane.border_subtitle == "3 working of 7 today (a: all)"
+        await pilot.pause()
+        bottom = desk.app.screen._compositor.render_strips()[pane.region.bottom - 1].text
+        assert "3 working of 7 today (a: all)" in bottom
         await desk.session.close()

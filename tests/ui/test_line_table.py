@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.style import Style
@@ -9,7 +10,7 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 
 from silvertine_tui.ui.widgets.line_table import Cell, LineTable
-from silvertine_tui.ui.widgets.table import Column
+from silvertine_tui.ui.widgets.table import Column, KeyedTable
 
 GREEN = Style(color="green")
 
@@ -215,3 +216,102 @@ async def test_a_click_below_the_last_row_selects_nothing_new() -> None:
         assert table.selected_key() == "S1"
         await pilot.click(Prices, offset=(2, 6))  # blank, below S2
         assert table.selected_key() == "S1"
+
+
+def count_layouts(app: App[None]) -> Callable[[], int]:
+    """How many times the screen has been laid out since this was called."""
+    screen = app.screen
+    original = screen._refresh_layout
+    calls = [0]
+
+    def counted(*args: Any, **kwargs: Any) -> None:
+        calls[0] += 1
+        original(*args, **kwargs)
+
+    screen._refresh_layout = counted  # type: ignore[method-assign]
+    return lambda: calls[0]
+
+
+async def test_new_rows_lay_the_screen_out_only_when_a_scrollbar_appears() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 8)) as pilot:  # a header and 7 rows
+        table = app.table
+        table.update_rows([("S00", row("S00", "0"))])
+        await pilot.pause()
+        layouts = count_layouts(app)
+        for i in range(1, 7):
+            table.update_rows([(f"S{i:02d}", row(f"S{i:02d}", str(i)))])
+            await pilot.pause()
+        assert layouts() == 0
+        assert line(table, 7).startswith(" S06")
+        assert not table.show_vertical_scrollbar
+        table.update_rows([("S07", row("S07", "7"))])
+        await pilot.pause()
+        assert table.show_vertical_scrollbar
+        assert layouts() >= 1
+        await pilot.press("end")
+        table.focus()
+        await pilot.press("end")
+        assert table.scroll_offset.y == 1
+
+
+async def test_rows_below_the_screen_repaint_nothing_a_removal_repaints_from_it_down() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 6)) as pilot:  # a header and 5 rows on screen
+        table = app.table
+        table.update_rows((f"S{i:02d}", row(f"S{i:02d}", str(i))) for i in range(20))
+        await pilot.pause()
+        painted: list[Region] = []
+        original = table.refresh
+
+        def spy(*regions: Region, **kwargs: Any) -> LineTable:
+            painted.extend(regions or [Region(0, 0, 9999, 9999)])
+            return original(*regions, **kwargs)
+
+        table.refresh = spy  # type: ignore[method-assign,assignment]
+        table.update_rows([("S20", row("S20", "20"))])
+        table.remove_rows(["S20", "S19"])
+        assert painted == []  # all below the screen (the scrollbar follows)
+        table.remove_rows(["S02"])
+        # Rows 2.. moved up: the lines from row 2 (screen line 3) to the bottom.
+        assert painted == [Region(0, 3, table.scrollable_content_region.width, 3)]
+        await pilot.pause()
+        assert line(table, 3).startswith(" S03")
+        assert table.row_count == 18
+
+
+class Orders(KeyedTable):
+    COLUMNS = (
+        Column("symbol", "Symbol"),
+        Column("status", "Status"),
+        Column("type", "Type", priority=1),
+    )
+
+
+class OrdersApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Orders(id="orders")
+
+
+def order(symbol: str, status: str) -> tuple[Cell, ...]:
+    return (Cell(symbol), Cell(status), Cell("LIMIT"))
+
+
+async def test_a_column_pushed_out_by_a_passing_value_comes_back_once_a_second() -> None:
+    app = OrdersApp()
+    async with app.run_test(size=(25, 6)) as pilot:  # 23 cells with NEW, 28 with PENDING
+        table = app.query_one(Orders)
+        table.sync({"A": order("AAA", "NEW")})
+        await pilot.pause()
+        assert table.shown_columns == ["symbol", "status", "type"]
+        rebuilds = table.rebuilds
+        for n in range(5):  # orders passing through PENDING_NEW, one after the other
+            table.update_rows([(f"P{n}", order("BBB", "PENDING_NEW"))])
+            assert table.shown_columns == ["symbol", "status"]
+            table.remove_rows([f"P{n}"])
+            assert table.shown_columns == ["symbol", "status"]  # not back with every order
+        assert table.rebuilds == rebuilds + 1  # dropped once, not 2 x 5 times
+        table.refit()  # the next second
+        assert table.shown_columns == ["symbol", "status", "type"]
+        await pilot.pause()
+        assert line(table, 1).startswith(" AAA     NEW     LIMIT ")

@@ -162,6 +162,42 @@ def test_model_coalesces_quotes_and_bounds_the_log() -> None:
     assert notices[-1].message == "8 more events: see the log"
 
 
+def test_a_batch_applies_each_instruments_latest_quote_and_every_other_entry() -> None:
+    now = [1_767_364_200.0]
+    applied: list[str] = []
+
+    class Counted(FeedModel):
+        def _quote(self, event: QuoteEvent) -> None:
+            applied.append(event.payload.instrument)
+            super()._quote(event)
+
+    model = Counted(prefix="silvertine", clock=lambda: now[0])
+    batch = []
+    for n in range(300):
+        key = ("BTCUSDT.PAPER", "ETHUSDT.PAPER", "SOLUSDT.PAPER")[n % 3]
+        quote = Quote(instrument=key, bid=Decimal(100 + n), ask=Decimal(101 + n))
+        batch.append(_entry(n, QuoteEvent.create("paper", quote, ts=int(now[0] * 1e9))))
+        if n == 150:
+            fill = Fill(
+                exec_id="x1",
+                client_order_id="st1",
+                broker="paper",
+                account="main",
+                instrument=key,
+                side="BUY",
+                quantity=Decimal("0.01"),
+                price=Decimal(100),
+            )
+            batch.append(_entry(n, FillEvent.create("paper/main", fill)))
+    model.ingest_batch(batch)
+    # Three quote states written (one each), not three hundred; the fill is logged.
+    assert sorted(applied) == ["BTCUSDT.PAPER", "ETHUSDT.PAPER", "SOLUSDT.PAPER"]
+    assert model.log_total == 1
+    assert model.rates.total == 301  # every entry counted
+    assert model.quotes["SOLUSDT.PAPER"].quote.bid == Decimal(399)
+    assert model.quotes["BTCUSDT.PAPER"].quote.bid == Decimal(397)
+
+
 def test_model_toasts_a_disconnect_once() -> None:
     model = FeedModel(prefix="silvertine", clock=lambda: 1_767_364_200.0)
     health = Health(component="broker:paper/main", state=ConnectionState.DISCONNECTED)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Self
 
 from textual import events, on
 from textual.app import ComposeResult
 from textual.color import Color, ColorParseError
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.geometry import Region
 from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widget import Widget
@@ -51,12 +53,35 @@ class Pane(Vertical):
     """A titled box around one pane's widget; `z` zooms it to the whole screen."""
 
     ALLOW_MAXIMIZE = True
+    _edge_only = False  # a refresh repaints the bottom edge only (see set_subtitle)
 
     def __init__(self, name: str, number: int, *children: Widget) -> None:
         super().__init__(*children, id=f"pane-{name}", classes="pane")
         self.pane_name = name
         self.label = f"{number} {PANE_LABELS[name]}"
         self.border_title = self.label
+
+    def set_subtitle(self, text: str) -> None:
+        """The title on the box's bottom edge, repainting that line only. Textual
+        repaints the whole pane for a new subtitle: the Orders pane's counts change
+        with every order, so every row under it (and any toast over it) went to the
+        terminal again once a frame."""
+        if self.border_subtitle == text:
+            return
+        self._edge_only = True
+        try:
+            self.border_subtitle = text
+        finally:
+            self._edge_only = False
+
+    def refresh(
+        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
+    ) -> Self:
+        if self._edge_only and not (regions or layout or recompose):
+            # The bottom border, in content coordinates (its box starts at -1, -1).
+            width, height = self.outer_size
+            regions = (Region(-1, height - 2, width, 1),)
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def mark_active(self, active: bool, colour: str) -> None:
         if not active:
@@ -338,6 +363,10 @@ class MainScreen(Screen[None]):
                 self.ticket.refresh_instruments()
                 self.ticket.run_check()
 
+        if new_second:  # columns a passing value pushed out come back once a second
+            for table in (blotter, positions, balances, self.query_one(Signals)):
+                table.refit()
+
         # Cheap to compute; the pane redraws only when its text would change.
         model.health_dirty = False
         self.query_one(HealthPane).show(
@@ -403,9 +432,7 @@ class MainScreen(Screen[None]):
             tab.update(tab_text)
 
     def _subtitle(self, selector: str, text: str) -> None:
-        pane = self.query_one(selector)
-        if pane.border_subtitle != text:
-            pane.border_subtitle = text
+        self.query_one(selector, Pane).set_subtitle(text)
 
     def health_lines(self, now: float) -> tuple[list[BrokerLine], BusLine]:
         desk = self.desk

@@ -26,9 +26,9 @@ class Balances(KeyedTable):
         ccy = f"{balance.currency} {balance.broker}" if self.several_accounts else balance.currency
         return (
             self.cell(ccy),
-            self.cell(money(balance.total), right=True),
-            self.cell(money(balance.available), right=True),
-            self.cell(money(balance.locked), right=True),
+            self.cell(money(balance.total)),
+            self.cell(money(balance.available)),
+            self.cell(money(balance.locked)),
             self.cell(f"{balance.broker}/{balance.account}"),
         )
 

@@ -19,6 +19,7 @@ from ..format import clock_text
 from ..keymap import bindings
 from ..model import LineKind, LogLine
 from .palette import DEFAULT_PALETTE, Palette
+from .scrolling import set_virtual_size
 
 SHORT_KINDS = {
     "order.request": "order",
@@ -30,6 +31,9 @@ SHORT_KINDS = {
     "reconcile": "RECON",
     "snapshot": "snap",
 }
+
+
+STRIPS_KEPT = 500  # lines' strips kept for repaints (a screenful is a few dozen)
 
 
 class EventLog(ScrollView, can_focus=True):
@@ -48,6 +52,8 @@ class EventLog(ScrollView, can_focus=True):
         self._fills: deque[LogLine] = deque()
         self._seen = (-1, -1)
         self.follow = True
+        self._strips: dict[tuple[bool, int], Strip] = {}
+        self._strips_base: Style | None = None
 
     @property
     def lines(self) -> deque[LogLine]:
@@ -62,11 +68,12 @@ class EventLog(ScrollView, can_focus=True):
         seen = (total, fills_total)
         if seen == self._seen and not force:
             return
+        if force:  # a new palette, a view switch: the kept strips are stale
+            self._strips.clear()
         self._seen = seen
         at_end = self.follow or self.scroll_offset.y >= self.max_scroll_y
-        self.virtual_size = Size(self.scrollable_content_region.width, len(self.lines))
+        set_virtual_size(self, Size(self.scrollable_content_region.width, len(self.lines)))
         if at_end:
-            # After the new virtual size is laid out, or the end is the old one.
             self.call_after_refresh(self._to_end)
         self.refresh()
 
@@ -93,12 +100,21 @@ class EventLog(ScrollView, can_focus=True):
         index = scroll_y + y
         lines = self.lines
         width = self.scrollable_content_region.width
-        if index >= len(lines):
-            return Strip.blank(width, self.rich_style)
-        line = lines[index]
-        text = self._text(line)
         base = self.rich_style
-        strip = Strip([Segment(text, base + self._style(line))], len(text))
+        if index >= len(lines):
+            return Strip.blank(width, base)
+        line = lines[index]
+        # The log scrolls with every new line, repainting every line on screen: each
+        # line's strip is built once (for this style) and kept while it may show.
+        key = (self.fills_only, line.number)
+        strip = self._strips.get(key)
+        if strip is None or self._strips_base != base:
+            if self._strips_base != base or len(self._strips) > STRIPS_KEPT:
+                self._strips.clear()
+                self._strips_base = base
+            text = self._text(line)
+            strip = Strip([Segment(text, base + self._style(line))], len(text))
+            self._strips[key] = strip
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     def on_mouse_scroll_up(self) -> None:

@@ -7,7 +7,8 @@ segments, re-builds a row only when one of its cells changes, and refreshes only
 span of the cells that changed, so the compositor redraws (and the terminal receives)
 just those characters.
 
-Rows are only appended, never reordered; the header is fixed while rows scroll.
+Rows are appended at the end or removed, never reordered; the header is fixed while
+rows scroll.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from .table import Column
+from .columns import Column
+from .scrolling import set_virtual_size
 
-CELL_PAD = 1  # one space before every cell: fifty symbols fit a half-width pane
 HEADER_ROWS = 1
 
 
@@ -36,6 +37,10 @@ class Cell(NamedTuple):
 
     text: str
     style: Style = Style()
+
+    @property
+    def plain(self) -> str:
+        return self.text
 
 
 class LineTable(ScrollView, can_focus=True):
@@ -72,6 +77,8 @@ class LineTable(ScrollView, can_focus=True):
     ]
 
     COLUMNS: Sequence[Column] = ()
+    PAD_LEFT: ClassVar[int] = 1  # one space before every cell: fifty symbols fit a half pane
+    PAD_RIGHT: ClassVar[int] = 0
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -81,8 +88,11 @@ class LineTable(ScrollView, can_focus=True):
         self._strips: dict[str, Strip] = {}
         self._header: Strip | None = None
         self._base: Style | None = None
-        self._widths = [max(cell_len(c.label), c.width or 0) for c in self.COLUMNS]
-        self._offsets = self._column_offsets()
+        self._widths = self._label_widths()
+        self._shown: tuple[int, ...] = tuple(range(len(self.COLUMNS)))
+        self._offsets: list[int] = []
+        self._position: dict[int, int] = {}
+        self._column_offsets()
         self.cursor_row = 0
         self.cell_updates = 0
 
@@ -100,6 +110,14 @@ class LineTable(ScrollView, can_focus=True):
     def row_count(self) -> int:
         return len(self._keys)
 
+    @property
+    def shown_columns(self) -> list[str]:
+        return [self.COLUMNS[i].key for i in self._shown]
+
+    def column_width(self, key: str) -> int:
+        """The width a shown column's text has (its padding not counted)."""
+        return self._widths[[c.key for c in self.COLUMNS].index(key)]
+
     def get_cell(self, row_key: str, column_key: str) -> Text:
         index = [c.key for c in self.COLUMNS].index(column_key)
         found = self._cells[row_key][index]
@@ -114,38 +132,118 @@ class LineTable(ScrollView, can_focus=True):
         """Add new rows and change cells in place; refreshes only what changed."""
         fixed = [c.width is not None for c in self.COLUMNS]
         widths = self._widths
+        position = self._position
         spans: list[tuple[int, int, int]] = []  # row, first and last changed column
-        added = widened = False
+        first_new = len(self._keys)
+        widened = grew = False
         for key, cells in rows:
             new = tuple(cells)
             old = self._cells.get(key)
+            self._row_given(key)
             if old == new:
                 continue
             for col, found in enumerate(new):
                 if not fixed[col] and cell_len(found.text) > widths[col]:
                     widths[col] = cell_len(found.text)
-                    widened = True
+                    grew = True
+                    widened = widened or col in position
             self._cells[key] = new
             self._strips.pop(key, None)
             if old is None:
                 self._index[key] = len(self._keys)
                 self._keys.append(key)
-                added = True
+                first_new = min(first_new, self._index[key])
                 continue
-            changed = [col for col, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
-            self.cell_updates += len(changed)
-            spans.append((self._index[key], changed[0], changed[-1]))
+            changed = [
+                position[col]
+                for col, (a, b) in enumerate(zip(old, new, strict=True))
+                if a != b and col in position
+            ]
+            if changed:
+                self.cell_updates += len(changed)
+                spans.append((self._index[key], changed[0], changed[-1]))
+        added = first_new < len(self._keys)
+        if (added or grew or self._too_wide()) and self._fit_columns():
+            return  # the columns shown changed: every row was drawn again
         if widened:
-            self._offsets = self._column_offsets()
-            self._strips.clear()
-            self._header = None
-        if added or widened:
-            self.virtual_size = Size(self._offsets[-1], len(self._keys) + HEADER_ROWS)
-            self.refresh()
+            self._reshape()
             return
+        if added:
+            self._rows_moved(first_new)
         offsets = self._offsets
         for row, first, last in spans:
             self._refresh_row(row, offsets[first], offsets[last + 1])
+
+    def remove_rows(self, keys: Iterable[str]) -> None:
+        """Remove the rows of `keys` that are shown (the others are left alone); the
+        cursor stays on its line (the row after a removed one moves up to it)."""
+        gone = {key for key in keys if key in self._cells}
+        if not gone:
+            return
+        first = min(self._index[key] for key in gone)
+        for key in gone:
+            del self._cells[key]
+            self._strips.pop(key, None)
+        self._keys = [key for key in self._keys if key not in gone]
+        self._index = {key: i for i, key in enumerate(self._keys)}
+        self.cursor_row = max(0, min(self.cursor_row, len(self._keys) - 1))
+        if not self._fit_columns():
+            self._rows_moved(first)
+
+    def clear_rows(self) -> None:
+        """No rows; the columns narrow to their labels again."""
+        self._keys.clear()
+        self._index.clear()
+        self._cells.clear()
+        self._strips.clear()
+        self.cursor_row = 0
+        self._widths = self._label_widths()
+        if not self._fit_columns():
+            self._reshape()
+
+    def _row_given(self, key: str) -> None:
+        """A row was handed to the table (changed or not): for counting what was drawn."""
+
+    def _fit_columns(self) -> bool:
+        """Which columns fit; True when that changed (and every row was drawn again)."""
+        return False
+
+    def _too_wide(self) -> bool:
+        """Whether the columns are wider than the table (choose them again)."""
+        return False
+
+    def _label_widths(self) -> list[int]:
+        return [max(cell_len(c.label), c.width or 0) for c in self.COLUMNS]
+
+    def _show_columns(self, shown: tuple[int, ...]) -> None:
+        """Show these columns, as wide as their widest cell now: every row drawn again."""
+        self._shown = shown
+        widths = self._label_widths()
+        for cells in self._cells.values():
+            for col, found in enumerate(cells):
+                if self.COLUMNS[col].width is None:
+                    widths[col] = max(widths[col], cell_len(found.text))
+        self._widths = widths
+        self._reshape()
+
+    def _reshape(self) -> None:
+        """The columns moved: every row drawn again at the next frame."""
+        self._column_offsets()
+        self._strips.clear()
+        self._header = None
+        set_virtual_size(self, Size(self._offsets[-1], len(self._keys) + HEADER_ROWS))
+        self.refresh()
+
+    def _rows_moved(self, first: int) -> None:
+        """Rows were added or removed from row `first` on: repaint the lines on screen
+        from there down (rows are only appended: new orders and the ones leaving are
+        mostly below the screen, and then nothing is repainted but the scrollbar)."""
+        set_virtual_size(self, Size(self._offsets[-1], len(self._keys) + HEADER_ROWS))
+        top = self.scroll_offset.y
+        y = HEADER_ROWS + max(0, first - top)
+        bottom = HEADER_ROWS + self.rows_on_screen
+        if y < bottom:
+            self.refresh(Region(0, y, self.scrollable_content_region.width, bottom - y))
 
     @property
     def rows_on_screen(self) -> int:
@@ -162,11 +260,14 @@ class LineTable(ScrollView, can_focus=True):
 
     # -- drawing ----------------------------------------------------------------------
 
-    def _column_offsets(self) -> list[int]:
+    def _column_offsets(self) -> None:
+        """Where each shown column starts (the last entry: the table's width)."""
         offsets = [0]
-        for width in self._widths:
-            offsets.append(offsets[-1] + width + CELL_PAD)
-        return offsets
+        pad = self.PAD_LEFT + self.PAD_RIGHT
+        for i in self._shown:
+            offsets.append(offsets[-1] + self._widths[i] + pad)
+        self._offsets = offsets
+        self._position = {col: n for n, col in enumerate(self._shown)}
 
     def _refresh_row(self, row: int, x0: int = 0, x1: int | None = None) -> None:
         """Repaint row `row` (between virtual columns x0 and x1) if it is on screen."""
@@ -180,18 +281,32 @@ class LineTable(ScrollView, can_focus=True):
         if right > left:
             self.refresh(Region(left, y, right - left, 1))
 
+    def _aligned(self, col: int, text: str) -> str:
+        """A cell's text in its column's width and alignment (cut when longer)."""
+        width = self._widths[col]
+        room = width - cell_len(text)
+        if room < 0:
+            return text[:width]
+        return " " * room + text if self.COLUMNS[col].right else text + " " * room
+
     def _segments(self, cells: Sequence[Cell], base: Style) -> list[Segment]:
-        pad = " " * CELL_PAD
-        out = []
-        for column, width, found in zip(self.COLUMNS, self._widths, cells, strict=True):
-            text = found.text
-            room = width - cell_len(text)
-            if room < 0:
-                text = text[:width]
-                room = 0
-            text = " " * room + text if column.right else text + " " * room
-            out.append(Segment(f"{pad}{text}", base + found.style))
-        return out
+        pad = " " * self.PAD_LEFT
+        return [
+            Segment(f"{pad}{self._aligned(col, cells[col].text)}", base + cells[col].style)
+            for col in self._shown
+        ]
+
+    def _cursor_strip(self, key: str, base: Style) -> Strip:
+        """The row under the cursor: in the cursor's colours."""
+        cursor = base + self.get_component_rich_style("line-table--cursor")
+        strip = self._row_strip(key)
+        return Strip(
+            Segment.simplify(Segment(text, cursor) for text, _, _ in strip), strip.cell_length
+        )
+
+    def _cursor_fill(self, base: Style) -> Style:
+        """What the cursor row is extended with beyond the last column."""
+        return base
 
     def _row_strip(self, key: str) -> Strip:
         strip = self._strips.get(key)
@@ -220,14 +335,11 @@ class LineTable(ScrollView, can_focus=True):
         row = scroll_y + y - HEADER_ROWS
         if row >= len(self._keys):
             return Strip.blank(width, base)
-        strip = self._row_strip(self._keys[row])
+        key = self._keys[row]
         if row == self.cursor_row:
-            cursor = self.get_component_rich_style("line-table--cursor")
-            strip = Strip(
-                Segment.simplify(Segment(text, base + cursor) for text, _, _ in strip),
-                strip.cell_length,
-            )
-        return strip.crop_extend(scroll_x, scroll_x + width, base)
+            fill = self._cursor_fill(base)
+            return self._cursor_strip(key, base).crop_extend(scroll_x, scroll_x + width, fill)
+        return self._row_strip(key).crop_extend(scroll_x, scroll_x + width, base)
 
     @property
     def base_style(self) -> Style:

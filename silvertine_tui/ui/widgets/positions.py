@@ -42,11 +42,11 @@ class Positions(KeyedTable):
         qty_style = p.bid if state.quantity > 0 else p.ask if state.quantity < 0 else p.muted
         return (
             self.cell(state.instrument),
-            self.cell(qty_text(state.quantity, inst), qty_style, right=True),
-            self.cell(avg_text(state.avg_price, inst) if state.avg_price else DASH, right=True),
-            self.cell(num(mark, places), right=True),
-            self.cell(signed(upl), p.pnl(upl), right=True),
-            self.cell(signed(state.realized_pnl), p.pnl(state.realized_pnl), right=True),
+            self.cell(qty_text(state.quantity, inst), qty_style),
+            self.cell(avg_text(state.avg_price, inst) if state.avg_price else DASH),
+            self.cell(num(mark, places)),
+            self.cell(signed(upl), p.pnl(upl)),
+            self.cell(signed(state.realized_pnl), p.pnl(state.realized_pnl)),
             self.cell(state.currency),
             self.cell(f"{state.broker}/{state.account}"),
         )

@@ -41,8 +41,8 @@ class Signals(KeyedTable):
             self.cell(s.strategy),
             self.cell(s.side.value, p.bid if s.side is Side.BUY else p.ask),
             self.cell(s.instrument),
-            self.cell(qty_text(s.quantity, inst), right=True),
-            self.cell(price_text(s.price, inst), right=True),
+            self.cell(qty_text(s.quantity, inst)),
+            self.cell(price_text(s.price, inst)),
             self.cell(s.note),
         )
 

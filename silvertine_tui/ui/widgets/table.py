@@ -1,75 +1,57 @@
-"""A DataTable whose rows have keys and whose cells are updated in place.
+"""The keyed tables of the desk (orders, positions, balances, signals): line-API
+tables that look like Textual's DataTable and show the columns that fit.
 
 Columns have priorities: the table shows the columns that fit its width, dropping the
 least important first (the highest `priority` number; 0 is never dropped), so a pane
-never scrolls sideways and no header is cut. The fit is checked when rows change and
-on resize; when the set of columns changes the table is rebuilt (rare: a resize, or a
-value wider than any before).
+never scrolls sideways and no header is cut. The fit is checked when rows come or go,
+when a value is wider than any before, and on resize.
+
+These were DataTables: each cell went through Rich's console, and a row added or
+removed laid the whole screen out; with orders coming and going ten times a second
+that was most of a working desk's frame. Here a changed row rebuilds only its strip.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
+from rich.cells import cell_len
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual import events
-from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey
+from textual.strip import Strip
 
-Cell = Text
+from .columns import Column, fit_columns
+from .line_table import Cell, LineTable
 
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    key: str
-    label: str
-    width: int | None = None
-    right: bool = False
-    priority: int = 0
-    """0: always shown; among the others the highest number is dropped first."""
+__all__ = ["Cell", "Column", "KeyedTable", "fit_columns"]
 
 
-def fit_columns(
-    widths: Sequence[int], priorities: Sequence[int], available: int
-) -> tuple[int, ...]:
-    """Indexes of the columns to show, in table order: every priority-0 column, then the
-    others from the most important (lowest number) while their widths fit `available`.
-    The first that does not fit drops, and every less important one with it (a narrow
-    unimportant column never takes the place of a wide important one)."""
-    by_importance = sorted(range(len(widths)), key=lambda i: priorities[i])
-    chosen: list[int] = []
-    used = 0
-    for i in by_importance:
-        if priorities[i] and used + widths[i] > available:
-            break
-        chosen.append(i)
-        used += widths[i]
-    return tuple(sorted(chosen))
+class KeyedTable(LineTable):
+    """`sync(rows)` adds new rows, removes gone ones, and redraws only rows whose
+    cells changed. Drawn as Textual's DataTable draws a row-cursor table: a space each
+    side of every cell, the cursor row across the whole width in the cursor's colour."""
 
-
-class KeyedTable(DataTable[Cell]):
-    """`sync(rows)` adds new rows, removes gone ones, and calls `update_cell` only for
-    cells whose text or style changed: the table never re-renders from scratch."""
-
-    COLUMNS: Sequence[Column] = ()
+    PAD_LEFT: ClassVar[int] = 1
+    PAD_RIGHT: ClassVar[int] = 1
+    DEFAULT_CSS = """
+    KeyedTable {
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .line-table--header {
+                background-tint: $foreground 5%;
+            }
+        }
+    }
+    """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(
-            id=id,
-            classes=classes,
-            cursor_type="row",
-            zebra_stripes=False,
-            show_row_labels=False,
-        )
-        self._cells: dict[str, tuple[Cell, ...]] = {}
+        super().__init__(id=id, classes=classes)
         self._mounted = False
-        self._shown: tuple[int, ...] = ()
         self._overflowing = False
-        self.cell_updates = 0
-        self.rebuilds = 0
+        self.rebuilds = 0  # times the columns shown were chosen again
         self.syncs = 0  # times the pane was handed its rows (once per redraw of it)
         # Rows handed to the table, by key: what a redraw touched (tests read it).
         self.rows_drawn: Counter[str] = Counter()
@@ -81,142 +63,108 @@ class KeyedTable(DataTable[Cell]):
     def on_resize(self, event: events.Resize) -> None:
         self._refit()
 
-    def cell(self, text: str, style: Style | str = "", *, right: bool = False) -> Cell:
-        return Text(text, style=style, justify="right" if right else "left", no_wrap=True)
+    def _row_given(self, key: str) -> None:
+        self.rows_drawn[key] += 1
 
     # -- columns that fit ----------------------------------------------------------------
-
-    @property
-    def shown_columns(self) -> list[str]:
-        return [self.COLUMNS[i].key for i in self._shown]
 
     def _content_width(self) -> int:
         """The width the columns may use: the table's, less a vertical scrollbar when
         the rows will not fit its height."""
         width = self.size.width
-        rows = len(self._cells) + (1 if self.show_header else 0)
-        if rows > self.size.height:
+        if len(self._cells) + 1 > self.size.height:  # the rows and the header
             width -= self.styles.scrollbar_size_vertical
         return width
 
     def column_widths(self) -> list[int]:
         """Each column's rendered width (label or widest cell, plus padding)."""
-        pad = 2 * self.cell_padding
+        pad = self.PAD_LEFT + self.PAD_RIGHT
         widths = []
         for i, col in enumerate(self.COLUMNS):
             if col.width is not None:
-                widths.append(max(col.width, len(col.label)) + pad)
+                widths.append(max(col.width, cell_len(col.label)) + pad)
                 continue
-            widest = max((cells[i].cell_len for cells in self._cells.values()), default=0)
-            widths.append(max(len(col.label), widest) + pad)
+            widest = max((cell_len(cells[i].text) for cells in self._cells.values()), default=0)
+            widths.append(max(cell_len(col.label), widest) + pad)
         return widths
 
-    def _fit(self, available: int) -> tuple[int, ...]:
-        return fit_columns(self.column_widths(), [c.priority for c in self.COLUMNS], available)
+    def _fit_columns(self) -> bool:
+        before = self.rebuilds
+        self._refit(restore=False)
+        return self.rebuilds != before
 
-    def _refit(self, *, force: bool = False) -> None:
+    def refit(self) -> None:
+        """Show again the columns that fit now (the screen calls this once a second)."""
+        self._refit()
+
+    def _too_wide(self) -> bool:
+        # A column keeps the width of the widest value it held since the columns were
+        # last chosen: when values got narrower the table may be wider than its pane.
+        return self._mounted and self._offsets[-1] > self._content_width()
+
+    def _refit(self, *, force: bool = False, restore: bool = True) -> None:
+        """Choose the columns that fit. Without `restore` a column may drop but none
+        comes back: an order passing through PENDING_NEW widens Status for a moment, and
+        the Type column went and came back with every order (the whole pane repainted,
+        many times a second); it comes back at the next `refit` (once a second), or
+        when the table is empty."""
         if not self._mounted:
             return
         available = self._content_width()
         if available <= 0 and not force:
             return
         shown = self._fit(available) if available > 0 else tuple(range(len(self.COLUMNS)))
-        overflow = self._rendered_width() > available
+        overflow = self._offsets[-1] > available
+        if not (restore or force or overflow or not self._cells or set(shown) <= set(self._shown)):
+            shown = self._shown
         # A table whose must-show columns alone are wider than the pane stays wide:
-        # rebuild it once for that, not on every update.
+        # choose again once for that, not on every update.
         if shown != self._shown or force or (overflow and not self._overflowing):
-            self._shown = shown
-            self._rebuild()
-            overflow = self._rendered_width() > available
+            self.rebuilds += 1
+            self._show_columns(shown)
+            overflow = self._offsets[-1] > available
         self._overflowing = overflow
 
-    def _rendered_width(self) -> int:
-        return sum(c.get_render_width(self) for c in self.columns.values())
-
-    def _rebuild(self) -> None:
-        selected = self.selected_key()
-        self.clear(columns=True)
-        self.rebuilds += 1
-        for i in self._shown:
-            col = self.COLUMNS[i]
-            label = Text(col.label, justify="right" if col.right else "left")
-            self.add_column(label, key=col.key, width=col.width)
-        for key, cells in self._cells.items():
-            self.add_row(*(cells[i] for i in self._shown), key=key)
-        if selected is not None and selected in self._cells:
-            self.move_cursor(row=self.get_row_index(selected), animate=False, scroll=False)
+    def _fit(self, available: int) -> tuple[int, ...]:
+        return fit_columns(self.column_widths(), [c.priority for c in self.COLUMNS], available)
 
     # -- rows ------------------------------------------------------------------------------
 
-    @property
-    def row_keys(self) -> list[str]:
-        """Keys in display order (rows are only ever appended or removed)."""
-        return list(self._cells)
-
-    def selected_key(self) -> str | None:
-        if not self._cells or self.row_count == 0:
-            return None
-        try:
-            row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        except Exception:
-            return None
-        return row_key.value
-
     def sync(self, rows: Mapping[str, Sequence[Cell]], *, remove_missing: bool = True) -> None:
         self.syncs += 1
-        removed = False
         if remove_missing:
-            for key in [k for k in self._cells if k not in rows]:
-                if self._mounted:
-                    self.remove_row(key)
-                del self._cells[key]
-                removed = True
-        self.update_rows(rows.items(), refit=removed)
+            self.remove_rows([k for k in self._cells if k not in rows])
+        self.update_rows(rows.items())
+        self._refit()  # a full redraw: every column that fits
 
-    def update_rows(
-        self, rows: Iterable[tuple[str, Sequence[Cell]]], *, refit: bool = False
-    ) -> None:
-        if not self._mounted:  # a frame before the columns exist: keep the rows
-            self._cells.update((key, tuple(cells)) for key, cells in rows)
-            return
-        keys = [c.key for c in self.COLUMNS]
-        changed = refit
-        for key, cells in rows:
-            self.rows_drawn[key] += 1
-            new = tuple(cells)
-            old = self._cells.get(key)
-            self._cells[key] = new
-            if old is None:
-                self.add_row(*(new[i] for i in self._shown), key=key)
-                changed = True
-                continue
-            for i in self._shown:
-                before, after = old[i], new[i]
-                if before != after:
-                    column = self.columns[ColumnKey(keys[i])]
-                    # A wider value widens its column (that lays the table out
-                    # again); fixed-width columns never change.
-                    wider = column.auto_width and after.cell_len > column.content_width
-                    self.update_cell(key, keys[i], after, update_width=wider)
-                    self.cell_updates += 1
-                    changed = changed or wider
-        # A column keeps the width of the widest value it ever held: when values got
-        # narrower the table may be wider than its pane until it is rebuilt.
-        if changed or self._rendered_width() > self._content_width():
-            self._refit()
+    # -- drawing -----------------------------------------------------------------------
 
-    def remove_rows(self, keys: Iterable[str]) -> None:
-        """Remove the rows of `keys` that are shown (the others are left alone)."""
-        removed = False
-        for key in keys:
-            if key in self._cells:
-                if self._mounted:
-                    self.remove_row(key)
-                del self._cells[key]
-                removed = True
-        if removed and self._mounted:
-            self._refit()
+    def _segments(
+        self, cells: Sequence[Cell], base: Style, post: Style | None = None
+    ) -> list[Segment]:
+        """A space each side of every cell in the row's style; the cell's text (and
+        the spaces that align it) in its own style over that."""
+        left, right = " " * self.PAD_LEFT, " " * self.PAD_RIGHT
+        out = []
+        for col in self._shown:
+            found = cells[col]
+            style = base + found.style
+            if post is not None:
+                style += post
+            out += [
+                Segment(left, base),
+                Segment(self._aligned(col, found.text), style),
+                Segment(right, base),
+            ]
+        return out
 
-    def clear_rows(self) -> None:
-        self.clear()
-        self._cells.clear()
+    def _cursor_strip(self, key: str, base: Style) -> Strip:
+        """DataTable's row cursor: its background under the cells' own colours, its
+        foreground over them."""
+        cursor = base + self.get_component_rich_style("line-table--cursor")
+        post = Style.from_color(color=cursor.color)
+        segments = self._segments(self._cells[key], cursor, post)
+        return Strip(Segment.simplify(segments), self._offsets[-1])
+
+    def _cursor_fill(self, base: Style) -> Style:
+        return base + self.get_component_rich_style("line-table--cursor")
