@@ -97,7 +97,7 @@ TRADABLE_STATES = frozenset({ConnectionState.LIVE, ConnectionState.DEGRADED})
 class ReconcileReport(BaseModel):
     """What the venue holds, used after every connect and reconnect."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     broker: str
     account: str

@@ -28,7 +28,7 @@ class MarketDataKind(StrEnum):
 
 
 class Capabilities(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     order_types: frozenset[OrderType] = frozenset(OrderType)
     tifs: frozenset[TimeInForce] = frozenset(TimeInForce)

@@ -32,7 +32,7 @@ class PriceBand(BaseModel):
     priced, as multipliers: a buy between `bid_down` and `bid_up` times the reference,
     a sell between `ask_down` and `ask_up` (Binance PERCENT_PRICE_BY_SIDE)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     bid_up: Dec = Field(gt=0)
     bid_down: Dec = Field(ge=0)
@@ -51,7 +51,7 @@ class Instrument(BaseModel):
     the instrument (`status` says how).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     symbol: str = Field(min_length=1)
     venue: str = Field(min_length=1)

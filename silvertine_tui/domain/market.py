@@ -11,7 +11,7 @@ from .money import Dec
 
 
 class Quote(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     instrument: str
     bid: Dec | None = None
@@ -35,7 +35,7 @@ class Quote(BaseModel):
 
 
 class BookLevel(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     price: Dec
     size: Dec = Field(ge=0)
@@ -48,7 +48,7 @@ class Book(BaseModel):
     one: a subscriber that sees it jump knows it missed updates.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     instrument: str
     bids: tuple[BookLevel, ...] = ()
@@ -60,7 +60,7 @@ class Book(BaseModel):
 class Trade(BaseModel):
     """A print on the tape (not our fill)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     instrument: str
     price: Dec

@@ -22,7 +22,7 @@ _MARKET_TIFS = frozenset({TimeInForce.IOC, TimeInForce.FOK, TimeInForce.DAY})
 class OrderRequest(BaseModel):
     """What the trader asked for. `client_order_id` is minted here, before sending."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     client_order_id: str = Field(default_factory=new_client_order_id, min_length=1, max_length=36)
     broker: str = Field(min_length=1)
@@ -253,7 +253,7 @@ class OrderRequest(BaseModel):
 class OrderUpdate(BaseModel):
     """A venue's report on an order (status and cumulative fill), as journaled."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     client_order_id: str
     status: OrderStatus
@@ -270,7 +270,7 @@ class OrderUpdate(BaseModel):
 class Fill(BaseModel):
     """One execution. `exec_id` is the venue's execution id (idempotency key)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     exec_id: str = Field(min_length=1)
     client_order_id: str
@@ -301,7 +301,7 @@ class FeeCorrection(BaseModel):
     the fill carried (`previous_fee` in `previous_currency`, usually nothing); each
     execution's fee is corrected once (`Order.apply_fee_correction`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     exec_id: str = Field(min_length=1)
     client_order_id: str
@@ -369,7 +369,7 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 class Order(BaseModel):
     """An order's live state. Only `apply_update` and `apply_fill` change it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     request: OrderRequest
     status: OrderStatus = OrderStatus.PENDING_NEW
@@ -597,7 +597,7 @@ _FILL_SETS = (*_FILL_SETS_BASE, "quantity")
 class VenueOrder(BaseModel):
     """An order as the venue reports it (open orders, reconciliation, adoption)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     client_order_id: str
     venue_order_id: str | None = None

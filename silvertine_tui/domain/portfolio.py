@@ -12,7 +12,7 @@ from .money import Dec
 class Position(BaseModel):
     """A signed position (negative is short) in one instrument at one account."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     broker: str
     account: str
@@ -27,7 +27,7 @@ class Position(BaseModel):
 
 
 class Balance(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     broker: str
     account: str

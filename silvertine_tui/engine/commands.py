@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 # -- commands -------------------------------------------------------------------------
@@ -140,8 +140,9 @@ Outcome = Annotated[
     Field(discriminator="kind"),
 ]
 
-COMMANDS: TypeAdapter[Command] = TypeAdapter(Command)
-OUTCOMES: TypeAdapter[Outcome] = TypeAdapter(Outcome)
+# Built on first use, like the models.
+COMMANDS: TypeAdapter[Command] = TypeAdapter(Command, config=ConfigDict(defer_build=True))
+OUTCOMES: TypeAdapter[Outcome] = TypeAdapter(Outcome, config=ConfigDict(defer_build=True))
 
 
 # -- gateways -------------------------------------------------------------------------

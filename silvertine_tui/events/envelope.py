@@ -17,7 +17,7 @@ class EventBase(BaseModel):
     Subclasses set `type` as a Literal and `payload` to their model.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     SCHEMA_VERSION: ClassVar[int] = 1
 

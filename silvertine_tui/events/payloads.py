@@ -21,7 +21,7 @@ from ..domain import (
 )
 from ..domain.money import Dec
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
+_FROZEN = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 MetricValue = int | float | str | bool | None
 

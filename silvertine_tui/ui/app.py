@@ -242,6 +242,9 @@ class SilvertineApp(App[None]):
     async def _boot(self) -> None:
         """Start the session behind the desk: the desk is on screen at once, with a
         banner that shows the recovery's progress; orders are refused until it is done."""
+        screen = self._main(filled=False)
+        if screen is not None and not screen.drawable:
+            await screen.fill()  # the panes' contents come after the first frame
         session = self.session
         if not session.ready:
             # The CLI opens the bus first (and closes the session); a session not even
@@ -320,10 +323,11 @@ class SilvertineApp(App[None]):
             # key presses and frames get the loop between two batches.
             await asyncio.sleep(0)
 
-    def _main(self) -> MainScreen | None:
+    def _main(self, *, filled: bool = True) -> MainScreen | None:
+        """The desk's screen; with `filled`, only once its panes are there."""
         for screen in self.screen_stack:
             if isinstance(screen, MainScreen):
-                return screen
+                return screen if screen.drawable or not filled else None
         return None
 
     # -- the frame ------------------------------------------------------------------------

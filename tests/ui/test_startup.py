@@ -7,12 +7,16 @@ import asyncio
 from collections.abc import Callable
 from decimal import Decimal
 
+from textual.screen import Screen
+
 from silvertine_tui.brokers.errors import BrokerTimeout
 from silvertine_tui.domain import Side
 from silvertine_tui.engine.recovery import RecoveryProgress, StartPhase
 from silvertine_tui.engine.session import NOT_READY
 from silvertine_tui.ui.screens.main import MainScreen
+from silvertine_tui.ui.widgets.balances import Balances
 from silvertine_tui.ui.widgets.header import DeskHeader
+from silvertine_tui.ui.widgets.health import HealthPane
 from silvertine_tui.ui.widgets.startup import ORDERS_WAIT, POLL_S, StartupBanner
 from silvertine_tui.ui.widgets.ticket import Ticket
 from tests.ui.conftest import Desk
@@ -134,3 +138,34 @@ async def test_the_session_starts_behind_the_first_frame(make_desk: Callable[...
     async with app.run_test(size=(160, 48)) as pilot:
         await desk.start(pilot)
         assert seen == [(MainScreen.__name__, True)]
+
+
+async def test_the_first_frame_is_the_desks_frame_and_the_panes_contents_follow(
+    make_desk: Callable[..., Desk],
+) -> None:
+    """The first frame is the header (with its PAPER/LIVE marker), the pane bar, the
+    panes' frames and the key bar; the panes' contents, most of what a frame costs to
+    compose and draw, come after it. Once the desk is ready every pane is filled."""
+    desk = make_desk()
+    app = desk.app
+    display = app._display
+    first: list[set[str]] = []
+
+    def look_then_display(screen: Screen[object], renderable: object) -> None:
+        if isinstance(screen, MainScreen) and renderable is not None and not first:
+            first.append({type(widget).__name__ for widget in screen.query("*")})
+        display(screen, renderable)  # type: ignore[arg-type]
+
+    app._display = look_then_display  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        assert first, "the desk's screen was never drawn"
+        assert {"DeskHeader", "PaneTab", "Pane", "KeyBar"} <= first[0]
+        assert not first[0] & {"Watchlist", "Ticket", "Blotter", "Positions", "EventLog"}
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        assert screen.drawable
+        for name in ("watchlist", "ticket", "blotter", "positions", "log", "signals"):
+            assert screen.query_one(f"#pane-{name}").query_one(f"#{name}")
+        assert screen.query_one("#pane-health").query_one(HealthPane)
+        assert screen.query_one("#pane-balances").query_one(Balances)

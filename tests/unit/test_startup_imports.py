@@ -1,8 +1,11 @@
 """What stands before the first frame: the CLI's start path (config, broker check,
 session, the bus opened, the app built) on the default paper broker and memory bus
 imports no venue library, no Redis client and no test library, builds no adapter it
-was not asked for, and reads no package's entry points (only a broker type that is
-not built in needs them). Each case runs in a fresh interpreter."""
+was not asked for, reads no package's entry points (only a broker type that is
+not built in needs them), and builds the validators of none of the order, command or
+event models, nor the event and command unions, it does not use (pydantic builds
+them on first use: `defer_build`). Each
+case runs in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -59,9 +62,48 @@ START_PATH = textwrap.dedent(
         await session.close()
 
     asyncio.run(open_and_build())
-    print(json.dumps({"modules": sorted(sys.modules), "entry_point_groups": groups}))
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    from pydantic import BaseModel
+
+    built = sorted(
+        {
+            f"{cls.__module__}.{cls.__qualname__}"
+            for cls in subclasses(BaseModel)
+            if cls.__module__.startswith("silvertine_tui.") and cls.__pydantic_complete__
+        }
+    )
+    from silvertine_tui.engine import commands
+    from silvertine_tui.events import kinds
+
+    adapters = {
+        "EVENT_ADAPTER": kinds.EVENT_ADAPTER,
+        "COMMANDS": commands.COMMANDS,
+        "OUTCOMES": commands.OUTCOMES,
+    }
+    built += [name for name, adapter in adapters.items() if adapter.pydantic_complete]
+    print(
+        json.dumps(
+            {"modules": sorted(sys.modules), "entry_point_groups": groups, "built": built}
+        )
+    )
     """
 )
+
+
+# The models the start path uses: the config, the UI's themes and saved state, the
+# paper adapter's instruments and capabilities, and the bus's health event.
+BUILT_BEFORE_THE_FIRST_FRAME = ("silvertine_tui.config.", "silvertine_tui.ui.")
+USED_BEFORE_THE_FIRST_FRAME = {
+    "silvertine_tui.domain.capabilities.Capabilities",
+    "silvertine_tui.domain.instrument.Instrument",
+    "silvertine_tui.events.kinds.HealthEvent",
+    "silvertine_tui.events.payloads.Health",
+}
 
 
 def run_start_path() -> dict[str, list[str]]:
@@ -94,3 +136,15 @@ def test_a_paper_desk_on_the_memory_bus_imports_nothing_it_does_not_use() -> Non
 def test_built_in_broker_types_read_no_entry_points() -> None:
     result = run_start_path()
     assert "silvertine.brokers" not in result["entry_point_groups"]
+
+
+def test_models_the_first_frame_does_not_use_are_not_built() -> None:
+    built = run_start_path()["built"]
+    others = [
+        name
+        for name in built
+        if not name.startswith(BUILT_BEFORE_THE_FIRST_FRAME)
+        and name not in USED_BEFORE_THE_FIRST_FRAME
+    ]
+    assert others == []
+    assert "silvertine_tui.config.Settings" in built  # the config is validated first
