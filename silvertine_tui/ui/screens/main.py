@@ -286,7 +286,9 @@ class MainScreen(Screen[None]):
         changes = view.take()
         trading = view.trading_state
         self.set_class(trading is TradingState.HALTED, "-halted")
-        self.query_one(DeskHeader).set_state(trading, now, live=desk.live)
+        self.query_one(DeskHeader).set_state(
+            trading, now, live=desk.live, fill=model.recent_fills.line(now)
+        )
 
         blotter = self.query_one(Blotter)
         today = day_start(now) if new_second else self._day
