@@ -70,3 +70,41 @@ async def test_the_fill_line_fits_the_header(make_desk, size: tuple[int, int]) -
         assert text.endswith(" UTC ")
         assert ("SILVERTINE" in text) is (size[0] > 80)
         await desk.session.close()
+
+
+async def test_a_new_fill_repaints_only_its_cells_left_of_the_ticket(make_desk) -> None:
+    """Textual renders every widget inside the box around a frame's changed regions: a
+    fill repainting the whole header line would pull the right column (the ticket) into
+    every frame. A fill after a fill repaints the fill's cells only, left of the
+    ticket; the line still shows the newest."""
+    from textual.geometry import Region
+
+    from silvertine_tui.ui.widgets.header import DeskHeader
+
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        engine = desk.session.engine
+        await engine.submit(market_buy("first", "ETHUSDT.PAPER", "0.01"))
+        await desk.settle(pilot)
+        header = desk.app.screen.query_one(DeskHeader)
+        dirty: list[Region] = []
+        original = header._set_dirty
+
+        def spy(*regions: Region) -> None:
+            dirty.extend(regions or [header.size.region])
+            original(*regions)
+
+        header._set_dirty = spy
+        desk.clock.advance(0.1)  # (the order-rate limit; the same second)
+        await engine.submit(market_buy("second", "ETHUSDT.PAPER", "0.02"))
+        await desk.settle(pilot)
+        assert dirty, "the second fill did not repaint the header"
+        ticket = desk.app.screen.query_one("#pane-ticket").region
+        for region in dirty:
+            assert region.width < header.size.width, f"the whole line repainted: {region}"
+            assert region.right <= ticket.x, f"{region} reaches the ticket at x={ticket.x}"
+        assert "FILL BUY 0.02 ETHUSDT.PAPER @ " in header_text(desk)
+        assert " +1 " in header_text(desk)
+        await desk.session.close()
