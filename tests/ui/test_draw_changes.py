@@ -14,7 +14,7 @@ from silvertine_tui.ui.widgets.balances import Balances
 from silvertine_tui.ui.widgets.blotter import Blotter
 from silvertine_tui.ui.widgets.positions import Positions
 
-from .conftest import market_buy
+from .conftest import market_buy, record_dirty
 
 
 async def test_quotes_do_not_redraw_orders_or_balances(make_desk) -> None:
@@ -153,14 +153,7 @@ async def test_a_pane_subtitle_repaints_its_bottom_edge_only(make_desk) -> None:
         await desk.start(pilot)
         pane = desk.app.screen.query_one("#pane-blotter", Pane)
         await pilot.pause()
-        dirty: list[Region] = []
-        original = pane._set_dirty
-
-        def spy(*regions: Region) -> None:
-            dirty.extend(regions or [pane.size.region])
-            original(*regions)
-
-        pane._set_dirty = spy
+        dirty = record_dirty(pane)
         width, height = pane.outer_size
         pane.set_subtitle("3 working of 7 today (a: all)")
         assert dirty == [Region(-1, height - 2, width, 1)]  # the edge, in content terms

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from .conftest import market_buy
+from .conftest import market_buy, record_dirty
 
 
 def header_text(desk) -> str:
@@ -77,8 +77,6 @@ async def test_a_new_fill_repaints_only_its_cells_left_of_the_ticket(make_desk) 
     fill repainting the whole header line would pull the right column (the ticket) into
     every frame. A fill after a fill repaints the fill's cells only, left of the
     ticket; the line still shows the newest."""
-    from textual.geometry import Region
-
     from silvertine_tui.ui.widgets.header import DeskHeader
 
     desk = make_desk()
@@ -89,14 +87,7 @@ async def test_a_new_fill_repaints_only_its_cells_left_of_the_ticket(make_desk) 
         await engine.submit(market_buy("first", "ETHUSDT.PAPER", "0.01"))
         await desk.settle(pilot)
         header = desk.app.screen.query_one(DeskHeader)
-        dirty: list[Region] = []
-        original = header._set_dirty
-
-        def spy(*regions: Region) -> None:
-            dirty.extend(regions or [header.size.region])
-            original(*regions)
-
-        header._set_dirty = spy
+        dirty = record_dirty(header)
         desk.clock.advance(0.1)  # (the order-rate limit; the same second)
         await engine.submit(market_buy("second", "ETHUSDT.PAPER", "0.02"))
         await desk.settle(pilot)
