@@ -35,6 +35,7 @@ from ..events import (
     SignalEvent,
 )
 from ..events.summary import Describer, price_text, qty_text
+from .fills import RecentFills
 
 Clock = Callable[[], float]
 
@@ -190,12 +191,8 @@ class FeedModel:
     notices: list[Notice] = field(default_factory=list)
     # component -> the state of its current outage (toasted once; cleared when LIVE)
     _outages: dict[str, ConnectionState] = field(default_factory=dict)
-    fills_waiting: list[str] = field(default_factory=list)
-    fill_toast_every_s: float = 1.0
-    """Fills make at most one toast this often: at ten fills a second, a toast each
-    covered the quotes (sixty on screen at once) and most of the frame time went to
-    laying them out. The Log (`f`: fills only) lists every one."""
-    _last_fill_toast: float = float("-inf")
+    recent_fills: RecentFills = field(default_factory=RecentFills)
+    """The header's fill line (not toasts: see `ui/fills.py`)."""
     rates: Rates = field(init=False)
     decode_errors: int = 0
     fee_rates: dict[str, Decimal] = field(default_factory=dict)
@@ -252,9 +249,11 @@ class FeedModel:
                 if live:
                     lookup = self.describer.instruments
                     inst = lookup(p.instrument) if lookup is not None else None
-                    self.fills_waiting.append(
+                    self.recent_fills.add(
+                        p.side,
                         f"{p.side} {qty_text(p.quantity, inst)} {p.instrument}"
-                        f" @ {price_text(p.price, inst)}"
+                        f" @ {price_text(p.price, inst)}",
+                        self.clock(),
                     )
             case OrderUpdateEvent():
                 update = event.payload
@@ -387,18 +386,6 @@ class FeedModel:
 
     # -- frame side -------------------------------------------------------------------
 
-    def _fill_notice(self) -> Notice | None:
-        now = self.clock()
-        if not self.fills_waiting or now - self._last_fill_toast < self.fill_toast_every_s:
-            return None
-        fills, self.fills_waiting = self.fills_waiting, []
-        self._last_fill_toast = now
-        if len(fills) == 1:
-            return Notice("Fill", fills[0], "information")
-        shown = "\n".join(fills[:3])
-        more = f"\nand {len(fills) - 3} more: the Log has them all (7, f)" if len(fills) > 3 else ""
-        return Notice(f"{len(fills)} fills", shown + more, "information")
-
     def take_dirty_quotes(self) -> set[str]:
         dirty, self.dirty_quotes = self.dirty_quotes, set()
         return dirty
@@ -406,9 +393,6 @@ class FeedModel:
     def take_notices(self, limit: int = 5) -> list[Notice]:
         """At most `limit` toasts a frame; a burst is summarised, not queued forever."""
         notices, self.notices = self.notices, []
-        fills = self._fill_notice()
-        if fills is not None:
-            notices.insert(0, fills)
         if len(notices) <= limit:
             return notices
         shown = notices[: limit - 1]

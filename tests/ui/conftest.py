@@ -258,3 +258,17 @@ async def populate(desk: Desk, pilot: Pilot[None]) -> None:
     await desk.step(pilot, 6)
     await desk.next_second(pilot)  # the positions' marks as they settled
     await desk.quiet(pilot)
+
+
+def record_dirty(widget: Any) -> list[Any]:
+    """The regions `widget` marks for repaint from now on (a whole-widget refresh as
+    its full region), recorded as Textual's own `_set_dirty` receives them."""
+    dirty: list[Any] = []
+    original = widget._set_dirty
+
+    def spy(*regions: Any) -> None:
+        dirty.extend(regions or [widget.size.region])
+        original(*regions)
+
+    widget._set_dirty = spy
+    return dirty

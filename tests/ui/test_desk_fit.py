@@ -141,15 +141,16 @@ async def test_a_pile_of_toasts_never_covers_the_quotes(make_desk) -> None:
     desk: Desk = make_desk()
     async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
         await desk.start(pilot)
-        for n in range(12):  # six seconds of fill toasts, and then some
-            desk.app.notify("BUY 1 S00USDT.PAPER @ 100.00\nBUY 1 S01USDT.PAPER @ 100.00",
-                            title=f"{n + 2} fills", timeout=600)  # fmt: skip
+        for n in range(12):  # a burst of refusals, each its own toast
+            desk.app.notify("st000000000000000999: price collar\nS00USDT.PAPER",
+                            title=f"Risk reject {n + 2}", severity="error",
+                            timeout=600)  # fmt: skip
         await desk.settle(pilot)
         screen = desk.app.screen
         toasts = [t for t in screen.query(Toast) if t.region.height]
         assert toasts, "no toast on screen"
         newest = max(toasts, key=lambda t: t.region.y)
-        assert "13 fills" in str(newest.render())  # the newest is shown, at the bottom
+        assert "Risk reject 13" in str(newest.render())  # the newest is shown, at the bottom
         quotes = screen.query_one("#pane-watchlist")
         top = min(t.region.y for t in toasts)
         assert top >= quotes.region.bottom, f"a toast at line {top}, over the quotes"

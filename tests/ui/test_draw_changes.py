@@ -14,7 +14,7 @@ from silvertine_tui.ui.widgets.balances import Balances
 from silvertine_tui.ui.widgets.blotter import Blotter
 from silvertine_tui.ui.widgets.positions import Positions
 
-from .conftest import market_buy
+from .conftest import market_buy, record_dirty
 
 
 async def test_quotes_do_not_redraw_orders_or_balances(make_desk) -> None:
@@ -74,7 +74,7 @@ def limit_buy(coid: str, price: str) -> OrderRequest:
 async def test_only_the_rows_whose_events_arrived_are_drawn(make_desk) -> None:
     """Per row: a quote draws no order or balance row, and a position's row at most
     once a second; an order's event draws that order's row and no other; a fill draws
-    the balances it moved, not the others."""
+    the balances it moved, not the others (fills streaming in: at most once a second)."""
     desk = make_desk()
     async with desk.app.run_test(size=(120, 36)) as pilot:
         await desk.start(pilot)
@@ -122,14 +122,26 @@ async def test_only_the_rows_whose_events_arrived_are_drawn(make_desk) -> None:
         assert blotter.row_keys == ["rest-1", "rest-3", "rest-4"]
         assert blotter.rows_drawn == orders
 
-        # A fill in ETH: the USDT balance (and ETH's, if listed) redrawn, USD untouched.
+        # A fill in ETH: the USDT balance (and ETH's, if listed) redrawn at once, USD
+        # untouched. Fills streaming in: their balances at most once a second.
+        await desk.next_second(pilot)  # (the cancel's balance drawn,
+        await desk.next_second(pilot)  # and a second without one)
         money = Counter(balances.rows_drawn)
         await engine.submit(market_buy("pos-2", "ETHUSDT.PAPER", "0.5"))
         await desk.settle(pilot)
         drawn = balances.rows_drawn - money
-        assert "paper/main/USDT" in drawn
+        assert drawn["paper/main/USDT"] == 1
         assert "paper/main/USD" not in drawn
-        assert set(blotter.rows_drawn - orders) <= {"pos-2"}  # (it never works: IOC)
+        money = Counter(balances.rows_drawn)
+        for n in range(3):
+            desk.clock.advance(0.2)
+            await engine.submit(market_buy(f"pos-{n + 3}", "ETHUSDT.PAPER", "0.1"))
+            await desk.settle(pilot)
+        assert balances.rows_drawn == money  # within the second: waiting
+        desk.clock.advance(0.5)
+        await desk.settle(pilot)
+        assert (balances.rows_drawn - money)["paper/main/USDT"] == 1  # then once for all
+        assert set(blotter.rows_drawn - orders) <= {"pos-2", "pos-3", "pos-4", "pos-5"}
         await desk.session.close()
 
 
@@ -141,14 +153,7 @@ async def test_a_pane_subtitle_repaints_its_bottom_edge_only(make_desk) -> None:
         await desk.start(pilot)
         pane = desk.app.screen.query_one("#pane-blotter", Pane)
         await pilot.pause()
-        dirty: list[Region] = []
-        original = pane._set_dirty
-
-        def spy(*regions: Region) -> None:
-            dirty.extend(regions or [pane.size.region])
-            original(*regions)
-
-        pane._set_dirty = spy
+        dirty = record_dirty(pane)
         width, height = pane.outer_size
         pane.set_subtitle("3 working of 7 today (a: all)")
         assert dirty == [Region(-1, height - 2, width, 1)]  # the edge, in content terms

@@ -12,6 +12,7 @@ from silvertine_tui.domain import OrderRequest, OrderStatus, OrderType, Side, Ti
 from silvertine_tui.ui.screens.history import OrderHistoryScreen
 from silvertine_tui.ui.screens.quit import QuitScreen
 from silvertine_tui.ui.widgets.blotter import Blotter
+from silvertine_tui.ui.widgets.header import DeskHeader
 
 from .conftest import Desk, sample_orders
 
@@ -232,7 +233,7 @@ async def test_the_palette_offers_no_theme_but_silvertines(make_desk) -> None:
         await desk.session.close()
 
 
-async def test_log_and_toast_lines_say_what_happened_on_the_tick(make_desk) -> None:
+async def test_log_and_fill_lines_say_what_happened_on_the_tick(make_desk) -> None:
     import re
 
     desk: Desk = make_desk()
@@ -251,9 +252,8 @@ async def test_log_and_toast_lines_say_what_happened_on_the_tick(make_desk) -> N
         ), fills[0]
         updates = [line.text for line in model.log if line.kind == "order.update"]
         assert "NEW BUY 0.05 BTCUSDT.PAPER @ 63,500.00 (…0101)" in updates, updates
-        toasts = [n.message for n in desk.app._notifications if n.title == "Fill"]
-        assert len(toasts) == 1
-        assert re.fullmatch(r"BUY 1\.5 ETHUSDT\.PAPER @ \d,\d{3}\.\d{2}", toasts[0]), toasts
+        header = str(desk.app.screen.query_one(DeskHeader).render())
+        assert re.search(r"  FILL BUY 1\.5 ETHUSDT\.PAPER @ \d,\d{3}\.\d{2}  ", header), header
         await desk.session.close()
 
 

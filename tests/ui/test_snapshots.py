@@ -12,10 +12,10 @@ from decimal import Decimal
 import pytest
 from textual.widgets import Input
 
-from silvertine_tui.domain import ConnectionState
+from silvertine_tui.domain import ConnectionState, Side
 from silvertine_tui.events import Health, HealthEvent
 
-from .conftest import Desk, populate
+from .conftest import Desk, market_buy, populate
 from .working_desk import build_working_desk, working_settings
 
 THEMES = ["silvertine-dark", "silvertine-light", "silvertine-high-contrast", "silvertine-amber"]
@@ -220,10 +220,32 @@ def test_toasts_beside_the_ticket(snap_compare, make_desk, size: tuple[int, int]
         await desk.start(pilot)
         await populate(desk, pilot)
         await pilot.press("1", "down", "b")
-        desk.app.notify("BUY 1.5 ETHUSDT.PAPER @ 3,500.30", title="Fill", timeout=600)
+        desk.app.notify("connection lost", title="binance DISCONNECTED", severity="warning",
+                        timeout=600)  # fmt: skip
         desk.app.notify(
             "st000000000000000999: price collar", title="Risk reject", severity="error", timeout=600
         )
+        await desk.settle(pilot)
+
+    assert snap_compare(desk.app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36), (200, 50)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_fill_line_in_the_header(snap_compare, make_desk, size: tuple[int, int]) -> None:
+    """Fills show in the header (the newest, in the side's colour, and how many more),
+    not as toasts; at 80 columns the line goes before the desk's name."""
+    desk: Desk = make_desk()
+
+    async def run_before(pilot) -> None:
+        await desk.start(pilot)
+        await populate(desk, pilot)
+        engine = desk.session.engine
+        for n in range(3):
+            await engine.submit(market_buy(f"snap-{n}", "BTCUSDT.PAPER", "0.015"))
+        sell = market_buy("snap-sell", "ETHUSDT.PAPER", "0.5").model_copy(
+            update={"side": Side.SELL}
+        )
+        await engine.submit(sell)
         await desk.settle(pilot)
 
     assert snap_compare(desk.app, terminal_size=size, run_before=run_before)

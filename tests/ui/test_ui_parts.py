@@ -151,10 +151,11 @@ def test_model_coalesces_quotes_and_bounds_the_log() -> None:
     assert model.log_total == 500
     assert model.log[-1].number == 499
     assert model.fee_rates["paper"] == Decimal("0.001")
-    # Fills make one toast (at most one a second), naming the first few.
-    notices = model.take_notices(limit=5)
-    assert [n.title for n in notices] == ["500 fills"]
-    assert notices[0].message.endswith("\nand 497 more: the Log has them all (7, f)")
+    # Fills make no toast: the header's fill line shows the newest and counts the rest.
+    assert model.take_notices(limit=5) == []
+    line = model.recent_fills.line(now[0])
+    assert line is not None
+    assert (line.side, line.text, line.more) == ("BUY", "BUY 0.01 BTCUSDT.PAPER @ 65,000", 499)
     # Any other burst: at most `limit` toasts a frame, the rest summarised.
     model.notices.extend(Notice("Risk reject", f"r{n}", "error") for n in range(12))
     notices = model.take_notices(limit=5)
@@ -288,7 +289,7 @@ async def test_command_palette_offers_the_desk_commands(make_desk) -> None:
         await desk.session.close()
 
 
-async def test_toasts_for_fills(make_desk) -> None:
+async def test_a_fill_shows_in_the_header_not_as_a_toast(make_desk) -> None:
     from silvertine_tui.domain import OrderRequest, OrderType, Side, TimeInForce
 
     desk: Desk = make_desk()
@@ -307,8 +308,11 @@ async def test_toasts_for_fills(make_desk) -> None:
             )
         )
         await desk.step(pilot, 1)
-        titles = [n.title for n in desk.app._notifications]
-        assert "Fill" in titles
+        from silvertine_tui.ui.widgets.header import DeskHeader
+
+        header = str(desk.app.screen.query_one(DeskHeader).render())
+        assert "FILL BUY 0.1 ETHUSDT.PAPER @ " in header, header
+        assert not [n for n in desk.app._notifications if "ill" in n.title]
         await desk.session.close()
 
 

@@ -122,6 +122,8 @@ class MainScreen(Screen[None]):
         self._blotter_seen = 0
         self._day = 0.0
         self._marks_waiting: set[str] = set()
+        self._balances_waiting: set[tuple[str, str, str]] = set()
+        self._balances_drawn_s = float("-inf")
         # Today's orders and the working ones, kept up to date from the change sets
         # (the pane's title counts them without walking every order each frame).
         self._today: dict[str, OrderView] = {}
@@ -312,7 +314,9 @@ class MainScreen(Screen[None]):
         changes = view.take()
         trading = view.trading_state
         self.set_class(trading is TradingState.HALTED, "-halted")
-        self.query_one(DeskHeader).set_state(trading, now, live=desk.live)
+        self.query_one(DeskHeader).set_state(
+            trading, now, live=desk.live, fill=model.recent_fills.line(now)
+        )
 
         blotter = self.query_one(Blotter)
         today = day_start(now) if new_second else self._day
@@ -344,11 +348,18 @@ class MainScreen(Screen[None]):
         if full or redraw:
             self._subtitle("#pane-positions", totals_text(view))
 
+        # Balances move with every fill: at once, then at most once a second while fills
+        # stream (the right column changing at every fill pulled the ticket's widgets
+        # into every frame's render).
         balances = self.query_one(Balances)
+        self._balances_waiting |= changes.balances
         if full:
+            self._balances_waiting.clear()
             balances.show(view.balances)
-        elif changes.balances:
-            balances.update(view.balances, changes.balances)
+        elif self._balances_waiting and now - self._balances_drawn_s >= 1.0:
+            moved, self._balances_waiting = self._balances_waiting, set()
+            self._balances_drawn_s = now
+            balances.update(view.balances, moved)
 
         # The ticket's checks count working orders: run them when the counts move (not
         # on every fill), on a new state, and once a second for the market.

@@ -1,14 +1,29 @@
-"""The top line: the permanent PAPER/LIVE marker, the trading state, the bus, the clock."""
+"""The top line: the permanent PAPER/LIVE marker, the trading state, the newest fill
+(or the bus), the clock.
+
+A new fill repaints only the fill's own cells (`refresh(region)`), not the whole line:
+Textual renders every widget inside the box around a frame's changed regions, and a
+full-width line changing at every fill pulled the right column (the ticket's thirty
+widgets) into every frame. The fill starts at a fixed column (the name goes on a
+narrow terminal and the bus while a fill shows, so nothing after it moves); at 80
+columns the marker, the state, the fill and the clock still fit.
+"""
 
 from __future__ import annotations
 
 from rich.style import Style
 from rich.text import Text
+from textual.geometry import Region
 from textual.widget import Widget
 
-from ...domain import TradingState
+from ...domain import Side, TradingState
+from ..fills import FillLine
 from ..format import clock_text
 from .palette import DEFAULT_PALETTE, Palette
+
+BRAND = " SILVERTINE "
+BRAND_WITH_FILL_MIN_WIDTH = 100
+"""Narrower than this, a fill takes the name's place."""
 
 
 class DeskHeader(Widget):
@@ -24,38 +39,87 @@ class DeskHeader(Widget):
         self.trading = TradingState.ACTIVE
         self.now_s = 0.0
         self.theme_name = ""
+        self.fill: FillLine | None = None
 
-    def set_state(self, trading: TradingState, now_s: float, *, live: bool) -> None:
-        if (trading, int(now_s), live) != (self.trading, int(self.now_s), self.live):
-            self.trading = trading
-            self.now_s = now_s
-            self.live = live
+    def set_state(
+        self, trading: TradingState, now_s: float, *, live: bool, fill: FillLine | None = None
+    ) -> None:
+        same_line = (trading, int(now_s), live) == (self.trading, int(self.now_s), self.live)
+        if same_line and fill == self.fill:
+            return
+        before = self.fill
+        self.trading = trading
+        self.now_s = now_s
+        self.live = live
+        self.fill = fill
+        if same_line and before is not None and fill is not None:
+            start, room = self._fill_place()
+            cells = max(self._fill_text(f, room).cell_len for f in (before, fill))
+            self.refresh(Region(start, 0, cells, 1))
+        else:
             self.refresh()
+
+    def _state(self) -> tuple[str, Style]:
+        p = self.palette
+        if self.trading is TradingState.HALTED:
+            return " HALTED ", p.halted + _reverse()
+        if self.trading is TradingState.REDUCE_ONLY:
+            return " REDUCE ONLY ", p.warn + _reverse()
+        return " ACTIVE ", p.ok
+
+    def _marker(self) -> str:
+        return " LIVE " if self.live else " PAPER "
+
+    def _clock(self) -> str:
+        return f"{clock_text(self.now_s)} UTC "
+
+    def _fill_place(self) -> tuple[int, int]:
+        """Where a fill starts and the cells it may take (up to the clock)."""
+        width = self.size.width
+        brand = len(BRAND) if width >= BRAND_WITH_FILL_MIN_WIDTH else 0
+        start = len(self._marker()) + brand + len(self._state()[0])
+        return start, width - start - len(self._clock()) - 1
 
     def render(self) -> Text:
         p = self.palette
-        marker_style = p.live if self.live else p.paper
-        marker = " LIVE " if self.live else " PAPER "
-        text = Text(no_wrap=True, overflow="crop")
-        text.append(marker, style=marker_style + _reverse())
-        text.append(" SILVERTINE ", style="bold")
-        state = self.trading
-        if state is TradingState.HALTED:
-            text.append(" HALTED ", style=p.halted + _reverse())
-        elif state is TradingState.REDUCE_ONLY:
-            text.append(" REDUCE ONLY ", style=p.warn + _reverse())
-        else:
-            text.append(" ACTIVE ", style=p.ok)
-        clock = f"{clock_text(self.now_s)} UTC "
-        middle = f"  bus {self.bus}"
+        marker = self._marker()
+        state_text, state_style = self._state()
+        clock = self._clock()
         width = self.size.width
-        used = text.cell_len + len(clock)
-        if used + len(middle) < width:
-            text.append(middle, style=p.muted)
-            used += len(middle)
-        text.append(" " * max(1, width - used))
+        text = Text(no_wrap=True, overflow="crop")
+        text.append(marker, style=(p.live if self.live else p.paper) + _reverse())
+        if self.fill is not None:
+            start, room = self._fill_place()
+            if start > len(marker) + len(state_text):
+                text.append(BRAND, style="bold")
+            text.append(state_text, style=state_style)
+            text.append_text(self._fill_text(self.fill, room))
+        else:
+            middle = f"  bus {self.bus}"
+            free = width - len(marker) - len(state_text) - len(clock) - 1
+            if free >= len(BRAND):
+                text.append(BRAND, style="bold")
+                free -= len(BRAND)
+            text.append(state_text, style=state_style)
+            if len(middle) <= free:
+                text.append(middle, style=p.muted)
+        text.append(" " * max(1, width - text.cell_len - len(clock)))
         text.append(clock, style="bold")
         return text
+
+    def _fill_text(self, fill: FillLine, room: int) -> Text:
+        """`  FILL BUY 0.5 ETHUSDT.PAPER @ 3,012.40 +7`, cropped (never the count) to the
+        room left; bright for a new fill, dim as it gets older."""
+        if room < 12:
+            return Text()
+        p = self.palette
+        colour = p.bid if fill.side is Side.BUY else p.ask
+        style = colour + Style(bold=True) if fill.fresh else colour + Style(dim=True)
+        more = f" +{fill.more}" if fill.more else ""
+        body = f"  FILL {fill.text}"
+        if len(body) + len(more) > room:
+            body = body[: max(0, room - len(more) - 1)] + "…"
+        return Text(body + more, style=style)
 
 
 def _reverse() -> Style:
