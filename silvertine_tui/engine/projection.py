@@ -341,11 +341,14 @@ class DeskProjection:
         if len(changes.orders) + len(changes.positions) + len(changes.balances) > MAX_LISTED:
             self._bound_changes()
         if self.oms.evicted:
-            # Their rows leave the desk (a finished order the window let go).
-            self._changes.orders.update(dict.fromkeys(self.oms.take_evicted()))
-            self.version += 1
-            self._bound_changes()
+            self._evicted_rows()
         return _APPLIED[changed, outcome]
+
+    def _evicted_rows(self) -> None:
+        """The rows of finished orders the window let go leave the desk."""
+        self._changes.orders.update(dict.fromkeys(self.oms.take_evicted()))
+        self.version += 1
+        self._bound_changes()
 
     def _bound_changes(self) -> None:
         changes = self._changes
