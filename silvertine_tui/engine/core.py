@@ -62,7 +62,9 @@ ENGINE_SOURCE = "engine"
 
 # Read as module globals on every event (from the enum class: about 0.1 µs on 3.11).
 _TERMINAL, _PARKED, _APPLIED = Outcome.TERMINAL, Outcome.PARKED, Outcome.APPLIED
-_ORDER_APPLIED = ApplyResult.APPLIED
+_ORDER_APPLIED, _ORDER_TERMINAL = ApplyResult.APPLIED, ApplyResult.TERMINAL
+_ORDER_DUPLICATE = ApplyResult.DUPLICATE
+_PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
 _NONE: frozenset[OrderStatus] = frozenset()
 _NO_FILLS: dict[str, Fill] = {}
 FILL_ANOMALIES = frozenset({Outcome.OVERFILL, Outcome.PARKED, Outcome.EVICTED})
@@ -166,7 +168,9 @@ class TradingEngine:
         keep_finished, keep_histories = window.orders, window.histories
         by_age = window.minutes > 0
         last_fills, spot_brokers = portfolio.last_fills, portfolio.spot_brokers
-        changed_event = self._changed
+        # Logged per report not applied; read once (no handler changes a level here).
+        log_not_applied = oms_log.isEnabledFor(logging.INFO)
+        changed = False
         # The loop reads the events by their type, checked once (`cls`): untyped here.
         event: Any
         payload: Any
@@ -210,7 +214,6 @@ class TradingEngine:
                     took = portfolio.apply_fill(payload)
                     if took:
                         key = (payload.broker, payload.account, payload.instrument)
-                        projection._changes.positions.add(key)
                         last = last_fills.get(key[:2], _NO_FILLS).get(key[2])
                         if last is not None:
                             oms.hold(key, last.client_order_id)
@@ -218,14 +221,25 @@ class TradingEngine:
                     result = view.order.apply_fill(payload)
                 else:
                     view.history.append(event)
-                    result = view.order.apply_update(payload)
+                    status = view.order.status
+                    if status in TERMINAL_STATUSES:
+                        result = _ORDER_TERMINAL  # `apply_update`'s first answer
+                    elif (
+                        payload.status is status
+                        and status is not _PARTIALLY_FILLED
+                        and payload.venue_order_id is None
+                    ):
+                        result = _ORDER_DUPLICATE  # and `apply_update` changes nothing
+                    else:
+                        result = view.order.apply_update(payload)
                 if result is _ORDER_APPLIED:
                     outcome = _APPLIED
                 else:
-                    oms_log.info(
-                        "oms.report_not_applied",
-                        extra={"client_order_id": coid, "result": result},
-                    )
+                    if log_not_applied:
+                        oms_log.info(
+                            "oms.report_not_applied",
+                            extra={"client_order_id": coid, "result": result},
+                        )
                     outcome = _FROM_ORDER[result]
             # The OMS (`OMS.apply`): the event id is seen, the outcome counted, the
             # order's journal span kept, and the window walked once it is over.
@@ -245,19 +259,32 @@ class TradingEngine:
                 or (by_age and finished)
             ):
                 oms._evict(event.ts)
-            # The projection (`DeskProjection.apply`): the rows that changed.
+            # The projection (`DeskProjection.apply`): the rows that changed, unless the
+            # next frame redraws everything anyway.
             changes = projection._changes
-            if outcome in TOUCHED:
-                changes.orders[coid] = None
-                if cls is FillEvent and payload.fee_currency and payload.broker in spot_brokers:
-                    # A fee in an asset comes out of another position of the account.
-                    account = (payload.broker, payload.account)
-                    changes.positions.update(k for k in portfolio.positions if k[:2] == account)
-            changed = took or outcome is _APPLIED
-            if changed:
+            if not changes.everything:
+                if took:
+                    changes.positions.add(key)
+                if outcome in TOUCHED:
+                    changes.orders[coid] = None
+                    if (
+                        cls is FillEvent
+                        and payload.fee_currency
+                        and payload.broker in spot_brokers
+                    ):
+                        # A fee in an asset comes out of another position of the account.
+                        account = (payload.broker, payload.account)
+                        changes.positions.update(
+                            k for k in portfolio.positions if k[:2] == account
+                        )
+                if (
+                    len(changes.orders) + len(changes.positions) + len(changes.balances)
+                    > MAX_LISTED
+                ):
+                    projection._bound_changes()
+            if took or outcome is _APPLIED:
+                changed = True
                 projection.version += 1
-            if len(changes.orders) + len(changes.positions) + len(changes.balances) > MAX_LISTED:
-                projection._bound_changes()
             if oms.evicted:
                 projection._evicted_rows()
             # The engine's checks (`apply`).
@@ -266,8 +293,8 @@ class TradingEngine:
                     self._check_late_report(payload)
             elif cls is FillEvent and outcome in FILL_ANOMALIES:
                 self._fill_anomaly(payload, outcome)
-            if changed:
-                changed_event.set()
+        if changed:
+            self._changed.set()
 
     def _apply_entry(self, entry: BusEntry) -> None:
         stream, entry_id, decoded = entry

@@ -346,9 +346,16 @@ class DeskProjection:
 
     def _evicted_rows(self) -> None:
         """The rows of finished orders the window let go leave the desk."""
-        self._changes.orders.update(dict.fromkeys(self.oms.take_evicted()))
+        evicted = self.oms.take_evicted()
         self.version += 1
-        self._bound_changes()
+        if not self._changes.everything:
+            self._changes.orders.update(dict.fromkeys(evicted))
+            self._bound_changes()
+
+    def redraw_everything(self) -> None:
+        """The next frame redraws every row (a recovery rebuilds the whole desk): the
+        change set says so and lists no rows meanwhile."""
+        self._changes = Changes(everything=True, marks=self._changes.marks)
 
     def _bound_changes(self) -> None:
         changes = self._changes

@@ -332,6 +332,9 @@ async def recover(
     gc.collect()
     gc.disable()
     engine.replaying = True  # what the journal holds was alerted when it happened
+    # The whole desk is rebuilt: the first frame after redraws every row, so the replay
+    # lists none (100k events would overflow the change set anyway).
+    engine.projection.redraw_everything()
     quiet = _QuietLoggers(REPLAY_QUIET)
     try:
         replayed = await _recover(engine, accounts, progress)

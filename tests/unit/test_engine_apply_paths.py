@@ -231,8 +231,12 @@ def desk_state(engine: TradingEngine, *, replayed: bool = False) -> dict[str, An
 def live_state(engine: TradingEngine) -> dict[str, Any]:
     """The desk plus what only a live desk shows: the change set and version."""
     state = desk_state(engine)
-    changes = engine.projection.peek()
-    state["changes"] = _fields(changes)
+    changes = _fields(engine.projection.peek())
+    if changes["everything"]:
+        # The next frame redraws every row: the rows listed beside it are not read.
+        for rows in ("orders", "positions", "balances"):
+            changes[rows] = "everything"
+    state["changes"] = changes
     state["version"] = engine.projection.version
     state["anomaly_messages"] = [_fields(a) for a in engine.anomalies.pending]
     state["evicted"] = list(engine.oms.evicted)
@@ -299,6 +303,41 @@ def test_the_flat_path_and_a_recovery_give_the_desk_the_careful_path_gives(
         recovered = _engine(bus, window, spot)
         await recover(recovered, ACCOUNTS)
         assert desk_state(recovered, replayed=True) == desk_state(careful)
+        await bus.close()
+
+    asyncio.run(run())
+
+
+def test_a_recovery_has_the_next_frame_redraw_everything() -> None:
+    """A recovered desk is drawn whole, however short its journal (the replay need not
+    list its rows in the change set)."""
+    events = [
+        OrderRequestEvent.create(
+            "paper/main",
+            OrderRequest(
+                client_order_id="c1",
+                broker="paper",
+                account="main",
+                instrument="X.PAPER",
+                side=Side.BUY,
+                order_type=OrderType.LIMIT,
+                quantity=Decimal("1"),
+                limit_price=Decimal("10"),
+            ),
+        ),
+        OrderUpdateEvent.create(
+            "paper/main", OrderUpdate(client_order_id="c1", status=OrderStatus.NEW)
+        ),
+    ]
+
+    async def run() -> None:
+        bus, _ = await _journal(events)
+        engine = TradingEngine(bus, [], RiskConfig())
+        await recover(engine, [("paper", "main")])
+        changes = engine.projection.take()
+        assert changes.everything
+        assert engine.oms.get("c1") is not None
+        assert engine.version > 0
         await bus.close()
 
     asyncio.run(run())
