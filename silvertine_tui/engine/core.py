@@ -163,7 +163,8 @@ class TradingEngine:
         seen = oms._seen
         seen_set, seen_order, seen_capacity = seen._set, seen._order, seen._capacity
         orders, retired, parked = oms.orders, oms.retired, oms._parked
-        counters, finished, histories = oms.counters, oms._finished, oms._histories
+        finished, histories = oms._finished, oms._histories
+        holders, held = oms._holders, oms._held
         window = oms.window
         keep_finished, keep_histories = window.orders, window.histories
         by_age = window.minutes > 0
@@ -171,130 +172,169 @@ class TradingEngine:
         # Logged per report not applied; read once (no handler changes a level here).
         log_not_applied = oms_log.isEnabledFor(logging.INFO)
         changed = False
+        # The window is walked when it may be over: at first (an order loaded from a
+        # snapshot waits for the next event), once an order finished or a held one
+        # went back to it, and on every event when it has an age limit.
+        walk = True
+        # The outcomes, counted at the end (`Counter.update` counts them in C).
+        outcomes: list[Outcome] = []
         # The loop reads the events by their type, checked once (`cls`): untyped here.
         event: Any
         payload: Any
         view: OrderView | None
-        for entry in entries:
-            stream, entry_id, event = entry
-            cls = type(event)
-            if (
-                not (cls is OrderUpdateEvent or cls is FillEvent or cls is OrderRequestEvent)
-                or stream not in applied  # the stream's first entry: see `_apply_entry`
-                or event.event_id in seen_set
-            ):
-                self._apply_entry(entry)
-                continue
-            payload = event.payload
-            coid = payload.client_order_id
-            took = False
-            if cls is OrderRequestEvent:
-                if coid in orders or coid in retired or coid in parked:
+        try:
+            for entry in entries:
+                stream, entry_id, event = entry
+                cls = type(event)
+                event_id = event.event_id
+                if (
+                    not (cls is OrderUpdateEvent or cls is FillEvent or cls is OrderRequestEvent)
+                    or stream not in applied  # the stream's first entry: `_apply_entry`
+                    or event_id in seen_set
+                ):
                     self._apply_entry(entry)
                     continue
-                applied[stream] = entry_id
-                view = OrderView(
-                    payload.broker,
-                    payload.account,
-                    Order.from_request(payload),
-                    [event],
-                    created_ns=event.ts,
-                )
-                orders[coid] = view
-                outcome = _APPLIED
-            else:
-                view = orders.get(coid)
-                if view is None:
-                    self._apply_entry(entry)
-                    continue
-                applied[stream] = entry_id
-                if cls is FillEvent:
-                    # The portfolio first: the order of an instrument's last fill is held
-                    # before the OMS evicts what the window lets go.
-                    took = portfolio.apply_fill(payload)
-                    if took:
-                        key = (payload.broker, payload.account, payload.instrument)
-                        last = last_fills.get(key[:2], _NO_FILLS).get(key[2])
-                        if last is not None:
-                            oms.hold(key, last.client_order_id)
-                    view.history.append(event)
-                    result = view.order.apply_fill(payload)
-                else:
-                    view.history.append(event)
-                    status = view.order.status
-                    if status in TERMINAL_STATUSES:
-                        result = _ORDER_TERMINAL  # `apply_update`'s first answer
-                    elif (
-                        payload.status is status
-                        and status is not _PARTIALLY_FILLED
-                        and payload.venue_order_id is None
-                    ):
-                        result = _ORDER_DUPLICATE  # and `apply_update` changes nothing
-                    else:
-                        result = view.order.apply_update(payload)
-                if result is _ORDER_APPLIED:
+                payload = event.payload
+                coid = payload.client_order_id
+                took = False
+                if cls is OrderRequestEvent:
+                    if coid in orders or coid in retired or coid in parked:
+                        self._apply_entry(entry)
+                        continue
+                    applied[stream] = entry_id
+                    view = OrderView(
+                        payload.broker,
+                        payload.account,
+                        Order.from_request(payload),
+                        [event],
+                        created_ns=event.ts,
+                    )
+                    orders[coid] = view
                     outcome = _APPLIED
                 else:
-                    if log_not_applied:
-                        oms_log.info(
-                            "oms.report_not_applied",
-                            extra={"client_order_id": coid, "result": result},
-                        )
-                    outcome = _FROM_ORDER[result]
-            # The OMS (`OMS.apply`): the event id is seen, the outcome counted, the
-            # order's journal span kept, and the window walked once it is over.
-            seen_set.add(event.event_id)
-            seen_order.append(event.event_id)
-            if len(seen_order) > seen_capacity:
-                seen_set.discard(seen_order.popleft())
-            counters[outcome] += 1
-            if entry_id:
-                view.first_entry = view.first_entry or entry_id
-                view.last_entry = entry_id
-            if outcome is _APPLIED and view.order.status in TERMINAL_STATUSES:
-                oms._finish(view, event.ts)
-            if (
-                len(finished) > keep_finished
-                or len(histories) > keep_histories
-                or (by_age and finished)
-            ):
-                oms._evict(event.ts)
-            # The projection (`DeskProjection.apply`): the rows that changed, unless the
-            # next frame redraws everything anyway.
-            changes = projection._changes
-            if not changes.everything:
-                if took:
-                    changes.positions.add(key)
-                if outcome in TOUCHED:
-                    changes.orders[coid] = None
-                    if (
-                        cls is FillEvent
-                        and payload.fee_currency
-                        and payload.broker in spot_brokers
-                    ):
-                        # A fee in an asset comes out of another position of the account.
-                        account = (payload.broker, payload.account)
-                        changes.positions.update(
-                            k for k in portfolio.positions if k[:2] == account
-                        )
+                    view = orders.get(coid)
+                    if view is None:
+                        self._apply_entry(entry)
+                        continue
+                    applied[stream] = entry_id
+                    order = view.order
+                    if cls is FillEvent:
+                        # The portfolio first: the order of an instrument's last fill is
+                        # held (`OMS.hold`) before the OMS evicts what the window lets go.
+                        took = portfolio.apply_fill(payload)
+                        if took:
+                            key = (payload.broker, payload.account, payload.instrument)
+                            last = last_fills.get(key[:2], _NO_FILLS).get(key[2])
+                            if last is not None:
+                                holder = last.client_order_id
+                                before = holders.get(key)
+                                if before != holder:
+                                    holders[key] = holder
+                                    if holder in finished:
+                                        held[holder] = finished.pop(holder)
+                                    if (
+                                        before is not None
+                                        and before in held
+                                        and before not in holders.values()
+                                    ):
+                                        finished[before] = held.pop(before)  # back in it
+                                        walk = True
+                        view.history.append(event)
+                        result = order.apply_fill(payload)
+                    else:
+                        view.history.append(event)
+                        status = order.status
+                        if status in TERMINAL_STATUSES:
+                            result = _ORDER_TERMINAL  # `apply_update`'s first answer
+                        elif (
+                            payload.status is status
+                            and status is not _PARTIALLY_FILLED
+                            and payload.venue_order_id is None
+                        ):
+                            result = _ORDER_DUPLICATE  # and `apply_update` changes nothing
+                        else:
+                            result = order.apply_update(payload)
+                    if result is _ORDER_APPLIED:
+                        outcome = _APPLIED
+                    else:
+                        if log_not_applied:
+                            oms_log.info(
+                                "oms.report_not_applied",
+                                extra={"client_order_id": coid, "result": result},
+                            )
+                        outcome = _FROM_ORDER[result]
+                # The OMS (`OMS.apply`): the event id is seen, the outcome counted, the
+                # order's journal span kept, and the window walked once it may be over.
+                seen_set.add(event_id)
+                seen_order.append(event_id)
+                if len(seen_order) > seen_capacity:
+                    seen_set.discard(seen_order.popleft())
+                outcomes.append(outcome)
+                if entry_id:
+                    if not view.first_entry:
+                        view.first_entry = entry_id
+                    view.last_entry = entry_id
                 if (
-                    len(changes.orders) + len(changes.positions) + len(changes.balances)
-                    > MAX_LISTED
+                    outcome is _APPLIED
+                    and view.order.status in TERMINAL_STATUSES
+                    and coid not in finished
+                    and coid not in held
                 ):
-                    projection._bound_changes()
-            if took or outcome is _APPLIED:
-                changed = True
-                projection.version += 1
-            if oms.evicted:
-                projection._evicted_rows()
-            # The engine's checks (`apply`).
-            if outcome is _TERMINAL:
-                if payload.status in CONTRADICTS.get(view.order.status, _NONE):
-                    self._check_late_report(payload)
-            elif cls is FillEvent and outcome in FILL_ANOMALIES:
-                self._fill_anomaly(payload, outcome)
-        if changed:
-            self._changed.set()
+                    # `OMS._finish`
+                    if coid in holders.values():
+                        held[coid] = event.ts
+                    else:
+                        finished[coid] = event.ts
+                    if not view.history_dropped:
+                        histories[coid] = None
+                    walk = True
+                if walk or by_age:
+                    if (
+                        len(finished) > keep_finished
+                        or len(histories) > keep_histories
+                        or (by_age and finished)
+                    ):
+                        oms._evict(event.ts)
+                    walk = False
+                # The projection (`DeskProjection.apply`): the rows that changed, unless
+                # the next frame redraws everything anyway.
+                changes = projection._changes
+                if not changes.everything:
+                    if took:
+                        changes.positions.add(key)
+                    if outcome in TOUCHED:
+                        changes.orders[coid] = None
+                        if (
+                            cls is FillEvent
+                            and payload.fee_currency
+                            and payload.broker in spot_brokers
+                        ):
+                            # A fee in an asset comes out of another position of the
+                            # account.
+                            account = (payload.broker, payload.account)
+                            changes.positions.update(
+                                k for k in portfolio.positions if k[:2] == account
+                            )
+                    if (
+                        len(changes.orders) + len(changes.positions) + len(changes.balances)
+                        > MAX_LISTED
+                    ):
+                        projection._bound_changes()
+                if took or outcome is _APPLIED:
+                    changed = True
+                    projection.version += 1
+                if oms.evicted:
+                    projection._evicted_rows()
+                # The engine's checks (`apply`).
+                if outcome is _TERMINAL:
+                    if payload.status in CONTRADICTS.get(view.order.status, _NONE):
+                        self._check_late_report(payload)
+                elif cls is FillEvent and outcome in FILL_ANOMALIES:
+                    self._fill_anomaly(payload, outcome)
+        finally:
+            oms.counters.update(outcomes)
+            if changed:
+                self._changed.set()
 
     def _apply_entry(self, entry: BusEntry) -> None:
         stream, entry_id, decoded = entry

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..domain import ZERO, Balance, FeeCorrection, Fill, Instrument, Position, Quote
+from ..domain import ZERO, Balance, FeeCorrection, Fill, Instrument, Position, Quote, Side
 from ..events import (
     BalanceEvent,
     EventBase,
@@ -41,6 +41,8 @@ from ..events import (
 from .dedupe import SeenIds
 
 Key = tuple[str, str, str]  # broker, account, instrument
+
+_BUY = Side.BUY
 
 
 @dataclass(slots=True)
@@ -109,34 +111,38 @@ class PositionState:
         )
 
     def apply_fill(self, fill: Fill) -> None:
-        signed = fill.quantity * fill.side.sign
+        # Decimals compared with ZERO, not 0: an int is converted on every comparison.
+        quantity = fill.quantity
+        signed = quantity if fill.side is _BUY else -quantity
         price = fill.price
         old = self.quantity
-        if old != 0 and self.avg_price is None:
+        if old != ZERO and self.avg_price is None:
             # A quantity taken from the venue (an opening position) has no known cost:
             # adding to it or closing it cannot be valued, so the average stays unknown
             # and nothing is realized until it is flat (or through zero) again.
             self.quantity = old + signed
             if self.quantity != 0 and (self.quantity > 0) != (old > 0):
                 self.avg_price = price
-        elif old == 0 or (old > 0) == (signed > 0):
-            cost = (self.avg_price or ZERO) * abs(old) + price * fill.quantity
-            self.quantity = old + signed
-            self.avg_price = cost / abs(self.quantity)
+        elif old == ZERO or (old > ZERO) == (signed > ZERO):
+            cost = (self.avg_price or ZERO) * abs(old) + price * quantity
+            new = self.quantity = old + signed
+            self.avg_price = cost / abs(new)
         else:
-            closing = min(fill.quantity, abs(old))
-            direction = 1 if old > 0 else -1
+            closing = min(quantity, abs(old))
+            direction = 1 if old > ZERO else -1
             avg = self.avg_price
             assert avg is not None  # old != 0 with an unknown cost is handled above
             self.realized_gross += (price - avg) * closing * direction * self.multiplier
-            self.quantity = old + signed
-            if self.quantity == 0:
+            new = self.quantity = old + signed
+            if new == ZERO:
                 self.avg_price = None
-            elif (self.quantity > 0) != (old > 0):
+            elif (new > ZERO) != (old > ZERO):
                 self.avg_price = price  # went through zero: the rest opens at this price
-        if fill.fee:
+        fee = fill.fee
+        if fee:
             currency = fill.fee_currency or self.currency
-            self.fees[currency] = self.fees.get(currency, ZERO) + fill.fee
+            fees = self.fees
+            fees[currency] = fees.get(currency, ZERO) + fee
             if fill.fee_value is not None and currency != self.currency:
                 self.fee_values[currency] = self.fee_values.get(currency, ZERO) + fill.fee_value
 
@@ -276,14 +282,27 @@ class Portfolio:
         self._fills.add(f"{broker}/{account}/{exec_id}")
 
     def apply_fill(self, fill: Fill) -> bool:
-        if not self._fills.add(f"{fill.broker}/{fill.account}/{fill.exec_id}"):
+        broker, account, instrument = fill.broker, fill.account, fill.instrument
+        if not self._fills.add(f"{broker}/{account}/{fill.exec_id}"):
             return False
-        self._state(fill.broker, fill.account, fill.instrument).apply_fill(fill)
-        self.note_last_fill(fill)
-        if fill.fee and fill.fee_currency and fill.broker in self.spot_brokers:
-            self._take_asset_fee(
-                fill.broker, fill.account, fill.instrument, fill.fee_currency, fill.fee
-            )
+        state = self.positions.get((broker, account, instrument))
+        if state is None:
+            state = self._state(broker, account, instrument)
+        state.apply_fill(fill)
+        # `note_last_fill`, on the path every fill takes.
+        last = self.last_fills.get((broker, account))
+        if last is None:
+            last = self.last_fills[(broker, account)] = {}
+        kept = last.get(instrument)
+        if (
+            kept is None
+            or kept.venue_ts_ns is None
+            or fill.venue_ts_ns is None
+            or fill.venue_ts_ns >= kept.venue_ts_ns
+        ):
+            last[instrument] = fill
+        if fill.fee and fill.fee_currency and broker in self.spot_brokers:
+            self._take_asset_fee(broker, account, instrument, fill.fee_currency, fill.fee)
         return True
 
     def traded(self, broker: str, account: str, instrument: str) -> bool:
