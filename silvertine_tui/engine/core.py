@@ -65,6 +65,8 @@ _TERMINAL, _PARKED, _APPLIED = Outcome.TERMINAL, Outcome.PARKED, Outcome.APPLIED
 _ORDER_APPLIED, _ORDER_TERMINAL = ApplyResult.APPLIED, ApplyResult.TERMINAL
 _ORDER_DUPLICATE = ApplyResult.DUPLICATE
 _PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
+# The kinds of event `apply_entries` takes flat.
+_REQUEST, _REPORT, _FILL = object(), object(), object()
 _NONE: frozenset[OrderStatus] = frozenset()
 _NO_FILLS: dict[str, Fill] = {}
 FILL_ANOMALIES = frozenset({Outcome.OVERFILL, Outcome.PARKED, Outcome.EVICTED})
@@ -186,31 +188,43 @@ class TradingEngine:
             for entry in entries:
                 stream, entry_id, event = entry
                 cls = type(event)
+                if cls is OrderUpdateEvent:
+                    kind = _REPORT
+                elif cls is FillEvent:
+                    kind = _FILL
+                elif cls is OrderRequestEvent:
+                    kind = _REQUEST
+                else:
+                    self._apply_entry(entry)
+                    continue
                 event_id = event.event_id
-                if (
-                    not (cls is OrderUpdateEvent or cls is FillEvent or cls is OrderRequestEvent)
-                    or stream not in applied  # the stream's first entry: `_apply_entry`
-                    or event_id in seen_set
-                ):
+                if stream not in applied or event_id in seen_set:
+                    # The stream's first entry (`_apply_entry`), or an event seen before.
                     self._apply_entry(entry)
                     continue
                 payload = event.payload
                 coid = payload.client_order_id
-                took = False
-                if cls is OrderRequestEvent:
+                if kind is _REQUEST:
                     if coid in orders or coid in retired or coid in parked:
                         self._apply_entry(entry)
                         continue
                     applied[stream] = entry_id
-                    view = OrderView(
+                    seen_set.add(event_id)
+                    seen_order.append(event_id)
+                    if len(seen_order) > seen_capacity:
+                        seen_set.discard(seen_order.popleft())
+                    view = orders[coid] = OrderView(
                         payload.broker,
                         payload.account,
                         Order.from_request(payload),
                         [event],
                         created_ns=event.ts,
+                        first_entry=entry_id,
+                        last_entry=entry_id,
                     )
-                    orders[coid] = view
                     outcome = _APPLIED
+                    changed = True
+                    projection.version += 1
                 else:
                     view = orders.get(coid)
                     if view is None:
@@ -218,7 +232,8 @@ class TradingEngine:
                         continue
                     applied[stream] = entry_id
                     order = view.order
-                    if cls is FillEvent:
+                    took = False
+                    if kind is _FILL:
                         # The portfolio first: the order of an instrument's last fill is
                         # held (`OMS.hold`) before the OMS evicts what the window lets go.
                         took = portfolio.apply_fill(payload)
@@ -254,8 +269,34 @@ class TradingEngine:
                             result = _ORDER_DUPLICATE  # and `apply_update` changes nothing
                         else:
                             result = order.apply_update(payload)
+                    # The OMS (`OMS.apply`): the event id is seen, the outcome counted,
+                    # the order's journal span kept, and a finished order enters the
+                    # window.
+                    seen_set.add(event_id)
+                    seen_order.append(event_id)
+                    if len(seen_order) > seen_capacity:
+                        seen_set.discard(seen_order.popleft())
+                    if entry_id:
+                        if not view.first_entry:
+                            view.first_entry = entry_id
+                        view.last_entry = entry_id
                     if result is _ORDER_APPLIED:
                         outcome = _APPLIED
+                        changed = True
+                        projection.version += 1
+                        if (
+                            order.status in TERMINAL_STATUSES
+                            and coid not in finished
+                            and coid not in held
+                        ):
+                            # `OMS._finish`
+                            if coid in holders.values():
+                                held[coid] = event.ts
+                            else:
+                                finished[coid] = event.ts
+                            if not view.history_dropped:
+                                histories[coid] = None
+                            walk = True
                     else:
                         if log_not_applied:
                             oms_log.info(
@@ -263,31 +304,10 @@ class TradingEngine:
                                 extra={"client_order_id": coid, "result": result},
                             )
                         outcome = _FROM_ORDER[result]
-                # The OMS (`OMS.apply`): the event id is seen, the outcome counted, the
-                # order's journal span kept, and the window walked once it may be over.
-                seen_set.add(event_id)
-                seen_order.append(event_id)
-                if len(seen_order) > seen_capacity:
-                    seen_set.discard(seen_order.popleft())
+                        if took:
+                            changed = True
+                            projection.version += 1
                 outcomes.append(outcome)
-                if entry_id:
-                    if not view.first_entry:
-                        view.first_entry = entry_id
-                    view.last_entry = entry_id
-                if (
-                    outcome is _APPLIED
-                    and view.order.status in TERMINAL_STATUSES
-                    and coid not in finished
-                    and coid not in held
-                ):
-                    # `OMS._finish`
-                    if coid in holders.values():
-                        held[coid] = event.ts
-                    else:
-                        finished[coid] = event.ts
-                    if not view.history_dropped:
-                        histories[coid] = None
-                    walk = True
                 if walk or by_age:
                     if (
                         len(finished) > keep_finished
@@ -300,12 +320,11 @@ class TradingEngine:
                 # the next frame redraws everything anyway.
                 changes = projection._changes
                 if not changes.everything:
-                    if took:
-                        changes.positions.add(key)
-                    if outcome in TOUCHED:
-                        changes.orders[coid] = None
+                    if kind is _FILL:
+                        if took:
+                            changes.positions.add(key)
                         if (
-                            cls is FillEvent
+                            outcome in TOUCHED
                             and payload.fee_currency
                             and payload.broker in spot_brokers
                         ):
@@ -315,21 +334,20 @@ class TradingEngine:
                             changes.positions.update(
                                 k for k in portfolio.positions if k[:2] == account
                             )
+                    if outcome in TOUCHED:
+                        changes.orders[coid] = None
                     if (
                         len(changes.orders) + len(changes.positions) + len(changes.balances)
                         > MAX_LISTED
                     ):
                         projection._bound_changes()
-                if took or outcome is _APPLIED:
-                    changed = True
-                    projection.version += 1
                 if oms.evicted:
                     projection._evicted_rows()
                 # The engine's checks (`apply`).
                 if outcome is _TERMINAL:
                     if payload.status in CONTRADICTS.get(view.order.status, _NONE):
                         self._check_late_report(payload)
-                elif cls is FillEvent and outcome in FILL_ANOMALIES:
+                elif kind is _FILL and outcome in FILL_ANOMALIES:
                     self._fill_anomaly(payload, outcome)
         finally:
             oms.counters.update(outcomes)
