@@ -13,7 +13,7 @@ from .errors import OrderValidationError, ValidationIssue
 from .ids import new_client_order_id
 from .instrument import Instrument
 from .money import ZERO, Dec, fmt, is_multiple
-from .trusted import build_trusted
+from .trusted import new_model, set_dict, set_extra, set_fields_set, set_private
 
 # Market orders cannot rest on the book.
 _MARKET_TIFS = frozenset({TimeInForce.IOC, TimeInForce.FOK, TimeInForce.DAY})
@@ -422,18 +422,21 @@ class Order(BaseModel):
         """The new order of a request: what `cls(request=..., quantity=...,
         quote_quantity=..., limit_price=..., stop_price=...)` makes, without validating
         again what the request's validation checked (a replay makes one per order)."""
-        return build_trusted(
-            cls,
+        # `build_trusted`, written out: a replay makes one order per request.
+        order = new_model(cls)
+        quantity = request.quantity
+        set_dict(
+            order,
             {
                 "request": request,
-                "status": OrderStatus.PENDING_NEW,
+                "status": _S_PENDING_NEW,
                 "venue_order_id": None,
-                "quantity": request.quantity if request.quantity is not None else ZERO,
+                "quantity": quantity if quantity is not None else ZERO,
                 "quote_quantity": request.quote_quantity,
                 "limit_price": request.limit_price,
                 "stop_price": request.stop_price,
-                "filled_qty": Decimal(0),
-                "filled_quote": Decimal(0),
+                "filled_qty": ZERO,
+                "filled_quote": ZERO,
                 "avg_price": None,
                 "fees": {},
                 "reason": "",
@@ -441,8 +444,11 @@ class Order(BaseModel):
                 "retired_venue_ids": set(),
                 "fee_corrected": set(),
             },
-            {"request", "quantity", "quote_quantity", "limit_price", "stop_price"},
         )
+        set_fields_set(order, set(_REQUEST_FIELDS))
+        set_extra(order, None)
+        set_private(order, None)
+        return order
 
     @property
     def client_order_id(self) -> str:
@@ -589,6 +595,8 @@ class Order(BaseModel):
 
 
 _ORDER_FIELDS = frozenset(Order.model_fields)
+# The fields a new order counts as set (those its constructor would be given).
+_REQUEST_FIELDS = frozenset({"request", "quantity", "quote_quantity", "limit_price", "stop_price"})
 # The fields a fill always sets (and `quantity` too for an order by quote amount).
 _FILL_SETS_BASE = ("filled_qty", "filled_quote", "avg_price")
 _FILL_SETS = (*_FILL_SETS_BASE, "quantity")
