@@ -142,7 +142,11 @@ class TradingEngine:
 
     def apply_entry(self, entry: BusEntry) -> None:
         """Apply one entry read from the bus (see `apply_entries`)."""
-        self.apply_entries((entry,))
+        cls = type(entry[2])
+        if cls is OrderUpdateEvent or cls is FillEvent or cls is OrderRequestEvent:
+            self.apply_entries((entry,))
+        else:  # quotes, health, ...: straight to `apply`
+            self._apply_entry(entry)
 
     def apply_entries(self, entries: Iterable[BusEntry]) -> None:
         """Apply entries read from the bus, in order: the live tail and a replay alike.

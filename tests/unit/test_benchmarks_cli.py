@@ -189,6 +189,7 @@ def test_engine_json_has_every_figure() -> None:
         "recovery_events_per_s",
         "replay_events_per_s",
         "ratio_recovery_vs_replay",
+        "recovery_replay_us_per_event",
     ):
         assert isinstance(result[key], float), key
         assert math.isfinite(result[key]), key
@@ -198,6 +199,10 @@ def test_engine_json_has_every_figure() -> None:
     assert result["ratio_recovery_vs_replay"] == pytest.approx(
         result["recovery_events_per_s"] / result["replay_events_per_s"]
     )
+    # Reading plus applying one event is one recovered event.
+    assert result["recovery_replay_us_per_event"] + result[
+        "recovery_apply_us_per_event"
+    ] == pytest.approx(1e6 / result["recovery_events_per_s"])
     assert set(result["targets"]) == {
         "order_roundtrip_p99_us < 2000",
         "recovery_events_per_s >= 50000",
