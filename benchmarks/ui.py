@@ -42,7 +42,8 @@ from typing import Any
 from silvertine_tui.config import UIConfig
 
 from ._cli import Command, Result, fmt_value, percentile, progress, render_rows, rss_mb
-from .ui_start import HEIGHT, WIDTH, compile_bytecode, spawn_on_pty, terminal_env
+from .pty_child import HEIGHT, WIDTH, drain, spawn_on_pty, terminal_env
+from .ui_start import compile_bytecode
 
 TARGETS: dict[str, tuple[str, float]] = {
     "event_loop_lag_p99_ms": ("<", 50.0),
@@ -420,19 +421,12 @@ class Terminal:
     thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread = threading.Thread(target=drain, args=(self.fd, self._read), daemon=True)
         self.thread.start()
 
-    def _read(self) -> None:
-        while True:
-            try:
-                data = os.read(self.fd, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            self.chunks.append((time.monotonic(), data))
-            self.total += len(data)
+    def _read(self, data: bytes) -> None:
+        self.chunks.append((time.monotonic(), data))
+        self.total += len(data)
 
     def write(self, data: bytes) -> None:
         os.write(self.fd, data)

@@ -25,25 +25,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import fcntl
 import os
-import pty
 import select
 import signal
 import statistics
-import struct
-import subprocess
 import sys
 import tempfile
-import termios
 import time
 from pathlib import Path
 
 import silvertine_tui
 
 from ._cli import Result, progress
+from .pty_child import spawn_on_pty, terminal_env
 
-WIDTH, HEIGHT = 120, 36
 DESK_MARKER = b"SILVERTINE"
 BARE_MARKER = b"REFERENCE"
 PROGRESS_MARKER = b"recovering:"
@@ -57,34 +52,6 @@ def _cpu_s(pid: int) -> float:
     except OSError:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def terminal_env(workdir: Path, colorterm: str | None = None) -> dict[str, str]:
-    """This process's environment for a child on the benchmark's terminal: no Textual,
-    colour or Silvertine settings of the shell it was started from; state and log
-    files in `workdir`."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TEXTUAL", "SILVERTINE_")) and k not in ("COLORTERM", "NO_COLOR")
-    }
-    env.update({"TERM": "xterm-256color", "XDG_STATE_HOME": str(workdir)})
-    if colorterm is not None:
-        env["COLORTERM"] = colorterm
-    return env
-
-
-def spawn_on_pty(argv: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
-    """`argv` in its own session on a fresh WIDTHxHEIGHT pty; the child and the pty's
-    master side (the caller reads it and closes it)."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", HEIGHT, WIDTH, 0, 0))
-    proc = subprocess.Popen(
-        argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
-        start_new_session=True,
-    )  # fmt: skip
-    os.close(slave)
-    return proc, master
 
 
 def spawn_until(argv: list[str], markers: list[bytes], env: dict[str, str]) -> dict[str, float]:
