@@ -144,25 +144,34 @@ def run_start(args: argparse.Namespace) -> Result:
 
 
 def _measure(args: argparse.Namespace, bus_args: list[str]) -> Result:
+    return launches(args.start_only, args.symbols, bus_args, args.journal)
+
+
+def launches(
+    runs: int, symbols: int, bus_args: list[str] | None = None, journal: int = 0
+) -> Result:
+    """`runs` launches each of the real `silvertine run` (on `bus_args`, default: the
+    paper broker on the memory bus) and of the bare app, alternately, until their first
+    frame; with `journal` (the events the bus's journal holds), also until the start-up
+    banner shows the replay's progress. Medians, ratios and every launch."""
     with tempfile.TemporaryDirectory(prefix="silvertine-ui-start-") as tmp:
-        return _launches(args, bus_args, Path(tmp))
+        return _launches(runs, symbols, bus_args or [], journal, Path(tmp))
 
 
-def _launches(args: argparse.Namespace, bus_args: list[str], workdir: Path) -> Result:
-    runs = args.start_only
+def _launches(runs: int, symbols: int, bus_args: list[str], journal: int, workdir: Path) -> Result:
     env = terminal_env(workdir)
     desk_argv = [sys.executable, "-m", "silvertine_tui", "run", *bus_args]
-    desk_markers = [DESK_MARKER, PROGRESS_MARKER] if args.journal else [DESK_MARKER]
+    desk_markers = [DESK_MARKER, PROGRESS_MARKER] if journal else [DESK_MARKER]
     bare_argv = [
         sys.executable, "-m", "benchmarks.ui_bare", "--rate", "1", "--symbols",
-        str(args.symbols), "--seconds", "60", "--warmup", "60",
+        str(symbols), "--seconds", "60", "--warmup", "60",
         "--result", str(workdir / "bare.json"),
     ]  # fmt: skip
     desk: list[dict[str, float]] = []
     bare: list[dict[str, float]] = []
-    where = f"Redis, {args.journal:,} journaled events" if args.journal else "memory bus"
+    where = f"Redis, {journal:,} journaled events" if journal else "memory bus"
     progress(
-        f"ui: start-up only, {runs} launches each of the desk (paper, {where}) and the "
+        f"ui: start-up, {runs} launches each of `silvertine run` (paper, {where}) and the "
         "bare Textual app, alternately"
     )
     for n in range(runs):
@@ -196,9 +205,9 @@ def _launches(args: argparse.Namespace, bus_args: list[str], workdir: Path) -> R
         "desk_runs_cpu_s": desk_cpu,
         "bare_runs_cpu_s": bare_cpu,
     }
-    if args.journal:
+    if journal:
         shown = [d["recovering_s"] for d in desk]
-        result["journal_events"] = args.journal
+        result["journal_events"] = journal
         result["start_to_progress_s"] = _median(shown)
         result["desk_runs_progress_s"] = [round(x, 3) for x in shown]
     return result
