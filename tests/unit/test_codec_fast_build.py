@@ -113,3 +113,26 @@ def test_schema_version_spellings(v: bytes, kind: Any) -> None:
         assert decoded.v == 1
     else:
         assert type(decoded) is kind
+
+
+def test_payload_validators_are_built_once_not_per_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The payload models defer their build, and an adapter's `validator` is pydantic's
+    stand-in until then: one kept from before the build rebuilds the adapter on every
+    call (about 1 us an entry in replay). Decoding builds each validator once."""
+    import pydantic
+
+    rebuilds: list[object] = []
+    original = pydantic.TypeAdapter.rebuild
+
+    def counting(self: pydantic.TypeAdapter[Any], **kwargs: Any) -> bool | None:
+        rebuilds.append(self)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(pydantic.TypeAdapter, "rebuild", counting)
+    for event in EVENTS:
+        entry = flat(event)
+        for _ in range(20):
+            assert decode_flat(entry) == event
+            assert decode(encode(event)) == event
+            assert careful(encode(event)) == event
+    assert len(rebuilds) <= len(EVENTS)  # at most once per type (none if built already)
