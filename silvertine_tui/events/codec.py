@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -44,6 +44,8 @@ class UnknownEvent:
     source: str
     payload: bytes
 
+    ok: ClassVar[bool] = False  # not an event this build can use (see `EventBase.ok`)
+
 
 @dataclass(frozen=True, slots=True)
 class DecodeError:
@@ -51,6 +53,8 @@ class DecodeError:
 
     reason: str
     fields: dict[str, str] = field(default_factory=dict)
+
+    ok: ClassVar[bool] = False
 
 
 Decoded = Event | UnknownEvent | DecodeError

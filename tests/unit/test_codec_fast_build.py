@@ -136,3 +136,26 @@ def test_payload_validators_are_built_once_not_per_entry(monkeypatch: pytest.Mon
             assert decode(encode(event)) == event
             assert careful(encode(event)) == event
     assert len(rebuilds) <= len(EVENTS)  # at most once per type (none if built already)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    event=st.sampled_from(EVENTS),
+    field=st.sampled_from([b"v", b"ts", b"id", b"src", b"t", b"p"]),
+    value=header_bytes,
+)
+def test_bus_entry_ok_says_whether_the_entry_is_an_event(
+    event: EventBase, field: bytes, value: bytes
+) -> None:
+    """`BusEntry.ok` reads the decoded value's class flag (in C); it answers what the
+    plain check, `isinstance(event, EventBase)`, answers, for events, unknown types
+    and undecodable entries alike."""
+    from silvertine_tui.bus import BusEntry
+
+    for fields in (encode(event), fields_as(event, {field: value})):
+        decoded = decode(fields)
+        entry = BusEntry("s", "1-0", decoded)
+        assert entry.ok is isinstance(decoded, EventBase)
+        assert entry.ok is not isinstance(decoded, DecodeError | UnknownEvent)
+    assert BusEntry("s", "1-0", DecodeError("x")).ok is False
+    assert BusEntry("s", "1-0", UnknownEvent("option.greeks", 1, "i", 1, "s", b"{}")).ok is False
