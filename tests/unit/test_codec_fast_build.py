@@ -159,3 +159,39 @@ def test_bus_entry_ok_says_whether_the_entry_is_an_event(
         assert entry.ok is not isinstance(decoded, DecodeError | UnknownEvent)
     assert BusEntry("s", "1-0", DecodeError("x")).ok is False
     assert BusEntry("s", "1-0", UnknownEvent("option.greeks", 1, "i", 1, "s", b"{}")).ok is False
+
+
+@pytest.mark.parametrize("first", ["short", "careful"])
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.type)
+def test_a_type_decoded_for_the_first_time_decodes_as_later(
+    monkeypatch: pytest.MonkeyPatch, event: EventBase, first: str
+) -> None:
+    """Each wire type's validator is built when an entry of it is first decoded, by
+    whichever path meets it first: that entry, good or bad, decodes as every later one,
+    and what is kept is the built validator, not pydantic's deferred stand-in."""
+    from pydantic._internal._mock_val_ser import MockValSer
+
+    from silvertine_tui.events import codec
+
+    good = encode(event)
+    bad = fields_as(event, {b"p": b'{"surprise": 1}'})
+
+    def both_paths() -> list[Any]:
+        short = [decode_flat(flat_of(good)), decode_flat(flat_of(bad))]
+        slow = [careful(good), careful(bad)]
+        return short + slow if first == "short" else slow + short
+
+    expected = both_paths()
+    monkeypatch.setattr(codec, "_BY_WIRE_TYPE", {})  # as at start-up: nothing built yet
+    got = both_paths()
+    assert got == expected
+    assert [type(x) for x in got] == [type(x) for x in expected]
+    assert got.count(event) == 2
+    assert list(codec._BY_WIRE_TYPE) == [event.type.encode()]
+    validator = codec._BY_WIRE_TYPE[event.type.encode()][2]
+    assert not isinstance(validator, MockValSer)
+    assert validator.validate_json(good[b"p"]) == event.payload
+
+
+def flat_of(fields: dict[bytes, bytes]) -> list[bytes]:
+    return [part for pair in fields.items() for part in pair]
