@@ -834,7 +834,9 @@ async def xrange_transport(client: Redis, stream: str, batch: int, t: Timing) ->
 def validate_payloads(payloads: Sequence[bytes], t: Timing) -> int:
     """pydantic's validation of the payloads alone (the codec's own validator, JSON
     in, model out), no envelope, no I/O: what decoding cannot do without."""
-    validator = TypeAdapter(OrderUpdate).validator  # as the codec builds it
+    adapter = TypeAdapter(OrderUpdate)  # as the codec builds it, on first use:
+    adapter.rebuild()  # OrderUpdate defers its build; `validator` is a stand-in until then
+    validator = adapter.validator
     with t.measure():
         for payload in payloads:
             validator.validate_json(payload)

@@ -25,14 +25,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import os
-import pty
-import struct
 import subprocess
 import sys
 import tempfile
-import termios
 import threading
 import time
 from collections.abc import Iterator
@@ -41,21 +37,9 @@ from typing import Any
 
 from ._cli import Command, Result, progress, render_flat, rss_mb
 from ._redis import redis_server
+from .pty_child import HEIGHT, WIDTH, drain, spawn_on_pty, terminal_env
 
-WIDTH, HEIGHT = 120, 36
 TARGET_MB = 10.0
-
-
-def _drain(master: int, counted: list[int]) -> None:
-    """Read the pty as a terminal does (a terminal never stops reading)."""
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            return
-        if not data:
-            return
-        counted[0] += len(data)
 
 
 def _replayed(log_file: Path) -> bool:
@@ -124,22 +108,9 @@ def run(args: argparse.Namespace) -> Result:
 
 def _measure(args: argparse.Namespace, bus_env: dict[str, str]) -> Result:
     workdir = Path(tempfile.mkdtemp(prefix="silvertine-idle-bench-"))
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", HEIGHT, WIDTH, 0, 0))
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TEXTUAL", "SILVERTINE_")) and k not in ("COLORTERM", "NO_COLOR")
-    }
     # The default config: no config file, state and log in a fresh directory.
-    env.update(
-        {
-            "TERM": "xterm-256color",
-            "XDG_STATE_HOME": str(workdir / "state"),
-            "XDG_CONFIG_HOME": str(workdir / "config"),
-            **bus_env,
-        }
-    )
+    env = terminal_env(workdir / "state")
+    env.update({"XDG_CONFIG_HOME": str(workdir / "config"), **bus_env})
     if args.app_path:
         env["PYTHONPATH"] = os.pathsep.join([args.app_path, str(Path.cwd())])
     log_file = workdir / "state" / "silvertine" / "silvertine.log"
@@ -153,13 +124,13 @@ def _measure(args: argparse.Namespace, bus_env: dict[str, str]) -> Result:
         argv = [sys.executable, "-m", "silvertine_tui"]
     seconds = args.minutes * 60
     progress(f"idle: silvertine (default config) on a {WIDTH}x{HEIGHT} pty for {args.minutes} min")
-    proc = subprocess.Popen(
-        argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
-        start_new_session=True, cwd=workdir,
-    )  # fmt: skip
-    os.close(slave)
+    proc, master = spawn_on_pty(argv, env, cwd=workdir)
     written = [0]
-    threading.Thread(target=_drain, args=(master, written), daemon=True).start()
+
+    def count(data: bytes) -> None:
+        written[0] += len(data)
+
+    threading.Thread(target=drain, args=(master, count), daemon=True).start()
     samples: list[tuple[float, float]] = []
     start = time.monotonic()
     next_report = 60.0

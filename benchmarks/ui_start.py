@@ -25,25 +25,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import fcntl
 import os
-import pty
 import select
 import signal
 import statistics
-import struct
-import subprocess
 import sys
 import tempfile
-import termios
 import time
 from pathlib import Path
 
 import silvertine_tui
 
 from ._cli import Result, progress
+from .pty_child import spawn_on_pty, terminal_env
 
-WIDTH, HEIGHT = 120, 36
 DESK_MARKER = b"SILVERTINE"
 BARE_MARKER = b"REFERENCE"
 PROGRESS_MARKER = b"recovering:"
@@ -57,34 +52,6 @@ def _cpu_s(pid: int) -> float:
     except OSError:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def terminal_env(workdir: Path, colorterm: str | None = None) -> dict[str, str]:
-    """This process's environment for a child on the benchmark's terminal: no Textual,
-    colour or Silvertine settings of the shell it was started from; state and log
-    files in `workdir`."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TEXTUAL", "SILVERTINE_")) and k not in ("COLORTERM", "NO_COLOR")
-    }
-    env.update({"TERM": "xterm-256color", "XDG_STATE_HOME": str(workdir)})
-    if colorterm is not None:
-        env["COLORTERM"] = colorterm
-    return env
-
-
-def spawn_on_pty(argv: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
-    """`argv` in its own session on a fresh WIDTHxHEIGHT pty; the child and the pty's
-    master side (the caller reads it and closes it)."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", HEIGHT, WIDTH, 0, 0))
-    proc = subprocess.Popen(
-        argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
-        start_new_session=True,
-    )  # fmt: skip
-    os.close(slave)
-    return proc, master
 
 
 def spawn_until(argv: list[str], markers: list[bytes], env: dict[str, str]) -> dict[str, float]:
@@ -177,25 +144,34 @@ def run_start(args: argparse.Namespace) -> Result:
 
 
 def _measure(args: argparse.Namespace, bus_args: list[str]) -> Result:
+    return launches(args.start_only, args.symbols, bus_args, args.journal)
+
+
+def launches(
+    runs: int, symbols: int, bus_args: list[str] | None = None, journal: int = 0
+) -> Result:
+    """`runs` launches each of the real `silvertine run` (on `bus_args`, default: the
+    paper broker on the memory bus) and of the bare app, alternately, until their first
+    frame; with `journal` (the events the bus's journal holds), also until the start-up
+    banner shows the replay's progress. Medians, ratios and every launch."""
     with tempfile.TemporaryDirectory(prefix="silvertine-ui-start-") as tmp:
-        return _launches(args, bus_args, Path(tmp))
+        return _launches(runs, symbols, bus_args or [], journal, Path(tmp))
 
 
-def _launches(args: argparse.Namespace, bus_args: list[str], workdir: Path) -> Result:
-    runs = args.start_only
+def _launches(runs: int, symbols: int, bus_args: list[str], journal: int, workdir: Path) -> Result:
     env = terminal_env(workdir)
     desk_argv = [sys.executable, "-m", "silvertine_tui", "run", *bus_args]
-    desk_markers = [DESK_MARKER, PROGRESS_MARKER] if args.journal else [DESK_MARKER]
+    desk_markers = [DESK_MARKER, PROGRESS_MARKER] if journal else [DESK_MARKER]
     bare_argv = [
         sys.executable, "-m", "benchmarks.ui_bare", "--rate", "1", "--symbols",
-        str(args.symbols), "--seconds", "60", "--warmup", "60",
+        str(symbols), "--seconds", "60", "--warmup", "60",
         "--result", str(workdir / "bare.json"),
     ]  # fmt: skip
     desk: list[dict[str, float]] = []
     bare: list[dict[str, float]] = []
-    where = f"Redis, {args.journal:,} journaled events" if args.journal else "memory bus"
+    where = f"Redis, {journal:,} journaled events" if journal else "memory bus"
     progress(
-        f"ui: start-up only, {runs} launches each of the desk (paper, {where}) and the "
+        f"ui: start-up, {runs} launches each of `silvertine run` (paper, {where}) and the "
         "bare Textual app, alternately"
     )
     for n in range(runs):
@@ -229,9 +205,9 @@ def _launches(args: argparse.Namespace, bus_args: list[str], workdir: Path) -> R
         "desk_runs_cpu_s": desk_cpu,
         "bare_runs_cpu_s": bare_cpu,
     }
-    if args.journal:
+    if journal:
         shown = [d["recovering_s"] for d in desk]
-        result["journal_events"] = args.journal
+        result["journal_events"] = journal
         result["start_to_progress_s"] = _median(shown)
         result["desk_runs_progress_s"] = [round(x, 3) for x in shown]
     return result

@@ -1,8 +1,15 @@
 """Settings: pydantic models, a YAML file with ``${ENV}`` references, and the environment.
 
-Priority, highest first: keyword overrides passed to :func:`load_settings` (or to
-``Settings(...)``), ``SILVERTINE_*`` environment variables (``SILVERTINE_BUS__URL=...``),
-the YAML file, the defaults. ``Settings()`` with no file is a working paper + memory setup.
+:func:`load_settings` builds them. Priority, highest first: its keyword overrides,
+``SILVERTINE_*`` environment variables (``SILVERTINE_BUS__URL=...``), the YAML file, the
+defaults. :class:`Settings` is the one model of them all; ``Settings(...)`` itself is the
+defaults and what is passed (no file, no environment): ``Settings()`` is a working paper +
+memory setup.
+
+The file and the environment are read by pydantic-settings and PyYAML
+(``config_sources.py``), imported only when there is a file or a ``SILVERTINE_*``
+variable: the default start (no file, no variable) validates the overrides with
+:class:`Settings` alone, which is what pydantic-settings would do with no other source.
 
 To add a section (for example ``risk``): define a ``_Section`` subclass with defaults for
 every field and add ``risk: RiskConfig = Field(default_factory=RiskConfig)`` to
@@ -19,14 +26,12 @@ import difflib
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from contextvars import ContextVar
 from decimal import Decimal
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -38,13 +43,6 @@ from pydantic import (
     field_serializer,
     field_validator,
     model_validator,
-)
-from pydantic.fields import FieldInfo
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    SettingsError,
 )
 
 from .domain import TradingState
@@ -61,7 +59,6 @@ __all__ = [
     "PaperBrokerConfig",
     "Settings",
     "UIConfig",
-    "YamlConfigSource",
     "expand_env_vars",
     "format_config_error",
     "load_settings",
@@ -69,6 +66,7 @@ __all__ = [
 ]
 
 CONFIG_ENV_VAR = "SILVERTINE_CONFIG"
+ENV_PREFIX = "SILVERTINE_"
 BUS_SCHEMES = ("memory", "redis", "rediss", "unix")
 _SCHEMES_HINT = "use memory://, redis://, rediss:// or unix://"
 
@@ -668,17 +666,10 @@ def _default_brokers() -> list[BrokerConfig]:
     return [PaperBrokerConfig(name="paper", account="main")]
 
 
-# The file read by the YAML source for the current load_settings() call.
-_CONFIG_PATH: ContextVar[Path | None] = ContextVar("silvertine_config_path", default=None)
-
-
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="SILVERTINE_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        hide_input_in_errors=True,
-    )
+class Settings(BaseModel):
+    # pydantic-settings' own choices (extra forbidden, defaults validated), so that a
+    # Settings validated here and one built by its sources (config_sources.py) agree.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, validate_default=True)
 
     bus: BusConfig = Field(default_factory=BusConfig)
     brokers: list[BrokerConfig] = Field(default_factory=_default_brokers)
@@ -712,72 +703,8 @@ class Settings(BaseSettings):
     def enabled_brokers(self) -> list[BrokerConfig]:
         return [b for b in self.brokers if b.enabled]
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, YamlConfigSource(settings_cls, _CONFIG_PATH.get()))
 
-
-# --------------------------------------------------------------------------- YAML source
-
-
-class YamlConfigSource(PydanticBaseSettingsSource):
-    """Reads one YAML file (``read_config_file``); no file means no values."""
-
-    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
-        super().__init__(settings_cls)
-        self.path = path
-        self._data = read_config_file(path) if path is not None else {}
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self._data.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self._data)
-
-
-class _Loader(yaml.SafeLoader):
-    """``yaml.safe_load`` semantics, but a key given twice in one mapping is an error."""
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: dict[tuple[str, str], int] = {}
-    for key_node, _ in node.value:
-        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        key = (key_node.tag, key_node.value)
-        line = key_node.start_mark.line + 1
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"duplicate key {key_node.value!r} (first at line {seen[key]})",
-                key_node.start_mark,
-            )
-        seen[key] = line
-    return loader.construct_mapping(node)
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    # Only the parser's rule and position: str(exc) quotes the offending line, which could
-    # hold a secret.
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
-        mark = exc.problem_mark
-        text = f"YAML syntax error at line {mark.line + 1}, column {mark.column + 1}: "
-        text += exc.problem or "invalid YAML"
-        if exc.context and exc.context_mark is not None:
-            text += f" ({exc.context} at line {exc.context_mark.line + 1})"
-        return text
-    return f"YAML syntax error: {type(exc).__name__}"
+# --------------------------------------------------------------------------- YAML file
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -793,10 +720,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(
             [f"cannot read the file: {exc.strerror or type(exc).__name__}"], path
         ) from None
-    try:
-        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ConfigError([_yaml_problem(exc)], path) from None
+    from .config_sources import parse_yaml
+
+    data = parse_yaml(text, path)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -973,6 +899,14 @@ def _validation_problems(exc: ValidationError) -> list[str]:
 # --------------------------------------------------------------------------- loading
 
 
+def environment_overrides(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The ``SILVERTINE_*`` variables that may set a field (every one but
+    ``SILVERTINE_CONFIG``; case-insensitive, as pydantic-settings reads them)."""
+    env = os.environ if environ is None else environ
+    prefix, config = ENV_PREFIX.lower(), CONFIG_ENV_VAR.lower()
+    return [name for name in env if name.lower().startswith(prefix) and name.lower() != config]
+
+
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Build the settings from ``path`` (or ``$SILVERTINE_CONFIG``, or no file).
 
@@ -983,14 +917,12 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         from_env = os.environ.get(CONFIG_ENV_VAR, "")
         path = from_env or None
     file = Path(path).expanduser() if path is not None else None
-    token = _CONFIG_PATH.set(file)
     try:
-        return Settings(**overrides)
+        if file is None and not environment_overrides():
+            # Nothing to read: the overrides and the defaults are all there is.
+            return Settings(**overrides)
+        from .config_sources import settings_from_sources
+
+        return settings_from_sources(file, overrides)
     except ValidationError as exc:
         raise ConfigError.from_validation_error(exc, file) from None
-    except SettingsError as exc:
-        # Raised for a SILVERTINE_* variable that is not valid JSON where JSON is needed.
-        problem = f"environment: {exc}; a whole section or list must be given as JSON"
-        raise ConfigError([problem], file) from None
-    finally:
-        _CONFIG_PATH.reset(token)

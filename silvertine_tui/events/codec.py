@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -44,6 +44,8 @@ class UnknownEvent:
     source: str
     payload: bytes
 
+    ok: ClassVar[bool] = False  # not an event this build can use (see `EventBase.ok`)
+
 
 @dataclass(frozen=True, slots=True)
 class DecodeError:
@@ -51,6 +53,8 @@ class DecodeError:
 
     reason: str
     fields: dict[str, str] = field(default_factory=dict)
+
+    ok: ClassVar[bool] = False
 
 
 Decoded = Event | UnknownEvent | DecodeError
@@ -97,16 +101,36 @@ _FIELDS_SET = frozenset({"type", "v", "event_id", "ts", "source", "payload"})
 # reads it with `int()` and names what is wrong or unknown.
 # (the validator is pydantic's SchemaValidator, or its plugin wrapper when plugins run)
 _WireType = tuple[str, type[EventBase], Any, dict[bytes, int]]
-_BY_WIRE_TYPE: dict[bytes, _WireType] = {
+_DEFERRED: dict[bytes, tuple[str, type[EventBase], TypeAdapter[Any], dict[bytes, int]]] = {
     name.encode(): (
         name,
         cls,
-        adapter.validator,
+        adapter,
         {str(v).encode(): v for v in range(1, cls.SCHEMA_VERSION + 1)},
     )
     for name, (cls, adapter) in _PAYLOAD_ADAPTERS.items()
 }
+_BY_WIRE_TYPE: dict[bytes, _WireType] = {}
+"""The wire types decoded so far, each with its built validator (`_wire_type`)."""
 _NO_TYPE: Any = (None, None, None, {})  # an unknown type: no version is taken
+
+
+def _wire_type(kind_raw: bytes) -> _WireType:
+    """A wire type's entry, its payload validator built on first use (`_NO_TYPE` for a
+    type this build does not know).
+
+    The payload models defer their build (start-up), so until a model has been built
+    its adapter's `validator` is pydantic's stand-in (`MockValSer`), which rebuilds the
+    adapter and looks the method up again on *every* call: about 1 us an entry, a
+    third of replay's decoding. The entry keeps the built validator instead."""
+    deferred = _DEFERRED.get(kind_raw)
+    if deferred is None:
+        return cast(_WireType, _NO_TYPE)
+    name, cls, adapter, versions = deferred
+    adapter.rebuild(_types_namespace={})  # the payload models resolve in their modules
+    known: _WireType = (name, cls, adapter.validator, versions)
+    _BY_WIRE_TYPE[kind_raw] = known
+    return known
 
 
 _new = new_model
@@ -165,7 +189,8 @@ def decode_flat(flat: Sequence[Any]) -> Decoded:
         k_t, kind_raw, k_v, v_raw, k_id, id_raw, k_ts, ts_raw, k_src, src_raw, k_p, raw = flat
         if (k_t, k_v, k_id, k_ts, k_src, k_p) == _REQUIRED:
             try:
-                kind, cls, validator, versions = _BY_WIRE_TYPE.get(kind_raw, _NO_TYPE)
+                known = _BY_WIRE_TYPE.get(kind_raw)
+                kind, cls, validator, versions = known or _wire_type(kind_raw)
                 v = versions.get(v_raw)
                 stamp = int(ts_raw)
                 event_id = id_raw.decode()
@@ -236,16 +261,15 @@ def _decode_careful(fields: Mapping[Any, Any]) -> Decoded:
             stamp = int(entry[b"ts"])
         except ValueError:
             return DecodeError("v and ts must be integers", _preview(fields))
-        known = _BY_WIRE_TYPE.get(kind_raw)
-        if known is None or v > known[1].SCHEMA_VERSION:
+        kind, cls, validator, _ = _BY_WIRE_TYPE.get(kind_raw) or _wire_type(kind_raw)
+        if cls is None or v > cls.SCHEMA_VERSION:
             return UnknownEvent(kind_raw.decode(), v, event_id, stamp, source, raw)
-        kind, cls, adapter, _ = known
         if not event_id or not source or stamp < 0 or v < 1:
             return DecodeError(
                 f"{kind}: empty event id or source, or negative ts or version", _preview(fields)
             )
         try:
-            payload = adapter.validate_json(raw)
+            payload = validator.validate_json(raw)
         except ValidationError as exc:
             first = exc.errors(include_input=False)[0]
             where = ".".join(str(p) for p in first["loc"]) or "payload"

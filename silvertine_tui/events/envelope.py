@@ -20,6 +20,9 @@ class EventBase(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     SCHEMA_VERSION: ClassVar[int] = 1
+    ok: ClassVar[bool] = True
+    """A decoded event (`DecodeError` and `UnknownEvent` say False): `BusEntry.ok` reads
+    it, as a class attribute, without a Python-level check per entry."""
 
     type: str
     v: int = 1

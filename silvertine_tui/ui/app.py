@@ -242,6 +242,8 @@ class SilvertineApp(App[None]):
     async def _boot(self) -> None:
         """Start the session behind the desk: the desk is on screen at once, with a
         banner that shows the recovery's progress; orders are refused until it is done."""
+        # `silvertine` pauses the collector until the first frame (cli.main): it is out.
+        gc.enable()
         screen = self._main(filled=False)
         if screen is not None and not screen.drawable:
             await screen.fill()  # the panes' contents come after the first frame

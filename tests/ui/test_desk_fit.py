@@ -154,3 +154,38 @@ async def test_a_pile_of_toasts_never_covers_the_quotes(make_desk) -> None:
         quotes = screen.query_one("#pane-watchlist")
         top = min(t.region.y for t in toasts)
         assert top >= quotes.region.bottom, f"a toast at line {top}, over the quotes"
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_a_toast_leaves_the_marker_and_trading_state_in_sight(make_desk, size) -> None:
+    """The kill switch's toast shows while the header says PAPER and HALTED: at 80x24
+    the toast goes over the header, after the marker and the state."""
+    from textual.widgets import Input
+
+    from silvertine_tui.ui.screens.confirm import ConfirmScreen
+    from silvertine_tui.ui.widgets.header import MARKER_AND_STATE_CELLS, DeskHeader
+
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=size, notifications=True) as pilot:
+        await desk.start(pilot)
+        await pilot.press("b")  # a ticket with the keyboard: the kill switch still works
+        await desk.settle(pilot)
+        assert isinstance(desk.app.focused, Input)
+        await pilot.press("ctrl+backslash")
+        await pilot.pause()
+        assert isinstance(desk.app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await desk.settle(pilot)
+        screen = desk.app.screen
+        toasts = [t for t in screen.query(Toast) if t.region.area > 0]
+        assert toasts, "the kill switch said nothing"
+        header = screen.query_one(DeskHeader)
+        line = str(header.render())
+        assert line.startswith(" PAPER ")
+        end = line.index(" HALTED ") + len(" HALTED ")
+        if size == (80, 24):
+            assert end <= MARKER_AND_STATE_CELLS
+        for x in range(end):
+            widget, _ = screen.get_widget_at(x, 0)
+            assert widget is header, f"cell {x} of the header is covered by {widget}"
+        await desk.session.close()

@@ -4,6 +4,7 @@ connects, the ticket refusing with the reason until then, the banner gone after.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -169,3 +170,39 @@ async def test_the_first_frame_is_the_desks_frame_and_the_panes_contents_follow(
             assert screen.query_one(f"#pane-{name}").query_one(f"#{name}")
         assert screen.query_one("#pane-health").query_one(HealthPane)
         assert screen.query_one("#pane-balances").query_one(Balances)
+
+
+async def test_the_collector_paused_by_the_command_runs_again_after_the_first_frame(
+    make_desk: Callable[..., Desk],
+) -> None:
+    """`silvertine` pauses the cyclic collector for the start (cli.main): the app
+    resumes it once its first frame is out, before the session starts (the replay
+    manages it from there: engine/recovery.py)."""
+    desk = make_desk()
+    app = desk.app
+    display = app._display
+    at_first_frame: list[bool] = []
+    at_session_start: list[bool] = []
+
+    def look_then_display(screen: Screen[object], renderable: object) -> None:
+        if isinstance(screen, MainScreen) and renderable is not None and not at_first_frame:
+            at_first_frame.append(gc.isenabled())
+        display(screen, renderable)  # type: ignore[arg-type]
+
+    start = desk.session.start
+
+    async def start_after_looking() -> None:  # records, then starts the session as is
+        at_session_start.append(gc.isenabled())
+        await start()
+
+    app._display = look_then_display  # type: ignore[method-assign]
+    desk.session.start = start_after_looking  # type: ignore[method-assign]
+    gc.disable()
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await desk.start(pilot)
+            assert at_first_frame == [False]
+            assert at_session_start == [True]
+            assert gc.isenabled()
+    finally:
+        gc.enable()

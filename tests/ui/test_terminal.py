@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.pty_child import drain
+
 SGR = re.compile(rb"\x1b\[([0-9;]*)m")
 SIXTEEN = {str(n) for n in [*range(30, 38), *range(40, 48), *range(90, 98), *range(100, 108)]}
 ATTRIBUTES = {"", "0", "1", "2", "3", "4", "7", "21", "22", "23", "24", "27", "39", "49"}
@@ -57,18 +59,7 @@ def test_silvertine_starts_on_paper_in_a_small_terminal(tmp_path: Path, system: 
     )
     os.close(slave)
     received = bytearray()
-
-    def read() -> None:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            received.extend(data)
-
-    reader = threading.Thread(target=read, daemon=True)
+    reader = threading.Thread(target=drain, args=(master, received.extend), daemon=True)
     reader.start()
     try:
         deadline = time.monotonic() + 30

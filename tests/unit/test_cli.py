@@ -136,3 +136,49 @@ def test_a_broker_that_cannot_be_loaded_exits_2_naming_it(
     assert "could not be loaded" in err
     assert "brokers[" in err
     assert "Traceback" not in err
+
+
+GC_DURING_START = """
+import gc, json, sys
+
+seen = {}
+
+def hook(event, args):
+    if event == "import" and args[0] in ("silvertine_tui.config", "pydantic"):
+        seen.setdefault(args[0], gc.isenabled())
+
+sys.addaudithook(hook)
+from silvertine_tui.cli import main
+
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "while_importing": seen, "after": gc.isenabled()}))
+"""
+
+
+@pytest.mark.parametrize("argv", [["config"], ["config", "--prefix", "bad prefix"]])
+def test_the_collector_is_paused_while_the_start_imports_and_restored_after(
+    argv: list[str],
+) -> None:
+    """Start-up's modules, classes and schemas live as long as the process: the
+    collector does not scan them over and over while they are built (cli.main), and
+    is running again once `main` returns, whatever the outcome."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SILVERTINE_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", GC_DURING_START, *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    result = json_line(proc.stdout)
+    assert result["code"] == (0 if argv == ["config"] else EXIT_CONFIG), proc.stderr
+    assert result["while_importing"] == {"silvertine_tui.config": False, "pydantic": False}
+    assert result["after"] is True
+
+
+def json_line(out: str) -> dict[str, object]:
+    import json
+
+    last: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+    return last

@@ -113,3 +113,85 @@ def test_schema_version_spellings(v: bytes, kind: Any) -> None:
         assert decoded.v == 1
     else:
         assert type(decoded) is kind
+
+
+def test_payload_validators_are_built_once_not_per_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The payload models defer their build, and an adapter's `validator` is pydantic's
+    stand-in until then: one kept from before the build rebuilds the adapter on every
+    call (about 1 us an entry in replay). Decoding builds each validator once."""
+    import pydantic
+
+    rebuilds: list[object] = []
+    original = pydantic.TypeAdapter.rebuild
+
+    def counting(self: pydantic.TypeAdapter[Any], **kwargs: Any) -> bool | None:
+        rebuilds.append(self)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(pydantic.TypeAdapter, "rebuild", counting)
+    for event in EVENTS:
+        entry = flat(event)
+        for _ in range(20):
+            assert decode_flat(entry) == event
+            assert decode(encode(event)) == event
+            assert careful(encode(event)) == event
+    assert len(rebuilds) <= len(EVENTS)  # at most once per type (none if built already)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    event=st.sampled_from(EVENTS),
+    field=st.sampled_from([b"v", b"ts", b"id", b"src", b"t", b"p"]),
+    value=header_bytes,
+)
+def test_bus_entry_ok_says_whether_the_entry_is_an_event(
+    event: EventBase, field: bytes, value: bytes
+) -> None:
+    """`BusEntry.ok` reads the decoded value's class flag (in C); it answers what the
+    plain check, `isinstance(event, EventBase)`, answers, for events, unknown types
+    and undecodable entries alike."""
+    from silvertine_tui.bus import BusEntry
+
+    for fields in (encode(event), fields_as(event, {field: value})):
+        decoded = decode(fields)
+        entry = BusEntry("s", "1-0", decoded)
+        assert entry.ok is isinstance(decoded, EventBase)
+        assert entry.ok is not isinstance(decoded, DecodeError | UnknownEvent)
+    assert BusEntry("s", "1-0", DecodeError("x")).ok is False
+    assert BusEntry("s", "1-0", UnknownEvent("option.greeks", 1, "i", 1, "s", b"{}")).ok is False
+
+
+@pytest.mark.parametrize("first", ["short", "careful"])
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.type)
+def test_a_type_decoded_for_the_first_time_decodes_as_later(
+    monkeypatch: pytest.MonkeyPatch, event: EventBase, first: str
+) -> None:
+    """Each wire type's validator is built when an entry of it is first decoded, by
+    whichever path meets it first: that entry, good or bad, decodes as every later one,
+    and what is kept is the built validator, not pydantic's deferred stand-in."""
+    from pydantic._internal._mock_val_ser import MockValSer
+
+    from silvertine_tui.events import codec
+
+    good = encode(event)
+    bad = fields_as(event, {b"p": b'{"surprise": 1}'})
+
+    def both_paths() -> list[Any]:
+        short = [decode_flat(flat_of(good)), decode_flat(flat_of(bad))]
+        slow = [careful(good), careful(bad)]
+        return short + slow if first == "short" else slow + short
+
+    expected = both_paths()
+    monkeypatch.setattr(codec, "_BY_WIRE_TYPE", {})  # as at start-up: nothing built yet
+    got = both_paths()
+    assert got == expected
+    assert [type(x) for x in got] == [type(x) for x in expected]
+    assert got.count(event) == 2
+    assert list(codec._BY_WIRE_TYPE) == [event.type.encode()]
+    validator = codec._BY_WIRE_TYPE[event.type.encode()][2]
+    assert not isinstance(validator, MockValSer)
+    assert validator.validate_json(good[b"p"]) == event.payload
+
+
+def flat_of(fields: dict[bytes, bytes]) -> list[bytes]:
+    return [part for pair in fields.items() for part in pair]

@@ -18,7 +18,8 @@ ALLOWED: dict[str, set[str]] = {
     "domain": set(),
     "events": {"domain"},
     "bus": {"events", "domain"},
-    "config": {"domain"},
+    "config": {"domain", "config_sources"},
+    "config_sources": {"config", "domain"},  # config's file and environment sources
     "brokers": {"bus", "events", "domain", "config", "logsetup"},
     "engine": {"brokers", "bus", "events", "domain", "config", "logsetup"},
     "ui": {"engine", "events", "domain", "config", "logsetup"},

@@ -1,11 +1,12 @@
 """What stands before the first frame: the CLI's start path (config, broker check,
 session, the bus opened, the app built) on the default paper broker and memory bus
-imports no venue library, no Redis client and no test library, builds no adapter it
-was not asked for, reads no package's entry points (only a broker type that is
-not built in needs them), and builds the validators of none of the order, command or
-event models, nor the event and command unions, it does not use (pydantic builds
-them on first use: `defer_build`). Each
-case runs in a fresh interpreter."""
+imports no venue library, no Redis client and no test library, nor pydantic-settings
+and PyYAML (no config file and no `SILVERTINE_*` variable: nothing for them to read);
+it builds no adapter it was not asked for, reads no package's entry points (only a
+broker type that is not built in needs them), and builds the validators of none of
+the order, command or event models, nor the event and command unions, it does not use
+(pydantic builds them on first use: `defer_build`). Each case runs in a fresh
+interpreter."""
 
 from __future__ import annotations
 
@@ -24,11 +25,14 @@ NOT_BEFORE_THE_FIRST_FRAME = (
     "hiredis",
     "hypothesis",
     "ib_async",
+    "pydantic_settings",
     "redis",
     "websockets",
+    "yaml",
     "silvertine_tui.brokers.binance",
     "silvertine_tui.brokers.ib",
     "silvertine_tui.bus.redis_streams",
+    "silvertine_tui.config_sources",
 )
 
 START_PATH = textwrap.dedent(

@@ -4,12 +4,14 @@ moves them)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from benchmarks.ui_start import spawn_until, terminal_env
+from benchmarks.pty_child import terminal_env
+from benchmarks.ui_start import spawn_until
 
 # Writes the first marker, burns some CPU, writes the second, then waits to be killed.
 CHILD = """
@@ -52,3 +54,20 @@ def test_the_child_gets_no_textual_colour_or_silvertine_settings(
     assert "NO_COLOR" not in env
     assert env["COLORTERM"] == "truecolor"
     assert env["XDG_STATE_HOME"] == str(tmp_path)
+
+
+def test_drain_hands_over_everything_the_child_wrote_until_it_is_gone(tmp_path: Path) -> None:
+    from benchmarks.pty_child import HEIGHT, WIDTH, drain, spawn_on_pty
+
+    child = "import shutil; print(shutil.get_terminal_size(), 'x' * 200000, 'END')"
+    proc, master = spawn_on_pty([sys.executable, "-c", child], terminal_env(tmp_path))
+    chunks: list[bytes] = []
+    try:
+        drain(master, chunks.append)
+    finally:
+        proc.wait(timeout=30)
+        os.close(master)
+    text = b"".join(chunks).decode()
+    assert f"columns={WIDTH}, lines={HEIGHT}" in text
+    assert text.count("x") == 200000
+    assert text.rstrip().endswith("END")

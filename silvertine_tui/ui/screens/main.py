@@ -191,6 +191,7 @@ class MainScreen(Screen[None]):
         compact = width < COMPACT_WIDTH or height < COMPACT_HEIGHT
         changed = compact != self.compact
         self.set_class(compact, "-compact")
+        self.query_one(DeskHeader).set_compact(compact)
         self.set_class(width >= 160 and height >= 45, "-large")
         if changed and compact:
             self._mark_active(None, self.active)

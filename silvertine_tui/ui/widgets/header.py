@@ -7,6 +7,9 @@ full-width line changing at every fill pulled the right column (the ticket's thi
 widgets) into every frame. The fill starts at a fixed column (the name goes on a
 narrow terminal and the bus while a fill shows, so nothing after it moves); at 80
 columns the marker, the state, the fill and the clock still fit.
+
+In the compact layout the name never shows: the marker and the state are the line's
+first `MARKER_AND_STATE_CELLS` cells, which a toast there leaves uncovered.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from .palette import DEFAULT_PALETTE, Palette
 BRAND = " SILVERTINE "
 BRAND_WITH_FILL_MIN_WIDTH = 100
 """Narrower than this, a fill takes the name's place."""
+MARKER_AND_STATE_CELLS = len(" PAPER ") + len(" REDUCE ONLY ")
+"""The widest marker and state: the compact layout's toasts start after them."""
 
 
 class DeskHeader(Widget):
@@ -40,6 +45,12 @@ class DeskHeader(Widget):
         self.now_s = 0.0
         self.theme_name = ""
         self.fill: FillLine | None = None
+        self.compact = False
+
+    def set_compact(self, compact: bool) -> None:
+        if compact != self.compact:
+            self.compact = compact
+            self.refresh()
 
     def set_state(
         self, trading: TradingState, now_s: float, *, live: bool, fill: FillLine | None = None
@@ -76,9 +87,13 @@ class DeskHeader(Widget):
     def _fill_place(self) -> tuple[int, int]:
         """Where a fill starts and the cells it may take (up to the clock)."""
         width = self.size.width
-        brand = len(BRAND) if width >= BRAND_WITH_FILL_MIN_WIDTH else 0
+        brand = len(BRAND) if self._brand_fits(width, BRAND_WITH_FILL_MIN_WIDTH) else 0
         start = len(self._marker()) + brand + len(self._state()[0])
         return start, width - start - len(self._clock()) - 1
+
+    def _brand_fits(self, room: int, need: int) -> bool:
+        """The name shows where there is room, never in the compact layout."""
+        return not self.compact and room >= need
 
     def render(self) -> Text:
         p = self.palette
@@ -97,7 +112,7 @@ class DeskHeader(Widget):
         else:
             middle = f"  bus {self.bus}"
             free = width - len(marker) - len(state_text) - len(clock) - 1
-            if free >= len(BRAND):
+            if self._brand_fits(free, len(BRAND)):
                 text.append(BRAND, style="bold")
                 free -= len(BRAND)
             text.append(state_text, style=state_style)
