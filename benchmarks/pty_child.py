@@ -17,17 +17,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 WIDTH, HEIGHT = 120, 36
+DROPPED = frozenset({"COLORTERM", "NO_COLOR", "COLUMNS", "LINES"})
 
 
 def terminal_env(state_home: Path, colorterm: str | None = None) -> dict[str, str]:
     """This process's environment for a child on the benchmark's terminal: no Textual,
     colour or Silvertine settings of the shell it was started from (so the default
-    config, unless the caller adds `SILVERTINE_*`); state and log files under
+    config, unless the caller adds `SILVERTINE_*`), and no COLUMNS/LINES (they would
+    override the pty's size: under pytest they said 80x24); state and log files under
     `state_home` (`XDG_STATE_HOME`)."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("TEXTUAL", "SILVERTINE_")) and k not in ("COLORTERM", "NO_COLOR")
+        if not k.startswith(("TEXTUAL", "SILVERTINE_")) and k not in DROPPED
     }
     env.update({"TERM": "xterm-256color", "XDG_STATE_HOME": str(state_home)})
     if colorterm is not None:

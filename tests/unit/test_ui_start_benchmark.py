@@ -49,17 +49,23 @@ def test_the_child_gets_no_textual_colour_or_silvertine_settings(
     monkeypatch.setenv("SILVERTINE_BUS__URL", "redis://elsewhere:6379/0")
     monkeypatch.setenv("TEXTUAL_THEME", "x")
     monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("LINES", "24")
     env = terminal_env(tmp_path, colorterm="truecolor")
     assert not [k for k in env if k.startswith(("SILVERTINE_", "TEXTUAL"))]
-    assert "NO_COLOR" not in env
+    assert not {"NO_COLOR", "COLUMNS", "LINES"} & set(env)
     assert env["COLORTERM"] == "truecolor"
     assert env["XDG_STATE_HOME"] == str(tmp_path)
 
 
-def test_drain_hands_over_everything_the_child_wrote_until_it_is_gone(tmp_path: Path) -> None:
+def test_drain_hands_over_everything_the_child_wrote_until_it_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from benchmarks.pty_child import HEIGHT, WIDTH, drain, spawn_on_pty
 
     child = "import shutil; print(shutil.get_terminal_size(), 'x' * 200000, 'END')"
+    monkeypatch.setenv("COLUMNS", "80")  # the pty's size wins over a shell's
+    monkeypatch.setenv("LINES", "24")
     proc, master = spawn_on_pty([sys.executable, "-c", child], terminal_env(tmp_path))
     chunks: list[bytes] = []
     try:
