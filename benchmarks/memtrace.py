@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import gc
 import json
 import os
@@ -244,21 +245,37 @@ class Tracer:
 def desk_roots(session: Any, app: Any) -> list[tuple[str, object]]:
     """The benchmark desk's parts, in the order `retained` counts them."""
     roots: list[tuple[str, object]] = []
+    last: list[tuple[str, object]] = []  # snapshots: what they alone hold
     for name, stream in getattr(session.bus, "_streams", {}).items():
+        into = last if ":snap:" in name else roots
         by_type: dict[str, list[object]] = {}
         for entry in getattr(stream, "entries", ()):
             event = getattr(entry, "event", None)  # None: in wire form (a tuple)
             kind = "wire form" if event is None else getattr(event, "type", "?")
             by_type.setdefault(kind, []).append(entry)
-        roots += [(f"bus {name} {kind} x{len(v)}", v) for kind, v in by_type.items()]
-        roots.append((f"bus {name}", stream))
+        into += [(f"bus {name} {kind} x{len(v)}", v) for kind, v in by_type.items()]
+        into.append((f"bus {name}", stream))
     roots.append(("engine", session.engine))
     roots += [(f"broker {broker.name}", broker) for broker in session.brokers]
     roots.append(("model", app.model))
     for screen in app.screen_stack:
         roots += [(f"widget {type(w).__name__}", w) for w in screen.walk_children()]
         roots.append((f"screen {type(screen).__name__}", screen))
+    roots += last
     roots.append(("tasks", list(asyncio.all_tasks())))
+    # Libraries' module-level caches (Rich's and Textual's `lru_cache`s): bounded, and
+    # reached from no root above.
+    # (Found through the modules: `gc.get_objects` no longer sees what start-up froze.)
+    lru = type(functools.lru_cache(1)(len))
+    found: dict[int, object] = {}
+    for module in list(sys.modules.values()):
+        for value in list(getattr(module, "__dict__", {}).values()):
+            members = list(vars(value).values()) if isinstance(value, type) else [value]
+            for member in members:
+                member = getattr(member, "__func__", member)  # classmethod, staticmethod
+                if type(member) is lru and member.cache_info().currsize:
+                    found[id(member)] = member
+    roots += [(f"lru_cache {f.__module__}.{f.__qualname__}", f) for f in found.values()]  # type: ignore[attr-defined]
     roots += [("session", session), ("app", app)]
     return roots
 
