@@ -28,9 +28,9 @@ Packed = tuple[bytes, ...]
 JOURNAL_OBJECTS = 1_000
 """Newest entries of each journal kept as the published objects; older ones are kept in
 wire form (`Packed`, as Redis holds them) and decoded when read. An execution event
-held as pydantic objects takes about 2.5-3 KB, in wire form about 0.5 KB: over the
-UI benchmark's minute (1,000 orders, about 6,600 journal entries) that was 18 MB of
-the desk's growth (`python -m benchmarks ui --trace-memory`). 1,000 covers the UI log's
+held as pydantic objects takes about 2.5-3 KB, in wire form about 0.4 KB: in the UI
+benchmark's minute (1,000 orders, 7-8 journal entries each) that was 18 of the desk's
+51-52 MB of growth (`python -m benchmarks ui --trace-memory`). 1,000 covers the UI log's
 start (`FEED_BACKLOG`) and any reader less than 1,000 entries behind."""
 
 
