@@ -39,6 +39,9 @@ def test_retained_enters_an_lru_cache() -> None:
 
 
 def test_points_and_report(tmp_path: Path) -> None:
+    class Held:  # a type of its own: no instance exists before this test makes them
+        pass
+
     async def run() -> None:
         started = asyncio.Event()
         tracer = Tracer(str(tmp_path), (0.0, 0.05))
@@ -47,7 +50,7 @@ def test_points_and_report(tmp_path: Path) -> None:
         task = asyncio.create_task(tracer.run(started))
         started.set()
         await asyncio.sleep(0.01)
-        hold.extend(Part([]) for _ in range(2_000))  # between the two points
+        hold.extend(Held() for _ in range(2_000))  # between the two points
         await task
 
     asyncio.run(run())
@@ -55,7 +58,7 @@ def test_points_and_report(tmp_path: Path) -> None:
     assert "t=0 s (MB): rss" in text
     assert "t=0.05 s (MB): rss" in text
     grown = text.split("by type:")[1]
-    assert "+2000 Part" in grown
+    assert "+2000 test_points_and_report.<locals>.Held (now 2000)" in grown
     assert "hold" in text.split("== retained")[1]
     if sys.platform == "linux":
         assert "malloc.arena" in text
