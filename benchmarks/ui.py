@@ -101,6 +101,11 @@ TABLE_RE = re.compile(rb"1\d,\d{3}\.37")  # the watchlist cell (thousands separa
 TICKET_RE = re.compile(rb"(?<![\d,.])1\d{4}\.(37|39)(?!\d)")  # the ticket's price field
 
 
+def trace_at(seconds: float) -> tuple[float, ...]:
+    """`--trace-memory`: seconds into the run of its points (the first is the base)."""
+    return tuple(t for t in (0, 2, 5, 10, 20, 30, 45, seconds - 5) if 0 <= t < seconds)
+
+
 def symbols(n: int) -> list[str]:
     # S00USDT sorts first: the sentinel row is the top of the watchlist.
     return [f"S{i:02d}USDT" for i in range(n)]
@@ -117,6 +122,11 @@ def fill_sells(n: int, symbols: int) -> bool:
 
 
 async def _child(args: argparse.Namespace) -> dict[str, Any]:
+    tracer = None
+    if args.trace_memory:  # before the app exists: its start-up is traced too
+        from .memtrace import Tracer
+
+        tracer = Tracer(args.trace_memory, trace_at(args.seconds), args.trace_frames)
     from silvertine_tui.config import PaperBrokerConfig, RiskConfig, RiskLimits, Settings
     from silvertine_tui.domain import OrderRequest, OrderStatus, OrderType, Quote, Side, TimeInForce
     from silvertine_tui.engine import Session
@@ -399,6 +409,11 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
         app.exit()
 
     tasks = [asyncio.create_task(t()) for t in (firehose, sleeper, drive, build_desk, desk)]
+    if tracer is not None:
+        from .memtrace import desk_roots
+
+        tracer.roots = lambda: desk_roots(session, app)
+        tasks.append(asyncio.create_task(tracer.run(run_started)))
     try:
         await app.run_async()
     finally:
@@ -507,6 +522,7 @@ def _spawn_and_measure(args: argparse.Namespace, kind: str, colorterm: str | Non
         "--result", str(result_path), "--rate", str(args.rate), "--symbols", str(args.symbols),
         "--seconds", str(args.seconds), "--warmup", str(args.warmup),
     ]  # fmt: skip
+    trace_dir = f"{args.trace_memory}/{colorterm or '256'}" if args.trace_memory else ""
     if kind == "desk":
         profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
         argv = [
@@ -516,6 +532,8 @@ def _spawn_and_measure(args: argparse.Namespace, kind: str, colorterm: str | Non
             "--positions", str(args.positions), "--fill-rate", str(args.fill_rate),
             "--orders", str(args.orders), "--cancel-after", str(args.cancel_after),
             *(["--toast-timeout", str(args.toast_timeout)] if args.toast_timeout else []),
+            *(["--trace-memory", trace_dir] if trace_dir else []),
+            "--trace-frames", str(args.trace_frames),
         ]  # fmt: skip
         marker = DESK_MARKER
     else:
@@ -564,6 +582,13 @@ def _spawn_and_measure(args: argparse.Namespace, kind: str, colorterm: str | Non
     if args.dump:
         suffix = f".{kind}.{colorterm or '256'}"
         Path(args.dump + suffix).write_bytes(b"".join(c for _, c in term.chunks))
+    if trace_dir and kind == "desk":
+        from .memtrace import report
+
+        Path(trace_dir, "report.txt").write_text(report(trace_dir))
+        progress(f"ui: the desk's memory trace: {trace_dir}/report.txt")
+        if not result_path.exists():  # a traced child too slow to finish in time
+            raise RuntimeError(f"the traced desk did not finish; what it had: {trace_dir}")
     child = json.loads(result_path.read_text())
     shutil.rmtree(workdir, ignore_errors=True)
     for reason in child.get("refused", [])[:5]:
@@ -756,6 +781,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis-url", help="with --journal: this Redis (default: a throwaway)")
     parser.add_argument("--dump", metavar="PATH", help="write what each terminal received")
     parser.add_argument("--profile", metavar="PATH", help="cProfile the app process to PATH")
+    parser.add_argument(
+        "--trace-memory",
+        metavar="DIR",
+        help="diagnosis only: RSS, malloc, pymalloc and gc counts at 0, 2, 5, 10, 20, 30, 45 "
+        "and seconds-5 into the run, what each part of the desk retains at the first and the "
+        "last, in DIR/<colours>/report.txt (benchmarks/memtrace.py)",
+    )
+    parser.add_argument(
+        "--trace-frames",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --trace-memory: also tracemalloc, N frames a trace (slows the desk many-fold)",
+    )
 
 
 COMMAND = Command(

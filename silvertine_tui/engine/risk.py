@@ -314,7 +314,9 @@ class RiskGate:
         return sent
 
     def record_sent(self, broker: str) -> None:
-        self._sent[broker].append(self._clock())
+        # Pruned here too: with no order-rate limit nothing else prunes it, and it kept
+        # every order's send time for the whole session.
+        self._recent(broker).append(self._clock())
 
     def enforce(self, request: OrderRequest, ctx: RiskContext) -> None:
         """Raise `RiskRejected` if any rule is broken; else count the order for the rate."""

@@ -168,6 +168,18 @@ def test_order_rate_uses_a_sliding_second() -> None:
     gate.enforce(order(), world)
 
 
+@pytest.mark.parametrize("rate", [None, 1000])
+def test_send_times_are_kept_for_a_second_only_with_or_without_a_rate_limit(
+    rate: int | None,
+) -> None:
+    now = [100.0]
+    gate = RiskGate(config(max_orders_per_s=rate), clock=lambda: now[0])
+    for _ in range(1_000):
+        gate.enforce(order(), World())
+        now[0] += 0.25
+    assert len(gate._sent["paper"]) <= 5  # the memory behind the rate rule
+
+
 def test_position_limit_counts_the_order() -> None:
     gate = RiskGate(config(max_position="3"))
     assert messages(gate, order("2"), World(pos=D("2"))) == [
