@@ -162,3 +162,53 @@ async def test_a_pane_subtitle_repaints_its_bottom_edge_only(make_desk) -> None:
         bottom = desk.app.screen._compositor.render_strips()[pane.region.bottom - 1].text
         assert "3 working of 7 today (a: all)" in bottom
         await desk.session.close()
+
+
+async def test_the_log_follows_its_new_lines_in_the_frame_that_draws_them() -> None:
+    """New lines scroll the log in the same frame: scrolled after the screen's refresh
+    instead, every frame with new lines took a second pass of the compositor (the log's
+    lines went to the terminal twice, before and after the scroll)."""
+    from collections import deque
+
+    from textual.app import App, ComposeResult
+
+    from silvertine_tui.ui.model import LineKind, LogLine
+    from silvertine_tui.ui.widgets.event_log import EventLog
+
+    lines: deque[LogLine] = deque()
+
+    def add(n: int) -> None:
+        for _ in range(n):
+            number = len(lines)
+            lines.append(
+                LogLine(
+                    number, 1_000 * number, "s", "order.update", f"line {number}", LineKind.ORDER
+                )
+            )
+
+    class LogApp(App[None]):
+        CSS = "EventLog { height: 6; }"
+
+        def compose(self) -> ComposeResult:
+            yield EventLog(id="log")
+
+    app = LogApp()
+    async with app.run_test(size=(60, 10)) as pilot:
+        log = app.query_one(EventLog)
+        log.attach(lines, deque())
+        await pilot.pause()
+        add(20)
+        log.sync(len(lines), 0)
+        assert log.max_scroll_y > 0
+        assert log.scroll_offset.y == log.max_scroll_y  # before any refresh
+        await pilot.pause()
+        add(3)
+        log.sync(len(lines), 0)
+        assert (
+            log.scroll_offset.y
+            == log.max_scroll_y
+            == len(lines) - log.scrollable_content_region.height
+        )
+        await pilot.pause()
+        bottom = app.screen._compositor.render_strips()[log.region.bottom - 1].text
+        assert f"line {len(lines) - 1}" in bottom
