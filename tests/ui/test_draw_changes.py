@@ -7,6 +7,7 @@ from collections import Counter
 from decimal import Decimal
 
 from textual.geometry import Region
+from textual.strip import Strip
 
 from silvertine_tui.domain import OrderRequest, OrderType, TimeInForce
 from silvertine_tui.ui.screens.main import Pane
@@ -212,3 +213,43 @@ async def test_the_log_follows_its_new_lines_in_the_frame_that_draws_them() -> N
         await pilot.pause()
         bottom = app.screen._compositor.render_strips()[log.region.bottom - 1].text
         assert f"line {len(lines) - 1}" in bottom
+
+
+async def test_moving_between_panes_repaints_their_title_edges_only(make_desk) -> None:
+    """`b` on a quote lights the ticket's title and dims the quotes' one, and the ticket
+    says which field has the keyboard on its bottom edge: each repaints that edge's line,
+    not the whole pane (every line of the quotes and the ticket went to the terminal
+    again at every key that moved between them)."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        screen = desk.app.screen
+        quotes = screen.query_one("#pane-watchlist", Pane)
+        ticket = screen.query_one("#pane-ticket", Pane)
+        await pilot.pause()
+        quotes_dirty, ticket_dirty = record_dirty(quotes), record_dirty(ticket)
+        await pilot.press("b")
+        await pilot.pause()
+        top = Region(-1, -1, quotes.outer_size.width, 1)
+        assert quotes_dirty == [top]
+        width, height = ticket.outer_size
+        assert set(ticket_dirty) == {Region(-1, -1, width, 1), Region(-1, height - 2, width, 1)}
+        strips = screen._compositor.render_strips()
+        assert "2 Ticket" in strips[ticket.region.y].text
+        assert "typing in Qty - Esc leaves the field" in strips[ticket.region.bottom - 1].text
+        assert bold_title(strips[ticket.region.y], "2 Ticket")  # the active pane's
+        assert not bold_title(strips[quotes.region.y], "1 Quotes")
+        await pilot.press("escape")
+        await pilot.pause()
+        strips = screen._compositor.render_strips()
+        assert "typing in" not in strips[ticket.region.bottom - 1].text
+        assert bold_title(strips[quotes.region.y], "1 Quotes")
+        assert not bold_title(strips[ticket.region.y], "2 Ticket")
+        await desk.session.close()
+
+
+def bold_title(line: Strip, title: str) -> bool:
+    found = [seg for seg in line if title in seg.text]
+    assert found, f"{title!r} not on the line"
+    return bool(found[0].style and found[0].style.bold)
