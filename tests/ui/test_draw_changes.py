@@ -14,6 +14,7 @@ from silvertine_tui.ui.screens.main import Pane
 from silvertine_tui.ui.widgets.balances import Balances
 from silvertine_tui.ui.widgets.blotter import Blotter
 from silvertine_tui.ui.widgets.positions import Positions
+from silvertine_tui.ui.widgets.watchlist import Watchlist
 
 from .conftest import market_buy, record_dirty
 
@@ -253,3 +254,41 @@ def bold_title(line: Strip, title: str) -> bool:
     found = [seg for seg in line if title in seg.text]
     assert found, f"{title!r} not on the line"
     return bool(found[0].style and found[0].style.bold)
+
+
+async def test_the_quotes_losing_the_focus_repaint_their_cursor_row_only(make_desk) -> None:
+    """Only the cursor's colours follow the quotes' focus: `b` (the ticket takes the
+    focus) and `esc` (the quotes take it back) repaint the cursor's row, in the blurred
+    and then the focused cursor colours, not every row. A table whose rows are tinted
+    by the focus (Orders) is repainted whole, as before."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        screen = desk.app.screen
+        quotes = screen.query_one(Watchlist)
+        assert quotes.has_focus
+        await pilot.pause()
+        line = quotes.region.y + 1 + quotes.cursor_row  # under the header
+        focused = screen._compositor.render_strips()[line]
+        dirty = record_dirty(quotes)
+        await pilot.press("b")
+        await pilot.pause()
+        assert not quotes.has_focus
+        assert dirty
+        assert {(r.y, r.height) for r in dirty} == {(1 + quotes.cursor_row, 1)}
+        blurred = screen._compositor.render_strips()[line]
+        assert blurred.text == focused.text
+        assert [s.style for s in blurred] != [s.style for s in focused]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert quotes.has_focus
+        assert {(r.y, r.height) for r in dirty} == {(1 + quotes.cursor_row, 1)}
+        assert screen._compositor.render_strips()[line] == focused
+        blotter = screen.query_one(Blotter)
+        whole = record_dirty(blotter)
+        await pilot.press("3")
+        await pilot.pause()
+        assert blotter.has_focus
+        assert blotter.size.region in whole
+        await desk.session.close()
