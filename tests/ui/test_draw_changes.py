@@ -292,3 +292,40 @@ async def test_the_quotes_losing_the_focus_repaint_their_cursor_row_only(make_de
         assert blotter.has_focus
         assert blotter.size.region in whole
         await desk.session.close()
+
+
+async def test_the_key_bar_draws_each_set_of_keys_once(make_desk, monkeypatch) -> None:
+    """The bar shows the quotes' keys, then the ticket's, then the quotes' again at
+    every `b` and `esc`: each line is drawn once and kept, not drawn at every move."""
+    from textual.visual import Visual
+
+    from silvertine_tui.ui.widgets.keybar import KeyBar
+
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        screen = desk.app.screen
+        bar = screen.query_one(KeyBar)
+        drawn: list[object] = []
+        to_strips = Visual.to_strips.__func__  # type: ignore[attr-defined]
+
+        def counting(
+            cls: type[Visual], /, widget: object, *args: object, **kwargs: object
+        ) -> object:
+            if widget is bar:
+                drawn.append(widget)
+            return to_strips(cls, widget, *args, **kwargs)
+
+        monkeypatch.setattr(Visual, "to_strips", classmethod(counting))
+        lines = []
+        for key in ("b", "escape", "b", "escape", "b"):
+            await pilot.press(key)
+            await pilot.pause()
+            lines.append(screen._compositor.render_strips()[bar.region.y].text)
+        assert "f9 Send" in lines[0]
+        assert "b Buy" in lines[1]
+        assert lines[0] == lines[2] == lines[4]
+        assert lines[1] == lines[3]
+        assert len(drawn) <= 2  # one line per set of keys (the quotes' may be kept already)
+        await desk.session.close()
