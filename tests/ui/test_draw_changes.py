@@ -7,12 +7,14 @@ from collections import Counter
 from decimal import Decimal
 
 from textual.geometry import Region
+from textual.strip import Strip
 
 from silvertine_tui.domain import OrderRequest, OrderType, TimeInForce
 from silvertine_tui.ui.screens.main import Pane
 from silvertine_tui.ui.widgets.balances import Balances
 from silvertine_tui.ui.widgets.blotter import Blotter
 from silvertine_tui.ui.widgets.positions import Positions
+from silvertine_tui.ui.widgets.watchlist import Watchlist
 
 from .conftest import market_buy, record_dirty
 
@@ -161,4 +163,169 @@ async def test_a_pane_subtitle_repaints_its_bottom_edge_only(make_desk) -> None:
         await pilot.pause()
         bottom = desk.app.screen._compositor.render_strips()[pane.region.bottom - 1].text
         assert "3 working of 7 today (a: all)" in bottom
+        await desk.session.close()
+
+
+async def test_the_log_follows_its_new_lines_in_the_frame_that_draws_them() -> None:
+    """New lines scroll the log in the same frame: scrolled after the screen's refresh
+    instead, every frame with new lines took a second pass of the compositor (the log's
+    lines went to the terminal twice, before and after the scroll)."""
+    from collections import deque
+
+    from textual.app import App, ComposeResult
+
+    from silvertine_tui.ui.model import LineKind, LogLine
+    from silvertine_tui.ui.widgets.event_log import EventLog
+
+    lines: deque[LogLine] = deque()
+
+    def add(n: int) -> None:
+        for _ in range(n):
+            number = len(lines)
+            lines.append(
+                LogLine(
+                    number, 1_000 * number, "s", "order.update", f"line {number}", LineKind.ORDER
+                )
+            )
+
+    class LogApp(App[None]):
+        CSS = "EventLog { height: 6; }"
+
+        def compose(self) -> ComposeResult:
+            yield EventLog(id="log")
+
+    app = LogApp()
+    async with app.run_test(size=(60, 10)) as pilot:
+        log = app.query_one(EventLog)
+        log.attach(lines, deque())
+        await pilot.pause()
+        add(20)
+        log.sync(len(lines), 0)
+        assert log.max_scroll_y > 0
+        assert log.scroll_offset.y == log.max_scroll_y  # before any refresh
+        await pilot.pause()
+        add(3)
+        log.sync(len(lines), 0)
+        assert (
+            log.scroll_offset.y
+            == log.max_scroll_y
+            == len(lines) - log.scrollable_content_region.height
+        )
+        await pilot.pause()
+        bottom = app.screen._compositor.render_strips()[log.region.bottom - 1].text
+        assert f"line {len(lines) - 1}" in bottom
+
+
+async def test_moving_between_panes_repaints_their_title_edges_only(make_desk) -> None:
+    """`b` on a quote lights the ticket's title and dims the quotes' one, and the ticket
+    says which field has the keyboard on its bottom edge: each repaints that edge's line,
+    not the whole pane (every line of the quotes and the ticket went to the terminal
+    again at every key that moved between them)."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        screen = desk.app.screen
+        quotes = screen.query_one("#pane-watchlist", Pane)
+        ticket = screen.query_one("#pane-ticket", Pane)
+        await pilot.pause()
+        quotes_dirty, ticket_dirty = record_dirty(quotes), record_dirty(ticket)
+        await pilot.press("b")
+        await pilot.pause()
+        top = Region(-1, -1, quotes.outer_size.width, 1)
+        assert quotes_dirty == [top]
+        width, height = ticket.outer_size
+        assert set(ticket_dirty) == {Region(-1, -1, width, 1), Region(-1, height - 2, width, 1)}
+        strips = screen._compositor.render_strips()
+        assert "2 Ticket" in strips[ticket.region.y].text
+        assert "typing in Qty - Esc leaves the field" in strips[ticket.region.bottom - 1].text
+        assert bold_title(strips[ticket.region.y], "2 Ticket")  # the active pane's
+        assert not bold_title(strips[quotes.region.y], "1 Quotes")
+        await pilot.press("escape")
+        await pilot.pause()
+        strips = screen._compositor.render_strips()
+        assert "typing in" not in strips[ticket.region.bottom - 1].text
+        assert bold_title(strips[quotes.region.y], "1 Quotes")
+        assert not bold_title(strips[ticket.region.y], "2 Ticket")
+        await desk.session.close()
+
+
+def bold_title(line: Strip, title: str) -> bool:
+    found = [seg for seg in line if title in seg.text]
+    assert found, f"{title!r} not on the line"
+    return bool(found[0].style and found[0].style.bold)
+
+
+async def test_the_quotes_losing_the_focus_repaint_their_cursor_row_only(make_desk) -> None:
+    """Only the cursor's colours follow the quotes' focus: `b` (the ticket takes the
+    focus) and `esc` (the quotes take it back) repaint the cursor's row, in the blurred
+    and then the focused cursor colours, not every row. A table whose rows are tinted
+    by the focus (Orders) is repainted whole, as before."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        screen = desk.app.screen
+        quotes = screen.query_one(Watchlist)
+        assert quotes.has_focus
+        await pilot.pause()
+        line = quotes.region.y + 1 + quotes.cursor_row  # under the header
+        focused = screen._compositor.render_strips()[line]
+        dirty = record_dirty(quotes)
+        await pilot.press("b")
+        await pilot.pause()
+        assert not quotes.has_focus
+        assert dirty
+        assert {(r.y, r.height) for r in dirty} == {(1 + quotes.cursor_row, 1)}
+        blurred = screen._compositor.render_strips()[line]
+        assert blurred.text == focused.text
+        assert [s.style for s in blurred] != [s.style for s in focused]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert quotes.has_focus
+        assert {(r.y, r.height) for r in dirty} == {(1 + quotes.cursor_row, 1)}
+        assert screen._compositor.render_strips()[line] == focused
+        blotter = screen.query_one(Blotter)
+        whole = record_dirty(blotter)
+        await pilot.press("3")
+        await pilot.pause()
+        assert blotter.has_focus
+        assert blotter.size.region in whole
+        await desk.session.close()
+
+
+async def test_the_key_bar_draws_each_set_of_keys_once(make_desk, monkeypatch) -> None:
+    """The bar shows the quotes' keys, then the ticket's, then the quotes' again at
+    every `b` and `esc`: each line is drawn once and kept, not drawn at every move."""
+    from textual.visual import Visual
+
+    from silvertine_tui.ui.widgets.keybar import KeyBar
+
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        screen = desk.app.screen
+        bar = screen.query_one(KeyBar)
+        drawn: list[object] = []
+        to_strips = Visual.to_strips.__func__  # type: ignore[attr-defined]
+
+        def counting(
+            cls: type[Visual], /, widget: object, *args: object, **kwargs: object
+        ) -> object:
+            if widget is bar:
+                drawn.append(widget)
+            return to_strips(cls, widget, *args, **kwargs)
+
+        monkeypatch.setattr(Visual, "to_strips", classmethod(counting))
+        lines = []
+        for key in ("b", "escape", "b", "escape", "b"):
+            await pilot.press(key)
+            await pilot.pause()
+            lines.append(screen._compositor.render_strips()[bar.region.y].text)
+        assert "f9 Send" in lines[0]
+        assert "b Buy" in lines[1]
+        assert lines[0] == lines[2] == lines[4]
+        assert lines[1] == lines[3]
+        assert len(drawn) <= 2  # one line per set of keys (the quotes' may be kept already)
         await desk.session.close()

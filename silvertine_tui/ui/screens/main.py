@@ -53,7 +53,7 @@ class Pane(Vertical):
     """A titled box around one pane's widget; `z` zooms it to the whole screen."""
 
     ALLOW_MAXIMIZE = True
-    _edge_only = False  # a refresh repaints the bottom edge only (see set_subtitle)
+    _edge_only: str | None = None  # a refresh repaints this edge only ("top", "bottom")
 
     def __init__(self, name: str, number: int, *children: Widget) -> None:
         super().__init__(*children, id=f"pane-{name}", classes="pane")
@@ -68,30 +68,43 @@ class Pane(Vertical):
         terminal again once a frame."""
         if self.border_subtitle == text:
             return
-        self._edge_only = True
+        self._edge_only = "bottom"
         try:
             self.border_subtitle = text
         finally:
-            self._edge_only = False
+            self._edge_only = None
+
+    def set_title(self, title: str | Content) -> None:
+        """The title on the box's top edge, repainting that line only: the active pane's
+        title lights up at every key that moves between panes (`b` from the quotes to the
+        ticket and `esc` back), and a whole repaint of both panes put every line of the
+        quotes and the ticket through the compositor and to the terminal again. (No
+        early return on an equal title: Textual's `Content` compares text, not style.)"""
+        self._edge_only = "top"
+        try:
+            self.border_title = title
+        finally:
+            self._edge_only = None
 
     def refresh(
         self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
     ) -> Self:
         if self._edge_only and not (regions or layout or recompose):
-            # The bottom border, in content coordinates (its box starts at -1, -1).
+            # The edge's line, in content coordinates (the box starts at -1, -1).
             width, height = self.outer_size
-            regions = (Region(-1, height - 2, width, 1),)
+            y = -1 if self._edge_only == "top" else height - 2
+            regions = (Region(-1, y, width, 1),)
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def mark_active(self, active: bool, colour: str) -> None:
         if not active:
-            self.border_title = self.label
+            self.set_title(self.label)
             return
         try:
             Color.parse(colour)
         except ColorParseError:  # a theme without a usable primary: bold only
             colour = ""
-        self.border_title = Content.styled(self.label, f"bold {colour}".strip())
+        self.set_title(Content.styled(self.label, f"bold {colour}".strip()))
 
 
 class PaneTab(Static):

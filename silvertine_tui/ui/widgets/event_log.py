@@ -74,6 +74,11 @@ class EventLog(ScrollView, can_focus=True):
         at_end = self.follow or self.scroll_offset.y >= self.max_scroll_y
         set_virtual_size(self, Size(self.scrollable_content_region.width, len(self.lines)))
         if at_end:
+            # Scrolled in this frame: deferred to after the refresh, the scroll cost a
+            # second pass of the compositor over the whole screen, and the log's lines
+            # went to the terminal twice (before and after the scroll). Again after the
+            # refresh, for when a scrollbar came and the layout changed the view's height.
+            self._to_end()
             self.call_after_refresh(self._to_end)
         self.refresh()
 

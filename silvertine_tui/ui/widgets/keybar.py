@@ -12,9 +12,12 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.strip import Strip
+from textual.visual import Visual, visualize
 from textual.widget import Widget
 
 ALWAYS_SHOWN = frozenset({"help", "quit"})
+LINES_KEPT = 16  # the bars of the panes' key sets, at the current width and theme
 
 
 class KeyBar(Widget):
@@ -25,6 +28,7 @@ class KeyBar(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._spans: list[tuple[int, int, Binding]] = []
+        self._lines: dict[object, tuple[list[Strip], list[tuple[int, int, Binding]]]] = {}
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._changed)
@@ -54,16 +58,41 @@ class KeyBar(Widget):
         return out
 
     def render(self) -> Text:
+        text, self._spans = self._text(self._fitting(self.size.width))
+        return text
+
+    def _text(
+        self, fitting: list[tuple[Binding, bool, str]]
+    ) -> tuple[Text, list[tuple[int, int, Binding]]]:
         variables = self.app.theme_variables
         key_style = Style.parse(variables.get("footer-key-foreground", "yellow")) + Style(bold=True)
         text = Text(no_wrap=True, overflow="crop")
-        self._spans = []
-        for binding, enabled, key in self._fitting(self.size.width):
+        spans = []
+        for binding, enabled, key in fitting:
             start = text.cell_len
             text.append(f" {key}", style=key_style if enabled else Style(dim=True))
             text.append(f" {binding.description} ", style="" if enabled else Style(dim=True))
-            self._spans.append((start, text.cell_len, binding))
-        return text
+            spans.append((start, text.cell_len, binding))
+        return text, spans
+
+    def render_line(self, y: int) -> Strip:
+        """The line as Textual draws `render()`'s text, kept for the keys it shows: the
+        focus moves between the quotes and the ticket at every `b`/`s` and `esc`, and
+        the bar was drawn again each time (the most costly widget in that key's pass)."""
+        width, height = self.size
+        style = self.visual_style
+        fitting = self._fitting(width)
+        key = (tuple(fitting), width, height, self.app.theme, style)
+        kept = self._lines.get(key)
+        if kept is None:
+            text, spans = self._text(fitting)
+            visual = visualize(self, text, markup=self._render_markup)
+            kept = (Visual.to_strips(self, visual, width, height, style), spans)
+            if len(self._lines) >= LINES_KEPT:
+                self._lines.clear()
+            self._lines[key] = kept
+        strips, self._spans = kept
+        return strips[y] if y < len(strips) else Strip.blank(width, style.rich_style)
 
     def _fitting(self, width: int) -> list[tuple[Binding, bool, str]]:
         """The keys that fit the width, in order; help and quit always (a trader on a

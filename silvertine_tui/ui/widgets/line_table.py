@@ -14,7 +14,7 @@ rows scroll.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import ClassVar, NamedTuple
+from typing import ClassVar, NamedTuple, Self
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -355,6 +355,58 @@ class LineTable(ScrollView, can_focus=True):
         self._strips.clear()
         self._header = None
         self.refresh()
+
+    def focus(self, scroll_visible: bool = True) -> Self:
+        """As Textual's, whose repaint of the whole table is the cursor's row here (the
+        focus styles follow with the focus event, `_focus_moved`)."""
+        self._focus_styles = self._styles_key()
+        try:
+            return super().focus(scroll_visible)
+        finally:
+            self._focus_styles = None
+
+    def _on_focus(self, event: events.Focus) -> None:
+        event.prevent_default()  # Textual's own handler: the same, repainting all of it
+        self._focus_moved(True)
+        if self.parent is not None:
+            self.parent.post_message(events.DescendantFocus(self))
+
+    def _on_blur(self, event: events.Blur) -> None:
+        event.prevent_default()
+        self._focus_moved(False)
+        if self.parent is not None:
+            self.parent.post_message(events.DescendantBlur(self))
+
+    def _focus_moved(self, focused: bool) -> None:
+        """The focus came or went: Textual restyles the table (at once) and repaints
+        all of it. Where only the cursor's colours follow the focus (the rows' and the
+        header's styles are the same), only the cursor's row is repainted: the quotes
+        lose and take the focus at every `b`/`s` and `esc`, and their every line went
+        through the compositor and to the terminal again."""
+        self._focus_styles = self._styles_key()
+        try:
+            self.has_focus = focused
+            self.refresh()
+        finally:
+            self._focus_styles = None
+
+    _focus_styles: tuple[Style, Style] | None = None
+
+    def _styles_key(self) -> tuple[Style, Style]:
+        return self.rich_style, self.get_component_rich_style("line-table--header")
+
+    def refresh(
+        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
+    ) -> Self:
+        before = self._focus_styles
+        if (
+            before is not None
+            and not (regions or layout or recompose)
+            and self._styles_key() == before
+        ):
+            self._refresh_row(self.cursor_row)
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     # -- the cursor -------------------------------------------------------------------
 

@@ -459,8 +459,10 @@ class Ticket(Vertical):
             row.set_class(has, "-editing")
             if has:
                 editing = name
+        from ..screens.main import Pane
+
         pane = self.parent
-        if pane is None or not isinstance(pane, Vertical):
+        if not isinstance(pane, Pane):
             return
         if not editing:
             hint = ""
@@ -468,8 +470,7 @@ class Ticket(Vertical):
             hint = f"typing in {LABELS[editing]} - Esc leaves the field"
         else:
             hint = f"{LABELS[editing]}: left/right change - Esc leaves"
-        if pane.border_subtitle != hint:
-            pane.border_subtitle = hint
+        pane.set_subtitle(hint)  # the pane's bottom edge only, not the whole ticket
 
     def action_leave(self) -> None:
         self.app.action_focus_pane("watchlist")  # type: ignore[attr-defined]
