@@ -564,7 +564,9 @@ class SilvertineApp(App[None]):
             if choice is QuitChoice.QUIT:
                 await self._shut_down()
 
-        self.push_screen(QuitScreen(self.desk.view, self.desk.send), callback=answer)
+        self.push_screen(
+            QuitScreen(self.desk.view, self.desk.send, keymap=self._keymap), callback=answer
+        )
 
     async def _shut_down(self) -> None:
         if self.owns_session:

@@ -55,6 +55,7 @@ SCOPES: dict[str, str] = {
     "signals": "Signals",
     "log": "Fills and event log",
     "modal": "Dialogs",
+    "quit": "Quitting with working orders",
 }
 
 SPECS: tuple[KeySpec, ...] = (
@@ -140,6 +141,24 @@ SPECS: tuple[KeySpec, ...] = (
     # -- dialogs ------------------------------------------------------------------------
     KeySpec("modal.confirm", "y", "confirm", "Yes", "modal", help="confirm"),
     KeySpec("modal.cancel", "escape,n", "dismiss_no", "No", "modal", help="cancel / close"),
+    # -- the quit dialog ----------------------------------------------------------------
+    KeySpec(
+        "quit.cancel",
+        "c",
+        "cancel_and_quit",
+        "Cancel & quit",
+        "quit",
+        help="cancel them all and quit once they are done",
+    ),
+    KeySpec(
+        "quit.leave",
+        "l",
+        "leave_and_quit",
+        "Leave & quit",
+        "quit",
+        help="leave them working at the broker and quit",
+    ),
+    KeySpec("quit.stay", "escape,s", "stay", "Stay", "quit", help="back to the desk"),
 )
 
 BY_ID: dict[str, KeySpec] = {spec.id: spec for spec in SPECS}

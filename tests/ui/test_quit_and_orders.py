@@ -291,3 +291,34 @@ async def test_at_80x24_the_pane_bar_says_which_orders_are_shown(make_desk) -> N
         await desk.settle(pilot)
         assert str(tab.content) == "3 Orders"
         await desk.session.close()
+
+
+async def test_the_quit_dialog_keys_follow_the_keymap_and_say_so(make_desk) -> None:
+    """`ui.keymap` remaps the quit dialog's keys too, and the dialog names the keys that
+    work: a trader who moved "leave & quit" off `l` is never told to press `l`."""
+    from textual.widgets import Button, Static
+
+    from .conftest import make_settings
+
+    desk: Desk = make_desk(settings=make_settings(keymap={"quit.leave": "ctrl+l"}))
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await resting_orders(desk, pilot)
+        await pilot.press("q")
+        await pilot.pause()
+        dialog = desk.app.screen
+        assert isinstance(dialog, QuitScreen)
+        body = str(dialog.query_one("#dialog-body", Static).render())
+        assert "ctrl+l: leave them working at the broker and quit." in body
+        assert "\nl:" not in body
+        assert "c: cancel them all and quit once they are done." in body
+        labels = [str(b.label) for b in dialog.query(Button)]
+        assert labels == ["Cancel & quit (c)", "Leave & quit (ctrl+l)", "Stay (esc)"]
+        await pilot.press("l")  # no longer the key
+        await pilot.pause()
+        assert desk.app.screen is dialog
+        assert not desk.app._exit
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        assert desk.app._exit
+        assert len(desk.session.engine.oms.working()) == 2

@@ -9,12 +9,11 @@ or an order is still working after `timeout_s`, the dialog says which and the ap
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
@@ -22,6 +21,7 @@ from textual.widgets import Button, Static
 from ...engine.commands import CancelAll, CancelAllDone, Command, Failed, Outcome
 from ...engine.projection import DeskProjection
 from ...events.summary import short_ref
+from ..keymap import BY_ID, bindings, display_keys, keys_for
 
 
 class QuitChoice(StrEnum):
@@ -29,12 +29,12 @@ class QuitChoice(StrEnum):
     STAY = "stay"
 
 
+QUIT_KEYS = ("quit.cancel", "quit.leave", "quit.stay")
+BUTTONS = ("cancel-quit", "leave-quit", "stay")
+
+
 class QuitScreen(ModalScreen[QuitChoice]):
-    BINDINGS = [
-        Binding("c", "cancel_and_quit", "Cancel them and quit"),
-        Binding("l", "leave_and_quit", "Leave working and quit"),
-        Binding("escape,s", "stay", "Stay"),
-    ]
+    BINDINGS = bindings("quit")
 
     def __init__(
         self,
@@ -42,10 +42,12 @@ class QuitScreen(ModalScreen[QuitChoice]):
         send: Callable[[Command], Awaitable[Outcome]],
         *,
         timeout_s: float = 5.0,
+        keymap: Mapping[str, str] | None = None,
     ) -> None:
         """`projection` is read for the working orders; `send` carries the cancel-all
-        (`Desk.send`)."""
+        (`Desk.send`); `keymap` (`ui.keymap`) names the keys the dialog says."""
         super().__init__(id="quit")
+        self.keymap = dict(keymap or {})
         self.projection = projection
         self.send = send
         self.timeout_s = timeout_s
@@ -60,16 +62,18 @@ class QuitScreen(ModalScreen[QuitChoice]):
         with Vertical(id="dialog", classes="-danger"):
             yield Static(f"Quit with {n} working order(s)?", id="dialog-title", markup=False)
             yield Static(
-                "c: cancel them all and quit once they are done.\n"
-                "l: leave them working at the broker and quit.\n"
-                "esc: stay.",
+                "\n".join(f"{self._key(i)}: {BY_ID[i].help}." for i in QUIT_KEYS),
                 id="dialog-body",
                 markup=False,
             )
             with Horizontal(id="dialog-buttons"):
-                yield Button("Cancel & quit (c)", id="cancel-quit", compact=True)
-                yield Button("Leave & quit (l)", id="leave-quit", compact=True)
-                yield Button("Stay (esc)", id="stay", compact=True)
+                for key_id, button_id in zip(QUIT_KEYS, BUTTONS, strict=True):
+                    label = f"{BY_ID[key_id].description} ({self._key(key_id)})"
+                    yield Button(label, id=button_id, compact=True)
+
+    def _key(self, key_id: str) -> str:
+        """The first key the binding answers to after the keymap, as the help shows it."""
+        return display_keys(keys_for(key_id, self.keymap).split(",")[0])
 
     def on_mount(self) -> None:
         self.query_one("#stay", Button).focus()
