@@ -167,10 +167,9 @@ class TradingEngine:
         portfolio = self.portfolio
         oms = self.oms
         seen = oms._seen
-        seen_set, seen_order, seen_capacity = seen._set, seen._order, seen._capacity
+        seen_set = seen._set
         orders, retired, parked = oms.orders, oms.retired, oms._parked
         finished, histories = oms._finished, oms._histories
-        holders, held = oms._holders, oms._held
         window = oms.window
         keep_finished, keep_histories = window.orders, window.histories
         by_age = window.minutes > 0
@@ -178,10 +177,6 @@ class TradingEngine:
         # Logged per report not applied; read once (no handler changes a level here).
         log_not_applied = oms_log.isEnabledFor(logging.INFO)
         changed = False
-        # The window is walked when it may be over: at first (an order loaded from a
-        # snapshot waits for the next event), once an order finished or a held one
-        # went back to it, and on every event when it has an age limit.
-        walk = True
         # The outcomes, counted at the end (`Counter.update` counts them in C).
         outcomes: list[Outcome] = []
         # The loop reads the events by their type, checked once (`cls`): untyped here.
@@ -212,11 +207,17 @@ class TradingEngine:
                     if coid in orders or coid in retired or coid in parked:
                         self._apply_entry(entry)
                         continue
-                    applied[stream] = entry_id
-                    seen_set.add(event_id)
-                    seen_order.append(event_id)
-                    if len(seen_order) > seen_capacity:
-                        seen_set.discard(seen_order.popleft())
+                else:
+                    view = orders.get(coid)
+                    if view is None:
+                        self._apply_entry(entry)
+                        continue
+                # Taken here: the OMS (`OMS.apply`) sees the event id and the journal
+                # has it applied.
+                applied[stream] = entry_id
+                seen.add(event_id)
+                took = False
+                if kind is _REQUEST:
                     view = orders[coid] = OrderView(
                         payload.broker,
                         payload.account,
@@ -230,13 +231,8 @@ class TradingEngine:
                     changed = True
                     projection.version += 1
                 else:
-                    view = orders.get(coid)
-                    if view is None:
-                        self._apply_entry(entry)
-                        continue
-                    applied[stream] = entry_id
+                    assert view is not None  # looked up above
                     order = view.order
-                    took = False
                     if kind is _FILL:
                         # The portfolio first: the order of an instrument's last fill is
                         # held (`OMS.hold`) before the OMS evicts what the window lets go.
@@ -245,19 +241,7 @@ class TradingEngine:
                             key = (payload.broker, payload.account, payload.instrument)
                             last = last_fills.get(key[:2], _NO_FILLS).get(key[2])
                             if last is not None:
-                                holder = last.client_order_id
-                                before = holders.get(key)
-                                if before != holder:
-                                    holders[key] = holder
-                                    if holder in finished:
-                                        held[holder] = finished.pop(holder)
-                                    if (
-                                        before is not None
-                                        and before in held
-                                        and before not in holders.values()
-                                    ):
-                                        finished[before] = held.pop(before)  # back in it
-                                        walk = True
+                                oms.hold(key, last.client_order_id)
                         view.history.append(event)
                         result = order.apply_fill(payload)
                     else:
@@ -273,13 +257,8 @@ class TradingEngine:
                             result = _ORDER_DUPLICATE  # and `apply_update` changes nothing
                         else:
                             result = order.apply_update(payload)
-                    # The OMS (`OMS.apply`): the event id is seen, the outcome counted,
-                    # the order's journal span kept, and a finished order enters the
-                    # window.
-                    seen_set.add(event_id)
-                    seen_order.append(event_id)
-                    if len(seen_order) > seen_capacity:
-                        seen_set.discard(seen_order.popleft())
+                    # The OMS (`OMS.apply`): the outcome counted, the order's journal
+                    # span kept, and a finished order enters the window.
                     if entry_id:
                         if not view.first_entry:
                             view.first_entry = entry_id
@@ -288,19 +267,8 @@ class TradingEngine:
                         outcome = _APPLIED
                         changed = True
                         projection.version += 1
-                        if (
-                            order.status in TERMINAL_STATUSES
-                            and coid not in finished
-                            and coid not in held
-                        ):
-                            # `OMS._finish`
-                            if coid in holders.values():
-                                held[coid] = event.ts
-                            else:
-                                finished[coid] = event.ts
-                            if not view.history_dropped:
-                                histories[coid] = None
-                            walk = True
+                        if order.status in TERMINAL_STATUSES:
+                            oms._finish(view, event.ts)
                     else:
                         if log_not_applied:
                             oms_log.info(
@@ -312,14 +280,12 @@ class TradingEngine:
                             changed = True
                             projection.version += 1
                 outcomes.append(outcome)
-                if walk or by_age:
-                    if (
-                        len(finished) > keep_finished
-                        or len(histories) > keep_histories
-                        or (by_age and finished)
-                    ):
-                        oms._evict(event.ts)
-                    walk = False
+                if (
+                    len(finished) > keep_finished
+                    or len(histories) > keep_histories
+                    or (by_age and finished)
+                ):
+                    oms._evict(event.ts)
                 # The projection (`DeskProjection.apply`): the rows that changed, unless
                 # the next frame redraws everything anyway.
                 changes = projection._changes
