@@ -322,8 +322,12 @@ class FeedModel:
     def _health(self, event: HealthEvent, stamp: int, live: bool) -> None:
         p = event.payload
         before = self.health.get(p.component)
+        message = p.message
+        if not message and before is not None and before.state is p.state:
+            # A heartbeat says nothing new: the reason for the state still holds.
+            message = before.message
         self.health[p.component] = ComponentHealth(
-            p.component, p.state, p.message, dict(p.metrics), stamp
+            p.component, p.state, message, dict(p.metrics), stamp
         )
         self.health_dirty = True
         if p.component == ENGINE_COMPONENT:

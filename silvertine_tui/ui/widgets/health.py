@@ -211,7 +211,11 @@ class HealthPane(TextBlock):
                 text.append(state, style=self._state_style(link.state))
                 if link.detail and link.state is not ConnectionState.LIVE:
                     text.append(f" {link.detail}", style=p.warn)
-            if line.message and line.state is not ConnectionState.LIVE:
+            if (
+                line.message
+                and line.state is not ConnectionState.LIVE
+                and not _link_change(line.message, line.links)
+            ):
                 text.append(f"\n  {line.message}", style=p.warn)
         bus_state = (
             bus.state
@@ -265,6 +269,16 @@ class HealthPane(TextBlock):
             text.append(f"\n  {engine.replayed} more in the replayed journal", style=p.muted)
         if engine.last:
             text.append(f"\n  {engine.last}", style=p.warn)
+
+
+def _link_change(message: str, links: tuple[LinkLine, ...]) -> bool:
+    """A broker's message that names one of its links (`user: DISCONNECTED - ...`, see
+    `Broker.set_link`) says what the link lines above it already show."""
+    for link in links:
+        said = f"{link.name}: {link.state.value if link.state is not None else '?'}"
+        if message in (said, f"{said} - {link.detail}"):
+            return True
+    return False
 
 
 def _coarse_age(seconds: float | None) -> str:
