@@ -44,19 +44,22 @@ def test_points_and_report(tmp_path: Path) -> None:
 
     async def run() -> None:
         started = asyncio.Event()
-        tracer = Tracer(str(tmp_path), (0.0, 0.05))
+        tracer = Tracer(str(tmp_path), (0.0, 0.3))
         hold: list[object] = []
         tracer.roots = lambda: [("hold", hold)]
         task = asyncio.create_task(tracer.run(started))
         started.set()
-        await asyncio.sleep(0.01)
-        hold.extend(Held() for _ in range(2_000))  # between the two points
+        # Between the two points: after the first is recorded (a point walks every
+        # object, which takes tens of ms on a loaded machine), long before the second.
+        while not tracer.points:
+            await asyncio.sleep(0.001)
+        hold.extend(Held() for _ in range(2_000))
         await task
 
     asyncio.run(run())
     text = report(str(tmp_path))
     assert "t=0 s (MB): rss" in text
-    assert "t=0.05 s (MB): rss" in text
+    assert "t=0.3 s (MB): rss" in text
     grown = text.split("by type:")[1]
     assert "+2000 test_points_and_report.<locals>.Held (now 2000)" in grown
     assert "hold" in text.split("== retained")[1]
