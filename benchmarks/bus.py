@@ -27,6 +27,9 @@ Every figure comes from one process and one run against the same server:
   payloads alone (`payload_validation_per_s`); `ratio_replay_ceiling_vs_raw_xrange` is
   the ratio a replay doing nothing but those two would reach, and
   `ratio_replay_vs_raw_xrange_cpu` the target's comparison in client CPU per event.
+  The same pages decoded by the bus's codec with nothing yielded (`xrange_decode_per_s`)
+  split replay's client CPU into stages (`replay_stage_cpu_us`): transport, payload
+  validation, header checks and envelope, and the entry, `yield` and consumer.
 
 Before each timed phase the heap is frozen (`gc.freeze()`), so full collections of the
 start-up heap and of the benchmark's own inputs are not charged to the bus;
@@ -63,7 +66,7 @@ from redis.asyncio import Redis
 
 from silvertine_tui.bus import BusEntry, BusOptions, EventBus, MemoryBus, create_bus
 from silvertine_tui.domain import OrderStatus, OrderUpdate, Quote
-from silvertine_tui.events import EventBase, OrderUpdateEvent, QuoteEvent, encode
+from silvertine_tui.events import EventBase, OrderUpdateEvent, QuoteEvent, decode_flat, encode
 
 from ._cli import Command, Result, Timing, fmt_value, percentile, progress, render_rows
 from ._redis import redis_server
@@ -831,6 +834,26 @@ async def xrange_transport(client: Redis, stream: str, batch: int, t: Timing) ->
             cursor = page[-1][0].decode()
 
 
+async def xrange_decode(client: Redis, stream: str, batch: int, t: Timing) -> tuple[int, int]:
+    """The same pages as `xrange_transport`, each entry decoded by the bus's codec
+    (`decode_flat`: header checks, payload validation, the envelope) and dropped: replay
+    without its `BusEntry`, its `yield` and its consumer. Returns (entries, decoded ok)."""
+    count = ok = 0
+    cursor = "0-0"
+    decode = decode_flat
+    with t.measure():
+        while True:
+            page: Any = await client.execute_command(  # type: ignore[no-untyped-call]
+                "XRANGE", stream, f"({cursor}", "+", "COUNT", batch
+            )
+            count += len(page)
+            for _, flat in page:
+                ok += decode(flat).ok
+            if len(page) < batch:
+                return count, ok
+            cursor = page[-1][0].decode()
+
+
 def validate_payloads(payloads: Sequence[bytes], t: Timing) -> int:
     """pydantic's validation of the payloads alone (the codec's own validator, JSON
     in, model out), no envelope, no I/O: what decoding cannot do without."""
@@ -884,8 +907,11 @@ async def replay(
     bare = Redis.from_url(url, decode_responses=False)
     bare.set_response_callback("XRANGE", lambda response, **_: response)
     await xrange_transport(bare, warm_stream, REPLAY_BATCH, Timing())
+    await xrange_decode(bare, warm_stream, REPLAY_BATCH, Timing())
     t_bus, t_raw, t_bare, t_valid = Timing(), Timing(), Timing(), Timing()
+    t_decode = Timing()
     counts: list[tuple[int, int]] = []
+    decode_counts: list[tuple[int, int]] = []
     raw_counts: list[int] = []
     floor_counts: list[int] = []
     with frozen_inputs():
@@ -900,10 +926,11 @@ async def replay(
                 raw_counts.append(await raw_xrange(raw, stream, REPLAY_BATCH, t_raw))
             floor_counts.append(await xrange_transport(bare, stream, REPLAY_BATCH, t_bare))
             floor_counts.append(validate_payloads(payloads, t_valid))
+            decode_counts.append(await xrange_decode(bare, stream, REPLAY_BATCH, t_decode))
     await bare.aclose()
     if any(c != n for c in floor_counts):
         raise RuntimeError(f"floor measurements read {floor_counts} entries; expected {n:,} each")
-    for count, ok in counts:
+    for count, ok in counts + decode_counts:
         if count != n or ok != n:
             raise RuntimeError(f"replay read {count:,} entries, {ok:,} decoded ok; expected {n:,}")
     if any(c != n for c in raw_counts):
@@ -926,6 +953,23 @@ async def replay(
     ceiling = 1 / (1 / result["xrange_transport_per_s"] + 1 / result["payload_validation_per_s"])
     result["replay_ceiling_per_s"] = ceiling
     result["ratio_replay_ceiling_vs_raw_xrange"] = ceiling / result["raw_xrange_per_s"]
+    # Where replay's client CPU goes, by stage (µs an entry, from the same rounds): the
+    # pages (transport), the payloads' validation, the rest of the codec's decoding (the
+    # header checks and the envelope: decoding the pages minus those two), and what
+    # replay adds to decoding (the entry, the `yield`, the benchmark's consumer).
+    result["xrange_decode_per_s"] = t_decode.rate(total)
+    result["xrange_decode_cpu_us_per_event"] = t_decode.cpu_us(total)
+    transport_cpu = result["xrange_transport_cpu_us_per_event"]
+    validation_cpu = result["payload_validation_cpu_us_per_event"]
+    decode_cpu = result["xrange_decode_cpu_us_per_event"]
+    result["replay_stage_cpu_us"] = {
+        "transport": transport_cpu,
+        "payload_validation": validation_cpu,
+        "header_and_envelope": decode_cpu - transport_cpu - validation_cpu,
+        "entry_yield_and_consumer": result["replay_cpu_us_per_event"] - decode_cpu,
+        "replay": result["replay_cpu_us_per_event"],
+        "raw_xrange": result["raw_xrange_cpu_us_per_event"],
+    }
     # The same comparison in client CPU per event (raw's over replay's): steadier than
     # the wall-time ratio when other work takes the cores, and blind to the server.
     result["ratio_replay_vs_raw_xrange_cpu"] = (
@@ -1047,6 +1091,11 @@ def render(result: Result) -> str:
                 "payload_validation_cpu_us_per_event",
             ),
             row("  replay ceiling (floor + validation)", "replay_ceiling_per_s"),
+            row(
+                "  same pages decoded (codec), no entries",
+                "xrange_decode_per_s",
+                "xrange_decode_cpu_us_per_event",
+            ),
             row("bus md / raw pipeline", "ratio_md_vs_raw"),
             row("bus replay / raw XRANGE", "ratio_replay_vs_raw_xrange"),
             row("  replay ceiling / raw XRANGE", "ratio_replay_ceiling_vs_raw_xrange"),
@@ -1087,6 +1136,11 @@ def render(result: Result) -> str:
         ],
         ("tail latency from schedule (us)", "p50", "p90", "p99", "max", "samples", "ev/s"),
     )
+    stages = result.get("replay_stage_cpu_us", {})
+    stage_table = render_rows(
+        [(name.replace("_", " "), fmt_value(value)) for name, value in stages.items()],
+        ("replay client CPU by stage", "us/entry"),
+    )
     target_rows = [
         (key, f"{t['op']} {fmt_value(t['threshold'])}", fmt_value(t["value"]), fmt_value(t["pass"]))
         for key, t in result.get("targets", {}).items()
@@ -1112,7 +1166,7 @@ def render(result: Result) -> str:
         f"{result['rounds']} rounds, {result.get('wall_s', '?')} s; load average "
         f"{result.get('loadavg_1m_start', '?')} -> {result.get('loadavg_1m_end', '?')}"
     )
-    return "\n\n".join([env, throughput, latency_table, targets, checks])
+    return "\n\n".join([env, throughput, stage_table, latency_table, targets, checks])
 
 
 COMMAND = Command(

@@ -49,6 +49,7 @@ BUS_RATES = (
     "replay_ceiling_per_s",
     "ratio_replay_ceiling_vs_raw_xrange",
     "ratio_replay_vs_raw_xrange_cpu",
+    "xrange_decode_per_s",
     "cpu_count",
     "events",
 )
@@ -149,6 +150,19 @@ def test_bus_json_has_every_metric() -> None:
     )
     assert result["ratio_replay_ceiling_vs_raw_xrange"] == pytest.approx(
         result["replay_ceiling_per_s"] / result["raw_xrange_per_s"]
+    )
+    # Replay's client CPU split into stages that add up to it, each from the same run.
+    stages = result["replay_stage_cpu_us"]
+    assert stages["transport"] == result["xrange_transport_cpu_us_per_event"]
+    assert stages["payload_validation"] == result["payload_validation_cpu_us_per_event"]
+    assert stages["replay"] == result["replay_cpu_us_per_event"]
+    assert stages["raw_xrange"] == result["raw_xrange_cpu_us_per_event"]
+    parts = ("transport", "payload_validation", "header_and_envelope", "entry_yield_and_consumer")
+    assert sum(stages[k] for k in parts) == pytest.approx(stages["replay"])
+    assert stages["header_and_envelope"] == pytest.approx(
+        result["xrange_decode_cpu_us_per_event"]
+        - result["xrange_transport_cpu_us_per_event"]
+        - result["payload_validation_cpu_us_per_event"]
     )
     for detail in ("tail_latency_detail", "raw_xread_tail_detail"):
         assert result[detail]["samples"] == result["latency_events"], detail
