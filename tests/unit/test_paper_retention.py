@@ -19,21 +19,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from silvertine_tui.brokers import UnknownOrder
-from silvertine_tui.brokers.paper import PaperBroker, PaperVenue
+from silvertine_tui.brokers import BrokerTimeout, UnknownOrder
+from silvertine_tui.brokers.paper import MarketBook, PaperBroker, PaperVenue
 from silvertine_tui.brokers.paper.journal import _NumberRuns
 from silvertine_tui.bus import MemoryBus
 from silvertine_tui.config import PaperBrokerConfig
-from silvertine_tui.events import FillEvent, OrderUpdateEvent
 from silvertine_tui.domain import (
     Book,
-    OrderStatus,
     BookLevel,
     OrderRequest,
+    OrderStatus,
     OrderType,
     Side,
     TimeInForce,
 )
+from silvertine_tui.events import FillEvent, OrderUpdateEvent
 
 ETH = "ETHUSDT.PAPER"
 
@@ -92,7 +92,7 @@ def test_the_core_venue_holds_the_working_orders_and_the_window_only() -> None:
     # The default window (1,000 finished orders); 3,000 market orders finish.
     venue = PaperVenue.from_config(config())
     keep = 1_000  # the default of `retention.finished_orders`
-    venue.set_book(PaperBroker(config(), MemoryBus()).venue.book(ETH) or _book(), 0)
+    venue.set_book(_book(), 0)
     resting = venue.submit(request("rest", Side.BUY, limit=D("1000.00")), 1)
     assert resting[-1].status.value == "NEW"
     n = 3 * keep
@@ -109,9 +109,7 @@ def test_the_core_venue_holds_the_working_orders_and_the_window_only() -> None:
         venue.cancel("m0", 10**12)
 
 
-def _book() -> Any:
-    from silvertine_tui.brokers.paper import MarketBook
-
+def _book() -> MarketBook:
     mid = D("2000")
     bids = tuple((mid - D(i), D("50")) for i in range(1, 4))
     asks = tuple((mid + D(i), D("50")) for i in range(1, 4))
@@ -195,6 +193,27 @@ async def test_orders_finished_while_the_link_is_down_wait_for_the_resync() -> N
     await broker.on_market_data(book(D("1970")))
     await broker.settle()
     assert len(broker.venue.orders) == 2
+    await broker.close()
+    await bus.close()
+
+
+async def test_an_order_whose_answer_was_lost_stays_until_a_query_finds_it() -> None:
+    bus = MemoryBus()
+    await bus.start()
+    broker = PaperBroker(config(retention={"finished_orders": 1}), bus)
+    await broker.connect()
+    await broker.on_market_data(book(D("2000")))
+    await broker.settle()
+    broker.lose_next_order_answer()
+    with pytest.raises(BrokerTimeout):
+        await broker.place(request("lost", Side.BUY))
+    for i in range(3):
+        await broker.place(request(f"m{i}", Side.BUY))
+    found = await broker.query_order("lost")  # what `resolve_unknown` asks
+    assert found is not None
+    assert found.status is OrderStatus.FILLED
+    await broker.place(request("m3", Side.BUY))
+    assert broker.venue.order("lost") is None  # answered: now it may leave
     await broker.close()
     await bus.close()
 
@@ -330,7 +349,7 @@ async def _session(
 
 
 @settings(
-    max_examples=60,
+    max_examples=150,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],

@@ -144,6 +144,9 @@ class PaperBroker(Broker):
         # Holds on the venue's archive for reports lost on a dropped link (released
         # once the resync has published them).
         self._missed_holds: list[str] = []
+        # Orders whose acknowledgement was lost (`lose_next_order_answer`), with the
+        # holds of their unsent reports: released once a query has answered for them.
+        self._unanswered: dict[str, list[str]] = {}
         self.venue.on_archive = self._forget
         self.venue.hold_reported = True
         self.capabilities = Capabilities(
@@ -714,7 +717,11 @@ class PaperBroker(Broker):
             raise
         if self._lose_next_answer:
             self._lose_next_answer = False
-            self.venue.release(r.client_order_id for r in reports if r.fill is None)
+            # The answer is lost: the order stays out of the archive until a query
+            # has found it (`resolve_unknown` asks), as the venue must still know it.
+            self._unanswered[request.client_order_id] = [
+                r.client_order_id for r in reports if r.fill is None
+            ]
             await self._deliver([r for r in reports if r.fill is not None])
             raise BrokerTimeout(
                 f"no answer from {self.source} to the order {request.client_order_id}: "
@@ -809,7 +816,11 @@ class PaperBroker(Broker):
     async def query_order(self, client_order_id: str) -> VenueOrder | None:
         self._require_link("order query")
         order = self.venue.order(client_order_id)
-        return None if order is None else self._venue_order(order)
+        answer = None if order is None else self._venue_order(order)
+        held = self._unanswered.pop(client_order_id, None)
+        if held is not None:
+            self.venue.release(held)
+        return answer
 
     def knows_order(self, client_order_id: str) -> bool:
         return self.venue.order(client_order_id) is not None
