@@ -256,6 +256,35 @@ async def test_the_rebuild_holds_the_window_not_the_journal() -> None:
     await bus.close()
 
 
+async def test_a_late_duplicate_fill_of_an_archived_order_is_not_applied_again() -> None:
+    bus = MemoryBus()
+    await bus.start()
+    cfg = config(retention={"finished_orders": 1})
+    first = PaperBroker(cfg, bus)
+    await first.connect()
+    await first.on_market_data(book(D("2000")))
+    await first.settle()
+    for i in range(4):
+        await first.place(request(f"m{i}", Side.BUY, "0.3"))
+    await first.settle()
+    before = (await first.positions(), await first.balances())
+    await first.close()
+    stream = bus.layout.exec("paper", "main")
+    events = [e.event for e in await bus.read(stream)]
+    first_fill = next(e for e in events if isinstance(e, FillEvent))
+    assert first_fill.payload.client_order_id == "m0"
+    # The journal holds m0's fill again, long after m0 finished (a retried write).
+    await bus.publish(FillEvent.create("paper/main", first_fill.payload))
+
+    second = PaperBroker(cfg, bus)
+    await second.connect()
+    assert second.journal is not None
+    assert second.journal.archived_orders == 3
+    assert (await second.positions(), await second.balances()) == before
+    await second.close()
+    await bus.close()
+
+
 def test_number_runs_is_the_set_it_was_given() -> None:
     runs = _NumberRuns()
     added: set[int] = set()
