@@ -62,7 +62,7 @@ def config() -> PaperBrokerConfig:
     )
 
 
-async def make_journal(url: str, prefix: str, orders: int) -> int:
+async def make_journal(url: str, prefix: str, orders: int, result: Result) -> int:
     from redis.asyncio import Redis
 
     bus = MemoryBus(BusOptions(prefix=prefix))
@@ -100,6 +100,11 @@ async def make_journal(url: str, prefix: str, orders: int) -> int:
         if i % 10_000 == 9_999:
             progress(f"paper_restore: {i + 1:,} of {orders:,} orders placed")
     await broker.close()
+    # What the live venue and adapter hold after the day (the old code: every order).
+    result["live_venue_orders"] = len(broker.venue.orders)
+    result["live_venue_archived"] = getattr(broker.venue, "archived", 0)
+    result["live_published_execs"] = len(broker._published_execs)
+    result["live_published_status"] = len(broker._published_status)
     stream = bus.layout.exec("paper", "main")
     raw = Redis.from_url(url)
     written = 0
@@ -157,7 +162,7 @@ def run(args: argparse.Namespace) -> Result:
     with redis_server(args.redis_url) as url:
         try:
             progress(f"paper_restore: writing a journal of {args.orders:,} orders")
-            result["entries"] = asyncio.run(make_journal(url, prefix, args.orders))
+            result["entries"] = asyncio.run(make_journal(url, prefix, args.orders, result))
             runs: dict[str, list[dict[str, Any]]] = {m: [] for m, _ in modes}
             for r in range(args.rounds):
                 for mode, python in modes:
@@ -218,6 +223,10 @@ def render(result: Result) -> str:
         rows, ("mode", "wall s", "cpu s", "rss before MB", "peak MB", "after MB", "orders held")
     )
     return (
+        f"live after the day: {result['live_venue_orders']:,} orders held by the venue "
+        f"({result['live_venue_archived']:,} archived), "
+        f"{result['live_published_execs']:,} exec ids and "
+        f"{result['live_published_status']:,} statuses remembered by the adapter\n"
         f"{result['entries']:,} journal entries, {result['orders']:,} orders; "
         f"load {result['loadavg_1m_start']} -> {result['loadavg_1m_end']}\n\n{table}"
     )
