@@ -29,10 +29,12 @@ Rules (docs/paper-simulator.md has worked examples):
 - Finished orders (FILLED, CANCELED, EXPIRED) are archived beyond a window
   (`PaperRetentionConfig`: the newest N, none older than M minutes), as a real venue
   archives them: they leave `orders`, and the venue answers for them as for an order it
-  never had. Archiving runs at the start of each call that takes `now_ns` (never in the
-  middle of one, so the reports a call returns always name orders it still holds), and
-  skips held orders: with `hold_reported` (the adapter) every order a call reports on
-  is held until the adapter `release`s it, once its reports are delivered.
+  never had. Archiving runs at the start of `submit`, `cancel`, `replace` and `expire`
+  (not of `set_book`, the hot path: the adapter calls `expire` after every market
+  step), never in the middle of a call, so the reports a call returns always name
+  orders it still holds. It skips held orders: with `hold_reported` (the adapter)
+  every order a call reports on is held until the adapter `release`s it, once its
+  reports are delivered.
 """
 
 from __future__ import annotations
@@ -274,8 +276,6 @@ class PaperVenue:
         st = self._insts.get(book.instrument)
         if st is None:
             return []
-        if match:
-            self.archive(now_ns)
         st.book = book
         if st.taken_bids:
             st.taken_bids = {}
