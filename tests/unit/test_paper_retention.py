@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from decimal import Decimal as D
 from typing import Any
 
@@ -216,6 +218,27 @@ async def test_an_order_whose_answer_was_lost_stays_until_a_query_finds_it() -> 
     assert broker.venue.order("lost") is None  # answered: now it may leave
     await broker.close()
     await bus.close()
+
+
+async def _closed_broker() -> weakref.ref[PaperBroker]:
+    bus = MemoryBus()
+    await bus.start()
+    broker = PaperBroker(config(), bus)
+    await broker.connect()
+    await broker.close()
+    await bus.close()
+    return weakref.ref(broker)
+
+
+def test_the_venue_does_not_keep_its_adapter_alive() -> None:
+    # The archive callback must not make a cycle: a closed broker is freed at once, as
+    # it was before the venue had one, not left to the cyclic collector.
+    gc.disable()
+    try:
+        ref = asyncio.run(_closed_broker())
+        assert ref() is None
+    finally:
+        gc.enable()
 
 
 # -- the rebuild streams -----------------------------------------------------------------

@@ -30,6 +30,7 @@ import contextlib
 import logging
 import random
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -147,7 +148,16 @@ class PaperBroker(Broker):
         # Orders whose acknowledgement was lost (`lose_next_order_answer`), with the
         # holds of their unsent reports: released once a query has answered for them.
         self._unanswered: dict[str, list[str]] = {}
-        self.venue.on_archive = self._forget
+        # Through a weak reference: the venue must not keep its adapter alive (a cycle
+        # would leave both to the cyclic collector).
+        this = weakref.ref(self)
+
+        def forget(order: SimOrder) -> None:
+            broker = this()
+            if broker is not None:
+                broker._forget(order)
+
+        self.venue.on_archive = forget
         self.venue.hold_reported = True
         self.capabilities = Capabilities(
             modify=ModifyStyle.NATIVE,
