@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bus": ("benchmarks.bus", "event bus: raw redis-py vs RedisBus vs MemoryBus, latency, replay"),
     "ui": ("benchmarks.ui", "the app on a 120x36 pty under a 10,000 quotes/s firehose"),
     "paper": ("benchmarks.paper", "paper simulator: book updates with resting orders, orders"),
+    "paper_restore": (
+        "benchmarks.paper_restore",
+        "paper venue rebuilt from a long journal on Redis: time and RSS vs plain replay",
+    ),
     "engine": ("benchmarks.engine", "engine: order round trip, recovery from the journal"),
     "idle": ("benchmarks.idle", "the default desk left idle on a pty: RSS at 5 min and at the end"),
 }

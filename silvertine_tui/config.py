@@ -360,6 +360,19 @@ class PaperChecksConfig(_Section):
     max_open_orders: int = Field(200, ge=1, le=100_000)
 
 
+class PaperRetentionConfig(_Section):
+    """How long the simulated venue remembers finished orders (FILLED, CANCELED, EXPIRED).
+
+    Working orders always stay. Of the finished ones the venue keeps the newest
+    `finished_orders`, none finished more than `finished_minutes` ago (0: no age limit),
+    as a real venue archives old orders: asked about an archived order it answers
+    "unknown order", and a restart rebuilds only the working orders and this window.
+    """
+
+    finished_orders: int = Field(1_000, ge=1, le=1_000_000)
+    finished_minutes: float = Field(0.0, ge=0, le=525_600)
+
+
 class PaperFaultsConfig(_Section):
     """Report faults a real venue shows, for testing consumers (all off by default)."""
 
@@ -383,6 +396,7 @@ class PaperBrokerConfig(BrokerConfigBase):
     fees: PaperFeesConfig = Field(default_factory=PaperFeesConfig)
     checks: PaperChecksConfig = Field(default_factory=PaperChecksConfig)
     faults: PaperFaultsConfig = Field(default_factory=PaperFaultsConfig)
+    retention: PaperRetentionConfig = Field(default_factory=PaperRetentionConfig)
 
     _check_symbols = field_validator("symbols")(_symbols)
 

@@ -17,6 +17,10 @@ The matching core (`PaperVenue`) is synchronous; this adapter gives it time:
 - On the first `connect()` the venue is rebuilt from its own journal on the bus
   (`journal.restore_from_journal`): a restart with Redis keeps orders, fills and cash,
   and publishes nothing for them.
+- The venue archives finished orders beyond its window (`retention`); an order stays
+  out of the archive while reports about it wait in the outbox or were lost on a
+  dropped link (`PaperVenue.hold`), and what the adapter remembers per order (the
+  statuses and execution ids it published) leaves with it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import contextlib
 import logging
 import random
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -137,6 +142,23 @@ class PaperBroker(Broker):
         self._published_status: dict[str, OrderStatus] = {}
         self._last_update: dict[str, OrderUpdate] = {}
         self._missed: set[str] = set()
+        # Holds on the venue's archive for reports lost on a dropped link (released
+        # once the resync has published them).
+        self._missed_holds: list[str] = []
+        # Orders whose acknowledgement was lost (`lose_next_order_answer`), with the
+        # holds of their unsent reports: released once a query has answered for them.
+        self._unanswered: dict[str, list[str]] = {}
+        # Through a weak reference: the venue must not keep its adapter alive (a cycle
+        # would leave both to the cyclic collector).
+        this = weakref.ref(self)
+
+        def forget(order: SimOrder) -> None:
+            broker = this()
+            if broker is not None:
+                broker._forget(order)
+
+        self.venue.on_archive = forget
+        self.venue.hold_reported = True
         self.capabilities = Capabilities(
             modify=ModifyStyle.NATIVE,
             cancel_all_native=True,
@@ -456,6 +478,21 @@ class PaperBroker(Broker):
                     done.set_result(None)
 
     async def _publish_batch(self, batch: _Batch) -> bool:
+        """Publish one batch (its orders were held from the archive when it was made):
+        the hold ends once it is published, or after the resync when it is lost."""
+        coids = [r.client_order_id for r in batch.reports]
+        try:
+            sent = await self._publish_reports(batch)
+        except BaseException:
+            self.venue.release(coids)
+            raise
+        if sent:
+            self.venue.release(coids)
+        else:
+            self._missed_holds.extend(coids)
+        return sent
+
+    async def _publish_reports(self, batch: _Batch) -> bool:
         """Publish one batch: updates and fills in order, then the positions and
         balances they changed; all through one `publish_many` (awaited, in order)."""
         if not self._link_up:
@@ -542,6 +579,13 @@ class PaperBroker(Broker):
     async def _resync(self, reason: str) -> int:
         """Publish what the journal lacks of orders whose reports were lost: their
         missing fills (never one twice), then their current status."""
+        holds, self._missed_holds = self._missed_holds, []
+        try:
+            return await self._resync_missed(reason)
+        finally:
+            self.venue.release(holds)
+
+    async def _resync_missed(self, reason: str) -> int:
         if not self._missed:
             return 0
         orders = [o for c in self._missed if (o := self.venue.order(c)) is not None]
@@ -561,6 +605,7 @@ class PaperBroker(Broker):
                     instruments.add(order.instrument)
             if self._published_status.get(order.client_order_id) is not order.status:
                 report = self.venue.status_report(order.client_order_id, self.clock(), reason)
+                self.venue.release([order.client_order_id])  # published right here
                 self._add_update(out, self._update(report))
             # Its lost reports may have moved the cash it locks: publish the cash.
             currencies.add(self._instruments[order.instrument].quote_currency)
@@ -573,6 +618,14 @@ class PaperBroker(Broker):
         self._add_account(out, positions, [account.cash_state(c) for c in sorted(currencies)])
         await self.bus.publish_many(out)
         return len(out)
+
+    def _forget(self, order: SimOrder) -> None:
+        """The venue archived `order`: nothing about it can be published again."""
+        coid = order.client_order_id
+        self._published_status.pop(coid, None)
+        self._last_update.pop(coid, None)
+        if order.fills:
+            self._published_execs.difference_update(f.exec_id for f in order.fills)
 
     # -- conversions ----------------------------------------------------------------------
 
@@ -674,6 +727,11 @@ class PaperBroker(Broker):
             raise
         if self._lose_next_answer:
             self._lose_next_answer = False
+            # The answer is lost: the order stays out of the archive until a query
+            # has found it (`resolve_unknown` asks), as the venue must still know it.
+            self._unanswered[request.client_order_id] = [
+                r.client_order_id for r in reports if r.fill is None
+            ]
             await self._deliver([r for r in reports if r.fill is not None])
             raise BrokerTimeout(
                 f"no answer from {self.source} to the order {request.client_order_id}: "
@@ -768,7 +826,11 @@ class PaperBroker(Broker):
     async def query_order(self, client_order_id: str) -> VenueOrder | None:
         self._require_link("order query")
         order = self.venue.order(client_order_id)
-        return None if order is None else self._venue_order(order)
+        answer = None if order is None else self._venue_order(order)
+        held = self._unanswered.pop(client_order_id, None)
+        if held is not None:
+            self.venue.release(held)
+        return answer
 
     def knows_order(self, client_order_id: str) -> bool:
         return self.venue.order(client_order_id) is not None

@@ -13,6 +13,13 @@ replays that stream and puts back exactly what it had reported:
   published Balance/Position event is a checkpoint that overrides the running value,
   so a crash between a fill and its balance event loses nothing.
 
+The replay streams: an order is held only while it works and, once finished, while it
+is inside the venue's archive window (`PaperRetentionConfig`, counted in the order the
+orders finished, aged on the venue's own timestamps), so a restart holds what the live
+venue held, whatever the journal's length. What it keeps of an archived order is its
+venue number (`P<n>`), in runs (`_NumberRuns`: a few runs, however many orders), so a
+duplicate or late fill of an archived order is still recognised and never applied twice.
+
 Nothing is re-sent or re-filled: restoring publishes no event.
 """
 
@@ -20,6 +27,8 @@ from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_right
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -41,6 +50,7 @@ from .venue import PaperVenue
 log = logging.getLogger(__name__)
 
 _VENUE_ID = re.compile(r"P(\d+)")
+_EXEC_ID = re.compile(r"P(\d+)-\d+")
 
 _PENDING = frozenset({OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE})
 
@@ -54,58 +64,237 @@ class JournalState:
     restored_orders: int = 0
     working_orders: int = 0
     skipped: int = 0
+    # Orders the replay saw finish and let go (outside the archive window).
+    archived_orders: int = 0
+    # Most orders held at once during the replay (working + window + not yet answered).
+    peak_orders: int = 0
+    # Execution ids and last statuses of the restored orders (what the adapter must not
+    # publish again); archived orders are not in them.
     published_execs: set[str] = field(default_factory=set)
     published_status: dict[str, OrderStatus] = field(default_factory=dict)
     last_fill_price: dict[str, Decimal] = field(default_factory=dict)
 
 
+class _NumberRuns:
+    """A set of positive integers kept as sorted runs [start, end]: venue numbers of
+    archived orders. Orders finish roughly in the order they came, so the runs stay few
+    (about one per order still held between archived ones)."""
+
+    __slots__ = ("ends", "starts")
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def __contains__(self, n: int) -> bool:
+        i = bisect_right(self.starts, n) - 1
+        return i >= 0 and self.ends[i] >= n
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def add(self, n: int) -> None:
+        starts, ends = self.starts, self.ends
+        i = bisect_right(starts, n) - 1
+        if i >= 0 and ends[i] >= n:
+            return
+        joins_left = i >= 0 and ends[i] == n - 1
+        joins_right = i + 1 < len(starts) and starts[i + 1] == n + 1
+        if joins_left and joins_right:
+            ends[i] = ends[i + 1]
+            del starts[i + 1]
+            del ends[i + 1]
+        elif joins_left:
+            ends[i] = n
+        elif joins_right:
+            starts[i + 1] = n
+        else:
+            starts.insert(i + 1, n)
+            ends.insert(i + 1, n)
+
+
+@dataclass(slots=True)
+class _Held:
+    """One order the replay holds: the engine's order and what the venue needs of it."""
+
+    order: Order
+    created_ns: int
+    triggered: bool = False
+    fills: list[Fill] = field(default_factory=list)
+    execs: set[str] = field(default_factory=set)
+    finished_ns: int | None = None
+
+
+def _venue_number(venue_order_id: str | None) -> int | None:
+    match = _VENUE_ID.fullmatch(venue_order_id or "")
+    return int(match.group(1)) if match else None
+
+
+class _Replay:
+    """The streaming state of one replay."""
+
+    def __init__(self, venue: PaperVenue, state: JournalState) -> None:
+        self.venue = venue
+        self.state = state
+        self.instruments = venue.instruments
+        self.held: dict[str, _Held] = {}
+        self.finished: deque[str] = deque()  # held finished orders, oldest first
+        self.keep = venue.keep_finished
+        self.keep_ns = venue.keep_finished_ns
+        self.now_ns = 0  # the latest venue timestamp seen
+        self.archived_numbers = _NumberRuns()
+        # Archived orders whose venue id is not `P<n>` (a journal the paper venue did
+        # not write), and fills of orders the journal never asked for: exact sets.
+        self.archived_ids: set[str] = set()
+        self.orphan_execs: set[str] = set()
+
+    def request(self, event: OrderRequestEvent) -> None:
+        request = event.payload
+        coid = request.client_order_id
+        if coid not in self.held and coid not in self.archived_ids:
+            self.held[coid] = _Held(Order.from_request(request), event.ts)
+            if len(self.held) > self.state.peak_orders:
+                self.state.peak_orders = len(self.held)
+
+    def update(self, event: OrderUpdateEvent) -> None:
+        update = event.payload
+        if update.venue_ts_ns is not None and update.venue_ts_ns > self.now_ns:
+            self.now_ns = update.venue_ts_ns
+        held = self.held.get(update.client_order_id)
+        if held is None:
+            return
+        held.order.apply_update(update)
+        if update.reason.startswith(TRIGGERED_REASON):
+            held.triggered = True
+        self._maybe_finished(held, update.venue_ts_ns or event.ts)
+
+    def fill(self, event: FillEvent) -> None:
+        fill = event.payload
+        if fill.venue_ts_ns is not None and fill.venue_ts_ns > self.now_ns:
+            self.now_ns = fill.venue_ts_ns
+        held = self.held.get(fill.client_order_id)
+        if held is not None:
+            if fill.exec_id in held.execs:
+                return
+            held.execs.add(fill.exec_id)
+            held.order.apply_fill(fill)
+            held.fills.append(fill)
+        elif self._archived(fill):
+            return  # a duplicate or late fill of an order already archived
+        elif fill.exec_id in self.orphan_execs:
+            return
+        else:
+            self.orphan_execs.add(fill.exec_id)
+        self.state.last_fill_price[fill.instrument] = fill.price
+        inst = self.instruments.get(fill.instrument)
+        if inst is not None:
+            # A fee in the base asset came out of the position, not the cash.
+            in_base = fill.fee_currency not in ("", inst.quote_currency)
+            self.venue.account.apply_fill(
+                fill.instrument,
+                inst.quote_currency,
+                fill.side,
+                fill.quantity,
+                fill.price,
+                ZERO if in_base else fill.fee,
+                inst.multiplier,
+                fee_qty=fill.fee if in_base else ZERO,
+            )
+        if held is not None:
+            self._maybe_finished(held, fill.venue_ts_ns or event.ts)
+
+    def _archived(self, fill: Fill) -> bool:
+        if fill.client_order_id in self.archived_ids:
+            return True
+        number = _venue_number(fill.venue_order_id)
+        if number is None:
+            match = _EXEC_ID.fullmatch(fill.exec_id)
+            number = int(match.group(1)) if match else None
+        return number is not None and number in self.archived_numbers
+
+    def _maybe_finished(self, held: _Held, ts_ns: int) -> None:
+        order = held.order
+        if held.finished_ns is not None or not order.status.is_terminal:
+            return
+        if order.venue_order_id is None:
+            # Refused before the venue had it (never acknowledged): the venue never
+            # held it, so it takes no place in the window.
+            self._let_go(order.client_order_id, held)
+            return
+        held.finished_ns = ts_ns
+        self.finished.append(order.client_order_id)
+        self._trim()
+
+    def _trim(self) -> None:
+        finished = self.finished
+        cutoff = self.now_ns - self.keep_ns if self.keep_ns else None
+        while finished:
+            oldest = self.held[finished[0]]
+            old = cutoff is not None and (oldest.finished_ns or 0) <= cutoff
+            if len(finished) <= self.keep and not old:
+                return
+            coid = finished.popleft()
+            self._let_go(coid, oldest)
+            self.state.archived_orders += 1
+
+    def _let_go(self, coid: str, held: _Held) -> None:
+        del self.held[coid]
+        venue_id = held.order.venue_order_id
+        number = _venue_number(venue_id)
+        if number is not None:
+            self.archived_numbers.add(number)
+        elif venue_id is not None:
+            self.archived_ids.add(coid)
+
+    def restore(self) -> None:
+        """Put the held orders into the venue: the finished ones in the order they
+        finished (the window), then the working ones."""
+        state = self.state
+        self._trim()
+        max_seq = 0
+        finished = set(self.finished)
+        ordered = [*self.finished, *(c for c in self.held if c not in finished)]
+        for coid in ordered:
+            held = self.held[coid]
+            sim = _to_sim(held.order, held.created_ns, held.triggered, held.fills)
+            if sim is None:
+                continue
+            if sim.instrument not in self.instruments:
+                state.skipped += 1
+                log.warning(
+                    "paper.restore_unknown_instrument",
+                    extra={"order": coid, "instrument": sim.instrument},
+                )
+                continue
+            if sim.status.is_terminal:
+                sim.finished_ns = held.finished_ns
+            max_seq = max(max_seq, sim.seq)
+            self.venue.restore(sim)
+            state.restored_orders += 1
+            if not sim.status.is_terminal:
+                state.working_orders += 1
+            state.published_status[coid] = sim.status
+            state.published_execs.update(f.exec_id for f in held.fills)
+        # Venue ids stay unique over restarts, archived orders' included.
+        if self.archived_numbers.ends:
+            max_seq = max(max_seq, self.archived_numbers.ends[-1])
+        self.venue.set_sequence(max_seq)
+
+
 async def restore_from_journal(bus: EventBus, stream: str, venue: PaperVenue) -> JournalState:
     """Replay `stream` into `venue` (which must be fresh). Publishes nothing."""
     state = JournalState()
-    orders: dict[str, Order] = {}
-    created: dict[str, int] = {}
-    triggered: set[str] = set()
-    fills: dict[str, list[Fill]] = {}
-    instruments = venue.instruments
+    replay = _Replay(venue, state)
     async for entry in bus.replay(stream):
         state.entries += 1
         state.last_id = entry.id
         event = entry.event
         if isinstance(event, OrderRequestEvent):
-            request = event.payload
-            orders.setdefault(request.client_order_id, Order.from_request(request))
-            created.setdefault(request.client_order_id, event.ts)
+            replay.request(event)
         elif isinstance(event, OrderUpdateEvent):
-            update = event.payload
-            order = orders.get(update.client_order_id)
-            if order is not None:
-                order.apply_update(update)
-            if update.reason.startswith(TRIGGERED_REASON):
-                triggered.add(update.client_order_id)
+            replay.update(event)
         elif isinstance(event, FillEvent):
-            fill = event.payload
-            if fill.exec_id in state.published_execs:
-                continue
-            state.published_execs.add(fill.exec_id)
-            order = orders.get(fill.client_order_id)
-            if order is not None:
-                order.apply_fill(fill)
-            fills.setdefault(fill.client_order_id, []).append(fill)
-            state.last_fill_price[fill.instrument] = fill.price
-            inst = instruments.get(fill.instrument)
-            if inst is not None:
-                # A fee in the base asset came out of the position, not the cash.
-                in_base = fill.fee_currency not in ("", inst.quote_currency)
-                venue.account.apply_fill(
-                    fill.instrument,
-                    inst.quote_currency,
-                    fill.side,
-                    fill.quantity,
-                    fill.price,
-                    ZERO if in_base else fill.fee,
-                    inst.multiplier,
-                    fee_qty=fill.fee if in_base else ZERO,
-                )
+            replay.fill(event)
         elif isinstance(event, BalanceEvent):
             venue.account.restore_cash(event.payload.currency, event.payload.total)
         elif isinstance(event, PositionEvent):
@@ -120,25 +309,7 @@ async def restore_from_journal(bus: EventBus, stream: str, venue: PaperVenue) ->
                     pos.fees.get(pos.currency, ZERO),
                 )
             )
-    max_seq = 0
-    for coid, order in orders.items():
-        sim = _to_sim(order, created.get(coid, 0), coid in triggered, fills.get(coid, []))
-        if sim is None:
-            continue
-        if sim.instrument not in instruments:
-            state.skipped += 1
-            log.warning(
-                "paper.restore_unknown_instrument",
-                extra={"order": coid, "instrument": sim.instrument},
-            )
-            continue
-        max_seq = max(max_seq, sim.seq)
-        venue.restore(sim)
-        state.restored_orders += 1
-        if not sim.status.is_terminal:
-            state.working_orders += 1
-        state.published_status[coid] = sim.status
-    venue.set_sequence(max_seq)
+    replay.restore()
     return state
 
 

@@ -50,6 +50,7 @@ class SimOrder:
     stop_price: Decimal | None
     created_ns: int
     expires_ns: int | None = None
+    finished_ns: int | None = None  # when it became FILLED, CANCELED or EXPIRED
     arrival_mid: Decimal | None = None
     status: OrderStatus = OrderStatus.NEW
     filled_qty: Decimal = ZERO

@@ -26,12 +26,22 @@ Rules (docs/paper-simulator.md has worked examples):
   until the next `day_end_utc`.
 - Every accepted order is checked first: grid rules, working-order limit, cash or
   position. Rejections raise `OrderRejected`/`InsufficientFunds` and change nothing.
+- Finished orders (FILLED, CANCELED, EXPIRED) are archived beyond a window
+  (`PaperRetentionConfig`: the newest N, none older than M minutes), as a real venue
+  archives them: they leave `orders`, and the venue answers for them as for an order it
+  never had. Archiving runs at the start of `submit`, `cancel`, `replace` and `expire`
+  (not of `set_book`, the hot path: the adapter calls `expire` after every market
+  step), never in the middle of a call, so the reports a call returns always name
+  orders it still holds. It skips held orders: with `hold_reported` (the adapter)
+  every order a call reports on is held until the adapter `release`s it, once its
+  reports are delivered.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -40,6 +50,7 @@ from ...config import (
     PaperChecksConfig,
     PaperFeesConfig,
     PaperFillConfig,
+    PaperRetentionConfig,
 )
 from ...domain import (
     ZERO,
@@ -138,8 +149,10 @@ class PaperVenue:
         day_end_utc: str = "00:00",
         volatility: Mapping[str, float] | None = None,
         daily_volume: Mapping[str, Decimal] | None = None,
+        retention: PaperRetentionConfig | None = None,
     ) -> None:
         fees = fees or PaperFeesConfig()
+        retention = retention or PaperRetentionConfig()
         self.fill_rules = fill or PaperFillConfig()
         self.checks = checks or PaperChecksConfig()
         self.maker_rate = fees.maker_bps * BPS
@@ -173,6 +186,19 @@ class PaperVenue:
         self._seq = 0
         self._day_orders: dict[str, SimOrder] = {}
         self._next_expiry = _NEVER
+        # Finished orders still held, oldest first (the archive window).
+        self._finished: deque[SimOrder] = deque()
+        self.keep_finished = retention.finished_orders
+        self.keep_finished_ns = round(retention.finished_minutes * 60 * 1_000_000_000)
+        # Orders whose reports the adapter has not delivered yet: never archived.
+        self._holds: dict[str, int] = {}
+        self._deferred: dict[str, SimOrder] = {}  # due for the archive, but held
+        self.archived = 0
+        # True (the adapter): every order a call reports on is held until `release`d,
+        # i.e. until its reports are delivered. False (the bare core): nothing is held.
+        self.hold_reported = False
+        # Called with each order as it leaves memory (the adapter forgets it too).
+        self.on_archive: Callable[[SimOrder], None] | None = None
 
     @classmethod
     def from_config(
@@ -188,6 +214,7 @@ class PaperVenue:
             day_end_utc=config.market.day_end_utc,
             volatility={k: s.volatility for k, s in specs.items()},
             daily_volume={k: s.daily_volume for k, s in specs.items()},
+            retention=config.retention,
         )
 
     # -- reading ----------------------------------------------------------------------
@@ -267,14 +294,15 @@ class PaperVenue:
             self._match_resting(st, st.buys, book.asks, Side.BUY, now_ns, reports)
         if st.sells.orders and book.bids:
             self._match_resting(st, st.sells, book.bids, Side.SELL, now_ns, reports)
-        return reports
+        return self._out(reports)
 
     def expire(self, now_ns: int) -> list[ExecReport]:
         """Expire DAY orders whose session ended at or before `now_ns`."""
+        self.archive(now_ns)
         reports: list[ExecReport] = []
         if now_ns >= self._next_expiry:
             self._expire(now_ns, reports)
-        return reports
+        return self._out(reports)
 
     # -- order entry ------------------------------------------------------------------
 
@@ -292,6 +320,7 @@ class PaperVenue:
         very instrument (`Broker.place` does); the market-dependent checks (a market
         order's minimum notional, funds, limits) always run.
         """
+        self.archive(now_ns)
         st = self._inst(request.instrument)
         if request.client_order_id in self.orders:
             raise OrderRejected(
@@ -365,9 +394,10 @@ class PaperVenue:
             self._next_expiry = min(self._next_expiry, order.expires_ns)
         reports = [self._report(order, ReportKind.ACCEPTED, now_ns)]
         self._work(st, order, now_ns, reports)
-        return reports
+        return self._out(reports)
 
     def cancel(self, client_order_id: str, now_ns: int, reason: str = "") -> list[ExecReport]:
+        self.archive(now_ns)
         order = self._working_order(client_order_id, "cancel")
         reports: list[ExecReport] = []
         self._terminate(
@@ -378,7 +408,7 @@ class PaperVenue:
             now_ns,
             reports,
         )
-        return reports
+        return self._out(reports)
 
     def replace(
         self,
@@ -394,6 +424,7 @@ class PaperVenue:
         The new quantity is the total (filled included) and must exceed what has filled.
         A refused replace leaves the order exactly as it was (terms and priority).
         """
+        self.archive(now_ns)
         order = self._working_order(client_order_id, "modify")
         st = self._insts[order.instrument]
         inst = st.instrument
@@ -439,7 +470,7 @@ class PaperVenue:
         order.queue_ahead = None
         reports = [self._report(order, ReportKind.REPLACED, now_ns)]
         self._work(st, order, now_ns, reports)
-        return reports
+        return self._out(reports)
 
     def _working_order(self, client_order_id: str, action: str) -> SimOrder:
         order = self.orders.get(client_order_id)
@@ -668,6 +699,7 @@ class PaperVenue:
         order.status = status
         st.working.pop(order.client_order_id, None)
         self._day_orders.pop(order.client_order_id, None)
+        self._finish(order, now_ns)
         kind = ReportKind.CANCELED if status is OrderStatus.CANCELED else ReportKind.EXPIRED
         reports.append(self._report(order, kind, now_ns, reason))
 
@@ -925,6 +957,7 @@ class PaperVenue:
             self._unslot(st, order)
             st.working.pop(order.client_order_id, None)
             self._day_orders.pop(order.client_order_id, None)
+            self._finish(order, now_ns)
         else:
             order.status = OrderStatus.PARTIALLY_FILLED
             self._reserve(st, order, check=False)
@@ -1025,19 +1058,87 @@ class PaperVenue:
         change, so that the client's pending state resolves to the venue's truth.
         """
         order = self.orders[client_order_id]
-        return self._report(order, ReportKind.STATUS, now_ns, reason)
+        report = self._report(order, ReportKind.STATUS, now_ns, reason)
+        self._out([report])
+        return report
+
+    # -- the archive --------------------------------------------------------------------
+
+    def _finish(self, order: SimOrder, now_ns: int) -> None:
+        order.finished_ns = now_ns
+        self._finished.append(order)
+
+    @property
+    def finished_held(self) -> int:
+        """Finished orders still in memory (the window, plus any held past it)."""
+        return len(self._finished) + len(self._deferred)
+
+    def archive(self, now_ns: int) -> int:
+        """Archive the finished orders beyond the window; returns how many left."""
+        finished = self._finished
+        if not finished:
+            return 0
+        keep = self.keep_finished
+        cutoff = now_ns - self.keep_finished_ns if self.keep_finished_ns else None
+        gone = 0
+        while finished and (
+            len(finished) > keep
+            or (cutoff is not None and (finished[0].finished_ns or 0) <= cutoff)
+        ):
+            order = finished.popleft()
+            if self._holds.get(order.client_order_id):
+                self._deferred[order.client_order_id] = order
+            else:
+                self._drop(order)
+                gone += 1
+        return gone
+
+    def _drop(self, order: SimOrder) -> None:
+        if self.orders.get(order.client_order_id) is order:
+            del self.orders[order.client_order_id]
+        self.archived += 1
+        if self.on_archive is not None:
+            self.on_archive(order)
+
+    def _out(self, reports: list[ExecReport]) -> list[ExecReport]:
+        if self.hold_reported and reports:
+            self.hold(r.client_order_id for r in reports)
+        return reports
+
+    def hold(self, client_order_ids: Iterable[str]) -> None:
+        """Keep these orders out of the archive until `release` (counted per call)."""
+        holds = self._holds
+        for coid in client_order_ids:
+            holds[coid] = holds.get(coid, 0) + 1
+
+    def release(self, client_order_ids: Iterable[str]) -> None:
+        """Undo one `hold` each; an order due for the archive meanwhile leaves now."""
+        holds = self._holds
+        for coid in client_order_ids:
+            left = holds.get(coid, 0) - 1
+            if left > 0:
+                holds[coid] = left
+                continue
+            holds.pop(coid, None)
+            order = self._deferred.pop(coid, None)
+            if order is not None:
+                self._drop(order)
 
     # -- restart ----------------------------------------------------------------------
 
     def restore(self, order: SimOrder) -> None:
         """Put back an order rebuilt from the journal, as it was: no matching, no checks.
 
-        Working orders get their slot (stop or book) and their reservation again.
+        Working orders get their slot (stop or book) and their reservation again; a
+        finished one joins the archive window (restore them in the order they finished).
         """
         st = self._inst(order.instrument)
         self.orders[order.client_order_id] = order
         self._seq = max(self._seq, order.seq)
         if order.status.is_terminal:
+            if order.finished_ns is None:
+                order.finished_ns = order.created_ns
+            self._finished.append(order)
             return
         st.working[order.client_order_id] = order
         order.reserved_cash = ZERO
