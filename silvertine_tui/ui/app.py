@@ -130,8 +130,6 @@ _ASCII_KEYS = {"⏎": "enter", "↑": "up", "↓": "down", "←": "left", "→":
 _MAIN_ONLY = frozenset(
     {"buy", "sell", "show_pane", "next_pane", "next_theme", "cancel_all", "zoom"}
 )
-# Actions that reach the engine or read the desk: not before the app has its session.
-_SESSION_ONLY = frozenset({"cancel_all", "kill", "resume", "reduce_only"})
 
 
 class SilvertineApp(App[None]):
@@ -474,13 +472,12 @@ class SilvertineApp(App[None]):
     # -- actions --------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in _SESSION_ONLY and not self.has_session:
-            return False
         return not (action in _MAIN_ONLY and not isinstance(self.screen, MainScreen))
 
     def _session_yet(self) -> bool:
-        """For the actions the command palette calls directly: the engine's, once the
-        session is there (a moment after the first frame)."""
+        """For the actions that reach the engine: whether the session is there (a
+        moment after the first frame: `silvertine run` builds it then). Their keys show
+        from the first frame; pressed before it, they say so."""
         if not self.has_session:
             self.notify("the desk is starting; try again in a moment", timeout=2)
         return self.has_session

@@ -170,7 +170,7 @@ def test_models_the_first_frame_does_not_use_are_not_built() -> None:
 # ends. `PRELUDE` runs first (a test's changes to the environment).
 FIRST_FRAME = textwrap.dedent(
     """
-    import json, os, sys
+    import html, json, os, re, sys
 
     from textual.app import App
 
@@ -193,8 +193,11 @@ FIRST_FRAME = textwrap.dedent(
                 if cls.__module__.startswith("silvertine_tui.") and cls.__pydantic_complete__
             )
             header = screen.query_one("#header").render().plain
+            svg = self.export_screenshot()
+            text = html.unescape(" ".join(re.findall("<text[^>]*>([^<]*)</text>", svg)))
+            result = {"modules": sorted(sys.modules), "built": built, "header": header}
             with open(out, "w") as f:
-                json.dump({"modules": sorted(sys.modules), "built": built, "header": header}, f)
+                json.dump({**result, "screen": text.replace("\xa0", " ")}, f)
             os._exit(0)
 
     App._display = look
@@ -275,6 +278,12 @@ def test_the_desks_first_frame_comes_before_the_engine_the_bus_and_the_brokers(
     header = result["header"]
     assert isinstance(header, str)
     assert header.split()[:2] == ["PAPER", "SILVERTINE"]
+    # The keys that reach the engine show from the first frame, as before (pressed
+    # before the session is there, they say the desk is starting).
+    screen = result["screen"]
+    assert isinstance(screen, str)
+    for key in ("Cancel all", "KILL", "Resume", "Quit"):
+        assert key in screen, screen
 
 
 LIVE_CONFIG = """
