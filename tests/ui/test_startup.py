@@ -8,6 +8,7 @@ import gc
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from textual.screen import Screen
 
@@ -19,6 +20,7 @@ from silvertine_tui.engine import Session
 from silvertine_tui.engine.recovery import RecoveryProgress, StartPhase
 from silvertine_tui.engine.session import NOT_READY
 from silvertine_tui.ui.app import SilvertineApp
+from silvertine_tui.ui.screens.confirm import ConfirmScreen
 from silvertine_tui.ui.screens.main import MainScreen
 from silvertine_tui.ui.state import UserState
 from silvertine_tui.ui.widgets.balances import Balances
@@ -244,9 +246,21 @@ async def test_a_desk_made_from_the_settings_builds_its_session_after_the_first_
     def look_then_display(screen: Screen[object], renderable: object) -> None:
         if isinstance(screen, MainScreen) and renderable is not None and not first:
             first.append((screen.query_one(DeskHeader).render().plain, len(built)))
+            # The engine's keys before the session is there: they say so, no dialog.
+            for action in ("kill", "cancel_all", "resume", "reduce_only"):
+                assert app.check_action(action, ())
+                getattr(app, f"action_{action}")()
         display(screen, renderable)  # type: ignore[arg-type]
 
     app._display = look_then_display  # type: ignore[method-assign]
+    notified: list[str] = []
+    notify = app.notify
+
+    def record_then_notify(message: str, **options: Any) -> None:
+        notified.append(message)
+        notify(message, **options)
+
+    app.notify = record_then_notify  # type: ignore[method-assign]
     try:
         async with app.run_test(size=(120, 36)) as pilot:
             await asyncio.wait_for(app.ready.wait(), 10)
@@ -256,6 +270,8 @@ async def test_a_desk_made_from_the_settings_builds_its_session_after_the_first_
             header, sessions_then = first[0]
             assert header.split()[0] == "PAPER"
             assert sessions_then == 0  # the session came after the first frame
+            assert len([m for m in notified if "desk is starting" in m]) == 4
+            assert not isinstance(app.screen, ConfirmScreen)
             assert built
             assert app.session is built[0]
             assert app.session.started
