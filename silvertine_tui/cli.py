@@ -12,8 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-import orjson
-
 from . import __version__
 
 if TYPE_CHECKING:
@@ -24,6 +22,11 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_BUS = 3
+
+CORE_BROKER_TYPES = frozenset({"paper"})
+"""Broker types whose adapter is part of this package and needs no other library: it
+loads whenever `silvertine` does. On a desk built behind its first frame (`_run`) it is
+imported after that frame, not checked before it."""
 
 COMMANDS = ("run", "replay", "config")
 
@@ -133,34 +136,52 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_OK
     if args.command == "replay":
         return _replay(settings, args)
-    from .brokers import BrokerRegistry
+    # The desk's first frame needs the settings alone. With the bus in this process
+    # (memory://: nothing to reach) the session is built behind it (`_run`); a bus to
+    # reach is opened first, so that an unreachable one is a message, not a desk.
+    behind = not args.headless and settings.bus.url.startswith("memory://")
+    skip = CORE_BROKER_TYPES if behind else frozenset()
+    registry: BrokerRegistry | None = None
+    if not behind or any(b.type not in skip for b in settings.enabled_brokers):
+        from .brokers import BrokerRegistry
 
-    registry = BrokerRegistry()
-    problems = _unloadable_brokers(settings, registry)
-    if problems:
-        print("silvertine: the config names brokers that cannot be loaded:", file=sys.stderr)
-        for problem in problems:
-            print(f"  {problem}", file=sys.stderr)
-        print(
-            "Remove them from the config or set `enabled: false` on them "
-            "(`silvertine config` shows what is configured).",
-            file=sys.stderr,
-        )
-        return EXIT_CONFIG
+        registry = BrokerRegistry()
+        problems = _unloadable_brokers(settings, registry, skip=skip)
+        if problems:
+            return _unloadable(problems)
     if args.headless:
+        assert registry is not None
         return _headless(settings, registry)
-    return _run(settings, registry, theme=args.theme)
+    if behind:
+        return _run(settings, registry, theme=args.theme)
+    assert registry is not None
+    return _run_opened(settings, registry, theme=args.theme)
 
 
-def _unloadable_brokers(settings: Settings, registry: BrokerRegistry) -> list[str]:
+def _unloadable(problems: list[str]) -> int:
+    print("silvertine: the config names brokers that cannot be loaded:", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+    print(
+        "Remove them from the config or set `enabled: false` on them "
+        "(`silvertine config` shows what is configured).",
+        file=sys.stderr,
+    )
+    return EXIT_CONFIG
+
+
+def _unloadable_brokers(
+    settings: Settings, registry: BrokerRegistry, *, skip: frozenset[str] = frozenset()
+) -> list[str]:
     """`brokers[i] (name): why` for each enabled broker whose adapter cannot be imported,
     checked before anything starts so that it is a config error, not a traceback. Only
-    the configured adapters are imported (the registry imports them by name)."""
+    the configured adapters are imported (the registry imports them by name); the
+    types in `skip` are not checked."""
     from .brokers.errors import ConfigurationError
 
     problems = []
     for index, config in enumerate(settings.brokers):
-        if not config.enabled:
+        if not config.enabled or config.type in skip:
             continue
         try:
             registry.factory(config.type)
@@ -254,7 +275,68 @@ def _headless(settings: Settings, registry: BrokerRegistry) -> int:
     return asyncio.run(go())
 
 
-def _run(settings: Settings, registry: BrokerRegistry, theme: str | None = None) -> int:
+def _run(settings: Settings, registry: BrokerRegistry | None, theme: str | None = None) -> int:
+    """The desk with the bus in this process: its first frame is drawn from the settings,
+    and the session (the engine, brokers and bus, and their modules) is built just after
+    it. Whatever fails there ends the app and is said here, as before the app: a broker
+    that cannot be loaded (exit 2), a bus that cannot be opened (exit 3)."""
+    from .logsetup import setup_logging
+    from .ui.app import SilvertineApp
+
+    log_file = setup_logging(settings.log.file, settings.log.level)
+
+    def build_session() -> Session:
+        from .brokers import BrokerRegistry
+        from .engine import Session
+
+        nonlocal registry
+        if registry is None:
+            registry = BrokerRegistry()
+        problems = _unloadable_brokers(settings, registry)
+        if problems:
+            raise _Unloadable(problems)
+        return Session(settings, registry=registry)
+
+    async def go() -> int:
+        app = SilvertineApp(settings=settings, build_session=build_session, theme=theme)
+        try:
+            await app.run_async()
+        finally:
+            if app.has_session:
+                await app.session.close()
+        return _start_error(app.start_error)
+
+    code = asyncio.run(go())
+    if code == EXIT_OK:
+        print(f"silvertine: bye. Log: {log_file}", file=sys.stderr)
+    return code
+
+
+class _Unloadable(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _start_error(error: Exception | None) -> int:
+    """Said on stderr once the app is gone: why the session could not be built or its
+    bus opened; the exit code (EXIT_OK for none). Anything else is a bug: raised."""
+    if error is None:
+        return EXIT_OK
+    from .bus import BusUnavailableError
+
+    if isinstance(error, _Unloadable):
+        return _unloadable(error.problems)
+    if isinstance(error, BusUnavailableError):
+        print(f"silvertine: {error}", file=sys.stderr)
+        return EXIT_BUS
+    raise error
+
+
+def _run_opened(settings: Settings, registry: BrokerRegistry, theme: str | None = None) -> int:
+    """The desk on a bus outside the process (Redis): the session is built and its bus
+    opened before the app, so that an unreachable bus is a message (exit 3), not a
+    desk; recovery runs inside the app, which shows its progress."""
     from .engine import Session
     from .logsetup import setup_logging
     from .ui.app import SilvertineApp
@@ -381,6 +463,8 @@ class _JsonPrinter:
         self.out = out
 
     def print(self, entry: Any) -> None:
+        import orjson
+
         from .events import DecodeError, UnknownEvent
 
         event = entry.event

@@ -717,6 +717,12 @@ class Settings(BaseModel):
     def enabled_brokers(self) -> list[BrokerConfig]:
         return [b for b in self.brokers if b.enabled]
 
+    @property
+    def live(self) -> bool:
+        """True if any enabled broker is configured to trade real money (the desk's
+        LIVE marker, from the config alone: its first frame has nothing else)."""
+        return any(cfg.live for cfg in self.enabled_brokers)
+
 
 # --------------------------------------------------------------------------- YAML file
 

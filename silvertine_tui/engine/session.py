@@ -103,7 +103,7 @@ class Session:
     @property
     def live(self) -> bool:
         """True if any enabled broker is configured to trade real money."""
-        return any(cfg.live for cfg in self.settings.enabled_brokers)
+        return self.settings.live
 
     @property
     def bus_url(self) -> str:

@@ -5,6 +5,11 @@ Data flow: one worker tails the bus (the session's feed plus each broker's marke
 data) into `FeedModel` a batch at a time (dict updates only; quotes conflated). A
 timer at `ui.frame_rate` draws what changed from the model and from the engine's
 state. The render path never awaits.
+
+Start-up (`silvertine run`): the app is made from the settings, and its first frame
+(the desk's frame) is drawn before anything of the session exists; the engine's,
+brokers' and bus's modules, the session, the desk and the feed model come right after
+it (`_boot`). This module and the desk's frame import none of them at their top.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -22,37 +28,72 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 
-from ..domain import Instrument, OrderRequest, TradingState, new_client_order_id
-from ..engine import Session
-from ..engine.commands import (
-    CancelAll,
-    CancelAllDone,
-    Command,
-    Failed,
-    Kill,
-    KillDone,
-    Refused,
-    Resume,
-    SetTradingState,
-)
-from ..engine.projection import DeskProjection
+from ..domain import TradingState, new_client_order_id
 from .commands import DeskCommands
-from .desk import Desk
 from .keymap import PANES, bindings, unknown_ids
-from .model import FEED_BACKLOG, FeedModel, recent_start
 from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
-from .screens.quit import QuitChoice, QuitScreen
 from .state import UserState
 from .themes import TRADING_DEFAULTS, LoadedThemes, load_themes, pick_theme
 from .widgets.palette import Palette
-from .widgets.startup import StartupBanner
+
+if TYPE_CHECKING:
+    # Imported after the first frame (`_import_session_modules`), with the session.
+    from ..config import Settings
+    from ..domain import Instrument, OrderRequest
+    from ..engine import Session
+    from ..engine.commands import (
+        CancelAll,
+        CancelAllDone,
+        Command,
+        Failed,
+        Kill,
+        KillDone,
+        Refused,
+        Resume,
+        SetTradingState,
+    )
+    from ..engine.projection import DeskProjection
+    from .desk import Desk
+    from .model import FEED_BACKLOG, FeedModel, recent_start
+    from .screens.quit import QuitChoice, QuitScreen
+    from .widgets.startup import StartupBanner
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 FrameHook = Callable[["SilvertineApp"], None]
+SessionBuilder = Callable[[], "Session"]
+
+
+def _import_session_modules() -> None:
+    """Bind this module's names from the engine and the session's side of the UI (the
+    desk, the feed model, the start-up banner, the quit dialog): they import the
+    engine's, brokers' and bus's modules, which the desk's first frame does not need.
+    Called before the app has a session; the methods that use these names run only
+    once it has one."""
+    global CancelAll, CancelAllDone, Command, Desk, DeskProjection, FEED_BACKLOG, Failed
+    global FeedModel, Kill, KillDone, QuitChoice, QuitScreen, Refused, Resume, Session
+    global SetTradingState, StartupBanner, recent_start
+    from ..engine import Session
+    from ..engine.commands import (
+        CancelAll,
+        CancelAllDone,
+        Command,
+        Failed,
+        Kill,
+        KillDone,
+        Refused,
+        Resume,
+        SetTradingState,
+    )
+    from ..engine.projection import DeskProjection
+    from .desk import Desk
+    from .model import FEED_BACKLOG, FeedModel, recent_start
+    from .screens.quit import QuitChoice, QuitScreen
+    from .widgets.startup import StartupBanner
+
 
 GC_THRESHOLDS = (50_000, 50, 20)
 GC_YOUNG_AFTER_FRAME = 2_000
@@ -98,10 +139,15 @@ class SilvertineApp(App[None]):
     BINDINGS = bindings("app")
     COMMANDS = App.COMMANDS | {DeskCommands}
 
+    desk: Desk
+    model: FeedModel
+
     def __init__(
         self,
-        session: Session,
+        session: Session | None = None,
         *,
+        settings: Settings | None = None,
+        build_session: SessionBuilder | None = None,
         clock: Clock = time.time,
         monotonic: Clock = time.monotonic,
         state: UserState | None = None,
@@ -114,29 +160,44 @@ class SilvertineApp(App[None]):
         projection: DeskProjection | None = None,
         accounts: list[str] | None = None,
     ) -> None:
-        """`projection`: what the panes read (the session's unless given: a desk
+        """Either a `session` (built; opened or not), or the `settings` and how to
+        build the session (`silvertine run`): the desk's first frame is drawn from the
+        settings, and `build_session` is called just after it, then the bus opened; if
+        either fails the app exits with the exception in `start_error`.
+
+        `projection`: what the panes read (the session's unless given: a desk
         rebuilt from a journal); `accounts`: the ticket's (the session's brokers)."""
-        self.session = session
+        if session is not None:
+            settings = session.settings
+        elif settings is None or build_session is None:
+            raise TypeError("SilvertineApp needs a session, or the settings and build_session")
+        self.settings: Settings = settings
+        self._session: Session | None = None
+        self._build_session = build_session
+        self.start_error: Exception | None = None
+        """Why the session could not be built or its bus opened (the app then exits)."""
         self.user_state = state if state is not None else UserState()
         self.loaded_themes: LoadedThemes = load_themes(theme_dirs)
-        self.model = FeedModel(
-            prefix=session.bus.layout.prefix,
-            clock=clock,
-            notices_from_ms=int(clock() * 1000) - 1000,
-        )
-        self.desk = Desk(
-            session=session,
-            model=self.model,
-            clock=clock,
-            monotonic=monotonic,
-            new_order_id=new_order_id,
-            toast_timeout_s=toast_timeout_s,
-            cursor_blink=cursor_blink,
-            projection=projection,
-            accounts=list(accounts or []),
-        )
-        self.model.describer.instruments = self.find_instrument
-        self.model.describer.orders = self.find_order
+
+        def make_desk(session: Session) -> Desk:
+            model = FeedModel(
+                prefix=session.bus.layout.prefix,
+                clock=clock,
+                notices_from_ms=int(clock() * 1000) - 1000,
+            )
+            return Desk(
+                session=session,
+                model=model,
+                clock=clock,
+                monotonic=monotonic,
+                new_order_id=new_order_id,
+                toast_timeout_s=toast_timeout_s,
+                cursor_blink=cursor_blink,
+                projection=projection,
+                accounts=list(accounts or []),
+            )
+
+        self._make_desk = make_desk
         self.on_frame = on_frame
         self.owns_session = False
         self.ready = asyncio.Event()
@@ -148,9 +209,32 @@ class SilvertineApp(App[None]):
         for textual_theme in self.loaded_themes.textual_themes():
             self.register_theme(textual_theme)
         self.theme = pick_theme(
-            [theme, self.user_state.theme, session.settings.ui.theme], self.theme_names()
+            [theme, self.user_state.theme, settings.ui.theme], self.theme_names()
         )
         self.palette = Palette.from_variables(self._theme_variables())
+        if session is not None:
+            self._attach_session(session)
+
+    @property
+    def session(self) -> Session:
+        """The trading session (built after the first frame: see `__init__`)."""
+        if self._session is None:
+            raise RuntimeError("the session is built after the desk's first frame")
+        return self._session
+
+    @property
+    def has_session(self) -> bool:
+        """Whether the session, the desk and the feed model are there."""
+        return self._session is not None
+
+    def _attach_session(self, session: Session) -> None:
+        """The desk and the feed model over `session`."""
+        _import_session_modules()
+        self.desk = self._make_desk(session)
+        self.model = self.desk.model
+        self.model.describer.instruments = self.find_instrument
+        self.model.describer.orders = self.find_order
+        self._session = session
 
     def find_instrument(self, key: str) -> Instrument | None:
         """An instrument by key on whichever broker lists it (for printing numbers)."""
@@ -219,7 +303,7 @@ class SilvertineApp(App[None]):
     # -- start-up -------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        keymap = dict(self.session.settings.ui.keymap)
+        keymap = dict(self.settings.ui.keymap)
         unknown = unknown_ids(keymap)
         if unknown:
             self.notify(
@@ -231,9 +315,12 @@ class SilvertineApp(App[None]):
             self.notify(problem, title="Theme file skipped", severity="warning")
         self.theme_changed_signal.subscribe(self, lambda _theme: self._on_theme_changed())
         self.palette = Palette.from_variables(self._theme_variables())
-        self.push_screen(MainScreen(self.desk))
+        if self.has_session:
+            self.push_screen(MainScreen(self.desk))
+        else:  # the desk's frame from the settings; the session is built after it
+            self.push_screen(MainScreen(settings=self.settings))
         self._frame_timer = self.set_interval(
-            1.0 / self.session.settings.ui.frame_rate, self.frame, name="frame"
+            1.0 / self.settings.ui.frame_rate, self.frame, name="frame"
         )
         # Nothing that can come after the first frame goes before it: the session
         # starts once the desk has been drawn.
@@ -244,9 +331,11 @@ class SilvertineApp(App[None]):
         banner that shows the recovery's progress; orders are refused until it is done."""
         # `silvertine` pauses the collector until the first frame (cli.main): it is out.
         gc.enable()
+        if not self.has_session and not await self._open_session():
+            return
         screen = self._main(filled=False)
         if screen is not None and not screen.drawable:
-            await screen.fill()  # the panes' contents come after the first frame
+            await screen.fill(self.desk)  # the panes' contents come after the first frame
         session = self.session
         if not session.ready:
             # The CLI opens the bus first (and closes the session); a session not even
@@ -266,6 +355,30 @@ class SilvertineApp(App[None]):
         gc.set_threshold(*GC_THRESHOLDS)
         self.ready.set()
         self.run_worker(self._read_feed(), group="feed", exit_on_error=False)
+
+    async def _open_session(self) -> bool:
+        """`silvertine run`: build the session (the engine's, brokers' and bus's modules
+        are imported here, after the first frame) and open its bus. A failure ends the
+        app with the exception in `start_error`: the command says what it was, as it
+        does for what it checks before the app (cli.py)."""
+        assert self._build_session is not None  # without a session, __init__ had it
+        try:
+            session = self._build_session()
+        except Exception as exc:
+            self._failed_to_start(exc)
+            return False
+        self._attach_session(session)
+        try:
+            await session.open()
+        except Exception as exc:
+            self._failed_to_start(exc)
+            return False
+        return True
+
+    def _failed_to_start(self, exc: Exception) -> None:
+        log.info("app.session_unavailable", extra={"error": str(exc)})
+        self.start_error = exc
+        self.exit(return_code=1)
 
     async def _start_session(self) -> bool:
         """Recover with the start-up banner over the desk; False if it failed (said on
@@ -362,6 +475,14 @@ class SilvertineApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action in _MAIN_ONLY and not isinstance(self.screen, MainScreen))
 
+    def _session_yet(self) -> bool:
+        """For the actions that reach the engine: whether the session is there (a
+        moment after the first frame: `silvertine run` builds it then). Their keys show
+        from the first frame; pressed before it, they say so."""
+        if not self.has_session:
+            self.notify("the desk is starting; try again in a moment", timeout=2)
+        return self.has_session
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self._keymap))
@@ -400,6 +521,8 @@ class SilvertineApp(App[None]):
 
     def knows_order(self, client_order_id: str) -> bool:
         """Whether this desk holds the order or can read it back from its journal."""
+        if not self.has_session:
+            return False
         view = self.desk.view
         return (
             view.order(client_order_id) is not None
@@ -481,6 +604,8 @@ class SilvertineApp(App[None]):
         self.run_worker(run(), group="engine", exit_on_error=False)
 
     def action_cancel_all(self) -> None:
+        if not self._session_yet():
+            return
         working = self.desk.view.working_count()
 
         def answer(ok: bool | None) -> None:
@@ -498,6 +623,8 @@ class SilvertineApp(App[None]):
         )
 
     def action_kill(self) -> None:
+        if not self._session_yet():
+            return
         if isinstance(self.screen, ConfirmScreen) and self.screen.id == "kill":
             return
 
@@ -516,6 +643,8 @@ class SilvertineApp(App[None]):
         self.push_screen(dialog, callback=answer)
 
     def action_resume(self) -> None:
+        if not self._session_yet():
+            return
         state = self.desk.view.trading_state
         if state is TradingState.ACTIVE:
             self.notify("trading is already ACTIVE", timeout=2)
@@ -535,6 +664,9 @@ class SilvertineApp(App[None]):
         )
 
     def action_reduce_only(self) -> None:
+        if not self._session_yet():
+            return
+
         def go() -> None:
             self._run_engine("reduce only", SetTradingState(state=TradingState.REDUCE_ONLY))
 
@@ -554,6 +686,9 @@ class SilvertineApp(App[None]):
 
     async def action_quit(self) -> None:
         """q / ctrl+c: at once when nothing is working; else ask (see QuitScreen)."""
+        if not self.has_session:  # nothing can be working yet
+            await self._shut_down()
+            return
         if isinstance(self.screen, QuitScreen):
             return  # the dialog is the answer; a second q never skips it
         if not self.desk.view.working_count():

@@ -29,7 +29,7 @@ class DeskCommands(Provider):
         ]
         for name in app.theme_names():
             commands.append((f"theme {name}", partial(app.switch_theme, name), "switch theme"))
-        for account in app.desk.accounts:
+        for account in app.desk.accounts if app.has_session else ():
             commands.append(
                 (f"broker {account}", partial(app.choose_account, account), "ticket account")
             )

@@ -7,20 +7,28 @@ import asyncio
 import gc
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 from textual.screen import Screen
 
 from silvertine_tui.brokers.errors import BrokerTimeout
+from silvertine_tui.bus import BusOptions, MemoryBus
+from silvertine_tui.config import BinanceBrokerConfig, Settings
 from silvertine_tui.domain import Side
+from silvertine_tui.engine import Session
 from silvertine_tui.engine.recovery import RecoveryProgress, StartPhase
 from silvertine_tui.engine.session import NOT_READY
+from silvertine_tui.ui.app import SilvertineApp
+from silvertine_tui.ui.screens.confirm import ConfirmScreen
 from silvertine_tui.ui.screens.main import MainScreen
+from silvertine_tui.ui.state import UserState
 from silvertine_tui.ui.widgets.balances import Balances
 from silvertine_tui.ui.widgets.header import DeskHeader
 from silvertine_tui.ui.widgets.health import HealthPane
 from silvertine_tui.ui.widgets.startup import ORDERS_WAIT, POLL_S, StartupBanner
 from silvertine_tui.ui.widgets.ticket import Ticket
-from tests.ui.conftest import Desk
+from tests.ui.conftest import Desk, FakeClock, make_settings
 
 
 def slow_venue(desk: Desk) -> asyncio.Event:
@@ -206,3 +214,123 @@ async def test_the_collector_paused_by_the_command_runs_again_after_the_first_fr
             assert gc.isenabled()
     finally:
         gc.enable()
+
+
+async def test_a_desk_made_from_the_settings_builds_its_session_after_the_first_frame(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    """`silvertine run`: the app gets the settings and how to build the session; its
+    first frame (the desk's frame, the PAPER marker) is on screen before the session
+    exists, then the session is built, its bus opened, the panes filled and the
+    session started, as for an app given its session."""
+    settings = make_settings()
+    built: list[Session] = []
+    first: list[tuple[str, int]] = []
+
+    def build_session() -> Session:
+        session = Session(settings, bus=MemoryBus(BusOptions(), clock_ms=clock.ms), clock=clock.ns)
+        built.append(session)
+        return session
+
+    app = SilvertineApp(
+        settings=settings,
+        build_session=build_session,
+        clock=clock.s,
+        monotonic=clock.monotonic,
+        state=UserState(tmp_path / "state.json"),
+        cursor_blink=False,
+    )
+    assert not app.has_session
+    display = app._display
+
+    def look_then_display(screen: Screen[object], renderable: object) -> None:
+        if isinstance(screen, MainScreen) and renderable is not None and not first:
+            first.append((screen.query_one(DeskHeader).render().plain, len(built)))
+            # The engine's keys before the session is there: they say so, no dialog.
+            for action in ("kill", "cancel_all", "resume", "reduce_only"):
+                assert app.check_action(action, ())
+                getattr(app, f"action_{action}")()
+        display(screen, renderable)  # type: ignore[arg-type]
+
+    app._display = look_then_display  # type: ignore[method-assign]
+    notified: list[str] = []
+    notify = app.notify
+
+    def record_then_notify(message: str, **options: Any) -> None:
+        notified.append(message)
+        notify(message, **options)
+
+    app.notify = record_then_notify  # type: ignore[method-assign]
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await asyncio.wait_for(app.ready.wait(), 10)
+            await asyncio.wait_for(app.feed_ready.wait(), 10)
+            await pilot.pause()
+            assert first, "the desk's screen was never drawn"
+            header, sessions_then = first[0]
+            assert header.split()[0] == "PAPER"
+            assert sessions_then == 0  # the session came after the first frame
+            assert len([m for m in notified if "desk is starting" in m]) == 4
+            assert not isinstance(app.screen, ConfirmScreen)
+            assert built
+            assert app.session is built[0]
+            assert app.session.started
+            assert app.session.ready
+            assert app.start_error is None
+            screen = app.screen
+            assert isinstance(screen, MainScreen)
+            assert screen.drawable
+            assert screen.watchlist.instruments  # the paper venue's, once connected
+            assert screen.query_one(DeskHeader).render().plain.split()[0] == "PAPER"
+    finally:
+        for session in built:
+            await session.close()
+
+
+async def test_a_live_config_says_live_on_the_first_frame_and_a_failed_build_ends_the_app(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    """The marker of a desk drawn before its session comes from the config: LIVE from
+    the first frame for a broker configured for real money, never PAPER even once. A
+    session that cannot be built ends the app with the reason (`start_error`: the
+    command prints it, cli.py)."""
+    settings = Settings(
+        brokers=[
+            BinanceBrokerConfig(
+                name="binance", account="main", api_key="k", api_secret="s",
+                testnet=False, live=True,
+            )
+        ]
+    )  # fmt: skip
+    assert settings.live
+    markers: list[str] = []
+    failure = RuntimeError("no adapter for the test")
+
+    def build_session() -> Session:
+        raise failure
+
+    app = SilvertineApp(
+        settings=settings,
+        build_session=build_session,
+        clock=clock.s,
+        state=UserState(tmp_path / "state.json"),
+        cursor_blink=False,
+    )
+    display = app._display
+
+    def look_then_display(screen: Screen[object], renderable: object) -> None:
+        if isinstance(screen, MainScreen) and renderable is not None:
+            markers.append(screen.query_one(DeskHeader).render().plain.split()[0])
+        display(screen, renderable)  # type: ignore[arg-type]
+
+    app._display = look_then_display  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 36)) as pilot:
+        for _ in range(100):
+            if app._exit:
+                break
+            await pilot.pause(0.01)
+    assert markers
+    assert set(markers) == {"LIVE"}
+    assert app.start_error is failure
+    assert not app.has_session
+    assert not app.ready.is_set()

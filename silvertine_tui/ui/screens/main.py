@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from textual import events, on
 from textual.app import ComposeResult
 from textual.color import Color, ColorParseError
-from textual.containers import Container, Horizontal, Vertical, VerticalScroll
+from textual.containers import Container, Horizontal, Vertical
 from textual.content import Content
 from textual.geometry import Region
 from textual.reactive import Reactive
@@ -23,22 +23,29 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Static
 
-from ...domain import Instrument, Side, TradingState
-from ...engine.commands import CancelOrder, Failed, ModifyOrder, Refused
-from ...engine.projection import OrderView
-from ..desk import Desk
+from ...domain import Side, TradingState
 from ..keymap import PANES
-from ..widgets.balances import Balances
-from ..widgets.blotter import Blotter, day_start, first_event_s, todays_orders
-from ..widgets.event_log import EventLog
 from ..widgets.header import DeskHeader
-from ..widgets.health import BrokerLine, BusLine, HealthPane, broker_line, engine_line
 from ..widgets.keybar import KeyBar
 from ..widgets.palette import Palette
-from ..widgets.positions import Positions, totals_text
-from ..widgets.signals import Signals
-from ..widgets.ticket import Ticket
-from ..widgets.watchlist import Watchlist
+
+if TYPE_CHECKING:
+    # The panes' contents, bound by `_import_panes` once the first frame is out.
+    from textual.containers import VerticalScroll
+
+    from ...config import Settings
+    from ...domain import Instrument
+    from ...engine.commands import CancelOrder, Failed, ModifyOrder, Refused
+    from ...engine.projection import OrderView
+    from ..desk import Desk
+    from ..widgets.balances import Balances
+    from ..widgets.blotter import Blotter, day_start, first_event_s, todays_orders
+    from ..widgets.event_log import EventLog
+    from ..widgets.health import BrokerLine, BusLine, HealthPane, broker_line, engine_line
+    from ..widgets.positions import Positions, totals_text
+    from ..widgets.signals import Signals
+    from ..widgets.ticket import Ticket
+    from ..widgets.watchlist import Watchlist
 
 COMPACT_WIDTH = 100
 COMPACT_HEIGHT = 28
@@ -47,6 +54,32 @@ PANE_LABELS = dict(PANES)
 GRID_ORDER = (
     "watchlist", "ticket", "blotter", "positions", "health", "log", "signals", "balances",
 )  # fmt: skip
+
+
+def _import_panes() -> None:
+    """Bind the names of the panes' contents in this module (`MainScreen.fill`).
+
+    The desk's first frame (header, pane bar, the panes' borders, key bar) needs none
+    of them, and their modules import the engine's (projection, commands, risk), which
+    import the bus's and the brokers': `silvertine run` draws the frame first and
+    imports them, with the session, just after it (docs/architecture.md, "Start-up").
+    Every method that uses these names runs once the screen is `drawable`."""
+    global Balances, Blotter, BrokerLine, BusLine, CancelOrder, EventLog, Failed
+    global HealthPane, ModifyOrder, OrderView, Positions, Refused, Signals, Ticket
+    global VerticalScroll, Watchlist, broker_line, day_start, engine_line
+    global first_event_s, todays_orders, totals_text
+    from textual.containers import VerticalScroll
+
+    from ...engine.commands import CancelOrder, Failed, ModifyOrder, Refused
+    from ...engine.projection import OrderView
+    from ..widgets.balances import Balances
+    from ..widgets.blotter import Blotter, day_start, first_event_s, todays_orders
+    from ..widgets.event_log import EventLog
+    from ..widgets.health import BrokerLine, BusLine, HealthPane, broker_line, engine_line
+    from ..widgets.positions import Positions, totals_text
+    from ..widgets.signals import Signals
+    from ..widgets.ticket import Ticket
+    from ..widgets.watchlist import Watchlist
 
 
 class Pane(Vertical):
@@ -114,7 +147,7 @@ class PaneTab(Static):
 
     def on_click(self, event: events.Click) -> None:
         screen = self.screen
-        if isinstance(screen, MainScreen):
+        if isinstance(screen, MainScreen) and screen.drawable:  # its panes are there
             screen.show_pane(self.pane_name)
 
 
@@ -126,9 +159,21 @@ class MainScreen(Screen[None]):
     # whole screen per key press is most of the bytes: repaint only what changed.
     focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
-    def __init__(self, desk: Desk) -> None:
+    desk: Desk
+
+    def __init__(self, desk: Desk | None = None, *, settings: Settings | None = None) -> None:
+        """`desk`, or for a desk whose session is built after its first frame (`silvertine
+        run`) the `settings` its frame is drawn from: the desk comes with `fill`."""
         super().__init__(id="main")
-        self.desk = desk
+        if desk is not None:
+            self.desk = desk
+            self._marker = (desk.live, desk.session.bus_url)
+        elif settings is not None:
+            # What the session would say: the config's brokers and bus (no journal
+            # read yet, so no other desk's LIVE broker either).
+            self._marker = (settings.live, settings.bus.redacted_url())
+        else:
+            raise TypeError("MainScreen needs a desk or the settings")
         self.active = "watchlist"
         self._second = -1
         self.drawable = False
@@ -149,8 +194,8 @@ class MainScreen(Screen[None]):
         # The first frame: the header, the pane bar, the panes' frames and the key bar.
         # The panes' contents are composed after it (`fill`): they are most of the
         # first frame's cost (about 0.15 s of CPU for composing, styling and drawing).
-        desk = self.desk
-        yield DeskHeader(live=desk.live, bus=desk.session.bus_url, id="header")
+        live, bus = self._marker
+        yield DeskHeader(live=live, bus=bus, id="header")
         with Horizontal(id="pane-bar"):
             for n, name in enumerate(PANE_NAMES, start=1):
                 yield PaneTab(name, n)
@@ -176,9 +221,13 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self._apply_size(self.size.width, self.size.height)
 
-    async def fill(self) -> None:
+    async def fill(self, desk: Desk | None = None) -> None:
         """The panes' contents: the app calls it once the first frame is out (as it
-        starts the session); `drawable` from then on."""
+        starts the session), with the desk when the screen was made without one;
+        `drawable` from then on."""
+        if desk is not None:
+            self.desk = desk
+        _import_panes()
         await asyncio.gather(
             *(
                 self.query_one(f"#pane-{name}", Pane).mount(widget)
