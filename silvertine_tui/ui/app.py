@@ -28,7 +28,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 
-from ..domain import TradingState, new_client_order_id
+from ..domain import Instrument, OrderRequest, TradingState, new_client_order_id
 from .commands import DeskCommands
 from .keymap import PANES, bindings, unknown_ids
 from .screens.confirm import ConfirmScreen
@@ -41,7 +41,6 @@ from .widgets.palette import Palette
 if TYPE_CHECKING:
     # Imported after the first frame (`_import_session_modules`), with the session.
     from ..config import Settings
-    from ..domain import Instrument, OrderRequest
     from ..engine import Session
     from ..engine.commands import (
         CancelAll,

@@ -213,12 +213,6 @@ NOT_AT_THE_FIRST_FRAME = (
     "silvertine_tui.bus",
     "silvertine_tui.engine",
     "silvertine_tui.events",
-    # the domain's models (the package imports them when first asked for)
-    "silvertine_tui.domain.capabilities",
-    "silvertine_tui.domain.instrument",
-    "silvertine_tui.domain.market",
-    "silvertine_tui.domain.orders",
-    "silvertine_tui.domain.portfolio",
     # the session's side of the UI and the panes' contents
     "silvertine_tui.ui.desk",
     "silvertine_tui.ui.model",
@@ -340,59 +334,3 @@ def test_a_paper_adapter_that_cannot_be_loaded_is_said_after_the_first_frame(
     assert "cannot be loaded" in screen
     assert "brokers[0] (paper)" in screen
     assert "Traceback" not in screen
-
-
-DOMAIN_EXPORTS = textwrap.dedent(
-    """
-    import importlib, json, sys
-
-    import silvertine_tui.domain as domain
-
-    before = sorted(m for m in sys.modules if m.startswith("silvertine_tui.domain."))
-    where = {}
-    for name in domain.__all__:
-        value = getattr(domain, name)
-        module = getattr(value, "__module__", None)
-        ours = isinstance(module, str) and module.startswith("silvertine_tui.")
-        where[name] = module if ours else "value"
-    from silvertine_tui.domain import Order, Quote  # `from` works on them too
-
-    missing = []
-    try:
-        domain.NoSuchName
-    except AttributeError:
-        missing.append("NoSuchName")
-    print(json.dumps({"before": before, "where": where, "missing": missing}))
-    """
-)
-
-
-def test_the_domain_package_exports_every_name_and_imports_its_models_when_asked() -> None:
-    """`silvertine_tui.domain` imports its models' modules on first use: every name in
-    `__all__` is there (the same object as in its module), an unknown one is an
-    AttributeError, and the package alone imports only the enums, errors, ids and
-    money helpers."""
-    proc = subprocess.run(
-        [sys.executable, "-c", DOMAIN_EXPORTS],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=ROOT,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["before"] == [
-        "silvertine_tui.domain.enums",
-        "silvertine_tui.domain.errors",
-        "silvertine_tui.domain.ids",
-        "silvertine_tui.domain.money",
-    ]
-    from silvertine_tui import domain
-
-    assert set(result["where"]) == set(domain.__all__)
-    for name in domain.__all__:
-        module = result["where"][name]
-        if module != "value":
-            assert getattr(sys.modules[module], name) is getattr(domain, name), name
-    assert result["missing"] == ["NoSuchName"]

@@ -23,7 +23,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Static
 
-from ...domain import Side, TradingState
+from ...domain import Instrument, Side, TradingState
 from ..keymap import PANES
 from ..widgets.header import DeskHeader
 from ..widgets.keybar import KeyBar
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from textual.containers import VerticalScroll
 
     from ...config import Settings
-    from ...domain import Instrument
     from ...engine.commands import CancelOrder, Failed, ModifyOrder, Refused
     from ...engine.projection import OrderView
     from ..desk import Desk
