@@ -322,3 +322,49 @@ async def test_the_command_interface_refuses_a_stale_id_naming_the_field() -> No
     outcome = await EngineGateway(fresh).send(PlaceOrder(request=order(fresh_id)))
     assert isinstance(outcome, Accepted)
     assert venue.sent == [fresh_id]
+
+
+async def test_the_bound_is_engine_wide_and_the_highest_of_all_snapshots_holds() -> None:
+    """Ids are unique across accounts: every account's snapshot carries the bound over
+    all evicted ids, and a restart takes the highest it loads."""
+    bus = MemoryBus()
+    await bus.start()
+    accounts = [("scripted", "main"), ("other", "main")]
+
+    async def engine_on(bus: MemoryBus) -> tuple[TradingEngine, ScriptedVenue]:
+        venues = [ScriptedVenue.build(bus, name, account) for name, account in accounts]
+        engine = TradingEngine(bus, venues, RiskConfig(), window=WINDOW)
+        await recover(engine, accounts)
+        for venue in venues:
+            await venue.connect()
+        await engine.load_instruments()
+        return engine, venues[1]
+
+    engine, _ = await engine_on(bus)
+    working = order(id_at(T0 + 50)).model_copy(update={"broker": "other"})
+    await engine.submit(working)  # the other account's only order: it stays working
+    await replay_stream(engine, bus.layout.exec("other", "main"))
+    ids = [id_at(T0 + i) for i in range(5)]
+    await place_and_cancel(engine, ids)  # on scripted/main
+    assert set(ids[:2]) <= set(engine.oms.retired)
+    await write_snapshot(engine, "scripted", "main")
+    await place_and_cancel(engine, [id_at(T0 + 100)])  # evicts ids[2]: after that snapshot
+    # The other account's snapshot is the one newer than the eviction of ids[2]: it
+    # holds no order of the first account, yet bounds its ids.
+    await write_snapshot(engine, "other", "main")
+    other = await latest_snapshot(bus, "other", "main")
+    assert other is not None
+    assert [o.client_order_id for o in other.orders] == [working.client_order_id]
+    assert other.ids_minted_to_ms == T0 + 2
+    first = await latest_snapshot(bus, "scripted", "main")
+    assert first is not None
+    assert first.ids_minted_to_ms == T0 + 1
+
+    fresh, other_venue = await engine_on(bus)
+    assert fresh.id_floor_ms == T0 + 2  # the highest loaded
+    for cid in (ids[0], id_at(T0 + 2)):
+        with pytest.raises(StaleOrderId):
+            await fresh.submit(order(cid).model_copy(update={"broker": "other"}))
+    with pytest.raises(DuplicateOrderId):  # evicted again replaying the first journal
+        await fresh.submit(order(ids[2]))
+    assert other_venue.sent == []
