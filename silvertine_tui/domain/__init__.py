@@ -12,7 +12,7 @@ from .enums import (
     TradingState,
 )
 from .errors import OrderValidationError, ValidationIssue
-from .ids import new_client_order_id
+from .ids import minted_ms, new_client_order_id
 from .instrument import Instrument, PriceBand, instrument_key, split_key
 from .market import Book, BookLevel, Quote, Trade
 from .money import ZERO, Dec, quantize_to_step, to_decimal
@@ -61,6 +61,7 @@ __all__ = [
     "ValidationIssue",
     "VenueOrder",
     "instrument_key",
+    "minted_ms",
     "new_client_order_id",
     "quantize_to_step",
     "split_key",

@@ -9,8 +9,11 @@ brokers, whose events come back through the bus.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +35,7 @@ from ..domain import (
     Position,
     Side,
     TradingState,
+    minted_ms,
 )
 from ..events import (
     BrokerProfile,
@@ -93,6 +97,43 @@ class DuplicateOrderId(RiskRejected):
         )
 
 
+MINT_SKEW_MS = 5 * 60_000
+"""How far ahead of this host's clock an id's mint time may be and still count in the
+bound a snapshot carries (`TradingEngine.id_bound`); an id minted further ahead (a
+host whose clock runs fast) is listed instead, so it cannot lift the bound above what
+this host mints next."""
+
+
+def _utc_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+
+
+class StaleOrderId(RiskRejected):
+    """The request's client order id was minted no later than the ids the journal's
+    last snapshot stopped listing: nothing is sent.
+
+    Finished orders leave memory and snapshots do not list them; what a snapshot keeps
+    of their ids is the latest mint time among them (`Snapshot.ids_minted_to_ms`). An
+    id of our format minted at or before it, and not an order the engine knows, may be
+    one of those: it cannot be told from a reused one, so it is refused.
+    """
+
+    def __init__(self, client_order_id: str, minted: int, bound: int) -> None:
+        self.client_order_id = client_order_id
+        super().__init__(
+            [
+                RiskViolation(
+                    "stale_id",
+                    f"client_order_id {client_order_id} is older than the journal's last "
+                    f"snapshot (minted {_utc_ms(minted)}; ids minted up to {_utc_ms(bound)} "
+                    "may have been used and forgotten): mint a new id "
+                    "(open a new ticket)",
+                    field="client_order_id",
+                )
+            ]
+        )
+
+
 class TradingEngine:
     def __init__(
         self,
@@ -134,6 +175,15 @@ class TradingEngine:
         # Ids of send attempts the OMS may never see: refused by the gate (also read
         # back from the risk stream) or by the broker before anything was journaled.
         self._attempted: set[str] = set()
+        # What restarts from a snapshot must still refuse (`id_bound`): loaded from the
+        # snapshots, ids of our format minted at or before `id_floor_ms` and every id of
+        # `_other_used` (both may belong to orders evicted before the snapshot).
+        self.id_floor_ms: int | None = None
+        self._other_used: set[str] = set()
+        # The bound the next snapshot carries: the loaded one, lifted by the evicted ids
+        # (`OMS.retired`, in eviction order, never removed) scanned so far.
+        self._bound_ms: int | None = None
+        self._retired_scanned = 0
         # Set by `kill` until the trader resumes here: no state read back from the bus
         # (published before the kill, applied after it) may lift HALTED.
         self._hold_halted = False
@@ -634,12 +684,61 @@ class TradingEngine:
 
     def id_used(self, client_order_id: str) -> bool:
         """True if an order with this id was ever sent or refused (journal included)."""
-        return client_order_id in self._attempted or self.oms.known(client_order_id)
+        return (
+            client_order_id in self._attempted
+            or self.oms.known(client_order_id)
+            or client_order_id in self._other_used
+        )
+
+    def id_stale(self, client_order_id: str) -> int | None:
+        """The id's mint time when it is of our format, not known here, and minted at
+        or before the bound loaded from a snapshot (it may name an order evicted before
+        that snapshot); None when the bound does not refuse it."""
+        floor = self.id_floor_ms
+        if floor is None:
+            return None
+        minted = minted_ms(client_order_id)
+        if minted is None or minted > floor or self.id_used(client_order_id):
+            return None
+        return minted
+
+    def id_bound(self) -> tuple[int | None, tuple[str, ...]]:
+        """What a snapshot carries so that a restart from it refuses the ids it does not
+        list: the latest mint time among the evicted ids of our format, and the other
+        evicted ids, each with what the snapshot it was loaded from carried.
+
+        Only ids seen count, never this host's clock (an id minted more than
+        `MINT_SKEW_MS` ahead of it is listed instead). Scans the ids evicted since the
+        last call only."""
+        retired = self.oms.retired
+        if self._retired_scanned < len(retired):
+            bound = self._bound_ms
+            ahead = time.time_ns() // 1_000_000 + MINT_SKEW_MS
+            for coid in itertools.islice(retired, self._retired_scanned, None):
+                minted = minted_ms(coid)
+                if minted is None or minted > ahead:
+                    self._other_used.add(coid)
+                elif bound is None or minted > bound:
+                    bound = minted
+            self._bound_ms = bound
+            self._retired_scanned = len(retired)
+        return self._bound_ms, tuple(sorted(self._other_used))
+
+    def load_id_bound(self, minted_to_ms: int | None, other_ids: Iterable[str]) -> None:
+        """A snapshot's bound (see `id_bound`): refused from now on, carried onwards."""
+        self._other_used.update(other_ids)
+        if minted_to_ms is None:
+            return
+        if self.id_floor_ms is None or minted_to_ms > self.id_floor_ms:
+            self.id_floor_ms = minted_to_ms
+        if self._bound_ms is None or minted_to_ms > self._bound_ms:
+            self._bound_ms = minted_to_ms
 
     async def submit(self, request: OrderRequest) -> str:
         """Risk-check and send. Raises `RiskRejected` (published as a risk event;
         `DuplicateOrderId` when the id was used before) or the broker's typed error;
-        returns the client order id."""
+        returns the client order id. `StaleOrderId`: an id of our format minted no
+        later than the ids a restart's snapshot stopped listing (see `id_bound`)."""
         if self.not_ready:
             raise RiskRejected([RiskViolation("starting", self.not_ready)])
         broker = self.broker(request.broker)
@@ -647,6 +746,10 @@ class TradingEngine:
         try:
             if self.id_used(cid):
                 raise DuplicateOrderId(cid)
+            minted = self.id_stale(cid)
+            if minted is not None:
+                assert self.id_floor_ms is not None  # `id_stale` compared with it
+                raise StaleOrderId(cid, minted, self.id_floor_ms)
             self._attempted.add(cid)
             self.gate.enforce(request, self)
         except RiskRejected as exc:

@@ -16,8 +16,9 @@ execution ids so that a fill at the same venue time is not taken as missed (at m
 one such order per instrument and account, beside the window).
 An evicted order leaves a compact `Retired` record: enough to refuse its id again and
 to find its events in the journal (the entry ids of its first and last event), which
-keeps everything. A late report for an evicted order is counted (`EVICTED`), logged
-and not applied; it never brings the order back.
+keeps everything (a snapshot does not list them; it carries a bound over their ids,
+`TradingEngine.id_bound`). A late report for an evicted order is counted (`EVICTED`),
+logged and not applied; it never brings the order back.
 """
 
 from __future__ import annotations

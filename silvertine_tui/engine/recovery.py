@@ -71,6 +71,7 @@ def build_snapshot(engine: TradingEngine, broker: str, account: str) -> Snapshot
         if (s.broker, s.account) == (broker, account)
     ]
     balances = [b for key, b in engine.portfolio.balances.items() if key[:2] == (broker, account)]
+    minted_to, other_ids = engine.id_bound()
     return Snapshot(
         broker=broker,
         account=account,
@@ -81,6 +82,8 @@ def build_snapshot(engine: TradingEngine, broker: str, account: str) -> Snapshot
         balances=tuple(balances),
         last_fills=tuple(engine.portfolio.last_fills.get((broker, account), {}).values()),
         journal_start_ns=engine.journal_start.get((broker, account)),
+        ids_minted_to_ms=minted_to,
+        other_used_ids=other_ids,
     )
 
 
@@ -135,8 +138,8 @@ async def trim_risk_stream(engine: TradingEngine, keep: int) -> int:
     every `keep / 10` entries at most, and never for what `MAXLEN ~` leaves over (whole
     nodes of up to 100 entries); and not while Redis is unreachable (the carried entry would only be
     buffered). Returns the entries removed. Rejects trimmed away take their order ids
-    with them: `id_used` then no longer knows those ids (fresh ids are unique anyway).
-    """
+    with them: `id_used` then no longer knows those ids (fresh ids are unique anyway;
+    the snapshots' id bound covers evicted orders, not refusals)."""
     bus = engine.bus
     stream = bus.layout.risk
     info = await bus.info(stream)
@@ -192,6 +195,8 @@ def load_snapshot(engine: TradingEngine, snapshot: Snapshot) -> None:
         engine.journal_start[(snapshot.broker, snapshot.account)] = snapshot.journal_start_ns
     for bal in snapshot.balances:
         engine.portfolio.balances[(bal.broker, bal.account, bal.currency)] = bal
+    # The ids the snapshot no longer lists (orders evicted before it) stay refused.
+    engine.load_id_bound(snapshot.ids_minted_to_ms, snapshot.other_used_ids)
     engine.applied[engine.bus.layout.exec(snapshot.broker, snapshot.account)] = snapshot.covers
 
 

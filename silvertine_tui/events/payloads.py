@@ -156,6 +156,13 @@ class Snapshot(BaseModel):
     last_fills: tuple[Fill, ...] = ()
     # When the account's journal began (ns): venue fills before it are history.
     journal_start_ns: int | None = None
+    # The ids used before `covers` that `orders` does not list (evicted from memory),
+    # so that a restart from here still refuses them (`TradingEngine.id_bound`): those
+    # of our format (`minted_ms`) were minted at or before `ids_minted_to_ms`, the others
+    # are listed. Engine-wide, not only this account's. None: no bound (nothing
+    # evicted, or a snapshot written before the bound existed).
+    ids_minted_to_ms: int | None = None
+    other_used_ids: tuple[str, ...] = ()
 
 
 class BrokerProfile(BaseModel):
