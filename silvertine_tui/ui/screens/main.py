@@ -28,6 +28,7 @@ from ...engine.commands import CancelOrder, Failed, ModifyOrder, Refused
 from ...engine.projection import OrderView
 from ..desk import Desk
 from ..keymap import PANES
+from ..lean_update import LeanCompositor
 from ..widgets.balances import Balances
 from ..widgets.blotter import Blotter, day_start, first_event_s, todays_orders
 from ..widgets.event_log import EventLog
@@ -128,6 +129,9 @@ class MainScreen(Screen[None]):
 
     def __init__(self, desk: Desk) -> None:
         super().__init__(id="main")
+        # Partial updates cropped to what changed and with only the colour changes
+        # written (ui/lean_update.py): the same screen in fewer bytes.
+        self._compositor = LeanCompositor()
         self.desk = desk
         self.active = "watchlist"
         self._second = -1
@@ -142,6 +146,7 @@ class MainScreen(Screen[None]):
         self._today: dict[str, OrderView] = {}
         self._working: set[str] = set()
         self._counts_checked: tuple[int, int] = (-1, -1)
+        self._quotes_waiting = False
 
     # -- layout ---------------------------------------------------------------------
 
@@ -305,6 +310,35 @@ class MainScreen(Screen[None]):
         self._mark_active(None, self.active)
         self.watchlist.restyle(self.desk.model.quotes, now)
         self.draw(force=True)
+
+    def quotes_arrived(self) -> None:
+        """The feed reader read quotes: they are drawn at Textual's next update of the
+        screen (its own timer, `TEXTUAL_FPS`: 60 a second), not at the next frame of
+        the desk (`ui.frame_rate`), which held a quote back up to a frame interval.
+        The other panes keep to the frame timer. Any number of batches between two
+        updates are drawn once, just before it (`_on_timer_update`)."""
+        if self._quotes_waiting or not self.drawable or not self.is_attached:
+            return
+        self._quotes_waiting = True
+        # No region: the screen updates at its next tick, which draws the quotes.
+        self.watchlist.refresh(Region(0, 0, 0, 0))
+
+    def _on_timer_update(self) -> None:
+        """Textual's screen update: the quotes that arrived since the last, then the
+        update (which writes their changed characters with whatever else changed)."""
+        if self._quotes_waiting:
+            self._quotes_waiting = False
+            self.draw_quotes()
+        super()._on_timer_update()
+
+    def draw_quotes(self) -> None:
+        """The quotes' rows on screen that changed since they were last drawn."""
+        if not self.drawable or not self.is_attached:
+            return
+        model = self.desk.model
+        dirty = model.take_dirty_quotes()
+        if dirty:
+            self.watchlist.render_quotes(model.quotes, dirty, self.desk.clock())
 
     def draw(self, *, force: bool = False) -> None:
         """One frame: each pane gets what changed since the last (the projection's
