@@ -204,3 +204,40 @@ async def test_the_terminal_gets_only_the_changed_characters_and_shows_the_scree
         assert drawn_quotes  # the quotes moved and were drawn
         assert lean < textual * 0.7
         await desk.session.close()
+
+
+async def test_positions_off_screen_are_built_when_they_come_into_view(make_desk) -> None:
+    """A fill with a fee marks every position of its account changed: only the rows on
+    screen are built then; one off screen is built when it scrolls into view, with
+    what it holds then (before, every row was built at every such fill)."""
+    from silvertine_tui.ui.widgets.positions import Positions
+
+    from .conftest import market_buy
+
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 24)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        engine = desk.session.engine
+        for n, symbol in enumerate(("AAPL.PAPER", "BTCUSDT.PAPER", "ETHUSDT.PAPER")):
+            await engine.submit(market_buy(f"pos-{n}", symbol, "1"))
+            await desk.settle(pilot)
+        positions = desk.app.screen.query_one(Positions)
+        assert positions.row_count == 3
+        assert positions.rows_on_screen < 3, "the test needs a row off screen"
+        hidden = positions.row_keys[-1]
+        assert hidden not in positions.visible_keys()
+        drawn = positions.rows_drawn.copy()
+        await engine.submit(market_buy("pos-3", "ETHUSDT.PAPER", "1"))
+        await desk.settle(pilot)
+        assert positions.rows_drawn[hidden] == drawn[hidden]  # waiting, off screen
+        positions.focus()
+        await pilot.press("end")  # it comes into view
+        await desk.settle(pilot)
+        assert hidden in positions.visible_keys()
+        assert positions.rows_drawn[hidden] == drawn[hidden] + 1
+        view = desk.app.desk.view
+        state = view.positions[("paper", "main", "ETHUSDT.PAPER")]
+        assert positions.get_cell(hidden, "qty").plain == "2"
+        assert state.quantity == 2
+        await desk.session.close()

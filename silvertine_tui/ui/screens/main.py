@@ -391,7 +391,7 @@ class MainScreen(Screen[None]):
             redraw.update(k for k in view.positions if k[2] in waiting)
         if full:
             positions.show(view)
-        elif redraw:
+        elif redraw or positions.shows_other_rows:
             positions.update(view, redraw)
         if full or redraw:
             self._subtitle("#pane-positions", totals_text(view))
