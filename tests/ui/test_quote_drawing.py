@@ -17,7 +17,9 @@ from textual.strip import Strip
 
 from silvertine_tui.ui.widgets.watchlist import Watchlist
 
-CONSOLE = Console(color_system="256", force_terminal=True, file=io.StringIO(), width=120)
+# Truecolour: Textual's own writer (the full updates here) keeps each strip's rendering,
+# and strips shared between apps may have been rendered by another test's app in it.
+CONSOLE = Console(color_system="truecolor", force_terminal=True, file=io.StringIO(), width=120)
 ATTRIBUTES = {"1", "2", "3", "4", "5", "6", "7", "8", "9", "21", "51", "52", "53"}
 Cell = tuple[str, frozenset[str], tuple[str, ...], tuple[str, ...]]
 
