@@ -4,7 +4,8 @@ reader, and the commands that reach the engine.
 Data flow: one worker tails the bus (the session's feed plus each broker's market
 data) into `FeedModel` a batch at a time (dict updates only; quotes conflated). A
 timer at `ui.frame_rate` draws what changed from the model and from the engine's
-state. The render path never awaits.
+state; the quotes are drawn at Textual's own screen updates, just before each
+(`MainScreen.quotes_arrived`). The render path never awaits.
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ characters in the same colours, but
   between lines (every line begins with its own move).
 
 What reaches the terminal's cells is the same as Textual's: the same text, the same
-colours and attributes per cell (checked in tests/ui/test_lean_update.py by replaying
-both through a terminal model). Full updates (a new layout, a resize) stay Textual's.
+colours and attributes per cell (tests/ui/test_quote_drawing.py replays what the desk
+writes through a terminal model and compares it with Textual's render of the screen,
+cell by cell). Full updates (a new layout, a resize) stay Textual's.
 """
 
 from __future__ import annotations
