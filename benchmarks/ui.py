@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import codecs
 import contextlib
 import json
 import logging
@@ -68,10 +69,12 @@ BARE_KEYS = (
     "quote_to_screen_p99_ms",
     "quote_to_screen_p50_ms",
     "quotes_to_screen_measured",
+    "quote_to_screen_bytes_p99_ms",
     "bytes_to_terminal_per_s",
     "rss_growth_mb",
     "child_start_to_first_frame_s",
     "quote_updates_per_s",
+    "cpu_per_s",
 )
 TRUECOLOR_KEYS = (
     "event_loop_lag_p99_ms",
@@ -99,6 +102,8 @@ SENTINEL_BASE = 10_000  # sentinel bid = BASE + seq + 0.37, ask + 0.02: "10,123.
 SENTINEL_EVERY_S = 0.02
 TABLE_RE = re.compile(rb"1\d,\d{3}\.37")  # the watchlist cell (thousands separator)
 TICKET_RE = re.compile(rb"(?<![\d,.])1\d{4}\.(37|39)(?!\d)")  # the ticket's price field
+SCREEN_TABLE_RE = re.compile(TABLE_RE.pattern.decode())
+SCREEN_TICKET_RE = re.compile(TICKET_RE.pattern.decode())
 
 
 def trace_at(seconds: float) -> tuple[float, ...]:
@@ -218,6 +223,7 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.wait_for(desk_ready.wait(), 60)
         await asyncio.sleep(args.warmup)
         marks["firehose_start"] = time.monotonic()
+        marks["cpu_start"] = time.process_time()
         Path(args.result).with_suffix(".start").write_text(str(marks["firehose_start"]))
         run_started.set()
         batch = max(1, int(args.rate / 100))  # every 10 ms
@@ -250,6 +256,7 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
                 next_at = loop.time()
             await asyncio.sleep(max(0.0, delay))
         marks["firehose_end"] = time.monotonic()
+        marks["cpu_end"] = time.process_time()
         marks["events"] = float(n + seq)
         marks["frames"] = float(app.frames - frames_at_start)
         stop.set()
@@ -473,8 +480,91 @@ class Terminal:
         return None
 
 
+class ScreenModel:
+    """The terminal's cells, as far as this benchmark needs them: the text at each
+    position after each chunk of output, and which cells a chunk wrote.
+
+    An app may write only the characters of a number that changed (the desk does:
+    `ui/lean_update.py`), so a price is on the screen without ever being in one
+    piece in the output. What counts is the screen: after each chunk, the rows it
+    wrote are searched, and a match counts when the chunk wrote one of its cells.
+    Understands what Textual writes: cursor positioning (`CSI row;col H`), CR and LF,
+    text (every character one cell: the desk draws none wider); other escape sequences
+    change no cell. Autowrap is off (Textual's `CSI ?7l`): text stops at the edge."""
+
+    ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[^\[\]])")
+    TOKEN = re.compile(
+        r"(?P<esc>\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[^\[\]]))"
+        r"|(?P<ctl>[\x00-\x1a\x1c-\x1f])|(?P<text>[^\x00-\x1f]+)"
+    )
+
+    def __init__(self, width: int = WIDTH, height: int = HEIGHT) -> None:
+        self.width, self.height = width, height
+        self.rows = [[" "] * width for _ in range(height)]
+        self.x = self.y = 0
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+
+    def feed(self, data: bytes) -> dict[int, list[tuple[int, int]]]:
+        """Apply a chunk; the cells it wrote, as (first, end) columns per row."""
+        text = self._pending + self._decoder.decode(data)
+        last_esc = text.rfind("\x1b")
+        self._pending = ""
+        if last_esc >= 0 and not self.ESCAPE.match(text, last_esc):
+            text, self._pending = text[:last_esc], text[last_esc:]  # cut mid-sequence
+        written: dict[int, list[tuple[int, int]]] = {}
+        for token in self.TOKEN.finditer(text):
+            kind = token.lastgroup
+            value = token.group(0)
+            if kind == "text":
+                if self.x >= self.width:
+                    continue
+                row = self.rows[self.y]
+                end = min(self.width, self.x + len(value))
+                row[self.x : end] = value[: end - self.x]
+                written.setdefault(self.y, []).append((self.x, end))
+                self.x = end
+            elif kind == "ctl":
+                if value == "\r":
+                    self.x = 0
+                elif value == "\n":
+                    self.y = min(self.height - 1, self.y + 1)
+            elif value.endswith("H") and value.startswith("\x1b["):
+                parts = value[2:-1].split(";")
+                row_n = int(parts[0]) if parts[0] else 1
+                col_n = int(parts[1]) if len(parts) > 1 and parts[1] else 1
+                self.y = max(0, min(self.height - 1, row_n - 1))
+                self.x = max(0, min(self.width - 1, col_n - 1))
+        return written
+
+    def line(self, y: int) -> str:
+        return "".join(self.rows[y])
+
+
+def screen_matches(
+    chunks: list[tuple[float, bytes]], patterns: list[re.Pattern[str]]
+) -> list[list[tuple[float, str]]]:
+    """For each pattern: (time, text) of each match that a chunk of output completed on
+    the screen (the chunk wrote one of its cells), in order."""
+    screen = ScreenModel()
+    found: list[list[tuple[float, str]]] = [[] for _ in patterns]
+    for t, chunk in chunks:
+        for y, spans in screen.feed(chunk).items():
+            line = screen.line(y)
+            for pattern, out in zip(patterns, found, strict=True):
+                for match in pattern.finditer(line):
+                    if any(a < match.end() and match.start() < b for a, b in spans):
+                        out.append((t, match.group(0)))
+    return found
+
+
+def _sentinels(matches: list[tuple[float, str]]) -> list[tuple[float, int]]:
+    return [(t, int(text[:-3].replace(",", "")) - SENTINEL_BASE) for t, text in matches]
+
+
 def _screen_times(term: Terminal) -> list[tuple[float, int]]:
-    """(time, sequence number) of every sentinel price that reached the terminal."""
+    """(time, sequence number) of every sentinel price written whole to the terminal
+    (the measure before `ScreenModel`; `quote_to_screen_bytes_*` still reports it)."""
     seen: list[tuple[float, int]] = []
     tail = b""
     for t, chunk in term.chunks:
@@ -597,11 +687,13 @@ def _spawn_and_measure(args: argparse.Namespace, kind: str, colorterm: str | Non
     start, end = marks["firehose_start"], marks["firehose_end"]
     duration = end - start
     published = [(int(s), float(t)) for s, t in child["published"]]
-    latencies = sorted(quote_to_screen_ms(published, _screen_times(term), end))
+    table, ticket = screen_matches(term.chunks, [SCREEN_TABLE_RE, SCREEN_TICKET_RE])
+    latencies = sorted(quote_to_screen_ms(published, _sentinels(table), end))
+    whole = sorted(quote_to_screen_ms(published, _screen_times(term), end))
     key_ms = []
     for n, at in enumerate(presses):
-        want = b"39" if n % 2 == 0 else b"37"
-        shown = term.find_after(TICKET_RE, at, want)
+        want = "39" if n % 2 == 0 else "37"
+        shown = next((t for t, text in ticket if t >= at and text.endswith(want)), None)
         if shown is not None:
             key_ms.append((shown - at) * 1000)
     key_ms.sort()
@@ -617,6 +709,7 @@ def _spawn_and_measure(args: argparse.Namespace, kind: str, colorterm: str | Non
         "quote_to_screen_p99_ms": round(percentile(latencies, 99), 2),
         "quote_to_screen_p50_ms": round(percentile(latencies, 50), 2),
         "quotes_to_screen_measured": len(latencies),
+        "quote_to_screen_bytes_p99_ms": round(percentile(whole, 99), 2),
         "rss_growth_mb": round(rss_end - rss_start, 2),
         "rss_end_mb": round(rss_end, 2),
         "bytes_to_terminal_per_s": round(term.bytes_between(start, end) / duration, 1),
@@ -624,6 +717,9 @@ def _spawn_and_measure(args: argparse.Namespace, kind: str, colorterm: str | Non
             round(first - spawned, 3) if first is not None else math.nan
         ),
         "seconds": round(duration, 2),
+        # CPU seconds the child used per second of the run (the app, and the firehose
+        # that shares its process): what a frame's work costs, beside the bare app's.
+        "cpu_per_s": round((marks["cpu_end"] - marks["cpu_start"]) / duration, 3),
     }
     if kind == "desk":
         out["frames_per_s"] = round(marks["frames"] / duration, 2)

@@ -116,6 +116,7 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.wait_for(app.mounted.wait(), 30)
         await asyncio.sleep(args.warmup)
         marks["firehose_start"] = time.monotonic()
+        marks["cpu_start"] = time.process_time()
         Path(args.result).with_suffix(".start").write_text(str(marks["firehose_start"]))
         batch = max(1, int(args.rate / 100))
         interval = batch / args.rate
@@ -144,6 +145,7 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
                 next_at = loop.time()
             await asyncio.sleep(max(0.0, delay))
         marks["firehose_end"] = time.monotonic()
+        marks["cpu_end"] = time.process_time()
         marks["events"] = float(n + seq)
         stop.set()
 

@@ -586,6 +586,8 @@ BrokerConfig = Annotated[
 
 class UIConfig(_Section):
     theme: str = Field("silvertine-dark", min_length=1)
+    # Frames a second for every pane but the quotes, which are drawn at Textual's own
+    # screen updates (`TEXTUAL_FPS`, 60): see docs/ui.md, "Over SSH".
     frame_rate: float = Field(20.0, ge=1, le=60)
     # Orders above this notional ask for a second confirmation.
     confirm_notional: Decimal = Field(Decimal("10000"), gt=0)

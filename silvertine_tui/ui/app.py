@@ -4,7 +4,8 @@ reader, and the commands that reach the engine.
 Data flow: one worker tails the bus (the session's feed plus each broker's market
 data) into `FeedModel` a batch at a time (dict updates only; quotes conflated). A
 timer at `ui.frame_rate` draws what changed from the model and from the engine's
-state. The render path never awaits.
+state; the quotes are drawn at Textual's own screen updates, just before each
+(`MainScreen.quotes_arrived`). The render path never awaits.
 
 Start-up (`silvertine run`): the app is made from the settings, and its first frame
 (the desk's frame) is drawn before anything of the session exists; the engine's,
@@ -430,9 +431,12 @@ class SilvertineApp(App[None]):
             info = await bus.info(md)
             streams[md] = info.last_generated_id if info is not None else "0-0"
         self.feed_ready.set()
-        ingest = self.model.ingest_batch
+        model = self.model
+        ingest = model.ingest_batch
         async for batch in bus.tail_batches(streams):
             ingest(batch)
+            if model.dirty_quotes:
+                self.quotes_arrived()
             # A backlog is taken a batch at a time, each quote conflated to the latest:
             # key presses and frames get the loop between two batches.
             await asyncio.sleep(0)
@@ -445,6 +449,17 @@ class SilvertineApp(App[None]):
         return None
 
     # -- the frame ------------------------------------------------------------------------
+
+    def quotes_arrived(self) -> None:
+        """Quotes were read: the screen draws them at its next update, not at the next
+        frame (see `MainScreen.quotes_arrived`)."""
+        screen = self._main()
+        if screen is None or self._exit or screen._closing or screen._closed:
+            return
+        try:
+            screen.quotes_arrived()
+        except NoMatches:  # the screen is being torn down (the app is exiting)
+            return
 
     def frame(self) -> None:
         """Draw what changed since the last frame. Never awaits."""

@@ -54,7 +54,10 @@ async def test_rows_render_in_columns_under_a_fixed_header() -> None:
         assert table.get_cell("BB", "bid").style == GREEN
 
 
-async def test_a_changed_cell_repaints_only_its_own_span() -> None:
+async def test_a_changed_cell_repaints_only_its_changed_characters() -> None:
+    """A price 2.00 -> 2.25 repaints the two characters that changed; a cell whose
+    colour changed repaints whole; two changes a cursor move apart or less are one
+    span (the move would cost as much as the characters between them)."""
     app = TableApp()
     async with app.run_test(size=(40, 6)) as pilot:
         table = app.table
@@ -70,10 +73,20 @@ async def test_a_changed_cell_repaints_only_its_own_span() -> None:
         table.refresh = spy  # type: ignore[method-assign,assignment]
         table.update_rows([("BB", row("BB", "2.25")), ("AAA", row("AAA", "1.50"))])
         assert table.cell_updates == 1
-        # " Symbol" is 7 cells wide, then " Bid " right-aligned in 5: x 7..12, row 2.
-        assert painted == [Region(7, 2, 5, 1)]
+        # " Symbol" is 7 cells wide, then " Bid " right-aligned in 5: x 7..12, row 2;
+        # "2.00" -> "2.25" changes its last two characters: x 10..12.
+        assert painted == [Region(10, 2, 2, 1)]
         await pilot.pause()
         assert line(table, 2).startswith(" BB     2.25 ")
+        painted.clear()
+        red = (Cell("BB"), Cell("2.25", Style(color="red")), Cell(""))
+        table.update_rows([("BB", red)])
+        assert painted == [Region(7, 2, 5, 1)]  # the same text in another colour
+        painted.clear()
+        table.update_rows([("AAA", row("AAA", "1.51", "x"))])
+        assert painted == [Region(11, 1, 3, 1)]  # "0" -> "1" at x 11, "x" at x 13
+        await pilot.pause()
+        assert line(table, 1).startswith(" AAA    1.51 x    ")
 
 
 async def test_a_wider_value_widens_its_column_but_fixed_columns_crop() -> None:

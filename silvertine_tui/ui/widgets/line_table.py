@@ -4,8 +4,9 @@ Textual's DataTable renders each cell through Rich's console (a quarter of a
 millisecond a cell here): under a market-data firehose the quotes pane alone took
 most of every frame. This table keeps each row as one pre-built strip of a few
 segments, re-builds a row only when one of its cells changes, and refreshes only the
-span of the cells that changed, so the compositor redraws (and the terminal receives)
-just those characters.
+characters that changed (a whole cell when its colours changed), so the compositor
+redraws (and, through `ui/lean_update.py`, the terminal receives) just those
+characters.
 
 Rows are appended at the end or removed, never reordered; the header is fixed while
 rows scroll.
@@ -30,6 +31,9 @@ from .columns import Column
 from .scrolling import set_virtual_size
 
 HEADER_ROWS = 1
+MERGE_GAP = 8
+"""Changed spans of a row this close are repainted as one: a cursor move to the next
+(`ESC[12;40H`) costs about as many bytes as the characters between them."""
 
 
 class Cell(NamedTuple):
@@ -133,7 +137,7 @@ class LineTable(ScrollView, can_focus=True):
         fixed = [c.width is not None for c in self.COLUMNS]
         widths = self._widths
         position = self._position
-        spans: list[tuple[int, int, int]] = []  # row, first and last changed column
+        changed_rows: list[tuple[int, tuple[Cell, ...], tuple[Cell, ...]]] = []
         first_new = len(self._keys)
         widened = grew = False
         for key, cells in rows:
@@ -154,14 +158,7 @@ class LineTable(ScrollView, can_focus=True):
                 self._keys.append(key)
                 first_new = min(first_new, self._index[key])
                 continue
-            changed = [
-                position[col]
-                for col, (a, b) in enumerate(zip(old, new, strict=True))
-                if a != b and col in position
-            ]
-            if changed:
-                self.cell_updates += len(changed)
-                spans.append((self._index[key], changed[0], changed[-1]))
+            changed_rows.append((self._index[key], old, new))
         added = first_new < len(self._keys)
         if (added or grew or self._too_wide()) and self._fit_columns():
             return  # the columns shown changed: every row was drawn again
@@ -170,9 +167,49 @@ class LineTable(ScrollView, can_focus=True):
             return
         if added:
             self._rows_moved(first_new)
+        regions = [
+            place
+            for row, old, new in changed_rows
+            for x0, x1 in self._changed_spans(old, new)
+            if (place := self._row_region(row, x0, x1)) is not None
+        ]
+        if regions:
+            self.refresh(*regions)  # one call: each costs Textual a few caches' clearing
+
+    def _changed_spans(self, old: Sequence[Cell], new: Sequence[Cell]) -> list[tuple[int, int]]:
+        """The virtual columns of a row that look different: in a cell whose style is
+        the same, only the characters that changed (a price 185.23 -> 185.25 is one
+        cell on screen, not the row); a cell whose style changed, whole. Spans closer
+        than `MERGE_GAP` are one (a cursor move costs about as many bytes)."""
+        position = self._position
         offsets = self._offsets
-        for row, first, last in spans:
-            self._refresh_row(row, offsets[first], offsets[last + 1])
+        pad = self.PAD_LEFT
+        spans: list[tuple[int, int]] = []
+        for col, (a, b) in enumerate(zip(old, new, strict=True)):
+            if a == b or col not in position:
+                continue
+            self.cell_updates += 1
+            start = offsets[position[col]]
+            first, last = 0, offsets[position[col] + 1] - start
+            if a.style == b.style:
+                before, after = self._aligned(col, a.text), self._aligned(col, b.text)
+                if before == after:
+                    continue  # the change is beyond the column's width: nothing to see
+                width = len(after)
+                if len(before) == width == cell_len(before) == cell_len(after):
+                    first = 0
+                    while before[first] == after[first]:
+                        first += 1  # they differ somewhere: a != b, same style
+                    end = width
+                    while before[end - 1] == after[end - 1]:
+                        end -= 1
+                    first, last = pad + first, pad + end
+            x0, x1 = start + first, start + last
+            if spans and x0 - spans[-1][1] < MERGE_GAP:
+                spans[-1] = (spans[-1][0], x1)
+            else:
+                spans.append((x0, x1))
+        return spans
 
     def remove_rows(self, keys: Iterable[str]) -> None:
         """Remove the rows of `keys` that are shown (the others are left alone); the
@@ -271,15 +308,20 @@ class LineTable(ScrollView, can_focus=True):
 
     def _refresh_row(self, row: int, x0: int = 0, x1: int | None = None) -> None:
         """Repaint row `row` (between virtual columns x0 and x1) if it is on screen."""
+        region = self._row_region(row, x0, x1)
+        if region is not None:
+            self.refresh(region)
+
+    def _row_region(self, row: int, x0: int = 0, x1: int | None = None) -> Region | None:
+        """Where row `row` is between virtual columns x0 and x1, if it is on screen."""
         scroll_x, scroll_y = self.scroll_offset
         y = row - scroll_y + HEADER_ROWS
         width = self.scrollable_content_region.width
         if not HEADER_ROWS <= y < HEADER_ROWS + self.rows_on_screen:
-            return
+            return None
         left = max(0, x0 - scroll_x)
         right = width if x1 is None else min(width, x1 - scroll_x)
-        if right > left:
-            self.refresh(Region(left, y, right - left, 1))
+        return Region(left, y, right - left, 1) if right > left else None
 
     def _aligned(self, col: int, text: str) -> str:
         """A cell's text in its column's width and alignment (cut when longer)."""
