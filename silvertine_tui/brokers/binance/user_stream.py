@@ -14,6 +14,10 @@ socket's queue. Its traps (shared/notes/brokers.md) shape this module:
 - Closing a user socket leaves a reply nobody reads in the client; after about a
   hundred rebuilds on one client its WebSocket API stops answering. Every
   `rebuilds_per_client` rebuilds the client itself is rebuilt (`restart_client`).
+- The library's WebSocket API connection can also wedge after a refused reconnect
+  (`InvalidStateError` logged by the library, then every subscribe on that client
+  fails): after `failures_per_client` failed subscribes in a row the client is rebuilt
+  too, instead of waiting for the `rebuilds_per_client`-th rebuild (minutes of backoff).
 - Events are read at once by our own task and handed to `on_event`, never left to pile
   up in the library's queue.
 
@@ -49,6 +53,7 @@ class UserStream:
         on_lost: Callable[[str], Awaitable[None]],
         on_back: Callable[[], Awaitable[None]],
         rebuilds_per_client: int = 20,
+        failures_per_client: int = 3,
         retry_first_s: float = 0.2,
         retry_max_s: float = 10.0,
         subscribe_timeout_s: float = 15.0,
@@ -60,6 +65,7 @@ class UserStream:
         self._on_lost = on_lost
         self._on_back = on_back
         self.rebuilds_per_client = max(1, rebuilds_per_client)
+        self.failures_per_client = max(1, failures_per_client)
         self.retry_first_s = retry_first_s
         self.retry_max_s = retry_max_s
         self.subscribe_timeout_s = subscribe_timeout_s
@@ -150,17 +156,22 @@ class UserStream:
     # -- rebuilding -------------------------------------------------------------------
 
     async def _rebuild(self) -> Any:
-        """Subscribe again until it works; rebuild the client every so often."""
+        """Subscribe again until it works; rebuild the client every so often, and after
+        `failures_per_client` failures in a row."""
         delay = self.retry_first_s
+        failures = 0
         while True:
             self.rebuilds += 1
-            if self.rebuilds % self.rebuilds_per_client == 0:
+            if self.rebuilds % self.rebuilds_per_client == 0 or (
+                failures and failures % self.failures_per_client == 0
+            ):
                 await self._new_client()
             try:
                 return await self._subscribe()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                failures += 1
                 reason = f"user-data stream could not be rebuilt: {describe(exc)}; retrying"
                 log.warning(
                     "binance.user_stream_retry", extra={"broker": self.name, "error": reason}

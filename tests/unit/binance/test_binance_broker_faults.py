@@ -167,6 +167,27 @@ async def test_the_client_is_rebuilt_every_few_stream_rebuilds() -> None:
         await wait_for(s, ended(coid, S.FILLED), "FILLED on the new client")
 
 
+async def test_the_client_is_rebuilt_after_a_few_failed_resubscribes_in_a_row() -> None:
+    """A client whose WebSocket API is stuck fails every subscribe: it is rebuilt after
+    `failures_per_client` (3) failures in a row, not only at every 20th rebuild, which
+    with the growing pause would leave the user stream down for minutes."""
+    async with binance_session() as s:
+        await s.fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "5")])
+        first_client = s.broker.rest.client
+        assert s.broker.user.rebuilds_per_client == 20
+        await s.driver.drop_connection()
+        await wait_until(
+            lambda: s.broker.user.client_restarts >= 1, "a client rebuilt while refused"
+        )
+        assert s.broker.user.rebuilds < s.broker.user.rebuilds_per_client
+        assert s.broker.rest.client is not first_client
+        await s.driver.restore_connection()
+        await wait_until(lambda: s.broker.state is LIVE, "LIVE again")
+        coid = await resting_order(s)
+        await s.fake.fill(s.fake.order_by_client_id(coid).order_id)
+        await wait_for(s, ended(coid, S.FILLED), "FILLED on the new client")
+
+
 # -- reports: duplicated, reordered, early ---------------------------------------------------
 
 
