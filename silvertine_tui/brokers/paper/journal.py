@@ -139,8 +139,6 @@ class _Replay:
         self.instruments = venue.instruments
         self.held: dict[str, _Held] = {}
         self.finished: deque[str] = deque()  # held finished orders, oldest first
-        self.keep = venue.keep_finished
-        self.keep_ns = venue.keep_finished_ns
         self.now_ns = 0  # the latest venue timestamp seen
         self.archived_numbers = _NumberRuns()
         # Archived orders whose venue id is not `P<n>` (a journal the paper venue did
@@ -227,11 +225,9 @@ class _Replay:
 
     def _trim(self) -> None:
         finished = self.finished
-        cutoff = self.now_ns - self.keep_ns if self.keep_ns else None
         while finished:
             oldest = self.held[finished[0]]
-            old = cutoff is not None and (oldest.finished_ns or 0) <= cutoff
-            if len(finished) <= self.keep and not old:
+            if not self.venue.beyond_window(len(finished), oldest.finished_ns, self.now_ns):
                 return
             coid = finished.popleft()
             self._let_go(coid, oldest)

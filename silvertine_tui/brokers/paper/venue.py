@@ -1073,18 +1073,20 @@ class PaperVenue:
         """Finished orders still in memory (the window, plus any held past it)."""
         return len(self._finished) + len(self._deferred)
 
+    def beyond_window(self, held: int, oldest_finished_ns: int | None, now_ns: int) -> bool:
+        """The window's rule: whether the oldest of `held` finished orders (finished at
+        `oldest_finished_ns`) leaves for the archive at `now_ns`. The journal's rebuild
+        applies the same rule, so a restart holds what the live venue held."""
+        if held > self.keep_finished:
+            return True
+        keep_ns = self.keep_finished_ns
+        return bool(keep_ns) and (oldest_finished_ns or 0) <= now_ns - keep_ns
+
     def archive(self, now_ns: int) -> int:
         """Archive the finished orders beyond the window; returns how many left."""
         finished = self._finished
-        if not finished:
-            return 0
-        keep = self.keep_finished
-        cutoff = now_ns - self.keep_finished_ns if self.keep_finished_ns else None
         gone = 0
-        while finished and (
-            len(finished) > keep
-            or (cutoff is not None and (finished[0].finished_ns or 0) <= cutoff)
-        ):
+        while finished and self.beyond_window(len(finished), finished[0].finished_ns, now_ns):
             order = finished.popleft()
             if self._holds.get(order.client_order_id):
                 self._deferred[order.client_order_id] = order
