@@ -23,7 +23,7 @@ cell by cell). Full updates (a new layout, a resize) stay Textual's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from rich.color import ColorSystem
 from rich.console import Console
@@ -152,6 +152,39 @@ class LeanCompositor(Compositor):
         if update is None:
             return None
         return LeanChopsUpdate(update.chops, update.spans, update.chop_ends)
+
+    def _render_chops(
+        self, crop: Region, is_rendered_line: Callable[[int], bool]
+    ) -> Sequence[Mapping[int, Strip]]:
+        """As Textual's, but a line that fills its one chop is not `Strip.divide`d.
+
+        `Strip.divide` caches its result on the strip, and a strip that is its own
+        only piece caches `[self]`: a reference cycle. Every line the compositor drew
+        became cyclic garbage (the strip, its eight caches, its segments), which the
+        cyclic collector freed: about 18,000 objects between two generation-1 passes
+        on the working desk, each pass 40-60 ms with the loop stopped."""
+        cuts = self.cuts
+        chops: list[dict[int, Strip | None]] = [dict.fromkeys(cut_set[:-1]) for cut_set in cuts]
+        intersection = Region.intersection
+        for region, clip, strips in self._get_renders(crop):
+            render_region = intersection(region, clip)
+            render_x = render_region.x
+            first_cut, last_cut = render_region.column_span
+            for y, strip in zip(render_region.line_range, strips, strict=False):
+                if not is_rendered_line(y):
+                    continue
+                chops_line = chops[y]
+                final_cuts = [cut for cut in cuts[y] if last_cut >= cut >= first_cut]
+                pieces = [cut - render_x for cut in final_cuts[1:]]
+                if pieces == [strip.cell_length]:
+                    cut_strips: Sequence[Strip] = (strip,)
+                else:
+                    cut_strips = strip.divide(pieces)
+                # Painted front to back: the first strip for a cut wins.
+                for cut, piece in zip(final_cuts, cut_strips, strict=False):
+                    if chops_line.get(cut) is None:
+                        chops_line[cut] = piece
+        return chops  # type: ignore[return-value]
 
     def _get_renders(
         self, crop: Region | None = None
