@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -31,6 +33,7 @@ from textual.timer import Timer
 
 from ..domain import Instrument, OrderRequest, TradingState, new_client_order_id
 from .commands import DeskCommands
+from .key_order import KeyOrder
 from .keymap import PANES, bindings, unknown_ids
 from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
@@ -103,6 +106,15 @@ cycles (about a thousand objects per key press); freeing ten thousand of them at
 took 25-50 ms at a random moment, enough to hold a quote back past the next frame. Just
 after a frame there is most of a frame interval to spare. `GC_THRESHOLDS[0]` remains
 the backstop for when frames stop."""
+
+
+SWITCH_INTERVAL_S = 0.001
+"""How long the loop's thread keeps the interpreter lock while the terminal's reader or
+writer thread waits for it (Python's default: 5 ms). A key is read, and a frame
+written, by those threads: on the working desk (`python -m benchmarks ui`) a key took
+4.9 ms at the median (57 ms at worst) from the terminal to the reader, and a frame
+4.2 ms (p90 15.9) from the loop to the writer; at 1 ms, 0.8 ms (5.2) and 1.4 ms (3.4).
+The loop gives the lock up only when one of them is waiting."""
 
 
 def collect_after_frame() -> None:
@@ -206,6 +218,7 @@ class SilvertineApp(App[None]):
         self._frame_timer: Timer | None = None
         self._requested_theme = theme
         super().__init__()
+        self.key_order = KeyOrder(self)
         for textual_theme in self.loaded_themes.textual_themes():
             self.register_theme(textual_theme)
         self.theme = pick_theme(
@@ -353,6 +366,7 @@ class SilvertineApp(App[None]):
         # one rarely, keeps the collector's passes out of the frames (measured with
         # `python -m benchmarks ui`: loop lag p99 about 70 ms -> 40 ms).
         gc.set_threshold(*GC_THRESHOLDS)
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.ready.set()
         self.run_worker(self._read_feed(), group="feed", exit_on_error=False)
 
@@ -483,6 +497,16 @@ class SilvertineApp(App[None]):
             self.on_frame(self)
         if gc.get_count()[0] >= GC_YOUNG_AFTER_FRAME:
             self.call_after_refresh(collect_after_frame)
+
+    async def on_event(self, event: events.Event) -> None:
+        if not isinstance(event, events.Key) or event.is_forwarded:
+            await super().on_event(event)
+            return
+        if self.key_order.hold(event):  # the key before it is still on its way
+            return
+        target = self.focused or self.screen
+        await super().on_event(event)
+        self.key_order.sent(target)
 
     # -- actions --------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from ...domain import Instrument, Side, TradingState
+from ..focus import focus_now
 from ..keymap import PANES
 from ..lean_update import LeanCompositor
 from ..widgets.header import DeskHeader
@@ -315,9 +316,9 @@ class MainScreen(Screen[None]):
         }
         target = targets.get(name)
         if target is not None:
-            self.query_one(target).focus()
+            focus_now(self.query_one(target))
         elif name == "health":
-            self.query_one("#health-scroll").focus()
+            focus_now(self.query_one("#health-scroll"))
         else:
             self.set_focus(None)
 

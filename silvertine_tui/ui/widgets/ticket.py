@@ -16,6 +16,7 @@ from ...domain import OrderType, Side, TimeInForce, TradingState
 from ...engine.commands import Accepted, Failed, PlaceOrder, Refused
 from ...engine.risk import RiskViolation
 from ..desk import Desk
+from ..focus import focus_now
 from ..format import num, short_id
 from ..keymap import bindings
 from ..orders import (
@@ -297,7 +298,7 @@ class Ticket(Vertical):
             for name, value in DEFAULTS.items():
                 self._choice(name).value = value
         self._fresh("")
-        self._input("instrument").focus()
+        focus_now(self._input("instrument"))
 
     def _fresh(self, tag: str) -> None:
         self._tag = tag
@@ -319,9 +320,9 @@ class Ticket(Vertical):
             field = self._input(name)
             row = self.query_one(f"#row-{name}")
             if not field.value.strip() and not row.has_class("-unused"):
-                field.focus()
+                focus_now(field)
                 return
-        self._input("quantity").focus()
+        focus_now(self._input("quantity"))
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -419,7 +420,7 @@ class Ticket(Vertical):
             except Exception:
                 continue
             if widget.focusable:
-                widget.focus()
+                focus_now(widget)
                 return
 
     def _status(self, text: str, kind: str = "") -> None:
