@@ -44,13 +44,15 @@ def test_points_and_report(tmp_path: Path) -> None:
 
     async def run() -> None:
         started = asyncio.Event()
-        tracer = Tracer(str(tmp_path), (0.0, 0.3))
+        # The second point 2 s on: a point walks every object of the process, and at
+        # the end of the whole suite (a big process, a loaded machine) the first took
+        # over 0.3 s, so the second came before the objects were made (CI failed).
+        tracer = Tracer(str(tmp_path), (0.0, 2.0))
         hold: list[object] = []
         tracer.roots = lambda: [("hold", hold)]
         task = asyncio.create_task(tracer.run(started))
         started.set()
-        # Between the two points: after the first is recorded (a point walks every
-        # object, which takes tens of ms on a loaded machine), long before the second.
+        # Between the two points: after the first is recorded, long before the second.
         while not tracer.points:  # noqa: ASYNC110 - the tracer has no event to await
             await asyncio.sleep(0.001)
         hold.extend(Held() for _ in range(2_000))
@@ -59,7 +61,7 @@ def test_points_and_report(tmp_path: Path) -> None:
     asyncio.run(run())
     text = report(str(tmp_path))
     assert "t=0 s (MB): rss" in text
-    assert "t=0.3 s (MB): rss" in text
+    assert "t=2 s (MB): rss" in text
     grown = text.split("by type:")[1]
     assert "+2000 test_points_and_report.<locals>.Held (now 2000)" in grown
     assert "hold" in text.split("== retained")[1]
