@@ -40,6 +40,7 @@ from .screens.help import HelpScreen
 from .screens.main import MainScreen
 from .state import UserState
 from .themes import TRADING_DEFAULTS, LoadedThemes, load_themes, pick_theme
+from .widgets.line_table import LineTable
 from .widgets.palette import Palette
 
 if TYPE_CHECKING:
@@ -505,8 +506,28 @@ class SilvertineApp(App[None]):
         if self.key_order.hold(event):  # the key before it is still on its way
             return
         target = self.focused or self.screen
+        if await self._bound_key(target, event):
+            self.key_order.sent(target)
+            return
         await super().on_event(event)
         self.key_order.sent(target)
+
+    async def _bound_key(self, target: object, event: events.Key) -> bool:
+        """A key pressed on one of the desk's tables, run by its binding here and now.
+
+        Textual hands a key to the focused widget's queue, and from there it climbs,
+        queue by queue, back to the app, which only then runs the binding (`b` opens
+        the ticket): each hop waits behind whatever else the loop has ready. A table
+        and the panes and screen around it handle no key themselves (only Textual's
+        screen has `_key_escape`, left to Textual's way), so the binding the key would
+        reach is the one found now, from the focus up; a key no binding takes goes
+        Textual's way."""
+        if not isinstance(target, LineTable) or event.key == "escape":
+            return False
+        self.app_focus = True
+        if await self._check_bindings(event.key, priority=True):
+            return True
+        return await self._check_bindings(event.key)
 
     # -- actions --------------------------------------------------------------------------
 
