@@ -506,10 +506,8 @@ class SilvertineApp(App[None]):
         if self.key_order.hold(event):  # the key before it is still on its way
             return
         target = self.focused or self.screen
-        if await self._bound_key(target, event):
-            self.key_order.sent(target)
-            return
-        await super().on_event(event)
+        if not await self._bound_key(target, event):
+            await super().on_event(event)
         self.key_order.sent(target)
 
     async def _bound_key(self, target: object, event: events.Key) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from textual.css.query import NoMatches
 from textual.dom import NoScreen
 from textual.widget import Widget
 
@@ -19,7 +18,7 @@ def focus_now(widget: Widget) -> None:
     """
     try:
         screen = widget.screen
-    except (NoScreen, NoMatches):
+    except NoScreen:
         widget.focus()  # not on a screen yet: Textual's way, once it is
         return
     screen.set_focus(widget)
