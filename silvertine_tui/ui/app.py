@@ -33,6 +33,7 @@ from textual.timer import Timer
 
 from ..domain import Instrument, OrderRequest, TradingState, new_client_order_id
 from .commands import DeskCommands
+from .draw_now import draw_now
 from .key_order import KeyOrder
 from .keymap import PANES, bindings, unknown_ids
 from .screens.confirm import ConfirmScreen
@@ -506,7 +507,9 @@ class SilvertineApp(App[None]):
         if self.key_order.hold(event):  # the key before it is still on its way
             return
         target = self.focused or self.screen
-        if not await self._bound_key(target, event):
+        if await self._bound_key(target, event):
+            draw_now(self.screen)
+        else:
             await super().on_event(event)
         self.key_order.sent(target)
 

@@ -11,6 +11,8 @@ from textual.app import App, ScreenStackError
 from textual.dom import DOMNode, NoScreen
 from textual.timer import Timer
 
+from .draw_now import draw_now
+
 SETTLE_LIMIT_S = 0.5
 """The longest a key waits for the one before it (a key whose widget went away
 mid-journey never reports back: the next one goes after this)."""
@@ -64,14 +66,14 @@ class KeyOrder:
         self._settled(journey)
 
     def _draw_now(self) -> None:
-        """What the key changed goes out at the screen's next update, not after the
-        messages that would have told the screen (the changed widget's idle, an
-        Update, the screen's idle), each behind whatever else the loop had ready:
-        on the working desk the ticket reached the terminal 8 ms sooner at the median
-        (`python -m benchmarks ui`, three pairs: 35-36 ms -> 24-33 ms). The quotes do
-        the same (`MainScreen.quotes_arrived`)."""
+        """What the key changed goes out now (`draw_now`), or where that must wait
+        for a layout, at the screen's next update: not after the messages that would
+        have told the screen (the changed widget's idle, an Update, the screen's
+        idle), each behind whatever else the loop had ready."""
         with contextlib.suppress(NoScreen, ScreenStackError):
-            self.app.screen._update_timer.resume()
+            screen = self.app.screen
+            if not draw_now(screen):
+                screen._update_timer.resume()
 
     def _settled(self, journey: object) -> None:
         if journey is not self._journey:
