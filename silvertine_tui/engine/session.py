@@ -29,6 +29,7 @@ from ..config import EngineConfig, Settings
 from ..domain import ConnectionState
 from ..events import Health, HealthEvent, Log, LogEvent, Reconcile
 from .commands import CommandGateway, EngineGateway
+from .conflate import latest_quotes
 from .core import TradingEngine
 from .projection import DeskProjection, FinishedWindow
 from .recovery import (
@@ -236,16 +237,19 @@ class Session:
     async def _follow(self) -> None:
         every = self.settings.engine.snapshot_every_events
         engine = self.engine
-        async for entry in self.bus.tail(self.engine_streams()):
-            engine.apply_entry(entry)
-            if engine.anomalies.pending:
-                await engine.publish_anomalies()
-            if entry.stream == self.bus.layout.health:
-                await engine.republish_profiles(self.bus.options.health_maxlen // 2)
-            if entry.stream.startswith(f"{self.bus.layout.prefix}:exec:"):
-                self._events_since_snapshot += 1
-                if self._events_since_snapshot >= every:
-                    await self.snapshot()
+        health = self.bus.layout.health
+        journals = f"{self.bus.layout.prefix}:exec:"
+        async for batch in self.bus.tail_batches(self.engine_streams()):
+            for entry in latest_quotes(batch):
+                engine.apply_entry(entry)
+                if engine.anomalies.pending:
+                    await engine.publish_anomalies()
+                if entry.stream == health:
+                    await engine.republish_profiles(self.bus.options.health_maxlen // 2)
+                if entry.stream.startswith(journals):
+                    self._events_since_snapshot += 1
+                    if self._events_since_snapshot >= every:
+                        await self.snapshot()
 
     async def _snapshot_timer(self) -> None:
         """A snapshot every `snapshot_every_s` when the journals moved meanwhile."""

@@ -1,0 +1,36 @@
+"""Quotes superseded within one read of the bus, left out before the engine applies it."""
+
+from __future__ import annotations
+
+from ..bus import BusEntry
+from ..events import QuoteEvent
+
+
+def latest_quotes(batch: list[BusEntry]) -> list[BusEntry]:
+    """`batch` without the quotes that a later quote of the same instrument (on the
+    same stream) with a mark supersedes; everything else kept, in its order.
+
+    A quote only sets its instrument's mark, its mid or else its last trade
+    (`Portfolio.apply_quote`; one with neither changes nothing), so a later quote with
+    a mark sets the mark and its basis exactly as the ones before it would have. The
+    engine follows the firehose a read at a time: at 10,000 quotes a second over 50
+    instruments a read holds about two quotes of each, and applying every one cost the
+    loop 13-15% of a core (`python -m benchmarks ui`, traced)."""
+    marked: set[tuple[str, str]] = set()
+    kept: list[BusEntry] = []
+    dropped = False
+    for entry in reversed(batch):
+        event = entry.event
+        if type(event) is QuoteEvent:
+            quote = event.payload
+            key = (entry.stream, quote.instrument)
+            if key in marked:
+                dropped = True
+                continue
+            if (quote.bid is not None and quote.ask is not None) or quote.last is not None:
+                marked.add(key)
+        kept.append(entry)
+    if not dropped:
+        return batch
+    kept.reverse()
+    return kept
