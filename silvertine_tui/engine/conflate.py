@@ -13,9 +13,10 @@ def latest_quotes(batch: list[BusEntry]) -> list[BusEntry]:
     A quote only sets its instrument's mark, its mid or else its last trade
     (`Portfolio.apply_quote`; one with neither changes nothing), so a later quote with
     a mark sets the mark and its basis exactly as the ones before it would have. The
-    engine follows the firehose a read at a time: at 10,000 quotes a second over 50
-    instruments a read holds about two quotes of each, and applying every one cost the
-    loop 13-15% of a core (`python -m benchmarks ui`, traced)."""
+    engine follows the firehose a read at a time: at the UI benchmark's 10,000 quotes a
+    second over 50 instruments a read holds about two quotes of each; applying a read
+    of 100 took 444 us of CPU with every quote, 274 us with each instrument's last
+    (4.4% -> 2.7% of a core at 100 reads a second)."""
     marked: set[tuple[str, str]] = set()
     kept: list[BusEntry] = []
     dropped = False
