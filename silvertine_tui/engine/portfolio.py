@@ -45,6 +45,17 @@ Key = tuple[str, str, str]  # broker, account, instrument
 _BUY = Side.BUY
 
 
+def quote_mark(quote: Quote) -> tuple[Decimal, str] | None:
+    """The price a quote marks its instrument at and its basis: the mid, else the last
+    trade; None when it has neither (it then changes no mark)."""
+    mid = quote.mid
+    if mid is not None:
+        return mid, "mid"
+    if quote.last is not None:
+        return quote.last, "last trade"
+    return None
+
+
 @dataclass(slots=True)
 class PositionState:
     broker: str
@@ -336,10 +347,10 @@ class Portfolio:
             last[fill.instrument] = fill
 
     def apply_quote(self, quote: Quote) -> bool:
-        mark = quote.mid if quote.mid is not None else quote.last
-        if mark is None:
+        found = quote_mark(quote)
+        if found is None:
             return False
-        self.mark_basis[quote.instrument] = "mid" if quote.mid is not None else "last trade"
+        mark, self.mark_basis[quote.instrument] = found
         if self.marks.get(quote.instrument) == mark:
             return False
         self.marks[quote.instrument] = mark
