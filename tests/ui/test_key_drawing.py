@@ -12,7 +12,7 @@ from textual.widgets import Input
 
 from silvertine_tui.domain import Side
 
-from .test_quote_drawing import CONSOLE, Terminal, capture
+from .test_quote_drawing import Terminal, capture
 from .test_trading_keys import select_quote, ticket_of
 from .test_typeahead import burst
 
@@ -31,9 +31,7 @@ async def test_the_ticket_a_key_fills_is_drawn_without_the_screens_update_timer(
         await pilot.pause()
         screen = app.screen
         term = Terminal(120, 36)
-        for update in updates:
-            term.feed(update.render_segments(CONSOLE))
-        updates.clear()
+        term.show(updates)
         # From here the screen's update timer never runs: only a draw made where the
         # key is handled reaches the terminal.
         screen._update_timer.pause()
@@ -45,8 +43,7 @@ async def test_the_ticket_a_key_fills_is_drawn_without_the_screens_update_timer(
         bid = app.model.quotes["ETHUSDT.PAPER"].quote.bid
         price = ticket.query_one("#t-limit_price", Input)
         assert Decimal(price.value) == bid
-        for update in updates:
-            term.feed(update.render_segments(CONSOLE))
+        term.show(updates)
         row = term.line(price.region.y)
         assert price.value in row[price.region.x : price.region.right], row
         side_row = term.line(ticket.query_one("#t-side").region.y)

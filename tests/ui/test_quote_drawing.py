@@ -86,6 +86,12 @@ class Terminal:
                         self.written.add((self.x, self.y))
                         self.x += 1
 
+    def show(self, updates: list[CompositorUpdate]) -> None:
+        """Feed it the updates the app handed its terminal (`capture`), and forget them."""
+        for update in updates:
+            self.feed(update.render_segments(CONSOLE))
+        updates.clear()
+
     def line(self, y: int) -> str:
         return "".join(cell[0] for cell in self.cells[y])
 
@@ -176,9 +182,7 @@ async def test_the_terminal_gets_only_the_changed_characters_and_shows_the_scree
         screen = app.screen
         quotes = screen.query_one(Watchlist)
         term = Terminal(120, 36)
-        for update in updates:
-            term.feed(update.render_segments(CONSOLE))
-        updates.clear()
+        term.show(updates)
         symbol_cells = {
             (x, quotes.region.y + 1 + row)
             for x in range(quotes.region.x, quotes.region.x + 1 + quotes.column_width("symbol"))
