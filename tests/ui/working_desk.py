@@ -116,4 +116,8 @@ async def build_working_desk(desk: Desk, pilot: Pilot[None]) -> None:
     for view in engine.oms.working()[-CANCELLED:]:
         await engine.cancel(view.client_order_id)
     await desk.step(pilot, 2)
+    # A frame can run in the middle of a step's settle and draw the marks of a new
+    # second before all of its quotes are in (marks are drawn once a second): a quiet
+    # second after the market's last step draws the marks the desk has settled on.
+    await desk.next_second(pilot)
     await desk.quiet(pilot)
