@@ -68,7 +68,15 @@ SPECS: tuple[KeySpec, ...] = (
     KeySpec(
         "ticket.sell", "s", "sell", "Sell", "app", help="ticket: sell the selected quote at the bid"
     ),
-    KeySpec("app.cancel_all", "ctrl+x", "cancel_all", "Cancel all", "app", help="confirmed"),
+    KeySpec(
+        "app.cancel_all",
+        "ctrl+x",
+        "cancel_all",
+        "Cancel all",
+        "app",
+        priority=True,  # before a ticket field's own ctrl+x (cut): the key bar shows it
+        help="confirmed",
+    ),
     KeySpec(
         "app.kill_switch",
         "ctrl+backslash",

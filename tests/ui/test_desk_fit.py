@@ -98,7 +98,7 @@ async def test_columns_come_back_when_the_pane_grows(make_desk) -> None:
         await desk.session.close()
 
 
-async def test_the_footer_at_80x24_shows_quit_and_help(make_desk) -> None:
+async def test_the_footer_at_80x24_shows_quit_help_and_the_kill_switch(make_desk) -> None:
     desk: Desk = make_desk()
     async with desk.app.run_test(size=(80, 24)) as pilot:
         await desk.start(pilot)
@@ -110,6 +110,7 @@ async def test_the_footer_at_80x24_shows_quit_and_help(make_desk) -> None:
             # In the ticket `q` types a letter: there quit is ctrl+c.
             assert " q Quit " in line or " ^c Quit " in line, f"pane {pane}: {line!r}"
             assert " f1 Help " in line, f"pane {pane}: {line!r}"
+            assert " ^\\ KILL " in line, f"pane {pane}: {line!r}"
             if pane == "2":
                 await pilot.press("escape")  # out of the ticket's fields
         await desk.session.close()

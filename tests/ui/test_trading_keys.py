@@ -349,6 +349,36 @@ async def test_cancel_all_and_kill_switch_need_confirmation(make_desk) -> None:
         await desk.session.close()
 
 
+async def test_cancel_all_from_a_ticket_field(make_desk) -> None:
+    """ctrl+x, which the key bar shows as Cancel all, asks to cancel all from the
+    ticket's fields too, where the field's own ctrl+x (cut) took it and nothing was
+    cancelled; the field keeps its text."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        engine = desk.session.engine
+        ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
+        ticket.query_one("#t-limit_price", Input).value = "63000.00"
+        await pilot.press(*"0.01", "f9")
+        await desk.settle(pilot)
+        assert len(engine.oms.working()) == 1
+        await pilot.press("escape", "b", *"0.02")
+        await pilot.pause()
+        quantity = ticket.query_one("#t-quantity", Input)
+        assert desk.app.focused is quantity
+        assert quantity.value == "0.02"
+        await pilot.press("ctrl+x")
+        await pilot.pause()
+        assert isinstance(desk.app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await desk.settle(pilot)
+        assert engine.oms.working() == []
+        assert desk.app.focused is quantity
+        assert quantity.value == "0.02"
+        await desk.session.close()
+
+
 async def test_signal_becomes_a_ticket(make_desk) -> None:
     from silvertine_tui.events import Signal, SignalEvent
 

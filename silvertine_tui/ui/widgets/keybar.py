@@ -16,7 +16,8 @@ from textual.strip import Strip
 from textual.visual import Visual, visualize
 from textual.widget import Widget
 
-ALWAYS_SHOWN = frozenset({"help", "quit"})
+ALWAYS_SHOWN = frozenset({"help", "kill", "quit"})
+"""Shown at any width: the way to help, the kill switch and the way out."""
 LINES_KEPT = 16  # the bars of the panes' key sets, at the current width and theme
 
 
@@ -95,8 +96,9 @@ class KeyBar(Widget):
         return strips[y] if y < len(strips) else Strip.blank(width, style.rich_style)
 
     def _fitting(self, width: int) -> list[tuple[Binding, bool, str]]:
-        """The keys that fit the width, in order; help and quit always (a trader on a
-        small terminal must find the way out), the others while they fit."""
+        """The keys that fit the width, in order; help, the kill switch and quit always
+        (a trader on a small terminal must find the emergency stop and the way out), the
+        others while they fit."""
         entries = [
             (binding, enabled, self.app.get_key_display(binding))
             for binding, enabled in self.bindings()
