@@ -22,6 +22,8 @@ from .base import (
 )
 from .layout import StreamLayout
 
+_new_tuple = tuple.__new__
+
 Packed = tuple[bytes, ...]
 """A journal entry in wire form: `encode`'s six values, in its order."""
 
@@ -35,10 +37,18 @@ start (`FEED_BACKLOG`) and any reader less than 1,000 entries behind."""
 
 
 class _Stream:
-    __slots__ = ("added", "entries", "keys", "last", "name", "packed")
+    """One stream's entries, and what its name says about it (worked out once: the
+    market-data stream takes ten thousand entries a second)."""
 
-    def __init__(self, name: str) -> None:
+    __slots__ = ("added", "bounds", "entries", "journal", "keys", "last", "md", "name", "packed")
+
+    def __init__(
+        self, name: str, *, journal: bool, md: bool, bounds: tuple[int, int] | None
+    ) -> None:
         self.name = name  # one string for all its entries, not one per event
+        self.journal = journal  # packed beyond `journal_objects`, never cut by length
+        self.md = md
+        self.bounds = bounds  # (length kept, slack before a trim), or None
         self.keys: list[tuple[int, int]] = []
         self.entries: list[BusEntry | Packed] = []
         self.last: tuple[int, int] = (0, 0)
@@ -79,7 +89,6 @@ class MemoryBus:
         self._changed = asyncio.Event()
         self._closed = False
         self._floors: dict[str, str] = {}
-        self._journals: dict[str, bool] = {}  # stream -> packed beyond `journal_objects`
         self._interned: dict[bytes, bytes] = {}  # event types and sources in wire form
         self._listeners: list[DataLossListener] = []
 
@@ -116,11 +125,12 @@ class MemoryBus:
         return limit, max(limit // 10, 1)
 
     def _append(self, event: EventBase) -> str:
-        name = self.layout.route(event)
-        entry_id = self._store(name, event)  # type: ignore[arg-type]
-        self.stats.published += 1
-        if self.layout.channel_of(name) == "md":
-            self.stats.published_md += 1
+        stream = self._stream(self.layout.route(event))
+        entry_id = self._store(stream, event)  # type: ignore[arg-type]
+        stats = self.stats
+        stats.published += 1
+        if stream.md:
+            stats.published_md += 1
         return entry_id
 
     def append_raw(self, stream: str, fields: Mapping[Any, Any]) -> str:
@@ -130,28 +140,37 @@ class MemoryBus:
         bad JSON, unknown types, newer versions) reaches readers as the same
         `DecodeError`/`UnknownEvent` values, counted when read. For tools and tests.
         """
-        entry_id = self._store(stream, decode(fields))
+        entry_id = self._store(self._stream(stream), decode(fields))
         self._wake()
         return entry_id
 
-    def _store(self, name: str, event: Decoded) -> str:
+    def _stream(self, name: str) -> _Stream:
         stream = self._streams.get(name)
         if stream is None:
-            stream = self._streams[name] = _Stream(name)
-            self._journals[name] = self.layout.is_journal(name)
+            layout = self.layout
+            stream = self._streams[name] = _Stream(
+                name,
+                journal=layout.is_journal(name),
+                md=layout.channel_of(name) == "md",
+                bounds=self._limit(name),
+            )
+        return stream
+
+    def _store(self, stream: _Stream, event: Decoded) -> str:
         ms = self._clock_ms()
         last_ms, last_seq = stream.last
         key = (ms, 0) if ms > last_ms else (last_ms, last_seq + 1)
         entry_id = format_id(*key)
         stream.keys.append(key)
-        stream.entries.append(BusEntry(stream.name, entry_id, event))
+        # `tuple.__new__` straight: the named tuple's own `__new__` is a Python frame.
+        stream.entries.append(_new_tuple(BusEntry, (stream.name, entry_id, event)))
         stream.last = key
         stream.added += 1
-        if self._journals[name]:
+        if stream.journal:
             if len(stream.entries) - stream.packed > self.journal_objects:
                 self._pack(stream)
             return entry_id
-        bounds = self._limit(name)
+        bounds = stream.bounds
         if bounds is not None and len(stream.keys) > bounds[0] + bounds[1]:
             stream.cut(len(stream.keys) - bounds[0])
         return entry_id

@@ -454,6 +454,7 @@ async def test_md_and_health_are_bounded_by_maxlen(backend: Backend) -> None:
     healths = [health_event(f"h{n}") for n in range(400)]
     await bus.publish_many(healths)
     await bus.flush()
+    assert bus.stats.published_md == len(quotes)  # the health events are not market data
     for stream, limit, events in (
         (bus.layout.md("binance"), 100, quotes),
         (bus.layout.health, 50, healths),
