@@ -98,7 +98,7 @@ def test_memory_bus_keeps_less_market_data_than_redis() -> None:
     from silvertine_tui.config import BusConfig
     from silvertine_tui.engine import bus_options
 
-    assert bus_options(BusConfig(url="memory://")).md_maxlen == 10_000
+    assert bus_options(BusConfig(url="memory://")).md_maxlen == 2_000
     assert bus_options(BusConfig(url="memory://", md_maxlen=500)).md_maxlen == 500
     assert bus_options(BusConfig(url="redis://127.0.0.1:6379/0")).md_maxlen == 100_000
 
