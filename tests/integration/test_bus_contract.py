@@ -353,6 +353,37 @@ async def test_tail_batches_hand_over_what_is_waiting_at_once_in_order(bus: Even
         ]
 
 
+async def test_a_tail_behind_the_kept_market_data_reads_on_from_the_oldest_kept(
+    backend: Backend,
+) -> None:
+    """A reader whose last entry was trimmed away (it fell further behind than
+    `md_maxlen`: the memory bus keeps 2,000) reads on from the oldest entry kept, in
+    order, and then what comes live; nothing fails."""
+    bus = await backend.make(md_maxlen=10)
+    stream = bus.layout.md("binance")
+    await bus.publish(quote_event("S0.X", bid="1"))
+    await bus.flush()
+    (seen,) = await bus.read(stream)
+    await bus.publish_many([quote_event(f"S{n}.X", bid=str(n)) for n in range(1, 300)])
+    await bus.flush()
+    kept = await bus.read(stream)
+    assert kept[0].id != seen.id  # trimmed past the reader
+    assert len(kept) < 299
+    batches = cast(AsyncGenerator[list[BusEntry], None], bus.tail_batches({stream: seen.id}))
+    async with contextlib.aclosing(batches):
+        got: list[BusEntry] = []
+        async with asyncio.timeout(TIMEOUT):
+            while len(got) < len(kept):
+                got += await anext(batches)
+        assert [e.id for e in got] == [e.id for e in kept]
+        assert got[-1].event == kept[-1].event
+        live = quote_event("S300.X", bid="300")
+        await bus.publish(live)
+        async with asyncio.timeout(TIMEOUT):
+            (after,) = await anext(batches)
+        assert after.event == live
+
+
 async def test_tail_stops_when_the_bus_closes(bus: EventBus) -> None:
     stream = bus.layout.exec("paper", "main")
     collector = Collector(bus, {stream: "0-0"})
