@@ -109,10 +109,11 @@ class MemoryBus:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    def _limit(self, stream: str) -> tuple[int, int] | None:
-        """(length kept, slack allowed before a trim), as Redis `MAXLEN ~`/`MAXLEN`."""
+    def _limit(self, stream: str, md: bool) -> tuple[int, int] | None:
+        """(length kept, slack allowed before a trim), as Redis `MAXLEN ~`/`MAXLEN`;
+        `md`: whether `stream` is market data, as the layout says."""
         options = self.options
-        if stream.startswith(f"{options.prefix}:md:"):
+        if md:
             limit = options.md_maxlen
         elif stream == self.layout.health:
             limit = options.health_maxlen
@@ -148,11 +149,9 @@ class MemoryBus:
         stream = self._streams.get(name)
         if stream is None:
             layout = self.layout
+            md = layout.channel_of(name) == "md"
             stream = self._streams[name] = _Stream(
-                name,
-                journal=layout.is_journal(name),
-                md=layout.channel_of(name) == "md",
-                bounds=self._limit(name),
+                name, journal=layout.is_journal(name), md=md, bounds=self._limit(name, md)
             )
         return stream
 
