@@ -55,6 +55,8 @@ SCOPES: dict[str, str] = {
     "signals": "Signals",
     "log": "Fills and event log",
     "modal": "Dialogs",
+    "view": "Help and order history",
+    "modify": "Modifying an order",
     "quit": "Quitting with working orders",
 }
 
@@ -148,7 +150,16 @@ SPECS: tuple[KeySpec, ...] = (
     KeySpec("log.follow", "end", "follow", "Follow", "log", help="jump to the newest"),
     # -- dialogs ------------------------------------------------------------------------
     KeySpec("modal.confirm", "y", "confirm", "Yes", "modal", help="confirm"),
-    KeySpec("modal.cancel", "escape,n", "dismiss_no", "No", "modal", help="cancel / close"),
+    KeySpec("modal.cancel", "escape,n", "dismiss_no", "No", "modal", help="cancel"),
+    KeySpec("view.close", "escape", "close", "Close", "view", help="back to the desk"),
+    KeySpec(
+        "modify.cancel",
+        "escape",
+        "dismiss_no",
+        "Cancel",
+        "modify",
+        help="leave the order as it is (enter sends the change)",
+    ),
     # -- the quit dialog ----------------------------------------------------------------
     KeySpec(
         "quit.cancel",

@@ -1,1 +1,2 @@
-"""Screens: the main desk, help, confirmation, order history, modify."""
+"""Screens: the main desk, and the dialogs over it (help, confirmation, order history,
+modify, quit), each with its own key bar (`dialog.py`)."""

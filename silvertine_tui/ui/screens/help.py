@@ -8,10 +8,10 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ..keymap import SCOPES, SPECS, bindings, display_keys, keys_for
+from .dialog import Dialog
 
 
 def help_table(keymap: Mapping[str, str]) -> Table:
@@ -36,14 +36,14 @@ def help_table(keymap: Mapping[str, str]) -> Table:
     return table
 
 
-class HelpScreen(ModalScreen[None]):
-    BINDINGS = bindings("modal")
+class HelpScreen(Dialog[None]):
+    BINDINGS = bindings("view")
 
     def __init__(self, keymap: Mapping[str, str]) -> None:
         super().__init__()
         self.keymap = dict(keymap)
 
-    def compose(self) -> ComposeResult:
+    def compose_dialog(self) -> ComposeResult:
         with Vertical(id="dialog", classes="-wide -tall"):
             yield Static("Keys - remap any id with ui.keymap in the config", id="dialog-title")
             with VerticalScroll(id="help-body"):
@@ -54,8 +54,5 @@ class HelpScreen(ModalScreen[None]):
                 markup=False,
             )
 
-    def action_confirm(self) -> None:
-        self.dismiss(None)
-
-    def action_dismiss_no(self) -> None:
+    def action_close(self) -> None:
         self.dismiss(None)

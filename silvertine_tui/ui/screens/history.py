@@ -15,7 +15,6 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ...domain import Instrument
@@ -26,10 +25,11 @@ from ..desk import HistoryLoader
 from ..format import clock_text
 from ..keymap import bindings
 from ..widgets.blotter import order_qty_text
+from .dialog import Dialog
 
 
-class OrderHistoryScreen(ModalScreen[None]):
-    BINDINGS = bindings("modal")
+class OrderHistoryScreen(Dialog[None]):
+    BINDINGS = bindings("view")
 
     def __init__(
         self,
@@ -44,7 +44,7 @@ class OrderHistoryScreen(ModalScreen[None]):
         self.events: list[EventBase] | None = None if loader is not None else view.history
         """What the table shows (None while it loads or when it could not)."""
 
-    def compose(self) -> ComposeResult:
+    def compose_dialog(self) -> ComposeResult:
         order = self.view.order
         request = order.request
         inst = self.instrument
@@ -136,8 +136,5 @@ class OrderHistoryScreen(ModalScreen[None]):
             )
         return table
 
-    def action_confirm(self) -> None:
-        self.dismiss(None)
-
-    def action_dismiss_no(self) -> None:
+    def action_close(self) -> None:
         self.dismiss(None)

@@ -8,13 +8,13 @@ from decimal import Decimal
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from ...domain import Instrument
 from ...engine.projection import OrderView
 from ..format import num, parse_decimal
 from ..keymap import bindings
+from .dialog import Dialog
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +71,8 @@ def check_change(
     return change, []
 
 
-class ModifyScreen(ModalScreen[Change | None]):
-    BINDINGS = bindings("modal")[1:]  # escape cancels; "y" is typed into the fields
+class ModifyScreen(Dialog[Change | None]):
+    BINDINGS = bindings("modify")  # enter sends: the fields' own key
 
     def __init__(
         self, view: OrderView, instrument: Instrument | None, *, cursor_blink: bool = True
@@ -82,7 +82,7 @@ class ModifyScreen(ModalScreen[Change | None]):
         self.view = view
         self.instrument = instrument
 
-    def compose(self) -> ComposeResult:
+    def compose_dialog(self) -> ComposeResult:
         order = self.view.order
         request = order.request
         with Vertical(id="dialog"):

@@ -15,13 +15,13 @@ from enum import StrEnum
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from ...engine.commands import CancelAll, CancelAllDone, Command, Failed, Outcome
 from ...engine.projection import DeskProjection
 from ...events.summary import short_ref
 from ..keymap import BY_ID, bindings, display_keys, keys_for
+from .dialog import Dialog
 
 
 class QuitChoice(StrEnum):
@@ -33,7 +33,7 @@ QUIT_KEYS = ("quit.cancel", "quit.leave", "quit.stay")
 BUTTONS = ("cancel-quit", "leave-quit", "stay")
 
 
-class QuitScreen(ModalScreen[QuitChoice]):
+class QuitScreen(Dialog[QuitChoice]):
     BINDINGS = bindings("quit")
 
     def __init__(
@@ -57,7 +57,7 @@ class QuitScreen(ModalScreen[QuitChoice]):
     def _working(self) -> int:
         return self.projection.working_count()
 
-    def compose(self) -> ComposeResult:
+    def compose_dialog(self) -> ComposeResult:
         n = self._working()
         with Vertical(id="dialog", classes="-danger"):
             yield Static(f"Quit with {n} working order(s)?", id="dialog-title", markup=False)

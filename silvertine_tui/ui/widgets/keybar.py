@@ -10,7 +10,9 @@ from __future__ import annotations
 from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.actions import parse as parse_action
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.strip import Strip
 from textual.visual import Visual, visualize
@@ -41,14 +43,41 @@ class KeyBar(Widget):
         if self.is_attached and screen is self.screen:
             self.refresh()
 
+    def _active(self) -> list[tuple[DOMNode, Binding, bool]]:
+        """The bindings a key press reaches here, with the node that answers each.
+
+        On a dialog Textual lists only the dialog's (`Screen.active_bindings` stops at
+        the modal screen), yet keys bound with priority are looked up from the app down,
+        past the dialog (`App._check_bindings`): the kill switch and ctrl+c work in every
+        dialog, so the bar shows them."""
+        screen = self.screen
+        active = [
+            (node, binding, enabled)
+            for node, binding, enabled, _tooltip in screen.active_bindings.values()
+        ]
+        if screen.is_modal:
+            chain = screen._binding_chain
+            for node, bindings_map in chain[len(screen._modal_binding_chain) :]:
+                for _key, binding in bindings_map:
+                    if not binding.priority:
+                        continue
+                    _namespace, action, parameters = parse_action(binding.action)
+                    state = node.check_action(action, parameters)
+                    if state is not False:
+                        active.append((node, binding, bool(state)))
+        return active
+
     def bindings(self) -> list[tuple[Binding, bool]]:
         seen: set[str] = set()
         out = []
         hidden: dict[str, tuple[Binding, bool]] = {}
-        for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
+        for _node, binding, enabled in self._active():
             if not binding.show:
-                if binding.action in ALWAYS_SHOWN:
-                    hidden.setdefault(binding.action, (binding, enabled))
+                # By a key of the keymap (the help lists those), not Textual's own
+                # ctrl+q, which quits too.
+                kept = hidden.get(binding.action)
+                if binding.action in ALWAYS_SHOWN and (kept is None or kept[0].id is None):
+                    hidden[binding.action] = (binding, enabled)
                 continue
             if binding.action in seen:
                 continue
@@ -129,7 +158,7 @@ class KeyBar(Widget):
                 return
 
     def run_action_for(self, binding: Binding) -> None:
-        for node, active, _enabled, _tooltip in self.screen.active_bindings.values():
+        for node, active, _enabled in self._active():
             if active is binding:
                 self.call_later(self.app.run_action, binding.action, node)
                 return

@@ -1,0 +1,23 @@
+"""The base of every dialog: the dialog over the desk, with a key bar of its own."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.screen import ModalScreen, ScreenResultType
+
+from ..widgets.keybar import KeyBar
+
+
+class Dialog(ModalScreen[ScreenResultType]):
+    """Under a dialog the desk's keys do nothing (`SilvertineApp.check_action`, and the
+    focus is in the dialog), yet the desk's key bar stays drawn underneath, listing
+    them: `f9 Send` under "Send BUY 0.25?". A dialog draws its own bar over that line:
+    its keys, and the app's that still work (help, the kill switch, quit)."""
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_dialog()
+        yield KeyBar(id="dialog-keys")
+
+    def compose_dialog(self) -> ComposeResult:
+        """The dialog itself."""
+        raise NotImplementedError
