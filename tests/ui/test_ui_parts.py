@@ -72,6 +72,29 @@ def test_user_state_round_trip_and_unreadable_file(tmp_path: Path) -> None:
     assert UserState(path).theme is None
 
 
+def test_help_gives_its_text_the_room_at_80_columns() -> None:
+    """The help at 80x24 (74 columns inside the dialog): each scope's title is a line
+    of its own, not a cell that widened the keys' column to 28, and the ids line up
+    at one column in every scope."""
+    from rich.console import Console
+
+    from silvertine_tui.ui.keymap import SCOPES
+    from silvertine_tui.ui.screens.help import help_table
+
+    console = Console(width=74, record=True, color_system=None)
+    console.print(help_table({"app.kill_switch": "ctrl+k"}))
+    lines = console.export_text().splitlines()
+    for title in SCOPES.values():
+        assert title in [line.strip() for line in lines]
+    starts = {
+        line.rstrip().rindex(" ") + 1 for line in lines if line.rstrip().endswith(tuple(BY_ID))
+    }
+    assert len(starts) == 1, starts
+    kill = next(line for line in lines if line.rstrip().endswith("app.kill_switch"))
+    assert kill.startswith("ctrl+k ")
+    assert kill.index("cancel every order") < 30, kill
+
+
 def test_keymap_ids_are_unique_and_complete() -> None:
     ids = [spec.id for spec in SPECS]
     assert len(ids) == len(set(ids))
