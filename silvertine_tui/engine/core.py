@@ -223,7 +223,7 @@ class TradingEngine:
         window = oms.window
         keep_finished, keep_histories = window.orders, window.histories
         by_age = window.minutes > 0
-        last_fills, spot_brokers = portfolio.last_fills, portfolio.spot_brokers
+        last_fills = portfolio.last_fills
         # Logged per report not applied; read once (no handler changes a level here).
         log_not_applied = oms_log.isEnabledFor(logging.INFO)
         changed = False
@@ -340,20 +340,12 @@ class TradingEngine:
                 # the next frame redraws everything anyway.
                 changes = projection._changes
                 if not changes.everything:
-                    if kind is _FILL:
-                        if took:
-                            changes.positions.add(key)
-                        if (
-                            outcome in TOUCHED
-                            and payload.fee_currency
-                            and payload.broker in spot_brokers
-                        ):
-                            # A fee in an asset comes out of another position of the
-                            # account.
-                            account = (payload.broker, payload.account)
-                            changes.positions.update(
-                                k for k in portfolio.positions if k[:2] == account
-                            )
+                    if kind is _FILL and took:
+                        changes.positions.add(key)
+                        # A fee in an asset comes out of the position that holds it.
+                        fee_key = portfolio.fee_position(payload)
+                        if fee_key is not None:
+                            changes.positions.add(fee_key)
                     if outcome in TOUCHED:
                         changes.orders[coid] = None
                     if (

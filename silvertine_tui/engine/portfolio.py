@@ -191,11 +191,15 @@ class Portfolio:
         # (broker, account) -> instrument -> the newest fill applied (reconcile asks the
         # venue for fills after it).
         self.last_fills: dict[tuple[str, str], dict[str, Fill]] = {}
+        # (broker, instrument, fee currency) -> `_fee_holder`'s answer, until the
+        # instruments change (`set_instruments`).
+        self._holders: dict[tuple[str, str, str], str | None] = {}
 
     def set_instruments(self, instruments: Iterable[Instrument], broker: str = "") -> None:
         """Learn instruments (`broker`: all of that broker's, which places the asset
         fees that waited for them)."""
         instruments = list(instruments)
+        self._holders.clear()
         for inst in instruments:
             self.instruments[inst.key] = inst
             for state in self.positions.values():
@@ -213,10 +217,31 @@ class Portfolio:
                 for currency, amount in fees.items():
                     self._take_asset_fee(name, account, instrument, currency, amount)
 
+    def fee_position(self, fill: Fill) -> Key | None:
+        """The position an asset fee of `fill` came out of, other than the fill's own
+        perhaps (a spot broker's fee in BNB out of the BNB position), or None: no fee in
+        an asset, no position holds it (the quote currency), or the broker's instruments
+        are not known yet (the fee waits in `unplaced`; loading them redraws every
+        position). Asked after the fill was applied, for the desk's change set."""
+        broker = fill.broker
+        if not (fill.fee and fill.fee_currency and broker in self.spot_brokers):
+            return None
+        if broker not in self.broker_instruments:
+            return None
+        holder = self._fee_holder(broker, fill.instrument, fill.fee_currency)
+        return None if holder is None else (broker, fill.account, holder)
+
     def _fee_holder(self, broker: str, instrument: str, currency: str) -> str | None:
         """The broker's instrument whose position holds the asset `currency`: the
         traded instrument when it is its base, else the broker's instrument with that
         base (None: no position holds it, e.g. the quote currency)."""
+        asked = (broker, instrument, currency)
+        if asked in self._holders:
+            return self._holders[asked]
+        holder = self._holders[asked] = self._find_fee_holder(broker, instrument, currency)
+        return holder
+
+    def _find_fee_holder(self, broker: str, instrument: str, currency: str) -> str | None:
         inst = self.instruments.get(instrument)
         if inst is not None and currency == inst.quote_currency:
             return None

@@ -250,16 +250,13 @@ class DeskProjection:
                     key = (fill.broker, fill.account, fill.instrument)
                     changes.positions.add(key)
                     self._hold_last_fill(key)
+                    # A fee in an asset comes out of the position that holds it.
+                    fee_key = self.portfolio.fee_position(fill)
+                    if fee_key is not None:
+                        changes.positions.add(fee_key)
                 outcome = self.oms.apply(event, entry_id)
                 if outcome in TOUCHED:
                     changes.orders[fill.client_order_id] = None
-                    if fill.fee_currency and fill.broker in self.portfolio.spot_brokers:
-                        # A fee in an asset comes out of another position of the account.
-                        changes.positions.update(
-                            k
-                            for k in self.portfolio.positions
-                            if k[:2] == (fill.broker, fill.account)
-                        )
                 return self._done(took or outcome is _APPLIED_OUTCOME, outcome)
             case FeeCorrectionEvent():
                 # A fill's fee reported late (IB): the order's fees and the position's.

@@ -61,14 +61,14 @@ ETH = Instrument(
 SRC = "paper/main"
 
 
-def request(coid: str, qty: str = "1") -> OrderRequestEvent:
+def request(coid: str, qty: str = "1", instrument: Instrument = ETH) -> OrderRequestEvent:
     return OrderRequestEvent.create(
         SRC,
         OrderRequest(
             client_order_id=coid,
             broker="paper",
             account="main",
-            instrument=ETH.key,
+            instrument=instrument.key,
             side=Side.BUY,
             order_type=OrderType.LIMIT,
             quantity=Decimal(qty),
@@ -84,7 +84,14 @@ def update(coid: str, status: OrderStatus) -> OrderUpdateEvent:
     )
 
 
-def fill(coid: str, exec_id: str, qty: str = "1") -> FillEvent:
+def fill(
+    coid: str,
+    exec_id: str,
+    qty: str = "1",
+    instrument: Instrument = ETH,
+    fee: str = "0",
+    fee_currency: str = "",
+) -> FillEvent:
     return FillEvent.create(
         SRC,
         Fill(
@@ -92,10 +99,12 @@ def fill(coid: str, exec_id: str, qty: str = "1") -> FillEvent:
             account="main",
             client_order_id=coid,
             exec_id=exec_id,
-            instrument=ETH.key,
+            instrument=instrument.key,
             side=Side.BUY,
             quantity=Decimal(qty),
             price=Decimal("3500"),
+            fee=Decimal(fee),
+            fee_currency=fee_currency,
         ),
     )
 
@@ -154,6 +163,50 @@ def test_each_event_names_the_rows_it_changed() -> None:
     taken = desk.take()
     assert list(taken.orders) == ["a"]
     assert not taken.positions
+
+
+def test_a_spot_fee_in_an_asset_names_the_position_it_came_out_of() -> None:
+    """On a spot broker a fee in an asset comes out of the position holding it: the
+    change set names that row and the fill's own, not every position of the account
+    (a desk of 50 positions redrew 50 rows a fill). A fill the OMS does not hold the
+    order of (parked, evicted) still takes its fee: the row is named all the same."""
+    bnb, btc = (
+        Instrument(
+            symbol=f"{base}USDT",
+            venue="PAPER",
+            base_currency=base,
+            quote_currency="USDT",
+            tick_size=Decimal("0.01"),
+            lot_size=Decimal("0.0001"),
+        )
+        for base in ("BNB", "BTC")
+    )
+    desk = DeskProjection(spot_brokers=["paper"])
+    desk.portfolio.set_instruments([ETH, bnb, btc], broker="paper")
+    for n, inst in enumerate((ETH, bnb, btc)):
+        desk.apply(request(f"o{n}", "5", inst))
+        desk.apply(fill(f"o{n}", f"x{n}", "5", inst))
+    desk.take()
+
+    def row(inst: Instrument) -> tuple[str, str, str]:
+        return ("paper", "main", inst.key)
+
+    desk.apply(request("a"))
+    desk.apply(fill("a", "xa", instrument=ETH, fee="0.01", fee_currency="BNB"))
+    assert desk.take().positions == {row(ETH), row(bnb)}
+    assert desk.portfolio.position("paper", "main", bnb.key) == Decimal("4.99")
+    desk.apply(request("b"))
+    desk.apply(fill("b", "xb", instrument=ETH, fee="0.01", fee_currency="USDT"))
+    assert desk.take().positions == {row(ETH)}
+    desk.apply(request("c"))
+    desk.apply(fill("c", "xc", instrument=btc, fee="0.001", fee_currency="BTC"))
+    assert desk.take().positions == {row(btc)}
+    # No request seen for it: parked by the OMS, taken by the portfolio.
+    desk.apply(fill("d", "xd", instrument=btc, fee="0.01", fee_currency="BNB"))
+    taken = desk.take()
+    assert "d" not in taken.orders
+    assert taken.positions == {row(btc), row(bnb)}
+    assert desk.portfolio.position("paper", "main", bnb.key) == Decimal("4.98")
 
 
 def test_state_brokers_profiles_and_anomalies_come_from_their_streams() -> None:
