@@ -72,9 +72,9 @@ class Positions(KeyedTable):
     def update(self, desk: DeskProjection, keys: Iterable[Key]) -> None:
         """Only the rows of `keys` (positions whose events arrived or whose marks
         moved) that are on screen or new; a position that closed flat with nothing
-        realized leaves. The others are drawn when they come into view: a fill with a
-        fee marks every position of its account changed (fifty rows built at each of
-        ten fills a second, about 4 ms each time, for the five on screen)."""
+        realized leaves. The others are drawn when they come into view: the marks of
+        every position move each second (fifty rows built, about 4 ms, for the five
+        on screen)."""
         self._hidden_dirty.update(keys)
         self._drawn_rows = self.visible_range()
         visible = self.visible_keys()
