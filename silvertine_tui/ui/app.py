@@ -37,6 +37,7 @@ from .draw_now import draw_now
 from .key_order import KeyOrder
 from .keymap import PANES, bindings, unknown_ids
 from .screens.confirm import ConfirmScreen
+from .screens.dialog import QUIT_DIALOG_ID
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
 from .state import UserState
@@ -533,6 +534,8 @@ class SilvertineApp(App[None]):
     # -- actions --------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "quit" and self.screen.id == QUIT_DIALOG_ID:
+            return False  # the quit dialog is the answer (`action_quit`): not on its bar
         return not (action in _MAIN_ONLY and not isinstance(self.screen, MainScreen))
 
     def _session_yet(self) -> bool:

@@ -132,3 +132,31 @@ async def test_a_dialog_bar_shows_the_remapped_kill_switch(make_desk) -> None:
         assert isinstance(desk.app.screen, ConfirmScreen)
         assert desk.app.screen.id == "kill"
         await desk.session.close()
+
+
+async def test_the_quit_dialog_bar_does_not_offer_quit(make_desk) -> None:
+    """In the quit dialog ctrl+c and q do nothing (the dialog is the answer), so its
+    bar lists the dialog's three keys and the kill switch, not `^c Quit`."""
+    from silvertine_tui.ui.screens.quit import QuitScreen
+
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(80, 24)) as pilot:
+        await desk.start(pilot)
+        await resting_order(desk, pilot)
+        await pilot.press("q")
+        await pilot.pause()
+        dialog = desk.app.screen
+        assert isinstance(dialog, QuitScreen)
+        line = bar_line(desk)
+        for shown in (" c Cancel & quit ", " l Leave & quit ", " esc Stay ", " ^\\ KILL "):
+            assert shown in line, f"{shown!r} not in {line!r}"
+        assert " ^c Quit " not in line
+        assert " q Quit " not in line
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert desk.app.screen is dialog
+        assert not desk.app._exit
+        await pilot.press("escape")
+        await pilot.pause()
+        assert " ^c Quit " in bar_line(desk) or " q Quit " in bar_line(desk)
+        await desk.session.close()

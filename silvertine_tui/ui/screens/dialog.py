@@ -7,6 +7,10 @@ from textual.screen import ModalScreen, ScreenResultType
 
 from ..widgets.keybar import KeyBar
 
+QUIT_DIALOG_ID = "quit"
+"""The quit dialog's id (`QuitScreen`), for the app, which does not import that module
+before the session."""
+
 
 class Dialog(ModalScreen[ScreenResultType]):
     """Under a dialog the desk's keys do nothing (`SilvertineApp.check_action`, and the

@@ -21,7 +21,7 @@ from ...engine.commands import CancelAll, CancelAllDone, Command, Failed, Outcom
 from ...engine.projection import DeskProjection
 from ...events.summary import short_ref
 from ..keymap import BY_ID, bindings, display_keys, keys_for
-from .dialog import Dialog
+from .dialog import QUIT_DIALOG_ID, Dialog
 
 
 class QuitChoice(StrEnum):
@@ -46,7 +46,7 @@ class QuitScreen(Dialog[QuitChoice]):
     ) -> None:
         """`projection` is read for the working orders; `send` carries the cancel-all
         (`Desk.send`); `keymap` (`ui.keymap`) names the keys the dialog says."""
-        super().__init__(id="quit")
+        super().__init__(id=QUIT_DIALOG_ID)
         self.keymap = dict(keymap or {})
         self.projection = projection
         self.send = send
