@@ -16,7 +16,7 @@ class Dialog(ModalScreen[ScreenResultType]):
     """Under a dialog the desk's keys do nothing (`SilvertineApp.check_action`, and the
     focus is in the dialog), yet the desk's key bar stays drawn underneath, listing
     them: `f9 Send` under "Send BUY 0.25?". A dialog draws its own bar over that line:
-    its keys, and the app's that still work (help, the kill switch, quit)."""
+    its keys, and the app's that still answer under it (the kill switch, ctrl+c)."""
 
     def compose(self) -> ComposeResult:
         yield from self.compose_dialog()
