@@ -224,12 +224,15 @@ class Portfolio:
         are not known yet (the fee waits in `unplaced`; loading them redraws every
         position). Asked after the fill was applied, for the desk's change set."""
         broker = fill.broker
-        if not (fill.fee and fill.fee_currency and broker in self.spot_brokers):
-            return None
-        if broker not in self.broker_instruments:
+        if not self._pays_asset_fee(fill) or broker not in self.broker_instruments:
             return None
         holder = self._fee_holder(broker, fill.instrument, fill.fee_currency)
         return None if holder is None else (broker, fill.account, holder)
+
+    def _pays_asset_fee(self, fill: Fill) -> bool:
+        """Whether `fill`'s fee comes out of an asset's position: a spot broker's fee
+        in a named currency (`_take_asset_fee` finds which position, if any)."""
+        return bool(fill.fee and fill.fee_currency and fill.broker in self.spot_brokers)
 
     def _fee_holder(self, broker: str, instrument: str, currency: str) -> str | None:
         """The broker's instrument whose position holds the asset `currency`: the
@@ -337,7 +340,7 @@ class Portfolio:
             or fill.venue_ts_ns >= kept.venue_ts_ns
         ):
             last[instrument] = fill
-        if fill.fee and fill.fee_currency and broker in self.spot_brokers:
+        if self._pays_asset_fee(fill):
             self._take_asset_fee(broker, account, instrument, fill.fee_currency, fill.fee)
         return True
 
