@@ -535,7 +535,7 @@ class SilvertineApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "quit" and self.screen.id == QUIT_DIALOG_ID:
-            return False  # the quit dialog is the answer (`action_quit`): not on its bar
+            return False  # the quit dialog is the answer: not run, not on its bar
         return not (action in _MAIN_ONLY and not isinstance(self.screen, MainScreen))
 
     def _session_yet(self) -> bool:
@@ -748,12 +748,12 @@ class SilvertineApp(App[None]):
         )
 
     async def action_quit(self) -> None:
-        """q / ctrl+c: at once when nothing is working; else ask (see QuitScreen)."""
+        """q / ctrl+c: at once when nothing is working; else ask (see QuitScreen). In
+        the quit dialog itself `check_action` refuses it: the dialog is the answer, a
+        second q or ctrl+c never skips it."""
         if not self.has_session:  # nothing can be working yet
             await self._shut_down()
             return
-        if isinstance(self.screen, QuitScreen):
-            return  # the dialog is the answer; a second q never skips it
         if not self.desk.view.working_count():
             await self._shut_down()
             return
