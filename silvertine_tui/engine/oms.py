@@ -91,7 +91,8 @@ class OrderView:
     history: list[EventBase] = field(default_factory=list)
     adopted: bool = False
     created_ns: int = 0
-    """Time of its first event (0 when loaded from a snapshot)."""
+    """Time of its first event (0 when not known: loaded from a snapshot written before
+    snapshots kept it)."""
     first_entry: str = ""
     last_entry: str = ""
     """Journal entry ids of its first and last event ("" when not known)."""
@@ -181,6 +182,10 @@ class OMS:
         """In memory or evicted from it: an id the journal holds an order for."""
         return client_order_id in self.orders or client_order_id in self.retired
 
+    def finished_ns(self, client_order_id: str) -> int:
+        """When an order in the window finished (0 for a working or unknown order)."""
+        return self._finished.get(client_order_id) or self._held.get(client_order_id) or 0
+
     def finished_count(self) -> int:
         """Finished orders in memory, those holding an instrument's last fill apart."""
         return len(self._finished)
@@ -267,8 +272,8 @@ class OMS:
         """An order loaded from a snapshot (its history is in the journal)."""
         self.orders[view.client_order_id] = view
         view.history_dropped = not view.history
-        # Where its events begin is not known: "-" (the journal's start), never the
-        # entry of the first event applied after the snapshot.
+        # Where its events begin, if the snapshot did not say: "-" (the journal's
+        # start), never the entry of the first event applied after the snapshot.
         view.first_entry = view.first_entry or "-"
         if view.order.status.is_terminal:
             self._finish(view, finished_ns)

@@ -2,9 +2,10 @@
 
 The OMS remembers, per order, the journal entry ids of its first and last event
 (`OrderView.first_entry`/`last_entry`, kept in `Retired` once the order is evicted): the
-read is then one XRANGE over that span, in pages, keeping the order's own events. An
-order loaded from a snapshot has no span: the whole journal is read, in pages, with
-progress. Each page is one awaited bus read, so the event loop keeps running.
+read is then one XRANGE over that span, in pages, keeping the order's own events. A
+snapshot keeps each order's span (`Snapshot.spans`); an order loaded from one written
+before spans were kept has none: the whole journal is read, in pages, with progress.
+Each page is one awaited bus read, so the event loop keeps running.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from ..bus import BusEntry, EventBus
 from ..domain import Order, OrderStatus, OrderUpdate, Position
 from ..events import (
     FillEvent,
+    OrderSpan,
     OrderUpdateEvent,
     Reconcile,
     ReconcileEvent,
@@ -77,6 +78,16 @@ def build_snapshot(engine: TradingEngine, broker: str, account: str) -> Snapshot
         account=account,
         covers=covers,
         orders=tuple(v.order for v in views),
+        spans=tuple(
+            OrderSpan(
+                client_order_id=v.client_order_id,
+                created_ns=v.created_ns,
+                first_entry=v.first_entry,
+                last_entry=v.last_entry,
+                finished_ns=engine.oms.finished_ns(v.client_order_id),
+            )
+            for v in views
+        ),
         adopted=tuple(v.client_order_id for v in views if v.adopted),
         positions=tuple(positions),
         balances=tuple(balances),
@@ -163,14 +174,23 @@ async def trim_risk_stream(engine: TradingEngine, keep: int) -> int:
 
 def load_snapshot(engine: TradingEngine, snapshot: Snapshot) -> None:
     adopted = set(snapshot.adopted)
-    for order in snapshot.orders:
+    spans = {span.client_order_id: span for span in snapshot.spans}
+    no_span = OrderSpan(client_order_id="")
+    # Finished orders enter the window in the order they finished, as they did live.
+    for order in sorted(
+        snapshot.orders, key=lambda o: spans.get(o.client_order_id, no_span).finished_ns
+    ):
+        span = spans.get(order.client_order_id, no_span)
         view = OrderView(
             snapshot.broker,
             snapshot.account,
             order.model_copy(deep=True),
             adopted=order.client_order_id in adopted,
+            created_ns=span.created_ns,
+            first_entry=span.first_entry,
+            last_entry=span.last_entry,
         )
-        engine.oms.add(view)
+        engine.oms.add(view, span.finished_ns)
     for pos in snapshot.positions:
         state = PositionState(
             pos.broker,

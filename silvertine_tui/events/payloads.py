@@ -135,6 +135,21 @@ class Log(BaseModel):
     fields: dict[str, MetricValue] = Field(default_factory=dict)
 
 
+class OrderSpan(BaseModel):
+    """When and where in the journal an order a snapshot lists lived, which the order's
+    state alone does not say: its first event's time (the desk's "today" counts from
+    it), its first and last journal entries (its history is read back over that span
+    alone), and when it finished (0 while working: the window's age limit)."""
+
+    model_config = _FROZEN
+
+    client_order_id: str
+    created_ns: int = 0
+    first_entry: str = ""
+    last_entry: str = ""
+    finished_ns: int = 0
+
+
 class Snapshot(BaseModel):
     """Engine state of one account, covering its journal up to entry `covers`.
 
@@ -148,6 +163,9 @@ class Snapshot(BaseModel):
     account: str
     covers: str
     orders: tuple[Order, ...] = ()
+    # One per order in `orders`, by client order id (none in snapshots written before
+    # spans were kept: those orders load with no time and the whole journal as span).
+    spans: tuple[OrderSpan, ...] = ()
     adopted: tuple[str, ...] = ()
     positions: tuple[Position, ...] = ()
     balances: tuple[Balance, ...] = ()

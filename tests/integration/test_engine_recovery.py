@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal as D
 
 import pytest
@@ -19,7 +20,15 @@ from silvertine_tui.domain import (
     VenueOrder,
 )
 from silvertine_tui.engine.core import TradingEngine
-from silvertine_tui.engine.recovery import reconcile, recover, replay_stream, write_snapshot
+from silvertine_tui.engine.order_history import read_order_history
+from silvertine_tui.engine.recovery import (
+    latest_snapshot,
+    load_snapshot,
+    reconcile,
+    recover,
+    replay_stream,
+    write_snapshot,
+)
 from silvertine_tui.engine.risk import RiskRejected
 from silvertine_tui.events import (
     FillEvent,
@@ -29,6 +38,7 @@ from silvertine_tui.events import (
     RiskAction,
     RiskEvent,
 )
+from silvertine_tui.ui.widgets.blotter import todays_orders
 from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
 
 
@@ -211,6 +221,64 @@ async def test_snapshot_plus_replay_equals_full_replay() -> None:
         assert a is not None
         assert b is not None
         assert a.order.model_dump() == b.order.model_dump()
+
+
+async def test_a_restart_from_a_snapshot_knows_when_and_where_each_order_lived() -> None:
+    """The snapshot keeps each order's first-event time, journal span and finish time:
+    today's finished orders stay in the desk's "today" after a restart, an order's
+    history is read back over its own span (not the whole journal), and the window
+    holds finished orders by when they finished."""
+    bus, engine, (venue,) = await make()
+    done = await engine.submit(order(qty="1"))
+    await sync(engine)
+    await engine.cancel(done)
+    await sync(engine)
+    working = await engine.submit(order(qty="3"))
+    await sync(engine)
+    await write_snapshot(engine, "scripted", "main")
+
+    fresh = TradingEngine(bus, [venue], RiskConfig())
+    await recover(fresh, [("scripted", "main")])
+    for cid in (done, working):
+        live, loaded = engine.oms.get(cid), fresh.oms.get(cid)
+        assert live is not None
+        assert loaded is not None
+        assert loaded.created_ns > 0
+        assert loaded.first_entry not in ("", "-")
+        assert (loaded.created_ns, loaded.first_entry, loaded.last_entry) == (
+            live.created_ns,
+            live.first_entry,
+            live.last_entry,
+        )
+    assert fresh.oms.finished_ns(done) == engine.oms.finished_ns(done) > 0
+    assert fresh.oms.finished_ns(working) == 0
+
+    now_s = time.time()
+    assert [v.client_order_id for v in todays_orders(fresh.oms.orders.values(), now_s)] == [
+        done,
+        working,
+    ]
+
+    span = fresh.projection.history_span(done)
+    assert span is not None
+    assert span.known
+    read: list[int] = []
+    events = await read_order_history(bus, done, span, progress=lambda n, _: read.append(n))
+    live_view = engine.oms.get(done)
+    assert live_view is not None
+    assert [e.event_id for e in events] == [e.event_id for e in live_view.history]
+    journal = await bus.read(bus.layout.exec("scripted", "main"))
+    assert read[-1] < len(journal)  # the working order's entries were not read
+
+    # A snapshot written before spans were kept still loads: no time, the whole journal.
+    snapshot = await latest_snapshot(bus, "scripted", "main")
+    assert snapshot is not None
+    older = TradingEngine(bus, [venue], RiskConfig())
+    load_snapshot(older, snapshot.model_copy(update={"spans": ()}))
+    loaded = older.oms.get(done)
+    assert loaded is not None
+    assert (loaded.created_ns, loaded.first_entry) == (0, "-")
+    assert loaded.order.model_dump() == engine.oms.get(done).order.model_dump()  # type: ignore[union-attr]
 
 
 async def test_kill_switch_cancels_on_every_broker_and_survives_restart() -> None:
