@@ -76,6 +76,23 @@ def test_ticket_validation_errors(snap_compare, make_desk) -> None:
     assert snap_compare(desk.app, terminal_size=(120, 36), run_before=run_before)
 
 
+def test_ticket_after_a_send(snap_compare, make_desk) -> None:
+    """The status beside Send names the whole order sent (wrapped), and the preview says
+    it is what F9 would send again."""
+    desk: Desk = make_desk()
+
+    async def run_before(pilot) -> None:
+        await desk.start(pilot)
+        await populate(desk, pilot)
+        await pilot.press("1", "down", "b")  # BTCUSDT.PAPER at the ask: it fills
+        await pilot.press(*"0.01", "f9")
+        await desk.settle(pilot)
+        await desk.quiet(pilot)
+        assert len(desk.session.engine.oms.orders) == 3  # the two from populate(), and this
+
+    assert snap_compare(desk.app, terminal_size=(120, 36), run_before=run_before)
+
+
 def test_confirmation_modal(snap_compare, make_desk) -> None:
     desk: Desk = make_desk()
 

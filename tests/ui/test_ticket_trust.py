@@ -11,7 +11,9 @@ from textual.widgets import Input
 from silvertine_tui.config import Settings
 from silvertine_tui.domain import OrderStatus, OrderType, Quote, Side, TimeInForce
 from silvertine_tui.events import QuoteEvent
+from silvertine_tui.ui.format import short_id
 from silvertine_tui.ui.widgets.blotter import Blotter
+from silvertine_tui.ui.widgets.text import TextBlock
 from silvertine_tui.ui.widgets.ticket import Ticket
 
 from .conftest import make_settings, market_buy
@@ -348,4 +350,47 @@ async def test_a_quote_padded_by_the_venue_fills_the_ticket_on_the_tick(make_des
                 break
         ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
         assert field(ticket, "limit_price").value == "65010.50"
+        await desk.session.close()
+
+
+async def test_after_a_send_the_ticket_says_what_went_and_what_f9_would_send_again(
+    make_desk,
+) -> None:
+    """The status names the whole order sent (it wraps, never cut at the pane's edge),
+    and the preview below it, which is about the ticket as it stands, says it is what
+    F9 would send again: "pos 0.5->1" is the next order's, not the one just sent."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        ticket = await open_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
+        ticket.query_one("#t-order_type").focus()
+        await pilot.press("left")  # LIMIT -> MARKET
+        field(ticket, "quantity").focus()
+        await type_into(pilot, "0.5")
+        preview = ticket.query_one("#t-preview", TextBlock)
+        assert preview.text.plain.endswith("pos 0->0.5")
+        assert "again" not in preview.text.plain
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        sent = next(reversed(desk.session.engine.oms.orders))
+        status = ticket.query_one("#t-status", TextBlock)
+        assert status.text.plain == f"sent {short_id(sent)}: BUY 0.5 ETHUSDT.PAPER"
+        lines = len(status.text.wrap(desk.app.console, status.content_size.width))
+        shown = status.region.intersection(ticket.query_one("#t-actions").region)
+        assert lines > 1  # it takes two lines in a pane 42 wide...
+        assert shown.height >= lines  # ...and the row beside the button shows both
+        assert preview.text.plain.startswith("F9 again: ")
+        assert preview.text.plain.endswith("pos 0.5->1")
+        # Any change to the ticket and the preview is a plain preview again.
+        await type_into(pilot, "0")
+        assert ticket.draft().quantity == "0.50"
+        assert not preview.text.plain.startswith("F9 again")
+        await pilot.press("backspace")
+        assert preview.text.plain.startswith("F9 again: ")  # the same order as sent
+        # A new ticket never says it.
+        await pilot.press("escape")
+        await open_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
+        await type_into(pilot, "0.5")
+        assert "again" not in preview.text.plain
         await desk.session.close()

@@ -95,6 +95,9 @@ class Ticket(Vertical):
         self._tag = ""
         # "required" is only pointed out once the trader tried to send.
         self.attempted = False
+        # The ticket as it was when its last order went out, while nothing has changed
+        # since: the preview then says what F9 would send *again* (the position moved).
+        self._sent_draft: Draft | None = None
 
     # -- layout -----------------------------------------------------------------------
 
@@ -181,16 +184,18 @@ class Ticket(Vertical):
             can_short=self.desk.can_short(broker),
         )
         self.checked = checked
-        self._show(checked)
+        self._show(checked, draft)
         return checked
 
-    def _show(self, checked: Checked) -> None:
+    def _show(self, checked: Checked, draft: Draft) -> None:
         shown = [p for p in checked.problems if self.attempted or p.rule != "required"]
         bad = {ROW_OF.get(p.field, p.field) for p in shown}
         for name in ORDER:
             self.query_one(f"#row-{name}").set_class(name in bad, "-invalid")
         if checked.preview is not None:
-            preview = Text(checked.preview.text(), no_wrap=False)
+            again = self._sent_draft is not None and self._sent_draft == draft
+            text = ("F9 again: " if again else "") + checked.preview.text()
+            preview = Text(text, no_wrap=False)
         else:
             preview = Text("-", style="dim")
         # A Static update lays the screen out again: only when the text changed.
@@ -304,6 +309,7 @@ class Ticket(Vertical):
         self._tag = tag
         self._last_fire = float("-inf")  # the debounce is against a double press, not a new order
         self.attempted = False
+        self._sent_draft = None
         self.client_order_id = self.desk.new_order_id()
         self._apply_offer()
         self._status("")
@@ -379,10 +385,11 @@ class Ticket(Vertical):
         self.sent_count += 1
         # This id is spent whatever the venue answers: the next attempt gets a new one.
         self.client_order_id = self.desk.new_order_id()
+        self._sent_draft = None
         self._status(f"sending {short_id(checked.request.client_order_id)} ...", "muted")
-        self.run_worker(self._submit(checked), group="ticket", exit_on_error=False)
+        self.run_worker(self._submit(checked, self.draft()), group="ticket", exit_on_error=False)
 
-    async def _submit(self, checked: Checked) -> None:
+    async def _submit(self, checked: Checked, draft: Draft) -> None:
         request = checked.request
         assert request is not None
         try:
@@ -397,6 +404,7 @@ class Ticket(Vertical):
                     "ok",
                 )
                 self.attempted = False
+                self._sent_draft = draft
             case Refused(source="risk"):
                 violations = [RiskViolation(p.rule, p.message) for p in outcome.problems]
                 self._show_problems(risk_problems(violations), "risk rejected")
