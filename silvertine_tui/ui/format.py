@@ -96,5 +96,23 @@ def clock_text(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%H:%M:%S")
 
 
+def fit(text: str, width: int) -> str:
+    """`text` in `width` columns. What does not fit is cut at a word's start and the
+    cut marked " …": never part of a word, so never part of a number (cut inside
+    "BUY 10 AAPL" the line says "BUY …", not "BUY 1"). A single word wider than the
+    room is cut where it must, with "…"."""
+    if len(text) <= width:
+        return text
+    if width < 2:
+        return "…"[:width]
+    head = text[: width - 2]  # room for " …"
+    if text[width - 2] != " ":  # the cut falls inside a word: drop the word
+        space = head.rfind(" ")
+        if space <= 0:
+            return text[: width - 1] + "…"
+        head = head[:space]
+    return head.rstrip() + " …"
+
+
 def short_id(client_order_id: str, width: int = 8) -> str:
     return client_order_id[-width:]

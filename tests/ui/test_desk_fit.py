@@ -190,3 +190,39 @@ async def test_a_toast_leaves_the_marker_and_trading_state_in_sight(make_desk, s
             widget, _ = screen.get_widget_at(x, 0)
             assert widget is header, f"cell {x} of the header is covered by {widget}"
         await desk.session.close()
+
+
+async def test_a_log_line_too_long_for_its_pane_is_cut_before_a_word(make_desk) -> None:
+    """At 120x36 the log pane is a third of the width: a line that does not fit ends
+    " …" where a whole word was dropped, never inside a number ("BUY 1" of "BUY 10");
+    zoomed, the pane shows the whole line."""
+    desk: Desk = make_desk(settings=working_settings())
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await build_working_desk(desk, pilot)
+        log = desk.app.screen.query_one(EventLog)
+
+        def shown_lines() -> list[tuple[str, str]]:
+            first = log.scroll_offset.y
+            rows = min(log.scrollable_content_region.height, len(log.lines) - first)
+            return [
+                (log.render_line(y).text.rstrip(), log._text(log.lines[first + y]))
+                for y in range(rows)
+            ]
+
+        width = log.scrollable_content_region.width
+        cut = 0
+        for shown, whole in shown_lines():
+            assert len(shown) <= width
+            if shown == whole:
+                continue
+            cut += 1
+            assert shown.endswith(" …"), shown
+            kept = shown[: -len(" …")]
+            assert whole.startswith(kept)
+            assert whole[len(kept)] == " ", (shown, whole)  # the next word was dropped whole
+        assert cut > 0, "no line was long enough to be cut: the test shows nothing"
+        await pilot.press("7", "z")  # zoomed: the pane has the whole width
+        await desk.settle(pilot)
+        assert all(shown == whole for shown, whole in shown_lines())
+        await desk.session.close()

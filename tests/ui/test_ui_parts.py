@@ -6,11 +6,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from silvertine_tui.bus import BusEntry
 from silvertine_tui.domain import ConnectionState, Fill, Quote
 from silvertine_tui.events import FillEvent, Health, HealthEvent, QuoteEvent
-from silvertine_tui.ui.format import age, num, parse_decimal, pct, signed
+from silvertine_tui.ui.format import age, fit, num, parse_decimal, pct, signed
 from silvertine_tui.ui.keymap import BY_ID, SPECS, display_keys, unknown_ids
 from silvertine_tui.ui.model import FeedModel, Notice
 from silvertine_tui.ui.state import UserState
@@ -418,3 +420,36 @@ def test_a_broker_retrying_is_toasted_once_an_outage() -> None:
         "binance/main DISCONNECTED",
         "binance/main DISCONNECTED",
     ]
+
+
+@given(
+    st.text(alphabet=st.sampled_from("ab1 .,@"), max_size=60),
+    st.integers(min_value=0, max_value=70),
+)
+def test_fit_never_shows_part_of_a_word(text: str, width: int) -> None:
+    """A cut line keeps whole words only (a number is never shown in part) and says it
+    was cut; a line that fits is left alone."""
+    shown = fit(text, width)
+    assert len(shown) <= width
+    if len(text) <= width:
+        assert shown == text
+        return
+    if width < 2:
+        assert shown == "…"[:width]
+        return
+    assert shown.endswith("…")
+    if shown.endswith(" …"):
+        kept = shown[:-2]
+        assert text.startswith(kept)
+        assert text[len(kept)] == " "  # what follows was dropped from a word's start
+    else:  # the first word is wider than the room: cut where it must
+        assert shown == text[: width - 1] + "…"
+        assert " " not in text[1 : width - 1]
+
+
+def test_fit_cuts_before_the_number_not_inside_it() -> None:
+    line = "01:15:21 update  PENDING_NEW BUY 10 AAPL.SMART @ 149.78"
+    assert fit(line, 34) == "01:15:21 update  PENDING_NEW BUY …"
+    assert fit(line, 37) == "01:15:21 update  PENDING_NEW BUY 10 …"
+    assert fit("FILL BUY 0.5 ETHUSDT.PAPER", 12) == "FILL BUY …"
+    assert fit("ETHUSDT.PAPER", 6) == "ETHUS…"

@@ -15,7 +15,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
-from ..format import clock_text
+from ..format import clock_text, fit
 from ..keymap import bindings
 from ..model import LineKind, LogLine
 from .palette import DEFAULT_PALETTE, Palette
@@ -39,7 +39,8 @@ STRIPS_KEPT = 500  # lines' strips kept for repaints (a screenful is a few dozen
 class EventLog(ScrollView, can_focus=True):
     BINDINGS = bindings("log")
     # No sideways scrolling: a line leads with what happened, and what does not fit
-    # the pane is cut at its edge (zoom with z for whole lines).
+    # the pane is cut before the word that would not fit, marked " …" (`fit`: never
+    # "BUY 1" of "BUY 10"); zoom with z for whole lines.
     DEFAULT_CSS = """
     EventLog { height: 1fr; overflow-x: hidden; }
     """
@@ -54,6 +55,7 @@ class EventLog(ScrollView, can_focus=True):
         self.follow = True
         self._strips: dict[tuple[bool, int], Strip] = {}
         self._strips_base: Style | None = None
+        self._strips_width = 0
 
     @property
     def lines(self) -> deque[LogLine]:
@@ -113,11 +115,16 @@ class EventLog(ScrollView, can_focus=True):
         # line's strip is built once (for this style) and kept while it may show.
         key = (self.fills_only, line.number)
         strip = self._strips.get(key)
-        if strip is None or self._strips_base != base:
-            if self._strips_base != base or len(self._strips) > STRIPS_KEPT:
+        if strip is None or self._strips_base != base or self._strips_width != width:
+            if (
+                self._strips_base != base
+                or self._strips_width != width
+                or len(self._strips) > STRIPS_KEPT
+            ):
                 self._strips.clear()
                 self._strips_base = base
-            text = self._text(line)
+                self._strips_width = width
+            text = fit(self._text(line), width)
             strip = Strip([Segment(text, base + self._style(line))], len(text))
             self._strips[key] = strip
         return strip.crop_extend(scroll_x, scroll_x + width, base)

@@ -21,7 +21,7 @@ from textual.widget import Widget
 
 from ...domain import Side, TradingState
 from ..fills import FillLine
-from ..format import clock_text
+from ..format import clock_text, fit
 from .palette import DEFAULT_PALETTE, Palette
 
 BRAND = " SILVERTINE "
@@ -123,8 +123,9 @@ class DeskHeader(Widget):
         return text
 
     def _fill_text(self, fill: FillLine, room: int) -> Text:
-        """`  FILL BUY 0.5 ETHUSDT.PAPER @ 3,012.40 +7`, cropped (never the count) to the
-        room left; bright for a new fill, dim as it gets older."""
+        """`  FILL BUY 0.5 ETHUSDT.PAPER @ 3,012.40 +7`, cut (never the count, never
+        inside a number: `fit`) to the room left; bright for a new fill, dim as it gets
+        older."""
         if room < 12:
             return Text()
         p = self.palette
@@ -132,8 +133,7 @@ class DeskHeader(Widget):
         style = colour + Style(bold=True) if fill.fresh else colour + Style(dim=True)
         more = f" +{fill.more}" if fill.more else ""
         body = f"  FILL {fill.text}"
-        if len(body) + len(more) > room:
-            body = body[: max(0, room - len(more) - 1)] + "…"
+        body = fit(body, room - len(more))
         return Text(body + more, style=style)
 
 
