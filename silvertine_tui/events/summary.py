@@ -230,7 +230,9 @@ def describe(
         case Log():
             return f"{p.level} {p.message}"
         case Risk():
-            return f"{p.action} {p.trading_state} {p.rule} {p.message}".rstrip()
+            return " ".join(
+                str(part) for part in (p.action, p.trading_state, p.rule, p.message) if part
+            )
         case Snapshot():
             return (
                 f"{p.broker}/{p.account} snapshot covering {p.covers}: "

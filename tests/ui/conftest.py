@@ -31,6 +31,7 @@ from silvertine_tui.domain import OrderRequest, OrderType, Side, TimeInForce
 from silvertine_tui.engine import Session
 from silvertine_tui.ui.app import SilvertineApp
 from silvertine_tui.ui.state import UserState
+from silvertine_tui.ui.widgets.table import KeyedTable
 
 REPO = Path(__file__).resolve().parents[2]
 SNAPSHOTS = REPO / "snapshots"
@@ -157,9 +158,16 @@ class Desk:
         return any(w.group in COMMAND_GROUPS and not w.is_finished for w in self.app.workers)
 
     async def quiet(self, pilot: Pilot[None]) -> None:
-        """Settle, then drop the toasts (snapshots of panes, not of notifications)."""
+        """Settle, then drop the toasts (snapshots of panes, not of notifications), and
+        have the tables choose their columns from what they hold now."""
         await self.settle(pilot)
         self.app.clear_notifications()
+        # A column keeps the width of the widest value it held until the columns are
+        # chosen again, and which passing values were drawn depends on how the events
+        # fell into frames: the working desk's Balances showed Locked one column wider
+        # in about one run of six. A snapshot shows the columns a resize would choose.
+        for table in self.app.screen.query(KeyedTable):
+            table._refit(force=True)
         await pilot.pause()
 
 

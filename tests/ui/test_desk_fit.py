@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 from textual.widgets._toast import Toast
 
+from silvertine_tui.ui.format import clock_text
 from silvertine_tui.ui.widgets.balances import Balances
 from silvertine_tui.ui.widgets.blotter import Blotter
-from silvertine_tui.ui.widgets.event_log import EventLog
+from silvertine_tui.ui.widgets.event_log import KIND_MIN_WIDTH, SHORT_KINDS, EventLog
 from silvertine_tui.ui.widgets.keybar import KeyBar
 from silvertine_tui.ui.widgets.positions import Positions
 from silvertine_tui.ui.widgets.signals import Signals
@@ -193,9 +194,10 @@ async def test_a_toast_leaves_the_marker_and_trading_state_in_sight(make_desk, s
 
 
 async def test_a_log_line_too_long_for_its_pane_is_cut_before_a_word(make_desk) -> None:
-    """At 120x36 the log pane is a third of the width: a line that does not fit ends
-    " …" where a whole word was dropped, never inside a number ("BUY 1" of "BUY 10");
-    zoomed, the pane shows the whole line."""
+    """At 120x36 the log pane is a third of the width: its lines have no kind column
+    (each leads with what happened), and a line that does not fit ends " …" where a
+    whole word was dropped, never inside a number ("BUY 1" of "BUY 10"); zoomed, the
+    pane shows the whole line, kind column and all."""
     desk: Desk = make_desk(settings=working_settings())
     async with desk.app.run_test(size=(120, 36)) as pilot:
         await desk.start(pilot)
@@ -204,13 +206,17 @@ async def test_a_log_line_too_long_for_its_pane_is_cut_before_a_word(make_desk) 
 
         def shown_lines() -> list[tuple[str, str]]:
             first = log.scroll_offset.y
+            width = log.scrollable_content_region.width
             rows = min(log.scrollable_content_region.height, len(log.lines) - first)
             return [
-                (log.render_line(y).text.rstrip(), log._text(log.lines[first + y]))
+                (log.render_line(y).text.rstrip(), log._text(log.lines[first + y], width))
                 for y in range(rows)
             ]
 
         width = log.scrollable_content_region.width
+        assert width < KIND_MIN_WIDTH
+        for line in log.lines:
+            assert log._text(line, width) == f"{clock_text(line.ts_ms / 1000)} {line.text}"
         cut = 0
         for shown, whole in shown_lines():
             assert len(shown) <= width
@@ -224,5 +230,10 @@ async def test_a_log_line_too_long_for_its_pane_is_cut_before_a_word(make_desk) 
         assert cut > 0, "no line was long enough to be cut: the test shows nothing"
         await pilot.press("7", "z")  # zoomed: the pane has the whole width
         await desk.settle(pilot)
-        assert all(shown == whole for shown, whole in shown_lines())
+        assert log.scrollable_content_region.width >= KIND_MIN_WIDTH
+        zoomed = shown_lines()
+        assert zoomed
+        assert all(shown == whole for shown, whole in zoomed)
+        kinds = {SHORT_KINDS.get(line.kind, line.kind) for line in log.lines}
+        assert all(shown.split()[1] in kinds for shown, _ in zoomed)  # the kind column
         await desk.session.close()

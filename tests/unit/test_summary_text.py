@@ -17,12 +17,16 @@ from silvertine_tui.domain import (
     OrderUpdate,
     Position,
     Side,
+    TradingState,
 )
 from silvertine_tui.events import (
     FillEvent,
     OrderRequestEvent,
     OrderUpdateEvent,
     PositionEvent,
+    Risk,
+    RiskAction,
+    RiskEvent,
     describe,
 )
 from silvertine_tui.events.summary import Describer, trim
@@ -215,3 +219,21 @@ def test_an_order_for_an_amount_of_the_quote_currency_says_the_amount() -> None:
         "binance/main", OrderUpdate(client_order_id=spend.client_order_id, status=OrderStatus.NEW)
     )
     assert describer(update) == "NEW BUY 250.5 USDT of ETHUSDT.PAPER (…e5f6)"
+
+
+def test_a_risk_event_has_no_gap_where_it_names_no_rule() -> None:
+    kill = RiskEvent.create(
+        "engine",
+        Risk(action=RiskAction.KILL, trading_state=TradingState.HALTED, message="kill switch"),
+    )
+    assert describe(kill) == "KILL HALTED kill switch"
+    reject = RiskEvent.create(
+        "engine",
+        Risk(
+            action=RiskAction.REJECT,
+            trading_state=TradingState.ACTIVE,
+            rule="price_collar",
+            message="limit_price 140 is 6.52% from mark",
+        ),
+    )
+    assert describe(reject) == "REJECT ACTIVE price_collar limit_price 140 is 6.52% from mark"

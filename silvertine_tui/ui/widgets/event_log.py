@@ -33,6 +33,11 @@ SHORT_KINDS = {
 }
 
 
+KIND_MIN_WIDTH = 60
+"""Narrower than this (the log beside two panes at 120 columns is 34 wide) a line has no
+kind column: every line's text leads with what happened (`FILL`, `NEW`, `POSITION`,
+`KILL`...), and the 8 columns go to the order instead."""
+
 STRIPS_KEPT = 500  # lines' strips kept for repaints (a screenful is a few dozen)
 
 
@@ -87,7 +92,9 @@ class EventLog(ScrollView, can_focus=True):
     def _to_end(self) -> None:
         self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
 
-    def _text(self, line: LogLine) -> str:
+    def _text(self, line: LogLine, width: int) -> str:
+        if width < KIND_MIN_WIDTH:
+            return f"{clock_text(line.ts_ms / 1000)} {line.text}"
         kind = SHORT_KINDS.get(line.kind, line.kind)
         return f"{clock_text(line.ts_ms / 1000)} {kind:<7} {line.text}"
 
@@ -124,7 +131,7 @@ class EventLog(ScrollView, can_focus=True):
                 self._strips.clear()
                 self._strips_base = base
                 self._strips_width = width
-            text = fit(self._text(line), width)
+            text = fit(self._text(line, width), width)
             strip = Strip([Segment(text, base + self._style(line))], len(text))
             self._strips[key] = strip
         return strip.crop_extend(scroll_x, scroll_x + width, base)
