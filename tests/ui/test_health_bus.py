@@ -1,11 +1,25 @@
-"""The bus's own faults reach the health pane: entries Redis refused (dead-lettered)
-and buffered entries found already written."""
+"""The bus's own faults reach the health pane: entries Redis refused (dead-lettered),
+buffered entries found already written, and the bus lost under a running desk."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from silvertine_tui.bus import BusOptions, create_bus
 from silvertine_tui.domain import ConnectionState
+from silvertine_tui.engine import Session
 from silvertine_tui.events import Health, HealthEvent
+from silvertine_tui.ui.app import SilvertineApp
 from silvertine_tui.ui.widgets.health import HealthPane
+from tests.support.redis_server import RedisServer
+
+from .conftest import Desk, FakeClock, make_settings, market_buy
+from .test_projection_rebuild import quiet_app
 
 
 async def test_dead_lettered_entries_are_shown_in_health(make_desk) -> None:
@@ -34,3 +48,63 @@ async def test_dead_lettered_entries_are_shown_in_health(make_desk) -> None:
         assert "duplicates skipped 2" in text
         assert "WRONGTYPE" in text
         await desk.session.close()
+
+
+async def frames_until(app: SilvertineApp, pilot: Pilot[None], done: Callable[[], bool]) -> None:
+    """Redis is a real server here: frames on the real loop until `done` (5 s at most)."""
+    for _ in range(250):
+        app.frame()
+        await pilot.pause()
+        if done():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.redis
+async def test_losing_the_bus_is_told_at_once_and_health_says_so(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Redis killed under a running desk. The bus's own health event saying so cannot
+    arrive (it waits in memory with every other event), so the desk tells from its own
+    connection: a toast at once, and the health pane says DISCONNECTED (not the LIVE of
+    the last health event read back), why, and how many events wait. An order sent
+    meanwhile is counted there. Once Redis is back, the pane says connected again."""
+    with RedisServer() as server:
+        options = BusOptions(prefix="t-bus-lost", block_ms=50, epoch_check_s=0.1)
+        session = Session(make_settings(), bus=create_bus(server.url, options), clock=clock.ns)
+        app = quiet_app(session, clock, tmp_path / "state.json")
+        desk = Desk(app, session, clock)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await desk.start(pilot)
+            await desk.step(pilot, 1)
+            health = app.screen.query_one(HealthPane)
+            await frames_until(app, pilot, lambda: "bus redis LIVE  connected" in health.text.plain)
+            assert not [n for n in app._notifications if n.title == "Bus unreachable"]
+
+            await server.akill()
+            await frames_until(app, pilot, lambda: not session.bus.stats.connected)
+            await frames_until(app, pilot, lambda: "DISCONNECTED" in health.text.plain)
+            text = health.text.plain
+            assert "\nbus redis DISCONNECTED\n" in text  # not "LIVE", and said once
+            assert "wait in memory (of 10,000)" in text
+            assert session.bus.stats.last_error in text
+            toasts = [n for n in app._notifications if n.title == "Bus unreachable"]
+            assert len(toasts) == 1
+            assert toasts[0].severity == "error"
+            assert "show on the desk when the bus is back" in toasts[0].message
+            assert ".." not in toasts[0].message
+
+            await session.engine.submit(market_buy("st000000000000000201", "ETHUSDT.PAPER", "1"))
+            await frames_until(app, pilot, lambda: session.bus.stats.exec_buffered > 0)
+            waiting = session.bus.stats.exec_buffered
+            await frames_until(
+                app, pilot, lambda: f"{waiting:,} events wait in memory" in health.text.plain
+            )
+
+            await server.arestart()
+            await frames_until(app, pilot, lambda: session.bus.stats.connected)
+            await frames_until(app, pilot, lambda: "wait in memory" not in health.text.plain)
+            assert "bus redis DISCONNECTED" not in health.text.plain
+            assert len([n for n in app._notifications if n.title == "Bus unreachable"]) == 1
+            await session.close()

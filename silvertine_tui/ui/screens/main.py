@@ -587,6 +587,9 @@ class MainScreen(Screen[None]):
             message=bus_health.message if bus_health else "",
             dead_lettered=max(stats.dead_lettered, metric("dead_lettered")),
             duplicates_skipped=max(stats.duplicates_skipped, metric("duplicates_skipped")),
+            waiting=stats.exec_buffered,
+            waiting_max=desk.session.bus.options.exec_buffer,
+            error=stats.last_error,
         )
         return brokers, bus
 

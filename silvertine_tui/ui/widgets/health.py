@@ -72,6 +72,9 @@ class BusLine:
     message: str
     dead_lettered: int = 0  # journal entries Redis refused, kept in <prefix>:deadletter
     duplicates_skipped: int = 0  # buffered entries found already written (a lost reply)
+    waiting: int = 0  # execution events held in memory until Redis takes them
+    waiting_max: int = 0  # the bound on those (`bus.exec_buffer`)
+    error: str = ""  # why this process last failed to reach the bus
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,22 +220,23 @@ class HealthPane(TextBlock):
                 and not _link_change(line.message, line.links)
             ):
                 text.append(f"\n  {line.message}", style=p.warn)
+        # This process's own connection first: while Redis is unreachable the bus's last
+        # health event read back from it (LIVE) is stale, and the one saying it went
+        # down waits in memory with everything else.
         bus_state = (
-            bus.state
+            ConnectionState.DISCONNECTED
+            if not bus.connected
+            else bus.state
             if bus.state is not None
             else ConnectionState.LIVE
-            if bus.connected
-            else ConnectionState.DISCONNECTED
         )
         text.append("\n")
         text.append(f"bus {bus.backend}", style="bold")
         text.append(" ")
         text.append(bus_state.value, style=self._state_style(bus_state))
-        text.append("  ")
-        text.append(
-            "connected" if bus.connected else "DISCONNECTED",
-            style=p.ok if bus.connected else p.error,
-        )
+        if bus.connected:  # (not connected, the state says DISCONNECTED already)
+            text.append("  ")
+            text.append("connected", style=p.ok)
         text.append(f"\n  {bus.events_per_s:,.0f} ev/s  ")
         text.append(f"lag {bus.lag_ms:,.0f}ms  ", style=p.warn if bus.lag_ms > 1000 else p.plain)
         text.append(
@@ -248,7 +252,15 @@ class HealthPane(TextBlock):
         )
         if bus.duplicates_skipped:
             text.append(f"\n  duplicates skipped {bus.duplicates_skipped}", style=p.warn)
-        if bus.message and bus_state is not ConnectionState.LIVE:
+        if not bus.connected:
+            if bus.error:
+                text.append(f"\n  {bus.error}", style=p.error)
+            text.append(
+                f"\n  {bus.waiting:,} events wait in memory (of {bus.waiting_max:,}): "
+                "the desk shows them when the bus is back",
+                style=p.warn,
+            )
+        elif bus.message and bus_state is not ConnectionState.LIVE:
             text.append(f"\n  {bus.message}", style=p.warn)
         if engine is not None:
             self._engine(text, engine)
