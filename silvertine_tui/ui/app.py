@@ -218,7 +218,6 @@ class SilvertineApp(App[None]):
         self.ready = asyncio.Event()
         self.feed_ready = asyncio.Event()
         self.frames = 0
-        self._bus_was_connected = False
         self._frame_timer: Timer | None = None
         self._requested_theme = theme
         super().__init__()
@@ -486,6 +485,7 @@ class SilvertineApp(App[None]):
             return
         self.frames += 1
         self.model.rates.tick(self.desk.clock())
+        self._check_bus()
         try:
             screen.draw()
         except NoMatches:  # the screen is being torn down (the app is exiting)
@@ -497,18 +497,17 @@ class SilvertineApp(App[None]):
                 severity=notice.severity,  # type: ignore[arg-type]
                 timeout=self.desk.toast_timeout_s,
             )
-        self._tell_if_bus_lost()
         if self.on_frame is not None:
             self.on_frame(self)
         if gc.get_count()[0] >= GC_YOUNG_AFTER_FRAME:
             self.call_after_refresh(collect_after_frame)
 
-    def _tell_if_bus_lost(self) -> None:
-        """A toast the moment this process loses the bus. The bus's own health event
-        saying so cannot come the usual way (read back from the bus): it waits in
-        memory with the rest, and so would the desk's news of any order sent meanwhile."""
+    def _check_bus(self) -> None:
+        """A toast the moment this desk loses the bus (`BusWatch`): the bus's own health
+        event saying so waits in memory with the rest, and so would the desk's news of
+        any order sent meanwhile."""
         stats = self.desk.session.bus.stats
-        if self._bus_was_connected and not stats.connected:
+        if self.desk.bus_watch.update(stats.connected):
             self.notify(
                 f"{stats.last_error.rstrip('.') or 'no answer'}. Orders, fills and reports wait in "
                 "memory and show on the desk when the bus is back.",
@@ -516,7 +515,6 @@ class SilvertineApp(App[None]):
                 severity="error",
                 timeout=self.desk.toast_timeout_s,
             )
-        self._bus_was_connected = stats.connected
 
     async def on_event(self, event: events.Event) -> None:
         if not isinstance(event, events.Key) or event.is_forwarded:
@@ -784,6 +782,8 @@ class SilvertineApp(App[None]):
         )
 
     async def _shut_down(self) -> None:
+        if self.has_session:
+            self.desk.bus_watch.closing = True  # the bus closing now is not the bus lost
         if self.owns_session:
             await self.session.close()
         self.exit()

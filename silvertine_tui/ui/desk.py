@@ -15,6 +15,7 @@ from ..engine.order_history import order_from_events, read_order_history
 from ..engine.projection import DeskProjection, OrderView, journal_problem
 from ..engine.risk import RiskGate
 from ..events import EventBase
+from .bus_watch import BusWatch
 from .model import FeedModel
 from .orders import DEFAULT_FEE_RATE, TicketContext
 
@@ -42,6 +43,8 @@ class Desk:
     projection: DeskProjection | None = None
     """What every pane reads: the session's (the engine's, shared) unless one is given
     (a desk rebuilt from a journal alone)."""
+    bus_watch: BusWatch = field(default_factory=BusWatch)
+    """Whether this desk has lost the bus (the header and a toast say so)."""
     ticket_context: TicketContext = field(init=False)
 
     def __post_init__(self) -> None:

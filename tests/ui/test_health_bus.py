@@ -19,6 +19,7 @@ from silvertine_tui.ui.widgets.health import HealthPane
 from tests.support.redis_server import RedisServer
 
 from .conftest import Desk, FakeClock, make_settings, market_buy
+from .test_fill_line import header_text
 from .test_projection_rebuild import quiet_app
 
 
@@ -85,6 +86,7 @@ async def test_losing_the_bus_is_told_at_once_and_health_says_so(
             await server.akill()
             await frames_until(app, pilot, lambda: not session.bus.stats.connected)
             await frames_until(app, pilot, lambda: "DISCONNECTED" in health.text.plain)
+            assert f"BUS DOWN {session.bus_url}" in header_text(desk)
             text = health.text.plain
             assert "\nbus redis DISCONNECTED\n" in text  # not "LIVE", and said once
             assert "wait in memory (of 10,000)" in text
@@ -106,5 +108,6 @@ async def test_losing_the_bus_is_told_at_once_and_health_says_so(
             await frames_until(app, pilot, lambda: session.bus.stats.connected)
             await frames_until(app, pilot, lambda: "wait in memory" not in health.text.plain)
             assert "bus redis DISCONNECTED" not in health.text.plain
+            await frames_until(app, pilot, lambda: "BUS DOWN" not in header_text(desk))
             assert len([n for n in app._notifications if n.title == "Bus unreachable"]) == 1
             await session.close()

@@ -416,7 +416,11 @@ class MainScreen(Screen[None]):
         trading = view.trading_state
         self.set_class(trading is TradingState.HALTED, "-halted")
         self.query_one(DeskHeader).set_state(
-            trading, now, live=desk.live, fill=model.recent_fills.line(now)
+            trading,
+            now,
+            live=desk.live,
+            fill=model.recent_fills.line(now),
+            bus_down=desk.bus_watch.lost,
         )
 
         blotter = self.query_one(Blotter)

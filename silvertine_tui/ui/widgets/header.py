@@ -1,5 +1,5 @@
 """The top line: the permanent PAPER/LIVE marker, the trading state, the newest fill
-(or the bus), the clock.
+(or the bus; `BUS DOWN` over both while this desk cannot reach it), the clock.
 
 A new fill repaints only the fill's own cells (`refresh(region)`), not the whole line:
 Textual renders every widget inside the box around a frame's changed regions, and a
@@ -45,6 +45,7 @@ class DeskHeader(Widget):
         self.now_s = 0.0
         self.theme_name = ""
         self.fill: FillLine | None = None
+        self.bus_down = False
         self.compact = False
 
     def set_compact(self, compact: bool) -> None:
@@ -53,9 +54,20 @@ class DeskHeader(Widget):
             self.refresh()
 
     def set_state(
-        self, trading: TradingState, now_s: float, *, live: bool, fill: FillLine | None = None
+        self,
+        trading: TradingState,
+        now_s: float,
+        *,
+        live: bool,
+        fill: FillLine | None = None,
+        bus_down: bool = False,
     ) -> None:
-        same_line = (trading, int(now_s), live) == (self.trading, int(self.now_s), self.live)
+        same_line = (trading, int(now_s), live, bus_down) == (
+            self.trading,
+            int(self.now_s),
+            self.live,
+            self.bus_down,
+        )
         if same_line and fill == self.fill:
             return
         before = self.fill
@@ -63,7 +75,8 @@ class DeskHeader(Widget):
         self.now_s = now_s
         self.live = live
         self.fill = fill
-        if same_line and before is not None and fill is not None:
+        self.bus_down = bus_down
+        if same_line and before is not None and fill is not None and not bus_down:
             start, room = self._fill_place()
             cells = max(self._fill_text(f, room).cell_len for f in (before, fill))
             self.refresh(Region(start, 0, cells, 1))
@@ -103,7 +116,11 @@ class DeskHeader(Widget):
         width = self.size.width
         text = Text(no_wrap=True, overflow="crop")
         text.append(marker, style=(p.live if self.live else p.paper) + _reverse())
-        if self.fill is not None:
+        if self.bus_down:  # what the desk shows is old: say so before any fill
+            text.append(state_text, style=state_style)
+            down = fit(f"  BUS DOWN {self.bus}", width - text.cell_len - len(clock) - 1)
+            text.append(down, style=p.error + Style(bold=True))
+        elif self.fill is not None:
             start, room = self._fill_place()
             if start > len(marker) + len(state_text):
                 text.append(BRAND, style="bold")
