@@ -16,11 +16,13 @@ from silvertine_tui.engine import Session
 from silvertine_tui.events import Health, HealthEvent
 from silvertine_tui.ui.app import SilvertineApp
 from silvertine_tui.ui.widgets.health import HealthPane
+from silvertine_tui.ui.widgets.text import TextBlock
 from tests.support.redis_server import RedisServer
 
 from .conftest import Desk, FakeClock, make_settings, market_buy
 from .test_fill_line import header_text
 from .test_projection_rebuild import quiet_app
+from .test_trading_keys import open_buy_ticket, type_into
 
 
 async def test_dead_lettered_entries_are_shown_in_health(make_desk) -> None:
@@ -97,6 +99,15 @@ async def test_losing_the_bus_is_told_at_once_and_health_says_so(
             assert "show on the desk when the bus is back" in toasts[0].message
             assert ".." not in toasts[0].message
 
+            # Sent from the ticket while the bus is down: the status says why the Orders
+            # pane does not show it yet.
+            ticket = await open_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
+            await type_into(pilot, "0.1")
+            await pilot.press("f9")
+            status = ticket.query_one("#t-status", TextBlock)
+            await frames_until(app, pilot, lambda: status.text.plain.startswith("sent "))
+            assert status.text.plain.endswith("; BUS DOWN: shown when the bus is back")
+            await pilot.press("escape")
             await session.engine.submit(market_buy("st000000000000000201", "ETHUSDT.PAPER", "1"))
             await frames_until(app, pilot, lambda: session.bus.stats.exec_buffered > 0)
             waiting = session.bus.stats.exec_buffered
@@ -108,6 +119,11 @@ async def test_losing_the_bus_is_told_at_once_and_health_says_so(
             await frames_until(app, pilot, lambda: session.bus.stats.connected)
             await frames_until(app, pilot, lambda: "wait in memory" not in health.text.plain)
             assert "bus redis DISCONNECTED" not in health.text.plain
+            ticket = await open_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
+            await type_into(pilot, "0.1")
+            await pilot.press("f9")
+            await frames_until(app, pilot, lambda: status.text.plain.startswith("sent "))
+            assert "BUS DOWN" not in status.text.plain
             await frames_until(app, pilot, lambda: "BUS DOWN" not in header_text(desk))
             assert len([n for n in app._notifications if n.title == "Bus unreachable"]) == 1
             await session.close()

@@ -398,11 +398,14 @@ class Ticket(Vertical):
             self.sending = False
         match outcome:
             case Accepted():
-                self._status(
+                sent = (
                     f"sent {short_id(request.client_order_id)}: {request.side} "
-                    f"{amount_text(request, checked.instrument)} {request.instrument}",
-                    "ok",
+                    f"{amount_text(request, checked.instrument)} {request.instrument}"
                 )
+                if self.desk.bus_watch.lost:  # the Orders pane cannot show it yet
+                    self._status(f"{sent}; BUS DOWN: shown when the bus is back", "warn")
+                else:
+                    self._status(sent, "ok")
                 self.attempted = False
                 self._sent_draft = draft
             case Refused(source="risk"):
