@@ -59,8 +59,8 @@ class EventLog(ScrollView, can_focus=True):
         self._seen = (-1, -1)
         self.follow = True
         self._strips: dict[tuple[bool, int], Strip] = {}
-        self._strips_base: Style | None = None
-        self._strips_width = 0
+        self._strips_for: tuple[Style, int] | None = None
+        """The style and width the kept strips were built for."""
 
     @property
     def lines(self) -> deque[LogLine]:
@@ -119,18 +119,14 @@ class EventLog(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         line = lines[index]
         # The log scrolls with every new line, repainting every line on screen: each
-        # line's strip is built once (for this style) and kept while it may show.
+        # line's strip is built once (for this style and width) and kept while it may
+        # show.
+        if self._strips_for != (base, width) or len(self._strips) > STRIPS_KEPT:
+            self._strips.clear()
+            self._strips_for = (base, width)
         key = (self.fills_only, line.number)
         strip = self._strips.get(key)
-        if strip is None or self._strips_base != base or self._strips_width != width:
-            if (
-                self._strips_base != base
-                or self._strips_width != width
-                or len(self._strips) > STRIPS_KEPT
-            ):
-                self._strips.clear()
-                self._strips_base = base
-                self._strips_width = width
+        if strip is None:
             text = fit(self._text(line, width), width)
             strip = Strip([Segment(text, base + self._style(line))], len(text))
             self._strips[key] = strip
