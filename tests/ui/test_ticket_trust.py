@@ -17,7 +17,13 @@ from silvertine_tui.ui.widgets.text import TextBlock
 from silvertine_tui.ui.widgets.ticket import Ticket
 
 from .conftest import make_settings, market_buy
-from .test_trading_keys import open_buy_ticket, select_quote, ticket_of, type_into
+from .test_trading_keys import (
+    open_buy_ticket,
+    open_market_buy_ticket,
+    select_quote,
+    ticket_of,
+    type_into,
+)
 
 
 def field(ticket: Ticket, name: str) -> Input:
@@ -363,10 +369,7 @@ async def test_after_a_send_the_ticket_says_what_went_and_what_f9_would_send_aga
     async with desk.app.run_test(size=(120, 36)) as pilot:
         await desk.start(pilot)
         await desk.step(pilot, 1)
-        ticket = await open_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
-        ticket.query_one("#t-order_type").focus()
-        await pilot.press("left")  # LIMIT -> MARKET
-        field(ticket, "quantity").focus()
+        ticket = await open_market_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
         await type_into(pilot, "0.5")
         preview = ticket.query_one("#t-preview", TextBlock)
         assert preview.text.plain.endswith("pos 0->0.5")

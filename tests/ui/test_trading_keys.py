@@ -56,6 +56,16 @@ async def open_buy_ticket(desk: Desk, pilot, instrument: str) -> Ticket:
     return ticket_of(desk)
 
 
+async def open_market_buy_ticket(desk: Desk, pilot, instrument: str) -> Ticket:
+    """The buy ticket turned to MARKET (and IOC) by its keys, the quantity field next."""
+    ticket = await open_buy_ticket(desk, pilot, instrument)
+    ticket.query_one("#t-order_type").focus()
+    await pilot.press("left")  # LIMIT -> MARKET (and TIF to IOC)
+    assert ticket.draft().order_type.value == "MARKET"
+    ticket.query_one("#t-quantity", Input).focus()
+    return ticket
+
+
 async def test_place_modify_cancel_by_keys(make_desk) -> None:
     desk = make_desk()
     async with desk.app.run_test(size=(120, 36)) as pilot:
@@ -128,11 +138,7 @@ async def test_market_order_changes_positions_and_close_ticket(make_desk) -> Non
     async with desk.app.run_test(size=(120, 36)) as pilot:
         await desk.start(pilot)
         await desk.step(pilot, 1)
-        ticket = await open_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
-        ticket.query_one("#t-order_type").focus()
-        await pilot.press("left")  # LIMIT -> MARKET (and TIF to IOC)
-        assert ticket.draft().order_type.value == "MARKET"
-        ticket.query_one("#t-quantity", Input).focus()
+        ticket = await open_market_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
         await type_into(pilot, "0.5")
         await pilot.press("f9")
         await desk.settle(pilot)
