@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_BUS = 3
+EXIT_CLAIMED = 4  # another desk on the bus drives one of this desk's brokers
 
 CORE_BROKER_TYPES = frozenset({"paper"})
 """Broker types whose adapter is part of this package and needs no other library: it
@@ -198,29 +199,24 @@ def _freeze_startup_heap() -> None:
     gc.freeze()
 
 
-async def _start(session: Session) -> bool:
-    """Start the session; an unreachable bus is explained, not a traceback."""
-    from .bus import BusUnavailableError
-
+async def _start(session: Session) -> int:
+    """Start the session: EXIT_OK, or the exit code of what stopped it (an unreachable
+    bus, a broker another desk drives), explained, not a traceback."""
     try:
         await session.start()
-    except BusUnavailableError as exc:
-        print(f"silvertine: {exc}", file=sys.stderr)
-        return False
+    except Exception as exc:
+        return _start_error(exc)
     _freeze_startup_heap()
-    return True
+    return EXIT_OK
 
 
-async def _open(session: Session) -> bool:
-    """Open the session's bus; an unreachable bus is explained, not a traceback."""
-    from .bus import BusUnavailableError
-
+async def _open(session: Session) -> int:
+    """Open the session's bus and claim its brokers, as `_start`."""
     try:
         await session.open()
-    except BusUnavailableError as exc:
-        print(f"silvertine: {exc}", file=sys.stderr)
-        return False
-    return True
+    except Exception as exc:
+        return _start_error(exc)
+    return EXIT_OK
 
 
 def _headless(settings: Settings, registry: BrokerRegistry) -> int:
@@ -246,8 +242,9 @@ def _headless(settings: Settings, registry: BrokerRegistry) -> int:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal, sig)
-        if not await _start(session):
-            return EXIT_BUS
+        code = await _start(session)
+        if code != EXIT_OK:
+            return code
         print(
             f"silvertine: headless session on {session.bus_url}; log: {log_file}. "
             "Stop with ctrl+c or SIGTERM.",
@@ -279,7 +276,8 @@ def _run(settings: Settings, registry: BrokerRegistry | None, theme: str | None 
     """The desk with the bus in this process: its first frame is drawn from the settings,
     and the session (the engine, brokers and bus, and their modules) is built just after
     it. Whatever fails there ends the app and is said here, as before the app: a broker
-    that cannot be loaded (exit 2), a bus that cannot be opened (exit 3)."""
+    that cannot be loaded (exit 2), a bus that cannot be opened (exit 3), a broker that
+    another desk drives (exit 4; not on a bus in this process, but said all the same)."""
     from .logsetup import setup_logging
     from .ui.app import SilvertineApp
 
@@ -319,17 +317,28 @@ class _Unloadable(Exception):
 
 
 def _start_error(error: Exception | None) -> int:
-    """Said on stderr once the app is gone: why the session could not be built or its
-    bus opened; the exit code (EXIT_OK for none). Anything else is a bug: raised."""
+    """Said on stderr (once the app is gone, when it started one): why the session
+    could not be built, its bus opened or its brokers claimed; the exit code (EXIT_OK
+    for none). Anything else is a bug: raised."""
     if error is None:
         return EXIT_OK
     from .bus import BusUnavailableError
+    from .engine.claims import BrokerClaimedError
 
     if isinstance(error, _Unloadable):
         return _unloadable(error.problems)
     if isinstance(error, BusUnavailableError):
         print(f"silvertine: {error}", file=sys.stderr)
         return EXIT_BUS
+    if isinstance(error, BrokerClaimedError):
+        print("silvertine: not started: another desk drives this desk's brokers.", file=sys.stderr)
+        for conflict in error.conflicts:
+            print(f"  {conflict.message()}", file=sys.stderr)
+        print(
+            f"  To watch that desk from here without trading: {error.watch_command()}",
+            file=sys.stderr,
+        )
+        return EXIT_CLAIMED
     raise error
 
 
@@ -347,8 +356,9 @@ def _run_opened(settings: Settings, registry: BrokerRegistry, theme: str | None 
     async def go() -> int:
         # Only the bus is opened here (an unreachable one is a clear message, not a
         # traceback); recovery runs inside the app, which shows its progress.
-        if not await _open(session):
-            return EXIT_BUS
+        code = await _open(session)
+        if code != EXIT_OK:
+            return code
         try:
             await SilvertineApp(session, theme=theme).run_async()
         finally:

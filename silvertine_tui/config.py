@@ -654,6 +654,10 @@ class EngineConfig(_Section):
     finished_orders_kept: int = Field(1_000, ge=0)
     finished_orders_minutes: float = Field(0.0, ge=0)
     finished_histories_kept: int = Field(200, ge=0)
+    # How long this desk's claim on each of its brokers outlives its last renewal (it
+    # renews every third of it): how long a desk that died on another host keeps its
+    # brokers from another desk on the same bus (engine/claims.py).
+    claim_ttl_s: float = Field(15.0, ge=1.0, le=600.0)
 
 
 def _default_log_file() -> Path:

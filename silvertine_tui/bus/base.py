@@ -68,6 +68,13 @@ class BusEntry(NamedTuple):
 setattr(BusEntry, "ok", property(attrgetter("event.ok"), doc=BusEntry.ok.__doc__))  # noqa: B010
 
 
+class Claim(NamedTuple):
+    """Who holds a claimed key after `EventBus.claim`, and for how many more ms."""
+
+    holder: str
+    ttl_ms: int
+
+
 @dataclass(frozen=True, slots=True)
 class StreamInfo:
     length: int
@@ -145,6 +152,10 @@ class EventBus(Protocol):
     - Length limits on write: market data, health and signals `MAXLEN ~`, snapshot
       streams the last `snapshot_keep` exactly; journals (execution, risk) are never
       trimmed on write (see `set_snapshot_floor`, `trim`).
+    - `claim` sets a key to `holder` for `ttl_ms` when the key is free, already
+      `holder`'s, or held by `replacing`, in one atomic step, and says who holds it
+      afterwards (the same call renews a claim); `release` frees it if `holder` still
+      holds it. What they are for: `engine.claims`.
     """
 
     backend: str
@@ -185,6 +196,10 @@ class EventBus(Protocol):
     async def set_snapshot_floor(self, stream: str, entry_id: str) -> None: ...
 
     async def trim(self, stream: str, keep: int) -> int: ...
+
+    async def claim(self, key: str, holder: str, ttl_ms: int, *, replacing: str = "") -> Claim: ...
+
+    async def release(self, key: str, holder: str) -> bool: ...
 
     def add_data_loss_listener(self, listener: DataLossListener) -> None: ...
 

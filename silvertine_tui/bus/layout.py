@@ -14,7 +14,9 @@ class StreamLayout:
     `{prefix}:health` health and log; `{prefix}:signal` inbound signals; `{prefix}:risk`
     trading-state changes and risk rejects (kept like the journal);
     `{prefix}:snap:{broker}:{account}` snapshots; `{prefix}:epoch` the restart marker;
-    `{prefix}:deadletter` entries Redis refused while the outage backlog was written.
+    `{prefix}:deadletter` entries Redis refused while the outage backlog was written;
+    `{prefix}:claim:{broker}` (string key) which desk drives a broker, and so writes
+    its market data and its accounts' journals (`engine.claims`).
     """
 
     prefix: str = "silvertine"
@@ -44,6 +46,9 @@ class StreamLayout:
     def dead_letter(self) -> str:
         """Entries Redis refused to journal, kept with the error (see RedisBus)."""
         return f"{self.prefix}:deadletter"
+
+    def claim(self, broker: str) -> str:
+        return f"{self.prefix}:claim:{broker}"
 
     @property
     def epoch_key(self) -> str:

@@ -15,6 +15,7 @@ from .base import (
     BusEntry,
     BusOptions,
     BusStats,
+    Claim,
     DataLossListener,
     StreamInfo,
     format_id,
@@ -91,6 +92,7 @@ class MemoryBus:
         self._floors: dict[str, str] = {}
         self._interned: dict[bytes, bytes] = {}  # event types and sources in wire form
         self._listeners: list[DataLossListener] = []
+        self._claims: dict[str, tuple[str, float]] = {}  # key -> (holder, monotonic expiry)
 
     @property
     def layout(self) -> StreamLayout:
@@ -344,6 +346,21 @@ class MemoryBus:
         cut = bisect_left(data.keys, floor)
         if cut:
             data.cut(cut)
+
+    async def claim(self, key: str, holder: str, ttl_ms: int, *, replacing: str = "") -> Claim:
+        now = time.monotonic()
+        held = self._claims.get(key)
+        if held is None or held[1] <= now or held[0] in (holder, replacing or holder):
+            self._claims[key] = (holder, now + ttl_ms / 1000)
+            return Claim(holder, ttl_ms)
+        return Claim(held[0], max(int((held[1] - now) * 1000), 0))
+
+    async def release(self, key: str, holder: str) -> bool:
+        held = self._claims.get(key)
+        if held is None or held[0] != holder:
+            return False
+        del self._claims[key]
+        return held[1] > time.monotonic()
 
     def add_data_loss_listener(self, listener: DataLossListener) -> None:
         self._listeners.append(listener)

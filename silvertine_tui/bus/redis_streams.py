@@ -69,6 +69,7 @@ from .base import (
     BusOverflowError,
     BusStats,
     BusUnavailableError,
+    Claim,
     DataLossListener,
     StreamInfo,
     parse_id,
@@ -83,6 +84,21 @@ _DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError,
 MAX_BLOCK_MS = 2_000
 READER_TIMEOUT_MARGIN_S = 3.0
 """The reader's socket timeout is `block_ms` plus this: a blocked XREAD returns first."""
+
+_CLAIM = """
+local held = redis.call('GET', KEYS[1])
+if (not held) or held == ARGV[1] or (ARGV[3] ~= '' and held == ARGV[3]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {ARGV[1], tonumber(ARGV[2])}
+end
+return {held, redis.call('PTTL', KEYS[1])}
+"""
+"""KEYS[1] the key; ARGV holder, ttl in ms, the holder it may replace ('' none)."""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 _QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&]*")
 
@@ -872,6 +888,22 @@ class RedisBus:
         except ResponseError:
             return 0  # not a stream (or none): nothing to trim
         return int(removed or 0)
+
+    # -- claims -------------------------------------------------------------------
+
+    async def claim(self, key: str, holder: str, ttl_ms: int, *, replacing: str = "") -> Claim:
+        try:
+            found: Any = await self._writer.eval(_CLAIM, 1, key, holder, ttl_ms, replacing)
+        except _DOWN as exc:
+            raise self._unavailable(f"claiming {key}", exc) from None
+        return Claim(_text(found[0]), int(found[1]))
+
+    async def release(self, key: str, holder: str) -> bool:
+        try:
+            released: Any = await self._writer.eval(_RELEASE, 1, key, holder)
+        except _DOWN as exc:
+            raise self._unavailable(f"releasing {key}", exc) from None
+        return bool(released)
 
     async def _trim_journals(self) -> None:
         cutoff_ms = int(time.time() * 1000) - self.options.journal_retention_s * 1000

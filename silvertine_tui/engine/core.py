@@ -44,6 +44,9 @@ from ..events import (
     FillEvent,
     Health,
     HealthEvent,
+    Log,
+    LogEvent,
+    LogLevel,
     OrderRequestEvent,
     OrderUpdateEvent,
     PositionEvent,
@@ -170,6 +173,7 @@ class TradingEngine:
         # Why no order may be sent yet ("" once the session has recovered and
         # reconciled): an order checked against half a journal could double a position.
         self.not_ready = ""
+        self.not_ready_rule = "starting"  # the risk rule `not_ready` is refused under
         self._mismatched: set[tuple[str, str, str]] = set()
         self._changed = asyncio.Event()
         # Ids of send attempts the OMS may never see: refused by the gate (also read
@@ -187,6 +191,11 @@ class TradingEngine:
         # Set by `kill` until the trader resumes here: no state read back from the bus
         # (published before the kill, applied after it) may lift HALTED.
         self._hold_halted = False
+        # KILLs this engine journaled (event ids), and the reason of one journaled by
+        # another desk on this bus, read back live and not yet acted on
+        # (`honour_kill`): every desk cancels its own brokers' orders on any desk's kill.
+        self._own_kills: set[str] = set()
+        self.kill_from_elsewhere = ""
 
     # -- applying events ---------------------------------------------------------------
 
@@ -539,7 +548,17 @@ class TradingEngine:
     def _apply_risk(self, event: RiskEvent) -> None:
         if event.payload.client_order_id:
             self._attempted.add(event.payload.client_order_id)
-        if event.payload.action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
+        action = event.payload.action
+        if (
+            action is RiskAction.KILL
+            and not self.replaying
+            and event.event_id not in self._own_kills
+        ):
+            # Another desk on this bus pulled the kill switch: it halts every desk (as
+            # any state change does, below), and each cancels its own brokers' orders
+            # (the session calls `honour_kill`).
+            self.kill_from_elsewhere = event.payload.message or "kill switch"
+        if action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
             if self._hold_halted and event.payload.trading_state is not TradingState.HALTED:
                 return  # older than the kill (read back late): HALTED holds here
             self.gate.state = event.payload.trading_state
@@ -732,7 +751,7 @@ class TradingEngine:
         returns the client order id. `StaleOrderId`: an id of our format minted no
         later than the ids a restart's snapshot stopped listing (see `id_bound`)."""
         if self.not_ready:
-            raise RiskRejected([RiskViolation("starting", self.not_ready)])
+            raise RiskRejected([RiskViolation(self.not_ready_rule, self.not_ready)])
         broker = self.broker(request.broker)
         cid = request.client_order_id
         try:
@@ -843,6 +862,30 @@ class TradingEngine:
             log.error("engine.kill_incomplete", extra={"summary": report.summary()})
         return report
 
+    async def honour_kill(self) -> KillReport | None:
+        """Act on a KILL another desk journaled (`kill_from_elsewhere`), right after it
+        was applied (trading is HALTED by it): cancel every working order of this desk's
+        brokers, as `kill` does, and say what it did in the log. None when there is none
+        to act on. A RESUME journaled after the KILL lifts HALTED here as it does there."""
+        reason = self.kill_from_elsewhere
+        if not reason:
+            return None
+        self.kill_from_elsewhere = ""
+        cancels = await cancel_everywhere(
+            self.brokers.values(), self.oms, delays=self.retry_delays, reason=reason
+        )
+        report = KillReport(cancels)
+        level = LogLevel.WARNING if report.ok else LogLevel.ERROR
+        message = f"kill switch on another desk ({reason}): {report.summary()}"
+        log.warning("engine.kill_from_elsewhere", extra={"summary": report.summary()})
+        try:
+            await self.bus.publish(
+                LogEvent.create(ENGINE_SOURCE, Log(level=level, message=message))
+            )
+        except Exception:
+            log.exception("engine.kill_from_elsewhere_not_logged")
+        return report
+
     async def _journal_kill(self, reason: str) -> str:
         """Publish the KILL, retrying; "" once written, else the last error."""
         error = ""
@@ -871,15 +914,16 @@ class TradingEngine:
     async def _publish_risk(
         self, action: RiskAction, *, rule: str = "", message: str = "", client_order_id: str = ""
     ) -> None:
-        await self.bus.publish(
-            RiskEvent.create(
-                ENGINE_SOURCE,
-                Risk(
-                    action=action,
-                    trading_state=self.gate.state,
-                    rule=rule,
-                    message=message,
-                    client_order_id=client_order_id,
-                ),
-            )
+        event = RiskEvent.create(
+            ENGINE_SOURCE,
+            Risk(
+                action=action,
+                trading_state=self.gate.state,
+                rule=rule,
+                message=message,
+                client_order_id=client_order_id,
+            ),
         )
+        if action is RiskAction.KILL:
+            self._own_kills.add(event.event_id)  # read back: not another desk's
+        await self.bus.publish(event)

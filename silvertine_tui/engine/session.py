@@ -1,8 +1,10 @@
 """A trading session: config -> bus -> brokers -> engine (OMS, portfolio, risk) -> feed.
 
 Start-up order matters and is the same on every start:
-1. the bus starts (a Redis restart with data loss is detected from here on); `open()`
-   does only this, so that the CLI can report an unreachable bus before the UI starts;
+1. the bus starts (a Redis restart with data loss is detected from here on) and the
+   desk claims its brokers on it (`claims`: a broker another desk drives refuses the
+   start); `open()` does only this, so that the CLI can report an unreachable bus or
+   a claimed broker before the UI starts;
 2. recovery: snapshots and journals are replayed into the engine, yielding to the event
    loop every few hundred entries and counting them in `progress` (the UI draws it);
    orders are refused (`engine.not_ready`) until step 3 is done;
@@ -11,8 +13,9 @@ Start-up order matters and is the same on every start:
 4. the engine's reader follows the bus from the last applied entries; the UI reads the
    engine's state and the feed.
 Shutdown: optionally cancel working orders (`engine.cancel_on_exit`), snapshot, close
-the brokers, then the bus. After recovery and with every snapshot the risk stream is
-kept to its end (`bus.risk_keep`, see `recovery.trim_risk_stream`).
+the brokers, release the claims, then close the bus. After recovery and with every
+snapshot the risk stream is kept to its end (`bus.risk_keep`, see
+`recovery.trim_risk_stream`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from ..brokers import TRADABLE_STATES, Broker, BrokerError, BrokerRegistry
 from ..bus import BusEntry, BusError, EventBus
 from ..config import EngineConfig, Settings
 from ..domain import ConnectionState
-from ..events import Health, HealthEvent, Log, LogEvent, Reconcile
+from ..events import Health, HealthEvent, Log, LogEvent, LogLevel, Reconcile
+from .claims import BrokerClaims, ClaimConflict
 from .commands import CommandGateway, EngineGateway
 from .conflate import latest_quotes
 from .core import TradingEngine
@@ -50,6 +54,10 @@ NOT_READY = (
     "the session is starting (journal replay and reconcile): orders are accepted once "
     "the start-up banner is gone"
 )
+
+
+CLAIM_LOST = "claim_lost"
+"""The rule that refuses every order once another desk took one of this desk's brokers."""
 
 
 def finished_window(config: EngineConfig) -> FinishedWindow:
@@ -86,6 +94,10 @@ class Session:
         self.engine.not_ready = NOT_READY
         self._tasks: list[asyncio.Task[None]] = []
         self._events_since_snapshot = 0
+        self.claims = BrokerClaims(
+            self.bus, [b.name for b in self.brokers], settings.engine.claim_ttl_s
+        )
+        self._claim_lost = ""  # why this desk stopped sending (a claim another desk took)
 
     @property
     def projection(self) -> DeskProjection:
@@ -100,6 +112,11 @@ class Session:
     def not_ready(self) -> str:
         """Why no order may be sent yet ("" once recovered and reconciled)."""
         return self.engine.not_ready
+
+    @property
+    def not_ready_rule(self) -> str:
+        """The rule `not_ready` refuses orders under (`starting`, `claim_lost`)."""
+        return self.engine.not_ready_rule
 
     @property
     def live(self) -> bool:
@@ -139,11 +156,21 @@ class Session:
         return {self.bus.layout.md(broker): "$" for broker, _ in self.accounts()}
 
     async def open(self) -> None:
-        """Start the bus (raises `BusUnavailableError` when it cannot be reached)."""
+        """Start the bus and claim the brokers. Raises `BusUnavailableError` when the
+        bus cannot be reached, `BrokerClaimedError` when another desk drives one of the
+        brokers (the bus is closed again, nothing was written: build a new session)."""
         if self.started:
             return
         await self.bus.start()
+        try:
+            await self.claims.take()
+        except BaseException:
+            await self.bus.close()
+            raise
         self.started = True
+        self._tasks.append(
+            asyncio.create_task(self.claims.keep(self._on_claim_lost), name="broker-claims")
+        )
         self.bus.add_data_loss_listener(self._on_data_loss)
         newest = await self.bus.read_last(self.bus.layout.health, 1)
         self._health_from = newest[0].id if newest else "0-0"
@@ -170,7 +197,7 @@ class Session:
             raise
         progress.phase = StartPhase.READY
         self.ready = True
-        self.engine.not_ready = ""
+        self.engine.not_ready = self._claim_lost
         self._tasks.append(asyncio.create_task(self._follow(), name="engine-reader"))
         self._tasks.append(asyncio.create_task(self._snapshot_timer(), name="engine-snapshots"))
         names = ", ".join(f"{b.name}/{b.account}" for b in self.brokers)
@@ -244,6 +271,8 @@ class Session:
                 engine.apply_entry(entry)
                 if engine.anomalies.pending:
                     await engine.publish_anomalies()
+                if engine.kill_from_elsewhere:
+                    await engine.honour_kill()
                 if entry.stream == health:
                     await engine.republish_profiles(self.bus.options.health_maxlen // 2)
                 if entry.stream.startswith(journals):
@@ -264,7 +293,8 @@ class Session:
     async def snapshot(self) -> None:
         self._events_since_snapshot = 0
         for broker, account in self.accounts():
-            await write_snapshot(self.engine, broker, account)
+            if broker not in self.claims.lost:  # that journal is another desk's now
+                await write_snapshot(self.engine, broker, account)
         await self._trim_risk()
 
     async def _trim_risk(self) -> None:
@@ -274,6 +304,37 @@ class Session:
             await trim_risk_stream(self.engine, self.settings.bus.risk_keep)
         except BusError as exc:
             log.warning("session.risk_trim_failed", extra={"error": str(exc)})
+
+    async def _on_claim_lost(self, conflict: ClaimConflict) -> None:
+        """Another desk drives one of this desk's brokers now (this one could not renew
+        its claim in time): this desk sends nothing more, closes that broker (so that
+        it writes nothing more to the streams the other desk writes) and says why on
+        the ticket, in the broker's health and in the log."""
+        message = (
+            f"this desk sends nothing more: broker {conflict.broker} is driven by another "
+            f"desk now ({conflict.holder_text()}); this one lost its claim. Quit this desk "
+            "and trade from that one."
+        )
+        self._claim_lost = message
+        self.engine.not_ready = message
+        self.engine.not_ready_rule = CLAIM_LOST
+        for broker in self.brokers:
+            if broker.name != conflict.broker:
+                continue
+            # Said before the close (the outage's toast carries the first reason) and
+            # after it (the health pane shows the last; closing says "closed").
+            with contextlib.suppress(Exception):
+                await broker.set_state(ConnectionState.DISCONNECTED, message)
+            try:
+                await broker.close()
+            except Exception:
+                log.exception("session.broker_close_failed", extra={"broker": broker.source})
+            with contextlib.suppress(Exception):
+                await broker.set_state(ConnectionState.DISCONNECTED, message)
+        await self.bus.publish(
+            # A warning: the broker's DISCONNECTED (with this reason) is the toast.
+            LogEvent.create("engine", Log(message=message, level=LogLevel.WARNING))
+        )
 
     async def _on_data_loss(self, reason: str) -> None:
         """Redis lost data: rebuild what the venues hold and say so."""
@@ -312,9 +373,15 @@ class Session:
             with contextlib.suppress(Exception):
                 await self.snapshot()
         for broker in self.brokers:
+            if broker.name in self.claims.lost:
+                continue  # closed when its claim was lost
             try:
                 await broker.close()
             except Exception:
                 log.exception("session.broker_close_failed", extra={"broker": broker.source})
+        try:
+            await self.claims.release()
+        except BusError as exc:  # the claims lapse by themselves
+            log.warning("session.claims_not_released", extra={"error": str(exc)})
         await self.bus.close()
         log.info("session.closed")

@@ -62,6 +62,7 @@ class Desk:
             RiskGate(session.settings.risk),
             journal=lambda: journal_problem(session.bus.stats),
             not_ready=lambda: session.not_ready,
+            not_ready_rule=lambda: session.not_ready_rule,
         )
 
     async def send(self, command: Command) -> Outcome:

@@ -267,6 +267,10 @@ class FeedModel:
                     self.notices.append(Notice("KILL SWITCH", risk.message or "HALTED", "error"))
             case HealthEvent():
                 self._health(event, stamp, live)
+            case LogEvent() if live and event.payload.level is LogLevel.ERROR:
+                # An error the engine could only say in the log (e.g. orders another
+                # desk's kill switch could not cancel here): a toast, never only a line.
+                self.notices.append(Notice("Error", event.payload.message, "error"))
             case SignalEvent():
                 self.signals.append(SignalRow(event.event_id, stamp, event.payload))
                 self.signals_dirty = True

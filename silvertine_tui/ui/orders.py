@@ -153,15 +153,21 @@ class TicketContext:
         *,
         journal: Callable[[], str] = lambda: "",
         not_ready: Callable[[], str] = lambda: "",
+        not_ready_rule: Callable[[], str] = lambda: "starting",
     ) -> None:
         self.projection = projection
         self.rules = gate
         self._journal = journal
         self._not_ready = not_ready
+        self._not_ready_rule = not_ready_rule
 
     @property
     def not_ready(self) -> str:
         return self._not_ready()
+
+    @property
+    def not_ready_rule(self) -> str:
+        return self._not_ready_rule()
 
     def risk_check(self, request: OrderRequest) -> list[RiskViolation]:
         self.rules.state = self.projection.trading_state
@@ -260,8 +266,8 @@ def check(
     can_short: bool = True,
 ) -> Checked:
     problems: list[Problem] = []
-    if engine.not_ready:  # recovering or reconciling: nothing is sent yet
-        problems.append(Problem("account", "starting", engine.not_ready))
+    if engine.not_ready:  # recovering or reconciling, or sending stopped: nothing is sent
+        problems.append(Problem("account", engine.not_ready_rule, engine.not_ready))
     broker, _, account = draft.account.partition("/")
     down = engine.order_path_down(broker) if broker else ""
     if down:

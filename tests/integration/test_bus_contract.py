@@ -731,3 +731,71 @@ async def test_any_exec_sequence_round_trips_in_order(
         entries = await bus.read(stream)
         assert [(e.id, e.event) for e in entries] == sent
     await bus.close()
+
+
+# -- claims: one holder at a time -----------------------------------------------------
+
+
+async def test_a_claim_has_one_holder_until_it_is_released_or_lapses(bus: EventBus) -> None:
+    key = bus.layout.claim("paper")
+    assert key == f"{bus.layout.prefix}:claim:paper"
+    assert await bus.claim(key, "desk-a", 5_000) == ("desk-a", 5_000)
+    held = await bus.claim(key, "desk-b", 5_000)
+    assert held.holder == "desk-a"
+    assert 0 < held.ttl_ms <= 5_000
+    assert (await bus.claim(key, "desk-a", 5_000)).holder == "desk-a"  # renewed
+    assert not await bus.release(key, "desk-b")  # not its claim: nothing happens
+    assert (await bus.claim(key, "desk-b", 5_000)).holder == "desk-a"
+    assert await bus.release(key, "desk-a")
+    assert not await bus.release(key, "desk-a")
+    assert (await bus.claim(key, "desk-b", 5_000)).holder == "desk-b"
+    # Replacing names the holder it may replace, and only that one.
+    assert (await bus.claim(key, "desk-c", 5_000, replacing="desk-a")).holder == "desk-b"
+    assert (await bus.claim(key, "desk-c", 5_000, replacing="desk-b")).holder == "desk-c"
+    # A claim not renewed lapses after its ttl.
+    other = bus.layout.claim("binance")
+    assert (await bus.claim(other, "desk-a", 150)).holder == "desk-a"
+    assert (await bus.claim(other, "desk-b", 150)).holder == "desk-a"
+    await asyncio.sleep(0.3)
+    assert (await bus.claim(other, "desk-b", 5_000)).holder == "desk-b"
+    # Claims are not streams.
+    assert await bus.streams() == []
+
+
+CLAIM_STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["claim", "release"]),
+        st.sampled_from(["a", "b", "c"]),
+        st.sampled_from(["", "a", "b", "c"]),
+    ),
+    max_size=30,
+)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(steps=CLAIM_STEPS)
+async def test_any_sequence_of_claims_and_releases_keeps_one_holder(
+    backend: Backend, steps: list[tuple[str, str, str]]
+) -> None:
+    """Against a model of the rule: a free key, the holder's own, or the named one to
+    replace goes to the claimant; anything else stays with its holder."""
+    bus = await backend.make(prefix=f"{backend.prefix}-{uuid.uuid4().hex[:8]}")
+    key = bus.layout.claim("paper")
+    holder: str | None = None
+    for step, who, replacing in steps:
+        if step == "claim":
+            if holder is None or holder == who or (replacing and holder == replacing):
+                holder = who
+            claim = await bus.claim(key, who, 60_000, replacing=replacing)
+            assert claim.holder == holder
+            assert 0 < claim.ttl_ms <= 60_000
+        else:
+            released = holder == who
+            if released:
+                holder = None
+            assert await bus.release(key, who) is released
+    await bus.close()

@@ -111,11 +111,13 @@ START_PATH = textwrap.dedent(
 
 
 # The models the start path uses: the config, the UI's themes and saved state, the
-# paper adapter's instruments and capabilities, and the bus's health event.
+# paper adapter's instruments and capabilities, the bus's health event, and the desk's
+# name on the claims of its brokers (engine/claims.py).
 BUILT_BEFORE_THE_FIRST_FRAME = ("silvertine_tui.config.", "silvertine_tui.ui.")
 USED_BEFORE_THE_FIRST_FRAME = {
     "silvertine_tui.domain.capabilities.Capabilities",
     "silvertine_tui.domain.instrument.Instrument",
+    "silvertine_tui.engine.claims.DeskId",
     "silvertine_tui.events.kinds.HealthEvent",
     "silvertine_tui.events.payloads.Health",
 }

@@ -1,0 +1,257 @@
+"""One desk drives each broker on a bus (engine/claims.py), on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from silvertine_tui.config import Settings
+from silvertine_tui.domain import ConnectionState, OrderRequest, OrderType, Side
+from silvertine_tui.engine import Session
+from silvertine_tui.engine.claims import BrokerClaimedError, DeskId
+from silvertine_tui.engine.risk import RiskRejected
+from silvertine_tui.events import HealthEvent, LogEvent
+from tests.support.redis_server import RedisServer
+
+pytestmark = pytest.mark.redis
+
+
+def settings(url: str, prefix: str, *brokers: str, **engine: Any) -> Settings:
+    return Settings.model_validate(
+        {
+            "bus": {"url": url, "prefix": prefix},
+            "brokers": [
+                {"name": name, "type": "paper", "symbols": ["BTCUSDT"]}
+                for name in brokers or ("paper",)
+            ],
+            "engine": engine,
+        }
+    )
+
+
+async def a_new_desk_drives_paper(url: str, prefix: str) -> None:
+    """A desk started now claims `paper` (within 5 s: no waiting for a claim to lapse)."""
+    session = Session(settings(url, prefix))
+    async with asyncio.timeout(5):
+        await session.open()
+    assert session.claims.held == {"paper"}
+    await session.close()
+
+
+async def test_a_second_desk_on_the_same_broker_is_refused_before_it_writes_anything(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    first = Session(settings(redis_server.url, key_prefix))
+    second = Session(settings(redis_server.url, key_prefix))
+    await first.open()
+    try:
+        health = first.bus.layout.health
+        written = len(await first.bus.read(health))
+        with pytest.raises(BrokerClaimedError) as refused:
+            await second.open()
+        (conflict,) = refused.value.conflicts
+        assert conflict.broker == "paper"
+        assert conflict.holder is not None
+        assert conflict.holder == first.claims.desk
+        assert conflict.holder.pid == os.getpid()
+        assert 0 < conflict.ttl_ms <= 15_000
+        message = str(refused.value)
+        assert "broker paper is driven by another desk on this bus" in message
+        assert f"pid {os.getpid()}" in message
+        assert "Quit that desk first" in message
+        assert "--prefix" in message
+        # Refused before it published anything, and its bus is closed again.
+        assert len(await first.bus.read(health)) == written
+        assert not second.bus.stats.connected
+        assert not second.started
+        # A desk of other brokers shares the bus.
+        other = Session(settings(redis_server.url, key_prefix, "paper2"))
+        await other.open()
+        await other.close()
+    finally:
+        await first.close()
+    # Closed: the claim is released, and the next desk drives the broker at once.
+    await a_new_desk_drives_paper(redis_server.url, key_prefix)
+
+
+async def test_a_desk_claims_every_broker_or_none(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    holder = Session(settings(redis_server.url, key_prefix, "beta"))
+    await holder.open()
+    both = Session(settings(redis_server.url, key_prefix, "alpha", "beta"))
+    try:
+        with pytest.raises(BrokerClaimedError) as refused:
+            await both.open()
+        assert [c.broker for c in refused.value.conflicts] == ["beta"]
+        # `alpha`, claimed on the way, was let go again.
+        raw = Redis.from_url(redis_server.url)
+        try:
+            assert await raw.get(both.bus.layout.claim("alpha")) is None
+        finally:
+            await raw.aclose()
+    finally:
+        await holder.close()
+
+
+async def test_a_claim_of_another_host_lapses_after_its_ttl(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    elsewhere = DeskId(
+        desk="d0", host="trading-host-2", pid=os.getpid(), since=datetime(2026, 1, 2, tzinfo=UTC)
+    )
+    session = Session(settings(redis_server.url, key_prefix))
+    await session.bus.start()
+    await session.bus.claim(session.bus.layout.claim("paper"), elsewhere.model_dump_json(), 1_000)
+    await session.bus.close()
+    session = Session(settings(redis_server.url, key_prefix))
+    with pytest.raises(BrokerClaimedError) as refused:
+        await session.open()
+    assert "host trading-host-2" in str(refused.value)
+    assert "since 2026-01-02 00:00:00 UTC" in str(refused.value)
+    assert "its claim lapses in 1 s" in str(refused.value)
+    await asyncio.sleep(1.2)
+    await a_new_desk_drives_paper(redis_server.url, key_prefix)
+
+
+async def test_a_claim_lost_while_running_stops_the_desk_sending_and_says_so(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    """This desk could not renew in time and another desk took the broker (here: its
+    claim is overwritten, as that desk's would be once this one's lapsed)."""
+    session = Session(settings(redis_server.url, key_prefix, claim_ttl_s=1.0))
+    await session.start()
+    raw = Redis.from_url(redis_server.url)
+    try:
+        layout = session.bus.layout
+        health_from = (await session.bus.read_last(layout.health, 1))[0].id
+        other = DeskId(
+            desk="d1", host="trading-host-2", pid=1, since=datetime(2026, 1, 2, tzinfo=UTC)
+        )
+        await raw.set(layout.claim("paper"), other.model_dump_json(), px=10_000)
+        async with asyncio.timeout(5):
+            while not session.claims.lost:  # noqa: ASYNC110 - renewed on a timer
+                await asyncio.sleep(0.05)
+        # Renewing did not take it back.
+        held = await raw.get(layout.claim("paper"))
+        assert isinstance(held, bytes)
+        assert DeskId.parse(held.decode()) == other
+        request = OrderRequest(
+            client_order_id="claim-lost-1",
+            broker="paper",
+            account="main",
+            instrument="BTCUSDT.PAPER",
+            side=Side.BUY,
+            order_type=OrderType.MARKET,
+            quantity=Decimal("0.01"),
+        )
+        with pytest.raises(RiskRejected) as refused:
+            await session.engine.submit(request)
+        why = str(refused.value)
+        assert "this desk sends nothing more" in why
+        assert "host trading-host-2" in why
+        assert [v.rule for v in refused.value.violations] == ["claim_lost"]
+        assert session.not_ready.startswith("this desk sends nothing more")
+        assert session.not_ready_rule == "claim_lost"
+        # Said in the broker's health and in the log.
+        async with asyncio.timeout(5):
+            while True:
+                entries = await session.bus.read(layout.health, f"({health_from}")
+                states = [
+                    e.event.payload
+                    for e in entries
+                    if isinstance(e.event, HealthEvent)
+                    and e.event.payload.component == "broker:paper/main"
+                    and e.event.payload.state is ConnectionState.DISCONNECTED
+                    and "this desk sends nothing more" in e.event.payload.message
+                ]
+                logs = [e.event.payload for e in entries if isinstance(e.event, LogEvent)]
+                if states and logs:
+                    break
+                await asyncio.sleep(0.05)
+        assert "lost its claim. Quit this desk and trade from that one." in states[0].message
+        assert any("this desk sends nothing more" in log.message for log in logs)
+        # The broker is closed: this desk writes nothing more to that broker's streams.
+        exec_stream = layout.exec("paper", "main")
+        md_stream = layout.md("paper")
+        exec_len = len(await session.bus.read(exec_stream))
+        md_last = await session.bus.read_last(md_stream, 1)
+        await asyncio.sleep(1.0)
+        assert len(await session.bus.read(exec_stream)) == exec_len
+        assert await session.bus.read_last(md_stream, 1) == md_last
+    finally:
+        await raw.aclose()
+        await session.close()
+    # Closing neither releases what another desk holds nor snapshots its journal.
+    raw = Redis.from_url(redis_server.url)
+    try:
+        assert await raw.get(session.bus.layout.claim("paper")) is not None
+        assert await raw.xlen(session.bus.layout.snap("paper", "main")) == 0
+    finally:
+        await raw.aclose()
+
+
+async def _headless(url: str, prefix: str, state: Path) -> asyncio.subprocess.Process:
+    env = {**os.environ, "XDG_STATE_HOME": str(state)}
+    env.pop("SILVERTINE_CONFIG", None)
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "silvertine_tui",
+        "run",
+        "--headless",
+        "--bus",
+        url,
+        "--prefix",
+        prefix,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+
+
+async def test_a_second_desk_process_exits_4_and_a_killed_desk_is_taken_over_at_once(
+    redis_server: RedisServer, key_prefix: str, tmp_path: Path
+) -> None:
+    first = await _headless(redis_server.url, key_prefix, tmp_path / "a")
+    assert first.stderr is not None
+    try:
+        async with asyncio.timeout(60):
+            banner = await first.stderr.readline()
+            assert b"headless session on" in banner, banner
+            second = await _headless(redis_server.url, key_prefix, tmp_path / "b")
+            _, said = await second.communicate()
+        assert second.returncode == 4, said.decode()
+        text = said.decode()
+        assert "not started: another desk drives this desk's brokers" in text
+        assert f"pid {first.pid}" in text
+        assert f"silvertine replay --bus {redis_server.url} --prefix {key_prefix} --follow" in text
+        assert "Traceback" not in text
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    finally:
+        if first.returncode is None:
+            first.kill()
+            await first.wait()
+    # Its claim is still there (nothing released it), and it is taken over at once:
+    # its process is gone on this host.
+    raw = Redis.from_url(redis_server.url)
+    try:
+        left = await raw.get(f"{key_prefix}:claim:paper")
+        assert isinstance(left, bytes)
+        holder = DeskId.parse(left.decode())
+        assert holder is not None
+        assert holder.pid == first.pid
+        assert 0 < await raw.pttl(f"{key_prefix}:claim:paper") <= 15_000
+    finally:
+        await raw.aclose()
+    await a_new_desk_drives_paper(redis_server.url, key_prefix)

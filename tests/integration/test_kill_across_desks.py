@@ -1,0 +1,135 @@
+"""The kill switch pulled on one desk cancels the working orders of every desk on the
+bus: each desk drives its own brokers (engine/claims.py), so each cancels its own on
+any desk's KILL (`TradingEngine.honour_kill`). On a real Redis, a bus per desk."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+
+from silvertine_tui.config import Settings
+from silvertine_tui.domain import (
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    TradingState,
+)
+from silvertine_tui.engine import Session
+from silvertine_tui.events import LogEvent
+from tests.support.redis_server import RedisServer
+
+pytestmark = pytest.mark.redis
+
+
+def desk(url: str, prefix: str, broker: str) -> Session:
+    return Session(
+        Settings.model_validate(
+            {
+                "bus": {"url": url, "prefix": prefix},
+                "brokers": [
+                    {
+                        "name": broker,
+                        "type": "paper",
+                        "symbols": ["BTCUSDT"],
+                        "market": {"autorun": False},
+                    }
+                ],
+            }
+        )
+    )
+
+
+async def resting_buy(session: Session, broker: str) -> str:
+    """A limit buy far below the market: it rests."""
+    return await session.engine.submit(
+        OrderRequest(
+            broker=broker,
+            account="main",
+            instrument="BTCUSDT.PAPER",
+            side=Side.BUY,
+            order_type=OrderType.LIMIT,
+            quantity=Decimal("0.01"),
+            limit_price=Decimal("50000"),
+            tif=TimeInForce.GTC,
+        )
+    )
+
+
+async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():  # noqa: ASYNC110 - the engines apply on their own readers
+            await asyncio.sleep(0.02)
+
+
+def status(session: Session, cid: str) -> OrderStatus:
+    return session.engine.oms.orders[cid].order.status
+
+
+async def test_a_kill_on_one_desk_cancels_every_desks_working_orders(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    a = desk(redis_server.url, key_prefix, "paper")
+    b = desk(redis_server.url, key_prefix, "paper2")
+    await a.start()
+    await b.start()
+    try:
+        on_a = await resting_buy(a, "paper")
+        on_b = await resting_buy(b, "paper2")
+        await until(lambda: status(a, on_a) is OrderStatus.NEW)
+        await until(lambda: status(b, on_b) is OrderStatus.NEW)
+
+        report = await b.engine.kill("drill on desk B")
+        assert report.cancelled == (on_b,)  # what desk B drives
+        # Desk A reads the KILL, halts and cancels what it drives.
+        await until(lambda: status(a, on_a) is OrderStatus.CANCELED)
+        assert a.engine.gate.state is TradingState.HALTED
+        assert a.engine.kill_from_elsewhere == ""  # acted on once
+        # And says so in the log every desk reads.
+        health = a.bus.layout.health
+        await until(lambda: bool(a.engine.applied.get(health)))
+        said: list[str] = []
+
+        async def logged() -> None:
+            entries = await a.bus.read(health)
+            said[:] = [e.event.payload.message for e in entries if isinstance(e.event, LogEvent)]
+
+        async with asyncio.timeout(10):
+            while not any("kill switch on another desk" in m for m in said):
+                await logged()
+                await asyncio.sleep(0.05)
+        line = next(m for m in said if "kill switch on another desk" in m)
+        assert line == (
+            "kill switch on another desk (drill on desk B): Trading HALTED; cancelled 1 order(s)."
+        )
+        # Desk B's own KILL, read back, is not acted on again there.
+        risk = b.bus.layout.risk
+        kill_id = (await b.bus.read_last(risk, 1))[0].id
+        await until(lambda: b.engine.applied.get(risk) == kill_id)
+        await asyncio.sleep(0.2)
+        assert b.engine.kill_from_elsewhere == ""
+
+        # A RESUME on desk B lifts HALTED on desk A too.
+        await b.engine.resume()
+        await until(lambda: a.engine.gate.state is TradingState.ACTIVE)
+        again = await resting_buy(a, "paper")
+        await until(lambda: status(a, again) is OrderStatus.NEW)
+    finally:
+        await a.close()
+        await b.close()
+
+    # A restart of desk A replays the old KILL without acting on it: the order it left
+    # working stays working.
+    restarted = desk(redis_server.url, key_prefix, "paper")
+    await restarted.start()
+    try:
+        await asyncio.sleep(0.5)
+        assert status(restarted, again) is OrderStatus.NEW
+        assert restarted.engine.kill_from_elsewhere == ""
+        assert restarted.engine.gate.state is TradingState.ACTIVE
+    finally:
+        await restarted.close()

@@ -1,0 +1,65 @@
+"""A desk whose broker another desk took (its claim lapsed and was taken: see
+engine/claims.py) says so everywhere a trader looks, and sends nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from silvertine_tui.config import Settings
+from silvertine_tui.engine import Session
+from silvertine_tui.engine.claims import DeskId
+from silvertine_tui.ui.widgets.health import HealthPane
+from silvertine_tui.ui.widgets.text import TextBlock
+
+from .conftest import Desk, FakeClock, make_settings
+from .test_health_bus import frames_until
+from .test_projection_rebuild import quiet_app
+from .test_trading_keys import open_buy_ticket, type_into
+
+LOST = "this desk sends nothing more: broker paper is driven by another desk now"
+
+
+async def test_a_lost_claim_is_on_the_ticket_in_health_and_in_a_toast(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    base = make_settings()
+    settings = Settings(brokers=base.brokers, engine={"claim_ttl_s": 1.0})
+    session = Session(settings, clock=clock.ns)
+    app = quiet_app(session, clock, tmp_path / "state.json")
+    desk = Desk(app, session, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        ticket = await open_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
+        await type_into(pilot, "0.1")
+        assert "NOT SENT" not in ticket.query_one("#t-status", TextBlock).text.plain
+
+        other = DeskId(
+            desk="d2", host="trading-host-2", pid=1, since=datetime(2026, 1, 2, tzinfo=UTC)
+        )
+        bus = session.bus
+        await bus.claim(
+            bus.layout.claim("paper"),
+            other.model_dump_json(),
+            60_000,
+            replacing=session.claims.value,
+        )
+        health = app.screen.query_one(HealthPane)
+        await frames_until(app, pilot, lambda: "lost its claim" in health.text.plain)
+        assert "paper/main DISCONNECTED" in health.text.plain
+        assert "host trading-host-2, pid 1" in health.text.plain
+        toasts = [n for n in app._notifications if n.title == "paper/main DISCONNECTED"]
+        assert len(toasts) == 1
+        assert toasts[0].message.startswith(LOST)
+
+        await pilot.press("2")  # back to the ticket, as it was
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        status = ticket.query_one("#t-status", TextBlock).text.plain
+        problems = ticket.query_one("#t-problems", TextBlock).text.plain
+        assert status.startswith("NOT SENT")
+        assert f"account: {LOST}" in " ".join(problems.split())
+        assert "[claim_lost]" in problems
+        assert "[starting]" not in problems
+        assert not session.projection.orders  # nothing went
+        await session.close()

@@ -1,0 +1,77 @@
+"""Another desk on the bus pulls the kill switch: this desk halts, cancels its own
+working orders, and says so (engine `honour_kill`); an error only the log could tell is
+a toast too."""
+
+from __future__ import annotations
+
+from silvertine_tui.domain import OrderStatus, TradingState
+from silvertine_tui.events import Log, LogEvent, LogLevel, Risk, RiskAction, RiskEvent
+
+from .conftest import sample_orders
+from .test_fill_line import header_text
+
+RESTING = "st000000000000000101"
+
+
+async def test_a_kill_on_another_desk_cancels_this_desks_orders_and_is_told(make_desk) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        await sample_orders(desk)
+        await desk.step(pilot, 2)
+        session = desk.session
+        assert session.projection.orders[RESTING].order.status is OrderStatus.NEW
+        # What another desk's engine journals when its trader pulls the kill switch.
+        await session.bus.publish(
+            RiskEvent.create(
+                "engine",
+                Risk(
+                    action=RiskAction.KILL,
+                    trading_state=TradingState.HALTED,
+                    message="kill switch (UI)",
+                ),
+                ts=desk.clock.ns(),
+            )
+        )
+        for _ in range(20):
+            await desk.step(pilot, 1)
+            if session.projection.orders[RESTING].order.status is OrderStatus.CANCELED:
+                break
+        assert session.projection.orders[RESTING].order.status is OrderStatus.CANCELED
+        assert session.engine.gate.state is TradingState.HALTED
+        await desk.settle(pilot)
+        assert "HALTED" in header_text(desk)
+        toasts = {(n.title, n.message) for n in desk.app._notifications}
+        assert ("KILL SWITCH", "kill switch (UI)") in toasts
+        log_lines = [line.text for line in desk.app.model.log]
+        assert any(
+            "kill switch on another desk (kill switch (UI)): Trading HALTED; cancelled 1 "
+            "order(s)." in text
+            for text in log_lines
+        ), log_lines[-5:]
+        # All cancelled: a warning line, no error toast.
+        assert not [n for n in desk.app._notifications if n.title == "Error"]
+        await session.close()
+
+
+async def test_an_error_in_the_log_is_a_toast_a_warning_is_not(make_desk) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        bus = desk.session.bus
+        for level in (LogLevel.WARNING, LogLevel.ERROR):
+            await bus.publish(
+                LogEvent.create(
+                    "engine",
+                    Log(level=level, message=f"{level}: 1 order still working"),
+                    ts=desk.clock.ns(),
+                )
+            )
+        await desk.step(pilot, 1)
+        await desk.settle(pilot)
+        errors = [n for n in desk.app._notifications if n.title == "Error"]
+        assert [(n.message, n.severity) for n in errors] == [
+            ("ERROR: 1 order still working", "error")
+        ]
+        await desk.session.close()
