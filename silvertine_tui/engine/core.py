@@ -61,7 +61,7 @@ from .cancels import RETRY_DELAYS_S, CancelReport, KillReport, cancel_everywhere
 from .oms import _FROM_ORDER, OrderView, Outcome
 from .oms import log as oms_log
 from .projection import MAX_LISTED, TOUCHED, DeskProjection, FinishedWindow, journal_problem
-from .risk import RiskGate, RiskRejected, RiskViolation
+from .risk import NOT_FOR_MODIFY, RiskGate, RiskRejected, RiskViolation, modified_request
 
 log = logging.getLogger(__name__)
 
@@ -799,18 +799,10 @@ class TradingEngine:
         view = self.oms.get(client_order_id)
         if view is None:
             raise KeyError(f"unknown order {client_order_id}")
-        changed = view.order.request.model_copy(
-            update={
-                "quantity": quantity if quantity is not None else view.order.quantity,
-                "limit_price": limit_price if limit_price is not None else view.order.limit_price,
-                "stop_price": stop_price if stop_price is not None else view.order.stop_price,
-            }
+        changed = modified_request(
+            view.order, quantity=quantity, limit_price=limit_price, stop_price=stop_price
         )
-        violations = [
-            v
-            for v in self.gate.check(changed, self)
-            if v.rule not in ("max_open_orders", "order_rate")
-        ]
+        violations = [v for v in self.gate.check(changed, self) if v.rule not in NOT_FOR_MODIFY]
         caps = self.capabilities(view.broker)
         if caps is not None and caps.modify is ModifyStyle.NONE:
             violations.append(

@@ -18,6 +18,7 @@ from ..domain import (
     Capabilities,
     ConnectionState,
     Instrument,
+    Order,
     OrderRequest,
     OrderType,
     Side,
@@ -26,6 +27,27 @@ from ..domain import (
 from ..domain.money import fmt
 
 TRADABLE = frozenset({ConnectionState.LIVE, ConnectionState.DEGRADED})
+
+NOT_FOR_MODIFY = frozenset({"max_open_orders", "order_rate"})
+"""Rules a change to a working order is not checked against: it opens no new order."""
+
+
+def modified_request(
+    order: Order,
+    *,
+    quantity: Decimal | None = None,
+    limit_price: Decimal | None = None,
+    stop_price: Decimal | None = None,
+) -> OrderRequest:
+    """The order as it would stand after a change (None: that field unchanged), for the
+    gate: the engine checks a modify with it, the modify dialog before it sends."""
+    return order.request.model_copy(
+        update={
+            "quantity": quantity if quantity is not None else order.quantity,
+            "limit_price": limit_price if limit_price is not None else order.limit_price,
+            "stop_price": stop_price if stop_price is not None else order.stop_price,
+        }
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -728,7 +728,13 @@ class MainScreen(Screen[None]):
             self.run_worker(modify(), group="orders", exit_on_error=False)
 
         self.app.push_screen(
-            ModifyScreen(view, instrument, cursor_blink=self.desk.cursor_blink), callback=done
+            ModifyScreen(
+                view,
+                instrument,
+                risk=self.desk.ticket_context.risk_check,
+                cursor_blink=self.desk.cursor_blink,
+            ),
+            callback=done,
         )
 
     def action_order_history(self) -> None:

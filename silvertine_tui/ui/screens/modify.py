@@ -1,7 +1,11 @@
-"""Modify a working order's quantity and price; checked before anything is sent."""
+"""Modify a working order's quantity and price; checked before anything is sent: against
+the instrument's grid and against the risk rules (the ticket's copy of them), so that a
+change the engine would refuse is said in the dialog, which stays open with what was
+typed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -10,10 +14,12 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
-from ...domain import Instrument
+from ...domain import Instrument, OrderRequest
 from ...engine.projection import OrderView
+from ...engine.risk import NOT_FOR_MODIFY, RiskViolation, modified_request
 from ..format import num, parse_decimal
 from ..keymap import bindings
+from ..orders import risk_problems
 from .dialog import Dialog
 
 
@@ -24,8 +30,17 @@ class Change:
     stop_price: Decimal | None
 
 
+RiskCheck = Callable[[OrderRequest], list[RiskViolation]]
+
+
 def check_change(
-    view: OrderView, instrument: Instrument | None, qty: str, price: str, stop: str
+    view: OrderView,
+    instrument: Instrument | None,
+    qty: str,
+    price: str,
+    stop: str,
+    *,
+    risk: RiskCheck | None = None,
 ) -> tuple[Change | None, list[str]]:
     order = view.order
     problems: list[str] = []
@@ -45,6 +60,7 @@ def check_change(
         if value == current:
             values[name] = None
             continue
+        issues = []
         if instrument is not None:
             issues = (
                 instrument.check_qty(value, name)
@@ -52,7 +68,7 @@ def check_change(
                 else instrument.check_price(value, name)
             )
             problems += [f"{i.field}: {i.message} [{i.rule}]" for i in issues]
-        if name == "quantity" and value <= order.filled_qty:
+        if name == "quantity" and value <= order.filled_qty and not issues:
             problems.append(
                 f"quantity: {num(value)} must exceed the filled {num(order.filled_qty)} [filled]"
             )
@@ -68,6 +84,16 @@ def check_change(
     change = Change(values.get("quantity"), values.get("limit_price"), values.get("stop_price"))
     if change == Change(None, None, None):
         return None, ["nothing changed: type a new quantity or price [unchanged]"]
+    if risk is not None:
+        changed = modified_request(
+            order,
+            quantity=change.quantity,
+            limit_price=change.limit_price,
+            stop_price=change.stop_price,
+        )
+        broken = [v for v in risk(changed) if v.rule not in NOT_FOR_MODIFY]
+        if broken:
+            return None, [str(p) for p in risk_problems(broken)]
     return change, []
 
 
@@ -75,12 +101,18 @@ class ModifyScreen(Dialog[Change | None]):
     BINDINGS = bindings("modify")  # enter sends: the fields' own key
 
     def __init__(
-        self, view: OrderView, instrument: Instrument | None, *, cursor_blink: bool = True
+        self,
+        view: OrderView,
+        instrument: Instrument | None,
+        *,
+        risk: RiskCheck | None = None,
+        cursor_blink: bool = True,
     ) -> None:
         super().__init__()
         self.cursor_blink = cursor_blink
         self.view = view
         self.instrument = instrument
+        self.risk = risk
 
     def compose_dialog(self) -> ComposeResult:
         order = self.view.order
@@ -132,7 +164,7 @@ class ModifyScreen(Dialog[Change | None]):
     @on(Input.Submitted)
     def _submit(self, event: Input.Submitted) -> None:
         event.stop()
-        change, problems = check_change(self.view, self.instrument, *self._values())
+        change, problems = check_change(self.view, self.instrument, *self._values(), risk=self.risk)
         if problems:
             self.query_one("#m-problems", Static).update("\n".join(problems))
             return

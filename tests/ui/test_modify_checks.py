@@ -1,0 +1,122 @@
+"""The modify dialog checks a change against the risk rules before it sends: a change
+the engine would refuse is said in the dialog, which stays open with what was typed;
+the dialog and the engine's gate agree on every change (hypothesis)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from textual.widgets import Input, Static
+
+from silvertine_tui.engine.risk import NOT_FOR_MODIFY, RiskGate, modified_request
+from silvertine_tui.ui.orders import TicketContext
+from silvertine_tui.ui.screens.modify import ModifyScreen, check_change
+
+from .conftest import build_desk, sample_orders
+
+GRID_RULES = {"lot_size", "min_qty", "tick_size", "unchanged"}
+RESTING = "st000000000000000101"  # a BTC buy of 0.05 at 63,500.00 (sample_orders)
+
+
+def problems_text(screen: ModifyScreen) -> str:
+    return str(screen.query_one("#m-problems", Static).render())
+
+
+async def test_a_change_outside_the_collar_is_said_in_the_dialog_which_stays_open(
+    make_desk,
+) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        await sample_orders(desk)
+        await desk.step(pilot, 2)
+        engine = desk.session.engine
+        await pilot.press("3", "home")
+        await pilot.press("m")
+        await pilot.pause()
+        screen = desk.app.screen
+        assert isinstance(screen, ModifyScreen)
+        assert screen.view.client_order_id == RESTING
+        price = screen.query_one("#m-limit_price", Input)
+        price.value = "50000.00"  # about 23% below the market: outside the 5% collar
+        await pilot.press("enter")
+        await desk.settle(pilot)
+        assert desk.app.screen is screen  # still open, with what was typed
+        assert price.value == "50000.00"
+        text = problems_text(screen)
+        assert text.startswith("limit_price: limit_price 50,000.00 is ")
+        assert text.endswith("> collar 5% [price_collar]")
+        assert not [n for n in desk.app._notifications if n.title.startswith("Modify")]
+        view = engine.oms.get(RESTING)
+        assert view is not None
+        assert view.order.limit_price == Decimal("63500.00")  # nothing was sent
+        assert "order.modify" not in [e.type for e in view.history]
+
+        # A quantity of 0 says the one rule it breaks.
+        screen.query_one("#m-quantity", Input).value = "0"
+        price.value = "63400.00"
+        await pilot.press("enter")
+        await desk.settle(pilot)
+        assert problems_text(screen) == "quantity: 0 must be greater than 0 [positive]"
+
+        # Mended: it goes.
+        screen.query_one("#m-quantity", Input).value = "0.06"
+        await pilot.press("enter")
+        await desk.settle(pilot)
+        assert desk.app.screen is not screen
+        assert (view.order.limit_price, view.order.quantity) == (
+            Decimal("63400.00"),
+            Decimal("0.06"),
+        )
+        await desk.session.close()
+
+
+async def test_the_dialog_and_the_engines_gate_agree_on_every_change(tmp_path, clock) -> None:
+    desk = build_desk(clock, tmp_path / "state.json")
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        await sample_orders(desk)
+        await desk.step(pilot, 2)
+        session = desk.session
+        engine = session.engine
+        view = engine.oms.get(RESTING)
+        assert view is not None
+        instrument = engine.instrument("paper", view.order.request.instrument)
+        context = TicketContext(session.projection, RiskGate(session.settings.risk))
+
+        @settings(
+            max_examples=150,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture],
+        )
+        @given(
+            qty=st.decimals(min_value=Decimal("0.001"), max_value=Decimal("200"), places=3),
+            offset=st.integers(min_value=-1500, max_value=1500),  # basis points from 63,500
+        )
+        def agree(qty: Decimal, offset: int) -> None:
+            price = (Decimal("63500.00") * (1 + Decimal(offset) / 10_000)).quantize(Decimal("0.01"))
+            change, problems = check_change(
+                view, instrument, f"{qty}", f"{price}", "", risk=context.risk_check
+            )
+            gate = [
+                v
+                for v in engine.gate.check(
+                    modified_request(view.order, quantity=qty, limit_price=price), engine
+                )
+                if v.rule not in NOT_FOR_MODIFY
+            ]
+            rules = {p.rpartition("[")[2].rstrip("]") for p in problems}
+            event("sent" if change is not None else "refused: " + ",".join(sorted(rules)))
+            if change is not None:
+                assert gate == [], (qty, price, gate)
+            elif rules <= GRID_RULES:
+                assert problems  # refused on the grid, before the risk rules
+            else:
+                assert rules == {v.rule for v in gate}, (qty, price, problems, gate)
+
+        agree()
+        await session.close()
