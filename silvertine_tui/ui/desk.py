@@ -10,7 +10,7 @@ from decimal import Decimal
 from ..config import PaperBrokerConfig, UIConfig
 from ..domain import new_client_order_id
 from ..engine import Session
-from ..engine.commands import Command, CommandGateway, Outcome
+from ..engine.commands import Command, CommandGateway, Outcome, PlaceOrder
 from ..engine.order_history import order_from_events, read_order_history
 from ..engine.projection import DeskProjection, OrderView, journal_problem
 from ..engine.risk import RiskGate
@@ -69,6 +69,8 @@ class Desk:
         """Send an action through the gateway: its outcome, never an exception for a
         refusal or an error."""
         assert self.gateway is not None  # set in __post_init__
+        if isinstance(command, PlaceOrder):
+            self.model.sent.add(command.request.client_order_id)
         return await self.gateway.send(command)
 
     @property

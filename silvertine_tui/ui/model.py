@@ -18,6 +18,7 @@ from enum import StrEnum
 from ..domain import ConnectionState, OrderStatus, Quote
 from ..engine import FeedEntry
 from ..engine.anomalies import ENGINE_COMPONENT
+from ..engine.dedupe import SeenIds
 from ..events import (
     MARKET_DATA_TYPES,
     FeeCorrectionEvent,
@@ -43,6 +44,9 @@ Clock = Callable[[], float]
 def _count(value: object) -> int:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
+
+SENT_KEPT = 10_000
+"""Client order ids of this desk's sends remembered for its risk rejects' toasts."""
 
 FEED_BACKLOG = 1_000
 """Entries of each feed stream the log starts with: the recent past, not the journal's
@@ -196,6 +200,9 @@ class FeedModel:
     rates: Rates = field(init=False)
     decode_errors: int = 0
     fee_rates: dict[str, Decimal] = field(default_factory=dict)
+    sent: SeenIds = field(default_factory=lambda: SeenIds(SENT_KEPT))
+    """Client order ids this desk sent: their risk rejects are toasts. Another desk on
+    the bus shares the risk stream; its rejects are log lines here, not toasts."""
     describer: Describer = field(default_factory=Describer)
     """Log lines and toasts; the app gives it the engine's instruments so prices are
     printed on their tick and quantities on their lot."""
@@ -261,7 +268,8 @@ class FeedModel:
                     self.notices.append(Notice("Order rejected", self.describer(event), "error"))
             case RiskEvent():
                 risk = event.payload
-                if live and risk.action is RiskAction.REJECT:
+                mine = not risk.client_order_id or risk.client_order_id in self.sent
+                if live and risk.action is RiskAction.REJECT and mine:
                     self.notices.append(Notice("Risk reject", risk.message, "error"))
                 elif live and risk.action is RiskAction.KILL:
                     self.notices.append(Notice("KILL SWITCH", risk.message or "HALTED", "error"))

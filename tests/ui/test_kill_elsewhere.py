@@ -1,13 +1,14 @@
-"""Another desk on the bus pulls the kill switch: this desk halts, cancels its own
-working orders, and says so (engine `honour_kill`); an error only the log could tell is
-a toast too."""
+"""Desks sharing a bus: another desk's kill switch halts this desk, which cancels its
+own working orders and says so (engine `honour_kill`); another desk's risk rejects are
+log lines here, this desk's are toasts; an error only the log could tell is a toast."""
 
 from __future__ import annotations
 
 from silvertine_tui.domain import OrderStatus, TradingState
+from silvertine_tui.engine.commands import PlaceOrder, Refused
 from silvertine_tui.events import Log, LogEvent, LogLevel, Risk, RiskAction, RiskEvent
 
-from .conftest import sample_orders
+from .conftest import market_buy, sample_orders
 from .test_fill_line import header_text
 
 RESTING = "st000000000000000101"
@@ -74,4 +75,44 @@ async def test_an_error_in_the_log_is_a_toast_a_warning_is_not(make_desk) -> Non
         assert [(n.message, n.severity) for n in errors] == [
             ("ERROR: 1 order still working", "error")
         ]
+        await desk.session.close()
+
+
+async def test_a_risk_reject_of_another_desk_is_a_log_line_and_this_desks_a_toast(
+    make_desk,
+) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        bus = desk.session.bus
+        # Another desk on the bus: its gate refused one of its orders.
+        await bus.publish(
+            RiskEvent.create(
+                "engine",
+                Risk(
+                    action=RiskAction.REJECT,
+                    trading_state=TradingState.ACTIVE,
+                    rule="max_notional",
+                    message="max_notional: notional 2,000,000 > max 1,000,000",
+                    client_order_id="st0000000000000other",
+                ),
+                ts=desk.clock.ns(),
+            )
+        )
+        await desk.step(pilot, 1)
+        await desk.settle(pilot)
+        assert not [n for n in desk.app._notifications if n.title == "Risk reject"]
+        assert any("notional 2,000,000" in line.text for line in desk.app.model.log)
+
+        # This desk's own send, refused by the engine's gate: a toast.
+        outcome = await desk.app.desk.send(
+            PlaceOrder(request=market_buy("st000000000000000301", "BTCUSDT.PAPER", "900"))
+        )
+        assert isinstance(outcome, Refused)
+        await desk.step(pilot, 1)
+        await desk.settle(pilot)
+        toasts = [n for n in desk.app._notifications if n.title == "Risk reject"]
+        assert len(toasts) == 1
+        assert "max_quantity" in toasts[0].message or "max_notional" in toasts[0].message
         await desk.session.close()
