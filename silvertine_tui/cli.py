@@ -244,6 +244,7 @@ def _headless(settings: Settings, registry: BrokerRegistry) -> int:
             loop.add_signal_handler(sig, on_signal, sig)
         code = await _start(session)
         if code != EXIT_OK:
+            await session.close()  # its claims let go: the next desk need not wait
             return code
         print(
             f"silvertine: headless session on {session.bus_url}; log: {log_file}. "
@@ -322,12 +323,12 @@ def _start_error(error: Exception | None) -> int:
     for none). Anything else is a bug: raised."""
     if error is None:
         return EXIT_OK
-    from .bus import BusUnavailableError
+    from .bus import BusError
     from .engine.claims import BrokerClaimedError
 
     if isinstance(error, _Unloadable):
         return _unloadable(error.problems)
-    if isinstance(error, BusUnavailableError):
+    if isinstance(error, BusError):  # unreachable, or refusing (OOM, READONLY...)
         print(f"silvertine: {error}", file=sys.stderr)
         return EXIT_BUS
     if isinstance(error, BrokerClaimedError):

@@ -896,13 +896,20 @@ class RedisBus:
             found: Any = await self._writer.eval(_CLAIM, 1, key, holder, ttl_ms, replacing)
         except _DOWN as exc:
             raise self._unavailable(f"claiming {key}", exc) from None
-        return Claim(_text(found[0]), int(found[1]))
+        except RedisError as exc:  # OOM, READONLY, a key of another type...
+            raise BusError(f"Redis refused claiming {key} ({_describe(exc)})") from None
+        held = found[0]
+        if isinstance(held, bytes | bytearray):
+            held = held.decode(errors="replace")  # a value no desk wrote: named as such
+        return Claim(str(held), int(found[1]))
 
     async def release(self, key: str, holder: str) -> bool:
         try:
             released: Any = await self._writer.eval(_RELEASE, 1, key, holder)
         except _DOWN as exc:
             raise self._unavailable(f"releasing {key}", exc) from None
+        except RedisError as exc:
+            raise BusError(f"Redis refused releasing {key} ({_describe(exc)})") from None
         return bool(released)
 
     async def _trim_journals(self) -> None:

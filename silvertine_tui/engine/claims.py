@@ -12,10 +12,11 @@ while it runs and releases them when it closes.
 
 - A broker claimed by another desk refuses the start (`BrokerClaimedError`): which
   broker, which desk (host, pid, since when) and what to do.
-- A claim left by a desk that died on this host (its process is gone) is taken over at
-  once; one left by a desk of another host lapses `claim_ttl_s` after its last renewal.
-- A claim lost while running (this desk could not renew it for longer than the ttl and
-  another desk took it) stops this desk sending: see `Session`.
+- A claim left by a desk that died here (this host, boot and pid namespace; its
+  process is gone) is taken over at once; any other lapses `claim_ttl_s` after its
+  last renewal.
+- While no renewal succeeds for the ttl (`lapsed`) this desk sends no new order; a
+  claim found taken by another desk stops it sending for good: see `Session`.
 
 Desks that only watch (every broker `enabled: false`) claim nothing.
 """
@@ -28,6 +29,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,13 +53,34 @@ def _boot_id() -> str:
         return ""
 
 
-def _zombie(pid: int) -> bool:
-    """A process killed but not yet reaped by its parent: gone all the same."""
+def _pid_namespace() -> int:
+    """This process's pid namespace (0 where it cannot be read): a pid names a process
+    only in its namespace. Containers sharing a host's network (and so its host name)
+    have their own."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
+
+
+def _process_stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time in clock ticks since boot) of a process; None when there is
+    no such process (or it cannot be read)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+        return None
+    fields = stat.rpartition(")")[2].split()
+    # After the command: state is field 3 of stat(5), the start time field 22.
+    try:
+        return fields[0], int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _started(pid: int) -> int:
+    found = _process_stat(pid)
+    return found[1] if found is not None else 0
 
 
 class DeskId(BaseModel):
@@ -69,15 +92,20 @@ class DeskId(BaseModel):
     host: str
     pid: int
     boot: str = ""
+    pid_ns: int = 0  # the pid namespace's inode (0: unknown)
+    started: int = 0  # the process's start, clock ticks after boot (0: unknown)
     since: datetime
 
     @classmethod
     def this_process(cls) -> DeskId:
+        pid = os.getpid()
         return cls(
             desk=secrets.token_hex(8),
             host=socket.gethostname(),
-            pid=os.getpid(),
+            pid=pid,
             boot=_boot_id(),
+            pid_ns=_pid_namespace(),
+            started=_started(pid),
             since=datetime.now(UTC),
         )
 
@@ -93,16 +121,29 @@ class DeskId(BaseModel):
         return f"host {self.host}, pid {self.pid}, since {self.since:%Y-%m-%d %H:%M:%S} UTC"
 
     def gone(self, here: DeskId) -> bool:
-        """True when this desk's process ran on `here`'s host, in its boot, and has exited."""
-        if self.host != here.host or self.boot != here.boot or self.pid == here.pid:
-            return False  # another machine, or this very process: cannot tell
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:  # alive, another user's
+        """True when this desk's process ran where `here` runs — the same host, boot and
+        pid namespace, all known — and has exited: no process has its pid, or the one
+        that has it is a zombie or started at another time (the pid was reused). Any
+        other case cannot be told from here (another machine, another container, this
+        very process): False, and the claim lapses by its ttl."""
+        same_place = (
+            self.host == here.host
+            and self.boot == here.boot != ""
+            and self.pid_ns == here.pid_ns != 0
+        )
+        if not same_place or self.pid == here.pid:
             return False
-        return _zombie(self.pid)
+        found = _process_stat(self.pid)
+        if found is None:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:  # alive, another user's
+                return False
+            return False  # alive, and /proc could not say more
+        state, started = found
+        return state == "Z" or (self.started != 0 and started != self.started)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +200,7 @@ class BrokerClaims:
         self.held: set[str] = set()
         self.lost: dict[str, ClaimConflict] = {}
         self.renew_failures = 0
+        self.renewed_at = time.monotonic()  # the last time every claim was held
 
     def _key(self, broker: str) -> str:
         return self.bus.layout.claim(broker)
@@ -199,9 +241,11 @@ class BrokerClaims:
             raise BrokerClaimedError(
                 conflicts, url=self.bus.stats.url, prefix=self.bus.layout.prefix
             )
+        self.renewed_at = time.monotonic()
 
     async def renew(self) -> list[ClaimConflict]:
-        """Renew every claim still held; the ones found newly held by another desk."""
+        """Renew every claim still held; the ones found newly held by another desk.
+        Raises what the bus raises (nothing renewed then counts as renewed)."""
         newly = []
         for broker in self.brokers:
             if broker in self.lost:
@@ -210,28 +254,55 @@ class BrokerClaims:
             if conflict is not None:
                 self.lost[broker] = conflict
                 newly.append(conflict)
+        self.renewed_at = time.monotonic()
         return newly
 
-    async def keep(self, on_lost: Callable[[ClaimConflict], Awaitable[None]]) -> None:
-        """Renew every third of the ttl until cancelled. A bus that cannot be reached
-        is retried at the next turn (its outage is the bus's to show)."""
+    @property
+    def lapsed(self) -> bool:
+        """No renewal has succeeded for longer than the ttl (the bus unreachable, or
+        refusing): another desk may have taken this desk's brokers meanwhile."""
+        return time.monotonic() - self.renewed_at > self.ttl_ms / 1000
+
+    async def keep(
+        self,
+        on_lost: Callable[[ClaimConflict], Awaitable[None]],
+        on_lapse: Callable[[bool], Awaitable[None]],
+    ) -> None:
+        """Renew every third of the ttl until cancelled. A renewal that fails (the bus
+        unreachable or refusing) is retried at the next turn; once none has succeeded
+        for the ttl, `on_lapse(True)` (this desk must not send: another desk may drive
+        its brokers now), and `on_lapse(False)` when one succeeds again. A broker found
+        held by another desk is `on_lost`, once."""
         every = self.ttl_ms / 3000
+        was_lapsed = False
         while True:
             await asyncio.sleep(every)
+            lost: list[ClaimConflict] = []
             try:
                 lost = await self.renew()
-            except BusError as exc:
+            except Exception as exc:  # the bus's to show; here: retried, then lapsed
                 self.renew_failures += 1
                 log.warning("claims.renew_failed", extra={"error": str(exc)})
-                continue
             for conflict in lost:
                 log.error(
                     "claims.lost", extra={"broker": conflict.broker, "why": conflict.message()}
                 )
-                try:
-                    await on_lost(conflict)
-                except Exception:  # the renewals go on: the other claims still count
-                    log.exception("claims.on_lost_failed", extra={"broker": conflict.broker})
+                await self._call(on_lost(conflict))
+            lapsed = self.lapsed
+            if lapsed != was_lapsed:
+                was_lapsed = lapsed
+                log.log(
+                    logging.ERROR if lapsed else logging.INFO,
+                    "claims.lapsed" if lapsed else "claims.renewed",
+                )
+                await self._call(on_lapse(lapsed))
+
+    @staticmethod
+    async def _call(callback: Awaitable[None]) -> None:
+        try:
+            await callback
+        except Exception:  # the renewals go on: the other claims still count
+            log.exception("claims.callback_failed")
 
     async def release(self) -> None:
         for broker in sorted(self.held):

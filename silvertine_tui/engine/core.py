@@ -196,6 +196,7 @@ class TradingEngine:
         # (`honour_kill`): every desk cancels its own brokers' orders on any desk's kill.
         self._own_kills: set[str] = set()
         self.kill_from_elsewhere = ""
+        self.desk_name = "this desk"  # how its log lines name it (the session: host, pid)
 
     # -- applying events ---------------------------------------------------------------
 
@@ -549,11 +550,11 @@ class TradingEngine:
         if event.payload.client_order_id:
             self._attempted.add(event.payload.client_order_id)
         action = event.payload.action
-        if (
-            action is RiskAction.KILL
-            and not self.replaying
-            and event.event_id not in self._own_kills
-        ):
+        if action is RiskAction.KILL and event.event_id in self._own_kills:
+            # This engine's KILL read back: whatever follows it in the stream is newer,
+            # a RESUME from another desk included, so HALTED need not be held here now.
+            self._hold_halted = False
+        elif action is RiskAction.KILL and not self.replaying:
             # Another desk on this bus pulled the kill switch: it halts every desk (as
             # any state change does, below), and each cancels its own brokers' orders
             # (the session calls `honour_kill`).
@@ -868,7 +869,9 @@ class TradingEngine:
         )
         report = KillReport(cancels)
         level = LogLevel.WARNING if report.ok else LogLevel.ERROR
-        message = f"kill switch on another desk ({reason}): {report.summary()}"
+        message = f"{self.desk_name}, after a kill switch on another desk ({reason}): " + (
+            report.summary()
+        )
         log.warning("engine.kill_from_elsewhere", extra={"summary": report.summary()})
         try:
             await self.bus.publish(

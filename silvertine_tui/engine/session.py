@@ -24,7 +24,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 
 from ..brokers import TRADABLE_STATES, Broker, BrokerError, BrokerRegistry
 from ..bus import BusEntry, BusError, EventBus
@@ -58,6 +59,8 @@ NOT_READY = (
 
 CLAIM_LOST = "claim_lost"
 """The rule that refuses every order once another desk took one of this desk's brokers."""
+CLAIM_LAPSED = "claim_lapsed"
+"""The rule that refuses orders while this desk cannot renew its claims (`claims`)."""
 
 
 def finished_window(config: EngineConfig) -> FinishedWindow:
@@ -97,7 +100,11 @@ class Session:
         self.claims = BrokerClaims(
             self.bus, [b.name for b in self.brokers], settings.engine.claim_ttl_s
         )
+        self.engine.desk_name = f"desk {self.claims.desk.host} pid {self.claims.desk.pid}"
         self._claim_lost = ""  # why this desk stopped sending (a claim another desk took)
+        self._claim_lapsed = False  # its claims not renewed for the ttl (until they are)
+        self._closed_brokers: set[str] = set()  # closed with a lost claim
+        self._side_tasks: set[asyncio.Task[Any]] = set()  # `_spawn`
 
     @property
     def projection(self) -> DeskProjection:
@@ -167,14 +174,24 @@ class Session:
         except BaseException:
             await self.bus.close()
             raise
-        self.started = True
-        self._tasks.append(
-            asyncio.create_task(self.claims.keep(self._on_claim_lost), name="broker-claims")
+        keeper = asyncio.create_task(
+            self.claims.keep(self._on_claim_lost, self._on_claim_lapse), name="broker-claims"
         )
+        try:
+            newest = await self.bus.read_last(self.bus.layout.health, 1)
+            self._health_from = newest[0].id if newest else "0-0"
+            await self._publish_bus_health(ConnectionState.LIVE, f"{self.bus.backend} bus ready")
+        except BaseException:
+            # Let go of what was claimed: the next desk need not wait for the ttl.
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+            with contextlib.suppress(BusError):
+                await self.claims.release()
+            await self.bus.close()
+            raise
+        self.started = True
+        self._tasks.append(keeper)
         self.bus.add_data_loss_listener(self._on_data_loss)
-        newest = await self.bus.read_last(self.bus.layout.health, 1)
-        self._health_from = newest[0].id if newest else "0-0"
-        await self._publish_bus_health(ConnectionState.LIVE, f"{self.bus.backend} bus ready")
 
     async def start(self) -> None:
         """Open the bus if needed, recover, connect and reconcile; then follow the bus.
@@ -197,7 +214,7 @@ class Session:
             raise
         progress.phase = StartPhase.READY
         self.ready = True
-        self.engine.not_ready = self._claim_lost
+        self._refresh_not_ready()
         self._tasks.append(asyncio.create_task(self._follow(), name="engine-reader"))
         self._tasks.append(asyncio.create_task(self._snapshot_timer(), name="engine-snapshots"))
         names = ", ".join(f"{b.name}/{b.account}" for b in self.brokers)
@@ -210,6 +227,8 @@ class Session:
         """Connect and reconcile one broker. A broker that cannot connect leaves the
         session running: it shows DISCONNECTED with the reason, and is reconciled when
         it announces its reconnect (`_reconnect_listener`)."""
+        if broker.name in self.claims.lost:
+            return  # another desk drives it now (lost while this desk was starting)
         try:
             await broker.connect()
         except Exception as exc:
@@ -272,7 +291,9 @@ class Session:
                 if engine.anomalies.pending:
                     await engine.publish_anomalies()
                 if engine.kill_from_elsewhere:
-                    await engine.honour_kill()
+                    # Its cancels (and their retries) run beside the reader: the fills,
+                    # acks and a RESUME behind the KILL are applied meanwhile.
+                    self._spawn(engine.honour_kill(), "engine-honour-kill")
                 if entry.stream == health:
                     await engine.republish_profiles(self.bus.options.health_maxlen // 2)
                 if entry.stream.startswith(journals):
@@ -305,22 +326,45 @@ class Session:
         except BusError as exc:
             log.warning("session.risk_trim_failed", extra={"error": str(exc)})
 
+    def _refresh_not_ready(self) -> None:
+        """Why orders are refused now, most lasting first: a lost claim (for good), the
+        start not done, the claims not renewed for the ttl (until they are)."""
+        engine = self.engine
+        if self._claim_lost:
+            engine.not_ready, engine.not_ready_rule = self._claim_lost, CLAIM_LOST
+        elif not self.ready:
+            engine.not_ready, engine.not_ready_rule = NOT_READY, "starting"
+        elif self._claim_lapsed:
+            ttl = self.settings.engine.claim_ttl_s
+            engine.not_ready = (
+                f"this desk could not renew its claim on its brokers for {ttl:g} s (the bus "
+                "is unreachable or refusing): another desk may drive them now, so nothing "
+                "is sent until the claim is renewed"
+            )
+            engine.not_ready_rule = CLAIM_LAPSED
+        else:
+            engine.not_ready, engine.not_ready_rule = "", "starting"
+
+    async def _on_claim_lapse(self, lapsed: bool) -> None:
+        self._claim_lapsed = lapsed
+        self._refresh_not_ready()
+
     async def _on_claim_lost(self, conflict: ClaimConflict) -> None:
         """Another desk drives one of this desk's brokers now (this one could not renew
-        its claim in time): this desk sends nothing more, closes that broker (so that
-        it writes nothing more to the streams the other desk writes) and says why on
-        the ticket, in the broker's health and in the log."""
+        its claim in time): this desk sends no new order, closes that broker (so that
+        nothing more goes to it, and it writes nothing more to the streams the other
+        desk writes) and says why on the ticket, in the broker's health and in the log."""
         message = (
             f"this desk sends nothing more: broker {conflict.broker} is driven by another "
             f"desk now ({conflict.holder_text()}); this one lost its claim. Quit this desk "
             "and trade from that one."
         )
         self._claim_lost = message
-        self.engine.not_ready = message
-        self.engine.not_ready_rule = CLAIM_LOST
+        self._refresh_not_ready()
         for broker in self.brokers:
-            if broker.name != conflict.broker:
+            if broker.name != conflict.broker or broker.name in self._closed_brokers:
                 continue
+            self._closed_brokers.add(broker.name)
             # Said before the close (the outage's toast carries the first reason) and
             # after it (the health pane shows the last; closing says "closed").
             with contextlib.suppress(Exception):
@@ -335,6 +379,19 @@ class Session:
             # A warning: the broker's DISCONNECTED (with this reason) is the toast.
             LogEvent.create("engine", Log(message=message, level=LogLevel.WARNING))
         )
+
+    def _spawn(self, work: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run `work` beside the session's tasks (cancelled with them on close)."""
+        task: asyncio.Task[Any] = asyncio.create_task(work, name=name)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_done)
+
+    def _side_done(self, task: asyncio.Task[Any]) -> None:
+        self._side_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "session.task_failed", extra={"task": task.get_name()}, exc_info=task.exception()
+            )
 
     async def _on_data_loss(self, reason: str) -> None:
         """Redis lost data: rebuild what the venues hold and say so."""
@@ -366,14 +423,15 @@ class Session:
         if recovered and self.settings.engine.cancel_on_exit:
             report = await self.engine.cancel_all()
             log.info("session.cancel_on_exit", extra={"summary": report.summary()})
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._side_tasks]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if recovered:
             with contextlib.suppress(Exception):
                 await self.snapshot()
         for broker in self.brokers:
-            if broker.name in self.claims.lost:
+            if broker.name in self._closed_brokers:
                 continue  # closed when its claim was lost
             try:
                 await broker.close()

@@ -18,7 +18,6 @@ from enum import StrEnum
 from ..domain import ConnectionState, OrderStatus, Quote
 from ..engine import FeedEntry
 from ..engine.anomalies import ENGINE_COMPONENT
-from ..engine.dedupe import SeenIds
 from ..events import (
     MARKET_DATA_TYPES,
     FeeCorrectionEvent,
@@ -47,6 +46,28 @@ def _count(value: object) -> int:
 
 SENT_KEPT = 10_000
 """Client order ids of this desk's sends remembered for its risk rejects' toasts."""
+
+
+class SentIds:
+    """The newest `capacity` ids added (a dict keeps them in the order they came)."""
+
+    __slots__ = ("_capacity", "_ids")
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._ids: dict[str, None] = {}
+
+    def add(self, cid: str) -> None:
+        self._ids[cid] = None
+        if len(self._ids) > self._capacity:
+            del self._ids[next(iter(self._ids))]
+
+    def __contains__(self, cid: object) -> bool:
+        return cid in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
 
 FEED_BACKLOG = 1_000
 """Entries of each feed stream the log starts with: the recent past, not the journal's
@@ -200,7 +221,7 @@ class FeedModel:
     rates: Rates = field(init=False)
     decode_errors: int = 0
     fee_rates: dict[str, Decimal] = field(default_factory=dict)
-    sent: SeenIds = field(default_factory=lambda: SeenIds(SENT_KEPT))
+    sent: SentIds = field(default_factory=lambda: SentIds(SENT_KEPT))
     """Client order ids this desk sent: their risk rejects are toasts. Another desk on
     the bus shares the risk stream; its rejects are log lines here, not toasts."""
     describer: Describer = field(default_factory=Describer)

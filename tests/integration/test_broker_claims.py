@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from silvertine_tui.config import Settings
-from silvertine_tui.domain import ConnectionState, OrderRequest, OrderType, Side
+from silvertine_tui.domain import ConnectionState, OrderRequest, OrderType, Side, TimeInForce
 from silvertine_tui.engine import Session
 from silvertine_tui.engine.claims import BrokerClaimedError, DeskId
 from silvertine_tui.engine.risk import RiskRejected
@@ -255,3 +255,73 @@ async def test_a_second_desk_process_exits_4_and_a_killed_desk_is_taken_over_at_
     finally:
         await raw.aclose()
     await a_new_desk_drives_paper(redis_server.url, key_prefix)
+
+
+async def test_claims_that_cannot_be_renewed_stop_sending_until_they_are(
+    key_prefix: str,
+) -> None:
+    """Redis refusing writes (out of memory) for longer than the ttl: the renewals fail
+    but keep trying, the desk refuses orders (`claim_lapsed`: another desk may drive
+    its brokers by now), and sends again once a renewal gets through."""
+    with RedisServer() as server:
+        session = Session(settings(server.url, key_prefix, claim_ttl_s=1.0))
+        await session.start()
+        raw = Redis.from_url(server.url)
+        try:
+            assert session.not_ready == ""
+            await raw.config_set("maxmemory", 1)  # every write refused: OOM
+            async with asyncio.timeout(5):
+                while session.not_ready_rule != "claim_lapsed":  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            assert session.claims.renew_failures >= 2
+            assert "could not renew its claim" in session.not_ready
+            with pytest.raises(RiskRejected) as refused:
+                await session.engine.submit(market_order("lapsed-1"))
+            assert [v.rule for v in refused.value.violations] == ["claim_lapsed"]
+
+            await raw.config_set("maxmemory", 0)
+            async with asyncio.timeout(5):
+                while session.not_ready:  # noqa: ASYNC110 - renewed on a timer
+                    await asyncio.sleep(0.05)
+            assert session.claims.held == {"paper"}
+            assert not session.claims.lost
+            await session.engine.submit(market_order("renewed-1"))
+        finally:
+            await raw.config_set("maxmemory", 0)
+            await raw.aclose()
+            await session.close()
+
+
+def market_order(cid: str) -> OrderRequest:
+    return OrderRequest(
+        client_order_id=cid,
+        broker="paper",
+        account="main",
+        instrument="BTCUSDT.PAPER",
+        side=Side.BUY,
+        order_type=OrderType.MARKET,
+        quantity=Decimal("0.01"),
+        tif=TimeInForce.IOC,
+    )
+
+
+async def test_a_claim_lost_with_the_data_of_a_redis_restart_is_taken_again(
+    key_prefix: str,
+) -> None:
+    with RedisServer() as server:
+        session = Session(settings(server.url, key_prefix, claim_ttl_s=1.0))
+        await session.open()
+        raw = Redis.from_url(server.url)
+        try:
+            await server.arestart()  # no persistence: every key is gone
+            key = session.bus.layout.claim("paper")
+            async with asyncio.timeout(10):
+                while await raw.get(key) is None:  # noqa: ASYNC110 - renewed on a timer
+                    await asyncio.sleep(0.05)
+            held = await raw.get(key)
+            assert isinstance(held, bytes)
+            assert held.decode() == session.claims.value
+            assert not session.claims.lost
+        finally:
+            await raw.aclose()
+            await session.close()

@@ -66,6 +66,21 @@ async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
             await asyncio.sleep(0.02)
 
 
+async def log_messages(session: Session) -> list[str]:
+    entries = await session.bus.read(session.bus.layout.health)
+    return [e.event.payload.message for e in entries if isinstance(e.event, LogEvent)]
+
+
+async def logged_line(session: Session, part: str, timeout: float = 10.0) -> str:
+    """The first log line (health stream) holding `part`, once there."""
+    async with asyncio.timeout(timeout):
+        while True:
+            found = [m for m in await log_messages(session) if part in m]
+            if found:
+                return found[0]
+            await asyncio.sleep(0.05)
+
+
 def status(session: Session, cid: str) -> OrderStatus:
     return session.engine.oms.orders[cid].order.status
 
@@ -88,32 +103,30 @@ async def test_a_kill_on_one_desk_cancels_every_desks_working_orders(
         # Desk A reads the KILL, halts and cancels what it drives.
         await until(lambda: status(a, on_a) is OrderStatus.CANCELED)
         assert a.engine.gate.state is TradingState.HALTED
-        assert a.engine.kill_from_elsewhere == ""  # acted on once
-        # And says so in the log every desk reads.
-        health = a.bus.layout.health
-        await until(lambda: bool(a.engine.applied.get(health)))
-        said: list[str] = []
-
-        async def logged() -> None:
-            entries = await a.bus.read(health)
-            said[:] = [e.event.payload.message for e in entries if isinstance(e.event, LogEvent)]
-
-        async with asyncio.timeout(10):
-            while not any("kill switch on another desk" in m for m in said):
-                await logged()
-                await asyncio.sleep(0.05)
-        line = next(m for m in said if "kill switch on another desk" in m)
+        # And says so in the log every desk reads, naming itself.
+        name_a = f"desk {a.claims.desk.host} pid {a.claims.desk.pid}"
+        line = await logged_line(a, "after a kill switch on another desk (drill on desk B)")
         assert line == (
-            "kill switch on another desk (drill on desk B): Trading HALTED; cancelled 1 order(s)."
+            f"{name_a}, after a kill switch on another desk (drill on desk B): Trading HALTED; "
+            "cancelled 1 order(s)."
         )
-        # Desk B's own KILL, read back, is not acted on again there.
+        # Desk B's own KILL, read back, is not acted on there: no second such line.
         risk = b.bus.layout.risk
         kill_id = (await b.bus.read_last(risk, 1))[0].id
         await until(lambda: b.engine.applied.get(risk) == kill_id)
-        await asyncio.sleep(0.2)
-        assert b.engine.kill_from_elsewhere == ""
+        await until(lambda: a.engine.applied.get(risk) == kill_id)
+        await asyncio.sleep(0.3)
+        after = [m for m in await log_messages(b) if "after a kill switch on another desk" in m]
+        assert after == [line]  # desk A's alone
 
-        # A RESUME on desk B lifts HALTED on desk A too.
+        # A RESUME on desk A (not the desk that killed) lifts HALTED on both.
+        await a.engine.resume()
+        await until(lambda: b.engine.gate.state is TradingState.ACTIVE)
+        assert a.engine.gate.state is TradingState.ACTIVE
+        # The other way round: killed on A, resumed on B.
+        await a.engine.kill("drill on desk A")
+        await until(lambda: b.engine.gate.state is TradingState.HALTED)
+        await until(lambda: a.engine.applied.get(risk) == b.engine.applied.get(risk))
         await b.engine.resume()
         await until(lambda: a.engine.gate.state is TradingState.ACTIVE)
         again = await resting_buy(a, "paper")

@@ -46,9 +46,11 @@ async def test_a_kill_on_another_desk_cancels_this_desks_orders_and_is_told(make
         toasts = {(n.title, n.message) for n in desk.app._notifications}
         assert ("KILL SWITCH", "kill switch (UI)") in toasts
         log_lines = [line.text for line in desk.app.model.log]
+        name = session.engine.desk_name
+        assert name.startswith("desk ")
         assert any(
-            "kill switch on another desk (kill switch (UI)): Trading HALTED; cancelled 1 "
-            "order(s)." in text
+            f"{name}, after a kill switch on another desk (kill switch (UI)): Trading HALTED; "
+            "cancelled 1 order(s)." in text
             for text in log_lines
         ), log_lines[-5:]
         # All cancelled: a warning line, no error toast.

@@ -15,14 +15,16 @@ from silvertine_tui.engine.claims import (
     BrokerClaims,
     ClaimConflict,
     DeskId,
-    _zombie,
+    _process_stat,
+    _started,
 )
 
 HERE = DeskId.this_process()
 
 
-def desk(pid: int, **fields: str) -> DeskId:
-    return HERE.model_copy(update={"desk": "other", "pid": pid, **fields})
+def desk(pid: int, **fields: object) -> DeskId:
+    """A desk of process `pid` where this one runs (its start time read now)."""
+    return HERE.model_copy(update={"desk": "other", "pid": pid, "started": _started(pid), **fields})
 
 
 def test_a_desk_of_this_host_whose_process_exited_is_gone() -> None:
@@ -32,13 +34,28 @@ def test_a_desk_of_this_host_whose_process_exited_is_gone() -> None:
 
 
 def test_a_killed_process_not_yet_reaped_is_gone() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    holder = desk(child.pid)
+    child.kill()
     deadline = time.monotonic() + 10
-    while not _zombie(child.pid):  # exited, and nobody waited for it yet
+    while (_process_stat(child.pid) or ("", 0))[0] != "Z":  # dead, nobody waited for it
         assert time.monotonic() < deadline
         time.sleep(0.01)
-    assert desk(child.pid).gone(HERE)
+    assert holder.gone(HERE)
     child.wait()
+
+
+def test_a_pid_now_held_by_another_process_is_gone() -> None:
+    """The pid was reused: the process there started at another time."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        holder = desk(child.pid)
+        assert not holder.gone(HERE)
+        reused = holder.model_copy(update={"started": holder.started - 1})
+        assert reused.gone(HERE)
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_a_running_process_another_host_or_this_process_is_not_gone() -> None:
@@ -48,10 +65,13 @@ def test_a_running_process_another_host_or_this_process_is_not_gone() -> None:
     finally:
         child.kill()
         child.wait()
-    # Exited, but on another host, or in another boot of this one: a pid there says
-    # nothing here.
+    # Exited, but on another host, in another boot or in another pid namespace (a
+    # container sharing the host's network and name): a pid there says nothing here.
+    assert desk(child.pid).gone(HERE)
     assert not desk(child.pid, host="trading-host-2").gone(HERE)
     assert not desk(child.pid, boot="another-boot").gone(HERE)
+    assert not desk(child.pid, pid_ns=HERE.pid_ns + 1).gone(HERE)
+    assert not desk(child.pid, pid_ns=0).gone(HERE.model_copy(update={"pid_ns": 0}))
     assert not desk(HERE.pid).gone(HERE)
     assert not desk(1).gone(HERE)  # init runs, whoever owns it
 
