@@ -145,17 +145,8 @@ async def test_a_claim_lost_while_running_stops_the_desk_sending_and_says_so(
         held = await raw.get(layout.claim("paper"))
         assert isinstance(held, bytes)
         assert DeskId.parse(held.decode()) == other
-        request = OrderRequest(
-            client_order_id="claim-lost-1",
-            broker="paper",
-            account="main",
-            instrument="BTCUSDT.PAPER",
-            side=Side.BUY,
-            order_type=OrderType.MARKET,
-            quantity=Decimal("0.01"),
-        )
         with pytest.raises(RiskRejected) as refused:
-            await session.engine.submit(request)
+            await session.engine.submit(market_order("claim-lost-1"))
         why = str(refused.value)
         assert "this desk sends nothing more" in why
         assert "host trading-host-2" in why
