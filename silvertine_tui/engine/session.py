@@ -126,6 +126,12 @@ class Session:
         return self.engine.not_ready_rule
 
     @property
+    def claims_lapsed(self) -> bool:
+        """No new order goes because the claims went unrenewed for their ttl (and none
+        was found taken: that is `claim_lost`, said by the broker's health)."""
+        return self.engine.not_ready_rule == CLAIM_LAPSED
+
+    @property
     def live(self) -> bool:
         """True if any enabled broker is configured to trade real money."""
         return self.settings.live

@@ -218,6 +218,7 @@ class SilvertineApp(App[None]):
         self.ready = asyncio.Event()
         self.feed_ready = asyncio.Event()
         self.frames = 0
+        self._claims_lapsed = False  # `_check_claims`: told already
         self._frame_timer: Timer | None = None
         self._requested_theme = theme
         super().__init__()
@@ -486,6 +487,7 @@ class SilvertineApp(App[None]):
         self.frames += 1
         self.model.rates.tick(self.desk.clock())
         self._check_bus()
+        self._check_claims()
         try:
             screen.draw()
         except NoMatches:  # the screen is being torn down (the app is exiting)
@@ -513,6 +515,29 @@ class SilvertineApp(App[None]):
                 "memory and show on the desk when the bus is back.",
                 title="Bus unreachable",
                 severity="error",
+                timeout=self.desk.toast_timeout_s,
+            )
+
+    def _check_claims(self) -> None:
+        """A toast when this desk stops sending because its claims on its brokers went
+        unrenewed for their ttl (engine/claims.py: Redis refusing or out of reach), and
+        one when they are renewed. No event can say it: the bus is what failed."""
+        session = self.desk.session
+        lapsed = session.claims_lapsed
+        if lapsed == self._claims_lapsed:
+            return
+        self._claims_lapsed = lapsed
+        if lapsed:
+            self.notify(
+                f"{session.not_ready}.",
+                title="Claims not renewed",
+                severity="error",
+                timeout=self.desk.toast_timeout_s,
+            )
+        else:
+            self.notify(
+                "This desk's claims on its brokers are renewed: orders go again.",
+                title="Claims renewed",
                 timeout=self.desk.toast_timeout_s,
             )
 

@@ -6,11 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+from redis.asyncio import Redis
+
+from silvertine_tui.bus import BusOptions, create_bus
 from silvertine_tui.config import Settings
 from silvertine_tui.engine import Session
 from silvertine_tui.engine.claims import DeskId
 from silvertine_tui.ui.widgets.health import HealthPane
 from silvertine_tui.ui.widgets.text import TextBlock
+from tests.support.redis_server import RedisServer
 
 from .conftest import Desk, FakeClock, make_settings
 from .test_health_bus import frames_until
@@ -63,3 +68,47 @@ async def test_a_lost_claim_is_on_the_ticket_in_health_and_in_a_toast(
         assert "[starting]" not in problems
         assert not session.projection.orders  # nothing went
         await session.close()
+
+
+@pytest.mark.redis
+async def test_claims_going_unrenewed_are_told_at_once_and_so_is_their_renewal(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Redis refusing writes (out of memory) for longer than the claims' ttl: no event
+    can say it, so the desk tells from the session: a toast, the ticket refusing with
+    the reason, and a toast again once the claims are renewed."""
+    with RedisServer() as server:
+        base = make_settings()
+        settings = Settings(brokers=base.brokers, engine={"claim_ttl_s": 1.0})
+        options = BusOptions(prefix="t-claims-lapse", block_ms=50, epoch_check_s=0.1)
+        session = Session(settings, bus=create_bus(server.url, options), clock=clock.ns)
+        app = quiet_app(session, clock, tmp_path / "state.json")
+        desk = Desk(app, session, clock)
+        raw = Redis.from_url(server.url)
+        try:
+            async with app.run_test(size=(120, 36), notifications=True) as pilot:
+                await desk.start(pilot)
+                ticket = await open_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
+                await type_into(pilot, "0.1")
+                await raw.config_set("maxmemory", 1)
+
+                def told(title: str) -> bool:
+                    return any(n.title == title for n in app._notifications)
+
+                await frames_until(app, pilot, lambda: told("Claims not renewed"))
+                (toast,) = [n for n in app._notifications if n.title == "Claims not renewed"]
+                assert toast.severity == "error"
+                assert "could not renew its claim on its brokers for 1 s" in toast.message
+                await pilot.press("f9")
+                await desk.settle(pilot)
+                problems = ticket.query_one("#t-problems", TextBlock).text.plain
+                assert "[claim_lapsed]" in problems
+                assert not session.projection.orders
+
+                await raw.config_set("maxmemory", 0)
+                await frames_until(app, pilot, lambda: told("Claims renewed"))
+                assert session.not_ready == ""
+                await session.close()
+        finally:
+            await raw.config_set("maxmemory", 0)
+            await raw.aclose()
