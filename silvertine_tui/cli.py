@@ -242,9 +242,13 @@ def _headless(settings: Settings, registry: BrokerRegistry) -> int:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal, sig)
-        code = await _start(session)
-        if code != EXIT_OK:
+        try:
+            code = await _start(session)
+        except BaseException:
             await session.close()  # its claims let go: the next desk need not wait
+            raise
+        if code != EXIT_OK:
+            await session.close()
             return code
         print(
             f"silvertine: headless session on {session.bus_url}; log: {log_file}. "

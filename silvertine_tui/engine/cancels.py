@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..brokers import Broker, UnknownOrder
@@ -107,8 +107,10 @@ async def cancel_on(
     instrument: str | None = None,
     delays: Sequence[float] = RETRY_DELAYS_S,
     reason: str = "cancel all",
+    exclude: Container[str] = (),
 ) -> CancelReport:
-    """Cancel every working order of one broker (optionally of one instrument)."""
+    """Cancel every working order of one broker (optionally of one instrument), but
+    those in `exclude`."""
     targets: dict[str, None] = {}
     problems: list[str] = []
     try:
@@ -124,6 +126,8 @@ async def cancel_on(
     for view in oms.working(broker.name, broker.account):
         if instrument is None or view.order.request.instrument == instrument:
             targets[view.client_order_id] = None
+    for cid in [cid for cid in targets if cid in exclude]:
+        del targets[cid]
 
     cancelled: list[str] = []
     gone: list[str] = []
@@ -173,10 +177,14 @@ async def cancel_everywhere(
     instrument: str | None = None,
     delays: Sequence[float] = RETRY_DELAYS_S,
     reason: str = "cancel all",
+    exclude: Container[str] = (),
 ) -> CancelReport:
     """`cancel_on` every broker at once; one report."""
     reports = await asyncio.gather(
-        *(cancel_on(b, oms, instrument=instrument, delays=delays, reason=reason) for b in brokers)
+        *(
+            cancel_on(b, oms, instrument=instrument, delays=delays, reason=reason, exclude=exclude)
+            for b in brokers
+        )
     )
     total = CancelReport()
     for report in reports:

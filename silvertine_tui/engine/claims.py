@@ -15,8 +15,8 @@ while it runs and releases them when it closes.
 - A claim left by a desk that died here (this host, boot and pid namespace; its
   process is gone) is taken over at once; any other lapses `claim_ttl_s` after its
   last renewal.
-- While no renewal succeeds for the ttl (`lapsed`) this desk sends no new order; a
-  claim found taken by another desk stops it sending for good: see `Session`.
+- While no renewal succeeds for half the ttl (`lapsed`) this desk sends no new order;
+  a claim found taken by another desk stops it sending for good: see `Session`.
 
 Desks that only watch (every broker `enabled: false`) claim nothing.
 """
@@ -244,8 +244,11 @@ class BrokerClaims:
         self.renewed_at = time.monotonic()
 
     async def renew(self) -> list[ClaimConflict]:
-        """Renew every claim still held; the ones found newly held by another desk.
-        Raises what the bus raises (nothing renewed then counts as renewed)."""
+        """Renew every claim still held; the ones found newly held by another desk (also
+        recorded in `lost` as they are found). Raises what the bus raises; `renewed_at`
+        moves only when every claim was renewed, to when the round began (no key was
+        written earlier than that)."""
+        began = time.monotonic()
         newly = []
         for broker in self.brokers:
             if broker in self.lost:
@@ -254,39 +257,44 @@ class BrokerClaims:
             if conflict is not None:
                 self.lost[broker] = conflict
                 newly.append(conflict)
-        self.renewed_at = time.monotonic()
+        self.renewed_at = began
         return newly
 
     @property
     def lapsed(self) -> bool:
-        """No renewal has succeeded for longer than the ttl (the bus unreachable, or
-        refusing): another desk may have taken this desk's brokers meanwhile."""
-        return time.monotonic() - self.renewed_at > self.ttl_ms / 1000
+        """No renewal has succeeded for half the ttl (the bus unreachable, or refusing):
+        told while this desk's keys still stand (they expire a ttl after their last
+        write), before another desk could take its brokers."""
+        return time.monotonic() - self.renewed_at > self.ttl_ms / 2000
 
     async def keep(
         self,
         on_lost: Callable[[ClaimConflict], Awaitable[None]],
         on_lapse: Callable[[bool], Awaitable[None]],
     ) -> None:
-        """Renew every third of the ttl until cancelled. A renewal that fails (the bus
-        unreachable or refusing) is retried at the next turn; once none has succeeded
-        for the ttl, `on_lapse(True)` (this desk must not send: another desk may drive
-        its brokers now), and `on_lapse(False)` when one succeeds again. A broker found
-        held by another desk is `on_lost`, once."""
+        """Renew every third of the ttl until cancelled, each attempt given a sixth of
+        it at most, so that a lapse is told within the ttl however the bus fails. A
+        renewal that fails (the bus unreachable or refusing) is retried at the next
+        turn; once none has succeeded for half the ttl, `on_lapse(True)` (this desk must
+        not send: another desk may drive its brokers soon), and `on_lapse(False)` when
+        one succeeds again. A broker found held by another desk is `on_lost`, once,
+        whether or not the rest of its round went through."""
         every = self.ttl_ms / 3000
         was_lapsed = False
+        told: set[str] = set()
         while True:
             await asyncio.sleep(every)
-            lost: list[ClaimConflict] = []
             try:
-                lost = await self.renew()
+                async with asyncio.timeout(every / 2):
+                    await self.renew()
             except Exception as exc:  # the bus's to show; here: retried, then lapsed
                 self.renew_failures += 1
-                log.warning("claims.renew_failed", extra={"error": str(exc)})
-            for conflict in lost:
-                log.error(
-                    "claims.lost", extra={"broker": conflict.broker, "why": conflict.message()}
-                )
+                log.warning("claims.renew_failed", extra={"error": str(exc) or type(exc).__name__})
+            for broker, conflict in list(self.lost.items()):
+                if broker in told:
+                    continue
+                told.add(broker)
+                log.error("claims.lost", extra={"broker": broker, "why": conflict.message()})
                 await self._call(on_lost(conflict))
             lapsed = self.lapsed
             if lapsed != was_lapsed:

@@ -195,7 +195,12 @@ class TradingEngine:
         # another desk on this bus, read back live and not yet acted on
         # (`honour_kill`): every desk cancels its own brokers' orders on any desk's kill.
         self._own_kills: set[str] = set()
+        self._last_own_kill = ""  # read back, it ends the hold on HALTED
         self.kill_from_elsewhere = ""
+        # Ids sent while another desk's kill is being honoured (after a RESUME read
+        # meanwhile): that kill does not cancel them.
+        self._honouring = 0
+        self._sent_while_honouring: set[str] = set()
         self.desk_name = "this desk"  # how its log lines name it (the session: host, pid)
 
     # -- applying events ---------------------------------------------------------------
@@ -551,9 +556,11 @@ class TradingEngine:
             self._attempted.add(event.payload.client_order_id)
         action = event.payload.action
         if action is RiskAction.KILL and event.event_id in self._own_kills:
-            # This engine's KILL read back: whatever follows it in the stream is newer,
-            # a RESUME from another desk included, so HALTED need not be held here now.
-            self._hold_halted = False
+            if event.event_id == self._last_own_kill:
+                # This engine's latest KILL read back: whatever follows it in the stream
+                # is newer, a RESUME from another desk included, so HALTED need not be
+                # held here now (an earlier KILL of its own read back does not end it).
+                self._hold_halted = False
         elif action is RiskAction.KILL and not self.replaying:
             # Another desk on this bus pulled the kill switch: it halts every desk (as
             # any state change does, below), and each cancels its own brokers' orders
@@ -763,6 +770,8 @@ class TradingEngine:
                 assert self.id_floor_ms is not None  # `id_stale` compared with it
                 raise StaleOrderId(cid, minted, self.id_floor_ms)
             self._attempted.add(cid)
+            if self._honouring:
+                self._sent_while_honouring.add(cid)
             self.gate.enforce(request, self)
         except RiskRejected as exc:
             log.warning("engine.order_refused", extra={"client_order_id": cid, "error": str(exc)})
@@ -864,9 +873,19 @@ class TradingEngine:
         if not reason:
             return None
         self.kill_from_elsewhere = ""
-        cancels = await cancel_everywhere(
-            self.brokers.values(), self.oms, delays=self.retry_delays, reason=reason
-        )
+        self._honouring += 1
+        try:
+            cancels = await cancel_everywhere(
+                self.brokers.values(),
+                self.oms,
+                delays=self.retry_delays,
+                reason=reason,
+                exclude=self._sent_while_honouring,
+            )
+        finally:
+            self._honouring -= 1
+            if not self._honouring:
+                self._sent_while_honouring.clear()
         report = KillReport(cancels)
         level = LogLevel.WARNING if report.ok else LogLevel.ERROR
         message = f"{self.desk_name}, after a kill switch on another desk ({reason}): " + (
@@ -921,4 +940,5 @@ class TradingEngine:
         )
         if action is RiskAction.KILL:
             self._own_kills.add(event.event_id)  # read back: not another desk's
+            self._last_own_kill = event.event_id
         await self.bus.publish(event)

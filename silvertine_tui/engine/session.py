@@ -251,6 +251,10 @@ class Session:
             # The ticket still knows its instruments when the venue lists them offline.
             await self.engine.load_broker_instruments(broker, required=False)
             return
+        if broker.name in self.claims.lost:  # lost while it was connecting
+            with contextlib.suppress(Exception):
+                await broker.close()
+            return
         if broker.state not in TRADABLE_STATES:
             # Connect returned with the venue unreachable; the adapter keeps trying and
             # announces its reconnect, which reconciles then.
@@ -341,10 +345,10 @@ class Session:
         elif not self.ready:
             engine.not_ready, engine.not_ready_rule = NOT_READY, "starting"
         elif self._claim_lapsed:
-            ttl = self.settings.engine.claim_ttl_s
+            half = self.settings.engine.claim_ttl_s / 2
             engine.not_ready = (
-                f"this desk could not renew its claim on its brokers for {ttl:g} s (the bus "
-                "is unreachable or refusing): another desk may drive them now, so nothing "
+                f"this desk could not renew its claim on its brokers for {half:g} s (the bus "
+                "is unreachable or refusing): another desk may drive them soon, so nothing "
                 "is sent until the claim is renewed"
             )
             engine.not_ready_rule = CLAIM_LAPSED

@@ -527,6 +527,8 @@ class SilvertineApp(App[None]):
         if lapsed == self._claims_lapsed:
             return
         self._claims_lapsed = lapsed
+        if not lapsed and session.not_ready:
+            return  # not renewed but lost (said by the broker's health), or starting
         if lapsed:
             self.notify(
                 f"{session.not_ready}.",

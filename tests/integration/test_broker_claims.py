@@ -316,3 +316,33 @@ async def test_a_claim_lost_with_the_data_of_a_redis_restart_is_taken_again(
         finally:
             await raw.aclose()
             await session.close()
+
+
+async def test_a_claim_found_taken_is_told_even_when_the_rest_of_its_round_fails(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    """`paper` is found held by another desk, then renewing `paper2` fails (its key is
+    a list: Redis answers WRONGTYPE) in the same round: the loss is told all the same."""
+    session = Session(settings(redis_server.url, key_prefix, "paper", "paper2", claim_ttl_s=1.0))
+    await session.start()
+    raw = Redis.from_url(redis_server.url)
+    try:
+        layout = session.bus.layout
+        other = DeskId(
+            desk="d3", host="trading-host-2", pid=1, since=datetime(2026, 1, 2, tzinfo=UTC)
+        )
+        pipe = raw.pipeline(transaction=True)
+        pipe.delete(layout.claim("paper2"))
+        pipe.lpush(layout.claim("paper2"), "not a claim")
+        pipe.set(layout.claim("paper"), other.model_dump_json(), px=10_000)
+        await pipe.execute()
+        async with asyncio.timeout(5):
+            while session.not_ready_rule != "claim_lost":  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert "broker paper is driven by another desk now" in session.not_ready
+        assert set(session.claims.lost) == {"paper"}
+        assert session.claims.renew_failures >= 1
+    finally:
+        await raw.delete(session.bus.layout.claim("paper2"))
+        await raw.aclose()
+        await session.close()

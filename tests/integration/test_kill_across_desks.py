@@ -146,3 +146,35 @@ async def test_a_kill_on_one_desk_cancels_every_desks_working_orders(
         assert restarted.engine.gate.state is TradingState.ACTIVE
     finally:
         await restarted.close()
+
+
+async def test_orders_sent_while_another_desks_kill_is_honoured_are_not_cancelled_by_it(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    """`cancel_everywhere(exclude=...)`: what the engine records as sent while it honours
+    another desk's kill (a RESUME read meanwhile) is left working; the rest goes."""
+    from silvertine_tui.engine.cancels import cancel_everywhere
+
+    a = desk(redis_server.url, key_prefix, "paper")
+    await a.start()
+    try:
+        before = await resting_buy(a, "paper")
+        after = await resting_buy(a, "paper")
+        await until(lambda: status(a, before) is OrderStatus.NEW)
+        await until(lambda: status(a, after) is OrderStatus.NEW)
+        engine = a.engine
+        report = await cancel_everywhere(
+            engine.brokers.values(), engine.oms, delays=(), exclude={after}
+        )
+        assert report.cancelled == (before,)
+        await until(lambda: status(a, before) is OrderStatus.CANCELED)
+        assert status(a, after) is OrderStatus.NEW
+        # What the engine records while it honours a kill: ids sent meanwhile.
+        engine._honouring += 1
+        try:
+            meanwhile = await resting_buy(a, "paper")
+            assert meanwhile in engine._sent_while_honouring
+        finally:
+            engine._honouring -= 1
+    finally:
+        await a.close()

@@ -98,7 +98,7 @@ async def test_claims_going_unrenewed_are_told_at_once_and_so_is_their_renewal(
                 await frames_until(app, pilot, lambda: told("Claims not renewed"))
                 (toast,) = [n for n in app._notifications if n.title == "Claims not renewed"]
                 assert toast.severity == "error"
-                assert "could not renew its claim on its brokers for 1 s" in toast.message
+                assert "could not renew its claim on its brokers for 0.5 s" in toast.message
                 await pilot.press("f9")
                 await desk.settle(pilot)
                 problems = ticket.query_one("#t-problems", TextBlock).text.plain
@@ -111,4 +111,48 @@ async def test_claims_going_unrenewed_are_told_at_once_and_so_is_their_renewal(
                 await session.close()
         finally:
             await raw.config_set("maxmemory", 0)
+            await raw.aclose()
+
+
+@pytest.mark.redis
+async def test_claims_unrenewed_then_taken_are_never_told_as_renewed(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """The usual way a claim is lost: it goes unrenewed (here `paper2`'s key is a list,
+    so Redis refuses every round), and meanwhile another desk takes `paper`. The desk
+    says the lapse, then the loss; never "Claims renewed"."""
+    with RedisServer() as server:
+        base = make_settings()
+        second = base.brokers[0].model_copy(update={"name": "paper2"})
+        settings = Settings(brokers=[*base.brokers, second], engine={"claim_ttl_s": 1.0})
+        options = BusOptions(prefix="t-claims-taken", block_ms=50, epoch_check_s=0.1)
+        session = Session(settings, bus=create_bus(server.url, options), clock=clock.ns)
+        app = quiet_app(session, clock, tmp_path / "state.json")
+        desk = Desk(app, session, clock)
+        raw = Redis.from_url(server.url)
+        layout = session.bus.layout
+
+        def told(title: str) -> bool:
+            return any(n.title == title for n in app._notifications)
+
+        try:
+            async with app.run_test(size=(120, 36), notifications=True) as pilot:
+                await desk.start(pilot)
+                pipe = raw.pipeline(transaction=True)
+                pipe.delete(layout.claim("paper2"))
+                pipe.lpush(layout.claim("paper2"), "not a claim")
+                await pipe.execute()
+                await frames_until(app, pilot, lambda: told("Claims not renewed"))
+                other = DeskId(
+                    desk="d4", host="trading-host-2", pid=1, since=datetime(2026, 1, 2, tzinfo=UTC)
+                )
+                await raw.set(layout.claim("paper"), other.model_dump_json(), px=10_000)
+                await frames_until(app, pilot, lambda: told("paper/main DISCONNECTED"))
+                await frames_until(app, pilot, lambda: session.not_ready_rule == "claim_lost")
+                for _ in range(10):
+                    await desk.step(pilot, 1)
+                assert not told("Claims renewed")
+                await session.close()
+        finally:
+            await raw.delete(layout.claim("paper2"))
             await raw.aclose()

@@ -119,3 +119,26 @@ async def test_claims_on_one_bus_let_one_desk_drive_each_broker() -> None:
     assert first.held == set()
     await second.take()
     assert second.held == {"binance", "ib"}
+
+
+async def test_the_killing_desk_holds_halted_until_its_latest_kill_is_read_back() -> None:
+    """KILL, RESUME, KILL on one desk, read back in that order: between the resume and
+    the second kill read back, HALTED holds (the first kill read back does not end it)."""
+    from silvertine_tui.config import RiskConfig
+    from silvertine_tui.domain import TradingState
+    from silvertine_tui.engine.core import TradingEngine
+
+    bus = MemoryBus(BusOptions(prefix="kills"))
+    await bus.start()
+    engine = TradingEngine(bus, [], RiskConfig())
+    await engine.kill("first")
+    await engine.resume()
+    await engine.kill("second")
+    assert engine.gate.state is TradingState.HALTED
+    states = []
+    for entry in await bus.read(bus.layout.risk):
+        engine.apply_entry(entry)
+        states.append(engine.gate.state)
+    assert states == [TradingState.HALTED] * 3
+    assert engine.kill_from_elsewhere == ""  # all three are its own
+    await bus.close()
