@@ -337,8 +337,8 @@ def _start_error(error: Exception | None) -> int:
         return EXIT_BUS
     if isinstance(error, BrokerClaimedError):
         print("silvertine: not started: another desk drives this desk's brokers.", file=sys.stderr)
-        for conflict in error.conflicts:
-            print(f"  {conflict.message()}", file=sys.stderr)
+        for line in error.lines():
+            print(f"  {line}", file=sys.stderr)
         print(
             f"  To watch that desk from here without trading: {error.watch_command()}",
             file=sys.stderr,

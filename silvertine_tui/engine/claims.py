@@ -158,13 +158,27 @@ class ClaimConflict:
         return self.holder.describe() if self.holder else "a holder it does not name"
 
     def message(self) -> str:
-        who = f"({self.holder_text()})"
-        lapse = f"{max(self.ttl_ms, 0) / 1000:.0f} s" if self.ttl_ms >= 0 else "never (no ttl)"
-        return (
-            f"broker {self.broker} is driven by another desk on this bus {who}: one desk "
-            f"drives a broker at a time. Quit that desk first, or give this one another "
-            f"bus prefix (--prefix). If that desk is gone, its claim lapses in {lapse}."
-        )
+        return _refusal([self])
+
+
+def _refusal(conflicts: list[ClaimConflict]) -> str:
+    """One sentence for brokers held by one desk (the first one's lapse: the soonest
+    of them is what the trader can wait for, and they were renewed together)."""
+    first = conflicts[0]
+    names = [c.broker for c in conflicts]
+    which = (
+        f"broker {names[0]} is"
+        if len(names) == 1
+        else f"brokers {', '.join(names[:-1])} and {names[-1]} are"
+    )
+    ttl_ms = min(c.ttl_ms for c in conflicts)
+    lapse = f"{max(ttl_ms, 0) / 1000:.0f} s" if ttl_ms >= 0 else "never (no ttl)"
+    claims = "its claim lapses" if len(names) == 1 else "its claims lapse"
+    return (
+        f"{which} driven by another desk on this bus ({first.holder_text()}): one desk "
+        f"drives a broker at a time. Quit that desk first, or give this one another "
+        f"bus prefix (--prefix). If that desk is gone, {claims} in {lapse}."
+    )
 
 
 class BrokerClaimedError(Exception):
@@ -174,7 +188,14 @@ class BrokerClaimedError(Exception):
         self.conflicts = conflicts
         self.url = url  # the bus's, its password hidden
         self.prefix = prefix
-        super().__init__("; ".join(c.message() for c in conflicts))
+        super().__init__("; ".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        """One line per desk holding this desk's brokers (one, nearly always)."""
+        by_holder: dict[str, list[ClaimConflict]] = {}
+        for conflict in self.conflicts:
+            by_holder.setdefault(conflict.holder_text(), []).append(conflict)
+        return [_refusal(group) for group in by_holder.values()]
 
     def watch_command(self) -> str:
         """How to watch the desk that drives them, from here."""

@@ -142,3 +142,32 @@ async def test_the_killing_desk_holds_halted_until_its_latest_kill_is_read_back(
     assert states == [TradingState.HALTED] * 3
     assert engine.kill_from_elsewhere == ""  # all three are its own
     await bus.close()
+
+
+def test_brokers_held_by_one_desk_are_refused_in_one_sentence() -> None:
+    since = {"since": datetime(2026, 1, 2, tzinfo=UTC)}
+    one = desk(4242, host="h2").model_copy(update=since)
+    two = desk(7, host="h3").model_copy(update=since)
+    error = BrokerClaimedError(
+        [
+            ClaimConflict("binance", one, 9_400),
+            ClaimConflict("ib", two, 3_000),
+            ClaimConflict("paper", one, 8_100),
+        ],
+        url="redis://127.0.0.1:6379/0",
+        prefix="silvertine",
+    )
+    assert error.lines() == [
+        "brokers binance and paper are driven by another desk on this bus (host h2, pid "
+        "4242, since 2026-01-02 00:00:00 UTC): one desk drives a broker at a time. Quit "
+        "that desk first, or give this one another bus prefix (--prefix). If that desk is "
+        "gone, its claims lapse in 8 s.",
+        "broker ib is driven by another desk on this bus (host h3, pid 7, since 2026-01-02 "
+        "00:00:00 UTC): one desk drives a broker at a time. Quit that desk first, or give "
+        "this one another bus prefix (--prefix). If that desk is gone, its claim lapses in "
+        "3 s.",
+    ]
+    assert str(error) == "; ".join(error.lines())
+    assert error.watch_command() == (
+        "silvertine replay --bus redis://127.0.0.1:6379/0 --prefix silvertine --follow"
+    )
