@@ -61,7 +61,7 @@ from .cancels import RETRY_DELAYS_S, CancelReport, KillReport, cancel_everywhere
 from .oms import _FROM_ORDER, OrderView, Outcome
 from .oms import log as oms_log
 from .projection import MAX_LISTED, TOUCHED, DeskProjection, FinishedWindow, journal_problem
-from .risk import NOT_FOR_MODIFY, RiskGate, RiskRejected, RiskViolation, modified_request
+from .risk import RiskGate, RiskRejected, RiskViolation, modify_violations
 
 log = logging.getLogger(__name__)
 
@@ -809,10 +809,13 @@ class TradingEngine:
         view = self.oms.get(client_order_id)
         if view is None:
             raise KeyError(f"unknown order {client_order_id}")
-        changed = modified_request(
-            view.order, quantity=quantity, limit_price=limit_price, stop_price=stop_price
+        violations = modify_violations(
+            lambda changed: self.gate.check(changed, self),
+            view.order,
+            quantity=quantity,
+            limit_price=limit_price,
+            stop_price=stop_price,
         )
-        violations = [v for v in self.gate.check(changed, self) if v.rule not in NOT_FOR_MODIFY]
         caps = self.capabilities(view.broker)
         if caps is not None and caps.modify is ModifyStyle.NONE:
             violations.append(

@@ -32,6 +32,23 @@ NOT_FOR_MODIFY = frozenset({"max_open_orders", "order_rate"})
 """Rules a change to a working order is not checked against: it opens no new order."""
 
 
+def modify_violations(
+    check: Callable[[OrderRequest], list[RiskViolation]],
+    order: Order,
+    *,
+    quantity: Decimal | None = None,
+    limit_price: Decimal | None = None,
+    stop_price: Decimal | None = None,
+) -> list[RiskViolation]:
+    """The rules a change to `order` breaks, by `check` (a gate's check of a request):
+    the engine's with its own gate before a modify, the modify dialog's with the
+    ticket's copy before it sends."""
+    changed = modified_request(
+        order, quantity=quantity, limit_price=limit_price, stop_price=stop_price
+    )
+    return [v for v in check(changed) if v.rule not in NOT_FOR_MODIFY]
+
+
 def modified_request(
     order: Order,
     *,
@@ -39,8 +56,7 @@ def modified_request(
     limit_price: Decimal | None = None,
     stop_price: Decimal | None = None,
 ) -> OrderRequest:
-    """The order as it would stand after a change (None: that field unchanged), for the
-    gate: the engine checks a modify with it, the modify dialog before it sends."""
+    """The order as it would stand after a change (None: that field unchanged)."""
     return order.request.model_copy(
         update={
             "quantity": quantity if quantity is not None else order.quantity,

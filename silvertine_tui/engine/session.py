@@ -94,7 +94,6 @@ class Session:
         self.ready = False  # recovered, connected and reconciled (`start`)
         self._health_from = "$"  # the health stream's last id when the bus opened
         self.progress = RecoveryProgress()
-        self.engine.not_ready = NOT_READY
         self._tasks: list[asyncio.Task[None]] = []
         self._events_since_snapshot = 0
         self.claims = BrokerClaims(
@@ -105,6 +104,7 @@ class Session:
         self._claim_lapsed = False  # its claims not renewed for the ttl (until they are)
         self._closed_brokers: set[str] = set()  # closed with a lost claim
         self._side_tasks: set[asyncio.Task[Any]] = set()  # `_spawn`
+        self._refresh_not_ready()  # starting
 
     @property
     def projection(self) -> DeskProjection:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from textual.widgets import Input, Static
 
-from silvertine_tui.engine.risk import NOT_FOR_MODIFY, RiskGate, modified_request
+from silvertine_tui.engine.risk import RiskGate, modify_violations
 from silvertine_tui.ui.orders import TicketContext
 from silvertine_tui.ui.screens.modify import ModifyScreen, check_change
 
@@ -102,13 +102,12 @@ async def test_the_dialog_and_the_engines_gate_agree_on_every_change(tmp_path, c
             change, problems = check_change(
                 view, instrument, f"{qty}", f"{price}", "", risk=context.risk_check
             )
-            gate = [
-                v
-                for v in engine.gate.check(
-                    modified_request(view.order, quantity=qty, limit_price=price), engine
-                )
-                if v.rule not in NOT_FOR_MODIFY
-            ]
+            gate = modify_violations(
+                lambda changed: engine.gate.check(changed, engine),
+                view.order,
+                quantity=qty,
+                limit_price=price,
+            )
             rules = {p.rpartition("[")[2].rstrip("]") for p in problems}
             event("sent" if change is not None else "refused: " + ",".join(sorted(rules)))
             if change is not None:

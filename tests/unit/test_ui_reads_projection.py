@@ -6,8 +6,8 @@ What ui/ may import from silvertine_tui.engine, by module and name:
 - engine (the package): `Session` (the app starts and closes it) and `FeedEntry`;
 - engine.recovery: `RecoveryProgress`, `StartPhase` (the start-up banner's values);
 - engine.risk: `RiskGate`, `RiskViolation` (the ticket's copy of the rules) and
-  `modified_request`, `NOT_FOR_MODIFY` (the modify dialog checks a change with that
-  copy, as the engine checks it: pure functions of the order, no engine state);
+  `modify_violations` (the modify dialog checks a change with that copy, as the
+  engine checks it with its gate: a pure function of the order, no engine state);
 - engine.anomalies: `ENGINE_COMPONENT`, `AnomalyKind` (names on the health stream);
 - engine.order_history: `read_order_history` and `order_from_events` (an evicted
   order's events, read back from the journal through the bus, and the order they make
@@ -33,9 +33,7 @@ ALLOWED_FROM_ENGINE: dict[str, frozenset[str]] = {
     "silvertine_tui.engine.commands": ANY,
     "silvertine_tui.engine": frozenset({"Session", "FeedEntry"}),
     "silvertine_tui.engine.recovery": frozenset({"RecoveryProgress", "StartPhase"}),
-    "silvertine_tui.engine.risk": frozenset(
-        {"RiskGate", "RiskViolation", "modified_request", "NOT_FOR_MODIFY"}
-    ),
+    "silvertine_tui.engine.risk": frozenset({"RiskGate", "RiskViolation", "modify_violations"}),
     "silvertine_tui.engine.anomalies": frozenset({"ENGINE_COMPONENT", "AnomalyKind"}),
     "silvertine_tui.engine.order_history": frozenset({"read_order_history", "order_from_events"}),
 }

@@ -16,7 +16,7 @@ from textual.widgets import Input, Label, Static
 
 from ...domain import Instrument, OrderRequest
 from ...engine.projection import OrderView
-from ...engine.risk import NOT_FOR_MODIFY, RiskViolation, modified_request
+from ...engine.risk import RiskViolation, modify_violations
 from ..format import num, parse_decimal
 from ..keymap import bindings
 from ..orders import risk_problems
@@ -85,13 +85,13 @@ def check_change(
     if change == Change(None, None, None):
         return None, ["nothing changed: type a new quantity or price [unchanged]"]
     if risk is not None:
-        changed = modified_request(
+        broken = modify_violations(
+            risk,
             order,
             quantity=change.quantity,
             limit_price=change.limit_price,
             stop_price=change.stop_price,
         )
-        broken = [v for v in risk(changed) if v.rule not in NOT_FOR_MODIFY]
         if broken:
             return None, [str(p) for p in risk_problems(broken)]
     return change, []
