@@ -1,4 +1,4 @@
-"""`silvertine` entry point: run (default), replay, config."""
+"""`silvertine` entry point: run (default), watch, replay, config."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import gc
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -29,7 +29,7 @@ CORE_BROKER_TYPES = frozenset({"paper"})
 loads whenever `silvertine` does. On a desk built behind its first frame (`_run`) it is
 imported after that frame, not checked before it."""
 
-COMMANDS = ("run", "replay", "config")
+COMMANDS = ("run", "watch", "replay", "config")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +50,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--headless",
         action="store_true",
         help="run the session without the UI (events go to the log); stop with ctrl+c or SIGTERM",
+    )
+
+    watch = sub.add_parser(
+        "watch",
+        help="watch the desks on a Redis bus: the whole desk, no trading",
+        description="The desk of every desk on a Redis bus and prefix, drawn from its "
+        "streams: orders, positions, balances, quotes, health and log. It drives no "
+        "broker and sends no order; its kill switch, resume and reduce-only act on "
+        "every desk. It writes nothing else, so a Redis user that may only read will do "
+        "(the risk actions then fail, and say so).",
+    )
+    _config_args(watch)
+    watch.add_argument(
+        "--theme", metavar="NAME", help="UI theme (a file in themes/); the choice is remembered"
     )
 
     replay = sub.add_parser(
@@ -137,6 +151,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_OK
     if args.command == "replay":
         return _replay(settings, args)
+    if args.command == "watch":
+        return _watch(settings, theme=args.theme)
     # The desk's first frame needs the settings alone. With the bus in this process
     # (memory://: nothing to reach) the session is built behind it (`_run`); a bus to
     # reach is opened first, so that an unreachable one is a message, not a desk.
@@ -156,7 +172,12 @@ def _main(argv: Sequence[str] | None) -> int:
     if behind:
         return _run(settings, registry, theme=args.theme)
     assert registry is not None
-    return _run_opened(settings, registry, theme=args.theme)
+    from .engine import Session
+
+    opened_registry = registry
+    return _run_opened(
+        settings, lambda: Session(settings, registry=opened_registry), theme=args.theme
+    )
 
 
 def _unloadable(problems: list[str]) -> int:
@@ -347,16 +368,17 @@ def _start_error(error: Exception | None) -> int:
     raise error
 
 
-def _run_opened(settings: Settings, registry: BrokerRegistry, theme: str | None = None) -> int:
+def _run_opened(
+    settings: Settings, build_session: Callable[[], Session], theme: str | None = None
+) -> int:
     """The desk on a bus outside the process (Redis): the session is built and its bus
     opened before the app, so that an unreachable bus is a message (exit 3), not a
     desk; recovery runs inside the app, which shows its progress."""
-    from .engine import Session
     from .logsetup import setup_logging
     from .ui.app import SilvertineApp
 
     log_file = setup_logging(settings.log.file, settings.log.level)
-    session = Session(settings, registry=registry)
+    session = build_session()
 
     async def go() -> int:
         # Only the bus is opened here (an unreachable one is a clear message, not a
@@ -374,6 +396,22 @@ def _run_opened(settings: Settings, registry: BrokerRegistry, theme: str | None 
     if code == EXIT_OK:
         print(f"silvertine: bye. Log: {log_file}", file=sys.stderr)
     return code
+
+
+def _watch(settings: Settings, theme: str | None = None) -> int:
+    """`silvertine watch`: the desk over a `WatchSession` (engine/watch.py), its bus
+    opened first as `_run_opened` does."""
+    if settings.bus.url.startswith("memory://"):
+        print(
+            "silvertine watch: the memory:// bus lives inside a running silvertine and "
+            "cannot be watched from outside. Pass --bus redis://HOST:6379/0 (or set "
+            "bus.url) and the --prefix of the desks to watch.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    from .engine.watch import WatchSession
+
+    return _run_opened(settings, lambda: WatchSession(settings), theme=theme)
 
 
 # -- replay -------------------------------------------------------------------------

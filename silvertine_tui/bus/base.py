@@ -39,6 +39,10 @@ class BusOptions:
     block_ms: int = 1_000
     epoch_check_s: float = 1.0
     pipeline_size: int = 500
+    passive: bool = False
+    """Write nothing of the bus's own (a watching desk, `engine.watch`): the epoch key
+    is read, never set, and a restart or a data loss is logged, not journaled as health.
+    What the desk publishes on purpose still goes (a watching trader's kill switch)."""
     layout: StreamLayout = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

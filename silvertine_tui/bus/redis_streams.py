@@ -313,9 +313,19 @@ class RedisBus:
         return _text(info.get("run_id", ""))
 
     async def _claim_epoch(self) -> None:
-        token = f"{time.time_ns():x}-{secrets.token_hex(8)}".encode()
-        await self._writer.set(self.layout.epoch_key, token, nx=True)
+        if not self.options.passive:
+            token = f"{time.time_ns():x}-{secrets.token_hex(8)}".encode()
+            await self._writer.set(self.layout.epoch_key, token, nx=True)
         self._epoch = await self._writer.get(self.layout.epoch_key)
+
+    def _epoch_lost(self, now: bytes | str | None) -> bool:
+        """Whether the epoch key read `now` says Redis lost its data. A passive bus
+        that found none (no desk had written to the prefix yet) takes the first one a
+        desk sets as the epoch, not as a loss."""
+        if self.options.passive and self._epoch is None:
+            self._epoch = now
+            return False
+        return now != self._epoch
 
     def _mark_down(self, exc: BaseException) -> None:
         self.stats.write_errors += 1
@@ -953,7 +963,7 @@ class RedisBus:
             run_id = await self._server_run_id()
             restarted = self._run_id is not None and run_id != self._run_id
             reasons: list[str] = []
-            epoch_lost = await self._writer.get(self.layout.epoch_key) != self._epoch
+            epoch_lost = self._epoch_lost(await self._writer.get(self.layout.epoch_key))
             if epoch_lost:
                 reasons.append("the epoch key is missing or was replaced")
             lost_streams: list[str] = []
@@ -1010,6 +1020,9 @@ class RedisBus:
             log.exception("bus.data_loss_listener_failed")
 
     async def _publish_health(self, state: ConnectionState, message: str) -> None:
+        if self.options.passive:  # a watching desk writes nothing of its own
+            log.warning("bus.redis.health", extra={"state": state, "health": message})
+            return
         event = HealthEvent.create(
             "bus",
             Health(component="bus", state=state, message=message, metrics=self.stats.as_metrics()),

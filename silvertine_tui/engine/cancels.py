@@ -73,6 +73,9 @@ class KillReport:
 
     cancels: CancelReport
     journal_error: str = ""
+    by_watcher: bool = False
+    """Pulled on a watching desk (`engine.watch`): it has no broker of its own, the
+    desks that drive them cancel their orders when they read the KILL."""
 
     @property
     def cancelled(self) -> tuple[str, ...]:
@@ -91,6 +94,18 @@ class KillReport:
         return self.cancels.ok and not self.journal_error
 
     def summary(self) -> str:
+        if self.by_watcher:
+            if self.journal_error:
+                return (
+                    f"The KILL was NOT journaled ({self.journal_error}): no other desk saw "
+                    "it and nothing was cancelled. Pull the kill switch on the desk that "
+                    "drives the brokers."
+                )
+            return (
+                "Trading HALTED on every desk on this bus: each desk that drives a broker "
+                "cancels its working orders as it reads the KILL (its line follows in the "
+                "log)."
+            )
         text = f"Trading HALTED; {self.cancels.summary()}"
         if self.journal_error:
             text += (

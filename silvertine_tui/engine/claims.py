@@ -199,7 +199,7 @@ class BrokerClaimedError(Exception):
 
     def watch_command(self) -> str:
         """How to watch the desk that drives them, from here."""
-        return f"silvertine replay --bus {self.url} --prefix {self.prefix} --follow"
+        return f"silvertine watch --bus {self.url} --prefix {self.prefix}"
 
 
 class BrokerClaims:

@@ -83,9 +83,7 @@ class Session:
         self.settings = settings
         self.bus = bus if bus is not None else open_bus(settings.bus)
         self.registry = registry or BrokerRegistry()
-        self.brokers: list[Broker] = [
-            self.registry.create(cfg, self.bus, clock=clock) for cfg in settings.enabled_brokers
-        ]
+        self.brokers: list[Broker] = self._create_brokers(clock)
         self.engine = TradingEngine(
             self.bus, self.brokers, settings.risk, window=finished_window(settings.engine)
         )
@@ -104,7 +102,25 @@ class Session:
         self._claim_lapsed = False  # its claims not renewed for the ttl (until they are)
         self._closed_brokers: set[str] = set()  # closed with a lost claim
         self._side_tasks: set[asyncio.Task[Any]] = set()  # `_spawn`
+        self.alerts: list[str] = []
+        """What the trader must be told that no event on the bus can say (the app
+        drains it into error toasts)."""
         self._refresh_not_ready()  # starting
+
+    def _create_brokers(self, clock: Callable[[], int]) -> list[Broker]:
+        return [
+            self.registry.create(cfg, self.bus, clock=clock)
+            for cfg in self.settings.enabled_brokers
+        ]
+
+    @property
+    def watching(self) -> bool:
+        """Whether this desk only watches other desks' streams (`engine.watch`)."""
+        return False
+
+    def on_new_accounts(self, listener: Callable[[list[tuple[str, str]]], None]) -> None:
+        """Call `listener` with the (broker, account) pairs the session takes on after
+        its start. A trading session's accounts are its brokers': it never does."""
 
     @property
     def projection(self) -> DeskProjection:

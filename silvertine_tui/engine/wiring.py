@@ -25,7 +25,7 @@ quote is the state); journals are never trimmed by length."""
 MEMORY_HEALTH_MAXLEN = 1_000
 
 
-def bus_options(config: BusConfig) -> BusOptions:
+def bus_options(config: BusConfig, *, passive: bool = False) -> BusOptions:
     md_maxlen, health_maxlen = config.md_maxlen, config.health_maxlen
     if config.url.startswith("memory://"):
         md_maxlen = min(md_maxlen, MEMORY_MD_MAXLEN)
@@ -40,11 +40,13 @@ def bus_options(config: BusConfig) -> BusOptions:
         exec_buffer=config.exec_buffer,
         md_flush_interval_ms=config.md_flush_interval_ms,
         block_ms=config.block_ms,
+        passive=passive,
     )
 
 
-def open_bus(config: BusConfig) -> EventBus:
-    """Build (not start) the bus the config names. The password never leaves SecretStr
-    except into the Redis client."""
+def open_bus(config: BusConfig, *, passive: bool = False) -> EventBus:
+    """Build (not start) the bus the config names (`passive`: writing nothing of its
+    own, for a watching desk). The password never leaves SecretStr except into the
+    Redis client."""
     password = config.password.get_secret_value() if config.password else None
-    return create_bus(config.url, bus_options(config), password=password)
+    return create_bus(config.url, bus_options(config, passive=passive), password=password)

@@ -20,7 +20,7 @@ import gc
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -252,6 +252,19 @@ class SilvertineApp(App[None]):
         self.model.describer.instruments = self.find_instrument
         self.model.describer.orders = self.find_order
         self._session = session
+        session.on_new_accounts(self._accounts_added)
+
+    def _accounts_added(self, accounts: list[tuple[str, str]]) -> None:
+        """A watching desk took on another desk's journals: their health lines, log and
+        quotes from here on (the panes read them from the projection already)."""
+        followed = {label.partition("/")[0] for label in self.desk.accounts}
+        self.desk.accounts += [f"{b}/{a}" for b, a in accounts]
+        if not self.feed_ready.is_set():
+            return  # the feed starts with the session's accounts, these included
+        layout = self.session.bus.layout
+        streams = {layout.exec(b, a): "0-0" for b, a in accounts}
+        market = {layout.md(b) for b, _ in accounts if b not in followed}
+        self.run_worker(self._read_streams(streams, market), group="feed", exit_on_error=False)
 
     def find_instrument(self, key: str) -> Instrument | None:
         """An instrument by key on whichever broker lists it (for printing numbers)."""
@@ -439,16 +452,24 @@ class SilvertineApp(App[None]):
 
         The log starts from the recent past (`FEED_BACKLOG` entries of each stream),
         not from the journal's first entry."""
+        session = self.session
+        await self._read_streams(session.feed_streams(), session.market_feed_streams(), first=True)
+
+    async def _read_streams(
+        self, feed: Mapping[str, str], market: Iterable[str], *, first: bool = False
+    ) -> None:
+        """`_read_feed` of `feed` (the log's streams) and `market` (quotes)."""
         bus = self.session.bus
-        streams = dict(self.session.feed_streams())
+        streams = dict(feed)
         for stream in streams:
             streams[stream] = recent_start(await bus.read_last(stream, FEED_BACKLOG + 1))
-        for md in self.session.market_feed_streams():
+        for md in market:
             # From the entry that is last now, resolved here rather than as `$` inside
             # the reader: whatever is published after `feed_ready` is seen.
             info = await bus.info(md)
             streams[md] = info.last_generated_id if info is not None else "0-0"
-        self.feed_ready.set()
+        if first:
+            self.feed_ready.set()
         model = self.model
         ingest = model.ingest_batch
         async for batch in bus.tail_batches(streams):
@@ -488,6 +509,7 @@ class SilvertineApp(App[None]):
         self.model.rates.tick(self.desk.clock())
         self._check_bus()
         self._check_claims()
+        self._check_alerts()
         try:
             screen.draw()
         except NoMatches:  # the screen is being torn down (the app is exiting)
@@ -542,6 +564,11 @@ class SilvertineApp(App[None]):
                 title="Claims renewed",
                 timeout=self.desk.toast_timeout_s,
             )
+
+    def _check_alerts(self) -> None:
+        alerts = self.desk.session.alerts
+        while alerts:
+            self.notify(alerts.pop(0), title="Desk", severity="error", timeout=60.0)
 
     async def on_event(self, event: events.Event) -> None:
         if not isinstance(event, events.Key) or event.is_forwarded:
@@ -711,6 +738,11 @@ class SilvertineApp(App[None]):
     def action_cancel_all(self) -> None:
         if not self._session_yet():
             return
+        if self.desk.watching:  # before the dialog: a watching desk cancels nothing
+            self.notify(
+                f"{self.desk.session.not_ready}.", title="Cancel all refused", severity="error"
+            )
+            return
         working = self.desk.view.working_count()
 
         def answer(ok: bool | None) -> None:
@@ -796,7 +828,8 @@ class SilvertineApp(App[None]):
         if not self.has_session:  # nothing can be working yet
             await self._shut_down()
             return
-        if not self.desk.view.working_count():
+        if not self.desk.view.working_count() or self.desk.watching:
+            # A watching desk's working orders are the driving desks': they stay theirs.
             await self._shut_down()
             return
 

@@ -74,6 +74,11 @@ class Desk:
         return await self.gateway.send(command)
 
     @property
+    def watching(self) -> bool:
+        """A desk that watches other desks (`silvertine watch`): it sends no order."""
+        return self.session.watching
+
+    @property
     def view(self) -> DeskProjection:
         """The projection every pane reads."""
         assert self.projection is not None  # set in __post_init__

@@ -225,7 +225,7 @@ async def test_a_second_desk_process_exits_4_and_a_killed_desk_is_taken_over_at_
         text = said.decode()
         assert "not started: another desk drives this desk's brokers" in text
         assert f"pid {first.pid}" in text
-        assert f"silvertine replay --bus {redis_server.url} --prefix {key_prefix} --follow" in text
+        assert f"silvertine watch --bus {redis_server.url} --prefix {key_prefix}" in text
         assert "Traceback" not in text
         first.send_signal(signal.SIGKILL)
         await first.wait()

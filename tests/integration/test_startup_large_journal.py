@@ -35,7 +35,13 @@ from tests.support.redis_server import RedisServer
 ORDERS = 12_000  # 60k events: a few seconds of recovery here
 FIRST_FRAME_S = 1.0
 """The first frame, counted from the app's start (the bus already open, as the CLI
-does): measured about 0.2-0.4 s here (Textual's start and the desk's first layout)."""
+does): measured about 0.2-0.4 s on a fast machine (Textual's start and the desk's first
+layout), 1.1-1.5 s on one two to three times slower (a bare Textual app's first frame
+0.37-0.51 s there against 0.16 s). So the bound holds as a ratio where the machine is
+slower: at most `EMPTY_RATIO` times the same desk's first frame on an empty journal,
+measured in the same test (`first_frame_on_an_empty_journal`): whatever the journal
+holds, it may cost the first frame no more than the desk's own start again."""
+EMPTY_RATIO = 2.0
 LOOP_LAG_S = 0.25
 """The longest the loop may be held during recovery: a replay page of 5,000 entries
 applied in one go took about 100 ms here; yielding every 500 entries keeps the lag to
@@ -108,9 +114,34 @@ def starting(session: Session, deadline: float) -> None:
         pytest.fail(f"the session did not start in {START_LIMIT_S:g}s: {progress.phase}")
 
 
+def screen_text(app: SilvertineApp) -> str:
+    return html.unescape(app.export_screenshot()).replace("\xa0", " ")
+
+
+async def first_frame_on_an_empty_journal(url: str, prefix: str) -> float:
+    """Seconds from the app's start to its first frame with the panes filled (the
+    ticket's Send), on a journal with nothing in it, polled as the test below polls."""
+    session = Session(settings(url, prefix))
+    await session.open()
+    started = time.perf_counter()
+    app = SilvertineApp(session, cursor_blink=False)
+    try:
+        async with app.run_test(size=(160, 48)):
+            deadline = time.perf_counter() + START_LIMIT_S
+            while "Send F9" not in screen_text(app):
+                starting(session, deadline)
+                await asyncio.sleep(0.01)
+            at = time.perf_counter() - started
+            await asyncio.wait_for(app.ready.wait(), 30)
+            return at
+    finally:
+        await session.close()
+
+
 async def test_the_desk_shows_recovery_progress_and_comes_up_with_the_journal(
     redis_server: RedisServer, key_prefix: str
 ) -> None:
+    empty = await first_frame_on_an_empty_journal(redis_server.url, f"{key_prefix}-empty")
     session = Session(settings(redis_server.url, key_prefix))
     stream = session.bus.layout.exec("paper", "main")
     await write_journal(redis_server.url, stream, ORDERS)
@@ -130,7 +161,7 @@ async def test_the_desk_shows_recovery_progress_and_comes_up_with_the_journal(
             deadline = time.perf_counter() + START_LIMIT_S
             while first_frame is None and not session.ready:
                 starting(session, deadline)
-                screen = html.unescape(app.export_screenshot()).replace("\xa0", " ")
+                screen = screen_text(app)
                 if "recovering:" in screen:
                     first_frame = (time.perf_counter() - started, session.ready, screen)
                     banner = app.screen.query_one(StartupBanner)
@@ -158,8 +189,11 @@ async def test_the_desk_shows_recovery_progress_and_comes_up_with_the_journal(
             # The first frame: within the bound, with the banner and its numbers.
             assert first_frame is not None, "no frame showed the recovery's progress"
             at, ready_then, screen = first_frame
-            print(f"first frame {at:.3f} s; worst loop lag by phase {lag.worst}")
-            assert at < FIRST_FRAME_S
+            print(
+                f"first frame {at:.3f} s (on an empty journal {empty:.3f} s); "
+                f"worst loop lag by phase {lag.worst}"
+            )
+            assert at < max(FIRST_FRAME_S, EMPTY_RATIO * empty)
             assert not ready_then
             assert f"of {events:,} events" in screen
             assert ORDERS_WAIT in screen

@@ -18,7 +18,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from silvertine_tui.bus import BusOptions, MemoryBus, create_bus
+from silvertine_tui.bus import BusOptions, EventBus, MemoryBus, create_bus
 from silvertine_tui.domain import OrderRequest, OrderType, Side, TimeInForce, TradingState
 from silvertine_tui.engine import Session
 from silvertine_tui.engine.projection import DeskProjection, project
@@ -86,10 +86,12 @@ async def caught_up(desk: Desk, pilot: Pilot[None]) -> None:
     raise AssertionError("the engine did not catch up with the journal")
 
 
-async def live_desk(url: str, prefix: str, clock: FakeClock, state: Path) -> Rows:
-    """The live desk on Redis; returns its panes' rows when it is done."""
-    options = BusOptions(prefix=prefix, block_ms=50, epoch_check_s=0.1)
-    bus = create_bus(url, options)
+async def live_desk(
+    url: str, prefix: str, clock: FakeClock, state: Path, bus: EventBus | None = None
+) -> Rows:
+    """The live desk on Redis (or on `bus`); returns its panes' rows when it is done."""
+    if bus is None:
+        bus = create_bus(url, BusOptions(prefix=prefix, block_ms=50, epoch_check_s=0.1))
     session = Session(make_settings(), bus=bus, clock=clock.ns)
     app = quiet_app(session, clock, state)
     desk = Desk(app, session, clock)

@@ -169,5 +169,5 @@ def test_brokers_held_by_one_desk_are_refused_in_one_sentence() -> None:
     ]
     assert str(error) == "; ".join(error.lines())
     assert error.watch_command() == (
-        "silvertine replay --bus redis://127.0.0.1:6379/0 --prefix silvertine --follow"
+        "silvertine watch --bus redis://127.0.0.1:6379/0 --prefix silvertine"
     )

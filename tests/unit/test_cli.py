@@ -24,7 +24,7 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    for command in ("run", "replay", "config"):
+    for command in ("run", "watch", "replay", "config"):
         assert command in out
 
 
@@ -52,9 +52,14 @@ def test_config_prints_settings_without_secrets(
         assert secret not in out
 
 
-def test_replay_refuses_the_memory_bus(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["replay", "--bus", "memory://"]) == EXIT_CONFIG
-    assert "memory://" in capsys.readouterr().err
+@pytest.mark.parametrize("command", ["replay", "watch"])
+def test_replay_and_watch_refuse_the_memory_bus(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([command, "--bus", "memory://"]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert f"silvertine {command}: the memory:// bus lives inside a running silvertine" in err
+    assert "--bus redis://HOST:6379/0" in err
 
 
 def test_replay_explains_an_unreachable_redis_without_a_traceback() -> None:
@@ -73,14 +78,16 @@ def test_replay_explains_an_unreachable_redis_without_a_traceback() -> None:
     assert "hunter2-secret" not in proc.stderr + proc.stdout
 
 
-@pytest.mark.parametrize("mode", [[], ["--headless"]], ids=["ui", "headless"])
+@pytest.mark.parametrize(
+    "mode", [["run"], ["run", "--headless"], ["watch"]], ids=["ui", "headless", "watch"]
+)
 def test_run_explains_an_unreachable_redis_without_a_traceback(
     mode: list[str], tmp_path: Path
 ) -> None:
     """Before the UI starts: a terminal that shows a traceback is no help to a trader."""
     url = f"redis://:hunter2-secret@127.0.0.1:{free_port()}/0"
     proc = subprocess.run(
-        [sys.executable, "-m", "silvertine_tui", "run", *mode, "--bus", url],
+        [sys.executable, "-m", "silvertine_tui", *mode, "--bus", url],
         capture_output=True,
         text=True,
         timeout=60,

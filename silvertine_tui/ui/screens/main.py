@@ -171,11 +171,11 @@ class MainScreen(Screen[None]):
         self._compositor = LeanCompositor()
         if desk is not None:
             self.desk = desk
-            self._marker = (desk.live, desk.session.bus_url)
+            self._marker = (desk.live, desk.session.bus_url, desk.session.watching)
         elif settings is not None:
             # What the session would say: the config's brokers and bus (no journal
             # read yet, so no other desk's LIVE broker either).
-            self._marker = (settings.live, settings.bus.redacted_url())
+            self._marker = (settings.live, settings.bus.redacted_url(), False)
         else:
             raise TypeError("MainScreen needs a desk or the settings")
         self.active = "watchlist"
@@ -199,8 +199,8 @@ class MainScreen(Screen[None]):
         # The first frame: the header, the pane bar, the panes' frames and the key bar.
         # The panes' contents are composed after it (`fill`): they are most of the
         # first frame's cost (about 0.15 s of CPU for composing, styling and drawing).
-        live, bus = self._marker
-        yield DeskHeader(live=live, bus=bus, id="header")
+        live, bus, watching = self._marker
+        yield DeskHeader(live=live, bus=bus, watching=watching, id="header")
         with Horizontal(id="pane-bar"):
             for n, name in enumerate(PANE_NAMES, start=1):
                 yield PaneTab(name, n)
@@ -690,7 +690,9 @@ class MainScreen(Screen[None]):
 
         async def cancel() -> None:
             outcome = await self.desk.send(CancelOrder(client_order_id=coid))
-            if isinstance(outcome, Failed):
+            if isinstance(outcome, Refused):
+                self.notify(f"{coid}: {outcome.reason}", title="Cancel refused", severity="error")
+            elif isinstance(outcome, Failed):
                 self.notify(f"{coid}: {outcome.error}", title="Cancel failed", severity="error")
 
         self.run_worker(cancel(), group="orders", exit_on_error=False)
@@ -700,6 +702,9 @@ class MainScreen(Screen[None]):
 
         view = self._selected_view()
         if view is None:
+            return
+        if self.desk.watching:  # said before anything is typed that could not go
+            self.notify(f"{self.desk.session.not_ready}.", title="Modify refused", severity="error")
             return
         instrument = self.desk.view.instrument(view.broker, view.order.request.instrument)
         coid = view.client_order_id

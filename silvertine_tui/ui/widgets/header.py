@@ -1,5 +1,6 @@
 """The top line: the permanent PAPER/LIVE marker, the trading state, the newest fill
-(or the bus; `BUS DOWN` over both while this desk cannot reach it), the clock.
+(or the bus; `BUS DOWN` over both while this desk cannot reach it), the clock. A
+watching desk (`silvertine watch`) says `WATCHING` where the name is.
 
 A new fill repaints only the fill's own cells (`refresh(region)`), not the whole line:
 Textual renders every widget inside the box around a frame's changed regions, and a
@@ -25,6 +26,7 @@ from ..format import clock_text, fit
 from .palette import DEFAULT_PALETTE, Palette
 
 BRAND = " SILVERTINE "
+WATCHING = " WATCHING ".center(len(BRAND))
 BRAND_WITH_FILL_MIN_WIDTH = 100
 """Narrower than this, a fill takes the name's place."""
 MARKER_AND_STATE_CELLS = len(" PAPER ") + len(" REDUCE ONLY ")
@@ -36,10 +38,15 @@ class DeskHeader(Widget):
     DeskHeader { height: 1; background: $panel; color: $foreground; }
     """
 
-    def __init__(self, *, live: bool, bus: str, id: str | None = None) -> None:
+    def __init__(
+        self, *, live: bool, bus: str, watching: bool = False, id: str | None = None
+    ) -> None:
         super().__init__(id=id)
         self.live = live
         self.bus = bus
+        self.watching = watching
+        """A desk that watches other desks (`silvertine watch`): `WATCHING` takes the
+        name's place, and `watching` the bus's."""
         self.palette: Palette = DEFAULT_PALETTE
         self.trading = TradingState.ACTIVE
         self.now_s = 0.0
@@ -123,21 +130,27 @@ class DeskHeader(Widget):
         elif self.fill is not None:
             start, room = self._fill_place()
             if start > len(marker) + len(state_text):
-                text.append(BRAND, style="bold")
+                text.append(*self._brand())
             text.append(state_text, style=state_style)
             text.append_text(self._fill_text(self.fill, room))
         else:
-            middle = f"  bus {self.bus}"
+            middle = f"  {'watching' if self.watching else 'bus'} {self.bus}"
             free = width - len(marker) - len(state_text) - len(clock) - 1
             if self._brand_fits(free, len(BRAND)):
-                text.append(BRAND, style="bold")
+                text.append(*self._brand())
                 free -= len(BRAND)
             text.append(state_text, style=state_style)
             if len(middle) <= free:
-                text.append(middle, style=p.muted)
+                text.append(middle, style=p.warn if self.watching else p.muted)
         text.append(" " * max(1, width - text.cell_len - len(clock)))
         text.append(clock, style="bold")
         return text
+
+    def _brand(self) -> tuple[str, Style]:
+        """The name, or on a watching desk ` WATCHING `, as wide."""
+        if self.watching:
+            return WATCHING, self.palette.warn + Style(bold=True)
+        return BRAND, Style(bold=True)
 
     def _fill_text(self, fill: FillLine, room: int) -> Text:
         """`  FILL BUY 0.5 ETHUSDT.PAPER @ 3,012.40 +7`, cut (never the count, never

@@ -1,0 +1,303 @@
+"""A desk that watches the desks on a Redis bus and drives no broker (`silvertine watch`).
+
+Another terminal (a second screen, a risk manager, the trader at home over SSH) sees
+what the desks on a prefix do: their orders, positions, balances, quotes, health and
+log, drawn from the streams by the same projection the driving desks' engines build.
+The watching session has no broker, claims nothing and writes nothing on its own: no
+epoch key, no health, no snapshot, no trim, no anomaly (the driving desks write those;
+the bus is `passive`), so it runs beside them under a Redis user that may only read.
+
+It sends no order: placing, changing and cancelling are refused with rule `watching`
+(`WatchGateway`). The risk actions are journaled as they are from any desk, because
+every desk acts on them: the kill switch (each driving desk cancels its own brokers'
+working orders and HALTS), resume and reduce-only.
+
+The accounts it follows are the execution journals under the prefix
+(`{prefix}:exec:{broker}:{account}`), listed at `open` and again every
+`DISCOVER_EVERY_S`: a desk started later is taken on (its snapshot and journal, then
+its streams followed), and listeners (`on_new_accounts`) are told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+
+from ..brokers import Broker
+from ..bus import BusError, EventBus
+from ..config import Settings
+from .commands import (
+    Command,
+    CommandGateway,
+    EngineGateway,
+    Kill,
+    KillDone,
+    Outcome,
+    Problem,
+    Refused,
+    Resume,
+    SetTradingState,
+)
+from .conflate import latest_quotes
+from .core import TradingEngine
+from .recovery import StartPhase, latest_snapshot, load_snapshot, recover, replay_stream
+from .session import Session
+from .wiring import open_bus
+
+log = logging.getLogger(__name__)
+
+WATCHING = "watching"
+"""The rule every order, change and cancel of a watching desk is refused under."""
+
+DISCOVER_EVERY_S = 2.0
+"""How often the journals under the prefix are listed again (a desk started later)."""
+
+MARKS_FROM_LAST = 2_000
+"""Market data entries read back per broker at the start (the newest), so that the
+positions show marks and unrealized P&L at once, not from the next quote on."""
+
+Account = tuple[str, str]
+
+
+def journal_accounts(streams: Iterable[str], prefix: str) -> list[Account]:
+    """The (broker, account) pairs whose execution journals are among `streams`."""
+    head = f"{prefix}:exec:"
+    found: set[Account] = set()
+    for stream in streams:
+        if not stream.startswith(head):
+            continue
+        broker, sep, account = stream[len(head) :].partition(":")
+        if sep and broker and account and ":" not in account:
+            found.add((broker, account))
+    return sorted(found)
+
+
+def refusal(bus_url: str, prefix: str) -> str:
+    return (
+        f"this desk watches the desks on {bus_url} (prefix {prefix}) and sends no order: "
+        "send it from the desk that drives the broker"
+    )
+
+
+class WatchGateway:
+    """A watching desk's actions: the risk actions go (journaled, every desk acts on
+    them); anything for one broker is refused, with rule `watching`, before the engine."""
+
+    def __init__(self, engine: TradingEngine, why: Callable[[], str]) -> None:
+        self._engine = EngineGateway(engine)
+        self._why = why
+
+    async def send(self, command: Command) -> Outcome:
+        match command:
+            case Kill():
+                outcome = await self._engine.send(command)
+                if isinstance(outcome, KillDone):
+                    return KillDone(report=dataclasses.replace(outcome.report, by_watcher=True))
+                return outcome
+            case Resume() | SetTradingState():
+                return await self._engine.send(command)
+        why = self._why()
+        return Refused(
+            source="risk",
+            reason=f"{WATCHING}: {why}",
+            problems=(Problem(field="", rule=WATCHING, message=why),),
+        )
+
+
+class WatchSession(Session):
+    """The session of `silvertine watch`: see the module's docstring. The UI drives it
+    as it drives a trading session (`open`, `start`, `close`, `projection`,
+    `command_gateway`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        bus: EventBus | None = None,
+        clock: Callable[[], int] = time.time_ns,
+        discover_every_s: float = DISCOVER_EVERY_S,
+    ) -> None:
+        super().__init__(
+            settings,
+            bus=bus if bus is not None else open_bus(settings.bus, passive=True),
+            clock=clock,
+        )
+        self._accounts: list[Account] = []
+        self._account_listeners: list[Callable[[list[Account]], None]] = []
+        self._md_from: dict[str, str] = {}  # market data: followed after these (`_read_marks`)
+        self.discover_every_s = discover_every_s
+
+    def _create_brokers(self, clock: Callable[[], int]) -> list[Broker]:
+        return []
+
+    @property
+    def watching(self) -> bool:
+        return True
+
+    @property
+    def live(self) -> bool:
+        """From the journals' broker profiles (`Desk.live`), not from this config."""
+        return False
+
+    def accounts(self) -> list[Account]:
+        return list(self._accounts)
+
+    def on_new_accounts(self, listener: Callable[[list[Account]], None]) -> None:
+        self._account_listeners.append(listener)
+
+    def command_gateway(self) -> CommandGateway:
+        return WatchGateway(self.engine, lambda: self.engine.not_ready)
+
+    def _refresh_not_ready(self) -> None:
+        self.engine.not_ready = refusal(self.bus_url, self.bus.layout.prefix)
+        self.engine.not_ready_rule = WATCHING
+
+    async def _discover(self) -> list[Account]:
+        layout = self.bus.layout
+        return journal_accounts(await self.bus.streams("exec:*"), layout.prefix)
+
+    async def open(self) -> None:
+        """Start the (passive) bus and list the journals to watch. Raises
+        `BusUnavailableError` when the bus cannot be reached."""
+        if self.started:
+            return
+        await self.bus.start()
+        try:
+            self._accounts = await self._discover()
+        except BaseException:
+            await self.bus.close()
+            raise
+        self.started = True
+        self.bus.add_data_loss_listener(self._on_data_loss)
+        self._tell(self._accounts)  # a desk built before the session opened
+
+    def _tell(self, accounts: list[Account]) -> None:
+        if accounts:
+            for listener in self._account_listeners:
+                listener(list(accounts))
+
+    async def start(self) -> None:
+        """Open, rebuild the desk from the streams (health first: the brokers' profiles
+        and states; then each journal from its snapshot, then the risk stream), then
+        follow them and look for new journals."""
+        if self.ready:
+            return
+        progress = self.progress
+        try:
+            await self.open()
+            await self._replay_health()
+            await recover(self.engine, self._accounts, progress)
+            for broker in sorted({broker for broker, _ in self._accounts}):
+                await self._read_marks(broker)
+        except Exception as exc:
+            progress.phase = StartPhase.FAILED
+            progress.error = str(exc) or type(exc).__name__
+            progress.replayed.set()
+            raise
+        progress.phase = StartPhase.READY
+        self.ready = True
+        self._tasks.append(
+            asyncio.create_task(self._follow_streams(self.engine_streams()), name="watch-reader")
+        )
+        self._tasks.append(asyncio.create_task(self._discover_loop(), name="watch-discover"))
+        names = ", ".join(f"{b}/{a}" for b, a in self._accounts) or "none yet"
+        log.info("watch.started", extra={"bus": self.bus_url, "accounts": names})
+
+    async def _replay_health(self) -> None:
+        health = self.bus.layout.health
+        batch = [entry async for entry in self.bus.replay(health)]
+        self.engine.apply_entries(batch)
+        self._health_from = batch[-1].id if batch else "0-0"
+
+    async def _read_marks(self, broker: str) -> None:
+        """The broker's newest quotes (`MARKS_FROM_LAST`), applied oldest first; its
+        market data is then followed from the newest of them."""
+        stream = self.bus.layout.md(broker)
+        newest_first = await self.bus.read_last(stream, MARKS_FROM_LAST)
+        for entry in latest_quotes(newest_first[::-1]):
+            self.engine.apply_entry(entry)
+        self._md_from[stream] = newest_first[0].id if newest_first else "0-0"
+
+    def engine_streams(self) -> dict[str, str]:
+        streams = super().engine_streams()
+        streams.update((md, after) for md, after in self._md_from.items() if md in streams)
+        return streams
+
+    async def _follow_streams(self, streams: Mapping[str, str]) -> None:
+        """Apply what the streams bring, as a driving desk's engine does, minus what
+        only a driving desk does (its anomalies published, another desk's kill
+        honoured: this desk has no broker, the driving desks do both)."""
+        engine = self.engine
+        async for batch in self.bus.tail_batches(streams):
+            for entry in latest_quotes(batch):
+                engine.apply_entry(entry)
+            engine.anomalies.take()
+            engine.kill_from_elsewhere = ""
+
+    async def _discover_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.discover_every_s)
+            try:
+                found = await self._discover()
+            except BusError as exc:
+                log.warning("watch.discover_failed", extra={"error": str(exc)})
+                continue
+            new = [account for account in found if account not in self._accounts]
+            if new:
+                await self._take_on(new)
+
+    async def _take_on(self, new: list[Account]) -> None:
+        """A desk started after this one: its journals from their snapshots, then their
+        streams followed from there; the listeners are told."""
+        engine = self.engine
+        layout = self.bus.layout
+        known_brokers = {broker for broker, _ in self._accounts}
+        streams: dict[str, str] = {}
+        engine.replaying = True  # what the journal holds was alerted when it happened
+        try:
+            for broker, account in new:
+                snapshot = await latest_snapshot(self.bus, broker, account)
+                if snapshot is not None:
+                    load_snapshot(engine, snapshot)
+                stream = layout.exec(broker, account)
+                await replay_stream(engine, stream)
+                streams[stream] = engine.applied.get(stream, "0-0")
+                if broker not in known_brokers:
+                    await self._read_marks(broker)
+                    streams[layout.md(broker)] = self._md_from[layout.md(broker)]
+                    known_brokers.add(broker)
+        finally:
+            engine.replaying = False
+        engine.projection.redraw_everything()  # snapshots load without change sets
+        self._accounts += new
+        log.info("watch.accounts_added", extra={"accounts": [f"{b}/{a}" for b, a in new]})
+        self._tasks.append(
+            asyncio.create_task(self._follow_streams(streams), name="watch-reader-more")
+        )
+        self._tell(new)
+
+    async def _on_data_loss(self, reason: str) -> None:
+        message = (
+            f"Redis lost data ({reason}): what this watching desk shows may miss what the "
+            "desks wrote since. Quit (q) and start `silvertine watch` again to rebuild it."
+        )
+        log.error("watch.data_lost", extra={"reason": reason})
+        self.alerts.append(message)
+
+    async def close(self) -> None:
+        """Stop reading and close the bus: nothing to cancel, snapshot or release."""
+        if not self.started:
+            return
+        self.started = False
+        self.ready = False
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(BusError):
+            await self.bus.close()
+        log.info("watch.closed")

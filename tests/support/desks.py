@@ -1,0 +1,74 @@
+"""Desks on one Redis bus, for the tests of what desks do to each other (kill switch
+across desks, watching desks): a paper desk per broker name, a resting order, waits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal
+
+from silvertine_tui.config import Settings
+from silvertine_tui.domain import OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from silvertine_tui.engine import Session
+from silvertine_tui.events import LogEvent
+
+
+def desk_settings(url: str, prefix: str, broker: str) -> Settings:
+    return Settings.model_validate(
+        {
+            "bus": {"url": url, "prefix": prefix},
+            "brokers": [
+                {
+                    "name": broker,
+                    "type": "paper",
+                    "symbols": ["BTCUSDT"],
+                    "market": {"autorun": False},
+                }
+            ],
+        }
+    )
+
+
+def desk(url: str, prefix: str, broker: str) -> Session:
+    return Session(desk_settings(url, prefix, broker))
+
+
+async def resting_buy(session: Session, broker: str) -> str:
+    """A limit buy far below the market: it rests."""
+    return await session.engine.submit(
+        OrderRequest(
+            broker=broker,
+            account="main",
+            instrument="BTCUSDT.PAPER",
+            side=Side.BUY,
+            order_type=OrderType.LIMIT,
+            quantity=Decimal("0.01"),
+            limit_price=Decimal("50000"),
+            tif=TimeInForce.GTC,
+        )
+    )
+
+
+async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():  # noqa: ASYNC110 - the engines apply on their own readers
+            await asyncio.sleep(0.02)
+
+
+async def log_messages(session: Session) -> list[str]:
+    entries = await session.bus.read(session.bus.layout.health)
+    return [e.event.payload.message for e in entries if isinstance(e.event, LogEvent)]
+
+
+async def logged_line(session: Session, part: str, timeout: float = 10.0) -> str:
+    """The first log line (health stream) holding `part`, once there."""
+    async with asyncio.timeout(timeout):
+        while True:
+            found = [m for m in await log_messages(session) if part in m]
+            if found:
+                return found[0]
+            await asyncio.sleep(0.05)
+
+
+def status(session: Session, cid: str) -> OrderStatus:
+    return session.engine.oms.orders[cid].order.status
