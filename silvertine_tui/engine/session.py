@@ -25,7 +25,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..brokers import TRADABLE_STATES, Broker, BrokerError, BrokerRegistry
 from ..bus import BusEntry, BusError, EventBus
@@ -61,6 +61,15 @@ CLAIM_LOST = "claim_lost"
 """The rule that refuses every order once another desk took one of this desk's brokers."""
 CLAIM_LAPSED = "claim_lapsed"
 """The rule that refuses orders while this desk cannot renew its claims (`claims`)."""
+
+
+class Alert(NamedTuple):
+    """What the trader must be told that no event on the bus can say (`Session.alerts`).
+    `severity` is the toast's: information, warning or error."""
+
+    title: str
+    message: str
+    severity: str = "error"
 
 
 def finished_window(config: EngineConfig) -> FinishedWindow:
@@ -102,9 +111,7 @@ class Session:
         self._claim_lapsed = False  # its claims not renewed for the ttl (until they are)
         self._closed_brokers: set[str] = set()  # closed with a lost claim
         self._side_tasks: set[asyncio.Task[Any]] = set()  # `_spawn`
-        self.alerts: list[str] = []
-        """What the trader must be told that no event on the bus can say (the app
-        drains it into error toasts)."""
+        self.alerts: list[Alert] = []  # drained by the app into toasts
         self._refresh_not_ready()  # starting
 
     def _create_brokers(self, clock: Callable[[], int]) -> list[Broker]:

@@ -45,7 +45,7 @@ from .commands import (
 from .conflate import latest_quotes
 from .core import TradingEngine
 from .recovery import StartPhase, latest_snapshot, load_snapshot, recover, replay_stream
-from .session import Session
+from .session import Alert, Session
 from .wiring import open_bus
 
 log = logging.getLogger(__name__)
@@ -206,6 +206,17 @@ class WatchSession(Session):
         self._tasks.append(asyncio.create_task(self._discover_loop(), name="watch-discover"))
         names = ", ".join(f"{b}/{a}" for b, a in self._accounts) or "none yet"
         log.info("watch.started", extra={"bus": self.bus_url, "accounts": names})
+        if not self._accounts:
+            self.alerts.append(
+                Alert(
+                    "Watching: no desk yet",
+                    f"no desk has written under prefix {self.bus.layout.prefix} on "
+                    f"{self.bus_url} yet: each one that does shows here as it starts. If "
+                    "one runs, check the prefix: --prefix here, bus.prefix in its config "
+                    "(default silvertine).",
+                    "warning",
+                )
+            )
 
     async def _replay_health(self) -> None:
         health = self.bus.layout.health
@@ -274,7 +285,11 @@ class WatchSession(Session):
             engine.replaying = False
         engine.projection.redraw_everything()  # snapshots load without change sets
         self._accounts += new
-        log.info("watch.accounts_added", extra={"accounts": [f"{b}/{a}" for b, a in new]})
+        names = ", ".join(f"{b}/{a}" for b, a in new)
+        log.info("watch.accounts_added", extra={"accounts": names})
+        self.alerts.append(
+            Alert("Watching", f"a desk started on this prefix: watching {names}", "information")
+        )
         self._tasks.append(
             asyncio.create_task(self._follow_streams(streams), name="watch-reader-more")
         )
@@ -286,7 +301,7 @@ class WatchSession(Session):
             "desks wrote since. Quit (q) and start `silvertine watch` again to rebuild it."
         )
         log.error("watch.data_lost", extra={"reason": reason})
-        self.alerts.append(message)
+        self.alerts.append(Alert("Redis lost data", message))
 
     async def close(self) -> None:
         """Stop reading and close the bus: nothing to cancel, snapshot or release."""

@@ -568,7 +568,14 @@ class SilvertineApp(App[None]):
     def _check_alerts(self) -> None:
         alerts = self.desk.session.alerts
         while alerts:
-            self.notify(alerts.pop(0), title="Desk", severity="error", timeout=60.0)
+            alert = alerts.pop(0)
+            error = alert.severity == "error"
+            self.notify(
+                alert.message,
+                title=alert.title,
+                severity=alert.severity,  # type: ignore[arg-type]
+                timeout=60.0 if error else self.desk.toast_timeout_s,
+            )
 
     async def on_event(self, event: events.Event) -> None:
         if not isinstance(event, events.Key) or event.is_forwarded:

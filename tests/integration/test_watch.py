@@ -27,6 +27,7 @@ from silvertine_tui.engine.commands import (
     Resume,
 )
 from silvertine_tui.engine.projection import DeskProjection
+from silvertine_tui.engine.session import Alert
 from silvertine_tui.engine.watch import WATCHING, WatchSession, journal_accounts
 from tests.support.desks import desk, desk_settings, logged_line, resting_buy, status, until
 from tests.support.redis_server import RedisServer, command
@@ -244,6 +245,11 @@ async def test_a_desk_started_after_the_watching_desk_is_taken_on(
         first = await resting_buy(driver, "paper")
         await until(lambda: watch.accounts() == [("paper", "main")])
         assert told == [[("paper", "main")]]
+        titles = [(a.title, a.message) for a in watch.alerts]
+        assert titles == [
+            ("Watching: no desk yet", titles[0][1]),
+            ("Watching", "a desk started on this prefix: watching paper/main"),
+        ]
         await until(lambda: desk_state(watch.projection) == desk_state(driver.projection))
         assert first in watch.projection.orders
         # Followed from there on.
@@ -264,6 +270,9 @@ async def test_a_passive_bus_takes_the_first_epoch_as_its_own_and_reports_a_late
     with RedisServer() as server:
         watch = watcher(server.url, key_prefix)
         await watch.start()
+        assert [a.title for a in watch.alerts] == ["Watching: no desk yet"]
+        assert f"prefix {key_prefix} on {server.url}" in watch.alerts[0].message
+        watch.alerts.clear()
         try:
             driver_settings = desk_settings(server.url, key_prefix, "paper")
             driver = Session(driver_settings)
@@ -271,16 +280,21 @@ async def test_a_passive_bus_takes_the_first_epoch_as_its_own_and_reports_a_late
             await driver.close()
             await asyncio.sleep(0.5)  # several epoch checks
             assert watch.bus.stats.data_loss_detected == 0
-            assert watch.alerts == []
+
+            def losses() -> list[Alert]:
+                return [a for a in watch.alerts if a.title == "Redis lost data"]
+
+            assert losses() == []
             epoch = f"{key_prefix}:epoch"
             command(server.host, server.port, "SET", epoch, "another-epoch")
             await until(lambda: watch.bus.stats.data_loss_detected == 1)
-            await until(lambda: len(watch.alerts) == 1)
-            assert "start `silvertine watch` again" in watch.alerts[0]
+            await until(lambda: len(losses()) == 1)
+            assert losses()[0].severity == "error"
+            assert "start `silvertine watch` again" in losses()[0].message
             # And it keeps watching: the next loss is told too.
             command(server.host, server.port, "SET", epoch, "a-third-epoch")
             await until(lambda: watch.bus.stats.data_loss_detected == 2)
-            await until(lambda: len(watch.alerts) == 2)
+            await until(lambda: len(losses()) == 2)
             # It wrote nothing: the key is as the test set it.
             epoch_value = command(server.host, server.port, "GET", epoch)
             assert epoch_value.endswith(b"a-third-epoch\r\n")

@@ -184,6 +184,9 @@ def test_a_desk_started_after_the_watching_desk_shows_on_it(
                             break
                         await asyncio.sleep(0.02)
                     assert app.desk.accounts == ["paper/main"]
+                    titles = [title for title, _ in toasts(app)]
+                    assert titles == ["Watching: no desk yet", "Watching"]
+                    assert toasts(app)[1][1] == "a desk started on this prefix: watching paper/main"
                     assert [v.client_order_id for v in app.desk.view.working()] == [cid]
                     assert journal, "the new journal's events never reached the log"
                     screen = app.screen
