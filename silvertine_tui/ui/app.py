@@ -259,6 +259,9 @@ class SilvertineApp(App[None]):
         quotes from here on (the panes read them from the projection already)."""
         followed = {label.partition("/")[0] for label in self.desk.accounts}
         self.desk.accounts += [f"{b}/{a}" for b, a in accounts]
+        screen = self._main()
+        if screen is not None:  # else its ticket is composed with them
+            screen.ticket.set_accounts(self.desk.accounts)
         if not self.feed_ready.is_set():
             return  # the feed starts with the session's accounts, these included
         layout = self.session.bus.layout

@@ -23,6 +23,7 @@ from silvertine_tui.ui.app import SilvertineApp
 from silvertine_tui.ui.screens.confirm import ConfirmScreen
 from silvertine_tui.ui.screens.main import MainScreen
 from silvertine_tui.ui.widgets.blotter import Blotter
+from silvertine_tui.ui.widgets.choice import Choice
 from silvertine_tui.ui.widgets.header import DeskHeader
 from tests.support.desks import desk as trading_desk
 from tests.support.desks import resting_buy
@@ -184,6 +185,9 @@ def test_a_desk_started_after_the_watching_desk_shows_on_it(
                             break
                         await asyncio.sleep(0.02)
                     assert app.desk.accounts == ["paper/main"]
+                    account = app.screen.query_one("#t-account", Choice)
+                    assert account.options == ["paper/main"]
+                    assert account.value == "paper/main"
                     titles = [title for title, _ in toasts(app)]
                     assert titles == ["Watching: no desk yet", "Watching"]
                     assert toasts(app)[1][1] == "a desk started on this prefix: watching paper/main"

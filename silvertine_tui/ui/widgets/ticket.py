@@ -260,6 +260,10 @@ class Ticket(Vertical):
 
     # -- prefill --------------------------------------------------------------------------
 
+    def set_accounts(self, accounts: list[str]) -> None:
+        """The accounts to choose from changed (a watching desk took on a desk)."""
+        self.query_one("#t-account", Choice).set_options(accounts)
+
     def prefill(
         self,
         *,
