@@ -230,12 +230,7 @@ class Session:
         progress = self.progress
         try:
             await self.open()
-            await recover(self.engine, self.accounts(), progress)
-            progress.phase = StartPhase.CONNECTING
-            await self._trim_risk()
-            for broker in self.brokers:
-                broker.on_reconnect(self._reconnect_listener(broker))
-                await self._connect(broker)
+            await self._bring_up(progress)
         except Exception as exc:
             progress.phase = StartPhase.FAILED
             progress.error = str(exc) or type(exc).__name__
@@ -244,6 +239,19 @@ class Session:
         progress.phase = StartPhase.READY
         self.ready = True
         self._refresh_not_ready()
+        await self._run()
+
+    async def _bring_up(self, progress: RecoveryProgress) -> None:
+        """`start`'s work once the bus is open: recover, then connect and reconcile."""
+        await recover(self.engine, self.accounts(), progress)
+        progress.phase = StartPhase.CONNECTING
+        await self._trim_risk()
+        for broker in self.brokers:
+            broker.on_reconnect(self._reconnect_listener(broker))
+            await self._connect(broker)
+
+    async def _run(self) -> None:
+        """Once started: follow the bus, snapshot, and say so."""
         self._tasks.append(asyncio.create_task(self._follow(), name="engine-reader"))
         self._tasks.append(asyncio.create_task(self._snapshot_timer(), name="engine-snapshots"))
         names = ", ".join(f"{b.name}/{b.account}" for b in self.brokers)

@@ -44,7 +44,13 @@ from .commands import (
 )
 from .conflate import latest_quotes
 from .core import TradingEngine
-from .recovery import StartPhase, latest_snapshot, load_snapshot, recover, replay_stream
+from .recovery import (
+    RecoveryProgress,
+    latest_snapshot,
+    load_snapshot,
+    recover,
+    replay_stream,
+)
 from .session import Alert, Session
 from .wiring import open_bus
 
@@ -180,26 +186,17 @@ class WatchSession(Session):
             for listener in self._account_listeners:
                 listener(list(accounts))
 
-    async def start(self) -> None:
-        """Open, rebuild the desk from the streams (health first: the brokers' profiles
-        and states; then each journal from its snapshot, then the risk stream), then
-        follow them and look for new journals."""
-        if self.ready:
-            return
-        progress = self.progress
-        try:
-            await self.open()
-            await self._replay_health()
-            await recover(self.engine, self._accounts, progress)
-            for broker in sorted({broker for broker, _ in self._accounts}):
-                await self._read_marks(broker)
-        except Exception as exc:
-            progress.phase = StartPhase.FAILED
-            progress.error = str(exc) or type(exc).__name__
-            progress.replayed.set()
-            raise
-        progress.phase = StartPhase.READY
-        self.ready = True
+    async def _bring_up(self, progress: RecoveryProgress) -> None:
+        """The desk rebuilt from the streams: health first (the brokers' profiles and
+        states), then each journal from its snapshot and the risk stream (`recover`),
+        then the marks."""
+        await self._replay_health()
+        await recover(self.engine, self._accounts, progress)
+        for broker in sorted({broker for broker, _ in self._accounts}):
+            await self._read_marks(broker)
+
+    async def _run(self) -> None:
+        """Follow the streams and look for new journals."""
         self._tasks.append(
             asyncio.create_task(self._follow_streams(self.engine_streams()), name="watch-reader")
         )

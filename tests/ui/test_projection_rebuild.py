@@ -71,6 +71,18 @@ def quiet_app(session: Session, clock: FakeClock, state: Path, **kwargs: Any) ->
     return app
 
 
+async def drawn(app: SilvertineApp, desk: Desk, pilot: Pilot[None]) -> Rows:
+    """The desk once started, settled and drawn in full: its panes' rows."""
+    await asyncio.wait_for(app.ready.wait(), 10)
+    await asyncio.wait_for(app.feed_ready.wait(), 10)
+    await desk.settle(pilot)
+    screen = app.screen
+    assert isinstance(screen, MainScreen)
+    screen.draw(force=True)
+    await desk.settle(pilot)
+    return pane_rows(app)
+
+
 async def caught_up(desk: Desk, pilot: Pilot[None]) -> None:
     """Redis is read over a socket: settle until the engine applied every journal entry."""
     bus = desk.session.bus
@@ -180,14 +192,7 @@ def test_a_desk_rebuilt_from_the_redis_journal_alone_is_the_live_desk(
     seen: dict[str, Rows] = {}
 
     async def run_before(pilot: Pilot[None]) -> None:
-        await asyncio.wait_for(app.ready.wait(), 10)
-        await asyncio.wait_for(app.feed_ready.wait(), 10)
-        await rebuilt.settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, MainScreen)
-        screen.draw(force=True)
-        await rebuilt.settle(pilot)
-        seen["rows"] = pane_rows(app)
+        seen["rows"] = await drawn(app, rebuilt, pilot)
 
     assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
     assert seen["rows"] == live

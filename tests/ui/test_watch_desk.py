@@ -30,7 +30,7 @@ from tests.support.desks import resting_buy
 from tests.support.redis_server import RedisServer
 
 from .conftest import Desk, FakeClock
-from .test_projection_rebuild import Rows, live_desk, pane_rows, quiet_app
+from .test_projection_rebuild import Rows, drawn, live_desk, quiet_app
 
 PREFIX = "t-watch-desk"
 
@@ -49,17 +49,6 @@ def watching_desk(
     assert session.started
     app = quiet_app(session, clock, state)
     return app, Desk(app, session, clock)
-
-
-async def drawn(app: SilvertineApp, desk: Desk, pilot: Pilot[None]) -> Rows:
-    await asyncio.wait_for(app.ready.wait(), 10)
-    await asyncio.wait_for(app.feed_ready.wait(), 10)
-    await desk.settle(pilot)
-    screen = app.screen
-    assert isinstance(screen, MainScreen)
-    screen.draw(force=True)
-    await desk.settle(pilot)
-    return pane_rows(app)
 
 
 def toasts(app: SilvertineApp) -> list[tuple[str, str]]:
