@@ -30,6 +30,8 @@ loads whenever `silvertine` does. On a desk built behind its first frame (`_run`
 imported after that frame, not checked before it."""
 
 COMMANDS = ("run", "watch", "replay", "config")
+WATCH_LOG = "silvertine-watch.log"
+"""`silvertine watch`'s log, beside the default one, unless `log.file` is set."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -411,6 +413,10 @@ def _watch(settings: Settings, theme: str | None = None) -> int:
         return EXIT_CONFIG
     from .engine.watch import WatchSession
 
+    if "file" not in settings.log.model_fields_set:
+        # Its own file: a desk on this host writes (and rotates) the default one.
+        log = settings.log.model_copy(update={"file": settings.log.file.with_name(WATCH_LOG)})
+        settings = settings.model_copy(update={"log": log})
     return _run_opened(settings, lambda: WatchSession(settings), theme=theme)
 
 

@@ -97,9 +97,9 @@ class KillReport:
         if self.by_watcher:
             if self.journal_error:
                 return (
-                    f"The KILL was NOT journaled ({self.journal_error}): no other desk saw "
-                    "it and nothing was cancelled. Pull the kill switch on the desk that "
-                    "drives the brokers."
+                    f"The KILL was NOT journaled ({self.journal_error}): no other desk has "
+                    "seen it and nothing was cancelled. Pull the kill switch on the desk "
+                    "that drives the brokers."
                 )
             return (
                 "Trading HALTED on every desk on this bus: each desk that drives a broker "

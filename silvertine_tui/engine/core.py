@@ -904,18 +904,27 @@ class TradingEngine:
         return report
 
     async def _journal_kill(self, reason: str) -> str:
-        """Publish the KILL, retrying; "" once written, else the last error."""
+        """Publish the KILL, retrying; "" once written, else the last error. A KILL the
+        bus kept in memory (Redis unreachable) is not written: no other desk has seen
+        it, and it is said so (it is written when Redis is back, not retried here)."""
         error = ""
         for delay in (0.0, *self.retry_delays):
             if delay:
                 await asyncio.sleep(delay)
             try:
-                await self._publish_risk(RiskAction.KILL, message=reason)
+                entry_id = await self._publish_risk(RiskAction.KILL, message=reason)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 log.error("engine.kill_not_journaled", extra={"error": error})
                 continue
-            return ""
+            if entry_id is not None:
+                return ""
+            error = (
+                "Redis is unreachable: the KILL waits in this desk's memory and is "
+                "written when Redis is back"
+            )
+            log.error("engine.kill_buffered", extra={"error": error})
+            return error
         return error
 
     async def resume(self) -> None:
@@ -930,7 +939,9 @@ class TradingEngine:
 
     async def _publish_risk(
         self, action: RiskAction, *, rule: str = "", message: str = "", client_order_id: str = ""
-    ) -> None:
+    ) -> str | None:
+        """The risk event's entry id; None when the bus kept it in memory to write when
+        Redis is back (`EventBus.publish`)."""
         event = RiskEvent.create(
             ENGINE_SOURCE,
             Risk(
@@ -944,4 +955,4 @@ class TradingEngine:
         if action is RiskAction.KILL:
             self._own_kills.add(event.event_id)  # read back: not another desk's
             self._last_own_kill = event.event_id
-        await self.bus.publish(event)
+        return await self.bus.publish(event)

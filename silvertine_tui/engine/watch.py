@@ -13,9 +13,12 @@ every desk acts on them: the kill switch (each driving desk cancels its own brok
 working orders and HALTS), resume and reduce-only.
 
 The accounts it follows are the execution journals under the prefix
-(`{prefix}:exec:{broker}:{account}`), listed at `open` and again every
-`DISCOVER_EVERY_S`: a desk started later is taken on (its snapshot and journal, then
-its streams followed), and listeners (`on_new_accounts`) are told.
+(`{prefix}:exec:{broker}:{account}`), listed at `open`, again when the health stream
+names a broker it does not watch, and every `DISCOVER_EVERY_S`: a desk started later is
+taken on (its snapshot and journal, then its streams followed), and listeners
+(`on_new_accounts`) are told. What stops it (a reader that fails, a desk it could not
+take on, listings that keep failing) is told to the trader (`Session.alerts`), with
+what to do.
 """
 
 from __future__ import annotations
@@ -25,15 +28,18 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import Any
 
 from ..brokers import Broker
-from ..bus import BusError, EventBus
+from ..bus import BusEntry, BusError, EventBus
 from ..config import Settings
+from ..events import HealthEvent
 from .commands import (
     Command,
     CommandGateway,
     EngineGateway,
+    Failed,
     Kill,
     KillDone,
     Outcome,
@@ -45,6 +51,7 @@ from .commands import (
 from .conflate import latest_quotes
 from .core import TradingEngine
 from .recovery import (
+    YIELD_EVERY,
     RecoveryProgress,
     latest_snapshot,
     load_snapshot,
@@ -59,14 +66,22 @@ log = logging.getLogger(__name__)
 WATCHING = "watching"
 """The rule every order, change and cancel of a watching desk is refused under."""
 
-DISCOVER_EVERY_S = 2.0
-"""How often the journals under the prefix are listed again (a desk started later)."""
+DISCOVER_EVERY_S = 30.0
+"""How often the journals under the prefix are listed again when nothing asks sooner: a
+desk that starts says so on the health stream first (its broker CONNECTING), and a
+health event of a broker this desk does not watch lists them at once. A SCAN walks the
+whole keyspace of a Redis the desks share: not every few seconds."""
+
+DISCOVER_FAILURES_TOLD = 3
+"""Listings failed in a row before the trader is told that new desks may not show."""
 
 MARKS_FROM_LAST = 2_000
 """Market data entries read back per broker at the start (the newest), so that the
 positions show marks and unrealized P&L at once, not from the next quote on."""
 
 Account = tuple[str, str]
+
+ACTIONS = {"kill": "the kill switch", "resume": "resume", "set_trading_state": "the state"}
 
 
 def journal_accounts(streams: Iterable[str], prefix: str) -> list[Account]:
@@ -96,8 +111,22 @@ class WatchGateway:
     def __init__(self, engine: TradingEngine, why: Callable[[], str]) -> None:
         self._engine = EngineGateway(engine)
         self._why = why
+        self._stats = engine.bus.stats
+
+    def _connected(self) -> bool:
+        return self._stats.connected
 
     async def send(self, command: Command) -> Outcome:
+        if isinstance(command, Kill | Resume | SetTradingState) and not self._connected():
+            # Kept in memory it would reach the desks whenever Redis is back, if ever.
+            return Failed(
+                error=(
+                    f"Redis is unreachable from this watching desk: {ACTIONS[command.kind]} "
+                    "was not sent and no desk has seen it. Do it on the desk that drives "
+                    "the brokers."
+                ),
+                error_kind="BusUnavailableError",
+            )
         match command:
             case Kill():
                 outcome = await self._engine.send(command)
@@ -135,6 +164,8 @@ class WatchSession(Session):
         self._accounts: list[Account] = []
         self._account_listeners: list[Callable[[list[Account]], None]] = []
         self._md_from: dict[str, str] = {}  # market data: followed after these (`_read_marks`)
+        self._failed: set[Account] = set()  # could not be taken on (told; not retried)
+        self._discover_now = asyncio.Event()
         self.discover_every_s = discover_every_s
 
     def _create_brokers(self, clock: Callable[[], int]) -> list[Broker]:
@@ -182,9 +213,35 @@ class WatchSession(Session):
         self._tell(self._accounts)  # a desk built before the session opened
 
     def _tell(self, accounts: list[Account]) -> None:
-        if accounts:
-            for listener in self._account_listeners:
+        if not accounts:
+            return
+        for listener in self._account_listeners:
+            try:
                 listener(list(accounts))
+            except Exception:
+                log.exception("watch.listener_failed")
+
+    def _spawn_reader(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """One of the desk's own tasks: stopped on close; if it fails, the trader is
+        told that what the desk shows is frozen (a watching desk has nothing else that
+        would show it)."""
+        task = asyncio.create_task(work, name=name)
+        task.add_done_callback(self._reader_done)
+        self._tasks.append(task)
+
+    def _reader_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        log.error("watch.reader_failed", extra={"task": task.get_name()}, exc_info=error)
+        self.alerts.append(
+            Alert(
+                "Watching stopped",
+                f"this watching desk stopped following the streams ({type(error).__name__}: "
+                f"{error}): what it shows is frozen from here. Quit (q) and start "
+                "`silvertine watch` again.",
+            )
+        )
 
     async def _bring_up(self, progress: RecoveryProgress) -> None:
         """The desk rebuilt from the streams: health first (the brokers' profiles and
@@ -197,10 +254,8 @@ class WatchSession(Session):
 
     async def _run(self) -> None:
         """Follow the streams and look for new journals."""
-        self._tasks.append(
-            asyncio.create_task(self._follow_streams(self.engine_streams()), name="watch-reader")
-        )
-        self._tasks.append(asyncio.create_task(self._discover_loop(), name="watch-discover"))
+        self._spawn_reader(self._follow_streams(self.engine_streams()), "watch-reader")
+        self._spawn_reader(self._discover_loop(), "watch-discover")
         names = ", ".join(f"{b}/{a}" for b, a in self._accounts) or "none yet"
         log.info("watch.started", extra={"bus": self.bus_url, "accounts": names})
         if not self._accounts:
@@ -216,10 +271,17 @@ class WatchSession(Session):
             )
 
     async def _replay_health(self) -> None:
-        health = self.bus.layout.health
-        batch = [entry async for entry in self.bus.replay(health)]
+        """The health stream from its first entry, `YIELD_EVERY` entries at a time."""
+        batch: list[BusEntry] = []
+        self._health_from = "0-0"  # followed from its last entry replayed, or its first
+        async for entry in self.bus.replay(self.bus.layout.health):
+            batch.append(entry)
+            self._health_from = entry.id
+            if len(batch) == YIELD_EVERY:
+                self.engine.apply_entries(batch)
+                batch = []
+                await asyncio.sleep(0)
         self.engine.apply_entries(batch)
-        self._health_from = batch[-1].id if batch else "0-0"
 
     async def _read_marks(self, broker: str) -> None:
         """The broker's newest quotes (`MARKS_FROM_LAST`), applied oldest first; its
@@ -240,23 +302,73 @@ class WatchSession(Session):
         only a driving desk does (its anomalies published, another desk's kill
         honoured: this desk has no broker, the driving desks do both)."""
         engine = self.engine
+        health = self.bus.layout.health
         async for batch in self.bus.tail_batches(streams):
             for entry in latest_quotes(batch):
                 engine.apply_entry(entry)
+                if entry.stream == health and self._unwatched(entry.event):
+                    self._discover_now.set()
             engine.anomalies.take()
             engine.kill_from_elsewhere = ""
 
+    def _unwatched(self, event: object) -> bool:
+        """A health event of a broker account this desk neither watches nor gave up on."""
+        if not isinstance(event, HealthEvent):
+            return False
+        component = event.payload.component
+        if not component.startswith("broker:"):
+            return False
+        broker, _, account = component.removeprefix("broker:").partition("/")
+        found = (broker, account)
+        return found not in self._accounts and found not in self._failed
+
     async def _discover_loop(self) -> None:
+        failures = 0
         while True:
-            await asyncio.sleep(self.discover_every_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._discover_now.wait(), self.discover_every_s)
+            self._discover_now.clear()
             try:
                 found = await self._discover()
             except BusError as exc:
+                failures += 1
                 log.warning("watch.discover_failed", extra={"error": str(exc)})
+                if failures == DISCOVER_FAILURES_TOLD:
+                    self.alerts.append(
+                        Alert(
+                            "Watching: desks not listed",
+                            f"this desk cannot list the desks' journals ({exc}): a desk "
+                            "started from now on does not show here until it can. It "
+                            "keeps trying.",
+                            "warning",
+                        )
+                    )
                 continue
-            new = [account for account in found if account not in self._accounts]
-            if new:
-                await self._take_on(new)
+            if failures >= DISCOVER_FAILURES_TOLD:
+                self.alerts.append(
+                    Alert("Watching", "the desks' journals are listed again", "information")
+                )
+            failures = 0
+            for account in found:
+                if account not in self._accounts and account not in self._failed:
+                    await self._take_on_or_tell(account)
+
+    async def _take_on_or_tell(self, account: Account) -> None:
+        """`_take_on`; if it fails the account is given up (what was loaded of it may
+        be half: loading it again would count its fills twice) and the trader told."""
+        try:
+            await self._take_on([account])
+        except Exception as exc:
+            self._failed.add(account)
+            log.exception("watch.take_on_failed", extra={"account": "/".join(account)})
+            self.alerts.append(
+                Alert(
+                    "Watching: a desk not shown",
+                    f"this desk could not take on {'/'.join(account)} ({type(exc).__name__}: "
+                    f"{exc}): it does not show here. Quit (q) and start `silvertine watch` "
+                    "again to see it.",
+                )
+            )
 
     async def _take_on(self, new: list[Account]) -> None:
         """A desk started after this one: its journals from their snapshots, then their
@@ -265,7 +377,9 @@ class WatchSession(Session):
         layout = self.bus.layout
         known_brokers = {broker for broker, _ in self._accounts}
         streams: dict[str, str] = {}
-        engine.replaying = True  # what the journal holds was alerted when it happened
+        # What the journal holds was alerted when it happened. (The running readers'
+        # anomalies meanwhile count as replayed: this desk publishes none either way.)
+        engine.replaying = True
         try:
             for broker, account in new:
                 snapshot = await latest_snapshot(self.bus, broker, account)
@@ -287,9 +401,7 @@ class WatchSession(Session):
         self.alerts.append(
             Alert("Watching", f"a desk started on this prefix: watching {names}", "information")
         )
-        self._tasks.append(
-            asyncio.create_task(self._follow_streams(streams), name="watch-reader-more")
-        )
+        self._spawn_reader(self._follow_streams(streams), "watch-reader-more")
         self._tell(new)
 
     async def _on_data_loss(self, reason: str) -> None:

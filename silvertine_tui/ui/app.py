@@ -219,6 +219,7 @@ class SilvertineApp(App[None]):
         self.feed_ready = asyncio.Event()
         self.frames = 0
         self._claims_lapsed = False  # `_check_claims`: told already
+        self._fed: set[tuple[str, str]] = set()  # accounts whose streams the feed reads
         self._frame_timer: Timer | None = None
         self._requested_theme = theme
         super().__init__()
@@ -257,16 +258,24 @@ class SilvertineApp(App[None]):
     def _accounts_added(self, accounts: list[tuple[str, str]]) -> None:
         """A watching desk took on another desk's journals: their health lines, log and
         quotes from here on (the panes read them from the projection already)."""
-        followed = {label.partition("/")[0] for label in self.desk.accounts}
         self.desk.accounts += [f"{b}/{a}" for b, a in accounts]
         screen = self._main()
         if screen is not None:  # else its ticket is composed with them
             screen.ticket.set_accounts(self.desk.accounts)
-        if not self.feed_ready.is_set():
-            return  # the feed starts with the session's accounts, these included
+        if self.feed_ready.is_set():  # else the feed starts with them, or reads them then
+            self._feed_more()
+
+    def _feed_more(self) -> None:
+        """A reader of the log's and quotes' streams of the session's accounts the feed
+        does not read yet (`_fed`)."""
+        new = [account for account in self.session.accounts() if account not in self._fed]
+        if not new:
+            return
+        brokers = {broker for broker, _ in self._fed}
+        self._fed.update(new)
         layout = self.session.bus.layout
-        streams = {layout.exec(b, a): "0-0" for b, a in accounts}
-        market = {layout.md(b) for b, _ in accounts if b not in followed}
+        streams = {layout.exec(b, a): "0-0" for b, a in new}
+        market = {layout.md(b) for b, _ in new if b not in brokers}
         self.run_worker(self._read_streams(streams, market), group="feed", exit_on_error=False)
 
     def find_instrument(self, key: str) -> Instrument | None:
@@ -456,6 +465,7 @@ class SilvertineApp(App[None]):
         The log starts from the recent past (`FEED_BACKLOG` entries of each stream),
         not from the journal's first entry."""
         session = self.session
+        self._fed = set(session.accounts())
         await self._read_streams(session.feed_streams(), session.market_feed_streams(), first=True)
 
     async def _read_streams(
@@ -473,6 +483,7 @@ class SilvertineApp(App[None]):
             streams[md] = info.last_generated_id if info is not None else "0-0"
         if first:
             self.feed_ready.set()
+            self._feed_more()  # accounts taken on while these streams were looked up
         model = self.model
         ingest = model.ingest_batch
         async for batch in bus.tail_batches(streams):

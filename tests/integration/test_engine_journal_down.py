@@ -70,3 +70,27 @@ async def test_a_live_broker_waits_for_the_journal(server: RedisServer, key_pref
         assert len(live.sent) == 2
     finally:
         await bus.close()
+
+
+async def test_a_kill_with_redis_down_cancels_and_says_the_kill_is_not_journaled_yet(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """The bus keeps the KILL in memory (written when Redis is back): the kill switch
+    does not call that journaled, since no other desk has seen it."""
+    bus = RedisBus(server.url, BusOptions(prefix=key_prefix, block_ms=100, epoch_check_s=0.1))
+    await bus.start()
+    sim = ScriptedVenue(ExternalBrokerConfig(name="sim", type="scripted"), bus)
+    engine = TradingEngine(bus, [sim], RiskConfig(), retry_delays=())
+    try:
+        await sim.connect()
+        await engine.load_instruments()
+        working = await engine.submit(order("sim"))
+        await server.akill()
+        report = await engine.kill("drill")
+        assert report.cancelled == (working,)  # the venue is reached: it is cancelled
+        assert not report.ok
+        assert report.journal_error.startswith("Redis is unreachable: the KILL waits in")
+        assert "The KILL was not journaled (Redis is unreachable" in report.summary()
+        assert bus.stats.exec_buffered >= 1
+    finally:
+        await bus.close()

@@ -19,6 +19,7 @@ from silvertine_tui.engine import Session
 from silvertine_tui.engine.commands import (
     CancelAll,
     CancelOrder,
+    Failed,
     Kill,
     KillDone,
     ModifyOrder,
@@ -300,3 +301,147 @@ async def test_a_passive_bus_takes_the_first_epoch_as_its_own_and_reports_a_late
             assert epoch_value.endswith(b"a-third-epoch\r\n")
         finally:
             await watch.close()
+
+
+async def test_a_desk_that_starts_is_taken_on_from_its_health_not_a_timer(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    """No SCAN every few seconds over a shared Redis: the new desk's broker on the health
+    stream asks for a listing at once."""
+    watch = watcher(redis_server.url, key_prefix, discover_every_s=600)
+    await watch.start()
+    driver = desk(redis_server.url, key_prefix, "paper")
+    try:
+        await driver.start()
+        cid = await resting_buy(driver, "paper")
+        await until(lambda: cid in watch.projection.orders, timeout=10)
+        assert watch.accounts() == [("paper", "main")]
+    finally:
+        await driver.close()
+        await watch.close()
+
+
+async def test_what_stops_a_watching_desk_is_told(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    """A desk it cannot take on (its market data key clobbered by something else) is
+    told and given up, and the next desk is still taken on; a listener that fails stops
+    nothing; a reader that fails (its journal key clobbered) is told: what the desk
+    shows is frozen."""
+    watch = watcher(redis_server.url, key_prefix, discover_every_s=0.1)
+    told: list[list[tuple[str, str]]] = []
+
+    def listener(accounts: list[tuple[str, str]]) -> None:
+        told.append(accounts)
+        raise RuntimeError("a listener that fails")
+
+    watch.on_new_accounts(listener)
+    await watch.start()
+    broken = desk(redis_server.url, key_prefix, "paper")
+    good = desk(redis_server.url, key_prefix, "paper2")
+    market = broken.bus.layout.md("paper")
+    command(redis_server.host, redis_server.port, "SET", market, "not a stream")
+    try:
+        await broken.start()
+        await until(lambda: any(a.title == "Watching: a desk not shown" for a in watch.alerts))
+        shown = [a for a in watch.alerts if a.title == "Watching: a desk not shown"]
+        assert len(shown) == 1
+        assert "could not take on paper/main" in shown[0].message
+        assert "start `silvertine watch` again" in shown[0].message
+        assert watch.accounts() == []
+
+        await good.start()
+        cid = await resting_buy(good, "paper2")
+        await until(lambda: cid in watch.projection.orders)
+        assert watch.accounts() == [("paper2", "main")]
+        assert told == [[("paper2", "main")]]  # it failed, and the desk went on
+
+        # The journal it follows, clobbered: the reader fails, and says so.
+        stream = good.bus.layout.exec("paper2", "main")
+        command(redis_server.host, redis_server.port, "DEL", stream)
+        command(redis_server.host, redis_server.port, "SET", stream, "not a stream")
+        await until(lambda: any(a.title == "Watching stopped" for a in watch.alerts))
+        stopped = [a for a in watch.alerts if a.title == "Watching stopped"]
+        assert "what it shows is frozen from here" in stopped[0].message
+    finally:
+        command(redis_server.host, redis_server.port, "DEL", market)
+        await good.close()
+        await broken.close()
+        await watch.close()
+
+
+async def test_the_risk_actions_of_a_watching_desk_without_redis_say_nothing_went(
+    key_prefix: str,
+) -> None:
+    with RedisServer() as server:
+        driver = desk(server.url, key_prefix, "paper")
+        await driver.start()
+        await driver.close()
+        watch = watcher(server.url, key_prefix)
+        await watch.start()
+        try:
+            gateway = watch.command_gateway()
+            watch.engine.retry_delays = ()
+            await server.akill()
+            first = await gateway.send(Kill(reason="drill"))
+            # Either it knew Redis was gone (nothing sent), or the bus kept the KILL in
+            # memory: neither is called done.
+            if isinstance(first, KillDone):
+                assert not first.report.ok
+                assert "The KILL was NOT journaled (Redis is unreachable" in (
+                    first.report.summary()
+                )
+            else:
+                assert isinstance(first, Failed)
+            await until(lambda: not watch.bus.stats.connected)
+            for action in (Kill(reason="drill"), Resume()):
+                outcome = await gateway.send(action)
+                assert isinstance(outcome, Failed), action
+                assert outcome.error.startswith("Redis is unreachable from this watching desk")
+                assert "no desk has seen it" in outcome.error
+        finally:
+            await watch.close()
+
+
+WRITES = frozenset(
+    {"xadd", "xtrim", "xdel", "set", "setnx", "getset", "del", "unlink", "expire", "pexpire"}
+    | {"eval", "evalsha", "hset", "incr", "xgroup", "xack", "rename", "copy", "flushdb"}
+)
+
+
+async def write_calls(client: aioredis.Redis) -> dict[str, int]:
+    stats = await client.info("commandstats")
+    return {
+        name.removeprefix("cmdstat_"): int(value["calls"])
+        for name, value in stats.items()
+        if name.removeprefix("cmdstat_").split("|")[0] in WRITES
+    }
+
+
+async def test_a_watching_desk_with_every_right_still_writes_nothing(key_prefix: str) -> None:
+    """On a Redis of its own, with the desk that wrote it stopped: the watching desk's
+    start, its readers and listings, a refused order and a quit leave the server's
+    write commands uncounted (INFO commandstats) and every key as it was."""
+    with RedisServer() as server:
+        driver = desk(server.url, key_prefix, "paper")
+        await driver.start()
+        await resting_buy(driver, "paper")
+        await driver.close()
+        client = aioredis.Redis.from_url(server.url)
+        keys = sorted(await client.keys("*"))
+        lengths = {k: await client.xlen(k) for k in keys if await client.type(k) == b"stream"}
+        before = await write_calls(client)
+
+        watch = watcher(server.url, key_prefix, discover_every_s=0.1)
+        await watch.start()
+        gateway = watch.command_gateway()
+        order = next(iter(watch.projection.orders.values())).order.request
+        refused = await gateway.send(PlaceOrder(request=order))
+        assert isinstance(refused, Refused)
+        await asyncio.sleep(1.0)  # ten listings, the readers' reads, epoch checks
+        await watch.close()
+
+        assert await write_calls(client) == before
+        assert sorted(await client.keys("*")) == keys
+        assert {k: await client.xlen(k) for k in lengths} == lengths
+        await client.aclose()

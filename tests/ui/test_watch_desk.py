@@ -25,6 +25,7 @@ from silvertine_tui.ui.screens.main import MainScreen
 from silvertine_tui.ui.widgets.blotter import Blotter
 from silvertine_tui.ui.widgets.choice import Choice
 from silvertine_tui.ui.widgets.header import DeskHeader
+from silvertine_tui.ui.widgets.keybar import KeyBar
 from tests.support.desks import desk as trading_desk
 from tests.support.desks import resting_buy
 from tests.support.redis_server import RedisServer
@@ -136,6 +137,9 @@ def test_a_watching_desk_on_redis_is_the_live_desk_and_refuses_every_order_actio
                     )
                 assert not isinstance(app.screen, ConfirmScreen)
                 assert await lengths() == before
+                # WATCHING on the key bar, whatever the header has room for.
+                keybar = app.screen.query_one(KeyBar)
+                assert str(keybar.render()).startswith(" WATCHING ")
                 # Quitting asks nothing: the working order is the driving desk's.
                 assert app.desk.view.working_count() == 1
                 await pilot.press("q")

@@ -208,7 +208,7 @@ class MainScreen(Screen[None]):
             # Grid order (see app.tcss); the numbers are the keys that show each pane.
             for name in GRID_ORDER:
                 yield Pane(name, PANE_NAMES.index(name) + 1)
-        yield KeyBar(id="keybar")
+        yield KeyBar(label="WATCHING" if watching else "", id="keybar")
 
     def _contents(self) -> dict[str, Widget]:
         desk = self.desk

@@ -28,8 +28,11 @@ class KeyBar(Widget):
     KeyBar { height: 1; background: $panel; color: $foreground; }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, label: str = "", id: str | None = None) -> None:
+        """`label`: said first, at any width (`WATCHING` on a watching desk: the header
+        may have no room for it)."""
         super().__init__(id=id)
+        self.label = label
         self._spans: list[tuple[int, int, Binding]] = []
         self._lines: dict[object, tuple[list[Strip], list[tuple[int, int, Binding]]]] = {}
 
@@ -97,6 +100,9 @@ class KeyBar(Widget):
         variables = self.app.theme_variables
         key_style = Style.parse(variables.get("footer-key-foreground", "yellow")) + Style(bold=True)
         text = Text(no_wrap=True, overflow="crop")
+        if self.label:
+            warn = Style.parse(variables.get("warning", "yellow"))
+            text.append(f" {self.label} ", style=warn + Style(bold=True, reverse=True))
         spans = []
         for binding, enabled, key in fitting:
             start = text.cell_len
@@ -138,6 +144,7 @@ class KeyBar(Widget):
 
         if width <= 0:
             return entries
+        width -= len(self.label) + 2 if self.label else 0
         reserved = sum(cost(e) for e in entries if e[0].action in ALWAYS_SHOWN)
         used = 0
         out = []
