@@ -61,6 +61,10 @@ CLAIM_LOST = "claim_lost"
 """The rule that refuses every order once another desk took one of this desk's brokers."""
 CLAIM_LAPSED = "claim_lapsed"
 """The rule that refuses orders while this desk cannot renew its claims (`claims`)."""
+DESK_STOPPED = "desk_stopped"
+"""The rule that refuses every order once a task the desk trades on has failed (its
+engine's reader, its claims' keeper): what it shows would be frozen, its claims
+unrenewed."""
 
 
 class Alert(NamedTuple):
@@ -109,6 +113,7 @@ class Session:
         self.engine.desk_name = f"desk {self.claims.desk.host} pid {self.claims.desk.pid}"
         self._claim_lost = ""  # why this desk stopped sending (a claim another desk took)
         self._claim_lapsed = False  # its claims not renewed for the ttl (until they are)
+        self._stopped = ""  # why a task the desk trades on failed (`_kept_failed`)
         self._closed_brokers: set[str] = set()  # closed with a lost claim
         self._side_tasks: set[asyncio.Task[Any]] = set()  # `_spawn`
         self.alerts: list[Alert] = []  # drained by the app into toasts
@@ -219,7 +224,7 @@ class Session:
             await self.bus.close()
             raise
         self.started = True
-        self._tasks.append(keeper)
+        self._keep_task(keeper)
         self.bus.add_data_loss_listener(self._on_data_loss)
 
     async def start(self) -> None:
@@ -252,7 +257,7 @@ class Session:
 
     async def _run(self) -> None:
         """Once started: follow the bus, snapshot, and say so."""
-        self._tasks.append(asyncio.create_task(self._follow(), name="engine-reader"))
+        self._keep_task(asyncio.create_task(self._follow(), name="engine-reader"))
         self._tasks.append(asyncio.create_task(self._snapshot_timer(), name="engine-snapshots"))
         names = ", ".join(f"{b.name}/{b.account}" for b in self.brokers)
         await self.bus.publish(
@@ -367,12 +372,39 @@ class Session:
         except BusError as exc:
             log.warning("session.risk_trim_failed", extra={"error": str(exc)})
 
+    def _keep_task(self, task: asyncio.Task[None]) -> None:
+        """One of the tasks the desk trades on: cancelled on close; if it fails, the
+        trader is told and the desk stops (`_kept_failed`)."""
+        task.add_done_callback(self._kept_done)
+        self._tasks.append(task)
+
+    def _kept_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None or not self.started:
+            return
+        error = task.exception()
+        assert error is not None
+        log.error("session.task_failed", extra={"task": task.get_name()}, exc_info=error)
+        self._kept_failed(task.get_name(), error)
+
+    def _kept_failed(self, name: str, error: BaseException) -> None:
+        """A trading desk that no longer reads the bus (or renews its claims) would
+        check orders against a frozen desk: it sends nothing more, and says so."""
+        self._stopped = (
+            f"this desk stopped ({name} failed: {type(error).__name__}: {error}): what it "
+            "shows is frozen and it sends no new order. Quit (q) and start it again"
+        )
+        self._refresh_not_ready()
+        self.alerts.append(Alert("Desk stopped", f"{self._stopped}."))
+
     def _refresh_not_ready(self) -> None:
-        """Why orders are refused now, most lasting first: a lost claim (for good), the
-        start not done, the claims not renewed for the ttl (until they are)."""
+        """Why orders are refused now, most lasting first: a lost claim (for good), a
+        failed task (for good), the start not done, the claims not renewed for the ttl
+        (until they are)."""
         engine = self.engine
         if self._claim_lost:
             engine.not_ready, engine.not_ready_rule = self._claim_lost, CLAIM_LOST
+        elif self._stopped:
+            engine.not_ready, engine.not_ready_rule = self._stopped, DESK_STOPPED
         elif not self.ready:
             engine.not_ready, engine.not_ready_rule = NOT_READY, "starting"
         elif self._claim_lapsed:

@@ -222,18 +222,11 @@ class WatchSession(Session):
                 log.exception("watch.listener_failed")
 
     def _spawn_reader(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        """One of the desk's own tasks: stopped on close; if it fails, the trader is
-        told that what the desk shows is frozen (a watching desk has nothing else that
-        would show it)."""
-        task = asyncio.create_task(work, name=name)
-        task.add_done_callback(self._reader_done)
-        self._tasks.append(task)
+        """One of the desk's own tasks (`Session._keep_task`): if it fails, the trader
+        is told that what the desk shows is frozen (`_kept_failed`)."""
+        self._keep_task(asyncio.create_task(work, name=name))
 
-    def _reader_done(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled() or task.exception() is None:
-            return
-        error = task.exception()
-        log.error("watch.reader_failed", extra={"task": task.get_name()}, exc_info=error)
+    def _kept_failed(self, name: str, error: BaseException) -> None:
         self.alerts.append(
             Alert(
                 "Watching stopped",

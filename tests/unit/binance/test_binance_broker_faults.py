@@ -413,7 +413,14 @@ async def test_orders_can_go_on_rest_alone_when_the_config_says_so() -> None:
 
 async def test_health_shows_the_share_of_each_limit_used(s: Session) -> None:
     """The rate line reads as shares of Binance's limits (one order of 100 in 10 s is
-    1%, not 100%); the counts and the ban countdown ride along as plain metrics."""
+    1%, not 100%); the counts and the ban countdown ride along as plain metrics.
+
+    Request weight counts per clock minute and reads 0 once its minute is over (as
+    Binance's does): the order and the health that reports its weight go in one minute
+    (CI once sent the order at second 59, and the health read 0)."""
+    while s.fake.server_time() % 60_000 > 45_000:  # noqa: ASYNC110 - the wall clock
+        await asyncio.sleep(0.5)
+    minute = s.fake.server_time() // 60_000
     await resting_order(s)
     await s.broker.publish_health()
     [*_, last] = [
@@ -422,6 +429,7 @@ async def test_health_shows_the_share_of_each_limit_used(s: Session) -> None:
         if isinstance(e.event, HealthEvent) and e.event.payload.component == s.broker.component
     ]
     metrics = last.payload.metrics
+    assert s.fake.server_time() // 60_000 == minute, "the steps took over 15 s"
     assert metrics["rate:orders_10s"] == pytest.approx(1 / 100)
     assert 0 < float(metrics["rate:weight_1m"] or 0) < 0.1
     assert (metrics["orders_10s"], metrics["banned_s"]) == (1, 0)
