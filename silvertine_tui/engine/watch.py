@@ -28,11 +28,10 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
 
 from ..brokers import Broker
-from ..bus import BusEntry, BusError, EventBus
+from ..bus import BusError, EventBus
 from ..config import Settings
 from ..events import HealthEvent
 from .commands import (
@@ -51,7 +50,6 @@ from .commands import (
 from .conflate import latest_quotes
 from .core import TradingEngine
 from .recovery import (
-    YIELD_EVERY,
     RecoveryProgress,
     latest_snapshot,
     load_snapshot,
@@ -163,7 +161,6 @@ class WatchSession(Session):
         )
         self._accounts: list[Account] = []
         self._account_listeners: list[Callable[[list[Account]], None]] = []
-        self._md_from: dict[str, str] = {}  # market data: followed after these (`_read_marks`)
         self._failed: set[Account] = set()  # could not be taken on (told; not retried)
         self._discover_now = asyncio.Event()
         self.discover_every_s = discover_every_s
@@ -221,12 +218,9 @@ class WatchSession(Session):
             except Exception:
                 log.exception("watch.listener_failed")
 
-    def _spawn_reader(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        """One of the desk's own tasks (`Session._keep_task`): if it fails, the trader
-        is told that what the desk shows is frozen (`_kept_failed`)."""
-        self._keep_task(asyncio.create_task(work, name=name))
-
     def _kept_failed(self, name: str, error: BaseException) -> None:
+        """A reader or the listing failed (`Session._keep_task`): what the desk shows is
+        frozen from here."""
         self.alerts.append(
             Alert(
                 "Watching stopped",
@@ -247,8 +241,9 @@ class WatchSession(Session):
 
     async def _run(self) -> None:
         """Follow the streams and look for new journals."""
-        self._spawn_reader(self._follow_streams(self.engine_streams()), "watch-reader")
-        self._spawn_reader(self._discover_loop(), "watch-discover")
+        follow = self._follow_streams(self.engine_streams())
+        self._keep_task(asyncio.create_task(follow, name="watch-reader"))
+        self._keep_task(asyncio.create_task(self._discover_loop(), name="watch-discover"))
         names = ", ".join(f"{b}/{a}" for b, a in self._accounts) or "none yet"
         log.info("watch.started", extra={"bus": self.bus_url, "accounts": names})
         if not self._accounts:
@@ -264,30 +259,27 @@ class WatchSession(Session):
             )
 
     async def _replay_health(self) -> None:
-        """The health stream from its first entry, `YIELD_EVERY` entries at a time."""
-        batch: list[BusEntry] = []
-        self._health_from = "0-0"  # followed from its last entry replayed, or its first
-        async for entry in self.bus.replay(self.bus.layout.health):
-            batch.append(entry)
-            self._health_from = entry.id
-            if len(batch) == YIELD_EVERY:
-                self.engine.apply_entries(batch)
-                batch = []
-                await asyncio.sleep(0)
-        self.engine.apply_entries(batch)
+        """The health stream from its first entry; followed from its last."""
+        health = self.bus.layout.health
+        await replay_stream(self.engine, health)
+        self._health_from = self.engine.applied.get(health, "0-0")
 
     async def _read_marks(self, broker: str) -> None:
         """The broker's newest quotes (`MARKS_FROM_LAST`), applied oldest first; its
-        market data is then followed from the newest of them."""
-        stream = self.bus.layout.md(broker)
-        newest_first = await self.bus.read_last(stream, MARKS_FROM_LAST)
+        market data is then followed from the newest of them (`_md_from`)."""
+        newest_first = await self.bus.read_last(self.bus.layout.md(broker), MARKS_FROM_LAST)
         for entry in latest_quotes(newest_first[::-1]):
             self.engine.apply_entry(entry)
-        self._md_from[stream] = newest_first[0].id if newest_first else "0-0"
+
+    def _md_from(self, broker: str) -> str:
+        """Where the broker's market data is followed from: after the last entry applied
+        (the newest is never conflated away), or its first."""
+        return self.engine.applied.get(self.bus.layout.md(broker), "0-0")
 
     def engine_streams(self) -> dict[str, str]:
         streams = super().engine_streams()
-        streams.update((md, after) for md, after in self._md_from.items() if md in streams)
+        for broker in {broker for broker, _ in self._accounts}:
+            streams[self.bus.layout.md(broker)] = self._md_from(broker)
         return streams
 
     async def _follow_streams(self, streams: Mapping[str, str]) -> None:
@@ -350,7 +342,7 @@ class WatchSession(Session):
         """`_take_on`; if it fails the account is given up (what was loaded of it may
         be half: loading it again would count its fills twice) and the trader told."""
         try:
-            await self._take_on([account])
+            await self._take_on(account)
         except Exception as exc:
             self._failed.add(account)
             log.exception("watch.take_on_failed", extra={"account": "/".join(account)})
@@ -363,39 +355,42 @@ class WatchSession(Session):
                 )
             )
 
-    async def _take_on(self, new: list[Account]) -> None:
-        """A desk started after this one: its journals from their snapshots, then their
+    async def _take_on(self, account: Account) -> None:
+        """A desk started after this one: its journal from its snapshot, then its
         streams followed from there; the listeners are told."""
         engine = self.engine
         layout = self.bus.layout
-        known_brokers = {broker for broker, _ in self._accounts}
+        broker, name = account
+        stream = layout.exec(broker, name)
         streams: dict[str, str] = {}
         # What the journal holds was alerted when it happened. (The running readers'
         # anomalies meanwhile count as replayed: this desk publishes none either way.)
         engine.replaying = True
         try:
-            for broker, account in new:
-                snapshot = await latest_snapshot(self.bus, broker, account)
-                if snapshot is not None:
-                    load_snapshot(engine, snapshot)
-                stream = layout.exec(broker, account)
-                await replay_stream(engine, stream)
-                streams[stream] = engine.applied.get(stream, "0-0")
-                if broker not in known_brokers:
-                    await self._read_marks(broker)
-                    streams[layout.md(broker)] = self._md_from[layout.md(broker)]
-                    known_brokers.add(broker)
+            snapshot = await latest_snapshot(self.bus, broker, name)
+            if snapshot is not None:
+                load_snapshot(engine, snapshot)
+            await replay_stream(engine, stream)
+            streams[stream] = engine.applied.get(stream, "0-0")
+            if all(known != broker for known, _ in self._accounts):
+                await self._read_marks(broker)
+                streams[layout.md(broker)] = self._md_from(broker)
         finally:
             engine.replaying = False
         engine.projection.redraw_everything()  # snapshots load without change sets
-        self._accounts += new
-        names = ", ".join(f"{b}/{a}" for b, a in new)
-        log.info("watch.accounts_added", extra={"accounts": names})
+        self._accounts.append(account)
+        log.info("watch.accounts_added", extra={"accounts": f"{broker}/{name}"})
         self.alerts.append(
-            Alert("Watching", f"a desk started on this prefix: watching {names}", "information")
+            Alert(
+                "Watching",
+                f"a desk started on this prefix: watching {broker}/{name}",
+                "information",
+            )
         )
-        self._spawn_reader(self._follow_streams(streams), "watch-reader-more")
-        self._tell(new)
+        self._keep_task(
+            asyncio.create_task(self._follow_streams(streams), name="watch-reader-more")
+        )
+        self._tell([account])
 
     async def _on_data_loss(self, reason: str) -> None:
         message = (
