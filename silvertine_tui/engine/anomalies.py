@@ -20,9 +20,22 @@ Kinds:
   (NEW after FILLED) is normal and not counted. A fill for an order that finished and
   left memory (the OMS's window) is counted here too: the position took it, the
   order did not.
-- `position_mismatch`: a reconcile found the venue's position different from ours, or
-  the venue reported a position that disagrees with our fills (counted once until the
-  two agree again).
+- `position_mismatch`: a reconcile found the venue's position different from ours
+  (it took the venue's quantity), or a position the venue reported has disagreed with
+  our fills for `TradingEngine.position_settle_ns` (10 s) without the fills catching
+  up. A venue may report a position before the executions it includes (TWS does: the
+  position after a market order's last fill can come ahead of its second and third
+  execDetails), so a disagreement is only watched at first; fills that bring ours to
+  the venue's quantity, or a later report that agrees, end it unreported. Counted once
+  until the two agree again.
+
+The engine's health state says whether anything still needs the trader: DEGRADED
+while a position mismatch stands, and after any anomaly nothing on the desk can clear
+(an overfill, an unknown order, a refused report, a reconcile that had to take the
+venue's quantity); LIVE when the only findings were position mismatches that have
+since resolved themselves (the fills caught up, or the venue came round to ours).
+The counts stay for the session either way: a resolved mismatch still says
+"position mismatch 1", with how many resolved (`cleared`).
 """
 
 from __future__ import annotations
@@ -31,7 +44,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from ..domain import OrderStatus
+from ..domain import ConnectionState, OrderStatus
 
 ENGINE_COMPONENT = "engine"
 
@@ -57,6 +70,7 @@ CONTRADICTS: dict[OrderStatus, frozenset[OrderStatus]] = {
 class Anomaly:
     kind: AnomalyKind
     message: str
+    resolved: bool = False  # news that a standing one (a position mismatch) ended
 
 
 @dataclass(slots=True)
@@ -66,6 +80,8 @@ class Anomalies:
     pending: list[Anomaly] = field(default_factory=list)
     last: str = ""
 
+    cleared: int = 0  # counted position mismatches that have since resolved
+
     def record(self, kind: AnomalyKind, message: str, *, replaying: bool) -> None:
         if replaying:
             self.replayed[kind] += 1
@@ -74,15 +90,31 @@ class Anomalies:
         self.last = message
         self.pending.append(Anomaly(kind, message))
 
+    def resolve(self, kind: AnomalyKind, message: str, *, replaying: bool) -> None:
+        """A counted anomaly that stood (a position mismatch) ended by itself: it stays
+        counted, and is published as news (no toast: the count does not grow)."""
+        if replaying:
+            return
+        self.cleared += 1
+        self.last = message
+        self.pending.append(Anomaly(kind, message, resolved=True))
+
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+    @property
+    def state(self) -> ConnectionState:
+        """DEGRADED while a counted anomaly still needs the trader (all but the
+        resolved position mismatches), else LIVE."""
+        return ConnectionState.DEGRADED if self.total > self.cleared else ConnectionState.LIVE
 
     def metrics(self) -> dict[str, int | float | str | bool | None]:
         metrics: dict[str, int | float | str | bool | None] = {
             kind.value: self.counts[kind] for kind in AnomalyKind
         }
         metrics["anomalies"] = self.total
+        metrics["cleared"] = self.cleared
         metrics["replayed"] = sum(self.replayed.values())
         return metrics
 

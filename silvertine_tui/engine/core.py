@@ -13,12 +13,13 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from ..brokers import Broker, BrokerError
-from ..bus import BusEntry, EventBus
+from ..bus import BusEntry, EventBus, parse_id
 from ..config import RiskConfig
 from ..domain import (
     TERMINAL_STATUSES,
@@ -100,6 +101,35 @@ class DuplicateOrderId(RiskRejected):
         )
 
 
+POSITION_SETTLE_S = 10.0
+"""How long a position the venue reported may disagree with our fills before it is a
+mismatch (`TradingEngine.check_positions`). A venue may report a position before the
+executions it includes: TWS sends position updates and execDetails with no order
+between them (the position after a market order's last fill can come ahead of its
+second and third execDetails), and the IB adapter journals a fill only once its
+commission report is in or `commission_wait_s` (2 s) passed. Ten seconds covers a
+few fills in flight; a mismatch that stands longer is reported."""
+
+Key = tuple[str, str, str]
+
+
+@dataclass(slots=True)
+class Disagreement:
+    """A venue position that disagrees with our fills: watched, reported once due."""
+
+    venue: Decimal  # the venue's latest word
+    since_ns: int  # when the two stopped agreeing (the engine's clock; replay: event ts)
+    reported: bool = False
+
+
+def entry_after(entry_id: str, last: str) -> bool:
+    """Whether stream entry `entry_id` comes after `last` (ids `ms-seq`). Ids of the
+    same shape compare as text; others as numbers."""
+    if len(entry_id) == len(last) and entry_id.find("-") == last.find("-"):
+        return entry_id > last
+    return parse_id(entry_id) > parse_id(last)
+
+
 MINT_SKEW_MS = 5 * 60_000
 """How far ahead of this host's clock an id's mint time may be and still count in the
 bound a snapshot carries (`TradingEngine.id_bound`); an id minted further ahead (a
@@ -174,7 +204,10 @@ class TradingEngine:
         # reconciled): an order checked against half a journal could double a position.
         self.not_ready = ""
         self.not_ready_rule = "starting"  # the risk rule `not_ready` is refused under
-        self._mismatched: set[tuple[str, str, str]] = set()
+        # Venue positions that disagree with our fills (`_check_position`), and how long
+        # one may before it is a mismatch (`check_positions`).
+        self._disagreements: dict[Key, Disagreement] = {}
+        self.position_settle_ns = int(POSITION_SETTLE_S * 1e9)
         self._changed = asyncio.Event()
         # Ids of send attempts the OMS may never see: refused by the gate (also read
         # back from the risk stream) or by the broker before anything was journaled.
@@ -239,6 +272,7 @@ class TradingEngine:
         keep_finished, keep_histories = window.orders, window.histories
         by_age = window.minutes > 0
         last_fills = portfolio.last_fills
+        disagreements = self._disagreements  # mostly empty: fills then skip the check
         # Logged per report not applied; read once (no handler changes a level here).
         log_not_applied = oms_log.isEnabledFor(logging.INFO)
         changed = False
@@ -376,6 +410,8 @@ class TradingEngine:
                         self._check_late_report(payload)
                 elif kind is _FILL and outcome in FILL_ANOMALIES:
                     self._fill_anomaly(payload, outcome)
+                if took and disagreements:
+                    self._fill_moved(payload, event.ts)
         finally:
             oms.counters.update(outcomes)
             if changed:
@@ -383,6 +419,15 @@ class TradingEngine:
 
     def _apply_entry(self, entry: BusEntry) -> None:
         stream, entry_id, decoded = entry
+        last = self.applied.get(stream)
+        if last is not None and not entry_after(entry_id, last):
+            # Applied already: two readers of one journal (a reconcile's `catch_up`
+            # beside the session's live reader) both hand it over. Once is all: an
+            # event's checks (a reconcile's mismatch, a venue position) would count
+            # twice, and `applied` must never step back (the next catch-up would then
+            # apply the entries after it a third time). Order events and fills that
+            # are new take `apply_entries`' flat path; one seen before comes here.
+            return
         ok = entry.ok
         if ok and stream not in self.applied and stream.startswith(self._exec_prefix):
             event: EventBase = decoded  # type: ignore[assignment]
@@ -403,6 +448,9 @@ class TradingEngine:
 
     def apply(self, event: EventBase, entry_id: str = "") -> None:
         """Apply to the projection, then look for what the journal got wrong."""
+        if self.replaying and self._disagreements:
+            # What a live desk's timer had found by the time of this event.
+            self.check_positions(event.ts)
         applied = self.projection.apply(event, entry_id)
         outcome = applied.outcome
         match event:
@@ -422,10 +470,12 @@ class TradingEngine:
                 # for an order the OMS refuses as an overfill (counted as an anomaly).
                 if outcome in FILL_ANOMALIES:
                     self._fill_anomaly(event.payload, outcome)
+                if self._disagreements:
+                    self._fill_moved(event.payload, event.ts)
             case OrderRequestEvent():
                 pass  # first: a journal is mostly order events (a miss costs here)
             case PositionEvent():
-                self._check_position(event.payload)
+                self._check_position(event.payload, event.ts)
             case ReconcileEvent():
                 rec = event.payload
                 if rec.kind is ReconcileKind.POSITION_MISMATCH:
@@ -435,6 +485,15 @@ class TradingEngine:
                         f"holds {rec.venue}; the venue's quantity was taken, no fill was "
                         "made up: check the fills at the venue",
                     )
+                if rec.venue_quantity is not None and rec.kind in (
+                    ReconcileKind.POSITION_MISMATCH,
+                    ReconcileKind.OPENING_POSITION,
+                ):
+                    # Our position is the venue's now: a disagreement watched ends.
+                    key = (event.broker, event.account, rec.instrument)
+                    watched = self._disagreements.get(key)
+                    if watched is not None:
+                        self._agreed(key, watched, rec.venue_quantity, "on reconcile")
             case RiskEvent():
                 self._apply_risk(event)
             case HealthEvent() | BrokerProfileEvent():
@@ -500,38 +559,117 @@ class TradingEngine:
                 "the report was not applied: check the order at the venue",
             )
 
-    def _check_position(self, venue: Position) -> None:
+    def _check_position(self, venue: Position, ts: int) -> None:
+        """A position the venue reported. One that disagrees with our fills is not a
+        mismatch yet: fills may still be on their way (the venue can report a position
+        before the executions in it). It is watched: fills that bring ours to it, or a
+        later report that agrees, end it; one that stands `position_settle_ns` is
+        reported (`check_positions`)."""
         key = (venue.broker, venue.account, venue.instrument)
         ours = self.portfolio.position(*key)
+        watched = self._disagreements.get(key)
         if venue.quantity == ours:
-            self._mismatched.discard(key)
+            if watched is not None:
+                self._agreed(key, watched, ours, "")
             return
         if ours == 0 and not self.portfolio.traded(*key):
             # Held at the venue before this journal knew the instrument: the reconcile
             # takes it as the opening position. Not a disagreement with our fills.
             return
-        if key in self._mismatched:
+        if watched is not None:
+            watched.venue = venue.quantity  # still disagreeing since it began
             return
-        self._mismatched.add(key)
-        self._anomaly(
+        since = ts if self.replaying else time.time_ns()
+        self._disagreements[key] = Disagreement(venue.quantity, since)
+
+    def _fill_moved(self, fill: Fill, ts: int) -> None:
+        """A fill moved our position (and its fee perhaps another, in the asset it was
+        paid in): a disagreement it catches up with ends unreported."""
+        if self.replaying:
+            self.check_positions(ts)
+        for key in (
+            (fill.broker, fill.account, fill.instrument),
+            self.portfolio.fee_position(fill),
+        ):
+            if key is None:
+                continue
+            watched = self._disagreements.get(key)
+            if watched is not None:
+                ours = self.portfolio.position(*key)
+                if ours == watched.venue:
+                    self._agreed(key, watched, ours, "")
+
+    def _agreed(self, key: Key, watched: Disagreement, qty: Decimal, how: str) -> None:
+        del self._disagreements[key]
+        if not watched.reported:
+            return  # fills in flight, caught up with: nothing to tell
+        broker, account, instrument = key
+        self.anomalies.resolve(
             AnomalyKind.POSITION_MISMATCH,
-            f"{venue.broker}/{venue.account} {venue.instrument}: the venue reports a "
-            f"position of {venue.quantity:f}, our fills make {ours:f}; "
-            "check the fills at the venue",
+            f"{broker}/{account} {instrument}: position mismatch resolved, the venue and "
+            f"our fills agree again at {qty:f}{' ' + how if how else ''}",
+            replaying=self.replaying,
         )
+        if not self.replaying:
+            log.info("engine.position_agrees", extra={"key": "/".join(key), "qty": str(qty)})
+
+    def check_positions(self, now_ns: int | None = None) -> None:
+        """Report each venue position that has disagreed with our fills for
+        `position_settle_ns` (the session calls this every `POSITION_CHECK_S`; a
+        replay at each event, by its time). Once per disagreement."""
+        if not self._disagreements:
+            return
+        now = time.time_ns() if now_ns is None else now_ns
+        for (broker, account, instrument), watched in self._disagreements.items():
+            if watched.reported or now - watched.since_ns < self.position_settle_ns:
+                continue
+            watched.reported = True
+            ours = self.portfolio.position(broker, account, instrument)
+            self._anomaly(
+                AnomalyKind.POSITION_MISMATCH,
+                f"{broker}/{account} {instrument}: the venue reports a position of "
+                f"{watched.venue:f}, our fills make {ours:f} (for "
+                f"{(now - watched.since_ns) / 1e9:.0f} s: no fill on its way made up the "
+                "difference); check the fills at the venue",
+            )
+
+    def forget_disagreements(self) -> None:
+        """After a replay: the reconcile with the venue that follows settles positions;
+        a disagreement from the journal would be timed from history."""
+        self._disagreements.clear()
+
+    async def watch_positions(self, every_s: float = 1.0) -> None:
+        """Run by a driving session: `check_positions` every `every_s`, and what it
+        found published (nothing else may be applied meanwhile to publish it)."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                self.check_positions()
+                if self.anomalies.pending:
+                    await self.publish_anomalies()
+            except Exception:
+                log.exception("engine.position_check_failed")
 
     async def publish_anomalies(self) -> None:
-        """Publish what was found since the last call as the engine's health."""
+        """Publish what was found (and what resolved) since the last call as the
+        engine's health: DEGRADED while something needs the trader, else LIVE
+        (`Anomalies.state`)."""
         found = self.anomalies.take()
         if not found:
             return
+        new = [a for a in found if not a.resolved]
         if len(found) == 1:
-            message, kind = found[0].message, str(found[0].kind)
+            message = found[0].message
         else:
             message = f"{len(found)} anomalies: " + "; ".join(
-                f"{a.kind}: {a.message}" for a in found
+                f"{a.kind}{' resolved' if a.resolved else ''}: {a.message}" for a in found
             )
-            kind = f"{len(found)} anomalies"
+        if len(new) == 1:
+            kind = str(new[0].kind)
+        elif new:
+            kind = f"{len(new)} anomalies"
+        else:
+            kind = f"{found[-1].kind} resolved"
         metrics = self.anomalies.metrics()
         metrics["last_kind"] = kind
         metrics["last"] = self.anomalies.last
@@ -541,7 +679,7 @@ class TradingEngine:
                     ENGINE_COMPONENT,
                     Health(
                         component=ENGINE_COMPONENT,
-                        state=ConnectionState.DEGRADED,
+                        state=self.anomalies.state,
                         message=message,
                         metrics=metrics,
                     ),

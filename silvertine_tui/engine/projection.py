@@ -106,6 +106,10 @@ class AnomalySummary:
     total: int = 0
     replayed: int = 0
     last: str = ""
+    # DEGRADED while one still needs the trader; LIVE once the only ones were position
+    # mismatches that resolved (`cleared` of them: engine/anomalies.py).
+    state: ConnectionState = ConnectionState.DEGRADED
+    cleared: int = 0
 
 
 @dataclass(slots=True)
@@ -373,6 +377,8 @@ class DeskProjection:
                 total=_int(metrics.get("anomalies")),
                 replayed=_int(metrics.get("replayed")),
                 last=last if isinstance(last, str) else health.message,
+                state=health.state,
+                cleared=_int(metrics.get("cleared")),
             )
             self._changes.anomalies = True
             return True

@@ -368,6 +368,7 @@ async def recover(
     finally:
         quiet.restore()
         engine.replaying = False
+        engine.forget_disagreements()  # the reconcile that follows settles positions
         if was_enabled:
             gc.enable()
         if progress is not None:

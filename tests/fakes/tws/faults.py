@@ -67,6 +67,8 @@ class Faults:
     # (code, reason) for the next new orders or modifies
     order_rejections: deque[tuple[int, str]] = field(default_factory=deque)
     commission_first: int = 0
+    # live fills whose position (and account) update goes out before their execDetails
+    positions_first: int = 0
     # live fills whose commission report is held back until `release_commissions`
     commission_held: int = 0
     lost_order_answers: int = 0

@@ -399,6 +399,12 @@ class FakeTws:
         """The next `times` live fills send commissionReport before execDetails."""
         self.faults.commission_first += times
 
+    def positions_before_executions(self, times: int = 1) -> None:
+        """The next `times` live fills send their position update (to reqPositions
+        subscribers) and account update before execDetails and commissionReport: TWS
+        keeps no order between the two kinds of message."""
+        self.faults.positions_first += times
+
     def hold_next_commissions(self, times: int = 1) -> None:
         """The next `times` live fills go out without their commission report, which
         follows only on `release_commissions()` (IB sends it seconds later at times)."""
@@ -502,6 +508,12 @@ class FakeTws:
                     session.send(m.error(note.req_id, note.code, note.message))
 
     def _deliver_execution(self, execution: Execution) -> None:
+        """execDetails + commissionReport to the order's client, then the position and
+        account updates to every subscriber. A position is the account's as it stands
+        when the message goes out, as TWS sends it: after an order that filled in
+        several pieces at once, the position sent after the first execDetails already
+        holds the pieces whose execDetails follow (TWS keeps no order between
+        positions and executions; `positions_before_executions` sends it first)."""
         frames = [
             m.exec_details(-1, execution, self.account),
             m.commission_report(execution),
@@ -512,9 +524,17 @@ class FakeTws:
         elif self.faults.commission_held:
             self.faults.commission_held -= 1
             self._held_commissions.append((execution.order.client_id, frames.pop()))
+        positions_first = self.faults.positions_first > 0
+        if positions_first:
+            self.faults.positions_first -= 1
+            self._send_position(execution)
         for session in self._owners(execution.order.client_id):
             for frame in frames:
                 session.send(frame)
+        if not positions_first:
+            self._send_position(execution)
+
+    def _send_position(self, execution: Execution) -> None:
         spec = execution.order.spec
         pos = self.exchange.positions[spec.con_id]
         for session in self.sessions:
