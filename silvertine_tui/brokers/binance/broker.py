@@ -14,7 +14,11 @@ earlier venue ids is carried (`TrackedOrder.carried_*`).
 
 Links: "rest" (the client) and "user" (the user-data stream) carry orders; "market"
 (public streams) only degrades. `connect()` never raises for an unreachable venue: the
-links show why and a background task retries with backoff.
+links show why and a background task retries with backoff. When the venue goes away
+later the user stream notices first; each attempt to subscribe it again pings REST
+first, so "rest" shows DISCONNECTED while Binance does not answer, and rebuilds the
+client when it does not (the first attempt after Binance is back finds it). The pause
+between attempts grows to `retry_max_s` (5 s) and no further.
 """
 
 from __future__ import annotations
@@ -51,7 +55,14 @@ from ...domain import (
 )
 from ...events import ModifyRequest
 from ..base import Broker, Clock, ReconcileReport
-from ..errors import BrokerError, ConfigurationError, NotConnected, OrderRejected, UnknownOrder
+from ..errors import (
+    BrokerError,
+    BrokerTimeout,
+    ConfigurationError,
+    NotConnected,
+    OrderRejected,
+    UnknownOrder,
+)
 from . import order_types, translate
 from .errors import CancelReplaceFailed
 from .instruments import NotionalScope, dec, key_of, notional_scope, parse_symbol, symbol_of
@@ -94,7 +105,7 @@ class BinanceBroker(Broker):
         rest: BinanceRest | None = None,
         rebuilds_per_client: int = 20,
         retry_first_s: float = 0.5,
-        retry_max_s: float = 30.0,
+        retry_max_s: float = 5.0,
     ) -> None:
         if not isinstance(config, BinanceBrokerConfig):
             raise ConfigurationError(
@@ -130,7 +141,8 @@ class BinanceBroker(Broker):
         self.retry_max_s = retry_max_s
         self.user = UserStream(
             client=lambda: self.rest.client,
-            restart_client=self.rest.restart_client,
+            restart_client=self._restart_client,
+            check_client=self._check_rest,
             on_event=self._on_user_event,
             on_lost=self._user_lost,
             on_back=self._user_back,
@@ -233,13 +245,53 @@ class BinanceBroker(Broker):
             await self.announce_reconnect()
 
     async def _lost(self, exc: BaseException) -> None:
-        reason = str(exc) if isinstance(exc, BrokerError) else describe(exc)
+        reason = _reason(exc)
         self.count_error("connect")
         log.warning("binance.connect_failed", extra={"broker": self.source, "error": reason})
-        if "retrying" not in reason:
-            reason = f"{reason}; retrying"
         await self.set_link("rest", ConnectionState.DISCONNECTED, reason)
         await self.set_link("user", ConnectionState.DISCONNECTED, "waiting for REST")
+
+    # -- the REST link while the user stream is rebuilt ----------------------------------
+
+    async def _check_rest(self) -> bool:
+        """Before each attempt to subscribe the user stream again: does Binance answer
+        the REST client? No: the "rest" link says why, and the client is rebuilt."""
+        try:
+            self.health_state.rtt_ms = await self.rest.probe()
+        except (NotConnected, BrokerTimeout) as exc:
+            await self._rest_down(exc)
+            return False
+        except BrokerError:
+            return True  # Binance answered (an error, a ban): the client reaches it
+        await self._rest_up()
+        return True
+
+    async def _restart_client(self) -> None:
+        """A new REST client (the user stream asks: hygiene, a wedged WebSocket API, or
+        the venue lost). The market streams move to it."""
+        try:
+            await self.rest.restart_client()
+        except Exception as exc:
+            if self.rest.client is None:  # (during a ban the old client stays)
+                await self._rest_down(exc)
+            raise
+        if self.market is not None and self.rest.client is not None:
+            self.market.client = self.rest.client
+        await self._rest_up()
+
+    async def _rest_down(self, exc: BaseException) -> None:
+        reason = _reason(exc)
+        link = self.health_state.links.get("rest")
+        if link is None or link.state is not ConnectionState.DISCONNECTED:
+            self.count_error("rest")
+            log.warning("binance.rest_down", extra={"broker": self.source, "error": reason})
+        await self.set_link("rest", ConnectionState.DISCONNECTED, reason)
+
+    async def _rest_up(self) -> None:
+        link = self.health_state.links.get("rest")
+        if link is not None and link.state is ConnectionState.DISCONNECTED:
+            log.info("binance.rest_back", extra={"broker": self.source})
+            await self.set_link("rest", ConnectionState.LIVE, "Binance answers again")
 
     def _start_retry(self) -> None:
         if self._retry_task is None or self._retry_task.done():
@@ -1170,6 +1222,12 @@ class BinanceBroker(Broker):
             "client_restarts": self.user.client_restarts,
         }
         await super().publish_health(message)
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a link is down, for the health pane: our errors say it themselves."""
+    reason = str(exc) if isinstance(exc, BrokerError) else describe(exc)
+    return reason if "retrying" in reason else f"{reason}; retrying"
 
 
 def _ms(update: OrderUpdate) -> int:

@@ -46,7 +46,9 @@ STREAM_SUFFIX = {
     MarketDataKind.BOOK: "depth@100ms",
     MarketDataKind.TRADE: "trade",
 }
-DEFAULT_RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+# Pauses between reconnects, the last repeated: bounded at 5 s, so quotes come back
+# within seconds of the venue (a 30 s step left them stale half a minute after it).
+DEFAULT_RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0)
 # Decode errors of a frame python-binance could not parse (orjson or json).
 _DECODE_ERRORS = ("JSONDecodeError", "ValueError", "TypeError", "UnicodeDecodeError")
 

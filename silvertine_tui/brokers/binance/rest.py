@@ -68,6 +68,10 @@ TESTNET_REST_URL = "https://testnet.binance.vision/api"
 # A 418 without Retry-After or a readable end: Binance's shortest ban.
 DEFAULT_BAN_S = 120.0
 CLOSE_TIMEOUT_S = 5.0
+# How long a rebuild waits for the old client to close before it builds the new one; the
+# rest of the close goes on in the background (python-binance's close waits for its
+# WebSocket API's read poll, or for ever while that connection is reconnecting).
+RETIRE_WAIT_S = 0.5
 # Rounds of waiting before a call goes anyway (each round normally ends a window).
 MAX_HOLD_ROUNDS = 5
 
@@ -112,6 +116,8 @@ class BinanceRest:
         # start/close/restart from several tasks (reconnect loop, user-stream rebuild)
         # must not build two clients or close one being built.
         self._lifecycle = asyncio.Lock()
+        # Old clients still closing after a rebuild (bounded by CLOSE_TIMEOUT_S each).
+        self._retiring: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -184,24 +190,34 @@ class BinanceRest:
     async def close(self) -> None:
         async with self._lifecycle:
             await self._close()
+            retiring = list(self._retiring)
+        if retiring:
+            await asyncio.gather(*retiring, return_exceptions=True)
 
     async def _close(self) -> None:
         client, self.client = self.client, None
-        if client is None:
-            return
-        try:
-            # python-binance can hang closing while its WebSocket API reconnects.
-            await asyncio.wait_for(client.close_connection(), CLOSE_TIMEOUT_S)
-        except TimeoutError:
-            log.warning("binance.rest.close_timeout", extra={"timeout_s": CLOSE_TIMEOUT_S})
+        if client is not None:
+            await _close_client(client)
 
     async def restart_client(self) -> None:
-        """A new `AsyncClient` (the user-stream rebuild hygiene: python-binance leaks a
-        queue per user-socket rebuild on one client)."""
+        """A new `AsyncClient`: after the venue was lost (the old client's connections
+        are dead, and so may be its WebSocket API) and as user-stream rebuild hygiene
+        (python-binance leaks a queue per user-socket rebuild on one client).
+
+        The old client is dropped first and given `RETIRE_WAIT_S` to close; the rest of
+        its close runs in the background, so a rebuild is not held up by python-binance
+        waiting for a dead connection. When the new one cannot be built (Binance still
+        unreachable: `NotConnected`) there is no client until the next `start()` or
+        `restart_client()`."""
         # During a ban the old client stays: a new one would ping Binance (and find none).
         await self._hold_back("rebuild the REST client", CallKind.READ)
         async with self._lifecycle:
-            await self._close()
+            old, self.client = self.client, None
+            if old is not None:
+                task = asyncio.create_task(_close_client(old), name="binance-client-close")
+                self._retiring.add(task)
+                task.add_done_callback(self._retiring.discard)
+                await asyncio.wait({task}, timeout=RETIRE_WAIT_S)
             await self._start()
 
     # ------------------------------------------------------------ calls
@@ -210,6 +226,14 @@ class BinanceRest:
         """Round trip in milliseconds."""
         started = time.perf_counter()
         await self._call("ping", CallKind.READ, lambda c: c.ping())
+        self.rtt_ms = (time.perf_counter() - started) * 1000
+        return self.rtt_ms
+
+    async def probe(self) -> float:
+        """One ping, not retried: does Binance answer this client now? Round trip in ms;
+        `NotConnected` (or `BrokerTimeout`) when it does not."""
+        started = time.perf_counter()
+        await self._attempt("ping", CallKind.READ, lambda c: c.ping())
         self.rtt_ms = (time.perf_counter() - started) * 1000
         return self.rtt_ms
 
@@ -508,3 +532,16 @@ class BinanceRest:
         headers = getattr(response, "headers", None)
         if headers is not None:
             self.usage.observe(headers)
+
+
+async def _close_client(client: Any) -> None:
+    """`close_connection()`, bounded and never raising: python-binance can hang closing
+    while its WebSocket API reconnects, and a dead connection may fail to close."""
+    try:
+        await asyncio.wait_for(client.close_connection(), CLOSE_TIMEOUT_S)
+    except TimeoutError:
+        log.warning("binance.rest.close_timeout", extra={"timeout_s": CLOSE_TIMEOUT_S})
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.warning("binance.rest.close_failed", extra={"error": f"{type(exc).__name__}: {exc}"})

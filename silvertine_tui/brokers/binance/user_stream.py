@@ -18,12 +18,19 @@ socket's queue. Its traps (shared/notes/brokers.md) shape this module:
   (`InvalidStateError` logged by the library, then every subscribe on that client
   fails): after `failures_per_client` failed subscribes in a row the client is rebuilt
   too, instead of waiting for the `rebuilds_per_client`-th rebuild (minutes of backoff).
+- The venue itself may be gone (restarted, network down). Before each attempt the
+  owner's `check_client()` says whether the client still reaches the venue (a REST
+  ping); when it does not, or there is no client (an earlier rebuild found the venue
+  away), the attempt rebuilds the client first: building it is what finds the venue
+  back, so the stream is subscribed again on the first attempt after it returns. The
+  pause between attempts grows to `retry_max_s` and no further.
 - Events are read at once by our own task and handed to `on_event`, never left to pile
   up in the library's queue.
 
 The owner is told through three callbacks: `on_event(event)` for every event,
 `on_lost(reason)` when the stream is gone (and while it cannot be rebuilt), and
-`on_back()` once it is subscribed again (the owner reconciles then).
+`on_back()` once it is subscribed again (the owner reconciles then). `restart_client()`
+builds a new client (raising when it cannot) and `check_client()` probes the current one.
 """
 
 from __future__ import annotations
@@ -52,10 +59,11 @@ class UserStream:
         on_event: EventHandler,
         on_lost: Callable[[str], Awaitable[None]],
         on_back: Callable[[], Awaitable[None]],
+        check_client: Callable[[], Awaitable[bool]] | None = None,
         rebuilds_per_client: int = 20,
         failures_per_client: int = 3,
         retry_first_s: float = 0.2,
-        retry_max_s: float = 10.0,
+        retry_max_s: float = 5.0,
         subscribe_timeout_s: float = 15.0,
         name: str = "binance",
     ) -> None:
@@ -64,6 +72,7 @@ class UserStream:
         self._on_event = on_event
         self._on_lost = on_lost
         self._on_back = on_back
+        self._check_client = check_client
         self.rebuilds_per_client = max(1, rebuilds_per_client)
         self.failures_per_client = max(1, failures_per_client)
         self.retry_first_s = retry_first_s
@@ -156,23 +165,27 @@ class UserStream:
     # -- rebuilding -------------------------------------------------------------------
 
     async def _rebuild(self) -> Any:
-        """Subscribe again until it works; rebuild the client every so often, and after
-        `failures_per_client` failures in a row."""
+        """Subscribe again until it works; rebuild the client every so often, after
+        `failures_per_client` failures in a row, and whenever it is gone or does not
+        reach the venue."""
         delay = self.retry_first_s
         failures = 0
         while True:
             self.rebuilds += 1
-            if self.rebuilds % self.rebuilds_per_client == 0 or (
+            renew = self.rebuilds % self.rebuilds_per_client == 0 or (
                 failures and failures % self.failures_per_client == 0
-            ):
-                await self._new_client()
+            )
             try:
+                if renew or not await self._client_reaches_venue():
+                    await self._new_client()
                 return await self._subscribe()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 failures += 1
-                reason = f"user-data stream could not be rebuilt: {describe(exc)}; retrying"
+                reason = f"user-data stream could not be rebuilt: {describe(exc)}"
+                if "retrying" not in reason:
+                    reason += "; retrying"
                 log.warning(
                     "binance.user_stream_retry", extra={"broker": self.name, "error": reason}
                 )
@@ -180,7 +193,18 @@ class UserStream:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.retry_max_s)
 
+    async def _client_reaches_venue(self) -> bool:
+        if self._client() is None:
+            return False
+        if self._check_client is None:
+            return True
+        return await self._check_client()
+
     async def _new_client(self) -> None:
+        """A new client. When none could be built and none is left (the venue is still
+        away) the reason is raised: this attempt failed. When the old one stays (during
+        a ban nothing new is built) the attempt goes on with it."""
+        self._manager = None
         try:
             await self._restart_client()
         except asyncio.CancelledError:
@@ -189,9 +213,10 @@ class UserStream:
             log.warning(
                 "binance.client_restart_failed", extra={"broker": self.name, "error": describe(exc)}
             )
+            if self._client() is None:
+                raise
             return
         self.client_restarts += 1
-        self._manager = None
 
     def _user_socket(self) -> Any:
         client = self._client()

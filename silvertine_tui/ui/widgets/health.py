@@ -85,6 +85,9 @@ class EngineLine:
     total: int
     replayed: int
     last: str
+    # LIVE once the only findings were position mismatches that resolved (`cleared`)
+    state: ConnectionState = ConnectionState.DEGRADED
+    cleared: int = 0
 
 
 def engine_line(anomalies: AnomalySummary) -> EngineLine | None:
@@ -96,6 +99,8 @@ def engine_line(anomalies: AnomalySummary) -> EngineLine | None:
         total=anomalies.total,
         replayed=anomalies.replayed,
         last=anomalies.last,
+        state=anomalies.state,
+        cleared=anomalies.cleared,
     )
 
 
@@ -131,21 +136,42 @@ def broker_line(
     now_s: float,
 ) -> BrokerLine:
     metrics: Metrics = health.metrics if health else {}
-    ages = []
-    if md_last_ns:
-        ages.append(now_s - md_last_ns / 1e9)
-    if health is not None:
-        ages.append(now_s - health.ts_ms / 1000)
     return BrokerLine(
         name=name,
         state=health.state if health else fallback_state,
         latency_ms=_float(metrics, "rtt_ms"),
-        last_age_s=max(0.0, min(ages)) if ages else None,
+        last_age_s=last_message_age(health, md_last_ns, now_s),
         reconnects=_int(metrics, "reconnects"),
         rate_limit=rate_limit_text(metrics),
         message=health.message if health else "",
         links=link_lines(metrics),
     )
+
+
+def last_message_age(
+    health: ComponentHealth | None, md_last_ns: int | None, now_s: float
+) -> float | None:
+    """Seconds since the venue last sent this broker anything we hold a time for: the
+    newest market data read from the bus, or the freshest per-instrument age the
+    adapter reported (`age_s:<key>`, as of its health event, plus that event's own age).
+
+    Not the health event's own time: an adapter publishes one every second from its own
+    loop whether or not the venue says anything, so it would read `<1s` through any
+    outage. None (shown as a dash) when no venue message is known."""
+    ages: list[float] = []
+    if md_last_ns:
+        ages.append(now_s - md_last_ns / 1e9)
+    if health is not None:
+        reported = [
+            value
+            for key, value in health.metrics.items()
+            if key.startswith("age_s:")
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ]
+        if reported:
+            ages.append(min(reported) + max(0.0, now_s - health.ts_ms / 1000))
+    return max(0.0, min(ages)) if ages else None
 
 
 class HealthPane(TextBlock):
@@ -271,12 +297,16 @@ class HealthPane(TextBlock):
         text.append("\n")
         text.append("engine", style="bold")
         text.append(" ")
-        text.append(ConnectionState.DEGRADED.value, style=p.warn)
-        text.append(f"  anomalies {engine.total}", style=p.error)
+        degraded = engine.state is not ConnectionState.LIVE
+        text.append(engine.state.value, style=p.warn if degraded else p.ok)
+        text.append(f"  anomalies {engine.total}", style=p.error if degraded else p.plain)
         for kind, count in engine.counts:
             text.append(
-                f"\n  {kind.replace('_', ' ')} {count}", style=p.error if count else p.plain
+                f"\n  {kind.replace('_', ' ')} {count}",
+                style=p.error if count and degraded else p.plain,
             )
+        if engine.cleared:
+            text.append(f"\n  {engine.cleared} resolved since", style=p.muted)
         if engine.replayed:
             text.append(f"\n  {engine.replayed} more in the replayed journal", style=p.muted)
         if engine.last:

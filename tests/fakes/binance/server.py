@@ -136,7 +136,9 @@ class FakeBinance:
 
     async def start(self, port: int = 0) -> None:
         """Serve on 127.0.0.1:`port` (0: the port given to the constructor, by default a
-        free one, what tests use)."""
+        free one, what tests use). After `stop()` it can start again (on `port`, the
+        same one by default): the venue restarted, with its orders and balances."""
+        self._closing = asyncio.Event()
         app = web.Application()
         api = "/api/v3/"
         routes = [
@@ -168,10 +170,19 @@ class FakeBinance:
         self._port = int(sock.getsockname()[1])
         await web.SockSite(self._runner, sock).start()
 
-    async def stop(self) -> None:
+    async def stop(self, *, kill: bool = False) -> None:
+        """Stop serving: websockets get a normal close frame, or with `kill` their TCP
+        connections are cut (no close frame, as when the venue's process is killed);
+        then nothing listens on the port until `start()`."""
         self._closing.set()
         sessions: list[ApiSession | StreamSession] = [*self.api_sessions, *self.stream_sessions]
-        await asyncio.gather(*(session.ws.close() for session in sessions))
+        if kill:
+            for session in sessions:
+                transport = session.request.transport
+                if transport is not None:
+                    transport.abort()
+        else:
+            await asyncio.gather(*(session.ws.close() for session in sessions))
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
