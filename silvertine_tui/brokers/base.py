@@ -340,8 +340,8 @@ class Broker(ABC):
     def _require_tradable(self) -> None:
         if self.state not in TRADABLE_STATES:
             raise NotConnected(
-                f"{self.source} is {self.state}: orders can be sent when it is LIVE. "
-                "Wait for the connection or check the health pane."
+                f"{self.source} is {self.state}: orders, cancels and changes go out when "
+                "it is LIVE again. Wait for the connection or check the health pane."
             )
         down = self.order_path_down()
         if down:

@@ -85,6 +85,11 @@ def finished_window(config: EngineConfig) -> FinishedWindow:
 
 
 class Session:
+    quote_backlog = 0
+    """Market data entries of each broker the Quotes pane starts from (the newest). A
+    trading desk's quotes come from its brokers as it connects: the stream's older
+    entries are another run's."""
+
     def __init__(
         self,
         settings: Settings,
@@ -259,6 +264,10 @@ class Session:
         """Once started: follow the bus, snapshot, and say so."""
         self._keep_task(asyncio.create_task(self._follow(), name="engine-reader"))
         self._tasks.append(asyncio.create_task(self._snapshot_timer(), name="engine-snapshots"))
+        # Venue positions our fills have not caught up with become mismatches in time.
+        self._tasks.append(
+            asyncio.create_task(self.engine.watch_positions(), name="engine-positions")
+        )
         names = ", ".join(f"{b.name}/{b.account}" for b in self.brokers)
         await self.bus.publish(
             LogEvent.create("engine", Log(message=f"session started; brokers: {names}"))

@@ -146,6 +146,10 @@ class WatchSession(Session):
     as it drives a trading session (`open`, `start`, `close`, `projection`,
     `command_gateway`)."""
 
+    # The driving desks' last quotes, shown at once (dimmed with their age once stale)
+    # rather than from the next quote: a quiet market may send none for minutes.
+    quote_backlog = MARKS_FROM_LAST
+
     def __init__(
         self,
         settings: Settings,

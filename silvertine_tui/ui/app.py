@@ -322,11 +322,21 @@ class SilvertineApp(App[None]):
         self.run_worker(self.user_state.save, thread=True, group="state", exit_on_error=False)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """Textual's commands without its theme picker: it offers Textual's own themes,
-        which lack the trading colours and would be remembered half-applied. The
-        palette's themes are Silvertine's (`DeskCommands`)."""
+        """Textual's commands but those the desk does its own way. Its theme picker
+        offers Textual's themes, which lack the trading colours and would be remembered
+        half-applied (the palette's themes are Silvertine's, `DeskCommands`). Its
+        Maximize lays a pane over the header (PAPER/LIVE, the trading state) and its
+        Keys panel covers the KILL key and lists ctrl+q: the desk has `z` (zoom) and
+        F1 (help)."""
+        replaced = {
+            self.action_change_theme,
+            self.action_show_help_panel,
+            self.action_hide_help_panel,
+            screen.action_maximize,
+            screen.action_minimize,
+        }
         for command in super().get_system_commands(screen):
-            if command.callback != self.action_change_theme:
+            if command.callback not in replaced:
                 yield command
 
     def action_next_theme(self) -> None:
@@ -476,7 +486,11 @@ class SilvertineApp(App[None]):
         streams = dict(feed)
         for stream in streams:
             streams[stream] = recent_start(await bus.read_last(stream, FEED_BACKLOG + 1))
+        backlog = self.session.quote_backlog
         for md in market:
+            if backlog:
+                streams[md] = recent_start(await bus.read_last(md, backlog + 1), backlog)
+                continue
             # From the entry that is last now, resolved here rather than as `$` inside
             # the reader: whatever is published after `feed_ready` is seen.
             info = await bus.info(md)

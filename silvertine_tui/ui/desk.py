@@ -128,11 +128,12 @@ class Desk:
         capabilities = self.view.capabilities(broker)
         return capabilities.short_selling if capabilities is not None else True
 
-    def fee_rate(self, broker: str) -> Decimal:
+    def fee_rate(self, broker: str, instrument: str) -> Decimal:
         """For the ticket's fee estimate: the paper venue's configured taker rate (an
-        order may cross); for a real venue, the rate its last fill was charged, until
-        then 0.1%."""
+        order may cross); for a real venue, what it charged on the instrument, else on
+        another (`FeeRates`), until then 0.1%."""
         for config in self.session.settings.brokers:
             if config.name == broker and isinstance(config, PaperBrokerConfig):
                 return config.fees.taker_bps / 10_000
-        return self.model.fee_rates.get(broker, DEFAULT_FEE_RATE)
+        learnt = self.model.fee_rates.rate(broker, instrument)
+        return learnt if learnt is not None else DEFAULT_FEE_RATE

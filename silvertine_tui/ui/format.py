@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
@@ -64,17 +65,34 @@ def pct(value: Decimal | None, places: int = 2) -> str:
     return f"+{text}" if value > 0 else text
 
 
-def parse_decimal(text: str) -> Decimal | None:
-    """Parse what a trader types: `1,000.5`, ` 2 `, `1_000`. None if it is not a number."""
-    cleaned = text.strip().replace(",", "").replace("_", "")
-    if not cleaned:
-        return None
+class NotANumber(ValueError):
+    """What a trader typed is not a number; the message says why, for the ticket."""
+
+
+# Commas only between groups of three digits, as `num` prints them: `65,000.50`.
+GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+
+
+def parse_decimal(text: str) -> Decimal:
+    """Parse what a trader types: `1,000.5`, ` 2 `, `1_000`.
+
+    A comma is read only as the thousands separator the desk prints. `1,5` and `0,01`
+    (a decimal comma) are refused, not read as 15 and 1: the number on the ticket is
+    the number sent. Raises `NotANumber` saying why."""
+    cleaned = text.strip()
+    if "," in cleaned:
+        if not GROUPED.fullmatch(cleaned):
+            raise NotANumber(
+                f"{cleaned!r} is not a number: a comma only separates thousands "
+                "(1,000.5) and the decimals follow a point (1.5)"
+            )
+        cleaned = cleaned.replace(",", "")
     try:
         value = Decimal(cleaned)
     except InvalidOperation:
-        return None
+        raise NotANumber(f"{cleaned!r} is not a number") from None
     if not value.is_finite() or abs(value.adjusted()) > MAX_EXPONENT:
-        return None  # 1e999999 is a typo, not a price
+        raise NotANumber(f"{cleaned!r} is not a number")  # 1e999999 is a typo, not a price
     return value
 
 

@@ -35,6 +35,7 @@ from ..events import (
     SignalEvent,
 )
 from ..events.summary import Describer, price_text, qty_text
+from .fees import FeeRates
 from .fills import RecentFills
 
 Clock = Callable[[], float]
@@ -220,7 +221,7 @@ class FeedModel:
     """The header's fill line (not toasts: see `ui/fills.py`)."""
     rates: Rates = field(init=False)
     decode_errors: int = 0
-    fee_rates: dict[str, Decimal] = field(default_factory=dict)
+    fee_rates: FeeRates = field(default_factory=FeeRates)
     sent: SentIds = field(default_factory=lambda: SentIds(SENT_KEPT))
     """Client order ids this desk sent: their risk rejects are toasts. Another desk on
     the bus shares the risk stream; its rejects are log lines here, not toasts."""
@@ -236,10 +237,17 @@ class FeedModel:
     # -- ingest ---------------------------------------------------------------------
 
     def ingest_batch(self, entries: Iterable[FeedEntry]) -> None:
-        """What the reader found waiting, in order; of the quotes only each instrument's
-        latest is applied (a quote is state, not an event: the log never shows one).
-        Every entry is counted in the rates."""
+        """What the reader found waiting, in the order the bus stored it; of the quotes
+        only each instrument's latest is applied (a quote is state, not an event: the
+        log never shows one). Every entry is counted in the rates.
+
+        A read of several streams comes stream by stream: the other entries are put
+        back in time order, or a desk's first read, up to `FEED_BACKLOG` entries of each
+        stream, would log one stream's hour and then another's. The order is the
+        milliseconds of their ids (the server's clock); within one millisecond it is
+        not known (the sequence numbers are each stream's own) and the read's stands."""
         latest: dict[str, QuoteEvent] = {}
+        others: list[FeedEntry] = []
         rates = self.rates
         now_ms = self.clock() * 1000
         for entry in entries:
@@ -249,7 +257,11 @@ class FeedModel:
                 rates.add(stamp, now_ms - stamp)
                 latest[event.payload.instrument] = event
             else:
-                self.ingest(entry)
+                others.append(entry)
+        if len(others) > 1:
+            others.sort(key=lambda entry: entry_ms(entry.id))  # stable
+        for entry in others:
+            self.ingest(entry)
         for quote in latest.values():
             self._quote(quote)
 
@@ -307,15 +319,10 @@ class FeedModel:
                 pass
 
     def _fee_rate(self, event: FillEvent) -> None:
-        """The fee rate last seen on a broker, for the ticket's fee estimate: a fee paid
-        in the quote currency, or one in another asset by its value when charged
-        (`fee_value`); an unpriced BNB commission says nothing about the rate."""
         p = event.payload
-        symbol = p.instrument.rpartition(".")[0]
-        if p.fee_value is not None and p.fee_value > 0:
-            self.fee_rates[p.broker] = p.fee_value / p.notional
-        elif p.fee > 0 and (not p.fee_currency or symbol.endswith(p.fee_currency)):
-            self.fee_rates[p.broker] = p.fee / p.notional
+        lookup = self.describer.instruments
+        inst = lookup(p.instrument) if lookup is not None else None
+        self.fee_rates.learn(p, inst)
 
     def _quote(self, event: QuoteEvent) -> None:
         quote = event.payload

@@ -21,7 +21,7 @@ from ..domain import (
 )
 from ..engine.projection import DeskProjection
 from ..engine.risk import RiskGate, RiskViolation
-from .format import num, parse_decimal
+from .format import NotANumber, num, parse_decimal
 
 DEFAULT_FEE_RATE = Decimal("0.001")
 
@@ -262,9 +262,10 @@ def check(
     engine: TicketContext,
     *,
     client_order_id: str,
-    fee_rate: Decimal = DEFAULT_FEE_RATE,
+    fee_rate: Callable[[str, str], Decimal] = lambda broker, instrument: DEFAULT_FEE_RATE,
     can_short: bool = True,
 ) -> Checked:
+    """`fee_rate(broker, instrument key)`: the rate the preview estimates the fee at."""
     problems: list[Problem] = []
     if engine.not_ready:  # recovering or reconciling, or sending stopped: nothing is sent
         problems.append(Problem("account", engine.not_ready_rule, engine.not_ready))
@@ -335,7 +336,7 @@ def check(
     for issue in request.issues(instrument, market_price=market):
         problems.append(Problem(issue.field, issue.rule, issue.message))
     problems.extend(risk_problems(engine.risk_check(request)))
-    preview = _preview(request, instrument, engine, market, fee_rate)
+    preview = _preview(request, instrument, engine, market, fee_rate(broker, instrument.key))
     problems.extend(funds_problems(request, instrument, engine, preview, can_short=can_short))
     return Checked(request, instrument, problems, preview)
 
@@ -431,9 +432,10 @@ def _number(text: str, name: str, problems: list[Problem], *, required: bool) ->
         if required:
             problems.append(Problem(name, "required", "required"))
         return None
-    value = parse_decimal(text)
-    if value is None:
-        problems.append(Problem(name, "number", f"{text.strip()!r} is not a number"))
+    try:
+        value = parse_decimal(text)
+    except NotANumber as exc:
+        problems.append(Problem(name, "number", str(exc)))
         return None
     if value <= 0:
         problems.append(Problem(name, "positive", f"{num(value)} must be greater than 0"))

@@ -55,6 +55,12 @@ async def test_a_change_outside_the_collar_is_said_in_the_dialog_which_stays_ope
         assert view.order.limit_price == Decimal("63500.00")  # nothing was sent
         assert "order.modify" not in [e.type for e in view.history]
 
+        # Corrected, the error goes as it is typed, not at the next Enter.
+        price.value = "63450.00"
+        await pilot.pause()
+        assert problems_text(screen) == ""
+        assert desk.app.screen is screen  # nothing sent until Enter
+
         # A quantity of 0 says the one rule it breaks.
         screen.query_one("#m-quantity", Input).value = "0"
         price.value = "63400.00"

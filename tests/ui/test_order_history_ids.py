@@ -94,6 +94,6 @@ def test_the_fee_estimate_learns_from_a_fee_in_another_asset_by_its_value() -> N
         return BusEntry("silvertine:exec:spot:main", f"{1_767_364_200_000 + n}-0", event)
 
     model.ingest(fill(1, "0.01", "BNB", None))  # unpriced: says nothing
-    assert "spot" not in model.fee_rates
+    assert model.fee_rates.rate("spot", "ETHUSDT.SPOT") is None
     model.ingest(fill(2, "0.0015", "ETH", "4.50"))  # 4.50 USDT on 6,000: 7.5 bps
-    assert model.fee_rates["spot"] == Decimal("0.00075")
+    assert model.fee_rates.rate("spot", "ETHUSDT.SPOT") == Decimal("0.00075")

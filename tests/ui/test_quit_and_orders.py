@@ -322,3 +322,36 @@ async def test_the_quit_dialog_keys_follow_the_keymap_and_say_so(make_desk) -> N
         await pilot.pause()
         assert desk.app._exit
         assert len(desk.session.engine.oms.working()) == 2
+
+
+async def test_the_palette_offers_no_maximize_or_keys_panel(make_desk) -> None:
+    """Textual's Maximize laid the Orders pane over the header (PAPER/LIVE and the
+    trading state gone) and its Keys panel covered the KILL key: the desk's own `z`
+    and F1 do both. Typed into the palette, neither is offered; nor is Minimize."""
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await pilot.press("3")  # the Orders pane focused: Textual would offer Maximize
+        await pilot.pause()
+        for query in ("maxi", "keys", "mini"):
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            palette = desk.app.screen
+            assert isinstance(palette, CommandPalette)
+            await pilot.press(*query)
+            for _ in range(20):
+                await pilot.pause(0.05)
+            options = palette.query_one(OptionList)
+            offered = [
+                str(options.get_option_at_index(i).prompt) for i in range(options.option_count)
+            ]
+            for text in offered:
+                assert "Maximize" not in text, text
+                assert "Minimize" not in text, text
+                assert "help panel" not in text, text
+                assert "summary of available keys" not in text, text
+            await pilot.press("escape")
+            await pilot.pause()
+        assert not desk.app.screen.query("HelpPanel")
+        assert desk.app.screen.maximized is None
+        await desk.session.close()

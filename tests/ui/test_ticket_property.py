@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import tempfile
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -26,7 +28,6 @@ from textual.widgets import Input
 
 from silvertine_tui.domain import OrderRequest, OrderType
 from silvertine_tui.events import OrderRequestEvent
-from silvertine_tui.ui.format import parse_decimal
 from silvertine_tui.ui.orders import resolve_instrument
 from silvertine_tui.ui.screens.confirm import ConfirmScreen
 from silvertine_tui.ui.widgets.choice import Choice
@@ -107,6 +108,18 @@ def shown(ticket: Ticket) -> Shown:
     )
 
 
+def as_read(text: str) -> Decimal | None:
+    """The number a trader reads in a field: digits with a decimal point, commas only
+    between thousands as the desk prints them (`65,000.5`). Anything else (`1,5`,
+    `0,01`, `1.2.3`) reads as no number at all, and must not be sent."""
+    shown = text.strip()
+    if re.fullmatch(r"\d+(\.\d*)?|\.\d+", shown):
+        return Decimal(shown)
+    if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d*)?", shown):
+        return Decimal(shown.replace(",", ""))
+    return None
+
+
 def assert_sent_as_shown(desk: Desk, request: OrderRequest, seen: Shown) -> None:
     broker, _, account = seen.account.partition("/")
     instrument = resolve_instrument(desk.app.desk.view, broker, seen.instrument)
@@ -117,9 +130,12 @@ def assert_sent_as_shown(desk: Desk, request: OrderRequest, seen: Shown) -> None
     assert request.side.value == seen.side
     assert request.order_type is kind
     assert request.tif.value == seen.tif
-    assert request.quantity == parse_decimal(seen.quantity)
-    expected_limit = parse_decimal(seen.limit_price) if kind.has_limit_price else None
-    expected_stop = parse_decimal(seen.stop_price) if kind.has_stop_price else None
+    assert as_read(seen.quantity) is not None, seen
+    assert request.quantity == as_read(seen.quantity)
+    expected_limit = as_read(seen.limit_price) if kind.has_limit_price else None
+    expected_stop = as_read(seen.stop_price) if kind.has_stop_price else None
+    assert (expected_limit is None) is (not kind.has_limit_price), seen
+    assert (expected_stop is None) is (not kind.has_stop_price), seen
     assert request.limit_price == expected_limit
     assert request.stop_price == expected_stop
 

@@ -11,7 +11,7 @@ from textual.widgets import Input
 from silvertine_tui.config import Settings
 from silvertine_tui.domain import OrderStatus, OrderType, Quote, Side, TimeInForce
 from silvertine_tui.events import QuoteEvent
-from silvertine_tui.ui.format import short_id
+from silvertine_tui.ui.format import num, short_id
 from silvertine_tui.ui.widgets.blotter import Blotter
 from silvertine_tui.ui.widgets.text import TextBlock
 from silvertine_tui.ui.widgets.ticket import Ticket
@@ -215,6 +215,86 @@ async def test_an_order_beyond_the_cash_is_refused_before_sending(make_desk) -> 
         qty.value = f"{most:f}"
         await pilot.pause()
         assert "buying_power" not in str(ticket.query_one("#t-problems").render())
+        await desk.session.close()
+
+
+async def test_a_decimal_comma_is_refused_not_sent_as_thousands(make_desk) -> None:
+    """`0,01` on the ticket is not 1 at the broker: refused, the field and the rule
+    named, nothing sent. A price with commas as the desk prints it is that price."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
+        price = Decimal(ticket.draft().limit_price)
+        await type_into(pilot, "0,01")
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        assert desk.session.engine.oms.orders == {}
+        problems = str(ticket.query_one("#t-problems").render())
+        assert "quantity: '0,01' is not a number: a comma only separates thousands" in problems
+        assert "[number]" in problems
+        assert "NOT SENT" in str(ticket.query_one("#t-status").render())
+        # A price copied from a pane (`63,987.50`) goes as that price.
+        field(ticket, "quantity").value = "0.01"
+        field(ticket, "limit_price").value = num(price - 100)
+        assert "," in field(ticket, "limit_price").value
+        await desk.step(pilot, 1)  # past the double-press debounce
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        sent = list(desk.session.engine.oms.orders.values())
+        assert [(o.order.quantity, o.order.limit_price) for o in sent] == [
+            (Decimal("0.01"), price - 100)
+        ]
+        await desk.session.close()
+
+
+async def test_the_not_sent_status_follows_the_problems_as_they_are_fixed(make_desk) -> None:
+    """`NOT SENT: 1 problem` over an empty problem list reads as a ticket still
+    blocked: the status counts what is left, and says when F9 would send."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
+        field(ticket, "limit_price").value = "63,987.5,0"
+        await pilot.pause()
+        await pilot.press("f9")  # no quantity, a price that is no number
+        await desk.settle(pilot)
+
+        def status() -> str:
+            return str(ticket.query_one("#t-status").render())
+
+        assert status() == "NOT SENT: 2 problems"
+        field(ticket, "limit_price").value = "64,000.00"
+        await pilot.pause()
+        assert status() == "NOT SENT: 1 problem"
+        field(ticket, "quantity").value = "0.01"
+        await pilot.pause()
+        assert str(ticket.query_one("#t-problems").render()).strip() == ""
+        assert status() == "problems fixed: F9 to send"
+        assert desk.session.engine.oms.orders == {}  # still nothing sent
+        await desk.session.close()
+
+
+async def test_the_symbol_completes_from_the_instruments_the_brokers_list(make_desk) -> None:
+    """The brokers list their instruments as they connect, after the ticket is
+    composed: `eth` then `right` is ETHUSDT.PAPER, as the help says."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        await pilot.press("2")  # the ticket, on its first empty field: the symbol
+        await desk.settle(pilot)
+        ticket = ticket_of(desk)
+        symbol = field(ticket, "instrument")
+        assert desk.app.focused is symbol
+        await pilot.press(*"eth")
+        await desk.settle(pilot)
+        assert symbol._suggestion == "ETHUSDT.PAPER"
+        await pilot.press("right")
+        await desk.settle(pilot)
+        assert symbol.value == "ETHUSDT.PAPER"
         await desk.session.close()
 
 

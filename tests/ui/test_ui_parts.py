@@ -10,9 +10,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from silvertine_tui.bus import BusEntry
-from silvertine_tui.domain import ConnectionState, Fill, Quote
-from silvertine_tui.events import FillEvent, Health, HealthEvent, QuoteEvent
-from silvertine_tui.ui.format import age, fit, num, parse_decimal, pct, signed
+from silvertine_tui.domain import ConnectionState, Fill, Instrument, Quote
+from silvertine_tui.events import (
+    FillEvent,
+    Health,
+    HealthEvent,
+    Log,
+    LogEvent,
+    LogLevel,
+    QuoteEvent,
+)
+from silvertine_tui.ui.fees import FeeRates
+from silvertine_tui.ui.format import NotANumber, age, fit, num, parse_decimal, pct, signed
 from silvertine_tui.ui.keymap import BY_ID, SPECS, display_keys, unknown_ids
 from silvertine_tui.ui.model import FeedModel, Notice, SentIds
 from silvertine_tui.ui.state import UserState
@@ -126,8 +135,10 @@ def test_formatting_is_decimal_with_separators() -> None:
     assert signed(Decimal("-3")) == "-3.00"
     assert pct(Decimal("0.123")) == "+0.12%"
     assert parse_decimal(" 1,000.50 ") == Decimal("1000.50")
-    assert parse_decimal("1e999999") is None
-    assert parse_decimal("abc") is None
+    assert parse_decimal("1_000") == Decimal(1000)
+    for typo in ("1e999999", "abc", "1.2.3", "", "NaN", "inf"):
+        with pytest.raises(NotANumber, match="is not a number"):
+            parse_decimal(typo)
     assert age(3.21) == "3.2s"
     assert age(125) == "2m05s"
 
@@ -175,7 +186,7 @@ def test_model_coalesces_quotes_and_bounds_the_log() -> None:
     assert len(model.log) == 100  # bounded
     assert model.log_total == 500
     assert model.log[-1].number == 499
-    assert model.fee_rates["paper"] == Decimal("0.001")
+    assert model.fee_rates.rate("paper", "BTCUSDT.PAPER") == Decimal("0.001")
     # Fills make no toast: the header's fill line shows the newest and counts the rest.
     assert model.take_notices(limit=5) == []
     line = model.recent_fills.line(now[0])
@@ -351,11 +362,71 @@ def test_fee_estimate_uses_the_paper_venues_taker_rate() -> None:
     session = Session(Settings(brokers=[paper]), bus=MemoryBus(BusOptions()))
     model = FeedModel(prefix="silvertine", clock=lambda: 1_767_364_200.0)
     desk = UIDesk(session=session, model=model)
-    model.fee_rates["paper"] = Decimal("0.0002")  # a maker fill: not the estimate
-    assert desk.fee_rate("paper") == Decimal("0.0025")
-    model.fee_rates["binance"] = Decimal("0.00075")  # a real venue: what it charged
-    assert desk.fee_rate("binance") == Decimal("0.00075")
-    assert desk.fee_rate("ib") == Decimal("0.001")  # nothing known yet
+    model.fee_rates.learn(fill("paper", "BTCUSDT.PAPER", "1", "100", "0.02"))  # a maker fill
+    assert desk.fee_rate("paper", "BTCUSDT.PAPER") == Decimal("0.0025")  # not the estimate
+    model.fee_rates.learn(fill("binance", "ETHUSDT.BINANCE", "2", "3000", "4.5"))
+    assert desk.fee_rate("binance", "ETHUSDT.BINANCE") == Decimal("0.00075")  # as charged
+    assert desk.fee_rate("binance", "BTCUSDT.BINANCE") == Decimal("0.00075")  # the venue's
+    assert desk.fee_rate("ib", "AAPL") == Decimal("0.001")  # nothing known yet
+
+
+def fill(broker: str, instrument: str, qty: str, price: str, fee: str, ccy: str = "") -> Fill:
+    return Fill(
+        exec_id=f"x-{broker}-{instrument}-{qty}",
+        client_order_id="st1",
+        broker=broker,
+        account="main",
+        instrument=instrument,
+        side="BUY",
+        quantity=Decimal(qty),
+        price=Decimal(price),
+        fee=Decimal(fee),
+        fee_currency=ccy,
+    )
+
+
+def test_a_minimum_commission_does_not_make_the_fee_estimate_of_every_order() -> None:
+    """IB charges 2 USD for an FX fill of 11 units: as the broker's rate (18%), the
+    ticket estimated a fee of 27,951.94 on 44,844.00 of AAPL and the buying power
+    check refused 450 shares the cash covered. Rates are per instrument, and from the
+    fill a minimum weighs least on (the largest)."""
+
+    def listed(symbol: str, venue: str, multiplier: str = "1") -> Instrument:
+        return Instrument(
+            symbol=symbol,
+            venue=venue,
+            quote_currency="USD",
+            tick_size=Decimal("0.01"),
+            lot_size=Decimal(1),
+            multiplier=Decimal(multiplier),
+        )
+
+    aapl, fx, es = (
+        listed("AAPL", "SMART"),
+        listed("EUR.USD", "IDEALPRO"),
+        listed("ESZ6", "CME", "50"),
+    )
+    rates = FeeRates()
+    rates.learn(fill("ib", "AAPL", "100", "190", "0.50", "USD"), aapl)  # 0.005 a share
+    rates.learn(fill("ib", "EUR.USD.IDEALPRO", "11", "1.0873", "2", "USD"), fx)
+    assert rates.rate("ib", "AAPL") == Decimal("0.50") / Decimal(19_000)
+    # A small AAPL fill at the 1 USD minimum moves nothing.
+    rates.learn(fill("ib", "AAPL", "1", "190", "1", "USD"), aapl)
+    assert rates.rate("ib", "AAPL") == Decimal("0.50") / Decimal(19_000)
+    # An instrument not filled yet: the broker's rate, from its largest fill.
+    assert rates.rate("ib", "MSFT") == Decimal("0.50") / Decimal(19_000)
+    # A future's rate is of its notional with the multiplier, as the ticket's preview.
+    rates.learn(fill("ib", "ESZ6.CME", "1", "6000", "2.25", "USD"), es)
+    assert rates.rate("ib", "ESZ6.CME") == Decimal("2.25") / Decimal(300_000)
+    # The desk's model learns from the fills it reads, with the instrument it lists.
+    model = FeedModel(prefix="silvertine", clock=lambda: 1_767_364_200.0)
+    model.describer.instruments = {"AAPL": aapl}.get
+    event = FillEvent.create("ib/main", fill("ib", "AAPL", "100", "190", "0.50", "USD"))
+    model.ingest(BusEntry("silvertine:exec:ib:main", "1767364200000-0", event))
+    assert model.fee_rates.rate("ib", "AAPL") == Decimal("0.50") / Decimal(19_000)
+    # An unpriced fee in another asset says nothing.
+    rates.learn(fill("binance", "ETHUSDT.BINANCE", "1", "3000", "0.01", "BNB"))
+    assert rates.rate("binance", "ETHUSDT.BINANCE") is None
 
 
 def test_risk_rules_are_shown_against_the_field_they_concern() -> None:
@@ -467,3 +538,53 @@ def test_sent_ids_keep_the_newest_and_no_more(ids: list[int], capacity: int) -> 
     assert len(sent) == len(kept)
     assert all(cid in sent for cid in kept)
     assert not any(f"st{n:018d}" in sent for n in ids[:-capacity])
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(("health", "risk", "exec:paper:main")), st.integers(0, 40)),
+        max_size=60,
+    )
+)
+def test_a_batch_of_several_streams_is_logged_in_time_order(stamps: list[tuple[str, int]]) -> None:
+    """XREAD over several streams answers stream by stream: a desk's first read (up to
+    `FEED_BACKLOG` of each) must not log one stream's hour, then another's."""
+    by_stream: dict[str, list[BusEntry]] = {}
+    seqs: dict[tuple[str, int], int] = {}
+    for stream, ms in sorted(stamps, key=lambda s: s[1]):  # each stream's ids increase
+        seq = seqs[stream, ms] = seqs.get((stream, ms), -1) + 1
+        entry_id = f"{1_767_364_200_000 + ms}-{seq}"
+        log = Log(level=LogLevel.INFO, message=f"{stream} {entry_id}")
+        by_stream.setdefault(stream, []).append(
+            BusEntry(f"silvertine:{stream}", entry_id, LogEvent.create("desk", log))
+        )
+    batch = [entry for entries in by_stream.values() for entry in entries]  # as XREAD
+    model = FeedModel(prefix="silvertine", clock=lambda: 1_767_364_300.0)
+    model.ingest_batch(batch)
+    logged = [(line.ts_ms, line.stream, line.text) for line in model.log]
+    # Every entry once, in time order, each stream's in its own order.
+    assert sorted(logged) == sorted(
+        (int(e.id.split("-")[0]), e.stream.removeprefix("silvertine:"), model.describer(e.event))
+        for e in batch
+    )
+    assert [ms for ms, _, _ in logged] == sorted(ms for ms, _, _ in logged)
+    for stream, entries in by_stream.items():
+        texts = [text for _, name, text in logged if name == stream]
+        assert texts == [model.describer(e.event) for e in entries]
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=0, max_value=10**15, places=8))
+def test_a_number_the_desk_prints_reads_back_as_itself(value: Decimal) -> None:
+    """What a trader copies from a pane into the ticket (`65,000.50`) is that number."""
+    assert parse_decimal(num(value)) == value
+
+
+@given(
+    st.from_regex(r"\A[0-9]{1,4},([0-9]{1,2}|[0-9]{4,6})\Z"),
+    st.sampled_from(["", ".5", ".25"]),
+)
+def test_a_decimal_comma_is_refused_not_read_as_thousands(typed: str, tail: str) -> None:
+    """`1,5` or `0,01` is somebody's 1.5 or 0.01: refused with the reason, never read
+    as 15 or 1 (the ticket would send a hundred times the quantity it shows)."""
+    with pytest.raises(NotANumber, match="a comma only separates thousands"):
+        parse_decimal(typed + tail)

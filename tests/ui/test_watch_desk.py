@@ -19,13 +19,16 @@ from textual.pilot import Pilot
 from silvertine_tui.bus import BusOptions, EventBus, MemoryBus, create_bus
 from silvertine_tui.config import Settings
 from silvertine_tui.engine.watch import WatchSession
+from silvertine_tui.events import QuoteEvent
 from silvertine_tui.ui.app import SilvertineApp
+from silvertine_tui.ui.format import num, places_of
 from silvertine_tui.ui.screens.confirm import ConfirmScreen
 from silvertine_tui.ui.screens.main import MainScreen
 from silvertine_tui.ui.widgets.blotter import Blotter
 from silvertine_tui.ui.widgets.choice import Choice
 from silvertine_tui.ui.widgets.header import DeskHeader
 from silvertine_tui.ui.widgets.keybar import KeyBar
+from silvertine_tui.ui.widgets.watchlist import Watchlist
 from tests.support.desks import desk as trading_desk
 from tests.support.desks import resting_buy
 from tests.support.redis_server import RedisServer
@@ -54,6 +57,28 @@ def watching_desk(
 
 def toasts(app: SilvertineApp) -> list[tuple[str, str]]:
     return [(n.title, n.message) for n in app._notifications]
+
+
+async def last_quotes(app: SilvertineApp, bus: EventBus) -> dict[str, list[str]]:
+    """Each instrument's last quote on the paper broker's market data stream: its bid,
+    ask and last as the Quotes pane prints them."""
+    latest = {}
+    for entry in reversed(await bus.read_last(bus.layout.md("paper"), 100_000)):
+        if isinstance(entry.event, QuoteEvent):
+            latest[entry.event.payload.instrument] = entry.event.payload
+    out = {}
+    for key, quote in latest.items():
+        inst = app.find_instrument(key)
+        places = places_of(inst.tick_size) if inst is not None else None
+        price = quote.last if quote.last is not None else quote.mid
+        out[key] = [num(quote.bid, places), num(quote.ask, places), num(price, places)]
+    return out
+
+
+def shown_quotes(app: SilvertineApp) -> dict[str, list[str]]:
+    """The Quotes pane's bid, ask and last, by instrument."""
+    cells = app.screen.query_one(Watchlist)._cells
+    return {key: [cell.plain for cell in row[1:4]] for key, row in cells.items()}
 
 
 def test_a_watching_desk_says_it_is_watching(
@@ -103,6 +128,11 @@ def test_a_watching_desk_on_redis_is_the_live_desk_and_refuses_every_order_actio
             app, desk = watching_desk(session, clock, tmp_path / "watch.json")
             async with app.run_test(size=(120, 36)) as pilot:
                 assert await drawn(app, desk, pilot) == live
+                # The Quotes pane shows the live desk's last quotes at once, though no
+                # quote comes now (that desk is gone): each as its stream holds it.
+                quotes = await last_quotes(app, session.bus)
+                assert len(quotes) >= 2
+                assert shown_quotes(app) == quotes
                 # Toasts of what the live desk did (its ids are the server's time, after
                 # this desk's test clock): the ones below are this desk's own.
                 app.clear_notifications()

@@ -476,7 +476,8 @@ class MainScreen(Screen[None]):
             instruments = view.all_instruments()
             if len(self.watchlist.instruments) != len(instruments):
                 self.watchlist.set_instruments(instruments)
-                self.ticket.refresh_instruments()
+            # Not with the watchlist's rows: those are also set as the session starts.
+            if self.ticket.refresh_instruments():
                 self.ticket.run_check()
 
         if new_second:  # columns a passing value pushed out come back once a second

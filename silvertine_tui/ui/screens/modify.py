@@ -17,7 +17,7 @@ from textual.widgets import Input, Label, Static
 from ...domain import Instrument, OrderRequest
 from ...engine.projection import OrderView
 from ...engine.risk import RiskViolation, modify_violations
-from ..format import num, parse_decimal
+from ..format import NotANumber, num, parse_decimal
 from ..keymap import bindings
 from ..orders import risk_problems
 from .dialog import Dialog
@@ -53,9 +53,10 @@ def check_change(
         if not text.strip():
             values[name] = None
             continue
-        value = parse_decimal(text)
-        if value is None:
-            problems.append(f"{name}: {text.strip()!r} is not a number [number]")
+        try:
+            value = parse_decimal(text)
+        except NotANumber as exc:
+            problems.append(f"{name}: {exc} [number]")
             continue
         if value == current:
             values[name] = None
@@ -113,6 +114,7 @@ class ModifyScreen(Dialog[Change | None]):
         self.view = view
         self.instrument = instrument
         self.risk = risk
+        self.problems_shown = False  # after an Enter refused: checked as typed
 
     def compose_dialog(self) -> ComposeResult:
         order = self.view.order
@@ -166,9 +168,22 @@ class ModifyScreen(Dialog[Change | None]):
         event.stop()
         change, problems = check_change(self.view, self.instrument, *self._values(), risk=self.risk)
         if problems:
-            self.query_one("#m-problems", Static).update("\n".join(problems))
+            self._show(problems)
+            self.problems_shown = True
             return
         self.dismiss(change)
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        """Once problems are shown, they follow what is typed: a corrected field no
+        longer shows the error it had (checked as Enter checks it)."""
+        event.stop()
+        if self.problems_shown:
+            _, problems = check_change(self.view, self.instrument, *self._values(), risk=self.risk)
+            self._show(problems)
+
+    def _show(self, problems: list[str]) -> None:
+        self.query_one("#m-problems", Static).update("\n".join(problems))
 
     def action_dismiss_no(self) -> None:
         self.dismiss(None)

@@ -35,7 +35,7 @@ MARKER_AND_STATE_CELLS = len(" PAPER ") + len(" REDUCE ONLY ")
 
 class DeskHeader(Widget):
     DEFAULT_CSS = """
-    DeskHeader { height: 1; background: $panel; color: $foreground; }
+    DeskHeader { dock: top; height: 1; background: $panel; color: $foreground; }
     """
 
     def __init__(

@@ -95,6 +95,10 @@ class Ticket(Vertical):
         self._tag = ""
         # "required" is only pointed out once the trader tried to send.
         self.attempted = False
+        self._blocked = False  # the status is the NOT SENT of the ticket's problems
+        # What the symbol completes from (`refresh_instruments`: the brokers list theirs
+        # as they connect, after the ticket is composed).
+        self._suggested: list[str] = known_instruments(self.desk.view)
         # The ticket as it was when its last order went out, while nothing has changed
         # since: the preview then says what F9 would send *again* (the position moved).
         self._sent_draft: Draft | None = None
@@ -109,9 +113,7 @@ class Ticket(Vertical):
                     yield Label(INPUTS[name], classes="ticket-label")
                     suggester = None
                     if name == "instrument":
-                        suggester = SuggestFromList(
-                            known_instruments(self.desk.view), case_sensitive=False
-                        )
+                        suggester = SuggestFromList(self._suggested, case_sensitive=False)
                     # A prefilled value is selected when the field takes the keyboard:
                     # typing replaces it, and the cursor never sits inside a number.
                     yield Input(
@@ -166,10 +168,14 @@ class Ticket(Vertical):
             and not self.query_one("#row-qty_in").has_class("-unused"),
         )
 
-    def refresh_instruments(self) -> None:
-        self._input("instrument").suggester = SuggestFromList(
-            known_instruments(self.desk.view), case_sensitive=False
-        )
+    def refresh_instruments(self) -> bool:
+        """Completion from the instruments listed now; True when they changed."""
+        known = known_instruments(self.desk.view)
+        if known == self._suggested:
+            return False
+        self._suggested = known
+        self._input("instrument").suggester = SuggestFromList(known, case_sensitive=False)
+        return True
 
     # -- validation ---------------------------------------------------------------------
 
@@ -180,7 +186,7 @@ class Ticket(Vertical):
             draft,
             self.desk.ticket_context,
             client_order_id=self.client_order_id,
-            fee_rate=self.desk.fee_rate(broker),
+            fee_rate=self.desk.fee_rate,
             can_short=self.desk.can_short(broker),
         )
         self.checked = checked
@@ -201,6 +207,11 @@ class Ticket(Vertical):
         # A Static update lays the screen out again: only when the text changed.
         self._update_if_changed("#t-preview", preview)
         self._update_if_changed("#t-problems", _problem_text(shown))
+        if self._blocked:  # the status says what stopped the last F9: keep it true
+            if shown:
+                self._status(f"NOT SENT: {_count(shown)}", "error", blocked=True)
+            else:
+                self._status("problems fixed: F9 to send", "muted")
         self.set_class(self.desk.view.trading_state is TradingState.HALTED, "-halted")
 
     def _update_if_changed(self, selector: str, text: Text) -> None:
@@ -347,7 +358,7 @@ class Ticket(Vertical):
         self.attempted = True
         checked = self.run_check()
         if not checked.ok or checked.request is None:
-            self._status(f"NOT SENT: {_count(checked.problems)}", "error")
+            self._status(f"NOT SENT: {_count(checked.problems)}", "error", blocked=True)
             self._focus_problem(checked.problems)
             return
         request = checked.request
@@ -380,7 +391,7 @@ class Ticket(Vertical):
         checked = self.run_check()
         if not checked.ok:
             self.sending = False
-            self._status(f"NOT SENT: {_count(checked.problems)}", "error")
+            self._status(f"NOT SENT: {_count(checked.problems)}", "error", blocked=True)
             return
         self._send_request(checked)
 
@@ -438,7 +449,10 @@ class Ticket(Vertical):
                 focus_now(widget)
                 return
 
-    def _status(self, text: str, kind: str = "") -> None:
+    def _status(self, text: str, kind: str = "", *, blocked: bool = False) -> None:
+        """`blocked`: the ticket's own problems stopped the send; the status follows
+        them as they are fixed (`_show`)."""
+        self._blocked = blocked
         status = self.query_one("#t-status", TextBlock)
         status.set_text(text)
         for name in ("ok", "error", "warn", "muted"):
