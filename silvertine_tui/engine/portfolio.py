@@ -311,6 +311,8 @@ class Portfolio:
                     self.adopt_venue_quantity(
                         event.broker, event.account, rec.instrument, rec.venue_quantity
                     )
+                    if rec.kind is ReconcileKind.OPENING_POSITION:
+                        self._opening_cost(event.broker, event.account, rec.instrument)
                     return True
         return False
 
@@ -393,6 +395,22 @@ class Portfolio:
         state.quantity = qty
         if qty == 0:
             state.avg_price = None
+
+    def _opening_cost(self, broker: str, account: str, instrument: str) -> None:
+        """A position held before this journal, taken as it opens: its average price is
+        the venue's, when the venue reported one for that quantity (IB's average cost;
+        Binance spot has none), so that it shows an average and unrealized P&L."""
+        key = (broker, account, instrument)
+        venue = self.venue_positions.get(key)
+        state = self.positions.get(key)
+        if (
+            venue is not None
+            and state is not None
+            and venue.avg_price is not None
+            and venue.avg_price > 0
+            and venue.quantity == state.quantity != 0
+        ):
+            state.avg_price = venue.avg_price
 
     # -- queries ------------------------------------------------------------------------
 

@@ -61,9 +61,39 @@ class Problem:
     rule: str
     message: str
 
+    @property
+    def label(self) -> str:
+        """The field as the ticket names it: its row's label (`Price`, not
+        `limit_price`); "" for the whole order."""
+        return FIELD_LABELS.get(self.field, self.field)
+
+    @property
+    def said(self) -> str:
+        """The message without the field's own name in front (the domain and the risk
+        gate say `limit_price 150 is 21% from mark`: under the label, `150 is 21%...`)."""
+        prefix = f"{self.field} "
+        if self.field and self.message.startswith(prefix):
+            return self.message[len(prefix) :]
+        return self.message
+
     def __str__(self) -> str:
-        where = f"{self.field}: " if self.field else ""
-        return f"{where}{self.message} [{self.rule}]"
+        where = f"{self.label}: " if self.field else ""
+        return f"{where}{self.said} [{self.rule}]"
+
+
+FIELD_LABELS = {
+    "instrument": "Symbol",
+    "side": "Side",
+    "order_type": "Type",
+    "quantity": "Qty",
+    "quote_quantity": "Qty",
+    "limit_price": "Price",
+    "stop_price": "Stop",
+    "tif": "TIF",
+    "post_only": "Post",
+    "account": "Account",
+}
+"""What a problem is shown against: the label of the row the trader fixes."""
 
 
 def risk_problems(violations: Iterable[RiskViolation]) -> list[Problem]:

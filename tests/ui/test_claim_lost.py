@@ -63,7 +63,7 @@ async def test_a_lost_claim_is_on_the_ticket_in_health_and_in_a_toast(
         status = ticket.query_one("#t-status", TextBlock).text.plain
         problems = ticket.query_one("#t-problems", TextBlock).text.plain
         assert status.startswith("NOT SENT")
-        assert f"account: {LOST}" in " ".join(problems.split())
+        assert f"Account: {LOST}" in " ".join(problems.split())
         assert "[claim_lost]" in problems
         assert "[starting]" not in problems
         assert not session.projection.orders  # nothing went

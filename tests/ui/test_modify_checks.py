@@ -47,7 +47,7 @@ async def test_a_change_outside_the_collar_is_said_in_the_dialog_which_stays_ope
         assert desk.app.screen is screen  # still open, with what was typed
         assert price.value == "50000.00"
         text = problems_text(screen)
-        assert text.startswith("limit_price: limit_price 50,000.00 is ")
+        assert text.startswith("Price: 50,000.00 is ")
         assert text.endswith("> collar 5% [price_collar]")
         assert not [n for n in desk.app._notifications if n.title.startswith("Modify")]
         view = engine.oms.get(RESTING)
@@ -66,7 +66,7 @@ async def test_a_change_outside_the_collar_is_said_in_the_dialog_which_stays_ope
         price.value = "63400.00"
         await pilot.press("enter")
         await desk.settle(pilot)
-        assert problems_text(screen) == "quantity: 0 must be greater than 0 [positive]"
+        assert problems_text(screen) == "Qty: 0 must be greater than 0 [positive]"
 
         # Mended: it goes.
         screen.query_one("#m-quantity", Input).value = "0.06"

@@ -199,7 +199,7 @@ async def test_an_order_beyond_the_cash_is_refused_before_sending(make_desk) -> 
         await desk.settle(pilot)
         assert desk.session.engine.oms.orders == {}
         problems = str(ticket.query_one("#t-problems").render())
-        assert "quantity:" in problems
+        assert "Qty:" in problems
         assert "[buying_power]" in problems
         assert "available 10,000.00 USDT" in problems
         # The largest quantity the cash covers at this price, fees included, on the lot.
@@ -232,7 +232,7 @@ async def test_a_decimal_comma_is_refused_not_sent_as_thousands(make_desk) -> No
         await desk.settle(pilot)
         assert desk.session.engine.oms.orders == {}
         problems = str(ticket.query_one("#t-problems").render())
-        assert "quantity: '0,01' is not a number: a comma only separates thousands" in problems
+        assert "Qty: '0,01' is not a number: a comma only separates thousands" in problems
         assert "[number]" in problems
         assert "NOT SENT" in str(ticket.query_one("#t-status").render())
         # A price copied from a pane (`63,987.50`) goes as that price.

@@ -444,7 +444,7 @@ def test_risk_rules_are_shown_against_the_field_they_concern() -> None:
     )
     assert [p.field for p in found] == ["", "quantity", "limit_price", "stop_price", ""]
     assert str(found[0]) == "trading is HALTED (kill switch); resume first [trading_state]"
-    assert str(found[1]) == "quantity: notional 12,000 > max 10,000 [max_notional]"
+    assert str(found[1]) == "Qty: notional 12,000 > max 10,000 [max_notional]"
 
 
 def test_balances_print_about_six_significant_digits() -> None:

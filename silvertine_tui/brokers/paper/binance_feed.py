@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VENUE = "BINANCE"
-RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
+# Pauses between attempts to reach Binance for prices, the last repeated: bounded at 5 s
+# as the Binance adapter's market streams (prices back within seconds of the venue).
+RETRY_DELAYS = (1.0, 2.0, 5.0)
 
 
 def overlay_quote(book: Book, quote: Quote) -> Book:

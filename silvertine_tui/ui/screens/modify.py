@@ -19,7 +19,7 @@ from ...engine.projection import OrderView
 from ...engine.risk import RiskViolation, modify_violations
 from ..format import NotANumber, num, parse_decimal
 from ..keymap import bindings
-from ..orders import risk_problems
+from ..orders import Problem, risk_problems
 from .dialog import Dialog
 
 
@@ -56,7 +56,7 @@ def check_change(
         try:
             value = parse_decimal(text)
         except NotANumber as exc:
-            problems.append(f"{name}: {exc} [number]")
+            problems.append(str(Problem(name, "number", str(exc))))
             continue
         if value == current:
             values[name] = None
@@ -68,18 +68,17 @@ def check_change(
                 if name == "quantity"
                 else instrument.check_price(value, name)
             )
-            problems += [f"{i.field}: {i.message} [{i.rule}]" for i in issues]
+            problems += [str(Problem(i.field, i.rule, i.message)) for i in issues]
         if name == "quantity" and value <= order.filled_qty and not issues:
-            problems.append(
-                f"quantity: {num(value)} must exceed the filled {num(order.filled_qty)} [filled]"
-            )
+            what = f"{num(value)} must exceed the filled {num(order.filled_qty)}"
+            problems.append(str(Problem("quantity", "filled", what)))
         values[name] = value
     if name_missing := [n for n in ("limit_price", "stop_price") if values.get(n) is not None]:
         for name in name_missing:
             kind = order.request.order_type
             has = kind.has_limit_price if name == "limit_price" else kind.has_stop_price
             if not has:
-                problems.append(f"{name}: not allowed for {kind} orders [not_allowed]")
+                problems.append(str(Problem(name, "not_allowed", f"not allowed for {kind} orders")))
     if problems:
         return None, problems
     change = Change(values.get("quantity"), values.get("limit_price"), values.get("stop_price"))

@@ -520,7 +520,7 @@ def _problem_text(problems: list[Problem]) -> Text:
         if n:
             text.append("\n")
         if problem.field:
-            text.append(f"{problem.field}: ", style="bold")
-        text.append(problem.message)
+            text.append(f"{problem.label}: ", style="bold")
+        text.append(problem.said)
         text.append(f" [{problem.rule}]", style="dim")
     return text
