@@ -164,7 +164,8 @@ class OrderRequest(BaseModel):
                     "min_notional",
                     f"notional {fmt(_readable(notional, instrument.tick_size))} "
                     f"{instrument.quote_currency}"
-                    f" < minimum {fmt(instrument.min_notional)}",
+                    f" < minimum {fmt(instrument.min_notional)}"
+                    + _smallest(instrument, price, by_quote=self.by_quote),
                 )
             )
         if (
@@ -619,6 +620,19 @@ class VenueOrder(BaseModel):
     stop_price: Dec | None = None
     status: OrderStatus = OrderStatus.NEW
     avg_price: Dec | None = None
+
+
+def _smallest(instrument: Instrument, price: Decimal | None, *, by_quote: bool) -> str:
+    """What to type instead of an order below the venue's minimum notional: the
+    smallest quantity on the lot that reaches it at `price` (or the minimum amount)."""
+    if by_quote:
+        return f": at least {fmt(instrument.min_notional)} {instrument.quote_currency}"
+    if price is None:
+        return ""
+    qty = instrument.round_qty(instrument.min_notional / (price * instrument.multiplier), mode="up")
+    if qty * price * instrument.multiplier < instrument.min_notional:
+        qty += instrument.lot_size  # (rounding up to the lot already reaches it)
+    return f": at least {fmt(qty.normalize())} at {fmt(price)}"
 
 
 def _readable(value: Decimal, tick: Decimal) -> Decimal:

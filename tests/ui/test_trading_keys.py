@@ -247,7 +247,8 @@ async def test_bad_input_sends_nothing_and_says_why(make_desk, field, value, rul
         assert desk.session.engine.oms.orders == {}
         assert ticket.sent_count == 0
         problems = ticket.query_one("#t-problems", TextBlock).text.plain
-        assert f"{field}: " in problems
+        label = {"instrument": "Symbol", "quantity": "Qty", "limit_price": "Price"}[field]
+        assert f"{label}: " in problems  # under the label on the row
         assert f"[{rule}]" in problems
         assert ticket.query_one(f"#row-{field}").has_class("-invalid")
         assert "NOT SENT" in ticket.query_one("#t-status", TextBlock).text.plain
@@ -272,7 +273,7 @@ async def test_bad_choices_send_nothing(make_desk) -> None:
         await pilot.pause()
         await pilot.press("f9")
         await desk.settle(pilot)
-        assert "tif: " in ticket.query_one("#t-problems", TextBlock).text.plain
+        assert "TIF: " in ticket.query_one("#t-problems", TextBlock).text.plain
         assert "[market_tif]" in ticket.query_one("#t-problems", TextBlock).text.plain
         ticket.query_one("#t-tif").value = "IOC"  # type: ignore[attr-defined]
         await desk.session.engine.kill("test")

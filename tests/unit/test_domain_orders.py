@@ -295,3 +295,32 @@ def test_an_order_from_a_snapshot_before_fees_per_currency_still_reads() -> None
     old["fees"] = "0"
     assert Order.model_validate(old).fees == {}
     assert Order.model_validate(o.model_dump(mode="json")).fees == {}
+
+
+@given(
+    price=st.decimals(min_value=D("0.01"), max_value=D("100000"), places=2),
+    lot=st.sampled_from([D("0.00001"), D("0.001"), D("0.1"), D("1")]),
+    minimum=st.sampled_from([D("1"), D("5"), D("10"), D("100")]),
+)
+def test_below_the_minimum_notional_says_the_smallest_quantity_that_reaches_it(
+    price: D, lot: D, minimum: D
+) -> None:
+    """`notional 3.5 USDT < minimum 5` said what is wrong, not what to type: the message
+    names the smallest quantity on the lot that reaches the minimum at the price, and
+    that quantity passes where one lot less does not."""
+    inst = BTC.model_copy(update={"lot_size": lot, "min_qty": D(0), "min_notional": minimum})
+    small = request(quantity=lot, limit_price=price)
+    found = [i for i in small.issues(inst) if i.rule == "min_notional"]
+    if lot * price >= minimum:
+        assert not found
+        return
+    (issue,) = found
+    assert issue.field == "quantity"
+    said = issue.message.split(": at least ")[1]
+    qty = D(said.split(" at ")[0].replace(",", ""))
+    assert said.endswith(f" at {price:,f}")
+    ok = request(quantity=qty, limit_price=price)
+    assert "min_notional" not in {i.rule for i in ok.issues(inst)}
+    if qty > lot:
+        less = request(quantity=qty - lot, limit_price=price)
+        assert "min_notional" in {i.rule for i in less.issues(inst)}

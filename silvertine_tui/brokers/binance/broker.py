@@ -19,6 +19,13 @@ later the user stream notices first; each attempt to subscribe it again pings RE
 first, so "rest" shows DISCONNECTED while Binance does not answer, and rebuilds the
 client when it does not (the first attempt after Binance is back finds it). The pause
 between attempts grows to `retry_max_s` (5 s) and no further.
+
+REST can also fail alone while the user stream stays up (a REST outage, a proxy gone,
+timeouts). Every REST call tells what it found (`BinanceRest.watch` is this broker): one
+that reached nothing (`NotConnected`, `BrokerTimeout`) sets "rest" DISCONNECTED with its
+reason; the next one Binance answers sets it LIVE. While it is down orders are refused
+before sending, so a ping now and then (`_watch_rest`, the same bounded backoff) finds
+Binance back even when nothing else calls.
 """
 
 from __future__ import annotations
@@ -118,6 +125,7 @@ class BinanceBroker(Broker):
             # (or the reconcile after it): the trader accepted trading half-blind.
             self.order_links = ("rest",)
         self.rest = rest if rest is not None else BinanceRest(config, clock=clock)
+        self.rest.watch = self  # each call's finding moves the "rest" link
         self.symbols: list[str] = list(config.symbols)
         self.capabilities = Capabilities(
             # Every type ours maps to: STOP is STOP_LOSS, STOP_LIMIT STOP_LOSS_LIMIT.
@@ -159,6 +167,7 @@ class BinanceBroker(Broker):
         self._prices: dict[str, tuple[Decimal, int]] = {}
         self._publish_lock = asyncio.Lock()
         self._retry_task: asyncio.Task[None] | None = None
+        self._rest_watch: asyncio.Task[None] | None = None
         self._running = False
         self._connected_ns = 0
         self.market: MarketStreams | None = None
@@ -293,6 +302,49 @@ class BinanceBroker(Broker):
             log.info("binance.rest_back", extra={"broker": self.source})
             await self.set_link("rest", ConnectionState.LIVE, "Binance answers again")
 
+    # -- the REST link as the calls find it (`BinanceRest.watch`) ------------------------
+
+    @property
+    def rest_down(self) -> bool:
+        """The "rest" link shows Binance unreachable (read after every successful call)."""
+        link = self.health_state.links.get("rest")
+        return link is not None and link.state is ConnectionState.DISCONNECTED
+
+    async def rest_unreachable(self, error: BrokerError) -> None:
+        """A REST call reached nothing: the link says why, and pings look for Binance
+        (orders are refused meanwhile, so they would never bring the link back)."""
+        if not self._running:
+            return
+        await self._rest_down(error)
+        if self._rest_watch is None or self._rest_watch.done():
+            self._rest_watch = asyncio.create_task(
+                self._watch_rest(), name=f"binance-rest-watch:{self.source}"
+            )
+
+    async def rest_answered(self) -> None:
+        """A REST call got an answer from Binance while the link showed it down."""
+        if self._running:
+            await self._rest_up()
+
+    async def _watch_rest(self) -> None:
+        """Ping (not retried) while the link is down, with the user stream's bounded
+        backoff, until Binance answers. Stops when the link is up again by any path, and
+        leaves the lost client to whoever rebuilds it (the connect retry, the user
+        stream's rebuild)."""
+        delay = self.user.retry_first_s
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.retry_max_s)
+            connecting = self._retry_task is not None and not self._retry_task.done()
+            if not (self._running and self.rest_down) or connecting or self.rest.client is None:
+                return
+            try:
+                await self._check_rest()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("binance.rest_watch_failed", extra={"broker": self.source})
+
     def _start_retry(self) -> None:
         if self._retry_task is None or self._retry_task.done():
             self._retry_task = asyncio.create_task(
@@ -322,6 +374,9 @@ class BinanceBroker(Broker):
         task, self._retry_task = self._retry_task, None
         if task is not None:
             await stop_task(task, 0.5)
+        watch, self._rest_watch = self._rest_watch, None
+        if watch is not None:
+            await stop_task(watch, 0.5)
         await self.user.close()
         await self._flush_held(None)
         market, self.market = self.market, None
@@ -1227,7 +1282,7 @@ class BinanceBroker(Broker):
 def _reason(exc: BaseException) -> str:
     """Why a link is down, for the health pane: our errors say it themselves."""
     reason = str(exc) if isinstance(exc, BrokerError) else describe(exc)
-    return reason if "retrying" in reason else f"{reason}; retrying"
+    return reason if "retrying" in reason else f"{reason.rstrip('. ')}; retrying"
 
 
 def _ms(update: OrderUpdate) -> int:

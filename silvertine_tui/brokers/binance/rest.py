@@ -24,6 +24,16 @@ Every call: a 418 ban refuses it locally (`Banned`, naming the seconds left) wit
 touching the network; -1021 (timestamp outside recvWindow) re-syncs the client's
 `timestamp_offset` from GET /time and sends once more (safe: Binance refused the first),
 and a second -1021 is `ClockOutOfSync`. Usage headers are read after every answer.
+
+What each call finds about reaching Binance is told to `watch` (the broker's "rest"
+link): a call that ends failing with `NotConnected` or `BrokerTimeout` after sending
+(nothing answered: refused, cut, timed out; or only a proxy's page, an unreadable
+answer, Binance's own "unavailable") -> `rest_unreachable(error)`; any other outcome
+of a sent request (a result, a reject, -1021, 429, 418: Binance answered) ->
+`rest_answered()`, called only while `watch.rest_down`, so a successful call costs one
+attribute read. A read that fails once and then succeeds on a retry is an answer. Calls
+refused locally (no client, a ban, held back) find nothing. What is raised is the same
+with or without a watch.
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -84,6 +94,30 @@ class CallKind(Enum):
     ORDER = "order"  # new order, cancel-replace: refused when held back; never re-sent
 
 
+class RestWatch(Protocol):
+    """Told what the calls find about reaching Binance (the module's docstring)."""
+
+    @property
+    def rest_down(self) -> bool:
+        """Whether Binance is shown unreachable now (read after every successful call)."""
+        ...
+
+    async def rest_unreachable(self, error: BrokerError) -> None: ...
+
+    async def rest_answered(self) -> None: ...
+
+
+class _Found:
+    """What the attempts of one call found, the last one winning: an answer from
+    Binance, or the error of one that reached nothing (None: nothing sent yet)."""
+
+    __slots__ = ("answered", "unreachable")
+
+    def __init__(self) -> None:
+        self.answered = False
+        self.unreachable: BrokerError | None = None
+
+
 class BinanceRest:
     """The REST half of the Binance adapter. `start()` builds the client."""
 
@@ -118,6 +152,8 @@ class BinanceRest:
         self._lifecycle = asyncio.Lock()
         # Old clients still closing after a rebuild (bounded by CLOSE_TIMEOUT_S each).
         self._retiring: set[asyncio.Task[None]] = set()
+        # Told whether each call reached Binance (the broker's "rest" link).
+        self.watch: RestWatch | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -379,21 +415,64 @@ class BinanceRest:
     async def _call(self, what: str, kind: CallKind, call: Call[T]) -> T:
         if self.client is None:
             raise self._not_started(what)
-        if kind is CallKind.ORDER:
-            return await self._attempt(what, kind, call)
-        return await with_retry(
-            lambda: self._attempt(what, kind, call),
-            self._retry,
-            what=what,
-            rng=self._rng,
-            sleep=self._sleep,
-        )
+        found = _Found()
+        try:
+            if kind is CallKind.ORDER:
+                result = await self._attempt(what, kind, call, found)
+            else:
+                result = await with_retry(
+                    lambda: self._attempt(what, kind, call, found),
+                    self._retry,
+                    what=what,
+                    rng=self._rng,
+                    sleep=self._sleep,
+                )
+        except BrokerError:
+            await self._tell(found)
+            raise
+        watch = self.watch
+        if watch is not None and watch.rest_down:
+            await self._tell(found)
+        return result
 
-    async def _attempt(self, what: str, kind: CallKind, call: Call[T]) -> T:
+    async def _tell(self, found: _Found) -> None:
+        """Tell the watch what the call found. Never raises: what the call itself got
+        (a result, an error) is what its caller must see."""
+        watch = self.watch
+        if watch is None:
+            return
+        try:
+            if found.unreachable is not None:
+                await watch.rest_unreachable(found.unreachable)
+            elif found.answered and watch.rest_down:
+                await watch.rest_answered()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("binance.rest.watch_failed")
+
+    async def _attempt(
+        self, what: str, kind: CallKind, call: Call[T], found: _Found | None = None
+    ) -> T:
         client = self.client
         if client is None:
             raise self._not_started(what)
         await self._hold_back(what, kind)
+        if found is None:
+            return await self._send(client, what, kind, call)
+        try:
+            result = await self._send(client, what, kind, call)
+        except (NotConnected, BrokerTimeout) as exc:
+            found.answered, found.unreachable = False, exc
+            raise
+        except BrokerError:
+            found.answered, found.unreachable = True, None
+            raise
+        found.answered, found.unreachable = True, None
+        return result
+
+    async def _send(self, client: Any, what: str, kind: CallKind, call: Call[T]) -> T:
+        """The request (sent again once after a -1021 and a clock re-sync)."""
         for attempt in (1, 2):
             try:
                 result: T = await call(client)

@@ -45,3 +45,7 @@ class Faults:
     dropped_depth_updates: dict[str, int] = field(default_factory=dict)
     refused_api_connects: int = 0
     refused_stream_connects: int = 0
+    # While set, no REST request is acted on or answered: "cut" cuts its connection at
+    # once, "hang" holds it open without an answer (cut once REST answers again).
+    # The WebSocket API and the market streams go on.
+    rest_outage: str | None = None

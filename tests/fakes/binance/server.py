@@ -116,6 +116,7 @@ class FakeBinance:
         self._orders_total = 0
         self._held_reports: list[dict[str, Any]] = []
         self._closing = asyncio.Event()
+        self._rest_back = asyncio.Event()
         self._sessions_changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port = port
@@ -390,6 +391,21 @@ class FakeBinance:
         self.faults.delayed_replies = count
         self.faults.reply_delay_s = seconds
 
+    def stop_answering_rest(self, *, hang: bool = False) -> None:
+        """From now until `answer_rest()` no REST request is acted on or answered (REST
+        alone is out: a dead proxy or load balancer, a network path to the REST host
+        lost). Each request's connection is cut at once (the client sees it broken), or
+        with `hang` held open with no answer until the client gives up (its timeout).
+        The WebSocket API (user data) and the market streams go on as before."""
+        self.faults.rest_outage = "hang" if hang else "cut"
+        self._rest_back.clear()
+
+    def answer_rest(self) -> None:
+        """REST answers again (the end of `stop_answering_rest`); requests still held
+        by a `hang` are cut, not acted on."""
+        self.faults.rest_outage = None
+        self._rest_back.set()
+
     def set_background_weight(self, weight: int) -> None:
         """Other clients on the same IP use `weight` every minute: it is added to
         `X-MBX-USED-WEIGHT-1M` (nothing is refused for it)."""
@@ -528,6 +544,8 @@ class FakeBinance:
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
             self.requests.append((request.method, request.path))
+            if self.faults.rest_outage is not None:
+                return await self._unanswered(request)
             if self.faults.reset_requests > 0 and not self.faults.reset_after_processing:
                 self.faults.reset_requests -= 1
                 return self._reset(request)
@@ -598,6 +616,21 @@ class FakeBinance:
             f.fail_status,
         )
         return web.json_response(error.body(), status=f.fail_status, headers=self._headers())
+
+    async def _unanswered(self, request: web.Request) -> web.StreamResponse:
+        """A REST request during `stop_answering_rest`: never acted on; cut now, or
+        (`hang`) once REST answers again or the server stops."""
+        if self.faults.rest_outage == "hang":
+            waits = {
+                asyncio.ensure_future(self._rest_back.wait()),
+                asyncio.ensure_future(self._closing.wait()),
+            }
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+        return self._reset(request)
 
     @staticmethod
     def _reset(request: web.Request) -> web.StreamResponse:

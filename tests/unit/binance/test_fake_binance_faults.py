@@ -346,3 +346,40 @@ async def test_a_delayed_reply_times_out_after_the_server_acted(fake: FakeBinanc
             await client.cancel_order(symbol=SYMBOL, orderId=placed["orderId"])
         assert fake.order_by_client_id("slow").status == "CANCELED"
         assert (await client.get_account())["balances"]  # only the next reply was late
+
+
+async def test_rest_stops_answering_while_user_data_goes_on(
+    fake: FakeBinance, client: Any, user: Any
+) -> None:
+    fake.stop_answering_rest()
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await client.get_account()
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await client.order_limit_buy(symbol=SYMBOL, quantity="0.1", price="99")
+    assert fake.orders == {}  # nothing acted on
+    await fake.deposit("USDT", "5")  # the user-data stream still delivers
+    assert (await next_message(user))["e"] == "balanceUpdate"
+    fake.answer_rest()
+    assert (await client.get_account())["balances"]
+
+
+async def test_hung_rest_times_out_and_is_cut_when_rest_answers_again(
+    fake: FakeBinance, user: Any
+) -> None:
+    async with binance_client(fake, request_timeout=0.3) as client:
+        fake.stop_answering_rest(hang=True)
+        with pytest.raises(TimeoutError):
+            await client.order_limit_buy(
+                symbol=SYMBOL, quantity="0.1", price="99", newClientOrderId="held"
+            )
+        held = asyncio.ensure_future(client.get_account())
+        await asyncio.sleep(0.1)
+        assert not held.done()  # held open, no answer
+        fake.answer_rest()  # the held requests are cut, never acted on
+        # aiohttp silently re-sends a GET whose kept-alive connection was cut: answered.
+        assert (await held)["balances"]
+        assert fake.requests.count(("GET", "/api/v3/account")) == 2
+        assert fake.orders == {}
+        assert fake.requests.count(("POST", "/api/v3/order")) == 1
+        await fake.deposit("USDT", "5")
+        assert (await next_message(user))["e"] == "balanceUpdate"
