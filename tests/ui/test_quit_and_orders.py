@@ -4,6 +4,7 @@ palette offers only Silvertine's themes; log lines and toasts read like a trader
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from textual.command import CommandPalette
 from textual.widgets import OptionList
@@ -204,23 +205,29 @@ async def test_orders_pane_toggles_working_and_todays_orders(make_desk) -> None:
         await desk.session.close()
 
 
+async def palette_offers(desk: Desk, pilot: Any, query: str) -> list[str]:
+    """What the command palette offers for `query`; closed again after."""
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    palette = desk.app.screen
+    assert isinstance(palette, CommandPalette)
+    await pilot.press(*query)
+    for _ in range(20):
+        await pilot.pause(0.05)
+    options = palette.query_one(OptionList)
+    offered = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+    await pilot.press("escape")
+    await pilot.pause()
+    return offered
+
+
 async def test_the_palette_offers_no_theme_but_silvertines(make_desk) -> None:
     desk: Desk = make_desk()
     async with desk.app.run_test(size=(120, 36)) as pilot:
         await desk.start(pilot)
         loaded = set(desk.app.theme_names())
         for query in ("theme", "dracula"):
-            await pilot.press("ctrl+p")
-            await pilot.pause()
-            palette = desk.app.screen
-            assert isinstance(palette, CommandPalette)
-            await pilot.press(*query)
-            for _ in range(20):
-                await pilot.pause(0.05)
-            options = palette.query_one(OptionList)
-            offered = [
-                str(options.get_option_at_index(i).prompt) for i in range(options.option_count)
-            ]
+            offered = await palette_offers(desk, pilot, query)
             for text in offered:
                 assert "Change the current theme" not in text
                 assert "dracula" not in text.lower()
@@ -228,8 +235,6 @@ async def test_the_palette_offers_no_theme_but_silvertines(make_desk) -> None:
                     assert text.split()[1] in loaded, text
             if query == "theme":
                 assert any(text.startswith("theme silvertine-dark") for text in offered)
-            await pilot.press("escape")
-            await pilot.pause()
         await desk.session.close()
 
 
@@ -334,24 +339,11 @@ async def test_the_palette_offers_no_maximize_or_keys_panel(make_desk) -> None:
         await pilot.press("3")  # the Orders pane focused: Textual would offer Maximize
         await pilot.pause()
         for query in ("maxi", "keys", "mini"):
-            await pilot.press("ctrl+p")
-            await pilot.pause()
-            palette = desk.app.screen
-            assert isinstance(palette, CommandPalette)
-            await pilot.press(*query)
-            for _ in range(20):
-                await pilot.pause(0.05)
-            options = palette.query_one(OptionList)
-            offered = [
-                str(options.get_option_at_index(i).prompt) for i in range(options.option_count)
-            ]
-            for text in offered:
+            for text in await palette_offers(desk, pilot, query):
                 assert "Maximize" not in text, text
                 assert "Minimize" not in text, text
                 assert "help panel" not in text, text
                 assert "summary of available keys" not in text, text
-            await pilot.press("escape")
-            await pilot.pause()
         assert not desk.app.screen.query("HelpPanel")
         assert desk.app.screen.maximized is None
         await desk.session.close()
