@@ -339,9 +339,11 @@ class Broker(ABC):
 
     def _require_tradable(self) -> None:
         if self.state not in TRADABLE_STATES:
+            down = self.order_path_down()  # the link that is down says why, if one is
             raise NotConnected(
-                f"{self.source} is {self.state}: orders, cancels and changes go out when "
-                "it is LIVE again. Wait for the connection or check the health pane."
+                f"{self.source} is {self.state}{f' ({down})' if down else ''}: orders, "
+                "cancels and changes go out when it is LIVE again. Wait for the connection "
+                "or check the health pane."
             )
         down = self.order_path_down()
         if down:

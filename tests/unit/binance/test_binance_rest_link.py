@@ -65,8 +65,11 @@ async def test_rest_out_alone_shows_rest_down_and_live_again_after_an_answered_c
 
         # Orders are refused before sending.
         posts = s.fake.requests.count(POST)
-        with pytest.raises(NotConnected, match="is DISCONNECTED"):
+        with pytest.raises(NotConnected, match="is DISCONNECTED") as refused:
             await s.broker.place(req(s, qty="0.1"))
+        # ...saying why, not only "check the health pane".
+        assert "(rest DISCONNECTED: " in str(refused.value), refused.value
+        assert "connection to Binance broke" in str(refused.value), refused.value
         assert s.fake.requests.count(POST) == posts, "an order went out while REST was down"
         # Another failure in the same outage: the link keeps saying why, counted once.
         with pytest.raises(NotConnected):
