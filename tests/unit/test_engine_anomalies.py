@@ -66,7 +66,7 @@ def order(qty: str = "2") -> OrderRequest:
     )
 
 
-def fill(cid: str, exec_id: str, qty: str) -> FillEvent:
+def fill(cid: str, exec_id: str, qty: str, *, ts: int | None = None) -> FillEvent:
     return FillEvent.create(
         SRC,
         Fill(
@@ -79,6 +79,7 @@ def fill(cid: str, exec_id: str, qty: str) -> FillEvent:
             quantity=D(qty),
             price=D("10.00"),
         ),
+        ts=ts,
     )
 
 

@@ -18,36 +18,19 @@ from decimal import Decimal as D
 from silvertine_tui.brokers import BrokerRegistry
 from silvertine_tui.bus import BusEntry, MemoryBus
 from silvertine_tui.config import ExternalBrokerConfig, RiskConfig, Settings
-from silvertine_tui.domain import ConnectionState, Fill, Position, Side, TradingState
+from silvertine_tui.domain import ConnectionState, Position, TradingState
 from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.engine.projection import DeskProjection
 from silvertine_tui.engine.recovery import catch_up, recover
 from silvertine_tui.engine.session import Session
-from silvertine_tui.events import FillEvent, HealthEvent, PositionEvent
+from silvertine_tui.events import HealthEvent, PositionEvent
 from silvertine_tui.ui.model import FeedModel
 from silvertine_tui.ui.widgets.health import BusLine, HealthPane, engine_line
 from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
-from tests.unit.test_engine_anomalies import engine_health, make, order
+from tests.unit.test_engine_anomalies import engine_health, fill, make, order
 
 SRC = "scripted/main"
 KEY = ("scripted", "main", INSTRUMENT.key)
-
-
-def fill(cid: str, n: int, qty: str, *, ts: int | None = None) -> FillEvent:
-    return FillEvent.create(
-        SRC,
-        Fill(
-            exec_id=f"x-{n}",
-            client_order_id=cid,
-            broker="scripted",
-            account="main",
-            instrument=INSTRUMENT.key,
-            side=Side.BUY,
-            quantity=D(qty),
-            price=D("10.00"),
-        ),
-        ts=ts,
-    )
 
 
 def venue_says(qty: str, *, ts: int | None = None) -> PositionEvent:
@@ -80,14 +63,14 @@ async def test_a_position_reported_ahead_of_the_fills_in_it_is_no_mismatch() -> 
     all three, then fills 2 and 3."""
     bus, engine, _ = await make()
     cid = await engine.submit(order("3"))
-    await bus.publish(fill(cid, 1, "1"))
+    await bus.publish(fill(cid, "x-1", "1"))
     await bus.publish(venue_says("3"))  # holds fills 2 and 3, not journaled yet
     await bus.publish(venue_says("3"))
     await catch_up(engine, SRC)
     assert engine.anomalies.total == 0
-    await bus.publish(fill(cid, 2, "1"))
+    await bus.publish(fill(cid, "x-2", "1"))
     await bus.publish(venue_says("3"))
-    await bus.publish(fill(cid, 3, "1"))
+    await bus.publish(fill(cid, "x-3", "1"))
     await catch_up(engine, SRC)
     engine.check_positions(time.time_ns() + 10 * engine.position_settle_ns)
     await engine.publish_anomalies()
@@ -99,7 +82,7 @@ async def test_a_position_reported_ahead_of_the_fills_in_it_is_no_mismatch() -> 
 async def test_a_mismatch_that_stands_is_reported_once_then_live_when_it_resolves() -> None:
     bus, engine, _ = await make()
     cid = await engine.submit(order("3"))
-    await bus.publish(fill(cid, 1, "2"))
+    await bus.publish(fill(cid, "x-1", "2"))
     await bus.publish(venue_says("3"))
     await catch_up(engine, SRC)
     assert engine.anomalies.total == 0  # not yet: a fill may be on its way
@@ -120,7 +103,7 @@ async def test_a_mismatch_that_stands_is_reported_once_then_live_when_it_resolve
     assert "engine DEGRADED" in pane_text(entries)
 
     # The missing fill arrives after all (a venue's late report): the two agree again.
-    await bus.publish(fill(cid, 2, "1"))
+    await bus.publish(fill(cid, "x-2", "1"))
     await catch_up(engine, SRC)
     reported, resolved = await engine_health(bus)
     assert resolved.payload.state is ConnectionState.LIVE
@@ -139,8 +122,8 @@ async def test_a_mismatch_that_stands_is_reported_once_then_live_when_it_resolve
 async def test_an_anomaly_nothing_clears_keeps_the_engine_degraded() -> None:
     bus, engine, _ = await make()
     cid = await engine.submit(order("2"))
-    await bus.publish(fill(cid, 1, "2"))
-    await bus.publish(fill(cid, 2, "1"))  # an overfill: 3 of 2
+    await bus.publish(fill(cid, "x-1", "2"))
+    await bus.publish(fill(cid, "x-2", "1"))  # an overfill: 3 of 2
     await bus.publish(venue_says("4"))
     await catch_up(engine, SRC)
     engine.check_positions(time.time_ns() + 2 * engine.position_settle_ns)
@@ -160,12 +143,12 @@ async def test_a_replay_times_disagreements_by_the_journal_and_alerts_nothing() 
     settle = engine.position_settle_ns
     t = time.time_ns()
     # Fills in flight for a second: caught up, never a mismatch.
-    await bus.publish(fill(cid, 1, "1", ts=t))
+    await bus.publish(fill(cid, "x-1", "1", ts=t))
     await bus.publish(venue_says("3", ts=t + 1))
-    await bus.publish(fill(cid, 2, "2", ts=t + 1_000_000_000))
+    await bus.publish(fill(cid, "x-2", "2", ts=t + 1_000_000_000))
     # A disagreement that stood longer than the settle time, then resolved.
     await bus.publish(venue_says("4", ts=t + 2_000_000_000))
-    await bus.publish(fill(cid, 3, "1", ts=t + 2_000_000_000 + settle + 1))
+    await bus.publish(fill(cid, "x-3", "1", ts=t + 2_000_000_000 + settle + 1))
     # One the journal ends with: left to the reconcile that follows a restart.
     await bus.publish(venue_says("9", ts=t + 3 * settle))
     await catch_up(engine, SRC)  # live, these were timed by the engine's own clock
@@ -190,7 +173,7 @@ async def test_the_session_reports_a_standing_mismatch_with_nothing_else_happeni
     try:
         engine = session.engine
         cid = await engine.submit(order("3"))
-        await bus.publish(fill(cid, 1, "2"))
+        await bus.publish(fill(cid, "x-1", "2"))
         await bus.publish(venue_says("3"))
         for _ in range(400):
             if await engine_health(bus):
