@@ -12,6 +12,7 @@ from .base import (
     StreamInfo,
     format_id,
     parse_id,
+    recent_start,
 )
 from .factory import SCHEMES, create_bus
 from .layout import StreamLayout
@@ -33,4 +34,5 @@ __all__ = [
     "create_bus",
     "format_id",
     "parse_id",
+    "recent_start",
 ]

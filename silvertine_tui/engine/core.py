@@ -411,7 +411,9 @@ class TradingEngine:
                 elif kind is _FILL and outcome in FILL_ANOMALIES:
                     self._fill_anomaly(payload, outcome)
                 if took and disagreements:
-                    self._fill_moved(payload, event.ts)
+                    if self.replaying:  # as `apply` does before each event
+                        self.check_positions(event.ts)
+                    self._fill_moved(payload)
         finally:
             oms.counters.update(outcomes)
             if changed:
@@ -471,7 +473,7 @@ class TradingEngine:
                 if outcome in FILL_ANOMALIES:
                     self._fill_anomaly(event.payload, outcome)
                 if self._disagreements:
-                    self._fill_moved(event.payload, event.ts)
+                    self._fill_moved(event.payload)
             case OrderRequestEvent():
                 pass  # first: a journal is mostly order events (a miss costs here)
             case PositionEvent():
@@ -582,11 +584,9 @@ class TradingEngine:
         since = ts if self.replaying else time.time_ns()
         self._disagreements[key] = Disagreement(venue.quantity, since)
 
-    def _fill_moved(self, fill: Fill, ts: int) -> None:
+    def _fill_moved(self, fill: Fill) -> None:
         """A fill moved our position (and its fee perhaps another, in the asset it was
         paid in): a disagreement it catches up with ends unreported."""
-        if self.replaying:
-            self.check_positions(ts)
         for key in (
             (fill.broker, fill.account, fill.instrument),
             self.portfolio.fee_position(fill),

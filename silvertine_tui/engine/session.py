@@ -85,11 +85,6 @@ def finished_window(config: EngineConfig) -> FinishedWindow:
 
 
 class Session:
-    quote_backlog = 0
-    """Market data entries of each broker the Quotes pane starts from (the newest). A
-    trading desk's quotes come from its brokers as it connects: the stream's older
-    entries are another run's."""
-
     def __init__(
         self,
         settings: Settings,
@@ -198,7 +193,10 @@ class Session:
         return streams
 
     def market_feed_streams(self) -> dict[str, str]:
-        """Market data streams of the session's brokers, from now (`$`)."""
+        """Market data streams of the session's brokers for the Quotes pane, and where
+        it starts: from now (`$`, resolved when the feed starts). A trading desk's
+        quotes come from its brokers as it connects: the older entries are another
+        run's."""
         return {self.bus.layout.md(broker): "$" for broker, _ in self.accounts()}
 
     async def open(self) -> None:

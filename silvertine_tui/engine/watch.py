@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from ..brokers import Broker
-from ..bus import BusError, EventBus
+from ..bus import BusError, EventBus, recent_start
 from ..config import Settings
 from ..events import HealthEvent
 from .commands import (
@@ -146,10 +146,6 @@ class WatchSession(Session):
     as it drives a trading session (`open`, `start`, `close`, `projection`,
     `command_gateway`)."""
 
-    # The driving desks' last quotes, shown at once (dimmed with their age once stale)
-    # rather than from the next quote: a quiet market may send none for minutes.
-    quote_backlog = MARKS_FROM_LAST
-
     def __init__(
         self,
         settings: Settings,
@@ -166,6 +162,7 @@ class WatchSession(Session):
         self._accounts: list[Account] = []
         self._account_listeners: list[Callable[[list[Account]], None]] = []
         self._failed: set[Account] = set()  # could not be taken on (told; not retried)
+        self._quotes_from: dict[str, str] = {}  # market data: the Quotes pane's start
         self._discover_now = asyncio.Event()
         self.discover_every_s = discover_every_s
 
@@ -270,10 +267,22 @@ class WatchSession(Session):
 
     async def _read_marks(self, broker: str) -> None:
         """The broker's newest quotes (`MARKS_FROM_LAST`), applied oldest first; its
-        market data is then followed from the newest of them (`_md_from`)."""
-        newest_first = await self.bus.read_last(self.bus.layout.md(broker), MARKS_FROM_LAST)
-        for entry in latest_quotes(newest_first[::-1]):
+        market data is then followed from the newest of them (`_md_from`), and the
+        Quotes pane starts from the oldest (`market_feed_streams`)."""
+        md = self.bus.layout.md(broker)
+        newest_first = await self.bus.read_last(md, MARKS_FROM_LAST + 1)
+        self._quotes_from[md] = recent_start(newest_first, MARKS_FROM_LAST)
+        for entry in latest_quotes(newest_first[MARKS_FROM_LAST - 1 :: -1]):
             self.engine.apply_entry(entry)
+
+    def market_feed_streams(self) -> dict[str, str]:
+        """The Quotes pane starts from the quotes the marks were read from: the driving
+        desks' last prices show at once (dimmed with their age once stale), not from
+        the next quote (a quiet market may send none for minutes)."""
+        return {
+            md: self._quotes_from.get(md, start)
+            for md, start in super().market_feed_streams().items()
+        }
 
     def _md_from(self, broker: str) -> str:
         """Where the broker's market data is followed from: after the last entry applied

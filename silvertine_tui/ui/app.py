@@ -48,7 +48,7 @@ from .widgets.palette import Palette
 if TYPE_CHECKING:
     # Imported after the first frame (`_import_session_modules`), with the session.
     from ..config import Settings
-    from ..engine import Session
+    from ..engine import Session, recent_start
     from ..engine.commands import (
         CancelAll,
         CancelAllDone,
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     )
     from ..engine.projection import DeskProjection
     from .desk import Desk
-    from .model import FEED_BACKLOG, FeedModel, recent_start
+    from .model import FEED_BACKLOG, FeedModel
     from .screens.quit import QuitChoice, QuitScreen
     from .widgets.startup import StartupBanner
 
@@ -82,7 +82,7 @@ def _import_session_modules() -> None:
     global CancelAll, CancelAllDone, Command, Desk, DeskProjection, FEED_BACKLOG, Failed
     global FeedModel, Kill, KillDone, QuitChoice, QuitScreen, Refused, Resume, Session
     global SetTradingState, StartupBanner, recent_start
-    from ..engine import Session
+    from ..engine import Session, recent_start
     from ..engine.commands import (
         CancelAll,
         CancelAllDone,
@@ -96,7 +96,7 @@ def _import_session_modules() -> None:
     )
     from ..engine.projection import DeskProjection
     from .desk import Desk
-    from .model import FEED_BACKLOG, FeedModel, recent_start
+    from .model import FEED_BACKLOG, FeedModel
     from .screens.quit import QuitChoice, QuitScreen
     from .widgets.startup import StartupBanner
 
@@ -271,11 +271,14 @@ class SilvertineApp(App[None]):
         new = [account for account in self.session.accounts() if account not in self._fed]
         if not new:
             return
-        brokers = {broker for broker, _ in self._fed}
-        self._fed.update(new)
         layout = self.session.bus.layout
+        fed = {layout.md(broker) for broker, _ in self._fed}
+        self._fed.update(new)
         streams = {layout.exec(b, a): "0-0" for b, a in new}
-        market = {layout.md(b) for b, _ in new if b not in brokers}
+        added = {layout.md(broker) for broker, _ in new} - fed
+        market = {
+            md: start for md, start in self.session.market_feed_streams().items() if md in added
+        }
         self.run_worker(self._read_streams(streams, market), group="feed", exit_on_error=False)
 
     def find_instrument(self, key: str) -> Instrument | None:
@@ -479,22 +482,22 @@ class SilvertineApp(App[None]):
         await self._read_streams(session.feed_streams(), session.market_feed_streams(), first=True)
 
     async def _read_streams(
-        self, feed: Mapping[str, str], market: Iterable[str], *, first: bool = False
+        self, feed: Mapping[str, str], market: Mapping[str, str], *, first: bool = False
     ) -> None:
-        """`_read_feed` of `feed` (the log's streams) and `market` (quotes)."""
+        """`_read_feed` of `feed` (the log's streams) and `market` (quotes, from where
+        the session says: `Session.market_feed_streams`)."""
         bus = self.session.bus
         streams = dict(feed)
         for stream in streams:
-            streams[stream] = recent_start(await bus.read_last(stream, FEED_BACKLOG + 1))
-        backlog = self.session.quote_backlog
-        for md in market:
-            if backlog:
-                streams[md] = recent_start(await bus.read_last(md, backlog + 1), backlog)
-                continue
-            # From the entry that is last now, resolved here rather than as `$` inside
-            # the reader: whatever is published after `feed_ready` is seen.
-            info = await bus.info(md)
-            streams[md] = info.last_generated_id if info is not None else "0-0"
+            newest = await bus.read_last(stream, FEED_BACKLOG + 1)
+            streams[stream] = recent_start(newest, FEED_BACKLOG)
+        for md, start in market.items():
+            if start == "$":
+                # From the entry that is last now, resolved here rather than inside the
+                # reader: whatever is published after `feed_ready` is seen.
+                info = await bus.info(md)
+                start = info.last_generated_id if info is not None else "0-0"
+            streams[md] = start
         if first:
             self.feed_ready.set()
             self._feed_more()  # accounts taken on while these streams were looked up

@@ -77,14 +77,6 @@ full CPU, for lines the log's `log_limit` then dropped). The engine replays ever
 it needs from its snapshot on its own."""
 
 
-def recent_start(newest: list[FeedEntry], keep: int = FEED_BACKLOG) -> str:
-    """Where to start reading a stream to get its newest `keep` entries, given its newest
-    `keep + 1` entries newest first (`bus.read_last(stream, keep + 1)`): the id of the
-    entry just before them (reads start after an id), or `0-0` when the stream holds
-    no more than `keep`."""
-    return newest[keep].id if len(newest) > keep else "0-0"
-
-
 def entry_ms(entry_id: str) -> int:
     """Milliseconds of a stream entry id (`1700000000000-3`): when the bus stored it."""
     head = entry_id.partition("-")[0]
@@ -285,10 +277,10 @@ class FeedModel:
         match event:
             case FillEvent():
                 p = event.payload
-                self._fee_rate(event)
+                lookup = self.describer.instruments
+                inst = lookup(p.instrument) if lookup is not None else None
+                self.fee_rates.learn(p, inst)
                 if live:
-                    lookup = self.describer.instruments
-                    inst = lookup(p.instrument) if lookup is not None else None
                     self.recent_fills.add(
                         p.side,
                         f"{p.side} {qty_text(p.quantity, inst)} {p.instrument}"
@@ -317,12 +309,6 @@ class FeedModel:
                 self.signals_dirty = True
             case _:
                 pass
-
-    def _fee_rate(self, event: FillEvent) -> None:
-        p = event.payload
-        lookup = self.describer.instruments
-        inst = lookup(p.instrument) if lookup is not None else None
-        self.fee_rates.learn(p, inst)
 
     def _quote(self, event: QuoteEvent) -> None:
         quote = event.payload

@@ -93,7 +93,8 @@ FIELD_LABELS = {
     "post_only": "Post",
     "account": "Account",
 }
-"""What a problem is shown against: the label of the row the trader fixes."""
+"""The ticket's row labels (widgets/ticket.py builds its rows from them): what a problem
+is shown against is the label of the row the trader fixes."""
 
 
 def risk_problems(violations: Iterable[RiskViolation]) -> list[Problem]:

@@ -266,7 +266,7 @@ class BinanceBroker(Broker):
         """Before each attempt to subscribe the user stream again: does Binance answer
         the REST client? No: the "rest" link says why, and the client is rebuilt."""
         try:
-            self.health_state.rtt_ms = await self.rest.probe()
+            self.health_state.rtt_ms = await self.rest.ping(retried=False)
         except (NotConnected, BrokerTimeout) as exc:
             await self._rest_down(exc)
             return False

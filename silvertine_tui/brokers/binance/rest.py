@@ -258,18 +258,15 @@ class BinanceRest:
 
     # ------------------------------------------------------------ calls
 
-    async def ping(self) -> float:
-        """Round trip in milliseconds."""
+    async def ping(self, *, retried: bool = True) -> float:
+        """Round trip in milliseconds. Not `retried`: one attempt, asking whether Binance
+        answers this client now (`NotConnected` or `BrokerTimeout` when it does not),
+        told to no `watch` (the caller moves the link)."""
         started = time.perf_counter()
-        await self._call("ping", CallKind.READ, lambda c: c.ping())
-        self.rtt_ms = (time.perf_counter() - started) * 1000
-        return self.rtt_ms
-
-    async def probe(self) -> float:
-        """One ping, not retried: does Binance answer this client now? Round trip in ms;
-        `NotConnected` (or `BrokerTimeout`) when it does not."""
-        started = time.perf_counter()
-        await self._attempt("ping", CallKind.READ, lambda c: c.ping())
+        if retried:
+            await self._call("ping", CallKind.READ, lambda c: c.ping())
+        else:
+            await self._attempt("ping", CallKind.READ, lambda c: c.ping())
         self.rtt_ms = (time.perf_counter() - started) * 1000
         return self.rtt_ms
 

@@ -162,13 +162,9 @@ def last_message_age(
     if md_last_ns:
         ages.append(now_s - md_last_ns / 1e9)
     if health is not None:
-        reported = [
-            value
-            for key, value in health.metrics.items()
-            if key.startswith("age_s:")
-            and isinstance(value, int | float)
-            and not isinstance(value, bool)
-        ]
+        metrics = health.metrics
+        found = (_float(metrics, key) for key in metrics if key.startswith("age_s:"))
+        reported = [age for age in found if age is not None]
         if reported:
             ages.append(min(reported) + max(0.0, now_s - health.ts_ms / 1000))
     return max(0.0, min(ages)) if ages else None

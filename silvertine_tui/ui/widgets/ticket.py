@@ -20,6 +20,7 @@ from ..focus import focus_now
 from ..format import num, short_id
 from ..keymap import bindings
 from ..orders import (
+    FIELD_LABELS,
     Checked,
     Draft,
     Problem,
@@ -34,18 +35,16 @@ from .text import TextBlock
 
 NO, YES = "no", "yes"
 BASE, QUOTE = "BASE", "QUOTE"
+# The rows' labels are the ones problems are shown against (`FIELD_LABELS`).
 INPUTS = {
-    "instrument": "Symbol",
-    "quantity": "Qty",
-    "limit_price": "Price",
-    "stop_price": "Stop",
+    name: FIELD_LABELS[name] for name in ("instrument", "quantity", "limit_price", "stop_price")
 }
 CHOICES: dict[str, tuple[str, list[str]]] = {
-    "side": ("Side", [s.value for s in Side]),
-    "order_type": ("Type", [t.value for t in OrderType]),
-    "tif": ("TIF", [t.value for t in TimeInForce]),
+    "side": (FIELD_LABELS["side"], [s.value for s in Side]),
+    "order_type": (FIELD_LABELS["order_type"], [t.value for t in OrderType]),
+    "tif": (FIELD_LABELS["tif"], [t.value for t in TimeInForce]),
     # Shown only for a LIMIT order at a broker that has post-only orders (`Offer`).
-    "post_only": ("Post", [NO, YES]),
+    "post_only": (FIELD_LABELS["post_only"], [NO, YES]),
     # Shown only for a MARKET order at a broker that takes one for an amount of the
     # quote currency (`Offer.quote_quantity`): QUOTE makes Qty that amount.
     "qty_in": ("Qty in", [BASE, QUOTE]),
@@ -62,7 +61,7 @@ NUMBERS = frozenset({"quantity", "limit_price", "stop_price"})
 NUMBER_KEYS = r"[0-9.,_ ]*"
 """What a number field takes from the keyboard: any other key (a desk key like `b`,
 `s`, `x`) rings the bell and does nothing, so it never lands in a price by accident."""
-LABELS = {**INPUTS, **{name: label for name, (label, _) in CHOICES.items()}, "account": "Account"}
+LABELS = {**FIELD_LABELS, "qty_in": CHOICES["qty_in"][0]}
 ORDER = (
     "instrument",
     "side",
