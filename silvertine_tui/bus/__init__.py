@@ -12,7 +12,6 @@ from .base import (
     StreamInfo,
     format_id,
     parse_id,
-    recent_start,
 )
 from .factory import SCHEMES, create_bus
 from .layout import StreamLayout
@@ -34,5 +33,4 @@ __all__ = [
     "create_bus",
     "format_id",
     "parse_id",
-    "recent_start",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from operator import attrgetter
 from typing import NamedTuple, Protocol, runtime_checkable
@@ -206,14 +206,6 @@ class EventBus(Protocol):
     async def release(self, key: str, holder: str) -> bool: ...
 
     def add_data_loss_listener(self, listener: DataLossListener) -> None: ...
-
-
-def recent_start(newest: Sequence[BusEntry], keep: int) -> str:
-    """Where to start reading a stream to get its newest `keep` entries, given its newest
-    `keep + 1` entries newest first (`bus.read_last(stream, keep + 1)`): the id of the
-    entry just before them (reads start after an id), or `0-0` when the stream holds
-    no more than `keep`."""
-    return newest[keep].id if len(newest) > keep else "0-0"
 
 
 def parse_id(entry_id: str) -> tuple[int, int]:

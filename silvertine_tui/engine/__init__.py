@@ -1,16 +1,7 @@
 """Session wiring, OMS, portfolio and P&L, risk gate, health, recovery."""
 
-from ..bus import recent_start  # the UI reads stream ids through the engine
 from .cancels import CancelReport, KillReport
 from .session import FeedEntry, Session
 from .wiring import bus_options, open_bus
 
-__all__ = [
-    "CancelReport",
-    "FeedEntry",
-    "KillReport",
-    "Session",
-    "bus_options",
-    "open_bus",
-    "recent_start",
-]
+__all__ = ["CancelReport", "FeedEntry", "KillReport", "Session", "bus_options", "open_bus"]

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from ..brokers import Broker
-from ..bus import BusError, EventBus, recent_start
+from ..bus import BusError, EventBus
 from ..config import Settings
 from ..events import HealthEvent
 from .commands import (
@@ -271,7 +271,10 @@ class WatchSession(Session):
         Quotes pane starts from the oldest (`market_feed_streams`)."""
         md = self.bus.layout.md(broker)
         newest_first = await self.bus.read_last(md, MARKS_FROM_LAST + 1)
-        self._quotes_from[md] = recent_start(newest_first, MARKS_FROM_LAST)
+        # Reads start after an id: the one just before the newest MARKS_FROM_LAST (as
+        # ui/model.py `recent_start`, which this layer may not import), or the first.
+        last_before = len(newest_first) > MARKS_FROM_LAST
+        self._quotes_from[md] = newest_first[MARKS_FROM_LAST].id if last_before else "0-0"
         for entry in latest_quotes(newest_first[MARKS_FROM_LAST - 1 :: -1]):
             self.engine.apply_entry(entry)
 

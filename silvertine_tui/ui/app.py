@@ -48,7 +48,7 @@ from .widgets.palette import Palette
 if TYPE_CHECKING:
     # Imported after the first frame (`_import_session_modules`), with the session.
     from ..config import Settings
-    from ..engine import Session, recent_start
+    from ..engine import Session
     from ..engine.commands import (
         CancelAll,
         CancelAllDone,
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     )
     from ..engine.projection import DeskProjection
     from .desk import Desk
-    from .model import FEED_BACKLOG, FeedModel
+    from .model import FEED_BACKLOG, FeedModel, recent_start
     from .screens.quit import QuitChoice, QuitScreen
     from .widgets.startup import StartupBanner
 
@@ -82,7 +82,7 @@ def _import_session_modules() -> None:
     global CancelAll, CancelAllDone, Command, Desk, DeskProjection, FEED_BACKLOG, Failed
     global FeedModel, Kill, KillDone, QuitChoice, QuitScreen, Refused, Resume, Session
     global SetTradingState, StartupBanner, recent_start
-    from ..engine import Session, recent_start
+    from ..engine import Session
     from ..engine.commands import (
         CancelAll,
         CancelAllDone,
@@ -96,7 +96,7 @@ def _import_session_modules() -> None:
     )
     from ..engine.projection import DeskProjection
     from .desk import Desk
-    from .model import FEED_BACKLOG, FeedModel
+    from .model import FEED_BACKLOG, FeedModel, recent_start
     from .screens.quit import QuitChoice, QuitScreen
     from .widgets.startup import StartupBanner
 

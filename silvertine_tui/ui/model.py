@@ -77,6 +77,16 @@ full CPU, for lines the log's `log_limit` then dropped). The engine replays ever
 it needs from its snapshot on its own."""
 
 
+def recent_start(newest: list[FeedEntry], keep: int = FEED_BACKLOG) -> str:
+    """Where to start reading a stream to get its newest `keep` entries, given its newest
+    `keep + 1` entries newest first (`bus.read_last(stream, keep + 1)`): the id of the
+    entry just before them (reads start after an id), or `0-0` when the stream holds
+    no more than `keep`. (The watching session's `_read_marks` does the same for the
+    Quotes pane's start: the UI may import from the engine only what
+    tests/unit/test_ui_reads_projection.py allows, and the engine nothing of the UI.)"""
+    return newest[keep].id if len(newest) > keep else "0-0"
+
+
 def entry_ms(entry_id: str) -> int:
     """Milliseconds of a stream entry id (`1700000000000-3`): when the bus stored it."""
     head = entry_id.partition("-")[0]
