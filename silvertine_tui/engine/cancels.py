@@ -11,11 +11,13 @@ not an error.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..brokers import Broker, UnknownOrder
+from ..domain import Side
 from .oms import OMS
 
 log = logging.getLogger(__name__)
@@ -38,13 +40,16 @@ class CancelReport:
     gone: tuple[str, ...] = ()
     still_working: dict[str, str] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    what: str = ""
+    """Which orders were meant, when not every working one (said after the count)."""
 
     @property
     def ok(self) -> bool:
         return not self.still_working and not self.problems
 
     def summary(self) -> str:
-        parts = [f"cancelled {len(self.cancelled)} order(s)"]
+        what = f" {self.what}" if self.what else ""
+        parts = [f"cancelled {len(self.cancelled)} order(s){what}"]
         if self.gone:
             parts.append(f"{len(self.gone)} already filled or cancelled at the venue")
         text = "; ".join(parts) + "."
@@ -64,6 +69,7 @@ class CancelReport:
             gone=self.gone + other.gone,
             still_working={**self.still_working, **other.still_working},
             problems=self.problems + other.problems,
+            what=self.what or other.what,
         )
 
 
@@ -123,14 +129,19 @@ async def cancel_on(
     delays: Sequence[float] = RETRY_DELAYS_S,
     reason: str = "cancel all",
     exclude: Container[str] = (),
+    only: Callable[[str, Side], bool] | None = None,
+    what: str = "",
 ) -> CancelReport:
-    """Cancel every working order of one broker (optionally of one instrument), but
-    those in `exclude`."""
+    """Cancel every working order of one broker (optionally of one instrument, or
+    those `only(instrument, side)` picks), but those in `exclude`. `what` says which
+    orders were meant, in the report."""
     targets: dict[str, None] = {}
     problems: list[str] = []
     try:
         for venue in await broker.open_orders():
-            if instrument is None or venue.instrument == instrument:
+            if (instrument is None or venue.instrument == instrument) and (
+                only is None or only(venue.instrument, venue.side)
+            ):
                 targets[venue.client_order_id] = None
     except Exception as exc:
         problems.append(
@@ -139,15 +150,30 @@ async def cancel_on(
         )
         log.error("engine.cancel_list_failed", extra={"broker": broker.source, "error": str(exc)})
     for view in oms.working(broker.name, broker.account):
-        if instrument is None or view.order.request.instrument == instrument:
+        request = view.order.request
+        if (instrument is None or request.instrument == instrument) and (
+            only is None or only(request.instrument, request.side)
+        ):
             targets[view.client_order_id] = None
     for cid in [cid for cid in targets if cid in exclude]:
         del targets[cid]
+    report = await cancel_ids(broker, list(targets), delays=delays, reason=reason, what=what)
+    return dataclasses.replace(report, problems=(*problems, *report.problems))
 
+
+async def cancel_ids(
+    broker: Broker,
+    client_order_ids: Sequence[str],
+    *,
+    delays: Sequence[float] = RETRY_DELAYS_S,
+    reason: str = "cancel all",
+    what: str = "",
+) -> CancelReport:
+    """Cancel these orders of one broker, each on its own, retrying refused cancels."""
     cancelled: list[str] = []
     gone: list[str] = []
     failed: dict[str, str] = {}
-    pending = list(targets)
+    pending = list(client_order_ids)
     for attempt, delay in enumerate((0.0, *delays)):
         if not pending:
             break
@@ -182,7 +208,7 @@ async def cancel_on(
     still = {cid: failed[cid] for cid in pending}
     if still:
         log.error("engine.cancel_gave_up", extra={"broker": broker.source, "still_working": still})
-    return CancelReport(tuple(cancelled), tuple(gone), still, tuple(problems))
+    return CancelReport(tuple(cancelled), tuple(gone), still, what=what)
 
 
 async def cancel_everywhere(

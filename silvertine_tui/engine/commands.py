@@ -122,7 +122,8 @@ class Failed(_Message):
 
 
 class CancelAllDone(_Message):
-    """What a cancel-all did; `report.ok` is False while any order still works."""
+    """What a cancel-all did (or REDUCE_ONLY, which cancels what would add to a
+    position: `report.what` says so); `report.ok` is False while any order still works."""
 
     kind: Literal["cancel_all_done"] = "cancel_all_done"
     report: CancelReport
@@ -216,7 +217,9 @@ class EngineGateway:
                 await engine.resume()
                 return Accepted()
             case SetTradingState(state=state):
-                await engine.set_trading_state(state)
+                report = await engine.set_trading_state(state)
+                if state is TradingState.REDUCE_ONLY:
+                    return CancelAllDone(report=report)
                 return Accepted()
         raise TypeError(f"unknown command {command!r}")  # pragma: no cover - exhaustive
 

@@ -9,6 +9,7 @@ brokers, whose events come back through the bus.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import time
@@ -58,7 +59,7 @@ from ..events import (
     RiskEvent,
 )
 from .anomalies import CONTRADICTS, ENGINE_COMPONENT, Anomalies, AnomalyKind
-from .cancels import RETRY_DELAYS_S, CancelReport, KillReport, cancel_everywhere
+from .cancels import RETRY_DELAYS_S, CancelReport, KillReport, cancel_everywhere, cancel_on
 from .oms import _FROM_ORDER, OrderView, Outcome
 from .oms import log as oms_log
 from .projection import MAX_LISTED, TOUCHED, DeskProjection, FinishedWindow, journal_problem
@@ -67,6 +68,8 @@ from .risk import RiskGate, RiskRejected, RiskViolation, modify_violations
 log = logging.getLogger(__name__)
 
 ENGINE_SOURCE = "engine"
+ADDING = "that would add to a position"
+"""What REDUCE_ONLY cancels (`TradingEngine.cancel_adding`), as its report says it."""
 
 # Read as module globals on every event (from the enum class: about 0.1 µs on 3.11).
 _TERMINAL, _PARKED, _APPLIED = Outcome.TERMINAL, Outcome.PARKED, Outcome.APPLIED
@@ -230,6 +233,8 @@ class TradingEngine:
         self._own_kills: set[str] = set()
         self._last_own_kill = ""  # read back, it ends the hold on HALTED
         self.kill_from_elsewhere = ""
+        # REDUCE_ONLY read back from another desk, not yet acted on (`honour_reduce_only`).
+        self.reduce_from_elsewhere = ""
         # Ids sent while another desk's kill is being honoured (after a RESUME read
         # meanwhile): that kill does not cancel them.
         self._honouring = 0
@@ -705,9 +710,18 @@ class TradingEngine:
             # (the session calls `honour_kill`).
             self.kill_from_elsewhere = event.payload.message or "kill switch"
         if action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
-            if self._hold_halted and event.payload.trading_state is not TradingState.HALTED:
+            state = event.payload.trading_state
+            if self._hold_halted and state is not TradingState.HALTED:
                 return  # older than the kill (read back late): HALTED holds here
-            self.gate.state = event.payload.trading_state
+            if (
+                state is TradingState.REDUCE_ONLY
+                and self.gate.state is not TradingState.REDUCE_ONLY
+                and not self.replaying
+            ):
+                # Set elsewhere (this desk's own change set the gate before publishing):
+                # the session calls `honour_reduce_only`.
+                self.reduce_from_elsewhere = event.payload.message or "reduce only"
+            self.gate.state = state
 
     async def wait_changed(self, timeout: float | None = None) -> bool:
         """Wait until something was applied since the last call. False on timeout."""
@@ -1070,10 +1084,67 @@ class TradingEngine:
         self.gate.state = TradingState.ACTIVE
         await self._publish_risk(RiskAction.RESUME, message="trading resumed")
 
-    async def set_trading_state(self, state: TradingState) -> None:
+    async def set_trading_state(self, state: TradingState) -> CancelReport:
+        """Set the state; entering REDUCE_ONLY also cancels what would add to a position
+        (`cancel_adding`), and the report says what."""
         self._hold_halted = False
-        self.gate.state = state
+        before, self.gate.state = self.gate.state, state
         await self._publish_risk(RiskAction.STATE, message=f"trading state {state}")
+        if state is TradingState.REDUCE_ONLY and before is not TradingState.REDUCE_ONLY:
+            return await self.cancel_adding("reduce only")
+        return CancelReport()
+
+    def adds_to_position(self, broker: str, account: str, instrument: str, side: Side) -> bool:
+        """Whether an order on `side`, filled, would add to its position (any order when
+        flat): what REDUCE_ONLY refuses of a new order."""
+        position = self.portfolio.position(broker, account, instrument)
+        return position == 0 or (position > 0) == (side.sign > 0)
+
+    async def cancel_adding(self, reason: str) -> CancelReport:
+        """Cancel every working order of this desk's brokers that would add to its
+        position (those the venue lists included: one sent a moment ago may not be read
+        back yet). REDUCE_ONLY refuses such an order when it is new; one already working
+        must not fill either. Orders that reduce stay (a stop and a take-profit of the
+        whole position both reduce it)."""
+        reports = await asyncio.gather(
+            *(
+                cancel_on(
+                    broker,
+                    self.oms,
+                    delays=self.retry_delays,
+                    reason=reason,
+                    only=functools.partial(self.adds_to_position, broker.name, broker.account),
+                    what=ADDING,
+                )
+                for broker in self.brokers.values()
+            )
+        )
+        total = CancelReport(what=ADDING)
+        for report in reports:
+            total = total.merged(report)
+        log.warning(
+            "engine.reduce_only_cancels",
+            extra={"cancelled": len(total.cancelled), "still_working": total.still_working},
+        )
+        return total
+
+    async def honour_reduce_only(self) -> CancelReport | None:
+        """Act on REDUCE_ONLY set by another desk (or a watching desk) on this bus, right
+        after it was applied: cancel what would add to a position here, as
+        `set_trading_state` does there, and say so in the log."""
+        reason, self.reduce_from_elsewhere = self.reduce_from_elsewhere, ""
+        if not reason:
+            return None
+        report = await self.cancel_adding(reason)
+        level = LogLevel.WARNING if report.ok else LogLevel.ERROR
+        message = f"{self.desk_name}, after REDUCE ONLY on another desk: {report.summary()}"
+        try:
+            await self.bus.publish(
+                LogEvent.create(ENGINE_SOURCE, Log(level=level, message=message))
+            )
+        except Exception:
+            log.exception("engine.reduce_from_elsewhere_not_logged")
+        return report
 
     async def _publish_risk(
         self, action: RiskAction, *, rule: str = "", message: str = "", client_order_id: str = ""
@@ -1093,4 +1164,6 @@ class TradingEngine:
         if action is RiskAction.KILL:
             self._own_kills.add(event.event_id)  # read back: not another desk's
             self._last_own_kill = event.event_id
+        if action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
+            self.projection.hold_state(event.event_id, self.gate.state)
         return await self.bus.publish(event)

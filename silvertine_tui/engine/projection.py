@@ -216,7 +216,9 @@ class DeskProjection:
     ) -> None:
         self.oms = OMS(window)
         self.portfolio = Portfolio(spot_brokers=spot_brokers)
-        self.trading_state = TradingState.ACTIVE
+        self.journaled_state = TradingState.ACTIVE  # as the risk stream says
+        # A state this desk set whose risk event is not read back yet: (event id, state).
+        self._held: tuple[str, TradingState] | None = None
         self.brokers: dict[str, BrokerStatus] = {}
         self.instruments: dict[str, dict[str, Instrument]] = {}
         self.anomalies = AnomalySummary()
@@ -224,6 +226,23 @@ class DeskProjection:
         self.version = 0  # orders, fills, positions, balances, states: not quotes
         self.marks_version = 0  # quotes (marks and unrealized P&L)
         self._changes = Changes()
+
+    @property
+    def trading_state(self) -> TradingState:
+        """The state orders are judged by: the journal's, or the one this desk set and
+        has not read back yet (`hold_state`)."""
+        held = self._held
+        return held[1] if held is not None else self.journaled_state
+
+    def hold_state(self, event_id: str, state: TradingState) -> None:
+        """This desk's engine set `state` and published it as the risk event `event_id`.
+        It shows at once and until that event is read back: with Redis unreachable the
+        event only waits in memory, and a kill switch pulled then must not read ACTIVE
+        (the engine's gate is HALTED already). An event that never reaches the journal
+        holds until the next state this desk sets."""
+        self._held = (event_id, state)
+        self._changes.trading_state = True
+        self.version += 1
 
     # -- applying -------------------------------------------------------------------------
 
@@ -314,7 +333,10 @@ class DeskProjection:
             case RiskEvent():
                 risk = event.payload
                 if risk.action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
-                    self.trading_state = risk.trading_state
+                    self.journaled_state = risk.trading_state
+                    held = self._held
+                    if held is not None and held[0] == event.event_id:
+                        self._held = None
                     changes.trading_state = True
                     return self._done(True)
                 return NOTHING

@@ -135,7 +135,24 @@ async def latest_snapshot(bus: EventBus, broker: str, account: str) -> Snapshot 
 # -- the risk stream's end ------------------------------------------------------------
 
 CARRIED_STATE = "trading state {state} carried forward: older risk entries are trimmed"
+CARRIED_AFTER_LOSS = "trading state {state} carried forward: Redis lost the risk stream"
 TRIM_SLACK = 200
+
+
+async def carry_trading_state(engine: TradingEngine, why: str) -> str | None:
+    """Write the current trading state as the risk stream's newest entry.
+
+    The state is replayed from that stream on start, so HALTED and REDUCE ONLY survive
+    a restart only while the stream holds the entry that set them. `why` is the
+    entry's message, formatted with `{state}`. Returns the entry id, or None when the
+    entry was only buffered (Redis unreachable; it is written, in order, when Redis is
+    back)."""
+    state = engine.gate.state
+    carried = RiskEvent.create(
+        ENGINE_SOURCE,
+        Risk(action=RiskAction.STATE, trading_state=state, message=why.format(state=state)),
+    )
+    return await engine.bus.publish(carried)
 
 
 async def trim_risk_stream(engine: TradingEngine, keep: int) -> int:
@@ -156,16 +173,7 @@ async def trim_risk_stream(engine: TradingEngine, keep: int) -> int:
     info = await bus.info(stream)
     if info is None or info.length <= keep + max(keep // 10, TRIM_SLACK):
         return 0
-    state = engine.gate.state
-    carried = RiskEvent.create(
-        ENGINE_SOURCE,
-        Risk(
-            action=RiskAction.STATE,
-            trading_state=state,
-            message=CARRIED_STATE.format(state=state),
-        ),
-    )
-    if await bus.publish(carried) is None:
+    if await carry_trading_state(engine, CARRIED_STATE) is None:
         return 0  # buffered, not journaled: trim once it is
     removed = await bus.trim(stream, keep)
     log.info("recovery.risk_trimmed", extra={"removed": removed, "kept_at_least": keep})

@@ -146,6 +146,11 @@ def _reduce_problem(
     largest = reduce_limit(position, request.side, working_same)
     if quantity <= largest:
         return ""
+    # Quantities as the panes show them: no trailing zeros of the arithmetic (-0.7,
+    # not -0.70000).
+    position, quantity, working_same, largest = (
+        v.normalize() for v in (position, quantity, working_same, largest)
+    )
     if position == 0:
         return f"position is 0, nothing to reduce; largest allowed {fmt(largest)}"
     if (position > 0) == (request.side.sign > 0):

@@ -38,8 +38,10 @@ from .conflate import latest_quotes
 from .core import TradingEngine
 from .projection import DeskProjection, FinishedWindow
 from .recovery import (
+    CARRIED_AFTER_LOSS,
     RecoveryProgress,
     StartPhase,
+    carry_trading_state,
     reconcile_broker,
     recover,
     trim_risk_stream,
@@ -347,6 +349,8 @@ class Session:
                     # Its cancels (and their retries) run beside the reader: the fills,
                     # acks and a RESUME behind the KILL are applied meanwhile.
                     self._spawn(engine.honour_kill(), "engine-honour-kill")
+                if engine.reduce_from_elsewhere:
+                    self._spawn(engine.honour_reduce_only(), "engine-honour-reduce-only")
                 if entry.stream == health:
                     await engine.republish_profiles(self.bus.options.health_maxlen // 2)
                 if entry.stream.startswith(journals):
@@ -474,13 +478,30 @@ class Session:
             )
 
     async def _on_data_loss(self, reason: str) -> None:
-        """Redis lost data: rebuild what the venues hold and say so."""
+        """Redis lost data: put back what this desk knows, rebuild what the venues hold,
+        and say so.
+
+        The trading state goes first: it lived in the lost risk stream, and without it
+        the next start would come up ACTIVE under a kill switch still pulled here (and
+        a watching desk would follow the stream). A snapshot once the venues are
+        reconciled lets the next start begin from this desk's orders and positions
+        rather than from an empty journal."""
         await self.bus.publish(
             LogEvent.create("engine", Log(message=f"bus data lost ({reason}); reconciling"))
         )
+        # Before the start is done the risk stream may not be replayed yet: the state
+        # in memory would be the default, not the desk's.
+        ready = self.ready
+        if ready:
+            await carry_trading_state(self.engine, CARRIED_AFTER_LOSS)
         for broker in self.brokers:
             with contextlib.suppress(BrokerError):
                 self.reconcile_findings += await reconcile_broker(self.engine, broker)
+        if ready and self.ready:
+            try:
+                await self.snapshot()
+            except BusError as exc:  # the periodic snapshot and the one at close remain
+                log.warning("session.snapshot_after_loss_failed", extra={"error": str(exc)})
 
     async def _publish_bus_health(self, state: ConnectionState, message: str) -> None:
         await self.bus.publish(

@@ -35,6 +35,8 @@ from ..bus import BusError, EventBus
 from ..config import Settings
 from ..events import HealthEvent
 from .commands import (
+    Accepted,
+    CancelAllDone,
     Command,
     CommandGateway,
     EngineGateway,
@@ -131,8 +133,14 @@ class WatchGateway:
                 if isinstance(outcome, KillDone):
                     return KillDone(report=dataclasses.replace(outcome.report, by_watcher=True))
                 return outcome
-            case Resume() | SetTradingState():
+            case Resume():
                 return await self._engine.send(command)
+            case SetTradingState():
+                # This desk has no broker, so its REDUCE_ONLY cancels nothing here: each
+                # desk that drives one cancels what would add to a position as it reads
+                # the state (`honour_reduce_only`; its line follows in the log).
+                outcome = await self._engine.send(command)
+                return Accepted() if isinstance(outcome, CancelAllDone) else outcome
         why = self._why()
         return Refused(
             source="risk",

@@ -12,8 +12,9 @@ import pytest
 from silvertine_tui.bus import BusOptions
 from silvertine_tui.bus.redis_streams import RedisBus
 from silvertine_tui.config import ExternalBrokerConfig, RiskConfig
-from silvertine_tui.domain import OrderRequest, OrderType, Side
+from silvertine_tui.domain import OrderRequest, OrderType, Side, TradingState
 from silvertine_tui.engine.core import TradingEngine
+from silvertine_tui.engine.recovery import replay_stream
 from silvertine_tui.engine.risk import RiskRejected
 from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
 from tests.support.redis_server import RedisServer
@@ -92,5 +93,14 @@ async def test_a_kill_with_redis_down_cancels_and_says_the_kill_is_not_journaled
         assert report.journal_error.startswith("Redis is unreachable: the KILL waits in")
         assert "The KILL was not journaled (Redis is unreachable" in report.summary()
         assert bus.stats.exec_buffered >= 1
+        # The desk shows HALTED now (its gate is), not ACTIVE until Redis is back.
+        assert engine.projection.trading_state is TradingState.HALTED
+        assert engine.projection.journaled_state is TradingState.ACTIVE
+
+        await server.arestart()
+        await asyncio.wait_for(bus.flush(), 15)
+        await replay_stream(engine, bus.layout.risk)  # the KILL read back
+        assert engine.projection.journaled_state is TradingState.HALTED
+        assert engine.projection.trading_state is TradingState.HALTED
     finally:
         await bus.close()

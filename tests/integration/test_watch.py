@@ -17,6 +17,7 @@ from silvertine_tui.config import Settings
 from silvertine_tui.domain import OrderStatus, TradingState
 from silvertine_tui.engine import Session
 from silvertine_tui.engine.commands import (
+    Accepted,
     CancelAll,
     CancelOrder,
     Failed,
@@ -26,6 +27,7 @@ from silvertine_tui.engine.commands import (
     PlaceOrder,
     Refused,
     Resume,
+    SetTradingState,
 )
 from silvertine_tui.engine.projection import DeskProjection
 from silvertine_tui.engine.session import Alert
@@ -109,17 +111,22 @@ async def test_a_watching_desk_shows_what_the_driving_desk_does(
         assert watch.projection.broker_state("paper") is driver.projection.broker_state("paper")
         assert watch.projection.instrument("paper", "BTCUSDT.PAPER") is not None
 
-        # What happens after it started: a new order, a cancel, a trading state.
+        # What happens after it started: a new order, a cancel, a trading state (which
+        # cancels the new buy: it would add to the position the crossing buy took).
         later = await resting_buy(driver, "paper")
+        await until(lambda: status(driver, later) is OrderStatus.NEW)
+        await until(lambda: desk_state(watch.projection) == desk_state(driver.projection))
+        assert desk_state(watch.projection)["orders"][later][1] is OrderStatus.NEW  # type: ignore[index]
         await driver.engine.cancel(resting)
         await driver.engine.set_trading_state(TradingState.REDUCE_ONLY)
         await until(lambda: status(driver, resting) is OrderStatus.CANCELED)
+        await until(lambda: status(driver, later) is OrderStatus.CANCELED)
         await until(lambda: desk_state(watch.projection) == desk_state(driver.projection))
         state = desk_state(watch.projection)
         assert state["trading"] is TradingState.REDUCE_ONLY
         orders = state["orders"]
         assert isinstance(orders, dict)
-        assert orders[later][1] is OrderStatus.NEW
+        assert orders[later][1] is OrderStatus.CANCELED
         assert orders[resting][1] is OrderStatus.CANCELED
     finally:
         await watch.close()
@@ -230,6 +237,34 @@ async def test_a_kill_on_the_watching_desk_halts_and_cancels_every_desk(
         await watch.close()
         await a.close()
         await b.close()
+
+
+async def test_reduce_only_on_the_watching_desk_cancels_what_would_add_on_the_desk(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    driver = desk(redis_server.url, key_prefix, "paper")
+    await driver.start()
+    watch = watcher(redis_server.url, key_prefix)
+    try:
+        filled = await crossing_buy(driver)  # long: a resting buy would add to it
+        await until(lambda: status(driver, filled) is OrderStatus.FILLED)
+        adding = await resting_buy(driver, "paper")
+        await until(lambda: status(driver, adding) is OrderStatus.NEW)
+        await watch.start()
+
+        outcome = await watch.command_gateway().send(
+            SetTradingState(state=TradingState.REDUCE_ONLY)
+        )
+        assert outcome == Accepted()  # the watcher cancels nothing itself: no report
+        await until(lambda: status(driver, adding) is OrderStatus.CANCELED)
+        assert driver.engine.gate.state is TradingState.REDUCE_ONLY
+        name = f"desk {driver.claims.desk.host} pid {driver.claims.desk.pid}"
+        line = await logged_line(driver, f"{name}, after REDUCE ONLY on another desk")
+        assert line.endswith("cancelled 1 order(s) that would add to a position.")
+        await until(lambda: watch.projection.working_count() == 0)
+    finally:
+        await watch.close()
+        await driver.close()
 
 
 async def test_a_desk_started_after_the_watching_desk_is_taken_on(

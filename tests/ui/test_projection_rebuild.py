@@ -139,7 +139,9 @@ async def live_desk(
             )
         )
         await desk.step(pilot, 3)
-        await engine.cancel("st000000000000000103")
+        await engine.cancel("st000000000000000101")
+        # REDUCE_ONLY cancels what would add to a position; the resting sell reduces the
+        # ETH bought, and stays.
         await engine.set_trading_state(TradingState.REDUCE_ONLY)
         await caught_up(desk, pilot)
         # Marks are drawn at most once a second: draw the last ones now.
@@ -149,7 +151,7 @@ async def live_desk(
         await desk.settle(pilot)
         rows = pane_rows(app)
         rows["instruments"] = {k: [] for k in sorted(engine.instruments["paper"])}
-        assert app.screen.query_one(Blotter).row_count == 1  # the resting buy
+        assert app.screen.query_one(Blotter).row_count == 1  # the resting sell
         await session.close()
     return rows
 
@@ -176,7 +178,7 @@ def test_a_desk_rebuilt_from_the_redis_journal_alone_is_the_live_desk(
     caps = projection.capabilities("paper")
     assert caps is not None
     assert OrderType.LIMIT in caps.order_types
-    assert [v.client_order_id for v in projection.working()] == ["st000000000000000101"]
+    assert [v.client_order_id for v in projection.working()] == ["st000000000000000103"]
 
     # A desk with no broker and no engine of its own behind the panes: a session on an
     # empty memory bus with no broker, and the rebuilt projection.

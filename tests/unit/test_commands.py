@@ -297,7 +297,12 @@ async def test_kill_halts_and_reports_and_new_orders_are_then_refused() -> None:
 async def test_resume_and_reduce_only_set_the_trading_state() -> None:
     gateway, engine, _ = await make()
     await gateway.send(Kill())
-    assert await gateway.send(SetTradingState(state=TradingState.REDUCE_ONLY)) == Accepted()
+    # Entering REDUCE_ONLY cancels what would add to a position: nothing works after the
+    # kill, and the report says so (tests/unit/test_engine_reduce_only.py).
+    outcome = await gateway.send(SetTradingState(state=TradingState.REDUCE_ONLY))
+    assert outcome == CancelAllDone(report=CancelReport(what="that would add to a position"))
+    assert isinstance(outcome, CancelAllDone)
+    assert outcome.report.summary() == "cancelled 0 order(s) that would add to a position."
     assert engine.gate.state is TradingState.REDUCE_ONLY
     assert await gateway.send(Resume()) == Accepted()
     assert engine.gate.state is TradingState.ACTIVE
@@ -342,6 +347,7 @@ EVERY_OUTCOME: list[Outcome] = [
     ),
     Failed(error="no answer", error_kind="BrokerTimeout", retryable=True),
     CancelAllDone(report=CancelReport(("a",), ("b",), {"c": "busy"}, ("v1: could not list",))),
+    CancelAllDone(report=CancelReport(("a",), what="that would add to a position")),
     KillDone(report=KillReport(CancelReport(cancelled=("a",)), journal_error="bus down")),
 ]
 

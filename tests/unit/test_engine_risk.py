@@ -362,3 +362,17 @@ def test_what_the_broker_cannot_do_is_refused_as_unsupported(
 def test_what_the_broker_can_do_passes() -> None:
     gate = RiskGate(RiskConfig())
     assert gate.check(order(tif=TimeInForce.IOC), World(caps=SPOT_LIKE)) == []
+
+
+def test_reduce_only_says_quantities_as_the_panes_show_them() -> None:
+    """Arithmetic leaves trailing zeros (1.30000 - 2 = -0.70000): the message says -0.7."""
+    gate = RiskGate(config())
+    gate.state = TradingState.REDUCE_ONLY
+    world = World(pos=D("1.30000") - D("2.00000"), working={Side.BUY: D("0.10000")})
+    assert messages(gate, order("0.6500", side=Side.BUY), world) == [
+        "trading_state: REDUCE_ONLY: a buy of 0.65 would take position -0.7 through zero "
+        "with 0.1 already working to buy; largest allowed 0.6"
+    ]
+    assert messages(gate, order("0.50", side=Side.SELL), world) == [
+        "trading_state: REDUCE_ONLY: a sell adds to position -0.7; largest allowed 0"
+    ]

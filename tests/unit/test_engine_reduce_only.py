@@ -1,0 +1,112 @@
+"""REDUCE ONLY refuses a new order that would add to a position; entering it cancels
+the working orders that would (they must not fill either) and keeps those that reduce
+the position, on this desk and on a desk that reads the state another desk set."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from silvertine_tui.config import RiskConfig
+from silvertine_tui.domain import Fill, OrderRequest, OrderType, Side, TradingState
+from silvertine_tui.engine.commands import CancelAllDone, EngineGateway, SetTradingState
+from silvertine_tui.engine.core import TradingEngine
+from silvertine_tui.engine.risk import RiskRejected
+from silvertine_tui.events import FillEvent, LogEvent
+from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
+from tests.unit.test_engine_kill import make, sync
+
+
+def limit(side: Side, price: str) -> OrderRequest:
+    return OrderRequest(
+        broker="v0",
+        account="main",
+        instrument=INSTRUMENT.key,
+        side=side,
+        order_type=OrderType.LIMIT,
+        quantity=D("1"),
+        limit_price=D(price),
+    )
+
+
+async def hold(engine: TradingEngine, venue: ScriptedVenue, position: int) -> None:
+    """Take a position of `position` (filled at the venue, read back from the journal)."""
+    if not position:
+        return
+    side = Side.BUY if position > 0 else Side.SELL
+    cid = await engine.submit(
+        limit(side, "10.00").model_copy(update={"quantity": D(abs(position))})
+    )
+    fill = Fill(
+        exec_id=f"t-{cid}",
+        client_order_id=cid,
+        broker="v0",
+        account="main",
+        instrument=INSTRUMENT.key,
+        side=side,
+        quantity=D(abs(position)),
+        price=D("10.00"),
+    )
+    await engine.bus.publish(FillEvent.create("v0/main", fill))
+    del venue.venue_orders[cid]  # filled: no longer open there
+    await sync(engine)
+    assert engine.position("v0", "main", INSTRUMENT.key) == position
+
+
+@pytest.mark.parametrize("position", [2, -2, 0])
+async def test_entering_reduce_only_cancels_what_would_add_and_keeps_what_reduces(
+    position: int,
+) -> None:
+    _, engine, (venue,) = await make(ScriptedVenue)
+    await hold(engine, venue, position)
+    buy = await engine.submit(limit(Side.BUY, "9.00"))
+    sell = await engine.submit(limit(Side.SELL, "11.00"))
+    adding = {2: [buy], -2: [sell], 0: [buy, sell]}[position]
+
+    outcome = await EngineGateway(engine).send(SetTradingState(state=TradingState.REDUCE_ONLY))
+
+    assert isinstance(outcome, CancelAllDone)
+    assert sorted(outcome.report.cancelled) == sorted(adding)
+    assert outcome.report.ok
+    assert outcome.report.summary() == (
+        f"cancelled {len(adding)} order(s) that would add to a position."
+    )
+    assert sorted(venue.venue_orders) == sorted({buy, sell} - set(adding))
+    assert engine.gate.state is TradingState.REDUCE_ONLY
+    # What it cancelled, the gate refuses when new.
+    with pytest.raises(RiskRejected, match="REDUCE_ONLY"):
+        await engine.submit(limit(Side.BUY if position >= 0 else Side.SELL, "9.50"))
+
+
+async def test_reduce_only_read_from_another_desk_cancels_here_too() -> None:
+    bus, engine, (venue,) = await make(ScriptedVenue)
+    await hold(engine, venue, 2)
+    buy = await engine.submit(limit(Side.BUY, "9.00"))
+    sell = await engine.submit(limit(Side.SELL, "11.00"))
+    other = TradingEngine(bus, [], RiskConfig())  # another desk (or a watcher) on the bus
+    await other.set_trading_state(TradingState.REDUCE_ONLY)
+
+    await sync(engine)
+    assert engine.gate.state is TradingState.REDUCE_ONLY
+    assert engine.reduce_from_elsewhere
+    report = await engine.honour_reduce_only()
+
+    assert report is not None
+    assert report.cancelled == (buy,)
+    assert list(venue.venue_orders) == [sell]
+    assert engine.reduce_from_elsewhere == ""
+    logged = [
+        e.event.payload.message
+        for e in await bus.read(bus.layout.health)
+        if isinstance(e.event, LogEvent)
+    ]
+    assert any(
+        m.endswith(
+            "after REDUCE ONLY on another desk: cancelled 1 order(s) that would add to a position."
+        )
+        for m in logged
+    ), logged
+    # Staying in it is no new change: read again, nothing more to honour.
+    await sync(engine)
+    assert engine.reduce_from_elsewhere == ""
