@@ -347,13 +347,18 @@ class Ticket(Vertical):
     # -- sending ----------------------------------------------------------------------------
 
     def action_fire(self) -> None:
+        """A press of the fire key (or enter in a field, or a click on Send). A terminal
+        sends no key-release: a held key arrives as presses ~30 ms apart. A press within
+        `fire_debounce_s` of the previous press, sent or not, is swallowed and restarts
+        the interval, so a burst or a held key sends once, until the key has been quiet
+        for the interval."""
         now = self.desk.monotonic()
+        previous, self._last_fire = self._last_fire, now
+        if now - previous < self.desk.fire_debounce_s:
+            return
         if self.sending:
             self._status("still sending the last order: not sent again", "warn")
             return
-        if now - self._last_fire < self.desk.fire_debounce_s:
-            return
-        self._last_fire = now
         self.attempted = True
         checked = self.run_check()
         if not checked.ok or checked.request is None:
