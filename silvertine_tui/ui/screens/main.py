@@ -25,6 +25,7 @@ from textual.widgets import Static
 
 from ...domain import Instrument, Side, TradingState
 from ..focus import focus_now
+from ..format import short_id
 from ..keymap import PANES
 from ..lean_update import LeanCompositor
 from ..widgets.header import DeskHeader
@@ -683,16 +684,31 @@ class MainScreen(Screen[None]):
             self.notify(f"no {what} selected", severity="warning")
         return view
 
+    def _finished(self, view: OrderView, what: str) -> bool:
+        """Whether the order is finished (the All-orders view lists those too): then
+        there is nothing to cancel or change, it is said, and nothing is sent."""
+        status = view.order.status
+        if not status.is_terminal:
+            return False
+        self.notify(
+            f"order {short_id(view.client_order_id)} is {status}: nothing to {what}",
+            title=f"{what.capitalize()} refused",
+            severity="warning",
+        )
+        return True
+
     def action_cancel_order(self) -> None:
         view = self._selected_view()
-        if view is None:
+        if view is None or self._finished(view, "cancel"):
             return
         coid = view.client_order_id
 
         async def cancel() -> None:
             outcome = await self.desk.send(CancelOrder(client_order_id=coid))
             if isinstance(outcome, Refused):
-                self.notify(f"{coid}: {outcome.reason}", title="Cancel refused", severity="error")
+                # An order's own state names the order already.
+                said = outcome.reason if outcome.source == "order" else f"{coid}: {outcome.reason}"
+                self.notify(said, title="Cancel refused", severity="error")
             elif isinstance(outcome, Failed):
                 self.notify(f"{coid}: {outcome.error}", title="Cancel failed", severity="error")
 
@@ -702,7 +718,7 @@ class MainScreen(Screen[None]):
         from .modify import Change, ModifyScreen
 
         view = self._selected_view()
-        if view is None:
+        if view is None or self._finished(view, "modify"):
             return
         if self.desk.watching:  # said before anything is typed that could not go
             self.notify(f"{self.desk.session.not_ready}.", title="Modify refused", severity="error")
