@@ -17,7 +17,7 @@ from ...engine.commands import Accepted, Failed, PlaceOrder, Refused
 from ...engine.risk import RiskViolation
 from ..desk import Desk
 from ..focus import focus_now
-from ..format import num, short_id
+from ..format import NUMBER_KEYS, num, short_id
 from ..keymap import bindings
 from ..orders import (
     FIELD_LABELS,
@@ -58,9 +58,6 @@ DEFAULTS = {
 # A problem with the amount in the quote currency is shown on the Qty row, which holds it.
 ROW_OF = {"quote_quantity": "quantity"}
 NUMBERS = frozenset({"quantity", "limit_price", "stop_price"})
-NUMBER_KEYS = r"[0-9.,_ ]*"
-"""What a number field takes from the keyboard: any other key (a desk key like `b`,
-`s`, `x`) rings the bell and does nothing, so it never lands in a price by accident."""
 LABELS = {**FIELD_LABELS, "qty_in": CHOICES["qty_in"][0]}
 ORDER = (
     "instrument",
