@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from ..widgets.ticket import Ticket
     from ..widgets.watchlist import Watchlist
 
+RESUME_URGENT = frozenset({"resume"})
 COMPACT_WIDTH = 100
 COMPACT_HEIGHT = 28
 PANE_NAMES = [name for name, _ in PANES]
@@ -193,6 +194,7 @@ class MainScreen(Screen[None]):
         self._working: set[str] = set()
         self._counts_checked: tuple[int, int] = (-1, -1)
         self._quotes_waiting = False
+        self._bar_state: TradingState | None = None  # the key bar's urgent keys are for
 
     # -- layout ---------------------------------------------------------------------
 
@@ -416,6 +418,13 @@ class MainScreen(Screen[None]):
         changes = view.take()
         trading = view.trading_state
         self.set_class(trading is TradingState.HALTED, "-halted")
+        if trading is not self._bar_state:
+            # Out of ACTIVE, resume is the key the trader needs: it goes ahead of the
+            # bar's other keys (the theme's at 80 columns).
+            self._bar_state = trading
+            self.query_one(KeyBar).set_urgent(
+                RESUME_URGENT if trading is not TradingState.ACTIVE else frozenset()
+            )
         self.query_one(DeskHeader).set_state(
             trading,
             now,
