@@ -563,9 +563,21 @@ class SilvertineApp(App[None]):
         any order sent meanwhile."""
         stats = self.desk.session.bus.stats
         if self.desk.bus_watch.update(stats.connected):
+            if self.desk.watching:
+                # It sends no order and writes nothing of its own: what it misses is
+                # what the desks it watches do meanwhile, read once the bus is back.
+                what = (
+                    "This desk only watches: nothing new shows until the bus is back, "
+                    "then what the desks did meanwhile; its kill switch, resume and "
+                    "reduce-only reach no desk until then."
+                )
+            else:
+                what = (
+                    "Orders, fills and reports wait in memory and show on the desk when "
+                    "the bus is back."
+                )
             self.notify(
-                f"{stats.last_error.rstrip('.') or 'no answer'}. Orders, fills and reports wait in "
-                "memory and show on the desk when the bus is back.",
+                f"{stats.last_error.rstrip('.') or 'no answer'}. {what}",
                 title="Bus unreachable",
                 severity="error",
                 timeout=self.desk.toast_timeout_s,
