@@ -26,7 +26,7 @@ from textual.widgets import Static
 from ...domain import Instrument, Side, TradingState
 from ..focus import focus_now
 from ..format import short_id
-from ..keymap import PANES
+from ..keymap import PANES, named_key
 from ..lean_update import LeanCompositor
 from ..widgets.header import DeskHeader
 from ..widgets.keybar import KeyBar
@@ -549,10 +549,11 @@ class MainScreen(Screen[None]):
                     gone.append(coid)
             blotter.update(draw, gone, instruments)
         working_n, today_n = len(self._working), len(self._today)
+        toggle = named_key(self, "blotter.all")
         if blotter.show_all:
-            orders_title = f"all today: {today_n}, {working_n} working (a: working)"
+            orders_title = f"all today: {today_n}, {working_n} working ({toggle}: working)"
         else:
-            orders_title = f"{working_n} working of {today_n} today (a: all)"
+            orders_title = f"{working_n} working of {today_n} today ({toggle}: all)"
         self._subtitle("#pane-blotter", orders_title)
         # One pane at a time has no borders: the pane bar says which view it is.
         tab = self.query_one("#tab-blotter", PaneTab)

@@ -19,7 +19,7 @@ from ...engine.projection import OrderView
 from ...engine.risk import RiskViolation, modify_violations
 from ...events.summary import qty_text
 from ..format import NUMBER_KEYS, NotANumber, num, parse_decimal
-from ..keymap import bindings
+from ..keymap import bindings, named_key
 from ..orders import Problem, risk_problems
 from .dialog import Dialog
 
@@ -154,7 +154,12 @@ class ModifyScreen(Dialog[Change | None]):
                     restrict=NUMBER_KEYS,
                 )
             yield Static(id="m-problems", markup=False)
-            yield Static("enter: send the change   esc: cancel", id="dialog-hint", markup=False)
+            # enter is the fields' own key (Input.Submitted), not the key map's.
+            yield Static(
+                f"enter: send the change   {named_key(self, 'modify.cancel')}: cancel",
+                id="dialog-hint",
+                markup=False,
+            )
 
     def on_mount(self) -> None:
         for field_input in self.query(Input):

@@ -18,7 +18,7 @@ from ...engine.risk import RiskViolation
 from ..desk import Desk
 from ..focus import focus_now
 from ..format import NUMBER_KEYS, num, short_id
-from ..keymap import bindings
+from ..keymap import bindings, named_key
 from ..orders import (
     FIELD_LABELS,
     Checked,
@@ -96,7 +96,8 @@ class Ticket(Vertical):
         # as they connect, after the ticket is composed).
         self._suggested: list[str] = known_instruments(self.desk.view)
         # The ticket as it was when its last order went out, while nothing has changed
-        # since: the preview then says what F9 would send *again* (the position moved).
+        # since: the preview then says what the fire key (F9) would send *again* (the
+        # position moved).
         self._sent_draft: Draft | None = None
 
     # -- layout -----------------------------------------------------------------------
@@ -128,7 +129,7 @@ class Ticket(Vertical):
                     yield Label(label, classes="ticket-label")
                     yield Choice(options, DEFAULTS.get(name), id=f"t-{name}")
         with Horizontal(id="t-actions"):
-            yield Button("Send F9", id="t-send", compact=True)
+            yield Button(f"Send {named_key(self, 'ticket.fire')}", id="t-send", compact=True)
             yield TextBlock(id="t-status")
         yield TextBlock(id="t-preview")
         yield TextBlock(id="t-problems")
@@ -196,7 +197,8 @@ class Ticket(Vertical):
             self.query_one(f"#row-{name}").set_class(name in bad, "-invalid")
         if checked.preview is not None:
             again = self._sent_draft is not None and self._sent_draft == draft
-            text = ("F9 again: " if again else "") + checked.preview.text()
+            fire = named_key(self, "ticket.fire")
+            text = (f"{fire} again: " if again else "") + checked.preview.text()
             preview = Text(text, no_wrap=False)
         else:
             preview = Text("-", style="dim")
@@ -207,7 +209,7 @@ class Ticket(Vertical):
             if shown:
                 self._status(f"NOT SENT: {_count(shown)}", "error", blocked=True)
             else:
-                self._status("problems fixed: F9 to send", "muted")
+                self._status(f"problems fixed: {named_key(self, 'ticket.fire')} to send", "muted")
         self.set_class(self.desk.view.trading_state is TradingState.HALTED, "-halted")
 
     def _update_if_changed(self, selector: str, text: Text) -> None:
@@ -495,12 +497,14 @@ class Ticket(Vertical):
         pane = self.parent
         if not isinstance(pane, Pane):
             return
+        leave = named_key(self, "ticket.leave")
+        leave = leave[:1].upper() + leave[1:]  # `Esc`: it starts the clause
         if not editing:
             hint = ""
         elif editing in INPUTS:
-            hint = f"typing in {LABELS[editing]} - Esc leaves the field"
+            hint = f"typing in {LABELS[editing]} - {leave} leaves the field"
         else:
-            hint = f"{LABELS[editing]}: left/right change - Esc leaves"
+            hint = f"{LABELS[editing]}: left/right change - {leave} leaves"
         pane.set_subtitle(hint)  # the pane's bottom edge only, not the whole ticket
 
     def action_leave(self) -> None:
