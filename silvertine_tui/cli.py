@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from . import __version__
 
 if TYPE_CHECKING:
     from .brokers import BrokerRegistry
-    from .config import Settings
+    from .config import ConfigError, Settings
     from .engine import Session
 
 EXIT_OK = 0
@@ -146,6 +147,11 @@ def _main(argv: Sequence[str] | None) -> int:
     except ConfigError as err:
         print(format_config_error(err), file=sys.stderr)
         return EXIT_CONFIG
+    if args.command in ("run", "watch", "config") and not getattr(args, "headless", False):
+        clash = _keymap_clashes(settings, args.config)
+        if clash is not None:
+            print(format_config_error(clash), file=sys.stderr)
+            return EXIT_CONFIG
     if args.command != "run" or args.headless:
         gc.enable()  # no first frame to wait for
     if args.command == "config":
@@ -180,6 +186,23 @@ def _main(argv: Sequence[str] | None) -> int:
     return _run_opened(
         settings, lambda: Session(settings, registry=opened_registry), theme=args.theme
     )
+
+
+def _keymap_clashes(settings: Settings, path: Path | None) -> ConfigError | None:
+    """`ui.keymap` binding two actions to one key where both answer at once (the
+    ticket's fire key and cancel all on F12: F12 in the ticket opened "Cancel all"),
+    as a config error; checked for the commands that draw a desk, and by `config`.
+    The key table is the UI's (ui/keymap.py), so the config's model cannot check it."""
+    if not settings.ui.keymap:
+        return None
+    from .config import CONFIG_ENV_VAR, ConfigError
+    from .ui.keymap import clashes
+
+    found = clashes(settings.ui.keymap)
+    if not found:
+        return None
+    source = path if path is not None else os.environ.get(CONFIG_ENV_VAR) or None
+    return ConfigError([str(clash) for clash in found], Path(source) if source else None)
 
 
 def _unloadable(problems: list[str]) -> int:

@@ -1,6 +1,6 @@
 """Cancel every working order, retrying what fails, and say exactly what is left.
 
-Used by cancel-all (ctrl+x) and the kill switch. The orders to cancel are what the
+Used by cancel-all and the kill switch. The orders to cancel are what the
 venue lists as open plus what the OMS thinks is working (either may know one the other
 does not). Each order is cancelled on its own, so one refusal stops nothing else; the
 refused ones are retried after each delay of `delays` (injectable: tests pass zeros).
@@ -57,7 +57,7 @@ class CancelReport:
             listed = "; ".join(f"{cid} ({why})" for cid, why in self.still_working.items())
             text += (
                 f" {len(self.still_working)} still working: {listed}. "
-                "Cancel them at the venue or try cancel-all (ctrl+x) again."
+                "Cancel them at the venue or try cancel all again."
             )
         for problem in self.problems:
             text += f" {problem}."

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from ..brokers import BrokerError
 from ..domain import OrderRequest, OrderValidationError, TradingState
 from .cancels import CancelReport, KillReport
-from .core import TradingEngine
+from .core import OrderFinished, TradingEngine
 from .risk import RiskRejected
 
 log = logging.getLogger(__name__)
@@ -102,11 +102,12 @@ class Accepted(_Message):
 
 
 class Refused(_Message):
-    """Nothing was sent. `source`: the risk gate (a reused order id included) or the
-    request's own validation; `reason` is every problem in one line."""
+    """Nothing was sent. `source`: the risk gate (a reused order id included), the
+    request's own validation, or the order's state (`order`: a cancel or change of an
+    order already finished, rule `finished`); `reason` is every problem in one line."""
 
     kind: Literal["refused"] = "refused"
-    source: Literal["risk", "validation"]
+    source: Literal["risk", "validation", "order"]
     reason: str
     problems: tuple[Problem, ...]
 
@@ -179,6 +180,12 @@ class EngineGateway:
                 problems=tuple(
                     Problem(field=i.field, rule=i.rule, message=i.message) for i in exc.issues
                 ),
+            )
+        except OrderFinished as exc:
+            return Refused(
+                source="order",
+                reason=str(exc),
+                problems=(Problem(rule=exc.rule, message=str(exc)),),
             )
         except (BrokerError, KeyError) as exc:  # a venue's answer, an unknown order or broker
             log.warning("commands.failed", extra={"command": command.kind, "error": _text(exc)})

@@ -104,6 +104,20 @@ class DuplicateOrderId(RiskRejected):
         )
 
 
+class OrderFinished(Exception):
+    """A cancel or change of an order that is already finished (FILLED, CANCELED,
+    REJECTED, EXPIRED): there is nothing to cancel or change, and nothing is sent (a
+    cancel sent anyway is journaled as requested, puts PENDING_CANCEL on a filled
+    order's history and only then fails at the venue)."""
+
+    rule = "finished"
+
+    def __init__(self, client_order_id: str, status: OrderStatus, what: str) -> None:
+        self.client_order_id = client_order_id
+        self.status = status
+        super().__init__(f"order {client_order_id} is {status}: nothing to {what}")
+
+
 POSITION_SETTLE_S = 10.0
 """How long a position the venue reported may disagree with our fills before it is a
 mismatch (`TradingEngine.check_positions`). A venue may report a position before the
@@ -941,14 +955,20 @@ class TradingEngine:
             raise
         return await broker.place(request, market_price=self.last_price(request.instrument))
 
-    def _owner(self, client_order_id: str) -> Broker:
+    def _working(self, client_order_id: str, what: str) -> OrderView:
+        """The order a cancel or change is for: `KeyError` when unknown, `OrderFinished`
+        when it is finished (nothing is sent for either)."""
         view = self.oms.get(client_order_id)
         if view is None:
             raise KeyError(f"unknown order {client_order_id}")
-        return self.broker(view.broker)
+        status = view.order.status
+        if status in TERMINAL_STATUSES:
+            raise OrderFinished(client_order_id, status, what)
+        return view
 
     async def cancel(self, client_order_id: str) -> None:
-        await self._owner(client_order_id).cancel(client_order_id)
+        view = self._working(client_order_id, "cancel")
+        await self.broker(view.broker).cancel(client_order_id)
 
     async def modify(
         self,
@@ -958,9 +978,7 @@ class TradingEngine:
         limit_price: Decimal | None = None,
         stop_price: Decimal | None = None,
     ) -> None:
-        view = self.oms.get(client_order_id)
-        if view is None:
-            raise KeyError(f"unknown order {client_order_id}")
+        view = self._working(client_order_id, "modify")
         violations = modify_violations(
             lambda changed: self.gate.check(changed, self),
             view.order,

@@ -402,7 +402,7 @@ class Session:
         check orders against a frozen desk: it sends nothing more, and says so."""
         self._stopped = (
             f"this desk stopped ({name} failed: {type(error).__name__}: {error}): what it "
-            "shows is frozen and it sends no new order. Quit (q) and start it again"
+            "shows is frozen and it sends no new order. Quit and start it again"
         )
         self._refresh_not_ready()
         self.alerts.append(Alert("Desk stopped", f"{self._stopped}."))

@@ -234,7 +234,7 @@ class WatchSession(Session):
             Alert(
                 "Watching stopped",
                 f"this watching desk stopped following the streams ({type(error).__name__}: "
-                f"{error}): what it shows is frozen from here. Quit (q) and start "
+                f"{error}): what it shows is frozen from here. Quit and start "
                 "`silvertine watch` again.",
             )
         )
@@ -374,7 +374,7 @@ class WatchSession(Session):
                 Alert(
                     "Watching: a desk not shown",
                     f"this desk could not take on {'/'.join(account)} ({type(exc).__name__}: "
-                    f"{exc}): it does not show here. Quit (q) and start `silvertine watch` "
+                    f"{exc}): it does not show here. Quit and start `silvertine watch` "
                     "again to see it.",
                 )
             )
@@ -419,7 +419,7 @@ class WatchSession(Session):
     async def _on_data_loss(self, reason: str) -> None:
         message = (
             f"Redis lost data ({reason}): what this watching desk shows may miss what the "
-            "desks wrote since. Quit (q) and start `silvertine watch` again to rebuild it."
+            "desks wrote since. Quit and start `silvertine watch` again to rebuild it."
         )
         log.error("watch.data_lost", extra={"reason": reason})
         self.alerts.append(Alert("Redis lost data", message))

@@ -35,7 +35,7 @@ from ..domain import Instrument, OrderRequest, TradingState, new_client_order_id
 from .commands import DeskCommands
 from .draw_now import draw_now
 from .key_order import KeyOrder
-from .keymap import PANES, bindings, unknown_ids
+from .keymap import PANES, bindings, named_key, unknown_ids, without_clashes
 from .screens.confirm import ConfirmScreen
 from .screens.dialog import QUIT_DIALOG_ID
 from .screens.help import HelpScreen
@@ -358,14 +358,33 @@ class SilvertineApp(App[None]):
     # -- start-up -------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        keymap = dict(self.settings.ui.keymap)
+        configured = dict(self.settings.ui.keymap)
+        # Two bindings on one key where both answer: `silvertine` refuses the config
+        # (exit 2, cli.py); an app built otherwise applies neither override and says so.
+        keymap, found = without_clashes(configured)
+        self.set_keymap(keymap)
         unknown = unknown_ids(keymap)
         if unknown:
             self.notify(
-                f"ui.keymap: no binding with id {', '.join(unknown)}; see the help screen (F1)",
+                f"ui.keymap: no binding with id {', '.join(unknown)}; see the help screen "
+                f"({named_key(self, 'app.help')})",
                 severity="warning",
             )
-        self.set_keymap(keymap)
+        if found:
+            not_applied = sorted(set(configured) - set(keymap))
+            for clash in found:
+                log.error(
+                    "app.keymap_clash", extra={"problem": str(clash), "not_applied": not_applied}
+                )
+            self.notify(
+                "\n".join(str(clash) for clash in found)
+                + f".\nNot applied: {', '.join(not_applied)}: "
+                + ("it keeps its" if len(not_applied) == 1 else "they keep their")
+                + " default keys.",
+                title="Key map refused",
+                severity="error",
+                timeout=60.0,
+            )
         for problem in self.loaded_themes.problems:
             self.notify(problem, title="Theme file skipped", severity="warning")
         self.theme_changed_signal.subscribe(self, lambda _theme: self._on_theme_changed())
@@ -456,7 +475,8 @@ class SilvertineApp(App[None]):
             log.exception("app.start_failed")
             banner.poll()
             self.notify(
-                f"{exc}. Orders are refused; quit (q) and start again once it is fixed.",
+                f"{exc}. Orders are refused; quit ({named_key(self, 'app.quit')}) and start "
+                "again once it is fixed.",
                 title="Start-up failed",
                 severity="error",
                 timeout=120.0,
@@ -563,9 +583,21 @@ class SilvertineApp(App[None]):
         any order sent meanwhile."""
         stats = self.desk.session.bus.stats
         if self.desk.bus_watch.update(stats.connected):
+            if self.desk.watching:
+                # It sends no order and writes nothing of its own: what it misses is
+                # what the desks it watches do meanwhile, read once the bus is back.
+                what = (
+                    "This desk only watches: nothing new shows until the bus is back, "
+                    "then what the desks did meanwhile; its kill switch, resume and "
+                    "reduce-only reach no desk until then."
+                )
+            else:
+                what = (
+                    "Orders, fills and reports wait in memory and show on the desk when "
+                    "the bus is back."
+                )
             self.notify(
-                f"{stats.last_error.rstrip('.') or 'no answer'}. Orders, fills and reports wait in "
-                "memory and show on the desk when the bus is back.",
+                f"{stats.last_error.rstrip('.') or 'no answer'}. {what}",
                 title="Bus unreachable",
                 severity="error",
                 timeout=self.desk.toast_timeout_s,
@@ -810,7 +842,7 @@ class SilvertineApp(App[None]):
         dialog = ConfirmScreen(
             "KILL SWITCH",
             "Cancel every working order on every broker and HALT trading.\n"
-            "New orders are refused until you resume (ctrl+r).",
+            f"New orders are refused until you resume ({named_key(self, 'app.resume')}).",
             confirm_label="KILL",
             danger=True,
         )

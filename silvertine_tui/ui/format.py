@@ -65,6 +65,13 @@ def pct(value: Decimal | None, places: int = 2) -> str:
     return f"+{text}" if value > 0 else text
 
 
+NUMBER_KEYS = r"[0-9.,_ ]*"
+"""What a number field (the ticket's Qty, Price and Stop, the modify dialog's) takes from
+the keyboard, as Textual's `Input(restrict=...)`: any other key (a desk key like `b`,
+`s`, `x`, a letter typed by habit) rings the bell and does nothing, so it never lands
+in a price by accident. `parse_decimal` reads what it lets through."""
+
+
 class NotANumber(ValueError):
     """What a trader typed is not a number; the message says why, for the ticket."""
 

@@ -7,10 +7,16 @@ screen lists this table, and `ui.keymap` in the config remaps any id
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.binding import Binding, BindingType
+from textual.keys import _normalize_key_list
+
+if TYPE_CHECKING:
+    from textual.message_pump import MessagePump
 
 PANES: tuple[tuple[str, str], ...] = (
     ("watchlist", "Quotes"),
@@ -197,8 +203,9 @@ def unknown_ids(keymap: Mapping[str, str]) -> list[str]:
 
 
 def keys_for(binding_id: str, keymap: Mapping[str, str]) -> str:
-    """The keys a binding answers to after the keymap, as the config would write them."""
-    return keymap.get(binding_id, BY_ID[binding_id].keys)
+    """The keys a binding answers to after the keymap, as the config would write them
+    (an empty override changes nothing, as in `App.set_keymap`)."""
+    return keymap.get(binding_id) or BY_ID[binding_id].keys
 
 
 def display_keys(keys: str) -> str:
@@ -213,3 +220,110 @@ def display_keys(keys: str) -> str:
         parts = [names.get(p, p) for p in key.strip().split("+")]
         out.append("+".join(parts))
     return " / ".join(out)
+
+
+# -- clashes -------------------------------------------------------------------------------
+
+DESK_SCOPES = frozenset({"ticket", "watchlist", "blotter", "positions", "signals", "log"})
+"""The panes' scopes: on the desk the focus is in one pane, and a key pressed there
+reaches the pane's bindings, then the app's. A dialog's scope (`modal`, `view`,
+`modify`, `quit`) answers alone, but for the app's keys bound with priority (the
+kill switch, cancel all, ctrl+c), which Textual looks up from the app down, past any
+dialog (`App._check_bindings`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Clash:
+    """Two bindings that answer the same key at the same time: the one nearer the
+    focus takes it, the other never runs there (`ticket.fire: f12` with
+    `app.cancel_all: f12`: F12 in the ticket opened "Cancel all")."""
+
+    key: str
+    first: KeySpec
+    second: KeySpec
+
+    @property
+    def where(self) -> str:
+        """Where both answer: the scope that is not the app's, else anywhere."""
+        scopes = [s.scope for s in (self.first, self.second) if s.scope != "app"]
+        return SCOPES[scopes[0]] if scopes else SCOPES["app"]
+
+    def __str__(self) -> str:
+        return (
+            f"ui.keymap: {display_keys(self.key)} is bound to both {self.first.id} and "
+            f"{self.second.id}, which answer it at the same time ({self.where}): "
+            "give one of them another key"
+        )
+
+
+def _live_together(a: KeySpec, b: KeySpec) -> bool:
+    """Whether a key can reach both bindings at one moment (see `DESK_SCOPES`)."""
+    if a.scope == b.scope:
+        return True
+    for one, other in ((a, b), (b, a)):
+        if one.scope == "app" and (one.priority or other.scope in DESK_SCOPES):
+            return True
+    return False
+
+
+def _keys(keys: str) -> set[str]:
+    """The keys a binding's key string answers to, as Textual matches them: single
+    characters by name (`?` is `question_mark`, as `App.set_keymap` writes them)."""
+    return {key for key in _normalize_key_list(keys).split(",") if key}
+
+
+def clashes(keymap: Mapping[str, str]) -> list[Clash]:
+    """Every pair of bindings the keymap leaves on one key where both answer at once,
+    in the table's order. The defaults have none (tests/ui/test_keymap.py)."""
+    keys = {spec.id: _keys(keys_for(spec.id, keymap)) for spec in SPECS}
+    found = []
+    for n, a in enumerate(SPECS):
+        for b in SPECS[n + 1 :]:
+            shared = keys[a.id] & keys[b.id]
+            if shared and _live_together(a, b):
+                found.append(Clash(min(shared), a, b))
+    return found
+
+
+def without_clashes(keymap: Mapping[str, str]) -> tuple[dict[str, str], list[Clash]]:
+    """The keymap with every override that takes part in a clash left out (its
+    binding keeps its default keys), and every clash that left one out. A binding back
+    on its default keys may clash in turn with an override that took them (`pane.blotter:
+    1` clashes with the Quotes' 1; back on 3, it clashes with `app.help: 3`): that one
+    is left out too, and its clash listed."""
+    applied = dict(keymap)
+    found: list[Clash] = []
+    pending = clashes(applied)
+    while pending:
+        dropped = {s.id for c in pending for s in (c.first, c.second) if s.id in applied}
+        if not dropped:  # two defaults: the table itself clashes (a test says it never)
+            break
+        found += pending
+        for binding_id in dropped:
+            del applied[binding_id]
+        pending = clashes(applied)
+    return applied, found
+
+
+# -- keys named in the desk's texts --------------------------------------------------------
+
+_FUNCTION_KEY = re.compile(r"f\d{1,2}")
+
+
+def key_text(binding_id: str, keymap: Mapping[str, str], *, every: bool = False) -> str:
+    """The key a text names for a binding, after the keymap, as a trader reads it:
+    its first key (`F9`, `esc`, `ctrl+r`, `a`), or with `every` all of them, the
+    shortest first (`n/esc`). A text that names a key takes it from here, so that a
+    remapped binding is never named by its old key."""
+    keys = [k.strip() for k in keys_for(binding_id, keymap).split(",") if k.strip()]
+    names = [display_keys(k) for k in keys]
+    names = [n.upper() if _FUNCTION_KEY.fullmatch(n) else n for n in names]
+    if not every:
+        return names[0]
+    return "/".join(sorted(names, key=len))
+
+
+def named_key(node: MessagePump, binding_id: str, *, every: bool = False) -> str:
+    """`key_text` of the key map in force in `node`'s app (what `App.set_keymap` was
+    given: the bindings answer to exactly that)."""
+    return key_text(binding_id, node.app._keymap, every=every)

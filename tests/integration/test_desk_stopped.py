@@ -29,7 +29,7 @@ async def test_a_desk_whose_reader_fails_sends_nothing_more_and_says_why(
         assert alert.severity == "error"
         assert alert.message.startswith("this desk stopped (engine-reader failed: ")
         assert "what it shows is frozen and it sends no new order" in alert.message
-        assert "Quit (q) and start it again." in alert.message
+        assert "Quit and start it again." in alert.message
         assert session.not_ready_rule == DESK_STOPPED
         with pytest.raises(RiskRejected, match=DESK_STOPPED):
             await resting_buy(session, "paper")

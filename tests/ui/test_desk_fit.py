@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets._toast import Toast
 
+from silvertine_tui.domain import TradingState
 from silvertine_tui.ui.format import clock_text
 from silvertine_tui.ui.widgets.balances import Balances
 from silvertine_tui.ui.widgets.blotter import Blotter
@@ -114,6 +115,37 @@ async def test_the_footer_at_80x24_shows_quit_help_and_the_kill_switch(make_desk
             assert " ^\\ KILL " in line, f"pane {pane}: {line!r}"
             if pane == "2":
                 await pilot.press("escape")  # out of the ticket's fields
+        await desk.session.close()
+
+
+async def test_the_footer_at_80x24_keeps_resume_while_trading_is_not_active(make_desk) -> None:
+    """HALTED or REDUCE ONLY, resume is the key the trader needs: it goes ahead of the
+    other keys that would fit (the theme's); ACTIVE, it has no precedence."""
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(80, 24)) as pilot:
+        await desk.start(pilot)
+        bar = desk.app.screen.query_one(KeyBar)
+
+        def line() -> str:
+            return bar.render().plain[: bar.size.width]
+
+        assert " ^r Resume " not in line()  # ACTIVE: the keys in their order, as fit
+        active = line()
+        assert " f6 Theme " in active
+        engine = desk.session.engine
+        await engine.kill("test")
+        await desk.settle(pilot)
+        for state in ("HALTED", "REDUCE_ONLY"):
+            assert engine.gate.state.value == state
+            shown = line()
+            assert " ^r Resume " in shown, f"{state}: {shown!r}"
+            for key in (" f1 Help ", " ^\\ KILL ", " q Quit "):
+                assert key in shown, f"{state}: {shown!r}"
+            await engine.set_trading_state(TradingState.REDUCE_ONLY)
+            await desk.settle(pilot)
+        await engine.resume()
+        await desk.settle(pilot)
+        assert line() == active
         await desk.session.close()
 
 

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from textual.widgets import Input, Static
 
+from silvertine_tui.domain import OrderRequest, OrderStatus, OrderType, Side
 from silvertine_tui.engine.risk import RiskGate, modify_violations
 from silvertine_tui.ui.orders import TicketContext
 from silvertine_tui.ui.screens.modify import ModifyScreen, check_change
@@ -77,6 +78,55 @@ async def test_a_change_outside_the_collar_is_said_in_the_dialog_which_stays_ope
             Decimal("63400.00"),
             Decimal("0.06"),
         )
+        await desk.session.close()
+
+
+async def test_the_dialog_takes_only_numbers_and_shows_what_has_filled(make_desk) -> None:
+    """Its number fields refuse a key that is no part of a number as it is typed, as the
+    ticket's do; and it says what the order has filled, the floor of a new Qty."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        ask = desk.app.model.quotes["ETHUSDT.PAPER"].quote.ask
+        assert ask is not None
+        coid = "st000000000000000301"
+        await desk.session.engine.submit(
+            OrderRequest(
+                client_order_id=coid,
+                broker="paper",
+                account="main",
+                instrument="ETHUSDT.PAPER",
+                side=Side.BUY,
+                order_type=OrderType.LIMIT,
+                quantity=Decimal("8"),
+                limit_price=ask,  # more than the book holds at the ask: part of it fills
+            )
+        )
+        await desk.settle(pilot)
+        view = desk.session.engine.oms.get(coid)
+        assert view is not None
+        assert view.order.status is OrderStatus.PARTIALLY_FILLED
+        filled = view.order.filled_qty
+        assert 0 < filled < 8
+        await pilot.press("3", "home", "m")
+        await pilot.pause()
+        screen = desk.app.screen
+        assert isinstance(screen, ModifyScreen)
+        assert screen.view.client_order_id == coid
+        shown = str(screen.query_one("#m-filled", Static).render())
+        assert shown == f"filled {filled.normalize():f} of 8"
+        price = screen.query_one("#m-limit_price", Input)
+        assert desk.app.focused is price
+        price.value = ""
+        await pilot.press("q", "a", "4", "b", ".", "5", "x")
+        assert price.value == "4.5"
+        quantity = screen.query_one("#m-quantity", Input)
+        quantity.focus()
+        quantity.value = ""
+        await pilot.press("s", "1", "0", "m")
+        assert quantity.value == "10"
+        assert desk.app.screen is screen  # `m` did not open another dialog either
         await desk.session.close()
 
 

@@ -205,6 +205,55 @@ async def test_orders_pane_toggles_working_and_todays_orders(make_desk) -> None:
         await desk.session.close()
 
 
+async def journaled(desk: Desk, kind: str) -> int:
+    """How many events of `kind` the paper account's journal holds."""
+    bus = desk.session.bus
+    entries = await bus.read_last(bus.layout.exec("paper", "main"), 10_000)
+    return sum(1 for entry in entries if getattr(entry.event, "type", "") == kind)
+
+
+async def test_a_finished_order_offers_no_cancel_or_modify(make_desk) -> None:
+    """In the All-orders view `c` and `m` on a FILLED or CANCELED order say so, open no
+    dialog and send nothing: no cancel request is journaled for a filled order."""
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        await sample_orders(desk)  # a resting BTC buy (…0101), a filled ETH buy (…0102)
+        await desk.settle(pilot)
+        engine = desk.session.engine
+        await engine.cancel("st000000000000000101")
+        await desk.step(pilot, 1)
+        statuses = {k: v.order.status for k, v in engine.oms.orders.items()}
+        assert statuses == {
+            "st000000000000000101": OrderStatus.CANCELED,
+            "st000000000000000102": OrderStatus.FILLED,
+        }
+        cancels = await journaled(desk, "order.cancel")
+        await pilot.press("3", "a")
+        await desk.settle(pilot)
+        blotter = desk.app.screen.query_one(Blotter)
+        assert blotter.row_keys == ["st000000000000000101", "st000000000000000102"]
+        desk.app.clear_notifications()
+        for row, coid, status in ((1, "000000102", "FILLED"), (0, "000000101", "CANCELED")):
+            blotter.move_cursor(row=row)
+            await pilot.press("c")
+            await desk.settle(pilot)
+            await pilot.press("m")
+            await desk.settle(pilot)
+            assert desk.app.screen.id == "main"  # no modify dialog
+            short = coid[-8:]
+            assert [(n.title, n.message) for n in desk.app._notifications] == [
+                ("Cancel refused", f"order {short} is {status}: nothing to cancel"),
+                ("Modify refused", f"order {short} is {status}: nothing to modify"),
+            ]
+            desk.app.clear_notifications()
+        assert await journaled(desk, "order.cancel") == cancels
+        assert await journaled(desk, "order.modify") == 0
+        assert {k: v.order.status for k, v in engine.oms.orders.items()} == statuses
+        await desk.session.close()
+
+
 async def palette_offers(desk: Desk, pilot: Any, query: str) -> list[str]:
     """What the command palette offers for `query`; closed again after."""
     await pilot.press("ctrl+p")

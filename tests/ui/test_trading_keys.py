@@ -195,6 +195,36 @@ async def test_double_press_sends_once(make_desk, clock) -> None:
         await desk.session.close()
 
 
+async def test_a_held_fire_key_sends_once(make_desk, clock) -> None:
+    """A terminal sends no key-release: F9 held down (or hammered) is a burst of presses
+    ~30 ms apart. Each press within the debounce of the one before it is swallowed and
+    restarts the interval, so two seconds of it send one order; a press after the key
+    was quiet for longer than the interval sends the next."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
+        ticket.query_one("#t-limit_price", Input).value = "64000.00"
+        await type_into(pilot, "0.01")
+        assert desk.app.desk.fire_debounce_s == 0.5
+        await pilot.press("f9")
+        for _ in range(67):  # 2 s of key auto-repeat
+            await desk.settle(pilot)  # each send finishes before the next press
+            clock.advance(0.03)
+            await pilot.press("f9")
+        await desk.settle(pilot)
+        assert ticket.sent_count == 1
+        assert len(desk.session.engine.oms.orders) == 1
+        # Quiet for 0.6 s: a deliberate press sends the second order.
+        clock.advance(0.6)
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        assert ticket.sent_count == 2
+        assert len(desk.session.engine.oms.orders) == 2
+        await desk.session.close()
+
+
 async def test_fire_while_sending_does_not_send_again(make_desk, clock) -> None:
     """Past the debounce, a press while the first order is still in flight is refused."""
     desk = make_desk()

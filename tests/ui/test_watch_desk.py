@@ -34,6 +34,7 @@ from tests.support.desks import resting_buy
 from tests.support.redis_server import RedisServer
 
 from .conftest import Desk, FakeClock
+from .test_health_bus import frames_until
 from .test_projection_rebuild import Rows, drawn, live_desk, quiet_app
 
 PREFIX = "t-watch-desk"
@@ -222,6 +223,38 @@ def test_a_desk_started_after_the_watching_desk_shows_on_it(
                     assert [line.name for line in brokers] == ["paper/main"]
                 finally:
                     await driver.close()
+            await session.close()
+
+        asyncio.run(run())
+
+
+def test_a_watching_desk_that_loses_the_bus_says_what_is_true_for_it(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A watcher sends no order and writes nothing of its own: its "Bus unreachable"
+    toast does not say that its orders, fills and reports wait in memory (it has none),
+    but what it misses and what it cannot do until the bus is back."""
+    with RedisServer() as server:
+        asyncio.run(live_desk(server.url, PREFIX, clock, tmp_path / "live.json"))
+        session = watch_session(server.url, clock)
+
+        async def run() -> None:
+            await session.open()
+            app, desk = watching_desk(session, clock, tmp_path / "watch.json")
+            async with app.run_test(size=(120, 36)) as pilot:
+                await drawn(app, desk, pilot)
+                app.clear_notifications()
+                await server.akill()
+                await frames_until(
+                    app, pilot, lambda: "Bus unreachable" in [title for title, _ in toasts(app)]
+                )
+                (message,) = [m for title, m in toasts(app) if title == "Bus unreachable"]
+                assert "wait in memory" not in message
+                assert "Orders" not in message
+                assert "This desk only watches: nothing new shows until the bus is back" in (
+                    message
+                )
+                assert "kill switch, resume and reduce-only reach no desk" in message
             await session.close()
 
         asyncio.run(run())

@@ -39,6 +39,38 @@ def test_bad_config_exits_2_with_the_field(
     assert "http" in err
 
 
+@pytest.mark.parametrize("command", ["config", "run", "watch"])
+def test_a_keymap_binding_two_actions_to_one_key_exits_2_naming_both(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checked at config load, before any desk: F12 would send from the ticket and
+    open "Cancel all" at once (the ticket's binding is nearer the focus: it never sent)."""
+    config = tmp_path / "clash.yaml"
+    config.write_text(
+        "bus:\n  url: redis://127.0.0.1:1/0\n"
+        "ui:\n  keymap:\n    ticket.fire: f12\n    app.cancel_all: f12\n"
+    )
+    assert main([command, "--config", str(config)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert f"invalid configuration in {config}" in err
+    assert (
+        "ui.keymap: f12 is bound to both app.cancel_all and ticket.fire, which answer it at "
+        "the same time (Order ticket): give one of them another key"
+    ) in err
+
+
+def test_a_keymap_that_moves_a_key_out_of_the_way_is_valid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "moved.yaml"
+    config.write_text(
+        "ui:\n  keymap:\n    ticket.fire: ctrl+x\n    app.cancel_all: f12\n"
+        "    blotter.cancel: x\n"  # x closes a position, in another pane: no clash
+    )
+    assert main(["config", "--config", str(config)]) == 0
+    assert '"ticket.fire": "ctrl+x"' in capsys.readouterr().out
+
+
 def test_config_prints_settings_without_secrets(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

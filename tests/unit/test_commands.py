@@ -232,6 +232,42 @@ async def test_cancel_is_accepted_and_the_order_leaves_the_venue() -> None:
     assert venue.venue_orders == {}
 
 
+async def journaled(engine: TradingEngine, kind: str) -> int:
+    """How many events of `kind` the venue's journal holds."""
+    entries = await engine.bus.read_last(engine.bus.layout.exec("v0", "main"), 1_000)
+    return sum(1 for entry in entries if getattr(entry.event, "type", "") == kind)
+
+
+async def test_cancel_and_modify_of_a_finished_order_are_refused_and_nothing_is_sent() -> None:
+    """The engine knows the order is finished: no cancel request is journaled (it put
+    PENDING_CANCEL on a finished order's history) and nothing reaches the venue."""
+    gateway, engine, _ = await make()
+    await gateway.send(PlaceOrder(request=order()))
+    await sync(engine)
+    assert await gateway.send(CancelOrder(client_order_id="c-1")) == Accepted(client_order_id="c-1")
+    await sync(engine)
+    assert await journaled(engine, "order.cancel") == 1
+    requests = await journaled(engine, "order.modify")
+    for command, what in (
+        (CancelOrder(client_order_id="c-1"), "cancel"),
+        (ModifyOrder(client_order_id="c-1", limit_price=D("10.50")), "modify"),
+    ):
+        outcome = await gateway.send(command)
+        message = f"order c-1 is CANCELED: nothing to {what}"
+        assert outcome == Refused(
+            source="order",
+            reason=message,
+            problems=(Problem(rule="finished", message=message),),
+        )
+        roundtrip(outcome)
+    await sync(engine)
+    assert await journaled(engine, "order.cancel") == 1
+    assert await journaled(engine, "order.modify") == requests
+    view = engine.oms.get("c-1")
+    assert view is not None
+    assert view.order.status.value == "CANCELED"
+
+
 async def test_an_unexpected_error_is_failed_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     gateway, engine, (venue,) = await make()
     await gateway.send(PlaceOrder(request=order()))
@@ -344,6 +380,11 @@ EVERY_OUTCOME: list[Outcome] = [
         source="validation",
         reason="limit_price: not on the tick",
         problems=(Problem(field="limit_price", rule="tick", message="not on the tick"),),
+    ),
+    Refused(
+        source="order",
+        reason="order c-1 is FILLED: nothing to cancel",
+        problems=(Problem(rule="finished", message="order c-1 is FILLED: nothing to cancel"),),
     ),
     Failed(error="no answer", error_kind="BrokerTimeout", retryable=True),
     CancelAllDone(report=CancelReport(("a",), ("b",), {"c": "busy"}, ("v1: could not list",))),

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
-from ..keymap import bindings
+from ..keymap import bindings, named_key
 from .dialog import Dialog
 
 
@@ -29,8 +29,10 @@ class ConfirmScreen(Dialog[bool]):
             yield Static(self.title_text, id="dialog-title", markup=False)
             yield Static(self.body, id="dialog-body", markup=False)
             with Horizontal(id="dialog-buttons"):
-                yield Button(f"{self.confirm_label} (y)", id="yes", compact=True)
-                yield Button("Cancel (n/esc)", id="no", compact=True)
+                yes = named_key(self, "modal.confirm", every=True)
+                no = named_key(self, "modal.cancel", every=True)
+                yield Button(f"{self.confirm_label} ({yes})", id="yes", compact=True)
+                yield Button(f"Cancel ({no})", id="no", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from ..keymap import SCOPES, SPECS, bindings, display_keys, keys_for
+from ..keymap import SCOPES, SPECS, bindings, display_keys, key_text, keys_for
 from .dialog import Dialog
 
 
@@ -53,8 +53,9 @@ class HelpScreen(Dialog[None]):
             yield Static("Keys - remap any id with ui.keymap in the config", id="dialog-title")
             with VerticalScroll(id="help-body"):
                 yield Static(help_table(self.keymap))
+            palette, close = (key_text(k, self.keymap) for k in ("app.palette", "view.close"))
             yield Static(
-                "Mouse works too. ctrl+p: command palette.  esc: close",
+                f"Mouse works too. {palette}: command palette.  {close}: close",
                 id="dialog-hint",
                 markup=False,
             )

@@ -23,7 +23,7 @@ from ...events import Decoded, EventBase, describe
 from ...events.summary import avg_text, fee_text, qty_text
 from ..desk import HistoryLoader
 from ..format import clock_text
-from ..keymap import bindings
+from ..keymap import bindings, named_key
 from ..widgets.blotter import order_qty_text
 from .dialog import Dialog
 
@@ -80,7 +80,7 @@ class OrderHistoryScreen(Dialog[None]):
                         id="history-events",
                         markup=False,
                     )
-            yield Static("esc: close", id="dialog-hint", markup=False)
+            yield Static(f"{named_key(self, 'view.close')}: close", id="dialog-hint", markup=False)
 
     def on_mount(self) -> None:
         if self.loader is not None:

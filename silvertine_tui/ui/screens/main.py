@@ -25,7 +25,8 @@ from textual.widgets import Static
 
 from ...domain import Instrument, Side, TradingState
 from ..focus import focus_now
-from ..keymap import PANES
+from ..format import short_id
+from ..keymap import PANES, named_key
 from ..lean_update import LeanCompositor
 from ..widgets.header import DeskHeader
 from ..widgets.keybar import KeyBar
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from ..widgets.ticket import Ticket
     from ..widgets.watchlist import Watchlist
 
+RESUME_URGENT = frozenset({"resume"})
 COMPACT_WIDTH = 100
 COMPACT_HEIGHT = 28
 PANE_NAMES = [name for name, _ in PANES]
@@ -192,6 +194,7 @@ class MainScreen(Screen[None]):
         self._working: set[str] = set()
         self._counts_checked: tuple[int, int] = (-1, -1)
         self._quotes_waiting = False
+        self._bar_state: TradingState | None = None  # the key bar's urgent keys are for
 
     # -- layout ---------------------------------------------------------------------
 
@@ -415,6 +418,13 @@ class MainScreen(Screen[None]):
         changes = view.take()
         trading = view.trading_state
         self.set_class(trading is TradingState.HALTED, "-halted")
+        if trading is not self._bar_state:
+            # Out of ACTIVE, resume is the key the trader needs: it goes ahead of the
+            # bar's other keys (the theme's at 80 columns).
+            self._bar_state = trading
+            self.query_one(KeyBar).set_urgent(
+                RESUME_URGENT if trading is not TradingState.ACTIVE else frozenset()
+            )
         self.query_one(DeskHeader).set_state(
             trading,
             now,
@@ -539,10 +549,11 @@ class MainScreen(Screen[None]):
                     gone.append(coid)
             blotter.update(draw, gone, instruments)
         working_n, today_n = len(self._working), len(self._today)
+        toggle = named_key(self, "blotter.all")
         if blotter.show_all:
-            orders_title = f"all today: {today_n}, {working_n} working (a: working)"
+            orders_title = f"all today: {today_n}, {working_n} working ({toggle}: working)"
         else:
-            orders_title = f"{working_n} working of {today_n} today (a: all)"
+            orders_title = f"{working_n} working of {today_n} today ({toggle}: all)"
         self._subtitle("#pane-blotter", orders_title)
         # One pane at a time has no borders: the pane bar says which view it is.
         tab = self.query_one("#tab-blotter", PaneTab)
@@ -683,16 +694,31 @@ class MainScreen(Screen[None]):
             self.notify(f"no {what} selected", severity="warning")
         return view
 
+    def _finished(self, view: OrderView, what: str) -> bool:
+        """Whether the order is finished (the All-orders view lists those too): then
+        there is nothing to cancel or change, it is said, and nothing is sent."""
+        status = view.order.status
+        if not status.is_terminal:
+            return False
+        self.notify(
+            f"order {short_id(view.client_order_id)} is {status}: nothing to {what}",
+            title=f"{what.capitalize()} refused",
+            severity="warning",
+        )
+        return True
+
     def action_cancel_order(self) -> None:
         view = self._selected_view()
-        if view is None:
+        if view is None or self._finished(view, "cancel"):
             return
         coid = view.client_order_id
 
         async def cancel() -> None:
             outcome = await self.desk.send(CancelOrder(client_order_id=coid))
             if isinstance(outcome, Refused):
-                self.notify(f"{coid}: {outcome.reason}", title="Cancel refused", severity="error")
+                # An order's own state names the order already.
+                said = outcome.reason if outcome.source == "order" else f"{coid}: {outcome.reason}"
+                self.notify(said, title="Cancel refused", severity="error")
             elif isinstance(outcome, Failed):
                 self.notify(f"{coid}: {outcome.error}", title="Cancel failed", severity="error")
 
@@ -702,7 +728,7 @@ class MainScreen(Screen[None]):
         from .modify import Change, ModifyScreen
 
         view = self._selected_view()
-        if view is None:
+        if view is None or self._finished(view, "modify"):
             return
         if self.desk.watching:  # said before anything is typed that could not go
             self.notify(f"{self.desk.session.not_ready}.", title="Modify refused", severity="error")

@@ -17,8 +17,9 @@ from textual.widgets import Input, Label, Static
 from ...domain import Instrument, OrderRequest
 from ...engine.projection import OrderView
 from ...engine.risk import RiskViolation, modify_violations
-from ..format import NotANumber, num, parse_decimal
-from ..keymap import bindings
+from ...events.summary import qty_text
+from ..format import NUMBER_KEYS, NotANumber, num, parse_decimal
+from ..keymap import bindings, named_key
 from ..orders import Problem, risk_problems
 from .dialog import Dialog
 
@@ -125,9 +126,15 @@ class ModifyScreen(Dialog[Change | None]):
                 id="dialog-title",
                 markup=False,
             )
+            # What has filled is the floor of a new quantity.
+            yield Static(filled_text(self.view, self.instrument), id="m-filled", markup=False)
+            # Number fields as the ticket's: a key that is no part of a number rings the
+            # bell and does nothing.
             with Horizontal(classes="ticket-row"):
                 yield Label("Qty", classes="ticket-label")
-                yield Input(_text(order.quantity), id="m-quantity", compact=True)
+                yield Input(
+                    _text(order.quantity), id="m-quantity", compact=True, restrict=NUMBER_KEYS
+                )
             with Horizontal(classes="ticket-row"):
                 yield Label("Price", classes="ticket-label")
                 yield Input(
@@ -135,6 +142,7 @@ class ModifyScreen(Dialog[Change | None]):
                     id="m-limit_price",
                     compact=True,
                     disabled=not request.order_type.has_limit_price,
+                    restrict=NUMBER_KEYS,
                 )
             with Horizontal(classes="ticket-row"):
                 yield Label("Stop", classes="ticket-label")
@@ -143,9 +151,15 @@ class ModifyScreen(Dialog[Change | None]):
                     id="m-stop_price",
                     compact=True,
                     disabled=not request.order_type.has_stop_price,
+                    restrict=NUMBER_KEYS,
                 )
             yield Static(id="m-problems", markup=False)
-            yield Static("enter: send the change   esc: cancel", id="dialog-hint", markup=False)
+            # enter is the fields' own key (Input.Submitted), not the key map's.
+            yield Static(
+                f"enter: send the change   {named_key(self, 'modify.cancel')}: cancel",
+                id="dialog-hint",
+                markup=False,
+            )
 
     def on_mount(self) -> None:
         for field_input in self.query(Input):
@@ -186,6 +200,17 @@ class ModifyScreen(Dialog[Change | None]):
 
     def action_dismiss_no(self) -> None:
         self.dismiss(None)
+
+
+def filled_text(view: OrderView, instrument: Instrument | None) -> str:
+    """`filled 0.53559 of 0.8`: what the order has filled, the floor of a new quantity
+    (on the lot's places, as the Orders pane prints it)."""
+    order = view.order
+    if order.quote_quantity is not None:  # by amount: what it came to, of the amount
+        currency = f" {instrument.quote_currency}" if instrument is not None else ""
+        return f"filled {num(order.filled_quote)} of {num(order.quote_quantity)}{currency}"
+    filled, quantity = qty_text(order.filled_qty, instrument), qty_text(order.quantity, instrument)
+    return f"filled {filled} of {quantity}"
 
 
 def _text(value: Decimal | None) -> str:

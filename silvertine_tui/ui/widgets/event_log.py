@@ -16,7 +16,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from ..format import clock_text, fit
-from ..keymap import bindings
+from ..keymap import bindings, named_key
 from ..model import LineKind, LogLine
 from .palette import DEFAULT_PALETTE, Palette
 from .scrolling import set_virtual_size
@@ -143,8 +143,9 @@ class EventLog(ScrollView, can_focus=True):
     def border_title_changed(self) -> None:
         parent = self.parent
         if isinstance(parent, Widget):
+            key = named_key(self, "log.fills")
             parent.border_subtitle = (
-                "fills only (f)" if self.fills_only else "all events (f: fills)"
+                f"fills only ({key})" if self.fills_only else f"all events ({key}: fills)"
             )
 
     def action_follow(self) -> None:

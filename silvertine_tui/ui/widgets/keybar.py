@@ -33,6 +33,9 @@ class KeyBar(Widget):
         may have no room for it)."""
         super().__init__(id=id)
         self.label = label
+        self.urgent: frozenset[str] = frozenset()
+        """Actions kept ahead of the other keys, as `ALWAYS_SHOWN` are, while the desk
+        needs them (`set_urgent`): resume while trading is HALTED or REDUCE ONLY."""
         self._spans: list[tuple[int, int, Binding]] = []
         self._lines: dict[object, tuple[list[Strip], list[tuple[int, int, Binding]]]] = {}
 
@@ -41,6 +44,12 @@ class KeyBar(Widget):
 
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def set_urgent(self, actions: frozenset[str]) -> None:
+        """The actions that take precedence over the other keys from now on."""
+        if actions != self.urgent:
+            self.urgent = actions
+            self.refresh()
 
     def _changed(self, screen: Screen[object]) -> None:
         if self.is_attached and screen is self.screen:
@@ -132,8 +141,9 @@ class KeyBar(Widget):
 
     def _fitting(self, width: int) -> list[tuple[Binding, bool, str]]:
         """The keys that fit the width, in order; help, the kill switch and quit always
-        (a trader on a small terminal must find the emergency stop and the way out), the
-        others while they fit."""
+        (a trader on a small terminal must find the emergency stop and the way out), and
+        the urgent ones (resume on a HALTED desk: the key a trader needs then, ahead of
+        the theme's), the others while they fit."""
         entries = [
             (binding, enabled, self.app.get_key_display(binding))
             for binding, enabled in self.bindings()
@@ -145,11 +155,12 @@ class KeyBar(Widget):
         if width <= 0:
             return entries
         width -= len(self.label) + 2 if self.label else 0
-        reserved = sum(cost(e) for e in entries if e[0].action in ALWAYS_SHOWN)
+        kept = ALWAYS_SHOWN | self.urgent
+        reserved = sum(cost(e) for e in entries if e[0].action in kept)
         used = 0
         out = []
         for entry in entries:
-            if entry[0].action in ALWAYS_SHOWN:
+            if entry[0].action in kept:
                 out.append(entry)
                 used += cost(entry)
                 reserved -= cost(entry)

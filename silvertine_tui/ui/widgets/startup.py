@@ -14,6 +14,7 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from ...engine.recovery import RecoveryProgress, StartPhase
+from ..keymap import named_key
 
 POLL_S = 0.1
 BAR_WIDTH = 30
@@ -21,14 +22,17 @@ BAR_WIDTH = 30
 ORDERS_WAIT = "orders are refused until recovery and reconcile are done"
 
 
-def banner_text(progress: RecoveryProgress) -> Text:
-    """Two lines: the phase with its numbers and a bar, then what it means for orders."""
+def banner_text(progress: RecoveryProgress, quit_key: str = "q") -> Text:
+    """Two lines: the phase with its numbers and a bar, then what it means for orders
+    (`quit_key`: the key that quits, after the key map)."""
     line = Text(progress.text(), style="bold")
     if progress.phase == StartPhase.REPLAYING and progress.total:
         filled = min(progress.done * BAR_WIDTH // max(progress.total, 1), BAR_WIDTH)
         line.append("  [" + "#" * filled + "." * (BAR_WIDTH - filled) + "]")
     if progress.phase == StartPhase.FAILED:
-        return line + Text("\nsee the log file; quit with q and start again", style="bold")
+        return line + Text(
+            f"\nsee the log file; quit with {quit_key} and start again", style="bold"
+        )
     return line + Text(f"\n{ORDERS_WAIT}")
 
 
@@ -57,7 +61,7 @@ class StartupBanner(Static):
         self.poll()
 
     def poll(self) -> None:
-        text = banner_text(self.progress)
+        text = banner_text(self.progress, named_key(self, "app.quit"))
         if not self.shown or self.shown[-1] != text.plain:
             self.shown.append(text.plain)
             self.update(text)

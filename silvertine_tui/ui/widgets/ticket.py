@@ -17,8 +17,8 @@ from ...engine.commands import Accepted, Failed, PlaceOrder, Refused
 from ...engine.risk import RiskViolation
 from ..desk import Desk
 from ..focus import focus_now
-from ..format import num, short_id
-from ..keymap import bindings
+from ..format import NUMBER_KEYS, num, short_id
+from ..keymap import bindings, named_key
 from ..orders import (
     FIELD_LABELS,
     Checked,
@@ -58,9 +58,6 @@ DEFAULTS = {
 # A problem with the amount in the quote currency is shown on the Qty row, which holds it.
 ROW_OF = {"quote_quantity": "quantity"}
 NUMBERS = frozenset({"quantity", "limit_price", "stop_price"})
-NUMBER_KEYS = r"[0-9.,_ ]*"
-"""What a number field takes from the keyboard: any other key (a desk key like `b`,
-`s`, `x`) rings the bell and does nothing, so it never lands in a price by accident."""
 LABELS = {**FIELD_LABELS, "qty_in": CHOICES["qty_in"][0]}
 ORDER = (
     "instrument",
@@ -99,7 +96,8 @@ class Ticket(Vertical):
         # as they connect, after the ticket is composed).
         self._suggested: list[str] = known_instruments(self.desk.view)
         # The ticket as it was when its last order went out, while nothing has changed
-        # since: the preview then says what F9 would send *again* (the position moved).
+        # since: the preview then says what the fire key (F9) would send *again* (the
+        # position moved).
         self._sent_draft: Draft | None = None
 
     # -- layout -----------------------------------------------------------------------
@@ -131,7 +129,7 @@ class Ticket(Vertical):
                     yield Label(label, classes="ticket-label")
                     yield Choice(options, DEFAULTS.get(name), id=f"t-{name}")
         with Horizontal(id="t-actions"):
-            yield Button("Send F9", id="t-send", compact=True)
+            yield Button(f"Send {named_key(self, 'ticket.fire')}", id="t-send", compact=True)
             yield TextBlock(id="t-status")
         yield TextBlock(id="t-preview")
         yield TextBlock(id="t-problems")
@@ -199,7 +197,8 @@ class Ticket(Vertical):
             self.query_one(f"#row-{name}").set_class(name in bad, "-invalid")
         if checked.preview is not None:
             again = self._sent_draft is not None and self._sent_draft == draft
-            text = ("F9 again: " if again else "") + checked.preview.text()
+            fire = named_key(self, "ticket.fire")
+            text = (f"{fire} again: " if again else "") + checked.preview.text()
             preview = Text(text, no_wrap=False)
         else:
             preview = Text("-", style="dim")
@@ -210,7 +209,7 @@ class Ticket(Vertical):
             if shown:
                 self._status(f"NOT SENT: {_count(shown)}", "error", blocked=True)
             else:
-                self._status("problems fixed: F9 to send", "muted")
+                self._status(f"problems fixed: {named_key(self, 'ticket.fire')} to send", "muted")
         self.set_class(self.desk.view.trading_state is TradingState.HALTED, "-halted")
 
     def _update_if_changed(self, selector: str, text: Text) -> None:
@@ -347,13 +346,18 @@ class Ticket(Vertical):
     # -- sending ----------------------------------------------------------------------------
 
     def action_fire(self) -> None:
+        """A press of the fire key (or enter in a field, or a click on Send). A terminal
+        sends no key-release: a held key arrives as presses ~30 ms apart. A press within
+        `fire_debounce_s` of the previous press, sent or not, is swallowed and restarts
+        the interval, so a burst or a held key sends once, until the key has been quiet
+        for the interval."""
         now = self.desk.monotonic()
+        previous, self._last_fire = self._last_fire, now
+        if now - previous < self.desk.fire_debounce_s:
+            return
         if self.sending:
             self._status("still sending the last order: not sent again", "warn")
             return
-        if now - self._last_fire < self.desk.fire_debounce_s:
-            return
-        self._last_fire = now
         self.attempted = True
         checked = self.run_check()
         if not checked.ok or checked.request is None:
@@ -493,12 +497,14 @@ class Ticket(Vertical):
         pane = self.parent
         if not isinstance(pane, Pane):
             return
+        leave = named_key(self, "ticket.leave")
+        leave = leave[:1].upper() + leave[1:]  # `Esc`: it starts the clause
         if not editing:
             hint = ""
         elif editing in INPUTS:
-            hint = f"typing in {LABELS[editing]} - Esc leaves the field"
+            hint = f"typing in {LABELS[editing]} - {leave} leaves the field"
         else:
-            hint = f"{LABELS[editing]}: left/right change - Esc leaves"
+            hint = f"{LABELS[editing]}: left/right change - {leave} leaves"
         pane.set_subtitle(hint)  # the pane's bottom edge only, not the whole ticket
 
     def action_leave(self) -> None:
