@@ -569,6 +569,7 @@ class MainScreen(Screen[None]):
                     view.broker_state(name),
                     model.md_last_ns.get(name),
                     now,
+                    view.silent.get(name),
                 )
             )
         stats = desk.session.bus.stats
