@@ -519,7 +519,7 @@ class MainScreen(Screen[None]):
                 if blotter.show_all
                 else [v for v in self._today.values() if not v.order.status.is_terminal]
             )
-            blotter.show(shown, instruments)
+            blotter.show(shown, instruments, self.desk.model.sent)
         else:
             since = self._day
             draw: list[OrderView] = []
@@ -546,7 +546,7 @@ class MainScreen(Screen[None]):
                     draw.append(order)
                 else:
                     gone.append(coid)
-            blotter.update(draw, gone, instruments)
+            blotter.update(draw, gone, instruments, self.desk.model.sent)
         working_n, today_n = len(self._working), len(self._today)
         if blotter.show_all:
             orders_title = f"all today: {today_n}, {working_n} working (a: working)"
