@@ -275,8 +275,9 @@ def _headless(settings: Settings, registry: BrokerRegistry) -> int:
         import logging
         import signal
 
-        from .events import describe
+        from .events.summary import Describer
 
+        describe = Describer()  # updates name their order, with its terms in force
         events_log = logging.getLogger("silvertine.events")
         session = Session(settings, registry=registry)
         stop = asyncio.Event()
@@ -514,8 +515,9 @@ class _TablePrinter:
         from .events.summary import Describer
 
         # The journal has no instrument definitions: numbers are trimmed (see
-        # events/summary.py); requests are remembered so updates name their order;
-        # order ids are printed whole (to grep for).
+        # events/summary.py); requests are remembered so updates name their order,
+        # with the terms in force at each (every accepted modify folded in); order ids
+        # are printed whole (to grep for).
         self.describe = Describer(id_width=None)
 
     def _line(self, *cells: str) -> None:

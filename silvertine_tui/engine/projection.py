@@ -87,6 +87,8 @@ class BrokerStatus:
     capabilities: Capabilities | None = None
     order_links: tuple[str, ...] = ()
     live: bool = False
+    heard_ns: int = 0
+    """When its last health event was published (its desk's clock; 0: none read)."""
 
     def order_path_down(self) -> str:
         """The first order link that is not LIVE, with its detail ("" when all are)."""
@@ -220,6 +222,10 @@ class DeskProjection:
         # A state this desk set whose risk event is not read back yet: (event id, state).
         self._held: tuple[str, TradingState] | None = None
         self.brokers: dict[str, BrokerStatus] = {}
+        self.silent: dict[str, int] = {}
+        """Brokers whose heartbeats stopped, with when each was last heard (ns): set by
+        a watching desk (engine/watch.py), whose brokers are other desks'. What the desk
+        shows of them is as of then."""
         self.instruments: dict[str, dict[str, Instrument]] = {}
         self.anomalies = AnomalySummary()
         self.applied: dict[str, str] = {}  # stream -> last applied entry id
@@ -425,6 +431,7 @@ class DeskProjection:
                 tuple(order_links.split(",")) if isinstance(order_links, str) else known.order_links
             ),
             live=known.live,
+            heard_ns=event.ts,
         )
         self._changes.brokers = True
         return True
@@ -442,6 +449,7 @@ class DeskProjection:
             capabilities=profile.capabilities,
             order_links=profile.order_links,
             live=profile.live,
+            heard_ns=known.heard_ns,
         )
         if not profile.capabilities.short_selling:
             self.portfolio.spot_brokers.add(name)
@@ -559,6 +567,16 @@ class DeskProjection:
 
     def position(self, broker: str, account: str, instrument: str) -> Decimal:
         return self.portfolio.position(broker, account, instrument)
+
+    def set_silent(self, broker: str, heard_ns: int | None) -> None:
+        """`broker` not heard from since `heard_ns`, or (None) heard from again."""
+        if heard_ns is None:
+            if self.silent.pop(broker, None) is None:
+                return
+        else:
+            self.silent[broker] = heard_ns
+        self._changes.brokers = True
+        self.version += 1
 
     def broker_state(self, broker: str) -> ConnectionState:
         status = self.brokers.get(broker)

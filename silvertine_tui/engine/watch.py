@@ -19,6 +19,16 @@ taken on (its snapshot and journal, then its streams followed), and listeners
 (`on_new_accounts`) are told. What stops it (a reader that fails, a desk it could not
 take on, listings that keep failing) is told to the trader (`Session.alerts`), with
 what to do.
+
+A driving desk's brokers publish a health heartbeat a second each
+(`Broker.start_health_loop`). A desk that quits closes them (DISCONNECTED, said on the
+health stream); one killed (`kill -9`, its host or network lost) just stops, and its
+last word would read LIVE for ever. So a broker not heard from for `STALE_AFTER_S`
+(whose last state was not DISCONNECTED) is marked silent in the projection
+(`DeskProjection.silent`: the health pane shows it STALE, how long, and that its desk
+may be down), once, with an error toast; a heartbeat heard again clears it, with a
+toast. Heartbeats read live are timed by this desk's clock when they arrive (no other
+host's clock is trusted), those replayed at the start by their own time.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from collections.abc import Callable, Iterable, Mapping
 from ..brokers import Broker
 from ..bus import BusError, EventBus
 from ..config import Settings
+from ..domain import ConnectionState
 from ..events import HealthEvent
 from .commands import (
     Accepted,
@@ -78,6 +89,14 @@ DISCOVER_FAILURES_TOLD = 3
 MARKS_FROM_LAST = 2_000
 """Market data entries read back per broker at the start (the newest), so that the
 positions show marks and unrealized P&L at once, not from the next quote on."""
+
+STALE_AFTER_S = 5.0
+"""A broker whose heartbeats (one a second) have not been heard for this long is shown
+STALE: five missed in a row, so a busy desk or a slow second of Redis does not flap it,
+and a killed desk shows within seconds, well before its broker claim lapses (15 s)."""
+
+STALE_CHECK_S = 1.0
+"""How often the brokers' last heartbeats are looked at: a few dict reads a second."""
 
 Account = tuple[str, str]
 
@@ -161,6 +180,8 @@ class WatchSession(Session):
         bus: EventBus | None = None,
         clock: Callable[[], int] = time.time_ns,
         discover_every_s: float = DISCOVER_EVERY_S,
+        stale_after_s: float = STALE_AFTER_S,
+        stale_check_s: float = STALE_CHECK_S,
     ) -> None:
         super().__init__(
             settings,
@@ -173,6 +194,10 @@ class WatchSession(Session):
         self._quotes_from: dict[str, str] = {}  # market data: the Quotes pane's start
         self._discover_now = asyncio.Event()
         self.discover_every_s = discover_every_s
+        self.clock = clock
+        self.stale_after_s = stale_after_s
+        self.stale_check_s = stale_check_s
+        self._heard: dict[str, int] = {}  # broker -> when its last heartbeat arrived (ns)
 
     def _create_brokers(self, clock: Callable[[], int]) -> list[Broker]:
         return []
@@ -253,6 +278,7 @@ class WatchSession(Session):
         follow = self._follow_streams(self.engine_streams())
         self._keep_task(asyncio.create_task(follow, name="watch-reader"))
         self._keep_task(asyncio.create_task(self._discover_loop(), name="watch-discover"))
+        self._keep_task(asyncio.create_task(self._silence_loop(), name="watch-heartbeats"))
         names = ", ".join(f"{b}/{a}" for b, a in self._accounts) or "none yet"
         log.info("watch.started", extra={"bus": self.bus_url, "accounts": names})
         if not self._accounts:
@@ -315,10 +341,72 @@ class WatchSession(Session):
         async for batch in self.bus.tail_batches(streams):
             for entry in latest_quotes(batch):
                 engine.apply_entry(entry)
-                if entry.stream == health and self._unwatched(entry.event):
-                    self._discover_now.set()
+                if entry.stream == health:
+                    self._heartbeat(entry.event)
+                    if self._unwatched(entry.event):
+                        self._discover_now.set()
             engine.anomalies.take()
             engine.kill_from_elsewhere = ""
+
+    def _heartbeat(self, event: object) -> None:
+        """A broker's health event read live: it is heard now (this desk's clock)."""
+        if not isinstance(event, HealthEvent):
+            return
+        component = event.payload.component
+        if not component.startswith("broker:"):
+            return
+        name, _, account = component.removeprefix("broker:").partition("/")
+        self._heard[name] = self.clock()
+        projection = self.engine.projection
+        if name in projection.silent:
+            projection.set_silent(name, None)
+            log.info("watch.broker_heard_again", extra={"broker": name})
+            self.alerts.append(
+                Alert(
+                    f"{name}/{account} heard from again",
+                    f"{name}/{account} is heard from again: its desk is back, and what "
+                    "this desk shows of it is live again.",
+                    "information",
+                )
+            )
+
+    async def _silence_loop(self) -> None:
+        # The first look waits half the threshold: a running desk has sent a heartbeat
+        # by then, so one whose clock is behind this desk's is never taken for silent.
+        await asyncio.sleep(self.stale_after_s / 2)
+        while True:
+            self.check_silent()
+            await asyncio.sleep(self.stale_check_s)
+
+    def check_silent(self) -> None:
+        """Mark the brokers not heard from for `stale_after_s` silent (once, with an
+        error toast). A broker whose last word was DISCONNECTED is not judged: a desk
+        that quits says so, and one that is down is not shown live either way."""
+        now = self.clock()
+        limit = int(self.stale_after_s * 1e9)
+        projection = self.engine.projection
+        silent = projection.silent
+        for name, status in projection.brokers.items():
+            if name in silent or status.state is ConnectionState.DISCONNECTED:
+                continue
+            heard = self._heard.get(name, status.heard_ns)
+            if not heard or now - heard <= limit:
+                continue
+            projection.set_silent(name, heard)
+            accounts = ", ".join(f"{b}/{a}" for b, a in self._accounts if b == name) or name
+            quiet = (now - heard) / 1e9
+            log.warning("watch.broker_silent", extra={"broker": name, "silent_s": quiet})
+            self.alerts.append(
+                Alert(
+                    f"{accounts} not heard from",
+                    f"no heartbeat from {accounts} for {quiet:.0f}s (its desk sends one a "
+                    f"second; it last said {status.state}): the desk driving it may be down "
+                    "(killed, or its host or network lost). What this desk shows of it "
+                    "(state, orders, positions, marks) is as of then, and a kill switch "
+                    "from here reaches it only when it runs again; the health pane says "
+                    "STALE until it is heard from again.",
+                )
+            )
 
     def _unwatched(self, event: object) -> bool:
         """A health event of a broker account this desk neither watches nor gave up on."""

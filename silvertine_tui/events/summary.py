@@ -11,6 +11,14 @@ order id. Numbers are printed for a trader:
 - where no instrument is known (`silvertine replay` reads only the journal, which
   carries no instrument definitions), trimmed: no trailing zeros, at most
   `MAX_PLACES` decimals, never an exponent.
+
+An order is described with the terms in force at the event: its request's, as every
+accepted modify since changed them. A venue's report of an accepted replace carries
+the new quantity and prices (`OrderUpdate.quantity`, `limit_price`, `stop_price`;
+every adapter's contract, brokers/base.py); later reports (a fill's, the cancel's)
+carry none. `Describer` folds them in, by `amended`, the rule `Order.apply_update`
+applies (the Orders pane's terms): the modify request is only the intent, and a
+refused one is followed by the order's previous status, with its old terms.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from ..domain import (
     FeeCorrection,
     Fill,
     Instrument,
+    Order,
     OrderRequest,
     OrderUpdate,
     Position,
@@ -265,16 +274,7 @@ def _update_text(
     parts = [str(p.status)]
     if known is not None:
         # A replace reports the order's new terms: describe the order as it now is.
-        terms = {
-            name: value
-            for name, value in (
-                ("quantity", p.quantity),
-                ("limit_price", p.limit_price),
-                ("stop_price", p.stop_price),
-            )
-            if value is not None
-        }
-        parts.append(_order_text(known.model_copy(update=terms) if terms else known, inst))
+        parts.append(_order_text(amended(known, p), inst))
     if p.filled_qty:
         filled = f"filled {qty_text(p.filled_qty, i)}"
         if p.avg_price is not None:
@@ -288,9 +288,51 @@ def _update_text(
     return " ".join(parts)
 
 
+def amended(request: OrderRequest, update: OrderUpdate) -> OrderRequest:
+    """`request` with the terms `update` reports (an accepted replace's), by the rule
+    `Order.apply_update` applies: a quantity only when not below what has filled, and
+    never for an order by quote amount (the venue sizes it). `request` itself when the
+    update changes nothing (most do: only a replace carries terms)."""
+    if update.quantity is None and update.limit_price is None and update.stop_price is None:
+        return request
+    terms: dict[str, Decimal] = {}
+    quantity = update.quantity
+    if (
+        quantity is not None
+        and quantity != request.quantity
+        and request.quote_quantity is None
+        and (update.filled_qty is None or quantity >= update.filled_qty)
+    ):
+        terms["quantity"] = quantity
+    if update.limit_price is not None and update.limit_price != request.limit_price:
+        terms["limit_price"] = update.limit_price
+    if update.stop_price is not None and update.stop_price != request.stop_price:
+        terms["stop_price"] = update.stop_price
+    return request.model_copy(update=terms) if terms else request
+
+
+def terms_of(order: Order) -> OrderRequest:
+    """An order's request with the terms in force now (its quantity and prices after
+    every accepted modify), as `Describer` describes it."""
+    request = order.request
+    terms: dict[str, Decimal | None] = {}
+    if request.quote_quantity is None and order.quantity != request.quantity:
+        terms["quantity"] = order.quantity
+    if order.limit_price != request.limit_price:
+        terms["limit_price"] = order.limit_price
+    if order.stop_price != request.stop_price:
+        terms["stop_price"] = order.stop_price
+    return request.model_copy(update=terms) if terms else request
+
+
 class Describer:
-    """`describe` with a memory: it keeps the order requests it has seen (from request
-    events and snapshots), so a later update for the order says what the order is."""
+    """`describe` with a memory: it keeps each order's request (from request events and
+    snapshots) with the terms in force, folding in every accepted modify it reads
+    (`amended`), so a later line for the order (an update names only the id) says what
+    the order is at that event: `CANCELED BUY 0.6 ... @ 65,000.00` after a modify from
+    0.8 @ 65,017.09, not the terms it was sent with. Every place that describes order
+    events (the Log pane, an order's history, `silvertine replay`, the headless log)
+    describes them through one."""
 
     def __init__(
         self,
@@ -302,23 +344,55 @@ class Describer:
         self.instruments = instruments
         self.id_width = id_width
         self.orders = orders
-        """Asked for an order this describer has not seen (the UI asks the OMS)."""
+        """Asked for an order this describer has not seen (the UI asks the OMS, which
+        answers with the order's terms in force: `terms_of`)."""
         self.requests: dict[str, OrderRequest] = {}
+        """Each order's request as amended by the replaces read since."""
+        self.finished: dict[str, None] = {}
+        """Orders whose end was read: a report after it changes nothing (the OMS's
+        `Order` refuses it), so no terms are folded from one."""
 
     def remember(self, event: Decoded) -> None:
         if isinstance(event, DecodeError | UnknownEvent):
             return
         p = event.payload
-        if isinstance(p, OrderRequest):
-            self._keep(p)
+        if isinstance(p, OrderUpdate):
+            self._amend(p)
+        elif isinstance(p, OrderRequest):
+            if p.client_order_id not in self.requests:  # a re-sent copy amends nothing
+                self._keep(p)
         elif isinstance(p, Snapshot):
             for order in p.orders:
-                self._keep(order.request)
+                self._keep(terms_of(order))
+                if order.status.is_terminal:
+                    self._finish(order.client_order_id)
+
+    def _amend(self, update: OrderUpdate) -> None:
+        coid = update.client_order_id
+        if coid in self.finished:
+            return
+        if update.status.is_terminal:
+            self._finish(coid)
+        if update.quantity is None and update.limit_price is None and update.stop_price is None:
+            return
+        known = self.request(coid)
+        if known is not None:
+            terms = amended(known, update)
+            if terms is not known:
+                self._keep(terms)
 
     def _keep(self, request: OrderRequest) -> None:
-        if len(self.requests) >= MAX_REMEMBERED:  # the oldest go first
-            del self.requests[next(iter(self.requests))]
-        self.requests[request.client_order_id] = request
+        requests = self.requests
+        coid = request.client_order_id
+        if coid not in requests and len(requests) >= MAX_REMEMBERED:  # the oldest go first
+            del requests[next(iter(requests))]
+        requests[coid] = request
+
+    def _finish(self, client_order_id: str) -> None:
+        finished = self.finished
+        if len(finished) >= MAX_REMEMBERED:
+            del finished[next(iter(finished))]
+        finished[client_order_id] = None
 
     def request(self, client_order_id: str) -> OrderRequest | None:
         known = self.requests.get(client_order_id)

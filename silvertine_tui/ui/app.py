@@ -289,8 +289,12 @@ class SilvertineApp(App[None]):
         return None
 
     def find_order(self, client_order_id: str) -> OrderRequest | None:
+        """An order the log's describer has not read the request of (it was sent before
+        the log's backlog): its request with the terms in force now."""
+        from ..events.summary import terms_of  # loaded with the feed model already
+
         view = self.desk.view.order(client_order_id)
-        return view.order.request if view is not None else None
+        return terms_of(view.order) if view is not None else None
 
     # -- themes ---------------------------------------------------------------------
 

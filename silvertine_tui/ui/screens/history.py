@@ -19,8 +19,8 @@ from textual.widgets import Static
 
 from ...domain import Instrument
 from ...engine.projection import OrderView
-from ...events import Decoded, EventBase, describe
-from ...events.summary import avg_text, fee_text, qty_text
+from ...events import Decoded, EventBase
+from ...events.summary import Describer, avg_text, fee_text, qty_text
 from ..desk import HistoryLoader
 from ..format import clock_text
 from ..keymap import bindings, named_key
@@ -120,6 +120,11 @@ class OrderHistoryScreen(Dialog[None]):
         def lookup(key: str) -> Instrument | None:
             return inst if inst is not None and key == inst.key else None
 
+        # One describer over the order's events, oldest first: each line shows the
+        # terms in force at its event (every accepted modify before it folded in), as
+        # the Log pane and `silvertine replay` do. Its request, if the events begin
+        # after it (adopted, or trimmed from the journal), is the order's first terms.
+        describe = Describer(lookup, lambda _coid: request)
         table = Table.grid(padding=(0, 1))
         table.add_column(no_wrap=True)
         table.add_column(no_wrap=True)
@@ -128,11 +133,7 @@ class OrderHistoryScreen(Dialog[None]):
             table.add_row(
                 Text(clock_text(event.ts / 1e9)),
                 Text(event.type, style="bold"),
-                describe(
-                    cast("Decoded", event),
-                    instruments=lookup,
-                    orders=lambda _coid: request,
-                ),
+                describe(cast("Decoded", event)),
             )
         return table
 

@@ -85,6 +85,12 @@ def _import_panes() -> None:
     from ..widgets.watchlist import Watchlist
 
 
+FOOTED = frozenset({"blotter", "positions"})
+"""Panes whose bottom edge says what a trader needs (the Orders pane's counts, the
+Positions pane's P&L totals): one pane at a time, where the panes have no borders,
+they keep that edge (class `-footed`, ui/styles/app.tcss), zoomed or not."""
+
+
 class Pane(Vertical):
     """A titled box around one pane's widget; `z` zooms it to the whole screen."""
 
@@ -92,7 +98,8 @@ class Pane(Vertical):
     _edge_only: str | None = None  # a refresh repaints this edge only ("top", "bottom")
 
     def __init__(self, name: str, number: int, *children: Widget) -> None:
-        super().__init__(*children, id=f"pane-{name}", classes="pane")
+        classes = "pane -footed" if name in FOOTED else "pane"
+        super().__init__(*children, id=f"pane-{name}", classes=classes)
         self.pane_name = name
         self.label = f"{number} {PANE_LABELS[name]}"
         self.border_title = self.label
@@ -126,10 +133,12 @@ class Pane(Vertical):
         self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
     ) -> Self:
         if self._edge_only and not (regions or layout or recompose):
-            # The edge's line, in content coordinates (the box starts at -1, -1).
+            # The edge's line, in content coordinates: the box starts at -1, -1 with a
+            # border all round, at 0, 0 with only the bottom edge (one pane at a time).
             width, height = self.outer_size
-            y = -1 if self._edge_only == "top" else height - 2
-            regions = (Region(-1, y, width, 1),)
+            top, _, _, left = self.styles.gutter
+            y = -top if self._edge_only == "top" else height - top - 1
+            regions = (Region(-left, y, width, 1),)
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def mark_active(self, active: bool, colour: str) -> None:
@@ -520,7 +529,7 @@ class MainScreen(Screen[None]):
                 if blotter.show_all
                 else [v for v in self._today.values() if not v.order.status.is_terminal]
             )
-            blotter.show(shown, instruments)
+            blotter.show(shown, instruments, self.desk.model.sent)
         else:
             since = self._day
             draw: list[OrderView] = []
@@ -547,7 +556,7 @@ class MainScreen(Screen[None]):
                     draw.append(order)
                 else:
                     gone.append(coid)
-            blotter.update(draw, gone, instruments)
+            blotter.update(draw, gone, instruments, self.desk.model.sent)
         working_n, today_n = len(self._working), len(self._today)
         toggle = named_key(self, "blotter.all")
         if blotter.show_all:
@@ -580,6 +589,7 @@ class MainScreen(Screen[None]):
                     view.broker_state(name),
                     model.md_last_ns.get(name),
                     now,
+                    view.silent.get(name),
                 )
             )
         stats = desk.session.bus.stats

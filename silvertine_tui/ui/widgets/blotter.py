@@ -3,11 +3,18 @@ order id and updated cell by cell.
 
 "Today" is every order whose first event is since local midnight by the desk clock,
 plus any order still working from before (a GTC order from yesterday still matters).
+
+Rows are in the order the orders came, oldest first (a new row is appended: nothing
+above it moves or is drawn again). An order this desk sends joins at the end, below
+the fold once the pane is full: the cursor follows it there (and the pane scrolls to
+it) so that the order just sent is in view and selected (`c` cancels it), unless the
+trader moved the cursor (a key or a click): it then stays where they put it, until
+`end` takes it to the newest row (following again) or `a` changes the view.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from datetime import datetime
 
 from ...domain import Instrument, Order, OrderStatus, Side
@@ -64,6 +71,8 @@ class Blotter(KeyedTable):
         self.palette: Palette = DEFAULT_PALETTE
         self.show_all = False
         self.view_version = 0
+        self.following = True
+        """The cursor goes to each order this desk sends (see the module docstring)."""
 
     def row_for(self, view: OrderView, instruments: Mapping[str, Instrument]) -> tuple[Cell, ...]:
         p = self.palette
@@ -97,21 +106,46 @@ class Blotter(KeyedTable):
             self.cell(f"{view.broker}/{view.account}"),
         )
 
-    def show(self, views: Iterable[OrderView], instruments: Mapping[str, Instrument]) -> None:
-        """Every row (a full redraw)."""
+    def show(
+        self,
+        views: Iterable[OrderView],
+        instruments: Mapping[str, Instrument],
+        mine: Container[str] = (),
+    ) -> None:
+        """Every row (a full redraw). `mine`: the ids of the orders this desk sent."""
+        known = set(self._cells)
         self.sync({v.client_order_id: self.row_for(v, instruments) for v in views})
+        self._follow([key for key in self._keys if key not in known], mine)
 
     def update(
         self,
         shown: Iterable[OrderView],
         gone: Iterable[str],
         instruments: Mapping[str, Instrument],
+        mine: Container[str] = (),
     ) -> None:
         """Only the rows of orders whose events arrived: `shown` drawn (added at the
-        end when new), `gone` removed (an order that finished, in the working view)."""
+        end when new), `gone` removed (an order that finished, in the working view).
+        `mine`: the ids of the orders this desk sent."""
         self.syncs += 1
         self.remove_rows(gone)
+        rows = len(self._keys)
         self.update_rows((v.client_order_id, self.row_for(v, instruments)) for v in shown)
+        if len(self._keys) > rows:
+            self._follow(self._keys[rows:], mine)
+
+    def _follow(self, added: list[str], mine: Container[str]) -> None:
+        """The cursor to the newest of the rows just added that this desk sent, and
+        into view, unless the trader has put the cursor somewhere."""
+        if not self.following:
+            return
+        for key in reversed(added):
+            if key in mine:
+                self.move_cursor(self._index[key])
+                return
+
+    def trader_moved(self, *, to_last: bool = False) -> None:
+        self.following = to_last
 
     def selected_order(self) -> str | None:
         return self.selected_key()
@@ -120,6 +154,7 @@ class Blotter(KeyedTable):
         """Working orders / all of today's: the screen redraws at the next frame."""
         self.show_all = not self.show_all
         self.clear_rows()
+        self.following = True
         self.view_version += 1
 
 

@@ -31,6 +31,9 @@ class BrokerLine:
     rate_limit: str
     message: str
     links: tuple[LinkLine, ...] = ()
+    silent_s: float | None = None
+    """Seconds since a watching desk last heard the broker's heartbeat, once they
+    stopped (`DeskProjection.silent`): its desk may be down; None while heard."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +137,13 @@ def broker_line(
     fallback_state: ConnectionState,
     md_last_ns: int | None,
     now_s: float,
+    silent_since_ns: int | None = None,
 ) -> BrokerLine:
     metrics: Metrics = health.metrics if health else {}
+    # Whole seconds: the pane's text (and so its key) changes once a second, not a frame.
+    silent_s = (
+        None if silent_since_ns is None else float(max(0, int(now_s - silent_since_ns / 1e9)))
+    )
     return BrokerLine(
         name=name,
         state=health.state if health else fallback_state,
@@ -145,6 +153,7 @@ def broker_line(
         rate_limit=rate_limit_text(metrics),
         message=health.message if health else "",
         links=link_lines(metrics),
+        silent_s=silent_s,
     )
 
 
@@ -224,7 +233,13 @@ class HealthPane(TextBlock):
             text.append("\n")
             text.append(line.name, style="bold")
             text.append(" ")
-            text.append(line.state.value, style=self._state_style(line.state))
+            silent = line.silent_s is not None
+            if silent:
+                # Its heartbeats stopped: what it last said is not live (engine/watch.py).
+                text.append("STALE", style=p.error)
+                text.append(f"  not heard from for {_coarse_age(line.silent_s)}", style=p.error)
+            else:
+                text.append(line.state.value, style=self._state_style(line.state))
             latency = f"{line.latency_ms:,.0f}ms" if line.latency_ms is not None else DASH
             last = _coarse_age(line.last_age_s)
             text.append(f"\n  lat {latency}  last {last}  ")
@@ -233,10 +248,16 @@ class HealthPane(TextBlock):
             for link in line.links:
                 text.append(f"\n  {link.name} ")
                 state = link.state.value if link.state is not None else "?"
-                text.append(state, style=self._state_style(link.state))
+                text.append(state, style=p.muted if silent else self._state_style(link.state))
                 if link.detail and link.state is not ConnectionState.LIVE:
-                    text.append(f" {link.detail}", style=p.warn)
-            if (
+                    text.append(f" {link.detail}", style=p.muted if silent else p.warn)
+            if silent:
+                text.append(
+                    f"\n  its desk may be down: last said {line.state.value}; what this desk "
+                    "shows of it is as of then",
+                    style=p.warn,
+                )
+            elif (
                 line.message
                 and line.state is not ConnectionState.LIVE
                 and not _link_change(line.message, line.links)

@@ -470,23 +470,33 @@ class LineTable(ScrollView, can_focus=True):
         elif row >= top + room:
             self.scroll_to(y=row - room + 1, animate=False, immediate=True)
 
+    def trader_moved(self, *, to_last: bool = False) -> None:
+        """The trader moved the cursor (a key, a click); `to_last`: with `end`, to the
+        last row. A table that moves its cursor by itself leaves it alone from then."""
+
     def action_cursor_up(self) -> None:
         self.move_cursor(self.cursor_row - 1)
+        self.trader_moved()
 
     def action_cursor_down(self) -> None:
         self.move_cursor(self.cursor_row + 1)
+        self.trader_moved()
 
     def action_cursor_page_up(self) -> None:
         self.move_cursor(self.cursor_row - max(1, self.rows_on_screen - 1))
+        self.trader_moved()
 
     def action_cursor_page_down(self) -> None:
         self.move_cursor(self.cursor_row + max(1, self.rows_on_screen - 1))
+        self.trader_moved()
 
     def action_cursor_first(self) -> None:
         self.move_cursor(0)
+        self.trader_moved()
 
     def action_cursor_last(self) -> None:
         self.move_cursor(len(self._keys) - 1)
+        self.trader_moved(to_last=True)
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
@@ -495,3 +505,4 @@ class LineTable(ScrollView, can_focus=True):
         row = self.scroll_offset.y + offset.y - HEADER_ROWS
         if row < len(self._keys):
             self.move_cursor(row)
+            self.trader_moved()
