@@ -267,6 +267,26 @@ async def test_theme_switch_is_remembered_across_runs(make_desk, tmp_path: Path)
         await again.session.close()
 
 
+async def test_an_app_asked_for_an_unknown_theme_says_so(
+    make_desk, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The CLI refuses an unknown `--theme` or `ui.theme` before the app; an app built
+    with one all the same shows the default and says which themes there are."""
+    desk: Desk = make_desk(theme="solarized-neon")
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        assert desk.app.theme == "silvertine-dark"
+        [toast] = [n for n in desk.app._notifications if n.title == "Unknown theme"]
+        assert toast.severity == "error"
+        assert toast.message.startswith("theme: unknown theme 'solarized-neon'; known themes: ")
+        assert "silvertine-high-contrast" in toast.message
+        assert toast.message.endswith("Showing silvertine-dark.")
+        await desk.session.close()
+    logged = [r for r in caplog.records if r.getMessage() == "ui.theme_unknown"]
+    assert len(logged) == 1
+    assert "solarized-neon" in logged[0].problem  # type: ignore[attr-defined]
+
+
 async def test_keymap_from_config_remaps_a_binding(make_desk) -> None:
     from .conftest import make_settings
 
