@@ -225,6 +225,7 @@ class SilvertineApp(App[None]):
         self._fed: set[tuple[str, str]] = set()  # accounts whose streams the feed reads
         self._frame_timer: Timer | None = None
         self._requested_theme = theme
+        self._screenshots: dict[str, Path] = {}  # delivery key -> the file being written
         super().__init__()
         self.key_order = KeyOrder(self)
         for textual_theme in self.loaded_themes.textual_themes():
@@ -358,6 +359,52 @@ class SilvertineApp(App[None]):
         for command in super().get_system_commands(screen):
             if command.callback not in replaced:
                 yield command
+
+    # -- screenshots (the palette's Screenshot, `action_screenshot`) ------------------
+
+    def deliver_screenshot(
+        self,
+        filename: str | None = None,
+        path: str | None = None,
+        time_format: str | None = None,
+    ) -> str | None:
+        """Textual's, into a directory that is there (`ui/screenshots.py`: the download
+        directory when it exists, else `screenshots/` beside the log, made when
+        needed); the toast says where the file went, or why it is not there."""
+        from .screenshots import file_name, prepare, screenshot_dir
+
+        directory = Path(path) if path else screenshot_dir(self.settings.log.file)
+        problem = prepare(directory)
+        if problem:
+            log.warning("ui.screenshot_failed", extra={"problem": problem})
+            self.notify(problem, title="Screenshot", severity="error", timeout=30, markup=False)
+            return None
+        name = filename or file_name(self.title, time_format)
+        key = super().deliver_screenshot(name, str(directory), time_format)
+        if key is not None:
+            self._screenshots[key] = directory / name
+        return key
+
+    def on_delivery_complete(self, event: events.DeliveryComplete) -> None:
+        if event.name != "screenshot":
+            return
+        from .screenshots import saved
+
+        event.prevent_default()  # (Textual's own toast says less)
+        target = self._screenshots.pop(event.key, None)
+        path = event.path if event.path is not None else target
+        log.info("ui.screenshot_saved", extra={"path": str(path)})
+        self.notify(saved(path), title="Screenshot", markup=False)
+
+    def on_delivery_failed(self, event: events.DeliveryFailed) -> None:
+        if event.name != "screenshot":
+            return
+        from .screenshots import failed
+
+        event.prevent_default()  # (Textual's own says only "Failed to save screenshot")
+        problem = failed(self._screenshots.pop(event.key, None), event.exception)
+        log.warning("ui.screenshot_failed", extra={"problem": problem})
+        self.notify(problem, title="Screenshot", severity="error", timeout=30, markup=False)
 
     def action_next_theme(self) -> None:
         names = self.theme_names() or [self.theme]
