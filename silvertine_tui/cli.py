@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .brokers import BrokerRegistry
     from .config import ConfigError, Settings
     from .engine import Session
+    from .ui.themes import LoadedThemes
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -155,12 +156,16 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command != "run" or args.headless:
         gc.enable()  # no first frame to wait for
     if args.command == "config":
-        print(settings.model_dump_json(indent=2))
-        return EXIT_OK
+        return _check_config(settings, args)
     if args.command == "replay":
         return _replay(settings, args)
+    themes = None
+    if args.command == "watch" or not args.headless:
+        themes = _load_themes(settings, args)
+        if themes is None:
+            return EXIT_CONFIG
     if args.command == "watch":
-        return _watch(settings, theme=args.theme)
+        return _watch(settings, theme=args.theme, themes=themes)
     # The desk's first frame needs the settings alone. With the bus in this process
     # (memory://: nothing to reach) the session is built behind it (`_run`); a bus to
     # reach is opened first, so that an unreachable one is a message, not a desk.
@@ -178,13 +183,16 @@ def _main(argv: Sequence[str] | None) -> int:
         assert registry is not None
         return _headless(settings, registry)
     if behind:
-        return _run(settings, registry, theme=args.theme)
+        return _run(settings, registry, theme=args.theme, themes=themes)
     assert registry is not None
     from .engine import Session
 
     opened_registry = registry
     return _run_opened(
-        settings, lambda: Session(settings, registry=opened_registry), theme=args.theme
+        settings,
+        lambda: Session(settings, registry=opened_registry),
+        theme=args.theme,
+        themes=themes,
     )
 
 
@@ -203,6 +211,46 @@ def _keymap_clashes(settings: Settings, path: Path | None) -> ConfigError | None
         return None
     source = path if path is not None else os.environ.get(CONFIG_ENV_VAR) or None
     return ConfigError([str(clash) for clash in found], Path(source) if source else None)
+
+
+def _check_config(settings: Settings, args: argparse.Namespace) -> int:
+    """`silvertine config`: what `run` would refuse is refused here the same way (a
+    broker type no adapter is registered for, an adapter that cannot be loaded, an
+    unknown `ui.theme`), else the settings are printed with secrets hidden."""
+    from .brokers import BrokerRegistry
+
+    problems = _unloadable_brokers(settings, BrokerRegistry())
+    themes = _load_themes(settings, args)
+    if problems:
+        _unloadable(problems)
+    if problems or themes is None:
+        return EXIT_CONFIG
+    print(settings.model_dump_json(indent=2))
+    return EXIT_OK
+
+
+def _load_themes(settings: Settings, args: argparse.Namespace) -> LoadedThemes | None:
+    """The desk's themes, read once here for the app; None after saying on stderr which
+    of `ui.theme` (when the config sets it) and `--theme` names none of them (exit 2).
+    Themes come from files (docs/ui.md, Themes), the user's own directory included."""
+    from .config import ConfigError, config_file, format_config_error
+    from .ui.themes import load_themes, theme_problem
+
+    themes = load_themes()
+    ok = True
+    if "theme" in settings.ui.model_fields_set:
+        problem = theme_problem(settings.ui.theme, themes)
+        if problem:
+            error = ConfigError([f"ui.theme: {problem}"], config_file(args.config))
+            print(format_config_error(error), file=sys.stderr)
+            ok = False
+    theme: str | None = getattr(args, "theme", None)
+    if theme is not None:
+        problem = theme_problem(theme, themes)
+        if problem:
+            print(f"silvertine: --theme: {problem}", file=sys.stderr)
+            ok = False
+    return themes if ok else None
 
 
 def _unloadable(problems: list[str]) -> int:
@@ -324,7 +372,12 @@ def _headless(settings: Settings, registry: BrokerRegistry) -> int:
     return asyncio.run(go())
 
 
-def _run(settings: Settings, registry: BrokerRegistry | None, theme: str | None = None) -> int:
+def _run(
+    settings: Settings,
+    registry: BrokerRegistry | None,
+    theme: str | None = None,
+    themes: LoadedThemes | None = None,
+) -> int:
     """The desk with the bus in this process: its first frame is drawn from the settings,
     and the session (the engine, brokers and bus, and their modules) is built just after
     it. Whatever fails there ends the app and is said here, as before the app: a broker
@@ -348,7 +401,9 @@ def _run(settings: Settings, registry: BrokerRegistry | None, theme: str | None 
         return Session(settings, registry=registry)
 
     async def go() -> int:
-        app = SilvertineApp(settings=settings, build_session=build_session, theme=theme)
+        app = SilvertineApp(
+            settings=settings, build_session=build_session, theme=theme, themes=themes
+        )
         try:
             await app.run_async()
         finally:
@@ -395,7 +450,10 @@ def _start_error(error: Exception | None) -> int:
 
 
 def _run_opened(
-    settings: Settings, build_session: Callable[[], Session], theme: str | None = None
+    settings: Settings,
+    build_session: Callable[[], Session],
+    theme: str | None = None,
+    themes: LoadedThemes | None = None,
 ) -> int:
     """The desk on a bus outside the process (Redis): the session is built and its bus
     opened before the app, so that an unreachable bus is a message (exit 3), not a
@@ -413,7 +471,7 @@ def _run_opened(
         if code != EXIT_OK:
             return code
         try:
-            await SilvertineApp(session, theme=theme).run_async()
+            await SilvertineApp(session, theme=theme, themes=themes).run_async()
         finally:
             await session.close()
         return EXIT_OK
@@ -424,7 +482,7 @@ def _run_opened(
     return code
 
 
-def _watch(settings: Settings, theme: str | None = None) -> int:
+def _watch(settings: Settings, theme: str | None = None, themes: LoadedThemes | None = None) -> int:
     """`silvertine watch`: the desk over a `WatchSession` (engine/watch.py), its bus
     opened first as `_run_opened` does."""
     if settings.bus.url.startswith("memory://"):
@@ -441,7 +499,7 @@ def _watch(settings: Settings, theme: str | None = None) -> int:
         # Its own file: a desk on this host writes (and rotates) the default one.
         log = settings.log.model_copy(update={"file": settings.log.file.with_name(WATCH_LOG)})
         settings = settings.model_copy(update={"log": log})
-    return _run_opened(settings, lambda: WatchSession(settings), theme=theme)
+    return _run_opened(settings, lambda: WatchSession(settings), theme=theme, themes=themes)
 
 
 # -- replay -------------------------------------------------------------------------

@@ -59,6 +59,7 @@ __all__ = [
     "PaperBrokerConfig",
     "Settings",
     "UIConfig",
+    "config_file",
     "expand_env_vars",
     "format_config_error",
     "load_settings",
@@ -933,16 +934,20 @@ def environment_overrides(environ: Mapping[str, str] | None = None) -> list[str]
     return [name for name in env if name.lower().startswith(prefix) and name.lower() != config]
 
 
+def config_file(path: str | Path | None = None) -> Path | None:
+    """The config file read: ``path``, else ``$SILVERTINE_CONFIG``, else none."""
+    if path is None:
+        path = os.environ.get(CONFIG_ENV_VAR, "") or None
+    return Path(path).expanduser() if path is not None else None
+
+
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Build the settings from ``path`` (or ``$SILVERTINE_CONFIG``, or no file).
 
     ``overrides`` are keyword arguments of :class:`Settings` and win over everything; a dict
     for a section is merged into that section. Raises :class:`ConfigError`.
     """
-    if path is None:
-        from_env = os.environ.get(CONFIG_ENV_VAR, "")
-        path = from_env or None
-    file = Path(path).expanduser() if path is not None else None
+    file = config_file(path)
     try:
         if file is None and not environment_overrides():
             # Nothing to read: the overrides and the defaults are all there is.

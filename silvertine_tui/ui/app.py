@@ -41,7 +41,7 @@ from .screens.dialog import QUIT_DIALOG_ID
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
 from .state import UserState
-from .themes import TRADING_DEFAULTS, LoadedThemes, load_themes, pick_theme
+from .themes import TRADING_DEFAULTS, LoadedThemes, load_themes, pick_theme, theme_problem
 from .widgets.line_table import LineTable
 from .widgets.palette import Palette
 
@@ -168,6 +168,7 @@ class SilvertineApp(App[None]):
         state: UserState | None = None,
         theme: str | None = None,
         theme_dirs: Iterable[Path] | None = None,
+        themes: LoadedThemes | None = None,
         new_order_id: Callable[[], str] = new_client_order_id,
         on_frame: FrameHook | None = None,
         toast_timeout_s: float = 6.0,
@@ -181,7 +182,9 @@ class SilvertineApp(App[None]):
         either fails the app exits with the exception in `start_error`.
 
         `projection`: what the panes read (the session's unless given: a desk
-        rebuilt from a journal); `accounts`: the ticket's (the session's brokers)."""
+        rebuilt from a journal); `accounts`: the ticket's (the session's brokers).
+        `themes`: the themes already read (the CLI reads them to check `ui.theme` and
+        `--theme`), else they are read from `theme_dirs` (default: `default_theme_dirs`)."""
         if session is not None:
             settings = session.settings
         elif settings is None or build_session is None:
@@ -192,7 +195,7 @@ class SilvertineApp(App[None]):
         self.start_error: Exception | None = None
         """Why the session could not be built or its bus opened (the app then exits)."""
         self.user_state = state if state is not None else UserState()
-        self.loaded_themes: LoadedThemes = load_themes(theme_dirs)
+        self.loaded_themes: LoadedThemes = themes if themes is not None else load_themes(theme_dirs)
 
         def make_desk(session: Session) -> Desk:
             model = FeedModel(
@@ -222,6 +225,7 @@ class SilvertineApp(App[None]):
         self._fed: set[tuple[str, str]] = set()  # accounts whose streams the feed reads
         self._frame_timer: Timer | None = None
         self._requested_theme = theme
+        self._screenshots: dict[str, Path] = {}  # delivery key -> the file being written
         super().__init__()
         self.key_order = KeyOrder(self)
         for textual_theme in self.loaded_themes.textual_themes():
@@ -229,6 +233,7 @@ class SilvertineApp(App[None]):
         self.theme = pick_theme(
             [theme, self.user_state.theme, settings.ui.theme], self.theme_names()
         )
+        self._theme_unknown = self._unknown_theme(theme, settings)
         self.palette = Palette.from_variables(self._theme_variables())
         if session is not None:
             self._attach_session(session)
@@ -312,6 +317,19 @@ class SilvertineApp(App[None]):
             **theme.variables,
         }
 
+    def _unknown_theme(self, theme: str | None, settings: Settings) -> str:
+        """Why the theme asked for (`theme`, else a `ui.theme` the config sets) is not
+        the one shown ("" when it is known). The CLI refuses both before the app; an app
+        built otherwise says it (a toast and a log line) and shows `self.theme`."""
+        asked = [("theme", theme)]
+        if "theme" in settings.ui.model_fields_set:
+            asked.append(("ui.theme", settings.ui.theme))
+        for field, name in asked:
+            problem = theme_problem(name, self.loaded_themes) if name else ""
+            if problem:
+                return f"{field}: {problem} Showing {self.theme}."
+        return ""
+
     def switch_theme(self, name: str) -> None:
         if name not in self.available_themes:
             self.notify(f"no theme named {name!r}", severity="error")
@@ -345,6 +363,52 @@ class SilvertineApp(App[None]):
         for command in super().get_system_commands(screen):
             if command.callback not in replaced:
                 yield command
+
+    # -- screenshots (the palette's Screenshot, `action_screenshot`) ------------------
+
+    def deliver_screenshot(
+        self,
+        filename: str | None = None,
+        path: str | None = None,
+        time_format: str | None = None,
+    ) -> str | None:
+        """Textual's, into a directory that is there (`ui/screenshots.py`: the download
+        directory when it exists, else `screenshots/` beside the log, made when
+        needed); the toast says where the file went, or why it is not there."""
+        from .screenshots import file_name, prepare, screenshot_dir
+
+        directory = Path(path) if path else screenshot_dir(self.settings.log.file)
+        problem = prepare(directory)
+        if problem:
+            log.warning("ui.screenshot_failed", extra={"problem": problem})
+            self.notify(problem, title="Screenshot", severity="error", timeout=30, markup=False)
+            return None
+        name = filename or file_name(self.title, time_format)
+        key = super().deliver_screenshot(name, str(directory), time_format)
+        if key is not None:
+            self._screenshots[key] = directory / name
+        return key
+
+    def on_delivery_complete(self, event: events.DeliveryComplete) -> None:
+        if event.name != "screenshot":
+            return
+        from .screenshots import saved
+
+        event.prevent_default()  # (Textual's own toast says less)
+        target = self._screenshots.pop(event.key, None)
+        path = event.path if event.path is not None else target
+        log.info("ui.screenshot_saved", extra={"path": str(path)})
+        self.notify(saved(path), title="Screenshot", markup=False)
+
+    def on_delivery_failed(self, event: events.DeliveryFailed) -> None:
+        if event.name != "screenshot":
+            return
+        from .screenshots import failed
+
+        event.prevent_default()  # (Textual's own says only "Failed to save screenshot")
+        problem = failed(self._screenshots.pop(event.key, None), event.exception)
+        log.warning("ui.screenshot_failed", extra={"problem": problem})
+        self.notify(problem, title="Screenshot", severity="error", timeout=30, markup=False)
 
     def action_next_theme(self) -> None:
         names = self.theme_names() or [self.theme]
@@ -391,6 +455,9 @@ class SilvertineApp(App[None]):
             )
         for problem in self.loaded_themes.problems:
             self.notify(problem, title="Theme file skipped", severity="warning")
+        if self._theme_unknown:
+            log.warning("ui.theme_unknown", extra={"problem": self._theme_unknown})
+            self.notify(self._theme_unknown, title="Unknown theme", severity="error")
         self.theme_changed_signal.subscribe(self, lambda _theme: self._on_theme_changed())
         self.palette = Palette.from_variables(self._theme_variables())
         if self.has_session:

@@ -168,10 +168,15 @@ def default_theme_dirs() -> list[Path]:
     """The repository's `themes/`, the installed data files, the user's own."""
     here = Path(__file__).resolve()
     dirs = [here.parents[2] / "themes", Path(sys.prefix) / "share" / "silvertine" / "themes"]
+    dirs.append(user_theme_dir())
+    return dirs
+
+
+def user_theme_dir() -> Path:
+    """`$XDG_CONFIG_HOME/silvertine/themes` (`~/.config/silvertine/themes`)."""
     config = os.environ.get("XDG_CONFIG_HOME", "")
     base = Path(config) if config and Path(config).is_absolute() else Path.home() / ".config"
-    dirs.append(base / "silvertine" / "themes")
-    return dirs
+    return base / "silvertine" / "themes"
 
 
 def load_themes(dirs: Iterable[Path] | None = None) -> LoadedThemes:
@@ -191,6 +196,18 @@ def load_themes(dirs: Iterable[Path] | None = None) -> LoadedThemes:
                 continue
             found.setdefault(theme.name, theme)
     return LoadedThemes(found, problems)
+
+
+def theme_problem(name: str, loaded: LoadedThemes) -> str:
+    """Why `name` is not one of the `loaded` themes, naming those that are ("" when it
+    is one). Themes are named by the `name` in their file, not by the file's name."""
+    if name in loaded.themes:
+        return ""
+    known = ", ".join(sorted(loaded.themes)) or "none (no theme file could be read)"
+    text = f"unknown theme {name!r}; known themes: {known}"
+    if loaded.problems:
+        text += f" (theme files skipped: {'; '.join(loaded.problems)})"
+    return f"{text}. Your own theme files go in {user_theme_dir()} (docs/ui.md, Themes)."
 
 
 def pick_theme(candidates: Sequence[str | None], available: Iterable[str]) -> str:

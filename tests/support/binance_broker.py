@@ -71,6 +71,7 @@ def build_broker(
     symbols: Sequence[str],
     *,
     rebuilds_per_client: int = 20,
+    refused_retry_s: float = 60.0,
     **overrides: Any,
 ) -> BinanceBroker:
     config = binance_config(fake, symbols, **overrides)
@@ -82,6 +83,7 @@ def build_broker(
         rebuilds_per_client=rebuilds_per_client,
         retry_first_s=0.05,
         retry_max_s=0.2,
+        refused_retry_s=refused_retry_s,
     )
     # python-binance can wait for ever for a WebSocket API connection that gave up
     # reconnecting: a subscription attempt is cut after this and tried again.

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from rich.color import Color, ColorSystem
 
 from silvertine_tui.bus import BusEntry
 from silvertine_tui.domain import ConnectionState, Fill, Instrument, Quote
@@ -64,6 +65,53 @@ def test_a_bad_theme_file_is_reported_not_fatal(tmp_path: Path) -> None:
     assert "colors.primary" in loaded.problems[0]
     with pytest.raises(ThemeFileError, match=r"trading\.ask"):
         load_theme_file(tmp_path / "broken.toml")
+
+
+def sixteen_colours(colour: str) -> tuple[int, int, int]:
+    """What a colour is drawn as with TEXTUAL_COLOR_SYSTEM=standard: the ANSI colour
+    Rich reduces it to, in Rich's default terminal palette."""
+    triplet = Color.parse(colour).downgrade(ColorSystem.STANDARD).get_truecolor()
+    return (triplet.red, triplet.green, triplet.blue)
+
+
+def contrast(one: tuple[int, int, int], other: tuple[int, int, int]) -> float:
+    """WCAG 2 contrast ratio."""
+
+    def luminance(rgb: tuple[int, int, int]) -> float:
+        parts = [c / 255 for c in rgb]
+        lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in parts]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    high, low = sorted((luminance(one), luminance(other)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_the_high_contrast_theme_stays_high_contrast_in_16_colours() -> None:
+    """Every colour text is drawn in (and the markers drawn reversed: black on it) is
+    4.5:1 or more against the background once reduced to 16 colours. Pure #ff0000 was
+    drawn as SGR 31, dark red: ticket errors at 1.9:1 on black."""
+    theme = load_theme_file(THEME_DIR / "silvertine-high-contrast.toml")
+    c = theme.colors
+    text = {
+        "primary": c.primary,
+        "secondary": c.secondary,
+        "accent": c.accent,
+        "warning": c.warning,
+        "error": c.error,
+        "success": c.success,
+        "foreground": c.foreground,
+        **theme.trading.as_variables(),
+    }
+    del text["stale"]  # dimmed on purpose
+    assert c.background is not None
+    background = sixteen_colours(c.background)
+    low = {
+        name: round(ratio, 2)
+        for name, colour in text.items()
+        if colour is not None and (ratio := contrast(sixteen_colours(colour), background)) < 4.5
+    }
+    assert low == {}
+    assert Color.parse(c.error or "").downgrade(ColorSystem.STANDARD).number == 9  # SGR 91
 
 
 def test_pick_theme_order() -> None:
@@ -265,6 +313,26 @@ async def test_theme_switch_is_remembered_across_runs(make_desk, tmp_path: Path)
         await again.start(pilot)
         assert again.app.theme == chosen
         await again.session.close()
+
+
+async def test_an_app_asked_for_an_unknown_theme_says_so(
+    make_desk, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The CLI refuses an unknown `--theme` or `ui.theme` before the app; an app built
+    with one all the same shows the default and says which themes there are."""
+    desk: Desk = make_desk(theme="solarized-neon")
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        assert desk.app.theme == "silvertine-dark"
+        [toast] = [n for n in desk.app._notifications if n.title == "Unknown theme"]
+        assert toast.severity == "error"
+        assert toast.message.startswith("theme: unknown theme 'solarized-neon'; known themes: ")
+        assert "silvertine-high-contrast" in toast.message
+        assert toast.message.endswith("Showing silvertine-dark.")
+        await desk.session.close()
+    logged = [r for r in caplog.records if r.getMessage() == "ui.theme_unknown"]
+    assert len(logged) == 1
+    assert "solarized-neon" in logged[0].problem  # type: ignore[attr-defined]
 
 
 async def test_keymap_from_config_remaps_a_binding(make_desk) -> None:

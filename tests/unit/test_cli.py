@@ -221,3 +221,77 @@ def json_line(out: str) -> dict[str, object]:
 
     last: dict[str, object] = json.loads(out.strip().splitlines()[-1])
     return last
+
+
+# -- what `silvertine config` refuses: what `silvertine run` would refuse -----------------
+
+THEMES = Path(__file__).resolve().parents[2] / "themes"
+KNOWN_THEMES = (
+    "known themes: silvertine-amber, silvertine-dark, silvertine-high-contrast, silvertine-light"
+)
+
+
+@pytest.fixture
+def own_themes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user's theme directory, empty: the shipped themes are all there is."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    monkeypatch.delenv("SILVERTINE_CONFIG", raising=False)
+    return tmp_path / "xdg-config" / "silvertine" / "themes"
+
+
+def test_config_refuses_an_unknown_broker_type_as_run_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], own_themes: Path
+) -> None:
+    config = tmp_path / "krakken.yaml"
+    config.write_text("brokers:\n  - name: k\n    type: krakken\n    account: main\n")
+    assert main(["config", "--config", str(config)]) == EXIT_CONFIG
+    checked = capsys.readouterr()
+    assert "brokers[0] (k): unknown broker type 'krakken'; known types: binance, ib, paper" in (
+        checked.err
+    )
+    assert checked.out == ""  # nothing printed as if it were a good config
+    assert main(["run", "--config", str(config)]) == EXIT_CONFIG
+    assert capsys.readouterr().err == checked.err
+
+
+@pytest.mark.parametrize("command", ["config", "run", "watch"])
+def test_an_unknown_ui_theme_is_a_config_error_naming_the_field_and_the_themes(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], own_themes: Path
+) -> None:
+    config = tmp_path / "desk.yaml"
+    config.write_text("ui:\n  theme: solarized-neon\n")
+    # (An unreachable Redis: what is refused is refused before the bus is looked for.)
+    bus = ["--bus", f"redis://127.0.0.1:{free_port()}/0"] if command != "config" else []
+    assert main([command, "--config", str(config), *bus]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert f"silvertine: invalid configuration in {config} (1 problem)" in err
+    assert f"ui.theme: unknown theme 'solarized-neon'; {KNOWN_THEMES}." in err
+    assert str(own_themes) in err  # where the trader's own theme would go
+
+
+@pytest.mark.parametrize("command", ["run", "watch"])
+def test_an_unknown_theme_option_is_refused_naming_the_themes(
+    command: str, capsys: pytest.CaptureFixture[str], own_themes: Path
+) -> None:
+    bus = ["--bus", f"redis://127.0.0.1:{free_port()}/0"]
+    assert main([command, "--theme", "nope", *bus]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert f"silvertine: --theme: unknown theme 'nope'; {KNOWN_THEMES}." in err
+
+
+def test_a_theme_of_the_users_own_is_known_to_the_checks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], own_themes: Path
+) -> None:
+    """Themes are files, the user's own directory included: the check reads them all
+    (run goes on to the bus, here unreachable: exit 3, not 2)."""
+    own_themes.mkdir(parents=True)
+    text = (THEMES / "silvertine-dark.toml").read_text()
+    (own_themes / "mine.toml").write_text(text.replace('"silvertine-dark"', '"my-desk"'))
+    config = tmp_path / "desk.yaml"
+    config.write_text("ui:\n  theme: my-desk\n")
+    assert main(["config", "--config", str(config)]) == 0
+    assert '"theme": "my-desk"' in capsys.readouterr().out
+    bus = f"redis://127.0.0.1:{free_port()}/0"
+    assert main(["run", "--config", str(config), "--theme", "my-desk", "--bus", bus]) == EXIT_BUS
+    assert "theme" not in capsys.readouterr().err

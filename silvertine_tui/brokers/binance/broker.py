@@ -71,12 +71,12 @@ from ..errors import (
     UnknownOrder,
 )
 from . import order_types, translate
-from .errors import CancelReplaceFailed
+from .errors import CancelReplaceFailed, CredentialsRejected
 from .instruments import NotionalScope, dec, key_of, notional_scope, parse_symbol, symbol_of
 from .market import MarketStreams
 from .orders import LOCAL_STEPS, TrackedOrder
 from .rest import BinanceRest
-from .user_stream import UserStream, describe, stop_task
+from .user_stream import REFUSED_RETRY_S, UserStream, describe, refused_reason, stop_task
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,7 @@ class BinanceBroker(Broker):
         rebuilds_per_client: int = 20,
         retry_first_s: float = 0.5,
         retry_max_s: float = 5.0,
+        refused_retry_s: float = REFUSED_RETRY_S,
     ) -> None:
         if not isinstance(config, BinanceBrokerConfig):
             raise ConfigurationError(
@@ -157,8 +158,12 @@ class BinanceBroker(Broker):
             rebuilds_per_client=rebuilds_per_client,
             retry_first_s=min(retry_first_s, 0.2),
             retry_max_s=retry_max_s,
+            refused_retry_s=refused_retry_s,
             name=self.source,
         )
+        # While Binance refuses the API key pair: why, as the health pane shows it ("":
+        # not refused). Connecting is then tried every `refused_retry_s`, not in seconds.
+        self._key_refused = ""
         self._scopes: dict[str, NotionalScope] = {}
         self._orders: dict[str, TrackedOrder] = {}
         self._by_venue_id: dict[str, str] = {}
@@ -249,16 +254,38 @@ class BinanceBroker(Broker):
         self._connected_ns = self.clock()
         await self.set_link("rest", ConnectionState.LIVE)
         await self.set_link("user", ConnectionState.LIVE, f"{sent} missed reports published")
+        if self._key_refused:
+            self._key_refused = ""
+            log.info("binance.key_pair_accepted", extra={"broker": self.source})
         if recovered:
             self.health_state.reconnects += 1
             await self.announce_reconnect()
 
     async def _lost(self, exc: BaseException) -> None:
+        if isinstance(exc, CredentialsRejected):
+            await self._refused(exc)
+            return
+        self._key_refused = ""
         reason = _reason(exc)
         self.count_error("connect")
         log.warning("binance.connect_failed", extra={"broker": self.source, "error": reason})
         await self.set_link("rest", ConnectionState.DISCONNECTED, reason)
         await self.set_link("user", ConnectionState.DISCONNECTED, "waiting for REST")
+
+    async def _refused(self, exc: CredentialsRejected) -> None:
+        """Binance refused the key pair: that will not change within seconds (a wrong
+        key or secret in the config, an IP not on the key's whitelist, a key that may not
+        trade spot), so it is said once, and asked again every `refused_retry_s` only
+        (the whitelist and the key's permissions can be fixed at Binance meanwhile)."""
+        reason = refused_reason(exc, self.user.refused_retry_s)
+        if reason != self._key_refused:
+            self.count_error("key_pair")
+            log.error("binance.key_pair_refused", extra={"broker": self.source, "error": reason})
+        self._key_refused = reason
+        await self.set_link("rest", ConnectionState.DISCONNECTED, reason)
+        await self.set_link(
+            "user", ConnectionState.DISCONNECTED, "waiting for Binance to accept the API key pair"
+        )
 
     # -- the REST link while the user stream is rebuilt ----------------------------------
 
@@ -297,6 +324,8 @@ class BinanceBroker(Broker):
         await self.set_link("rest", ConnectionState.DISCONNECTED, reason)
 
     async def _rest_up(self) -> None:
+        if self._key_refused:
+            return  # Binance answers, and refuses the key pair: the link says so
         link = self.health_state.links.get("rest")
         if link is not None and link.state is ConnectionState.DISCONNECTED:
             log.info("binance.rest_back", extra={"broker": self.source})
@@ -354,8 +383,11 @@ class BinanceBroker(Broker):
     async def _retry(self) -> None:
         delay = self.retry_first_s
         while self._running:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.retry_max_s)
+            if self._key_refused:
+                await asyncio.sleep(self.user.refused_retry_s)
+            else:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max_s)
             try:
                 await self.user.close()
                 with contextlib.suppress(Exception):

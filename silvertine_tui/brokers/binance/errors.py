@@ -166,6 +166,17 @@ async def read_api_error(exc: BinanceAPIException) -> ApiError:
     )
 
 
+def ws_api_error(exc: BinanceAPIException) -> ApiError:
+    """What Binance answered to a WebSocket API request (a user-data subscription):
+    python-binance raises its error answer as a `BinanceAPIException` whose `response`
+    is the parsed message, not an HTTP response, and has already read its code and text."""
+    code = exc.code if isinstance(exc.code, int) else 0
+    status = int(getattr(exc, "status_code", 0) or 0)
+    if not code:
+        return ApiError(status=status, code=0, msg="", from_binance=False)
+    return ApiError(status=status, code=code, msg=str(exc.message or ""))
+
+
 def banned_until_ms(msg: str) -> int | None:
     """The end of a ban as Binance writes it in a 418's message ("IP banned until N")."""
     found = _BANNED_UNTIL_RE.search(msg)

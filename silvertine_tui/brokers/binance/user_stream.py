@@ -24,6 +24,11 @@ socket's queue. Its traps (shared/notes/brokers.md) shape this module:
   away), the attempt rebuilds the client first: building it is what finds the venue
   back, so the stream is subscribed again on the first attempt after it returns. The
   pause between attempts grows to `retry_max_s` and no further.
+- Binance may refuse the subscription itself: its answer is mapped as a REST answer is
+  (`errors.map_api_error`: a refused key pair is `CredentialsRejected`, saying what to
+  check, never the library's exception). A refused key pair does not fix itself within
+  seconds, so while it stands the attempts come `refused_retry_s` (60 s) apart, and it
+  is logged once, not at every attempt.
 - Events are read at once by our own task and handed to `on_event`, never left to pile
   up in the library's queue.
 
@@ -42,12 +47,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from binance import BinanceSocketManager
+from binance.exceptions import BinanceAPIException
 
-from ..errors import NotConnected
+from ..errors import BrokerError, NotConnected
+from .errors import CredentialsRejected, map_api_error, ws_api_error
 
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
+
+# Between two attempts while Binance refuses the API key pair (-1022, -2014, -2015).
+REFUSED_RETRY_S = 60.0
+SUBSCRIBE = "subscribe to user data"
 
 
 class UserStream:
@@ -65,6 +76,7 @@ class UserStream:
         retry_first_s: float = 0.2,
         retry_max_s: float = 5.0,
         subscribe_timeout_s: float = 15.0,
+        refused_retry_s: float = REFUSED_RETRY_S,
         name: str = "binance",
     ) -> None:
         self._client = client
@@ -78,6 +90,7 @@ class UserStream:
         self.retry_first_s = retry_first_s
         self.retry_max_s = retry_max_s
         self.subscribe_timeout_s = subscribe_timeout_s
+        self.refused_retry_s = refused_retry_s
         self.name = name
         self.rebuilds = 0
         self.client_restarts = 0
@@ -91,13 +104,15 @@ class UserStream:
     # -- life -------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Subscribe now and start reading. Raises `NotConnected` if it cannot."""
+        """Subscribe now and start reading. Raises what Binance answered
+        (`subscribe_error`: `CredentialsRejected` for a refused key pair), else
+        `NotConnected`."""
         if self._task is not None and not self._task.done():
             return
         try:
             self._socket = await self._subscribe()
         except Exception as exc:
-            raise NotConnected(f"user-data stream: {describe(exc)}") from exc
+            raise subscribe_error(exc) from exc
         self._task = asyncio.create_task(self._run(), name=f"user-stream:{self.name}")
 
     async def close(self, timeout: float = 0.3) -> None:
@@ -170,6 +185,7 @@ class UserStream:
         reach the venue."""
         delay = self.retry_first_s
         failures = 0
+        refused = ""  # the refusal of the key pair already logged
         while True:
             self.rebuilds += 1
             renew = self.rebuilds % self.rebuilds_per_client == 0 or (
@@ -178,12 +194,27 @@ class UserStream:
             try:
                 if renew or not await self._client_reaches_venue():
                     await self._new_client()
-                return await self._subscribe()
+                try:
+                    return await self._subscribe()
+                except BinanceAPIException as exc:
+                    raise subscribe_error(exc) from exc
             except asyncio.CancelledError:
                 raise
+            except CredentialsRejected as exc:
+                # Not a failure of this client: no rebuild for it, no quick retry.
+                reason = refused_reason(exc, self.refused_retry_s)
+                if reason != refused:
+                    refused = reason
+                    log.error(
+                        "binance.key_pair_refused", extra={"broker": self.name, "error": reason}
+                    )
+                await self._notify_lost(reason)
+                await asyncio.sleep(self.refused_retry_s)
+                continue
             except Exception as exc:
                 failures += 1
-                reason = f"user-data stream could not be rebuilt: {describe(exc)}"
+                refused = ""
+                reason = f"user-data stream could not be rebuilt: {explain(exc)}"
                 if "retrying" not in reason:
                     reason += "; retrying"
                 log.warning(
@@ -291,6 +322,29 @@ def ending(message: Any) -> str:
     if kind == "eventStreamTerminated":
         return "the venue ended the user-data subscription (eventStreamTerminated)"
     return ""
+
+
+def subscribe_error(exc: BaseException) -> BrokerError:
+    """Why a subscription failed, as the trader reads it: Binance's error answer mapped
+    as a REST one is (a refused key pair: `CredentialsRejected`, naming what to check
+    and never the keys), anything else `NotConnected`."""
+    if isinstance(exc, BinanceAPIException):
+        return map_api_error(ws_api_error(exc), what=SUBSCRIBE)
+    return NotConnected(f"user-data stream: {describe(exc)}")
+
+
+def refused_reason(exc: CredentialsRejected, retry_s: float) -> str:
+    """A refused key pair and what the adapter does about it, for the health pane."""
+    return (
+        f"{str(exc).rstrip()} Tried again every {retry_s:g} s; a key or secret changed "
+        "in the config takes a restart."
+    )
+
+
+def explain(exc: BaseException) -> str:
+    """Our errors say what happened themselves; anything else by its type and text."""
+    text = str(exc)
+    return text if isinstance(exc, BrokerError) and text else describe(exc)
 
 
 def describe(exc: BaseException) -> str:

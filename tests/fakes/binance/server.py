@@ -105,6 +105,8 @@ class FakeBinance:
         self.faults = Faults()
         self.exchange = Exchange(symbols, balances, commission or Commission(), self.server_time)
         self.requests: list[tuple[str, str]] = []
+        # WebSocket API requests by method, as received (answered or refused).
+        self.ws_api_requests: list[str] = []
         self.sent_user_events: list[dict[str, Any]] = []
         self.api_sessions: list[ApiSession] = []
         self.stream_sessions: list[StreamSession] = []
@@ -1010,6 +1012,7 @@ class FakeBinance:
             request_id = request.get("id")
             method = request.get("method")
             params = request.get("params") or {}
+            self.ws_api_requests.append(str(method))
         except (ValueError, AttributeError):
             await self._send(
                 session.ws,
