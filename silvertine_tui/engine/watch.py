@@ -347,6 +347,7 @@ class WatchSession(Session):
                         self._discover_now.set()
             engine.anomalies.take()
             engine.kill_from_elsewhere = ""
+            engine.reduce_from_elsewhere = ""  # the driving desks act on it
 
     def _heartbeat(self, event: object) -> None:
         """A broker's health event read live: it is heard now (this desk's clock)."""
