@@ -1060,18 +1060,23 @@ class TradingEngine:
             if not self._honouring:
                 self._sent_while_honouring.clear()
         report = KillReport(cancels)
-        level = LogLevel.WARNING if report.ok else LogLevel.ERROR
-        message = f"{self.desk_name}, after a kill switch on another desk ({reason}): " + (
-            report.summary()
-        )
         log.warning("engine.kill_from_elsewhere", extra={"summary": report.summary()})
+        await self._say_honoured(
+            f"after a kill switch on another desk ({reason}): {report.summary()}", report.ok
+        )
+        return report
+
+    async def _say_honoured(self, what: str, ok: bool) -> None:
+        """Journal, as a log line naming this desk, what it did on a state another desk
+        set (an ERROR while any order is still working)."""
+        level = LogLevel.WARNING if ok else LogLevel.ERROR
+        message = f"{self.desk_name}, {what}"
         try:
             await self.bus.publish(
                 LogEvent.create(ENGINE_SOURCE, Log(level=level, message=message))
             )
         except Exception:
-            log.exception("engine.kill_from_elsewhere_not_logged")
-        return report
+            log.exception("engine.honoured_not_logged", extra={"what": what})
 
     async def _journal_kill(self, reason: str) -> str:
         """Publish the KILL, retrying; "" once written, else the last error. A KILL the
@@ -1154,14 +1159,9 @@ class TradingEngine:
         if not reason:
             return None
         report = await self.cancel_adding(reason)
-        level = LogLevel.WARNING if report.ok else LogLevel.ERROR
-        message = f"{self.desk_name}, after REDUCE ONLY on another desk: {report.summary()}"
-        try:
-            await self.bus.publish(
-                LogEvent.create(ENGINE_SOURCE, Log(level=level, message=message))
-            )
-        except Exception:
-            log.exception("engine.reduce_from_elsewhere_not_logged")
+        await self._say_honoured(
+            f"after REDUCE ONLY on another desk: {report.summary()}", report.ok
+        )
         return report
 
     async def _publish_risk(
