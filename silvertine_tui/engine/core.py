@@ -254,6 +254,9 @@ class TradingEngine:
         self._honouring = 0
         self._sent_while_honouring: set[str] = set()
         self.desk_name = "this desk"  # how its log lines name it (the session: host, pid)
+        # Who set a trading state, added to the risk entry ("kill switch (UI) by
+        # watching desk h1 pid 7"): the session's desk; "" for an engine without one.
+        self.desk_id = ""
 
     # -- applying events ---------------------------------------------------------------
 
@@ -1169,6 +1172,8 @@ class TradingEngine:
     ) -> str | None:
         """The risk event's entry id; None when the bus kept it in memory to write when
         Redis is back (`EventBus.publish`)."""
+        if self.desk_id and action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
+            message = f"{message} by {self.desk_id}"  # every desk acts on it: say whose
         event = RiskEvent.create(
             ENGINE_SOURCE,
             Risk(

@@ -113,6 +113,7 @@ class Session:
             self.bus, [b.name for b in self.brokers], settings.engine.claim_ttl_s
         )
         self.engine.desk_name = f"desk {self.claims.desk.host} pid {self.claims.desk.pid}"
+        self.engine.desk_id = self.engine.desk_name
         self._claim_lost = ""  # why this desk stopped sending (a claim another desk took)
         self._claim_lapsed = False  # its claims not renewed for the ttl (until they are)
         self._stopped = ""  # why a task the desk trades on failed (`_kept_failed`)

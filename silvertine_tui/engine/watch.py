@@ -188,6 +188,7 @@ class WatchSession(Session):
             bus=bus if bus is not None else open_bus(settings.bus, passive=True),
             clock=clock,
         )
+        self.engine.desk_id = f"watching {self.engine.desk_name}"
         self._accounts: list[Account] = []
         self._account_listeners: list[Callable[[list[Account]], None]] = []
         self._failed: set[Account] = set()  # could not be taken on (told; not retried)

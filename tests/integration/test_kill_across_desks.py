@@ -35,10 +35,12 @@ async def test_a_kill_on_one_desk_cancels_every_desks_working_orders(
         assert a.engine.gate.state is TradingState.HALTED
         # And says so in the log every desk reads, naming itself.
         name_a = f"desk {a.claims.desk.host} pid {a.claims.desk.pid}"
-        line = await logged_line(a, "after a kill switch on another desk (drill on desk B)")
+        # The KILL itself names the desk that pulled it.
+        name_b = f"desk {b.claims.desk.host} pid {b.claims.desk.pid}"
+        line = await logged_line(a, "after a kill switch on another desk (drill on desk B")
         assert line == (
-            f"{name_a}, after a kill switch on another desk (drill on desk B): Trading HALTED; "
-            "cancelled 1 order(s)."
+            f"{name_a}, after a kill switch on another desk (drill on desk B by {name_b}): "
+            "Trading HALTED; cancelled 1 order(s)."
         )
         # Desk B's own KILL, read back, is not acted on there: no second such line.
         risk = b.bus.layout.risk

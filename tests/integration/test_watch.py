@@ -223,7 +223,11 @@ async def test_a_kill_on_the_watching_desk_halts_and_cancels_every_desk(
         for session in (a, b):
             name = f"desk {session.claims.desk.host} pid {session.claims.desk.pid}"
             line = await logged_line(session, f"{name}, after a kill switch on another desk")
-            assert line.endswith("(risk manager's drill): Trading HALTED; cancelled 1 order(s).")
+            # The KILL names the watching desk that pulled it.
+            watching = f"watching desk {watch.claims.desk.host} pid {watch.claims.desk.pid}"
+            assert line.endswith(
+                f"(risk manager's drill by {watching}): Trading HALTED; cancelled 1 order(s)."
+            )
         # The watching desk shows what the desks did.
         await until(lambda: watch.projection.working_count() == 0)
         await until(lambda: watch.projection.trading_state is TradingState.HALTED)
