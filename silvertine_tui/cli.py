@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -203,14 +202,13 @@ def _keymap_clashes(settings: Settings, path: Path | None) -> ConfigError | None
     The key table is the UI's (ui/keymap.py), so the config's model cannot check it."""
     if not settings.ui.keymap:
         return None
-    from .config import CONFIG_ENV_VAR, ConfigError
+    from .config import ConfigError, config_file
     from .ui.keymap import clashes
 
     found = clashes(settings.ui.keymap)
     if not found:
         return None
-    source = path if path is not None else os.environ.get(CONFIG_ENV_VAR) or None
-    return ConfigError([str(clash) for clash in found], Path(source) if source else None)
+    return ConfigError([str(clash) for clash in found], config_file(path))
 
 
 def _check_config(settings: Settings, args: argparse.Namespace) -> int:
@@ -234,23 +232,19 @@ def _load_themes(settings: Settings, args: argparse.Namespace) -> LoadedThemes |
     of `ui.theme` (when the config sets it) and `--theme` names none of them (exit 2).
     Themes come from files (docs/ui.md, Themes), the user's own directory included."""
     from .config import ConfigError, config_file, format_config_error
-    from .ui.themes import load_themes, theme_problem
+    from .ui.themes import asked_theme_problems, load_themes
 
     themes = load_themes()
-    ok = True
-    if "theme" in settings.ui.model_fields_set:
-        problem = theme_problem(settings.ui.theme, themes)
-        if problem:
+    found = asked_theme_problems(
+        getattr(args, "theme", None), settings.ui, themes, argument="--theme"
+    )
+    for field, problem in found:
+        if field == "ui.theme":
             error = ConfigError([f"ui.theme: {problem}"], config_file(args.config))
             print(format_config_error(error), file=sys.stderr)
-            ok = False
-    theme: str | None = getattr(args, "theme", None)
-    if theme is not None:
-        problem = theme_problem(theme, themes)
-        if problem:
-            print(f"silvertine: --theme: {problem}", file=sys.stderr)
-            ok = False
-    return themes if ok else None
+        else:
+            print(f"silvertine: {field}: {problem}", file=sys.stderr)
+    return None if found else themes
 
 
 def _unloadable(problems: list[str]) -> int:

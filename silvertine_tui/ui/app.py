@@ -41,7 +41,13 @@ from .screens.dialog import QUIT_DIALOG_ID
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
 from .state import UserState
-from .themes import TRADING_DEFAULTS, LoadedThemes, load_themes, pick_theme, theme_problem
+from .themes import (
+    TRADING_DEFAULTS,
+    LoadedThemes,
+    asked_theme_problems,
+    load_themes,
+    pick_theme,
+)
 from .widgets.line_table import LineTable
 from .widgets.palette import Palette
 
@@ -321,14 +327,11 @@ class SilvertineApp(App[None]):
         """Why the theme asked for (`theme`, else a `ui.theme` the config sets) is not
         the one shown ("" when it is known). The CLI refuses both before the app; an app
         built otherwise says it (a toast and a log line) and shows `self.theme`."""
-        asked = [("theme", theme)]
-        if "theme" in settings.ui.model_fields_set:
-            asked.append(("ui.theme", settings.ui.theme))
-        for field, name in asked:
-            problem = theme_problem(name, self.loaded_themes) if name else ""
-            if problem:
-                return f"{field}: {problem} Showing {self.theme}."
-        return ""
+        found = asked_theme_problems(theme, settings.ui, self.loaded_themes, argument="theme")
+        if not found:
+            return ""
+        field, problem = found[0]
+        return f"{field}: {problem} Showing {self.theme}."
 
     def switch_theme(self, name: str) -> None:
         if name not in self.available_themes:

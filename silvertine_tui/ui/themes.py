@@ -24,10 +24,14 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
+
+if TYPE_CHECKING:
+    from ..config import UIConfig
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +212,19 @@ def theme_problem(name: str, loaded: LoadedThemes) -> str:
     if loaded.problems:
         text += f" (theme files skipped: {'; '.join(loaded.problems)})"
     return f"{text}. Your own theme files go in {user_theme_dir()} (docs/ui.md, Themes)."
+
+
+def asked_theme_problems(
+    theme: str | None, ui: UIConfig, loaded: LoadedThemes, *, argument: str
+) -> list[tuple[str, str]]:
+    """(what asked, why) for each theme asked for that names none of `loaded`: `theme`
+    (the command line's, said as `argument`) and `ui.theme` when the config sets it.
+    The CLI refuses them (exit 2); an app built otherwise says the first."""
+    asked = [(argument, theme)]
+    if "theme" in ui.model_fields_set:
+        asked.append(("ui.theme", ui.theme))
+    found = [(field, theme_problem(name, loaded)) for field, name in asked if name]
+    return [(field, problem) for field, problem in found if problem]
 
 
 def pick_theme(candidates: Sequence[str | None], available: Iterable[str]) -> str:
