@@ -410,9 +410,10 @@ class DeskProjection:
             )
             self._changes.anomalies = True
             return True
-        if not component.startswith("broker:"):
+        found = health.broker_account
+        if found is None:
             return False
-        name = component.removeprefix("broker:").partition("/")[0]
+        name = found[0]
         links: dict[str, tuple[str, str]] = {}
         for key, value in health.metrics.items():
             if key.startswith("link:"):

@@ -352,12 +352,10 @@ class WatchSession(Session):
 
     def _heartbeat(self, event: object) -> None:
         """A broker's health event read live: it is heard now (this desk's clock)."""
-        if not isinstance(event, HealthEvent):
+        found = event.payload.broker_account if isinstance(event, HealthEvent) else None
+        if found is None:
             return
-        component = event.payload.component
-        if not component.startswith("broker:"):
-            return
-        name, _, account = component.removeprefix("broker:").partition("/")
+        name, account = found
         self._heard[name] = self.clock()
         projection = self.engine.projection
         if name in projection.silent:
@@ -412,14 +410,8 @@ class WatchSession(Session):
 
     def _unwatched(self, event: object) -> bool:
         """A health event of a broker account this desk neither watches nor gave up on."""
-        if not isinstance(event, HealthEvent):
-            return False
-        component = event.payload.component
-        if not component.startswith("broker:"):
-            return False
-        broker, _, account = component.removeprefix("broker:").partition("/")
-        found = (broker, account)
-        return found not in self._accounts and found not in self._failed
+        found = event.payload.broker_account if isinstance(event, HealthEvent) else None
+        return found is not None and found not in self._accounts and found not in self._failed
 
     async def _discover_loop(self) -> None:
         failures = 0

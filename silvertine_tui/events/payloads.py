@@ -71,6 +71,14 @@ class Health(BaseModel):
     message: str = ""
     metrics: dict[str, MetricValue] = Field(default_factory=dict)
 
+    @property
+    def broker_account(self) -> tuple[str, str] | None:
+        """(broker, account) of a broker's health (`broker:paper/main`), else None."""
+        if not self.component.startswith("broker:"):
+            return None
+        broker, _, account = self.component.removeprefix("broker:").partition("/")
+        return broker, account
+
 
 class ReconcileKind(StrEnum):
     VENUE_ORDER_UNKNOWN = "VENUE_ORDER_UNKNOWN"  # open at the venue, not in our journal
