@@ -64,6 +64,7 @@ __all__ = [
     "format_config_error",
     "load_settings",
     "read_config_file",
+    "state_home",
 ]
 
 CONFIG_ENV_VAR = "SILVERTINE_CONFIG"
@@ -661,11 +662,18 @@ class EngineConfig(_Section):
     claim_ttl_s: float = Field(15.0, ge=1.0, le=600.0)
 
 
-def _default_log_file() -> Path:
+def state_home() -> Path:
+    """Silvertine's state dir on this host: `$XDG_STATE_HOME/silvertine`
+    (`~/.local/state/silvertine`). The log, the UI's remembered choices and each desk's
+    last-run record live there."""
     state = os.environ.get("XDG_STATE_HOME", "")
     # The XDG spec says relative paths in these variables are invalid and must be ignored.
     base = Path(state) if state and Path(state).is_absolute() else Path.home() / ".local/state"
-    return base / "silvertine" / "silvertine.log"
+    return base / "silvertine"
+
+
+def _default_log_file() -> Path:
+    return state_home() / "silvertine.log"
 
 
 class LogConfig(_Section):

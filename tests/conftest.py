@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +29,13 @@ def redis_server() -> Iterator[RedisServer]:
 def key_prefix() -> str:
     """A stream key prefix no other test uses (`t-<uuid>`)."""
     return f"t-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(autouse=True)
+def state_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own `XDG_STATE_HOME` (inherited by the desks it starts as processes):
+    a desk's log, the UI's remembered choices and a desk's last-run record never land
+    in the real home, nor in another test's."""
+    path = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(path))
+    return path

@@ -169,6 +169,13 @@ class EventBus(Protocol):
     @property
     def layout(self) -> StreamLayout: ...
 
+    @property
+    def epoch(self) -> str | None:
+        """The journal's epoch: a token set once per Redis dataset (the epoch key), so
+        another token means the journal was lost or flushed in between. None on
+        `memory://`, whose journal ends with the process."""
+        ...
+
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...

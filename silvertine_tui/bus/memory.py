@@ -98,6 +98,10 @@ class MemoryBus:
     def layout(self) -> StreamLayout:
         return self.options.layout
 
+    @property
+    def epoch(self) -> str | None:
+        return None  # nothing outlives the process, so nothing can be lost between runs
+
     async def start(self) -> None:
         self._closed = False
         self.stats.connected = True

@@ -244,6 +244,10 @@ class RedisBus:
         return self.options.layout
 
     @property
+    def epoch(self) -> str | None:
+        return _text(self._epoch) if self._epoch is not None else None
+
+    @property
     def reader_clients(self) -> frozenset[Redis]:
         """The clients of the tails running now (for diagnostics and tests)."""
         return frozenset(self._readers)

@@ -154,7 +154,8 @@ host whose clock runs fast) is listed instead, so it cannot lift the bound above
 this host mints next."""
 
 
-def _utc_ms(ms: int) -> str:
+def utc_ms(ms: int) -> str:
+    """Milliseconds since the epoch as the journal's messages write a time."""
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
 
 
@@ -175,7 +176,7 @@ class StaleOrderId(RiskRejected):
                 RiskViolation(
                     "stale_id",
                     f"client_order_id {client_order_id} is older than the journal's last "
-                    f"snapshot (minted {_utc_ms(minted)}; ids minted up to {_utc_ms(bound)} "
+                    f"snapshot (minted {utc_ms(minted)}; ids minted up to {utc_ms(bound)} "
                     "may have been used and forgotten): mint a new id "
                     "(open a new ticket)",
                     field="client_order_id",

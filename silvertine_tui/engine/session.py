@@ -29,13 +29,14 @@ from typing import Any, NamedTuple
 
 from ..brokers import TRADABLE_STATES, Broker, BrokerError, BrokerRegistry
 from ..bus import BusEntry, BusError, EventBus
-from ..config import EngineConfig, Settings
+from ..config import EngineConfig, Settings, state_home
 from ..domain import ConnectionState
 from ..events import Health, HealthEvent, Log, LogEvent, LogLevel, Reconcile
 from .claims import BrokerClaims, ClaimConflict
 from .commands import CommandGateway, EngineGateway
 from .conflate import latest_quotes
 from .core import TradingEngine
+from .last_run import RunRecorder, record_path
 from .projection import DeskProjection, FinishedWindow
 from .recovery import (
     CARRIED_AFTER_LOSS,
@@ -120,6 +121,10 @@ class Session:
         self._closed_brokers: set[str] = set()  # closed with a lost claim
         self._side_tasks: set[asyncio.Task[Any]] = set()  # `_spawn`
         self.alerts: list[Alert] = []  # drained by the app into toasts
+        # The journal's epoch and trading state, on this host's disk (`last_run`).
+        self.last_run = RunRecorder(
+            self.engine, record_path(state_home(), self.bus.stats.url, self.bus.layout.prefix)
+        )
         self._refresh_not_ready()  # starting
 
     def _create_brokers(self, clock: Callable[[], int]) -> list[Broker]:
@@ -255,6 +260,13 @@ class Session:
     async def _bring_up(self, progress: RecoveryProgress) -> None:
         """`start`'s work once the bus is open: recover, then connect and reconcile."""
         await recover(self.engine, self.accounts(), progress)
+        lost = await self.last_run.check()
+        if lost:
+            await self._publish_bus_health(
+                ConnectionState.DEGRADED, "journal of this host's last desk run lost"
+            )
+            self.alerts.append(Alert("Journal lost while no desk ran", f"{lost}."))
+        await self.last_run.record()
         progress.phase = StartPhase.CONNECTING
         await self._trim_risk()
         for broker in self.brokers:
@@ -269,6 +281,7 @@ class Session:
         self._tasks.append(
             asyncio.create_task(self.engine.watch_positions(), name="engine-positions")
         )
+        self._tasks.append(asyncio.create_task(self.last_run.keep(), name="engine-last-run"))
         names = ", ".join(f"{b.name}/{b.account}" for b in self.brokers)
         await self.bus.publish(
             LogEvent.create("engine", Log(message=f"session started; brokers: {names}"))
@@ -532,6 +545,7 @@ class Session:
         if recovered:
             with contextlib.suppress(Exception):
                 await self.snapshot()
+            await self.last_run.record(always=True)
         for broker in self.brokers:
             if broker.name in self._closed_brokers:
                 continue  # closed when its claim was lost

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ..config import state_home
+
 log = logging.getLogger(__name__)
 
 
 def default_state_path() -> Path:
-    state = os.environ.get("XDG_STATE_HOME", "")
-    base = Path(state) if state and Path(state).is_absolute() else Path.home() / ".local/state"
-    return base / "silvertine" / "state.json"
+    return state_home() / "state.json"
 
 
 class StateData(BaseModel):
