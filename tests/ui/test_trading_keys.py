@@ -448,3 +448,34 @@ async def test_signal_becomes_a_ticket(make_desk) -> None:
         )
         assert draft.tag == "signal:meanrev"
         await desk.session.close()
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)])
+async def test_a_ticket_opened_from_a_zoomed_pane_is_in_sight(make_desk, size) -> None:
+    """Zoomed on the quotes, `b` opened the ticket out of sight with the keys in its
+    quantity: the next pane key became the quantity and Enter sent it. The zoom ends
+    when another pane is shown, so the ticket is on the screen before a key reaches it."""
+    desk = make_desk()
+    async with desk.app.run_test(size=size) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        screen = desk.app.screen
+        await select_quote(desk, pilot, "ETHUSDT.PAPER")
+        await pilot.press("z")
+        await desk.settle(pilot)
+        assert screen.maximized is not None
+        await pilot.press("b")
+        await desk.settle(pilot)
+        ticket = ticket_of(desk)
+        assert screen.maximized is None
+        assert ticket.region.area > 0
+        assert ticket.has_focus_within
+        assert desk.app.focused is not None
+        assert desk.app.focused.region.area > 0  # the field that takes the keys is seen
+        # Zooming the ticket itself and showing it again keeps it zoomed.
+        screen.toggle_zoom()  # the active pane: the ticket (`z` in a field is typed)
+        await desk.settle(pilot)
+        assert screen.maximized is screen.query_one("#pane-ticket")
+        screen.show_pane("ticket")
+        assert screen.maximized is screen.query_one("#pane-ticket")
+        await desk.session.close()

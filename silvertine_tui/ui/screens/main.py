@@ -295,6 +295,11 @@ class MainScreen(Screen[None]):
     def show_pane(self, name: str, *, focus: bool = True) -> None:
         if name not in PANE_NAMES:
             return
+        zoomed = self.maximized
+        if zoomed is not None and zoomed is not self.query_one(f"#pane-{name}"):
+            # Another pane zoomed would hide this one while it takes the keys: a ticket
+            # opened by `b` out of sight took the next pane key as its quantity.
+            self.minimize()
         previous, self.active = self.active, name
         self._mark_active(previous, name)
         if focus:
