@@ -317,13 +317,6 @@ class IBBroker(IBOrders, IBSession):
             found.setdefault(key, instrument)
         return found
 
-    def _foreign_id(self, order_ref: str, perm_id: int) -> str:
-        """A client order id for an order that is not ours: its orderRef, unless that
-        names one of ours (orderRef is not unique at IB), else `ib-<permId>`."""
-        if order_ref and order_ref not in self.ids:
-            return order_ref
-        return f"ib-{perm_id}"
-
     def _venue_order(self, trade: Any) -> VenueOrder | None:
         order = trade.order
         if order.account and order.account != self.account:
