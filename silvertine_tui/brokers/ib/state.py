@@ -77,6 +77,7 @@ class IBState(Broker):
         self._connected_before = False
         self._journal_read = False
         self._saw_326 = False
+        self._id_refused: asyncio.Event | None = None  # set on 326 during a handshake
         self.fees = CommissionBook()
         self._placing: dict[str, Pending] = {}
         self._modifying: dict[str, Pending] = {}
