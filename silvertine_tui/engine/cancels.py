@@ -66,7 +66,7 @@ class CancelReport:
         what = f" {self.what}" if self.what else ""
         parts = [f"cancelled {len(self.cancelled)} order(s){what}"]
         if self.gone:
-            parts.append(f"{len(self.gone)} already filled or cancelled at the venue")
+            parts.append(f"{len(self.gone)} no longer working at the venue (filled or cancelled)")
         text = "; ".join(parts) + "."
         if self.still_working:
             listed = "; ".join(f"{cid} ({why})" for cid, why in self.still_working.items())

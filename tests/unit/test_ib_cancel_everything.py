@@ -126,14 +126,14 @@ async def test_cancel_all_of_one_instrument_stays_per_order_and_names_what_is_le
             why = report.still_working[earlier]
             assert "client id 1" in why
             assert "kill switch" in why
-            assert "already filled or cancelled" not in report.summary()
+            assert "no longer working" not in report.summary()
         await bus.close()
 
 
 async def test_an_adopted_order_of_another_client_is_never_said_gone() -> None:
     """A multi-broker desk adopts an order another desk placed: a single cancel says who
     placed it (not "no order"), and a cancel all of its instrument reports it still
-    working, not "already filled or cancelled"."""
+    working, not "no longer working at the venue"."""
     async with FakeTws() as fake:
         perm = await place_elsewhere(fake, 1, "stmx-other-desk", 152.0)
         async with desk(fake, client_id=7) as d:
@@ -146,7 +146,7 @@ async def test_an_adopted_order_of_another_client_is_never_said_gone() -> None:
             report = await engine.cancel_all(instrument="AAPL.SMART")
             assert report.gone == ()
             assert list(report.still_working) == ["stmx-other-desk"]
-            assert "already filled or cancelled" not in report.summary()
+            assert "no longer working" not in report.summary()
             assert perm in working_at_tws(fake)
 
 
