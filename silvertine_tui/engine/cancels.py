@@ -11,7 +11,10 @@ the only request that reaches an order placed under another client id (IB lets o
 the placing client cancel an order one by one: this desk's own orders from before a
 fallback to another client id, orders adopted on reconcile, orders placed in TWS). A
 cancel all of one instrument, or of the orders `only` picks, or with orders to keep
-(`exclude`), never uses it: an account-wide cancel would take those too.
+(`exclude`), never uses it: an account-wide cancel would take those too. Nor does a
+kill honoured from another desk (`TradingEngine.honour_kill`): an order sent here
+while it runs (after a RESUME) must stay, and cannot be kept out of an account-wide
+cancel; an order it cannot reach is reported still working, with the reason.
 
 Then each order still open is cancelled on its own, so one refusal stops nothing else;
 the refused ones are retried after each delay of `delays` (injectable: tests pass
@@ -305,9 +308,12 @@ async def cancel_everywhere(
     delays: Sequence[float] = RETRY_DELAYS_S,
     reason: str = "cancel all",
     exclude: Collection[str] = (),
+    account_wide: bool = True,
 ) -> CancelReport:
     """`cancel_on` every broker at once; one report. With no instrument every order of
-    each account is meant: each broker's own cancel-all goes first (`account_wide`)."""
+    each account is meant: each broker's own cancel-all goes first, unless
+    `account_wide` is False (a kill honoured from another desk: an order the trader
+    sends here meanwhile, after a RESUME, must not be taken by it)."""
     reports = await asyncio.gather(
         *(
             cancel_on(
@@ -317,7 +323,7 @@ async def cancel_everywhere(
                 delays=delays,
                 reason=reason,
                 exclude=exclude,
-                account_wide=instrument is None,
+                account_wide=account_wide and instrument is None,
             )
             for b in brokers
         )

@@ -1060,6 +1060,7 @@ class TradingEngine:
                 delays=self.retry_delays,
                 reason=reason,
                 exclude=self._sent_while_honouring,
+                account_wide=False,  # what is sent here meanwhile must stay
             )
         finally:
             self._honouring -= 1
