@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -143,6 +144,8 @@ async def test_an_adopted_order_of_another_client_is_never_said_gone() -> None:
                 await engine.cancel("stmx-other-desk")
             assert "nothing was sent" not in str(refused.value)
             assert "kill switch" in str(refused.value)
+            with pytest.raises(OrderRejected, match="modify of stmx-other-desk not sent: placed"):
+                await d.broker.modify("stmx-other-desk", limit_price=Decimal("153.00"))
             report = await engine.cancel_all(instrument="AAPL.SMART")
             assert report.gone == ()
             assert list(report.still_working) == ["stmx-other-desk"]

@@ -187,18 +187,33 @@ class IBOrders(IBState):
                 return int(order.clientId)
         return None
 
-    async def cancel(self, client_order_id: str, reason: str = "") -> None:
+    def _refuse_adopted(self, coid: str, what: str) -> None:
         """An order TWS lists but this adapter did not place nor find in the journal
         (adopted on reconcile): if another client id placed it, say so (IB lets only
-        that client cancel it one by one) rather than "no such order"."""
-        if not self.knows_order(client_order_id):
-            other = self._adopted_client(client_order_id)
-            if other is not None and other != self.client_id:
-                self._require_tradable()
-                raise OrderRejected(
-                    f"cancel of {client_order_id} not sent: {self._placed_elsewhere(other)}"
-                )
+        that client change it) rather than "no such order: nothing was sent"."""
+        if self.knows_order(coid):
+            return
+        other = self._adopted_client(coid)
+        if other is not None and other != self.client_id:
+            self._require_tradable()
+            raise OrderRejected(f"{what} of {coid} not sent: {self._placed_elsewhere(other)}")
+
+    async def cancel(self, client_order_id: str, reason: str = "") -> None:
+        self._refuse_adopted(client_order_id, "cancel")
         await super().cancel(client_order_id, reason)
+
+    async def modify(
+        self,
+        client_order_id: str,
+        *,
+        quantity: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> None:
+        self._refuse_adopted(client_order_id, "modify")
+        await super().modify(
+            client_order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price
+        )
 
     async def _modify(self, change: ModifyRequest) -> None:
         coid = change.client_order_id
