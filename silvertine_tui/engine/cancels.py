@@ -158,8 +158,10 @@ async def cancel_on(
     targets: dict[str, None] = {}
     problems: list[str] = []
     listed = True
+    venue_open: set[str] = set()
     try:
         for venue in await broker.open_orders():
+            venue_open.add(venue.client_order_id)
             if (instrument is None or venue.instrument == instrument) and (
                 only is None or only(venue.instrument, venue.side)
             ):
@@ -191,6 +193,9 @@ async def cancel_on(
         report = await cancel_ids(broker, list(targets), delays=delays, reason=reason, what=what)
         return dataclasses.replace(report, problems=(*problems, *report.problems))
     swept, left, sweep_error = await _sweep(broker, list(targets), reason)
+    # One the venue did not list before (sent a moment ago, not acknowledged yet) may
+    # still arrive: it is cancelled on its own. One it listed and no longer does ended.
+    left += [c for c in targets if c not in swept and c not in left and c not in venue_open]
     gone = tuple(cid for cid in targets if cid not in swept and cid not in left)
     report = await cancel_ids(broker, left, delays=delays, reason=reason, what=what)
     if sweep_error and not report.ok:
