@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ib_async import LimitOrder, Stock
 
-from silvertine_tui.brokers import OrderRejected
+from silvertine_tui.brokers import BrokerTimeout, OrderRejected
 from silvertine_tui.bus import EventBus
 from silvertine_tui.config import RiskConfig
 from silvertine_tui.engine.cancels import CancelReport
@@ -214,3 +214,23 @@ def test_the_report_never_calls_an_order_gone_that_tws_still_works(s: Scenario) 
     assert not {perms[c] for c in said_done if c in perms} & working
     if not s.one_instrument:
         assert working == set(), report.summary()  # the kill switch reaches every order
+
+
+async def test_an_order_tws_has_not_acknowledged_yet_is_cancelled_on_its_own_too() -> None:
+    """The kill's global cancel may go out before TWS has an order sent a moment ago:
+    that order is cancelled on its own as well, not taken for ended because TWS did
+    not list it."""
+    async with FakeTws() as fake, desk(fake, order_timeout_s=0.3) as d:
+        engine = await engine_for(d)
+        fake.ignore_next("place_order")  # no answer: the order's fate is unknown
+        with pytest.raises(BrokerTimeout):
+            await engine.submit(d.request(limit="148.00"))
+        await sync(engine, d.bus)
+        [pending] = [v.client_order_id for v in engine.oms.working()]
+        report = await engine.kill("drill")
+        assert len(fake.requests_of(m.REQ_GLOBAL_CANCEL)) == 1
+        assert len(fake.requests_of(m.CANCEL_ORDER)) == 1  # its own cancel went out
+        # TWS never had it (10147): the venue's open orders confirm it is not working.
+        assert report.cancels.gone == (pending,)
+        assert report.ok, report.summary()
+        assert working_at_tws(fake) == set()
