@@ -450,7 +450,9 @@ class Broker(ABC):
             OrderUpdate(client_order_id=client_order_id, status=OrderStatus.PENDING_CANCEL)
         )
 
-    async def cancel_all(self, instrument: str | None = None) -> list[str]:
+    async def cancel_all(
+        self, instrument: str | None = None, reason: str = "cancel all"
+    ) -> list[str]:
         """Cancel every working order (optionally of one instrument). Returns their ids.
         Orders the venue no longer knows (filled meanwhile) are skipped, not errors. A
         refused cancel does not stop the others: once all were tried, a `BrokerError`
@@ -461,7 +463,7 @@ class Broker(ABC):
             if instrument is not None and order.instrument != instrument:
                 continue
             try:
-                await self.cancel(order.client_order_id, reason="cancel all")
+                await self.cancel(order.client_order_id, reason=reason)
             except UnknownOrder:
                 continue
             except BrokerError as exc:

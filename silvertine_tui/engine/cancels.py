@@ -2,10 +2,26 @@
 
 Used by cancel-all and the kill switch. The orders to cancel are what the
 venue lists as open plus what the OMS thinks is working (either may know one the other
-does not). Each order is cancelled on its own, so one refusal stops nothing else; the
-refused ones are retried after each delay of `delays` (injectable: tests pass zeros).
-An order the venue no longer knows was filled or cancelled meanwhile: it is `gone`,
-not an error.
+does not).
+
+When every order of the account is meant (the kill switch, cancel all with no
+instrument: `account_wide`) and the broker has a cancel-all of its own
+(`Capabilities.cancel_all_native`), that goes out first: at IB it is the global cancel,
+the only request that reaches an order placed under another client id (IB lets only
+the placing client cancel an order one by one: this desk's own orders from before a
+fallback to another client id, orders adopted on reconcile, orders placed in TWS). A
+cancel all of one instrument, or of the orders `only` picks, or with orders to keep
+(`exclude`), never uses it: an account-wide cancel would take those too. Nor does a
+kill honoured from another desk (`TradingEngine.honour_kill`): an order sent here
+while it runs (after a RESUME) must stay, and cannot be kept out of an account-wide
+cancel; an order it cannot reach is reported still working, with the reason.
+
+Then each order still open is cancelled on its own, so one refusal stops nothing else;
+the refused ones are retried after each delay of `delays` (injectable: tests pass
+zeros). An order the broker says it does not know (`UnknownOrder`: a cancel that raced
+a fill, or one the adapter cannot address) is `gone` only once the venue's open orders
+confirm it is no longer working; one the venue still lists, or that could not be
+checked, is reported still working with the reason.
 """
 
 from __future__ import annotations
@@ -13,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..brokers import Broker, UnknownOrder
@@ -38,6 +54,8 @@ class CancelReport:
 
     cancelled: tuple[str, ...] = ()
     gone: tuple[str, ...] = ()
+    """Orders the venue no longer lists as open (filled or cancelled meanwhile): only
+    said once the venue's open orders were read after the cancels."""
     still_working: dict[str, str] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
     what: str = ""
@@ -51,7 +69,7 @@ class CancelReport:
         what = f" {self.what}" if self.what else ""
         parts = [f"cancelled {len(self.cancelled)} order(s){what}"]
         if self.gone:
-            parts.append(f"{len(self.gone)} already filled or cancelled at the venue")
+            parts.append(f"{len(self.gone)} no longer working at the venue (filled or cancelled)")
         text = "; ".join(parts) + "."
         if self.still_working:
             listed = "; ".join(f"{cid} ({why})" for cid, why in self.still_working.items())
@@ -128,22 +146,28 @@ async def cancel_on(
     instrument: str | None = None,
     delays: Sequence[float] = RETRY_DELAYS_S,
     reason: str = "cancel all",
-    exclude: Container[str] = (),
+    exclude: Collection[str] = (),
     only: Callable[[str, Side], bool] | None = None,
     what: str = "",
+    account_wide: bool = False,
 ) -> CancelReport:
     """Cancel every working order of one broker (optionally of one instrument, or
     those `only(instrument, side)` picks), but those in `exclude`. `what` says which
-    orders were meant, in the report."""
+    orders were meant, in the report. `account_wide`: every order of the account is
+    meant, so the broker's own cancel-all goes first when it has one (module doc)."""
     targets: dict[str, None] = {}
     problems: list[str] = []
+    listed = True
+    venue_open: set[str] = set()
     try:
         for venue in await broker.open_orders():
+            venue_open.add(venue.client_order_id)
             if (instrument is None or venue.instrument == instrument) and (
                 only is None or only(venue.instrument, venue.side)
             ):
                 targets[venue.client_order_id] = None
     except Exception as exc:
+        listed = False
         problems.append(
             f"{broker.source}: could not list its open orders ({_why(exc)}); orders the "
             "journal does not know may still work there"
@@ -155,10 +179,57 @@ async def cancel_on(
             only is None or only(request.instrument, request.side)
         ):
             targets[view.client_order_id] = None
+    sweep = (
+        account_wide
+        and instrument is None
+        and only is None
+        and broker.capabilities.cancel_all_native
+        and not exclude
+        and (bool(targets) or not listed)
+    )
     for cid in [cid for cid in targets if cid in exclude]:
         del targets[cid]
-    report = await cancel_ids(broker, list(targets), delays=delays, reason=reason, what=what)
-    return dataclasses.replace(report, problems=(*problems, *report.problems))
+    if not sweep:
+        report = await cancel_ids(broker, list(targets), delays=delays, reason=reason, what=what)
+        return dataclasses.replace(report, problems=(*problems, *report.problems))
+    swept, left, sweep_error = await _sweep(broker, list(targets), reason)
+    # One the venue did not list before (sent a moment ago, not acknowledged yet) may
+    # still arrive: it is cancelled on its own. One it listed and no longer does ended.
+    left += [c for c in targets if c not in swept and c not in left and c not in venue_open]
+    gone = tuple(cid for cid in targets if cid not in swept and cid not in left)
+    report = await cancel_ids(broker, left, delays=delays, reason=reason, what=what)
+    if sweep_error and not report.ok:
+        problems.append(f"{broker.source}: its account-wide cancel failed ({sweep_error})")
+    return dataclasses.replace(
+        report,
+        cancelled=(*swept, *report.cancelled),
+        gone=(*gone, *report.gone),
+        problems=(*problems, *report.problems),
+    )
+
+
+async def _sweep(
+    broker: Broker, targets: list[str], reason: str
+) -> tuple[list[str], list[str], str]:
+    """The broker's own cancel-all (no instrument): what it cancelled, which of
+    `targets` the venue still lists as open afterwards (all of them the others when it
+    cannot be asked), and why the cancel-all failed ("" when it did not)."""
+    swept: list[str] = []
+    error = ""
+    try:
+        swept = await broker.cancel_all(reason=reason)
+    except Exception as exc:
+        error = _why(exc)
+        log.warning("engine.cancel_all_failed", extra={"broker": broker.source, "error": error})
+    rest = [cid for cid in targets if cid not in swept]
+    if not rest:
+        return swept, [], error
+    try:
+        still_open = {venue.client_order_id for venue in await broker.open_orders()}
+    except Exception as exc:
+        log.warning("engine.cancel_list_failed", extra={"broker": broker.source, "error": str(exc)})
+        return swept, rest, error
+    return swept, [cid for cid in rest if cid in still_open], error
 
 
 async def cancel_ids(
@@ -169,9 +240,10 @@ async def cancel_ids(
     reason: str = "cancel all",
     what: str = "",
 ) -> CancelReport:
-    """Cancel these orders of one broker, each on its own, retrying refused cancels."""
+    """Cancel these orders of one broker, each on its own, retrying refused cancels.
+    One the broker does not know is `gone` only if the venue no longer lists it."""
     cancelled: list[str] = []
-    gone: list[str] = []
+    unknown: dict[str, str] = {}
     failed: dict[str, str] = {}
     pending = list(client_order_ids)
     for attempt, delay in enumerate((0.0, *delays)):
@@ -188,7 +260,7 @@ async def cancel_ids(
                 cancelled.append(cid)
                 failed.pop(cid, None)
             elif isinstance(result, UnknownOrder):
-                gone.append(cid)
+                unknown[cid] = str(result)
                 failed.pop(cid, None)
             elif isinstance(result, Exception):
                 failed[cid] = _why(result)
@@ -206,9 +278,31 @@ async def cancel_ids(
                 raise result
         pending = retry
     still = {cid: failed[cid] for cid in pending}
+    gone: list[str] = []
+    if unknown:
+        still_open, why_not = await _open_ids(broker)
+        for cid, why in unknown.items():
+            if still_open is None:
+                still[cid] = (
+                    f"{why}; whether it still works could not be checked: the open orders "
+                    f"could not be listed ({why_not})"
+                )
+            elif cid in still_open:
+                still[cid] = f"{why}; the venue still lists it as working"
+            else:
+                gone.append(cid)
     if still:
         log.error("engine.cancel_gave_up", extra={"broker": broker.source, "still_working": still})
     return CancelReport(tuple(cancelled), tuple(gone), still, what=what)
+
+
+async def _open_ids(broker: Broker) -> tuple[set[str] | None, str]:
+    """The ids of the orders the venue lists as open (None, and why, if it cannot)."""
+    try:
+        return {venue.client_order_id for venue in await broker.open_orders()}, ""
+    except Exception as exc:
+        log.warning("engine.cancel_list_failed", extra={"broker": broker.source, "error": str(exc)})
+        return None, _why(exc)
 
 
 async def cancel_everywhere(
@@ -218,12 +312,24 @@ async def cancel_everywhere(
     instrument: str | None = None,
     delays: Sequence[float] = RETRY_DELAYS_S,
     reason: str = "cancel all",
-    exclude: Container[str] = (),
+    exclude: Collection[str] = (),
+    account_wide: bool = True,
 ) -> CancelReport:
-    """`cancel_on` every broker at once; one report."""
+    """`cancel_on` every broker at once; one report. With no instrument every order of
+    each account is meant: each broker's own cancel-all goes first, unless
+    `account_wide` is False (a kill honoured from another desk: an order the trader
+    sends here meanwhile, after a RESUME, must not be taken by it)."""
     reports = await asyncio.gather(
         *(
-            cancel_on(b, oms, instrument=instrument, delays=delays, reason=reason, exclude=exclude)
+            cancel_on(
+                b,
+                oms,
+                instrument=instrument,
+                delays=delays,
+                reason=reason,
+                exclude=exclude,
+                account_wide=account_wide and instrument is None,
+            )
             for b in brokers
         )
     )

@@ -1013,6 +1013,7 @@ class TradingEngine:
         report = await cancel_everywhere(
             targets, self.oms, instrument=instrument, delays=self.retry_delays
         )
+        await self._settle_gone(report)
         log.info(
             "engine.cancel_all",
             extra={"cancelled": len(report.cancelled), "still_working": report.still_working},
@@ -1034,6 +1035,7 @@ class TradingEngine:
                 self.brokers.values(), self.oms, delays=self.retry_delays, reason=reason
             ),
         )
+        await self._settle_gone(cancels)
         report = KillReport(cancels, journal_error)
         if report.ok:
             log.warning("engine.kill", extra={"cancelled": len(report.cancelled)})
@@ -1058,17 +1060,41 @@ class TradingEngine:
                 delays=self.retry_delays,
                 reason=reason,
                 exclude=self._sent_while_honouring,
+                account_wide=False,  # what is sent here meanwhile must stay
             )
         finally:
             self._honouring -= 1
             if not self._honouring:
                 self._sent_while_honouring.clear()
+        await self._settle_gone(cancels)
         report = KillReport(cancels)
         log.warning("engine.kill_from_elsewhere", extra={"summary": report.summary()})
         await self._say_honoured(
             f"after a kill switch on another desk ({reason}): {report.summary()}", report.ok
         )
         return report
+
+    async def _settle_gone(self, report: CancelReport) -> None:
+        """Orders the venue no longer lists after a cancel all (`CancelReport.gone`) that
+        the OMS still holds working: no adapter follows an order adopted on reconcile
+        (placed by another program or desk; IB's global cancel takes it too), so its
+        broker is reconciled and the venue's word ends it on screen."""
+        from .recovery import reconcile_broker  # recovery builds on this module
+
+        names = {
+            view.broker
+            for cid in report.gone
+            if (view := self.oms.get(cid)) is not None
+            and view.order.status not in TERMINAL_STATUSES
+        }
+        for name in sorted(names):
+            try:
+                await reconcile_broker(self, self.broker(name))
+            except Exception as exc:
+                log.warning(
+                    "engine.reconcile_after_cancel_failed",
+                    extra={"broker": name, "error": str(exc)},
+                )
 
     async def _say_honoured(self, what: str, ok: bool) -> None:
         """Journal, as a log line naming this desk, what it did on a state another desk

@@ -307,7 +307,8 @@ def check(
             Problem(
                 "account",
                 "order_path",
-                f"orders cannot go out: {down}; they can once it is back (health pane)",
+                f"orders cannot go out now ({down}); send the order again once "
+                f"{draft.account} is LIVE in the health pane",
             )
         )
     if not broker or not account:

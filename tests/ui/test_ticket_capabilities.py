@@ -198,7 +198,11 @@ async def test_an_order_path_that_is_down_says_why_in_the_ticket(make_desk) -> N
         checked = ticket.run_check()
         path = [p for p in checked.problems if p.rule == "order_path"]
         assert [p.field for p in path] == ["account"]
-        assert "user DISCONNECTED: user stream dropped" in path[0].message
+        # One sentence: what happened, and what to do.
+        assert path[0].message == (
+            "orders cannot go out now (user DISCONNECTED: user stream dropped); send the "
+            "order again once spot/main is LIVE in the health pane"
+        )
         await pilot.press("f9")
         await desk.settle(pilot)
         assert "user stream dropped" in str(ticket.query_one("#t-problems").render())

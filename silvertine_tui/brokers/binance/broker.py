@@ -945,7 +945,9 @@ class BinanceBroker(Broker):
             local=True,
         )
 
-    async def cancel_all(self, instrument: str | None = None) -> list[str]:
+    async def cancel_all(
+        self, instrument: str | None = None, reason: str = "cancel all"
+    ) -> list[str]:
         """One DELETE openOrders per symbol (Binance's cancel-all): every cancel is
         journaled first; orders that filled meanwhile end as the venue says."""
         self._require_tradable()
@@ -953,7 +955,7 @@ class BinanceBroker(Broker):
             o for o in await self.open_orders() if instrument is None or o.instrument == instrument
         ]
         for venue in targets:
-            await self.journal_cancel(venue.client_order_id, "cancel all")
+            await self.journal_cancel(venue.client_order_id, reason)
         cancelled: list[str] = []
         failed: dict[str, str] = {}
         for symbol in sorted({symbol_of(o.instrument) for o in targets}):
@@ -969,7 +971,7 @@ class BinanceBroker(Broker):
                     continue  # an order list (OCO): not ours to report here
                 coid = str(body.get("origClientOrderId") or body.get("clientOrderId"))
                 order = self._orders.get(coid)
-                update = translate.reply_update(body, reason="cancel all")
+                update = translate.reply_update(body, reason=reason)
                 if order is not None:
                     update = self._cumulative(order, update)
                 await self._publish_status(order, update, _ms(update))

@@ -162,6 +162,8 @@ class IBBroker(IBOrders, IBSession):
     def _on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
         if code == codes.CLIENT_ID_IN_USE:
             self._saw_326 = True
+            if self._id_refused is not None:
+                self._id_refused.set()  # the handshake is given up at once
         if code in codes.FARM_NOTICES:
             self.health_state.extra["farm"] = codes.describe(code, message)
             return
@@ -299,30 +301,46 @@ class IBBroker(IBOrders, IBSession):
         return None
 
     async def instruments(self) -> dict[str, Instrument]:
+        """The configured symbols TWS knows. One it has no contract for (200, "No
+        security definition") is named in the `symbols` link (DEGRADED: the health pane
+        shows it, the desk toasts and logs it), so it does not just go missing from the
+        quotes; the others trade on."""
         found: dict[str, Instrument] = {}
+        unknown: list[str] = []
+        asked_all = True
         for symbol in self.cfg.symbols:
             key = normalize_key(symbol, self.cfg.default_venue)
             try:
                 found[key] = await self.instrument(key)
             except OrderRejected:
+                unknown.append(key)
                 log.warning("ib.unknown_symbol", extra={"broker": self.source, "key": key})
             except BrokerError as exc:
                 # Not connected (yet): the instruments known so far; they are looked
                 # up once TWS is back.
+                asked_all = False
                 log.info(
                     "ib.instruments_later",
                     extra={"broker": self.source, "key": key, "error": str(exc)},
                 )
+        if unknown or asked_all:
+            await self._say_unknown(unknown)
         for key, instrument in self._instrument_cache.items():
             found.setdefault(key, instrument)
         return found
 
-    def _foreign_id(self, order_ref: str, perm_id: int) -> str:
-        """A client order id for an order that is not ours: its orderRef, unless that
-        names one of ours (orderRef is not unique at IB), else `ib-<permId>`."""
-        if order_ref and order_ref not in self.ids:
-            return order_ref
-        return f"ib-{perm_id}"
+    async def _say_unknown(self, unknown: list[str]) -> None:
+        if unknown:
+            names = ", ".join(unknown)
+            await self.set_link(
+                "symbols",
+                L.DEGRADED,
+                f"TWS finds no (single) contract for {names} ({codes.NO_SECURITY}: no "
+                "security definition): not quoted nor tradable; check `symbols` in the "
+                "config",
+            )
+        elif "symbols" in self.health_state.links:
+            await self.set_link("symbols", L.LIVE, "")
 
     def _venue_order(self, trade: Any) -> VenueOrder | None:
         order = trade.order

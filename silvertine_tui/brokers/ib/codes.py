@@ -45,7 +45,7 @@ def reject_reason(code: int, message: str) -> str:
 def describe(code: int, message: str) -> str:
     """One line for the health pane."""
     if code == CONNECTIVITY_LOST:
-        return "TWS lost its connection to IB (1100): orders held until it is back"
+        return "TWS lost its connection to IB (1100)"
     if code == RESTORED_DATA_KEPT:
         return "TWS reconnected to IB (1102), data kept: reconciling"
     if code == RESTORED_DATA_LOST:

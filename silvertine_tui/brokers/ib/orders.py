@@ -158,12 +158,62 @@ class IBOrders(IBState):
     def _foreign_client(self, coid: str) -> str:
         ids = self.ids.get(coid)
         if ids is not None and ids.client_id >= 0 and ids.client_id != self.client_id:
-            return (
-                f"placed by client id {ids.client_id}, this session is client id "
-                f"{self.client_id}: IB lets only that client change it; cancel it in TWS or "
-                "with cancel all (global cancel)"
-            )
+            return self._placed_elsewhere(ids.client_id)
         return ""
+
+    def _placed_elsewhere(self, client_id: int) -> str:
+        """Why an order of another client id cannot be changed from here, and how it can
+        be cancelled (IB's global cancel reaches it)."""
+        by = "in TWS (client id 0)" if client_id == 0 else f"by client id {client_id}"
+        return (
+            f"placed {by}, this session is client id {self.client_id}: IB lets only "
+            "that client change it; cancel it in TWS, or with cancel all of every "
+            "instrument or the kill switch (IB's global cancel)"
+        )
+
+    def _adopted_client(self, coid: str) -> int | None:
+        """The client id of an order TWS listed that is not one of ours (adopted on
+        reconcile under its orderRef or `ib-<permId>`: `_foreign_id`); None if TWS
+        listed no working order under that id in this session."""
+        if coid in self.ids:
+            return None
+        for trade in list(self.ib.wrapper.permId2Trade.values()):
+            order = trade.order
+            if order.account and order.account != self.account:
+                continue
+            if trade.orderStatus.status in IbOrderStatus.DoneStates:
+                continue
+            if self._foreign_id(order.orderRef, order.permId) == coid:
+                return int(order.clientId)
+        return None
+
+    def _refuse_adopted(self, coid: str, what: str) -> None:
+        """An order TWS lists but this adapter did not place nor find in the journal
+        (adopted on reconcile): if another client id placed it, say so (IB lets only
+        that client change it) rather than "no such order: nothing was sent"."""
+        if self.knows_order(coid):
+            return
+        other = self._adopted_client(coid)
+        if other is not None and other != self.client_id:
+            self._require_tradable()
+            raise OrderRejected(f"{what} of {coid} not sent: {self._placed_elsewhere(other)}")
+
+    async def cancel(self, client_order_id: str, reason: str = "") -> None:
+        self._refuse_adopted(client_order_id, "cancel")
+        await super().cancel(client_order_id, reason)
+
+    async def modify(
+        self,
+        client_order_id: str,
+        *,
+        quantity: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> None:
+        self._refuse_adopted(client_order_id, "modify")
+        await super().modify(
+            client_order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price
+        )
 
     async def _modify(self, change: ModifyRequest) -> None:
         coid = change.client_order_id
@@ -255,16 +305,18 @@ class IBOrders(IBState):
         await self._restore(coid, "cancel not done: TWS kept answering with pacing violations")
         raise RateLimited(f"cancel of {coid}: TWS kept answering with pacing violations")
 
-    async def cancel_all(self, instrument: str | None = None) -> list[str]:
+    async def cancel_all(
+        self, instrument: str | None = None, reason: str = "cancel all"
+    ) -> list[str]:
         """IB's global cancel (every working order of the account: other client ids and
         TWS's own orders too) when no instrument is named; else one cancel per order."""
         if instrument is not None:
-            return await super().cancel_all(instrument)
+            return await super().cancel_all(instrument, reason)
         self._require_tradable()
         await self._catch_up()  # orders done meanwhile (other client ids) are not cancelled
         working = [ids.client_order_id for ids in self.ids.working() if ids.perm_id]
         for coid in working:
-            await self.journal_cancel(coid, "cancel all (global cancel)")
+            await self.journal_cancel(coid, f"{reason} (global cancel)")
         self.ib.reqGlobalCancel()  # type: ignore[no-untyped-call]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.cfg.order_timeout_s

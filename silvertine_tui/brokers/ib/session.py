@@ -50,13 +50,7 @@ class IBSession(IBState):
         # told apart from "no answer".
         self.ib.RaiseRequestErrors = False
         try:
-            await self.ib.connectAsync(
-                self.cfg.host,
-                self.cfg.port,
-                clientId=client_id,
-                timeout=self.cfg.connect_timeout_s,
-                account=self.account,
-            )
+            await self._handshake(client_id)
             return True
         except ConnectionRefusedError:
             reason = (
@@ -92,6 +86,36 @@ class IBSession(IBState):
             self.ib.disconnect()
         await self.set_link("api", L.DISCONNECTED, reason)
         return False
+
+    async def _handshake(self, client_id: int) -> None:
+        """`connectAsync`, given up as soon as TWS answers 326 (client id in use): TWS
+        closes the socket then, and ib_async would wait out `connect_timeout_s` before
+        raising TimeoutError. The fallback id is tried at once and the health pane says
+        why meanwhile, rather than "connecting" for the whole timeout."""
+        refused = asyncio.Event()
+        self._id_refused = refused
+        connecting = asyncio.ensure_future(
+            self.ib.connectAsync(
+                self.cfg.host,
+                self.cfg.port,
+                clientId=client_id,
+                timeout=self.cfg.connect_timeout_s,
+                account=self.account,
+            )
+        )
+        waiting = asyncio.ensure_future(refused.wait())
+        try:
+            await asyncio.wait({connecting, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+            self._id_refused = None
+            if not connecting.done():
+                connecting.cancel()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await connecting
+        if connecting.cancelled():
+            raise TimeoutError(f"client id {client_id} in use (326)")
+        connecting.result()
 
     async def _after_connect(self, *, announce: bool) -> None:
         """The socket is up: rebuild orders and fills from TWS, then go LIVE."""

@@ -77,6 +77,7 @@ class IBState(Broker):
         self._connected_before = False
         self._journal_read = False
         self._saw_326 = False
+        self._id_refused: asyncio.Event | None = None  # set on 326 during a handshake
         self.fees = CommissionBook()
         self._placing: dict[str, Pending] = {}
         self._modifying: dict[str, Pending] = {}
@@ -178,6 +179,13 @@ class IBState(Broker):
         return self.ids.find(
             perm_id=perm_id, client_id=client_id, order_id=order_id, order_ref=order_ref
         )
+
+    def _foreign_id(self, order_ref: str, perm_id: int) -> str:
+        """A client order id for an order that is not ours: its orderRef, unless that
+        names one of ours (orderRef is not unique at IB), else `ib-<permId>`."""
+        if order_ref and order_ref not in self.ids:
+            return order_ref
+        return f"ib-{perm_id}"
 
     def _key_for(self, contract: Any) -> str:
         key = self._keys_by_con_id.get(getattr(contract, "conId", 0))

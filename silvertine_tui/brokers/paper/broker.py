@@ -782,13 +782,15 @@ class PaperBroker(Broker):
             raise
         await self._deliver(reports)
 
-    async def cancel_all(self, instrument: str | None = None) -> list[str]:
+    async def cancel_all(
+        self, instrument: str | None = None, reason: str = "cancel all"
+    ) -> list[str]:
         """One batch cancel, like a venue's cancel-all endpoint: every cancel request is
         journaled, then one cancel latency, then the venue cancels them all at once."""
         self._require_tradable()
         targets = sorted(self.venue.open_orders(instrument), key=lambda o: o.number)
         for order in targets:
-            await self.journal_cancel(order.client_order_id, "cancel all")
+            await self.journal_cancel(order.client_order_id, reason)
         if not targets:
             return []
         delay = self.latency.cancel()
@@ -800,7 +802,7 @@ class PaperBroker(Broker):
         cancelled: list[str] = []
         for order in targets:
             try:
-                reports += self.venue.cancel(order.client_order_id, now, "cancel all")
+                reports += self.venue.cancel(order.client_order_id, now, reason)
             except UnknownOrder as exc:
                 reports.append(self.venue.status_report(order.client_order_id, now, str(exc)))
                 continue
