@@ -659,7 +659,20 @@ class MainScreen(Screen[None]):
         if state is None or state.quantity == 0:
             self.notify("no open position selected", severity="warning")
             return
+        from ...events.summary import qty_text
+        from ..format import num
+        from ..orders import closing
+
         side = Side.SELL if state.quantity > 0 else Side.BUY
+        inst = desk.instruments_by_key.get(state.instrument)
+        close = closing(state.quantity, inst)
+        if not close.quantity:
+            self.notify(
+                f"{state.instrument}: position {qty_text(state.quantity)} is less than one lot "
+                f"({num(inst.lot_size) if inst else '-'}): nothing can be sent to close it",
+                severity="warning",
+            )
+            return
         quote = self.desk.model.quotes.get(state.instrument)
         price = None
         if quote is not None:
@@ -669,10 +682,11 @@ class MainScreen(Screen[None]):
         self.ticket.prefill(
             instrument=state.instrument,
             side=side,
-            quantity=abs(state.quantity),
+            quantity=close.quantity,
             price=price or desk.last_price(state.instrument),
             account=f"{state.broker}/{state.account}",
             tag="close",
+            note=close.note(inst),
         )
         self.show_pane("ticket", focus=False)
         self.ticket.focus_first_empty()

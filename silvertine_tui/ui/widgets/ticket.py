@@ -283,9 +283,11 @@ class Ticket(Vertical):
         order_type: OrderType = OrderType.LIMIT,
         account: str | None = None,
         tag: str = "",
+        note: str = "",
     ) -> None:
         """A new ticket: every field from the source or empty (or its default), nothing
-        kept from the ticket before, and a new id for the send."""
+        kept from the ticket before, and a new id for the send. `note` is said beside
+        Send (a closing ticket's dust that stays)."""
         tif = TimeInForce.IOC if order_type is OrderType.MARKET else TimeInForce.GTC
         price_text = _plain(price) if price is not None else ""
         with self.prevent(Input.Changed, Choice.Changed):
@@ -306,6 +308,8 @@ class Ticket(Vertical):
             self._choice("post_only").value = NO
             self._choice("qty_in").value = BASE
         self._fresh(tag)
+        if note:
+            self._status(note, "warn")
 
     def action_reset(self) -> None:
         """A clean ticket from any field: every field empty or at its default."""
