@@ -176,7 +176,7 @@ async def test_the_desk_shows_the_outcomes_whoever_answers(make_desk) -> None:
 
         await send_ticket(desk, pilot, "63000.00")
         status = ticket.query_one("#t-status", TextBlock).text.plain
-        # (its problems line is redrawn by the ticket's own check right after)
+        # (its problems stay listed: the ticket's own check no longer writes over them)
         assert status == "NOT SENT: risk rejected"
 
         await send_ticket(desk, pilot, "63000.00")

@@ -92,6 +92,12 @@ class Ticket(Vertical):
         # "required" is only pointed out once the trader tried to send.
         self.attempted = False
         self._blocked = False  # the status is the NOT SENT of the ticket's problems
+        # What the engine (or the domain) refused the last send for, shown under the
+        # ticket's own problems until anything on the ticket changes: the ticket's
+        # check right after the answer wrote over them, leaving `NOT SENT: risk
+        # rejected` over an empty list (a rule only the engine applies: the order rate;
+        # a broker state the desk had not seen yet).
+        self._refused: list[Problem] = []
         # What the symbol completes from (`refresh_instruments`: the brokers list theirs
         # as they connect, after the ticket is composed).
         self._suggested: list[str] = known_instruments(self.desk.view)
@@ -204,7 +210,9 @@ class Ticket(Vertical):
             preview = Text("-", style="dim")
         # A Static update lays the screen out again: only when the text changed.
         self._update_if_changed("#t-preview", preview)
-        self._update_if_changed("#t-problems", _problem_text(shown))
+        said = {(p.field, p.said) for p in shown}
+        refused = [p for p in self._refused if (p.field, p.said) not in said]
+        self._update_if_changed("#t-problems", _problem_text(shown + refused))
         if self._blocked:  # the status says what stopped the last F9: keep it true
             if shown:
                 self._status(f"NOT SENT: {_count(shown)}", "error", blocked=True)
@@ -258,11 +266,13 @@ class Ticket(Vertical):
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         event.stop()
+        self._ticket_changed()
         self.run_check()
 
     @on(Choice.Changed)
     def _choice_changed(self, event: Choice.Changed) -> None:
         event.stop()
+        self._ticket_changed()
         if event.choice.id in ("t-order_type", "t-account"):
             self._apply_offer()
         self.run_check()
@@ -327,6 +337,7 @@ class Ticket(Vertical):
         self._last_fire = float("-inf")  # the debounce is against a double press, not a new order
         self.attempted = False
         self._sent_draft = None
+        self._refused = []
         self.client_order_id = self.desk.new_order_id()
         self._apply_offer()
         self._status("")
@@ -363,6 +374,7 @@ class Ticket(Vertical):
             self._status("still sending the last order: not sent again", "warn")
             return
         self.attempted = True
+        self._refused = []  # this press is judged afresh
         checked = self.run_check()
         if not checked.ok or checked.request is None:
             self._status(f"NOT SENT: {_count(checked.problems)}", "error", blocked=True)
@@ -443,8 +455,18 @@ class Ticket(Vertical):
         self.run_check()
 
     def _show_problems(self, problems: list[Problem], what: str) -> None:
-        self._update_if_changed("#t-problems", _problem_text(problems))
+        """The send was refused: its problems stay listed (`_refused`) until the ticket
+        changes; the check that follows adds the ticket's own above them."""
+        self._refused = problems
         self._status(f"NOT SENT: {what}", "error")
+
+    def _ticket_changed(self) -> None:
+        """Something on the ticket changed: what the last send was refused for is about
+        an order no longer on it."""
+        if self._refused:
+            self._refused = []
+            if not self._blocked:
+                self._status("")
 
     def _focus_problem(self, problems: list[Problem]) -> None:
         for problem in problems:
