@@ -181,7 +181,9 @@ async def test_the_desk_shows_the_outcomes_whoever_answers(make_desk) -> None:
 
         await send_ticket(desk, pilot, "63000.00")
         status = ticket.query_one("#t-status", TextBlock).text.plain
-        assert status == "REJECTED: paper/main is not connected"
+        assert status == "REJECTED: why below"
+        problems = ticket.query_one("#t-problems", TextBlock).text.plain
+        assert problems == "paper/main is not connected [NotConnected]"
 
         await pilot.press("escape")  # out of the ticket's fields (ctrl+x there cuts)
         await confirm(desk, pilot, "ctrl+x")

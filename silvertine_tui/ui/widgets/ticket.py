@@ -137,8 +137,10 @@ class Ticket(Vertical):
         with Horizontal(id="t-actions"):
             yield Button(f"Send {named_key(self, 'ticket.fire')}", id="t-send", compact=True)
             yield TextBlock(id="t-status")
-        yield TextBlock(id="t-preview")
+        # What stops the order first, then the preview: a long problem (the funds
+        # check's `need ... available ...`) fell below the pane's fold.
         yield TextBlock(id="t-problems")
+        yield TextBlock(id="t-preview")
 
     def on_mount(self) -> None:
         for field in self.query(Input):
@@ -212,7 +214,10 @@ class Ticket(Vertical):
         self._update_if_changed("#t-preview", preview)
         said = {(p.field, p.said) for p in shown}
         refused = [p for p in self._refused if (p.field, p.said) not in said]
-        self._update_if_changed("#t-problems", _problem_text(shown + refused))
+        problems = _problem_text(shown + refused)
+        self._update_if_changed("#t-problems", problems)
+        # Above the preview: no blank line there while nothing is wrong.
+        self.query_one("#t-problems", TextBlock).display = bool(problems.plain)
         if self._blocked:  # the status says what stopped the last F9: keep it true
             if shown:
                 self._status(f"NOT SENT: {_count(shown)}", "error", blocked=True)
@@ -450,7 +455,11 @@ class Ticket(Vertical):
                     [Problem(p.field, p.rule, p.message) for p in outcome.problems], "invalid"
                 )
             case Failed():  # a broker's typed error: say what it said
-                self._status(f"REJECTED: {outcome.error}", "error")
+                # Beside Send only the word: the reason goes under it, across the
+                # ticket's width (in the strip beside Send it wrapped to 20 columns and
+                # broke an order id from its colon).
+                self._refused = [Problem("", outcome.error_kind, outcome.error)]
+                self._status("REJECTED: why below", "error")
                 self.app.notify(outcome.error, title="Order not placed", severity="error")
         self.run_check()
 
