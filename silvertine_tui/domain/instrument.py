@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -111,6 +111,34 @@ class Instrument(BaseModel):
         """Quantities round down by default: never send more than asked."""
         return quantize_to_step(qty, self.lot_size, mode)
 
+    @property
+    def tick_places(self) -> int:
+        exponent = self.tick_size.normalize().as_tuple().exponent
+        return max(0, -exponent) if isinstance(exponent, int) else 0
+
+    def price_text(self, price: Decimal) -> str:
+        """A price for a message, as the desk prints prices: on the tick's places
+        (`31,506.00`, `3,201.58` for Binance's `3201.58000000`), with the price's own
+        decimals where it has more (a typed `3000.123` is said as typed, not rounded
+        onto the tick it missed)."""
+        if not price.is_finite():
+            return str(price)
+        exponent = price.normalize().as_tuple().exponent
+        own = max(0, -exponent) if isinstance(exponent, int) else 0
+        return fmt(price, max(self.tick_places, own))
+
+    def mark_text(self, price: Decimal) -> str:
+        """A computed reference price (a mid, a mark, a venue's average) for a message:
+        on the tick, or one decimal finer where it falls between ticks (`64,997.825`),
+        as the desk prints an average; never eight decimals of noise."""
+        if not price.is_finite():
+            return str(price)
+        places = self.tick_places
+        finer = price.quantize(Decimal(1).scaleb(-places - 1), rounding=ROUND_HALF_EVEN)
+        if finer == finer.quantize(Decimal(1).scaleb(-places)):
+            return fmt(finer, places)
+        return fmt(finer, places + 1)
+
     def notional(self, qty: Decimal, price: Decimal) -> Decimal:
         return qty * price * self.multiplier
 
@@ -122,13 +150,17 @@ class Instrument(BaseModel):
         if self.min_price and price < self.min_price:
             return [
                 ValidationIssue(
-                    field, "min_price", f"{fmt(price)} < minimum price {fmt(self.min_price)}"
+                    field,
+                    "min_price",
+                    f"{self.price_text(price)} < minimum price {self.price_text(self.min_price)}",
                 )
             ]
         if self.max_price is not None and price > self.max_price:
             return [
                 ValidationIssue(
-                    field, "max_price", f"{fmt(price)} > maximum price {fmt(self.max_price)}"
+                    field,
+                    "max_price",
+                    f"{self.price_text(price)} > maximum price {self.price_text(self.max_price)}",
                 )
             ]
         if not is_multiple(price, self.tick_size):
@@ -136,8 +168,8 @@ class Instrument(BaseModel):
                 ValidationIssue(
                     field,
                     "tick_size",
-                    f"{fmt(price)} is not a multiple of tick size {fmt(self.tick_size)}"
-                    f" (nearest {fmt(self.round_price(price))})",
+                    f"{self.price_text(price)} is not a multiple of tick size "
+                    f"{fmt(self.tick_size)} (nearest {self.price_text(self.round_price(price))})",
                 )
             ]
         return []
@@ -190,8 +222,9 @@ class Instrument(BaseModel):
             ValidationIssue(
                 "limit_price",
                 "price_band",
-                f"{fmt(price)} is outside the venue's {side} band "
-                f"{fmt(self.round_price(low, 'up'))}-{fmt(self.round_price(high, 'down'))}"
-                f" around {fmt(reference)}",
+                f"{self.price_text(price)} is outside the venue's {side} band "
+                f"{self.price_text(self.round_price(low, 'up'))}-"
+                f"{self.price_text(self.round_price(high, 'down'))}"
+                f" around {self.mark_text(reference)}",
             )
         ]

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from decimal import (
+    ROUND_CEILING,
+    ROUND_DOWN,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    Decimal,
+    InvalidOperation,
+)
 from typing import Annotated, Literal
 
 from pydantic import Field
 
 ZERO = Decimal(0)
+MAX_PLACES = 8
+CUT = "…"
+"""Ends a number cut toward zero (more decimals than shown): more is held."""
 
 RoundingMode = Literal["nearest", "down", "up"]
 _MODES = {"nearest": ROUND_HALF_EVEN, "down": ROUND_FLOOR, "up": ROUND_CEILING}
@@ -50,3 +60,22 @@ def fmt(value: Decimal | None, places: int | None = None) -> str:
     if places is None:
         return f"{value:,f}"
     return f"{value:,.{places}f}"
+
+
+def exact_text(value: Decimal | None, max_places: int = MAX_PLACES, least: int = 0) -> str:
+    """`value` exactly, with `least` places at least, trailing zeros beyond them off;
+    more than `max_places` decimals are cut toward zero (never rounded away from it)
+    and marked `CUT`."""
+    if value is None:
+        return "-"
+    if not value.is_finite():
+        return str(value)
+    try:
+        cut = value.quantize(Decimal(1).scaleb(-max_places), rounding=ROUND_DOWN)
+    except InvalidOperation:  # beyond the context's precision: no decimals to cut
+        cut = value
+    mark = CUT if cut != value else ""
+    normal = cut.normalize()
+    exponent = normal.as_tuple().exponent
+    places = max(least, -exponent if isinstance(exponent, int) and exponent < 0 else 0)
+    return f"{cut:,.{places}f}{mark}"

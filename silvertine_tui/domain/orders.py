@@ -239,7 +239,8 @@ class OrderRequest(BaseModel):
                         "min_qty",
                         f"{fmt(amount)} {instrument.quote_currency} is about "
                         f"{fmt(_readable(about, instrument.lot_size))} at the mark "
-                        f"{fmt(market_price)}, below the minimum quantity {fmt(least)}",
+                        f"{instrument.mark_text(market_price)}, below the minimum quantity "
+                        f"{fmt(least)}",
                     )
                 )
         return found
@@ -632,7 +633,7 @@ def _smallest(instrument: Instrument, price: Decimal | None, *, by_quote: bool) 
     qty = instrument.round_qty(instrument.min_notional / (price * instrument.multiplier), mode="up")
     if qty * price * instrument.multiplier < instrument.min_notional:
         qty += instrument.lot_size  # (rounding up to the lot already reaches it)
-    return f": at least {fmt(qty.normalize())} at {fmt(price)}"
+    return f": at least {fmt(qty.normalize())} at {instrument.price_text(price)}"
 
 
 def _readable(value: Decimal, tick: Decimal) -> Decimal:

@@ -301,7 +301,10 @@ class RiskGate:
                     )
         if limits.price_collar_pct is not None and last is not None and last > 0:
             basis = ctx.mark_basis(request.instrument)
-            mark = f"mark {fmt(last.normalize())}" + (f" ({basis})" if basis else "")
+            # Prices as the desk prints them: on the instrument's tick.
+            said = instrument.price_text if instrument else fmt
+            mark_said = instrument.mark_text(last) if instrument else fmt(last.normalize())
+            mark = f"mark {mark_said}" + (f" ({basis})" if basis else "")
             for name, value in (
                 ("limit_price", request.limit_price),
                 ("stop_price", request.stop_price),
@@ -313,7 +316,7 @@ class RiskGate:
                     found.append(
                         RiskViolation(
                             "price_collar",
-                            f"{name} {fmt(value)} is {_pct(away)} from {mark} "
+                            f"{name} {said(value)} is {_pct(away)} from {mark} "
                             f"> collar {fmt(limits.price_collar_pct)}%",
                         )
                     )

@@ -3,7 +3,10 @@
 A line leads with what happened (`NEW BUY 2 AAPL.SMART @ 190.05 (…a1b2)`), not with an
 order id. Numbers are printed for a trader:
 
-- prices on the instrument's tick, quantities on its lot (`3,012.40`, `0.5`);
+- prices on the instrument's tick, quantities as held (`3,012.40`, `0.5`): never
+  rounded, so a quantity is never shown larger than it is (1.000999 BTC, fees taken
+  in BTC, is not `1.001`); more than `MAX_PLACES` decimals are cut toward zero and
+  marked `…` (`domain.money.exact_text`);
 - an average price (a fill average, a position's cost) one decimal finer than the tick
   where it falls between ticks, so a blended average is not passed off as a price on
   the grid (`190.053`), and on the tick where it does not (`3,500.30`);
@@ -39,6 +42,7 @@ from ..domain import (
     Quote,
     Trade,
 )
+from ..domain.money import exact_text
 from .codec import Decoded, DecodeError, UnknownEvent
 from .payloads import (
     BrokerProfile,
@@ -105,13 +109,12 @@ def avg_text(value: Decimal | None, inst: Instrument | None) -> str:
     )
 
 
-def qty_text(value: Decimal | None, inst: Instrument | None) -> str:
-    """A quantity on the lot's places, trailing zeros kept off (`0.5`, not `0.5000`)."""
-    if value is None:
-        return "-"
-    if inst is None or not value.is_finite():
-        return trim(value)
-    return trim(value, _places(inst.lot_size))
+def qty_text(value: Decimal | None, inst: Instrument | None = None) -> str:
+    """A quantity exactly as held, trailing zeros off (`0.5`, `1.000999`): never
+    rounded, so never shown larger than it is. A quantity off the lot (a fee taken in
+    the base currency) shows its own decimals; beyond `MAX_PLACES` it is cut toward
+    zero and marked `…`. `inst` is not needed (kept for the callers' symmetry)."""
+    return exact_text(value)
 
 
 def fee_text(value: Decimal, currency: str, inst: Instrument | None) -> str:

@@ -6,6 +6,8 @@ import re
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
+from ..domain.money import MAX_PLACES, exact_text
+
 DASH = "-"
 MAX_EXPONENT = 30
 
@@ -32,20 +34,12 @@ def num(value: Decimal | None, places: int | None = None) -> str:
     return f"{normal:,f}"
 
 
-def money(value: Decimal | None, digits: int = 6, max_places: int = 8) -> str:
-    """A balance to about `digits` significant digits, with two places at least and
-    `max_places` at most: `949,455.84`, `3,178.18`, `1.23457` BTC, `0.00012345` BTC."""
-    if value is None:
-        return DASH
-    if not value:
-        return num(value, 2)
-    whole = value.adjusted() + 1  # digits before the point (negative: leading zeros)
-    places = min(max_places, max(2, digits - whole))
-    text = num(value, places)
-    if places > 2:  # trailing zeros beyond the second place say nothing
-        head, _, tail = text.partition(".")
-        text = f"{head}.{tail[:2]}{tail[2:].rstrip('0')}"
-    return text
+def money(value: Decimal | None, max_places: int = MAX_PLACES) -> str:
+    """A balance exactly as held, with two places at least: `949,455.84`, `3,178.18`,
+    `1.000999` BTC, `0.00012345` BTC. Never rounded (a BTC balance of 1.000999 read
+    `1.001`: more than is there); beyond `max_places` decimals cut toward zero and
+    marked `…`."""
+    return exact_text(value, max_places, least=2)
 
 
 def signed(value: Decimal | None, places: int | None = 2) -> str:

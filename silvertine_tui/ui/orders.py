@@ -516,3 +516,33 @@ def _preview(
         position_after=before + request.quantity * request.side.sign,
         price_basis=basis,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Closing:
+    """What `x` on a position puts on the ticket: the largest quantity on the
+    instrument's lot grid that is not more than the position (toward zero), and the
+    dust below one lot that stays (a fee taken in the base currency leaves 1.000999
+    BTC, of which 1.00099 can be sold on a 0.00001 lot)."""
+
+    quantity: Decimal
+    dust: Decimal
+
+    def note(self, inst: Instrument | None) -> str:
+        """What the ticket says when dust stays: `dust 0.000009 BTC stays (lot 0.00001)`."""
+        if not self.dust:
+            return ""
+        unit = f" {inst.base_currency}" if inst is not None and inst.base_currency else ""
+        lot = f" (lot {num(inst.lot_size)})" if inst is not None else ""
+        return f"dust {num(self.dust)}{unit} stays{lot}"
+
+
+def closing(position: Decimal, inst: Instrument | None) -> Closing:
+    """The quantity that closes `position` (its size; the side is the opposite), on the
+    lot grid and rounded toward zero; the whole size where the instrument is unknown."""
+    size = abs(position)
+    if inst is None:
+        return Closing(size, Decimal(0))
+    quantity = inst.round_qty(size, mode="down")
+    # `normalize`: 0.5 on a 0.0001 lot is typed `0.5`, not `0.5000`.
+    return Closing(quantity.normalize(), (size - quantity).normalize())

@@ -176,12 +176,14 @@ async def test_the_desk_shows_the_outcomes_whoever_answers(make_desk) -> None:
 
         await send_ticket(desk, pilot, "63000.00")
         status = ticket.query_one("#t-status", TextBlock).text.plain
-        # (its problems line is redrawn by the ticket's own check right after)
+        # (its problems stay listed: the ticket's own check no longer writes over them)
         assert status == "NOT SENT: risk rejected"
 
         await send_ticket(desk, pilot, "63000.00")
         status = ticket.query_one("#t-status", TextBlock).text.plain
-        assert status == "REJECTED: paper/main is not connected"
+        assert status == "REJECTED: why below"
+        problems = ticket.query_one("#t-problems", TextBlock).text.plain
+        assert problems == "paper/main is not connected [NotConnected]"
 
         await pilot.press("escape")  # out of the ticket's fields (ctrl+x there cuts)
         await confirm(desk, pilot, "ctrl+x")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from textual.geometry import Region
 
 from silvertine_tui.ui.screens.main import Pane
-from silvertine_tui.ui.widgets.positions import totals_text
+from silvertine_tui.ui.widgets.positions import Positions
 
 from .conftest import Desk, record_dirty, sample_orders
 
@@ -39,7 +39,7 @@ async def test_the_orders_counts_and_the_totals_show_one_pane_at_a_time(make_des
 
         await pilot.press("4")
         await desk.settle(pilot)
-        totals = totals_text(desk.session.projection)
+        totals = screen.query_one(Positions).totals_text()
         assert totals.startswith("USDT u ")
         assert bottom_line(desk, positions).rstrip("─ ").endswith(totals)
 

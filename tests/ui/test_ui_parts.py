@@ -515,13 +515,16 @@ def test_risk_rules_are_shown_against_the_field_they_concern() -> None:
     assert str(found[1]) == "Qty: notional 12,000 > max 10,000 [max_notional]"
 
 
-def test_balances_print_about_six_significant_digits() -> None:
+def test_balances_print_what_is_held_never_rounded() -> None:
+    """Exactly, two places at least; never rounded (1.23456789 read 1.23457, 3178.175
+    read 3,178.18: more than is there); beyond 8 places cut toward zero and marked."""
     from silvertine_tui.ui.format import money
 
-    assert money(Decimal("949455.83633")) == "949,455.84"
+    assert money(Decimal("949455.83633")) == "949,455.83633"
     assert money(Decimal("100000")) == "100,000.00"
-    assert money(Decimal("3178.175")) == "3,178.18"
-    assert money(Decimal("1.23456789")) == "1.23457"
+    assert money(Decimal("3178.175")) == "3,178.175"
+    assert money(Decimal("1.23456789")) == "1.23456789"
+    assert money(Decimal("1.234567899")) == "1.23456789…"
     assert money(Decimal("0.00012345")) == "0.00012345"
     assert money(Decimal("0.5")) == "0.50"
     assert money(Decimal("0")) == "0.00"

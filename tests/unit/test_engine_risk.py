@@ -138,7 +138,7 @@ def test_max_quantity() -> None:
 def test_price_collar() -> None:
     gate = RiskGate(config(price_collar_pct="5"))
     assert messages(gate, order("1", "70000")) == [
-        "price_collar: limit_price 70,000 is 7.69% from mark 65,000 (mid) > collar 5%"
+        "price_collar: limit_price 70,000.00 is 7.69% from mark 65,000.00 (mid) > collar 5%"
     ]
     assert messages(gate, order("1", "68000")) == []
 
@@ -146,7 +146,10 @@ def test_price_collar() -> None:
 def test_price_collar_names_the_last_trade_when_the_mark_is_one() -> None:
     gate = RiskGate(config(price_collar_pct="5"))
     assert messages(gate, order("1", "70000"), World(basis="last trade")) == [
-        "price_collar: limit_price 70,000 is 7.69% from mark 65,000 (last trade) > collar 5%"
+        (
+            "price_collar: limit_price 70,000.00 is 7.69% from mark 65,000.00 (last trade) "
+            "> collar 5%"
+        )
     ]
 
 

@@ -62,9 +62,30 @@ def test_without_a_mark_the_band_is_left_to_the_venue(side: Side, price: D) -> N
 def test_the_message_names_the_side_the_band_and_the_mark() -> None:
     # a buy at ten times the market: the decimal point in the wrong place
     (message,) = band_issues(limit(Side.BUY, D("20000")), D("2000"))
-    assert message == "20,000 is outside the venue's buy band 1,000.00-2,400.00 around 2,000"
+    assert message == (
+        "20,000.00 is outside the venue's buy band 1,000.00-2,400.00 around 2,000.00"
+    )
     (message,) = band_issues(limit(Side.SELL, D("1500")), D("2000"))
-    assert message == "1,500 is outside the venue's sell band 1,600.00-4,000.00 around 2,000"
+    assert message == (
+        "1,500.00 is outside the venue's sell band 1,600.00-4,000.00 around 2,000.00"
+    )
+
+
+def test_the_message_prints_prices_on_the_tick() -> None:
+    """Binance's average price comes as `3201.58000000`: the message said it so, and the
+    typed price without its tick's decimals. Prices read as the desk prints them; a
+    price off the tick keeps its own decimals (never rounded onto a tick it missed),
+    and a reference between two ticks shows one decimal finer."""
+    (message,) = band_issues(limit(Side.BUY, D("31506")), D("3201.58000000"))
+    assert message == (
+        "31,506.00 is outside the venue's buy band 1,600.79-3,841.89 around 3,201.58"
+    )
+    (message,) = band_issues(limit(Side.BUY, D("31506.125")), D("3201.583333333"))
+    assert message.startswith("31,506.125 is outside")
+    assert message.endswith("around 3,201.583")
+    assert ETH.price_text(D("3000.1234")) == "3,000.1234"
+    assert ETH.mark_text(D("64997.825")) == "64,997.825"
+    assert ETH.mark_text(D("64997.82000000")) == "64,997.82"
 
 
 def test_a_stop_limits_limit_price_is_held_to_the_band_too() -> None:

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from ..widgets.blotter import Blotter, day_start, first_event_s, todays_orders
     from ..widgets.event_log import EventLog
     from ..widgets.health import BrokerLine, BusLine, HealthPane, broker_line, engine_line
-    from ..widgets.positions import Positions, totals_text
+    from ..widgets.positions import Positions
     from ..widgets.signals import Signals
     from ..widgets.ticket import Ticket
     from ..widgets.watchlist import Watchlist
@@ -70,7 +70,7 @@ def _import_panes() -> None:
     global Balances, Blotter, BrokerLine, BusLine, CancelOrder, EventLog, Failed
     global HealthPane, ModifyOrder, OrderView, Positions, Refused, Signals, Ticket
     global VerticalScroll, Watchlist, broker_line, day_start, engine_line
-    global first_event_s, todays_orders, totals_text
+    global first_event_s, todays_orders
     from textual.containers import VerticalScroll
 
     from ...engine.commands import CancelOrder, Failed, ModifyOrder, Refused
@@ -79,7 +79,7 @@ def _import_panes() -> None:
     from ..widgets.blotter import Blotter, day_start, first_event_s, todays_orders
     from ..widgets.event_log import EventLog
     from ..widgets.health import BrokerLine, BusLine, HealthPane, broker_line, engine_line
-    from ..widgets.positions import Positions, totals_text
+    from ..widgets.positions import Positions
     from ..widgets.signals import Signals
     from ..widgets.ticket import Ticket
     from ..widgets.watchlist import Watchlist
@@ -474,8 +474,9 @@ class MainScreen(Screen[None]):
             positions.show(view)
         elif redraw or positions.shows_other_rows:
             positions.update(view, redraw)
-        if full or redraw:
-            self._subtitle("#pane-positions", totals_text(view))
+        # The sum of what the rows show, set in the frame that drew them (a no-op when
+        # unchanged).
+        self._subtitle("#pane-positions", positions.totals_text())
 
         # Balances move with every fill: at once, then at most once a second while fills
         # stream (the right column changing at every fill pulled the ticket's widgets
@@ -664,7 +665,20 @@ class MainScreen(Screen[None]):
         if state is None or state.quantity == 0:
             self.notify("no open position selected", severity="warning")
             return
+        from ...events.summary import qty_text
+        from ..format import num
+        from ..orders import closing
+
         side = Side.SELL if state.quantity > 0 else Side.BUY
+        inst = desk.instruments_by_key.get(state.instrument)
+        close = closing(state.quantity, inst)
+        if not close.quantity:
+            self.notify(
+                f"{state.instrument}: position {qty_text(state.quantity)} is less than one lot "
+                f"({num(inst.lot_size) if inst else '-'}): nothing can be sent to close it",
+                severity="warning",
+            )
+            return
         quote = self.desk.model.quotes.get(state.instrument)
         price = None
         if quote is not None:
@@ -674,10 +688,11 @@ class MainScreen(Screen[None]):
         self.ticket.prefill(
             instrument=state.instrument,
             side=side,
-            quantity=abs(state.quantity),
+            quantity=close.quantity,
             price=price or desk.last_price(state.instrument),
             account=f"{state.broker}/{state.account}",
             tag="close",
+            note=close.note(inst),
         )
         self.show_pane("ticket", focus=False)
         self.ticket.focus_first_empty()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from ...engine.projection import DeskProjection, Key, PositionState
 from ...events.summary import avg_text, qty_text
@@ -34,6 +35,9 @@ class Positions(KeyedTable):
         self.palette: Palette = DEFAULT_PALETTE
         self._hidden_dirty: set[Key] = set()
         self._drawn_rows = range(0)
+        # What each row's P&L cells show, by row key: (currency, uPnL or None, rPnL),
+        # to the cent as drawn. The pane's bottom line adds these up (`totals_text`).
+        self._shown_pnl: dict[str, tuple[str, Decimal | None, Decimal]] = {}
 
     @property
     def shows_other_rows(self) -> bool:
@@ -47,6 +51,11 @@ class Positions(KeyedTable):
         places = places_of(inst.tick_size) if inst else None
         mark = desk.last_price(state.instrument)
         upl = desk.unrealized(state)
+        self._shown_pnl[position_key(state)] = (
+            state.currency,
+            None if upl is None else _cents(upl),
+            _cents(state.realized_pnl),
+        )
         qty_style = p.bid if state.quantity > 0 else p.ask if state.quantity < 0 else p.muted
         return (
             self.cell(state.instrument),
@@ -67,6 +76,7 @@ class Positions(KeyedTable):
             if not shown(state):
                 continue
             rows[position_key(state)] = self.row_for(state, desk)
+        self._shown_pnl = {key: self._shown_pnl[key] for key in rows}
         self.sync(rows)
 
     def update(self, desk: DeskProjection, keys: Iterable[Key]) -> None:
@@ -94,6 +104,8 @@ class Positions(KeyedTable):
         self._hidden_dirty -= drawn
         self.syncs += 1
         if gone:
+            for row_key in gone:
+                self._shown_pnl.pop(row_key, None)
             self.remove_rows(gone)
         if rows:
             self.update_rows(rows)
@@ -105,18 +117,31 @@ class Positions(KeyedTable):
         broker, account, instrument = key.split("/", 2)
         return desk.positions.get((broker, account, instrument))
 
+    def totals_text(self) -> str:
+        """Per currency, the sum of the P&L the rows show (`USD u +30.23 r 0.00`): the
+        line under the rows never disagrees with them. It was taken from the
+        projection when the marks last moved, while a row that waited off screen (its
+        pane hidden, scrolled away) was drawn later with a newer mark: one USD row read
+        `+30.23` over `USD u +29.45`. A row whose uPnL is unknown (`-`) adds nothing;
+        `u -` when none is known."""
+        unrealized: dict[str, Decimal] = {}
+        realized: dict[str, Decimal] = {}
+        for currency, upl, rpl in self._shown_pnl.values():
+            if not currency:
+                continue
+            realized[currency] = realized.get(currency, Decimal(0)) + rpl
+            if upl is not None:
+                unrealized[currency] = unrealized.get(currency, Decimal(0)) + upl
+        return "  ".join(
+            f"{ccy} u {signed(unrealized.get(ccy))} r {signed(realized[ccy])}"
+            for ccy in sorted(realized)
+        )
+
 
 def shown(state: PositionState) -> bool:
     return not (state.quantity == 0 and state.realized_pnl == 0)
 
 
-def totals_text(desk: DeskProjection) -> str:
-    totals = desk.totals()
-    parts = []
-    for ccy in sorted(set(totals.unrealized) | set(totals.realized)):
-        if not ccy:
-            continue
-        u = totals.unrealized.get(ccy)
-        r = totals.realized.get(ccy)
-        parts.append(f"{ccy} u {signed(u)} r {signed(r)}")
-    return "  ".join(parts)
+def _cents(value: Decimal) -> Decimal:
+    """A P&L as its cell shows it (`signed`, two places, half-even)."""
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)

@@ -92,6 +92,12 @@ class Ticket(Vertical):
         # "required" is only pointed out once the trader tried to send.
         self.attempted = False
         self._blocked = False  # the status is the NOT SENT of the ticket's problems
+        # What the engine (or the domain) refused the last send for, shown under the
+        # ticket's own problems until anything on the ticket changes: the ticket's
+        # check right after the answer wrote over them, leaving `NOT SENT: risk
+        # rejected` over an empty list (a rule only the engine applies: the order rate;
+        # a broker state the desk had not seen yet).
+        self._refused: list[Problem] = []
         # What the symbol completes from (`refresh_instruments`: the brokers list theirs
         # as they connect, after the ticket is composed).
         self._suggested: list[str] = known_instruments(self.desk.view)
@@ -131,8 +137,10 @@ class Ticket(Vertical):
         with Horizontal(id="t-actions"):
             yield Button(f"Send {named_key(self, 'ticket.fire')}", id="t-send", compact=True)
             yield TextBlock(id="t-status")
-        yield TextBlock(id="t-preview")
+        # What stops the order first, then the preview: a long problem (the funds
+        # check's `need ... available ...`) fell below the pane's fold.
         yield TextBlock(id="t-problems")
+        yield TextBlock(id="t-preview")
 
     def on_mount(self) -> None:
         for field in self.query(Input):
@@ -204,7 +212,12 @@ class Ticket(Vertical):
             preview = Text("-", style="dim")
         # A Static update lays the screen out again: only when the text changed.
         self._update_if_changed("#t-preview", preview)
-        self._update_if_changed("#t-problems", _problem_text(shown))
+        said = {(p.field, p.said) for p in shown}
+        refused = [p for p in self._refused if (p.field, p.said) not in said]
+        problems = _problem_text(shown + refused)
+        self._update_if_changed("#t-problems", problems)
+        # Above the preview: no blank line there while nothing is wrong.
+        self.query_one("#t-problems", TextBlock).display = bool(problems.plain)
         if self._blocked:  # the status says what stopped the last F9: keep it true
             if shown:
                 self._status(f"NOT SENT: {_count(shown)}", "error", blocked=True)
@@ -258,11 +271,13 @@ class Ticket(Vertical):
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         event.stop()
+        self._ticket_changed()
         self.run_check()
 
     @on(Choice.Changed)
     def _choice_changed(self, event: Choice.Changed) -> None:
         event.stop()
+        self._ticket_changed()
         if event.choice.id in ("t-order_type", "t-account"):
             self._apply_offer()
         self.run_check()
@@ -283,9 +298,11 @@ class Ticket(Vertical):
         order_type: OrderType = OrderType.LIMIT,
         account: str | None = None,
         tag: str = "",
+        note: str = "",
     ) -> None:
         """A new ticket: every field from the source or empty (or its default), nothing
-        kept from the ticket before, and a new id for the send."""
+        kept from the ticket before, and a new id for the send. `note` is said beside
+        Send (a closing ticket's dust that stays)."""
         tif = TimeInForce.IOC if order_type is OrderType.MARKET else TimeInForce.GTC
         price_text = _plain(price) if price is not None else ""
         with self.prevent(Input.Changed, Choice.Changed):
@@ -306,6 +323,8 @@ class Ticket(Vertical):
             self._choice("post_only").value = NO
             self._choice("qty_in").value = BASE
         self._fresh(tag)
+        if note:
+            self._status(note, "warn")
 
     def action_reset(self) -> None:
         """A clean ticket from any field: every field empty or at its default."""
@@ -323,6 +342,7 @@ class Ticket(Vertical):
         self._last_fire = float("-inf")  # the debounce is against a double press, not a new order
         self.attempted = False
         self._sent_draft = None
+        self._refused = []
         self.client_order_id = self.desk.new_order_id()
         self._apply_offer()
         self._status("")
@@ -359,6 +379,7 @@ class Ticket(Vertical):
             self._status("still sending the last order: not sent again", "warn")
             return
         self.attempted = True
+        self._refused = []  # this press is judged afresh
         checked = self.run_check()
         if not checked.ok or checked.request is None:
             self._status(f"NOT SENT: {_count(checked.problems)}", "error", blocked=True)
@@ -434,13 +455,27 @@ class Ticket(Vertical):
                     [Problem(p.field, p.rule, p.message) for p in outcome.problems], "invalid"
                 )
             case Failed():  # a broker's typed error: say what it said
-                self._status(f"REJECTED: {outcome.error}", "error")
+                # Beside Send only the word: the reason goes under it, across the
+                # ticket's width (in the strip beside Send it wrapped to 20 columns and
+                # broke an order id from its colon).
+                self._refused = [Problem("", outcome.error_kind, outcome.error)]
+                self._status("REJECTED: why below", "error")
                 self.app.notify(outcome.error, title="Order not placed", severity="error")
         self.run_check()
 
     def _show_problems(self, problems: list[Problem], what: str) -> None:
-        self._update_if_changed("#t-problems", _problem_text(problems))
+        """The send was refused: its problems stay listed (`_refused`) until the ticket
+        changes; the check that follows adds the ticket's own above them."""
+        self._refused = problems
         self._status(f"NOT SENT: {what}", "error")
+
+    def _ticket_changed(self) -> None:
+        """Something on the ticket changed: what the last send was refused for is about
+        an order no longer on it."""
+        if self._refused:
+            self._refused = []
+            if not self._blocked:
+                self._status("")
 
     def _focus_problem(self, problems: list[Problem]) -> None:
         for problem in problems:

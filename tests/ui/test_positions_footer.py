@@ -1,0 +1,50 @@
+"""The Positions pane's bottom line is the sum of what its rows show. At 80x24 one USD
+position read `+30.23` while the line under it read `USD u +29.45`. The totals were
+taken from the projection (every position at the newest marks) while a row out of view
+(its pane hidden, scrolled away) keeps what it was drawn with until it comes into view:
+the two were drawn at different marks. The totals are now added up from the rows'
+cells, in the frame that draws them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from silvertine_tui.ui.format import parse_decimal
+from silvertine_tui.ui.screens.main import Pane
+from silvertine_tui.ui.widgets.positions import Positions
+
+from .conftest import Desk
+from .working_desk import build_working_desk, working_settings
+
+
+def rows_total(positions: Positions, currency: str) -> Decimal:
+    """The uPnL cells of every row (those scrolled out of view too) in `currency`."""
+    total = Decimal(0)
+    for key in positions.row_keys:
+        if positions.get_cell(key, "ccy").plain == currency:
+            total += parse_decimal(positions.get_cell(key, "upl").plain.replace("+", ""))
+    return total
+
+
+def footer_upl(pane: Pane, currency: str) -> Decimal:
+    words = str(pane.border_subtitle).split()
+    at = words.index(currency)
+    assert words[at + 1] == "u"
+    return parse_decimal(words[at + 2].replace("+", ""))
+
+
+async def test_rows_out_of_view_are_added_as_they_show(make_desk) -> None:
+    """Twenty positions at 120x36: five rows in view. The marks move each second; the
+    rows out of view wait until scrolled to, and the totals add what they show."""
+    desk: Desk = make_desk(settings=working_settings())
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await build_working_desk(desk, pilot)
+        positions = desk.app.screen.query_one(Positions)
+        pane = desk.app.screen.query_one("#pane-positions", Pane)
+        assert len(positions.row_keys) > len(positions.visible_keys())
+        for _ in range(3):
+            await desk.step(pilot, 1)
+            for currency in ("USD", "USDT"):
+                assert footer_upl(pane, currency) == rows_total(positions, currency)
+        await desk.session.close()
