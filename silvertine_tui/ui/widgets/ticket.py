@@ -454,6 +454,13 @@ class Ticket(Vertical):
                 self._show_problems(
                     [Problem(p.field, p.rule, p.message) for p in outcome.problems], "invalid"
                 )
+            case Failed(error_kind="BrokerTimeout"):
+                # Sent, and no answer: the order may be working at the venue. Never
+                # "rejected" or "not placed": a trader who believes it sends it again.
+                self._refused = [Problem("", outcome.error_kind, outcome.error)]
+                self._status("NO ANSWER: it may be working, see below", "warn")
+                self._sent_draft = draft  # the preview says F9 again would be another
+                self.app.notify(outcome.error, title="Order sent, no answer yet", severity="error")
             case Failed():  # a broker's typed error: say what it said
                 # Beside Send only the word: the reason goes under it, across the
                 # ticket's width (in the strip beside Send it wrapped to 20 columns and

@@ -1,0 +1,73 @@
+"""A new order Binance took but never answered: the ticket and the toast say it was
+sent and may be working, never "rejected" or "not placed" (a trader who believes that
+sends it again and doubles). The real app and session, python-binance against the fake."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+
+from silvertine_tui.config import PaperBrokerConfig, Settings
+from silvertine_tui.domain import ConnectionState
+from silvertine_tui.ui.widgets.text import TextBlock
+from silvertine_tui.ui.widgets.ticket import Ticket
+from tests.fakes.binance import FakeBinance
+from tests.support.binance_broker import DEFAULT_SYMBOLS, binance_config, quick_library_timings
+
+from .conftest import Desk
+from .test_trading_keys import select_quote
+
+
+async def until(pilot: Pilot[None], what: str, check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10.0
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.02)
+
+
+async def test_an_order_without_answer_is_said_sent_and_maybe_working(make_desk) -> None:
+    with quick_library_timings():
+        async with FakeBinance(symbols=DEFAULT_SYMBOLS, balances={"USDT": "10000"}) as fake:
+            await fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "5")])
+            config = binance_config(fake, ["ETHUSDT"], request_timeout_s=0.5)
+            paper = PaperBrokerConfig(
+                name="paper", account="main", seed=7, market={"autorun": False},
+                latency={"enabled": False}, symbols=["AAPL"],
+            )  # fmt: skip
+            desk: Desk = make_desk(settings=Settings(brokers=[paper, config]))
+            async with desk.app.run_test(size=(120, 36)) as pilot:
+                await desk.start(pilot)
+                model = desk.app.model
+                component = "broker:binance/spot"
+                await until(pilot, "Binance LIVE", lambda: component in model.health
+                            and model.health[component].state is ConnectionState.LIVE)  # fmt: skip
+                # The venue's quote stream tells changes: one once subscribed.
+                await fake.set_book("ETHUSDT", [("1999.5", "5")], [("2000.5", "5")])
+                await until(pilot, "the quote", lambda: "ETHUSDT.BINANCE" in model.quotes)
+                await select_quote(desk, pilot, "ETHUSDT.BINANCE")
+                await pilot.press("b")
+                ticket = desk.app.screen.query_one(Ticket)
+                await pilot.press("0", ".", "1", "tab")
+                await pilot.press(*"2000")
+                draft = ticket.draft()
+                assert (draft.quantity, draft.limit_price) == ("0.1", "2000")
+                fake.swallow_next_order_reply()
+                await pilot.press("f9")
+
+                def status() -> str:
+                    return ticket.query_one("#t-status", TextBlock).text.plain
+
+                await until(pilot, "the answer", lambda: not ticket.sending
+                            and not status().startswith("sending"))  # fmt: skip
+                shown = status()
+                assert shown.startswith("NO ANSWER"), shown
+                assert "REJECTED" not in shown
+                toasts = [(n.title, n.message) for n in desk.app._notifications]
+                assert not [t for t, _ in toasts if "not placed" in t.lower()]
+                [said] = [m for t, m in toasts if t == "Order sent, no answer yet"]
+                assert "do not send it again" in said
+                # The venue took it once; nothing was sent again.
+                assert fake.requests.count(("POST", "/api/v3/order")) == 1
+            await desk.session.close()
