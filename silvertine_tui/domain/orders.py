@@ -495,9 +495,12 @@ class Order(BaseModel):
         replaced = venue_id is not None and current is not None and venue_id != current
         if not current and venue_id:
             self.venue_order_id = current = venue_id
-        if new is status and new is not _S_PARTIALLY_FILLED and not replaced:
+        # A report of the status the order has that brings other terms (an order moved
+        # in place at the venue, as TWS does, or terms found on reconcile) amends it.
+        amends = new is status and _amends(state, update)
+        if new is status and new is not _S_PARTIALLY_FILLED and not replaced and not amends:
             return _R_DUPLICATE
-        if new not in TRANSITIONS[status] and not (replaced and new is status):
+        if new not in TRANSITIONS[status] and not ((replaced or amends) and new is status):
             return _R_STALE
         # A venue that modifies by cancel-replace gives the order a new venue id; the
         # client order id stays. Only a report that moves the order may change it, so a
@@ -640,3 +643,21 @@ def _readable(value: Decimal, tick: Decimal) -> Decimal:
     """A computed amount (a notional) to two places finer than the tick, truncated and
     without trailing zeros: 0.960000075 -> 0.96, 3.998 stays 3.998."""
     return value.quantize(tick / 100, rounding=ROUND_DOWN).normalize()
+
+
+def _amends(state: dict[str, Any], update: OrderUpdate) -> bool:
+    """Whether `update` carries terms the order does not have, by the rule
+    `Order.apply_update` applies them (a quantity only when not below what has filled,
+    never for an order by quote amount)."""
+    quantity = update.quantity
+    if (
+        quantity is not None
+        and quantity != state["quantity"]
+        and quantity >= state["filled_qty"]
+        and state["quote_quantity"] is None
+    ):
+        return True
+    limit, stop = update.limit_price, update.stop_price
+    return (limit is not None and limit != state["limit_price"]) or (
+        stop is not None and stop != state["stop_price"]
+    )

@@ -375,6 +375,9 @@ class TradingEngine:
                             payload.status is status
                             and status is not _PARTIALLY_FILLED
                             and payload.venue_order_id is None
+                            and payload.quantity is None
+                            and payload.limit_price is None
+                            and payload.stop_price is None
                         ):
                             result = _ORDER_DUPLICATE  # and `apply_update` changes nothing
                         else:

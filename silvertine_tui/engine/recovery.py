@@ -16,13 +16,13 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..brokers import Broker, ReconcileReport
 from ..bus import BusEntry, EventBus
-from ..domain import Order, OrderStatus, OrderUpdate, Position
+from ..domain import Order, OrderStatus, OrderUpdate, Position, VenueOrder
 from ..events import (
     FillEvent,
     OrderSpan,
@@ -438,8 +438,44 @@ async def _recover(
 # -- reconciliation -------------------------------------------------------------------
 
 
-def _describe(order: Order) -> str:
-    return f"{order.status} {order.filled_qty:f}/{order.quantity:f}"
+def _describe(order: Order, terms: Mapping[str, Decimal] | None = None) -> str:
+    text = f"{order.status} {order.filled_qty:f}/{order.quantity:f}"
+    return text + _prices(order.limit_price, order.stop_price, terms)
+
+
+def _describe_venue(venue: VenueOrder, terms: Mapping[str, Decimal]) -> str:
+    text = f"{venue.status} {venue.filled_qty:f}/{venue.quantity:f}"
+    return text + _prices(venue.limit_price, venue.stop_price, terms)
+
+
+def _prices(
+    limit: Decimal | None, stop: Decimal | None, terms: Mapping[str, Decimal] | None
+) -> str:
+    """The prices, when they are what differs (a quantity is in the text already)."""
+    if not terms or not ({"limit_price", "stop_price"} & terms.keys()):
+        return ""
+    text = f" @ {limit:f}" if limit is not None else ""
+    return text + (f" stop {stop:f}" if stop is not None else "")
+
+
+def _terms_moved(order: Order, venue: VenueOrder) -> dict[str, Decimal]:
+    """The venue's terms where they differ from the journal's (an order moved while the
+    desk was away, or whose modify's answer the journal never got): the venue wins. A
+    quantity only for an order by quantity and never below what the journal has filled
+    (the venue's fills come as fills)."""
+    terms: dict[str, Decimal] = {}
+    if (
+        order.quote_quantity is None
+        and venue.quantity > 0
+        and venue.quantity != order.quantity
+        and venue.quantity >= order.filled_qty
+    ):
+        terms["quantity"] = venue.quantity
+    if venue.limit_price is not None and venue.limit_price != order.limit_price:
+        terms["limit_price"] = venue.limit_price
+    if venue.stop_price is not None and venue.stop_price != order.stop_price:
+        terms["stop_price"] = venue.stop_price
+    return terms
 
 
 async def reconcile_broker(engine: TradingEngine, broker: Broker) -> list[Reconcile]:
@@ -503,14 +539,19 @@ async def reconcile(
                     venue_order=venue,
                 )
             )
-        elif view.order.status != venue.status:
+        else:
+            terms = _terms_moved(view.order, venue)
+            if view.order.status == venue.status and not terms:
+                continue
+            moved = view.order.status == venue.status
             await publish(
                 Reconcile(
-                    kind=ReconcileKind.STATUS_MISMATCH,
+                    kind=ReconcileKind.TERMS_MISMATCH if moved else ReconcileKind.STATUS_MISMATCH,
                     instrument=venue.instrument,
                     client_order_id=cid,
-                    ours=_describe(view.order),
-                    venue=f"{venue.status} {venue.filled_qty:f}/{venue.quantity:f}",
+                    ours=_describe(view.order, terms),
+                    venue=_describe_venue(venue, terms),
+                    detail="the venue's terms are taken" if terms else "",
                 )
             )
             await engine.bus.publish(
@@ -520,7 +561,12 @@ async def reconcile(
                         client_order_id=cid,
                         status=venue.status,
                         venue_order_id=venue.venue_order_id,
-                        reason="status from the venue on reconcile",
+                        reason=(
+                            "terms from the venue on reconcile"
+                            if moved
+                            else "status from the venue on reconcile"
+                        ),
+                        **terms,
                     ),
                 )
             )

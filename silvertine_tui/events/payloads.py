@@ -84,6 +84,8 @@ class ReconcileKind(StrEnum):
     VENUE_ORDER_UNKNOWN = "VENUE_ORDER_UNKNOWN"  # open at the venue, not in our journal
     LOCAL_ORDER_UNKNOWN = "LOCAL_ORDER_UNKNOWN"  # we think open, the venue does not know it
     STATUS_MISMATCH = "STATUS_MISMATCH"
+    # Open at both with other terms (moved while the desk was away): the venue's taken.
+    TERMS_MISMATCH = "TERMS_MISMATCH"
     POSITION_MISMATCH = "POSITION_MISMATCH"
     # Held at the venue before the journal knew the instrument: taken as it is.
     OPENING_POSITION = "OPENING_POSITION"

@@ -125,6 +125,59 @@ async def test_journal_order_unknown_to_the_venue_is_closed_not_resent() -> None
     assert venue.sent == [cid]  # the lost order was NOT sent again
 
 
+async def test_an_order_moved_at_the_venue_while_away_takes_the_venues_terms() -> None:
+    """Moved in place at the venue (another terminal, TWS) while the desk was away:
+    same status, same venue id, another price and quantity. The journal takes them."""
+    _, engine, (venue,) = await make()
+    cid = await engine.submit(order(qty="2", price="10.00"))
+    await sync(engine)
+    moved = venue.venue_orders[cid].model_copy(
+        update={"limit_price": D("10.50"), "quantity": D("3")}
+    )
+    venue.venue_orders[cid] = moved
+    found = await reconcile(engine, venue, await venue.reconcile())
+    assert [f.kind for f in found] == [ReconcileKind.TERMS_MISMATCH]
+    assert "@ 10.00" in found[0].ours and "@ 10.50" in found[0].venue
+    view = engine.oms.get(cid)
+    assert view is not None
+    assert (view.order.status, view.order.limit_price, view.order.quantity) == (
+        OrderStatus.NEW,
+        D("10.50"),
+        D("3"),
+    )
+    assert view.order.venue_order_id == moved.venue_order_id
+    assert await reconcile(engine, venue, await venue.reconcile()) == []
+
+
+async def test_a_replace_whose_answer_never_came_ends_at_the_venues_terms() -> None:
+    """The journal stopped at PENDING_REPLACE at the old price (the desk went down before
+    the answer); the venue works the replacement, under a new venue id, at the new price.
+    Reconcile leaves the order NEW at the new price, so a later cancel or modify starts
+    from what the venue holds."""
+    bus, engine, (venue,) = await make()
+    cid = await engine.submit(order(qty="2", price="10.00"))
+    await bus.publish(
+        OrderUpdateEvent.create(
+            "scripted/main",
+            OrderUpdate(client_order_id=cid, status=OrderStatus.PENDING_REPLACE),
+        )
+    )
+    await sync(engine)
+    venue.venue_orders[cid] = venue.venue_orders[cid].model_copy(
+        update={"limit_price": D("9.80"), "venue_order_id": "replacement"}
+    )
+    found = await reconcile(engine, venue, await venue.reconcile())
+    assert [f.kind for f in found] == [ReconcileKind.STATUS_MISMATCH]
+    view = engine.oms.get(cid)
+    assert view is not None
+    assert (view.order.status, view.order.limit_price, view.order.venue_order_id) == (
+        OrderStatus.NEW,
+        D("9.80"),
+        "replacement",
+    )
+    assert await reconcile(engine, venue, await venue.reconcile()) == []
+
+
 def filled_while_away(venue: ScriptedVenue, cid: str) -> None:
     """The venue filled our order of 2 while we were away (its report never came)."""
     venue.venue_orders.pop(cid)

@@ -201,6 +201,59 @@ def test_replace_changes_terms_not_below_filled() -> None:
     )
 
 
+def test_terms_moved_in_place_at_the_venue_amend_the_order() -> None:
+    """A report of the status the order has, under the same venue id, with other terms
+    (TWS modifies in place; a reconcile finds the venue's terms): the terms are the
+    venue's. The same report again changes nothing."""
+    o = make_order("1.0")
+    o.apply_update(update(o, OrderStatus.NEW, venue_order_id="v1"))
+    moved = update(o, OrderStatus.NEW, venue_order_id="v1", limit_price=D("63000.00"))
+    assert o.apply_update(moved) is ApplyResult.APPLIED
+    assert (o.status, o.limit_price, o.venue_order_id) == (OrderStatus.NEW, D("63000.00"), "v1")
+    assert o.apply_update(moved) is ApplyResult.DUPLICATE
+    o.apply_fill(fill(o, "e1", "0.4"))
+    grown = update(o, OrderStatus.PARTIALLY_FILLED, quantity=D("1.5"))
+    assert o.apply_update(grown) is ApplyResult.APPLIED
+    assert (o.status, o.quantity) == (OrderStatus.PARTIALLY_FILLED, D("1.5"))
+    below = update(o, OrderStatus.PARTIALLY_FILLED, quantity=D("0.3"))
+    o.apply_update(below)
+    assert o.quantity == D("1.5"), "never below what has filled"
+
+
+report_terms = st.none() | st.integers(1, 30).map(lambda n: D(n) / 10)
+reports = st.builds(
+    lambda status, venue, qty, limit: {
+        "status": status,
+        "venue_order_id": venue,
+        "quantity": qty,
+        "limit_price": limit,
+    },
+    st.sampled_from(list(OrderStatus)),
+    st.sampled_from([None, "v1", "v2"]),
+    report_terms,
+    report_terms,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(reports, max_size=20), st.integers(0, 10).map(lambda n: D(n) / 10))
+def test_a_report_applied_twice_leaves_the_order_as_once(
+    sequence: list[dict[str, object]], filled: D
+) -> None:
+    """Reports arrive twice (REST answer and user stream, a reconnect's catch-up): the
+    second copy of any report, terms or not, changes nothing."""
+    o = make_order("2.0")
+    if filled:
+        o.apply_fill(fill(o, "e0", str(filled)))
+    for fields in sequence:
+        report = update(o, **fields)  # type: ignore[arg-type]
+        o.apply_update(report)
+        once = o.model_dump()
+        o.apply_update(report)
+        assert o.model_dump() == once
+        assert o.filled_qty <= o.quantity
+
+
 def test_fill_after_cancel_is_money_but_status_stays() -> None:
     o = make_order("1.0")
     o.apply_update(update(o, OrderStatus.CANCELED))

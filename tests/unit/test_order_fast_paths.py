@@ -60,9 +60,21 @@ class PlainOrder(Order):
         )
         if not self.venue_order_id and update.venue_order_id:
             self.venue_order_id = update.venue_order_id
-        if new is self.status and new is not S.PARTIALLY_FILLED and not replaced:
+        amends = new is self.status and (
+            (
+                update.quantity is not None
+                and update.quantity != self.quantity
+                and update.quantity >= self.filled_qty
+                and self.quote_quantity is None
+            )
+            or (update.limit_price is not None and update.limit_price != self.limit_price)
+            or (update.stop_price is not None and update.stop_price != self.stop_price)
+        )
+        if new is self.status and new is not S.PARTIALLY_FILLED and not replaced and not amends:
             return ApplyResult.DUPLICATE
-        if new not in _transitions()[self.status] and not (replaced and new is self.status):
+        if new not in _transitions()[self.status] and not (
+            (replaced or amends) and new is self.status
+        ):
             return ApplyResult.STALE
         if replaced:
             assert self.venue_order_id is not None

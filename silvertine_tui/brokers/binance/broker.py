@@ -1008,9 +1008,14 @@ class BinanceBroker(Broker):
                 stop_price=venue.stop_price,
                 venue_order_id=venue.venue_order_id,
                 # The venue's word so far (the journal's is unknown here): a repeat of
-                # it is not news, and a modify knows what has filled.
+                # it is not news, and a modify knows what has filled. Its venue id is
+                # the one the journal knows it by: a replace's answer, under a new id,
+                # is news (left unknown, the answer of a modify of an order found after
+                # a restart was judged a repeat, and the order stayed PENDING_REPLACE
+                # at its old price while the venue worked the new one).
                 venue_status=venue.status,
                 filled=venue.filled_qty,
+                published_venue_id=venue.venue_order_id,
             )
             self._orders[venue.client_order_id] = order
         if venue.venue_order_id is not None:

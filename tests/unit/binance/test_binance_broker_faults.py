@@ -23,6 +23,7 @@ from tests.contract.test_broker_contract import fills, replay_orders, statuses, 
 from tests.fakes.binance import FakeBinance
 from tests.support.binance_broker import (
     DEFAULT_SYMBOLS,
+    BinanceDriver,
     Session,
     binance_session,
     build_broker,
@@ -377,6 +378,36 @@ async def test_after_a_restart_open_orders_are_known_and_missed_fills_keep_our_i
         assert new.orig_qty == D("0.4")
         await again.cancel(working)
         assert s.fake.order_by_client_id(working).status == "CANCELED"
+    finally:
+        await again.close()
+
+
+async def test_a_modify_after_a_restart_journals_the_new_terms(s: Session) -> None:
+    """The order a restarted desk finds open at the venue is moved (cancel-replace): the
+    journal ends NEW at the new price under the new venue id, never stuck at
+    PENDING_REPLACE with the old price while the venue works the new one."""
+    coid = await resting_order(s)
+    old_id = s.fake.order_by_client_id(coid).order_id
+    await s.broker.close()
+    again = build_broker(s.fake, s.bus, ["ETHUSDT"])
+    try:
+        await again.connect()
+        await again.reconcile(0)
+        await again.modify(coid, limit_price=D("1985"))
+        again_driver = BinanceDriver(s.fake, again, "ETHUSDT")
+        await again_driver.settle()
+        events = await s.events()
+        assert statuses(events, coid)[-2:] == [S.PENDING_REPLACE, S.NEW]
+        answer = updates(events, coid)[-1]
+        assert answer.limit_price == D("1985")
+        assert answer.venue_order_id not in (None, str(old_id))
+        orders, _ = replay_orders(events)
+        assert (orders[coid].status, orders[coid].limit_price) == (S.NEW, D("1985"))
+        # And a second move from there, as the trader nudges it again.
+        await again.modify(coid, limit_price=D("1980"))
+        await again_driver.settle()
+        orders, _ = replay_orders(await s.events())
+        assert (orders[coid].status, orders[coid].limit_price) == (S.NEW, D("1980"))
     finally:
         await again.close()
 
