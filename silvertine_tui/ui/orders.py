@@ -284,6 +284,25 @@ def amount_text(request: OrderRequest, instrument: Instrument | None) -> str:
     return num(request.quantity)
 
 
+def order_text(request: OrderRequest, instrument: Instrument | None) -> str:
+    """The whole order as it goes out, for a confirmation: `BUY 5 ETHUSDT.PAPER LIMIT @
+    3,400.00 GTC` (stop, post-only when set); prices as the desk prints them."""
+
+    def price(value: Decimal) -> str:
+        return instrument.price_text(value) if instrument is not None else num(value)
+
+    parts = [str(request.side), amount_text(request, instrument), request.instrument]
+    parts.append(str(request.order_type))
+    if request.limit_price is not None:
+        parts.append(f"@ {price(request.limit_price)}")
+    if request.stop_price is not None:
+        parts.append(f"stop {price(request.stop_price)}")
+    parts.append(str(request.tif))
+    if request.post_only:
+        parts.append("post-only")
+    return " ".join(parts)
+
+
 def known_instruments(engine: DeskProjection) -> list[str]:
     return sorted({key for found in engine.instruments.values() for key in found})
 

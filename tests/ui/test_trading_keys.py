@@ -329,6 +329,13 @@ async def test_confirmation_above_the_notional_limit(make_desk) -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(desk.app.screen, ConfirmScreen)
+        # The dialog says the whole order that goes out: price, TIF and where.
+        said = " ".join(
+            str(w.render()) for w in desk.app.screen.query("#dialog-title, #dialog-body")
+        )
+        assert "Send BUY 5 ETHUSDT.PAPER LIMIT @ 3,400.00 GTC?" in said
+        assert "To paper/main." in said
+        assert "17,000.00" in said
         await pilot.press("n")
         await desk.settle(pilot)
         assert desk.session.engine.oms.orders == {}

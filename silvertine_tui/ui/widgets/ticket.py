@@ -28,6 +28,7 @@ from ..orders import (
     check,
     known_instruments,
     offer,
+    order_text,
     risk_problems,
 )
 from .choice import Choice
@@ -394,10 +395,10 @@ class Ticket(Vertical):
             self.sending = True
             self.app.push_screen(
                 ConfirmScreen(
-                    f"Send {request.side} {amount_text(request, checked.instrument)} "
-                    f"{request.instrument}?",
-                    f"Notional {num(notional, 2)} is above the confirmation limit "
-                    f"{num(limit, 2)}.\n{checked.preview.text() if checked.preview else ''}",
+                    f"Send {order_text(request, checked.instrument)}?",
+                    f"To {request.broker}/{request.account}. Notional {num(notional, 2)} "
+                    f"is above the confirmation limit {num(limit, 2)}.\n"
+                    f"{checked.preview.text() if checked.preview else ''}",
                     confirm_label="Send",
                 ),
                 callback=lambda ok: self._confirmed(bool(ok)),
