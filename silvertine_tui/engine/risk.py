@@ -235,8 +235,9 @@ class RiskGate:
             found.append(
                 RiskViolation(
                     "journal_down",
-                    f"broker {request.broker} trades real money and {journal}: new orders "
-                    "wait until the journal is written again (cancels still go through)",
+                    f"broker {request.broker} trades real money and {journal}: nothing was "
+                    "sent; send it again once the journal is written (the bus in Health, "
+                    "6); cancels still go through",
                 )
             )
         if self.config.require_live:

@@ -314,8 +314,8 @@ def test_live_broker_needs_the_journal() -> None:
     down = "the journal (redis bus) is disconnected"
     assert messages(gate, order(), World(live=True, journal=down)) == [
         "journal_down: broker paper trades real money and the journal (redis bus) is "
-        "disconnected: new orders wait until the journal is written again "
-        "(cancels still go through)"
+        "disconnected: nothing was sent; send it again once the journal is written "
+        "(the bus in Health, 6); cancels still go through"
     ]
     assert messages(gate, order(), World(live=False, journal=down)) == []  # paper goes on
     assert messages(gate, order(), World(live=True, journal="")) == []
