@@ -133,5 +133,35 @@ def fit(text: str, width: int) -> str:
     return head.rstrip() + " …"
 
 
+def wrap(text: str, width: int, indent: int = 0) -> list[str]:
+    """`text` in rows of `width` columns, broken between words, never inside one (a
+    number is never split across rows); a word wider than a row is broken where it
+    must. Rows after the first start `indent` columns in (under the text that follows
+    a line's prefix)."""
+    if len(text) <= width or width < 2:
+        return [text]
+    indent = indent if indent <= width // 2 else 0
+    rows: list[str] = []
+    row = ""
+    for word in text.split(" "):
+        if not word:
+            continue
+        room = width - indent if rows else width
+        if row and len(row) + 1 + len(word) <= room:
+            row = f"{row} {word}"
+            continue
+        if row:
+            rows.append(row)
+            room = width - indent
+        while len(word) > room:
+            rows.append(word[:room])
+            word, room = word[room:], width - indent
+        row = word
+    if row:
+        rows.append(row)
+    pad = " " * indent
+    return [rows[0], *(pad + r for r in rows[1:])]
+
+
 def short_id(client_order_id: str, width: int = 8) -> str:
     return client_order_id[-width:]

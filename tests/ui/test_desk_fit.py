@@ -4,11 +4,14 @@ keeps quit and help; toasts never cover the ticket."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from textual.widgets._toast import Toast
 
 from silvertine_tui.domain import TradingState
 from silvertine_tui.ui.format import clock_text
+from silvertine_tui.ui.model import LogLine
 from silvertine_tui.ui.widgets.balances import Balances
 from silvertine_tui.ui.widgets.blotter import Blotter
 from silvertine_tui.ui.widgets.event_log import KIND_MIN_WIDTH, SHORT_KINDS, EventLog
@@ -225,47 +228,60 @@ async def test_a_toast_leaves_the_marker_and_trading_state_in_sight(make_desk, s
         await desk.session.close()
 
 
-async def test_a_log_line_too_long_for_its_pane_is_cut_before_a_word(make_desk) -> None:
+async def test_a_log_line_too_long_for_its_pane_wraps_between_words(make_desk) -> None:
     """At 120x36 the log pane is a third of the width: its lines have no kind column
-    (each leads with what happened), and a line that does not fit ends " …" where a
-    whole word was dropped, never inside a number ("BUY 1" of "BUY 10"); zoomed, the
-    pane shows the whole line, kind column and all."""
+    (each leads with what happened), and a line that does not fit goes on over the next
+    rows, indented under its text, broken between words, never inside a number ("BUY 1"
+    / "0" of "BUY 10"): the rows read together are the whole line. Zoomed, the pane has
+    the room for whole lines, kind column and all."""
     desk: Desk = make_desk(settings=working_settings())
     async with desk.app.run_test(size=(120, 36)) as pilot:
         await desk.start(pilot)
         await build_working_desk(desk, pilot)
         log = desk.app.screen.query_one(EventLog)
 
-        def shown_lines() -> list[tuple[str, str]]:
-            first = log.scroll_offset.y
+        def shown_lines() -> list[tuple[list[str], str]]:
+            """Each line wholly on screen, as the rows shown and the line it should read."""
             width = log.scrollable_content_region.width
-            rows = min(log.scrollable_content_region.height, len(log.lines) - first)
+            shown: dict[int, tuple[LogLine, list[str]]] = {}
+            for y in range(log.scrollable_content_region.height):
+                found = log.line_at(y)
+                if found is None:
+                    continue
+                line, part = found
+                _, rows = shown.setdefault(line.number, (line, []))
+                if part == len(rows):  # from its first row on
+                    rows.append(log.render_line(y).text.rstrip())
             return [
-                (log.render_line(y).text.rstrip(), log._text(log.lines[first + y], width))
-                for y in range(rows)
+                (rows, log._text(line, width))
+                for line, rows in shown.values()
+                if len(rows) == len(log._wrapped(line, width))
             ]
 
         width = log.scrollable_content_region.width
         assert width < KIND_MIN_WIDTH
         for line in log.lines:
             assert log._text(line, width) == f"{clock_text(line.ts_ms / 1000)} {line.text}"
-        cut = 0
-        for shown, whole in shown_lines():
-            assert len(shown) <= width
-            if shown == whole:
+        wrapped = 0
+        indent = " " * len(clock_text(0) + " ")
+        for rows, whole in shown_lines():
+            assert all(len(row) <= width for row in rows), rows
+            assert " ".join(row.strip() for row in rows) == whole  # nothing lost or cut
+            if len(rows) == 1:
                 continue
-            cut += 1
-            assert shown.endswith(" …"), shown
-            kept = shown[: -len(" …")]
-            assert whole.startswith(kept)
-            assert whole[len(kept)] == " ", (shown, whole)  # the next word was dropped whole
-        assert cut > 0, "no line was long enough to be cut: the test shows nothing"
+            wrapped += 1
+            assert all(row.startswith(indent) and row[len(indent)] != " " for row in rows[1:])
+            for row, after in itertools.pairwise(rows):
+                # Broken between words: the next row's first word would not have fit.
+                assert len(row) + 1 + len(after.strip().split(" ")[0]) > width, (row, after)
+        assert wrapped > 0, "no line was long enough to wrap: the test shows nothing"
+        assert log.row_count > len(log.lines)
         await pilot.press("7", "z")  # zoomed: the pane has the whole width
         await desk.settle(pilot)
         assert log.scrollable_content_region.width >= KIND_MIN_WIDTH
         zoomed = shown_lines()
         assert zoomed
-        assert all(shown == whole for shown, whole in zoomed)
+        assert all(rows == [whole] for rows, whole in zoomed)
         kinds = {SHORT_KINDS.get(line.kind, line.kind) for line in log.lines}
-        assert all(shown.split()[1] in kinds for shown, _ in zoomed)  # the kind column
+        assert all(rows[0].split()[1] in kinds for rows, _ in zoomed)  # the kind column
         await desk.session.close()

@@ -1,11 +1,15 @@
 """Fills and the event log: a bounded ring of lines drawn by the line API.
 
-Only the visible lines are rendered (the toolong model), so a frame costs the same
-with ten lines or five thousand; the ring drops the oldest lines beyond its size.
+Only the visible rows are rendered (the toolong model), so a frame costs the same
+with ten lines or five thousand; the ring drops the oldest lines beyond its size. A
+line wider than the pane wraps between words onto rows indented under its text: the
+layout (which rows each kept line takes at this width) grows with the new lines of a
+frame and is laid out again only when the width or the view changes.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
 
 from rich.segment import Segment
@@ -15,7 +19,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
-from ..format import clock_text, fit
+from ..format import clock_text, wrap
 from ..keymap import bindings, named_key
 from ..model import LineKind, LogLine
 from .palette import DEFAULT_PALETTE, Palette
@@ -38,14 +42,13 @@ KIND_MIN_WIDTH = 60
 kind column: every line's text leads with what happened (`FILL`, `NEW`, `POSITION`,
 `KILL`...), and the 8 columns go to the order instead."""
 
-STRIPS_KEPT = 500  # lines' strips kept for repaints (a screenful is a few dozen)
+STRIPS_KEPT = 500  # lines' rows kept for repaints (a screenful is a few dozen)
 
 
 class EventLog(ScrollView, can_focus=True):
     BINDINGS = bindings("log")
-    # No sideways scrolling: a line leads with what happened, and what does not fit
-    # the pane is cut before the word that would not fit, marked " …" (`fit`: never
-    # "BUY 1" of "BUY 10"); zoom with z for whole lines.
+    # No sideways scrolling: a line leads with what happened, and what does not fit the
+    # pane's width wraps between words onto the next rows (never "BUY 1" of "BUY 10").
     DEFAULT_CSS = """
     EventLog { height: 1fr; overflow-x: hidden; }
     """
@@ -58,9 +61,16 @@ class EventLog(ScrollView, can_focus=True):
         self._fills: deque[LogLine] = deque()
         self._seen = (-1, -1)
         self.follow = True
-        self._strips: dict[tuple[bool, int], Strip] = {}
-        self._strips_for: tuple[Style, int] | None = None
-        """The style and width the kept strips were built for."""
+        self._rows: dict[tuple[bool, int], list[Strip]] = {}
+        self._rows_for: tuple[Style, int] | None = None
+        """The style and width the kept rows were built for."""
+        # The layout: the numbers of the lines laid out (oldest first, as in `lines`)
+        # and the row each starts on, counted from the first line ever laid out at this
+        # width; `_end` is the row after the last.
+        self._numbers: deque[int] = deque()
+        self._starts: deque[int] = deque()
+        self._end = 0
+        self._layout_for: tuple[bool, int] | None = None
 
     @property
     def lines(self) -> deque[LogLine]:
@@ -73,13 +83,16 @@ class EventLog(ScrollView, can_focus=True):
     def sync(self, total: int, fills_total: int, *, force: bool = False) -> None:
         """Called once a frame with the model's counters; cheap when nothing changed."""
         seen = (total, fills_total)
-        if seen == self._seen and not force:
+        width = self.scrollable_content_region.width
+        laid_out = self._layout_for == (self.fills_only, width)
+        if seen == self._seen and laid_out and not force:
             return
-        if force:  # a new palette, a view switch: the kept strips are stale
-            self._strips.clear()
+        if force:  # a new palette, a view switch: the kept rows are stale
+            self._rows.clear()
         self._seen = seen
         at_end = self.follow or self.scroll_offset.y >= self.max_scroll_y
-        set_virtual_size(self, Size(self.scrollable_content_region.width, len(self.lines)))
+        self._lay_out(width)
+        set_virtual_size(self, Size(width, self.row_count))
         if at_end:
             # Scrolled in this frame: deferred to after the refresh, the scroll cost a
             # second pass of the compositor over the whole screen, and the log's lines
@@ -92,11 +105,47 @@ class EventLog(ScrollView, can_focus=True):
     def _to_end(self) -> None:
         self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
 
-    def _text(self, line: LogLine, width: int) -> str:
+    def on_resize(self) -> None:
+        self.sync(*self._seen)
+
+    @property
+    def row_count(self) -> int:
+        return self._end - (self._starts[0] if self._starts else self._end)
+
+    def _lay_out(self, width: int) -> None:
+        """The rows of the lines the ring kept: the lines it let go leave the front,
+        the new ones are wrapped onto the end; all again at another width or view."""
+        lines = self.lines
+        key = (self.fills_only, width)
+        if self._layout_for != key:
+            self._numbers.clear()
+            self._starts.clear()
+            self._end = 0
+            self._layout_for = key
+        first = lines[0].number if lines else None
+        numbers, starts = self._numbers, self._starts
+        while numbers and (first is None or numbers[0] < first):
+            numbers.popleft()
+            starts.popleft()
+        last = numbers[-1] if numbers else -1
+        new = min(len(lines), lines[-1].number - last) if lines else 0
+        for index in range(len(lines) - new, len(lines)):
+            line = lines[index]
+            numbers.append(line.number)
+            starts.append(self._end)
+            self._end += len(self._wrapped(line, width))
+
+    def _prefix(self, line: LogLine, width: int) -> str:
         if width < KIND_MIN_WIDTH:
-            return f"{clock_text(line.ts_ms / 1000)} {line.text}"
+            return f"{clock_text(line.ts_ms / 1000)} "
         kind = SHORT_KINDS.get(line.kind, line.kind)
-        return f"{clock_text(line.ts_ms / 1000)} {kind:<7} {line.text}"
+        return f"{clock_text(line.ts_ms / 1000)} {kind:<7} "
+
+    def _text(self, line: LogLine, width: int) -> str:
+        return self._prefix(line, width) + line.text
+
+    def _wrapped(self, line: LogLine, width: int) -> list[str]:
+        return wrap(self._text(line, width), width, len(self._prefix(line, width)))
 
     def _style(self, line: LogLine) -> Style:
         p = self.palette
@@ -109,28 +158,46 @@ class EventLog(ScrollView, can_focus=True):
             LineKind.INFO: p.muted,
         }[line.line_kind]
 
-    def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
+    def line_at(self, y: int) -> tuple[LogLine, int] | None:
+        """The line shown on row `y` of the view, and which of its rows it is."""
+        starts = self._starts
+        if not starts:
+            return None
+        row = starts[0] + self.scroll_offset.y + y
+        index = bisect_right(starts, row) - 1
+        if index < 0 or row >= self._end:
+            return None
+        # The ring may have moved since the layout: find the line by its number.
         lines = self.lines
+        number = self._numbers[index]
+        at = number - lines[0].number if lines else -1
+        if not 0 <= at < len(lines) or lines[at].number != number:
+            return None
+        return lines[at], row - starts[index]
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x = self.scroll_offset.x
         width = self.scrollable_content_region.width
         base = self.rich_style
-        if index >= len(lines):
+        found = self.line_at(y)
+        if found is None:
             return Strip.blank(width, base)
-        line = lines[index]
+        line, part = found
         # The log scrolls with every new line, repainting every line on screen: each
-        # line's strip is built once (for this style and width) and kept while it may
-        # show.
-        if self._strips_for != (base, width) or len(self._strips) > STRIPS_KEPT:
-            self._strips.clear()
-            self._strips_for = (base, width)
+        # line's rows are built once (for this style and width) and kept while they
+        # may show.
+        if self._rows_for != (base, width) or len(self._rows) > STRIPS_KEPT:
+            self._rows.clear()
+            self._rows_for = (base, width)
         key = (self.fills_only, line.number)
-        strip = self._strips.get(key)
-        if strip is None:
-            text = fit(self._text(line, width), width)
-            strip = Strip([Segment(text, base + self._style(line))], len(text))
-            self._strips[key] = strip
-        return strip.crop_extend(scroll_x, scroll_x + width, base)
+        rows = self._rows.get(key)
+        if rows is None:
+            style = base + self._style(line)
+            rows = [Strip([Segment(text, style)], len(text)) for text in self._wrapped(line, width)]
+            self._rows[key] = rows
+        if part >= len(rows):  # laid out at another width: the next sync lays it out again
+            return Strip.blank(width, base)
+        return rows[part].crop_extend(scroll_x, scroll_x + width, base)
 
     def on_mouse_scroll_up(self) -> None:
         self.follow = False

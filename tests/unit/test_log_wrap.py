@@ -1,0 +1,42 @@
+"""`wrap`: a log line wider than its pane goes on over rows broken between words."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from silvertine_tui.ui.format import wrap
+
+words = st.lists(
+    st.text(alphabet="ABCxyz0123456789.,@…-", min_size=1, max_size=14), min_size=1, max_size=14
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(words, st.integers(2, 80), st.integers(0, 12))
+def test_rows_fit_and_read_as_the_line(parts: list[str], width: int, indent: int) -> None:
+    text = " ".join(parts)
+    rows = wrap(text, width, indent)
+    assert all(len(row) <= width for row in rows) or rows == [text]
+    pad = indent if indent <= width // 2 else 0
+    assert all(row.startswith(" " * pad) for row in rows[1:])
+    if all(len(word) <= width - pad for word in parts):
+        # No word is split: the rows' words are the line's words, in order.
+        assert " ".join(row.strip() for row in rows).split(" ") == parts
+        # And each row took every word that fit.
+        for row, after in itertools.pairwise(rows):
+            assert len(row) + 1 + len(after.strip().split(" ")[0]) > width
+    else:
+        assert "".join(row.strip().replace(" ", "") for row in rows) == text.replace(" ", "")
+
+
+def test_a_number_is_never_split() -> None:
+    line = "06:21:26 SEND BUY 10 ETHUSDT.BINANCE LIMIT @ 3,100.00 GTC (…lp6o)"
+    assert wrap(line, 34, 9) == [
+        "06:21:26 SEND BUY 10",
+        "         ETHUSDT.BINANCE LIMIT @",
+        "         3,100.00 GTC (…lp6o)",
+    ]
+    assert wrap("short", 34, 9) == ["short"]
