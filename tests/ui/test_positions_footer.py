@@ -48,3 +48,27 @@ async def test_rows_out_of_view_are_added_as_they_show(make_desk) -> None:
             for currency in ("USD", "USDT"):
                 assert footer_upl(pane, currency) == rows_total(positions, currency)
         await desk.session.close()
+
+
+async def test_the_mark_shown_is_the_mark_the_pnl_uses(make_desk) -> None:
+    """A mid between two ticks (ETH's 0.35 spread) was shown rounded onto a tick while
+    the unrealized P&L used the mid itself: Mark x Qty did not give the uPnL shown. The
+    Mark cell now reads the mark exactly, its half tick included."""
+    desk: Desk = make_desk(settings=working_settings())
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await build_working_desk(desk, pilot)
+        positions = desk.app.screen.query_one(Positions)
+        projection = desk.session.engine.projection
+        half_ticks = 0
+        for _ in range(3):
+            await desk.step(pilot, 1)
+            for key in positions.visible_keys():
+                instrument = positions.get_cell(key, "symbol").plain
+                mark = projection.last_price(instrument)
+                assert mark is not None
+                assert parse_decimal(positions.get_cell(key, "mark").plain) == mark
+                inst = projection.instruments_by_key[instrument]
+                half_ticks += mark % inst.tick_size != 0
+        assert half_ticks, "no mark fell between two ticks: the test shows nothing"
+        await desk.session.close()

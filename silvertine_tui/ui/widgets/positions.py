@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from ...engine.projection import DeskProjection, Key, PositionState
 from ...events.summary import avg_text, qty_text
-from ..format import DASH, num, places_of, signed
+from ..format import DASH, signed
 from ..keymap import bindings
 from .palette import DEFAULT_PALETTE, Palette
 from .table import Cell, Column, KeyedTable
@@ -48,7 +48,6 @@ class Positions(KeyedTable):
     def row_for(self, state: PositionState, desk: DeskProjection) -> tuple[Cell, ...]:
         p = self.palette
         inst = desk.instruments_by_key.get(state.instrument)
-        places = places_of(inst.tick_size) if inst else None
         mark = desk.last_price(state.instrument)
         upl = desk.unrealized(state)
         self._shown_pnl[position_key(state)] = (
@@ -61,7 +60,9 @@ class Positions(KeyedTable):
             self.cell(state.instrument),
             self.cell(qty_text(state.quantity, inst), qty_style),
             self.cell(avg_text(state.avg_price, inst) if state.avg_price else DASH),
-            self.cell(num(mark, places)),
+            # The mark as the unrealized P&L uses it: a mid between two ticks shows its
+            # half tick (`3,500.335`), never rounded onto a tick the P&L did not use.
+            self.cell(avg_text(mark, inst) if mark is not None else DASH),
             self.cell(signed(upl), p.pnl(upl)),
             self.cell(signed(state.realized_pnl), p.pnl(state.realized_pnl)),
             self.cell(state.currency),
