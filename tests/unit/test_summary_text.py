@@ -104,7 +104,14 @@ def test_a_fill_is_on_the_tick_and_lot_with_its_fee() -> None:
         ),
     )
     text = describe(fill, instruments=INSTRUMENTS.get)
-    assert text == "FILL BUY 0.5 ETHUSDT.PAPER @ 3,012.40 fee 1.51 USDT (…c3d4)"
+    # The fee as charged (1.5062), not rounded onto the price's tick (1.51).
+    assert text == "FILL BUY 0.5 ETHUSDT.PAPER @ 3,012.40 fee 1.5062 USDT (…c3d4)"
+    small = fill.payload.model_copy(update={"fee": Decimal("0.0031")})
+    text = describe(FillEvent.create("paper/main", small), instruments=INSTRUMENTS.get)
+    assert "fee 0.0031 USDT" in text  # never "fee 0.00": that reads as no fee
+    whole = fill.payload.model_copy(update={"fee": Decimal("1.5")})
+    text = describe(FillEvent.create("paper/main", whole), instruments=INSTRUMENTS.get)
+    assert "fee 1.50 USDT" in text
 
 
 def test_an_average_is_shown_one_decimal_finer_than_the_tick() -> None:
