@@ -174,6 +174,38 @@ async def test_toasts_never_cover_the_ticket(make_desk, size: tuple[int, int]) -
         await desk.session.close()
 
 
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_toasts_never_cover_an_open_dialog(make_desk, size: tuple[int, int]) -> None:
+    """A fill or a refusal toasted while a dialog asks (the send confirmation, the
+    modify dialog) showed over it at 80x24, over its text and its buttons: under a
+    dialog the newest toast shows on two lines over the header, after the marker and
+    the trading state, the others waiting their turn."""
+    from textual.widgets._toast import Toast
+
+    from silvertine_tui.ui.screens.confirm import ConfirmScreen
+    from silvertine_tui.ui.widgets.header import MARKER_AND_STATE_CELLS
+
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=size, notifications=True) as pilot:
+        await desk.start(pilot)
+        await pilot.press("ctrl+x")  # cancel all: asks first
+        await pilot.pause()
+        assert isinstance(desk.app.screen, ConfirmScreen)
+        for n in range(4):
+            desk.app.notify(f"FILL BUY 0.5 ETHUSDT.PAPER @ 3,500.30 number {n}", title="Fill")
+        await desk.settle(pilot)
+        await pilot.pause(0.1)
+        dialog = desk.app.screen.query_one("#dialog").region
+        toasts = [t for t in desk.app.screen.query(Toast) if t.region.area > 0]
+        assert toasts, "no toast on screen"
+        for toast in toasts:
+            assert not toast.region.overlaps(dialog), f"toast {toast.region} over {dialog}"
+            assert toast.region.x >= MARKER_AND_STATE_CELLS
+        assert "number 3" in str(toasts[-1].render())  # the newest is the one shown
+        await pilot.press("escape")
+        await desk.session.close()
+
+
 async def test_a_pile_of_toasts_never_covers_the_quotes(make_desk) -> None:
     desk: Desk = make_desk()
     async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:

@@ -247,6 +247,26 @@ def test_toasts_beside_the_ticket(snap_compare, make_desk, size: tuple[int, int]
     assert snap_compare(desk.app, terminal_size=size, run_before=run_before)
 
 
+def test_a_toast_under_a_dialog_at_80x24(snap_compare, make_desk) -> None:
+    """A toast while the send confirmation asks: over the header, never over the
+    dialog's order, its notional or its buttons."""
+    desk: Desk = make_desk()
+
+    async def run_before(pilot) -> None:
+        await desk.start(pilot)
+        await populate(desk, pilot)
+        await pilot.press("1", "down", "b")
+        ticket = desk.app.screen.query_one("#ticket")
+        ticket.query_one("#t-quantity", Input).value = "0.25"  # ~16,000 > 10,000
+        await pilot.press("f9")
+        await desk.quiet(pilot)
+        desk.app.notify("connection lost", title="binance DISCONNECTED", severity="warning",
+                        timeout=600)  # fmt: skip
+        await desk.settle(pilot)
+
+    assert snap_compare(desk.app, terminal_size=(80, 24), run_before=run_before)
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 36), (200, 50)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_fill_line_in_the_header(snap_compare, make_desk, size: tuple[int, int]) -> None:
     """Fills show in the header (the newest, in the side's colour, and how many more),
