@@ -199,6 +199,11 @@ class WatchSession(Session):
         self.stale_after_s = stale_after_s
         self.stale_check_s = stale_check_s
         self._heard: dict[str, int] = {}  # broker -> when its last heartbeat arrived (ns)
+        # This desk's own bus: while it cannot read (Redis unreachable from here) no
+        # heartbeat can arrive, and a silence is not the driving desk's; from when it
+        # reads again (ns) each broker has `stale_after_s` to be heard.
+        self._bus_lost = False
+        self._bus_back_ns = 0
 
     def _create_brokers(self, clock: Callable[[], int]) -> list[Broker]:
         return []
@@ -383,6 +388,14 @@ class WatchSession(Session):
         error toast). A broker whose last word was DISCONNECTED is not judged: a desk
         that quits says so, and one that is down is not shown live either way."""
         now = self.clock()
+        if not self.bus.stats.connected:
+            # This desk cannot read the bus: the "Bus unreachable" toast and the bus's
+            # health say so; a driving desk is not blamed for what this one cannot hear.
+            self._bus_lost = True
+            return
+        if self._bus_lost:
+            self._bus_lost = False
+            self._bus_back_ns = now
         limit = int(self.stale_after_s * 1e9)
         projection = self.engine.projection
         silent = projection.silent
@@ -390,7 +403,7 @@ class WatchSession(Session):
             if name in silent or status.state is ConnectionState.DISCONNECTED:
                 continue
             heard = self._heard.get(name, status.heard_ns)
-            if not heard or now - heard <= limit:
+            if not heard or now - max(heard, self._bus_back_ns) <= limit:
                 continue
             projection.set_silent(name, heard)
             accounts = ", ".join(f"{b}/{a}" for b, a in self._accounts if b == name) or name

@@ -125,3 +125,44 @@ async def test_a_killed_desk_shows_stale_on_the_watching_desk_until_heard_again(
         await watch.close()
         if restarted is not None:
             await restarted.close()
+
+
+async def test_a_watching_desk_that_cannot_reach_redis_does_not_blame_the_desks(
+    key_prefix: str,
+) -> None:
+    """Redis goes down under both desks: the watching desk hears no heartbeat, and it
+    must not say the trading desk may be down (its own bus is, as its health and "Bus
+    unreachable" toast say). Once Redis is back and the desk's heartbeats flow again,
+    nothing was said against the desk."""
+    server = RedisServer(persistence=True).start()
+    clock = Clock()
+    trading = desk(server.url, key_prefix, "paper")
+    watch = watcher(server.url, key_prefix, clock)
+    try:
+        await trading.start()
+        await watch.start()
+        view = watch.projection
+        await until(lambda: view.broker_state("paper") is ConnectionState.LIVE)
+        for _ in range(2):  # past the silence check's first look (half the 5 s)
+            clock.advance(1.0)
+            await asyncio.sleep(1.5)  # heard at the new time
+        assert view.silent == {}
+
+        await server.akill()
+        await until(lambda: not watch.bus.stats.connected)
+        clock.advance(30.0)  # far past the 5 s a silent desk is given
+        await asyncio.sleep(0.5)
+        assert view.silent == {}
+        assert silent_alerts(watch) == []
+
+        await server.arestart()
+        await until(lambda: watch.bus.stats.connected, timeout=20)
+        for _ in range(3):
+            clock.advance(2.0)
+            await asyncio.sleep(1.5)  # the desk's heartbeats are read again
+        assert view.silent == {}
+        assert silent_alerts(watch) == []
+    finally:
+        await watch.close()
+        await trading.close()
+        server.close()
