@@ -457,6 +457,52 @@ async def test_signal_becomes_a_ticket(make_desk) -> None:
         await desk.session.close()
 
 
+async def test_a_long_signal_note_is_cut_in_the_pane_and_whole_on_its_ticket(make_desk) -> None:
+    """A note of 150 characters made the Note column too wide for any pane, and the
+    column went, note and all, even zoomed. It is cut at a word in the pane and said
+    whole beside Send on the ticket made from the signal."""
+    from silvertine_tui.events import Signal, SignalEvent
+    from silvertine_tui.ui.widgets.signals import NOTE_WIDTH, Signals
+
+    note = (
+        "2.4 sigma above the 20-period mean after the CPI print; exit half at the mean "
+        "and the rest at 1 sigma below; skip if the spread is wider than 0.5"
+    )
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        await desk.session.bus.publish(
+            SignalEvent.create(
+                "strategy:meanrev",
+                Signal(
+                    strategy="meanrev",
+                    instrument="ETHUSDT.PAPER",
+                    side=Side.SELL,
+                    quantity=Decimal("0.25"),
+                    price=Decimal("3550.00"),
+                    note=note,
+                ),
+                ts=desk.clock.ns(),
+            )
+        )
+        await desk.settle(pilot)
+        await pilot.press("8", "z")  # zoomed: the whole width
+        await desk.settle(pilot)
+        signals = desk.app.screen.query_one(Signals)
+        [key] = signals.row_keys
+        shown = signals.get_cell(key, "note").plain
+        assert "note" in signals.shown_columns, "the Note column was dropped"
+        assert len(shown) <= NOTE_WIDTH
+        assert shown.endswith(" …")
+        assert note.startswith(shown.removesuffix(" …"))
+        await pilot.press("z", "enter")
+        await desk.settle(pilot)
+        status = ticket_of(desk).query_one("#t-status", TextBlock).text.plain
+        assert " ".join(status.split()) == f"signal meanrev: {note}"
+        await desk.session.close()
+
+
 @pytest.mark.parametrize("size", [(120, 36), (80, 24)])
 async def test_a_ticket_opened_from_a_zoomed_pane_is_in_sight(make_desk, size) -> None:
     """Zoomed on the quotes, `b` opened the ticket out of sight with the keys in its

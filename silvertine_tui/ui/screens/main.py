@@ -711,6 +711,8 @@ class MainScreen(Screen[None]):
             order_type=s.order_type,
             account=self._account_for(s.instrument),
             tag=f"signal:{s.strategy}"[:36],
+            note=f"signal {s.strategy}: {s.note}" if s.note else "",
+            note_style="muted",
         )
         self.show_pane("ticket", focus=False)
         self.ticket.focus_first_empty()

@@ -6,11 +6,16 @@ from collections.abc import Iterable, Mapping
 
 from ...domain import Instrument, Side
 from ...events.summary import price_text, qty_text
-from ..format import clock_text
+from ..format import clock_text, fit
 from ..keymap import bindings
 from ..model import SignalRow
 from .palette import DEFAULT_PALETTE, Palette
 from .table import Cell, Column, KeyedTable
+
+NOTE_WIDTH = 40
+"""A note longer than this is cut at a word (` …`): whole, a long note made its column
+too wide for any pane and the column was dropped, note and all. The ticket made from
+the signal says it whole."""
 
 
 class Signals(KeyedTable):
@@ -43,7 +48,7 @@ class Signals(KeyedTable):
             self.cell(s.instrument),
             self.cell(qty_text(s.quantity, inst)),
             self.cell(price_text(s.price, inst)),
-            self.cell(s.note),
+            self.cell(fit(s.note, NOTE_WIDTH)),
         )
 
     def show(

@@ -300,10 +300,11 @@ class Ticket(Vertical):
         account: str | None = None,
         tag: str = "",
         note: str = "",
+        note_style: str = "warn",
     ) -> None:
         """A new ticket: every field from the source or empty (or its default), nothing
         kept from the ticket before, and a new id for the send. `note` is said beside
-        Send (a closing ticket's dust that stays)."""
+        Send (a closing ticket's dust that stays, a signal's note whole)."""
         tif = TimeInForce.IOC if order_type is OrderType.MARKET else TimeInForce.GTC
         price_text = _plain(price) if price is not None else ""
         with self.prevent(Input.Changed, Choice.Changed):
@@ -325,7 +326,7 @@ class Ticket(Vertical):
             self._choice("qty_in").value = BASE
         self._fresh(tag)
         if note:
-            self._status(note, "warn")
+            self._status(note, note_style)
 
     def action_reset(self) -> None:
         """A clean ticket from any field: every field empty or at its default."""
