@@ -318,6 +318,29 @@ async def test_bad_choices_send_nothing(make_desk) -> None:
         await desk.session.close()
 
 
+async def test_a_ticket_on_a_stale_quote_says_how_old_it_is(make_desk) -> None:
+    """The Quotes pane dims a quote older than 5 s; the ticket on it said nothing, and
+    its price, preview and collar check were of then. It says the quote's age under the
+    preview, and no more once a quote comes."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        ticket = await open_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
+
+        def preview() -> str:
+            return ticket.query_one("#t-preview", TextBlock).text.plain
+
+        assert "old" not in preview()
+        for _ in range(12):  # no quote for 12 s: the feed is not stepped
+            await desk.next_second(pilot)
+        assert "quote 12s old: the market may have moved since" in preview()
+        await desk.step(pilot, 1)  # a new quote
+        await desk.next_second(pilot)
+        assert "old" not in preview()
+        await desk.session.close()
+
+
 async def test_confirmation_above_the_notional_limit(make_desk) -> None:
     desk = make_desk()
     async with desk.app.run_test(size=(120, 36)) as pilot:

@@ -17,7 +17,7 @@ from ...engine.commands import Accepted, Failed, PlaceOrder, Refused
 from ...engine.risk import RiskViolation
 from ..desk import Desk
 from ..focus import focus_now
-from ..format import NUMBER_KEYS, num, short_id
+from ..format import NUMBER_KEYS, age, num, short_id
 from ..keymap import bindings, named_key
 from ..orders import (
     FIELD_LABELS,
@@ -32,6 +32,7 @@ from ..orders import (
     risk_problems,
 )
 from .choice import Choice
+from .palette import DEFAULT_PALETTE
 from .text import TextBlock
 
 NO, YES = "no", "yes"
@@ -211,6 +212,9 @@ class Ticket(Vertical):
             preview = Text(text, no_wrap=False)
         else:
             preview = Text("-", style="dim")
+        stale = self._stale_quote(checked)
+        if stale:
+            preview.append(f"\n{stale}", style=getattr(self.app, "palette", DEFAULT_PALETTE).warn)
         # A Static update lays the screen out again: only when the text changed.
         self._update_if_changed("#t-preview", preview)
         said = {(p.field, p.said) for p in shown}
@@ -225,6 +229,19 @@ class Ticket(Vertical):
             else:
                 self._status(f"problems fixed: {named_key(self, 'ticket.fire')} to send", "muted")
         self.set_class(self.desk.view.trading_state is TradingState.HALTED, "-halted")
+
+    def _stale_quote(self, checked: Checked) -> str:
+        """What to say when the instrument's last quote is older than the Quotes pane
+        dims (`stale_after_s`): the price prefilled, the preview and the checks against
+        the market (collar, notional of a market order) are of then."""
+        instrument = checked.instrument
+        quote = self.desk.model.quotes.get(instrument.key) if instrument is not None else None
+        if quote is None:
+            return ""
+        quote_age = self.desk.clock() - quote.ts_ns / 1e9
+        if quote_age < self.desk.stale_after_s:
+            return ""
+        return f"quote {age(quote_age)} old: the market may have moved since"
 
     def _update_if_changed(self, selector: str, text: Text) -> None:
         self.query_one(selector, TextBlock).set_text(text)
