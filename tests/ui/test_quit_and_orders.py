@@ -299,11 +299,17 @@ async def test_log_and_fill_lines_say_what_happened_on_the_tick(make_desk) -> No
         model = desk.app.model
         fills = [line.text for line in model.fills]
         assert len(fills) == 1
-        # ETHUSDT.PAPER: tick 0.01, lot 0.0001; the fee is in USDT (the quote).
-        assert re.fullmatch(
-            r"FILL BUY 1\.5 ETHUSDT\.PAPER @ \d,\d{3}\.\d{2} fee \d+\.\d{2} USDT \(…0102\)",
+        # ETHUSDT.PAPER: tick 0.01, lot 0.0001; the fee is in USDT (the quote), as
+        # charged: on the tick's places at least, never rounded onto them.
+        found = re.fullmatch(
+            r"FILL BUY 1\.5 ETHUSDT\.PAPER @ \d,\d{3}\.\d{2} fee (\d+\.\d{2,}) USDT \(…0102\)",
             fills[0],
-        ), fills[0]
+        )
+        assert found, fills[0]
+        [bought] = [
+            v for v in desk.session.engine.oms.orders.values() if v.client_order_id.endswith("0102")
+        ]
+        assert Decimal(found[1]) == bought.order.fees["USDT"]
         updates = [line.text for line in model.log if line.kind == "order.update"]
         assert "NEW BUY 0.05 BTCUSDT.PAPER @ 63,500.00 (…0101)" in updates, updates
         header = str(desk.app.screen.query_one(DeskHeader).render())
