@@ -40,3 +40,22 @@ def test_a_number_is_never_split() -> None:
         "         3,100.00 GTC (…lp6o)",
     ]
     assert wrap("short", 34, 9) == ["short"]
+
+
+def test_a_wrapped_line_keeps_its_kind_column_and_goes_on_under_its_text() -> None:
+    """The kind column's padding (`update  CANCELED`) is kept on a wrapped line (split
+    on spaces, the first row read `update CANCELED` and broke the column)."""
+    from silvertine_tui.ui.format import clock_text
+    from silvertine_tui.ui.model import LineKind, LogLine
+    from silvertine_tui.ui.widgets.event_log import EventLog
+
+    text = "CANCELED BUY 0.5 ETHUSDT.PAPER @ 3,400.00 (…91y3) - kill switch (UI) from the desk"
+    line = LogLine(7, 1_700_000_000_000, "exec", "order.update", text, LineKind.ORDER)
+    rows = EventLog()._wrapped(line, 70)
+    prefix = f"{clock_text(1_700_000_000)} update  "
+    assert len(rows) == 2
+    assert rows[0].startswith(prefix + "CANCELED BUY")
+    assert rows[1].startswith(" " * len(prefix))
+    assert rows[1][len(prefix)] != " "
+    assert all(len(row) <= 70 for row in rows)
+    assert f"{rows[0].removeprefix(prefix)} {rows[1].strip()}" == text

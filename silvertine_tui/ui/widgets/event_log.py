@@ -145,7 +145,18 @@ class EventLog(ScrollView, can_focus=True):
         return self._prefix(line, width) + line.text
 
     def _wrapped(self, line: LogLine, width: int) -> list[str]:
-        return wrap(self._text(line, width), width, len(self._prefix(line, width)))
+        """The line's rows: its text wrapped in the room the prefix (time, kind) leaves,
+        the prefix kept as it is (its columns aligned) and the rows after it under the
+        text."""
+        prefix = self._prefix(line, width)
+        room = width - len(prefix)
+        if len(prefix) + len(line.text) <= width:
+            return [prefix + line.text]
+        if room < len(prefix):  # a pane too narrow to keep the prefix's column
+            return wrap(prefix + line.text, width)
+        rows = wrap(line.text, room)
+        pad = " " * len(prefix)
+        return [prefix + rows[0], *(pad + row for row in rows[1:])]
 
     def _style(self, line: LogLine) -> Style:
         p = self.palette
