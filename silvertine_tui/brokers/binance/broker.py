@@ -5,7 +5,8 @@ the REST reply (`newOrderRespType=FULL`: status and the fills made at once), the
 user-data stream's `executionReport`s, and what a query or a reconcile finds. Every one
 goes through the same two gates, so the journal gets each fill exactly once (by its
 `SYMBOL-tradeId` exec id) and each status once, never a step backwards (the domain's
-transition table, plus the cumulative quantity for repeated PARTIALLY_FILLED).
+transition table, plus the cumulative quantity for repeated PARTIALLY_FILLED). An order
+the journal has PENDING_NEW gets its NEW before its first fill (`_new_of`).
 
 Modify is Binance's cancel-replace: the same client order id, a new venue order id.
 The old venue order's CANCELED report is not our order being cancelled; its fills are
@@ -538,12 +539,15 @@ class BinanceBroker(Broker):
         judged against the venue's last report of the order."""
         local = local or update.status in LOCAL_STEPS
         async with self._publish_lock:
-            order = self._orders.get(update.client_order_id)
-            if order is not None and not order.is_news(update, local=local):
-                return
-            await super().publish_update(update)
-            if order is not None:
-                order.record(update, local=local)
+            await self._publish_update_locked(update, local=local)
+
+    async def _publish_update_locked(self, update: OrderUpdate, *, local: bool) -> None:
+        order = self._orders.get(update.client_order_id)
+        if order is not None and not order.is_news(update, local=local):
+            return
+        await super().publish_update(update)
+        if order is not None:
+            order.record(update, local=local)
 
     async def _publish_status(
         self, order: TrackedOrder | None, update: OrderUpdate, ts_ms: int
@@ -551,7 +555,10 @@ class BinanceBroker(Broker):
         """Publish a venue status once the balances it moved are published: Binance
         sends the `outboundAccountPosition` right after the report (and after the REST
         reply), so a reader who sees FILLED finds the position already there. A status
-        waits at most ACCOUNT_WAIT_S (no account event: it goes anyway)."""
+        waits at most ACCOUNT_WAIT_S (no account event: it goes anyway). A MARKET's NEW
+        moves no balance and goes at once; any other held NEW goes when the order's first
+        fill comes (`_new_of`): the account event of an order that trades at once comes
+        after its fills."""
         market_new = (
             order is not None
             and order.order_type is OrderType.MARKET
@@ -598,12 +605,38 @@ class BinanceBroker(Broker):
             self._published_execs.add(fill.exec_id)
             order = self._orders.get(fill.client_order_id)
             if order is not None:
+                if order.status is OrderStatus.PENDING_NEW:
+                    await self._publish_update_locked(self._new_of(order, fill), local=False)
                 order.add_fill(fill)
             symbol, _, trade = fill.exec_id.rpartition("-")
             if trade.isdigit():
                 self._last_trade_id[symbol] = max(self._last_trade_id.get(symbol, 0), int(trade))
             self._prices[symbol] = (fill.price, self.clock())
             await super().publish_fill(fill)
+
+    def _new_of(self, order: TrackedOrder, fill: Fill) -> OrderUpdate:
+        """The NEW the journal lacks before `order`'s first fill. Binance reports an order
+        NEW before it trades, but its fills can reach us first: in the REST reply (FULL
+        carries the fills made at once, and comes before or after the stream's reports),
+        or in a TRADE report while the NEW report waits for the account event that
+        follows the fills (`_publish_status`). A held NEW report goes now, out of the
+        wait; without one, the NEW is the venue's taking of the order that the fill (and
+        the reply carrying it) shows: its venue id and time. The NEW report coming later
+        is a repeat (`TrackedOrder.is_news`)."""
+        for i, (_, held) in enumerate(self._held):
+            if held.client_order_id == order.client_order_id and held.status is OrderStatus.NEW:
+                del self._held[i]
+                if not self._held and self._hold_timer is not None:
+                    self._hold_timer.cancel()
+                    self._hold_timer = None
+                return held
+        return OrderUpdate(
+            client_order_id=order.client_order_id,
+            status=OrderStatus.NEW,
+            venue_order_id=fill.venue_order_id or order.venue_order_id,
+            filled_qty=ZERO,
+            venue_ts_ns=fill.venue_ts_ns,
+        )
 
     # -- fees ---------------------------------------------------------------------------
 
