@@ -29,13 +29,14 @@ from silvertine_tui.domain import (
 )
 from silvertine_tui.engine import Session
 from silvertine_tui.engine.recovery import latest_snapshot
-from silvertine_tui.events import ReconcileEvent, ReconcileKind
+from silvertine_tui.events import FillEvent, ReconcileEvent, ReconcileKind
 from tests.support.redis_server import RedisServer, command
 from tests.support.session_child import SYMBOL, settings, until
 
 pytestmark = pytest.mark.redis
 
 PAPER_ALERT = "Paper venue re-seeded"
+LOST_WHILE_DOWN = "Journal lost while no desk ran"
 
 
 def order(
@@ -171,6 +172,43 @@ async def test_a_paper_desk_keeps_its_account_when_redis_loses_its_data(key_pref
             await until(engine, lambda: engine.last_price(SYMBOL) is not None)
             await engine.submit(order(Side.BUY, OrderType.MARKET, "0.01"))
             await until(engine, lambda: engine.position("paper", "main", SYMBOL) == Decimal("0.02"))
+        finally:
+            await restarted.close()
+
+
+async def test_a_paper_account_lost_while_no_desk_ran_is_said_plainly(key_prefix: str) -> None:
+    with RedisServer() as server:
+        session = Session(settings(server.url, key_prefix))
+        await session.start()
+        try:
+            await trade(session)
+        finally:
+            await session.close()
+        await server.akill()
+        await server.arestart()  # no persistence: the journal and the epoch are gone
+
+        restarted = Session(settings(server.url, key_prefix))
+        await restarted.start()
+        try:
+            [alert] = [a for a in restarted.alerts if a.title == LOST_WHILE_DOWN]
+            assert "the paper venue paper/main" in alert.message
+            assert "lived only in that journal" in alert.message
+            assert "starts again from its starting cash" in alert.message
+            assert "check the fills" not in alert.message
+            # What the desk shows is the fresh paper account, nothing made up.
+            shown = account(restarted)
+            assert shown["orders"] == {}
+            assert shown["working"] == []
+            assert shown["positions"] == {}
+            assert shown["balances"] == {
+                "USD": ("100000", "100000", "0"),
+                "USDT": ("100000", "100000", "0"),
+            }
+            assert venue_working(restarted) == []
+            assert restarted.reconcile_findings == []
+            stream = restarted.bus.layout.exec("paper", "main")
+            journal = await restarted.bus.read(stream)
+            assert not [e for e in journal if isinstance(e.event, FillEvent)]
         finally:
             await restarted.close()
 
