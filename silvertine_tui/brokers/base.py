@@ -164,6 +164,10 @@ class Broker(ABC):
     order_links: tuple[str, ...] = ()
     # How long after a timed-out `place` a "no such order" answer is final.
     unknown_order_window_s: float = 10.0
+    # The venue's state lives only in this desk's journal (a simulator in the desk's
+    # process: `paper`). Redis losing the journal loses it, unless the desk runs and
+    # writes back what the venue holds in memory (`reseed_journal`).
+    state_in_journal: ClassVar[bool] = False
 
     def __init__(
         self, config: BrokerConfigBase, bus: EventBus, *, clock: Clock = time.time_ns
@@ -288,6 +292,13 @@ class Broker(ABC):
         """Call `listener` each time the adapter is back after losing its venue (the
         session reconciles the journal against the venue then)."""
         self._reconnect_listeners.append(listener)
+
+    async def reseed_journal(self) -> str:
+        """The bus lost data while this desk ran. A venue whose memory is this desk's
+        journal (`state_in_journal`) writes back into it what it holds, so that a
+        restart rebuilds it, and returns what the trader must be told. A real venue
+        keeps its own state (the reconcile rebuilds the desk's view from it): "" ."""
+        return ""
 
     async def announce_reconnect(self) -> None:
         """Adapters call this once a lost connection is back and usable."""

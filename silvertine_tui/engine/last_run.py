@@ -96,6 +96,24 @@ CARRIED_FROM_LAST_RUN = (
 )
 
 
+def _simulators_lost(sources: list[str]) -> str:
+    """What a lost journal means for venues that lived in it (the paper simulator): not
+    something a reconcile can bring back."""
+    if not sources:
+        return ""
+    if len(sources) == 1:
+        return (
+            f"; the paper venue {sources[0]} is a simulator whose account lived only in that "
+            "journal: it starts again from its starting cash, with no orders or positions, "
+            "and nothing of its history is made up"
+        )
+    return (
+        f"; the paper venues {', '.join(sources)} are simulators whose accounts lived only "
+        "in that journal: they start again from their starting cash, with no orders or "
+        "positions, and nothing of their history is made up"
+    )
+
+
 class RunRecorder:
     """Checks a desk's record at start (`check`) and keeps it following the desk's
     epoch and trading state (`record`, `keep`)."""
@@ -138,6 +156,7 @@ class RunRecorder:
             f"Redis lost the journal this host's desk last wrote (up to {when}) while no "
             "desk ran. Orders, positions and balances come from the venues' reconcile"
         )
+        said += _simulators_lost([b.source for b in engine.brokers.values() if b.state_in_journal])
         if carried:
             engine.gate.state = record.trading_state
             await carry_trading_state(

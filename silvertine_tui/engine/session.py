@@ -70,6 +70,12 @@ engine's reader, its claims' keeper): what it shows would be frozen, its claims
 unrenewed."""
 
 
+RESEEDED_ALERT = "Paper venue re-seeded"
+"""The toast's title when Redis lost the journal of a venue that lives in the desk (the
+paper simulator) and the desk wrote back what the venue holds."""
+RESEED_FAILED_ALERT = "Paper venue not re-seeded"
+
+
 class Alert(NamedTuple):
     """What the trader must be told that no event on the bus can say (`Session.alerts`).
     `severity` is the toast's: information, warning or error."""
@@ -497,9 +503,11 @@ class Session:
 
         The trading state goes first: it lived in the lost risk stream, and without it
         the next start would come up ACTIVE under a kill switch still pulled here (and
-        a watching desk would follow the stream). A snapshot once the venues are
-        reconciled lets the next start begin from this desk's orders and positions
-        rather than from an empty journal."""
+        a watching desk would follow the stream). A venue whose memory was that journal
+        (the paper simulator, `Broker.state_in_journal`) writes back what it holds in
+        memory before the reconcile, and the trader is told what that means. A snapshot
+        once the venues are reconciled lets the next start begin from this desk's
+        orders and positions rather than from an empty journal."""
         await self.bus.publish(
             LogEvent.create("engine", Log(message=f"bus data lost ({reason}); reconciling"))
         )
@@ -509,6 +517,8 @@ class Session:
         if ready:
             await carry_trading_state(self.engine, CARRIED_AFTER_LOSS)
         for broker in self.brokers:
+            await self._reseed(broker)
+        for broker in self.brokers:
             with contextlib.suppress(BrokerError):
                 self.reconcile_findings += await reconcile_broker(self.engine, broker)
         if ready and self.ready:
@@ -516,6 +526,28 @@ class Session:
                 await self.snapshot()
             except BusError as exc:  # the periodic snapshot and the one at close remain
                 log.warning("session.snapshot_after_loss_failed", extra={"error": str(exc)})
+
+    async def _reseed(self, broker: Broker) -> None:
+        """After a data loss: a venue that lives in the journal writes its state back
+        (`Broker.reseed_journal`); what it says is toasted and logged."""
+        title, level = RESEEDED_ALERT, LogLevel.WARNING
+        try:
+            said = await broker.reseed_journal()
+        except (BrokerError, BusError) as exc:
+            log.error("session.reseed_failed", extra={"broker": broker.source, "error": str(exc)})
+            title, level = RESEED_FAILED_ALERT, LogLevel.ERROR
+            said = (
+                f"Redis lost the journal of {broker.source}, the paper venue's memory on a "
+                f"restart, and writing back what the venue holds failed ({exc}). The desk "
+                "shows the paper account as the venue holds it; a restart now would find it "
+                "empty."
+            )
+        if not said:
+            return
+        severity = "warning" if level is LogLevel.WARNING else "error"
+        self.alerts.append(Alert(title, said, severity))
+        with contextlib.suppress(BusError):
+            await self.bus.publish(LogEvent.create("engine", Log(message=said, level=level)))
 
     async def _publish_bus_health(self, state: ConnectionState, message: str) -> None:
         await self.bus.publish(

@@ -17,6 +17,9 @@ The matching core (`PaperVenue`) is synchronous; this adapter gives it time:
 - On the first `connect()` the venue is rebuilt from its own journal on the bus
   (`journal.restore_from_journal`): a restart with Redis keeps orders, fills and cash,
   and publishes nothing for them.
+- If Redis loses that journal while the desk runs, the venue still holds its account in
+  memory: `reseed_journal` writes it back (its working orders, positions and balances),
+  so that the desk and a later restart show the same account.
 - The venue archives finished orders beyond its window (`retention`); an order stays
   out of the archive while reports about it wait in the outbox or were lost on a
   dropped link (`PaperVenue.hold`), and what the adapter remembers per order (the
@@ -63,6 +66,9 @@ from ...events import (
     OrderUpdateEvent,
     PositionEvent,
     QuoteEvent,
+    Reconcile,
+    ReconcileEvent,
+    ReconcileKind,
 )
 from ..base import TRADABLE_STATES, Broker, Clock, ReconcileReport
 from ..errors import (
@@ -76,9 +82,9 @@ from ..errors import (
 from .account import CashState, PositionState
 from .binance_feed import RETRY_DELAYS, BinanceFeed
 from .instruments import VENUE, SymbolSpec, build_specs
-from .journal import JournalState, last_mids, restore_from_journal
+from .journal import JournalState, continue_after_snapshot, last_mids, restore_from_journal
 from .market import MarketBook, SyntheticMarket
-from .orders import ExecReport, ReportKind, SimFill, SimOrder
+from .orders import RESEEDED, TRIGGERED_REASON, ExecReport, ReportKind, SimFill, SimOrder
 from .runtime import ExecutionMetrics, FaultInjector, LatencyModel
 from .venue import PaperVenue
 
@@ -100,6 +106,7 @@ class PaperBroker(Broker):
     """The paper simulator as a broker adapter. See docs/paper-simulator.md."""
 
     kind = "paper"
+    state_in_journal = True
     # Backoff of the Binance market feed (market.source binance), seconds per attempt.
     market_retry_delays: tuple[float, ...] = RETRY_DELAYS
 
@@ -145,6 +152,9 @@ class PaperBroker(Broker):
         # Holds on the venue's archive for reports lost on a dropped link (released
         # once the resync has published them).
         self._missed_holds: list[str] = []
+        # Redis lost the journal while the venue's link was down: re-seeded once it is
+        # back (the resync first publishes the reports the link lost).
+        self._reseed_pending = False
         # Orders whose acknowledgement was lost (`lose_next_order_answer`), with the
         # holds of their unsent reports: released once a query has answered for them.
         self._unanswered: dict[str, list[str]] = {}
@@ -242,6 +252,9 @@ class PaperBroker(Broker):
     async def _restore(self) -> None:
         stream = self.bus.layout.exec(self.name, self.account)
         journal = await restore_from_journal(self.bus, stream, self.venue)
+        await continue_after_snapshot(
+            self.bus, self.bus.layout.snap(self.name, self.account), self.venue
+        )
         self.journal = journal
         self._published_execs = set(journal.published_execs)
         self._published_status = dict(journal.published_status)
@@ -313,9 +326,86 @@ class PaperBroker(Broker):
         self._link_up = True
         self.health_state.reconnects += 1
         sent = await self._resync("reported after reconnect")
+        if self._reseed_pending:
+            await self._reseed()
         await self.set_state(self.derived_state(), f"reconnected; {sent} missed reports published")
         await self._publish_market(self._subscribed)
         await self.announce_reconnect()
+
+    # -- Redis lost the journal ----------------------------------------------------------
+
+    async def reseed_journal(self) -> str:
+        """Redis lost the journal while the desk ran. The journal is this venue's memory
+        on a restart, but the venue still holds its account: write back its working
+        orders (a DATA_LOSS reconcile each, the order as the venue holds it), then its
+        positions and balances, after a first DATA_LOSS reconcile that says so
+        (`journal.restore_from_journal` starts again from there). The desk holds the
+        same in memory: it applies them without a change. Returns what the trader must
+        be told ("" before the first connect, which reads what the journal holds)."""
+        if self.journal is None or not self._running:
+            return ""
+        lost = (
+            f"Redis lost the journal of {self.source}, and with it the paper account's "
+            "history. The paper venue is a simulator in this desk, with no other record to "
+            "check; it kept its working orders, positions and balances in memory"
+        )
+        if not self._link_up:
+            self._reseed_pending = True
+            return (
+                f"{lost}: the journal is re-seeded from them once the paper venue's link is "
+                "back. Orders and fills from before the loss are gone from the journal."
+            )
+        held = await self._reseed()
+        return (
+            f"{lost}, and the journal was re-seeded from them ({held}): the desk shows the "
+            "same orders, positions and balances, now and after a restart. Orders and fills "
+            "from before the loss are gone from the journal."
+        )
+
+    async def _reseed(self) -> str:
+        self._reseed_pending = False
+        # Reports made before are published first: the state written next includes
+        # them, and a report written after it would be counted twice on a restart.
+        while self._outbox or self._pump_lock.locked():
+            await self._pump(force=True)
+        working = sorted(self.venue.open_orders(), key=lambda o: o.number)
+        positions, balances = self.venue.positions(), self.venue.balances()
+        held = (
+            f"{len(working)} working order(s), {len(positions)} position(s), "
+            f"{len(balances)} balance(s)"
+        )
+        out: list[EventBase] = [
+            ReconcileEvent.create(
+                self.source,
+                Reconcile(
+                    kind=ReconcileKind.DATA_LOSS,
+                    ours="journal lost",
+                    venue=f"kept in memory: {held}",
+                    detail="Redis lost the journal: re-seeded from the paper venue's memory",
+                ),
+                ts=self.clock(),
+            )
+        ]
+        for order in working:
+            out.append(
+                ReconcileEvent.create(
+                    self.source,
+                    Reconcile(
+                        kind=ReconcileKind.DATA_LOSS,
+                        instrument=order.instrument,
+                        client_order_id=order.client_order_id,
+                        ours="lost with the journal",
+                        venue=f"{order.status} {order.filled_qty:f}/{order.quantity:f}",
+                        detail=f"{RESEEDED}; {TRIGGERED_REASON}" if order.triggered else RESEEDED,
+                        venue_order=self._venue_order(order),
+                    ),
+                    ts=self.clock(),
+                )
+            )
+        self._add_account(out, positions, balances)
+        await self.bus.publish_many(out)
+        log.warning("paper.journal_reseeded", extra={"broker": self.source, "held": held})
+        return held
 
     # -- the market -----------------------------------------------------------------------
 

@@ -12,6 +12,16 @@ replays that stream and puts back exactly what it had reported:
 - cash and positions: every fill is applied again (once per execution id), and every
   published Balance/Position event is a checkpoint that overrides the running value,
   so a crash between a fill and its balance event loses nothing.
+- a re-seed: Redis lost the journal while the desk ran, and the adapter wrote back what
+  the venue held in memory (`PaperBroker.reseed_journal`): a DATA_LOSS reconcile, one
+  per working order (with the order as the venue held it), then every position and
+  balance. The venue starts again from there: what the replay held before it is let
+  go (that journal may be an older copy Redis came back with), and each working order
+  is held as the venue had it, its fills before the loss counted in it.
+
+Venue and execution ids never repeat one the desk remembers: they continue after the
+journal's and after those in the desk's newest snapshot of the account
+(`continue_after_snapshot`), which still lists orders a re-seeded journal lost.
 
 The replay streams: an order is held only while it works and, once finished, while it
 is inside the venue's archive window (`PaperRetentionConfig`, counted in the order the
@@ -29,11 +39,12 @@ import logging
 import re
 from bisect import bisect_right
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ...bus import EventBus, parse_id
-from ...domain import ZERO, Fill, Liquidity, Order, OrderStatus
+from ...domain import ZERO, Fill, Liquidity, Order, OrderRequest, OrderStatus
 from ...events import (
     BalanceEvent,
     BookEvent,
@@ -42,6 +53,9 @@ from ...events import (
     OrderUpdateEvent,
     PositionEvent,
     QuoteEvent,
+    ReconcileEvent,
+    ReconcileKind,
+    SnapshotEvent,
 )
 from .account import PositionState
 from .orders import TRIGGERED_REASON, SimFill, SimOrder
@@ -50,7 +64,7 @@ from .venue import PaperVenue
 log = logging.getLogger(__name__)
 
 _VENUE_ID = re.compile(r"P(\d+)")
-_EXEC_ID = re.compile(r"P(\d+)-\d+")
+_EXEC_ID = re.compile(r"P(\d+)-(\d+)")
 
 _PENDING = frozenset({OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE})
 
@@ -123,6 +137,9 @@ class _Held:
     fills: list[Fill] = field(default_factory=list)
     execs: set[str] = field(default_factory=set)
     finished_ns: int | None = None
+    # Filled before a re-seed (the fills themselves were lost with the journal).
+    prior_qty: Decimal = ZERO
+    prior_value: Decimal = ZERO
 
 
 def _venue_number(venue_order_id: str | None) -> int | None:
@@ -201,6 +218,42 @@ class _Replay:
         if held is not None:
             self._maybe_finished(held, fill.venue_ts_ns or event.ts)
 
+    def reseed(self, event: ReconcileEvent) -> None:
+        """A re-seed after Redis lost the journal (`PaperBroker.reseed_journal`): its
+        first entry (no order) starts the venue again from the state that follows; each
+        next one is a working order as the venue held it."""
+        venue = event.payload.venue_order
+        if venue is None:
+            for coid, held in list(self.held.items()):
+                self._let_go(coid, held)  # its number stays used
+            self.finished.clear()
+            return
+        request = OrderRequest(
+            client_order_id=venue.client_order_id,
+            broker=event.broker,
+            account=event.account,
+            instrument=venue.instrument,
+            side=venue.side,
+            order_type=venue.order_type,
+            quantity=venue.quantity,
+            limit_price=venue.limit_price,
+            stop_price=venue.stop_price,
+            tif=venue.tif,
+        )
+        order = Order.from_request(request)
+        order.status = venue.status
+        order.venue_order_id = venue.venue_order_id
+        order.filled_qty = venue.filled_qty
+        order.avg_price = venue.avg_price
+        self.held[venue.client_order_id] = _Held(
+            order,
+            event.ts,
+            triggered=event.payload.detail.endswith(TRIGGERED_REASON),
+            prior_qty=venue.filled_qty,
+            prior_value=venue.filled_qty * (venue.avg_price or ZERO),
+        )
+        self.state.peak_orders = max(self.state.peak_orders, len(self.held))
+
     def _archived(self, fill: Fill) -> bool:
         if fill.client_order_id in self.archived_ids:
             return True
@@ -252,7 +305,7 @@ class _Replay:
         ordered = [*self.finished, *(c for c in self.held if c not in finished)]
         for coid in ordered:
             held = self.held[coid]
-            sim = _to_sim(held.order, held.created_ns, held.triggered, held.fills)
+            sim = _to_sim(held)
             if sim is None:
                 continue
             if sim.instrument not in self.instruments:
@@ -305,11 +358,14 @@ async def restore_from_journal(bus: EventBus, stream: str, venue: PaperVenue) ->
                     pos.fees.get(pos.currency, ZERO),
                 )
             )
+        elif isinstance(event, ReconcileEvent) and event.payload.kind is ReconcileKind.DATA_LOSS:
+            replay.reseed(event)
     replay.restore()
     return state
 
 
-def _to_sim(order: Order, created_ns: int, triggered: bool, fills: list[Fill]) -> SimOrder | None:
+def _to_sim(held: _Held) -> SimOrder | None:
+    order, fills = held.order, held.fills
     venue_id = order.venue_order_id
     if venue_id is None or order.status is OrderStatus.PENDING_NEW:
         return None  # never acknowledged: the venue never had it
@@ -330,12 +386,12 @@ def _to_sim(order: Order, created_ns: int, triggered: bool, fills: list[Fill]) -
         quantity=order.quantity,
         limit_price=order.limit_price,
         stop_price=order.stop_price,
-        created_ns=created_ns,
+        created_ns=held.created_ns,
         status=status,
-        triggered=triggered,
+        triggered=held.triggered,
     )
-    cum = ZERO
-    value = ZERO
+    cum = held.prior_qty
+    value = held.prior_value
     for fill in fills:
         cum += fill.quantity
         value += fill.quantity * fill.price
@@ -363,7 +419,45 @@ def _to_sim(order: Order, created_ns: int, triggered: bool, fills: list[Fill]) -
         )
     sim.filled_qty = cum
     sim.filled_value = value
+    sim.fills_before = max(_last_fill_number(sim, (f.exec_id for f in fills)) - len(fills), 0)
     return sim
+
+
+def _last_fill_number(sim: SimOrder, exec_ids: Iterable[str]) -> int:
+    """The highest `k` of the execution ids `P<n>-<k>` of `sim` among `exec_ids`."""
+    last = 0
+    for exec_id in exec_ids:
+        match = _EXEC_ID.fullmatch(exec_id)
+        if match is not None and int(match.group(1)) == sim.number:
+            last = max(last, int(match.group(2)))
+    return last
+
+
+async def continue_after_snapshot(bus: EventBus, stream: str, venue: PaperVenue) -> None:
+    """Continue the venue's ids after those the desk's newest snapshot of this account
+    (`stream`) holds: order ids `P<n>` after its orders', and each working order's
+    execution ids after the ones it lists for it.
+
+    The journal is the venue's memory, and its ids continue after the journal's. A
+    journal Redis lost, and the desk re-seeded from the venue, no longer holds the
+    orders and fills from before the loss; the desk's snapshot still does, and a fill
+    under an execution id the desk has seen is never applied (fills are taken once).
+    A snapshot that cannot be read changes nothing (the engine says so on its start).
+    """
+    newest = await bus.read_last(stream, 1)
+    if not newest or not isinstance(newest[0].event, SnapshotEvent):
+        return
+    snapshot = newest[0].event.payload
+    last = 0
+    for order in snapshot.orders:
+        last = max(last, _venue_number(order.venue_order_id) or 0)
+        sim = venue.order(order.client_order_id)
+        if sim is not None and not sim.status.is_terminal:
+            known = _last_fill_number(sim, order.exec_ids) - len(sim.fills)
+            sim.fills_before = max(sim.fills_before, known)
+    for fill in snapshot.last_fills:
+        last = max(last, _venue_number(fill.venue_order_id) or 0)
+    venue.set_sequence(last)
 
 
 async def last_mids(bus: EventBus, stream: str, keys: set[str]) -> dict[str, Decimal]:

@@ -12,6 +12,11 @@ from .account import CashState, PositionState
 TRIGGERED_REASON = "stop triggered"
 """Prefix of the reason of the report sent when a stop triggers (also read on restart)."""
 
+RESEEDED = "working at the paper venue when Redis lost the journal: re-seeded from its memory"
+"""The detail of the reconcile that writes a working order back into the journal after
+Redis lost it (`PaperBroker.reseed_journal`); a triggered stop's ends with
+`TRIGGERED_REASON` (read on restart)."""
+
 
 @dataclass(frozen=True, slots=True)
 class SimFill:
@@ -64,12 +69,19 @@ class SimOrder:
     # Where the order sits: ("book" | "stop", priority key), or None.
     slot: tuple[str, tuple[Decimal, int]] | None = None
     fills: list[SimFill] = field(default_factory=list)
+    # Executions the venue no longer holds (made before Redis lost the journal it was
+    # rebuilt from): the order's execution ids `P<n>-<k>` count on after them.
+    fills_before: int = 0
 
     @property
     def number(self) -> int:
         """Arrival order at the venue (the number in the venue order id `P<n>`)."""
         digits = self.venue_order_id[1:]
         return int(digits) if digits.isdigit() else self.seq
+
+    @property
+    def next_exec_id(self) -> str:
+        return f"{self.venue_order_id}-{self.fills_before + len(self.fills) + 1}"
 
     @property
     def leaves(self) -> Decimal:

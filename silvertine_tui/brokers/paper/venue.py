@@ -963,7 +963,7 @@ class PaperVenue:
             self._reserve(st, order, check=False)
         avg = order.filled_value / order.filled_qty
         fill = SimFill(
-            exec_id=f"{order.venue_order_id}-{len(order.fills) + 1}",
+            exec_id=order.next_exec_id,
             client_order_id=order.client_order_id,
             venue_order_id=order.venue_order_id,
             instrument=st.key,
