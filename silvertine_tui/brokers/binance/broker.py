@@ -477,14 +477,18 @@ class BinanceBroker(Broker):
             # An order by quote amount: `q` is the base quantity Binance worked out
             # (informational: the journal's quantity comes from the fills).
             order.quantity = report.quantity
-        if report.is_trade:
-            await self._publish_fill_once(await self._fill_of(report))
-        update = self._cumulative(order, report.update())
-        if replaced or (order.replacing and report.status is OrderStatus.NEW):
+        takes_terms = replaced or (order.replacing and report.status is OrderStatus.NEW)
+        if takes_terms:
+            # The replacement's terms first: a fill of it goes out after its NEW at
+            # them (`_publish_fill_once`), never against the old quantity.
             order.quantity = order.carried[0] + report.quantity
             order.limit_price = report.price or None
             order.stop_price = report.stop_price or None
             order.replacing = False
+        if report.is_trade:
+            await self._publish_fill_once(await self._fill_of(report))
+        update = self._cumulative(order, report.update())
+        if takes_terms:
             update = update.model_copy(
                 update={
                     "quantity": order.quantity,
@@ -605,7 +609,12 @@ class BinanceBroker(Broker):
             self._published_execs.add(fill.exec_id)
             order = self._orders.get(fill.client_order_id)
             if order is not None:
-                if order.status is OrderStatus.PENDING_NEW:
+                if order.status is OrderStatus.PENDING_NEW or (
+                    order.status is OrderStatus.PENDING_REPLACE
+                    and fill.venue_order_id is not None
+                    and fill.venue_order_id == order.venue_order_id
+                    and fill.venue_order_id not in order.retired
+                ):
                     await self._publish_update_locked(self._new_of(order, fill), local=False)
                 order.add_fill(fill)
             symbol, _, trade = fill.exec_id.rpartition("-")
@@ -615,14 +624,16 @@ class BinanceBroker(Broker):
             await super().publish_fill(fill)
 
     def _new_of(self, order: TrackedOrder, fill: Fill) -> OrderUpdate:
-        """The NEW the journal lacks before `order`'s first fill. Binance reports an order
-        NEW before it trades, but its fills can reach us first: in the REST reply (FULL
-        carries the fills made at once, and comes before or after the stream's reports),
-        or in a TRADE report while the NEW report waits for the account event that
-        follows the fills (`_publish_status`). A held NEW report goes now, out of the
-        wait; without one, the NEW is the venue's taking of the order that the fill (and
-        the reply carrying it) shows: its venue id and time. The NEW report coming later
-        is a repeat (`TrackedOrder.is_news`)."""
+        """The NEW the journal lacks before `order`'s first fill (or, after a replace,
+        the replacement's first fill). Binance reports an order NEW before it trades,
+        but its fills can reach us first: in the REST reply (FULL carries the fills made
+        at once, and comes before or after the stream's reports), or in a TRADE report
+        while the NEW report waits for the account event that follows the fills
+        (`_publish_status`). A held NEW report goes now, out of the wait; without one,
+        the NEW is the venue's taking of the order that the fill (and the reply carrying
+        it) shows: its venue id and time, and for a replacement its terms and what the
+        order filled before (a fill taken against the old quantity was an overfill).
+        The NEW report coming later is a repeat (`TrackedOrder.is_news`)."""
         for i, (_, held) in enumerate(self._held):
             if held.client_order_id == order.client_order_id and held.status is OrderStatus.NEW:
                 del self._held[i]
@@ -630,12 +641,22 @@ class BinanceBroker(Broker):
                     self._hold_timer.cancel()
                     self._hold_timer = None
                 return held
-        return OrderUpdate(
+        new = OrderUpdate(
             client_order_id=order.client_order_id,
             status=OrderStatus.NEW,
             venue_order_id=fill.venue_order_id or order.venue_order_id,
             filled_qty=ZERO,
             venue_ts_ns=fill.venue_ts_ns,
+        )
+        if order.status is not OrderStatus.PENDING_REPLACE:
+            return new
+        return new.model_copy(
+            update={
+                "filled_qty": order.carried[0],
+                "quantity": order.quantity,
+                "limit_price": order.limit_price,
+                "stop_price": order.stop_price,
+            }
         )
 
     # -- fees ---------------------------------------------------------------------------

@@ -134,3 +134,35 @@ async def test_an_order_that_trades_at_once_is_journaled_new_before_its_fills(
     if arrival == "trade_before_new":
         sent = [e["x"] for e in s.fake.sent_user_events if e.get("e") == "executionReport"]
         assert sent[:2] == ["TRADE", "NEW"], "the fake did not reorder"
+
+
+@pytest.mark.parametrize("arrival", list(ARRIVALS))
+async def test_a_modify_that_trades_at_once_takes_its_new_terms_before_its_fills(
+    s: Session, arrival: str
+) -> None:
+    """A resting buy of 0.3 moved to a marketable price and 0.5: Binance cancels it and
+    places 0.5 that walks two levels. The journal reads PENDING_REPLACE, NEW at the new
+    terms (the new venue id), the fills, FILLED. With the fills first, the OMS took them
+    against the old 0.3 and refused the second as an overfill (FILLED with less filled
+    than the venue filled, an overfill anomaly)."""
+    coid = await s.broker.place(
+        buy(s, order_type=OrderType.LIMIT, quantity=D("0.3"), limit_price=D(1990))
+    )
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    await settled(s)
+    ARRIVALS[arrival](s.fake)
+    await s.broker.modify(coid, quantity=D("0.5"), limit_price=D(2002))
+    await wait_for(s, ended(coid, S.FILLED), "FILLED")
+    events = await settled(s)
+    seen = journal(events, coid)
+    after = seen[seen.index(S.PENDING_REPLACE) :]
+    assert after[:2] == [S.PENDING_REPLACE, S.NEW], seen
+    assert after[-1] is S.FILLED, seen
+    assert after.count(FILL) == 2, seen
+    once_each(events, coid)
+    orders, results = replay_orders(events)
+    assert results[ApplyResult.OVERFILL] == 0
+    assert results[ApplyResult.STALE] == 0, seen
+    order = orders[coid]
+    assert (order.status, order.quantity, order.filled_qty) == (S.FILLED, D("0.5"), D("0.5"))
+    assert order.limit_price == D(2002)
