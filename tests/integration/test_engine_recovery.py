@@ -137,7 +137,8 @@ async def test_an_order_moved_at_the_venue_while_away_takes_the_venues_terms() -
     venue.venue_orders[cid] = moved
     found = await reconcile(engine, venue, await venue.reconcile())
     assert [f.kind for f in found] == [ReconcileKind.TERMS_MISMATCH]
-    assert "@ 10.00" in found[0].ours and "@ 10.50" in found[0].venue
+    assert "@ 10.00" in found[0].ours
+    assert "@ 10.50" in found[0].venue
     view = engine.oms.get(cid)
     assert view is not None
     assert (view.order.status, view.order.limit_price, view.order.quantity) == (
