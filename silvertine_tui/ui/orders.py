@@ -140,20 +140,24 @@ class Preview:
     # quantity only an estimate at the mark (the venue sizes it).
     base_estimate: Decimal | None = None
     base_currency: str = ""
+    # A margined instrument (a future): the broker whose margin check decides, as the
+    # desk cannot know the margin; "" for an order paid in full.
+    margin_by: str = ""
 
     def text(self) -> str:
         ccy = f" {self.currency}" if self.currency else ""
         basis = "" if self.price_basis == "limit" else f" at {self.price_basis}"
+        margin = f" margin: checked by {self.margin_by}" if self.margin_by else ""
         if self.base_estimate is not None:
             base = f" {self.base_currency}" if self.base_currency else ""
             return (
                 f"{num(self.notional, 2)}{ccy} ~{num(self.base_estimate)}{base}{basis} "
                 f"fee~{num(self.fee, 2)} "
-                f"pos {num(self.position_before)}->~{num(self.position_after)}"
+                f"pos {num(self.position_before)}->~{num(self.position_after)}{margin}"
             )
         return (
             f"{num(self.notional, 2)}{ccy}{basis} fee~{num(self.fee, 2)} "
-            f"pos {num(self.position_before)}->{num(self.position_after)}"
+            f"pos {num(self.position_before)}->{num(self.position_after)}{margin}"
         )
 
 
@@ -385,12 +389,17 @@ def funds_problems(
 
     A buy needs the quote currency's available balance (the venue's own figure: what
     working orders reserve is already out of it) to cover the notional plus the fee.
-    A sell on an account that cannot short needs the position less what working sells
-    already reserve; a short is margined at the venue and not judged here. A broker
-    that reported no balances at all is not judged either: the venue's answer is then
-    the check.
+    A buy of a margined instrument (a future: `Instrument.margined`) is not a cash
+    purchase of its notional: the margin it needs is the venue's to work out, so it is
+    not judged here (the preview says so), and the venue's refusal (IB's 201) is the
+    check. A sell on an account that cannot short needs the position less what
+    working sells already reserve; a short is margined at the venue and not judged
+    here. A broker that reported no balances at all is not judged either: the venue's
+    answer is then the check.
     """
     if request.side is Side.BUY:
+        if instrument.margined:
+            return []
         return _buying_power(request, instrument, engine, preview)
     if can_short:
         return []
@@ -491,6 +500,7 @@ def _preview(
     else:
         return None
     before = engine.position(request.broker, request.account, request.instrument)
+    margin_by = request.broker if instrument.margined else ""
     if request.quote_quantity is not None:
         about = instrument.round_qty(request.quote_quantity / price if price > 0 else Decimal(0))
         return Preview(
@@ -503,6 +513,7 @@ def _preview(
             price_basis=basis,
             base_estimate=about,
             base_currency=instrument.base_currency,
+            margin_by=margin_by,
         )
     if request.quantity is None:
         return None
@@ -515,6 +526,7 @@ def _preview(
         position_before=before,
         position_after=before + request.quantity * request.side.sign,
         price_basis=basis,
+        margin_by=margin_by,
     )
 
 
