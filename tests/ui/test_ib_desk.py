@@ -241,20 +241,20 @@ async def test_a_futures_fee_is_estimated_per_contract_and_its_pnl_has_the_multi
 
             future = await filled_buy(desk, pilot, "ESZ6.CME", "2", "6027.50")
             assert future.fees == {"USD": Decimal("4.50")}
-            await fake.set_quote("ESZ6", "6030.00", "6030.25")
+            await fake.set_quote("ESZ6", "6030.00", "6030.50")
             await until(pilot, "the new mark", lambda: desk.session.projection.last_price(
-                "ESZ6.CME") == Decimal("6030.125"))  # fmt: skip
+                "ESZ6.CME") == Decimal("6030.25"))  # fmt: skip
             await desk.next_second(pilot)
 
             ticket = await open_buy_ticket(desk, pilot, "ESZ6.CME")
             await type_into(pilot, "1")
             await desk.settle(pilot)
             assert ticket_text(ticket, "preview") == (
-                "301,512.50 USD fee~2.25 pos 2->3 margin: checked by ib"
+                "301,525.00 USD fee~2.25 pos 2->3 margin: checked by ib"
             )
             await type_into(pilot, "0")  # 10 contracts
             assert ticket_text(ticket, "preview") == (
-                "3,015,125.00 USD fee~22.50 pos 2->12 margin: checked by ib"
+                "3,015,250.00 USD fee~22.50 pos 2->12 margin: checked by ib"
             )
             # The stock keeps its own fee per share.
             await pilot.press("escape")
@@ -263,16 +263,16 @@ async def test_a_futures_fee_is_estimated_per_contract_and_its_pnl_has_the_multi
             await desk.settle(pilot)
             assert ticket_text(ticket, "preview") == "30,010.00 USD fee~2.00 pos 100->300"
 
-            # 2 contracts, 2.625 points up, 50 USD a point.
+            # 2 contracts, 2.75 points up, 50 USD a point.
             projection = desk.session.projection
             [state] = [s for s in projection.portfolio.positions.values()
                        if s.instrument == "ESZ6.CME"]  # fmt: skip
             assert (state.quantity, state.avg_price) == (2, Decimal("6027.50"))
-            assert projection.unrealized(state) == Decimal("262.50")
+            assert projection.unrealized(state) == Decimal("275.00")
             await pilot.press("escape")
             await desk.next_second(pilot)
             positions = desk.app.screen.query_one(Positions)
             key = f"ib/{fake.account}/ESZ6.CME"
             shown = {c: positions.get_cell(key, c).plain for c in ("qty", "avg", "mark", "upl")}
-            assert shown == {"qty": "2", "avg": "6,027.50", "mark": "6,030.12", "upl": "+262.50"}
+            assert shown == {"qty": "2", "avg": "6,027.50", "mark": "6,030.25", "upl": "+275.00"}
             await desk.session.close()
