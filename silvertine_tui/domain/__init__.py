@@ -13,7 +13,7 @@ from .enums import (
 )
 from .errors import OrderValidationError, ValidationIssue
 from .ids import minted_ms, new_client_order_id
-from .instrument import Instrument, PriceBand, instrument_key, split_key
+from .instrument import Instrument, InstrumentKind, PriceBand, instrument_key, split_key
 from .market import Book, BookLevel, Quote, Trade
 from .money import ZERO, Dec, quantize_to_step, to_decimal
 from .orders import (
@@ -42,6 +42,7 @@ __all__ = [
     "FeeCorrection",
     "Fill",
     "Instrument",
+    "InstrumentKind",
     "Liquidity",
     "MarketDataKind",
     "ModifyStyle",

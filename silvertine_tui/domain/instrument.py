@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -27,6 +28,21 @@ def split_key(key: str) -> tuple[str, str]:
     return symbol, venue
 
 
+class InstrumentKind(StrEnum):
+    """What a buy of the instrument is for the account: the desk's checks go by it.
+
+    SPOT: bought outright and paid in full (a coin, a share, a currency): the default,
+    and every paper and Binance instrument. FUTURE: margined, never paid for: a buy
+    moves no notional, the venue holds initial margin against it, which only the
+    venue can work out (`Instrument.margined`). OPTION: the premium (price x
+    multiplier) is paid in full; a kind of its own because a venue charges it per
+    contract, not per share (`Instrument.fee_per_unit`)."""
+
+    SPOT = "SPOT"
+    FUTURE = "FUTURE"
+    OPTION = "OPTION"
+
+
 class PriceBand(BaseModel):
     """How far from the reference price (the venue's recent average) an order may be
     priced, as multipliers: a buy between `bid_down` and `bid_up` times the reference,
@@ -49,6 +65,12 @@ class Instrument(BaseModel):
     MARKET orders may have their own grid (`market_lot_size`, `market_min_qty`,
     `market_max_qty`; unset: the limit grid). `trading` is False while the venue halts
     the instrument (`status` says how).
+
+    `kind` says whether a buy is paid in full (`InstrumentKind`); `fee_per_unit` how
+    the venue charges commission on it: False, a fraction of the notional (Binance,
+    the paper venue, IB's currencies and crypto); True, an amount per unit traded
+    (IB's shares and contracts: a futures contract about 0.85 USD plus exchange fees,
+    whatever its notional). The adapter that lists the instrument sets both.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
@@ -62,6 +84,8 @@ class Instrument(BaseModel):
     min_qty: Dec = Field(default=Decimal(0), ge=0)
     min_notional: Dec = Field(default=Decimal(0), ge=0)
     multiplier: Dec = Field(default=Decimal(1), gt=0)
+    kind: InstrumentKind = InstrumentKind.SPOT
+    fee_per_unit: bool = False
     max_qty: Dec | None = Field(default=None, gt=0)
     market_lot_size: Dec | None = Field(default=None, gt=0)
     market_min_qty: Dec | None = Field(default=None, ge=0)
@@ -141,6 +165,13 @@ class Instrument(BaseModel):
 
     def notional(self, qty: Decimal, price: Decimal) -> Decimal:
         return qty * price * self.multiplier
+
+    @property
+    def margined(self) -> bool:
+        """A buy is not paid for in cash: the venue holds margin against it (a future).
+        Its notional is exposure, not a cost: no cash check of the desk applies to it,
+        and the margin it needs is the venue's to work out and to refuse."""
+        return self.kind is InstrumentKind.FUTURE
 
     def check_price(self, price: Decimal, field: str) -> list[ValidationIssue]:
         if not price.is_finite():

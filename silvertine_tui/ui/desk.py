@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from ..config import PaperBrokerConfig, UIConfig
 from ..domain import new_client_order_id
@@ -16,6 +15,7 @@ from ..engine.projection import DeskProjection, OrderView, journal_problem
 from ..engine.risk import RiskGate
 from ..events import EventBase
 from .bus_watch import BusWatch
+from .fees import FeeRate
 from .model import FeedModel
 from .orders import DEFAULT_FEE_RATE, TicketContext
 
@@ -128,12 +128,19 @@ class Desk:
         capabilities = self.view.capabilities(broker)
         return capabilities.short_selling if capabilities is not None else True
 
-    def fee_rate(self, broker: str, instrument: str) -> Decimal:
+    def fee_rate(self, broker: str, instrument: str) -> FeeRate | None:
         """For the ticket's fee estimate: the paper venue's configured taker rate (an
         order may cross); for a real venue, what it charged on the instrument, else on
-        another (`FeeRates`), until then 0.1%."""
+        its other instruments of the kind charged the same way (`FeeRates`); until
+        then 0.1% of the notional, or None (not known) for an instrument charged per
+        unit: no rate of the notional says what a contract costs."""
         for config in self.session.settings.brokers:
             if config.name == broker and isinstance(config, PaperBrokerConfig):
-                return config.fees.taker_bps / 10_000
-        learnt = self.model.fee_rates.rate(broker, instrument)
-        return learnt if learnt is not None else DEFAULT_FEE_RATE
+                return FeeRate(config.fees.taker_bps / 10_000)
+        listed = self.view.instrument(broker, instrument)
+        learnt = self.model.fee_rates.rate(broker, instrument, listed)
+        if learnt is not None:
+            return learnt
+        if listed is not None and listed.fee_per_unit:
+            return None
+        return FeeRate(DEFAULT_FEE_RATE)

@@ -21,6 +21,7 @@ from ..domain import (
 )
 from ..engine.projection import DeskProjection
 from ..engine.risk import RiskGate, RiskViolation
+from .fees import FeeRate
 from .format import NotANumber, num, parse_decimal
 
 DEFAULT_FEE_RATE = Decimal("0.001")
@@ -131,8 +132,10 @@ class Draft:
 class Preview:
     notional: Decimal
     currency: str
-    fee: Decimal
-    fee_rate: Decimal
+    # The estimated fee (`fee_rate` of this order); None: not known (an instrument
+    # charged per unit that neither it nor one of its kind at the broker has filled).
+    fee: Decimal | None
+    fee_rate: FeeRate | None
     position_before: Decimal
     position_after: Decimal
     price_basis: str  # "limit", "stop", "mid" or "last trade" (the engine's mark)
@@ -140,21 +143,39 @@ class Preview:
     # quantity only an estimate at the mark (the venue sizes it).
     base_estimate: Decimal | None = None
     base_currency: str = ""
+    # A margined instrument (a future): the broker whose margin check decides, as the
+    # desk cannot know the margin; "" for an order paid in full.
+    margin_by: str = ""
+
+    @property
+    def fee_text(self) -> str:
+        return "fee ?" if self.fee is None else f"fee~{num(self.fee, 2)}"
 
     def text(self) -> str:
         ccy = f" {self.currency}" if self.currency else ""
         basis = "" if self.price_basis == "limit" else f" at {self.price_basis}"
+        margin = f" margin: checked by {self.margin_by}" if self.margin_by else ""
         if self.base_estimate is not None:
             base = f" {self.base_currency}" if self.base_currency else ""
             return (
                 f"{num(self.notional, 2)}{ccy} ~{num(self.base_estimate)}{base}{basis} "
-                f"fee~{num(self.fee, 2)} "
-                f"pos {num(self.position_before)}->~{num(self.position_after)}"
+                f"{self.fee_text} "
+                f"pos {num(self.position_before)}->~{num(self.position_after)}{margin}"
             )
         return (
-            f"{num(self.notional, 2)}{ccy}{basis} fee~{num(self.fee, 2)} "
-            f"pos {num(self.position_before)}->{num(self.position_after)}"
+            f"{num(self.notional, 2)}{ccy}{basis} {self.fee_text} "
+            f"pos {num(self.position_before)}->{num(self.position_after)}{margin}"
         )
+
+    @property
+    def fee_fraction(self) -> Decimal:
+        """The fee as a fraction of the notional (0 when not known)."""
+        rate = self.fee_rate
+        if rate is None or self.fee is None:
+            return Decimal(0)
+        if not rate.per_unit:
+            return rate.value
+        return self.fee / self.notional if self.notional > 0 else Decimal(0)
 
 
 @dataclass(slots=True)
@@ -312,10 +333,13 @@ def check(
     engine: TicketContext,
     *,
     client_order_id: str,
-    fee_rate: Callable[[str, str], Decimal] = lambda broker, instrument: DEFAULT_FEE_RATE,
+    fee_rate: Callable[[str, str], FeeRate | None] = lambda broker, instrument: FeeRate(
+        DEFAULT_FEE_RATE
+    ),
     can_short: bool = True,
 ) -> Checked:
-    """`fee_rate(broker, instrument key)`: the rate the preview estimates the fee at."""
+    """`fee_rate(broker, instrument key)`: what the preview estimates the fee at (a
+    rate of the notional or a fee per unit; None: not known)."""
     problems: list[Problem] = []
     if engine.not_ready:  # recovering or reconciling, or sending stopped: nothing is sent
         problems.append(Problem("account", engine.not_ready_rule, engine.not_ready))
@@ -404,12 +428,17 @@ def funds_problems(
 
     A buy needs the quote currency's available balance (the venue's own figure: what
     working orders reserve is already out of it) to cover the notional plus the fee.
-    A sell on an account that cannot short needs the position less what working sells
-    already reserve; a short is margined at the venue and not judged here. A broker
-    that reported no balances at all is not judged either: the venue's answer is then
-    the check.
+    A buy of a margined instrument (a future: `Instrument.margined`) is not a cash
+    purchase of its notional: the margin it needs is the venue's to work out, so it is
+    not judged here (the preview says so), and the venue's refusal (IB's 201) is the
+    check. A sell on an account that cannot short needs the position less what
+    working sells already reserve; a short is margined at the venue and not judged
+    here. A broker that reported no balances at all is not judged either: the venue's
+    answer is then the check.
     """
     if request.side is Side.BUY:
+        if instrument.margined:
+            return []
         return _buying_power(request, instrument, engine, preview)
     if can_short:
         return []
@@ -427,30 +456,31 @@ def _buying_power(
     currency = instrument.quote_currency
     found = balances.get((request.broker, request.account, currency))
     available = found.available if found is not None else Decimal(0)
-    need = preview.notional + preview.fee
+    fee = preview.fee if preview.fee is not None else Decimal(0)
+    need = preview.notional + fee
     if need <= available:
         return []
+    fee_said = "fee not known yet" if preview.fee is None else f"fee ~{num(fee, 2)}"
     if request.quantity is None:  # an amount of the quote currency
-        most_quote = max(available, Decimal(0)) / (1 + preview.fee_rate)
+        most_quote = max(available, Decimal(0)) / (1 + preview.fee_fraction)
         step = instrument.quote_step or Decimal("0.01")
         most_text = f"{num(most_quote.quantize(step, rounding=ROUND_DOWN))} {currency} with the fee"
         return [
             Problem(
                 "quantity",
                 "buying_power",
-                f"need {num(need, 2)} {currency} ({num(preview.notional, 2)} + fee "
-                f"~{num(preview.fee, 2)}), available {num(available, 2)} {currency}: "
-                f"at most {most_text}",
+                f"need {num(need, 2)} {currency} ({num(preview.notional, 2)} + {fee_said}), "
+                f"available {num(available, 2)} {currency}: at most {most_text}",
             )
         ]
-    per_unit = preview.notional / request.quantity * (1 + preview.fee_rate)
+    per_unit = preview.notional / request.quantity * (1 + preview.fee_fraction)
     most = instrument.round_qty(max(available, Decimal(0)) / per_unit)
     return [
         Problem(
             "quantity",
             "buying_power",
-            f"need {num(need, 2)} {currency} (notional {num(preview.notional, 2)} + fee "
-            f"~{num(preview.fee, 2)}), available {num(available, 2)} {currency}: "
+            f"need {num(need, 2)} {currency} (notional {num(preview.notional, 2)} + "
+            f"{fee_said}), available {num(available, 2)} {currency}: "
             f"at most {num(most)} at {preview.price_basis} price",
         )
     ]
@@ -499,7 +529,7 @@ def _preview(
     instrument: Instrument,
     engine: TicketContext,
     market: Decimal | None,
-    fee_rate: Decimal,
+    fee_rate: FeeRate | None,
 ) -> Preview | None:
     if request.limit_price is not None:
         price, basis = request.limit_price, "limit"
@@ -510,18 +540,20 @@ def _preview(
     else:
         return None
     before = engine.position(request.broker, request.account, request.instrument)
+    margin_by = request.broker if instrument.margined else ""
     if request.quote_quantity is not None:
         about = instrument.round_qty(request.quote_quantity / price if price > 0 else Decimal(0))
         return Preview(
             notional=request.quote_quantity,
             currency=instrument.quote_currency,
-            fee=request.quote_quantity * fee_rate,
+            fee=fee_rate.fee(about, request.quote_quantity) if fee_rate is not None else None,
             fee_rate=fee_rate,
             position_before=before,
             position_after=before + about * request.side.sign,
             price_basis=basis,
             base_estimate=about,
             base_currency=instrument.base_currency,
+            margin_by=margin_by,
         )
     if request.quantity is None:
         return None
@@ -529,11 +561,12 @@ def _preview(
     return Preview(
         notional=notional,
         currency=instrument.quote_currency,
-        fee=notional * fee_rate,
+        fee=fee_rate.fee(request.quantity, notional) if fee_rate is not None else None,
         fee_rate=fee_rate,
         position_before=before,
         position_after=before + request.quantity * request.side.sign,
         price_basis=basis,
+        margin_by=margin_by,
     )
 
 

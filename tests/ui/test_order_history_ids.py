@@ -9,6 +9,7 @@ from textual.widgets import Static
 
 from silvertine_tui.domain import Fill, OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
 from silvertine_tui.events import FillEvent, OrderUpdateEvent
+from silvertine_tui.ui.fees import FeeRate
 from silvertine_tui.ui.screens.history import OrderHistoryScreen
 
 
@@ -96,4 +97,4 @@ def test_the_fee_estimate_learns_from_a_fee_in_another_asset_by_its_value() -> N
     model.ingest(fill(1, "0.01", "BNB", None))  # unpriced: says nothing
     assert model.fee_rates.rate("spot", "ETHUSDT.SPOT") is None
     model.ingest(fill(2, "0.0015", "ETH", "4.50"))  # 4.50 USDT on 6,000: 7.5 bps
-    assert model.fee_rates.rate("spot", "ETHUSDT.SPOT") == Decimal("0.00075")
+    assert model.fee_rates.rate("spot", "ETHUSDT.SPOT") == FeeRate(Decimal("0.00075"))

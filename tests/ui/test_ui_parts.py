@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from rich.color import Color, ColorSystem
 
 from silvertine_tui.bus import BusEntry
-from silvertine_tui.domain import ConnectionState, Fill, Instrument, Quote
+from silvertine_tui.domain import ConnectionState, Fill, Instrument, InstrumentKind, Quote
 from silvertine_tui.events import (
     FillEvent,
     Health,
@@ -21,7 +21,7 @@ from silvertine_tui.events import (
     LogLevel,
     QuoteEvent,
 )
-from silvertine_tui.ui.fees import FeeRates
+from silvertine_tui.ui.fees import FeeRate, FeeRates
 from silvertine_tui.ui.format import NotANumber, age, fit, num, parse_decimal, pct, signed
 from silvertine_tui.ui.keymap import BY_ID, SPECS, display_keys, unknown_ids
 from silvertine_tui.ui.model import FeedModel, Notice, SentIds
@@ -234,7 +234,7 @@ def test_model_coalesces_quotes_and_bounds_the_log() -> None:
     assert len(model.log) == 100  # bounded
     assert model.log_total == 500
     assert model.log[-1].number == 499
-    assert model.fee_rates.rate("paper", "BTCUSDT.PAPER") == Decimal("0.001")
+    assert model.fee_rates.rate("paper", "BTCUSDT.PAPER") == FeeRate(Decimal("0.001"))
     # Fills make no toast: the header's fill line shows the newest and counts the rest.
     assert model.take_notices(limit=5) == []
     line = model.recent_fills.line(now[0])
@@ -431,11 +431,11 @@ def test_fee_estimate_uses_the_paper_venues_taker_rate() -> None:
     model = FeedModel(prefix="silvertine", clock=lambda: 1_767_364_200.0)
     desk = UIDesk(session=session, model=model)
     model.fee_rates.learn(fill("paper", "BTCUSDT.PAPER", "1", "100", "0.02"))  # a maker fill
-    assert desk.fee_rate("paper", "BTCUSDT.PAPER") == Decimal("0.0025")  # not the estimate
+    assert desk.fee_rate("paper", "BTCUSDT.PAPER") == FeeRate(Decimal("0.0025"))  # not the estimate
     model.fee_rates.learn(fill("binance", "ETHUSDT.BINANCE", "2", "3000", "4.5"))
-    assert desk.fee_rate("binance", "ETHUSDT.BINANCE") == Decimal("0.00075")  # as charged
-    assert desk.fee_rate("binance", "BTCUSDT.BINANCE") == Decimal("0.00075")  # the venue's
-    assert desk.fee_rate("ib", "AAPL") == Decimal("0.001")  # nothing known yet
+    assert desk.fee_rate("binance", "ETHUSDT.BINANCE") == FeeRate(Decimal("0.00075"))  # as charged
+    assert desk.fee_rate("binance", "BTCUSDT.BINANCE") == FeeRate(Decimal("0.00075"))  # the venue's
+    assert desk.fee_rate("ib", "AAPL") == FeeRate(Decimal("0.001"))  # nothing known yet
 
 
 def fill(broker: str, instrument: str, qty: str, price: str, fee: str, ccy: str = "") -> Fill:
@@ -477,24 +477,81 @@ def test_a_minimum_commission_does_not_make_the_fee_estimate_of_every_order() ->
     rates = FeeRates()
     rates.learn(fill("ib", "AAPL", "100", "190", "0.50", "USD"), aapl)  # 0.005 a share
     rates.learn(fill("ib", "EUR.USD.IDEALPRO", "11", "1.0873", "2", "USD"), fx)
-    assert rates.rate("ib", "AAPL") == Decimal("0.50") / Decimal(19_000)
+    assert rates.rate("ib", "AAPL") == FeeRate(Decimal("0.50") / Decimal(19_000))
     # A small AAPL fill at the 1 USD minimum moves nothing.
     rates.learn(fill("ib", "AAPL", "1", "190", "1", "USD"), aapl)
-    assert rates.rate("ib", "AAPL") == Decimal("0.50") / Decimal(19_000)
+    assert rates.rate("ib", "AAPL") == FeeRate(Decimal("0.50") / Decimal(19_000))
     # An instrument not filled yet: the broker's rate, from its largest fill.
-    assert rates.rate("ib", "MSFT") == Decimal("0.50") / Decimal(19_000)
-    # A future's rate is of its notional with the multiplier, as the ticket's preview.
+    assert rates.rate("ib", "MSFT") == FeeRate(Decimal("0.50") / Decimal(19_000))
+    # A future charged as a rate has its rate of the notional with the multiplier, as
+    # the ticket's preview (one charged per contract: test_fee_estimate_per_contract).
     rates.learn(fill("ib", "ESZ6.CME", "1", "6000", "2.25", "USD"), es)
-    assert rates.rate("ib", "ESZ6.CME") == Decimal("2.25") / Decimal(300_000)
+    assert rates.rate("ib", "ESZ6.CME") == FeeRate(Decimal("2.25") / Decimal(300_000))
     # The desk's model learns from the fills it reads, with the instrument it lists.
     model = FeedModel(prefix="silvertine", clock=lambda: 1_767_364_200.0)
     model.describer.instruments = {"AAPL": aapl}.get
     event = FillEvent.create("ib/main", fill("ib", "AAPL", "100", "190", "0.50", "USD"))
     model.ingest(BusEntry("silvertine:exec:ib:main", "1767364200000-0", event))
-    assert model.fee_rates.rate("ib", "AAPL") == Decimal("0.50") / Decimal(19_000)
+    assert model.fee_rates.rate("ib", "AAPL") == FeeRate(Decimal("0.50") / Decimal(19_000))
     # An unpriced fee in another asset says nothing.
     rates.learn(fill("binance", "ETHUSDT.BINANCE", "1", "3000", "0.01", "BNB"))
     assert rates.rate("binance", "ETHUSDT.BINANCE") is None
+
+
+def test_fee_estimate_per_contract_for_a_future_and_a_rate_for_binance() -> None:
+    """IB charges a futures contract per contract (the fake TWS: 2.25 USD), not a
+    fraction of its notional: taken as a rate, one ES contract (301,375.00 USD) was
+    estimated at 202.89 USD. An instrument charged per unit (`fee_per_unit`, from the
+    IB contract) is estimated at the reference fill's fee per unit times the quantity;
+    one charged a fraction of the notional (Binance, paper) as before."""
+
+    def listed(key: str, multiplier: str, kind: InstrumentKind, per_unit: bool) -> Instrument:
+        symbol, _, venue = key.rpartition(".")
+        return Instrument(
+            symbol=symbol,
+            venue=venue,
+            quote_currency="USDT" if venue == "BINANCE" else "USD",
+            tick_size=Decimal("0.01"),
+            lot_size=Decimal(1),
+            multiplier=Decimal(multiplier),
+            kind=kind,
+            fee_per_unit=per_unit,
+        )
+
+    future, spot = InstrumentKind.FUTURE, InstrumentKind.SPOT
+    es, nq = listed("ESZ6.CME", "50", future, True), listed("NQZ6.CME", "20", future, True)
+    aapl, msft = listed("AAPL.SMART", "1", spot, True), listed("MSFT.SMART", "1", spot, True)
+    eth = listed("ETHUSDT.BINANCE", "1", spot, False)
+    rates = FeeRates()
+    rates.learn(fill("ib", "AAPL.SMART", "100", "190", "0.50", "USD"), aapl)
+    assert rates.rate("ib", "AAPL.SMART", aapl) == FeeRate(Decimal("0.005"), per_unit=True)
+    # A share's fee says nothing of a contract's: not known until a future fills.
+    assert rates.rate("ib", "ESZ6.CME", es) is None
+    rates.learn(fill("ib", "ESZ6.CME", "2", "6027.50", "4.50", "USD"), es)
+    per_contract = rates.rate("ib", "ESZ6.CME", es)
+    assert per_contract == FeeRate(Decimal("2.25"), per_unit=True)
+    one = es.notional(Decimal(1), Decimal("6027.50"))
+    assert one == Decimal("301375.00")
+    assert per_contract.fee(Decimal(1), one) == Decimal("2.25")
+    assert per_contract.fee(Decimal(3), 3 * one) == Decimal("6.75")
+    # Not filled yet: the broker's instruments of the same kind, charged the same way.
+    assert rates.rate("ib", "NQZ6.CME", nq) == FeeRate(Decimal("2.25"), per_unit=True)
+    assert rates.rate("ib", "MSFT.SMART", msft) == FeeRate(Decimal("0.005"), per_unit=True)
+    # The largest fill by quantity is the reference: a minimum on a small one moves nothing.
+    rates.learn(fill("ib", "AAPL.SMART", "1", "190", "1", "USD"), aapl)
+    assert rates.rate("ib", "AAPL.SMART", aapl) == FeeRate(Decimal("0.005"), per_unit=True)
+    # A venue charging a fraction of the notional: a rate, times the order's notional.
+    rates.learn(fill("binance", "ETHUSDT.BINANCE", "2", "3000", "4.5", "USDT"), eth)
+    rate = rates.rate("binance", "ETHUSDT.BINANCE", eth)
+    assert rate == FeeRate(Decimal("0.00075"))
+    assert rate.fee(Decimal(1), Decimal(3500)) == Decimal("2.625")
+    # A fill read before its instrument was listed was taken as a rate: once the
+    # instrument says it is charged per contract, that rate is not used for it.
+    early = FeeRates()
+    early.learn(fill("ib", "ESZ6.CME", "2", "6027.50", "4.50", "USD"))
+    assert early.rate("ib", "ESZ6.CME", es) is None
+    early.learn(fill("ib", "ESZ6.CME", "1", "6027.50", "2.25", "USD"), es)
+    assert early.rate("ib", "ESZ6.CME", es) == FeeRate(Decimal("2.25"), per_unit=True)
 
 
 def test_risk_rules_are_shown_against_the_field_they_concern() -> None:

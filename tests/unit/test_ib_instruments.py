@@ -10,7 +10,14 @@ from pydantic import ValidationError
 
 from silvertine_tui.brokers import OrderRejected
 from silvertine_tui.brokers.ib.contracts import normalize_key
-from silvertine_tui.domain import Instrument, OrderStatus, OrderType, TimeInForce, split_key
+from silvertine_tui.domain import (
+    Instrument,
+    InstrumentKind,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+    split_key,
+)
 from tests.fakes.tws import FakeTws
 from tests.fakes.tws import messages as m
 from tests.support.ib import desk, statuses
@@ -69,6 +76,23 @@ async def test_future_forex_crypto_and_option_are_qualified_with_their_rules() -
         asked = len(fake.requests_of(m.REQ_CONTRACT_DETAILS))
         await d.broker.instrument("ESZ6.CME")  # cached: TWS is not asked again
         assert len(fake.requests_of(m.REQ_CONTRACT_DETAILS)) == asked
+
+
+async def test_what_a_buy_is_and_how_ib_charges_it_come_from_the_contract() -> None:
+    """A future is margined (a buy pays no notional); IB charges shares and contracts
+    per unit, currencies and crypto a fraction of the trade value."""
+    async with FakeTws() as fake, desk(fake) as d:
+        found = {
+            key: await d.broker.instrument(key)
+            for key in ("ESZ6.CME", "AAPL.SMART", OPTION_KEY, "EUR.USD.IDEALPRO", "BTC.USD.PAXOS")
+        }
+        assert {key: (i.kind, i.margined, i.fee_per_unit) for key, i in found.items()} == {
+            "ESZ6.CME": (InstrumentKind.FUTURE, True, True),
+            "AAPL.SMART": (InstrumentKind.SPOT, False, True),
+            OPTION_KEY: (InstrumentKind.OPTION, False, True),
+            "EUR.USD.IDEALPRO": (InstrumentKind.SPOT, False, False),
+            "BTC.USD.PAXOS": (InstrumentKind.SPOT, False, False),
+        }
 
 
 async def test_an_option_with_spaces_in_its_key_trades() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ib_async import Contract, ContractDetails
 
-from ...domain import Instrument, split_key
+from ...domain import Instrument, InstrumentKind, split_key
 
 FOREX_VENUES = frozenset({"IDEALPRO", "IDEAL"})
 CRYPTO_VENUES = frozenset({"PAXOS", "ZEROHASH"})
@@ -22,6 +22,13 @@ FUTURE_VENUES = frozenset(
     {"CME", "CBOT", "NYMEX", "COMEX", "GLOBEX", "ECBOT", "NYBOT", "CFE", "ICEUS", "ICEEU"}
     | {"EUREX", "SGX", "HKFE", "OSE.JPN", "IPE", "MEFFRV", "MONEP", "LIFFE"}
 )
+
+
+KINDS = {"FUT": InstrumentKind.FUTURE, "OPT": InstrumentKind.OPTION, "FOP": InstrumentKind.OPTION}
+"""IB security types that are not bought outright (anything else is SPOT)."""
+PER_UNIT_FEES = frozenset({"STK", "FUT", "OPT", "FOP"})
+"""Security types IB charges commission on per share or contract (its fixed and tiered
+schedules); currencies (CASH) and crypto are charged a fraction of the trade value."""
 
 
 def to_decimal(value: float | int | str | Decimal | None) -> Decimal:
@@ -102,6 +109,8 @@ def instrument_from(key: str, details: ContractDetails) -> Instrument:
         lot_size=lot.normalize(),
         min_qty=to_decimal(details.minSize).normalize(),
         multiplier=to_decimal(contract.multiplier or 1).normalize(),
+        kind=KINDS.get(contract.secType, InstrumentKind.SPOT),
+        fee_per_unit=contract.secType in PER_UNIT_FEES,
         trading_hours=details.tradingHours or "",
         time_zone=details.timeZoneId or "",
     )
