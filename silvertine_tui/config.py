@@ -512,7 +512,8 @@ class IBBrokerConfig(BrokerConfigBase):
     # Seconds to wait for an answer to a request (contract details, executions, ...).
     request_timeout_s: float = Field(10, gt=0, le=300)
     # TWS reports fills live only to the client id that placed the order: orders placed
-    # under another client id (before a restart) are followed by asking this often.
+    # under another client id (before a restart, or adopted on reconcile) are followed
+    # by asking this often, while any works.
     other_clients_poll_s: float = Field(5, gt=0, le=3600)
 
     _check_symbols = field_validator("symbols")(_symbols)

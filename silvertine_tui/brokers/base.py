@@ -31,7 +31,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import ClassVar
@@ -521,6 +521,15 @@ class Broker(ABC):
         """Whether this adapter has seen the order (placed, reported or reconciled).
         A cancel of an order it does not know is refused before it is journaled."""
         return True
+
+    async def follow_adopted(self, orders: Sequence[VenueOrder]) -> None:
+        """The journal holds these working orders as adopted: found open at the venue on
+        reconcile (as `open_orders` named them), not placed by this adapter. An adapter
+        that hears of them journals what the venue says of them from now on, under these
+        ids, so that an order ended elsewhere ends on the desk too. Called by the
+        reconcile after the adoption is journaled; the default follows none (the next
+        reconcile ends them)."""
+        return None
 
     def resolve_unknown(self, client_order_id: str) -> None:
         """After a timeout on `place`: ask the venue what became of the order, in the

@@ -16,12 +16,16 @@ kill honoured from another desk (`TradingEngine.honour_kill`): an order sent her
 while it runs (after a RESUME) must stay, and cannot be kept out of an account-wide
 cancel; an order it cannot reach is reported still working, with the reason.
 
-Then each order still open is cancelled on its own, so one refusal stops nothing else;
-the refused ones are retried after each delay of `delays` (injectable: tests pass
-zeros). An order the broker says it does not know (`UnknownOrder`: a cancel that raced
-a fill, or one the adapter cannot address) is `gone` only once the venue's open orders
-confirm it is no longer working; one the venue still lists, or that could not be
-checked, is reported still working with the reason.
+Then each order still open is cancelled on its own, so one refusal stops nothing else.
+A cancel that failed for what may pass (no answer, not connected, a rate limit, any
+error that is not a refusal) is tried again after each delay of `delays` (injectable:
+tests pass zeros); a refusal (`OrderRejected`: the venue said no, or the adapter did by
+the venue's rule, as IB's that only the placing client cancels an order one by one) is
+reported at once with its reason, since no retry changes it. An order the broker says
+it does not know (`UnknownOrder`: a cancel that raced a fill, or one the adapter cannot
+address) is `gone` only once the venue's open orders confirm it is no longer working;
+one the venue still lists, or that could not be checked, is reported still working
+with the reason.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..brokers import Broker, UnknownOrder
+from ..brokers import Broker, OrderRejected, UnknownOrder
 from ..domain import Side
 from .oms import OMS
 
@@ -44,6 +48,11 @@ RETRY_DELAYS_S: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
 
 def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def _final(exc: Exception) -> bool:
+    """A refusal no retry changes (module doc)."""
+    return isinstance(exc, OrderRejected) and not exc.retryable
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,11 +249,13 @@ async def cancel_ids(
     reason: str = "cancel all",
     what: str = "",
 ) -> CancelReport:
-    """Cancel these orders of one broker, each on its own, retrying refused cancels.
-    One the broker does not know is `gone` only if the venue no longer lists it."""
+    """Cancel these orders of one broker, each on its own, retrying the cancels that
+    failed for what may pass (a refusal is final at once). One the broker does not know
+    is `gone` only if the venue no longer lists it."""
     cancelled: list[str] = []
     unknown: dict[str, str] = {}
     failed: dict[str, str] = {}
+    refused: list[str] = []
     pending = list(client_order_ids)
     for attempt, delay in enumerate((0.0, *delays)):
         if not pending:
@@ -264,7 +275,7 @@ async def cancel_ids(
                 failed.pop(cid, None)
             elif isinstance(result, Exception):
                 failed[cid] = _why(result)
-                retry.append(cid)
+                (refused if _final(result) else retry).append(cid)
                 log.warning(
                     "engine.cancel_failed",
                     extra={
@@ -277,7 +288,7 @@ async def cancel_ids(
             else:  # cancelled (the task running this), or worse: never swallowed
                 raise result
         pending = retry
-    still = {cid: failed[cid] for cid in pending}
+    still = {cid: failed[cid] for cid in [*refused, *pending]}
     gone: list[str] = []
     if unknown:
         still_open, why_not = await _open_ids(broker)

@@ -1079,9 +1079,10 @@ class TradingEngine:
 
     async def _settle_gone(self, report: CancelReport) -> None:
         """Orders the venue no longer lists after a cancel all (`CancelReport.gone`) that
-        the OMS still holds working: no adapter follows an order adopted on reconcile
-        (placed by another program or desk; IB's global cancel takes it too), so its
-        broker is reconciled and the venue's word ends it on screen."""
+        the OMS still holds working: an adapter need not follow an order adopted on
+        reconcile (placed by another program or desk; IB's global cancel takes it too;
+        only IB's follows them, and those of other client ids by polling), so its broker
+        is reconciled and the venue's word ends it on screen."""
         from .recovery import reconcile_broker  # recovery builds on this module
 
         names = {

@@ -599,6 +599,21 @@ async def reconcile(
             )
         )
     await catch_up(engine, source)
+    # The adopted orders the venue lists: the broker follows them from now on (an order
+    # cancelled or filled elsewhere then ends on the desk when the venue says so).
+    adopted = [
+        venue
+        for cid, venue in venue_open.items()
+        if (view := engine.oms.get(cid)) is not None
+        and view.adopted
+        and (view.broker, view.account) == (broker.name, broker.account)
+        and not view.order.status.is_terminal
+    ]
+    if adopted:
+        try:
+            await broker.follow_adopted(adopted)
+        except Exception:
+            log.exception("recovery.follow_adopted_failed", extra={"broker": source})
 
     # 4. Positions.
     venue_positions = {p.instrument: p.quantity for p in report.positions}

@@ -30,11 +30,14 @@ from silvertine_tui.domain import (
     Side,
 )
 from silvertine_tui.ui.screens.confirm import ConfirmScreen
+from silvertine_tui.ui.widgets.blotter import Blotter
 from silvertine_tui.ui.widgets.positions import Positions
 from silvertine_tui.ui.widgets.text import TextBlock
 from silvertine_tui.ui.widgets.ticket import Ticket
 from tests.fakes.tws import FakeTws
 from tests.support.ib import FAST
+from tests.unit.test_ib_adopted_orders import cancel_elsewhere
+from tests.unit.test_ib_cancel_everything import place_elsewhere
 
 from .conftest import Desk
 from .test_trading_keys import open_buy_ticket, type_into
@@ -275,4 +278,50 @@ async def test_a_futures_fee_is_estimated_per_contract_and_its_pnl_has_the_multi
             key = f"ib/{fake.account}/ESZ6.CME"
             shown = {c: positions.get_cell(key, c).plain for c in ("qty", "avg", "mark", "upl")}
             assert shown == {"qty": "2", "avg": "6,027.50", "mark": "6,030.25", "upl": "+275.00"}
+            await desk.session.close()
+
+
+async def test_an_order_another_program_placed_is_followed_and_its_cancel_said_at_once(
+    make_desk,
+) -> None:
+    """The drive that found it: an order another program placed (client id 9) is
+    adopted when the desk starts. Cancelling it from the Orders pane says at once who
+    placed it and what reaches it; once that program cancels it, the desk shows it
+    CANCELED (TWS tells this client nothing of it: the adapter asks while it works)."""
+    async with FakeTws() as fake:
+        perm = await place_elsewhere(fake, 9, "other-program", 152.0)
+        paper = PaperBrokerConfig(
+            name="paper", account="main", seed=7, market={"autorun": False},
+            latency={"enabled": False}, symbols=["AAPL"],
+        )  # fmt: skip
+        ib = IBBrokerConfig(
+            name="ib", account=fake.account, port=fake.port, symbols=["AAPL"], client_id=7,
+            **{**FAST, "other_clients_poll_s": 0.05},
+        )  # fmt: skip
+        desk: Desk = make_desk(settings=Settings(brokers=[paper, ib]))
+        async with desk.app.run_test(size=(140, 40)) as pilot:
+            await desk.start(pilot)
+            engine = desk.session.engine
+
+            def status() -> OrderStatus | None:
+                view = engine.oms.get("other-program")
+                return view.order.status if view is not None else None
+
+            await until(pilot, "the adopted order", lambda: status() is OrderStatus.NEW)
+            await desk.settle(pilot)
+            blotter = desk.app.screen.query_one(Blotter)
+            assert blotter.row_keys == ["other-program"]
+            await pilot.press("escape", "3", "home", "c")
+            await until(pilot, "the cancel's answer", lambda: any(
+                n.title == "Cancel failed" for n in desk.app._notifications))  # fmt: skip
+            [said] = [n.message for n in desk.app._notifications if n.title == "Cancel failed"]
+            assert "placed by client id 9" in said
+            assert "cancel it in TWS or from client id 9" in said
+            assert "kill switch" in said
+            assert status() is OrderStatus.NEW
+            await cancel_elsewhere(fake, 9, perm)
+            await until(pilot, "CANCELED on the desk", lambda: status() is OrderStatus.CANCELED)
+            await desk.settle(pilot)
+            assert blotter.row_keys == []  # no longer among the working orders
+            await asyncio.sleep(0)
             await desk.session.close()

@@ -320,6 +320,33 @@ async def test_order_events_go_only_to_the_client_that_placed_it(fake, ib, aapl)
         other_ib.disconnect()
 
 
+async def test_the_master_client_gets_every_clients_order_reports_but_not_their_errors() -> None:
+    """TWS's "Master API client ID": that client is told of every order's statuses and
+    executions, whichever client placed it; the errors about an order (202 on a
+    cancel) stay with the client that placed it."""
+    async with (
+        FakeTws(master_client_id=5) as fake,
+        ib_client(fake, client_id=5) as master,
+        ib_client(fake, client_id=9) as other,
+    ):
+        [stock] = await other.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+        trade = other.placeOrder(stock, LimitOrder("SELL", 5, 152.0, orderRef="elsewhere"))
+        await until(other, status_is(trade, "Submitted"))
+        perm = trade.order.permId
+        await until(master, lambda: perm in master.wrapper.permId2Trade)
+        seen = master.wrapper.permId2Trade[perm]
+        assert (seen.order.clientId, seen.order.orderRef) == (9, "elsewhere")
+        assert seen.orderStatus.status == "Submitted"
+        await fake.fill(trade.order.orderId, "2", client_id=9)
+        await until(master, lambda: seen.orderStatus.filled == 2)
+        assert [f.execution.shares for f in master.fills()] == [2.0]
+        other.cancelOrder(trade.order)
+        await until(master, status_is(seen, "Cancelled"))
+        await round_trip(master)
+        assert not [f for f in fake.sessions[0].sent if f[0] == "4" and f[3] == "202"]
+        assert seen.log[-1].errorCode == 0
+
+
 async def test_modify_of_an_order_done_at_tws_is_104(fake, aapl) -> None:
     async with ib_client(fake, client_id=3) as ib:
         [stock] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))

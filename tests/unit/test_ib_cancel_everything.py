@@ -23,21 +23,23 @@ from ib_async import LimitOrder, Stock
 from silvertine_tui.brokers import BrokerTimeout, OrderRejected
 from silvertine_tui.bus import EventBus
 from silvertine_tui.config import RiskConfig
+from silvertine_tui.domain import OrderStatus
 from silvertine_tui.engine.cancels import CancelReport
+from silvertine_tui.engine.commands import CancelOrder, EngineGateway, Failed
 from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.engine.recovery import reconcile_broker, replay_stream
 from tests.fakes.tws import FakeTws
 from tests.fakes.tws import messages as m
 from tests.fakes.tws.client import ib_client, until
-from tests.support.ib import Desk, desk, new_bus
+from tests.support.ib import Desk, desk, new_bus, statuses
 
 NO_WAIT = (0.0, 0.0)
 
 
-async def engine_for(d: Desk) -> TradingEngine:
+async def engine_for(d: Desk, retry_delays: tuple[float, ...] = NO_WAIT) -> TradingEngine:
     """An engine over this desk's broker that has read its journal and reconciled (so
     orders TWS lists that are not ours are adopted, as on a multi-broker desk)."""
-    engine = TradingEngine(d.bus, [d.broker], RiskConfig(), retry_delays=NO_WAIT)
+    engine = TradingEngine(d.bus, [d.broker], RiskConfig(), retry_delays=retry_delays)
     await engine.load_instruments()
     await sync(engine, d.bus)
     await reconcile_broker(engine, d.broker)
@@ -151,6 +153,59 @@ async def test_an_adopted_order_of_another_client_is_never_said_gone() -> None:
             assert list(report.still_working) == ["stmx-other-desk"]
             assert "no longer working" not in report.summary()
             assert perm in working_at_tws(fake)
+
+
+async def test_a_cancel_ib_refuses_is_said_at_once_and_the_order_is_as_tws_holds_it() -> None:
+    """IB lets only the placing client cancel an order one by one, and no retry changes
+    that: a cancel all of one instrument names those orders at once (not after its
+    retries, 3.75 s by default), each with what reaches it, and the journal has the
+    order back at the status TWS holds, once."""
+    async with FakeTws() as fake:
+        bus = new_bus()
+        await bus.start()
+        async with desk(fake, bus) as before:  # client id 1, before the fallback
+            earlier = await before.broker.place(before.request(limit="149.00"))
+        await place_elsewhere(fake, 9, "other-program", 152.0)
+        async with desk(fake, bus, client_id=11) as d:
+            engine = await engine_for(d, retry_delays=(30.0,))
+            async with asyncio.timeout(5):
+                report = await engine.cancel_all(instrument="AAPL.SMART")
+            assert set(report.still_working) == {earlier, "other-program"}
+            assert "from client id 1," in report.still_working[earlier]
+            assert "from client id 9," in report.still_working["other-program"]
+            assert all("kill switch" in why for why in report.still_working.values())
+            assert fake.requests_of(m.CANCEL_ORDER) == []
+            events = await d.events()
+            S = OrderStatus
+            assert statuses(events, earlier) == [S.PENDING_NEW, S.NEW, S.PENDING_CANCEL, S.NEW]
+            assert statuses(events, "other-program") == []  # nothing journaled for it
+            await sync(engine, bus)
+            assert {v.client_order_id: v.order.status for v in engine.oms.working()} == {
+                earlier: S.NEW,
+                "other-program": S.NEW,
+            }
+            # The desk's own cancel of one of them says it at once too.
+            async with asyncio.timeout(5):
+                outcome = await EngineGateway(engine).send(CancelOrder(client_order_id=earlier))
+            assert isinstance(outcome, Failed)
+            assert outcome.error_kind == "OrderRejected"
+            assert "placed by client id 1" in outcome.error
+            assert "cancel it in TWS or from client id 1" in outcome.error
+        await bus.close()
+
+
+async def test_a_cancel_tws_did_not_answer_is_tried_again() -> None:
+    """What may pass is still retried: a cancel lost on its way to TWS."""
+    async with FakeTws() as fake, desk(fake, order_timeout_s=0.3) as d:
+        engine = await engine_for(d)
+        coid = await engine.submit(d.request(limit="148.00"))
+        await sync(engine, d.bus)
+        fake.ignore_next("cancel_order")
+        report = await engine.cancel_all(instrument="AAPL.SMART")
+        assert report.cancelled == (coid,)
+        assert report.ok, report.summary()
+        assert len(fake.requests_of(m.CANCEL_ORDER)) == 2
+        assert working_at_tws(fake) == set()
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -376,6 +376,36 @@ class IBBroker(IBOrders, IBSession):
                 return venue
         return None
 
+    async def follow_adopted(self, orders: Sequence[VenueOrder]) -> None:
+        """Orders adopted on reconcile are followed by permId from now on: TWS reports
+        them live to this client when it placed them (an earlier run whose journal is
+        gone) or is the master client, and to nobody else otherwise, so those of other
+        client ids are asked for every `other_clients_poll_s` while they work
+        (`_poll_other_clients`). Their executions TWS has told of so far are in what was
+        adopted (its filled quantity, the opening position, the reconcile's fills): only
+        later ones are journaled, each once."""
+        for venue in orders:
+            venue_id = venue.venue_order_id or ""
+            perm_id = int(venue_id) if venue_id.isdigit() else 0
+            trade = self.ib.wrapper.permId2Trade.get(perm_id) if perm_id else None
+            if trade is None:
+                continue  # TWS listed it in another session: the next reconcile has it
+            order = trade.order
+            ids = self.ids.adopt(
+                venue.client_order_id,
+                venue.instrument,
+                perm_id=perm_id,
+                client_id=order.clientId,
+                order_id=order.orderId,
+                status=venue.status,
+            )
+            if ids is None:
+                continue
+            self._last[venue.client_order_id] = (venue.status, venue.filled_qty)
+            for fill in list(self.ib.wrapper.fills.values()):
+                if fill.execution.permId == perm_id:
+                    self.fees.remember_journaled(fill.execution.execId, with_fee=True)
+
     async def positions(self) -> list[Position]:
         await self.settle()
         return [
@@ -409,6 +439,9 @@ class IBBroker(IBOrders, IBSession):
         if since:
             moment = datetime.fromtimestamp(since / 1e9, tz=UTC)
             when = moment.strftime("%Y%m%d-%H:%M:%S")
+        # Open orders first: an execution in what they say has filled is then in the
+        # executions asked next (`follow_adopted` counts on it).
+        open_now = tuple(await self.open_orders())
         fills_ib = await self._request(
             "executions",
             lambda: self.ib.reqExecutionsAsync(ExecutionFilter(acctCode=self.account, time=when)),
@@ -435,7 +468,7 @@ class IBBroker(IBOrders, IBSession):
             broker=self.name,
             account=self.account,
             as_of_ns=self.clock(),
-            open_orders=tuple(await self.open_orders()),
+            open_orders=open_now,
             fills=tuple(fills.values()),
             positions=tuple(await self.positions()),
             balances=tuple(await self.balances()),

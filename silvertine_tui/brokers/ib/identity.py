@@ -8,6 +8,11 @@ program may use the same text). The journal keeps the permId as the order's
 even under another client id, `learn` rebuilds this map from the journal and the orders
 TWS reports are ours by permId; orderRef only binds an order whose permId is not known
 yet, and never takes a permId that already belongs to another order.
+
+Orders the journal adopted on reconcile (open at TWS, not placed by this adapter: by
+another client id, in TWS, or by an earlier run whose journal is gone) are added with
+`adopt`, by their permId, under the id they were adopted as, so that TWS's reports of
+them are journaled from then on.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ class OrderIds:
     client_id: int = -1
     perm_id: int = 0
     status: OrderStatus = OrderStatus.PENDING_NEW
+    adopted: bool = False
+    """Found open at TWS and adopted on reconcile, not placed by this adapter."""
 
 
 class IdentityMap:
@@ -50,6 +57,34 @@ class IdentityMap:
         self._by_order.pop((ids.client_id, ids.order_id), None)
         ids.client_id, ids.order_id = client_id, order_id
         self._by_order[(client_id, order_id)] = client_order_id
+
+    def adopt(
+        self,
+        client_order_id: str,
+        instrument: str,
+        *,
+        perm_id: int,
+        client_id: int,
+        order_id: int,
+        status: OrderStatus,
+    ) -> OrderIds | None:
+        """Follow an order adopted on reconcile; None when its id or permId is another
+        order's (one of ours is never taken over)."""
+        owner = self._by_perm.get(perm_id)
+        known = self.by_coid.get(client_order_id)
+        if not perm_id or (owner is not None and owner != client_order_id):
+            return None
+        if known is not None and not known.adopted:
+            return None
+        ids = self.add(client_order_id, instrument)
+        ids.adopted = True
+        self.bind_perm(client_order_id, perm_id)
+        if order_id > 0:
+            self.bind_order(client_order_id, client_id, order_id)
+        else:  # placed in TWS and not bound to an API order id: no (client, order) key
+            ids.client_id = client_id
+        ids.status = status
+        return ids
 
     def bind_perm(self, client_order_id: str, perm_id: int) -> None:
         if not perm_id or client_order_id not in self.by_coid:

@@ -165,9 +165,10 @@ class IBOrders(IBState):
         """Why an order of another client id cannot be changed from here, and how it can
         be cancelled (IB's global cancel reaches it)."""
         by = "in TWS (client id 0)" if client_id == 0 else f"by client id {client_id}"
+        where = "in TWS" if client_id == 0 else f"in TWS or from client id {client_id}"
         return (
             f"placed {by}, this session is client id {self.client_id}: IB lets only "
-            "that client change it; cancel it in TWS, or with cancel all of every "
+            f"that client change it; cancel it {where}, or with cancel all of every "
             "instrument or the kill switch (IB's global cancel)"
         )
 
@@ -190,13 +191,23 @@ class IBOrders(IBState):
     def _refuse_adopted(self, coid: str, what: str) -> None:
         """An order TWS lists but this adapter did not place nor find in the journal
         (adopted on reconcile): if another client id placed it, say so (IB lets only
-        that client change it) rather than "no such order: nothing was sent"."""
-        if self.knows_order(coid):
-            return
-        other = self._adopted_client(coid)
-        if other is not None and other != self.client_id:
+        that client change it) before anything is journaled, rather than "no such
+        order: nothing was sent". One this client placed (an earlier run whose journal
+        is gone) is changed like one of ours."""
+        ids = self.ids.get(coid)
+        if ids is not None and (not ids.adopted or ids.status.is_terminal):
+            return  # ours (`_cancel`/`_modify` say why not, if so), or ended
+        other = ids.client_id if ids is not None else self._adopted_client(coid)
+        if other is not None and other >= 0 and other != self.client_id:
             self._require_tradable()
             raise OrderRejected(f"{what} of {coid} not sent: {self._placed_elsewhere(other)}")
+        if ids is not None and ids.order_id <= 0:
+            self._require_tradable()
+            raise OrderRejected(
+                f"{what} of {coid} not sent: it was placed in TWS and has no API order id "
+                "here; change it in TWS, or cancel it with cancel all of every instrument "
+                "or the kill switch (IB's global cancel)"
+            )
 
     async def cancel(self, client_order_id: str, reason: str = "") -> None:
         self._refuse_adopted(client_order_id, "cancel")

@@ -267,8 +267,10 @@ class IBSession(IBState):
 
     async def _poll_other_clients(self) -> None:
         """TWS reports an order's fills and statuses live only to the client id that
-        placed it: orders of ours placed under another client id (before a restart)
-        are followed by asking every `other_clients_poll_s`."""
+        placed it (and to the master client): orders of ours placed under another
+        client id (before a restart) and orders of other client ids adopted on
+        reconcile are followed by asking every `other_clients_poll_s`, only while any
+        of them works."""
         while not self._stopping():
             await asyncio.sleep(self.cfg.other_clients_poll_s)
             if not self._up:

@@ -182,8 +182,10 @@ class IBState(Broker):
 
     def _foreign_id(self, order_ref: str, perm_id: int) -> str:
         """A client order id for an order that is not ours: its orderRef, unless that
-        names one of ours (orderRef is not unique at IB), else `ib-<permId>`."""
-        if order_ref and order_ref not in self.ids:
+        names another order known here (orderRef is not unique at IB), else
+        `ib-<permId>`."""
+        known = self.ids.get(order_ref) if order_ref else None
+        if order_ref and (known is None or known.perm_id == perm_id):
             return order_ref
         return f"ib-{perm_id}"
 

@@ -143,6 +143,7 @@ class FakeTws:
         server_version: int = m.SERVER_VERSION,
         farm_notices: bool = True,
         check_funds: bool = False,
+        master_client_id: int | None = None,
     ) -> None:
         self.exchange = Exchange(
             contracts,
@@ -158,6 +159,9 @@ class FakeTws:
         self.market_data = market_data  # "live" or "delayed"
         self.server_version = server_version
         self.farm_notices = farm_notices
+        # TWS's "Master API client ID" (API settings): that client also gets the order
+        # reports and executions of every other client's orders (and of TWS's own).
+        self.master_client_id = master_client_id
         self.faults = Faults()
         self.sessions: list[Session] = []
         self.requests: list[tuple[int | None, list[str]]] = []
@@ -414,7 +418,7 @@ class FakeTws:
         """Send the held commission reports to the sessions of their orders' client."""
         held, self._held_commissions = self._held_commissions, []
         for client_id, frame in held:
-            for session in self._owners(client_id):
+            for session in self._reported_to(client_id):
                 session.send(frame)
         await self._drain()
 
@@ -495,10 +499,17 @@ class FakeTws:
     def _owners(self, client_id: int) -> list[Session]:
         return [s for s in self.sessions if s.client_id == client_id]
 
+    def _reported_to(self, client_id: int) -> list[Session]:
+        """The sessions an order's reports and executions go to: its client's, and the
+        master client's (`master_client_id`). Errors about an order (202, 10147, ...)
+        go to its own client only."""
+        ids = {client_id} if self.master_client_id is None else {client_id, self.master_client_id}
+        return [s for s in self.sessions if s.client_id in ids]
+
     def _deliver(self, notes: list[Note]) -> None:
         for note in notes:
             if isinstance(note, OrderNote):
-                for session in self._owners(note.order.client_id):
+                for session in self._reported_to(note.order.client_id):
                     session.send(m.open_order(note.order))
                     session.send(m.order_status(note.order))
             elif isinstance(note, ExecNote):
@@ -528,7 +539,7 @@ class FakeTws:
         if positions_first:
             self.faults.positions_first -= 1
             self._send_position(execution)
-        for session in self._owners(execution.order.client_id):
+        for session in self._reported_to(execution.order.client_id):
             for frame in frames:
                 session.send(frame)
         if not positions_first:
