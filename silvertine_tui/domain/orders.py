@@ -420,6 +420,31 @@ class Order(BaseModel):
                 super().__setattr__(name, value)
 
     @classmethod
+    def from_venue(cls, broker: str, account: str, venue: VenueOrder, *, tag: str = "") -> Order:
+        """An order as a venue holds it (adopted on reconcile, a paper venue's order
+        re-seeded after a journal loss): its terms, status, venue id and what filled."""
+        order = cls.from_request(
+            OrderRequest(
+                client_order_id=venue.client_order_id,
+                broker=broker,
+                account=account,
+                instrument=venue.instrument,
+                side=venue.side,
+                order_type=venue.order_type,
+                quantity=venue.quantity,
+                limit_price=venue.limit_price,
+                stop_price=venue.stop_price,
+                tif=venue.tif,
+                tag=tag,
+            )
+        )
+        order.status = venue.status
+        order.venue_order_id = venue.venue_order_id
+        order.filled_qty = venue.filled_qty
+        order.avg_price = venue.avg_price
+        return order
+
+    @classmethod
     def from_request(cls, request: OrderRequest) -> Order:
         """The new order of a request: what `cls(request=..., quantity=...,
         quote_quantity=..., limit_price=..., stop_price=...)` makes, without validating

@@ -33,10 +33,8 @@ from ..domain import (
     ApplyResult,
     Fill,
     Order,
-    OrderRequest,
     OrderStatus,
     OrderUpdate,
-    VenueOrder,
 )
 from ..events import (
     CancelRequestEvent,
@@ -117,29 +115,6 @@ class FinishedWindow:
 Retired = tuple[str, str, str, str]
 """What stays of an order evicted from memory: broker, account, and the journal entry
 ids of its first and last event (a plain tuple: one is made per finished order)."""
-
-
-def order_from_venue(broker: str, account: str, venue: VenueOrder) -> Order:
-    """An order found at the venue that our journal lacks (adopted on reconcile)."""
-    request = OrderRequest(
-        client_order_id=venue.client_order_id,
-        broker=broker,
-        account=account,
-        instrument=venue.instrument,
-        side=venue.side,
-        order_type=venue.order_type,
-        quantity=venue.quantity,
-        limit_price=venue.limit_price,
-        stop_price=venue.stop_price,
-        tif=venue.tif,
-        tag="adopted",
-    )
-    order = Order.from_request(request)
-    order.status = venue.status
-    order.venue_order_id = venue.venue_order_id
-    order.filled_qty = venue.filled_qty
-    order.avg_price = venue.avg_price
-    return order
 
 
 class OMS:
@@ -366,7 +341,7 @@ class OMS:
                 return coid, Outcome.DUPLICATE
             if coid in self.retired:
                 return coid, Outcome.EVICTED  # finished here: never adopted again
-            order = order_from_venue(event.broker, event.account, rec.venue_order)
+            order = Order.from_venue(event.broker, event.account, rec.venue_order, tag="adopted")
             view = OrderView(event.broker, event.account, order, adopted=True, created_ns=event.ts)
             view.history.append(event)
             self.orders[coid] = view

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ...bus import EventBus, parse_id
-from ...domain import ZERO, Fill, Liquidity, Order, OrderRequest, OrderStatus
+from ...domain import ZERO, Fill, Liquidity, Order, OrderStatus
 from ...events import (
     BalanceEvent,
     BookEvent,
@@ -228,23 +228,7 @@ class _Replay:
                 self._let_go(coid, held)  # its number stays used
             self.finished.clear()
             return
-        request = OrderRequest(
-            client_order_id=venue.client_order_id,
-            broker=event.broker,
-            account=event.account,
-            instrument=venue.instrument,
-            side=venue.side,
-            order_type=venue.order_type,
-            quantity=venue.quantity,
-            limit_price=venue.limit_price,
-            stop_price=venue.stop_price,
-            tif=venue.tif,
-        )
-        order = Order.from_request(request)
-        order.status = venue.status
-        order.venue_order_id = venue.venue_order_id
-        order.filled_qty = venue.filled_qty
-        order.avg_price = venue.avg_price
+        order = Order.from_venue(event.broker, event.account, venue)
         self.held[venue.client_order_id] = _Held(
             order,
             event.ts,
