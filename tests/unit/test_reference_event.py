@@ -10,8 +10,9 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
+from silvertine_tui.brokers.paper import PaperBroker
 from silvertine_tui.bus import BusOptions, MemoryBus
-from silvertine_tui.config import RiskConfig
+from silvertine_tui.config import PaperBrokerConfig, RiskConfig
 from silvertine_tui.domain import Quote, ReferenceBasis, ReferencePrice
 from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.events import (
@@ -80,3 +81,35 @@ def test_the_engine_keeps_no_trace_of_references() -> None:
         engine.apply(ReferencePriceEvent.create("binance", REFERENCE, ts=n))
     assert len(engine.oms._seen) == 0
     assert (engine.version, engine.marks_version) == (0, 0)
+
+
+async def test_a_broker_publishes_a_reference_when_new_or_changed_never_an_older_one() -> None:
+    bus = MemoryBus(BusOptions(prefix="p"))
+    await bus.start()
+    broker = PaperBroker(PaperBrokerConfig(name="paper", market={"autorun": False}), bus)
+
+    def ref(price: str, ts: int | None) -> ReferencePrice:
+        return ReferencePrice(
+            instrument="ETHUSDT.PAPER",
+            price=Decimal(price),
+            basis=ReferenceBasis.OPEN_24H,
+            venue_ts_ns=ts,
+        )
+
+    async def published() -> list[tuple[Decimal, int | None]]:
+        return [
+            (e.event.payload.price, e.event.payload.venue_ts_ns)
+            for e in await bus.read(bus.layout.md("paper"))
+            if isinstance(e.event, ReferencePriceEvent)
+        ]
+
+    await broker.publish_reference(ref("100", 10))
+    await broker.publish_reference(ref("100", 20))  # the same price: nothing new
+    await broker.publish_reference(ref("101", 5))  # older than the one held (a slow REST)
+    await broker.publish_reference(ref("101", 30))
+    await broker.publish_reference(ref("102", None))  # no venue time: taken as it comes
+    assert await published() == [(Decimal(100), 10), (Decimal(101), 30), (Decimal(102), None)]
+    await broker.republish_references()  # what the health loop does every few seconds
+    assert (await published())[-1] == (Decimal(102), None)
+    assert len(await published()) == 4
+    await bus.close()
