@@ -234,9 +234,11 @@ class Session:
             newest = await self.bus.read_last(self.bus.layout.health, 1)
             self._health_from = newest[0].id if newest else "0-0"
             for broker, _ in self.accounts():
+                # As the feed resolves `$` (a stream not there yet, or a key that is
+                # not a stream: from its start).
                 md = self.bus.layout.md(broker)
-                newest = await self.bus.read_last(md, 1)
-                self._market_from[md] = newest[0].id if newest else "0-0"
+                info = await self.bus.info(md)
+                self._market_from[md] = info.last_generated_id if info is not None else "0-0"
             await self._publish_bus_health(ConnectionState.LIVE, f"{self.bus.backend} bus ready")
         except BaseException:
             # Let go of what was claimed: the next desk need not wait for the ttl.
