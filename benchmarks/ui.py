@@ -140,9 +140,18 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
 
         tracer = Tracer(args.trace_memory, trace_at(args.seconds), args.trace_frames)
     from silvertine_tui.config import PaperBrokerConfig, RiskConfig, RiskLimits, Settings
-    from silvertine_tui.domain import OrderRequest, OrderStatus, OrderType, Quote, Side, TimeInForce
+    from silvertine_tui.domain import (
+        OrderRequest,
+        OrderStatus,
+        OrderType,
+        Quote,
+        ReferenceBasis,
+        ReferencePrice,
+        Side,
+        TimeInForce,
+    )
     from silvertine_tui.engine import Session
-    from silvertine_tui.events import QuoteEvent, next_event_id
+    from silvertine_tui.events import QuoteEvent, ReferencePriceEvent, next_event_id
     from silvertine_tui.ui.app import SilvertineApp
     from silvertine_tui.ui.state import UserState
 
@@ -228,6 +237,22 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
     async def firehose() -> None:
         await asyncio.wait_for(app.feed_ready.wait(), 30)
         await asyncio.wait_for(desk_ready.wait(), 60)
+        # Each firehose symbol's reference price, as a venue publishes it: the Quotes
+        # pane's Chg% moves with every quote, as it does on a real desk (not the
+        # sentinel's: its cell must never look like a sentinel price).
+        await session.bus.publish_many(
+            [
+                ReferencePriceEvent.create(
+                    "paper",
+                    ReferencePrice(
+                        instrument=key,
+                        price=Decimal("150.00"),
+                        basis=ReferenceBasis.SESSION_OPEN,
+                    ),
+                )
+                for key in keys[1:]
+            ]
+        )
         await asyncio.sleep(args.warmup)
         marks["firehose_start"] = time.monotonic()
         marks["cpu_start"] = time.process_time()

@@ -17,6 +17,13 @@ Order flow, for every adapter:
 - An order keeps its client order id for life; its venue id may change (a venue that
   modifies by cancel-replace publishes the new id with the new terms).
 
+A quote subscription also gives the instrument's reference price where the venue has
+one (`ReferencePrice`: what the Quotes pane's Chg% is measured from): the adapter
+publishes it when it learns it or the venue changes it (`publish_reference`), and the
+health loop publishes every held one again every `REFERENCE_REPEAT_S`, so a reader that
+starts later (a watching desk, a restarted desk's Quotes pane) finds it in the recent
+market data, however many quotes were written since.
+
 Health is per link (REST, user-data stream, market streams, ...): an adapter that has
 links sets each with `set_link` and the broker's state is derived from them. The
 `order_links` must be LIVE for orders to go out; a market-data link alone going down
@@ -54,6 +61,7 @@ from ..domain import (
     OrderValidationError,
     Position,
     Quote,
+    ReferencePrice,
     Trade,
     VenueOrder,
 )
@@ -72,6 +80,7 @@ from ..events import (
     OrderUpdateEvent,
     PositionEvent,
     QuoteEvent,
+    ReferencePriceEvent,
     TradeEvent,
 )
 from .errors import BrokerError, BrokerTimeout, NotConnected, OrderRejected, UnknownOrder
@@ -169,6 +178,10 @@ class Broker(ABC):
     # writes back what the venue holds in memory (`reseed_journal`).
     state_in_journal: ClassVar[bool] = False
 
+    # Every held reference price is published again this often (seconds), by the
+    # health loop: a reader that starts later finds it in the recent market data.
+    REFERENCE_REPEAT_S: ClassVar[float] = 5.0
+
     def __init__(
         self, config: BrokerConfigBase, bus: EventBus, *, clock: Clock = time.time_ns
     ) -> None:
@@ -183,6 +196,8 @@ class Broker(ABC):
         self._instrument_cache: dict[str, Instrument] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._reconnect_listeners: list[Callable[[], Awaitable[None]]] = []
+        # Each instrument's reference price as last published (`publish_reference`).
+        self.references: dict[str, ReferencePrice] = {}
 
     # -- identity and state ---------------------------------------------------------
 
@@ -264,13 +279,26 @@ class Broker(ABC):
         )
 
     def start_health_loop(self, interval_s: float = 1.0) -> None:
+        """A heartbeat every `interval_s`, and the held reference prices again every
+        `REFERENCE_REPEAT_S`."""
+
         async def loop() -> None:
+            loop_time = asyncio.get_running_loop().time
+            references_due = loop_time() + self.REFERENCE_REPEAT_S
             while True:
                 await asyncio.sleep(interval_s)
                 try:
                     await self.publish_health()
                 except Exception:
                     log.exception("broker.health_publish_failed", extra={"broker": self.source})
+                if loop_time() >= references_due:
+                    references_due = loop_time() + self.REFERENCE_REPEAT_S
+                    try:
+                        await self.republish_references()
+                    except Exception:
+                        log.exception(
+                            "broker.reference_publish_failed", extra={"broker": self.source}
+                        )
 
         if self._health_task is None or self._health_task.done():
             self._health_task = asyncio.create_task(loop(), name=f"health:{self.source}")
@@ -345,6 +373,43 @@ class Broker(ABC):
         now = self.clock()
         self._seen(trade.instrument, now)
         await self.publish(TradeEvent.create(self.name, trade, ts=now))
+
+    def hold_reference(self, reference: ReferencePrice) -> bool:
+        """Keep `reference` as its instrument's reference price. False when it says
+        nothing new: the same price and basis as the one held, or older than it by the
+        venue's own time (a REST answer that arrives after a newer stream message)."""
+        held = self.references.get(reference.instrument)
+        if held is not None:
+            if (
+                reference.venue_ts_ns is not None
+                and held.venue_ts_ns is not None
+                and reference.venue_ts_ns < held.venue_ts_ns
+            ):
+                return False
+            if held.price == reference.price and held.basis is reference.basis:
+                return False
+        self.references[reference.instrument] = reference
+        return True
+
+    async def publish_reference(self, reference: ReferencePrice) -> None:
+        """Publish an instrument's reference price (what its Chg% is measured from)
+        when it is new or changed (`hold_reference`)."""
+        if self.hold_reference(reference):
+            await self.publish(ReferencePriceEvent.create(self.name, reference, ts=self.clock()))
+
+    async def republish_references(self) -> None:
+        """Every held reference price again (the health loop, every
+        `REFERENCE_REPEAT_S`): market data is capped, and a reader that starts later
+        reads only its newest entries."""
+        if not self.references:
+            return
+        now = self.clock()
+        await self.bus.publish_many(
+            [
+                ReferencePriceEvent.create(self.name, reference, ts=now)
+                for _, reference in sorted(self.references.items())
+            ]
+        )
 
     # -- order entry (shared flow) ----------------------------------------------------
 

@@ -14,7 +14,7 @@ from .enums import (
 from .errors import OrderValidationError, ValidationIssue
 from .ids import minted_ms, new_client_order_id
 from .instrument import Instrument, InstrumentKind, PriceBand, instrument_key, split_key
-from .market import Book, BookLevel, Quote, Trade
+from .market import Book, BookLevel, Quote, ReferenceBasis, ReferencePrice, Trade
 from .money import ZERO, Dec, quantize_to_step, to_decimal
 from .orders import (
     TRANSITIONS,
@@ -55,6 +55,8 @@ __all__ = [
     "Position",
     "PriceBand",
     "Quote",
+    "ReferenceBasis",
+    "ReferencePrice",
     "Side",
     "TimeInForce",
     "Trade",

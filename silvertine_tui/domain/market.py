@@ -1,8 +1,10 @@
-"""Market data: quotes, L2 book levels, trades."""
+"""Market data: quotes, L2 book levels, trades, and the reference a change is measured
+from."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,3 +70,34 @@ class Trade(BaseModel):
     aggressor: Side | None = None
     trade_id: str = ""
     venue_ts_ns: int | None = None
+
+
+class ReferenceBasis(StrEnum):
+    """What a venue's reference price is: the price a quote's change is measured from
+    (the Quotes pane's Chg%)."""
+
+    OPEN_24H = "open_24h"
+    """Binance spot: the open of the rolling 24 h window (its 24hr ticker's `openPrice`,
+    the `o` of `<symbol>@miniTicker`), what its `priceChangePercent` is measured from."""
+    PRIOR_CLOSE = "prior_close"
+    """Interactive Brokers: the prior session's close (TWS tick type 9, ib_async's
+    `ticker.close`)."""
+    SESSION_OPEN = "session_open"
+    """The paper simulator: the first mid of its simulated trading day (days end at
+    `market.day_end_utc`)."""
+
+
+class ReferencePrice(BaseModel):
+    """An instrument's reference price at its venue, published on the market-data
+    stream when the adapter learns it or the venue changes it (`ReferencePriceEvent`),
+    apart from the quotes: a quote stays as small as it was, and every reader of the
+    stream measures the change from the same price."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    instrument: str
+    price: Dec = Field(gt=0)
+    basis: ReferenceBasis
+    venue_ts_ns: int | None = None
+    """When the venue set or last said it (ns), if it says: a reference older than the
+    one an adapter holds is not published over it."""

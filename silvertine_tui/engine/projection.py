@@ -48,6 +48,7 @@ from ..events import (
     QuoteEvent,
     ReconcileEvent,
     ReconcileKind,
+    ReferencePriceEvent,
     RiskAction,
     RiskEvent,
     TradeEvent,
@@ -351,7 +352,8 @@ class DeskProjection:
             case BrokerProfileEvent():
                 self.apply_profile(event.payload)
                 return self._done(True)
-            case BookEvent() | TradeEvent():
+            case BookEvent() | TradeEvent() | ReferencePriceEvent():
+                # Chg%'s reference is the Quotes pane's (the UI's market-data model).
                 return NOTHING
             case _:
                 outcome = self.oms.apply(event, entry_id)

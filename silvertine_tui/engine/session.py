@@ -113,6 +113,9 @@ class Session:
         self.started = False  # the bus is open (`open`)
         self.ready = False  # recovered, connected and reconciled (`start`)
         self._health_from = "$"  # the health stream's last id when the bus opened
+        # Each broker's market data stream's last id when the bus opened: the Quotes
+        # pane starts there (`market_feed_streams`).
+        self._market_from: dict[str, str] = {}
         self.progress = RecoveryProgress()
         self._tasks: list[asyncio.Task[None]] = []
         self._events_since_snapshot = 0
@@ -208,10 +211,15 @@ class Session:
 
     def market_feed_streams(self) -> dict[str, str]:
         """Market data streams of the session's brokers for the Quotes pane, and where
-        it starts: from now (`$`, resolved when the feed starts). A trading desk's
+        it starts: where each stream stood when the bus was opened, before the brokers
+        connected (`$`, resolved when the feed starts, before `open`). A trading desk's
         quotes come from its brokers as it connects: the older entries are another
-        run's."""
-        return {self.bus.layout.md(broker): "$" for broker, _ in self.accounts()}
+        run's; what the brokers published as they connected is this run's (their
+        reference prices: the Quotes pane's Chg% is measured from them at once)."""
+        return {
+            md: self._market_from.get(md, "$")
+            for md in (self.bus.layout.md(broker) for broker, _ in self.accounts())
+        }
 
     async def open(self) -> None:
         """Start the bus and claim the brokers. Raises `BusUnavailableError` when the
@@ -231,6 +239,12 @@ class Session:
         try:
             newest = await self.bus.read_last(self.bus.layout.health, 1)
             self._health_from = newest[0].id if newest else "0-0"
+            for broker, _ in self.accounts():
+                # As the feed resolves `$` (a stream not there yet, or a key that is
+                # not a stream: from its start).
+                md = self.bus.layout.md(broker)
+                info = await self.bus.info(md)
+                self._market_from[md] = info.last_generated_id if info is not None else "0-0"
             await self._publish_bus_health(ConnectionState.LIVE, f"{self.bus.backend} bus ready")
         except BaseException:
             # Let go of what was claimed: the next desk need not wait for the ttl.

@@ -16,6 +16,7 @@ from ..domain import (
     OrderUpdate,
     Position,
     Quote,
+    ReferencePrice,
     Trade,
 )
 from .envelope import EventBase
@@ -56,6 +57,17 @@ class BookEvent(EventBase):
 class TradeEvent(EventBase):
     type: Literal["trade"] = "trade"
     payload: Trade
+
+
+class ReferencePriceEvent(EventBase):
+    """An instrument's reference price (what its Chg% is measured from), published on
+    the market-data stream when the adapter learns it or the venue changes it, and
+    again every few seconds (`Broker.REFERENCE_REPEAT_S`) for readers that start later.
+    A type of its own, not a field on every quote: quotes stay as they were on the wire
+    and in the hot path, and a build that does not know it skips it (`UnknownEvent`)."""
+
+    type: Literal["reference"] = "reference"
+    payload: ReferencePrice
 
 
 class OrderRequestEvent(EventBase):
@@ -141,6 +153,7 @@ Event = Annotated[
     QuoteEvent
     | BookEvent
     | TradeEvent
+    | ReferencePriceEvent
     | OrderRequestEvent
     | CancelRequestEvent
     | ModifyRequestEvent
@@ -168,6 +181,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         QuoteEvent,
         BookEvent,
         TradeEvent,
+        ReferencePriceEvent,
         OrderRequestEvent,
         CancelRequestEvent,
         ModifyRequestEvent,
@@ -190,6 +204,7 @@ CHANNELS: dict[str, Channel] = {
     "quote": Channel.MARKET_DATA,
     "book": Channel.MARKET_DATA,
     "trade": Channel.MARKET_DATA,
+    "reference": Channel.MARKET_DATA,
     "order.request": Channel.EXECUTION,
     "order.cancel": Channel.EXECUTION,
     "order.modify": Channel.EXECUTION,

@@ -40,6 +40,7 @@ from ..domain import (
     OrderUpdate,
     Position,
     Quote,
+    ReferencePrice,
     Trade,
 )
 from ..domain.money import exact_text
@@ -181,6 +182,9 @@ def describe(
         case Trade():
             i = inst(p.instrument)
             return f"{p.instrument} print {qty_text(p.quantity, i)} @ {price_text(p.price, i)}"
+        case ReferencePrice():
+            i = inst(p.instrument)
+            return f"{p.instrument} reference {price_text(p.price, i)} ({p.basis})"
         case OrderRequest():
             i = inst(p.instrument)
             price = f" @ {price_text(p.limit_price, i)}" if p.limit_price is not None else ""

@@ -29,6 +29,7 @@ from ..events import (
     QuoteEvent,
     ReconcileEvent,
     ReconcileKind,
+    ReferencePriceEvent,
     RiskAction,
     RiskEvent,
     Signal,
@@ -100,6 +101,10 @@ class QuoteState:
     quote: Quote
     ts_ns: int
     reference: Decimal | None
+    """The venue's reference price from the market-data stream (`ReferencePriceEvent`:
+    Binance's 24 h open, IB's prior close, the paper venue's day open), None until one
+    is read: the change is then not known (`-`), never measured from this desk's first
+    quote (which another desk, or this one after a restart, would not share)."""
     spark: deque[Decimal]
     spark_bucket: int = -1
 
@@ -207,6 +212,8 @@ class FeedModel:
     notices_from_ms: int = 0
     quotes: dict[str, QuoteState] = field(default_factory=dict)
     dirty_quotes: set[str] = field(default_factory=set)
+    references: dict[str, Decimal] = field(default_factory=dict)
+    """Each instrument's reference price as last read (one may come before the quotes)."""
     health: dict[str, ComponentHealth] = field(default_factory=dict)
     health_dirty: bool = True
     md_last_ns: dict[str, int] = field(default_factory=dict)
@@ -276,6 +283,9 @@ class FeedModel:
             return
         if not entry.ok:
             self.decode_errors += 1
+        if isinstance(event, ReferencePriceEvent):
+            self._reference(event)
+            return
         kind = getattr(event, "type", "")
         if kind in MARKET_DATA_TYPES:
             return  # books and prints: the watchlist shows the market, not the log
@@ -328,14 +338,17 @@ class FeedModel:
         price = quote.last if quote.last is not None else quote.mid
         if state is None:
             state = QuoteState(
-                key, event.source, quote, event.ts, price, deque(maxlen=self.spark_points)
+                key,
+                event.source,
+                quote,
+                event.ts,
+                self.references.get(key),
+                deque(maxlen=self.spark_points),
             )
             self.quotes[key] = state
         else:
             state.quote = quote
             state.ts_ns = event.ts
-            if state.reference is None:
-                state.reference = price
         if price is not None:
             bucket = event.ts // self.spark_step_ns
             if bucket != state.spark_bucket or not state.spark:
@@ -344,6 +357,19 @@ class FeedModel:
             else:
                 state.spark[-1] = price
         self.dirty_quotes.add(key)
+
+    def _reference(self, event: ReferencePriceEvent) -> None:
+        """The price an instrument's change is measured from, as its venue says it."""
+        reference = event.payload
+        key = reference.instrument
+        price = reference.price
+        if self.references.get(key) == price:
+            return  # said again (every few seconds): nothing to draw
+        self.references[key] = price
+        state = self.quotes.get(key)
+        if state is not None:
+            state.reference = price
+            self.dirty_quotes.add(key)
 
     def _heartbeat(self, event: HealthEvent) -> bool:
         """A periodic health report that changes nothing a trader reads: it updates the

@@ -163,6 +163,8 @@ SIMPLE = [
     (m.tick_price(3, m.BID, Decimal("150.05"), Decimal("200")), "priceSizeTick",
      (3, 1, 150.05, 200.0)),
     (m.tick_price(3, 68, Decimal("1.08"), Decimal("0")), "priceSizeTick", (3, 68, 1.08, 0.0)),
+    (m.tick_price(3, m.CLOSE, Decimal("149.80"), Decimal("0")), "priceSizeTick",
+     (3, 9, 149.8, 0.0)),
     (m.tick_size(3, m.ASK_SIZE, Decimal("12")), "tickSize", (3, 3, 12.0)),
     ([57, 1, 8], "tickSnapshotEnd", (8,)),
 ]  # fmt: skip

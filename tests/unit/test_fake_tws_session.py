@@ -141,6 +141,29 @@ async def test_market_data_ticks_bid_ask_last_and_updates(fake) -> None:
         assert ticker.bid == 150.10
 
 
+async def test_the_prior_close_ticks_at_subscription_and_when_a_day_ends(fake) -> None:
+    """Tick type 9 (CLOSE), as TWS sends it with reqMktData: ib_async's `ticker.close`."""
+    await fake.set_close("AAPL", "149.80")
+    async with ib_client(fake) as ib:
+        [stock] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+        await fake.set_quote("AAPL", "150.00", "150.05", last="150.02")
+        ticker = ib.reqMktData(stock)
+        await until(ib, lambda: ticker.close == 149.80)
+        assert [t.tickType for t in ticker.ticks if t.price == 149.80] == [9]
+        # Set again while subscribed, and rolled by a new trading day to the last trade.
+        await fake.set_close("AAPL", "149.90")
+        await until(ib, lambda: ticker.close == 149.90)
+        await fake.new_trading_day()
+        await until(ib, lambda: ticker.close == 150.02)
+        # A contract with no close yet gets no tick 9 (ib_async's close stays NaN).
+        [fx] = await ib.qualifyContractsAsync(Forex("EURUSD"))
+        await fake.set_quote(fx.conId, "1.08", "1.08005")
+        fx_ticker = ib.reqMktData(fx)
+        await until(ib, lambda: fx_ticker.ask == 1.08005)
+        await round_trip(ib)
+        assert fx_ticker.close != fx_ticker.close
+
+
 async def test_delayed_market_data_when_the_client_asks_for_it(fake) -> None:
     fake.market_data = "delayed"
     async with ib_client(fake) as ib:
@@ -158,6 +181,9 @@ async def test_delayed_market_data_when_the_client_asks_for_it(fake) -> None:
         assert delayed.marketDataType == 3
         assert delayed.bid == 1.08
         assert {t.tickType for t in delayed.ticks} >= {66, 67}
+        await fake.set_close(fx.conId, "1.0795")  # the delayed close: tick type 75
+        await until(ib, lambda: delayed.close == 1.0795)
+        assert 75 in {t.tickType for t in delayed.ticks}
         assert 10167 in [code for _, code, _ in seen]
 
 

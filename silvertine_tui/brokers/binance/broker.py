@@ -13,6 +13,13 @@ The old venue order's CANCELED report is not our order being cancelled; its fill
 still ours. Quantities after a replace are the order's totals: the part filled under
 earlier venue ids is carried (`TrackedOrder.carried_*`).
 
+Reference prices (what the Quotes pane's Chg% is measured from): the open of Binance's
+24 h rolling window, asked of REST for the quoted symbols when the market streams
+start and when a symbol is subscribed (`ticker/24hr`, 2 of the minute's weight per 20
+symbols, a read held back like any other near the limit), then followed on each
+symbol's `@miniTicker` stream (nothing for the weight); the newer of the two by
+Binance's time wins (`Broker.hold_reference`).
+
 Links: "rest" (the client) and "user" (the user-data stream) carry orders; "market"
 (public streams) only degrades. `connect()` never raises for an unreachable venue: the
 links show why and a background task retries with backoff. When the venue goes away
@@ -39,6 +46,8 @@ import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
+
+from pydantic import ValidationError
 
 from ...bus import EventBus
 from ...config import BinanceBrokerConfig, BrokerConfigBase
@@ -74,7 +83,7 @@ from ..errors import (
 from . import order_types, translate
 from .errors import CancelReplaceFailed, CredentialsRejected
 from .instruments import NotionalScope, dec, key_of, notional_scope, parse_symbol, symbol_of
-from .market import MarketStreams
+from .market import BadPayload, MarketStreams, reference_of_ticker
 from .orders import LOCAL_STEPS, TrackedOrder
 from .rest import BinanceRest
 from .user_stream import REFUSED_RETRY_S, UserStream, describe, refused_reason, stop_task
@@ -85,6 +94,8 @@ CONNECTED = ConnectionState.LIVE
 ZERO = Decimal(0)
 DAY_MS = 24 * 3600 * 1000
 PRICE_TTL_NS = 60 * 1_000_000_000
+# Symbols per GET ticker/24hr (weight 2 for 1-20 symbols, 40 from 21).
+REFERENCE_BATCH = 20
 # How long a status waits for the account event that follows its report (below).
 ACCOUNT_WAIT_S = 0.25
 FUNDS_STEPS = frozenset(
@@ -234,11 +245,52 @@ class BinanceBroker(Broker):
                 on_trade=self.publish_trade,
                 on_link=self._market_link,
                 on_gap=self._market_gap,
+                on_reference=self.publish_reference,
             )
         else:
             self.market.client = client
         for key, kinds in self._market_wanted.items():
             await self.market.subscribe({key: symbol_of(key)}, kinds)
+        self._ask_references(
+            [key for key, kinds in self._market_wanted.items() if MarketDataKind.QUOTE in kinds]
+        )
+
+    def _ask_references(self, keys: list[str]) -> None:
+        """Ask REST for these instruments' 24 h opens, in the background: the stream's
+        first push may take a second, and a reconnect's streams come back without REST."""
+        if not keys:
+            return
+        task = asyncio.create_task(self._fetch_references(keys), name=f"references:{self.source}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _fetch_references(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), REFERENCE_BATCH):
+            batch = {symbol_of(key): key for key in keys[start : start + REFERENCE_BATCH]}
+            try:
+                rows = await self.rest.ticker_24h(list(batch))
+            except BrokerError as exc:
+                # The streams bring it within a second anyway: a warning, not an error.
+                log.warning(
+                    "binance.references_failed",
+                    extra={"broker": self.source, "symbols": ",".join(batch), "error": str(exc)},
+                )
+                continue
+            for row in rows:
+                key = batch.get(str(row.get("symbol", "")))
+                if key is None:
+                    continue
+                try:
+                    reference = reference_of_ticker(key, row)
+                except (BadPayload, ValidationError) as exc:
+                    self.count_error("bad_ticker")
+                    log.warning(
+                        "binance.bad_ticker",
+                        extra={"broker": self.source, "key": key, "error": str(exc)},
+                    )
+                    continue
+                if reference is not None:
+                    await self.publish_reference(reference)
 
     async def _market_link(self, state: ConnectionState, detail: str) -> None:
         await self.set_link("market", state, detail)
@@ -1165,10 +1217,16 @@ class BinanceBroker(Broker):
         keys = list(instruments)
         for key in keys:
             await self.instrument(key)  # an unknown symbol is refused here
+        quoted: list[str] = []
         for key in keys:
-            self._market_wanted.setdefault(key, set()).update(wanted)
+            had = self._market_wanted.setdefault(key, set())
+            if MarketDataKind.QUOTE in wanted and MarketDataKind.QUOTE not in had:
+                quoted.append(key)
+            had.update(wanted)
             if self.market is not None:
                 await self.market.subscribe({key: symbol_of(key)}, wanted)
+        if self.market is not None:
+            self._ask_references(quoted)
 
     async def unsubscribe(self, instruments: Iterable[str]) -> None:
         keys = list(instruments)

@@ -1,4 +1,5 @@
-"""Binance public market streams: bookTicker -> Quote, diff depth -> Book, trade -> Trade.
+"""Binance public market streams: bookTicker -> Quote, diff depth -> Book, trade -> Trade,
+and with a quote subscription miniTicker -> ReferencePrice (the 24 h window's open).
 
 One combined ("multiplex") socket from python-binance's `BinanceSocketManager` carries
 every subscribed stream. A change of subscriptions rebuilds it (a combined stream's URL
@@ -35,7 +36,16 @@ from binance import AsyncClient, BinanceSocketManager
 from binance.exceptions import ReadLoopClosed
 from pydantic import ValidationError
 
-from ...domain import Book, ConnectionState, MarketDataKind, Quote, Side, Trade
+from ...domain import (
+    Book,
+    ConnectionState,
+    MarketDataKind,
+    Quote,
+    ReferenceBasis,
+    ReferencePrice,
+    Side,
+    Trade,
+)
 from .book_sync import BookSync, DepthDiff, DepthSnapshot, DiffResult, Level, SnapshotResult
 from .user_stream import stop_task
 
@@ -46,6 +56,11 @@ STREAM_SUFFIX = {
     MarketDataKind.BOOK: "depth@100ms",
     MarketDataKind.TRADE: "trade",
 }
+# A quote subscription also carries the instrument's reference price (what the Quotes
+# pane's Chg% is measured from): the open of Binance's 24 h rolling window, the `o` of
+# this stream (pushed every second: nothing for REST's weight). Its route's kind is None.
+REFERENCE_SUFFIX = "miniTicker"
+Route = tuple[str, MarketDataKind | None]
 # Pauses between reconnects, the last repeated: bounded at 5 s, so quotes come back
 # within seconds of the venue (a 30 s step left them stale half a minute after it).
 DEFAULT_RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0)
@@ -92,6 +107,7 @@ class MarketStreams:
         on_trade: Callable[[Trade], Awaitable[None]],
         on_link: Callable[[ConnectionState, str], Awaitable[None]],
         on_gap: Callable[[str, str], Awaitable[None]],
+        on_reference: Callable[[ReferencePrice], Awaitable[None]] | None = None,
         depth: int = 10,
         snapshot_limit: int = 100,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
@@ -120,8 +136,9 @@ class MarketStreams:
         self._on_trade = on_trade
         self._on_link = on_link
         self._on_gap = on_gap
+        self._on_reference = on_reference
         self._subs: dict[str, _Subscription] = {}
-        self._routes: dict[str, tuple[str, MarketDataKind]] = {}
+        self._routes: dict[str, Route] = {}
         self._books: dict[str, BookSync] = {}
         self._sync_tasks: dict[str, asyncio.Task[None]] = {}
         self._pending: deque[dict[str, Any]] = deque(maxlen=max_pending)
@@ -191,12 +208,13 @@ class MarketStreams:
         if self._supervisor is None or self._supervisor.done():
             self._supervisor = asyncio.create_task(self._supervise(), name="binance-market")
 
-    @staticmethod
-    def _routes_for(subs: Mapping[str, _Subscription]) -> dict[str, tuple[str, MarketDataKind]]:
-        routes: dict[str, tuple[str, MarketDataKind]] = {}
+    def _routes_for(self, subs: Mapping[str, _Subscription]) -> dict[str, Route]:
+        routes: dict[str, Route] = {}
         for key, sub in subs.items():
             for kind in sub.kinds:
                 routes[f"{sub.symbol.lower()}@{STREAM_SUFFIX[kind]}"] = (key, kind)
+            if MarketDataKind.QUOTE in sub.kinds and self._on_reference is not None:
+                routes[f"{sub.symbol.lower()}@{REFERENCE_SUFFIX}"] = (key, None)
         return routes
 
     def _manager(self) -> BinanceSocketManager:
@@ -461,7 +479,11 @@ class MarketStreams:
         key, kind = route
         if key not in self._subs:
             return  # unsubscribed while it was queued
-        if kind is MarketDataKind.QUOTE:
+        if kind is None:
+            reference = parse_mini_ticker(key, data)
+            if reference is not None and self._on_reference is not None:
+                await self._on_reference(reference)
+        elif kind is MarketDataKind.QUOTE:
             quote = parse_book_ticker(key, data)
             self.last_data_ns[key] = self.clock()
             await self._on_quote(quote)
@@ -509,6 +531,34 @@ def parse_book_ticker(key: str, data: Mapping[str, Any]) -> Quote:
         bid_size=_dec(data, "B"),
         ask=_dec(data, "a"),
         ask_size=_dec(data, "A"),
+    )
+
+
+def parse_mini_ticker(key: str, data: Mapping[str, Any]) -> ReferencePrice | None:
+    """The open of the 24 h window (`o`) as the instrument's reference, stamped with the
+    event time (`E`); None when it is 0 (no trade in the window: no reference)."""
+    opened = _dec(data, "o")
+    if opened == 0:
+        return None
+    return ReferencePrice(
+        instrument=key,
+        price=opened,
+        basis=ReferenceBasis.OPEN_24H,
+        venue_ts_ns=_int(data, "E") * 1_000_000,
+    )
+
+
+def reference_of_ticker(key: str, data: Mapping[str, Any]) -> ReferencePrice | None:
+    """The same from a GET ticker/24hr answer (FULL or MINI): `openPrice`, stamped with
+    the window's end (`closeTime`)."""
+    opened = _dec(data, "openPrice")
+    if opened == 0:
+        return None
+    return ReferencePrice(
+        instrument=key,
+        price=opened,
+        basis=ReferenceBasis.OPEN_24H,
+        venue_ts_ns=_int(data, "closeTime") * 1_000_000,
     )
 
 

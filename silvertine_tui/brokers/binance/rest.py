@@ -2,11 +2,11 @@
 
 Three kinds of call, because what may be repeated decides everything else:
 
-- reads (ping, exchangeInfo, account, order query, open orders, trades, depth) are
-  idempotent: transient failures (connection reset, timeout, 5xx) are retried with
-  backoff (`brokers/retry.py`), a 429 is retried after its `Retry-After`. They wait when
-  the minute's weight passes `throttle_at` of the limit, keeping the rest of the minute
-  for orders and cancels.
+- reads (ping, exchangeInfo, account, order query, open orders, trades, depth, the
+  24hr ticker) are idempotent: transient failures (connection reset, timeout, 5xx) are
+  retried with backoff (`brokers/retry.py`), a 429 is retried after its `Retry-After`.
+  They wait when the minute's weight passes `throttle_at` of the limit, keeping the
+  rest of the minute for orders and cancels.
 - cancels (one order, all of a symbol) are idempotent too and retried the same way;
   they wait only when the weight limit itself would be passed. A cancel whose earlier
   attempt lost its reply finds the order gone (-2011): on -2011 the order is queried,
@@ -396,6 +396,20 @@ class BinanceRest:
             params["orderId"] = order_id
         result: list[dict[str, Any]] = await self._call(
             f"trades {symbol}", CallKind.READ, lambda c: c.get_my_trades(**params)
+        )
+        return result
+
+    async def ticker_24h(self, symbols: Sequence[str]) -> list[dict[str, Any]]:
+        """The 24 h rolling window of up to 20 symbols (MINI: the open, last, high, low,
+        volumes and the window's times), 2 of the minute's weight (documented: 2 for
+        1-20 symbols, 40 for 21-100)."""
+        if not 0 < len(symbols) <= 20:
+            raise ValueError("ask for 1 to 20 symbols at a time (weight 2)")
+        listed = quote(json.dumps(list(symbols), separators=(",", ":")))
+        result: list[dict[str, Any]] = await self._call(
+            f"24hr ticker {','.join(symbols)}",
+            CallKind.READ,
+            lambda c: c.get_ticker(symbols=listed, type="MINI"),
         )
         return result
 

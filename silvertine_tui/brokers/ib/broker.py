@@ -10,9 +10,12 @@ tapped before ib_async sees them, because it drops one that arrives before its
 execution.
 
 Links: `api` (the socket to TWS) and `ib` (TWS's own link to IB's servers, 1100/1101/
-1102) carry orders; `market` (tickers) only degrades. A fill is journaled once per
-execution id, with the fee of its commission report (waiting `commission_wait_s` for it);
-a report that comes later is journaled as a `FeeCorrectionEvent`.
+1102) carry orders; `market` (tickers) only degrades. Each ticker's close (TWS's tick
+type 9: the prior session's close) is published as the instrument's reference price,
+what the Quotes pane's Chg% is measured from, when it first comes and when it changes.
+A fill is journaled once per execution id, with the fee of its commission report
+(waiting `commission_wait_s` for it); a report that comes later is journaled as a
+`FeeCorrectionEvent`.
 
 The class is assembled from parts: `state.py` (shared state, requests), `session.py`
 (the socket and reconnects), `orders.py` (place, modify, cancel); this module holds the
@@ -50,7 +53,7 @@ from ..errors import (
 )
 from . import codes
 from .contracts import candidates, instrument_from, normalize_key, pick, to_decimal
-from .market import quote_of
+from .market import quote_of, reference_of
 from .orders import IBOrders
 from .session import IBSession
 from .translate import (
@@ -144,6 +147,11 @@ class IBBroker(IBOrders, IBSession):
             key = self.market.key_of(ticker)
             if key is None:
                 continue
+            reference = reference_of(key, ticker)
+            held = self.references.get(key)
+            if reference is not None and (held is None or held.price != reference.price):
+                # Before the quote: a reader has what its Chg% is measured from.
+                self._enqueue(functools.partial(self.publish_reference, reference))
             quote = quote_of(key, ticker)
             if quote is not None:
                 self._enqueue(functools.partial(self.publish_quote, quote))

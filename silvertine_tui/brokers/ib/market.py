@@ -1,5 +1,7 @@
 """Quotes from `reqMktData`: one ticker per instrument, live or delayed, resubscribed
-after TWS loses market data (1101) or the socket is rebuilt."""
+after TWS loses market data (1101) or the socket is rebuilt; and each instrument's
+reference price, the prior session's close TWS sends on the same subscription (tick
+type 9, 75 delayed: ib_async's `ticker.close`)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Any
 
 from ib_async import IB, Contract
 
-from ...domain import Quote
+from ...domain import Quote, ReferenceBasis, ReferencePrice
 from .contracts import to_decimal
 
 # reqMarketDataType numbers, and what TWS answers in marketDataType per ticker.
@@ -42,6 +44,15 @@ def quote_of(key: str, ticker: Any) -> Quote | None:
         ask_size=_size(ticker.askSize) if ask is not None else None,
         last=last,
     )
+
+
+def reference_of(key: str, ticker: Any) -> ReferencePrice | None:
+    """The prior session's close as the instrument's reference (None until TWS sent
+    one: ib_async keeps NaN)."""
+    close = _price(ticker.close)
+    if close is None:
+        return None
+    return ReferencePrice(instrument=key, price=close, basis=ReferenceBasis.PRIOR_CLOSE)
 
 
 class MarketData:

@@ -20,6 +20,12 @@ The matching core (`PaperVenue`) is synchronous; this adapter gives it time:
 - If Redis loses that journal while the desk runs, the venue still holds its account in
   memory: `reseed_journal` writes it back (its working orders, positions and balances),
   so that the desk and a later restart show the same account.
+- Its reference price (what the Quotes pane's Chg% is measured from) is each symbol's
+  day open: the first mid of the simulated trading day (days end at
+  `market.day_end_utc`, as DAY orders do), published with the market. A restart the
+  same day takes it back from the market data stream (`journal.last_references`), so
+  it is the venue's, not the process's: the same after a restart, the same on every
+  desk reading the stream.
 - The venue archives finished orders beyond its window (`retention`); an order stays
   out of the archive while reports about it wait in the outbox or were lost on a
   dropped link (`PaperVenue.hold`), and what the adapter remembers per order (the
@@ -54,6 +60,8 @@ from ...domain import (
     OrderUpdate,
     Position,
     Quote,
+    ReferenceBasis,
+    ReferencePrice,
     VenueOrder,
     split_key,
 )
@@ -69,6 +77,7 @@ from ...events import (
     Reconcile,
     ReconcileEvent,
     ReconcileKind,
+    ReferencePriceEvent,
 )
 from ..base import TRADABLE_STATES, Broker, Clock, ReconcileReport
 from ..errors import (
@@ -82,11 +91,17 @@ from ..errors import (
 from .account import CashState, PositionState
 from .binance_feed import RETRY_DELAYS, BinanceFeed
 from .instruments import VENUE, SymbolSpec, build_specs
-from .journal import JournalState, continue_after_snapshot, last_mids, restore_from_journal
+from .journal import (
+    JournalState,
+    continue_after_snapshot,
+    last_mids,
+    last_references,
+    restore_from_journal,
+)
 from .market import MarketBook, SyntheticMarket
 from .orders import RESEEDED, TRIGGERED_REASON, ExecReport, ReportKind, SimFill, SimOrder
 from .runtime import ExecutionMetrics, FaultInjector, LatencyModel
-from .venue import PaperVenue
+from .venue import DAY_NS, PaperVenue, day_end_offset_ns
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +151,11 @@ class PaperBroker(Broker):
         self.metrics = ExecutionMetrics()
         self.journal: JournalState | None = None
         self._subscribed: set[str] = set(self.specs)
+        # The venue's reference prices: each symbol's day open (`_note_open`), and the
+        # trading day (days since the epoch, ending at `day_end_utc`) it opened.
+        self._day_offset = day_end_offset_ns(config.market.day_end_utc)
+        self._opens: dict[str, ReferencePrice] = {}
+        self._open_day: dict[str, int] = {}
         self._outbox: deque[_Batch] = deque()
         self._wake = asyncio.Event()
         self._pump_lock = asyncio.Lock()
@@ -219,7 +239,7 @@ class PaperBroker(Broker):
             f"paper venue ready: {len(self.specs)} instruments, "
             f"{restored} working orders restored from the journal",
         )
-        await self._publish_market(self._subscribed)
+        await self._publish_market(self._subscribed, references=True)
         if self.paper.market.source == "binance" and self.feed is None:
             self.feed = self._binance_feed()
             await self.set_link("market", ConnectionState.CONNECTING, "Binance market data")
@@ -259,6 +279,14 @@ class PaperBroker(Broker):
         self._published_execs = set(journal.published_execs)
         self._published_status = dict(journal.published_status)
         now = self.clock()
+        if journal.entries:
+            # A restart: today's opens are the ones published before it.
+            md = self.bus.layout.md(self.name)
+            for key, opened in (await last_references(self.bus, md, set(self.specs))).items():
+                day = self._day(opened.venue_ts_ns)
+                if opened.basis is ReferenceBasis.SESSION_OPEN and day == self._day(now):
+                    self._opens[key] = opened
+                    self._open_day[key] = day
         if self.market is None:
             return
         if journal.entries:
@@ -277,6 +305,7 @@ class PaperBroker(Broker):
         for book in self.market.books(now).values():
             # Installed without matching: the first move after a restart does that.
             self.venue.set_book(book, now, match=False)
+            self._note_open(book, now)
 
     async def close(self) -> None:
         if not self._running:
@@ -329,7 +358,7 @@ class PaperBroker(Broker):
         if self._reseed_pending:
             await self._reseed()
         await self.set_state(self.derived_state(), f"reconnected; {sent} missed reports published")
-        await self._publish_market(self._subscribed)
+        await self._publish_market(self._subscribed, references=True)
         await self.announce_reconnect()
 
     # -- Redis lost the journal ----------------------------------------------------------
@@ -433,6 +462,7 @@ class PaperBroker(Broker):
         reports: list[ExecReport] = []
         for book in self.market.step(now).values():
             reports += self.venue.set_book(book, now)
+            self._note_open(book, now)
         reports += self.venue.expire(now)
         self._dispatch(reports, self.latency.fill())
         return reports
@@ -470,12 +500,34 @@ class PaperBroker(Broker):
         if self.market is not None and book.mid is not None:
             self.market.anchor(key, book.mid)
         reports = self.venue.set_book(book, now)
+        self._note_open(book, now)
         reports += self.venue.expire(now)
         self._dispatch(reports, self.latency.fill())
         await self._publish_market({key})
         return reports
 
-    async def _publish_market(self, keys: Iterable[str]) -> None:
+    def _day(self, ts_ns: int | None) -> int:
+        """The venue's trading day of `ts_ns` (-1 for none): days end at `day_end_utc`."""
+        return -1 if ts_ns is None else (ts_ns - self._day_offset) // DAY_NS
+
+    def _note_open(self, book: MarketBook, now: int) -> None:
+        """The first book of a trading day with a mid sets that day's open: the
+        instrument's reference price until the next day (`ReferenceBasis.SESSION_OPEN`)."""
+        key = book.instrument
+        day = (now - self._day_offset) // DAY_NS
+        if self._open_day.get(key) == day:
+            return
+        mid = book.mid
+        if mid is None:
+            return
+        self._open_day[key] = day
+        self._opens[key] = ReferencePrice(
+            instrument=key, price=mid, basis=ReferenceBasis.SESSION_OPEN, venue_ts_ns=now
+        )
+
+    async def _publish_market(self, keys: Iterable[str], *, references: bool = False) -> None:
+        """Each instrument's quote and book, after its day open when that is new (with
+        `references`, whether new or not: a connect, a reconnect)."""
         if not self._link_up:
             return
         events: list[EventBase] = []
@@ -485,6 +537,9 @@ class PaperBroker(Broker):
                 continue
             now = self.clock()
             self._seen(key, now)
+            opened = self._opens.get(key)
+            if opened is not None and (self.hold_reference(opened) or references):
+                events.append(ReferencePriceEvent.create(self.name, opened, ts=now))
             events.append(QuoteEvent.create(self.name, book.to_quote(), ts=now))
             events.append(BookEvent.create(self.name, book.to_book(), ts=now))
         if events:

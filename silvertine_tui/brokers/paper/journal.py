@@ -39,12 +39,13 @@ import logging
 import re
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TypeVar
 
 from ...bus import EventBus, parse_id
-from ...domain import ZERO, Fill, Liquidity, Order, OrderStatus
+from ...domain import ZERO, Fill, Liquidity, Order, OrderStatus, ReferencePrice
 from ...events import (
     BalanceEvent,
     BookEvent,
@@ -55,6 +56,7 @@ from ...events import (
     QuoteEvent,
     ReconcileEvent,
     ReconcileKind,
+    ReferencePriceEvent,
     SnapshotEvent,
 )
 from .account import PositionState
@@ -62,6 +64,7 @@ from .orders import TRIGGERED_REASON, SimFill, SimOrder
 from .venue import PaperVenue
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _VENUE_ID = re.compile(r"P(\d+)")
 _EXEC_ID = re.compile(r"P(\d+)-(\d+)")
@@ -445,7 +448,41 @@ async def continue_after_snapshot(bus: EventBus, stream: str, venue: PaperVenue)
 
 
 async def last_mids(bus: EventBus, stream: str, keys: set[str]) -> dict[str, Decimal]:
-    """The last mid published per instrument in the market-data stream `stream`.
+    """The last mid published per instrument in the market-data stream `stream`."""
+
+    def mid_of(event: object) -> tuple[str, Decimal | None]:
+        if isinstance(event, BookEvent):
+            book = event.payload
+            if book.bids and book.asks:
+                return book.instrument, (book.bids[0].price + book.asks[0].price) / 2
+            return book.instrument, None
+        if isinstance(event, QuoteEvent):
+            return event.payload.instrument, event.payload.mid
+        return "", None
+
+    return await _read_back(bus, stream, keys, mid_of)
+
+
+async def last_references(bus: EventBus, stream: str, keys: set[str]) -> dict[str, ReferencePrice]:
+    """The last reference price published per instrument in the market-data stream
+    `stream` (the venue's day opens: published again every few seconds while it ran,
+    so they are among the stream's newest entries)."""
+
+    def reference_of(event: object) -> tuple[str, ReferencePrice | None]:
+        if isinstance(event, ReferencePriceEvent):
+            return event.payload.instrument, event.payload
+        return "", None
+
+    return await _read_back(bus, stream, keys, reference_of)
+
+
+async def _read_back(
+    bus: EventBus,
+    stream: str,
+    keys: set[str],
+    pick: Callable[[object], tuple[str, T | None]],
+) -> dict[str, T]:
+    """The last value `pick` finds per instrument of `keys` in `stream`.
 
     Reads backwards in growing time windows from the stream's last entry (ids are
     millisecond stamps), so a long stream is not read whole.
@@ -454,24 +491,14 @@ async def last_mids(bus: EventBus, stream: str, keys: set[str]) -> dict[str, Dec
     if info is None or info.last_id is None:
         return {}
     last_ms, _ = parse_id(info.last_id)
-    found: dict[str, Decimal] = {}
+    found: dict[str, T] = {}
     window = 2_000
     while True:
         start = max(0, last_ms - window)
         for entry in await bus.read(stream, f"{start}-0", "+"):
-            event = entry.event
-            mid: Decimal | None = None
-            key = ""
-            if isinstance(event, BookEvent):
-                book = event.payload
-                key = book.instrument
-                if book.bids and book.asks:
-                    mid = (book.bids[0].price + book.asks[0].price) / 2
-            elif isinstance(event, QuoteEvent):
-                key = event.payload.instrument
-                mid = event.payload.mid
-            if mid is not None and key in keys:
-                found[key] = mid
+            key, value = pick(entry.event)
+            if value is not None and key in keys:
+                found[key] = value
         if len(found) == len(keys) or start == 0:
             return found
         window *= 10

@@ -156,12 +156,49 @@ class Trade:
         }
 
 
+DAY_MS = 86_400_000
+
+
+@dataclass
+class Rolling24h:
+    """A symbol's 24 h rolling window statistics, as the 24hr ticker and the
+    `@miniTicker` stream report them. The fake keeps no 24 h of history: the window
+    holds the `trade()` prints since the start (our own fills are not printed, as on
+    the `@trade` stream), and its open is the first of them unless a test set it
+    (`set_24h_open`: the price 24 h ago)."""
+
+    open: Decimal | None = None
+    high: Decimal | None = None
+    low: Decimal | None = None
+    last: Decimal | None = None
+    last_qty: Decimal = Decimal(0)
+    volume: Decimal = Decimal(0)
+    quote_volume: Decimal = Decimal(0)
+    count: int = 0
+    first_id: int = -1
+    last_id: int = -1
+
+    def printed(self, price: Decimal, qty: Decimal, trade_id: int) -> None:
+        if self.open is None:
+            self.open = price
+        self.high = price if self.high is None else max(self.high, price)
+        self.low = price if self.low is None else min(self.low, price)
+        self.last, self.last_qty = price, qty
+        self.volume += qty
+        self.quote_volume += price * qty
+        self.count += 1
+        if self.first_id < 0:
+            self.first_id = trade_id
+        self.last_id = trade_id
+
+
 @dataclass
 class Book:
     bids: dict[Decimal, Decimal] = field(default_factory=dict)
     asks: dict[Decimal, Decimal] = field(default_factory=dict)
     update_id: int = 1000
     last_price: Decimal | None = None
+    rolling: Rolling24h = field(default_factory=Rolling24h)
 
     def best_bid(self) -> Decimal | None:
         return max(self.bids) if self.bids else None
@@ -187,7 +224,8 @@ class Book:
 
 @dataclass(frozen=True)
 class MarketEvent:
-    """`kind` is "bookTicker", "depthUpdate" or "trade"; the server fans it out."""
+    """`kind` is "bookTicker", "depthUpdate", "trade" or "miniTicker"; the server fans
+    it out to the streams of that name."""
 
     kind: str
     symbol: str
@@ -658,6 +696,7 @@ class Exchange:
         with self._operation(symbol):
             book.last_price = price
             now = self.now()
+            trade_id = next(self._trade_ids)
             self.market_events.append(
                 MarketEvent(
                     "trade",
@@ -666,7 +705,7 @@ class Exchange:
                         "e": "trade",
                         "E": now,
                         "s": spec.symbol,
-                        "t": next(self._trade_ids),
+                        "t": trade_id,
                         "p": wire(price),
                         "q": wire(qty),
                         "T": now,
@@ -675,6 +714,8 @@ class Exchange:
                     },
                 )
             )
+            book.rolling.printed(price, qty, trade_id)
+            self._mini_ticker_changed(spec.symbol)
             left = qty
             for order in self._working(symbol):
                 if left <= 0:
@@ -743,6 +784,83 @@ class Exchange:
         return [o for o in self.open_orders(symbol) if o.on_book()]
 
     # ---------------------------------------------------------- depth data
+
+    def set_24h_open(self, symbol: str, price: Decimal) -> None:
+        """The price 24 h ago, the window's open (it rolls on at the venue)."""
+        spec = self.spec(symbol)
+        self.books[spec.symbol].rolling.open = price
+        self._mini_ticker_changed(spec.symbol)
+
+    def _mini_ticker_changed(self, symbol: str) -> None:
+        payload = self.mini_ticker(symbol)
+        if payload is not None:
+            self.market_events.append(MarketEvent("miniTicker", symbol, payload))
+
+    def mini_ticker(self, symbol: str) -> dict[str, Any] | None:
+        """The `<symbol>@miniTicker` payload (None while the window has no open: Binance
+        pushes nothing for a symbol that has not traded)."""
+        spec = self.spec(symbol)
+        r = self.books[spec.symbol].rolling
+        if r.open is None:
+            return None
+        last = r.last if r.last is not None else r.open
+        return {
+            "e": "24hrMiniTicker",
+            "E": self.now(),
+            "s": spec.symbol,
+            "c": wire(last),
+            "o": wire(r.open),
+            "h": wire(r.high if r.high is not None else max(r.open, last)),
+            "l": wire(r.low if r.low is not None else min(r.open, last)),
+            "v": wire(r.volume),
+            "q": wire(r.quote_volume),
+        }
+
+    def ticker_24h(self, symbol: str, *, mini: bool = False) -> dict[str, Any]:
+        """GET /api/v3/ticker/24hr's answer for one symbol (`type` FULL, or MINI). A
+        window with no trade reads zeros, as Binance answers for a symbol that has not
+        traded; `prevClosePrice` is the window's open (the fake has no earlier day)."""
+        spec = self.spec(symbol)
+        book = self.books[spec.symbol]
+        r = book.rolling
+        zero = Decimal(0)
+        opened = r.open if r.open is not None else zero
+        last = r.last if r.last is not None else opened
+        now = self.now()
+        body: dict[str, Any] = {
+            "symbol": spec.symbol,
+            "openPrice": wire(opened),
+            "highPrice": wire(r.high if r.high is not None else last),
+            "lowPrice": wire(r.low if r.low is not None else last),
+            "lastPrice": wire(last),
+            "volume": wire(r.volume),
+            "quoteVolume": wire(r.quote_volume),
+            "openTime": now - DAY_MS,
+            "closeTime": now,
+            "firstId": r.first_id,
+            "lastId": r.last_id,
+            "count": r.count,
+        }
+        if mini:
+            return body
+        change = last - opened
+        percent = (change / opened * 100) if opened else zero
+        average = r.quote_volume / r.volume if r.volume else zero
+        bid, ask = book.best_bid(), book.best_ask()
+        return {
+            "symbol": spec.symbol,
+            "priceChange": wire(change),
+            "priceChangePercent": f"{percent:.3f}",
+            "weightedAvgPrice": wire(average),
+            "prevClosePrice": wire(opened),
+            "lastPrice": wire(last),
+            "lastQty": wire(r.last_qty),
+            "bidPrice": wire(bid if bid is not None else zero),
+            "bidQty": wire(book.bids[bid] if bid is not None else zero),
+            "askPrice": wire(ask if ask is not None else zero),
+            "askQty": wire(book.asks[ask] if ask is not None else zero),
+            **{k: v for k, v in body.items() if k != "symbol"},
+        }
 
     def depth(self, symbol: str, limit: int = 100) -> dict[str, Any]:
         book = self.books[self.spec(symbol).symbol]

@@ -149,6 +149,7 @@ class FakeBinance:
             ("GET", "time", 1, False, self._time),
             ("GET", "exchangeInfo", 20, False, self._exchange_info),
             ("GET", "depth", 5, False, self._depth),
+            ("GET", "ticker/24hr", 2, False, self._ticker_24h),
             ("GET", "account", 20, True, self._account),
             ("POST", "order", 1, True, self._new_order),
             ("GET", "order", 4, True, self._query_order),
@@ -290,6 +291,13 @@ class FakeBinance:
         ask_qty: Decimal | str = "10",
     ) -> None:
         await self.set_book(symbol, [(bid, bid_qty)], [(ask, ask_qty)])
+
+    async def set_24h_open(self, symbol: str, price: Decimal | str) -> None:
+        """The open of the 24 h rolling window (the price 24 h ago): the 24hr ticker's
+        `openPrice` and the `o` of `<symbol>@miniTicker`, which goes out to its
+        subscribers."""
+        self.exchange.set_24h_open(symbol, Decimal(price))
+        await self._flush()
 
     async def trade(
         self,
@@ -671,6 +679,13 @@ class FakeBinance:
     def _weight(path: str, params: Params, weight: int) -> int:
         if path.endswith("/openOrders") and "symbol" not in params:
             return 80
+        if path.endswith("/ticker/24hr") and "symbol" not in params:
+            # Documented: 2 for 1-20 symbols, 40 for 21-100, 80 beyond or for all.
+            try:
+                count = len(json.loads(params["symbols"]))
+            except (KeyError, ValueError, TypeError):
+                return 80
+            return 2 if count <= 20 else 40 if count <= 100 else 80
         if path.endswith("/myTrades") and "orderId" in params:
             return 5
         return weight
@@ -775,6 +790,26 @@ class FakeBinance:
                 "symbols": [spec.exchange_info() for spec in specs],
             }
         )
+
+    async def _ticker_24h(self, request: web.Request, params: Params) -> Reply:
+        kind = params.get("type", "FULL")
+        if kind not in ("FULL", "MINI"):
+            raise BinanceError(-1100, "Illegal characters found in parameter 'type'.")
+        if "symbol" in params and "symbols" in params:
+            raise BinanceError(-1128, "Combination of optional parameters invalid.")
+        mini = kind == "MINI"
+        if "symbol" in params:
+            return Reply(self.exchange.ticker_24h(params["symbol"], mini=mini))
+        if "symbols" in params:
+            try:
+                names = [str(name) for name in json.loads(params["symbols"])]
+            except (ValueError, TypeError):
+                raise BinanceError(
+                    -1100, "Illegal characters found in parameter 'symbols'."
+                ) from None
+        else:
+            names = list(self.exchange.specs)
+        return Reply([self.exchange.ticker_24h(name, mini=mini) for name in names])
 
     async def _depth(self, request: web.Request, params: Params) -> Reply:
         return Reply(self.exchange.depth(params.get("symbol", ""), integer(params, "limit", 100)))
@@ -1089,6 +1124,16 @@ class FakeBinance:
         self.stream_sessions.append(session)
         self.stream_connects += 1
         self._sessions_changed.set()
+        # Binance pushes a symbol's mini ticker every second: the first one reaches a
+        # new subscriber within a second (here at once, if the symbol has traded).
+        for stream in streams:
+            symbol, _, kind = stream.partition("@")
+            if kind == "miniTicker" and symbol.upper() in self.exchange.specs:
+                payload = self.exchange.mini_ticker(symbol.upper())
+                if payload is not None:
+                    await self._send(
+                        ws, {"stream": stream, "data": payload} if combined else payload
+                    )
         try:
             async for _ in ws:
                 pass

@@ -172,6 +172,9 @@ class Exchange:
         self.executions: list[Execution] = []
         self.positions: dict[int, Position] = {}
         self.quotes: dict[int, Quote] = {}
+        # The prior session's close per contract (tick type 9): set by a test
+        # (`FakeTws(closes=...)`, `set_close`) or by `new_trading_day`.
+        self.closes: dict[int, Decimal] = {}
         self.day_start: datetime | None = None  # set by new_trading_day()
         self._next_perm_id = FIRST_PERM_ID
         self._exec_seq = 0
@@ -267,12 +270,19 @@ class Exchange:
 
     def new_trading_day(self) -> list[Order]:
         """The session rolls over: DAY orders expire (returned, now Cancelled); executions
-        and completed orders from before are no longer reported (IB keeps one day)."""
+        and completed orders from before are no longer reported (IB keeps one day); each
+        quoted contract's close is the day's last trade, else its mid."""
         expired = [o for o in self.working_orders() if o.ticket.tif == "DAY"]
         for order in expired:
             order.status = "Cancelled"
             self._complete(order, "Cancelled at the end of the day")
         self.day_start = self.clock()
+        # The day that ended closed at its last trade (else the quote's mid).
+        for con_id, quote in self.quotes.items():
+            if quote.last is not None:
+                self.closes[con_id] = quote.last
+            elif quote.bid is not None and quote.ask is not None:
+                self.closes[con_id] = (quote.bid + quote.ask) / 2
         return expired
 
     def today(self, moment: datetime | None) -> bool:

@@ -44,7 +44,16 @@ REQ_COMPLETED_ORDERS = 99
 # tick types
 BID, ASK, LAST = 1, 2, 4
 BID_SIZE, ASK_SIZE, LAST_SIZE = 0, 3, 5
-DELAYED_OFFSET = {BID: 66, ASK: 67, LAST: 68, BID_SIZE: 69, ASK_SIZE: 70, LAST_SIZE: 71}
+CLOSE = 9  # the prior session's close (price only: TWS sends no size tick with it)
+DELAYED_OFFSET = {
+    BID: 66,
+    ASK: 67,
+    LAST: 68,
+    BID_SIZE: 69,
+    ASK_SIZE: 70,
+    LAST_SIZE: 71,
+    CLOSE: 75,
+}
 
 
 def ib_time(moment: datetime) -> str:

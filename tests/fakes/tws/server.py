@@ -144,6 +144,7 @@ class FakeTws:
         farm_notices: bool = True,
         check_funds: bool = False,
         master_client_id: int | None = None,
+        closes: Mapping[int | str, str | Decimal] | None = None,
     ) -> None:
         self.exchange = Exchange(
             contracts,
@@ -155,6 +156,8 @@ class FakeTws:
         for key, (qty, avg_cost) in (positions or {}).items():
             spec = self.exchange.spec(key)
             self.exchange.positions[spec.con_id] = Position(Decimal(qty), Decimal(avg_cost))
+        for key, close in (closes or {}).items():
+            self.exchange.closes[self.exchange.spec(key).con_id] = Decimal(close)
         self.account = account
         self.market_data = market_data  # "live" or "delayed"
         self.server_version = server_version
@@ -293,6 +296,20 @@ class FakeTws:
                     self._send_ticks(session, req_id, sub)
         await self._drain()
 
+    async def set_close(self, key: int | str, close: str | Decimal) -> None:
+        """The prior session's close (tick type 9, 75 delayed): sent to subscribers now,
+        as TWS sends it when it has it (at subscription, and when a new day begins)."""
+        spec = self.exchange.spec(key)
+        self.exchange.closes[spec.con_id] = Decimal(close)
+        self._send_closes(spec.con_id)
+        await self._drain()
+
+    def _send_closes(self, con_id: int | None = None) -> None:
+        for session in self.sessions:
+            for req_id, sub in session.tickers.items():
+                if con_id is None or sub.con_id == con_id:
+                    self._send_close(session, req_id, sub)
+
     async def fill(
         self,
         order_id: int,
@@ -335,6 +352,7 @@ class FakeTws:
                     OrderNote.of(order),
                 ]
             )
+        self._send_closes()  # the day that ended is the prior session now
         await self._drain()
 
     # --------------------------------------------------------------- faults
@@ -662,6 +680,7 @@ class FakeTws:
                 )
             )
         self._send_ticks(session, req_id, sub)
+        self._send_close(session, req_id, sub)
         if snapshot:
             session.send([57, 1, req_id])
         else:
@@ -686,6 +705,16 @@ class FakeTws:
                 continue
             session.send(m.tick_price(req_id, kind(price_type), price, size))
             session.send(m.tick_size(req_id, kind(size_type), size))
+
+    def _send_close(self, session: Session, req_id: int, sub: Subscription) -> None:
+        """tickPrice of type 9 (CLOSE; 75 delayed) with size 0, as TWS sends it."""
+        if self.faults.connectivity_lost:
+            return
+        close = self.exchange.closes.get(sub.con_id)
+        if close is None:
+            return
+        tick = m.DELAYED_OFFSET[m.CLOSE] if sub.delayed else m.CLOSE
+        session.send(m.tick_price(req_id, tick, close, Decimal(0)))
 
     def _cancel_mkt_data(self, session: Session, fields: list[str]) -> None:
         session.tickers.pop(int(fields[2]), None)
