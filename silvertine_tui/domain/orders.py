@@ -419,6 +419,17 @@ class Order(BaseModel):
             else:
                 super().__setattr__(name, value)
 
+    def changed_terms(
+        self,
+        *,
+        quantity: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> dict[str, Decimal]:
+        """The terms given that this order does not have, as a report carrying them
+        would change it (`apply_update`)."""
+        return _changed_terms(self.__dict__, quantity, limit_price, stop_price)
+
     @classmethod
     def from_venue(cls, broker: str, account: str, venue: VenueOrder, *, tag: str = "") -> Order:
         """An order as a venue holds it (adopted on reconcile, a paper venue's order
@@ -522,7 +533,9 @@ class Order(BaseModel):
             self.venue_order_id = current = venue_id
         # A report of the status the order has that brings other terms (an order moved
         # in place at the venue, as TWS does, or terms found on reconcile) amends it.
-        amends = new is status and _amends(state, update)
+        amends = new is status and bool(
+            _changed_terms(state, update.quantity, update.limit_price, update.stop_price)
+        )
         if new is status and new is not _S_PARTIALLY_FILLED and not replaced and not amends:
             return _R_DUPLICATE
         if new not in TRANSITIONS[status] and not ((replaced or amends) and new is status):
@@ -670,19 +683,25 @@ def _readable(value: Decimal, tick: Decimal) -> Decimal:
     return value.quantize(tick / 100, rounding=ROUND_DOWN).normalize()
 
 
-def _amends(state: dict[str, Any], update: OrderUpdate) -> bool:
-    """Whether `update` carries terms the order does not have, by the rule
-    `Order.apply_update` applies them (a quantity only when not below what has filled,
-    never for an order by quote amount)."""
-    quantity = update.quantity
+def _changed_terms(
+    state: dict[str, Any],
+    quantity: Decimal | None,
+    limit_price: Decimal | None,
+    stop_price: Decimal | None,
+) -> dict[str, Decimal]:
+    """The terms given that the order does not have, by the rule `Order.apply_update`
+    applies them (a quantity only when not below what has filled, never for an order
+    by quote amount)."""
+    terms: dict[str, Decimal] = {}
     if (
         quantity is not None
         and quantity != state["quantity"]
         and quantity >= state["filled_qty"]
         and state["quote_quantity"] is None
     ):
-        return True
-    limit, stop = update.limit_price, update.stop_price
-    return (limit is not None and limit != state["limit_price"]) or (
-        stop is not None and stop != state["stop_price"]
-    )
+        terms["quantity"] = quantity
+    if limit_price is not None and limit_price != state["limit_price"]:
+        terms["limit_price"] = limit_price
+    if stop_price is not None and stop_price != state["stop_price"]:
+        terms["stop_price"] = stop_price
+    return terms

@@ -460,22 +460,14 @@ def _prices(
 
 def _terms_moved(order: Order, venue: VenueOrder) -> dict[str, Decimal]:
     """The venue's terms where they differ from the journal's (an order moved while the
-    desk was away, or whose modify's answer the journal never got): the venue wins. A
-    quantity only for an order by quantity and never below what the journal has filled
-    (the venue's fills come as fills)."""
-    terms: dict[str, Decimal] = {}
-    if (
-        order.quote_quantity is None
-        and venue.quantity > 0
-        and venue.quantity != order.quantity
-        and venue.quantity >= order.filled_qty
-    ):
-        terms["quantity"] = venue.quantity
-    if venue.limit_price is not None and venue.limit_price != order.limit_price:
-        terms["limit_price"] = venue.limit_price
-    if venue.stop_price is not None and venue.stop_price != order.stop_price:
-        terms["stop_price"] = venue.stop_price
-    return terms
+    desk was away, or whose modify's answer the journal never got): the venue wins, by
+    the rule the order takes terms by (a quantity only for an order by quantity and
+    never below what the journal has filled: the venue's fills come as fills)."""
+    return order.changed_terms(
+        quantity=venue.quantity if venue.quantity > 0 else None,
+        limit_price=venue.limit_price,
+        stop_price=venue.stop_price,
+    )
 
 
 async def reconcile_broker(engine: TradingEngine, broker: Broker) -> list[Reconcile]:
