@@ -123,9 +123,7 @@ def fee_text(value: Decimal, currency: str, inst: Instrument | None) -> str:
     with its own decimals where it has more (`1.5062`, `0.0031`: never rounded to
     `1.51` or to a `0.00` that reads as no fee); in another currency, as charged."""
     if inst is not None and currency == inst.quote_currency and value.is_finite():
-        exponent = value.normalize().as_tuple().exponent
-        own = max(0, -exponent) if isinstance(exponent, int) else 0
-        return _fixed(value, min(max(_places(inst.tick_size), own), MAX_PLACES))
+        return _fixed(value, min(max(_places(inst.tick_size), _places(value)), MAX_PLACES))
     return trim(value)
 
 

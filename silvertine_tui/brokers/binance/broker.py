@@ -647,6 +647,10 @@ class BinanceBroker(Broker):
         while self._held and (upto_ms is None or self._held[0][0] <= upto_ms):
             _, update = self._held.pop(0)
             await self.publish_update(update)
+        self._stop_hold_timer_if_idle()
+
+    def _stop_hold_timer_if_idle(self) -> None:
+        """Nothing is held any more: the timer that would flush it goes."""
         if not self._held and self._hold_timer is not None:
             self._hold_timer.cancel()
             self._hold_timer = None
@@ -689,9 +693,7 @@ class BinanceBroker(Broker):
         for i, (_, held) in enumerate(self._held):
             if held.client_order_id == order.client_order_id and held.status is OrderStatus.NEW:
                 del self._held[i]
-                if not self._held and self._hold_timer is not None:
-                    self._hold_timer.cancel()
-                    self._hold_timer = None
+                self._stop_hold_timer_if_idle()
                 return held
         new = OrderUpdate(
             client_order_id=order.client_order_id,
