@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from ..brokers import Broker, ReconcileReport
 from ..bus import BusEntry, EventBus
-from ..domain import Order, OrderStatus, OrderUpdate, Position, VenueOrder
+from ..domain import Fill, Order, OrderStatus, OrderUpdate, Position, VenueOrder
 from ..events import (
     FillEvent,
     OrderSpan,
@@ -470,6 +470,25 @@ def _terms_moved(order: Order, venue: VenueOrder) -> dict[str, Decimal]:
     )
 
 
+def before_fills(venue: VenueOrder, fills: list[Fill]) -> VenueOrder:
+    """The venue's order as it stood before `fills` (the ones the journal missed), so
+    that adopting it and then applying them ends where the venue is."""
+    if not fills:
+        return venue
+    taken = sum((f.quantity for f in fills), Decimal(0))
+    before = max(venue.filled_qty - taken, Decimal(0))
+    avg: Decimal | None = None
+    if before > 0 and venue.avg_price is not None:
+        spent = sum((f.quantity * f.price for f in fills), Decimal(0))
+        avg = (venue.avg_price * venue.filled_qty - spent) / before
+        if avg <= 0:  # the venue's average and its fills disagree: no average is made up
+            avg = None
+    status = venue.status
+    if before == 0 and status is OrderStatus.PARTIALLY_FILLED:
+        status = OrderStatus.NEW
+    return venue.model_copy(update={"filled_qty": before, "avg_price": avg, "status": status})
+
+
 async def reconcile_broker(engine: TradingEngine, broker: Broker) -> list[Reconcile]:
     """Ask the broker what its venue holds, from the last fill the journal knows in each
     instrument (not from the epoch), and reconcile the journal against it."""
@@ -492,18 +511,44 @@ async def reconcile(
         found.append(rec)
         await engine.bus.publish(ReconcileEvent.create(source, rec))
 
-    # 1. Fills the venue has that the journal lacks: publish the venue's own fills.
+    # 1. Fills the venue has that the journal lacks.
     ours = {
         exec_id
         for v in engine.oms.orders.values()
         if (v.broker, v.account) == (broker.name, broker.account)
         for exec_id in v.order.exec_ids
     }
-    for fill in report.fills:
-        if fill.exec_id in ours or engine.portfolio.fill_seen(
-            broker.name, broker.account, fill.exec_id
-        ):
-            continue
+    missed = [
+        fill
+        for fill in report.fills
+        if fill.exec_id not in ours
+        and not engine.portfolio.fill_seen(broker.name, broker.account, fill.exec_id)
+    ]
+
+    # 2. Orders open at the venue. One the journal does not know is adopted before its
+    # missed fills are published, as it stood before them, so it takes them as fills
+    # (not an "unknown order" whose fills only the position takes).
+    venue_open = {o.client_order_id: o for o in report.open_orders}
+    adopting: set[str] = set()
+    for cid, venue in venue_open.items():
+        if engine.oms.get(cid) is None:
+            adopting.add(cid)
+            await publish(
+                Reconcile(
+                    kind=ReconcileKind.VENUE_ORDER_UNKNOWN,
+                    instrument=venue.instrument,
+                    client_order_id=cid,
+                    venue=f"{venue.status} {venue.filled_qty:f}/{venue.quantity:f}",
+                    detail="open at the venue, not in our journal: adopted",
+                    venue_order=before_fills(
+                        venue, [f for f in missed if f.client_order_id == cid]
+                    ),
+                )
+            )
+    await catch_up(engine, source)
+
+    # 3. The missed fills: the venue's own fills, published as it reported them.
+    for fill in missed:
         await publish(
             Reconcile(
                 kind=ReconcileKind.MISSED_FILL,
@@ -516,54 +561,43 @@ async def reconcile(
         await engine.bus.publish(FillEvent.create(source, fill))
     await catch_up(engine, source)
 
-    # 2. Orders open at the venue.
-    venue_open = {o.client_order_id: o for o in report.open_orders}
+    # 4. Orders open at both ends whose status or terms differ: the venue's are taken.
     for cid, venue in venue_open.items():
         view = engine.oms.get(cid)
-        if view is None:
-            await publish(
-                Reconcile(
-                    kind=ReconcileKind.VENUE_ORDER_UNKNOWN,
-                    instrument=venue.instrument,
-                    client_order_id=cid,
-                    venue=f"{venue.status} {venue.filled_qty:f}/{venue.quantity:f}",
-                    detail="open at the venue, not in our journal: adopted",
-                    venue_order=venue,
-                )
+        if view is None or cid in adopting:
+            continue
+        terms = _terms_moved(view.order, venue)
+        if view.order.status == venue.status and not terms:
+            continue
+        moved = view.order.status == venue.status
+        await publish(
+            Reconcile(
+                kind=ReconcileKind.TERMS_MISMATCH if moved else ReconcileKind.STATUS_MISMATCH,
+                instrument=venue.instrument,
+                client_order_id=cid,
+                ours=_describe(view.order, terms),
+                venue=_describe_venue(venue, terms),
+                detail="the venue's terms are taken" if terms else "",
             )
-        else:
-            terms = _terms_moved(view.order, venue)
-            if view.order.status == venue.status and not terms:
-                continue
-            moved = view.order.status == venue.status
-            await publish(
-                Reconcile(
-                    kind=ReconcileKind.TERMS_MISMATCH if moved else ReconcileKind.STATUS_MISMATCH,
-                    instrument=venue.instrument,
+        )
+        await engine.bus.publish(
+            OrderUpdateEvent.create(
+                source,
+                OrderUpdate(
                     client_order_id=cid,
-                    ours=_describe(view.order, terms),
-                    venue=_describe_venue(venue, terms),
-                    detail="the venue's terms are taken" if terms else "",
-                )
-            )
-            await engine.bus.publish(
-                OrderUpdateEvent.create(
-                    source,
-                    OrderUpdate(
-                        client_order_id=cid,
-                        status=venue.status,
-                        venue_order_id=venue.venue_order_id,
-                        reason=(
-                            "terms from the venue on reconcile"
-                            if moved
-                            else "status from the venue on reconcile"
-                        ),
-                        **terms,
+                    status=venue.status,
+                    venue_order_id=venue.venue_order_id,
+                    reason=(
+                        "terms from the venue on reconcile"
+                        if moved
+                        else "status from the venue on reconcile"
                     ),
-                )
+                    **terms,
+                ),
             )
+        )
 
-    # 3. Orders we think open that the venue does not hold.
+    # 5. Orders we think open that the venue does not hold.
     for view in engine.oms.working(broker.name, broker.account):
         if view.client_order_id in venue_open:
             continue
@@ -607,7 +641,7 @@ async def reconcile(
         except Exception:
             log.exception("recovery.follow_adopted_failed", extra={"broker": source})
 
-    # 4. Positions.
+    # 6. Positions.
     venue_positions = {p.instrument: p.quantity for p in report.positions}
     ours_pos = {
         s.instrument: s.quantity

@@ -34,6 +34,7 @@ from silvertine_tui.events import (
     FillEvent,
     OrderRequestEvent,
     OrderUpdateEvent,
+    ReconcileEvent,
     ReconcileKind,
     RiskAction,
     RiskEvent,
@@ -94,6 +95,82 @@ async def test_venue_order_missing_from_the_journal_is_adopted() -> None:
     assert view.order.status is OrderStatus.NEW
     assert [v.client_order_id for v in engine.oms.working()] == ["ghost"]
     assert venue.sent == []  # nothing was sent to the venue
+
+
+async def test_an_adopted_order_takes_the_fills_made_while_away() -> None:
+    """An order placed elsewhere, part-filled before the journal's last fill and again
+    after it: adopted as it stood before the missed fill, which it then takes as its
+    own (not an unknown order's fill that only the position takes)."""
+    _, engine, (venue,) = await make()
+    venue.venue_orders["ghost"] = venue_order("ghost", qty="3").model_copy(
+        update={
+            "status": OrderStatus.PARTIALLY_FILLED,
+            "filled_qty": D("2"),
+            "avg_price": D("12.50"),
+        }
+    )
+    venue.venue_fills.append(
+        Fill(
+            exec_id="x-9",
+            client_order_id="ghost",
+            broker="scripted",
+            account="main",
+            instrument=INSTRUMENT.key,
+            side=Side.SELL,
+            quantity=D("1"),
+            price=D("13.00"),
+        )
+    )
+    venue.venue_positions[INSTRUMENT.key] = D("-1")
+    found = await reconcile(engine, venue, await venue.reconcile())
+    assert [f.kind for f in found] == [
+        ReconcileKind.VENUE_ORDER_UNKNOWN,
+        ReconcileKind.MISSED_FILL,
+    ]
+    assert found[0].venue == "PARTIALLY_FILLED 2/3"  # what the venue said, in the record
+    view = engine.oms.get("ghost")
+    assert view is not None
+    assert view.adopted
+    assert view.order.exec_ids == {"x-9"}
+    assert view.order.filled_qty == D("2")
+    assert view.order.avg_price == D("12.50")
+    assert view.order.status is OrderStatus.PARTIALLY_FILLED
+    assert engine.anomalies.counts.get("unknown_order", 0) == 0
+    assert engine.portfolio.position("scripted", "main", INSTRUMENT.key) == D("-1")
+    # a second reconcile finds nothing new
+    assert await reconcile(engine, venue, await venue.reconcile()) == []
+
+
+async def test_an_adopted_order_all_of_whose_fills_were_missed_starts_unfilled() -> None:
+    _, engine, (venue,) = await make()
+    venue.venue_orders["ghost"] = venue_order("ghost", qty="3").model_copy(
+        update={"status": OrderStatus.PARTIALLY_FILLED, "filled_qty": D("1"), "avg_price": D("12")}
+    )
+    venue.venue_fills.append(
+        Fill(
+            exec_id="x-9",
+            client_order_id="ghost",
+            broker="scripted",
+            account="main",
+            instrument=INSTRUMENT.key,
+            side=Side.SELL,
+            quantity=D("1"),
+            price=D("12.00"),
+        )
+    )
+    venue.venue_positions[INSTRUMENT.key] = D("-1")
+    await reconcile(engine, venue, await venue.reconcile())
+    view = engine.oms.get("ghost")
+    assert view is not None
+    adopted = view.history[0]
+    assert isinstance(adopted, ReconcileEvent)
+    assert adopted.payload.venue_order is not None
+    assert adopted.payload.venue_order.filled_qty == 0
+    assert adopted.payload.venue_order.status is OrderStatus.NEW
+    assert adopted.payload.venue_order.avg_price is None
+    assert (view.order.status, view.order.filled_qty) == (OrderStatus.PARTIALLY_FILLED, D("1"))
+    assert view.order.avg_price == D("12")
+    assert engine.anomalies.counts.get("unknown_order", 0) == 0
 
 
 async def test_journal_order_unknown_to_the_venue_is_closed_not_resent() -> None:
