@@ -25,9 +25,7 @@ def num(value: Decimal | None, places: int | None = None) -> str:
     if value is None:
         return DASH
     if places is not None:
-        q = Decimal(1).scaleb(-places)
-        value = value.quantize(q, rounding=ROUND_HALF_EVEN)
-        return f"{value:,.{places}f}"
+        return f"{rounded(value, places):,.{places}f}"
     normal = value.normalize()
     if normal == normal.to_integral():
         return f"{normal.quantize(Decimal(1)):,f}"
@@ -46,17 +44,25 @@ def signed(value: Decimal | None, places: int | None = 2) -> str:
     """Money with an explicit sign: `+1,234.50`, `-3.20`, `0.00`."""
     if value is None:
         return DASH
+    if places is not None:
+        value = rounded(value, places)
     text = num(value, places)
-    if value > 0:
-        return f"+{text}"
-    return text
+    return f"+{text}" if value > 0 else text
 
 
 def pct(value: Decimal | None, places: int = 2) -> str:
+    """A change in percent with an explicit sign: `+1.25%`, `-0.40%`, and `0.00%` for
+    one that rounds to nothing (never `-0.00%` nor `+0.00%`)."""
     if value is None:
         return DASH
-    text = f"{value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN):,.{places}f}%"
-    return f"+{text}" if value > 0 else text
+    value = rounded(value, places)
+    return f"{'+' if value > 0 else ''}{value:,.{places}f}%"
+
+
+def rounded(value: Decimal, places: int) -> Decimal:
+    """`value` rounded half-even to `places`, a negative zero made zero: what a cell
+    shows, and so what its sign and colour are taken from."""
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN) + 0
 
 
 NUMBER_KEYS = r"[0-9.,_ ]*"

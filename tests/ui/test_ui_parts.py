@@ -33,6 +33,7 @@ from silvertine_tui.ui.themes import (
     load_themes,
     pick_theme,
 )
+from silvertine_tui.ui.widgets.palette import DEFAULT_PALETTE
 from silvertine_tui.ui.widgets.watchlist import sparkline
 
 from .conftest import REPO, Desk
@@ -182,6 +183,8 @@ def test_formatting_is_decimal_with_separators() -> None:
     assert signed(Decimal("12.5")) == "+12.50"
     assert signed(Decimal("-3")) == "-3.00"
     assert pct(Decimal("0.123")) == "+0.12%"
+    assert pct(Decimal("-0.004")) == "0.00%"
+    assert signed(Decimal("-0.001")) == "0.00"
     assert parse_decimal(" 1,000.50 ") == Decimal("1000.50")
     assert parse_decimal("1_000") == Decimal(1000)
     for typo in ("1e999999", "abc", "1.2.3", "", "NaN", "inf"):
@@ -189,6 +192,25 @@ def test_formatting_is_decimal_with_separators() -> None:
             parse_decimal(typo)
     assert age(3.21) == "3.2s"
     assert age(125) == "2m05s"
+
+
+@given(
+    st.decimals(min_value=-1000, max_value=1000, places=6, allow_nan=False),
+    st.integers(0, 4),
+)
+def test_a_signed_figure_reads_as_it_rounds(value: Decimal, places: int) -> None:
+    """The sign, and the colour, are the shown number's: a change that rounds to
+    nothing reads `0.00%` uncoloured, never `-0.00%` in red nor `+0.00%` in green."""
+    shown = value.quantize(Decimal(1).scaleb(-places))
+    for text, suffix in ((pct(value, places), "%"), (signed(value, places), "")):
+        assert text.endswith(suffix)
+        body = text.removesuffix(suffix)
+        assert Decimal(body.replace(",", "")) == shown
+        assert body.startswith("+") == (shown > 0)
+        assert body.startswith("-") == (shown < 0)
+    palette = DEFAULT_PALETTE
+    expected = palette.plain if shown == 0 else palette.up if shown > 0 else palette.down
+    assert palette.pnl(value, places) == expected
 
 
 def test_sparkline_is_ascii_width_and_scaled() -> None:

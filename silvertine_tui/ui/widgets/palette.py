@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from rich.style import Style
 
+from ..format import rounded
 from ..themes import TRADING_DEFAULTS
 
 
@@ -59,10 +60,15 @@ class Palette:
             accent=style("accent", "cyan"),
         )
 
-    def pnl(self, value: Decimal | None) -> Style:
-        if value is None or value == 0:
+    def pnl(self, value: Decimal | None, places: int = 2) -> Style:
+        """Up or down by the sign of `value` as shown at `places` (one that rounds to
+        `0.00` is plain, as its text is)."""
+        if value is None:
             return self.plain
-        return self.up if value > 0 else self.down
+        shown = rounded(value, places)
+        if shown == 0:
+            return self.plain
+        return self.up if shown > 0 else self.down
 
 
 DEFAULT_PALETTE = Palette.from_variables({})
