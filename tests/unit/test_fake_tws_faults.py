@@ -260,6 +260,30 @@ async def test_10148_cancel_that_lost_the_race_with_a_fill(fake, ib, aapl) -> No
     assert [f.execution.shares for f in trade.fills] == [2]
 
 
+@pytest.mark.parametrize(("outcome", "state"), [("fill", "Filled"), ("cancel", "Cancelled")])
+async def test_a_cancel_armed_to_lose_its_race_finds_the_order_ended(
+    fake, ib, aapl, outcome: str, state: str
+) -> None:
+    """`race_next_cancel`: the order ends the moment before TWS takes the cancel; its
+    reports come first, then TWS's 10148 naming the state, and ib_async leaves the
+    trade as TWS reported it."""
+    seen: list[tuple[str, int]] = []
+    ib.orderStatusEvent += lambda trade: seen.append((trade.orderStatus.status, 0))
+    ib.errorEvent += lambda req_id, code, text, contract: seen.append((text, code))
+    trade = ib.placeOrder(aapl, LimitOrder("BUY", 2, 149))
+    await until(ib, status_is(trade, "Submitted"))
+    fake.race_next_cancel(outcome)
+    ib.cancelOrder(trade.order)
+    order_id = trade.order.orderId
+    text = f"OrderId {order_id} that needs to be cancelled cannot be cancelled, state: {state}."
+    await until(ib, lambda: (text, 10148) in seen)
+    assert trade.orderStatus.status == state
+    codes = [code for _, code in seen if code]
+    assert codes[-1] == 10148  # after the reports of the order's end
+    assert [f.execution.shares for f in trade.fills] == ([2] if outcome == "fill" else [])
+    assert fake.order(order_id).status == state
+
+
 async def test_venue_cancel_sends_202_then_cancelled(fake, ib, aapl) -> None:
     trade = ib.placeOrder(aapl, LimitOrder("BUY", 2, 149, tif="DAY"))
     await until(ib, status_is(trade, "Submitted"))

@@ -161,25 +161,6 @@ async def test_a_pacing_error_on_place_sends_the_order_once_more_and_journals_it
         assert d.broker.health_state.errors["pacing_100"] == 1
 
 
-async def test_cancel_after_a_fill_race_reports_the_fill_not_a_cancel() -> None:
-    async with FakeTws() as fake, desk(fake) as d:
-        coid = await d.broker.place(d.request())
-        [order] = fake.orders
-        # TWS fills the order; the cancel goes out before the adapter hears of it.
-        fake.exchange.execute(order, order.remaining, Decimal("149.50"), liquidity=1)
-        with pytest.raises(OrderRejected, match="10148"):
-            await d.broker.cancel(coid)
-        events = await d.events()
-        assert statuses(events, coid)[-1] is not S.CANCELED
-        assert S.PENDING_CANCEL in statuses(events, coid)
-        # The fill is not lost: TWS's executions carry it to the reconcile.
-        report = await d.broker.reconcile()
-        [fill] = [f for f in report.fills if f.client_order_id == coid]
-        assert fill.quantity == 3
-        assert fill.fee > 0
-        assert coid not in {o.client_order_id for o in report.open_orders}
-
-
 async def test_a_cancel_without_an_answer_is_settled_by_asking_tws() -> None:
     async with FakeTws() as fake, desk(fake, order_timeout_s=0.3) as d:
         coid = await d.broker.place(d.request())

@@ -29,6 +29,7 @@ import functools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from ib_async import ExecutionFilter
@@ -58,6 +59,7 @@ from .orders import IBOrders
 from .session import IBSession
 from .translate import (
     ORDER_TYPES,
+    UNSET_DOUBLE,
     balances_of,
     fill_of,
     position_of,
@@ -259,22 +261,91 @@ class IBBroker(IBOrders, IBSession):
             self.count_error("fee_pending")
         self.fees.journal(fill)
         await self.publish_fill(fill)
+        await self._average_moved(key)
 
     async def _correct_fee(self, exec_id: str) -> None:
         correction = self.fees.correction(exec_id, broker=self.name, account=self.account)
         if correction is not None:
             await self.publish(FeeCorrectionEvent.create(self.source, correction, ts=self.clock()))
+            await self._average_moved(correction.instrument)
 
     async def _publish_position(self, ib_position: Any) -> None:
+        await self._send_position(self._position(ib_position))
+
+    async def _send_position(self, position: Position) -> None:
+        self._positions_sent[position.instrument] = position
+        await self.publish_position(position)
+
+    async def _average_moved(self, key: str) -> None:
+        """IB's position again when its average price moved, its quantity the same: a
+        fill journaled (or its commission learnt) after TWS reported the position that
+        holds it. TWS keeps no order between positions and executions, a commission
+        can come late, and another client's fills are polled: the position's average
+        is then the desk's again, without waiting for TWS's next report."""
+        sent = self._positions_sent.get(key)
+        if sent is None:
+            return
+        for ib_position in self.ib.positions(self.account):
+            if self._key_for(ib_position.contract) != key:
+                continue
+            if to_decimal(ib_position.position) == sent.quantity:
+                position = self._position(ib_position)
+                if position != sent:
+                    await self._send_position(position)
+            return
+
+    def _position(self, ib_position: Any) -> Position:
+        """IB's position with the desk's average price: IB's average cost less the
+        commissions of the desk's own fills in it (`translate.position_of`)."""
         key = self._key_for(ib_position.contract)
-        await self.publish_position(
-            position_of(
-                ib_position,
-                key=key,
-                broker=self.name,
-                instrument=self._instrument_cache.get(key),
-            )
+        return position_of(
+            ib_position,
+            key=key,
+            broker=self.name,
+            instrument=self._instrument_cache.get(key),
+            executions=self._executions_in(ib_position.contract),
         )
+
+    def _executions_in(self, contract: Any) -> list[tuple[Decimal, Decimal]]:
+        """The executions TWS reported this session in `contract` for the account,
+        oldest first, as `average_price` takes them: (signed quantity, commission),
+        the commission only for the desk's own fills (journaled, or of an order it
+        journals: one TWS reports ahead of its execDetails is not journaled yet) and in
+        the contract's currency; none for the others, whose commission stays in IB's
+        average cost as the desk takes it (an opening position's, an adopted order's
+        earlier fills', another program's)."""
+        found: list[tuple[datetime, Decimal, Decimal]] = []
+        for ib_fill in list(self.ib.wrapper.fills.values()):
+            execution = ib_fill.execution
+            if ib_fill.contract.conId != contract.conId or execution.acctNumber not in (
+                "",
+                self.account,
+            ):
+                continue
+            shares = to_decimal(execution.shares)
+            commission = Decimal(0)
+            if self._desks_fill(execution):
+                report = self.fees.report(execution.execId) or ib_fill.commissionReport
+                if report.commission < UNSET_DOUBLE and report.currency in ("", contract.currency):
+                    commission = to_decimal(report.commission)  # a rebate is negative
+            when = execution.time
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            found.append((when, shares if execution.side == "BOT" else -shares, commission))
+        found.sort(key=lambda e: e[0])  # stable: the order TWS sent them in, within a second
+        return [(signed, commission) for _, signed, commission in found]
+
+    def _desks_fill(self, execution: Any) -> bool:
+        """Whether an execution is one of the desk's fills: journaled, or of an order
+        the desk journals (its execDetails may still be on the way), and not one an
+        adopted order held before it was adopted."""
+        exec_id = execution.execId
+        if exec_id in self.fees.adopted:
+            return False
+        if exec_id in self.fees.journaled:
+            return True
+        ids = (execution.permId, execution.clientId, execution.orderId, execution.orderRef)
+        return self._coid(*ids) is not None
 
     async def _publish_balances(self) -> None:
         """Balances that changed (IB sends every account value on each update)."""
@@ -391,7 +462,9 @@ class IBBroker(IBOrders, IBSession):
         client ids are asked for every `other_clients_poll_s` while they work
         (`_poll_other_clients`). Their executions TWS has told of so far are in what was
         adopted (its filled quantity, the opening position, the reconcile's fills): only
-        later ones are journaled, each once."""
+        later ones are journaled, each once. Those the reconcile's fills hold are the
+        desk's fills; the others (from before the journal began) are in the opening
+        position, at IB's cost, commissions in (`CommissionBook.remember_adopted`)."""
         for venue in orders:
             venue_id = venue.venue_order_id or ""
             perm_id = int(venue_id) if venue_id.isdigit() else 0
@@ -411,21 +484,17 @@ class IBBroker(IBOrders, IBSession):
                 continue
             self._last[venue.client_order_id] = (venue.status, venue.filled_qty)
             for fill in list(self.ib.wrapper.fills.values()):
-                if fill.execution.permId == perm_id:
-                    self.fees.remember_journaled(fill.execution.execId, with_fee=True)
+                exec_id = fill.execution.execId
+                if fill.execution.permId != perm_id:
+                    continue
+                if exec_id in self._reconciled:
+                    self.fees.remember_journaled(exec_id, with_fee=True)
+                else:
+                    self.fees.remember_adopted(exec_id)
 
     async def positions(self) -> list[Position]:
         await self.settle()
-        return [
-            position_of(
-                p,
-                key=self._key_for(p.contract),
-                broker=self.name,
-                instrument=self._instrument_cache.get(self._key_for(p.contract)),
-            )
-            for p in self.ib.positions(self.account)
-            if p.position != 0
-        ]
+        return [self._position(p) for p in self.ib.positions(self.account) if p.position != 0]
 
     async def balances(self) -> list[Balance]:
         await self.settle()
@@ -457,6 +526,8 @@ class IBBroker(IBOrders, IBSession):
         fills: dict[str, Fill] = {}
         for ib_fill in fills_ib:
             execution = ib_fill.execution
+            # In the journal once the reconcile is done: the journal's, or published.
+            self._reconciled.add(execution.execId)
             coid = self._coid(
                 execution.permId, execution.clientId, execution.orderId, execution.orderRef
             ) or self._foreign_id(execution.orderRef, execution.permId)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 CONNECTIVITY_LOST = 1100
 RESTORED_DATA_LOST = 1101
@@ -20,8 +21,10 @@ CANNOT_CANCEL = 10148
 NO_SECURITY = 200
 DELAYED_NOTICE = 10167
 NOT_SUBSCRIBED = 354
-# Refusals of a new order or a modify, before it reached the market.
-ORDER_REFUSALS = frozenset({103, 104, 105, 110, 135, 161, 201, 321, 387, 434, 10147, 10148})
+# Refusals of a new order or a modify, before it reached the market. The answers to a
+# cancel are not among them: 10147 (TWS does not know the order) and 10148 (it is no
+# longer working: filled or cancelled before the cancel came) refuse no order.
+ORDER_REFUSALS = frozenset({103, 104, 105, 110, 135, 161, 201, 321, 387, 434})
 
 _FUNDS = re.compile(r"insufficient|margin|equity with loan|buying power", re.IGNORECASE)
 
@@ -40,6 +43,20 @@ def reject_reason(code: int, message: str) -> str:
     if code == ORDER_REJECTED:
         return f"IB rejected the order ({code}: {text})"
     return f"TWS refused it ({code}: {text})"
+
+
+def cancel_too_late(coid: str, ended: str, filled: Decimal, tws: str = "") -> str:
+    """A cancel that reached TWS after the order had ended, said as it is: not a refusal
+    of the order, and nothing left to cancel. `ended` is how the order ended (FILLED,
+    CANCELED, ...), `filled` how much of it filled, `tws` TWS's own words (its 10148)
+    when it answered the cancel."""
+    how = f"the order was already {ended} at IB"
+    if ended == "FILLED":
+        how += f" ({filled:f} filled; the fill stands)"
+    elif filled:
+        how += f" ({filled:f} filled before it ended)"
+    said = f" (TWS {CANNOT_CANCEL}: {tws.strip().rstrip('.')})" if tws else ""
+    return f"cancel of {coid} came too late: {how}; nothing is working there for it{said}"
 
 
 def describe(code: int, message: str) -> str:

@@ -23,6 +23,9 @@ class CommissionBook:
     def __init__(self) -> None:
         self.reports: dict[str, Any] = {}  # exec id -> CommissionReport
         self.journaled: set[str] = set()  # exec ids of fills in the journal
+        # exec ids the journal holds inside an adopted order (and the opening position
+        # taken from the venue), never as fills: `remember_adopted`
+        self.adopted: set[str] = set()
         self._arrived: dict[str, asyncio.Event] = {}
         self._without_fee: dict[str, Fill] = {}  # journaled without a fee, waiting
         self._fee_known: set[str] = set()  # exec ids whose fee is in the journal
@@ -32,6 +35,13 @@ class CommissionBook:
         self.journaled.add(exec_id)
         if with_fee:
             self._fee_known.add(exec_id)
+
+    def remember_adopted(self, exec_id: str) -> None:
+        """An execution of an order adopted on reconcile, made before it was adopted:
+        what was adopted holds it (its filled quantity, the opening position); it is
+        never journaled as a fill, and its commission is no fee of the desk's."""
+        self.remember_journaled(exec_id, with_fee=True)
+        self.adopted.add(exec_id)
 
     def add_report(self, report: Any) -> bool:
         """Keep a report; True when it is the fee of a fill journaled without one."""

@@ -5,7 +5,9 @@ acknowledgement, an error a refusal named for the trader, a pacing error a retry
 order never reached the market: a new order id, journaled once), silence a timeout whose
 outcome is asked of TWS, never a blind resend. A modify is acknowledged by the openOrder
 that carries the new terms; a refused modify restores the order's previous status with
-the reason (the old terms keep working).
+the reason (the old terms keep working). A cancel that reaches TWS after the order ended
+(a fill crossed it: TWS's FILLED answers it, or its 10148 "cannot be cancelled, state:
+Filled") came too late: `UnknownOrder` says so, and the order stays as TWS ended it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ...events import (
     ModifyRequest,
 )
 from ..errors import (
+    BrokerError,
     BrokerTimeout,
     InsufficientFunds,
     OrderRejected,
@@ -298,7 +301,14 @@ class IBOrders(IBState):
                     f"no answer from TWS to the cancel of {coid}; asking TWS for the order"
                 ) from None
             if outcome == "done":
-                return
+                # TWS ended the order while the cancel was on its way: cancelled (by
+                # this cancel, or by IB just before it) is what was asked; anything
+                # else (a fill) means the cancel came too late.
+                await self._inbox.join()
+                status, filled = self._last.get(coid, (OrderStatus.CANCELED, Decimal(0)))
+                if status is OrderStatus.CANCELED:
+                    return
+                raise UnknownOrder(codes.cancel_too_late(coid, status, filled), code="too_late")
             if outcome == "lost":
                 raise BrokerTimeout(f"socket to TWS dropped during the cancel of {coid}")
             code_text, _, message = outcome.partition("|")
@@ -306,6 +316,10 @@ class IBOrders(IBState):
             if code in codes.PACING:
                 await asyncio.sleep(self.cfg.pacing_delay_s)
                 continue
+            if code == codes.CANNOT_CANCEL:
+                ended = await self._how_it_ended(coid)
+                if ended is not None:
+                    raise UnknownOrder(codes.cancel_too_late(coid, *ended, tws=message), code=code)
             reason = f"cancel refused: {codes.reject_reason(code, message)}"
             await self.settle()
             if not self._last.get(coid, (OrderStatus.NEW, 0))[0].is_terminal:
@@ -315,6 +329,31 @@ class IBOrders(IBState):
             raise OrderRejected(f"{coid}: {reason}", code=code)
         await self._restore(coid, "cancel not done: TWS kept answering with pacing violations")
         raise RateLimited(f"cancel of {coid}: TWS kept answering with pacing violations")
+
+    async def _how_it_ended(self, coid: str) -> tuple[OrderStatus, Decimal] | None:
+        """After TWS answered a cancel with 10148 (the order is no longer working
+        there): how the order ended, and how much of it filled, as TWS reports it; None
+        while TWS says it still works (a cancel already pending at TWS).
+
+        TWS sends the reports of the fill (or cancel) that beat the cancel before its
+        10148: they are journaled first. Reports that never reached this client are
+        asked of TWS (the day's executions, open and completed orders: `_catch_up`),
+        each journaled once, so the desk shows the fill and the order's end as TWS holds
+        them, never the order as still working."""
+        await self.settle()
+        last = self._last.get(coid)
+        if last is None or not last[0].is_terminal:
+            try:
+                await self._catch_up()
+            except BrokerError as exc:
+                log.warning(
+                    "ib.cancel_check_failed",
+                    extra={"broker": self.source, "client_order_id": coid, "error": str(exc)},
+                )
+            last = self._last.get(coid)
+        if last is None or not last[0].is_terminal:
+            return None
+        return last
 
     async def cancel_all(
         self, instrument: str | None = None, reason: str = "cancel all"
@@ -350,6 +389,10 @@ class IBOrders(IBState):
             )
         return [c for c in working if self._last[c][0] is OrderStatus.CANCELED]
 
+    def _ended(self, coid: str) -> bool:
+        last = self._last.get(coid)
+        return last is not None and last[0].is_terminal
+
     def _still_working(self, coids: list[str]) -> list[str]:
         return [c for c in coids if not self._last.get(c, (OrderStatus.NEW, 0))[0].is_terminal]
 
@@ -357,7 +400,18 @@ class IBOrders(IBState):
         coid = self.ids.by_order(self.client_id, order_id)
         if coid is None or code == codes.ORDER_CANCELLED:
             return
-        self.count_error(f"tws_{code}")
+        cancelling = self._cancelling.get(coid)
+        waiting = cancelling is not None and not cancelling.future.done()
+        if code == codes.CANNOT_CANCEL and not waiting and self._ended(coid):
+            # The order's end (its fill) came first and answered the cancel: TWS's
+            # 10148 after it only says the same.
+            log.info(
+                "ib.cancel_too_late",
+                extra={"broker": self.source, "client_order_id": coid, "error": message},
+            )
+            return
+        if code != codes.CANNOT_CANCEL:  # a cancel that came too late is no fault
+            self.count_error(f"tws_{code}")
         placing = self._placing.get(coid)
         if placing is not None and not placing.future.done():
             placing.future.set_result(f"{code}|{message}")
@@ -366,8 +420,7 @@ class IBOrders(IBState):
         if modifying is not None and not modifying.future.done():
             modifying.future.set_result(f"{code}|{message}")
             return
-        cancelling = self._cancelling.get(coid)
-        if cancelling is not None and not cancelling.future.done():
+        if cancelling is not None and waiting:
             cancelling.future.set_result(f"{code}|{message}")
             return
         log.warning(

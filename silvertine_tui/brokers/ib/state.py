@@ -22,6 +22,7 @@ from ...domain import (
     ConnectionState,
     OrderStatus,
     OrderUpdate,
+    Position,
 )
 from ...events import (
     FeeCorrectionEvent,
@@ -79,6 +80,8 @@ class IBState(Broker):
         self._saw_326 = False
         self._id_refused: asyncio.Event | None = None  # set on 326 during a handshake
         self.fees = CommissionBook()
+        # exec ids a reconcile reported: the journal holds them as fills after it
+        self._reconciled: set[str] = set()
         self._placing: dict[str, Pending] = {}
         self._modifying: dict[str, Pending] = {}
         self._cancelling: dict[str, Pending] = {}
@@ -88,6 +91,7 @@ class IBState(Broker):
         self._keys_by_con_id: dict[int, str] = {}
         self._request_lock = asyncio.Lock()
         self._balances: dict[str, Balance] = {}
+        self._positions_sent: dict[str, Position] = {}  # instrument -> last published
         self._hook()
 
     @property

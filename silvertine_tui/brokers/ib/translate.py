@@ -6,8 +6,9 @@ repr (what TWS put on the wire) and prices are snapped to the instrument's tick.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from ib_async import Order as IbOrder
@@ -163,14 +164,29 @@ def liquidity_of(last_liquidity: int) -> str:
 
 
 def position_of(
-    ib_position: Any, *, key: str, broker: str, instrument: Instrument | None
+    ib_position: Any,
+    *,
+    key: str,
+    broker: str,
+    instrument: Instrument | None,
+    executions: Sequence[tuple[Decimal, Decimal]] = (),
 ) -> Position:
-    """IB's average cost includes the multiplier: the price is per unit."""
+    """IB's position as the desk counts it. The average price is per unit (IB's
+    average cost includes the multiplier) and, as the desk's own average from fills,
+    holds no commission: IB's average cost includes the commissions of the trades that
+    opened the position, and those of the desk's fills among `executions` are taken
+    out (`average_price`); they are fees, reported with each fill. What the desk did not
+    journal as its fills (a holding from before its journal began, an adopted order's
+    earlier fills) keeps IB's average cost, commissions in: that is all there is to go
+    on for it."""
     multiplier = instrument.multiplier if instrument is not None else Decimal(1)
     if instrument is None and ib_position.contract.multiplier:
         multiplier = to_decimal(ib_position.contract.multiplier)
     quantity = to_decimal(ib_position.position)
-    avg = to_decimal(ib_position.avgCost) / multiplier if quantity else None
+    avg = None
+    if quantity:
+        cost = to_decimal(ib_position.avgCost) / multiplier
+        avg = average_price(cost, quantity, executions, multiplier)
     return Position(
         broker=broker,
         account=ib_position.account,
@@ -179,6 +195,50 @@ def position_of(
         avg_price=avg,
         currency=ib_position.contract.currency,
     )
+
+
+_FLOAT_DIGITS = Context(prec=15)
+"""IB's average cost comes as a float: what is left of it once commissions are taken
+out keeps the digits a float holds (149.83333333333334 less 1/3 is 149.5)."""
+
+
+def average_price(
+    avg_cost: Decimal,
+    quantity: Decimal,
+    executions: Sequence[tuple[Decimal, Decimal]],
+    multiplier: Decimal = Decimal(1),
+) -> Decimal:
+    """The average price of a position of `quantity` (signed) that IB holds at
+    `avg_cost` a unit, without the commissions of `executions` in it.
+
+    `executions` are the trades TWS reported in the contract, oldest first, each as
+    (signed quantity, commission in the position's currency; zero for one whose
+    commission is to stay in). They are replayed by IB's rule for its average cost,
+    from what the position held before the first of them (the quantity they do not
+    explain, at IB's cost): a trade that opens or adds puts its commission in the
+    average, spread over the new quantity and signed as it (IB's average cost is the
+    position's cost over its quantity: a long's is raised by a commission, a short's
+    lowered); one that reduces leaves the average as it is; one that closes the
+    position, or takes it through zero, leaves none of the earlier commissions in it
+    (IB starts the new side at the trade price). An answer that is no price (not above
+    zero: the executions do not fit the position) gives IB's average cost back."""
+    held = quantity - sum((signed for signed, _ in executions), Decimal(0))
+    embedded = Decimal(0)  # commission a unit inside IB's average
+    for signed, commission in executions:
+        after = held + signed
+        if held == 0 or (held > 0) == (signed > 0):
+            embedded = (embedded * held + commission / multiplier) / after
+        elif after == 0 or (after > 0) != (held > 0):
+            embedded = Decimal(0)
+        held = after
+    if not embedded:
+        return avg_cost
+    price = _FLOAT_DIGITS.create_decimal(avg_cost - embedded)
+    if price <= 0:
+        return avg_cost
+    if price == price.to_integral_value():
+        return price.quantize(Decimal(1))
+    return price.normalize()
 
 
 def balances_of(values: list[Any], *, broker: str, account: str) -> list[Balance]:

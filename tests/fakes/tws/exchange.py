@@ -332,13 +332,18 @@ class Exchange:
     def _book_position(
         self, spec: ContractSpec, signed_qty: Decimal, price: Decimal, fee: Decimal
     ) -> Decimal | None:
+        """IB's average cost: what the open quantity cost, commissions in, over the
+        quantity, signed (a sale's cost is its proceeds, negative): a long's is raised by
+        its commissions, a short's lowered (sold for less), so that market value less
+        average cost is the P&L net of them. A reduction leaves it, a trade through zero
+        starts the new side at the trade price (its commission in the realized P&L)."""
         pos = self.positions.setdefault(spec.con_id, Position())
         unit_cost = price * spec.unit
         same_way = pos.quantity == 0 or (pos.quantity > 0) == (signed_qty > 0)
         if same_way:
-            total = pos.avg_cost * abs(pos.quantity) + unit_cost * abs(signed_qty) + fee
+            total = pos.avg_cost * pos.quantity + unit_cost * signed_qty + fee
             pos.quantity += signed_qty
-            pos.avg_cost = total / abs(pos.quantity)
+            pos.avg_cost = total / pos.quantity
             return None
         closing = min(abs(signed_qty), abs(pos.quantity))
         direction = Decimal(1) if pos.quantity > 0 else Decimal(-1)

@@ -75,6 +75,8 @@ class Faults:
     # kind -> how many of the next requests of that kind TWS silently ignores
     ignored: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     duplicate_replays: int = 0
+    # how the order of each of the next cancels ends just before TWS takes the cancel
+    cancel_races: deque[str] = field(default_factory=deque)
     reserved_client_ids: set[int] = field(default_factory=set)
     reports: ReportFaults = field(default_factory=ReportFaults)
     connectivity_lost: bool = False

@@ -322,18 +322,23 @@ class FakeTws:
         order = self.order(order_id, client_id)
         if not order.working:
             raise ValueError(f"order {order_id} is {order.status}, not working")
-        t = order.ticket
-        at = Decimal(price) if price is not None else (t.limit_price or t.stop_price)
-        if at is None:
-            quote = self.exchange.quote(order.spec.con_id)
-            at = quote.ask if t.action == "BUY" else quote.bid
-        if at is None:
-            raise ValueError(f"no price to fill market order {order_id} at: pass price=")
         amount = order.remaining if qty is None else Decimal(qty)
+        at = self._fill_price(order, None if price is None else Decimal(price))
         notes = self.exchange.execute(order, amount, at, liquidity=1)
         self._deliver(notes)
         await self._drain()
         return self.exchange.executions[-1]
+
+    def _fill_price(self, order: Order, price: Decimal | None) -> Decimal:
+        """`price`, else the order's limit, else its stop, else the quote's side."""
+        t = order.ticket
+        at = price if price is not None else (t.limit_price or t.stop_price)
+        if at is None:
+            quote = self.exchange.quote(order.spec.con_id)
+            at = quote.ask if t.action == "BUY" else quote.bid
+        if at is None:
+            raise ValueError(f"no price to fill market order {order.order_id} at: pass price=")
+        return at
 
     async def cancel_by_venue(self, order_id: int, *, client_id: int | None = None) -> None:
         """IB cancels a working order itself (end of day, margin): 202 + Cancelled."""
@@ -439,6 +444,17 @@ class FakeTws:
             for session in self._reported_to(client_id):
                 session.send(frame)
         await self._drain()
+
+    def race_next_cancel(self, outcome: str = "fill") -> None:
+        """The next cancel (a cancelOrder, or reqGlobalCancel: its first working order)
+        loses a race: the moment before TWS takes it, the order ends by itself,
+        `outcome` "fill" (filled whole at its limit, else its stop, else the quote) or
+        "cancel" (IB cancels it: 202 + Cancelled). Its reports go out first, then
+        TWS's answer to the cancel of an order no longer working: 10148 (`OrderId N
+        that needs to be cancelled cannot be cancelled, state: Filled.`), in that
+        order, as TWS sends them to the client that placed it."""
+        assert outcome in ("fill", "cancel"), outcome
+        self.faults.cancel_races.append(outcome)
 
     def ignore_next(self, kind: str, times: int = 1) -> None:
         """The next `times` requests of `kind` (place_order, cancel_order) get no answer
@@ -776,6 +792,8 @@ class FakeTws:
         if self._ignored("cancel_order") or self._paced(session, "cancel_order", order_id):
             return
         order = self.exchange.order(session.client_id, order_id)
+        if order is not None:
+            self._race(order)
         if order is None:
             text = f"OrderId {order_id} that needs to be cancelled is not found."
             session.send(m.error(order_id, 10147, text))
@@ -788,7 +806,21 @@ class FakeTws:
         else:
             self._cancel(order)
 
+    def _race(self, order: Order) -> None:
+        """A cancel armed to lose its race (`race_next_cancel`): the order ends first."""
+        if not order.working or not self.faults.cancel_races:
+            return
+        outcome = self.faults.cancel_races.popleft()
+        if outcome == "fill":
+            at = self._fill_price(order, None)
+            self._deliver(self.exchange.execute(order, order.remaining, at, liquidity=1))
+        else:
+            self._cancel(order)
+
     def _req_global_cancel(self, session: Session, fields: list[str]) -> None:
+        working = self.exchange.working_orders()
+        if working:
+            self._race(working[0])
         for order in self.exchange.working_orders():
             self._cancel(order)
 
