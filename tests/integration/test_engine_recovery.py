@@ -97,16 +97,14 @@ async def test_venue_order_missing_from_the_journal_is_adopted() -> None:
     assert venue.sent == []  # nothing was sent to the venue
 
 
-async def test_an_adopted_order_takes_the_fills_made_while_away() -> None:
-    """An order placed elsewhere, part-filled before the journal's last fill and again
-    after it: adopted as it stood before the missed fill, which it then takes as its
-    own (not an unknown order's fill that only the position takes)."""
-    _, engine, (venue,) = await make()
+def ghost_part_filled(venue: ScriptedVenue, *, filled: str, avg: str, missed_at: str) -> None:
+    """An order placed elsewhere: SELL 3, `filled` of it at `avg`, the last 1 of which
+    (exec x-9 at `missed_at`) came after the journal's last fill; short 1 since."""
     venue.venue_orders["ghost"] = venue_order("ghost", qty="3").model_copy(
         update={
             "status": OrderStatus.PARTIALLY_FILLED,
-            "filled_qty": D("2"),
-            "avg_price": D("12.50"),
+            "filled_qty": D(filled),
+            "avg_price": D(avg),
         }
     )
     venue.venue_fills.append(
@@ -118,10 +116,18 @@ async def test_an_adopted_order_takes_the_fills_made_while_away() -> None:
             instrument=INSTRUMENT.key,
             side=Side.SELL,
             quantity=D("1"),
-            price=D("13.00"),
+            price=D(missed_at),
         )
     )
     venue.venue_positions[INSTRUMENT.key] = D("-1")
+
+
+async def test_an_adopted_order_takes_the_fills_made_while_away() -> None:
+    """An order placed elsewhere, part-filled before the journal's last fill and again
+    after it: adopted as it stood before the missed fill, which it then takes as its
+    own (not an unknown order's fill that only the position takes)."""
+    _, engine, (venue,) = await make()
+    ghost_part_filled(venue, filled="2", avg="12.50", missed_at="13.00")
     found = await reconcile(engine, venue, await venue.reconcile())
     assert [f.kind for f in found] == [
         ReconcileKind.VENUE_ORDER_UNKNOWN,
@@ -143,22 +149,7 @@ async def test_an_adopted_order_takes_the_fills_made_while_away() -> None:
 
 async def test_an_adopted_order_all_of_whose_fills_were_missed_starts_unfilled() -> None:
     _, engine, (venue,) = await make()
-    venue.venue_orders["ghost"] = venue_order("ghost", qty="3").model_copy(
-        update={"status": OrderStatus.PARTIALLY_FILLED, "filled_qty": D("1"), "avg_price": D("12")}
-    )
-    venue.venue_fills.append(
-        Fill(
-            exec_id="x-9",
-            client_order_id="ghost",
-            broker="scripted",
-            account="main",
-            instrument=INSTRUMENT.key,
-            side=Side.SELL,
-            quantity=D("1"),
-            price=D("12.00"),
-        )
-    )
-    venue.venue_positions[INSTRUMENT.key] = D("-1")
+    ghost_part_filled(venue, filled="1", avg="12", missed_at="12.00")
     await reconcile(engine, venue, await venue.reconcile())
     view = engine.oms.get("ghost")
     assert view is not None
