@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from rich.cells import cell_len
 from rich.color import Color, ColorSystem
 
 from silvertine_tui.bus import BusEntry
@@ -34,7 +35,8 @@ from silvertine_tui.ui.themes import (
     pick_theme,
 )
 from silvertine_tui.ui.widgets.palette import DEFAULT_PALETTE
-from silvertine_tui.ui.widgets.watchlist import sparkline
+from silvertine_tui.ui.widgets.positions import Positions
+from silvertine_tui.ui.widgets.watchlist import Watchlist, sparkline
 
 from .conftest import REPO, Desk
 
@@ -211,6 +213,16 @@ def test_a_signed_figure_reads_as_it_rounds(value: Decimal, places: int) -> None
     palette = DEFAULT_PALETTE
     expected = palette.plain if shown == 0 else palette.up if shown > 0 else palette.down
     assert palette.pnl(value, places) == expected
+
+
+@given(st.decimals(min_value="-9.99", max_value="9.99", places=4, allow_nan=False))
+def test_a_small_signed_figure_fits_its_column_from_the_start(value: Decimal) -> None:
+    """Chg%, uPnL and rPnL are as wide as `+0.00%` / `+0.00` before any row: the first
+    sign after `0.00` does not widen the column and repaint the whole table (each
+    quote's step wrote every symbol again)."""
+    assert cell_len(pct(value)) <= Watchlist().column_width("chg")
+    for column in ("upl", "rpl"):
+        assert cell_len(signed(value)) <= Positions().column_width(column)
 
 
 def test_sparkline_is_ascii_width_and_scaled() -> None:

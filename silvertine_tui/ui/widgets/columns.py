@@ -12,6 +12,9 @@ class Column:
     label: str
     width: int | None = None
     right: bool = False
+    min_width: int = 0
+    """A width held from the first row: a signed figure's column (`+0.01%` after
+    `0.00%`) does not widen, and repaint its whole table, when the first sign comes."""
     priority: int = 0
     """0: always shown; among the others the highest number is dropped first."""
 

@@ -250,7 +250,7 @@ class LineTable(ScrollView, can_focus=True):
         return False
 
     def _label_widths(self) -> list[int]:
-        return [max(cell_len(c.label), c.width or 0) for c in self.COLUMNS]
+        return [max(cell_len(c.label), c.width or 0, c.min_width) for c in self.COLUMNS]
 
     def _show_columns(self, shown: tuple[int, ...]) -> None:
         """Show these columns, as wide as their widest cell now: every row drawn again."""

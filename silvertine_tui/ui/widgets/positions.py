@@ -24,8 +24,8 @@ class Positions(KeyedTable):
         Column("qty", "Qty", right=True),
         Column("avg", "Avg", right=True, priority=2),
         Column("mark", "Mark", right=True, priority=1),
-        Column("upl", "uPnL", right=True),
-        Column("rpl", "rPnL", right=True, priority=3),
+        Column("upl", "uPnL", right=True, min_width=len("+0.00")),
+        Column("rpl", "rPnL", right=True, priority=3, min_width=len("+0.00")),
         Column("ccy", "Ccy", priority=4),
         Column("account", "Account", priority=5),
     )

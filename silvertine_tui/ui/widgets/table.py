@@ -85,7 +85,7 @@ class KeyedTable(LineTable):
                 widths.append(max(col.width, cell_len(col.label)) + pad)
                 continue
             widest = max((cell_len(cells[i].text) for cells in self._cells.values()), default=0)
-            widths.append(max(cell_len(col.label), widest) + pad)
+            widths.append(max(cell_len(col.label), col.min_width, widest) + pad)
         return widths
 
     def _fit_columns(self) -> bool:

@@ -40,7 +40,7 @@ class Watchlist(LineTable):
         Column("bid", "Bid", right=True),
         Column("ask", "Ask", right=True),
         Column("last", "Last", right=True),
-        Column("chg", "Chg%", right=True),
+        Column("chg", "Chg%", right=True, min_width=len("+0.00%")),
         Column("spread", "Sprd", right=True),
         # A stale row shows its age here instead of the sparkline.
         Column("spark", "Trend", width=SPARK_WIDTH),
