@@ -110,8 +110,12 @@ class QuoteState:
 
     @property
     def price(self) -> Decimal | None:
+        """The price the change and the trend follow: the mid, else the last trade, as
+        the portfolio marks positions (`engine.portfolio.quote_mark`). The Last column
+        shows the last trade alone (`quote.last`), never the mid in its place."""
         q = self.quote
-        return q.last if q.last is not None else q.mid
+        mid = q.mid
+        return mid if mid is not None else q.last
 
     @property
     def change(self) -> Decimal | None:
@@ -335,7 +339,6 @@ class FeedModel:
         key = quote.instrument
         self.md_last_ns[event.source] = max(self.md_last_ns.get(event.source, 0), event.ts)
         state = self.quotes.get(key)
-        price = quote.last if quote.last is not None else quote.mid
         if state is None:
             state = QuoteState(
                 key,
@@ -349,6 +352,7 @@ class FeedModel:
         else:
             state.quote = quote
             state.ts_ns = event.ts
+        price = state.price
         if price is not None:
             bucket = event.ts // self.spark_step_ns
             if bucket != state.spark_bucket or not state.spark:

@@ -23,7 +23,7 @@ from silvertine_tui.engine import Session
 from silvertine_tui.engine.watch import WatchSession
 from silvertine_tui.events import QuoteEvent, ReferencePriceEvent
 from silvertine_tui.ui.app import SilvertineApp
-from silvertine_tui.ui.format import pct
+from silvertine_tui.ui.format import num, pct
 from silvertine_tui.ui.model import FeedModel
 from silvertine_tui.ui.widgets.watchlist import Watchlist
 from tests.support.redis_server import RedisServer
@@ -133,10 +133,15 @@ def redis_bus(url: str, *, passive: bool = False) -> EventBus:
     return create_bus(url, options)
 
 
-def shown(app: SilvertineApp) -> dict[str, tuple[str, str]]:
-    """The Quotes pane's Last and Chg% by instrument."""
+Shown = dict[str, tuple[str, str, Decimal | None]]
+
+
+def shown(app: SilvertineApp) -> Shown:
+    """The Quotes pane's Last and Chg% by instrument, and the mid it holds (what the
+    change is measured at, as positions are marked)."""
     cells = app.screen.query_one(Watchlist)._cells
-    return {key: (row[3].plain, row[4].plain) for key, row in cells.items()}
+    quotes = app.model.quotes
+    return {key: (row[3].plain, row[4].plain, quotes[key].quote.mid) for key, row in cells.items()}
 
 
 async def last_quotes(bus: EventBus) -> dict[str, Quote]:
@@ -175,9 +180,7 @@ async def references_on(url: str) -> dict[str, Decimal]:
         await bus.close()
 
 
-async def trading_desk(
-    url: str, clock: FakeClock, state: Path, moves: Any
-) -> dict[str, tuple[str, str]]:
+async def trading_desk(url: str, clock: FakeClock, state: Path, moves: Any) -> Shown:
     """A trading desk on Redis: `moves(desk, pilot)` once it is up. Returns its Quotes
     pane (Last, Chg%)."""
     session = Session(desk_settings(url), bus=redis_bus(url), clock=clock.ns)
@@ -193,16 +196,17 @@ async def trading_desk(
     return seen
 
 
-def assert_measured_from(references: dict[str, Decimal], pane: dict[str, tuple[str, str]]) -> None:
-    """Each row's Chg% is its Last against its instrument's reference."""
-    for key, (last, chg) in pane.items():
-        price = Decimal(last.replace(",", ""))
-        assert chg == pct((price - references[key]) / references[key] * 100), key
+def assert_measured_from(references: dict[str, Decimal], pane: Shown) -> None:
+    """Each row's Chg% is its mid against its instrument's reference."""
+    for key, (_, chg, mid) in pane.items():
+        assert mid is not None, key
+        assert chg == pct((mid - references[key]) / references[key] * 100), key
 
 
 def test_a_watching_desk_and_a_restarted_desk_show_the_chg_the_desk_showed(
     tmp_path: Path, clock: FakeClock
 ) -> None:
+    fill_price: list[Decimal] = []
     with RedisServer() as server:
 
         async def trade(desk: Desk, pilot: Pilot[None]) -> None:
@@ -221,15 +225,23 @@ def test_a_watching_desk_and_a_restarted_desk_show_the_chg_the_desk_showed(
             )
             await desk.session.engine.submit(market_buy("st000000000000000101", ETH, "1"))
             await desk.settle(pilot)
+            order = desk.session.engine.oms.get("st000000000000000101")
+            assert order is not None
+            assert order.order.avg_price is not None
+            fill_price.append(order.order.avg_price)
+            await desk.step(pilot, 1, seconds=0.1)  # the venue's next quote carries it
 
         live = asyncio.run(trading_desk(server.url, clock, tmp_path / "a", trade))
         assert live[ETH][1] == "+2.00%"
+        # Last is the venue's last trade (a paper venue's: its fill), never the mid.
+        assert live[ETH][0] == num(fill_price[0], 2)
+        assert live[BTC][0] == "-"
         references = asyncio.run(references_on(server.url))
         assert set(references) == {ETH, BTC}
         assert_measured_from(references, live)
 
         # A watching desk started after it reads the same streams: the same Chg%.
-        async def watch() -> dict[str, tuple[str, str]]:
+        async def watch() -> Shown:
             settings = Settings.model_validate({"bus": {"url": server.url, "prefix": PREFIX}})
             session = WatchSession(settings, bus=redis_bus(server.url, passive=True))
             await session.open()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from silvertine_tui.events import (
 from silvertine_tui.ui.fees import FeeRate, FeeRates
 from silvertine_tui.ui.format import NotANumber, age, fit, num, parse_decimal, pct, signed
 from silvertine_tui.ui.keymap import BY_ID, SPECS, display_keys, unknown_ids
-from silvertine_tui.ui.model import FeedModel, Notice, SentIds
+from silvertine_tui.ui.model import FeedModel, Notice, QuoteState, SentIds
 from silvertine_tui.ui.state import UserState
 from silvertine_tui.ui.themes import (
     TRADING_VARIABLES,
@@ -223,6 +224,23 @@ def test_a_small_signed_figure_fits_its_column_from_the_start(value: Decimal) ->
     assert cell_len(pct(value)) <= Watchlist().column_width("chg")
     for column in ("upl", "rpl"):
         assert cell_len(signed(value)) <= Positions().column_width(column)
+
+
+PRICES = st.decimals(min_value="0.01", max_value="100000", places=2, allow_nan=False)
+
+
+@given(PRICES, PRICES, st.one_of(st.none(), PRICES), PRICES)
+def test_last_is_the_last_trade_and_chg_follows_the_mark(
+    bid: Decimal, spread: Decimal, last: Decimal | None, reference: Decimal
+) -> None:
+    """The Last cell is the quote's last trade or `-`, never the mid in its place; Chg%
+    is the mid's change against the reference (the price positions are marked at)."""
+    quote = Quote(instrument="ETHUSDT.PAPER", bid=bid, ask=bid + spread, last=last)
+    state = QuoteState("ETHUSDT.PAPER", "paper", quote, 0, reference, deque())
+    row = Watchlist().row_for(state, now_s=0.0)
+    assert row[3].text == (num(last) if last is not None else "-")
+    mid = (bid + bid + spread) / 2
+    assert row[4].text == pct((mid - reference) / reference * 100)
 
 
 def test_sparkline_is_ascii_width_and_scaled() -> None:

@@ -62,7 +62,7 @@ def toasts(app: SilvertineApp) -> list[tuple[str, str]]:
 
 async def last_quotes(app: SilvertineApp, bus: EventBus) -> dict[str, list[str]]:
     """Each instrument's last quote on the paper broker's market data stream: its bid,
-    ask and last as the Quotes pane prints them."""
+    ask and last trade as the Quotes pane prints them."""
     latest = {}
     for entry in reversed(await bus.read_last(bus.layout.md("paper"), 100_000)):
         if isinstance(entry.event, QuoteEvent):
@@ -71,8 +71,7 @@ async def last_quotes(app: SilvertineApp, bus: EventBus) -> dict[str, list[str]]
     for key, quote in latest.items():
         inst = app.find_instrument(key)
         places = places_of(inst.tick_size) if inst is not None else None
-        price = quote.last if quote.last is not None else quote.mid
-        out[key] = [num(quote.bid, places), num(quote.ask, places), num(price, places)]
+        out[key] = [num(quote.bid, places), num(quote.ask, places), num(quote.last, places)]
     return out
 
 

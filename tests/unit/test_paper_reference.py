@@ -1,7 +1,9 @@
 """The paper venue's reference price (what the Quotes pane's Chg% is measured from):
 each symbol's day open, published on its market-data stream with the market, the
 same after a restart the same day, new on the next trading day, and published again
-every few seconds for readers that start later."""
+every few seconds for readers that start later. And the venue's last trade (the Last
+column): a paper venue's trades are its fills, so its quotes carry none before the
+first, then the last fill's price, also after a restart."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from silvertine_tui.domain import (
     Side,
     TimeInForce,
 )
-from silvertine_tui.events import QuoteEvent, ReferencePriceEvent
+from silvertine_tui.events import FillEvent, QuoteEvent, ReferencePriceEvent
 from tests.support.redis_server import RedisServer
 
 BTC = "BTCUSDT.PAPER"
@@ -195,6 +197,58 @@ async def test_a_restart_the_same_day_keeps_the_day_open(bus_url: str) -> None:
     assert again.price != resumed.mid
     await second.close()
     await bus.close()
+
+
+async def test_the_last_trade_is_the_last_fill_also_after_a_restart(bus_url: str) -> None:
+    prefix = f"t-{uuid.uuid4().hex}"
+    clock = Clock()
+    bus = await open_bus(bus_url, prefix)
+    broker = PaperBroker(paper_config(), bus, clock=clock)
+    await broker.connect()
+    for _ in range(5):
+        clock.advance(1)
+        await broker.step()
+    before = await quotes(bus)
+    assert before
+    assert {q.last for q in before} == {None}
+    await broker.place(
+        OrderRequest(
+            client_order_id="m1",
+            broker="paper",
+            account="main",
+            instrument=ETH,
+            side=Side.BUY,
+            order_type=OrderType.MARKET,
+            quantity=D("1"),
+            tif=TimeInForce.IOC,
+        )
+    )
+    for _ in range(30):
+        clock.advance(1)
+        await broker.step()
+    fills = [e.payload for e in await journal(bus) if isinstance(e, FillEvent)]
+    assert fills
+    fill = fills[-1]  # (a market buy may take several levels)
+    assert fill.venue_ts_ns is not None
+    after = [q for q in await quotes(bus) if (q.venue_ts_ns or 0) > fill.venue_ts_ns]
+    assert after
+    assert {q.last for q in after} == {fill.price}
+    assert after[-1].mid != fill.price  # the market moved on; the last trade did not
+    assert {q.last for q in await quotes(bus, BTC)} == {None}  # not traded
+    await broker.close()
+    bus = await restarted(bus_url, prefix, bus)
+    seen = len(await quotes(bus))
+    clock.advance(60)
+    second = PaperBroker(paper_config(), bus, clock=clock)
+    await second.connect()
+    [resumed] = (await quotes(bus))[seen:]
+    assert resumed.last == fill.price  # read back from the journal
+    await second.close()
+    await bus.close()
+
+
+async def journal(bus: EventBus) -> list[Any]:
+    return [e.event for e in await bus.read(bus.layout.exec("paper", "main"))]
 
 
 @pytest.mark.redis

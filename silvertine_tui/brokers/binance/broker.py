@@ -83,7 +83,7 @@ from ..errors import (
 from . import order_types, translate
 from .errors import CancelReplaceFailed, CredentialsRejected
 from .instruments import NotionalScope, dec, key_of, notional_scope, parse_symbol, symbol_of
-from .market import BadPayload, MarketStreams, reference_of_ticker
+from .market import BadPayload, MarketStreams, last_of_ticker, reference_of_ticker
 from .orders import LOCAL_STEPS, TrackedOrder
 from .rest import BinanceRest
 from .user_stream import REFUSED_RETRY_S, UserStream, describe, refused_reason, stop_task
@@ -282,6 +282,7 @@ class BinanceBroker(Broker):
                     continue
                 try:
                     reference = reference_of_ticker(key, row)
+                    last = last_of_ticker(row)
                 except (BadPayload, ValidationError) as exc:
                     self.count_error("bad_ticker")
                     log.warning(
@@ -289,6 +290,8 @@ class BinanceBroker(Broker):
                         extra={"broker": self.source, "key": key, "error": str(exc)},
                     )
                     continue
+                if last is not None and self.market is not None:
+                    self.market.note_last_trade(key, *last)
                 if reference is not None:
                     await self.publish_reference(reference)
 

@@ -1,5 +1,7 @@
 """Binance public market streams: bookTicker -> Quote, diff depth -> Book, trade -> Trade,
 and with a quote subscription miniTicker -> ReferencePrice (the 24 h window's open).
+A quote carries the last trade's price as `last` (bookTicker has none): the miniTicker's
+close (`c`) or a `@trade` print, whichever the venue stamped later.
 
 One combined ("multiplex") socket from python-binance's `BinanceSocketManager` carries
 every subscribed stream. A change of subscriptions rebuilds it (a combined stream's URL
@@ -130,6 +132,8 @@ class MarketStreams:
         self.link_detail = ""
         # When data last arrived per instrument (ns): the broker shows its age.
         self.last_data_ns: dict[str, int] = {}
+        # The last trade per instrument: (venue time in ms, price).
+        self._last_trade: dict[str, tuple[int, Decimal]] = {}
         self._depth_snapshot = depth_snapshot
         self._on_quote = on_quote
         self._on_book = on_book
@@ -481,18 +485,34 @@ class MarketStreams:
             return  # unsubscribed while it was queued
         if kind is None:
             reference = parse_mini_ticker(key, data)
+            close = _dec(data, "c")
+            if close > 0:
+                self.note_last_trade(key, close, _int(data, "E"))
             if reference is not None and self._on_reference is not None:
                 await self._on_reference(reference)
         elif kind is MarketDataKind.QUOTE:
-            quote = parse_book_ticker(key, data)
+            quote = parse_book_ticker(key, data, self.last_trade(key))
             self.last_data_ns[key] = self.clock()
             await self._on_quote(quote)
         elif kind is MarketDataKind.TRADE:
             trade = parse_trade(key, data)
             self.last_data_ns[key] = self.clock()
+            if trade.venue_ts_ns is not None:
+                self.note_last_trade(key, trade.price, trade.venue_ts_ns // 1_000_000)
             await self._on_trade(trade)
         else:
             await self._on_depth(key, parse_depth_update(data))
+
+    def note_last_trade(self, key: str, price: Decimal, venue_ms: int) -> None:
+        """Hold `price` as `key`'s last trade unless the one held is later by the
+        venue's clock (the streams of one socket are not ordered among themselves)."""
+        held = self._last_trade.get(key)
+        if held is None or venue_ms >= held[0]:
+            self._last_trade[key] = (venue_ms, price)
+
+    def last_trade(self, key: str) -> Decimal | None:
+        held = self._last_trade.get(key)
+        return held[1] if held is not None else None
 
     async def _on_depth(self, key: str, diff: DepthDiff) -> None:
         sync = self._books.get(key)
@@ -524,13 +544,14 @@ class MarketStreams:
 # -- payloads ------------------------------------------------------------------------
 
 
-def parse_book_ticker(key: str, data: Mapping[str, Any]) -> Quote:
+def parse_book_ticker(key: str, data: Mapping[str, Any], last: Decimal | None = None) -> Quote:
     return Quote(
         instrument=key,
         bid=_dec(data, "b"),
         bid_size=_dec(data, "B"),
         ask=_dec(data, "a"),
         ask_size=_dec(data, "A"),
+        last=last,
     )
 
 
@@ -546,6 +567,13 @@ def parse_mini_ticker(key: str, data: Mapping[str, Any]) -> ReferencePrice | Non
         basis=ReferenceBasis.OPEN_24H,
         venue_ts_ns=_int(data, "E") * 1_000_000,
     )
+
+
+def last_of_ticker(data: Mapping[str, Any]) -> tuple[Decimal, int] | None:
+    """A GET ticker/24hr answer's last trade: `lastPrice` at the window's end
+    (`closeTime`, ms); None when it is 0 (no trade in the window)."""
+    last = _dec(data, "lastPrice")
+    return (last, _int(data, "closeTime")) if last > 0 else None
 
 
 def reference_of_ticker(key: str, data: Mapping[str, Any]) -> ReferencePrice | None:

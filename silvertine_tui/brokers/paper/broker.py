@@ -540,7 +540,8 @@ class PaperBroker(Broker):
             opened = self._opens.get(key)
             if opened is not None and (self.hold_reference(opened) or references):
                 events.append(ReferencePriceEvent.create(self.name, opened, ts=now))
-            events.append(QuoteEvent.create(self.name, book.to_quote(), ts=now))
+            quote = book.to_quote(last=self.venue.last_trade(key))
+            events.append(QuoteEvent.create(self.name, quote, ts=now))
             events.append(BookEvent.create(self.name, book.to_book(), ts=now))
         if events:
             await self.bus.publish_many(events)

@@ -331,6 +331,7 @@ async def restore_from_journal(bus: EventBus, stream: str, venue: PaperVenue) ->
             replay.update(event)
         elif isinstance(event, FillEvent):
             replay.fill(event)
+            venue.note_trade(event.payload.instrument, event.payload.price)
         elif isinstance(event, BalanceEvent):
             venue.account.restore_cash(event.payload.currency, event.payload.total)
         elif isinstance(event, PositionEvent):

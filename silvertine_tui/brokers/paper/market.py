@@ -62,13 +62,14 @@ class MarketBook:
             venue_ts_ns=self.ts_ns or None,
         )
 
-    def to_quote(self, instrument: str | None = None) -> Quote:
+    def to_quote(self, instrument: str | None = None, last: Decimal | None = None) -> Quote:
         return Quote(
             instrument=instrument or self.instrument,
             bid=self.bids[0][0] if self.bids else None,
             ask=self.asks[0][0] if self.asks else None,
             bid_size=self.bids[0][1] if self.bids else None,
             ask_size=self.asks[0][1] if self.asks else None,
+            last=last,
             venue_ts_ns=self.ts_ns or None,
         )
 

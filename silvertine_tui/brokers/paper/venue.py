@@ -123,6 +123,8 @@ class _Inst:
     buy_stops: _Ladder = field(default_factory=_Ladder)
     sell_stops: _Ladder = field(default_factory=_Ladder)
     working: dict[str, SimOrder] = field(default_factory=dict)  # by client order id
+    # The price of the venue's last trade: a paper venue's only trades are its fills.
+    last_trade: Decimal | None = None
 
 
 def day_end_offset_ns(day_end_utc: str) -> int:
@@ -230,6 +232,18 @@ class PaperVenue:
     def book(self, key: str) -> MarketBook | None:
         st = self._insts.get(key)
         return st.book if st is not None else None
+
+    def last_trade(self, key: str) -> Decimal | None:
+        """The price of the last fill in `key` (None before any): the venue's last
+        trade, which its quotes carry as `last`."""
+        st = self._insts.get(key)
+        return st.last_trade if st is not None else None
+
+    def note_trade(self, key: str, price: Decimal) -> None:
+        """A fill read back from the journal (a restart): the last trade it was."""
+        st = self._insts.get(key)
+        if st is not None:
+            st.last_trade = price
 
     def mid(self, key: str) -> Decimal | None:
         book = self.book(key)
@@ -950,6 +964,7 @@ class PaperVenue:
         )
         if not fee_qty:
             order.fees += fee
+        st.last_trade = price
         order.filled_qty += qty
         order.filled_value += qty * price
         if order.filled_qty >= order.quantity:

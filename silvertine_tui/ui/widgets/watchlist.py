@@ -88,7 +88,7 @@ class Watchlist(LineTable):
             self.cell(state.instrument, dim),
             self.cell(num(q.bid, places), dim if stale else p.bid),
             self.cell(num(q.ask, places), dim if stale else p.ask),
-            self.cell(num(state.price, places), dim),
+            self.cell(num(q.last, places), dim if stale or q.last is not None else p.muted),
             self.cell(pct(change), chg_style),
             self.cell(num(q.spread, places), dim),
             self.cell(f"old {age(quote_age)}".rjust(SPARK_WIDTH), p.stale)
