@@ -128,14 +128,8 @@ async def test_the_day_open_goes_out_before_the_first_quote_and_once_a_day() -> 
     await bus.close()
 
 
-async def a_day_with_an_order(bus: EventBus, clock: Clock) -> ReferencePrice:
-    """A broker that opens its day, trades (its journal is then a restart's) and stops:
-    its day open."""
-    broker = PaperBroker(paper_config(), bus, clock=clock)
-    await broker.connect()
-    for _ in range(30):
-        clock.advance(1)
-        await broker.step()
+async def buy_eth_and_step(broker: PaperBroker, clock: Clock) -> None:
+    """A market buy of 1 ETH, then 30 steps of a second."""
     await broker.place(
         OrderRequest(
             client_order_id="m1",
@@ -151,6 +145,17 @@ async def a_day_with_an_order(bus: EventBus, clock: Clock) -> ReferencePrice:
     for _ in range(30):
         clock.advance(1)
         await broker.step()
+
+
+async def a_day_with_an_order(bus: EventBus, clock: Clock) -> ReferencePrice:
+    """A broker that opens its day, trades (its journal is then a restart's) and stops:
+    its day open."""
+    broker = PaperBroker(paper_config(), bus, clock=clock)
+    await broker.connect()
+    for _ in range(30):
+        clock.advance(1)
+        await broker.step()
+    await buy_eth_and_step(broker, clock)
     [opened] = await references(bus)
     await broker.close()
     return opened
@@ -211,21 +216,7 @@ async def test_the_last_trade_is_the_last_fill_also_after_a_restart(bus_url: str
     before = await quotes(bus)
     assert before
     assert {q.last for q in before} == {None}
-    await broker.place(
-        OrderRequest(
-            client_order_id="m1",
-            broker="paper",
-            account="main",
-            instrument=ETH,
-            side=Side.BUY,
-            order_type=OrderType.MARKET,
-            quantity=D("1"),
-            tif=TimeInForce.IOC,
-        )
-    )
-    for _ in range(30):
-        clock.advance(1)
-        await broker.step()
+    await buy_eth_and_step(broker, clock)
     fills = [e.payload for e in await journal(bus) if isinstance(e, FillEvent)]
     assert fills
     fill = fills[-1]  # (a market buy may take several levels)
