@@ -1,4 +1,5 @@
-"""A one-line, focusable choice: `< LIMIT >`. Left/right/space cycle; a click cycles."""
+"""A one-line, focusable choice: `< LIMIT >`. Left/right/space cycle, a letter picks
+the option it starts, a click cycles."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ class Choice(Widget, can_focus=True):
     Choice:focus { background: $accent 30%; }
     """
     BINDINGS = [
-        Binding("right,space,l", "step(1)", "Next", show=False),
-        Binding("left,h", "step(-1)", "Previous", show=False),
+        Binding("right,space", "step(1)", "Next", show=False),
+        Binding("left", "step(-1)", "Previous", show=False),
     ]
 
     index: reactive[int] = reactive(0)
@@ -66,6 +67,32 @@ class Choice(Widget, can_focus=True):
     def action_step(self, delta: int) -> None:
         if self.options:
             self.index = (self.index + delta) % len(self.options)
+
+    def pick(self, letter: str) -> bool:
+        """The next option after the current one that starts with `letter` (any case),
+        round the list: `s` on BUY gives SELL, `s` again on a type STOP then
+        STOP_LIMIT. False, and nothing changes, when no option starts with it."""
+        letter = letter.casefold()
+        count = len(self.options)
+        for step in range(1, count + 1):
+            at = (self.index + step) % count
+            if self.options[at][:1].casefold() == letter:
+                self.index = at
+                return True
+        return False
+
+    def on_key(self, event: events.Key) -> None:
+        """A printable key is this field's, as a text field's is: a letter picks an
+        option (`pick`); any other (a digit, a letter no option starts with) rings the
+        bell. A desk key never leaves the field: on the Side choice `s` opened a fresh
+        sell ticket over the one being filled in, and a digit switched panes."""
+        character = event.character
+        if not event.is_printable or character is None or character == " ":
+            return  # space steps (its binding); ctrl, function and arrow keys go on
+        event.stop()
+        event.prevent_default()
+        if not (character.isalpha() and self.pick(character)):
+            self.app.bell()
 
     def watch_index(self, old: int, new: int) -> None:
         if old != new:

@@ -565,7 +565,7 @@ class Ticket(Vertical):
         elif editing in INPUTS:
             hint = f"typing in {LABELS[editing]} - {leave} leaves the field"
         else:
-            hint = f"{LABELS[editing]}: left/right change - {leave} leaves"
+            hint = f"{LABELS[editing]}: left/right or a letter - {leave} leaves"
         pane.set_subtitle(hint)  # the pane's bottom edge only, not the whole ticket
 
     def action_leave(self) -> None:
