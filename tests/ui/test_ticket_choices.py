@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from silvertine_tui.ui.screens.main import MainScreen
 from silvertine_tui.ui.widgets.choice import Choice
 
+from .test_dialog_keys import bar_line
 from .test_trading_keys import open_buy_ticket, type_into
 
 # Every lower-case letter and digit, the capitals of the desk's own letter keys, and
@@ -66,6 +67,12 @@ async def test_printable_keys_on_a_choice_stay_in_the_ticket(make_desk) -> None:
         for choice in choices:
             choice.focus()
             await pilot.pause()
+            # The bar lists no letter key that would not answer here; quit by ctrl+c.
+            bar = bar_line(desk)
+            for shown in (" b Buy", " s Sell", " q Quit"):
+                assert shown not in bar, bar
+            for shown in ("^c Quit", "f9 Send"):
+                assert shown in bar, bar
             for character in PRINTABLE:
                 options, index = list(choice.options), choice.index
                 before = ticket.draft()

@@ -81,6 +81,11 @@ class Choice(Widget, can_focus=True):
                 return True
         return False
 
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        """Every printable key is this field's (`on_key`): the key bar then lists no
+        desk key that would not answer here (`b Buy`, `q Quit`: ctrl+c is shown)."""
+        return character is not None and character.isprintable()
+
     def on_key(self, event: events.Key) -> None:
         """A printable key is this field's, as a text field's is: a letter picks an
         option (`pick`); any other (a digit, a letter no option starts with) rings the
