@@ -37,7 +37,7 @@ from .draw_now import draw_now
 from .key_order import KeyOrder
 from .keymap import PANES, bindings, named_key, unknown_ids, without_clashes
 from .screens.confirm import ConfirmScreen
-from .screens.dialog import QUIT_DIALOG_ID
+from .screens.dialog import QUIT_DIALOG_ID, Dialog
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
 from .state import UserState
@@ -639,6 +639,9 @@ class SilvertineApp(App[None]):
             screen.draw()
         except NoMatches:  # the screen is being torn down (the app is exiting)
             return
+        top = self.screen
+        if top is not screen and isinstance(top, Dialog):
+            top.follow_desk()
         for notice in self.model.take_notices():
             self.notify(
                 notice.message,

@@ -175,3 +175,74 @@ async def test_the_dialog_and_the_engines_gate_agree_on_every_change(tmp_path, c
 
         agree()
         await session.close()
+
+
+async def test_the_dialog_follows_the_order_it_changes(make_desk) -> None:
+    """While the dialog is open the order goes on at the venue: what has filled (the
+    floor of a new Qty) is said as it fills, and an order the kill switch cancels
+    meanwhile is said to have ended, its fields closed; Enter then sends nothing."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        ask = desk.app.model.quotes["ETHUSDT.PAPER"].quote.ask
+        assert ask is not None
+        coid = "st000000000000000301"
+        engine = desk.session.engine
+        await engine.submit(
+            OrderRequest(
+                client_order_id=coid,
+                broker="paper",
+                account="main",
+                instrument="ETHUSDT.PAPER",
+                side=Side.BUY,
+                order_type=OrderType.LIMIT,
+                quantity=Decimal("20"),
+                limit_price=ask,  # more than the book holds at the ask: part of it fills
+            )
+        )
+        await desk.settle(pilot)
+        view = engine.oms.get(coid)
+        assert view is not None
+        await pilot.press("3", "home", "m")
+        await pilot.pause()
+        screen = desk.app.screen
+        assert isinstance(screen, ModifyScreen)
+        filled = screen.query_one("#m-filled", Static)
+        assert str(filled.render()) == f"filled {view.order.filled_qty.normalize():f} of 20"
+
+        # The market comes back to the order's price: more of it fills.
+        before = view.order.filled_qty
+        for _ in range(40):
+            await desk.step(pilot)
+            if view.order.filled_qty != before:
+                break
+        assert view.order.filled_qty > before, "the seeded market never came back"
+        assert view.order.status is OrderStatus.PARTIALLY_FILLED
+        assert desk.app.screen is screen
+        assert str(filled.render()) == f"filled {view.order.filled_qty.normalize():f} of 20"
+
+        # The kill switch, from the dialog: the order is cancelled under it.
+        screen.query_one("#m-limit_price", Input).value = str(ask - 1)
+        await pilot.press("ctrl+backslash")
+        await pilot.pause()
+        await pilot.press("y")
+        await desk.settle(pilot)
+        assert view.order.status is OrderStatus.CANCELED
+        assert desk.app.screen is screen
+        assert str(filled.render()) == (
+            f"filled {view.order.filled_qty.normalize():f} of 20: the order is CANCELED "
+            "meanwhile, nothing is left to change"
+        )
+        assert str(screen.query_one("#dialog-hint", Static).render()) == "esc: close"
+        assert filled.has_class("-ended")
+        assert all(field.disabled for field in screen.query(Input))
+        screen._submit(Input.Submitted(screen.query_one("#m-limit_price", Input), ""))
+        await desk.settle(pilot)
+        assert desk.app.screen is screen
+        assert "order.modify" not in [e.type for e in view.history]
+        assert not [n for n in desk.app._notifications if n.title.startswith("Modify")]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert desk.app.screen is not screen
+        await desk.session.close()

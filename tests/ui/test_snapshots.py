@@ -175,6 +175,26 @@ def test_halted(snap_compare, make_desk) -> None:
     assert snap_compare(desk.app, terminal_size=(120, 36), run_before=run_before)
 
 
+def test_modify_dialog_of_an_order_the_kill_switch_cancelled(snap_compare, make_desk) -> None:
+    """The kill switch pulled from the modify dialog: the dialog says the order ended
+    meanwhile (in the warning colour), its fields closed, and esc closes it."""
+    desk: Desk = make_desk()
+
+    async def run_before(pilot) -> None:
+        await desk.start(pilot)
+        await populate(desk, pilot)
+        await pilot.press("3", "home", "m")
+        await pilot.pause()
+        desk.app.screen.query_one("#m-limit_price", Input).value = "63450.00"
+        await pilot.press("ctrl+backslash")
+        await pilot.pause()
+        await pilot.press("y")
+        await desk.quiet(pilot)
+        assert desk.session.engine.oms.working() == []
+
+    assert snap_compare(desk.app, terminal_size=(80, 24), run_before=run_before)
+
+
 def test_help_screen(snap_compare, make_desk) -> None:
     desk: Desk = make_desk()
 

@@ -25,3 +25,7 @@ class Dialog(ModalScreen[ScreenResultType]):
     def compose_dialog(self) -> ComposeResult:
         """The dialog itself."""
         raise NotImplementedError
+
+    def follow_desk(self) -> None:
+        """Called after each frame of the desk underneath (`SilvertineApp.frame`): a
+        dialog about something that may change meanwhile (an order) says so."""

@@ -796,6 +796,7 @@ class MainScreen(Screen[None]):
                 view,
                 instrument,
                 risk=self.desk.ticket_context.risk_check,
+                lookup=self.desk.view.order,
                 cursor_blink=self.desk.cursor_blink,
             ),
             callback=done,

@@ -1,7 +1,9 @@
 """Modify a working order's quantity and price; checked before anything is sent: against
 the instrument's grid and against the risk rules (the ticket's copy of them), so that a
 change the engine would refuse is said in the dialog, which stays open with what was
-typed."""
+typed. While it is open the dialog follows the order: what has filled (the floor of a
+new quantity) as it fills, and an order that ends meanwhile (filled, cancelled by a kill
+switch or at the venue) is said there, its fields closed: nothing is left to change."""
 
 from __future__ import annotations
 
@@ -107,14 +109,19 @@ class ModifyScreen(Dialog[Change | None]):
         instrument: Instrument | None,
         *,
         risk: RiskCheck | None = None,
+        lookup: Callable[[str], OrderView | None] | None = None,
         cursor_blink: bool = True,
     ) -> None:
+        """`lookup`: the order as the desk holds it now (`DeskProjection.order`),
+        followed while the dialog is open (`follow_desk`)."""
         super().__init__()
         self.cursor_blink = cursor_blink
         self.view = view
         self.instrument = instrument
         self.risk = risk
+        self.lookup = lookup
         self.problems_shown = False  # after an Enter refused: checked as typed
+        self._shown = _progress(view)
 
     def compose_dialog(self) -> ComposeResult:
         order = self.view.order
@@ -176,9 +183,40 @@ class ModifyScreen(Dialog[Change | None]):
             self.query_one("#m-stop_price", Input).value,
         )
 
+    @property
+    def ended(self) -> bool:
+        return self.view.order.status.is_terminal
+
+    def follow_desk(self) -> None:
+        view = (self.lookup(self.view.client_order_id) if self.lookup else None) or self.view
+        progress = _progress(view)
+        if progress == self._shown:
+            return
+        self._shown, self.view = progress, view
+        filled = self.query_one("#m-filled", Static)
+        if self.ended:
+            filled.update(
+                f"{filled_text(view, self.instrument)}: the order is {view.order.status} "
+                "meanwhile, nothing is left to change"
+            )
+            filled.add_class("-ended")
+            self._show([])
+            leave = named_key(self, "modify.cancel")
+            self.query_one("#dialog-hint", Static).update(f"{leave}: close")
+            for field in self.query(Input):
+                field.disabled = True
+            return
+        filled.update(filled_text(view, self.instrument))
+        if self.problems_shown:  # the floor of a new quantity may have moved
+            _, problems = check_change(view, self.instrument, *self._values(), risk=self.risk)
+            self._show(problems)
+
     @on(Input.Submitted)
     def _submit(self, event: Input.Submitted) -> None:
         event.stop()
+        self.follow_desk()  # the order as it is now, not as at the last frame
+        if self.ended:
+            return  # said in the dialog; nothing is sent
         change, problems = check_change(self.view, self.instrument, *self._values(), risk=self.risk)
         if problems:
             self._show(problems)
@@ -211,6 +249,12 @@ def filled_text(view: OrderView, instrument: Instrument | None) -> str:
         return f"filled {num(order.filled_quote)} of {num(order.quote_quantity)}{currency}"
     filled, quantity = qty_text(order.filled_qty, instrument), qty_text(order.quantity, instrument)
     return f"filled {filled} of {quantity}"
+
+
+def _progress(view: OrderView) -> tuple[object, ...]:
+    """What the dialog shows of the order that may change while it is open."""
+    order = view.order
+    return (order.status, order.filled_qty, order.filled_quote, order.quantity)
 
 
 def _text(value: Decimal | None) -> str:
