@@ -162,9 +162,10 @@ SPECS: tuple[KeySpec, ...] = (
         "modify.cancel",
         "escape",
         "dismiss_no",
-        "Cancel",
+        # Not "Cancel": over an order, the word reads as cancelling the order.
+        "Close",
         "modify",
-        help="leave the order as it is (enter sends the change)",
+        help="close, the order as it is (enter sends the change)",
     ),
     # -- the quit dialog ----------------------------------------------------------------
     KeySpec(

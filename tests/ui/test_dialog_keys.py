@@ -108,7 +108,7 @@ async def test_help_history_and_modify_say_how_to_leave(make_desk) -> None:
         await pilot.pause()
         assert isinstance(desk.app.screen, ModifyScreen)
         line = bar_line(desk)
-        assert line.startswith(" esc Cancel ")
+        assert line.startswith(" esc Close ")  # "Cancel" read as cancelling the order
         assert " ^\\ KILL " in line
         assert " y " not in line  # typed into the fields
         await pilot.press("escape")

@@ -209,7 +209,7 @@ async def test_every_text_that_names_a_key_names_the_key_bound(make_desk) -> Non
         modify = app.screen
         assert isinstance(modify, ModifyScreen)
         hint = str(modify.query_one("#dialog-hint").render())
-        assert hint == "enter: send the change   F10: cancel"
+        assert hint == "enter: send the change   F10: close, the order unchanged"
         await pilot.press("f10")
         await pilot.pause()
         assert app.screen.id == "main"

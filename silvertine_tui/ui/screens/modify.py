@@ -163,7 +163,8 @@ class ModifyScreen(Dialog[Change | None]):
             yield Static(id="m-problems", markup=False)
             # enter is the fields' own key (Input.Submitted), not the key map's.
             yield Static(
-                f"enter: send the change   {named_key(self, 'modify.cancel')}: cancel",
+                f"enter: send the change   {named_key(self, 'modify.cancel')}: close, the order "
+                "unchanged",
                 id="dialog-hint",
                 markup=False,
             )
