@@ -198,6 +198,9 @@ class Broker(ABC):
         self._reconnect_listeners: list[Callable[[], Awaitable[None]]] = []
         # Each instrument's reference price as last published (`publish_reference`).
         self.references: dict[str, ReferencePrice] = {}
+        # The cancel of each order on its way to the venue (`cancel`): a second cancel
+        # of the same order waits for it rather than racing it.
+        self._cancels: dict[str, asyncio.Future[None]] = {}
 
     # -- identity and state ---------------------------------------------------------
 
@@ -504,14 +507,45 @@ class Broker(ABC):
         await self._modify(change)
 
     async def cancel(self, client_order_id: str, reason: str = "") -> None:
+        """Journal the cancel's intent, then send it. While a cancel of the same order
+        is on its way (a second press of the cancel key, the kill switch or a cancel all
+        behind a single cancel), another is not sent: it waits for that one and has its
+        outcome. Sent again, the two raced at the venue: at IB the second's answer was
+        taken for the first's, and the first waited out its timeout (5 s) to report
+        "no answer" for an order that was cancelled; at Binance the second came back
+        "came too late"."""
+        in_flight = self._cancels.get(client_order_id)
+        if in_flight is not None:
+            try:
+                await asyncio.shield(in_flight)
+            except asyncio.CancelledError:
+                if not in_flight.cancelled():
+                    raise  # this caller was cancelled
+                # The one on its way was dropped (its caller cancelled): send this one.
+                await self.cancel(client_order_id, reason)
+            return
         self._require_tradable()
         if not self.knows_order(client_order_id):
             raise UnknownOrder(
                 f"{self.source} has no order {client_order_id}: nothing was sent",
                 code="unknown_order",
             )
-        await self.journal_cancel(client_order_id, reason)
-        await self._cancel(client_order_id)
+        outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._cancels[client_order_id] = outcome
+        try:
+            await self.journal_cancel(client_order_id, reason)
+            await self._cancel(client_order_id)
+        except Exception as exc:
+            outcome.set_exception(exc)
+            outcome.exception()  # retrieved: nobody may be waiting for it
+            raise
+        except BaseException:
+            outcome.cancel()
+            raise
+        else:
+            outcome.set_result(None)
+        finally:
+            del self._cancels[client_order_id]
 
     async def journal_cancel(self, client_order_id: str, reason: str) -> None:
         """The intent, before it is sent: the cancel request and PENDING_CANCEL."""

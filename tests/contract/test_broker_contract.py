@@ -39,6 +39,7 @@ from silvertine_tui.domain import (
 from silvertine_tui.events import (
     BalanceEvent,
     BookEvent,
+    CancelRequestEvent,
     EventBase,
     FillEvent,
     HealthEvent,
@@ -278,6 +279,29 @@ async def test_cancel(harness: Harness) -> None:
     await h.driver.set_book([(h.px(-40), h.qty(10))], [(h.px(-20), h.qty(10))])
     await h.driver.settle()
     assert fills(await h.events(), coid) == []
+
+
+async def test_two_cancels_of_one_order_at_once_send_one(harness: Harness) -> None:
+    """A second cancel while the first is on its way (the cancel key pressed twice, the
+    kill switch behind a single cancel) waits for it and has its outcome: one cancel
+    journaled and sent, both answered as soon as the venue answers the one. Sent twice,
+    the two raced: at IB the first waited out its timeout to say "no answer" of an
+    order that was cancelled."""
+    h = harness
+    coid = await rest_buy(h, 2, -10)
+    started = time.monotonic()
+    outcomes = await asyncio.gather(
+        h.broker.cancel(coid), h.broker.cancel(coid, reason="kill switch"), return_exceptions=True
+    )
+    took = time.monotonic() - started
+    assert outcomes == [None, None]
+    events = await h.wait_for(has_status(coid, S.CANCELED), "CANCELED")
+    assert statuses(events, coid)[-2:] == [S.PENDING_CANCEL, S.CANCELED]
+    assert statuses(events, coid).count(S.PENDING_CANCEL) == 1
+    cancels = [e for e in events if isinstance(e, CancelRequestEvent)]
+    assert [e.payload.client_order_id for e in cancels] == [coid]
+    assert took < 0.9, f"the cancels took {took:.2f} s: one waited for an answer it never got"
+    assert await h.broker.open_orders() == []
 
 
 async def test_cancel_all(harness: Harness) -> None:
