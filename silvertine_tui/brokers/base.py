@@ -201,6 +201,8 @@ class Broker(ABC):
         # The cancel of each order on its way to the venue (`cancel`): a second cancel
         # of the same order waits for it rather than racing it.
         self._cancels: dict[str, asyncio.Future[None]] = {}
+        # The last change of each order asked for (`modify`): the next one goes after it.
+        self._modifies: dict[str, asyncio.Future[None]] = {}
 
     # -- identity and state ---------------------------------------------------------
 
@@ -486,25 +488,40 @@ class Broker(ABC):
         limit_price: Decimal | None = None,
         stop_price: Decimal | None = None,
     ) -> None:
+        """Journal the change's intent, then send it. Changes of one order go one at a
+        time, in the order asked: a second modify while the first is on its way (a
+        trader changing the price again at once) waits for the first's answer, then
+        goes. Sent at once, the two raced at the venue: at IB the second's answer was
+        taken for the first's, which waited out its 5 s timeout to say "no answer"."""
         if quantity is None and limit_price is None and stop_price is None:
             raise ValueError("modify needs a new quantity, limit price or stop price")
-        self._require_tradable()
-        if not self.knows_order(client_order_id):
-            raise UnknownOrder(
-                f"{self.source} has no order {client_order_id}: nothing was sent",
-                code="unknown_order",
+        before = self._modifies.get(client_order_id)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._modifies[client_order_id] = mine
+        try:
+            if before is not None:
+                await asyncio.wait({before})  # its outcome is its caller's
+            self._require_tradable()
+            if not self.knows_order(client_order_id):
+                raise UnknownOrder(
+                    f"{self.source} has no order {client_order_id}: nothing was sent",
+                    code="unknown_order",
+                )
+            change = ModifyRequest(
+                client_order_id=client_order_id,
+                quantity=quantity,
+                limit_price=limit_price,
+                stop_price=stop_price,
             )
-        change = ModifyRequest(
-            client_order_id=client_order_id,
-            quantity=quantity,
-            limit_price=limit_price,
-            stop_price=stop_price,
-        )
-        await self.publish(ModifyRequestEvent.create(self.source, change, ts=self.clock()))
-        await self.publish_update(
-            OrderUpdate(client_order_id=client_order_id, status=OrderStatus.PENDING_REPLACE)
-        )
-        await self._modify(change)
+            await self.publish(ModifyRequestEvent.create(self.source, change, ts=self.clock()))
+            await self.publish_update(
+                OrderUpdate(client_order_id=client_order_id, status=OrderStatus.PENDING_REPLACE)
+            )
+            await self._modify(change)
+        finally:
+            mine.set_result(None)
+            if self._modifies.get(client_order_id) is mine:
+                del self._modifies[client_order_id]
 
     async def cancel(self, client_order_id: str, reason: str = "") -> None:
         """Journal the cancel's intent, then send it. While a cancel of the same order

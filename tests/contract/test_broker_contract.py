@@ -264,6 +264,38 @@ async def test_modify_replaces_the_terms(harness: Harness) -> None:
     assert orders[coid].filled_qty == h.qty(3)
 
 
+async def test_two_changes_of_one_order_at_once_go_one_after_the_other(
+    harness: Harness,
+) -> None:
+    """A second modify while the first is on its way goes once the first is answered:
+    both are answered, neither waits out a timeout, and the order ends at the terms
+    asked last. Sent at once, at IB the second's answer was taken for the first's,
+    which waited out its timeout to say "no answer"."""
+    h = harness
+    coid = await rest_buy(h, 2, -10)
+    started = time.monotonic()
+    outcomes = await asyncio.gather(
+        h.broker.modify(coid, limit_price=h.px(-11)),
+        h.broker.modify(coid, limit_price=h.px(-12)),
+        return_exceptions=True,
+    )
+    took = time.monotonic() - started
+    assert outcomes == [None, None]
+    assert took < 0.9, f"the changes took {took:.2f} s: one waited for an answer it never got"
+    events = await h.wait_for(
+        lambda ev: (
+            [u.limit_price for u in updates(ev, coid) if u.status is S.NEW][-1:] == [h.px(-12)]
+        ),
+        "the second change's answer",
+    )
+    asked = [e.payload.limit_price for e in events if isinstance(e, ModifyRequestEvent)]
+    assert asked == [h.px(-11), h.px(-12)]
+    answered = [u.limit_price for u in updates(events, coid) if u.status is S.NEW]
+    assert answered[-2:] == [h.px(-11), h.px(-12)]
+    [venue] = await h.broker.open_orders()
+    assert venue.limit_price == h.px(-12)
+
+
 async def test_cancel(harness: Harness) -> None:
     h = harness
     coid = await rest_buy(h, 2, -10)
