@@ -84,6 +84,7 @@ from ..events import (
     TradeEvent,
 )
 from .errors import BrokerError, BrokerTimeout, NotConnected, OrderRejected, UnknownOrder
+from .turns import Turns
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +202,8 @@ class Broker(ABC):
         # The cancel of each order on its way to the venue (`cancel`): a second cancel
         # of the same order waits for it rather than racing it.
         self._cancels: dict[str, asyncio.Future[None]] = {}
-        # The last change of each order asked for (`modify`): the next one goes after it.
-        self._modifies: dict[str, asyncio.Future[None]] = {}
+        # Changes of each order, one at a time (`modify`).
+        self._modifies = Turns()
 
     # -- identity and state ---------------------------------------------------------
 
@@ -495,12 +496,7 @@ class Broker(ABC):
         taken for the first's, which waited out its 5 s timeout to say "no answer"."""
         if quantity is None and limit_price is None and stop_price is None:
             raise ValueError("modify needs a new quantity, limit price or stop price")
-        before = self._modifies.get(client_order_id)
-        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._modifies[client_order_id] = mine
-        try:
-            if before is not None:
-                await asyncio.wait({before})  # its outcome is its caller's
+        async with self._modifies.turn(client_order_id):
             self._require_tradable()
             if not self.knows_order(client_order_id):
                 raise UnknownOrder(
@@ -518,10 +514,6 @@ class Broker(ABC):
                 OrderUpdate(client_order_id=client_order_id, status=OrderStatus.PENDING_REPLACE)
             )
             await self._modify(change)
-        finally:
-            mine.set_result(None)
-            if self._modifies.get(client_order_id) is mine:
-                del self._modifies[client_order_id]
 
     async def cancel(self, client_order_id: str, reason: str = "") -> None:
         """Journal the cancel's intent, then send it. While a cancel of the same order

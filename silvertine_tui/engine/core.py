@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..brokers import Broker, BrokerError
+from ..brokers.turns import Turns
 from ..bus import BusEntry, EventBus, parse_id
 from ..config import RiskConfig
 from ..domain import (
@@ -227,6 +228,7 @@ class TradingEngine:
         self._disagreements: dict[Key, Disagreement] = {}
         self.position_settle_ns = int(POSITION_SETTLE_S * 1e9)
         self._changed = asyncio.Event()
+        self._modify_turns = Turns()  # changes of each order, checked and sent one at a time
         # Ids of send attempts the OMS may never see: refused by the gate (also read
         # back from the risk stream) or by the broker before anything was journaled.
         self._attempted: set[str] = set()
@@ -984,6 +986,20 @@ class TradingEngine:
         quantity: Decimal | None = None,
         limit_price: Decimal | None = None,
         stop_price: Decimal | None = None,
+    ) -> None:
+        """Changes of one order are checked and sent one at a time: a second change
+        asked while the first is on its way is checked once the first is answered, so
+        it is checked against the order and the trading state it goes out to (a kill
+        switch pulled meanwhile refuses it), never against those of before."""
+        async with self._modify_turns.turn(client_order_id):
+            await self._modify(client_order_id, quantity, limit_price, stop_price)
+
+    async def _modify(
+        self,
+        client_order_id: str,
+        quantity: Decimal | None,
+        limit_price: Decimal | None,
+        stop_price: Decimal | None,
     ) -> None:
         view = self._working(client_order_id, "modify")
         violations = modify_violations(

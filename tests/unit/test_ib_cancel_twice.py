@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from decimal import Decimal
 
 import pytest
 
 from silvertine_tui.brokers import BrokerTimeout
 from silvertine_tui.domain import OrderStatus
+from silvertine_tui.engine.risk import RiskRejected
 from tests.fakes.tws import FakeTws
 from tests.fakes.tws import messages as m
 from tests.support.ib import FAST, desk, statuses
@@ -79,3 +81,30 @@ async def test_the_cancel_key_pressed_again_sends_one_cancel(presses: int) -> No
         said = statuses(await d.events(), coid)
         assert said.count(S.PENDING_CANCEL) == 1
         assert said[-1] is S.CANCELED
+
+
+async def test_a_change_asked_behind_another_is_checked_when_it_goes() -> None:
+    """Two changes of one order: the second waits for the first's answer, and is
+    checked then. A kill switch pulled meanwhile (its cancels lost on the way, so the
+    order still works at TWS) refuses it: nothing leaves after HALTED. Checked when it
+    was asked, it went out after the kill."""
+    async with FakeTws() as fake, desk(fake) as d:
+        engine = await engine_for(d, retry_delays=())  # the kill tries each cancel once
+        coid = await engine.submit(d.request(limit="149.00"))
+        await sync(engine, d.bus)
+        placed = len(fake.requests_of(m.PLACE_ORDER))
+        fake.ignore_next("place_order")  # the first change: no answer (timeout)
+        first = asyncio.create_task(engine.modify(coid, limit_price=Decimal("149.10")))
+        second = asyncio.create_task(engine.modify(coid, quantity=Decimal("500")))
+        await asyncio.sleep(0.1)  # both asked: the first on its way, the second waiting
+        fake.ignore_next("global_cancel")
+        fake.ignore_next("cancel_order")
+        report = await engine.kill("drill")
+        assert coid in report.cancels.still_working  # the order still works at TWS
+        with pytest.raises(BrokerTimeout):
+            await first
+        with pytest.raises(RiskRejected, match="HALTED"):
+            await second
+        assert len(fake.requests_of(m.PLACE_ORDER)) == placed + 1  # the first only
+        [order] = fake.orders
+        assert order.ticket.quantity != Decimal("500")

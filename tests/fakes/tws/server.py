@@ -457,9 +457,10 @@ class FakeTws:
         self.faults.cancel_races.append(outcome)
 
     def ignore_next(self, kind: str, times: int = 1) -> None:
-        """The next `times` requests of `kind` (place_order, cancel_order) get no answer
-        and change nothing, as if lost on the way to TWS."""
-        assert kind in ("place_order", "cancel_order"), kind
+        """The next `times` requests of `kind` (place_order, a modify among them;
+        cancel_order; global_cancel) get no answer and change nothing, as if lost on the
+        way to TWS."""
+        assert kind in ("place_order", "cancel_order", "global_cancel"), kind
         self.faults.ignored[kind] += times
 
     def lose_next_order_answer(self, times: int = 1) -> None:
@@ -818,6 +819,8 @@ class FakeTws:
             self._cancel(order)
 
     def _req_global_cancel(self, session: Session, fields: list[str]) -> None:
+        if self._ignored("global_cancel"):
+            return
         working = self.exchange.working_orders()
         if working:
             self._race(working[0])
