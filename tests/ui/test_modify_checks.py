@@ -8,17 +8,45 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from silvertine_tui.domain import OrderRequest, OrderStatus, OrderType, Side
+from silvertine_tui.engine.projection import OrderView
 from silvertine_tui.engine.risk import RiskGate, modify_violations
 from silvertine_tui.ui.orders import TicketContext
 from silvertine_tui.ui.screens.modify import ModifyScreen, check_change
 
-from .conftest import build_desk, sample_orders
+from .conftest import Desk, build_desk, sample_orders
 
 GRID_RULES = {"lot_size", "min_qty", "tick_size", "unchanged"}
 RESTING = "st000000000000000101"  # a BTC buy of 0.05 at 63,500.00 (sample_orders)
+
+
+PART_FILLED = "st000000000000000301"
+
+
+async def buy_eth_at_the_ask(desk: Desk, pilot: Pilot[None], quantity: str) -> OrderView:
+    """A buy of `quantity` ETH at the ask, more than the book holds there: part of it
+    fills at once, the rest works (order PART_FILLED)."""
+    ask = desk.app.model.quotes["ETHUSDT.PAPER"].quote.ask
+    assert ask is not None
+    await desk.session.engine.submit(
+        OrderRequest(
+            client_order_id=PART_FILLED,
+            broker="paper",
+            account="main",
+            instrument="ETHUSDT.PAPER",
+            side=Side.BUY,
+            order_type=OrderType.LIMIT,
+            quantity=Decimal(quantity),
+            limit_price=ask,
+        )
+    )
+    await desk.settle(pilot)
+    view = desk.session.engine.oms.get(PART_FILLED)
+    assert view is not None
+    return view
 
 
 def problems_text(screen: ModifyScreen) -> str:
@@ -88,24 +116,8 @@ async def test_the_dialog_takes_only_numbers_and_shows_what_has_filled(make_desk
     async with desk.app.run_test(size=(120, 36)) as pilot:
         await desk.start(pilot)
         await desk.step(pilot, 2)
-        ask = desk.app.model.quotes["ETHUSDT.PAPER"].quote.ask
-        assert ask is not None
-        coid = "st000000000000000301"
-        await desk.session.engine.submit(
-            OrderRequest(
-                client_order_id=coid,
-                broker="paper",
-                account="main",
-                instrument="ETHUSDT.PAPER",
-                side=Side.BUY,
-                order_type=OrderType.LIMIT,
-                quantity=Decimal("8"),
-                limit_price=ask,  # more than the book holds at the ask: part of it fills
-            )
-        )
-        await desk.settle(pilot)
-        view = desk.session.engine.oms.get(coid)
-        assert view is not None
+        coid = PART_FILLED
+        view = await buy_eth_at_the_ask(desk, pilot, "8")
         assert view.order.status is OrderStatus.PARTIALLY_FILLED
         filled = view.order.filled_qty
         assert 0 < filled < 8
@@ -185,25 +197,9 @@ async def test_the_dialog_follows_the_order_it_changes(make_desk) -> None:
     async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
         await desk.start(pilot)
         await desk.step(pilot, 2)
-        ask = desk.app.model.quotes["ETHUSDT.PAPER"].quote.ask
+        view = await buy_eth_at_the_ask(desk, pilot, "20")
+        ask = view.order.limit_price
         assert ask is not None
-        coid = "st000000000000000301"
-        engine = desk.session.engine
-        await engine.submit(
-            OrderRequest(
-                client_order_id=coid,
-                broker="paper",
-                account="main",
-                instrument="ETHUSDT.PAPER",
-                side=Side.BUY,
-                order_type=OrderType.LIMIT,
-                quantity=Decimal("20"),
-                limit_price=ask,  # more than the book holds at the ask: part of it fills
-            )
-        )
-        await desk.settle(pilot)
-        view = engine.oms.get(coid)
-        assert view is not None
         await pilot.press("3", "home", "m")
         await pilot.pause()
         screen = desk.app.screen
