@@ -497,12 +497,7 @@ class Broker(ABC):
         if quantity is None and limit_price is None and stop_price is None:
             raise ValueError("modify needs a new quantity, limit price or stop price")
         async with self._modifies.turn(client_order_id):
-            self._require_tradable()
-            if not self.knows_order(client_order_id):
-                raise UnknownOrder(
-                    f"{self.source} has no order {client_order_id}: nothing was sent",
-                    code="unknown_order",
-                )
+            self._require_order(client_order_id)
             change = ModifyRequest(
                 client_order_id=client_order_id,
                 quantity=quantity,
@@ -514,6 +509,16 @@ class Broker(ABC):
                 OrderUpdate(client_order_id=client_order_id, status=OrderStatus.PENDING_REPLACE)
             )
             await self._modify(change)
+
+    def _require_order(self, client_order_id: str) -> None:
+        """Before a change or cancel is journaled: the broker can trade and knows the
+        order, else nothing is sent."""
+        self._require_tradable()
+        if not self.knows_order(client_order_id):
+            raise UnknownOrder(
+                f"{self.source} has no order {client_order_id}: nothing was sent",
+                code="unknown_order",
+            )
 
     async def cancel(self, client_order_id: str, reason: str = "") -> None:
         """Journal the cancel's intent, then send it. While a cancel of the same order
@@ -533,12 +538,7 @@ class Broker(ABC):
                 # The one on its way was dropped (its caller cancelled): send this one.
                 await self.cancel(client_order_id, reason)
             return
-        self._require_tradable()
-        if not self.knows_order(client_order_id):
-            raise UnknownOrder(
-                f"{self.source} has no order {client_order_id}: nothing was sent",
-                code="unknown_order",
-            )
+        self._require_order(client_order_id)
         outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._cancels[client_order_id] = outcome
         try:
