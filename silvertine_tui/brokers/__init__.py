@@ -5,6 +5,7 @@ from .base import TRADABLE_STATES, Broker, BrokerHealth, ReconcileReport
 from .errors import (
     BrokerError,
     BrokerTimeout,
+    CancelTooLate,
     ConfigurationError,
     InsufficientFunds,
     NotConnected,
@@ -22,6 +23,7 @@ __all__ = [
     "BrokerHealth",
     "BrokerRegistry",
     "BrokerTimeout",
+    "CancelTooLate",
     "ConfigurationError",
     "InsufficientFunds",
     "NotConnected",

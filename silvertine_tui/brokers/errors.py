@@ -7,6 +7,8 @@ and never contain credentials.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 
 class BrokerError(Exception):
     retryable = False
@@ -26,6 +28,37 @@ class InsufficientFunds(OrderRejected):
 
 class UnknownOrder(BrokerError):
     """The venue does not know the order (cancel raced a fill, wrong id, ...)."""
+
+
+class CancelTooLate(UnknownOrder):
+    """The cancel reached the venue after the order ended there (it filled, or was
+    cancelled or expired behind our back): nothing is working for it, and its end is
+    journaled as the venue reports it. Not a fault, and no retry changes it."""
+
+
+def cancel_too_late(
+    coid: str,
+    venue: str,
+    ended: str,
+    filled: Decimal,
+    *,
+    said: str = "",
+    code: str | int | None = None,
+) -> CancelTooLate:
+    """The error of a cancel that came too late, in the same words at every venue: not a
+    refusal of the order, and nothing left to cancel. `ended` is how the order ended
+    (FILLED, CANCELED, ...), `filled` how much of it filled, `said` the venue's own words
+    on the cancel."""
+    how = f"the order was already {ended} at {venue}"
+    if ended == "FILLED":
+        how += f" ({filled:f} filled; the fill stands)"
+    elif filled:
+        how += f" ({filled:f} filled before it ended)"
+    said = f" ({said.strip().rstrip('.')})" if said.strip() else ""
+    return CancelTooLate(
+        f"cancel of {coid} came too late: {how}; nothing is working there for it{said}",
+        code=code,
+    )
 
 
 class NotConnected(BrokerError):

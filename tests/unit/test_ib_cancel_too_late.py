@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import pytest
 
-from silvertine_tui.brokers import OrderRejected, UnknownOrder
+from silvertine_tui.brokers import CancelTooLate, OrderRejected
 from silvertine_tui.domain import OrderStatus
 from silvertine_tui.engine.commands import CancelOrder, EngineGateway, Failed
 from silvertine_tui.events import EventBase
@@ -79,7 +79,7 @@ async def test_a_cancel_that_comes_after_the_order_ended_says_so_and_shows_its_e
         else:
             fake.exchange.cancel(order)
         if too_late:
-            with pytest.raises(UnknownOrder, match="came too late") as raised:
+            with pytest.raises(CancelTooLate, match="came too late") as raised:
                 await d.broker.cancel(coid)
             assert not isinstance(raised.value, OrderRejected)
             ended = ENDED_AT_TWS[order.status]
@@ -112,7 +112,7 @@ async def test_the_desk_says_the_cancel_came_too_late_and_shows_the_fill() -> No
         fake.race_next_cancel("fill")
         outcome = await EngineGateway(engine).send(CancelOrder(client_order_id=coid))
         assert isinstance(outcome, Failed)
-        assert outcome.error_kind == "UnknownOrder"
+        assert outcome.error_kind == "CancelTooLate"
         assert "came too late" in outcome.error
         assert "FILLED" in outcome.error
         assert "reject" not in outcome.error.lower()

@@ -19,6 +19,7 @@ import pytest
 from silvertine_tui.brokers import (
     BrokerError,
     BrokerRegistry,
+    CancelTooLate,
     ConfigurationError,
     InsufficientFunds,
     OrderRejected,
@@ -329,7 +330,7 @@ async def test_latency_delays_acks_and_a_cancel_can_lose_the_race_to_a_fill() ->
     await asyncio.sleep(0.005)
     # The market trades through the order while the cancel is on its way.
     await broker.on_market_data(eth_book([(price - 1, "5")], [(price - D("0.01"), "5")]))
-    with pytest.raises(UnknownOrder, match="already FILLED"):
+    with pytest.raises(CancelTooLate, match="already FILLED at the paper venue"):
         await cancel
     events = await exec_events(bus)
     assert statuses(events, "c1") == [S.PENDING_NEW, S.NEW, S.PENDING_CANCEL, S.FILLED, S.FILLED]

@@ -79,6 +79,7 @@ from ..errors import (
     NotConnected,
     OrderRejected,
     UnknownOrder,
+    cancel_too_late,
 )
 from . import order_types, translate
 from .errors import CancelReplaceFailed, CredentialsRejected
@@ -887,10 +888,19 @@ class BinanceBroker(Broker):
             body = await self.rest.cancel_order(order.symbol, client_order_id)
         except UnknownOrder as exc:
             found = await self._settle_order(order, "the cancel found the order no longer open")
-            state = f"it is {found.status}" if found is not None else "Binance has no such order"
-            raise UnknownOrder(
-                f"cancel of {client_order_id} at {self.source} came too late: {state} "
-                f"(Binance: {exc}). Nothing is working at the venue for it.",
+            if found is None or not found.status.is_terminal:
+                raise UnknownOrder(
+                    f"cancel of {client_order_id} at {self.source}: Binance has no open "
+                    f"order of that id to cancel (Binance: {exc}); how it ended is not "
+                    "known yet and shows when Binance reports it",
+                    code="unknown_order",
+                ) from exc
+            raise cancel_too_late(
+                client_order_id,
+                "Binance",
+                found.status,
+                found.filled_qty,
+                said=f"Binance: {exc}",
                 code="unknown_order",
             ) from exc
         update = self._cumulative(order, translate.reply_update(body))

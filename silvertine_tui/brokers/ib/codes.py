@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 
 CONNECTIVITY_LOST = 1100
 RESTORED_DATA_LOST = 1101
@@ -43,20 +42,6 @@ def reject_reason(code: int, message: str) -> str:
     if code == ORDER_REJECTED:
         return f"IB rejected the order ({code}: {text})"
     return f"TWS refused it ({code}: {text})"
-
-
-def cancel_too_late(coid: str, ended: str, filled: Decimal, tws: str = "") -> str:
-    """A cancel that reached TWS after the order had ended, said as it is: not a refusal
-    of the order, and nothing left to cancel. `ended` is how the order ended (FILLED,
-    CANCELED, ...), `filled` how much of it filled, `tws` TWS's own words (its 10148)
-    when it answered the cancel."""
-    how = f"the order was already {ended} at IB"
-    if ended == "FILLED":
-        how += f" ({filled:f} filled; the fill stands)"
-    elif filled:
-        how += f" ({filled:f} filled before it ended)"
-    said = f" (TWS {CANNOT_CANCEL}: {tws.strip().rstrip('.')})" if tws else ""
-    return f"cancel of {coid} came too late: {how}; nothing is working there for it{said}"
 
 
 def describe(code: int, message: str) -> str:

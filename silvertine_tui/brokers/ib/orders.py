@@ -7,7 +7,7 @@ outcome is asked of TWS, never a blind resend. A modify is acknowledged by the o
 that carries the new terms; a refused modify restores the order's previous status with
 the reason (the old terms keep working). A cancel that reaches TWS after the order ended
 (a fill crossed it: TWS's FILLED answers it, or its 10148 "cannot be cancelled, state:
-Filled") came too late: `UnknownOrder` says so, and the order stays as TWS ended it.
+Filled") came too late: `CancelTooLate` says so, and the order stays as TWS ended it.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from ..errors import (
     OrderRejected,
     RateLimited,
     UnknownOrder,
+    cancel_too_late,
 )
 from . import codes
 from .state import IBState, Pending
@@ -308,7 +309,7 @@ class IBOrders(IBState):
                 status, filled = self._last.get(coid, (OrderStatus.CANCELED, Decimal(0)))
                 if status is OrderStatus.CANCELED:
                     return
-                raise UnknownOrder(codes.cancel_too_late(coid, status, filled), code="too_late")
+                raise cancel_too_late(coid, "IB", status, filled, code="too_late")
             if outcome == "lost":
                 raise BrokerTimeout(f"socket to TWS dropped during the cancel of {coid}")
             code_text, _, message = outcome.partition("|")
@@ -319,7 +320,9 @@ class IBOrders(IBState):
             if code == codes.CANNOT_CANCEL:
                 ended = await self._how_it_ended(coid)
                 if ended is not None:
-                    raise UnknownOrder(codes.cancel_too_late(coid, *ended, tws=message), code=code)
+                    raise cancel_too_late(
+                        coid, "IB", *ended, said=f"TWS {code}: {message}", code=code
+                    )
             reason = f"cancel refused: {codes.reject_reason(code, message)}"
             await self.settle()
             if not self._last.get(coid, (OrderStatus.NEW, 0))[0].is_terminal:

@@ -87,6 +87,7 @@ from ..errors import (
     NotConnected,
     OrderRejected,
     UnknownOrder,
+    cancel_too_late,
 )
 from .account import CashState, PositionState
 from .binance_feed import RETRY_DELAYS, BinanceFeed
@@ -922,10 +923,15 @@ class PaperBroker(Broker):
         try:
             reports = self.venue.cancel(client_order_id, now)
         except UnknownOrder as exc:
-            if self.venue.order(client_order_id) is not None:
-                report = self.venue.status_report(client_order_id, now, str(exc))
-                await self._deliver([report])
-            raise
+            order = self.venue.order(client_order_id)
+            if order is None:
+                raise
+            await self._deliver([self.venue.status_report(client_order_id, now, str(exc))])
+            if not order.status.is_terminal:
+                raise
+            raise cancel_too_late(
+                client_order_id, "the paper venue", order.status, order.filled_qty, code=exc.code
+            ) from exc
         await self._deliver(reports)
 
     async def cancel_all(

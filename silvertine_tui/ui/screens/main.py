@@ -751,6 +751,10 @@ class MainScreen(Screen[None]):
                 # An order's own state names the order already.
                 said = outcome.reason if outcome.source == "order" else f"{coid}: {outcome.reason}"
                 self.notify(said, title="Cancel refused", severity="error")
+            elif isinstance(outcome, Failed) and outcome.error_kind == "CancelTooLate":
+                # The order ended first (a fill crossed the cancel): not a fault, and the
+                # order's end is on its way to the Orders pane.
+                self.notify(outcome.error, title="Cancel came too late", severity="warning")
             elif isinstance(outcome, Failed):
                 self.notify(f"{coid}: {outcome.error}", title="Cancel failed", severity="error")
 

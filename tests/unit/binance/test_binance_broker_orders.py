@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from silvertine_tui.brokers import InsufficientFunds, OrderRejected, UnknownOrder
+from silvertine_tui.brokers import CancelTooLate, InsufficientFunds, OrderRejected, UnknownOrder
 from silvertine_tui.brokers.binance import BinanceBroker
 from silvertine_tui.brokers.binance.errors import CancelReplaceFailed, FilterFailure
 from silvertine_tui.brokers.registry import BrokerRegistry
@@ -321,7 +321,7 @@ async def test_a_cancel_that_races_a_fill_ends_filled(s: Session) -> None:
     coid = await s.broker.place(req(s))
     await wait_for(s, ended(coid, S.NEW), "NEW")
     s.fake.race_next_cancel()
-    with pytest.raises(UnknownOrder, match="FILLED"):
+    with pytest.raises(CancelTooLate, match=r"already FILLED at Binance \(0\.5 filled; the fill"):
         await s.broker.cancel(coid)
     events = await settled(s)
     assert statuses(events, coid)[-1] is S.FILLED
