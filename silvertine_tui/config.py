@@ -594,6 +594,10 @@ class UIConfig(_Section):
     frame_rate: float = Field(20.0, ge=1, le=60)
     # Orders above this notional ask for a second confirmation.
     confirm_notional: Decimal = Field(Decimal("10000"), gt=0)
+    # The same order sent again from an unchanged ticket within this many seconds of
+    # the last (a second enter, F9 pressed again) asks for a confirmation: it would be
+    # a second order. 0 never asks.
+    repeat_confirm_s: float = Field(10.0, ge=0, le=3600)
     # Binding id -> keys, e.g. {"app.kill_switch": "ctrl+k"}.
     keymap: dict[str, str] = Field(default_factory=dict)
 

@@ -195,6 +195,26 @@ def test_modify_dialog_of_an_order_the_kill_switch_cancelled(snap_compare, make_
     assert snap_compare(desk.app, terminal_size=(80, 24), run_before=run_before)
 
 
+def test_the_same_order_again_asks_first(snap_compare, make_desk) -> None:
+    """F9, then enter a second later on the unchanged ticket: the dialog asks before a
+    second order, its focus on Cancel (tests/ui/test_ticket_repeat.py)."""
+    desk: Desk = make_desk()
+
+    async def run_before(pilot) -> None:
+        await desk.start(pilot)
+        await populate(desk, pilot)
+        await pilot.press("1", "down", "b")
+        ticket = desk.app.screen.query_one("#ticket")
+        ticket.query_one("#t-limit_price", Input).value = "64000.00"
+        await pilot.press(*"0.01", "f9")
+        await desk.settle(pilot)
+        desk.clock.advance(1.0)
+        await pilot.press("enter")
+        await desk.quiet(pilot)
+
+    assert snap_compare(desk.app, terminal_size=(80, 24), run_before=run_before)
+
+
 def test_help_screen(snap_compare, make_desk) -> None:
     desk: Desk = make_desk()
 

@@ -9,7 +9,9 @@ switched, the market moving, orders sent — and at every send:
   account),
 - or nothing reaches the broker and the ticket says why;
 
-and no client order id ever reaches the broker twice.
+no client order id ever reaches the broker twice; and a second press right after an
+order went out (the ticket unchanged) sends nothing before a dialog asks "Send ...
+again?", which is asked of the same order only.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from silvertine_tui.events import OrderRequestEvent
 from silvertine_tui.ui.orders import resolve_instrument
 from silvertine_tui.ui.screens.confirm import ConfirmScreen
 from silvertine_tui.ui.widgets.choice import Choice
+from silvertine_tui.ui.widgets.text import TextBlock
 from silvertine_tui.ui.widgets.ticket import Ticket
 
 from .conftest import Desk, FakeClock, build_desk
@@ -173,7 +176,9 @@ async def run_steps(steps: list[Step]) -> None:
             await desk.step(pilot, 2)
             screen = desk.app.screen
             ticket = screen.query_one(Ticket)
+            went: OrderRequest | None = None  # sent by the step before, taken by the venue
             for action, what, n, text in [*steps, ("send", "y", 0, "")]:
+                just_sent, went = went, None
                 if action in ("quote", "order"):
                     await pilot.press("escape", "1", "home", *(["down"] * n), what)
                     if action == "order":
@@ -193,15 +198,23 @@ async def run_steps(steps: list[Step]) -> None:
                 elif action == "market":
                     await desk.step(pilot, n)
                 else:
-                    await send(desk, pilot, ticket, confirm=what == "y")
+                    went = await send(desk, pilot, ticket, confirm=what == "y", after=just_sent)
             requests = await journaled_requests(desk)
             ids = [r.client_order_id for r in requests]
             assert len(ids) == len(set(ids)), f"an id reached the broker twice: {ids}"
             await desk.session.close()
 
 
-async def send(desk: Desk, pilot, ticket: Ticket, *, confirm: bool) -> None:
-    """Press F9 the way a trader does: from the ticket (Esc then 2 when elsewhere)."""
+def terms(request: OrderRequest) -> dict[str, object]:
+    return request.model_dump(exclude={"client_order_id"})
+
+
+async def send(
+    desk: Desk, pilot, ticket: Ticket, *, confirm: bool, after: OrderRequest | None
+) -> OrderRequest | None:
+    """Press F9 the way a trader does: from the ticket (Esc then 2 when elsewhere).
+    `after`: the order the step before sent (a second press, nothing changed between).
+    The order sent, when the venue took it."""
     desk.clock.advance(1.0)  # past the double-press debounce: a deliberate send
     focused = desk.app.focused
     if focused is None or ticket not in focused.ancestors_with_self:
@@ -210,19 +223,25 @@ async def send(desk: Desk, pilot, ticket: Ticket, *, confirm: bool) -> None:
     seen = shown(ticket)
     await pilot.press("f9")
     await pilot.pause()
+    asked = ""
     if isinstance(desk.app.screen, ConfirmScreen):
+        asked = desk.app.screen.title_text
         await pilot.press("y" if confirm else "n")
     await desk.settle(pilot)
-    after = await journaled_requests(desk)
-    new = after[len(before) :]
+    new = (await journaled_requests(desk))[len(before) :]
+    if asked.endswith(" again?") and new:  # the same order as the last one sent
+        assert before, asked
+        assert terms(before[-1]) == terms(new[0]), asked
+    if after is not None:
+        assert asked.endswith(" again?"), f"sent again a second later unasked: {asked!r}"
+    status = ticket.query_one("#t-status", TextBlock).text.plain
     if new:
         assert len(new) == 1, new
         assert_sent_as_shown(desk, new[0], seen)
-    else:
-        status = ticket.query_one("#t-status").render()
-        problems = ticket.query_one("#t-problems").render()
-        said = f"{status} {problems}"
-        assert "NOT SENT" in said or "not sent" in said or "REJECTED" in said, said
+        return new[0] if status.startswith("sent ") else None
+    said = f"{status} {ticket.query_one('#t-problems').render()}"
+    assert "NOT SENT" in said or "not sent" in said or "REJECTED" in said, said
+    return None
 
 
 @settings(
@@ -247,6 +266,21 @@ def test_a_trader_session_sends_as_shown() -> None:
                 ("send", "y", 0, ""),
                 ("key", "escape", 0, ""),
                 ("order", "s", 2, "1"),
+                ("send", "y", 0, ""),
+            ]
+        )
+    )
+
+
+def test_a_second_press_sends_again_only_when_asked() -> None:
+    """A regression anchor for the repeat: F9 three times on one ticket, the second
+    answered no, the third yes."""
+    asyncio.run(
+        run_steps(
+            [
+                ("order", "b", 1, "0.01"),
+                ("send", "y", 0, ""),
+                ("send", "n", 0, ""),
                 ("send", "y", 0, ""),
             ]
         )

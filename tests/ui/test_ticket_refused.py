@@ -26,7 +26,7 @@ async def test_an_engine_refusal_stays_listed_until_the_ticket_changes(make_desk
         await pilot.press("f9")
         await desk.settle(pilot)
         desk.clock.advance(0.6)  # past the fire key's debounce, within the second
-        await pilot.press("f9")
+        await pilot.press("f9", "y")  # the same order again: yes
         await desk.settle(pilot)
 
         def status() -> str:

@@ -186,9 +186,14 @@ async def test_double_press_sends_once(make_desk, clock) -> None:
         await desk.settle(pilot)
         assert ticket.sent_count == 1
         assert len(desk.session.engine.oms.orders) == 1
-        # Later, a deliberate second press is a new order with a new id.
+        # Later, a deliberate second press is a new order with a new id (the ticket
+        # unchanged, it asks first: tests/ui/test_ticket_repeat.py).
         clock.advance(1.0)
         await pilot.press("f9")
+        await pilot.pause()
+        assert isinstance(desk.app.screen, ConfirmScreen)
+        assert desk.app.screen.title_text.endswith(" again?")
+        await pilot.press("y")
         await desk.settle(pilot)
         assert ticket.sent_count == 2
         ids = list(desk.session.engine.oms.orders)
@@ -218,9 +223,14 @@ async def test_a_held_fire_key_sends_once(make_desk, clock) -> None:
         await desk.settle(pilot)
         assert ticket.sent_count == 1
         assert len(desk.session.engine.oms.orders) == 1
-        # Quiet for 0.6 s: a deliberate press sends the second order.
+        # Quiet for 0.6 s: a deliberate press sends the second order, once the trader
+        # says yes to sending the same order again.
         clock.advance(0.6)
         await pilot.press("f9")
+        await pilot.pause()
+        assert isinstance(desk.app.screen, ConfirmScreen)
+        assert len(desk.session.engine.oms.orders) == 1
+        await pilot.press("y")
         await desk.settle(pilot)
         assert ticket.sent_count == 2
         assert len(desk.session.engine.oms.orders) == 2

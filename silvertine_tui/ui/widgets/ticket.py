@@ -107,6 +107,10 @@ class Ticket(Vertical):
         # since: the preview then says what the fire key (F9) would send *again* (the
         # position moved).
         self._sent_draft: Draft | None = None
+        # When (desk monotonic) and as which id the last order left this ticket: the
+        # same order again soon after asks first (`_repeat`).
+        self._sent_at = float("-inf")
+        self._sent_id = ""
 
     # -- layout -----------------------------------------------------------------------
 
@@ -407,23 +411,41 @@ class Ticket(Vertical):
         request = checked.request
         notional = checked.preview.notional if checked.preview else None
         limit = self.desk.ui.confirm_notional
-        if notional is not None and notional > limit:
+        over = notional is not None and notional > limit
+        repeat = self._repeat(now)
+        if over or repeat:
             from ..screens.confirm import ConfirmScreen
 
+            said = [f"To {request.broker}/{request.account}."]
+            if repeat:
+                said.append(f"{repeat}: this is a second order.")
+            if over:
+                said.append(
+                    f"Notional {num(notional, 2)} is above the confirmation limit {num(limit, 2)}."
+                )
+            body = " ".join(said) + "\n" + (checked.preview.text() if checked.preview else "")
+            what = order_text(request, checked.instrument)
             self.sending = True
             self.app.push_screen(
                 ConfirmScreen(
-                    f"Send {order_text(request, checked.instrument)}?",
-                    f"To {request.broker}/{request.account}. Notional {num(notional, 2)} "
-                    f"is above the confirmation limit {num(limit, 2)}.\n"
-                    f"{checked.preview.text() if checked.preview else ''}",
-                    confirm_label="Send",
+                    f"Send {what} again?" if repeat else f"Send {what}?",
+                    body,
+                    confirm_label="Send again" if repeat else "Send",
                 ),
                 callback=lambda ok: self._confirmed(bool(ok)),
             )
             return
         self.sending = True
         self._send_request(checked)
+
+    def _repeat(self, now: float) -> str:
+        """What was sent of the same order a moment ago, when the ticket is unchanged
+        since its last send and that was under `repeat_confirm_s` ago (`enter` pressed
+        after F9 to close a field sent it twice); else empty."""
+        age = now - self._sent_at
+        if self._sent_draft != self.draft() or age >= self.desk.ui.repeat_confirm_s:
+            return ""
+        return f"The same order went {max(1, round(age))}s ago as {short_id(self._sent_id)}"
 
     def _confirmed(self, ok: bool) -> None:
         if not ok:
@@ -441,6 +463,8 @@ class Ticket(Vertical):
     def _send_request(self, checked: Checked) -> None:
         assert checked.request is not None
         self.sent_count += 1
+        self._sent_at = self.desk.monotonic()
+        self._sent_id = checked.request.client_order_id
         # This id is spent whatever the venue answers: the next attempt gets a new one.
         self.client_order_id = self.desk.new_order_id()
         self._sent_draft = None

@@ -1,0 +1,149 @@
+"""The same order sent twice by a second press: after F9 the ticket keeps its fields
+(the preview says `F9 again: ...`), and `enter` in a field also sends. A trader who
+pressed enter after F9 (to leave the field, or from another desk's habit of confirming
+with enter) sent a second order at once; the drive that found it bought 0.2 BTC for
+0.1. Now a send from an unchanged ticket within `ui.repeat_confirm_s` (10 s) of its
+last order asks "Send ... again?" first, its focus on Cancel (enter answers no)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from silvertine_tui.events import OrderRequestEvent
+from silvertine_tui.ui.format import short_id
+from silvertine_tui.ui.screens.confirm import ConfirmScreen
+from silvertine_tui.ui.widgets.text import TextBlock
+from silvertine_tui.ui.widgets.ticket import Ticket
+
+from .conftest import Desk, make_settings
+from .test_trading_keys import open_buy_ticket, type_into
+
+PRICE = "64,000.00"
+ORDER = f"BUY 0.01 BTCUSDT.PAPER LIMIT @ {PRICE} GTC"
+
+
+async def requests(desk: Desk) -> list[OrderRequestEvent]:
+    bus = desk.session.bus
+    entries = await bus.read(bus.layout.exec("paper", "main"))
+    return [e.event for e in entries if isinstance(e.event, OrderRequestEvent)]
+
+
+async def resting_bid(desk: Desk, pilot) -> Ticket:
+    """A ticket for a BTC bid below the market, sent once (F9): the first order."""
+    await desk.start(pilot)
+    await desk.step(pilot, 1)
+    ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
+    ticket.query_one("#t-limit_price").value = PRICE  # type: ignore[attr-defined]
+    await type_into(pilot, "0.01")
+    await pilot.press("f9")
+    await desk.settle(pilot)
+    assert len(await requests(desk)) == 1
+    return ticket
+
+
+def status(ticket: Ticket) -> str:
+    return ticket.query_one("#t-status", TextBlock).text.plain
+
+
+async def test_enter_after_f9_asks_before_sending_the_same_order_again(make_desk) -> None:
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        ticket = await resting_bid(desk, pilot)
+        [first] = await requests(desk)
+        desk.clock.advance(1.0)  # past the fire key's debounce
+        await pilot.press("enter")  # the cursor is still in the quantity field
+        await pilot.pause()
+        dialog = desk.app.screen
+        assert isinstance(dialog, ConfirmScreen)
+        assert dialog.title_text == f"Send {ORDER} again?"
+        assert dialog.body.startswith(
+            "To paper/main. The same order went 1s ago as "
+            f"{short_id(first.payload.client_order_id)}: this is a second order.\n"
+        )
+        assert len(await requests(desk)) == 1  # nothing went while it asks
+        await pilot.press("enter")  # enter again: on Cancel
+        await desk.settle(pilot)
+        assert not isinstance(desk.app.screen, ConfirmScreen)
+        assert len(await requests(desk)) == 1
+        assert status(ticket) == "not sent: cancelled"
+        # Asked again and answered yes: a second order, with its own id.
+        desk.clock.advance(1.0)
+        await pilot.press("f9")
+        await pilot.pause()
+        assert isinstance(desk.app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await desk.settle(pilot)
+        first, second = await requests(desk)
+        assert first.payload.client_order_id != second.payload.client_order_id
+        assert first.payload.model_dump(exclude={"client_order_id"}) == second.payload.model_dump(
+            exclude={"client_order_id"}
+        )
+        assert status(ticket).startswith(f"sent {short_id(second.payload.client_order_id)}")
+        await desk.session.close()
+
+
+async def test_a_changed_ticket_or_a_later_press_sends_without_asking(make_desk) -> None:
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        ticket = await resting_bid(desk, pilot)
+        # Another quantity: another order, sent at once.
+        desk.clock.advance(1.0)
+        await pilot.press(*["backspace"] * 4, *"0.02", "f9")  # typed over the quantity
+        await desk.settle(pilot)
+        assert not isinstance(desk.app.screen, ConfirmScreen)
+        assert [r.payload.quantity for r in await requests(desk)] == [
+            Decimal("0.01"),
+            Decimal("0.02"),
+        ]
+        # The same again 10 s later: a trader working an order in clips.
+        desk.clock.advance(10.0)
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        assert not isinstance(desk.app.screen, ConfirmScreen)
+        assert len(await requests(desk)) == 3
+        assert ticket.sent_count == 3
+        await desk.session.close()
+
+
+async def test_over_the_notional_limit_one_dialog_says_both(make_desk) -> None:
+    desk: Desk = make_desk(settings=make_settings(confirm_notional="500"))
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
+        ticket = desk.app.screen.query_one(Ticket)
+        ticket.query_one("#t-limit_price").value = PRICE  # type: ignore[attr-defined]
+        await type_into(pilot, "0.01")
+        await pilot.press("f9")
+        await pilot.pause()
+        dialog = desk.app.screen
+        assert isinstance(dialog, ConfirmScreen)
+        assert dialog.title_text == f"Send {ORDER}?"  # the first: only the notional
+        await pilot.press("y")
+        await desk.settle(pilot)
+        desk.clock.advance(1.0)
+        await pilot.press("f9")
+        await pilot.pause()
+        dialog = desk.app.screen
+        assert isinstance(dialog, ConfirmScreen)
+        assert dialog.title_text == f"Send {ORDER} again?"
+        assert (
+            "this is a second order. Notional 640.00 is above the confirmation limit 500.00."
+            in (dialog.body)
+        )
+        await pilot.press("n")
+        await desk.settle(pilot)
+        assert len(await requests(desk)) == 1
+        await desk.session.close()
+
+
+async def test_switched_off_it_never_asks(make_desk) -> None:
+    desk: Desk = make_desk(settings=make_settings(repeat_confirm_s=0))
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await resting_bid(desk, pilot)
+        desk.clock.advance(1.0)
+        await pilot.press("enter")
+        await desk.settle(pilot)
+        assert not isinstance(desk.app.screen, ConfirmScreen)
+        assert len(await requests(desk)) == 2
+        await desk.session.close()
