@@ -11,6 +11,7 @@ from textual.pilot import Pilot
 
 from silvertine_tui.config import PaperBrokerConfig, Settings
 from silvertine_tui.domain import ConnectionState
+from silvertine_tui.ui.screens.confirm import ConfirmScreen
 from silvertine_tui.ui.widgets.text import TextBlock
 from silvertine_tui.ui.widgets.ticket import Ticket
 from tests.fakes.binance import FakeBinance
@@ -69,5 +70,18 @@ async def test_an_order_without_answer_is_said_sent_and_maybe_working(make_desk)
                 [said] = [m for t, m in toasts if t == "Order sent, no answer yet"]
                 assert "do not send it again" in said
                 # The venue took it once; nothing was sent again.
+                assert fake.requests.count(("POST", "/api/v3/order")) == 1
+                # F9 again at once: asked first, saying the first may be working.
+                desk.clock.advance(1.0)
+                await pilot.press("f9")
+                await pilot.pause()
+                dialog = desk.app.screen
+                assert isinstance(dialog, ConfirmScreen)
+                assert dialog.title_text.endswith(" again?")
+                assert ", with no answer yet (it may be working): this is a second order." in (
+                    dialog.body
+                )
+                await pilot.press("n")
+                await desk.settle(pilot)
                 assert fake.requests.count(("POST", "/api/v3/order")) == 1
             await desk.session.close()

@@ -111,6 +111,7 @@ class Ticket(Vertical):
         # same order again soon after asks first (`_repeat`).
         self._sent_at = float("-inf")
         self._sent_id = ""
+        self._sent_unanswered = False  # the venue never answered it (BrokerTimeout)
 
     # -- layout -----------------------------------------------------------------------
 
@@ -445,7 +446,10 @@ class Ticket(Vertical):
         age = now - self._sent_at
         if self._sent_draft != self.draft() or age >= self.desk.ui.repeat_confirm_s:
             return ""
-        return f"The same order went {max(1, round(age))}s ago as {short_id(self._sent_id)}"
+        said = f"The same order went {max(1, round(age))}s ago as {short_id(self._sent_id)}"
+        if self._sent_unanswered:
+            said += ", with no answer yet (it may be working)"
+        return said
 
     def _confirmed(self, ok: bool) -> None:
         if not ok:
@@ -465,6 +469,7 @@ class Ticket(Vertical):
         self.sent_count += 1
         self._sent_at = self.desk.monotonic()
         self._sent_id = checked.request.client_order_id
+        self._sent_unanswered = False
         # This id is spent whatever the venue answers: the next attempt gets a new one.
         self.client_order_id = self.desk.new_order_id()
         self._sent_draft = None
@@ -503,6 +508,7 @@ class Ticket(Vertical):
                 self._refused = [Problem("", outcome.error_kind, outcome.error)]
                 self._status("NO ANSWER: it may be working, see below", "warn")
                 self._sent_draft = draft  # the preview says F9 again would be another
+                self._sent_unanswered = True
                 self.app.notify(outcome.error, title="Order sent, no answer yet", severity="error")
             case Failed():  # a broker's typed error: say what it said
                 # Beside Send only the word: the reason goes under it, across the
