@@ -17,6 +17,8 @@ PRICE_OFF_TICK = 110
 CANNOT_MODIFY = 104
 UNKNOWN_CANCEL = 10147
 CANNOT_CANCEL = 10148
+# In a 10148's text: a cancel (sent from elsewhere) is already pending at IB.
+PENDING_CANCEL_STATE = "state: PendingCancel"
 NO_SECURITY = 200
 DELAYED_NOTICE = 10167
 NOT_SUBSCRIBED = 354

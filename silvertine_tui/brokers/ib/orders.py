@@ -286,6 +286,7 @@ class IBOrders(IBState):
             why = foreign or "TWS has no working order for it in this session"
             await self._restore(coid, f"cancel not sent: {why}")
             raise OrderRejected(f"cancel of {coid} not sent: {why}")
+        send: Callable[..., object] = self.ib.cancelOrder
         for _ in range(4):
             _undo_guess(trade)
             try:
@@ -293,11 +294,17 @@ class IBOrders(IBState):
                     self._cancelling,
                     coid,
                     Pending(asyncio.get_running_loop().create_future()),
-                    self.ib.cancelOrder,
+                    send,
                     trade.order,
                 )
             except TimeoutError:
                 self._spawn(self._recheck(coid, "cancel"), "recheck")
+                if send is _send_nothing:
+                    raise BrokerTimeout(
+                        f"a cancel of {coid} sent from elsewhere (TWS, another client) is "
+                        f"pending at IB and the order has not ended within "
+                        f"{self.cfg.order_timeout_s:g} s; asking TWS for the order"
+                    ) from None
                 raise BrokerTimeout(
                     f"no answer from TWS to the cancel of {coid}; asking TWS for the order"
                 ) from None
@@ -323,6 +330,17 @@ class IBOrders(IBState):
                     raise cancel_too_late(
                         coid, "IB", *ended, said=f"TWS {code}: {message}", code=code
                     )
+                if codes.PENDING_CANCEL_STATE in message:
+                    # A cancel sent from elsewhere (TWS's window, another client id) is
+                    # on its way at IB: this one waits for the order's end as for its
+                    # own, sending nothing more. Refused, the order went back to NEW on
+                    # the desk and the trader read "cancel refused" of an order going.
+                    log.info(
+                        "ib.cancel_pending_elsewhere",
+                        extra={"broker": self.source, "client_order_id": coid},
+                    )
+                    send = _send_nothing
+                    continue
             reason = f"cancel refused: {codes.reject_reason(code, message)}"
             await self.settle()
             if not self._last.get(coid, (OrderStatus.NEW, 0))[0].is_terminal:
@@ -516,6 +534,10 @@ class IBOrders(IBState):
                 avg_price=avg,
             )
         )
+
+
+def _send_nothing(*_: object) -> None:
+    """What a cancel that joins one already pending at IB sends: nothing."""
 
 
 def _undo_guess(trade: Any) -> None:

@@ -59,6 +59,11 @@ class Order:
     def working(self) -> bool:
         return self.status in WORKING
 
+    @property
+    def open(self) -> bool:
+        """Listed among the open orders: working, or a cancel pending at the exchange."""
+        return self.working or self.status == "PendingCancel"
+
 
 @dataclass
 class Execution:
@@ -198,6 +203,9 @@ class Exchange:
 
     def working_orders(self) -> list[Order]:
         return [o for o in self.orders.values() if o.working]
+
+    def open_orders(self) -> list[Order]:
+        return [o for o in self.orders.values() if o.open]
 
     def quote(self, con_id: int) -> Quote:
         return self.quotes.setdefault(con_id, Quote())

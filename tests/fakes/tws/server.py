@@ -346,6 +346,18 @@ class FakeTws:
         self._cancel(order)
         await self._drain()
 
+    async def cancel_pending_elsewhere(
+        self, order_id: int, *, client_id: int | None = None
+    ) -> None:
+        """A cancel sent from elsewhere (TWS's own window, another client id) that the
+        exchange has not confirmed yet: the order is PendingCancel (its client is told,
+        orderStatus PendingCancel) until `cancel_by_venue` ends it. A cancelOrder
+        meanwhile is answered 10148 `... cannot be cancelled, state: PendingCancel.`"""
+        order = self.order(order_id, client_id)
+        order.status = "PendingCancel"
+        self._deliver([OrderNote.of(order)])
+        await self._drain()
+
     async def new_trading_day(self) -> None:
         """Roll the session over: working DAY orders are cancelled (202 + Cancelled);
         reqExecutions and reqCompletedOrders no longer report anything from before
@@ -832,7 +844,7 @@ class FakeTws:
         kind = "all_open_orders" if every_client else "open_orders"
         if self._paced(session, kind, -1):
             return
-        for order in self.exchange.working_orders():
+        for order in self.exchange.open_orders():
             if every_client or order.client_id == session.client_id:
                 session.send(m.open_order(order))
                 session.send(m.order_status(order))
