@@ -7,13 +7,21 @@ last order asks "Send ... again?" first, its focus on Cancel (enter answers no).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from decimal import Decimal
 
+from textual.pilot import Pilot
+
+from silvertine_tui.config import IBBrokerConfig, Settings
+from silvertine_tui.domain import ConnectionState, OrderStatus
 from silvertine_tui.events import OrderRequestEvent
 from silvertine_tui.ui.format import short_id
 from silvertine_tui.ui.screens.confirm import ConfirmScreen
 from silvertine_tui.ui.widgets.text import TextBlock
 from silvertine_tui.ui.widgets.ticket import Ticket
+from tests.fakes.tws import FakeTws
+from tests.support.ib import FAST
 
 from .conftest import Desk, make_settings
 from .test_trading_keys import open_buy_ticket, type_into
@@ -22,10 +30,21 @@ PRICE = "64,000.00"
 ORDER = f"BUY 0.01 BTCUSDT.PAPER LIMIT @ {PRICE} GTC"
 
 
-async def requests(desk: Desk) -> list[OrderRequestEvent]:
+async def requests_at(desk: Desk, broker: str, account: str) -> list[OrderRequestEvent]:
     bus = desk.session.bus
-    entries = await bus.read(bus.layout.exec("paper", "main"))
+    entries = await bus.read(bus.layout.exec(broker, account))
     return [e.event for e in entries if isinstance(e.event, OrderRequestEvent)]
+
+
+async def requests(desk: Desk) -> list[OrderRequestEvent]:
+    return await requests_at(desk, "paper", "main")
+
+
+async def until(pilot: Pilot[None], what: str, check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10.0
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.02)
 
 
 async def resting_bid(desk: Desk, pilot) -> Ticket:
@@ -146,4 +165,49 @@ async def test_switched_off_it_never_asks(make_desk) -> None:
         await desk.settle(pilot)
         assert not isinstance(desk.app.screen, ConfirmScreen)
         assert len(await requests(desk)) == 2
+        await desk.session.close()
+
+
+async def test_an_order_without_answer_asks_whatever_its_age(make_desk) -> None:
+    """TWS never answered the first (lost on the way): while the desk does not know
+    the order at the venue, F9 asks however long ago it went, and says it may be
+    working. The real ib_async client against the fake TWS."""
+    async with FakeTws() as fake:
+        ib = IBBrokerConfig(
+            name="ib", account=fake.account, port=fake.port, symbols=["AAPL"], client_id=7,
+            **{**FAST, "order_timeout_s": 0.5},
+        )  # fmt: skip
+        paper = make_settings().brokers[0]
+        desk: Desk = make_desk(settings=Settings(brokers=[paper, ib]))
+        async with desk.app.run_test(size=(120, 36)) as pilot:
+            await desk.start(pilot)
+            model = desk.app.model
+            await until(pilot, "IB LIVE", lambda: "broker:ib/DU123456" in model.health
+                        and model.health["broker:ib/DU123456"].state
+                        is ConnectionState.LIVE)  # fmt: skip
+            await fake.set_quote("AAPL", "150.00", "150.05")
+            await until(pilot, "the IB quote", lambda: "AAPL.SMART" in model.quotes)
+            ticket = await open_buy_ticket(desk, pilot, "AAPL.SMART")
+            ticket.query_one("#t-limit_price").value = "149.50"  # type: ignore[attr-defined]
+            await type_into(pilot, "10")
+            fake.ignore_next("place_order")
+            await pilot.press("f9")
+            await until(pilot, "NO ANSWER", lambda: status(ticket).startswith("NO ANSWER"))
+            await desk.settle(pilot)
+            [sent] = [r.payload for r in await requests_at(desk, "ib", fake.account)]
+            view = desk.session.engine.oms.get(sent.client_order_id)
+            assert view is not None
+            assert view.order.status is OrderStatus.PENDING_NEW, view.order.status
+            desk.clock.advance(60.0)  # far beyond the repeat window
+            await pilot.press("f9")
+            await pilot.pause()
+            dialog = desk.app.screen
+            assert isinstance(dialog, ConfirmScreen)
+            assert "with no answer yet (it may be working): this is a second order." in (
+                dialog.body
+            )
+            await pilot.press("n")
+            await desk.settle(pilot)
+            assert len(fake.orders) == 0
+            assert len(await requests_at(desk, "ib", fake.account)) == 1
         await desk.session.close()

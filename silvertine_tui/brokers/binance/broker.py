@@ -875,6 +875,16 @@ class BinanceBroker(Broker):
         order = self._orders.get(client_order_id)
         if order is not None and order.status is not None and order.status.is_terminal:
             self._require_tradable()
+            if order.status is not OrderStatus.CANCELED:
+                # Its end (a fill) reached this adapter before the desk had it.
+                raise cancel_too_late(
+                    client_order_id,
+                    "Binance",
+                    order.status,
+                    order.filled,
+                    said="nothing was sent",
+                    code="unknown_order",
+                )
             raise UnknownOrder(
                 f"{self.source}: order {client_order_id} is already {order.status}; "
                 "nothing was sent",
@@ -887,12 +897,21 @@ class BinanceBroker(Broker):
         try:
             body = await self.rest.cancel_order(order.symbol, client_order_id)
         except UnknownOrder as exc:
-            found = await self._settle_order(order, "the cancel found the order no longer open")
-            if found is None or not found.status.is_terminal:
+            found = await self._settle_order(order, "as Binance holds it after refusing the cancel")
+            if found is None:
                 raise UnknownOrder(
-                    f"cancel of {client_order_id} at {self.source}: Binance has no open "
-                    f"order of that id to cancel (Binance: {exc}); how it ended is not "
-                    "known yet and shows when Binance reports it",
+                    f"cancel of {client_order_id} at {self.source} refused (Binance: {exc}) "
+                    "and the order could not be read back from Binance (no such order, or "
+                    "the query failed): check it at Binance",
+                    code="unknown_order",
+                ) from exc
+            if not found.status.is_terminal:
+                # Working, as Binance holds it: the journal's PENDING_CANCEL goes back.
+                await self._restore_status(order, found.status, f"cancel refused: {exc}")
+                raise UnknownOrder(
+                    f"cancel of {client_order_id} at {self.source} refused (Binance: {exc}), "
+                    f"yet Binance reports the order {found.status}: it is still working; "
+                    "cancel it again",
                     code="unknown_order",
                 ) from exc
             raise cancel_too_late(

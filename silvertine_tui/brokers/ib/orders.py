@@ -286,7 +286,6 @@ class IBOrders(IBState):
             why = foreign or "TWS has no working order for it in this session"
             await self._restore(coid, f"cancel not sent: {why}")
             raise OrderRejected(f"cancel of {coid} not sent: {why}")
-        send: Callable[..., object] = self.ib.cancelOrder
         for _ in range(4):
             _undo_guess(trade)
             try:
@@ -294,29 +293,17 @@ class IBOrders(IBState):
                     self._cancelling,
                     coid,
                     Pending(asyncio.get_running_loop().create_future()),
-                    send,
+                    self.ib.cancelOrder,
                     trade.order,
                 )
             except TimeoutError:
                 self._spawn(self._recheck(coid, "cancel"), "recheck")
-                if send is _send_nothing:
-                    raise BrokerTimeout(
-                        f"a cancel of {coid} sent from elsewhere (TWS, another client) is "
-                        f"pending at IB and the order has not ended within "
-                        f"{self.cfg.order_timeout_s:g} s; asking TWS for the order"
-                    ) from None
                 raise BrokerTimeout(
                     f"no answer from TWS to the cancel of {coid}; asking TWS for the order"
                 ) from None
             if outcome == "done":
-                # TWS ended the order while the cancel was on its way: cancelled (by
-                # this cancel, or by IB just before it) is what was asked; anything
-                # else (a fill) means the cancel came too late.
-                await self._inbox.join()
-                status, filled = self._last.get(coid, (OrderStatus.CANCELED, Decimal(0)))
-                if status is OrderStatus.CANCELED:
-                    return
-                raise cancel_too_late(coid, "IB", status, filled, code="too_late")
+                await self._ended_by_cancel(coid)
+                return
             if outcome == "lost":
                 raise BrokerTimeout(f"socket to TWS dropped during the cancel of {coid}")
             code_text, _, message = outcome.partition("|")
@@ -331,16 +318,8 @@ class IBOrders(IBState):
                         coid, "IB", *ended, said=f"TWS {code}: {message}", code=code
                     )
                 if codes.PENDING_CANCEL_STATE in message:
-                    # A cancel sent from elsewhere (TWS's window, another client id) is
-                    # on its way at IB: this one waits for the order's end as for its
-                    # own, sending nothing more. Refused, the order went back to NEW on
-                    # the desk and the trader read "cancel refused" of an order going.
-                    log.info(
-                        "ib.cancel_pending_elsewhere",
-                        extra={"broker": self.source, "client_order_id": coid},
-                    )
-                    send = _send_nothing
-                    continue
+                    await self._join_pending_cancel(coid)
+                    return
             reason = f"cancel refused: {codes.reject_reason(code, message)}"
             await self.settle()
             if not self._last.get(coid, (OrderStatus.NEW, 0))[0].is_terminal:
@@ -350,6 +329,54 @@ class IBOrders(IBState):
             raise OrderRejected(f"{coid}: {reason}", code=code)
         await self._restore(coid, "cancel not done: TWS kept answering with pacing violations")
         raise RateLimited(f"cancel of {coid}: TWS kept answering with pacing violations")
+
+    async def _ended_by_cancel(self, coid: str) -> None:
+        """TWS ended the order while the cancel was on its way: cancelled (by this
+        cancel, or by IB just before it) is what was asked; anything else (a fill) means
+        the cancel came too late."""
+        await self._inbox.join()
+        status, filled = self._last.get(coid, (OrderStatus.CANCELED, Decimal(0)))
+        if status is not OrderStatus.CANCELED:
+            raise cancel_too_late(coid, "IB", status, filled, code="too_late")
+
+    async def _join_pending_cancel(self, coid: str) -> None:
+        """TWS answered the cancel 10148 `state: PendingCancel`: a cancel sent from
+        elsewhere (TWS's window, another client id) is on its way at IB. This one waits
+        for the order's end as for its own, sending nothing more (refused, the order
+        went back to NEW on the desk and the trader read "cancel refused" of an order
+        being cancelled). Other answers of TWS for the order meanwhile (a global
+        cancel's 10148) change nothing: the wait goes on until `order_timeout_s`."""
+        log.info(
+            "ib.cancel_pending_elsewhere", extra={"broker": self.source, "client_order_id": coid}
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cfg.order_timeout_s
+        while True:
+            pending = Pending(loop.create_future())
+            self._cancelling[coid] = pending
+            try:
+                outcome = await asyncio.wait_for(
+                    asyncio.shield(pending.future), max(0.0, deadline - loop.time())
+                )
+            except TimeoutError:
+                raise BrokerTimeout(
+                    f"a cancel of {coid} sent from elsewhere (TWS, another client) is "
+                    f"pending at IB and the order has not ended within "
+                    f"{self.cfg.order_timeout_s:g} s; it shows PENDING_CANCEL until TWS "
+                    "reports its end"
+                ) from None
+            finally:
+                if self._cancelling.get(coid) is pending:
+                    del self._cancelling[coid]
+            if outcome == "done":
+                await self._ended_by_cancel(coid)
+                return
+            if outcome == "lost":
+                raise BrokerTimeout(f"socket to TWS dropped during the cancel of {coid}")
+            log.info(
+                "ib.cancel_pending_elsewhere_said",
+                extra={"broker": self.source, "client_order_id": coid, "said": outcome},
+            )
 
     async def _how_it_ended(self, coid: str) -> tuple[OrderStatus, Decimal] | None:
         """After TWS answered a cancel with 10148 (the order is no longer working
@@ -534,10 +561,6 @@ class IBOrders(IBState):
                 avg_price=avg,
             )
         )
-
-
-def _send_nothing(*_: object) -> None:
-    """What a cancel that joins one already pending at IB sends: nothing."""
 
 
 def _undo_guess(trade: Any) -> None:

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label
 
-from ...domain import OrderType, Side, TimeInForce, TradingState
+from ...domain import OrderStatus, OrderType, Side, TimeInForce, TradingState
 from ...engine.commands import Accepted, Failed, PlaceOrder, Refused
 from ...engine.risk import RiskViolation
 from ..desk import Desk
@@ -409,65 +409,85 @@ class Ticket(Vertical):
             self._status(f"NOT SENT: {_count(checked.problems)}", "error", blocked=True)
             self._focus_problem(checked.problems)
             return
-        request = checked.request
-        notional = checked.preview.notional if checked.preview else None
-        limit = self.desk.ui.confirm_notional
-        over = notional is not None and notional > limit
-        repeat = self._repeat(now)
-        if over or repeat:
-            from ..screens.confirm import ConfirmScreen
-
-            said = [f"To {request.broker}/{request.account}."]
-            if repeat:
-                said.append(f"{repeat}: this is a second order.")
-            if over:
-                said.append(
-                    f"Notional {num(notional, 2)} is above the confirmation limit {num(limit, 2)}."
-                )
-            body = " ".join(said) + "\n" + (checked.preview.text() if checked.preview else "")
-            what = order_text(request, checked.instrument)
-            self.sending = True
-            self.app.push_screen(
-                ConfirmScreen(
-                    f"Send {what} again?" if repeat else f"Send {what}?",
-                    body,
-                    confirm_label="Send again" if repeat else "Send",
-                ),
-                callback=lambda ok: self._confirmed(bool(ok)),
-            )
-            return
         self.sending = True
-        self._send_request(checked)
+        if not self._ask(checked, self._repeat(now)):
+            self._send_request(checked)
+
+    def _over_limit(self, checked: Checked) -> bool:
+        notional = checked.preview.notional if checked.preview else None
+        return notional is not None and notional > self.desk.ui.confirm_notional
+
+    def _ask(self, checked: Checked, repeat: str, *, notional_asked: bool = False) -> bool:
+        """Open the confirmation the order needs, if any: the same order again (`repeat`
+        says when it went), a notional above `confirm_notional` (unless already asked
+        of it); one dialog says both. Whether it asks."""
+        request = checked.request
+        assert request is not None
+        over = self._over_limit(checked) and not notional_asked
+        if not (over or repeat):
+            return False
+        from ..screens.confirm import ConfirmScreen
+
+        said = [f"To {request.broker}/{request.account}."]
+        if repeat:
+            said.append(f"{repeat}: this is a second order.")
+        if over:
+            notional = checked.preview.notional if checked.preview else None
+            limit = self.desk.ui.confirm_notional
+            said.append(
+                f"Notional {num(notional, 2)} is above the confirmation limit {num(limit, 2)}."
+            )
+        body = " ".join(said) + "\n" + (checked.preview.text() if checked.preview else "")
+        what = order_text(request, checked.instrument)
+        asked_notional = notional_asked or over
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Send {what} again?" if repeat else f"Send {what}?",
+                body,
+                confirm_label="Send again" if repeat else "Send",
+            ),
+            callback=lambda ok: self._confirmed(bool(ok), notional_asked=asked_notional),
+        )
+        return True
 
     def _repeat(self, now: float) -> str:
-        """What was sent of the same order a moment ago, when the ticket is unchanged
-        since its last send and that was under `repeat_confirm_s` ago (`enter` pressed
-        after F9 to close a field sent it twice); else empty."""
-        age = now - self._sent_at
-        if self._sent_draft != self.draft() or age >= self.desk.ui.repeat_confirm_s:
+        """What was sent of the same order, when the ticket is unchanged since its last
+        send and its answer came under `repeat_confirm_s` ago (`enter` pressed after F9
+        to close a field sent it twice), or it never came and the order is still not
+        known at the venue (it may be working: asked whatever its age); else empty."""
+        window = self.desk.ui.repeat_confirm_s
+        if not window or self._sent_draft is None or self._sent_draft != self.draft():
             return ""
-        said = f"The same order went {max(1, round(age))}s ago as {short_id(self._sent_id)}"
-        if self._sent_unanswered:
+        view = self.desk.view.order(self._sent_id)
+        unanswered = self._sent_unanswered and (
+            view is None or view.order.status is OrderStatus.PENDING_NEW
+        )
+        age = now - self._sent_at
+        if age >= window and not unanswered:
+            return ""
+        said = f"The same order went {_age(age)} ago as {short_id(self._sent_id)}"
+        if unanswered:
             said += ", with no answer yet (it may be working)"
         return said
 
-    def _confirmed(self, ok: bool) -> None:
+    def _confirmed(self, ok: bool, *, notional_asked: bool = False) -> None:
         if not ok:
             self.sending = False
             self._status("not sent: cancelled", "warn")
             return
-        # The market may have moved while the dialog was open: check again.
+        # The market may have moved while the dialog was open: check again, and ask of
+        # a notional that crossed the limit meanwhile.
         checked = self.run_check()
-        if not checked.ok:
+        if not checked.ok or checked.request is None:
             self.sending = False
             self._status(f"NOT SENT: {_count(checked.problems)}", "error", blocked=True)
             return
-        self._send_request(checked)
+        if not self._ask(checked, "", notional_asked=notional_asked):
+            self._send_request(checked)
 
     def _send_request(self, checked: Checked) -> None:
         assert checked.request is not None
         self.sent_count += 1
-        self._sent_at = self.desk.monotonic()
         self._sent_id = checked.request.client_order_id
         self._sent_unanswered = False
         # This id is spent whatever the venue answers: the next attempt gets a new one.
@@ -495,6 +515,7 @@ class Ticket(Vertical):
                     self._status(sent, "ok")
                 self.attempted = False
                 self._sent_draft = draft
+                self._sent_at = self.desk.monotonic()  # the repeat window runs from here
             case Refused(source="risk"):
                 violations = [RiskViolation(p.rule, p.message) for p in outcome.problems]
                 self._show_problems(risk_problems(violations), "risk rejected")
@@ -509,6 +530,7 @@ class Ticket(Vertical):
                 self._status("NO ANSWER: it may be working, see below", "warn")
                 self._sent_draft = draft  # the preview says F9 again would be another
                 self._sent_unanswered = True
+                self._sent_at = self.desk.monotonic()
                 self.app.notify(outcome.error, title="Order sent, no answer yet", severity="error")
             case Failed():  # a broker's typed error: say what it said
                 # Beside Send only the word: the reason goes under it, across the
@@ -604,6 +626,12 @@ class Ticket(Vertical):
 
 def _plain(value: Decimal) -> str:
     return f"{value:f}"
+
+
+def _age(seconds: float) -> str:
+    """`1s`, `42s`, `3m`: how long ago an order went."""
+    whole = max(1, round(seconds))
+    return f"{whole}s" if whole < 120 else f"{whole // 60}m"
 
 
 def _count(problems: list[Problem]) -> str:

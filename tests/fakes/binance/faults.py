@@ -20,6 +20,7 @@ class Faults:
     banned_until: float = 0.0
     order_rejections: deque[BinanceError] = field(default_factory=deque)
     racing_cancels: int = 0
+    refused_cancels: int = 0
     duplicate_reports: int = 0
     reorder_reports: int = 0
     report_before_reply: float | None = None

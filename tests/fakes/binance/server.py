@@ -356,6 +356,11 @@ class FakeBinance:
         then the cancel answers -2011 "Unknown order sent."."""
         self.faults.racing_cancels += 1
 
+    def refuse_next_cancel(self) -> None:
+        """The next cancel answers -2011 "Unknown order sent." and changes nothing: the
+        order stays open (Binance refusing a cancel it should take, as seen in outages)."""
+        self.faults.refused_cancels += 1
+
     def duplicate_next_reports(self, count: int = 1) -> None:
         self.faults.duplicate_reports += count
 
@@ -887,6 +892,9 @@ class FakeBinance:
         return Reply(self.exchange.order_wire(self._find(params), query=True))
 
     async def _cancel_order(self, request: web.Request, params: Params) -> Reply:
+        if self.faults.refused_cancels > 0:
+            self.faults.refused_cancels -= 1
+            raise BinanceError(-2011, UNKNOWN_ORDER)
         if self.faults.racing_cancels > 0:
             self.faults.racing_cancels -= 1
             spec = self.exchange.spec(params.get("symbol"))

@@ -333,6 +333,39 @@ async def test_a_cancel_that_races_a_fill_ends_filled(s: Session) -> None:
     once_each(events, coid)
 
 
+async def test_a_cancel_after_the_adapter_saw_the_fill_came_too_late(s: Session) -> None:
+    """The fill reached the adapter before the desk had it: the cancel the trader sent
+    meanwhile is not sent, and says it came too late (not a plain unknown order)."""
+    coid = await s.broker.place(req(s))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    await s.fake.fill(s.fake.order_by_client_id(coid).order_id)
+    await wait_for(s, ended(coid, S.FILLED), "FILLED")
+    with pytest.raises(CancelTooLate) as late:
+        await s.broker.cancel(coid)
+    assert "already FILLED at Binance (0.5 filled; the fill stands)" in str(late.value)
+    assert "(nothing was sent)" in str(late.value)
+    assert ("DELETE", "/api/v3/order") not in s.fake.requests
+
+
+async def test_a_refused_cancel_of_a_working_order_says_it_still_works(s: Session) -> None:
+    """Binance answers the cancel -2011 yet holds the order open: the error says it is
+    still working and to cancel it again, never that it ended or came too late."""
+    coid = await s.broker.place(req(s))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    s.fake.refuse_next_cancel()
+    with pytest.raises(UnknownOrder) as refused:
+        await s.broker.cancel(coid)
+    assert not isinstance(refused.value, CancelTooLate)
+    said = str(refused.value)
+    assert "yet Binance reports the order NEW: it is still working; cancel it again" in said
+    assert "too late" not in said
+    # The journal holds it working again, as Binance does.
+    assert statuses(await settled(s), coid) == [S.PENDING_NEW, S.NEW, S.PENDING_CANCEL, S.NEW]
+    await s.broker.cancel(coid)  # again: taken
+    events = await settled(s)
+    assert statuses(events, coid)[-2:] == [S.PENDING_CANCEL, S.CANCELED]
+
+
 async def test_cancel_all_is_one_call_per_symbol(s: Session) -> None:
     ids = [await s.broker.place(req(s, limit_price=D(1980 + i))) for i in range(3)]
     for coid in ids:
