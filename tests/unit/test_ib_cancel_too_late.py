@@ -180,3 +180,21 @@ async def test_the_kill_switch_says_an_order_that_filled_under_it_is_no_longer_w
         assert view.order.status is S.FILLED
         assert S.REJECTED not in statuses(await d.events(), filled)
         assert engine.oms.working() == []
+
+
+async def test_a_cancel_after_the_adapter_saw_the_fill_says_too_late_and_sends_nothing() -> None:
+    """The order's fill reached the adapter before the desk had it: the trader's cancel
+    meanwhile is not sent and says it came too late (it read "ib has no order ...")."""
+    async with FakeTws() as fake, desk(fake) as d:
+        coid = await d.broker.place(d.request())
+        [order] = fake.orders
+        await fake.fill(order.order_id)
+        await d.broker.settle()
+        assert statuses(await d.events(), coid)[-1] is S.FILLED
+        with pytest.raises(CancelTooLate) as late:
+            await d.broker.cancel(coid)
+        said = str(late.value)
+        assert "already FILLED at IB (3 filled; the fill stands)" in said
+        assert "(nothing was sent)" in said
+        assert fake.requests_of(m.CANCEL_ORDER) == []
+        assert S.PENDING_CANCEL not in statuses(await d.events(), coid)

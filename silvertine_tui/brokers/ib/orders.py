@@ -215,7 +215,22 @@ class IBOrders(IBState):
 
     async def cancel(self, client_order_id: str, reason: str = "") -> None:
         self._refuse_adopted(client_order_id, "cancel")
+        self._refuse_ended(client_order_id)
         await super().cancel(client_order_id, reason)
+
+    def _refuse_ended(self, coid: str) -> None:
+        """An order this adapter saw end with a fill (its end reached the adapter before
+        the desk had it) is not cancelled: the cancel came too late, nothing is sent.
+        Forgotten once ended, it read "ib has no order ...", a red "Cancel failed"."""
+        ids = self.ids.get(coid)
+        last = self._last.get(coid)
+        if ids is None or not ids.status.is_terminal or last is None:
+            return
+        if last[0] is not OrderStatus.CANCELED:
+            self._require_tradable()
+            raise cancel_too_late(
+                coid, "IB", last[0], last[1], said="nothing was sent", code="too_late"
+            )
 
     async def modify(
         self,
