@@ -927,8 +927,8 @@ class PaperBroker(Broker):
             if order is None:
                 raise
             await self._deliver([self.venue.status_report(client_order_id, now, str(exc))])
-            if not order.status.is_terminal:
-                raise
+            if not order.status.is_terminal or order.status is OrderStatus.CANCELED:
+                raise  # working, or cancelled already: not a cancel that met a fill
             raise cancel_too_late(
                 client_order_id, "the paper venue", order.status, order.filled_qty, code=exc.code
             ) from exc
