@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from textual.pilot import Pilot
 
 from silvertine_tui.config import IBBrokerConfig, Settings
-from silvertine_tui.domain import ConnectionState, OrderStatus
+from silvertine_tui.domain import Book, BookLevel, ConnectionState, OrderStatus
 from silvertine_tui.events import OrderRequestEvent
 from silvertine_tui.ui.format import short_id
 from silvertine_tui.ui.screens.confirm import ConfirmScreen
@@ -24,7 +24,7 @@ from tests.fakes.tws import FakeTws
 from tests.support.ib import FAST
 
 from .conftest import Desk, make_settings
-from .test_trading_keys import open_buy_ticket, type_into
+from .test_trading_keys import open_buy_ticket, open_market_buy_ticket, type_into
 
 PRICE = "64,000.00"
 ORDER = f"BUY 0.01 BTCUSDT.PAPER LIMIT @ {PRICE} GTC"
@@ -210,4 +210,57 @@ async def test_an_order_without_answer_asks_whatever_its_age(make_desk) -> None:
             await desk.settle(pilot)
             assert len(fake.orders) == 0
             assert len(await requests_at(desk, "ib", fake.account)) == 1
+        await desk.session.close()
+
+
+async def test_a_notional_that_crosses_the_limit_while_asked_is_asked_of_next(
+    make_desk,
+) -> None:
+    """A market buy just under `confirm_notional`, sent, then F9 again: the dialog asks
+    of the repeat only. The market moves up while it is open and the order's notional
+    crosses the limit: after `y` the notional is asked of before anything is sent."""
+    desk: Desk = make_desk(settings=make_settings(confirm_notional="1000"))
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        await open_market_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
+        ask = desk.app.model.quotes["BTCUSDT.PAPER"].quote.ask
+        assert ask is not None
+        # The most lots under the limit at this ask: a tick up can take it over.
+        qty = (Decimal(1000) / ask).quantize(Decimal("0.00001"), rounding=ROUND_DOWN)
+        assert qty * ask <= 1000
+        await type_into(pilot, f"{qty:f}")
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        assert not isinstance(desk.app.screen, ConfirmScreen)
+        assert len(await requests(desk)) == 1
+        desk.clock.advance(1.0)
+        await pilot.press("f9")
+        await pilot.pause()
+        dialog = desk.app.screen
+        assert isinstance(dialog, ConfirmScreen)
+        assert "confirmation limit" not in dialog.body  # the repeat only
+        # The market moves up 0.2% while the dialog is open.
+        up = ask * Decimal("1.002")
+        await desk.broker.on_market_data(
+            Book(
+                instrument="BTCUSDT.PAPER",
+                bids=(BookLevel(price=(up - 5).quantize(Decimal("0.01")), size=Decimal(1)),),
+                asks=(BookLevel(price=up.quantize(Decimal("0.01")), size=Decimal(1)),),
+            )
+        )
+        await desk.settle(pilot)
+        moved = desk.app.model.quotes["BTCUSDT.PAPER"].quote.ask
+        assert moved is not None
+        assert qty * moved > 1000
+        await pilot.press("y")
+        await pilot.pause()
+        dialog = desk.app.screen
+        assert isinstance(dialog, ConfirmScreen), "sent over the limit unasked"
+        assert dialog.title_text.startswith(f"Send BUY {qty:f} BTCUSDT.PAPER MARKET")
+        assert "is above the confirmation limit 1,000.00." in dialog.body
+        assert len(await requests(desk)) == 1
+        await pilot.press("y")
+        await desk.settle(pilot)
+        assert len(await requests(desk)) == 2
         await desk.session.close()
