@@ -107,9 +107,10 @@ class Ticket(Vertical):
         # since: the preview then says what the fire key (F9) would send *again* (the
         # position moved).
         self._sent_draft: Draft | None = None
-        # When (desk monotonic) and as which id the last order left this ticket: the
-        # same order again soon after asks first (`_repeat`).
+        # When (desk monotonic) and as which id the last order left this ticket, and when
+        # its answer came: the same order again soon after asks first (`_repeat`).
         self._sent_at = float("-inf")
+        self._answered_at = float("-inf")
         self._sent_id = ""
         self._sent_unanswered = False  # the venue never answered it (BrokerTimeout)
 
@@ -462,10 +463,9 @@ class Ticket(Vertical):
         unanswered = self._sent_unanswered and (
             view is None or view.order.status is OrderStatus.PENDING_NEW
         )
-        age = now - self._sent_at
-        if age >= window and not unanswered:
+        if now - self._answered_at >= window and not unanswered:
             return ""
-        said = f"The same order went {_age(age)} ago as {short_id(self._sent_id)}"
+        said = f"The same order went {_age(now - self._sent_at)} ago as {short_id(self._sent_id)}"
         if unanswered:
             said += ", with no answer yet (it may be working)"
         return said
@@ -488,6 +488,7 @@ class Ticket(Vertical):
     def _send_request(self, checked: Checked) -> None:
         assert checked.request is not None
         self.sent_count += 1
+        self._sent_at = self.desk.monotonic()
         self._sent_id = checked.request.client_order_id
         self._sent_unanswered = False
         # This id is spent whatever the venue answers: the next attempt gets a new one.
@@ -515,7 +516,7 @@ class Ticket(Vertical):
                     self._status(sent, "ok")
                 self.attempted = False
                 self._sent_draft = draft
-                self._sent_at = self.desk.monotonic()  # the repeat window runs from here
+                self._answered_at = self.desk.monotonic()  # the repeat window runs from here
             case Refused(source="risk"):
                 violations = [RiskViolation(p.rule, p.message) for p in outcome.problems]
                 self._show_problems(risk_problems(violations), "risk rejected")
@@ -530,7 +531,7 @@ class Ticket(Vertical):
                 self._status("NO ANSWER: it may be working, see below", "warn")
                 self._sent_draft = draft  # the preview says F9 again would be another
                 self._sent_unanswered = True
-                self._sent_at = self.desk.monotonic()
+                self._answered_at = self.desk.monotonic()
                 self.app.notify(outcome.error, title="Order sent, no answer yet", severity="error")
             case Failed():  # a broker's typed error: say what it said
                 # Beside Send only the word: the reason goes under it, across the
