@@ -922,8 +922,35 @@ class BinanceBroker(Broker):
                 said=f"Binance: {exc}",
                 code="unknown_order",
             ) from exc
+        except BrokerError as exc:
+            if await self._cancel_done_after_all(order, exc):
+                return
+            raise
         update = self._cumulative(order, translate.reply_update(body))
         await self._publish_status(order, update, _ms(update))
+
+    async def _cancel_done_after_all(self, order: TrackedOrder, exc: BrokerError) -> bool:
+        """The cancel failed (Binance unavailable, no answer, rate-limited) after the
+        journal said PENDING_CANCEL: Binance is asked what the order is. Cancelled (the
+        cancel went through after all): True, done. Ended otherwise: the cancel came too
+        late. Working: its status goes back, so the desk never shows a cancel on its way
+        that is not, and the error stands. Not readable now: it stays PENDING_CANCEL."""
+        found = await self._settle_order(order, "as Binance holds it after the cancel failed")
+        if found is None:
+            return False
+        if found.status is OrderStatus.CANCELED:
+            return True
+        if found.status.is_terminal:
+            raise cancel_too_late(
+                order.client_order_id,
+                "Binance",
+                found.status,
+                found.filled_qty,
+                said=f"Binance: {exc}",
+                code=exc.code,
+            ) from exc
+        await self._restore_status(order, found.status, f"cancel failed: {exc}")
+        return False
 
     async def _settle_order(self, order: TrackedOrder, reason: str) -> VenueOrder | None:
         """Ask the venue for the order and publish what the journal lacks: its fills

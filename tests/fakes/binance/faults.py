@@ -21,6 +21,8 @@ class Faults:
     order_rejections: deque[BinanceError] = field(default_factory=deque)
     racing_cancels: int = 0
     refused_cancels: int = 0
+    failed_cancels: int = 0
+    failed_cancels_processed: bool = False
     duplicate_reports: int = 0
     reorder_reports: int = 0
     report_before_reply: float | None = None

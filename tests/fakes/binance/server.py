@@ -361,6 +361,13 @@ class FakeBinance:
         order stays open (Binance refusing a cancel it should take, as seen in outages)."""
         self.faults.refused_cancels += 1
 
+    def fail_next_cancels(self, count: int, *, after_processing: bool = False) -> None:
+        """The next `count` cancels (0: none from now) answer HTTP 500 -1001 "Internal
+        error", as Binance does when overloaded: having changed nothing, or, with
+        `after_processing`, having cancelled the order (its events go out)."""
+        self.faults.failed_cancels = count
+        self.faults.failed_cancels_processed = after_processing
+
     def duplicate_next_reports(self, count: int = 1) -> None:
         self.faults.duplicate_reports += count
 
@@ -895,6 +902,19 @@ class FakeBinance:
         if self.faults.refused_cancels > 0:
             self.faults.refused_cancels -= 1
             raise BinanceError(-2011, UNKNOWN_ORDER)
+        if self.faults.failed_cancels > 0:
+            self.faults.failed_cancels -= 1
+            if self.faults.failed_cancels_processed:
+                spec = self.exchange.spec(params.get("symbol"))
+                order = self.exchange.find(
+                    spec.symbol, params.get("orderId"), params.get("origClientOrderId")
+                )
+                if order is not None and order.is_open:
+                    self.exchange.cancel(spec.symbol, str(order.order_id), None, None)
+                    await self._flush()
+            raise BinanceError(
+                -1001, "Internal error; unable to process your request. Please try again.", 500
+            )
         if self.faults.racing_cancels > 0:
             self.faults.racing_cancels -= 1
             spec = self.exchange.spec(params.get("symbol"))

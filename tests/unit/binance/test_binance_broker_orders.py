@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from silvertine_tui.brokers import CancelTooLate, InsufficientFunds, OrderRejected, UnknownOrder
+from silvertine_tui.brokers import (
+    BrokerError,
+    CancelTooLate,
+    InsufficientFunds,
+    OrderRejected,
+    UnknownOrder,
+)
 from silvertine_tui.brokers.binance import BinanceBroker
 from silvertine_tui.brokers.binance.errors import CancelReplaceFailed, FilterFailure
 from silvertine_tui.brokers.registry import BrokerRegistry
@@ -345,6 +351,41 @@ async def test_a_cancel_after_the_adapter_saw_the_fill_came_too_late(s: Session)
     assert "already FILLED at Binance (0.5 filled; the fill stands)" in str(late.value)
     assert "(nothing was sent)" in str(late.value)
     assert ("DELETE", "/api/v3/order") not in s.fake.requests
+
+
+async def test_a_cancel_binance_could_not_take_puts_the_order_back_to_working(
+    s: Session,
+) -> None:
+    """Binance answers every try of the cancel -1001 (overloaded): the cancel fails,
+    and the order Binance still holds working is shown working again, not as a cancel
+    on its way; a later cancel goes through."""
+    coid = await s.broker.place(req(s))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    s.fake.fail_next_cancels(100)
+    with pytest.raises(BrokerError) as failed:
+        await s.broker.cancel(coid)
+    assert not isinstance(failed.value, UnknownOrder)
+    assert "unavailable" in str(failed.value)
+    updates_of = updates(await settled(s), coid)
+    assert [u.status for u in updates_of] == [S.PENDING_NEW, S.NEW, S.PENDING_CANCEL, S.NEW]
+    assert updates_of[-1].reason.startswith("cancel failed: ")
+    assert s.fake.order_by_client_id(coid).status == "NEW"
+    s.fake.fail_next_cancels(0)
+    await s.broker.cancel(coid)
+    assert statuses(await settled(s), coid)[-2:] == [S.PENDING_CANCEL, S.CANCELED]
+
+
+async def test_a_cancel_whose_answers_failed_but_went_through_is_done(s: Session) -> None:
+    """The cancel took at Binance but its answer was an error (an internal error after
+    processing): Binance reports the order CANCELED, and the cancel is done."""
+    coid = await s.broker.place(req(s))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    s.fake.fail_next_cancels(100, after_processing=True)
+    await s.broker.cancel(coid)  # no error: it is cancelled
+    assert s.fake.order_by_client_id(coid).status == "CANCELED"
+    said = statuses(await settled(s), coid)
+    assert said[-2:] == [S.PENDING_CANCEL, S.CANCELED], said
+    assert said.count(S.CANCELED) == 1
 
 
 async def test_a_refused_cancel_of_a_working_order_says_it_still_works(s: Session) -> None:
