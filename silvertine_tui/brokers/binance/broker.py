@@ -897,7 +897,7 @@ class BinanceBroker(Broker):
         try:
             body = await self.rest.cancel_order(order.symbol, client_order_id)
         except UnknownOrder as exc:
-            found = await self._settle_order(order, "as Binance holds it after refusing the cancel")
+            found = await self._order_after_failed_cancel(order, exc, "refused")
             if found is None:
                 raise UnknownOrder(
                     f"cancel of {client_order_id} at {self.source} refused (Binance: {exc}) "
@@ -905,41 +905,41 @@ class BinanceBroker(Broker):
                     "the query failed): check it at Binance",
                     code="unknown_order",
                 ) from exc
-            if not found.status.is_terminal:
-                # Working, as Binance holds it: the journal's PENDING_CANCEL goes back.
-                await self._restore_status(order, found.status, f"cancel refused: {exc}")
-                raise UnknownOrder(
-                    f"cancel of {client_order_id} at {self.source} refused (Binance: {exc}), "
-                    f"yet Binance reports the order {found.status}: it is still working; "
-                    "cancel it again",
-                    code="unknown_order",
+            if found.status is OrderStatus.CANCELED:
+                raise cancel_too_late(
+                    client_order_id,
+                    "Binance",
+                    found.status,
+                    found.filled_qty,
+                    said=f"Binance: {exc}",
+                    code=exc.code,
                 ) from exc
-            raise cancel_too_late(
-                client_order_id,
-                "Binance",
-                found.status,
-                found.filled_qty,
-                said=f"Binance: {exc}",
+            raise UnknownOrder(
+                f"cancel of {client_order_id} at {self.source} refused (Binance: {exc}), "
+                f"yet Binance reports the order {found.status}: it is still working; "
+                "cancel it again",
                 code="unknown_order",
             ) from exc
         except BrokerError as exc:
-            if await self._cancel_done_after_all(order, exc):
-                return
-            raise
+            found = await self._order_after_failed_cancel(order, exc, "failed")
+            if found is None or found.status is not OrderStatus.CANCELED:
+                raise
+            return  # the cancel went through after all
         update = self._cumulative(order, translate.reply_update(body))
         await self._publish_status(order, update, _ms(update))
 
-    async def _cancel_done_after_all(self, order: TrackedOrder, exc: BrokerError) -> bool:
-        """The cancel failed (Binance unavailable, no answer, rate-limited) after the
-        journal said PENDING_CANCEL: Binance is asked what the order is. Cancelled (the
-        cancel went through after all): True, done. Ended otherwise: the cancel came too
-        late. Working: its status goes back, so the desk never shows a cancel on its way
-        that is not, and the error stands. Not readable now: it stays PENDING_CANCEL."""
-        found = await self._settle_order(order, "as Binance holds it after the cancel failed")
-        if found is None:
-            return False
-        if found.status is OrderStatus.CANCELED:
-            return True
+    async def _order_after_failed_cancel(
+        self, order: TrackedOrder, exc: BrokerError, failed: str
+    ) -> VenueOrder | None:
+        """The cancel was refused or failed (`failed`: Binance unavailable, no answer,
+        rate-limited) after the journal said PENDING_CANCEL: Binance is asked what the
+        order is. Ended otherwise than cancelled (a fill): the cancel came too late
+        (raised). Still working: its status goes back, so the desk never shows a cancel
+        on its way that is not. The order as found; None when it cannot be read now (it
+        stays PENDING_CANCEL)."""
+        found = await self._settle_order(order, f"as Binance holds it after the cancel: {failed}")
+        if found is None or found.status is OrderStatus.CANCELED:
+            return found
         if found.status.is_terminal:
             raise cancel_too_late(
                 order.client_order_id,
@@ -949,8 +949,8 @@ class BinanceBroker(Broker):
                 said=f"Binance: {exc}",
                 code=exc.code,
             ) from exc
-        await self._restore_status(order, found.status, f"cancel failed: {exc}")
-        return False
+        await self._restore_status(order, found.status, f"cancel {failed}: {exc}")
+        return found
 
     async def _settle_order(self, order: TrackedOrder, reason: str) -> VenueOrder | None:
         """Ask the venue for the order and publish what the journal lacks: its fills

@@ -107,13 +107,16 @@ class IBOrders(IBState):
         pending: Pending,
         send: Callable[..., object],
         *args: object,
+        timeout: float | None = None,
     ) -> str:
         """Send a place, modify or cancel of `coid` and wait for TWS's first answer to it
-        (registered in `waiting` meanwhile); TimeoutError after `order_timeout_s`."""
+        (registered in `waiting` meanwhile); TimeoutError after `timeout` (by default
+        `order_timeout_s`)."""
         waiting[coid] = pending
         try:
             send(*args)
-            return await asyncio.wait_for(asyncio.shield(pending.future), self.cfg.order_timeout_s)
+            wait = self.cfg.order_timeout_s if timeout is None else timeout
+            return await asyncio.wait_for(asyncio.shield(pending.future), wait)
         finally:
             waiting.pop(coid, None)
 
@@ -367,11 +370,13 @@ class IBOrders(IBState):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.cfg.order_timeout_s
         while True:
-            pending = Pending(loop.create_future())
-            self._cancelling[coid] = pending
             try:
-                outcome = await asyncio.wait_for(
-                    asyncio.shield(pending.future), max(0.0, deadline - loop.time())
+                outcome = await self._answer(
+                    self._cancelling,
+                    coid,
+                    Pending(loop.create_future()),
+                    lambda: None,  # nothing is sent: the cancel pending at IB is awaited
+                    timeout=max(0.0, deadline - loop.time()),
                 )
             except TimeoutError:
                 raise BrokerTimeout(
@@ -380,9 +385,6 @@ class IBOrders(IBState):
                     f"{self.cfg.order_timeout_s:g} s; it shows PENDING_CANCEL until TWS "
                     "reports its end"
                 ) from None
-            finally:
-                if self._cancelling.get(coid) is pending:
-                    del self._cancelling[coid]
             if outcome == "done":
                 await self._ended_by_cancel(coid)
                 return

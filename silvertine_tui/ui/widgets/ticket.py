@@ -414,17 +414,15 @@ class Ticket(Vertical):
         if not self._ask(checked, self._repeat(now)):
             self._send_request(checked)
 
-    def _over_limit(self, checked: Checked) -> bool:
-        notional = checked.preview.notional if checked.preview else None
-        return notional is not None and notional > self.desk.ui.confirm_notional
-
     def _ask(self, checked: Checked, repeat: str, *, notional_asked: bool = False) -> bool:
         """Open the confirmation the order needs, if any: the same order again (`repeat`
         says when it went), a notional above `confirm_notional` (unless already asked
         of it); one dialog says both. Whether it asks."""
         request = checked.request
         assert request is not None
-        over = self._over_limit(checked) and not notional_asked
+        notional = checked.preview.notional if checked.preview else None
+        limit = self.desk.ui.confirm_notional
+        over = notional is not None and notional > limit and not notional_asked
         if not (over or repeat):
             return False
         from ..screens.confirm import ConfirmScreen
@@ -433,8 +431,6 @@ class Ticket(Vertical):
         if repeat:
             said.append(f"{repeat}: this is a second order.")
         if over:
-            notional = checked.preview.notional if checked.preview else None
-            limit = self.desk.ui.confirm_notional
             said.append(
                 f"Notional {num(notional, 2)} is above the confirmation limit {num(limit, 2)}."
             )
