@@ -63,6 +63,9 @@ async def test_the_mark_shown_is_the_mark_the_pnl_uses(make_desk) -> None:
         half_ticks = 0
         for _ in range(3):
             await desk.step(pilot, 1)
+            # Marks are drawn once a second: a quote that settled after this second's
+            # frame shows at the next (CI once compared a mark a frame behind).
+            await desk.next_second(pilot)
             for key in positions.visible_keys():
                 instrument = positions.get_cell(key, "symbol").plain
                 mark = projection.last_price(instrument)

@@ -151,6 +151,7 @@ async def test_market_order_changes_positions_and_close_ticket(make_desk) -> Non
         # The market moves: the mark and the unrealized P&L follow, cell by cell.
         before = cell(positions, key, "mark")
         await desk.step(pilot, 10)
+        await desk.next_second(pilot)  # marks are drawn once a second: the last one's
         mark = engine.portfolio.mark("ETHUSDT.PAPER")
         assert mark is not None
         # The mark exactly as the P&L takes it (a mid between ticks keeps its half tick).
