@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import deque
@@ -33,6 +34,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote
 
 from binance import AsyncClient, BinanceSocketManager
 from binance.exceptions import ReadLoopClosed
@@ -110,6 +112,7 @@ class MarketStreams:
         on_link: Callable[[ConnectionState, str], Awaitable[None]],
         on_gap: Callable[[str, str], Awaitable[None]],
         on_reference: Callable[[ReferencePrice], Awaitable[None]] | None = None,
+        last_trades: bool = False,
         depth: int = 10,
         snapshot_limit: int = 100,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
@@ -141,6 +144,9 @@ class MarketStreams:
         self._on_link = on_link
         self._on_gap = on_gap
         self._on_reference = on_reference
+        # miniTicker rides with each quote subscription when someone wants its reference
+        # or only the last trade it carries (a paper venue on Binance's prices).
+        self._mini_ticker = on_reference is not None or last_trades
         self._subs: dict[str, _Subscription] = {}
         self._routes: dict[str, Route] = {}
         self._books: dict[str, BookSync] = {}
@@ -217,7 +223,7 @@ class MarketStreams:
         for key, sub in subs.items():
             for kind in sub.kinds:
                 routes[f"{sub.symbol.lower()}@{STREAM_SUFFIX[kind]}"] = (key, kind)
-            if MarketDataKind.QUOTE in sub.kinds and self._on_reference is not None:
+            if MarketDataKind.QUOTE in sub.kinds and self._mini_ticker:
                 routes[f"{sub.symbol.lower()}@{REFERENCE_SUFFIX}"] = (key, None)
         return routes
 
@@ -567,6 +573,12 @@ def parse_mini_ticker(key: str, data: Mapping[str, Any]) -> ReferencePrice | Non
         basis=ReferenceBasis.OPEN_24H,
         venue_ts_ns=_int(data, "E") * 1_000_000,
     )
+
+
+def symbols_param(symbols: Sequence[str]) -> str:
+    """A `symbols` parameter (GET exchangeInfo, ticker/24hr): a JSON list, URL-encoded
+    here (python-binance quotes only `symbol`; this value goes into the URL as given)."""
+    return quote(json.dumps(list(symbols), separators=(",", ":")))
 
 
 def last_of_ticker(data: Mapping[str, Any]) -> tuple[Decimal, int] | None:

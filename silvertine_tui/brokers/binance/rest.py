@@ -39,7 +39,6 @@ with or without a watch.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import random
@@ -47,7 +46,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any, Protocol, TypeVar
-from urllib.parse import quote
 
 import aiohttp
 from binance import AsyncClient
@@ -68,6 +66,7 @@ from .errors import (
     rate_limited,
     read_api_error,
 )
+from .market import symbols_param
 from .usage import Usage
 
 T = TypeVar("T")
@@ -277,8 +276,7 @@ class BinanceRest:
     async def exchange_info(self, symbols: Sequence[str] | None = None) -> dict[str, Any]:
         data: dict[str, str] = {}
         if symbols:
-            # python-binance only quotes `symbol`; this value goes into the URL as given.
-            data["symbols"] = quote(json.dumps(list(symbols), separators=(",", ":")))
+            data["symbols"] = symbols_param(symbols)
         result: dict[str, Any] = await self._call(
             "exchange info", CallKind.READ, lambda c: c._get("exchangeInfo", data=data)
         )
@@ -405,7 +403,7 @@ class BinanceRest:
         1-20 symbols, 40 for 21-100)."""
         if not 0 < len(symbols) <= 20:
             raise ValueError("ask for 1 to 20 symbols at a time (weight 2)")
-        listed = quote(json.dumps(list(symbols), separators=(",", ":")))
+        listed = symbols_param(symbols)
         result: list[dict[str, Any]] = await self._call(
             f"24hr ticker {','.join(symbols)}",
             CallKind.READ,

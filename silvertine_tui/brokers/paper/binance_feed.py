@@ -5,6 +5,8 @@
 bid/ask of each paper symbol Binance lists; every book goes to the simulator
 (`PaperBroker.on_market_data`), so resting paper orders fill on real prices. A quote
 (bookTicker, faster than the 100 ms depth stream) replaces the top of the last book.
+Binance's last trade (the 24hr ticker's `lastPrice` at connect, then each `@miniTicker`
+close) is the paper venue's Last: its own fills are not trades of that market.
 
 The feed never stops the paper broker: Binance unreachable at start, a dropped socket,
 a missed book update are shown on the broker's `market` link and retried.
@@ -20,6 +22,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ...config import PaperMarketConfig
@@ -34,6 +37,8 @@ VENUE = "BINANCE"
 # Pauses between attempts to reach Binance for prices, the last repeated: bounded at 5 s
 # as the Binance adapter's market streams (prices back within seconds of the venue).
 RETRY_DELAYS = (1.0, 2.0, 5.0)
+# Symbols per GET ticker/24hr (weight 2 up to 20).
+TICKER_BATCH = 20
 
 
 def overlay_quote(book: Book, quote: Quote) -> Book:
@@ -160,6 +165,7 @@ class BinanceFeed:
             on_trade=self._trade,
             on_link=self._on_link,
             on_gap=self._on_gap,
+            last_trades=True,
             depth=self.config.depth_levels,
             retry_delays=self.retry_delays,
             clock=self.clock,
@@ -168,6 +174,7 @@ class BinanceFeed:
             {self.key(s): s for s in listed},
             (MarketDataKind.BOOK, MarketDataKind.QUOTE),
         )
+        await self._seed_last_trades(sorted(listed))
 
     async def _create_client(self) -> Any:
         from binance import AsyncClient
@@ -194,6 +201,34 @@ class BinanceFeed:
         info = await self.client.get_exchange_info()
         venue = {str(item.get("symbol")) for item in info.get("symbols", [])}
         return {s for s in symbols if s in venue}
+
+    async def _seed_last_trades(self, symbols: Sequence[str]) -> None:
+        """Binance's last trade of each symbol now (GET ticker/24hr, 20 symbols a call,
+        weight 2), so Last shows before the first miniTicker. Failing, the streams bring
+        it within a second: a warning."""
+        from ..binance.market import last_of_ticker, symbols_param
+
+        for start in range(0, len(symbols), TICKER_BATCH):
+            batch = symbols[start : start + TICKER_BATCH]
+            try:
+                rows = await self.client.get_ticker(symbols=symbols_param(batch), type="MINI")
+                for row in rows:
+                    last = last_of_ticker(row)
+                    if last is not None and self.streams is not None:
+                        self.streams.note_last_trade(self.key(str(row["symbol"])), *last)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "paper.binance_feed.last_trades_failed",
+                    extra={"symbols": ",".join(batch), "error": repr(exc)},
+                )
+
+    def last_trade(self, symbol: str) -> Decimal | None:
+        """Binance's last trade price of `symbol` (None until one is known)."""
+        if self.streams is None:
+            return None
+        return self.streams.last_trade(self.key(symbol))
 
     async def _snapshot(self, symbol: str, limit: int) -> dict[str, Any]:
         answer: dict[str, Any] = await self.client.get_order_book(symbol=symbol, limit=limit)

@@ -43,6 +43,7 @@ import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from ...bus import EventBus
 from ...config import BrokerConfigBase, PaperBrokerConfig
@@ -541,11 +542,18 @@ class PaperBroker(Broker):
             opened = self._opens.get(key)
             if opened is not None and (self.hold_reference(opened) or references):
                 events.append(ReferencePriceEvent.create(self.name, opened, ts=now))
-            quote = book.to_quote(last=self.venue.last_trade(key))
+            quote = book.to_quote(last=self._last_trade(key))
             events.append(QuoteEvent.create(self.name, quote, ts=now))
             events.append(BookEvent.create(self.name, book.to_book(), ts=now))
         if events:
             await self.bus.publish_many(events)
+
+    def _last_trade(self, key: str) -> Decimal | None:
+        """The market's last trade: Binance's while its prices feed the venue (a paper
+        fill there is no trade of Binance's market), else the venue's own last fill."""
+        if self.feed is not None:
+            return self.feed.last_trade(self.specs[key].symbol)
+        return self.venue.last_trade(key)
 
     # -- the outbox ---------------------------------------------------------------------
 

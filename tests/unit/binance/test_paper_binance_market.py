@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 from decimal import Decimal as D
 from typing import Any
 
@@ -27,7 +28,7 @@ from silvertine_tui.domain import (
     Side,
     TimeInForce,
 )
-from silvertine_tui.events import FillEvent, HealthEvent, OrderUpdateEvent
+from silvertine_tui.events import FillEvent, HealthEvent, OrderUpdateEvent, QuoteEvent
 from tests.fakes.binance import FakeBinance
 
 BTC = "BTCUSDT.PAPER"
@@ -138,10 +139,52 @@ async def test_quotes_refresh_the_top_of_the_book_and_health_shows_the_feed(
     assert extra["market"] == "binance"
     assert extra["market_unlisted"] == "AAPL"  # not on Binance: no prices
     assert float(extra["market_age_max_s"]) < 5
-    assert link(paper) == (LIVE, "2 streams up")
+    assert link(paper) == (LIVE, "3 streams up")  # depth, bookTicker, miniTicker
     metrics = paper.health_state.as_metrics(paper.clock())
     assert metrics["link:market"] == "LIVE"
     assert "age_s:BTCUSDT.PAPER" in metrics
+
+
+async def published_last(bus: MemoryBus) -> Decimal | None:
+    """The Last of the newest BTC quote the paper broker published."""
+    quotes = [
+        e.event.payload
+        for e in await bus.read(bus.layout.md("paper"))
+        if isinstance(e.event, QuoteEvent) and e.event.payload.instrument == BTC
+    ]
+    return quotes[-1].last if quotes else None
+
+
+async def test_last_is_binances_last_trade_not_the_paper_fill(
+    fake: FakeBinance, bus: MemoryBus, paper: PaperBroker
+) -> None:
+    """Fed by Binance, the paper venue's Last is Binance's last trade: at connect from the
+    24hr ticker (the trade below was pushed before anyone listened), then each
+    miniTicker's close. A paper fill is no trade of Binance's market: it showed as Last
+    (101 here, while Binance last traded 100.50) until the next paper fill."""
+    await fake.set_quote("BTCUSDT", "100", "101")
+    await fake.trade("BTCUSDT", "100.50", "0.2")
+    await paper.connect()
+    await fake.wait_for_stream("btcusdt@miniTicker")
+    await until(lambda: (b := paper.venue.book(BTC)) is not None and b.best_ask == D("101"))
+    await fake.set_quote("BTCUSDT", "100", "101", bid_qty="9")  # a quote after the seed
+    await until(lambda: paper.venue.book(BTC).bids[0][1] == D("9"))  # type: ignore[union-attr]
+    assert await published_last(bus) == D("100.50")
+    # A paper buy at Binance's ask fills in the simulator at 101.
+    await paper.place(buy("st-live-3", "0.1", "101"))
+    await until(lambda: not paper.venue.open_orders())
+    await paper.settle()
+    fills = [e.payload for e in await exec_events(bus) if isinstance(e, FillEvent)]
+    assert [f.price for f in fills] == [D("101")]
+    await fake.set_quote("BTCUSDT", "100", "101", bid_qty="8")
+    await until(lambda: paper.venue.book(BTC).bids[0][1] == D("8"))  # type: ignore[union-attr]
+    assert await published_last(bus) == D("100.50")
+    # Binance trades at 100.80: its miniTicker's close is the next quote's Last.
+    await fake.trade("BTCUSDT", "100.80", "0.1")
+    await asyncio.sleep(0.05)  # the miniTicker's push
+    await fake.set_quote("BTCUSDT", "100", "101", bid_qty="7")
+    await until(lambda: paper.venue.book(BTC).bids[0][1] == D("7"))  # type: ignore[union-attr]
+    assert await published_last(bus) == D("100.80")
 
 
 async def test_the_market_link_goes_down_and_back_on_a_drop(
@@ -155,7 +198,7 @@ async def test_the_market_link_goes_down_and_back_on_a_drop(
     assert paper.feed is not None
     streams = paper.feed.streams
     assert streams is not None
-    await until(lambda: streams.stats.reconnects == 1 and link(paper) == (LIVE, "2 streams up"))
+    await until(lambda: streams.stats.reconnects == 1 and link(paper) == (LIVE, "3 streams up"))
     health = [
         e.event.payload.message
         for e in await bus.read(bus.layout.health)
