@@ -26,7 +26,7 @@ from .orders import (
     OrderUpdate,
     VenueOrder,
 )
-from .portfolio import Balance, Position
+from .portfolio import Balance, Position, adds_to_position
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -63,6 +63,7 @@ __all__ = [
     "TradingState",
     "ValidationIssue",
     "VenueOrder",
+    "adds_to_position",
     "instrument_key",
     "minted_ms",
     "new_client_order_id",

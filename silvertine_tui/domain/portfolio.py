@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .enums import Side
 from .money import Dec
 
 
@@ -35,3 +36,9 @@ class Balance(BaseModel):
     total: Dec
     available: Dec
     locked: Dec = Decimal(0)
+
+
+def adds_to_position(position: Decimal, side: Side) -> bool:
+    """Whether an order on `side`, filled, would add to `position` (any order when
+    flat): what REDUCE_ONLY refuses of a new order and cancels of a working one."""
+    return position == 0 or (position > 0) == (side.sign > 0)

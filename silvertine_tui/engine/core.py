@@ -38,6 +38,7 @@ from ..domain import (
     Position,
     Side,
     TradingState,
+    adds_to_position,
     minted_ms,
 )
 from ..events import (
@@ -1168,10 +1169,9 @@ class TradingEngine:
         return CancelReport()
 
     def adds_to_position(self, broker: str, account: str, instrument: str, side: Side) -> bool:
-        """Whether an order on `side`, filled, would add to its position (any order when
-        flat): what REDUCE_ONLY refuses of a new order."""
-        position = self.portfolio.position(broker, account, instrument)
-        return position == 0 or (position > 0) == (side.sign > 0)
+        """Whether an order on `side`, filled, would add to its position
+        (`domain.adds_to_position`)."""
+        return adds_to_position(self.portfolio.position(broker, account, instrument), side)
 
     async def cancel_adding(self, reason: str) -> CancelReport:
         """Cancel every working order of this desk's brokers that would add to its

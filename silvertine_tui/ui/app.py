@@ -31,7 +31,13 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 
-from ..domain import Instrument, OrderRequest, TradingState, new_client_order_id
+from ..domain import (
+    Instrument,
+    OrderRequest,
+    TradingState,
+    adds_to_position,
+    new_client_order_id,
+)
 from .commands import DeskCommands
 from .draw_now import draw_now
 from .key_order import KeyOrder
@@ -948,22 +954,47 @@ class SilvertineApp(App[None]):
         )
 
     def action_reduce_only(self) -> None:
+        """REDUCE ONLY cancels the working orders that would add to a position: asked
+        first when there are any, as cancel-all and the kill switch are (it went at once
+        from the palette, and the orders with it). Leaving HALTED is always asked."""
         if not self._session_yet():
+            return
+        view = self.desk.view
+        state = view.trading_state
+        if state is TradingState.REDUCE_ONLY:
+            self.notify("trading is already REDUCE ONLY", timeout=2)
             return
 
         def go() -> None:
             self._run_engine("reduce only", SetTradingState(state=TradingState.REDUCE_ONLY))
 
-        if self.desk.view.trading_state is not TradingState.HALTED:
-            go()
+        working = view.working()
+        adding = sum(
+            adds_to_position(
+                view.position(o.broker, o.account, o.order.request.instrument),
+                o.order.request.side,
+            )
+            for o in working
+        )
+        if state is not TradingState.HALTED and not adding:
+            go()  # nothing is cancelled: it only refuses orders
             return
-        # Leaving HALTED is a resume, whatever it resumes to: never without asking.
+        lines = []
+        if state is TradingState.HALTED:
+            # Leaving HALTED is a resume, whatever it resumes to: never without asking.
+            title = "Leave HALTED for REDUCE ONLY?"
+            lines.append("The kill switch is on. REDUCE ONLY accepts orders again, if they only")
+            lines.append("reduce a position.")
+        else:
+            title = "Enter REDUCE ONLY?"
+            lines.append("New orders are refused unless they reduce a position.")
+        if adding:
+            lines.append(f"{adding} working order(s) that would add to a position are cancelled.")
+        if adding < len(working):
+            lines.append(f"{len(working) - adding} that reduce one stay working.")
         self.push_screen(
             ConfirmScreen(
-                "Leave HALTED for REDUCE ONLY?",
-                "The kill switch is on. REDUCE ONLY accepts orders again, if they only\n"
-                "reduce a position.",
-                confirm_label="Reduce only",
+                title, "\n".join(lines), confirm_label="Reduce only", danger=bool(adding)
             ),
             callback=lambda ok: go() if ok else None,
         )

@@ -215,6 +215,22 @@ def test_the_same_order_again_asks_first(snap_compare, make_desk) -> None:
     assert snap_compare(desk.app, terminal_size=(80, 24), run_before=run_before)
 
 
+def test_reduce_only_asks_before_it_cancels(snap_compare, make_desk) -> None:
+    """REDUCE ONLY from the palette on a desk with a resting buy and no position in
+    it: the order would be cancelled, so it asks (tests/ui/test_reduce_only.py)."""
+    desk: Desk = make_desk()
+
+    async def run_before(pilot) -> None:
+        await desk.start(pilot)
+        await populate(desk, pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"reduce only", "enter")
+        await desk.quiet(pilot)
+
+    assert snap_compare(desk.app, terminal_size=(80, 24), run_before=run_before)
+
+
 def test_help_screen(snap_compare, make_desk) -> None:
     desk: Desk = make_desk()
 

@@ -1,0 +1,103 @@
+"""REDUCE ONLY from the desk. Entering it cancels the working orders that would add to
+a position; from the palette it went at once, the orders with it, where cancel-all and
+the kill switch ask first. It now asks when it would cancel anything, says how many go
+and how many stay, and sends nothing on `n`."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from textual.pilot import Pilot
+
+from silvertine_tui.domain import OrderStatus, OrderType, Side, TimeInForce, TradingState
+from silvertine_tui.ui.screens.confirm import ConfirmScreen
+
+from .conftest import Desk, market_buy
+
+
+async def rest(desk: Desk, pilot: Pilot[None], coid: str, side: Side, ticks_away: int) -> None:
+    """A limit order on ETH `ticks_away` ticks behind the touch: it rests."""
+    engine = desk.session.engine
+    quote = desk.app.model.quotes["ETHUSDT.PAPER"].quote
+    assert quote.bid is not None
+    assert quote.ask is not None
+    tick = engine.instrument("paper", "ETHUSDT.PAPER").tick_size
+    away = ticks_away * tick
+    price = quote.bid - away if side is Side.BUY else quote.ask + away
+    request = market_buy(coid, "ETHUSDT.PAPER", "0.2").model_copy(
+        update={
+            "side": side,
+            "order_type": OrderType.LIMIT,
+            "limit_price": price,
+            "tif": TimeInForce.GTC,
+        }
+    )
+    await engine.submit(request)
+    await desk.settle(pilot)
+    assert engine.oms.orders[coid].order.status is OrderStatus.NEW
+
+
+async def from_the_palette(desk: Desk, pilot: Pilot[None]) -> None:
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    await pilot.press(*"reduce only", "enter")
+    await desk.settle(pilot)
+
+
+def dialog_text(desk: Desk) -> str:
+    screen = desk.app.screen
+    assert isinstance(screen, ConfirmScreen), type(screen).__name__
+    return f"{screen.title_text}\n{screen.body}"
+
+
+async def test_reduce_only_asks_before_it_cancels_orders_that_add(make_desk) -> None:
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        engine = desk.session.engine
+        await engine.submit(market_buy("long", "ETHUSDT.PAPER", "1"))
+        await desk.settle(pilot)
+        assert engine.position("paper", "main", "ETHUSDT.PAPER") == Decimal(1)
+        await rest(desk, pilot, "adds", Side.BUY, 20)  # long and buying more
+        await rest(desk, pilot, "reduces", Side.SELL, 20)  # selling some of it
+        await from_the_palette(desk, pilot)
+        text = dialog_text(desk)
+        assert "Enter REDUCE ONLY?" in text
+        assert "1 working order(s) that would add to a position are cancelled." in text
+        assert "1 that reduce one stay working." in text
+        assert engine.gate.state is TradingState.ACTIVE  # nothing yet
+        await pilot.press("enter")  # the focus is on Cancel
+        await desk.settle(pilot)
+        assert not isinstance(desk.app.screen, ConfirmScreen)
+        assert engine.gate.state is TradingState.ACTIVE
+        assert engine.oms.orders["adds"].order.status is OrderStatus.NEW
+        await from_the_palette(desk, pilot)
+        await pilot.press("y")
+        await desk.settle(pilot)
+        assert engine.gate.state is TradingState.REDUCE_ONLY
+        assert engine.oms.orders["adds"].order.status is OrderStatus.CANCELED
+        assert engine.oms.orders["reduces"].order.status is OrderStatus.NEW
+        # Already there: said, nothing asked.
+        await from_the_palette(desk, pilot)
+        assert not isinstance(desk.app.screen, ConfirmScreen)
+        assert any(n.message == "trading is already REDUCE ONLY" for n in desk.app._notifications)
+        await desk.session.close()
+
+
+async def test_reduce_only_with_nothing_to_cancel_goes_at_once(make_desk) -> None:
+    """Only orders that reduce are working: entering REDUCE ONLY cancels nothing, and
+    only refuses orders from now on, so it is not asked."""
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        engine = desk.session.engine
+        await engine.submit(market_buy("long", "ETHUSDT.PAPER", "1"))
+        await desk.settle(pilot)
+        await rest(desk, pilot, "reduces", Side.SELL, 20)
+        await from_the_palette(desk, pilot)
+        assert not isinstance(desk.app.screen, ConfirmScreen)
+        assert engine.gate.state is TradingState.REDUCE_ONLY
+        assert engine.oms.orders["reduces"].order.status is OrderStatus.NEW
+        await desk.session.close()
