@@ -21,8 +21,9 @@ async def rest(desk: Desk, pilot: Pilot[None], coid: str, side: Side, ticks_away
     quote = desk.app.model.quotes["ETHUSDT.PAPER"].quote
     assert quote.bid is not None
     assert quote.ask is not None
-    tick = engine.instrument("paper", "ETHUSDT.PAPER").tick_size
-    away = ticks_away * tick
+    instrument = engine.instrument("paper", "ETHUSDT.PAPER")
+    assert instrument is not None
+    away = ticks_away * instrument.tick_size
     price = quote.bid - away if side is Side.BUY else quote.ask + away
     request = market_buy(coid, "ETHUSDT.PAPER", "0.2").model_copy(
         update={
