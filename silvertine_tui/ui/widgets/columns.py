@@ -20,7 +20,7 @@ class Column:
 
 
 def fit_columns(
-    widths: Sequence[int], priorities: Sequence[int], available: int
+    widths: Sequence[int], priorities: Sequence[float], available: int
 ) -> tuple[int, ...]:
     """Indexes of the columns to show, in table order: every priority-0 column, then the
     others from the most important (lowest number) while their widths fit `available`.

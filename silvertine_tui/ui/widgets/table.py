@@ -126,7 +126,12 @@ class KeyedTable(LineTable):
         self._overflowing = overflow
 
     def _fit(self, available: int) -> tuple[int, ...]:
-        return fit_columns(self.column_widths(), [c.priority for c in self.COLUMNS], available)
+        return fit_columns(self.column_widths(), self.priorities(), available)
+
+    def priorities(self) -> list[float]:
+        """Each column's priority now (the columns' own; a table may raise one for what
+        its rows hold)."""
+        return [c.priority for c in self.COLUMNS]
 
     # -- rows ------------------------------------------------------------------------------
 
