@@ -262,7 +262,10 @@ def describe(
 def _order_text(request: OrderRequest, inst: Callable[[str], Instrument | None]) -> str:
     i = inst(request.instrument)
     price = f" @ {price_text(request.limit_price, i)}" if request.limit_price is not None else ""
-    return f"{request.side} {amount_text(request, i)} {request.instrument}{price}"
+    # A stop order's trigger: without it a stop-limit buy over the market read as a
+    # limit buy that should have filled.
+    stop = f" stop {price_text(request.stop_price, i)}" if request.stop_price is not None else ""
+    return f"{request.side} {amount_text(request, i)} {request.instrument}{price}{stop}"
 
 
 def amount_text(request: OrderRequest, inst: Instrument | None) -> str:

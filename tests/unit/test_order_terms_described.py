@@ -290,3 +290,42 @@ def test_the_trader_s_orders() -> None:
     describer = Describer({BTC.key: BTC}.get)
     texts = [describer(line.event) for line in refused]
     assert texts[-1].startswith("CANCELED BUY 0.8 BTCUSDT.PAPER @ 65,017.09 ")
+
+
+def test_a_stop_order_s_lines_name_its_trigger() -> None:
+    """`NEW BUY 0.01 BTCUSDT.PAPER @ 65,600.00` for a stop-limit buy with the market at
+    64,990 read as a limit buy above the market that had not filled: every line of a
+    stop order names its stop, as the trigger moves with a modify."""
+    request = OrderRequest(
+        client_order_id=COID,
+        broker="paper",
+        account="main",
+        instrument=BTC.key,
+        side=Side.BUY,
+        order_type=OrderType.STOP_LIMIT,
+        quantity=Decimal("0.01"),
+        limit_price=Decimal("65600"),
+        stop_price=Decimal("65500"),
+    )
+
+    def update(status: OrderStatus, **fields: Any) -> Event:
+        return OrderUpdateEvent.create(
+            SOURCE, OrderUpdate(client_order_id=COID, status=status, **fields)
+        )
+
+    describer = Describer({BTC.key: BTC}.get)
+    texts = [
+        describer(event)
+        for event in (
+            OrderRequestEvent.create(SOURCE, request),
+            update(OrderStatus.NEW, venue_order_id="P1"),
+            update(OrderStatus.NEW, venue_order_id="P1", stop_price=Decimal("65400")),
+            CancelRequestEvent.create(SOURCE, CancelRequest(client_order_id=COID)),
+            update(OrderStatus.CANCELED, reason="canceled"),
+        )
+    ]
+    assert texts[0].startswith("SEND BUY 0.01 BTCUSDT.PAPER STOP_LIMIT @ 65,600.00 stop 65,500.00")
+    assert texts[1].startswith("NEW BUY 0.01 BTCUSDT.PAPER @ 65,600.00 stop 65,500.00 ")
+    assert texts[2].startswith("NEW BUY 0.01 BTCUSDT.PAPER @ 65,600.00 stop 65,400.00 ")
+    assert texts[3].startswith("CANCEL requested BUY 0.01 BTCUSDT.PAPER @ 65,600.00 stop 65,400.00")
+    assert texts[4].startswith("CANCELED BUY 0.01 BTCUSDT.PAPER @ 65,600.00 stop 65,400.00 ")
