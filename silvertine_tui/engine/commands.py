@@ -67,6 +67,10 @@ class Kill(_Message):
 
 class Resume(_Message):
     kind: Literal["resume"] = "resume"
+    leaving: TradingState | None = None
+    """The state the trader was asked to leave. Trading in another by now (another
+    desk's kill switch while the dialog was open) refuses it: a resume confirmed over
+    REDUCE ONLY must not lift a kill the trader never saw."""
 
 
 class SetTradingState(_Message):
@@ -74,6 +78,8 @@ class SetTradingState(_Message):
 
     kind: Literal["set_trading_state"] = "set_trading_state"
     state: TradingState
+    leaving: TradingState | None = None
+    """As `Resume.leaving`."""
 
 
 Command = Annotated[
@@ -200,6 +206,10 @@ class EngineGateway:
 
     async def _run(self, command: Command) -> Outcome:
         engine = self.engine
+        if isinstance(command, Resume | SetTradingState):
+            moved = _state_moved(command, engine.gate.state)
+            if moved is not None:
+                return moved
         match command:
             case PlaceOrder(request=request):
                 return Accepted(client_order_id=await engine.submit(request))
@@ -229,6 +239,21 @@ class EngineGateway:
                     return CancelAllDone(report=report)
                 return Accepted()
         raise TypeError(f"unknown command {command!r}")  # pragma: no cover - exhaustive
+
+
+def _state_moved(command: Resume | SetTradingState, now: TradingState) -> Refused | None:
+    """Refused when trading left the state the command was confirmed to leave."""
+    if command.leaving is None or command.leaving is now:
+        return None
+    message = (
+        f"trading went {now} while you were asked to leave {command.leaving}: "
+        "nothing changed; look at the desk and ask again"
+    )
+    return Refused(
+        source="risk",
+        reason=message,
+        problems=(Problem(rule="trading_state_changed", message=message),),
+    )
 
 
 def _text(exc: BaseException) -> str:

@@ -942,7 +942,7 @@ class SilvertineApp(App[None]):
 
         def answer(ok: bool | None) -> None:
             if ok:
-                self._run_engine("resume", Resume())
+                self._run_engine("resume", Resume(leaving=state))
 
         self.push_screen(
             ConfirmScreen(
@@ -966,7 +966,8 @@ class SilvertineApp(App[None]):
             return
 
         def go() -> None:
-            self._run_engine("reduce only", SetTradingState(state=TradingState.REDUCE_ONLY))
+            command = SetTradingState(state=TradingState.REDUCE_ONLY, leaving=state)
+            self._run_engine("reduce only", command)
 
         working = view.working()
         adding = sum(

@@ -29,6 +29,7 @@ from silvertine_tui.engine.commands import (
     PlaceOrder,
     Problem,
     Refused,
+    Resume,
     SetTradingState,
 )
 from silvertine_tui.ui.screens.modify import ModifyScreen
@@ -148,8 +149,12 @@ async def test_every_action_goes_through_the_gateway_over_the_wire(make_desk) ->
         ]
         modify = wire.sent[3]
         assert modify == ModifyOrder(client_order_id=coid, limit_price=Decimal("62000.00"))
-        assert wire.sent[6] == SetTradingState(state=TradingState.REDUCE_ONLY)
+        # Each carries the state its dialog (or the desk) asked to leave.
+        assert wire.sent[6] == SetTradingState(
+            state=TradingState.REDUCE_ONLY, leaving=TradingState.ACTIVE
+        )
         assert wire.sent[7] == Kill(reason="kill switch (UI)")
+        assert wire.sent[8] == Resume(leaving=TradingState.HALTED)
         assert wire.sent[-1] == CancelAll()
         await desk.session.close()
 

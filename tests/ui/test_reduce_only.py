@@ -102,3 +102,55 @@ async def test_reduce_only_with_nothing_to_cancel_goes_at_once(make_desk) -> Non
         assert engine.gate.state is TradingState.REDUCE_ONLY
         assert engine.oms.orders["reduces"].order.status is OrderStatus.NEW
         await desk.session.close()
+
+
+def toasts(desk: Desk) -> list[str]:
+    return [f"{n.title}: {n.message}" for n in desk.app._notifications]
+
+
+async def test_a_kill_while_the_dialog_is_open_is_not_lifted_by_its_answer(make_desk) -> None:
+    """The dialog asked to leave ACTIVE; another desk's kill switch halted trading while
+    it was open. `y` sent REDUCE ONLY all the same and took the desk out of HALTED
+    without the trader ever reading "Leave HALTED for REDUCE ONLY?". The command now
+    carries the state it was confirmed to leave, and is refused when that moved."""
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        engine = desk.session.engine
+        await rest(desk, pilot, "adds", Side.BUY, 20)
+        await from_the_palette(desk, pilot)
+        assert "Enter REDUCE ONLY?" in dialog_text(desk)
+        await engine.kill("kill switch (another desk)")
+        await desk.settle(pilot)
+        await pilot.press("y")
+        await desk.settle(pilot)
+        assert engine.gate.state is TradingState.HALTED
+        assert any(
+            t.startswith(
+                "reduce only refused: trading went HALTED while you were asked to "
+                "leave ACTIVE: nothing changed"
+            )
+            for t in toasts(desk)
+        ), toasts(desk)
+        await desk.session.close()
+
+
+async def test_a_kill_while_the_resume_dialog_is_open_stays(make_desk) -> None:
+    """The same for resume: asked over REDUCE ONLY, a kill meanwhile, `y` resumed."""
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        engine = desk.session.engine
+        await engine.set_trading_state(TradingState.REDUCE_ONLY)
+        await desk.settle(pilot)
+        await pilot.press("ctrl+r")
+        await desk.settle(pilot)
+        assert "Trading is REDUCE_ONLY" in dialog_text(desk)
+        await engine.kill("kill switch (another desk)")
+        await desk.settle(pilot)
+        await pilot.press("y")
+        await desk.settle(pilot)
+        assert engine.gate.state is TradingState.HALTED
+        assert any(t.startswith("resume refused: trading went HALTED") for t in toasts(desk))
+        await desk.session.close()

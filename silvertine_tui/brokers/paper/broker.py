@@ -551,8 +551,8 @@ class PaperBroker(Broker):
     def _last_trade(self, key: str) -> Decimal | None:
         """The market's last trade: Binance's while its prices feed the venue (a paper
         fill there is no trade of Binance's market), else the venue's own last fill."""
-        if self.feed is not None:
-            return self.feed.last_trade(self.specs[key].symbol)
+        if self.paper.market.source == "binance":  # the feed may not be up yet: none
+            return self.feed.last_trade(self.specs[key].symbol) if self.feed else None
         return self.venue.last_trade(key)
 
     # -- the outbox ---------------------------------------------------------------------

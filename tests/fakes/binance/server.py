@@ -122,6 +122,9 @@ class FakeBinance:
         self._sessions_changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port = port
+        # Seconds before a new subscriber's first mini ticker (Binance: within a second
+        # of subscribing, the next of its once-a-second pushes; 0: at once).
+        self.first_mini_ticker_s = 0.0
 
     # ------------------------------------------------------------ lifecycle
 
@@ -1153,7 +1156,27 @@ class FakeBinance:
         self.stream_connects += 1
         self._sessions_changed.set()
         # Binance pushes a symbol's mini ticker every second: the first one reaches a
-        # new subscriber within a second (here at once, if the symbol has traded).
+        # new subscriber within a second (here at once, if the symbol has traded, or
+        # after `first_mini_ticker_s`).
+        first = None
+        if self.first_mini_ticker_s:
+            first = asyncio.create_task(self._first_mini_tickers(ws, streams, combined))
+        else:
+            await self._first_mini_tickers(ws, streams, combined)
+        try:
+            async for _ in ws:
+                pass
+        finally:
+            if first is not None:
+                first.cancel()
+            self.stream_sessions.remove(session)
+        return ws
+
+    async def _first_mini_tickers(
+        self, ws: web.WebSocketResponse, streams: list[str], combined: bool
+    ) -> None:
+        if self.first_mini_ticker_s:
+            await asyncio.sleep(self.first_mini_ticker_s)
         for stream in streams:
             symbol, _, kind = stream.partition("@")
             if kind == "miniTicker" and symbol.upper() in self.exchange.specs:
@@ -1162,9 +1185,3 @@ class FakeBinance:
                     await self._send(
                         ws, {"stream": stream, "data": payload} if combined else payload
                     )
-        try:
-            async for _ in ws:
-                pass
-        finally:
-            self.stream_sessions.remove(session)
-        return ws

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable
-from decimal import Decimal
 from decimal import Decimal as D
 from typing import Any
 
@@ -145,7 +144,7 @@ async def test_quotes_refresh_the_top_of_the_book_and_health_shows_the_feed(
     assert "age_s:BTCUSDT.PAPER" in metrics
 
 
-async def published_last(bus: MemoryBus) -> Decimal | None:
+async def published_last(bus: MemoryBus) -> D | None:
     """The Last of the newest BTC quote the paper broker published."""
     quotes = [
         e.event.payload
@@ -159,11 +158,13 @@ async def test_last_is_binances_last_trade_not_the_paper_fill(
     fake: FakeBinance, bus: MemoryBus, paper: PaperBroker
 ) -> None:
     """Fed by Binance, the paper venue's Last is Binance's last trade: at connect from the
-    24hr ticker (the trade below was pushed before anyone listened), then each
-    miniTicker's close. A paper fill is no trade of Binance's market: it showed as Last
-    (101 here, while Binance last traded 100.50) until the next paper fill."""
+    24hr ticker (the trade below was printed before anyone listened, and the first
+    miniTicker push is held back), then each miniTicker's close. A paper fill is no
+    trade of Binance's market: it showed as Last (101 here, while Binance last traded
+    100.50) until the next paper fill."""
     await fake.set_quote("BTCUSDT", "100", "101")
     await fake.trade("BTCUSDT", "100.50", "0.2")
+    fake.first_mini_ticker_s = 30.0  # only GET ticker/24hr can tell 100.50 now
     await paper.connect()
     await fake.wait_for_stream("btcusdt@miniTicker")
     await until(lambda: (b := paper.venue.book(BTC)) is not None and b.best_ask == D("101"))
@@ -181,7 +182,6 @@ async def test_last_is_binances_last_trade_not_the_paper_fill(
     assert await published_last(bus) == D("100.50")
     # Binance trades at 100.80: its miniTicker's close is the next quote's Last.
     await fake.trade("BTCUSDT", "100.80", "0.1")
-    await asyncio.sleep(0.05)  # the miniTicker's push
     await fake.set_quote("BTCUSDT", "100", "101", bid_qty="7")
     await until(lambda: paper.venue.book(BTC).bids[0][1] == D("7"))  # type: ignore[union-attr]
     assert await published_last(bus) == D("100.80")
