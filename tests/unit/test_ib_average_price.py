@@ -39,7 +39,7 @@ from tests.fakes.tws.exchange import Position as TwsPosition
 from tests.support.ib import desk, fills
 
 from .test_ib_cancel_everything import engine_for, place_elsewhere, sync
-from .test_ib_position_settle import AAPL, ACCOUNT, filled, ib_desk, journal, market
+from .test_ib_position_settle import AAPL, ACCOUNT, filled, ib_desk, journal, market, wait_for
 
 KEY = "X"
 S_FILLED = OrderStatus.FILLED
@@ -159,9 +159,13 @@ async def last_position(session: Session) -> Position:
 
 
 async def settled(session: Session) -> None:
-    """Until the desk has applied everything TWS sent so far."""
+    """Until the desk has applied everything TWS sent so far: the broker has journaled
+    it, and the engine's reader has applied the journal's last entry (a fixed pause
+    for the reader was a race on a loaded machine)."""
     await session.engine.brokers["ib"].settle()  # type: ignore[attr-defined]
-    await asyncio.sleep(0.05)  # the engine's reader applies what the broker journaled
+    stream = session.bus.layout.exec("ib", ACCOUNT)
+    [last] = await session.bus.read_last(stream, 1)
+    await wait_for(lambda: session.engine.applied.get(stream) == last.id, "the reader")
 
 
 async def test_the_position_ib_reports_after_a_fill_has_the_desks_average() -> None:
