@@ -949,9 +949,20 @@ class SilvertineApp(App[None]):
                 "Resume trading?",
                 f"Trading is {state}. Resume sets it ACTIVE: orders are accepted again.",
                 confirm_label="Resume",
+                moved=self._state_moved(state),
             ),
             callback=answer,
         )
+
+    def _state_moved(self, asked: TradingState) -> Callable[[], str | None]:
+        """For a dialog that asks to leave `asked`: what the trading state is now, once
+        it is another (another desk's kill switch while the dialog is open)."""
+
+        def moved() -> str | None:
+            now = self.desk.view.trading_state
+            return None if now is asked else f"trading is {now} meanwhile"
+
+        return moved
 
     def action_reduce_only(self) -> None:
         """REDUCE ONLY cancels the working orders that would add to a position: asked
@@ -995,7 +1006,11 @@ class SilvertineApp(App[None]):
             lines.append(f"{len(working) - adding} that reduce one stay working.")
         self.push_screen(
             ConfirmScreen(
-                title, "\n".join(lines), confirm_label="Reduce only", danger=bool(adding)
+                title,
+                "\n".join(lines),
+                confirm_label="Reduce only",
+                danger=bool(adding),
+                moved=self._state_moved(state),
             ),
             callback=lambda ok: go() if ok else None,
         )

@@ -231,6 +231,24 @@ def test_reduce_only_asks_before_it_cancels(snap_compare, make_desk) -> None:
     assert snap_compare(desk.app, terminal_size=(80, 24), run_before=run_before)
 
 
+def test_a_dialog_says_the_trading_state_moved(snap_compare, make_desk) -> None:
+    """The REDUCE ONLY dialog open when another desk's kill switch halts trading: it
+    says so, its confirm button off (tests/ui/test_reduce_only.py)."""
+    desk: Desk = make_desk()
+
+    async def run_before(pilot) -> None:
+        await desk.start(pilot)
+        await populate(desk, pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"reduce only", "enter")
+        await desk.settle(pilot)
+        await desk.session.engine.kill("kill switch (another desk)")
+        await desk.quiet(pilot)
+
+    assert snap_compare(desk.app, terminal_size=(80, 24), run_before=run_before)
+
+
 def test_help_screen(snap_compare, make_desk) -> None:
     desk: Desk = make_desk()
 

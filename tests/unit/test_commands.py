@@ -344,6 +344,27 @@ async def test_resume_and_reduce_only_set_the_trading_state() -> None:
     assert engine.gate.state is TradingState.ACTIVE
 
 
+async def test_a_state_change_confirmed_over_another_state_is_refused() -> None:
+    """A dialog asked to leave ACTIVE (or REDUCE_ONLY); another desk's kill switch came
+    first. The command carries the state it was confirmed to leave, and is refused:
+    it must not lift a kill the trader never saw."""
+    gateway, engine, _ = await make()
+    await gateway.send(Kill())
+    for command in (
+        SetTradingState(state=TradingState.REDUCE_ONLY, leaving=TradingState.ACTIVE),
+        Resume(leaving=TradingState.REDUCE_ONLY),
+    ):
+        outcome = await gateway.send(command)
+        assert isinstance(outcome, Refused)
+        assert outcome.source == "risk"
+        assert [p.rule for p in outcome.problems] == ["trading_state_changed"]
+        assert outcome.reason.startswith("trading went HALTED while you were asked to leave")
+        assert engine.gate.state is TradingState.HALTED
+    # Confirmed over the state it is in, it goes.
+    assert await gateway.send(Resume(leaving=TradingState.HALTED)) == Accepted()
+    assert engine.gate.state is TradingState.ACTIVE
+
+
 async def test_a_bus_that_refuses_the_resume_is_failed() -> None:
     gateway, engine, _ = await make()
     await gateway.send(Kill())
@@ -365,7 +386,9 @@ EVERY_COMMAND: list[Command] = [
     CancelAll(broker="v0", instrument=INSTRUMENT.key),
     Kill(reason="kill switch (UI)"),
     Resume(),
+    Resume(leaving=TradingState.HALTED),
     SetTradingState(state=TradingState.REDUCE_ONLY),
+    SetTradingState(state=TradingState.REDUCE_ONLY, leaving=TradingState.ACTIVE),
 ]
 
 EVERY_OUTCOME: list[Outcome] = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -15,19 +17,31 @@ class ConfirmScreen(Dialog[bool]):
     BINDINGS = bindings("modal")
 
     def __init__(
-        self, title: str, body: str, *, confirm_label: str = "Yes", danger: bool = False
+        self,
+        title: str,
+        body: str,
+        *,
+        confirm_label: str = "Yes",
+        danger: bool = False,
+        moved: Callable[[], str | None] | None = None,
     ) -> None:
+        """`moved`: asked after each frame of the desk, what changed since the dialog
+        asked (`trading is HALTED meanwhile`) or None. Once it says, the dialog says so
+        and its answer is no: the question was about a desk that is no more."""
         super().__init__()
         self.title_text = title
         self.body = body
         self.confirm_label = confirm_label
         self.danger = danger
+        self.moved = moved
+        self.stale = ""
         self._answered = False
 
     def compose_dialog(self) -> ComposeResult:
         with Vertical(id="dialog", classes="-danger" if self.danger else ""):
             yield Static(self.title_text, id="dialog-title", markup=False)
             yield Static(self.body, id="dialog-body", markup=False)
+            yield Static("", id="dialog-moved", markup=False)
             with Horizontal(id="dialog-buttons"):
                 yes = named_key(self, "modal.confirm", every=True)
                 no = named_key(self, "modal.cancel", every=True)
@@ -43,7 +57,25 @@ class ConfirmScreen(Dialog[bool]):
         self._answered = True
         self.dismiss(value)
 
+    def follow_desk(self) -> None:
+        if self.moved is None or self.stale:
+            return
+        moved = self.moved()
+        if moved is None:
+            return
+        self.stale = moved
+        yes, no = named_key(self, "modal.confirm"), named_key(self, "modal.cancel")
+        said = self.query_one("#dialog-moved", Static)
+        said.update(f"{moved}: asked of the desk as it was, so {yes} changes nothing. {no}: close")
+        said.display = True
+        self.query_one("#yes", Button).disabled = True
+        self.query_one("#no", Button).focus()
+
     def action_confirm(self) -> None:
+        self.follow_desk()  # the desk as it is now, not as at the last frame
+        if self.stale:
+            self.app.bell()
+            return
         self._answer(True)
 
     def action_dismiss_no(self) -> None:
@@ -51,7 +83,7 @@ class ConfirmScreen(Dialog[bool]):
 
     @on(Button.Pressed, "#yes")
     def _yes(self) -> None:
-        self._answer(True)
+        self.action_confirm()
 
     @on(Button.Pressed, "#no")
     def _no(self) -> None:
