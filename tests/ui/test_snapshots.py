@@ -16,6 +16,7 @@ from silvertine_tui.domain import ConnectionState, Side
 from silvertine_tui.events import Health, HealthEvent
 
 from .conftest import Desk, market_buy, populate
+from .test_reduce_only import from_the_palette
 from .working_desk import build_working_desk, working_settings
 
 THEMES = ["silvertine-dark", "silvertine-light", "silvertine-high-contrast", "silvertine-amber"]
@@ -223,9 +224,7 @@ def test_reduce_only_asks_before_it_cancels(snap_compare, make_desk) -> None:
     async def run_before(pilot) -> None:
         await desk.start(pilot)
         await populate(desk, pilot)
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"reduce only", "enter")
+        await from_the_palette(desk, pilot)
         await desk.quiet(pilot)
 
     assert snap_compare(desk.app, terminal_size=(80, 24), run_before=run_before)
@@ -239,10 +238,7 @@ def test_a_dialog_says_the_trading_state_moved(snap_compare, make_desk) -> None:
     async def run_before(pilot) -> None:
         await desk.start(pilot)
         await populate(desk, pilot)
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"reduce only", "enter")
-        await desk.settle(pilot)
+        await from_the_palette(desk, pilot)
         await desk.session.engine.kill("kill switch (another desk)")
         await desk.quiet(pilot)
 
