@@ -180,6 +180,8 @@ def last_message_age(
 
 
 class HealthPane(TextBlock):
+    HANGING = True  # a link's long reason continues under its text at 80x24
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.palette: Palette = DEFAULT_PALETTE

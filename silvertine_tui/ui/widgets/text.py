@@ -3,14 +3,49 @@ number of lines changes (a `Static.update` lays out the whole screen every time)
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widget import Widget
+
+HANG = 2
+"""Columns a continued row is indented past its line's own indent."""
+
+
+def hang_rows(line: Text, width: int) -> list[Text]:
+    """`line` (no newline) in rows of at most `width` cells, broken between words; the
+    rows after the first indented under the line's text, `HANG` past its own indent
+    (`  api DISCONNECTED no TWS ... (connection` / `      refused); start it ...`), so
+    a continued reason never reads as a line of its own at column 0."""
+    plain = line.plain
+    pad = len(plain) - len(plain.lstrip(" ")) + HANG
+    if width - pad < 10:  # too narrow to hang: plain folding
+        pad = 0
+    rows: list[Text] = []
+    start, room = 0, width
+    while cell_len(plain[start:]) > room:
+        cut = plain.rfind(" ", start + 1, start + room + 1)
+        if cut <= start:  # one word longer than the row: cut it
+            cut = start + room
+        row = line[start:cut]
+        row.rstrip()
+        rows.append(row if not rows else Text(" " * pad) + row)
+        start = cut
+        while start < len(plain) and plain[start] == " ":
+            start += 1
+        room = width - pad
+    last = line[start:]
+    rows.append(last if not rows else Text(" " * pad) + last)
+    return rows
 
 
 class TextBlock(Widget):
     DEFAULT_CSS = """
     TextBlock { height: auto; }
     """
+    HANGING: ClassVar[bool] = False
+    """Wrap each line under its own text (`hang_rows`) rather than from column 0."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -26,13 +61,25 @@ class TextBlock(Widget):
         if new == self._text:
             return
         width = max(1, self.size.width or 80)
-        lines = len(new.wrap(self.app.console, width)) if new.plain else 0
+        if not new.plain:
+            lines = 0
+        elif self.HANGING:
+            lines = len(self._hung(new, width))
+        else:
+            lines = len(new.wrap(self.app.console, width))
         self._text = new
         self.refresh(layout=lines != self._lines)
         self._lines = lines
 
+    @staticmethod
+    def _hung(text: Text, width: int) -> list[Text]:
+        return [row for line in text.split("\n") for row in hang_rows(line, width)]
+
     def render(self) -> Text:
-        return self._text
+        if not self.HANGING or not self._text.plain:
+            return self._text
+        rows = self._hung(self._text, max(1, self.size.width or 80))
+        return Text("\n", no_wrap=True, overflow="crop").join(rows)
 
     def on_resize(self) -> None:
         self._lines = -1
