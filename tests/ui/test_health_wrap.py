@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 
 from silvertine_tui.domain import ConnectionState, TradingState
-from silvertine_tui.events import Health
+from silvertine_tui.ui.model import ComponentHealth
 from silvertine_tui.ui.widgets.health import BusLine, HealthPane, broker_line
 from silvertine_tui.ui.widgets.text import HANG, hang_rows
 
@@ -31,10 +31,12 @@ async def test_a_long_link_reason_wraps_under_its_text_at_80_columns() -> None:
     app = OnePane()
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one(HealthPane)
-        health = Health(
+        health = ComponentHealth(
             component="broker:ib/DU123456",
             state=ConnectionState.DISCONNECTED,
+            message="",
             metrics={"link:api": "DISCONNECTED", "link_detail:api": REASON},
+            ts_ms=0,
         )
         line = broker_line("ib/DU123456", health, ConnectionState.DISCONNECTED, None, 0.0)
         pane.set_text(pane.render_text([line], BUS, TradingState.ACTIVE))
