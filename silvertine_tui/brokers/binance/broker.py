@@ -75,6 +75,7 @@ from ..base import Broker, Clock, ReconcileReport
 from ..errors import (
     BrokerError,
     BrokerTimeout,
+    CancelTooLate,
     ConfigurationError,
     NotConnected,
     OrderRejected,
@@ -906,14 +907,7 @@ class BinanceBroker(Broker):
                     code="unknown_order",
                 ) from exc
             if found.status is OrderStatus.CANCELED:
-                raise cancel_too_late(
-                    client_order_id,
-                    "Binance",
-                    found.status,
-                    found.filled_qty,
-                    said=f"Binance: {exc}",
-                    code=exc.code,
-                ) from exc
+                raise _too_late(order, found, exc) from exc
             raise UnknownOrder(
                 f"cancel of {client_order_id} at {self.source} refused (Binance: {exc}), "
                 f"yet Binance reports the order {found.status}: it is still working; "
@@ -941,14 +935,7 @@ class BinanceBroker(Broker):
         if found is None or found.status is OrderStatus.CANCELED:
             return found
         if found.status.is_terminal:
-            raise cancel_too_late(
-                order.client_order_id,
-                "Binance",
-                found.status,
-                found.filled_qty,
-                said=f"Binance: {exc}",
-                code=exc.code,
-            ) from exc
+            raise _too_late(order, found, exc) from exc
         await self._restore_status(order, found.status, f"cancel {failed}: {exc}")
         return found
 
@@ -1506,3 +1493,15 @@ def _trade_id(exec_id: str, symbol: str) -> int | None:
     if prefix != symbol or not trade.isdigit():
         return None
     return int(trade)
+
+
+def _too_late(order: TrackedOrder, found: VenueOrder, exc: BrokerError) -> CancelTooLate:
+    """A cancel Binance refused or failed, of an order it reports ended as `found`."""
+    return cancel_too_late(
+        order.client_order_id,
+        "Binance",
+        found.status,
+        found.filled_qty,
+        said=f"Binance: {exc}",
+        code=exc.code,
+    )

@@ -319,11 +319,8 @@ class IBOrders(IBState):
                 raise BrokerTimeout(
                     f"no answer from TWS to the cancel of {coid}; asking TWS for the order"
                 ) from None
-            if outcome == "done":
-                await self._ended_by_cancel(coid)
+            if await self._cancel_over(coid, outcome):
                 return
-            if outcome == "lost":
-                raise BrokerTimeout(f"socket to TWS dropped during the cancel of {coid}")
             code_text, _, message = outcome.partition("|")
             code = int(code_text)
             if code in codes.PACING:
@@ -347,6 +344,16 @@ class IBOrders(IBState):
             raise OrderRejected(f"{coid}: {reason}", code=code)
         await self._restore(coid, "cancel not done: TWS kept answering with pacing violations")
         raise RateLimited(f"cancel of {coid}: TWS kept answering with pacing violations")
+
+    async def _cancel_over(self, coid: str, outcome: str) -> bool:
+        """A cancel's wait ended by the order's end ("done": True, as `_ended_by_cancel`
+        judges it) or the socket's (raised); False for TWS's answer to read."""
+        if outcome == "done":
+            await self._ended_by_cancel(coid)
+            return True
+        if outcome == "lost":
+            raise BrokerTimeout(f"socket to TWS dropped during the cancel of {coid}")
+        return False
 
     async def _ended_by_cancel(self, coid: str) -> None:
         """TWS ended the order while the cancel was on its way: cancelled (by this
@@ -385,11 +392,8 @@ class IBOrders(IBState):
                     f"{self.cfg.order_timeout_s:g} s; it shows PENDING_CANCEL until TWS "
                     "reports its end"
                 ) from None
-            if outcome == "done":
-                await self._ended_by_cancel(coid)
+            if await self._cancel_over(coid, outcome):
                 return
-            if outcome == "lost":
-                raise BrokerTimeout(f"socket to TWS dropped during the cancel of {coid}")
             log.info(
                 "ib.cancel_pending_elsewhere_said",
                 extra={"broker": self.source, "client_order_id": coid, "said": outcome},
