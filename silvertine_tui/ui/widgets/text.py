@@ -51,6 +51,9 @@ class TextBlock(Widget):
         super().__init__(id=id, classes=classes)
         self._text = Text()
         self._lines = 0
+        # HANGING: the text in rows at a width (width, rows, the rows joined), made once
+        # for the line count and the render.
+        self._hung_at: tuple[int, int, Text] | None = None
 
     @property
     def text(self) -> Text:
@@ -61,25 +64,27 @@ class TextBlock(Widget):
         if new == self._text:
             return
         width = max(1, self.size.width or 80)
+        self._text, self._hung_at = new, None
         if not new.plain:
             lines = 0
         elif self.HANGING:
-            lines = len(self._hung(new, width))
+            lines = self._hung(width)[1]
         else:
             lines = len(new.wrap(self.app.console, width))
-        self._text = new
         self.refresh(layout=lines != self._lines)
         self._lines = lines
 
-    @staticmethod
-    def _hung(text: Text, width: int) -> list[Text]:
-        return [row for line in text.split("\n") for row in hang_rows(line, width)]
+    def _hung(self, width: int) -> tuple[int, int, Text]:
+        if self._hung_at is None or self._hung_at[0] != width:
+            rows = [row for line in self._text.split("\n") for row in hang_rows(line, width)]
+            joined = Text("\n", no_wrap=True, overflow="crop").join(rows)
+            self._hung_at = (width, len(rows), joined)
+        return self._hung_at
 
     def render(self) -> Text:
         if not self.HANGING or not self._text.plain:
             return self._text
-        rows = self._hung(self._text, max(1, self.size.width or 80))
-        return Text("\n", no_wrap=True, overflow="crop").join(rows)
+        return self._hung(max(1, self.size.width or 80))[2]
 
     def on_resize(self) -> None:
         self._lines = -1
