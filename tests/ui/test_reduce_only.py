@@ -11,6 +11,7 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from silvertine_tui.domain import OrderStatus, OrderType, Side, TimeInForce, TradingState
+from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.ui.screens.confirm import ConfirmScreen
 
 from .conftest import Desk, market_buy
@@ -39,6 +40,17 @@ async def rest(desk: Desk, pilot: Pilot[None], coid: str, side: Side, ticks_away
     assert engine.oms.orders[coid].order.status is OrderStatus.NEW
 
 
+async def long_one_eth(desk: Desk, pilot: Pilot[None]) -> TradingEngine:
+    """The desk started, long 1 ETH (bought at the market); its engine."""
+    await desk.start(pilot)
+    await desk.step(pilot, 1)
+    engine = desk.session.engine
+    await engine.submit(market_buy("long", "ETHUSDT.PAPER", "1"))
+    await desk.settle(pilot)
+    assert engine.position("paper", "main", "ETHUSDT.PAPER") == Decimal(1)
+    return engine
+
+
 async def from_the_palette(desk: Desk, pilot: Pilot[None]) -> None:
     await pilot.press("ctrl+p")
     await pilot.pause()
@@ -55,12 +67,7 @@ def dialog_text(desk: Desk) -> str:
 async def test_reduce_only_asks_before_it_cancels_orders_that_add(make_desk) -> None:
     desk: Desk = make_desk()
     async with desk.app.run_test(size=(120, 36)) as pilot:
-        await desk.start(pilot)
-        await desk.step(pilot, 1)
-        engine = desk.session.engine
-        await engine.submit(market_buy("long", "ETHUSDT.PAPER", "1"))
-        await desk.settle(pilot)
-        assert engine.position("paper", "main", "ETHUSDT.PAPER") == Decimal(1)
+        engine = await long_one_eth(desk, pilot)
         await rest(desk, pilot, "adds", Side.BUY, 20)  # long and buying more
         await rest(desk, pilot, "reduces", Side.SELL, 20)  # selling some of it
         await from_the_palette(desk, pilot)
@@ -92,11 +99,7 @@ async def test_reduce_only_with_nothing_to_cancel_goes_at_once(make_desk) -> Non
     only refuses orders from now on, so it is not asked."""
     desk: Desk = make_desk()
     async with desk.app.run_test(size=(120, 36)) as pilot:
-        await desk.start(pilot)
-        await desk.step(pilot, 1)
-        engine = desk.session.engine
-        await engine.submit(market_buy("long", "ETHUSDT.PAPER", "1"))
-        await desk.settle(pilot)
+        engine = await long_one_eth(desk, pilot)
         await rest(desk, pilot, "reduces", Side.SELL, 20)
         await from_the_palette(desk, pilot)
         assert not isinstance(desk.app.screen, ConfirmScreen)
