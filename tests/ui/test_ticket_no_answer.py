@@ -65,9 +65,14 @@ async def test_an_order_without_answer_is_said_sent_and_maybe_working(make_desk)
                 shown = status()
                 assert shown.startswith("NO ANSWER"), shown
                 assert "REJECTED" not in shown
+                # A toast is a message to the app: it is on the screen a beat after the
+                # status the same answer wrote.
+                title = "Order sent, no answer yet"
+                await until(pilot, "the toast", lambda: any(
+                    n.title == title for n in desk.app._notifications))  # fmt: skip
                 toasts = [(n.title, n.message) for n in desk.app._notifications]
                 assert not [t for t, _ in toasts if "not placed" in t.lower()]
-                [said] = [m for t, m in toasts if t == "Order sent, no answer yet"]
+                [said] = [m for t, m in toasts if t == title]
                 assert "do not send it again" in said
                 # The venue took it once; nothing was sent again.
                 assert fake.requests.count(("POST", "/api/v3/order")) == 1
