@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import ClassVar
 
 from ...domain import Balance
 from ..format import money
 from .table import Cell, Column, KeyedTable
+
+ZERO_SHOWN = money(Decimal(0))
 
 
 class Balances(KeyedTable):
@@ -17,6 +21,12 @@ class Balances(KeyedTable):
         Column("locked", "Locked", right=True, priority=2),
         Column("account", "Account", priority=3),
     )
+    TOTAL, LOCKED = 1, 3
+    # While funds are locked in working orders, Locked is what the trader needs beside
+    # Available, and Total (their sum) is the one that gives way in a narrow pane: the
+    # three exact figures of a balance after a fee (`98,247.85961`) did not fit the
+    # default desk's pane, and Locked dropped just when it was not zero.
+    LOCKED_RAISED: ClassVar[tuple[float, float]] = (1.5, 1.2)  # Total, Locked
 
     # More than one account holds balances: the currency cell names the broker too
     # (`USD ib`), since the Account column is the first to go in a narrow pane.
@@ -31,6 +41,12 @@ class Balances(KeyedTable):
             self.cell(money(balance.locked)),
             self.cell(f"{balance.broker}/{balance.account}"),
         )
+
+    def priorities(self) -> list[float]:
+        priorities = super().priorities()
+        if any(cells[self.LOCKED].text != ZERO_SHOWN for cells in self._cells.values()):
+            priorities[self.TOTAL], priorities[self.LOCKED] = self.LOCKED_RAISED
+        return priorities
 
     def show(self, balances: Mapping[tuple[str, str, str], Balance]) -> None:
         """Every row (a full redraw)."""

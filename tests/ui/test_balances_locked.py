@@ -1,0 +1,68 @@
+"""Funds locked in working orders show. At 120x36 the Balances pane had room for two
+of a balance's three exact figures after any fee (`98,247.85961`), and Locked, the
+least important while nothing is locked, dropped just when a working buy locked funds.
+While any balance has funds locked, Total (Available + Locked) gives way instead."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from silvertine_tui.domain import OrderStatus, OrderType, TimeInForce
+from silvertine_tui.ui.widgets.balances import Balances
+
+from .conftest import Desk, market_buy
+
+
+async def test_locked_funds_show_beside_available_at_120x36(make_desk) -> None:
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        engine = desk.session.engine
+        balances = desk.app.screen.query_one(Balances)
+        await engine.submit(market_buy("fee", "ETHUSDT.PAPER", "0.5"))  # a fee: exact cents
+        await desk.settle(pilot)
+        await desk.next_second(pilot)
+        assert balances.shown_columns[:3] == ["ccy", "total", "available"]
+        resting = market_buy("resting", "BTCUSDT.PAPER", "0.01").model_copy(
+            update={
+                "order_type": OrderType.LIMIT,
+                "limit_price": Decimal("63000.00"),
+                "tif": TimeInForce.GTC,
+            }
+        )
+        await engine.submit(resting)
+        await desk.settle(pilot)
+        await desk.next_second(pilot)  # a column comes back at the once-a-second fit
+        assert engine.oms.orders["resting"].order.status is OrderStatus.NEW
+        usdt = desk.session.projection.balances[("paper", "main", "USDT")]
+        assert usdt.locked > 0
+        assert balances.shown_columns == ["ccy", "available", "locked"]
+        assert usdt.locked == Decimal("630.63")  # 0.01 at 63,000 and its fee of 0.1%
+        assert balances.get_cell("paper/main/USDT", "locked").plain == "630.63"
+        assert balances.get_cell("paper/main/USD", "locked").plain == "0.00"
+        # Cancelled: nothing locked, Total comes back.
+        await engine.cancel("resting")
+        await desk.settle(pilot)
+        await desk.next_second(pilot)
+        assert desk.session.projection.balances[("paper", "main", "USDT")].locked == 0
+        assert balances.shown_columns[:3] == ["ccy", "total", "available"]
+        await desk.session.close()
+
+
+async def test_a_wide_pane_shows_all_three(make_desk) -> None:
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(200, 50)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        engine = desk.session.engine
+        await engine.submit(market_buy("fee", "ETHUSDT.PAPER", "0.5"))
+        resting = market_buy("resting", "BTCUSDT.PAPER", "0.01").model_copy(
+            update={"order_type": OrderType.LIMIT, "limit_price": Decimal("63000.00")}
+        )
+        await engine.submit(resting.model_copy(update={"tif": TimeInForce.GTC}))
+        await desk.settle(pilot)
+        await desk.next_second(pilot)
+        shown = desk.app.screen.query_one(Balances).shown_columns
+        assert shown[:4] == ["ccy", "total", "available", "locked"]
+        await desk.session.close()
