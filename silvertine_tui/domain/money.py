@@ -79,3 +79,11 @@ def exact_text(value: Decimal | None, max_places: int = MAX_PLACES, least: int =
     exponent = normal.as_tuple().exponent
     places = max(least, -exponent if isinstance(exponent, int) and exponent < 0 else 0)
     return f"{cut:,.{places}f}{mark}"
+
+
+def money_text(value: Decimal | None, max_places: int = MAX_PLACES) -> str:
+    """A balance exactly as held, with two places at least: `949,455.84`, `3,178.18`,
+    `1.000999` BTC, `0.00012345` BTC. Never rounded (a BTC balance of 1.000999 read
+    `1.001`: more than is there); beyond `max_places` decimals cut toward zero and
+    marked `…`. The Balances pane and the journal's BALANCE lines both write it."""
+    return exact_text(value, max_places, least=2)

@@ -11,6 +11,8 @@ order id. Numbers are printed for a trader:
   where it falls between ticks, so a blended average is not passed off as a price on
   the grid (`190.053`), and on the tick where it does not (`3,500.30`);
 - a fee in the instrument's quote currency on the tick's places, other fees trimmed;
+- a balance exactly as held, two places at least, as the Balances pane writes it
+  (`100,000.00`, `98,247.85961`; `domain.money.money_text`);
 - where no instrument is known (`silvertine replay` reads only the journal, which
   carries no instrument definitions), trimmed: no trailing zeros, at most
   `MAX_PLACES` decimals, never an exponent.
@@ -43,7 +45,7 @@ from ..domain import (
     ReferencePrice,
     Trade,
 )
-from ..domain.money import exact_text
+from ..domain.money import exact_text, money_text
 from .codec import Decoded, DecodeError, UnknownEvent
 from .payloads import (
     BrokerProfile,
@@ -232,7 +234,8 @@ def describe(
             avg = f" avg {avg_text(p.avg_price, i)}" if p.avg_price is not None else ""
             return f"POSITION {p.instrument} {qty_text(p.quantity, i)}{avg}"
         case Balance():
-            return f"BALANCE {p.currency} total {trim(p.total)} available {trim(p.available)}"
+            total, available = money_text(p.total), money_text(p.available)
+            return f"BALANCE {p.currency} total {total} available {available}"
         case Reconcile():
             return f"{p.kind} {p.client_order_id or p.instrument} ours={p.ours} venue={p.venue}"
         case Signal():

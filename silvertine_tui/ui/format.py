@@ -6,7 +6,9 @@ import re
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-from ..domain.money import MAX_PLACES, exact_text
+from ..domain.money import money_text
+
+money = money_text  # the Balances pane's figures (domain.money.money_text)
 
 DASH = "-"
 MAX_EXPONENT = 30
@@ -30,14 +32,6 @@ def num(value: Decimal | None, places: int | None = None) -> str:
     if normal == normal.to_integral():
         return f"{normal.quantize(Decimal(1)):,f}"
     return f"{normal:,f}"
-
-
-def money(value: Decimal | None, max_places: int = MAX_PLACES) -> str:
-    """A balance exactly as held, with two places at least: `949,455.84`, `3,178.18`,
-    `1.000999` BTC, `0.00012345` BTC. Never rounded (a BTC balance of 1.000999 read
-    `1.001`: more than is there); beyond `max_places` decimals cut toward zero and
-    marked `…`."""
-    return exact_text(value, max_places, least=2)
 
 
 def signed(value: Decimal | None, places: int | None = 2) -> str:

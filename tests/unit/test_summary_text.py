@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from silvertine_tui.domain import (
+    Balance,
     Fill,
     Instrument,
     OrderRequest,
@@ -20,6 +21,7 @@ from silvertine_tui.domain import (
     TradingState,
 )
 from silvertine_tui.events import (
+    BalanceEvent,
     FillEvent,
     OrderRequestEvent,
     OrderUpdateEvent,
@@ -165,6 +167,25 @@ def test_trim_never_prints_more_than_eight_decimals(value: Decimal) -> None:
     assert len(decimals) <= 8
     assert "E" not in text
     assert "e" not in text
+
+
+def test_a_balance_line_writes_the_figures_the_balances_pane_shows() -> None:
+    """Exactly as held, two places at least: the log wrote `total 100,000` beside the
+    pane's `100,000.00`, and rounded a balance past eight places up (1.000000009 BTC
+    read `1.00000001`, more than is there; the pane's `1.00…` says more is held)."""
+    usdt = Balance(
+        broker="paper", account="main", currency="USDT",
+        total=Decimal("100000"), available=Decimal("98247.85961"),
+    )  # fmt: skip
+    assert describe(BalanceEvent.create("paper/main", usdt)) == (
+        "BALANCE USDT total 100,000.00 available 98,247.85961"
+    )
+    btc = usdt.model_copy(
+        update={"currency": "BTC", "total": Decimal("1.000000009"), "available": Decimal("0")}
+    )
+    assert describe(BalanceEvent.create("paper/main", btc)) == (
+        "BALANCE BTC total 1.00… available 0.00"  # cut toward zero, marked
+    )
 
 
 def test_replay_prints_trimmed_numbers_and_names_the_order() -> None:
