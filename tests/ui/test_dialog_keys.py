@@ -17,7 +17,7 @@ from silvertine_tui.ui.widgets.keybar import KeyBar
 from .conftest import Desk, make_settings
 from .test_quit_and_orders import resting_orders
 
-DESK_KEYS = (" f9 ", "Send", " b Buy", " s Sell", "Cancel all", " 1 ", "Theme", "Zoom")
+DESK_KEYS = (" f9 ", "Send", " b Buy", " s Sell", " ^x Cancel all", " 1 ", "Theme", "Zoom")
 
 
 def bar_line(desk: Desk) -> str:
@@ -42,7 +42,8 @@ async def test_the_confirmation_bar_lists_its_keys_and_the_kill_switch(
         cancel_all = desk.app.screen
         assert isinstance(cancel_all, ConfirmScreen)
         line = bar_line(desk)
-        for shown in (" y Yes ", " esc No ", " ^\\ KILL ", " ^c Quit "):
+        # `y` named as the dialog's button names it, not the key map's generic "Yes".
+        for shown in (" y Cancel all ", " esc No ", " ^\\ KILL ", " ^c Quit "):
             assert shown in line, f"{shown!r} not in {line!r}"
         for hidden in DESK_KEYS:
             assert hidden not in line, f"{hidden!r} in {line!r}"
@@ -53,6 +54,8 @@ async def test_the_confirmation_bar_lists_its_keys_and_the_kill_switch(
         assert isinstance(kill, ConfirmScreen)
         assert kill.id == "kill"
         assert " ^\\ KILL " in bar_line(desk)
+        assert " y KILL " in bar_line(desk)
+        assert " y Yes " not in bar_line(desk)
         await pilot.press("y")
         await desk.settle(pilot)
         assert desk.session.engine.gate.state is TradingState.HALTED

@@ -13,6 +13,7 @@ from textual.widgets import Static
 from silvertine_tui.domain import OrderStatus, OrderType, Side, TimeInForce, TradingState
 from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.ui.screens.confirm import ConfirmScreen
+from silvertine_tui.ui.widgets.keybar import KeyBar
 
 from .conftest import Desk, market_buy
 
@@ -129,6 +130,10 @@ async def test_a_kill_while_the_dialog_is_open_is_not_lifted_by_its_answer(make_
         assert dialog.stale == "trading is HALTED meanwhile"
         said = str(dialog.query_one("#dialog-moved", Static).render())
         assert said.startswith("trading is HALTED meanwhile: asked of the desk as it was, so y")
+        # The key bar names `y` as the button does, and dims it as the button is.
+        bar = dialog.query_one(KeyBar)
+        assert " y Reduce only " in bar.render().plain
+        assert ("confirm", False) in [(b.action, on) for b, on in bar.bindings()]
         await pilot.press("y")
         await desk.settle(pilot)
         assert desk.app.screen is dialog  # still asking nothing new; esc closes it

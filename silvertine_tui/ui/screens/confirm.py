@@ -36,6 +36,8 @@ class ConfirmScreen(Dialog[bool]):
         self.moved = moved
         self.stale = ""
         self._answered = False
+        # The key bar names `y` as the button does: `y KILL`, not `y Yes`.
+        self.key_words = {"confirm": confirm_label}
 
     def compose_dialog(self) -> ComposeResult:
         with Vertical(id="dialog", classes="-danger" if self.danger else ""):
@@ -70,6 +72,12 @@ class ConfirmScreen(Dialog[bool]):
         said.display = True
         self.query_one("#yes", Button).disabled = True
         self.query_one("#no", Button).focus()
+        self.refresh_bindings()  # the key bar shows `y` off, as the button
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "confirm" and self.stale:
+            return None  # listed, dimmed: the question is about a desk that is no more
+        return True
 
     def action_confirm(self) -> None:
         self.follow_desk()  # the desk as it is now, not as at the last frame

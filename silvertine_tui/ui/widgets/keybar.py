@@ -116,7 +116,7 @@ class KeyBar(Widget):
         for binding, enabled, key in fitting:
             start = text.cell_len
             text.append(f" {key}", style=key_style if enabled else Style(dim=True))
-            text.append(f" {binding.description} ", style="" if enabled else Style(dim=True))
+            text.append(f" {self._word(binding)} ", style="" if enabled else Style(dim=True))
             spans.append((start, text.cell_len, binding))
         return text, spans
 
@@ -139,6 +139,12 @@ class KeyBar(Widget):
         strips, self._spans = kept
         return strips[y] if y < len(strips) else Strip.blank(width, style.rich_style)
 
+    def _word(self, binding: Binding) -> str:
+        """What the key does, as this screen names it: a dialog's `y` reads as its
+        button (`y KILL`, `y Send again`), not as the key map's generic `Yes`."""
+        words: dict[str, str] = getattr(self.screen, "key_words", {})
+        return words.get(binding.action, binding.description)
+
     def _fitting(self, width: int) -> list[tuple[Binding, bool, str]]:
         """The keys that fit the width, in order; help, the kill switch and quit always
         (a trader on a small terminal must find the emergency stop and the way out), and
@@ -150,7 +156,7 @@ class KeyBar(Widget):
         ]
 
         def cost(entry: tuple[Binding, bool, str]) -> int:
-            return len(entry[2]) + len(entry[0].description) + 3
+            return len(entry[2]) + len(self._word(entry[0])) + 3
 
         if width <= 0:
             return entries
