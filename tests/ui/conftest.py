@@ -190,6 +190,17 @@ def market_buy(client_order_id: str, instrument: str, quantity: str) -> OrderReq
     )
 
 
+def limit_buy(client_order_id: str, instrument: str, quantity: str, price: str) -> OrderRequest:
+    """A GTC limit buy on the test desk's paper account (below the market: it rests)."""
+    return market_buy(client_order_id, instrument, quantity).model_copy(
+        update={
+            "order_type": OrderType.LIMIT,
+            "limit_price": Decimal(price),
+            "tif": TimeInForce.GTC,
+        }
+    )
+
+
 def build_desk(
     clock: FakeClock,
     state_path: Path,

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from silvertine_tui.domain import OrderStatus, OrderType, TimeInForce
+from silvertine_tui.domain import OrderStatus
 from silvertine_tui.ui.widgets.balances import Balances
 
-from .conftest import Desk, market_buy
+from .conftest import Desk, limit_buy, market_buy
 
 
 async def test_locked_funds_show_beside_available_at_120x36(make_desk) -> None:
@@ -24,14 +24,7 @@ async def test_locked_funds_show_beside_available_at_120x36(make_desk) -> None:
         await desk.settle(pilot)
         await desk.next_second(pilot)
         assert balances.shown_columns[:3] == ["ccy", "total", "available"]
-        resting = market_buy("resting", "BTCUSDT.PAPER", "0.01").model_copy(
-            update={
-                "order_type": OrderType.LIMIT,
-                "limit_price": Decimal("63000.00"),
-                "tif": TimeInForce.GTC,
-            }
-        )
-        await engine.submit(resting)
+        await engine.submit(limit_buy("resting", "BTCUSDT.PAPER", "0.01", "63000.00"))
         await desk.settle(pilot)
         await desk.next_second(pilot)  # a column comes back at the once-a-second fit
         assert engine.oms.orders["resting"].order.status is OrderStatus.NEW
@@ -57,10 +50,7 @@ async def test_a_wide_pane_shows_all_three(make_desk) -> None:
         await desk.step(pilot, 1)
         engine = desk.session.engine
         await engine.submit(market_buy("fee", "ETHUSDT.PAPER", "0.5"))
-        resting = market_buy("resting", "BTCUSDT.PAPER", "0.01").model_copy(
-            update={"order_type": OrderType.LIMIT, "limit_price": Decimal("63000.00")}
-        )
-        await engine.submit(resting.model_copy(update={"tif": TimeInForce.GTC}))
+        await engine.submit(limit_buy("resting", "BTCUSDT.PAPER", "0.01", "63000.00"))
         await desk.settle(pilot)
         await desk.next_second(pilot)
         shown = desk.app.screen.query_one(Balances).shown_columns

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from silvertine_tui.domain import OrderStatus, OrderType, TimeInForce
+from silvertine_tui.domain import OrderStatus, OrderType
 from silvertine_tui.ui.widgets.blotter import Blotter
 
-from .conftest import Desk, market_buy
+from .conftest import Desk, limit_buy
 
 
 async def test_a_working_stop_shows_its_trigger_at_120x36(make_desk) -> None:
@@ -20,13 +20,7 @@ async def test_a_working_stop_shows_its_trigger_at_120x36(make_desk) -> None:
         await desk.step(pilot, 1)
         engine = desk.session.engine
         blotter = desk.app.screen.query_one(Blotter)
-        limit = market_buy("resting", "BTCUSDT.PAPER", "0.01").model_copy(
-            update={
-                "order_type": OrderType.LIMIT,
-                "limit_price": Decimal("63000.00"),
-                "tif": TimeInForce.GTC,
-            }
-        )
+        limit = limit_buy("resting", "BTCUSDT.PAPER", "0.01", "63000.00")
         await engine.submit(limit)
         await desk.settle(pilot)
         assert "stop" not in blotter.shown_columns  # no stop: the room goes elsewhere
