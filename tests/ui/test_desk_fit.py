@@ -39,10 +39,12 @@ def assert_fits(table: KeyedTable) -> None:
         if column.key in table.shown_columns:
             width = table.column_width(column.key)
             assert len(column.label) <= width, f"{name}: header {column.label!r} is cut"
-    # The columns dropped are the least important ones.
+    # The columns dropped are the least important ones, by the table's priorities now
+    # (raised for what its rows hold: a stop price, funds locked).
     shown = set(table.shown_columns)
-    kept = [c.priority for c in table.COLUMNS if c.key in shown]
-    dropped = [c.priority for c in table.COLUMNS if c.key not in shown]
+    now = dict(zip((c.key for c in table.COLUMNS), table.priorities(), strict=True))
+    kept = [now[key] for key in now if key in shown]
+    dropped = [now[key] for key in now if key not in shown]
     if dropped:
         assert max(kept) <= min(dropped), f"{name}: a more important column dropped first"
 
