@@ -170,6 +170,18 @@ def test_a_watching_desk_on_redis_is_the_live_desk_and_refuses_every_order_actio
                 # WATCHING on the key bar, whatever the header has room for.
                 keybar = app.screen.query_one(KeyBar)
                 assert str(keybar.render()).startswith(" WATCHING ")
+                # It lists the keys that work here: not cancel, modify, cancel all
+                # (refused above, each with a toast), but history and the kill switch.
+                line = str(keybar.render())
+                for refused in (" c Cancel ", " m Modify ", " ^x Cancel all "):
+                    assert refused not in line, line
+                for works in (" h History ", " ^\\ KILL ", " q Quit "):
+                    assert works in line, line
+                await pilot.press("2")  # the ticket: no Send listed (F9 is refused)
+                await pilot.pause()
+                assert " f9 Send " not in str(keybar.render())
+                await pilot.press("escape", "3")
+                await pilot.pause()
                 # Quitting asks nothing: the working order is the driving desk's.
                 assert app.desk.view.working_count() == 1
                 await pilot.press("q")

@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from ..widgets.watchlist import Watchlist
 
 RESUME_URGENT = frozenset({"resume"})
+# A watching desk sends no order: its bar leaves out the keys that only say so.
+WATCHING_REFUSES = frozenset({"fire", "screen.cancel_order", "screen.modify_order", "cancel_all"})
 COMPACT_WIDTH = 100
 COMPACT_HEIGHT = 28
 PANE_NAMES = [name for name, _ in PANES]
@@ -220,7 +222,10 @@ class MainScreen(Screen[None]):
             # Grid order (see app.tcss); the numbers are the keys that show each pane.
             for name in GRID_ORDER:
                 yield Pane(name, PANE_NAMES.index(name) + 1)
-        yield KeyBar(label="WATCHING" if watching else "", id="keybar")
+        if watching:
+            yield KeyBar(label="WATCHING", hidden=WATCHING_REFUSES, id="keybar")
+        else:
+            yield KeyBar(id="keybar")
 
     def _contents(self) -> dict[str, Widget]:
         desk = self.desk

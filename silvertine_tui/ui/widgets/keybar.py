@@ -28,11 +28,16 @@ class KeyBar(Widget):
     KeyBar { height: 1; background: $panel; color: $foreground; }
     """
 
-    def __init__(self, *, label: str = "", id: str | None = None) -> None:
+    def __init__(
+        self, *, label: str = "", hidden: frozenset[str] = frozenset(), id: str | None = None
+    ) -> None:
         """`label`: said first, at any width (`WATCHING` on a watching desk: the header
-        may have no room for it)."""
+        may have no room for it). `hidden`: actions not listed, though their keys still
+        answer (a watching desk's cancel, modify, cancel all and send say why they send
+        nothing: listed, they took the room of the keys that work there)."""
         super().__init__(id=id)
         self.label = label
+        self.hidden = hidden
         self.urgent: frozenset[str] = frozenset()
         """Actions kept ahead of the other keys, as `ALWAYS_SHOWN` are, while the desk
         needs them (`set_urgent`): resume while trading is HALTED or REDUCE ONLY."""
@@ -84,6 +89,8 @@ class KeyBar(Widget):
         out = []
         hidden: dict[str, tuple[Binding, bool]] = {}
         for _node, binding, enabled in self._active():
+            if binding.action in self.hidden:
+                continue
             if not binding.show:
                 # By a key of the keymap (the help lists those), not Textual's own
                 # ctrl+q, which quits too.
