@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from silvertine_tui.domain import OrderStatus
+from textual.app import App, ComposeResult
+
+from silvertine_tui.domain import Balance, OrderStatus
 from silvertine_tui.ui.widgets.balances import Balances
 
 from .conftest import Desk, limit_buy, market_buy
@@ -56,3 +58,38 @@ async def test_a_wide_pane_shows_all_three(make_desk) -> None:
         shown = desk.app.screen.query_one(Balances).shown_columns
         assert shown[:4] == ["ccy", "total", "available", "locked"]
         await desk.session.close()
+
+
+class NarrowBalances(App[None]):
+    CSS = "Balances { width: 20; }"
+
+    def compose(self) -> ComposeResult:
+        yield Balances()
+
+
+async def test_a_pane_too_narrow_for_locked_keeps_total() -> None:
+    """Raised only where Locked then fits: in a pane too narrow for it, Total (which
+    otherwise never drops) stays, not Available alone."""
+    app = NarrowBalances()
+    async with app.run_test(size=(40, 10)) as pilot:
+        balances = app.query_one(Balances)
+        usdt = Balance(
+            broker="paper", account="main", currency="USDT",
+            total=Decimal("5"), available=Decimal("4"), locked=Decimal("1"),
+        )  # fmt: skip
+        balances.show({("paper", "main", "USDT"): usdt})
+        await pilot.pause()
+        assert balances.shown_columns == ["ccy", "total"]
+        assert balances.priorities()[1] == 0  # chosen by the columns' own order
+        # Wide enough for Locked: raised, Total gives way.
+        balances.styles.width = 30
+        await pilot.pause()
+        balances.refit()
+        assert balances.shown_columns == ["ccy", "available", "locked"]
+        # A negative zero is nothing locked (`-0.00`): Total back.
+        balances.show(
+            {("paper", "main", "USDT"): usdt.model_copy(update={"locked": Decimal("-0")})}
+        )
+        await pilot.pause()
+        balances.refit()
+        assert balances.shown_columns == ["ccy", "total", "available"]

@@ -134,8 +134,11 @@ async def test_a_kill_while_the_dialog_is_open_is_not_lifted_by_its_answer(make_
         bar = dialog.query_one(KeyBar)
         assert " y Reduce only " in bar.render().plain
         assert ("confirm", False) in [(b.action, on) for b, on in bar.bindings()]
+        bells: list[None] = []
+        desk.app.bell = lambda: bells.append(None)  # type: ignore[method-assign]
         await pilot.press("y")
         await desk.settle(pilot)
+        assert len(bells) == 1  # heard: the press is not taken for an answer
         assert desk.app.screen is dialog  # still asking nothing new; esc closes it
         assert engine.gate.state is TradingState.HALTED
         await pilot.press("escape")

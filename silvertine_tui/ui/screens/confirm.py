@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
@@ -78,6 +78,14 @@ class ConfirmScreen(Dialog[bool]):
         if action == "confirm" and self.stale:
             return None  # listed, dimmed: the question is about a desk that is no more
         return True
+
+    def on_key(self, event: events.Key) -> None:
+        """The confirm key of a dialog whose desk moved (its binding off, so the key
+        reaches here): the bell, so the press is not taken for an answer."""
+        found = self.active_bindings.get(event.key)
+        if self.stale and found is not None and found.binding.action == "confirm":
+            event.stop()
+            self.app.bell()
 
     def action_confirm(self) -> None:
         self.follow_desk()  # the desk as it is now, not as at the last frame

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from textual.app import ComposeResult
 from textual.screen import ModalScreen, ScreenResultType
 
@@ -17,6 +19,10 @@ class Dialog(ModalScreen[ScreenResultType]):
     focus is in the dialog), yet the desk's key bar stays drawn underneath, listing
     them: `f9 Send` under "Send BUY 0.25?". A dialog draws its own bar over that line:
     its keys, and the app's that still answer under it (the kill switch, ctrl+c)."""
+
+    key_words: Mapping[str, str] = {}
+    """What this dialog's bar calls an action, where the key map's word would mislead
+    (`y KILL`, not `y Yes`, under a button that says KILL)."""
 
     def compose(self) -> ComposeResult:
         yield from self.compose_dialog()

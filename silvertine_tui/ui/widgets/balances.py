@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from ...domain import Balance
 from ..format import money
-from .table import Cell, Column, KeyedTable
+from .table import Cell, Column, KeyedTable, fit_columns
 
 ZERO_SHOWN = money(Decimal(0))
 
@@ -21,7 +21,8 @@ class Balances(KeyedTable):
         Column("locked", "Locked", right=True, priority=2),
         Column("account", "Account", priority=3),
     )
-    TOTAL, LOCKED = 1, 3
+    TOTAL = next(i for i, c in enumerate(COLUMNS) if c.key == "total")
+    LOCKED = next(i for i, c in enumerate(COLUMNS) if c.key == "locked")
     # While funds are locked in working orders, Locked is what the trader needs beside
     # Available, and Total (their sum) is the one that gives way in a narrow pane: the
     # three exact figures of a balance after a fee (`98,247.85961`) did not fit the
@@ -31,6 +32,7 @@ class Balances(KeyedTable):
     # More than one account holds balances: the currency cell names the broker too
     # (`USD ib`), since the Account column is the first to go in a narrow pane.
     several_accounts = False
+    _chosen: list[float] | None = None
 
     def row_for(self, balance: Balance) -> tuple[Cell, ...]:
         ccy = f"{balance.currency} {balance.broker}" if self.several_accounts else balance.currency
@@ -43,10 +45,25 @@ class Balances(KeyedTable):
         )
 
     def priorities(self) -> list[float]:
-        priorities = super().priorities()
-        if any(cells[self.LOCKED].text != ZERO_SHOWN for cells in self._cells.values()):
-            priorities[self.TOTAL], priorities[self.LOCKED] = self.LOCKED_RAISED
-        return priorities
+        """The priorities the columns shown were chosen by (`_fit`)."""
+        return list(self._chosen) if self._chosen else super().priorities()
+
+    def _fit(self, available: int) -> tuple[int, ...]:
+        """Locked before Total while any funds are locked, if Locked then fits; in a
+        pane too narrow for it the columns' own order (Total, which never drops)."""
+        widths, own = self.column_widths(), super().priorities()
+        locked = any(
+            cells[self.LOCKED].text.lstrip("-") != ZERO_SHOWN for cells in self._cells.values()
+        )
+        if locked:
+            raised = list(own)
+            raised[self.TOTAL], raised[self.LOCKED] = self.LOCKED_RAISED
+            shown = fit_columns(widths, raised, available)
+            if self.LOCKED in shown:
+                self._chosen = raised
+                return shown
+        self._chosen = own
+        return fit_columns(widths, own, available)
 
     def show(self, balances: Mapping[tuple[str, str, str], Balance]) -> None:
         """Every row (a full redraw)."""

@@ -7,6 +7,8 @@ line. A click on a key runs its action, like the footer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -149,7 +151,7 @@ class KeyBar(Widget):
     def _word(self, binding: Binding) -> str:
         """What the key does, as this screen names it: a dialog's `y` reads as its
         button (`y KILL`, `y Send again`), not as the key map's generic `Yes`."""
-        words: dict[str, str] = getattr(self.screen, "key_words", {})
+        words: Mapping[str, str] = getattr(self.screen, "key_words", {})  # Dialog's
         return words.get(binding.action, binding.description)
 
     def _fitting(self, width: int) -> list[tuple[Binding, bool, str]]:
