@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from ...domain import Balance
 from ..format import money
+from .columns import column_index
 from .table import Cell, Column, KeyedTable, fit_columns
 
 ZERO_SHOWN = money(Decimal(0))
@@ -21,8 +22,8 @@ class Balances(KeyedTable):
         Column("locked", "Locked", right=True, priority=2),
         Column("account", "Account", priority=3),
     )
-    TOTAL = next(i for i, c in enumerate(COLUMNS) if c.key == "total")
-    LOCKED = next(i for i, c in enumerate(COLUMNS) if c.key == "locked")
+    TOTAL = column_index(COLUMNS, "total")
+    LOCKED = column_index(COLUMNS, "locked")
     # While funds are locked in working orders, Locked is what the trader needs beside
     # Available, and Total (their sum) is the one that gives way in a narrow pane: the
     # three exact figures of a balance after a fee (`98,247.85961`) did not fit the

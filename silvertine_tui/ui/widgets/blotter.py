@@ -22,6 +22,7 @@ from ...engine.projection import OrderView
 from ...events.summary import avg_text, qty_text
 from ..format import DASH, num, places_of, short_id
 from ..keymap import bindings
+from .columns import column_index
 from .palette import DEFAULT_PALETTE, Palette
 from .table import Cell, Column, KeyedTable
 
@@ -66,7 +67,7 @@ class Blotter(KeyedTable):
         Column("account", "Account", priority=7),
     )
 
-    STOP = next(i for i, c in enumerate(COLUMNS) if c.key == "stop")
+    STOP = column_index(COLUMNS, "stop")
     STOP_RAISED = 0.5
     """The Stop column's priority while a row has a stop price: before Filled.
     Dropped at 120x36 with the others, a working stop-limit buy read `BUY 0.01

@@ -19,6 +19,11 @@ class Column:
     """0: always shown; among the others the highest number is dropped first."""
 
 
+def column_index(columns: Sequence[Column], key: str) -> int:
+    """Where the column `key` is in a table's columns."""
+    return next(i for i, c in enumerate(columns) if c.key == key)
+
+
 def fit_columns(
     widths: Sequence[int], priorities: Sequence[float], available: int
 ) -> tuple[int, ...]:

@@ -27,7 +27,7 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from .columns import Column
+from .columns import Column, column_index
 from .scrolling import set_virtual_size
 
 HEADER_ROWS = 1
@@ -120,11 +120,10 @@ class LineTable(ScrollView, can_focus=True):
 
     def column_width(self, key: str) -> int:
         """The width a shown column's text has (its padding not counted)."""
-        return self._widths[[c.key for c in self.COLUMNS].index(key)]
+        return self._widths[column_index(self.COLUMNS, key)]
 
     def get_cell(self, row_key: str, column_key: str) -> Text:
-        index = [c.key for c in self.COLUMNS].index(column_key)
-        found = self._cells[row_key][index]
+        found = self._cells[row_key][column_index(self.COLUMNS, column_key)]
         return Text(found.text, style=found.style)
 
     def selected_key(self) -> str | None:
