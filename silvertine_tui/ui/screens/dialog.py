@@ -22,11 +22,11 @@ class Dialog(ModalScreen[ScreenResultType]):
 
     key_words: Mapping[str, str] = {}
     """What this dialog's bar calls an action, where the key map's word would mislead
-    (`y KILL`, not `y Yes`, under a button that says KILL)."""
+    (`y KILL`, not `y Yes`, under a button that says KILL): set before compose."""
 
     def compose(self) -> ComposeResult:
         yield from self.compose_dialog()
-        yield KeyBar(id="dialog-keys")
+        yield KeyBar(words=self.key_words, id="dialog-keys")
 
     def compose_dialog(self) -> ComposeResult:
         """The dialog itself."""

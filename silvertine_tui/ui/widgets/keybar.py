@@ -31,15 +31,23 @@ class KeyBar(Widget):
     """
 
     def __init__(
-        self, *, label: str = "", hidden: frozenset[str] = frozenset(), id: str | None = None
+        self,
+        *,
+        label: str = "",
+        hidden: frozenset[str] = frozenset(),
+        words: Mapping[str, str] | None = None,
+        id: str | None = None,
     ) -> None:
         """`label`: said first, at any width (`WATCHING` on a watching desk: the header
         may have no room for it). `hidden`: actions not listed, though their keys still
         answer (a watching desk's cancel, modify, cancel all and send say why they send
-        nothing: listed, they took the room of the keys that work there)."""
+        nothing: listed, they took the room of the keys that work there). `words`: what
+        an action is called here where the key map's word would mislead (a dialog's
+        `y` reads as its button, `y KILL`, not the generic `Yes`)."""
         super().__init__(id=id)
         self.label = label
         self.hidden = hidden
+        self.words: Mapping[str, str] = words or {}
         self.urgent: frozenset[str] = frozenset()
         """Actions kept ahead of the other keys, as `ALWAYS_SHOWN` are, while the desk
         needs them (`set_urgent`): resume while trading is HALTED or REDUCE ONLY."""
@@ -149,10 +157,7 @@ class KeyBar(Widget):
         return strips[y] if y < len(strips) else Strip.blank(width, style.rich_style)
 
     def _word(self, binding: Binding) -> str:
-        """What the key does, as this screen names it: a dialog's `y` reads as its
-        button (`y KILL`, `y Send again`), not as the key map's generic `Yes`."""
-        words: Mapping[str, str] = getattr(self.screen, "key_words", {})  # Dialog's
-        return words.get(binding.action, binding.description)
+        return self.words.get(binding.action, binding.description)
 
     def _fitting(self, width: int) -> list[tuple[Binding, bool, str]]:
         """The keys that fit the width, in order; help, the kill switch and quit always
