@@ -423,15 +423,16 @@ class Broker(ABC):
         if self.state not in TRADABLE_STATES:
             down = self.order_path_down()  # the link that is down says why, if one is
             raise NotConnected(
-                f"{self.source} is {self.state}{f' ({down})' if down else ''}: orders, "
-                "cancels and changes go out when it is LIVE again. Wait for the connection "
-                "or check the health pane."
+                f"{self.source} is {self.state}{f' ({down})' if down else ''}: nothing was "
+                f"sent, and nothing is kept to send later. Send it again once {self.source} "
+                "is LIVE (the health pane shows its connection)."
             )
         down = self.order_path_down()
         if down:
             raise NotConnected(
-                f"{self.source}: the order path is down ({down}); orders go out when it is "
-                "back. Check the health pane."
+                f"{self.source}: the order path is down ({down}): nothing was sent, and "
+                "nothing is kept to send later. Send it again once the path is back (the "
+                "health pane shows its links)."
             )
 
     def check_request(

@@ -257,7 +257,7 @@ def map_api_error(error: ApiError, *, what: str, order: bool = False) -> BrokerE
                 "status is being checked; do not send it again.",
                 code=code,
             )
-        return NotConnected(f"{what}: Binance is unavailable ({venue}); retrying.", code=code)
+        return NotConnected(f"{what}: Binance is unavailable ({venue}).", code=code)
     if order:
         return OrderRejected(f"{what}: Binance refused the order ({venue}).", code=code)
     return BrokerError(f"{what}: Binance answered with an error ({venue}).", code=code)
@@ -333,4 +333,4 @@ def map_transport_error(
             "The order may be working at Binance: its status is being checked; do not send "
             "it again."
         )
-    return NotConnected(f"{what}: the connection to Binance broke ({kind}); retrying.")
+    return NotConnected(f"{what}: the connection to Binance broke ({kind}).")

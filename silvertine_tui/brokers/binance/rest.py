@@ -614,7 +614,7 @@ class BinanceRest:
                 f"{what}: Binance's answer could not be read. The order may be working at "
                 "Binance: its status is being checked; do not send it again."
             )
-        return NotConnected(f"{what}: Binance's answer could not be read; retrying.")
+        return NotConnected(f"{what}: Binance's answer could not be read.")
 
     def _observe(self, response: Any) -> None:
         headers = getattr(response, "headers", None)

@@ -101,6 +101,13 @@ async def test_a_dropped_user_stream_is_rebuilt_and_missed_fills_published_once(
     journaled = len(await s.events())
     with pytest.raises(NotConnected, match="DISCONNECTED"):
         await s.broker.place(req(s))
+    # A cancel is refused as plainly: nothing goes later by itself, so the trader is
+    # told to send it again, never that it will "go out when LIVE".
+    with pytest.raises(NotConnected) as refused:
+        await s.broker.cancel(coid)
+    said = str(refused.value)
+    assert "nothing was sent, and nothing is kept to send later" in said, said
+    assert f"Send it again once {s.broker.source} is LIVE" in said, said
     assert len(await s.events()) == journaled
     # The venue trades while we are away: its report is lost on the dead socket.
     await s.fake.fill(s.fake.order_by_client_id(coid).order_id)

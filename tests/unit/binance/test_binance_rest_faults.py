@@ -119,9 +119,26 @@ async def test_reads_give_up_after_the_retry_budget(fake: FakeBinance) -> None:
     test_time = TestTime()
     async with started_rest(fake, test_time) as rest:
         fake.reset_next_requests(100, after_processing=False)
-        with pytest.raises(NotConnected, match="connection to Binance broke"):
+        with pytest.raises(NotConnected, match="connection to Binance broke") as caught:
             await rest.account()
         assert len(test_time.sleeps) == 2  # three attempts
+        # The budget is spent: the error no longer says "retrying" (the health pane's
+        # link does, where the adapter keeps looking for Binance).
+        assert "retrying" not in str(caught.value)
+
+
+async def test_a_cancel_that_never_got_through_does_not_promise_a_retry(
+    fake: FakeBinance,
+) -> None:
+    test_time = TestTime()
+    async with started_rest(fake, test_time) as rest:
+        await rest.new_order(limit_buy("stuck"))
+        fake.reset_next_requests(100, after_processing=False)
+        with pytest.raises(NotConnected, match="cancel order BTCUSDT stuck") as caught:
+            await rest.cancel_order(SYMBOL, "stuck")
+        assert "retrying" not in str(caught.value)
+        assert len(test_time.sleeps) == 2
+        assert fake.order_by_client_id("stuck").status == "NEW"
 
 
 async def test_cancel_whose_reply_was_lost_counts_as_cancelled(fake: FakeBinance) -> None:
