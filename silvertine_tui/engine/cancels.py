@@ -2,7 +2,8 @@
 
 Used by cancel-all and the kill switch. The orders to cancel are what the
 venue lists as open plus what the OMS thinks is working (either may know one the other
-does not).
+does not). Those the OMS holds go out at once; the venue's listing runs beside them
+and adds the ones only it knows (`cancel_on`).
 
 When every order of the account is meant (the kill switch, cancel all with no
 instrument: `account_wide`) and the broker has a cancel-all of its own
@@ -148,6 +149,31 @@ class KillReport:
         return text
 
 
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """What the venue listed as open: the ids the cancel means (`targets`), every open
+    id (`open`), and why it could not list them ("" when it did)."""
+
+    targets: tuple[str, ...] = ()
+    open: frozenset[str] = frozenset()
+    problem: str = ""
+
+
+async def _listed(broker: Broker, meant: Callable[[str, Side], bool]) -> _Listing:
+    try:
+        venue = await broker.open_orders()
+    except Exception as exc:
+        log.error("engine.cancel_list_failed", extra={"broker": broker.source, "error": str(exc)})
+        return _Listing(
+            problem=f"{broker.source}: could not list its open orders ({_why(exc)}); orders "
+            "the journal does not know may still work there"
+        )
+    return _Listing(
+        tuple(o.client_order_id for o in venue if meant(o.instrument, o.side)),
+        frozenset(o.client_order_id for o in venue),
+    )
+
+
 async def cancel_on(
     broker: Broker,
     oms: OMS,
@@ -163,50 +189,70 @@ async def cancel_on(
     """Cancel every working order of one broker (optionally of one instrument, or
     those `only(instrument, side)` picks), but those in `exclude`. `what` says which
     orders were meant, in the report. `account_wide`: every order of the account is
-    meant, so the broker's own cancel-all goes first when it has one (module doc)."""
-    targets: dict[str, None] = {}
-    problems: list[str] = []
-    listed = True
-    venue_open: set[str] = set()
-    try:
-        for venue in await broker.open_orders():
-            venue_open.add(venue.client_order_id)
-            if (instrument is None or venue.instrument == instrument) and (
-                only is None or only(venue.instrument, venue.side)
-            ):
-                targets[venue.client_order_id] = None
-    except Exception as exc:
-        listed = False
-        problems.append(
-            f"{broker.source}: could not list its open orders ({_why(exc)}); orders the "
-            "journal does not know may still work there"
-        )
-        log.error("engine.cancel_list_failed", extra={"broker": broker.source, "error": str(exc)})
-    for view in oms.working(broker.name, broker.account):
-        request = view.order.request
-        if (instrument is None or request.instrument == instrument) and (
-            only is None or only(request.instrument, request.side)
-        ):
-            targets[view.client_order_id] = None
+    meant, so the broker's own cancel-all goes first when it has one (module doc).
+
+    The orders the journal knows are cancelled at once, while the venue is asked for
+    its open orders beside them: the listing only adds the orders the journal does not
+    know. Asked first, a venue slow to answer (or not answering: three tries of 10 s at
+    Binance) held every cancel back behind it, the kill switch's included."""
+
+    def meant(on: str, side: Side) -> bool:
+        return (instrument is None or on == instrument) and (only is None or only(on, side))
+
+    known = [
+        view.client_order_id
+        for view in oms.working(broker.name, broker.account)
+        if meant(view.order.request.instrument, view.order.request.side)
+        and view.client_order_id not in exclude
+    ]
     sweep = (
         account_wide
         and instrument is None
         and only is None
         and broker.capabilities.cancel_all_native
         and not exclude
-        and (bool(targets) or not listed)
     )
-    for cid in [cid for cid in targets if cid in exclude]:
-        del targets[cid]
-    if not sweep:
-        report = await cancel_ids(broker, list(targets), delays=delays, reason=reason, what=what)
-        return dataclasses.replace(report, problems=(*problems, *report.problems))
-    swept, left, sweep_error = await _sweep(broker, list(targets), reason)
-    # One the venue did not list before (sent a moment ago, not acknowledged yet) may
-    # still arrive: it is cancelled on its own. One it listed and no longer does ended.
-    left += [c for c in targets if c not in swept and c not in left and c not in venue_open]
+    listing = asyncio.ensure_future(_listed(broker, meant))
+    try:
+        if not sweep:
+            first = await cancel_ids(broker, known, delays=delays, reason=reason, what=what)
+            listed = await listing
+            done = set(known)
+            extra = [c for c in listed.targets if c not in done and c not in exclude]
+            report = first
+            if extra:
+                report = first.merged(
+                    await cancel_ids(broker, extra, delays=delays, reason=reason, what=what)
+                )
+            said = (listed.problem,) if listed.problem else ()
+            return dataclasses.replace(report, problems=(*said, *report.problems))
+        if known:
+            checked = known
+            (swept, left, sweep_error), listed = await asyncio.gather(
+                _sweep(broker, checked, reason), listing
+            )
+        else:
+            listed = await listing
+            if not listed.targets and not listed.problem:
+                return CancelReport(what=what)  # nothing working here, as far as both know
+            checked = list(listed.targets)
+            swept, left, sweep_error = await _sweep(broker, checked, reason)
+    finally:
+        listing.cancel()  # only if this task was cancelled meanwhile
+    targets = list(dict.fromkeys((*known, *listed.targets)))
+    # One the venue did not list (sent a moment ago, not acknowledged yet), or listed
+    # beside a sweep that did not look for it afterwards, may still be working: it is
+    # cancelled on its own (one that ended comes back unknown, and `gone` once the venue
+    # no longer lists it). One it listed, not swept and no longer listed after the
+    # sweep, ended.
+    left += [
+        c
+        for c in targets
+        if c not in swept and c not in left and (c not in checked or c not in listed.open)
+    ]
     gone = tuple(cid for cid in targets if cid not in swept and cid not in left)
     report = await cancel_ids(broker, left, delays=delays, reason=reason, what=what)
+    problems = [listed.problem] if listed.problem else []
     if sweep_error and not report.ok:
         problems.append(f"{broker.source}: its account-wide cancel failed ({sweep_error})")
     return dataclasses.replace(

@@ -872,7 +872,11 @@ class SilvertineApp(App[None]):
         did, are shown as toasts (an error toast while any order is still working)."""
 
         async def run() -> None:
-            outcome = await self.desk.send(command)
+            waiting = self.set_timer(self.desk.slow_command_s, lambda: self._still_going(what))
+            try:
+                outcome = await self.desk.send(command)
+            finally:
+                waiting.stop()
             match outcome:
                 case Failed():
                     self.notify(outcome.error, title=f"{what} failed", severity="error")
@@ -887,6 +891,20 @@ class SilvertineApp(App[None]):
                     )
 
         self.run_worker(run(), group="engine", exit_on_error=False)
+
+    def _still_going(self, what: str) -> None:
+        """A command still waiting on the venues (one slow to answer, or not answering:
+        a hung venue holds a cancel for its timeout and retries) says so, so the trader
+        does not take the silence for a kill switch that did nothing or is done."""
+        working = self.desk.view.working()
+        where = ", ".join(sorted({f"{o.broker}/{o.account}" for o in working}))
+        left = f"{len(working)} order(s) still working ({where})" if working else "no order working"
+        self.notify(
+            f"Waiting for the venues to answer: {left}. The report follows when they do.",
+            title=f"{what}: still going",
+            severity="warning",
+            timeout=self.desk.toast_timeout_s,
+        )
 
     def action_cancel_all(self) -> None:
         if not self._session_yet():

@@ -36,6 +36,9 @@ class Desk:
     fire_debounce_s: float = 0.5
     stale_after_s: float = 5.0
     toast_timeout_s: float = 6.0
+    slow_command_s: float = 2.0
+    """A kill switch, cancel all or reduce only still waiting on the venues this long
+    says so, and how many orders are still working (its report follows)."""
     cursor_blink: bool = True
     accounts: list[str] = field(default_factory=list)
     gateway: CommandGateway | None = None

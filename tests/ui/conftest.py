@@ -87,14 +87,8 @@ def order_ids() -> Callable[[], str]:
 
 def make_settings(*, paper: dict[str, Any] | None = None, **ui: Any) -> Settings:
     """The test desk's settings; `paper` overrides fields of the paper broker's config."""
-    broker = PaperBrokerConfig(
-        name="paper",
-        account="main",
-        seed=7,
-        market={"autorun": False},
-        latency={"enabled": False},
-        **(paper or {}),
-    )
+    fields: dict[str, Any] = {"market": {"autorun": False}, "latency": {"enabled": False}}
+    broker = PaperBrokerConfig(name="paper", account="main", seed=7, **{**fields, **(paper or {})})
     return Settings(brokers=[broker], ui=ui or {})
 
 

@@ -3,11 +3,16 @@ and why (an error toast while anything is left)."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
+
+from textual.pilot import Pilot
 
 from silvertine_tui.domain import OrderRequest, OrderType, Side, TradingState
 
-from .conftest import Desk
+from .conftest import Desk, make_settings
+
+STILL_GOING = "kill switch: still going"
 
 
 async def two_resting_orders(desk: Desk) -> list[str]:
@@ -42,6 +47,48 @@ async def test_kill_switch_toast_says_what_was_cancelled(make_desk) -> None:
         await desk.settle(pilot)
         toasts = [(n.title, n.message, n.severity) for n in desk.app._notifications]
         assert ("kill switch", "Trading HALTED; cancelled 2 order(s).", "information") in toasts
+        assert STILL_GOING not in [title for title, _, _ in toasts]  # it was not slow
+        await desk.session.close()
+
+
+async def toast_titled(desk: Desk, pilot: Pilot[None], title: str, within_s: float) -> str:
+    """The message of the first toast titled `title`, waiting up to `within_s`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while True:
+        for toast in desk.app._notifications:
+            if toast.title == title:
+                return toast.message
+        assert loop.time() < deadline, f"no {title!r} toast within {within_s} s"
+        await pilot.pause(0.02)
+
+
+async def test_a_kill_switch_the_venue_is_slow_to_confirm_says_it_is_still_going(
+    make_desk,
+) -> None:
+    """A venue slow to confirm the cancels (here 1.5 s: one not answering holds them for
+    its timeouts) left the trader with HALTED and nothing else to read until the report:
+    the desk says it is still waiting, and on what, then reports."""
+    latency = {"enabled": True, "ack_ms": 0, "fill_ms": 0, "cancel_ms": 1500, "jitter_ms": 0}
+    desk = make_desk(settings=make_settings(paper={"latency": latency}))
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        desk.app.desk.slow_command_s = 0.2
+        await two_resting_orders(desk)
+        await desk.quiet(pilot)
+        await pilot.press("ctrl+backslash")
+        await pilot.pause()
+        await pilot.press("y")
+        said = await toast_titled(desk, pilot, STILL_GOING, within_s=1.0)
+        assert said == (
+            "Waiting for the venues to answer: 2 order(s) still working (paper/main). "
+            "The report follows when they do."
+        )
+        assert "kill switch" not in [n.title for n in desk.app._notifications]  # not yet
+        report = await toast_titled(desk, pilot, "kill switch", within_s=5.0)
+        assert report == "Trading HALTED; cancelled 2 order(s)."
+        assert [n.title for n in desk.app._notifications].count(STILL_GOING) == 1
         await desk.session.close()
 
 
