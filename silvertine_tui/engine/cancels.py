@@ -267,24 +267,29 @@ async def _sweep(
     broker: Broker, targets: list[str], reason: str
 ) -> tuple[list[str], list[str], str]:
     """The broker's own cancel-all (no instrument): what it cancelled, which of
-    `targets` the venue still lists as open afterwards (all of them the others when it
-    cannot be asked), and why the cancel-all failed ("" when it did not)."""
+    `targets` the venue still lists as open afterwards (all the others when it failed
+    or the venue cannot be asked), and why the cancel-all failed ("" when it did not).
+
+    After a failed cancel-all the venue is not asked: each order gets its own cancel,
+    whose answer says what became of it. Asked, a venue that had just failed the
+    cancel-all (unreachable, or hung: its listing waited out three tries of 10 s at
+    Binance) held the kill switch's report back as long again."""
     swept: list[str] = []
-    error = ""
     try:
         swept = await broker.cancel_all(reason=reason)
     except Exception as exc:
         error = _why(exc)
         log.warning("engine.cancel_all_failed", extra={"broker": broker.source, "error": error})
+        return swept, list(targets), error
     rest = [cid for cid in targets if cid not in swept]
     if not rest:
-        return swept, [], error
+        return swept, [], ""
     try:
         still_open = {venue.client_order_id for venue in await broker.open_orders()}
     except Exception as exc:
         log.warning("engine.cancel_list_failed", extra={"broker": broker.source, "error": str(exc)})
-        return swept, rest, error
-    return swept, [cid for cid in rest if cid in still_open], error
+        return swept, rest, ""
+    return swept, [cid for cid in rest if cid in still_open], ""
 
 
 async def cancel_ids(

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Callable
 from decimal import Decimal as D
 
+from silvertine_tui.brokers import BrokerError
 from silvertine_tui.domain import Capabilities, OrderType, Side, TradingState, VenueOrder
 from silvertine_tui.engine.core import TradingEngine
 from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
@@ -135,3 +136,25 @@ async def test_a_listing_that_never_answers_leaves_the_known_cancels_done() -> N
     assert [p for p in report.problems if "could not list its open orders" in p]
     assert list(venue.venue_orders) == ["elsewhere"]
     assert not report.ok
+
+
+class FailingSweep(SweepingLister):
+    """Its cancel-all fails (the venue unreachable, or refusing it)."""
+
+    async def cancel_all(
+        self, instrument: str | None = None, reason: str = "cancel all"
+    ) -> list[str]:
+        raise BrokerError("cancel-all: no answer from the venue")
+
+
+async def test_after_a_failed_sweep_each_order_is_cancelled_without_asking_again() -> None:
+    """The venue is not asked for its open orders again after its cancel-all failed
+    (a hung venue held the report for that listing's every try): each order has its
+    own cancel, and its answer says what became of it."""
+    engine, venue, ids = await slow_desk(FailingSweep)
+    venue.listing.set()
+    report = await engine.kill("drill")
+    assert venue.lists == 1  # the listing beside the sweep, not one after it
+    assert report.ok, report.summary()
+    assert sorted(report.cancelled) == sorted([*ids, "elsewhere"])
+    assert venue.venue_orders == {}
