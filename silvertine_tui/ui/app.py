@@ -58,6 +58,8 @@ from .widgets.line_table import LineTable
 from .widgets.palette import Palette
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
     # Imported after the first frame (`_import_session_modules`), with the session.
     from ..config import Settings
     from ..engine import Session
@@ -649,7 +651,7 @@ class SilvertineApp(App[None]):
         if top is not screen and isinstance(top, Dialog):
             top.follow_desk()
         for notice in self.model.take_notices():
-            self.notify(
+            super().notify(  # from a bus event: its line is in the log already
                 notice.message,
                 title=notice.title,
                 severity=notice.severity,  # type: ignore[arg-type]
@@ -866,6 +868,24 @@ class SilvertineApp(App[None]):
                 account=account,
             )
             screen.show_pane("ticket")
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """A toast, and the Log pane's line of it: at one pane at a time a toast shows
+        two lines (a kill switch's report of the orders still working, and why, was cut
+        after its first), and every toast expires. An untitled note (`theme ...`,
+        `trading is already ACTIVE`) is only a toast."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        if (title or severity != "information") and self.has_session:
+            said = f"{title}: {message}" if title else message
+            self.model.note(int(self.desk.clock() * 1000), said, severity)
 
     def _run_engine(self, what: str, command: Command) -> None:
         """Send a command through the gateway; a failure, and what a cancel-all or kill

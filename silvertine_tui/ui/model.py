@@ -150,6 +150,10 @@ class LineKind(StrEnum):
     RISK = "risk"
 
 
+NOTE_KINDS = {"error": LineKind.ERROR, "warning": LineKind.WARN}
+"""A toast's severity -> its line's kind in the log (`FeedModel.note`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class LogLine:
     number: int
@@ -453,6 +457,14 @@ class FeedModel:
         if line_kind is LineKind.FILL:
             self.fills.append(LogLine(self.fills_total, stamp, stream, kind, line.text, line_kind))
             self.fills_total += 1
+
+    def note(self, ts_ms: int, text: str, severity: str) -> None:
+        """A line of this desk's own, not read from the bus: what a toast said (a
+        failed cancel, the kill switch's report), whole, where a toast at one pane at a
+        time shows two lines and every toast expires. `severity` is the toast's."""
+        kind = NOTE_KINDS.get(severity, LineKind.INFO)
+        self.log.append(LogLine(self.log_total, ts_ms, "desk", "notice", text, kind))
+        self.log_total += 1
 
     # -- frame side -------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from textual.pilot import Pilot
 
 from silvertine_tui.domain import OrderRequest, OrderType, Side, TradingState
+from silvertine_tui.ui.widgets.event_log import EventLog
 
 from .conftest import Desk, make_settings
 
@@ -115,4 +116,40 @@ async def test_cancel_all_toast_names_what_is_still_working(make_desk) -> None:
         assert second in toast.message
         assert "NotConnected" in toast.message
         assert engine.gate.state is TradingState.ACTIVE
+        await desk.session.close()
+
+
+async def test_at_80x24_a_report_cut_to_two_lines_is_whole_in_the_log(make_desk) -> None:
+    """At one pane at a time a toast shows two lines: the report of a cancel all that
+    left orders working was cut after its first, mid-word, and expired. Its whole text
+    is a line of the Log pane, and the broker's outage (read from the bus, a line of
+    its own already) is not written twice."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(80, 24)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        desk.session.engine.retry_delays = (0.0,)
+        first, second = await two_resting_orders(desk)
+        await desk.settle(pilot)
+        await desk.broker.drop_link()
+        await desk.quiet(pilot)
+        desk.app.notify("trading is already ACTIVE", timeout=2)  # untitled: a toast only
+        await pilot.press("ctrl+x")
+        await pilot.pause()
+        await pilot.press("y")
+        await desk.settle(pilot)
+        (toast,) = [n for n in desk.app._notifications if n.title.startswith("cancel all")]
+        notes = [line for line in desk.app.model.log if line.stream == "desk"]
+        assert [(n.text, n.line_kind) for n in notes] == [
+            (f"cancel all: NOT everything cancelled: {toast.message}", "error")
+        ]
+        assert first in notes[0].text
+        assert second in notes[0].text
+        outage = [line for line in desk.app.model.log if "paper/main DISCONNECTED" in line.text]
+        assert len(outage) == 1  # the health event's line; its toast adds none
+        await pilot.press("7")  # the Log pane, whole screen at this size
+        await desk.settle(pilot)
+        log = desk.app.screen.query_one(EventLog)
+        shown = "\n".join(log.render_line(y).text for y in range(log.size.height))
+        assert "NOT everything cancelled" in shown
         await desk.session.close()
