@@ -289,3 +289,24 @@ async def test_an_order_tws_has_not_acknowledged_yet_is_cancelled_on_its_own_too
         assert report.cancels.gone == (pending,)
         assert report.ok, report.summary()
         assert working_at_tws(fake) == set()
+
+
+async def test_the_global_cancel_goes_out_before_the_desk_catches_up_with_tws() -> None:
+    """The global cancel is sent first, and TWS is asked for what the journal lacks
+    (executions, open and completed orders) afterwards: asked first, a TWS slow to
+    answer them held the kill switch's cancel back, and one that did not answer the
+    executions request (here: ignored) kept it from going out at all."""
+    async with FakeTws() as fake:
+        bus = new_bus()
+        await bus.start()
+        async with desk(fake, bus) as d:
+            engine = await engine_for(d)
+            coid = await engine.submit(d.request(limit="148.00"))
+            await sync(engine, bus)
+            fake.ignore_next("executions")
+            report = await engine.kill("drill")
+            assert len(fake.requests_of(m.REQ_GLOBAL_CANCEL)) == 1
+            assert working_at_tws(fake) == set()
+            assert report.ok, report.summary()
+            assert report.cancelled == (coid,)
+        await bus.close()

@@ -428,11 +428,16 @@ class IBOrders(IBState):
         self, instrument: str | None = None, reason: str = "cancel all"
     ) -> list[str]:
         """IB's global cancel (every working order of the account: other client ids and
-        TWS's own orders too) when no instrument is named; else one cancel per order."""
+        TWS's own orders too) when no instrument is named; else one cancel per order.
+
+        The global cancel goes out first, and what the journal lacks (orders of other
+        client ids that ended meanwhile: TWS tells only their own client) is asked of
+        TWS after it. Asked before, the three requests of the catch-up held the cancel
+        back by their round trips, and a TWS that did not answer one kept it from going
+        out at all (its timeout failed the cancel all)."""
         if instrument is not None:
             return await super().cancel_all(instrument, reason)
         self._require_tradable()
-        await self._catch_up()  # orders done meanwhile (other client ids) are not cancelled
         working = [ids.client_order_id for ids in self.ids.working() if ids.perm_id]
         for coid in working:
             await self.journal_cancel(coid, f"{reason} (global cancel)")
@@ -447,7 +452,13 @@ class IBOrders(IBState):
             if not asked:
                 # Orders of other client ids: TWS tells only their own client.
                 asked = True
-                await self._catch_up()
+                try:
+                    await self._catch_up()
+                except BrokerError as exc:  # the cancel is out: its reports still count
+                    log.warning(
+                        "ib.global_cancel_catch_up_failed",
+                        extra={"broker": self.source, "error": str(exc)},
+                    )
                 continue
             await asyncio.sleep(0.01)
         still = self._still_working(working)

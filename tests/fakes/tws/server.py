@@ -470,9 +470,9 @@ class FakeTws:
 
     def ignore_next(self, kind: str, times: int = 1) -> None:
         """The next `times` requests of `kind` (place_order, a modify among them;
-        cancel_order; global_cancel) get no answer and change nothing, as if lost on the
-        way to TWS."""
-        assert kind in ("place_order", "cancel_order", "global_cancel"), kind
+        cancel_order; global_cancel; executions) get no answer and change nothing, as if
+        lost on the way to TWS."""
+        assert kind in ("place_order", "cancel_order", "global_cancel", "executions"), kind
         self.faults.ignored[kind] += times
 
     def lose_next_order_answer(self, times: int = 1) -> None:
@@ -891,7 +891,7 @@ class FakeTws:
 
     def _req_executions(self, session: Session, fields: list[str]) -> None:
         req_id = int(fields[2])
-        if self._paced(session, "executions", req_id):
+        if self._ignored("executions") or self._paced(session, "executions", req_id):
             return
         client_id = int(fields[3] or 0)
         account, since, symbol, sec_type, _exchange, side = fields[4:10]
