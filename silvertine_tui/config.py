@@ -515,6 +515,12 @@ class IBBrokerConfig(BrokerConfigBase):
     # under another client id (before a restart, or adopted on reconcile) are followed
     # by asking this often, while any works.
     other_clients_poll_s: float = Field(5, gt=0, le=3600)
+    # TWS is asked its time this often; no answer within `answer_timeout_s` sets the api
+    # link DEGRADED (orders refused: a hung TWS would take them and act on them when it
+    # wakes, at other prices) until it answers. 0: not asked. The socket alone never
+    # tells a hung TWS: it stays open.
+    watchdog_s: float = Field(5, ge=0, le=300)
+    answer_timeout_s: float = Field(5, gt=0, le=300)
 
     _check_symbols = field_validator("symbols")(_symbols)
 

@@ -153,9 +153,10 @@ class IBSession(IBState):
             self._poller = asyncio.create_task(
                 self._poll_other_clients(), name=f"ib-poll:{self.source}"
             )
-        await self.set_link(
-            "api", L.LIVE, f"{self.endpoint} client id {self.client_id} ({self._account_kind()})"
-        )
+        if self.cfg.watchdog_s and (self._watchdog is None or self._watchdog.done()):
+            self._watchdog = asyncio.create_task(self._watch_tws(), name=f"ib-watch:{self.source}")
+        self._unanswered = False
+        await self.set_link("api", L.LIVE, self._api_detail())
         if again:
             self.health_state.reconnects += 1
         if announce:
@@ -284,9 +285,47 @@ class IBSession(IBState):
                 except BrokerError as exc:
                     log.warning("ib.poll_failed", extra={"broker": self.source, "error": str(exc)})
 
+    def _api_detail(self) -> str:
+        return f"{self.endpoint} client id {self.client_id} ({self._account_kind()})"
+
+    async def _watch_tws(self) -> None:
+        """Ask TWS its time every `watchdog_s`. A TWS that does not answer within
+        `answer_timeout_s` (hung, or too busy to answer) keeps its socket open, so
+        nothing else tells it: the api link goes DEGRADED and orders are refused (one
+        sent now would be acted on whenever TWS wakes, at the prices of then) until it
+        answers again."""
+        while not self._stopping():
+            await asyncio.sleep(self.cfg.watchdog_s)
+            link = self.health_state.links.get("api")
+            if not self._up or link is None or link.state not in (L.LIVE, L.DEGRADED):
+                continue  # connecting, rebuilding or lost: the session says so itself
+            try:
+                await self.ask_time(self.cfg.answer_timeout_s)
+            except TimeoutError:
+                link = self.health_state.links.get("api")  # as it is now
+                if self._up and not self._unanswered and link and link.state is L.LIVE:
+                    self._unanswered = True
+                    self.count_error("unanswered")
+                    reason = (
+                        f"TWS has not answered for {self.cfg.answer_timeout_s:g} s (asked its "
+                        "time): hung or overloaded; orders are refused until it answers"
+                    )
+                    log.warning("ib.tws_unanswered", extra={"broker": self.source})
+                    await self.set_link("api", L.DEGRADED, reason)
+                continue
+            except Exception as exc:  # the socket broke: `_lost` handles it
+                log.info("ib.watchdog_ask_failed", extra={"broker": self.source, "error": str(exc)})
+                continue
+            if self._unanswered:
+                self._unanswered = False
+                log.info("ib.tws_answers_again", extra={"broker": self.source})
+                link = self.health_state.links.get("api")
+                if link is not None and link.state is L.DEGRADED:
+                    await self.set_link("api", L.LIVE, f"{self._api_detail()}; answers again")
+
     async def close(self) -> None:
         self._closing = True
-        for task in (self._reconnector, self._poller):
+        for task in (self._reconnector, self._poller, self._watchdog):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -73,6 +73,9 @@ class IBState(Broker):
         self._inbox = Inbox(self.source)
         self._reconnector: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._unanswered = False  # the watchdog set the api link DEGRADED
+        self._time_turn = asyncio.Lock()  # one reqCurrentTime on its way (`ask_time`)
         self._up = False
         self._closing = False
         self._connected_before = False
@@ -176,8 +179,20 @@ class IBState(Broker):
         trip (answered after all earlier messages), then the queue drained."""
         if self.ib.isConnected():
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), self.cfg.request_timeout_s)
+                await self.ask_time()
         await self._inbox.join()
+
+    async def ask_time(self, timeout_s: float | None = None) -> None:
+        """One reqCurrentTime round trip, within `timeout_s` (default
+        `request_timeout_s`; else `TimeoutError`). One at a time: ib_async keeps a single
+        pending future for the time, so a second request sent while the first was on
+        its way took its answer, and the first caller waited out its whole timeout (a
+        kill switch's wait for TWS's confirmations among them) for an answer that had
+        come."""
+        async with self._time_turn:
+            await asyncio.wait_for(
+                self.ib.reqCurrentTimeAsync(), timeout_s or self.cfg.request_timeout_s
+            )
 
     def _coid(self, perm_id: int, client_id: int, order_id: int, order_ref: str) -> str | None:
         return self.ids.find(

@@ -470,9 +470,10 @@ class FakeTws:
 
     def ignore_next(self, kind: str, times: int = 1) -> None:
         """The next `times` requests of `kind` (place_order, a modify among them;
-        cancel_order; global_cancel; executions) get no answer and change nothing, as if
-        lost on the way to TWS."""
-        assert kind in ("place_order", "cancel_order", "global_cancel", "executions"), kind
+        cancel_order; global_cancel; executions; current_time) get no answer and change
+        nothing, as if lost on the way to TWS (or TWS hung)."""
+        kinds = ("place_order", "cancel_order", "global_cancel", "executions", "current_time")
+        assert kind in kinds, kind
         self.faults.ignored[kind] += times
 
     def lose_next_order_answer(self, times: int = 1) -> None:
@@ -624,6 +625,10 @@ class FakeTws:
         session.send(m.error(req_id, code, PACING_MESSAGES.get(code, "Pacing violation")))
         return True
 
+    def _req_current_time(self, session: Session, fields: list[str]) -> None:
+        if not self._ignored("current_time"):
+            session.send(m.current_time(int(time.time())))
+
     def _ignored(self, kind: str) -> bool:
         if self.faults.ignored[kind]:
             self.faults.ignored[kind] -= 1
@@ -657,7 +662,7 @@ class FakeTws:
             m.REQ_IDS: lambda s, f: s.send(m.next_valid_id(self.exchange.next_order_id())),
             m.REQ_CONTRACT_DETAILS: self._req_contract_details,
             m.REQ_MANAGED_ACCTS: lambda s, f: s.send(m.managed_accounts([self.account])),
-            m.REQ_CURRENT_TIME: lambda s, f: s.send(m.current_time(int(time.time()))),
+            m.REQ_CURRENT_TIME: self._req_current_time,
             m.REQ_GLOBAL_CANCEL: self._req_global_cancel,
             m.REQ_MARKET_DATA_TYPE: self._req_market_data_type,
             m.REQ_POSITIONS: self._req_positions,

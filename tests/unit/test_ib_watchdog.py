@@ -1,0 +1,66 @@
+"""TWS asked for its time: one round trip at a time, and a TWS that stops answering is
+said in the health pane and refuses orders, until it answers again. Against the fake
+TWS with the real ib_async client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from silvertine_tui.brokers import NotConnected
+from silvertine_tui.domain import ConnectionState as L
+from tests.fakes.tws import FakeTws
+from tests.support.ib import desk
+
+
+async def test_two_settles_at_once_each_get_their_answer() -> None:
+    """ib_async keeps one pending future for the time: a second request made while
+    the first was on its way replaced it, and the first caller waited out its whole
+    timeout (10 s by default; 1 s here) for an answer that had come."""
+    async with FakeTws() as fake, desk(fake) as d:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.gather(d.broker.settle(), d.broker.settle(), d.broker.settle())
+        assert loop.time() - started < 0.5
+
+
+async def test_a_tws_that_stops_answering_refuses_orders_until_it_answers_again() -> None:
+    """A hung TWS keeps its socket open: the desk said LIVE for as long as it was hung
+    (52 s in a drive, the quotes aging beside it). Asked its time every `watchdog_s`,
+    a TWS with no answer within `answer_timeout_s` is DEGRADED on the api link, orders
+    are refused before anything is journaled, and it is LIVE again once it answers."""
+    async with FakeTws() as fake, desk(fake, watchdog_s=0.05, answer_timeout_s=0.2) as d:
+        broker = d.broker
+        fake.ignore_next("current_time", 10_000)  # TWS hangs
+        await until(lambda: broker.health_state.links["api"].state is L.DEGRADED, 3.0)
+        api = broker.health_state.links["api"]
+        assert "TWS has not answered for 0.2 s" in api.detail
+        assert broker.state is L.DEGRADED
+        assert broker.health_state.errors["unanswered"] == 1  # once an outage
+        journaled = len(await d.events())
+        with pytest.raises(NotConnected, match=r"order path is down .*TWS has not answered"):
+            await broker.place(d.request(limit="148.00"))
+        assert len(await d.events()) == journaled  # nothing journaled, nothing sent
+        fake.faults.ignored["current_time"] = 0  # TWS wakes
+        await until(lambda: broker.health_state.links["api"].state is L.LIVE, 3.0)
+        assert broker.health_state.links["api"].detail.endswith("answers again")
+        assert broker.state is L.LIVE
+        assert broker.health_state.errors["unanswered"] == 1
+        assert await broker.place(d.request(limit="148.00"))
+
+
+async def test_a_tws_that_answers_is_never_called_hung() -> None:
+    async with FakeTws() as fake, desk(fake, watchdog_s=0.02, answer_timeout_s=0.5) as d:
+        await asyncio.sleep(0.3)  # a dozen questions, each answered
+        assert d.broker.health_state.links["api"].state is L.LIVE
+        assert d.broker.health_state.errors["unanswered"] == 0
+
+
+async def until(what: Callable[[], bool], within_s: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while not what():
+        assert loop.time() < deadline, "never happened"
+        await asyncio.sleep(0.01)
