@@ -256,12 +256,19 @@ class Broker(ABC):
             return ConnectionState.DEGRADED
         return ConnectionState.LIVE
 
-    def order_path_down(self) -> str:
-        """The first order link that is not LIVE, with its detail ("" when all are)."""
+    def order_path_down(self, *, cancel: bool = False) -> str:
+        """The first order link that is not LIVE, with its detail ("" when all are).
+        For a `cancel`, only a link that cannot carry one at all (down, connecting or
+        rebuilding): a DEGRADED link is up, and a cancel that reaches a venue late (a
+        TWS that stopped answering, acting on it when it wakes) does no harm, where
+        refusing it left the kill switch's orders working."""
         for name in self.order_links:
             link = self.health_state.links.get(name)
-            if link is not None and link.state is not ConnectionState.LIVE:
-                return f"{name} {link.state}{': ' if link.detail else ''}{link.detail}"
+            if link is None or link.state is ConnectionState.LIVE:
+                continue
+            if cancel and link.state is ConnectionState.DEGRADED:
+                continue
+            return f"{name} {link.state}{': ' if link.detail else ''}{link.detail}"
         return ""
 
     async def publish_health(self, message: str = "") -> None:
@@ -419,7 +426,8 @@ class Broker(ABC):
 
     # -- order entry (shared flow) ----------------------------------------------------
 
-    def _require_tradable(self) -> None:
+    def _require_tradable(self, *, cancel: bool = False) -> None:
+        """Raise `NotConnected` unless orders (a `cancel`: cancels) can go out now."""
         if self.state not in TRADABLE_STATES:
             down = self.order_path_down()  # the link that is down says why, if one is
             raise NotConnected(
@@ -427,7 +435,7 @@ class Broker(ABC):
                 f"sent, and nothing is kept to send later. Send it again once {self.source} "
                 "is LIVE (the health pane shows its connection)."
             )
-        down = self.order_path_down()
+        down = self.order_path_down(cancel=cancel)
         if down:
             raise NotConnected(
                 f"{self.source}: the order path is down ({down}): nothing was sent, and "
@@ -511,10 +519,10 @@ class Broker(ABC):
             )
             await self._modify(change)
 
-    def _require_order(self, client_order_id: str) -> None:
-        """Before a change or cancel is journaled: the broker can trade and knows the
-        order, else nothing is sent."""
-        self._require_tradable()
+    def _require_order(self, client_order_id: str, *, cancel: bool = False) -> None:
+        """Before a change or cancel is journaled: the broker can trade (a `cancel`: can
+        carry one) and knows the order, else nothing is sent."""
+        self._require_tradable(cancel=cancel)
         if not self.knows_order(client_order_id):
             raise UnknownOrder(
                 f"{self.source} has no order {client_order_id}: nothing was sent",
@@ -539,7 +547,7 @@ class Broker(ABC):
                 # The one on its way was dropped (its caller cancelled): send this one.
                 await self.cancel(client_order_id, reason)
             return
-        self._require_order(client_order_id)
+        self._require_order(client_order_id, cancel=True)
         outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._cancels[client_order_id] = outcome
         try:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from decimal import Decimal
 
 import pytest
 
 from silvertine_tui.brokers import NotConnected
 from silvertine_tui.domain import ConnectionState as L
 from tests.fakes.tws import FakeTws
+from tests.fakes.tws import messages as m
 from tests.support.ib import desk
 
 
@@ -64,3 +66,25 @@ async def until(what: Callable[[], bool], within_s: float) -> None:
     while not what():
         assert loop.time() < deadline, "never happened"
         await asyncio.sleep(0.01)
+
+
+async def test_cancels_still_go_to_a_tws_that_stopped_answering() -> None:
+    """New orders are refused while TWS does not answer; cancels are not: a cancel that
+    reaches a TWS late (acted on when it wakes) does no harm, and refused, the kill
+    switch left every IB order working ("the order path is down ... nothing was
+    sent" in a drive). Here TWS leaves only the time unanswered, so the cancels it
+    gets are acted on at once."""
+    async with FakeTws() as fake, desk(fake, watchdog_s=0.05, answer_timeout_s=0.2) as d:
+        broker = d.broker
+        first = await broker.place(d.request(limit="148.00"))
+        second = await broker.place(d.request(limit="147.00"))
+        await broker.settle()
+        fake.ignore_next("current_time", 10_000)
+        await until(lambda: broker.health_state.links["api"].state is L.DEGRADED, 3.0)
+        with pytest.raises(NotConnected, match="order path is down"):
+            await broker.modify(first, limit_price=Decimal("146.00"))  # a change is refused
+        await broker.cancel(first)
+        assert {o.ticket.order_ref for o in fake.orders if o.working} == {second}
+        await broker.cancel_all()  # the global cancel (the kill switch's)
+        assert len(fake.requests_of(m.REQ_GLOBAL_CANCEL)) == 1
+        assert not [o for o in fake.orders if o.working]

@@ -875,7 +875,7 @@ class BinanceBroker(Broker):
     async def cancel(self, client_order_id: str, reason: str = "") -> None:
         order = self._orders.get(client_order_id)
         if order is not None and order.status is not None and order.status.is_terminal:
-            self._require_tradable()
+            self._require_tradable(cancel=True)
             if order.status is not OrderStatus.CANCELED:
                 # Its end (a fill) reached this adapter before the desk had it.
                 raise cancel_too_late(
@@ -1104,7 +1104,7 @@ class BinanceBroker(Broker):
     ) -> list[str]:
         """One DELETE openOrders per symbol (Binance's cancel-all): every cancel is
         journaled first; orders that filled meanwhile end as the venue says."""
-        self._require_tradable()
+        self._require_tradable(cancel=True)
         targets = [
             o for o in await self.open_orders() if instrument is None or o.instrument == instrument
         ]

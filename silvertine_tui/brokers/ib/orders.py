@@ -206,10 +206,10 @@ class IBOrders(IBState):
             return  # ours (`_cancel`/`_modify` say why not, if so), or ended
         other = ids.client_id if ids is not None else self._adopted_client(coid)
         if other is not None and other >= 0 and other != self.client_id:
-            self._require_tradable()
+            self._require_tradable(cancel=what == "cancel")
             raise OrderRejected(f"{what} of {coid} not sent: {self._placed_elsewhere(other)}")
         if ids is not None and ids.order_id <= 0:
-            self._require_tradable()
+            self._require_tradable(cancel=what == "cancel")
             raise OrderRejected(
                 f"{what} of {coid} not sent: it was placed in TWS and has no API order id "
                 "here; change it in TWS, or cancel it with cancel all of every instrument "
@@ -230,7 +230,7 @@ class IBOrders(IBState):
         if ids is None or not ids.status.is_terminal or last is None:
             return
         if last[0] is not OrderStatus.CANCELED:
-            self._require_tradable()
+            self._require_tradable(cancel=True)
             raise cancel_too_late(
                 coid, "IB", last[0], last[1], said="nothing was sent", code="too_late"
             )
@@ -437,7 +437,7 @@ class IBOrders(IBState):
         out at all (its timeout failed the cancel all)."""
         if instrument is not None:
             return await super().cancel_all(instrument, reason)
-        self._require_tradable()
+        self._require_tradable(cancel=True)
         working = [ids.client_order_id for ids in self.ids.working() if ids.perm_id]
         for coid in working:
             await self.journal_cancel(coid, f"{reason} (global cancel)")

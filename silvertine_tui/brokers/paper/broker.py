@@ -947,7 +947,7 @@ class PaperBroker(Broker):
     ) -> list[str]:
         """One batch cancel, like a venue's cancel-all endpoint: every cancel request is
         journaled, then one cancel latency, then the venue cancels them all at once."""
-        self._require_tradable()
+        self._require_tradable(cancel=True)
         targets = sorted(self.venue.open_orders(instrument), key=lambda o: o.number)
         for order in targets:
             await self.journal_cancel(order.client_order_id, reason)
