@@ -172,6 +172,11 @@ class Broker(ABC):
     capabilities: Capabilities = Capabilities()
     # Links that carry orders and their reports: all LIVE for an order to go out.
     order_links: tuple[str, ...] = ()
+    # Order links that still carry a cancel while DEGRADED (up, impaired): at IB the
+    # socket to TWS is open while TWS does not answer (it acts on the cancel when it
+    # wakes). Not at Binance: its REST link is DEGRADED by a ban, when the client sends
+    # nothing at all, and a cancel journaled then would show on its way and not be.
+    cancel_through_degraded: frozenset[str] = frozenset()
     # How long after a timed-out `place` a "no such order" answer is final.
     unknown_order_window_s: float = 10.0
     # The venue's state lives only in this desk's journal (a simulator in the desk's
@@ -258,15 +263,19 @@ class Broker(ABC):
 
     def order_path_down(self, *, cancel: bool = False) -> str:
         """The first order link that is not LIVE, with its detail ("" when all are).
-        For a `cancel`, only a link that cannot carry one at all (down, connecting or
-        rebuilding): a DEGRADED link is up, and a cancel that reaches a venue late (a
-        TWS that stopped answering, acting on it when it wakes) does no harm, where
-        refusing it left the kill switch's orders working."""
+        For a `cancel`, not one of `cancel_through_degraded` while DEGRADED: such a link
+        is up, and a cancel that reaches the venue late (a TWS that stopped answering,
+        acting on it when it wakes) does no harm, where refusing it left the kill
+        switch's orders working."""
         for name in self.order_links:
             link = self.health_state.links.get(name)
             if link is None or link.state is ConnectionState.LIVE:
                 continue
-            if cancel and link.state is ConnectionState.DEGRADED:
+            if (
+                cancel
+                and link.state is ConnectionState.DEGRADED
+                and name in self.cancel_through_degraded
+            ):
                 continue
             return f"{name} {link.state}{': ' if link.detail else ''}{link.detail}"
         return ""

@@ -75,6 +75,7 @@ L = ConnectionState
 class IBBroker(IBOrders, IBSession):
     kind: ClassVar[str] = "ib"
     order_links: tuple[str, ...] = ("api", "ib")
+    cancel_through_degraded = frozenset({"api", "ib"})
     capabilities = Capabilities(
         # What translate maps (MKT, LMT, STP, STP LMT). No take-profits: IB's MIT and
         # LIT are not wired up, nor served by the fake TWS.

@@ -342,6 +342,7 @@ async def test_subscribed_quotes_are_published(s: Session) -> None:
 
 
 async def test_a_ban_shows_on_the_rest_link_with_a_countdown(s: Session) -> None:
+    coid = await resting_order(s)
     s.fake.faults.ban_s = 1.0
     s.fake.faults.banned_until = time.monotonic() + 1.0  # Binance answers 418 for 1 s
     with pytest.raises(RateLimited, match="banned"):
@@ -352,6 +353,13 @@ async def test_a_ban_shows_on_the_rest_link_with_a_countdown(s: Session) -> None
     assert "banned this IP" in rest.detail
     with pytest.raises(NotConnected, match="order path is down"):
         await s.broker.place(req(s))
+    # Nor a cancel: a banned client sends nothing, and a cancel journaled now would
+    # show PENDING_CANCEL for one that never went (a DEGRADED link carries cancels
+    # only where the adapter says so: IB's).
+    journaled = len(await s.events())
+    with pytest.raises(NotConnected, match="order path is down"):
+        await s.broker.cancel(coid)
+    assert len(await s.events()) == journaled
     await wait_until(
         lambda: s.broker.health_state.links["rest"].state is LIVE, "LIVE after the ban", 3.0
     )
