@@ -37,7 +37,7 @@ import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..brokers import Broker, OrderRejected, UnknownOrder
+from ..brokers import TRADABLE_STATES, Broker, NotConnected, OrderRejected, UnknownOrder
 from ..domain import Side
 from .oms import OMS
 
@@ -227,29 +227,31 @@ async def cancel_on(
             said = (listed.problem,) if listed.problem else ()
             return dataclasses.replace(report, problems=(*said, *report.problems))
         if known:
-            checked = known
-            (swept, left, sweep_error), listed = await asyncio.gather(
-                _sweep(broker, checked, reason), listing
+            (swept, sweep_error, ask), listed = await asyncio.gather(
+                _sweep(broker, reason), listing
             )
         else:
             listed = await listing
             if not listed.targets and not listed.problem:
                 return CancelReport(what=what)  # nothing working here, as far as both know
-            checked = list(listed.targets)
-            swept, left, sweep_error = await _sweep(broker, checked, reason)
+            swept, sweep_error, ask = await _sweep(broker, reason)
     finally:
         listing.cancel()  # only if this task was cancelled meanwhile
     targets = list(dict.fromkeys((*known, *listed.targets)))
-    # One the venue did not list (sent a moment ago, not acknowledged yet), or listed
-    # beside a sweep that did not look for it afterwards, may still be working: it is
-    # cancelled on its own (one that ended comes back unknown, and `gone` once the venue
-    # no longer lists it). One it listed, not swept and no longer listed after the
-    # sweep, ended.
-    left += [
-        c
-        for c in targets
-        if c not in swept and c not in left and (c not in checked or c not in listed.open)
-    ]
+    rest = [c for c in targets if c not in swept]
+    # What the sweep did not name may have ended by it all the same (IB names only the
+    # orders it tracks: not one of another client id placed since the reconcile, whose
+    # own cancel IB refuses): the venue is asked once more, unless the sweep sent
+    # nothing or the broker cannot be reached now. One it still lists is cancelled on
+    # its own; so is one it did not list before either (sent a moment ago, not
+    # acknowledged yet: it may still arrive); one it listed before and no longer does
+    # ended. Without that answer, each is cancelled on its own (one that ended comes
+    # back unknown, and is `gone` once the venue no longer lists it).
+    still_open = (await _open_ids(broker))[0] if rest and ask else None
+    if still_open is None:
+        left = rest
+    else:
+        left = [c for c in rest if c in still_open or c not in listed.open]
     gone = tuple(cid for cid in targets if cid not in swept and cid not in left)
     report = await cancel_ids(broker, left, delays=delays, reason=reason, what=what)
     problems = [listed.problem] if listed.problem else []
@@ -263,33 +265,23 @@ async def cancel_on(
     )
 
 
-async def _sweep(
-    broker: Broker, targets: list[str], reason: str
-) -> tuple[list[str], list[str], str]:
-    """The broker's own cancel-all (no instrument): what it cancelled, which of
-    `targets` the venue still lists as open afterwards (all the others when it failed
-    or the venue cannot be asked), and why the cancel-all failed ("" when it did not).
+async def _sweep(broker: Broker, reason: str) -> tuple[list[str], str, bool]:
+    """The broker's own cancel-all (no instrument): what it cancelled, why it failed
+    ("" when it did not), and whether the venue is worth asking what is still open.
 
-    After a failed cancel-all the venue is not asked: each order gets its own cancel,
-    whose answer says what became of it. Asked, a venue that had just failed the
-    cancel-all (unreachable, or hung: its listing waited out three tries of 10 s at
-    Binance) held the kill switch's report back as long again."""
-    swept: list[str] = []
+    Not after a cancel-all that sent nothing (`NotConnected`) or left its broker unable
+    to carry a cancel (its order path down): each order then gets its own cancel, whose
+    answer says what became of it. Asked, a venue that had just failed the cancel-all
+    (unreachable, or hung: its listing waited out three tries of 10 s at Binance) held
+    the kill switch's report back as long again. After one that went out unconfirmed
+    (IB: "no confirmation yet") it is asked, as after one that worked: TWS tells only
+    their own client of other client ids' orders it ended."""
     try:
-        swept = await broker.cancel_all(reason=reason)
+        return await broker.cancel_all(reason=reason), "", True
     except Exception as exc:
         error = _why(exc)
         log.warning("engine.cancel_all_failed", extra={"broker": broker.source, "error": error})
-        return swept, list(targets), error
-    rest = [cid for cid in targets if cid not in swept]
-    if not rest:
-        return swept, [], ""
-    try:
-        still_open = {venue.client_order_id for venue in await broker.open_orders()}
-    except Exception as exc:
-        log.warning("engine.cancel_list_failed", extra={"broker": broker.source, "error": str(exc)})
-        return swept, rest, ""
-    return swept, [cid for cid in rest if cid in still_open], ""
+        return [], error, not isinstance(exc, NotConnected) and _reachable(broker)
 
 
 async def cancel_ids(
@@ -356,6 +348,11 @@ async def cancel_ids(
     if still:
         log.error("engine.cancel_gave_up", extra={"broker": broker.source, "still_working": still})
     return CancelReport(tuple(cancelled), tuple(gone), still, what=what)
+
+
+def _reachable(broker: Broker) -> bool:
+    """Whether a cancel can reach the broker's venue now (so asking it is worth it)."""
+    return broker.state in TRADABLE_STATES and not broker.order_path_down(cancel=True)
 
 
 async def _open_ids(broker: Broker) -> tuple[set[str] | None, str]:

@@ -83,6 +83,8 @@ class Alert(NamedTuple):
     title: str
     message: str
     severity: str = "error"
+    journaled: bool = False
+    """Also published as a log event (its line is in the Log pane already)."""
 
 
 def finished_window(config: EngineConfig) -> FinishedWindow:
@@ -559,7 +561,7 @@ class Session:
         if not said:
             return
         severity = "warning" if level is LogLevel.WARNING else "error"
-        self.alerts.append(Alert(title, said, severity))
+        self.alerts.append(Alert(title, said, severity, journaled=True))
         with contextlib.suppress(BusError):
             await self.bus.publish(LogEvent.create("engine", Log(message=said, level=level)))
 

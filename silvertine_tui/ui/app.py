@@ -718,7 +718,8 @@ class SilvertineApp(App[None]):
         while alerts:
             alert = alerts.pop(0)
             error = alert.severity == "error"
-            self.notify(
+            toast = super().notify if alert.journaled else self.notify  # one Log line
+            toast(
                 alert.message,
                 title=alert.title,
                 severity=alert.severity,  # type: ignore[arg-type]

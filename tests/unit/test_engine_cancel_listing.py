@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Callable
 from decimal import Decimal as D
 
-from silvertine_tui.brokers import BrokerError
+from silvertine_tui.brokers import BrokerError, BrokerTimeout, NotConnected
 from silvertine_tui.domain import Capabilities, OrderType, Side, TradingState, VenueOrder
 from silvertine_tui.engine.core import TradingEngine
 from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
@@ -23,23 +23,27 @@ class SlowLister(ScriptedVenue):
     lists = 0
 
     async def open_orders(self) -> list[VenueOrder]:
+        """The open orders as of the question, answered once `listing` is set."""
         self.lists += 1
+        asked = await super().open_orders()
         await self.listing.wait()
-        return await super().open_orders()
+        return asked
 
 
 class SweepingLister(SlowLister):
-    """With a cancel-all of its own that lists nothing first (IB's global cancel)."""
+    """With a cancel-all of its own that lists nothing first and takes every order of
+    the account, but names only those it placed (IB's global cancel: not an order
+    another client id placed)."""
 
     capabilities = Capabilities(cancel_all_native=True)
 
     async def cancel_all(
         self, instrument: str | None = None, reason: str = "cancel all"
     ) -> list[str]:
-        ids = [cid for cid in self.venue_orders if instrument is None]
-        for cid in ids:
+        taken = list(self.venue_orders)
+        for cid in taken:
             await self.cancel(cid, reason=reason)
-        return ids
+        return [cid for cid in taken if cid in self.sent]
 
 
 def placed_elsewhere(cid: str = "elsewhere") -> VenueOrder:
@@ -91,6 +95,10 @@ async def test_known_orders_are_cancelled_while_the_venue_is_still_listing() -> 
 
 
 async def test_a_sweep_goes_out_while_the_venue_is_still_listing() -> None:
+    """The sweep takes the order placed elsewhere too, without naming it: the venue
+    is asked once more, no longer lists it, and it is gone (not cancelled on its own:
+    at IB that is refused for another client id's order, and it read "still
+    working")."""
     engine, venue, ids = await slow_desk(SweepingLister)
     kill = asyncio.create_task(engine.kill("drill"))
     await until(lambda: venue.venue_orders == {})  # the account-wide cancel took all
@@ -99,8 +107,10 @@ async def test_a_sweep_goes_out_while_the_venue_is_still_listing() -> None:
     venue.listing.set()
     report = await kill
     assert report.ok, report.summary()
-    assert sorted(report.cancelled) == sorted([*ids, "elsewhere"])
-    assert report.cancels.gone == ()
+    assert sorted(report.cancelled) == sorted(ids)
+    assert report.cancels.gone == ("elsewhere",)
+    assert venue.lists == 2  # beside the sweep, and once after it
+    assert venue.sent.count("elsewhere") == 0
 
 
 async def test_an_order_only_the_listing_names_is_cancelled_once_it_answers() -> None:
@@ -117,7 +127,7 @@ async def test_an_order_only_the_listing_names_is_cancelled_once_it_answers() ->
     venue.listing.set()
     report = await kill
     assert report.ok, report.summary()
-    assert report.cancelled == ("elsewhere",)
+    assert report.cancels.gone == ("elsewhere",)  # taken by the sweep, not named by it
     assert venue.venue_orders == {}
 
 
@@ -139,22 +149,39 @@ async def test_a_listing_that_never_answers_leaves_the_known_cancels_done() -> N
 
 
 class FailingSweep(SweepingLister):
-    """Its cancel-all fails (the venue unreachable, or refusing it)."""
+    """Its cancel-all fails: `failure` is what it raises."""
+
+    failure: BrokerError = NotConnected("cancel-all: the venue is unreachable")
 
     async def cancel_all(
         self, instrument: str | None = None, reason: str = "cancel all"
     ) -> list[str]:
-        raise BrokerError("cancel-all: no answer from the venue")
+        raise self.failure
 
 
-async def test_after_a_failed_sweep_each_order_is_cancelled_without_asking_again() -> None:
-    """The venue is not asked for its open orders again after its cancel-all failed
-    (a hung venue held the report for that listing's every try): each order has its
-    own cancel, and its answer says what became of it."""
+async def test_after_a_sweep_that_sent_nothing_the_venue_is_not_asked_again() -> None:
+    """After a cancel-all that sent nothing (`NotConnected`) the venue is not asked
+    for its open orders again (a hung venue held the report for that listing's every
+    try): each order has its own cancel, and its answer says what became of it."""
     engine, venue, ids = await slow_desk(FailingSweep)
     venue.listing.set()
     report = await engine.kill("drill")
     assert venue.lists == 1  # the listing beside the sweep, not one after it
+    assert report.ok, report.summary()
+    assert sorted(report.cancelled) == sorted([*ids, "elsewhere"])
+    assert venue.venue_orders == {}
+
+
+async def test_after_a_sweep_that_went_out_unconfirmed_the_venue_is_asked() -> None:
+    """A cancel-all that went out and was not confirmed (IB: "no confirmation yet")
+    may have ended orders it does not name: the venue is asked, as after one that
+    worked, and what it still lists is cancelled on its own."""
+    engine, venue, ids = await slow_desk(FailingSweep)
+    assert isinstance(venue, FailingSweep)
+    venue.failure = BrokerTimeout("global cancel sent; no confirmation yet")
+    venue.listing.set()
+    report = await engine.kill("drill")
+    assert venue.lists >= 2  # beside the sweep, and after it
     assert report.ok, report.summary()
     assert sorted(report.cancelled) == sorted([*ids, "elsewhere"])
     assert venue.venue_orders == {}

@@ -310,3 +310,26 @@ async def test_the_global_cancel_goes_out_before_the_desk_catches_up_with_tws() 
             assert report.ok, report.summary()
             assert report.cancelled == (coid,)
         await bus.close()
+
+
+async def test_an_order_of_another_client_placed_after_the_reconcile_is_not_called_working() -> None:
+    """The journal does not know it, the listing beside the global cancel names it,
+    and IB's cancel-all names only the orders it tracks: it is asked of TWS once more
+    (no longer listed: gone), never cancelled on its own (IB refuses that for another
+    client id's order, and the report read "1 still working" for an order TWS had
+    cancelled)."""
+    async with FakeTws() as fake:
+        bus = new_bus()
+        await bus.start()
+        async with desk(fake, bus, client_id=11) as d:
+            engine = await engine_for(d)
+            mine = await engine.submit(d.request(limit="148.00"))
+            await sync(engine, bus)
+            await place_elsewhere(fake, 9, "late-foreign", 152.0)
+            report = await engine.kill("drill")
+            assert report.ok, report.summary()
+            assert report.cancelled == (mine,)
+            assert report.cancels.gone == ("late-foreign",)
+            assert working_at_tws(fake) == set()
+            assert fake.requests_of(m.CANCEL_ORDER) == []
+        await bus.close()

@@ -56,6 +56,7 @@ async def test_a_tws_that_stops_answering_refuses_orders_until_it_answers_again(
 async def test_a_tws_that_answers_is_never_called_hung() -> None:
     async with FakeTws() as fake, desk(fake, watchdog_s=0.02, answer_timeout_s=0.5) as d:
         await asyncio.sleep(0.3)  # a dozen questions, each answered
+        assert len(fake.requests_of(m.REQ_CURRENT_TIME)) >= 5  # it did ask
         assert d.broker.health_state.links["api"].state is L.LIVE
         assert d.broker.health_state.errors["unanswered"] == 0
 

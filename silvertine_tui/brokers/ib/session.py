@@ -296,40 +296,47 @@ class IBSession(IBState):
         answers again."""
         while not self._stopping():
             await asyncio.sleep(self.cfg.watchdog_s)
-            link = self.health_state.links.get("api")
-            if not self._up or link is None or link.state not in (L.LIVE, L.DEGRADED):
-                continue  # connecting, rebuilding or lost: the session says so itself
             try:
-                await self.ask_time(self.cfg.answer_timeout_s)
-            except TimeoutError:
-                link = self.health_state.links.get("api")  # as it is now
-                if self._up and not self._unanswered and link and link.state is L.LIVE:
-                    self._unanswered = True
-                    self.count_error("unanswered")
-                    reason = (
-                        f"TWS has not answered for {self.cfg.answer_timeout_s:g} s (asked its "
-                        "time): hung or overloaded; orders are refused until it answers"
-                    )
-                    log.warning("ib.tws_unanswered", extra={"broker": self.source})
-                    await self.set_link("api", L.DEGRADED, reason)
-                continue
-            except Exception as exc:  # the socket broke: `_lost` handles it
-                log.info("ib.watchdog_ask_failed", extra={"broker": self.source, "error": str(exc)})
-                continue
-            if self._unanswered:
-                self._unanswered = False
-                log.info("ib.tws_answers_again", extra={"broker": self.source})
-                link = self.health_state.links.get("api")
-                if link is not None and link.state is L.DEGRADED:
-                    await self.set_link("api", L.LIVE, f"{self._api_detail()}; answers again")
+                await self._ask_if_tws_answers()
+            except Exception:  # a failed health publish: asked again next round
+                log.exception("ib.watchdog_failed", extra={"broker": self.source})
+
+    async def _ask_if_tws_answers(self) -> None:
+        """One round of `_watch_tws`."""
+        link = self.health_state.links.get("api")
+        if not self._up or link is None or link.state not in (L.LIVE, L.DEGRADED):
+            return  # connecting, rebuilding or lost: the session says so itself
+        try:
+            await self.ask_time(self.cfg.answer_timeout_s)
+        except TimeoutError:
+            link = self.health_state.links.get("api")  # as it is now
+            if self._up and not self._unanswered and link and link.state is L.LIVE:
+                self._unanswered = True
+                self.count_error("unanswered")
+                reason = (
+                    f"TWS has not answered for {self.cfg.answer_timeout_s:g} s (asked its "
+                    "time): hung or overloaded; orders are refused until it answers"
+                )
+                log.warning("ib.tws_unanswered", extra={"broker": self.source})
+                await self.set_link("api", L.DEGRADED, reason)
+            return
+        except Exception as exc:  # the socket broke: `_lost` handles it
+            log.info("ib.watchdog_ask_failed", extra={"broker": self.source, "error": str(exc)})
+            return
+        if self._unanswered:
+            self._unanswered = False
+            log.info("ib.tws_answers_again", extra={"broker": self.source})
+            link = self.health_state.links.get("api")
+            if link is not None and link.state is L.DEGRADED:
+                await self.set_link("api", L.LIVE, f"{self._api_detail()}; answers again")
 
     async def close(self) -> None:
         self._closing = True
         for task in (self._reconnector, self._poller, self._watchdog):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task  # one that failed was logged; closing goes on
         self._up = False
         with contextlib.suppress(Exception):
             self.ib.disconnect()

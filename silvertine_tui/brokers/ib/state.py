@@ -183,16 +183,16 @@ class IBState(Broker):
         await self._inbox.join()
 
     async def ask_time(self, timeout_s: float | None = None) -> None:
-        """One reqCurrentTime round trip, within `timeout_s` (default
-        `request_timeout_s`; else `TimeoutError`). One at a time: ib_async keeps a single
-        pending future for the time, so a second request sent while the first was on
-        its way took its answer, and the first caller waited out its whole timeout (a
-        kill switch's wait for TWS's confirmations among them) for an answer that had
-        come."""
-        async with self._time_turn:
-            await asyncio.wait_for(
-                self.ib.reqCurrentTimeAsync(), timeout_s or self.cfg.request_timeout_s
-            )
+        """One reqCurrentTime round trip, its wait for its turn included, within
+        `timeout_s` (default `request_timeout_s`; else `TimeoutError`). One at a time:
+        ib_async keeps a single pending future for the time, so a second request sent
+        while the first was on its way took its answer, and the first caller waited out
+        its whole timeout (a kill switch's wait for TWS's confirmations among them) for
+        an answer that had come. (An answer that comes after its caller gave up still
+        answers the next request: that caller may return a moment early.)"""
+        async with asyncio.timeout(timeout_s or self.cfg.request_timeout_s):  # turn and all
+            async with self._time_turn:
+                await self.ib.reqCurrentTimeAsync()
 
     def _coid(self, perm_id: int, client_id: int, order_id: int, order_ref: str) -> str | None:
         return self.ids.find(
