@@ -312,7 +312,9 @@ async def test_the_global_cancel_goes_out_before_the_desk_catches_up_with_tws() 
         await bus.close()
 
 
-async def test_an_order_of_another_client_placed_after_the_reconcile_is_not_called_working() -> None:
+async def test_an_order_of_another_client_placed_after_the_reconcile_is_not_called_working() -> (
+    None
+):
     """The journal does not know it, the listing beside the global cancel names it,
     and IB's cancel-all names only the orders it tracks: it is asked of TWS once more
     (no longer listed: gone), never cancelled on its own (IB refuses that for another
