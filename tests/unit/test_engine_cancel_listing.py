@@ -6,14 +6,14 @@ Binance) held the kill switch's every cancel back behind it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from decimal import Decimal as D
 
 from silvertine_tui.brokers import BrokerError, BrokerTimeout, NotConnected
-from silvertine_tui.domain import Capabilities, OrderType, Side, TradingState, VenueOrder
+from silvertine_tui.domain import Capabilities, TradingState, VenueOrder
 from silvertine_tui.engine.core import TradingEngine
 from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
+from tests.support.waiting import until
 from tests.unit.test_engine_kill import make, place, sync
+from tests.unit.test_engine_reconnect import ghost_order
 
 
 class SlowLister(ScriptedVenue):
@@ -46,27 +46,6 @@ class SweepingLister(SlowLister):
         return [cid for cid in taken if cid in self.sent]
 
 
-def placed_elsewhere(cid: str = "elsewhere") -> VenueOrder:
-    """An order the journal does not know: placed behind the desk's back."""
-    return VenueOrder(
-        client_order_id=cid,
-        venue_order_id="x1",
-        instrument=INSTRUMENT.key,
-        side=Side.SELL,
-        order_type=OrderType.LIMIT,
-        quantity=D("1"),
-        limit_price=D("12.00"),
-    )
-
-
-async def until(what: Callable[[], bool], within_s: float = 2.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while not what():
-        assert loop.time() < deadline, "never happened"
-        await asyncio.sleep(0.005)
-
-
 async def slow_desk(kind: type[SlowLister]) -> tuple[TradingEngine, SlowLister, list[str]]:
     _, engine, (venue,) = await make(kind)
     assert isinstance(venue, SlowLister)
@@ -74,7 +53,7 @@ async def slow_desk(kind: type[SlowLister]) -> tuple[TradingEngine, SlowLister, 
     venue.listing.set()
     ids = await place(engine, "v0")
     await sync(engine)
-    venue.venue_orders["elsewhere"] = placed_elsewhere()
+    venue.venue_orders["ghost"] = ghost_order()  # placed behind the desk's back
     venue.listing.clear()  # from now on the venue is slow to list
     return engine, venue, ids
 
@@ -85,11 +64,11 @@ async def test_known_orders_are_cancelled_while_the_venue_is_still_listing() -> 
     await until(lambda: not any(cid in venue.venue_orders for cid in ids))
     assert venue.lists == 1
     assert not kill.done()  # the listing has not answered yet
-    assert list(venue.venue_orders) == ["elsewhere"]
+    assert list(venue.venue_orders) == ["ghost"]
     venue.listing.set()
     report = await kill
     assert report.ok, report.summary()
-    assert sorted(report.cancelled) == sorted([*ids, "elsewhere"])  # the listing added it
+    assert sorted(report.cancelled) == sorted([*ids, "ghost"])  # the listing added it
     assert venue.venue_orders == {}
     assert engine.gate.state is TradingState.HALTED
 
@@ -108,9 +87,9 @@ async def test_a_sweep_goes_out_while_the_venue_is_still_listing() -> None:
     report = await kill
     assert report.ok, report.summary()
     assert sorted(report.cancelled) == sorted(ids)
-    assert report.cancels.gone == ("elsewhere",)
+    assert report.cancels.gone == ("ghost",)
     assert venue.lists == 2  # beside the sweep, and once after it
-    assert venue.sent.count("elsewhere") == 0
+    assert venue.sent.count("ghost") == 0
 
 
 async def test_an_order_only_the_listing_names_is_cancelled_once_it_answers() -> None:
@@ -119,15 +98,15 @@ async def test_an_order_only_the_listing_names_is_cancelled_once_it_answers() ->
     _, engine, (venue,) = await make(SweepingLister)
     assert isinstance(venue, SweepingLister)
     venue.listing = asyncio.Event()
-    venue.venue_orders["elsewhere"] = placed_elsewhere()
+    venue.venue_orders["ghost"] = ghost_order()  # placed behind the desk's back
     kill = asyncio.create_task(engine.kill("drill"))
     await until(lambda: venue.lists == 1)
-    assert "elsewhere" in venue.venue_orders
+    assert "ghost" in venue.venue_orders
     assert not kill.done()
     venue.listing.set()
     report = await kill
     assert report.ok, report.summary()
-    assert report.cancels.gone == ("elsewhere",)  # taken by the sweep, not named by it
+    assert report.cancels.gone == ("ghost",)  # taken by the sweep, not named by it
     assert venue.venue_orders == {}
 
 
@@ -144,7 +123,7 @@ async def test_a_listing_that_never_answers_leaves_the_known_cancels_done() -> N
     report = await engine.cancel_all(instrument=INSTRUMENT.key)
     assert sorted(report.cancelled) == sorted(ids)
     assert [p for p in report.problems if "could not list its open orders" in p]
-    assert list(venue.venue_orders) == ["elsewhere"]
+    assert list(venue.venue_orders) == ["ghost"]
     assert not report.ok
 
 
@@ -168,7 +147,7 @@ async def test_after_a_sweep_that_sent_nothing_the_venue_is_not_asked_again() ->
     report = await engine.kill("drill")
     assert venue.lists == 1  # the listing beside the sweep, not one after it
     assert report.ok, report.summary()
-    assert sorted(report.cancelled) == sorted([*ids, "elsewhere"])
+    assert sorted(report.cancelled) == sorted([*ids, "ghost"])
     assert venue.venue_orders == {}
 
 
@@ -183,5 +162,5 @@ async def test_after_a_sweep_that_went_out_unconfirmed_the_venue_is_asked() -> N
     report = await engine.kill("drill")
     assert venue.lists >= 2  # beside the sweep, and after it
     assert report.ok, report.summary()
-    assert sorted(report.cancelled) == sorted([*ids, "elsewhere"])
+    assert sorted(report.cancelled) == sorted([*ids, "ghost"])
     assert venue.venue_orders == {}

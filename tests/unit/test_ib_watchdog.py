@@ -5,7 +5,6 @@ TWS with the real ib_async client."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -15,6 +14,7 @@ from silvertine_tui.domain import ConnectionState as L
 from tests.fakes.tws import FakeTws
 from tests.fakes.tws import messages as m
 from tests.support.ib import desk
+from tests.support.waiting import until
 
 
 async def test_two_settles_at_once_each_get_their_answer() -> None:
@@ -59,14 +59,6 @@ async def test_a_tws_that_answers_is_never_called_hung() -> None:
         assert len(fake.requests_of(m.REQ_CURRENT_TIME)) >= 5  # it did ask
         assert d.broker.health_state.links["api"].state is L.LIVE
         assert d.broker.health_state.errors["unanswered"] == 0
-
-
-async def until(what: Callable[[], bool], within_s: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while not what():
-        assert loop.time() < deadline, "never happened"
-        await asyncio.sleep(0.01)
 
 
 async def test_cancels_still_go_to_a_tws_that_stopped_answering() -> None:
