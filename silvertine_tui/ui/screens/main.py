@@ -495,6 +495,7 @@ class MainScreen(Screen[None]):
             moved, self._balances_waiting = self._balances_waiting, set()
             self._balances_drawn_s = now
             balances.update(view.balances, moved)
+        self._subtitle("#pane-balances", balances.out_of_view())
 
         # The ticket's checks count working orders: run them when the counts move (not
         # on every fill), on a new state, and once a second for the market.

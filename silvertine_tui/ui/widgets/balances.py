@@ -66,6 +66,18 @@ class Balances(KeyedTable):
         self._chosen = own
         return fit_columns(widths, own, available)
 
+    def out_of_view(self) -> str:
+        """What of the balances the pane does not show now ("" when it shows them all):
+        with several accounts the default desk's pane has five rows, and the one with
+        funds locked in a working order could be the sixth, with no word of it."""
+        shown = self.visible_range()
+        above, below = shown.start, len(self._keys) - shown.stop
+        if not above and not below:
+            return ""
+        if above and below:
+            return f"{above} above, {below} below"
+        return f"{above or below} more {'above' if above else 'below'}"
+
     def show(self, balances: Mapping[tuple[str, str, str], Balance]) -> None:
         """Every row (a full redraw)."""
         self.several_accounts = len({key[:2] for key in balances}) > 1
