@@ -435,8 +435,15 @@ class Broker(ABC):
 
     # -- order entry (shared flow) ----------------------------------------------------
 
+    def sendable(self, *, cancel: bool = False) -> bool:
+        """Whether orders (a `cancel`: cancels) can go out now: the broker tradable and
+        its order path up (`order_path_down`)."""
+        return self.state in TRADABLE_STATES and not self.order_path_down(cancel=cancel)
+
     def _require_tradable(self, *, cancel: bool = False) -> None:
-        """Raise `NotConnected` unless orders (a `cancel`: cancels) can go out now."""
+        """Raise `NotConnected`, saying why, unless `sendable`."""
+        if self.sendable(cancel=cancel):
+            return
         if self.state not in TRADABLE_STATES:
             down = self.order_path_down()  # the link that is down says why, if one is
             raise NotConnected(
@@ -444,13 +451,12 @@ class Broker(ABC):
                 f"sent, and nothing is kept to send later. Send it again once {self.source} "
                 "is LIVE (the health pane shows its connection)."
             )
-        down = self.order_path_down(cancel=cancel)
-        if down:
-            raise NotConnected(
-                f"{self.source}: the order path is down ({down}): nothing was sent, and "
-                "nothing is kept to send later. Send it again once the path is back (the "
-                "health pane shows its links)."
-            )
+        down = self.order_path_down(cancel=cancel)  # tradable, so a link is down
+        raise NotConnected(
+            f"{self.source}: the order path is down ({down}): nothing was sent, and "
+            "nothing is kept to send later. Send it again once the path is back (the "
+            "health pane shows its links)."
+        )
 
     def check_request(
         self, request: OrderRequest, instrument: Instrument, market_price: Decimal | None

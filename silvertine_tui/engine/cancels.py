@@ -37,7 +37,7 @@ import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..brokers import TRADABLE_STATES, Broker, NotConnected, OrderRejected, UnknownOrder
+from ..brokers import Broker, NotConnected, OrderRejected, UnknownOrder
 from ..domain import Side
 from .oms import OMS
 
@@ -152,21 +152,36 @@ class KillReport:
 @dataclass(frozen=True, slots=True)
 class _Listing:
     """What the venue listed as open: the ids the cancel means (`targets`), every open
-    id (`open`), and why it could not list them ("" when it did)."""
+    id (`open`), and, when it could not list them, why (`why_not`) and what that leaves
+    unknown (`problem`, for the report)."""
 
     targets: tuple[str, ...] = ()
     open: frozenset[str] = frozenset()
+    why_not: str = ""
     problem: str = ""
 
 
-async def _listed(broker: Broker, meant: Callable[[str, Side], bool]) -> _Listing:
+def _every(_instrument: str, _side: Side) -> bool:
+    return True
+
+
+async def _listed(
+    broker: Broker,
+    meant: Callable[[str, Side], bool] = _every,
+    *,
+    level: int = logging.WARNING,
+) -> _Listing:
+    """The venue's open orders, asked once; a failure is logged at `level`."""
     try:
         venue = await broker.open_orders()
     except Exception as exc:
-        log.error("engine.cancel_list_failed", extra={"broker": broker.source, "error": str(exc)})
+        log.log(
+            level, "engine.cancel_list_failed", extra={"broker": broker.source, "error": str(exc)}
+        )
         return _Listing(
+            why_not=_why(exc),
             problem=f"{broker.source}: could not list its open orders ({_why(exc)}); orders "
-            "the journal does not know may still work there"
+            "the journal does not know may still work there",
         )
     return _Listing(
         tuple(o.client_order_id for o in venue if meant(o.instrument, o.side)),
@@ -212,7 +227,7 @@ async def cancel_on(
         and broker.capabilities.cancel_all_native
         and not exclude
     )
-    listing = asyncio.ensure_future(_listed(broker, meant))
+    listing = asyncio.ensure_future(_listed(broker, meant, level=logging.ERROR))
     try:
         if not sweep:
             first = await cancel_ids(broker, known, delays=delays, reason=reason, what=what)
@@ -247,11 +262,11 @@ async def cancel_on(
     # acknowledged yet: it may still arrive); one it listed before and no longer does
     # ended. Without that answer, each is cancelled on its own (one that ended comes
     # back unknown, and is `gone` once the venue no longer lists it).
-    still_open = (await _open_ids(broker))[0] if rest and ask else None
-    if still_open is None:
+    after = await _listed(broker) if rest and ask else None
+    if after is None or after.why_not:
         left = rest
     else:
-        left = [c for c in rest if c in still_open or c not in listed.open]
+        left = [c for c in rest if c in after.open or c not in listed.open]
     gone = tuple(cid for cid in targets if cid not in swept and cid not in left)
     report = await cancel_ids(broker, left, delays=delays, reason=reason, what=what)
     problems = [listed.problem] if listed.problem else []
@@ -281,7 +296,7 @@ async def _sweep(broker: Broker, reason: str) -> tuple[list[str], str, bool]:
     except Exception as exc:
         error = _why(exc)
         log.warning("engine.cancel_all_failed", extra={"broker": broker.source, "error": error})
-        return [], error, not isinstance(exc, NotConnected) and _reachable(broker)
+        return [], error, not isinstance(exc, NotConnected) and broker.sendable(cancel=True)
 
 
 async def cancel_ids(
@@ -334,34 +349,20 @@ async def cancel_ids(
     still = {cid: failed[cid] for cid in [*refused, *pending]}
     gone: list[str] = []
     if unknown:
-        still_open, why_not = await _open_ids(broker)
+        after = await _listed(broker)
         for cid, why in unknown.items():
-            if still_open is None:
+            if after.why_not:
                 still[cid] = (
                     f"{why}; whether it still works could not be checked: the open orders "
-                    f"could not be listed ({why_not})"
+                    f"could not be listed ({after.why_not})"
                 )
-            elif cid in still_open:
+            elif cid in after.open:
                 still[cid] = f"{why}; the venue still lists it as working"
             else:
                 gone.append(cid)
     if still:
         log.error("engine.cancel_gave_up", extra={"broker": broker.source, "still_working": still})
     return CancelReport(tuple(cancelled), tuple(gone), still, what=what)
-
-
-def _reachable(broker: Broker) -> bool:
-    """Whether a cancel can reach the broker's venue now (so asking it is worth it)."""
-    return broker.state in TRADABLE_STATES and not broker.order_path_down(cancel=True)
-
-
-async def _open_ids(broker: Broker) -> tuple[set[str] | None, str]:
-    """The ids of the orders the venue lists as open (None, and why, if it cannot)."""
-    try:
-        return {venue.client_order_id for venue in await broker.open_orders()}, ""
-    except Exception as exc:
-        log.warning("engine.cancel_list_failed", extra={"broker": broker.source, "error": str(exc)})
-        return None, _why(exc)
 
 
 async def cancel_everywhere(
