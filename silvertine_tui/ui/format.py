@@ -6,10 +6,6 @@ import re
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-from ..domain.money import money_text
-
-money = money_text  # the Balances pane's figures (domain.money.money_text)
-
 DASH = "-"
 MAX_EXPONENT = 30
 

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from silvertine_tui.domain import Instrument
-from silvertine_tui.domain.money import CUT, is_multiple
+from silvertine_tui.domain.money import CUT, is_multiple, money_text
 from silvertine_tui.events.summary import qty_text
-from silvertine_tui.ui.format import money, parse_decimal
+from silvertine_tui.ui.format import parse_decimal
 from silvertine_tui.ui.orders import closing
 from silvertine_tui.ui.widgets.balances import Balances
 from silvertine_tui.ui.widgets.positions import Positions
@@ -37,7 +37,7 @@ def shown_value(text: str) -> tuple[Decimal, bool]:
 
 @given(quantities)
 def test_a_quantity_is_never_shown_larger_than_held(value: Decimal) -> None:
-    for text in (qty_text(value), money(value)):
+    for text in (qty_text(value), money_text(value)):
         shown, cut = shown_value(text)
         assert abs(shown) <= abs(value)
         # Exactly what is held, or marked as cut toward zero.
@@ -46,9 +46,9 @@ def test_a_quantity_is_never_shown_larger_than_held(value: Decimal) -> None:
 
 def test_a_fee_in_btc_shows_as_held() -> None:
     assert qty_text(Decimal("1.000999")) == "1.000999"
-    assert money(Decimal("1.000999")) == "1.000999"
-    assert money(Decimal("949455.84")) == "949,455.84"
-    assert money(Decimal("10")) == "10.00"
+    assert money_text(Decimal("1.000999")) == "1.000999"
+    assert money_text(Decimal("949455.84")) == "949,455.84"
+    assert money_text(Decimal("10")) == "10.00"
     assert qty_text(Decimal("0.123456789")) == f"0.12345678{CUT}"
 
 

@@ -627,7 +627,7 @@ def test_risk_rules_are_shown_against_the_field_they_concern() -> None:
 def test_balances_print_what_is_held_never_rounded() -> None:
     """Exactly, two places at least; never rounded (1.23456789 read 1.23457, 3178.175
     read 3,178.18: more than is there); beyond 8 places cut toward zero and marked."""
-    from silvertine_tui.ui.format import money
+    from silvertine_tui.domain.money import money_text as money
 
     assert money(Decimal("949455.83633")) == "949,455.83633"
     assert money(Decimal("100000")) == "100,000.00"

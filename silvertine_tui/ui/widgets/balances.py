@@ -7,11 +7,11 @@ from decimal import Decimal
 from typing import ClassVar
 
 from ...domain import Balance
-from ..format import money
+from ...domain.money import money_text
 from .columns import column_index
 from .table import Cell, Column, KeyedTable, fit_columns
 
-ZERO_SHOWN = money(Decimal(0))
+ZERO_SHOWN = money_text(Decimal(0))
 
 
 class Balances(KeyedTable):
@@ -39,9 +39,9 @@ class Balances(KeyedTable):
         ccy = f"{balance.currency} {balance.broker}" if self.several_accounts else balance.currency
         return (
             self.cell(ccy),
-            self.cell(money(balance.total)),
-            self.cell(money(balance.available)),
-            self.cell(money(balance.locked)),
+            self.cell(money_text(balance.total)),
+            self.cell(money_text(balance.available)),
+            self.cell(money_text(balance.locked)),
             self.cell(f"{balance.broker}/{balance.account}"),
         )
 
