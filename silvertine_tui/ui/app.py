@@ -656,6 +656,7 @@ class SilvertineApp(App[None]):
                 title=notice.title,
                 severity=notice.severity,  # type: ignore[arg-type]
                 timeout=self.desk.toast_timeout_s,
+                markup=False,  # a venue's words (see `notify`)
             )
         if self.on_frame is not None:
             self.on_frame(self)
@@ -877,13 +878,18 @@ class SilvertineApp(App[None]):
         title: str = "",
         severity: SeverityLevel = "information",
         timeout: float | None = None,
-        markup: bool = True,
+        markup: bool = False,
     ) -> None:
         """A toast, and the Log pane's line of it: at one pane at a time a toast shows
         two lines (a kill switch's report of the orders still working, and why, was cut
         after its first), and every toast expires. An untitled note (`theme ...`,
-        `trading is already ACTIVE`) is only a toast."""
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        `trading is already ACTIVE`) is only a toast.
+
+        Every toast is plain text, whatever `markup` says (`Widget.notify` passes True):
+        what a toast says is often a venue's or a library's words, and as markup
+        `Filter failure: [PRICE_FILTER]` lost its filter's name and a `[/...]` in an
+        error stopped the app."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
         if (title or severity != "information") and self.has_session:
             said = f"{title}: {message}" if title else message
             self.model.note(int(self.desk.clock() * 1000), said, severity)

@@ -133,7 +133,7 @@ class OrderHistoryScreen(Dialog[None]):
             table.add_row(
                 Text(clock_text(event.ts / 1e9)),
                 Text(event.type, style="bold"),
-                describe(cast("Decoded", event)),
+                Text(describe(cast("Decoded", event))),  # a venue's words: not markup
             )
         return table
 
