@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .enums import OrderType
 from .errors import ValidationIssue
-from .money import Dec, RoundingMode, fmt, is_multiple, quantize_to_step
+from .money import Dec, RoundingMode, fmt, is_multiple, quantize_to_step, quantized
 
 
 def instrument_key(symbol: str, venue: str) -> str:
@@ -158,8 +158,8 @@ class Instrument(BaseModel):
         if not price.is_finite():
             return str(price)
         places = self.tick_places
-        finer = price.quantize(Decimal(1).scaleb(-places - 1), rounding=ROUND_HALF_EVEN)
-        if finer == finer.quantize(Decimal(1).scaleb(-places)):
+        finer = quantized(price, Decimal(1).scaleb(-places - 1))
+        if finer == quantized(finer, Decimal(1).scaleb(-places)):
             return fmt(finer, places)
         return fmt(finer, places + 1)
 

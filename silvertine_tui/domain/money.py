@@ -7,8 +7,10 @@ from decimal import (
     ROUND_DOWN,
     ROUND_FLOOR,
     ROUND_HALF_EVEN,
+    Context,
     Decimal,
     InvalidOperation,
+    getcontext,
 )
 from typing import Annotated, Literal
 
@@ -37,20 +39,54 @@ def to_decimal(value: Decimal | int | str) -> Decimal:
     return Decimal(value)
 
 
+def _wide(value: Decimal, step: Decimal) -> Context:
+    """A context with the digits `value` in units of `step` needs, exactly: the default
+    context's 28 refuse a longer result (`InvalidOperation`), and a price of 10^27
+    typed on a 0.01 tick (a held-down zero key) or a notional of 10^30 in cents stopped
+    the app. Both numbers' digits are counted in, so that `value / step` is not rounded
+    across a whole unit (it was: 10^27 + 0.2499 floored to the cent above it)."""
+    whole = max(value.adjusted() - step.adjusted(), 0)
+    digits = len(value.as_tuple().digits) + len(step.as_tuple().digits)
+    return Context(prec=whole + digits + 3)
+
+
+def quantized(value: Decimal, exp: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
+    """`value.quantize(exp, rounding)` for any finite `value`, however many digits the
+    result has (see `_wide`)."""
+    try:
+        return value.quantize(exp, rounding=rounding)
+    except InvalidOperation:
+        if not value.is_finite():
+            raise
+        return value.quantize(exp, rounding=rounding, context=_wide(value, exp))
+
+
 def quantize_to_step(value: Decimal, step: Decimal, mode: RoundingMode = "nearest") -> Decimal:
     """Round `value` to a multiple of `step` (a tick or a lot), exactly."""
     if step <= 0:
         raise ValueError("step must be positive")
-    units = (value / step).to_integral_value(rounding=_MODES[mode])
-    result = units * step
+    # Beyond the default context's 28 digits (see `_wide`) the quotient was rounded.
+    digits = value.adjusted() - step.adjusted()
+    context = _wide(value, step) if digits > 24 else getcontext()
+    units = context.divide(value, step).to_integral_value(rounding=_MODES[mode])
+    result = context.multiply(units, step)
     # Keep the step's exponent so 0.1 * 3 prints as 0.3, not 0.30000.
     return (
-        result.quantize(step) if result.as_tuple().exponent != step.as_tuple().exponent else result
+        quantized(result, step)
+        if result.as_tuple().exponent != step.as_tuple().exponent
+        else result
     )
 
 
 def is_multiple(value: Decimal, step: Decimal) -> bool:
-    return step > 0 and (value % step) == 0
+    if step <= 0:
+        return False
+    try:
+        return value % step == 0
+    except InvalidOperation:  # a quotient longer than the context's digits
+        if not value.is_finite():
+            raise
+        return _wide(value, step).remainder(value, step) == 0
 
 
 def fmt(value: Decimal | None, places: int | None = None) -> str:
@@ -70,10 +106,7 @@ def exact_text(value: Decimal | None, max_places: int = MAX_PLACES, least: int =
         return "-"
     if not value.is_finite():
         return str(value)
-    try:
-        cut = value.quantize(Decimal(1).scaleb(-max_places), rounding=ROUND_DOWN)
-    except InvalidOperation:  # beyond the context's precision: no decimals to cut
-        cut = value
+    cut = quantized(value, Decimal(1).scaleb(-max_places), ROUND_DOWN)
     mark = CUT if cut != value else ""
     normal = cut.normalize()
     exponent = normal.as_tuple().exponent

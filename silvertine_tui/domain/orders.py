@@ -12,7 +12,7 @@ from .enums import TERMINAL_STATUSES, OrderStatus, OrderType, Side, TimeInForce
 from .errors import OrderValidationError, ValidationIssue
 from .ids import new_client_order_id
 from .instrument import Instrument
-from .money import ZERO, Dec, fmt, is_multiple
+from .money import ZERO, Dec, fmt, is_multiple, quantized
 from .trusted import new_model, set_dict, set_extra, set_fields_set, set_private
 
 # Market orders cannot rest on the book.
@@ -680,7 +680,7 @@ def _smallest(instrument: Instrument, price: Decimal | None, *, by_quote: bool) 
 def _readable(value: Decimal, tick: Decimal) -> Decimal:
     """A computed amount (a notional) to two places finer than the tick, truncated and
     without trailing zeros: 0.960000075 -> 0.96, 3.998 stays 3.998."""
-    return value.quantize(tick / 100, rounding=ROUND_DOWN).normalize()
+    return quantized(value, tick / 100, ROUND_DOWN).normalize()
 
 
 def _changed_terms(

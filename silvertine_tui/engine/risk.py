@@ -24,7 +24,7 @@ from ..domain import (
     Side,
     TradingState,
 )
-from ..domain.money import fmt
+from ..domain.money import fmt, quantized
 
 TRADABLE = frozenset({ConnectionState.LIVE, ConnectionState.DEGRADED})
 
@@ -126,7 +126,7 @@ class RiskContext(Protocol):
 
 
 def _pct(value: Decimal) -> str:
-    return f"{value.quantize(Decimal('0.01'))}%"
+    return f"{quantized(value, Decimal('0.01'))}%"
 
 
 def reduce_limit(position: Decimal, side: Side, working_same: Decimal) -> Decimal:

@@ -29,7 +29,7 @@ refused one is followed by the order's previous status, with its old terms.
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from ..domain import (
     Balance,
@@ -45,7 +45,7 @@ from ..domain import (
     ReferencePrice,
     Trade,
 )
-from ..domain.money import exact_text, money_text
+from ..domain.money import exact_text, money_text, quantized
 from .codec import Decoded, DecodeError, UnknownEvent
 from .payloads import (
     BrokerProfile,
@@ -72,7 +72,7 @@ def _places(step: Decimal) -> int:
 
 
 def _fixed(value: Decimal, places: int) -> str:
-    q = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    q = quantized(value, Decimal(1).scaleb(-places))
     return f"{q:,.{places}f}"
 
 
@@ -83,10 +83,10 @@ def trim(value: Decimal | None, max_places: int = MAX_PLACES) -> str:
         return "-"
     if not value.is_finite():
         return str(value)
-    rounded = value.quantize(Decimal(1).scaleb(-max_places), rounding=ROUND_HALF_EVEN)
+    rounded = quantized(value, Decimal(1).scaleb(-max_places))
     normal = rounded.normalize()
     if normal == normal.to_integral():
-        return f"{normal.quantize(Decimal(1)):,f}"
+        return f"{quantized(normal, Decimal(1)):,f}"
     return f"{normal:,f}"
 
 
@@ -106,9 +106,9 @@ def avg_text(value: Decimal | None, inst: Instrument | None) -> str:
     if inst is None or not value.is_finite():
         return trim(value)
     places = _places(inst.tick_size)
-    finer = value.quantize(Decimal(1).scaleb(-places - 1), rounding=ROUND_HALF_EVEN)
+    finer = quantized(value, Decimal(1).scaleb(-places - 1))
     return _fixed(
-        value, places if finer == finer.quantize(Decimal(1).scaleb(-places)) else places + 1
+        value, places if finer == quantized(finer, Decimal(1).scaleb(-places)) else places + 1
     )
 
 

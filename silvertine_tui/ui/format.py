@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
+
+from ..domain.money import quantized
 
 DASH = "-"
 MAX_EXPONENT = 30
@@ -26,7 +28,7 @@ def num(value: Decimal | None, places: int | None = None) -> str:
         return f"{rounded(value, places):,.{places}f}"
     normal = value.normalize()
     if normal == normal.to_integral():
-        return f"{normal.quantize(Decimal(1)):,f}"
+        return f"{quantized(normal, Decimal(1)):,f}"
     return f"{normal:,f}"
 
 
@@ -52,7 +54,8 @@ def pct(value: Decimal | None, places: int = 2) -> str:
 def rounded(value: Decimal, places: int) -> Decimal:
     """`value` rounded half-even to `places`, a negative zero made zero: what a cell
     shows, and so what its sign and colour are taken from."""
-    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN) + 0
+    shown = quantized(value, Decimal(1).scaleb(-places))
+    return shown.copy_abs() if shown.is_zero() else shown
 
 
 NUMBER_KEYS = r"[0-9.,_ ]*"
@@ -88,8 +91,15 @@ def parse_decimal(text: str) -> Decimal:
         value = Decimal(cleaned)
     except InvalidOperation:
         raise NotANumber(f"{cleaned!r} is not a number") from None
-    if not value.is_finite() or abs(value.adjusted()) > MAX_EXPONENT:
-        raise NotANumber(f"{cleaned!r} is not a number")  # 1e999999 is a typo, not a price
+    if not value.is_finite():
+        raise NotANumber(f"{cleaned!r} is not a number")
+    # A held-down key, not a price: 1e999999 is a typo.
+    if value.adjusted() >= MAX_EXPONENT:
+        raise NotANumber(
+            f"{cleaned!r} is too large: at most {MAX_EXPONENT} digits before the point"
+        )
+    if value and value.adjusted() < -MAX_EXPONENT:
+        raise NotANumber(f"{cleaned!r} is too small: at most {MAX_EXPONENT} decimal places")
     return value
 
 

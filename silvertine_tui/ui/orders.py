@@ -19,6 +19,7 @@ from ..domain import (
     Side,
     TimeInForce,
 )
+from ..domain.money import quantized
 from ..engine.projection import DeskProjection
 from ..engine.risk import RiskGate, RiskViolation
 from .fees import FeeRate
@@ -464,7 +465,7 @@ def _buying_power(
     if request.quantity is None:  # an amount of the quote currency
         most_quote = max(available, Decimal(0)) / (1 + preview.fee_fraction)
         step = instrument.quote_step or Decimal("0.01")
-        most_text = f"{num(most_quote.quantize(step, rounding=ROUND_DOWN))} {currency} with the fee"
+        most_text = f"{num(quantized(most_quote, step, ROUND_DOWN))} {currency} with the fee"
         return [
             Problem(
                 "quantity",

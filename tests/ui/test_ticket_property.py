@@ -42,10 +42,12 @@ EXAMPLES = int(os.environ.get("SILVERTINE_PROPERTY_EXAMPLES", "12"))
 
 INPUT_FIELDS = ("instrument", "quantity", "limit_price", "stop_price")
 CHOICE_FIELDS = ("side", "order_type", "tif")
-# Mostly quantities a venue takes (so that orders get sent, filled and refused), some noise.
+# Mostly quantities a venue takes (so that orders get sent, filled and refused), some
+# noise, and now and then a held-down key (10^27 on a 0.01 tick once stopped the app).
 NUMBER_TEXT = st.one_of(
     st.sampled_from(["0.01", "0.5", "1", "2", "0.001"]),
     st.text(alphabet="0123456789.,", min_size=1, max_size=6),
+    st.text(alphabet="0123456789.", min_size=20, max_size=34),
 )
 SYMBOL_TEXT = st.sampled_from(["btcusdt", "ETHUSDT.PAPER", "AAPL", "ETH", "DOGE", "x"])
 # Keys a trader presses anywhere: editing keys, desk keys, pane keys.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ...domain import Instrument, PriceBand, instrument_key, split_key
+from ...domain import Instrument, PriceBand, instrument_key, quantized, split_key
 from .order_types import order_types_of
 
 VENUE = "BINANCE"
@@ -47,7 +47,7 @@ def dec(value: Any) -> Decimal:
         return Decimal(0)
     # normalize() would write 100 as 1E+2; keep integers plain.
     normal = number.normalize()
-    return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
+    return quantized(normal, Decimal(1)) if normal == normal.to_integral_value() else normal
 
 
 def _positive(value: Any) -> Decimal | None:

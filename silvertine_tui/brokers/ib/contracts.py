@@ -14,7 +14,7 @@ from typing import Any
 
 from ib_async import Contract, ContractDetails
 
-from ...domain import Instrument, InstrumentKind, split_key
+from ...domain import Instrument, InstrumentKind, quantized, split_key
 
 FOREX_VENUES = frozenset({"IDEALPRO", "IDEAL"})
 CRYPTO_VENUES = frozenset({"PAXOS", "ZEROHASH"})
@@ -37,7 +37,7 @@ def to_decimal(value: float | int | str | Decimal | None) -> Decimal:
         return Decimal(0)
     number = Decimal(str(value))
     if number == number.to_integral_value():
-        return number.quantize(Decimal(1))  # 3.0 -> 3
+        return quantized(number, Decimal(1))  # 3.0 -> 3
     return number
 
 

@@ -25,6 +25,7 @@ from ...domain import (
     Side,
     TimeInForce,
     VenueOrder,
+    quantized,
 )
 from .contracts import to_decimal
 
@@ -237,7 +238,7 @@ def average_price(
     if price <= 0:
         return avg_cost
     if price == price.to_integral_value():
-        return price.quantize(Decimal(1))
+        return quantized(price, Decimal(1))
     return price.normalize()
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
+from ...domain.money import quantized
 from ...engine.projection import DeskProjection, Key, PositionState
 from ...events.summary import avg_text, qty_text
 from ..format import DASH, signed
@@ -145,4 +146,4 @@ def shown(state: PositionState) -> bool:
 
 def _cents(value: Decimal) -> Decimal:
     """A P&L as its cell shows it (`signed`, two places, half-even)."""
-    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+    return quantized(value, Decimal("0.01"))

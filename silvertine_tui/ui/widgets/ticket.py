@@ -233,7 +233,10 @@ class Ticket(Vertical):
             if shown:
                 self._status(f"NOT SENT: {_count(shown)}", "error", blocked=True)
             else:
-                self._status(f"problems fixed: {named_key(self, 'ticket.fire')} to send", "muted")
+                # Still following them: a problem the next edit brings is said again
+                # (it read "problems fixed" over a list of new ones).
+                fire = named_key(self, "ticket.fire")
+                self._status(f"problems fixed: {fire} to send", "muted", blocked=True)
         self.set_class(self.desk.view.trading_state is TradingState.HALTED, "-halted")
 
     def _stale_quote(self, checked: Checked) -> str:
