@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,7 +24,9 @@ from ..domain.money import Dec
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
-MetricValue = int | float | str | bool | None
+MetricValue = int | Annotated[float, Field(allow_inf_nan=False)] | str | bool | None
+"""A display figure. JSON's `1e400` decodes to `inf`, whose `int()` in the Health pane
+raised in the frame and stopped the app: an entry with one is a decode error."""
 
 
 class CancelRequest(BaseModel):

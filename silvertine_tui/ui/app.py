@@ -605,13 +605,26 @@ class SilvertineApp(App[None]):
             self._feed_more()  # accounts taken on while these streams were looked up
         model = self.model
         ingest = model.ingest_batch
-        async for batch in bus.tail_batches(streams):
-            ingest(batch)
-            if model.dirty_quotes:
-                self.quotes_arrived()
-            # A backlog is taken a batch at a time, each quote conflated to the latest:
-            # key presses and frames get the loop between two batches.
-            await asyncio.sleep(0)
+        try:
+            async for batch in bus.tail_batches(streams):
+                ingest(batch)
+                if model.dirty_quotes:
+                    self.quotes_arrived()
+                # A backlog is taken a batch at a time, each quote conflated to the
+                # latest: key presses and frames get the loop between two batches.
+                await asyncio.sleep(0)
+        except Exception as exc:
+            # The reader reconnects by itself and an entry that fails is skipped
+            # (`FeedModel._not_shown`): this is a fault of this desk, and said so.
+            log.exception("app.feed_stopped")
+            self.notify(
+                f"{type(exc).__name__}: {exc}. Quotes, the Log and Health no longer move "
+                "on this desk (orders, positions and balances still do); quit and start "
+                "it again.",
+                title="Desk feed stopped",
+                severity="error",
+                timeout=3600.0,
+            )
 
     def _main(self, *, filled: bool = True) -> MainScreen | None:
         """The desk's screen; with `filled`, only once its panes are there."""

@@ -9,11 +9,13 @@ costs one redraw (coalescing), and nothing on the render path waits for the bus.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import cast
 
 from ..domain import ConnectionState, OrderStatus, Quote
 from ..engine import FeedEntry
@@ -38,6 +40,11 @@ from ..events import (
 from ..events.summary import Describer, price_text, qty_text
 from .fees import FeeRates
 from .fills import RecentFills
+
+log = logging.getLogger(__name__)
+
+NOT_SHOWN_SAID_EVERY_MS = 60_000
+"""How often a desk that fails to take in entries says so again (`_not_shown`)."""
 
 Clock = Callable[[], float]
 
@@ -238,6 +245,10 @@ class FeedModel:
     """The header's fill line (not toasts: see `ui/fills.py`)."""
     rates: Rates = field(init=False)
     decode_errors: int = 0
+    not_shown: int = 0
+    """Entries this desk failed to take in (`_not_shown`): counted, logged, in health."""
+    not_shown_last: str = ""
+    not_shown_said_ms: int = -NOT_SHOWN_SAID_EVERY_MS
     fee_rates: FeeRates = field(default_factory=FeeRates)
     sent: SentIds = field(default_factory=lambda: SentIds(SENT_KEPT))
     """Client order ids this desk sent: their risk rejects are toasts. Another desk on
@@ -263,7 +274,7 @@ class FeedModel:
         stream, would log one stream's hour and then another's. The order is the
         milliseconds of their ids (the server's clock); within one millisecond it is
         not known (the sequence numbers are each stream's own) and the read's stands."""
-        latest: dict[str, QuoteEvent] = {}
+        latest: dict[str, FeedEntry] = {}
         others: list[FeedEntry] = []
         rates = self.rates
         now_ms = self.clock() * 1000
@@ -272,15 +283,47 @@ class FeedModel:
             if isinstance(event, QuoteEvent):
                 stamp = entry_ms(entry.id)
                 rates.add(stamp, now_ms - stamp)
-                latest[event.payload.instrument] = event
+                latest[event.payload.instrument] = entry
             else:
                 others.append(entry)
         if len(others) > 1:
             others.sort(key=lambda entry: entry_ms(entry.id))  # stable
         for entry in others:
-            self.ingest(entry)
-        for quote in latest.values():
-            self._quote(quote)
+            try:
+                self.ingest(entry)
+            except Exception as exc:
+                self._not_shown(entry, exc)
+        for entry in latest.values():
+            try:
+                self._quote(cast(QuoteEvent, entry.event))
+            except Exception as exc:
+                self._not_shown(entry, exc)
+
+    def _not_shown(self, entry: FeedEntry, exc: Exception) -> None:
+        """An entry this desk failed to take in: data no check caught, or a fault of
+        its own. It is counted and logged with its id, shown in the Health pane and
+        said in a toast and a Log line (at most once a minute), and the desk goes on
+        with the next entry. Before, the exception ended the reader: quotes, the log
+        and health stopped moving, and nothing said so."""
+        self.not_shown += 1
+        kind = getattr(entry.event, "type", "") or type(entry.event).__name__
+        self.not_shown_last = f"{kind} {entry.id} ({type(exc).__name__}: {exc})"
+        log.error(
+            "ui.entry_not_shown",
+            exc_info=exc,
+            extra={"stream": entry.stream, "entry_id": entry.id, "event_type": kind},
+        )
+        self.health_dirty = True
+        now_ms = int(self.clock() * 1000)
+        if now_ms - self.not_shown_said_ms < NOT_SHOWN_SAID_EVERY_MS:
+            return
+        self.not_shown_said_ms = now_ms
+        said = (
+            f"{self.not_shown_last}: this desk could not show it and goes on with the next "
+            f"(not shown {self.not_shown} in Health; the log has the details)"
+        )
+        self.notices.append(Notice("Event not shown", said, "error"))
+        self.note(now_ms, f"Event not shown: {said}", "error")
 
     def ingest(self, entry: FeedEntry) -> None:
         stamp = entry_ms(entry.id)

@@ -627,6 +627,8 @@ class MainScreen(Screen[None]):
             duplicates_skipped=max(stats.duplicates_skipped, metric("duplicates_skipped")),
             waiting=stats.exec_buffered,
             waiting_max=desk.session.bus.options.exec_buffer,
+            not_shown=model.not_shown,
+            not_shown_last=model.not_shown_last,
             error=stats.last_error,
         )
         return brokers, bus

@@ -78,6 +78,8 @@ class BusLine:
     waiting: int = 0  # execution events held in memory until Redis takes them
     waiting_max: int = 0  # the bound on those (`bus.exec_buffer`)
     error: str = ""  # why this process last failed to reach the bus
+    not_shown: int = 0  # entries this desk failed to take in (ui/model.py `_not_shown`)
+    not_shown_last: str = ""  # the last of them, and why
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +299,8 @@ class HealthPane(TextBlock):
         )
         if bus.duplicates_skipped:
             text.append(f"\n  duplicates skipped {bus.duplicates_skipped}", style=p.warn)
+        if bus.not_shown:
+            text.append(f"\n  not shown {bus.not_shown}: {bus.not_shown_last}", style=p.error)
         if not bus.connected:
             if bus.error:
                 text.append(f"\n  {bus.error}", style=p.error)

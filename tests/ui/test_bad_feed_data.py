@@ -1,0 +1,95 @@
+"""Data on the bus the desk cannot use is counted and said; the desk goes on.
+
+Entries are written as another process would write them (`MemoryBus.append_raw`, the
+same codec as a Redis read), with numbers no writer of ours produces but JSON and the
+event schemas allow.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+
+from silvertine_tui.bus import MemoryBus
+from silvertine_tui.domain import ConnectionState, Fill, Side
+from silvertine_tui.events import FillEvent, Health, HealthEvent, encode
+from silvertine_tui.ui.widgets.health import HealthPane
+
+from .conftest import Desk
+
+
+def health_text(desk: Desk) -> str:
+    return desk.app.screen.query_one(HealthPane).text.plain
+
+
+async def test_a_health_metric_too_large_for_a_float_is_a_decode_error(make_desk) -> None:
+    """`1e400` is valid JSON and decoded to `inf`; the Health pane's `int()` of it
+    raised `OverflowError` in the frame and stopped the app."""
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        bus = desk.session.bus
+        assert isinstance(bus, MemoryBus)
+        fields = encode(
+            HealthEvent.create(
+                "bus",
+                Health(component="bus", state=ConnectionState.LIVE, metrics={"server_restarts": 7}),
+            )
+        )
+        payload = json.loads(fields[b"p"])
+        payload["metrics"]["server_restarts"] = "@"
+        fields[b"p"] = json.dumps(payload).replace('"@"', "1e400").encode()
+        bus.append_raw(bus.layout.health, fields)
+        await desk.step(pilot, 2)
+        assert desk.app.is_running
+        # (Counted at each read: the engine's reader and the desk's both met it.)
+        assert re.search(r"decode err [1-9]", health_text(desk))
+        assert "restarts 0" in health_text(desk)
+        await desk.session.close()
+
+
+async def test_an_entry_the_desk_cannot_take_in_is_counted_and_said(make_desk) -> None:
+    """A fill of 10^500000 at 10^500000: its notional overflows the decimal context
+    (`Overflow`) in the fee estimate. It was the reader's end: quotes, the Log and
+    Health stopped moving, and nothing said so. Now it is one entry not shown."""
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        bus = desk.session.bus
+        assert isinstance(bus, MemoryBus)
+        huge = Decimal("1E+500000")
+        fill = Fill(
+            exec_id="x-huge",
+            client_order_id="st-elsewhere-1",
+            broker="paper",
+            account="main",
+            instrument="ETHUSDT.PAPER",
+            side=Side.BUY,
+            quantity=huge,
+            price=huge,
+            fee=Decimal("1"),
+            fee_currency="USDT",
+        )
+        bus.append_raw(bus.layout.exec("paper", "main"), encode(FillEvent.create("x", fill)))
+        await desk.step(pilot, 1)
+        model = desk.app.model
+        assert model.not_shown == 1
+        assert model.not_shown_last.startswith("fill ")
+        assert "(Overflow: " in model.not_shown_last
+        assert f"not shown 1: {model.not_shown_last}" in " ".join(health_text(desk).split())
+        titles = [n.title for n in desk.app._notifications]
+        assert titles.count("Event not shown") == 1
+        assert any(line.text.startswith("Event not shown: fill ") for line in model.log)
+
+        # The reader goes on: the market moves on the desk after it. (The engine, which
+        # applies the same journal, stops this desk on it: "Desk stopped", orders
+        # refused. That is the engine's answer to a fill it cannot apply.)
+        before = {key: state.quote for key, state in model.quotes.items()}
+        total = model.rates.total
+        await desk.step(pilot, 3)
+        assert model.rates.total > total
+        assert {key: state.quote for key, state in model.quotes.items()} != before
+        assert "Desk stopped" in titles
+        await desk.session.close()
