@@ -40,6 +40,7 @@ from ..domain import (
 )
 from .commands import DeskCommands
 from .draw_now import draw_now
+from .format import shown
 from .key_order import KeyOrder
 from .keymap import PANES, bindings, named_key, unknown_ids, without_clashes
 from .screens.confirm import ConfirmScreen
@@ -665,8 +666,8 @@ class SilvertineApp(App[None]):
             top.follow_desk()
         for notice in self.model.take_notices():
             super().notify(  # from a bus event: its line is in the log already
-                notice.message,
-                title=notice.title,
+                shown(notice.message, lines=True),
+                title=shown(notice.title),
                 severity=notice.severity,  # type: ignore[arg-type]
                 timeout=self.desk.toast_timeout_s,
                 markup=False,  # a venue's words (see `notify`)
@@ -902,6 +903,7 @@ class SilvertineApp(App[None]):
         what a toast says is often a venue's or a library's words, and as markup
         `Filter failure: [PRICE_FILTER]` lost its filter's name and a `[/...]` in an
         error stopped the app."""
+        message, title = shown(message, lines=True), shown(title)  # (see `format.shown`)
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
         if (title or severity != "information") and self.has_session:
             said = f"{title}: {message}" if title else message

@@ -58,6 +58,29 @@ def rounded(value: Decimal, places: int) -> Decimal:
     return shown.copy_abs() if shown.is_zero() else shown
 
 
+# Each control character as a visible one of the same width: C0 as its control picture
+# (ESC as ␛), DEL as ␡, C1 and the bidirectional overrides as �; a tab, a carriage
+# return and (on one line) a newline are a space. The newline is kept where the text
+# has lines (`shown(text, lines=True)`).
+_PICTURES: dict[int, str] = {code: chr(0x2400 + code) for code in range(0x20)}
+_PICTURES[0x7F] = "\u2421"
+_PICTURES.update({code: "\ufffd" for code in range(0x80, 0xA0)})
+_PICTURES.update({code: "\ufffd" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+_PICTURES.update({ord(space): " " for space in "\t\r\n"})
+_ONE_LINE = str.maketrans(_PICTURES)
+_LINES = str.maketrans({k: v for k, v in _PICTURES.items() if k != ord("\n")})
+
+
+def shown(text: str, *, lines: bool = False) -> str:
+    """`text` as the terminal may receive it: a venue's reason, a strategy's note, a
+    symbol or a message read from the bus goes to the terminal as it is, and an escape
+    sequence in it (`ESC[2J ESC[H`) cleared the screen and wrote over the desk. Every
+    control character becomes a visible one of the same width (`_PICTURES`)."""
+    if text.isprintable():  # (the newline, a tab, a control: not printable)
+        return text
+    return text.translate(_LINES if lines else _ONE_LINE)
+
+
 NUMBER_KEYS = r"[0-9.,_ ]*"
 """What a number field (the ticket's Qty, Price and Stop, the modify dialog's) takes from
 the keyboard, as Textual's `Input(restrict=...)`: any other key (a desk key like `b`,

@@ -40,6 +40,7 @@ from ..events import (
 from ..events.summary import Describer, price_text, qty_text
 from .fees import FeeRates
 from .fills import RecentFills
+from .format import shown
 
 log = logging.getLogger(__name__)
 
@@ -354,8 +355,10 @@ class FeedModel:
                 if live:
                     self.recent_fills.add(
                         p.side,
-                        f"{p.side} {qty_text(p.quantity, inst)} {p.instrument}"
-                        f" @ {price_text(p.price, inst)}",
+                        shown(
+                            f"{p.side} {qty_text(p.quantity, inst)} {p.instrument}"
+                            f" @ {price_text(p.price, inst)}"
+                        ),
                         self.clock(),
                     )
             case OrderUpdateEvent():
@@ -494,7 +497,9 @@ class FeedModel:
         ):
             line_kind = LineKind.WARN if event.payload.level is LogLevel.WARNING else LineKind.ERROR
         stream = entry.stream.removeprefix(f"{self.prefix}:")
-        line = LogLine(self.log_total, stamp, stream, kind, self.describer(event), line_kind)
+        # What it says may be anyone's words on the bus: never raw to the terminal.
+        text, kind = shown(self.describer(event)), shown(kind)
+        line = LogLine(self.log_total, stamp, stream, kind, text, line_kind)
         self.log.append(line)
         self.log_total += 1
         if line_kind is LineKind.FILL:
@@ -506,7 +511,7 @@ class FeedModel:
         failed cancel, the kill switch's report), whole, where a toast at one pane at a
         time shows two lines and every toast expires. `severity` is the toast's."""
         kind = NOTE_KINDS.get(severity, LineKind.INFO)
-        self.log.append(LogLine(self.log_total, ts_ms, "desk", "notice", text, kind))
+        self.log.append(LogLine(self.log_total, ts_ms, "desk", "notice", shown(text), kind))
         self.log_total += 1
 
     # -- frame side -------------------------------------------------------------------

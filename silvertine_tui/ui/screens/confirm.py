@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
+from ..format import shown
 from ..keymap import bindings, named_key
 from .dialog import Dialog
 
@@ -29,8 +30,8 @@ class ConfirmScreen(Dialog[bool]):
         asked (`trading is HALTED meanwhile`) or None. Once it says, the dialog says so
         and its answer is no: the question was about a desk that is no more."""
         super().__init__()
-        self.title_text = title
-        self.body = body
+        self.title_text = shown(title)  # an order's symbol, a venue's words: `shown`
+        self.body = shown(body, lines=True)
         self.confirm_label = confirm_label
         self.danger = danger
         self.moved = moved

@@ -20,7 +20,7 @@ from ...domain import Instrument, OrderRequest
 from ...engine.projection import OrderView
 from ...engine.risk import RiskViolation, modify_violations
 from ...events.summary import qty_text
-from ..format import NUMBER_KEYS, NotANumber, num, parse_decimal
+from ..format import NUMBER_KEYS, NotANumber, num, parse_decimal, shown
 from ..keymap import bindings, named_key
 from ..orders import Problem, risk_problems
 from .dialog import Dialog
@@ -128,13 +128,16 @@ class ModifyScreen(Dialog[Change | None]):
         request = order.request
         with Vertical(id="dialog"):
             yield Static(
-                f"Modify {order.client_order_id}: {request.side} {request.instrument} "
-                f"{request.order_type}",
+                shown(
+                    f"Modify {order.client_order_id}: {request.side} {request.instrument} "
+                    f"{request.order_type}"
+                ),
                 id="dialog-title",
                 markup=False,
             )
             # What has filled is the floor of a new quantity.
-            yield Static(filled_text(self.view, self.instrument), id="m-filled", markup=False)
+            filled = shown(filled_text(self.view, self.instrument))
+            yield Static(filled, id="m-filled", markup=False)
             # Number fields as the ticket's: a key that is no part of a number rings the
             # bell and does nothing.
             with Horizontal(classes="ticket-row"):
@@ -235,7 +238,7 @@ class ModifyScreen(Dialog[Change | None]):
             self._show(problems)
 
     def _show(self, problems: list[str]) -> None:
-        self.query_one("#m-problems", Static).update("\n".join(problems))
+        self.query_one("#m-problems", Static).update(shown("\n".join(problems), lines=True))
 
     def action_dismiss_no(self) -> None:
         self.dismiss(None)

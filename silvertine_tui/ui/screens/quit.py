@@ -20,6 +20,7 @@ from textual.widgets import Button, Static
 from ...engine.commands import CancelAll, CancelAllDone, Command, Failed, Outcome
 from ...engine.projection import DeskProjection
 from ...events.summary import short_ref
+from ..format import shown
 from ..keymap import BY_ID, bindings, display_keys, keys_for
 from .dialog import QUIT_DIALOG_ID, Dialog
 
@@ -80,7 +81,7 @@ class QuitScreen(Dialog[QuitChoice]):
 
     def _say(self, text: str) -> None:
         self.outcome = text
-        self.query_one("#dialog-body", Static).update(text)
+        self.query_one("#dialog-body", Static).update(shown(text, lines=True))
 
     def action_stay(self) -> None:
         if not self.busy:

@@ -27,6 +27,7 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ..format import shown
 from .columns import Column, column_index
 from .scrolling import set_virtual_size
 
@@ -103,8 +104,9 @@ class LineTable(ScrollView, can_focus=True):
     # -- rows -------------------------------------------------------------------------
 
     def cell(self, text: str, style: Style | str = "") -> Cell:
-        """A cell; its column says how it is aligned."""
-        return Cell(text, Style.parse(style) if isinstance(style, str) else style)
+        """A cell; its column says how it is aligned. Its text is `shown`: a symbol, a
+        strategy's name or note may come from anyone writing to the bus."""
+        return Cell(shown(text), Style.parse(style) if isinstance(style, str) else style)
 
     @property
     def row_keys(self) -> list[str]:

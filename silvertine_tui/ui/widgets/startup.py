@@ -14,6 +14,7 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from ...engine.recovery import RecoveryProgress, StartPhase
+from ..format import shown
 from ..keymap import named_key
 
 POLL_S = 0.1
@@ -25,7 +26,7 @@ ORDERS_WAIT = "orders are refused until recovery and reconcile are done"
 def banner_text(progress: RecoveryProgress, quit_key: str = "q") -> Text:
     """Two lines: the phase with its numbers and a bar, then what it means for orders
     (`quit_key`: the key that quits, after the key map)."""
-    line = Text(progress.text(), style="bold")
+    line = Text(shown(progress.text()), style="bold")  # an error's words: `shown`
     if progress.phase == StartPhase.REPLAYING and progress.total:
         filled = min(progress.done * BAR_WIDTH // max(progress.total, 1), BAR_WIDTH)
         line.append("  [" + "#" * filled + "." * (BAR_WIDTH - filled) + "]")

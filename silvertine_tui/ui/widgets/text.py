@@ -9,6 +9,8 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual.widget import Widget
 
+from ..format import shown
+
 HANG = 2
 """Columns a continued row is indented past its line's own indent."""
 
@@ -61,6 +63,13 @@ class TextBlock(Widget):
 
     def set_text(self, text: Text | str) -> None:
         new = Text(text) if isinstance(text, str) else text
+        if not new.plain.isprintable():
+            # A venue's or the bus's words (see `shown`); one for one, so the styles'
+            # spans still fall on their characters.
+            safe = shown(new.plain, lines=True)
+            if safe != new.plain:
+                new = new.copy()
+                new.plain = safe
         if new == self._text:
             return
         width = max(1, self.size.width or 80)

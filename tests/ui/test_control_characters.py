@@ -1,0 +1,143 @@
+"""Words read from the bus or a venue never reach the terminal as control characters.
+
+A strategy's name or note, a venue's reject reason, a broker's health message, an
+engine's log line: each is written by someone else, and each was drawn as it came. An
+escape sequence in one (`ESC[2J ESC[H`) cleared the terminal and wrote over the desk
+(a tmux drive showed `PWNED` over the quotes), and one could as well move the cursor
+onto a price and draw another. Every control character is now drawn as a visible one
+of the same width (`ui.format.shown`): `␛[2J`.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.cells import cell_len
+
+from silvertine_tui.domain import (
+    ConnectionState,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+)
+from silvertine_tui.events import (
+    Health,
+    HealthEvent,
+    Log,
+    LogEvent,
+    LogLevel,
+    OrderUpdateEvent,
+    Signal,
+    SignalEvent,
+)
+from silvertine_tui.ui.format import shown
+from silvertine_tui.ui.screens.history import OrderHistoryScreen
+
+from .conftest import Desk
+
+EVIL = "x\x1b[2J\x1b[H\x1b[31mPWNED\x1b]52;c;cHduZWQ=\x07\x9b1A\u202eoops\ty\nz\x00"
+
+
+BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def controls_on_screen(desk: Desk) -> list[str]:
+    """Every control character in what the compositor would send for the screen."""
+    found = []
+    for strip in desk.app.screen._compositor.render_strips():
+        for segment in strip:
+            found += [c for c in segment.text if unicodedata.category(c) == "Cc" or c == "\u202e"]
+    return found
+
+
+async def test_words_from_the_bus_are_drawn_without_their_control_characters(
+    make_desk,
+) -> None:
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        bus = desk.session.bus
+        cid = "st000000000000000501"
+        await desk.session.engine.submit(
+            OrderRequest(
+                client_order_id=cid,
+                broker="paper",
+                account="main",
+                instrument="ETHUSDT.PAPER",
+                side=Side.BUY,
+                order_type=OrderType.LIMIT,
+                quantity=Decimal("1"),
+                limit_price=Decimal("3400.00"),
+            )
+        )
+        await desk.settle(pilot)
+        ts = desk.clock.ns()
+        for event in (
+            SignalEvent.create(
+                "strategy:x",
+                Signal(
+                    strategy=f"s{EVIL}",
+                    instrument="ETHUSDT.PAPER",
+                    side=Side.SELL,
+                    quantity=Decimal("0.5"),
+                    note=EVIL,
+                ),
+                ts=ts,
+            ),
+            LogEvent.create("engine", Log(level=LogLevel.ERROR, message=EVIL), ts=ts),
+            HealthEvent.create(
+                "broker:paper/main",
+                Health(
+                    component="broker:paper/main",
+                    state=ConnectionState.DEGRADED,
+                    message=EVIL,
+                ),
+                ts=ts,
+            ),
+            OrderUpdateEvent.create(
+                "paper/main",
+                OrderUpdate(client_order_id=cid, status=OrderStatus.REJECTED, reason=EVIL),
+                ts=ts,
+            ),
+        ):
+            await bus.publish(event)
+        await desk.step(pilot, 1)
+        await pilot.pause(0.2)  # the toasts mount
+        screen = desk.app.screen
+        text = "".join(s.text for strip in screen._compositor.render_strips() for s in strip)
+        assert "␛[2J␛[H␛[31mPWNED" in text  # said, visibly, in the Log pane or a toast
+        assert controls_on_screen(desk) == []
+
+        await pilot.press("8")  # the Signals pane
+        await desk.settle(pilot)
+        assert controls_on_screen(desk) == []
+        await pilot.press("6")  # the Health pane
+        await desk.settle(pilot)
+        assert controls_on_screen(desk) == []
+
+        view = desk.session.engine.oms.get(cid)
+        assert view is not None
+        desk.app.push_screen(OrderHistoryScreen(view))
+        await desk.settle(pilot)
+        assert controls_on_screen(desk) == []
+        await desk.session.close()
+
+
+@given(st.text())
+def test_shown_text_has_no_control_and_keeps_every_other_character(text: str) -> None:
+    safe = shown(text)
+    assert len(safe) == len(text)
+    assert not any(unicodedata.category(c) == "Cc" for c in safe)
+    for was, now in zip(text, safe, strict=True):
+        if unicodedata.category(was) != "Cc" and was not in BIDI_CONTROLS:
+            assert now == was
+    assert cell_len(safe) >= cell_len(text)  # a control drew nothing; its picture, a cell
+    lines = shown(text, lines=True)
+    assert lines.count("\n") == text.count("\n")
+    assert not any(unicodedata.category(c) == "Cc" and c != "\n" for c in lines)
