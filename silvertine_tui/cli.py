@@ -573,7 +573,10 @@ class _TablePrinter:
         self.describe = Describer(id_width=None)
 
     def _line(self, *cells: str) -> None:
-        stamp, entry_id, stream, kind, source, text = cells
+        # A journal holds others' words: never raw to the terminal (`ui.format.shown`).
+        from .ui.format import shown
+
+        stamp, entry_id, stream, kind, source, text = (shown(cell) for cell in cells)
         self.out.write(f"{stamp:<12} {entry_id:<16} {stream:<24} {kind:<13} {source:<14} {text}\n")
 
     def print(self, entry: Any) -> None:

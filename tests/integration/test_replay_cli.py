@@ -26,6 +26,8 @@ async def publish(url: str, prefix: str) -> list[str]:
             "paper/main", OrderUpdate(client_order_id="st-replay-1", status=OrderStatus.NEW)
         ),
         LogEvent.create("engine", Log(message="hello from the replay test")),
+        # Another process's words: an escape sequence is shown, never sent to the terminal.
+        LogEvent.create("engine", Log(message="evil \x1b[2J\x1b[H here")),
         QuoteEvent.create("paper", Quote(instrument="BTCUSDT.PAPER", bid=Decimal("64999.5"))),
     ]
     for event in events:
@@ -53,6 +55,8 @@ async def test_replay_prints_a_table_and_json(redis_server: RedisServer, key_pre
     assert "hello from the replay test" in table.stdout
     assert "BTCUSDT.PAPER bid 64,999.5" in table.stdout
     assert "exec:paper:main" in table.stdout
+    assert "evil ␛[2J␛[H here" in table.stdout
+    assert "\x1b" not in table.stdout
 
     as_json = await asyncio.to_thread(
         replay, "--bus", redis_server.url, "--prefix", key_prefix, "--json"
@@ -81,7 +85,7 @@ async def test_replay_follow_prints_new_events(redis_server: RedisServer, key_pr
         key_prefix,
         "--follow",
         "--limit",
-        "4",
+        "5",  # the four published, then the late one
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
