@@ -44,6 +44,18 @@ from .format import shown
 
 log = logging.getLogger(__name__)
 
+LOG_LINE_MAX = 2_000
+"""Characters of a Log line kept: a message of a megabyte on the bus took the desk 4 s
+to wrap into the pane's rows, every key and quote waiting."""
+
+
+def cut(text: str) -> str:
+    """`text` up to `LOG_LINE_MAX` characters, saying how many more the journal has."""
+    if len(text) <= LOG_LINE_MAX:
+        return text
+    return f"{text[:LOG_LINE_MAX]}… ({len(text) - LOG_LINE_MAX:,} more characters in the journal)"
+
+
 NOT_SHOWN_SAID_EVERY_MS = 60_000
 """How often a desk that fails to take in entries says so again (`_not_shown`)."""
 
@@ -498,7 +510,7 @@ class FeedModel:
             line_kind = LineKind.WARN if event.payload.level is LogLevel.WARNING else LineKind.ERROR
         stream = entry.stream.removeprefix(f"{self.prefix}:")
         # What it says may be anyone's words on the bus: never raw to the terminal.
-        text, kind = shown(self.describer(event)), shown(kind)
+        text, kind = shown(cut(self.describer(event))), shown(kind)
         line = LogLine(self.log_total, stamp, stream, kind, text, line_kind)
         self.log.append(line)
         self.log_total += 1

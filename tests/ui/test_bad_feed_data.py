@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from silvertine_tui.bus import MemoryBus
 from silvertine_tui.domain import ConnectionState, Fill, Side
-from silvertine_tui.events import FillEvent, Health, HealthEvent, encode
+from silvertine_tui.events import FillEvent, Health, HealthEvent, Log, LogEvent, LogLevel, encode
 from silvertine_tui.ui.widgets.health import HealthPane
 
 from .conftest import Desk
@@ -92,4 +92,19 @@ async def test_an_entry_the_desk_cannot_take_in_is_counted_and_said(make_desk) -
         assert model.rates.total > total
         assert {key: state.quote for key, state in model.quotes.items()} != before
         assert "Desk stopped" in titles
+        await desk.session.close()
+
+
+async def test_a_log_message_of_a_megabyte_is_cut_in_the_log_pane(make_desk) -> None:
+    """Wrapping a megabyte into the pane's rows held the desk for seconds; the Log line
+    keeps the first 2,000 characters and says how many more the journal has."""
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        said = Log(level=LogLevel.WARNING, message="y" * 1_000_000)
+        await desk.session.bus.publish(LogEvent.create("engine", said, ts=desk.clock.ns()))
+        await desk.step(pilot, 1)
+        (line,) = [line for line in desk.app.model.log if "yyyy" in line.text]
+        assert line.text.endswith("… (998,008 more characters in the journal)")
+        assert len(line.text) < 2_100
         await desk.session.close()
