@@ -28,6 +28,9 @@ Kinds:
   execDetails), so a disagreement is only watched at first; fills that bring ours to
   the venue's quantity, or a later report that agrees, end it unreported. Counted once
   until the two agree again.
+- `not_applied`: an entry the engine could not apply (it raised: data no check caught,
+  such as a fill of 10^500000 whose notional overflows). It is skipped and the engine
+  goes on with the next, live and in a recovery alike; what it touches may be wrong.
 
 The engine's health state says whether anything still needs the trader: DEGRADED
 while a position mismatch stands, and after any anomaly nothing on the desk can clear
@@ -54,6 +57,7 @@ class AnomalyKind(StrEnum):
     UNKNOWN_ORDER = "unknown_order"
     REFUSED_REPORT = "refused_report"
     POSITION_MISMATCH = "position_mismatch"
+    NOT_APPLIED = "not_applied"
 
 
 S = OrderStatus

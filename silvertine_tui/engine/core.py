@@ -86,6 +86,15 @@ FILL_ANOMALIES = frozenset({Outcome.OVERFILL, Outcome.PARKED, Outcome.EVICTED})
 """Outcomes of a fill the position took but its order did not (or no order knows)."""
 
 
+class EntryNotApplied(Exception):
+    """Applying `entry` raised `error` (`apply_entries` says which entry it was)."""
+
+    def __init__(self, entry: BusEntry, error: Exception) -> None:
+        super().__init__(f"{entry.id} on {entry.stream}: {type(error).__name__}: {error}")
+        self.entry = entry
+        self.error = error
+
+
 class DuplicateOrderId(RiskRejected):
     """The request's client order id was used before: nothing is sent.
 
@@ -443,10 +452,47 @@ class TradingEngine:
                     if self.replaying:  # as `apply` does before each event
                         self.check_positions(event.ts)
                     self._fill_moved(payload)
+        except Exception as exc:
+            raise EntryNotApplied(entry, exc) from exc  # `entry`: the one being applied
         finally:
             oms.counters.update(outcomes)
             if changed:
                 self._changed.set()
+
+    def apply_or_skip(self, entries: Sequence[BusEntry]) -> None:
+        """`apply_entries`, with an entry that raises skipped (`not_applied`) and the
+        rest applied after it: data no check caught (a fill of 10^500000 at 10^500000,
+        whose notional overflows the decimal context) ended the session's reader, and
+        the same entry failed every recovery after: the desk could not start again."""
+        rest = entries
+        while rest:
+            try:
+                self.apply_entries(rest)
+                return
+            except EntryNotApplied as failed:
+                self.not_applied(failed.entry, failed.error)
+                after = next(i for i, entry in enumerate(rest) if entry is failed.entry) + 1
+                rest = rest[after:]
+
+    def not_applied(self, entry: BusEntry, error: Exception) -> None:
+        """An entry applying raised on: counted (`not_applied`), logged with its id,
+        and the engine goes on with the next. Whatever it had changed before it raised
+        stays (the entry is marked applied and its event seen: it is not applied
+        twice); what it would have changed after is missing, which the anomaly says."""
+        if isinstance(error, EntryNotApplied):
+            entry, error = error.entry, error.error
+        kind = getattr(entry.event, "type", "") or type(entry.event).__name__
+        log.error(
+            "engine.entry_not_applied",
+            exc_info=error,
+            extra={"stream": entry.stream, "entry_id": entry.id, "event_type": kind},
+        )
+        self._anomaly(
+            AnomalyKind.NOT_APPLIED,
+            f"{kind} {entry.id} on {entry.stream} could not be applied "
+            f"({type(error).__name__}: {error}); the orders and positions it touches may "
+            "be wrong here: check them at the venue",
+        )
 
     def _apply_entry(self, entry: BusEntry) -> None:
         stream, entry_id, decoded = entry

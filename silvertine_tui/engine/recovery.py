@@ -321,7 +321,7 @@ async def replay_stream(
     yields to the event loop between, so a long replay never holds the loop for long
     (a page of the replay is 5,000 entries: about 100 ms of work)."""
     count = 0
-    apply = engine.apply_entries
+    apply = engine.apply_or_skip  # an entry that raises is skipped and counted
     sleep = asyncio.sleep
     batch: list[BusEntry] = []
     async for entry in engine.bus.replay(stream, after=engine.applied.get(stream, "0-0")):

@@ -346,7 +346,10 @@ class WatchSession(Session):
         health = self.bus.layout.health
         async for batch in self.bus.tail_batches(streams):
             for entry in latest_quotes(batch):
-                engine.apply_entry(entry)
+                try:
+                    engine.apply_entry(entry)
+                except Exception as exc:  # skipped and said (`not_applied`)
+                    engine.not_applied(entry, exc)
                 if entry.stream == health:
                     self._heartbeat(entry.event)
                     if self._unwatched(entry.event):

@@ -83,15 +83,17 @@ async def test_an_entry_the_desk_cannot_take_in_is_counted_and_said(make_desk) -
         assert titles.count("Event not shown") == 1
         assert any(line.text.startswith("Event not shown: fill ") for line in model.log)
 
-        # The reader goes on: the market moves on the desk after it. (The engine, which
-        # applies the same journal, stops this desk on it: "Desk stopped", orders
-        # refused. That is the engine's answer to a fill it cannot apply.)
+        # The reader goes on: the market moves on the desk after it. The engine, which
+        # applies the same journal, skips it too and says so; the desk trades on.
         before = {key: state.quote for key, state in model.quotes.items()}
         total = model.rates.total
         await desk.step(pilot, 3)
         assert model.rates.total > total
         assert {key: state.quote for key, state in model.quotes.items()} != before
-        assert "Desk stopped" in titles
+        titles = [n.title for n in desk.app._notifications]
+        assert "Engine: not applied" in titles
+        assert "Desk stopped" not in titles
+        assert desk.session.not_ready == ""
         await desk.session.close()
 
 

@@ -262,3 +262,52 @@ async def test_the_session_reader_publishes_what_it_finds() -> None:
 
 def _bus_line() -> BusLine:
     return BusLine("memory", "memory://", True, None, 0.0, 0.0, 0, 0, 0, "")
+
+
+async def test_an_entry_that_raises_is_skipped_counted_and_recovered_past() -> None:
+    """A fill no check caught (10^500000 at 10^500000: its notional overflows the
+    decimal context) ended the session's reader, and failed every recovery after it:
+    the desk could not start again. It is now skipped and counted (`not_applied`), live
+    and in a recovery, and the entries after it are applied."""
+    bus, engine, _ = await make()
+    cid = await engine.submit(order("2"))
+    await bus.publish(fill(cid, "x-1", "1"))
+    huge = D("1E+500000")
+    poison = FillEvent.create(
+        SRC,
+        Fill(
+            exec_id="x-huge",
+            client_order_id=cid,
+            broker="scripted",
+            account="main",
+            instrument=INSTRUMENT.key,
+            side=Side.BUY,
+            quantity=huge,
+            price=huge,
+        ),
+    )
+    poisoned = await bus.publish(poison)
+    await bus.publish(fill(cid, "x-3", "1"))
+    other = await engine.submit(order("1"))
+    await bus.publish(fill(other, "x-4", "1"))
+    await sync(engine)
+
+    assert engine.anomalies.counts["not_applied"] == 1
+    assert engine.portfolio.position("scripted", "main", INSTRUMENT.key) == D("3")
+    view = engine.oms.get(other)
+    assert view is not None
+    assert view.order.status is OrderStatus.FILLED  # applied after the skipped entry
+    (health,) = await engine_health(bus)
+    assert health.payload.state is ConnectionState.DEGRADED
+    assert health.payload.metrics["not_applied"] == 1
+    assert f"fill {poisoned} on " in health.payload.message
+    assert "could not be applied (Overflow" in health.payload.message
+
+    # A desk started again on the same journal recovers past it.
+    again = TradingEngine(bus, [], RiskConfig())
+    await recover(again, [("scripted", "main")])
+    assert again.anomalies.replayed["not_applied"] == 1
+    assert again.portfolio.position("scripted", "main", INSTRUMENT.key) == D("3")
+    replayed = again.oms.get(other)
+    assert replayed is not None
+    assert replayed.order.status is OrderStatus.FILLED
