@@ -19,9 +19,7 @@ from rich.cells import cell_len
 
 from silvertine_tui.domain import (
     ConnectionState,
-    OrderRequest,
     OrderStatus,
-    OrderType,
     OrderUpdate,
     Side,
 )
@@ -38,7 +36,7 @@ from silvertine_tui.events import (
 from silvertine_tui.ui.format import shown
 from silvertine_tui.ui.screens.history import OrderHistoryScreen
 
-from .conftest import Desk
+from .conftest import Desk, limit_buy
 
 EVIL = "x\x1b[2J\x1b[H\x1b[31mPWNED\x1b]52;c;cHduZWQ=\x07\x9b1A\u202eoops\ty\nz\x00"
 
@@ -64,18 +62,7 @@ async def test_words_from_the_bus_are_drawn_without_their_control_characters(
         await desk.step(pilot, 1)
         bus = desk.session.bus
         cid = "st000000000000000501"
-        await desk.session.engine.submit(
-            OrderRequest(
-                client_order_id=cid,
-                broker="paper",
-                account="main",
-                instrument="ETHUSDT.PAPER",
-                side=Side.BUY,
-                order_type=OrderType.LIMIT,
-                quantity=Decimal("1"),
-                limit_price=Decimal("3400.00"),
-            )
-        )
+        await desk.session.engine.submit(limit_buy(cid, "ETHUSDT.PAPER", "1", "3400.00"))
         await desk.settle(pilot)
         ts = desk.clock.ns()
         for event in (

@@ -8,18 +8,16 @@ table had the same fault (a Rich table reads a str cell as markup).
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from textual.widgets import Static
 from textual.widgets._toast import Toast
 
-from silvertine_tui.domain import OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
+from silvertine_tui.domain import OrderStatus, OrderUpdate
 from silvertine_tui.events import Log, LogEvent, LogLevel, OrderUpdateEvent
 from silvertine_tui.ui.screens.history import OrderHistoryScreen
 
-from .conftest import Desk
+from .conftest import Desk, limit_buy
 
 REASON = "Filter failure: [PRICE_FILTER] at [/api/v3/order] [b]x[/] [$accent] [@click=app.quit]"
 
@@ -34,18 +32,7 @@ async def test_a_venues_reject_reason_is_shown_word_for_word(make_desk) -> None:
         await desk.start(pilot)
         await desk.step(pilot, 1)
         cid = "st000000000000000401"
-        await desk.session.engine.submit(
-            OrderRequest(
-                client_order_id=cid,
-                broker="paper",
-                account="main",
-                instrument="ETHUSDT.PAPER",
-                side=Side.BUY,
-                order_type=OrderType.LIMIT,
-                quantity=Decimal("2"),
-                limit_price=Decimal("3400.00"),
-            )
-        )
+        await desk.session.engine.submit(limit_buy(cid, "ETHUSDT.PAPER", "2", "3400.00"))
         await desk.settle(pilot)
         # What a venue that rejects after acknowledging reports (IB does), and an error
         # another desk's engine could only say in the log, as they arrive on the bus.
