@@ -43,7 +43,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -1102,49 +1102,111 @@ class BinanceBroker(Broker):
     async def cancel_all(
         self, instrument: str | None = None, reason: str = "cancel all"
     ) -> list[str]:
-        """One DELETE openOrders per symbol (Binance's cancel-all): every cancel is
-        journaled first; orders that filled meanwhile end as the venue says."""
+        """One DELETE openOrders per symbol (Binance's cancel-all), the symbols at once:
+        every cancel is journaled first; orders that filled meanwhile end as the venue
+        says.
+
+        The symbols of the orders this adapter follows as working are swept at once,
+        beside a listing of the venue's open orders; the listing adds the symbols of
+        the orders it does not follow (placed elsewhere), swept after it. Listed first,
+        a venue slow to answer held every DELETE back behind the listing (the kill
+        switch's sweep waited a round trip, or three tries of 10 s at a hung venue)."""
         self._require_tradable(cancel=True)
-        targets = [
-            o for o in await self.open_orders() if instrument is None or o.instrument == instrument
+        followed = [
+            order
+            for order in self._orders.values()
+            if (order.status is None or not order.status.is_terminal)
+            and (instrument is None or order.key == instrument)
         ]
-        for venue in targets:
-            await self.journal_cancel(venue.client_order_id, reason)
+        listing = asyncio.ensure_future(self.open_orders())
+        try:
+            journaled: set[str] = set()
+            for order in followed:
+                await self.journal_cancel(order.client_order_id, reason)
+                journaled.add(order.client_order_id)
+            first = sorted({order.symbol for order in followed})
+            cancelled, failed = await self._sweep_symbols(first, reason, journaled)
+            try:
+                listed = [
+                    o for o in await listing if instrument is None or o.instrument == instrument
+                ]
+            except BrokerError as exc:
+                failed["(listing)"] = f"could not list the open orders: {exc}"
+                listed = []
+        finally:
+            listing.cancel()  # only if this task was cancelled meanwhile
+        extra = [o for o in listed if o.client_order_id not in journaled]
+        more = sorted({symbol_of(o.instrument) for o in extra} - set(first))
+        for venue in extra:
+            if symbol_of(venue.instrument) in more:
+                await self.journal_cancel(venue.client_order_id, reason)
+                journaled.add(venue.client_order_id)
+        if more:
+            swept, also_failed = await self._sweep_symbols(more, reason, journaled)
+            cancelled += swept
+            failed.update(also_failed)
+        # Followed or listed, but named by no DELETE: ended meanwhile (filled), or
+        # placed after its symbol's DELETE (listed later): asked of the venue.
+        named = set(cancelled)
+        targets = {order.client_order_id: order.symbol for order in followed}
+        targets.update({o.client_order_id: symbol_of(o.instrument) for o in listed})
+        for coid, symbol in targets.items():
+            if coid in named or symbol in failed:
+                continue
+            unnamed = self._orders.get(coid)
+            if unnamed is not None:
+                await self._settle_order(unnamed, "cancel all found it no longer open")
+        if failed:
+            said = "; ".join(f"{s}: {why}" for s, why in failed.items())
+            symbols = [s for s in failed if s != "(listing)"]
+            which = (
+                f"the orders of {', '.join(symbols)}"
+                if symbols
+                else "orders this desk does not follow"
+            )
+            raise BrokerError(
+                f"cancel all at {self.source}: cancelled {len(cancelled)}, {which} may still "
+                f"be working ({said}); cancel them again or at the venue"
+            )
+        return cancelled
+
+    async def _sweep_symbols(
+        self, symbols: Sequence[str], reason: str, journaled: set[str]
+    ) -> tuple[list[str], dict[str, str]]:
+        """DELETE openOrders for each of `symbols` at once. What each cancelled is
+        published (an order whose cancel was not journaled before, placed elsewhere,
+        gets its cancel journaled first); returns the ids cancelled and, per symbol,
+        why its DELETE failed."""
+
+        async def sweep(symbol: str) -> list[dict[str, Any]]:
+            try:
+                return await self.rest.cancel_open_orders(symbol)
+            except UnknownOrder:
+                return []
+
+        answers = await asyncio.gather(*(sweep(s) for s in symbols), return_exceptions=True)
         cancelled: list[str] = []
         failed: dict[str, str] = {}
-        for symbol in sorted({symbol_of(o.instrument) for o in targets}):
-            try:
-                bodies = await self.rest.cancel_open_orders(symbol)
-            except UnknownOrder:
-                bodies = []
-            except BrokerError as exc:
-                failed[symbol] = str(exc)
-                bodies = []
-            for body in bodies:
+        for symbol, answer in zip(symbols, answers, strict=True):
+            if isinstance(answer, BrokerError):
+                failed[symbol] = str(answer)
+                continue
+            if isinstance(answer, BaseException):
+                raise answer
+            for body in answer:
                 if "orderListId" in body and body.get("orders") is not None:
                     continue  # an order list (OCO): not ours to report here
                 coid = str(body.get("origClientOrderId") or body.get("clientOrderId"))
+                if coid not in journaled:
+                    await self.journal_cancel(coid, reason)
+                    journaled.add(coid)
                 order = self._orders.get(coid)
                 update = translate.reply_update(body, reason=reason)
                 if order is not None:
                     update = self._cumulative(order, update)
                 await self._publish_status(order, update, _ms(update))
                 cancelled.append(coid)
-        for venue in targets:
-            coid = venue.client_order_id
-            if coid in cancelled or symbol_of(venue.instrument) in failed:
-                continue
-            order = self._orders.get(coid)
-            if order is not None:
-                await self._settle_order(order, "cancel all found it no longer open")
-        if failed:
-            listed = "; ".join(f"{s}: {why}" for s, why in failed.items())
-            raise BrokerError(
-                f"cancel all at {self.source}: cancelled {len(cancelled)}, the orders of "
-                f"{', '.join(failed)} may still be working ({listed}); cancel them again "
-                "or at the venue"
-            )
-        return cancelled
+        return cancelled, failed
 
     # -- queries ------------------------------------------------------------------------
 

@@ -48,6 +48,9 @@ class Faults:
     dropped_depth_updates: dict[str, int] = field(default_factory=dict)
     refused_api_connects: int = 0
     refused_stream_connects: int = 0
+    # Requests to (method, path) are acted on at once and answered this many seconds
+    # late, until the entry is removed (a slow endpoint: an overloaded listing).
+    slow_paths: dict[tuple[str, str], float] = field(default_factory=dict)
     # While set, no REST request is acted on or answered: "cut" cuts its connection at
     # once, "hang" holds it open without an answer (cut once REST answers again).
     # The WebSocket API and the market streams go on.

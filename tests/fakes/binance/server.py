@@ -416,6 +416,14 @@ class FakeBinance:
         self.faults.delayed_replies = count
         self.faults.reply_delay_s = seconds
 
+    def slow_replies(self, method: str, path: str, seconds: float | None) -> None:
+        """Requests to `method` `path` (`GET`, `/api/v3/openOrders`) are acted on at once
+        and answered `seconds` late, until called again with None."""
+        if seconds is None:
+            self.faults.slow_paths.pop((method, path), None)
+        else:
+            self.faults.slow_paths[(method, path)] = seconds
+
     def stop_answering_rest(self, *, hang: bool = False) -> None:
         """From now until `answer_rest()` no REST request is acted on or answered (REST
         alone is out: a dead proxy or load balancer, a network path to the REST host
@@ -605,6 +613,9 @@ class FakeBinance:
             if self.faults.delayed_replies > 0:
                 self.faults.delayed_replies -= 1
                 await asyncio.sleep(self.faults.reply_delay_s)
+            slow = self.faults.slow_paths.get((request.method, request.path))
+            if slow:
+                await asyncio.sleep(slow)
             headers = self._headers()
             if reply.order:
                 now = time.monotonic()

@@ -422,6 +422,81 @@ async def test_cancel_all_is_one_call_per_symbol(s: Session) -> None:
     assert await s.broker.cancel_all() == []
 
 
+async def test_cancel_all_sweeps_the_followed_symbols_before_the_listing_answers(
+    s: Session,
+) -> None:
+    """The kill switch's sweep: the orders this adapter follows are cancelled without
+    waiting for the venue's list of open orders (here 0.8 s slow, within the test's
+    1 s REST timeout); the listing only
+    adds the orders it does not follow. Listed first, every DELETE waited for it."""
+    ids = [await s.broker.place(req(s, limit_price=D(1980 + i))) for i in range(2)]
+    for coid in ids:
+        await wait_for(s, ended(coid, S.NEW), "NEW")
+    s.fake.slow_replies("GET", "/api/v3/openOrders", 0.8)
+    started = time.monotonic()
+    sweep = asyncio.create_task(s.broker.cancel_all(reason="kill switch"))
+    while any(s.fake.order_by_client_id(c).status != "CANCELED" for c in ids):
+        assert time.monotonic() - started < 0.5, "the DELETE waited for the listing"
+        await asyncio.sleep(0.02)
+    cancelled = await sweep
+    assert time.monotonic() - started >= 0.8  # the listing was still waited for
+    assert sorted(cancelled) == sorted(ids)
+    assert s.fake.requests.count(("DELETE", "/api/v3/openOrders")) == 1
+    events = await settled(s)
+    for coid in ids:
+        assert statuses(events, coid)[-2:] == [S.PENDING_CANCEL, S.CANCELED]
+    assert len([e for e in events if isinstance(e, CancelRequestEvent)]) == 2
+
+
+async def test_a_cancel_all_whose_listing_fails_still_cancels_the_followed_orders(
+    s: Session,
+) -> None:
+    """The listing never answers (beyond the REST timeout): the followed orders are
+    cancelled all the same, and the error says what may still be working."""
+    ids = [await s.broker.place(req(s, limit_price=D(1980 + i))) for i in range(2)]
+    for coid in ids:
+        await wait_for(s, ended(coid, S.NEW), "NEW")
+    s.fake.slow_replies("GET", "/api/v3/openOrders", 5.0)
+    with pytest.raises(BrokerError) as failed:
+        await s.broker.cancel_all(reason="kill switch")
+    said = str(failed.value)
+    assert "cancelled 2, orders this desk does not follow may still be working" in said
+    assert "could not list the open orders" in said
+    assert all(s.fake.order_by_client_id(c).status == "CANCELED" for c in ids)
+    s.fake.slow_replies("GET", "/api/v3/openOrders", None)
+    events = await settled(s)
+    for coid in ids:
+        assert statuses(events, coid)[-2:] == [S.PENDING_CANCEL, S.CANCELED]
+
+
+async def test_cancel_all_sweeps_a_symbol_only_the_listing_names() -> None:
+    """An order placed elsewhere (another client on the account) in a symbol this
+    adapter follows no order in: the listing names it, its cancel is journaled, then
+    its symbol is swept too."""
+    symbols = (SymbolSpec("ETHUSDT", "ETH", "USDT"), SymbolSpec("BTCUSDT", "BTC", "USDT"))
+    async with binance_session(symbols=symbols) as s:
+        mine = await s.broker.place(req(s, limit_price=D(1980)))
+        await wait_for(s, ended(mine, S.NEW), "NEW")
+        s.fake.exchange.place(
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.001",
+                "price": "60000",
+                "newClientOrderId": "elsewhere-1",
+            }
+        )
+        cancelled = await s.broker.cancel_all()
+        assert sorted(cancelled) == sorted([mine, "elsewhere-1"])
+        assert s.fake.order_by_client_id("elsewhere-1").status == "CANCELED"
+        deletes = [r for r in s.fake.requests if r == ("DELETE", "/api/v3/openOrders")]
+        assert len(deletes) == 2  # ETHUSDT at once, BTCUSDT once listed
+        events = await settled(s)
+        assert statuses(events, "elsewhere-1")[-2:] == [S.PENDING_CANCEL, S.CANCELED]
+
+
 # -- modify (cancel-replace) ------------------------------------------------------------
 
 
