@@ -433,8 +433,10 @@ def _start_error(error: Exception | None) -> int:
         return EXIT_BUS
     if isinstance(error, BrokerClaimedError):
         print("silvertine: not started: another desk drives this desk's brokers.", file=sys.stderr)
-        for line in error.lines():
-            print(f"  {line}", file=sys.stderr)
+        from .ui.format import shown
+
+        for line in error.lines():  # (who holds a claim is read from Redis: `shown`)
+            print(f"  {shown(line)}", file=sys.stderr)
         print(
             f"  To watch that desk from here without trading: {error.watch_command()}",
             file=sys.stderr,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .enums import OrderType
 from .errors import ValidationIssue
-from .money import Dec, RoundingMode, fmt, is_multiple, quantize_to_step, quantized
+from .money import Dec, RoundingMode, fmt, is_multiple, normalized, quantize_to_step, quantized
 
 
 def instrument_key(symbol: str, venue: str) -> str:
@@ -147,7 +147,7 @@ class Instrument(BaseModel):
         onto the tick it missed)."""
         if not price.is_finite():
             return str(price)
-        exponent = price.normalize().as_tuple().exponent
+        exponent = normalized(price).as_tuple().exponent
         own = max(0, -exponent) if isinstance(exponent, int) else 0
         return fmt(price, max(self.tick_places, own))
 

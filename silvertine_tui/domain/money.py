@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from decimal import (
+    MAX_EMAX,
+    MIN_EMIN,
     ROUND_CEILING,
     ROUND_DOWN,
     ROUND_FLOOR,
@@ -10,7 +12,6 @@ from decimal import (
     Context,
     Decimal,
     InvalidOperation,
-    getcontext,
 )
 from typing import Annotated, Literal
 
@@ -39,37 +40,87 @@ def to_decimal(value: Decimal | int | str) -> Decimal:
     return Decimal(value)
 
 
+WIDE_DIGITS_MAX = 400
+"""The most digits a wide context (`_wide`) takes: beyond, a number is no price,
+quantity or sum of money but data no check caught, and spelling it out held the desk
+(a quantity of 10^600000 took a minute to write, a megabyte a cell)."""
+
+SHOWN_EXPONENT = 60
+"""Numbers beyond 10^±60 are printed as they are held (`1E+600000`; see `absurd`)."""
+
+_CONTEXTS: dict[int, Context] = {}
+
+
+def absurd(value: Decimal) -> bool:
+    """Beyond 10^±`SHOWN_EXPONENT`: printed as held, never spelled out."""
+    return value.is_finite() and not value.is_zero() and abs(value.adjusted()) > SHOWN_EXPONENT
+
+
 def _wide(value: Decimal, step: Decimal) -> Context:
-    """A context with the digits `value` in units of `step` needs, exactly: the default
-    context's 28 refuse a longer result (`InvalidOperation`), and a price of 10^27
-    typed on a 0.01 tick (a held-down zero key) or a notional of 10^30 in cents stopped
-    the app. Both numbers' digits are counted in, so that `value / step` is not rounded
-    across a whole unit (it was: 10^27 + 0.2499 floored to the cent above it)."""
+    """A context with the digits `value` in units of `step` needs, exactly, and no
+    exponent limit: the default context's 28 digits refuse a longer result
+    (`InvalidOperation`), and a price of 10^27 typed on a 0.01 tick (a held-down zero
+    key) or a notional of 10^30 in cents stopped the app. Both numbers' digits are
+    counted in, so that nothing in `value / step` is rounded (a quotient rounded to 28
+    digits floored 10^27 + 0.2499 to the cent above it, and took 2.5000...0001 for a
+    tie). Raises `InvalidOperation` beyond `WIDE_DIGITS_MAX` digits."""
     whole = max(value.adjusted() - step.adjusted(), 0)
     digits = len(value.as_tuple().digits) + len(step.as_tuple().digits)
-    return Context(prec=whole + digits + 3)
+    prec = max(whole + digits + 3, 28)
+    context = _CONTEXTS.get(prec)
+    if context is None:
+        if prec > WIDE_DIGITS_MAX:
+            raise InvalidOperation(f"{prec} digits needed: more than {WIDE_DIGITS_MAX}")
+        context = _CONTEXTS[prec] = Context(prec=prec, Emax=MAX_EMAX, Emin=MIN_EMIN)
+    return context
+
+
+_EXACT = Context(prec=WIDE_DIGITS_MAX, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
+def normalized(value: Decimal) -> Decimal:
+    """`value.normalize()` without rounding it to the default context's 28 digits (a
+    text of a number is the number: `value.normalize()` wrote 5.67928394684499524703664300
+    for 5.679283946844995247036643006)."""
+    return value.normalize(_EXACT)
 
 
 def quantized(value: Decimal, exp: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
     """`value.quantize(exp, rounding)` for any finite `value`, however many digits the
-    result has (see `_wide`)."""
+    result has (see `_wide`); an `absurd` value is returned as it is (for its text and
+    its sign: nothing else reads it)."""
     try:
         return value.quantize(exp, rounding=rounding)
     except InvalidOperation:
         if not value.is_finite():
             raise
+        if absurd(value):
+            return value
         return value.quantize(exp, rounding=rounding, context=_wide(value, exp))
 
 
 def quantize_to_step(value: Decimal, step: Decimal, mode: RoundingMode = "nearest") -> Decimal:
-    """Round `value` to a multiple of `step` (a tick or a lot), exactly."""
+    """Round `value` to a multiple of `step` (a tick or a lot), exactly: the whole
+    steps in it and what is left, each exact (`_wide`), then the mode decides."""
     if step <= 0:
         raise ValueError("step must be positive")
-    # Beyond the default context's 28 digits (see `_wide`) the quotient was rounded.
-    digits = value.adjusted() - step.adjusted()
-    context = _wide(value, step) if digits > 24 else getcontext()
-    units = context.divide(value, step).to_integral_value(rounding=_MODES[mode])
+    context = _wide(value, step)
+    units, rest = context.divmod(value, step)  # whole steps toward zero; rest signed
+    if rest:
+        away = 1 if rest > 0 else -1  # one step further from zero
+        if mode == "down":
+            move = -1 if rest < 0 else 0
+        elif mode == "up":
+            move = 1 if rest > 0 else 0
+        else:
+            twice = context.multiply(rest.copy_abs(), 2)  # (abs() rounds to 28 digits)
+            odd = context.remainder(units, 2) != 0
+            move = away if twice > step or (twice == step and odd) else 0
+        if move:
+            units = context.add(units, move)
     result = context.multiply(units, step)
+    if result.is_zero():
+        result = result.copy_abs()  # -0.9 up is 0, not -0
     # Keep the step's exponent so 0.1 * 3 prints as 0.3, not 0.30000.
     return (
         quantized(result, step)
@@ -79,20 +130,17 @@ def quantize_to_step(value: Decimal, step: Decimal, mode: RoundingMode = "neares
 
 
 def is_multiple(value: Decimal, step: Decimal) -> bool:
-    if step <= 0:
-        return False
-    try:
-        return value % step == 0
-    except InvalidOperation:  # a quotient longer than the context's digits
-        if not value.is_finite():
-            raise
-        return _wide(value, step).remainder(value, step) == 0
+    """Exactly (`_wide`): `value % step` in the default context raised for a quotient
+    longer than 28 digits."""
+    return step > 0 and _wide(value, step).remainder(value, step) == 0
 
 
 def fmt(value: Decimal | None, places: int | None = None) -> str:
     """Human formatting with thousands separators (for messages, not the wire)."""
     if value is None:
         return "-"
+    if absurd(value):
+        return str(value)
     if places is None:
         return f"{value:,f}"
     return f"{value:,.{places}f}"
@@ -104,11 +152,11 @@ def exact_text(value: Decimal | None, max_places: int = MAX_PLACES, least: int =
     and marked `CUT`."""
     if value is None:
         return "-"
-    if not value.is_finite():
+    if not value.is_finite() or absurd(value):
         return str(value)
     cut = quantized(value, Decimal(1).scaleb(-max_places), ROUND_DOWN)
     mark = CUT if cut != value else ""
-    normal = cut.normalize()
+    normal = normalized(cut)
     exponent = normal.as_tuple().exponent
     places = max(least, -exponent if isinstance(exponent, int) and exponent < 0 else 0)
     return f"{cut:,.{places}f}{mark}"

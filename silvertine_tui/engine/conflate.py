@@ -29,7 +29,11 @@ def latest_quotes(batch: list[BusEntry]) -> list[BusEntry]:
             if key in marked:
                 dropped = True
                 continue
-            if quote_mark(quote) is not None:
+            try:
+                mark = quote_mark(quote)
+            except ArithmeticError:  # (a mid of 9E+999999 overflows): applying it says so
+                mark = None
+            if mark is not None:
                 marked.add(key)
         kept.append(entry)
     if not dropped:

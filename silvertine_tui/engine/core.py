@@ -89,8 +89,9 @@ FILL_ANOMALIES = frozenset({Outcome.OVERFILL, Outcome.PARKED, Outcome.EVICTED})
 class EntryNotApplied(Exception):
     """Applying `entry` raised `error` (`apply_entries` says which entry it was)."""
 
-    def __init__(self, entry: BusEntry, error: Exception) -> None:
-        super().__init__(f"{entry.id} on {entry.stream}: {type(error).__name__}: {error}")
+    def __init__(self, entry: BusEntry | None, error: Exception) -> None:
+        where = f"{entry.id} on {entry.stream}" if entry is not None else "before any entry"
+        super().__init__(f"{where}: {type(error).__name__}: {error}")
         self.entry = entry
         self.error = error
 
@@ -317,6 +318,7 @@ class TradingEngine:
         event: Any
         payload: Any
         view: OrderView | None
+        entry: BusEntry | None = None  # (named in `EntryNotApplied`)
         try:
             for entry in entries:
                 stream, entry_id, event = entry
@@ -470,6 +472,8 @@ class TradingEngine:
                 self.apply_entries(rest)
                 return
             except EntryNotApplied as failed:
+                if failed.entry is None:  # the entries' own iterator failed
+                    raise failed.error from failed
                 self.not_applied(failed.entry, failed.error)
                 after = next(i for i, entry in enumerate(rest) if entry is failed.entry) + 1
                 rest = rest[after:]
@@ -480,13 +484,16 @@ class TradingEngine:
         stays (the entry is marked applied and its event seen: it is not applied
         twice); what it would have changed after is missing, which the anomaly says."""
         if isinstance(error, EntryNotApplied):
-            entry, error = error.entry, error.error
+            entry, error = error.entry or entry, error.error
         kind = getattr(entry.event, "type", "") or type(entry.event).__name__
         log.error(
             "engine.entry_not_applied",
             exc_info=error,
             extra={"stream": entry.stream, "entry_id": entry.id, "event_type": kind},
         )
+        # What it changed before it raised may not be in the change set: all redrawn.
+        self.projection.redraw_everything()
+        self._changed.set()
         self._anomaly(
             AnomalyKind.NOT_APPLIED,
             f"{kind} {entry.id} on {entry.stream} could not be applied "

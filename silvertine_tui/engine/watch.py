@@ -316,7 +316,10 @@ class WatchSession(Session):
         last_before = len(newest_first) > MARKS_FROM_LAST
         self._quotes_from[md] = newest_first[MARKS_FROM_LAST].id if last_before else "0-0"
         for entry in latest_quotes(newest_first[MARKS_FROM_LAST - 1 :: -1]):
-            self.engine.apply_entry(entry)
+            try:
+                self.engine.apply_entry(entry)
+            except Exception as exc:  # skipped and said (`not_applied`)
+                self.engine.not_applied(entry, exc)
 
     def market_feed_streams(self) -> dict[str, str]:
         """The Quotes pane starts from the quotes the marks were read from: the driving

@@ -45,7 +45,7 @@ from ..domain import (
     ReferencePrice,
     Trade,
 )
-from ..domain.money import exact_text, money_text, quantized
+from ..domain.money import absurd, exact_text, money_text, normalized, quantized
 from .codec import Decoded, DecodeError, UnknownEvent
 from .payloads import (
     BrokerProfile,
@@ -72,6 +72,8 @@ def _places(step: Decimal) -> int:
 
 
 def _fixed(value: Decimal, places: int) -> str:
+    if absurd(value):
+        return str(value)
     q = quantized(value, Decimal(1).scaleb(-places))
     return f"{q:,.{places}f}"
 
@@ -81,10 +83,10 @@ def trim(value: Decimal | None, max_places: int = MAX_PLACES) -> str:
     dropped, thousands separated, never in exponent form."""
     if value is None:
         return "-"
-    if not value.is_finite():
+    if not value.is_finite() or absurd(value):
         return str(value)
     rounded = quantized(value, Decimal(1).scaleb(-max_places))
-    normal = rounded.normalize()
+    normal = normalized(rounded)
     if normal == normal.to_integral():
         return f"{quantized(normal, Decimal(1)):,f}"
     return f"{normal:,f}"

@@ -40,7 +40,7 @@ from ..domain import (
 )
 from .commands import DeskCommands
 from .draw_now import draw_now
-from .format import shown
+from .format import cut, shown
 from .key_order import KeyOrder
 from .keymap import PANES, bindings, named_key, unknown_ids, without_clashes
 from .screens.confirm import ConfirmScreen
@@ -666,8 +666,8 @@ class SilvertineApp(App[None]):
             top.follow_desk()
         for notice in self.model.take_notices():
             super().notify(  # from a bus event: its line is in the log already
-                shown(notice.message, lines=True),
-                title=shown(notice.title),
+                shown(cut(notice.message), lines=True),
+                title=shown(cut(notice.title, 200)),
                 severity=notice.severity,  # type: ignore[arg-type]
                 timeout=self.desk.toast_timeout_s,
                 markup=False,  # a venue's words (see `notify`)
@@ -903,10 +903,14 @@ class SilvertineApp(App[None]):
         what a toast says is often a venue's or a library's words, and as markup
         `Filter failure: [PRICE_FILTER]` lost its filter's name and a `[/...]` in an
         error stopped the app."""
-        message, title = shown(message, lines=True), shown(title)  # (see `format.shown`)
+        whole = message
+        message, title = (
+            shown(cut(message, where="the Log pane"), lines=True),
+            shown(cut(title, 200)),
+        )
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
         if (title or severity != "information") and self.has_session:
-            said = f"{title}: {message}" if title else message
+            said = f"{title}: {whole}" if title else whole
             self.model.note(int(self.desk.clock() * 1000), said, severity)
 
     def _run_engine(self, what: str, command: Command) -> None:

@@ -40,21 +40,13 @@ from ..events import (
 from ..events.summary import Describer, price_text, qty_text
 from .fees import FeeRates
 from .fills import RecentFills
-from .format import shown
+from .format import cut, shown
 
 log = logging.getLogger(__name__)
 
-LOG_LINE_MAX = 2_000
-"""Characters of a Log line kept: a message of a megabyte on the bus took the desk 4 s
-to wrap into the pane's rows, every key and quote waiting."""
-
-
-def cut(text: str) -> str:
-    """`text` up to `LOG_LINE_MAX` characters, saying how many more the journal has."""
-    if len(text) <= LOG_LINE_MAX:
-        return text
-    return f"{text[:LOG_LINE_MAX]}… ({len(text) - LOG_LINE_MAX:,} more characters in the journal)"
-
+NOTE_MAX = 10_000
+"""Characters of a toast's Log line kept (a kill switch's report of many orders is
+whole; a venue's megabyte is not wrapped into rows)."""
 
 NOT_SHOWN_SAID_EVERY_MS = 60_000
 """How often a desk that fails to take in entries says so again (`_not_shown`)."""
@@ -320,7 +312,7 @@ class FeedModel:
         and health stopped moving, and nothing said so."""
         self.not_shown += 1
         kind = getattr(entry.event, "type", "") or type(entry.event).__name__
-        self.not_shown_last = f"{kind} {entry.id} ({type(exc).__name__}: {exc})"
+        self.not_shown_last = cut(f"{kind} {entry.id} ({type(exc).__name__}: {exc})", 300)
         log.error(
             "ui.entry_not_shown",
             exc_info=exc,
@@ -523,7 +515,9 @@ class FeedModel:
         failed cancel, the kill switch's report), whole, where a toast at one pane at a
         time shows two lines and every toast expires. `severity` is the toast's."""
         kind = NOTE_KINDS.get(severity, LineKind.INFO)
-        self.log.append(LogLine(self.log_total, ts_ms, "desk", "notice", shown(text), kind))
+        log.info("ui.notice", extra={"severity": severity, "text": text})  # whole, in the file
+        said = shown(cut(text, NOTE_MAX, where="the log file"))
+        self.log.append(LogLine(self.log_total, ts_ms, "desk", "notice", said, kind))
         self.log_total += 1
 
     # -- frame side -------------------------------------------------------------------

@@ -12,8 +12,17 @@ import re
 from decimal import Decimal
 
 from silvertine_tui.bus import MemoryBus
-from silvertine_tui.domain import ConnectionState, Fill, Side
-from silvertine_tui.events import FillEvent, Health, HealthEvent, Log, LogEvent, LogLevel, encode
+from silvertine_tui.domain import ConnectionState, Fill, Quote, Side
+from silvertine_tui.events import (
+    FillEvent,
+    Health,
+    HealthEvent,
+    Log,
+    LogEvent,
+    LogLevel,
+    QuoteEvent,
+    encode,
+)
 from silvertine_tui.ui.widgets.health import HealthPane
 
 from .conftest import Desk
@@ -109,4 +118,50 @@ async def test_a_log_message_of_a_megabyte_is_cut_in_the_log_pane(make_desk) -> 
         (line,) = [line for line in desk.app.model.log if "yyyy" in line.text]
         assert line.text.endswith("… (998,008 more characters in the journal)")
         assert len(line.text) < 2_100
+        await desk.session.close()
+
+
+async def test_numbers_no_check_caught_neither_stop_nor_freeze_the_desk(make_desk) -> None:
+    """A quote whose mid overflows (9E+999999) ended the engine's reader before its
+    guard (in the conflation of quotes): the desk stopped. A fill of 10^600000 and a
+    quote of 10^500000 froze the desk for 84 s: spelled out, the number filled a toast,
+    the engine's reason in Health (wrapped each time it changed) and the cells. Now
+    each is written as held (`1E+600000`), and a reason is cut."""
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        bus = desk.session.bus
+        assert isinstance(bus, MemoryBus)
+        md = bus.layout.md("paper")
+        ts = desk.clock.ns()
+        over = Quote(instrument="ETHUSDT.PAPER", bid=Decimal("9E+999999"), ask=Decimal("9E+999999"))
+        bus.append_raw(md, encode(QuoteEvent.create("paper", over, ts=ts)))
+        await desk.settle(pilot)  # read on its own (a later quote would supersede it)
+        assert desk.session.engine.anomalies.counts["not_applied"] == 1
+        huge = Fill(
+            exec_id="x-big",
+            client_order_id="st-elsewhere-3",
+            broker="paper",
+            account="main",
+            instrument="ETHUSDT.PAPER",
+            side=Side.BUY,
+            quantity=Decimal("1E+600000"),
+            price=Decimal("1"),
+        )
+        bus.append_raw(bus.layout.exec("paper", "main"), encode(FillEvent.create("x", huge)))
+        big = Quote(instrument="ETHUSDT.PAPER", bid=Decimal("1E+500000"), ask=Decimal("1E+500000"))
+        bus.append_raw(md, encode(QuoteEvent.create("paper", big, ts=ts)))
+        await desk.step(pilot, 1)
+        await pilot.press("4")
+        await desk.step(pilot, 2)
+
+        assert desk.app.is_running
+        assert desk.session.not_ready == ""  # not stopped
+        assert len(health_text(desk)) < 5_000
+        assert all(len(n.message) < 2_100 for n in desk.app._notifications)
+        rows = "".join(
+            s.text for strip in desk.app.screen._compositor.render_strips() for s in strip
+        )
+        assert "1E+600000" in rows  # the position's quantity, as held
         await desk.session.close()

@@ -16,14 +16,20 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 from rich.cells import cell_len
+from textual.widgets import Input
 
 from silvertine_tui.domain import (
     ConnectionState,
+    Fill,
+    Instrument,
     OrderStatus,
     OrderUpdate,
     Side,
 )
 from silvertine_tui.events import (
+    BrokerProfile,
+    BrokerProfileEvent,
+    FillEvent,
     Health,
     HealthEvent,
     Log,
@@ -35,6 +41,7 @@ from silvertine_tui.events import (
 )
 from silvertine_tui.ui.format import shown
 from silvertine_tui.ui.screens.history import OrderHistoryScreen
+from silvertine_tui.ui.screens.main import Pane
 
 from .conftest import Desk, limit_buy
 
@@ -128,3 +135,68 @@ def test_shown_text_has_no_control_and_keeps_every_other_character(text: str) ->
     lines = shown(text, lines=True)
     assert lines.count("\n") == text.count("\n")
     assert not any(unicodedata.category(c) == "Cc" and c != "\n" for c in lines)
+
+
+async def test_a_currency_and_a_symbol_from_the_bus_in_a_pane_edge_and_the_ticket(
+    make_desk,
+) -> None:
+    """A currency from a broker's profile on the bus is drawn on the Positions pane's
+    bottom edge, which Textual read as markup (`U[/x]SD` stopped the app) and drew
+    with its escapes; a signal's symbol is put into the ticket's Symbol field, drawn
+    as it came. Both are shown (`␛`), the markup as text."""
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        bus = desk.session.bus
+        ts = desk.clock.ns()
+        odd = Instrument(
+            symbol="X",
+            venue="EVIL",
+            quote_currency="U[/x]S\x1b[2JD",
+            tick_size=Decimal("0.01"),
+            lot_size=Decimal("1"),
+        )
+        await bus.publish(
+            BrokerProfileEvent.create(
+                "evil", BrokerProfile(broker="evil", instruments=(odd,)), ts=ts
+            )
+        )
+        fill = Fill(
+            exec_id="x-e",
+            client_order_id="st-elsewhere-9",
+            broker="paper",
+            account="main",
+            instrument="X.EVIL",
+            side=Side.BUY,
+            quantity=Decimal("1"),
+            price=Decimal("1"),
+        )
+        await bus.publish(FillEvent.create("paper/main", fill, ts=ts))
+        await bus.publish(
+            SignalEvent.create(
+                "strategy:x",
+                Signal(
+                    strategy="x",
+                    instrument="ETH\x1b[2J\x1b[HPWNED.PAPER",
+                    side=Side.SELL,
+                    quantity=Decimal("0.25"),
+                    price=Decimal("3550.00"),
+                ),
+                ts=ts,
+            )
+        )
+        await desk.settle(pilot)
+        await pilot.press("4")
+        await desk.settle(pilot)
+        assert desk.app.is_running
+        edge = str(desk.app.screen.query_one("#pane-positions", Pane).border_subtitle)
+        assert "U[/x]S␛[2JD" in edge.replace("\\[", "[")
+        assert controls_on_screen(desk) == []
+
+        await pilot.press("8", "enter")  # the signal's ticket
+        await desk.settle(pilot)
+        symbol = desk.app.screen.query_one("#t-instrument", Input).value
+        assert symbol == "ETH␛[2J␛[HPWNED.PAPER"
+        assert controls_on_screen(desk) == []
+        await desk.session.close()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, Context, localcontext
+from decimal import ROUND_DOWN, Context, InvalidOperation, localcontext
 from decimal import Decimal as D
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from silvertine_tui.domain import Instrument, quantize_to_step, split_key
@@ -71,24 +72,44 @@ def test_instrument_keys() -> None:
 
 # Any size a trader can type (30 digits before the point) or a venue can report: the
 # default decimal context has 28 digits, and a price of 10^27 on a 0.01 tick raised
-# `InvalidOperation` in `is_multiple` and stopped the desk.
-any_size = st.decimals(
-    min_value=D("-1E+40"), max_value=D("1E+40"), allow_nan=False, allow_infinity=False
+# `InvalidOperation` in `is_multiple` and stopped the desk. Long coefficients too: a
+# quotient rounded to 28 digits floored 0.999...9 to 1 and took 2.5000...1 for a tie.
+any_size = st.one_of(
+    st.decimals(min_value=D("-1E+40"), max_value=D("1E+40"), allow_nan=False, allow_infinity=False),
+    st.builds(
+        lambda whole, digits: D(f"{whole}.{digits}"),
+        st.integers(min_value=-(10**30), max_value=10**30),
+        st.text(alphabet="0123456789", min_size=1, max_size=40),
+    ),
 )
 WIDE = Context(prec=200)  # the test's own arithmetic, exact at these sizes
 
 
 @settings(max_examples=500)
 @given(any_size, steps, st.sampled_from(["nearest", "down", "up"]))
+@example(D("9999999999999999999999.999999999"), D("1"), "down")
+@example(D("0.99999999999999999999999999999"), D("1"), "down")
+@example(D("2.50000000000000000000000000001"), D("1"), "nearest")
+@example(D("-2.50000000000000000000000000001"), D("1"), "nearest")
+@example(D("-0.99999999999999999999999999999"), D("1"), "up")
+@example(D("1.000000000000000000000000000001"), D("0.25"), "up")
+@example(D("100.014999999999999999999999999"), D("0.01"), "nearest")
+@example(D("1E+27"), D("0.01"), "down")
 def test_rounding_and_checks_hold_at_any_size(value: D, step: D, mode: str) -> None:
     rounded = quantize_to_step(value, step, mode)  # type: ignore[arg-type]
+    multiple = is_multiple(rounded, step)
+    between = is_multiple(WIDE.add(rounded, WIDE.divide(step, 2)), step)
     with localcontext(WIDE):
         assert rounded % step == 0
         off = rounded - value
         assert abs(off) <= (step / 2 if mode == "nearest" else step)
+        if mode == "nearest" and abs(off) == step / 2:  # a tie goes to the even step
+            assert (rounded / step) % 2 == 0
         assert off <= 0 if mode == "down" else off >= 0 if mode == "up" else True
-        assert is_multiple(rounded, step)
-        assert is_multiple(rounded + step / 2, step) is False
+        assert abs(off) < step
+    assert not (rounded.is_zero() and rounded.is_signed())  # never -0
+    assert multiple
+    assert between is False
 
 
 @settings(max_examples=500)
@@ -97,27 +118,69 @@ def test_every_text_of_a_number_is_its_value_rounded_at_any_size(
     value: D, tick: D, places: int
 ) -> None:
     """What a cell, a message or a log line writes, for any finite value: it never
-    raises, and read back it is exactly the value rounded as the text says."""
+    raises (each is written in the default context, as the desk writes it), and read
+    back it is exactly the value rounded as the text says."""
     inst = instrument(tick, D("1"))
+    texts = {
+        "num": num(value, places),
+        "signed": signed(value, places),
+        "pct": pct(value, places),
+        "num_exact": num(value),
+        "trim": trim(value),
+        "money": money_text(value),
+        "price": price_text(value, inst),
+        "avg": avg_text(value, inst),
+        "mark": inst.mark_text(value),
+        "qty": qty_text(value, inst),
+    }
 
-    def read(text: str) -> D:
-        return D(text.replace(",", "").removesuffix(CUT).removesuffix("%"))
+    def read(name: str) -> D:
+        return D(texts[name].replace(",", "").removesuffix(CUT).removesuffix("%"))
 
     with localcontext(WIDE):
         unit = D(1).scaleb(-places)
-        assert read(num(value, places)) == value.quantize(unit)
-        assert read(signed(value, places)) == value.quantize(unit)
-        assert read(pct(value, places)) == value.quantize(unit)
-        assert read(num(value)) == value
-        assert read(trim(value)) == value.quantize(D("1E-8"))
-        assert read(money_text(value)) == value.quantize(D("1E-8"), rounding=ROUND_DOWN)
-        assert read(price_text(value, inst)) == value.quantize(tick.normalize())
-        assert read(avg_text(value, inst)) in (
-            value.quantize(tick.normalize()),
-            value.quantize(tick.normalize() / 10),
-        )
-        assert read(inst.mark_text(value)) in (
-            value.quantize(tick.normalize()),
-            value.quantize(tick.normalize() / 10),
-        )
-        assert read(qty_text(value, inst)) == value.quantize(D("1E-8"), rounding=ROUND_DOWN)
+        tick_unit = tick.normalize()
+        assert read("num") == value.quantize(unit)
+        assert read("signed") == value.quantize(unit)
+        assert read("pct") == value.quantize(unit)
+        assert read("num_exact") == value
+        assert read("trim") == value.quantize(D("1E-8"))
+        assert read("money") == value.quantize(D("1E-8"), rounding=ROUND_DOWN)
+        assert read("price") == value.quantize(tick_unit)
+        finer = (value.quantize(tick_unit), value.quantize(tick_unit / 10))
+        assert read("avg") in finer
+        assert read("mark") in finer
+        assert read("qty") == value.quantize(D("1E-8"), rounding=ROUND_DOWN)
+
+
+@given(
+    st.sampled_from(["1E+600000", "-9E+999999", "1.5E+61", "1E-600000", "-7E-999999"]),
+    steps,
+)
+def test_a_number_no_check_caught_is_written_as_held_and_quickly(value: str, tick: D) -> None:
+    """Beyond 10^60 a number is data no check caught: written as held (`1E+600000`),
+    never spelled out (600,000 digits took a minute a cell); the checks refuse it
+    (`InvalidOperation`) rather than work on it."""
+    number = D(value)
+    inst = instrument(tick, D("1"))
+    shown_as = [
+        num(number, 2),
+        num(number),
+        signed(number),
+        pct(number),
+        trim(number),
+        money_text(number),
+        price_text(number, inst),
+        avg_text(number, inst),
+        inst.mark_text(number),
+        qty_text(number, inst),
+    ]
+    for text in shown_as:
+        assert len(text) < 20, text
+    if abs(number.adjusted()) > 100:
+        big = number.adjusted() > 0
+        if big:
+            with pytest.raises(InvalidOperation):
+                quantize_to_step(number, tick)
+        else:
+            assert quantize_to_step(number, tick) == 0

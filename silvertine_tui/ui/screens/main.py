@@ -25,7 +25,7 @@ from textual.widgets import Static
 
 from ...domain import Instrument, Side, TradingState
 from ..focus import focus_now
-from ..format import short_id
+from ..format import short_id, shown
 from ..keymap import PANES, named_key
 from ..lean_update import LeanCompositor
 from ..widgets.header import DeskHeader
@@ -105,17 +105,21 @@ class Pane(Vertical):
         self.pane_name = name
         self.label = f"{number} {PANE_LABELS[name]}"
         self.border_title = self.label
+        self._subtitle = ""
 
     def set_subtitle(self, text: str) -> None:
         """The title on the box's bottom edge, repainting that line only. Textual
         repaints the whole pane for a new subtitle: the Orders pane's counts change
         with every order, so every row under it (and any toast over it) went to the
         terminal again once a frame."""
-        if self.border_subtitle == text:
+        if self._subtitle == text:
             return
+        self._subtitle = text
         self._edge_only = "bottom"
         try:
-            self.border_subtitle = text
+            # As Content, not a str: Textual reads a str as markup, and a currency from a
+            # broker's profile on the bus (`U[/x]SD`) stopped the app there.
+            self.border_subtitle = Content(shown(text))
         finally:
             self._edge_only = None
 

@@ -200,8 +200,10 @@ class ModifyScreen(Dialog[Change | None]):
         filled = self.query_one("#m-filled", Static)
         if self.ended:
             filled.update(
-                f"{filled_text(view, self.instrument)}: the order is {view.order.status} "
-                "meanwhile, nothing is left to change"
+                shown(
+                    f"{filled_text(view, self.instrument)}: the order is {view.order.status} "
+                    "meanwhile, nothing is left to change"
+                )
             )
             filled.add_class("-ended")
             self._show([])
@@ -210,7 +212,7 @@ class ModifyScreen(Dialog[Change | None]):
             for field in self.query(Input):
                 field.disabled = True
             return
-        filled.update(filled_text(view, self.instrument))
+        filled.update(shown(filled_text(view, self.instrument)))
         if self.problems_shown:  # the floor of a new quantity may have moved
             _, problems = check_change(view, self.instrument, *self._values(), risk=self.risk)
             self._show(problems)

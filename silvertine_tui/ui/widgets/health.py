@@ -13,12 +13,15 @@ from rich.text import Text
 
 from ...domain import ConnectionState, TradingState
 from ...engine.projection import AnomalySummary
-from ..format import DASH, age
+from ..format import DASH, age, cut
 from ..model import ComponentHealth
 from .palette import DEFAULT_PALETTE, Palette
 from .text import TextBlock
 
 Metrics = Mapping[str, int | float | str | bool | None]
+
+DETAIL_MAX = 500
+"""Characters of a reason kept in the pane (`format.cut`): any process on the bus says them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +257,9 @@ class HealthPane(TextBlock):
                 state = link.state.value if link.state is not None else "?"
                 text.append(state, style=p.muted if silent else self._state_style(link.state))
                 if link.detail and link.state is not ConnectionState.LIVE:
-                    text.append(f" {link.detail}", style=p.muted if silent else p.warn)
+                    text.append(
+                        f" {cut(link.detail, DETAIL_MAX)}", style=p.muted if silent else p.warn
+                    )
             if silent:
                 text.append(
                     f"\n  its desk may be down: last said {line.state.value}; what this desk "
@@ -266,7 +271,7 @@ class HealthPane(TextBlock):
                 and line.state is not ConnectionState.LIVE
                 and not _link_change(line.message, line.links)
             ):
-                text.append(f"\n  {line.message}", style=p.warn)
+                text.append(f"\n  {cut(line.message, DETAIL_MAX)}", style=p.warn)
         # This process's own connection first: while Redis is unreachable the bus's last
         # health event read back from it (LIVE) is stale, and the one saying it went
         # down waits in memory with everything else.
@@ -303,14 +308,14 @@ class HealthPane(TextBlock):
             text.append(f"\n  not shown {bus.not_shown}: {bus.not_shown_last}", style=p.error)
         if not bus.connected:
             if bus.error:
-                text.append(f"\n  {bus.error}", style=p.error)
+                text.append(f"\n  {cut(bus.error, DETAIL_MAX)}", style=p.error)
             text.append(
                 f"\n  {bus.waiting:,} events wait in memory (of {bus.waiting_max:,}): "
                 "the desk shows them when the bus is back",
                 style=p.warn,
             )
         elif bus.message and bus_state is not ConnectionState.LIVE:
-            text.append(f"\n  {bus.message}", style=p.warn)
+            text.append(f"\n  {cut(bus.message, DETAIL_MAX)}", style=p.warn)
         if engine is not None:
             self._engine(text, engine)
         return text
@@ -333,7 +338,7 @@ class HealthPane(TextBlock):
         if engine.replayed:
             text.append(f"\n  {engine.replayed} more in the replayed journal", style=p.muted)
         if engine.last:
-            text.append(f"\n  {engine.last}", style=p.warn)
+            text.append(f"\n  {cut(engine.last, DETAIL_MAX)}", style=p.warn)
 
 
 def _link_change(message: str, links: tuple[LinkLine, ...]) -> bool:

@@ -106,7 +106,9 @@ class LineTable(ScrollView, can_focus=True):
     def cell(self, text: str, style: Style | str = "") -> Cell:
         """A cell; its column says how it is aligned. Its text is `shown`: a symbol, a
         strategy's name or note may come from anyone writing to the bus."""
-        return Cell(shown(text), Style.parse(style) if isinstance(style, str) else style)
+        if not text.isprintable():  # (inline: a cell is made for every quote)
+            text = shown(text)
+        return Cell(text, Style.parse(style) if isinstance(style, str) else style)
 
     @property
     def row_keys(self) -> list[str]:

@@ -42,6 +42,11 @@ def hang_rows(line: Text, width: int) -> list[Text]:
     return rows
 
 
+TEXT_MAX = 20_000
+"""Characters a text block draws at most: any longer text is cut (`…`). A reason of
+600,000 characters in the Health pane took 75 s to wrap, the desk frozen."""
+
+
 class TextBlock(Widget):
     DEFAULT_CSS = """
     TextBlock { height: auto; }
@@ -63,6 +68,9 @@ class TextBlock(Widget):
 
     def set_text(self, text: Text | str) -> None:
         new = Text(text) if isinstance(text, str) else text
+        if len(new) > TEXT_MAX:  # (whoever built it: a wrap of a megabyte held the desk)
+            new = new[:TEXT_MAX]
+            new.append("…")
         if not new.plain.isprintable():
             # A venue's or the bus's words (see `shown`); one for one, so the styles'
             # spans still fall on their characters.

@@ -17,7 +17,7 @@ from ...engine.commands import Accepted, Failed, PlaceOrder, Refused
 from ...engine.risk import RiskViolation
 from ..desk import Desk
 from ..focus import focus_now
-from ..format import NUMBER_KEYS, age, num, short_id
+from ..format import NUMBER_KEYS, age, num, short_id, shown
 from ..keymap import bindings, named_key
 from ..orders import (
     FIELD_LABELS,
@@ -378,7 +378,9 @@ class Ticket(Vertical):
 
     def _set_text(self, name: str, text: str) -> None:
         field = self._input(name)
-        field.value = text
+        # A symbol from a quote, a position or a signal on the bus: its control
+        # characters drawn (`shown`), so such a symbol resolves to no instrument.
+        field.value = shown(text)
         # Selected: a key typed next replaces it, a backspace clears it.
         field.select_all()
 
