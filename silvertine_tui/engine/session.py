@@ -103,13 +103,20 @@ class Session:
         bus: EventBus | None = None,
         registry: BrokerRegistry | None = None,
         clock: Callable[[], int] = time.time_ns,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
+        """`clock`: the brokers' wall clock; `monotonic`: the risk gate's (its order rate
+        window), `time.monotonic` unless a test injects its own."""
         self.settings = settings
         self.bus = bus if bus is not None else open_bus(settings.bus)
         self.registry = registry or BrokerRegistry()
         self.brokers: list[Broker] = self._create_brokers(clock)
         self.engine = TradingEngine(
-            self.bus, self.brokers, settings.risk, window=finished_window(settings.engine)
+            self.bus,
+            self.brokers,
+            settings.risk,
+            clock=monotonic,
+            window=finished_window(settings.engine),
         )
         self.reconcile_findings: list[Reconcile] = []
         self.started = False  # the bus is open (`open`)

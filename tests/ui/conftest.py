@@ -204,7 +204,9 @@ def build_desk(
     **app_args: Any,
 ) -> Desk:
     bus = MemoryBus(BusOptions(), clock_ms=clock.ms)
-    session = Session(settings or make_settings(), bus=bus, clock=clock.ns)
+    session = Session(
+        settings or make_settings(), bus=bus, clock=clock.ns, monotonic=clock.monotonic
+    )
     app = SilvertineApp(
         session,
         clock=clock.s,
