@@ -478,6 +478,14 @@ class TradingEngine:
                 after = next(i for i, entry in enumerate(rest) if entry is failed.entry) + 1
                 rest = rest[after:]
 
+    def apply_entry_or_skip(self, entry: BusEntry) -> None:
+        """`apply_entry`, as the readers call it live: an entry that raises is skipped
+        and counted (`not_applied`), and the reader goes on with the next."""
+        try:
+            self.apply_entry(entry)
+        except Exception as exc:
+            self.not_applied(entry, exc)
+
     def not_applied(self, entry: BusEntry, error: Exception) -> None:
         """An entry applying raised on: counted (`not_applied`), logged with its id,
         and the engine goes on with the next. Whatever it had changed before it raised

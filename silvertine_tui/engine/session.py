@@ -385,10 +385,7 @@ class Session:
         journals = f"{self.bus.layout.prefix}:exec:"
         async for batch in self.bus.tail_batches(self.engine_streams()):
             for entry in latest_quotes(batch):
-                try:
-                    engine.apply_entry(entry)
-                except Exception as exc:  # skipped and said; the desk goes on
-                    engine.not_applied(entry, exc)
+                engine.apply_entry_or_skip(entry)
                 if engine.anomalies.pending:
                     await engine.publish_anomalies()
                 if engine.kill_from_elsewhere:

@@ -316,10 +316,7 @@ class WatchSession(Session):
         last_before = len(newest_first) > MARKS_FROM_LAST
         self._quotes_from[md] = newest_first[MARKS_FROM_LAST].id if last_before else "0-0"
         for entry in latest_quotes(newest_first[MARKS_FROM_LAST - 1 :: -1]):
-            try:
-                self.engine.apply_entry(entry)
-            except Exception as exc:  # skipped and said (`not_applied`)
-                self.engine.not_applied(entry, exc)
+            self.engine.apply_entry_or_skip(entry)
 
     def market_feed_streams(self) -> dict[str, str]:
         """The Quotes pane starts from the quotes the marks were read from: the driving
@@ -349,10 +346,7 @@ class WatchSession(Session):
         health = self.bus.layout.health
         async for batch in self.bus.tail_batches(streams):
             for entry in latest_quotes(batch):
-                try:
-                    engine.apply_entry(entry)
-                except Exception as exc:  # skipped and said (`not_applied`)
-                    engine.not_applied(entry, exc)
+                engine.apply_entry_or_skip(entry)
                 if entry.stream == health:
                     self._heartbeat(entry.event)
                     if self._unwatched(entry.event):
