@@ -31,7 +31,7 @@ from silvertine_tui.engine import Session
 from silvertine_tui.engine.recovery import latest_snapshot
 from silvertine_tui.events import FillEvent, ReconcileEvent, ReconcileKind
 from tests.support.redis_server import RedisServer, command
-from tests.support.session_child import SYMBOL, settings, until
+from tests.support.session_child import SYMBOL, applied_all, settings, until
 
 pytestmark = pytest.mark.redis
 
@@ -126,6 +126,7 @@ async def test_a_paper_desk_keeps_its_account_when_redis_loses_its_data(key_pref
         try:
             await trade(session)
             await paper(session).settle()
+            await applied_all(session)
             before = account(session)
             [(qty, _, realized)] = before["positions"].values()  # type: ignore[attr-defined]
             assert qty == "0.01"
@@ -269,6 +270,7 @@ async def test_a_part_filled_order_and_a_triggered_stop_survive_the_loss(key_pre
             sim = broker.venue.order(triggered)
             assert sim is not None
             assert sim.triggered
+            await applied_all(session)
             before = account(session)
             assert before["orders"][part][:2] == (  # type: ignore[index]
                 OrderStatus.PARTIALLY_FILLED,

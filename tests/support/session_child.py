@@ -62,6 +62,23 @@ async def until(engine: TradingEngine, check: object, timeout: float = 20.0) -> 
             await engine.wait_changed(0.2)
 
 
+async def applied_all(session: Session, timeout: float = 20.0) -> None:
+    """Until the engine has applied every entry its venue journaled so far: a venue
+    publishes a fill and the balance it moves as two entries, and a test that reads the
+    engine between them sees a position with the cash it had before."""
+    engine = session.engine
+    streams = [session.bus.layout.exec(b.name, b.account) for b in session.settings.brokers]
+    lasts: dict[str, str] = {}
+    for stream in streams:
+        for last in await session.bus.read_last(stream):
+            lasts[stream] = last.id
+    await until(
+        engine,
+        lambda: all(engine.applied.get(s) == last for s, last in lasts.items()),
+        timeout,
+    )
+
+
 async def main(url: str, prefix: str) -> None:
     session = Session(settings(url, prefix))
     await session.start()
