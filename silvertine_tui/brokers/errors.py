@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from ..domain import plain
+
 
 class BrokerError(Exception):
     retryable = False
@@ -51,9 +53,9 @@ def cancel_too_late(
     on the cancel."""
     how = f"the order was already {ended} at {venue}"
     if ended == "FILLED":
-        how += f" ({filled:f} filled; the fill stands)"
+        how += f" ({plain(filled)} filled; the fill stands)"
     elif filled:
-        how += f" ({filled:f} filled before it ended)"
+        how += f" ({plain(filled)} filled before it ended)"
     said = f" ({said.strip().rstrip('.')})" if said.strip() else ""
     return CancelTooLate(
         f"cancel of {coid} came too late: {how}; nothing is working there for it{said}",

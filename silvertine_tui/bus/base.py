@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -90,7 +90,13 @@ class StreamInfo:
 
 @dataclass(slots=True)
 class BusStats:
-    """Counters for the health pane. Plain numbers, cheap to copy."""
+    """Counters for the health pane. Plain numbers, cheap to copy.
+
+    `decode_errors` and `unknown_events` count bad entries, not reads of them: the
+    engine's reader and the desk's both read every entry of a journal, and a recovery
+    reads it again, so one bad entry read three times is one (`BAD_SEEN_MAX` are
+    remembered; one forgotten is counted again when read again).
+    """
 
     backend: str
     url: str
@@ -113,20 +119,35 @@ class BusStats:
     duplicates_skipped: int = 0  # backlog entries found already written (a lost reply)
     last_error: str = ""
     extra: dict[str, int | float | str] = field(default_factory=dict)
+    # (stream, entry id) of the bad entries counted, oldest first.
+    bad_seen: dict[tuple[str, str], None] = field(default_factory=dict, repr=False)
 
     def as_metrics(self) -> dict[str, int | float | str | bool | None]:
-        data = asdict(self)
-        extra = data.pop("extra")
-        data.update(extra)
+        data: dict[str, int | float | str | bool | None] = {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_METRICS
+        }
+        data.update(self.extra)
         return data
 
-    def count_decoded(self, decoded: Decoded) -> None:
-        if isinstance(decoded, DecodeError):
-            self.decode_errors += 1
-        elif isinstance(decoded, UnknownEvent):
-            self.unknown_events += 1
+    def count_decoded(self, decoded: Decoded, stream: str, entry_id: str) -> None:
+        if isinstance(decoded, DecodeError | UnknownEvent):
+            key = (stream, entry_id)
+            seen = self.bad_seen
+            if key in seen:
+                return
+            seen[key] = None
+            if len(seen) > BAD_SEEN_MAX:
+                del seen[next(iter(seen))]
+            if isinstance(decoded, DecodeError):
+                self.decode_errors += 1
+            else:
+                self.unknown_events += 1
         else:
             self.decoded += 1
+
+
+BAD_SEEN_MAX = 10_000
+_NOT_METRICS = frozenset({"extra", "bad_seen"})
 
 
 DataLossListener = Callable[[str], Awaitable[None]]

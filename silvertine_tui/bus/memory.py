@@ -255,7 +255,7 @@ class MemoryBus:
     ) -> list[BusEntry]:
         entries = self._slice(stream, start, end, count)
         for entry in entries:
-            self.stats.count_decoded(entry.event)
+            self.stats.count_decoded(entry.event, entry.stream, entry.id)
         return entries
 
     async def read_last(self, stream: str, count: int = 1) -> list[BusEntry]:
@@ -265,7 +265,7 @@ class MemoryBus:
         n = len(data.entries)
         entries = self._entries(data, max(n - count, 0), n)[::-1]
         for entry in entries:
-            self.stats.count_decoded(entry.event)
+            self.stats.count_decoded(entry.event, entry.stream, entry.id)
         return entries
 
     async def trim(self, stream: str, keep: int) -> int:
@@ -312,7 +312,7 @@ class MemoryBus:
                 if entries:
                     last[name] = entries[-1].id
                     for entry in entries:
-                        self.stats.count_decoded(entry.event)
+                        self.stats.count_decoded(entry.event, entry.stream, entry.id)
                     batch += entries
             if batch:
                 yield batch

@@ -698,10 +698,11 @@ class RedisBus:
     def _flat_entries(self, stream: str, raw: Iterable[Any]) -> list[BusEntry]:
         """Entries of a raw XREAD/XRANGE reply: `[[id, [k1, v1, ...]], ...]`."""
         out = []
-        for entry_id, flat in raw:
+        for raw_id, flat in raw:
             decoded = decode_flat(flat)
-            self.stats.count_decoded(decoded)
-            out.append(BusEntry(stream, _text(entry_id), decoded))
+            entry_id = _text(raw_id)
+            self.stats.count_decoded(decoded, stream, entry_id)
+            out.append(BusEntry(stream, entry_id, decoded))
         return out
 
     def _unavailable(self, what: str, exc: BaseException) -> BusUnavailableError:
@@ -791,7 +792,7 @@ class RedisBus:
                     # ABCMeta, whose check costs more than these two identity tests.
                     kind = decoded.__class__
                     if kind is DecodeError or kind is UnknownEvent:
-                        stats.count_decoded(decoded)
+                        stats.count_decoded(decoded, stream, entry_id.decode())
                     else:
                         stats.decoded += 1
                     yield new(entry, (stream, entry_id.decode(), decoded))

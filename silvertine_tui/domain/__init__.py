@@ -15,7 +15,7 @@ from .errors import OrderValidationError, ValidationIssue
 from .ids import minted_ms, new_client_order_id
 from .instrument import Instrument, InstrumentKind, PriceBand, instrument_key, split_key
 from .market import Book, BookLevel, Quote, ReferenceBasis, ReferencePrice, Trade
-from .money import ZERO, Dec, quantize_to_step, quantized, to_decimal
+from .money import ZERO, Dec, plain, quantize_to_step, quantized, to_decimal
 from .orders import (
     TRANSITIONS,
     ApplyResult,
@@ -67,6 +67,7 @@ __all__ = [
     "instrument_key",
     "minted_ms",
     "new_client_order_id",
+    "plain",
     "quantize_to_step",
     "quantized",
     "split_key",

@@ -135,6 +135,13 @@ def is_multiple(value: Decimal, step: Decimal) -> bool:
     return step > 0 and _wide(value, step).remainder(value, step) == 0
 
 
+def plain(value: Decimal) -> str:
+    """`value` in plain notation, as a message or a reconcile finding writes it
+    (`0.00012345`, not `1.2345E-4`); beyond 10^±`SHOWN_EXPONENT` as held (`1E+500000`:
+    spelled out, one fill of data no check caught made a half-megabyte health event)."""
+    return str(value) if absurd(value) else f"{value:f}"
+
+
 def fmt(value: Decimal | None, places: int | None = None) -> str:
     """Human formatting with thousands separators (for messages, not the wire)."""
     if value is None:

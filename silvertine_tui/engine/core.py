@@ -40,6 +40,7 @@ from ..domain import (
     TradingState,
     adds_to_position,
     minted_ms,
+    plain,
 )
 from ..events import (
     BrokerProfile,
@@ -605,24 +606,25 @@ class TradingEngine:
     def _fill_anomaly(self, fill: Fill, outcome: Outcome) -> None:
         what = (
             f"{fill.broker}/{fill.account}: fill {fill.exec_id} {fill.side} "
-            f"{fill.quantity:f} {fill.instrument} @ {fill.price:f} for order "
+            f"{plain(fill.quantity)} {fill.instrument} @ {plain(fill.price)} for order "
             f"{fill.client_order_id}"
         )
         view = self.oms.get(fill.client_order_id)
-        if outcome is Outcome.OVERFILL and view is not None and view.order.by_quote:
+        quoted = view.order.quote_quantity if view is not None else None
+        if outcome is Outcome.OVERFILL and view is not None and quoted is not None:
             order = view.order
             self._anomaly(
                 AnomalyKind.OVERFILL,
-                f"{what} makes the amount filled {order.filled_quote + fill.notional:f} > "
-                f"the {order.quote_quantity:f} ordered in the quote currency: the position "
+                f"{what} makes the amount filled {plain(order.filled_quote + fill.notional)} > "
+                f"the {plain(quoted)} ordered in the quote currency: the position "
                 "took it, the order did not; check the fills at the venue",
             )
         elif outcome is Outcome.OVERFILL and view is not None:
             order = view.order
             self._anomaly(
                 AnomalyKind.OVERFILL,
-                f"{what} makes filled {order.filled_qty + fill.quantity:f} > ordered "
-                f"{order.quantity:f}: the position took it, the order did not; "
+                f"{what} makes filled {plain(order.filled_qty + fill.quantity)} > ordered "
+                f"{plain(order.quantity)}: the position took it, the order did not; "
                 "check the fills at the venue",
             )
         elif outcome is Outcome.EVICTED:
@@ -697,7 +699,7 @@ class TradingEngine:
         self.anomalies.resolve(
             AnomalyKind.POSITION_MISMATCH,
             f"{broker}/{account} {instrument}: position mismatch resolved, the venue and "
-            f"our fills agree again at {qty:f}{' ' + how if how else ''}",
+            f"our fills agree again at {plain(qty)}{' ' + how if how else ''}",
             replaying=self.replaying,
         )
         if not self.replaying:
@@ -718,7 +720,7 @@ class TradingEngine:
             self._anomaly(
                 AnomalyKind.POSITION_MISMATCH,
                 f"{broker}/{account} {instrument}: the venue reports a position of "
-                f"{watched.venue:f}, our fills make {ours:f} (for "
+                f"{plain(watched.venue)}, our fills make {plain(ours)} (for "
                 f"{(now - watched.since_ns) / 1e9:.0f} s: no fill on its way made up the "
                 "difference); check the fills at the venue",
             )

@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from ..brokers import Broker, ReconcileReport
 from ..bus import BusEntry, EventBus
-from ..domain import Fill, Order, OrderStatus, OrderUpdate, Position, VenueOrder
+from ..domain import Fill, Order, OrderStatus, OrderUpdate, Position, VenueOrder, plain
 from ..events import (
     FillEvent,
     OrderSpan,
@@ -439,12 +439,12 @@ async def _recover(
 
 
 def _describe(order: Order, terms: Mapping[str, Decimal] | None = None) -> str:
-    text = f"{order.status} {order.filled_qty:f}/{order.quantity:f}"
+    text = f"{order.status} {plain(order.filled_qty)}/{plain(order.quantity)}"
     return text + _prices(order.limit_price, order.stop_price, terms)
 
 
 def _describe_venue(venue: VenueOrder, terms: Mapping[str, Decimal]) -> str:
-    text = f"{venue.status} {venue.filled_qty:f}/{venue.quantity:f}"
+    text = f"{venue.status} {plain(venue.filled_qty)}/{plain(venue.quantity)}"
     return text + _prices(venue.limit_price, venue.stop_price, terms)
 
 
@@ -454,8 +454,8 @@ def _prices(
     """The prices, when they are what differs (a quantity is in the text already)."""
     if not terms or not ({"limit_price", "stop_price"} & terms.keys()):
         return ""
-    text = f" @ {limit:f}" if limit is not None else ""
-    return text + (f" stop {stop:f}" if stop is not None else "")
+    text = f" @ {plain(limit)}" if limit is not None else ""
+    return text + (f" stop {plain(stop)}" if stop is not None else "")
 
 
 def _terms_moved(order: Order, venue: VenueOrder) -> dict[str, Decimal]:
@@ -538,7 +538,7 @@ async def reconcile(
                     kind=ReconcileKind.VENUE_ORDER_UNKNOWN,
                     instrument=venue.instrument,
                     client_order_id=cid,
-                    venue=f"{venue.status} {venue.filled_qty:f}/{venue.quantity:f}",
+                    venue=f"{venue.status} {plain(venue.filled_qty)}/{plain(venue.quantity)}",
                     detail="open at the venue, not in our journal: adopted",
                     venue_order=before_fills(
                         venue, [f for f in missed if f.client_order_id == cid]
@@ -554,7 +554,7 @@ async def reconcile(
                 kind=ReconcileKind.MISSED_FILL,
                 instrument=fill.instrument,
                 client_order_id=fill.client_order_id,
-                venue=f"{fill.side} {fill.quantity:f} @ {fill.price:f} ({fill.exec_id})",
+                venue=f"{fill.side} {plain(fill.quantity)} @ {plain(fill.price)} ({fill.exec_id})",
                 detail="fill made while we were away, as the venue reported it",
             )
         )
@@ -660,8 +660,8 @@ async def reconcile(
                 Reconcile(
                     kind=ReconcileKind.OPENING_POSITION,
                     instrument=instrument,
-                    ours=f"{mine:f}",
-                    venue=f"{theirs:f}",
+                    ours=f"{plain(mine)}",
+                    venue=f"{plain(theirs)}",
                     detail="held at the venue before this journal: the opening position",
                     venue_quantity=theirs,
                 )
@@ -671,8 +671,8 @@ async def reconcile(
                 Reconcile(
                     kind=ReconcileKind.POSITION_MISMATCH,
                     instrument=instrument,
-                    ours=f"{mine:f}",
-                    venue=f"{theirs:f}",
+                    ours=f"{plain(mine)}",
+                    venue=f"{plain(theirs)}",
                     detail="position taken from the venue; no fill was made up",
                     venue_quantity=theirs,
                 )

@@ -645,7 +645,9 @@ async def test_bad_entries_come_back_as_values_and_are_counted(
     finally:
         await collector.stop()
     after = (bus.stats.decoded, bus.stats.decode_errors, bus.stats.unknown_events)
-    assert [b - a for a, b in zip(before, after, strict=True)] == [6, 12, 6]
+    # Good entries count at each read (the events/s figure); a bad one once, however
+    # many readers met it (the engine's, the desk's, a recovery's): one bad entry.
+    assert [b - a for a, b in zip(before, after, strict=True)] == [6, 4, 2]
     unknown = [e.event for e in await bus.read(stream) if isinstance(e.event, UnknownEvent)]
     assert [(u.type, u.v) for u in unknown] == [("teleport", 1), ("fill", 99)]
 

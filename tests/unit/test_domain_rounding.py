@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from silvertine_tui.domain import Instrument, quantize_to_step, split_key
-from silvertine_tui.domain.money import CUT, is_multiple, money_text
+from silvertine_tui.domain.money import CUT, is_multiple, money_text, plain
 from silvertine_tui.events.summary import avg_text, price_text, qty_text, trim
 from silvertine_tui.ui.format import num, pct, signed
 
@@ -132,6 +132,7 @@ def test_every_text_of_a_number_is_its_value_rounded_at_any_size(
         "avg": avg_text(value, inst),
         "mark": inst.mark_text(value),
         "qty": qty_text(value, inst),
+        "plain": plain(value),
     }
 
     def read(name: str) -> D:
@@ -144,6 +145,7 @@ def test_every_text_of_a_number_is_its_value_rounded_at_any_size(
         assert read("signed") == value.quantize(unit)
         assert read("pct") == value.quantize(unit)
         assert read("num_exact") == value
+        assert read("plain") == value
         assert read("trim") == value.quantize(D("1E-8"))
         assert read("money") == value.quantize(D("1E-8"), rounding=ROUND_DOWN)
         assert read("price") == value.quantize(tick_unit)
@@ -174,6 +176,7 @@ def test_a_number_no_check_caught_is_written_as_held_and_quickly(value: str, tic
         avg_text(number, inst),
         inst.mark_text(number),
         qty_text(number, inst),
+        plain(number),
     ]
     for text in shown_as:
         assert len(text) < 20, text

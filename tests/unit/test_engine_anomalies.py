@@ -5,6 +5,7 @@ are counted, published for the health pane and a toast, and not re-alerted on re
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from decimal import Decimal as D
 
@@ -125,6 +126,21 @@ async def test_an_overfill_is_counted_published_and_toasted() -> None:
     text = pane.render_text([], _bus_line(), engine.gate.state, engine=line).plain
     assert "engine DEGRADED" in text
     assert "overfill 1" in text
+
+
+async def test_an_absurd_overfill_is_written_as_held_in_its_health_event() -> None:
+    """A fill of 10^100 (data no check caught): the message said it with 100 zeros, and
+    one of 10^500000 made a half-megabyte health event on the bus."""
+    bus, engine, _ = await make()
+    cid = await engine.submit(order("2"))
+    await bus.publish(fill(cid, "x-1", "1E+100"))
+    await sync(engine)
+    assert engine.anomalies.counts["overfill"] == 1
+    (health,) = await engine_health(bus)
+    message = health.payload.message
+    assert "1E+100 " in message
+    assert re.search(r"filled 1(\.0+)?E\+100 > ordered 2", message), message
+    assert "0" * 61 not in message
 
 
 async def test_a_fill_for_an_unknown_order_counts_at_once() -> None:

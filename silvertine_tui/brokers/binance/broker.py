@@ -69,6 +69,7 @@ from ...domain import (
     TimeInForce,
     ValidationIssue,
     VenueOrder,
+    plain,
 )
 from ...events import ModifyRequest
 from ..base import Broker, Clock, ReconcileReport
@@ -1005,7 +1006,7 @@ class BinanceBroker(Broker):
                         ValidationIssue(
                             "quantity",
                             "above_filled",
-                            f"{quantity:f} is not above the {filled:f} already filled",
+                            f"{plain(quantity)} is not above the {plain(filled)} already filled",
                         )
                     ]
                 )

@@ -64,6 +64,7 @@ from ...domain import (
     ReferenceBasis,
     ReferencePrice,
     VenueOrder,
+    plain,
     split_key,
 )
 from ...events import (
@@ -426,7 +427,7 @@ class PaperBroker(Broker):
                         instrument=order.instrument,
                         client_order_id=order.client_order_id,
                         ours="lost with the journal",
-                        venue=f"{order.status} {order.filled_qty:f}/{order.quantity:f}",
+                        venue=f"{order.status} {plain(order.filled_qty)}/{plain(order.quantity)}",
                         detail=f"{RESEEDED}; {TRIGGERED_REASON}" if order.triggered else RESEEDED,
                         venue_order=self._venue_order(order),
                     ),

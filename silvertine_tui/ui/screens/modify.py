@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
-from ...domain import Instrument, OrderRequest
+from ...domain import Instrument, OrderRequest, plain
 from ...engine.projection import OrderView
 from ...engine.risk import RiskViolation, modify_violations
 from ...events.summary import qty_text
@@ -264,4 +264,4 @@ def _progress(view: OrderView) -> tuple[object, ...]:
 
 
 def _text(value: Decimal | None) -> str:
-    return "" if value is None else f"{value:f}"
+    return "" if value is None else plain(value)
