@@ -38,6 +38,9 @@ class BusOptions:
     md_flush_interval_ms: float = 0.0
     block_ms: int = 1_000
     epoch_check_s: float = 1.0
+    unreadable_recheck_s: float = 5.0
+    """How often a reader looks again at a stream whose key held another type (Redis:
+    a program SET a stream's name); meanwhile it reads the others."""
     pipeline_size: int = 500
     passive: bool = False
     """Write nothing of the bus's own (a watching desk, `engine.watch`): the epoch key
@@ -118,6 +121,7 @@ class BusStats:
     dead_lettered: int = 0  # execution entries Redis refused, moved to the dead-letter stream
     duplicates_skipped: int = 0  # backlog entries found already written (a lost reply)
     last_error: str = ""
+    unreadable: str = ""  # streams not read: their key holds another type (Redis)
     extra: dict[str, int | float | str] = field(default_factory=dict)
     # (stream, entry id) of the bad entries counted, oldest first.
     bad_seen: dict[tuple[str, str], None] = field(default_factory=dict, repr=False)

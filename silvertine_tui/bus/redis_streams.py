@@ -82,6 +82,7 @@ log = logging.getLogger(__name__)
 _DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError, OSError)
 
 MAX_BLOCK_MS = 2_000
+MD_REFUSED_LOG_EVERY_S = 10.0
 READER_TIMEOUT_MARGIN_S = 3.0
 """The reader's socket timeout is `block_ms` plus this: a blocked XREAD returns first."""
 
@@ -112,6 +113,10 @@ def redact_url(url: str) -> str:
     creds, _, host = rest.rpartition("@")
     user = creds.partition(":")[0]
     return f"{scheme}://{user}:***@{host}"
+
+
+def _unreadable_text(unreadable: Mapping[str, str]) -> str:
+    return "; ".join(f"{name} (a {kind})" for name, kind in sorted(unreadable.items()))
 
 
 def _text(value: Any) -> str:
@@ -200,6 +205,9 @@ class RedisBus:
         self._listener_tasks: set[asyncio.Task[None]] = set()
         self._reconnect_task: asyncio.Task[None] | None = None
         self._readers: set[Redis] = set()
+        self._unreadable: dict[str, str] = {}  # stream -> the type its key holds instead
+        self._md_refused = 0  # market data refused since it was last logged
+        self._md_refused_logged = -MD_REFUSED_LOG_EVERY_S
         self._replayer: Redis | None = None
         self._epoch: bytes | str | None = None
         self._run_id: str | None = None
@@ -675,7 +683,17 @@ class RedisBus:
                     self.stats.write_errors += len(refused)
                     self.stats.md_dropped += len(refused)
                     self.stats.last_error = _describe(refused[0])
-                    log.error("bus.redis.md_refused", extra={"error": _describe(refused[0])})
+                    self._md_refused += len(refused)
+                    now = time.monotonic()
+                    if now - self._md_refused_logged >= MD_REFUSED_LOG_EVERY_S:
+                        # Once in a while, not per batch: a market-data key of another
+                        # type refuses every quote (hundreds of lines a second).
+                        self._md_refused_logged = now
+                        log.error(
+                            "bus.redis.md_refused",
+                            extra={"error": _describe(refused[0]), "refused": self._md_refused},
+                        )
+                        self._md_refused = 0
                 written = len(batch) - len(refused)
                 self.stats.published_md += written
                 self.stats.published += written
@@ -713,6 +731,20 @@ class RedisBus:
             "try again once it is back."
         )
 
+    def _refused(self, what: str, stream: str, exc: ResponseError) -> BusError:
+        """A read Redis refused: a key of another type (`WRONGTYPE`) is named, with what
+        to do; it is no outage, so it is not retried as one."""
+        self.stats.read_errors += 1
+        self.stats.last_error = _describe(exc)
+        hint = ""
+        if str(exc).startswith("WRONGTYPE"):
+            hint = (
+                f": {stream} holds another type than a stream. Something other than a desk "
+                f"wrote that key; what it held is gone. Delete it (DEL {stream}) and start "
+                "again"
+            )
+        return BusError(f"Redis refused {what} ({_describe(exc)}){hint}")
+
     async def read(
         self, stream: str, start: str = "-", end: str = "+", count: int | None = None
     ) -> list[BusEntry]:
@@ -723,6 +755,8 @@ class RedisBus:
             )
         except _DOWN as exc:
             raise self._unavailable(f"reading {stream}", exc) from None
+        except ResponseError as exc:
+            raise self._refused(f"reading {stream}", stream, exc) from None
         return self._flat_entries(stream, raw or [])
 
     async def read_last(self, stream: str, count: int = 1) -> list[BusEntry]:
@@ -735,6 +769,8 @@ class RedisBus:
             )
         except _DOWN as exc:
             raise self._unavailable(f"reading the end of {stream}", exc) from None
+        except ResponseError as exc:
+            raise self._refused(f"reading the end of {stream}", stream, exc) from None
         return self._flat_entries(stream, raw or [])
 
     def _range_client(self) -> Redis:
@@ -779,6 +815,8 @@ class RedisBus:
                     raw: Any = await ahead
                 except _DOWN as exc:
                     raise self._unavailable(f"replaying {stream}", exc) from None
+                except ResponseError as exc:
+                    raise self._refused(f"replaying {stream}", stream, exc) from None
                 full = bool(raw) and len(raw) >= batch
                 if full:
                     ahead = page(raw[-1][0].decode())
@@ -816,17 +854,26 @@ class RedisBus:
     async def tail_batches(self, streams: Mapping[str, str]) -> AsyncIterator[list[BusEntry]]:
         last: dict[str, str] = dict(streams)
         unresolved = [name for name, entry_id in last.items() if entry_id == "$"]
+        parked: dict[str, str] = {}  # name -> cursor: its key holds no stream (`_park`)
+        recheck_at = 0.0
         block = self.options.block_ms
         reader = self._reader_client()
         self._readers.add(reader)
         delay = 0.05
         try:
             while not self._closed:
+                refused: ResponseError | None = None
                 try:
+                    if parked and time.monotonic() >= recheck_at:
+                        recheck_at = time.monotonic() + self.options.unreadable_recheck_s
+                        await self._unpark(reader, parked, last, unresolved)
                     while unresolved:  # `$` is resolved once, never sent in a loop
                         last[unresolved[0]] = await self._last_id(reader, unresolved[0])
                         unresolved.pop(0)
                         _raise_if_cancelled()
+                    if not last:  # every stream parked: only the recheck is left
+                        await asyncio.sleep(block / 1000)
+                        continue
                     response: Any = await reader.xread(last, count=1_000, block=block)  # type: ignore[arg-type]
                     _raise_if_cancelled()
                 except _DOWN as exc:
@@ -834,6 +881,19 @@ class RedisBus:
                     self.stats.last_error = _describe(exc)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 2.0)
+                    continue
+                except ResponseError as exc:
+                    refused = exc
+                if refused is not None:
+                    recheck_at = time.monotonic() + self.options.unreadable_recheck_s
+                    if not await self._park(reader, parked, last, unresolved):
+                        # Refused for another reason (an ACL, say): retried as a
+                        # connection error is, and said in the bus's health.
+                        self.stats.read_errors += 1
+                        self.stats.last_error = _describe(refused)
+                        log.error("bus.redis.read_refused", extra={"error": _describe(refused)})
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, 2.0)
                     continue
                 delay = 0.05
                 # A map {stream: entries} in RESP3, a list of pairs in RESP2.
@@ -850,6 +910,95 @@ class RedisBus:
         finally:
             self._readers.discard(reader)
             await reader.aclose()
+
+    async def _park(
+        self,
+        reader: Redis,
+        parked: dict[str, str],
+        last: dict[str, str],
+        unresolved: list[str],
+    ) -> bool:
+        """After XREAD was refused: the streams whose key holds another type (`WRONGTYPE`:
+        a program or a person SET or LPUSHed a stream's name) leave this reader, which
+        goes on with the rest; each is said once (`_not_a_stream`). A journal is not set
+        aside: the desk trades on it, so the reader ends with a `BusError` naming it (the
+        session then stops the desk and says why). False when every key is a stream or
+        none: the refusal was something else."""
+        kinds = await self._key_types(reader, list(last))
+        if kinds is None:
+            return False
+        wrong = {name: kind for name, kind in kinds.items() if kind not in ("stream", "none")}
+        for name, kind in wrong.items():
+            if self.layout.is_journal(name):
+                self.stats.read_errors += 1
+                self.stats.last_error = f"{name} holds a {kind}, not a stream"
+                raise BusError(
+                    f"{name} holds a {kind}, not a stream: this journal cannot be read, "
+                    "and what it held is gone. Something other than a desk wrote that key: "
+                    f"delete it (DEL {name}) and start again"
+                )
+        for name, kind in wrong.items():
+            parked[name] = last.pop(name)
+            if name in unresolved:
+                unresolved.remove(name)
+            await self._not_a_stream(name, kind)
+        return bool(wrong)
+
+    async def _unpark(
+        self,
+        reader: Redis,
+        parked: dict[str, str],
+        last: dict[str, str],
+        unresolved: list[str],
+    ) -> None:
+        """Parked streams whose key is a stream again, or gone, are read again: from
+        where this reader was (entry ids only grow, so a new stream's come after it)."""
+        kinds = await self._key_types(reader, list(parked))
+        if kinds is None:
+            return
+        for name, kind in kinds.items():
+            if kind in ("stream", "none"):
+                last[name] = parked.pop(name)
+                if last[name] == "$":
+                    unresolved.append(name)
+                await self._a_stream_again(name)
+
+    async def _key_types(self, reader: Redis, names: list[str]) -> dict[str, str] | None:
+        try:
+            async with reader.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.type(name)
+                found: list[Any] = await pipe.execute()
+        except (RedisError, OSError):
+            return None
+        return {name: _text(kind) for name, kind in zip(names, found, strict=True)}
+
+    async def _not_a_stream(self, name: str, kind: str) -> None:
+        """Said once per key, however many readers meet it: logged, counted, in the
+        bus's metrics (`unreadable`, the Health pane) and its health (a toast)."""
+        if name in self._unreadable:
+            return
+        self._unreadable[name] = kind
+        self.stats.read_errors += 1
+        self.stats.unreadable = _unreadable_text(self._unreadable)
+        log.error("bus.redis.not_a_stream", extra={"stream": name, "type": kind})
+        await self._publish_health(
+            ConnectionState.DEGRADED,
+            f"{name} holds a {kind}, not a stream: this desk does not read it and shows "
+            "nothing written there; the other streams are read as before. Something other "
+            f"than a desk wrote that key: delete it (DEL {name}) and it is read again "
+            f"within {self.options.unreadable_recheck_s:g} s",
+        )
+
+    async def _a_stream_again(self, name: str) -> None:
+        if self._unreadable.pop(name, None) is None:
+            return
+        self.stats.unreadable = _unreadable_text(self._unreadable)
+        log.warning("bus.redis.stream_again", extra={"stream": name})
+        if not self._unreadable:
+            await self._publish_health(
+                ConnectionState.LIVE, f"{name} is a stream again (or none): read again"
+            )
 
     async def streams(self, pattern: str = "*") -> list[str]:
         found: set[str] = set()

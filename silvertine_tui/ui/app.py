@@ -592,7 +592,14 @@ class SilvertineApp(App[None]):
         bus = self.session.bus
         streams = dict(feed)
         for stream in streams:
-            newest = await bus.read_last(stream, FEED_BACKLOG + 1)
+            try:
+                newest = await bus.read_last(stream, FEED_BACKLOG + 1)
+            except Exception as exc:  # the bus's errors (the UI imports no bus module)
+                # Its key holds no stream (the reader sets it aside and the bus says so)
+                # or Redis went away meanwhile: that stream's lines start from now.
+                log.warning("app.feed_backlog_unread", extra={"stream": stream, "error": str(exc)})
+                streams[stream] = "$"
+                continue
             streams[stream] = recent_start(newest, FEED_BACKLOG)
         for md, start in market.items():
             if start == "$":

@@ -15,6 +15,7 @@ import pytest
 
 from silvertine_tui.bus import (
     BusEntry,
+    BusError,
     BusOptions,
     BusOverflowError,
     BusUnavailableError,
@@ -25,7 +26,7 @@ from silvertine_tui.bus.redis_streams import RedisBus
 from silvertine_tui.domain import ConnectionState
 from silvertine_tui.events import EventBase, HealthEvent
 from tests.support import fill_event, quote_event
-from tests.support.redis_server import RedisServer, free_port
+from tests.support.redis_server import RedisServer, command, free_port
 
 pytestmark = pytest.mark.redis
 
@@ -476,3 +477,80 @@ async def test_replay_while_redis_is_down_says_so(server: RedisServer, key_prefi
             with pytest.raises(BusUnavailableError, match="replaying"):
                 async for _ in entries:
                     pass
+
+
+# -- a stream's key holding another type ---------------------------------------------
+
+
+async def test_a_key_of_another_type_is_set_aside_and_the_rest_read_on(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """A program SET a stream's name: XREAD of all the reader's streams was refused
+    (`WRONGTYPE`) and the tail ended. Now that stream is set aside and said once, the
+    others are read on, and it is read again once it is a stream again."""
+    opts = options(key_prefix, unreadable_recheck_s=0.1)
+    async with running_bus(server.url, opts) as bus:
+        journal = bus.layout.exec("paper", "main")
+        signal = bus.layout.signal
+        await asyncio.to_thread(command, server.host, server.port, "SET", signal, "x")
+        tail = Tail(bus, {journal: "0-0", signal: "0-0", bus.layout.health: "0-0"})
+        first, second_fill = fill_event(1), fill_event(2)
+        await bus.publish(first)
+        await tail.wait_until(lambda got: first in [e.event for e in got])
+        await tail.wait_until(lambda got: bus_health(got))
+        [said] = bus_health(tail.entries)
+        assert said.payload.state is ConnectionState.DEGRADED
+        assert f"{signal} holds a string, not a stream" in said.payload.message
+        assert said.payload.metrics["unreadable"] == f"{signal} (a string)"
+        assert bus.stats.unreadable == f"{signal} (a string)"
+        # A second reader meeting it says nothing more.
+        second = Tail(bus, {signal: "$"})
+        await bus.publish(second_fill)
+        await tail.wait_until(lambda got: second_fill in [e.event for e in got])
+        assert len(bus_health(tail.entries)) == 1
+        assert not second.task.done()
+
+        await asyncio.to_thread(command, server.host, server.port, "DEL", signal)
+        await tail.wait_until(lambda got: len(bus_health(got)) == 2)
+        again = bus_health(tail.entries)[-1]
+        assert again.payload.state is ConnectionState.LIVE
+        assert f"{signal} is a stream again" in again.payload.message
+        assert bus.stats.unreadable == ""
+        assert not tail.task.done()
+        await tail.stop()
+        await second.stop()
+
+
+async def test_reading_a_key_of_another_type_names_it_and_what_to_do(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """At start a desk reads its journals: a refusal was a bare `ResponseError:
+    WRONGTYPE ...` that named no key."""
+    async with running_bus(server.url, options(key_prefix)) as bus:
+        journal = bus.layout.exec("paper", "main")
+        await asyncio.to_thread(command, server.host, server.port, "SET", journal, "x")
+        expected = rf"{journal} holds another type than a stream.*DEL {journal}"
+        with pytest.raises(BusError, match=expected):
+            await bus.read(journal)
+        with pytest.raises(BusError, match=expected):
+            await bus.read_last(journal)
+        with pytest.raises(BusError, match=expected):
+            async for _ in bus.replay(journal):
+                pass
+
+
+async def test_a_journal_of_another_type_ends_the_reader_naming_it(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """A journal is what the desk trades on: not set aside. The reader ends with the key
+    named (the session then stops the desk: tests/integration/test_desk_stopped.py)."""
+    async with running_bus(server.url, options(key_prefix)) as bus:
+        journal = bus.layout.exec("paper", "main")
+        await bus.publish(fill_event(1))
+        tail = Tail(bus, {journal: "0-0", bus.layout.signal: "0-0"})
+        await tail.wait_until(lambda got: len(got) == 1)
+        await asyncio.to_thread(command, server.host, server.port, "DEL", journal)
+        await asyncio.to_thread(command, server.host, server.port, "SET", journal, "x")
+        await asyncio.wait({tail.task}, timeout=TIMEOUT)
+        with pytest.raises(BusError, match=rf"{journal} holds a string.*DEL {journal}"):
+            tail.task.result()

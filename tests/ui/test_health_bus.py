@@ -4,7 +4,7 @@ buffered entries found already written, and the bus lost under a running desk.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from silvertine_tui.events import Health, HealthEvent
 from silvertine_tui.ui.app import SilvertineApp
 from silvertine_tui.ui.widgets.health import HealthPane
 from silvertine_tui.ui.widgets.text import TextBlock
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, command
 
 from .conftest import Desk, FakeClock, make_settings, market_buy
 from .test_fill_line import header_text
@@ -126,4 +126,62 @@ async def test_losing_the_bus_is_told_at_once_and_health_says_so(
             assert "BUS DOWN" not in status.text.plain
             await frames_until(app, pilot, lambda: "BUS DOWN" not in header_text(desk))
             assert len([n for n in app._notifications if n.title == "Bus unreachable"]) == 1
+            await session.close()
+
+
+@pytest.mark.redis
+async def test_a_stream_whose_key_holds_another_type_is_set_aside_and_said(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A program SET the names of the signal stream (before the desk started) and of a
+    broker's market data (while it ran). XREAD of either was refused (`WRONGTYPE`): the
+    engine's reader failed and the desk stopped trading; the desk's feed did not start.
+    Now each such stream is set aside and said, in a toast and in Health, and the rest
+    is read on: an order fills and shows. Deleted, each is read again."""
+    with RedisServer() as server:
+        options = BusOptions(
+            prefix="t-wrongtype", block_ms=50, epoch_check_s=0.1, unreadable_recheck_s=0.2
+        )
+        bus = create_bus(server.url, options)
+        signal, md = bus.layout.signal, bus.layout.md("paper")
+
+        def redis(*args: str) -> Awaitable[bytes]:
+            return asyncio.to_thread(command, server.host, server.port, *args)
+
+        await redis("SET", signal, "not a stream")
+        session = Session(make_settings(), bus=bus, clock=clock.ns)
+        app = quiet_app(session, clock, tmp_path / "state.json")
+        desk = Desk(app, session, clock)
+        async with app.run_test(size=(120, 36), notifications=True) as pilot:
+            await desk.start(pilot)
+            await desk.step(pilot, 1)
+            await redis("DEL", md)
+            await redis("SET", md, "not a stream either")
+            await desk.step(pilot, 1)  # its quotes are refused on write (logged)
+            health = app.screen.query_one(HealthPane)
+            await frames_until(app, pilot, lambda: md in health.text.plain)
+            text = health.text.plain.replace("\n  ", " ")  # (the line wraps in the pane)
+            assert "not read, not a stream:" in text
+            assert f"{md} (a string)" in text
+            assert f"{signal} (a string)" in text
+            # One toast for the bus's trouble (as for any outage); Health says the last.
+            [said] = [n.message for n in app._notifications if n.title == "bus DEGRADED"]
+            assert f"{signal} holds a string, not a stream" in said
+            assert f"DEL {signal}" in said
+            assert f"DEL {md}" in text
+
+            # The engine reads its journal on: an order goes, fills and shows.
+            engine = session.engine
+            assert not engine.not_ready
+            await engine.submit(market_buy("st000000000000000301", "ETHUSDT.PAPER", "1"))
+            await frames_until(
+                app, pilot, lambda: engine.position("paper", "main", "ETHUSDT.PAPER") == 1
+            )
+            assert [a for a in session.alerts if a.title == "Desk stopped"] == []
+
+            await redis("DEL", md)
+            await redis("DEL", signal)
+            await desk.step(pilot, 1)
+            await frames_until(app, pilot, lambda: "not a stream" not in health.text.plain)
+            assert session.bus.stats.unreadable == ""
             await session.close()

@@ -633,6 +633,7 @@ class MainScreen(Screen[None]):
             waiting_max=desk.session.bus.options.exec_buffer,
             not_shown=model.not_shown,
             not_shown_last=model.not_shown_last,
+            unreadable=stats.unreadable or str(metrics.get("unreadable") or ""),
             error=stats.last_error,
         )
         return brokers, bus

@@ -83,6 +83,7 @@ class BusLine:
     error: str = ""  # why this process last failed to reach the bus
     not_shown: int = 0  # entries this desk failed to take in (ui/model.py `_not_shown`)
     not_shown_last: str = ""  # the last of them, and why
+    unreadable: str = ""  # streams not read: their key holds another type (bus/redis_streams)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +307,10 @@ class HealthPane(TextBlock):
             text.append(f"\n  duplicates skipped {bus.duplicates_skipped}", style=p.warn)
         if bus.not_shown:
             text.append(f"\n  not shown {bus.not_shown}: {bus.not_shown_last}", style=p.error)
+        if bus.unreadable:
+            text.append(
+                f"\n  not read, not a stream: {cut(bus.unreadable, DETAIL_MAX)}", style=p.error
+            )
         if not bus.connected:
             if bus.error:
                 text.append(f"\n  {cut(bus.error, DETAIL_MAX)}", style=p.error)
