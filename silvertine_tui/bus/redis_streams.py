@@ -886,14 +886,21 @@ class RedisBus:
                     refused = exc
                 if refused is not None:
                     recheck_at = time.monotonic() + self.options.unreadable_recheck_s
-                    if not await self._park(reader, parked, last, unresolved):
-                        # Refused for another reason (an ACL, say): retried as a
-                        # connection error is, and said in the bus's health.
-                        self.stats.read_errors += 1
-                        self.stats.last_error = _describe(refused)
-                        log.error("bus.redis.read_refused", extra={"error": _describe(refused)})
-                        await asyncio.sleep(delay)
-                        delay = min(delay * 2, 2.0)
+                    if await self._park(reader, parked, last, unresolved):
+                        continue
+                    self.stats.read_errors += 1
+                    self.stats.last_error = _describe(refused)
+                    log.error("bus.redis.read_refused", extra={"error": _describe(refused)})
+                    if not _transient(refused):
+                        # For good (an ACL, say): a reader that went on retrying would
+                        # leave the desk trading on what it no longer reads.
+                        raise BusError(
+                            f"Redis refused reading {', '.join(last)} ({_describe(refused)}): "
+                            "check what this Redis user may read (ACL GETUSER), then start "
+                            "again"
+                        ) from None
+                    await asyncio.sleep(delay)  # BUSY, MASTERDOWN...: may pass by itself
+                    delay = min(delay * 2, 2.0)
                     continue
                 delay = 0.05
                 # A map {stream: entries} in RESP3, a list of pairs in RESP2.

@@ -554,3 +554,24 @@ async def test_a_journal_of_another_type_ends_the_reader_naming_it(
         await asyncio.wait({tail.task}, timeout=TIMEOUT)
         with pytest.raises(BusError, match=rf"{journal} holds a string.*DEL {journal}"):
             tail.task.result()
+
+
+async def test_reads_refused_for_good_end_the_reader_saying_what_to_check(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """An ACL that takes XREAD away: a reader retrying it for ever would leave the desk
+    trading on a journal it no longer reads."""
+    async with running_bus(server.url, options(key_prefix)) as bus:
+        journal = bus.layout.exec("paper", "main")
+        await bus.publish(fill_event(1))
+        tail = Tail(bus, {journal: "0-0"})
+        await tail.wait_until(lambda got: len(got) == 1)
+        reply = await asyncio.to_thread(
+            command, server.host, server.port, "ACL", "SETUSER", "default", "-xread"
+        )
+        assert reply.startswith(b"+OK")
+        await asyncio.wait({tail.task}, timeout=TIMEOUT)
+        with pytest.raises(
+            BusError, match=rf"refused reading {journal} .*no permissions.*ACL GETUSER"
+        ):
+            tail.task.result()
