@@ -627,8 +627,7 @@ class SilvertineApp(App[None]):
             log.exception("app.feed_stopped")
             self.notify(
                 f"{type(exc).__name__}: {exc}. Quotes, the Log and Health no longer move "
-                "on this desk (orders, positions and balances still do); quit and start "
-                "it again.",
+                "on this desk; quit and start it again.",
                 title="Desk feed stopped",
                 severity="error",
                 timeout=3600.0,

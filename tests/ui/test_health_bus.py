@@ -185,3 +185,40 @@ async def test_a_stream_whose_key_holds_another_type_is_set_aside_and_said(
             await frames_until(app, pilot, lambda: "not a stream" not in health.text.plain)
             assert session.bus.stats.unreadable == ""
             await session.close()
+
+
+@pytest.mark.redis
+async def test_a_clobbered_journal_stops_the_desk_and_its_feed_saying_which_key(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A journal is what the desk trades on: its key SET by a program stops the desk
+    (nothing more is sent) and the desk's own feed, each said in a toast naming the
+    key and the DEL to run."""
+    with RedisServer() as server:
+        options = BusOptions(prefix="t-clobbered", block_ms=50, epoch_check_s=0.1)
+        bus = create_bus(server.url, options)
+        journal = bus.layout.exec("paper", "main")
+        session = Session(make_settings(), bus=bus, clock=clock.ns)
+        app = quiet_app(session, clock, tmp_path / "state.json")
+        desk = Desk(app, session, clock)
+        async with app.run_test(size=(120, 36), notifications=True) as pilot:
+            await desk.start(pilot)
+            await desk.step(pilot, 1)
+            for args in (("DEL", journal), ("SET", journal, "not a stream")):
+                await asyncio.to_thread(command, server.host, server.port, *args)
+            titles = ("Desk stopped", "Desk feed stopped")
+            await frames_until(
+                app,
+                pilot,
+                lambda: {n.title for n in app._notifications} >= set(titles),
+            )
+            for title in titles:
+                [toast] = [n for n in app._notifications if n.title == title]
+                assert toast.severity == "error"
+                assert f"{journal} holds a string, not a stream" in toast.message
+                assert f"DEL {journal}" in toast.message
+            [feed] = [n for n in app._notifications if n.title == "Desk feed stopped"]
+            # The desk's orders stopped too: the feed's toast claims nothing of them.
+            assert "still" not in feed.message
+            assert session.engine.not_ready
+            await session.close()
