@@ -886,7 +886,14 @@ class RedisBus:
                     refused = exc
                 if refused is not None:
                     recheck_at = time.monotonic() + self.options.unreadable_recheck_s
-                    if await self._park(reader, parked, last, unresolved):
+                    try:
+                        if await self._park(reader, parked, last, unresolved):
+                            continue
+                    except _DOWN as exc:  # lost while looking: as for a read
+                        self.stats.read_errors += 1
+                        self.stats.last_error = _describe(exc)
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, 2.0)
                         continue
                     self.stats.read_errors += 1
                     self.stats.last_error = _describe(refused)
@@ -971,12 +978,16 @@ class RedisBus:
                 await self._a_stream_again(name)
 
     async def _key_types(self, reader: Redis, names: list[str]) -> dict[str, str] | None:
+        """The type of each key; None when Redis refused to say (an ACL). A lost
+        connection is raised: the reader backs off and retries, as for a read."""
         try:
             async with reader.pipeline(transaction=False) as pipe:
                 for name in names:
                     pipe.type(name)
                 found: list[Any] = await pipe.execute()
-        except (RedisError, OSError):
+        except _DOWN:
+            raise
+        except RedisError:
             return None
         return {name: _text(kind) for name, kind in zip(names, found, strict=True)}
 
