@@ -660,8 +660,8 @@ async def reconcile(
                 Reconcile(
                     kind=ReconcileKind.OPENING_POSITION,
                     instrument=instrument,
-                    ours=f"{plain(mine)}",
-                    venue=f"{plain(theirs)}",
+                    ours=plain(mine),
+                    venue=plain(theirs),
                     detail="held at the venue before this journal: the opening position",
                     venue_quantity=theirs,
                 )
@@ -671,8 +671,8 @@ async def reconcile(
                 Reconcile(
                     kind=ReconcileKind.POSITION_MISMATCH,
                     instrument=instrument,
-                    ours=f"{plain(mine)}",
-                    venue=f"{plain(theirs)}",
+                    ours=plain(mine),
+                    venue=plain(theirs),
                     detail="position taken from the venue; no fill was made up",
                     venue_quantity=theirs,
                 )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from silvertine_tui.bus import BusOptions, create_bus
+from silvertine_tui.bus import BusOptions, EventBus, create_bus
 from silvertine_tui.domain import ConnectionState
 from silvertine_tui.engine import Session
 from silvertine_tui.events import Health, HealthEvent
@@ -64,6 +64,12 @@ async def frames_until(app: SilvertineApp, pilot: Pilot[None], done: Callable[[]
     raise AssertionError("timed out")
 
 
+def redis_desk(bus: EventBus, clock: FakeClock, tmp_path: Path) -> Desk:
+    """The test desk on a Redis bus (the test's own server)."""
+    session = Session(make_settings(), bus=bus, clock=clock.ns)
+    return Desk(quiet_app(session, clock, tmp_path / "state.json"), session, clock)
+
+
 @pytest.mark.redis
 async def test_losing_the_bus_is_told_at_once_and_health_says_so(
     tmp_path: Path, clock: FakeClock
@@ -75,9 +81,8 @@ async def test_losing_the_bus_is_told_at_once_and_health_says_so(
     meanwhile is counted there. Once Redis is back, the pane says connected again."""
     with RedisServer() as server:
         options = BusOptions(prefix="t-bus-lost", block_ms=50, epoch_check_s=0.1)
-        session = Session(make_settings(), bus=create_bus(server.url, options), clock=clock.ns)
-        app = quiet_app(session, clock, tmp_path / "state.json")
-        desk = Desk(app, session, clock)
+        desk = redis_desk(create_bus(server.url, options), clock, tmp_path)
+        app, session = desk.app, desk.session
         async with app.run_test(size=(120, 36)) as pilot:
             await desk.start(pilot)
             await desk.step(pilot, 1)
@@ -149,9 +154,8 @@ async def test_a_stream_whose_key_holds_another_type_is_set_aside_and_said(
             return asyncio.to_thread(command, server.host, server.port, *args)
 
         await redis("SET", signal, "not a stream")
-        session = Session(make_settings(), bus=bus, clock=clock.ns)
-        app = quiet_app(session, clock, tmp_path / "state.json")
-        desk = Desk(app, session, clock)
+        desk = redis_desk(bus, clock, tmp_path)
+        app, session = desk.app, desk.session
         async with app.run_test(size=(120, 36), notifications=True) as pilot:
             await desk.start(pilot)
             await desk.step(pilot, 1)
@@ -198,9 +202,8 @@ async def test_a_clobbered_journal_stops_the_desk_and_its_feed_saying_which_key(
         options = BusOptions(prefix="t-clobbered", block_ms=50, epoch_check_s=0.1)
         bus = create_bus(server.url, options)
         journal = bus.layout.exec("paper", "main")
-        session = Session(make_settings(), bus=bus, clock=clock.ns)
-        app = quiet_app(session, clock, tmp_path / "state.json")
-        desk = Desk(app, session, clock)
+        desk = redis_desk(bus, clock, tmp_path)
+        app, session = desk.app, desk.session
         async with app.run_test(size=(120, 36), notifications=True) as pilot:
             await desk.start(pilot)
             await desk.step(pilot, 1)
