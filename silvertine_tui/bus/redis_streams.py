@@ -37,7 +37,7 @@ import logging
 import re
 import secrets
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -115,8 +115,15 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{user}:***@{host}"
 
 
+UNREADABLE_NAMED = 5  # keys named in the `unreadable` metric; the rest are counted
+
+
 def _unreadable_text(unreadable: Mapping[str, str]) -> str:
-    return "; ".join(f"{name} (a {kind})" for name, kind in sorted(unreadable.items()))
+    named = sorted(unreadable.items())[:UNREADABLE_NAMED]
+    text = "; ".join(f"{name} (a {kind})" for name, kind in named)
+    if len(unreadable) > UNREADABLE_NAMED:
+        text += f"; and {len(unreadable) - UNREADABLE_NAMED} more"
+    return text
 
 
 def _text(value: Any) -> str:
@@ -148,12 +155,25 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:200]
 
 
-_TRANSIENT = ("OOM", "LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "NOREPLICAS")
+# Refusals that pass by themselves: memory freed, a load or a script done, a failover
+# over (a server turning replica answers blocked reads `UNBLOCKED`, writes `READONLY`,
+# and without stale reads everything `MASTERDOWN`).
+_TRANSIENT = frozenset(
+    ("OOM", "LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "NOREPLICAS", "UNBLOCKED")
+)
+
+
+def _code(exc: BaseException) -> str:
+    """The error code Redis answered (`WRONGTYPE`, `READONLY`...). redis-py strips the
+    codes it maps to a class of its own from the text and keeps them in `status_code`."""
+    code = getattr(exc, "status_code", None)
+    if isinstance(code, str) and code:
+        return code.upper()
+    return str(exc).lstrip().split(" ", 1)[0].upper()
 
 
 def _transient(exc: BaseException) -> bool:
-    """A refusal that may pass by itself (memory freed, load done, failover over)."""
-    return str(exc).lstrip().upper().startswith(_TRANSIENT)
+    return _code(exc) in _TRANSIENT
 
 
 DEAD_LETTER_MAXLEN = 10_000
@@ -206,6 +226,7 @@ class RedisBus:
         self._reconnect_task: asyncio.Task[None] | None = None
         self._readers: set[Redis] = set()
         self._unreadable: dict[str, str] = {}  # stream -> the type its key holds instead
+        self._parking: Counter[str] = Counter()  # stream -> readers that set it aside
         self._md_refused = 0  # market data refused since it was last logged
         self._md_refused_logged = -MD_REFUSED_LOG_EVERY_S
         self._replayer: Redis | None = None
@@ -395,6 +416,12 @@ class RedisBus:
                     f"moved to the dead-letter stream {self.layout.dead_letter}, the rest "
                     f"were journaled: inspect them with XRANGE {self.layout.dead_letter} - + "
                     "and fix the key they were refused for"
+                )
+            if self._unreadable:  # still: a LIVE would tell Health they are read
+                state = ConnectionState.DEGRADED
+                message += (
+                    f"; not read, not a stream: {_unreadable_text(self._unreadable)} "
+                    "(DEL the key to have it read again)"
                 )
             await self._publish_health(state, message)
             return
@@ -590,12 +617,19 @@ class RedisBus:
                     self._mark_down(exc)
                     entry_id = None
                 except RedisError as exc:
-                    self.stats.write_errors += 1
-                    self.stats.last_error = _describe(exc)
-                    raise BusError(
-                        f"Redis at {self.url} refused the event for {stream} "
-                        f"({_describe(exc)}): it was not journaled."
-                    ) from exc
+                    if _transient(exc):
+                        # A failover, or memory short: as an outage, the event waits in
+                        # the backlog and is written once Redis takes writes again.
+                        self._buffer(stream, fields, maxlen)
+                        self._mark_down(exc)
+                        entry_id = None
+                    else:
+                        self.stats.write_errors += 1
+                        self.stats.last_error = _describe(exc)
+                        raise BusError(
+                            f"Redis at {self.url} refused the event for {stream} "
+                            f"({_describe(exc)}): it was not journaled."
+                        ) from exc
         if entry_id is None:
             # Buffering awaits nothing: yield once, or a busy producer would starve the
             # reconnect loop and fill the backlog without Redis ever getting a chance.
@@ -737,7 +771,7 @@ class RedisBus:
         self.stats.read_errors += 1
         self.stats.last_error = _describe(exc)
         hint = ""
-        if str(exc).startswith("WRONGTYPE"):
+        if _code(exc) == "WRONGTYPE":
             hint = (
                 f": {stream} holds another type than a stream. Something other than a desk "
                 f"wrote that key; what it held is gone. Delete it (DEL {stream}) and start "
@@ -854,7 +888,7 @@ class RedisBus:
     async def tail_batches(self, streams: Mapping[str, str]) -> AsyncIterator[list[BusEntry]]:
         last: dict[str, str] = dict(streams)
         unresolved = [name for name, entry_id in last.items() if entry_id == "$"]
-        parked: dict[str, str] = {}  # name -> cursor: its key holds no stream (`_park`)
+        parked: dict[str, str] = {}  # name -> the type its key holds instead (`_park`)
         recheck_at = 0.0
         block = self.options.block_ms
         reader = self._reader_client()
@@ -885,20 +919,18 @@ class RedisBus:
                 except ResponseError as exc:
                     refused = exc
                 if refused is not None:
-                    recheck_at = time.monotonic() + self.options.unreadable_recheck_s
-                    try:
-                        if await self._park(reader, parked, last, unresolved):
-                            continue
-                    except _DOWN as exc:  # lost while looking: as for a read
-                        self.stats.read_errors += 1
-                        self.stats.last_error = _describe(exc)
-                        await asyncio.sleep(delay)
-                        delay = min(delay * 2, 2.0)
-                        continue
                     self.stats.read_errors += 1
                     self.stats.last_error = _describe(refused)
-                    log.error("bus.redis.read_refused", extra={"error": _describe(refused)})
-                    if not _transient(refused):
+                    if _code(refused) == "WRONGTYPE":
+                        recheck_at = time.monotonic() + self.options.unreadable_recheck_s
+                        try:
+                            if await self._park(reader, parked, last, unresolved):
+                                continue
+                        except _DOWN:  # lost while looking: as for a read
+                            pass
+                        # Else the key changed back before TYPE looked: read again.
+                    elif not _transient(refused):
+                        log.error("bus.redis.read_refused", extra={"error": _describe(refused)})
                         # For good (an ACL, say): a reader that went on retrying would
                         # leave the desk trading on what it no longer reads.
                         raise BusError(
@@ -906,7 +938,7 @@ class RedisBus:
                             "check what this Redis user may read (ACL GETUSER), then start "
                             "again"
                         ) from None
-                    await asyncio.sleep(delay)  # BUSY, MASTERDOWN...: may pass by itself
+                    await asyncio.sleep(delay)  # a failover, BUSY...: may pass by itself
                     delay = min(delay * 2, 2.0)
                     continue
                 delay = 0.05
@@ -922,6 +954,8 @@ class RedisBus:
                 if batch:
                     yield batch
         finally:
+            for name in parked:
+                self._unpark_one(name)
             self._readers.discard(reader)
             await reader.aclose()
 
@@ -952,7 +986,9 @@ class RedisBus:
                     f"delete it (DEL {name}) and start again"
                 )
         for name, kind in wrong.items():
-            parked[name] = last.pop(name)
+            del last[name]
+            parked[name] = kind
+            self._parking[name] += 1
             if name in unresolved:
                 unresolved.remove(name)
             await self._not_a_stream(name, kind)
@@ -965,17 +1001,29 @@ class RedisBus:
         last: dict[str, str],
         unresolved: list[str],
     ) -> None:
-        """Parked streams whose key is a stream again, or gone, are read again: from
-        where this reader was (entry ids only grow, so a new stream's come after it)."""
+        """Parked streams whose key is a stream again, or gone, are read again: from its
+        first entry. The key held no stream while it was parked, so whatever stream it
+        holds now was made since, all of it unread (and its ids may be lower than the
+        cursor this reader had: a stream written with ids of its own)."""
         kinds = await self._key_types(reader, list(parked))
         if kinds is None:
             return
         for name, kind in kinds.items():
             if kind in ("stream", "none"):
-                last[name] = parked.pop(name)
-                if last[name] == "$":
-                    unresolved.append(name)
+                parked.pop(name)
+                last[name] = "0-0"
                 await self._a_stream_again(name)
+                self._unpark_one(name)
+
+    def _unpark_one(self, name: str) -> None:
+        """One reader less holds `name` parked. When none does (the last one ended, or
+        reads it again), nothing says it is not read any more: Health's line goes."""
+        self._parking[name] -= 1
+        if self._parking[name] > 0:
+            return
+        del self._parking[name]
+        if self._unreadable.pop(name, None) is not None:
+            self.stats.unreadable = _unreadable_text(self._unreadable)
 
     async def _key_types(self, reader: Redis, names: list[str]) -> dict[str, str] | None:
         """The type of each key; None when Redis refused to say (an ACL). A lost

@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any, cast
 
 import pytest
+from redis.asyncio import Redis
 
 from silvertine_tui.bus import (
     BusEntry,
@@ -22,7 +23,7 @@ from silvertine_tui.bus import (
     EventBus,
     create_bus,
 )
-from silvertine_tui.bus.redis_streams import RedisBus
+from silvertine_tui.bus.redis_streams import RedisBus, _unreadable_text
 from silvertine_tui.domain import ConnectionState
 from silvertine_tui.events import EventBase, HealthEvent
 from tests.support import fill_event, quote_event
@@ -575,3 +576,172 @@ async def test_reads_refused_for_good_end_the_reader_saying_what_to_check(
             BusError, match=rf"refused reading {journal} .*no permissions.*ACL GETUSER"
         ):
             tail.task.result()
+
+
+# -- a failover: the server turns replica, then primary again -------------------------
+
+
+def turn_replica(server: RedisServer, *, serve_stale: bool = False) -> None:
+    """What a failover looks like from a desk: its server turns replica of a primary it
+    cannot reach (blocked XREADs are answered `UNBLOCKED`, writes `READONLY`, and with
+    `replica-serve-stale-data no` reads and PING `MASTERDOWN`)."""
+    stale = "yes" if serve_stale else "no"
+    for args in (
+        ("CONFIG", "SET", "replica-serve-stale-data", stale),
+        ("REPLICAOF", server.host, str(free_port())),
+    ):
+        assert command(server.host, server.port, *args).startswith(b"+OK")
+
+
+def turn_primary(server: RedisServer) -> None:
+    assert command(server.host, server.port, "REPLICAOF", "NO", "ONE").startswith(b"+OK")
+
+
+async def test_a_failover_neither_ends_a_reader_nor_loses_a_write(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """During a failover Redis answers `UNBLOCKED`, `MASTERDOWN` and `READONLY`: refusals
+    that pass by themselves. The reader ended on them (the desk stopped) and a fill
+    published meanwhile raised `BusError` ("it was not journaled"). Now the reader waits
+    and the write waits in the outage backlog, journaled once the server takes writes."""
+    async with running_bus(server.url, options(key_prefix)) as bus:
+        journal = bus.layout.exec("paper", "main")
+        tail = Tail(bus, {journal: "0-0"})
+        first, second = fill_event(1), fill_event(2)
+        await bus.publish(first)
+        await tail.wait_until(lambda got: len(got) == 1)
+        await asyncio.to_thread(turn_replica, server)
+        await asyncio.sleep(0.3)  # the blocked XREAD answered UNBLOCKED, then MASTERDOWN
+        assert await bus.publish(second) is None  # READONLY: it waits, it is not lost
+        assert not bus.stats.connected
+        assert "ReadOnlyError" in bus.stats.last_error
+        await asyncio.sleep(0.5)
+        assert not tail.task.done()
+        assert bus.stats.exec_buffered == 1
+
+        await asyncio.to_thread(turn_primary, server)
+        await tail.wait_until(lambda got: len(got) == 2)
+        assert ids_of(tail.entries) == [first.event_id, second.event_id]
+        await wait_for_condition(lambda: bus.stats.connected)
+        assert bus.stats.exec_buffered == 0
+        assert bus.stats.dead_lettered == 0
+        assert await bus.dead_letters() == []
+        await tail.stop()
+
+
+async def test_a_backlog_refused_readonly_is_retried_not_dead_lettered(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """The backlog is written once Redis answers PING; a replica serving stale data
+    answers it and refuses the writes `READONLY` (as `OOM` would). That was taken for a
+    refusal for good: every event went to the dead-letter stream. Now it is retried."""
+    async with running_bus(server.url, options(key_prefix)) as bus:
+        journal = bus.layout.exec("paper", "main")
+        events = [fill_event(i) for i in range(3)]
+        await asyncio.to_thread(turn_replica, server, serve_stale=True)
+        for event in events:
+            assert await bus.publish(event) is None
+        await asyncio.sleep(1.0)  # the reconnect loop tried the backlog meanwhile
+        assert bus.stats.exec_buffered == 3
+        assert bus.stats.dead_lettered == 0
+        await asyncio.to_thread(turn_primary, server)
+        await wait_for_condition(lambda: bus.stats.connected)
+        written = [e.event.event_id for e in await bus.read(journal)]  # type: ignore[union-attr]
+        assert written == [e.event_id for e in events]
+        assert bus.stats.dead_lettered == 0
+
+
+async def test_a_stream_set_aside_is_read_from_its_first_entry_once_a_stream_again(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """A key set aside held no stream meanwhile, so a stream there now is all new. It
+    was read on from the reader's old cursor: from `$` (a tail of what comes next) the
+    entries written before the reader looked again were skipped."""
+    opts = options(key_prefix, unreadable_recheck_s=0.5)
+    async with running_bus(server.url, opts) as bus:
+        signal, health = bus.layout.signal, bus.layout.health
+        await asyncio.to_thread(command, server.host, server.port, "SET", signal, "x")
+        tail = Tail(bus, {signal: "$", health: "0-0"})
+        await tail.wait_until(lambda got: bus_health(got))
+        # Made a stream again, and written to, before the reader looks again.
+        await asyncio.to_thread(command, server.host, server.port, "DEL", signal)
+        await asyncio.to_thread(
+            command, server.host, server.port, "XADD", signal, "1-1", "not", "an event"
+        )
+        await tail.wait_until(lambda got: any(e.stream == signal for e in got))
+        [entry] = [e for e in tail.entries if e.stream == signal]
+        assert entry.id == "1-1"  # below any cursor a reader had: ids of its own
+        await tail.stop()
+
+
+async def test_a_key_that_is_a_stream_again_before_the_reader_looks_is_read_on(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """XREAD refused (`WRONGTYPE`) and the key deleted before the reader asked its
+    type: nothing to set aside. The reader ended as for a refusal for good ("check
+    ACL GETUSER"); now it reads again. A key flipped SET/DEL for a second hits that."""
+    opts = options(key_prefix, unreadable_recheck_s=0.05)
+    async with running_bus(server.url, opts) as bus:
+        journal, signal = bus.layout.exec("paper", "main"), bus.layout.signal
+        tail = Tail(bus, {journal: "0-0", signal: "0-0"})
+        client = Redis.from_url(server.url)
+        try:
+            deadline = asyncio.get_running_loop().time() + 1.5
+            while asyncio.get_running_loop().time() < deadline and not tail.task.done():
+                await client.set(signal, "x")
+                await client.delete(signal)
+            assert bus.stats.read_errors > 0  # the race was run into
+        finally:
+            await client.aclose()
+        first = fill_event(1)
+        await bus.publish(first)
+        await tail.wait_until(lambda got: first in [e.event for e in got])
+        await tail.stop()
+
+
+async def test_a_key_set_aside_by_a_reader_that_ended_is_not_listed_unread(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """Health's `not read, not a stream` line stayed after the only reader that set the
+    key aside had ended: nothing reads it, so nothing can say when it is a stream."""
+    opts = options(key_prefix, unreadable_recheck_s=60)
+    async with running_bus(server.url, opts) as bus:
+        signal = bus.layout.signal
+        await asyncio.to_thread(command, server.host, server.port, "SET", signal, "x")
+        first, second = Tail(bus, {signal: "0-0"}), Tail(bus, {signal: "0-0"})
+        await wait_for_condition(lambda: bus.stats.unreadable == f"{signal} (a string)")
+        await asyncio.sleep(0.5)  # the second sets it aside too (its first XREAD)
+        await first.stop()
+        assert bus.stats.unreadable == f"{signal} (a string)"  # the other still has it
+        await second.stop()
+        assert bus.stats.unreadable == ""
+
+
+async def test_redis_back_with_a_key_still_set_aside_is_not_said_live(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """The "Redis connection restored" health message said LIVE while a key was still
+    set aside: Health showed the bus well and the key's line under it."""
+    opts = options(key_prefix, unreadable_recheck_s=60)
+    async with running_bus(server.url, opts) as bus:
+        signal, health = bus.layout.signal, bus.layout.health
+        await asyncio.to_thread(command, server.host, server.port, "SET", signal, "x")
+        tail = Tail(bus, {signal: "0-0", health: "0-0"})
+        await tail.wait_until(lambda got: bus_health(got))
+        await server.akill()
+        with contextlib.suppress(BusError):
+            await bus.publish(fill_event(1))  # finds the outage
+        await server.arestart()
+        await asyncio.to_thread(command, server.host, server.port, "SET", signal, "x")
+        await tail.wait_until(lambda got: "restored" in bus_health(got)[-1].payload.message)
+        restored = bus_health(tail.entries)[-1].payload
+        assert restored.state is ConnectionState.DEGRADED
+        assert f"not read, not a stream: {signal} (a string)" in restored.message
+        await tail.stop()
+
+
+def test_the_unreadable_metric_names_five_keys_and_counts_the_rest() -> None:
+    keys = {f"k{i}": "string" for i in range(7)}
+    assert _unreadable_text(keys) == (
+        "k0 (a string); k1 (a string); k2 (a string); k3 (a string); k4 (a string); and 2 more"
+    )
