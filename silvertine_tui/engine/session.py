@@ -25,10 +25,10 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from ..brokers import TRADABLE_STATES, Broker, BrokerError, BrokerRegistry
-from ..bus import BusEntry, BusError, EventBus
+from ..bus import BusEntry, BusError, BusUnavailableError, EventBus
 from ..config import EngineConfig, Settings, state_home
 from ..domain import ConnectionState
 from ..events import Health, HealthEvent, Log, LogEvent, LogLevel, Reconcile
@@ -51,6 +51,8 @@ from .recovery import (
 from .wiring import open_bus
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 FeedEntry = BusEntry
 
@@ -217,6 +219,43 @@ class Session:
         for broker, account in self.accounts():
             streams[layout.exec(broker, account)] = "0-0"
         return streams
+
+    async def feed_backlog(self, stream: str, count: int) -> list[BusEntry]:
+        """The newest `count` entries of one of the feed's streams, newest first: where
+        the UI's log starts. A key Redis refuses to read (one holding another type: the
+        feed's reader sets it aside and the bus says so) holds none, and the stream
+        there later is read whole. Redis out of reach is waited for, as the feed's
+        reader waits for it: started from now instead, the log would miss what the
+        outage backlog writes once Redis is back."""
+        return await self._once_reachable(
+            f"the log's backlog of {stream}", lambda: self.bus.read_last(stream, count), []
+        )
+
+    async def stream_end(self, stream: str) -> str:
+        """The id a stream's next entry comes after (`$` resolved now); `0-0` when it
+        is not there, or its key holds no stream. Redis out of reach is waited for."""
+        info = await self._once_reachable(
+            f"where {stream} ends", lambda: self.bus.info(stream), None
+        )
+        return info.last_generated_id if info is not None else "0-0"
+
+    async def _once_reachable(
+        self, what: str, read: Callable[[], Awaitable[_T]], refused: _T
+    ) -> _T:
+        """`read()`, tried again while Redis is out of reach (backing off to 2 s, as the
+        bus's readers do); `refused` when Redis refuses it."""
+        delay = 0.05
+        while True:
+            try:
+                return await read()
+            except BusUnavailableError as exc:
+                if delay == 0.05:
+                    log.warning("session.bus_awaited", extra={"what": what, "error": str(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            except BusError as exc:
+                log.warning("session.bus_refused", extra={"what": what, "error": str(exc)})
+                return refused
 
     def market_feed_streams(self) -> dict[str, str]:
         """Market data streams of the session's brokers for the Quotes pane, and where

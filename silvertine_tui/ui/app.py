@@ -589,32 +589,22 @@ class SilvertineApp(App[None]):
     ) -> None:
         """`_read_feed` of `feed` (the log's streams) and `market` (quotes, from where
         the session says: `Session.market_feed_streams`)."""
-        bus = self.session.bus
-        streams = dict(feed)
-        for stream in streams:
-            try:
-                newest = await bus.read_last(stream, FEED_BACKLOG + 1)
-            except Exception as exc:  # the bus's errors (the UI imports no bus module)
-                # Its key holds no stream (the reader sets it aside and the bus says so)
-                # or Redis went away meanwhile: that stream's lines start from now.
-                log.warning("app.feed_backlog_unread", extra={"stream": stream, "error": str(exc)})
-                streams[stream] = "$"
-                continue
-            streams[stream] = recent_start(newest, FEED_BACKLOG)
-        for md, start in market.items():
-            if start == "$":
-                # From the entry that is last now, resolved here rather than inside the
-                # reader: whatever is published after `feed_ready` is seen.
-                info = await bus.info(md)
-                start = info.last_generated_id if info is not None else "0-0"
-            streams[md] = start
-        if first:
-            self.feed_ready.set()
-            self._feed_more()  # accounts taken on while these streams were looked up
+        session = self.session
         model = self.model
         ingest = model.ingest_batch
         try:
-            async for batch in bus.tail_batches(streams):
+            streams = dict(feed)
+            for stream in streams:
+                newest = await session.feed_backlog(stream, FEED_BACKLOG + 1)
+                streams[stream] = recent_start(newest, FEED_BACKLOG)
+            for md, start in market.items():
+                # `$` from the entry that is last now, resolved here rather than inside
+                # the reader: whatever is published after `feed_ready` is seen.
+                streams[md] = await session.stream_end(md) if start == "$" else start
+            if first:
+                self.feed_ready.set()
+                self._feed_more()  # accounts taken on while these streams were looked up
+            async for batch in session.bus.tail_batches(streams):
                 ingest(batch)
                 if model.dirty_quotes:
                     self.quotes_arrived()
