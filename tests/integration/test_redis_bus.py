@@ -581,22 +581,6 @@ async def test_reads_refused_for_good_end_the_reader_saying_what_to_check(
 # -- a failover: the server turns replica, then primary again -------------------------
 
 
-def turn_replica(server: RedisServer, *, serve_stale: bool = False) -> None:
-    """What a failover looks like from a desk: its server turns replica of a primary it
-    cannot reach (blocked XREADs are answered `UNBLOCKED`, writes `READONLY`, and with
-    `replica-serve-stale-data no` reads and PING `MASTERDOWN`)."""
-    stale = "yes" if serve_stale else "no"
-    for args in (
-        ("CONFIG", "SET", "replica-serve-stale-data", stale),
-        ("REPLICAOF", server.host, str(free_port())),
-    ):
-        assert command(server.host, server.port, *args).startswith(b"+OK")
-
-
-def turn_primary(server: RedisServer) -> None:
-    assert command(server.host, server.port, "REPLICAOF", "NO", "ONE").startswith(b"+OK")
-
-
 async def test_a_failover_neither_ends_a_reader_nor_loses_a_write(
     server: RedisServer, key_prefix: str
 ) -> None:
@@ -610,7 +594,7 @@ async def test_a_failover_neither_ends_a_reader_nor_loses_a_write(
         first, second = fill_event(1), fill_event(2)
         await bus.publish(first)
         await tail.wait_until(lambda got: len(got) == 1)
-        await asyncio.to_thread(turn_replica, server)
+        await asyncio.to_thread(server.turn_replica)
         await asyncio.sleep(0.3)  # the blocked XREAD answered UNBLOCKED, then MASTERDOWN
         assert await bus.publish(second) is None  # READONLY: it waits, it is not lost
         assert not bus.stats.connected
@@ -619,7 +603,7 @@ async def test_a_failover_neither_ends_a_reader_nor_loses_a_write(
         assert not tail.task.done()
         assert bus.stats.exec_buffered == 1
 
-        await asyncio.to_thread(turn_primary, server)
+        await asyncio.to_thread(server.turn_primary)
         await tail.wait_until(lambda got: len(got) == 2)
         assert ids_of(tail.entries) == [first.event_id, second.event_id]
         await wait_for_condition(lambda: bus.stats.connected)
@@ -638,13 +622,13 @@ async def test_a_backlog_refused_readonly_is_retried_not_dead_lettered(
     async with running_bus(server.url, options(key_prefix)) as bus:
         journal = bus.layout.exec("paper", "main")
         events = [fill_event(i) for i in range(3)]
-        await asyncio.to_thread(turn_replica, server, serve_stale=True)
+        await asyncio.to_thread(server.turn_replica, serve_stale=True)
         for event in events:
             assert await bus.publish(event) is None
         await asyncio.sleep(1.0)  # the reconnect loop tried the backlog meanwhile
         assert bus.stats.exec_buffered == 3
         assert bus.stats.dead_lettered == 0
-        await asyncio.to_thread(turn_primary, server)
+        await asyncio.to_thread(server.turn_primary)
         await wait_for_condition(lambda: bus.stats.connected)
         written = [e.event.event_id for e in await bus.read(journal)]  # type: ignore[union-attr]
         assert written == [e.event_id for e in events]

@@ -233,6 +233,26 @@ class RedisServer:
         except OSError:
             return False
 
+    def turn_replica(self, *, serve_stale: bool = False) -> None:
+        """What a failover looks like from a desk: this server turns replica of a
+        primary it cannot reach. Blocked XREADs are answered `UNBLOCKED`, writes
+        `READONLY`, and without `replica-serve-stale-data` reads and PING `MASTERDOWN`.
+        Its data stays (no primary to sync from)."""
+        stale = "yes" if serve_stale else "no"
+        for args in (
+            ("CONFIG", "SET", "replica-serve-stale-data", stale),
+            ("REPLICAOF", self.host, str(free_port(self.host))),
+        ):
+            reply = command(self.host, self.port, *args, password=self.password)
+            if not reply.startswith(b"+OK"):
+                raise RedisServerError(f"{' '.join(args)}: {reply!r}")
+
+    def turn_primary(self) -> None:
+        """The failover is over: this server takes writes again."""
+        reply = command(self.host, self.port, "REPLICAOF", "NO", "ONE", password=self.password)
+        if not reply.startswith(b"+OK"):
+            raise RedisServerError(f"REPLICAOF NO ONE: {reply!r}")
+
     def kill(self) -> None:
         """`kill -9` the server and wait for the process to be gone."""
         self._terminate(signal.SIGKILL)

@@ -135,6 +135,48 @@ async def test_losing_the_bus_is_told_at_once_and_health_says_so(
 
 
 @pytest.mark.redis
+async def test_a_failover_keeps_the_desk_and_shows_what_was_done_meanwhile(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Redis turned replica under a running desk (a failover): writes refused
+    `READONLY`, reads `MASTERDOWN`, the engine's blocked XREAD ended `UNBLOCKED`. The
+    engine's reader ended on it ("Desk stopped") and the fills written meanwhile were
+    refused ("not journaled"). Now it is an outage: said at once, an order sent
+    meanwhile waits in memory, and once Redis takes writes again it fills and shows."""
+    with RedisServer() as server:
+        options = BusOptions(prefix="t-failover", block_ms=50, epoch_check_s=0.1)
+        desk = redis_desk(create_bus(server.url, options), clock, tmp_path)
+        app, session = desk.app, desk.session
+        async with app.run_test(size=(120, 36), notifications=True) as pilot:
+            await desk.start(pilot)
+            await desk.step(pilot, 1)
+            engine = session.engine
+            await asyncio.to_thread(server.turn_replica)
+            await desk.step(pilot, 1)  # the paper venue's quotes and health: refused
+            await engine.submit(market_buy("st000000000000000401", "ETHUSDT.PAPER", "1"))
+            await frames_until(app, pilot, lambda: session.bus.stats.exec_buffered > 0)
+            await frames_until(
+                app, pilot, lambda: any(n.title == "Bus unreachable" for n in app._notifications)
+            )
+            assert f"BUS DOWN {session.bus_url}" in header_text(desk)
+            await asyncio.sleep(0.5)  # the readers keep meeting MASTERDOWN
+            assert engine.position("paper", "main", "ETHUSDT.PAPER") == 0  # not read back
+            assert not engine.not_ready
+
+            await asyncio.to_thread(server.turn_primary)
+            await frames_until(app, pilot, lambda: session.bus.stats.connected)
+            await frames_until(
+                app, pilot, lambda: engine.position("paper", "main", "ETHUSDT.PAPER") == 1
+            )
+            await frames_until(app, pilot, lambda: "BUS DOWN" not in header_text(desk))
+            assert session.bus.stats.dead_lettered == 0
+            assert [a for a in session.alerts if a.title == "Desk stopped"] == []
+            titles = {n.title for n in app._notifications}
+            assert not titles & {"Desk stopped", "Desk feed stopped"}
+            await session.close()
+
+
+@pytest.mark.redis
 async def test_a_stream_whose_key_holds_another_type_is_set_aside_and_said(
     tmp_path: Path, clock: FakeClock
 ) -> None:
