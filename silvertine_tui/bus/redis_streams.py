@@ -1107,6 +1107,13 @@ class RedisBus:
             await self._trim_journals()
         except _DOWN as exc:  # the floor is kept: the watcher trims once Redis is back
             raise self._unavailable(f"trimming {stream}", exc) from None
+        except RedisError as exc:
+            if not _transient(exc):
+                raise BusError(f"Redis refused trimming {stream} ({_describe(exc)})") from None
+            # A failover, memory short: the floor is kept, the watcher trims later.
+            log.warning(
+                "bus.redis.trim_deferred", extra={"stream": stream, "error": _describe(exc)}
+            )
 
     async def trim(self, stream: str, keep: int) -> int:
         """Drop the oldest entries of `stream`, keeping at least its newest `keep`

@@ -729,3 +729,17 @@ def test_the_unreadable_metric_names_five_keys_and_counts_the_rest() -> None:
     assert _unreadable_text(keys) == (
         "k0 (a string); k1 (a string); k2 (a string); k3 (a string); k4 (a string); and 2 more"
     )
+
+
+async def test_a_snapshot_floor_set_during_a_failover_does_not_fail_the_snapshot(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """Setting the floor trims at once; a replica refused it `READONLY` and the raw
+    redis-py error reached the snapshot's writer. Now the floor is kept: the bus's
+    watcher trims behind it once Redis takes writes."""
+    async with running_bus(server.url, options(key_prefix)) as bus:
+        journal = bus.layout.exec("paper", "main")
+        entry_id = await bus.publish(fill_event(1))
+        assert entry_id is not None
+        await asyncio.to_thread(server.turn_replica, serve_stale=True)
+        await bus.set_snapshot_floor(journal, entry_id)  # raises nothing
