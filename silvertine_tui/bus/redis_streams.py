@@ -728,6 +728,11 @@ class RedisBus:
                             extra={"error": _describe(refused[0]), "refused": self._md_refused},
                         )
                         self._md_refused = 0
+                elif self._md_refused:
+                    # Refusals stopped: the ones since the last line are said, not lost.
+                    log.warning("bus.redis.md_refused_ended", extra={"refused": self._md_refused})
+                    self._md_refused = 0
+                    self._md_refused_logged = -MD_REFUSED_LOG_EVERY_S
                 written = len(batch) - len(refused)
                 self.stats.published_md += written
                 self.stats.published += written

@@ -743,3 +743,26 @@ async def test_a_snapshot_floor_set_during_a_failover_does_not_fail_the_snapshot
         assert entry_id is not None
         await asyncio.to_thread(server.turn_replica, serve_stale=True)
         await bus.set_snapshot_floor(journal, entry_id)  # raises nothing
+
+
+async def test_market_data_refused_on_write_is_logged_once_a_while_and_every_one_counted(
+    server: RedisServer, key_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A market-data key of another type refuses every quote: one line per batch was
+    hundreds a second. One line per `MD_REFUSED_LOG_EVERY_S` with a count; when the
+    refusals stop, the ones since the last line are said (they were dropped)."""
+    async with running_bus(server.url, options(key_prefix, md_flush_interval_ms=0)) as bus:
+        md = bus.layout.md("binance")
+        await asyncio.to_thread(command, server.host, server.port, "SET", md, "x")
+        with caplog.at_level("WARNING", logger="silvertine_tui.bus.redis_streams"):
+            for round_ in range(20):
+                for i in range(5):
+                    await bus.publish(quote_event(f"S{i}.BINANCE", str(100 + round_)))
+                await bus.flush()
+            await asyncio.to_thread(command, server.host, server.port, "DEL", md)
+            await bus.publish(quote_event("S0.BINANCE", "200"))
+            await bus.flush()
+        lines = [r for r in caplog.records if r.msg.startswith("bus.redis.md_refused")]
+        assert [r.msg for r in lines] == ["bus.redis.md_refused", "bus.redis.md_refused_ended"]
+        assert sum(r.refused for r in lines) == bus.stats.md_dropped == 100  # type: ignore[attr-defined]
+        assert len(await bus.read(md)) == 1

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import orjson
 
+from silvertine_tui.bus import parse_id
 from silvertine_tui.config import Settings
 from silvertine_tui.domain import OrderRequest, OrderType, Side, TimeInForce
 from silvertine_tui.engine import Session
@@ -74,7 +75,10 @@ async def applied_all(session: Session, timeout: float = 20.0) -> None:
             lasts[stream] = last.id
     await until(
         engine,
-        lambda: all(engine.applied.get(s) == last for s, last in lasts.items()),
+        # At or past it: the venue may journal more meanwhile (ids compare as numbers).
+        lambda: all(
+            parse_id(engine.applied.get(s, "0-0")) >= parse_id(last) for s, last in lasts.items()
+        ),
         timeout,
     )
 
