@@ -28,6 +28,7 @@ from silvertine_tui.domain import ConnectionState
 from silvertine_tui.events import EventBase, HealthEvent
 from tests.support import fill_event, quote_event
 from tests.support.redis_server import RedisServer, command, free_port
+from tests.support.tcp_cut import CutOn
 
 pytestmark = pytest.mark.redis
 
@@ -766,3 +767,22 @@ async def test_market_data_refused_on_write_is_logged_once_a_while_and_every_one
         assert [r.msg for r in lines] == ["bus.redis.md_refused", "bus.redis.md_refused_ended"]
         assert sum(r.refused for r in lines) == bus.stats.md_dropped == 100  # type: ignore[attr-defined]
         assert len(await bus.read(md)) == 1
+
+
+async def test_a_connection_lost_while_a_reader_asks_the_types_is_retried(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """After a refused XREAD the reader asks each key's `TYPE`. A connection lost right
+    then was taken for Redis refusing to say: the reader ended ("check ACL GETUSER")
+    and the desk stopped. Now it is retried as for a read, and the key is set aside."""
+    relay = CutOn(server.host, server.port, b"TYPE")
+    async with relay, running_bus(relay.url, options(key_prefix)) as bus:
+        journal, signal = bus.layout.exec("paper", "main"), bus.layout.signal
+        await asyncio.to_thread(command, server.host, server.port, "SET", signal, "x")
+        tail = Tail(bus, {journal: "0-0", signal: "0-0"})
+        first = fill_event(1)
+        await bus.publish(first)
+        await tail.wait_until(lambda got: first in [e.event for e in got])
+        assert relay.cuts == 1
+        assert bus.stats.unreadable == f"{signal} (a string)"
+        await tail.stop()
