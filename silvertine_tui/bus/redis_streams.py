@@ -157,9 +157,20 @@ def _describe(exc: BaseException) -> str:
 
 # Refusals that pass by themselves: memory freed, a load or a script done, a failover
 # over (a server turning replica answers blocked reads `UNBLOCKED`, writes `READONLY`,
-# and without stale reads everything `MASTERDOWN`).
+# and without stale reads everything `MASTERDOWN`), a disk that takes the RDB again
+# (`MISCONF`: writes refused after a failed save).
 _TRANSIENT = frozenset(
-    ("OOM", "LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "NOREPLICAS", "UNBLOCKED")
+    (
+        "OOM",
+        "LOADING",
+        "BUSY",
+        "READONLY",
+        "MASTERDOWN",
+        "TRYAGAIN",
+        "NOREPLICAS",
+        "UNBLOCKED",
+        "MISCONF",
+    )
 )
 
 
@@ -227,6 +238,7 @@ class RedisBus:
         self._readers: set[Redis] = set()
         self._unreadable: dict[str, str] = {}  # stream -> the type its key holds instead
         self._parking: Counter[str] = Counter()  # stream -> readers that set it aside
+        self._backlog_refused_said = ""  # the refusal of the backlog logged last
         self._md_refused = 0  # market data refused since it was last logged
         self._md_refused_logged = -MD_REFUSED_LOG_EVERY_S
         self._replayer: Redis | None = None
@@ -395,6 +407,7 @@ class RedisBus:
                 delay = min(delay * 2, 2.0)
                 continue
             self._connected = True
+            self._backlog_refused_said = ""
             self.stats.connected = True
             self.stats.reconnects += 1
             self._md_wakeup.set()
@@ -417,13 +430,7 @@ class RedisBus:
                     f"were journaled: inspect them with XRANGE {self.layout.dead_letter} - + "
                     "and fix the key they were refused for"
                 )
-            if self._unreadable:  # still: a LIVE would tell Health they are read
-                state = ConnectionState.DEGRADED
-                message += (
-                    f"; not read, not a stream: {_unreadable_text(self._unreadable)} "
-                    "(DEL the key to have it read again)"
-                )
-            await self._publish_health(state, message)
+            await self._publish_health(*self._with_unreadable(state, message))
             return
 
     async def _flush_backlog(self) -> None:
@@ -456,10 +463,13 @@ class RedisBus:
                         self.stats.write_errors += 1
                         self.stats.last_error = _describe(result)
                         if _transient(result):
-                            log.error(
-                                "bus.redis.backlog_refused",
-                                extra={"stream": stream, "error": _describe(result)},
-                            )
+                            said = _describe(result)
+                            if said != self._backlog_refused_said:  # once, not per retry
+                                self._backlog_refused_said = said
+                                log.error(
+                                    "bus.redis.backlog_refused",
+                                    extra={"stream": stream, "error": said},
+                                )
                             # Entries behind it may have landed: the retry drops them.
                             raise result
                         self._backlog.popleft()
@@ -491,7 +501,9 @@ class RedisBus:
                     raw = await self._writer.xrevrange(stream, "+", "-", count=window)
                 else:
                     raw = await self._writer.xrange(stream, f"({last}", "+", count=window)
-            except ResponseError:
+            except ResponseError as exc:
+                if _transient(exc):
+                    raise  # the reconnect loop tries again: the check is not skipped
                 continue  # not a stream: its entries will be refused and dead-lettered
             landed.update((stream, fields.get(b"id", b"")) for _, fields in raw)
         if not landed:
@@ -527,10 +539,23 @@ class RedisBus:
                     approximate=True,
                 )
             except ResponseError as exc:
+                self._dead_unsure = False
                 self.stats.write_errors += 1
+                if _transient(exc):
+                    raise  # kept: the reconnect loop writes it once Redis takes writes
+                # Nowhere left in Redis to keep it (the dead-letter key is not a stream):
+                # the log holds it whole, so it is not lost.
                 log.error(
                     "bus.redis.dead_letter_refused",
-                    extra={"stream": stream, "error": error, "dead_letter": _describe(exc)},
+                    extra={
+                        "stream": stream,
+                        "error": error,
+                        "dead_letter": _describe(exc),
+                        "fields": {
+                            k.decode(errors="replace"): v.decode(errors="replace")
+                            for k, v in fields.items()
+                        },
+                    },
                 )
             self._dead_unsure = False
             self._dead.popleft()
@@ -549,7 +574,9 @@ class RedisBus:
         """Whether a dead-letter write whose reply was lost did land."""
         try:
             raw: Any = await self._writer.xrevrange(self.layout.dead_letter, "+", "-", count=100)
-        except ResponseError:
+        except ResponseError as exc:
+            if _transient(exc):
+                raise
             return False
         return any(fields.get(b"id") == event_id for _, fields in raw)
 
@@ -728,11 +755,16 @@ class RedisBus:
                             extra={"error": _describe(refused[0]), "refused": self._md_refused},
                         )
                         self._md_refused = 0
-                elif self._md_refused:
-                    # Refusals stopped: the ones since the last line are said, not lost.
-                    log.warning("bus.redis.md_refused_ended", extra={"refused": self._md_refused})
+                elif (
+                    self._md_refused
+                    and time.monotonic() - self._md_refused_logged >= MD_REFUSED_LOG_EVERY_S
+                ):
+                    # Refusals since the last line, said once a batch goes through (at
+                    # most one line a period either way: batches of a good stream and a
+                    # refused one alternate).
+                    log.warning("bus.redis.md_refused_since", extra={"refused": self._md_refused})
                     self._md_refused = 0
-                    self._md_refused_logged = -MD_REFUSED_LOG_EVERY_S
+                    self._md_refused_logged = time.monotonic()
                 written = len(batch) - len(refused)
                 self.stats.published_md += written
                 self.stats.published += written
@@ -772,7 +804,10 @@ class RedisBus:
 
     def _refused(self, what: str, stream: str, exc: ResponseError) -> BusError:
         """A read Redis refused: a key of another type (`WRONGTYPE`) is named, with what
-        to do; it is no outage, so it is not retried as one."""
+        to do; it is no outage, so it is not retried as one. A refusal that passes by
+        itself (a failover's `MASTERDOWN`) is one: `BusUnavailableError`."""
+        if _transient(exc):
+            return self._unavailable(what, exc)
         self.stats.read_errors += 1
         self.stats.last_error = _describe(exc)
         hint = ""
@@ -931,9 +966,20 @@ class RedisBus:
                         try:
                             if await self._park(reader, parked, last, unresolved):
                                 continue
+                            # The key changed back before TYPE looked: read again.
                         except _DOWN:  # lost while looking: as for a read
                             pass
-                        # Else the key changed back before TYPE looked: read again.
+                        except ResponseError as exc:
+                            if not _transient(exc):
+                                # TYPE refused (an ACL): which key is not a stream, a
+                                # journal maybe, cannot be known. Not read on blind.
+                                raise BusError(
+                                    f"Redis refused reading {', '.join(last)} "
+                                    f"({_describe(refused)}) and asking which key is not "
+                                    f"a stream ({_describe(exc)}): check what this Redis "
+                                    "user may run (ACL GETUSER: XREAD and TYPE), then "
+                                    "start again"
+                                ) from None
                     elif not _transient(refused):
                         log.error("bus.redis.read_refused", extra={"error": _describe(refused)})
                         # For good (an ACL, say): a reader that went on retrying would
@@ -976,10 +1022,8 @@ class RedisBus:
         goes on with the rest; each is said once (`_not_a_stream`). A journal is not set
         aside: the desk trades on it, so the reader ends with a `BusError` naming it (the
         session then stops the desk and says why). False when every key is a stream or
-        none: the refusal was something else."""
+        none: the key changed back before TYPE looked. TYPE refused is raised."""
         kinds = await self._key_types(reader, list(last))
-        if kinds is None:
-            return False
         wrong = {name: kind for name, kind in kinds.items() if kind not in ("stream", "none")}
         for name, kind in wrong.items():
             if self.layout.is_journal(name):
@@ -1010,15 +1054,18 @@ class RedisBus:
         first entry. The key held no stream while it was parked, so whatever stream it
         holds now was made since, all of it unread (and its ids may be lower than the
         cursor this reader had: a stream written with ids of its own)."""
-        kinds = await self._key_types(reader, list(parked))
-        if kinds is None:
+        try:
+            kinds = await self._key_types(reader, list(parked))
+        except ResponseError:  # TYPE refused: they stay aside, looked at again later
             return
-        for name, kind in kinds.items():
-            if kind in ("stream", "none"):
-                parked.pop(name)
-                last[name] = "0-0"
-                await self._a_stream_again(name)
-                self._unpark_one(name)
+        again = [name for name, kind in kinds.items() if kind in ("stream", "none")]
+        said = [name for name in again if self._unreadable.pop(name, None) is not None]
+        for name in again:  # no await from here to the count: a cancel cannot leak it
+            del parked[name]
+            last[name] = "0-0"
+            self._unpark_one(name)
+        for name in said:
+            await self._a_stream_again(name)
 
     def _unpark_one(self, name: str) -> None:
         """One reader less holds `name` parked. When none does (the last one ended, or
@@ -1030,18 +1077,13 @@ class RedisBus:
         if self._unreadable.pop(name, None) is not None:
             self.stats.unreadable = _unreadable_text(self._unreadable)
 
-    async def _key_types(self, reader: Redis, names: list[str]) -> dict[str, str] | None:
-        """The type of each key; None when Redis refused to say (an ACL). A lost
-        connection is raised: the reader backs off and retries, as for a read."""
-        try:
-            async with reader.pipeline(transaction=False) as pipe:
-                for name in names:
-                    pipe.type(name)
-                found: list[Any] = await pipe.execute()
-        except _DOWN:
-            raise
-        except RedisError:
-            return None
+    async def _key_types(self, reader: Redis, names: list[str]) -> dict[str, str]:
+        """The type of each key. A lost connection, or Redis refusing to say (an ACL,
+        a failover's `MASTERDOWN`), is raised: the caller decides."""
+        async with reader.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.type(name)
+            found: list[Any] = await pipe.execute()
         return {name: _text(kind) for name, kind in zip(names, found, strict=True)}
 
     async def _not_a_stream(self, name: str, kind: str) -> None:
@@ -1062,14 +1104,24 @@ class RedisBus:
         )
 
     async def _a_stream_again(self, name: str) -> None:
-        if self._unreadable.pop(name, None) is None:
-            return
+        """`name`, said not read (`_not_a_stream`) and just taken off `_unreadable`, is
+        read again: said, and the bus LIVE once no other key is left aside."""
         self.stats.unreadable = _unreadable_text(self._unreadable)
         log.warning("bus.redis.stream_again", extra={"stream": name})
         if not self._unreadable:
             await self._publish_health(
                 ConnectionState.LIVE, f"{name} is a stream again (or none): read again"
             )
+
+    def _with_unreadable(self, state: ConnectionState, message: str) -> tuple[ConnectionState, str]:
+        """A health message about something else (Redis back, restarted) with the keys
+        still set aside: a LIVE would tell Health they are read."""
+        if not self._unreadable:
+            return state, message
+        return ConnectionState.DEGRADED, (
+            f"{message}; not read, not a stream: {_unreadable_text(self._unreadable)} "
+            "(DEL the key to have it read again)"
+        )
 
     async def streams(self, pattern: str = "*") -> list[str]:
         found: set[str] = set()
@@ -1085,13 +1137,17 @@ class RedisBus:
     async def info(self, stream: str) -> StreamInfo | None:
         try:
             return await self._info(stream)
-        except _DOWN as exc:
+        except (*_DOWN, ResponseError) as exc:
             raise self._unavailable(f"reading XINFO of {stream}", exc) from None
 
     async def _info(self, stream: str) -> StreamInfo | None:
+        """None when there is no stream there (no key, or one of another type); a
+        refusal that passes by itself (`MASTERDOWN`...) is raised, as an outage is."""
         try:
             raw = await self._writer.xinfo_stream(stream)
-        except ResponseError:
+        except ResponseError as exc:
+            if _transient(exc):
+                raise
             return None
         first = raw.get("first-entry")
         last = raw.get("last-entry")
@@ -1174,8 +1230,10 @@ class RedisBus:
                 restarted, lost = await self._check_restart()
                 if restarted and not lost:
                     await self._publish_health(
-                        ConnectionState.LIVE,
-                        "Redis server restarted (new run_id); no journaled data was lost",
+                        *self._with_unreadable(
+                            ConnectionState.LIVE,
+                            "Redis server restarted (new run_id); no journaled data was lost",
+                        )
                     )
                 if time.monotonic() - self._last_trim > 60 and self._floors:
                     self._last_trim = time.monotonic()

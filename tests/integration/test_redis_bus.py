@@ -12,7 +12,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any, cast
 
 import pytest
-from redis.asyncio import Redis
 
 from silvertine_tui.bus import (
     BusEntry,
@@ -22,6 +21,7 @@ from silvertine_tui.bus import (
     BusUnavailableError,
     EventBus,
     create_bus,
+    redis_streams,
 )
 from silvertine_tui.bus.redis_streams import RedisBus, _unreadable_text
 from silvertine_tui.domain import ConnectionState
@@ -664,23 +664,24 @@ async def test_a_key_that_is_a_stream_again_before_the_reader_looks_is_read_on(
 ) -> None:
     """XREAD refused (`WRONGTYPE`) and the key deleted before the reader asked its
     type: nothing to set aside. The reader ended as for a refusal for good ("check
-    ACL GETUSER"); now it reads again. A key flipped SET/DEL for a second hits that."""
-    opts = options(key_prefix, unreadable_recheck_s=0.05)
-    async with running_bus(server.url, opts) as bus:
-        journal, signal = bus.layout.exec("paper", "main"), bus.layout.signal
+    ACL GETUSER"); now it reads again. The relay deletes the key just before the
+    reader's TYPE reaches the server."""
+    signal = f"{key_prefix}:signal"
+
+    def deleted_now() -> None:
+        command(server.host, server.port, "DEL", signal)
+
+    relay = CutOn(server.host, server.port, b"TYPE", on_cut=deleted_now, cut=False)
+    async with relay, running_bus(relay.url, options(key_prefix)) as bus:
+        journal = bus.layout.exec("paper", "main")
+        assert bus.layout.signal == signal
+        await asyncio.to_thread(command, server.host, server.port, "SET", signal, "x")
         tail = Tail(bus, {journal: "0-0", signal: "0-0"})
-        client = Redis.from_url(server.url)
-        try:
-            deadline = asyncio.get_running_loop().time() + 1.5
-            while asyncio.get_running_loop().time() < deadline and not tail.task.done():
-                await client.set(signal, "x")
-                await client.delete(signal)
-            assert bus.stats.read_errors > 0  # the race was run into
-        finally:
-            await client.aclose()
+        await wait_for_condition(lambda: relay.cuts == 1)
         first = fill_event(1)
         await bus.publish(first)
         await tail.wait_until(lambda got: first in [e.event for e in got])
+        assert bus.stats.unreadable == ""  # never set aside: it was a stream again
         await tail.stop()
 
 
@@ -695,7 +696,8 @@ async def test_a_key_set_aside_by_a_reader_that_ended_is_not_listed_unread(
         await asyncio.to_thread(command, server.host, server.port, "SET", signal, "x")
         first, second = Tail(bus, {signal: "0-0"}), Tail(bus, {signal: "0-0"})
         await wait_for_condition(lambda: bus.stats.unreadable == f"{signal} (a string)")
-        await asyncio.sleep(0.5)  # the second sets it aside too (its first XREAD)
+        # Each reader's refused XREAD counts, and the key said once: both set it aside.
+        await wait_for_condition(lambda: bus.stats.read_errors >= 3)
         await first.stop()
         assert bus.stats.unreadable == f"{signal} (a string)"  # the other still has it
         await second.stop()
@@ -747,26 +749,41 @@ async def test_a_snapshot_floor_set_during_a_failover_does_not_fail_the_snapshot
 
 
 async def test_market_data_refused_on_write_is_logged_once_a_while_and_every_one_counted(
-    server: RedisServer, key_prefix: str, caplog: pytest.LogCaptureFixture
+    server: RedisServer,
+    key_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A market-data key of another type refuses every quote: one line per batch was
-    hundreds a second. One line per `MD_REFUSED_LOG_EVERY_S` with a count; when the
-    refusals stop, the ones since the last line are said (they were dropped)."""
+    hundreds a second. At most one line a period (`MD_REFUSED_LOG_EVERY_S`, shortened
+    here) with a count, also while batches of a good stream alternate with refused ones;
+    once they go through, the refusals since the last line are said (they were lost
+    from the count before)."""
+    period = 0.3
+    monkeypatch.setattr(redis_streams, "MD_REFUSED_LOG_EVERY_S", period)
     async with running_bus(server.url, options(key_prefix, md_flush_interval_ms=0)) as bus:
-        md = bus.layout.md("binance")
-        await asyncio.to_thread(command, server.host, server.port, "SET", md, "x")
-        with caplog.at_level("WARNING", logger="silvertine_tui.bus.redis_streams"):
-            for round_ in range(20):
-                for i in range(5):
-                    await bus.publish(quote_event(f"S{i}.BINANCE", str(100 + round_)))
+        bad, good = bus.layout.md("binance"), bus.layout.md("ib")
+        await asyncio.to_thread(command, server.host, server.port, "SET", bad, "x")
+        loop = asyncio.get_running_loop()
+        with caplog.at_level("WARNING", logger=redis_streams.__name__):
+            started = loop.time()
+            for round_ in range(200):
+                await bus.publish(quote_event(f"S{round_ % 5}.BINANCE", str(100 + round_)))
                 await bus.flush()
-            await asyncio.to_thread(command, server.host, server.port, "DEL", md)
-            await bus.publish(quote_event("S0.BINANCE", "200"))
+                await bus.publish(quote_event("AAPL.IB", str(100 + round_), source="ib"))
+                await bus.flush()
+            elapsed = loop.time() - started
+            await asyncio.to_thread(command, server.host, server.port, "DEL", bad)
+            await asyncio.sleep(period)
+            await bus.publish(quote_event("S0.BINANCE", "500"))
             await bus.flush()
         lines = [r for r in caplog.records if r.msg.startswith("bus.redis.md_refused")]
-        assert [r.msg for r in lines] == ["bus.redis.md_refused", "bus.redis.md_refused_ended"]
-        assert sum(r.refused for r in lines) == bus.stats.md_dropped == 100  # type: ignore[attr-defined]
-        assert len(await bus.read(md)) == 1
+        assert 2 <= len(lines) <= elapsed / period + 3  # not one per batch (400 of them)
+        assert lines[0].msg == "bus.redis.md_refused"
+        assert lines[-1].msg == "bus.redis.md_refused_since"
+        assert sum(r.refused for r in lines) == bus.stats.md_dropped == 200  # type: ignore[attr-defined]
+        assert len(await bus.read(bad)) == 1
+        assert len(await bus.read(good)) == 200
 
 
 async def test_a_connection_lost_while_a_reader_asks_the_types_is_retried(
@@ -786,3 +803,56 @@ async def test_a_connection_lost_while_a_reader_asks_the_types_is_retried(
         assert relay.cuts == 1
         assert bus.stats.unreadable == f"{signal} (a string)"
         await tail.stop()
+
+
+async def test_a_dead_letter_refused_during_a_failover_is_kept_until_written(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """An event refused for good (its journal's key is a string) goes to the
+    dead-letter stream. That write refused `READONLY` (a failover right then) dropped
+    it: in neither stream, yet counted as dead-lettered. Now it waits, as the backlog
+    does, and is written once Redis takes writes."""
+    dead_letter = f"{key_prefix}:deadletter"
+
+    def failover_now() -> None:  # the dead-letter write was on its way: cut, then this
+        server.turn_replica(serve_stale=True)
+
+    relay = CutOn(server.host, server.port, dead_letter.encode(), on_cut=failover_now)
+    async with relay, running_bus(relay.url, options(key_prefix)) as bus:
+        refused = fill_event(1, source="bad/main")
+        await asyncio.to_thread(
+            command, server.host, server.port, "SET", bus.layout.exec("bad", "main"), "x"
+        )
+        await asyncio.to_thread(server.turn_replica, serve_stale=True)
+        assert await bus.publish(refused) is None  # READONLY: it waits
+        await asyncio.to_thread(server.turn_primary)
+        # XADD refused WRONGTYPE, its dead letter cut and the server a replica again.
+        await wait_for_condition(lambda: relay.cuts == 1)
+        await asyncio.sleep(1.0)  # the reconnect loop meets READONLY meanwhile
+        assert bus.stats.dead_lettered == 0
+        await asyncio.to_thread(server.turn_primary)
+        await wait_for_condition(lambda: bus.stats.connected)
+        assert [d.event_id for d in await bus.dead_letters()] == [refused.event_id]
+        assert bus.stats.dead_lettered == 1
+
+
+async def test_a_key_of_another_type_that_redis_will_not_name_ends_the_reader(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """XREAD refused `WRONGTYPE` and TYPE refused too (an ACL without it): which key is
+    not a stream, a journal maybe, cannot be known. The reader retried for ever with no
+    word, the desk trading on a journal it no longer read; now it ends saying so."""
+    async with running_bus(server.url, options(key_prefix)) as bus:
+        journal = bus.layout.exec("paper", "main")
+        await bus.publish(fill_event(1))
+        tail = Tail(bus, {journal: "0-0"})
+        await tail.wait_until(lambda got: len(got) == 1)
+        reply = await asyncio.to_thread(
+            command, server.host, server.port, "ACL", "SETUSER", "default", "-type"
+        )
+        assert reply.startswith(b"+OK")
+        for args in (("DEL", journal), ("SET", journal, "x")):
+            await asyncio.to_thread(command, server.host, server.port, *args)
+        await asyncio.wait({tail.task}, timeout=TIMEOUT)
+        with pytest.raises(BusError, match=r"asking which key is not a stream.*XREAD and TYPE"):
+            tail.task.result()

@@ -58,3 +58,32 @@ async def test_a_key_of_another_type_is_read_from_its_start(key_prefix: str) -> 
             assert await session.stream_end(signal) == "0-0"
         finally:
             await bus.close()
+
+
+async def test_the_feed_waits_through_a_failover_too(key_prefix: str) -> None:
+    """A failover (`MASTERDOWN` on every read) is an outage: the log waits. Taken for a
+    key Redis refuses, the log started every journal from its first entry."""
+    with RedisServer() as server:
+        bus = create_bus(server.url, BusOptions(prefix=key_prefix, block_ms=100))
+        session = Session(settings(server.url, key_prefix), bus=bus)
+        await bus.start()
+        try:
+            journal = bus.layout.exec("paper", "main")
+            events = [fill_event(i) for i in range(3)]
+            for event in events:
+                await bus.publish(event)
+            await asyncio.to_thread(server.turn_replica)
+            backlog = asyncio.create_task(session.feed_backlog(journal, 2))
+            end = asyncio.create_task(session.stream_end(journal))
+            await asyncio.sleep(0.5)
+            assert not backlog.done()
+            assert not end.done()
+            await asyncio.to_thread(server.turn_primary)
+            newest = await asyncio.wait_for(backlog, 10)
+            assert [e.event.event_id for e in newest] == [  # type: ignore[union-attr]
+                events[2].event_id,
+                events[1].event_id,
+            ]
+            assert await asyncio.wait_for(end, 10) == newest[0].id
+        finally:
+            await bus.close()

@@ -7,18 +7,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from tests.support.redis_server import free_port
 
 
 class CutOn:
     """Relay 127.0.0.1:`port` to `target`; the first `times` client writes holding
-    `command` (as a RESP bulk string, e.g. b"TYPE") close that connection instead of
-    reaching the server."""
+    `word` (as a RESP bulk string: a command such as b"TYPE", or a key) close that
+    connection instead of reaching the server, after calling `on_cut` (to change the
+    server's state at that exact point). With `cut=False` they reach the server, just
+    after `on_cut` ran: a race lost at an exact point."""
 
-    def __init__(self, target_host: str, target_port: int, command: bytes, times: int = 1):
+    def __init__(
+        self,
+        target_host: str,
+        target_port: int,
+        word: bytes,
+        times: int = 1,
+        on_cut: Callable[[], None] | None = None,
+        cut: bool = True,
+    ):
         self.target = (target_host, target_port)
-        self.needle = b"$%d\r\n%s\r\n" % (len(command), command.upper())
+        self.needle = b"$%d\r\n%s\r\n" % (len(word), word.upper())
+        self.on_cut = on_cut
+        self.cut = cut
         self.left = times
         self.cuts = 0
         self.port = free_port()
@@ -77,6 +90,9 @@ class CutOn:
                 if cut and self.left and self.needle in data.upper():
                     self.left -= 1
                     self.cuts += 1
-                    return  # both sides close: the client sees its connection lost
+                    if self.on_cut is not None:
+                        self.on_cut()
+                    if self.cut:
+                        return  # both sides close: the client sees its connection lost
                 dst.write(data)
                 await dst.drain()

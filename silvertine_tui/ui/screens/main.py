@@ -633,7 +633,14 @@ class MainScreen(Screen[None]):
             waiting_max=desk.session.bus.options.exec_buffer,
             not_shown=model.not_shown,
             not_shown_last=model.not_shown_last,
-            unreadable=stats.unreadable or str(metrics.get("unreadable") or ""),
+            # A trading desk reads its own keys: its bus knows what it sets aside now
+            # (the last health event may name a key no reader holds aside any more). A
+            # watching desk's bus writes no health: the driving desk's event says.
+            unreadable=(
+                stats.unreadable or str(metrics.get("unreadable") or "")
+                if desk.session.watching
+                else stats.unreadable
+            ),
             error=stats.last_error,
         )
         return brokers, bus
