@@ -123,6 +123,13 @@ async def test_losing_the_bus_is_told_at_once_and_health_says_so(
             await server.arestart()
             await frames_until(app, pilot, lambda: session.bus.stats.connected)
             await frames_until(app, pilot, lambda: "wait in memory" not in health.text.plain)
+            # The ticket's "shown when the bus is back" is not left standing once it is.
+            await frames_until(
+                app,
+                pilot,
+                lambda: status.text.plain.endswith("; the bus is back: it shows in Orders"),
+            )
+            assert "BUS DOWN" not in status.text.plain
             assert "bus redis DISCONNECTED" not in health.text.plain
             ticket = await open_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
             await type_into(pilot, "0.1")

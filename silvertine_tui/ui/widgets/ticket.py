@@ -113,6 +113,9 @@ class Ticket(Vertical):
         self._answered_at = float("-inf")
         self._sent_id = ""
         self._sent_unanswered = False  # the venue never answered it (BrokerTimeout)
+        # The status of the last send, said while the bus was down: said again with
+        # "the bus is back" when it is (the order then shows in the Orders pane).
+        self._sent_bus_down: str | None = None
 
     # -- layout -----------------------------------------------------------------------
 
@@ -204,6 +207,8 @@ class Ticket(Vertical):
         )
         self.checked = checked
         self._show(checked, draft)
+        if self._sent_bus_down is not None and not self.desk.bus_watch.lost:
+            self._status(f"{self._sent_bus_down}; the bus is back: it shows in Orders", "ok")
         return checked
 
     def _show(self, checked: Checked, draft: Draft) -> None:
@@ -513,6 +518,7 @@ class Ticket(Vertical):
                 )
                 if self.desk.bus_watch.lost:  # the Orders pane cannot show it yet
                     self._status(f"{sent}; BUS DOWN: shown when the bus is back", "warn")
+                    self._sent_bus_down = sent  # said again once it is back (`run_check`)
                 else:
                     self._status(sent, "ok")
                 self.attempted = False
@@ -571,6 +577,7 @@ class Ticket(Vertical):
         """`blocked`: the ticket's own problems stopped the send; the status follows
         them as they are fixed (`_show`)."""
         self._blocked = blocked
+        self._sent_bus_down = None
         status = self.query_one("#t-status", TextBlock)
         status.set_text(text)
         for name in ("ok", "error", "warn", "muted"):
