@@ -558,24 +558,36 @@ async def test_a_journal_of_another_type_ends_the_reader_naming_it(
             tail.task.result()
 
 
+@pytest.mark.parametrize(
+    ("taken", "said"),
+    [
+        # An ACL taking XREAD away: a reader retrying it for ever would leave the desk
+        # trading on a journal it no longer reads.
+        ("-xread", r"refused reading {journal} .*no permissions.*ACL GETUSER"),
+        # XREAD refused `WRONGTYPE` (the journal SET) and TYPE refused too: which key is
+        # not a stream, a journal maybe, cannot be known. The reader retried for ever
+        # with no word, the desk trading on a journal it no longer read.
+        ("-type", r"asking which key is not a stream.*XREAD and TYPE"),
+    ],
+    ids=["xread-taken", "type-taken-then-wrongtype"],
+)
 async def test_reads_refused_for_good_end_the_reader_saying_what_to_check(
-    server: RedisServer, key_prefix: str
+    server: RedisServer, key_prefix: str, taken: str, said: str
 ) -> None:
-    """An ACL that takes XREAD away: a reader retrying it for ever would leave the desk
-    trading on a journal it no longer reads."""
     async with running_bus(server.url, options(key_prefix)) as bus:
         journal = bus.layout.exec("paper", "main")
         await bus.publish(fill_event(1))
         tail = Tail(bus, {journal: "0-0"})
         await tail.wait_until(lambda got: len(got) == 1)
         reply = await asyncio.to_thread(
-            command, server.host, server.port, "ACL", "SETUSER", "default", "-xread"
+            command, server.host, server.port, "ACL", "SETUSER", "default", taken
         )
         assert reply.startswith(b"+OK")
+        if taken == "-type":
+            for args in (("DEL", journal), ("SET", journal, "x")):
+                await asyncio.to_thread(command, server.host, server.port, *args)
         await asyncio.wait({tail.task}, timeout=TIMEOUT)
-        with pytest.raises(
-            BusError, match=rf"refused reading {journal} .*no permissions.*ACL GETUSER"
-        ):
+        with pytest.raises(BusError, match=said.format(journal=journal)):
             tail.task.result()
 
 
@@ -834,25 +846,3 @@ async def test_a_dead_letter_refused_during_a_failover_is_kept_until_written(
         await wait_for_condition(lambda: bus.stats.connected)
         assert [d.event_id for d in await bus.dead_letters()] == [refused.event_id]
         assert bus.stats.dead_lettered == 1
-
-
-async def test_a_key_of_another_type_that_redis_will_not_name_ends_the_reader(
-    server: RedisServer, key_prefix: str
-) -> None:
-    """XREAD refused `WRONGTYPE` and TYPE refused too (an ACL without it): which key is
-    not a stream, a journal maybe, cannot be known. The reader retried for ever with no
-    word, the desk trading on a journal it no longer read; now it ends saying so."""
-    async with running_bus(server.url, options(key_prefix)) as bus:
-        journal = bus.layout.exec("paper", "main")
-        await bus.publish(fill_event(1))
-        tail = Tail(bus, {journal: "0-0"})
-        await tail.wait_until(lambda got: len(got) == 1)
-        reply = await asyncio.to_thread(
-            command, server.host, server.port, "ACL", "SETUSER", "default", "-type"
-        )
-        assert reply.startswith(b"+OK")
-        for args in (("DEL", journal), ("SET", journal, "x")):
-            await asyncio.to_thread(command, server.host, server.port, *args)
-        await asyncio.wait({tail.task}, timeout=TIMEOUT)
-        with pytest.raises(BusError, match=r"asking which key is not a stream.*XREAD and TYPE"):
-            tail.task.result()
