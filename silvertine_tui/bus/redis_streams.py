@@ -671,9 +671,10 @@ class RedisBus:
             self.stats.exec_overflow += 1
             log.error("bus.redis.overflow", extra={"stream": stream, "size": len(self._backlog)})
             raise BusOverflowError(
-                f"Redis at {self.url} is unreachable and the outage buffer is full "
-                f"({self.options.exec_buffer} events): this event was not journaled. "
-                "Restore Redis or raise bus.exec_buffer."
+                f"Redis at {self.url} takes no write ({self.stats.last_error or 'no answer'}) "
+                f"and the outage buffer is full ({self.options.exec_buffer} events): this "
+                "event was not journaled. Restore Redis (reachable, a primary, with memory "
+                "and disk to spare) or raise bus.exec_buffer."
             )
         self._backlog.append((stream, fields, maxlen))
         self.stats.exec_buffered = len(self._backlog)

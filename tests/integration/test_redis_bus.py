@@ -299,6 +299,31 @@ async def test_outage_buffer_overflow_raises_and_keeps_what_it_buffered(
         assert bus.stats.exec_buffered == 0
 
 
+async def test_a_redis_out_of_memory_is_an_outage_that_says_why(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """`maxmemory` reached (`OOM` on every write): a fill was refused "not journaled".
+    Now events wait as in an outage, the overflow says what Redis answered, and the
+    buffer is written once memory is freed."""
+    async with running_bus(server.url, options(key_prefix, exec_buffer=3)) as bus:
+        stream = bus.layout.exec("paper", "main")
+        for args in (("maxmemory-policy", "noeviction"), ("maxmemory", "1")):
+            await asyncio.to_thread(command, server.host, server.port, "CONFIG", "SET", *args)
+        waiting = [fill_event(n) for n in range(3)]
+        assert [await bus.publish(e) for e in waiting] == [None] * 3
+        with pytest.raises(BusOverflowError, match=r"takes no write \(OutOfMemoryError") as err:
+            await bus.publish(fill_event(3))
+        assert "not journaled" in str(err.value)
+        await asyncio.sleep(0.5)  # the reconnect loop meets OOM meanwhile
+        assert bus.stats.exec_buffered == 3
+        assert bus.stats.dead_lettered == 0
+        await asyncio.to_thread(
+            command, server.host, server.port, "CONFIG", "SET", "maxmemory", "0"
+        )
+        await bus.flush()
+        assert ids_of(await bus.read(stream)) == [e.event_id for e in waiting]
+
+
 async def test_a_buffered_publish_lets_other_tasks_run(
     server: RedisServer, key_prefix: str
 ) -> None:
