@@ -469,7 +469,19 @@ class FeedModel:
         known = self._outages.get(p.component)
         worse = known is ConnectionState.DEGRADED and p.state is ConnectionState.DISCONNECTED
         self._outages[p.component] = p.state if known is None or worse else known
-        if live and (known is None or worse) and (before is None or before.state is not p.state):
+        # The bus says each trouble once, as it finds it (a second key of another type,
+        # entries dead-lettered): a new message while DEGRADED is a new trouble, not the
+        # same outage retried (it sends no heartbeats).
+        another = (
+            p.component == "bus"
+            and before is not None
+            and before.state is p.state
+            and bool(p.message)
+            and p.message != before.message
+        )
+        if live and another:
+            self.notices.append(Notice(f"bus {p.state}", p.message, "warning"))
+        elif live and (known is None or worse) and (before is None or before.state is not p.state):
             what = p.component.removeprefix("broker:")
             self.notices.append(
                 Notice(f"{what} {p.state}", p.message or "connection lost", "warning")

@@ -335,6 +335,31 @@ def test_a_batch_applies_each_instruments_latest_quote_and_every_other_entry() -
     assert model.quotes["BTCUSDT.PAPER"].quote.bid == Decimal(397)
 
 
+def test_model_toasts_each_trouble_the_bus_finds_and_a_broker_s_outage_once() -> None:
+    """The bus sends no heartbeats: each health message it sends is something it found
+    (a second key of another type, entries dead-lettered), told even while DEGRADED. A
+    broker's retries of one outage stay one toast."""
+    model = FeedModel(prefix="silvertine", clock=lambda: 1_767_364_200.0)
+    said = [
+        ("bus", "k1 holds a string, not a stream"),
+        ("bus", "k1 holds a string, not a stream"),  # the same again: nothing new
+        ("bus", "k2 holds a list, not a stream"),
+        ("broker:paper/main", "no answer"),
+        ("broker:paper/main", "no answer from paper yet"),
+    ]
+    for n, (component, message) in enumerate(said):
+        health = Health(component=component, state=ConnectionState.DEGRADED, message=message)
+        model.ingest(
+            BusEntry("silvertine:health", f"{1_767_364_200_000 + n}-0",
+                     HealthEvent.create(component, health))
+        )  # fmt: skip
+    assert [(n.title, n.message) for n in model.take_notices()] == [
+        ("bus DEGRADED", "k1 holds a string, not a stream"),
+        ("bus DEGRADED", "k2 holds a list, not a stream"),
+        ("paper/main DEGRADED", "no answer"),
+    ]
+
+
 def test_model_toasts_a_disconnect_once() -> None:
     model = FeedModel(prefix="silvertine", clock=lambda: 1_767_364_200.0)
     health = Health(component="broker:paper/main", state=ConnectionState.DISCONNECTED)
