@@ -121,6 +121,9 @@ class BusStats:
     dead_lettered: int = 0  # execution entries Redis refused, moved to the dead-letter stream
     duplicates_skipped: int = 0  # backlog entries found already written (a lost reply)
     last_error: str = ""
+    # Down because Redis answered but took no write (a failover's READONLY/MASTERDOWN, an
+    # OOM), not because it was out of reach: the desk's toast says which.
+    writes_refused: bool = False
     unreadable: str = ""  # streams not read: their key holds another type (Redis)
     extra: dict[str, int | float | str] = field(default_factory=dict)
     # (stream, entry id) of the bad entries counted, oldest first.
@@ -151,7 +154,7 @@ class BusStats:
 
 
 BAD_SEEN_MAX = 10_000
-_NOT_METRICS = frozenset({"extra", "bad_seen"})
+_NOT_METRICS = frozenset({"extra", "bad_seen", "writes_refused"})
 
 
 DataLossListener = Callable[[str], Awaitable[None]]

@@ -375,6 +375,7 @@ class RedisBus:
     def _mark_down(self, exc: BaseException) -> None:
         self.stats.write_errors += 1
         self.stats.last_error = _describe(exc)
+        self.stats.writes_refused = isinstance(exc, ResponseError)
         if self._connected:
             log.warning("bus.redis.down", extra={"url": self.url, "error": self.stats.last_error})
         self._connected = False
@@ -409,6 +410,7 @@ class RedisBus:
             self._connected = True
             self._backlog_refused_said = ""
             self.stats.connected = True
+            self.stats.writes_refused = False
             self.stats.reconnects += 1
             self._md_wakeup.set()
             log.info("bus.redis.reconnected", extra={"url": self.url, "restarted": restarted})

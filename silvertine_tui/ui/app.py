@@ -678,26 +678,33 @@ class SilvertineApp(App[None]):
         event saying so waits in memory with the rest, and so would the desk's news of
         any order sent meanwhile."""
         stats = self.desk.session.bus.stats
-        if self.desk.bus_watch.update(stats.connected):
-            if self.desk.watching:
-                # It sends no order and writes nothing of its own: what it misses is
-                # what the desks it watches do meanwhile, read once the bus is back.
-                what = (
-                    "This desk only watches: nothing new shows until the bus is back, "
-                    "then what the desks did meanwhile; its kill switch, resume and "
-                    "reduce-only reach no desk until then."
-                )
-            else:
-                what = (
-                    "Orders, fills and reports wait in memory and show on the desk when "
-                    "the bus is back."
-                )
-            self.notify(
-                f"{stats.last_error.rstrip('.') or 'no answer'}. {what}",
-                title="Bus unreachable",
-                severity="error",
-                timeout=self.desk.toast_timeout_s,
+        was_lost = self.desk.bus_watch.lost
+        if not self.desk.bus_watch.update(stats.connected):
+            if was_lost and not self.desk.bus_watch.lost:
+                screen = self._main()
+                if screen is not None and not self.desk.watching:
+                    screen.ticket.run_check()  # its status said BUS DOWN: not any more
+            return
+        if self.desk.watching:
+            # It sends no order and writes nothing of its own: what it misses is
+            # what the desks it watches do meanwhile, read once the bus is back.
+            what = (
+                "This desk only watches: nothing new shows until the bus is back, "
+                "then what the desks did meanwhile; its kill switch, resume and "
+                "reduce-only reach no desk until then."
             )
+        else:
+            what = (
+                "Orders, fills and reports wait in memory and show on the desk when "
+                "the bus is back."
+            )
+        self.notify(
+            f"{stats.last_error.rstrip('.') or 'no answer'}. {what}",
+            # Redis answering but taking no write is no network fault: said so.
+            title="Bus refusing writes" if stats.writes_refused else "Bus unreachable",
+            severity="error",
+            timeout=self.desk.toast_timeout_s,
+        )
 
     def _check_claims(self) -> None:
         """A toast when this desk stops sending because its claims on its brokers went

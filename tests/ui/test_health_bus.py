@@ -163,8 +163,13 @@ async def test_a_failover_keeps_the_desk_and_shows_what_was_done_meanwhile(
             await engine.submit(market_buy("st000000000000000401", "ETHUSDT.PAPER", "1"))
             await frames_until(app, pilot, lambda: session.bus.stats.exec_buffered > 0)
             await frames_until(
-                app, pilot, lambda: any(n.title == "Bus unreachable" for n in app._notifications)
+                app,
+                pilot,
+                lambda: any(n.title == "Bus refusing writes" for n in app._notifications),
             )
+            [toast] = [n for n in app._notifications if n.title == "Bus refusing writes"]
+            assert "Error:" in toast.message  # what Redis answered (READONLY, MASTERDOWN)
+            assert not [n for n in app._notifications if n.title == "Bus unreachable"]
             assert f"BUS DOWN {session.bus_url}" in header_text(desk)
             await asyncio.sleep(0.5)  # the readers keep meeting MASTERDOWN
             assert engine.position("paper", "main", "ETHUSDT.PAPER") == 0  # not read back
