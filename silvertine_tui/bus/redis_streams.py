@@ -372,10 +372,13 @@ class RedisBus:
             return False
         return now != self._epoch
 
-    def _mark_down(self, exc: BaseException) -> None:
-        self.stats.write_errors += 1
+    def _mark_down(self, exc: BaseException, *, writing: bool = True) -> None:
+        """The bus is down: out of reach, or (`writing`) Redis answered a write with a
+        refusal that passes by itself. The reconnect loop brings it back."""
+        if writing:
+            self.stats.write_errors += 1
         self.stats.last_error = _describe(exc)
-        self.stats.writes_refused = isinstance(exc, ResponseError)
+        self.stats.writes_refused = writing and isinstance(exc, ResponseError)
         if self._connected:
             log.warning("bus.redis.down", extra={"url": self.url, "error": self.stats.last_error})
         self._connected = False
@@ -992,6 +995,10 @@ class RedisBus:
                             "check what this Redis user may read (ACL GETUSER), then start "
                             "again"
                         ) from None
+                    if self.options.passive and self._connected:
+                        # A watching desk writes nothing: no write finds a failover for
+                        # it (INFO, its only other command, is answered even then).
+                        self._mark_down(refused, writing=False)
                     await asyncio.sleep(delay)  # a failover, BUSY...: may pass by itself
                     delay = min(delay * 2, 2.0)
                     continue

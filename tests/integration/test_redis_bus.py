@@ -871,3 +871,31 @@ async def test_a_dead_letter_refused_during_a_failover_is_kept_until_written(
         await wait_for_condition(lambda: bus.stats.connected)
         assert [d.event_id for d in await bus.dead_letters()] == [refused.event_id]
         assert bus.stats.dead_lettered == 1
+
+
+async def test_a_watching_desk_s_bus_is_down_through_a_failover(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """A passive bus (`silvertine watch`) writes nothing, and INFO (its watcher's one
+    command) is answered by a replica without a primary: a failover was not found, the
+    watching desk told nothing while its readers met `MASTERDOWN`. Its reader finds it
+    now: the bus is down until the server is primary again, and read on."""
+    async with (
+        running_bus(server.url, options(key_prefix)) as writer,
+        running_bus(server.url, options(key_prefix, passive=True)) as watcher,
+    ):
+        journal = writer.layout.exec("paper", "main")
+        tail = Tail(watcher, {journal: "0-0"})
+        await writer.publish(fill_event(1))
+        await tail.wait_until(lambda got: len(got) == 1)
+        await asyncio.to_thread(server.turn_replica)
+        await wait_for_condition(lambda: not watcher.stats.connected)
+        assert watcher.stats.last_error.startswith(("MasterDownError", "ResponseError: UNBLOCKED"))
+        assert not watcher.stats.writes_refused  # it writes nothing: reads were refused
+        assert watcher.stats.write_errors == 0
+        await asyncio.to_thread(server.turn_primary)
+        await wait_for_condition(lambda: watcher.stats.connected)
+        await writer.flush()
+        await writer.publish(fill_event(2))
+        await tail.wait_until(lambda got: len(got) == 2)
+        await tail.stop()
