@@ -307,12 +307,19 @@ class Broker(ABC):
         async def loop() -> None:
             loop_time = asyncio.get_running_loop().time
             references_due = loop_time() + self.REFERENCE_REPEAT_S
+            failing = ""  # the last failure logged: once while it lasts, not each beat
             while True:
                 await asyncio.sleep(interval_s)
                 try:
                     await self.publish_health()
-                except Exception:
-                    log.exception("broker.health_publish_failed", extra={"broker": self.source})
+                except Exception as exc:
+                    if str(exc) != failing:
+                        failing = str(exc)
+                        log.exception("broker.health_publish_failed", extra={"broker": self.source})
+                else:
+                    if failing:
+                        log.info("broker.health_published_again", extra={"broker": self.source})
+                    failing = ""
                 if loop_time() >= references_due:
                     references_due = loop_time() + self.REFERENCE_REPEAT_S
                     try:

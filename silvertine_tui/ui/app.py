@@ -237,6 +237,7 @@ class SilvertineApp(App[None]):
         self.feed_ready = asyncio.Event()
         self.frames = 0
         self._claims_lapsed = False  # `_check_claims`: told already
+        self._health_key_aside = False  # `_check_health_key`: told already
         self._fed: set[tuple[str, str]] = set()  # accounts whose streams the feed reads
         self._frame_timer: Timer | None = None
         self._requested_theme = theme
@@ -651,6 +652,7 @@ class SilvertineApp(App[None]):
         self.frames += 1
         self.model.rates.tick(self.desk.clock())
         self._check_bus()
+        self._check_health_key()
         self._check_claims()
         self._check_alerts()
         try:
@@ -705,6 +707,27 @@ class SilvertineApp(App[None]):
             severity="error",
             timeout=self.desk.toast_timeout_s,
         )
+
+    def _check_health_key(self) -> None:
+        """A toast when this desk's bus sets aside the health stream itself (its key
+        holds another type): the bus's health message saying so cannot be written
+        there, and no broker's or the bus's state reaches the Health pane until it is a
+        stream again."""
+        bus = self.desk.session.bus
+        key = bus.layout.health
+        aside = f"{key} (a " in bus.stats.unreadable
+        if aside == self._health_key_aside:
+            return
+        self._health_key_aside = aside
+        if aside:
+            self.notify(
+                f"{key} holds another type than a stream: no change of a broker's or the "
+                "bus's state reaches this desk (Health shows what it last read). Delete "
+                f"it (DEL {key}) and it is read again.",
+                title="Health stream unreadable",
+                severity="error",
+                timeout=self.desk.toast_timeout_s,
+            )
 
     def _check_claims(self) -> None:
         """A toast when this desk stops sending because its claims on its brokers went

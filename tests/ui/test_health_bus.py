@@ -254,6 +254,44 @@ async def test_a_stream_whose_key_holds_another_type_is_set_aside_and_said(
 
 
 @pytest.mark.redis
+async def test_a_clobbered_health_stream_is_told_though_no_health_message_can_say_it(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """The health stream's key SET by a program: the bus's DEGRADED message cannot be
+    written there, so nothing told the trader; Health's bus line read LIVE (the last
+    event) and its `not read` line was below the pane's fold. Now a toast says it and
+    the bus line reads DEGRADED until the key is deleted."""
+    with RedisServer() as server:
+        options = BusOptions(
+            prefix="t-health-key", block_ms=50, epoch_check_s=0.1, unreadable_recheck_s=0.2
+        )
+        bus = create_bus(server.url, options)
+        health_key = bus.layout.health
+        desk = redis_desk(bus, clock, tmp_path)
+        app, session = desk.app, desk.session
+        async with app.run_test(size=(120, 36), notifications=True) as pilot:
+            await desk.start(pilot)
+            await desk.step(pilot, 1)
+            pane = app.screen.query_one(HealthPane)
+            await frames_until(app, pilot, lambda: "bus redis LIVE" in pane.text.plain)
+            for args in (("DEL", health_key), ("SET", health_key, "not a stream")):
+                await asyncio.to_thread(command, server.host, server.port, *args)
+            title = "Health stream unreadable"
+            await frames_until(
+                app, pilot, lambda: any(n.title == title for n in app._notifications)
+            )
+            [toast] = [n for n in app._notifications if n.title == title]
+            assert toast.severity == "error"
+            assert f"DEL {health_key}" in toast.message
+            await frames_until(app, pilot, lambda: "bus redis DEGRADED" in pane.text.plain)
+
+            await asyncio.to_thread(command, server.host, server.port, "DEL", health_key)
+            await frames_until(app, pilot, lambda: "bus redis LIVE" in pane.text.plain)
+            assert len([n for n in app._notifications if n.title == title]) == 1
+            await session.close()
+
+
+@pytest.mark.redis
 async def test_a_clobbered_journal_stops_the_desk_and_its_feed_saying_which_key(
     tmp_path: Path, clock: FakeClock
 ) -> None:

@@ -23,7 +23,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Static
 
-from ...domain import Instrument, Side, TradingState
+from ...domain import ConnectionState, Instrument, Side, TradingState
 from ..focus import focus_now
 from ..format import short_id, shown
 from ..keymap import PANES, named_key
@@ -620,7 +620,16 @@ class MainScreen(Screen[None]):
             backend=stats.backend,
             url=desk.session.bus_url,
             connected=stats.connected,
-            state=bus_health.state if bus_health else None,
+            # A key this desk's bus sets aside says DEGRADED whatever the last event
+            # said: that event may be LIVE when the key is the health stream itself (the
+            # bus's message saying so could not be written there).
+            state=(
+                ConnectionState.DEGRADED
+                if stats.unreadable and not desk.session.watching
+                else bus_health.state
+                if bus_health
+                else None
+            ),
             events_per_s=model.rates.events_per_s,
             lag_ms=max(0.0, model.rates.lag_ms),
             decode_errors=max(stats.decode_errors + stats.unknown_events, model.decode_errors),
