@@ -570,9 +570,12 @@ class Session:
         memory before the reconcile, and the trader is told what that means. A snapshot
         once the venues are reconciled lets the next start begin from this desk's
         orders and positions rather than from an empty journal."""
-        await self.bus.publish(
-            LogEvent.create("engine", Log(message=f"bus data lost ({reason}); reconciling"))
-        )
+        try:
+            await self.bus.publish(
+                LogEvent.create("engine", Log(message=f"bus data lost ({reason}); reconciling"))
+            )
+        except BusError as exc:  # its line, not the resync: the health key may be the loss
+            log.error("session.data_loss_not_logged", extra={"error": str(exc)})
         # Before the start is done the risk stream may not be replayed yet: the state
         # in memory would be the default, not the desk's.
         ready = self.ready

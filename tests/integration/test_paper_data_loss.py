@@ -367,3 +367,30 @@ async def test_a_reseed_over_an_older_copy_of_the_journal_brings_nothing_back(
             await restarted.close()
         finally:
             await bus.close()
+
+
+async def test_a_health_stream_overwritten_under_the_desk_still_resyncs_the_desk(
+    key_prefix: str,
+) -> None:
+    """The health stream's key SET by a program: the bus's gap check takes its vanished
+    entries for a loss, and the desk's resync wrote its first line there (log events go
+    to the health stream), was refused, and ended there: no re-seed, no reconcile, no
+    snapshot (`bus.data_loss_listener_failed` in the log). Now that line is best effort."""
+    with RedisServer() as server:
+        session = Session(settings(server.url, key_prefix))
+        await session.start()
+        try:
+            await trade(session)
+            await paper(session).settle()
+            await applied_all(session)
+            health = session.bus.layout.health
+            await asyncio.to_thread(command, server.host, server.port, "SET", health, "x")
+            for _ in range(300):
+                if [a for a in session.alerts if a.title == PAPER_ALERT]:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the desk did not write the paper account back")
+            assert session.bus.stats.data_loss_detected == 1
+        finally:
+            await session.close()
