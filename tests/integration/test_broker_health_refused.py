@@ -9,8 +9,8 @@ import pytest
 
 from silvertine_tui.brokers.paper import PaperBroker
 from silvertine_tui.bus import BusOptions, create_bus
-from silvertine_tui.config import PaperBrokerConfig
 from tests.support.redis_server import RedisServer, command
+from tests.unit.test_paper_reference import paper_config
 
 pytestmark = pytest.mark.redis
 
@@ -18,14 +18,7 @@ pytestmark = pytest.mark.redis
 async def test_a_refused_heartbeat_is_logged_once_while_it_lasts(
     key_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = PaperBrokerConfig(
-        name="paper",
-        account="main",
-        seed=7,
-        symbols=["BTCUSDT"],
-        market={"autorun": False},
-        latency={"enabled": False},
-    )
+    config = paper_config(symbols=["BTCUSDT"])
     with RedisServer() as server:
         bus = create_bus(server.url, BusOptions(prefix=key_prefix, block_ms=100))
         await bus.start()

@@ -110,7 +110,13 @@ async def lose_the_data(server: RedisServer, session: Session) -> None:
     back the paper account and a snapshot."""
     await server.akill()
     await server.arestart()  # empty: the journal and the snapshots are gone
-    for _ in range(300):  # found within the epoch check (1 s), then written back
+    await written_back(session)
+
+
+async def written_back(session: Session) -> None:
+    """Until the desk, after a data loss, has written back the paper account and a
+    snapshot (found within the epoch check, 1 s, then written back)."""
+    for _ in range(300):
         if [a for a in session.alerts if a.title == PAPER_ALERT] and await latest_snapshot(
             session.bus, "paper", "main"
         ):
@@ -119,14 +125,24 @@ async def lose_the_data(server: RedisServer, session: Session) -> None:
     raise AssertionError("the desk did not write the paper account back")
 
 
+async def traded_desk(server: RedisServer, prefix: str) -> Session:
+    """A paper desk started on `server` that traded (`trade`), its engine caught up."""
+    session = Session(settings(server.url, prefix))
+    await session.start()
+    try:
+        await trade(session)
+        await paper(session).settle()
+        await applied_all(session)
+    except BaseException:
+        await session.close()
+        raise
+    return session
+
+
 async def test_a_paper_desk_keeps_its_account_when_redis_loses_its_data(key_prefix: str) -> None:
     with RedisServer() as server:
-        session = Session(settings(server.url, key_prefix))
-        await session.start()
+        session = await traded_desk(server, key_prefix)
         try:
-            await trade(session)
-            await paper(session).settle()
-            await applied_all(session)
             before = account(session)
             [(qty, _, realized)] = before["positions"].values()  # type: ignore[attr-defined]
             assert qty == "0.01"
@@ -377,20 +393,11 @@ async def test_a_health_stream_overwritten_under_the_desk_still_resyncs_the_desk
     to the health stream), was refused, and ended there: no re-seed, no reconcile, no
     snapshot (`bus.data_loss_listener_failed` in the log). Now that line is best effort."""
     with RedisServer() as server:
-        session = Session(settings(server.url, key_prefix))
-        await session.start()
+        session = await traded_desk(server, key_prefix)
         try:
-            await trade(session)
-            await paper(session).settle()
-            await applied_all(session)
             health = session.bus.layout.health
             await asyncio.to_thread(command, server.host, server.port, "SET", health, "x")
-            for _ in range(300):
-                if [a for a in session.alerts if a.title == PAPER_ALERT]:
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("the desk did not write the paper account back")
+            await written_back(session)
             assert session.bus.stats.data_loss_detected == 1
         finally:
             await session.close()

@@ -6,10 +6,9 @@ reconnects), and an XADD whose reply was lost is not written a second time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -17,6 +16,7 @@ from silvertine_tui.bus.redis_streams import RedisBus
 from silvertine_tui.domain import ConnectionState
 from tests.integration.test_redis_bus import bus_health, ids_of, options, running_bus
 from tests.support import fill_event
+from tests.support.redis_relay import RedisRelay
 from tests.support.redis_server import RedisServer, command
 
 pytestmark = pytest.mark.redis
@@ -84,82 +84,6 @@ async def test_an_entry_redis_refuses_goes_to_the_dead_letter_stream_and_the_res
 # -- a lost reply is not written twice -------------------------------------------------
 
 
-class ReplyCutter:
-    """A TCP proxy in front of Redis. While `cut` is set it forwards the client's
-    commands to the server but closes the connection instead of passing the reply on:
-    the command was executed, its reply is lost (what a dropped connection does)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.cut = False
-        self.cut_on: bytes | None = None  # cut the reply of the next command holding this
-        self._cut_next = False
-        self.cuts = 0
-        self.server: asyncio.Server | None = None
-        self.port = 0
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: list[asyncio.StreamWriter] = []
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        for writer in self._writers:
-            writer.close()
-            with contextlib.suppress(OSError, ConnectionError):
-                await writer.wait_closed()
-        if self.server is not None:
-            await self.server.wait_closed()
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.append(writer)
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        self._writers.append(up_writer)
-
-        async def upstream() -> None:
-            while data := await reader.read(65536):
-                if self.cut_on is not None and self.cut_on in data:
-                    self.cut_on = None
-                    self._cut_next = True
-                up_writer.write(data)
-                await up_writer.drain()
-
-        async def downstream() -> None:
-            while data := await up_reader.read(65536):
-                if self.cut or self._cut_next:
-                    self._cut_next = False
-                    self.cuts += 1
-                    break
-                writer.write(data)
-                await writer.drain()
-
-        pair = {asyncio.create_task(upstream()), asyncio.create_task(downstream())}
-        self._tasks.update(pair)
-        await asyncio.wait(pair, return_when=asyncio.FIRST_COMPLETED)
-        for task in pair:
-            task.cancel()
-        await asyncio.gather(*pair, return_exceptions=True)
-        self._tasks.difference_update(pair)
-        writer.close()  # the client sees the connection drop, its reply never arrives
-        up_writer.close()
-
-
-@contextlib.asynccontextmanager
-async def reply_cutter(server: RedisServer) -> AsyncIterator[ReplyCutter]:
-    proxy = ReplyCutter(server.host, server.port)
-    await proxy.start()
-    try:
-        yield proxy
-    finally:
-        await proxy.close()
-
-
 @pytest.fixture
 def server() -> Iterator[RedisServer]:
     with RedisServer() as srv:
@@ -170,11 +94,9 @@ async def test_an_xadd_whose_reply_was_lost_is_not_journaled_twice(
     server: RedisServer, key_prefix: str
 ) -> None:
     async with (
-        reply_cutter(server) as proxy,
+        RedisRelay(server.host, server.port) as proxy,
         # No watcher round trip may notice the cut first: the publish must.
-        running_bus(
-            f"redis://127.0.0.1:{proxy.port}/0", options(key_prefix, epoch_check_s=60.0)
-        ) as bus,
+        running_bus(proxy.url, options(key_prefix, epoch_check_s=60.0)) as bus,
     ):
         stream = bus.layout.exec("paper", "main")
         events = [fill_event(n) for n in range(6)]
@@ -198,10 +120,8 @@ async def test_a_dead_letter_write_whose_reply_was_lost_is_kept_once(
     server: RedisServer, key_prefix: str
 ) -> None:
     async with (
-        reply_cutter(server) as proxy,
-        running_bus(
-            f"redis://127.0.0.1:{proxy.port}/0", options(key_prefix, epoch_check_s=60.0)
-        ) as bus,
+        RedisRelay(server.host, server.port) as proxy,
+        running_bus(proxy.url, options(key_prefix, epoch_check_s=60.0)) as bus,
     ):
         good = bus.layout.exec("paper", "main")
         bad = bus.layout.exec("bad", "main")
@@ -214,13 +134,13 @@ async def test_a_dead_letter_write_whose_reply_was_lost_is_kept_once(
         for event in events[1:]:
             assert await bus.publish(event) is None
         # Back, but the connection drops again right as the refused entry is quarantined.
-        proxy.cut_on = bus.layout.dead_letter.encode()
+        proxy.cut_reply_on(bus.layout.dead_letter.encode())
         proxy.cut = False
         await wait_connected(bus)
         async with asyncio.timeout(TIMEOUT):
             while bus.stats.dead_lettered < 1:  # noqa: ASYNC110
                 await asyncio.sleep(0.005)
-        assert proxy.cut_on is None  # the dead-letter write did lose its reply
+        assert not proxy.armed  # the dead-letter write did lose its reply
         assert ids_of(await bus.read(good)) == [e.event_id for e in events]
         assert [d.event_id for d in await bus.dead_letters()] == [refused.event_id]
         assert bus.stats.dead_lettered == 1

@@ -27,8 +27,8 @@ from silvertine_tui.bus.redis_streams import RedisBus, _unreadable_text
 from silvertine_tui.domain import ConnectionState
 from silvertine_tui.events import EventBase, HealthEvent
 from tests.support import fill_event, quote_event
+from tests.support.redis_relay import RedisRelay
 from tests.support.redis_server import RedisServer, command, free_port
-from tests.support.tcp_cut import CutOn
 
 pytestmark = pytest.mark.redis
 
@@ -673,6 +673,16 @@ async def test_a_backlog_refused_readonly_is_retried_not_dead_lettered(
         assert bus.stats.dead_lettered == 0
 
 
+async def signal_set_aside(server: RedisServer, bus: RedisBus, start: str) -> Tail:
+    """The signal stream's key SET to a string and tailed from `start`, with the health
+    stream: returned once the bus has said it set the key aside."""
+    signal = bus.layout.signal
+    await asyncio.to_thread(command, server.host, server.port, "SET", signal, "x")
+    tail = Tail(bus, {signal: start, bus.layout.health: "0-0"})
+    await tail.wait_until(lambda got: bus_health(got))
+    return tail
+
+
 async def test_a_stream_set_aside_is_read_from_its_first_entry_once_a_stream_again(
     server: RedisServer, key_prefix: str
 ) -> None:
@@ -681,10 +691,8 @@ async def test_a_stream_set_aside_is_read_from_its_first_entry_once_a_stream_aga
     entries written before the reader looked again were skipped."""
     opts = options(key_prefix, unreadable_recheck_s=0.5)
     async with running_bus(server.url, opts) as bus:
-        signal, health = bus.layout.signal, bus.layout.health
-        await asyncio.to_thread(command, server.host, server.port, "SET", signal, "x")
-        tail = Tail(bus, {signal: "$", health: "0-0"})
-        await tail.wait_until(lambda got: bus_health(got))
+        signal = bus.layout.signal
+        tail = await signal_set_aside(server, bus, "$")
         # Made a stream again, and written to, before the reader looks again.
         await asyncio.to_thread(command, server.host, server.port, "DEL", signal)
         await asyncio.to_thread(
@@ -708,13 +716,16 @@ async def test_a_key_that_is_a_stream_again_before_the_reader_looks_is_read_on(
     def deleted_now() -> None:
         command(server.host, server.port, "DEL", signal)
 
-    relay = CutOn(server.host, server.port, b"TYPE", on_cut=deleted_now, cut=False)
-    async with relay, running_bus(relay.url, options(key_prefix)) as bus:
+    async with (
+        RedisRelay(server.host, server.port) as relay,
+        running_bus(relay.url, options(key_prefix)) as bus,
+    ):
+        relay.before(b"TYPE", deleted_now)
         journal = bus.layout.exec("paper", "main")
         assert bus.layout.signal == signal
         await asyncio.to_thread(command, server.host, server.port, "SET", signal, "x")
         tail = Tail(bus, {journal: "0-0", signal: "0-0"})
-        await wait_for_condition(lambda: relay.cuts == 1)
+        await wait_for_condition(lambda: relay.met == 1)
         first = fill_event(1)
         await bus.publish(first)
         await tail.wait_until(lambda got: first in [e.event for e in got])
@@ -748,10 +759,8 @@ async def test_redis_back_with_a_key_still_set_aside_is_not_said_live(
     set aside: Health showed the bus well and the key's line under it."""
     opts = options(key_prefix, unreadable_recheck_s=60)
     async with running_bus(server.url, opts) as bus:
-        signal, health = bus.layout.signal, bus.layout.health
-        await asyncio.to_thread(command, server.host, server.port, "SET", signal, "x")
-        tail = Tail(bus, {signal: "0-0", health: "0-0"})
-        await tail.wait_until(lambda got: bus_health(got))
+        signal = bus.layout.signal
+        tail = await signal_set_aside(server, bus, "0-0")
         await server.akill()
         with contextlib.suppress(BusError):
             await bus.publish(fill_event(1))  # finds the outage
@@ -829,8 +838,11 @@ async def test_a_connection_lost_while_a_reader_asks_the_types_is_retried(
     """After a refused XREAD the reader asks each key's `TYPE`. A connection lost right
     then was taken for Redis refusing to say: the reader ended ("check ACL GETUSER")
     and the desk stopped. Now it is retried as for a read, and the key is set aside."""
-    relay = CutOn(server.host, server.port, b"TYPE")
-    async with relay, running_bus(relay.url, options(key_prefix)) as bus:
+    async with (
+        RedisRelay(server.host, server.port) as relay,
+        running_bus(relay.url, options(key_prefix)) as bus,
+    ):
+        relay.cut_request_on(b"TYPE")
         journal, signal = bus.layout.exec("paper", "main"), bus.layout.signal
         await asyncio.to_thread(command, server.host, server.port, "SET", signal, "x")
         tail = Tail(bus, {journal: "0-0", signal: "0-0"})
@@ -854,8 +866,11 @@ async def test_a_dead_letter_refused_during_a_failover_is_kept_until_written(
     def failover_now() -> None:  # the dead-letter write was on its way: cut, then this
         server.turn_replica(serve_stale=True)
 
-    relay = CutOn(server.host, server.port, dead_letter.encode(), on_cut=failover_now)
-    async with relay, running_bus(relay.url, options(key_prefix)) as bus:
+    async with (
+        RedisRelay(server.host, server.port) as relay,
+        running_bus(relay.url, options(key_prefix)) as bus,
+    ):
+        relay.cut_request_on(dead_letter.encode(), then=failover_now)
         refused = fill_event(1, source="bad/main")
         await asyncio.to_thread(
             command, server.host, server.port, "SET", bus.layout.exec("bad", "main"), "x"
