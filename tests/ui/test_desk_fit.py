@@ -11,6 +11,7 @@ from textual.widgets._toast import Toast
 
 from silvertine_tui.domain import TradingState
 from silvertine_tui.ui.format import clock_text
+from silvertine_tui.ui.keymap import SPECS
 from silvertine_tui.ui.model import LogLine
 from silvertine_tui.ui.widgets.balances import Balances
 from silvertine_tui.ui.widgets.blotter import Blotter
@@ -123,6 +124,35 @@ async def test_the_footer_at_80x24_shows_quit_help_and_the_kill_switch(make_desk
         await desk.session.close()
 
 
+async def test_the_ticket_keys_keep_their_places_as_the_focus_moves(make_desk) -> None:
+    """Field to field the bar lists the ticket's keys, then the desk's, each in the key
+    map's order: in a text field (which binds ctrl+u and ctrl+x itself) Clear and Cancel
+    all came first, in a choice field after Send."""
+    desk: Desk = make_desk()
+    ticket_first = [s.action for s in SPECS if s.scope == "ticket"]
+    ticket_first += [s.action for s in SPECS if s.scope == "app"]
+    async with desk.app.run_test(size=(80, 24)) as pilot:
+        await desk.start(pilot)
+        await pilot.press("b")
+        await desk.settle(pilot)
+        bar = desk.app.screen.query_one(KeyBar)
+        lines: dict[str, str] = {}
+        while (field_id := str(desk.app.focused and desk.app.focused.id)) not in lines:
+            assert field_id.startswith("t-"), field_id
+            shown = [binding.action for binding, _enabled in bar.bindings()]
+            assert shown == sorted(shown, key=ticket_first.index), f"{field_id}: {shown}"
+            lines[field_id] = bar.render().plain[: bar.size.width]
+            await pilot.press("tab")
+            await desk.settle(pilot)
+        assert {"t-quantity", "t-tif"} <= set(lines), lines
+        assert lines["t-quantity"] == lines["t-tif"]
+        assert lines["t-quantity"].startswith(" f9 Send  ^s Buy/Sell  ^u Clear  esc Back ")
+        # ACTIVE, resume has nothing to do: it gives way to the keys after it.
+        assert " ^r Resume " not in lines["t-quantity"]
+        assert " f6 Theme " in lines["t-quantity"]
+        await desk.session.close()
+
+
 async def test_the_footer_at_80x24_keeps_resume_while_trading_is_not_active(make_desk) -> None:
     """HALTED or REDUCE ONLY, resume is the key the trader needs: it goes ahead of the
     other keys that would fit (the theme's); ACTIVE, it has no precedence."""
@@ -134,7 +164,7 @@ async def test_the_footer_at_80x24_keeps_resume_while_trading_is_not_active(make
         def line() -> str:
             return bar.render().plain[: bar.size.width]
 
-        assert " ^r Resume " not in line()  # ACTIVE: the keys in their order, as fit
+        assert " ^r Resume " not in line()  # ACTIVE: nothing to resume, it gives way
         active = line()
         assert " f6 Theme " in active
         engine = desk.session.engine

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from ..widgets.ticket import Ticket
     from ..widgets.watchlist import Watchlist
 
-RESUME_URGENT = frozenset({"resume"})
+RESUME = frozenset({"resume"})
 # A watching desk sends no order: its bar leaves out the keys that only say so.
 WATCHING_REFUSES = frozenset({"fire", "screen.cancel_order", "screen.modify_order", "cancel_all"})
 COMPACT_WIDTH = 100
@@ -443,11 +443,14 @@ class MainScreen(Screen[None]):
         self.set_class(trading is TradingState.HALTED, "-halted")
         if trading is not self._bar_state:
             # Out of ACTIVE, resume is the key the trader needs: it goes ahead of the
-            # bar's other keys (the theme's at 80 columns).
+            # bar's other keys (the theme's at 80 columns); ACTIVE, it has nothing to do
+            # and gives way to them (cancel all's in the ticket at 80 columns).
             self._bar_state = trading
-            self.query_one(KeyBar).set_urgent(
-                RESUME_URGENT if trading is not TradingState.ACTIVE else frozenset()
-            )
+            bar = self.query_one(KeyBar)
+            if trading is TradingState.ACTIVE:
+                bar.set_precedence(spare=RESUME)
+            else:
+                bar.set_precedence(urgent=RESUME)
         self.query_one(DeskHeader).set_state(
             trading,
             now,

@@ -50,7 +50,10 @@ class KeyBar(Widget):
         self.words: Mapping[str, str] = words or {}
         self.urgent: frozenset[str] = frozenset()
         """Actions kept ahead of the other keys, as `ALWAYS_SHOWN` are, while the desk
-        needs them (`set_urgent`): resume while trading is HALTED or REDUCE ONLY."""
+        needs them (`set_precedence`): resume while trading is HALTED or REDUCE ONLY."""
+        self.spare: frozenset[str] = frozenset()
+        """Actions shown only where every other key fits: resume while trading is
+        ACTIVE (at 80 columns it took the room of cancel all)."""
         self._spans: list[tuple[int, int, Binding]] = []
         self._lines: dict[object, tuple[list[Strip], list[tuple[int, int, Binding]]]] = {}
 
@@ -60,10 +63,13 @@ class KeyBar(Widget):
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)
 
-    def set_urgent(self, actions: frozenset[str]) -> None:
-        """The actions that take precedence over the other keys from now on."""
-        if actions != self.urgent:
-            self.urgent = actions
+    def set_precedence(
+        self, *, urgent: frozenset[str] = frozenset(), spare: frozenset[str] = frozenset()
+    ) -> None:
+        """From now on: the actions that go ahead of the other keys, and those that
+        give way to them."""
+        if (urgent, spare) != (self.urgent, self.spare):
+            self.urgent, self.spare = urgent, spare
             self.refresh()
 
     def _changed(self, screen: Screen[object]) -> None:
@@ -76,12 +82,27 @@ class KeyBar(Widget):
         On a dialog Textual lists only the dialog's (`Screen.active_bindings` stops at
         the modal screen), yet keys bound with priority are looked up from the app down,
         past the dialog (`App._check_bindings`): the kill switch and ctrl+c work in every
-        dialog, so the bar shows them."""
+        dialog, so the bar shows them.
+
+        In the order of the chain from the focused widget up, each node's keys as it
+        lists them. `active_bindings` puts a priority key where the focused widget's own
+        key of the same name was: in a ticket's text field (which binds ctrl+u and
+        ctrl+x itself) the bar read `^u Clear ^x Cancel all f9 Send`, in its choice
+        fields `f9 Send ^s Buy/Sell ^u Clear`: the keys moved under the trader's eye
+        with the focus."""
         screen = self.screen
-        active = [
-            (node, binding, enabled)
-            for node, binding, enabled, _tooltip in screen.active_bindings.values()
-        ]
+        place = {
+            id(binding): (depth, at)
+            for depth, (_node, bindings_map) in enumerate(screen._modal_binding_chain)
+            for at, (_key, binding) in enumerate(bindings_map)
+        }
+        active = sorted(
+            (
+                (node, binding, enabled)
+                for node, binding, enabled, _tooltip in screen.active_bindings.values()
+            ),
+            key=lambda entry: place.get(id(entry[1]), (len(place), 0)),
+        )
         if screen.is_modal:
             chain = screen._binding_chain
             for node, bindings_map in chain[len(screen._modal_binding_chain) :]:
@@ -163,7 +184,8 @@ class KeyBar(Widget):
         """The keys that fit the width, in order; help, the kill switch and quit always
         (a trader on a small terminal must find the emergency stop and the way out), and
         the urgent ones (resume on a HALTED desk: the key a trader needs then, ahead of
-        the theme's), the others while they fit."""
+        the theme's), the others while they fit, the spare ones last (each still in
+        its place on the line)."""
         entries = [
             (binding, enabled, self.app.get_key_display(binding))
             for binding, enabled in self.bindings()
@@ -178,16 +200,21 @@ class KeyBar(Widget):
         kept = ALWAYS_SHOWN | self.urgent
         reserved = sum(cost(e) for e in entries if e[0].action in kept)
         used = 0
-        out = []
-        for entry in entries:
+        shown: set[int] = set()
+        for at, entry in enumerate(entries):
             if entry[0].action in kept:
-                out.append(entry)
+                shown.add(at)
                 used += cost(entry)
                 reserved -= cost(entry)
-            elif used + cost(entry) + reserved <= width:
-                out.append(entry)
+            elif entry[0].action not in self.spare and used + cost(entry) + reserved <= width:
+                shown.add(at)
                 used += cost(entry)
-        return out
+        for at, entry in enumerate(entries):
+            spare = at not in shown and entry[0].action in self.spare
+            if spare and used + cost(entry) <= width:
+                shown.add(at)
+                used += cost(entry)
+        return [entry for at, entry in enumerate(entries) if at in shown]
 
     def on_click(self, event: events.Click) -> None:
         for start, end, binding in self._spans:
