@@ -404,6 +404,7 @@ class RedisBus:
                 restarted = restarted or was_restarted
                 lost += reasons
                 await self._flush_backlog()
+                await self._write_a_waiting_quote()
             except (RedisError, OSError) as exc:  # down, loading, or refused: back off
                 self.stats.last_error = _describe(exc)
                 log.debug("bus.redis.reconnect_failed", extra={"error": self.stats.last_error})
@@ -729,12 +730,7 @@ class RedisBus:
                 try:
                     results = await pipe.execute(raise_on_error=False)
                 except _DOWN as exc:
-                    # Keep the newest per key; what was superseded meanwhile is dropped.
-                    for key, item in batch.items():
-                        if key not in self._md_pending:
-                            self._md_pending[key] = item
-                        else:
-                            self.stats.md_dropped += 1
+                    self._md_wait(batch.items())
                     self._mark_down(exc)
                     break
                 except RedisError as exc:  # never let the flusher die
@@ -745,7 +741,17 @@ class RedisBus:
                     continue
                 finally:
                     self._md_inflight = 0
-                refused = [r for r in results if isinstance(r, Exception)]
+                waits = [isinstance(r, Exception) and _transient(r) for r in results]
+                if any(waits):
+                    # Redis takes no write for now (a failover, full memory): an outage,
+                    # not data it refuses. The newest quote per key waits for its end.
+                    self._md_wait(i for i, wait in zip(batch.items(), waits, strict=True) if wait)
+                    self._mark_down(results[waits.index(True)])
+                refused = [
+                    r
+                    for r, wait in zip(results, waits, strict=True)
+                    if isinstance(r, Exception) and not wait
+                ]
                 if refused:
                     self.stats.write_errors += len(refused)
                     self.stats.md_dropped += len(refused)
@@ -771,9 +777,48 @@ class RedisBus:
                     log.warning("bus.redis.md_refused_since", extra={"refused": self._md_refused})
                     self._md_refused = 0
                     self._md_refused_logged = time.monotonic()
-                written = len(batch) - len(refused)
+                written = len(batch) - len(refused) - sum(waits)
                 self.stats.published_md += written
                 self.stats.published += written
+
+    def _md_wait(self, items: Iterable[tuple[str, tuple[str, EventBase]]]) -> None:
+        """Quotes not written for an outage wait for its end, the newest per key: one
+        published meanwhile supersedes them (dropped)."""
+        for key, item in items:
+            if key not in self._md_pending:
+                self._md_pending[key] = item
+            else:
+                self.stats.md_dropped += 1
+
+    async def _write_a_waiting_quote(self) -> None:
+        """Before the bus says it is back: one waiting quote written. Redis answers PING
+        while it takes no write (a replica, full memory), and with nothing in the
+        backlog that PING was all the reconnect loop asked: a desk writing only market
+        data went up and down again at each retry. Refused as before, it raises (the
+        loop backs off); refused for good (its key of another type), it is dropped and
+        counted as the flusher does."""
+        if not self._md_pending:
+            return
+        key, item = next(iter(self._md_pending.items()))
+        stream, event = item
+        try:
+            await self._writer.xadd(
+                stream,
+                encode(event),  # type: ignore[arg-type]
+                maxlen=self.options.md_maxlen,
+                approximate=True,
+            )
+        except ResponseError as exc:
+            if _transient(exc):
+                raise
+            self.stats.write_errors += 1
+            self.stats.md_dropped += 1
+            self.stats.last_error = _describe(exc)
+        else:
+            self.stats.published_md += 1
+            self.stats.published += 1
+        if self._md_pending.get(key) is item:
+            del self._md_pending[key]
 
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until pending market data and the outage backlog are written."""

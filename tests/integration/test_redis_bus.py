@@ -914,3 +914,48 @@ async def test_a_watching_desk_s_bus_is_down_through_a_failover(
         await writer.publish(fill_event(2))
         await tail.wait_until(lambda got: len(got) == 2)
         await tail.stop()
+
+
+def failover_and_back(server: RedisServer) -> tuple[object, object]:
+    return (lambda: server.turn_replica(serve_stale=True), server.turn_primary)
+
+
+def out_of_memory_and_back(server: RedisServer) -> tuple[object, object]:
+    def full() -> None:
+        for args in (("maxmemory-policy", "noeviction"), ("maxmemory", "1")):
+            command(server.host, server.port, "CONFIG", "SET", *args)
+
+    return (full, lambda: command(server.host, server.port, "CONFIG", "SET", "maxmemory", "0"))
+
+
+@pytest.mark.parametrize("refusal", [failover_and_back, out_of_memory_and_back])
+async def test_market_data_refused_by_a_redis_taking_no_write_is_an_outage(
+    server: RedisServer, key_prefix: str, refusal: Any
+) -> None:
+    """A desk writing only market data (its brokers' heartbeats and orders go through
+    the outage backlog, which says the bus is down) had each quote refused `READONLY` or
+    `OOM` counted and dropped: the bus said LIVE while nothing it was given was
+    written. Such a refusal is an outage now: the bus is down ("refusing writes"), the
+    newest quote per key waits, and is written once Redis takes writes again."""
+    start, end = refusal(server)
+    async with running_bus(server.url, options(key_prefix, md_flush_interval_ms=0)) as bus:
+        stream = bus.layout.md("paper")
+        await bus.publish(quote_event("AAPL.PAPER", "100", source="paper"))
+        await bus.flush()
+        reconnects = bus.stats.reconnects
+        await asyncio.to_thread(start)
+        for bid in ("101", "102"):
+            await bus.publish(quote_event("AAPL.PAPER", bid, source="paper"))
+            await asyncio.sleep(0.05)
+        await wait_for_condition(lambda: not bus.stats.connected)
+        assert bus.stats.writes_refused
+        assert bus.stats.last_error.startswith(("ReadOnlyError", "OutOfMemoryError"))
+        await asyncio.sleep(0.5)  # the reconnect loop meets the refusal meanwhile
+        assert not bus.stats.connected
+        # Not said back ("Redis connection restored") while Redis refused every write.
+        assert bus.stats.reconnects == reconnects
+        await asyncio.to_thread(end)
+        await wait_for_condition(lambda: bus.stats.connected)
+        await bus.flush()
+        bids = [cast(Any, e.event).payload.bid for e in await bus.read(stream)]
+        assert [str(b) for b in bids] == ["100", "102"]  # the newest, not lost

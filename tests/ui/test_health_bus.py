@@ -159,7 +159,8 @@ async def test_a_failover_keeps_the_desk_and_shows_what_was_done_meanwhile(
             await desk.step(pilot, 1)
             engine = session.engine
             await asyncio.to_thread(server.turn_replica)
-            await desk.step(pilot, 1)  # the paper venue's quotes and health: refused
+            desk.clock.advance(1.0)
+            await desk.broker.step()  # its quotes refused: they wait (not `step`: it flushes)
             await engine.submit(market_buy("st000000000000000401", "ETHUSDT.PAPER", "1"))
             await frames_until(app, pilot, lambda: session.bus.stats.exec_buffered > 0)
             await frames_until(
