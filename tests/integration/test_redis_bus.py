@@ -683,6 +683,30 @@ async def signal_set_aside(server: RedisServer, bus: RedisBus, start: str) -> Ta
     return tail
 
 
+async def test_a_restart_found_by_the_watcher_says_a_key_still_set_aside(
+    key_prefix: str,
+) -> None:
+    """The watcher's "Redis server restarted ...; no journaled data was lost" (a restart
+    no command noticed) says DEGRADED and names a key still set aside, as the
+    reconnect's "Redis connection restored" does: LIVE, it read as all being well."""
+    with RedisServer(persistence=True) as server:
+        async with running_bus(server.url, options(key_prefix)) as bus:
+            tail = await signal_set_aside(server, bus, "$")
+            await server.akill()
+            await server.arestart()  # AOF: the string is still there
+
+            def restart_said(got: list[BusEntry]) -> bool:
+                return any("Redis server restarted" in h.payload.message for h in bus_health(got))
+
+            await tail.wait_until(restart_said)
+            assert bus.stats.reconnects == 0  # found by the watcher, not a reconnect
+            [said] = [h for h in bus_health(tail.entries) if "restarted" in h.payload.message]
+            assert said.payload.state is ConnectionState.DEGRADED
+            assert "no journaled data was lost" in said.payload.message
+            assert f"not read, not a stream: {bus.layout.signal} (a string)" in said.payload.message
+            await tail.stop()
+
+
 async def test_a_stream_set_aside_is_read_from_its_first_entry_once_a_stream_again(
     server: RedisServer, key_prefix: str
 ) -> None:
