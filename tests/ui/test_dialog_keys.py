@@ -5,6 +5,7 @@ ctrl+c still answer."""
 from __future__ import annotations
 
 import pytest
+from textual.widgets import Button
 
 from silvertine_tui.domain import TradingState
 from silvertine_tui.ui.screens.confirm import ConfirmScreen
@@ -47,6 +48,9 @@ async def test_the_confirmation_bar_lists_its_keys_and_the_kill_switch(
             assert shown in line, f"{shown!r} not in {line!r}"
         for hidden in DESK_KEYS:
             assert hidden not in line, f"{hidden!r} in {line!r}"
+        # The buttons say what the bar says: over orders, "Cancel" read as cancelling them.
+        assert str(cancel_all.query_one("#yes", Button).label) == "Cancel all (y)"
+        assert str(cancel_all.query_one("#no", Button).label) == "No (n/esc)"
         # What the bar says works does: the kill switch asks over the dialog.
         await pilot.press("ctrl+backslash")
         await pilot.pause()

@@ -228,7 +228,7 @@ async def test_every_text_that_names_a_key_names_the_key_bound(make_desk) -> Non
         assert isinstance(dialog, ConfirmScreen)
         assert "until you resume (ctrl+y)" in dialog.body
         assert str(dialog.query_one("#yes", Button).label) == "KILL (j)"
-        assert str(dialog.query_one("#no", Button).label) == "Cancel (k/esc)"
+        assert str(dialog.query_one("#no", Button).label) == "No (k/esc)"
         await pilot.press("k")
         await pilot.pause()
         assert app.screen.id == "main"

@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
 from ..format import shown
-from ..keymap import bindings, named_key
+from ..keymap import BY_ID, bindings, named_key
 from .dialog import Dialog
 
 
@@ -49,7 +49,8 @@ class ConfirmScreen(Dialog[bool]):
                 yes = named_key(self, "modal.confirm", every=True)
                 no = named_key(self, "modal.cancel", every=True)
                 yield Button(f"{self.confirm_label} ({yes})", id="yes", compact=True)
-                yield Button(f"Cancel ({no})", id="no", compact=True)
+                # As the key bar names it: "Cancel" over orders read as cancelling them.
+                yield Button(f"{BY_ID['modal.cancel'].description} ({no})", id="no", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
