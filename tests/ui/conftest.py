@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -168,6 +169,17 @@ class Desk:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+async def until(
+    pilot: Pilot[None], what: str, check: Callable[[], bool], timeout: float = 10.0
+) -> None:
+    """Pause the pilot until `check()` holds: for desks on a real venue's fake, whose
+    events come from sockets rather than the test clock."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.02)
 
 
 def market_buy(client_order_id: str, instrument: str, quantity: str) -> OrderRequest:

@@ -7,7 +7,6 @@ ib_async against the fake TWS (each fake's `race_next_cancel`)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -32,16 +31,9 @@ from tests.fakes.tws import FakeTws
 from tests.support.binance_broker import DEFAULT_SYMBOLS, binance_config, quick_library_timings
 from tests.support.ib import FAST
 
-from .conftest import Desk
+from .conftest import Desk, until
 
 S = OrderStatus
-
-
-async def until(pilot: Pilot[None], what: str, check: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 10.0
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.02)
 
 
 @dataclass

@@ -7,8 +7,6 @@ estimates its fee per contract, and its P&L counts the multiplier."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from decimal import Decimal
 
 from textual.pilot import Pilot
@@ -39,15 +37,8 @@ from tests.support.ib import FAST
 from tests.unit.test_ib_adopted_orders import cancel_elsewhere
 from tests.unit.test_ib_cancel_everything import place_elsewhere
 
-from .conftest import Desk
+from .conftest import Desk, until
 from .test_trading_keys import open_buy_ticket, type_into
-
-
-async def until(pilot: Pilot[None], what: str, check: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 5.0
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.01)
 
 
 async def test_an_ib_order_trades_on_the_desk_beside_paper(make_desk) -> None:

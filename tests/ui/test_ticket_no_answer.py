@@ -4,11 +4,6 @@ sends it again and doubles). The real app and session, python-binance against th
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
-from textual.pilot import Pilot
-
 from silvertine_tui.config import PaperBrokerConfig, Settings
 from silvertine_tui.domain import ConnectionState
 from silvertine_tui.ui.screens.confirm import ConfirmScreen
@@ -17,15 +12,8 @@ from silvertine_tui.ui.widgets.ticket import Ticket
 from tests.fakes.binance import FakeBinance
 from tests.support.binance_broker import DEFAULT_SYMBOLS, binance_config, quick_library_timings
 
-from .conftest import Desk
+from .conftest import Desk, until
 from .test_trading_keys import select_quote
-
-
-async def until(pilot: Pilot[None], what: str, check: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 10.0
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.02)
 
 
 async def test_an_order_without_answer_is_said_sent_and_maybe_working(make_desk) -> None:

@@ -7,11 +7,7 @@ last order asks "Send ... again?" first, its focus on Cancel (enter answers no).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
-
-from textual.pilot import Pilot
 
 from silvertine_tui.config import IBBrokerConfig, Settings
 from silvertine_tui.domain import Book, BookLevel, ConnectionState, OrderStatus
@@ -23,7 +19,7 @@ from silvertine_tui.ui.widgets.ticket import Ticket
 from tests.fakes.tws import FakeTws
 from tests.support.ib import FAST
 
-from .conftest import Desk, make_settings
+from .conftest import Desk, make_settings, until
 from .test_trading_keys import open_buy_ticket, open_market_buy_ticket, type_into
 
 PRICE = "64,000.00"
@@ -38,13 +34,6 @@ async def requests_at(desk: Desk, broker: str, account: str) -> list[OrderReques
 
 async def requests(desk: Desk) -> list[OrderRequestEvent]:
     return await requests_at(desk, "paper", "main")
-
-
-async def until(pilot: Pilot[None], what: str, check: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 10.0
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.02)
 
 
 async def resting_bid(desk: Desk, pilot) -> Ticket:
