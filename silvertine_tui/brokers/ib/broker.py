@@ -55,7 +55,7 @@ from ..errors import (
 from . import codes
 from .contracts import candidates, instrument_from, normalize_key, pick, to_decimal
 from .market import quote_of, reference_of
-from .orders import IBOrders
+from .orders import IBOrders, undo_guess
 from .session import IBSession
 from .translate import (
     ORDER_TYPES,
@@ -115,6 +115,10 @@ class IBBroker(IBOrders, IBSession):
             # ib_async's own guess after an error (a refused modify, an unknown cancel
             # marks a working order Cancelled): only TWS's next report counts. 202 is
             # TWS confirming a cancel; its orderStatus then changes nothing for ib_async.
+            # The guess is undone at once for an order TWS had working: left, IB's
+            # own cancel or expiry of it later changed nothing for ib_async (the order
+            # was done already), and no status of it ever reached the desk.
+            undo_guess(trade, working_only=True)
             return
         self._on_status_of(trade)
 

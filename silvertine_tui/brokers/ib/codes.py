@@ -27,6 +27,20 @@ NOT_SUBSCRIBED = 354
 # longer working: filled or cancelled before the cancel came) refuse no order.
 ORDER_REFUSALS = frozenset({103, 104, 105, 110, 135, 161, 201, 321, 387, 434})
 
+# Warnings about an order that TWS takes all the same (ib_async too keeps the order
+# live on them): 399 "will not be placed at the exchange until ...", 404 shares held
+# while IB locates them for a short sale, 10349 TIF set by an order preset, 492 and
+# 10167 as ib_async lists them, and the 2100-2199 range (2109 "Outside Regular Trading
+# Hours is ignored ... PlaceOrder is now being processed"). 105, 110, 321, 329 and 434,
+# which ib_async also calls warnings, refuse a new order or a modify: not here.
+ORDER_NOTICES = frozenset({399, 404, 492, 10167, 10349})
+
+
+def is_notice(code: int) -> bool:
+    """A message about an order that neither refuses nor ends it."""
+    return code in ORDER_NOTICES or 2100 <= code < 2200
+
+
 _FUNDS = re.compile(r"insufficient|margin|equity with loan|buying power", re.IGNORECASE)
 
 

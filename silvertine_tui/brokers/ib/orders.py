@@ -28,6 +28,9 @@ from ...domain import (
     OrderUpdate,
 )
 from ...events import (
+    Log,
+    LogEvent,
+    LogLevel,
     ModifyRequest,
 )
 from ..errors import (
@@ -264,7 +267,7 @@ class IBOrders(IBState):
                 order.lmtPrice = float(change.limit_price)
             if change.stop_price is not None:
                 order.auxPrice = float(change.stop_price)
-            _undo_guess(trade)
+            undo_guess(trade)
             try:
                 outcome = await self._answer(
                     self._modifying,
@@ -305,7 +308,7 @@ class IBOrders(IBState):
             await self._restore(coid, f"cancel not sent: {why}")
             raise OrderRejected(f"cancel of {coid} not sent: {why}")
         for _ in range(4):
-            _undo_guess(trade)
+            undo_guess(trade)
             try:
                 outcome = await self._answer(
                     self._cancelling,
@@ -480,6 +483,17 @@ class IBOrders(IBState):
         coid = self.ids.by_order(self.client_id, order_id)
         if coid is None or code == codes.ORDER_CANCELLED:
             return
+        if codes.is_notice(code):
+            # Not the answer to a place or modify waiting for one: the order goes on,
+            # and its status follows (taken for a refusal, a working order was
+            # journaled REJECTED). Said in the Log, as TWS's own window shows it.
+            await self._say(
+                coid,
+                LogLevel.WARNING,
+                f"TWS notice {code}: {message.strip()}; the order goes on",
+                code,
+            )
+            return
         cancelling = self._cancelling.get(coid)
         waiting = cancelling is not None and not cancelling.future.done()
         if code == codes.CANNOT_CANCEL and not waiting and self._ended(coid):
@@ -503,9 +517,29 @@ class IBOrders(IBState):
         if cancelling is not None and waiting:
             cancelling.future.set_result(f"{code}|{message}")
             return
-        log.warning(
-            "ib.order_error",
-            extra={"broker": self.source, "client_order_id": coid, "code": code, "error": message},
+        # Nothing waited for it: IB refused or ended something of a working order by
+        # itself (a 201 after it was taken). Its status follows from TWS (`_on_status`
+        # undid ib_async's guess so that it does); the error is said, not only logged.
+        await self._say(
+            coid,
+            LogLevel.ERROR,
+            f"TWS error {code}: {message.strip()}; the order's status follows from TWS "
+            "(check it in TWS if it does not change)",
+            code,
+        )
+
+    async def _say(self, coid: str, level: LogLevel, said: str, code: int) -> None:
+        log.log(
+            logging.WARNING if level is LogLevel.ERROR else logging.INFO,
+            "ib.order_message",
+            extra={"broker": self.source, "client_order_id": coid, "code": code, "error": said},
+        )
+        await self.publish(
+            LogEvent.create(
+                self.source,
+                Log(level=level, message=f"{self.source} order {coid}: {said}"),
+                ts=self.clock(),
+            )
         )
 
     async def _open_order(
@@ -595,10 +629,15 @@ class IBOrders(IBState):
         )
 
 
-def _undo_guess(trade: Any) -> None:
+WORKING_AT_TWS = frozenset({IbOrderStatus.PreSubmitted, IbOrderStatus.Submitted})
+
+
+def undo_guess(trade: Any, *, working_only: bool = False) -> None:
     """ib_async marks a working order Cancelled after a refused modify or a pacing
-    error (and then refuses to modify it: an assert). TWS's own last status for it is
-    put back, so the next modify goes out."""
+    error (and then refuses to modify it: an assert, and takes TWS's own Cancelled
+    later for no change). TWS's own last status for it is put back. `working_only`:
+    only a status TWS reported the order working with (a new order refused before
+    TWS said anything of it stays as it is)."""
     status = trade.orderStatus.status
     if status not in IbOrderStatus.DoneStates or not trade.log:
         return
@@ -606,5 +645,6 @@ def _undo_guess(trade: Any) -> None:
         return  # TWS said so itself
     for entry in reversed(trade.log):
         if entry.errorCode == 0 and entry.status not in IbOrderStatus.DoneStates:
-            trade.orderStatus.status = entry.status
+            if not working_only or entry.status in WORKING_AT_TWS:
+                trade.orderStatus.status = entry.status
             return

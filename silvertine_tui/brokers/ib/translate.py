@@ -147,7 +147,9 @@ def fill_of(
         instrument=key,
         side=Side.BUY if execution.side == "BOT" else Side.SELL,
         quantity=to_decimal(execution.shares),
-        price=price_or_none(execution.price, instrument) or to_decimal(execution.price),
+        # As it traded: a price improvement is off the tick (149.4951), and rounded
+        # it disagreed with the order's average and IB's statement.
+        price=to_decimal(execution.price),
         fee=fee,
         fee_currency=fee_currency,
         liquidity=liquidity_of(execution.lastLiquidity),

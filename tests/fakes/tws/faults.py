@@ -66,6 +66,8 @@ class Faults:
     missing_ends: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # (code, reason) for the next new orders or modifies
     order_rejections: deque[tuple[int, str]] = field(default_factory=deque)
+    # (code, text) of a warning sent ahead of the next accepted orders or modifies
+    order_warnings: deque[tuple[int, str]] = field(default_factory=deque)
     commission_first: int = 0
     # live fills whose position (and account) update goes out before their execDetails
     positions_first: int = 0

@@ -340,10 +340,19 @@ class FakeTws:
             raise ValueError(f"no price to fill market order {order.order_id} at: pass price=")
         return at
 
-    async def cancel_by_venue(self, order_id: int, *, client_id: int | None = None) -> None:
-        """IB cancels a working order itself (end of day, margin): 202 + Cancelled."""
+    async def cancel_by_venue(
+        self,
+        order_id: int,
+        *,
+        client_id: int | None = None,
+        code: int = 202,
+        reason: str = "Order Canceled - reason:",
+    ) -> None:
+        """IB cancels a working order itself (end of day, margin): 202 + Cancelled, or
+        another error first (`code`: a 201 "Order rejected - reason:..." for an order
+        it had accepted) and then Cancelled."""
         order = self.order(order_id, client_id)
-        self._cancel(order)
+        self._cancel(order, code, reason)
         await self._drain()
 
     async def cancel_pending_elsewhere(
@@ -433,6 +442,13 @@ class FakeTws:
     ) -> None:
         """The next placeOrder (new or modify) is refused with `code` after validation."""
         self.faults.order_rejections.append((code, reason))
+
+    def warn_next_order(self, code: int, text: str) -> None:
+        """The next placeOrder (new or modify) that TWS accepts is preceded by a warning
+        with its order id, as TWS sends 2109 ("Outside Regular Trading Hours is ignored
+        ... PlaceOrder is now being processed") or 399 ("will not be placed at the
+        exchange until ..."): the order is taken all the same."""
+        self.faults.order_warnings.append((code, text))
 
     def commission_before_execution(self, times: int = 1) -> None:
         """The next `times` live fills send commissionReport before execDetails."""
@@ -783,6 +799,9 @@ class FakeTws:
             self.rejected.append((client_id, order_id, problem.code, problem.message))
             session.send(m.error(order_id, problem.code, problem.message))
             return
+        if self.faults.order_warnings:
+            code, text = self.faults.order_warnings.popleft()
+            session.send(m.error(order_id, code, text))
         if existing is None:
             order = self.exchange.place(client_id, order_id, spec, ticket)
             notes: list[Note] = [OrderNote.of(order), *self.exchange.match(order, placing=True)]
@@ -795,14 +814,12 @@ class FakeTws:
             notes = [OrderNote.of(existing), *self.exchange.match(existing)]
         self._deliver(notes)
 
-    def _cancel(self, order: Order) -> None:
+    def _cancel(
+        self, order: Order, code: int = 202, reason: str = "Order Canceled - reason:"
+    ) -> None:
         self.exchange.cancel(order)
-        self._deliver(
-            [
-                ErrorNote(order.client_id, order.order_id, 202, "Order Canceled - reason:"),
-                OrderNote.of(order),
-            ]
-        )
+        error = ErrorNote(order.client_id, order.order_id, code, reason)
+        self._deliver([error, OrderNote.of(order)])
 
     def _cancel_order(self, session: Session, fields: list[str]) -> None:
         assert session.client_id is not None
