@@ -126,3 +126,25 @@ async def test_a_fill_at_a_price_between_ticks_is_journaled_as_it_traded() -> No
         await fake.fill(order.order_id, price="149.4951")
         events = await d.wait_journal(lambda ev: bool(fills(ev, coid)), "the fill")
         assert [f.price for f in fills(events, coid)] == [Decimal("149.4951")]
+
+
+async def test_ib_s_reason_for_cancelling_an_order_itself_is_journaled() -> None:
+    """TWS's 202 says why IB cancelled an order (`Order Canceled - reason:...`); the
+    reason was dropped and the order read CANCELED as if the trader had cancelled it.
+    A cancel we sent (an empty reason) says nothing more."""
+    why = "Order cancelled by system due to insufficient margin"
+    async with FakeTws() as fake, desk(fake) as d:
+        theirs = await d.broker.place(d.request(qty="3", limit="149.50"))
+        ours = await d.broker.place(d.request(qty="2", limit="149.40"))
+        by_ib, by_us = fake.orders
+        await fake.cancel_by_venue(by_ib.order_id, reason=f"Order Canceled - reason:{why}")
+        await d.broker.cancel(ours)
+        events = await d.wait_journal(
+            lambda ev: S.CANCELED in statuses(ev, theirs) and S.CANCELED in statuses(ev, ours),
+            "both CANCELED",
+        )
+        [cancelled] = [u for u in updates(events, theirs) if u.status is S.CANCELED]
+        assert cancelled.reason == f"cancelled by IB: {why}"
+        [mine] = [u for u in updates(events, ours) if u.status is S.CANCELED]
+        assert mine.reason == ""
+        assert by_us.status == "Cancelled"

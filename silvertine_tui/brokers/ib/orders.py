@@ -625,6 +625,7 @@ class IBOrders(IBState):
                 venue_order_id=str(perm_id) if perm_id else None,
                 filled_qty=filled,
                 avg_price=avg,
+                reason=s["reason"] or "",
             )
         )
 

@@ -263,6 +263,7 @@ class IBState(Broker):
             "client_id": order.clientId,
             "order_id": order.orderId,
             "order_ref": order.orderRef,
+            "reason": _cancel_reason(trade),
         }
         self._enqueue(lambda: self._publish_status(snapshot))
 
@@ -291,3 +292,13 @@ class IBState(Broker):
 
     def _market_detail(self) -> str:
         raise NotImplementedError
+
+
+def _cancel_reason(trade: Any) -> str | None:
+    """IB's why, when it cancelled the order itself: its 202 reads `Order Canceled -
+    reason:<why>` (empty for a cancel we sent)."""
+    entry = trade.log[-1] if trade.log else None
+    if entry is None or entry.errorCode != codes.ORDER_CANCELLED:
+        return None
+    why = str(entry.message).partition("reason:")[2].strip()
+    return f"cancelled by IB: {why}" if why else None
