@@ -119,6 +119,8 @@ async def test_the_footer_at_80x24_shows_quit_help_and_the_kill_switch(make_desk
             assert " q Quit " in line or " ^c Quit " in line, f"pane {pane}: {line!r}"
             assert " f1 Help " in line, f"pane {pane}: {line!r}"
             assert " ^\\ KILL " in line, f"pane {pane}: {line!r}"
+            # Buy and sell both or neither: one alone read as the other not there.
+            assert (" b Buy " in line) == (" s Sell " in line), f"pane {pane}: {line!r}"
             if pane == "2":
                 await pilot.press("escape")  # out of the ticket's fields
         await desk.session.close()

@@ -22,6 +22,8 @@ from textual.widget import Widget
 
 ALWAYS_SHOWN = frozenset({"help", "kill", "quit"})
 """Shown at any width: the way to help, the kill switch and the way out."""
+PAIRED = frozenset({"buy", "sell"})
+"""Shown both or neither: `b Buy` without `s Sell` read as selling not being there."""
 LINES_KEPT = 16  # the bars of the panes' key sets, at the current width and theme
 
 
@@ -184,8 +186,8 @@ class KeyBar(Widget):
         """The keys that fit the width, in order; help, the kill switch and quit always
         (a trader on a small terminal must find the emergency stop and the way out), and
         the urgent ones (resume on a HALTED desk: the key a trader needs then, ahead of
-        the theme's), the others while they fit, the spare ones last (each still in
-        its place on the line)."""
+        the theme's), the others while they fit (buy and sell both or neither), the
+        spare ones last (each still in its place on the line)."""
         entries = [
             (binding, enabled, self.app.get_key_display(binding))
             for binding, enabled in self.bindings()
@@ -201,11 +203,18 @@ class KeyBar(Widget):
         reserved = sum(cost(e) for e in entries if e[0].action in kept)
         used = 0
         shown: set[int] = set()
+        pair = [at for at, e in enumerate(entries) if e[0].action in PAIRED]
         for at, entry in enumerate(entries):
             if entry[0].action in kept:
                 shown.add(at)
                 used += cost(entry)
                 reserved -= cost(entry)
+            elif at in pair:
+                # Both at the first of them, if both fit.
+                both = sum(cost(entries[i]) for i in pair)
+                if at == pair[0] and used + both + reserved <= width:
+                    shown.update(pair)
+                    used += both
             elif entry[0].action not in self.spare and used + cost(entry) + reserved <= width:
                 shown.add(at)
                 used += cost(entry)
