@@ -444,7 +444,7 @@ class MainScreen(Screen[None]):
         if trading is not self._bar_state:
             # Out of ACTIVE, resume is the key the trader needs: it goes ahead of the
             # bar's other keys (the theme's at 80 columns); ACTIVE, it has nothing to do
-            # and gives way to them (cancel all's in the ticket at 80 columns).
+            # and gives way to them (the theme's in the ticket at 80 columns).
             self._bar_state = trading
             bar = self.query_one(KeyBar)
             if trading is TradingState.ACTIVE:

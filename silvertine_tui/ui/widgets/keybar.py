@@ -55,7 +55,7 @@ class KeyBar(Widget):
         needs them (`set_precedence`): resume while trading is HALTED or REDUCE ONLY."""
         self.spare: frozenset[str] = frozenset()
         """Actions shown only where every other key fits: resume while trading is
-        ACTIVE (at 80 columns it took the room of cancel all)."""
+        ACTIVE (in the ticket at 80 columns it took the theme's room)."""
         self._spans: list[tuple[int, int, Binding]] = []
         self._lines: dict[object, tuple[list[Strip], list[tuple[int, int, Binding]]]] = {}
 
