@@ -1079,8 +1079,11 @@ class BinanceBroker(Broker):
         if old_id is not None:
             order.retired.discard(old_id)
         order.venue_order_id = old_id
-        found = await self._settle_order(order, reason)
-        if found is None and order.status is OrderStatus.PENDING_REPLACE:
+        await self._settle_order(order, reason)
+        if order.status is OrderStatus.PENDING_REPLACE:
+            # Still working as before: the query's report of it (NEW on its id) was no
+            # news to the venue's side and was dropped; the journal is put back here,
+            # with the refusal (it read PENDING_REPLACE for ever).
             await self._restore_status(order, None, f"modify failed: {exc}")
 
     async def _restore_status(

@@ -520,6 +520,24 @@ async def test_modify_keeps_our_id_and_takes_a_new_venue_id(s: Session) -> None:
     assert (open_order.client_order_id, open_order.quantity) == (coid, D("0.7"))
 
 
+async def test_a_modify_binance_refuses_puts_the_order_back_with_the_reason(s: Session) -> None:
+    """A cancelReplace refused before anything happened (here a 429): the query found
+    the order still NEW on its id, a report `is_news` drops as a repeat, and the
+    status was put back only when the query failed: the order read PENDING_REPLACE for
+    ever, the refusal nowhere on it."""
+    coid = await s.broker.place(req(s))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    s.fake.throttle(requests=1, retry_after=0.1, ban=0.1)
+    with pytest.raises(BrokerError):
+        await s.broker.modify(coid, limit_price=D("1985"))
+    events = await settled(s)
+    assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.PENDING_REPLACE, S.NEW]
+    answer = updates(events, coid)[-1]
+    assert answer.reason.startswith("modify failed"), answer
+    venue = [o for o in s.fake.orders.values() if o.client_order_id == coid]
+    assert [(o.status, o.price) for o in venue] == [("NEW", D(1990))]
+
+
 async def test_modify_after_a_partial_fill_carries_what_filled(s: Session) -> None:
     coid = await s.broker.place(req(s, qty="0.5"))
     await wait_for(s, ended(coid, S.NEW), "NEW")
