@@ -753,20 +753,7 @@ class RedisBus:
                     if isinstance(r, Exception) and not wait
                 ]
                 if refused:
-                    self.stats.write_errors += len(refused)
-                    self.stats.md_dropped += len(refused)
-                    self.stats.last_error = _describe(refused[0])
-                    self._md_refused += len(refused)
-                    now = time.monotonic()
-                    if now - self._md_refused_logged >= MD_REFUSED_LOG_EVERY_S:
-                        # Once in a while, not per batch: a market-data key of another
-                        # type refuses every quote (hundreds of lines a second).
-                        self._md_refused_logged = now
-                        log.error(
-                            "bus.redis.md_refused",
-                            extra={"error": _describe(refused[0]), "refused": self._md_refused},
-                        )
-                        self._md_refused = 0
+                    self._md_refused_for_good(refused)
                 elif (
                     self._md_refused
                     and time.monotonic() - self._md_refused_logged >= MD_REFUSED_LOG_EVERY_S
@@ -780,6 +767,22 @@ class RedisBus:
                 written = len(batch) - len(refused) - sum(waits)
                 self.stats.published_md += written
                 self.stats.published += written
+
+    def _md_refused_for_good(self, refused: list[Exception]) -> None:
+        """Quotes Redis refused for good (their key of another type): dropped, counted,
+        and logged once in a while, not per batch (hundreds of lines a second)."""
+        self.stats.write_errors += len(refused)
+        self.stats.md_dropped += len(refused)
+        self.stats.last_error = _describe(refused[0])
+        self._md_refused += len(refused)
+        now = time.monotonic()
+        if now - self._md_refused_logged >= MD_REFUSED_LOG_EVERY_S:
+            self._md_refused_logged = now
+            log.error(
+                "bus.redis.md_refused",
+                extra={"error": _describe(refused[0]), "refused": self._md_refused},
+            )
+            self._md_refused = 0
 
     def _md_wait(self, items: Iterable[tuple[str, tuple[str, EventBase]]]) -> None:
         """Quotes not written for an outage wait for its end, the newest per key: one
@@ -795,8 +798,8 @@ class RedisBus:
         while it takes no write (a replica, full memory), and with nothing in the
         backlog that PING was all the reconnect loop asked: a desk writing only market
         data went up and down again at each retry. Refused as before, it raises (the
-        loop backs off); refused for good (its key of another type), it is dropped and
-        counted as the flusher does."""
+        loop backs off); refused for good (its key of another type), it is dropped,
+        counted and logged as by the flusher."""
         if not self._md_pending:
             return
         key, item = next(iter(self._md_pending.items()))
@@ -811,9 +814,7 @@ class RedisBus:
         except ResponseError as exc:
             if _transient(exc):
                 raise
-            self.stats.write_errors += 1
-            self.stats.md_dropped += 1
-            self.stats.last_error = _describe(exc)
+            self._md_refused_for_good([exc])
         else:
             self.stats.published_md += 1
             self.stats.published += 1
