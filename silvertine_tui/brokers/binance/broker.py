@@ -101,6 +101,9 @@ PRICE_TTL_NS = 60 * 1_000_000_000
 REFERENCE_BATCH = 20
 # How long a status waits for the account event that follows its report (below).
 ACCOUNT_WAIT_S = 0.25
+# Beyond a request's receive window, for the clock offset to Binance and the delay of
+# the link: after both, Binance can no longer act on a request whose answer was lost.
+BEYOND_RECV_WINDOW_S = 5.0
 FUNDS_STEPS = frozenset(
     {
         OrderStatus.NEW,
@@ -136,6 +139,9 @@ class BinanceBroker(Broker):
             )
         super().__init__(config, bus, clock=clock)
         self.binance: BinanceBrokerConfig = config
+        # Binance refuses a request older than its `recvWindow` (up to 60 s): an order
+        # or change whose answer was lost may be acted on until then.
+        self.unknown_order_window_s = config.recv_window_ms / 1000 + BEYOND_RECV_WINDOW_S
         if not config.orders_need_user_stream:
             # Orders go out with only REST up; their reports wait for the stream's return
             # (or the reconcile after it): the trader accepted trading half-blind.
@@ -196,6 +202,8 @@ class BinanceBroker(Broker):
         self._held: list[tuple[int, OrderUpdate]] = []
         self._hold_timer: asyncio.TimerHandle | None = None
         self._flush_tasks: set[asyncio.Task[None]] = set()
+        # Background checks of cancelReplaces whose answer was lost, by client order id.
+        self._replace_checks: dict[str, asyncio.Task[None]] = {}
         self._last_balances: dict[str, Balance] = {}
         self._last_positions: dict[str, Decimal] = {}
         self._in_health = False
@@ -652,6 +660,9 @@ class BinanceBroker(Broker):
         them with `upto_ms` None)."""
         while self._held and (upto_ms is None or self._held[0][0] <= upto_ms):
             _, update = self._held.pop(0)
+            order = self._orders.get(update.client_order_id)
+            if order is not None and update.venue_order_id in order.retired:
+                continue  # a replace retired its venue order while it waited: not ours
             await self.publish_update(update)
         self._stop_hold_timer_if_idle()
 
@@ -978,6 +989,18 @@ class BinanceBroker(Broker):
             fill = translate.trade_fill(trade, order.client_order_id, self.name, self.account)
             await self._publish_fill_once(await self._with_fee_value(fill))
 
+    def _require_order(self, client_order_id: str, *, cancel: bool = False) -> None:
+        super()._require_order(client_order_id, cancel=cancel)
+        if not cancel and client_order_id in self._replace_checks:
+            # Its last change's outcome is unknown: a change built on terms that may be
+            # gone could undo it (a cancel goes: Binance cancels whichever order works).
+            raise BrokerError(
+                f"{self.source}: the last modify of {client_order_id} got no answer and "
+                "Binance is being asked what became of it; nothing was sent. Modify again "
+                "once the order is no longer PENDING_REPLACE.",
+                code="replace_unknown",
+            )
+
     async def _modify(self, change: ModifyRequest) -> None:
         coid = change.client_order_id
         order = self._orders.get(coid)
@@ -1022,13 +1045,20 @@ class BinanceBroker(Broker):
         order.replacing = True
         try:
             body = await self.rest.cancel_replace(params)
+        except BrokerTimeout as exc:
+            self.count_error("replace")
+            self._check_replace_later(order, old_id, exc)
+            raise
         except BrokerError as exc:
             await self._replace_failed(order, old_id, exc)
             raise
-        await self._on_replaced(order, body)
+        await self._take_replacement(order, body.get("newOrderResponse") or {})
 
-    async def _on_replaced(self, order: TrackedOrder, body: Mapping[str, Any]) -> None:
-        placed = body.get("newOrderResponse") or {}
+    async def _take_replacement(
+        self, order: TrackedOrder, placed: Mapping[str, Any], reason: str = ""
+    ) -> None:
+        """The replacement Binance placed (`placed`: the reply's `newOrderResponse`, or
+        the order as a query found it) becomes the order's venue order, at its terms."""
         new_id = str(placed["orderId"])
         if new_id != order.venue_order_id:
             self._adopt_venue_id(order, new_id)
@@ -1040,9 +1070,12 @@ class BinanceBroker(Broker):
             stop = dec(placed["stopPrice"])
             order.stop_price = stop if stop > 0 else order.stop_price
         order.replacing = False
-        for fill in translate.reply_fills(placed, self.name, self.account, order.side):
-            await self._publish_fill_once(await self._with_fee_value(fill))
-        update = self._cumulative(order, translate.reply_update(placed))
+        if "fills" in placed:
+            for fill in translate.reply_fills(placed, self.name, self.account, order.side):
+                await self._publish_fill_once(await self._with_fee_value(fill))
+        elif dec(placed.get("executedQty", "0")) > 0:
+            await self._publish_trades_of(order, new_id)
+        update = self._cumulative(order, translate.reply_update(placed, reason=reason))
         update = update.model_copy(
             update={
                 "quantity": order.quantity,
@@ -1085,6 +1118,96 @@ class BinanceBroker(Broker):
             # news to the venue's side and was dropped; the journal is put back here,
             # with the refusal (it read PENDING_REPLACE for ever).
             await self._restore_status(order, None, f"modify failed: {exc}")
+
+    def _check_replace_later(
+        self, order: TrackedOrder, old_id: str | None, exc: BrokerTimeout
+    ) -> None:
+        """Ask Binance, in the background, what became of a cancelReplace whose answer
+        was lost; a later change of the order waits for the answer (`_modify`)."""
+        task = asyncio.create_task(
+            self._check_replace(order, old_id, exc),
+            name=f"binance-replace-check:{order.client_order_id}",
+        )
+        self._replace_checks[order.client_order_id] = task
+        self._background.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._background.discard(finished)
+            if self._replace_checks.get(order.client_order_id) is finished:
+                del self._replace_checks[order.client_order_id]
+
+        task.add_done_callback(done)
+
+    async def _check_replace(
+        self, order: TrackedOrder, old_id: str | None, exc: BrokerTimeout
+    ) -> None:
+        """A cancelReplace whose answer was lost (no answer in time, the connection
+        broke after sending, a 5xx or -1007): Binance did all of it, half of it or
+        nothing, and may still do it while the request's receive window lasts. Taken
+        for "nothing happened", the old order's CANCELED report read as the order's end
+        while Binance worked the replacement (and a cancel said "already CANCELED;
+        nothing was sent"). So the order stays PENDING_REPLACE, its old venue id
+        retired, until the stream reports the replacement (`_on_report` takes it) or
+        Binance, asked by our client id (its open order first), shows which:
+        - a venue order other than the old one: the replacement, taken at its terms;
+        - the old one ended (cancelled with no replacement, or filled first): that end;
+        - the old one still working once `unknown_order_window_s` has passed (after it
+          Binance can no longer act on the request): the modify did nothing, the order
+          goes back to working at its terms.
+        A query that fails is asked again (the order stays PENDING_REPLACE, as it is)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.unknown_order_window_s
+        delay = 0.2
+        while order.replacing:
+            try:
+                body = await self.rest.get_order(order.symbol, order.client_order_id)
+            except BrokerError as query_exc:
+                log.warning(
+                    "binance.replace_check_failed",
+                    extra={
+                        "broker": self.source,
+                        "client_order_id": order.client_order_id,
+                        "error": str(query_exc),
+                    },
+                )
+                body = None
+            if body is not None and order.replacing:
+                venue_id = str(body["orderId"])
+                status = translate.status_of(str(body["status"]))
+                if venue_id != old_id and venue_id not in order.retired:
+                    await self._take_replacement(
+                        order,
+                        body,
+                        reason="the modify's answer was lost; Binance, asked, works the "
+                        "changed order",
+                    )
+                    return
+                if venue_id == old_id and (status.is_terminal or loop.time() >= deadline):
+                    await self._replace_did_not_happen(order, old_id, body, exc)
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _replace_did_not_happen(
+        self, order: TrackedOrder, old_id: str, body: Mapping[str, Any], exc: BrokerTimeout
+    ) -> None:
+        """Binance, asked, holds the old venue order (working, or ended) and no
+        replacement: it is the order's again, with what Binance says of it."""
+        order.retired.discard(old_id)
+        order.replacing = False
+        status = translate.status_of(str(body["status"]))
+        if status is OrderStatus.CANCELED:
+            why = f"modify failed: {exc}; Binance cancelled the order and placed no new one"
+        elif status.is_terminal:
+            why = f"modify failed: {exc}; Binance reports the order {status} before it"
+        else:
+            why = f"modify failed: {exc}; Binance did not take it: the order works unchanged"
+        if dec(body.get("executedQty", "0")) > 0:
+            await self._publish_trades_of(order, old_id)
+        await self.publish_update(self._cumulative(order, translate.reply_update(body, reason=why)))
+        if order.status is OrderStatus.PENDING_REPLACE:
+            # The query's report was no news to the venue's side (dropped as a repeat).
+            await self._restore_status(order, None, why)
 
     async def _restore_status(
         self, order: TrackedOrder, previous: OrderStatus | None, reason: str

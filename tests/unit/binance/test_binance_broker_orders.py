@@ -16,6 +16,7 @@ import pytest
 
 from silvertine_tui.brokers import (
     BrokerError,
+    BrokerTimeout,
     CancelTooLate,
     InsufficientFunds,
     OrderRejected,
@@ -538,6 +539,81 @@ async def test_a_modify_binance_refuses_puts_the_order_back_with_the_reason(s: S
     assert [(o.status, o.price) for o in venue] == [("NEW", D(1990))]
 
 
+@pytest.mark.parametrize("fault", ["connection cut", "503 -1007"])
+async def test_a_modify_binance_made_whose_answer_was_lost_shows_the_new_order(
+    s: Session, fault: str
+) -> None:
+    """Binance replaced the order, then the answer was lost. Taken for "nothing
+    happened", the old venue order's CANCELED report read as the order's end (or the
+    journal kept the old price) while Binance worked the new one, and a cancel said
+    "already CANCELED; nothing was sent"."""
+    coid = await s.broker.place(req(s))
+    events = await wait_for(s, ended(coid, S.NEW), "NEW")
+    old_id = updates(events, coid)[-1].venue_order_id
+    if fault == "connection cut":
+        s.fake.reset_next_requests(1, after_processing=True)
+    else:
+        s.fake.fail_next_requests(1, status=503, after_processing=True)
+    with pytest.raises(BrokerTimeout, match="do not send it again"):
+        await s.broker.modify(coid, limit_price=D("1985"))
+    events = await wait_for(s, lambda ev: statuses(ev, coid)[-1] is S.NEW, "the answer")
+    events = await settled(s)
+    assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.PENDING_REPLACE, S.NEW]
+    answer = updates(events, coid)[-1]
+    assert answer.venue_order_id != old_id
+    assert (answer.quantity, answer.limit_price) == (D("0.5"), D(1985))
+    orders, _ = replay_orders(events)
+    assert (orders[coid].status, orders[coid].limit_price) == (S.NEW, D(1985))
+    await s.broker.cancel(coid)
+    venue = [o for o in s.fake.orders.values() if o.client_order_id == coid]
+    assert [(o.status, o.price) for o in venue] == [("CANCELED", D(1990)), ("CANCELED", D(1985))]
+    events = await settled(s)
+    assert statuses(events, coid)[-2:] == [S.PENDING_CANCEL, S.CANCELED]
+    once_each(events, coid)
+
+
+async def test_a_modify_whose_answer_was_lost_unmade_waits_out_binances_window(
+    s: Session,
+) -> None:
+    """The connection broke before Binance acted: until the request's receive window has
+    passed Binance may still act on it, so the order stays PENDING_REPLACE (a second
+    change is refused, nothing sent), then goes back to working at its terms."""
+    s.broker.unknown_order_window_s = 1.0
+    coid = await s.broker.place(req(s))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    s.fake.reset_next_requests(1, after_processing=False)
+    with pytest.raises(BrokerTimeout):
+        await s.broker.modify(coid, limit_price=D("1985"))
+    events = await settled(s)
+    assert statuses(events, coid)[-1] is S.PENDING_REPLACE
+    with pytest.raises(BrokerError, match="being asked what became of it; nothing was sent"):
+        await s.broker.modify(coid, limit_price=D("1980"))
+    events = await wait_for(s, lambda ev: statuses(ev, coid)[-1] is S.NEW, "the answer")
+    assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.PENDING_REPLACE, S.NEW]
+    answer = updates(events, coid)[-1]
+    assert "did not take it: the order works unchanged" in answer.reason, answer
+    venue = [o for o in s.fake.orders.values() if o.client_order_id == coid]
+    assert [(o.status, o.price) for o in venue] == [("NEW", D(1990))]
+    await s.broker.modify(coid, limit_price=D("1980"))
+    venue = [o for o in s.fake.orders.values() if o.client_order_id == coid]
+    assert [(o.status, o.price) for o in venue] == [("CANCELED", D(1990)), ("NEW", D(1980))]
+
+
+async def test_a_modify_half_made_whose_answer_was_lost_ends_cancelled(s: Session) -> None:
+    """Binance cancelled the old order, refused the new one, and the answer (-2021, the
+    one that said so) was lost: the order ends CANCELED, saying why."""
+    coid = await s.broker.place(req(s))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    s.fake.reject_next_order()
+    s.fake.reset_next_requests(1, after_processing=True)
+    with pytest.raises(BrokerTimeout):
+        await s.broker.modify(coid, limit_price=D("1985"))
+    events = await wait_for(s, ended(coid, S.CANCELED), "CANCELED")
+    events = await settled(s)
+    assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.PENDING_REPLACE, S.CANCELED]
+    assert "placed no new one" in updates(events, coid)[-1].reason
+
+
 async def test_modify_after_a_partial_fill_carries_what_filled(s: Session) -> None:
     coid = await s.broker.place(req(s, qty="0.5"))
     await wait_for(s, ended(coid, S.NEW), "NEW")
@@ -666,6 +742,18 @@ async def test_built_by_the_registry_from_config() -> None:
         assert caps.modify is ModifyStyle.CANCEL_REPLACE
         assert (caps.post_only, caps.cancel_all_native, caps.short_selling) == (True, True, False)
         assert caps.market_data == set(MarketDataKind)
+
+
+@pytest.mark.parametrize(("recv_window_ms", "window_s"), [(5000, 10.0), (60_000, 65.0)])
+async def test_a_lost_answer_is_final_only_after_binances_receive_window(
+    recv_window_ms: int, window_s: float
+) -> None:
+    """Binance acts on a signed request until its `recvWindow` (up to 60 s) has passed:
+    an order (or change) whose answer was lost is not taken for "never reached Binance"
+    (or "did nothing") before then, plus 5 s for the clock offset and the link. It was
+    10 s whatever the window."""
+    async with binance_session(connect=False, recv_window_ms=recv_window_ms) as s:
+        assert s.broker.unknown_order_window_s == window_s
 
 
 @pytest.mark.parametrize(
