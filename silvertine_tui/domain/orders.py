@@ -446,6 +446,7 @@ class Order(BaseModel):
                 limit_price=venue.limit_price,
                 stop_price=venue.stop_price,
                 tif=venue.tif,
+                post_only=venue.post_only,
                 tag=tag,
             )
         )
@@ -656,6 +657,9 @@ class VenueOrder(BaseModel):
     side: Side
     order_type: OrderType
     tif: TimeInForce = TimeInForce.GTC
+    # A LIMIT the venue takes only as a maker (Binance's LIMIT_MAKER): a change of it
+    # must go out post-only too.
+    post_only: bool = False
     quantity: Dec
     filled_qty: Dec = Decimal(0)
     limit_price: Dec | None = None

@@ -660,9 +660,6 @@ class BinanceBroker(Broker):
         them with `upto_ms` None)."""
         while self._held and (upto_ms is None or self._held[0][0] <= upto_ms):
             _, update = self._held.pop(0)
-            order = self._orders.get(update.client_order_id)
-            if order is not None and update.venue_order_id in order.retired:
-                continue  # a replace retired its venue order while it waited: not ours
             await self.publish_update(update)
         self._stop_hold_timer_if_idle()
 
@@ -1346,6 +1343,7 @@ class BinanceBroker(Broker):
                 side=venue.side,
                 order_type=venue.order_type,
                 tif=venue.tif,
+                post_only=venue.post_only,
                 quantity=venue.quantity,
                 limit_price=venue.limit_price,
                 stop_price=venue.stop_price,

@@ -247,6 +247,7 @@ def venue_order(body: Mapping[str, Any]) -> VenueOrder:
         side=Side(str(body["side"])),
         order_type=ORDER_TYPE.get(venue_type, OrderType.LIMIT),
         tif=tif_of(venue_type, body.get("timeInForce")),
+        post_only=venue_type == "LIMIT_MAKER",
         quantity=dec(body["origQty"]),
         filled_qty=executed,
         limit_price=_opt_price(body.get("price")),

@@ -16,7 +16,7 @@ import pytest
 
 from silvertine_tui.brokers import BrokerTimeout, NotConnected, RateLimited
 from silvertine_tui.bus import BusOptions, MemoryBus
-from silvertine_tui.domain import ConnectionState, MarketDataKind, OrderStatus, Side
+from silvertine_tui.domain import ConnectionState, MarketDataKind, OrderStatus, OrderType, Side
 from silvertine_tui.events import BookEvent, HealthEvent, QuoteEvent
 from silvertine_tui.ui.widgets.health import rate_limit_text
 from tests.contract.test_broker_contract import fills, replay_orders, statuses, updates
@@ -423,6 +423,31 @@ async def test_a_modify_after_a_restart_journals_the_new_terms(s: Session) -> No
         await again_driver.settle()
         orders, _ = replay_orders(await s.events())
         assert (orders[coid].status, orders[coid].limit_price) == (S.NEW, D("1980"))
+    finally:
+        await again.close()
+
+
+async def test_a_post_only_order_found_after_a_restart_stays_post_only_when_moved(
+    s: Session,
+) -> None:
+    """Binance's LIMIT_MAKER read back as a plain LIMIT: a restarted desk moving a
+    post-only order sent its replacement as LIMIT GTC, which may take liquidity."""
+    coid = await s.broker.place(req(s, qty="0.5", post_only=True))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    assert s.fake.order_by_client_id(coid).type == "LIMIT_MAKER"
+    await s.broker.close()
+    again = build_broker(s.fake, s.bus, ["ETHUSDT"])
+    try:
+        await again.connect()
+        report = await again.reconcile(0)
+        [found] = report.open_orders
+        assert (found.order_type, found.post_only) == (OrderType.LIMIT, True)
+        await again.modify(coid, limit_price=D("1985"))
+        venue = [o for o in s.fake.orders.values() if o.client_order_id == coid]
+        assert [(o.status, o.type, o.price) for o in venue] == [
+            ("CANCELED", "LIMIT_MAKER", D(1990)),
+            ("NEW", "LIMIT_MAKER", D(1985)),
+        ]
     finally:
         await again.close()
 
