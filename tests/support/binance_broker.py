@@ -198,9 +198,11 @@ async def binance_session(
     balances: Mapping[str, Decimal | str | int] | None = None,
     commission: Commission | None = None,
     connect: bool = True,
+    quoted: Sequence[str] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Session]:
-    """A fake Binance, a memory bus and a connected `BinanceBroker` trading `symbols`."""
+    """A fake Binance, a memory bus and a connected `BinanceBroker` trading `symbols`
+    (`quoted`: the broker's configured symbols, when not all of them)."""
     with quick_library_timings():
         bus = MemoryBus(BusOptions(prefix=f"binance-{uuid.uuid4().hex[:8]}", block_ms=50))
         await bus.start()
@@ -209,7 +211,8 @@ async def binance_session(
             balances=balances if balances is not None else {"USDT": "10000"},
             commission=commission or Commission(mode="quote"),
         ) as fake:
-            broker = build_broker(fake, bus, [s.symbol for s in symbols], **overrides)
+            configured = list(quoted) if quoted is not None else [s.symbol for s in symbols]
+            broker = build_broker(fake, bus, configured, **overrides)
             session = Session(fake, bus, broker, BinanceDriver(fake, broker, symbols[0].symbol))
             try:
                 if connect:

@@ -84,7 +84,7 @@ from ..errors import (
     cancel_too_late,
 )
 from . import order_types, translate
-from .errors import CancelReplaceFailed, CredentialsRejected
+from .errors import CancelReplaceFailed, CredentialsRejected, InvalidSymbol
 from .instruments import NotionalScope, dec, key_of, notional_scope, parse_symbol, symbol_of
 from .market import BadPayload, MarketStreams, last_of_ticker, reference_of_ticker
 from .orders import LOCAL_STEPS, TrackedOrder
@@ -97,6 +97,10 @@ CONNECTED = ConnectionState.LIVE
 ZERO = Decimal(0)
 DAY_MS = 24 * 3600 * 1000
 PRICE_TTL_NS = 60 * 1_000_000_000
+# A fee's valuation waits for REST this long at most (the user stream's reader waits on
+# it), and uses a price older than PRICE_TTL_NS while a fresh one is asked, up to this.
+FEE_PRICE_WAIT_S = 0.5
+PRICE_STALE_NS = 15 * 60 * 1_000_000_000
 # Symbols per GET ticker/24hr (weight 2 for 1-20 symbols, 40 from 21).
 REFERENCE_BATCH = 20
 # How long a status waits for the account event that follows its report (below).
@@ -191,6 +195,7 @@ class BinanceBroker(Broker):
         self._published_execs: set[str] = set()
         self._last_trade_id: dict[str, int] = {}
         self._prices: dict[str, tuple[Decimal, int]] = {}
+        self._price_asks: dict[str, asyncio.Task[None]] = {}
         self._publish_lock = asyncio.Lock()
         self._retry_task: asyncio.Task[None] | None = None
         self._rest_watch: asyncio.Task[None] | None = None
@@ -752,21 +757,60 @@ class BinanceBroker(Broker):
         return "", ""
 
     async def _recent_price(self, symbol: str) -> Decimal | None:
-        """A recent price of `symbol` (a fill or quote seen here, else the book's mid
-        from REST, kept a minute); None when the venue has no such pair."""
+        """A recent price of `symbol` to value a fee with: a fill or quote seen here, else
+        the book's mid asked of REST (kept a minute); None when the venue has no such
+        pair or none is known. A fill waits for REST at most FEE_PRICE_WAIT_S: fills and
+        statuses from the user stream are valued here, and behind a hung REST call they
+        all waited out its timeout and retries (3 s at a 1 s timeout; ~30 s at the
+        default). A price older than a minute is asked again in the background and
+        still used meanwhile, up to PRICE_STALE_NS; beyond, the fee is left unvalued."""
         now = self.clock()
         seen = self._prices.get(symbol)
         if seen is not None and now - seen[1] < PRICE_TTL_NS:
             return seen[0] if seen[0] > 0 else None
+        asking = self._price_asks.get(symbol)
+        if asking is None:
+            asking = asyncio.create_task(
+                self._ask_price(symbol), name=f"binance-price:{self.source}:{symbol}"
+            )
+            self._price_asks[symbol] = asking
+            self._background.add(asking)
+            asking.add_done_callback(self._background.discard)
+            asking.add_done_callback(lambda _: self._price_asks.pop(symbol, None))
+        if seen is not None and seen[0] > 0 and now - seen[1] < PRICE_STALE_NS:
+            return seen[0]
+        try:
+            await asyncio.wait_for(asyncio.shield(asking), FEE_PRICE_WAIT_S)
+        except TimeoutError:
+            log.info(
+                "binance.fee_price_late",
+                extra={"broker": self.source, "symbol": symbol, "wait_s": FEE_PRICE_WAIT_S},
+            )
+            return None
+        answer = self._prices.get(symbol)
+        if answer is None or answer[0] <= 0 or self.clock() - answer[1] >= PRICE_STALE_NS:
+            return None
+        return answer[0]
+
+    async def _ask_price(self, symbol: str) -> None:
+        """The book's mid of `symbol` from REST, kept in `_prices` (0: no such pair, not
+        asked again for a minute). A failed call keeps nothing: the next fee asks again."""
         try:
             book = await self.rest.depth(symbol, 5)
-            bid = Decimal(str(book["bids"][0][0]))
-            ask = Decimal(str(book["asks"][0][0]))
-            price = (bid + ask) / 2
-        except (BrokerError, KeyError, IndexError, ValueError, ArithmeticError):
+        except InvalidSymbol:
             price = ZERO
-        self._prices[symbol] = (price, now)
-        return price if price > 0 else None
+        except BrokerError as exc:
+            log.info(
+                "binance.fee_price_failed",
+                extra={"broker": self.source, "symbol": symbol, "error": str(exc)},
+            )
+            return
+        else:
+            try:
+                price = (Decimal(str(book["bids"][0][0])) + Decimal(str(book["asks"][0][0]))) / 2
+            except (KeyError, IndexError, TypeError, ValueError, ArithmeticError):
+                price = ZERO
+        self._prices[symbol] = (price, self.clock())
 
     async def publish_quote(self, quote: Quote) -> None:
         symbol = quote.instrument.partition(".")[0]

@@ -231,6 +231,39 @@ async def test_a_bnb_fee_without_a_price_is_not_guessed() -> None:
         assert (fill.fee_currency, fill.fee_value) == ("BNB", None)
 
 
+async def test_a_fee_valuation_never_holds_the_fills_behind_a_hung_rest() -> None:
+    """A BNB fee is valued at BNBUSDT's mid, asked of REST: that call ran inside the user
+    stream's reader, so with REST hung every fill and status behind it waited out the
+    call's timeout and retries (3 s here, at a 1 s timeout). Now a fill waits at most
+    half a second; its fee is left unvalued when no price is known, and valued again
+    once REST answers."""
+    symbols = (SymbolSpec("ETHUSDT", "ETH", "USDT"), SymbolSpec("BNBUSDT", "BNB", "USDT"))
+    async with binance_session(
+        symbols=symbols,
+        balances={"USDT": "10000", "BNB": "5"},
+        commission=Commission(mode="bnb", bnb_price=D("600")),
+        quoted=["ETHUSDT"],  # no BNBUSDT quote here: its price is asked of REST
+    ) as s:
+        await s.fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "5")])
+        await s.fake.set_book("BNBUSDT", [("599", "5")], [("601", "5")])
+        first = await s.broker.place(req(s))
+        second = await s.broker.place(req(s))
+        await wait_for(s, ended(second, S.NEW), "NEW")
+        s.fake.stop_answering_rest(hang=True)
+        started = time.monotonic()
+        await s.fake.fill(s.fake.order_by_client_id(first).order_id)
+        await wait_for(s, ended(first, S.FILLED), "FILLED")
+        took = time.monotonic() - started
+        assert took < 0.9, f"the fill waited {took:.2f} s for REST"
+        [fill] = fills(await s.events(), first)
+        assert (fill.fee_currency, fill.fee_value) == ("BNB", None)
+        s.fake.answer_rest()
+        await s.fake.fill(s.fake.order_by_client_id(second).order_id)
+        await wait_for(s, ended(second, S.FILLED), "FILLED")
+        [fill] = fills(await settled(s), second)
+        assert fill.fee_value == fill.fee * D(600)
+
+
 async def test_stop_limit_is_stop_loss_limit_and_triggers_on_a_trade(s: Session) -> None:
     coid = await s.broker.place(
         req(
