@@ -666,6 +666,17 @@ class BinanceBroker(Broker):
         while self._held and (upto_ms is None or self._held[0][0] <= upto_ms):
             _, update = self._held.pop(0)
             await self.publish_update(update)
+            order = self._orders.get(update.client_order_id)
+            if order is not None and order.replacing and not update.status.is_terminal:
+                # A change went out while this status waited (two changes at once: the
+                # second's PENDING_REPLACE was a repeat then): the journal shows it on
+                # its way again, not the order NEW at the first change's terms.
+                await self.publish_update(
+                    OrderUpdate(
+                        client_order_id=order.client_order_id,
+                        status=OrderStatus.PENDING_REPLACE,
+                    )
+                )
         self._stop_hold_timer_if_idle()
 
     def _stop_hold_timer_if_idle(self) -> None:

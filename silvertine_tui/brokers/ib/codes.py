@@ -22,11 +22,8 @@ PENDING_CANCEL_STATE = "state: PendingCancel"
 NO_SECURITY = 200
 DELAYED_NOTICE = 10167
 NOT_SUBSCRIBED = 354
-# Refusals of a new order or a modify, before it reached the market. The answers to a
-# cancel are not among them: 10147 (TWS does not know the order) and 10148 (it is no
-# longer working: filled or cancelled before the cancel came) refuse no order.
-ORDER_REFUSALS = frozenset({103, 104, 105, 110, 135, 161, 201, 321, 387, 434})
-
+# Every error about an order that is not a notice (below) answers the place or modify
+# waiting for it as a refusal (103, 104, 105, 110, 135, 161, 201, 321, 387, 434 ...).
 # Warnings about an order that TWS takes all the same (ib_async too keeps the order
 # live on them): 399 "will not be placed at the exchange until ...", 404 shares held
 # while IB locates them for a short sale, 10349 TIF set by an order preset, 492 and

@@ -647,6 +647,26 @@ async def test_a_modify_half_made_whose_answer_was_lost_ends_cancelled(s: Sessio
     assert "placed no new one" in updates(events, coid)[-1].reason
 
 
+async def test_two_changes_at_once_each_show_on_their_way(s: Session) -> None:
+    """The second change's PENDING_REPLACE was judged a repeat while the first's NEW
+    waited for its account event: the journal went NEW at the first change's terms
+    while the second was on its way, then NEW at the second's."""
+    coid = await s.broker.place(req(s))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    await asyncio.gather(
+        s.broker.modify(coid, limit_price=D("1985")), s.broker.modify(coid, limit_price=D("1980"))
+    )
+    events = await settled(s)
+    assert [(u.status, u.limit_price) for u in updates(events, coid)[2:]] == [
+        (S.PENDING_REPLACE, None),
+        (S.NEW, D(1985)),
+        (S.PENDING_REPLACE, None),
+        (S.NEW, D(1980)),
+    ]
+    orders, _ = replay_orders(events)
+    assert (orders[coid].status, orders[coid].limit_price) == (S.NEW, D(1980))
+
+
 async def test_modify_after_a_partial_fill_carries_what_filled(s: Session) -> None:
     coid = await s.broker.place(req(s, qty="0.5"))
     await wait_for(s, ended(coid, S.NEW), "NEW")
