@@ -1006,18 +1006,7 @@ class BinanceBroker(Broker):
     async def _settle_order(self, order: TrackedOrder, reason: str) -> VenueOrder | None:
         """Ask the venue for the order and publish what the journal lacks: its fills
         (from myTrades, each once), then its status."""
-        try:
-            body = await self.rest.get_order(order.symbol, order.client_order_id)
-        except BrokerError as exc:
-            log.warning(
-                "binance.query_failed",
-                extra={
-                    "broker": self.source,
-                    "client_order_id": order.client_order_id,
-                    "error": str(exc),
-                },
-            )
-            return None
+        body = await self._ask_order(order)
         if body is None:
             return None
         venue = translate.venue_order(body)
@@ -1030,6 +1019,22 @@ class BinanceBroker(Broker):
                 self._cumulative(order, translate.reply_update(body, reason=reason))
             )
         return self._venue_view(venue)
+
+    async def _ask_order(self, order: TrackedOrder) -> dict[str, Any] | None:
+        """The order as Binance holds it under our client order id (its open venue
+        order first); None when Binance has none or the query failed (logged)."""
+        try:
+            return await self.rest.get_order(order.symbol, order.client_order_id)
+        except BrokerError as exc:
+            log.warning(
+                "binance.query_failed",
+                extra={
+                    "broker": self.source,
+                    "client_order_id": order.client_order_id,
+                    "error": str(exc),
+                },
+            )
+            return None
 
     async def _publish_trades_of(self, order: TrackedOrder, venue_order_id: str) -> None:
         try:
@@ -1211,18 +1216,7 @@ class BinanceBroker(Broker):
         deadline = loop.time() + self.unknown_order_window_s
         delay = 0.2
         while order.replacing:
-            try:
-                body = await self.rest.get_order(order.symbol, order.client_order_id)
-            except BrokerError as query_exc:
-                log.warning(
-                    "binance.replace_check_failed",
-                    extra={
-                        "broker": self.source,
-                        "client_order_id": order.client_order_id,
-                        "error": str(query_exc),
-                    },
-                )
-                body = None
+            body = await self._ask_order(order)
             if body is not None and order.replacing:
                 venue_id = str(body["orderId"])
                 status = translate.status_of(str(body["status"]))
