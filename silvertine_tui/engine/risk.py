@@ -46,6 +46,12 @@ def modify_violations(
     changed = modified_request(
         order, quantity=quantity, limit_price=limit_price, stop_price=stop_price
     )
+    if order.filled_qty and changed.quantity is not None and changed.quantity > order.filled_qty:
+        # What the change leaves working, as the rules about position and size judge it:
+        # what filled is in the position already. Judged whole, a price change of a
+        # half-filled exit was refused in REDUCE ONLY ("a sell of 2 would take position
+        # 1 through zero") when 1 was left to sell.
+        changed = changed.model_copy(update={"quantity": changed.quantity - order.filled_qty})
     return [v for v in check(changed) if v.rule not in NOT_FOR_MODIFY]
 
 
@@ -139,24 +145,25 @@ def reduce_limit(position: Decimal, side: Side, working_same: Decimal) -> Decima
 
 def _reduce_problem(
     request: OrderRequest, quantity: Decimal, position: Decimal, working_same: Decimal
-) -> str:
+) -> tuple[str, str]:
     """Why the order of `quantity` (base) would not only reduce the position ("" if it
-    would)."""
+    would), and the ticket field it is mended in: the side of an order that adds, the
+    quantity of one that goes through zero ("" with nothing to reduce)."""
     side = request.side.value.lower()
     largest = reduce_limit(position, request.side, working_same)
     if quantity <= largest:
-        return ""
+        return "", ""
     # Quantities as the panes show them: no trailing zeros of the arithmetic (-0.7,
     # not -0.70000).
     position, quantity, working_same, largest = (
         v.normalize() for v in (position, quantity, working_same, largest)
     )
     if position == 0:
-        return f"position is 0, nothing to reduce; largest allowed {fmt(largest)}"
+        return "", f"position is 0, nothing to reduce; largest allowed {fmt(largest)}"
     if (position > 0) == (request.side.sign > 0):
-        return f"a {side} adds to position {fmt(position)}; largest allowed {fmt(largest)}"
+        return "side", f"a {side} adds to position {fmt(position)}; largest allowed {fmt(largest)}"
     working = f" with {fmt(working_same)} already working to {side}" if working_same else ""
-    return (
+    return "quantity", (
         f"a {side} of {fmt(quantity)} would take position {fmt(position)} through "
         f"zero{working}; largest allowed {fmt(largest)}"
     )
@@ -220,13 +227,15 @@ class RiskGate:
                 )
             )
         elif self.state is TradingState.REDUCE_ONLY:
-            problem = _reduce_problem(request, base, position, working_same)
+            where, problem = _reduce_problem(request, base, position, working_same)
             if problem:
-                found.append(RiskViolation("trading_state", f"REDUCE_ONLY: {problem}"))
+                found.append(RiskViolation("trading_state", f"REDUCE_ONLY: {problem}", where))
         if request.reduce_only and not unsized:
-            problem = _reduce_problem(request, base, position, working_same)
+            where, problem = _reduce_problem(request, base, position, working_same)
             if problem:
-                found.append(RiskViolation("reduce_only", f"order marked reduce-only: {problem}"))
+                found.append(
+                    RiskViolation("reduce_only", f"order marked reduce-only: {problem}", where)
+                )
         if (
             self.config.live_requires_journal
             and ctx.live_money(request.broker)

@@ -36,7 +36,7 @@ RISK_FIELDS: dict[str, str] = {
     "max_position": "quantity",
     "price_collar": "limit_price",
     "trading_state": "",
-    "reduce_only": "side",
+    "reduce_only": "",  # the gate names the field (side or quantity)
     "broker_not_live": "account",
     "max_open_orders": "account",
     "order_rate": "account",

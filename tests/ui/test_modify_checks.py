@@ -12,6 +12,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from silvertine_tui.domain import OrderRequest, OrderStatus, OrderType, Side
+from silvertine_tui.engine.commands import ModifyOrder
 from silvertine_tui.engine.projection import OrderView
 from silvertine_tui.engine.risk import RiskGate, modify_violations
 from silvertine_tui.ui.orders import TicketContext
@@ -241,4 +242,76 @@ async def test_the_dialog_follows_the_order_it_changes(make_desk) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert desk.app.screen is not screen
+        await desk.session.close()
+
+
+async def test_a_field_left_as_the_dialog_opened_is_not_sent(make_desk) -> None:
+    """The order's price moves while the dialog is open (a change answered late, one
+    from another desk): the untouched Price field takes the new price, the dialog says
+    what moved, and a quantity typed goes alone. Compared with the order's terms, the
+    field's old text was a change: it sent 63,500.00, undoing the newer price."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        await sample_orders(desk)
+        await desk.step(pilot, 2)
+        await pilot.press("3", "home", "m")
+        await pilot.pause()
+        screen = desk.app.screen
+        assert isinstance(screen, ModifyScreen)
+        price = screen.query_one("#m-limit_price", Input)
+        assert price.value == "63500.00"
+        moved = await desk.session.command_gateway().send(
+            ModifyOrder(client_order_id=RESTING, limit_price=Decimal("63450.00"))
+        )
+        assert moved.kind == "accepted", moved
+        await desk.settle(pilot)
+        view = desk.session.engine.oms.get(RESTING)
+        assert view is not None
+        assert view.order.limit_price == Decimal("63450.00")
+        assert price.value == "63450.00"
+        filled = str(screen.query_one("#m-filled", Static).render())
+        assert filled.endswith("; changed meanwhile: price 63450.00"), filled
+
+        screen.query_one("#m-quantity", Input).value = "0.06"
+        await pilot.press("enter")
+        await desk.settle(pilot)
+        assert desk.app.screen is not screen
+        changes = [e.payload for e in view.history if e.type == "order.modify"]
+        assert [(c.quantity, c.limit_price) for c in changes] == [
+            (None, Decimal("63450.00")),
+            (Decimal("0.06"), None),
+        ]
+        assert (view.order.quantity, view.order.limit_price) == (
+            Decimal("0.06"),
+            Decimal("63450.00"),
+        )
+        await desk.session.close()
+
+
+async def test_a_field_typed_in_keeps_what_was_typed_when_the_order_moves(make_desk) -> None:
+    """What the trader typed is never overwritten by the order's move: it is what goes."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        await sample_orders(desk)
+        await desk.step(pilot, 2)
+        await pilot.press("3", "home", "m")
+        await pilot.pause()
+        screen = desk.app.screen
+        assert isinstance(screen, ModifyScreen)
+        price = screen.query_one("#m-limit_price", Input)
+        price.value = "63400.00"
+        await desk.session.command_gateway().send(
+            ModifyOrder(client_order_id=RESTING, limit_price=Decimal("63450.00"))
+        )
+        await desk.settle(pilot)
+        assert price.value == "63400.00"
+        await pilot.press("enter")
+        await desk.settle(pilot)
+        view = desk.session.engine.oms.get(RESTING)
+        assert view is not None
+        assert view.order.limit_price == Decimal("63400.00")
         await desk.session.close()

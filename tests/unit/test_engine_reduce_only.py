@@ -9,11 +9,24 @@ from decimal import Decimal as D
 import pytest
 
 from silvertine_tui.config import RiskConfig
-from silvertine_tui.domain import Fill, OrderRequest, OrderType, Side, TradingState
-from silvertine_tui.engine.commands import CancelAllDone, EngineGateway, SetTradingState
+from silvertine_tui.domain import (
+    Fill,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TradingState,
+)
+from silvertine_tui.engine.commands import (
+    CancelAllDone,
+    EngineGateway,
+    ModifyOrder,
+    SetTradingState,
+)
 from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.engine.risk import RiskRejected
-from silvertine_tui.events import FillEvent, LogEvent
+from silvertine_tui.events import FillEvent, LogEvent, OrderUpdateEvent
 from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
 from tests.unit.test_engine_kill import make, sync
 
@@ -110,3 +123,39 @@ async def test_reduce_only_read_from_another_desk_cancels_here_too() -> None:
     # Staying in it is no new change: read again, nothing more to honour.
     await sync(engine)
     assert engine.reduce_from_elsewhere == ""
+
+
+async def test_a_half_filled_exit_can_be_repriced_in_reduce_only() -> None:
+    """Long 2, a sell of 2 half filled (position 1): a price change leaves 1 to sell,
+    which reduces. Judged whole, it was refused: "a sell of 2 would take position 1
+    through zero; largest allowed 1", and the trader could not move the exit."""
+    bus, engine, (venue,) = await make(ScriptedVenue)
+    await hold(engine, venue, 2)
+    sell = await engine.submit(limit(Side.SELL, "11.00").model_copy(update={"quantity": D(2)}))
+    fill = Fill(
+        exec_id="half",
+        client_order_id=sell,
+        broker="v0",
+        account="main",
+        instrument=INSTRUMENT.key,
+        side=Side.SELL,
+        quantity=D(1),
+        price=D("11.00"),
+    )
+    await bus.publish(FillEvent.create("v0/main", fill))
+    await bus.publish(
+        OrderUpdateEvent.create(
+            "v0/main",
+            OrderUpdate(client_order_id=sell, status=OrderStatus.PARTIALLY_FILLED, filled_qty=D(1)),
+        )
+    )
+    await sync(engine)
+    assert engine.position("v0", "main", INSTRUMENT.key) == 1
+    gateway = EngineGateway(engine)
+    await gateway.send(SetTradingState(state=TradingState.REDUCE_ONLY))
+    moved = await gateway.send(ModifyOrder(client_order_id=sell, limit_price=D("10.50")))
+    assert moved.kind == "accepted", moved
+    # More than is left to reduce is still refused: 3 in all leaves 2 against 1.
+    grown = await gateway.send(ModifyOrder(client_order_id=sell, quantity=D(3)))
+    assert grown.kind == "refused", grown
+    assert "a sell of 2 would take position 1 through zero" in str(grown), grown

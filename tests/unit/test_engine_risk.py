@@ -274,6 +274,26 @@ def test_reduce_only_never_crosses_zero(state: TradingState | None) -> None:
     ]
 
 
+@pytest.mark.parametrize("state", [TradingState.REDUCE_ONLY, None])
+def test_a_reduce_only_refusal_names_the_field_it_is_mended_in(
+    state: TradingState | None,
+) -> None:
+    """Shown beside the ticket's Side for every case, the refusal of a sell too large
+    pointed at the side, where nothing is to mend: the quantity is."""
+    gate = RiskGate(config())
+    if state is not None:
+        gate.state = state
+
+    def fields(qty: str, side: Side, world: World) -> list[str]:
+        request = order(qty, side=side, reduce_only=state is None)
+        return [v.field for v in gate.check(request, world)]
+
+    long1 = World(pos=D("1"))
+    assert fields("1.5", Side.SELL, long1) == ["quantity"]
+    assert fields("0.1", Side.BUY, long1) == ["side"]
+    assert fields("0.1", Side.SELL, World(pos=D(0))) == [""]
+
+
 def test_reduce_only_counts_what_is_already_working_to_close() -> None:
     gate = RiskGate(config())
     gate.state = TradingState.REDUCE_ONLY

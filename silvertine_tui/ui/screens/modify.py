@@ -34,6 +34,16 @@ class Change:
 
 
 RiskCheck = Callable[[OrderRequest], list[RiskViolation]]
+LABELS = {"quantity": "qty", "limit_price": "price", "stop_price": "stop"}
+
+
+def terms(view: OrderView) -> dict[str, Decimal | None]:
+    order = view.order
+    return {
+        "quantity": order.quantity,
+        "limit_price": order.limit_price,
+        "stop_price": order.stop_price,
+    }
 
 
 def check_change(
@@ -44,15 +54,19 @@ def check_change(
     stop: str,
     *,
     risk: RiskCheck | None = None,
+    shown_terms: dict[str, Decimal | None] | None = None,
 ) -> tuple[Change | None, list[str]]:
+    """The change typed, checked. `shown_terms`: the terms each field was filled with
+    (by default the order's): a field still at them is no change. Compared with the
+    order's terms instead, a field left as the dialog opened sent its old value once the
+    order had moved meanwhile (a change answered late, one from another desk): the
+    trader typed a quantity and the price went back to what it was."""
     order = view.order
+    current = terms(view)
+    filled_with = shown_terms if shown_terms is not None else current
     problems: list[str] = []
     values: dict[str, Decimal | None] = {}
-    for name, text, current in (
-        ("quantity", qty, order.quantity),
-        ("limit_price", price, order.limit_price),
-        ("stop_price", stop, order.stop_price),
-    ):
+    for name, text in (("quantity", qty), ("limit_price", price), ("stop_price", stop)):
         if not text.strip():
             values[name] = None
             continue
@@ -61,7 +75,7 @@ def check_change(
         except NotANumber as exc:
             problems.append(str(Problem(name, "number", str(exc))))
             continue
-        if value == current:
+        if value == current[name] or value == filled_with[name]:
             values[name] = None
             continue
         issues = []
@@ -122,6 +136,8 @@ class ModifyScreen(Dialog[Change | None]):
         self.lookup = lookup
         self.problems_shown = False  # after an Enter refused: checked as typed
         self._shown = _progress(view)
+        # The terms each field was filled with: one still at them is not sent.
+        self._filled_with = terms(view)
 
     def compose_dialog(self) -> ComposeResult:
         order = self.view.order
@@ -212,10 +228,36 @@ class ModifyScreen(Dialog[Change | None]):
             for field in self.query(Input):
                 field.disabled = True
             return
-        filled.update(shown(filled_text(view, self.instrument)))
+        moved = self._follow_terms(view)
+        text = filled_text(view, self.instrument)
+        filled.update(shown(f"{text}; changed meanwhile: {moved}" if moved else text))
         if self.problems_shown:  # the floor of a new quantity may have moved
-            _, problems = check_change(view, self.instrument, *self._values(), risk=self.risk)
-            self._show(problems)
+            self._show(self._check()[1])
+
+    def _follow_terms(self, view: OrderView) -> str:
+        """The order's terms moved while the dialog was open: a field the trader has
+        not touched takes the new value (one typed in keeps what was typed). What
+        moved, as the dialog says it ("" when nothing did)."""
+        moved = []
+        for name, now in terms(view).items():
+            was = self._filled_with[name]
+            if now == was:
+                continue
+            field = self.query_one(f"#m-{name}", Input)
+            if field.value == _text(was):
+                field.value = _text(now)
+                self._filled_with[name] = now
+            moved.append(f"{LABELS[name]} {_text(now) or '-'}")
+        return ", ".join(moved)
+
+    def _check(self) -> tuple[Change | None, list[str]]:
+        return check_change(
+            self.view,
+            self.instrument,
+            *self._values(),
+            risk=self.risk,
+            shown_terms=self._filled_with,
+        )
 
     @on(Input.Submitted)
     def _submit(self, event: Input.Submitted) -> None:
@@ -223,7 +265,7 @@ class ModifyScreen(Dialog[Change | None]):
         self.follow_desk()  # the order as it is now, not as at the last frame
         if self.ended:
             return  # said in the dialog; nothing is sent
-        change, problems = check_change(self.view, self.instrument, *self._values(), risk=self.risk)
+        change, problems = self._check()
         if problems:
             self._show(problems)
             self.problems_shown = True
@@ -236,8 +278,7 @@ class ModifyScreen(Dialog[Change | None]):
         longer shows the error it had (checked as Enter checks it)."""
         event.stop()
         if self.problems_shown:
-            _, problems = check_change(self.view, self.instrument, *self._values(), risk=self.risk)
-            self._show(problems)
+            self._show(self._check()[1])
 
     def _show(self, problems: list[str]) -> None:
         self.query_one("#m-problems", Static).update(shown("\n".join(problems), lines=True))
@@ -260,7 +301,14 @@ def filled_text(view: OrderView, instrument: Instrument | None) -> str:
 def _progress(view: OrderView) -> tuple[object, ...]:
     """What the dialog shows of the order that may change while it is open."""
     order = view.order
-    return (order.status, order.filled_qty, order.filled_quote, order.quantity)
+    return (
+        order.status,
+        order.filled_qty,
+        order.filled_quote,
+        order.quantity,
+        order.limit_price,
+        order.stop_price,
+    )
 
 
 def _text(value: Decimal | None) -> str:

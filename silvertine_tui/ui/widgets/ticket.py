@@ -525,7 +525,7 @@ class Ticket(Vertical):
                 self._sent_draft = draft
                 self._answered_at = self.desk.monotonic()  # the repeat window runs from here
             case Refused(source="risk"):
-                violations = [RiskViolation(p.rule, p.message) for p in outcome.problems]
+                violations = [RiskViolation(p.rule, p.message, p.field) for p in outcome.problems]
                 self._show_problems(risk_problems(violations), "risk rejected")
             case Refused():
                 self._show_problems(
