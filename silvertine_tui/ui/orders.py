@@ -124,6 +124,9 @@ class Draft:
     account: str = ""  # "broker/account"
     tag: str = ""
     post_only: bool = False
+    # A closing ticket (`x` on a position): it may only reduce the position, so a fill
+    # between the prefill and F9 cannot turn the close into a new position the other way.
+    reduce_only: bool = False
     # The quantity typed is an amount of the quote currency (a MARKET order at a broker
     # that takes one: `Offer.quote_quantity`).
     by_quote: bool = False
@@ -147,6 +150,7 @@ class Preview:
     # A margined instrument (a future): the broker whose margin check decides, as the
     # desk cannot know the margin; "" for an order paid in full.
     margin_by: str = ""
+    reduce_only: bool = False
 
     @property
     def fee_text(self) -> str:
@@ -156,6 +160,8 @@ class Preview:
         ccy = f" {self.currency}" if self.currency else ""
         basis = "" if self.price_basis == "limit" else f" at {self.price_basis}"
         margin = f" margin: checked by {self.margin_by}" if self.margin_by else ""
+        if self.reduce_only:
+            margin += " reduce-only"
         if self.base_estimate is not None:
             base = f" {self.base_currency}" if self.base_currency else ""
             return (
@@ -401,6 +407,7 @@ def check(
             tif=draft.tif,
             tag=draft.tag,
             post_only=draft.post_only,
+            reduce_only=draft.reduce_only,
         )
     except ValidationError as exc:
         for err in exc.errors(include_input=False):
@@ -555,6 +562,7 @@ def _preview(
             base_estimate=about,
             base_currency=instrument.base_currency,
             margin_by=margin_by,
+            reduce_only=request.reduce_only,
         )
     if request.quantity is None:
         return None
@@ -568,6 +576,7 @@ def _preview(
         position_after=before + request.quantity * request.side.sign,
         price_basis=basis,
         margin_by=margin_by,
+        reduce_only=request.reduce_only,
     )
 
 

@@ -19,7 +19,9 @@ from silvertine_tui.ui.widgets.text import TextBlock
 from silvertine_tui.ui.widgets.ticket import Ticket
 from silvertine_tui.ui.widgets.watchlist import Watchlist
 
-from .conftest import Desk
+from .conftest import Desk, make_settings, market_buy
+
+ETH = "ETHUSDT.PAPER"
 
 
 def cell(table: Blotter | Positions | Watchlist, row: str, column: str) -> str:
@@ -172,6 +174,50 @@ async def test_market_order_changes_positions_and_close_ticket(make_desk) -> Non
         bid = desk.app.model.quotes["ETHUSDT.PAPER"].quote.bid
         assert draft.limit_price == f"{bid:f}"
         assert ticket.sent_count == 1
+        await desk.session.close()
+
+
+async def test_a_close_ticket_only_reduces_when_the_position_moves_before_f9(
+    make_desk,
+) -> None:
+    """`x` on a long 1 fills SELL 1; half the position is sold elsewhere before F9. The
+    closing ticket is reduce-only: it says so in its preview, and F9 is refused at the
+    ticket naming the quantity and the largest that reduces, nothing sent. It was a
+    plain SELL 1: sent, it left the account short 0.5 (on an account that can short)."""
+    desk = make_desk(settings=make_settings(paper={"checks": {"short_selling": True}}))
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        engine = desk.session.engine
+        await engine.submit(market_buy("st000000000000000901", ETH, "1"))
+        await desk.settle(pilot)
+        assert engine.position("paper", "main", ETH) == Decimal(1)
+        await pilot.press("4", "x")
+        await desk.settle(pilot)
+        ticket = desk.app.screen.query_one(Ticket)
+        draft = ticket.draft()
+        assert (draft.side, draft.quantity, draft.reduce_only) == (Side.SELL, "1", True)
+        checked = ticket.run_check()
+        assert checked.preview is not None
+        assert checked.preview.text().endswith("pos 1->0 reduce-only")
+        sold = market_buy("st000000000000000902", ETH, "0.5").model_copy(update={"side": Side.SELL})
+        await engine.submit(sold)
+        await desk.settle(pilot)
+        assert engine.position("paper", "main", ETH) == Decimal("0.5")
+        orders = len(engine.oms.orders)
+        ticket.action_fire()
+        await desk.settle(pilot)
+        assert len(engine.oms.orders) == orders, "the close went out"
+        assert engine.position("paper", "main", ETH) == Decimal("0.5")
+        said = [str(p) for p in ticket.run_check().problems]
+        assert said == [
+            "Qty: order marked reduce-only: a sell of 1 would take position 0.5 through "
+            "zero; largest allowed 0.5 [reduce_only]"
+        ], said
+        # A fresh ticket never inherits it.
+        await pilot.press("escape", "1", "b")
+        await desk.settle(pilot)
+        assert ticket.draft().reduce_only is False
         await desk.session.close()
 
 

@@ -725,6 +725,9 @@ class MainScreen(Screen[None]):
             account=f"{state.broker}/{state.account}",
             tag="close",
             note=close.note(inst),
+            # Only ever reducing: a fill before F9 (part of the position sold elsewhere)
+            # is refused at the ticket, naming the quantity, not sent as a new short.
+            reduce_only=True,
         )
         self.show_pane("ticket", focus=False)
         self.ticket.focus_first_empty()

@@ -91,6 +91,7 @@ class Ticket(Vertical):
         self._last_fire = float("-inf")
         self.checked: Checked | None = None
         self._tag = ""
+        self._reduce_only = False  # a closing ticket's (`prefill`)
         # "required" is only pointed out once the trader tried to send.
         self.attempted = False
         self._blocked = False  # the status is the NOT SENT of the ticket's problems
@@ -178,6 +179,7 @@ class Ticket(Vertical):
             tif=TimeInForce(self._choice("tif").value),
             account=self._choice("account").value,
             tag=self._tag,
+            reduce_only=self._reduce_only,
             post_only=self._choice("post_only").value == YES
             and not self.query_one("#row-post_only").has_class("-unused"),
             by_quote=self._choice("qty_in").value == QUOTE
@@ -332,6 +334,7 @@ class Ticket(Vertical):
         tag: str = "",
         note: str = "",
         note_style: str = "warn",
+        reduce_only: bool = False,
     ) -> None:
         """A new ticket: every field from the source or empty (or its default), nothing
         kept from the ticket before, and a new id for the send. `note` is said beside
@@ -355,7 +358,7 @@ class Ticket(Vertical):
             )
             self._choice("post_only").value = NO
             self._choice("qty_in").value = BASE
-        self._fresh(tag)
+        self._fresh(tag, reduce_only=reduce_only)
         if note:
             self._status(note, note_style)
 
@@ -370,8 +373,9 @@ class Ticket(Vertical):
         self._fresh("")
         focus_now(self._input("instrument"))
 
-    def _fresh(self, tag: str) -> None:
+    def _fresh(self, tag: str, *, reduce_only: bool = False) -> None:
         self._tag = tag
+        self._reduce_only = reduce_only
         self._last_fire = float("-inf")  # the debounce is against a double press, not a new order
         self.attempted = False
         self._sent_draft = None
