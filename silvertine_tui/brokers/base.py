@@ -45,7 +45,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..bus import EventBus
+from ..bus import BusError, EventBus
 from ..config import BrokerConfigBase
 from ..domain import (
     Balance,
@@ -500,6 +500,16 @@ class Broker(ABC):
             self.count_error("timeout")
             self.resolve_unknown(request.client_order_id)
             raise
+        except BusError as exc:
+            # The venue may have taken the order: what it answered could not be
+            # journaled. Said as "not placed", a trader sent it again (two orders).
+            self.count_error("journal")
+            self.resolve_unknown(request.client_order_id)
+            raise BrokerTimeout(
+                f"order {request.client_order_id} went to {self.source}, but its answer "
+                f"could not be journaled ({exc}): it may be working. Its status is asked "
+                "of the venue and shown once the journal is written; do not send it again."
+            ) from exc
         except BrokerError as exc:
             self.count_error(type(exc).__name__)
             await self.publish_update(
@@ -701,33 +711,52 @@ class Broker(ABC):
                     },
                 )
             else:
-                if venue is not None:
-                    await self.publish_update(
-                        OrderUpdate(
-                            client_order_id=client_order_id,
-                            status=venue.status,
-                            venue_order_id=venue.venue_order_id,
-                            filled_qty=venue.filled_qty,
-                            avg_price=venue.avg_price,
-                            reason="found by asking the venue after the order timed out",
-                        )
+                try:
+                    if await self._resolved(client_order_id, venue, loop.time() >= deadline):
+                        return
+                except BusError as exc:  # what was found is asked again once it can be written
+                    log.warning(
+                        "broker.resolve_not_journaled",
+                        extra={
+                            "broker": self.source,
+                            "client_order_id": client_order_id,
+                            "error": str(exc),
+                        },
                     )
-                    return
-                if loop.time() >= deadline:
-                    await self.publish_update(
-                        OrderUpdate(
-                            client_order_id=client_order_id,
-                            status=OrderStatus.REJECTED,
-                            reason=(
-                                "no answer to the order, and "
-                                f"{self.unknown_order_window_s:g}s later the venue has no "
-                                "such order: it never reached the venue"
-                            ),
-                        )
-                    )
-                    return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    async def _resolved(
+        self, client_order_id: str, venue: VenueOrder | None, past_window: bool
+    ) -> bool:
+        """Publish what the venue said of an order whose answer was lost: its status
+        when found, REJECTED when not found past the window. False: ask again."""
+        if venue is not None:
+            await self.publish_update(
+                OrderUpdate(
+                    client_order_id=client_order_id,
+                    status=venue.status,
+                    venue_order_id=venue.venue_order_id,
+                    filled_qty=venue.filled_qty,
+                    avg_price=venue.avg_price,
+                    reason="found by asking the venue after the order timed out",
+                )
+            )
+            return True
+        if not past_window:
+            return False
+        await self.publish_update(
+            OrderUpdate(
+                client_order_id=client_order_id,
+                status=OrderStatus.REJECTED,
+                reason=(
+                    "no answer to the order, and "
+                    f"{self.unknown_order_window_s:g}s later the venue has no "
+                    "such order: it never reached the venue"
+                ),
+            )
+        )
+        return True
 
     # -- what each adapter implements ----------------------------------------------------
 

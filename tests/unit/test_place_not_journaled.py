@@ -1,0 +1,79 @@
+"""An order the venue took whose answer could not be journaled (Redis refused the
+write) is said as sent with no answer, never as not placed: told "REJECTED / Order not
+placed" while it worked at the venue, a trader sent it again. Its status is asked of the
+venue and journaled once the bus takes it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from decimal import Decimal as D
+
+from silvertine_tui.brokers.paper import PaperBroker
+from silvertine_tui.bus import BusError, MemoryBus
+from silvertine_tui.config import PaperBrokerConfig, Settings
+from silvertine_tui.domain import OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from silvertine_tui.engine import Session
+from silvertine_tui.engine.commands import Failed, PlaceOrder
+from silvertine_tui.events import EventBase
+
+
+class AnswerRefusingBus(MemoryBus):
+    """A memory bus that refuses the next write carrying an order update (a Redis
+    refusing it: READONLY, OOM)."""
+
+    refuse_next_update = False
+
+    async def publish_many(self, events: Iterable[EventBase]) -> None:
+        batch = list(events)
+        if self.refuse_next_update and any(e.type == "order.update" for e in batch):
+            self.refuse_next_update = False
+            raise BusError("Redis refused the write: it was not journaled")
+        await super().publish_many(batch)
+
+
+async def test_an_order_taken_whose_answer_was_not_journaled_is_said_sent() -> None:
+    bus = AnswerRefusingBus()
+    paper = PaperBrokerConfig(
+        name="paper",
+        account="main",
+        seed=7,
+        symbols=["BTCUSDT"],
+        market={"autorun": False},
+        latency={"ack_ms": 5, "fill_ms": 1, "cancel_ms": 1, "jitter_ms": 0},
+    )
+    session = Session(Settings(brokers=[paper]), bus=bus)
+    await session.start()
+    [broker] = session.brokers
+    assert isinstance(broker, PaperBroker)
+    try:
+        mid = broker.venue.mid("BTCUSDT.PAPER")
+        assert mid is not None
+        request = OrderRequest(
+            broker="paper",
+            account="main",
+            instrument="BTCUSDT.PAPER",
+            side=Side.BUY,
+            order_type=OrderType.LIMIT,
+            quantity=D("0.01"),
+            limit_price=(mid * D("0.99")).quantize(D("0.01")),
+            tif=TimeInForce.GTC,
+        )
+        bus.refuse_next_update = True
+        outcome = await session.command_gateway().send(PlaceOrder(request=request))
+        assert isinstance(outcome, Failed), outcome
+        assert outcome.error_kind == "BrokerTimeout", outcome
+        assert "it may be working" in outcome.error
+        assert "do not send it again" in outcome.error
+        coid = request.client_order_id
+        assert coid in [o.client_order_id for o in await broker.open_orders()]
+        for _ in range(100):  # asked of the venue, then journaled
+            view = session.engine.oms.get(coid)
+            if view is not None and view.order.status is OrderStatus.NEW:
+                break
+            await asyncio.sleep(0.02)
+        view = session.engine.oms.get(coid)
+        assert view is not None
+        assert view.order.status is OrderStatus.NEW
+    finally:
+        await session.close()
