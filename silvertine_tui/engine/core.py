@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from ..brokers import Broker, BrokerError
+from ..brokers import Broker, BrokerError, BrokerTimeout
 from ..brokers.turns import Turns
 from ..bus import BusEntry, EventBus, parse_id
 from ..config import RiskConfig
@@ -63,6 +63,7 @@ from ..events import (
 )
 from .anomalies import CONTRADICTS, ENGINE_COMPONENT, Anomalies, AnomalyKind
 from .cancels import RETRY_DELAYS_S, CancelReport, KillReport, cancel_everywhere, cancel_on
+from .in_flight import PlacesInFlight, cancel_when_answered
 from .oms import _FROM_ORDER, OrderView, Outcome
 from .oms import log as oms_log
 from .projection import MAX_LISTED, TOUCHED, DeskProjection, FinishedWindow, journal_problem
@@ -244,6 +245,7 @@ class TradingEngine:
         # Ids of send attempts the OMS may never see: refused by the gate (also read
         # back from the risk stream) or by the broker before anything was journaled.
         self._attempted: set[str] = set()
+        self.in_flight = PlacesInFlight()
         # What restarts from a snapshot must still refuse (`id_bound`): loaded from the
         # snapshots, ids of our format minted at or before `id_floor_ms` and every id of
         # `_other_used` (both may belong to orders evicted before the snapshot).
@@ -846,6 +848,16 @@ class TradingEngine:
             if order.by_quote and mark is not None and mark > 0:
                 # The venue sizes an order by quote amount: about this much at the mark.
                 total += order.leaves_quote / mark
+        # Orders on their way the OMS has not read back yet: two sells sent at once in
+        # REDUCE ONLY each passed the gate alone, and together turned the position.
+        for cid, placing in self.in_flight.now(broker=broker, instrument=instrument).items():
+            sent = placing.request
+            if cid == exclude or sent.account != account or sent.side is not side:
+                continue
+            if cid in self.oms.orders:
+                continue  # counted above (or finished)
+            size = sent.base_quantity(mark)
+            total += size if size is not None else Decimal(0)
         return total
 
     def live_money(self, broker: str) -> bool:
@@ -856,7 +868,8 @@ class TradingEngine:
         return journal_problem(self.bus.stats)
 
     def open_orders(self, broker: str) -> int:
-        return self.oms.open_count(broker)
+        on_the_way = [c for c in self.in_flight.now(broker=broker) if c not in self.oms.orders]
+        return self.oms.open_count(broker) + len(on_the_way)
 
     def position(self, broker: str, account: str, instrument: str) -> Decimal:
         return self.portfolio.position(broker, account, instrument)
@@ -1026,7 +1039,12 @@ class TradingEngine:
                 # line is missing.
                 log.exception("engine.risk_reject_not_journaled", extra={"client_order_id": cid})
             raise
-        return await broker.place(request, market_price=self.last_price(request.instrument))
+        with self.in_flight.track(request) as placing:
+            try:
+                return await broker.place(request, market_price=self.last_price(request.instrument))
+            except Exception as exc:
+                placing.refused = not isinstance(exc, BrokerTimeout)  # else it may work
+                raise
 
     def _working(self, client_order_id: str, what: str) -> OrderView:
         """The order a cancel or change is for: `KeyError` when unknown, `OrderFinished`
@@ -1093,8 +1111,12 @@ class TradingEngine:
         """Cancel every working order (of one broker / instrument), retrying refused
         cancels; the report names every order still working and why."""
         targets = [self.broker(broker)] if broker else list(self.brokers.values())
+        places = self.in_flight.now(broker=broker, instrument=instrument)
         report = await cancel_everywhere(
             targets, self.oms, instrument=instrument, delays=self.retry_delays
+        )
+        report = await cancel_when_answered(
+            places, report, self.broker, reason="cancel all", delays=self.retry_delays
         )
         await self._settle_gone(report)
         log.info(
@@ -1112,11 +1134,15 @@ class TradingEngine:
         """
         self.gate.state = TradingState.HALTED
         self._hold_halted = True
+        places = self.in_flight.now()  # passed the gate before HALTED: cancelled once taken
         journal_error, cancels = await asyncio.gather(
             self._journal_kill(reason),
             cancel_everywhere(
                 self.brokers.values(), self.oms, delays=self.retry_delays, reason=reason
             ),
+        )
+        cancels = await cancel_when_answered(
+            places, cancels, self.broker, reason=reason, delays=self.retry_delays
         )
         await self._settle_gone(cancels)
         report = KillReport(cancels, journal_error)

@@ -597,9 +597,11 @@ async def reconcile(
             )
         )
 
-    # 5. Orders we think open that the venue does not hold.
+    # 5. Orders we think open that the venue does not hold. Not one on its way there
+    # (its place not answered yet: the venue may take it a moment later).
+    placing = engine.in_flight.now(broker=broker.name)
     for view in engine.oms.working(broker.name, broker.account):
-        if view.client_order_id in venue_open:
+        if view.client_order_id in venue_open or view.client_order_id in placing:
             continue
         never_acked = view.order.status is OrderStatus.PENDING_NEW
         status = OrderStatus.REJECTED if never_acked else OrderStatus.CANCELED

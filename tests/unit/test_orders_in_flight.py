@@ -1,0 +1,168 @@
+"""Orders on their way to the venue (passed the gate, their place not answered).
+
+A kill switch or cancel all pulled meanwhile: the order is cancelled once the venue has
+taken it.
+Before, its cancel came back "unknown" (the venue did not know it yet), it was counted
+gone ("no longer working at the venue"), the reconcile that followed journaled it
+REJECTED ("it never reached it"), and the venue took it a moment later and worked it:
+after HALTED, with the desk showing nothing working.
+
+The gate counts them as working: two sells sent at once in REDUCE ONLY each passed it
+alone (the other not read back yet), and together turned a long into a short."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal as D
+
+import pytest
+
+from silvertine_tui.brokers import BrokerError
+from silvertine_tui.brokers.paper import PaperBroker
+from silvertine_tui.bus import MemoryBus
+from silvertine_tui.config import PaperBrokerConfig, Settings
+from silvertine_tui.domain import (
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    TradingState,
+)
+from silvertine_tui.engine import Session
+from silvertine_tui.engine.commands import (
+    Accepted,
+    CancelAll,
+    CancelAllDone,
+    PlaceOrder,
+    Refused,
+    SetTradingState,
+)
+
+ACK_S = 0.1  # the paper venue takes an order this long after it is sent
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[Session]:
+    paper = PaperBrokerConfig(
+        name="paper",
+        account="main",
+        seed=7,
+        symbols=["BTCUSDT"],
+        market={"autorun": False},
+        latency={"ack_ms": ACK_S * 1000, "fill_ms": 1, "cancel_ms": 1, "jitter_ms": 0},
+    )
+    running = Session(Settings(brokers=[paper]), bus=MemoryBus())
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.close()
+
+
+def resting_buy(session: Session) -> OrderRequest:
+    [broker] = session.brokers
+    assert isinstance(broker, PaperBroker)
+    mid = broker.venue.mid("BTCUSDT.PAPER")
+    assert mid is not None
+    return OrderRequest(
+        broker="paper",
+        account="main",
+        instrument="BTCUSDT.PAPER",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=D("0.01"),
+        limit_price=(mid * D("0.99")).quantize(D("0.01")),
+        tif=TimeInForce.GTC,
+    )
+
+
+async def ended(session: Session, cid: str) -> OrderStatus:
+    for _ in range(100):
+        view = session.engine.oms.get(cid)
+        if view is not None and view.order.status.is_terminal:
+            return view.order.status
+        await asyncio.sleep(0.02)
+    view = session.engine.oms.get(cid)
+    return view.order.status if view is not None else OrderStatus.PENDING_NEW
+
+
+async def test_a_kill_cancels_an_order_on_its_way_once_the_venue_has_it(
+    session: Session,
+) -> None:
+    engine = session.engine
+    sending = asyncio.create_task(engine.submit(resting_buy(session)))
+    await asyncio.sleep(ACK_S / 5)  # on its way
+    report = await engine.kill("drill")
+    cid = await sending
+    assert report.ok, report.summary()
+    assert report.cancelled == (cid,), report.summary()
+    assert report.cancels.gone == ()
+    assert await ended(session, cid) is OrderStatus.CANCELED
+    assert await session.brokers[0].open_orders() == []
+    view = engine.oms.get(cid)
+    assert view is not None
+    statuses = [e.payload.status for e in view.history if e.type == "order.update"]
+    assert OrderStatus.REJECTED not in statuses, statuses
+
+
+async def test_a_cancel_all_cancels_an_order_on_its_way_once_the_venue_has_it(
+    session: Session,
+) -> None:
+    engine = session.engine
+    sending = asyncio.create_task(engine.submit(resting_buy(session)))
+    await asyncio.sleep(ACK_S / 5)
+    outcome = await session.command_gateway().send(CancelAll())
+    cid = await sending
+    assert isinstance(outcome, CancelAllDone), outcome
+    assert outcome.report.cancelled == (cid,), outcome.report.summary()
+    assert await ended(session, cid) is OrderStatus.CANCELED
+    assert await session.brokers[0].open_orders() == []
+
+
+async def test_an_order_refused_on_its_way_needs_no_cancel(session: Session) -> None:
+    engine = session.engine
+    # A sell of BTC the account does not hold: the spot venue refuses it on arrival.
+    request = resting_buy(session).model_copy(update={"side": Side.SELL})
+    sending = asyncio.create_task(engine.submit(request))
+    await asyncio.sleep(ACK_S / 5)
+    report = await engine.kill("drill")
+    with pytest.raises(BrokerError):
+        await sending
+    assert report.ok, report.summary()
+    assert report.cancelled == ()
+
+
+@pytest.mark.parametrize("how", ["reduce-only state", "reduce-only orders"])
+async def test_two_closing_sells_at_once_never_turn_the_position(
+    session: Session, how: str
+) -> None:
+    engine = session.engine
+    gateway = session.command_gateway()
+    buy = resting_buy(session)
+    [broker] = session.brokers
+    assert isinstance(broker, PaperBroker)
+    mid = broker.venue.mid("BTCUSDT.PAPER")
+    assert mid is not None
+    above = (mid * D("1.01")).quantize(D("0.01"))  # marketable: fills at once
+    bought = await gateway.send(PlaceOrder(request=buy.model_copy(update={"limit_price": above})))
+    assert isinstance(bought, Accepted), bought
+    for _ in range(100):
+        if engine.position("paper", "main", "BTCUSDT.PAPER") == D("0.01"):
+            break
+        await asyncio.sleep(0.02)
+    assert engine.position("paper", "main", "BTCUSDT.PAPER") == D("0.01")
+    flag = how == "reduce-only orders"
+    if not flag:
+        await gateway.send(SetTradingState(state=TradingState.REDUCE_ONLY))
+    sell = resting_buy(session).model_copy(
+        update={"side": Side.SELL, "limit_price": above, "reduce_only": flag}
+    )
+    first, second = await asyncio.gather(
+        gateway.send(PlaceOrder(request=sell.model_copy(update={"client_order_id": "a" * 20}))),
+        gateway.send(PlaceOrder(request=sell.model_copy(update={"client_order_id": "b" * 20}))),
+    )
+    assert isinstance(first, Accepted), first
+    assert isinstance(second, Refused), second
+    assert "would take position 0.01 through zero with 0.01 already working" in str(second)
