@@ -103,3 +103,11 @@ class TradingState(StrEnum):
     ACTIVE = "ACTIVE"
     REDUCE_ONLY = "REDUCE_ONLY"
     HALTED = "HALTED"
+
+    @property
+    def strictness(self) -> int:
+        """How much it restricts: ACTIVE 0 < REDUCE_ONLY 1 < HALTED 2."""
+        return _STRICTNESS[self]
+
+
+_STRICTNESS = {TradingState.ACTIVE: 0, TradingState.REDUCE_ONLY: 1, TradingState.HALTED: 2}

@@ -9,6 +9,7 @@ brokers, whose events come back through the bus.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import itertools
 import logging
@@ -1219,43 +1220,71 @@ class TradingEngine:
             log.exception("engine.honoured_not_logged", extra={"what": what})
 
     async def _journal_kill(self, reason: str) -> str:
-        """Publish the KILL, retrying; "" once written, else the last error. A KILL the
-        bus kept in memory (Redis unreachable) is not written: no other desk has seen
-        it, and it is said so (it is written when Redis is back, not retried here)."""
+        return await self._journal_stricter(RiskAction.KILL, reason, "KILL", "kill")
+
+    async def _journal_stricter(self, action: RiskAction, message: str, what: str, key: str) -> str:
+        """Publish a stricter state (a KILL, REDUCE_ONLY) that already holds here,
+        retrying; "" once written, else the last error. One the bus kept in memory
+        (Redis unreachable) is not written: no other desk has seen it, and it is said
+        so (it is written when Redis is back, not retried here)."""
         error = ""
         for delay in (0.0, *self.retry_delays):
             if delay:
                 await asyncio.sleep(delay)
             try:
-                entry_id = await self._publish_risk(RiskAction.KILL, message=reason)
+                entry_id = await self._publish_risk(action, message=message)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
-                log.error("engine.kill_not_journaled", extra={"error": error})
+                log.error(f"engine.{key}_not_journaled", extra={"error": error})
                 continue
             if entry_id is not None:
                 return ""
             error = (
-                "Redis is unreachable: the KILL waits in this desk's memory and is "
+                f"Redis is unreachable: the {what} waits in this desk's memory and is "
                 "written when Redis is back"
             )
-            log.error("engine.kill_buffered", extra={"error": error})
+            log.error(f"engine.{key}_buffered", extra={"error": error})
             return error
         return error
 
     async def resume(self) -> None:
+        """Trade again, once the RESUME is journaled: refused by the bus, trading stays
+        as it was and the error says so (it went ACTIVE here while the journal, and
+        every other desk, still read HALTED, and the trader was told resume failed)."""
+        await self._publish_risk(
+            RiskAction.RESUME, message="trading resumed", state=TradingState.ACTIVE
+        )
         self._hold_halted = False
         self.gate.state = TradingState.ACTIVE
-        await self._publish_risk(RiskAction.RESUME, message="trading resumed")
 
     async def set_trading_state(self, state: TradingState) -> CancelReport:
         """Set the state; entering REDUCE_ONLY also cancels what would add to a position
-        (`cancel_adding`), and the report says what."""
+        (`cancel_adding`), and the report says what. A stricter state holds here at once,
+        as the kill switch does: its cancels go out beside its journal write, and a write
+        the bus refuses is said in the report (it cancelled nothing, and a second try
+        was refused as 'already REDUCE_ONLY'). A looser one is taken once journaled."""
+        before = self.gate.state
+        if state.strictness <= before.strictness:
+            await self._publish_risk(
+                RiskAction.STATE, message=f"trading state {state}", state=state
+            )
+            self._hold_halted = False
+            self.gate.state = state
+            if state is TradingState.REDUCE_ONLY and before is not TradingState.REDUCE_ONLY:
+                return await self.cancel_adding("reduce only")  # from HALTED
+            return CancelReport()
         self._hold_halted = False
-        before, self.gate.state = self.gate.state, state
-        await self._publish_risk(RiskAction.STATE, message=f"trading state {state}")
-        if state is TradingState.REDUCE_ONLY and before is not TradingState.REDUCE_ONLY:
-            return await self.cancel_adding("reduce only")
-        return CancelReport()
+        self.gate.state = state
+        journal_error, report = await asyncio.gather(
+            self._journal_stricter(RiskAction.STATE, f"trading state {state}", str(state), "state"),
+            self.cancel_adding("reduce only")
+            if state is TradingState.REDUCE_ONLY
+            else _nothing_cancelled(),
+        )
+        if journal_error:
+            said = f"{state} holds on this desk; not journaled: {journal_error}"
+            report = dataclasses.replace(report, problems=(*report.problems, said))
+        return report
 
     def adds_to_position(self, broker: str, account: str, instrument: str, side: Side) -> bool:
         """Whether an order on `side`, filled, would add to its position
@@ -1304,17 +1333,28 @@ class TradingEngine:
         return report
 
     async def _publish_risk(
-        self, action: RiskAction, *, rule: str = "", message: str = "", client_order_id: str = ""
+        self,
+        action: RiskAction,
+        *,
+        rule: str = "",
+        message: str = "",
+        client_order_id: str = "",
+        state: TradingState | None = None,
     ) -> str | None:
         """The risk event's entry id; None when the bus kept it in memory to write when
-        Redis is back (`EventBus.publish`)."""
+        Redis is back (`EventBus.publish`). `state`: the trading state it sets, when the
+        gate takes it only once it is journaled (a looser one); the gate's by default.
+        Refused by the bus, such a state holds nothing on screen (raised); the gate's
+        own goes on holding (the kill switch's HALTED, written or not)."""
+        pending = state is not None
+        state = state if state is not None else self.gate.state
         if self.desk_id and action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
             message = f"{message} by {self.desk_id}"  # every desk acts on it: say whose
         event = RiskEvent.create(
             ENGINE_SOURCE,
             Risk(
                 action=action,
-                trading_state=self.gate.state,
+                trading_state=state,
                 rule=rule,
                 message=message,
                 client_order_id=client_order_id,
@@ -1323,6 +1363,15 @@ class TradingEngine:
         if action is RiskAction.KILL:
             self._own_kills.add(event.event_id)  # read back: not another desk's
             self._last_own_kill = event.event_id
-        if action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
-            self.projection.hold_state(event.event_id, self.gate.state)
-        return await self.bus.publish(event)
+        holds = action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME)
+        replaced = self.projection.hold_state(event.event_id, state) if holds else None
+        try:
+            return await self.bus.publish(event)
+        except Exception:
+            if holds and pending:
+                self.projection.release_state(event.event_id, replaced)
+            raise
+
+
+async def _nothing_cancelled() -> CancelReport:
+    return CancelReport()

@@ -32,9 +32,6 @@ from .recovery import carry_trading_state
 
 log = logging.getLogger(__name__)
 
-# How restrictive each state is: a carried state may only move up this order.
-_RESTRICTION = {TradingState.ACTIVE: 0, TradingState.REDUCE_ONLY: 1, TradingState.HALTED: 2}
-
 
 class LastRun(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
@@ -87,7 +84,7 @@ def save(path: Path, record: LastRun) -> bool:
 
 def stricter(recorded: TradingState, now: TradingState) -> bool:
     """Whether the recorded state restricts more than the one the journal gave."""
-    return _RESTRICTION[recorded] > _RESTRICTION[now]
+    return recorded.strictness > now.strictness
 
 
 CARRIED_FROM_LAST_RUN = (

@@ -241,15 +241,24 @@ class DeskProjection:
         held = self._held
         return held[1] if held is not None else self.journaled_state
 
-    def hold_state(self, event_id: str, state: TradingState) -> None:
+    def hold_state(self, event_id: str, state: TradingState) -> tuple[str, TradingState] | None:
         """This desk's engine set `state` and published it as the risk event `event_id`.
         It shows at once and until that event is read back: with Redis unreachable the
         event only waits in memory, and a kill switch pulled then must not read ACTIVE
         (the engine's gate is HALTED already). An event that never reaches the journal
-        holds until the next state this desk sets."""
-        self._held = (event_id, state)
+        holds until the next state this desk sets. Returns the hold it replaced."""
+        replaced, self._held = self._held, (event_id, state)
         self._changes.trading_state = True
         self.version += 1
+        return replaced
+
+    def release_state(self, event_id: str, replaced: tuple[str, TradingState] | None) -> None:
+        """The risk event `event_id` was refused by the bus (never journaled): its hold
+        goes, and the one it replaced (`hold_state`'s answer) is back."""
+        if self._held is not None and self._held[0] == event_id:
+            self._held = replaced
+            self._changes.trading_state = True
+            self.version += 1
 
     # -- applying -------------------------------------------------------------------------
 

@@ -19,9 +19,14 @@ from silvertine_tui.domain import (
     TradingState,
 )
 from silvertine_tui.engine.commands import (
+    Accepted,
     CancelAllDone,
     EngineGateway,
+    Failed,
     ModifyOrder,
+    PlaceOrder,
+    Refused,
+    Resume,
     SetTradingState,
 )
 from silvertine_tui.engine.core import TradingEngine
@@ -159,3 +164,55 @@ async def test_a_half_filled_exit_can_be_repriced_in_reduce_only() -> None:
     grown = await gateway.send(ModifyOrder(client_order_id=sell, quantity=D(3)))
     assert grown.kind == "refused", grown
     assert "a sell of 2 would take position 1 through zero" in str(grown), grown
+
+
+async def test_reduce_only_not_journaled_still_cancels_what_adds_and_says_so() -> None:
+    """The bus refuses REDUCE ONLY's journal write. It went REDUCE_ONLY here, told the
+    trader it failed, and cancelled nothing; asked again, it was refused as already
+    REDUCE_ONLY: the order that adds worked on. Now it holds here at once (as the kill
+    switch's HALTED does), its cancels go out beside the write, which is retried, and
+    a write that never took is in the report."""
+    bus, engine, (venue,) = await make(ScriptedVenue)
+    await hold(engine, venue, 2)
+    adds = await engine.submit(limit(Side.BUY, "9.00"))
+    await sync(engine)
+    bus.failures["risk"] = 1  # refused once, then written on the retry
+    done = await EngineGateway(engine).send(
+        SetTradingState(state=TradingState.REDUCE_ONLY, leaving=TradingState.ACTIVE)
+    )
+    assert isinstance(done, CancelAllDone), done
+    assert done.report.cancelled == (adds,)
+    assert done.report.ok, done.report.summary()
+    assert adds not in venue.venue_orders
+    assert engine.gate.state is TradingState.REDUCE_ONLY
+
+    bus.failures["risk"] = 100  # never written
+    await EngineGateway(engine).send(SetTradingState(state=TradingState.ACTIVE))
+    assert engine.gate.state is TradingState.REDUCE_ONLY  # a looser state waits for its write
+    bus.failures["risk"] = 0
+    await EngineGateway(engine).send(SetTradingState(state=TradingState.ACTIVE))
+    assert engine.gate.state is TradingState.ACTIVE
+    bus.failures["risk"] = 100
+    done = await EngineGateway(engine).send(SetTradingState(state=TradingState.REDUCE_ONLY))
+    assert isinstance(done, CancelAllDone), done
+    assert not done.report.ok
+    assert "REDUCE_ONLY holds on this desk; not journaled" in done.report.summary()
+    assert engine.gate.state is TradingState.REDUCE_ONLY
+
+
+async def test_a_resume_not_journaled_leaves_trading_halted() -> None:
+    """Refused by the bus, a resume said "failed" while the desk traded again (ACTIVE
+    here, HALTED in the journal and on every other desk)."""
+    bus, engine, _ = await make(ScriptedVenue)
+    await engine.kill("drill")
+    gateway = EngineGateway(engine)
+    bus.failures["risk"] = 1
+    resumed = await gateway.send(Resume(leaving=TradingState.HALTED))
+    assert isinstance(resumed, Failed), resumed
+    assert engine.gate.state is TradingState.HALTED
+    assert engine.projection.trading_state is TradingState.HALTED
+    placed = await gateway.send(PlaceOrder(request=limit(Side.BUY, "9.00")))
+    assert isinstance(placed, Refused), placed
+    resumed = await gateway.send(Resume(leaving=TradingState.HALTED))
+    assert isinstance(resumed, Accepted), resumed
+    assert engine.gate.state is TradingState.ACTIVE
