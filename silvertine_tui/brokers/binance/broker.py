@@ -49,7 +49,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ...bus import EventBus
+from ...bus import BusError, EventBus
 from ...config import BinanceBrokerConfig, BrokerConfigBase
 from ...domain import (
     Balance,
@@ -196,6 +196,7 @@ class BinanceBroker(Broker):
         self._last_trade_id: dict[str, int] = {}
         self._prices: dict[str, tuple[Decimal, int]] = {}
         self._price_asks: dict[str, asyncio.Task[None]] = {}
+        self._price_asked: dict[str, float] = {}  # monotonic, when the last ask went out
         self._publish_lock = asyncio.Lock()
         self._retry_task: asyncio.Task[None] | None = None
         self._rest_watch: asyncio.Task[None] | None = None
@@ -475,6 +476,12 @@ class BinanceBroker(Broker):
     async def close(self) -> None:
         """Stop the streams, the retries and the client (bounded: about a second)."""
         self._running = False
+        for coid in self._replace_checks:
+            # Stopped with the adapter: the next start's reconcile settles the order.
+            log.warning(
+                "binance.replace_check_abandoned",
+                extra={"broker": self.source, "client_order_id": coid},
+            )
         task, self._retry_task = self._retry_task, None
         if task is not None:
             await stop_task(task, 0.5)
@@ -594,8 +601,10 @@ class BinanceBroker(Broker):
 
     def _cumulative(self, order: TrackedOrder, update: OrderUpdate) -> OrderUpdate:
         """A report of the current venue order as the order's totals (adds what filled
-        under venue ids a replace retired)."""
-        carried_qty, carried_quote = order.carried
+        under venue ids a replace retired). A report of a retired venue order (the old
+        one, cancelled while a lost modify is checked) adds the others: its own fills
+        are in it, and were counted twice ("filled 0.4" of an order that filled 0.2)."""
+        carried_qty, carried_quote = order.carried_besides(update.venue_order_id)
         if not carried_qty:
             return update
         venue_qty = update.filled_qty or ZERO
@@ -779,19 +788,23 @@ class BinanceBroker(Broker):
         seen = self._prices.get(symbol)
         if seen is not None and now - seen[1] < PRICE_TTL_NS:
             return seen[0] if seen[0] > 0 else None
+        stale = seen[0] if seen is not None and now - seen[1] < PRICE_STALE_NS else None
         asking = self._price_asks.get(symbol)
         if asking is None:
             asking = asyncio.create_task(
                 self._ask_price(symbol), name=f"binance-price:{self.source}:{symbol}"
             )
             self._price_asks[symbol] = asking
+            self._price_asked[symbol] = time.monotonic()
             self._background.add(asking)
             asking.add_done_callback(self._background.discard)
             asking.add_done_callback(lambda _: self._price_asks.pop(symbol, None))
-        if seen is not None and seen[0] > 0 and now - seen[1] < PRICE_STALE_NS:
-            return seen[0]
+        if stale is not None and stale > 0:
+            return stale
+        # The fills of a burst share one wait, from when the ask went out.
+        left = self._price_asked[symbol] + FEE_PRICE_WAIT_S - time.monotonic()
         try:
-            await asyncio.wait_for(asyncio.shield(asking), FEE_PRICE_WAIT_S)
+            await asyncio.wait_for(asyncio.shield(asking), max(left, 0.0))
         except TimeoutError:
             log.info(
                 "binance.fee_price_late",
@@ -983,6 +996,7 @@ class BinanceBroker(Broker):
             if found is None or found.status is not OrderStatus.CANCELED:
                 raise
             return  # the cancel went through after all
+        await self._replacement_found(order, body)
         update = self._cumulative(order, translate.reply_update(body))
         await self._publish_status(order, update, _ms(update))
 
@@ -1010,6 +1024,8 @@ class BinanceBroker(Broker):
         if body is None:
             return None
         venue = translate.venue_order(body)
+        if await self._replacement_found(order, body):
+            return self._venue_view(venue)
         if venue.venue_order_id and venue.venue_order_id not in order.retired:
             if venue.venue_order_id != order.venue_order_id:
                 self._adopt_venue_id(order, venue.venue_order_id)
@@ -1048,7 +1064,9 @@ class BinanceBroker(Broker):
 
     def _require_order(self, client_order_id: str, *, cancel: bool = False) -> None:
         super()._require_order(client_order_id, cancel=cancel)
-        if not cancel and client_order_id in self._replace_checks:
+        order = self._orders.get(client_order_id)
+        checking = client_order_id in self._replace_checks
+        if not cancel and checking and order is not None and order.replacing:
             # Its last change's outcome is unknown: a change built on terms that may be
             # gone could undo it (a cancel goes: Binance cancels whichever order works).
             raise BrokerError(
@@ -1127,10 +1145,29 @@ class BinanceBroker(Broker):
             stop = dec(placed["stopPrice"])
             order.stop_price = stop if stop > 0 else order.stop_price
         order.replacing = False
+        executed = dec(placed.get("executedQty", "0"))
+        if (
+            placed.get("fills") or executed > 0
+        ) and order.status is not OrderStatus.PENDING_REPLACE:
+            # Its terms before its fills (the journal may be PENDING_CANCEL by now: a
+            # cancel while a lost modify was checked): against the old quantity a
+            # larger replacement's fills were an overfill.
+            await self.publish_update(
+                OrderUpdate(
+                    client_order_id=order.client_order_id,
+                    status=OrderStatus.NEW,
+                    venue_order_id=new_id,
+                    filled_qty=order.carried[0],
+                    quantity=order.quantity,
+                    limit_price=order.limit_price,
+                    stop_price=order.stop_price,
+                    reason=reason,
+                )
+            )
         if "fills" in placed:
             for fill in translate.reply_fills(placed, self.name, self.account, order.side):
                 await self._publish_fill_once(await self._with_fee_value(fill))
-        elif dec(placed.get("executedQty", "0")) > 0:
+        elif executed > 0:
             await self._publish_trades_of(order, new_id)
         update = self._cumulative(order, translate.reply_update(placed, reason=reason))
         update = update.model_copy(
@@ -1176,6 +1213,19 @@ class BinanceBroker(Broker):
             # with the refusal (it read PENDING_REPLACE for ever).
             await self._restore_status(order, None, f"modify failed: {exc}")
 
+    async def _replacement_found(self, order: TrackedOrder, body: Mapping[str, Any]) -> bool:
+        """`body` (a cancel's answer, a query's, a sweep's) shows the replacement of an
+        order whose lost modify is being checked: it is taken, at its terms, before
+        anything else of it is published (published as a plain status, the journal
+        kept the old terms, and the check's answer with them came as a repeat)."""
+        venue_id = str(body.get("orderId", ""))
+        if not order.replacing or not venue_id:
+            return False
+        if venue_id == order.venue_order_id or venue_id in order.retired:
+            return False
+        await self._take_replacement(order, body, reason="the modify's answer was lost")
+        return True
+
     def _check_replace_later(
         self, order: TrackedOrder, old_id: str | None, exc: BrokerTimeout
     ) -> None:
@@ -1192,6 +1242,15 @@ class BinanceBroker(Broker):
             self._background.discard(finished)
             if self._replace_checks.get(order.client_order_id) is finished:
                 del self._replace_checks[order.client_order_id]
+            if not finished.cancelled() and (error := finished.exception()) is not None:
+                log.error(
+                    "binance.replace_check_failed",
+                    extra={
+                        "broker": self.source,
+                        "client_order_id": order.client_order_id,
+                        "error": repr(error),
+                    },
+                )
 
         task.add_done_callback(done)
 
@@ -1220,17 +1279,30 @@ class BinanceBroker(Broker):
             if body is not None and order.replacing:
                 venue_id = str(body["orderId"])
                 status = translate.status_of(str(body["status"]))
-                if venue_id != old_id and venue_id not in order.retired:
-                    await self._take_replacement(
-                        order,
-                        body,
-                        reason="the modify's answer was lost; Binance, asked, works the "
-                        "changed order",
+                try:
+                    if venue_id != old_id and venue_id not in order.retired:
+                        await self._take_replacement(
+                            order,
+                            body,
+                            reason="the modify's answer was lost; Binance, asked, works "
+                            "the changed order",
+                        )
+                        return
+                    if venue_id == old_id and (status.is_terminal or loop.time() >= deadline):
+                        await self._replace_did_not_happen(order, old_id, body, exc)
+                        return
+                except BusError as refused:
+                    # Not journaled (Redis refusing writes): asked and written again,
+                    # not given up with the order PENDING_REPLACE for ever.
+                    order.replacing = True
+                    log.warning(
+                        "binance.replace_check_not_journaled",
+                        extra={
+                            "broker": self.source,
+                            "client_order_id": order.client_order_id,
+                            "error": str(refused),
+                        },
                     )
-                    return
-                if venue_id == old_id and (status.is_terminal or loop.time() >= deadline):
-                    await self._replace_did_not_happen(order, old_id, body, exc)
-                    return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
@@ -1374,6 +1446,8 @@ class BinanceBroker(Broker):
                     await self.journal_cancel(coid, reason)
                     journaled.add(coid)
                 order = self._orders.get(coid)
+                if order is not None:
+                    await self._replacement_found(order, body)
                 update = translate.reply_update(body, reason=reason)
                 if order is not None:
                     update = self._cumulative(order, update)
@@ -1633,6 +1707,8 @@ class BinanceBroker(Broker):
                     await self._publish_fill_once(await self._with_fee_value(fill))
                     sent += 1
         for order in working:
+            if order.replacing:
+                continue  # a lost modify being checked: the check settles it (its terms)
             venue = open_now.get(order.client_order_id)
             if venue is not None:
                 before = order.status

@@ -55,8 +55,13 @@ class TrackedOrder:
     @property
     def carried(self) -> tuple[Decimal, Decimal]:
         """What filled under retired venue ids: (quantity, quote amount)."""
+        return self.carried_besides(None)
+
+    def carried_besides(self, venue_order_id: str | None) -> tuple[Decimal, Decimal]:
+        """What filled under retired venue ids other than `venue_order_id` (a report of
+        a retired venue order counts its own fills already)."""
         qty, quote = ZERO, ZERO
-        for venue_id in self.retired:
+        for venue_id in self.retired - {venue_order_id}:
             q, a = self.filled_by_venue_id.get(venue_id, (ZERO, ZERO))
             qty, quote = qty + q, quote + a
         return qty, quote

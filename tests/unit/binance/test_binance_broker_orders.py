@@ -25,6 +25,7 @@ from silvertine_tui.brokers import (
 from silvertine_tui.brokers.binance import BinanceBroker
 from silvertine_tui.brokers.binance.errors import CancelReplaceFailed, FilterFailure
 from silvertine_tui.brokers.registry import BrokerRegistry
+from silvertine_tui.bus import BusError
 from silvertine_tui.domain import (
     ApplyResult,
     MarketDataKind,
@@ -96,6 +97,14 @@ async def settled(s: Session) -> list[EventBase]:
     await asyncio.sleep(0.05)
     await s.driver.settle()
     return await s.events()
+
+
+async def sendable(s: Session, *, cancel: bool = False) -> None:
+    """The REST link back after a cut connection (the next call or ping finds it)."""
+    deadline = time.monotonic() + 5
+    while not s.broker.sendable(cancel=cancel):
+        assert time.monotonic() < deadline, "REST never came back"
+        await asyncio.sleep(0.01)
 
 
 def once_each(events: list[EventBase], coid: str) -> None:
@@ -220,6 +229,32 @@ async def test_a_bnb_fee_is_valued_at_a_recent_bnb_price() -> None:
         assert fill.fee_value == fill.fee * D(600)  # the BNBUSDT mid
 
 
+async def test_a_burst_of_fills_shares_one_wait_for_a_hung_rest() -> None:
+    """Each BNB-fee fill of a burst waited its own 0.5 s for the price REST did not give:
+    six fills held the user stream 3 s."""
+    symbols = (SymbolSpec("ETHUSDT", "ETH", "USDT"), SymbolSpec("BNBUSDT", "BNB", "USDT"))
+    async with binance_session(
+        symbols=symbols,
+        balances={"USDT": "10000", "BNB": "5"},
+        commission=Commission(mode="bnb", bnb_price=D("600")),
+        quoted=["ETHUSDT"],
+    ) as s:
+        await s.fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "5")])
+        await s.fake.set_book("BNBUSDT", [("599", "5")], [("601", "5")])
+        coid = await s.broker.place(req(s, qty="0.6"))
+        await wait_for(s, ended(coid, S.NEW), "NEW")
+        s.fake.stop_answering_rest(hang=True)
+        order_id = s.fake.order_by_client_id(coid).order_id
+        started = time.monotonic()
+        for _ in range(6):
+            await s.fake.fill(order_id, "0.1")
+        await wait_for(s, ended(coid, S.FILLED), "FILLED")
+        took = time.monotonic() - started
+        s.fake.answer_rest()
+        assert took < 0.9, f"the burst waited {took:.2f} s for REST"
+        assert len(fills(await s.events(), coid)) == 6
+
+
 async def test_a_bnb_fee_without_a_price_is_not_guessed() -> None:
     async with binance_session(
         balances={"USDT": "10000", "BNB": "5"}, commission=Commission(mode="bnb")
@@ -258,6 +293,8 @@ async def test_a_fee_valuation_never_holds_the_fills_behind_a_hung_rest() -> Non
         [fill] = fills(await s.events(), first)
         assert (fill.fee_currency, fill.fee_value) == ("BNB", None)
         s.fake.answer_rest()
+        # The price asked while REST hung is asked again (its retry) and answered.
+        await until(lambda: not s.broker._price_asks, "the price answered")
         await s.fake.fill(s.fake.order_by_client_id(second).order_id)
         await wait_for(s, ended(second, S.FILLED), "FILLED")
         [fill] = fills(await settled(s), second)
@@ -665,6 +702,173 @@ async def test_two_changes_at_once_each_show_on_their_way(s: Session) -> None:
     ]
     orders, _ = replay_orders(events)
     assert (orders[coid].status, orders[coid].limit_price) == (S.NEW, D(1980))
+
+
+async def test_a_lost_modify_the_stream_settled_can_be_changed_again(s: Session) -> None:
+    """The stream's report settled a lost modify (NEW at the new price): a next change
+    was refused "being asked what became of it" while the check's slow query lasted."""
+    coid = await s.broker.place(req(s))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    await settled(s)
+    s.fake.slow_replies("GET", "/api/v3/order", 0.9)  # the check's query: slow
+    s.fake.reset_next_requests(1, after_processing=True)
+    with pytest.raises(BrokerTimeout):
+        await s.broker.modify(coid, limit_price=D("1985"))
+    await wait_for(s, lambda ev: updates(ev, coid)[-1].limit_price == D(1985), "NEW at 1985")
+    assert coid in s.broker._replace_checks  # still asking
+    await sendable(s)
+    await s.broker.modify(coid, limit_price=D("1980"))
+    s.fake.slow_replies("GET", "/api/v3/order", None)
+    venue = [o for o in s.fake.orders.values() if o.client_order_id == coid]
+    assert [(o.status, o.price) for o in venue][-1] == ("NEW", D(1980))
+
+
+@pytest.mark.parametrize("how", ["cancel", "cancel_all"])
+async def test_a_cancel_while_a_lost_modify_is_checked_counts_each_fill_once(
+    s: Session, how: str
+) -> None:
+    """Binance never acted on the lost modify; the order (0.2 filled of 0.5) is
+    cancelled meanwhile: its CANCELED said filled 0.4, the old venue order's fills
+    counted once as its own and once more as a retired order's."""
+    s.broker.unknown_order_window_s = 1.0
+    coid = await s.broker.place(req(s))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    await s.fake.fill(s.fake.order_by_client_id(coid).order_id, "0.2")
+    await wait_for(s, ended(coid, S.PARTIALLY_FILLED), "a partial fill")
+    await settled(s)
+    s.fake.reset_next_requests(1, after_processing=False)
+    with pytest.raises(BrokerTimeout):
+        await s.broker.modify(coid, limit_price=D("1985"))
+    assert coid in s.broker._replace_checks
+    await sendable(s, cancel=True)
+    if how == "cancel":
+        await s.broker.cancel(coid)
+    else:
+        await s.broker.cancel_all()
+    await wait_for(s, ended(coid, S.CANCELED), "CANCELED")
+    for _ in range(300):
+        if coid not in s.broker._replace_checks:
+            break
+        await asyncio.sleep(0.01)
+    events = await settled(s)
+    assert [u.filled_qty for u in updates(events, coid) if u.status is S.CANCELED] == [D("0.2")]
+    orders, _ = replay_orders(events)
+    assert (orders[coid].status, orders[coid].filled_qty) == (S.CANCELED, D("0.2"))
+    once_each(events, coid)
+
+
+async def test_a_lost_modify_whose_answer_the_journal_refuses_is_written_later() -> None:
+    """The check of a lost modify found the replacement, and Redis refused the write
+    (READONLY, OOM): the check died there, silently, and the order read PENDING_REPLACE
+    for ever while Binance worked the new one. It asks, and writes, again."""
+    async with binance_session(
+        balances={"USDT": "10000", "ETH": "2"}, orders_need_user_stream=False
+    ) as s:
+        await s.fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "5")])
+        coid = await s.broker.place(req(s))
+        await wait_for(s, ended(coid, S.NEW), "NEW")
+        await settled(s)
+        await s.driver.drop_connection()  # no stream: the check is what settles it
+        deadline = time.monotonic() + 5
+        while s.broker.user.subscribed:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        journal = s.bus.publish
+        refuse = [False]
+
+        async def redis_refusing_once(event: EventBase) -> str | None:
+            if refuse[0] and event.type == "order.update":
+                refuse[0] = False
+                raise BusError("Redis refused the write: it was not journaled")
+            return await journal(event)
+
+        s.bus.publish = redis_refusing_once  # type: ignore[method-assign]
+        s.fake.reset_next_requests(1, after_processing=True)
+        with pytest.raises(BrokerTimeout):
+            await s.broker.modify(coid, limit_price=D("1985"))
+        refuse[0] = True
+        await wait_for(s, lambda ev: statuses(ev, coid)[-1] is S.NEW, "the answer")
+        assert not refuse[0], "the bus never refused"
+        answer = updates(await s.events(), coid)[-1]
+        assert answer.limit_price == D(1985)
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out: {what}"
+        await asyncio.sleep(0.01)
+
+
+async def lost_modify_with_the_stream_away(s: Session, **change: Decimal) -> str:
+    """An order modified with its answer lost, Binance having done it, the user stream
+    away (its reports do not settle it) and the check's first queries failing: what
+    the test does next happens while the check asks."""
+    coid = await s.broker.place(req(s))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    await settled(s)
+    await s.driver.drop_connection()
+    await until(lambda: not s.broker.user.subscribed, "the user stream down")
+    await sendable(s)
+    s.fake.reset_next_requests(1, after_processing=True)
+    with pytest.raises(BrokerTimeout):
+        await s.broker.modify(coid, **change)
+    s.fake.fail_next_requests(9, after_processing=False)
+    return coid
+
+
+@pytest.fixture
+async def half_blind() -> AsyncIterator[Session]:
+    """Orders go out with the user stream down (`orders_need_user_stream: false`)."""
+    async with binance_session(
+        balances={"USDT": "10000", "ETH": "2"}, orders_need_user_stream=False
+    ) as session:
+        await session.fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "5")])
+        yield session
+
+
+async def test_a_cancel_while_a_lost_modify_is_checked_takes_the_new_terms(
+    half_blind: Session,
+) -> None:
+    """A modify 0.5 -> 0.7 whose answer was lost; the replacement fills 0.6 while the
+    stream is away; the trader cancels while the check asks. The cancel's answer was
+    published at the old terms, the check's (with the new ones) came as a repeat, and
+    the 0.6 filled landed on a 0.5 order: an overfill."""
+    s = half_blind
+    coid = await lost_modify_with_the_stream_away(s, quantity=D("0.7"))
+    replacement = [o for o in s.fake.orders.values() if o.client_order_id == coid][-1]
+    await s.fake.fill(replacement.order_id, "0.6")
+    await until(lambda: s.fake.faults.failed_requests == 0, "the check's queries failed")
+    await sendable(s, cancel=True)
+    assert coid in s.broker._replace_checks
+    await s.broker.cancel(coid)
+    await until(lambda: coid not in s.broker._replace_checks, "the check done")
+    events = await settled(s)
+    orders, results = replay_orders(events)
+    assert results[ApplyResult.OVERFILL] == 0
+    assert (orders[coid].status, orders[coid].quantity, orders[coid].filled_qty) == (
+        S.CANCELED,
+        D("0.7"),
+        D("0.6"),
+    )
+
+
+async def test_a_refused_cancel_while_a_lost_modify_is_checked_takes_the_new_terms(
+    half_blind: Session,
+) -> None:
+    """Binance refuses the cancel (-2011) while the check asks: the query after it
+    adopted the replacement at the old price, and the check's answer was a repeat."""
+    s = half_blind
+    coid = await lost_modify_with_the_stream_away(s, limit_price=D("1985"))
+    await until(lambda: s.fake.faults.failed_requests == 0, "the check's queries failed")
+    await sendable(s, cancel=True)
+    assert coid in s.broker._replace_checks
+    s.fake.refuse_next_cancel()
+    with pytest.raises(UnknownOrder):
+        await s.broker.cancel(coid)
+    await until(lambda: coid not in s.broker._replace_checks, "the check done")
+    orders, _ = replay_orders(await settled(s))
+    assert (orders[coid].status, orders[coid].limit_price) == (S.NEW, D(1985))
 
 
 async def test_modify_after_a_partial_fill_carries_what_filled(s: Session) -> None:
