@@ -19,15 +19,10 @@ from decimal import Decimal as D
 import pytest
 
 from silvertine_tui.brokers import BrokerError
-from silvertine_tui.brokers.paper import PaperBroker
 from silvertine_tui.bus import MemoryBus
-from silvertine_tui.config import PaperBrokerConfig, Settings
 from silvertine_tui.domain import (
-    OrderRequest,
     OrderStatus,
-    OrderType,
     Side,
-    TimeInForce,
     TradingState,
 )
 from silvertine_tui.engine import Session
@@ -39,43 +34,15 @@ from silvertine_tui.engine.commands import (
     Refused,
     SetTradingState,
 )
+from tests.support.paper_session import paper_broker, paper_session, resting_buy
 
 ACK_S = 0.1  # the paper venue takes an order this long after it is sent
 
 
 @pytest.fixture
 async def session() -> AsyncIterator[Session]:
-    paper = PaperBrokerConfig(
-        name="paper",
-        account="main",
-        seed=7,
-        symbols=["BTCUSDT"],
-        market={"autorun": False},
-        latency={"ack_ms": ACK_S * 1000, "fill_ms": 1, "cancel_ms": 1, "jitter_ms": 0},
-    )
-    running = Session(Settings(brokers=[paper]), bus=MemoryBus())
-    await running.start()
-    try:
+    async with paper_session(MemoryBus(), ack_s=ACK_S) as running:
         yield running
-    finally:
-        await running.close()
-
-
-def resting_buy(session: Session) -> OrderRequest:
-    [broker] = session.brokers
-    assert isinstance(broker, PaperBroker)
-    mid = broker.venue.mid("BTCUSDT.PAPER")
-    assert mid is not None
-    return OrderRequest(
-        broker="paper",
-        account="main",
-        instrument="BTCUSDT.PAPER",
-        side=Side.BUY,
-        order_type=OrderType.LIMIT,
-        quantity=D("0.01"),
-        limit_price=(mid * D("0.99")).quantize(D("0.01")),
-        tif=TimeInForce.GTC,
-    )
 
 
 async def ended(session: Session, cid: str) -> OrderStatus:
@@ -141,9 +108,7 @@ async def test_two_closing_sells_at_once_never_turn_the_position(
     engine = session.engine
     gateway = session.command_gateway()
     buy = resting_buy(session)
-    [broker] = session.brokers
-    assert isinstance(broker, PaperBroker)
-    mid = broker.venue.mid("BTCUSDT.PAPER")
+    mid = paper_broker(session).venue.mid("BTCUSDT.PAPER")
     assert mid is not None
     above = (mid * D("1.01")).quantize(D("0.01"))  # marketable: fills at once
     bought = await gateway.send(PlaceOrder(request=buy.model_copy(update={"limit_price": above})))

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from decimal import Decimal as D
 
-from silvertine_tui.brokers.paper import PaperBroker
 from silvertine_tui.bus import BusError, MemoryBus
-from silvertine_tui.config import PaperBrokerConfig, Settings
-from silvertine_tui.domain import OrderRequest, OrderStatus, OrderType, Side, TimeInForce
-from silvertine_tui.engine import Session
+from silvertine_tui.domain import OrderStatus
 from silvertine_tui.engine.commands import Failed, PlaceOrder
 from silvertine_tui.events import EventBase
+from tests.support.paper_session import paper_broker, paper_session, resting_buy
 
 
 class AnswerRefusingBus(MemoryBus):
@@ -34,31 +31,9 @@ class AnswerRefusingBus(MemoryBus):
 
 async def test_an_order_taken_whose_answer_was_not_journaled_is_said_sent() -> None:
     bus = AnswerRefusingBus()
-    paper = PaperBrokerConfig(
-        name="paper",
-        account="main",
-        seed=7,
-        symbols=["BTCUSDT"],
-        market={"autorun": False},
-        latency={"ack_ms": 5, "fill_ms": 1, "cancel_ms": 1, "jitter_ms": 0},
-    )
-    session = Session(Settings(brokers=[paper]), bus=bus)
-    await session.start()
-    [broker] = session.brokers
-    assert isinstance(broker, PaperBroker)
-    try:
-        mid = broker.venue.mid("BTCUSDT.PAPER")
-        assert mid is not None
-        request = OrderRequest(
-            broker="paper",
-            account="main",
-            instrument="BTCUSDT.PAPER",
-            side=Side.BUY,
-            order_type=OrderType.LIMIT,
-            quantity=D("0.01"),
-            limit_price=(mid * D("0.99")).quantize(D("0.01")),
-            tif=TimeInForce.GTC,
-        )
+    async with paper_session(bus, ack_s=0.005) as session:
+        broker = paper_broker(session)
+        request = resting_buy(session)
         bus.refuse_next_update = True
         outcome = await session.command_gateway().send(PlaceOrder(request=request))
         assert isinstance(outcome, Failed), outcome
@@ -75,5 +50,3 @@ async def test_an_order_taken_whose_answer_was_not_journaled_is_said_sent() -> N
         view = session.engine.oms.get(coid)
         assert view is not None
         assert view.order.status is OrderStatus.NEW
-    finally:
-        await session.close()
