@@ -423,6 +423,35 @@ def test_selling_needs_the_position_unless_shorts_are_allowed() -> None:
     assert venue.account.cash["USDT"] == D("100000") + D("2000") - D("1.6")
 
 
+def test_a_resting_reduce_only_order_fills_only_what_still_reduces() -> None:
+    """A reduce-only sell of 1 rests against a long 1; the trader sells 0.6 elsewhere.
+    When the market trades through it, it fills the 0.4 left and the rest is cancelled:
+    checked only on arrival, it filled whole and left a short of 0.6."""
+    venue = make_venue(short_selling=True)
+    venue.submit(req(BUY, "1"), T0)
+    [ack] = venue.submit(req(SELL, "1", "2100.00", reduce_only=True), T0)
+    assert ack.kind is ReportKind.ACCEPTED
+    venue.submit(req(SELL, "0.6"), T0)
+    assert venue.account.position_qty(KEY) == D("0.4")
+    reports = venue.set_book(book([("2100.50", "5")], [("2101.00", "5")]), T0 + 1)
+    [fill] = fills_of(reports)
+    assert fill.quantity == D("0.4")
+    assert reports[-1].kind is ReportKind.CANCELED
+    assert reports[-1].reason == "reduce-only: the position is closed, nothing is left to reduce"
+    assert venue.account.position_qty(KEY) == 0
+    # Closed before the market comes: nothing fills, the order is cancelled.
+    [ack] = venue.submit(req(BUY, "1", "1900.00", reduce_only=False), T0 + 2)
+    venue.set_book(book([("1899.00", "5")], [("1899.50", "5")]), T0 + 3)
+    assert venue.account.position_qty(KEY) == 1
+    venue.submit(req(SELL, "1", "2000.00", reduce_only=True), T0 + 4)
+    venue.submit(req(SELL, "1"), T0 + 4)
+    assert venue.account.position_qty(KEY) == 0
+    reports = venue.set_book(book([("2001.00", "5")], [("2001.50", "5")]), T0 + 5)
+    assert fills_of(reports) == []
+    assert kinds(reports)[-1] is ReportKind.CANCELED
+    assert venue.account.position_qty(KEY) == 0
+
+
 def test_filters_and_limits() -> None:
     venue = make_venue(max_open_orders=2)
     with pytest.raises(

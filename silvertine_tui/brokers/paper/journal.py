@@ -377,6 +377,7 @@ def _to_sim(held: _Held) -> SimOrder | None:
         created_ns=held.created_ns,
         status=status,
         triggered=held.triggered,
+        reduce_only=request.reduce_only,
     )
     cum = held.prior_qty
     value = held.prior_value

@@ -12,6 +12,9 @@ from .account import CashState, PositionState
 TRIGGERED_REASON = "stop triggered"
 """Prefix of the reason of the report sent when a stop triggers (also read on restart)."""
 
+REDUCE_ONLY_DONE = "reduce-only: the position is closed, nothing is left to reduce"
+"""Why the rest of a reduce-only order is cancelled when it would fill past flat."""
+
 RESEEDED = "working at the paper venue when Redis lost the journal: re-seeded from its memory"
 """The detail of the reconcile that writes a working order back into the journal after
 Redis lost it (`PaperBroker.reseed_journal`); a triggered stop's ends with
@@ -62,6 +65,9 @@ class SimOrder:
     filled_value: Decimal = ZERO
     fees: Decimal = ZERO
     triggered: bool = False
+    # It may only reduce the position: checked on arrival, and at each fill (a position
+    # closed meanwhile by another order leaves it nothing to fill: it is cancelled).
+    reduce_only: bool = False
     # Size displayed ahead of the order at its price (queue model); None: not tracked.
     queue_ahead: Decimal | None = None
     reserved_cash: Decimal = ZERO

@@ -68,7 +68,14 @@ from ..errors import InsufficientFunds, OrderRejected, UnknownOrder
 from .account import Account, CashState, PositionState
 from .instruments import SymbolSpec, build_specs
 from .market import Level, MarketBook
-from .orders import TRIGGERED_REASON, ExecReport, ReportKind, SimFill, SimOrder
+from .orders import (
+    REDUCE_ONLY_DONE,
+    TRIGGERED_REASON,
+    ExecReport,
+    ReportKind,
+    SimFill,
+    SimOrder,
+)
 
 BPS = Decimal("0.0001")
 FEE_QUANTUM = Decimal("0.00000001")
@@ -394,6 +401,7 @@ class PaperVenue:
             stop_price=request.stop_price,
             created_ns=now_ns,
             arrival_mid=arrival_mid if arrival_mid is not None else self.mid(st.key),
+            reduce_only=request.reduce_only,
         )
         if order.acts_as_market:
             self._check_market_funds(st, order)
@@ -810,6 +818,8 @@ class PaperVenue:
             self._fill(
                 st, order, q, self._slip(st, order, price, limit), Liquidity.TAKER, now_ns, reports
             )
+            if order.status.is_terminal:
+                break  # filled, or a reduce-only order with nothing left to reduce
 
     def _slip(self, st: _Inst, order: SimOrder, price: Decimal, limit: Decimal | None) -> Decimal:
         """The level price moved against the taker by the slippage model, on the grid."""
@@ -936,6 +946,39 @@ class PaperVenue:
         return quantize_to_step(notional * rate, FEE_QUANTUM, "up")
 
     def _fill(
+        self,
+        st: _Inst,
+        order: SimOrder,
+        qty: Decimal,
+        price: Decimal,
+        liquidity: Liquidity,
+        now_ns: int,
+        reports: list[ExecReport],
+    ) -> None:
+        """Fill `qty` of `order`; a reduce-only order only what still reduces the
+        position (closed meanwhile by another order, a resting reduce-only sell filled
+        into a short), the rest cancelled, as venues do."""
+        if order.reduce_only:
+            room = self._reduce_room(st, order)
+            if qty > room:
+                if room > 0:
+                    self._apply_fill(st, order, room, price, liquidity, now_ns, reports)
+                if not order.status.is_terminal:
+                    self._terminate(
+                        st, order, OrderStatus.CANCELED, REDUCE_ONLY_DONE, now_ns, reports
+                    )
+                return
+        self._apply_fill(st, order, qty, price, liquidity, now_ns, reports)
+
+    def _reduce_room(self, st: _Inst, order: SimOrder) -> Decimal:
+        """How much of `order` still reduces the position (0: it would add)."""
+        position = self.account.position_qty(st.key)
+        reduces = (position > 0 and order.side is Side.SELL) or (
+            position < 0 and order.side is Side.BUY
+        )
+        return abs(position) if reduces else ZERO
+
+    def _apply_fill(
         self,
         st: _Inst,
         order: SimOrder,
