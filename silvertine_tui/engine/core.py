@@ -1162,6 +1162,7 @@ class TradingEngine:
         if not reason:
             return None
         self.kill_from_elsewhere = ""
+        places = self.in_flight.now()  # sent before the KILL was read: it takes them too
         self._honouring += 1
         try:
             cancels = await cancel_everywhere(
@@ -1171,6 +1172,9 @@ class TradingEngine:
                 reason=reason,
                 exclude=self._sent_while_honouring,
                 account_wide=False,  # what is sent here meanwhile must stay
+            )
+            cancels = await cancel_when_answered(
+                places, cancels, self.broker, reason=reason, delays=self.retry_delays
             )
         finally:
             self._honouring -= 1

@@ -110,3 +110,26 @@ async def test_orders_sent_while_another_desks_kill_is_honoured_are_not_cancelle
             engine._honouring -= 1
     finally:
         await a.close()
+
+
+async def test_a_kill_on_another_desk_takes_an_order_on_its_way_here(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    """Desk A's order is on its way to its venue (its place unanswered) when desk B's
+    kill switch is read on A: it is cancelled once the venue has it, not left working
+    after HALTED (nor journaled REJECTED by the reconcile after the cancels)."""
+    a = desk(redis_server.url, key_prefix, "paper", ack_ms=400)
+    b = desk(redis_server.url, key_prefix, "paper2")
+    await a.start()
+    await b.start()
+    try:
+        sending = asyncio.create_task(resting_buy(a, "paper"))
+        await until(lambda: bool(a.engine.in_flight.now()))
+        await b.engine.kill("drill on desk B")
+        on_a = await sending
+        await until(lambda: status(a, on_a) is OrderStatus.CANCELED)
+        assert a.engine.gate.state is TradingState.HALTED
+        assert await a.brokers[0].open_orders() == []
+    finally:
+        await a.close()
+        await b.close()

@@ -13,7 +13,9 @@ from silvertine_tui.engine import Session
 from silvertine_tui.events import LogEvent
 
 
-def desk_settings(url: str, prefix: str, broker: str) -> Settings:
+def desk_settings(url: str, prefix: str, broker: str, *, ack_ms: int | None = None) -> Settings:
+    """`ack_ms`: the paper venue takes an order this long after it is sent."""
+    latency = {} if ack_ms is None else {"latency": {"ack_ms": ack_ms, "jitter_ms": 0}}
     return Settings.model_validate(
         {
             "bus": {"url": url, "prefix": prefix},
@@ -23,14 +25,15 @@ def desk_settings(url: str, prefix: str, broker: str) -> Settings:
                     "type": "paper",
                     "symbols": ["BTCUSDT"],
                     "market": {"autorun": False},
+                    **latency,
                 }
             ],
         }
     )
 
 
-def desk(url: str, prefix: str, broker: str) -> Session:
-    return Session(desk_settings(url, prefix, broker))
+def desk(url: str, prefix: str, broker: str, *, ack_ms: int | None = None) -> Session:
+    return Session(desk_settings(url, prefix, broker, ack_ms=ack_ms))
 
 
 async def resting_buy(session: Session, broker: str) -> str:
