@@ -195,8 +195,9 @@ class BinanceBroker(Broker):
         self._published_execs: set[str] = set()
         self._last_trade_id: dict[str, int] = {}
         self._prices: dict[str, tuple[Decimal, int]] = {}
-        self._price_asks: dict[str, asyncio.Task[None]] = {}
-        self._price_asked: dict[str, float] = {}  # monotonic, when the last ask went out
+        # The REST asks of a fee asset's price on their way, with when each went out
+        # (monotonic): the fills of a burst share one wait from then.
+        self._price_asks: dict[str, tuple[asyncio.Task[None], float]] = {}
         self._publish_lock = asyncio.Lock()
         self._retry_task: asyncio.Task[None] | None = None
         self._rest_watch: asyncio.Task[None] | None = None
@@ -734,22 +735,37 @@ class BinanceBroker(Broker):
                 del self._held[i]
                 self._stop_hold_timer_if_idle()
                 return held
-        new = OrderUpdate(
+        venue_order_id = fill.venue_order_id or order.venue_order_id
+        if order.status is OrderStatus.PENDING_REPLACE:
+            return self._new_at_terms(order, venue_order_id, venue_ts_ns=fill.venue_ts_ns)
+        return OrderUpdate(
             client_order_id=order.client_order_id,
             status=OrderStatus.NEW,
-            venue_order_id=fill.venue_order_id or order.venue_order_id,
+            venue_order_id=venue_order_id,
             filled_qty=ZERO,
             venue_ts_ns=fill.venue_ts_ns,
         )
-        if order.status is not OrderStatus.PENDING_REPLACE:
-            return new
-        return new.model_copy(
-            update={
-                "filled_qty": order.carried[0],
-                "quantity": order.quantity,
-                "limit_price": order.limit_price,
-                "stop_price": order.stop_price,
-            }
+
+    @staticmethod
+    def _new_at_terms(
+        order: TrackedOrder,
+        venue_order_id: str | None,
+        *,
+        venue_ts_ns: int | None = None,
+        reason: str = "",
+    ) -> OrderUpdate:
+        """NEW for a replacement: its venue id, the order's terms and what filled under
+        the venue ids the replaces retired."""
+        return OrderUpdate(
+            client_order_id=order.client_order_id,
+            status=OrderStatus.NEW,
+            venue_order_id=venue_order_id,
+            filled_qty=order.carried[0],
+            quantity=order.quantity,
+            limit_price=order.limit_price,
+            stop_price=order.stop_price,
+            reason=reason,
+            venue_ts_ns=venue_ts_ns,
         )
 
     # -- fees ---------------------------------------------------------------------------
@@ -789,20 +805,19 @@ class BinanceBroker(Broker):
         if seen is not None and now - seen[1] < PRICE_TTL_NS:
             return seen[0] if seen[0] > 0 else None
         stale = seen[0] if seen is not None and now - seen[1] < PRICE_STALE_NS else None
-        asking = self._price_asks.get(symbol)
-        if asking is None:
-            asking = asyncio.create_task(
+        ask = self._price_asks.get(symbol)
+        if ask is None:
+            task = asyncio.create_task(
                 self._ask_price(symbol), name=f"binance-price:{self.source}:{symbol}"
             )
-            self._price_asks[symbol] = asking
-            self._price_asked[symbol] = time.monotonic()
-            self._background.add(asking)
-            asking.add_done_callback(self._background.discard)
-            asking.add_done_callback(lambda _: self._price_asks.pop(symbol, None))
+            ask = self._price_asks[symbol] = (task, time.monotonic())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            task.add_done_callback(lambda _: self._price_asks.pop(symbol, None))
         if stale is not None and stale > 0:
             return stale
-        # The fills of a burst share one wait, from when the ask went out.
-        left = self._price_asked[symbol] + FEE_PRICE_WAIT_S - time.monotonic()
+        asking, asked_at = ask
+        left = asked_at + FEE_PRICE_WAIT_S - time.monotonic()
         try:
             await asyncio.wait_for(asyncio.shield(asking), max(left, 0.0))
         except TimeoutError:
@@ -1152,18 +1167,7 @@ class BinanceBroker(Broker):
             # Its terms before its fills (the journal may be PENDING_CANCEL by now: a
             # cancel while a lost modify was checked): against the old quantity a
             # larger replacement's fills were an overfill.
-            await self.publish_update(
-                OrderUpdate(
-                    client_order_id=order.client_order_id,
-                    status=OrderStatus.NEW,
-                    venue_order_id=new_id,
-                    filled_qty=order.carried[0],
-                    quantity=order.quantity,
-                    limit_price=order.limit_price,
-                    stop_price=order.stop_price,
-                    reason=reason,
-                )
-            )
+            await self.publish_update(self._new_at_terms(order, new_id, reason=reason))
         if "fills" in placed:
             for fill in translate.reply_fills(placed, self.name, self.account, order.side):
                 await self._publish_fill_once(await self._with_fee_value(fill))
@@ -1280,6 +1284,8 @@ class BinanceBroker(Broker):
                 venue_id = str(body["orderId"])
                 status = translate.status_of(str(body["status"]))
                 try:
+                    # Against the old id, not the current one (`_replacement_found`): a
+                    # take whose write the bus refused has adopted the new id already.
                     if venue_id != old_id and venue_id not in order.retired:
                         await self._take_replacement(
                             order,

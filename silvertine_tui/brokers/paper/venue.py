@@ -945,6 +945,14 @@ class PaperVenue:
     def _fee(self, notional: Decimal, rate: Decimal) -> Decimal:
         return quantize_to_step(notional * rate, FEE_QUANTUM, "up")
 
+    def _reduce_room(self, st: _Inst, order: SimOrder) -> Decimal:
+        """How much of `order` still reduces the position (0: it would add)."""
+        position = self.account.position_qty(st.key)
+        reduces = (position > 0 and order.side is Side.SELL) or (
+            position < 0 and order.side is Side.BUY
+        )
+        return abs(position) if reduces else ZERO
+
     def _fill(
         self,
         st: _Inst,
@@ -958,36 +966,12 @@ class PaperVenue:
         """Fill `qty` of `order`; a reduce-only order only what still reduces the
         position (closed meanwhile by another order, a resting reduce-only sell filled
         into a short), the rest cancelled, as venues do."""
-        if order.reduce_only:
-            room = self._reduce_room(st, order)
-            if qty > room:
-                if room > 0:
-                    self._apply_fill(st, order, room, price, liquidity, now_ns, reports)
-                if not order.status.is_terminal:
-                    self._terminate(
-                        st, order, OrderStatus.CANCELED, REDUCE_ONLY_DONE, now_ns, reports
-                    )
-                return
-        self._apply_fill(st, order, qty, price, liquidity, now_ns, reports)
-
-    def _reduce_room(self, st: _Inst, order: SimOrder) -> Decimal:
-        """How much of `order` still reduces the position (0: it would add)."""
-        position = self.account.position_qty(st.key)
-        reduces = (position > 0 and order.side is Side.SELL) or (
-            position < 0 and order.side is Side.BUY
-        )
-        return abs(position) if reduces else ZERO
-
-    def _apply_fill(
-        self,
-        st: _Inst,
-        order: SimOrder,
-        qty: Decimal,
-        price: Decimal,
-        liquidity: Liquidity,
-        now_ns: int,
-        reports: list[ExecReport],
-    ) -> None:
+        if order.reduce_only and qty > (room := self._reduce_room(st, order)):
+            if room > 0:  # what reduces: within the room, this call fills it
+                self._fill(st, order, room, price, liquidity, now_ns, reports)
+            if not order.status.is_terminal:
+                self._terminate(st, order, OrderStatus.CANCELED, REDUCE_ONLY_DONE, now_ns, reports)
+            return
         rate = self.maker_rate if liquidity is Liquidity.MAKER else self.taker_rate
         fee = self._fee(qty * price * st.multiplier, rate)
         fee_currency, fee_qty, fee_value = st.currency, ZERO, None
