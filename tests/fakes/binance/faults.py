@@ -31,6 +31,7 @@ class Faults:
     # answer), after the server acted on them or, if not `reset_after_processing`, before.
     reset_requests: int = 0
     reset_after_processing: bool = True
+    reset_path: str | None = None  # only requests to this path (`/api/v3/order`); None: any
     # The next `failed_requests` REST requests answer HTTP `fail_status` with `fail_body`
     # (None: Binance's -1007 JSON), after the server acted on them or, if not
     # `fail_after_processing`, before.

@@ -387,12 +387,16 @@ class FakeBinance:
         REST call: the client times out not knowing."""
         self.faults.swallowed_replies += 1
 
-    def reset_next_requests(self, count: int = 1, *, after_processing: bool = True) -> None:
+    def reset_next_requests(
+        self, count: int = 1, *, after_processing: bool = True, path: str | None = None
+    ) -> None:
         """The next `count` REST requests get no answer: the connection is cut (TCP abort).
         `after_processing`: the server acted first (an order lives, a cancel happened; its
-        events go out); otherwise nothing happened."""
+        events go out); otherwise nothing happened. `path`: only requests to it (a
+        client's pings and reconnects in between do not take the fault)."""
         self.faults.reset_requests = count
         self.faults.reset_after_processing = after_processing
+        self.faults.reset_path = path
 
     def fail_next_requests(
         self,
@@ -579,7 +583,11 @@ class FakeBinance:
             self.requests.append((request.method, request.path))
             if self.faults.rest_outage is not None:
                 return await self._unanswered(request)
-            if self.faults.reset_requests > 0 and not self.faults.reset_after_processing:
+            if (
+                self.faults.reset_requests > 0
+                and not self.faults.reset_after_processing
+                and self.faults.reset_path in (None, request.path)
+            ):
                 self.faults.reset_requests -= 1
                 return self._reset(request)
             if self.faults.failed_requests > 0 and not self.faults.fail_after_processing:
@@ -593,7 +601,7 @@ class FakeBinance:
                     self._authenticate(request, params, raw)
                 reply = await handler(request, params)
             except BinanceError as error:
-                if self._reset_after_processing():
+                if self._reset_after_processing(request.path):
                     return self._reset(request)
                 headers = self._headers()
                 if error.status in (418, 429):
@@ -603,7 +611,7 @@ class FakeBinance:
                         )
                     )
                 return web.json_response(error.body(), status=error.status, headers=headers)
-            if self._reset_after_processing():
+            if self._reset_after_processing(request.path):
                 await self._deliver_user(reply.events)
                 return self._reset(request)
             if self.faults.failed_requests > 0 and self.faults.fail_after_processing:
@@ -635,8 +643,9 @@ class FakeBinance:
 
         return handle
 
-    def _reset_after_processing(self) -> bool:
-        if self.faults.reset_requests > 0 and self.faults.reset_after_processing:
+    def _reset_after_processing(self, path: str) -> bool:
+        f = self.faults
+        if f.reset_requests > 0 and f.reset_after_processing and f.reset_path in (None, path):
             self.faults.reset_requests -= 1
             return True
         return False

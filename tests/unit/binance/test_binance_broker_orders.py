@@ -783,7 +783,7 @@ async def test_a_lost_modify_whose_answer_the_journal_refuses_is_written_later()
             return await journal(event)
 
         s.bus.publish = redis_refusing_once  # type: ignore[method-assign]
-        s.fake.reset_next_requests(1, after_processing=True)
+        s.fake.reset_next_requests(1, after_processing=True, path="/api/v3/order/cancelReplace")
         with pytest.raises(BrokerTimeout):
             await s.broker.modify(coid, limit_price=D("1985"))
         refuse[0] = True
@@ -810,7 +810,8 @@ async def lost_modify_with_the_stream_away(s: Session, **change: Decimal) -> str
     await s.driver.drop_connection()
     await until(lambda: not s.broker.user.subscribed, "the user stream down")
     await sendable(s)
-    s.fake.reset_next_requests(1, after_processing=True)
+    # Only the cancelReplace: the stream's reconnect attempts call REST meanwhile.
+    s.fake.reset_next_requests(1, after_processing=True, path="/api/v3/order/cancelReplace")
     with pytest.raises(BrokerTimeout):
         await s.broker.modify(coid, **change)
     s.fake.fail_next_requests(9, after_processing=False)
