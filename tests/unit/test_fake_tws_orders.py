@@ -257,7 +257,9 @@ async def test_positions_and_account_follow_fills(fake, ib) -> None:
     [es] = await ib.qualifyContractsAsync(Future("ES", "202612", "CME"))
     await fake.set_quote("ESZ6", "6000.00", "6000.25")
     trade = ib.placeOrder(es, MarketOrder("BUY", 2))
-    await until(ib, lambda: bool(ib.positions()) and bool(ib.portfolio()))
+    # The fake, as TWS may, sends the position and portfolio updates before the order's
+    # final status: wait for all three before reading them.
+    await until(ib, lambda: bool(ib.positions()) and bool(ib.portfolio()) and trade.isDone())
     [pos] = ib.positions()
     assert pos.position == 2
     assert pos.avgCost == pytest.approx(6000.25 * 50 + 2.25)  # multiplier and fee
