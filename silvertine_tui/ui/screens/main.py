@@ -681,11 +681,15 @@ class MainScreen(Screen[None]):
         return inst.round_price(price)
 
     def _account_for(self, instrument: str) -> str | None:
-        for broker, found in self.desk.view.instruments.items():
-            if instrument in found:
-                for account in self.desk.accounts:
-                    if account.startswith(f"{broker}/"):
-                        return account
+        """The account a ticket on `instrument` goes to: the first of the desk's accounts
+        (in the configured order) whose broker lists it, so that two brokers listing one
+        key (a paper broker on Binance prices beside Binance) always give the same one,
+        whichever listed first. None when no broker lists it (yet): the ticket then takes
+        the desk's first account, never the previous ticket's."""
+        listing = {b for b, found in self.desk.view.instruments.items() if instrument in found}
+        for account in self.desk.accounts:
+            if account.partition("/")[0] in listing:
+                return account
         return None
 
     def action_to_ticket(self) -> None:

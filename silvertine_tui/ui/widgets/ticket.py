@@ -338,12 +338,12 @@ class Ticket(Vertical):
     ) -> None:
         """A new ticket: every field from the source or empty (or its default), nothing
         kept from the ticket before, and a new id for the send. `note` is said beside
-        Send (a closing ticket's dust that stays, a signal's note whole)."""
+        Send (a closing ticket's dust that stays, a signal's note whole). No `account`:
+        the desk's first (the account too is never the previous ticket's)."""
         tif = TimeInForce.IOC if order_type is OrderType.MARKET else TimeInForce.GTC
         price_text = _plain(price) if price is not None else ""
         with self.prevent(Input.Changed, Choice.Changed):
-            if account is not None:
-                self._choice("account").value = account
+            self._default_account(account)
             self._apply_offer()  # the account's choices, for the type and TIF below
             self._set_text("instrument", instrument)
             self._choice("side").value = side.value
@@ -368,10 +368,19 @@ class Ticket(Vertical):
             for name in INPUTS:
                 self._set_text(name, "")
             self._choice("side").value = Side.BUY.value
+            self._default_account(None)
+            self._apply_offer()
             for name, value in DEFAULTS.items():
                 self._choice(name).value = value
         self._fresh("")
         focus_now(self._input("instrument"))
+
+    def _default_account(self, account: str | None) -> None:
+        choice = self._choice("account")
+        if account is None and choice.options:
+            account = choice.options[0]
+        if account is not None:
+            choice.value = account
 
     def _fresh(self, tag: str, *, reduce_only: bool = False) -> None:
         self._tag = tag
