@@ -1119,7 +1119,7 @@ class TradingEngine:
         report = await cancel_when_answered(
             places, report, self.broker, reason="cancel all", delays=self.retry_delays
         )
-        await self._settle_gone(report)
+        report = await self._settle_gone(report)
         log.info(
             "engine.cancel_all",
             extra={"cancelled": len(report.cancelled), "still_working": report.still_working},
@@ -1145,7 +1145,7 @@ class TradingEngine:
         cancels = await cancel_when_answered(
             places, cancels, self.broker, reason=reason, delays=self.retry_delays
         )
-        await self._settle_gone(cancels)
+        cancels = await self._settle_gone(cancels)
         report = KillReport(cancels, journal_error)
         if report.ok:
             log.warning("engine.kill", extra={"cancelled": len(report.cancelled)})
@@ -1180,7 +1180,7 @@ class TradingEngine:
             self._honouring -= 1
             if not self._honouring:
                 self._sent_while_honouring.clear()
-        await self._settle_gone(cancels)
+        cancels = await self._settle_gone(cancels)
         report = KillReport(cancels)
         log.warning("engine.kill_from_elsewhere", extra={"summary": report.summary()})
         await self._say_honoured(
@@ -1188,28 +1188,47 @@ class TradingEngine:
         )
         return report
 
-    async def _settle_gone(self, report: CancelReport) -> None:
+    async def _settle_gone(self, report: CancelReport) -> CancelReport:
         """Orders the venue no longer lists after a cancel all (`CancelReport.gone`) that
         the OMS still holds working: an adapter need not follow an order adopted on
         reconcile (placed by another program or desk; IB's global cancel takes it too;
         only IB's follows them, and those of other client ids by polling), so its broker
-        is reconciled and the venue's word ends it on screen."""
+        is reconciled and the venue's word ends it on screen. A reconcile that fails is
+        retried; one that never worked is in the report's problems (the desk would show
+        them working, the report having called them ended)."""
         from .recovery import reconcile_broker  # recovery builds on this module
 
-        names = {
-            view.broker
-            for cid in report.gone
-            if (view := self.oms.get(cid)) is not None
-            and view.order.status not in TERMINAL_STATUSES
-        }
-        for name in sorted(names):
-            try:
-                await reconcile_broker(self, self.broker(name))
-            except Exception as exc:
-                log.warning(
-                    "engine.reconcile_after_cancel_failed",
-                    extra={"broker": name, "error": str(exc)},
+        held: dict[str, list[str]] = {}
+        for cid in report.gone:
+            view = self.oms.get(cid)
+            if view is not None and view.order.status not in TERMINAL_STATUSES:
+                held.setdefault(view.broker, []).append(cid)
+        problems: list[str] = []
+        for name, cids in sorted(held.items()):
+            error = ""
+            for delay in (0.0, *self.retry_delays):
+                if delay:
+                    await asyncio.sleep(delay)
+                try:
+                    await reconcile_broker(self, self.broker(name))
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                    log.warning(
+                        "engine.reconcile_after_cancel_failed",
+                        extra={"broker": name, "error": error},
+                    )
+                else:
+                    error = ""
+                    break
+            if error:
+                problems.append(
+                    f"{self.broker(name).source}: {', '.join(cids)} no longer at the venue "
+                    f"still show working here: its orders could not be read ({error}); "
+                    "check them at the venue"
                 )
+        if not problems:
+            return report
+        return dataclasses.replace(report, problems=(*report.problems, *problems))
 
     async def _say_honoured(self, what: str, ok: bool) -> None:
         """Journal, as a log line naming this desk, what it did on a state another desk

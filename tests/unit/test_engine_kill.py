@@ -176,6 +176,48 @@ async def test_a_dead_broker_is_reported_and_the_others_are_cancelled() -> None:
     assert engine.gate.state is TradingState.HALTED
 
 
+class ForgetfulVenue(ScriptedVenue):
+    """Reading its orders back (the reconcile) fails the given number of times."""
+
+    reconcile_failures = 0
+
+    async def reconcile(self, since_ns=0, last_fills=None):  # type: ignore[no-untyped-def]
+        if self.reconcile_failures > 0:
+            self.reconcile_failures -= 1
+            raise BrokerError("venue unreachable")
+        return await super().reconcile(since_ns, last_fills)
+
+
+@pytest.mark.parametrize("failures", [1, 99])
+async def test_an_order_gone_at_the_venue_is_settled_or_named(failures: int) -> None:
+    """The venue ended an order without a word to the desk; the kill finds it gone and
+    reads the venue's orders back to end it on screen. That read failing was only
+    logged: the report said everything had ended while the desk showed it working."""
+    _, engine, venues = await make(ForgetfulVenue)
+    (venue,) = venues
+    assert isinstance(venue, ForgetfulVenue)
+    kept, forgotten = await place(engine, "v0")
+    await sync(engine)
+    del venue.venue_orders[forgotten]  # expired at the venue, no report sent
+    venue.reconcile_failures = failures
+    report = await engine.kill("drill")
+    assert report.cancelled == (kept,)
+    assert report.cancels.gone == (forgotten,)
+    await sync(engine)
+    still_shown = [v.client_order_id for v in engine.oms.working()]
+    if failures <= len(NO_WAIT):  # retried until it worked: the venue's word ends it
+        assert still_shown == []
+        assert report.ok
+    else:
+        assert still_shown == [forgotten]
+        assert not report.ok
+        assert (
+            f"v0/main: {forgotten} no longer at the venue still show working here: its "
+            "orders could not be read (BrokerError: venue unreachable); check them at the "
+            "venue" in report.summary()
+        )
+
+
 async def test_cancel_all_reports_like_the_kill_switch() -> None:
     _, engine, venues = await make(StubbornVenue)
     (venue,) = venues
