@@ -163,6 +163,11 @@ class Session:
         its start. A trading session's accounts are its brokers': it never does."""
 
     @property
+    def desk_id(self) -> str:
+        """How this desk's risk events name it (`... by desk <host> pid <pid>`)."""
+        return self.engine.desk_id
+
+    @property
     def projection(self) -> DeskProjection:
         """The desk's read model (the engine's, shared in process)."""
         return self.engine.projection

@@ -217,6 +217,7 @@ class SilvertineApp(App[None]):
                 prefix=session.bus.layout.prefix,
                 clock=clock,
                 notices_from_ms=int(clock() * 1000) - 1000,
+                own_desk=session.desk_id,
             )
             return Desk(
                 session=session,

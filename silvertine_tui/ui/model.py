@@ -32,6 +32,7 @@ from ..events import (
     ReconcileEvent,
     ReconcileKind,
     ReferencePriceEvent,
+    Risk,
     RiskAction,
     RiskEvent,
     Signal,
@@ -230,6 +231,10 @@ class FeedModel:
     spark_points: int = 20
     spark_step_ns: int = 1_000_000_000
     notices_from_ms: int = 0
+    own_desk: str = ""
+    """This desk's id (`engine.desk_id`): its own KILL, read back from the journal, is not
+    toasted again. The kill's report is its toast; at one pane at a time only the newest
+    toast shows, and the report was hidden under the KILL read back after it."""
     quotes: dict[str, QuoteState] = field(default_factory=dict)
     dirty_quotes: set[str] = field(default_factory=set)
     references: dict[str, Decimal] = field(default_factory=dict)
@@ -374,7 +379,7 @@ class FeedModel:
                 mine = not risk.client_order_id or risk.client_order_id in self.sent
                 if live and risk.action is RiskAction.REJECT and mine:
                     self.notices.append(Notice("Risk reject", risk.message, "error"))
-                elif live and risk.action is RiskAction.KILL:
+                elif live and risk.action is RiskAction.KILL and not self._own(risk):
                     self.notices.append(Notice("KILL SWITCH", risk.message or "HALTED", "error"))
             case HealthEvent():
                 self._health(event, stamp, live)
@@ -387,6 +392,9 @@ class FeedModel:
                 self.signals_dirty = True
             case _:
                 pass
+
+    def _own(self, risk: Risk) -> bool:
+        return bool(self.own_desk) and risk.message.endswith(f" by {self.own_desk}")
 
     def _quote(self, event: QuoteEvent) -> None:
         quote = event.payload

@@ -118,3 +118,33 @@ async def test_a_risk_reject_of_another_desk_is_a_log_line_and_this_desks_a_toas
         assert len(toasts) == 1
         assert "max_quantity" in toasts[0].message or "max_notional" in toasts[0].message
         await desk.session.close()
+
+
+async def test_this_desks_own_kill_is_toasted_once_with_its_report(make_desk) -> None:
+    """The kill's report is this desk's toast of its own kill; the KILL read back from
+    the journal (`... by desk <host> pid <pid>`) was toasted too, after it: at one pane
+    at a time only the newest toast shows, and the report ("cancelled 1 order(s)") was
+    hidden under it until both expired."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(80, 24), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        await sample_orders(desk)
+        await desk.step(pilot, 2)
+        desk.app.clear_notifications()
+        await pilot.press("ctrl+backslash")
+        await desk.settle(pilot)
+        await pilot.press("y")
+        for _ in range(5):
+            await desk.step(pilot, 1)
+        session = desk.session
+        assert session.projection.orders[RESTING].order.status is OrderStatus.CANCELED
+        kills = [
+            e.event.payload.message
+            for e in await session.bus.read(session.bus.layout.risk)
+            if isinstance(e.event, RiskEvent) and e.event.payload.action is RiskAction.KILL
+        ]
+        assert kills == [f"kill switch (UI) by {session.engine.desk_id}"]  # read back
+        toasts = [(n.title, n.message) for n in desk.app._notifications]
+        assert toasts == [("kill switch", "Trading HALTED; cancelled 1 order(s).")]
+        await session.close()
