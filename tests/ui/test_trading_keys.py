@@ -221,6 +221,37 @@ async def test_a_close_ticket_only_reduces_when_the_position_moves_before_f9(
         await desk.session.close()
 
 
+async def test_after_a_close_fills_its_problems_are_said_to_be_the_next_f9s(make_desk) -> None:
+    """The close sent and filled; the ticket, unchanged, checks what F9 would send
+    again (refused: nothing left to reduce). Listed bare under "sent ...: SELL 1",
+    those problems read as why the close failed; they are headed as F9 again's."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        engine = desk.session.engine
+        await engine.submit(market_buy("st000000000000000911", ETH, "1"))
+        await desk.settle(pilot)
+        await pilot.press("4", "x")
+        await desk.settle(pilot)
+        ticket = desk.app.screen.query_one(Ticket)
+        problems = ticket.query_one("#t-problems", TextBlock)
+        await pilot.press("f9")
+        for _ in range(5):
+            await desk.step(pilot, 1)
+        assert engine.position("paper", "main", ETH) == Decimal(0)
+        status = ticket.query_one("#t-status", TextBlock).text.plain
+        assert status.startswith("sent "), status
+        assert status.endswith(f"SELL 1 {ETH}"), status
+        lines = problems.text.plain.splitlines()
+        assert lines[0] == "F9 again would not be sent:", lines
+        assert "nothing to reduce" in lines[1], lines
+        # Changed, the ticket is a new order's: its problems are its own, unheaded.
+        await type_into(pilot, "2")
+        assert not problems.text.plain.startswith("F9 again"), problems.text.plain
+        await desk.session.close()
+
+
 async def test_double_press_sends_once(make_desk, clock) -> None:
     desk = make_desk()
     async with desk.app.run_test(size=(120, 36)) as pilot:

@@ -218,9 +218,11 @@ class Ticket(Vertical):
         bad = {ROW_OF.get(p.field, p.field) for p in shown}
         for name in ORDER:
             self.query_one(f"#row-{name}").set_class(name in bad, "-invalid")
+        # Nothing changed since the last send: the check is of the order F9 would send
+        # again, which the preview and the problems say.
+        again = self._sent_draft is not None and self._sent_draft == draft
+        fire = named_key(self, "ticket.fire")
         if checked.preview is not None:
-            again = self._sent_draft is not None and self._sent_draft == draft
-            fire = named_key(self, "ticket.fire")
             text = (f"{fire} again: " if again else "") + checked.preview.text()
             preview = Text(text, no_wrap=False)
         else:
@@ -233,6 +235,12 @@ class Ticket(Vertical):
         said = {(p.field, p.said) for p in shown}
         refused = [p for p in self._refused if (p.field, p.said) not in said]
         problems = _problem_text(shown + refused)
+        if again and problems.plain:
+            # Under "sent ...: SELL 2 AAPL", a bare list read as why that order failed
+            # (a close filled, and the same close again is refused: position 0).
+            problems = Text.assemble(
+                (f"{fire} again would not be sent:\n", "bold"), problems, no_wrap=False
+            )
         self._update_if_changed("#t-problems", problems)
         # Above the preview: no blank line there while nothing is wrong.
         self.query_one("#t-problems", TextBlock).display = bool(problems.plain)
