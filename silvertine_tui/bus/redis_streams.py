@@ -405,6 +405,11 @@ class RedisBus:
                 lost += reasons
                 await self._flush_backlog()
                 await self._write_a_waiting_quote()
+                # What was published meanwhile went to the backlog (still not connected);
+                # connected with it left there, every later event queued behind it for
+                # good. No await between this last look and `_connected` below.
+                while self._backlog:
+                    await self._flush_backlog()
             except (RedisError, OSError) as exc:  # down, loading, or refused: back off
                 self.stats.last_error = _describe(exc)
                 log.debug("bus.redis.reconnect_failed", extra={"error": self.stats.last_error})

@@ -181,7 +181,7 @@ class ForgetfulVenue(ScriptedVenue):
 
     reconcile_failures = 0
 
-    async def reconcile(self, since_ns=0, last_fills=None):  # type: ignore[no-untyped-def]
+    async def reconcile(self, since_ns=0, last_fills=None):
         if self.reconcile_failures > 0:
             self.reconcile_failures -= 1
             raise BrokerError("venue unreachable")
