@@ -477,3 +477,19 @@ async def test_after_a_send_the_ticket_says_what_went_and_what_f9_would_send_aga
         await type_into(pilot, "0.5")
         assert "again" not in preview.text.plain
         await desk.session.close()
+
+
+async def test_ctrl_u_on_a_market_ticket_gives_limit_and_gtc(make_desk) -> None:
+    """The reset set the TIF's default while the type was still MARKET, whose choices
+    (IOC, FOK) refused GTC: the clean ticket kept IOC."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        ticket = await open_market_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
+        assert ticket.draft().tif is TimeInForce.IOC
+        await pilot.press("ctrl+u")
+        await desk.settle(pilot)
+        draft = ticket.draft()
+        assert (draft.order_type, draft.tif) == (OrderType.LIMIT, TimeInForce.GTC)
+        await desk.session.close()

@@ -377,6 +377,9 @@ class Ticket(Vertical):
                 self._set_text(name, "")
             self._choice("side").value = Side.BUY.value
             self._default_account(None)
+            # The type first, then what it and the account offer: the TIF's default was
+            # refused by the last type's choices (a MARKET ticket kept IOC).
+            self._choice("order_type").value = DEFAULTS["order_type"]
             self._apply_offer()
             for name, value in DEFAULTS.items():
                 self._choice(name).value = value
