@@ -43,7 +43,7 @@ from ..errors import (
     cancel_too_late,
 )
 from . import codes
-from .state import IBState, Pending
+from .state import IBState, Pending, terms_of
 from .translate import (
     ib_order,
     price_or_none,
@@ -60,6 +60,7 @@ class IBOrders(IBState):
         coid = request.client_order_id
         contract = await self._contract(request.instrument)
         self.ids.add(coid, request.instrument)
+        self._terms[coid] = terms_of(request)
         for _ in range(4):
             if not self._up:
                 raise BrokerTimeout(
@@ -548,34 +549,61 @@ class IBOrders(IBState):
         terms: tuple[Decimal, Decimal | None, Decimal | None],
         trade: Any,
     ) -> None:
+        """TWS's openOrder: the terms it works the order with. The answer to a modify
+        waiting for these terms; else, terms other than the journal's last (a modify
+        TWS confirmed after its wait ran out, or the order changed in TWS's own
+        window) are journaled as an amend, so the desk shows what works at IB."""
         coid = self._coid(*ids)
         if coid is None:
             return
         modify = self._modifying.get(coid)
-        if modify is None or modify.future.done() or modify.change is None:
+        if modify is not None and not modify.future.done() and modify.change is not None:
+            change = modify.change
+            quantity, limit, stop = terms
+            if (
+                change.quantity in (None, quantity)
+                and change.limit_price in (None, limit)
+                and change.stop_price in (None, stop)
+            ):
+                modify.future.set_result("ack")
+                await self._amend(coid, ids[0], terms, "modified at TWS")
+                return
+        journaled = self._terms.get(coid)
+        known = self.ids.get(coid)
+        if journaled is None or known is None or known.status.is_terminal:
             return
-        change = modify.change
+        changed = [
+            f"{name} {old} -> {new}"
+            for name, old, new in zip(("quantity", "limit", "stop"), journaled, terms, strict=True)
+            if new is not None and new != old
+        ]
+        if changed:
+            log.info(
+                "ib.terms_changed_at_tws",
+                extra={"broker": self.source, "client_order_id": coid, "changed": changed},
+            )
+            await self._amend(coid, ids[0], terms, "changed at TWS: " + ", ".join(changed))
+
+    async def _amend(
+        self,
+        coid: str,
+        perm_id: int,
+        terms: tuple[Decimal, Decimal | None, Decimal | None],
+        reason: str,
+    ) -> None:
         quantity, limit, stop = terms
-        wanted = (
-            change.quantity in (None, quantity)
-            and change.limit_price in (None, limit)
-            and change.stop_price in (None, stop)
-        )
-        if not wanted:
-            return
-        modify.future.set_result("ack")
         last = self._last.get(coid, (OrderStatus.NEW, Decimal(0)))
         status = OrderStatus.PARTIALLY_FILLED if last[1] > 0 else OrderStatus.NEW
         await self.publish_update(
             OrderUpdate(
                 client_order_id=coid,
                 status=status,
-                venue_order_id=str(ids[0]) if ids[0] else None,
+                venue_order_id=str(perm_id) if perm_id else None,
                 filled_qty=last[1],
                 quantity=quantity,
                 limit_price=limit,
                 stop_price=stop,
-                reason="modified at TWS",
+                reason=reason,
             )
         )
 

@@ -20,6 +20,7 @@ from ...config import IBBrokerConfig
 from ...domain import (
     Balance,
     ConnectionState,
+    OrderRequest,
     OrderStatus,
     OrderUpdate,
     Position,
@@ -50,6 +51,13 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 L = ConnectionState
+
+
+Terms = tuple[Decimal | None, Decimal | None, Decimal | None]  # quantity, limit, stop
+
+
+def terms_of(request: OrderRequest) -> Terms:
+    return (request.quantity, request.limit_price, request.stop_price)
 
 
 @dataclass(slots=True)
@@ -90,6 +98,9 @@ class IBState(Broker):
         self._cancelling: dict[str, Pending] = {}
         self._last: dict[str, tuple[OrderStatus, Decimal]] = {}  # as TWS last reported
         self._intent: set[str] = set()  # last journaled: PENDING_CANCEL / _REPLACE
+        # quantity, limit, stop as last journaled (request, modify, amend): an openOrder
+        # with other terms is journaled (`_open_order`)
+        self._terms: dict[str, Terms] = {}
         self._contracts: dict[str, Contract] = {}
         self._keys_by_con_id: dict[int, str] = {}
         self._request_lock = asyncio.Lock()
@@ -117,7 +128,19 @@ class IBState(Broker):
             if filled is None:
                 filled = self._last.get(update.client_order_id, (update.status, Decimal(0)))[1]
             self._last[update.client_order_id] = (update.status, filled)
+            self._note_terms(update)
         await super().publish_update(update)
+
+    def _note_terms(self, update: OrderUpdate) -> None:
+        coid = update.client_order_id
+        old = self._terms.get(coid)
+        if old is None:
+            return  # not placed here nor read from the journal: nothing to compare
+        self._terms[coid] = (
+            old[0] if update.quantity is None else update.quantity,
+            old[1] if update.limit_price is None else update.limit_price,
+            old[2] if update.stop_price is None else update.stop_price,
+        )
 
     def _note_intent(self, update: OrderUpdate) -> None:
         """Whether the journal's last word on the order is our own PENDING_CANCEL or
@@ -139,6 +162,7 @@ class IBState(Broker):
             event = entry.event
             if isinstance(event, OrderRequestEvent):
                 self.ids.add(event.payload.client_order_id, event.payload.instrument)
+                self._terms[event.payload.client_order_id] = terms_of(event.payload)
             elif isinstance(event, OrderUpdateEvent):
                 update = event.payload
                 if update.client_order_id not in self.ids:
@@ -151,6 +175,7 @@ class IBState(Broker):
                     old = self._last.get(update.client_order_id, (update.status, Decimal(0)))
                     filled = update.filled_qty if update.filled_qty is not None else old[1]
                     self._last[update.client_order_id] = (update.status, filled)
+                    self._note_terms(update)
             elif isinstance(event, FillEvent):
                 self.fees.remember_journaled(
                     event.payload.exec_id, with_fee=bool(event.payload.fee)

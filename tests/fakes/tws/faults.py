@@ -79,6 +79,10 @@ class Faults:
     duplicate_replays: int = 0
     # how the order of each of the next cancels ends just before TWS takes the cancel
     cancel_races: deque[str] = field(default_factory=deque)
+    # seconds TWS takes each of the next modifies only after (a slow replace)
+    modify_delays: deque[float] = field(default_factory=deque)
+    # the next modifies each lose a race with a fill of the whole order
+    modify_races: int = 0
     reserved_client_ids: set[int] = field(default_factory=set)
     reports: ReportFaults = field(default_factory=ReportFaults)
     connectivity_lost: bool = False

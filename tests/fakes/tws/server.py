@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
@@ -174,6 +174,7 @@ class FakeTws:
         self._server: asyncio.Server | None = None
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._later: set[asyncio.Task[None]] = set()  # modifies TWS takes later
         self._table = self._handlers()
 
     # ------------------------------------------------------------ lifecycle
@@ -197,6 +198,8 @@ class FakeTws:
         )
 
     async def stop(self) -> None:
+        for later in list(self._later):
+            later.cancel()
         if self._server is not None:
             self._server.close()
         for session in list(self.sessions):
@@ -367,6 +370,45 @@ class FakeTws:
         self._deliver([OrderNote.of(order)])
         await self._drain()
 
+    async def modify_in_tws(
+        self,
+        order_id: int,
+        *,
+        quantity: str | None = None,
+        limit: str | None = None,
+        client_id: int | None = None,
+    ) -> None:
+        """The trader changes an API order in TWS's own window: its client is sent the
+        openOrder with the new terms and an orderStatus, as for any change."""
+        order = self.order(order_id, client_id)
+        ticket = replace(
+            order.ticket,
+            quantity=order.ticket.quantity if quantity is None else Decimal(quantity),
+            limit_price=order.ticket.limit_price if limit is None else Decimal(limit),
+        )
+        self.exchange.modify(order, ticket)
+        self._deliver([OrderNote.of(order)])
+        await self._drain()
+
+    async def correct_execution(self, execution: Execution, *, price: str | None = None) -> str:
+        """IB corrects an execution: execDetails again, the execId differing only in
+        the digits after its final period (".01" -> ".02", as IB documents
+        Execution.ExecId), maybe at another price; the correction replaces the
+        execution. Returns the new execId."""
+        head, _, _ = execution.exec_id.rpartition(".")
+        corrected = replace(
+            execution,
+            exec_id=f"{head}.02",
+            price=execution.price if price is None else Decimal(price),
+        )
+        index = self.exchange.executions.index(execution)
+        self.exchange.executions[index] = corrected
+        for session in self._reported_to(execution.order.client_id):
+            session.send(m.exec_details(-1, corrected, self.account))
+            session.send(m.commission_report(corrected))
+        await self._drain()
+        return corrected.exec_id
+
     async def new_trading_day(self) -> None:
         """Roll the session over: working DAY orders are cancelled (202 + Cancelled);
         reqExecutions and reqCompletedOrders no longer report anything from before
@@ -483,6 +525,16 @@ class FakeTws:
         order, as TWS sends them to the client that placed it."""
         assert outcome in ("fill", "cancel"), outcome
         self.faults.cancel_races.append(outcome)
+
+    def delay_next_modify(self, seconds: float) -> None:
+        """TWS takes the next modify only `seconds` later (an exchange slow to confirm
+        a replace): its openOrder with the new terms and its orderStatus come then."""
+        self.faults.modify_delays.append(seconds)
+
+    def race_next_modify(self, times: int = 1) -> None:
+        """The next modify loses a race with a fill: the order fills whole at its old
+        terms just before TWS takes the modify, which TWS then refuses (104)."""
+        self.faults.modify_races += times
 
     def ignore_next(self, kind: str, times: int = 1) -> None:
         """The next `times` requests of `kind` (place_order, a modify among them;
@@ -782,6 +834,8 @@ class FakeTws:
         spec = specs[0]
         ticket = parse_ticket(fields)
         existing = self.exchange.order(client_id, order_id)
+        if existing is not None and existing.working and self._modify_held(session, fields):
+            return
         if existing is not None and not existing.working:
             session.send(
                 m.error(
@@ -813,6 +867,32 @@ class FakeTws:
             self.exchange.modify(existing, ticket)
             notes = [OrderNote.of(existing), *self.exchange.match(existing)]
         self._deliver(notes)
+
+    def _modify_held(self, session: Session, fields: list[str]) -> bool:
+        """A modify armed to lose a race (`race_next_modify`: the order fills whole
+        first, the modify then reads 104) or to be taken late (`delay_next_modify`:
+        True, TWS takes it only then)."""
+        assert session.client_id is not None
+        existing = self.exchange.order(session.client_id, int(fields[1]))
+        assert existing is not None
+        if self.faults.modify_races:
+            self.faults.modify_races -= 1
+            at = self._fill_price(existing, None)
+            self._deliver(self.exchange.execute(existing, existing.remaining, at, liquidity=1))
+            return False
+        if not self.faults.modify_delays:
+            return False
+        delay = self.faults.modify_delays.popleft()
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            self._place_order(session, fields)
+            await self._drain()
+
+        task = asyncio.ensure_future(later())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+        return True
 
     def _cancel(
         self, order: Order, code: int = 202, reason: str = "Order Canceled - reason:"
