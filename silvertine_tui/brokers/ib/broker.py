@@ -46,7 +46,7 @@ from ...domain import (
     TimeInForce,
     VenueOrder,
 )
-from ...events import FeeCorrectionEvent
+from ...events import FeeCorrectionEvent, LogLevel
 from ..base import ReconcileReport
 from ..errors import (
     BrokerError,
@@ -54,6 +54,7 @@ from ..errors import (
 )
 from . import codes
 from .contracts import candidates, instrument_from, normalize_key, pick, to_decimal
+from .fees import latest_executions
 from .market import quote_of, reference_of
 from .orders import IBOrders, undo_guess
 from .session import IBSession
@@ -247,6 +248,8 @@ class IBBroker(IBOrders, IBSession):
                 extra={"broker": self.source, "exec_id": exec_id, "perm_id": execution.permId},
             )
             return
+        if await self._is_correction(coid, execution):
+            return
         if live:
             await self.fees.wait_for(exec_id, self.cfg.commission_wait_s)
         if exec_id in self.fees.journaled:
@@ -267,6 +270,28 @@ class IBBroker(IBOrders, IBSession):
         self.fees.journal(fill)
         await self.publish_fill(fill)
         await self._average_moved(key)
+
+    async def _is_correction(self, coid: str, execution: Any) -> bool:
+        """An execution IB corrects (execId differing only after its final period from
+        one journaled) is not a second fill: it is said, once, and counted. The fill
+        journaled first stands (the desk has no way yet to correct a fill's price);
+        the position follows TWS's own report, and its average the correction."""
+        corrected = self.fees.corrected(execution.execId)
+        if corrected is None:
+            return False
+        if execution.execId not in self._corrections_said:
+            self._corrections_said.add(execution.execId)
+            self.count_error("exec_correction")
+            await self._say(
+                coid,
+                LogLevel.ERROR,
+                f"IB corrected execution {corrected} (now {execution.execId}: "
+                f"{to_decimal(execution.shares)} @ {to_decimal(execution.price)}); the "
+                "fill as first reported stands on the desk, the position follows TWS: "
+                "check the fill in TWS",
+                0,
+            )
+        return True
 
     async def _correct_fee(self, exec_id: str) -> None:
         correction = self.fees.correction(exec_id, broker=self.name, account=self.account)
@@ -320,7 +345,7 @@ class IBBroker(IBOrders, IBSession):
         average cost as the desk takes it (an opening position's, an adopted order's
         earlier fills', another program's)."""
         found: list[tuple[datetime, Decimal, Decimal]] = []
-        for ib_fill in list(self.ib.wrapper.fills.values()):
+        for ib_fill in latest_executions(list(self.ib.wrapper.fills.values())):
             execution = ib_fill.execution
             if ib_fill.contract.conId != contract.conId or execution.acctNumber not in (
                 "",
@@ -538,6 +563,8 @@ class IBBroker(IBOrders, IBSession):
             ) or self._foreign_id(execution.orderRef, execution.permId)
             key = self._key_for(ib_fill.contract)
             if _not_after(execution, last.get(key)):
+                continue
+            if await self._is_correction(coid, execution):
                 continue
             fills[execution.execId] = fill_of(
                 ib_fill,

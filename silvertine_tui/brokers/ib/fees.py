@@ -5,6 +5,10 @@ execution, sometimes well after it, and now and then before it (ib_async drops t
 one; the adapter taps every report first). A fill is journaled once per execution id,
 with its fee when the report is in; a fill journaled without one gets its fee as a
 `FeeCorrection` when the report comes.
+
+IB corrects an execution by sending it again under an execId that differs only in the
+digits after its final period (`...01.01` -> `...01.02`): the correction replaces the
+execution, it is no second fill (`corrected`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+from collections.abc import Iterable
 from typing import Any
 
 from ...domain import FeeCorrection, Fill
@@ -29,10 +34,12 @@ class CommissionBook:
         self._arrived: dict[str, asyncio.Event] = {}
         self._without_fee: dict[str, Fill] = {}  # journaled without a fee, waiting
         self._fee_known: set[str] = set()  # exec ids whose fee is in the journal
+        self._by_head: dict[str, str] = {}  # execution (`exec_head`) -> id journaled
 
     def remember_journaled(self, exec_id: str, *, with_fee: bool) -> None:
         """What the journal already holds (read back at start)."""
         self.journaled.add(exec_id)
+        self._by_head.setdefault(exec_head(exec_id), exec_id)
         if with_fee:
             self._fee_known.add(exec_id)
 
@@ -53,6 +60,11 @@ class CommissionBook:
             arrived.set()
         return first and exec_id in self._without_fee
 
+    def corrected(self, exec_id: str) -> str | None:
+        """The journaled execution that `exec_id` is IB's correction of, if any."""
+        journaled = self._by_head.get(exec_head(exec_id))
+        return journaled if journaled is not None and journaled != exec_id else None
+
     def report(self, exec_id: str) -> Any | None:
         return self.reports.get(exec_id)
 
@@ -68,6 +80,7 @@ class CommissionBook:
     def journal(self, fill: Fill) -> None:
         """`fill` is going to the journal (with its fee, or waiting for it)."""
         self.journaled.add(fill.exec_id)
+        self._by_head.setdefault(exec_head(fill.exec_id), fill.exec_id)
         if fill.exec_id in self.reports:
             self._fee_known.add(fill.exec_id)
         else:
@@ -94,3 +107,23 @@ class CommissionBook:
             previous_fee=fill.fee,
             previous_currency=fill.fee_currency,
         )
+
+
+def exec_head(exec_id: str) -> str:
+    """An execution id without the digits after its final period, where IB counts the
+    execution's corrections."""
+    head, dot, _ = exec_id.rpartition(".")
+    return head if dot else exec_id
+
+
+def latest_executions(fills: Iterable[Any]) -> list[Any]:
+    """ib_async fills with each corrected execution left out (only its latest
+    correction kept), in the order given."""
+    latest: dict[str, Any] = {}
+    for fill in fills:
+        head = exec_head(fill.execution.execId)
+        held = latest.get(head)
+        if held is None or fill.execution.execId > held.execution.execId:
+            latest[head] = fill
+    kept = {id(fill) for fill in latest.values()}
+    return [fill for fill in fills if id(fill) in kept]

@@ -93,6 +93,7 @@ class IBState(Broker):
         self.fees = CommissionBook()
         # exec ids a reconcile reported: the journal holds them as fills after it
         self._reconciled: set[str] = set()
+        self._corrections_said: set[str] = set()  # execution corrections (`fees.corrected`)
         self._placing: dict[str, Pending] = {}
         self._modifying: dict[str, Pending] = {}
         self._cancelling: dict[str, Pending] = {}

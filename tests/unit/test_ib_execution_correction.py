@@ -1,0 +1,61 @@
+"""IB corrects an execution by sending it again under an execId that differs only in the
+digits after its final period (".01" -> ".02"; IB's Execution.ExecId documentation): the
+correction replaces the execution. The desk counts the shares once, and says so."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from silvertine_tui.domain import ConnectionState, OrderStatus
+from silvertine_tui.events import LogEvent, LogLevel
+from tests.fakes.tws import FakeTws
+from tests.support.ib import Desk, desk, fills, statuses
+
+S = OrderStatus
+
+
+async def said(d: Desk) -> list[str]:
+    """The error lines the desk's Log shows (the health stream carries them)."""
+    return [
+        e.event.payload.message
+        for e in await d.bus.read(d.bus.layout.health)
+        if isinstance(e.event, LogEvent) and e.event.payload.level is LogLevel.ERROR
+    ]
+
+
+async def test_a_corrected_execution_is_said_and_not_a_second_fill() -> None:
+    async with FakeTws() as fake, desk(fake) as d:
+        coid = await d.broker.place(d.request(qty="3", limit="149.50"))
+        [order] = fake.orders
+        execution = await fake.fill(order.order_id)
+        await d.wait_journal(lambda ev: S.FILLED in statuses(ev, coid), "FILLED")
+        corrected = await fake.correct_execution(execution, price="149.48")
+        await d.broker.settle()
+        events = await d.events()
+        journaled = fills(events, coid)
+        assert [(f.exec_id, f.quantity) for f in journaled] == [(execution.exec_id, 3)]
+        [message] = await said(d)
+        assert execution.exec_id in message
+        assert corrected in message
+        assert "149.48" in message
+        assert d.broker.health_state.errors["exec_correction"] == 1
+
+
+async def test_a_correction_made_while_away_is_no_fill_after_the_reconnect() -> None:
+    """TWS's replay after a reconnect holds only the corrected execution."""
+    async with FakeTws() as fake, desk(fake) as d:
+        coid = await d.broker.place(d.request(qty="3", limit="149.50"))
+        [order] = fake.orders
+        execution = await fake.fill(order.order_id)
+        await d.wait_journal(lambda ev: S.FILLED in statuses(ev, coid), "FILLED")
+        fake.reserve_client_id(1)
+        await fake.drop_connections()
+        await d.wait(lambda: d.broker.state is ConnectionState.DISCONNECTED, "DISCONNECTED")
+        await fake.correct_execution(execution, price="149.48")
+        fake.release_client_id(1)
+        await d.wait_live()
+        await d.broker.settle()
+        assert len(await said(d)) == 1
+        journaled = fills(await d.events(), coid)
+        assert sum(f.quantity for f in journaled) == Decimal(3)
+        assert [f.exec_id for f in journaled] == [execution.exec_id]
