@@ -68,7 +68,7 @@ class IBOrders(IBState):
                     "its fate is asked of TWS after the reconnect"
                 )
             order = ib_order(request, self.account, outside_rth=self.cfg.outside_rth)
-            order.orderId = self.ib.client.getReqId()
+            order.orderId = self._fresh_order_id()
             self.ids.bind_order(coid, self.client_id, order.orderId)
             try:
                 outcome = await self._answer(
@@ -103,6 +103,16 @@ class IBOrders(IBState):
                 raise InsufficientFunds(reason, code=code)
             raise OrderRejected(reason, code=code)
         raise RateLimited(f"TWS kept refusing order {coid} for pacing; nothing was placed")
+
+    def _fresh_order_id(self) -> int:
+        """The next order id, never one another order of ours holds. After a reconnect
+        TWS's nextValidId can start below an id sent just before the drop that never
+        reached TWS; given again, a cancel of the lost order found the new one's trade
+        and cancelled it."""
+        while True:
+            order_id = self.ib.client.getReqId()
+            if self.ids.by_order(self.client_id, order_id) is None:
+                return order_id
 
     async def _answer(
         self,
@@ -162,6 +172,9 @@ class IBOrders(IBState):
         if ids is None:
             return None
         trade = self.ib.wrapper.trades.get((ids.client_id, ids.order_id))
+        ref = trade.order.orderRef if trade is not None else ""
+        if ref and ref != coid and not ids.adopted:
+            trade = None  # another order of ours under the same (client, order) id
         if trade is None and ids.perm_id:
             trade = self.ib.wrapper.permId2Trade.get(ids.perm_id)
         return trade
