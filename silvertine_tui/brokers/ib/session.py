@@ -120,6 +120,7 @@ class IBSession(IBState):
     async def _after_connect(self, *, announce: bool) -> None:
         """The socket is up: rebuild orders and fills from TWS, then go LIVE."""
         self._up = True
+        self._link_turn += 1  # a catch-up of the last socket's 1102 is over
         again = self._connected_before
         await self.set_link(
             "api", L.RECONCILING, f"connected as client id {self.client_id}; rebuilding"
@@ -220,6 +221,7 @@ class IBSession(IBState):
         self._start_reconnect()
 
     async def _connectivity(self, code: int, message: str) -> None:
+        self._link_turn += 1
         text = codes.describe(code, message)
         if code == codes.CONNECTIVITY_LOST:
             await self.set_link("ib", L.DEGRADED, text)
@@ -229,11 +231,39 @@ class IBSession(IBState):
         if code == codes.RESTORED_DATA_LOST:
             self.market.resubscribe()
         await self.set_link("ib", L.RECONCILING, text)
-        self._spawn(self._restored(), "restored")
+        self._spawn(self._restored(self._link_turn), "restored")
 
-    async def _restored(self) -> None:
-        await self._catch_up()
+    async def _restored(self, turn: int) -> None:
+        """Catch up after 1101/1102, then the `ib` link is LIVE. A catch-up TWS does not
+        answer (busy right after its own reconnection) is asked again, doubling the wait
+        from `reconnect_delay_s` to `reconnect_max_delay_s`; meanwhile the link is
+        DEGRADED, so cancels go and new orders wait (left RECONCILING, even the kill
+        switch was refused until the socket dropped). A later 1100/1101/1102 (`turn`
+        moved on) or a lost socket ends these tries: their own handling follows."""
+        delay = self.cfg.reconnect_delay_s
+        while True:
+            try:
+                await self._catch_up()
+                break
+            except Exception as exc:
+                if self._stopping() or not self._up or turn != self._link_turn:
+                    return
+                if not isinstance(exc, BrokerError):
+                    log.exception("ib.catch_up_failed", extra={"broker": self.source})
+                self.count_error("catch_up")
+                await self.set_link(
+                    "ib",
+                    L.DEGRADED,
+                    f"TWS is back on IB, but catching up failed ({exc}); asking again in "
+                    f"{delay:g}s. Cancels go; new orders wait until it is LIVE",
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.cfg.reconnect_max_delay_s)
+            if self._stopping() or not self._up or turn != self._link_turn:
+                return
         await self._inbox.join()
+        if turn != self._link_turn:
+            return
         await self.set_link("ib", L.LIVE, "")
         if self.market.contracts:
             await self.set_link("market", L.LIVE, self._market_detail())

@@ -83,6 +83,7 @@ class IBState(Broker):
         self._poller: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._unanswered = False  # the watchdog set the api link DEGRADED
+        self._link_turn = 0  # TWS's link to IB changed (1100/1101/1102) this often
         self._time_turn = asyncio.Lock()  # one reqCurrentTime on its way (`ask_time`)
         self._up = False
         self._closing = False
