@@ -251,7 +251,7 @@ class IBBroker(IBOrders, IBSession):
         if await self._is_correction(coid, execution):
             return
         if live:
-            await self.fees.wait_for(exec_id, self.cfg.commission_wait_s)
+            await self.fees.wait_for(exec_id, self.cfg.commission_wait_s, self._inbox.next_arrival)
         if exec_id in self.fees.journaled:
             return
         ids = self.ids.get(coid)

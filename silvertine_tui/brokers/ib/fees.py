@@ -14,9 +14,8 @@ execution, it is no second fill (`corrected`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from ...domain import FeeCorrection, Fill
@@ -68,14 +67,22 @@ class CommissionBook:
     def report(self, exec_id: str) -> Any | None:
         return self.reports.get(exec_id)
 
-    async def wait_for(self, exec_id: str, timeout_s: float) -> None:
-        """Until the execution's report is in, at most `timeout_s`."""
+    async def wait_for(
+        self, exec_id: str, timeout_s: float, until: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Until the execution's report is in, at most `timeout_s`, and no longer than
+        `until` takes (TWS sending anything else: the report is late, and what came
+        after it must not wait; the fill's fee then follows as a correction)."""
         if exec_id in self.reports or timeout_s <= 0:
             return
         arrived = self._arrived.setdefault(exec_id, asyncio.Event())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(arrived.wait(), timeout_s)
-        self._arrived.pop(exec_id, None)
+        waits = [asyncio.ensure_future(arrived.wait()), asyncio.ensure_future(until())]
+        try:
+            await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            self._arrived.pop(exec_id, None)
 
     def journal(self, fill: Fill) -> None:
         """`fill` is going to the journal (with its fee, or waiting for it)."""

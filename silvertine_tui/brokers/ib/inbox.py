@@ -22,9 +22,18 @@ class Inbox:
         self.name = name
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._arrival = asyncio.Event()
 
     def put(self, job: Job) -> None:
         self._queue.put_nowait(job)
+        self._arrival.set()
+
+    async def next_arrival(self) -> None:
+        """Return once another job is queued (at once if one is)."""
+        if not self._queue.empty():
+            return
+        self._arrival.clear()
+        await self._arrival.wait()
 
     def start(self) -> None:
         if self._task is None or self._task.done():
