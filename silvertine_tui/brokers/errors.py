@@ -51,14 +51,44 @@ def cancel_too_late(
     refusal of the order, and nothing left to cancel. `ended` is how the order ended
     (FILLED, CANCELED, ...), `filled` how much of it filled, `said` the venue's own words
     on the cancel."""
+    return CancelTooLate(
+        f"cancel of {coid} came too late: {_ended(venue, ended, filled)}; nothing is "
+        f"working there for it{_said(said)}",
+        code=code,
+    )
+
+
+def _ended(venue: str, ended: str, filled: Decimal) -> str:
     how = f"the order was already {ended} at {venue}"
     if ended == "FILLED":
         how += f" ({plain(filled)} filled; the fill stands)"
     elif filled:
         how += f" ({plain(filled)} filled before it ended)"
-    said = f" ({said.strip().rstrip('.')})" if said.strip() else ""
-    return CancelTooLate(
-        f"cancel of {coid} came too late: {how}; nothing is working there for it{said}",
+    return how
+
+
+def _said(said: str) -> str:
+    return f" ({said.strip().rstrip('.')})" if said.strip() else ""
+
+
+class ModifyTooLate(UnknownOrder):
+    """The modify reached the venue after the order ended there (a fill crossed it):
+    nothing was changed, and the order's end is journaled as the venue reports it."""
+
+
+def modify_too_late(
+    coid: str,
+    venue: str,
+    ended: str,
+    filled: Decimal,
+    *,
+    said: str = "",
+    code: str | int | None = None,
+) -> ModifyTooLate:
+    """The error of a modify that came too late, in the words of `cancel_too_late`."""
+    return ModifyTooLate(
+        f"modify of {coid} came too late: {_ended(venue, ended, filled)}; nothing was "
+        f"changed{_said(said)}",
         code=code,
     )
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from silvertine_tui.config import IBBrokerConfig, PaperBrokerConfig, Settings
 from silvertine_tui.domain import (
@@ -25,6 +26,7 @@ from silvertine_tui.domain import (
     OrderType,
     Side,
 )
+from silvertine_tui.ui.screens.modify import ModifyScreen
 from silvertine_tui.ui.widgets.blotter import Blotter
 from tests.fakes.binance import FakeBinance
 from tests.fakes.tws import FakeTws
@@ -191,4 +193,52 @@ async def test_a_cancel_that_meets_a_fill_is_said_too_late_and_the_fill_shown(
             await desk.settle(pilot)
             assert blotter.row_keys == []  # no longer among the working orders
             assert engine.portfolio.position(*venue.position) == venue.held
+        await desk.session.close()
+
+
+async def test_a_modify_that_meets_a_fill_at_ib_is_said_too_late(make_desk) -> None:
+    """The same race for a change: TWS fills the order the moment before it takes the
+    modify, and refuses the modify (104). The trader reads that the change came too
+    late (a warning naming the fill), not a success followed by a red "TWS error 104"."""
+    async with FakeTws() as fake:
+        ib = IBBrokerConfig(
+            name="ib", account=fake.account, port=fake.port, symbols=["AAPL"], client_id=7,
+            **FAST,
+        )  # fmt: skip
+        desk: Desk = make_desk(settings=Settings(brokers=[paper_only(), ib]))
+        async with desk.app.run_test(size=(120, 36)) as pilot:
+            await desk.start(pilot)
+            engine = desk.session.engine
+            await until(pilot, "ib LIVE", lambda: engine.broker("ib").health_state.state
+                        is ConnectionState.LIVE)  # fmt: skip
+            coid = await engine.submit(limit_buy("ib", fake.account, "AAPL.SMART", "3", "140.00"))
+
+            def status() -> OrderStatus | None:
+                view = engine.oms.get(coid)
+                return view.order.status if view is not None else None
+
+            await until(pilot, "the order working", lambda: status() is S.NEW)
+            await desk.settle(pilot)
+            await pilot.press("escape", "3", "home", "m")
+            await pilot.pause()
+            screen = desk.app.screen
+            assert isinstance(screen, ModifyScreen)
+            screen.query_one("#m-limit_price", Input).value = "140.10"
+            fake.race_next_modify()
+            await pilot.press("enter")
+
+            def toasts() -> list[tuple[str, str, str]]:
+                return [(n.title, n.message, n.severity) for n in desk.app._notifications]
+
+            await until(pilot, "the modify's answer", lambda: any(
+                t.startswith("Modify") for t, _, _ in toasts()))  # fmt: skip
+            await desk.settle(pilot)
+            assert [t for t in toasts() if t[2] == "error"] == []
+            [(title, said, severity)] = [t for t in toasts() if t[0].startswith("Modify")]
+            assert (title, severity) == ("Modify came too late", "warning")
+            assert said.startswith(f"modify of {coid} came too late: ")
+            assert "the order was already FILLED at IB (3 filled; the fill stands)" in said
+            assert "nothing was changed" in said
+            assert status() is S.FILLED
+            assert engine.portfolio.position("ib", fake.account, "AAPL.SMART") == 3
         await desk.session.close()

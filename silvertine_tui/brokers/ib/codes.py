@@ -15,6 +15,10 @@ ORDER_REJECTED = 201
 ORDER_CANCELLED = 202
 PRICE_OFF_TICK = 110
 CANNOT_MODIFY = 104
+# 2102 "Unable to modify this order as it is still being processed": a refused modify,
+# though in the range of notices (IB: "If you attempt to modify an order before it gets
+# processed by the system, the modification will be rejected").
+STILL_PROCESSING = 2102
 UNKNOWN_CANCEL = 10147
 CANNOT_CANCEL = 10148
 # In a 10148's text: a cancel (sent from elsewhere) is already pending at IB.
@@ -28,13 +32,15 @@ NOT_SUBSCRIBED = 354
 # live on them): 399 "will not be placed at the exchange until ...", 404 shares held
 # while IB locates them for a short sale, 10349 TIF set by an order preset, 492 and
 # 10167 as ib_async lists them, and the 2100-2199 range (2109 "Outside Regular Trading
-# Hours is ignored ... PlaceOrder is now being processed"). 105, 110, 321, 329 and 434,
+# Hours is ignored ... PlaceOrder is now being processed") but 2102. 105, 110, 321, 329 and 434,
 # which ib_async also calls warnings, refuse a new order or a modify: not here.
 ORDER_NOTICES = frozenset({399, 404, 492, 10167, 10349})
 
 
 def is_notice(code: int) -> bool:
     """A message about an order that neither refuses nor ends it."""
+    if code == STILL_PROCESSING:
+        return False
     return code in ORDER_NOTICES or 2100 <= code < 2200
 
 
@@ -54,6 +60,8 @@ def reject_reason(code: int, message: str) -> str:
         return f"price not on the contract's tick grid ({code}: {text}); round the price"
     if code == ORDER_REJECTED:
         return f"IB rejected the order ({code}: {text})"
+    if code == STILL_PROCESSING:
+        return f"TWS refused it ({code}: {text}); send the change again in a moment"
     return f"TWS refused it ({code}: {text})"
 
 

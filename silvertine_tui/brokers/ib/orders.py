@@ -41,6 +41,7 @@ from ..errors import (
     RateLimited,
     UnknownOrder,
     cancel_too_late,
+    modify_too_late,
 )
 from . import codes
 from .state import IBState, Pending, terms_of
@@ -296,7 +297,10 @@ class IBOrders(IBState):
                 raise BrokerTimeout(
                     f"no answer from TWS to the modify of {coid}; asking TWS for the order"
                 ) from None
-            if outcome in ("ack", "done"):
+            if outcome == "ack":
+                return
+            if outcome == "done":
+                await self._modify_ended(coid)
                 return
             if outcome == "lost":
                 raise BrokerTimeout(f"socket to TWS dropped during the modify of {coid}")
@@ -305,6 +309,12 @@ class IBOrders(IBState):
             if code in codes.PACING:
                 await asyncio.sleep(self.cfg.pacing_delay_s)
                 continue
+            if code == codes.CANNOT_MODIFY:
+                ended = await self._how_it_ended(coid)
+                if ended is not None:
+                    raise modify_too_late(
+                        coid, "IB", *ended, said=f"TWS {code}: {message}", code=code
+                    )
             reason = "modify refused, the order works on unchanged: " + codes.reject_reason(
                 code, message
             )
@@ -312,6 +322,14 @@ class IBOrders(IBState):
             raise OrderRejected(reason, code=code)
         await self._restore(coid, "modify not done: TWS kept answering with pacing violations")
         raise RateLimited(f"modify of {coid}: TWS kept answering with pacing violations")
+
+    async def _modify_ended(self, coid: str) -> None:
+        """TWS ended the order while the modify waited for its answer (a fill crossed
+        it, or IB cancelled it): the modify came too late, nothing was changed. Said as
+        a success, the trader read the change as made and then a red "TWS error 104"."""
+        await self._inbox.join()
+        status, filled = self._last.get(coid, (OrderStatus.FILLED, Decimal(0)))
+        raise modify_too_late(coid, "IB", status, filled, code="too_late")
 
     async def _cancel(self, client_order_id: str) -> None:
         coid = client_order_id
@@ -510,11 +528,16 @@ class IBOrders(IBState):
             return
         cancelling = self._cancelling.get(coid)
         waiting = cancelling is not None and not cancelling.future.done()
-        if code == codes.CANNOT_CANCEL and not waiting and self._ended(coid):
-            # The order's end (its fill) came first and answered the cancel: TWS's
-            # 10148 after it only says the same.
+        modifying = self._modifying.get(coid)
+        modify_waits = modifying is not None and not modifying.future.done()
+        too_late = (code == codes.CANNOT_CANCEL and not waiting) or (
+            code == codes.CANNOT_MODIFY and not modify_waits
+        )
+        if too_late and self._ended(coid):
+            # The order's end (its fill) came first and answered the cancel or modify:
+            # TWS's 10148 or 104 after it only says the same.
             log.info(
-                "ib.cancel_too_late",
+                "ib.too_late",
                 extra={"broker": self.source, "client_order_id": coid, "error": message},
             )
             return
@@ -524,8 +547,7 @@ class IBOrders(IBState):
         if placing is not None and not placing.future.done():
             placing.future.set_result(f"{code}|{message}")
             return
-        modifying = self._modifying.get(coid)
-        if modifying is not None and not modifying.future.done():
+        if modifying is not None and modify_waits:
             modifying.future.set_result(f"{code}|{message}")
             return
         if cancelling is not None and waiting:

@@ -829,6 +829,9 @@ class MainScreen(Screen[None]):
                         "Modify refused by risk" if outcome.source == "risk" else "Modify refused"
                     )
                     self.notify(outcome.reason, title=title, severity="error")
+                elif isinstance(outcome, Failed) and outcome.error_kind == "ModifyTooLate":
+                    # The order ended first (a fill crossed the change): not a fault.
+                    self.notify(outcome.error, title="Modify came too late", severity="warning")
                 elif isinstance(outcome, Failed):
                     self.notify(f"{coid}: {outcome.error}", title="Modify failed", severity="error")
 

@@ -1,0 +1,68 @@
+"""A modify TWS does not take: refused with 2102 (in the range of notices, but a
+refusal), or crossed by a fill (the order filled at its old terms the moment before
+TWS took the modify, which it refuses with 104). Each is said at once, for what it is."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from silvertine_tui.brokers import ModifyTooLate, OrderRejected
+from silvertine_tui.domain import OrderStatus
+from silvertine_tui.events import LogEvent
+from silvertine_tui.events.payloads import LogLevel
+from tests.fakes.tws import FakeTws
+from tests.support.ib import Desk, desk, statuses, updates
+
+S = OrderStatus
+TEXT = "Unable to modify this order as it is still being processed."
+
+
+async def errors_said(d: Desk) -> list[str]:
+    return [
+        e.event.payload.message
+        for e in await d.bus.read(d.bus.layout.health)
+        if isinstance(e.event, LogEvent) and e.event.payload.level is LogLevel.ERROR
+    ]
+
+
+async def test_a_2102_is_a_refused_modify_said_at_once() -> None:
+    """It was taken for a notice ("the order goes on"): the modify waited for an answer
+    that never came and read "no answer" after order_timeout_s."""
+    async with FakeTws() as fake, desk(fake, order_timeout_s=1.5) as d:
+        coid = await d.broker.place(d.request(qty="3", limit="149.50"))
+        [order] = fake.orders
+        fake.reject_next_order(2102, TEXT)  # TWS refuses the modify, the order works on
+        started = time.monotonic()
+        with pytest.raises(OrderRejected) as refused:
+            await d.broker.modify(coid, limit_price=Decimal("149.00"))
+        assert time.monotonic() - started < 1.0
+        assert "modify refused, the order works on unchanged" in str(refused.value)
+        assert "2102" in str(refused.value)
+        assert "send the change again in a moment" in str(refused.value)
+        await d.broker.settle()
+        assert order.ticket.limit_price == Decimal("149.50")  # TWS did not take it
+        assert order.working
+        last = updates(await d.events(), coid)[-1]
+        assert last.status is S.NEW
+        assert "2102" in last.reason
+
+
+async def test_a_modify_that_crossed_a_fill_came_too_late() -> None:
+    """It returned as done (the order's FILLED answered its wait), and TWS's 104 after
+    it was a red "TWS error 104" about an order the desk showed FILLED."""
+    async with FakeTws() as fake, desk(fake) as d:
+        coid = await d.broker.place(d.request(qty="3", limit="149.50"))
+        fake.race_next_modify()
+        with pytest.raises(ModifyTooLate) as late:
+            await d.broker.modify(coid, limit_price=Decimal("149.00"))
+        assert str(late.value) == (
+            f"modify of {coid} came too late: the order was already FILLED at IB (3 "
+            "filled; the fill stands); nothing was changed"
+        )
+        await d.broker.settle()
+        assert statuses(await d.events(), coid)[-1] is S.FILLED
+        assert await errors_said(d) == []
+        assert d.broker.health_state.errors["tws_104"] == 0
