@@ -25,7 +25,14 @@ from silvertine_tui.domain import (
     Side,
     TimeInForce,
 )
-from silvertine_tui.events import EventBase, FillEvent, HealthEvent, OrderUpdateEvent
+from silvertine_tui.events import (
+    EventBase,
+    FillEvent,
+    HealthEvent,
+    LogEvent,
+    LogLevel,
+    OrderUpdateEvent,
+)
 from tests.fakes.tws import FakeTws
 
 FAST: dict[str, Any] = {
@@ -101,6 +108,16 @@ class Desk:
             stop_price=Decimal(stop) if stop is not None else None,
             tif=tif,
         )
+
+    async def said_in_log(self, level: LogLevel) -> list[str]:
+        """The lines at `level` the broker put in the desk's Log (the health stream)."""
+        return [
+            e.event.payload.message
+            for e in await self.bus.read(self.bus.layout.health)
+            if isinstance(e.event, LogEvent)
+            and e.event.source == self.broker.source
+            and e.event.payload.level is level
+        ]
 
     async def wait(self, predicate: Callable[[], bool], what: str, timeout: float = 4.0) -> None:
         deadline = time.monotonic() + timeout

@@ -7,20 +7,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from silvertine_tui.domain import ConnectionState, OrderStatus
-from silvertine_tui.events import LogEvent, LogLevel
+from silvertine_tui.events import LogLevel
 from tests.fakes.tws import FakeTws
-from tests.support.ib import Desk, desk, fills, statuses
+from tests.support.ib import desk, fills, statuses
 
 S = OrderStatus
-
-
-async def said(d: Desk) -> list[str]:
-    """The error lines the desk's Log shows (the health stream carries them)."""
-    return [
-        e.event.payload.message
-        for e in await d.bus.read(d.bus.layout.health)
-        if isinstance(e.event, LogEvent) and e.event.payload.level is LogLevel.ERROR
-    ]
 
 
 async def test_a_corrected_execution_is_said_and_not_a_second_fill() -> None:
@@ -34,7 +25,7 @@ async def test_a_corrected_execution_is_said_and_not_a_second_fill() -> None:
         events = await d.events()
         journaled = fills(events, coid)
         assert [(f.exec_id, f.quantity) for f in journaled] == [(execution.exec_id, 3)]
-        [message] = await said(d)
+        [message] = await d.said_in_log(LogLevel.ERROR)
         assert execution.exec_id in message
         assert corrected in message
         assert "149.48" in message
@@ -55,7 +46,7 @@ async def test_a_correction_made_while_away_is_no_fill_after_the_reconnect() -> 
         fake.release_client_id(1)
         await d.wait_live()
         await d.broker.settle()
-        assert len(await said(d)) == 1
+        assert len(await d.said_in_log(LogLevel.ERROR)) == 1
         journaled = fills(await d.events(), coid)
         assert sum(f.quantity for f in journaled) == Decimal(3)
         assert [f.exec_id for f in journaled] == [execution.exec_id]

@@ -14,7 +14,7 @@ from silvertine_tui.brokers import BrokerTimeout
 from silvertine_tui.domain import Order, OrderStatus
 from silvertine_tui.events import OrderRequestEvent, OrderUpdateEvent
 from tests.fakes.tws import FakeTws
-from tests.support.ib import desk, fills, statuses
+from tests.support.ib import Desk, desk, fills, statuses
 
 S = OrderStatus
 
@@ -35,6 +35,25 @@ def folded(events: list, coid: str) -> Order:  # type: ignore[type-arg]
     return order
 
 
+async def fills_and_shows_5_at_149(fake: FakeTws, d: Desk, coid: str) -> None:
+    """TWS fills the order whole; the desk shows what TWS worked and filled: 5 @ 149.00."""
+    await fake.fill(fake.orders[0].order_id)
+    await d.wait_journal(lambda ev: S.FILLED in statuses(ev, coid), "FILLED")
+    await d.broker.settle()
+    events = await d.events()
+    shown = folded(events, coid)
+    journaled = sum(f.quantity for f in fills(events, coid))
+    assert (shown.quantity, shown.limit_price, shown.filled_qty) == (
+        Decimal(5),
+        Decimal("149.00"),
+        Decimal(5),
+    ), (
+        f"desk shows {shown.status} {shown.filled_qty}/{shown.quantity} @ "
+        f"{shown.limit_price} (fills journaled: {journaled}); TWS worked and filled "
+        "5 @ 149.00"
+    )
+
+
 async def test_a_modify_confirmed_after_its_timeout_shows_the_terms_tws_works() -> None:
     async with FakeTws() as fake, desk(fake, order_timeout_s=0.3) as d:
         coid = await d.broker.place(d.request(qty="3", limit="149.50"))
@@ -51,21 +70,7 @@ async def test_a_modify_confirmed_after_its_timeout_shows_the_terms_tws_works() 
         await d.broker.settle()
         assert (order.ticket.quantity, order.ticket.limit_price) == (5, Decimal("149.00"))
         # TWS fills all 5 at 149.00
-        await fake.fill(order.order_id)
-        events = await d.wait_journal(lambda ev: S.FILLED in statuses(ev, coid), "FILLED")
-        await d.broker.settle()
-        events = await d.events()
-        shown = folded(events, coid)
-        journaled = sum(f.quantity for f in fills(events, coid))
-        assert (shown.quantity, shown.limit_price, shown.filled_qty) == (
-            Decimal(5),
-            Decimal("149.00"),
-            Decimal(5),
-        ), (
-            f"desk shows {shown.status} {shown.filled_qty}/{shown.quantity} @ "
-            f"{shown.limit_price} (fills journaled: {journaled}); TWS worked and filled "
-            "5 @ 149.00"
-        )
+        await fills_and_shows_5_at_149(fake, d, coid)
 
 
 async def test_an_order_changed_in_tws_s_window_shows_its_new_terms() -> None:
@@ -76,18 +81,4 @@ async def test_an_order_changed_in_tws_s_window_shows_its_new_terms() -> None:
         [order] = fake.orders
         await fake.modify_in_tws(order.order_id, quantity="5", limit="149.00")
         await d.broker.settle()
-        await fake.fill(order.order_id)
-        await d.wait_journal(lambda ev: S.FILLED in statuses(ev, coid), "FILLED")
-        await d.broker.settle()
-        events = await d.events()
-        shown = folded(events, coid)
-        journaled = sum(f.quantity for f in fills(events, coid))
-        assert (shown.quantity, shown.limit_price, shown.filled_qty) == (
-            Decimal(5),
-            Decimal("149.00"),
-            Decimal(5),
-        ), (
-            f"desk shows {shown.status} {shown.filled_qty}/{shown.quantity} @ "
-            f"{shown.limit_price} (fills journaled: {journaled}); TWS worked and filled "
-            "5 @ 149.00"
-        )
+        await fills_and_shows_5_at_149(fake, d, coid)

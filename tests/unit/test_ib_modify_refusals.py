@@ -11,21 +11,12 @@ import pytest
 
 from silvertine_tui.brokers import ModifyTooLate, OrderRejected
 from silvertine_tui.domain import OrderStatus
-from silvertine_tui.events import LogEvent
 from silvertine_tui.events.payloads import LogLevel
 from tests.fakes.tws import FakeTws
-from tests.support.ib import Desk, desk, statuses, updates
+from tests.support.ib import desk, statuses, updates
 
 S = OrderStatus
 TEXT = "Unable to modify this order as it is still being processed."
-
-
-async def errors_said(d: Desk) -> list[str]:
-    return [
-        e.event.payload.message
-        for e in await d.bus.read(d.bus.layout.health)
-        if isinstance(e.event, LogEvent) and e.event.payload.level is LogLevel.ERROR
-    ]
 
 
 async def test_a_2102_is_a_refused_modify_said_at_once() -> None:
@@ -64,5 +55,5 @@ async def test_a_modify_that_crossed_a_fill_came_too_late() -> None:
         )
         await d.broker.settle()
         assert statuses(await d.events(), coid)[-1] is S.FILLED
-        assert await errors_said(d) == []
+        assert await d.said_in_log(LogLevel.ERROR) == []
         assert d.broker.health_state.errors["tws_104"] == 0

@@ -13,10 +13,9 @@ import pytest
 
 from silvertine_tui.brokers import OrderRejected
 from silvertine_tui.domain import OrderStatus, TimeInForce
-from silvertine_tui.events import LogEvent
 from silvertine_tui.events.payloads import LogLevel
 from tests.fakes.tws import FakeTws
-from tests.support.ib import Desk, desk, fills, statuses, updates
+from tests.support.ib import desk, fills, statuses, updates
 
 S = OrderStatus
 OUTSIDE_RTH = (
@@ -29,16 +28,6 @@ NOT_UNTIL_OPEN = (
     "Order Message:\\nBUY 3 AAPL NASDAQ.NMS\\nWarning: your order will not be placed at the "
     "exchange until 2026-12-07 09:30:00 US/Eastern",
 )
-
-
-async def said_in_log(d: Desk, level: LogLevel) -> list[str]:
-    return [
-        e.event.payload.message
-        for e in await d.bus.read(d.bus.layout.health)
-        if isinstance(e.event, LogEvent)
-        and e.event.source == d.broker.source
-        and e.event.payload.level is level
-    ]
 
 
 @pytest.mark.parametrize("warning", [OUTSIDE_RTH, NOT_UNTIL_OPEN], ids=["2109", "399"])
@@ -58,7 +47,7 @@ async def test_a_warning_before_the_order_s_first_status_is_no_refusal(
         events = await d.wait_journal(lambda ev: S.FILLED in statuses(ev, coid), "FILLED")
         assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.FILLED]
         assert sum(f.quantity for f in fills(events, coid)) == 3
-        notes = await said_in_log(d, LogLevel.WARNING)
+        notes = await d.said_in_log(LogLevel.WARNING)
         assert any(f"{code}:" in n and coid in n for n in notes), notes
 
 
@@ -113,7 +102,7 @@ async def test_an_error_that_ends_a_working_order_is_said_and_the_order_ends() -
         await fake.cancel_by_venue(order.order_id, code=201, reason=reason)
         events = await d.wait_journal(lambda ev: S.CANCELED in statuses(ev, coid), "CANCELED")
         assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.CANCELED]
-        errors = await said_in_log(d, LogLevel.ERROR)
+        errors = await d.said_in_log(LogLevel.ERROR)
         assert any("201" in e and "short sale" in e and coid in e for e in errors), errors
 
 
