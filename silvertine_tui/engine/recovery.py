@@ -24,6 +24,8 @@ from ..brokers import Broker, ReconcileReport
 from ..bus import BusEntry, EventBus
 from ..domain import Fill, Order, OrderStatus, OrderUpdate, Position, VenueOrder, plain
 from ..events import (
+    BrokerProfile,
+    BrokerProfileEvent,
     FillEvent,
     OrderSpan,
     OrderUpdateEvent,
@@ -200,11 +202,13 @@ def load_snapshot(engine: TradingEngine, snapshot: Snapshot) -> None:
         )
         engine.oms.add(view, span.finished_ns)
     for pos in snapshot.positions:
+        inst = engine.portfolio.instruments.get(pos.instrument)
         state = PositionState(
             pos.broker,
             pos.account,
             pos.instrument,
             currency=pos.currency,
+            multiplier=inst.multiplier if inst is not None else Decimal(1),
             quantity=pos.quantity,
             avg_price=pos.avg_price,
             fees=dict(pos.fees),
@@ -404,6 +408,31 @@ class _QuietLoggers:
             logger.setLevel(level)
 
 
+PROFILE_LOOKBACK = 1_000
+"""Health entries read back first for the brokers' profiles (the engine publishes each
+again every half `health_maxlen`): all of the capped stream only if some is not there."""
+
+
+async def load_profiles(engine: TradingEngine, brokers: Iterable[str]) -> None:
+    """The brokers' newest profiles on the health stream, before their journals are
+    replayed: their instruments, so a future's reducing fills realize P&L at its
+    multiplier. Replayed before them, the fills realized at a multiplier of 1 (a
+    restart showed an ES future's 500.00 as 10.00), and the broker's instruments loading
+    on connect changed the multiplier of what came after, never what was realized."""
+    wanted = {name for name in brokers if name not in engine.profiles}
+    stream = engine.bus.layout.health
+    found: dict[str, BrokerProfile] = {}
+    for count in (PROFILE_LOOKBACK, engine.bus.options.health_maxlen):
+        if found.keys() >= wanted:
+            break
+        for entry in await engine.bus.read_last(stream, count):  # newest first
+            event = entry.event
+            if isinstance(event, BrokerProfileEvent) and event.payload.broker in wanted:
+                found.setdefault(event.payload.broker, event.payload)
+    for profile in found.values():
+        engine.projection.apply_profile(profile)
+
+
 async def _stream_lengths(bus: EventBus, streams: Iterable[str]) -> int:
     total = 0
     for stream in streams:
@@ -423,6 +452,7 @@ async def _recover(
     if progress is not None:
         progress.begin(await _stream_lengths(engine.bus, [*streams, layout.risk]))
     replayed: dict[str, int] = {}
+    await load_profiles(engine, {broker for broker, _ in accounts})
     for (broker, account), stream in zip(accounts, streams, strict=True):
         snapshot = await latest_snapshot(engine.bus, broker, account)
         if snapshot is not None:

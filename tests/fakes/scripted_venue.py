@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Self
 
 from silvertine_tui.brokers import Broker, NotConnected, ReconcileReport, UnknownOrder
 from silvertine_tui.config import ExternalBrokerConfig
@@ -61,7 +62,7 @@ class ScriptedVenue(Broker):
         self.venue_balances: list[Balance] = []
 
     @classmethod
-    def build(cls, bus, name: str = "scripted", account: str = "main") -> ScriptedVenue:
+    def build(cls, bus, name: str = "scripted", account: str = "main") -> Self:
         return cls(ExternalBrokerConfig(name=name, type="scripted", account=account), bus)
 
     async def connect(self) -> None:
