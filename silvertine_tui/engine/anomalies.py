@@ -58,6 +58,7 @@ class AnomalyKind(StrEnum):
     REFUSED_REPORT = "refused_report"
     POSITION_MISMATCH = "position_mismatch"
     NOT_APPLIED = "not_applied"
+    JOURNAL_GAP = "journal_gap"
 
 
 S = OrderStatus

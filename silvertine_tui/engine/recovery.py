@@ -22,6 +22,7 @@ from decimal import Decimal
 
 from ..brokers import Broker, ReconcileReport
 from ..bus import BusEntry, EventBus
+from ..bus.base import parse_id
 from ..domain import Fill, Order, OrderStatus, OrderUpdate, Position, VenueOrder, plain
 from ..events import (
     BrokerProfile,
@@ -38,6 +39,7 @@ from ..events import (
     Snapshot,
     SnapshotEvent,
 )
+from .anomalies import AnomalyKind
 from .core import ENGINE_SOURCE, TradingEngine
 from .oms import OrderView
 from .portfolio import PositionState
@@ -408,6 +410,37 @@ class _QuietLoggers:
             logger.setLevel(level)
 
 
+async def _check_gap(engine: TradingEngine, stream: str) -> None:
+    """Say so when journal entries recovery needs were trimmed: the desk comes up short
+    of what the journal held, where the replay skipped the gap without a word. With a
+    snapshot, the entry it covers is gone (trims keep it: a newer snapshot's trim went
+    past it, one this build could not read, and the entries between may be gone);
+    without one, the journal lost its first entries (the snapshots lost, the journal
+    trimmed behind them)."""
+    info = await engine.bus.info(stream)
+    if info is None or info.first_id is None:
+        return
+    covers = engine.applied.get(stream)
+    if covers is not None and parse_id(info.first_id) > parse_id(covers):
+        why = (
+            f"the journal now starts at {info.first_id}, after the entry {covers} the "
+            "snapshot used covers: entries between them may have been trimmed"
+        )
+    elif covers is None and info.entries_added > info.length:
+        why = (
+            f"there is no snapshot and the journal's first "
+            f"{info.entries_added - info.length} entries were trimmed"
+        )
+    else:
+        return
+    message = (
+        f"{stream}: {why}; orders, fills and positions may be short of what the journal "
+        "held: check them against the venue (its reconcile shows what it holds)"
+    )
+    log.warning("recovery.journal_gap", extra={"stream": stream, "why": why})
+    engine.anomalies.record(AnomalyKind.JOURNAL_GAP, message, replaying=False)
+
+
 PROFILE_LOOKBACK = 1_000
 """Health entries read back first for the brokers' profiles (the engine publishes each
 again every half `health_maxlen`): all of the capped stream only if some is not there."""
@@ -457,6 +490,7 @@ async def _recover(
         snapshot = await latest_snapshot(engine.bus, broker, account)
         if snapshot is not None:
             load_snapshot(engine, snapshot)
+        await _check_gap(engine, stream)
         replayed[stream] = await replay_stream(engine, stream, progress)
     replayed[layout.risk] = await replay_stream(engine, layout.risk, progress)
     if progress is not None:

@@ -1,0 +1,99 @@
+"""Recovery says so when journal entries after its starting point were trimmed (a
+fallback snapshot behind a journal a newer build trimmed): the entry the snapshot covers
+is gone from the stream (a trim keeps it), as XINFO STREAM tells."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+import redis.asyncio as aioredis
+
+from silvertine_tui.bus import BusOptions
+from silvertine_tui.bus.redis_streams import RedisBus
+from silvertine_tui.config import RiskConfig
+from silvertine_tui.domain import Fill, Side
+from silvertine_tui.engine.anomalies import AnomalyKind
+from silvertine_tui.engine.core import TradingEngine
+from silvertine_tui.engine.recovery import recover, replay_stream, write_snapshot
+from silvertine_tui.events import FillEvent
+from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
+from tests.support.redis_server import RedisServer
+
+pytestmark = pytest.mark.redis
+
+
+def fill(n: int) -> FillEvent:
+    return FillEvent.create(
+        "scripted/main",
+        Fill(
+            exec_id=f"e{n}",
+            client_order_id=f"c{n}",
+            broker="scripted",
+            account="main",
+            instrument=INSTRUMENT.key,
+            side=Side.BUY,
+            quantity=D("1"),
+            price=D("10.00"),
+        ),
+    )
+
+
+@pytest.mark.parametrize(("trim_to", "gap"), [(2, True), (0, False)], ids=["gap", "no-gap"])
+async def test_entries_trimmed_after_the_snapshot_are_a_counted_gap(
+    redis_server: RedisServer, key_prefix: str, trim_to: int, gap: bool
+) -> None:
+    bus = RedisBus(redis_server.url, BusOptions(prefix=key_prefix))
+    raw = aioredis.from_url(redis_server.url)
+    await bus.start()
+    try:
+        venue = ScriptedVenue.build(bus)
+        stream = bus.layout.exec("scripted", "main")
+        live = TradingEngine(bus, [venue], RiskConfig())
+        ids = [await bus.publish(fill(1))]
+        await replay_stream(live, stream)
+        assert await write_snapshot(live, "scripted", "main")  # covers e1
+        ids += [await bus.publish(fill(2)), await bus.publish(fill(3))]
+        # Another build trims the journal (XTRIM MINID): up to e3 (e2 lost), or up to
+        # e1, the entry the snapshot covers (nothing after it lost).
+        await raw.xtrim(stream, minid=ids[trim_to], approximate=False)
+        again = TradingEngine(bus, [venue], RiskConfig())
+        await recover(again, [("scripted", "main")])
+        held = again.portfolio.position("scripted", "main", INSTRUMENT.key)
+        if gap:
+            assert held == D("2")
+            assert again.anomalies.counts == {AnomalyKind.JOURNAL_GAP: 1}
+            assert f"the journal now starts at {ids[2]}, after the entry {ids[0]}" in (
+                again.anomalies.last
+            )
+        else:
+            assert held == D("3")
+            assert again.anomalies.total == 0
+    finally:
+        await raw.aclose()
+        await bus.close()
+
+
+async def test_a_journal_trimmed_with_no_snapshot_left_is_a_counted_gap(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    """The snapshots lost (their stream deleted) while the journal was trimmed behind
+    them: the replay from the journal's start misses its first entries."""
+    bus = RedisBus(redis_server.url, BusOptions(prefix=key_prefix))
+    raw = aioredis.from_url(redis_server.url)
+    await bus.start()
+    try:
+        venue = ScriptedVenue.build(bus)
+        stream = bus.layout.exec("scripted", "main")
+        ids = [await bus.publish(fill(n)) for n in (1, 2, 3)]
+        await raw.xtrim(stream, minid=ids[2], approximate=False)
+        again = TradingEngine(bus, [venue], RiskConfig())
+        await recover(again, [("scripted", "main")])
+        assert again.portfolio.position("scripted", "main", INSTRUMENT.key) == D("1")
+        assert again.anomalies.counts == {AnomalyKind.JOURNAL_GAP: 1}
+        assert "there is no snapshot and the journal's first 2 entries were trimmed" in (
+            again.anomalies.last
+        )
+    finally:
+        await raw.aclose()
+        await bus.close()
