@@ -245,6 +245,9 @@ class RedisBus:
         self._epoch: bytes | str | None = None
         self._run_id: str | None = None
         self._last_written: dict[str, str] = {}
+        # stream -> entries it has had added at least: the watcher's last XINFO, plus
+        # each of our XADDs since (a restart from an older RDB that lost entries shows
+        # fewer, even after our next XADD went to it through redis-py's reconnect)
         self._entries_added: dict[str, int] = {}
         self._floors: dict[str, str] = {}
         self._listeners: list[DataLossListener] = []
@@ -488,7 +491,7 @@ class RedisBus:
                         self._dead.append((stream, fields, self._dead_error))
                         continue
                     self._backlog.popleft()
-                    self._last_written[stream] = _text(result)
+                    self._wrote(stream, _text(result))
                     self.stats.published += 1
             finally:
                 self.stats.exec_buffered = len(self._backlog)
@@ -673,9 +676,13 @@ class RedisBus:
             # reconnect loop and fill the backlog without Redis ever getting a chance.
             await asyncio.sleep(0)
             return None
-        self._last_written[stream] = entry_id
+        self._wrote(stream, entry_id)
         self.stats.published += 1
         return entry_id
+
+    def _wrote(self, stream: str, entry_id: str) -> None:
+        self._last_written[stream] = entry_id
+        self._entries_added[stream] = self._entries_added.get(stream, 0) + 1
 
     def _buffer(self, stream: str, fields: FieldMap, maxlen: int | None) -> None:
         if len(self._backlog) >= self.options.exec_buffer:
@@ -1320,8 +1327,9 @@ class RedisBus:
             lost_streams: list[str] = []
             added: dict[str, int] = {}
             for stream, last_id in list(self._last_written.items()):
-                info = await self._info(stream)
+                # Before XINFO: an XADD answered meanwhile is in what XINFO reads.
                 seen = self._entries_added.get(stream, 0)
+                info = await self._info(stream)
                 if info is None:
                     reasons.append(f"{stream} is gone (we wrote up to {last_id})")
                 elif parse_id(info.last_generated_id) < parse_id(last_id):
