@@ -768,8 +768,10 @@ async def test_a_key_set_aside_by_a_reader_that_ended_is_not_listed_unread(
         await asyncio.to_thread(command, server.host, server.port, "SET", signal, "x")
         first, second = Tail(bus, {signal: "0-0"}), Tail(bus, {signal: "0-0"})
         await wait_for_condition(lambda: bus.stats.unreadable == f"{signal} (a string)")
-        # Each reader's refused XREAD counts, and the key said once: both set it aside.
+        # Each reader's refused XREAD counts, and the key said once; both set it aside
+        # (a reader's XREAD counted, it sets the key aside only once TYPE answered).
         await wait_for_condition(lambda: bus.stats.read_errors >= 3)
+        await wait_for_condition(lambda: bus._parking[signal] == 2)
         await first.stop()
         assert bus.stats.unreadable == f"{signal} (a string)"  # the other still has it
         await second.stop()
