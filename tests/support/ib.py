@@ -18,6 +18,7 @@ from silvertine_tui.config import IBBrokerConfig
 from silvertine_tui.domain import (
     ConnectionState,
     Fill,
+    Order,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -31,6 +32,7 @@ from silvertine_tui.events import (
     HealthEvent,
     LogEvent,
     LogLevel,
+    OrderRequestEvent,
     OrderUpdateEvent,
 )
 from tests.fakes.tws import FakeTws
@@ -152,6 +154,22 @@ def updates(events: list[EventBase], coid: str) -> list[OrderUpdate]:
 
 def statuses(events: list[EventBase], coid: str) -> list[OrderStatus]:
     return [u.status for u in updates(events, coid)]
+
+
+def shown(events: list[EventBase], coid: str) -> Order:
+    """The order as the desk's OMS builds it from the journal, in journal order."""
+    [request] = [
+        e.payload
+        for e in events
+        if isinstance(e, OrderRequestEvent) and e.payload.client_order_id == coid
+    ]
+    order = Order.from_request(request)
+    for e in events:
+        if isinstance(e, OrderUpdateEvent) and e.payload.client_order_id == coid:
+            order.apply_update(e.payload)
+        elif isinstance(e, FillEvent) and e.payload.client_order_id == coid:
+            order.apply_fill(e.payload)
+    return order
 
 
 def fills(events: list[EventBase], coid: str | None = None) -> list[Fill]:

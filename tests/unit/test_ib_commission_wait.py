@@ -1,12 +1,13 @@
 """A fill waits for its commission report (up to `commission_wait_s`) inside the one
-queue that runs TWS's reports in order, but only until TWS sends anything else: then
-the report is late, the fill is journaled without its fee (a fee correction follows),
-and TWS's answers to other orders do not wait behind it. With the defaults
+queue that runs TWS's reports in order, but only until a report comes that may answer a
+place, modify or cancel waiting for TWS: then the fill is journaled without its fee (a
+fee correction follows), and the answer does not wait behind it. With the defaults
 (commission_wait_s 2, order_timeout_s 5) an order that filled in three pieces whose
 reports were late made the next order, acknowledged by TWS at once, "no answer"."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from silvertine_tui.domain import OrderType, Side, TimeInForce
@@ -38,3 +39,25 @@ async def test_late_commissions_of_one_order_do_not_hold_up_the_next_order() -> 
         )
         corrected = {e.payload.exec_id for e in events if isinstance(e, FeeCorrectionEvent)}
         assert corrected == {f.exec_id for f in pieces}
+
+
+async def test_a_late_commission_is_waited_for_while_quotes_stream_and_nothing_waits() -> None:
+    """Quotes (and positions, balances) do not end the wait: only a report that may
+    answer a place, modify or cancel waiting for TWS does. With quotes streaming and no
+    request waiting, a report within `commission_wait_s` is the fill's fee, no
+    correction after it."""
+    async with FakeTws() as fake, desk(fake, commission_wait_s=2) as d:
+        coid = await d.broker.place(d.request(Side.BUY, "1", limit="150.00"))
+        [order] = fake.orders
+        fake.hold_next_commissions()
+        await fake.fill(order.order_id)
+        for tick in range(5):  # the quote moves while the report is late
+            await fake.set_quote("AAPL", f"150.0{tick}", f"150.1{tick}")
+            await asyncio.sleep(0.05)
+        await fake.release_commissions()
+        await d.wait_journal(lambda ev: bool(fills(ev, coid)), "the fill")
+        await d.broker.settle()
+        [fill] = fills(await d.events(), coid)
+        assert fill.fee > 0
+        assert not [e for e in await d.events() if isinstance(e, FeeCorrectionEvent)]
+        assert d.broker.health_state.errors["fee_pending"] == 0

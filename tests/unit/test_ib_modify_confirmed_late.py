@@ -1,7 +1,9 @@
 """Terms TWS works an order with that the desk did not wait for: a modify TWS confirms
 after the adapter stopped waiting (an exchange slow to confirm a replace), or the order
 changed in TWS's own window. The openOrder carrying them is journaled as an amend, so the
-desk shows, and fills against, what works at IB."""
+desk shows, and fills against, what works at IB; also one that comes while an open-orders
+request of the adapter is on its way (ib_async files it with the request's answer and
+raises no event for it: `_hook` taps it)."""
 
 from __future__ import annotations
 
@@ -11,28 +13,11 @@ from decimal import Decimal
 import pytest
 
 from silvertine_tui.brokers import BrokerTimeout
-from silvertine_tui.domain import Order, OrderStatus
-from silvertine_tui.events import OrderRequestEvent, OrderUpdateEvent
+from silvertine_tui.domain import OrderStatus
 from tests.fakes.tws import FakeTws
-from tests.support.ib import Desk, desk, fills, statuses
+from tests.support.ib import Desk, desk, fills, shown, statuses
 
 S = OrderStatus
-
-
-def folded(events: list, coid: str) -> Order:  # type: ignore[type-arg]
-    """The order as the desk's OMS builds it from the journal."""
-    [request] = [
-        e.payload
-        for e in events
-        if isinstance(e, OrderRequestEvent) and e.payload.client_order_id == coid
-    ]
-    order = Order.from_request(request)
-    for e in events:
-        if isinstance(e, OrderUpdateEvent) and e.payload.client_order_id == coid:
-            order.apply_update(e.payload)
-    for f in fills(events, coid):
-        order.apply_fill(f)
-    return order
 
 
 async def fills_and_shows_5_at_149(fake: FakeTws, d: Desk, coid: str) -> None:
@@ -41,15 +26,15 @@ async def fills_and_shows_5_at_149(fake: FakeTws, d: Desk, coid: str) -> None:
     await d.wait_journal(lambda ev: S.FILLED in statuses(ev, coid), "FILLED")
     await d.broker.settle()
     events = await d.events()
-    shown = folded(events, coid)
+    order = shown(events, coid)
     journaled = sum(f.quantity for f in fills(events, coid))
-    assert (shown.quantity, shown.limit_price, shown.filled_qty) == (
+    assert (order.quantity, order.limit_price, order.filled_qty) == (
         Decimal(5),
         Decimal("149.00"),
         Decimal(5),
     ), (
-        f"desk shows {shown.status} {shown.filled_qty}/{shown.quantity} @ "
-        f"{shown.limit_price} (fills journaled: {journaled}); TWS worked and filled "
+        f"desk shows {order.status} {order.filled_qty}/{order.quantity} @ "
+        f"{order.limit_price} (fills journaled: {journaled}); TWS worked and filled "
         "5 @ 149.00"
     )
 
@@ -80,5 +65,29 @@ async def test_an_order_changed_in_tws_s_window_shows_its_new_terms() -> None:
         coid = await d.broker.place(d.request(qty="3", limit="149.50"))
         [order] = fake.orders
         await fake.modify_in_tws(order.order_id, quantity="5", limit="149.00")
+        await d.broker.settle()
+        await fills_and_shows_5_at_149(fake, d, coid)
+
+
+async def test_an_order_changed_in_tws_while_its_open_orders_are_listed_shows_its_terms() -> None:
+    async with FakeTws() as fake, desk(fake) as d:
+        coid = await d.broker.place(d.request(qty="3", limit="149.50"))
+        [order] = fake.orders
+        fake.modify_in_tws_before_next_listing(order.order_id, quantity="5", limit="149.00")
+        listed = await d.broker.open_orders()  # e.g. the desk's cancel listing
+        assert [(o.quantity, o.limit_price) for o in listed] == [(5, Decimal("149.00"))]
+        await d.broker.settle()
+        await fills_and_shows_5_at_149(fake, d, coid)
+
+
+async def test_an_order_changed_in_tws_during_the_catch_up_after_1102_shows_its_terms() -> None:
+    """The same through the catch-up after TWS's 1102, which lists every open order."""
+    async with FakeTws() as fake, desk(fake) as d:
+        coid = await d.broker.place(d.request(qty="3", limit="149.50"))
+        [order] = fake.orders
+        await fake.connectivity_lost()
+        fake.modify_in_tws_before_next_listing(order.order_id, quantity="5", limit="149.00")
+        await fake.connectivity_restored()
+        await d.wait(lambda: d.broker.health_state.reconnects >= 1, "caught up after 1102")
         await d.broker.settle()
         await fills_and_shows_5_at_149(fake, d, coid)

@@ -1,11 +1,14 @@
 """A modify TWS does not take: refused with 2102 (in the range of notices, but a
 refusal), or crossed by a fill (the order filled at its old terms the moment before
-TWS took the modify, which it refuses with 104). Each is said at once, for what it is."""
+TWS took the modify, which it refuses with 104), or sent as the fill reaches the desk.
+Each is said at once, for what it is."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -57,3 +60,51 @@ async def test_a_modify_that_crossed_a_fill_came_too_late() -> None:
         assert statuses(await d.events(), coid)[-1] is S.FILLED
         assert await d.said_in_log(LogLevel.ERROR) == []
         assert d.broker.health_state.errors["tws_104"] == 0
+
+
+async def test_a_modify_sent_after_ib_async_saw_the_fill_came_too_late() -> None:
+    """The order's Filled status has reached ib_async (its Trade is Filled) but the
+    adapter's queue is still on the fill (its commission report comes late, so the fill
+    waits for it). The trader's modify passes the desk's checks and reaches
+    `ib.placeOrder`, which sent the modify and then failed its own check with a bare
+    AssertionError (the trader read "Modify failed: <id>: "). Nothing is sent now."""
+    async with FakeTws() as fake, desk(fake) as d:
+        coid = await d.broker.place(d.request(qty="3", limit="149.50"))
+        [order] = fake.orders
+        outcome: list[BaseException | str] = []
+        sent: list[asyncio.Future[None]] = []
+
+        async def modify() -> None:
+            try:
+                await d.broker.modify(coid, limit_price=Decimal("149.00"))
+                outcome.append("done")
+            except BaseException as exc:
+                outcome.append(exc)
+
+        def filled(trade: Any) -> None:  # the trader presses modify as the fill comes in
+            if trade.orderStatus.status == "Filled" and not outcome:
+                outcome.append("sent")
+                sent.append(asyncio.ensure_future(modify()))
+
+        d.broker.ib.orderStatusEvent += filled
+        fake.hold_next_commissions()  # the fill's commission report comes late
+        await fake.fill(order.order_id)
+        await d.wait(lambda: len(outcome) > 1, "the modify's outcome")
+        await fake.release_commissions()
+        await d.broker.settle()
+        result = outcome[1]
+        assert isinstance(result, ModifyTooLate), f"modify ended with {result!r}"
+        assert statuses(await d.events(), coid)[-1] is S.FILLED
+
+
+async def test_a_modify_of_an_order_the_adapter_saw_fill_came_too_late() -> None:
+    """The fill has been journaled by the adapter, the desk has not applied it yet: as
+    a cancel, the modify came too late (it read "ib has no order ...: nothing was sent",
+    a red "Modify failed")."""
+    async with FakeTws() as fake, desk(fake) as d:
+        coid = await d.broker.place(d.request(qty="3", limit="149.50"))
+        [order] = fake.orders
+        await fake.fill(order.order_id)
+        await d.wait_journal(lambda ev: S.FILLED in statuses(ev, coid), "FILLED")
+        with pytest.raises(ModifyTooLate):
+            await d.broker.modify(coid, limit_price=Decimal("149.00"))

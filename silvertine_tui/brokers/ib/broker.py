@@ -109,6 +109,24 @@ class IBBroker(IBOrders, IBSession):
         # ib_async drops a commission report that comes before its execution; the tap
         # keeps every report by execution id first.
         wrapper.commissionReport = tap  # type: ignore[method-assign,assignment]
+        listed = wrapper.openOrder
+
+        def open_tap(order_id: int, contract: Any, order: Any, state: Any) -> None:
+            before = self._open_orders_heard
+            listed(order_id, contract, order, state)
+            if self._open_orders_heard != before or order.whatIf:
+                return
+            # ib_async filed it with the answer of an open-orders request on its way
+            # (ours: a cancel's listing, a reconcile, a catch-up) and raised no event:
+            # an order changed in TWS's window, or a modify TWS confirmed late, whose
+            # openOrder came then never reached the journal, and its fill of the new
+            # size read as an overfill.
+            key = wrapper.orderKey(order.clientId, order.orderId, order.permId)
+            trade = wrapper.trades.get(key)
+            if trade is not None:
+                self._on_open_order(trade)
+
+        wrapper.openOrder = open_tap  # type: ignore[method-assign,assignment]
 
     def _on_status(self, trade: Any) -> None:
         entry = trade.log[-1] if trade.log else None
@@ -124,6 +142,7 @@ class IBBroker(IBOrders, IBSession):
         self._on_status_of(trade)
 
     def _on_open_order(self, trade: Any) -> None:
+        self._open_orders_heard += 1
         order = trade.order
         terms = (
             to_decimal(order.totalQuantity),
@@ -131,10 +150,10 @@ class IBBroker(IBOrders, IBSession):
             price_or_none(order.auxPrice, None),
         )
         ids = (order.permId, order.clientId, order.orderId, order.orderRef)
-        self._enqueue(lambda: self._open_order(ids, terms, trade))
+        self._enqueue(lambda: self._open_order(ids, terms, trade), order=True)
 
     def _on_exec(self, trade: Any, fill: Any) -> None:
-        self._enqueue(lambda: self._publish_exec(fill, live=True))
+        self._enqueue(lambda: self._publish_exec(fill, live=True), order=True)
 
     def _on_commission(self, report: Any) -> None:
         exec_id = report.execId
@@ -196,7 +215,7 @@ class IBBroker(IBOrders, IBSession):
             self._market_problem(key, code, message)
             return
         if req_id > 0 and self.ids.by_order(self.client_id, req_id) is not None:
-            self._enqueue(lambda: self._order_error(req_id, code, message))
+            self._enqueue(lambda: self._order_error(req_id, code, message), order=True)
         elif req_id < 0:
             # Account-wide notices TWS sends (not tied to a request): the last one is
             # shown in health.
@@ -251,7 +270,7 @@ class IBBroker(IBOrders, IBSession):
         if await self._is_correction(coid, execution):
             return
         if live:
-            await self.fees.wait_for(exec_id, self.cfg.commission_wait_s, self._inbox.next_arrival)
+            await self.fees.wait_for(exec_id, self.cfg.commission_wait_s, self._inbox.next_answer)
         if exec_id in self.fees.journaled:
             return
         ids = self.ids.get(coid)
@@ -554,7 +573,7 @@ class IBBroker(IBOrders, IBSession):
             lambda: self.ib.reqExecutionsAsync(ExecutionFilter(acctCode=self.account, time=when)),
         )
         fills: dict[str, Fill] = {}
-        for ib_fill in fills_ib:
+        for ib_fill in latest_executions(fills_ib):  # a corrected one at its latest
             execution = ib_fill.execution
             # In the journal once the reconcile is done: the journal's, or published.
             self._reconciled.add(execution.execId)

@@ -71,8 +71,8 @@ class CommissionBook:
         self, exec_id: str, timeout_s: float, until: Callable[[], Awaitable[None]]
     ) -> None:
         """Until the execution's report is in, at most `timeout_s`, and no longer than
-        `until` takes (TWS sending anything else: the report is late, and what came
-        after it must not wait; the fill's fee then follows as a correction)."""
+        `until` takes (TWS answering a request that waits: the report is late, and the
+        answer must not wait behind it; the fill's fee then follows as a correction)."""
         if exec_id in self.reports or timeout_s <= 0:
             return
         arrived = self._arrived.setdefault(exec_id, asyncio.Event())

@@ -20,17 +20,23 @@ Job = Callable[[], Awaitable[None]]
 class Inbox:
     def __init__(self, name: str) -> None:
         self.name = name
-        self._queue: asyncio.Queue[Job] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Job, bool]] = asyncio.Queue()
+        self._answers = 0  # queued jobs that may answer a waiting request
         self._task: asyncio.Task[None] | None = None
         self._arrival = asyncio.Event()
 
-    def put(self, job: Job) -> None:
-        self._queue.put_nowait(job)
-        self._arrival.set()
+    def put(self, job: Job, *, answer: bool = False) -> None:
+        """Queue `job`; `answer`: it may answer a request waiting for TWS (an order's
+        status, openOrder or error while a place, modify or cancel waits)."""
+        self._queue.put_nowait((job, answer))
+        if answer:
+            self._answers += 1
+            self._arrival.set()
 
-    async def next_arrival(self) -> None:
-        """Return once another job is queued (at once if one is)."""
-        if not self._queue.empty():
+    async def next_answer(self) -> None:
+        """Return once a job that may answer a waiting request is queued (at once if
+        one is)."""
+        if self._answers:
             return
         self._arrival.clear()
         await self._arrival.wait()
@@ -51,7 +57,9 @@ class Inbox:
 
     async def _run(self) -> None:
         while True:
-            job = await self._queue.get()
+            job, answer = await self._queue.get()
+            if answer:
+                self._answers -= 1
             try:
                 await job()
             except Exception:

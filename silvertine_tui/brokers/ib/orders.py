@@ -236,22 +236,22 @@ class IBOrders(IBState):
 
     async def cancel(self, client_order_id: str, reason: str = "") -> None:
         self._refuse_adopted(client_order_id, "cancel")
-        self._refuse_ended(client_order_id)
+        self._refuse_ended(client_order_id, "cancel")
         await super().cancel(client_order_id, reason)
 
-    def _refuse_ended(self, coid: str) -> None:
+    def _refuse_ended(self, coid: str, what: str) -> None:
         """An order this adapter saw end with a fill (its end reached the adapter before
-        the desk had it) is not cancelled: the cancel came too late, nothing is sent.
-        Forgotten once ended, it read "ib has no order ...", a red "Cancel failed"."""
+        the desk had it) is not cancelled nor changed: the `what` came too late, nothing
+        is sent. Forgotten once ended, it read "ib has no order ...", a red "Cancel
+        failed" or "Modify failed"."""
         ids = self.ids.get(coid)
         last = self._last.get(coid)
         if ids is None or not ids.status.is_terminal or last is None:
             return
         if last[0] is not OrderStatus.CANCELED:
-            self._require_tradable(cancel=True)
-            raise cancel_too_late(
-                coid, "IB", last[0], last[1], said="nothing was sent", code="too_late"
-            )
+            self._require_tradable(cancel=what == "cancel")
+            too_late = cancel_too_late if what == "cancel" else modify_too_late
+            raise too_late(coid, "IB", last[0], last[1], said="nothing was sent", code="too_late")
 
     async def modify(
         self,
@@ -262,6 +262,7 @@ class IBOrders(IBState):
         stop_price: Decimal | None = None,
     ) -> None:
         self._refuse_adopted(client_order_id, "modify")
+        self._refuse_ended(client_order_id, "modify")
         await super().modify(
             client_order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price
         )
@@ -283,6 +284,11 @@ class IBOrders(IBState):
             if change.stop_price is not None:
                 order.auxPrice = float(change.stop_price)
             undo_guess(trade)
+            if trade.orderStatus.status in IbOrderStatus.DoneStates:
+                # TWS reported the order's end (a fill) and the adapter's queue has not
+                # journaled it yet: nothing is sent (ib_async sent the modify, then
+                # failed its own check with a bare AssertionError).
+                await self._modify_ended(coid)
             try:
                 outcome = await self._answer(
                     self._modifying,

@@ -14,6 +14,7 @@ from ib_async import ExecutionFilter
 from ...domain import ConnectionState
 from ..errors import BrokerError
 from . import codes
+from .fees import latest_executions
 from .market import DATA_TYPES
 from .state import IBState
 
@@ -277,7 +278,7 @@ class IBSession(IBState):
             "executions",
             lambda: self.ib.reqExecutionsAsync(ExecutionFilter(acctCode=self.account)),
         )
-        for ib_fill in fills:
+        for ib_fill in latest_executions(fills):  # an execution at its latest correction
             self._enqueue(functools.partial(self._publish_exec, ib_fill, live=False))
         trades = await self._request("open orders", self.ib.reqAllOpenOrdersAsync)
         done = await self._request(

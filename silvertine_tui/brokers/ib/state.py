@@ -95,6 +95,7 @@ class IBState(Broker):
         # exec ids a reconcile reported: the journal holds them as fills after it
         self._reconciled: set[str] = set()
         self._corrections_said: set[str] = set()  # execution corrections (`fees.corrected`)
+        self._open_orders_heard = 0  # openOrderEvents seen (`_hook`'s tap of openOrder)
         self._placing: dict[str, Pending] = {}
         self._modifying: dict[str, Pending] = {}
         self._cancelling: dict[str, Pending] = {}
@@ -185,8 +186,12 @@ class IBState(Broker):
             elif isinstance(event, FeeCorrectionEvent):
                 self.fees.remember_journaled(event.payload.exec_id, with_fee=True)
 
-    def _enqueue(self, job: Callable[[], Awaitable[None]]) -> None:
-        self._inbox.put(job)
+    def _enqueue(self, job: Callable[[], Awaitable[None]], *, order: bool = False) -> None:
+        """Queue what TWS sent; `order`: a report on an order, which answers a place,
+        modify or cancel if one waits (a fill waiting for its commission waits no longer
+        then: `fees.wait_for`)."""
+        waiting = order and bool(self._placing or self._modifying or self._cancelling)
+        self._inbox.put(job, answer=waiting)
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         async def run() -> None:
@@ -292,7 +297,7 @@ class IBState(Broker):
             "order_ref": order.orderRef,
             "reason": _cancel_reason(trade),
         }
-        self._enqueue(lambda: self._publish_status(snapshot))
+        self._enqueue(lambda: self._publish_status(snapshot), order=True)
 
     # -- implemented by the other parts of IBBroker ----------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from typing import Any
 
 REQUEST_KINDS = frozenset(
     {
@@ -83,6 +84,8 @@ class Faults:
     modify_delays: deque[float] = field(default_factory=deque)
     # the next modifies each lose a race with a fill of the whole order
     modify_races: int = 0
+    # (order id, new ticket): changes made in TWS's window before the next listing
+    changes_before_listing: list[tuple[int, Any]] = field(default_factory=list)
     reserved_client_ids: set[int] = field(default_factory=set)
     reports: ReportFaults = field(default_factory=ReportFaults)
     connectivity_lost: bool = False

@@ -390,6 +390,21 @@ class FakeTws:
         self._deliver([OrderNote.of(order)])
         await self._drain()
 
+    def modify_in_tws_before_next_listing(
+        self, order_id: int, *, quantity: str | None = None, limit: str | None = None
+    ) -> None:
+        """`modify_in_tws`, taken the moment before TWS reads the next reqOpenOrders or
+        reqAllOpenOrders: its openOrder and orderStatus go out first, then the listing
+        (which holds the new terms). ib_async files that openOrder with the listing's
+        answer and raises no openOrderEvent for it."""
+        order = self.order(order_id)
+        ticket = replace(
+            order.ticket,
+            quantity=order.ticket.quantity if quantity is None else Decimal(quantity),
+            limit_price=order.ticket.limit_price if limit is None else Decimal(limit),
+        )
+        self.faults.changes_before_listing.append((order_id, ticket))
+
     async def correct_execution(self, execution: Execution, *, price: str | None = None) -> str:
         """IB corrects an execution: execDetails again, the execId differing only in
         the digits after its final period (".01" -> ".02", as IB documents
@@ -946,6 +961,10 @@ class FakeTws:
         kind = "all_open_orders" if every_client else "open_orders"
         if self._paced(session, kind, -1):
             return
+        for order_id, ticket in self.faults.changes_before_listing:
+            self.exchange.modify(self.order(order_id), ticket)
+            self._deliver([OrderNote.of(self.order(order_id))])
+        self.faults.changes_before_listing.clear()
         for order in self.exchange.open_orders():
             if every_client or order.client_id == session.client_id:
                 session.send(m.open_order(order))
