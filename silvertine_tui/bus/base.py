@@ -89,6 +89,7 @@ class StreamInfo:
     last_id: str | None
     last_generated_id: str
     entries_added: int
+    counts_added: bool = True  # the server reports entries-added (Redis 7 and later)
 
 
 @dataclass(slots=True)

@@ -247,7 +247,9 @@ class RedisBus:
         self._last_written: dict[str, str] = {}
         # stream -> entries it has had added at least: the watcher's last XINFO, plus
         # each of our XADDs since (a restart from an older RDB that lost entries shows
-        # fewer, even after our next XADD went to it through redis-py's reconnect)
+        # fewer, even after our next XADD went to it through redis-py's reconnect). A
+        # publish counts its XADD under `_exec_lock`, which `_check_restart` holds
+        # around each XINFO.
         self._entries_added: dict[str, int] = {}
         self._floors: dict[str, str] = {}
         self._listeners: list[DataLossListener] = []
@@ -652,6 +654,7 @@ class RedisBus:
                             approximate=self._approximate(stream),
                         )
                     )
+                    self._wrote(stream, entry_id)  # under the lock: `_check_restart`
                 except _DOWN as exc:
                     # The reply is lost, not necessarily the write: re-sent on reconnect.
                     self._buffer(stream, fields, maxlen)
@@ -676,7 +679,6 @@ class RedisBus:
             # reconnect loop and fill the backlog without Redis ever getting a chance.
             await asyncio.sleep(0)
             return None
-        self._wrote(stream, entry_id)
         self.stats.published += 1
         return entry_id
 
@@ -1225,6 +1227,7 @@ class RedisBus:
             last_id=_text(last[0]) if last else None,
             last_generated_id=_text(raw.get("last-generated-id", b"0-0")),
             entries_added=int(raw.get("entries-added", 0)),
+            counts_added="entries-added" in raw,
         )
 
     # -- journal trimming -----------------------------------------------------------
@@ -1325,22 +1328,26 @@ class RedisBus:
             if epoch_lost:
                 reasons.append("the epoch key is missing or was replaced")
             lost_streams: list[str] = []
-            added: dict[str, int] = {}
             for stream, last_id in list(self._last_written.items()):
-                # Before XINFO: an XADD answered meanwhile is in what XINFO reads.
-                seen = self._entries_added.get(stream, 0)
-                info = await self._info(stream)
-                if info is None:
-                    reasons.append(f"{stream} is gone (we wrote up to {last_id})")
-                elif parse_id(info.last_generated_id) < parse_id(last_id):
-                    reasons.append(
-                        f"{stream} ends at {info.last_generated_id}, before {last_id} we wrote"
-                    )
-                elif info.entries_added < seen:
-                    reasons.append(f"{stream} had {seen} entries added, now {info.entries_added}")
-                else:
-                    added[stream] = info.entries_added
-                    continue
+                # Under the publishers' lock: no XADD of ours is on its way, so XINFO
+                # counts every one counted here and no other of ours (one Redis ran
+                # before XINFO but answered after was counted twice: a false loss).
+                async with self._exec_lock:
+                    seen = self._entries_added.get(stream, 0)
+                    info = await self._info(stream)
+                    if info is None:
+                        reasons.append(f"{stream} is gone (we wrote up to {last_id})")
+                    elif parse_id(info.last_generated_id) < parse_id(last_id):
+                        reasons.append(
+                            f"{stream} ends at {info.last_generated_id}, before {last_id} we wrote"
+                        )
+                    elif info.counts_added and info.entries_added < seen:
+                        reasons.append(
+                            f"{stream} had {seen} entries added, now {info.entries_added}"
+                        )
+                    else:
+                        self._entries_added[stream] = info.entries_added
+                        continue
                 lost_streams.append(stream)
             if epoch_lost:
                 await self._claim_epoch()
@@ -1349,7 +1356,6 @@ class RedisBus:
             if restarted:
                 self.stats.server_restarts += 1
                 log.warning("bus.redis.server_restarted", extra={"url": self.url})
-            self._entries_added.update(added)
             for stream in lost_streams:
                 self._last_written.pop(stream, None)
                 self._entries_added.pop(stream, None)

@@ -413,20 +413,24 @@ class _QuietLoggers:
 async def _check_gap(engine: TradingEngine, stream: str) -> None:
     """Say so when journal entries recovery needs were trimmed: the desk comes up short
     of what the journal held, where the replay skipped the gap without a word. With a
-    snapshot, the entry it covers is gone (trims keep it: a newer snapshot's trim went
-    past it, one this build could not read, and the entries between may be gone);
-    without one, the journal lost its first entries (the snapshots lost, the journal
-    trimmed behind them)."""
+    snapshot, the entry it covers is gone and entries left the stream (trims keep that
+    entry: a newer snapshot's trim went past it, one this build could not read, and the
+    entries between may be gone); without one, the journal lost its first entries (the
+    snapshots lost, the journal trimmed behind them). A stream Redis lost and the desk
+    wrote anew (entries added = length) is no gap: that loss was said and resynced when
+    it happened, and a snapshot written then covers an entry the new stream never had."""
     info = await engine.bus.info(stream)
     if info is None or info.first_id is None:
         return
     covers = engine.applied.get(stream)
-    if covers is not None and parse_id(info.first_id) > parse_id(covers):
+    # Else nothing left it since it was made (Redis before 7 does not say: no check).
+    trimmed = info.counts_added and info.entries_added > info.length
+    if covers is not None and trimmed and parse_id(info.first_id) > parse_id(covers):
         why = (
             f"the journal now starts at {info.first_id}, after the entry {covers} the "
             "snapshot used covers: entries between them may have been trimmed"
         )
-    elif covers is None and info.entries_added > info.length:
+    elif covers is None and trimmed:
         why = (
             f"there is no snapshot and the journal's first "
             f"{info.entries_added - info.length} entries were trimmed"

@@ -1,6 +1,7 @@
 """Recovery says so when journal entries after its starting point were trimmed (a
 fallback snapshot behind a journal a newer build trimmed): the entry the snapshot covers
-is gone from the stream (a trim keeps it), as XINFO STREAM tells."""
+is gone from the stream (a trim keeps it) and entries left it (XINFO STREAM's
+entries-added above its length); a stream Redis lost and the desk wrote anew is none."""
 
 from __future__ import annotations
 
@@ -94,6 +95,44 @@ async def test_a_journal_trimmed_with_no_snapshot_left_is_a_counted_gap(
         assert "there is no snapshot and the journal's first 2 entries were trimmed" in (
             again.anomalies.last
         )
+    finally:
+        await raw.aclose()
+        await bus.close()
+
+
+async def test_a_restart_after_a_handled_data_loss_reports_no_gap(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    """After Redis lost everything, the session writes a snapshot at once from what the
+    desk holds: it covers an entry the new stream never had. A restart from it and the
+    entries after it misses nothing, and is no gap (it read "may be short")."""
+    bus = RedisBus(redis_server.url, BusOptions(prefix=key_prefix))
+    raw = aioredis.from_url(redis_server.url)
+    await bus.start()
+    try:
+        venue = ScriptedVenue.build(bus)
+        stream = bus.layout.exec("scripted", "main")
+        live = TradingEngine(bus, [venue], RiskConfig())
+        for n in (1, 2):
+            await bus.publish(fill(n))
+        await replay_stream(live, stream)
+        assert await write_snapshot(live, "scripted", "main")
+        # Redis restarts without persistence: every key of the desk is gone.
+        keys = [key async for key in raw.scan_iter(match=f"{key_prefix}:*")]
+        await raw.delete(*keys)
+        # Session._on_data_loss: (reconcile: nothing differs) then a snapshot at once,
+        # from what the desk holds in memory: it covers e2's entry, now gone.
+        assert await write_snapshot(live, "scripted", "main")
+        # The desk trades on; it is killed before its next snapshot.
+        await bus.publish(fill(3))
+        await replay_stream(live, stream)
+        assert live.portfolio.position("scripted", "main", INSTRUMENT.key) == D("3")
+
+        again = TradingEngine(bus, [venue], RiskConfig())
+        await recover(again, [("scripted", "main")])
+        # Everything is there: the snapshot's 2 and the fill after it.
+        assert again.portfolio.position("scripted", "main", INSTRUMENT.key) == D("3")
+        assert AnomalyKind.JOURNAL_GAP not in again.anomalies.counts, again.anomalies.last
     finally:
         await raw.aclose()
         await bus.close()

@@ -10,6 +10,9 @@ are (RESP), so redis-py and the server speak to each other unchanged.
   closes.
 - `before(word, step)`: the next command holding `word` reaches the server just after
   `step` ran: a race lost at an exact point.
+- `delay_reply_on(word, seconds)`: the next command holding `word` reaches the server at
+  once, its reply reaches the client `seconds` late (a retransmission, a busy reader);
+  the replies on other connections pass meanwhile.
 
 `word` is a command (b"TYPE") or a key, matched as a RESP bulk string. `cuts` counts
 the connections closed, `met` the armed words met; `armed` says one is still waited for.
@@ -22,7 +25,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Literal
 
-Action = Literal["request", "reply", "forward"]
+Action = Literal["request", "reply", "forward", "delay"]
 
 
 class RedisRelay:
@@ -34,6 +37,7 @@ class RedisRelay:
         self.port = 0
         self._rule: tuple[bytes, Action, Callable[[], None] | None] | None = None
         self._cut_next_reply = False
+        self._reply_delay = 0.0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Future[None]] = set()
@@ -54,6 +58,10 @@ class RedisRelay:
 
     def before(self, word: bytes, step: Callable[[], None]) -> None:
         self._rule = (word, "forward", step)
+
+    def delay_reply_on(self, word: bytes, seconds: float) -> None:
+        self._reply_delay = seconds
+        self._rule = (word, "delay", None)
 
     async def __aenter__(self) -> RedisRelay:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -78,9 +86,10 @@ class RedisRelay:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
             writers.append(up_writer)
             self._writers.add(up_writer)
+            held: asyncio.Queue[float] = asyncio.Queue()  # this connection's late replies
             relays += [
-                asyncio.create_task(self._requests(reader, up_writer)),
-                asyncio.create_task(self._replies(up_reader, writer)),
+                asyncio.create_task(self._requests(reader, up_writer, held)),
+                asyncio.create_task(self._replies(up_reader, writer, held)),
             ]
             await asyncio.wait(relays, return_when=asyncio.FIRST_COMPLETED)
         except OSError:
@@ -95,7 +104,9 @@ class RedisRelay:
                     await w.wait_closed()
             done.set_result(None)
 
-    async def _requests(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def _requests(
+        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, held: asyncio.Queue[float]
+    ) -> None:
         with contextlib.suppress(OSError):
             while data := await src.read(65536):
                 rule = self._rule
@@ -110,12 +121,18 @@ class RedisRelay:
                         return  # both sides close: the client sees its connection lost
                     if action == "reply":
                         self._cut_next_reply = True
+                    if action == "delay":
+                        held.put_nowait(self._reply_delay)
                 dst.write(data)
                 await dst.drain()
 
-    async def _replies(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def _replies(
+        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, held: asyncio.Queue[float]
+    ) -> None:
         with contextlib.suppress(OSError):
             while data := await src.read(65536):
+                if not held.empty():
+                    await asyncio.sleep(held.get_nowait())
                 if self.cut or self._cut_next_reply:
                     self._cut_next_reply = False
                     self.cuts += 1
