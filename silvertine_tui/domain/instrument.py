@@ -9,7 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .enums import OrderType
 from .errors import ValidationIssue
-from .money import Dec, RoundingMode, fmt, is_multiple, normalized, quantize_to_step, quantized
+from .money import (
+    Dec,
+    NonNegativeDec,
+    PositiveDec,
+    RoundingMode,
+    fmt,
+    is_multiple,
+    normalized,
+    quantize_to_step,
+    quantized,
+)
 
 
 def instrument_key(symbol: str, venue: str) -> str:
@@ -86,16 +96,16 @@ class Instrument(BaseModel):
     multiplier: Dec = Field(default=Decimal(1), gt=0)
     kind: InstrumentKind = InstrumentKind.SPOT
     fee_per_unit: bool = False
-    max_qty: Dec | None = Field(default=None, gt=0)
-    market_lot_size: Dec | None = Field(default=None, gt=0)
-    market_min_qty: Dec | None = Field(default=None, ge=0)
-    market_max_qty: Dec | None = Field(default=None, gt=0)
-    min_price: Dec | None = Field(default=None, ge=0)
-    max_price: Dec | None = Field(default=None, gt=0)
-    max_notional: Dec | None = Field(default=None, gt=0)
+    max_qty: PositiveDec | None = None
+    market_lot_size: PositiveDec | None = None
+    market_min_qty: NonNegativeDec | None = None
+    market_max_qty: PositiveDec | None = None
+    min_price: NonNegativeDec | None = None
+    max_price: PositiveDec | None = None
+    max_notional: PositiveDec | None = None
     # The grid of an amount in the quote currency (a MARKET order by quote amount;
     # Binance's quote asset precision); None: not known, not checked.
-    quote_step: Dec | None = Field(default=None, gt=0)
+    quote_step: PositiveDec | None = None
     price_band: PriceBand | None = None
     # The order types the venue takes for this instrument (Binance `orderTypes` per
     # symbol); None: whatever the broker's capabilities offer.

@@ -13,9 +13,10 @@ from decimal import (
     Decimal,
     InvalidOperation,
 )
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, GetCoreSchemaHandler
+from pydantic_core import core_schema
 
 ZERO = Decimal(0)
 MAX_PLACES = 8
@@ -26,9 +27,50 @@ RoundingMode = Literal["nearest", "down", "up"]
 _MODES = {"nearest": ROUND_HALF_EVEN, "down": ROUND_FLOOR, "up": ROUND_CEILING}
 
 
+FLOAT_ON_WIRE = "decimal_not_string"
+"""The error type of a Decimal read from JSON as a number with a fraction or exponent."""
+
+
+class _ExactOnWire:
+    """Read from JSON (the wire, a snapshot), a Decimal must be a string or an integer:
+    a JSON number with a fraction or exponent is parsed as a binary float before any
+    validator sees it, so `12345678.123456789` would be taken as 12345678.12345679 —
+    another number than the one written. It is refused (the entry is a counted decode
+    error) instead. Python values (config, typed input, an adapter's own conversions)
+    are validated as before.
+
+    Both checks are pydantic-core's own (no Python call per value): replay decodes
+    every journal entry through them."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        schema = handler(source)
+        exact = core_schema.union_schema(
+            [core_schema.str_schema(strict=True), core_schema.int_schema(strict=True)],
+            mode="left_to_right",
+            custom_error_type=FLOAT_ON_WIRE,
+            custom_error_message=(
+                "a Decimal must be a JSON string (or an integer): a number with a "
+                "fraction or exponent is read through binary floating point"
+            ),
+        )
+        return core_schema.json_or_python_schema(
+            json_schema=core_schema.chain_schema([exact, schema]),
+            python_schema=schema,
+            serialization=schema.get("serialization"),
+        )
+
+
 # A finite Decimal (NaN and infinities are refused). Pydantic writes Decimal to JSON as
-# a string, which is what the wire wants.
-Dec = Annotated[Decimal, Field(allow_inf_nan=False)]
+# a string, which is what the wire wants; read from JSON it must be one (`_ExactOnWire`).
+# Constraints go before `_ExactOnWire` (`x: Dec = Field(ge=0)` does; an optional field
+# takes `PositiveDec | None` or `NonNegativeDec | None`): put after it, pydantic checks
+# them with a Python function per value.
+Dec = Annotated[Decimal, Field(allow_inf_nan=False), _ExactOnWire]
+PositiveDec = Annotated[Decimal, Field(allow_inf_nan=False, gt=0), _ExactOnWire]
+NonNegativeDec = Annotated[Decimal, Field(allow_inf_nan=False, ge=0), _ExactOnWire]
 
 
 def to_decimal(value: Decimal | int | str) -> Decimal:

@@ -12,7 +12,7 @@ from .enums import TERMINAL_STATUSES, OrderStatus, OrderType, Side, TimeInForce
 from .errors import OrderValidationError, ValidationIssue
 from .ids import new_client_order_id
 from .instrument import Instrument
-from .money import ZERO, Dec, fmt, is_multiple, quantized
+from .money import ZERO, Dec, NonNegativeDec, PositiveDec, fmt, is_multiple, quantized
 from .trusted import new_model, set_dict, set_extra, set_fields_set, set_private
 
 # Market orders cannot rest on the book.
@@ -260,9 +260,9 @@ class OrderUpdate(BaseModel):
     client_order_id: str
     status: OrderStatus
     venue_order_id: str | None = None
-    filled_qty: Dec | None = Field(default=None, ge=0, description="cumulative, if reported")
+    filled_qty: NonNegativeDec | None = Field(default=None, description="cumulative, if reported")
     avg_price: Dec | None = None
-    quantity: Dec | None = Field(default=None, gt=0, description="new quantity after a modify")
+    quantity: PositiveDec | None = Field(default=None, description="new quantity after a modify")
     limit_price: Dec | None = None
     stop_price: Dec | None = None
     reason: str = ""

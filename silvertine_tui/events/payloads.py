@@ -20,7 +20,7 @@ from ..domain import (
     TradingState,
     VenueOrder,
 )
-from ..domain.money import Dec
+from ..domain.money import Dec, PositiveDec
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
@@ -40,9 +40,9 @@ class ModifyRequest(BaseModel):
     model_config = _FROZEN
 
     client_order_id: str
-    quantity: Dec | None = Field(default=None, gt=0)
-    limit_price: Dec | None = Field(default=None, gt=0)
-    stop_price: Dec | None = Field(default=None, gt=0)
+    quantity: PositiveDec | None = None
+    limit_price: PositiveDec | None = None
+    stop_price: PositiveDec | None = None
 
 
 class Signal(BaseModel):
@@ -53,7 +53,7 @@ class Signal(BaseModel):
     strategy: str
     instrument: str
     side: Side
-    quantity: Dec | None = Field(default=None, gt=0)
+    quantity: PositiveDec | None = None
     order_type: OrderType = OrderType.LIMIT
     price: Dec | None = None
     strength: float | None = Field(default=None, ge=-1, le=1)
