@@ -25,9 +25,10 @@ from silvertine_tui.domain import (
     OrderStatus,
     OrderUpdate,
     Position,
+    Side,
     VenueOrder,
 )
-from silvertine_tui.events import ModifyRequest
+from silvertine_tui.events import FillEvent, ModifyRequest
 
 INSTRUMENT = Instrument(
     symbol="XYZ",
@@ -37,6 +38,26 @@ INSTRUMENT = Instrument(
     tick_size=Decimal("0.01"),
     lot_size=Decimal("1"),
 )
+
+
+def scripted_fill(
+    n: int, *, side: Side = Side.BUY, price: str = "10.00", instrument: str = ""
+) -> FillEvent:
+    """Fill `e<n>` of order `c<n>`: 1 of `instrument` (default `INSTRUMENT`) at `price`,
+    on scripted/main, as its journal holds it."""
+    return FillEvent.create(
+        "scripted/main",
+        Fill(
+            exec_id=f"e{n}",
+            client_order_id=f"c{n}",
+            broker="scripted",
+            account="main",
+            instrument=instrument or INSTRUMENT.key,
+            side=side,
+            quantity=Decimal(1),
+            price=Decimal(price),
+        ),
+    )
 
 
 class ScriptedVenue(Broker):

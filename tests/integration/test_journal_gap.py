@@ -13,31 +13,13 @@ import redis.asyncio as aioredis
 from silvertine_tui.bus import BusOptions
 from silvertine_tui.bus.redis_streams import RedisBus
 from silvertine_tui.config import RiskConfig
-from silvertine_tui.domain import Fill, Side
 from silvertine_tui.engine.anomalies import AnomalyKind
 from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.engine.recovery import recover, replay_stream, write_snapshot
-from silvertine_tui.events import FillEvent
-from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
+from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue, scripted_fill
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
-
-
-def fill(n: int) -> FillEvent:
-    return FillEvent.create(
-        "scripted/main",
-        Fill(
-            exec_id=f"e{n}",
-            client_order_id=f"c{n}",
-            broker="scripted",
-            account="main",
-            instrument=INSTRUMENT.key,
-            side=Side.BUY,
-            quantity=D("1"),
-            price=D("10.00"),
-        ),
-    )
 
 
 @pytest.mark.parametrize(("trim_to", "gap"), [(2, True), (0, False)], ids=["gap", "no-gap"])
@@ -51,10 +33,10 @@ async def test_entries_trimmed_after_the_snapshot_are_a_counted_gap(
         venue = ScriptedVenue.build(bus)
         stream = bus.layout.exec("scripted", "main")
         live = TradingEngine(bus, [venue], RiskConfig())
-        ids = [await bus.publish(fill(1))]
+        ids = [await bus.publish(scripted_fill(1))]
         await replay_stream(live, stream)
         assert await write_snapshot(live, "scripted", "main")  # covers e1
-        ids += [await bus.publish(fill(2)), await bus.publish(fill(3))]
+        ids += [await bus.publish(scripted_fill(2)), await bus.publish(scripted_fill(3))]
         # Another build trims the journal (XTRIM MINID): up to e3 (e2 lost), or up to
         # e1, the entry the snapshot covers (nothing after it lost).
         await raw.xtrim(stream, minid=ids[trim_to], approximate=False)
@@ -86,7 +68,7 @@ async def test_a_journal_trimmed_with_no_snapshot_left_is_a_counted_gap(
     try:
         venue = ScriptedVenue.build(bus)
         stream = bus.layout.exec("scripted", "main")
-        ids = [await bus.publish(fill(n)) for n in (1, 2, 3)]
+        ids = [await bus.publish(scripted_fill(n)) for n in (1, 2, 3)]
         await raw.xtrim(stream, minid=ids[2], approximate=False)
         again = TradingEngine(bus, [venue], RiskConfig())
         await recover(again, [("scripted", "main")])
@@ -114,7 +96,7 @@ async def test_a_restart_after_a_handled_data_loss_reports_no_gap(
         stream = bus.layout.exec("scripted", "main")
         live = TradingEngine(bus, [venue], RiskConfig())
         for n in (1, 2):
-            await bus.publish(fill(n))
+            await bus.publish(scripted_fill(n))
         await replay_stream(live, stream)
         assert await write_snapshot(live, "scripted", "main")
         # Redis restarts without persistence: every key of the desk is gone.
@@ -124,7 +106,7 @@ async def test_a_restart_after_a_handled_data_loss_reports_no_gap(
         # from what the desk holds in memory: it covers e2's entry, now gone.
         assert await write_snapshot(live, "scripted", "main")
         # The desk trades on; it is killed before its next snapshot.
-        await bus.publish(fill(3))
+        await bus.publish(scripted_fill(3))
         await replay_stream(live, stream)
         assert live.portfolio.position("scripted", "main", INSTRUMENT.key) == D("3")
 

@@ -9,12 +9,12 @@ from decimal import Decimal as D
 
 from silvertine_tui.bus import MemoryBus
 from silvertine_tui.config import RiskConfig
-from silvertine_tui.domain import Fill, Instrument, InstrumentKind, Side
+from silvertine_tui.domain import Instrument, InstrumentKind, Side
 from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.engine.projection import project
 from silvertine_tui.engine.recovery import recover, replay_stream, write_snapshot
 from silvertine_tui.events import FillEvent
-from tests.fakes.scripted_venue import ScriptedVenue
+from tests.fakes.scripted_venue import ScriptedVenue, scripted_fill
 
 FUTURE = Instrument(
     symbol="ESZ6",
@@ -34,19 +34,7 @@ class FuturesVenue(ScriptedVenue):
 
 
 def fill(n: int, side: Side, price: str) -> FillEvent:
-    return FillEvent.create(
-        "scripted/main",
-        Fill(
-            exec_id=f"e{n}",
-            client_order_id=f"c{n}",
-            broker="scripted",
-            account="main",
-            instrument=FUTURE.key,
-            side=side,
-            quantity=D("1"),
-            price=D(price),
-        ),
-    )
+    return scripted_fill(n, side=side, price=price, instrument=FUTURE.key)
 
 
 async def _live_desk() -> tuple[MemoryBus, FuturesVenue, TradingEngine]:

@@ -11,30 +11,14 @@ from decimal import Decimal as D
 
 from silvertine_tui.bus import MemoryBus
 from silvertine_tui.config import RiskConfig
-from silvertine_tui.domain import ConnectionState, Fill, Side
+from silvertine_tui.domain import ConnectionState
 from silvertine_tui.engine.anomalies import AnomalyKind
 from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.engine.recovery import build_snapshot, recover, replay_stream, write_snapshot
-from silvertine_tui.events import FillEvent, SnapshotEvent, encode
-from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
+from silvertine_tui.events import SnapshotEvent, encode
+from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue, scripted_fill
 
 DAY_MS = 86_400_000
-
-
-def fill(n: int) -> FillEvent:
-    return FillEvent.create(
-        "scripted/main",
-        Fill(
-            exec_id=f"e{n}",
-            client_order_id=f"c{n}",
-            broker="scripted",
-            account="main",
-            instrument=INSTRUMENT.key,
-            side=Side.BUY,
-            quantity=D("1"),
-            price=D("10.00"),
-        ),
-    )
 
 
 def position(engine: TradingEngine) -> D:
@@ -51,13 +35,13 @@ async def test_a_fallback_snapshot_behind_a_trimmed_gap_is_said() -> None:
 
     # Day 0: a fill, a snapshot, two more fills, then the desk dies (no snapshot).
     first = TradingEngine(bus, [venue], RiskConfig())
-    await bus.publish(fill(1))
+    await bus.publish(scripted_fill(1))
     await replay_stream(first, stream)
     assert await write_snapshot(first, "scripted", "main")
     now[0] += 1
-    await bus.publish(fill(2))
+    await bus.publish(scripted_fill(2))
     now[0] += 1
-    await bus.publish(fill(3))
+    await bus.publish(scripted_fill(3))
     await replay_stream(first, stream)
     assert position(first) == D("3")
 
@@ -100,13 +84,13 @@ async def test_a_journal_read_from_its_newest_snapshot_has_no_gap() -> None:
     stream = bus.layout.exec("scripted", "main")
     first = TradingEngine(bus, [venue], RiskConfig())
     for n in (1, 2):
-        await bus.publish(fill(n))
+        await bus.publish(scripted_fill(n))
         now[0] += 1
     await replay_stream(first, stream)
     now[0] += 8 * DAY_MS
     assert await write_snapshot(first, "scripted", "main")  # trims e1 by age
     assert [e.event.payload.exec_id for e in await bus.read(stream)] == ["e2"]  # type: ignore[union-attr]
-    await bus.publish(fill(3))
+    await bus.publish(scripted_fill(3))
     again = TradingEngine(bus, [venue], RiskConfig())
     await recover(again, [("scripted", "main")])
     assert position(again) == D("3")
