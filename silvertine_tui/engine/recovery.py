@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from ..brokers import Broker, ReconcileReport
 from ..bus import BusEntry, EventBus
-from ..bus.base import parse_id
+from ..bus.base import StreamInfo, parse_id
 from ..domain import Fill, Order, OrderStatus, OrderUpdate, Position, VenueOrder, plain
 from ..events import (
     BrokerProfile,
@@ -410,7 +410,7 @@ class _QuietLoggers:
             logger.setLevel(level)
 
 
-async def _check_gap(engine: TradingEngine, stream: str) -> None:
+def _check_gap(engine: TradingEngine, stream: str, info: StreamInfo | None) -> None:
     """Say so when journal entries recovery needs were trimmed: the desk comes up short
     of what the journal held, where the replay skipped the gap without a word. With a
     snapshot, the entry it covers is gone and entries left the stream (trims keep that
@@ -419,7 +419,6 @@ async def _check_gap(engine: TradingEngine, stream: str) -> None:
     snapshots lost, the journal trimmed behind them). A stream Redis lost and the desk
     wrote anew (entries added = length) is no gap: that loss was said and resynced when
     it happened, and a snapshot written then covers an entry the new stream never had."""
-    info = await engine.bus.info(stream)
     if info is None or info.first_id is None:
         return
     covers = engine.applied.get(stream)
@@ -470,14 +469,6 @@ async def load_profiles(engine: TradingEngine, brokers: Iterable[str]) -> None:
         engine.projection.apply_profile(profile)
 
 
-async def _stream_lengths(bus: EventBus, streams: Iterable[str]) -> int:
-    total = 0
-    for stream in streams:
-        info = await bus.info(stream)
-        total += info.length if info is not None else 0
-    return total
-
-
 async def _recover(
     engine: TradingEngine,
     accounts: Iterable[tuple[str, str]],
@@ -486,15 +477,18 @@ async def _recover(
     accounts = list(accounts)
     layout = engine.bus.layout
     streams = [layout.exec(broker, account) for broker, account in accounts]
+    # One XINFO a journal: the progress's total and the gap check (`_check_gap`).
+    infos = {stream: await engine.bus.info(stream) for stream in streams}
     if progress is not None:
-        progress.begin(await _stream_lengths(engine.bus, [*streams, layout.risk]))
+        risk = await engine.bus.info(layout.risk)
+        progress.begin(sum(i.length for i in (*infos.values(), risk) if i is not None))
     replayed: dict[str, int] = {}
     await load_profiles(engine, {broker for broker, _ in accounts})
     for (broker, account), stream in zip(accounts, streams, strict=True):
         snapshot = await latest_snapshot(engine.bus, broker, account)
         if snapshot is not None:
             load_snapshot(engine, snapshot)
-        await _check_gap(engine, stream)
+        _check_gap(engine, stream, infos[stream])
         replayed[stream] = await replay_stream(engine, stream, progress)
     replayed[layout.risk] = await replay_stream(engine, layout.risk, progress)
     if progress is not None:

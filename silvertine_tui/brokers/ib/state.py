@@ -124,6 +124,12 @@ class IBState(Broker):
         return ids is not None and not ids.status.is_terminal
 
     async def publish_update(self, update: OrderUpdate) -> None:
+        self._remember(update)
+        await super().publish_update(update)
+
+    def _remember(self, update: OrderUpdate) -> None:
+        """What the adapter keeps of a journaled update (its own, or read back from the
+        journal): the order's status, our intent, TWS's last status and fill, the terms."""
         self.ids.set_status(update.client_order_id, update.status)
         self._note_intent(update)
         if update.status not in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
@@ -132,7 +138,6 @@ class IBState(Broker):
                 filled = self._last.get(update.client_order_id, (update.status, Decimal(0)))[1]
             self._last[update.client_order_id] = (update.status, filled)
             self._note_terms(update)
-        await super().publish_update(update)
 
     def _note_terms(self, update: OrderUpdate) -> None:
         coid = update.client_order_id
@@ -170,15 +175,9 @@ class IBState(Broker):
                 update = event.payload
                 if update.client_order_id not in self.ids:
                     continue
-                self.ids.set_status(update.client_order_id, update.status)
-                self._note_intent(update)
+                self._remember(update)
                 if update.venue_order_id and update.venue_order_id.isdigit():
                     self.ids.bind_perm(update.client_order_id, int(update.venue_order_id))
-                if update.status not in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
-                    old = self._last.get(update.client_order_id, (update.status, Decimal(0)))
-                    filled = update.filled_qty if update.filled_qty is not None else old[1]
-                    self._last[update.client_order_id] = (update.status, filled)
-                    self._note_terms(update)
             elif isinstance(event, FillEvent):
                 self.fees.remember_journaled(
                     event.payload.exec_id, with_fee=bool(event.payload.fee)
