@@ -130,6 +130,15 @@ def parse_ticket(fields: list[str]) -> Ticket:
     )
 
 
+def _changed(ticket: Ticket, quantity: str | None, limit: str | None) -> Ticket:
+    """`ticket` at a new quantity and limit, each kept where None."""
+    return replace(
+        ticket,
+        quantity=ticket.quantity if quantity is None else Decimal(quantity),
+        limit_price=ticket.limit_price if limit is None else Decimal(limit),
+    )
+
+
 class FakeTws:
     def __init__(
         self,
@@ -381,13 +390,7 @@ class FakeTws:
         """The trader changes an API order in TWS's own window: its client is sent the
         openOrder with the new terms and an orderStatus, as for any change."""
         order = self.order(order_id, client_id)
-        ticket = replace(
-            order.ticket,
-            quantity=order.ticket.quantity if quantity is None else Decimal(quantity),
-            limit_price=order.ticket.limit_price if limit is None else Decimal(limit),
-        )
-        self.exchange.modify(order, ticket)
-        self._deliver([OrderNote.of(order)])
+        self._change_in_tws(order, _changed(order.ticket, quantity, limit))
         await self._drain()
 
     def modify_in_tws_before_next_listing(
@@ -397,13 +400,12 @@ class FakeTws:
         reqAllOpenOrders: its openOrder and orderStatus go out first, then the listing
         (which holds the new terms). ib_async files that openOrder with the listing's
         answer and raises no openOrderEvent for it."""
-        order = self.order(order_id)
-        ticket = replace(
-            order.ticket,
-            quantity=order.ticket.quantity if quantity is None else Decimal(quantity),
-            limit_price=order.ticket.limit_price if limit is None else Decimal(limit),
-        )
+        ticket = _changed(self.order(order_id).ticket, quantity, limit)
         self.faults.changes_before_listing.append((order_id, ticket))
+
+    def _change_in_tws(self, order: Order, ticket: Ticket) -> None:
+        self.exchange.modify(order, ticket)
+        self._deliver([OrderNote.of(order)])
 
     async def correct_execution(self, execution: Execution, *, price: str | None = None) -> str:
         """IB corrects an execution: execDetails again, the execId differing only in
@@ -962,8 +964,7 @@ class FakeTws:
         if self._paced(session, kind, -1):
             return
         for order_id, ticket in self.faults.changes_before_listing:
-            self.exchange.modify(self.order(order_id), ticket)
-            self._deliver([OrderNote.of(self.order(order_id))])
+            self._change_in_tws(self.order(order_id), ticket)
         self.faults.changes_before_listing.clear()
         for order in self.exchange.open_orders():
             if every_client or order.client_id == session.client_id:
