@@ -327,6 +327,49 @@ class FeeCorrection(BaseModel):
         return {ccy: amount for ccy, amount in delta.items() if amount}
 
 
+class FillCorrection(BaseModel):
+    """A journaled fill as the venue corrected it afterwards: IB sends an execution again
+    under an execId that differs only after its final period, with the price or size it
+    stands at now. `fill` (its own exec id, and the fee when the commission report is
+    in) replaces the fill journaled as `replaces`, whose terms are given as they stood
+    (`previous_*`): the order's fills, the position and its P&L change by the
+    difference, once per correcting exec id (`Order.apply_fill_correction`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    replaces: str = Field(min_length=1, description="exec id of the fill it corrects")
+    fill: Fill
+    previous_quantity: PositiveDec
+    previous_price: PositiveDec
+    previous_fee: Dec = Decimal(0)
+    previous_currency: str = ""
+    previous_fee_value: Dec | None = None
+
+    @property
+    def client_order_id(self) -> str:
+        return self.fill.client_order_id
+
+    @property
+    def quantity_change(self) -> Decimal:
+        return self.fill.quantity - self.previous_quantity
+
+    @property
+    def notional_change(self) -> Decimal:
+        return self.fill.notional - self.previous_quantity * self.previous_price
+
+    @property
+    def fee_changes(self) -> dict[str, Decimal]:
+        """The change per currency this correction makes to the fees paid (the fill's
+        fee replaces the one it corrects; nothing yet if its report is not in)."""
+        delta: dict[str, Decimal] = {}
+        if self.previous_fee:
+            delta[self.previous_currency] = -self.previous_fee
+        if self.fill.fee:
+            currency = self.fill.fee_currency
+            delta[currency] = delta.get(currency, Decimal(0)) + self.fill.fee
+        return {ccy: amount for ccy, amount in delta.items() if amount}
+
+
 class ApplyResult(StrEnum):
     APPLIED = "APPLIED"
     DUPLICATE = "DUPLICATE"
@@ -636,6 +679,51 @@ class Order(BaseModel):
             else:
                 self.fees.pop(currency, None)
         return ApplyResult.APPLIED
+
+    def apply_fill_correction(self, correction: FillCorrection) -> ApplyResult:
+        """Replace one applied fill by its correction: the filled quantity, the amount
+        and the average move by the difference, the fees by the fee's. A repeat is
+        DUPLICATE; a correction of a fill this order has not applied is STALE; one
+        that would fill more than ordered is refused as an OVERFILL, as a fill is."""
+        state = self.__dict__
+        fill = correction.fill
+        if fill.client_order_id != state["request"].client_order_id:
+            return _R_WRONG_ORDER
+        exec_ids = state["exec_ids"]
+        if fill.exec_id in exec_ids:
+            return _R_DUPLICATE
+        if correction.replaces not in exec_ids:
+            return _R_STALE
+        filled_qty = state["filled_qty"]
+        quote_quantity = state["quote_quantity"]
+        by_quote = quote_quantity is not None
+        filled = filled_qty + correction.quantity_change
+        notional = correction.notional_change
+        if by_quote:
+            if state["filled_quote"] + notional > quote_quantity:
+                return _R_OVERFILL
+        elif filled > state["quantity"]:
+            return _R_OVERFILL
+        exec_ids.add(fill.exec_id)
+        self.avg_price = ((state["avg_price"] or ZERO) * filled_qty + notional) / filled
+        self.filled_qty = filled
+        self.filled_quote = state["filled_quote"] + notional
+        if by_quote:
+            self.quantity = filled
+        fees = state["fees"]
+        for currency, amount in correction.fee_changes.items():
+            total = fees.get(currency, ZERO) + amount
+            if total:
+                fees[currency] = total
+            else:
+                fees.pop(currency, None)
+        status = state["status"]
+        if status not in TERMINAL_STATUSES and not by_quote:
+            if filled == state["quantity"]:
+                self.status = _S_FILLED
+            elif status is _S_PENDING_NEW or status is _S_NEW:
+                self.status = _S_PARTIALLY_FILLED
+        return _R_APPLIED
 
 
 _ORDER_FIELDS = frozenset(Order.model_fields)

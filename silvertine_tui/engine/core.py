@@ -30,6 +30,7 @@ from ..domain import (
     Capabilities,
     ConnectionState,
     Fill,
+    FillCorrection,
     Instrument,
     ModifyStyle,
     Order,
@@ -47,6 +48,7 @@ from ..events import (
     BrokerProfile,
     BrokerProfileEvent,
     EventBase,
+    FillCorrectionEvent,
     FillEvent,
     Health,
     HealthEvent,
@@ -570,6 +572,8 @@ class TradingEngine:
                     self._fill_moved(event.payload)
             case OrderRequestEvent():
                 pass  # first: a journal is mostly order events (a miss costs here)
+            case FillCorrectionEvent():
+                self._check_fill_correction(event.payload, outcome)
             case PositionEvent():
                 self._check_position(event.payload, event.ts)
             case ReconcileEvent():
@@ -641,6 +645,40 @@ class TradingEngine:
                 AnomalyKind.UNKNOWN_ORDER,
                 f"{what}, which the journal does not know: the position took it; "
                 "check the order at the venue",
+            )
+
+    def _check_fill_correction(self, correction: FillCorrection, outcome: Outcome | None) -> None:
+        """A correction the order refused, or the position could only book in part, is
+        said: the desk then differs from the venue until the trader checks it. One that
+        brings the position to the venue's ends a disagreement watched, as a fill does."""
+        fill = correction.fill
+        if self._disagreements:
+            self._fill_moved(fill)
+        what = (
+            f"{fill.broker}/{fill.account}: the correction of fill {correction.replaces} "
+            f"(now {fill.exec_id}: {fill.side} {plain(fill.quantity)} {fill.instrument} @ "
+            f"{plain(fill.price)}, was {plain(correction.previous_quantity)} @ "
+            f"{plain(correction.previous_price)}) for order {fill.client_order_id}"
+        )
+        if outcome is Outcome.OVERFILL:
+            self._anomaly(
+                AnomalyKind.OVERFILL,
+                f"{what} makes filled more than ordered: the position took it, the order "
+                "did not; check the fills at the venue",
+            )
+        elif outcome in (Outcome.EVICTED, Outcome.IGNORED, Outcome.STALE):
+            self._anomaly(
+                AnomalyKind.REFUSED_REPORT,
+                f"{what}: the order here does not hold that fill (it left memory, or the "
+                "journal does not know it), so only the position took it; check the order "
+                "at the venue",
+            )
+        if outcome is not Outcome.DUPLICATE_EVENT and not self.portfolio.booked_exactly(correction):
+            self._anomaly(
+                AnomalyKind.NOT_APPLIED,
+                f"{what}: the fill is older than the fills the position keeps, so only the "
+                "price difference was booked in realized P&L and the quantity follows the "
+                "venue's position; check the P&L at the venue",
             )
 
     def _check_late_report(self, update: OrderUpdate) -> None:

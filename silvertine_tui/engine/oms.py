@@ -40,6 +40,7 @@ from ..events import (
     CancelRequestEvent,
     EventBase,
     FeeCorrectionEvent,
+    FillCorrectionEvent,
     FillEvent,
     ModifyRequestEvent,
     OrderRequestEvent,
@@ -209,6 +210,9 @@ class OMS:
             case FeeCorrectionEvent():
                 coid = event.payload.client_order_id
                 outcome = self._on_fee_correction(event)
+            case FillCorrectionEvent():
+                coid = event.payload.client_order_id
+                outcome = self._on_fill_correction(event)
             case CancelRequestEvent() | ModifyRequestEvent():
                 coid = event.payload.client_order_id
                 view = self.orders.get(coid)
@@ -332,6 +336,15 @@ class OMS:
             return Outcome.EVICTED if coid in self.retired else Outcome.IGNORED
         view.history.append(event)
         return _FROM_ORDER[view.order.apply_fee_correction(event.payload)]
+
+    def _on_fill_correction(self, event: FillCorrectionEvent) -> Outcome:
+        """A venue's correction of a fill: applied to its order once."""
+        coid = event.payload.client_order_id
+        view = self.orders.get(coid)
+        if view is None:
+            return Outcome.EVICTED if coid in self.retired else Outcome.IGNORED
+        view.history.append(event)
+        return _FROM_ORDER[view.order.apply_fill_correction(event.payload)]
 
     def _on_reconcile(self, event: ReconcileEvent) -> tuple[str, Outcome]:
         rec = event.payload

@@ -7,6 +7,15 @@ and leave the average unchanged; a trade through zero closes at the old average 
 opens the rest at the trade price. Unrealized P&L is marked to the latest quote's mid
 (or last).
 
+A venue's correction of a fill (IB's: `FillCorrection`) is booked as if the fill had
+traded as corrected: the position is traded again from before the fill it corrects,
+through the fills kept since (`PositionState.correct_fill`). The fills are kept since
+the position's quantity was last set otherwise (the venue's quantity taken, an asset
+fee taken out of it, the desk's start from a snapshot), at least the last `HISTORY`.
+A correction of a fill older than that moves realized P&L by the price difference on
+the quantity both had (exact when the position was flat since) and leaves the
+quantity to the venue's position report; the engine says so.
+
 Fees are booked per currency and never added across currencies. Realized P&L counts a
 fee by its value when it was charged: the fee itself when it is in the instrument's
 quote currency, else the fill's `fee_value` (a fee in the base asset or in BNB, priced
@@ -27,11 +36,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..domain import ZERO, Balance, FeeCorrection, Fill, Instrument, Position, Quote, Side
+from ..domain import (
+    ZERO,
+    Balance,
+    FeeCorrection,
+    Fill,
+    FillCorrection,
+    Instrument,
+    Position,
+    Quote,
+    Side,
+)
 from ..events import (
     BalanceEvent,
     EventBase,
     FeeCorrectionEvent,
+    FillCorrectionEvent,
     FillEvent,
     PositionEvent,
     QuoteEvent,
@@ -43,6 +63,13 @@ from .dedupe import SeenIds
 Key = tuple[str, str, str]  # broker, account, instrument
 
 _BUY = Side.BUY
+# Fills kept per position for a correction to trade again (two segments of this many).
+HISTORY = 1000
+
+# What a position stood at: quantity, average price, realized P&L before fees.
+Standing = tuple[Decimal, Decimal | None, Decimal]
+# One fill as the position traded it: exec id, signed quantity, price.
+Traded = tuple[str, Decimal, Decimal]
 
 
 def quote_mark(quote: Quote) -> tuple[Decimal, str] | None:
@@ -70,6 +97,12 @@ class PositionState:
     # when charged (`Fill.fee_value`).
     fee_values: dict[str, Decimal] = field(default_factory=dict)
     multiplier: Decimal = Decimal(1)
+    # The fills kept for `correct_fill`: the older segment and the recent one, each
+    # with what the position stood at before it (None: nothing kept).
+    before_older: Standing | None = None
+    older: list[Traded] = field(default_factory=list)
+    before_recent: Standing | None = None
+    recent: list[Traded] = field(default_factory=list)
 
     @property
     def realized_pnl(self) -> Decimal:
@@ -102,6 +135,14 @@ class PositionState:
         self.quantity -= amount
         if self.quantity == 0:
             self.avg_price = None
+        self.forget_fills()
+
+    def forget_fills(self) -> None:
+        """The quantity was set other than by a fill: the fills kept no longer add up
+        to it, and a correction cannot trade them again."""
+        self.before_older = self.before_recent = None
+        self.older = []
+        self.recent = []
 
     def unrealized(self, mark: Decimal | None) -> Decimal | None:
         if mark is None or self.avg_price is None or self.quantity == 0:
@@ -122,10 +163,30 @@ class PositionState:
         )
 
     def apply_fill(self, fill: Fill) -> None:
-        # Decimals compared with ZERO, not 0: an int is converted on every comparison.
         quantity = fill.quantity
         signed = quantity if fill.side is _BUY else -quantity
         price = fill.price
+        if self.before_recent is None:
+            self.before_recent = (self.quantity, self.avg_price, self.realized_gross)
+        self.trade(signed, price)
+        recent = self.recent
+        recent.append((fill.exec_id, signed, price))
+        if len(recent) >= HISTORY:
+            self.before_older, self.older = self.before_recent, recent
+            self.before_recent = (self.quantity, self.avg_price, self.realized_gross)
+            self.recent = []
+        fee = fill.fee
+        if fee:
+            currency = fill.fee_currency or self.currency
+            fees = self.fees
+            fees[currency] = fees.get(currency, ZERO) + fee
+            if fill.fee_value is not None and currency != self.currency:
+                self.fee_values[currency] = self.fee_values.get(currency, ZERO) + fill.fee_value
+
+    def trade(self, signed: Decimal, price: Decimal) -> None:
+        """The quantity, average and realized P&L after trading `signed` at `price`."""
+        # Decimals compared with ZERO, not 0: an int is converted on every comparison.
+        quantity = abs(signed)
         old = self.quantity
         if old != ZERO and self.avg_price is None:
             # A quantity taken from the venue (an opening position) has no known cost:
@@ -149,13 +210,65 @@ class PositionState:
                 self.avg_price = None
             elif (new > ZERO) != (old > ZERO):
                 self.avg_price = price  # went through zero: the rest opens at this price
-        fee = fill.fee
-        if fee:
-            currency = fill.fee_currency or self.currency
-            fees = self.fees
-            fees[currency] = fees.get(currency, ZERO) + fee
-            if fill.fee_value is not None and currency != self.currency:
-                self.fee_values[currency] = self.fee_values.get(currency, ZERO) + fill.fee_value
+
+    def correct_fill(self, correction: FillCorrection) -> bool:
+        """Book a venue's correction of a fill; True when it was booked exactly (the
+        fill it corrects is kept: the position is traded again from before it, as
+        corrected), False when only its price difference could be (see the module)."""
+        fill = correction.fill
+        signed = fill.quantity if fill.side is _BUY else -fill.quantity
+        again: Traded = (fill.exec_id, signed, fill.price)
+        exact = False
+        for segment in (self.recent, self.older):
+            for at, (exec_id, _, _) in enumerate(segment):
+                if exec_id == correction.replaces:
+                    segment[at] = again
+                    self._trade_again()
+                    exact = True
+                    break
+            if exact:
+                break
+        else:
+            common = min(fill.quantity, correction.previous_quantity)
+            paid_less = (correction.previous_price - fill.price) * common
+            self.realized_gross += (
+                paid_less if fill.side is _BUY else -paid_less
+            ) * self.multiplier
+        self.correct_fees(correction)
+        return exact
+
+    def _trade_again(self) -> None:
+        if self.older:
+            assert self.before_older is not None
+            self.quantity, self.avg_price, self.realized_gross = self.before_older
+            for _, signed, price in self.older:
+                self.trade(signed, price)
+            self.before_recent = (self.quantity, self.avg_price, self.realized_gross)
+        assert self.before_recent is not None
+        self.quantity, self.avg_price, self.realized_gross = self.before_recent
+        for _, signed, price in self.recent:
+            self.trade(signed, price)
+
+    def correct_fees(self, correction: FillCorrection) -> None:
+        for currency, amount in correction.fee_changes.items():
+            currency = currency or self.currency
+            total = self.fees.get(currency, ZERO) + amount
+            if total:
+                self.fees[currency] = total
+            else:
+                self.fees.pop(currency, None)
+        values = (
+            (correction.previous_currency, -(correction.previous_fee_value or ZERO)),
+            (correction.fill.fee_currency, correction.fill.fee_value or ZERO),
+        )
+        for currency, value in values:
+            currency = currency or self.currency
+            if value and currency != self.currency:
+                total = self.fee_values.get(currency, ZERO) + value
+                if total:
+                    self.fee_values[currency] = total
+                else:
+                    self.fee_values.pop(currency, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +301,8 @@ class Portfolio:
         self.mark_basis: dict[str, str] = {}  # instrument -> "mid" or "last trade"
         self.instruments: dict[str, Instrument] = dict(instruments or {})
         self._fills = SeenIds()
+        # Each fill correction applied (broker/account/exec id): booked exactly or not.
+        self.booked: dict[str, bool] = {}
         # (broker, account) -> instrument -> the newest fill applied (reconcile asks the
         # venue for fills after it).
         self.last_fills: dict[tuple[str, str], dict[str, Fill]] = {}
@@ -292,6 +407,8 @@ class Portfolio:
                 return self.apply_fill(event.payload)
             case FeeCorrectionEvent():
                 return self.apply_fee_correction(event.payload)
+            case FillCorrectionEvent():
+                return self.apply_fill_correction(event.payload)
             case QuoteEvent():
                 return self.apply_quote(event.payload)
             case BalanceEvent():
@@ -363,6 +480,27 @@ class Portfolio:
         state.correct_fee(correction)
         return True
 
+    def apply_fill_correction(self, correction: FillCorrection) -> bool:
+        """A venue's correction of a fill: booked once per correcting exec id, and the
+        fill the instrument's last if the one it corrects was (`booked`: how)."""
+        fill = correction.fill
+        broker, account, instrument = fill.broker, fill.account, fill.instrument
+        if not self._fills.add(f"{broker}/{account}/{fill.exec_id}"):
+            return False
+        state = self._state(broker, account, instrument)
+        self.booked[f"{broker}/{account}/{fill.exec_id}"] = state.correct_fill(correction)
+        last = self.last_fills.get((broker, account), {})
+        kept = last.get(instrument)
+        if kept is not None and kept.exec_id == correction.replaces:
+            last[instrument] = fill
+        return True
+
+    def booked_exactly(self, correction: FillCorrection) -> bool:
+        """Whether a correction applied was booked as if the fill had traded so (else
+        only its price difference was: see the module)."""
+        fill = correction.fill
+        return self.booked.get(f"{fill.broker}/{fill.account}/{fill.exec_id}", False)
+
     def note_last_fill(self, fill: Fill) -> None:
         """Keep `fill` as its instrument's last unless the venue stamped it older than
         the one kept (a missed fill published on reconcile after newer ones)."""
@@ -395,6 +533,7 @@ class Portfolio:
         state.quantity = qty
         if qty == 0:
             state.avg_price = None
+        state.forget_fills()
 
     def _opening_cost(self, broker: str, account: str, instrument: str) -> None:
         """A position held before this journal, taken as it opens: its average price is
@@ -411,6 +550,7 @@ class Portfolio:
             and venue.quantity == state.quantity != 0
         ):
             state.avg_price = venue.avg_price
+            state.forget_fills()
 
     # -- queries ------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from ..events import (
     CancelRequestEvent,
     EventBase,
     FeeCorrectionEvent,
+    FillCorrectionEvent,
     FillEvent,
     HealthEvent,
     ModifyRequestEvent,
@@ -308,6 +309,20 @@ class DeskProjection:
                     changes.positions.add(
                         (correction.broker, correction.account, correction.instrument)
                     )
+                return self._done(took or outcome is _APPLIED_OUTCOME, outcome)
+            case FillCorrectionEvent():
+                # A venue's correction of a fill (IB): the order's fills and the
+                # position's, from before the fill it corrects.
+                # The portfolio first, as for a fill.
+                fill = event.payload.fill
+                took = self.portfolio.apply(event)
+                if took:
+                    key = (fill.broker, fill.account, fill.instrument)
+                    changes.positions.add(key)
+                    self._hold_last_fill(key)
+                outcome = self.oms.apply(event, entry_id)
+                if outcome in TOUCHED:
+                    changes.orders[fill.client_order_id] = None
                 return self._done(took or outcome is _APPLIED_OUTCOME, outcome)
             case QuoteEvent():
                 if self.portfolio.apply(event):

@@ -12,6 +12,7 @@ from ..domain import (
     Book,
     FeeCorrection,
     Fill,
+    FillCorrection,
     OrderRequest,
     OrderUpdate,
     Position,
@@ -102,6 +103,13 @@ class FeeCorrectionEvent(EventBase):
     payload: FeeCorrection
 
 
+class FillCorrectionEvent(EventBase):
+    """A journaled fill as the venue corrected it later (`FillCorrection`)."""
+
+    type: Literal["fill.correction"] = "fill.correction"
+    payload: FillCorrection
+
+
 class PositionEvent(EventBase):
     type: Literal["position"] = "position"
     payload: Position
@@ -160,6 +168,7 @@ Event = Annotated[
     | OrderUpdateEvent
     | FillEvent
     | FeeCorrectionEvent
+    | FillCorrectionEvent
     | PositionEvent
     | BalanceEvent
     | ReconcileEvent
@@ -188,6 +197,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         OrderUpdateEvent,
         FillEvent,
         FeeCorrectionEvent,
+        FillCorrectionEvent,
         PositionEvent,
         BalanceEvent,
         ReconcileEvent,
@@ -211,6 +221,7 @@ CHANNELS: dict[str, Channel] = {
     "order.update": Channel.EXECUTION,
     "fill": Channel.EXECUTION,
     "fill.fee": Channel.EXECUTION,
+    "fill.correction": Channel.EXECUTION,
     "position": Channel.EXECUTION,
     "balance": Channel.EXECUTION,
     "reconcile": Channel.EXECUTION,

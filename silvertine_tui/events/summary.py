@@ -36,6 +36,7 @@ from ..domain import (
     Book,
     FeeCorrection,
     Fill,
+    FillCorrection,
     Instrument,
     Order,
     OrderRequest,
@@ -224,6 +225,15 @@ def describe(
             return (
                 f"FILL {p.side} {qty_text(p.quantity, i)} {p.instrument}"
                 f" @ {price_text(p.price, i)}{fee} {ref(p.client_order_id)}"
+            )
+        case FillCorrection():
+            i = inst(p.fill.instrument)
+            f = p.fill
+            return (
+                f"FILL CORRECTED {f.side} {qty_text(f.quantity, i)} {f.instrument}"
+                f" @ {price_text(f.price, i)} (was {qty_text(p.previous_quantity, i)}"
+                f" @ {price_text(p.previous_price, i)}) fill {p.replaces} -> {f.exec_id}"
+                f" {ref(f.client_order_id)}"
             )
         case FeeCorrection():
             i = inst(p.instrument)

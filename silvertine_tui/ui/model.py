@@ -23,6 +23,7 @@ from ..engine.anomalies import ENGINE_COMPONENT
 from ..events import (
     MARKET_DATA_TYPES,
     FeeCorrectionEvent,
+    FillCorrectionEvent,
     FillEvent,
     HealthEvent,
     LogEvent,
@@ -383,6 +384,24 @@ class FeedModel:
                     self.notices.append(Notice("KILL SWITCH", risk.message or "HALTED", "error"))
             case HealthEvent():
                 self._health(event, stamp, live)
+            case FillCorrectionEvent() if live:
+                # The venue changed a fill the desk showed: P&L (maybe the position)
+                # moved without an order of the trader's.
+                c = event.payload
+                lookup = self.describer.instruments
+                inst = lookup(c.fill.instrument) if lookup is not None else None
+                self.notices.append(
+                    Notice(
+                        "Fill corrected by the venue",
+                        shown(
+                            f"{c.fill.side} {qty_text(c.fill.quantity, inst)} "
+                            f"{c.fill.instrument} @ {price_text(c.fill.price, inst)}, was "
+                            f"{qty_text(c.previous_quantity, inst)} @ "
+                            f"{price_text(c.previous_price, inst)}"
+                        ),
+                        "warning",
+                    )
+                )
             case LogEvent() if live and event.payload.level is LogLevel.ERROR:
                 # An error the engine could only say in the log (e.g. orders another
                 # desk's kill switch could not cancel here): a toast, never only a line.
@@ -501,7 +520,7 @@ class FeedModel:
         line_kind = LineKind.INFO
         if not entry.ok:
             line_kind = LineKind.ERROR
-        elif isinstance(event, FillEvent | FeeCorrectionEvent):
+        elif isinstance(event, FillEvent | FeeCorrectionEvent | FillCorrectionEvent):
             line_kind = LineKind.FILL
         elif isinstance(event, OrderUpdateEvent):
             status = event.payload.status

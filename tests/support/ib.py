@@ -28,6 +28,7 @@ from silvertine_tui.domain import (
 )
 from silvertine_tui.events import (
     EventBase,
+    FillCorrectionEvent,
     FillEvent,
     HealthEvent,
     LogEvent,
@@ -169,6 +170,8 @@ def shown(events: list[EventBase], coid: str) -> Order:
             order.apply_update(e.payload)
         elif isinstance(e, FillEvent) and e.payload.client_order_id == coid:
             order.apply_fill(e.payload)
+        elif isinstance(e, FillCorrectionEvent) and e.payload.client_order_id == coid:
+            order.apply_fill_correction(e.payload)
     return order
 
 

@@ -316,3 +316,36 @@ async def test_an_order_another_program_placed_is_followed_and_its_cancel_said_a
             assert blotter.row_keys == []  # no longer among the working orders
             await asyncio.sleep(0)
             await desk.session.close()
+
+
+async def test_a_fill_ib_corrects_is_toasted_and_the_desk_shows_the_corrected_price(
+    make_desk,
+) -> None:
+    """IB corrects the price of a fill the desk shows (100 AAPL @ 150.05 -> 150.03): a
+    warning toast says so, and the order and the Positions pane carry the new price."""
+    async with FakeTws() as fake:
+        desk: Desk = make_desk(settings=ib_desk_settings(fake))
+        async with desk.app.run_test(size=(140, 40), notifications=True) as pilot:
+            await desk.start(pilot)
+            await ib_quotes(desk, pilot, fake)
+            done = await filled_buy(desk, pilot, "AAPL.SMART", "100", "150.05")
+            [execution] = fake.exchange.executions
+            await fake.correct_execution(execution, price="150.03")
+            title = "Fill corrected by the venue"
+
+            def toasts() -> list[str]:
+                return [n.message for n in desk.app._notifications if n.title == title]
+
+            await until(pilot, "the toast", lambda: bool(toasts()))
+            [said] = toasts()
+            assert said == "BUY 100 AAPL.SMART @ 150.03, was 100 @ 150.05"
+            assert not [n for n in desk.app._notifications if n.severity == "error"]
+            view = desk.session.engine.oms.get(done.client_order_id)
+            assert view is not None
+            assert (view.order.filled_qty, view.order.avg_price) == (100, Decimal("150.03"))
+            await desk.next_second(pilot)
+            positions = desk.app.screen.query_one(Positions)
+            key = f"ib/{fake.account}/AAPL.SMART"
+            assert positions.get_cell(key, "avg").plain == "150.03"
+            assert positions.get_cell(key, "qty").plain == "100"
+            await desk.session.close()

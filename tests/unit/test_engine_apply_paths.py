@@ -27,6 +27,7 @@ from silvertine_tui.bus import BusEntry, MemoryBus
 from silvertine_tui.config import RiskConfig
 from silvertine_tui.domain import (
     Fill,
+    FillCorrection,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -43,6 +44,7 @@ from silvertine_tui.events import (
     CancelRequestEvent,
     EventBase,
     FeeCorrectionEvent,
+    FillCorrectionEvent,
     FillEvent,
     OrderRequestEvent,
     OrderUpdateEvent,
@@ -80,7 +82,7 @@ def journals(draw: st.DrawFn) -> list[EventBase]:
         side = Side.BUY if n in (0, 1, 4) else Side.SELL
         kind = draw(
             st.sampled_from(
-                ["req", "req", "upd", "upd", "upd", "fill", "fill", "fee", "cancel", "adopt"]
+                ["req", "req", "upd", "upd", "upd", "fill", "fill", "fee", "fix", "cancel", "adopt"]
             )
         )
         if kind == "req":
@@ -111,6 +113,29 @@ def journals(draw: st.DrawFn) -> list[EventBase]:
                     quantity=draw(st.none() | st.none() | st.integers(1, 30).map(_d)),
                     limit_price=draw(st.none() | st.none() | st.integers(1, 50).map(_d)),
                     reason=draw(st.sampled_from(["", "", "venue says so"])),
+                ),
+                ts=clock,
+            )
+        elif kind == "fix":  # a venue's correction of a fill, maybe one never seen
+            exec_n += 1
+            event = FillCorrectionEvent.create(
+                source,
+                FillCorrection(
+                    replaces=draw(st.sampled_from(["e1", "e2", f"e{exec_n - 1}"])),
+                    fill=Fill(
+                        exec_id=f"e{exec_n}.fix",
+                        client_order_id=coid,
+                        broker=broker,
+                        account=account,
+                        instrument=instrument,
+                        side=side,
+                        quantity=_d(draw(st.integers(1, 12))),
+                        price=_d(draw(st.integers(1, 50))),
+                        fee=_d(draw(st.integers(0, 3))),
+                        fee_currency="USDT",
+                    ),
+                    previous_quantity=_d(draw(st.integers(1, 12))),
+                    previous_price=_d(draw(st.integers(1, 50))),
                 ),
                 ts=clock,
             )

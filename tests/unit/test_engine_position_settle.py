@@ -18,12 +18,12 @@ from decimal import Decimal as D
 from silvertine_tui.brokers import BrokerRegistry
 from silvertine_tui.bus import BusEntry, MemoryBus
 from silvertine_tui.config import ExternalBrokerConfig, RiskConfig, Settings
-from silvertine_tui.domain import ConnectionState, Position, TradingState
+from silvertine_tui.domain import ConnectionState, FillCorrection, Position, TradingState
 from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.engine.projection import DeskProjection
 from silvertine_tui.engine.recovery import catch_up, recover
 from silvertine_tui.engine.session import Session
-from silvertine_tui.events import HealthEvent, PositionEvent
+from silvertine_tui.events import FillCorrectionEvent, HealthEvent, PositionEvent
 from silvertine_tui.ui.model import FeedModel
 from silvertine_tui.ui.widgets.health import BusLine, HealthPane, engine_line
 from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
@@ -185,3 +185,46 @@ async def test_the_session_reports_a_standing_mismatch_with_nothing_else_happeni
         assert isinstance(health, HealthEvent)
     finally:
         await session.close()
+
+
+def corrected(cid: str, replaces: str, qty: str, was: str) -> FillCorrectionEvent:
+    new = fill(cid, f"{replaces}.fix", qty).payload
+    return FillCorrectionEvent.create(
+        SRC,
+        FillCorrection(
+            replaces=replaces, fill=new, previous_quantity=D(was), previous_price=D("10.00")
+        ),
+    )
+
+
+async def test_a_correction_that_brings_the_position_to_the_venue_s_ends_the_disagreement() -> None:
+    """IB corrected 3 shares to 2, its position report (2) first: the disagreement the
+    report began ends with the correction, unreported."""
+    bus, engine, _ = await make()
+    cid = await engine.submit(order("3"))
+    await bus.publish(fill(cid, "x-1", "3"))
+    await catch_up(engine, SRC)
+    await bus.publish(venue_says("2"))
+    await catch_up(engine, SRC)
+    assert KEY in engine._disagreements
+    await bus.publish(corrected(cid, "x-1", "2", was="3"))
+    await catch_up(engine, SRC)
+    assert KEY not in engine._disagreements
+    engine.check_positions(time.time_ns() + 10 * engine.position_settle_ns)
+    await engine.publish_anomalies()
+    assert engine.position(*KEY) == D("2")
+    assert engine.anomalies.total == 0
+    view = engine.oms.get(cid)
+    assert view is not None
+    assert view.order.filled_qty == 2
+
+
+async def test_a_correction_of_a_fill_the_desk_never_had_is_said() -> None:
+    bus, engine, _ = await make()
+    cid = await engine.submit(order("3"))
+    await bus.publish(corrected(cid, "x-9", "2", was="3"))
+    await catch_up(engine, SRC)
+    await engine.publish_anomalies()
+    assert engine.anomalies.counts == {"refused_report": 1, "not_applied": 1}
+    assert "correction of fill x-9" in engine.anomalies.last
+    assert "only the price difference was booked" in engine.anomalies.last

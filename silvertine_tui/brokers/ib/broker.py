@@ -15,7 +15,8 @@ type 9: the prior session's close) is published as the instrument's reference pr
 what the Quotes pane's Chg% is measured from, when it first comes and when it changes.
 A fill is journaled once per execution id, with the fee of its commission report
 (waiting `commission_wait_s` for it); a report that comes later is journaled as a
-`FeeCorrectionEvent`.
+`FeeCorrectionEvent`. IB's correction of an execution (the execId again, a later
+count after its final period) is journaled as a `FillCorrectionEvent` of the fill.
 
 The class is assembled from parts: `state.py` (shared state, requests), `session.py`
 (the socket and reconnects), `orders.py` (place, modify, cancel); this module holds the
@@ -39,6 +40,7 @@ from ...domain import (
     Capabilities,
     ConnectionState,
     Fill,
+    FillCorrection,
     Instrument,
     MarketDataKind,
     ModifyStyle,
@@ -46,7 +48,8 @@ from ...domain import (
     TimeInForce,
     VenueOrder,
 )
-from ...events import FeeCorrectionEvent, LogLevel
+from ...events import FeeCorrectionEvent, FillCorrectionEvent, LogLevel
+from ...events.summary import price_text, qty_text
 from ..base import ReconcileReport
 from ..errors import (
     BrokerError,
@@ -54,7 +57,7 @@ from ..errors import (
 )
 from . import codes
 from .contracts import candidates, instrument_from, normalize_key, pick, to_decimal
-from .fees import latest_executions
+from .fees import latest_executions, newer
 from .market import quote_of, reference_of
 from .orders import IBOrders, undo_guess
 from .session import IBSession
@@ -267,7 +270,7 @@ class IBBroker(IBOrders, IBSession):
                 extra={"broker": self.source, "exec_id": exec_id, "perm_id": execution.permId},
             )
             return
-        if await self._is_correction(coid, execution):
+        if await self._correct(coid, ib_fill, live=live):
             return
         if live:
             await self.fees.wait_for(exec_id, self.cfg.commission_wait_s, self._inbox.next_answer)
@@ -290,27 +293,79 @@ class IBBroker(IBOrders, IBSession):
         await self.publish_fill(fill)
         await self._average_moved(key)
 
-    async def _is_correction(self, coid: str, execution: Any) -> bool:
+    async def _correct(self, coid: str, ib_fill: Any, *, live: bool) -> bool:
         """An execution IB corrects (execId differing only after its final period from
-        one journaled) is not a second fill: it is said, once, and counted. The fill
-        journaled first stands (the desk has no way yet to correct a fill's price);
-        the position follows TWS's own report, and its average the correction."""
-        corrected = self.fees.corrected(execution.execId)
-        if corrected is None:
+        the fill journaled for it) is no second fill: it is journaled as the fill's
+        correction, which the order, the position and its P&L take, and said. An
+        earlier report of an execution corrected since changes nothing. True when the
+        execution was one of these."""
+        execution = ib_fill.execution
+        exec_id = execution.execId
+        replaced = self.fees.corrected(exec_id)
+        if replaced is None:
             return False
-        if execution.execId not in self._corrections_said:
-            self._corrections_said.add(execution.execId)
-            self.count_error("exec_correction")
-            await self._say(
-                coid,
-                LogLevel.ERROR,
-                f"IB corrected execution {corrected} (now {execution.execId}: "
-                f"{to_decimal(execution.shares)} @ {to_decimal(execution.price)}); the "
-                "fill as first reported stands on the desk, the position follows TWS: "
-                "check the fill in TWS",
-                0,
-            )
+        if not newer(exec_id, replaced):
+            log.info("ib.exec_superseded", extra={"broker": self.source, "exec_id": exec_id})
+            return True
+        if live:
+            await self.fees.wait_for(exec_id, self.cfg.commission_wait_s, self._inbox.next_answer)
+        if exec_id in self.fees.journaled:
+            return True
+        previous = self.fees.latest(replaced)
+        shares = to_decimal(execution.shares)
+        if previous is None or previous.exec_id != replaced or shares <= 0:
+            await self._correction_not_taken(coid, replaced, execution)
+            return True
+        fill = fill_of(
+            ib_fill,
+            client_order_id=previous.client_order_id,
+            key=previous.instrument,
+            broker=self.name,
+            account=self.account,
+            instrument=self._instrument_cache.get(previous.instrument),
+            commission=self.fees.report(exec_id),
+        )
+        correction = FillCorrection(
+            replaces=replaced,
+            fill=fill,
+            previous_quantity=previous.quantity,
+            previous_price=previous.price,
+            previous_fee=previous.fee,
+            previous_currency=previous.fee_currency,
+            previous_fee_value=previous.fee_value,
+        )
+        self.fees.journal_correction(correction)
+        await self.publish(FillCorrectionEvent.create(self.source, correction, ts=self.clock()))
+        inst = self._instrument_cache.get(previous.instrument)
+        await self._say(
+            coid,
+            LogLevel.WARNING,
+            f"IB corrected fill {replaced}: now {qty_text(fill.quantity, inst)} @ "
+            f"{price_text(fill.price, inst)} (was {qty_text(previous.quantity, inst)} @ "
+            f"{price_text(previous.price, inst)}, execution {exec_id}); the order, the "
+            "position and its P&L take the correction",
+            0,
+        )
+        await self._average_moved(previous.instrument)
         return True
+
+    async def _correction_not_taken(self, coid: str, replaced: str, execution: Any) -> None:
+        """A correction the desk cannot journal (the fill it corrects is no longer kept,
+        or IB corrected the execution to no shares): said, once, and counted."""
+        if execution.execId in self._corrections_said:
+            return
+        self._corrections_said.add(execution.execId)
+        self.count_error("exec_correction")
+        await self._say(
+            coid,
+            LogLevel.ERROR,
+            f"IB corrected execution {replaced} (now {execution.execId}: "
+            f"{to_decimal(execution.shares)} @ {to_decimal(execution.price)}) and the desk "
+            "cannot take the correction (the fill it corrects is no longer kept); the fill "
+            "as first reported stands on the desk, the position follows TWS: check the "
+            "fill in TWS",
+            0,
+        )
 
     async def _correct_fee(self, exec_id: str) -> None:
         correction = self.fees.correction(exec_id, broker=self.name, account=self.account)
@@ -580,10 +635,10 @@ class IBBroker(IBOrders, IBSession):
             coid = self._coid(
                 execution.permId, execution.clientId, execution.orderId, execution.orderRef
             ) or self._foreign_id(execution.orderRef, execution.permId)
+            if await self._correct(coid, ib_fill, live=False):
+                continue  # (a correction is of a journaled fill, whatever its time)
             key = self._key_for(ib_fill.contract)
             if _not_after(execution, last.get(key)):
-                continue
-            if await self._is_correction(coid, execution):
                 continue
             fills[execution.execId] = fill_of(
                 ib_fill,

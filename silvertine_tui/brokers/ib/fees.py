@@ -8,19 +8,25 @@ with its fee when the report is in; a fill journaled without one gets its fee as
 
 IB corrects an execution by sending it again under an execId that differs only in the
 digits after its final period (`...01.01` -> `...01.02`): the correction replaces the
-execution, it is no second fill (`corrected`).
+execution, it is no second fill (`corrected`). It is journaled as a `FillCorrection`
+of the fill last journaled for that execution (`latest`), kept for the last
+`LATEST_KEPT` executions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from ...domain import FeeCorrection, Fill
+from ...domain import FeeCorrection, Fill, FillCorrection
 from .contracts import to_decimal
 from .translate import UNSET_DOUBLE
+
+# Executions whose journaled fill is kept for a correction to name what it replaces.
+LATEST_KEPT = 20_000
 
 
 class CommissionBook:
@@ -33,7 +39,9 @@ class CommissionBook:
         self._arrived: dict[str, asyncio.Event] = {}
         self._without_fee: dict[str, Fill] = {}  # journaled without a fee, waiting
         self._fee_known: set[str] = set()  # exec ids whose fee is in the journal
-        self._by_head: dict[str, str] = {}  # execution (`exec_head`) -> id journaled
+        self._by_head: dict[str, str] = {}  # execution (`exec_head`) -> id journaled last
+        # execution (`exec_head`) -> its fill as journaled last (fee corrections in)
+        self._latest: OrderedDict[str, Fill] = OrderedDict()
 
     def remember_journaled(self, exec_id: str, *, with_fee: bool) -> None:
         """What the journal already holds (read back at start)."""
@@ -41,6 +49,46 @@ class CommissionBook:
         self._by_head.setdefault(exec_head(exec_id), exec_id)
         if with_fee:
             self._fee_known.add(exec_id)
+
+    def remember_fill(self, fill: Fill) -> None:
+        """A fill the journal holds (read back at start), for a correction of it."""
+        self.remember_journaled(fill.exec_id, with_fee=bool(fill.fee))
+        self._keep(fill)
+
+    def remember_correction(self, correction: FillCorrection) -> None:
+        """A correction the journal holds: its fill stands for the execution now."""
+        fill = correction.fill
+        self.journaled.add(fill.exec_id)
+        self._by_head[exec_head(fill.exec_id)] = fill.exec_id
+        if fill.fee:
+            self._fee_known.add(fill.exec_id)
+        self._without_fee.pop(correction.replaces, None)
+        self._keep(fill)
+
+    def remember_fee(self, correction: FeeCorrection) -> None:
+        """A fee correction the journal holds: the fill it corrects carries it now."""
+        self.remember_journaled(correction.exec_id, with_fee=True)
+        head = exec_head(correction.exec_id)
+        kept = self._latest.get(head)
+        if kept is not None and kept.exec_id == correction.exec_id:
+            self._latest[head] = kept.model_copy(
+                update={
+                    "fee": correction.fee,
+                    "fee_currency": correction.fee_currency,
+                    "fee_value": correction.fee_value,
+                }
+            )
+
+    def latest(self, exec_id: str) -> Fill | None:
+        """The fill journaled last for `exec_id`'s execution, if kept."""
+        return self._latest.get(exec_head(exec_id))
+
+    def _keep(self, fill: Fill) -> None:
+        head = exec_head(fill.exec_id)
+        self._latest[head] = fill
+        self._latest.move_to_end(head)
+        while len(self._latest) > LATEST_KEPT:
+            self._latest.popitem(last=False)
 
     def remember_adopted(self, exec_id: str) -> None:
         """An execution of an order adopted on reconcile, made before it was adopted:
@@ -60,9 +108,13 @@ class CommissionBook:
         return first and exec_id in self._without_fee
 
     def corrected(self, exec_id: str) -> str | None:
-        """The journaled execution that `exec_id` is IB's correction of, if any."""
+        """The fill journaled for `exec_id`'s execution under another execId, if any:
+        `exec_id` corrects it when it is newer (`newer`), else it is an earlier report
+        of an execution corrected since."""
         journaled = self._by_head.get(exec_head(exec_id))
-        return journaled if journaled is not None and journaled != exec_id else None
+        if journaled is None or exec_id in self.journaled:
+            return None
+        return journaled
 
     def report(self, exec_id: str) -> Any | None:
         return self.reports.get(exec_id)
@@ -88,6 +140,16 @@ class CommissionBook:
         """`fill` is going to the journal (with its fee, or waiting for it)."""
         self.journaled.add(fill.exec_id)
         self._by_head.setdefault(exec_head(fill.exec_id), fill.exec_id)
+        self._wait_for_fee(fill)
+        self._keep(fill)
+
+    def journal_correction(self, correction: FillCorrection) -> None:
+        """`correction` is going to the journal: its fill stands for the execution, and
+        the fee of the fill it replaces is no longer waited for."""
+        self.remember_correction(correction)
+        self._wait_for_fee(correction.fill)
+
+    def _wait_for_fee(self, fill: Fill) -> None:
         if fill.exec_id in self.reports:
             self._fee_known.add(fill.exec_id)
         else:
@@ -103,7 +165,7 @@ class CommissionBook:
             return None
         del self._without_fee[exec_id]
         self._fee_known.add(exec_id)
-        return FeeCorrection(
+        correction = FeeCorrection(
             exec_id=exec_id,
             client_order_id=fill.client_order_id,
             broker=broker,
@@ -114,6 +176,8 @@ class CommissionBook:
             previous_fee=fill.fee,
             previous_currency=fill.fee_currency,
         )
+        self.remember_fee(correction)
+        return correction
 
 
 def exec_head(exec_id: str) -> str:
@@ -123,6 +187,17 @@ def exec_head(exec_id: str) -> str:
     return head if dot else exec_id
 
 
+def newer(exec_id: str, than: str) -> bool:
+    """Whether `exec_id` is a later correction of the execution `than` is one of."""
+    return _count(exec_id) > _count(than)
+
+
+def _count(exec_id: str) -> int:
+    """How many times IB corrected an execution: the digits after its final period."""
+    _, dot, count = exec_id.rpartition(".")
+    return int(count) if dot and count.isdigit() else 0
+
+
 def latest_executions(fills: Iterable[Any]) -> list[Any]:
     """ib_async fills with each corrected execution left out (only its latest
     correction kept), in the order given."""
@@ -130,7 +205,7 @@ def latest_executions(fills: Iterable[Any]) -> list[Any]:
     for fill in fills:
         head = exec_head(fill.execution.execId)
         held = latest.get(head)
-        if held is None or fill.execution.execId > held.execution.execId:
+        if held is None or newer(fill.execution.execId, held.execution.execId):
             latest[head] = fill
     kept = {id(fill) for fill in latest.values()}
     return [fill for fill in fills if id(fill) in kept]

@@ -27,6 +27,7 @@ from ...domain import (
 )
 from ...events import (
     FeeCorrectionEvent,
+    FillCorrectionEvent,
     FillEvent,
     ModifyRequest,
     OrderRequestEvent,
@@ -94,7 +95,8 @@ class IBState(Broker):
         self.fees = CommissionBook()
         # exec ids a reconcile reported: the journal holds them as fills after it
         self._reconciled: set[str] = set()
-        self._corrections_said: set[str] = set()  # execution corrections (`fees.corrected`)
+        # corrections the desk could not take, said (`_correction_not_taken`)
+        self._corrections_said: set[str] = set()
         self._open_orders_heard = 0  # openOrderEvents seen (`_hook`'s tap of openOrder)
         self._placing: dict[str, Pending] = {}
         self._modifying: dict[str, Pending] = {}
@@ -179,11 +181,11 @@ class IBState(Broker):
                 if update.venue_order_id and update.venue_order_id.isdigit():
                     self.ids.bind_perm(update.client_order_id, int(update.venue_order_id))
             elif isinstance(event, FillEvent):
-                self.fees.remember_journaled(
-                    event.payload.exec_id, with_fee=bool(event.payload.fee)
-                )
+                self.fees.remember_fill(event.payload)
             elif isinstance(event, FeeCorrectionEvent):
-                self.fees.remember_journaled(event.payload.exec_id, with_fee=True)
+                self.fees.remember_fee(event.payload)
+            elif isinstance(event, FillCorrectionEvent):
+                self.fees.remember_correction(event.payload)
 
     def _enqueue(self, job: Callable[[], Awaitable[None]], *, order: bool = False) -> None:
         """Queue what TWS sent; `order`: a report on an order, which answers a place,

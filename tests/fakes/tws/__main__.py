@@ -8,6 +8,8 @@ then, in another terminal:
 
 The market is a seeded random walk of AAPL, ES (Dec 2026) and EUR.USD, three levels a
 side, moved every `--every` seconds; working orders fill when it crosses them, as at IB.
+With `--correct-after S`, IB corrects each execution S seconds after it (its price one
+tick lower for a buy, higher for a sell), to see the desk take a correction.
 Account DU123456, 100000 USD. It is a test tool: the product never talks to it unless
 its config points there.
 """
@@ -54,9 +56,33 @@ async def _walk(fake: FakeTws, rng: random.Random, every: float) -> None:
         await asyncio.sleep(every)
 
 
+async def _correct_executions(fake: FakeTws, after: float) -> None:
+    """Each first report of an execution corrected `after` seconds later, one tick off."""
+    seen: set[str] = set()
+    while True:
+        await asyncio.sleep(after)
+        for execution in list(fake.exchange.executions):
+            if execution.exec_id in seen or not execution.exec_id.endswith(".01"):
+                continue
+            seen.add(execution.exec_id)
+            tick = execution.order.spec.min_tick
+            better = -tick if execution.side == "BOT" else tick
+            await fake.correct_execution(execution, price=str(execution.price + better))
+
+
+async def _serve(fake: FakeTws, rng: random.Random, every: float, correct_after: float) -> None:
+    tasks = [_walk(fake, rng, every)]
+    if correct_after > 0:
+        tasks.append(_correct_executions(fake, correct_after))
+    await asyncio.gather(*tasks)
+
+
 async def main() -> None:
     parser = walk_parser("python -m tests.fakes.tws", 17497)
     parser.add_argument("--delayed", action="store_true", help="serve delayed data only")
+    parser.add_argument(
+        "--correct-after", type=float, default=0.0, help="seconds until IB corrects a fill"
+    )
     args = parser.parse_args()
     fake = FakeTws(
         cash={"USD": "100000"},
@@ -65,7 +91,7 @@ async def main() -> None:
     )
     await fake.start(args.port)
     print(f"fake TWS on 127.0.0.1:{fake.port}, account {fake.account}")
-    await walk_until_stopped(_walk(fake, random.Random(args.seed), args.every))
+    await walk_until_stopped(_serve(fake, random.Random(args.seed), args.every, args.correct_after))
     await fake.stop()
 
 

@@ -407,22 +407,54 @@ class FakeTws:
         self.exchange.modify(order, ticket)
         self._deliver([OrderNote.of(order)])
 
-    async def correct_execution(self, execution: Execution, *, price: str | None = None) -> str:
+    async def correct_execution(
+        self, execution: Execution, *, price: str | None = None, shares: str | None = None
+    ) -> str:
         """IB corrects an execution: execDetails again, the execId differing only in
         the digits after its final period (".01" -> ".02", as IB documents
-        Execution.ExecId), maybe at another price; the correction replaces the
-        execution. Returns the new execId."""
-        head, _, _ = execution.exec_id.rpartition(".")
+        Execution.ExecId), maybe at another price or size; the correction replaces the
+        execution, and the order's fill and the position move by the difference (a
+        position report goes out): an execution that opened or added moves the average
+        cost, one that closed the realized P&L (one through zero is not modelled).
+        Returns the new execId."""
+        head, _, count = execution.exec_id.rpartition(".")
+        new_price = execution.price if price is None else Decimal(price)
+        new_shares = execution.shares if shares is None else Decimal(shares)
+        order = execution.order
+        filled = order.filled + new_shares - execution.shares
+        if filled:
+            order.avg_fill_price = (
+                order.avg_fill_price * order.filled
+                - execution.price * execution.shares
+                + new_price * new_shares
+            ) / filled
+        order.filled = filled
         corrected = replace(
             execution,
-            exec_id=f"{head}.02",
-            price=execution.price if price is None else Decimal(price),
+            exec_id=f"{head}.{int(count) + 1:02d}",
+            price=new_price,
+            shares=new_shares,
+            cum_qty=order.filled,
+            avg_price=order.avg_fill_price,
         )
+        sign = Decimal(1) if execution.side == "BOT" else Decimal(-1)
+        spec = order.spec
+        pos = self.exchange.positions[spec.con_id]
+        paid = (new_price * new_shares - execution.price * execution.shares) * spec.unit * sign
+        if execution.realized_pnl is None:  # it opened or added: its cost is in the average
+            cost = pos.avg_cost * pos.quantity + paid
+            pos.quantity += (new_shares - execution.shares) * sign
+            pos.avg_cost = cost / pos.quantity if pos.quantity else Decimal(0)
+        else:  # it closed: the average stands, the realized P&L moves
+            pos.quantity += (new_shares - execution.shares) * sign
+            pos.realized -= paid
+            corrected = replace(corrected, realized_pnl=execution.realized_pnl - paid)
         index = self.exchange.executions.index(execution)
         self.exchange.executions[index] = corrected
-        for session in self._reported_to(execution.order.client_id):
+        for session in self._reported_to(order.client_id):
             session.send(m.exec_details(-1, corrected, self.account))
             session.send(m.commission_report(corrected))
+        self._send_position(corrected)
         await self._drain()
         return corrected.exec_id
 
