@@ -672,12 +672,7 @@ class Order(BaseModel):
         if correction.exec_id not in self.exec_ids:
             return ApplyResult.STALE
         self.fee_corrected.add(correction.exec_id)
-        for currency, amount in correction.changes.items():
-            total = self.fees.get(currency, ZERO) + amount
-            if total:
-                self.fees[currency] = total
-            else:
-                self.fees.pop(currency, None)
+        _add_fees(self.fees, correction.changes)
         return ApplyResult.APPLIED
 
     def apply_fill_correction(self, correction: FillCorrection) -> ApplyResult:
@@ -710,13 +705,7 @@ class Order(BaseModel):
         self.filled_quote = state["filled_quote"] + notional
         if by_quote:
             self.quantity = filled
-        fees = state["fees"]
-        for currency, amount in correction.fee_changes.items():
-            total = fees.get(currency, ZERO) + amount
-            if total:
-                fees[currency] = total
-            else:
-                fees.pop(currency, None)
+        _add_fees(state["fees"], correction.fee_changes)
         status = state["status"]
         if status not in TERMINAL_STATUSES and not by_quote:
             if filled == state["quantity"]:
@@ -754,6 +743,16 @@ class VenueOrder(BaseModel):
     stop_price: Dec | None = None
     status: OrderStatus = OrderStatus.NEW
     avg_price: Dec | None = None
+
+
+def _add_fees(fees: dict[str, Decimal], changes: dict[str, Decimal]) -> None:
+    """Fees per currency moved by `changes`; a currency whose total comes to 0 goes."""
+    for currency, amount in changes.items():
+        total = fees.get(currency, ZERO) + amount
+        if total:
+            fees[currency] = total
+        else:
+            fees.pop(currency, None)
 
 
 def _smallest(instrument: Instrument, price: Decimal | None, *, by_quote: bool) -> str:

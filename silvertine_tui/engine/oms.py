@@ -207,12 +207,9 @@ class OMS:
             case OrderRequestEvent():
                 coid = event.payload.client_order_id
                 outcome = self._on_request(event)
-            case FeeCorrectionEvent():
+            case FeeCorrectionEvent() | FillCorrectionEvent():
                 coid = event.payload.client_order_id
-                outcome = self._on_fee_correction(event)
-            case FillCorrectionEvent():
-                coid = event.payload.client_order_id
-                outcome = self._on_fill_correction(event)
+                outcome = self._on_correction(event)
             case CancelRequestEvent() | ModifyRequestEvent():
                 coid = event.payload.client_order_id
                 view = self.orders.get(coid)
@@ -328,23 +325,18 @@ class OMS:
             )
         return _FROM_ORDER[result]
 
-    def _on_fee_correction(self, event: FeeCorrectionEvent) -> Outcome:
-        """A fill's fee reported after the fill: applied to its order once."""
+    def _on_correction(self, event: FeeCorrectionEvent | FillCorrectionEvent) -> Outcome:
+        """A fill's fee reported after it, or the venue's correction of a fill: applied
+        to its order once."""
         coid = event.payload.client_order_id
         view = self.orders.get(coid)
         if view is None:
             return Outcome.EVICTED if coid in self.retired else Outcome.IGNORED
         view.history.append(event)
-        return _FROM_ORDER[view.order.apply_fee_correction(event.payload)]
-
-    def _on_fill_correction(self, event: FillCorrectionEvent) -> Outcome:
-        """A venue's correction of a fill: applied to its order once."""
-        coid = event.payload.client_order_id
-        view = self.orders.get(coid)
-        if view is None:
-            return Outcome.EVICTED if coid in self.retired else Outcome.IGNORED
-        view.history.append(event)
-        return _FROM_ORDER[view.order.apply_fill_correction(event.payload)]
+        order = view.order
+        if isinstance(event, FeeCorrectionEvent):
+            return _FROM_ORDER[order.apply_fee_correction(event.payload)]
+        return _FROM_ORDER[order.apply_fill_correction(event.payload)]
 
     def _on_reconcile(self, event: ReconcileEvent) -> tuple[str, Outcome]:
         rec = event.payload

@@ -118,16 +118,19 @@ class PositionState:
         return self.realized_gross - self.fees.get(self.currency, ZERO) - valued
 
     def correct_fee(self, correction: FeeCorrection) -> None:
-        for currency, amount in correction.changes.items():
+        self._add_fees(correction.changes)
+        currency = correction.fee_currency or self.currency
+        if correction.fee_value is not None and currency != self.currency:
+            self.fee_values[currency] = self.fee_values.get(currency, ZERO) + correction.fee_value
+
+    def _add_fees(self, changes: dict[str, Decimal]) -> None:
+        for currency, amount in changes.items():
             currency = currency or self.currency
             total = self.fees.get(currency, ZERO) + amount
             if total:
                 self.fees[currency] = total
             else:
                 self.fees.pop(currency, None)
-        currency = correction.fee_currency or self.currency
-        if correction.fee_value is not None and currency != self.currency:
-            self.fee_values[currency] = self.fee_values.get(currency, ZERO) + correction.fee_value
 
     def take_fee_quantity(self, amount: Decimal) -> None:
         """A fee paid out of the asset this position holds (spot): fewer units, same
@@ -250,13 +253,7 @@ class PositionState:
             self.trade(signed, price)
 
     def correct_fees(self, correction: FillCorrection) -> None:
-        for currency, amount in correction.fee_changes.items():
-            currency = currency or self.currency
-            total = self.fees.get(currency, ZERO) + amount
-            if total:
-                self.fees[currency] = total
-            else:
-                self.fees.pop(currency, None)
+        self._add_fees(correction.fee_changes)
         values = (
             (correction.previous_currency, -(correction.previous_fee_value or ZERO)),
             (correction.fill.fee_currency, correction.fill.fee_value or ZERO),

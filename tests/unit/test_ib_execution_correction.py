@@ -22,6 +22,7 @@ from silvertine_tui.engine.portfolio import PositionState
 from silvertine_tui.engine.recovery import replay_stream
 from silvertine_tui.events import EventBase, FillCorrectionEvent, LogLevel, describe
 from tests.fakes.tws import FakeTws
+from tests.fakes.tws.exchange import Execution
 from tests.support.ib import Desk, desk, fills, new_bus, shown, statuses
 
 S = OrderStatus
@@ -46,6 +47,15 @@ async def engine_desk(fake: FakeTws) -> AsyncIterator[tuple[Desk, MemoryBus]]:
         await bus.close()
 
 
+async def bought(d: Desk) -> tuple[str, Execution]:
+    """A buy of 3 @ 149.50, filled at once: its client order id and IB's execution."""
+    coid = await d.broker.place(d.request(qty="3", limit="149.50"))
+    [order] = d.fake.orders
+    execution = await d.fake.fill(order.order_id)
+    await d.wait_journal(lambda ev: S.FILLED in statuses(ev, coid), "FILLED")
+    return coid, execution
+
+
 async def booked(d: Desk, bus: MemoryBus) -> tuple[TradingEngine, PositionState]:
     """The desk's engine built from the journal alone (twice: nothing applies twice)."""
     engine = TradingEngine(bus, [d.broker], RiskConfig())
@@ -58,10 +68,7 @@ async def booked(d: Desk, bus: MemoryBus) -> tuple[TradingEngine, PositionState]
 
 async def test_a_price_correction_reaches_the_order_the_position_and_the_pnl() -> None:
     async with FakeTws() as fake, engine_desk(fake) as (d, bus):
-        coid = await d.broker.place(d.request(qty="3", limit="149.50"))
-        [order] = fake.orders
-        execution = await fake.fill(order.order_id)
-        await d.wait_journal(lambda ev: S.FILLED in statuses(ev, coid), "FILLED")
+        coid, execution = await bought(d)
         corrected = await fake.correct_execution(execution, price="149.48")
         events = await d.wait_journal(lambda ev: bool(corrections(ev, coid)), "the correction")
         await d.broker.settle()
@@ -98,10 +105,7 @@ async def test_a_size_correction_moves_the_order_and_the_position() -> None:
     """IB corrects 3 shares to 2: the order has 2 filled, the position is 2 (as TWS's),
     and the engine finds no disagreement with TWS's position."""
     async with FakeTws() as fake, engine_desk(fake) as (d, bus):
-        coid = await d.broker.place(d.request(qty="3", limit="149.50"))
-        [order] = fake.orders
-        execution = await fake.fill(order.order_id)
-        await d.wait_journal(lambda ev: S.FILLED in statuses(ev, coid), "FILLED")
+        coid, execution = await bought(d)
         await fake.correct_execution(execution, shares="2")
         await d.wait_journal(lambda ev: bool(corrections(ev, coid)), "the correction")
         await d.broker.settle()
@@ -140,10 +144,7 @@ async def test_a_closing_fill_s_correction_moves_realized_pnl_and_not_the_averag
 
 async def test_a_correction_of_a_correction_replaces_the_last() -> None:
     async with FakeTws() as fake, engine_desk(fake) as (d, bus):
-        coid = await d.broker.place(d.request(qty="3", limit="149.50"))
-        [order] = fake.orders
-        execution = await fake.fill(order.order_id)
-        await d.wait_journal(lambda ev: S.FILLED in statuses(ev, coid), "FILLED")
+        coid, execution = await bought(d)
         second = await fake.correct_execution(execution, price="149.48")
         [again] = [e for e in fake.exchange.executions if e.exec_id == second]
         third = await fake.correct_execution(again, price="149.46")
@@ -160,10 +161,7 @@ async def test_a_correction_of_a_correction_replaces_the_last() -> None:
 async def test_a_correction_made_while_away_is_journaled_after_the_reconnect() -> None:
     """TWS's replay after a reconnect holds only the corrected execution."""
     async with FakeTws() as fake, engine_desk(fake) as (d, bus):
-        coid = await d.broker.place(d.request(qty="3", limit="149.50"))
-        [order] = fake.orders
-        execution = await fake.fill(order.order_id)
-        await d.wait_journal(lambda ev: S.FILLED in statuses(ev, coid), "FILLED")
+        coid, execution = await bought(d)
         fake.reserve_client_id(1)
         await fake.drop_connections()
         await d.wait(lambda: d.broker.state is ConnectionState.DISCONNECTED, "DISCONNECTED")
@@ -187,10 +185,7 @@ async def test_a_restarted_desk_corrects_a_fill_journaled_before_it_started() ->
         bus = new_bus()
         await bus.start()
         async with desk(fake, bus) as d:
-            coid = await d.broker.place(d.request(qty="3", limit="149.50"))
-            [order] = fake.orders
-            execution = await fake.fill(order.order_id)
-            await d.wait_journal(lambda ev: S.FILLED in statuses(ev, coid), "FILLED")
+            coid, execution = await bought(d)
         async with desk(fake, bus) as d:
             await fake.correct_execution(execution, price="149.52")
             await d.wait_journal(lambda ev: bool(corrections(ev, coid)), "the correction")
