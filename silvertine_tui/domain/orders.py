@@ -678,8 +678,9 @@ class Order(BaseModel):
     def apply_fill_correction(self, correction: FillCorrection) -> ApplyResult:
         """Replace one applied fill by its correction: the filled quantity, the amount
         and the average move by the difference, the fees by the fee's. A repeat is
-        DUPLICATE; a correction of a fill this order has not applied is STALE; one
-        that would fill more than ordered is refused as an OVERFILL, as a fill is."""
+        DUPLICATE; a correction of a fill this order has not applied (or whose terms
+        would leave nothing filled) is STALE; one that would fill more than ordered is
+        refused as an OVERFILL, as a fill is."""
         state = self.__dict__
         fill = correction.fill
         if fill.client_order_id != state["request"].client_order_id:
@@ -694,6 +695,8 @@ class Order(BaseModel):
         by_quote = quote_quantity is not None
         filled = filled_qty + correction.quantity_change
         notional = correction.notional_change
+        if filled <= ZERO:
+            return _R_STALE  # not the fill this order holds: its terms do not add up
         if by_quote:
             if state["filled_quote"] + notional > quote_quantity:
                 return _R_OVERFILL

@@ -673,7 +673,10 @@ class TradingEngine:
                 "journal does not know it), so only the position took it; check the order "
                 "at the venue",
             )
-        if outcome is not Outcome.DUPLICATE_EVENT and not self.portfolio.booked_exactly(correction):
+        if (
+            outcome is not Outcome.DUPLICATE_EVENT
+            and self.portfolio.booked_exactly(correction) is False
+        ):
             self._anomaly(
                 AnomalyKind.NOT_APPLIED,
                 f"{what}: the fill is older than the fills the position keeps, so only the "

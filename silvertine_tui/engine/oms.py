@@ -31,7 +31,9 @@ from enum import StrEnum
 from ..domain import (
     TERMINAL_STATUSES,
     ApplyResult,
+    FeeCorrection,
     Fill,
+    FillCorrection,
     Order,
     OrderStatus,
     OrderUpdate,
@@ -298,9 +300,7 @@ class OMS:
             self._apply_report(view, parked)
         return Outcome.APPLIED
 
-    def _on_unknown_report(
-        self, event: OrderUpdateEvent | FillEvent, client_order_id: str
-    ) -> Outcome:
+    def _on_unknown_report(self, event: EventBase, client_order_id: str) -> Outcome:
         """A report for an order not in memory: evicted, or parked for its request."""
         if client_order_id in self.retired:
             return Outcome.EVICTED
@@ -316,7 +316,11 @@ class OMS:
             result = view.order.apply_update(payload)
         elif isinstance(payload, Fill):
             result = view.order.apply_fill(payload)
-        else:  # pragma: no cover - only fills and updates are parked
+        elif isinstance(payload, FillCorrection):
+            result = view.order.apply_fill_correction(payload)
+        elif isinstance(payload, FeeCorrection):
+            result = view.order.apply_fee_correction(payload)
+        else:  # pragma: no cover - only reports, fills and their corrections are parked
             return Outcome.IGNORED
         if result is not _ORDER_APPLIED:
             log.info(
@@ -327,16 +331,12 @@ class OMS:
 
     def _on_correction(self, event: FeeCorrectionEvent | FillCorrectionEvent) -> Outcome:
         """A fill's fee reported after it, or the venue's correction of a fill: applied
-        to its order once."""
+        to its order once; parked with the fill while the order is not known yet."""
         coid = event.payload.client_order_id
         view = self.orders.get(coid)
         if view is None:
-            return Outcome.EVICTED if coid in self.retired else Outcome.IGNORED
-        view.history.append(event)
-        order = view.order
-        if isinstance(event, FeeCorrectionEvent):
-            return _FROM_ORDER[order.apply_fee_correction(event.payload)]
-        return _FROM_ORDER[order.apply_fill_correction(event.payload)]
+            return self._on_unknown_report(event, coid)
+        return self._apply_report(view, event)
 
     def _on_reconcile(self, event: ReconcileEvent) -> tuple[str, Outcome]:
         rec = event.payload

@@ -11,7 +11,8 @@ A venue's correction of a fill (IB's: `FillCorrection`) is booked as if the fill
 traded as corrected: the position is traded again from before the fill it corrects,
 through the fills kept since (`PositionState.correct_fill`). The fills are kept since
 the position's quantity was last set otherwise (the venue's quantity taken, an asset
-fee taken out of it, the desk's start from a snapshot), at least the last `HISTORY`.
+fee taken out of it), at least the last `HISTORY`, and go into snapshots with it
+(`Snapshot.kept_fills`): a restart books a correction as the live desk did.
 A correction of a fill older than that moves realized P&L by the price difference on
 the quantity both had (exact when the position was flat since) and leaves the
 quantity to the venue's position report; the engine says so.
@@ -233,10 +234,14 @@ class PositionState:
                 break
         else:
             common = min(fill.quantity, correction.previous_quantity)
-            paid_less = (correction.previous_price - fill.price) * common
-            self.realized_gross += (
-                paid_less if fill.side is _BUY else -paid_less
-            ) * self.multiplier
+            paid_less = (correction.previous_price - fill.price) * common * self.multiplier
+            moved = paid_less if fill.side is _BUY else -paid_less
+            self.realized_gross += moved
+            # The fill came before those kept: trading them again starts from P&L moved.
+            if self.before_older is not None:
+                self.before_older = _realized_moved(self.before_older, moved)
+            if self.before_recent is not None:
+                self.before_recent = _realized_moved(self.before_recent, moved)
         self.correct_fees(correction)
         return exact
 
@@ -266,6 +271,11 @@ class PositionState:
                     self.fee_values[currency] = total
                 else:
                     self.fee_values.pop(currency, None)
+
+
+def _realized_moved(standing: Standing, moved: Decimal) -> Standing:
+    quantity, avg_price, realized = standing
+    return quantity, avg_price, realized + moved
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,11 +502,12 @@ class Portfolio:
             last[instrument] = fill
         return True
 
-    def booked_exactly(self, correction: FillCorrection) -> bool:
-        """Whether a correction applied was booked as if the fill had traded so (else
-        only its price difference was: see the module)."""
+    def booked_exactly(self, correction: FillCorrection) -> bool | None:
+        """Whether a correction was booked as if the fill had traded so (False: only
+        its price difference was, see the module; None: not booked, its exec id was
+        applied before)."""
         fill = correction.fill
-        return self.booked.get(f"{fill.broker}/{fill.account}/{fill.exec_id}", False)
+        return self.booked.get(f"{fill.broker}/{fill.account}/{fill.exec_id}")
 
     def note_last_fill(self, fill: Fill) -> None:
         """Keep `fill` as its instrument's last unless the venue stamped it older than

@@ -28,6 +28,7 @@ from ..events import (
     BrokerProfile,
     BrokerProfileEvent,
     FillEvent,
+    KeptFills,
     OrderSpan,
     OrderUpdateEvent,
     Reconcile,
@@ -99,6 +100,17 @@ def build_snapshot(engine: TradingEngine, broker: str, account: str) -> Snapshot
         journal_start_ns=engine.journal_start.get((broker, account)),
         ids_minted_to_ms=minted_to,
         other_used_ids=other_ids,
+        kept_fills=tuple(
+            KeptFills(
+                instrument=s.instrument,
+                before_older=s.before_older,
+                older=tuple(s.older),
+                before_recent=s.before_recent,
+                recent=tuple(s.recent),
+            )
+            for s in engine.portfolio.positions.values()
+            if (s.broker, s.account) == (broker, account) and s.before_recent is not None
+        ),
     )
 
 
@@ -219,6 +231,12 @@ def load_snapshot(engine: TradingEngine, snapshot: Snapshot) -> None:
         # the snapshot holds realized P&L net of fees: add them back to get the gross
         state.realized_gross = pos.realized_pnl - state.realized_pnl
         engine.portfolio.positions[(pos.broker, pos.account, pos.instrument)] = state
+    positions = engine.portfolio.positions
+    for kept in snapshot.kept_fills:
+        held = positions.get((snapshot.broker, snapshot.account, kept.instrument))
+        if held is not None:
+            held.before_older, held.older = kept.before_older, list(kept.older)
+            held.before_recent, held.recent = kept.before_recent, list(kept.recent)
     for order in snapshot.orders:
         for exec_id in order.exec_ids:
             engine.portfolio.mark_fill_seen(snapshot.broker, snapshot.account, exec_id)

@@ -163,6 +163,20 @@ class OrderSpan(BaseModel):
     finished_ns: int = 0
 
 
+class KeptFills(BaseModel):
+    """A position's fills kept for a venue's correction to trade it again
+    (`PositionState.correct_fill`): each segment of (exec id, signed quantity, price),
+    with the position (quantity, average, realized P&L before fees) before it."""
+
+    model_config = _FROZEN
+
+    instrument: str
+    before_older: tuple[Dec, Dec | None, Dec] | None = None
+    older: tuple[tuple[str, Dec, Dec], ...] = ()
+    before_recent: tuple[Dec, Dec | None, Dec] | None = None
+    recent: tuple[tuple[str, Dec, Dec], ...] = ()
+
+
 class Snapshot(BaseModel):
     """Engine state of one account, covering its journal up to entry `covers`.
 
@@ -194,6 +208,9 @@ class Snapshot(BaseModel):
     # evicted, or a snapshot written before the bound existed).
     ids_minted_to_ms: int | None = None
     other_used_ids: tuple[str, ...] = ()
+    # Each position's fills kept for a correction (none in snapshots written before:
+    # a correction of a fill before the snapshot then books its price difference only).
+    kept_fills: tuple[KeptFills, ...] = ()
 
 
 class BrokerProfile(BaseModel):

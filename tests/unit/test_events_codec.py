@@ -92,7 +92,10 @@ def strategy_for(annotation: Any, name: str) -> st.SearchStrategy[Any]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return model_strategy(annotation)
     if origin is tuple:
-        return st.lists(strategy_for(get_args(annotation)[0], name), max_size=3).map(tuple)
+        args = get_args(annotation)
+        if len(args) == 2 and args[1] is Ellipsis:  # tuple[X, ...]
+            return st.lists(strategy_for(args[0], name), max_size=3).map(tuple)
+        return st.tuples(*(strategy_for(arg, name) for arg in args))  # tuple[X, Y, Z]
     if origin is set:
         return st.sets(strategy_for(get_args(annotation)[0], name), max_size=3)
     if origin is frozenset:

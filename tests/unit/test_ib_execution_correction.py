@@ -12,18 +12,22 @@ from types import SimpleNamespace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ib_async import LimitOrder, Stock
 
 from silvertine_tui.brokers.ib.fees import CommissionBook, exec_head, latest_executions, newer
 from silvertine_tui.bus import MemoryBus
 from silvertine_tui.config import RiskConfig
 from silvertine_tui.domain import ConnectionState, Fill, FillCorrection, OrderStatus, Side
+from silvertine_tui.engine.anomalies import AnomalyKind
 from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.engine.portfolio import PositionState
-from silvertine_tui.engine.recovery import replay_stream
+from silvertine_tui.engine.recovery import reconcile_broker, replay_stream
 from silvertine_tui.events import EventBase, FillCorrectionEvent, LogLevel, describe
 from tests.fakes.tws import FakeTws
+from tests.fakes.tws.client import ib_client, until
 from tests.fakes.tws.exchange import Execution
 from tests.support.ib import Desk, desk, fills, new_bus, shown, statuses
+from tests.unit.test_ib_cancel_everything import engine_for, sync
 
 S = OrderStatus
 
@@ -176,6 +180,39 @@ async def test_a_correction_made_while_away_is_journaled_after_the_reconnect() -
         assert not await d.said_in_log(LogLevel.ERROR)
         _, state = await booked(d, bus)
         assert (state.quantity, state.avg_price) == (3, Decimal("149.48"))
+
+
+async def test_a_fill_the_engine_journaled_from_a_reconcile_is_corrected_not_doubled() -> None:
+    """Another program's order fills: the adapter never journaled that fill, the
+    engine did from the reconcile report. IB's correction of it, found by the next
+    reconcile, is its correction (it was journaled as a second fill: 11 shares, then
+    a position mismatch)."""
+    async with FakeTws() as fake, engine_desk(fake) as (d, bus):
+        await bought(d)
+        engine = await engine_for(d)
+        async with ib_client(fake, client_id=9) as other:
+            [aapl] = await other.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+            order = LimitOrder("BUY", 5, 149.0, orderRef="other-program", account=fake.account)
+            trade = other.placeOrder(aapl, order)
+            await until(other, lambda: trade.orderStatus.status == "Submitted")
+        [theirs] = [o for o in fake.orders if o.perm_id == trade.order.permId]
+        execution = await fake.fill(theirs.order_id, client_id=9)
+        await reconcile_broker(engine, d.broker)
+        await sync(engine, bus)
+        await fake.correct_execution(execution, price="148.90")
+        await reconcile_broker(engine, d.broker)
+        await sync(engine, bus)
+        events = await d.events()
+        assert [f.exec_id for f in fills(events)][1:] == [execution.exec_id]
+        [correction] = corrections(events, "other-program")
+        assert correction.replaces == execution.exec_id
+        state = engine.portfolio.positions[("ib", fake.account, "AAPL.SMART")]
+        cost = 3 * Decimal("149.50") + 5 * Decimal("148.90")
+        assert (state.quantity, state.avg_price) == (8, cost / 8)
+        # Said once: the other program's order is none of the journal's (its fill,
+        # and the correction with it, wait for it); booked exactly, no mismatch.
+        assert engine.anomalies.counts == {AnomalyKind.UNKNOWN_ORDER: 1}
+        assert engine.oms.parked_count() == 2
 
 
 async def test_a_restarted_desk_corrects_a_fill_journaled_before_it_started() -> None:

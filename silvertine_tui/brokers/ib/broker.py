@@ -334,6 +334,8 @@ class IBBroker(IBOrders, IBSession):
             previous_currency=previous.fee_currency,
             previous_fee_value=previous.fee_value,
         )
+        if self.fees.report(exec_id) is None:
+            self.count_error("fee_pending")
         self.fees.journal_correction(correction)
         await self.publish(FillCorrectionEvent.create(self.source, correction, ts=self.clock()))
         inst = self._instrument_cache.get(previous.instrument)
@@ -361,9 +363,9 @@ class IBBroker(IBOrders, IBSession):
             LogLevel.ERROR,
             f"IB corrected execution {replaced} (now {execution.execId}: "
             f"{to_decimal(execution.shares)} @ {to_decimal(execution.price)}) and the desk "
-            "cannot take the correction (the fill it corrects is no longer kept); the fill "
-            "as first reported stands on the desk, the position follows TWS: check the "
-            "fill in TWS",
+            "cannot take the correction (the fill it corrects is no longer kept, or an "
+            "order adopted from TWS held it); the fill as first reported stands on the "
+            "desk, the position follows TWS: check the fill in TWS",
             0,
         )
 
@@ -640,7 +642,7 @@ class IBBroker(IBOrders, IBSession):
             key = self._key_for(ib_fill.contract)
             if _not_after(execution, last.get(key)):
                 continue
-            fills[execution.execId] = fill_of(
+            fills[execution.execId] = fill = fill_of(
                 ib_fill,
                 client_order_id=coid,
                 key=key,
@@ -649,6 +651,7 @@ class IBBroker(IBOrders, IBSession):
                 instrument=self._instrument_cache.get(key),
                 commission=self.fees.report(execution.execId),
             )
+            self.fees.reported(fill)
         return ReconcileReport(
             broker=self.name,
             account=self.account,

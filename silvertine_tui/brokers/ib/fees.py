@@ -112,9 +112,18 @@ class CommissionBook:
         `exec_id` corrects it when it is newer (`newer`), else it is an earlier report
         of an execution corrected since."""
         journaled = self._by_head.get(exec_head(exec_id))
-        if journaled is None or exec_id in self.journaled:
+        if journaled is None or journaled == exec_id or exec_id in self.journaled:
             return None
         return journaled
+
+    def reported(self, fill: Fill) -> None:
+        """A fill `reconcile` reports, which the engine journals unless the journal has
+        it (a fill of another program's order, one the adapter missed): IB's correction
+        of it is then known for one, not taken for another fill."""
+        head = exec_head(fill.exec_id)
+        if head not in self._by_head:
+            self._by_head[head] = fill.exec_id
+            self._keep(fill)
 
     def report(self, exec_id: str) -> Any | None:
         return self.reports.get(exec_id)
