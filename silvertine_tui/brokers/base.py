@@ -666,6 +666,11 @@ class Broker(ABC):
         default looks in `instruments()`; a venue with a lookup by symbol overrides it."""
         return (await self.instruments()).get(key)
 
+    def fill_journaled(self, fill: Fill) -> None:  # noqa: B027 (a hook: optional)
+        """A fill of this account the engine journaled itself (one the venue reported
+        on reconcile that the journal lacked): an adapter that follows the fills in
+        the journal hears of it here. Nothing by default."""
+
     def knows_order(self, client_order_id: str) -> bool:
         """Whether this adapter has seen the order (placed, reported or reconciled).
         A cancel of an order it does not know is refused before it is journaled."""

@@ -639,6 +639,7 @@ async def reconcile(
             )
         )
         await engine.bus.publish(FillEvent.create(source, fill))
+        broker.fill_journaled(fill)
     await catch_up(engine, source)
 
     # 4. Orders open at both ends whose status or terms differ: the venue's are taken.

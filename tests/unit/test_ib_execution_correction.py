@@ -60,6 +60,17 @@ async def bought(d: Desk) -> tuple[str, Execution]:
     return coid, execution
 
 
+async def other_program_buys(fake: FakeTws) -> Execution:
+    """Another program (client id 9) buys 5 @ 149.00, filled: IB's execution."""
+    async with ib_client(fake, client_id=9) as other:
+        [aapl] = await other.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+        order = LimitOrder("BUY", 5, 149.0, orderRef="other-program", account=fake.account)
+        trade = other.placeOrder(aapl, order)
+        await until(other, lambda: trade.orderStatus.status == "Submitted")
+    [theirs] = [o for o in fake.orders if o.perm_id == trade.order.permId]
+    return await fake.fill(theirs.order_id, client_id=9)
+
+
 async def booked(d: Desk, bus: MemoryBus) -> tuple[TradingEngine, PositionState]:
     """The desk's engine built from the journal alone (twice: nothing applies twice)."""
     engine = TradingEngine(bus, [d.broker], RiskConfig())
@@ -190,13 +201,7 @@ async def test_a_fill_the_engine_journaled_from_a_reconcile_is_corrected_not_dou
     async with FakeTws() as fake, engine_desk(fake) as (d, bus):
         await bought(d)
         engine = await engine_for(d)
-        async with ib_client(fake, client_id=9) as other:
-            [aapl] = await other.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
-            order = LimitOrder("BUY", 5, 149.0, orderRef="other-program", account=fake.account)
-            trade = other.placeOrder(aapl, order)
-            await until(other, lambda: trade.orderStatus.status == "Submitted")
-        [theirs] = [o for o in fake.orders if o.perm_id == trade.order.permId]
-        execution = await fake.fill(theirs.order_id, client_id=9)
+        execution = await other_program_buys(fake)
         await reconcile_broker(engine, d.broker)
         await sync(engine, bus)
         await fake.correct_execution(execution, price="148.90")
@@ -213,6 +218,29 @@ async def test_a_fill_the_engine_journaled_from_a_reconcile_is_corrected_not_dou
         # and the correction with it, wait for it); booked exactly, no mismatch.
         assert engine.anomalies.counts == {AnomalyKind.UNKNOWN_ORDER: 1}
         assert engine.oms.parked_count() == 2
+
+
+async def test_a_fill_of_a_reconcile_report_never_journaled_is_no_fill_to_correct() -> None:
+    """The adapter hears of a reconcile's fill once the engine journaled it: a report
+    whose fills were never journaled (the engine's part of the reconcile failed) leaves
+    IB's later correction to be journaled as the fill it is (before, the correction of
+    a fill the journal did not hold: 5 shares missing, realized P&L from nothing)."""
+    async with FakeTws() as fake, engine_desk(fake) as (d, bus):
+        await bought(d)
+        engine = await engine_for(d)
+        execution = await other_program_buys(fake)
+        since = engine.journal_start[("ib", fake.account)]
+        await d.broker.reconcile(since_ns=since)  # answered, never journaled
+        corrected = await fake.correct_execution(execution, price="148.90")
+        await reconcile_broker(engine, d.broker)
+        await sync(engine, bus)
+        events = await d.events()
+        assert [f.exec_id for f in fills(events)][1:] == [corrected]
+        assert not corrections(events, "other-program")
+        state = engine.portfolio.positions[("ib", fake.account, "AAPL.SMART")]
+        cost = 3 * Decimal("149.50") + 5 * Decimal("148.90")
+        assert (state.quantity, state.avg_price, state.realized_gross) == (8, cost / 8, 0)
+        assert engine.anomalies.counts == {AnomalyKind.UNKNOWN_ORDER: 1}
 
 
 async def test_a_restarted_desk_corrects_a_fill_journaled_before_it_started() -> None:

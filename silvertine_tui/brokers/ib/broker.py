@@ -351,6 +351,9 @@ class IBBroker(IBOrders, IBSession):
         await self._average_moved(previous.instrument)
         return True
 
+    def fill_journaled(self, fill: Fill) -> None:
+        self.fees.reported(fill)
+
     async def _correction_not_taken(self, coid: str, replaced: str, execution: Any) -> None:
         """A correction the desk cannot journal (the fill it corrects is no longer kept,
         or IB corrected the execution to no shares): said, once, and counted."""
@@ -642,7 +645,7 @@ class IBBroker(IBOrders, IBSession):
             key = self._key_for(ib_fill.contract)
             if _not_after(execution, last.get(key)):
                 continue
-            fills[execution.execId] = fill = fill_of(
+            fills[execution.execId] = fill_of(
                 ib_fill,
                 client_order_id=coid,
                 key=key,
@@ -651,7 +654,6 @@ class IBBroker(IBOrders, IBSession):
                 instrument=self._instrument_cache.get(key),
                 commission=self.fees.report(execution.execId),
             )
-            self.fees.reported(fill)
         return ReconcileReport(
             broker=self.name,
             account=self.account,

@@ -117,9 +117,9 @@ class CommissionBook:
         return journaled
 
     def reported(self, fill: Fill) -> None:
-        """A fill `reconcile` reports, which the engine journals unless the journal has
-        it (a fill of another program's order, one the adapter missed): IB's correction
-        of it is then known for one, not taken for another fill."""
+        """A fill the engine journaled from a reconcile report (a fill of another
+        program's order, one the adapter missed): IB's correction of it is then known
+        for one, not taken for another fill."""
         head = exec_head(fill.exec_id)
         if head not in self._by_head:
             self._by_head[head] = fill.exec_id
