@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import (
     MAX_EMAX,
     MIN_EMIN,
@@ -91,6 +92,20 @@ SHOWN_EXPONENT = 60
 """Numbers beyond 10^±60 are printed as they are held (`1E+600000`; see `absurd`)."""
 
 _CONTEXTS: dict[int, Context] = {}
+
+
+def add_per_currency(
+    totals: dict[str, Decimal], amounts: Iterable[tuple[str, Decimal]], blank: str = ""
+) -> None:
+    """Amounts added to totals kept per currency (an unnamed currency taken as `blank`);
+    a currency whose total comes to 0 goes."""
+    for currency, amount in amounts:
+        currency = currency or blank
+        total = totals.get(currency, ZERO) + amount
+        if total:
+            totals[currency] = total
+        else:
+            totals.pop(currency, None)
 
 
 def absurd(value: Decimal) -> bool:

@@ -12,7 +12,16 @@ from .enums import TERMINAL_STATUSES, OrderStatus, OrderType, Side, TimeInForce
 from .errors import OrderValidationError, ValidationIssue
 from .ids import new_client_order_id
 from .instrument import Instrument
-from .money import ZERO, Dec, NonNegativeDec, PositiveDec, fmt, is_multiple, quantized
+from .money import (
+    ZERO,
+    Dec,
+    NonNegativeDec,
+    PositiveDec,
+    add_per_currency,
+    fmt,
+    is_multiple,
+    quantized,
+)
 from .trusted import new_model, set_dict, set_extra, set_fields_set, set_private
 
 # Market orders cannot rest on the book.
@@ -319,12 +328,7 @@ class FeeCorrection(BaseModel):
     @property
     def changes(self) -> dict[str, Decimal]:
         """The change per currency this correction makes to the fees paid."""
-        delta: dict[str, Decimal] = {}
-        if self.previous_fee:
-            delta[self.previous_currency] = -self.previous_fee
-        if self.fee:
-            delta[self.fee_currency] = delta.get(self.fee_currency, Decimal(0)) + self.fee
-        return {ccy: amount for ccy, amount in delta.items() if amount}
+        return _fee_moves(self.previous_fee, self.previous_currency, self.fee, self.fee_currency)
 
 
 class FillCorrection(BaseModel):
@@ -361,13 +365,20 @@ class FillCorrection(BaseModel):
     def fee_changes(self) -> dict[str, Decimal]:
         """The change per currency this correction makes to the fees paid (the fill's
         fee replaces the one it corrects; nothing yet if its report is not in)."""
-        delta: dict[str, Decimal] = {}
-        if self.previous_fee:
-            delta[self.previous_currency] = -self.previous_fee
-        if self.fill.fee:
-            currency = self.fill.fee_currency
-            delta[currency] = delta.get(currency, Decimal(0)) + self.fill.fee
-        return {ccy: amount for ccy, amount in delta.items() if amount}
+        fill = self.fill
+        return _fee_moves(self.previous_fee, self.previous_currency, fill.fee, fill.fee_currency)
+
+
+def _fee_moves(
+    previous: Decimal, previous_currency: str, fee: Decimal, currency: str
+) -> dict[str, Decimal]:
+    """The change per currency when `fee` replaces `previous` (none left out as 0)."""
+    delta: dict[str, Decimal] = {}
+    if previous:
+        delta[previous_currency] = -previous
+    if fee:
+        delta[currency] = delta.get(currency, Decimal(0)) + fee
+    return {ccy: amount for ccy, amount in delta.items() if amount}
 
 
 class ApplyResult(StrEnum):
@@ -672,7 +683,7 @@ class Order(BaseModel):
         if correction.exec_id not in self.exec_ids:
             return ApplyResult.STALE
         self.fee_corrected.add(correction.exec_id)
-        _add_fees(self.fees, correction.changes)
+        add_per_currency(self.fees, correction.changes.items())
         return ApplyResult.APPLIED
 
     def apply_fill_correction(self, correction: FillCorrection) -> ApplyResult:
@@ -708,7 +719,7 @@ class Order(BaseModel):
         self.filled_quote = state["filled_quote"] + notional
         if by_quote:
             self.quantity = filled
-        _add_fees(state["fees"], correction.fee_changes)
+        add_per_currency(state["fees"], correction.fee_changes.items())
         status = state["status"]
         if status not in TERMINAL_STATUSES and not by_quote:
             if filled == state["quantity"]:
@@ -746,16 +757,6 @@ class VenueOrder(BaseModel):
     stop_price: Dec | None = None
     status: OrderStatus = OrderStatus.NEW
     avg_price: Dec | None = None
-
-
-def _add_fees(fees: dict[str, Decimal], changes: dict[str, Decimal]) -> None:
-    """Fees per currency moved by `changes`; a currency whose total comes to 0 goes."""
-    for currency, amount in changes.items():
-        total = fees.get(currency, ZERO) + amount
-        if total:
-            fees[currency] = total
-        else:
-            fees.pop(currency, None)
 
 
 def _smallest(instrument: Instrument, price: Decimal | None, *, by_quote: bool) -> str:

@@ -48,6 +48,7 @@ from ..domain import (
     Quote,
     Side,
 )
+from ..domain.money import add_per_currency
 from ..events import (
     BalanceEvent,
     EventBase,
@@ -119,19 +120,10 @@ class PositionState:
         return self.realized_gross - self.fees.get(self.currency, ZERO) - valued
 
     def correct_fee(self, correction: FeeCorrection) -> None:
-        self._add_fees(correction.changes)
+        add_per_currency(self.fees, correction.changes.items(), self.currency)
         currency = correction.fee_currency or self.currency
         if correction.fee_value is not None and currency != self.currency:
             self.fee_values[currency] = self.fee_values.get(currency, ZERO) + correction.fee_value
-
-    def _add_fees(self, changes: dict[str, Decimal]) -> None:
-        for currency, amount in changes.items():
-            currency = currency or self.currency
-            total = self.fees.get(currency, ZERO) + amount
-            if total:
-                self.fees[currency] = total
-            else:
-                self.fees.pop(currency, None)
 
     def take_fee_quantity(self, amount: Decimal) -> None:
         """A fee paid out of the asset this position holds (spot): fewer units, same
@@ -221,17 +213,9 @@ class PositionState:
         corrected), False when only its price difference could be (see the module)."""
         fill = correction.fill
         signed = fill.quantity if fill.side is _BUY else -fill.quantity
-        again: Traded = (fill.exec_id, signed, fill.price)
-        exact = False
-        for segment in (self.recent, self.older):
-            for at, (exec_id, _, _) in enumerate(segment):
-                if exec_id == correction.replaces:
-                    segment[at] = again
-                    self._trade_again()
-                    exact = True
-                    break
-            if exact:
-                break
+        exact = self._replace_kept(correction.replaces, (fill.exec_id, signed, fill.price))
+        if exact:
+            self._trade_again()
         else:
             common = min(fill.quantity, correction.previous_quantity)
             paid_less = (correction.previous_price - fill.price) * common * self.multiplier
@@ -244,6 +228,15 @@ class PositionState:
                 self.before_recent = _realized_moved(self.before_recent, moved)
         self.correct_fees(correction)
         return exact
+
+    def _replace_kept(self, exec_id: str, again: Traded) -> bool:
+        """Put `again` in the place of the kept fill `exec_id`; False: not kept."""
+        for segment in (self.recent, self.older):
+            for at, (kept, _, _) in enumerate(segment):
+                if kept == exec_id:
+                    segment[at] = again
+                    return True
+        return False
 
     def _trade_again(self) -> None:
         if self.older:
@@ -258,19 +251,14 @@ class PositionState:
             self.trade(signed, price)
 
     def correct_fees(self, correction: FillCorrection) -> None:
-        self._add_fees(correction.fee_changes)
+        add_per_currency(self.fees, correction.fee_changes.items(), self.currency)
         values = (
             (correction.previous_currency, -(correction.previous_fee_value or ZERO)),
             (correction.fill.fee_currency, correction.fill.fee_value or ZERO),
         )
-        for currency, value in values:
-            currency = currency or self.currency
-            if value and currency != self.currency:
-                total = self.fee_values.get(currency, ZERO) + value
-                if total:
-                    self.fee_values[currency] = total
-                else:
-                    self.fee_values.pop(currency, None)
+        # Only fees in other currencies have a value apart (see `realized_pnl`).
+        other = [(c, v) for c, v in values if v and (c or self.currency) != self.currency]
+        add_per_currency(self.fee_values, other, self.currency)
 
 
 def _realized_moved(standing: Standing, moved: Decimal) -> Standing:

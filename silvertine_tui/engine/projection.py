@@ -281,8 +281,10 @@ class DeskProjection:
                 if outcome in TOUCHED:
                     changes.orders[event.payload.client_order_id] = None
                 return self._done(outcome is _APPLIED_OUTCOME, outcome)
-            case FillEvent():
-                fill = event.payload
+            case FillEvent() | FillCorrectionEvent():
+                # A fill, or a venue's correction of one (IB): the order's fills and
+                # the position's (traded again from before the fill it corrects).
+                fill = event.payload if isinstance(event, FillEvent) else event.payload.fill
                 # The portfolio first: the order of an instrument's last fill is held
                 # before the OMS evicts what the window lets go.
                 took = self.portfolio.apply(event)
@@ -291,7 +293,9 @@ class DeskProjection:
                     changes.positions.add(key)
                     self._hold_last_fill(key)
                     # A fee in an asset comes out of the position that holds it.
-                    fee_key = self.portfolio.fee_position(fill)
+                    fee_key = (
+                        self.portfolio.fee_position(fill) if isinstance(event, FillEvent) else None
+                    )
                     if fee_key is not None:
                         changes.positions.add(fee_key)
                 outcome = self.oms.apply(event, entry_id)
@@ -309,20 +313,6 @@ class DeskProjection:
                     changes.positions.add(
                         (correction.broker, correction.account, correction.instrument)
                     )
-                return self._done(took or outcome is _APPLIED_OUTCOME, outcome)
-            case FillCorrectionEvent():
-                # A venue's correction of a fill (IB): the order's fills and the
-                # position's, from before the fill it corrects.
-                # The portfolio first, as for a fill.
-                fill = event.payload.fill
-                took = self.portfolio.apply(event)
-                if took:
-                    key = (fill.broker, fill.account, fill.instrument)
-                    changes.positions.add(key)
-                    self._hold_last_fill(key)
-                outcome = self.oms.apply(event, entry_id)
-                if outcome in TOUCHED:
-                    changes.orders[fill.client_order_id] = None
                 return self._done(took or outcome is _APPLIED_OUTCOME, outcome)
             case QuoteEvent():
                 if self.portfolio.apply(event):

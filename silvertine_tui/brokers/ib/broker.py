@@ -316,14 +316,16 @@ class IBBroker(IBOrders, IBSession):
         if previous is None or previous.exec_id != replaced or shares <= 0:
             await self._correction_not_taken(coid, replaced, execution)
             return True
+        inst = self._instrument_cache.get(previous.instrument)
+        report = self.fees.report(exec_id)
         fill = fill_of(
             ib_fill,
             client_order_id=previous.client_order_id,
             key=previous.instrument,
             broker=self.name,
             account=self.account,
-            instrument=self._instrument_cache.get(previous.instrument),
-            commission=self.fees.report(exec_id),
+            instrument=inst,
+            commission=report,
         )
         correction = FillCorrection(
             replaces=replaced,
@@ -334,11 +336,10 @@ class IBBroker(IBOrders, IBSession):
             previous_currency=previous.fee_currency,
             previous_fee_value=previous.fee_value,
         )
-        if self.fees.report(exec_id) is None:
+        if report is None:
             self.count_error("fee_pending")
         self.fees.journal_correction(correction)
         await self.publish(FillCorrectionEvent.create(self.source, correction, ts=self.clock()))
-        inst = self._instrument_cache.get(previous.instrument)
         await self._say(
             coid,
             LogLevel.WARNING,
