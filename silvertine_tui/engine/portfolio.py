@@ -67,6 +67,9 @@ Key = tuple[str, str, str]  # broker, account, instrument
 _BUY = Side.BUY
 # Fills kept per position for a correction to trade again (two segments of this many).
 HISTORY = 1000
+# Fills remembered per instrument at the venue time of its last (`Portfolio.same_time`):
+# more in one second than a desk trades in one instrument.
+SAME_TIME_KEPT = 10_000
 
 # What a position stood at: quantity, average price, realized P&L before fees.
 Standing = tuple[Decimal, Decimal | None, Decimal]
@@ -301,6 +304,11 @@ class Portfolio:
         # (broker, account) -> instrument -> the newest fill applied (reconcile asks the
         # venue for fills after it).
         self.last_fills: dict[tuple[str, str], dict[str, Fill]] = {}
+        # (broker, account) -> instrument -> the exec ids of the fills applied before
+        # the last at its venue time. A venue that stamps coarsely (IB: to the second)
+        # reports them again to a reconcile asking from that time; a snapshot carries
+        # them so that a desk restarted from it knows them as journaled.
+        self.same_time: dict[tuple[str, str], dict[str, list[str]]] = {}
         # (broker, instrument, fee currency) -> `_fee_holder`'s answer, until the
         # instruments change (`set_instruments`).
         self._holders: dict[tuple[str, str, str], str | None] = {}
@@ -442,18 +450,7 @@ class Portfolio:
         if state is None:
             state = self._state(broker, account, instrument)
         state.apply_fill(fill)
-        # `note_last_fill`, on the path every fill takes.
-        last = self.last_fills.get((broker, account))
-        if last is None:
-            last = self.last_fills[(broker, account)] = {}
-        kept = last.get(instrument)
-        if (
-            kept is None
-            or kept.venue_ts_ns is None
-            or fill.venue_ts_ns is None
-            or fill.venue_ts_ns >= kept.venue_ts_ns
-        ):
-            last[instrument] = fill
+        self.note_last_fill(fill)
         if self._pays_asset_fee(fill):
             self._take_asset_fee(broker, account, instrument, fill.fee_currency, fill.fee)
         return True
@@ -499,16 +496,34 @@ class Portfolio:
 
     def note_last_fill(self, fill: Fill) -> None:
         """Keep `fill` as its instrument's last unless the venue stamped it older than
-        the one kept (a missed fill published on reconcile after newer ones)."""
-        last = self.last_fills.setdefault((fill.broker, fill.account), {})
-        kept = last.get(fill.instrument)
+        the one kept (a missed fill published on reconcile after newer ones). The one
+        it follows at the same venue time is remembered (`same_time`)."""
+        account = (fill.broker, fill.account)
+        last = self.last_fills.get(account)
+        if last is None:
+            last = self.last_fills[account] = {}
+        instrument = fill.instrument
+        kept = last.get(instrument)
         if (
             kept is None
             or kept.venue_ts_ns is None
             or fill.venue_ts_ns is None
-            or fill.venue_ts_ns >= kept.venue_ts_ns
+            or fill.venue_ts_ns > kept.venue_ts_ns
         ):
-            last[fill.instrument] = fill
+            last[instrument] = fill
+            tied = self.same_time.get(account)
+            if tied and instrument in tied:
+                del tied[instrument]
+        elif fill.venue_ts_ns == kept.venue_ts_ns:
+            last[instrument] = fill
+            self.tie(fill.broker, fill.account, instrument, kept.exec_id)
+
+    def tie(self, broker: str, account: str, instrument: str, exec_id: str) -> None:
+        """Remember `exec_id` as a fill at the venue time of its instrument's last."""
+        ids = self.same_time.setdefault((broker, account), {}).setdefault(instrument, [])
+        ids.append(exec_id)
+        if len(ids) > SAME_TIME_KEPT:
+            del ids[0]
 
     def apply_quote(self, quote: Quote) -> bool:
         found = quote_mark(quote)

@@ -97,6 +97,10 @@ def build_snapshot(engine: TradingEngine, broker: str, account: str) -> Snapshot
         positions=tuple(positions),
         balances=tuple(balances),
         last_fills=tuple(engine.portfolio.last_fills.get((broker, account), {}).values()),
+        same_time_fills={
+            instrument: tuple(ids)
+            for instrument, ids in engine.portfolio.same_time.get((broker, account), {}).items()
+        },
         journal_start_ns=engine.journal_start.get((broker, account)),
         ids_minted_to_ms=minted_to,
         other_used_ids=other_ids,
@@ -242,6 +246,10 @@ def load_snapshot(engine: TradingEngine, snapshot: Snapshot) -> None:
             engine.portfolio.mark_fill_seen(snapshot.broker, snapshot.account, exec_id)
     for fill in snapshot.last_fills:
         engine.portfolio.note_last_fill(fill)
+    for instrument, exec_ids in snapshot.same_time_fills.items():
+        for exec_id in exec_ids:
+            engine.portfolio.mark_fill_seen(snapshot.broker, snapshot.account, exec_id)
+            engine.portfolio.tie(snapshot.broker, snapshot.account, instrument, exec_id)
         engine.oms.hold((fill.broker, fill.account, fill.instrument), fill.client_order_id)
     if snapshot.journal_start_ns is not None:
         engine.journal_start[(snapshot.broker, snapshot.account)] = snapshot.journal_start_ns

@@ -199,6 +199,10 @@ class Snapshot(BaseModel):
     # The last fill the journal holds per instrument: reconcile asks the venue for
     # fills after it (a journal trimmed to the snapshot no longer has it).
     last_fills: tuple[Fill, ...] = ()
+    # Per instrument, the exec ids of the fills journaled before its last at the same
+    # venue time: a venue stamping to the second reports them again to that reconcile,
+    # and a restart from here knows them as journaled (`Portfolio.same_time`).
+    same_time_fills: dict[str, tuple[str, ...]] = {}
     # When the account's journal began (ns): venue fills before it are history.
     journal_start_ns: int | None = None
     # The ids used before `covers` that `orders` does not list (evicted from memory),
