@@ -354,6 +354,7 @@ class IBBroker(IBOrders, IBSession):
 
     def fill_journaled(self, fill: Fill) -> None:
         self.fees.reported(fill)
+        self._fees_due([fill.exec_id])
 
     async def _correction_not_taken(self, coid: str, replaced: str, execution: Any) -> None:
         """A correction the desk cannot journal (the fill it corrects is no longer kept,

@@ -51,8 +51,10 @@ class CommissionBook:
             self._fee_known.add(exec_id)
 
     def remember_fill(self, fill: Fill) -> None:
-        """A fill the journal holds (read back at start), for a correction of it."""
-        self.remember_journaled(fill.exec_id, with_fee=bool(fill.fee))
+        """A fill the journal holds (read back at start), for a correction of it; one
+        journaled without its fee gets it when TWS reports it (`due`)."""
+        self.remember_journaled(fill.exec_id, with_fee=bool(fill.fee_currency))
+        self._fee_to_come(fill)
         self._keep(fill)
 
     def remember_correction(self, correction: FillCorrection) -> None:
@@ -60,14 +62,16 @@ class CommissionBook:
         fill = correction.fill
         self.journaled.add(fill.exec_id)
         self._by_head[exec_head(fill.exec_id)] = fill.exec_id
-        if fill.fee:
+        if fill.fee_currency:
             self._fee_known.add(fill.exec_id)
         self._without_fee.pop(correction.replaces, None)
+        self._fee_to_come(fill)
         self._keep(fill)
 
     def remember_fee(self, correction: FeeCorrection) -> None:
         """A fee correction the journal holds: the fill it corrects carries it now."""
         self.remember_journaled(correction.exec_id, with_fee=True)
+        self._without_fee.pop(correction.exec_id, None)
         head = exec_head(correction.exec_id)
         kept = self._latest.get(head)
         if kept is not None and kept.exec_id == correction.exec_id:
@@ -119,11 +123,31 @@ class CommissionBook:
     def reported(self, fill: Fill) -> None:
         """A fill the engine journaled from a reconcile report (a fill of another
         program's order, one the adapter missed): IB's correction of it is then known
-        for one, not taken for another fill."""
+        for one, not taken for another fill, and its fee, when TWS had not worked it
+        out yet, comes as a correction (`due`)."""
         head = exec_head(fill.exec_id)
         if head not in self._by_head:
             self._by_head[head] = fill.exec_id
+            self.remember_journaled(fill.exec_id, with_fee=bool(fill.fee_currency))
+            self._fee_to_come(fill)
             self._keep(fill)
+
+    def _fee_to_come(self, fill: Fill) -> None:
+        """A journaled fill whose commission report was not in when it was built (no
+        fee currency): its fee is journaled as a correction once the report is in."""
+        if not fill.fee_currency and fill.exec_id not in self._fee_known:
+            self._without_fee[fill.exec_id] = fill
+
+    def due(self, exec_ids: Iterable[str] | None = None) -> list[str]:
+        """Of `exec_ids` (else of all), the fills journaled without their fee whose
+        report is in: it came before the desk knew the fill (a restart's first
+        catch-up, a reconcile's answer), so `add_report` could not say so."""
+        waiting = self._without_fee
+        return [
+            exec_id
+            for exec_id in (waiting if exec_ids is None else exec_ids)
+            if exec_id in waiting and exec_id in self.reports
+        ]
 
     def report(self, exec_id: str) -> Any | None:
         return self.reports.get(exec_id)

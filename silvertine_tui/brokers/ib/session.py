@@ -295,6 +295,9 @@ class IBSession(IBState):
             if ids is not None and ids.client_id < 0 and order.orderId > 0:
                 self.ids.bind_order(coid, order.clientId, order.orderId)
             self._on_status_of(trade)
+        # Commission reports of fills journaled without their fee that came before the
+        # journal was read (a restart): those fees now.
+        self._fees_due()
         await self._inbox.join()
 
     async def _poll_other_clients(self) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -194,6 +195,12 @@ class IBState(Broker):
         waiting = order and bool(self._placing or self._modifying or self._cancelling)
         self._inbox.put(job, answer=waiting)
 
+    def _fees_due(self, exec_ids: Iterable[str] | None = None) -> None:
+        """The fee of each fill journaled without one whose commission report is in
+        (of `exec_ids`, else of all), journaled as its correction."""
+        for exec_id in self.fees.due(exec_ids):
+            self._enqueue(functools.partial(self._correct_fee, exec_id))
+
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         async def run() -> None:
             try:
@@ -309,6 +316,9 @@ class IBState(Broker):
         raise NotImplementedError
 
     async def _publish_exec(self, ib_fill: Any, *, live: bool) -> None:
+        raise NotImplementedError
+
+    async def _correct_fee(self, exec_id: str) -> None:
         raise NotImplementedError
 
     async def _publish_position(self, ib_position: Any) -> None:

@@ -179,6 +179,9 @@ class FakeTws:
         self.requests: list[tuple[int | None, list[str]]] = []
         self.rejected: list[tuple[int, int, int, str]] = []  # (client, order id, code, text)
         self._held_commissions: list[tuple[int, list[Field]]] = []
+        # exec ids whose commission is held: TWS has not worked it out yet, so a
+        # reqExecutions answer lists the execution without its commissionReport.
+        self._commission_unknown: set[str] = set()
         self.connects = 0
         self._server: asyncio.Server | None = None
         self._changed = asyncio.Event()
@@ -553,12 +556,15 @@ class FakeTws:
 
     def hold_next_commissions(self, times: int = 1) -> None:
         """The next `times` live fills go out without their commission report, which
-        follows only on `release_commissions()` (IB sends it seconds later at times)."""
+        follows only on `release_commissions()` (IB sends it seconds later at times);
+        until then reqExecutions lists those executions without it."""
         self.faults.commission_held += times
 
     async def release_commissions(self) -> None:
-        """Send the held commission reports to the sessions of their orders' client."""
+        """Send the held commission reports to the sessions of their orders' client
+        (lost if none is connected: a reqExecutions answer has them from now on)."""
         held, self._held_commissions = self._held_commissions, []
+        self._commission_unknown.clear()
         for client_id, frame in held:
             for session in self._reported_to(client_id):
                 session.send(frame)
@@ -700,6 +706,7 @@ class FakeTws:
         elif self.faults.commission_held:
             self.faults.commission_held -= 1
             self._held_commissions.append((execution.order.client_id, frames.pop()))
+            self._commission_unknown.add(execution.exec_id)
         positions_first = self.faults.positions_first > 0
         if positions_first:
             self.faults.positions_first -= 1
@@ -1069,7 +1076,8 @@ class FakeTws:
                 continue
             for _ in range(copies):
                 session.send(m.exec_details(req_id, execution, self.account))
-                session.send(m.commission_report(execution))
+                if execution.exec_id not in self._commission_unknown:
+                    session.send(m.commission_report(execution))
         self._end(session, "executions", m.exec_details_end(req_id))
 
     def _req_contract_details(self, session: Session, fields: list[str]) -> None:
