@@ -13,18 +13,22 @@ replay evicts the same orders), and of those the newest `histories` keep their e
 An order holding an instrument's last fill (`hold`) is not evicted while it does:
 reconcile asks the venue for the fills from that one on, and a snapshot must carry its
 execution ids so that a fill at the same venue time is not taken as missed (at most
-one such order per instrument and account, beside the window).
+one such order per instrument and account, beside the window; the other fills at that
+time are kept by exec id, `Portfolio.same_time`).
 An evicted order leaves a compact `Retired` record: enough to refuse its id again and
 to find its events in the journal (the entry ids of its first and last event), which
 keeps everything (a snapshot does not list them; it carries a bound over their ids,
 `TradingEngine.id_bound`). A late report for an evicted order is counted (`EVICTED`),
-logged and not applied; it never brings the order back.
+logged and not applied; it never brings the order back. Reports parked wait for the
+requests of the last `PARKED_ORDERS` orders at most: those of another program's orders
+on the account (a Binance account shared with a bot, a fill of another client at IB)
+never get one, and parked for ever they grew with that program's trading all day.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter, OrderedDict, defaultdict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -67,6 +71,10 @@ class Outcome(StrEnum):
     EVICTED = "EVICTED"
     """A report for an order that finished and left memory: counted, not applied."""
 
+
+PARKED_ORDERS = 1_000
+"""Orders whose reports wait for their request, the oldest let go beyond it (counted
+`parked_dropped`): a request follows its reports by moments, if ever."""
 
 # Read as module globals on every event (from the enum class: about 0.1 µs on 3.11).
 _APPLIED, _EVICTED = Outcome.APPLIED, Outcome.EVICTED
@@ -127,7 +135,7 @@ class OMS:
         self.retired: dict[str, Retired] = {}
         self.counters: Counter[str] = Counter()
         self._seen = SeenIds()
-        self._parked: dict[str, list[EventBase]] = defaultdict(list)
+        self._parked: dict[str, list[EventBase]] = {}  # oldest first
         # Finished orders in memory, oldest first: id -> when it finished (ns).
         self._finished: OrderedDict[str, int] = OrderedDict()
         # Of those, the ones whose history is still held, oldest first.
@@ -304,7 +312,19 @@ class OMS:
         """A report for an order not in memory: evicted, or parked for its request."""
         if client_order_id in self.retired:
             return Outcome.EVICTED
-        self._parked[client_order_id].append(event)
+        parked = self._parked
+        reports = parked.get(client_order_id)
+        if reports is None:
+            reports = parked[client_order_id] = []
+            if len(parked) > PARKED_ORDERS:
+                oldest = next(iter(parked))
+                dropped = len(parked.pop(oldest))
+                self.counters["parked_dropped"] += dropped
+                log.info(
+                    "oms.parked_dropped",
+                    extra={"client_order_id": oldest, "reports": dropped},
+                )
+        reports.append(event)
         log.warning("oms.report_parked", extra={"client_order_id": client_order_id})
         return Outcome.PARKED
 

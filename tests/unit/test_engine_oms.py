@@ -16,7 +16,7 @@ from silvertine_tui.domain import (
     Side,
     VenueOrder,
 )
-from silvertine_tui.engine.oms import OMS, Outcome
+from silvertine_tui.engine.oms import OMS, PARKED_ORDERS, Outcome
 from silvertine_tui.events import (
     EventBase,
     FillEvent,
@@ -105,6 +105,28 @@ def test_reports_before_the_request_are_parked_then_applied() -> None:
     assert view is not None
     assert view.order.status is OrderStatus.PARTIALLY_FILLED
     assert view.order.filled_qty == D("1")
+
+
+def test_reports_that_never_get_a_request_are_let_go_beyond_a_bound() -> None:
+    """Another program's orders on the account report all day and never get a request:
+    their reports wait for the newest `PARKED_ORDERS` orders only (parked for ever, they
+    grew without end); a request that does come takes its reports."""
+    oms = OMS()
+    extra = 5
+    for n in range(PARKED_ORDERS + extra):
+        assert oms.apply(upd(OrderStatus.NEW, f"other-{n}")) is Outcome.PARKED
+        assert oms.apply(fill(f"x{n}", "1", f"other-{n}")) is Outcome.PARKED
+    assert oms.parked_count() == 2 * PARKED_ORDERS
+    assert oms.counters["parked_dropped"] == 2 * extra
+    newest = f"other-{PARKED_ORDERS + extra - 1}"
+    oms.apply(req(newest))
+    view = oms.get(newest)
+    assert view is not None
+    assert view.order.filled_qty == D("1")
+    oms.apply(req("other-0"))  # its reports were let go: as placed
+    first = oms.get("other-0")
+    assert first is not None
+    assert (first.order.status, first.order.filled_qty) == (OrderStatus.PENDING_NEW, 0)
 
 
 def test_adopts_a_venue_order_from_reconcile() -> None:
