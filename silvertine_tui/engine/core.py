@@ -64,6 +64,7 @@ from ..events import (
     RiskAction,
     RiskEvent,
 )
+from ..events.summary import corrected_text
 from .anomalies import CONTRADICTS, ENGINE_COMPONENT, Anomalies, AnomalyKind
 from .cancels import RETRY_DELAYS_S, CancelReport, KillReport, cancel_everywhere, cancel_on
 from .in_flight import PlacesInFlight, cancel_when_answered
@@ -656,9 +657,8 @@ class TradingEngine:
             self._fill_moved(fill)
         what = (
             f"{fill.broker}/{fill.account}: the correction of fill {correction.replaces} "
-            f"(now {fill.exec_id}: {fill.side} {plain(fill.quantity)} {fill.instrument} @ "
-            f"{plain(fill.price)}, was {plain(correction.previous_quantity)} @ "
-            f"{plain(correction.previous_price)}) for order {fill.client_order_id}"
+            f"(now {fill.exec_id}: {corrected_text(correction, None)}) for order "
+            f"{fill.client_order_id}"
         )
         if outcome is Outcome.OVERFILL:
             self._anomaly(

@@ -132,6 +132,18 @@ def fee_text(value: Decimal, currency: str, inst: Instrument | None) -> str:
     return trim(value)
 
 
+def corrected_text(correction: FillCorrection, inst: Instrument | None) -> str:
+    """A corrected fill as it stands and as it was, the one wording of the log line,
+    the desk's notice and the adapter's message: `BUY 3 AAPL.SMART @ 149.48, was 3 @
+    149.50`."""
+    f = correction.fill
+    return (
+        f"{f.side} {qty_text(f.quantity, inst)} {f.instrument} @ {price_text(f.price, inst)}"
+        f", was {qty_text(correction.previous_quantity, inst)} @ "
+        f"{price_text(correction.previous_price, inst)}"
+    )
+
+
 def short_ref(client_order_id: str, width: int | None = 4) -> str:
     """`(…a1b2)`: the end of an order id, after what happened; `width=None`: all of it."""
     if not client_order_id:
@@ -227,13 +239,10 @@ def describe(
                 f" @ {price_text(p.price, i)}{fee} {ref(p.client_order_id)}"
             )
         case FillCorrection():
-            i = inst(p.fill.instrument)
             f = p.fill
             return (
-                f"FILL CORRECTED {f.side} {qty_text(f.quantity, i)} {f.instrument}"
-                f" @ {price_text(f.price, i)} (was {qty_text(p.previous_quantity, i)}"
-                f" @ {price_text(p.previous_price, i)}) fill {p.replaces} -> {f.exec_id}"
-                f" {ref(f.client_order_id)}"
+                f"FILL CORRECTED {corrected_text(p, inst(f.instrument))} (fill {p.replaces}"
+                f" -> {f.exec_id}) {ref(f.client_order_id)}"
             )
         case FeeCorrection():
             i = inst(p.instrument)

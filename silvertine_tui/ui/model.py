@@ -39,7 +39,7 @@ from ..events import (
     Signal,
     SignalEvent,
 )
-from ..events.summary import Describer, price_text, qty_text
+from ..events.summary import Describer, corrected_text, price_text, qty_text
 from .fees import FeeRates
 from .fills import RecentFills
 from .format import cut, shown
@@ -391,16 +391,7 @@ class FeedModel:
                 lookup = self.describer.instruments
                 inst = lookup(c.fill.instrument) if lookup is not None else None
                 self.notices.append(
-                    Notice(
-                        "Fill corrected by the venue",
-                        shown(
-                            f"{c.fill.side} {qty_text(c.fill.quantity, inst)} "
-                            f"{c.fill.instrument} @ {price_text(c.fill.price, inst)}, was "
-                            f"{qty_text(c.previous_quantity, inst)} @ "
-                            f"{price_text(c.previous_price, inst)}"
-                        ),
-                        "warning",
-                    )
+                    Notice("Fill corrected by the venue", shown(corrected_text(c, inst)), "warning")
                 )
             case LogEvent() if live and event.payload.level is LogLevel.ERROR:
                 # An error the engine could only say in the log (e.g. orders another

@@ -100,12 +100,12 @@ async def test_a_price_correction_reaches_the_order_the_position_and_the_pnl() -
         [message] = await d.said_in_log(LogLevel.WARNING)
         assert execution.exec_id in message
         assert corrected in message
-        assert "now 3 @ 149.48 (was 3 @ 149.50" in message
+        assert "BUY 3 AAPL.SMART @ 149.48, was 3 @ 149.50;" in message
         assert not await d.said_in_log(LogLevel.ERROR)
         assert "exec_correction" not in d.broker.health_state.errors
         [journaled] = [e for e in events if isinstance(e, FillCorrectionEvent)]
         assert describe(journaled).startswith(
-            "FILL CORRECTED BUY 3 AAPL.SMART @ 149.48 (was 3 @ 149.5)"
+            "FILL CORRECTED BUY 3 AAPL.SMART @ 149.48, was 3 @ 149.5 (fill"
         )
         engine, state = await booked(d, bus)
         view = engine.oms.get(coid)

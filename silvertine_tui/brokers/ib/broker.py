@@ -49,7 +49,7 @@ from ...domain import (
     VenueOrder,
 )
 from ...events import FeeCorrectionEvent, FillCorrectionEvent, LogLevel
-from ...events.summary import price_text, qty_text
+from ...events.summary import corrected_text
 from ..base import ReconcileReport
 from ..errors import (
     BrokerError,
@@ -343,10 +343,9 @@ class IBBroker(IBOrders, IBSession):
         await self._say(
             coid,
             LogLevel.WARNING,
-            f"IB corrected fill {replaced}: now {qty_text(fill.quantity, inst)} @ "
-            f"{price_text(fill.price, inst)} (was {qty_text(previous.quantity, inst)} @ "
-            f"{price_text(previous.price, inst)}, execution {exec_id}); the order, the "
-            "position and its P&L take the correction",
+            f"IB corrected fill {replaced} (now execution {exec_id}): "
+            f"{corrected_text(correction, inst)}; the order, the position and its P&L "
+            "take the correction",
             0,
         )
         await self._average_moved(previous.instrument)
