@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rich.style import Style
 from textual.app import App, ComposeResult
 from textual.geometry import Region
@@ -328,3 +331,40 @@ async def test_a_column_pushed_out_by_a_passing_value_comes_back_once_a_second()
         assert table.shown_columns == ["symbol", "status", "type"]
         await pilot.pause()
         assert line(table, 1).startswith(" AAA     NEW     LIMIT ")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.integers(1, 8),
+    cursor=st.integers(0, 7),
+    removed=st.sets(st.integers(0, 7)),
+)
+def test_the_selection_is_the_row_chosen_or_none_never_a_neighbour(
+    rows: int, cursor: int, removed: set[int]
+) -> None:
+    """Rows leave (orders finish, positions close) around the cursor: the key selected
+    after is the one chosen, or none when it left; never the row that moved up to its
+    line (cancel and modify act on the selection). The cursor is marked again, and
+    selects, once the trader moves it."""
+
+    async def run() -> None:
+        app = TableApp()
+        async with app.run_test(size=(40, 12)) as pilot:
+            table = app.table
+            keys = [f"K{n}" for n in range(rows)]
+            table.update_rows([(key, row(key, "1")) for key in keys])
+            table.move_cursor(cursor)
+            chosen = table.selected_key()
+            table.remove_rows([keys[n] for n in removed if n < rows])
+            await pilot.pause()
+            if chosen in table.row_keys:
+                assert table.selected_key() == chosen
+                assert not table.cursor_lost
+            else:
+                assert table.selected_key() is None
+                if table.row_keys:
+                    table.action_cursor_up()
+                    assert table.selected_key() in table.row_keys
+                    assert not table.cursor_lost
+
+    asyncio.run(run())

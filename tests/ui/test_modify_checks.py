@@ -315,3 +315,41 @@ async def test_a_field_typed_in_keeps_what_was_typed_when_the_order_moves(make_d
         assert view is not None
         assert view.order.limit_price == Decimal("63400.00")
         await desk.session.close()
+
+
+async def test_a_price_typed_back_to_the_opening_one_after_the_order_moved_is_sent(
+    make_desk,
+) -> None:
+    """The trader types a price, the order moves meanwhile (another desk), and the
+    trader types the price the dialog opened with, and a quantity: the dialog shows
+    63,500.00 and 0.06, and both go. The price was taken for a field left untouched
+    (it equalled what the field was filled with): the quantity went alone, the order
+    stayed at 63,450.00 with the dialog showing 63,500.00."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        await sample_orders(desk)
+        await desk.step(pilot, 2)
+        await pilot.press("3", "home", "m")
+        await pilot.pause()
+        screen = desk.app.screen
+        assert isinstance(screen, ModifyScreen)
+        price = screen.query_one("#m-limit_price", Input)
+        price.value = "63400.00"
+        await desk.session.command_gateway().send(
+            ModifyOrder(client_order_id=RESTING, limit_price=Decimal("63450.00"))
+        )
+        await desk.settle(pilot)
+        price.value = "63500.00"
+        screen.query_one("#m-quantity", Input).value = "0.06"
+        await pilot.press("enter")
+        await desk.settle(pilot)
+        assert desk.app.screen is not screen
+        view = desk.session.engine.oms.get(RESTING)
+        assert view is not None
+        assert (view.order.quantity, view.order.limit_price) == (
+            Decimal("0.06"),
+            Decimal("63500.00"),
+        )
+        await desk.session.close()

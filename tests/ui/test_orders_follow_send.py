@@ -10,7 +10,7 @@ from decimal import Decimal
 from textual.widgets import Input
 
 from silvertine_tui.config import Settings
-from silvertine_tui.domain import OrderRequest, OrderType, Side, TimeInForce
+from silvertine_tui.domain import OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from silvertine_tui.ui.widgets.blotter import Blotter
 
 from .conftest import Desk, make_settings
@@ -82,4 +82,49 @@ async def test_the_order_just_sent_is_in_view_and_selected(make_desk) -> None:
         third = await send_from_ticket(desk, pilot, "3422.00")
         assert blotter.selected_order() == third
         assert third in blotter.visible_keys()
+        await desk.session.close()
+
+
+async def test_cancel_acts_on_the_order_chosen_when_rows_above_it_leave(make_desk) -> None:
+    """The cursor on the second of three working orders; the first ends elsewhere and
+    leaves the pane: `c` cancelled the third (the cursor kept its line, the rows moved
+    up under it). It cancels the one chosen now; and when that one ends first, `c`
+    says so and cancels nothing."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        engine = desk.session.engine
+        ids = [f"st00000000000000010{n}" for n in (1, 2, 3, 4)]
+        for n, cid in enumerate(ids):
+            await engine.submit(resting(cid, f"340{n}.00"))
+        await desk.settle(pilot)
+        blotter = desk.app.screen.query_one(Blotter)
+        await pilot.press("3", "home", "down")
+        await pilot.pause()
+        assert blotter.selected_order() == ids[1]
+        await engine.cancel(ids[0])  # ended elsewhere (another desk, the venue)
+        await desk.settle(pilot)
+        assert ids[0] not in blotter.row_keys
+        assert blotter.selected_order() == ids[1]
+        await pilot.press("c")
+        await desk.settle(pilot)
+        status = {cid: engine.oms.orders[cid].order.status for cid in ids}
+        assert status[ids[1]] is OrderStatus.CANCELED
+        assert status[ids[2]] is OrderStatus.NEW
+
+        await pilot.press("down")  # on ids[2] (ids[1] left the pane)
+        await pilot.pause()
+        assert blotter.selected_order() == ids[2]
+        await engine.cancel(ids[2])  # the chosen one ends before the key
+        await desk.settle(pilot)
+        assert blotter.selected_order() is None
+        await pilot.press("c")
+        await desk.settle(pilot)
+        assert engine.oms.orders[ids[3]].order.status is OrderStatus.NEW
+        said = [n.message for n in desk.app._notifications]
+        assert "the working order selected left the list: select one again" in said
+        await pilot.press("down")  # the trader chooses again
+        await pilot.pause()
+        assert blotter.selected_order() == ids[3]
         await desk.session.close()

@@ -9,20 +9,27 @@ from decimal import Decimal
 from textual.widgets import Input
 
 from silvertine_tui.config import Settings
-from silvertine_tui.domain import OrderStatus, OrderType, Quote, Side, TimeInForce
-from silvertine_tui.events import QuoteEvent
+from silvertine_tui.domain import Capabilities, OrderStatus, OrderType, Quote, Side, TimeInForce
+from silvertine_tui.events import QuoteEvent, Signal, SignalEvent
 from silvertine_tui.ui.format import num, short_id
 from silvertine_tui.ui.widgets.blotter import Blotter
 from silvertine_tui.ui.widgets.text import TextBlock
 from silvertine_tui.ui.widgets.ticket import Ticket
 
-from .conftest import make_settings, market_buy
+from .conftest import limit_buy, make_settings, market_buy
 from .test_trading_keys import (
     open_buy_ticket,
     open_market_buy_ticket,
     select_quote,
     ticket_of,
     type_into,
+)
+
+# A venue without take-profit orders (as IB has none).
+NO_TAKE_PROFIT = Capabilities(
+    order_types=frozenset({OrderType.MARKET, OrderType.LIMIT, OrderType.STOP_LIMIT}),
+    tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK}),
+    market_tifs=frozenset({TimeInForce.IOC, TimeInForce.FOK}),
 )
 
 
@@ -492,4 +499,129 @@ async def test_ctrl_u_on_a_market_ticket_gives_limit_and_gtc(make_desk) -> None:
         await desk.settle(pilot)
         draft = ticket.draft()
         assert (draft.order_type, draft.tif) == (OrderType.LIMIT, TimeInForce.GTC)
+        await desk.session.close()
+
+
+async def test_enter_twice_on_a_position_opens_its_ticket_and_sends_nothing(make_desk) -> None:
+    """Enter on a position opens its closing ticket, prefilled; a second enter at once
+    (a double press, a bouncing key) sent that close unseen. It is swallowed now; the
+    trader's own enter, once the ticket is seen, sends it."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        engine = desk.session.engine
+        await engine.submit(market_buy("st000000000000000901", "ETHUSDT.PAPER", "1.5"))
+        await desk.step(pilot, 2)
+        await pilot.press("4", "enter", "enter")
+        await desk.settle(pilot)
+        assert list(engine.oms.orders) == ["st000000000000000901"]
+        ticket = ticket_of(desk)
+        assert (ticket.draft().side, ticket.draft().quantity) == (Side.SELL, "1.5")
+        desk.clock.advance(1.0)  # the trader reads the ticket, then sends it
+        await pilot.press("enter")
+        await desk.settle(pilot)
+        assert len(engine.oms.orders) == 2
+        await desk.session.close()
+
+
+async def test_enter_twice_on_a_signal_sends_nothing(make_desk) -> None:
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        signal = Signal(
+            strategy="m",
+            instrument="ETHUSDT.PAPER",
+            side=Side.BUY,
+            quantity=Decimal("0.25"),
+            price=Decimal("3450.00"),
+        )
+        await desk.session.bus.publish(SignalEvent.create("strategy:m", signal, ts=desk.clock.ns()))
+        await desk.settle(pilot)
+        await pilot.press("8", "enter", "enter")
+        await desk.settle(pilot)
+        assert not desk.session.engine.oms.orders
+        assert ticket_of(desk).draft().quantity == "0.25"
+        await desk.session.close()
+
+
+async def test_a_signal_of_a_type_the_broker_does_not_offer_is_not_sent_as_another(
+    make_desk,
+) -> None:
+    """A TAKE_PROFIT signal on a broker without that type: the Type choice could not
+    show it and kept the last ticket's MARKET (a valid market sell, F9 away, for a
+    take-profit at 3600). The ticket starts from the defaults, and says the type is not
+    offered until the trader chooses one; nothing is sent meanwhile."""
+    desk = make_desk()
+    desk.broker.capabilities = NO_TAKE_PROFIT
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        await open_market_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
+        await type_into(pilot, "0.01")
+        await pilot.press("escape")
+        signal = Signal(
+            strategy="brk",
+            instrument="ETHUSDT.PAPER",
+            side=Side.SELL,
+            quantity=Decimal("0.25"),
+            order_type=OrderType.TAKE_PROFIT,
+            price=Decimal("3600.00"),
+        )
+        await desk.session.bus.publish(
+            SignalEvent.create("strategy:brk", signal, ts=desk.clock.ns())
+        )
+        await desk.settle(pilot)
+        await pilot.press("8", "enter")
+        await desk.settle(pilot)
+        ticket = ticket_of(desk)
+        draft = ticket.draft()
+        assert (draft.order_type, draft.tif) == (OrderType.LIMIT, TimeInForce.GTC)
+        problems = ticket.query_one("#t-problems", TextBlock).text.plain
+        assert "TAKE_PROFIT is not offered at paper" in problems
+        desk.clock.advance(1.0)
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        assert not desk.session.engine.oms.orders
+        assert "NOT SENT" in ticket.query_one("#t-status", TextBlock).text.plain
+        await desk.session.close()
+
+
+async def test_the_answer_to_a_ticket_left_is_said_apart_not_on_the_new_one(make_desk) -> None:
+    """F9, then a new ticket before the venue answers (its acknowledgement takes 1.5 s
+    here): the venue's refusal of the first order was shown on the new, unsent ticket
+    ("REJECTED: why below" over a sell with no quantity). It is a notice naming the
+    order now, and the new ticket is left as it is."""
+    slow = {"checks": {"max_open_orders": 1}, "latency": {"ack_ms": 1500, "jitter_ms": 0}}
+    desk = make_desk(settings=make_settings(paper=slow))
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        engine = desk.session.engine
+        bid = desk.app.model.quotes["BTCUSDT.PAPER"].quote.bid
+        assert bid is not None
+        resting = f"{bid - 20:f}"
+        await engine.submit(limit_buy("st000000000000000901", "BTCUSDT.PAPER", "0.01", resting))
+        await desk.settle(pilot)  # the venue's one order in BTCUSDT
+        ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
+        field(ticket, "limit_price").value = f"{bid - 21:f}"
+        await type_into(pilot, "0.01")
+        await pilot.press("f9")
+        await pilot.pause()
+        assert ticket.sending
+        sent = ticket._sent_id
+        await pilot.press("escape", "s")  # a sell ticket, from the quotes
+        await pilot.pause()
+        assert ticket.sending  # not answered yet
+        await desk.settle(pilot)  # the answer comes
+        assert engine.oms.orders[sent].order.status is OrderStatus.REJECTED
+        fresh = ticket_of(desk)
+        assert (fresh.draft().instrument, fresh.draft().side) == ("BTCUSDT.PAPER", Side.SELL)
+        assert fresh.draft().quantity == ""
+        assert fresh.query_one("#t-status", TextBlock).text.plain == ""
+        assert fresh.query_one("#t-problems", TextBlock).text.plain == ""
+        [toast] = [n for n in desk.app._notifications if n.title == "Order not placed"]
+        assert short_id(sent) in toast.message
+        assert "BUY 0.01 BTCUSDT.PAPER" in toast.message
         await desk.session.close()

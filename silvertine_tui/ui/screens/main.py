@@ -762,7 +762,13 @@ class MainScreen(Screen[None]):
         view = self.desk.view.order(coid) if coid else None
         if view is None:
             what = "order" if blotter.show_all else "working order"
-            self.notify(f"no {what} selected", severity="warning")
+            if blotter.cursor_lost:  # the one chosen finished: never its neighbour
+                self.notify(
+                    f"the {what} selected left the list: select one again",
+                    severity="warning",
+                )
+            else:
+                self.notify(f"no {what} selected", severity="warning")
         return view
 
     def _finished(self, view: OrderView, what: str) -> bool:

@@ -56,11 +56,13 @@ def check_change(
     risk: RiskCheck | None = None,
     shown_terms: dict[str, Decimal | None] | None = None,
 ) -> tuple[Change | None, list[str]]:
-    """The change typed, checked. `shown_terms`: the terms each field was filled with
-    (by default the order's): a field still at them is no change. Compared with the
-    order's terms instead, a field left as the dialog opened sent its old value once the
-    order had moved meanwhile (a change answered late, one from another desk): the
-    trader typed a quantity and the price went back to what it was."""
+    """The change typed, checked. `shown_terms`: the terms the fields the trader has
+    not typed in were filled with (by default the order's, for every field): such a
+    field still at them is no change. Compared with the order's terms instead, a field
+    left as the dialog opened sent its old value once the order had moved meanwhile (a
+    change answered late, one from another desk): the trader typed a quantity and the
+    price went back to what it was. A field typed in is sent as typed unless it is the
+    order's term now (typed back to the opening price after the order moved: sent)."""
     order = view.order
     current = terms(view)
     filled_with = shown_terms if shown_terms is not None else current
@@ -75,7 +77,7 @@ def check_change(
         except NotANumber as exc:
             problems.append(str(Problem(name, "number", str(exc))))
             continue
-        if value == current[name] or value == filled_with[name]:
+        if value == current[name] or (name in filled_with and value == filled_with[name]):
             values[name] = None
             continue
         issues = []
@@ -136,8 +138,12 @@ class ModifyScreen(Dialog[Change | None]):
         self.lookup = lookup
         self.problems_shown = False  # after an Enter refused: checked as typed
         self._shown = _progress(view)
-        # The terms each field was filled with: one still at them is not sent.
+        # The terms each field was filled with: one the trader has not typed in, still
+        # at them, is not sent.
         self._filled_with = terms(view)
+        # The fields the trader typed in: what they hold is what is sent (unless it is
+        # the order's term now), and the order's moving never writes over them.
+        self._typed: set[str] = set()
 
     def compose_dialog(self) -> ComposeResult:
         order = self.view.order
@@ -236,16 +242,17 @@ class ModifyScreen(Dialog[Change | None]):
 
     def _follow_terms(self, view: OrderView) -> str:
         """The order's terms moved while the dialog was open: a field the trader has
-        not touched takes the new value (one typed in keeps what was typed). What
-        moved, as the dialog says it ("" when nothing did)."""
+        not typed in takes the new value (one typed in keeps what was typed, even
+        typed back to what the dialog opened with). What moved, as the dialog says it
+        ("" when nothing did)."""
         moved = []
         for name, now in terms(view).items():
             was = self._filled_with[name]
             if now == was:
                 continue
-            field = self.query_one(f"#m-{name}", Input)
-            if field.value == _text(was):
-                field.value = _text(now)
+            if name not in self._typed:
+                with self.prevent(Input.Changed):
+                    self.query_one(f"#m-{name}", Input).value = _text(now)
                 self._filled_with[name] = now
             moved.append(f"{LABELS[name]} {_text(now) or '-'}")
         return ", ".join(moved)
@@ -256,7 +263,9 @@ class ModifyScreen(Dialog[Change | None]):
             self.instrument,
             *self._values(),
             risk=self.risk,
-            shown_terms=self._filled_with,
+            shown_terms={
+                name: value for name, value in self._filled_with.items() if name not in self._typed
+            },
         )
 
     @on(Input.Submitted)
@@ -277,6 +286,9 @@ class ModifyScreen(Dialog[Change | None]):
         """Once problems are shown, they follow what is typed: a corrected field no
         longer shows the error it had (checked as Enter checks it)."""
         event.stop()
+        name = (event.input.id or "").removeprefix("m-")
+        if name in self._filled_with and event.value != _text(self._filled_with[name]):
+            self._typed.add(name)  # (an Input says its first value too: not typed)
         if self.problems_shown:
             self._show(self._check()[1])
 

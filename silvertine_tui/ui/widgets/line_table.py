@@ -99,6 +99,9 @@ class LineTable(ScrollView, can_focus=True):
         self._position: dict[int, int] = {}
         self._column_offsets()
         self.cursor_row = 0
+        # The row the cursor was on left the table (an order finished, a position
+        # closed): nothing is selected, and none is marked, until the cursor moves.
+        self.cursor_lost = False
         self.cell_updates = 0
 
     # -- rows -------------------------------------------------------------------------
@@ -131,7 +134,7 @@ class LineTable(ScrollView, can_focus=True):
         return Text(found.text, style=found.style)
 
     def selected_key(self) -> str | None:
-        if not self._keys:
+        if not self._keys or self.cursor_lost:
             return None
         return self._keys[min(self.cursor_row, len(self._keys) - 1)]
 
@@ -215,17 +218,24 @@ class LineTable(ScrollView, can_focus=True):
         return spans
 
     def remove_rows(self, keys: Iterable[str]) -> None:
-        """Remove the rows of `keys` that are shown (the others are left alone); the
-        cursor stays on its line (the row after a removed one moves up to it)."""
+        """Remove the rows of `keys` that are shown (the others are left alone). The
+        cursor stays on its row; if that row went, the cursor is lost (`cursor_lost`):
+        the row that moved up to its line is not the one chosen, and a key acting on
+        the selection (cancel, modify, close) would act on another order."""
         gone = {key for key in keys if key in self._cells}
         if not gone:
             return
         first = min(self._index[key] for key in gone)
+        chosen = self.selected_key()
         for key in gone:
             del self._cells[key]
             self._strips.pop(key, None)
         self._keys = [key for key in self._keys if key not in gone]
         self._index = {key: i for i, key in enumerate(self._keys)}
+        if chosen is not None and chosen in gone:
+            self.cursor_lost = True
+        elif chosen is not None:
+            self.cursor_row = self._index[chosen]
         self.cursor_row = max(0, min(self.cursor_row, len(self._keys) - 1))
         if not self._fit_columns():
             self._rows_moved(first)
@@ -237,6 +247,7 @@ class LineTable(ScrollView, can_focus=True):
         self._cells.clear()
         self._strips.clear()
         self.cursor_row = 0
+        self.cursor_lost = False
         self._widths = self._label_widths()
         if not self._fit_columns():
             self._reshape()
@@ -381,7 +392,7 @@ class LineTable(ScrollView, can_focus=True):
         if row >= len(self._keys):
             return Strip.blank(width, base)
         key = self._keys[row]
-        if row == self.cursor_row:
+        if row == self.cursor_row and not self.cursor_lost:
             fill = self._cursor_fill(base)
             return self._cursor_strip(key, base).crop_extend(scroll_x, scroll_x + width, fill)
         return self._row_strip(key).crop_extend(scroll_x, scroll_x + width, base)
@@ -460,7 +471,8 @@ class LineTable(ScrollView, can_focus=True):
             return
         row = max(0, min(row, len(self._keys) - 1))
         previous, self.cursor_row = self.cursor_row, row
-        if row != previous:
+        if row != previous or self.cursor_lost:
+            self.cursor_lost = False
             self._refresh_row(previous)
             self._refresh_row(row)
         self._reveal(row)
@@ -482,7 +494,9 @@ class LineTable(ScrollView, can_focus=True):
         self.trader_moved()
 
     def action_cursor_down(self) -> None:
-        self.move_cursor(self.cursor_row + 1)
+        # Lost, the cursor sits between the row before and the row that moved up to
+        # its line: down selects that one.
+        self.move_cursor(self.cursor_row + (0 if self.cursor_lost else 1))
         self.trader_moved()
 
     def action_cursor_page_up(self) -> None:

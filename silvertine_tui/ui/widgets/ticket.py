@@ -3,6 +3,7 @@ never sends twice."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from rich.text import Text
@@ -12,8 +13,16 @@ from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label
 
-from ...domain import OrderStatus, OrderType, Side, TimeInForce, TradingState
-from ...engine.commands import Accepted, Failed, PlaceOrder, Refused
+from ...domain import (
+    Instrument,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    TradingState,
+)
+from ...engine.commands import Accepted, Failed, Outcome, PlaceOrder, Refused
 from ...engine.risk import RiskViolation
 from ..desk import Desk
 from ..focus import focus_now
@@ -117,6 +126,14 @@ class Ticket(Vertical):
         # The status of the last send, said while the bus was down: said again with
         # "the bus is back" when it is (the order then shows in the Orders pane).
         self._sent_bus_down: str | None = None
+        # Counts the tickets this widget has held (`_fresh`): a send's answer that comes
+        # after the trader moved on to a new ticket is said apart, never on the new one.
+        self._generation = 0
+        self._opened_at = float("-inf")  # when `prefill` opened the ticket (desk monotonic)
+        # The order type a prefilled ticket's source asked for that its broker does not
+        # offer: a problem that blocks the send until the trader chooses a type (the
+        # Type choice cannot show it, and showing another type would send another order).
+        self._unoffered: Problem | None = None
 
     # -- layout -----------------------------------------------------------------------
 
@@ -207,6 +224,8 @@ class Ticket(Vertical):
             fee_rate=self.desk.fee_rate,
             can_short=self.desk.can_short(broker),
         )
+        if self._unoffered is not None:
+            checked = replace(checked, problems=[self._unoffered, *checked.problems])
         self.checked = checked
         self._show(checked, draft)
         if self._sent_bus_down is not None and not self.desk.bus_watch.lost:
@@ -319,6 +338,8 @@ class Ticket(Vertical):
     @on(Choice.Changed)
     def _choice_changed(self, event: Choice.Changed) -> None:
         event.stop()
+        if event.choice.id == "t-order_type":
+            self._unoffered = None  # the trader chose a type the broker takes
         self._ticket_changed()
         if event.choice.id in ("t-order_type", "t-account"):
             self._apply_offer()
@@ -352,6 +373,10 @@ class Ticket(Vertical):
         price_text = _plain(price) if price is not None else ""
         with self.prevent(Input.Changed, Choice.Changed):
             self._default_account(account)
+            # The defaults first: a type or TIF the broker does not offer leaves the
+            # choice where it was, which must not be the ticket before's.
+            self._choice("order_type").value = DEFAULTS["order_type"]
+            self._choice("tif").value = DEFAULTS["tif"]
             self._apply_offer()  # the account's choices, for the type and TIF below
             self._set_text("instrument", instrument)
             self._choice("side").value = side.value
@@ -366,7 +391,9 @@ class Ticket(Vertical):
             )
             self._choice("post_only").value = NO
             self._choice("qty_in").value = BASE
-        self._fresh(tag, reduce_only=reduce_only)
+        taken = self._choice("order_type").value == order_type.value
+        self._fresh(tag, reduce_only=reduce_only, unoffered=None if taken else order_type)
+        self._opened_at = self.desk.monotonic()
         if note:
             self._status(note, note_style)
 
@@ -393,10 +420,21 @@ class Ticket(Vertical):
         if account is not None:
             choice.value = account
 
-    def _fresh(self, tag: str, *, reduce_only: bool = False) -> None:
+    def _fresh(
+        self, tag: str, *, reduce_only: bool = False, unoffered: OrderType | None = None
+    ) -> None:
+        self._generation += 1
         self._tag = tag
         self._reduce_only = reduce_only
         self._last_fire = float("-inf")  # the debounce is against a double press, not a new order
+        self._unoffered = None
+        if unoffered is not None:
+            broker = self._choice("account").value.partition("/")[0]
+            self._unoffered = Problem(
+                "order_type",
+                "not_offered",
+                f"{unoffered} is not offered at {broker}: choose a type it takes",
+            )
         self.attempted = False
         self._sent_draft = None
         self._refused = []
@@ -530,10 +568,14 @@ class Ticket(Vertical):
     async def _submit(self, checked: Checked, draft: Draft) -> None:
         request = checked.request
         assert request is not None
+        generation = self._generation
         try:
             outcome = await self.desk.send(PlaceOrder(request=request))
         finally:
             self.sending = False
+        if generation != self._generation:
+            self._answer_elsewhere(request, checked.instrument, outcome)
+            return
         match outcome:
             case Accepted():
                 sent = (
@@ -573,6 +615,27 @@ class Ticket(Vertical):
                 self.app.notify(outcome.error, title="Order not placed", severity="error")
         self.run_check()
 
+    def _answer_elsewhere(
+        self, request: OrderRequest, instrument: Instrument | None, outcome: Outcome
+    ) -> None:
+        """The answer to an order sent from a ticket the trader has since left for a
+        new one: said in a notice naming the order, the new ticket left as it is."""
+        what = f"{short_id(request.client_order_id)} {order_text(request, instrument)}"
+        match outcome:
+            case Accepted():
+                self.app.notify(what, title="Order sent", severity="information")
+            case Refused():
+                said = "; ".join(p.message for p in outcome.problems)
+                self.app.notify(f"{what}: {said}", title="Order not sent", severity="error")
+            case Failed(error_kind="BrokerTimeout"):
+                self.app.notify(
+                    f"{what}: {outcome.error}", title="Order sent, no answer yet", severity="error"
+                )
+            case Failed():
+                self.app.notify(
+                    f"{what}: {outcome.error}", title="Order not placed", severity="error"
+                )
+
     def _show_problems(self, problems: list[Problem], what: str) -> None:
         """The send was refused: its problems stay listed (`_refused`) until the ticket
         changes; the check that follows adds the ticket's own above them."""
@@ -582,6 +645,7 @@ class Ticket(Vertical):
     def _ticket_changed(self) -> None:
         """Something on the ticket changed: what the last send was refused for is about
         an order no longer on it."""
+        self._opened_at = float("-inf")  # typed in: enter sends (`_submitted`)
         if self._refused:
             self._refused = []
             if not self._blocked:
@@ -609,7 +673,13 @@ class Ticket(Vertical):
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
+        """Enter in a field sends, unless it comes within `fire_debounce_s` of the key
+        that opened the ticket with nothing changed on it since: enter on a position or
+        a signal opens one, and the same key pressed twice (a double press, a bouncing
+        key) sent it unseen. A ticket typed in (`b`, a quantity, enter) sends."""
         event.stop()
+        if self.desk.monotonic() - self._opened_at < self.desk.fire_debounce_s:
+            return
         self.action_fire()
 
     @on(Button.Pressed, "#t-send")
