@@ -37,7 +37,7 @@ import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -209,6 +209,10 @@ class Broker(ABC):
         self._cancels: dict[str, asyncio.Future[None]] = {}
         # Changes of each order, one at a time (`modify`).
         self._modifies = Turns()
+        # Fills the bus refused to journal, oldest first, written again in the
+        # background until it takes them (`publish_fill`).
+        self._fills_unjournaled: deque[FillEvent] = deque()
+        self._fills_retry: asyncio.Task[None] | None = None
 
     # -- identity and state ---------------------------------------------------------
 
@@ -377,7 +381,51 @@ class Broker(ABC):
         await self.publish(OrderUpdateEvent.create(self.source, update, ts=self.clock()))
 
     async def publish_fill(self, fill: Fill) -> None:
-        await self.publish(FillEvent.create(self.source, fill, ts=self.clock()))
+        """Journal a fill. One the bus refuses (Redis READONLY, out of memory) is kept
+        and written again in the background, in order, until the bus takes it: an
+        adapter counts it journaled (its catch-up never asks the venue for it again),
+        so a refused write was a fill lost, the order FILLED with nothing filled and
+        the position short of it. Counted (`journal`) and logged; the fills after it
+        wait behind it."""
+        event = FillEvent.create(self.source, fill, ts=self.clock())
+        if self._fills_unjournaled:
+            self._fills_unjournaled.append(event)
+            return
+        try:
+            await self.publish(event)
+        except BusError as exc:
+            self._fills_unjournaled.append(event)
+            self.count_error("journal")
+            log.error(
+                "broker.fill_not_journaled",
+                extra={"broker": self.source, "exec_id": fill.exec_id, "error": str(exc)},
+            )
+            if self._fills_retry is None or self._fills_retry.done():
+                self._fills_retry = asyncio.create_task(
+                    self._journal_fills(), name=f"fills-journal:{self.source}"
+                )
+
+    @property
+    def fills_unjournaled(self) -> int:
+        """Fills refused by the bus, waiting to be written again."""
+        return len(self._fills_unjournaled)
+
+    async def _journal_fills(self) -> None:
+        delay = 0.2
+        waiting = self._fills_unjournaled
+        while waiting:
+            await asyncio.sleep(delay)
+            try:
+                await self.publish(waiting[0])
+            except BusError:
+                delay = min(max(delay * 2, 0.2), 5.0)
+                continue
+            log.warning(
+                "broker.fill_journaled_late",
+                extra={"broker": self.source, "exec_id": waiting[0].payload.exec_id},
+            )
+            waiting.popleft()
+            delay = 0.0  # the rest at once, while the bus takes them
 
     async def publish_position(self, position: Position) -> None:
         await self.publish(PositionEvent.create(self.source, position, ts=self.clock()))

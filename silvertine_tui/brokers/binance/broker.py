@@ -1097,7 +1097,10 @@ class BinanceBroker(Broker):
         if order is None:
             raise UnknownOrder(f"{self.source} has no order {coid}: nothing was sent")
         previous = order.status
-        filled = order.filled
+        # What has filled: the last status published, or the fills published since (a
+        # fill goes out at once, its status may wait for the balances it moved: the
+        # replacement would have bought the filled part again).
+        filled = max(order.filled, sum((q for q, _ in order.filled_by_venue_id.values()), ZERO))
         quantity = change.quantity if change.quantity is not None else order.quantity
         request = OrderRequest(
             client_order_id=coid,

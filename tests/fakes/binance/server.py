@@ -387,6 +387,12 @@ class FakeBinance:
         REST call: the client times out not knowing."""
         self.faults.swallowed_replies += 1
 
+    def lose_next_account_event(self, count: int = 1) -> None:
+        """The next `count` `outboundAccountPosition` events never reach the user stream
+        (Binance sends it after an order's fills: late, the adapter's status waits for
+        it, then goes without it)."""
+        self.exchange.account_events_lost += count
+
     def reset_next_requests(
         self, count: int = 1, *, after_processing: bool = True, path: str | None = None
     ) -> None:
