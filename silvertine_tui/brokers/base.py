@@ -714,6 +714,12 @@ class Broker(ABC):
         default looks in `instruments()`; a venue with a lookup by symbol overrides it."""
         return (await self.instruments()).get(key)
 
+    def journal_holds(self, instruments: Iterable[str]) -> None:  # noqa: B027 (a hook)
+        """The instruments this account's journal holds a position, a working order or
+        a fill in, told before each reconcile: an adapter that asks its venue symbol by
+        symbol (Binance's myTrades) asks for these too, not only the configured ones.
+        Nothing by default."""
+
     def fill_journaled(self, fill: Fill) -> None:  # noqa: B027 (a hook: optional)
         """A fill of this account the engine journaled itself (one the venue reported
         on reconcile that the journal lacked): an adapter that follows the fills in

@@ -581,6 +581,14 @@ async def reconcile_broker(engine: TradingEngine, broker: Broker) -> list[Reconc
     """Ask the broker what its venue holds, from the last fill the journal knows in each
     instrument (not from the epoch), and reconcile the journal against it."""
     last_fills = dict(engine.portfolio.last_fills.get((broker.name, broker.account), {}))
+    account = (broker.name, broker.account)
+    broker.journal_holds(
+        {
+            *last_fills,
+            *(v.order.request.instrument for v in engine.oms.working(*account)),
+            *(key[2] for key in engine.portfolio.positions if key[:2] == account),
+        }
+    )
     # Fills from before the account's journal began are the venue's history, not fills
     # we missed: a first connect to an account with a past asks from now.
     since = engine.journal_start.get((broker.name, broker.account), broker.clock())

@@ -153,6 +153,9 @@ class BinanceBroker(Broker):
         self.rest = rest if rest is not None else BinanceRest(config, clock=clock)
         self.rest.watch = self  # each call's finding moves the "rest" link
         self.symbols: list[str] = list(config.symbols)
+        # Instruments the journal holds positions, working orders or fills in
+        # (`journal_holds`): followed as the configured ones are (`_followed`).
+        self._journal_keys: set[str] = set()
         self.capabilities = Capabilities(
             # Every type ours maps to: STOP is STOP_LOSS, STOP_LIMIT STOP_LOSS_LIMIT.
             order_types=frozenset(OrderType),
@@ -1543,12 +1546,34 @@ class BinanceBroker(Broker):
     async def positions(self) -> list[Position]:
         return [p for p in await self._positions_from(await self.balances()) if p.quantity != 0]
 
+    def journal_holds(self, instruments: Iterable[str]) -> None:
+        for key in instruments:
+            with contextlib.suppress(ValueError):  # (not a Binance key)
+                symbol_of(key)
+                self._journal_keys.add(key)
+
+    async def _followed(self) -> dict[str, Instrument]:
+        """The configured instruments, those looked up on demand (a symbol typed in the
+        ticket) and those the journal holds: positions and fills are followed in all of
+        them. Only the configured ones were: an order on another symbol had its
+        position set to 0 by every reconcile (POSITION_MISMATCH against a venue report
+        that did not list it) and its fills made while the desk was away were never
+        asked for (the order ended CANCELED, nothing filled)."""
+        found = dict(await self.instruments())
+        for key, instrument in list(self._instrument_cache.items()):
+            found.setdefault(key, instrument)
+        for key in self._journal_keys - found.keys():
+            # Not traded at Binance any more, or not answered now (asked again next time).
+            with contextlib.suppress(BrokerError):
+                found[key] = await self.instrument(key)
+        return found
+
     async def _positions_from(self, balances: Iterable[Balance]) -> list[Position]:
         """Spot: a position is the base asset's balance (free + locked) of each
-        configured symbol; the balances given are the assets that changed."""
+        followed symbol (`_followed`); the balances given are the assets that changed."""
         held = {b.currency: b.total for b in balances}
         found: list[Position] = []
-        for key, instrument in (await self.instruments()).items():
+        for key, instrument in (await self._followed()).items():
             if instrument.base_currency in held:
                 found.append(
                     Position(
@@ -1615,7 +1640,9 @@ class BinanceBroker(Broker):
         last_fills = last_fills or {}
         open_orders = await self.open_orders()
         fills: list[Fill] = []
-        for symbol in self.symbols:
+        asked = {*self.symbols, *(symbol_of(key) for key in self._journal_keys)}
+        asked |= {o.symbol for o in self._orders.values()}  # placed or reported this run
+        for symbol in sorted(asked):
             fills += await self._fills_since(symbol, since_ns, last_fills.get(key_of(symbol)))
         balances = await self.balances()
         return ReconcileReport(
