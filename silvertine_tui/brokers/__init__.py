@@ -1,7 +1,7 @@
 """Broker contract, registry, and adapters (paper, binance, ib)."""
 
 from ..domain import VenueOrder
-from .base import TRADABLE_STATES, Broker, BrokerHealth, ReconcileReport
+from .base import TRADABLE_STATES, Broker, BrokerHealth, JournalOrder, ReconcileReport
 from .errors import (
     BrokerError,
     BrokerTimeout,
@@ -27,6 +27,7 @@ __all__ = [
     "CancelTooLate",
     "ConfigurationError",
     "InsufficientFunds",
+    "JournalOrder",
     "ModifyTooLate",
     "NotConnected",
     "OrderRejected",

@@ -127,6 +127,24 @@ class LinkStatus:
     since_ns: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class JournalOrder:
+    """A working order the journal holds that a venue replaced (a modify by cancel and
+    replace: Binance): what the venue's listing of the replacement does not say."""
+
+    client_order_id: str
+    quantity: Decimal  # across the replaces
+    filled_qty: Decimal
+    venue_order_id: str | None  # the replacement working now
+    retired_venue_ids: frozenset[str]
+    # What filled under each venue order id: (quantity, amount in the quote currency);
+    # empty when the journal's fills of the order are not in memory (an order loaded
+    # from a snapshot): then what filled before the replacement is the journal's
+    # filled quantity less what the replacement says it filled, at `avg_price`.
+    filled_by_venue_id: Mapping[str, tuple[Decimal, Decimal]]
+    avg_price: Decimal | None = None
+
+
 @dataclass(slots=True)
 class BrokerHealth:
     state: ConnectionState = ConnectionState.DISCONNECTED
@@ -713,6 +731,12 @@ class Broker(ABC):
         """The venue's definition of one instrument (None: not traded there). The
         default looks in `instruments()`; a venue with a lookup by symbol overrides it."""
         return (await self.instruments()).get(key)
+
+    def journal_working(self, orders: Sequence[JournalOrder]) -> None:  # noqa: B027
+        """The journal's working orders of this account that a replace moved to another
+        venue order, told before each reconcile: an adapter that met the replacement
+        only in the venue's listing (after a restart) learns what filled before it.
+        Nothing by default (a hook)."""
 
     def journal_holds(self, instruments: Iterable[str]) -> None:  # noqa: B027 (a hook)
         """The instruments this account's journal holds a position, a working order or

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..brokers import Broker, ReconcileReport
+from ..brokers import Broker, JournalOrder, ReconcileReport
 from ..bus import BusEntry, EventBus
 from ..bus.base import StreamInfo, parse_id
 from ..domain import Fill, Order, OrderStatus, OrderUpdate, Position, VenueOrder, plain
@@ -577,11 +577,36 @@ def before_fills(venue: VenueOrder, fills: list[Fill]) -> VenueOrder:
     return venue.model_copy(update={"filled_qty": before, "avg_price": avg, "status": status})
 
 
+def journal_order(view: OrderView) -> JournalOrder:
+    """A replaced working order as the journal holds it, with what filled under each of
+    its venue order ids (from its fills, kept in its history while it works)."""
+    order = view.order
+    by_venue: dict[str, tuple[Decimal, Decimal]] = {}
+    for event in view.history:
+        if isinstance(event, FillEvent):
+            fill = event.payload
+            venue_id = fill.venue_order_id or ""
+            qty, quote = by_venue.get(venue_id, (Decimal(0), Decimal(0)))
+            by_venue[venue_id] = (qty + fill.quantity, quote + fill.quantity * fill.price)
+    return JournalOrder(
+        client_order_id=view.client_order_id,
+        quantity=order.quantity,
+        filled_qty=order.filled_qty,
+        venue_order_id=order.venue_order_id,
+        retired_venue_ids=frozenset(order.retired_venue_ids),
+        filled_by_venue_id=by_venue if not view.history_dropped else {},
+        avg_price=order.avg_price,
+    )
+
+
 async def reconcile_broker(engine: TradingEngine, broker: Broker) -> list[Reconcile]:
     """Ask the broker what its venue holds, from the last fill the journal knows in each
     instrument (not from the epoch), and reconcile the journal against it."""
     last_fills = dict(engine.portfolio.last_fills.get((broker.name, broker.account), {}))
     account = (broker.name, broker.account)
+    broker.journal_working(
+        [journal_order(v) for v in engine.oms.working(*account) if v.order.retired_venue_ids]
+    )
     broker.journal_holds(
         {
             *last_fills,

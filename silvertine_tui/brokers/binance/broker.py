@@ -72,7 +72,7 @@ from ...domain import (
     plain,
 )
 from ...events import ModifyRequest
-from ..base import Broker, Clock, ReconcileReport
+from ..base import Broker, Clock, JournalOrder, ReconcileReport
 from ..errors import (
     BrokerError,
     BrokerTimeout,
@@ -156,6 +156,9 @@ class BinanceBroker(Broker):
         # Instruments the journal holds positions, working orders or fills in
         # (`journal_holds`): followed as the configured ones are (`_followed`).
         self._journal_keys: set[str] = set()
+        # Replaced working orders as the journal holds them (`journal_working`), for an
+        # order this run meets first in the venue's listing.
+        self._journal_orders: dict[str, JournalOrder] = {}
         self.capabilities = Capabilities(
             # Every type ours maps to: STOP is STOP_LOSS, STOP_LIMIT STOP_LOSS_LIMIT.
             order_types=frozenset(OrderType),
@@ -1494,6 +1497,9 @@ class BinanceBroker(Broker):
                 published_venue_id=venue.venue_order_id,
             )
             self._orders[venue.client_order_id] = order
+            held = self._journal_orders.get(venue.client_order_id)
+            if held is not None:
+                self._carry(order, held)
         if venue.venue_order_id is not None:
             self._by_venue_id.setdefault(venue.venue_order_id, venue.client_order_id)
         return order
@@ -1508,8 +1514,12 @@ class BinanceBroker(Broker):
             return venue
         filled = carried_qty + venue.filled_qty
         quote = carried_quote + (venue.avg_price or ZERO) * venue.filled_qty
+        status = venue.status
+        if status is OrderStatus.NEW:  # the replacement has not traded; the order has
+            status = OrderStatus.PARTIALLY_FILLED
         return venue.model_copy(
             update={
+                "status": status,
                 "quantity": carried_qty + venue.quantity,
                 "filled_qty": filled,
                 "avg_price": quote / filled if filled else None,
@@ -1545,6 +1555,42 @@ class BinanceBroker(Broker):
 
     async def positions(self) -> list[Position]:
         return [p for p in await self._positions_from(await self.balances()) if p.quantity != 0]
+
+    def journal_working(self, orders: Sequence[JournalOrder]) -> None:
+        self._journal_orders = {o.client_order_id: o for o in orders}
+        for held in orders:
+            order = self._orders.get(held.client_order_id)
+            if order is not None:
+                self._carry(order, held)
+
+    def _carry(self, order: TrackedOrder, held: JournalOrder) -> None:
+        """An order this run knows only from the venue's listing of its replacement (a
+        restart): what filled under the venue orders a replace retired, from the
+        journal, so that its totals are the journal's and a modify sends what is left.
+        Known by the listing alone, a partly filled order replaced before the restart
+        read as new (0 filled of the replacement's quantity): a reconcile took those
+        terms, and a modify to 0.8 in all sent 0.8 more where 0.4 had filled."""
+        if order.retired or order.venue_order_id != held.venue_order_id:
+            return  # replaced in this run (it knows), or again since (the venue's)
+        current = order.venue_order_id or ""
+        listed = order.filled  # the replacement's own, as the venue listed it
+        journal = dict(held.filled_by_venue_id)
+        if not journal and held.filled_qty > 0:  # its fills not in memory: by difference
+            avg = held.avg_price or ZERO
+            before = max(held.filled_qty - listed, ZERO)
+            journal = {min(held.retired_venue_ids): (before, before * avg)}
+            journal[current] = (held.filled_qty - before, (held.filled_qty - before) * avg)
+        order.retired = set(held.retired_venue_ids)
+        for venue_id in held.retired_venue_ids | {current}:  # and what this run added
+            qty, quote = journal.get(venue_id, (ZERO, ZERO))
+            more_qty, more_quote = order.filled_by_venue_id.get(venue_id, (ZERO, ZERO))
+            if qty or more_qty:
+                order.filled_by_venue_id[venue_id] = (qty + more_qty, quote + more_quote)
+        carried_qty, _ = order.carried
+        order.quantity += carried_qty
+        order.filled = carried_qty + max(listed, journal.get(current, (ZERO, ZERO))[0])
+        for venue_id in held.retired_venue_ids:
+            self._by_venue_id.setdefault(venue_id, order.client_order_id)
 
     def journal_holds(self, instruments: Iterable[str]) -> None:
         for key in instruments:
