@@ -635,6 +635,12 @@ class BinanceBroker(Broker):
     async def _publish_update_locked(self, update: OrderUpdate, *, local: bool) -> None:
         order = self._orders.get(update.client_order_id)
         if order is not None and not order.is_news(update, local=local):
+            if update.status is OrderStatus.PENDING_REPLACE and any(
+                held.client_order_id == order.client_order_id for _, held in self._held
+            ):
+                # A second change while the first's NEW waits for its account event:
+                # a repeat now, it goes after that NEW (`_flush_held`).
+                order.replace_after_held = True
             return
         await super().publish_update(update)
         if order is not None:
@@ -683,10 +689,17 @@ class BinanceBroker(Broker):
             _, update = self._held.pop(0)
             await self.publish_update(update)
             order = self._orders.get(update.client_order_id)
-            if order is not None and order.replacing and not update.status.is_terminal:
+            if (
+                order is not None
+                and (order.replacing or order.replace_after_held)
+                and not update.status.is_terminal
+            ):
                 # A change went out while this status waited (two changes at once: the
                 # second's PENDING_REPLACE was a repeat then): the journal shows it on
-                # its way again, not the order NEW at the first change's terms.
+                # its way again, not the order NEW at the first change's terms; also
+                # when the second change was answered before this status went (its
+                # NEW held behind this one: the journal skipped its PENDING_REPLACE).
+                order.replace_after_held = False
                 await self.publish_update(
                     OrderUpdate(
                         client_order_id=order.client_order_id,

@@ -41,6 +41,9 @@ class TrackedOrder:
     retired: set[str] = field(default_factory=set)
     filled_by_venue_id: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
     replacing: bool = False
+    # A change's PENDING_REPLACE came while a status of the order waited for its
+    # account event: it goes after that status (`BinanceBroker._flush_held`).
+    replace_after_held: bool = False
     # What the journal has: the last status published (ours or the venue's), the
     # venue's last reported status and cumulative quantity.
     status: OrderStatus | None = None

@@ -704,6 +704,27 @@ async def test_two_changes_at_once_each_show_on_their_way(s: Session) -> None:
     assert (orders[coid].status, orders[coid].limit_price) == (S.NEW, D(1980))
 
 
+async def test_two_changes_each_show_when_the_second_is_answered_first(s: Session) -> None:
+    """The first change's NEW waits for its account event (late); the second change is
+    answered meanwhile: both NEWs went at once, the second's PENDING_REPLACE (a repeat
+    while the first's NEW waited) never journaled. It goes between them now."""
+    coid = await s.broker.place(req(s))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    await settled(s)
+    s.fake.lose_next_account_event()  # the first replacement's
+    await s.broker.modify(coid, limit_price=D("1985"))
+    await s.broker.modify(coid, limit_price=D("1980"))
+    await settled(s)
+    await asyncio.sleep(0.3)  # past any status's wait
+    events = await s.events()
+    assert [(u.status, u.limit_price) for u in updates(events, coid)[2:]] == [
+        (S.PENDING_REPLACE, None),
+        (S.NEW, D(1985)),
+        (S.PENDING_REPLACE, None),
+        (S.NEW, D(1980)),
+    ]
+
+
 async def test_a_lost_modify_the_stream_settled_can_be_changed_again(s: Session) -> None:
     """The stream's report settled a lost modify (NEW at the new price): a next change
     was refused "being asked what became of it" while the check's slow query lasted."""
