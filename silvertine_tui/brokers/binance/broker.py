@@ -43,6 +43,7 @@ import contextlib
 import logging
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -105,6 +106,10 @@ PRICE_STALE_NS = 15 * 60 * 1_000_000_000
 REFERENCE_BATCH = 20
 # How long a status waits for the account event that follows its report (below).
 ACCOUNT_WAIT_S = 0.25
+# Finished orders the adapter keeps following (a late report of one is a repeat); older
+# ones are let go (each is about 1.3 KB, and the health loop counted the working ones
+# among all of them every second: an active desk's day of orders, kept, grew both).
+FINISHED_KEPT = 2_000
 # Beyond a request's receive window, for the clock offset to Binance and the delay of
 # the link: after both, Binance can no longer act on a request whose answer was lost.
 BEYOND_RECV_WINDOW_S = 5.0
@@ -197,6 +202,8 @@ class BinanceBroker(Broker):
         self._key_refused = ""
         self._scopes: dict[str, NotionalScope] = {}
         self._orders: dict[str, TrackedOrder] = {}
+        self._finished: OrderedDict[str, None] = OrderedDict()  # oldest first
+        self.finished_kept = FINISHED_KEPT
         self._by_venue_id: dict[str, str] = {}
         self._published_execs: set[str] = set()
         self._last_trade_id: dict[str, int] = {}
@@ -645,6 +652,26 @@ class BinanceBroker(Broker):
         await super().publish_update(update)
         if order is not None:
             order.record(update, local=local)
+            if update.status.is_terminal:
+                self._let_go_finished(order.client_order_id)
+
+    def _let_go_finished(self, client_order_id: str) -> None:
+        """`client_order_id` finished: the oldest finished orders beyond `finished_kept`
+        are no longer followed (one with a lost modify still checked stays)."""
+        finished = self._finished
+        finished[client_order_id] = None
+        finished.move_to_end(client_order_id)
+        while len(finished) > self.finished_kept:
+            coid, _ = finished.popitem(last=False)
+            order = self._orders.get(coid)
+            if order is None or coid in self._replace_checks:
+                continue
+            if order.status is None or not order.status.is_terminal:
+                continue  # working again (a late report read it back): it stays
+            del self._orders[coid]
+            for venue_id in (order.venue_order_id, *order.retired):
+                if venue_id is not None and self._by_venue_id.get(venue_id) == coid:
+                    del self._by_venue_id[venue_id]
 
     async def _publish_status(
         self, order: TrackedOrder | None, update: OrderUpdate, ts_ms: int

@@ -1112,3 +1112,25 @@ async def test_a_modify_while_a_fill_s_status_waits_counts_the_fill(s: Session) 
     events = await wait_for(s, ended(coid, S.PARTIALLY_FILLED), "PARTIALLY_FILLED")
     orders, _ = replay_orders(events)
     assert (orders[coid].quantity, orders[coid].filled_qty) == (D("1.0"), D("0.3"))
+
+
+async def test_finished_orders_beyond_a_window_are_let_go(s: Session) -> None:
+    """An active desk's day of orders stayed in the adapter (about 1.3 KB each, and the
+    health loop counted the working ones among all of them every second): finished
+    ones beyond `finished_kept` are let go; working ones always stay."""
+    s.broker.finished_kept = 2
+    working = await s.broker.place(req(s, limit_price=D("1980")))
+    done = []
+    for n in range(4):
+        coid = await s.broker.place(req(s, limit_price=D(1970 + n)))
+        await wait_for(s, ended(coid, S.NEW), "NEW")
+        await s.broker.cancel(coid)
+        await wait_for(s, ended(coid, S.CANCELED), "CANCELED")
+        done.append(coid)
+    followed = set(s.broker._orders)
+    assert followed == {working, *done[-2:]}
+    await s.broker.cancel(working)  # what is let go leaves nothing behind that acts
+    await wait_for(s, ended(working, S.CANCELED), "CANCELED")
+    assert set(s.broker._orders) == {*done[-1:], working}
+    events = await settled(s)
+    assert [statuses(events, coid).count(S.CANCELED) for coid in done] == [1, 1, 1, 1]
