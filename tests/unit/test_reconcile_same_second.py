@@ -7,7 +7,7 @@ their exec ids are in no order the snapshot lists)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -44,7 +44,9 @@ async def test_a_restarted_desk_does_not_book_again_a_fill_made_in_the_last_fill
     last fill) and the desk knows it (before: journaled a second time, 10 shares booked
     against TWS's 8, a position mismatch)."""
     async with FakeTws() as fake, engine_desk(fake) as (d, bus):
-        moment = datetime(2026, 12, 5, 15, 0, 0, 100_000, tzinfo=UTC)
+        # Every execution in one second, after the journal began (a reconcile asks
+        # TWS from then).
+        moment = datetime.now(UTC).replace(microsecond=100_000) + timedelta(seconds=1)
         fake.exchange.clock = lambda: moment
         await bought(d)
         engine = await engine_for(d)
