@@ -143,6 +143,7 @@ class JournalOrder:
     # filled quantity less what the replacement says it filled, at `avg_price`.
     filled_by_venue_id: Mapping[str, tuple[Decimal, Decimal]]
     avg_price: Decimal | None = None
+    exec_ids: frozenset[str] = frozenset()  # its fills the journal holds
 
 
 @dataclass(slots=True)

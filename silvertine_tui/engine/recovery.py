@@ -596,6 +596,7 @@ def journal_order(view: OrderView) -> JournalOrder:
         retired_venue_ids=frozenset(order.retired_venue_ids),
         filled_by_venue_id=by_venue if not view.history_dropped else {},
         avg_price=order.avg_price,
+        exec_ids=frozenset(order.exec_ids),
     )
 
 

@@ -1621,6 +1621,9 @@ class BinanceBroker(Broker):
             journal = {min(held.retired_venue_ids): (before, before * avg)}
             journal[current] = (held.filled_qty - before, (held.filled_qty - before) * avg)
         order.retired = set(held.retired_venue_ids)
+        # Its fills the journal holds are published: a catch-up that lists them again
+        # (trades from a minute before a reconnect) would count them twice here.
+        self._published_execs.update(held.exec_ids)
         for venue_id in held.retired_venue_ids | {current}:  # and what this run added
             qty, quote = journal.get(venue_id, (ZERO, ZERO))
             more_qty, more_quote = order.filled_by_venue_id.get(venue_id, (ZERO, ZERO))
