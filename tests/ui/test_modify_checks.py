@@ -290,24 +290,31 @@ async def test_a_field_left_as_the_dialog_opened_is_not_sent(make_desk) -> None:
         await desk.session.close()
 
 
+async def typed_then_moved(desk: Desk, pilot: Pilot[None]) -> tuple[ModifyScreen, Input]:
+    """The modify dialog of the resting BTC buy (63,500.00), 63,400.00 typed in its
+    Price, and the order moved to 63,450.00 meanwhile (another desk's change)."""
+    await desk.start(pilot)
+    await desk.step(pilot, 2)
+    await sample_orders(desk)
+    await desk.step(pilot, 2)
+    await pilot.press("3", "home", "m")
+    await pilot.pause()
+    screen = desk.app.screen
+    assert isinstance(screen, ModifyScreen)
+    price = screen.query_one("#m-limit_price", Input)
+    price.value = "63400.00"
+    await desk.session.command_gateway().send(
+        ModifyOrder(client_order_id=RESTING, limit_price=Decimal("63450.00"))
+    )
+    await desk.settle(pilot)
+    return screen, price
+
+
 async def test_a_field_typed_in_keeps_what_was_typed_when_the_order_moves(make_desk) -> None:
     """What the trader typed is never overwritten by the order's move: it is what goes."""
     desk = make_desk()
     async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
-        await desk.start(pilot)
-        await desk.step(pilot, 2)
-        await sample_orders(desk)
-        await desk.step(pilot, 2)
-        await pilot.press("3", "home", "m")
-        await pilot.pause()
-        screen = desk.app.screen
-        assert isinstance(screen, ModifyScreen)
-        price = screen.query_one("#m-limit_price", Input)
-        price.value = "63400.00"
-        await desk.session.command_gateway().send(
-            ModifyOrder(client_order_id=RESTING, limit_price=Decimal("63450.00"))
-        )
-        await desk.settle(pilot)
+        _, price = await typed_then_moved(desk, pilot)
         assert price.value == "63400.00"
         await pilot.press("enter")
         await desk.settle(pilot)
@@ -327,20 +334,7 @@ async def test_a_price_typed_back_to_the_opening_one_after_the_order_moved_is_se
     stayed at 63,450.00 with the dialog showing 63,500.00."""
     desk = make_desk()
     async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
-        await desk.start(pilot)
-        await desk.step(pilot, 2)
-        await sample_orders(desk)
-        await desk.step(pilot, 2)
-        await pilot.press("3", "home", "m")
-        await pilot.pause()
-        screen = desk.app.screen
-        assert isinstance(screen, ModifyScreen)
-        price = screen.query_one("#m-limit_price", Input)
-        price.value = "63400.00"
-        await desk.session.command_gateway().send(
-            ModifyOrder(client_order_id=RESTING, limit_price=Decimal("63450.00"))
-        )
-        await desk.settle(pilot)
+        screen, price = await typed_then_moved(desk, pilot)
         price.value = "63500.00"
         screen.query_one("#m-quantity", Input).value = "0.06"
         await pilot.press("enter")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,7 +16,6 @@ from ib_async import LimitOrder, Stock
 from silvertine_tui.brokers.base import ReconcileReport
 from silvertine_tui.bus import MemoryBus
 from silvertine_tui.config import RiskConfig
-from silvertine_tui.domain import Fill, Side
 from silvertine_tui.engine.anomalies import AnomalyKind
 from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.engine.recovery import (
@@ -28,7 +26,7 @@ from silvertine_tui.engine.recovery import (
     write_snapshot,
 )
 from silvertine_tui.events import FillEvent, ReconcileKind
-from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
+from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue, scripted_fill
 from tests.fakes.tws import FakeTws
 from tests.fakes.tws.client import ib_client, until
 from tests.support.ib import fills
@@ -77,20 +75,9 @@ async def test_a_restarted_desk_does_not_book_again_a_fill_made_in_the_last_fill
 
 
 def _fill(n: int, instrument: str, second: int) -> FillEvent:
-    return FillEvent.create(
-        "scripted/main",
-        Fill(
-            exec_id=f"e{n}",
-            client_order_id=f"c{n}",
-            broker="scripted",
-            account="main",
-            instrument=instrument,
-            side=Side.BUY,
-            quantity=Decimal(1),
-            price=Decimal(10),
-            venue_ts_ns=second * SECOND,
-        ),
-    )
+    event = scripted_fill(n, instrument=instrument)
+    stamped = event.payload.model_copy(update={"venue_ts_ns": second * SECOND})
+    return FillEvent.create(event.source, stamped)
 
 
 @settings(max_examples=60, deadline=None)
