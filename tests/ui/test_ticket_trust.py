@@ -592,7 +592,9 @@ async def test_the_answer_to_a_ticket_left_is_said_apart_not_on_the_new_one(make
     """F9, then a new ticket before the venue answers (its acknowledgement takes 1.5 s
     here): the venue's refusal of the first order was shown on the new, unsent ticket
     ("REJECTED: why below" over a sell with no quantity). It is a notice naming the
-    order now, and the new ticket is left as it is."""
+    order now, and the new ticket is left as it is. F9 on the new ticket meanwhile says
+    which order is on its way (it read "still sending the last order: not sent again"
+    of an order that never went)."""
     slow = {"checks": {"max_open_orders": 1}, "latency": {"ack_ms": 1500, "jitter_ms": 0}}
     desk = make_desk(settings=make_settings(paper=slow))
     async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
@@ -614,13 +616,20 @@ async def test_the_answer_to_a_ticket_left_is_said_apart_not_on_the_new_one(make
         await pilot.press("escape", "s")  # a sell ticket, from the quotes
         await pilot.pause()
         assert ticket.sending  # not answered yet
+        desk.clock.advance(1.0)
+        await pilot.press("f9")  # the new ticket, while the first order is on its way
+        status = ticket.query_one("#t-status", TextBlock).text.plain
+        assert (
+            status
+            == f"NOT SENT: {short_id(sent)} is still on its way; F9 again once it is answered"
+        )
         await desk.settle(pilot)  # the answer comes
         assert engine.oms.orders[sent].order.status is OrderStatus.REJECTED
         fresh = ticket_of(desk)
         assert (fresh.draft().instrument, fresh.draft().side) == ("BTCUSDT.PAPER", Side.SELL)
         assert fresh.draft().quantity == ""
-        assert fresh.query_one("#t-status", TextBlock).text.plain == ""
         assert fresh.query_one("#t-problems", TextBlock).text.plain == ""
+        assert fresh.query_one("#t-status", TextBlock).text.plain == ""  # answered
         [toast] = [n for n in desk.app._notifications if n.title == "Order not placed"]
         assert short_id(sent) in toast.message
         assert "BUY 0.01 BTCUSDT.PAPER" in toast.message

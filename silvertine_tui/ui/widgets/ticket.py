@@ -129,6 +129,8 @@ class Ticket(Vertical):
         # Counts the tickets this widget has held (`_fresh`): a send's answer that comes
         # after the trader moved on to a new ticket is said apart, never on the new one.
         self._generation = 0
+        self._sending_generation = 0  # the ticket the order on its way left from
+        self._waits_for_answer = False  # this ticket says another's order is on its way
         self._opened_at = float("-inf")  # when `prefill` opened the ticket (desk monotonic)
         # The order type a prefilled ticket's source asked for that its broker does not
         # offer: a problem that blocks the send until the trader chooses a type (the
@@ -473,7 +475,15 @@ class Ticket(Vertical):
         if now - previous < self.desk.fire_debounce_s:
             return
         if self.sending:
-            self._status("still sending the last order: not sent again", "warn")
+            if self._sending_generation == self._generation:
+                self._status("still sending the last order: not sent again", "warn")
+            else:  # another ticket's order is on its way: this one never went
+                self._status(
+                    f"NOT SENT: {short_id(self._sent_id)} is still on its way; "
+                    f"{named_key(self, 'ticket.fire')} again once it is answered",
+                    "warn",
+                )
+                self._waits_for_answer = True  # said until the answer comes
             return
         self.attempted = True
         self._refused = []  # this press is judged afresh
@@ -558,6 +568,7 @@ class Ticket(Vertical):
         self.sent_count += 1
         self._sent_at = self.desk.monotonic()
         self._sent_id = checked.request.client_order_id
+        self._sending_generation = self._generation
         self._sent_unanswered = False
         # This id is spent whatever the venue answers: the next attempt gets a new one.
         self.client_order_id = self.desk.new_order_id()
@@ -620,6 +631,9 @@ class Ticket(Vertical):
     ) -> None:
         """The answer to an order sent from a ticket the trader has since left for a
         new one: said in a notice naming the order, the new ticket left as it is."""
+        if self._waits_for_answer:
+            self._waits_for_answer = False
+            self._status("")  # "... is still on its way": answered now
         what = f"{short_id(request.client_order_id)} {order_text(request, instrument)}"
         match outcome:
             case Accepted():
@@ -665,6 +679,7 @@ class Ticket(Vertical):
         """`blocked`: the ticket's own problems stopped the send; the status follows
         them as they are fixed (`_show`)."""
         self._blocked = blocked
+        self._waits_for_answer = False
         self._sent_bus_down = None
         status = self.query_one("#t-status", TextBlock)
         status.set_text(text)
