@@ -246,11 +246,11 @@ def load_snapshot(engine: TradingEngine, snapshot: Snapshot) -> None:
             engine.portfolio.mark_fill_seen(snapshot.broker, snapshot.account, exec_id)
     for fill in snapshot.last_fills:
         engine.portfolio.note_last_fill(fill)
+        engine.oms.hold((fill.broker, fill.account, fill.instrument), fill.client_order_id)
     for instrument, exec_ids in snapshot.same_time_fills.items():
         for exec_id in exec_ids:
             engine.portfolio.mark_fill_seen(snapshot.broker, snapshot.account, exec_id)
             engine.portfolio.tie(snapshot.broker, snapshot.account, instrument, exec_id)
-        engine.oms.hold((fill.broker, fill.account, fill.instrument), fill.client_order_id)
     if snapshot.journal_start_ns is not None:
         engine.journal_start[(snapshot.broker, snapshot.account)] = snapshot.journal_start_ns
     for bal in snapshot.balances:

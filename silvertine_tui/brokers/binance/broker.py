@@ -1625,10 +1625,14 @@ class BinanceBroker(Broker):
         # (trades from a minute before a reconnect) would count them twice here.
         self._published_execs.update(held.exec_ids)
         for venue_id in held.retired_venue_ids | {current}:  # and what this run added
-            qty, quote = journal.get(venue_id, (ZERO, ZERO))
-            more_qty, more_quote = order.filled_by_venue_id.get(venue_id, (ZERO, ZERO))
-            if qty or more_qty:
-                order.filled_by_venue_id[venue_id] = (qty + more_qty, quote + more_quote)
+            # The journal's count, or this run's when larger: a fill of the replacement
+            # this run published before the reconcile is in both (added, 0.1 counted
+            # twice: a modify then sent 0.1 less than was left).
+            held_fills = journal.get(venue_id, (ZERO, ZERO))
+            run_fills = order.filled_by_venue_id.get(venue_id, (ZERO, ZERO))
+            kept = max(held_fills, run_fills, key=lambda f: f[0])
+            if kept[0]:
+                order.filled_by_venue_id[venue_id] = kept
         carried_qty, _ = order.carried
         order.quantity += carried_qty
         order.filled = carried_qty + max(listed, journal.get(current, (ZERO, ZERO))[0])
