@@ -161,6 +161,7 @@ class BinanceBroker(Broker):
         # Instruments the journal holds positions, working orders or fills in
         # (`journal_holds`): followed as the configured ones are (`_followed`).
         self._journal_keys: set[str] = set()
+        self._not_traded: set[str] = set()  # of those, the ones Binance no longer lists
         # Replaced working orders as the journal holds them (`journal_working`), for an
         # order this run meets first in the venue's listing.
         self._journal_orders: dict[str, JournalOrder] = {}
@@ -1655,10 +1656,13 @@ class BinanceBroker(Broker):
         found = dict(await self.instruments())
         for key, instrument in list(self._instrument_cache.items()):
             found.setdefault(key, instrument)
-        for key in self._journal_keys - found.keys():
-            # Not traded at Binance any more, or not answered now (asked again next time).
-            with contextlib.suppress(BrokerError):
+        for key in self._journal_keys - found.keys() - self._not_traded:
+            try:
                 found[key] = await self.instrument(key)
+            except OrderRejected:  # not traded at Binance any more: not asked again
+                self._not_traded.add(key)
+            except BrokerError:  # not answered now: asked again next time
+                continue
         return found
 
     async def _positions_from(self, balances: Iterable[Balance]) -> list[Position]:
@@ -1733,7 +1737,8 @@ class BinanceBroker(Broker):
         last_fills = last_fills or {}
         open_orders = await self.open_orders()
         fills: list[Fill] = []
-        asked = {*self.symbols, *(symbol_of(key) for key in self._journal_keys)}
+        followed = await self._followed()  # (a symbol Binance delisted is not asked)
+        asked = {*self.symbols, *(symbol_of(k) for k in self._journal_keys if k in followed)}
         asked |= {o.symbol for o in self._orders.values()}  # placed or reported this run
         for symbol in sorted(asked):
             fills += await self._fills_since(symbol, since_ns, last_fills.get(key_of(symbol)))

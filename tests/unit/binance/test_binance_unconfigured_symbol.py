@@ -86,3 +86,15 @@ async def test_a_fill_made_away_in_a_symbol_looked_up_on_demand_is_found() -> No
             assert engine.position("binance", "spot", BTC) == D("0.5")
         finally:
             await again.close()
+
+
+async def test_a_journal_symbol_binance_no_longer_lists_does_not_stop_the_reconcile() -> None:
+    """The journal holds a symbol Binance has delisted: asking myTrades for it raised
+    InvalidSymbol and the whole reconcile failed (no missed fill, position or status of
+    the account reconciled). It is looked up once, found gone, and not asked."""
+    async with binance_session(symbols=SYMBOLS, balances={"USDT": "100000"}) as s:
+        s.broker.journal_holds({"LUNAUSDT.BINANCE"})
+        await s.broker.positions()
+        report = await s.broker.reconcile(since_ns=s.broker.clock() - 60_000_000_000)
+        assert report.broker == "binance"
+        assert "LUNAUSDT.BINANCE" in s.broker._not_traded
