@@ -252,14 +252,7 @@ async def test_a_field_left_as_the_dialog_opened_is_not_sent(make_desk) -> None:
     field's old text was a change: it sent 63,500.00, undoing the newer price."""
     desk = make_desk()
     async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
-        await desk.start(pilot)
-        await desk.step(pilot, 2)
-        await sample_orders(desk)
-        await desk.step(pilot, 2)
-        await pilot.press("3", "home", "m")
-        await pilot.pause()
-        screen = desk.app.screen
-        assert isinstance(screen, ModifyScreen)
+        screen = await resting_buy_modify(desk, pilot)
         price = screen.query_one("#m-limit_price", Input)
         assert price.value == "63500.00"
         moved = await desk.session.command_gateway().send(
@@ -290,9 +283,8 @@ async def test_a_field_left_as_the_dialog_opened_is_not_sent(make_desk) -> None:
         await desk.session.close()
 
 
-async def typed_then_moved(desk: Desk, pilot: Pilot[None]) -> tuple[ModifyScreen, Input]:
-    """The modify dialog of the resting BTC buy (63,500.00), 63,400.00 typed in its
-    Price, and the order moved to 63,450.00 meanwhile (another desk's change)."""
+async def resting_buy_modify(desk: Desk, pilot: Pilot[None]) -> ModifyScreen:
+    """The sample orders on the desk, and the modify dialog of the resting BTC buy."""
     await desk.start(pilot)
     await desk.step(pilot, 2)
     await sample_orders(desk)
@@ -301,6 +293,13 @@ async def typed_then_moved(desk: Desk, pilot: Pilot[None]) -> tuple[ModifyScreen
     await pilot.pause()
     screen = desk.app.screen
     assert isinstance(screen, ModifyScreen)
+    return screen
+
+
+async def typed_then_moved(desk: Desk, pilot: Pilot[None]) -> tuple[ModifyScreen, Input]:
+    """The modify dialog of the resting BTC buy (63,500.00), 63,400.00 typed in its
+    Price, and the order moved to 63,450.00 meanwhile (another desk's change)."""
+    screen = await resting_buy_modify(desk, pilot)
     price = screen.query_one("#m-limit_price", Input)
     price.value = "63400.00"
     await desk.session.command_gateway().send(
