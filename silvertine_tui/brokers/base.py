@@ -306,6 +306,8 @@ class Broker(ABC):
     async def publish_health(self, message: str = "") -> None:
         now = self.clock()
         metrics = self.health_state.as_metrics(now)
+        if self._fills_unjournaled:
+            metrics["fills_unjournaled"] = len(self._fills_unjournaled)
         if self.order_links:
             # Which links carry orders: a desk built from the bus says why orders
             # cannot go out without asking this object (`order_path_down`).
@@ -356,12 +358,14 @@ class Broker(ABC):
             self._health_task = asyncio.create_task(loop(), name=f"health:{self.source}")
 
     async def stop_health_loop(self) -> None:
-        """Stop the health loop and every background task (order resolvers)."""
+        """Stop the health loop and every background task (order resolvers, the
+        fills the bus refused: written once more first)."""
         for task in list(self._background):
             task.cancel()
         for task in list(self._background):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._journal_fills_at_close()
         if self._health_task is not None:
             self._health_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -409,6 +413,7 @@ class Broker(ABC):
         event = FillEvent.create(self.source, fill, ts=self.clock())
         if self._fills_unjournaled:
             self._fills_unjournaled.append(event)
+            self._journal_fills_later()  # (its task ended: a fault of its own, logged)
             return
         try:
             await self.publish(event)
@@ -419,24 +424,37 @@ class Broker(ABC):
                 "broker.fill_not_journaled",
                 extra={"broker": self.source, "exec_id": fill.exec_id, "error": str(exc)},
             )
-            if self._fills_retry is None or self._fills_retry.done():
-                self._fills_retry = asyncio.create_task(
-                    self._journal_fills(), name=f"fills-journal:{self.source}"
-                )
+            self._journal_fills_later()
 
     @property
     def fills_unjournaled(self) -> int:
         """Fills refused by the bus, waiting to be written again."""
         return len(self._fills_unjournaled)
 
+    def _journal_fills_later(self) -> None:
+        if self._fills_retry is None or self._fills_retry.done():
+            task = asyncio.create_task(self._journal_fills(), name=f"fills-journal:{self.source}")
+            self._fills_retry = task
+            self._background.add(task)  # (cancelled by `stop_health_loop` on close)
+            task.add_done_callback(self._background.discard)
+
     async def _journal_fills(self) -> None:
         delay = 0.2
         waiting = self._fills_unjournaled
+        failing = ""  # the last fault logged: once while it lasts
         while waiting:
             await asyncio.sleep(delay)
             try:
                 await self.publish(waiting[0])
-            except BusError:
+            except Exception as exc:
+                # Any refusal, not only the bus's own: the fills behind it wait on this
+                # task, and one that ended left them unwritten with nothing to say so.
+                if not isinstance(exc, BusError) and repr(exc) != failing:
+                    failing = repr(exc)
+                    log.exception(
+                        "broker.fill_journal_failed",
+                        extra={"broker": self.source, "exec_id": waiting[0].payload.exec_id},
+                    )
                 delay = min(max(delay * 2, 0.2), 5.0)
                 continue
             log.warning(
@@ -445,6 +463,27 @@ class Broker(ABC):
             )
             waiting.popleft()
             delay = 0.0  # the rest at once, while the bus takes them
+
+    async def _journal_fills_at_close(self) -> None:
+        """One last write of the fills still refused, in order, then say loudly what
+        is left: the venue holds them, and a real venue's catch-up at the next start
+        asks for the fills after the last one journaled."""
+        waiting = self._fills_unjournaled
+        while waiting:
+            try:
+                await self.publish(waiting[0])
+            except Exception:
+                break
+            waiting.popleft()
+        if waiting:
+            log.error(
+                "broker.fills_not_journaled_at_close",
+                extra={
+                    "broker": self.source,
+                    "count": len(waiting),
+                    "exec_ids": [event.payload.exec_id for event in waiting],
+                },
+            )
 
     async def publish_position(self, position: Position) -> None:
         await self.publish(PositionEvent.create(self.source, position, ts=self.clock()))

@@ -1,7 +1,7 @@
 """Health: every broker (state, latency, last message age, reconnects, rate-limit
-usage, and each of its links: REST, user data, market streams), the bus (backend,
-connected, events/s, lag, decode errors, restarts), the trading state, and the
-engine's anomaly counts once there is one."""
+usage, what it counted wrong, fills the bus refused, and each of its links: REST, user
+data, market streams), the bus (backend, connected, events/s, lag, decode errors,
+restarts), the trading state, and the engine's anomaly counts once there is one."""
 
 from __future__ import annotations
 
@@ -37,6 +37,10 @@ class BrokerLine:
     silent_s: float | None = None
     """Seconds since a watching desk last heard the broker's heartbeat, once they
     stopped (`DeskProjection.silent`): its desk may be down; None while heard."""
+    errors: str = ""
+    """What the adapter counted wrong this session (`error:<kind>` metrics), most first."""
+    fills_unjournaled: int = 0
+    """Fills the bus refused, written again until it takes them (`Broker.publish_fill`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,20 @@ def rate_limit_text(metrics: Metrics) -> str:
     return ", ".join(parts) or DASH
 
 
+def errors_text(metrics: Metrics) -> str:
+    """`error:journal=2, error:tws_201=1` -> `3: journal 2, tws_201 1` ("" for none)."""
+    counts = [
+        (key.removeprefix("error:"), _int(metrics, key))
+        for key in metrics
+        if key.startswith("error:")
+    ]
+    counts = sorted((c for c in counts if c[1] > 0), key=lambda c: (-c[1], c[0]))
+    if not counts:
+        return ""
+    total = sum(count for _, count in counts)
+    return f"{total}: " + ", ".join(f"{kind} {count}" for kind, count in counts)
+
+
 def broker_line(
     name: str,
     health: ComponentHealth | None,
@@ -160,6 +178,8 @@ def broker_line(
         message=health.message if health else "",
         links=link_lines(metrics),
         silent_s=silent_s,
+        errors=errors_text(metrics),
+        fills_unjournaled=_int(metrics, "fills_unjournaled"),
     )
 
 
@@ -253,6 +273,14 @@ class HealthPane(TextBlock):
             text.append(f"\n  lat {latency}  last {last}  ")
             text.append(f"reconn {line.reconnects}", style=p.warn if line.reconnects else p.plain)
             text.append(f"\n  rate {line.rate_limit}")
+            if line.errors:
+                text.append(f"\n  errors {cut(line.errors, DETAIL_MAX)}", style=p.warn)
+            if line.fills_unjournaled:
+                text.append(
+                    f"\n  {line.fills_unjournaled:,} fills not journaled: the bus refuses "
+                    "them; written again until it takes them",
+                    style=p.error,
+                )
             for link in line.links:
                 text.append(f"\n  {link.name} ")
                 state = link.state.value if link.state is not None else "?"

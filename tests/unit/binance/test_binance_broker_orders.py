@@ -1063,38 +1063,6 @@ async def test_what_binance_does_not_take_is_refused_before_sending(
     assert ("POST", "/api/v3/order") not in s.fake.requests
 
 
-async def test_a_fill_the_journal_refuses_is_written_once_it_takes_it(s: Session) -> None:
-    """Redis refuses a fill's write (READONLY, OOM) for a while: the fill waits and is
-    journaled once the bus takes it, after the FILLED it came with. Before, the adapter
-    had it journaled (a catch-up never asked for it again): the order FILLED with
-    nothing filled, the position short of 0.5 ETH, nothing said. Counted meanwhile."""
-    coid = await s.broker.place(req(s))
-    await wait_for(s, ended(coid, S.NEW), "NEW")
-    journal = s.bus.publish
-    refusing = [True]
-    refused: list[str] = []
-
-    async def redis_refusing_fills(event: EventBase) -> str | None:
-        if refusing[0] and event.type == "fill":
-            refused.append(event.payload.exec_id)
-            raise BusError("Redis refused the write: it was not journaled")
-        return await journal(event)
-
-    s.bus.publish = redis_refusing_fills  # type: ignore[method-assign]
-    await s.fake.fill(s.fake.order_by_client_id(coid).order_id)
-    await wait_for(s, ended(coid, S.FILLED), "FILLED")
-    assert refused
-    assert not fills(await s.events())
-    assert s.broker.fills_unjournaled == 1
-    assert s.broker.health_state.errors["journal"] >= 1
-    refusing[0] = False  # the bus takes writes again
-    events = await wait_for(s, lambda ev: bool(fills(ev)), "the fill")
-    assert [f.exec_id for f in fills(events)] == refused[:1]
-    assert s.broker.fills_unjournaled == 0
-    orders, _ = replay_orders(events)
-    assert (orders[coid].status, orders[coid].filled_qty) == (S.FILLED, D("0.5"))
-
-
 async def test_a_modify_while_a_fill_s_status_waits_counts_the_fill(s: Session) -> None:
     """0.3 of 1.0 fills; its PARTIALLY_FILLED waits for the balances it moved (the
     account event is late). A price change meanwhile sent a replacement for the whole
