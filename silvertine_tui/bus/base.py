@@ -213,6 +213,13 @@ class EventBus(Protocol):
 
     async def publish_many(self, events: Iterable[EventBase]) -> None: ...
 
+    async def publish_if_newest(self, event: EventBase, newest: str) -> str | None:
+        """Write `event` only while its stream's newest entry is `newest`, in one step
+        on the server: its id, or None when the stream moved on (or writes wait behind
+        an outage). Never buffered. For an entry that restates what the writer read up
+        to `newest`: written after an entry it had not read, it would undo it."""
+        ...
+
     async def flush(self, timeout: float = 10.0) -> None: ...
 
     async def read(

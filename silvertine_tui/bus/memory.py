@@ -226,6 +226,12 @@ class MemoryBus:
         self._wake()
         return entry_id
 
+    async def publish_if_newest(self, event: EventBase, newest: str) -> str | None:
+        data = self._streams.get(self.layout.route(event))
+        if data is None or not data.keys or format_id(*data.keys[-1]) != newest:
+            return None
+        return await self.publish(event)
+
     async def publish_many(self, events: Iterable[EventBase]) -> None:
         for event in events:
             self._append(event)

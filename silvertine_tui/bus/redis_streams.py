@@ -101,6 +101,27 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+_ADD_IF_NEWEST = """
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #newest == 0 or newest[1][1] ~= ARGV[1] then return false end
+return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+"""
+"""KEYS[1] the stream; ARGV the id its newest entry must have, then the fields."""
+
+LANDED_SKEW_MS = 300_000
+"""How far before an event's own time (this host's clock) its entry may bear the
+server's (`_drop_landed`, a stream this bus has not written yet)."""
+
+
+def _event_ms(fields: FieldMap) -> int:
+    """An encoded event's time in ms (its `ts` field, ns); 0 when it has none."""
+    raw = fields.get(b"ts", b"0")
+    try:
+        return int(raw) // 1_000_000
+    except ValueError:
+        return 0
+
+
 _QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&]*")
 
 
@@ -502,26 +523,37 @@ class RedisBus:
     async def _drop_landed(self) -> None:
         """Drop backlog entries whose event id is already in their stream.
 
-        Only the tail can hold them: the entries after the last id we know we wrote
-        (or the last few thousand, for a stream we have not written yet).
+        Only the tail can hold them: every entry after the last id we know we wrote
+        there, read to the stream's end, or, for a stream we have not written yet,
+        from `LANDED_SKEW_MS` before the oldest such event's time. To the end: other
+        desks write the risk, health and signal streams too, and an entry of ours that
+        landed behind more of theirs than one page was written again, after what they
+        wrote meanwhile (a KILL whose reply was lost landed again after another desk's
+        RESUME: every desk HALTED again, and their orders cancelled).
         """
         if not self._backlog:
             return
-        window = 2 * self.options.pipeline_size + 100
+        page = 2 * self.options.pipeline_size + 100
         landed: set[tuple[str, bytes]] = set()
-        for stream in {stream for stream, _, _ in self._backlog}:
+        oldest_ms: dict[str, int] = {}
+        for stream, fields, _ in self._backlog:
+            if stream not in oldest_ms:
+                oldest_ms[stream] = _event_ms(fields)
+        for stream, event_ms in oldest_ms.items():
             last = self._last_written.get(stream)
+            start = f"({last}" if last is not None else f"{max(event_ms - LANDED_SKEW_MS, 0)}-0"
             raw: Any
             try:
-                if last is None:
-                    raw = await self._writer.xrevrange(stream, "+", "-", count=window)
-                else:
-                    raw = await self._writer.xrange(stream, f"({last}", "+", count=window)
+                while True:
+                    raw = await self._writer.xrange(stream, start, "+", count=page)
+                    landed.update((stream, fields.get(b"id", b"")) for _, fields in raw)
+                    if len(raw) < page:
+                        break
+                    start = f"({_text(raw[-1][0])}"
             except ResponseError as exc:
                 if _transient(exc):
                     raise  # the reconnect loop tries again: the check is not skipped
                 continue  # not a stream: its entries will be refused and dead-lettered
-            landed.update((stream, fields.get(b"id", b"")) for _, fields in raw)
         if not landed:
             return
         kept = deque(e for e in self._backlog if (e[0], e[1].get(b"id", b"")) not in landed)
@@ -679,6 +711,33 @@ class RedisBus:
             # reconnect loop and fill the backlog without Redis ever getting a chance.
             await asyncio.sleep(0)
             return None
+        self.stats.published += 1
+        return entry_id
+
+    async def publish_if_newest(self, event: EventBase, newest: str) -> str | None:
+        stream = self.layout.route(event)
+        fields = encode(event)
+        flat = [part for pair in fields.items() for part in pair]
+        async with self._exec_lock:
+            if self._backlog or not self._connected:
+                return None  # the backlog goes first: try again once it is written
+            try:
+                found: Any = await self._writer.eval(_ADD_IF_NEWEST, 1, stream, newest, *flat)
+            except _DOWN as exc:
+                self._mark_down(exc)  # (its reply lost, it may have landed: it was due)
+                raise BusUnavailableError(
+                    f"Redis at {self.url} is unreachable ({_describe(exc)}) while writing "
+                    f"to {stream}; try again once it is back."
+                ) from None
+            except RedisError as exc:
+                raise BusError(
+                    f"Redis at {self.url} refused the event for {stream} "
+                    f"({_describe(exc)}): it was not journaled."
+                ) from None
+            if found is None:
+                return None
+            entry_id = _text(found)
+            self._wrote(stream, entry_id)
         self.stats.published += 1
         return entry_id
 

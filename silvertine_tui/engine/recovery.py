@@ -167,12 +167,15 @@ async def carry_trading_state(engine: TradingEngine, why: str) -> str | None:
     entry's message, formatted with `{state}`. Returns the entry id, or None when the
     entry was only buffered (Redis unreachable; it is written, in order, when Redis is
     back)."""
+    return await engine.bus.publish(carried_state(engine, why))
+
+
+def carried_state(engine: TradingEngine, why: str) -> RiskEvent:
     state = engine.gate.state
-    carried = RiskEvent.create(
+    return RiskEvent.create(
         ENGINE_SOURCE,
         Risk(action=RiskAction.STATE, trading_state=state, message=why.format(state=state)),
     )
-    return await engine.bus.publish(carried)
 
 
 async def trim_risk_stream(engine: TradingEngine, keep: int) -> int:
@@ -181,7 +184,12 @@ async def trim_risk_stream(engine: TradingEngine, keep: int) -> int:
     The trading state is replayed from this stream on start (HALTED must survive a
     restart), and a burst of rejects could push the last state change out of any
     window. So, before trimming, the current state is written as a STATE entry: the
-    newest entry then holds it, and a trim keeps at least the newest `keep`. Runs only
+    newest entry then holds it, and a trim keeps at least the newest `keep`. The state
+    is this engine's as of the entries it applied, so it is written only while the
+    stream's newest entry is the last one applied, checked and written in one step
+    (`publish_if_newest`): written after another desk's KILL or RESUME not read yet, it
+    would undo it for every desk and every restart. Otherwise the trim waits for the
+    next snapshot. Runs only
     once the stream is 10% (and at least `TRIM_SLACK`) over `keep`: a carried state
     every `keep / 10` entries at most, and never for what `MAXLEN ~` leaves over (whole
     nodes of up to 100 entries); and not while Redis is unreachable (the carried entry would only be
@@ -193,8 +201,11 @@ async def trim_risk_stream(engine: TradingEngine, keep: int) -> int:
     info = await bus.info(stream)
     if info is None or info.length <= keep + max(keep // 10, TRIM_SLACK):
         return 0
-    if await carry_trading_state(engine, CARRIED_STATE) is None:
-        return 0  # buffered, not journaled: trim once it is
+    read_to = engine.applied.get(stream)
+    if read_to is None or read_to != info.last_id:
+        return 0  # entries not applied yet: trim once they are
+    if await bus.publish_if_newest(carried_state(engine, CARRIED_STATE), read_to) is None:
+        return 0  # another entry came first (or writes wait for Redis): trim later
     removed = await bus.trim(stream, keep)
     log.info("recovery.risk_trimmed", extra={"removed": removed, "kept_at_least": keep})
     return removed

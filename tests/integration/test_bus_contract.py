@@ -29,6 +29,7 @@ from silvertine_tui.bus import (
     create_bus,
     parse_id,
 )
+from silvertine_tui.domain import TradingState
 from silvertine_tui.events import (
     DecodeError,
     EventBase,
@@ -597,6 +598,28 @@ async def test_trim_keeps_the_newest_entries(bus: EventBus) -> None:
     info = await bus.info(stream)
     assert info is not None
     assert info.entries_added == len(risks)
+
+
+async def test_publish_if_newest_writes_only_after_the_entry_named(bus: EventBus) -> None:
+    """One step on the server: a state restated after an entry its writer had not
+    read would undo that entry (engine/recovery.py `trim_risk_stream`)."""
+    stream = bus.layout.risk
+    first = risk_event()
+    assert await bus.publish_if_newest(first, "0-1") is None  # no stream yet
+    first_id = await bus.publish(first)
+    assert first_id is not None
+    second = await bus.publish(risk_event(TradingState.ACTIVE))  # another desk's
+    assert second is not None
+    stale = risk_event(TradingState.HALTED)
+    assert await bus.publish_if_newest(stale, first_id) is None
+    carried = risk_event(TradingState.ACTIVE)
+    written = await bus.publish_if_newest(carried, second)
+    assert written is not None
+    assert parse_id(written) > parse_id(second)
+    kept = await bus.read(stream)
+    assert [e.id for e in kept] == [first_id, second, written]
+    assert [e.event for e in kept][-1] == carried
+    assert stale not in [e.event for e in kept]
 
 
 # -- bad data ------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from silvertine_tui.bus.redis_streams import RedisBus
-from silvertine_tui.domain import ConnectionState
+from silvertine_tui.domain import ConnectionState, TradingState
+from silvertine_tui.events import Risk, RiskAction, RiskEvent
 from tests.integration.test_redis_bus import bus_health, ids_of, options, running_bus
 from tests.support import fill_event
 from tests.support.redis_relay import RedisRelay
@@ -114,6 +115,52 @@ async def test_an_xadd_whose_reply_was_lost_is_not_journaled_twice(
         assert stored == [e.event_id for e in events]
         assert bus.stats.exec_buffered == 0
         assert bus.stats.duplicates_skipped == 1
+
+
+def risk(action: RiskAction, state: TradingState, message: str) -> RiskEvent:
+    return RiskEvent.create("engine", Risk(action=action, trading_state=state, message=message))
+
+
+@pytest.mark.parametrize("written_before", [True, False], ids=["after-own-entry", "first-write"])
+async def test_a_lost_kill_behind_other_desks_entries_is_not_written_again(
+    server: RedisServer, key_prefix: str, written_before: bool
+) -> None:
+    """The risk stream is every desk's. This desk's KILL lands but its reply is lost;
+    another desk had written more risk entries since this desk's last one than the
+    check for landed entries read (one page: 1,100 by default), and as many again
+    after the KILL (the newest page, read when this desk had written none), then
+    resumes. The KILL
+    was written again after that RESUME: every desk read HALTED again (and cancelled
+    its orders) and a restart came up HALTED. The check now reads to the stream's end
+    (from this desk's last entry there, or from a little before the KILL's own time
+    when it wrote none)."""
+    pipeline = 50  # a page of 200 entries: the test writes more than one page
+    async with (
+        RedisRelay(server.host, server.port) as proxy,
+        running_bus(
+            proxy.url, options(key_prefix, epoch_check_s=60.0, pipeline_size=pipeline)
+        ) as desk,
+        running_bus(server.url, options(key_prefix, epoch_check_s=60.0)) as other,
+    ):
+        stream = desk.layout.risk
+        if written_before:
+            assert await desk.publish(risk(RiskAction.STATE, TradingState.ACTIVE, "A")) is not None
+        for n in range(3 * (2 * pipeline + 100)):
+            await other.publish(risk(RiskAction.REJECT, TradingState.ACTIVE, f"B {n}"))
+        kill = risk(RiskAction.KILL, TradingState.HALTED, "kill switch by A")
+        proxy.cut = True
+        assert await desk.publish(kill) is None  # Redis ran it; the reply never came
+        assert proxy.cuts >= 1
+        for n in range(3 * (2 * pipeline + 100)):  # more than a page after it too
+            await other.publish(risk(RiskAction.REJECT, TradingState.ACTIVE, f"B late {n}"))
+        resume = risk(RiskAction.RESUME, TradingState.ACTIVE, "resume by B")
+        assert await other.publish(resume) is not None
+        proxy.cut = False
+        await wait_connected(desk)
+        ids = ids_of(await other.read(stream))
+        assert ids.count(kill.event_id) == 1
+        assert ids[-1] == resume.event_id  # the RESUME is the newest state: ACTIVE
+        assert desk.stats.duplicates_skipped == 1
 
 
 async def test_a_dead_letter_write_whose_reply_was_lost_is_kept_once(

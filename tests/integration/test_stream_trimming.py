@@ -8,6 +8,7 @@ process has).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -20,7 +21,7 @@ from silvertine_tui.engine import Session
 from silvertine_tui.engine.recovery import latest_snapshot, trim_risk_stream
 from silvertine_tui.engine.risk import RiskRejected
 from silvertine_tui.engine.wiring import bus_options
-from silvertine_tui.events import RiskAction, RiskEvent, Snapshot, SnapshotEvent, encode
+from silvertine_tui.events import Risk, RiskAction, RiskEvent, Snapshot, SnapshotEvent, encode
 from tests.support.redis_server import RedisServer
 
 KEEP = 100
@@ -114,6 +115,7 @@ async def test_halted_survives_trimming_and_a_restart(
                 await first.engine.submit(order(n))
         before = await risk_entries(bus)
         assert len(before) == OVER + 51
+        await applied_to_end(first)  # (the trim waits until it is: see below)
         await first.snapshot()
         trimmed = await risk_entries(bus)
     finally:
@@ -137,6 +139,57 @@ async def test_halted_survives_trimming_and_a_restart(
             await second.engine.submit(order(99_999))
     finally:
         await second.close()
+
+
+async def applied_to_end(session: Session) -> None:
+    """Until the engine applied the risk stream's newest entry."""
+    risk = session.bus.layout.risk
+    for _ in range(500):
+        info = await session.bus.info(risk)
+        if info is not None and session.engine.applied.get(risk) == info.last_id:
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail("the engine never applied the risk stream to its end")
+
+
+async def test_a_state_set_elsewhere_not_read_yet_is_not_carried_over(
+    buses: Buses, bus: EventBus, url: str, key_prefix: str
+) -> None:
+    """Another desk resumes (its RESUME in the stream) before this desk's reader has
+    applied it, and this desk trims the risk stream then: it carried its own HALTED
+    after the RESUME, which every desk (and every restart) then read as the newest
+    state, undoing the RESUME. The trim now waits until the stream is read to its end;
+    the other way round, a KILL would have been lifted. On `memory://` the RESUME is
+    certainly not applied when the trim runs (nothing yields in between)."""
+    config = settings(url, key_prefix)
+    desk = Session(config, bus=buses.for_session())
+    await desk.start()
+    try:
+        await desk.engine.kill("drill")
+        for n in range(OVER):
+            with pytest.raises(RiskRejected):
+                await desk.engine.submit(order(n))
+        await applied_to_end(desk)
+        resume = RiskEvent.create(
+            "engine",
+            Risk(action=RiskAction.RESUME, trading_state=TradingState.ACTIVE, message="by B"),
+        )
+        await bus.publish(resume)  # another desk's: `bus` is the test's own
+        await trim_risk_stream(desk.engine, KEEP)
+        await applied_to_end(desk)
+        assert desk.engine.gate.state is TradingState.ACTIVE
+        entries = await risk_entries(bus)
+        states = [e.payload.trading_state for e in entries if e.payload.trading_state]
+        assert states[-1] is TradingState.ACTIVE, [e.payload.message for e in entries[-3:]]
+        assert [e.event_id for e in entries].index(resume.event_id) >= 0
+    finally:
+        await desk.close()
+    again = Session(config, bus=buses.for_session())
+    await again.start()
+    try:
+        assert again.engine.gate.state is TradingState.ACTIVE
+    finally:
+        await again.close()
 
 
 async def test_a_stream_within_its_end_is_left_alone(
