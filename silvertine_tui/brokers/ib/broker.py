@@ -62,6 +62,7 @@ from .market import quote_of, reference_of
 from .orders import IBOrders, undo_guess
 from .session import IBSession
 from .translate import (
+    OPEN_AT_TWS,
     ORDER_TYPES,
     UNSET_DOUBLE,
     balances_of,
@@ -545,7 +546,7 @@ class IBBroker(IBOrders, IBSession):
         trades = await self._request("open orders", self.ib.reqAllOpenOrdersAsync)
         found: dict[str, VenueOrder] = {}
         for trade in trades:
-            if trade.orderStatus.status not in ("PreSubmitted", "Submitted", "PendingSubmit"):
+            if trade.orderStatus.status not in OPEN_AT_TWS:
                 continue
             venue = self._venue_order(trade)
             if venue is not None:

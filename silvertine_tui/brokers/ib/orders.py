@@ -705,16 +705,20 @@ WORKING_AT_TWS = frozenset({IbOrderStatus.PreSubmitted, IbOrderStatus.Submitted}
 def undo_guess(trade: Any, *, working_only: bool = False) -> None:
     """ib_async marks a working order Cancelled after a refused modify or a pacing
     error (and then refuses to modify it: an assert, and takes TWS's own Cancelled
-    later for no change). TWS's own last status for it is put back. `working_only`:
-    only a status TWS reported the order working with (a new order refused before
-    TWS said anything of it stays as it is)."""
+    later for no change). The last status before the guess is put back: TWS's own,
+    or PendingCancel, ib_async's when a cancel went (a refused cancel's guess, left,
+    made IB's own Cancelled later no change: the order read working on the desk for
+    good). `working_only`: only for an order TWS reported working (a new order refused
+    before TWS said anything of it stays as it is)."""
     status = trade.orderStatus.status
     if status not in IbOrderStatus.DoneStates or not trade.log:
         return
     if trade.log[-1].errorCode in (0, codes.ORDER_CANCELLED):
         return  # TWS said so itself
-    for entry in reversed(trade.log):
-        if entry.errorCode == 0 and entry.status not in IbOrderStatus.DoneStates:
-            if not working_only or entry.status in WORKING_AT_TWS:
-                trade.orderStatus.status = entry.status
+    said = [entry for entry in trade.log if entry.errorCode == 0]
+    if working_only and not any(entry.status in WORKING_AT_TWS for entry in said):
+        return
+    for entry in reversed(said):
+        if entry.status not in IbOrderStatus.DoneStates:
+            trade.orderStatus.status = entry.status
             return

@@ -76,6 +76,12 @@ def ib_order(request: OrderRequest, account: str, *, outside_rth: bool = False) 
     return order
 
 
+OPEN_AT_TWS = frozenset({"PendingSubmit", "PreSubmitted", "Submitted", "PendingCancel"})
+"""An order in these still works at IB and can fill: listed open (`open_orders`). A
+PendingCancel one too: a cancel on its way at IB loses to a fill, and one left out was
+journaled CANCELED "no longer open at the venue" by a reconcile, then filled."""
+
+
 def status_of(tws_status: str, filled: Decimal) -> OrderStatus | None:
     status = STATUSES.get(tws_status)
     if status is OrderStatus.NEW and filled > 0:
@@ -113,7 +119,8 @@ def venue_order(
         filled_qty=filled,
         limit_price=price_or_none(order.lmtPrice, instrument) if kind.has_limit_price else None,
         stop_price=price_or_none(order.auxPrice, instrument) if kind.has_stop_price else None,
-        status=status_of(status.status, filled) or OrderStatus.NEW,
+        status=status_of(status.status, filled)
+        or (OrderStatus.PENDING_CANCEL if status.status == "PendingCancel" else OrderStatus.NEW),
         avg_price=price_or_none(status.avgFillPrice, None) if filled else None,
     )
 
