@@ -37,7 +37,7 @@ import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -84,6 +84,7 @@ from ..events import (
     TradeEvent,
 )
 from .errors import BrokerError, BrokerTimeout, NotConnected, OrderRejected, UnknownOrder
+from .kept import KeptReports
 from .turns import Turns
 
 log = logging.getLogger(__name__)
@@ -228,10 +229,8 @@ class Broker(ABC):
         self._cancels: dict[str, asyncio.Future[None]] = {}
         # Changes of each order, one at a time (`modify`).
         self._modifies = Turns()
-        # Fills the bus refused to journal, oldest first, written again in the
-        # background until it takes them (`publish_fill`).
-        self._fills_unjournaled: deque[FillEvent] = deque()
-        self._fills_retry: asyncio.Task[None] | None = None
+        # The venue's reports the bus refused, written again until it takes them.
+        self._kept = KeptReports(self.publish, self.source, self.count_error, self._background)
 
     # -- identity and state ---------------------------------------------------------
 
@@ -306,8 +305,8 @@ class Broker(ABC):
     async def publish_health(self, message: str = "") -> None:
         now = self.clock()
         metrics = self.health_state.as_metrics(now)
-        if self._fills_unjournaled:
-            metrics["fills_unjournaled"] = len(self._fills_unjournaled)
+        if self._kept:
+            metrics["unjournaled"] = len(self._kept)
         if self.order_links:
             # Which links carry orders: a desk built from the bus says why orders
             # cannot go out without asking this object (`order_path_down`).
@@ -358,14 +357,14 @@ class Broker(ABC):
             self._health_task = asyncio.create_task(loop(), name=f"health:{self.source}")
 
     async def stop_health_loop(self) -> None:
-        """Stop the health loop and every background task (order resolvers, the
-        fills the bus refused: written once more first)."""
+        """Stop the health loop and every background task (order resolvers; the
+        reports the bus refused are written once more)."""
         for task in list(self._background):
             task.cancel()
         for task in list(self._background):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._journal_fills_at_close()
+        await self._kept.at_close()
         if self._health_task is not None:
             self._health_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -401,89 +400,30 @@ class Broker(ABC):
         await self.bus.publish(event)
 
     async def publish_update(self, update: OrderUpdate) -> None:
-        await self.publish(OrderUpdateEvent.create(self.source, update, ts=self.clock()))
+        """Journal an update of the adapter's own making (PENDING_NEW before a send): a
+        refusal is raised, so nothing goes to the venue. Behind reports still waiting
+        for the bus it waits with them (`kept`), in order."""
+        event = OrderUpdateEvent.create(self.source, update, ts=self.clock())
+        await self._kept.journal(event, keep=False)
+
+    async def publish_report(self, update: OrderUpdate) -> None:
+        """Journal an order's status as the venue reported it. One the bus refuses is
+        kept and written again until it takes it (`brokers/kept.py`)."""
+        await self._kept.journal(OrderUpdateEvent.create(self.source, update, ts=self.clock()))
 
     async def publish_fill(self, fill: Fill) -> None:
-        """Journal a fill. One the bus refuses (Redis READONLY, out of memory) is kept
-        and written again in the background, in order, until the bus takes it: an
-        adapter counts it journaled (its catch-up never asks the venue for it again),
-        so a refused write was a fill lost, the order FILLED with nothing filled and
-        the position short of it. Counted (`journal`) and logged; the fills after it
-        wait behind it."""
-        event = FillEvent.create(self.source, fill, ts=self.clock())
-        if self._fills_unjournaled:
-            self._fills_unjournaled.append(event)
-            self._journal_fills_later()  # (its task ended: a fault of its own, logged)
-            return
-        try:
-            await self.publish(event)
-        except BusError as exc:
-            self._fills_unjournaled.append(event)
-            self.count_error("journal")
-            log.error(
-                "broker.fill_not_journaled",
-                extra={"broker": self.source, "exec_id": fill.exec_id, "error": str(exc)},
-            )
-            self._journal_fills_later()
+        """Journal a fill; one the bus refuses is kept and written again until it takes
+        it, and the reports after it wait behind it (`brokers/kept.py`)."""
+        await self._kept.journal(FillEvent.create(self.source, fill, ts=self.clock()))
+
+    async def publish_kept(self, event: EventBase) -> None:
+        """Journal another report of the venue's (a fill's correction), kept likewise."""
+        await self._kept.journal(event)
 
     @property
-    def fills_unjournaled(self) -> int:
-        """Fills refused by the bus, waiting to be written again."""
-        return len(self._fills_unjournaled)
-
-    def _journal_fills_later(self) -> None:
-        if self._fills_retry is None or self._fills_retry.done():
-            task = asyncio.create_task(self._journal_fills(), name=f"fills-journal:{self.source}")
-            self._fills_retry = task
-            self._background.add(task)  # (cancelled by `stop_health_loop` on close)
-            task.add_done_callback(self._background.discard)
-
-    async def _journal_fills(self) -> None:
-        delay = 0.2
-        waiting = self._fills_unjournaled
-        failing = ""  # the last fault logged: once while it lasts
-        while waiting:
-            await asyncio.sleep(delay)
-            try:
-                await self.publish(waiting[0])
-            except Exception as exc:
-                # Any refusal, not only the bus's own: the fills behind it wait on this
-                # task, and one that ended left them unwritten with nothing to say so.
-                if not isinstance(exc, BusError) and repr(exc) != failing:
-                    failing = repr(exc)
-                    log.exception(
-                        "broker.fill_journal_failed",
-                        extra={"broker": self.source, "exec_id": waiting[0].payload.exec_id},
-                    )
-                delay = min(max(delay * 2, 0.2), 5.0)
-                continue
-            log.warning(
-                "broker.fill_journaled_late",
-                extra={"broker": self.source, "exec_id": waiting[0].payload.exec_id},
-            )
-            waiting.popleft()
-            delay = 0.0  # the rest at once, while the bus takes them
-
-    async def _journal_fills_at_close(self) -> None:
-        """One last write of the fills still refused, in order, then say loudly what
-        is left: the venue holds them, and a real venue's catch-up at the next start
-        asks for the fills after the last one journaled."""
-        waiting = self._fills_unjournaled
-        while waiting:
-            try:
-                await self.publish(waiting[0])
-            except Exception:
-                break
-            waiting.popleft()
-        if waiting:
-            log.error(
-                "broker.fills_not_journaled_at_close",
-                extra={
-                    "broker": self.source,
-                    "count": len(waiting),
-                    "exec_ids": [event.payload.exec_id for event in waiting],
-                },
-            )
+    def unjournaled(self) -> int:
+        """The venue's reports the bus refused, waiting to be written again."""
+        return len(self._kept)
 
     async def publish_position(self, position: Position) -> None:
         await self.publish(PositionEvent.create(self.source, position, ts=self.clock()))

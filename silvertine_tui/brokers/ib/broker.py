@@ -340,7 +340,9 @@ class IBBroker(IBOrders, IBSession):
         if report is None:
             self.count_error("fee_pending")
         self.fees.journal_correction(correction)
-        await self.publish(FillCorrectionEvent.create(self.source, correction, ts=self.clock()))
+        await self.publish_kept(
+            FillCorrectionEvent.create(self.source, correction, ts=self.clock())
+        )
         await self._say(
             coid,
             LogLevel.WARNING,
@@ -377,7 +379,9 @@ class IBBroker(IBOrders, IBSession):
     async def _correct_fee(self, exec_id: str) -> None:
         correction = self.fees.correction(exec_id, broker=self.name, account=self.account)
         if correction is not None:
-            await self.publish(FeeCorrectionEvent.create(self.source, correction, ts=self.clock()))
+            await self.publish_kept(
+                FeeCorrectionEvent.create(self.source, correction, ts=self.clock())
+            )
             await self._average_moved(correction.instrument)
 
     async def _publish_position(self, ib_position: Any) -> None:

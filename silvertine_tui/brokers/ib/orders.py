@@ -141,7 +141,7 @@ class IBOrders(IBState):
         venue = await self.query_order(coid)
         if venue is None or coid not in self._intent:
             return
-        await self.publish_update(
+        await self.publish_report(
             OrderUpdate(
                 client_order_id=coid,
                 status=venue.status,
@@ -158,7 +158,7 @@ class IBOrders(IBState):
     async def _restore(self, coid: str, reason: str) -> None:
         status, filled = self._last.get(coid, (OrderStatus.NEW, Decimal(0)))
         ids = self.ids.get(coid)
-        await self.publish_update(
+        await self.publish_report(
             OrderUpdate(
                 client_order_id=coid,
                 status=status,
@@ -635,7 +635,7 @@ class IBOrders(IBState):
         quantity, limit, stop = terms
         last = self._last.get(coid, (OrderStatus.NEW, Decimal(0)))
         status = OrderStatus.PARTIALLY_FILLED if last[1] > 0 else OrderStatus.NEW
-        await self.publish_update(
+        await self.publish_report(
             OrderUpdate(
                 client_order_id=coid,
                 status=status,
@@ -687,7 +687,7 @@ class IBOrders(IBState):
             return
         perm_id = s["perm_id"]
         avg = price_or_none(s["avg"], None) if filled else None
-        await self.publish_update(
+        await self.publish_report(
             OrderUpdate(
                 client_order_id=coid,
                 status=status,

@@ -130,6 +130,12 @@ class IBState(Broker):
         self._remember(update)
         await super().publish_update(update)
 
+    async def publish_report(self, update: OrderUpdate) -> None:
+        # Remembered at once: a refused write is kept and written again (brokers/kept.py),
+        # so TWS's next report of the same status is a duplicate, as it is once written.
+        self._remember(update)
+        await super().publish_report(update)
+
     def _remember(self, update: OrderUpdate) -> None:
         """What the adapter keeps of a journaled update (its own, or read back from the
         journal): the order's status, our intent, TWS's last status and fill, the terms."""

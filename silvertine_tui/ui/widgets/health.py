@@ -1,5 +1,5 @@
 """Health: every broker (state, latency, last message age, reconnects, rate-limit
-usage, what it counted wrong, fills the bus refused, and each of its links: REST, user
+usage, what it counted wrong, reports the bus refused, and each of its links: REST, user
 data, market streams), the bus (backend, connected, events/s, lag, decode errors,
 restarts), the trading state, and the engine's anomaly counts once there is one."""
 
@@ -39,8 +39,9 @@ class BrokerLine:
     stopped (`DeskProjection.silent`): its desk may be down; None while heard."""
     errors: str = ""
     """What the adapter counted wrong this session (`error:<kind>` metrics), most first."""
-    fills_unjournaled: int = 0
-    """Fills the bus refused, written again until it takes them (`Broker.publish_fill`)."""
+    unjournaled: int = 0
+    """Reports of the venue (fills, statuses) the bus refused, written again until it
+    takes them (`brokers/kept.py`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +180,7 @@ def broker_line(
         links=link_lines(metrics),
         silent_s=silent_s,
         errors=errors_text(metrics),
-        fills_unjournaled=_int(metrics, "fills_unjournaled"),
+        unjournaled=_int(metrics, "unjournaled"),
     )
 
 
@@ -275,10 +276,10 @@ class HealthPane(TextBlock):
             text.append(f"\n  rate {line.rate_limit}")
             if line.errors:
                 text.append(f"\n  errors {cut(line.errors, DETAIL_MAX)}", style=p.warn)
-            if line.fills_unjournaled:
+            if line.unjournaled:
                 text.append(
-                    f"\n  {line.fills_unjournaled:,} fills not journaled: the bus refuses "
-                    "them; written again until it takes them",
+                    f"\n  {line.unjournaled:,} fills or order updates not journaled: the "
+                    "bus refuses them; written again until it takes them",
                     style=p.error,
                 )
             for link in line.links:

@@ -1,0 +1,132 @@
+"""What a venue reported that the bus refused to journal, written again until it takes it.
+
+An adapter counts a venue's report as journaled once it has passed it on: its catch-up
+never asks the venue for a fill it already published, and it takes a status it already
+published again for a duplicate. So a refused write (Redis READONLY in a failover, out
+of memory, the outage buffer full) was a report lost: an order FILLED with nothing
+filled, or working on the desk after it ended at the venue, nothing said. Refused
+reports are kept here, oldest first, and written again in the background (0.2 s
+doubling to 5 s) until the bus takes them; what an adapter journals of its orders while
+any wait goes behind them, so each order's events keep their order. Counted
+(`journal`), logged, and their number is in the broker's health.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from ..bus import BusError
+from ..events import EventBase, FillEvent, OrderUpdateEvent
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST_S = 0.2
+RETRY_MAX_S = 5.0
+
+
+def described(event: EventBase) -> str:
+    """`fill ETHUSDT-12` / `order.update 0000abcd NEW`: which report, in a log line."""
+    if isinstance(event, FillEvent):
+        return f"fill {event.payload.exec_id}"
+    if isinstance(event, OrderUpdateEvent):
+        return f"order.update {event.payload.client_order_id} {event.payload.status}"
+    return f"{event.type} {event.event_id}"
+
+
+class KeptReports:
+    """The reports of one adapter the bus refused, in the order they came."""
+
+    def __init__(
+        self,
+        publish: Callable[[EventBase], Awaitable[None]],
+        source: str,
+        count_error: Callable[[str], None],
+        background: set[asyncio.Task[None]],
+    ) -> None:
+        self._publish = publish
+        self._source = source
+        self._count_error = count_error
+        self._background = background  # the adapter's: cancelled when it closes
+        self._waiting: deque[EventBase] = deque()
+        self._task: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    async def journal(self, event: EventBase, *, keep: bool = True) -> None:
+        """Write `event`, behind any report still waiting. Refused by the bus: kept and
+        written again (`keep`), or the refusal raised to the caller (a write it must
+        know failed before it sends anything to the venue)."""
+        if self._waiting:
+            self._waiting.append(event)
+            self._write_later()  # (its task ended: a fault of its own, logged)
+            return
+        try:
+            await self._publish(event)
+        except BusError as exc:
+            if not keep:
+                raise
+            self._waiting.append(event)
+            self._count_error("journal")
+            log.error(
+                "broker.report_not_journaled",
+                extra={"broker": self._source, "report": described(event), "error": str(exc)},
+            )
+            self._write_later()
+
+    def _write_later(self) -> None:
+        if self._task is None or self._task.done():
+            task = asyncio.create_task(self._write_again(), name=f"kept:{self._source}")
+            self._task = task
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _write_again(self) -> None:
+        delay = RETRY_FIRST_S
+        waiting = self._waiting
+        failing = ""  # the last fault logged: once while it lasts
+        while waiting:
+            await asyncio.sleep(delay)
+            try:
+                await self._publish(waiting[0])
+            except Exception as exc:
+                # Any refusal, not only the bus's own: the reports behind it wait on
+                # this task, and one that ended left them unwritten with nothing said.
+                if not isinstance(exc, BusError) and repr(exc) != failing:
+                    failing = repr(exc)
+                    log.exception(
+                        "broker.report_journal_failed",
+                        extra={"broker": self._source, "report": described(waiting[0])},
+                    )
+                delay = min(max(delay * 2, RETRY_FIRST_S), RETRY_MAX_S)
+                continue
+            log.warning(
+                "broker.report_journaled_late",
+                extra={"broker": self._source, "report": described(waiting[0])},
+            )
+            waiting.popleft()
+            delay = 0.0  # the rest at once, while the bus takes them
+
+    async def at_close(self) -> None:
+        """One last write of each, in order (the task writing them again is cancelled
+        with the adapter's background), then say loudly what is left: the venue holds
+        it, and a real venue's reconcile at the next start asks for it."""
+        waiting = self._waiting
+        while waiting:
+            try:
+                await self._publish(waiting[0])
+            except Exception:
+                break
+            waiting.popleft()
+        if waiting:
+            log.error(
+                "broker.reports_not_journaled_at_close",
+                extra={
+                    "broker": self._source,
+                    "count": len(waiting),
+                    "reports": [described(event) for event in waiting],
+                },
+            )

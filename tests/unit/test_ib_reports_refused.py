@@ -1,0 +1,49 @@
+"""A status TWS reports whose journal write the bus refuses (Redis READONLY in a
+failover, out of memory) is kept and written once the bus takes it. Before, the adapter
+remembered the status before the write: the write failed inside its inbox (logged
+`ib.job_failed` only), TWS's later reports of the same status read as duplicates, and
+the order stayed working on the desk while the adapter refused to cancel it ("has no
+order"). The real ib_async client against the fake TWS; the refusal is Redis's, put in
+front of the memory bus."""
+
+from __future__ import annotations
+
+from silvertine_tui.bus import BusError
+from silvertine_tui.domain import OrderStatus
+from silvertine_tui.events import EventBase, OrderUpdateEvent
+from tests.fakes.tws import FakeTws
+from tests.support.ib import desk, statuses
+
+S = OrderStatus
+
+
+async def test_a_status_the_bus_refuses_is_written_once_it_takes_it() -> None:
+    async with FakeTws() as fake, desk(fake) as d:
+        coid = await d.broker.place(d.request())
+        [order] = fake.orders
+        publish = d.bus.publish
+        refused: list[str] = []
+        taking = [False]
+
+        async def redis(event: EventBase) -> str | None:
+            if (
+                not taking[0]
+                and isinstance(event, OrderUpdateEvent)
+                and event.payload.status is S.CANCELED
+            ):
+                refused.append(event.payload.client_order_id)
+                raise BusError("Redis refused the write (READONLY): it was not journaled")
+            return await publish(event)
+
+        d.bus.publish = redis  # type: ignore[method-assign]
+        await fake.cancel_by_venue(order.order_id)  # IB ends the order itself
+        await d.broker.settle()
+        assert refused == [coid]
+        assert statuses(await d.events(), coid)[-1] is S.NEW  # not journaled yet
+        assert d.broker.unjournaled == 1
+        assert d.broker.health_state.errors["journal"] == 1
+        assert not d.broker.knows_order(coid)  # (the adapter knows it ended)
+        taking[0] = True  # the bus takes writes again
+        await d.wait_journal(lambda ev: statuses(ev, coid)[-1] is S.CANCELED, "CANCELED")
+        assert d.broker.unjournaled == 0
+        assert statuses(await d.events(), coid).count(S.CANCELED) == 1
