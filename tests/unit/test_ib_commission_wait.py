@@ -61,3 +61,26 @@ async def test_a_late_commission_is_waited_for_while_quotes_stream_and_nothing_w
         assert fill.fee > 0
         assert not [e for e in await d.events() if isinstance(e, FeeCorrectionEvent)]
         assert d.broker.health_state.errors["fee_pending"] == 0
+
+
+async def test_an_unset_commission_before_the_real_one_is_no_fee() -> None:
+    """TWS first reports the commission as its unset double (not worked out yet), then
+    the real one. The unset report made the fee known: the fill was journaled with fee
+    0 and no currency, and the real report was never taken (only a first report
+    answered), nothing counted. The fill now waits for the real one."""
+    async with FakeTws() as fake, desk(fake, commission_wait_s=0.2) as d:
+        coid = await d.broker.place(d.request(Side.BUY, "3", limit="150.00"))
+        [order] = fake.orders
+        fake.unset_commission_first()
+        await fake.fill(order.order_id)
+        await d.wait_journal(lambda ev: bool(fills(ev, coid)), "the fill")
+        await fake.release_commissions()  # the real report, later
+        await asyncio.sleep(0.3)
+        await d.broker.settle()
+        [execution] = fake.executions
+        events = await d.events()
+        [fill] = fills(events, coid)
+        fees = [e.payload for e in events if isinstance(e, FeeCorrectionEvent)]
+        paid = [(fill.fee, fill.fee_currency)] + [(c.fee, c.fee_currency) for c in fees]
+        assert paid[-1] == (execution.commission, execution.commission_currency), paid
+        assert execution.commission > 0

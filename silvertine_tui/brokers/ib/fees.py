@@ -102,7 +102,12 @@ class CommissionBook:
         self.adopted.add(exec_id)
 
     def add_report(self, report: Any) -> bool:
-        """Keep a report; True when it is the fee of a fill journaled without one."""
+        """Keep a report; True when it is the fee of a fill journaled without one. One
+        whose commission is IB's unset double (not worked out yet: the real one
+        follows) is no report: kept, it made the fee known, the fill was journaled
+        with none and the real report after it was never taken."""
+        if not report.commission < UNSET_DOUBLE:  # (a NaN too)
+            return False
         exec_id = report.execId
         first = exec_id not in self.reports
         self.reports[exec_id] = copy.copy(report)

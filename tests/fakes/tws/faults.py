@@ -74,6 +74,9 @@ class Faults:
     positions_first: int = 0
     # live fills whose commission report is held back until `release_commissions`
     commission_held: int = 0
+    # live fills whose commission report first says "unset" (IB's max double), then
+    # the real one follows
+    commission_unset_first: int = 0
     lost_order_answers: int = 0
     # kind -> how many of the next requests of that kind TWS silently ignores
     ignored: dict[str, int] = field(default_factory=lambda: defaultdict(int))

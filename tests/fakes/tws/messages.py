@@ -222,13 +222,14 @@ def exec_details_end(req_id: int) -> list[Field]:
     return [55, 1, req_id]
 
 
-def commission_report(execution: Execution) -> list[Field]:
+def commission_report(execution: Execution, *, unset: bool = False) -> list[Field]:
+    """`unset`: the commission not worked out yet (IB's max double in its place)."""
     realized = UNSET_DOUBLE if execution.realized_pnl is None else execution.realized_pnl
     return [
         59,
         1,
         execution.exec_id,
-        execution.commission,
+        UNSET_DOUBLE if unset else execution.commission,
         execution.commission_currency,
         realized,
         UNSET_DOUBLE,  # yield

@@ -560,6 +560,12 @@ class FakeTws:
         until then reqExecutions lists those executions without it."""
         self.faults.commission_held += times
 
+    def unset_commission_first(self, times: int = 1) -> None:
+        """The next `times` live fills send a commission report whose commission is
+        the unset double (TWS has not worked it out yet); the real one follows on
+        `release_commissions()`."""
+        self.faults.commission_unset_first += times
+
     async def release_commissions(self) -> None:
         """Send the held commission reports to the sessions of their orders' client
         (lost if none is connected: a reqExecutions answer has them from now on)."""
@@ -707,6 +713,10 @@ class FakeTws:
             self.faults.commission_held -= 1
             self._held_commissions.append((execution.order.client_id, frames.pop()))
             self._commission_unknown.add(execution.exec_id)
+        elif self.faults.commission_unset_first:
+            self.faults.commission_unset_first -= 1
+            self._held_commissions.append((execution.order.client_id, frames.pop()))
+            frames.append(m.commission_report(execution, unset=True))
         positions_first = self.faults.positions_first > 0
         if positions_first:
             self.faults.positions_first -= 1
