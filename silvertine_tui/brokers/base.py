@@ -230,7 +230,7 @@ class Broker(ABC):
         # Changes of each order, one at a time (`modify`).
         self._modifies = Turns()
         # The venue's reports the bus refused, written again until it takes them.
-        self._kept = KeptReports(self.publish, self.source, self.count_error, self._background)
+        self._kept = KeptReports(bus, self.source, self.health_state.errors, self._background)
 
     # -- identity and state ---------------------------------------------------------
 
@@ -728,6 +728,11 @@ class Broker(ABC):
         """A fill of this account the engine journaled itself (one the venue reported
         on reconcile that the journal lacked): an adapter that follows the fills in
         the journal hears of it here. Nothing by default."""
+
+    def update_journaled(self, update: OrderUpdate) -> None:  # noqa: B027 (a hook: optional)
+        """An update of this account's order the engine journaled itself on reconcile
+        (the venue's status or terms taken, an order no longer open at the venue): an
+        adapter that keeps its orders' state hears of it here. Nothing by default."""
 
     def knows_order(self, client_order_id: str) -> bool:
         """Whether this adapter has seen the order (placed, reported or reconciled).

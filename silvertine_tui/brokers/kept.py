@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections import Counter, deque
 
-from ..bus import BusError
+from ..bus import BusError, EventBus
 from ..events import EventBase, FillEvent, OrderUpdateEvent
 
 log = logging.getLogger(__name__)
@@ -41,15 +40,18 @@ class KeptReports:
 
     def __init__(
         self,
-        publish: Callable[[EventBase], Awaitable[None]],
+        bus: EventBus,
         source: str,
-        count_error: Callable[[str], None],
+        errors: Counter[str],
         background: set[asyncio.Task[None]],
     ) -> None:
-        self._publish = publish
+        # The adapter's bus, error counts and background tasks (cancelled when it
+        # closes), not its methods: nothing here refers back to the adapter, so a
+        # closed one is freed at once, not left to the cyclic collector.
+        self._bus = bus
         self._source = source
-        self._count_error = count_error
-        self._background = background  # the adapter's: cancelled when it closes
+        self._errors = errors
+        self._background = background
         self._waiting: deque[EventBase] = deque()
         self._task: asyncio.Task[None] | None = None
 
@@ -65,12 +67,12 @@ class KeptReports:
             self._write_later()  # (its task ended: a fault of its own, logged)
             return
         try:
-            await self._publish(event)
+            await self._bus.publish(event)
         except BusError as exc:
             if not keep:
                 raise
             self._waiting.append(event)
-            self._count_error("journal")
+            self._errors["journal"] += 1
             log.error(
                 "broker.report_not_journaled",
                 extra={"broker": self._source, "report": described(event), "error": str(exc)},
@@ -91,7 +93,7 @@ class KeptReports:
         while waiting:
             await asyncio.sleep(delay)
             try:
-                await self._publish(waiting[0])
+                await self._bus.publish(waiting[0])
             except Exception as exc:
                 # Any refusal, not only the bus's own: the reports behind it wait on
                 # this task, and one that ended left them unwritten with nothing said.
@@ -117,7 +119,7 @@ class KeptReports:
         waiting = self._waiting
         while waiting:
             try:
-                await self._publish(waiting[0])
+                await self._bus.publish(waiting[0])
             except Exception:
                 break
             waiting.popleft()

@@ -714,22 +714,19 @@ async def reconcile(
                 detail="the venue's terms are taken" if terms else "",
             )
         )
-        await engine.bus.publish(
-            OrderUpdateEvent.create(
-                source,
-                OrderUpdate(
-                    client_order_id=cid,
-                    status=venue.status,
-                    venue_order_id=venue.venue_order_id,
-                    reason=(
-                        "terms from the venue on reconcile"
-                        if moved
-                        else "status from the venue on reconcile"
-                    ),
-                    **terms,
-                ),
-            )
+        taken = OrderUpdate(
+            client_order_id=cid,
+            status=venue.status,
+            venue_order_id=venue.venue_order_id,
+            reason=(
+                "terms from the venue on reconcile"
+                if moved
+                else "status from the venue on reconcile"
+            ),
+            **terms,
         )
+        await engine.bus.publish(OrderUpdateEvent.create(source, taken))
+        broker.update_journaled(taken)
 
     # 5. Orders we think open that the venue does not hold. Not one on its way there
     # (its place not answered yet: the venue may take it a moment later).
@@ -754,12 +751,9 @@ async def reconcile(
                 detail=reason,
             )
         )
-        await engine.bus.publish(
-            OrderUpdateEvent.create(
-                source,
-                OrderUpdate(client_order_id=view.client_order_id, status=status, reason=reason),
-            )
-        )
+        gone = OrderUpdate(client_order_id=view.client_order_id, status=status, reason=reason)
+        await engine.bus.publish(OrderUpdateEvent.create(source, gone))
+        broker.update_journaled(gone)
     await catch_up(engine, source)
     # The adopted orders the venue lists: the broker follows them from now on (an order
     # cancelled or filled elsewhere then ends on the desk when the venue says so).

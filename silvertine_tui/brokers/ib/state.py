@@ -136,6 +136,13 @@ class IBState(Broker):
         self._remember(update)
         await super().publish_report(update)
 
+    def update_journaled(self, update: OrderUpdate) -> None:
+        """The engine's reconcile ended an order, or took TWS's status or terms of it:
+        left working here, the order was polled all day and every global cancel waited
+        for its end ("no confirmation yet"); its terms, left stale, read as changed at
+        TWS again."""
+        self._remember(update)
+
     def _remember(self, update: OrderUpdate) -> None:
         """What the adapter keeps of a journaled update (its own, or read back from the
         journal): the order's status, our intent, TWS's last status and fill, the terms."""
