@@ -98,3 +98,39 @@ async def test_the_engine_agrees_with_the_venue_on_a_position_less_its_base_fee(
     assert await reconcile_broker(engine, broker) == []
     assert engine.anomalies.total == 0
     await broker.close()
+
+
+async def test_buying_back_a_short_pays_the_fee_in_cash_and_leaves_it_flat() -> None:
+    """Short selling on: the trader sells 1 short, then buys 1 back. The position is
+    flat and the buy's fee is charged in USDT, like a sell's: a fee in ETH taken out of
+    the buy used to leave a short of 0.001 ETH with no average price, too small to
+    close (under the minimum notional)."""
+    config = paper_config(
+        fees={"taker_bps": "10", "currency": "base"},
+        latency={"enabled": False},
+        checks={"short_selling": True},
+    )
+    bus = MemoryBus()
+    await bus.start()
+    broker = PaperBroker(config, bus)
+    await broker.connect()
+    await broker.step(2)
+    await broker.place(market("s1", Side.SELL, "1"), market_price=tick_price(broker, 0))
+    await broker.place(market("b1", Side.BUY, "1"), market_price=tick_price(broker, 0))
+    await broker.settle()
+    bought = [
+        e.payload
+        for e in await exec_events(bus)
+        if isinstance(e, FillEvent) and e.payload.client_order_id == "b1"
+    ]
+    assert {f.fee_currency for f in bought} == {"USDT"}
+    assert [p.quantity for p in await broker.positions()] in ([], [D(0)]), (
+        f"after buying the short back: {await broker.positions()}"
+    )
+    await broker.close()
+    # A restart agrees.
+    again = PaperBroker(config, bus)
+    await again.connect()
+    assert [p.quantity for p in await again.positions()] in ([], [D(0)])
+    await again.close()
+    await bus.close()

@@ -452,6 +452,26 @@ def test_a_resting_reduce_only_order_fills_only_what_still_reduces() -> None:
     assert venue.account.position_qty(KEY) == 0
 
 
+def test_a_fok_reduce_only_order_fills_all_or_nothing() -> None:
+    """Long 2, the trader has two reduce-only sell stops at 1990: 1 (GTC) and 2 (FOK).
+    Both trigger on the same drop; the first sells 1, which leaves the FOK only 1 that
+    still reduces. It expires untouched (all or nothing); it used to sell 1 of its 2
+    and cancel the rest, a partial fill of a FOK order."""
+    venue = make_venue(short_selling=True)
+    venue.set_book(book([("2000", "10")], [("2001", "10")]), T0)
+    venue.submit(req(BUY, "2"), T0)
+    first = req(SELL, "1", kind=OrderType.STOP, stop="1990", reduce_only=True)
+    fok = req(SELL, "2", kind=OrderType.STOP, stop="1990", tif=TimeInForce.FOK, reduce_only=True)
+    venue.submit(first, T0)
+    venue.submit(fok, T0)
+    reports = venue.set_book(book([("1989", "10")], [("1990", "10")]), T0 + 1)
+    mine = [r for r in reports if r.client_order_id == fok.client_order_id]
+    assert [f.quantity for f in fills_of(mine)] == [], "the FOK order filled in part"
+    assert kinds(mine) == [ReportKind.TRIGGERED, ReportKind.EXPIRED]
+    assert mine[-1].reason == "FOK: only 1 of 2 still reduces the position"
+    assert venue.account.position_qty(KEY) == 1
+
+
 def test_filters_and_limits() -> None:
     venue = make_venue(max_open_orders=2)
     with pytest.raises(

@@ -400,7 +400,9 @@ class PaperBroker(Broker):
         # them, and a report written after it would be counted twice on a restart.
         while self._outbox or self._pump_lock.locked():
             await self._pump(force=True)
-        working = sorted(self.venue.open_orders(), key=lambda o: o.number)
+        # In time priority (a replace sent an order back): a restart deals their venue
+        # numbers out in this order, so each keeps its place in its queue.
+        working = sorted(self.venue.open_orders(), key=lambda o: o.seq)
         positions, balances = self.venue.positions(), self.venue.balances()
         held = (
             f"{len(working)} working order(s), {len(positions)} position(s), "

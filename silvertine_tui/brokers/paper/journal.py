@@ -9,6 +9,10 @@ replays that stream and puts back exactly what it had reported:
   ignored as they are there. Orders never acknowledged (still PENDING_NEW) never
   reached the venue and are not restored; a cancel or replace that was sent but not
   answered had not reached it either (the order keeps working with its old terms).
+  A working order keeps its time priority: its venue number `P<n>`, or, once a replace
+  sent it to the back of its queue, the number the venue's sequence was at then (each
+  accepted order and each replace takes the next one). A DAY order keeps its session:
+  the venue's time of its acceptance, not the time its request was sent.
 - cash and positions: every fill is applied again (once per execution id), and every
   published Balance/Position event is a checkpoint that overrides the running value,
   so a crash between a fill and its balance event loses nothing.
@@ -45,7 +49,16 @@ from decimal import Decimal
 from typing import TypeVar
 
 from ...bus import EventBus, parse_id
-from ...domain import ZERO, Fill, Liquidity, Order, OrderStatus, ReferencePrice
+from ...domain import (
+    ZERO,
+    ApplyResult,
+    Fill,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderUpdate,
+    ReferencePrice,
+)
 from ...events import (
     BalanceEvent,
     BookEvent,
@@ -135,8 +148,12 @@ class _Held:
     """One order the replay holds: the engine's order and what the venue needs of it."""
 
     order: Order
-    created_ns: int
+    created_ns: int  # the request's time, until the venue's accept time is seen
     triggered: bool = False
+    # Time priority at the venue (`SimOrder.seq`): its venue number `P<n>` once
+    # accepted, a later number once a replace sent it to the back of its queue.
+    seq: int = 0
+    last_replace: OrderUpdate | None = None
     fills: list[Fill] = field(default_factory=list)
     execs: set[str] = field(default_factory=set)
     finished_ns: int | None = None
@@ -150,6 +167,13 @@ def _venue_number(venue_order_id: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _new_terms(update: OrderUpdate) -> bool:
+    """The update confirms a replace (the paper venue's only reports with terms)."""
+    return not (
+        update.quantity is None and update.limit_price is None and update.stop_price is None
+    )
+
+
 class _Replay:
     """The streaming state of one replay."""
 
@@ -160,6 +184,10 @@ class _Replay:
         self.held: dict[str, _Held] = {}
         self.finished: deque[str] = deque()  # held finished orders, oldest first
         self.now_ns = 0  # the latest venue timestamp seen
+        # The venue's sequence as the journal shows it: each accepted order takes its
+        # number, each replace the next one (as `PaperVenue.replace` does).
+        self.seq = 0
+        self.reseeded: list[_Held] = []  # the working orders of the last re-seed
         self.archived_numbers = _NumberRuns()
         # Archived orders whose venue id is not `P<n>` (a journal the paper venue did
         # not write), and fills of orders the journal never asked for: exact sets.
@@ -181,7 +209,21 @@ class _Replay:
         held = self.held.get(update.client_order_id)
         if held is None:
             return
-        held.order.apply_update(update)
+        before = held.order.status
+        applied = held.order.apply_update(update) is ApplyResult.APPLIED
+        if not held.seq:
+            self._accepted(held, held.order.venue_order_id, update.venue_ts_ns)
+        elif (
+            applied
+            and before is OrderStatus.PENDING_REPLACE
+            and _new_terms(update)
+            and update != held.last_replace
+        ):
+            # The venue replaced it: the back of its queue (a re-sent old confirmation
+            # is not a new replace).
+            held.last_replace = update
+            self.seq += 1
+            held.seq = self.seq
         if update.reason.startswith(TRIGGERED_REASON):
             held.triggered = True
         self._maybe_finished(held, update.venue_ts_ns or event.ts)
@@ -197,6 +239,8 @@ class _Replay:
             held.execs.add(fill.exec_id)
             held.order.apply_fill(fill)
             held.fills.append(fill)
+            if not held.seq:  # its acknowledgement was lost: the fill came first
+                self._accepted(held, fill.venue_order_id, fill.venue_ts_ns)
         elif self._archived(fill):
             return  # a duplicate or late fill of an order already archived
         elif fill.exec_id in self.orphan_execs:
@@ -230,16 +274,41 @@ class _Replay:
             for coid, held in list(self.held.items()):
                 self._let_go(coid, held)  # its number stays used
             self.finished.clear()
+            self.reseeded = []
             return
         order = Order.from_venue(event.broker, event.account, venue)
-        self.held[venue.client_order_id] = _Held(
+        number = _venue_number(venue.venue_order_id)
+        held = _Held(
             order,
             event.ts,
             triggered=event.payload.detail.endswith(TRIGGERED_REASON),
+            seq=number or 0,
             prior_qty=venue.filled_qty,
             prior_value=venue.filled_qty * (venue.avg_price or ZERO),
         )
+        self.held[venue.client_order_id] = held
+        if number is not None:
+            self.seq = max(self.seq, number)
+            # The venue writes its working orders in their time priority (a replace
+            # sent some back): their numbers, dealt out in that order, keep it.
+            reseeded = self.reseeded
+            reseeded.append(held)
+            for each, seq in zip(reseeded, sorted(h.seq for h in reseeded), strict=True):
+                each.seq = seq
         self.state.peak_orders = max(self.state.peak_orders, len(self.held))
+
+    def _accepted(self, held: _Held, venue_id: str | None, venue_ts_ns: int | None) -> None:
+        """The first report of an order from the venue: its number is its time
+        priority, and the venue's time is when it was accepted (a DAY order's session
+        is the one it reached the venue in, not the one its request was sent in)."""
+        number = _venue_number(venue_id)
+        if number is None:
+            return
+        held.seq = number
+        if number > self.seq:
+            self.seq = number
+        if venue_ts_ns is not None:
+            held.created_ns = venue_ts_ns
 
     def _archived(self, fill: Fill) -> bool:
         if fill.client_order_id in self.archived_ids:
@@ -314,7 +383,7 @@ class _Replay:
         # Venue ids stay unique over restarts, archived orders' included.
         if self.archived_numbers.ends:
             max_seq = max(max_seq, self.archived_numbers.ends[-1])
-        self.venue.set_sequence(max_seq)
+        self.venue.set_sequence(max(max_seq, self.seq))
 
 
 async def restore_from_journal(bus: EventBus, stream: str, venue: PaperVenue) -> JournalState:
@@ -358,7 +427,7 @@ def _to_sim(held: _Held) -> SimOrder | None:
     if venue_id is None or order.status is OrderStatus.PENDING_NEW:
         return None  # never acknowledged: the venue never had it
     match = _VENUE_ID.fullmatch(venue_id)
-    seq = int(match.group(1)) if match else 0
+    seq = held.seq or (int(match.group(1)) if match else 0)
     request = order.request
     status = order.status
     if status in _PENDING:

@@ -22,7 +22,8 @@ Rules (docs/paper-simulator.md has worked examples):
   is at or above it); a TAKE_PROFIT then acts as a market order, a TAKE_PROFIT_LIMIT as
   a limit order.
 - Market orders are IOC (a remainder the displayed book cannot fill expires); IOC
-  never rests; FOK fills completely at once or expires untouched; GTC rests; DAY rests
+  never rests; FOK fills completely at once or expires untouched (a reduce-only one
+  also when not all of it still reduces the position); GTC rests; DAY rests
   until the next `day_end_utc`.
 - Every accepted order is checked first: grid rules, working-order limit, cash or
   position. Rejections raise `OrderRejected`/`InsufficientFunds` and change nothing.
@@ -166,7 +167,9 @@ class PaperVenue:
         self.checks = checks or PaperChecksConfig()
         self.maker_rate = fees.maker_bps * BPS
         self.taker_rate = fees.taker_bps * BPS
-        # A buy pays its fee in the base asset it receives (`fees.currency: base`).
+        # A buy pays its fee in the base asset it receives (`fees.currency: base`), but
+        # one that buys back a short: that pays in the quote currency, as a sell does
+        # (the base it receives covers the short; a fee out of it would leave a short).
         self.fee_in_base = fees.currency == "base"
         self._reserve_rate = 1 + max(self.maker_rate, self.taker_rate, ZERO)
         self._through = self.fill_rules.resting == "through"
@@ -490,6 +493,8 @@ class PaperVenue:
         self._seq += 1
         order.seq = self._seq
         order.queue_ahead = None
+        if order.side is Side.SELL and self.account.short_selling:
+            self._reserve_sells(st)  # it is the last of the sells now
         reports = [self._report(order, ReportKind.REPLACED, now_ns)]
         self._work(st, order, now_ns, reports)
         return self._out(reports)
@@ -539,7 +544,9 @@ class PaperVenue:
 
         Buys reserve ``leaves * price * (1 + fee rate)`` in cash (price: the limit, or
         the stop of a STOP order). Sells reserve the position they sell; the part that
-        would go short needs `short_selling` and reserves cash like a buy (margin).
+        would go short needs `short_selling` and reserves cash like a buy (margin). With
+        `short_selling`, the working sells share the position in time priority and are
+        reserved again as it changes (`_reserve_sells`).
         """
         if order.acts_as_market:
             return
@@ -574,6 +581,22 @@ class PaperVenue:
         self.account.unlock_qty(st.key, order.reserved_qty)
         order.reserved_cash = ZERO
         order.reserved_qty = ZERO
+
+    def _reserve_sells(self, st: _Inst) -> None:
+        """With `short_selling`: reserve the working sells of `st` again, in time
+        priority, each the position the earlier ones left and cash for its short rest.
+
+        Redone whenever the position or the sells change (a fill, a sell replaced or
+        ended), so what they lock is what they need now, and what a restart locks.
+        """
+        sells = sorted(
+            (o for o in st.working.values() if o.side is Side.SELL and not o.acts_as_market),
+            key=lambda o: o.seq,
+        )
+        for order in sells:
+            self._release(st, order)
+        for order in sells:
+            self._reserve(st, order, check=False)
 
     def _reachable(
         self, st: _Inst, order: SimOrder, limit: Decimal | None
@@ -643,16 +666,17 @@ class PaperVenue:
         if order.tif is TimeInForce.FOK:
             got, _ = self._walk(st, order, limit)
             leaves = order.quantity - order.filled_qty
-            if got < leaves:
+            # A reduce-only order fills only what still reduces the position (`_fill`).
+            room = self._reduce_room(st, order) if order.reduce_only else leaves
+            if room < leaves and room <= got:
+                reason = f"FOK: only {fmt(room)} of {fmt(leaves)} still reduces the position"
+            elif got < leaves:
                 where = "in the displayed book" if limit is None else f"at {fmt(limit)} or better"
-                self._terminate(
-                    st,
-                    order,
-                    OrderStatus.EXPIRED,
-                    f"FOK: only {fmt(got)} of {fmt(leaves)} available {where}",
-                    now_ns,
-                    reports,
-                )
+                reason = f"FOK: only {fmt(got)} of {fmt(leaves)} available {where}"
+            else:
+                reason = ""
+            if reason:
+                self._terminate(st, order, OrderStatus.EXPIRED, reason, now_ns, reports)
                 return
         self._take(st, order, limit, now_ns, reports)
         if order.status.is_terminal:
@@ -722,6 +746,8 @@ class PaperVenue:
         st.working.pop(order.client_order_id, None)
         self._day_orders.pop(order.client_order_id, None)
         self._finish(order, now_ns)
+        if order.side is Side.SELL and self.account.short_selling:
+            self._reserve_sells(st)  # what it held goes to the sells after it
         kind = ReportKind.CANCELED if status is OrderStatus.CANCELED else ReportKind.EXPIRED
         reports.append(self._report(order, kind, now_ns, reason))
 
@@ -975,7 +1001,12 @@ class PaperVenue:
         rate = self.maker_rate if liquidity is Liquidity.MAKER else self.taker_rate
         fee = self._fee(qty * price * st.multiplier, rate)
         fee_currency, fee_qty, fee_value = st.currency, ZERO, None
-        if self.fee_in_base and order.side is Side.BUY and fee > 0:
+        if (
+            self.fee_in_base
+            and order.side is Side.BUY
+            and fee > 0
+            and self.account.position_qty(st.key) >= 0
+        ):
             fee_qty = quantize_to_step(qty * rate, FEE_QUANTUM, "up")
             fee_currency, fee_value, fee = st.base, fee, fee_qty
         self._release(st, order)
@@ -1003,6 +1034,8 @@ class PaperVenue:
         else:
             order.status = OrderStatus.PARTIALLY_FILLED
             self._reserve(st, order, check=False)
+        if self.account.short_selling:
+            self._reserve_sells(st)  # the position moved
         avg = order.filled_value / order.filled_qty
         fill = SimFill(
             exec_id=order.next_exec_id,
@@ -1187,7 +1220,14 @@ class PaperVenue:
         st.working[order.client_order_id] = order
         order.reserved_cash = ZERO
         order.reserved_qty = ZERO
-        self._reserve(st, order, check=False)
+        if (
+            order.side is Side.SELL
+            and self.account.short_selling
+            and any(o.seq > order.seq and o.side is Side.SELL for o in st.working.values())
+        ):
+            self._reserve_sells(st)  # restored after a sell it comes before
+        else:
+            self._reserve(st, order, check=False)
         if order.is_stop:
             self._slot_stop(st, order)
         elif not order.acts_as_market:

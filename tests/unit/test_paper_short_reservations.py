@@ -1,0 +1,89 @@
+"""With `short_selling` on, working sells hold the position in time priority and the
+short rest of each locks cash; both follow the position as it changes, and a restart
+from the journal locks exactly what the live venue locked.
+
+What the trader sees is the locked and available cash of the quote currency: the
+buying power left for new orders.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from silvertine_tui.brokers.paper import PaperBroker
+from silvertine_tui.bus import MemoryBus
+from silvertine_tui.domain import Side
+from tests.unit.test_paper_broker import eth_book, order, paper_config
+from tests.unit.test_paper_venue import BUY, KEY, SELL, book, make_venue, req
+
+T0 = 1_767_625_200_000_000_000
+RATE = D("1.001")  # 1 + max(maker 8 bps, taker 10 bps)
+NO_LATENCY = {"ack_ms": 0, "fill_ms": 0, "cancel_ms": 0, "jitter_ms": 0}
+
+
+def test_a_resting_sell_locks_cash_once_another_sell_took_the_position() -> None:
+    """Long 1, a sell of 1 rests at 2100 and holds it. The trader sells the 1 at the
+    market: the resting sell is now a short sell and locks its margin, 2100 * 1.001.
+    It used to go on holding the position sold, with no cash locked: the buying
+    power shown was 2,102.10 too high."""
+    venue = make_venue(short_selling=True)
+    venue.set_book(book([("2000", "10")], [("2001", "10")]), T0)
+    venue.submit(req(BUY, "1"), T0)
+    resting = req(SELL, "1", "2100")
+    venue.submit(resting, T0)
+    assert venue.account.locked.get("USDT", 0) == 0
+    venue.submit(req(SELL, "1"), T0)
+    assert venue.account.position_qty(KEY) == 0
+    held = venue.order(resting.client_order_id)
+    assert held is not None
+    assert (held.reserved_qty, held.reserved_cash) == (0, D("2100") * RATE)
+    assert venue.account.locked_qty[KEY] == 0
+    assert venue.account.cash_state("USDT").locked == D("2100") * RATE
+
+
+def test_a_short_sell_releases_its_cash_once_it_is_covered_by_the_position() -> None:
+    """Flat, a sell of 1 rests at 2100 and locks its margin. The trader buys 1: the
+    sell is covered by the position now, and unlocks the cash (it used to keep it
+    locked, understating the buying power by 2,102.10)."""
+    venue = make_venue(short_selling=True)
+    venue.set_book(book([("2000", "10")], [("2001", "10")]), T0)
+    resting = req(SELL, "1", "2100")
+    venue.submit(resting, T0)
+    assert venue.account.cash_state("USDT").locked == D("2100") * RATE
+    venue.submit(req(BUY, "1"), T0)
+    held = venue.order(resting.client_order_id)
+    assert held is not None
+    assert (held.reserved_qty, held.reserved_cash) == (1, 0)
+    assert venue.account.cash_state("USDT").locked == 0
+
+
+async def test_a_restart_locks_what_the_live_venue_locked() -> None:
+    """Long 1: sell A (1 at 2100) holds it, sell B (1 at 2100) is short and locks
+    2,102.10. The trader cancels A: B is covered by the 1 now and unlocks its cash,
+    live and after a restart (live kept the cash locked, the restart did not: the
+    buying power jumped by 2,102.10 on a restart)."""
+    config = paper_config(latency=NO_LATENCY, checks={"short_selling": True})
+    bus = MemoryBus()
+    await bus.start()
+    first = PaperBroker(config, bus)
+    await first.connect()
+    await first.on_market_data(eth_book([(D("1990"), "5")], [(D("2010"), "5")]))
+    await first.place(order("M", Side.BUY, "1"))
+    await first.place(order("A", Side.SELL, "1", D("2100")))
+    await first.place(order("B", Side.SELL, "1", D("2100")))
+    assert first.venue.account.cash_state("USDT").locked == D("2100") * RATE
+    await first.cancel("A")
+    await first.settle()
+    live = (first.venue.account.cash_state("USDT"), dict(first.venue.account.locked_qty))
+    assert live[0].locked == 0
+    assert live[1] == {KEY: 1}
+    [usdt] = [b for b in await first.balances() if b.currency == "USDT"]
+    assert (usdt.locked, usdt.available) == (0, usdt.total)
+    await first.close()
+
+    second = PaperBroker(config, bus)
+    await second.connect()
+    restored = (second.venue.account.cash_state("USDT"), dict(second.venue.account.locked_qty))
+    assert restored == live
+    await second.close()
+    await bus.close()
