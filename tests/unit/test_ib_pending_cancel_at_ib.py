@@ -5,6 +5,7 @@ ib_async client against the fake TWS."""
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import pytest
 
@@ -89,3 +90,31 @@ async def test_ib_s_own_cancel_after_a_refused_cancel_reaches_the_desk(refusal: 
             lambda ev: statuses(ev, coid)[-1] is S.CANCELED, "IB's own cancel of the order"
         )
         assert not d.broker.knows_order(coid)
+
+
+async def test_a_cancel_refusal_goes_to_the_cancel_while_a_modify_of_the_order_waits() -> None:
+    """A modify of the order waits for the exchange's confirmation and the trader
+    cancels meanwhile; TWS refuses the cancel (161). TWS names the order, not the
+    request: the refusal went to the modify (said "modify refused", the order put back
+    to NEW) and the cancel waited on to "no answer". Now the cancel is refused at once
+    and the modify goes on to its confirmation."""
+    async with FakeTws() as fake, desk(fake, order_timeout_s=2) as d:
+        coid = await d.broker.place(d.request(qty="3", limit="149.50"))
+        [order] = fake.orders
+        fake.delay_next_modify(0.5)
+        modify = asyncio.create_task(d.broker.modify(coid, limit_price=Decimal("149.00")))
+        await asyncio.sleep(0.1)  # the modify is at TWS, waiting for the exchange
+        fake.ignore_next("cancel_order")
+        cancel = asyncio.create_task(d.broker.cancel(coid))
+        await asyncio.sleep(0.1)
+        await fake.send_error(
+            161, "Cancel attempted when order is not in a cancellable state.", req_id=order.order_id
+        )
+        with pytest.raises(BrokerError, match="161"):
+            await asyncio.wait_for(cancel, 1.0)
+        assert not modify.done()  # not answered by the cancel's refusal
+        await asyncio.wait_for(modify, 2.0)
+        await d.broker.settle()
+        assert order.ticket.limit_price == Decimal("149.00")
+        said = statuses(await d.events(), coid)
+        assert said[-1] is S.NEW

@@ -21,6 +21,10 @@ CANNOT_MODIFY = 104
 STILL_PROCESSING = 2102
 UNKNOWN_CANCEL = 10147
 CANNOT_CANCEL = 10148
+NOT_CANCELLABLE = 161  # "Cancel attempted when order is not in a cancellable state"
+# What only a cancel is answered with: TWS names the order, not the request, so with a
+# modify of the same order waiting too these go to the cancel.
+CANCEL_ANSWERS = frozenset({UNKNOWN_CANCEL, CANNOT_CANCEL, NOT_CANCELLABLE})
 # In a 10148's text: a cancel (sent from elsewhere) is already pending at IB.
 PENDING_CANCEL_STATE = "state: PendingCancel"
 NO_SECURITY = 200

@@ -553,6 +553,9 @@ class IBOrders(IBState):
         if placing is not None and not placing.future.done():
             placing.future.set_result(f"{code}|{message}")
             return
+        if cancelling is not None and waiting and code in codes.CANCEL_ANSWERS:
+            cancelling.future.set_result(f"{code}|{message}")
+            return
         if modifying is not None and modify_waits:
             modifying.future.set_result(f"{code}|{message}")
             return
