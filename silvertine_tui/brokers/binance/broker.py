@@ -650,7 +650,10 @@ class BinanceBroker(Broker):
                 # a repeat now, it goes after that NEW (`_flush_held`).
                 order.replace_after_held = True
             return
-        await super().publish_update(update)
+        if local:
+            await super().publish_update(update)  # refused: raised, nothing sent
+        else:
+            await super().publish_report(update)  # refused: kept, written again
         if order is not None:
             order.record(update, local=local)
             if update.status.is_terminal:

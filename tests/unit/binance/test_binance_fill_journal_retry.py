@@ -248,3 +248,43 @@ async def test_closing_writes_waiting_fills_once_more_and_says_what_is_left(
             f"fill ETHUSDT-{t.trade_id}" for t in trades
         ]
         assert not fills(await s.events())
+
+
+async def test_a_status_binance_reported_that_the_journal_refuses_is_written_later(
+    s: Session,
+) -> None:
+    """The fill goes in, the FILLED status after it is refused (Redis READONLY). The
+    status was lost: it was raised in the task that publishes statuses once their
+    balances come, the order read NEW with all of it filled, nothing said. It is kept
+    and written once the bus takes it."""
+    coid = await working(s)
+    publish = s.bus.publish
+    refused: list[OrderStatus] = []
+    taking = [False]
+
+    async def redis(event: EventBase) -> str | None:
+        if (
+            not taking[0]
+            and isinstance(event, OrderUpdateEvent)
+            and event.payload.status is S.FILLED
+        ):
+            refused.append(event.payload.status)
+            raise BusError("Redis refused the write (READONLY): it was not journaled")
+        return await publish(event)
+
+    s.bus.publish = redis  # type: ignore[method-assign]
+    await s.fake.fill(s.fake.order_by_client_id(coid).order_id)
+    await until(lambda: bool(refused), "the FILLED refused")
+    await waiting_settled(s)
+    events = await s.events()
+    assert [f.quantity for f in fills(events)] == [D("0.5")]
+    assert S.FILLED not in statuses(events, coid)
+    assert s.broker.unjournaled == 1
+    taking[0] = True
+
+    async def filled() -> bool:
+        return S.FILLED in statuses(await s.events(), coid)
+
+    await until(filled, "FILLED written")
+    assert statuses(await s.events(), coid).count(S.FILLED) == 1
+    assert s.broker.unjournaled == 0
