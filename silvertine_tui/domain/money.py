@@ -205,6 +205,10 @@ def fmt(value: Decimal | None, places: int | None = None) -> str:
         return "-"
     if absurd(value):
         return str(value)
+    if places is not None:
+        value = quantized(value, Decimal(1).scaleb(-places))
+    if value.is_zero():
+        value = value.copy_abs()  # never `-0` nor `-0.00`
     if places is None:
         return f"{value:,f}"
     return f"{value:,.{places}f}"
@@ -220,6 +224,8 @@ def exact_text(value: Decimal | None, max_places: int = MAX_PLACES, least: int =
         return str(value)
     cut = quantized(value, Decimal(1).scaleb(-max_places), ROUND_DOWN)
     mark = CUT if cut != value else ""
+    if cut.is_zero():
+        cut = cut.copy_abs()  # never `-0.00` (a balance of -0.00000000 on the bus)
     normal = normalized(cut)
     exponent = normal.as_tuple().exponent
     places = max(least, -exponent if isinstance(exponent, int) and exponent < 0 else 0)

@@ -24,9 +24,16 @@ from ..domain.money import Dec, PositiveDec
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
-MetricValue = int | Annotated[float, Field(allow_inf_nan=False)] | str | bool | None
+MetricValue = (
+    Annotated[int, Field(ge=-(2**63), lt=2**63)]
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | str
+    | bool
+    | None
+)
 """A display figure. JSON's `1e400` decodes to `inf`, whose `int()` in the Health pane
-raised in the frame and stopped the app: an entry with one is a decode error."""
+raised in the frame and stopped the app, and a whole number of 401 digits, whose
+`float()` did the same: an entry with either is a decode error."""
 
 
 class CancelRequest(BaseModel):

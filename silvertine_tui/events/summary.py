@@ -68,7 +68,9 @@ OrderLookup = Callable[[str], OrderRequest | None]
 
 
 def _places(step: Decimal) -> int:
-    exponent = step.normalize().as_tuple().exponent
+    """Decimal places of a tick, or of a number as held (`normalized`: never rounded
+    to the context's 28 digits first)."""
+    exponent = normalized(step).as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
@@ -76,6 +78,8 @@ def _fixed(value: Decimal, places: int) -> str:
     if absurd(value):
         return str(value)
     q = quantized(value, Decimal(1).scaleb(-places))
+    if q.is_zero():
+        q = q.copy_abs()  # never `-0.00`
     return f"{q:,.{places}f}"
 
 
@@ -87,18 +91,22 @@ def trim(value: Decimal | None, max_places: int = MAX_PLACES) -> str:
     if not value.is_finite() or absurd(value):
         return str(value)
     rounded = quantized(value, Decimal(1).scaleb(-max_places))
-    normal = normalized(rounded)
+    normal = normalized(rounded.copy_abs() if rounded.is_zero() else rounded)
     if normal == normal.to_integral():
         return f"{quantized(normal, Decimal(1)):,f}"
     return f"{normal:,f}"
 
 
 def price_text(value: Decimal | None, inst: Instrument | None) -> str:
+    """A price on the tick's places (`3,201.58` for Binance's `3201.58000000`), with its
+    own decimals where it has more, up to `MAX_PLACES`: an execution IB made between two
+    ticks (`190.0049`) is said as made, not rounded onto a tick the trader did not get
+    (as `Instrument.price_text` says a typed price)."""
     if value is None:
         return "-"
     if inst is None or not value.is_finite():
         return trim(value)
-    return _fixed(value, _places(inst.tick_size))
+    return _fixed(value, min(max(_places(inst.tick_size), _places(value)), MAX_PLACES))
 
 
 def avg_text(value: Decimal | None, inst: Instrument | None) -> str:

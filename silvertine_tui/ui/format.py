@@ -28,7 +28,7 @@ def num(value: Decimal | None, places: int | None = None) -> str:
         return str(value)  # data no check caught: `1E+600000` (`domain.money.absurd`)
     if places is not None:
         return f"{rounded(value, places):,.{places}f}"
-    normal = normalized(value)
+    normal = normalized(value.copy_abs() if value.is_zero() else value)
     if normal == normal.to_integral():
         return f"{quantized(normal, Decimal(1)):,f}"
     return f"{normal:,f}"

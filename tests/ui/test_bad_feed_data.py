@@ -11,6 +11,8 @@ import json
 import re
 from decimal import Decimal
 
+import pytest
+
 from silvertine_tui.bus import MemoryBus
 from silvertine_tui.domain import ConnectionState, Fill, Quote, Side
 from silvertine_tui.events import (
@@ -32,9 +34,17 @@ def health_text(desk: Desk) -> str:
     return desk.app.screen.query_one(HealthPane).text.plain
 
 
-async def test_a_health_metric_too_large_for_a_float_is_a_decode_error(make_desk) -> None:
+@pytest.mark.parametrize(
+    ("component", "metric", "number"),
+    [("bus", "server_restarts", "1e400"), ("broker:paper/main", "rtt_ms", "1" + "0" * 400)],
+    ids=["float", "whole-number"],
+)
+async def test_a_health_metric_too_large_for_a_float_is_a_decode_error(
+    make_desk, component: str, metric: str, number: str
+) -> None:
     """`1e400` is valid JSON and decoded to `inf`; the Health pane's `int()` of it
-    raised `OverflowError` in the frame and stopped the app."""
+    raised `OverflowError` in the frame and stopped the app. So did a whole number of
+    401 digits, whose `float()` overflows (a broker's latency)."""
     desk: Desk = make_desk()
     async with desk.app.run_test(size=(120, 36)) as pilot:
         await desk.start(pilot)
@@ -42,13 +52,13 @@ async def test_a_health_metric_too_large_for_a_float_is_a_decode_error(make_desk
         assert isinstance(bus, MemoryBus)
         fields = encode(
             HealthEvent.create(
-                "bus",
-                Health(component="bus", state=ConnectionState.LIVE, metrics={"server_restarts": 7}),
+                component,
+                Health(component=component, state=ConnectionState.LIVE, metrics={metric: 7}),
             )
         )
         payload = json.loads(fields[b"p"])
-        payload["metrics"]["server_restarts"] = "@"
-        fields[b"p"] = json.dumps(payload).replace('"@"', "1e400").encode()
+        payload["metrics"][metric] = "@"
+        fields[b"p"] = json.dumps(payload).replace('"@"', number).encode()
         bus.append_raw(bus.layout.health, fields)
         await desk.step(pilot, 2)
         assert desk.app.is_running

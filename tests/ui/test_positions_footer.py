@@ -13,7 +13,7 @@ from silvertine_tui.ui.format import parse_decimal
 from silvertine_tui.ui.screens.main import Pane
 from silvertine_tui.ui.widgets.positions import Positions
 
-from .conftest import Desk
+from .conftest import Desk, make_settings, market_buy
 from .working_desk import build_working_desk, working_settings
 
 
@@ -74,4 +74,55 @@ async def test_the_mark_shown_is_the_mark_the_pnl_uses(make_desk) -> None:
                 inst = projection.instruments_by_key[instrument]
                 half_ticks += mark % inst.tick_size != 0
         assert half_ticks, "no mark fell between two ticks: the test shows nothing"
+        await desk.session.close()
+
+
+ETHBTC = {
+    "ETHBTC": {
+        "quote_currency": "BTC",
+        "base_currency": "ETH",
+        "tick_size": "0.00001",
+        "lot_size": "0.001",
+        "min_qty": "0.001",
+        "min_notional": "0.0001",
+        "start_mid": "0.05",
+        "volatility": 3.0,
+    }
+}
+
+
+async def test_a_pnl_in_btc_shows_its_own_places(make_desk) -> None:
+    """ETHBTC, priced in BTC at a tick of 0.00001: 20 bought across the spread, a loss
+    of about 0.0015 BTC. Every P&L read two places: `0.00` in the row and the totals
+    line, a loss shown as none. A P&L now has its instrument's tick places (at least 2)
+    and the totals line adds the rows as drawn."""
+    settings = make_settings(
+        paper={
+            "symbols": ["ETHBTC"],
+            "market": {"autorun": False, "symbols": ETHBTC},
+            "starting_cash": {"BTC": "100"},
+        }
+    )
+    desk: Desk = make_desk(settings=settings)
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 3)
+        await desk.session.engine.submit(market_buy("st000000000000000901", "ETHBTC.PAPER", "20"))
+        await desk.step(pilot, 5)
+        await desk.next_second(pilot)
+        positions = desk.app.screen.query_one(Positions)
+        projection = desk.session.engine.projection
+        [state] = projection.positions.values()
+        upl = projection.unrealized(state)
+        assert upl is not None
+        assert upl < 0
+        assert -upl >= Decimal("0.0001")  # a loss worth showing
+        [key] = positions.row_keys
+        shown_upl = positions.get_cell(key, "upl").plain
+        shown_rpl = positions.get_cell(key, "rpl").plain
+        assert shown_upl == f"{upl:.5f}", shown_upl  # five places: the tick's
+        assert parse_decimal(shown_rpl) == state.realized_pnl.quantize(Decimal("0.00001"))
+        assert parse_decimal(shown_rpl) < 0  # (the fee)
+        pane = desk.app.screen.query_one("#pane-positions", Pane)
+        assert footer_upl(pane, "BTC") == parse_decimal(shown_upl)
         await desk.session.close()

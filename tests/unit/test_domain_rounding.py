@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from silvertine_tui.domain import Instrument, quantize_to_step, split_key
-from silvertine_tui.domain.money import CUT, is_multiple, money_text, plain
+from silvertine_tui.domain.money import CUT, exact_text, fmt, is_multiple, money_text, plain
 from silvertine_tui.events.summary import avg_text, price_text, qty_text, trim
 from silvertine_tui.ui.format import num, pct, signed
 
@@ -148,7 +148,11 @@ def test_every_text_of_a_number_is_its_value_rounded_at_any_size(
         assert read("plain") == value
         assert read("trim") == value.quantize(D("1E-8"))
         assert read("money") == value.quantize(D("1E-8"), rounding=ROUND_DOWN)
-        assert read("price") == value.quantize(tick_unit)
+        # On the tick, or with the price's own decimals where it has more (an
+        # execution between two ticks, said as made), at most 8.
+        own = max(0, -int(value.normalize().as_tuple().exponent))
+        tick_places = max(0, -int(tick_unit.as_tuple().exponent))
+        assert read("price") == value.quantize(D(1).scaleb(-min(max(tick_places, own), 8)))
         finer = (value.quantize(tick_unit), value.quantize(tick_unit / 10))
         assert read("avg") in finer
         assert read("mark") in finer
@@ -187,3 +191,29 @@ def test_a_number_no_check_caught_is_written_as_held_and_quickly(value: str, tic
                 quantize_to_step(number, tick)
         else:
             assert quantize_to_step(number, tick) == 0
+
+
+@given(st.sampled_from(["-0", "-0.00000000", "-0E+3", "-0.000000001", "-0.0000000001"]), steps)
+def test_no_text_of_a_number_is_a_negative_zero(value: str, tick: D) -> None:
+    """A balance of `-0.00000000` on the bus read `-0.00` in the Balances pane and the
+    Log; a price rounding to nothing read `-0.00`. What reads as zero is written
+    without a sign (a tiny negative written exactly keeps its own)."""
+    number = D(value)
+    inst = instrument(tick, D("1"))
+    texts = [
+        num(number, 2),
+        num(number),
+        signed(number),
+        pct(number),
+        trim(number),
+        money_text(number),
+        exact_text(number),
+        fmt(number),
+        fmt(number, 2),
+        price_text(number, inst),
+        avg_text(number, inst),
+        qty_text(number, inst),
+    ]
+    for text in texts:
+        if D(text.replace(",", "").removesuffix(CUT).removesuffix("%")) == 0:
+            assert not text.startswith("-"), texts  # a zero reads without a sign

@@ -8,6 +8,7 @@ front of the memory bus."""
 
 from __future__ import annotations
 
+from silvertine_tui.brokers.kept import RETRY_MAX_S
 from silvertine_tui.bus import BusError
 from silvertine_tui.domain import OrderStatus
 from silvertine_tui.events import EventBase, OrderUpdateEvent
@@ -44,6 +45,8 @@ async def test_a_status_the_bus_refuses_is_written_once_it_takes_it() -> None:
         assert d.broker.health_state.errors["journal"] == 1
         assert not d.broker.knows_order(coid)  # (the adapter knows it ended)
         taking[0] = True  # the bus takes writes again
-        await d.wait_journal(lambda ev: statuses(ev, coid)[-1] is S.CANCELED, "CANCELED")
+        await d.wait_journal(
+            lambda ev: statuses(ev, coid)[-1] is S.CANCELED, "CANCELED", timeout=2 * RETRY_MAX_S
+        )
         assert d.broker.unjournaled == 0
         assert statuses(await d.events(), coid).count(S.CANCELED) == 1

@@ -116,6 +116,24 @@ def test_a_fill_is_on_the_tick_and_lot_with_its_fee() -> None:
     assert "fee 1.50 USDT" in text
 
 
+def test_a_fill_between_two_ticks_is_said_at_its_price() -> None:
+    """IB fills US stocks at sub-penny prices: a BUY at 3,012.4049 was said `@ 3,012.40`
+    in the Log and the header's fill line, a price the trader did not get (and the
+    average, from the same fill, read 3,012.405)."""
+    fill = Fill(
+        exec_id="e2",
+        client_order_id="st0000000000000000c3d4",
+        broker="paper",
+        account="main",
+        instrument="ETHUSDT.PAPER",
+        side=Side.BUY,
+        quantity=Decimal("1"),
+        price=Decimal("3012.404900"),
+    )
+    text = describe(FillEvent.create("paper/main", fill), instruments=INSTRUMENTS.get)
+    assert text == "FILL BUY 1 ETHUSDT.PAPER @ 3,012.4049 (…c3d4)"
+
+
 def test_an_average_is_shown_one_decimal_finer_than_the_tick() -> None:
     position = PositionEvent.create(
         "paper/main",

@@ -22,7 +22,7 @@ from ...engine.projection import OrderView
 from ...events import Decoded, EventBase
 from ...events.summary import Describer, avg_text, fee_text, qty_text
 from ..desk import HistoryLoader
-from ..format import clock_text, shown
+from ..format import clock_text, cut, shown
 from ..keymap import bindings, named_key
 from ..widgets.blotter import order_qty_text
 from .dialog import Dialog
@@ -66,9 +66,9 @@ class OrderHistoryScreen(Dialog[None]):
         ids = "  ".join(part for part in (venue, f"fees {fees}" if fees else "") if part)
 
         with Vertical(id="dialog", classes="-wide"):
-            yield Static(shown(f"Order history - {head}"), id="dialog-title", markup=False)
+            yield Static(shown(cut(f"Order history - {head}")), id="dialog-title", markup=False)
             if ids:
-                yield Static(shown(ids), id="history-ids", markup=False)
+                yield Static(shown(cut(ids)), id="history-ids", markup=False)
             if self.view.adopted:
                 yield Static("adopted from the venue on reconcile", markup=False)
             with VerticalScroll(id="history-body"):
@@ -133,7 +133,9 @@ class OrderHistoryScreen(Dialog[None]):
             table.add_row(
                 Text(clock_text(event.ts / 1e9)),
                 Text(event.type, style="bold"),
-                Text(shown(describe(cast("Decoded", event)))),  # a venue's words
+                # A venue's words, cut as the Log pane cuts them: a reason of 2M
+                # characters froze the desk 11 s while the table was drawn.
+                Text(shown(cut(describe(cast("Decoded", event))))),
             )
         return table
 

@@ -120,7 +120,12 @@ def engine_line(anomalies: AnomalySummary) -> EngineLine | None:
 
 def _float(metrics: Metrics, key: str) -> float | None:
     value = metrics.get(key)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # (a figure no schema bound: `MetricValue` refuses it)
+        return None
 
 
 def _int(metrics: Metrics, key: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
+from ...domain import Instrument
 from ...domain.money import quantized
 from ...engine.projection import DeskProjection, Key, PositionState
 from ...events.summary import avg_text, qty_text
@@ -36,9 +37,9 @@ class Positions(KeyedTable):
         self.palette: Palette = DEFAULT_PALETTE
         self._hidden_dirty: set[Key] = set()
         self._drawn_rows = range(0)
-        # What each row's P&L cells show, by row key: (currency, uPnL or None, rPnL),
-        # to the cent as drawn. The pane's bottom line adds these up (`totals_text`).
-        self._shown_pnl: dict[str, tuple[str, Decimal | None, Decimal]] = {}
+        # What each row's P&L cells show, by row key: (currency, places, uPnL or None,
+        # rPnL), rounded as drawn. The pane's bottom line adds these up (`totals_text`).
+        self._shown_pnl: dict[str, tuple[str, int, Decimal | None, Decimal]] = {}
 
     @property
     def shows_other_rows(self) -> bool:
@@ -51,10 +52,12 @@ class Positions(KeyedTable):
         inst = desk.instruments_by_key.get(state.instrument)
         mark = desk.last_price(state.instrument)
         upl = desk.unrealized(state)
+        places = pnl_places(inst, state.currency)
         self._shown_pnl[position_key(state)] = (
             state.currency,
-            None if upl is None else _cents(upl),
-            _cents(state.realized_pnl),
+            places,
+            None if upl is None else rounded_to(upl, places),
+            rounded_to(state.realized_pnl, places),
         )
         qty_style = p.bid if state.quantity > 0 else p.ask if state.quantity < 0 else p.muted
         return (
@@ -64,8 +67,8 @@ class Positions(KeyedTable):
             # The mark as the unrealized P&L uses it: a mid between two ticks shows its
             # half tick (`3,500.335`), never rounded onto a tick the P&L did not use.
             self.cell(avg_text(mark, inst) if mark is not None else DASH),
-            self.cell(signed(upl), p.pnl(upl)),
-            self.cell(signed(state.realized_pnl), p.pnl(state.realized_pnl)),
+            self.cell(signed(upl, places), p.pnl(upl)),
+            self.cell(signed(state.realized_pnl, places), p.pnl(state.realized_pnl)),
             self.cell(state.currency),
             self.cell(f"{state.broker}/{state.account}"),
         )
@@ -128,14 +131,17 @@ class Positions(KeyedTable):
         `u -` when none is known."""
         unrealized: dict[str, Decimal] = {}
         realized: dict[str, Decimal] = {}
-        for currency, upl, rpl in self._shown_pnl.values():
+        places: dict[str, int] = {}
+        for currency, row_places, upl, rpl in self._shown_pnl.values():
             if not currency:
                 continue
+            places[currency] = max(places.get(currency, 0), row_places)
             realized[currency] = realized.get(currency, Decimal(0)) + rpl
             if upl is not None:
                 unrealized[currency] = unrealized.get(currency, Decimal(0)) + upl
         return "  ".join(
-            f"{ccy} u {signed(unrealized.get(ccy))} r {signed(realized[ccy])}"
+            f"{ccy} u {signed(unrealized.get(ccy), places[ccy])} "
+            f"r {signed(realized[ccy], places[ccy])}"
             for ccy in sorted(realized)
         )
 
@@ -144,6 +150,25 @@ def shown(state: PositionState) -> bool:
     return not (state.quantity == 0 and state.realized_pnl == 0)
 
 
-def _cents(value: Decimal) -> Decimal:
-    """A P&L as its cell shows it (`signed`, two places, half-even)."""
-    return quantized(value, Decimal("0.01"))
+PNL_PLACES_MAX = 8
+
+CENT_CURRENCIES = frozenset(
+    {"USD", "EUR", "GBP", "CHF", "JPY", "CAD", "AUD", "NZD", "HKD", "SGD", "SEK", "NOK"}
+    | {"DKK", "CNH", "KRW", "MXN", "ZAR", "USDT", "USDC", "FDUSD", "TUSD", "DAI", "BUSD"}
+)
+"""Money and its dollar tokens: a P&L in them is to the cent, whatever the tick (a
+DOGEUSDT tick of 0.00001 says nothing of what 0.00001 USDT is worth)."""
+
+
+def pnl_places(inst: Instrument | None, currency: str) -> int:
+    """Places of a P&L: cents in money (`CENT_CURRENCIES`), else the instrument's tick
+    places, at least 2 and at most 8: two places for every currency read a loss of
+    0.0015 BTC on ETHBTC as `0.00`."""
+    if inst is None or currency in CENT_CURRENCIES:
+        return 2
+    return min(max(2, inst.tick_places), PNL_PLACES_MAX)
+
+
+def rounded_to(value: Decimal, places: int) -> Decimal:
+    """A P&L as its cell shows it (`signed`, half-even)."""
+    return quantized(value, Decimal(1).scaleb(-places))

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pytest
 
+from silvertine_tui.brokers.kept import RETRY_MAX_S
 from silvertine_tui.bus import BusError
 from silvertine_tui.domain import (
     OrderRequest,
@@ -73,7 +74,10 @@ def buy(s: Session, qty: str = "0.5") -> OrderRequest:
     )
 
 
-async def until(check: Callable[[], Awaitable[bool] | bool], what: str, timeout: float = 6) -> None:
+async def until(
+    check: Callable[[], Awaitable[bool] | bool], what: str, timeout: float = 2 * RETRY_MAX_S + 2
+) -> None:
+    """(The default outlasts the longest wait between two writes again, `RETRY_MAX_S`.)"""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         result = check()
