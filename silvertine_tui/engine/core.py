@@ -1125,6 +1125,11 @@ class TradingEngine:
         limit_price: Decimal | None,
         stop_price: Decimal | None,
     ) -> None:
+        if self.not_ready:
+            # As a new order is: starting, the broker's claim lapsed (another desk may
+            # trade the account now), or this desk stopped (what it shows is frozen).
+            # A cancel still goes.
+            raise RiskRejected([RiskViolation(self.not_ready_rule, self.not_ready)])
         view = self._working(client_order_id, "modify")
         violations = modify_violations(
             lambda changed: self.gate.check(changed, self),

@@ -539,10 +539,14 @@ class Portfolio:
         self, broker: str, account: str, instrument: str, qty: Decimal
     ) -> None:
         """After a reconcile found a mismatch: take the venue's quantity (no fill is
-        invented; the difference was published as a reconcile event)."""
+        invented; the difference was published as a reconcile event). The average
+        stays for what is left of the position (a part sold elsewhere leaves the rest's
+        cost as it was); a quantity that grew or went through zero has no known cost
+        (`-`: the long's average kept for a short made P&L that never happened)."""
         state = self._state(broker, account, instrument)
+        old = state.quantity
         state.quantity = qty
-        if qty == 0:
+        if qty == 0 or (qty > 0) != (old > 0) or abs(qty) > abs(old):
             state.avg_price = None
         state.forget_fills()
 

@@ -443,17 +443,26 @@ class Session:
                 if entry.stream.startswith(journals):
                     self._events_since_snapshot += 1
                     if self._events_since_snapshot >= every:
-                        await self.snapshot()
+                        await self._snapshot_or_later()
 
     async def _snapshot_timer(self) -> None:
         """A snapshot every `snapshot_every_s` when the journals moved meanwhile."""
         while True:
             await asyncio.sleep(self.settings.engine.snapshot_every_s)
             if self._events_since_snapshot:
-                try:
-                    await self.snapshot()
-                except Exception:
-                    log.exception("session.snapshot_failed")
+                await self._snapshot_or_later()
+
+    async def _snapshot_or_later(self) -> None:
+        """A snapshot whose failure (Redis refusing the write, the outage buffer full)
+        is logged and tried again at the next trigger: taken from the reader, it ended
+        the reader and stopped the desk (every order refused "desk stopped")."""
+        try:
+            await self.snapshot()
+        except Exception:
+            # Still to be taken: by the timer, or after as many events again (not at
+            # every event while the bus refuses it).
+            self._events_since_snapshot = max(self._events_since_snapshot, 1)
+            log.exception("session.snapshot_failed")
 
     async def snapshot(self) -> None:
         self._events_since_snapshot = 0

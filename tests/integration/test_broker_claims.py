@@ -252,14 +252,19 @@ async def test_claims_that_cannot_be_renewed_stop_sending_until_they_are(
     key_prefix: str,
 ) -> None:
     """Redis refusing writes (out of memory) for longer than the ttl: the renewals fail
-    but keep trying, the desk refuses orders (`claim_lapsed`: another desk may drive
-    its brokers by now), and sends again once a renewal gets through."""
+    but keep trying, the desk refuses orders and changes of its orders (`claim_lapsed`:
+    another desk may drive its brokers by now; a modify went out all the same), and
+    sends again once a renewal gets through."""
     with RedisServer() as server:
         session = Session(settings(server.url, key_prefix, claim_ttl_s=1.0))
         await session.start()
         raw = Redis.from_url(server.url)
         try:
             assert session.not_ready == ""
+            resting = await session.engine.submit(resting_order("resting-1", session))
+            async with asyncio.timeout(5):
+                while session.engine.oms.get(resting) is None:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
             await raw.config_set("maxmemory", 1)  # every write refused: OOM
             async with asyncio.timeout(5):
                 while session.not_ready_rule != "claim_lapsed":  # noqa: ASYNC110
@@ -269,6 +274,13 @@ async def test_claims_that_cannot_be_renewed_stop_sending_until_they_are(
             with pytest.raises(RiskRejected) as refused:
                 await session.engine.submit(market_order("lapsed-1"))
             assert [v.rule for v in refused.value.violations] == ["claim_lapsed"]
+            with pytest.raises(RiskRejected) as refused:
+                await session.engine.modify(resting, quantity=Decimal("0.02"))
+            assert [v.rule for v in refused.value.violations] == ["claim_lapsed"]
+            [held] = [
+                o for o in await session.brokers[0].open_orders() if o.client_order_id == resting
+            ]
+            assert held.quantity == Decimal("0.01")  # nothing went to the venue
 
             await raw.config_set("maxmemory", 0)
             async with asyncio.timeout(5):
@@ -281,6 +293,22 @@ async def test_claims_that_cannot_be_renewed_stop_sending_until_they_are(
             await raw.config_set("maxmemory", 0)
             await raw.aclose()
             await session.close()
+
+
+def resting_order(cid: str, session: Session) -> OrderRequest:
+    """A buy 1% under the paper venue's BTC mid: it rests."""
+    [paper] = session.brokers
+    mid = paper.venue.mid("BTCUSDT.PAPER")  # type: ignore[attr-defined]
+    return OrderRequest(
+        client_order_id=cid,
+        broker="paper",
+        account="main",
+        instrument="BTCUSDT.PAPER",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=Decimal("0.01"),
+        limit_price=(mid * Decimal("0.99")).quantize(Decimal("0.01")),
+    )
 
 
 def market_order(cid: str) -> OrderRequest:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from typing import Any
 
 from silvertine_tui.brokers.paper import PaperBroker
 from silvertine_tui.bus import EventBus
@@ -15,8 +16,11 @@ from silvertine_tui.engine import Session
 
 
 @asynccontextmanager
-async def paper_session(bus: EventBus, *, ack_s: float) -> AsyncIterator[Session]:
-    """`ack_s`: how long after it is sent the paper venue takes an order."""
+async def paper_session(
+    bus: EventBus, *, ack_s: float, engine: dict[str, Any] | None = None
+) -> AsyncIterator[Session]:
+    """`ack_s`: how long after it is sent the paper venue takes an order; `engine`:
+    engine settings."""
     paper = PaperBrokerConfig(
         name="paper",
         account="main",
@@ -25,7 +29,8 @@ async def paper_session(bus: EventBus, *, ack_s: float) -> AsyncIterator[Session
         market={"autorun": False},
         latency={"ack_ms": ack_s * 1000, "fill_ms": 1, "cancel_ms": 1, "jitter_ms": 0},
     )
-    session = Session(Settings(brokers=[paper]), bus=bus)
+    settings = Settings.model_validate({"brokers": [paper], "engine": engine or {}})
+    session = Session(settings, bus=bus)
     await session.start()
     try:
         yield session

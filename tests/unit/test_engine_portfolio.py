@@ -116,3 +116,29 @@ def test_a_quantity_taken_from_the_venue_has_no_cost_until_it_is_flat() -> None:
     p.apply_fill(fill(3, Side.BUY, "5", "110"))
     assert (state.quantity, state.avg_price) == (D("0"), None)
     assert state.realized_pnl == D("10") * 5  # only the short that had a cost
+
+
+@given(
+    st.integers(min_value=-20, max_value=20).filter(bool),
+    st.integers(min_value=-20, max_value=20),
+)
+def test_a_mismatch_adopted_keeps_a_cost_only_for_what_is_left(ours: int, venue: int) -> None:
+    """A reconcile takes the venue's quantity. What is left of ours (part of it sold
+    elsewhere) keeps its average; a quantity that grew or went through zero has no
+    known cost. Long 5 @ 100 taken to -3 kept the long's average: the short read -30
+    unrealized at 110 and bought back at 90 realized +30, P&L that never happened."""
+    p = Portfolio({INST.key: INST})
+    side = Side.BUY if ours > 0 else Side.SELL
+    p.apply_fill(fill(1, side, str(abs(ours)), "100"))
+    p.adopt_venue_quantity("paper", "main", "X.PAPER", D(venue))
+    state = p.positions[("paper", "main", "X.PAPER")]
+    assert state.quantity == venue
+    left = venue != 0 and (venue > 0) == (ours > 0) and abs(venue) <= abs(ours)
+    assert state.avg_price == (D("100") if left else None)
+    p.apply_quote(Quote(instrument="X.PAPER", bid=D("110"), ask=D("110")))
+    if not left:
+        assert p.unrealized(state) is None or venue == 0
+        closing = Side.SELL if venue > 0 else Side.BUY
+        if venue:
+            p.apply_fill(fill(2, closing, str(abs(venue)), "90"))
+        assert state.realized_pnl == 0  # nothing made up
