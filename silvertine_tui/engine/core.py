@@ -67,7 +67,7 @@ from ..events import (
 from ..events.summary import corrected_text
 from .anomalies import CONTRADICTS, ENGINE_COMPONENT, Anomalies, AnomalyKind
 from .cancels import RETRY_DELAYS_S, CancelReport, KillReport, cancel_everywhere, cancel_on
-from .in_flight import PlacesInFlight, cancel_when_answered
+from .in_flight import PlacesInFlight, RaisesInFlight, cancel_when_answered
 from .oms import _FROM_ORDER, OrderView, Outcome
 from .oms import log as oms_log
 from .projection import MAX_LISTED, TOUCHED, DeskProjection, FinishedWindow, journal_problem
@@ -249,7 +249,8 @@ class TradingEngine:
         # Ids of send attempts the OMS may never see: refused by the gate (also read
         # back from the risk stream) or by the broker before anything was journaled.
         self._attempted: set[str] = set()
-        self.in_flight = PlacesInFlight()
+        self.in_flight = PlacesInFlight(known=lambda cid: cid in self.oms.orders)
+        self.raises_in_flight = RaisesInFlight()
         # What restarts from a snapshot must still refuse (`id_bound`): loaded from the
         # snapshots, ids of our format minted at or before `id_floor_ms` and every id of
         # `_other_used` (both may belong to orders evicted before the snapshot).
@@ -886,7 +887,7 @@ class TradingEngine:
                 or v.client_order_id == exclude
             ):
                 continue
-            total += order.leaves_qty
+            total += max(order.leaves_qty, self.raises_in_flight.quantity(order) - order.filled_qty)
             if order.by_quote and mark is not None and mark > 0:
                 # The venue sizes an order by quote amount: about this much at the mark.
                 total += order.leaves_quote / mark
@@ -1148,9 +1149,11 @@ class TradingEngine:
             )
         if violations:
             raise RiskRejected(violations)
-        await self.broker(view.broker).modify(
-            client_order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price
-        )
+        raised = quantity if quantity is not None and quantity > view.order.quantity else None
+        with self.raises_in_flight.track(client_order_id, raised):
+            await self.broker(view.broker).modify(
+                client_order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price
+            )
 
     async def cancel_all(
         self, broker: str | None = None, instrument: str | None = None
@@ -1365,7 +1368,19 @@ class TradingEngine:
         position (those the venue lists included: one sent a moment ago may not be read
         back yet). REDUCE_ONLY refuses such an order when it is new; one already working
         must not fill either. Orders that reduce stay (a stop and a take-profit of the
-        whole position both reduce it)."""
+        whole position both reduce it). One that adds and is on its way to the venue is
+        cancelled once the venue has it, as the kill switch does (its cancel came back
+        "unknown" before: it was said gone, and the venue then worked it)."""
+        places = {
+            cid: placing
+            for cid, placing in self.in_flight.now().items()
+            if self.adds_to_position(
+                placing.request.broker,
+                placing.request.account,
+                placing.request.instrument,
+                placing.request.side,
+            )
+        }
         reports = await asyncio.gather(
             *(
                 cancel_on(
@@ -1382,6 +1397,9 @@ class TradingEngine:
         total = CancelReport(what=ADDING)
         for report in reports:
             total = total.merged(report)
+        total = await cancel_when_answered(
+            places, total, self.broker, reason=reason, delays=self.retry_delays
+        )
         log.warning(
             "engine.reduce_only_cancels",
             extra={"cancelled": len(total.cancelled), "still_working": total.still_working},
