@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from rich.table import Table
+from textual.pilot import Pilot
 from textual.widgets import Static
 
 from silvertine_tui.domain import Fill, OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
@@ -13,27 +14,34 @@ from silvertine_tui.events import FillEvent, OrderUpdateEvent
 from silvertine_tui.ui.fees import FeeRate
 from silvertine_tui.ui.screens.history import OrderHistoryScreen
 
+from .conftest import Desk
+
+
+async def resting_buy(desk: Desk, pilot: Pilot[None], cid: str) -> str:
+    """The desk started, a buy of 2 ETH at 3,400 working on it."""
+    await desk.start(pilot)
+    await desk.step(pilot, 1)
+    await desk.session.engine.submit(
+        OrderRequest(
+            client_order_id=cid,
+            broker="paper",
+            account="main",
+            instrument="ETHUSDT.PAPER",
+            side=Side.BUY,
+            order_type=OrderType.LIMIT,
+            quantity=Decimal("2"),
+            limit_price=Decimal("3400.00"),
+        )
+    )
+    await desk.settle(pilot)
+    return cid
+
 
 async def test_history_shows_the_new_venue_id_and_fees_per_currency(make_desk) -> None:
     desk = make_desk()
     async with desk.app.run_test(size=(120, 36)) as pilot:
-        await desk.start(pilot)
-        await desk.step(pilot, 1)
         engine = desk.session.engine
-        cid = "st000000000000000301"
-        await engine.submit(
-            OrderRequest(
-                client_order_id=cid,
-                broker="paper",
-                account="main",
-                instrument="ETHUSDT.PAPER",
-                side=Side.BUY,
-                order_type=OrderType.LIMIT,
-                quantity=Decimal("2"),
-                limit_price=Decimal("3400.00"),
-            )
-        )
-        await desk.settle(pilot)
+        cid = await resting_buy(desk, pilot, "st000000000000000301")
         view = engine.oms.get(cid)
         assert view is not None
         old = view.order.venue_order_id
@@ -108,23 +116,8 @@ async def test_a_venue_s_reason_of_megabytes_is_cut_in_the_history(make_desk) ->
     journal holds."""
     desk = make_desk()
     async with desk.app.run_test(size=(120, 36)) as pilot:
-        await desk.start(pilot)
-        await desk.step(pilot, 1)
         engine = desk.session.engine
-        cid = "st000000000000000302"
-        await engine.submit(
-            OrderRequest(
-                client_order_id=cid,
-                broker="paper",
-                account="main",
-                instrument="ETHUSDT.PAPER",
-                side=Side.BUY,
-                order_type=OrderType.LIMIT,
-                quantity=Decimal("2"),
-                limit_price=Decimal("3400.00"),
-            )
-        )
-        await desk.settle(pilot)
+        cid = await resting_buy(desk, pilot, "st000000000000000302")
         reason = ("venue says " + "x" * 9 + " ") * 20_000
         update = OrderUpdate(client_order_id=cid, status=OrderStatus.CANCELED, reason=reason)
         await desk.session.bus.publish(

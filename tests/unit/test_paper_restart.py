@@ -29,6 +29,7 @@ from silvertine_tui.domain import (
     Side,
     TimeInForce,
 )
+from tests.unit.test_paper_broker import paper_config as broker_config
 
 ETH = "ETHUSDT.PAPER"
 T0 = 1_767_625_200_000_000_000  # 2026-01-05 15:00 UTC
@@ -36,16 +37,9 @@ MS = 1_000_000
 
 
 def paper_config(**overrides: Any) -> PaperBrokerConfig:
-    values: dict[str, Any] = {
-        "name": "paper",
-        "account": "main",
-        "seed": 7,
-        "symbols": ["BTCUSDT", "ETHUSDT"],
-        "market": {"autorun": False},
-        "latency": {"ack_ms": 0, "fill_ms": 0, "cancel_ms": 0, "jitter_ms": 0},
-    }
-    values.update(overrides)
-    return PaperBrokerConfig(**values)
+    """The paper tests' venue, answering at once."""
+    overrides.setdefault("latency", {"ack_ms": 0, "fill_ms": 0, "cancel_ms": 0, "jitter_ms": 0})
+    return broker_config(**overrides)
 
 
 def limit(coid: str, side: Side, qty: str, price: str, tif: TimeInForce) -> OrderRequest:
@@ -70,6 +64,22 @@ def eth_book(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> Book:
     )
 
 
+async def restarted_fills_b_first(bus: MemoryBus, live: list[str]) -> PaperBroker:
+    """A venue restarted from `bus` holds the buys' queue as `live` did, and a seller
+    trading 1 through 2000 fills B, not A."""
+    second = PaperBroker(paper_config(), bus)
+    await second.connect()
+    restored = [o.client_order_id for o in second.venue._insts[ETH].buys.orders]
+    assert restored == live, f"queue after the restart: {restored}, live: {live}"
+    await second.on_market_data(eth_book([("1980", "5")], [("1999", "1")]))
+    await second.settle()
+    a, b = second.venue.order("A"), second.venue.order("B")
+    assert a is not None
+    assert b is not None
+    assert (a.filled_qty, b.filled_qty) == (0, 1)
+    return second
+
+
 async def test_a_modified_order_stays_behind_in_its_queue_after_a_restart() -> None:
     """Two buys at 2000: A first, then B; the trader modifies A, which sends it behind
     B. After a restart, a seller trading 1 through 2000 fills B, as it would have live;
@@ -87,16 +97,10 @@ async def test_a_modified_order_stays_behind_in_its_queue_after_a_restart() -> N
     assert live == ["B", "A"]
     await first.close()
 
-    second = PaperBroker(paper_config(), bus)
-    await second.connect()
-    restored = [o.client_order_id for o in second.venue._insts[ETH].buys.orders]
-    assert restored == live, f"queue at 2000 after the restart: {restored}, live: {live}"
-    await second.on_market_data(eth_book([("1980", "5")], [("1999", "1")]))
-    await second.settle()
+    second = await restarted_fills_b_first(bus, live)
     a, b = second.venue.order("A"), second.venue.order("B")
     assert a is not None
     assert b is not None
-    assert (a.filled_qty, b.filled_qty) == (0, 1)
     # New orders still get venue ids no order had.
     await second.place(limit("C", Side.BUY, "1", "1900", TimeInForce.GTC))
     c = second.venue.order("C")
@@ -125,16 +129,7 @@ async def test_a_modified_order_stays_behind_in_its_queue_after_a_reseed() -> No
     assert live == ["B", "A", "C"]
     await first.close()
 
-    second = PaperBroker(paper_config(), bus)
-    await second.connect()
-    restored = [o.client_order_id for o in second.venue._insts[ETH].buys.orders]
-    assert restored == live, f"queues after the re-seed and restart: {restored}, live: {live}"
-    await second.on_market_data(eth_book([("1980", "5")], [("1999", "1")]))
-    await second.settle()
-    a, b = second.venue.order("A"), second.venue.order("B")
-    assert a is not None
-    assert b is not None
-    assert (a.filled_qty, b.filled_qty) == (0, 1)
+    second = await restarted_fills_b_first(bus, live)
     await second.close()
     await bus.close()
 
