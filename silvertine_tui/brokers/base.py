@@ -401,8 +401,9 @@ class Broker(ABC):
 
     async def publish_update(self, update: OrderUpdate) -> None:
         """Journal an update of the adapter's own making (PENDING_NEW before a send): a
-        refusal is raised, so nothing goes to the venue. Behind reports still waiting
-        for the bus it waits with them (`kept`), in order."""
+        refusal is raised, so nothing goes to the venue. While reports wait for the bus
+        (`kept`), they are written first, in order, and a refusal of any is raised: it
+        is never left waiting while its caller sends."""
         event = OrderUpdateEvent.create(self.source, update, ts=self.clock())
         await self._kept.journal(event, keep=False)
 
@@ -419,6 +420,17 @@ class Broker(ABC):
     async def publish_kept(self, event: EventBase) -> None:
         """Journal another report of the venue's (a fill's correction), kept likewise."""
         await self._kept.journal(event)
+
+    async def journal_kept(self) -> None:
+        """Write now, in order, the reports the bus refused (before a reconcile, which
+        must see them). `BrokerError` when the bus still refuses them."""
+        try:
+            await self._kept.flush()
+        except BusError as exc:
+            raise BrokerError(
+                f"{len(self._kept)} reports of {self.source} wait for the journal ({exc}): "
+                "the venue is reconciled once they are written"
+            ) from exc
 
     @property
     def unjournaled(self) -> int:

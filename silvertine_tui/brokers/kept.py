@@ -14,6 +14,7 @@ any wait goes behind them, so each order's events keep their order. Counted
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter, deque
 
@@ -36,7 +37,9 @@ def described(event: EventBase) -> str:
 
 
 class KeptReports:
-    """The reports of one adapter the bus refused, in the order they came."""
+    """The reports of one adapter the bus refused, in the order they came. One writer
+    at a time writes the head (`_lock`): the background task, a caller's own write that
+    must go after them, or the last write on close."""
 
     def __init__(
         self,
@@ -54,14 +57,23 @@ class KeptReports:
         self._background = background
         self._waiting: deque[EventBase] = deque()
         self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False  # `at_close` ran: nothing is written again in the background
 
     def __len__(self) -> int:
         return len(self._waiting)
 
     async def journal(self, event: EventBase, *, keep: bool = True) -> None:
-        """Write `event`, behind any report still waiting. Refused by the bus: kept and
-        written again (`keep`), or the refusal raised to the caller (a write it must
-        know failed before it sends anything to the venue)."""
+        """Write `event`, behind any report still waiting. `keep`: refused by the bus,
+        it is kept and written again. Else (a write its caller must know failed before
+        it sends anything to the venue) the reports waiting are written first, then it,
+        and a refusal of any is raised: it is never left waiting while its caller
+        sends."""
+        if not keep:
+            async with self._lock:
+                await self._write_waiting(len(self._waiting))
+                await self._bus.publish(event)
+            return
         if self._waiting:
             self._waiting.append(event)
             self._write_later()  # (its task ended: a fault of its own, logged)
@@ -69,8 +81,6 @@ class KeptReports:
         try:
             await self._bus.publish(event)
         except BusError as exc:
-            if not keep:
-                raise
             self._waiting.append(event)
             self._errors["journal"] += 1
             log.error(
@@ -79,7 +89,34 @@ class KeptReports:
             )
             self._write_later()
 
+    async def flush(self) -> None:
+        """Write every report waiting now, in order; a refusal is raised."""
+        async with self._lock:
+            await self._write_waiting(len(self._waiting))
+
+    async def _write_waiting(self, count: int) -> None:
+        """Write the first `count` reports waiting, in order (under `_lock`); a
+        refusal is raised and leaves the rest waiting."""
+        waiting = self._waiting
+        for _ in range(count):
+            if not waiting:
+                return
+            head = waiting[0]
+            await self._bus.publish(head)
+            log.warning(
+                "broker.report_journaled_late",
+                extra={"broker": self._source, "report": described(head)},
+            )
+            if waiting and waiting[0] is head:
+                waiting.popleft()
+
     def _write_later(self) -> None:
+        if self._closed:
+            log.error(
+                "broker.report_not_journaled_after_close",
+                extra={"broker": self._source, "waiting": len(self._waiting)},
+            )
+            return
         if self._task is None or self._task.done():
             task = asyncio.create_task(self._write_again(), name=f"kept:{self._source}")
             self._task = task
@@ -93,7 +130,8 @@ class KeptReports:
         while waiting:
             await asyncio.sleep(delay)
             try:
-                await self._bus.publish(waiting[0])
+                async with self._lock:
+                    await self._write_waiting(len(waiting))
             except Exception as exc:
                 # Any refusal, not only the bus's own: the reports behind it wait on
                 # this task, and one that ended left them unwritten with nothing said.
@@ -101,28 +139,30 @@ class KeptReports:
                     failing = repr(exc)
                     log.exception(
                         "broker.report_journal_failed",
-                        extra={"broker": self._source, "report": described(waiting[0])},
+                        extra={
+                            "broker": self._source,
+                            "report": described(waiting[0]) if waiting else "",
+                        },
                     )
                 delay = min(max(delay * 2, RETRY_FIRST_S), RETRY_MAX_S)
                 continue
-            log.warning(
-                "broker.report_journaled_late",
-                extra={"broker": self._source, "report": described(waiting[0])},
-            )
-            waiting.popleft()
-            delay = 0.0  # the rest at once, while the bus takes them
+            delay = 0.0
 
     async def at_close(self) -> None:
-        """One last write of each, in order (the task writing them again is cancelled
-        with the adapter's background), then say loudly what is left: the venue holds
-        it, and a real venue's reconcile at the next start asks for it."""
+        """Stop writing them again in the background (a report arriving after this is
+        kept, not written: logged), write each once more in order, then say loudly what
+        is left: the venue holds it, and a real venue's reconcile at the next start asks
+        for it."""
+        self._closed = True
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(Exception):
+            async with self._lock:
+                await self._write_waiting(len(self._waiting))
         waiting = self._waiting
-        while waiting:
-            try:
-                await self._bus.publish(waiting[0])
-            except Exception:
-                break
-            waiting.popleft()
         if waiting:
             log.error(
                 "broker.reports_not_journaled_at_close",

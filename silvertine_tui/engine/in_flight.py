@@ -153,6 +153,7 @@ class RaisesInFlight:
         if quantity is None:
             yield
             return
+        self._let_go_old()
         self._raised[client_order_id] = (quantity, None)
         try:
             yield
@@ -163,6 +164,18 @@ class RaisesInFlight:
         finally:
             if client_order_id in self._raised:
                 self._raised[client_order_id] = (quantity, asyncio.get_running_loop().time())
+
+    def _let_go_old(self) -> None:
+        """Raises answered longer than `READ_BACK_S` ago: `quantity` lets go only of
+        those of working orders it is asked about, and an order that ended after its
+        raise is never asked about again."""
+        now = asyncio.get_running_loop().time()
+        for cid, (_, answered_at) in list(self._raised.items()):
+            if answered_at is not None and now - answered_at > READ_BACK_S:
+                del self._raised[cid]
+
+    def __len__(self) -> int:
+        return len(self._raised)
 
     def quantity(self, order: Order) -> Decimal:
         """The quantity the gate counts `order` at: its new one while a raise of it is

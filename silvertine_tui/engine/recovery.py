@@ -613,7 +613,13 @@ def journal_order(view: OrderView) -> JournalOrder:
 
 async def reconcile_broker(engine: TradingEngine, broker: Broker) -> list[Reconcile]:
     """Ask the broker what its venue holds, from the last fill the journal knows in each
-    instrument (not from the epoch), and reconcile the journal against it."""
+    instrument (not from the epoch), and reconcile the journal against it. The venue's
+    reports the bus refused are written first and read back (`Broker.journal_kept`):
+    compared without them, an order whose FILLED and fill waited was journaled CANCELED
+    "no longer open at the venue", and they landed after it."""
+    if broker.unjournaled:
+        await broker.journal_kept()
+        await catch_up(engine, broker.source)
     last_fills = dict(engine.portfolio.last_fills.get((broker.name, broker.account), {}))
     account = (broker.name, broker.account)
     broker.journal_working(

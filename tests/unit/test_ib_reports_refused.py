@@ -8,12 +8,16 @@ front of the memory bus."""
 
 from __future__ import annotations
 
+import asyncio
+
 from silvertine_tui.brokers.kept import RETRY_MAX_S
 from silvertine_tui.bus import BusError
 from silvertine_tui.domain import OrderStatus
 from silvertine_tui.events import EventBase, OrderUpdateEvent
 from tests.fakes.tws import FakeTws
 from tests.support.ib import desk, statuses
+
+from .test_ib_cancel_everything import engine_for
 
 S = OrderStatus
 
@@ -50,3 +54,39 @@ async def test_a_status_the_bus_refuses_is_written_once_it_takes_it() -> None:
         )
         assert d.broker.unjournaled == 0
         assert statuses(await d.events(), coid).count(S.CANCELED) == 1
+
+
+async def test_a_reconcile_writes_the_reports_waiting_before_it_compares() -> None:
+    """The order fills while Redis refuses the fill and its FILLED (both kept); the bus
+    takes writes again and a reconcile runs (a reconnect) before they are written
+    again. The reconcile compared the journal without them: TWS no longer lists the
+    order, so it was journaled CANCELED "no longer open at the venue", and the fill and
+    FILLED landed after it. They are now written first."""
+    async with FakeTws() as fake, desk(fake) as d:
+        coid = await d.broker.place(d.request())
+        [order] = fake.orders
+        publish = d.bus.publish
+        taking = [False]
+
+        async def redis(event: EventBase) -> str | None:
+            if not taking[0] and (
+                event.type == "fill"
+                or (isinstance(event, OrderUpdateEvent) and event.payload.status is S.FILLED)
+            ):
+                raise BusError("Redis refused the write (READONLY): it was not journaled")
+            return await publish(event)
+
+        d.bus.publish = redis  # type: ignore[method-assign]
+        await fake.fill(order.order_id)
+        await d.broker.settle()
+        await asyncio.sleep(1.0)  # refused again meanwhile: the next try is a while off
+        assert d.broker.unjournaled == 2
+        taking[0] = True
+        engine = await engine_for(d)  # its reconcile, before the next try
+        said = statuses(await d.events(), coid)
+        assert S.CANCELED not in said, said
+        assert said[-1] is S.FILLED
+        view = engine.oms.get(coid)
+        assert view is not None
+        assert (view.order.status, view.order.filled_qty) == (S.FILLED, view.order.quantity)
+        assert d.broker.unjournaled == 0

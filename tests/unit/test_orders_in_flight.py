@@ -25,11 +25,12 @@ from silvertine_tui.domain import (
     Side,
     TradingState,
 )
-from silvertine_tui.engine import Session
+from silvertine_tui.engine import Session, in_flight
 from silvertine_tui.engine.commands import (
     Accepted,
     CancelAll,
     CancelAllDone,
+    CancelOrder,
     ModifyOrder,
     PlaceOrder,
     Refused,
@@ -229,3 +230,31 @@ async def test_two_raises_at_once_in_reduce_only_never_turn_the_position() -> No
         refused = [o for o in outcomes if isinstance(o, Refused)]
         assert len(refused) == 1, outcomes
         assert "already working" in str(refused[0])
+
+
+async def test_a_raise_of_an_order_that_ended_is_let_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A raise is let go once the order shows it, but only when the gate asks about
+    the order, which it never does once the order ended: each raised order that then
+    filled or was cancelled stayed for the session. Now any raise answered longer than
+    `READ_BACK_S` ago goes at the next raise (the bound shortened here)."""
+    monkeypatch.setattr(in_flight, "READ_BACK_S", 0.05)
+    async with paper_session(MemoryBus(), ack_s=0.0) as session:
+        engine = session.engine
+        gateway = session.command_gateway()
+        first, second = resting_buy(session), resting_buy(session)
+        for request in (first, second):
+            assert isinstance(await gateway.send(PlaceOrder(request=request)), Accepted)
+        for _ in range(100):
+            if all(engine.oms.get(r.client_order_id) is not None for r in (first, second)):
+                break
+            await asyncio.sleep(0.02)
+        raised = ModifyOrder(client_order_id=first.client_order_id, quantity=D("0.02"))
+        assert isinstance(await gateway.send(raised), Accepted)
+        assert isinstance(
+            await gateway.send(CancelOrder(client_order_id=first.client_order_id)), Accepted
+        )
+        assert await ended(session, first.client_order_id) is OrderStatus.CANCELED
+        await asyncio.sleep(0.1)
+        again = ModifyOrder(client_order_id=second.client_order_id, quantity=D("0.02"))
+        assert isinstance(await gateway.send(again), Accepted)
+        assert len(engine.raises_in_flight) <= 1  # the ended order's raise is gone

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import pytest
+
+from silvertine_tui.brokers import InsufficientFunds
 from silvertine_tui.brokers.paper import PaperBroker
 from silvertine_tui.bus import MemoryBus
 from silvertine_tui.domain import Side
@@ -55,6 +58,33 @@ def test_a_short_sell_releases_its_cash_once_it_is_covered_by_the_position() -> 
     assert held is not None
     assert (held.reserved_qty, held.reserved_cash) == (1, 0)
     assert venue.account.cash_state("USDT").locked == 0
+
+
+def test_a_sell_moved_behind_another_is_checked_where_it_goes() -> None:
+    """Cash 5,000, long 1: sell A (1 at 3,000) holds it, sell B (1 at 2,100) is short.
+    The trader moves A's price: A goes behind B, B takes the position and A is short
+    now, 3,004 of margin with 2,997 free. Checked at its old place the replace passed,
+    and the short part moved to A unchecked: 3,004 locked, available -7. It is refused
+    and both orders stay as they were (terms, places, what they lock)."""
+    venue = make_venue(cash="5000", short_selling=True)
+    venue.set_book(book([("2000", "10")], [("2001", "10")]), T0)
+    venue.submit(req(BUY, "1"), T0)
+    a, b = req(SELL, "1", "3000"), req(SELL, "1", "2100")
+    venue.submit(a, T0)
+    venue.submit(b, T0)
+    before = venue.account.cash_state("USDT")
+    held = {o.client_order_id: venue.order(o.client_order_id) for o in (a, b)}
+    was = {k: (o.seq, o.reserved_qty, o.reserved_cash) for k, o in held.items() if o}
+    with pytest.raises(InsufficientFunds, match="need 3,004"):
+        venue.replace(a.client_order_id, T0, limit_price=D("3001"))
+    after = venue.account.cash_state("USDT")
+    assert (after.locked, after.available) == (before.locked, before.available)
+    assert after.available >= 0
+    now = {k: (o.seq, o.reserved_qty, o.reserved_cash) for k, o in held.items() if o}
+    assert now == was
+    moved = venue.order(a.client_order_id)
+    assert moved is not None
+    assert moved.limit_price == D("3000")
 
 
 async def test_a_restart_locks_what_the_live_venue_locked() -> None:

@@ -482,19 +482,31 @@ class PaperVenue:
             order.limit_price = limit_price
         if stop_price is not None:
             order.stop_price = stop_price
+        shared = order.side is Side.SELL and self.account.short_selling
+        was_seq = order.seq
         try:
-            self._reserve(st, order, check=True)
+            if shared:
+                # Checked where it goes, the last of the sells: the others hold the
+                # position first, and what it sells short must be paid for. Checked at
+                # its old place, the short part moved to it unchecked (cash locked
+                # beyond what the account had).
+                order.seq = self._seq + 1
+                self._reserve_sells(st, checking=order)
+            else:
+                self._reserve(st, order, check=True)
         except OrderRejected:
             order.quantity, order.limit_price, order.stop_price, slot = old
-            self._reserve(st, order, check=False)
+            order.seq = was_seq
+            if shared:
+                self._reserve_sells(st)
+            else:
+                self._reserve(st, order, check=False)
             if slot is not None:
                 self._slot(st, order, slot[0], slot[1])
             raise
         self._seq += 1
         order.seq = self._seq
         order.queue_ahead = None
-        if order.side is Side.SELL and self.account.short_selling:
-            self._reserve_sells(st)  # it is the last of the sells now
         reports = [self._report(order, ReportKind.REPLACED, now_ns)]
         self._work(st, order, now_ns, reports)
         return self._out(reports)
@@ -582,9 +594,11 @@ class PaperVenue:
         order.reserved_cash = ZERO
         order.reserved_qty = ZERO
 
-    def _reserve_sells(self, st: _Inst) -> None:
+    def _reserve_sells(self, st: _Inst, checking: SimOrder | None = None) -> None:
         """With `short_selling`: reserve the working sells of `st` again, in time
-        priority, each the position the earlier ones left and cash for its short rest.
+        priority, each the position the earlier ones left and cash for its short rest
+        (`checking`: that one's cash is checked against buying power; refused, it and
+        the sells after it are left unreserved: the caller reserves them again).
 
         Redone whenever the position or the sells change (a fill, a sell replaced or
         ended), so what they lock is what they need now, and what a restart locks.
@@ -596,7 +610,7 @@ class PaperVenue:
         for order in sells:
             self._release(st, order)
         for order in sells:
-            self._reserve(st, order, check=False)
+            self._reserve(st, order, check=order is checking)
 
     def _reachable(
         self, st: _Inst, order: SimOrder, limit: Decimal | None
