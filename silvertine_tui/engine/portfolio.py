@@ -324,6 +324,12 @@ class Portfolio:
                 if state.instrument == inst.key:
                     state.currency = inst.quote_currency
                     state.multiplier = inst.multiplier
+                    unnamed = state.fees.pop("", None)
+                    if unnamed:
+                        # A fee with no currency booked before the instrument was known
+                        # is in the quote currency (`add_fill` books it so once known):
+                        # left under "", realized P&L never took it off.
+                        state.fees[state.currency] = state.fees.get(state.currency, ZERO) + unnamed
         if not broker:
             return
         self.broker_instruments[broker] = {inst.key for inst in instruments}

@@ -142,3 +142,17 @@ def test_a_mismatch_adopted_keeps_a_cost_only_for_what_is_left(ours: int, venue:
         if venue:
             p.apply_fill(fill(2, closing, str(abs(venue)), "90"))
         assert state.realized_pnl == 0  # nothing made up
+
+
+def test_a_fee_booked_before_its_instrument_was_known_is_taken_off_once_it_is() -> None:
+    """A fill with a fee and no fee currency, before the instrument is known (a journal
+    replayed before the broker's instruments load): the fee was booked under "" and,
+    once the currency was known, realized P&L never took it off."""
+    p = Portfolio()
+    nameless = fill(1, Side.BUY, "1", "100", fee="0.5").model_copy(update={"fee_currency": ""})
+    p.apply_fill(nameless)
+    p.apply_fill(fill(2, Side.SELL, "1", "101").model_copy(update={"fee_currency": ""}))
+    p.set_instruments([INST])
+    state = p.positions[("paper", "main", "X.PAPER")]
+    assert state.fees == {"USD": D("0.5")}
+    assert state.realized_pnl == D("0.5")  # 1 made, 0.5 paid
