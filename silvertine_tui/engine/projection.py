@@ -468,7 +468,11 @@ class DeskProjection:
             live=profile.live,
             heard_ns=known.heard_ns,
         )
-        if not profile.capabilities.short_selling:
+        if profile.capabilities.short_selling:
+            # A desk restarted with short selling on: kept, the asset fees of its
+            # fills came out of positions as a spot broker's do.
+            self.portfolio.spot_brokers.discard(name)
+        else:
             self.portfolio.spot_brokers.add(name)
         if profile.instruments:
             found = {i.key: i for i in profile.instruments}

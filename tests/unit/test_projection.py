@@ -279,6 +279,17 @@ def test_state_brokers_profiles_and_anomalies_come_from_their_streams() -> None:
     assert desk.anomalies.replayed == 2
     assert desk.anomalies.last == "filled 3 > 2"
     assert ("overfill", 1) in desk.anomalies.counts
+    # Restarted with short selling on: its newest profile says so, and its asset fees
+    # no longer come out of positions (the broker stayed "spot" for good).
+    shorting = BrokerProfile(
+        broker="spot",
+        live=True,
+        capabilities=Capabilities(short_selling=True, post_only=True),
+        order_links=("rest", "user"),
+        instruments=(ETH,),
+    )
+    desk.apply(BrokerProfileEvent.create("engine", shorting))
+    assert "spot" not in desk.portfolio.spot_brokers
 
 
 def test_a_change_set_nobody_takes_stays_bounded() -> None:
