@@ -147,6 +147,15 @@ def _main(argv: Sequence[str] | None) -> int:
     except ConfigError as err:
         print(format_config_error(err), file=sys.stderr)
         return EXIT_CONFIG
+    if args.command in ("run", "watch", "config"):
+        from .config import config_file
+        from .logsetup import log_file_problem
+
+        problem = log_file_problem(settings.log.file)
+        if problem:
+            error = ConfigError([problem], config_file(args.config))
+            print(format_config_error(error), file=sys.stderr)
+            return EXIT_CONFIG
     if args.command in ("run", "watch", "config") and not getattr(args, "headless", False):
         clash = _keymap_clashes(settings, args.config)
         if clash is not None:
@@ -308,10 +317,11 @@ async def _open(session: Session) -> int:
 
 
 def _headless(settings: Settings, registry: BrokerRegistry) -> int:
+    from .config import secret_values
     from .engine import Session
     from .logsetup import setup_logging
 
-    log_file = setup_logging(settings.log.file, settings.log.level)
+    log_file = setup_logging(settings.log.file, settings.log.level, secret_values(settings))
 
     async def go() -> int:
         import logging
@@ -377,10 +387,11 @@ def _run(
     it. Whatever fails there ends the app and is said here, as before the app: a broker
     that cannot be loaded (exit 2), a bus that cannot be opened (exit 3), a broker that
     another desk drives (exit 4; not on a bus in this process, but said all the same)."""
+    from .config import secret_values
     from .logsetup import setup_logging
     from .ui.app import SilvertineApp
 
-    log_file = setup_logging(settings.log.file, settings.log.level)
+    log_file = setup_logging(settings.log.file, settings.log.level, secret_values(settings))
 
     def build_session() -> Session:
         from .brokers import BrokerRegistry
@@ -454,10 +465,11 @@ def _run_opened(
     """The desk on a bus outside the process (Redis): the session is built and its bus
     opened before the app, so that an unreachable bus is a message (exit 3), not a
     desk; recovery runs inside the app, which shows its progress."""
+    from .config import secret_values
     from .logsetup import setup_logging
     from .ui.app import SilvertineApp
 
-    log_file = setup_logging(settings.log.file, settings.log.level)
+    log_file = setup_logging(settings.log.file, settings.log.level, secret_values(settings))
     session = build_session()
 
     async def go() -> int:

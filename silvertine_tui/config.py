@@ -76,7 +76,9 @@ _SCHEMES_HINT = "use memory://, redis://, rediss:// or unix://"
 _KEY_PART_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _KEY_PART_RULE = "must start with a letter or digit and use only letters, digits, '_', '.', '-'"
 # Extra fields of third-party broker sections with these names are wrapped in SecretStr.
-_SECRET_NAME_RE = re.compile(r"secret|password|passwd|passphrase|token|api_?key|private_?key", re.I)
+_SECRET_NAME_RE = re.compile(
+    r"secret|password|passwd|passphrase|token|key$|_key|credential|auth|pin$", re.I
+)
 
 
 class ConfigError(Exception):
@@ -175,6 +177,19 @@ class BusConfig(_Section):
             raise ValueError(f"not a URL with a scheme; {_SCHEMES_HINT}")
         if scheme.lower() not in BUS_SCHEMES:
             raise ValueError(f"scheme {scheme!r} is not supported; {_SCHEMES_HINT}")
+        if scheme.lower() != "memory":
+            # (Imported here: a desk on the memory bus never loads redis-py.)
+            from redis.connection import parse_url
+
+            try:
+                parse_url(value)  # type: ignore[no-untyped-call]  # as redis-py reads it
+            except ValueError:
+                # Never the URL in the message: it may hold a password.
+                raise ValueError(
+                    "cannot be read (its host, port or database); a password in it with "
+                    "/ ? # or @ must be percent-encoded (%2F %3F %23 %40), or set "
+                    "bus.password instead"
+                ) from None
         return value
 
     @field_validator("prefix")
@@ -195,9 +210,14 @@ class BusConfig(_Section):
         return value if value is not None and value.get_secret_value() else None
 
     def redacted_url(self) -> str:
-        """The URL with any password replaced by ``***`` (userinfo and ``?password=``)."""
+        """The URL with any password replaced by ``***`` (userinfo and ``?password=``).
+        The userinfo ends at the last ``@``: a password with ``/`` in it ended
+        `urlsplit`'s netloc early and was printed whole."""
         parts = urlsplit(self.url)
         netloc, query = parts.netloc, parts.query
+        scheme, _, rest = self.url.partition("://")
+        if "@" in rest and "@" not in netloc:
+            return f"{scheme}://***@{rest.rpartition('@')[2]}"
         userinfo, at, hostinfo = netloc.rpartition("@")
         if at and ":" in userinfo:
             netloc = f"{userinfo.split(':', 1)[0]}:***@{hostinfo}"
@@ -543,8 +563,8 @@ class ExternalBrokerConfig(BrokerConfigBase):
     """A third-party adapter's section (``silvertine.brokers`` entry point named ``type``).
 
     Unknown fields are kept in ``model_extra`` for the adapter. String fields whose name looks
-    secret (``*secret*``, ``*password*``, ``*token*``, ``api_key``...) are wrapped in
-    ``SecretStr`` so they never show in a repr.
+    secret (``*secret*``, ``*password*``, ``*token*``, ``*_key``, ``*credential*``, ``*auth*``
+    ...), at any depth, are wrapped in ``SecretStr`` so they never show in a repr.
     """
 
     model_config = ConfigDict(extra="allow", hide_input_in_errors=True)
@@ -562,9 +582,25 @@ class ExternalBrokerConfig(BrokerConfigBase):
     def _hide_secrets(self) -> ExternalBrokerConfig:
         extra = self.__pydantic_extra__ or {}
         for key, value in extra.items():
-            if isinstance(value, str) and _SECRET_NAME_RE.search(key):
-                extra[key] = SecretStr(value)
+            extra[key] = _hidden(key, value)
         return self
+
+
+def _hidden(name: str, value: Any) -> Any:
+    """`value` with every string under a secret-looking name wrapped in `SecretStr`,
+    at any depth (`credentials: {password: ...}`: only the top level was, and the
+    nested one showed in a repr and a dump); every string under such a name is one."""
+    if isinstance(value, str):
+        return SecretStr(value) if _SECRET_NAME_RE.search(name) else value
+    if isinstance(value, dict):
+        secret = bool(_SECRET_NAME_RE.search(name))
+        return {
+            k: SecretStr(v) if secret and isinstance(v, str) else _hidden(str(k), v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_hidden(name, v) for v in value]
+    return value
 
 
 _BUILTIN_BROKERS: dict[str, type[BrokerConfigBase]] = {
@@ -825,6 +861,41 @@ def _expand_str(value: str, where: str, environ: Mapping[str, str], problems: li
         return found
 
     return _VAR_RE.sub(replace, value)
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret the settings hold (each `SecretStr`, third-party extras included,
+    and a password written in the bus URL): what the logs must never show
+    (`logsetup.register_secret`)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, SecretStr):
+            found.append(node.get_secret_value())
+        elif isinstance(node, BaseModel):
+            for name in type(node).model_fields:
+                walk(getattr(node, name))
+            for value in (node.model_extra or {}).values():
+                walk(value)
+        elif isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list | tuple):
+            for value in node:
+                walk(value)
+
+    walk(settings)
+    url = settings.bus.url
+    if "@" in url and not url.startswith("memory"):
+        from redis.connection import parse_url
+
+        try:
+            password = parse_url(url).get("password")  # type: ignore[no-untyped-call]
+        except ValueError:
+            password = None
+        if password:
+            found.append(str(password))
+    return [value for value in found if value]
 
 
 def expand_env_vars(data: Any, environ: Mapping[str, str] | None = None) -> Any:

@@ -22,7 +22,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from .config import ENV_PREFIX, ConfigError, Settings, read_config_file
+from .config import ENV_PREFIX, ConfigError, Settings, expand_env_vars, read_config_file
 
 __all__ = ["SettingsFromSources", "YamlConfigSource", "parse_yaml", "settings_from_sources"]
 
@@ -98,6 +98,23 @@ class YamlConfigSource(PydanticBaseSettingsSource):
 # --------------------------------------------------------------------------- sources
 
 
+class ExpandedEnvSource(PydanticBaseSettingsSource):
+    """The `SILVERTINE_*` variables with `${NAME}` in their values expanded, as in the
+    YAML file: left as they were, `SILVERTINE_BUS__PASSWORD='${REDIS_PASSWORD}'` sent
+    the text `${REDIS_PASSWORD}` as the password, and an unset variable said nothing."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self._env = env
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # (`__call__` reads them all at once)
+
+    def __call__(self) -> dict[str, Any]:
+        data: dict[str, Any] = expand_env_vars(self._env())
+        return data
+
+
 class SettingsFromSources(BaseSettings, Settings):
     """:class:`Settings` (its fields, defaults and validators: no field of its own)
     read through pydantic-settings: keyword overrides > environment > YAML file."""
@@ -119,7 +136,11 @@ class SettingsFromSources(BaseSettings, Settings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, YamlConfigSource(settings_cls, _CONFIG_PATH.get()))
+        return (
+            init_settings,
+            ExpandedEnvSource(settings_cls, env_settings),
+            YamlConfigSource(settings_cls, _CONFIG_PATH.get()),
+        )
 
 
 def settings_from_sources(file: Path | None, overrides: dict[str, Any]) -> Settings:

@@ -230,7 +230,8 @@ class Broker(ABC):
         # Changes of each order, one at a time (`modify`).
         self._modifies = Turns()
         # The venue's reports the bus refused, written again until it takes them.
-        self._kept = KeptReports(bus, self.source, self.health_state.errors, self._background)
+        self._kept = KeptReports(bus, self.source, self.health_state.errors)
+        self._reconcile_owed: asyncio.Task[None] | None = None
 
     # -- identity and state ---------------------------------------------------------
 
@@ -427,10 +428,28 @@ class Broker(ABC):
         try:
             await self._kept.flush()
         except BusError as exc:
+            self._reconcile_when_journaled()
             raise BrokerError(
                 f"{len(self._kept)} reports of {self.source} wait for the journal ({exc}): "
                 "the venue is reconciled once they are written"
             ) from exc
+
+    def _reconcile_when_journaled(self) -> None:
+        """A reconcile refused for the reports waiting runs again once they are written
+        (`announce_reconnect`): else nothing ran it before the next reconnect, and what
+        the venue did meanwhile stayed unknown on the desk."""
+        if self._reconcile_owed is not None and not self._reconcile_owed.done():
+            return
+
+        async def owed() -> None:
+            while self._kept:  # noqa: ASYNC110 - written again on the kept task's own timer
+                await asyncio.sleep(0.5)
+            await self.announce_reconnect()
+
+        task = asyncio.create_task(owed(), name=f"reconcile-owed:{self.source}")
+        self._reconcile_owed = task
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     @property
     def unjournaled(self) -> int:
@@ -570,7 +589,9 @@ class Broker(ABC):
             ) from exc
         except BrokerError as exc:
             self.count_error(type(exc).__name__)
-            await self.publish_update(
+            # The venue's answer, kept if the bus refuses it: raised instead, a refusal
+            # took the place of the venue's reason (brokers/kept.py).
+            await self.publish_report(
                 OrderUpdate(
                     client_order_id=request.client_order_id,
                     status=OrderStatus.REJECTED,

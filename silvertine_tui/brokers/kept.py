@@ -37,26 +37,20 @@ def described(event: EventBase) -> str:
 
 
 class KeptReports:
-    """The reports of one adapter the bus refused, in the order they came. One writer
-    at a time writes the head (`_lock`): the background task, a caller's own write that
-    must go after them, or the last write on close."""
+    """The reports of one adapter the bus refused, in the order they came. Every write
+    of a report is made under `_lock`, one at a time: two written at once both found
+    nothing waiting, the first was refused after the second went, and one order's
+    events landed out of order."""
 
-    def __init__(
-        self,
-        bus: EventBus,
-        source: str,
-        errors: Counter[str],
-        background: set[asyncio.Task[None]],
-    ) -> None:
-        # The adapter's bus, error counts and background tasks (cancelled when it
-        # closes), not its methods: nothing here refers back to the adapter, so a
-        # closed one is freed at once, not left to the cyclic collector.
+    def __init__(self, bus: EventBus, source: str, errors: Counter[str]) -> None:
+        # The adapter's bus and error counts, not its methods: nothing here refers back
+        # to the adapter, so a closed one is freed at once, not left to the cyclic
+        # collector.
         self._bus = bus
         self._source = source
         self._errors = errors
-        self._background = background
         self._waiting: deque[EventBase] = deque()
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None  # writing them again (`_write_again`)
         self._lock = asyncio.Lock()
         self._closed = False  # `at_close` ran: nothing is written again in the background
 
@@ -69,25 +63,29 @@ class KeptReports:
         it sends anything to the venue) the reports waiting are written first, then it,
         and a refusal of any is raised: it is never left waiting while its caller
         sends."""
-        if not keep:
-            async with self._lock:
-                await self._write_waiting(len(self._waiting))
-                await self._bus.publish(event)
-            return
-        if self._waiting:
+        if keep and self._waiting:
             self._waiting.append(event)
             self._write_later()  # (its task ended: a fault of its own, logged)
             return
-        try:
-            await self._bus.publish(event)
-        except BusError as exc:
-            self._waiting.append(event)
-            self._errors["journal"] += 1
-            log.error(
-                "broker.report_not_journaled",
-                extra={"broker": self._source, "report": described(event), "error": str(exc)},
-            )
-            self._write_later()
+        async with self._lock:
+            if not keep:
+                await self._write_waiting(len(self._waiting))
+                await self._bus.publish(event)
+                return
+            if self._waiting:  # (refused while this one waited for the lock)
+                self._waiting.append(event)
+                self._write_later()
+                return
+            try:
+                await self._bus.publish(event)
+            except BusError as exc:
+                self._waiting.append(event)
+                self._errors["journal"] += 1
+                log.error(
+                    "broker.report_not_journaled",
+                    extra={"broker": self._source, "report": described(event), "error": str(exc)},
+                )
+                self._write_later()
 
     async def flush(self) -> None:
         """Write every report waiting now, in order; a refusal is raised."""
@@ -118,19 +116,18 @@ class KeptReports:
             )
             return
         if self._task is None or self._task.done():
-            task = asyncio.create_task(self._write_again(), name=f"kept:{self._source}")
-            self._task = task
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._task = asyncio.create_task(self._write_again(), name=f"kept:{self._source}")
 
     async def _write_again(self) -> None:
         delay = RETRY_FIRST_S
         waiting = self._waiting
         failing = ""  # the last fault logged: once while it lasts
-        while waiting:
+        while waiting and not self._closed:
             await asyncio.sleep(delay)
             try:
                 async with self._lock:
+                    if self._closed:
+                        return  # `at_close` writes them, once
                     await self._write_waiting(len(waiting))
             except Exception as exc:
                 # Any refusal, not only the bus's own: the reports behind it wait on
@@ -152,15 +149,16 @@ class KeptReports:
         """Stop writing them again in the background (a report arriving after this is
         kept, not written: logged), write each once more in order, then say loudly what
         is left: the venue holds it, and a real venue's reconcile at the next start asks
-        for it."""
+        for it. The task writing them again is stopped between two writes, never in
+        one (cancelled in a write whose reply was pending, the report went twice)."""
         self._closed = True
-        task = self._task
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        with contextlib.suppress(Exception):
-            async with self._lock:
+        async with self._lock:
+            task = self._task
+            if task is not None and not task.done():
+                task.cancel()  # (it sleeps or waits for the lock: not in a write)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            with contextlib.suppress(Exception):
                 await self._write_waiting(len(self._waiting))
         waiting = self._waiting
         if waiting:

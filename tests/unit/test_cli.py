@@ -295,3 +295,22 @@ def test_a_theme_of_the_users_own_is_known_to_the_checks(
     bus = f"redis://127.0.0.1:{free_port()}/0"
     assert main(["run", "--config", str(config), "--theme", "my-desk", "--bus", bus]) == EXIT_BUS
     assert "theme" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["config", "run"])
+def test_a_log_file_that_cannot_be_written_exits_2_naming_it(
+    command: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`log.file` under a file (or a directory): `run` stopped with a traceback
+    (`NotADirectoryError`) and `config` said the settings were fine."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("SILVERTINE_LOG__FILE", str(blocker / "desk.log"))
+    args = [command] + (["--headless"] if command == "run" else [])
+    assert main(args) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert f"log.file: cannot write {blocker / 'desk.log'}" in err
+    assert "Traceback" not in err

@@ -18,6 +18,7 @@ from silvertine_tui.config import (
     expand_env_vars,
     format_config_error,
     load_settings,
+    secret_values,
 )
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
@@ -337,6 +338,37 @@ def test_unknown_bus_scheme(tmp_path: Path) -> None:
     assert problems_of(bus={"url": "localhost:6379"})[0].startswith("bus.url: not a URL")
 
 
+@pytest.mark.parametrize("cut", ["/", "?", "#"])
+def test_a_bus_url_redis_cannot_read_is_refused_without_its_password(cut: str) -> None:
+    """A password with `/`, `?` or `#` in the URL: `silvertine config` printed it whole
+    (its redaction stopped at the `/`) and `run` died in redis-py with a traceback
+    naming it ("Port could not be cast to integer value as 'SECRET...'")."""
+    url = f"redis://:SECRET-CANARY{cut}xy@127.0.0.1:6379/0"
+    [problem] = problems_of(bus={"url": url})
+    assert problem.startswith("bus.url: cannot be read")
+    assert "percent-encoded" in problem
+    assert "SECRET" not in problem
+    encoded = "redis://:SECRET-CANARY%2Fxy@127.0.0.1:6379/0"
+    assert load_settings(bus={"url": encoded}).bus.redacted_url() == "redis://:***@127.0.0.1:6379/0"
+
+
+def test_a_password_the_url_redaction_cannot_split_is_hidden_whole() -> None:
+    bus = BusConfig.model_construct(url="redis://:SECRET/xy@127.0.0.1:6379/0")
+    assert "SECRET" not in bus.redacted_url()
+
+
+def test_env_overrides_expand_variables_as_the_file_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`SILVERTINE_BUS__PASSWORD='${REDIS_PASSWORD}'` sent the text `${REDIS_PASSWORD}`
+    as the password; an unset variable in a broker's key said nothing."""
+    monkeypatch.setenv("REDIS_PASSWORD", "s3cret")
+    monkeypatch.setenv("SILVERTINE_BUS__PASSWORD", "${REDIS_PASSWORD}")
+    password = load_settings().bus.password
+    assert password is not None
+    assert password.get_secret_value() == "s3cret"
+    monkeypatch.setenv("SILVERTINE_BUS__PASSWORD", "${REDIS_PASSWORD_UNSET}")
+    assert problems_of() == ["bus.password: environment variable REDIS_PASSWORD_UNSET is not set"]
+
+
 def test_bus_prefix_rules() -> None:
     assert problems_of(bus={"prefix": ""}) == ["bus.prefix: must not be empty"]
     assert problems_of(bus={"prefix": "a b"}) == ["bus.prefix: must not contain spaces"]
@@ -399,6 +431,29 @@ def test_third_party_broker_type_keeps_extra_fields(tmp_path: Path) -> None:
     assert isinstance(token, SecretStr)
     assert token.get_secret_value() == SECRET
     assert SECRET not in repr(settings)
+
+
+def test_third_party_secrets_are_hidden_at_any_depth_and_under_more_names() -> None:
+    """`credentials: {password: ...}` and `access_key` showed in a repr and a dump of
+    the settings (only top-level fields named like `*secret*`, `api_key`... were
+    hidden), and from there in `silvertine config` and any log of the settings."""
+    settings = load_settings(
+        brokers=[
+            {
+                "name": "acme",
+                "type": "acme",
+                "region": "eu",
+                "credentials": {"password": "pw-CANARY-1", "user": "u-CANARY-2"},
+                "access_key": "ak-CANARY-3",
+                "auth": ["tok-CANARY-4"],
+            }
+        ]
+    )
+    shown = repr(settings) + settings.model_dump_json()
+    for canary in ("pw-CANARY-1", "u-CANARY-2", "ak-CANARY-3", "tok-CANARY-4"):
+        assert canary not in shown
+    assert "eu" in shown  # what is not a secret stays as it is
+    assert {"pw-CANARY-1", "ak-CANARY-3", "tok-CANARY-4"} <= set(secret_values(settings))
 
 
 def test_builtin_type_with_wrong_case_is_not_third_party() -> None:

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from silvertine_tui.brokers import BrokerError
 from silvertine_tui.brokers.kept import RETRY_MAX_S
 from silvertine_tui.bus import BusError
 from silvertine_tui.domain import OrderStatus
+from silvertine_tui.engine.recovery import reconcile_broker
 from silvertine_tui.events import EventBase, OrderUpdateEvent
 from tests.fakes.tws import FakeTws
 from tests.support.ib import desk, statuses
@@ -90,3 +94,43 @@ async def test_a_reconcile_writes_the_reports_waiting_before_it_compares() -> No
         assert view is not None
         assert (view.order.status, view.order.filled_qty) == (S.FILLED, view.order.quantity)
         assert d.broker.unjournaled == 0
+
+
+async def test_a_reconcile_refused_for_the_reports_waiting_runs_once_they_are_written() -> None:
+    """The reconcile after a reconnect finds reports the bus still refuses: it cannot
+    compare without them and says so (`BrokerError`). Nothing ran it again before the
+    next reconnect, which may never come: what the venue did meanwhile stayed unknown.
+    It is run again (as a reconnect is) once they are written."""
+    async with FakeTws() as fake, desk(fake) as d:
+        coid = await d.broker.place(d.request())
+        [order] = fake.orders
+        publish = d.bus.publish
+        taking = [False]
+
+        async def redis(event: EventBase) -> str | None:
+            if not taking[0] and event.type == "fill":
+                raise BusError("Redis refused the write (READONLY): it was not journaled")
+            return await publish(event)
+
+        d.bus.publish = redis  # type: ignore[method-assign]
+        engine = await engine_for(d)
+        reconciled: list[str] = []
+
+        async def on_reconnect() -> None:
+            reconciled.append("again")
+
+        d.broker.on_reconnect(on_reconnect)
+        await fake.fill(order.order_id)
+        await d.broker.settle()
+        assert d.broker.unjournaled >= 1
+        with pytest.raises(BrokerError, match="wait for the journal"):
+            await reconcile_broker(engine, d.broker)
+        assert reconciled == []
+        taking[0] = True
+        for _ in range(int(4 * RETRY_MAX_S / 0.05)):
+            if reconciled:
+                break
+            await asyncio.sleep(0.05)
+        assert reconciled == ["again"]
+        assert d.broker.unjournaled == 0
+        assert S.FILLED in statuses(await d.events(), coid)

@@ -239,7 +239,8 @@ async def test_closing_writes_waiting_fills_once_more_and_says_what_is_left(
         journal.mode = "refuse"
         trades = [await s.fake.fill(order_id, "0.4"), await s.fake.fill(order_id, "0.6")]
         await waiting_settled(s)
-        [retry] = [t for t in s.broker._background if t.get_name().startswith("kept:")]
+        retry = s.broker._kept._task
+        assert retry is not None
         assert not retry.done()
         await s.broker.close()
         assert retry.done()
