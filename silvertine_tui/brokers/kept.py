@@ -122,7 +122,7 @@ class KeptReports:
         delay = RETRY_FIRST_S
         waiting = self._waiting
         failing = ""  # the last fault logged: once while it lasts
-        while waiting and not self._closed:
+        while waiting:
             await asyncio.sleep(delay)
             try:
                 async with self._lock:
