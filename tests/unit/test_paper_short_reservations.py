@@ -9,11 +9,15 @@ buying power left for new orders.
 from __future__ import annotations
 
 from decimal import Decimal as D
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from silvertine_tui.brokers import InsufficientFunds
+from silvertine_tui.brokers import BrokerError, InsufficientFunds
 from silvertine_tui.brokers.paper import PaperBroker
+from silvertine_tui.brokers.paper.venue import PaperVenue
 from silvertine_tui.bus import MemoryBus
 from silvertine_tui.domain import Side
 from tests.unit.test_paper_broker import eth_book, order, paper_config
@@ -117,3 +121,98 @@ async def test_a_restart_locks_what_the_live_venue_locked() -> None:
     assert restored == live
     await second.close()
     await bus.close()
+
+
+def test_a_sell_that_trades_first_leaves_room_for_the_sells_it_passes() -> None:
+    """Long 0.5 with cash 5,000: a sell of 1 rests at 5,000 (it holds the 0.5, the rest
+    short: 2,502.50 locked). A sell of 0.5 at 1,990 trades at once and takes the 0.5:
+    the resting sell is then short all of 1 and locked 5,005 unchecked, available
+    -7.50, every later order refused. The second sell is refused at entry."""
+    venue = make_venue(cash="5000", short_selling=True)
+    venue.set_book(book([("1999.5", "3")], [("2000.5", "3")]), T0)
+    venue.submit(req(BUY, "0.5", "2000.5"), T0)
+    venue.submit(req(SELL, "1", "5000"), T0)
+    before = venue.account.cash_state("USDT")
+    with pytest.raises(InsufficientFunds):
+        venue.submit(req(SELL, "0.5", "1990"), T0)
+    after = venue.account.cash_state("USDT")
+    assert (after.total, after.locked) == (before.total, before.locked)
+    assert after.available >= 0
+
+
+PRICES = ["1990", "1999.5", "2000.5", "2010", "2100", "2500", "3000", "3001"]
+QTYS = ["0.5", "1", "2"]
+ACTION = st.one_of(
+    st.tuples(
+        st.just("submit"),
+        st.sampled_from([BUY, SELL]),
+        st.sampled_from(QTYS),
+        st.sampled_from([*PRICES, None]),
+    ),
+    st.tuples(
+        st.just("replace"),
+        st.integers(0, 20),
+        st.sampled_from([*QTYS, None]),
+        st.sampled_from([*PRICES, None]),
+    ),
+    st.tuples(st.just("cancel"), st.integers(0, 20)),
+    st.tuples(st.just("book"), st.sampled_from(["1990", "1999.5", "2005", "2099"])),
+)
+
+
+def venue_state(venue: PaperVenue) -> tuple[object, ...]:
+    account = venue.account
+    orders = {
+        cid: (o.quantity, o.limit_price, o.seq, o.reserved_cash, o.reserved_qty, o.status)
+        for cid, o in venue.orders.items()
+    }
+    return (dict(account.cash), dict(account.locked), dict(account.locked_qty), orders)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["2500", "5000", "7000"]), st.lists(ACTION, max_size=14))
+def test_short_selling_never_locks_more_than_the_account_has(
+    cash: str, actions: list[tuple[Any, ...]]
+) -> None:
+    """Any buys, sells, replaces, cancels and book moves with short selling on: after
+    each one taken, available cash is never negative; one refused changes nothing."""
+    venue = make_venue(cash=cash, short_selling=True)
+    venue.set_book(book([("1999.5", "3")], [("2000.5", "3")]), T0)
+    sent: list[str] = []
+    for n, action in enumerate(actions):
+        now = T0 + n + 1
+        before = venue_state(venue)
+        try:
+            if action[0] == "submit":
+                _, side, qty, price = action
+                request = req(side, qty, price)
+                sent.append(request.client_order_id)
+                venue.submit(request, now)
+            elif action[0] in ("replace", "cancel") and sent:
+                cid = sent[action[1] % len(sent)]
+                held = venue.order(cid)
+                if held is None or held.status.is_terminal:
+                    continue
+                if action[0] == "cancel":
+                    venue.cancel(cid, now)
+                else:
+                    qty, price = action[2], action[3]
+                    if qty is None and (price is None or held.limit_price is None):
+                        continue
+                    venue.replace(
+                        cid,
+                        now,
+                        quantity=D(qty) if qty else None,
+                        limit_price=D(price) if price and held.limit_price else None,
+                    )
+            elif action[0] == "book":
+                bid = D(action[1])
+                venue.set_book(book([(str(bid), "3")], [(str(bid + 1), "3")]), now)
+        except BrokerError:
+            refused = True
+        else:
+            refused = False
+        if refused:
+            assert venue_state(venue) == before, action
+            continue
+        assert venue.account.cash_state("USDT").available >= 0, action

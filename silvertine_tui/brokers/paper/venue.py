@@ -410,6 +410,11 @@ class PaperVenue:
             self._check_market_funds(st, order)
         else:
             self._reserve(st, order, check=True)
+        try:
+            self._check_sells_ahead(st, order)
+        except InsufficientFunds:
+            self._release(st, order)
+            raise
         self._seq += 1
         self.orders[order.client_order_id] = order
         st.working[order.client_order_id] = order
@@ -492,6 +497,7 @@ class PaperVenue:
                 # beyond what the account had).
                 order.seq = self._seq + 1
                 self._reserve_sells(st, checking=order)
+                self._check_sells_ahead(st, order)
             else:
                 self._reserve(st, order, check=True)
         except OrderRejected:
@@ -646,6 +652,57 @@ class PaperVenue:
             cost += notional + self._fee(notional, self.taker_rate)
             got += q
         return got, cost
+
+    def _check_sells_ahead(self, st: _Inst, order: SimOrder) -> None:
+        """With `short_selling`: a sell filling before the sells ahead of it in time (at
+        a better price, or at once) takes the position they hold, and they then lock
+        cash for what they would sell short, unchecked: available cash went negative.
+        So a new or replaced sell must also leave room for that: what the sells ahead
+        would lock once it filled whole, less what it locks itself and what it brings
+        in at its price."""
+        acct = self.account
+        if order.side is not Side.SELL or not acct.short_selling:
+            return
+        ahead = sorted(
+            (
+                o
+                for o in st.working.values()
+                if o.side is Side.SELL
+                and not o.acts_as_market
+                and o is not order
+                and o.seq < order.seq
+            ),
+            key=lambda o: o.seq,
+        )
+        if not ahead:
+            return
+        leaves = order.quantity - order.filled_qty
+        position = acct.position_qty(st.key)
+        extra = self._short_need(st, ahead, position - leaves) - self._short_need(
+            st, ahead, position
+        )
+        if extra <= 0:
+            return
+        price = order.limit_price if order.limit_price is not None else order.stop_price
+        if price is None and st.book is not None and st.book.bids:
+            price = st.book.bids[0][0]
+        rate = max(self.maker_rate, self.taker_rate, ZERO)
+        proceeds = leaves * (price or ZERO) * st.multiplier * (1 - rate)
+        if extra - proceeds - order.reserved_cash > acct.buying_power(st.currency):
+            raise self._insufficient_cash(st, extra - proceeds)
+
+    def _short_need(self, st: _Inst, sells: list[SimOrder], position: Decimal) -> Decimal:
+        """The cash `sells` (in time priority) would lock with `position` held."""
+        free = position if position > 0 else ZERO
+        need = ZERO
+        for o in sells:
+            leaves = o.quantity - o.filled_qty
+            held = leaves if leaves <= free else free
+            free -= held
+            ref = o.limit_price if o.order_type.has_limit_price else o.stop_price
+            if ref is not None and leaves > held:
+                need += (leaves - held) * ref * st.multiplier * self._reserve_rate
+        return need
 
     def _check_market_funds(self, st: _Inst, order: SimOrder) -> None:
         """A market order (or a triggered stop) must afford what it would take now."""
