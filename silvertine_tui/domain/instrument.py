@@ -14,9 +14,9 @@ from .money import (
     NonNegativeDec,
     PositiveDec,
     RoundingMode,
+    decimal_places,
     fmt,
     is_multiple,
-    normalized,
     quantize_to_step,
     quantized,
 )
@@ -147,8 +147,7 @@ class Instrument(BaseModel):
 
     @property
     def tick_places(self) -> int:
-        exponent = self.tick_size.normalize().as_tuple().exponent
-        return max(0, -exponent) if isinstance(exponent, int) else 0
+        return decimal_places(self.tick_size)
 
     def price_text(self, price: Decimal) -> str:
         """A price for a message, as the desk prints prices: on the tick's places
@@ -157,9 +156,7 @@ class Instrument(BaseModel):
         onto the tick it missed)."""
         if not price.is_finite():
             return str(price)
-        exponent = normalized(price).as_tuple().exponent
-        own = max(0, -exponent) if isinstance(exponent, int) else 0
-        return fmt(price, max(self.tick_places, own))
+        return fmt(price, max(self.tick_places, decimal_places(price)))
 
     def mark_text(self, price: Decimal) -> str:
         """A computed reference price (a mid, a mark, a venue's average) for a message:

@@ -199,6 +199,18 @@ def plain(value: Decimal) -> str:
     return str(value) if absurd(value) else f"{value:f}"
 
 
+def unsigned_zero(value: Decimal) -> Decimal:
+    """`value`, a negative zero made zero: no text of a number reads `-0` or `-0.00`."""
+    return value.copy_abs() if value.is_zero() else value
+
+
+def decimal_places(value: Decimal) -> int:
+    """Decimal places of a tick, a lot or a number as held (0.01 -> 2, 1 -> 0, 1E+1 ->
+    0; `normalized`: never rounded to the context's 28 digits first)."""
+    exponent = normalized(value).as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
 def fmt(value: Decimal | None, places: int | None = None) -> str:
     """Human formatting with thousands separators (for messages, not the wire)."""
     if value is None:
@@ -207,8 +219,7 @@ def fmt(value: Decimal | None, places: int | None = None) -> str:
         return str(value)
     if places is not None:
         value = quantized(value, Decimal(1).scaleb(-places))
-    if value.is_zero():
-        value = value.copy_abs()  # never `-0` nor `-0.00`
+    value = unsigned_zero(value)
     if places is None:
         return f"{value:,f}"
     return f"{value:,.{places}f}"
@@ -224,8 +235,7 @@ def exact_text(value: Decimal | None, max_places: int = MAX_PLACES, least: int =
         return str(value)
     cut = quantized(value, Decimal(1).scaleb(-max_places), ROUND_DOWN)
     mark = CUT if cut != value else ""
-    if cut.is_zero():
-        cut = cut.copy_abs()  # never `-0.00` (a balance of -0.00000000 on the bus)
+    cut = unsigned_zero(cut)  # (a balance of -0.00000000 on the bus)
     normal = normalized(cut)
     exponent = normal.as_tuple().exponent
     places = max(least, -exponent if isinstance(exponent, int) and exponent < 0 else 0)

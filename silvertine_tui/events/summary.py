@@ -46,7 +46,16 @@ from ..domain import (
     ReferencePrice,
     Trade,
 )
-from ..domain.money import absurd, exact_text, money_text, normalized, quantized
+from ..domain.money import (
+    absurd,
+    decimal_places,
+    exact_text,
+    fmt,
+    money_text,
+    normalized,
+    quantized,
+    unsigned_zero,
+)
 from .codec import Decoded, DecodeError, UnknownEvent
 from .payloads import (
     BrokerProfile,
@@ -67,20 +76,9 @@ InstrumentLookup = Callable[[str], Instrument | None]
 OrderLookup = Callable[[str], OrderRequest | None]
 
 
-def _places(step: Decimal) -> int:
-    """Decimal places of a tick, or of a number as held (`normalized`: never rounded
-    to the context's 28 digits first)."""
-    exponent = normalized(step).as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
-
-
-def _fixed(value: Decimal, places: int) -> str:
-    if absurd(value):
-        return str(value)
-    q = quantized(value, Decimal(1).scaleb(-places))
-    if q.is_zero():
-        q = q.copy_abs()  # never `-0.00`
-    return f"{q:,.{places}f}"
+def _own_places(value: Decimal, inst: Instrument) -> int:
+    """The tick's places, or the number's own where it has more, at most `MAX_PLACES`."""
+    return min(max(inst.tick_places, decimal_places(value)), MAX_PLACES)
 
 
 def trim(value: Decimal | None, max_places: int = MAX_PLACES) -> str:
@@ -91,7 +89,7 @@ def trim(value: Decimal | None, max_places: int = MAX_PLACES) -> str:
     if not value.is_finite() or absurd(value):
         return str(value)
     rounded = quantized(value, Decimal(1).scaleb(-max_places))
-    normal = normalized(rounded.copy_abs() if rounded.is_zero() else rounded)
+    normal = normalized(unsigned_zero(rounded))
     if normal == normal.to_integral():
         return f"{quantized(normal, Decimal(1)):,f}"
     return f"{normal:,f}"
@@ -106,7 +104,7 @@ def price_text(value: Decimal | None, inst: Instrument | None) -> str:
         return "-"
     if inst is None or not value.is_finite():
         return trim(value)
-    return _fixed(value, min(max(_places(inst.tick_size), _places(value)), MAX_PLACES))
+    return fmt(value, _own_places(value, inst))
 
 
 def avg_text(value: Decimal | None, inst: Instrument | None) -> str:
@@ -116,9 +114,9 @@ def avg_text(value: Decimal | None, inst: Instrument | None) -> str:
         return "-"
     if inst is None or not value.is_finite():
         return trim(value)
-    places = _places(inst.tick_size)
+    places = inst.tick_places
     finer = quantized(value, Decimal(1).scaleb(-places - 1))
-    return _fixed(
+    return fmt(
         value, places if finer == quantized(finer, Decimal(1).scaleb(-places)) else places + 1
     )
 
@@ -136,7 +134,7 @@ def fee_text(value: Decimal, currency: str, inst: Instrument | None) -> str:
     with its own decimals where it has more (`1.5062`, `0.0031`: never rounded to
     `1.51` or to a `0.00` that reads as no fee); in another currency, as charged."""
     if inst is not None and currency == inst.quote_currency and value.is_finite():
-        return _fixed(value, min(max(_places(inst.tick_size), _places(value)), MAX_PLACES))
+        return fmt(value, _own_places(value, inst))
     return trim(value)
 
 

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from ..domain.money import absurd, normalized, quantized
+from ..domain.money import absurd, decimal_places, normalized, quantized, unsigned_zero
 
 DASH = "-"
 MAX_EXPONENT = 30
@@ -14,10 +14,7 @@ MAX_EXPONENT = 30
 
 def places_of(step: Decimal | None) -> int | None:
     """Decimal places of a tick or lot size (0.01 -> 2, 1 -> 0); None when unknown."""
-    if step is None:
-        return None
-    exponent = step.normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else None
+    return None if step is None else decimal_places(step)
 
 
 def num(value: Decimal | None, places: int | None = None) -> str:
@@ -28,7 +25,7 @@ def num(value: Decimal | None, places: int | None = None) -> str:
         return str(value)  # data no check caught: `1E+600000` (`domain.money.absurd`)
     if places is not None:
         return f"{rounded(value, places):,.{places}f}"
-    normal = normalized(value.copy_abs() if value.is_zero() else value)
+    normal = normalized(unsigned_zero(value))
     if normal == normal.to_integral():
         return f"{quantized(normal, Decimal(1)):,f}"
     return f"{normal:,f}"
@@ -58,8 +55,7 @@ def pct(value: Decimal | None, places: int = 2) -> str:
 def rounded(value: Decimal, places: int) -> Decimal:
     """`value` rounded half-even to `places`, a negative zero made zero: what a cell
     shows, and so what its sign and colour are taken from."""
-    cell = quantized(value, Decimal(1).scaleb(-places))
-    return cell.copy_abs() if cell.is_zero() else cell
+    return unsigned_zero(quantized(value, Decimal(1).scaleb(-places)))
 
 
 # Each control character as a visible one of the same width: C0 as its control picture
