@@ -569,10 +569,9 @@ class PaperVenue:
         if order.acts_as_market:
             return
         acct = self.account
-        ref = order.limit_price if order.order_type.has_limit_price else order.stop_price
-        assert ref is not None
+        per_unit = self._reserved_per_unit(st, order)
+        assert per_unit is not None
         leaves = order.quantity - order.filled_qty
-        per_unit = ref * st.multiplier * self._reserve_rate
         need = ZERO
         qty = ZERO
         if order.side is Side.BUY:
@@ -699,10 +698,16 @@ class PaperVenue:
             leaves = o.quantity - o.filled_qty
             held = leaves if leaves <= free else free
             free -= held
-            ref = o.limit_price if o.order_type.has_limit_price else o.stop_price
-            if ref is not None and leaves > held:
-                need += (leaves - held) * ref * st.multiplier * self._reserve_rate
+            per_unit = self._reserved_per_unit(st, o)
+            if per_unit is not None and leaves > held:
+                need += (leaves - held) * per_unit
         return need
+
+    def _reserved_per_unit(self, st: _Inst, order: SimOrder) -> Decimal | None:
+        """Cash a resting order locks a unit (a buy, or a sell's short part): its price
+        (the limit, or the stop of a STOP order) with the fee at the higher rate."""
+        ref = order.limit_price if order.order_type.has_limit_price else order.stop_price
+        return None if ref is None else ref * st.multiplier * self._reserve_rate
 
     def _check_market_funds(self, st: _Inst, order: SimOrder) -> None:
         """A market order (or a triggered stop) must afford what it would take now."""
