@@ -316,12 +316,18 @@ async def _open(session: Session) -> int:
     return EXIT_OK
 
 
-def _headless(settings: Settings, registry: BrokerRegistry) -> int:
+def _setup_logging(settings: Settings) -> Path:
+    """Logs to `log.file`, every secret of the settings kept out of them."""
     from .config import secret_values
-    from .engine import Session
     from .logsetup import setup_logging
 
-    log_file = setup_logging(settings.log.file, settings.log.level, secret_values(settings))
+    return setup_logging(settings.log.file, settings.log.level, secret_values(settings))
+
+
+def _headless(settings: Settings, registry: BrokerRegistry) -> int:
+    from .engine import Session
+
+    log_file = _setup_logging(settings)
 
     async def go() -> int:
         import logging
@@ -387,11 +393,9 @@ def _run(
     it. Whatever fails there ends the app and is said here, as before the app: a broker
     that cannot be loaded (exit 2), a bus that cannot be opened (exit 3), a broker that
     another desk drives (exit 4; not on a bus in this process, but said all the same)."""
-    from .config import secret_values
-    from .logsetup import setup_logging
     from .ui.app import SilvertineApp
 
-    log_file = setup_logging(settings.log.file, settings.log.level, secret_values(settings))
+    log_file = _setup_logging(settings)
 
     def build_session() -> Session:
         from .brokers import BrokerRegistry
@@ -465,11 +469,9 @@ def _run_opened(
     """The desk on a bus outside the process (Redis): the session is built and its bus
     opened before the app, so that an unreachable bus is a message (exit 3), not a
     desk; recovery runs inside the app, which shows its progress."""
-    from .config import secret_values
-    from .logsetup import setup_logging
     from .ui.app import SilvertineApp
 
-    log_file = setup_logging(settings.log.file, settings.log.level, secret_values(settings))
+    log_file = _setup_logging(settings)
     session = build_session()
 
     async def go() -> int:

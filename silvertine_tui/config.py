@@ -177,19 +177,13 @@ class BusConfig(_Section):
             raise ValueError(f"not a URL with a scheme; {_SCHEMES_HINT}")
         if scheme.lower() not in BUS_SCHEMES:
             raise ValueError(f"scheme {scheme!r} is not supported; {_SCHEMES_HINT}")
-        if scheme.lower() != "memory":
-            # (Imported here: a desk on the memory bus never loads redis-py.)
-            from redis.connection import parse_url
-
-            try:
-                parse_url(value)  # type: ignore[no-untyped-call]  # as redis-py reads it
-            except ValueError:
-                # Never the URL in the message: it may hold a password.
-                raise ValueError(
-                    "cannot be read (its host, port or database); a password in it with "
-                    "/ ? # or @ must be percent-encoded (%2F %3F %23 %40), or set "
-                    "bus.password instead"
-                ) from None
+        if scheme.lower() != "memory" and _redis_url_parts(value) is None:
+            # Never the URL in the message: it may hold a password.
+            raise ValueError(
+                "cannot be read (its host, port or database); a password in it with "
+                "/ ? # or @ must be percent-encoded (%2F %3F %23 %40), or set "
+                "bus.password instead"
+            )
         return value
 
     @field_validator("prefix")
@@ -886,16 +880,22 @@ def secret_values(settings: Settings) -> list[str]:
 
     walk(settings)
     url = settings.bus.url
-    if "@" in url and not url.startswith("memory"):
-        from redis.connection import parse_url
-
-        try:
-            password = parse_url(url).get("password")  # type: ignore[no-untyped-call]
-        except ValueError:
-            password = None
-        if password:
-            found.append(str(password))
+    parts = _redis_url_parts(url) if "@" in url and not url.startswith("memory") else None
+    if parts and parts.get("password"):
+        found.append(str(parts["password"]))
     return [value for value in found if value]
+
+
+def _redis_url_parts(url: str) -> dict[str, Any] | None:
+    """A bus URL as redis-py reads it when the bus opens (host, port, db, password...),
+    or None when it cannot. Imported here: a desk on the memory bus never loads it."""
+    from redis.connection import parse_url
+
+    try:
+        parts: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]
+    except ValueError:
+        return None
+    return parts
 
 
 def expand_env_vars(data: Any, environ: Mapping[str, str] | None = None) -> Any:
