@@ -14,45 +14,35 @@ import pytest
 
 from silvertine_tui.brokers import BrokerError
 from silvertine_tui.brokers.kept import RETRY_MAX_S
-from silvertine_tui.bus import BusError
 from silvertine_tui.domain import OrderStatus
 from silvertine_tui.engine.recovery import reconcile_broker
 from silvertine_tui.events import EventBase, OrderUpdateEvent
 from tests.fakes.tws import FakeTws
 from tests.support.ib import desk, statuses
+from tests.support.refusing_bus import RefusedWrites
 
 from .test_ib_cancel_everything import engine_for
 
 S = OrderStatus
 
 
+def status_of(event: EventBase) -> OrderStatus | None:
+    return event.payload.status if isinstance(event, OrderUpdateEvent) else None
+
+
 async def test_a_status_the_bus_refuses_is_written_once_it_takes_it() -> None:
     async with FakeTws() as fake, desk(fake) as d:
         coid = await d.broker.place(d.request())
         [order] = fake.orders
-        publish = d.bus.publish
-        refused: list[str] = []
-        taking = [False]
-
-        async def redis(event: EventBase) -> str | None:
-            if (
-                not taking[0]
-                and isinstance(event, OrderUpdateEvent)
-                and event.payload.status is S.CANCELED
-            ):
-                refused.append(event.payload.client_order_id)
-                raise BusError("Redis refused the write (READONLY): it was not journaled")
-            return await publish(event)
-
-        d.bus.publish = redis  # type: ignore[method-assign]
+        redis = RefusedWrites(d.bus, lambda event: status_of(event) is S.CANCELED)
         await fake.cancel_by_venue(order.order_id)  # IB ends the order itself
         await d.broker.settle()
-        assert refused == [coid]
+        assert [e.payload.client_order_id for e in redis.refused] == [coid]
         assert statuses(await d.events(), coid)[-1] is S.NEW  # not journaled yet
         assert d.broker.unjournaled == 1
         assert d.broker.health_state.errors["journal"] == 1
         assert not d.broker.knows_order(coid)  # (the adapter knows it ended)
-        taking[0] = True  # the bus takes writes again
+        redis.refusing = False  # the bus takes writes again
         await d.wait_journal(
             lambda ev: statuses(ev, coid)[-1] is S.CANCELED, "CANCELED", timeout=2 * RETRY_MAX_S
         )
@@ -69,23 +59,14 @@ async def test_a_reconcile_writes_the_reports_waiting_before_it_compares() -> No
     async with FakeTws() as fake, desk(fake) as d:
         coid = await d.broker.place(d.request())
         [order] = fake.orders
-        publish = d.bus.publish
-        taking = [False]
-
-        async def redis(event: EventBase) -> str | None:
-            if not taking[0] and (
-                event.type == "fill"
-                or (isinstance(event, OrderUpdateEvent) and event.payload.status is S.FILLED)
-            ):
-                raise BusError("Redis refused the write (READONLY): it was not journaled")
-            return await publish(event)
-
-        d.bus.publish = redis  # type: ignore[method-assign]
+        redis = RefusedWrites(
+            d.bus, lambda event: event.type == "fill" or status_of(event) is S.FILLED
+        )
         await fake.fill(order.order_id)
         await d.broker.settle()
         await asyncio.sleep(1.0)  # refused again meanwhile: the next try is a while off
         assert d.broker.unjournaled == 2
-        taking[0] = True
+        redis.refusing = False
         engine = await engine_for(d)  # its reconcile, before the next try
         said = statuses(await d.events(), coid)
         assert S.CANCELED not in said, said
@@ -104,15 +85,7 @@ async def test_a_reconcile_refused_for_the_reports_waiting_runs_once_they_are_wr
     async with FakeTws() as fake, desk(fake) as d:
         coid = await d.broker.place(d.request())
         [order] = fake.orders
-        publish = d.bus.publish
-        taking = [False]
-
-        async def redis(event: EventBase) -> str | None:
-            if not taking[0] and event.type == "fill":
-                raise BusError("Redis refused the write (READONLY): it was not journaled")
-            return await publish(event)
-
-        d.bus.publish = redis  # type: ignore[method-assign]
+        redis = RefusedWrites(d.bus, lambda event: event.type == "fill")
         engine = await engine_for(d)
         reconciled: list[str] = []
 
@@ -126,7 +99,7 @@ async def test_a_reconcile_refused_for_the_reports_waiting_runs_once_they_are_wr
         with pytest.raises(BrokerError, match="wait for the journal"):
             await reconcile_broker(engine, d.broker)
         assert reconciled == []
-        taking[0] = True
+        redis.refusing = False
         for _ in range(int(4 * RETRY_MAX_S / 0.05)):
             if reconciled:
                 break

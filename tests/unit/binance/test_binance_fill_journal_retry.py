@@ -28,6 +28,7 @@ from silvertine_tui.ui.model import ComponentHealth
 from silvertine_tui.ui.widgets.health import BusLine, HealthPane, broker_line
 from tests.contract.test_broker_contract import fills, replay_orders, statuses
 from tests.support.binance_broker import Session, binance_session
+from tests.support.refusing_bus import RefusedWrites
 
 S = OrderStatus
 D = Decimal
@@ -263,29 +264,18 @@ async def test_a_status_binance_reported_that_the_journal_refuses_is_written_lat
     balances come, the order read NEW with all of it filled, nothing said. It is kept
     and written once the bus takes it."""
     coid = await working(s)
-    publish = s.bus.publish
-    refused: list[OrderStatus] = []
-    taking = [False]
-
-    async def redis(event: EventBase) -> str | None:
-        if (
-            not taking[0]
-            and isinstance(event, OrderUpdateEvent)
-            and event.payload.status is S.FILLED
-        ):
-            refused.append(event.payload.status)
-            raise BusError("Redis refused the write (READONLY): it was not journaled")
-        return await publish(event)
-
-    s.bus.publish = redis  # type: ignore[method-assign]
+    redis = RefusedWrites(
+        s.bus,
+        lambda event: isinstance(event, OrderUpdateEvent) and event.payload.status is S.FILLED,
+    )
     await s.fake.fill(s.fake.order_by_client_id(coid).order_id)
-    await until(lambda: bool(refused), "the FILLED refused")
+    await until(lambda: bool(redis.refused), "the FILLED refused")
     await waiting_settled(s)
     events = await s.events()
     assert [f.quantity for f in fills(events)] == [D("0.5")]
     assert S.FILLED not in statuses(events, coid)
     assert s.broker.unjournaled == 1
-    taking[0] = True
+    redis.refusing = False
 
     async def filled() -> bool:
         return S.FILLED in statuses(await s.events(), coid)
