@@ -673,6 +673,7 @@ class BinanceBroker(Broker):
             if order.status is None or not order.status.is_terminal:
                 continue  # working again (a late report read it back): it stays
             del self._orders[coid]
+            self._published_execs.difference_update(order.exec_ids)
             for venue_id in (order.venue_order_id, *order.retired):
                 if venue_id is not None and self._by_venue_id.get(venue_id) == coid:
                     del self._by_venue_id[venue_id]
@@ -755,6 +756,7 @@ class BinanceBroker(Broker):
             self._published_execs.add(fill.exec_id)
             order = self._orders.get(fill.client_order_id)
             if order is not None:
+                order.exec_ids.add(fill.exec_id)
                 if order.status is OrderStatus.PENDING_NEW or (
                     order.status is OrderStatus.PENDING_REPLACE
                     and fill.venue_order_id is not None
@@ -1628,6 +1630,7 @@ class BinanceBroker(Broker):
         # Its fills the journal holds are published: a catch-up that lists them again
         # (trades from a minute before a reconnect) would count them twice here.
         self._published_execs.update(held.exec_ids)
+        order.exec_ids.update(held.exec_ids)
         for venue_id in held.retired_venue_ids | {current}:  # and what this run added
             # The journal's count, or this run's when larger: a fill of the replacement
             # this run published before the reconcile is in both (added, 0.1 counted

@@ -40,6 +40,8 @@ class TrackedOrder:
     # Venue ids a replace retired, and what filled (quantity, quote) under each id.
     retired: set[str] = field(default_factory=set)
     filled_by_venue_id: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    # Its fills' exec ids the journal has: they leave the adapter's memory with it.
+    exec_ids: set[str] = field(default_factory=set)
     replacing: bool = False
     # A change's PENDING_REPLACE came while a status of the order waited for its
     # account event: it goes after that status (`BinanceBroker._flush_held`).

@@ -1102,3 +1102,29 @@ async def test_finished_orders_beyond_a_window_are_let_go(s: Session) -> None:
     assert set(s.broker._orders) == {*done[-1:], working}
     events = await settled(s)
     assert [statuses(events, coid).count(S.CANCELED) for coid in done] == [1, 1, 1, 1]
+
+
+async def test_fills_of_orders_let_go_leave_memory_with_them(s: Session) -> None:
+    """The exec ids of every fill of the day stayed in the adapter after their orders
+    were let go (a set growing by each fill, all day): they leave with their order, and
+    a kept order's fill reported again is still published once."""
+    s.broker.finished_kept = 2
+    done = []
+    for n in range(4):
+        coid = await s.broker.place(req(s, qty="0.1", limit_price=D(1970 + n)))
+        await wait_for(s, ended(coid, S.NEW), "NEW")
+        order_id = s.fake.order_by_client_id(coid).order_id
+        await s.fake.fill(order_id, "0.05")
+        await s.fake.fill(order_id)
+        await wait_for(s, ended(coid, S.FILLED), "FILLED")
+        done.append(coid)
+    events = await settled(s)
+    kept = {f.exec_id for coid in done[-2:] for f in fills(events, coid)}
+    assert len(kept) == 4
+    assert s.broker._published_execs == kept
+    for coid in done:
+        once_each(events, coid)
+    last = fills(events, done[-1])[-1]
+    await s.broker.publish_fill(last)  # reported again (a catch-up): not journaled twice
+    events = await settled(s)
+    assert [f.exec_id for f in fills(events, done[-1])].count(last.exec_id) == 1
