@@ -105,24 +105,25 @@ class NotANumber(ValueError):
     """What a trader typed is not a number; the message says why, for the ticket."""
 
 
-# Commas only between groups of three digits, as `num` prints them: `65,000.50`.
-GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+# Commas (or underscores) only between groups of three digits, as `num` prints them:
+# `65,000.50`. The first group has no leading zero: `0,001` is nobody's thousands.
+GROUPED = re.compile(r"[+-]?[1-9]\d{0,2}((,\d{3})+|(_\d{3})+)(\.\d*)?")
 
 
 def parse_decimal(text: str) -> Decimal:
     """Parse what a trader types: `1,000.5`, ` 2 `, `1_000`.
 
-    A comma is read only as the thousands separator the desk prints. `1,5` and `0,01`
-    (a decimal comma) are refused, not read as 15 and 1: the number on the ticket is
-    the number sent. Raises `NotANumber` saying why."""
+    A comma or an underscore is read only as the thousands separator the desk prints.
+    `1,5`, `0,001` (a decimal comma) and `0_01` are refused, not read as 15, 1 and 1:
+    the number on the ticket is the number sent. Raises `NotANumber` saying why."""
     cleaned = text.strip()
-    if "," in cleaned:
+    if "," in cleaned or "_" in cleaned:
         if not GROUPED.fullmatch(cleaned):
             raise NotANumber(
                 f"{cleaned!r} is not a number: a comma only separates thousands "
                 "(1,000.5) and the decimals follow a point (1.5)"
             )
-        cleaned = cleaned.replace(",", "")
+        cleaned = cleaned.replace(",", "").replace("_", "")
     try:
         value = Decimal(cleaned)
     except InvalidOperation:

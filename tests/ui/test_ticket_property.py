@@ -46,7 +46,7 @@ CHOICE_FIELDS = ("side", "order_type", "tif")
 # noise, and now and then a held-down key (10^27 on a 0.01 tick once stopped the app).
 NUMBER_TEXT = st.one_of(
     st.sampled_from(["0.01", "0.5", "1", "2", "0.001"]),
-    st.text(alphabet="0123456789.,", min_size=1, max_size=6),
+    st.text(alphabet="0123456789.,_", min_size=1, max_size=6),
     st.text(alphabet="0123456789.", min_size=20, max_size=34),
 )
 SYMBOL_TEXT = st.sampled_from(["btcusdt", "ETHUSDT.PAPER", "AAPL", "ETH", "DOGE", "x"])
@@ -115,13 +115,14 @@ def shown(ticket: Ticket) -> Shown:
 
 def as_read(text: str) -> Decimal | None:
     """The number a trader reads in a field: digits with a decimal point, commas only
-    between thousands as the desk prints them (`65,000.5`). Anything else (`1,5`,
-    `0,01`, `1.2.3`) reads as no number at all, and must not be sent."""
+    between thousands as the desk prints them (`65,000.5`, or underscores). Anything
+    else (`1,5`, `0,01`, `0,001`, `0_01`, `1.2.3`) reads as no number at all, and must
+    not be sent."""
     shown = text.strip()
     if re.fullmatch(r"\d+(\.\d*)?|\.\d+", shown):
         return Decimal(shown)
-    if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d*)?", shown):
-        return Decimal(shown.replace(",", ""))
+    if re.fullmatch(r"[1-9]\d{0,2}((,\d{3})+|(_\d{3})+)(\.\d*)?", shown):
+        return Decimal(shown.replace(",", "").replace("_", ""))
     return None
 
 

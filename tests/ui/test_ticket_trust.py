@@ -234,14 +234,19 @@ async def test_a_decimal_comma_is_refused_not_sent_as_thousands(make_desk) -> No
         await desk.step(pilot, 1)
         ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
         price = Decimal(ticket.draft().limit_price)
-        await type_into(pilot, "0,01")
-        await pilot.press("f9")
-        await desk.settle(pilot)
-        assert desk.session.engine.oms.orders == {}
-        problems = str(ticket.query_one("#t-problems").render())
-        assert "Qty: '0,01' is not a number: a comma only separates thousands" in problems
-        assert "[number]" in problems
-        assert "NOT SENT" in str(ticket.query_one("#t-status").render())
+        # `0,001` and `0_01` were read as 1: a thousand times what the field showed.
+        for typed in ("0,01", "0,001", "0_01"):
+            field(ticket, "quantity").value = ""
+            await type_into(pilot, typed)
+            await desk.step(pilot, 1)  # past the double-press debounce
+            await pilot.press("f9")
+            await desk.settle(pilot)
+            assert desk.session.engine.oms.orders == {}
+            problems = str(ticket.query_one("#t-problems").render())
+            said = f"Qty: '{typed}' is not a number: a comma only separates thousands"
+            assert said in problems
+            assert "[number]" in problems
+            assert "NOT SENT" in str(ticket.query_one("#t-status").render())
         # A price copied from a pane (`63,987.50`) goes as that price.
         field(ticket, "quantity").value = "0.01"
         field(ticket, "limit_price").value = num(price - 100)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from decimal import Decimal
 from pathlib import Path
@@ -793,3 +794,34 @@ def test_a_decimal_comma_is_refused_not_read_as_thousands(typed: str, tail: str)
     as 15 or 1 (the ticket would send a hundred times the quantity it shows)."""
     with pytest.raises(NotANumber, match="a comma only separates thousands"):
         parse_decimal(typed + tail)
+
+
+@given(
+    st.from_regex(r"\A0{1,3}\Z") | st.from_regex(r"\A[0-9]{4,6}\Z"),
+    st.from_regex(r"\A([,_][0-9]{3})+\Z"),
+    st.sampled_from(["", ".5", ".001"]),
+)
+def test_separators_after_no_thousands_are_refused(head: str, groups: str, tail: str) -> None:
+    """`0,001` and `0_01` read as 1 (the ticket showed 0,001 and sent a thousand times
+    it): a separator after a zero or after more than three digits separates no
+    thousands, and is refused."""
+    with pytest.raises(NotANumber, match="a comma only separates thousands"):
+        parse_decimal(head + groups + tail)
+
+
+@given(
+    st.from_regex(r"\A[0-9]+([_,][0-9]+)+\Z").filter(
+        lambda t: any(len(g) != 3 for g in re.split("[_,]", t)[1:])
+    ),
+    st.sampled_from(["", ".5"]),
+)
+def test_separators_between_other_than_three_digits_are_refused(typed: str, tail: str) -> None:
+    """`1_5` read as 15, `1__0` as 10: an underscore is a thousands separator as a
+    comma is, or nothing."""
+    with pytest.raises(NotANumber, match="a comma only separates thousands"):
+        parse_decimal(typed + tail)
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=0, max_value=10**15, places=8))
+def test_a_number_typed_with_underscores_reads_back_as_itself(value: Decimal) -> None:
+    assert parse_decimal(num(value).replace(",", "_")) == value
