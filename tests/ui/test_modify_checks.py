@@ -346,3 +346,33 @@ async def test_a_price_typed_back_to_the_opening_one_after_the_order_moved_is_se
             Decimal("63500.00"),
         )
         await desk.session.close()
+
+
+async def test_an_emptied_field_is_refused_not_taken_as_unchanged(make_desk) -> None:
+    """The trader empties Qty and types a price: the dialog showed no quantity and the
+    order went on at its old 0.05, the price alone sent. An emptied field is a problem
+    naming the field and the order's term; nothing is sent until it is filled."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        screen = await resting_buy_modify(desk, pilot)
+        screen.query_one("#m-quantity", Input).value = ""
+        price = screen.query_one("#m-limit_price", Input)
+        price.value = "63400.00"
+        price.focus()
+        await pilot.press("enter")
+        await desk.settle(pilot)
+        assert desk.app.screen is screen
+        said = problems_text(screen)
+        assert "Qty: empty: the order's qty is 0.05; type one [required]" in said, said
+        view = desk.session.engine.oms.get(RESTING)
+        assert view is not None
+        assert not [e for e in view.history if e.type == "order.modify"]
+        screen.query_one("#m-quantity", Input).value = "0.05"
+        await pilot.press("enter")
+        await desk.settle(pilot)
+        assert desk.app.screen is not screen
+        assert (view.order.quantity, view.order.limit_price) == (
+            Decimal("0.05"),
+            Decimal("63400.00"),
+        )
+        await desk.session.close()

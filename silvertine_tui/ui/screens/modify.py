@@ -71,6 +71,11 @@ def check_change(
     for name, text in (("quantity", qty), ("limit_price", price), ("stop_price", stop)):
         if not text.strip():
             values[name] = None
+            if current[name] is not None:
+                # An emptied field is no "keep": the trader saw no quantity and the
+                # order went on with its old one.
+                what = f"empty: the order's {LABELS[name]} is {_text(current[name])}; type one"
+                problems.append(str(Problem(name, "required", what)))
             continue
         try:
             value = parse_decimal(text)
