@@ -108,4 +108,15 @@ class Capabilities(BaseModel):
             found.append(
                 ValidationIssue("post_only", "limit_only", "post-only is for LIMIT orders")
             )
+        elif post_only and tif in (TimeInForce.IOC, TimeInForce.FOK):
+            # Binance's post-only (LIMIT_MAKER) takes no time in force and rests: an IOC
+            # ticket went out as an order working at the venue until cancelled.
+            found.append(
+                ValidationIssue(
+                    "post_only",
+                    "resting_only",
+                    f"post-only rests on the book: not with {tif}, which never rests "
+                    "(GTC or DAY, or no post-only)",
+                )
+            )
         return found

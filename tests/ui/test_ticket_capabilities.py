@@ -151,6 +151,31 @@ async def test_a_post_only_order_goes_out_as_post_only(make_desk) -> None:
         await desk.session.close()
 
 
+async def test_a_post_only_ioc_is_refused_on_the_ticket_and_not_sent(make_desk) -> None:
+    """Post-only rests on the book; IOC never rests: at Binance it went out as a
+    LIMIT_MAKER working until cancelled. The ticket says so on the row, sends nothing."""
+    desk = spot_desk(make_desk)
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await start(desk, pilot)
+        ticket = await open_buy_ticket(desk, pilot, "ETHUSDT.PAPER")
+        await switch_account(desk, pilot, ticket, "spot/main")
+        ticket.query_one("#t-quantity").value = "0.01"  # type: ignore[attr-defined]
+        ticket.query_one("#t-limit_price").value = "3400"  # type: ignore[attr-defined]
+        choice(ticket, "post_only").value = "yes"
+        choice(ticket, "tif").value = "IOC"
+        await desk.settle(pilot)
+        checked = ticket.run_check()
+        assert [(p.field, p.rule) for p in checked.problems] == [("post_only", "resting_only")]
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        assert "post-only rests on the book: not with IOC" in str(
+            ticket.query_one("#t-problems").render()
+        )
+        entries = await desk.session.bus.read(desk.session.bus.layout.exec("spot", "main"))
+        assert not [e for e in entries if isinstance(e.event, OrderRequestEvent)]
+        await desk.session.close()
+
+
 async def test_the_engine_refuses_what_the_broker_cannot_do_before_sending(make_desk) -> None:
     desk = spot_desk(make_desk)
     async with desk.app.run_test(size=(120, 36)) as pilot:

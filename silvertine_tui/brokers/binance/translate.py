@@ -92,6 +92,9 @@ def order_params(
         assert request.limit_price is not None
         params["price"] = wire(request.limit_price)
         if request.post_only:
+            # It rests until cancelled (no time in force): `Capabilities.issues`
+            # refuses post-only IOC or FOK before anything gets here.
+            assert request.tif not in (TimeInForce.IOC, TimeInForce.FOK), request.tif
             params["type"] = "LIMIT_MAKER"
         else:
             params["type"] = "LIMIT"

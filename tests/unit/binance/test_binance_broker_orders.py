@@ -197,6 +197,19 @@ async def test_post_only_is_limit_maker(s: Session) -> None:
         await s.broker.place(req(s, post_only=True, limit_price=D("2001")))
 
 
+@pytest.mark.parametrize("tif", [TimeInForce.IOC, TimeInForce.FOK])
+async def test_post_only_that_never_rests_is_refused_before_sending(
+    s: Session, tif: TimeInForce
+) -> None:
+    """A post-only IOC went out as a LIMIT_MAKER (it takes no time in force), working
+    at Binance until cancelled: an order the trader meant never to rest."""
+    with pytest.raises(OrderValidationError, match=f"post-only rests on the book: not with {tif}"):
+        await s.broker.place(req(s, post_only=True, tif=tif))
+    assert s.fake.exchange.orders == {}
+    events = await settled(s)
+    assert [e for e in events if isinstance(e, OrderUpdateEvent)] == []
+
+
 async def test_market_walks_the_book_with_the_fee_valued(s: Session) -> None:
     s.fake.exchange.commission = Commission(mode="received")  # a buy pays in ETH
     await s.fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "0.2"), ("2002", "5")])
