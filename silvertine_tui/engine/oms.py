@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -128,6 +129,10 @@ Retired = tuple[str, str, str, str]
 ids of its first and last event (a plain tuple: one is made per finished order)."""
 
 
+def _never(client_order_id: str) -> bool:
+    return False
+
+
 class OMS:
     def __init__(self, window: FinishedWindow | None = None) -> None:
         self.window = window or FinishedWindow()
@@ -146,6 +151,11 @@ class OMS:
         self._held: dict[str, int] = {}
         self.evicted: list[str] = []
         """Ids evicted since the last `take_evicted`."""
+        self.forgotten: Callable[[str], bool] = _never
+        """Whether an id not in `retired` names an order evicted before the snapshot
+        this run started from (the engine's id bound): `retired` does not go into
+        snapshots, and a late report of such an order was parked for a request that
+        never comes, said as an order placed elsewhere."""
 
     # -- queries --------------------------------------------------------------------
 
@@ -227,7 +237,8 @@ class OMS:
                     view.history.append(event)
                     outcome = Outcome.APPLIED
                 else:
-                    outcome = _EVICTED if coid in self.retired else Outcome.IGNORED
+                    gone = coid in self.retired or self.forgotten(coid)
+                    outcome = _EVICTED if gone else Outcome.IGNORED
             case ReconcileEvent():
                 coid, outcome = self._on_reconcile(event)
             case _:
@@ -310,7 +321,7 @@ class OMS:
 
     def _on_unknown_report(self, event: EventBase, client_order_id: str) -> Outcome:
         """A report for an order not in memory: evicted, or parked for its request."""
-        if client_order_id in self.retired:
+        if client_order_id in self.retired or self.forgotten(client_order_id):
             return Outcome.EVICTED
         parked = self._parked
         reports = parked.get(client_order_id)
@@ -364,7 +375,7 @@ class OMS:
             coid = rec.venue_order.client_order_id
             if coid in self.orders:
                 return coid, Outcome.DUPLICATE
-            if coid in self.retired:
+            if coid in self.retired or self.forgotten(coid):
                 return coid, Outcome.EVICTED  # finished here: never adopted again
             order = Order.from_venue(event.broker, event.account, rec.venue_order, tag="adopted")
             view = OrderView(event.broker, event.account, order, adopted=True, created_ns=event.ts)

@@ -25,17 +25,21 @@ from silvertine_tui.domain import (
     OrderType,
     OrderUpdate,
     Side,
+    VenueOrder,
     minted_ms,
     new_client_order_id,
 )
 from silvertine_tui.engine.commands import Accepted, EngineGateway, PlaceOrder, Refused
 from silvertine_tui.engine.core import MINT_SKEW_MS, DuplicateOrderId, StaleOrderId, TradingEngine
-from silvertine_tui.engine.oms import FinishedWindow
+from silvertine_tui.engine.oms import FinishedWindow, Outcome
 from silvertine_tui.engine.recovery import latest_snapshot, recover, replay_stream, write_snapshot
 from silvertine_tui.engine.risk import RiskRejected
 from silvertine_tui.events import (
     OrderRequestEvent,
     OrderUpdateEvent,
+    Reconcile,
+    ReconcileEvent,
+    ReconcileKind,
     RiskAction,
     RiskEvent,
     SnapshotEvent,
@@ -368,3 +372,56 @@ async def test_the_bound_is_engine_wide_and_the_highest_of_all_snapshots_holds()
     with pytest.raises(DuplicateOrderId):  # evicted again replaying the first journal
         await fresh.submit(order(ids[2]))
     assert other_venue.sent == []
+
+
+@pytest.mark.parametrize("form", ["ours", "other"])
+async def test_a_late_report_of_an_order_evicted_before_the_snapshot_is_evicted_after_a_restart(
+    form: str,
+) -> None:
+    """The live desk counts a late report of an evicted order and drops it; restarted
+    from a snapshot (which does not list the order) it was parked for a request that
+    never comes and said as an order the journal does not know (placed elsewhere?).
+    The snapshot's id bound names it evicted: the same outcome as live. Nor is it
+    adopted when a reconcile finds it open at the venue."""
+    bus, engine, _ = await start()
+    ids = [id_at(T0 + i * 1000) if form == "ours" else f"algo-{i}" for i in range(5)]
+    await place_and_cancel(engine, ids)
+    assert ids[0] in engine.oms.retired
+    await write_snapshot(engine, *ACCOUNT)
+    await bus.publish(
+        OrderUpdateEvent.create(
+            "scripted/main",
+            OrderUpdate(client_order_id=ids[0], status=OrderStatus.CANCELED, reason="late"),
+        )
+    )
+    await sync(engine)
+    assert engine.oms.counters[Outcome.EVICTED] == 1
+    assert engine.oms.parked_count() == 0
+
+    _, fresh, _ = await start(bus)
+    assert not fresh.oms.known(ids[0])
+    assert fresh.oms.parked_count() == 0
+    assert fresh.anomalies.replayed.get("unknown_order", 0) == 0
+    assert fresh.oms.counters[Outcome.EVICTED] == 1
+    adopted = await bus.publish(
+        ReconcileEvent.create(
+            "scripted/main",
+            Reconcile(
+                kind=ReconcileKind.VENUE_ORDER_UNKNOWN,
+                client_order_id=ids[0],
+                venue_order=VenueOrder(
+                    client_order_id=ids[0],
+                    venue_order_id="v-0",
+                    instrument=INSTRUMENT.key,
+                    side=Side.BUY,
+                    order_type=OrderType.LIMIT,
+                    quantity=D("1"),
+                    limit_price=D("10.00"),
+                    status=OrderStatus.NEW,
+                ),
+            ),
+        )
+    )
+    assert adopted
+    await sync(fresh)
+    assert fresh.oms.get(ids[0]) is None
