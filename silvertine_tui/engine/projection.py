@@ -58,6 +58,7 @@ from .anomalies import ENGINE_COMPONENT, AnomalyKind
 from .oms import OMS, FinishedWindow, OrderView, Outcome, Retired
 from .order_history import JournalSpan
 from .portfolio import Key, Portfolio, PositionState, Totals
+from .snapshots import journal_gap, latest_snapshot, restore
 
 __all__ = [
     "AnomalySummary",
@@ -631,17 +632,35 @@ async def project(
     """A projection of what the bus holds for `accounts` ((broker, account) pairs),
     with no engine and no broker: the health stream first (brokers' profiles: their
     instruments place the fees of the fills that follow), then each execution
-    journal, the risk stream, and (`market_data`) the brokers' market data for marks.
+    journal from its newest snapshot on (the whole journal without one), the risk
+    stream, and (`market_data`) the brokers' market data for marks.
+
+    Raises `JournalGap` when a journal no longer holds what its snapshot does not (it
+    was trimmed behind it, or there is no snapshot and its first entries are gone): the
+    desk would come up short of the live one without a word.
     """
     projection = DeskProjection(spot_brokers=spot_brokers)
     layout = bus.layout
     accounts = list(accounts)
-    streams = [layout.health]
-    streams += [layout.exec(broker, account) for broker, account in accounts]
-    streams.append(layout.risk)
+    after: dict[str, str] = {layout.health: "0-0"}
+    for broker, account in accounts:
+        stream = layout.exec(broker, account)
+        snapshot = await latest_snapshot(bus, broker, account)
+        covers = snapshot.covers if snapshot is not None else None
+        why = journal_gap(covers, await bus.info(stream))
+        if why:
+            raise JournalGap(f"{stream}: {why}")
+        if snapshot is not None:
+            restore(projection, snapshot)
+        after[stream] = covers or "0-0"
+    after[layout.risk] = "0-0"
     if market_data:
-        streams += sorted({layout.md(broker) for broker, _ in accounts})
-    for stream in streams:
-        async for entry in bus.replay(stream):
+        after.update(dict.fromkeys(sorted({layout.md(broker) for broker, _ in accounts}), "0-0"))
+    for stream, start in after.items():
+        async for entry in bus.replay(stream, after=start):
             projection.apply_entry(entry)
     return projection
+
+
+class JournalGap(Exception):
+    """A journal lacks entries a desk built from it needs (`project`)."""

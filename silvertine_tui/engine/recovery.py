@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..brokers import Broker, JournalOrder, ReconcileReport
-from ..bus import BusEntry, EventBus
-from ..bus.base import StreamInfo, parse_id
+from ..bus import BusEntry
+from ..bus.base import StreamInfo
 from ..domain import Fill, Order, OrderStatus, OrderUpdate, Position, VenueOrder, plain
 from ..events import (
     BrokerProfile,
@@ -43,7 +43,7 @@ from ..events import (
 from .anomalies import AnomalyKind
 from .core import ENGINE_SOURCE, TradingEngine
 from .oms import OrderView
-from .portfolio import PositionState
+from .snapshots import journal_gap, latest_snapshot, restore
 
 log = logging.getLogger(__name__)
 
@@ -130,28 +130,6 @@ async def write_snapshot(engine: TradingEngine, broker: str, account: str) -> st
     return entry_id
 
 
-async def latest_snapshot(bus: EventBus, broker: str, account: str) -> Snapshot | None:
-    """The newest snapshot, read from the end of the stream (XREVRANGE COUNT 1).
-
-    Should the newest entry not decode (damaged, or written by a newer build), the
-    newest one that does among the few kept is used, and a warning says which.
-    """
-    stream = bus.layout.snap(broker, account)
-    newest = await bus.read_last(stream, 1)
-    if not newest:
-        return None
-    if isinstance(newest[0].event, SnapshotEvent):
-        return newest[0].event.payload
-    for entry in await bus.read_last(stream, max(bus.options.snapshot_keep, 2)):
-        if isinstance(entry.event, SnapshotEvent):
-            log.warning(
-                "recovery.newest_snapshot_unreadable",
-                extra={"stream": stream, "skipped": newest[0].id, "used": entry.id},
-            )
-            return entry.event.payload
-    return None
-
-
 # -- the risk stream's end ------------------------------------------------------------
 
 CARRIED_STATE = "trading state {state} carried forward: older risk entries are trimmed"
@@ -212,60 +190,9 @@ async def trim_risk_stream(engine: TradingEngine, keep: int) -> int:
 
 
 def load_snapshot(engine: TradingEngine, snapshot: Snapshot) -> None:
-    adopted = set(snapshot.adopted)
-    spans = {span.client_order_id: span for span in snapshot.spans}
-    no_span = OrderSpan(client_order_id="")
-    # Finished orders enter the window in the order they finished, as they did live.
-    for order in sorted(
-        snapshot.orders, key=lambda o: spans.get(o.client_order_id, no_span).finished_ns
-    ):
-        span = spans.get(order.client_order_id, no_span)
-        view = OrderView(
-            snapshot.broker,
-            snapshot.account,
-            order.model_copy(deep=True),
-            adopted=order.client_order_id in adopted,
-            created_ns=span.created_ns,
-            first_entry=span.first_entry,
-            last_entry=span.last_entry,
-        )
-        engine.oms.add(view, span.finished_ns)
-    for pos in snapshot.positions:
-        inst = engine.portfolio.instruments.get(pos.instrument)
-        state = PositionState(
-            pos.broker,
-            pos.account,
-            pos.instrument,
-            currency=pos.currency,
-            multiplier=inst.multiplier if inst is not None else Decimal(1),
-            quantity=pos.quantity,
-            avg_price=pos.avg_price,
-            fees=dict(pos.fees),
-            fee_values=dict(pos.fee_values),
-        )
-        # the snapshot holds realized P&L net of fees: add them back to get the gross
-        state.realized_gross = pos.realized_pnl - state.realized_pnl
-        engine.portfolio.positions[(pos.broker, pos.account, pos.instrument)] = state
-    positions = engine.portfolio.positions
-    for kept in snapshot.kept_fills:
-        held = positions.get((snapshot.broker, snapshot.account, kept.instrument))
-        if held is not None:
-            held.before_older, held.older = kept.before_older, list(kept.older)
-            held.before_recent, held.recent = kept.before_recent, list(kept.recent)
-    for order in snapshot.orders:
-        for exec_id in order.exec_ids:
-            engine.portfolio.mark_fill_seen(snapshot.broker, snapshot.account, exec_id)
-    for fill in snapshot.last_fills:
-        engine.portfolio.note_last_fill(fill)
-        engine.oms.hold((fill.broker, fill.account, fill.instrument), fill.client_order_id)
-    for instrument, exec_ids in snapshot.same_time_fills.items():
-        for exec_id in exec_ids:
-            engine.portfolio.mark_fill_seen(snapshot.broker, snapshot.account, exec_id)
-            engine.portfolio.tie(snapshot.broker, snapshot.account, instrument, exec_id)
+    restore(engine.projection, snapshot)
     if snapshot.journal_start_ns is not None:
         engine.journal_start[(snapshot.broker, snapshot.account)] = snapshot.journal_start_ns
-    for bal in snapshot.balances:
-        engine.portfolio.balances[(bal.broker, bal.account, bal.currency)] = bal
     # The ids the snapshot no longer lists (orders evicted before it) stay refused.
     engine.load_id_bound(snapshot.ids_minted_to_ms, snapshot.other_used_ids)
     engine.applied[engine.bus.layout.exec(snapshot.broker, snapshot.account)] = snapshot.covers
@@ -448,30 +375,11 @@ class _QuietLoggers:
 
 
 def _check_gap(engine: TradingEngine, stream: str, info: StreamInfo | None) -> None:
-    """Say so when journal entries recovery needs were trimmed: the desk comes up short
-    of what the journal held, where the replay skipped the gap without a word. With a
-    snapshot, the entry it covers is gone and entries left the stream (trims keep that
-    entry: a newer snapshot's trim went past it, one this build could not read, and the
-    entries between may be gone); without one, the journal lost its first entries (the
-    snapshots lost, the journal trimmed behind them). A stream Redis lost and the desk
-    wrote anew (entries added = length) is no gap: that loss was said and resynced when
-    it happened, and a snapshot written then covers an entry the new stream never had."""
-    if info is None or info.first_id is None:
-        return
-    covers = engine.applied.get(stream)
-    # Else nothing left it since it was made (Redis before 7 does not say: no check).
-    trimmed = info.counts_added and info.entries_added > info.length
-    if covers is not None and trimmed and parse_id(info.first_id) > parse_id(covers):
-        why = (
-            f"the journal now starts at {info.first_id}, after the entry {covers} the "
-            "snapshot used covers: entries between them may have been trimmed"
-        )
-    elif covers is None and trimmed:
-        why = (
-            f"there is no snapshot and the journal's first "
-            f"{info.entries_added - info.length} entries were trimmed"
-        )
-    else:
+    """Say so when journal entries recovery needs were trimmed (`journal_gap`): the
+    desk comes up short of what the journal held, where the replay skipped the gap
+    without a word."""
+    why = journal_gap(engine.applied.get(stream), info)
+    if not why:
         return
     message = (
         f"{stream}: {why}; orders, fills and positions may be short of what the journal "

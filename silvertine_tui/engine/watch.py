@@ -64,12 +64,12 @@ from .conflate import latest_quotes
 from .core import TradingEngine
 from .recovery import (
     RecoveryProgress,
-    latest_snapshot,
     load_snapshot,
     recover,
     replay_stream,
 )
 from .session import Alert, Session
+from .snapshots import latest_snapshot
 from .wiring import open_bus
 
 log = logging.getLogger(__name__)

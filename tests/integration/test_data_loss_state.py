@@ -10,7 +10,7 @@ import pytest
 
 from silvertine_tui.domain import TradingState
 from silvertine_tui.engine import Session
-from silvertine_tui.engine.recovery import latest_snapshot
+from silvertine_tui.engine.snapshots import latest_snapshot
 from silvertine_tui.events import RiskEvent
 from tests.support.redis_server import RedisServer
 from tests.support.session_child import settings

@@ -32,8 +32,9 @@ from silvertine_tui.domain import (
 from silvertine_tui.engine.commands import Accepted, EngineGateway, PlaceOrder, Refused
 from silvertine_tui.engine.core import MINT_SKEW_MS, DuplicateOrderId, StaleOrderId, TradingEngine
 from silvertine_tui.engine.oms import FinishedWindow, Outcome
-from silvertine_tui.engine.recovery import latest_snapshot, recover, replay_stream, write_snapshot
+from silvertine_tui.engine.recovery import recover, replay_stream, write_snapshot
 from silvertine_tui.engine.risk import RiskRejected
+from silvertine_tui.engine.snapshots import latest_snapshot
 from silvertine_tui.events import (
     OrderRequestEvent,
     OrderUpdateEvent,

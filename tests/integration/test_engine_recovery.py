@@ -22,7 +22,6 @@ from silvertine_tui.domain import (
 from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.engine.order_history import read_order_history
 from silvertine_tui.engine.recovery import (
-    latest_snapshot,
     load_snapshot,
     reconcile,
     recover,
@@ -30,6 +29,7 @@ from silvertine_tui.engine.recovery import (
     write_snapshot,
 )
 from silvertine_tui.engine.risk import RiskRejected
+from silvertine_tui.engine.snapshots import latest_snapshot
 from silvertine_tui.events import (
     FillEvent,
     OrderRequestEvent,

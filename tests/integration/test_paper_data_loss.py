@@ -28,7 +28,7 @@ from silvertine_tui.domain import (
     TimeInForce,
 )
 from silvertine_tui.engine import Session
-from silvertine_tui.engine.recovery import latest_snapshot
+from silvertine_tui.engine.snapshots import latest_snapshot
 from silvertine_tui.events import FillEvent, ReconcileEvent, ReconcileKind
 from tests.support.redis_server import RedisServer, command
 from tests.support.session_child import SYMBOL, applied_all, settings, until

@@ -18,8 +18,9 @@ from silvertine_tui.bus import EventBus, MemoryBus, create_bus
 from silvertine_tui.config import Settings
 from silvertine_tui.domain import OrderRequest, OrderType, Side, TradingState
 from silvertine_tui.engine import Session
-from silvertine_tui.engine.recovery import latest_snapshot, trim_risk_stream
+from silvertine_tui.engine.recovery import trim_risk_stream
 from silvertine_tui.engine.risk import RiskRejected
+from silvertine_tui.engine.snapshots import latest_snapshot
 from silvertine_tui.engine.wiring import bus_options
 from silvertine_tui.events import Risk, RiskAction, RiskEvent, Snapshot, SnapshotEvent, encode
 from tests.support.redis_server import RedisServer

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import pytest
+
 from silvertine_tui.bus import MemoryBus
 from silvertine_tui.config import RiskConfig
 from silvertine_tui.domain import ConnectionState
 from silvertine_tui.engine.anomalies import AnomalyKind
 from silvertine_tui.engine.core import TradingEngine
+from silvertine_tui.engine.projection import JournalGap, project
 from silvertine_tui.engine.recovery import build_snapshot, recover, replay_stream, write_snapshot
 from silvertine_tui.events import SnapshotEvent, encode
 from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue, scripted_fill
@@ -95,3 +98,34 @@ async def test_a_journal_read_from_its_newest_snapshot_has_no_gap() -> None:
     await recover(again, [("scripted", "main")])
     assert position(again) == D("3")
     assert again.anomalies.total == 0
+
+
+async def test_a_desk_built_from_the_bus_alone_stands_on_the_snapshot() -> None:
+    """`project` (the desk from the journal alone, no engine) read only the journals:
+    once one was trimmed behind its snapshot it showed what was left (1 of 3) without a
+    word. It starts from the newest snapshot, and a gap it cannot cross is raised."""
+    now = [1_700_000_000_000]
+    bus = MemoryBus(clock_ms=lambda: now[0])
+    await bus.start()
+    venue = ScriptedVenue.build(bus)
+    stream = bus.layout.exec("scripted", "main")
+    accounts = [("scripted", "main")]
+    live = TradingEngine(bus, [venue], RiskConfig())
+    for n in (1, 2):
+        now[0] += 1
+        await bus.publish(scripted_fill(n))
+    await replay_stream(live, stream)
+    now[0] += 8 * DAY_MS  # past the journal's retention: the snapshot lets it be trimmed
+    assert await write_snapshot(live, "scripted", "main")
+    await bus.publish(scripted_fill(3))
+    await replay_stream(live, stream)
+    left = [e.event.payload.exec_id for e in await bus.read(stream)]  # type: ignore[union-attr]
+    assert left == ["e2", "e3"]  # e1 trimmed; e2 is the entry the snapshot covers
+
+    desk = await project(bus, accounts)
+    assert desk.position("scripted", "main", INSTRUMENT.key) == position(live) == D("3")
+
+    # The snapshots lost: the journal alone is short, and says so.
+    assert await bus.trim(bus.layout.snap("scripted", "main"), 0) == 1
+    with pytest.raises(JournalGap, match="there is no snapshot and the journal's first 1 "):
+        await project(bus, accounts)
