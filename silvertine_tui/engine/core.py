@@ -22,7 +22,7 @@ from typing import Any
 
 from ..brokers import Broker, BrokerError, BrokerTimeout
 from ..brokers.turns import Turns
-from ..bus import BusEntry, EventBus, parse_id
+from ..bus import BusEntry, BusUnavailableError, EventBus, parse_id
 from ..config import RiskConfig
 from ..domain import (
     TERMINAL_STATUSES,
@@ -1442,6 +1442,15 @@ class TradingEngine:
         Refused by the bus, such a state holds nothing on screen (raised); the gate's
         own goes on holding (the kill switch's HALTED, written or not)."""
         pending = state is not None
+        if pending and not self.bus.stats.connected:
+            # Kept in memory, a looser state would be written whenever Redis is back,
+            # and would loosen every desk then: hours after the trader moved on.
+            what = "the resume" if action is RiskAction.RESUME else f"trading state {state}"
+            raise BusUnavailableError(
+                f"Redis is unreachable: {what} was not sent and no desk has seen it; "
+                f"trading stays {self.gate.state}. Do it again once Redis is back (the bus "
+                "in Health, 6)"
+            )
         state = state if state is not None else self.gate.state
         if self.desk_id and action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
             message = f"{message} by {self.desk_id}"  # every desk acts on it: say whose

@@ -13,9 +13,11 @@ from silvertine_tui.bus import BusOptions
 from silvertine_tui.bus.redis_streams import RedisBus
 from silvertine_tui.config import ExternalBrokerConfig, RiskConfig
 from silvertine_tui.domain import OrderRequest, OrderType, Side, TradingState
+from silvertine_tui.engine.commands import Accepted, EngineGateway, Failed, Resume, SetTradingState
 from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.engine.recovery import replay_stream
 from silvertine_tui.engine.risk import RiskRejected
+from silvertine_tui.events import RiskAction
 from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
 from tests.support.redis_server import RedisServer
 
@@ -102,5 +104,57 @@ async def test_a_kill_with_redis_down_cancels_and_says_the_kill_is_not_journaled
         await replay_stream(engine, bus.layout.risk)  # the KILL read back
         assert engine.projection.journaled_state is TradingState.HALTED
         assert engine.projection.trading_state is TradingState.HALTED
+    finally:
+        await bus.close()
+
+
+async def test_a_resume_with_redis_down_is_refused_not_kept_for_later(key_prefix: str) -> None:
+    """A RESUME kept in memory went ACTIVE on this desk at once and was written when
+    Redis came back, whenever that was, resuming every desk then. A looser state is
+    taken only once journaled: with Redis unreachable it is refused, trading stays
+    HALTED here and everywhere, and nothing waits to be written."""
+    with RedisServer(persistence=True) as server:
+        await _resume_with_redis_down(server, key_prefix)
+
+
+async def _resume_with_redis_down(server: RedisServer, key_prefix: str) -> None:
+    bus = RedisBus(server.url, BusOptions(prefix=key_prefix, block_ms=100, epoch_check_s=0.1))
+    await bus.start()
+    sim = ScriptedVenue(ExternalBrokerConfig(name="sim", type="scripted"), bus)
+    engine = TradingEngine(bus, [sim], RiskConfig(), retry_delays=())
+    gateway = EngineGateway(engine)
+    try:
+        await sim.connect()
+        await engine.load_instruments()
+        await engine.kill("drill")
+        await replay_stream(engine, bus.layout.risk)
+        await server.akill()
+        for _ in range(100):
+            if not bus.stats.connected:
+                break
+            await asyncio.sleep(0.05)
+        for command in (Resume(), SetTradingState(state=TradingState.REDUCE_ONLY)):
+            outcome = await gateway.send(command)
+            assert isinstance(outcome, Failed), outcome
+            assert outcome.error.startswith("Redis is unreachable: "), outcome.error
+            assert "no desk has seen it; trading stays HALTED" in outcome.error
+            assert engine.gate.state is TradingState.HALTED
+            assert engine.projection.trading_state is TradingState.HALTED
+        with pytest.raises(RiskRejected, match="trading_state"):
+            await engine.submit(order("sim"))
+
+        await server.arestart()
+        await asyncio.wait_for(bus.flush(), 15)
+        await replay_stream(engine, bus.layout.risk)
+        risk = [e.event.payload for e in await bus.read(bus.layout.risk)]
+        # Nothing loosened came out of the buffer: the KILL, then the order refused.
+        assert [r.action for r in risk] == [RiskAction.KILL, RiskAction.REJECT], risk
+        assert engine.gate.state is TradingState.HALTED
+        for _ in range(100):
+            if bus.stats.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert isinstance(await gateway.send(Resume()), Accepted)
+        assert engine.gate.state is TradingState.ACTIVE
     finally:
         await bus.close()
