@@ -16,7 +16,12 @@ class BusError(Exception):
 
 
 class BusUnavailableError(BusError):
-    """The backend cannot be reached."""
+    """The backend cannot be reached. `maybe_written`: the write went out and its
+    answer was lost, so it may have landed."""
+
+    def __init__(self, message: str, *, maybe_written: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_written = maybe_written
 
 
 class BusOverflowError(BusError):
@@ -218,6 +223,13 @@ class EventBus(Protocol):
         on the server: its id, or None when the stream moved on (or writes wait behind
         an outage). Never buffered. For an entry that restates what the writer read up
         to `newest`: written after an entry it had not read, it would undo it."""
+        ...
+
+    async def publish_now(self, event: EventBase) -> str:
+        """Write `event` now: its id, or `BusUnavailableError` when Redis cannot take it
+        now (unreachable, failing over, or earlier events still waiting to be written),
+        `BusError` when it refused it. Never kept in memory to write later: for what
+        must not land late (a resume written hours after the trader moved on)."""
         ...
 
     async def flush(self, timeout: float = 10.0) -> None: ...

@@ -15,6 +15,7 @@ from .base import (
     BusEntry,
     BusOptions,
     BusStats,
+    BusUnavailableError,
     Claim,
     DataLossListener,
     StreamInfo,
@@ -231,6 +232,12 @@ class MemoryBus:
         if data is None or not data.keys or format_id(*data.keys[-1]) != newest:
             return None
         return await self.publish(event)
+
+    async def publish_now(self, event: EventBase) -> str:
+        entry_id = await self.publish(event)
+        if entry_id is None:  # (a subclass's outage)
+            raise BusUnavailableError("the bus kept the event to write later: not written")
+        return entry_id
 
     async def publish_many(self, events: Iterable[EventBase]) -> None:
         for event in events:

@@ -741,6 +741,50 @@ class RedisBus:
         self.stats.published += 1
         return entry_id
 
+    async def publish_now(self, event: EventBase) -> str:
+        stream = self.layout.route(event)
+        fields = encode(event)
+        async with self._exec_lock:
+            if self._backlog or not self._connected:
+                waiting = f"{len(self._backlog)} events wait to be written first"
+                raise BusUnavailableError(
+                    f"Redis at {self.url} is unreachable "
+                    f"({self.stats.last_error or waiting}): not written"
+                    if not self._connected
+                    else f"Redis at {self.url} is catching up ({waiting}): not written"
+                )
+            try:
+                entry_id = _text(
+                    await self._writer.xadd(
+                        stream,
+                        fields,  # type: ignore[arg-type]
+                        maxlen=self._maxlen(stream),
+                        approximate=self._approximate(stream),
+                    )
+                )
+            except _DOWN as exc:
+                self._mark_down(exc)
+                raise BusUnavailableError(
+                    f"Redis at {self.url} is unreachable ({_describe(exc)}): the write's "
+                    "answer was lost, it may have landed (the desk shows it if it did)",
+                    maybe_written=True,
+                ) from None
+            except RedisError as exc:
+                if _transient(exc):
+                    self._mark_down(exc)
+                    raise BusUnavailableError(
+                        f"Redis at {self.url} takes no write now ({_describe(exc)}): not written"
+                    ) from None
+                self.stats.write_errors += 1
+                self.stats.last_error = _describe(exc)
+                raise BusError(
+                    f"Redis at {self.url} refused the event for {stream} "
+                    f"({_describe(exc)}): it was not journaled."
+                ) from None
+            self._wrote(stream, entry_id)
+        self.stats.published += 1
+        return entry_id
+
     def _wrote(self, stream: str, entry_id: str) -> None:
         self._last_written[stream] = entry_id
         self._entries_added[stream] = self._entries_added.get(stream, 0) + 1

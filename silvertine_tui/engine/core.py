@@ -280,6 +280,9 @@ class TradingEngine:
         # Who set a trading state, added to the risk entry ("kill switch (UI) by
         # watching desk h1 pid 7"): the session's desk; "" for an engine without one.
         self.desk_id = ""
+        # A watching desk (`engine/watch.py`): no broker of its own, so a trading state
+        # it cannot journal holds nothing here; the desk shows the journal's.
+        self.watching = False
 
     # -- applying events ---------------------------------------------------------------
 
@@ -1203,6 +1206,8 @@ class TradingEngine:
             places, cancels, self.broker, reason=reason, delays=self.retry_delays
         )
         cancels = await self._settle_gone(cancels)
+        if journal_error:
+            self._unhold_on_watcher()
         report = KillReport(cancels, journal_error)
         if report.ok:
             log.warning("engine.kill", extra={"cancelled": len(report.cancelled)})
@@ -1313,6 +1318,10 @@ class TradingEngine:
                 await asyncio.sleep(delay)
             try:
                 entry_id = await self._publish_risk(action, message=message)
+            except BusUnavailableError as exc:
+                error = str(exc)  # it says why and what to do
+                log.error(f"engine.{key}_not_journaled", extra={"error": error})
+                continue
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 log.error(f"engine.{key}_not_journaled", extra={"error": error})
@@ -1361,10 +1370,23 @@ class TradingEngine:
             if state is TradingState.REDUCE_ONLY
             else _nothing_cancelled(),
         )
-        if journal_error:
+        if journal_error and self.watching:
+            self._unhold_on_watcher()
+            said = f"{state} not journaled: {journal_error}"
+            report = dataclasses.replace(report, problems=(*report.problems, said))
+        elif journal_error:
             said = f"{state} holds on this desk; not journaled: {journal_error}"
             report = dataclasses.replace(report, problems=(*report.problems, said))
         return report
+
+    def _unhold_on_watcher(self) -> None:
+        """A watching desk's stricter state the journal did not take: it has no broker
+        to protect, so it shows the journal's state again (held, it read HALTED for good
+        while the desks went on trading, and a resume confirmed over it lifted a state
+        the trader never saw)."""
+        if self.watching:
+            self._hold_halted = False
+            self.gate.state = self.projection.journaled_state
 
     def adds_to_position(self, broker: str, account: str, instrument: str, side: Side) -> bool:
         """Whether an order on `side`, filled, would add to its position
@@ -1442,15 +1464,6 @@ class TradingEngine:
         Refused by the bus, such a state holds nothing on screen (raised); the gate's
         own goes on holding (the kill switch's HALTED, written or not)."""
         pending = state is not None
-        if pending and not self.bus.stats.connected:
-            # Kept in memory, a looser state would be written whenever Redis is back,
-            # and would loosen every desk then: hours after the trader moved on.
-            what = "the resume" if action is RiskAction.RESUME else f"trading state {state}"
-            raise BusUnavailableError(
-                f"Redis is unreachable: {what} was not sent and no desk has seen it; "
-                f"trading stays {self.gate.state}. Do it again once Redis is back (the bus "
-                "in Health, 6)"
-            )
         state = state if state is not None else self.gate.state
         if self.desk_id and action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
             message = f"{message} by {self.desk_id}"  # every desk acts on it: say whose
@@ -1468,11 +1481,37 @@ class TradingEngine:
             self._own_kills.add(event.event_id)  # read back: not another desk's
             self._last_own_kill = event.event_id
         holds = action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME)
+        # Written now or not at all: a looser state kept in memory was written whenever
+        # Redis came back, loosening every desk then, hours after the trader moved on;
+        # a watching desk's state holds nothing here (it has no broker to protect).
+        now = holds and (pending or self.watching)
         replaced = self.projection.hold_state(event.event_id, state) if holds else None
         try:
+            if now:
+                return await self.bus.publish_now(event)
             return await self.bus.publish(event)
+        except BusUnavailableError as exc:
+            if holds and (pending or self.watching):
+                self.projection.release_state(event.event_id, replaced)
+            if not now:
+                raise
+            what = {RiskAction.RESUME: "the resume", RiskAction.KILL: "the kill switch"}.get(
+                action, f"trading state {state}"
+            )
+            stays = self.projection.journaled_state if self.watching else self.gate.state
+            fate = (
+                f"{what} may have been journaled (its answer was lost): the desk shows it "
+                "if it was; else"
+                if exc.maybe_written
+                else f"{what} was not journaled and no desk has seen it;"
+            )
+            raise BusUnavailableError(
+                f"Redis is unreachable: {fate} trading stays {stays}. Do it again once "
+                f"Redis is back (the bus in Health, 6). Redis said: {exc}",
+                maybe_written=exc.maybe_written,
+            ) from None
         except Exception:
-            if holds and pending:
+            if holds and (pending or self.watching):
                 self.projection.release_state(event.event_id, replaced)
             raise
 

@@ -159,6 +159,12 @@ class WatchGateway:
                 # desk that drives one cancels what would add to a position as it reads
                 # the state (`honour_reduce_only`; its line follows in the log).
                 outcome = await self._engine.send(command)
+                if isinstance(outcome, CancelAllDone) and outcome.report.problems:
+                    # Not journaled: no desk has it (it was Accepted, and said nothing).
+                    return Failed(
+                        error="; ".join(outcome.report.problems),
+                        error_kind="BusUnavailableError",
+                    )
                 return Accepted() if isinstance(outcome, CancelAllDone) else outcome
         why = self._why()
         return Refused(
@@ -189,6 +195,7 @@ class WatchSession(Session):
             clock=clock,
         )
         self.engine.desk_id = f"watching {self.engine.desk_name}"
+        self.engine.watching = True
         self._accounts: list[Account] = []
         self._account_listeners: list[Callable[[list[Account]], None]] = []
         self._failed: set[Account] = set()  # could not be taken on (told; not retried)

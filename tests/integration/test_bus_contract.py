@@ -622,6 +622,19 @@ async def test_publish_if_newest_writes_only_after_the_entry_named(bus: EventBus
     assert stale not in [e.event for e in kept]
 
 
+async def test_publish_now_writes_in_order_and_returns_the_entry(bus: EventBus) -> None:
+    """What must not land late (a resume) is written now or raises; while Redis is
+    down it raises and keeps nothing (tests/integration/test_redis_bus.py)."""
+    first = await bus.publish(risk_event())
+    resumed = risk_event(TradingState.ACTIVE)
+    written = await bus.publish_now(resumed)
+    assert first is not None
+    assert parse_id(written) > parse_id(first)
+    kept = await bus.read(bus.layout.risk)
+    assert [e.id for e in kept] == [first, written]
+    assert kept[-1].event == resumed
+
+
 # -- bad data ------------------------------------------------------------------------
 
 

@@ -26,7 +26,7 @@ from silvertine_tui.bus import (
 from silvertine_tui.bus.redis_streams import RedisBus, _unreadable_text
 from silvertine_tui.domain import ConnectionState
 from silvertine_tui.events import EventBase, HealthEvent
-from tests.support import fill_event, quote_event
+from tests.support import fill_event, quote_event, risk_event
 from tests.support.redis_relay import RedisRelay
 from tests.support.redis_server import RedisServer, command, free_port
 
@@ -346,6 +346,32 @@ async def test_a_buffered_publish_lets_other_tasks_run(
         await server.arestart()
         await bus.flush()
         assert len(await bus.read(bus.layout.exec("paper", "main"))) == 20
+
+
+async def test_publish_now_never_keeps_an_event_for_later(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """Down, out of memory, or with events still waiting: publish_now raises and keeps
+    nothing, so nothing it was asked to write lands whenever Redis is back."""
+    async with running_bus(server.url, options(key_prefix)) as bus:
+        risk = bus.layout.risk
+        for args in (("maxmemory-policy", "noeviction"), ("maxmemory", "1")):
+            await asyncio.to_thread(command, server.host, server.port, "CONFIG", "SET", *args)
+        with pytest.raises(BusUnavailableError, match=r"takes no write now \(OutOfMemory"):
+            await bus.publish_now(risk_event())
+        assert bus.stats.exec_buffered == 0
+        await asyncio.to_thread(
+            command, server.host, server.port, "CONFIG", "SET", "maxmemory", "0"
+        )
+        await server.akill()
+        assert await bus.publish(fill_event(0)) is None  # one waits to be written
+        with pytest.raises(BusUnavailableError, match="is unreachable"):
+            await bus.publish_now(risk_event())
+        assert bus.stats.exec_buffered == 1
+        await server.arestart()
+        await bus.flush()
+        assert await bus.read(risk) == []
+        assert await bus.publish_now(risk_event())
 
 
 # -- (4) nothing listening: a clear error, no secret ----------------------------------
