@@ -17,7 +17,7 @@ from silvertine_tui.engine.commands import Accepted, EngineGateway, Failed, Resu
 from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.engine.recovery import replay_stream
 from silvertine_tui.engine.risk import RiskRejected
-from silvertine_tui.events import RiskAction
+from silvertine_tui.events import RiskAction, RiskEvent
 from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
 from tests.support.redis_server import RedisServer
 
@@ -146,7 +146,11 @@ async def _resume_with_redis_down(server: RedisServer, key_prefix: str) -> None:
         await server.arestart()
         await asyncio.wait_for(bus.flush(), 15)
         await replay_stream(engine, bus.layout.risk)
-        risk = [e.event.payload for e in await bus.read(bus.layout.risk)]
+        risk = [
+            e.event.payload
+            for e in await bus.read(bus.layout.risk)
+            if isinstance(e.event, RiskEvent)
+        ]
         # Nothing loosened came out of the buffer: the KILL, then the order refused.
         assert [r.action for r in risk] == [RiskAction.KILL, RiskAction.REJECT], risk
         assert engine.gate.state is TradingState.HALTED

@@ -16,7 +16,7 @@ from silvertine_tui.config import Settings
 from silvertine_tui.domain import TradingState
 from silvertine_tui.engine.commands import Failed, Kill, KillDone, Resume, SetTradingState
 from silvertine_tui.engine.watch import WatchSession
-from silvertine_tui.events import RiskAction
+from silvertine_tui.events import RiskAction, RiskEvent
 from tests.support.desks import desk, resting_buy, until
 from tests.support.redis_relay import RedisRelay
 from tests.support.redis_server import RedisServer, command, free_port
@@ -71,7 +71,8 @@ async def test_a_resume_whose_write_was_cut_is_failed_and_never_lands_later(
             relay.target = (redis_server.host, redis_server.port)
             await until(lambda: watch.bus.stats.connected, timeout=15)
             await asyncio.sleep(0.5)
-            risk = [e.event.payload for e in await driver.bus.read(driver.bus.layout.risk)]
+            entries = await driver.bus.read(driver.bus.layout.risk)
+            risk = [e.event.payload for e in entries if isinstance(e.event, RiskEvent)]
             assert [r.action for r in risk] == [RiskAction.KILL, RiskAction.KILL], risk
             assert driver.engine.gate.state is TradingState.HALTED
             assert watch.projection.trading_state is TradingState.HALTED
