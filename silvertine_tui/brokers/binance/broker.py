@@ -97,6 +97,15 @@ log = logging.getLogger(__name__)
 CONNECTED = ConnectionState.LIVE
 ZERO = Decimal(0)
 DAY_MS = 24 * 3600 * 1000
+# Trades per myTrades answer at most (Binance's `limit` bound): a full answer is followed
+# by the next page, from the last trade id + 1 (`_paged`).
+TRADES_PAGE = 1000
+# What a report or reply the adapter cannot read raises (a field missing or of the wrong
+# kind, a status value Binance added): the whole message is then unreadable.
+UNREADABLE = (KeyError, ValueError, TypeError, ArithmeticError)
+# An order whose report could not be read is asked of Binance this many times at most
+# (a query that fails is asked again, the pause doubling from 0.2 s to 5 s).
+RECOVER_TRIES = 8
 PRICE_TTL_NS = 60 * 1_000_000_000
 # A fee's valuation waits for REST this long at most (the user stream's reader waits on
 # it), and uses a price older than PRICE_TTL_NS while a fresh one is asked, up to this.
@@ -218,6 +227,8 @@ class BinanceBroker(Broker):
         self._running = False
         self._connected_ns = 0
         self.market: MarketStreams | None = None
+        # The market streams' drops already counted as errors, by kind (`_market_stats`).
+        self._market_counted: dict[str, int] = {}
         # Statuses wait for the balances they moved (see `_publish_status`).
         self._account_ms = 0
         self._held: list[tuple[int, OrderUpdate]] = []
@@ -268,6 +279,7 @@ class BinanceBroker(Broker):
         if client is None:
             return
         if self.market is None:
+            self._market_counted = {}  # (new streams count from 0)
             self.market = MarketStreams(
                 client,
                 stream_url=self.binance.stream_url,
@@ -533,7 +545,10 @@ class BinanceBroker(Broker):
     async def _on_user_event(self, event: dict[str, Any]) -> None:
         kind = event.get("e")
         if kind == "executionReport":
-            await self._on_report(translate.ExecutionReport.parse(event))
+            try:
+                await self._on_report(translate.ExecutionReport.parse(event))
+            except UNREADABLE as exc:
+                self._unreadable_report(event, exc)
         elif kind == "outboundAccountPosition":
             await self._publish_account(translate.balances(event.get("B"), self.name, self.account))
             self._account_ms = max(self._account_ms, int(event.get("E", 0) or 0))
@@ -545,6 +560,79 @@ class BinanceBroker(Broker):
             )
         else:
             log.debug("binance.user_event_ignored", extra={"broker": self.source, "event": kind})
+
+    def _unreadable_report(self, event: Mapping[str, Any], exc: BaseException) -> None:
+        """An executionReport this adapter cannot read (a status value Binance added, a
+        field missing): its fill and status would be lost until some later reconnect.
+        Counted and logged; the order it names (`c`, or `C` on a cancel, else its venue
+        id `i`) is asked of Binance in the background and what the journal lacks of it
+        published (`_recover_report`). Naming none this adapter follows, the session
+        reconciles the account."""
+        self.count_error("bad_report")
+        log.error(
+            "binance.bad_report",
+            extra={"broker": self.source, "error": repr(exc), "event": repr(event)[:500]},
+        )
+        original = event.get("C")
+        coid = original if event.get("x") == "CANCELED" and original else event.get("c")
+        order = self._orders.get(str(coid)) if coid else None
+        if order is None and event.get("i") is not None:
+            known = self._by_venue_id.get(str(event.get("i")))
+            order = self._orders.get(known) if known is not None else None
+        task = asyncio.create_task(
+            self._recover_report(order), name=f"binance-bad-report:{self.source}"
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _recover_report(self, order: TrackedOrder | None) -> None:
+        """What an unreadable report carried, from Binance: the order's fills (myTrades,
+        each once) and status (`_settle_order`), asked again while the query fails.
+        Its status unreadable there too, its fills still go. An order this adapter
+        does not follow (or none named): the session's reconcile (`announce_reconnect`)
+        adopts it and its fills."""
+        if order is None:
+            await self.announce_reconnect()
+            return
+        reason = "asked of Binance after a report this desk could not read"
+        delay = 0.2
+        for _ in range(RECOVER_TRIES):
+            try:
+                if await self._settle_order(order, reason) is not None:
+                    return
+            except asyncio.CancelledError:
+                raise
+            except UNREADABLE as exc:
+                log.error(
+                    "binance.bad_report_unresolved",
+                    extra={
+                        "broker": self.source,
+                        "client_order_id": order.client_order_id,
+                        "error": repr(exc),
+                    },
+                )
+                if order.venue_order_id is not None:
+                    await self._publish_trades_of(order, order.venue_order_id)
+                return
+            except Exception as exc:  # (the bus refusing the write: asked again)
+                log.warning(
+                    "binance.bad_report_recovery_failed",
+                    extra={
+                        "broker": self.source,
+                        "client_order_id": order.client_order_id,
+                        "error": describe(exc),
+                    },
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        log.error(
+            "binance.bad_report_unresolved",
+            extra={
+                "broker": self.source,
+                "client_order_id": order.client_order_id,
+                "error": "Binance did not answer; the next reconnect's catch-up settles it",
+            },
+        )
 
     async def _on_report(self, report: translate.ExecutionReport) -> None:
         order = self._orders.get(report.client_order_id)
@@ -998,7 +1086,27 @@ class BinanceBroker(Broker):
                 # The venue changed the symbol's status: look it up again next time.
                 self.forget_instrument(request.instrument)
             raise
-        await self._on_reply(order, body)
+        try:
+            await self._on_reply(order, body)
+        except UNREADABLE as exc:
+            # Binance took the order (it answered 200) and its answer says nothing we
+            # can use: an unknown outcome, as a timeout (`Broker.place` asks the venue
+            # in the background). A bare ValueError told the trader nothing of it.
+            self.count_error("bad_reply")
+            log.error(
+                "binance.bad_reply",
+                extra={
+                    "broker": self.source,
+                    "client_order_id": request.client_order_id,
+                    "error": repr(exc),
+                    "reply": repr(body)[:500],
+                },
+            )
+            raise BrokerTimeout(
+                f"new order {symbol} {request.client_order_id}: Binance's answer could not "
+                f"be read ({exc}). The order may be working at Binance: its status is "
+                "being checked; do not send it again."
+            ) from exc
 
     async def _on_reply(self, order: TrackedOrder, body: Mapping[str, Any]) -> None:
         """A new-order (or replace) reply: its fills, then its status."""
@@ -1586,7 +1694,13 @@ class BinanceBroker(Broker):
         for symbol in symbols:
             body = await self.rest.get_order(symbol, client_order_id)
             if body is not None:
-                venue = translate.venue_order(body)
+                try:
+                    venue = translate.venue_order(body)
+                except UNREADABLE as exc:
+                    raise BrokerError(
+                        f"query order {symbol} {client_order_id}: Binance's answer could "
+                        f"not be read ({exc})"
+                    ) from exc
                 self._track_venue(venue)
                 return self._venue_view(venue)
         return None
@@ -1749,6 +1863,10 @@ class BinanceBroker(Broker):
         for symbol in sorted(asked):
             fills += await self._fills_since(symbol, since_ns, last_fills.get(key_of(symbol)))
         balances = await self.balances()
+        # The assets of the instruments the journal holds (known only now, after a
+        # restart: `journal_holds`) that Binance no longer lists go to 0 on the desk.
+        held = [a for i in followed.values() for a in (i.base_currency, i.quote_currency)]
+        await self._publish_account(self._with_zeros(balances, held))
         return ReconcileReport(
             broker=self.name,
             account=self.account,
@@ -1763,17 +1881,16 @@ class BinanceBroker(Broker):
         trades: list[dict[str, Any]] = []
         from_id = _trade_id(last.exec_id, symbol) if last is not None else None
         if from_id is not None:
-            while True:
-                page = await self.rest.my_trades(symbol, from_id=from_id + 1)
-                trades += page
-                if len(page) < 1000:
-                    break
-                from_id = max(int(t["id"]) for t in page)
+            trades = await self._paged(symbol, from_id=from_id + 1)
         elif since_ns > 0:
             now_ms = self.clock() // 1_000_000
             start = since_ns // 1_000_000
             while start <= now_ms:  # Binance answers at most 24 hours per call
-                trades += await self.rest.my_trades(symbol, start_time_ms=start)
+                page = await self.rest.my_trades(symbol, start_time_ms=start, limit=TRADES_PAGE)
+                if len(page) >= TRADES_PAGE:  # the rest, to the newest, by trade id
+                    trades += await self._paged(symbol, page)
+                    break
+                trades += page
                 start += DAY_MS
         else:
             trades = await self.rest.my_trades(symbol)
@@ -1787,6 +1904,25 @@ class BinanceBroker(Broker):
             fill = translate.trade_fill(trade, coid, self.name, self.account)
             fills.append(await self._with_fee_value(fill))
         return fills
+
+    async def _paged(
+        self, symbol: str, first: list[dict[str, Any]] | None = None, *, from_id: int = 0
+    ) -> list[dict[str, Any]]:
+        """`first` (a myTrades answer; None: asked from trade id `from_id`) and, while an
+        answer is full (TRADES_PAGE), the next page from its last trade id + 1: Binance
+        answers at most 1000 trades a call, and took only one, the rest were never
+        reported. (Binance takes `fromId` without a time: the pages go on to the newest.)"""
+        page = (
+            first
+            if first is not None
+            else await self.rest.my_trades(symbol, from_id=from_id, limit=TRADES_PAGE)
+        )
+        trades = list(page)
+        while len(page) >= TRADES_PAGE:
+            last = max(int(t["id"]) for t in page)
+            page = await self.rest.my_trades(symbol, from_id=last + 1, limit=TRADES_PAGE)
+            trades += page
+        return trades
 
     async def _client_id_of(self, symbol: str, venue_order_id: str) -> str:
         known = self._by_venue_id.get(venue_order_id)
@@ -1834,10 +1970,13 @@ class BinanceBroker(Broker):
             if last is None and not any(o.symbol == symbol for o in working):
                 continue
             if last is not None:
-                trades = await self.rest.my_trades(symbol, from_id=last + 1)
+                trades = await self._paged(symbol, from_id=last + 1)
             else:
                 start = (self._connected_ns or self.clock()) // 1_000_000 - 60_000
-                trades = await self.rest.my_trades(symbol, start_time_ms=max(start, 0))
+                first = await self.rest.my_trades(
+                    symbol, start_time_ms=max(start, 0), limit=TRADES_PAGE
+                )
+                trades = await self._paged(symbol, first)
             for trade in sorted(trades, key=lambda t: int(t["id"])):
                 coid = self._by_venue_id.get(str(trade["orderId"]))
                 if coid is None:
@@ -1868,22 +2007,34 @@ class BinanceBroker(Broker):
                 await self._settle_order(order, "reported after reconnect")
                 sent += int(order.status is not before)
         balances = await self.balances()
-        known = {b.currency for b in balances}
-        for instrument in (await self.instruments()).values():
-            for asset in (instrument.base_currency, instrument.quote_currency):
-                if asset and asset not in known:
-                    known.add(asset)
-                    balances.append(
-                        Balance(
-                            broker=self.name,
-                            account=self.account,
-                            currency=asset,
-                            total=ZERO,
-                            available=ZERO,
-                        )
-                    )
-        await self._publish_account(balances)
+        assets = [
+            asset
+            for instrument in (await self.instruments()).values()
+            for asset in (instrument.base_currency, instrument.quote_currency)
+        ]
+        await self._publish_account(self._with_zeros(balances, assets))
         return sent
+
+    def _with_zeros(self, balances: list[Balance], assets: Iterable[str]) -> list[Balance]:
+        """`balances` (Binance lists only what is not 0) and a 0 for each of `assets`
+        and of the assets published before (`_last_balances`) it does not list: an
+        asset that went to 0 while the stream was down (BNB spent on fees, withdrawn)
+        kept its old balance on the desk, no account event said otherwise."""
+        found = list(balances)
+        known = {b.currency for b in found}
+        for asset in [*assets, *self._last_balances]:
+            if asset and asset not in known:
+                known.add(asset)
+                found.append(
+                    Balance(
+                        broker=self.name,
+                        account=self.account,
+                        currency=asset,
+                        total=ZERO,
+                        available=ZERO,
+                    )
+                )
+        return found
 
     # -- health -------------------------------------------------------------------------
 
@@ -1926,8 +2077,34 @@ class BinanceBroker(Broker):
             ),
             "user_stream_rebuilds": self.user.rebuilds,
             "client_restarts": self.user.client_restarts,
+            **self._market_stats(),
         }
         await super().publish_health(message)
+
+    def _market_stats(self) -> dict[str, int]:
+        """The market streams' counts, as the paper desk's Binance feed exports them
+        (`market_*`); the messages they dropped (undecodable, or our queue overflowed)
+        are also counted as errors (`market_bad_payload`, `market_dropped`): the health
+        pane shows the errors, and showed market LIVE and none while quotes were being
+        dropped. (Book gaps are counted as they come: `book_gap`.)"""
+        market = self.market
+        if market is None:
+            return {}
+        stats = market.stats
+        for kind, count in (
+            ("market_bad_payload", stats.bad_payloads),
+            ("market_dropped", stats.dropped),
+        ):
+            new = count - self._market_counted.get(kind, 0)
+            if new > 0:
+                self.health_state.errors[kind] += new
+                self._market_counted[kind] = count
+        return {
+            "market_bad_payloads": stats.bad_payloads,
+            "market_gaps": stats.gaps,
+            "market_dropped": stats.dropped,
+            "market_reconnects": stats.reconnects,
+        }
 
 
 def _reason(exc: BaseException) -> str:

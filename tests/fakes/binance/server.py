@@ -387,6 +387,17 @@ class FakeBinance:
         REST call: the client times out not knowing."""
         self.faults.swallowed_replies += 1
 
+    def report_unknown_status(
+        self, status: str = "EXPIRED_IN_SOMETHING", *, replies: int = 0, reports: int = 0
+    ) -> None:
+        """The next `replies` new-order replies (RESULT/FULL) and the next `reports`
+        executionReports say `status` (`status` / `X`) instead of the order's: a status
+        value Binance added to its enum, as it did EXPIRED_IN_MATCH. The order itself
+        is as the exchange holds it (a query reads its real status)."""
+        self.faults.unknown_status = status
+        self.faults.unknown_status_replies = replies
+        self.faults.unknown_status_reports = reports
+
     def lose_next_account_event(self, count: int = 1) -> None:
         """The next `count` `outboundAccountPosition` events never reach the user stream
         (Binance sends it after an order's fills: late, the adapter's status waits for
@@ -527,6 +538,9 @@ class FakeBinance:
             if event.get("e") != "executionReport":
                 out.append(event)
                 continue
+            if self.faults.unknown_status_reports > 0:
+                self.faults.unknown_status_reports -= 1
+                event = {**event, "X": self.faults.unknown_status}
             if self.faults.reorder_reports > 0:
                 self._held_reports.append(event)
                 if len(self._held_reports) >= self.faults.reorder_reports:
@@ -865,6 +879,9 @@ class FakeBinance:
             raise self.faults.order_rejections.popleft()
         order, fills = self.exchange.place(params)
         body = self._placement_body(order, fills, params.get("newOrderRespType"))
+        if self.faults.unknown_status_replies > 0 and "status" in body:
+            self.faults.unknown_status_replies -= 1
+            body["status"] = self.faults.unknown_status
         events = self.exchange.take_user_events()
         await self._deliver_market(self.exchange.take_market_events())
         if self.faults.swallowed_replies > 0:

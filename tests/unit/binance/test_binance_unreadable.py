@@ -1,0 +1,129 @@
+"""What Binance says that the adapter cannot read: an executionReport, a new-order reply
+(here a status value Binance added to its enum: the fake's `report_unknown_status`).
+Nothing of it is lost in silence: it is counted in the broker's health (`bad_report`,
+`bad_reply`), and what it carried is asked of Binance. The real python-binance client
+runs against the fake."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+
+from silvertine_tui.brokers import BrokerTimeout
+from silvertine_tui.domain import OrderStatus
+from silvertine_tui.ui.widgets.health import Metrics, errors_text
+from tests.contract.test_broker_contract import fills, statuses
+from tests.support.binance_broker import Session, binance_session
+from tests.unit.binance.test_binance_broker_orders import ended, once_each, req, wait_for
+
+S = OrderStatus
+D = Decimal
+
+
+@pytest.fixture
+async def s() -> AsyncIterator[Session]:
+    async with binance_session(balances={"USDT": "10000", "ETH": "2"}) as session:
+        await session.fake.set_book("ETHUSDT", [("1980", "5")], [("2001", "5")])
+        yield session
+
+
+async def health_metrics(s: Session) -> Metrics:
+    await s.broker.publish_health()
+    entries = await s.bus.read(s.bus.layout.health)
+    return dict(entries[-1].event.payload.metrics)  # type: ignore[union-attr]
+
+
+async def test_an_unreadable_trade_report_is_counted_and_its_fill_and_status_recovered(
+    s: Session,
+) -> None:
+    coid = await s.broker.place(req(s, limit_price=D("1990")))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    order_id = s.fake.order_by_client_id(coid).order_id
+    s.fake.report_unknown_status("FILLED_NEW_SPELLING", reports=1)
+    await s.fake.fill(order_id, D("0.5"))  # its one TRADE report is unreadable
+
+    events = await wait_for(s, ended(coid, S.FILLED), "FILLED, asked of Binance")
+    assert [f.quantity for f in fills(events, coid)] == [D("0.5")]
+    assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.FILLED]
+    once_each(events, coid)
+    assert s.broker.health_state.errors["bad_report"] == 1
+    assert "bad_report 1" in errors_text(await health_metrics(s))
+    assert s.broker.health_state.links["user"].state.name == "LIVE"
+
+
+async def test_the_reports_after_an_unreadable_one_go_on(s: Session) -> None:
+    coid = await s.broker.place(req(s, qty="1", limit_price=D("1990")))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    order_id = s.fake.order_by_client_id(coid).order_id
+    s.fake.report_unknown_status(reports=1)
+    await s.fake.fill(order_id, D("0.4"))  # unreadable
+    await s.fake.fill(order_id, D("0.6"))  # readable: FILLED
+
+    events = await wait_for(s, ended(coid, S.FILLED), "FILLED")
+    await asyncio.sleep(0.3)  # the recovery of the first report, if it comes late
+    events = await s.events()
+    assert sorted(f.quantity for f in fills(events, coid)) == [D("0.4"), D("0.6")]
+    once_each(events, coid)
+    assert s.broker.health_state.errors["bad_report"] == 1
+
+
+async def test_an_unreadable_report_of_an_order_not_followed_asks_for_a_reconcile(
+    s: Session,
+) -> None:
+    asked: list[bool] = []
+
+    async def reconcile() -> None:
+        asked.append(True)
+
+    s.broker.on_reconnect(reconcile)
+    # An order placed elsewhere (another program on the account): not followed here.
+    order, _ = s.fake.exchange.place(
+        {
+            "symbol": "ETHUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.5",
+            "price": "1990",
+            "newClientOrderId": "elsewhere-1",
+        }
+    )
+    s.fake.exchange.take_user_events()
+    s.fake.report_unknown_status(reports=1)
+    await s.fake.fill(order.order_id, D("0.5"))
+    await s.driver.settle()
+    for _ in range(100):
+        if asked:
+            break
+        await asyncio.sleep(0.02)
+    assert asked, "the session was never asked to reconcile the account"
+    assert s.broker.health_state.errors["bad_report"] == 1
+
+
+async def test_an_unreadable_order_reply_is_an_unknown_outcome(s: Session) -> None:
+    s.fake.report_unknown_status("NEW_SPELLING", replies=1)
+    request = req(s, limit_price=D("1990"))
+    with pytest.raises(BrokerTimeout, match="do not send it again"):
+        await s.broker.place(request)
+    coid = request.client_order_id
+    # The order works at Binance: the background resolve finds it and says so.
+    events = await wait_for(s, ended(coid, S.NEW), "NEW, asked of Binance")
+    assert statuses(events, coid) == [S.PENDING_NEW, S.NEW]
+    assert s.fake.order_by_client_id(coid).status == "NEW"
+    errors = s.broker.health_state.errors
+    assert errors["bad_reply"] == 1
+    assert "bad_reply 1" in errors_text(await health_metrics(s))
+
+
+async def test_an_unreadable_reply_of_an_order_that_traded_keeps_its_fills(s: Session) -> None:
+    s.fake.report_unknown_status(replies=1)
+    request = req(s, limit_price=D("2001"))  # takes the ask at once
+    with pytest.raises(BrokerTimeout):
+        await s.broker.place(request)
+    coid = request.client_order_id
+    events = await wait_for(s, ended(coid, S.FILLED), "FILLED")
+    assert [f.quantity for f in fills(events, coid)] == [D("0.5")]
+    once_each(events, coid)
