@@ -25,9 +25,26 @@ class Quote(BaseModel):
 
     @property
     def mid(self) -> Decimal | None:
-        if self.bid is None or self.ask is None:
+        """Between the two sides, when both are prices (above 0: Binance says an empty
+        side as 0) and not crossed; else None. An empty side made the mark half the
+        other, a crossed quote a price nobody dealt at, and both empty a mark of 0 that
+        let any notional through."""
+        bid, ask = self.bid, self.ask
+        if bid is None or ask is None or bid <= 0 or ask <= 0 or bid > ask:
             return None
-        return (self.bid + self.ask) / 2
+        return (bid + ask) / 2
+
+    @property
+    def mark(self) -> tuple[Decimal, str] | None:
+        """The price this quote marks its instrument at and its basis: the mid, else
+        the last trade; None when it has neither, or only a price of 0 or below (it
+        then changes no mark: the one before stands)."""
+        mid = self.mid
+        if mid is not None:
+            return mid, "mid"
+        if self.last is not None and self.last > 0:
+            return self.last, "last trade"
+        return None
 
     @property
     def spread(self) -> Decimal | None:

@@ -77,17 +77,6 @@ Standing = tuple[Decimal, Decimal | None, Decimal]
 Traded = tuple[str, Decimal, Decimal]
 
 
-def quote_mark(quote: Quote) -> tuple[Decimal, str] | None:
-    """The price a quote marks its instrument at and its basis: the mid, else the last
-    trade; None when it has neither (it then changes no mark)."""
-    mid = quote.mid
-    if mid is not None:
-        return mid, "mid"
-    if quote.last is not None:
-        return quote.last, "last trade"
-    return None
-
-
 @dataclass(slots=True)
 class PositionState:
     broker: str
@@ -532,7 +521,7 @@ class Portfolio:
             del ids[0]
 
     def apply_quote(self, quote: Quote) -> bool:
-        found = quote_mark(quote)
+        found = quote.mark
         if found is None:
             return False
         mark, self.mark_basis[quote.instrument] = found

@@ -127,6 +127,8 @@ class Session:
         # Each broker's market data stream's last id when the bus opened: the Quotes
         # pane starts there (`market_feed_streams`).
         self._market_from: dict[str, str] = {}
+        # Where the engine's reader takes market data up from (`_take_connect_marks`).
+        self._marks_from: dict[str, str] = {}
         self.progress = RecoveryProgress()
         self._tasks: list[asyncio.Task[None]] = []
         self._events_since_snapshot = 0
@@ -205,13 +207,19 @@ class Session:
         return [(b.name, b.account) for b in self.brokers]
 
     def engine_streams(self) -> dict[str, str]:
-        """What the engine follows, from its last applied entry (market data from now)."""
+        """What the engine follows, from its last applied entry; market data from where
+        it stood when the bus was opened (`market_feed_streams`): the quotes the brokers
+        published as they connected are this run's marks. From `$` (resolved when the
+        reader started, after the brokers connected) they were never applied: positions
+        had no mark and the price collar judged nothing until each instrument's next
+        quote, minutes on a quiet one."""
         layout = self.bus.layout
         streams = {layout.risk: self.engine.applied.get(layout.risk, "0-0")}
         for broker, account in self.accounts():
             stream = layout.exec(broker, account)
             streams[stream] = self.engine.applied.get(stream, "0-0")
-            streams[layout.md(broker)] = "$"
+            md = layout.md(broker)
+            streams[md] = self._marks_from.get(md) or self._market_from.get(md, "$")
         # Health from the session's opening: the brokers' connect states and profiles
         # were published before the reader started, and the projection needs them.
         streams[layout.health] = self._health_from
@@ -345,6 +353,23 @@ class Session:
         for broker in self.brokers:
             broker.on_reconnect(self._reconnect_listener(broker))
             await self._connect(broker)
+        await self._take_connect_marks()
+
+    async def _take_connect_marks(self) -> None:
+        """The quotes the brokers published as they connected, applied before orders
+        are taken: the engine's reader starts after `ready`, and an order sent in
+        between met no mark (its collar judged nothing). The reader goes on after them
+        (`engine_streams`). Redis refusing the read leaves it to the reader."""
+        for md, start in self._market_from.items():
+            try:
+                entries = [entry async for entry in self.bus.replay(md, after=start)]
+            except BusError as exc:
+                log.warning("session.marks_not_read", extra={"stream": md, "error": str(exc)})
+                continue
+            for entry in latest_quotes(entries):
+                self.engine.apply_entry_or_skip(entry)
+            if entries:
+                self._marks_from[md] = entries[-1].id
 
     async def _run(self) -> None:
         """Once started: follow the bus, snapshot, and say so."""

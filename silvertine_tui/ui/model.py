@@ -125,11 +125,10 @@ class QuoteState:
     @property
     def price(self) -> Decimal | None:
         """The price the change and the trend follow: the mid, else the last trade, as
-        the portfolio marks positions (`engine.portfolio.quote_mark`). The Last column
+        the portfolio marks positions (`Quote.mark`). The Last column
         shows the last trade alone (`quote.last`), never the mid in its place."""
-        q = self.quote
-        mid = q.mid
-        return mid if mid is not None else q.last
+        found = self.quote.mark
+        return found[0] if found is not None else None
 
     @property
     def change(self) -> Decimal | None:

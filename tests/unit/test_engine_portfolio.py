@@ -156,3 +156,46 @@ def test_a_fee_booked_before_its_instrument_was_known_is_taken_off_once_it_is() 
     state = p.positions[("paper", "main", "X.PAPER")]
     assert state.fees == {"USD": D("0.5")}
     assert state.realized_pnl == D("0.5")  # 1 made, 0.5 paid
+
+
+PRICES = st.one_of(
+    st.none(),
+    st.just(D(0)),
+    st.decimals(min_value=D("-1000"), max_value=D("1000"), places=2, allow_nan=False),
+)
+
+
+@settings(max_examples=400)
+@given(bid=PRICES, ask=PRICES, last=PRICES)
+def test_a_mark_is_a_price_dealt_between_the_sides_or_none(
+    bid: D | None, ask: D | None, last: D | None
+) -> None:
+    """An empty side (Binance says it as 0) made the mark half the other side, a
+    crossed quote a price nobody dealt at, both sides empty a mark of 0 (which let any
+    notional through the gate), a negative quote a negative mark. A mark is above 0,
+    and a mid lies between a bid and an ask that are not crossed; else the mark before
+    stands."""
+    portfolio = Portfolio()
+    portfolio.apply_quote(Quote(instrument="X.V", bid=D("99"), ask=D("101")))
+    portfolio.apply_quote(Quote(instrument="X.V", bid=bid, ask=ask, last=last))
+    mark = portfolio.mark("X.V")
+    assert mark is not None
+    assert mark > 0
+    basis = portfolio.mark_basis["X.V"]
+    if bid is not None and ask is not None and 0 < bid <= ask:
+        assert (mark, basis) == ((bid + ask) / 2, "mid")
+    elif last is not None and last > 0:
+        assert (mark, basis) == (last, "last trade")
+    else:
+        assert (mark, basis) == (D(100), "mid")  # the mark before stands
+
+
+def test_an_empty_binance_side_is_no_mark() -> None:
+    """Binance's bookTicker says an empty side as 0: the mark was half the other side."""
+    from silvertine_tui.brokers.binance.market import parse_book_ticker
+
+    portfolio = Portfolio()
+    portfolio.apply_quote(Quote(instrument="BTCUSDT.BINANCE", bid=D("99.99"), ask=D("100.01")))
+    empty_bid = {"b": "0.00000000", "B": "0.00000000", "a": "100.00", "A": "1"}
+    portfolio.apply_quote(parse_book_ticker("BTCUSDT.BINANCE", empty_bid))
+    assert portfolio.mark("BTCUSDT.BINANCE") == D("100.00")
