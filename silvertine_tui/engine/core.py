@@ -221,7 +221,6 @@ class TradingEngine:
         spot = [b.name for b in self.brokers.values() if not b.capabilities.short_selling]
         self.projection = DeskProjection(spot_brokers=spot, window=window)
         self.oms = self.projection.oms
-        self.oms.forgotten = self.evicted_before_snapshot
         self.portfolio = self.projection.portfolio
         self.gate = RiskGate(risk) if clock is None else RiskGate(risk, clock=clock)
         self.instruments = self.projection.instruments
@@ -1019,13 +1018,6 @@ class TradingEngine:
         if minted is None or minted > floor or self.id_used(client_order_id):
             return None
         return minted
-
-    def evicted_before_snapshot(self, client_order_id: str) -> bool:
-        """An id the snapshot this run started from names as evicted: listed, or of
-        our format within its bound (see `id_bound`), and not an order known here."""
-        if self.oms.known(client_order_id):
-            return False
-        return client_order_id in self._other_used or self.id_stale(client_order_id) is not None
 
     def id_bound(self) -> tuple[int | None, tuple[str, ...]]:
         """What a snapshot carries so that a restart from it refuses the ids it does not

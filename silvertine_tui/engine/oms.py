@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -129,10 +129,6 @@ Retired = tuple[str, str, str, str]
 ids of its first and last event (a plain tuple: one is made per finished order)."""
 
 
-def _never(client_order_id: str) -> bool:
-    return False
-
-
 class OMS:
     def __init__(self, window: FinishedWindow | None = None) -> None:
         self.window = window or FinishedWindow()
@@ -151,11 +147,11 @@ class OMS:
         self._held: dict[str, int] = {}
         self.evicted: list[str] = []
         """Ids evicted since the last `take_evicted`."""
-        self.forgotten: Callable[[str], bool] = _never
-        """Whether an id not in `retired` names an order evicted before the snapshot
-        this run started from (the engine's id bound): `retired` does not go into
-        snapshots, and a late report of such an order was parked for a request that
-        never comes, said as an order placed elsewhere."""
+        # Orders evicted before the snapshot this run started from, as it names them
+        # (`Snapshot.evicted_ids`): `retired` does not go into snapshots, and a late
+        # report of such an order was parked for a request that never comes, said as
+        # an order placed elsewhere.
+        self._forgotten: dict[str, tuple[str, str]] = {}  # id -> broker, account
 
     # -- queries --------------------------------------------------------------------
 
@@ -173,6 +169,30 @@ class OMS:
 
     def open_count(self, broker: str | None = None) -> int:
         return len(self.working(broker))
+
+    def evicted_last(self, broker: str, account: str, count: int) -> tuple[str, ...]:
+        """The ids of `(broker, account)`'s orders evicted last, at most `count`, newest
+        last: those left by a run before this one's snapshot included."""
+        found: list[str] = []
+        for coid in reversed(self.retired):
+            if len(found) >= count:
+                break
+            held = self.retired[coid]
+            if (held[0], held[1]) == (broker, account):
+                found.append(coid)
+        for coid in reversed(self._forgotten):
+            if len(found) >= count:
+                break
+            if self._forgotten[coid] == (broker, account) and coid not in self.retired:
+                found.append(coid)
+        return tuple(reversed(found))
+
+    def forget(self, broker: str, account: str, client_order_ids: Iterable[str]) -> None:
+        """`(broker, account)`'s orders evicted before the snapshot loaded (oldest
+        first): what `retired` held of them."""
+        for coid in client_order_ids:
+            if coid not in self.orders:
+                self._forgotten[coid] = (broker, account)
 
     def known(self, client_order_id: str) -> bool:
         """In memory or evicted from it: an id the journal holds an order for."""
@@ -237,7 +257,7 @@ class OMS:
                     view.history.append(event)
                     outcome = Outcome.APPLIED
                 else:
-                    gone = coid in self.retired or self.forgotten(coid)
+                    gone = coid in self.retired or coid in self._forgotten
                     outcome = _EVICTED if gone else Outcome.IGNORED
             case ReconcileEvent():
                 coid, outcome = self._on_reconcile(event)
@@ -321,7 +341,7 @@ class OMS:
 
     def _on_unknown_report(self, event: EventBase, client_order_id: str) -> Outcome:
         """A report for an order not in memory: evicted, or parked for its request."""
-        if client_order_id in self.retired or self.forgotten(client_order_id):
+        if client_order_id in self.retired or client_order_id in self._forgotten:
             return Outcome.EVICTED
         parked = self._parked
         reports = parked.get(client_order_id)
@@ -375,7 +395,7 @@ class OMS:
             coid = rec.venue_order.client_order_id
             if coid in self.orders:
                 return coid, Outcome.DUPLICATE
-            if coid in self.retired or self.forgotten(coid):
+            if coid in self.retired or coid in self._forgotten:
                 return coid, Outcome.EVICTED  # finished here: never adopted again
             order = Order.from_venue(event.broker, event.account, rec.venue_order, tag="adopted")
             view = OrderView(event.broker, event.account, order, adopted=True, created_ns=event.ts)

@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 
 # -- snapshots ------------------------------------------------------------------------
 
+EVICTED_LISTED = 1_000
+"""Evicted orders a snapshot names (`Snapshot.evicted_ids`): the ones a late report may
+still come for. About 20 KB; older ones' reports are parked as an unknown order's."""
+
 
 def build_snapshot(engine: TradingEngine, broker: str, account: str) -> Snapshot | None:
     stream = engine.bus.layout.exec(broker, account)
@@ -104,6 +108,7 @@ def build_snapshot(engine: TradingEngine, broker: str, account: str) -> Snapshot
         journal_start_ns=engine.journal_start.get((broker, account)),
         ids_minted_to_ms=minted_to,
         other_used_ids=other_ids,
+        evicted_ids=engine.oms.evicted_last(broker, account, EVICTED_LISTED),
         kept_fills=tuple(
             KeptFills(
                 instrument=s.instrument,
@@ -195,6 +200,7 @@ def load_snapshot(engine: TradingEngine, snapshot: Snapshot) -> None:
         engine.journal_start[(snapshot.broker, snapshot.account)] = snapshot.journal_start_ns
     # The ids the snapshot no longer lists (orders evicted before it) stay refused.
     engine.load_id_bound(snapshot.ids_minted_to_ms, snapshot.other_used_ids)
+    engine.oms.forget(snapshot.broker, snapshot.account, snapshot.evicted_ids)
     engine.applied[engine.bus.layout.exec(snapshot.broker, snapshot.account)] = snapshot.covers
 
 
@@ -538,6 +544,13 @@ async def reconcile_broker(engine: TradingEngine, broker: Broker) -> list[Reconc
             *last_fills,
             *(v.order.request.instrument for v in engine.oms.working(*account)),
             *(key[2] for key in engine.portfolio.positions if key[:2] == account),
+        }
+    )
+    broker.journal_balances(
+        {
+            currency
+            for (name, account_id, currency), balance in engine.portfolio.balances.items()
+            if (name, account_id) == account and balance.total != 0
         }
     )
     # Fills from before the account's journal began are the venue's history, not fills

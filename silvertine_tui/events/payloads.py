@@ -219,6 +219,10 @@ class Snapshot(BaseModel):
     # evicted, or a snapshot written before the bound existed).
     ids_minted_to_ms: int | None = None
     other_used_ids: tuple[str, ...] = ()
+    # The ids of this account's orders evicted last before `covers` (at most
+    # `EVICTED_LISTED`), newest last: a late report of one after a restart from here is
+    # counted as evicted, as live, not parked for a request that never comes.
+    evicted_ids: tuple[str, ...] = ()
     # Each position's fills kept for a correction (none in snapshots written before:
     # a correction of a fill before the snapshot then books its price difference only).
     kept_fills: tuple[KeptFills, ...] = ()

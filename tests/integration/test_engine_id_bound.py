@@ -426,3 +426,52 @@ async def test_a_late_report_of_an_order_evicted_before_the_snapshot_is_evicted_
     assert adopted
     await sync(fresh)
     assert fresh.oms.get(ids[0]) is None
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        "FOREIGN-ours",  # another desk's id of our format, minted before the bound
+        "web_0a1b2c3d4e5f60718293a4b5c6d7e8f9",  # another program's: reads as minted 1987
+    ],
+)
+async def test_an_order_of_another_program_open_at_the_venue_is_adopted_after_a_restart(
+    foreign: str,
+) -> None:
+    """Only the ids the snapshot names as evicted are taken for evicted ones: read off
+    the id bound (any id of our format minted before it), an order another desk or
+    program placed, open at the venue, was journaled adopted and never shown."""
+    if foreign == "FOREIGN-ours":
+        foreign = id_at(T0 - 60_000, prefix="desk2-")
+    bus, engine, _ = await start()
+    await place_and_cancel(engine, [id_at(T0 + i * 1000) for i in range(5)])
+    await write_snapshot(engine, *ACCOUNT)
+    _, fresh, _ = await start(bus)
+    assert fresh.id_floor_ms is not None
+    minted = minted_ms(foreign)
+    assert minted is not None
+    assert minted <= fresh.id_floor_ms  # under the bound: not one to re-send
+    await bus.publish(
+        ReconcileEvent.create(
+            "scripted/main",
+            Reconcile(
+                kind=ReconcileKind.VENUE_ORDER_UNKNOWN,
+                client_order_id=foreign,
+                venue_order=VenueOrder(
+                    client_order_id=foreign,
+                    venue_order_id="v-x",
+                    instrument=INSTRUMENT.key,
+                    side=Side.BUY,
+                    order_type=OrderType.LIMIT,
+                    quantity=D("1"),
+                    limit_price=D("10.00"),
+                    status=OrderStatus.NEW,
+                ),
+            ),
+        )
+    )
+    await sync(fresh)
+    adopted = fresh.oms.get(foreign)
+    assert adopted is not None
+    assert adopted.adopted
+    assert [v.client_order_id for v in fresh.oms.working(*ACCOUNT)] == [foreign]
