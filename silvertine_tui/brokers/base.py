@@ -757,6 +757,13 @@ class Broker(ABC):
         symbol (Binance's myTrades) asks for these too, not only the configured ones.
         Nothing by default."""
 
+    def journal_balances(self, currencies: Iterable[str]) -> None:  # noqa: B027 (a hook)
+        """The currencies this account's journal holds a balance other than 0 in, told
+        before each reconcile: an adapter whose venue lists only what is not 0
+        (Binance) says 0 for those it no longer lists, which after a restart it has
+        not published itself (BNB spent on fees while the desk was down stayed at its
+        journaled balance). Nothing by default."""
+
     def fill_journaled(self, fill: Fill) -> None:  # noqa: B027 (a hook: optional)
         """A fill of this account the engine journaled itself (one the venue reported
         on reconcile that the journal lacked): an adapter that follows the fills in
