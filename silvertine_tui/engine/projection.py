@@ -628,12 +628,14 @@ async def project(
     *,
     spot_brokers: Iterable[str] = (),
     market_data: bool = True,
+    snapshots: bool = True,
 ) -> DeskProjection:
     """A projection of what the bus holds for `accounts` ((broker, account) pairs),
     with no engine and no broker: the health stream first (brokers' profiles: their
     instruments place the fees of the fills that follow), then each execution
-    journal from its newest snapshot on (the whole journal without one), the risk
-    stream, and (`market_data`) the brokers' market data for marks.
+    journal from its newest snapshot on (the whole journal without one, or with
+    `snapshots` False: the journal alone), the risk stream, and (`market_data`) the
+    brokers' market data for marks.
 
     Raises `JournalGap` when a journal no longer holds what its snapshot does not (it
     was trimmed behind it, or there is no snapshot and its first entries are gone): the
@@ -645,7 +647,7 @@ async def project(
     after: dict[str, str] = {layout.health: "0-0"}
     for broker, account in accounts:
         stream = layout.exec(broker, account)
-        snapshot = await latest_snapshot(bus, broker, account)
+        snapshot = await latest_snapshot(bus, broker, account) if snapshots else None
         covers = snapshot.covers if snapshot is not None else None
         why = journal_gap(covers, await bus.info(stream))
         if why:
