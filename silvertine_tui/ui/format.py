@@ -119,9 +119,11 @@ def parse_decimal(text: str) -> Decimal:
     cleaned = text.strip()
     if "," in cleaned or "_" in cleaned:
         if not GROUPED.fullmatch(cleaned):
+            what = "an underscore" if "," not in cleaned else "a comma"
+            example = "1_000.5" if "," not in cleaned else "1,000.5"
             raise NotANumber(
-                f"{cleaned!r} is not a number: a comma only separates thousands "
-                "(1,000.5) and the decimals follow a point (1.5)"
+                f"{cleaned!r} is not a number: {what} only separates thousands "
+                f"({example}) and the decimals follow a point (1.5)"
             )
         cleaned = cleaned.replace(",", "").replace("_", "")
     try:

@@ -243,7 +243,8 @@ async def test_a_decimal_comma_is_refused_not_sent_as_thousands(make_desk) -> No
             await desk.settle(pilot)
             assert desk.session.engine.oms.orders == {}
             problems = str(ticket.query_one("#t-problems").render())
-            said = f"Qty: '{typed}' is not a number: a comma only separates thousands"
+            what = "an underscore" if "_" in typed else "a comma"
+            said = f"Qty: '{typed}' is not a number: {what} only separates thousands"
             assert said in problems
             assert "[number]" in problems
             assert "NOT SENT" in str(ticket.query_one("#t-status").render())

@@ -805,7 +805,7 @@ def test_separators_after_no_thousands_are_refused(head: str, groups: str, tail:
     """`0,001` and `0_01` read as 1 (the ticket showed 0,001 and sent a thousand times
     it): a separator after a zero or after more than three digits separates no
     thousands, and is refused."""
-    with pytest.raises(NotANumber, match="a comma only separates thousands"):
+    with pytest.raises(NotANumber, match="(a comma|an underscore) only separates thousands"):
         parse_decimal(head + groups + tail)
 
 
@@ -818,10 +818,20 @@ def test_separators_after_no_thousands_are_refused(head: str, groups: str, tail:
 def test_separators_between_other_than_three_digits_are_refused(typed: str, tail: str) -> None:
     """`1_5` read as 15, `1__0` as 10: an underscore is a thousands separator as a
     comma is, or nothing."""
-    with pytest.raises(NotANumber, match="a comma only separates thousands"):
+    with pytest.raises(NotANumber, match="(a comma|an underscore) only separates thousands"):
         parse_decimal(typed + tail)
 
 
 @given(st.decimals(allow_nan=False, allow_infinity=False, min_value=0, max_value=10**15, places=8))
 def test_a_number_typed_with_underscores_reads_back_as_itself(value: Decimal) -> None:
     assert parse_decimal(num(value).replace(",", "_")) == value
+
+
+def test_a_refusal_names_the_separator_typed() -> None:
+    for typed, said in (
+        ("0_01", "'0_01' is not a number: an underscore only separates thousands (1_000.5)"),
+        ("0,01", "'0,01' is not a number: a comma only separates thousands (1,000.5)"),
+    ):
+        with pytest.raises(NotANumber) as refused:
+            parse_decimal(typed)
+        assert str(refused.value).startswith(said)
