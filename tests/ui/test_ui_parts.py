@@ -805,7 +805,7 @@ def test_separators_after_no_thousands_are_refused(head: str, groups: str, tail:
     """`0,001` and `0_01` read as 1 (the ticket showed 0,001 and sent a thousand times
     it): a separator after a zero or after more than three digits separates no
     thousands, and is refused."""
-    with pytest.raises(NotANumber, match="(a comma|an underscore) only separates thousands"):
+    with pytest.raises(NotANumber, match=r"(a comma|an underscore) only separates thousands"):
         parse_decimal(head + groups + tail)
 
 
@@ -818,7 +818,7 @@ def test_separators_after_no_thousands_are_refused(head: str, groups: str, tail:
 def test_separators_between_other_than_three_digits_are_refused(typed: str, tail: str) -> None:
     """`1_5` read as 15, `1__0` as 10: an underscore is a thousands separator as a
     comma is, or nothing."""
-    with pytest.raises(NotANumber, match="(a comma|an underscore) only separates thousands"):
+    with pytest.raises(NotANumber, match=r"(a comma|an underscore) only separates thousands"):
         parse_decimal(typed + tail)
 
 
