@@ -360,6 +360,10 @@ class Session:
         are taken: the engine's reader starts after `ready`, and an order sent in
         between met no mark (its collar judged nothing). The reader goes on after them
         (`engine_streams`). Redis refusing the read leaves it to the reader."""
+        # Market data is written by the bus's queue: the last connect quotes may still
+        # be in it (a second at most: Redis out of reach, the reader takes them later).
+        with contextlib.suppress(BusError):
+            await self.bus.flush(timeout=1.0)
         for md, start in self._market_from.items():
             try:
                 entries = [entry async for entry in self.bus.replay(md, after=start)]
