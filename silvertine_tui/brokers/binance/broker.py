@@ -585,7 +585,11 @@ class BinanceBroker(Broker):
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _recover_report(self, order: TrackedOrder | None) -> None:
+    async def _recover_report(
+        self,
+        order: TrackedOrder | None,
+        reason: str = "asked of Binance after a report this desk could not read",
+    ) -> None:
         """What an unreadable report carried, from Binance: the order's fills (myTrades,
         each once) and status (`_settle_order`), asked again while the query fails.
         Its status unreadable there too, its fills still go. An order this adapter
@@ -594,7 +598,6 @@ class BinanceBroker(Broker):
         if order is None:
             await self.announce_reconnect()
             return
-        reason = "asked of Binance after a report this desk could not read"
         delay = 0.2
         for _ in range(RECOVER_TRIES):
             try:
@@ -1092,21 +1095,27 @@ class BinanceBroker(Broker):
             # Binance took the order (it answered 200) and its answer says nothing we
             # can use: an unknown outcome, as a timeout (`Broker.place` asks the venue
             # in the background). A bare ValueError told the trader nothing of it.
-            self.count_error("bad_reply")
-            log.error(
-                "binance.bad_reply",
-                extra={
-                    "broker": self.source,
-                    "client_order_id": request.client_order_id,
-                    "error": repr(exc),
-                    "reply": repr(body)[:500],
-                },
-            )
+            self._bad_reply("new order", request.client_order_id, body, exc)
             raise BrokerTimeout(
                 f"new order {symbol} {request.client_order_id}: Binance's answer could not "
                 f"be read ({exc}). The order may be working at Binance: its status is "
                 "being checked; do not send it again."
             ) from exc
+
+    def _bad_reply(self, what: str, client_order_id: str, body: Any, exc: BaseException) -> None:
+        """A 200 answer (new order, cancel, cancelReplace) this adapter cannot read (a
+        status value Binance added, a field missing): counted and logged with the reply."""
+        self.count_error("bad_reply")
+        log.error(
+            "binance.bad_reply",
+            extra={
+                "broker": self.source,
+                "what": what,
+                "client_order_id": client_order_id,
+                "error": repr(exc),
+                "reply": repr(body)[:500],
+            },
+        )
 
     async def _on_reply(self, order: TrackedOrder, body: Mapping[str, Any]) -> None:
         """A new-order (or replace) reply: its fills, then its status."""
@@ -1171,9 +1180,50 @@ class BinanceBroker(Broker):
             if found is None or found.status is not OrderStatus.CANCELED:
                 raise
             return  # the cancel went through after all
-        await self._replacement_found(order, body)
-        update = self._cumulative(order, translate.reply_update(body))
+        try:
+            await self._replacement_found(order, body)
+            update = self._cumulative(order, translate.reply_update(body))
+        except UNREADABLE as exc:
+            await self._unreadable_cancel(order, body, exc)
+            return
         await self._publish_status(order, update, _ms(update))
+
+    async def _unreadable_cancel(
+        self, order: TrackedOrder, body: Mapping[str, Any], exc: BaseException
+    ) -> None:
+        """Binance answered the cancel (200) with what this adapter cannot read: its
+        outcome is unknown, as a cancel's lost answer (`_order_after_failed_cancel`).
+        Binance is asked: CANCELED, the cancel is done (returns); ended otherwise, it
+        came too late; still working, shown working again. Not known (the query failed
+        or could not be read either): the order stays PENDING_CANCEL and is asked again
+        in the background (`_recover_report`). Raised otherwise: never said as done."""
+        coid = order.client_order_id
+        what = f"cancel order {order.symbol} {coid}"
+        self._bad_reply(what, coid, body, exc)
+        lost = BrokerTimeout(
+            f"{what}: Binance's answer could not be read ({exc}). Whether the order is "
+            "cancelled is not known: its status is being checked."
+        )
+        try:
+            found = await self._order_after_failed_cancel(order, lost, "unreadable")
+        except UNREADABLE as again:
+            log.error(
+                "binance.bad_reply_unresolved",
+                extra={"broker": self.source, "client_order_id": coid, "error": repr(again)},
+            )
+            found = None
+        if found is not None and found.status is OrderStatus.CANCELED:
+            return
+        if found is None:
+            task = asyncio.create_task(
+                self._recover_report(
+                    order, "asked of Binance after a cancel answer it could not read"
+                ),
+                name=f"binance-bad-reply:{coid}",
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        raise lost from exc
 
     async def _order_after_failed_cancel(
         self, order: TrackedOrder, exc: BrokerError, failed: str
@@ -1305,7 +1355,38 @@ class BinanceBroker(Broker):
         except BrokerError as exc:
             await self._replace_failed(order, old_id, exc)
             raise
-        await self._take_replacement(order, body.get("newOrderResponse") or {})
+        before = (order.venue_order_id, order.quantity, order.limit_price, order.stop_price)
+        try:
+            await self._take_replacement(order, body.get("newOrderResponse") or {})
+        except UNREADABLE as exc:
+            raise self._unreadable_replace(order, old_id, body, exc, before) from exc
+
+    def _unreadable_replace(
+        self,
+        order: TrackedOrder,
+        old_id: str | None,
+        body: Mapping[str, Any],
+        exc: BaseException,
+        before: tuple[str | None, Decimal, Decimal | None, Decimal | None],
+    ) -> BrokerTimeout:
+        """Binance answered the cancelReplace (200) with what this adapter cannot read:
+        what it did is unknown, as when the answer is lost. The order is put back as it
+        was sent (its take may have stopped half-way: the new id adopted, the new terms
+        kept, `replacing` cleared) and Binance is asked in the background
+        (`_check_replace`), the order PENDING_REPLACE meanwhile. Returns what to raise."""
+        coid = order.client_order_id
+        what = f"cancel-replace {order.symbol} {coid} -> {coid}"
+        self._bad_reply(what, coid, body, exc)
+        order.venue_order_id, order.quantity, order.limit_price, order.stop_price = before
+        if old_id is not None:
+            order.retired.add(old_id)
+        order.replacing = True
+        lost = BrokerTimeout(
+            f"{what}: Binance's answer could not be read ({exc}). The order may be working "
+            "at Binance: its status is being checked; do not send it again."
+        )
+        self._check_replace_later(order, old_id, lost)
+        return lost
 
     async def _take_replacement(
         self, order: TrackedOrder, placed: Mapping[str, Any], reason: str = ""
@@ -1444,8 +1525,23 @@ class BinanceBroker(Broker):
         while order.replacing:
             body = await self._ask_order(order)
             if body is not None and order.replacing:
-                venue_id = str(body["orderId"])
-                status = translate.status_of(str(body["status"]))
+                try:
+                    venue_id = str(body["orderId"])
+                    status = translate.status_of(str(body["status"]))
+                except UNREADABLE as unreadable:
+                    # Asked again (as a query that failed): the stream may say it.
+                    log.warning(
+                        "binance.replace_check_unreadable",
+                        extra={
+                            "broker": self.source,
+                            "client_order_id": order.client_order_id,
+                            "error": repr(unreadable),
+                            "reply": repr(body)[:500],
+                        },
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    continue
                 try:
                     # Against the old id, not the current one (`_replacement_found`): a
                     # take whose write the bus refused has adopted the new id already.

@@ -27,12 +27,16 @@ class Faults:
     reorder_reports: int = 0
     report_before_reply: float | None = None
     swallowed_replies: int = 0
-    # The next `unknown_status_replies` new-order replies and `unknown_status_reports`
-    # executionReports carry `unknown_status` as the order's status: a value Binance
-    # added to its enum (EXPIRED_IN_MATCH came that way) that a client does not know.
+    # The next `unknown_status_replies` new-order replies, `unknown_status_cancels`
+    # cancel replies, `unknown_status_replaces` cancelReplace replies (their new order)
+    # and `unknown_status_reports` executionReports carry `unknown_status` as the
+    # order's status: a value Binance added to its enum (EXPIRED_IN_MATCH came that
+    # way) that a client does not know.
     unknown_status: str = "EXPIRED_IN_SOMETHING"
     unknown_status_replies: int = 0
     unknown_status_reports: int = 0
+    unknown_status_cancels: int = 0
+    unknown_status_replaces: int = 0
     # The next `reset_requests` REST requests lose their connection (TCP abort, no
     # answer), after the server acted on them or, if not `reset_after_processing`, before.
     reset_requests: int = 0

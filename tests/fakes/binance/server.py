@@ -388,15 +388,24 @@ class FakeBinance:
         self.faults.swallowed_replies += 1
 
     def report_unknown_status(
-        self, status: str = "EXPIRED_IN_SOMETHING", *, replies: int = 0, reports: int = 0
+        self,
+        status: str = "EXPIRED_IN_SOMETHING",
+        *,
+        replies: int = 0,
+        reports: int = 0,
+        cancels: int = 0,
+        replaces: int = 0,
     ) -> None:
-        """The next `replies` new-order replies (RESULT/FULL) and the next `reports`
-        executionReports say `status` (`status` / `X`) instead of the order's: a status
-        value Binance added to its enum, as it did EXPIRED_IN_MATCH. The order itself
-        is as the exchange holds it (a query reads its real status)."""
+        """The next `replies` new-order replies (RESULT/FULL), `cancels` cancel replies,
+        `replaces` cancelReplace replies (their `newOrderResponse`, RESULT/FULL) and
+        `reports` executionReports say `status` (`status` / `X`) instead of the order's:
+        a status value Binance added to its enum, as it did EXPIRED_IN_MATCH. The order
+        itself is as the exchange holds it (a query reads its real status)."""
         self.faults.unknown_status = status
         self.faults.unknown_status_replies = replies
         self.faults.unknown_status_reports = reports
+        self.faults.unknown_status_cancels = cancels
+        self.faults.unknown_status_replaces = replaces
 
     def lose_next_account_event(self, count: int = 1) -> None:
         """The next `count` `outboundAccountPosition` events never reach the user stream
@@ -976,7 +985,11 @@ class FakeBinance:
             params.get("origClientOrderId"),
             params.get("newClientOrderId"),
         )
-        return Reply(self._cancel_body(order), events=self.exchange.take_user_events())
+        body = self._cancel_body(order)
+        if self.faults.unknown_status_cancels > 0:
+            self.faults.unknown_status_cancels -= 1
+            body["status"] = self.faults.unknown_status
+        return Reply(body, events=self.exchange.take_user_events())
 
     def _cancel_body(self, order: Order) -> dict[str, Any]:
         body = self.exchange.order_wire(order)
@@ -1049,6 +1062,9 @@ class FakeBinance:
         events = self.exchange.take_user_events()
         await self._deliver_market(self.exchange.take_market_events())
         if cancel_error is None and new_error is None:
+            if self.faults.unknown_status_replaces > 0 and new_body and "status" in new_body:
+                self.faults.unknown_status_replaces -= 1
+                new_body["status"] = self.faults.unknown_status
             body = {
                 "cancelResult": "SUCCESS",
                 "newOrderResult": "SUCCESS",

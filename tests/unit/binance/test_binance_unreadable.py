@@ -1,5 +1,6 @@
-"""What Binance says that the adapter cannot read: an executionReport, a new-order reply
-(here a status value Binance added to its enum: the fake's `report_unknown_status`).
+"""What Binance says that the adapter cannot read: an executionReport, a new-order,
+cancel or cancelReplace reply (here a status value Binance added to its enum: the fake's
+`report_unknown_status`).
 Nothing of it is lost in silence: it is counted in the broker's health (`bad_report`,
 `bad_reply`), and what it carried is asked of Binance. The real python-binance client
 runs against the fake."""
@@ -15,9 +16,15 @@ import pytest
 from silvertine_tui.brokers import BrokerTimeout
 from silvertine_tui.domain import OrderStatus
 from silvertine_tui.ui.widgets.health import Metrics, errors_text
-from tests.contract.test_broker_contract import fills, statuses
+from tests.contract.test_broker_contract import fills, replay_orders, statuses, updates
 from tests.support.binance_broker import Session, binance_session
-from tests.unit.binance.test_binance_broker_orders import ended, once_each, req, wait_for
+from tests.unit.binance.test_binance_broker_orders import (
+    ended,
+    once_each,
+    req,
+    settled,
+    wait_for,
+)
 
 S = OrderStatus
 D = Decimal
@@ -127,3 +134,88 @@ async def test_an_unreadable_reply_of_an_order_that_traded_keeps_its_fills(s: Se
     events = await wait_for(s, ended(coid, S.FILLED), "FILLED")
     assert [f.quantity for f in fills(events, coid)] == [D("0.5")]
     once_each(events, coid)
+
+
+async def test_an_unreadable_modify_reply_is_an_unknown_outcome_settled_from_binance(
+    s: Session,
+) -> None:
+    """Binance replaced the order and answered with a status this adapter cannot read:
+    as a modify whose answer was lost (a timeout, not a bare ValueError with the
+    order's terms half-taken), the change is asked of Binance and shown."""
+    coid = await s.broker.place(req(s, limit_price=D("1990")))
+    events = await wait_for(s, ended(coid, S.NEW), "NEW")
+    old_id = updates(events, coid)[-1].venue_order_id
+    s.fake.report_unknown_status("NEW_SPELLING", replaces=1)
+    with pytest.raises(BrokerTimeout, match=r"could not be read.*do not send it again"):
+        await s.broker.modify(coid, limit_price=D("1985"))
+    events = await wait_for(s, lambda ev: statuses(ev, coid)[-1] is S.NEW, "NEW, asked")
+    events = await settled(s)
+    assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.PENDING_REPLACE, S.NEW]
+    answer = updates(events, coid)[-1]
+    assert answer.venue_order_id != old_id
+    assert (answer.quantity, answer.limit_price) == (D("0.5"), D(1985))
+    orders, _ = replay_orders(events)
+    assert (orders[coid].status, orders[coid].limit_price) == (S.NEW, D(1985))
+    assert s.broker.health_state.errors["bad_reply"] == 1
+    assert "bad_reply 1" in errors_text(await health_metrics(s))
+    # Settled: the order can be changed again, then cancelled.
+    await s.broker.modify(coid, limit_price=D("1980"))
+    await settled(s)
+    await s.broker.cancel(coid)
+    venue = [(o.status, o.price) for o in s.fake.orders.values() if o.client_order_id == coid]
+    assert venue == [("CANCELED", D(1990)), ("CANCELED", D(1985)), ("CANCELED", D(1980))]
+    events = await settled(s)
+    assert statuses(events, coid)[-2:] == [S.PENDING_CANCEL, S.CANCELED]
+    once_each(events, coid)
+
+
+async def test_an_unreadable_modify_reply_of_an_order_that_traded_keeps_its_fills(
+    s: Session,
+) -> None:
+    coid = await s.broker.place(req(s, limit_price=D("1990")))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    s.fake.report_unknown_status(replaces=1)
+    with pytest.raises(BrokerTimeout):
+        await s.broker.modify(coid, limit_price=D("2001"))  # takes the ask at once
+    events = await wait_for(s, ended(coid, S.FILLED), "FILLED")
+    events = await settled(s)
+    assert [f.quantity for f in fills(events, coid)] == [D("0.5")]
+    once_each(events, coid)
+    orders, _ = replay_orders(events)
+    assert (orders[coid].status, orders[coid].filled_qty) == (S.FILLED, D("0.5"))
+    assert s.broker.health_state.errors["bad_reply"] == 1
+
+
+async def test_an_unreadable_cancel_reply_is_settled_from_binance(s: Session) -> None:
+    """Binance cancelled the order and answered with a status this adapter cannot
+    read: Binance, asked, holds it CANCELED, and the cancel is done."""
+    coid = await s.broker.place(req(s, limit_price=D("1990")))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    s.fake.report_unknown_status("CANCELED_NEW_SPELLING", cancels=1)
+    await s.broker.cancel(coid)
+    events = await settled(s)
+    assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.PENDING_CANCEL, S.CANCELED]
+    assert s.fake.order_by_client_id(coid).status == "CANCELED"
+    assert s.broker.health_state.errors["bad_reply"] == 1
+    assert "bad_reply 1" in errors_text(await health_metrics(s))
+
+
+async def test_an_unreadable_cancel_reply_binance_cannot_confirm_is_not_said_done(
+    s: Session,
+) -> None:
+    """The answer unreadable and the query after it unanswered: the cancel's outcome is
+    unknown, said so (a timeout, never "cancelled"); the order settles from Binance."""
+    coid = await s.broker.place(req(s, limit_price=D("1990")))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    s.fake.report_unknown_status(cancels=1)
+    s.fake.slow_replies("GET", "/api/v3/order", 5.0)
+    try:
+        with pytest.raises(BrokerTimeout, match=r"could not be read.*is not known") as raised:
+            await s.broker.cancel(coid)
+    finally:
+        s.fake.slow_replies("GET", "/api/v3/order", None)
+    assert "cancelled." not in str(raised.value)
+    events = await wait_for(s, ended(coid, S.CANCELED), "CANCELED")
+    events = await settled(s)
+    assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.PENDING_CANCEL, S.CANCELED]
+    assert s.broker.health_state.errors["bad_reply"] == 1
