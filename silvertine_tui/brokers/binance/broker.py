@@ -237,6 +237,7 @@ class BinanceBroker(Broker):
         # Background checks of cancelReplaces whose answer was lost, by client order id.
         self._replace_checks: dict[str, asyncio.Task[None]] = {}
         self._last_balances: dict[str, Balance] = {}
+        self._journal_assets: set[str] = set()  # `journal_balances`
         self._last_positions: dict[str, Decimal] = {}
         self._in_health = False
         # The configured symbols are quoted from the start: quotes and the tape.
@@ -1254,8 +1255,12 @@ class BinanceBroker(Broker):
         if venue.venue_order_id and venue.venue_order_id not in order.retired:
             if venue.venue_order_id != order.venue_order_id:
                 self._adopt_venue_id(order, venue.venue_order_id)
-            if venue.filled_qty > 0:
-                await self._publish_trades_of(order, venue.venue_order_id)
+            if venue.filled_qty > 0 and not await self._publish_trades_of(
+                order, venue.venue_order_id
+            ):
+                # Its fills not read: its status waits with them (FILLED went out with
+                # no fill, the position unmoved, and the recovery took it as done).
+                return None
             await self.publish_update(
                 self._cumulative(order, translate.reply_update(body, reason=reason))
             )
@@ -1277,15 +1282,18 @@ class BinanceBroker(Broker):
             )
             return None
 
-    async def _publish_trades_of(self, order: TrackedOrder, venue_order_id: str) -> None:
+    async def _publish_trades_of(self, order: TrackedOrder, venue_order_id: str) -> bool:
+        """The venue order's fills (myTrades), each once; False when Binance did not
+        answer (logged)."""
         try:
             trades = await self.rest.my_trades(order.symbol, order_id=int(venue_order_id))
         except BrokerError as exc:
             log.warning("binance.trades_failed", extra={"broker": self.source, "error": str(exc)})
-            return
+            return False
         for trade in trades:
             fill = translate.trade_fill(trade, order.client_order_id, self.name, self.account)
             await self._publish_fill_once(await self._with_fee_value(fill))
+        return True
 
     def _require_order(self, client_order_id: str, *, cancel: bool = False) -> None:
         super()._require_order(client_order_id, cancel=cancel)
@@ -1856,6 +1864,9 @@ class BinanceBroker(Broker):
         for venue_id in held.retired_venue_ids:
             self._by_venue_id.setdefault(venue_id, order.client_order_id)
 
+    def journal_balances(self, currencies: Iterable[str]) -> None:
+        self._journal_assets = set(currencies)
+
     def journal_holds(self, instruments: Iterable[str]) -> None:
         for key in instruments:
             with contextlib.suppress(ValueError):  # (not a Binance key)
@@ -1960,8 +1971,10 @@ class BinanceBroker(Broker):
             fills += await self._fills_since(symbol, since_ns, last_fills.get(key_of(symbol)))
         balances = await self.balances()
         # The assets of the instruments the journal holds (known only now, after a
-        # restart: `journal_holds`) that Binance no longer lists go to 0 on the desk.
+        # restart: `journal_holds`), and those it holds a balance in (a fee asset:
+        # `journal_balances`), that Binance no longer lists go to 0 on the desk.
         held = [a for i in followed.values() for a in (i.base_currency, i.quote_currency)]
+        held += sorted(self._journal_assets)
         await self._publish_account(self._with_zeros(balances, held))
         return ReconcileReport(
             broker=self.name,

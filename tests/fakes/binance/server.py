@@ -431,14 +431,17 @@ class FakeBinance:
         status: int = 503,
         body: str | None = None,
         after_processing: bool = True,
+        path: str | None = None,
     ) -> None:
-        """The next `count` REST requests answer HTTP `status`: Binance's -1007 ("execution
-        status unknown") JSON, or `body` as an HTML page (a proxy's error page).
-        `after_processing`: the server acted first (an order lives, its events go out)."""
+        """The next `count` REST requests (to `path` only, when given: `/api/v3/myTrades`)
+        answer HTTP `status`: Binance's -1007 ("execution status unknown") JSON, or
+        `body` as an HTML page (a proxy's error page). `after_processing`: the server
+        acted first (an order lives, its events go out)."""
         self.faults.failed_requests = count
         self.faults.fail_status = status
         self.faults.fail_body = body
         self.faults.fail_after_processing = after_processing
+        self.faults.fail_path = path
 
     def delay_next_replies(self, seconds: float, count: int = 1) -> None:
         """The next `count` REST requests are acted on at once but answered `seconds` late
@@ -619,7 +622,11 @@ class FakeBinance:
             ):
                 self.faults.reset_requests -= 1
                 return self._reset(request)
-            if self.faults.failed_requests > 0 and not self.faults.fail_after_processing:
+            if (
+                self.faults.failed_requests > 0
+                and not self.faults.fail_after_processing
+                and self.faults.fail_path in (None, request.path)
+            ):
                 self.faults.failed_requests -= 1
                 return self._failure()
             try:
@@ -643,7 +650,11 @@ class FakeBinance:
             if self._reset_after_processing(request.path):
                 await self._deliver_user(reply.events)
                 return self._reset(request)
-            if self.faults.failed_requests > 0 and self.faults.fail_after_processing:
+            if (
+                self.faults.failed_requests > 0
+                and self.faults.fail_after_processing
+                and self.faults.fail_path in (None, request.path)
+            ):
                 self.faults.failed_requests -= 1
                 await self._deliver_user(reply.events)
                 return self._failure()

@@ -61,6 +61,29 @@ async def test_an_unreadable_trade_report_is_counted_and_its_fill_and_status_rec
     assert s.broker.health_state.links["user"].state.name == "LIVE"
 
 
+async def test_a_recovery_whose_trades_query_fails_asks_again_before_the_status(
+    s: Session,
+) -> None:
+    """The trades query failed (503 on every attempt): FILLED went out with no fill
+    (the position unmoved) and the recovery took it as done. The status waits for its
+    fills: the recovery asks again, and both go, the fill first."""
+    coid = await s.broker.place(req(s, limit_price=D("1990")))
+    await wait_for(s, ended(coid, S.NEW), "NEW")
+    order_id = s.fake.order_by_client_id(coid).order_id
+    # Three 503s: every attempt of one ask (the REST layer's retries) fails.
+    s.fake.fail_next_requests(3, path="/api/v3/myTrades", after_processing=False)
+    s.fake.report_unknown_status("FILLED_NEW_SPELLING", reports=1)
+    await s.fake.fill(order_id, D("0.5"))
+
+    events = await wait_for(s, ended(coid, S.FILLED), "FILLED, asked of Binance")
+    assert [f.quantity for f in fills(events, coid)] == [D("0.5")]
+    assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.FILLED]
+    kinds = [type(e).__name__ for e in events if getattr(e.payload, "client_order_id", "") == coid]
+    assert kinds.index("FillEvent") < len(kinds) - 1  # the fill before the FILLED
+    assert s.fake.requests.count(("GET", "/api/v3/myTrades")) >= 4
+    once_each(events, coid)
+
+
 async def test_the_reports_after_an_unreadable_one_go_on(s: Session) -> None:
     coid = await s.broker.place(req(s, qty="1", limit_price=D("1990")))
     await wait_for(s, ended(coid, S.NEW), "NEW")
