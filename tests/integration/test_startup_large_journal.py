@@ -88,7 +88,7 @@ def a_request(cid: str) -> OrderRequest:
         side=Side.BUY,
         order_type=OrderType.LIMIT,
         quantity=Decimal("0.001"),
-        limit_price=Decimal("6000.00"),  # far below the market: it rests
+        limit_price=Decimal("63000.00"),  # below the market, inside the collar: it rests
     )
 
 

@@ -64,7 +64,8 @@ def desk_state(view: DeskProjection) -> dict[str, object]:
 
 
 async def crossing_buy(session: Session) -> str:
-    """A limit buy above the paper book's ask: it fills."""
+    """A limit buy above the paper book's ask (the feed's 65,000; inside the 5%
+    price collar): it fills."""
     from silvertine_tui.domain import OrderRequest, OrderType, Side, TimeInForce
 
     return await session.engine.submit(
@@ -75,7 +76,7 @@ async def crossing_buy(session: Session) -> str:
             side=Side.BUY,
             order_type=OrderType.LIMIT,
             quantity=Decimal("0.02"),
-            limit_price=Decimal("80000"),
+            limit_price=Decimal("67000"),
             tif=TimeInForce.IOC,
         )
     )

@@ -37,7 +37,8 @@ def desk(url: str, prefix: str, broker: str, *, ack_ms: int | None = None) -> Se
 
 
 async def resting_buy(session: Session, broker: str) -> str:
-    """A limit buy far below the market: it rests."""
+    """A limit buy below the market (3% under the paper feed's 65,000, inside the 5%
+    price collar): it rests."""
     return await session.engine.submit(
         OrderRequest(
             broker=broker,
@@ -46,7 +47,7 @@ async def resting_buy(session: Session, broker: str) -> str:
             side=Side.BUY,
             order_type=OrderType.LIMIT,
             quantity=Decimal("0.01"),
-            limit_price=Decimal("50000"),
+            limit_price=Decimal("63000"),
             tif=TimeInForce.GTC,
         )
     )

@@ -68,7 +68,7 @@ async def test_the_ticket_refuses_with_the_reason_until_the_session_is_ready(
 
         ticket = app.screen.query_one(Ticket)
         ticket.prefill(
-            instrument="BTCUSDT.PAPER", side=Side.BUY, price=Decimal(60000), quantity=Decimal(1)
+            instrument="BTCUSDT.PAPER", side=Side.BUY, price=Decimal(63000), quantity=Decimal(1)
         )
         checked = ticket.run_check()
         assert not checked.ok
