@@ -45,7 +45,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ...bus import EventBus
+from ...bus import BusError, EventBus
 from ...config import BrokerConfigBase, PaperBrokerConfig
 from ...domain import (
     Balance,
@@ -628,7 +628,6 @@ class PaperBroker(Broker):
                 try:
                     batch.delivered = await self._publish_batch(batch)
                 except Exception as exc:
-                    self.count_error("publish")
                     if done is not None and not done.done():
                         done.set_exception(exc)
                     raise
@@ -641,8 +640,12 @@ class PaperBroker(Broker):
         coids = [r.client_order_id for r in batch.reports]
         try:
             sent = await self._publish_reports(batch)
-        except BaseException:
+        except BaseException as exc:
             self.venue.release(coids)
+            if isinstance(exc, Exception):
+                # Not the bus (its refusals are kept: `_journal`): reports it could not
+                # even make. Counted (health `errors`); the venue has applied them.
+                self.count_error("publish")
             raise
         if sent:
             self.venue.release(coids)
@@ -685,8 +688,28 @@ class PaperBroker(Broker):
                 if report.balance is not None:  # what the order locks or released
                     balances[report.balance.currency] = report.balance
         self._add_account(out, positions.values(), balances.values())
-        await self.bus.publish_many(out)
+        await self._journal(out)
         return True
+
+    async def _journal(self, events: list[EventBase]) -> None:
+        """Publish one batch's events, in order. The venue has already applied them:
+        refused by the bus (Redis READONLY, out of memory, the outage buffer full),
+        dropped, the journal and the venue parted with nothing said. So they are kept
+        and written again until the bus takes them (`brokers/kept.py`: counted,
+        `unjournaled` in health, written once more at close); while any wait, the
+        batches after them go behind them, so each order's events keep their order."""
+        if not self.unjournaled:
+            try:
+                await self.bus.publish_many(events)
+                return
+            except BusError as exc:
+                self.count_error("publish")
+                log.error(
+                    "paper.publish_refused",
+                    extra={"broker": self.source, "events": len(events), "error": str(exc)},
+                )
+        for event in events:
+            await self.publish_kept(event)
 
     def _add_account(
         self,
@@ -876,12 +899,13 @@ class PaperBroker(Broker):
         if delay:
             await asyncio.sleep(delay)
         self._require_link("order")
+        now = self.clock()
         try:
-            reports = self.venue.submit(
-                request, self.clock(), arrival_mid=arrival_mid, prechecked=True
-            )
+            reports = self.venue.submit(request, now, arrival_mid=arrival_mid, prechecked=True)
         except OrderRejected:
             self.metrics.rejects += 1
+            # DAY orders it expired before it refused: published all the same.
+            await self._deliver(self.venue.expire(now))
             raise
         if self._lose_next_answer:
             self._lose_next_answer = False
@@ -917,10 +941,12 @@ class PaperBroker(Broker):
                 stop_price=change.stop_price,
             )
         except (UnknownOrder, OrderRejected) as exc:
-            # Resolve the journal's PENDING_REPLACE to what the venue holds.
+            # Resolve the journal's PENDING_REPLACE to what the venue holds (behind the
+            # DAY orders it expired first: this one, it may be).
+            expired = self.venue.expire(now)
             if self.venue.order(coid) is not None:
-                report = self.venue.status_report(coid, now, str(exc))
-                await self._deliver([report])
+                expired.append(self.venue.status_report(coid, now, str(exc)))
+            await self._deliver(expired)
             raise
         await self._deliver(reports)
         self.metrics.ack_ms.append((loop.time() - sent) * 1000.0)
@@ -934,10 +960,13 @@ class PaperBroker(Broker):
         try:
             reports = self.venue.cancel(client_order_id, now)
         except UnknownOrder as exc:
+            expired = self.venue.expire(now)  # the DAY orders it expired first
             order = self.venue.order(client_order_id)
             if order is None:
+                await self._deliver(expired)
                 raise
-            await self._deliver([self.venue.status_report(client_order_id, now, str(exc))])
+            expired.append(self.venue.status_report(client_order_id, now, str(exc)))
+            await self._deliver(expired)
             if not order.status.is_terminal or order.status is OrderStatus.CANCELED:
                 raise  # working, or cancelled already: not a cancel that met a fill
             raise cancel_too_late(
@@ -967,6 +996,7 @@ class PaperBroker(Broker):
             try:
                 reports += self.venue.cancel(order.client_order_id, now, reason)
             except UnknownOrder as exc:
+                reports += self.venue.expire(now)  # the DAY orders it expired first
                 reports.append(self.venue.status_report(order.client_order_id, now, str(exc)))
                 continue
             cancelled.append(order.client_order_id)

@@ -73,6 +73,7 @@ from ...events import (
     SnapshotEvent,
 )
 from .account import PositionState
+from .market import sane_mid
 from .orders import TRIGGERED_REASON, SimFill, SimOrder
 from .venue import PaperVenue
 
@@ -519,13 +520,15 @@ async def continue_after_snapshot(bus: EventBus, stream: str, venue: PaperVenue)
 
 
 async def last_mids(bus: EventBus, stream: str, keys: set[str]) -> dict[str, Decimal]:
-    """The last mid published per instrument in the market-data stream `stream`."""
+    """The last mid published per instrument in the market-data stream `stream`: of a
+    book or quote with both sides priced above 0 and not crossed (`sane_mid`; the one
+    before stands over any other)."""
 
     def mid_of(event: object) -> tuple[str, Decimal | None]:
         if isinstance(event, BookEvent):
             book = event.payload
             if book.bids and book.asks:
-                return book.instrument, (book.bids[0].price + book.asks[0].price) / 2
+                return book.instrument, sane_mid(book.bids[0].price, book.asks[0].price)
             return book.instrument, None
         if isinstance(event, QuoteEvent):
             return event.payload.instrument, event.payload.mid

@@ -31,6 +31,14 @@ SECONDS_PER_YEAR = 365.0 * 86_400.0
 """The walk uses calendar time for every symbol (crypto trades every day)."""
 
 
+def sane_mid(bid: Decimal | None, ask: Decimal | None) -> Decimal | None:
+    """The mid of a best bid and ask, or None when a side is missing, priced at 0 or
+    below, or the two are crossed (the rule of the domain's `Quote.mid`)."""
+    if bid is None or ask is None or bid <= 0 or ask <= 0 or bid > ask:
+        return None
+    return (bid + ask) / 2
+
+
 @dataclass(frozen=True, slots=True)
 class MarketBook:
     """A displayed L2 book: bids highest first, asks lowest first."""
@@ -50,9 +58,32 @@ class MarketBook:
 
     @property
     def mid(self) -> Decimal | None:
+        """Between the best bid and ask when both are prices and not crossed (as
+        `Quote.mid`), else None."""
         if not self.bids or not self.asks:
             return None
-        return (self.bids[0][0] + self.asks[0][0]) / 2
+        return sane_mid(self.bids[0][0], self.asks[0][0])
+
+    @property
+    def crossed(self) -> bool:
+        """The best bid above the best ask: no venue shows that (a stale or broken feed)."""
+        return bool(self.bids and self.asks and self.bids[0][0] > self.asks[0][0])
+
+    def tradable(self) -> MarketBook:
+        """This book as the venue matches against it: levels priced at 0 or below (an
+        empty side said as 0) or sized at 0 or below dropped, a side left with none an
+        empty side; a crossed book is no market (both sides empty: nothing trades at
+        prices nobody quoted). Itself when it is already sound."""
+        bids, asks = self.bids, self.asks
+        if any(p <= 0 or s <= 0 for p, s in bids):
+            bids = tuple(lv for lv in bids if lv[0] > 0 and lv[1] > 0)
+        if any(p <= 0 or s <= 0 for p, s in asks):
+            asks = tuple(lv for lv in asks if lv[0] > 0 and lv[1] > 0)
+        if bids and asks and bids[0][0] > asks[0][0]:
+            bids = asks = ()
+        if bids is self.bids and asks is self.asks:
+            return self
+        return MarketBook(self.instrument, bids, asks, self.ts_ns)
 
     def to_book(self, instrument: str | None = None) -> Book:
         return Book(
@@ -75,22 +106,24 @@ class MarketBook:
 
     @classmethod
     def from_book(cls, book: Book, instrument: str | None = None) -> MarketBook:
-        """From a domain `Book` (another adapter's feed). Empty levels are dropped."""
+        """From a domain `Book` (another adapter's feed). Empty levels (size 0) and
+        levels priced at 0 or below are dropped (see `tradable` for a crossed book)."""
         return cls(
             instrument=instrument or book.instrument,
-            bids=tuple((lv.price, lv.size) for lv in book.bids if lv.size > 0),
-            asks=tuple((lv.price, lv.size) for lv in book.asks if lv.size > 0),
+            bids=tuple((lv.price, lv.size) for lv in book.bids if lv.size > 0 and lv.price > 0),
+            asks=tuple((lv.price, lv.size) for lv in book.asks if lv.size > 0 and lv.price > 0),
             ts_ns=book.venue_ts_ns or 0,
         )
 
     @classmethod
     def from_quote(cls, quote: Quote, instrument: str | None = None) -> MarketBook:
-        """A one-level book from a quote. A side without a size has no liquidity."""
+        """A one-level book from a quote. A side without a size, or priced at 0 or below
+        (Binance says an empty side as 0), has no liquidity."""
         bids: tuple[Level, ...] = ()
         asks: tuple[Level, ...] = ()
-        if quote.bid is not None and quote.bid_size:
+        if quote.bid is not None and quote.bid > 0 and quote.bid_size and quote.bid_size > 0:
             bids = ((quote.bid, quote.bid_size),)
-        if quote.ask is not None and quote.ask_size:
+        if quote.ask is not None and quote.ask > 0 and quote.ask_size and quote.ask_size > 0:
             asks = ((quote.ask, quote.ask_size),)
         return cls(instrument or quote.instrument, bids, asks, quote.venue_ts_ns or 0)
 

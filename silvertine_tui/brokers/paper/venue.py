@@ -198,6 +198,9 @@ class PaperVenue:
         self._seq = 0
         self._day_orders: dict[str, SimOrder] = {}
         self._next_expiry = _NEVER
+        # Reports of DAY orders an order entry expired before it ran (`_expire_first`):
+        # returned with that call's reports, or, when it raised, with the next call's.
+        self._expired: list[ExecReport] = []
         # Finished orders still held, oldest first (the archive window).
         self._finished: deque[SimOrder] = deque()
         self.keep_finished = retention.finished_orders
@@ -295,11 +298,13 @@ class PaperVenue:
         """Install a new displayed book and run what it triggers and fills.
 
         `match=False` installs the book without matching (a restart resumes from the
-        last book it had already matched).
+        last book it had already matched). The book is installed as `tradable` makes it:
+        levels priced at 0 or below dropped, a crossed book no market at all.
         """
         st = self._insts.get(book.instrument)
         if st is None:
             return []
+        book = book.tradable()
         st.book = book
         if st.taken_bids:
             st.taken_bids = {}
@@ -318,15 +323,34 @@ class PaperVenue:
             self._match_resting(st, st.buys, book.asks, Side.BUY, now_ns, reports)
         if st.sells.orders and book.bids:
             self._match_resting(st, st.sells, book.bids, Side.SELL, now_ns, reports)
-        return self._out(reports)
+        return self._with_expired(self._out(reports))
 
     def expire(self, now_ns: int) -> list[ExecReport]:
-        """Expire DAY orders whose session ended at or before `now_ns`."""
+        """Expire DAY orders whose session ended at or before `now_ns` (with the reports
+        of any an order entry expired and could not return: it raised)."""
         self.archive(now_ns)
         reports: list[ExecReport] = []
         if now_ns >= self._next_expiry:
             self._expire(now_ns, reports)
-        return self._out(reports)
+        return self._with_expired(self._out(reports))
+
+    def _expire_first(self, now_ns: int) -> None:
+        """Before an order entry (submit, cancel, replace): archive, then expire the DAY
+        orders whose session has ended. Without it, an order past its session end kept
+        trading while no book came (a quiet feed): a replace made it marketable and it
+        filled. Their reports wait in `_expired` for the entry's return (`_with_expired`)."""
+        self.archive(now_ns)
+        if now_ns >= self._next_expiry:
+            reports: list[ExecReport] = []
+            self._expire(now_ns, reports)
+            self._expired += self._out(reports)
+
+    def _with_expired(self, reports: list[ExecReport]) -> list[ExecReport]:
+        """`reports` behind the expiries an earlier step made and has not returned."""
+        if self._expired:
+            reports = self._expired + reports
+            self._expired = []
+        return reports
 
     # -- order entry ------------------------------------------------------------------
 
@@ -344,7 +368,7 @@ class PaperVenue:
         very instrument (`Broker.place` does); the market-dependent checks (a market
         order's minimum notional, funds, limits) always run.
         """
-        self.archive(now_ns)
+        self._expire_first(now_ns)
         st = self._inst(request.instrument)
         if request.client_order_id in self.orders:
             raise OrderRejected(
@@ -424,10 +448,10 @@ class PaperVenue:
             self._next_expiry = min(self._next_expiry, order.expires_ns)
         reports = [self._report(order, ReportKind.ACCEPTED, now_ns)]
         self._work(st, order, now_ns, reports)
-        return self._out(reports)
+        return self._with_expired(self._out(reports))
 
     def cancel(self, client_order_id: str, now_ns: int, reason: str = "") -> list[ExecReport]:
-        self.archive(now_ns)
+        self._expire_first(now_ns)
         order = self._working_order(client_order_id, "cancel")
         reports: list[ExecReport] = []
         self._terminate(
@@ -438,7 +462,7 @@ class PaperVenue:
             now_ns,
             reports,
         )
-        return self._out(reports)
+        return self._with_expired(self._out(reports))
 
     def replace(
         self,
@@ -454,7 +478,7 @@ class PaperVenue:
         The new quantity is the total (filled included) and must exceed what has filled.
         A refused replace leaves the order exactly as it was (terms and priority).
         """
-        self.archive(now_ns)
+        self._expire_first(now_ns)
         order = self._working_order(client_order_id, "modify")
         st = self._insts[order.instrument]
         inst = st.instrument
@@ -477,6 +501,30 @@ class PaperVenue:
                 problems.append("stop_price: the stop has already triggered")
             else:
                 problems += [str(i) for i in inst.check_price(stop_price, "stop_price")]
+        # The notional limits a new order meets, at the changed order's price (its
+        # limit, else its stop), on its whole quantity.
+        price = limit_price if limit_price is not None else order.limit_price
+        if price is None:
+            price = stop_price if stop_price is not None else order.stop_price
+        if price is not None and price > 0 and not problems:
+            notional = inst.notional(new_qty, price)
+            if notional < inst.min_notional:
+                problems.append(
+                    f"quantity: notional {fmt(notional)} {st.currency}"
+                    f" < minimum {fmt(inst.min_notional)}"
+                )
+            elif inst.max_notional is not None and notional > inst.max_notional:
+                problems.append(
+                    f"quantity: notional {fmt(notional)} {st.currency}"
+                    f" > maximum {fmt(inst.max_notional)}"
+                )
+        if order.reduce_only and new_qty > order.quantity and not problems:
+            # Grown, it must still only reduce the position (as a new order must); a
+            # smaller one is never refused for it.
+            try:
+                self._check_reduce_only(st, order.side, new_qty - order.filled_qty)
+            except OrderRejected as exc:
+                raise OrderRejected(f"replace rejected: {exc}", code=exc.code) from exc
         if problems:
             raise OrderRejected("replace rejected: " + "; ".join(problems), code=-1013)
         old = (order.quantity, order.limit_price, order.stop_price, order.slot)
@@ -515,7 +563,7 @@ class PaperVenue:
         order.queue_ahead = None
         reports = [self._report(order, ReportKind.REPLACED, now_ns)]
         self._work(st, order, now_ns, reports)
-        return self._out(reports)
+        return self._with_expired(self._out(reports))
 
     def _working_order(self, client_order_id: str, action: str) -> SimOrder:
         order = self.orders.get(client_order_id)
