@@ -291,7 +291,7 @@ class Fill(BaseModel):
     instrument: str
     side: Side
     quantity: Dec = Field(gt=0)
-    price: Dec = Field(gt=0)
+    price: Dec = Field(ge=0)  # a venue can fill at 0 (an option expiring worthless)
     fee: Dec = Decimal(0)
     fee_currency: str = ""
     # The fee's worth in the instrument's quote currency when it was charged (a fee in

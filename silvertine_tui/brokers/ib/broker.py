@@ -53,6 +53,7 @@ from ...events.summary import corrected_text
 from ..base import ReconcileReport
 from ..errors import (
     BrokerError,
+    NotConnected,
     OrderRejected,
 )
 from . import codes
@@ -498,7 +499,9 @@ class IBBroker(IBOrders, IBSession):
         """The configured symbols TWS knows. One it has no contract for (200, "No
         security definition") is named in the `symbols` link (DEGRADED: the health pane
         shows it, the desk toasts and logs it), so it does not just go missing from the
-        quotes; the others trade on."""
+        quotes; the others trade on. One whose lookup failed while connected (TWS did
+        not answer in time, or answered an error) is named there too, with why, and
+        asked again in the background (`_retry_lookups`) until TWS answers."""
         found: dict[str, Instrument] = {}
         unknown: list[str] = []
         asked_all = True
@@ -506,10 +509,12 @@ class IBBroker(IBOrders, IBSession):
             key = normalize_key(symbol, self.cfg.default_venue)
             try:
                 found[key] = await self.instrument(key)
+                self._lookups_failed.pop(key, None)
             except OrderRejected:
                 unknown.append(key)
+                self._lookups_failed.pop(key, None)
                 log.warning("ib.unknown_symbol", extra={"broker": self.source, "key": key})
-            except BrokerError as exc:
+            except NotConnected as exc:
                 # Not connected (yet): the instruments known so far; they are looked
                 # up once TWS is back.
                 asked_all = False
@@ -517,22 +522,99 @@ class IBBroker(IBOrders, IBSession):
                     "ib.instruments_later",
                     extra={"broker": self.source, "key": key, "error": str(exc)},
                 )
-        if unknown or asked_all:
-            await self._say_unknown(unknown)
+            except BrokerError as exc:
+                self.count_error("contract_lookup")
+                self._lookups_failed[key] = str(exc)
+                log.warning(
+                    "ib.contract_lookup_failed",
+                    extra={"broker": self.source, "key": key, "error": str(exc)},
+                )
+        self._unknown_symbols = unknown if asked_all else self._unknown_symbols
+        if unknown or asked_all or self._lookups_failed:
+            await self._say_unknown(self._unknown_symbols)
+        if self._lookups_failed:
+            self._start_lookup_retry()
         for key, instrument in self._instrument_cache.items():
             found.setdefault(key, instrument)
         return found
 
+    def _start_lookup_retry(self) -> None:
+        task = self._lookup_retry
+        if self._closing or (task is not None and not task.done()):
+            return
+        task = asyncio.create_task(self._retry_lookups(), name=f"ib-lookups:{self.source}")
+        self._lookup_retry = task
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _retry_lookups(self) -> None:
+        """Ask TWS again for the contracts of configured symbols whose lookup failed,
+        from `reconnect_delay_s` doubling to `reconnect_max_delay_s` between rounds,
+        while connected (a reconnect looks them all up again). One found is quoted, as
+        the configured symbols are from the start; the `symbols` link says what is
+        still missing."""
+        delay = self.cfg.reconnect_delay_s
+        while self._lookups_failed and not self._closing:
+            await asyncio.sleep(delay)
+            if not self._up or not self.ib.isConnected() or self._closing:
+                return
+            for key in list(self._lookups_failed):
+                try:
+                    await self.instrument(key)
+                except OrderRejected:
+                    self._lookups_failed.pop(key, None)
+                    if key not in self._unknown_symbols:
+                        self._unknown_symbols.append(key)
+                    continue
+                except NotConnected:
+                    return
+                except BrokerError as exc:
+                    self.count_error("contract_lookup")
+                    self._lookups_failed[key] = str(exc)
+                    continue
+                self._lookups_failed.pop(key, None)
+                log.info("ib.contract_found_later", extra={"broker": self.source, "key": key})
+                if key not in self.market.contracts:
+                    self.market.subscribe(key, self._contracts[key])
+                    await self.set_link("market", L.LIVE, self._market_detail())
+            await self._say_unknown(self._unknown_symbols)
+            delay = min(delay * 2, self.cfg.reconnect_max_delay_s)
+
+    async def _execution_not_taken(self, coid: str, execution: Any, exc: Exception) -> None:
+        """A reported execution that is no fill the desk can journal: counted, logged
+        and said, and left out of the reconcile (its order and the position still are
+        as TWS holds them)."""
+        self.count_error("execution_not_taken")
+        log.error(
+            "ib.execution_not_taken",
+            extra={"broker": self.source, "exec_id": execution.execId, "error": str(exc)},
+        )
+        await self._say(
+            coid,
+            LogLevel.ERROR,
+            f"execution {execution.execId} ({execution.side} {execution.shares} at "
+            f"{execution.price}) cannot be journaled as a fill ({_first_line(exc)}); "
+            "check it in TWS",
+            0,
+        )
+
     async def _say_unknown(self, unknown: list[str]) -> None:
+        said: list[str] = []
         if unknown:
             names = ", ".join(unknown)
-            await self.set_link(
-                "symbols",
-                L.DEGRADED,
+            said.append(
                 f"TWS finds no (single) contract for {names} ({codes.NO_SECURITY}: no "
                 "security definition): not quoted nor tradable; check `symbols` in the "
-                "config",
+                "config"
             )
+        if self._lookups_failed:
+            late = "; ".join(f"{key}: {why}" for key, why in self._lookups_failed.items())
+            said.append(
+                f"contract lookup failed for {', '.join(self._lookups_failed)} ({late}): "
+                "not quoted nor tradable yet; asking TWS again"
+            )
+        if said:
+            await self.set_link("symbols", L.DEGRADED, "; ".join(said))
         elif "symbols" in self.health_state.links:
             await self.set_link("symbols", L.LIVE, "")
 
@@ -651,15 +733,20 @@ class IBBroker(IBOrders, IBSession):
             key = self._key_for(ib_fill.contract)
             if _not_after(execution, last.get(key)):
                 continue
-            fills[execution.execId] = fill_of(
-                ib_fill,
-                client_order_id=coid,
-                key=key,
-                broker=self.name,
-                account=self.account,
-                instrument=self._instrument_cache.get(key),
-                commission=self.fees.report(execution.execId),
-            )
+            try:
+                fills[execution.execId] = fill_of(
+                    ib_fill,
+                    client_order_id=coid,
+                    key=key,
+                    broker=self.name,
+                    account=self.account,
+                    instrument=self._instrument_cache.get(key),
+                    commission=self.fees.report(execution.execId),
+                )
+            except (ValueError, ArithmeticError) as exc:  # pydantic's ValidationError too
+                # One execution the desk cannot take (a negative price) does not fail
+                # the whole reconcile: the others, the orders and positions still count.
+                await self._execution_not_taken(coid, execution, exc)
         return ReconcileReport(
             broker=self.name,
             account=self.account,
@@ -689,6 +776,11 @@ class IBBroker(IBOrders, IBSession):
             self.market.unsubscribe(key)
             self.health_state.last_message_ns.pop(key, None)
             self.health_state.extra.pop(f"md_type:{key}", None)
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).splitlines()
+    return f"{type(exc).__name__}: {' '.join(lines[:3])[:300]}"
 
 
 def _not_after(execution: Any, last: Fill | None) -> bool:

@@ -2,7 +2,9 @@
 
 ib_async calls back from its socket reader, synchronously; each callback becomes a job
 here, so what TWS reported is journaled in the order TWS sent it and nothing blocks the
-reader. `join` returns once every job queued so far has run.
+reader. `join` returns once every job queued so far has run. A job that fails is
+logged at ERROR and handed to `on_failure` (the broker counts and says it): the report
+it carried did not reach the journal.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[None]]
+Failure = Callable[[Exception], Awaitable[None]]
 
 
 class Inbox:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, on_failure: Failure | None = None) -> None:
         self.name = name
+        self._on_failure = on_failure
         self._queue: asyncio.Queue[tuple[Job, bool]] = asyncio.Queue()
         self._answers = 0  # queued jobs that may answer a waiting request
         self._task: asyncio.Task[None] | None = None
@@ -62,7 +66,12 @@ class Inbox:
                 self._answers -= 1
             try:
                 await job()
-            except Exception:
+            except Exception as exc:
                 log.exception("ib.job_failed", extra={"inbox": self.name})
+                if self._on_failure is not None:
+                    try:
+                        await self._on_failure(exc)
+                    except Exception:
+                        log.exception("ib.job_failure_unsaid", extra={"inbox": self.name})
             finally:
                 self._queue.task_done()

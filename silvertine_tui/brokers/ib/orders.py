@@ -46,6 +46,8 @@ from ..errors import (
 from . import codes
 from .state import IBState, Pending, terms_of
 from .translate import (
+    ENDED_AT_TWS,
+    INACTIVE,
     ib_order,
     price_or_none,
     status_of,
@@ -207,7 +209,7 @@ class IBOrders(IBState):
             order = trade.order
             if order.account and order.account != self.account:
                 continue
-            if trade.orderStatus.status in IbOrderStatus.DoneStates:
+            if trade.orderStatus.status in ENDED_AT_TWS:
                 continue
             if self._foreign_id(order.orderRef, order.permId) == coid:
                 return int(order.clientId)
@@ -284,6 +286,15 @@ class IBOrders(IBState):
             if change.stop_price is not None:
                 order.auxPrice = float(change.stop_price)
             undo_guess(trade)
+            if trade.orderStatus.status == INACTIVE:
+                # ib_async modifies no order it holds done (Inactive among them): not
+                # sent, the order stays as IB holds it.
+                why = (
+                    "the order is inactive at IB (held, not working now); cancel it, "
+                    "or change it in TWS"
+                )
+                await self._restore(coid, f"modify not sent: {why}")
+                raise OrderRejected(f"modify of {coid} not sent: {why}")
             if trade.orderStatus.status in IbOrderStatus.DoneStates:
                 # TWS reported the order's end (a fill) and the adapter's queue has not
                 # journaled it yet: nothing is sent (ib_async sent the modify, then
@@ -671,7 +682,11 @@ class IBOrders(IBState):
         unanswered = (
             coid in self._intent and coid not in self._cancelling and coid not in self._modifying
         )
-        if self._last.get(coid) == (status, filled) and not unanswered:
+        # Inactive and working again are both NEW (or PARTIALLY_FILLED): each turn is
+        # journaled, with its reason.
+        inactive = s["status"] == INACTIVE
+        turned = inactive != (coid in self._inactive)
+        if self._last.get(coid) == (status, filled) and not unanswered and not turned:
             return
         last = self._last.get(coid)
         if last is not None and (last[0].is_terminal or filled < last[1]):
@@ -690,6 +705,9 @@ class IBOrders(IBState):
             return
         perm_id = s["perm_id"]
         avg = price_or_none(s["avg"], None) if filled else None
+        reason = s["reason"] or ""
+        if not inactive and turned and not status.is_terminal:
+            reason = reason or "working again at IB (no longer inactive)"
         await self.publish_report(
             OrderUpdate(
                 client_order_id=coid,
@@ -697,9 +715,17 @@ class IBOrders(IBState):
                 venue_order_id=str(perm_id) if perm_id else None,
                 filled_qty=filled,
                 avg_price=avg,
-                reason=s["reason"] or "",
+                reason=reason,
             )
         )
+        if inactive:
+            self._inactive.add(coid)
+            log.warning(
+                "ib.order_inactive",
+                extra={"broker": self.source, "client_order_id": coid, "reason": reason},
+            )
+        else:
+            self._inactive.discard(coid)
 
 
 WORKING_AT_TWS = frozenset({IbOrderStatus.PreSubmitted, IbOrderStatus.Submitted})
@@ -714,14 +740,14 @@ def undo_guess(trade: Any, *, working_only: bool = False) -> None:
     good). `working_only`: only for an order TWS reported working (a new order refused
     before TWS said anything of it stays as it is)."""
     status = trade.orderStatus.status
-    if status not in IbOrderStatus.DoneStates or not trade.log:
-        return
+    if status not in ENDED_AT_TWS or not trade.log:
+        return  # (Inactive is TWS's own word: ib_async never guesses it)
     if trade.log[-1].errorCode in (0, codes.ORDER_CANCELLED):
         return  # TWS said so itself
     said = [entry for entry in trade.log if entry.errorCode == 0]
     if working_only and not any(entry.status in WORKING_AT_TWS for entry in said):
         return
     for entry in reversed(said):
-        if entry.status not in IbOrderStatus.DoneStates:
+        if entry.status not in ENDED_AT_TWS:
             trade.orderStatus.status = entry.status
             return

@@ -30,6 +30,9 @@ from ...events import (
     FeeCorrectionEvent,
     FillCorrectionEvent,
     FillEvent,
+    Log,
+    LogEvent,
+    LogLevel,
     ModifyRequest,
     OrderRequestEvent,
     OrderUpdateEvent,
@@ -47,7 +50,7 @@ from .fees import CommissionBook
 from .identity import IdentityMap
 from .inbox import Inbox
 from .market import MarketData
-from .translate import UNSET_DOUBLE
+from .translate import INACTIVE, UNSET_DOUBLE, inactive_reason
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +83,7 @@ class IBState(Broker):
         self.market = MarketData(self.ib)
         self.client_ids = [config.client_id, *config.client_id_fallbacks]
         self._client_index = 0
-        self._inbox = Inbox(self.source)
+        self._inbox = Inbox(self.source, self._job_failed)
         self._reconnector: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -104,10 +107,16 @@ class IBState(Broker):
         self._cancelling: dict[str, Pending] = {}
         self._last: dict[str, tuple[OrderStatus, Decimal]] = {}  # as TWS last reported
         self._intent: set[str] = set()  # last journaled: PENDING_CANCEL / _REPLACE
+        self._inactive: set[str] = set()  # TWS's last status: Inactive (journaled)
         # quantity, limit, stop as last journaled (request, modify, amend): an openOrder
         # with other terms is journaled (`_open_order`)
         self._terms: dict[str, Terms] = {}
         self._contracts: dict[str, Contract] = {}
+        # configured symbols whose contract lookup failed while connected: key -> why
+        # (asked again in the background), and those TWS has no contract for
+        self._lookups_failed: dict[str, str] = {}
+        self._unknown_symbols: list[str] = []
+        self._lookup_retry: asyncio.Task[None] | None = None
         self._keys_by_con_id: dict[int, str] = {}
         self._request_lock = asyncio.Lock()
         self._balances: dict[str, Balance] = {}
@@ -200,6 +209,23 @@ class IBState(Broker):
                 self.fees.remember_fee(event.payload)
             elif isinstance(event, FillCorrectionEvent):
                 self.fees.remember_correction(event.payload)
+
+    async def _job_failed(self, exc: Exception) -> None:
+        """A report from TWS the adapter could not journal (its job raised): counted in
+        health and said in the desk's Log, not only in the Python log."""
+        self.count_error("job_failed")
+        what = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        await self.publish(
+            LogEvent.create(
+                self.source,
+                Log(
+                    level=LogLevel.ERROR,
+                    message=f"{self.source}: a report from TWS was not journaled ({what}); "
+                    "reconcile, and check the order and position in TWS",
+                ),
+                ts=self.clock(),
+            )
+        )
 
     def _enqueue(self, job: Callable[[], Awaitable[None]], *, order: bool = False) -> None:
         """Queue what TWS sent; `order`: a report on an order, which answers a place,
@@ -316,7 +342,9 @@ class IBState(Broker):
             "client_id": order.clientId,
             "order_id": order.orderId,
             "order_ref": order.orderRef,
-            "reason": _cancel_reason(trade),
+            "reason": inactive_reason(trade)
+            if status.status == INACTIVE
+            else _cancel_reason(trade),
         }
         self._enqueue(lambda: self._publish_status(snapshot), order=True)
 

@@ -40,7 +40,11 @@ ORDER_TYPES: dict[OrderType, str] = {
 OUR_ORDER_TYPES = {v: k for k, v in ORDER_TYPES.items()}
 
 # TWS order statuses. PendingSubmit/ApiPending/PendingCancel say nothing the journal
-# does not already hold (PENDING_NEW/PENDING_CANCEL): None.
+# does not already hold (PENDING_NEW/PENDING_CANCEL): None. Inactive is an order IB does
+# not work now (exchange closed, held, outside its hours) that can work again and fill,
+# and be cancelled: not ended (NEW, or PARTIALLY_FILLED), its reason says so
+# (`INACTIVE`). Taken for REJECTED (final), its later statuses and fills were dropped as
+# stale and a cancel was refused unsent.
 STATUSES: dict[str, OrderStatus | None] = {
     "ApiPending": None,
     "PendingSubmit": None,
@@ -50,8 +54,12 @@ STATUSES: dict[str, OrderStatus | None] = {
     "ApiCancelled": OrderStatus.CANCELED,
     "Cancelled": OrderStatus.CANCELED,
     "Filled": OrderStatus.FILLED,
-    "Inactive": OrderStatus.REJECTED,
+    "Inactive": OrderStatus.NEW,
 }
+INACTIVE = "Inactive"
+
+ENDED_AT_TWS = frozenset({"Filled", "Cancelled", "ApiCancelled"})
+"""TWS's statuses of an order that ended (ib_async's `DoneStates` less Inactive)."""
 
 
 def ib_order(request: OrderRequest, account: str, *, outside_rth: bool = False) -> IbOrder:
@@ -76,10 +84,11 @@ def ib_order(request: OrderRequest, account: str, *, outside_rth: bool = False) 
     return order
 
 
-OPEN_AT_TWS = frozenset({"PendingSubmit", "PreSubmitted", "Submitted", "PendingCancel"})
+OPEN_AT_TWS = frozenset({"PendingSubmit", "PreSubmitted", "Submitted", "PendingCancel", INACTIVE})
 """An order in these still works at IB and can fill: listed open (`open_orders`). A
 PendingCancel one too: a cancel on its way at IB loses to a fill, and one left out was
-journaled CANCELED "no longer open at the venue" by a reconcile, then filled."""
+journaled CANCELED "no longer open at the venue" by a reconcile, then filled. An
+Inactive one too: IB can work it again."""
 
 
 def status_of(tws_status: str, filled: Decimal) -> OrderStatus | None:
@@ -87,6 +96,23 @@ def status_of(tws_status: str, filled: Decimal) -> OrderStatus | None:
     if status is OrderStatus.NEW and filled > 0:
         return OrderStatus.PARTIALLY_FILLED
     return status
+
+
+def inactive_reason(trade: Any) -> str:
+    """Why TWS reports an order Inactive, for the trader: TWS's last error about it
+    (the one that came just before the status), if any."""
+    why = "TWS gave no reason"
+    for entry in reversed(trade.log[:-1] if trade.log else []):
+        if not entry.errorCode:
+            break
+        if entry.errorCode != 202 and entry.message:
+            text = str(entry.message)
+            if text.startswith(("Error ", "Warning ")):
+                text = text.partition(": ")[2]  # ib_async's "Error 201, reqId 3: ..."
+            text = text.split(", contract: ")[0].strip()
+            why = f"TWS {entry.errorCode}: {text}"
+            break
+    return f"inactive at IB ({why}); IB holds the order, which can still work and fill"
 
 
 def price_or_none(value: float, instrument: Instrument | None) -> Decimal | None:

@@ -61,8 +61,9 @@ class Order:
 
     @property
     def open(self) -> bool:
-        """Listed among the open orders: working, or a cancel pending at the exchange."""
-        return self.working or self.status == "PendingCancel"
+        """Listed among the open orders: working, a cancel pending at the exchange, or
+        Inactive (IB holds it, not working now: it can work again, or be cancelled)."""
+        return self.working or self.status in ("PendingCancel", "Inactive")
 
 
 @dataclass

@@ -382,6 +382,39 @@ class FakeTws:
         self._deliver([OrderNote.of(order)])
         await self._drain()
 
+    async def deactivate(
+        self,
+        order_id: int,
+        *,
+        code: int | None = None,
+        message: str = "",
+        client_id: int | None = None,
+    ) -> None:
+        """IB stops working an order without ending it (exchange closed, held,
+        outside its hours): error `code` with `message` about it first, if given, then
+        orderStatus Inactive. It stays listed among the open orders, does not trade, and
+        can be cancelled (202 + Cancelled) or work again (`reactivate`)."""
+        order = self.order(order_id, client_id)
+        if not order.working:
+            raise ValueError(f"order {order_id} is {order.status}, not working")
+        order.status = "Inactive"
+        notes: list[Note] = []
+        if code is not None:
+            notes.append(ErrorNote(order.client_id, order.order_id, code, message))
+        self._deliver([*notes, OrderNote.of(order)])
+        await self._drain()
+
+    async def reactivate(self, order_id: int, *, client_id: int | None = None) -> None:
+        """An Inactive order works again: orderStatus Submitted (PreSubmitted for an
+        untriggered stop) to its client."""
+        order = self.order(order_id, client_id)
+        if order.status != "Inactive":
+            raise ValueError(f"order {order_id} is {order.status}, not Inactive")
+        stop = order.ticket.order_type.startswith("STP") and not order.triggered
+        order.status = "PreSubmitted" if stop else "Submitted"
+        self._deliver([OrderNote.of(order)])
+        await self._drain()
+
     async def modify_in_tws(
         self,
         order_id: int,
@@ -978,7 +1011,7 @@ class FakeTws:
         if order is None:
             text = f"OrderId {order_id} that needs to be cancelled is not found."
             session.send(m.error(order_id, 10147, text))
-        elif not order.working:
+        elif not order.working and order.status != "Inactive":
             text = (
                 f"OrderId {order_id} that needs to be cancelled cannot be cancelled, "
                 f"state: {order.status}."
@@ -1006,6 +1039,9 @@ class FakeTws:
             self._race(working[0])
         for order in self.exchange.working_orders():
             self._cancel(order)
+        for order in self.exchange.open_orders():
+            if order.status == "Inactive":
+                self._cancel(order)
 
     def _req_open_orders(self, session: Session, fields: list[str]) -> None:
         every_client = fields[0] == str(m.REQ_ALL_OPEN_ORDERS)

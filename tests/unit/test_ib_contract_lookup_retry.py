@@ -1,0 +1,34 @@
+"""A configured symbol whose contract lookup TWS does not answer in time at connect: it
+dropped out of the quotes silently (an info log, taken for "not connected yet") until
+the next reconnect. Now the `symbols` link names it and why, and it is asked again in
+the background, then quoted. The real ib_async client against the fake TWS."""
+
+from __future__ import annotations
+
+from silvertine_tui.domain import ConnectionState
+from tests.fakes.tws import FakeTws
+from tests.fakes.tws import messages as m
+from tests.support.ib import desk
+
+L = ConnectionState
+
+
+async def test_a_contract_lookup_that_times_out_is_said_and_retried() -> None:
+    async with FakeTws() as fake:
+        fake.omit_next_end("contract_details", times=2)  # AAPL's and ESZ6's at connect
+        async with desk(fake, symbols=["AAPL", "ESZ6.CME"]) as d:
+            health = await d.health()
+            said = [
+                h.metrics.get("link_detail:symbols", "")
+                for h in health
+                if h.metrics.get("link:symbols") == str(L.DEGRADED)
+            ]
+            assert any("AAPL.SMART" in s and "no answer" in s for s in said), said
+            assert d.broker.health_state.errors["contract_lookup"] >= 1
+            await d.wait(lambda: "AAPL.SMART" in d.broker.market.contracts, "AAPL quoted", 6)
+            await d.wait(
+                lambda: d.broker.health_state.links["symbols"].state is L.LIVE, "symbols LIVE"
+            )
+            assert "ESZ6.CME" in d.broker.market.contracts
+            assert len(fake.requests_of(m.REQ_CONTRACT_DETAILS)) == 4  # each twice
+            assert {"AAPL.SMART", "ESZ6.CME"} <= set(await d.broker.instruments())
