@@ -5,10 +5,14 @@ the background, then quoted. The real ib_async client against the fake TWS."""
 
 from __future__ import annotations
 
+import asyncio
+
+from silvertine_tui.config import Settings
 from silvertine_tui.domain import ConnectionState
+from silvertine_tui.engine import Session
 from tests.fakes.tws import FakeTws
 from tests.fakes.tws import messages as m
-from tests.support.ib import desk
+from tests.support.ib import desk, ib_config, new_bus
 
 L = ConnectionState
 
@@ -32,3 +36,26 @@ async def test_a_contract_lookup_that_times_out_is_said_and_retried() -> None:
             assert "ESZ6.CME" in d.broker.market.contracts
             assert len(fake.requests_of(m.REQ_CONTRACT_DETAILS)) == 4  # each twice
             assert {"AAPL.SMART", "ESZ6.CME"} <= set(await d.broker.instruments())
+
+
+async def test_a_symbol_a_later_lookup_finds_is_quoted_in_a_session() -> None:
+    """In a session the engine looks the instruments up again right after the connect:
+    that lookup found the symbols whose lookup had timed out and cleared them, but only
+    the connect and the retry task quote: the retry found nothing left, the `symbols`
+    link went LIVE, and the symbols were never quoted, said nowhere."""
+    es, aapl = "ESZ6.CME", "AAPL.SMART"
+    async with FakeTws() as fake:
+        fake.omit_next_end("contract_details", times=2)  # both lookups of the connect
+        session = Session(Settings(brokers=[ib_config(fake, symbols=["AAPL", es])]), bus=new_bus())
+        await session.start()
+        try:
+            broker = session.engine.brokers["ib"]
+            await fake.set_quote("AAPL", "150.00", "150.05")
+            await fake.set_quote("ESZ6", "6027.25", "6027.50")
+            async with asyncio.timeout(10):
+                while session.projection.last_price(aapl) is None:  # noqa: ASYNC110 - the session applies on its own reader
+                    await asyncio.sleep(0.05)
+            assert {aapl, es} <= set(broker.market.contracts)
+            assert broker.health_state.links["symbols"].state is ConnectionState.LIVE
+        finally:
+            await session.close()

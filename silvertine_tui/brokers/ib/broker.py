@@ -509,7 +509,10 @@ class IBBroker(IBOrders, IBSession):
             key = normalize_key(symbol, self.cfg.default_venue)
             try:
                 found[key] = await self.instrument(key)
-                self._lookups_failed.pop(key, None)
+                if self._lookups_failed.pop(key, None) is not None:
+                    # Found by a later lookup (the engine's, after connect): still to
+                    # be quoted, which only the connect and the retry task do.
+                    self._found_later.add(key)
             except OrderRejected:
                 unknown.append(key)
                 self._lookups_failed.pop(key, None)
@@ -532,7 +535,7 @@ class IBBroker(IBOrders, IBSession):
         self._unknown_symbols = unknown if asked_all else self._unknown_symbols
         if unknown or asked_all or self._lookups_failed:
             await self._say_unknown(self._unknown_symbols)
-        if self._lookups_failed:
+        if self._lookups_failed or self._found_later:
             self._start_lookup_retry()
         for key, instrument in self._instrument_cache.items():
             found.setdefault(key, instrument)
@@ -554,7 +557,10 @@ class IBBroker(IBOrders, IBSession):
         the configured symbols are from the start; the `symbols` link says what is
         still missing."""
         delay = self.cfg.reconnect_delay_s
-        while self._lookups_failed and not self._closing:
+        while (self._lookups_failed or self._found_later) and not self._closing:
+            if self._found_later:
+                await self._quote_found_later()
+                continue
             await asyncio.sleep(delay)
             if not self._up or not self.ib.isConnected() or self._closing:
                 return
@@ -573,12 +579,23 @@ class IBBroker(IBOrders, IBSession):
                     self._lookups_failed[key] = str(exc)
                     continue
                 self._lookups_failed.pop(key, None)
-                log.info("ib.contract_found_later", extra={"broker": self.source, "key": key})
-                if key not in self.market.contracts:
-                    self.market.subscribe(key, self._contracts[key])
-                    await self.set_link("market", L.LIVE, self._market_detail())
-            await self._say_unknown(self._unknown_symbols)
+                self._found_later.add(key)
+            await self._quote_found_later()
             delay = min(delay * 2, self.cfg.reconnect_max_delay_s)
+
+    async def _quote_found_later(self) -> None:
+        """Quote the configured symbols found after their lookup failed, as the others
+        are from the start, and say what is still missing. The market link's state is
+        left as it is (TWS cut off from IB, 1100: DEGRADED stays), its detail updated."""
+        found, self._found_later = self._found_later, set()
+        for key in sorted(found):
+            log.info("ib.contract_found_later", extra={"broker": self.source, "key": key})
+            if key not in self.market.contracts and key in self._contracts:
+                self.market.subscribe(key, self._contracts[key])
+        market = self.health_state.links.get("market")
+        if found and market is not None and market.state is L.LIVE:
+            await self.set_link("market", L.LIVE, self._market_detail())
+        await self._say_unknown(self._unknown_symbols)
 
     async def _execution_not_taken(self, coid: str, execution: Any, exc: Exception) -> None:
         """A reported execution that is no fill the desk can journal: counted, logged

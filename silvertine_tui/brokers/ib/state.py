@@ -115,6 +115,9 @@ class IBState(Broker):
         # configured symbols whose contract lookup failed while connected: key -> why
         # (asked again in the background), and those TWS has no contract for
         self._lookups_failed: dict[str, str] = {}
+        # Configured symbols whose failed lookup succeeded since: quoted by the retry
+        # task (`_retry_lookups`), whichever lookup found them.
+        self._found_later: set[str] = set()
         self._unknown_symbols: list[str] = []
         self._lookup_retry: asyncio.Task[None] | None = None
         self._keys_by_con_id: dict[int, str] = {}
