@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+from silvertine_tui.brokers.ib import IBBroker
 from silvertine_tui.config import Settings
 from silvertine_tui.domain import ConnectionState
 from silvertine_tui.engine import Session
@@ -50,10 +51,12 @@ async def test_a_symbol_a_later_lookup_finds_is_quoted_in_a_session() -> None:
         await session.start()
         try:
             broker = session.engine.brokers["ib"]
+            assert isinstance(broker, IBBroker)
             await fake.set_quote("AAPL", "150.00", "150.05")
             await fake.set_quote("ESZ6", "6027.25", "6027.50")
             async with asyncio.timeout(10):
-                while session.projection.last_price(aapl) is None:  # noqa: ASYNC110 - the session applies on its own reader
+                # (the session applies quotes on its own reader)
+                while session.projection.last_price(aapl) is None:  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
             assert {aapl, es} <= set(broker.market.contracts)
             assert broker.health_state.links["symbols"].state is ConnectionState.LIVE
