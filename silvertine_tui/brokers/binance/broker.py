@@ -238,6 +238,8 @@ class BinanceBroker(Broker):
         self._replace_checks: dict[str, asyncio.Task[None]] = {}
         self._last_balances: dict[str, Balance] = {}
         self._journal_assets: set[str] = set()  # `journal_balances`
+        # Orders whose failed cancel is being settled in the background.
+        self._cancel_checks: set[str] = set()
         self._last_positions: dict[str, Decimal] = {}
         self._in_health = False
         # The configured symbols are quoted from the start: quotes and the tape.
@@ -1212,18 +1214,10 @@ class BinanceBroker(Broker):
                 "binance.bad_reply_unresolved",
                 extra={"broker": self.source, "client_order_id": coid, "error": repr(again)},
             )
+            self._settle_cancel_later(order, lost, "unreadable")
             found = None
         if found is not None and found.status is OrderStatus.CANCELED:
             return
-        if found is None:
-            task = asyncio.create_task(
-                self._recover_report(
-                    order, "asked of Binance after a cancel answer it could not read"
-                ),
-                name=f"binance-bad-reply:{coid}",
-            )
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
         raise lost from exc
 
     async def _order_after_failed_cancel(
@@ -1236,12 +1230,69 @@ class BinanceBroker(Broker):
         on its way that is not. The order as found; None when it cannot be read now (it
         stays PENDING_CANCEL)."""
         found = await self._settle_order(order, f"as Binance holds it after the cancel: {failed}")
+        if found is None:
+            self._settle_cancel_later(order, exc, failed)
         if found is None or found.status is OrderStatus.CANCELED:
             return found
         if found.status.is_terminal:
             raise _too_late(order, found, exc) from exc
         await self._restore_status(order, found.status, f"cancel {failed}: {exc}")
         return found
+
+    def _settle_cancel_later(self, order: TrackedOrder, exc: BrokerError, failed: str) -> None:
+        """A failed cancel whose order Binance could not be asked about now (the query,
+        or its fills' query, failed: rate-limited as the cancel was): asked again in the
+        background, 0.2 s doubling to 5 s, up to RECOVER_TRIES times, and settled as
+        `_order_after_failed_cancel` settles it. It stayed PENDING_CANCEL on the desk,
+        working at Binance, until some later report or reconnect."""
+        coid = order.client_order_id
+        if coid in self._cancel_checks:
+            return
+
+        async def settle() -> None:
+            delay = 0.2
+            try:
+                for _ in range(RECOVER_TRIES):
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    if order.status is not OrderStatus.PENDING_CANCEL:
+                        return  # a report settled it meanwhile
+                    try:
+                        found = await self._settle_order(
+                            order, f"as Binance holds it after the cancel: {failed}"
+                        )
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as again:  # (unreadable, the bus refusing: again)
+                        log.warning(
+                            "binance.cancel_check_failed",
+                            extra={
+                                "broker": self.source,
+                                "client_order_id": coid,
+                                "error": describe(again),
+                            },
+                        )
+                        continue
+                    if found is None:
+                        continue
+                    if not found.status.is_terminal:
+                        await self._restore_status(order, found.status, f"cancel {failed}: {exc}")
+                    return
+                log.error(
+                    "binance.cancel_unresolved",
+                    extra={
+                        "broker": self.source,
+                        "client_order_id": coid,
+                        "error": "Binance did not answer; the next reconnect settles it",
+                    },
+                )
+            finally:
+                self._cancel_checks.discard(coid)
+
+        self._cancel_checks.add(coid)
+        task = asyncio.create_task(settle(), name=f"binance-cancel-check:{coid}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _settle_order(self, order: TrackedOrder, reason: str) -> VenueOrder | None:
         """Ask the venue for the order and publish what the journal lacks: its fills
