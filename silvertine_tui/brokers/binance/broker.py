@@ -44,7 +44,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -592,9 +592,12 @@ class BinanceBroker(Broker):
         self,
         order: TrackedOrder | None,
         reason: str = "asked of Binance after a report this desk could not read",
+        *,
+        then: Callable[[VenueOrder], Awaitable[None]] | None = None,
     ) -> None:
         """What an unreadable report carried, from Binance: the order's fills (myTrades,
-        each once) and status (`_settle_order`), asked again while the query fails.
+        each once) and status (`_settle_order`), asked again while the query fails;
+        `then` is given the order as found.
         Its status unreadable there too, its fills still go. An order this adapter
         does not follow (or none named): the session's reconcile (`announce_reconnect`)
         adopts it and its fills."""
@@ -604,7 +607,10 @@ class BinanceBroker(Broker):
         delay = 0.2
         for _ in range(RECOVER_TRIES):
             try:
-                if await self._settle_order(order, reason) is not None:
+                found = await self._settle_order(order, reason)
+                if found is not None:
+                    if then is not None:
+                        await then(found)
                     return
             except asyncio.CancelledError:
                 raise
@@ -1242,50 +1248,21 @@ class BinanceBroker(Broker):
     def _settle_cancel_later(self, order: TrackedOrder, exc: BrokerError, failed: str) -> None:
         """A failed cancel whose order Binance could not be asked about now (the query,
         or its fills' query, failed: rate-limited as the cancel was): asked again in the
-        background, 0.2 s doubling to 5 s, up to RECOVER_TRIES times, and settled as
-        `_order_after_failed_cancel` settles it. It stayed PENDING_CANCEL on the desk,
-        working at Binance, until some later report or reconnect."""
+        background (`_recover_report`) and, still working, shown working again, as
+        `_order_after_failed_cancel` does. It stayed PENDING_CANCEL on the desk, working
+        at Binance, until some later report or reconnect."""
         coid = order.client_order_id
         if coid in self._cancel_checks:
             return
 
+        async def restore(found: VenueOrder) -> None:
+            if not found.status.is_terminal and order.status is OrderStatus.PENDING_CANCEL:
+                await self._restore_status(order, found.status, f"cancel {failed}: {exc}")
+
         async def settle() -> None:
-            delay = 0.2
             try:
-                for _ in range(RECOVER_TRIES):
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-                    if order.status is not OrderStatus.PENDING_CANCEL:
-                        return  # a report settled it meanwhile
-                    try:
-                        found = await self._settle_order(
-                            order, f"as Binance holds it after the cancel: {failed}"
-                        )
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception as again:  # (unreadable, the bus refusing: again)
-                        log.warning(
-                            "binance.cancel_check_failed",
-                            extra={
-                                "broker": self.source,
-                                "client_order_id": coid,
-                                "error": describe(again),
-                            },
-                        )
-                        continue
-                    if found is None:
-                        continue
-                    if not found.status.is_terminal:
-                        await self._restore_status(order, found.status, f"cancel {failed}: {exc}")
-                    return
-                log.error(
-                    "binance.cancel_unresolved",
-                    extra={
-                        "broker": self.source,
-                        "client_order_id": coid,
-                        "error": "Binance did not answer; the next reconnect settles it",
-                    },
-                )
+                reason = f"as Binance holds it after the cancel: {failed}"
+                await self._recover_report(order, reason, then=restore)
             finally:
                 self._cancel_checks.discard(coid)
 
