@@ -1747,9 +1747,17 @@ class BinanceBroker(Broker):
                     await self.journal_cancel(coid, reason)
                     journaled.add(coid)
                 order = self._orders.get(coid)
-                if order is not None:
-                    await self._replacement_found(order, body)
-                update = translate.reply_update(body, reason=reason)
+                try:
+                    if order is not None:
+                        await self._replacement_found(order, body)
+                    update = translate.reply_update(body, reason=reason)
+                except UNREADABLE as exc:
+                    # One answer of the sweep this adapter cannot read (a status value
+                    # Binance added) raised out of the cancel-all, the kill switch's
+                    # too: counted, and the order asked of Binance (`cancel_all` asks
+                    # the ones no answer named).
+                    self._bad_reply("cancel all", coid, body, exc)
+                    continue
                 if order is not None:
                     update = self._cumulative(order, update)
                 await self._publish_status(order, update, _ms(update))

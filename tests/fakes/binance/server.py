@@ -396,7 +396,8 @@ class FakeBinance:
         cancels: int = 0,
         replaces: int = 0,
     ) -> None:
-        """The next `replies` new-order replies (RESULT/FULL), `cancels` cancel replies,
+        """The next `replies` new-order replies (RESULT/FULL), `cancels` cancel replies
+        (a DELETE order's, or each order's in a DELETE openOrders answer),
         `replaces` cancelReplace replies (their `newOrderResponse`, RESULT/FULL) and
         `reports` executionReports say `status` (`status` / `X`) instead of the order's:
         a status value Binance added to its enum, as it did EXPIRED_IN_MATCH. The order
@@ -1034,7 +1035,11 @@ class FakeBinance:
         bodies = []
         for order in orders:
             self.exchange.cancel(spec.symbol, str(order.order_id), None)
-            bodies.append(self._cancel_body(order))
+            body = self._cancel_body(order)
+            if self.faults.unknown_status_cancels > 0:
+                self.faults.unknown_status_cancels -= 1
+                body["status"] = self.faults.unknown_status
+            bodies.append(body)
         return Reply(bodies, events=self.exchange.take_user_events())
 
     async def _cancel_replace(self, request: web.Request, params: Params) -> Reply:

@@ -242,3 +242,19 @@ async def test_an_unreadable_cancel_reply_binance_cannot_confirm_is_not_said_don
     events = await settled(s)
     assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.PENDING_CANCEL, S.CANCELED]
     assert s.broker.health_state.errors["bad_reply"] == 1
+
+
+async def test_an_unreadable_answer_in_a_cancel_all_is_asked_of_binance(s: Session) -> None:
+    """One order's answer in a DELETE openOrders said a status the adapter cannot read:
+    the whole cancel-all (the kill switch's too) raised a bare ValueError, the other
+    orders' cancels unjournaled. It is counted and that order asked of Binance."""
+    ids = [await s.broker.place(req(s, limit_price=D(1970 + i))) for i in range(3)]
+    for coid in ids:
+        await wait_for(s, ended(coid, S.NEW), "NEW")
+    s.fake.report_unknown_status("CANCELED_NEW_SPELLING", cancels=1)
+    await s.broker.cancel_all(reason="kill switch")
+    events = await settled(s)
+    for coid in ids:
+        assert statuses(events, coid)[-2:] == [S.PENDING_CANCEL, S.CANCELED], coid
+        once_each(events, coid)
+    assert s.broker.health_state.errors["bad_reply"] == 1
