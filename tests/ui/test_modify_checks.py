@@ -376,3 +376,29 @@ async def test_an_emptied_field_is_refused_not_taken_as_unchanged(make_desk) -> 
             Decimal("63400.00"),
         )
         await desk.session.close()
+
+
+async def test_a_key_not_handled_yet_when_the_order_moves_is_not_written_over(
+    make_desk,
+) -> None:
+    """The order moved between a key and its `Input.Changed` (the dialog follows the
+    desk on a timer): the field was taken for one not typed in and the new price
+    written over what the trader had typed (the suite saw it under load)."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        screen = await resting_buy_modify(desk, pilot)
+        price = screen.query_one("#m-limit_price", Input)
+        with screen.prevent(Input.Changed):  # typed; its Changed not handled yet
+            price.value = "63400.00"
+        await desk.session.command_gateway().send(
+            ModifyOrder(client_order_id=RESTING, limit_price=Decimal("63450.00"))
+        )
+        await desk.settle(pilot)
+        screen.follow_desk()
+        assert price.value == "63400.00"
+        await pilot.press("enter")
+        await desk.settle(pilot)
+        view = desk.session.engine.oms.get(RESTING)
+        assert view is not None
+        assert view.order.limit_price == Decimal("63400.00")
+        await desk.session.close()

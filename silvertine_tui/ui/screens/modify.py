@@ -255,7 +255,7 @@ class ModifyScreen(Dialog[Change | None]):
             was = self._filled_with[name]
             if now == was:
                 continue
-            if name not in self._typed:
+            if not self._is_typed(name):
                 with self.prevent(Input.Changed):
                     self.query_one(f"#m-{name}", Input).value = _text(now)
                 self._filled_with[name] = now
@@ -269,9 +269,20 @@ class ModifyScreen(Dialog[Change | None]):
             *self._values(),
             risk=self.risk,
             shown_terms={
-                name: value for name, value in self._filled_with.items() if name not in self._typed
+                name: value for name, value in self._filled_with.items() if not self._is_typed(name)
             },
         )
+
+    def _is_typed(self, name: str) -> bool:
+        """Typed in: said by its `Input.Changed`, or holding other than what it was filled
+        with (a key whose Changed was not handled yet when the order moved: the move
+        wrote over what was typed)."""
+        if name in self._typed:
+            return True
+        if self.query_one(f"#m-{name}", Input).value != _text(self._filled_with[name]):
+            self._typed.add(name)
+            return True
+        return False
 
     @on(Input.Submitted)
     def _submit(self, event: Input.Submitted) -> None:
