@@ -344,7 +344,7 @@ class FillCorrection(BaseModel):
     replaces: str = Field(min_length=1, description="exec id of the fill it corrects")
     fill: Fill
     previous_quantity: PositiveDec
-    previous_price: PositiveDec
+    previous_price: Dec = Field(ge=0)  # as `Fill.price`: a fill at 0 is a fill
     previous_fee: Dec = Decimal(0)
     previous_currency: str = ""
     previous_fee_value: Dec | None = None

@@ -135,6 +135,20 @@ def test_a_correction_books_the_position_as_if_the_fill_had_traded_so(
         assert standing(state) == (before[0], before[1], before[2] + moved, fees_after)
 
 
+def test_a_fill_at_price_zero_can_be_corrected() -> None:
+    """A fill IB reports at 0 (an option expiring worthless) is a fill; its correction
+    (to 0.05, say) was refused by the model (`previous_price` had to be above 0): the
+    venue's correction lost, the position left at the old price."""
+    p = Portfolio({INST.key: INST})
+    first = fill(1, Side.SELL, 10, D(0))
+    p.apply_fill(first)
+    correction = correction_of(first, 10, D("0.05"), D(0))
+    assert p.apply_fill_correction(correction)
+    assert p.booked_exactly(correction)
+    state = p.positions[KEY]
+    assert (state.quantity, state.avg_price) == (-10, D("0.05"))
+
+
 def test_a_fill_before_the_venue_quantity_was_taken_is_booked_by_its_price_only() -> None:
     p = Portfolio({INST.key: INST})
     first = fill(1, Side.BUY, 10, D("100"))
