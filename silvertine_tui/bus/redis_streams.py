@@ -678,34 +678,17 @@ class RedisBus:
                 entry_id = None
             else:
                 try:
-                    entry_id = _text(
-                        await self._writer.xadd(
-                            stream,
-                            fields,  # type: ignore[arg-type]
-                            maxlen=maxlen,
-                            approximate=self._approximate(stream),
-                        )
-                    )
-                    self._wrote(stream, entry_id)  # under the lock: `_check_restart`
-                except _DOWN as exc:
-                    # The reply is lost, not necessarily the write: re-sent on reconnect.
+                    entry_id = await self._add(stream, fields, maxlen)
+                except (*_DOWN, RedisError) as exc:
+                    error = self._write_error(stream, exc)
+                    if not isinstance(error, BusUnavailableError):
+                        raise error from exc
+                    # The reply lost (not necessarily the write: re-sent on reconnect),
+                    # a failover, or memory short: as an outage, the event waits in the
+                    # backlog and is written once Redis takes writes again.
                     self._buffer(stream, fields, maxlen)
                     self._mark_down(exc)
                     entry_id = None
-                except RedisError as exc:
-                    if _transient(exc):
-                        # A failover, or memory short: as an outage, the event waits in
-                        # the backlog and is written once Redis takes writes again.
-                        self._buffer(stream, fields, maxlen)
-                        self._mark_down(exc)
-                        entry_id = None
-                    else:
-                        self.stats.write_errors += 1
-                        self.stats.last_error = _describe(exc)
-                        raise BusError(
-                            f"Redis at {self.url} refused the event for {stream} "
-                            f"({_describe(exc)}): it was not journaled."
-                        ) from exc
         if entry_id is None:
             # Buffering awaits nothing: yield once, or a busy producer would starve the
             # reconnect loop and fill the backlog without Redis ever getting a chance.
@@ -754,36 +737,49 @@ class RedisBus:
                     else f"Redis at {self.url} is catching up ({waiting}): not written"
                 )
             try:
-                entry_id = _text(
-                    await self._writer.xadd(
-                        stream,
-                        fields,  # type: ignore[arg-type]
-                        maxlen=self._maxlen(stream),
-                        approximate=self._approximate(stream),
-                    )
-                )
-            except _DOWN as exc:
-                self._mark_down(exc)
-                raise BusUnavailableError(
-                    f"Redis at {self.url} is unreachable ({_describe(exc)}): the write's "
-                    "answer was lost, it may have landed (the desk shows it if it did)",
-                    maybe_written=True,
-                ) from None
-            except RedisError as exc:
-                if _transient(exc):
+                entry_id = await self._add(stream, fields, self._maxlen(stream))
+            except (*_DOWN, RedisError) as exc:
+                error = self._write_error(stream, exc)
+                if isinstance(error, BusUnavailableError):
                     self._mark_down(exc)
-                    raise BusUnavailableError(
-                        f"Redis at {self.url} takes no write now ({_describe(exc)}): not written"
-                    ) from None
-                self.stats.write_errors += 1
-                self.stats.last_error = _describe(exc)
-                raise BusError(
-                    f"Redis at {self.url} refused the event for {stream} "
-                    f"({_describe(exc)}): it was not journaled."
-                ) from None
-            self._wrote(stream, entry_id)
+                raise error from None
         self.stats.published += 1
         return entry_id
+
+    async def _add(self, stream: str, fields: FieldMap, maxlen: int | None) -> str:
+        """XADD `fields` now, under `_exec_lock`: the entry's id (`_write_error` says
+        what a failure means)."""
+        entry_id = _text(
+            await self._writer.xadd(
+                stream,
+                fields,  # type: ignore[arg-type]
+                maxlen=maxlen,
+                approximate=self._approximate(stream),
+            )
+        )
+        self._wrote(stream, entry_id)  # under the lock: `_check_restart`
+        return entry_id
+
+    def _write_error(self, stream: str, exc: BaseException) -> BusError:
+        """What a failed XADD means. Redis out of reach (the answer lost: the write may
+        have landed) or taking no write now (a failover, memory short):
+        `BusUnavailableError`, an outage. Any other refusal: `BusError`, counted."""
+        if isinstance(exc, _DOWN):
+            return BusUnavailableError(
+                f"Redis at {self.url} is unreachable ({_describe(exc)}): the write's "
+                "answer was lost, it may have landed (the desk shows it if it did)",
+                maybe_written=True,
+            )
+        if _transient(exc):
+            return BusUnavailableError(
+                f"Redis at {self.url} takes no write now ({_describe(exc)}): not written"
+            )
+        self.stats.write_errors += 1
+        self.stats.last_error = _describe(exc)
+        return BusError(
+            f"Redis at {self.url} refused the event for {stream} "
+            f"({_describe(exc)}): it was not journaled."
+        )
 
     def _wrote(self, stream: str, entry_id: str) -> None:
         self._last_written[stream] = entry_id
