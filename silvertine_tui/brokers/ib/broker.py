@@ -280,20 +280,25 @@ class IBBroker(IBOrders, IBSession):
             return
         ids = self.ids.get(coid)
         key = ids.instrument if ids is not None else self._key_for(ib_fill.contract)
-        fill = fill_of(
-            ib_fill,
-            client_order_id=coid,
-            key=key,
-            broker=self.name,
-            account=self.account,
-            instrument=self._instrument_cache.get(key),
-            commission=self.fees.report(exec_id),
-        )
+        fill = self._fill_of(ib_fill, coid, key)
         if self.fees.report(exec_id) is None:
             self.count_error("fee_pending")
         self.fees.journal(fill)
         await self.publish_fill(fill)
         await self._average_moved(key)
+
+    def _fill_of(self, ib_fill: Any, client_order_id: str, key: str) -> Fill:
+        """An execution of ours as a fill, with its instrument and its commission as
+        reported so far."""
+        return fill_of(
+            ib_fill,
+            client_order_id=client_order_id,
+            key=key,
+            broker=self.name,
+            account=self.account,
+            instrument=self._instrument_cache.get(key),
+            commission=self.fees.report(ib_fill.execution.execId),
+        )
 
     async def _correct(self, coid: str, ib_fill: Any, *, live: bool) -> bool:
         """An execution IB corrects (execId differing only after its final period from
@@ -318,17 +323,8 @@ class IBBroker(IBOrders, IBSession):
         if previous is None or previous.exec_id != replaced or shares <= 0:
             await self._correction_not_taken(coid, replaced, execution)
             return True
+        fill = self._fill_of(ib_fill, previous.client_order_id, previous.instrument)
         inst = self._instrument_cache.get(previous.instrument)
-        report = self.fees.report(exec_id)
-        fill = fill_of(
-            ib_fill,
-            client_order_id=previous.client_order_id,
-            key=previous.instrument,
-            broker=self.name,
-            account=self.account,
-            instrument=inst,
-            commission=report,
-        )
         correction = FillCorrection(
             replaces=replaced,
             fill=fill,
@@ -338,7 +334,7 @@ class IBBroker(IBOrders, IBSession):
             previous_currency=previous.fee_currency,
             previous_fee_value=previous.fee_value,
         )
-        if report is None:
+        if self.fees.report(exec_id) is None:
             self.count_error("fee_pending")
         self.fees.journal_correction(correction)
         await self.publish_kept(
@@ -751,15 +747,7 @@ class IBBroker(IBOrders, IBSession):
             if _not_after(execution, last.get(key)):
                 continue
             try:
-                fills[execution.execId] = fill_of(
-                    ib_fill,
-                    client_order_id=coid,
-                    key=key,
-                    broker=self.name,
-                    account=self.account,
-                    instrument=self._instrument_cache.get(key),
-                    commission=self.fees.report(execution.execId),
-                )
+                fills[execution.execId] = self._fill_of(ib_fill, coid, key)
             except (ValueError, ArithmeticError) as exc:  # pydantic's ValidationError too
                 # One execution the desk cannot take (a negative price) does not fail
                 # the whole reconcile: the others, the orders and positions still count.
