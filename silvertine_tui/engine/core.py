@@ -1482,30 +1482,33 @@ class TradingEngine:
             if now:
                 return await self.bus.publish_now(event)
             return await self.bus.publish(event)
-        except BusUnavailableError as exc:
-            if holds and (pending or self.watching):
+        except Exception as exc:
+            if now:
                 self.projection.release_state(event.event_id, replaced)
-            if not now:
-                raise
-            what = {RiskAction.RESUME: "the resume", RiskAction.KILL: "the kill switch"}.get(
-                action, f"trading state {state}"
-            )
-            stays = self.projection.journaled_state if self.watching else self.gate.state
-            fate = (
-                f"{what} may have been journaled (its answer was lost): the desk shows it "
-                "if it was; else"
-                if exc.maybe_written
-                else f"{what} was not journaled and no desk has seen it;"
-            )
-            raise BusUnavailableError(
-                f"Redis is unreachable: {fate} trading stays {stays}. Do it again once "
-                f"Redis is back (the bus in Health, 6). Redis said: {exc}",
-                maybe_written=exc.maybe_written,
-            ) from None
-        except Exception:
-            if holds and (pending or self.watching):
-                self.projection.release_state(event.event_id, replaced)
+            if now and isinstance(exc, BusUnavailableError):
+                raise self._not_journaled(action, state, exc) from None
             raise
+
+    def _not_journaled(
+        self, action: RiskAction, state: TradingState, exc: BusUnavailableError
+    ) -> BusUnavailableError:
+        """What a trading state written now or not at all (`_publish_risk`) says when
+        Redis did not take it."""
+        what = {RiskAction.RESUME: "the resume", RiskAction.KILL: "the kill switch"}.get(
+            action, f"trading state {state}"
+        )
+        stays = self.projection.journaled_state if self.watching else self.gate.state
+        fate = (
+            f"{what} may have been journaled (its answer was lost): the desk shows it "
+            "if it was; else"
+            if exc.maybe_written
+            else f"{what} was not journaled and no desk has seen it;"
+        )
+        return BusUnavailableError(
+            f"Redis is unreachable: {fate} trading stays {stays}. Do it again once "
+            f"Redis is back (the bus in Health, 6). Redis said: {exc}",
+            maybe_written=exc.maybe_written,
+        )
 
 
 async def _nothing_cancelled() -> CancelReport:
