@@ -38,10 +38,10 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -446,10 +446,15 @@ class Broker(ABC):
                 await asyncio.sleep(0.5)
             await self.announce_reconnect()
 
-        task = asyncio.create_task(owed(), name=f"reconcile-owed:{self.source}")
-        self._reconcile_owed = task
+        self._reconcile_owed = self.in_background(owed(), f"reconcile-owed:{self.source}")
+
+    def in_background(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Run `work` as a task of this broker's: held until it ends, cancelled at
+        close."""
+        task = asyncio.create_task(work, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     @property
     def unjournaled(self) -> int:
@@ -791,11 +796,9 @@ class Broker(ABC):
     def resolve_unknown(self, client_order_id: str) -> None:
         """After a timeout on `place`: ask the venue what became of the order, in the
         background, and publish what it says (`_resolve`)."""
-        task = asyncio.create_task(
-            self._resolve(client_order_id), name=f"resolve:{self.source}:{client_order_id}"
+        self.in_background(
+            self._resolve(client_order_id), f"resolve:{self.source}:{client_order_id}"
         )
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     async def _resolve(self, client_order_id: str) -> None:
         """Ask until the venue answers. Found: publish its status. Not found: only once

@@ -307,9 +307,7 @@ class BinanceBroker(Broker):
         first push may take a second, and a reconnect's streams come back without REST."""
         if not keys:
             return
-        task = asyncio.create_task(self._fetch_references(keys), name=f"references:{self.source}")
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self.in_background(self._fetch_references(keys), f"references:{self.source}")
 
     async def _fetch_references(self, keys: list[str]) -> None:
         for start in range(0, len(keys), REFERENCE_BATCH):
@@ -582,11 +580,7 @@ class BinanceBroker(Broker):
         if order is None and event.get("i") is not None:
             known = self._by_venue_id.get(str(event.get("i")))
             order = self._orders.get(known) if known is not None else None
-        task = asyncio.create_task(
-            self._recover_report(order), name=f"binance-bad-report:{self.source}"
-        )
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self.in_background(self._recover_report(order), f"binance-bad-report:{self.source}")
 
     async def _recover_report(
         self,
@@ -959,12 +953,10 @@ class BinanceBroker(Broker):
         stale = seen[0] if seen is not None and now - seen[1] < PRICE_STALE_NS else None
         ask = self._price_asks.get(symbol)
         if ask is None:
-            task = asyncio.create_task(
-                self._ask_price(symbol), name=f"binance-price:{self.source}:{symbol}"
+            task = self.in_background(
+                self._ask_price(symbol), f"binance-price:{self.source}:{symbol}"
             )
             ask = self._price_asks[symbol] = (task, time.monotonic())
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
             task.add_done_callback(lambda _: self._price_asks.pop(symbol, None))
         if stale is not None and stale > 0:
             return stale
@@ -1267,9 +1259,7 @@ class BinanceBroker(Broker):
                 self._cancel_checks.discard(coid)
 
         self._cancel_checks.add(coid)
-        task = asyncio.create_task(settle(), name=f"binance-cancel-check:{coid}")
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self.in_background(settle(), f"binance-cancel-check:{coid}")
 
     async def _settle_order(self, order: TrackedOrder, reason: str) -> VenueOrder | None:
         """Ask the venue for the order and publish what the journal lacks: its fills

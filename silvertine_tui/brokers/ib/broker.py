@@ -541,10 +541,7 @@ class IBBroker(IBOrders, IBSession):
         task = self._lookup_retry
         if self._closing or (task is not None and not task.done()):
             return
-        task = asyncio.create_task(self._retry_lookups(), name=f"ib-lookups:{self.source}")
-        self._lookup_retry = task
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._lookup_retry = self.in_background(self._retry_lookups(), f"ib-lookups:{self.source}")
 
     async def _retry_lookups(self) -> None:
         """Ask TWS again for the contracts of configured symbols whose lookup failed,

@@ -252,9 +252,7 @@ class IBState(Broker):
             except Exception:
                 log.exception("ib.task_failed", extra={"broker": self.source, "task": name})
 
-        task = asyncio.create_task(run(), name=f"{name}:{self.source}")
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self.in_background(run(), f"{name}:{self.source}")
 
     async def settle(self) -> None:
         """Return once everything TWS sent so far is journaled: a reqCurrentTime round
