@@ -14,7 +14,7 @@ from .enums import (
 from .errors import OrderValidationError, ValidationIssue
 from .ids import minted_ms, new_client_order_id
 from .instrument import Instrument, InstrumentKind, PriceBand, instrument_key, split_key
-from .market import Book, BookLevel, Quote, ReferenceBasis, ReferencePrice, Trade
+from .market import Book, BookLevel, Quote, ReferenceBasis, ReferencePrice, Trade, mid_of
 from .money import ZERO, Dec, plain, quantize_to_step, quantized, to_decimal
 from .orders import (
     TRANSITIONS,
@@ -67,6 +67,7 @@ __all__ = [
     "VenueOrder",
     "adds_to_position",
     "instrument_key",
+    "mid_of",
     "minted_ms",
     "new_client_order_id",
     "plain",

@@ -12,6 +12,16 @@ from .enums import Side
 from .money import Dec
 
 
+def mid_of(bid: Decimal | None, ask: Decimal | None) -> Decimal | None:
+    """Between a best bid and ask, when both are prices (above 0: Binance says an empty
+    side as 0) and not crossed; else None. An empty side made the mark half the other,
+    a crossed quote a price nobody dealt at, and both empty a mark of 0 that let any
+    notional through."""
+    if bid is None or ask is None or bid <= 0 or ask <= 0 or bid > ask:
+        return None
+    return (bid + ask) / 2
+
+
 class Quote(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
@@ -25,14 +35,7 @@ class Quote(BaseModel):
 
     @property
     def mid(self) -> Decimal | None:
-        """Between the two sides, when both are prices (above 0: Binance says an empty
-        side as 0) and not crossed; else None. An empty side made the mark half the
-        other, a crossed quote a price nobody dealt at, and both empty a mark of 0 that
-        let any notional through."""
-        bid, ask = self.bid, self.ask
-        if bid is None or ask is None or bid <= 0 or ask <= 0 or bid > ask:
-            return None
-        return (bid + ask) / 2
+        return mid_of(self.bid, self.ask)
 
     @property
     def mark(self) -> tuple[Decimal, str] | None:

@@ -58,6 +58,7 @@ from ...domain import (
     OrderStatus,
     OrderUpdate,
     ReferencePrice,
+    mid_of,
 )
 from ...events import (
     BalanceEvent,
@@ -73,7 +74,6 @@ from ...events import (
     SnapshotEvent,
 )
 from .account import PositionState
-from .market import sane_mid
 from .orders import TRIGGERED_REASON, SimFill, SimOrder
 from .venue import PaperVenue
 
@@ -521,20 +521,20 @@ async def continue_after_snapshot(bus: EventBus, stream: str, venue: PaperVenue)
 
 async def last_mids(bus: EventBus, stream: str, keys: set[str]) -> dict[str, Decimal]:
     """The last mid published per instrument in the market-data stream `stream`: of a
-    book or quote with both sides priced above 0 and not crossed (`sane_mid`; the one
+    book or quote with both sides priced above 0 and not crossed (`mid_of`; the one
     before stands over any other)."""
 
-    def mid_of(event: object) -> tuple[str, Decimal | None]:
+    def event_mid(event: object) -> tuple[str, Decimal | None]:
         if isinstance(event, BookEvent):
             book = event.payload
             if book.bids and book.asks:
-                return book.instrument, sane_mid(book.bids[0].price, book.asks[0].price)
+                return book.instrument, mid_of(book.bids[0].price, book.asks[0].price)
             return book.instrument, None
         if isinstance(event, QuoteEvent):
             return event.payload.instrument, event.payload.mid
         return "", None
 
-    return await _read_back(bus, stream, keys, mid_of)
+    return await _read_back(bus, stream, keys, event_mid)
 
 
 async def last_references(bus: EventBus, stream: str, keys: set[str]) -> dict[str, ReferencePrice]:

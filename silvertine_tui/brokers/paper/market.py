@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ...config import PaperMarketConfig
-from ...domain import Book, BookLevel, Quote
+from ...domain import Book, BookLevel, Quote, mid_of
 from .instruments import SymbolSpec
 
 Level = tuple[Decimal, Decimal]
@@ -29,14 +29,6 @@ Level = tuple[Decimal, Decimal]
 
 SECONDS_PER_YEAR = 365.0 * 86_400.0
 """The walk uses calendar time for every symbol (crypto trades every day)."""
-
-
-def sane_mid(bid: Decimal | None, ask: Decimal | None) -> Decimal | None:
-    """The mid of a best bid and ask, or None when a side is missing, priced at 0 or
-    below, or the two are crossed (the rule of the domain's `Quote.mid`)."""
-    if bid is None or ask is None or bid <= 0 or ask <= 0 or bid > ask:
-        return None
-    return (bid + ask) / 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +54,7 @@ class MarketBook:
         `Quote.mid`), else None."""
         if not self.bids or not self.asks:
             return None
-        return sane_mid(self.bids[0][0], self.asks[0][0])
+        return mid_of(self.bids[0][0], self.asks[0][0])
 
     @property
     def crossed(self) -> bool:
