@@ -56,11 +56,6 @@ class MarketBook:
             return None
         return mid_of(self.bids[0][0], self.asks[0][0])
 
-    @property
-    def crossed(self) -> bool:
-        """The best bid above the best ask: no venue shows that (a stale or broken feed)."""
-        return bool(self.bids and self.asks and self.bids[0][0] > self.asks[0][0])
-
     def tradable(self) -> MarketBook:
         """This book as the venue matches against it: levels priced at 0 or below (an
         empty side said as 0) or sized at 0 or below dropped, a side left with none an
