@@ -732,6 +732,37 @@ class LogConfig(_Section):
         return value.upper() if isinstance(value, str) else value
 
 
+def _one_binance_market(brokers: Sequence[BrokerConfigBase]) -> None:
+    """Refuse enabled brokers that quote Binance's instruments from two networks.
+
+    The engine keeps one mark per instrument key (`BTCUSDT.BINANCE`), whichever broker
+    quoted it: a testnet broker beside a paper broker on the real market's prices (or a
+    live Binance account) would mark, collar and value each other's orders and
+    positions at the other network's prices, which are not the same market."""
+    seen: tuple[int, str, bool] | None = None
+    for i, broker in enumerate(brokers):
+        if not broker.enabled:
+            continue
+        if isinstance(broker, BinanceBrokerConfig):
+            testnet, what = broker.testnet, "testnet"
+        elif isinstance(broker, PaperBrokerConfig) and broker.market.source == "binance":
+            testnet, what = broker.market.testnet, "market.testnet"
+        else:
+            continue
+        if seen is None:
+            seen = (i, what, testnet)
+        elif seen[2] != testnet:
+            j, first_what, first_testnet = seen
+            raise ValueError(
+                f"brokers[{j}] ({brokers[j].name}, {first_what}: "
+                f"{str(first_testnet).lower()}) and brokers[{i}] ({broker.name}, {what}: "
+                f"{str(testnet).lower()}) quote Binance's instruments from different "
+                "networks, and the desk keeps one mark per instrument (BTCUSDT.BINANCE): "
+                "each would be valued and price-checked at the other's prices. Use the "
+                "same network for both, or disable one"
+            )
+
+
 def _default_brokers() -> list[BrokerConfig]:
     return [PaperBrokerConfig(name="paper", account="main")]
 
@@ -761,6 +792,7 @@ class Settings(BaseModel):
                     f"(brokers[{first[broker.name]}] and brokers[{i}]); names must be unique"
                 )
             first[broker.name] = i
+        _one_binance_market(value)
         return value
 
     def broker(self, name: str) -> BrokerConfig:

@@ -529,3 +529,55 @@ def test_format_config_error() -> None:
         "  - bus.url: bad",
         "  - ui.theme: bad",
     ]
+
+
+PAPER_ON_BINANCE = """
+brokers:
+  - name: paper
+    type: paper
+    symbols: [BTCUSDT]
+    market: {{source: binance{paper_testnet}}}
+  - name: binance
+    type: binance
+    api_key: k
+    api_secret: s
+    symbols: [BTCUSDT]
+{binance_network}"""
+
+
+@pytest.mark.parametrize(
+    ("paper_testnet", "binance_network", "refused"),
+    [
+        ("", "", True),  # the real market's prices beside a testnet account
+        (", testnet: true", "", False),
+        ("", "    testnet: false\n    live: true\n", False),
+        ("", "    enabled: false\n", False),
+    ],
+)
+def test_binance_instruments_from_one_network(
+    tmp_path: Path, paper_testnet: str, binance_network: str, refused: bool
+) -> None:
+    """One mark per instrument key: two networks' prices for BTCUSDT.BINANCE would
+    value and price-check each broker's orders at the other's prices."""
+    text = PAPER_ON_BINANCE.format(paper_testnet=paper_testnet, binance_network=binance_network)
+    path = write(tmp_path, text)
+    if not refused:
+        assert len(load_settings(path).brokers) == 2
+        return
+    [problem] = problems_of(path)
+    assert problem.startswith(
+        "brokers: brokers[0] (paper, market.testnet: false) and brokers[1] (binance, "
+        "testnet: true) quote Binance's instruments from different networks"
+    )
+    assert "Use the same network for both, or disable one" in problem
+
+
+def test_two_binance_accounts_on_two_networks(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "brokers:\n"
+        "  - {name: live, type: binance, api_key: a, api_secret: b, testnet: false, live: true}\n"
+        "  - {name: test, type: binance, api_key: c, api_secret: d}\n",
+    )
+    [problem] = problems_of(path)
+    assert "brokers[0] (live, testnet: false) and brokers[1] (test, testnet: true)" in problem
