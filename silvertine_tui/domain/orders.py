@@ -560,6 +560,17 @@ class Order(BaseModel):
         return max(self.quantity - self.filled_qty, ZERO)
 
     @property
+    def owed_qty(self) -> Decimal:
+        """The base quantity the venue said FILLED whose fills have not arrived: a FILLED
+        status may come first (a lost answer resolved from the venue, TWS's orderStatus
+        before its execDetails), and until the fills do, the position does not hold them
+        and the order works no more. The gate counts it as working meanwhile. 0 for an
+        order by quote amount (the venue decides its base quantity)."""
+        if self.status is not _S_FILLED or self.quote_quantity is not None:
+            return ZERO
+        return max(self.quantity - self.filled_qty, ZERO)
+
+    @property
     def leaves_quote(self) -> Decimal:
         """The quote amount an order by quote amount may still trade (0 otherwise)."""
         if self.status.is_terminal or self.quote_quantity is None:

@@ -882,7 +882,7 @@ class TradingEngine:
     ) -> Decimal:
         mark = self.last_price(instrument)
         total = Decimal(0)
-        for v in self.oms.working(broker, account):
+        for v in self.oms.exposed(broker, account):
             order = v.order
             if (
                 order.request.instrument != instrument
@@ -890,7 +890,10 @@ class TradingEngine:
                 or v.client_order_id == exclude
             ):
                 continue
-            total += max(order.leaves_qty, self.raises_in_flight.quantity(order) - order.filled_qty)
+            total += max(
+                order.leaves_qty + order.owed_qty,
+                self.raises_in_flight.quantity(order) - order.filled_qty,
+            )
             if order.by_quote and mark is not None and mark > 0:
                 # The venue sizes an order by quote amount: about this much at the mark.
                 total += order.leaves_quote / mark

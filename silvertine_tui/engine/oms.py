@@ -167,6 +167,17 @@ class OMS:
             and (account is None or v.account == account)
         ]
 
+    def exposed(self, broker: str, account: str) -> list[OrderView]:
+        """The working orders and the FILLED ones whose fills are owed (`Order.owed_qty`):
+        what may still move the position."""
+        return [
+            v
+            for v in self.orders.values()
+            if (not v.order.status.is_terminal or v.order.owed_qty)
+            and v.broker == broker
+            and v.account == account
+        ]
+
     def open_count(self, broker: str | None = None) -> int:
         return len(self.working(broker))
 

@@ -566,8 +566,8 @@ class DeskProjection:
     ) -> Decimal:
         return sum(
             (
-                v.order.leaves_qty
-                for v in self.oms.working(broker, account)
+                v.order.leaves_qty + v.order.owed_qty
+                for v in self.oms.exposed(broker, account)
                 if v.order.request.instrument == instrument
                 and v.order.request.side is side
                 and v.client_order_id != exclude
