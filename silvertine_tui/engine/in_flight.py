@@ -49,6 +49,10 @@ class PlacesInFlight:
 
     @contextmanager
     def track(self, request: OrderRequest) -> Iterator[Placing]:
+        # Each place lets the earlier ones read back go: nothing else may ask (`now`
+        # runs only for the rules that count working orders), and held for the whole
+        # session they grew with every order.
+        self._let_go()
         cid = request.client_order_id
         placing = Placing(request)
         self._placing[cid] = placing
@@ -59,6 +63,9 @@ class PlacesInFlight:
             placing.answered_at = asyncio.get_running_loop().time()
             if placing.refused or self._known(cid):
                 self._placing.pop(cid, None)
+
+    def __len__(self) -> int:
+        return len(self._placing)
 
     def _let_go(self) -> None:
         """Answered places the engine has read back (or that were refused, or waited
