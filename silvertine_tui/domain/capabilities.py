@@ -44,6 +44,10 @@ class Capabilities(BaseModel):
     post_only: bool = False
     quote_quantity_market: bool = False
     cancel_all_native: bool = False
+    # The venue keeps a working reduce-only order from adding to the position (cuts or
+    # cancels it when the position shrinks under it); else the engine cancels one that
+    # would take the position through zero (`TradingEngine.trim_reduce_only`).
+    reduce_only_native: bool = False
     # A spot account holds assets, not signed positions: it cannot sell what it lacks.
     short_selling: bool = True
     market_data: frozenset[MarketDataKind] = frozenset({MarketDataKind.QUOTE})

@@ -66,17 +66,31 @@ from ..events import (
 )
 from ..events.summary import corrected_text
 from .anomalies import CONTRADICTS, ENGINE_COMPONENT, Anomalies, AnomalyKind
-from .cancels import RETRY_DELAYS_S, CancelReport, KillReport, cancel_everywhere, cancel_on
+from .cancels import (
+    RETRY_DELAYS_S,
+    CancelReport,
+    KillReport,
+    cancel_everywhere,
+    cancel_ids,
+    cancel_on,
+)
 from .in_flight import PlacesInFlight, RaisesInFlight, cancel_when_answered
 from .oms import _FROM_ORDER, OrderView, Outcome
 from .oms import log as oms_log
 from .projection import MAX_LISTED, TOUCHED, DeskProjection, FinishedWindow, journal_problem
-from .risk import RiskGate, RiskRejected, RiskViolation, modify_violations
+from .risk import (
+    RiskGate,
+    RiskRejected,
+    RiskViolation,
+    modify_violations,
+    reduce_only_excess,
+)
 
 log = logging.getLogger(__name__)
 
 ENGINE_SOURCE = "engine"
 ADDING = "that would add to a position"
+REDUCE_ONLY_PAST_ZERO = "reduce-only that would take a position through zero"
 """What REDUCE_ONLY cancels (`TradingEngine.cancel_adding`), as its report says it."""
 
 # Read as module globals on every event (from the enum class: about 0.1 µs on 3.11).
@@ -271,6 +285,9 @@ class TradingEngine:
         self.kill_from_elsewhere = ""
         # REDUCE_ONLY read back from another desk, not yet acted on (`honour_reduce_only`).
         self.reduce_from_elsewhere = ""
+        # Positions moved (a fill, a reconcile) under working reduce-only orders at a
+        # venue that does not keep them reduce-only: `trim_reduce_only` looks at them.
+        self.reduce_only_to_trim: set[tuple[str, str, str]] = set()
         # Ids sent while another desk's kill is being honoured (after a RESUME read
         # meanwhile): that kill does not cancel them.
         self._honouring = 0
@@ -465,6 +482,8 @@ class TradingEngine:
                     if self.replaying:  # as `apply` does before each event
                         self.check_positions(event.ts)
                     self._fill_moved(payload)
+                if took and kind is _FILL and not self.replaying:
+                    self._position_moved(payload.broker, payload.account, payload.instrument)
         except Exception as exc:
             raise EntryNotApplied(entry, exc) from exc  # `entry`: the one being applied
         finally:
@@ -575,6 +594,9 @@ class TradingEngine:
                     self._fill_anomaly(event.payload, outcome)
                 if self._disagreements:
                     self._fill_moved(event.payload)
+                if not self.replaying:
+                    fill = event.payload
+                    self._position_moved(fill.broker, fill.account, fill.instrument)
             case OrderRequestEvent():
                 pass  # first: a journal is mostly order events (a miss costs here)
             case FillCorrectionEvent():
@@ -596,6 +618,8 @@ class TradingEngine:
                 ):
                     # Our position is the venue's now: a disagreement watched ends.
                     key = (event.broker, event.account, rec.instrument)
+                    if not self.replaying:
+                        self._position_moved(*key)
                     watched = self._disagreements.get(key)
                     if watched is not None:
                         self._agreed(key, watched, rec.venue_quantity, "on reconcile")
@@ -1429,6 +1453,56 @@ class TradingEngine:
             "engine.reduce_only_cancels",
             extra={"cancelled": len(total.cancelled), "still_working": total.still_working},
         )
+        return total
+
+    def _position_moved(self, broker: str, account: str, instrument: str) -> None:
+        adapter = self.brokers.get(broker)
+        if adapter is not None and not adapter.capabilities.reduce_only_native:
+            self.reduce_only_to_trim.add((broker, account, instrument))
+
+    async def trim_reduce_only(self) -> CancelReport | None:
+        """Cancel the working reduce-only orders a position that moved under them
+        (`reduce_only_to_trim`) would now let through zero (`reduce_only_excess`).
+
+        IB and Binance spot take no reduce-only flag: the gate checks the order when it
+        is sent, and nothing kept it reduce-only after. A closing order placed with the
+        `x` ticket, left working while another order closed the position, opened the
+        other side when it filled. What this cancels is journaled as a log line (an
+        ERROR when a cancel failed: the order may still add at the venue)."""
+        keys, self.reduce_only_to_trim = self.reduce_only_to_trim, set()
+        total = CancelReport(what=REDUCE_ONLY_PAST_ZERO)
+        for broker, account, instrument in sorted(keys):
+            adapter = self.brokers.get(broker)
+            if adapter is None:
+                continue
+            orders = sorted(
+                (
+                    v
+                    for v in self.oms.working(broker, account)
+                    if v.order.request.reduce_only
+                    and v.order.request.instrument == instrument
+                    and v.order.status is not OrderStatus.PENDING_CANCEL
+                ),
+                key=lambda v: v.created_ns,
+            )
+            if not orders:
+                continue
+            position = self.portfolio.position(broker, account, instrument)
+            excess = reduce_only_excess(position, (v.order for v in orders))
+            if not excess:
+                continue
+            reason = (
+                f"reduce-only: the {instrument} position is {plain(position)} now; "
+                "filled, the order would take it through zero"
+            )
+            report = await cancel_ids(
+                adapter, excess, delays=self.retry_delays, reason=reason, what=REDUCE_ONLY_PAST_ZERO
+            )
+            total = total.merged(report)
+        if not (total.cancelled or total.gone or total.still_working or total.problems):
+            return None
+        log.warning("engine.reduce_only_trimmed", extra={"summary": total.summary()})
+        await self._say_honoured(total.summary(), total.ok)
         return total
 
     async def honour_reduce_only(self) -> CancelReport | None:

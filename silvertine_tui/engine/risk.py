@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -141,6 +141,24 @@ def reduce_limit(position: Decimal, side: Side, working_same: Decimal) -> Decima
     if position == 0 or (position > 0) == (side.sign > 0):
         return Decimal(0)
     return max(Decimal(0), abs(position) - working_same)
+
+
+def reduce_only_excess(position: Decimal, orders: Iterable[Order]) -> list[str]:
+    """Which working reduce-only `orders` (of one instrument and account, oldest first)
+    would now take `position` through zero: at a venue that does not keep them from it
+    (`Capabilities.reduce_only_native`), one placed to close a position another order
+    closed since would open the other side when it fills. The oldest that still fit
+    in what is left to reduce stay; the ids of the rest."""
+    room = {side: reduce_limit(position, side, Decimal(0)) for side in Side}
+    excess: list[str] = []
+    for order in orders:
+        leaves = order.leaves_qty
+        side = order.request.side
+        if leaves <= room[side]:
+            room[side] -= leaves
+        else:
+            excess.append(order.client_order_id)
+    return excess
 
 
 def _reduce_problem(

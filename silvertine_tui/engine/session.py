@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import Any, NamedTuple, TypeVar
 
 from ..brokers import TRADABLE_STATES, Broker, BrokerError, BrokerRegistry
@@ -142,7 +142,14 @@ class Session:
         self._stopped = ""  # why a task the desk trades on failed (`_kept_failed`)
         self._closed_brokers: set[str] = set()  # closed with a lost claim
         self._side_tasks: set[asyncio.Task[Any]] = set()  # `_spawn`
+        self._trimming = False  # `_trim_reduce_only` runs
         self.alerts: list[Alert] = []  # drained by the app into toasts
+        # `close` cancels what works (`engine.cancel_on_exit`) unless the trader chose
+        # to leave it (`leave_working_on_close`).
+        self._cancel_on_exit = settings.engine.cancel_on_exit
+        self.left_working = ""
+        """What `close` was to cancel (`engine.cancel_on_exit`) and left working, said
+        for the trader ("" when nothing): the CLI says it once the UI is gone."""
         # The journal's epoch and trading state, on this host's disk (`last_run`).
         self.last_run = RunRecorder(
             self.engine, record_path(state_home(), self.bus.stats.url, self.bus.layout.prefix)
@@ -467,6 +474,9 @@ class Session:
                     self._spawn(engine.honour_kill(), "engine-honour-kill")
                 if engine.reduce_from_elsewhere:
                     self._spawn(engine.honour_reduce_only(), "engine-honour-reduce-only")
+                if engine.reduce_only_to_trim and not self._trimming:
+                    self._trimming = True
+                    self._spawn(self._trim_reduce_only(), "engine-trim-reduce-only")
                 if entry.stream == health:
                     await engine.republish_profiles(self.bus.options.health_maxlen // 2)
                 if entry.stream.startswith(journals):
@@ -589,6 +599,15 @@ class Session:
             LogEvent.create("engine", Log(message=message, level=LogLevel.WARNING))
         )
 
+    async def _trim_reduce_only(self) -> None:
+        """One at a time beside the reader: the positions that moved while its cancels
+        went out are looked at next."""
+        try:
+            while self.engine.reduce_only_to_trim:
+                await self.engine.trim_reduce_only()
+        finally:
+            self._trimming = False
+
     def _spawn(self, work: Coroutine[Any, Any, Any], name: str) -> None:
         """Run `work` beside the session's tasks (cancelled with them on close)."""
         task: asyncio.Task[Any] = asyncio.create_task(work, name=name)
@@ -668,6 +687,53 @@ class Session:
     def feed(self) -> AsyncIterator[FeedEntry]:
         return self.bus.tail(self.feed_streams())
 
+    def leave_working_on_close(self) -> None:
+        """The trader chose to leave the working orders at the venues (the quit
+        dialog's "Leave & quit"): `close` does not cancel them, whatever
+        `engine.cancel_on_exit` says."""
+        self._cancel_on_exit = False
+
+    async def _cancel_on_close(self) -> None:
+        """`engine.cancel_on_exit`: cancel every working order. What stays working is
+        logged as an error and kept in `left_working` for the trader."""
+        try:
+            report = await self.engine.cancel_all()
+        except Exception as exc:
+            log.exception("session.cancel_on_exit_failed")
+            working = self.engine.oms.working()
+            self.left_working = (
+                f"cancel on exit failed ({type(exc).__name__}: {exc}); "
+                f"{self._working_text(list(working))}"
+            )
+            return
+        if report.ok:
+            log.info("session.cancel_on_exit", extra={"summary": report.summary()})
+            return
+        log.error("session.cancel_on_exit", extra={"summary": report.summary()})
+        orders = self.engine.oms.orders
+        left = [orders[coid] for coid in report.still_working if coid in orders]
+        text = self._working_text(left, report.still_working) if left else ""
+        problems = "; ".join(report.problems)
+        self.left_working = "; ".join(part for part in (text, problems) if part)
+
+    @staticmethod
+    def _working_text(views: list[Any], why: Mapping[str, str] | None = None) -> str:
+        """`N order(s) still working at paper/main: ETHUSDT.PAPER st...01 (why), ...;
+        cancel them at the venue`."""
+        by_account: dict[str, list[str]] = {}
+        for view in views:
+            coid = view.client_order_id
+            reason = f" ({why[coid]})" if why and why.get(coid) else ""
+            name = f"{view.order.request.instrument} {coid}{reason}"
+            by_account.setdefault(f"{view.broker}/{view.account}", []).append(name)
+        parts = [
+            f"{len(names)} order(s) still working at {account}: {', '.join(names)}"
+            for account, names in sorted(by_account.items())
+        ]
+        if not parts:
+            return ""
+        return "; ".join(parts) + "; cancel them at the venue"
+
     async def close(self) -> None:
         if not self.started:
             return
@@ -675,9 +741,8 @@ class Session:
         # Closed before it was ready (quit during recovery): the engine holds part of
         # the journal, so it neither cancels what it believes working nor snapshots.
         recovered, self.ready = self.ready, False
-        if recovered and self.settings.engine.cancel_on_exit:
-            report = await self.engine.cancel_all()
-            log.info("session.cancel_on_exit", extra={"summary": report.summary()})
+        if recovered and self._cancel_on_exit:
+            await self._cancel_on_close()
         tasks = [*self._tasks, *self._side_tasks]
         for task in tasks:
             task.cancel()

@@ -195,6 +195,7 @@ class PaperBroker(Broker):
         self.capabilities = Capabilities(
             modify=ModifyStyle.NATIVE,
             cancel_all_native=True,
+            reduce_only_native=True,
             short_selling=config.checks.short_selling,
             market_data=frozenset({MarketDataKind.QUOTE, MarketDataKind.BOOK}),
         )
