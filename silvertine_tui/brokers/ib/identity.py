@@ -13,13 +13,23 @@ Orders the journal adopted on reconcile (open at TWS, not placed by this adapter
 another client id, in TWS, or by an earlier run whose journal is gone) are added with
 `adopt`, by their permId, under the id they were adopted as, so that TWS's reports of
 them are journaled from then on.
+
+Records of finished orders leave memory: the last `FINISHED_KEPT` of them are kept (a
+late report of one, such as IB's correction of its execution, still finds it; a cancel
+of one says it came too late), older ones are forgotten (`on_forget` is told of each, so
+the adapter drops what else it keeps of them). An order that works is never forgotten.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ...domain import OrderStatus
+
+# Finished orders whose record is kept (about a day of a busy desk's orders).
+FINISHED_KEPT = 10_000
 
 
 @dataclass(slots=True)
@@ -35,10 +45,13 @@ class OrderIds:
 
 
 class IdentityMap:
-    def __init__(self) -> None:
+    def __init__(self, on_forget: Callable[[str], None] | None = None) -> None:
+        self._on_forget = on_forget
         self.by_coid: dict[str, OrderIds] = {}
         self._by_perm: dict[int, str] = {}
         self._by_order: dict[tuple[int, int], str] = {}
+        self._finished: OrderedDict[str, None] = OrderedDict()  # oldest first
+        self.finished_kept = FINISHED_KEPT
 
     def __contains__(self, client_order_id: object) -> bool:
         return client_order_id in self.by_coid
@@ -83,7 +96,7 @@ class IdentityMap:
             self.bind_order(client_order_id, client_id, order_id)
         else:  # placed in TWS and not bound to an API order id: no (client, order) key
             ids.client_id = client_id
-        ids.status = status
+        self.set_status(client_order_id, status)
         return ids
 
     def bind_perm(self, client_order_id: str, perm_id: int) -> None:
@@ -114,9 +127,33 @@ class IdentityMap:
         return self._by_order.get((client_id, order_id))
 
     def set_status(self, client_order_id: str, status: OrderStatus) -> None:
+        """The order's status. A finished one is kept among the last `finished_kept`;
+        the oldest beyond them are forgotten (`on_forget` told of each)."""
         ids = self.by_coid.get(client_order_id)
-        if ids is not None:
-            ids.status = status
+        if ids is None:
+            return
+        ids.status = status
+        if not status.is_terminal:
+            self._finished.pop(client_order_id, None)
+            return
+        self._finished[client_order_id] = None
+        self._finished.move_to_end(client_order_id)
+        while len(self._finished) > max(1, self.finished_kept):
+            coid, _ = self._finished.popitem(last=False)
+            self.forget(coid)
+            if self._on_forget is not None:
+                self._on_forget(coid)
+
+    def forget(self, client_order_id: str) -> None:
+        """Drop an order's record and its keys."""
+        self._finished.pop(client_order_id, None)
+        ids = self.by_coid.pop(client_order_id, None)
+        if ids is None:
+            return
+        if ids.perm_id and self._by_perm.get(ids.perm_id) == client_order_id:
+            del self._by_perm[ids.perm_id]
+        if self._by_order.get((ids.client_id, ids.order_id)) == client_order_id:
+            del self._by_order[(ids.client_id, ids.order_id)]
 
     def working(self) -> list[OrderIds]:
         return [ids for ids in self.by_coid.values() if not ids.status.is_terminal]

@@ -193,6 +193,15 @@ class IBOrders(IBState):
         be cancelled (IB's global cancel reaches it)."""
         by = "in TWS (client id 0)" if client_id == 0 else f"by client id {client_id}"
         where = "in TWS" if client_id == 0 else f"in TWS or from client id {client_id}"
+        if client_id in self.client_ids:
+            # One of this desk's own ids: it is on another after TWS answered 326.
+            return (
+                f"placed by this desk under client id {client_id}; this session is on "
+                f"client id {self.client_id} ({self._why_on_this_id(client_id)}), and IB "
+                f"lets only client id {client_id} change it. {self._way_back(client_id)} "
+                f"Now: cancel it {where}, or with cancel all of every instrument or the "
+                "kill switch (IB's global cancel)"
+            )
         return (
             f"placed {by}, this session is client id {self.client_id}: IB lets only "
             f"that client change it; cancel it {where}, or with cancel all of every "
@@ -236,10 +245,15 @@ class IBOrders(IBState):
                 "or the kill switch (IB's global cancel)"
             )
 
+    async def place(self, request: OrderRequest, market_price: Decimal | None = None) -> str:
+        with self._working_on_orders():
+            return await super().place(request, market_price)
+
     async def cancel(self, client_order_id: str, reason: str = "") -> None:
-        self._refuse_adopted(client_order_id, "cancel")
-        self._refuse_ended(client_order_id, "cancel")
-        await super().cancel(client_order_id, reason)
+        with self._working_on_orders():
+            self._refuse_adopted(client_order_id, "cancel")
+            self._refuse_ended(client_order_id, "cancel")
+            await super().cancel(client_order_id, reason)
 
     def _refuse_ended(self, coid: str, what: str) -> None:
         """An order this adapter saw end with a fill (its end reached the adapter before
@@ -263,11 +277,12 @@ class IBOrders(IBState):
         limit_price: Decimal | None = None,
         stop_price: Decimal | None = None,
     ) -> None:
-        self._refuse_adopted(client_order_id, "modify")
-        self._refuse_ended(client_order_id, "modify")
-        await super().modify(
-            client_order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price
-        )
+        with self._working_on_orders():
+            self._refuse_adopted(client_order_id, "modify")
+            self._refuse_ended(client_order_id, "modify")
+            await super().modify(
+                client_order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price
+            )
 
     async def _modify(self, change: ModifyRequest) -> None:
         coid = change.client_order_id
@@ -487,6 +502,10 @@ class IBOrders(IBState):
         TWS after it. Asked before, the three requests of the catch-up held the cancel
         back by their round trips, and a TWS that did not answer one kept it from going
         out at all (its timeout failed the cancel all)."""
+        with self._working_on_orders():
+            return await self._cancel_all(instrument, reason)
+
+    async def _cancel_all(self, instrument: str | None, reason: str) -> list[str]:
         if instrument is not None:
             return await super().cancel_all(instrument, reason)
         self._require_tradable(cancel=True)

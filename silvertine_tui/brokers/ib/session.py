@@ -1,6 +1,15 @@
 """The socket to TWS: connect (never raising because TWS is away), reconnect with
-backoff and the next client id after 326, rebuild from TWS after every (re)connect, and
-TWS's own link to IB (1100 / 1101 / 1102)."""
+backoff, rebuild from TWS after every (re)connect, and TWS's own link to IB (1100 /
+1101 / 1102).
+
+Client ids. IB lets only the client id that placed an order modify or cancel it (the
+global cancel aside). Each connect tries first the id this desk's working orders are
+under (the configured `client_id` when none work: `_home_index`), then the others of
+`client_id_fallbacks` in order when TWS answers 326 (in use: often this desk's own
+dropped socket, which TWS has not let go yet). Connected on another id, the session
+asks TWS now and then whether that id is free (a second, bare handshake: `_id_free`)
+and moves back to it when it is, unless an order of the desk works under the id it is
+on, or a place, modify or cancel is under way (`_go_home`)."""
 
 from __future__ import annotations
 
@@ -9,7 +18,7 @@ import contextlib
 import functools
 import logging
 
-from ib_async import ExecutionFilter
+from ib_async import IB, ExecutionFilter
 
 from ...domain import ConnectionState
 from ..errors import BrokerError
@@ -33,7 +42,7 @@ class IBSession(IBState):
         await self.set_link(
             "api", L.CONNECTING, f"connecting to {self.endpoint} as client id {self.client_id}"
         )
-        if await self._connect_once():
+        if await self._connect_cycle():
             try:
                 await self._after_connect(announce=False)
                 return
@@ -41,7 +50,30 @@ class IBSession(IBState):
                 await self._rebuild_failed(exc)
         self._start_reconnect()
 
-    async def _connect_once(self) -> bool:
+    def _id_order(self, first: int | None = None) -> list[int]:
+        """The client ids to try, as indexes: `first` (else where the session belongs,
+        `_home_index`, else the configured id), then the others in configured order."""
+        if first is None:
+            first = self._home_index()
+        first = 0 if first is None else first
+        return [first, *(i for i in range(len(self.client_ids)) if i != first)]
+
+    async def _connect_cycle(self, first: int | None = None) -> bool:
+        """Connect with the first client id TWS takes (`_id_order`): the next is tried
+        at once after a 326, none after another failure (TWS away: no id would do)."""
+        order = self._id_order(first)
+        for n, index in enumerate(order):
+            following = order[n + 1] if n + 1 < len(order) else None
+            if await self._connect_once(index, following):
+                return True
+            if not self._saw_326:
+                return False
+        return False
+
+    async def _connect_once(self, index: int, following: int | None = None) -> bool:
+        """One connect as `client_ids[index]`; `following`: the index tried next after
+        a 326 (named in the reason)."""
+        self._client_index = index
         client_id = self.client_id
         self._saw_326 = False
         reason = ""
@@ -52,6 +84,7 @@ class IBSession(IBState):
         self.ib.RaiseRequestErrors = False
         try:
             await self._handshake(client_id)
+            self._ids_in_use.discard(client_id)
             return True
         except ConnectionRefusedError:
             reason = (
@@ -60,10 +93,16 @@ class IBSession(IBState):
             )
         except TimeoutError:
             if self._saw_326:
+                self._ids_in_use.add(client_id)
                 reason = f"client id {client_id} is already in use at TWS (326)"
-                if self._client_index + 1 < len(self.client_ids):
-                    self._client_index += 1
-                    reason += f"; trying client id {self.client_id}"
+                if following is not None:
+                    reason += f"; trying client id {self.client_ids[following]}"
+                elif len(self.client_ids) > 1:
+                    ids = ", ".join(str(i) for i in self.client_ids)
+                    reason += (
+                        f"; so are all of {ids}: close the other connections (or restart "
+                        "TWS) or list more ids in client_id_fallbacks"
+                    )
                 else:
                     reason += (
                         "; close the other connection (or restart TWS) or list more ids"
@@ -155,6 +194,8 @@ class IBSession(IBState):
             self._poller = asyncio.create_task(
                 self._poll_other_clients(), name=f"ib-poll:{self.source}"
             )
+        if len(self.client_ids) > 1 and (self._homing is None or self._homing.done()):
+            self._homing = asyncio.create_task(self._go_home(), name=f"ib-home:{self.source}")
         if self.cfg.watchdog_s and (self._watchdog is None or self._watchdog.done()):
             self._watchdog = asyncio.create_task(self._watch_tws(), name=f"ib-watch:{self.source}")
         self._unanswered = False
@@ -202,16 +243,14 @@ class IBSession(IBState):
             await asyncio.sleep(delay)
             if self._stopping():
                 return
-            index = self._client_index
-            if await self._connect_once():
+            # Every round from the id the desk belongs on (`_id_order`): a 326 on it
+            # a round ago was often its own dropped socket, which TWS lets go later.
+            if await self._connect_cycle():
                 try:
                     await self._after_connect(announce=True)
                     return
                 except Exception as exc:
                     await self._rebuild_failed(exc)
-            if self._client_index != index:
-                delay = self.cfg.reconnect_delay_s  # a new client id: try it at once
-                continue
             delay = min(delay * 2, self.cfg.reconnect_max_delay_s)
 
     async def _lost(self) -> None:
@@ -320,7 +359,132 @@ class IBSession(IBState):
                     log.warning("ib.poll_failed", extra={"broker": self.source, "error": str(exc)})
 
     def _api_detail(self) -> str:
-        return f"{self.endpoint} client id {self.client_id} ({self._account_kind()})"
+        detail = f"{self.endpoint} client id {self.client_id} ({self._account_kind()})"
+        primary = self.client_ids[0]
+        if self.client_id != primary and primary in self._ids_in_use:
+            detail += f"; client id {primary} is in use at TWS (326)"
+        left = sorted(self._ours_under() - {self.client_id})
+        if left:
+            names = ", ".join(str(i) for i in left)
+            detail += (
+                f"; orders of this desk under client id {names} cannot be changed from "
+                "here (cancel them with the kill switch, cancel all, or in TWS)"
+            )
+            if self.client_id in self._ours_under():
+                detail += (
+                    f"; staying while an order of this desk works under client id {self.client_id}"
+                )
+            elif self._home_index() is not None:
+                detail += f"; moving back to client id {left[0]} once TWS frees it"
+        elif self.client_id != primary and self._home_index() == 0:
+            detail += f"; moving back to client id {primary} once TWS frees it"
+        return detail
+
+    async def _go_home(self) -> None:
+        """While connected on another id than the one the desk belongs on
+        (`_move_to`), ask TWS whether that one is free, from `reconnect_delay_s`
+        doubling to `reconnect_max_delay_s` between asks, and move there once it is.
+        The api link's detail says meanwhile what is out of reach and why."""
+        delay = self.cfg.reconnect_delay_s
+        while not self._stopping():
+            await asyncio.sleep(delay)
+            try:
+                await self._refresh_api_detail()
+                target = self._move_to()
+                if target is None:
+                    delay = self.cfg.reconnect_delay_s
+                    continue
+                free = await self._id_free(self.client_ids[target])
+                if not free or self._move_to() != target:
+                    delay = min(delay * 2, self.cfg.reconnect_max_delay_s)
+                    continue
+                await self._move_back(target)  # nothing awaited since `_move_to`
+                delay = self.cfg.reconnect_delay_s
+            except Exception:  # asked again next round; the socket's fate is `_lost`'s
+                log.exception("ib.go_home_failed", extra={"broker": self.source})
+
+    async def _refresh_api_detail(self) -> None:
+        link = self.health_state.links.get("api")
+        if not self._up or self._unanswered or link is None or link.state is not L.LIVE:
+            return
+        detail = self._api_detail()
+        if detail != link.detail:
+            await self.set_link("api", L.LIVE, detail)
+
+    def _move_to(self) -> int | None:
+        """The index of the client id to move to now, if any: connected and LIVE, no
+        place, modify or cancel under way, no order of the desk under the id it is on
+        (it would be out of reach), and the desk belongs on another id."""
+        link = self.health_state.links.get("api")
+        if not self._up or self._at_work or link is None or link.state is not L.LIVE:
+            return None
+        if self._reconnector is not None and not self._reconnector.done():
+            return None
+        if self.client_id in self._ours_under():
+            return None
+        home = self._home_index()
+        if home is None or self.client_ids[home] == self.client_id:
+            return None
+        return home
+
+    async def _id_free(self, client_id: int) -> bool:
+        """Whether TWS takes `client_id` now: a second connection (ib_async's bare
+        handshake, none of the start-up requests) closed at once. False on 326, or
+        when TWS cannot be asked."""
+        probe = IB()
+        refused = asyncio.Event()
+
+        def on_error(req_id: int, code: int, message: str, contract: object) -> None:
+            if code == codes.CLIENT_ID_IN_USE:
+                refused.set()
+
+        probe.errorEvent += on_error
+        connecting = asyncio.ensure_future(
+            probe.client.connectAsync(  # type: ignore[no-untyped-call]
+                self.cfg.host, self.cfg.port, client_id, self.cfg.connect_timeout_s
+            )
+        )
+        waiting = asyncio.ensure_future(refused.wait())
+        try:
+            await asyncio.wait({connecting, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+            if not connecting.done():
+                connecting.cancel()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await connecting
+            with contextlib.suppress(Exception):
+                probe.disconnect()
+        if refused.is_set():
+            self._ids_in_use.add(client_id)
+            return False
+        if connecting.cancelled() or connecting.exception() is not None:
+            return False
+        self._ids_in_use.discard(client_id)
+        return True
+
+    async def _move_back(self, index: int) -> None:
+        """Leave the socket of this client id for `client_ids[index]`, free at TWS:
+        new orders are refused while it connects (the api link says why), then the
+        session rebuilds and reconciles as after any reconnect."""
+        was, target = self.client_id, self.client_ids[index]
+        log.info("ib.client_id_back", extra={"broker": self.source, "from": was, "to": target})
+        self._up = False  # before anything is awaited: `_move_to` held until here
+        await self.set_link(
+            "api",
+            L.CONNECTING,
+            f"client id {target} is free at TWS again: moving from client id {was} to it "
+            "(IB lets only the placing client change an order)",
+        )
+        with contextlib.suppress(Exception):
+            self.ib.disconnect()
+        if await self._connect_cycle(first=index):
+            try:
+                await self._after_connect(announce=True)
+                return
+            except Exception as exc:
+                await self._rebuild_failed(exc)
+        self._start_reconnect()
 
     async def _watch_tws(self) -> None:
         """Ask TWS its time every `watchdog_s`. A TWS that does not answer within
@@ -366,7 +530,7 @@ class IBSession(IBState):
 
     async def close(self) -> None:
         self._closing = True
-        for task in (self._reconnector, self._poller, self._watchdog):
+        for task in (self._reconnector, self._poller, self._watchdog, self._homing):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

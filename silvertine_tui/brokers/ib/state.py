@@ -9,7 +9,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -79,10 +79,14 @@ class IBState(Broker):
         self.cfg = config
         self.ib = IB()
         self.ib.RaiseRequestErrors = True
-        self.ids = IdentityMap()
+        self.ids = IdentityMap(on_forget=self._forget_order)
         self.market = MarketData(self.ib)
         self.client_ids = [config.client_id, *config.client_id_fallbacks]
         self._client_index = 0
+        # client ids TWS answered 326 for, as last asked (a connect or a probe)
+        self._ids_in_use: set[int] = set()
+        self._homing: asyncio.Task[None] | None = None  # `_go_home`
+        self._at_work = 0  # places, modifies and cancels under way (`_working_on_orders`)
         self._inbox = Inbox(self.source, self._job_failed)
         self._reconnector: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
@@ -155,9 +159,73 @@ class IBState(Broker):
         TWS again."""
         self._remember(update)
 
+    def _forget_order(self, coid: str) -> None:
+        """A finished order the identity map forgot (it keeps the last
+        `IdentityMap.finished_kept`): what else is kept of it goes too, so a desk that
+        runs for weeks does not hold every order it ever placed."""
+        self._last.pop(coid, None)
+        self._terms.pop(coid, None)
+        self._intent.discard(coid)
+        self._inactive.discard(coid)
+
+    def _ours_under(self) -> set[int]:
+        """The client ids this desk's working orders were placed under (orders it
+        placed, not adopted ones; one whose id TWS has not told yet is left out)."""
+        return {
+            ids.client_id
+            for ids in self.ids.working()
+            if not ids.adopted and ids.client_id >= 0 and ids.client_id in self.client_ids
+        }
+
+    def _home_index(self) -> int | None:
+        """Which configured client id the session belongs on: the one this desk's
+        working orders are under (IB lets only it change them), the configured
+        `client_id` when none work; None when they are under several (none reaches
+        all of them)."""
+        under = self._ours_under()
+        held = sorted({self.client_ids.index(client_id) for client_id in under})
+        if not held:
+            return 0
+        return held[0] if len(held) == 1 else None
+
+    def _why_on_this_id(self, other: int) -> str:
+        if other in self._ids_in_use:
+            return (
+                f"TWS answered 326 for client id {other}: in use, often by this desk's "
+                "own dropped connection until TWS lets it go"
+            )
+        return f"it connected there while client id {other} was in use at TWS (326)"
+
+    def _way_back(self, other: int) -> str:
+        """What the session does about orders left under `other`, one of its ids."""
+        if self.client_id in self._ours_under():
+            return (
+                f"The desk moves to client id {other} once no order of its own works "
+                f"under client id {self.client_id} (moved now, those would be out of reach)."
+            )
+        if self._home_index() is None:
+            return (
+                "Orders of this desk work under several of its client ids: it stays on "
+                f"client id {self.client_id}."
+            )
+        return f"The desk moves back to client id {other} as soon as TWS frees it."
+
+    @contextlib.contextmanager
+    def _working_on_orders(self) -> Iterator[None]:
+        """A place, modify or cancel under way: the session does not change its client
+        id meanwhile (`_go_home`)."""
+        self._at_work += 1
+        try:
+            yield
+        finally:
+            self._at_work -= 1
+
     def _remember(self, update: OrderUpdate) -> None:
         """What the adapter keeps of a journaled update (its own, or read back from the
-        journal): the order's status, our intent, TWS's last status and fill, the terms."""
+        journal): the order's status, our intent, TWS's last status and fill, the terms.
+        Nothing for an order the adapter does not follow (kept, it was never let go)."""
+        if update.client_order_id not in self.ids:
+            return
         self.ids.set_status(update.client_order_id, update.status)
         self._note_intent(update)
         if update.status not in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):

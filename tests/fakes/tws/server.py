@@ -43,6 +43,7 @@ from tests.fakes.tws.framing import Field, FrameReader, encode_frame, parse_vers
 
 ACCOUNT = "DU123456"
 NO_SECURITY = "No security definition has been found for the request"
+DUPLICATE_ORDER_ID = "Duplicate order id"
 FARM_NOTICES = (
     (2104, "Market data farm connection is OK:usfarm"),
     (2106, "HMDS data farm connection is OK:ushmds"),
@@ -933,6 +934,13 @@ class FakeTws:
         spec = specs[0]
         ticket = parse_ticket(fields)
         existing = self.exchange.order(client_id, order_id)
+        if existing is None and self._held_by_another_client(client_id, order_id):
+            # TWS keeps order ids unique across clients (nextValidId is above every
+            # one): another client's id is not this client's order to modify, nor a
+            # new one. (A cancelOrder of it is 10147: not found for this client.)
+            self.rejected.append((client_id, order_id, 103, DUPLICATE_ORDER_ID))
+            session.send(m.error(order_id, 103, DUPLICATE_ORDER_ID))
+            return
         if existing is not None and existing.working and self._modify_held(session, fields):
             return
         if existing is not None and not existing.working:
@@ -966,6 +974,12 @@ class FakeTws:
             self.exchange.modify(existing, ticket)
             notes = [OrderNote.of(existing), *self.exchange.match(existing)]
         self._deliver(notes)
+
+    def _held_by_another_client(self, client_id: int, order_id: int) -> bool:
+        return any(
+            o.order_id == order_id and o.client_id != client_id
+            for o in self.exchange.orders.values()
+        )
 
     def _modify_held(self, session: Session, fields: list[str]) -> bool:
         """A modify armed to lose a race (`race_next_modify`: the order fills whole
