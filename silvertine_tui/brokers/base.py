@@ -578,8 +578,9 @@ class Broker(ABC):
         )
         try:
             await self._submit(request)
-        except BrokerTimeout:
-            self.count_error("timeout")
+        except BrokerTimeout as exc:
+            if not exc.counted:
+                self.count_error("timeout")
             self.resolve_unknown(request.client_order_id)
             raise
         except BusError as exc:

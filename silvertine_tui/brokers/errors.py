@@ -101,6 +101,9 @@ class BrokerTimeout(BrokerError):
     """No answer in time. The outcome is UNKNOWN: the order may be live at the venue."""
 
     retryable = True
+    # Counted by the adapter already as what it was (an answer it could not read:
+    # `bad_reply`): `Broker.place` does not count it as a timeout as well.
+    counted = False
 
 
 class RateLimited(BrokerError):

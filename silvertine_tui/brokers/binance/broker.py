@@ -46,6 +46,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from pydantic import ValidationError
@@ -131,6 +132,14 @@ FUNDS_STEPS = frozenset(
         OrderStatus.EXPIRED,
     }
 )
+
+
+class Taken(Enum):
+    """What `_replacement_found` made of an answer."""
+
+    NONE = "none"  # no replacement of a lost modify in it
+    TAKEN = "taken"  # the replacement, taken at its terms: its status published
+    HELD = "held"  # taken, its fills not read: its status waits (asked again)
 
 
 class BinanceBroker(Broker):
@@ -240,6 +249,9 @@ class BinanceBroker(Broker):
         self._journal_assets: set[str] = set()  # `journal_balances`
         # Orders whose failed cancel is being settled in the background.
         self._cancel_checks: set[str] = set()
+        # Orders asked of Binance in the background because their fills could not be
+        # read (`_settle_later`): their status waits for them.
+        self._settle_checks: set[str] = set()
         self._last_positions: dict[str, Decimal] = {}
         self._in_health = False
         # The configured symbols are quoted from the start: quotes and the tape.
@@ -764,7 +776,9 @@ class BinanceBroker(Broker):
             order = self._orders.get(coid)
             if order is None or coid in self._replace_checks:
                 continue
-            if order.status is None or not order.status.is_terminal:
+            # (an order met only in a reconcile has no status of ours: Binance's ended)
+            ended = order.status if order.status is not None else order.venue_status
+            if ended is None or not ended.is_terminal:
                 continue  # working again (a late report read it back): it stays
             del self._orders[coid]
             self._published_execs.difference_update(order.exec_ids)
@@ -1097,11 +1111,13 @@ class BinanceBroker(Broker):
             # can use: an unknown outcome, as a timeout (`Broker.place` asks the venue
             # in the background). A bare ValueError told the trader nothing of it.
             self._bad_reply("new order", request.client_order_id, body, exc)
-            raise BrokerTimeout(
+            unknown = BrokerTimeout(
                 f"new order {symbol} {request.client_order_id}: Binance's answer could not "
                 f"be read ({exc}). The order may be working at Binance: its status is "
                 "being checked; do not send it again."
-            ) from exc
+            )
+            unknown.counted = True  # as the `bad_reply` it is, not a timeout as well
+            raise unknown from exc
 
     def _bad_reply(self, what: str, client_order_id: str, body: Any, exc: BaseException) -> None:
         """A 200 answer (new order, cancel, cancelReplace) this adapter cannot read (a
@@ -1182,7 +1198,8 @@ class BinanceBroker(Broker):
                 raise
             return  # the cancel went through after all
         try:
-            await self._replacement_found(order, body)
+            if await self._replacement_found(order, body) is Taken.HELD:
+                return  # cancelled; its end goes with its fills, asked again
             update = self._cumulative(order, translate.reply_update(body))
         except UNREADABLE as exc:
             await self._unreadable_cancel(order, body, exc)
@@ -1268,7 +1285,10 @@ class BinanceBroker(Broker):
         if body is None:
             return None
         venue = translate.venue_order(body)
-        if await self._replacement_found(order, body):
+        taken = await self._replacement_found(order, body)
+        if taken is Taken.HELD:
+            return None  # its fills not read: asked again (`_take_replacement`)
+        if taken is Taken.TAKEN:
             return self._venue_view(venue)
         if venue.venue_order_id and venue.venue_order_id not in order.retired:
             if venue.venue_order_id != order.venue_order_id:
@@ -1416,9 +1436,12 @@ class BinanceBroker(Broker):
 
     async def _take_replacement(
         self, order: TrackedOrder, placed: Mapping[str, Any], reason: str = ""
-    ) -> None:
+    ) -> bool:
         """The replacement Binance placed (`placed`: the reply's `newOrderResponse`, or
-        the order as a query found it) becomes the order's venue order, at its terms."""
+        the order as a query found it) becomes the order's venue order, at its terms.
+        False when it traded and its fills could not be read (a query's answer carries
+        none, and the trades query failed): its status waits for them, asked again in
+        the background (a FILLED went out with no fill, the position unmoved)."""
         new_id = str(placed["orderId"])
         if new_id != order.venue_order_id:
             self._adopt_venue_id(order, new_id)
@@ -1441,8 +1464,9 @@ class BinanceBroker(Broker):
         if "fills" in placed:
             for fill in translate.reply_fills(placed, self.name, self.account, order.side):
                 await self._publish_fill_once(await self._with_fee_value(fill))
-        elif executed > 0:
-            await self._publish_trades_of(order, new_id)
+        elif executed > 0 and not await self._publish_trades_of(order, new_id):
+            self._settle_later(order, reason or "asked of Binance: the modify's fills")
+            return False
         update = self._cumulative(order, translate.reply_update(placed, reason=reason))
         update = update.model_copy(
             update={
@@ -1452,13 +1476,21 @@ class BinanceBroker(Broker):
             }
         )
         await self._publish_status(order, update, _ms(update))
+        return True
 
     async def _replace_failed(
         self, order: TrackedOrder, old_id: str | None, exc: BrokerError
     ) -> None:
-        """-2021/-2022 (or no answer): publish what the venue holds now."""
+        """-2021/-2022 (or no answer): publish what the venue holds now.
+
+        Binance cancelled the old order and placed no new one, and its word on the
+        cancel (`cancelResponse`) cannot be read (a status value it added, a field of
+        the wrong kind): a bare ValueError was raised in the place of Binance's answer
+        and the order read PENDING_REPLACE for ever, nothing working at Binance (the old
+        venue order's CANCELED report was a retired order's). Counted as a `bad_reply`
+        (and only so: one answer, one count), the order is asked of Binance (its fills,
+        then its end), and the refusal raised as Binance said it."""
         order.replacing = False
-        self.count_error("replace")
         reason = f"modify failed: {exc}"
         if isinstance(exc, CancelReplaceFailed) and exc.cancelled and not exc.new_order_placed:
             # The old order is gone and no new one stands: the order is cancelled.
@@ -1469,14 +1501,28 @@ class BinanceBroker(Broker):
                 venue_order_id=old_id,
                 reason=reason,
             )
-            if "status" in cancelled and "orderId" in cancelled:
-                update = translate.reply_update(cancelled, reason=reason)
+            try:
+                if (
+                    isinstance(cancelled, Mapping)
+                    and "status" in cancelled
+                    and "orderId" in cancelled
+                ):
+                    update = translate.reply_update(cancelled, reason=reason)
+            except UNREADABLE as unreadable:
+                coid = order.client_order_id
+                self._bad_reply(
+                    f"cancel-replace {order.symbol} {coid}", coid, cancelled, unreadable
+                )
+                await self._cancelled_by_replace(order, old_id, reason)
+                return
+            self.count_error("replace")
             if old_id is not None:
                 order.retired.discard(old_id)  # its fills are in this report
                 update = self._cumulative(order, update)
                 order.retired.add(old_id)  # its late reports are not ours to publish
             await self.publish_update(update)
             return
+        self.count_error("replace")
         if old_id is not None:
             order.retired.discard(old_id)
         order.venue_order_id = old_id
@@ -1487,18 +1533,78 @@ class BinanceBroker(Broker):
             # with the refusal (it read PENDING_REPLACE for ever).
             await self._restore_status(order, None, f"modify failed: {exc}")
 
-    async def _replacement_found(self, order: TrackedOrder, body: Mapping[str, Any]) -> bool:
+    async def _cancelled_by_replace(
+        self, order: TrackedOrder, old_id: str | None, reason: str
+    ) -> None:
+        """Binance cancelled the old venue order and placed no new one, and its answer
+        on the cancel could not be read: the order as Binance holds it (its fills, then
+        its end, with `reason`) is asked now, the old venue id still retired (its own
+        CANCELED report, reasonless, is not published meanwhile); not read now, asked
+        again in the background (the order stays as it is until then)."""
+        try:
+            body = await self._ask_order(order)
+            if (
+                body is not None
+                and old_id is not None
+                and str(body["orderId"]) == old_id
+                and (
+                    dec(body.get("executedQty", "0")) == 0
+                    or await self._publish_trades_of(order, old_id)
+                )
+            ):
+                update = translate.reply_update(body, reason=reason)
+                await self.publish_update(self._cumulative(order, update))
+                return
+        except UNREADABLE as exc:
+            log.error(
+                "binance.bad_reply_unresolved",
+                extra={
+                    "broker": self.source,
+                    "client_order_id": order.client_order_id,
+                    "error": repr(exc),
+                },
+            )
+        if old_id is not None:
+            order.retired.discard(old_id)  # the order's again: the recovery settles it
+        self._settle_later(order, reason)
+
+    def _settle_later(
+        self,
+        order: TrackedOrder,
+        reason: str,
+        *,
+        then: Callable[[VenueOrder], Awaitable[None]] | None = None,
+    ) -> None:
+        """The order, or its fills, could not be read from Binance now: asked again in
+        the background (`_recover_report`: its fills, each once, then its status), its
+        status held meanwhile (a FILLED with no fill moved no position)."""
+        coid = order.client_order_id
+        if coid in self._settle_checks or coid in self._cancel_checks:
+            return  # (asked already: that one publishes what Binance holds)
+
+        async def settle() -> None:
+            try:
+                await self._recover_report(order, reason, then=then)
+            finally:
+                self._settle_checks.discard(coid)
+
+        self._settle_checks.add(coid)
+        self.in_background(settle(), f"binance-settle:{coid}")
+
+    async def _replacement_found(self, order: TrackedOrder, body: Mapping[str, Any]) -> Taken:
         """`body` (a cancel's answer, a query's, a sweep's) shows the replacement of an
         order whose lost modify is being checked: it is taken, at its terms, before
         anything else of it is published (published as a plain status, the journal
-        kept the old terms, and the check's answer with them came as a repeat)."""
+        kept the old terms, and the check's answer with them came as a repeat).
+        HELD: its fills could not be read, so nothing else of it may go now."""
         venue_id = str(body.get("orderId", ""))
         if not order.replacing or not venue_id:
-            return False
+            return Taken.NONE
         if venue_id == order.venue_order_id or venue_id in order.retired:
-            return False
-        await self._take_replacement(order, body, reason="the modify's answer was lost")
-        return True
+            return Taken.NONE
+        if await self._take_replacement(order, body, reason="the modify's answer was lost"):
+            return Taken.TAKEN
+        return Taken.HELD
 
     def _check_replace_later(
         self, order: TrackedOrder, old_id: str | None, exc: BrokerTimeout
@@ -1611,12 +1717,20 @@ class BinanceBroker(Broker):
             why = f"modify failed: {exc}; Binance reports the order {status} before it"
         else:
             why = f"modify failed: {exc}; Binance did not take it: the order works unchanged"
-        if dec(body.get("executedQty", "0")) > 0:
-            await self._publish_trades_of(order, old_id)
+
+        async def restore(_: VenueOrder | None = None) -> None:
+            if order.status is OrderStatus.PENDING_REPLACE:
+                # The query's report was no news to the venue's side (dropped as a repeat).
+                await self._restore_status(order, None, why)
+
+        if dec(body.get("executedQty", "0")) > 0 and not await self._publish_trades_of(
+            order, old_id
+        ):
+            # Its fills not read: its status waits with them, asked again.
+            self._settle_later(order, why, then=restore)
+            return
         await self.publish_update(self._cumulative(order, translate.reply_update(body, reason=why)))
-        if order.status is OrderStatus.PENDING_REPLACE:
-            # The query's report was no news to the venue's side (dropped as a repeat).
-            await self._restore_status(order, None, why)
+        await restore()
 
     async def _restore_status(
         self, order: TrackedOrder, previous: OrderStatus | None, reason: str
@@ -1738,8 +1852,12 @@ class BinanceBroker(Broker):
                     journaled.add(coid)
                 order = self._orders.get(coid)
                 try:
-                    if order is not None:
-                        await self._replacement_found(order, body)
+                    if (
+                        order is not None
+                        and await self._replacement_found(order, body) is Taken.HELD
+                    ):
+                        cancelled.append(coid)  # its end goes with its fills, asked again
+                        continue
                     update = translate.reply_update(body, reason=reason)
                 except UNREADABLE as exc:
                     # One answer of the sweep this adapter cannot read (a status value
@@ -1994,7 +2112,16 @@ class BinanceBroker(Broker):
         asked = {*self.symbols, *(symbol_of(k) for k in self._journal_keys if k in followed)}
         asked |= {o.symbol for o in self._orders.values()}  # placed or reported this run
         for symbol in sorted(asked):
-            fills += await self._fills_since(symbol, since_ns, last_fills.get(key_of(symbol)))
+            last = last_fills.get(key_of(symbol))
+            found = await self._fills_since(symbol, since_ns, last)
+            fills += found
+            # The journal holds every trade up to its last and, once the session has
+            # taken this report, every one of these: a reconnect's catch-up asks from
+            # after them. It asked from a minute before the connect when this run had
+            # published no fill there, and published again the fills the last run and
+            # this reconcile journaled (the journal held each twice).
+            ids = [_trade_id(f.exec_id, symbol) for f in ([last] if last else []) + found]
+            self._seen_trades(symbol, [i for i in ids if i is not None])
         balances = await self.balances()
         # The assets of the instruments the journal holds (known only now, after a
         # restart: `journal_holds`), and those it holds a balance in (a fee asset:
@@ -2040,6 +2167,25 @@ class BinanceBroker(Broker):
             fills.append(await self._with_fee_value(fill))
         return fills
 
+    def _seen_trades(self, symbol: str, trade_ids: Iterable[int]) -> None:
+        """Trades of `symbol` the journal holds: a catch-up asks from after them."""
+        newest = max(trade_ids, default=None)
+        if newest is not None:
+            self._last_trade_id[symbol] = max(self._last_trade_id.get(symbol, 0), newest)
+
+    def fill_journaled(self, fill: Fill) -> None:
+        """A fill the engine journaled itself (a reconcile's missed fill): published
+        for this adapter too, never again by it (a report, a catch-up). Its exec id is
+        kept only with an order this adapter follows (it leaves with the order); the
+        others' are covered by the symbol's last trade id."""
+        order = self._orders.get(fill.client_order_id)
+        if order is not None:
+            self._published_execs.add(fill.exec_id)
+            order.exec_ids.add(fill.exec_id)
+        symbol, _, trade = fill.exec_id.rpartition("-")
+        if trade.isdigit():
+            self._seen_trades(symbol, [int(trade)])
+
     async def _paged(
         self, symbol: str, first: list[dict[str, Any]] | None = None, *, from_id: int = 0
     ) -> list[dict[str, Any]]:
@@ -2067,8 +2213,13 @@ class BinanceBroker(Broker):
         if body is None:
             return f"binance-{venue_order_id}"
         venue = translate.venue_order(body)
-        self._track_venue(venue)
+        order = self._track_venue(venue)
         self._by_venue_id[venue_order_id] = venue.client_order_id
+        if order.status is None and venue.status.is_terminal:
+            # Met only here (another program's order, or one let go before), and ended:
+            # let go in its turn like any finished order. Followed for ever, each
+            # reconcile's such orders added to the memory and to every catch-up's asks.
+            self._let_go_finished(venue.client_order_id)
         return venue.client_order_id
 
     async def _order_by_venue_id(self, symbol: str, venue_order_id: str) -> dict[str, Any] | None:

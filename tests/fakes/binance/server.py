@@ -395,10 +395,13 @@ class FakeBinance:
         reports: int = 0,
         cancels: int = 0,
         replaces: int = 0,
+        replace_cancels: int = 0,
     ) -> None:
         """The next `replies` new-order replies (RESULT/FULL), `cancels` cancel replies
         (a DELETE order's, or each order's in a DELETE openOrders answer),
-        `replaces` cancelReplace replies (their `newOrderResponse`, RESULT/FULL) and
+        `replaces` cancelReplace replies (their `newOrderResponse`, RESULT/FULL),
+        `replace_cancels` cancelReplace answers (their `cancelResponse`, in a success or
+        in a -2021's `data`) and
         `reports` executionReports say `status` (`status` / `X`) instead of the order's:
         a status value Binance added to its enum, as it did EXPIRED_IN_MATCH. The order
         itself is as the exchange holds it (a query reads its real status)."""
@@ -407,6 +410,7 @@ class FakeBinance:
         self.faults.unknown_status_reports = reports
         self.faults.unknown_status_cancels = cancels
         self.faults.unknown_status_replaces = replaces
+        self.faults.unknown_status_replace_cancels = replace_cancels
 
     def lose_next_account_event(self, count: int = 1) -> None:
         """The next `count` `outboundAccountPosition` events never reach the user stream
@@ -1060,6 +1064,9 @@ class FakeBinance:
                 params.get("cancelNewClientOrderId"),
             )
             cancel_body = self._cancel_body(cancelled)
+            if self.faults.unknown_status_replace_cancels > 0:
+                self.faults.unknown_status_replace_cancels -= 1
+                cancel_body["status"] = self.faults.unknown_status
         except BinanceError as error:
             if error.code != -2011:
                 raise
