@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import gc
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -16,6 +16,7 @@ from . import __version__
 
 if TYPE_CHECKING:
     from .brokers import BrokerRegistry
+    from .bus import EventBus
     from .config import ConfigError, Settings
     from .engine import Session
     from .ui.themes import LoadedThemes
@@ -24,6 +25,14 @@ EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_BUS = 3
 EXIT_CLAIMED = 4  # another desk on the bus drives one of this desk's brokers
+EXIT_ORDERS_LEFT = 5
+"""The desk closed with orders still working that `engine.cancel_on_exit` was to
+cancel (said on stderr: which, and where to cancel them)."""
+
+STOP_SIGNALS = ("SIGHUP", "SIGTERM")
+"""Signals that shut the desk down as `q` does, without the quit dialog: SIGHUP (the
+terminal is gone: an SSH session dropped) and SIGTERM (`kill`, `systemctl stop`).
+Textual handles neither; their default ended the process with no shutdown at all."""
 
 CORE_BROKER_TYPES = frozenset({"paper"})
 """Broker types whose adapter is part of this package and needs no other library: it
@@ -52,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--headless",
         action="store_true",
-        help="run the session without the UI (events go to the log); stop with ctrl+c or SIGTERM",
+        help="run the session without the UI (events go to the log); stop with ctrl+c, SIGTERM "
+        "or SIGHUP",
     )
 
     watch = sub.add_parser(
@@ -82,7 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="stream to read, with or without the prefix (exec:paper:main); repeatable; "
         "default: every stream under the prefix",
     )
-    replay.add_argument("--since", metavar="ID", default="0-0", help="start after this entry id")
+    replay.add_argument(
+        "--since",
+        metavar="ID",
+        type=_entry_id,
+        default="0-0",
+        help="start after this entry id (MS-SEQ, or a time in ms since the epoch)",
+    )
     replay.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     replay.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     replay.add_argument("--limit", type=int, metavar="N", help="stop after N events")
@@ -90,6 +106,22 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("config", help="validate the config and print it (secrets hidden)")
     _config_args(check)
     return parser
+
+
+_MAX_ID_PART = 2**64 - 1
+
+
+def _entry_id(text: str) -> str:
+    """`--since`: a stream entry id (`1700000000000-3`) or a time in ms (`1700000000000`),
+    refused here (exit 2) rather than by Redis in the middle of the replay."""
+    ms, dash, seq = text.partition("-")
+    parts = (ms, seq) if dash else (ms,)
+    if not all(p.isascii() and p.isdigit() and int(p) <= _MAX_ID_PART for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an entry id: MS-SEQ (1700000000000-3) or a time in ms "
+            "since the epoch (1700000000000)"
+        )
+    return text
 
 
 def _config_args(parser: argparse.ArgumentParser) -> None:
@@ -345,7 +377,7 @@ def _headless(settings: Settings, registry: BrokerRegistry) -> int:
             logging.getLogger("silvertine.cli").info("headless.stop", extra={"signal": sig.name})
             stop.set()
 
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, *(getattr(signal, name) for name in STOP_SIGNALS)):
             loop.add_signal_handler(sig, on_signal, sig)
         try:
             code = await _start(session)
@@ -357,7 +389,7 @@ def _headless(settings: Settings, registry: BrokerRegistry) -> int:
             return code
         print(
             f"silvertine: headless session on {session.bus_url}; log: {log_file}. "
-            "Stop with ctrl+c or SIGTERM.",
+            "Stop with ctrl+c, SIGTERM or SIGHUP.",
             file=sys.stderr,
         )
 
@@ -376,10 +408,69 @@ def _headless(settings: Settings, registry: BrokerRegistry) -> int:
             feed.cancel()
             await asyncio.gather(feed, return_exceptions=True)
             await session.close()
+        if session.left_working:
+            return _orders_left(session)
         print("silvertine: stopped cleanly.", file=sys.stderr)
         return EXIT_OK
 
     return asyncio.run(go())
+
+
+def _orders_left(session: Session) -> int:
+    """Said once the UI is gone: what `engine.cancel_on_exit` was to cancel and left
+    working (EXIT_ORDERS_LEFT). Never a silent "bye"."""
+    _tell(f"silvertine: NOT CANCELLED on exit: {session.left_working}.")
+    return EXIT_ORDERS_LEFT
+
+
+def _tell(text: str) -> None:
+    """A line on stderr, which may be a terminal that hung up (SIGHUP): nothing to
+    tell then, and no traceback either (the log has it all)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr, flush=True)
+
+
+class _StopSignals:
+    """SIGHUP and SIGTERM (`STOP_SIGNALS`) on a desk with the UI: the app shuts down as
+    on `q`, without the quit dialog (`SilvertineApp.quit_now`); `stopped` names the
+    first signal. One while the bus is opened, before there is an app, is remembered:
+    `_run_opened` then closes the session without starting the app. A second signal
+    changes nothing (the shutdown under way goes on)."""
+
+    def __init__(self) -> None:
+        self.stopped = ""
+        self.app: Any = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        import signal
+
+        loop = asyncio.get_running_loop()
+        signals = [getattr(signal, name) for name in STOP_SIGNALS]
+        for sig in signals:
+            loop.add_signal_handler(sig, self._on_signal, sig.name)
+        try:
+            yield
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+    def _on_signal(self, name: str) -> None:
+        import logging
+
+        logging.getLogger("silvertine.cli").warning("desk.stop_signal", extra={"signal": name})
+        if self.stopped:
+            return  # shutting down already
+        self.stopped = name
+        if self.app is not None:
+            task = asyncio.get_running_loop().create_task(self.app.quit_now(name))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def said(self) -> None:
+        if self.stopped:
+            _tell(f"silvertine: stopped on {self.stopped}.")
 
 
 def _run(
@@ -409,20 +500,35 @@ def _run(
             raise _Unloadable(problems)
         return Session(settings, registry=registry)
 
+    signals = _StopSignals()
+    closed: list[Session] = []
+
     async def go() -> int:
         app = SilvertineApp(
             settings=settings, build_session=build_session, theme=theme, themes=themes
         )
-        try:
-            await app.run_async()
-        finally:
-            if app.has_session:
-                await app.session.close()
+        signals.app = app
+        with signals.installed():
+            try:
+                await app.run_async()
+            finally:
+                if app.has_session:
+                    await app.session.close()
+                    closed.append(app.session)
         return _start_error(app.start_error)
 
     code = asyncio.run(go())
+    return _after_desk(code, closed, signals, log_file)
+
+
+def _after_desk(code: int, closed: list[Session], signals: _StopSignals, log_file: Path) -> int:
+    """Said once the UI is gone: the signal that stopped the desk, orders that
+    `engine.cancel_on_exit` left working (EXIT_ORDERS_LEFT), else "bye"."""
+    signals.said()
+    if code == EXIT_OK and closed and closed[0].left_working:
+        return _orders_left(closed[0])
     if code == EXIT_OK:
-        print(f"silvertine: bye. Log: {log_file}", file=sys.stderr)
+        _tell(f"silvertine: bye. Log: {log_file}")
     return code
 
 
@@ -474,22 +580,25 @@ def _run_opened(
     log_file = _setup_logging(settings)
     session = build_session()
 
+    signals = _StopSignals()
+
     async def go() -> int:
-        # Only the bus is opened here (an unreachable one is a clear message, not a
-        # traceback); recovery runs inside the app, which shows its progress.
-        code = await _open(session)
-        if code != EXIT_OK:
-            return code
-        try:
-            await SilvertineApp(session, theme=theme, themes=themes).run_async()
-        finally:
-            await session.close()
+        with signals.installed():
+            # Only the bus is opened here (an unreachable one is a clear message, not
+            # a traceback); recovery runs inside the app, which shows its progress.
+            code = await _open(session)
+            if code != EXIT_OK:
+                return code
+            try:
+                if not signals.stopped:  # else stopped while the bus was opened
+                    signals.app = SilvertineApp(session, theme=theme, themes=themes)
+                    await signals.app.run_async()
+            finally:
+                await session.close()
         return EXIT_OK
 
     code = asyncio.run(go())
-    if code == EXIT_OK:
-        print(f"silvertine: bye. Log: {log_file}", file=sys.stderr)
-    return code
+    return _after_desk(code, [session], signals, log_file)
 
 
 def _watch(settings: Settings, theme: str | None = None, themes: LoadedThemes | None = None) -> int:
@@ -529,7 +638,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _replay_async(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    from .bus import BusEntry, BusUnavailableError, parse_id
+    from .bus import BusError, BusUnavailableError
     from .engine import open_bus
 
     bus = open_bus(settings.bus)
@@ -538,41 +647,70 @@ async def _replay_async(settings: Settings, args: argparse.Namespace, out: TextI
     except BusUnavailableError as exc:
         print(f"silvertine replay: {exc}", file=sys.stderr)
         return EXIT_BUS
-    prefix = f"{settings.bus.prefix}:"
     try:
-        if args.stream:
-            streams = [s if s.startswith(prefix) else prefix + s for s in args.stream]
-        else:
-            streams = [s for s in await bus.streams() if not s.startswith(f"{prefix}snap:")]
-        if not streams:
-            print(
-                f"silvertine replay: no streams under {prefix}* at {settings.bus.redacted_url()}",
-                file=sys.stderr,
-            )
-            return EXIT_OK
-        printer = _JsonPrinter(out) if args.json else _TablePrinter(out, prefix)
-        count = 0
-        history: list[BusEntry] = []
-        for stream in streams:
-            async for entry in bus.replay(stream, after=args.since):
-                history.append(entry)
-        history.sort(key=lambda e: parse_id(e.id))
-        last = dict.fromkeys(streams, args.since)
-        for entry in history:
-            if args.limit is not None and count >= args.limit:
-                return EXIT_OK
-            printer.print(entry)
-            last[entry.stream] = entry.id
-            count += 1
-        if args.follow and (args.limit is None or count < args.limit):
-            async for entry in bus.tail(last):
-                printer.print(entry)
-                count += 1
-                if args.limit is not None and count >= args.limit:
-                    break
-        return EXIT_OK
+        return await _replay_streams(bus, settings, args, out)
+    except BusError as exc:
+        # Redis out of reach or refusing, mid-replay: said, not a traceback.
+        print(f"silvertine replay: {exc}", file=sys.stderr)
+        return EXIT_BUS
     finally:
         await bus.close()
+
+
+async def _replay_streams(
+    bus: EventBus, settings: Settings, args: argparse.Namespace, out: TextIO
+) -> int:
+    """`replay`'s work on an open bus. A `--stream` naming a key of another type is
+    said (exit 3), never deleted nor advised to be: it may be a desk's broker claim."""
+    from .bus import BusEntry, BusError, BusUnavailableError, parse_id
+
+    prefix = f"{settings.bus.prefix}:"
+    if args.stream:
+        streams = [s if s.startswith(prefix) else prefix + s for s in args.stream]
+    else:
+        streams = [s for s in await bus.streams() if not s.startswith(f"{prefix}snap:")]
+    if not streams:
+        print(
+            f"silvertine replay: no streams under {prefix}* at {settings.bus.redacted_url()}",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    for stream in streams if args.stream else ():
+        try:
+            await bus.read_last(stream, 1)  # a key of another type is refused
+        except BusUnavailableError:
+            raise
+        except BusError as exc:
+            if "WRONGTYPE" not in str(exc):
+                raise  # refused otherwise (an ACL...): said as the bus says it
+            print(
+                f"silvertine replay: {stream} is not a stream (Redis holds another type "
+                "of key there), so it has no events to replay. Without --stream every "
+                f"stream under {prefix}* is read.",
+                file=sys.stderr,
+            )
+            return EXIT_BUS
+    printer = _JsonPrinter(out) if args.json else _TablePrinter(out, prefix)
+    count = 0
+    history: list[BusEntry] = []
+    for stream in streams:
+        async for entry in bus.replay(stream, after=args.since):
+            history.append(entry)
+    history.sort(key=lambda e: parse_id(e.id))
+    last = dict.fromkeys(streams, args.since)
+    for entry in history:
+        if args.limit is not None and count >= args.limit:
+            return EXIT_OK
+        printer.print(entry)
+        last[entry.stream] = entry.id
+        count += 1
+    if args.follow and (args.limit is None or count < args.limit):
+        async for entry in bus.tail(last):
+            printer.print(entry)
+            count += 1
+            if args.limit is not None and count >= args.limit:
+                break
+    return EXIT_OK
 
 
 class _TablePrinter:

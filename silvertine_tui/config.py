@@ -46,6 +46,7 @@ from pydantic import (
 )
 
 from .domain import TradingState
+from .domain.redaction import redact_url, url_secrets
 
 __all__ = [
     "BinanceBrokerConfig",
@@ -204,31 +205,10 @@ class BusConfig(_Section):
         return value if value is not None and value.get_secret_value() else None
 
     def redacted_url(self) -> str:
-        """The URL with any password replaced by ``***`` (userinfo and ``?password=``).
-        The userinfo ends at the last ``@``: a password with ``/`` in it ended
-        `urlsplit`'s netloc early and was printed whole."""
-        parts = urlsplit(self.url)
-        netloc, query = parts.netloc, parts.query
-        scheme, _, rest = self.url.partition("://")
-        if "@" in rest and "@" not in netloc:
-            return f"{scheme}://***@{rest.rpartition('@')[2]}"
-        userinfo, at, hostinfo = netloc.rpartition("@")
-        if at and ":" in userinfo:
-            netloc = f"{userinfo.split(':', 1)[0]}:***@{hostinfo}"
-        if query:
-            pairs = [p.partition("=") for p in query.split("&")]
-            query = "&".join(
-                f"{k}{eq}***" if k.lower() == "password" and eq else f"{k}{eq}{v}"
-                for k, eq, v in pairs
-            )
-        if (netloc, query) == (parts.netloc, parts.query):
-            return self.url
-        out = f"{parts.scheme}://{netloc}{parts.path}"
-        if query:
-            out += f"?{query}"
-        if parts.fragment:
-            out += f"#{parts.fragment}"
-        return out
+        """The URL with every password in it replaced by ``***`` (the userinfo's,
+        ``?password=``, ``?ssl_password=``...): `domain.redaction.redact_url`, the rule
+        the bus shows its URL by too."""
+        return redact_url(self.url)
 
     # Like SecretStr: JSON dumps (logs, snapshots) show the redacted URL.
     @field_serializer("url", when_used="json")
@@ -912,10 +892,15 @@ def secret_values(settings: Settings) -> list[str]:
 
     walk(settings)
     url = settings.bus.url
-    parts = _redis_url_parts(url) if "@" in url and not url.startswith("memory") else None
-    if parts and parts.get("password"):
-        found.append(str(parts["password"]))
-    return [value for value in found if value]
+    if not url.startswith("memory"):
+        # Every password written in the URL (userinfo, `password`, `ssl_password`...),
+        # as written and decoded; and what redis-py reads, should it read one more.
+        found += url_secrets(url)
+        parts = _redis_url_parts(url)
+        for name in ("password", "ssl_password"):
+            if parts and parts.get(name):
+                found.append(str(parts[name]))
+    return list(dict.fromkeys(value for value in found if value))
 
 
 def _redis_url_parts(url: str) -> dict[str, Any] | None:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import secrets
 import time
 from collections import Counter, deque
@@ -51,6 +50,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.maint_notifications import MaintNotificationsConfig
 
 from ..domain import ConnectionState
+from ..domain.redaction import redact_url
 from ..events import (
     DecodeError,
     EventBase,
@@ -120,20 +120,6 @@ def _event_ms(fields: FieldMap) -> int:
         return int(raw) // 1_000_000
     except ValueError:
         return 0
-
-
-_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&]*")
-
-
-def redact_url(url: str) -> str:
-    """Drop any password from a redis URL (`redis://:***@host:6379/0`)."""
-    url = _QUERY_PASSWORD.sub(r"\1***", url)
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    creds, _, host = rest.rpartition("@")
-    user = creds.partition(":")[0]
-    return f"{scheme}://{user}:***@{host}"
 
 
 UNREADABLE_NAMED = 5  # keys named in the `unreadable` metric; the rest are counted

@@ -12,10 +12,11 @@ Start-up order matters and is the same on every start:
    its journal against each broker's report and publishes the differences;
 4. the engine's reader follows the bus from the last applied entries; the UI reads the
    engine's state and the feed.
-Shutdown: optionally cancel working orders (`engine.cancel_on_exit`), snapshot, close
-the brokers, release the claims, then close the bus. After recovery and with every
-snapshot the risk stream is kept to its end (`bus.risk_keep`, see
-`recovery.trim_risk_stream`).
+Shutdown: optionally cancel working orders (`engine.cancel_on_exit`, unless the trader
+chose to leave them: `leave_working_on_close`; what it leaves working is said in
+`left_working`), snapshot, close the brokers, release the claims, then close the bus.
+After recovery and with every snapshot the risk stream is kept to its end
+(`bus.risk_keep`, see `recovery.trim_risk_stream`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .commands import CommandGateway, EngineGateway
 from .conflate import latest_quotes
 from .core import TradingEngine
 from .last_run import RunRecorder, record_path
+from .oms import OrderView
 from .projection import DeskProjection, FinishedWindow
 from .recovery import (
     CARRIED_AFTER_LOSS,
@@ -700,11 +702,9 @@ class Session:
             report = await self.engine.cancel_all()
         except Exception as exc:
             log.exception("session.cancel_on_exit_failed")
-            working = self.engine.oms.working()
-            self.left_working = (
-                f"cancel on exit failed ({type(exc).__name__}: {exc}); "
-                f"{self._working_text(list(working))}"
-            )
+            failed = f"cancel on exit failed ({type(exc).__name__}: {exc})"
+            working = self._working_text(self.engine.oms.working())
+            self.left_working = f"{failed}; {working}" if working else failed
             return
         if report.ok:
             log.info("session.cancel_on_exit", extra={"summary": report.summary()})
@@ -717,7 +717,7 @@ class Session:
         self.left_working = "; ".join(part for part in (text, problems) if part)
 
     @staticmethod
-    def _working_text(views: list[Any], why: Mapping[str, str] | None = None) -> str:
+    def _working_text(views: list[OrderView], why: Mapping[str, str] | None = None) -> str:
         """`N order(s) still working at paper/main: ETHUSDT.PAPER st...01 (why), ...;
         cancel them at the venue`."""
         by_account: dict[str, list[str]] = {}

@@ -1119,12 +1119,23 @@ class SilvertineApp(App[None]):
             return
 
         async def answer(choice: QuitChoice | None) -> None:
-            if choice is QuitChoice.QUIT:
+            if choice is QuitChoice.LEAVE:
+                # The trader's explicit choice beats `engine.cancel_on_exit`: the
+                # dialog said they stay working, so they do.
+                self.session.leave_working_on_close()
+            if choice in (QuitChoice.QUIT, QuitChoice.LEAVE):
                 await self._shut_down()
 
         self.push_screen(
             QuitScreen(self.desk.view, self.desk.send, keymap=self._keymap), callback=answer
         )
+
+    async def quit_now(self, reason: str) -> None:
+        """Shut down as `q` does, without the quit dialog: a signal (SIGHUP: the
+        terminal is gone; SIGTERM) leaves no one to ask. The session closes as its
+        config says (`engine.cancel_on_exit`). Called by the CLI (cli.py)."""
+        log.warning("app.quit_now", extra={"reason": reason})
+        await self._shut_down()
 
     async def _shut_down(self) -> None:
         if self.has_session:

@@ -1,9 +1,13 @@
 """Quitting with working orders: cancel them and quit, leave them working and quit,
 or stay.
 
-"Cancel and quit" sends one cancel-all through the command gateway and waits, showing how many
-are left, until the OMS sees every order done; then the app quits. If a broker refuses
-or an order is still working after `timeout_s`, the dialog says which and the app stays.
+"Leave & quit" leaves them working at the venues, also with `engine.cancel_on_exit: true`
+(an explicit choice beats the config's default: `QuitChoice.LEAVE`).
+
+"Cancel and quit" sends one cancel-all through the command gateway and waits, showing
+how many are left, until the OMS sees every order done; then the app quits. If a
+broker refuses or an order is still working after `timeout_s`, the dialog says which
+and the app stays.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ from .dialog import QUIT_DIALOG_ID, Dialog
 
 class QuitChoice(StrEnum):
     QUIT = "quit"
+    """Quit (nothing left working, or every order cancelled)."""
+    LEAVE = "leave"
+    """Quit and leave the working orders at the venues, whatever `engine.cancel_on_exit`
+    says: the trader chose it here (the app tells the session, `Session.close`)."""
     STAY = "stay"
 
 
@@ -89,7 +97,7 @@ class QuitScreen(Dialog[QuitChoice]):
 
     def action_leave_and_quit(self) -> None:
         if not self.busy:
-            self.dismiss(QuitChoice.QUIT)
+            self.dismiss(QuitChoice.LEAVE)
 
     def action_cancel_and_quit(self) -> None:
         if self.busy:
