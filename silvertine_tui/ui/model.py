@@ -144,6 +144,11 @@ class QuoteState:
             return None
         return change / self.reference * 100
 
+    def age_s(self, now_s: float) -> float:
+        """How old the quote is at `now_s` (the desk clock, seconds): since the event
+        that brought it was published. A position's mark is as old (`Quote.mark`)."""
+        return now_s - self.ts_ns / 1e9
+
 
 @dataclass(slots=True)
 class ComponentHealth:

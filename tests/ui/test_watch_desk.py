@@ -35,7 +35,7 @@ from tests.support.redis_server import RedisServer
 
 from .conftest import Desk, FakeClock
 from .test_health_bus import frames_until
-from .test_projection_rebuild import Rows, drawn, live_desk, quiet_app
+from .test_projection_rebuild import Rows, as_journaled, drawn, live_desk, quiet_app
 
 PREFIX = "t-watch-desk"
 
@@ -103,7 +103,10 @@ def test_a_watching_desk_says_it_is_watching(
         await desk.quiet(pilot)  # no toast of the live desk's close a second ago
 
     assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
-    assert seen["rows"] == live
+    # The live desk closed a moment ago: its broker's orders are said unknown.
+    rows, said = as_journaled(seen["rows"])
+    assert rows == live
+    assert said == ["NEW?", "paper/main DISCONNECTED: 1 order's state unknown;"]
 
 
 def test_a_watching_desk_on_redis_is_the_live_desk_and_refuses_every_order_action(
@@ -127,7 +130,9 @@ def test_a_watching_desk_on_redis_is_the_live_desk_and_refuses_every_order_actio
             await session.open()
             app, desk = watching_desk(session, clock, tmp_path / "watch.json")
             async with app.run_test(size=(120, 36)) as pilot:
-                assert await drawn(app, desk, pilot) == live
+                rows, said = as_journaled(await drawn(app, desk, pilot))
+                assert rows == live
+                assert said == ["NEW?", "paper/main DISCONNECTED: 1 order's state unknown;"]
                 # The Quotes pane shows the live desk's last quotes at once, though no
                 # quote comes now (that desk is gone): each as its stream holds it.
                 quotes = await last_quotes(app, session.bus)

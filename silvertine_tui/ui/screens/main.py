@@ -41,7 +41,13 @@ if TYPE_CHECKING:
     from ...engine.projection import OrderView
     from ..desk import Desk
     from ..widgets.balances import Balances
-    from ..widgets.blotter import Blotter, day_start, first_event_s, todays_orders
+    from ..widgets.blotter import (
+        Blotter,
+        day_start,
+        first_event_s,
+        order_states_unknown,
+        todays_orders,
+    )
     from ..widgets.event_log import EventLog
     from ..widgets.health import BrokerLine, BusLine, HealthPane, broker_line, engine_line
     from ..widgets.positions import Positions
@@ -72,13 +78,19 @@ def _import_panes() -> None:
     global Balances, Blotter, BrokerLine, BusLine, CancelOrder, EventLog, Failed
     global HealthPane, ModifyOrder, OrderView, Positions, Refused, Signals, Ticket
     global VerticalScroll, Watchlist, broker_line, day_start, engine_line
-    global first_event_s, todays_orders
+    global first_event_s, order_states_unknown, todays_orders
     from textual.containers import VerticalScroll
 
     from ...engine.commands import CancelOrder, Failed, ModifyOrder, Refused
     from ...engine.projection import OrderView
     from ..widgets.balances import Balances
-    from ..widgets.blotter import Blotter, day_start, first_event_s, todays_orders
+    from ..widgets.blotter import (
+        Blotter,
+        day_start,
+        first_event_s,
+        order_states_unknown,
+        todays_orders,
+    )
     from ..widgets.event_log import EventLog
     from ..widgets.health import BrokerLine, BusLine, HealthPane, broker_line, engine_line
     from ..widgets.positions import Positions
@@ -237,7 +249,7 @@ class MainScreen(Screen[None]):
             "watchlist": Watchlist(stale_after_s=desk.stale_after_s, id="watchlist"),
             "ticket": Ticket(desk, id="ticket"),
             "blotter": Blotter(id="blotter"),
-            "positions": Positions(id="positions"),
+            "positions": Positions(stale_after_s=desk.stale_after_s, id="positions"),
             "health": VerticalScroll(HealthPane(id="health"), id="health-scroll"),
             "log": EventLog(id="log"),
             "signals": Signals(id="signals"),
@@ -470,9 +482,17 @@ class MainScreen(Screen[None]):
         )
         self._blotter_seen = blotter.view_version
         self._day = today
-        orders_moved = full or bool(changes.orders)
+        # Whose working orders' states the desk cannot know now (a broker DISCONNECTED,
+        # not heard from): every row again when that changes, the bottom line with them.
+        orders_full = full
+        if full or changes.brokers:
+            unknown = order_states_unknown(view)
+            if unknown != blotter.unknown:
+                blotter.unknown = unknown
+                orders_full = True
+        orders_moved = orders_full or bool(changes.orders)
         if orders_moved:
-            self._draw_orders(blotter, changes.orders, full=full, now=now)
+            self._draw_orders(blotter, changes.orders, full=orders_full, now=now)
 
         positions = self.query_one(Positions)
         # Marks move with every quote: positions follow them once a second, and only
@@ -482,10 +502,14 @@ class MainScreen(Screen[None]):
         if self._marks_waiting and (new_second or force):
             waiting, self._marks_waiting = self._marks_waiting, set()
             redraw.update(k for k in view.positions if k[2] in waiting)
+        if new_second:
+            # A mark that no quote moved grows old: its age, once a second, as the
+            # Quotes pane's (and the row of one fresh again that no mark moved).
+            redraw |= positions.aging(view, model.quotes, now)
         if full:
-            positions.show(view)
+            positions.show(view, model.quotes, now)
         elif redraw or positions.shows_other_rows:
-            positions.update(view, redraw)
+            positions.update(view, redraw, model.quotes, now)
         # The sum of what the rows show, set in the frame that drew them (a no-op when
         # unchanged).
         self._subtitle("#pane-positions", positions.totals_text())
@@ -511,9 +535,8 @@ class MainScreen(Screen[None]):
             self._counts_checked = counts
             self.ticket.run_check()
         if full or changes.instruments:
-            instruments = view.all_instruments()
-            if len(self.watchlist.instruments) != len(instruments):
-                self.watchlist.set_instruments(instruments)
+            # Every one: an instrument re-read (its tick changed) replaces the old.
+            self.watchlist.set_instruments(view.all_instruments())
             # Not with the watchlist's rows: those are also set as the session starts.
             if self.ticket.refresh_instruments():
                 self.ticket.run_check()
@@ -582,6 +605,10 @@ class MainScreen(Screen[None]):
             orders_title = f"all today: {today_n}, {working_n} working ({toggle}: working)"
         else:
             orders_title = f"{working_n} working of {today_n} today ({toggle}: all)"
+        # First: the line is cut at the pane's width, and this matters more.
+        unknown = blotter.unknown_text(self._today[c] for c in self._working)
+        if unknown:
+            orders_title = f"{unknown}; {orders_title}"
         self._subtitle("#pane-blotter", orders_title)
         # One pane at a time has no borders: the pane bar says which view it is.
         tab = self.query_one("#tab-blotter", PaneTab)

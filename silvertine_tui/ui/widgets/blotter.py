@@ -10,6 +10,11 @@ the fold once the pane is full: the cursor follows it there (and the pane scroll
 it) so that the order just sent is in view and selected (`c` cancels it), unless the
 trader moved the cursor (a key or a click): it then stays where they put it, until
 `end` takes it to the newest row (following again) or `a` changes the view.
+
+A working order of a broker the desk cannot hear now (DISCONNECTED, reconnecting, its
+order link down, or on a watching desk not heard from: `order_states_unknown`) may
+have filled or ended meanwhile with no word of it: its status is marked (`NEW?`) in
+the warning colour, and the pane's bottom line says whose orders' states are unknown.
 """
 
 from __future__ import annotations
@@ -17,16 +22,49 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Mapping
 from datetime import datetime
 
-from ...domain import Instrument, Order, OrderStatus, Side
-from ...engine.projection import OrderView
-from ...events.summary import avg_text, qty_text
-from ..format import DASH, num, places_of, short_id
+from ...domain import ConnectionState, Instrument, Order, OrderStatus, Side
+from ...engine.projection import DeskProjection, OrderView
+from ...events.summary import avg_text, price_text, qty_text
+from ..format import DASH, short_id
 from ..keymap import bindings
 from .columns import column_index
 from .palette import DEFAULT_PALETTE, Palette
 from .table import Cell, Column, KeyedTable
 
 _PENDING = (OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE)
+
+UNKNOWN_MARK = "?"
+"""After the status of a working order whose broker the desk cannot hear now."""
+
+NOT_HEARD = "not heard from"
+"""A broker with no status on the desk (no health event of it read yet)."""
+
+_NOT_REPORTING = (
+    ConnectionState.DISCONNECTED,
+    ConnectionState.CONNECTING,
+    ConnectionState.RECONCILING,
+)
+
+
+def order_states_unknown(desk: DeskProjection) -> dict[str, str]:
+    """Each broker the desk knows of, and why the state of its working orders is not
+    known now ("" when it is): `STALE` not heard from (a watching desk's broker whose
+    heartbeats stopped), its state while DISCONNECTED or reconnecting (nothing reports
+    a fill or a cancel meanwhile; the reconcile reads them back), DEGRADED while one of
+    its order links is down. A broker missing here has no status at all (`NOT_HEARD`)."""
+    found = {}
+    for name, status in desk.brokers.items():
+        if name in desk.silent:
+            found[name] = "STALE"
+        elif status.state in _NOT_REPORTING or (
+            status.state is ConnectionState.DEGRADED and status.order_path_down()
+        ):
+            found[name] = status.state.value
+        else:
+            found[name] = ""
+    for name in desk.silent:
+        found[name] = "STALE"
+    return found
 
 
 def day_start(now_s: float) -> float:
@@ -81,17 +119,41 @@ class Blotter(KeyedTable):
         self.view_version = 0
         self.following = True
         """The cursor goes to each order this desk sends (see the module docstring)."""
+        self.unknown: dict[str, str] = {}
+        """`order_states_unknown` as the rows were drawn with it (the screen sets it)."""
+
+    def state_unknown(self, view: OrderView) -> str:
+        """Why `view`'s state is not known now ("" when it is, or the order ended)."""
+        if view.order.status.is_terminal:
+            return ""
+        return self.unknown.get(view.broker, NOT_HEARD)
+
+    def unknown_text(self, working: Iterable[OrderView]) -> str:
+        """Whose working orders' states are unknown, for the bottom line:
+        `paper/main DISCONNECTED: 1 order's state unknown` ("" when every one is
+        known)."""
+        counts: dict[tuple[str, str], int] = {}
+        for view in working:
+            why = self.state_unknown(view)
+            if why:
+                key = (f"{view.broker}/{view.account}", why)
+                counts[key] = counts.get(key, 0) + 1
+        return "; ".join(
+            f"{label} {why}: "
+            + ("1 order's state unknown" if n == 1 else f"{n} orders' states unknown")
+            for (label, why), n in sorted(counts.items())
+        )
 
     def row_for(self, view: OrderView, instruments: Mapping[str, Instrument]) -> tuple[Cell, ...]:
         p = self.palette
         order = view.order
         inst = instruments.get(order.request.instrument)
-        places = places_of(inst.tick_size) if inst else None
         request = order.request
         side_style = p.bid if request.side is Side.BUY else p.ask
+        unknown = bool(self.state_unknown(view))
         status_style = (
             p.warn
-            if order.status in _PENDING
+            if order.status in _PENDING or unknown
             else p.error
             if order.status is OrderStatus.REJECTED
             else p.muted
@@ -104,9 +166,11 @@ class Blotter(KeyedTable):
             self.cell(request.instrument),
             self.cell(request.side.value, side_style),
             self.cell(order_qty_text(order, inst)),
-            self.cell(num(order.limit_price, places)),
-            self.cell(num(order.stop_price, places)),
-            self.cell(order.status.value, status_style),
+            # The order's prices as it has them: never rounded onto the instrument's
+            # tick (re-read coarser after a reconnect, it showed a price not sent).
+            self.cell(price_text(order.limit_price, inst)),
+            self.cell(price_text(order.stop_price, inst)),
+            self.cell(order.status.value + (UNKNOWN_MARK if unknown else ""), status_style),
             self.cell(qty_text(filled, inst) if filled else DASH),
             self.cell(avg_text(order.avg_price, inst) if filled else DASH),
             self.cell(request.order_type.value),

@@ -1,18 +1,30 @@
-"""Positions: quantity, average price, mark, unrealized and realized P&L."""
+"""Positions: quantity, average price, mark, unrealized and realized P&L.
+
+A mark is as old as the quote it was taken from (the instrument's last quote read from
+the market data, as the Quotes pane shows it). Past the Quotes pane's threshold
+(`stale_after_s`, `watchlist.stale_age`) the row says the mark's age in the Quotes
+pane's words (`3,500.345 old 2m02s`; `old ?` with no quote read), the mark and its
+uPnL dimmed as the Quotes pane dims the quote, and the bottom line says its total adds
+an old mark (`USDT u -0.14 (1 mark old) r 0.00`): a broker DISCONNECTED for minutes
+showed its last mark and P&L as if live. The Mark column is then never dropped.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from ...domain import Instrument
 from ...domain.money import quantized
 from ...engine.projection import DeskProjection, Key, PositionState
-from ...events.summary import avg_text, qty_text
+from ...events.summary import avg_text, price_text, qty_text
 from ..format import DASH, signed
 from ..keymap import bindings
+from ..model import QuoteState
+from .columns import column_index
 from .palette import DEFAULT_PALETTE, Palette
 from .table import Cell, Column, KeyedTable
+from .watchlist import STALE_AFTER_S, old_text, stale_age
 
 
 def position_key(state: PositionState) -> str:
@@ -32,14 +44,20 @@ class Positions(KeyedTable):
         Column("account", "Account", priority=5),
     )
 
-    def __init__(self, *, id: str | None = None) -> None:
+    MARK = column_index(COLUMNS, "mark")
+
+    def __init__(self, *, stale_after_s: float = STALE_AFTER_S, id: str | None = None) -> None:
         super().__init__(id=id)
         self.palette: Palette = DEFAULT_PALETTE
+        self.stale_after_s = stale_after_s
         self._hidden_dirty: set[Key] = set()
         self._drawn_rows = range(0)
         # What each row's P&L cells show, by row key: (currency, places, uPnL or None,
-        # rPnL), rounded as drawn. The pane's bottom line adds these up (`totals_text`).
-        self._shown_pnl: dict[str, tuple[str, int, Decimal | None, Decimal]] = {}
+        # rPnL, whether it is an open position at an old mark), rounded as drawn. The
+        # pane's bottom line adds these up (`totals_text`).
+        self._shown_pnl: dict[str, tuple[str, int, Decimal | None, Decimal, bool]] = {}
+        self._old: set[str] = set()
+        """Row keys drawn with an old mark."""
 
     @property
     def shows_other_rows(self) -> bool:
@@ -47,44 +65,97 @@ class Positions(KeyedTable):
         that changed while off screen are to be drawn now."""
         return bool(self._hidden_dirty) and self.visible_range() != self._drawn_rows
 
-    def row_for(self, state: PositionState, desk: DeskProjection) -> tuple[Cell, ...]:
+    def mark_old(
+        self, instrument: str, desk: DeskProjection, quotes: Mapping[str, QuoteState], now_s: float
+    ) -> str:
+        """What the row says of its mark's age: `old 2m02s` past the Quotes pane's
+        threshold, `old ?` when no quote of it was read (its age is not known), ""
+        while fresh or with no mark."""
+        if desk.last_price(instrument) is None:
+            return ""
+        quote = quotes.get(instrument)
+        if quote is None:
+            return old_text(None)
+        quote_age = stale_age(quote, now_s, self.stale_after_s)
+        return "" if quote_age is None else old_text(quote_age)
+
+    def aging(
+        self, desk: DeskProjection, quotes: Mapping[str, QuoteState], now_s: float
+    ) -> set[Key]:
+        """The positions whose rows say a mark's age, or are to (once a second: no quote
+        comes to move an old mark)."""
+        return {
+            key
+            for key, state in desk.positions.items()
+            if position_key(state) in self._old or self.mark_old(key[2], desk, quotes, now_s)
+        }
+
+    def priorities(self) -> list[float]:
+        priorities = super().priorities()
+        if self._old:  # the age is said in the Mark column: never dropped then
+            priorities[self.MARK] = 0
+        return priorities
+
+    def row_for(
+        self,
+        state: PositionState,
+        desk: DeskProjection,
+        quotes: Mapping[str, QuoteState],
+        now_s: float,
+    ) -> tuple[Cell, ...]:
         p = self.palette
         inst = desk.instruments_by_key.get(state.instrument)
         mark = desk.last_price(state.instrument)
         upl = desk.unrealized(state)
         places = pnl_places(inst, state.currency)
-        self._shown_pnl[position_key(state)] = (
+        old = self.mark_old(state.instrument, desk, quotes, now_s)
+        row_key = position_key(state)
+        if old:
+            self._old.add(row_key)
+        else:
+            self._old.discard(row_key)
+        self._shown_pnl[row_key] = (
             state.currency,
             places,
             None if upl is None else rounded_to(upl, places),
             rounded_to(state.realized_pnl, places),
+            bool(old) and state.quantity != 0,
         )
         qty_style = p.bid if state.quantity > 0 else p.ask if state.quantity < 0 else p.muted
+        # The mark exactly as the unrealized P&L uses it: a mid between two ticks shows
+        # its half tick (`3,500.335`), never rounded onto a tick the P&L did not use.
+        mark_text = price_text(mark, inst) if mark is not None else DASH
         return (
             self.cell(state.instrument),
             self.cell(qty_text(state.quantity, inst), qty_style),
             self.cell(avg_text(state.avg_price, inst) if state.avg_price else DASH),
-            # The mark as the unrealized P&L uses it: a mid between two ticks shows its
-            # half tick (`3,500.335`), never rounded onto a tick the P&L did not use.
-            self.cell(avg_text(mark, inst) if mark is not None else DASH),
-            self.cell(signed(upl, places), p.pnl(upl)),
+            self.cell(f"{mark_text} {old}", p.stale) if old else self.cell(mark_text),
+            self.cell(signed(upl, places), p.stale if old else p.pnl(upl)),
             self.cell(signed(state.realized_pnl, places), p.pnl(state.realized_pnl)),
             self.cell(state.currency),
             self.cell(f"{state.broker}/{state.account}"),
         )
 
-    def show(self, desk: DeskProjection) -> None:
-        """Every row (a full redraw)."""
+    def show(self, desk: DeskProjection, quotes: Mapping[str, QuoteState], now_s: float) -> None:
+        """Every row (a full redraw). `quotes`: the last quote of each instrument (the
+        market data model's, whose times the marks' ages are), at `now_s`."""
         self._hidden_dirty.clear()
         rows = {}
         for state in sorted(desk.positions.values(), key=position_key):
             if not shown(state):
                 continue
-            rows[position_key(state)] = self.row_for(state, desk)
+            rows[position_key(state)] = self.row_for(state, desk, quotes, now_s)
         self._shown_pnl = {key: self._shown_pnl[key] for key in rows}
+        self._old &= set(rows)
         self.sync(rows)
 
-    def update(self, desk: DeskProjection, keys: Iterable[Key]) -> None:
+    def update(
+        self,
+        desk: DeskProjection,
+        keys: Iterable[Key],
+        quotes: Mapping[str, QuoteState],
+        now_s: float,
+    ) -> None:
         """Only the rows of `keys` (positions whose events arrived or whose marks
         moved) that are on screen or new; a position that closed flat with nothing
         realized leaves. The others are drawn when they come into view: the marks of
@@ -104,13 +175,14 @@ class Positions(KeyedTable):
                 row_key = position_key(state)
                 if row_key in self._cells and row_key not in visible:
                     continue  # off screen: it waits
-                rows.append((row_key, self.row_for(state, desk)))
+                rows.append((row_key, self.row_for(state, desk, quotes, now_s)))
             drawn.add(key)
         self._hidden_dirty -= drawn
         self.syncs += 1
         if gone:
             for row_key in gone:
                 self._shown_pnl.pop(row_key, None)
+                self._old.discard(row_key)
             self.remove_rows(gone)
         if rows:
             self.update_rows(rows)
@@ -128,22 +200,33 @@ class Positions(KeyedTable):
         projection when the marks last moved, while a row that waited off screen (its
         pane hidden, scrolled away) was drawn later with a newer mark: one USD row read
         `+30.23` over `USD u +29.45`. A row whose uPnL is unknown (`-`) adds nothing;
-        `u -` when none is known."""
+        `u -` when none is known. A total that adds the P&L of an open position at an old
+        mark says how many (`USD u +30.23 (1 mark old) r 0.00`)."""
         unrealized: dict[str, Decimal] = {}
         realized: dict[str, Decimal] = {}
         places: dict[str, int] = {}
-        for currency, row_places, upl, rpl in self._shown_pnl.values():
+        old: dict[str, int] = {}
+        for currency, row_places, upl, rpl, mark_old in self._shown_pnl.values():
             if not currency:
                 continue
             places[currency] = max(places.get(currency, 0), row_places)
             realized[currency] = realized.get(currency, Decimal(0)) + rpl
             if upl is not None:
                 unrealized[currency] = unrealized.get(currency, Decimal(0)) + upl
+                if mark_old:
+                    old[currency] = old.get(currency, 0) + 1
         return "  ".join(
-            f"{ccy} u {signed(unrealized.get(ccy), places[ccy])} "
+            f"{ccy} u {signed(unrealized.get(ccy), places[ccy])}{old_marks(old.get(ccy, 0))} "
             f"r {signed(realized[ccy], places[ccy])}"
             for ccy in sorted(realized)
         )
+
+
+def old_marks(n: int) -> str:
+    """What a currency's uPnL total says of the old marks it adds."""
+    if not n:
+        return ""
+    return " (1 mark old)" if n == 1 else f" ({n} marks old)"
 
 
 def shown(state: PositionState) -> bool:

@@ -43,6 +43,7 @@ from ..orders import (
 from .choice import Choice
 from .palette import DEFAULT_PALETTE
 from .text import TextBlock
+from .watchlist import stale_age
 
 NO, YES = "no", "yes"
 BASE, QUOTE = "BASE", "QUOTE"
@@ -283,8 +284,8 @@ class Ticket(Vertical):
         quote = self.desk.model.quotes.get(instrument.key) if instrument is not None else None
         if quote is None:
             return ""
-        quote_age = self.desk.clock() - quote.ts_ns / 1e9
-        if quote_age < self.desk.stale_after_s:
+        quote_age = stale_age(quote, self.desk.clock(), self.desk.stale_after_s)
+        if quote_age is None:
             return ""
         return f"quote {age(quote_age)} old: the market may have moved since"
 

@@ -9,7 +9,8 @@ from decimal import Decimal
 from rich.style import Style
 
 from ...domain import Instrument
-from ..format import DASH, age, num, pct, places_of
+from ...events.summary import price_text
+from ..format import DASH, age, pct
 from ..keymap import bindings
 from ..model import QuoteState
 from .line_table import Cell, LineTable
@@ -18,6 +19,21 @@ from .table import Column
 
 BARS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 9
+STALE_AFTER_S = 5.0
+
+
+def stale_age(state: QuoteState, now_s: float, stale_after_s: float) -> float | None:
+    """The quote's age when it is stale, else None: the one rule of the desk for a
+    quote (and a mark taken from it) too old to be shown as the market's. The Quotes
+    pane dims it; the Positions pane dims the mark and its P&L; the ticket warns."""
+    quote_age = state.age_s(now_s)
+    return quote_age if quote_age >= stale_after_s else None
+
+
+def old_text(quote_age: float | None) -> str:
+    """What a stale quote says of its age (`old 2m02s`); `old ?` where its age is not
+    known (a mark with no quote read: see `Positions`)."""
+    return "old ?" if quote_age is None else f"old {age(quote_age)}"
 
 
 def sparkline(values: Sequence[Decimal], width: int = SPARK_WIDTH) -> str:
@@ -46,7 +62,7 @@ class Watchlist(LineTable):
         Column("spark", "Trend", width=SPARK_WIDTH),
     )
 
-    def __init__(self, *, stale_after_s: float = 5.0, id: str | None = None) -> None:
+    def __init__(self, *, stale_after_s: float = STALE_AFTER_S, id: str | None = None) -> None:
         super().__init__(id=id)
         self.stale_after_s = stale_after_s
         self.palette: Palette = DEFAULT_PALETTE
@@ -77,21 +93,22 @@ class Watchlist(LineTable):
     def row_for(self, state: QuoteState, now_s: float) -> tuple[Cell, ...]:
         p = self.palette
         inst = self.instruments.get(state.instrument)
-        places = places_of(inst.tick_size) if inst else None
         q = state.quote
-        quote_age = now_s - state.ts_ns / 1e9
-        stale = quote_age >= self.stale_after_s
+        quote_age = stale_age(state, now_s, self.stale_after_s)
+        stale = quote_age is not None
         dim = p.stale if stale else Style()
         change = state.change_pct
         chg_style = dim if stale else p.pnl(change)
         return (
             self.cell(state.instrument, dim),
-            self.cell(num(q.bid, places), dim if stale else p.bid),
-            self.cell(num(q.ask, places), dim if stale else p.ask),
-            self.cell(num(q.last, places), dim if stale or q.last is not None else p.muted),
+            # Prices as the venue sent them: on the tick's places, with their own
+            # decimals where they have more (never rounded onto the tick).
+            self.cell(price_text(q.bid, inst), dim if stale else p.bid),
+            self.cell(price_text(q.ask, inst), dim if stale else p.ask),
+            self.cell(price_text(q.last, inst), dim if stale or q.last is not None else p.muted),
             self.cell(pct(change), chg_style),
-            self.cell(num(q.spread, places), dim),
-            self.cell(f"old {age(quote_age)}".rjust(SPARK_WIDTH), p.stale)
+            self.cell(price_text(q.spread, inst), dim),
+            self.cell(old_text(quote_age).rjust(SPARK_WIDTH), p.stale)
             if stale
             else self.cell(sparkline(state.spark), p.accent),
         )
