@@ -10,7 +10,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
-from ..events import Decoded, EventBase, decode, decode_flat, encode
+from ..events import Channel, Decoded, EventBase, decode, decode_flat, encode
 from .base import (
     BusEntry,
     BusOptions,
@@ -42,13 +42,31 @@ class _Stream:
     """One stream's entries, and what its name says about it (worked out once: the
     market-data stream takes ten thousand entries a second)."""
 
-    __slots__ = ("added", "bounds", "entries", "journal", "keys", "last", "md", "name", "packed")
+    __slots__ = (
+        "added",
+        "bounds",
+        "entries",
+        "journal",
+        "keys",
+        "last",
+        "md",
+        "name",
+        "packed",
+        "snap",
+    )
 
     def __init__(
-        self, name: str, *, journal: bool, md: bool, bounds: tuple[int, int] | None
+        self,
+        name: str,
+        *,
+        journal: bool,
+        md: bool,
+        bounds: tuple[int, int] | None,
+        snap: bool = False,
     ) -> None:
         self.name = name  # one string for all its entries, not one per event
         self.journal = journal  # packed beyond `journal_objects`, never cut by length
+        self.snap = snap  # every entry packed as it is stored (a snapshot is a copy)
         self.md = md
         self.bounds = bounds  # (length kept, slack before a trim), or None
         self.keys: list[tuple[int, int]] = []
@@ -67,7 +85,10 @@ class _Stream:
 class MemoryBus:
     """Streams held in lists. Events are stored as the published objects, except a
     journal's entries beyond its newest `journal_objects`, which are kept in wire form
-    and decoded when read (see `JOURNAL_OBJECTS`).
+    and decoded when read (see `JOURNAL_OBJECTS`), and snapshots, kept in wire form
+    from the start: a snapshot holds the engine's live objects (its orders), and kept
+    as published it would show them as they are now, not as they stood when it was
+    written (each read decodes its own copy, as from Redis).
 
     Length limits follow the Redis rules (market data, health and signals by length,
     trimmed in chunks like `MAXLEN ~`; snapshot streams to their last few exactly;
@@ -158,7 +179,11 @@ class MemoryBus:
             layout = self.layout
             md = layout.channel_of(name) == "md"
             stream = self._streams[name] = _Stream(
-                name, journal=layout.is_journal(name), md=md, bounds=self._limit(name, md)
+                name,
+                journal=layout.is_journal(name),
+                md=md,
+                bounds=self._limit(name, md),
+                snap=layout.channel_of(name) is Channel.SNAPSHOT,
             )
         return stream
 
@@ -176,6 +201,8 @@ class MemoryBus:
             if len(stream.entries) - stream.packed > self.journal_objects:
                 self._pack(stream)
             return entry_id
+        if stream.snap:
+            self._pack(stream)  # the newest: every one before it is packed
         bounds = stream.bounds
         if bounds is not None and len(stream.keys) > bounds[0] + bounds[1]:
             stream.cut(len(stream.keys) - bounds[0])

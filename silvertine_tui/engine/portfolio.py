@@ -33,7 +33,7 @@ the broker connects) such fees wait in `unplaced` and are taken when they load.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -70,6 +70,10 @@ HISTORY = 1000
 # Fills remembered per instrument at the venue time of its last (`Portfolio.same_time`):
 # more in one second than a desk trades in one instrument.
 SAME_TIME_KEPT = 10_000
+# Exec ids (and fee corrections) remembered as applied, all accounts together: a fill
+# or correction journaled again within the newest this many is refused. Snapshots carry
+# each account's (`Portfolio.seen_ids`), so a restart refuses the same ones.
+SEEN_KEPT = 200_000
 
 # What a position stood at: quantity, average price, realized P&L before fees.
 Standing = tuple[Decimal, Decimal | None, Decimal]
@@ -253,6 +257,15 @@ class PositionState:
         add_per_currency(self.fee_values, other, self.currency)
 
 
+class _Applied(SeenIds):
+    """`SeenIds` that can be read back oldest first (for a snapshot)."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+
 def _realized_moved(standing: Standing, moved: Decimal) -> Standing:
     quantity, avg_price, realized = standing
     return quantity, avg_price, realized + moved
@@ -287,7 +300,9 @@ class Portfolio:
         self.marks: dict[str, Decimal] = {}
         self.mark_basis: dict[str, str] = {}  # instrument -> "mid" or "last trade"
         self.instruments: dict[str, Instrument] = dict(instruments or {})
-        self._fills = SeenIds()
+        # The exec ids applied ("broker/account/exec id") and the fee corrections
+        # ("fee/broker/account/exec id"), each once.
+        self._fills = _Applied(SEEN_KEPT)
         # Each fill correction applied (broker/account/exec id): booked exactly or not.
         self.booked: dict[str, bool] = {}
         # (broker, account) -> instrument -> the newest fill applied (reconcile asks the
@@ -436,6 +451,27 @@ class Portfolio:
 
     def mark_fill_seen(self, broker: str, account: str, exec_id: str) -> None:
         self._fills.add(f"{broker}/{account}/{exec_id}")
+
+    def mark_fee_seen(self, broker: str, account: str, exec_id: str) -> None:
+        """A fee correction of `exec_id` as applied: a repeat is refused."""
+        self._fills.add(f"fee/{broker}/{account}/{exec_id}")
+
+    def seen_ids(self, broker: str, account: str) -> tuple[list[str], list[str]]:
+        """The account's exec ids remembered as applied (fills and fill corrections),
+        and those whose fee correction was, oldest first: what a snapshot carries so
+        that a restart refuses a repeat as this portfolio does (`mark_fill_seen`,
+        `mark_fee_seen`). One pass over the `SEEN_KEPT` remembered."""
+        prefix = f"{broker}/{account}/"
+        fee_prefix = f"fee/{prefix}"
+        cut, fee_cut = len(prefix), len(fee_prefix)
+        fills: list[str] = []
+        fees: list[str] = []
+        for key in self._fills:
+            if key.startswith(prefix):
+                fills.append(key[cut:])
+            elif key.startswith(fee_prefix):
+                fees.append(key[fee_cut:])
+        return fills, fees
 
     def apply_fill(self, fill: Fill) -> bool:
         broker, account, instrument = fill.broker, fill.account, fill.instrument

@@ -47,8 +47,9 @@ async def latest_snapshot(bus: EventBus, broker: str, account: str) -> Snapshot 
 
 
 def restore(projection: DeskProjection, snapshot: Snapshot) -> None:
-    """The orders, positions, fills already booked and balances `snapshot` holds, into
-    `projection` (its OMS and portfolio), as they stood live."""
+    """The orders, positions, fills and fee corrections already booked, balances and the
+    venue's position reports `snapshot` holds, into `projection` (its OMS and
+    portfolio), as they stood live."""
     oms, portfolio = projection.oms, projection.portfolio
     adopted = set(snapshot.adopted)
     spans = {span.client_order_id: span for span in snapshot.spans}
@@ -85,6 +86,16 @@ def restore(projection: DeskProjection, snapshot: Snapshot) -> None:
         state.realized_gross = pos.realized_pnl - state.realized_pnl
         portfolio.positions[(pos.broker, pos.account, pos.instrument)] = state
     positions = portfolio.positions
+    broker, account = snapshot.broker, snapshot.account
+    for pos in snapshot.venue_positions:
+        portfolio.venue_positions[(pos.broker, pos.account, pos.instrument)] = pos
+    # The exec ids (and fee corrections) applied before `covers`, oldest first as live
+    # (then those the orders hold: all a snapshot written before these had): a repeat
+    # after `covers` is refused.
+    for exec_id in snapshot.seen_exec_ids:
+        portfolio.mark_fill_seen(broker, account, exec_id)
+    for exec_id in snapshot.seen_fee_ids:
+        portfolio.mark_fee_seen(broker, account, exec_id)
     for kept in snapshot.kept_fills:
         held = positions.get((snapshot.broker, snapshot.account, kept.instrument))
         if held is not None:
@@ -92,7 +103,9 @@ def restore(projection: DeskProjection, snapshot: Snapshot) -> None:
             held.before_recent, held.recent = kept.before_recent, list(kept.recent)
     for order in snapshot.orders:
         for exec_id in order.exec_ids:
-            portfolio.mark_fill_seen(snapshot.broker, snapshot.account, exec_id)
+            portfolio.mark_fill_seen(broker, account, exec_id)
+        for exec_id in order.fee_corrected:
+            portfolio.mark_fee_seen(broker, account, exec_id)
     for fill in snapshot.last_fills:
         portfolio.note_last_fill(fill)
         oms.hold((fill.broker, fill.account, fill.instrument), fill.client_order_id)

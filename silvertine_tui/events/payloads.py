@@ -226,6 +226,19 @@ class Snapshot(BaseModel):
     # Each position's fills kept for a correction (none in snapshots written before:
     # a correction of a fill before the snapshot then books its price difference only).
     kept_fills: tuple[KeptFills, ...] = ()
+    # The exec ids of this account's fills (and fill corrections) the portfolio
+    # remembers as applied, and those whose fee correction it does, oldest first: a
+    # fill of an evicted order or of another program's (parked) order, or a fee
+    # correction, journaled again after `covers` is refused after a restart from here
+    # as it was live. The newest `recovery.SNAPSHOT_SEEN_KEPT` of those the live
+    # portfolio remembers (`portfolio.SEEN_KEPT`, all accounts together). None in
+    # snapshots written before: only the ids `orders` hold are known again
+    # (`exec_ids`, `fee_corrected`), as before.
+    seen_exec_ids: tuple[str, ...] = ()
+    seen_fee_ids: tuple[str, ...] = ()
+    # The venue's last position report per instrument (`Portfolio.venue_positions`):
+    # an opening position reconciled after `covers` takes its average from it.
+    venue_positions: tuple[Position, ...] = ()
 
 
 class BrokerProfile(BaseModel):
