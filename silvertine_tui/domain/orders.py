@@ -449,6 +449,9 @@ class Order(BaseModel):
     # that still carries one of them is about the dead order and changes nothing.
     retired_venue_ids: set[str] = Field(default_factory=set)
     fee_corrected: set[str] = Field(default_factory=set, description="exec ids")
+    # FILLED with fills owed, and the venue's position for its instrument taken since
+    # (a reconcile): those fills are in it, and nothing is owed any more (`owed_qty`).
+    owed_written_off: bool = False
 
     @field_validator("fees", mode="before")
     @classmethod
@@ -536,6 +539,7 @@ class Order(BaseModel):
                 "exec_ids": set(),
                 "retired_venue_ids": set(),
                 "fee_corrected": set(),
+                "owed_written_off": False,
             },
         )
         set_fields_set(order, set(_REQUEST_FIELDS))
@@ -566,7 +570,11 @@ class Order(BaseModel):
         before its execDetails), and until the fills do, the position does not hold them
         and the order works no more. The gate counts it as working meanwhile. 0 for an
         order by quote amount (the venue decides its base quantity)."""
-        if self.status is not _S_FILLED or self.quote_quantity is not None:
+        if (
+            self.status is not _S_FILLED
+            or self.quote_quantity is not None
+            or self.owed_written_off
+        ):
             return ZERO
         return max(self.quantity - self.filled_qty, ZERO)
 

@@ -90,8 +90,9 @@ log = logging.getLogger(__name__)
 
 ENGINE_SOURCE = "engine"
 ADDING = "that would add to a position"
-REDUCE_ONLY_PAST_ZERO = "reduce-only that would take a position through zero"
 """What REDUCE_ONLY cancels (`TradingEngine.cancel_adding`), as its report says it."""
+REDUCE_ONLY_PAST_ZERO = "reduce-only that would take a position through zero"
+"""What `TradingEngine.trim_reduce_only` cancels, as its report says it."""
 
 # Read as module globals on every event (from the enum class: about 0.1 µs on 3.11).
 _TERMINAL, _PARKED, _APPLIED = Outcome.TERMINAL, Outcome.PARKED, Outcome.APPLIED
@@ -288,6 +289,7 @@ class TradingEngine:
         # Positions moved (a fill, a reconcile) under working reduce-only orders at a
         # venue that does not keep them reduce-only: `trim_reduce_only` looks at them.
         self.reduce_only_to_trim: set[tuple[str, str, str]] = set()
+        self._trim_failed: set[tuple[str, str, str]] = set()
         # Ids sent while another desk's kill is being honoured (after a RESUME read
         # meanwhile): that kill does not cancel them.
         self._honouring = 0
@@ -601,6 +603,9 @@ class TradingEngine:
                 pass  # first: a journal is mostly order events (a miss costs here)
             case FillCorrectionEvent():
                 self._check_fill_correction(event.payload, outcome)
+                if not self.replaying:
+                    fixed = event.payload.fill
+                    self._position_moved(fixed.broker, fixed.account, fixed.instrument)
             case PositionEvent():
                 self._check_position(event.payload, event.ts)
             case ReconcileEvent():
@@ -1459,6 +1464,11 @@ class TradingEngine:
         adapter = self.brokers.get(broker)
         if adapter is not None and not adapter.capabilities.reduce_only_native:
             self.reduce_only_to_trim.add((broker, account, instrument))
+            # What a trim could not cancel (the broker unreachable) is looked at again
+            # with the broker's next move (a reconnect's catch-up, its next fill).
+            again = [k for k in self._trim_failed if k[0] == broker]
+            self.reduce_only_to_trim.update(again)
+            self._trim_failed.difference_update(again)
 
     async def trim_reduce_only(self) -> CancelReport | None:
         """Cancel the working reduce-only orders a position that moved under them
@@ -1487,7 +1497,16 @@ class TradingEngine:
             )
             if not orders:
                 continue
-            position = self.portfolio.position(broker, account, instrument)
+            # With the fills the venue said and that have not come (`Order.owed_qty`):
+            # they are made, the position just does not hold them yet.
+            position = self.portfolio.position(broker, account, instrument) + sum(
+                (
+                    v.order.owed_qty * v.order.request.side.sign
+                    for v in self.oms.exposed(broker, account)
+                    if v.order.request.instrument == instrument
+                ),
+                Decimal(0),
+            )
             excess = reduce_only_excess(position, (v.order for v in orders))
             if not excess:
                 continue
@@ -1498,6 +1517,8 @@ class TradingEngine:
             report = await cancel_ids(
                 adapter, excess, delays=self.retry_delays, reason=reason, what=REDUCE_ONLY_PAST_ZERO
             )
+            if report.still_working:
+                self._trim_failed.add((broker, account, instrument))
             total = total.merged(report)
         if not (total.cancelled or total.gone or total.still_working or total.problems):
             return None

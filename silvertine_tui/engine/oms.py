@@ -178,6 +178,23 @@ class OMS:
             and v.account == account
         ]
 
+    def write_off_owed(self, broker: str, account: str, instrument: str) -> list[str]:
+        """The venue's position for `instrument` was taken (a reconcile): the fills the
+        FILLED orders there still owed are in it, whether or not they ever come. Counted
+        as owed for good, they kept reduce-only orders out with nothing working. The
+        ids of the orders written off."""
+        off = [
+            v
+            for v in self.orders.values()
+            if v.order.owed_qty
+            and v.broker == broker
+            and v.account == account
+            and v.order.request.instrument == instrument
+        ]
+        for v in off:
+            v.order.owed_written_off = True
+        return [v.client_order_id for v in off]
+
     def open_count(self, broker: str | None = None) -> int:
         return len(self.working(broker))
 

@@ -346,6 +346,11 @@ class DeskProjection:
                 took = self.portfolio.apply(event)
                 if took or rec.kind is ReconcileKind.POSITION_MISMATCH:
                     changes.positions.add((event.broker, event.account, rec.instrument))
+                if took:  # the venue's position taken
+                    for coid in self.oms.write_off_owed(
+                        event.broker, event.account, rec.instrument
+                    ):
+                        changes.orders[coid] = None
                 return self._done(took or outcome is _APPLIED_OUTCOME, outcome)
             case CancelRequestEvent() | ModifyRequestEvent():
                 outcome = self.oms.apply(event, entry_id)

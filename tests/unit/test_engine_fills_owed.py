@@ -24,6 +24,7 @@ from silvertine_tui.domain import (
     TradingState,
     VenueOrder,
 )
+from silvertine_tui.engine.recovery import reconcile_broker
 from silvertine_tui.events import FillEvent, OrderUpdateEvent
 from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
 from tests.unit.test_engine_kill import make, sync
@@ -158,3 +159,31 @@ def test_what_is_owed_and_what_filled_make_the_order(quantity: D, share: object)
     )
     assert order.filled_qty + order.owed_qty == quantity
     assert order.leaves_qty == 0
+
+
+async def test_what_is_owed_is_written_off_once_the_venues_position_is_taken() -> None:
+    """The fills never come (a socket dropped between the status and them): the
+    reconcile takes the venue's position, which holds them. Still counted as owed, a
+    reduce-only sell was refused "with 2 already working" while nothing worked."""
+    bus, engine, (venue,) = await make(ScriptedVenue)
+    await hold(engine, venue, 2)
+    cid = await engine.submit(sell())
+    await bus.publish(
+        OrderUpdateEvent.create(
+            "v0/main",
+            OrderUpdate(client_order_id=cid, status=OrderStatus.FILLED, filled_qty=D(2)),
+        )
+    )
+    del venue.venue_orders[cid]
+    await sync(engine)
+    assert engine.working_quantity("v0", "main", INSTRUMENT.key, Side.SELL) == 2
+    venue.venue_positions[INSTRUMENT.key] = D(0)
+    await reconcile_broker(engine, venue)
+    await sync(engine)
+    assert engine.position("v0", "main", INSTRUMENT.key) == 0
+    assert engine.oms.orders[cid].order.owed_qty == 0
+    assert engine.working_quantity("v0", "main", INSTRUMENT.key, Side.SELL) == 0
+    assert engine.projection.working_quantity("v0", "main", INSTRUMENT.key, Side.SELL) == 0
+    await hold(engine, venue, 2)
+    reduce = sell().model_copy(update={"reduce_only": True})
+    assert engine.gate.check(reduce, engine) == []

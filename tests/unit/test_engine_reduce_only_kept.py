@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from silvertine_tui.bus import MemoryBus
 from silvertine_tui.domain import (
+    ConnectionState,
     Fill,
     Order,
     OrderRequest,
@@ -23,7 +24,7 @@ from silvertine_tui.domain import (
     Side,
 )
 from silvertine_tui.engine.risk import reduce_limit, reduce_only_excess
-from silvertine_tui.events import FillEvent, LogEvent
+from silvertine_tui.events import FillEvent, LogEvent, OrderUpdateEvent
 from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
 from tests.unit.test_engine_kill import make, sync
 from tests.unit.test_engine_reconnect import scripted_session
@@ -177,3 +178,54 @@ def test_what_stays_never_takes_the_position_through_zero(
                 assert o.leaves_qty > room
             else:
                 room -= o.leaves_qty
+
+
+async def test_fills_said_and_not_come_count_as_made() -> None:
+    """Another sell reported FILLED, its fills not read yet: the position is flat as
+    far as the venue is concerned, and the closing order goes."""
+    bus, engine, (venue,) = await make(ScriptedVenue)
+    await hold(engine, venue, 2)
+    closing = await engine.submit(sell("2", "11.00", reduce_only=True))
+    other = await engine.submit(sell("2", "9.90"))
+    await bus.publish(
+        OrderUpdateEvent.create(
+            "v0/main",
+            OrderUpdate(client_order_id=other, status=OrderStatus.FILLED, filled_qty=D(2)),
+        )
+    )
+    del venue.venue_orders[other]
+    await sync(engine)
+    engine.reduce_only_to_trim.add(("v0", "main", INSTRUMENT.key))
+    report = await engine.trim_reduce_only()
+    assert report is not None
+    assert report.cancelled == (closing,)
+
+
+async def test_a_trim_that_could_not_cancel_is_tried_with_the_brokers_next_move() -> None:
+    bus, engine, (venue,) = await make(ScriptedVenue)
+    await hold(engine, venue, 3)
+    closing = await engine.submit(sell("3", "11.00", reduce_only=True))
+    other = await engine.submit(sell("2", "9.90"))
+    await venue.set_state(ConnectionState.DISCONNECTED, "venue unreachable")
+    await bus.publish(fill(other, "2", "9.90"))
+    del venue.venue_orders[other]
+    await sync(engine)
+    report = await engine.trim_reduce_only()
+    assert report is not None
+    assert not report.ok
+    assert closing in report.still_working
+    assert closing in venue.venue_orders
+    assert not engine.reduce_only_to_trim  # nothing to do until the broker moves
+    await venue.set_state(ConnectionState.LIVE, "back")
+    # Its next move: a buy of 1 fills (long 2: the 3 still go through zero).
+    buy = await engine.submit(sell("1", "10.00").model_copy(update={"side": Side.BUY}))
+    await bus.publish(
+        FillEvent.create(
+            "v0/main", fill(buy, "1", "10.00").payload.model_copy(update={"side": Side.BUY})
+        )
+    )
+    del venue.venue_orders[buy]
+    await sync(engine)
+    report = await engine.trim_reduce_only()
+    assert report is not None
+    assert report.cancelled == (closing,)
