@@ -2182,9 +2182,10 @@ class BinanceBroker(Broker):
         if order is not None:
             self._published_execs.add(fill.exec_id)
             order.exec_ids.add(fill.exec_id)
-        symbol, _, trade = fill.exec_id.rpartition("-")
-        if trade.isdigit():
-            self._seen_trades(symbol, [int(trade)])
+        symbol = symbol_of(fill.instrument)
+        trade = _trade_id(fill.exec_id, symbol)
+        if trade is not None:
+            self._seen_trades(symbol, [trade])
 
     async def _paged(
         self, symbol: str, first: list[dict[str, Any]] | None = None, *, from_id: int = 0
