@@ -126,6 +126,10 @@ class BusStats:
     data_loss_detected: int = 0
     dead_lettered: int = 0  # execution entries Redis refused, moved to the dead-letter stream
     duplicates_skipped: int = 0  # backlog entries found already written (a lost reply)
+    # streams whose ids were raised after a loss (a restarted server's ids below ours)
+    ids_raised: int = 0
+    # health events superseded in the outage backlog by a newer one of their component
+    health_superseded: int = 0
     last_error: str = ""
     # Down because Redis answered but took no write (a failover's READONLY/MASTERDOWN, an
     # OOM), not because it was out of reach: the desk's toast says which.

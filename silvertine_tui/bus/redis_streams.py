@@ -5,6 +5,8 @@ Writing
   (an asyncio lock keeps the order). If Redis is down the event joins a bounded
   outage backlog, flushed in order by the reconnect loop; new events queue behind it.
   A full backlog raises `BusOverflowError` and counts `exec_overflow`: never silent.
+  A health event supersedes the one of its component still waiting (heartbeats come
+  every second), and health events do not count against the bound.
   redis-py's own retries are off: a retried XADD can be written twice, and we would
   rather know. Before the backlog is written, entries whose event id is already in the
   tail of their stream (an XADD whose reply was lost in the outage) are dropped, so
@@ -27,7 +29,11 @@ reconnect loop before it flushes the backlog, compare the epoch key (SET NX at
 start), the server `run_id` and, for streams we wrote, `XINFO STREAM`
 (`last-generated-id` against our last id, `entries-added` against what we saw).
 A restart is published as a health event; lost data as a DEGRADED one, and the data
-loss listeners are called.
+loss listeners are called; once they are done, the end of the loss (LIVE, resynced).
+After a restart, before anything is written, the streams this bus wrote or read whose
+ids now start below the highest it knew there (a server clock behind) are raised to
+it (`_raise_ids`); a reader that finds a stream below its cursor all the same says so
+and reads it again from its start (`_rebase`).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import logging
 import secrets
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +113,46 @@ if #newest == 0 or newest[1][1] ~= ARGV[1] then return false end
 return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
 """
 """KEYS[1] the stream; ARGV the id its newest entry must have, then the fields."""
+
+_RAISE_ID = """
+local function parts(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return ms or '0', seq or '0'
+end
+local function below(a, b)
+  local am, as = parts(a)
+  local bm, bs = parts(b)
+  if #am ~= #bm then return #am < #bm end
+  if am ~= bm then return am < bm end
+  if #as ~= #bs then return #as < #bs end
+  return as < bs
+end
+local now = redis.call('TIME')
+local ms = tostring(math.floor(tonumber(now[1]) * 1000 + tonumber(now[2]) / 1000))
+if below(ARGV[1], ms .. '-0') then return {0, 0, ''} end  -- the clock is past: ids above
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('XADD', KEYS[1], 'MAXLEN', '0', ARGV[1], 'raised', '1')
+  return {1, 0, '0-0'}
+end
+if redis.call('TYPE', KEYS[1])['ok'] ~= 'stream' then return {0, 0, ''} end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local last = '0-0'
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then last = info[i + 1] end
+end
+if not below(last, ARGV[1]) then return {0, 0, last} end
+local held = redis.call('XLEN', KEYS[1])
+redis.call('XSETID', KEYS[1], ARGV[1])
+return {1, held, last}
+"""
+"""KEYS[1] a stream, ARGV[1] the highest id this bus knows there. A stream whose
+last-generated-id is below it (a restart that lost data, on a clock behind the old
+ids) is raised to it: `XSETID`, or a key gone is made again empty (`XADD MAXLEN 0`
+with that id). Nothing is done when the server's clock is past it: its next ids are
+above anyway. Returns {raised,
+entries it held (all below), its last id before}. One script: no XADD lands
+between the look and the raise, and two desks raising the same stream to different
+ids never lower it."""
 
 LANDED_SKEW_MS = 300_000
 """How far before an event's own time (this host's clock) its entry may bear the
@@ -259,6 +305,17 @@ class RedisBus:
         # around each XINFO.
         self._entries_added: dict[str, int] = {}
         self._floors: dict[str, str] = {}
+        # stream -> the highest id this bus wrote or read there (its readers' cursors):
+        # after a loss, no stream is left to make ids below it (`_raise_ids`).
+        self._known: dict[str, str] = {}
+        self._md_written: dict[str, str] = {}  # stream -> the market data id written last
+        # Counted up by each restart or loss found (after the ids were raised): a reader
+        # then looks whether a stream now ends below its cursor (`_rebase`).
+        self._generation = 0
+        self._behind_said: set[tuple[str, int]] = set()
+        # source -> the health event of that component waiting in the backlog (`_buffer`)
+        self._health_waiting: dict[bytes, tuple[str, FieldMap, int | None]] = {}
+        self._backlog_inflight = 0  # backlog entries at its left being written now
         self._listeners: list[DataLossListener] = []
         self._last_trim = 0.0
         self._snap_prefix = f"{self.options.prefix}:snap:"
@@ -479,7 +536,12 @@ class RedisBus:
                     approximate=self._approximate(stream),
                 )
             # A connection error raises here: the batch stays, `_drop_landed` sorts it out.
-            results = await pipe.execute(raise_on_error=False)
+            # Meanwhile a newer health event supersedes none of the batch (`_buffer`).
+            self._backlog_inflight = len(batch)
+            try:
+                results = await pipe.execute(raise_on_error=False)
+            finally:
+                self._backlog_inflight = 0
             try:
                 for (stream, fields, _), result in zip(batch, results, strict=True):
                     if isinstance(result, Exception):
@@ -495,11 +557,11 @@ class RedisBus:
                                 )
                             # Entries behind it may have landed: the retry drops them.
                             raise result
-                        self._backlog.popleft()
+                        self._backlog_popleft()
                         self._dead_error = _describe(result)
                         self._dead.append((stream, fields, self._dead_error))
                         continue
-                    self._backlog.popleft()
+                    self._backlog_popleft()
                     self._wrote(stream, _text(result))
                     self.stats.published += 1
             finally:
@@ -549,6 +611,11 @@ class RedisBus:
             log.warning("bus.redis.backlog_already_written", extra={"events": skipped})
             self._backlog = kept
             self.stats.exec_buffered = len(kept)
+            self._health_waiting = {
+                src: entry
+                for src, entry in self._health_waiting.items()
+                if any(e is entry for e in kept)
+            }
 
     async def _write_dead_letters(self) -> None:
         """Quarantine refused entries: their fields, where they were going, and why."""
@@ -770,9 +837,45 @@ class RedisBus:
     def _wrote(self, stream: str, entry_id: str) -> None:
         self._last_written[stream] = entry_id
         self._entries_added[stream] = self._entries_added.get(stream, 0) + 1
+        self._note(stream, entry_id)
+
+    def _note(self, stream: str, entry_id: str) -> None:
+        """`entry_id` was written or read on `stream`: the ids there must stay above it."""
+        known = self._known.get(stream)
+        if known is None or parse_id(entry_id) > parse_id(known):
+            self._known[stream] = entry_id
+
+    def _backlog_popleft(self) -> None:
+        entry = self._backlog.popleft()
+        src = entry[1].get(b"src", b"")
+        if self._health_waiting.get(src) is entry:
+            del self._health_waiting[src]
 
     def _buffer(self, stream: str, fields: FieldMap, maxlen: int | None) -> None:
-        if len(self._backlog) >= self.options.exec_buffer:
+        """One event into the outage backlog. A component's health event (a broker's
+        heartbeat comes every second) supersedes the one of that component still
+        waiting: the newest state of each is written, once, and heartbeats neither grow
+        the backlog for hours nor count against its bound: an order event or a fill is
+        never refused for them."""
+        entry = (stream, fields, maxlen)
+        if stream == self.layout.health and fields.get(b"t") == b"health":
+            src = fields.get(b"src", b"")
+            waiting = self._health_waiting.get(src)
+            if waiting is not None:
+                backlog = self._backlog
+                last = len(backlog) - 1
+                for back, queued in enumerate(reversed(backlog)):
+                    if last - back < self._backlog_inflight:
+                        break  # being written: it stays, this one follows it
+                    if queued is waiting:
+                        del backlog[last - back]
+                        self.stats.health_superseded += 1
+                        break
+            self._backlog.append(entry)
+            self._health_waiting[src] = entry
+            self.stats.exec_buffered = len(self._backlog)
+            return
+        if len(self._backlog) - len(self._health_waiting) >= self.options.exec_buffer:
             self.stats.exec_overflow += 1
             log.error("bus.redis.overflow", extra={"stream": stream, "size": len(self._backlog)})
             raise BusOverflowError(
@@ -781,7 +884,7 @@ class RedisBus:
                 "event was not journaled. Restore Redis (reachable, a primary, with memory "
                 "and disk to spare) or raise bus.exec_buffer."
             )
-        self._backlog.append((stream, fields, maxlen))
+        self._backlog.append(entry)
         self.stats.exec_buffered = len(self._backlog)
 
     async def publish_many(self, events: Iterable[EventBase]) -> None:
@@ -863,6 +966,10 @@ class RedisBus:
                     log.warning("bus.redis.md_refused_since", extra={"refused": self._md_refused})
                     self._md_refused = 0
                     self._md_refused_logged = time.monotonic()
+                md_written = self._md_written
+                for (stream, _), result in zip(batch.values(), results, strict=True):
+                    if isinstance(result, bytes | str):
+                        md_written[stream] = result if isinstance(result, str) else result.decode()
                 written = len(batch) - len(refused) - sum(waits)
                 self.stats.published_md += written
                 self.stats.published += written
@@ -1082,6 +1189,10 @@ class RedisBus:
         parked: dict[str, str] = {}  # name -> the type its key holds instead (`_park`)
         recheck_at = 0.0
         block = self.options.block_ms
+        for name, entry_id in last.items():
+            if entry_id != "$":
+                self._note(name, entry_id)
+        generation = self._generation
         reader = self._reader_client()
         self._readers.add(reader)
         delay = 0.05
@@ -1094,8 +1205,13 @@ class RedisBus:
                         await self._unpark(reader, parked, last, unresolved)
                     while unresolved:  # `$` is resolved once, never sent in a loop
                         last[unresolved[0]] = await self._last_id(reader, unresolved[0])
+                        self._note(unresolved[0], last[unresolved[0]])
                         unresolved.pop(0)
                         _raise_if_cancelled()
+                    if generation != self._generation:
+                        seen = self._generation
+                        await self._rebase(reader, last, seen)
+                        generation = seen
                     if not last:  # every stream parked: only the recheck is left
                         await asyncio.sleep(block / 1000)
                         continue
@@ -1156,6 +1272,7 @@ class RedisBus:
                     entries = self._flat_entries(name, raw_entries)
                     if entries:
                         last[name] = entries[-1].id
+                        self._note(name, last[name])
                         batch += entries
                 if batch:
                     yield batch
@@ -1164,6 +1281,57 @@ class RedisBus:
                 self._unpark_one(name)
             self._readers.discard(reader)
             await reader.aclose()
+
+    async def _rebase(self, reader: Redis, last: dict[str, str], generation: int) -> None:
+        """After a restart or a loss (`_generation`): a stream that now ends below this
+        reader's cursor, or is gone, on a server whose clock is behind that cursor, was
+        lost and its new ids come lower. This bus raised
+        those it knew (`_raise_ids`); one it could not (a watching desk writes nothing,
+        another desk's reader read further) would keep this reader blind to every new
+        entry there. It is read again from its start, and said."""
+        names = [name for name, entry_id in last.items() if parse_id(entry_id) > (0, 0)]
+        if not names:
+            return
+        async with reader.pipeline(transaction=False) as pipe:
+            pipe.time()
+            for name in names:
+                pipe.xinfo_stream(name)
+            clock, *found = await pipe.execute(raise_on_error=False)
+        if isinstance(clock, Exception):
+            raise clock
+        now_ms = int(clock[0]) * 1000 + int(clock[1]) // 1000
+        for name, info in zip(names, found, strict=True):
+            if parse_id(last[name])[0] < now_ms:
+                continue  # the server's clock is past the cursor: new ids come after it
+            if isinstance(info, ResponseError) and _transient(info):
+                raise info
+            if isinstance(info, Exception):  # no key (gone); another type: XREAD says
+                if "no such key" not in str(info).lower():
+                    continue
+                ends = "is gone"
+            else:
+                end = _text(info.get("last-generated-id", b"0-0"))
+                if parse_id(end) >= parse_id(last[name]):
+                    continue
+                ends = f"ends at {end}"
+            cursor, last[name] = last[name], "0-0"
+            await self._stream_behind(name, ends, cursor, generation)
+
+    async def _stream_behind(self, name: str, ends: str, cursor: str, generation: int) -> None:
+        """Said once per stream and restart, however many readers find it."""
+        if (name, generation) in self._behind_said:
+            return
+        self._behind_said.add((name, generation))
+        self.stats.read_errors += 1
+        self.stats.last_error = f"{name} {ends}, below {cursor} read there"
+        log.error("bus.redis.stream_behind", extra={"stream": name, "ends": ends, "read": cursor})
+        await self._publish_health(
+            ConnectionState.DEGRADED,
+            f"Redis lost {name}: it {ends}, below {cursor} this desk had read there, and "
+            "its new entries bear lower ids. It is read again from its start, but what "
+            "this desk had applied from it hides the entries below that id: its orders "
+            "and positions may be stale. Restart this desk to rebuild them",
+        )
 
     async def _park(
         self,
@@ -1434,6 +1602,10 @@ class RedisBus:
                         self._entries_added[stream] = info.entries_added
                         continue
                 lost_streams.append(stream)
+            if (restarted or reasons) and not self.options.passive:
+                # Before anything else is written there (the backlog, the loss's health,
+                # the resync): ids must go on rising for every reader.
+                reasons += await self._raise_ids(set(lost_streams))
             if epoch_lost:
                 await self._claim_epoch()
             # Every check ran: record what was found.
@@ -1444,9 +1616,60 @@ class RedisBus:
             for stream in lost_streams:
                 self._last_written.pop(stream, None)
                 self._entries_added.pop(stream, None)
+            if restarted or reasons:
+                self._generation += 1  # the readers look at their cursors (`_rebase`)
         if reasons:
             await self._data_lost("; ".join(reasons))
         return restarted, reasons
+
+    async def _raise_ids(self, found: set[str]) -> list[str]:
+        """After a restart: each stream this bus wrote or read whose ids now start below
+        the highest it knew there (Redis lost it, and its clock is behind the old ids: a
+        restart on another host, a failover with skew) is raised to it (`_RAISE_ID`).
+        Left as it was, every new entry there would bear a lower id than the readers'
+        cursors, here and on every desk that read as far: none would show it, the
+        engine would skip it as applied. Under the publishers' lock: none of our XADDs
+        lands before. Returns what it says about the loss: the streams raised that the
+        checks had not `found` lost (read here, not written), and the entries found
+        below."""
+        known = dict(self._known)
+        for stream, entry_id in self._md_written.items():
+            if stream not in known or parse_id(entry_id) > parse_id(known[stream]):
+                known[stream] = entry_id
+        said: list[str] = []
+        async with self._exec_lock:
+            for stream, entry_id in known.items():
+                if parse_id(entry_id) <= (0, 0):
+                    continue
+                try:
+                    raised: Any = await self._writer.eval(_RAISE_ID, 1, stream, entry_id)
+                except ResponseError as exc:
+                    if _transient(exc):
+                        raise  # tried again with the whole check
+                    log.error(
+                        "bus.redis.ids_not_raised",
+                        extra={"stream": stream, "error": _describe(exc)},
+                    )
+                    said.append(f"the ids of {stream} could not be raised ({_describe(exc)})")
+                    continue
+                if not int(raised[0]):
+                    continue
+                held, before = int(raised[1]), _text(raised[2])
+                log.warning(
+                    "bus.redis.ids_raised",
+                    extra={"stream": stream, "from": before, "to": entry_id, "held": held},
+                )
+                self.stats.ids_raised += 1
+                if not held and stream not in found:
+                    said.append(f"{stream} ended at {before}, below {entry_id} read there")
+                elif held:
+                    said.append(
+                        f"{stream} ended at {before}, below {entry_id} this desk had seen "
+                        f"there (a server clock behind): its ids were raised above it, but "
+                        f"the {held} entries it held bear lower ids and a reader past "
+                        "them does not show them"
+                    )
+        return said
 
     async def _data_lost(self, reason: str) -> None:
         self.stats.data_loss_detected += 1
@@ -1457,17 +1680,49 @@ class RedisBus:
         )
         # Listeners run as tasks: one that publishes or flushes must not block the
         # reconnect loop that is about to write the backlog.
-        for listener in self._listeners:
-            task = asyncio.create_task(self._call_listener(listener, reason))
-            self._listener_tasks.add(task)
-            task.add_done_callback(self._listener_tasks.discard)
+        resync = [
+            self._spawn_listener(self._call_listener(listener, reason))
+            for listener in self._listeners
+        ]
+        self._spawn_listener(self._loss_over(reason, resync))
+
+    def _spawn_listener(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.create_task(work)
+        self._listener_tasks.add(task)
+        task.add_done_callback(self._listener_tasks.discard)
+        return task
+
+    async def _loss_over(self, reason: str, resync: list[asyncio.Task[Any]]) -> None:
+        """The end of a loss, said once the resync (the listeners) is done and the bus
+        is back: without it the Health pane kept the loss's DEGRADED for good when the
+        watcher found it (no reconnect to say LIVE after)."""
+        failed = [error for error in await asyncio.gather(*resync) if error]
+        reconnecting = self._reconnect_task
+        if reconnecting is not None and not reconnecting.done():
+            await asyncio.wait({reconnecting})  # its LIVE first: this is the last word
+        if failed:
+            await self._publish_health(
+                ConnectionState.DEGRADED,
+                f"Redis restarted and data was lost ({reason}); the resync from the brokers failed "
+                f"({'; '.join(failed)}): check orders and positions at the venues",
+            )
+            return
+        await self._publish_health(
+            *self._with_unreadable(
+                ConnectionState.LIVE,
+                f"Redis restarted and data was lost ({reason}): resynced from the brokers",
+            )
+        )
 
     @staticmethod
-    async def _call_listener(listener: DataLossListener, reason: str) -> None:
+    async def _call_listener(listener: DataLossListener, reason: str) -> str:
+        """What went wrong ("" when nothing did)."""
         try:
             await listener(reason)
-        except Exception:
+        except Exception as exc:
             log.exception("bus.data_loss_listener_failed")
+            return _describe(exc)
+        return ""
 
     async def _publish_health(self, state: ConnectionState, message: str) -> None:
         if self.options.passive:  # a watching desk writes nothing of its own
