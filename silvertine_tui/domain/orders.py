@@ -570,11 +570,7 @@ class Order(BaseModel):
         before its execDetails), and until the fills do, the position does not hold them
         and the order works no more. The gate counts it as working meanwhile. 0 for an
         order by quote amount (the venue decides its base quantity)."""
-        if (
-            self.status is not _S_FILLED
-            or self.quote_quantity is not None
-            or self.owed_written_off
-        ):
+        if self.status is not _S_FILLED or self.quote_quantity is not None or self.owed_written_off:
             return ZERO
         return max(self.quantity - self.filled_qty, ZERO)
 
