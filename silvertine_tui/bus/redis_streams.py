@@ -278,6 +278,9 @@ class RedisBus:
         self._dead: deque[tuple[str, FieldMap, str]] = deque()  # refused, to quarantine
         self._dead_error = ""
         self._dead_unsure = False  # the last dead-letter write lost its reply
+        # What went wrong since the last data loss was found (events dead-lettered, a
+        # stream behind a reader): its end (`_loss_over`) says them, DEGRADED.
+        self._loss_notes: list[str] = []
         self._md_pending: dict[str, tuple[str, EventBase]] = {}
         self._md_inflight = 0
         self._md_wakeup = asyncio.Event()
@@ -504,12 +507,14 @@ class RedisBus:
             dead = self.stats.dead_lettered - dead_before
             if dead:
                 state = ConnectionState.DEGRADED
-                message += (
-                    f"; {dead} execution events Redis refused ({self._dead_error}) were "
+                note = (
+                    f"{dead} execution events Redis refused ({self._dead_error}) were "
                     f"moved to the dead-letter stream {self.layout.dead_letter}, the rest "
                     f"were journaled: inspect them with XRANGE {self.layout.dead_letter} - + "
                     "and fix the key they were refused for"
                 )
+                message += f"; {note}"
+                self._loss_notes.append(note)
             await self._publish_health(*self._with_unreadable(state, message))
             return
 
@@ -1325,13 +1330,14 @@ class RedisBus:
         self.stats.read_errors += 1
         self.stats.last_error = f"{name} {ends}, below {cursor} read there"
         log.error("bus.redis.stream_behind", extra={"stream": name, "ends": ends, "read": cursor})
-        await self._publish_health(
-            ConnectionState.DEGRADED,
+        note = (
             f"Redis lost {name}: it {ends}, below {cursor} this desk had read there, and "
             "its new entries bear lower ids. It is read again from its start, but what "
             "this desk had applied from it hides the entries below that id: its orders "
-            "and positions may be stale. Restart this desk to rebuild them",
+            "and positions may be stale. Restart this desk to rebuild them"
         )
+        self._loss_notes.append(note)
+        await self._publish_health(ConnectionState.DEGRADED, note)
 
     async def _park(
         self,
@@ -1673,6 +1679,7 @@ class RedisBus:
 
     async def _data_lost(self, reason: str) -> None:
         self.stats.data_loss_detected += 1
+        self._loss_notes = []
         log.error("bus.redis.data_lost", extra={"url": self.url, "reason": reason})
         await self._publish_health(
             ConnectionState.DEGRADED,
@@ -1707,12 +1714,16 @@ class RedisBus:
                 f"({'; '.join(failed)}): check orders and positions at the venues",
             )
             return
-        await self._publish_health(
-            *self._with_unreadable(
-                ConnectionState.LIVE,
-                f"Redis restarted and data was lost ({reason}): resynced from the brokers",
+        message = f"Redis restarted and data was lost ({reason}): resynced from the brokers"
+        notes, self._loss_notes = self._loss_notes, []
+        if notes:  # what the reconnect or a reader said since: a LIVE would hide it
+            await self._publish_health(
+                *self._with_unreadable(
+                    ConnectionState.DEGRADED, "; ".join((message, *dict.fromkeys(notes)))
+                )
             )
-        )
+            return
+        await self._publish_health(*self._with_unreadable(ConnectionState.LIVE, message))
 
     @staticmethod
     async def _call_listener(listener: DataLossListener, reason: str) -> str:

@@ -18,7 +18,7 @@ from silvertine_tui.bus.redis_streams import RedisBus
 from silvertine_tui.domain import ConnectionState
 from silvertine_tui.events import HealthEvent
 from tests.support import fill_event
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, command
 
 pytestmark = pytest.mark.redis
 
@@ -110,5 +110,37 @@ async def test_a_loss_found_on_reconnect_ends_with_the_resync_after_the_reconnec
             # The reconnect's own LIVE came before: the end of the loss is the last word.
             assert any("Redis connection restored" in h.payload.message for h in health)
             assert health[-1] == end
+        finally:
+            await bus.close()
+
+
+async def test_the_end_of_a_loss_keeps_what_the_reconnect_moved_to_the_dead_letters(
+    key_prefix: str,
+) -> None:
+    """A loss found on reconnect whose backlog held an event Redis refused (its key a
+    string now): the reconnect says DEGRADED, naming the dead-letter stream; the loss's
+    end, which comes after it, said LIVE and the Health pane lost the warning."""
+    with RedisServer() as server:
+        bus = RedisBus(server.url, BusOptions(prefix=key_prefix, block_ms=100, epoch_check_s=0.1))
+        await bus.start()
+        try:
+            resynced = asyncio.Event()
+
+            async def on_loss(reason: str) -> None:
+                resynced.set()
+
+            bus.add_data_loss_listener(on_loss)
+            assert await bus.publish(fill_event(1))
+            await server.akill()
+            assert await bus.publish(fill_event(2)) is None
+            assert await bus.publish(fill_event(100, source="bad/main")) is None
+            await server.arestart()  # empty: the data is lost
+            await asyncio.to_thread(
+                command, server.host, server.port, "SET", bus.layout.exec("bad", "main"), "x"
+            )
+            last = await last_bus_health(bus, lambda h: "resynced" in h.payload.message)
+            assert bus.stats.dead_lettered == 1
+            assert last.payload.state is ConnectionState.DEGRADED
+            assert f"dead-letter stream {bus.layout.dead_letter}" in last.payload.message
         finally:
             await bus.close()
