@@ -1464,11 +1464,14 @@ class TradingEngine:
         adapter = self.brokers.get(broker)
         if adapter is not None and not adapter.capabilities.reduce_only_native:
             self.reduce_only_to_trim.add((broker, account, instrument))
-            # What a trim could not cancel (the broker unreachable) is looked at again
-            # with the broker's next move (a reconnect's catch-up, its next fill).
-            again = [k for k in self._trim_failed if k[0] == broker]
-            self.reduce_only_to_trim.update(again)
-            self._trim_failed.difference_update(again)
+            self.retry_failed_trims(broker)
+
+    def retry_failed_trims(self, broker: str) -> None:
+        """What a trim could not cancel at `broker` (unreachable then) is looked at
+        again: with its next fill, or once a reconcile with it is done."""
+        again = [k for k in self._trim_failed if k[0] == broker]
+        self.reduce_only_to_trim.update(again)
+        self._trim_failed.difference_update(again)
 
     async def trim_reduce_only(self) -> CancelReport | None:
         """Cancel the working reduce-only orders a position that moved under them

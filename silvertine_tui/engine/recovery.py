@@ -55,11 +55,6 @@ EVICTED_LISTED = 1_000
 still come for. About 20 KB; older ones' reports are parked as an unknown order's."""
 
 
-SNAPSHOT_SEEN_KEPT = 20_000
-"""Exec ids (and fee corrections) a snapshot carries per account as already applied
-(`Snapshot.seen_exec_ids`), the newest."""
-
-
 def build_snapshot(engine: TradingEngine, broker: str, account: str) -> Snapshot | None:
     stream = engine.bus.layout.exec(broker, account)
     covers = engine.applied.get(stream)
@@ -89,10 +84,6 @@ def build_snapshot(engine: TradingEngine, broker: str, account: str) -> Snapshot
     balances = [b for key, b in portfolio.balances.items() if key[:2] == (broker, account)]
     minted_to, other_ids = engine.id_bound()
     seen_fills, seen_fees = portfolio.seen_ids(broker, account)
-    # The newest only: a repeat comes soon after its first (a batch written again, a
-    # reconnect's catch-up); all 200,000 the portfolio keeps made a snapshot of 7 MB,
-    # 50 ms more on the engine's reader each time.
-    seen_fills, seen_fees = seen_fills[-SNAPSHOT_SEEN_KEPT:], seen_fees[-SNAPSHOT_SEEN_KEPT:]
     return Snapshot(
         broker=broker,
         account=account,
@@ -573,7 +564,12 @@ async def reconcile_broker(engine: TradingEngine, broker: Broker) -> list[Reconc
     # we missed: a first connect to an account with a past asks from now.
     since = engine.journal_start.get((broker.name, broker.account), broker.clock())
     report = await broker.reconcile(since_ns=since, last_fills=last_fills)
-    return await reconcile(engine, broker, report)
+    found = await reconcile(engine, broker, report)
+    # Back and reconciled: what a trim of reduce-only orders could not cancel while
+    # the broker was away is looked at now (a reconcile that found nothing moves no
+    # position, and the next fill could be the one that turns it).
+    engine.retry_failed_trims(broker.name)
+    return found
 
 
 async def reconcile(

@@ -23,6 +23,7 @@ from silvertine_tui.domain import (
     OrderUpdate,
     Side,
 )
+from silvertine_tui.engine.recovery import reconcile_broker
 from silvertine_tui.engine.risk import reduce_limit, reduce_only_excess
 from silvertine_tui.events import FillEvent, LogEvent, OrderUpdateEvent
 from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
@@ -226,6 +227,29 @@ async def test_a_trim_that_could_not_cancel_is_tried_with_the_brokers_next_move(
     )
     del venue.venue_orders[buy]
     await sync(engine)
+    report = await engine.trim_reduce_only()
+    assert report is not None
+    assert report.cancelled == (closing,)
+
+
+async def test_a_trim_that_could_not_cancel_is_tried_once_the_broker_is_reconciled() -> None:
+    """Back, the broker is reconciled and the reconcile finds nothing: no position
+    moves, yet the order the trim could not cancel must go now, not with the next fill
+    (which could be the one that turns the position)."""
+    bus, engine, (venue,) = await make(ScriptedVenue)
+    await hold(engine, venue, 3)
+    closing = await engine.submit(sell("3", "11.00", reduce_only=True))
+    other = await engine.submit(sell("2", "9.90"))
+    await venue.set_state(ConnectionState.DISCONNECTED, "venue unreachable")
+    await bus.publish(fill(other, "2", "9.90"))
+    del venue.venue_orders[other]
+    venue.venue_positions[INSTRUMENT.key] = D(1)
+    await sync(engine)
+    report = await engine.trim_reduce_only()
+    assert report is not None
+    assert closing in report.still_working
+    await venue.set_state(ConnectionState.LIVE, "back")
+    assert await reconcile_broker(engine, venue) == []
     report = await engine.trim_reduce_only()
     assert report is not None
     assert report.cancelled == (closing,)
