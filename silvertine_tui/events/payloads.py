@@ -230,7 +230,7 @@ class Snapshot(BaseModel):
     # remembers as applied, and those whose fee correction it does, oldest first: a
     # fill of an evicted order or of another program's (parked) order, or a fee
     # correction, journaled again after `covers` is refused after a restart from here
-    # as it was live. The newest `recovery.SNAPSHOT_SEEN_KEPT` of those the live
+    # as it was live. The newest `portfolio.SNAPSHOT_SEEN_KEPT` of those the live
     # portfolio remembers (`portfolio.SEEN_KEPT`, all accounts together). None in
     # snapshots written before: only the ids `orders` hold are known again
     # (`exec_ids`, `fee_corrected`), as before.
