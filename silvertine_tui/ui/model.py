@@ -121,6 +121,9 @@ class QuoteState:
     quote (which another desk, or this one after a restart, would not share)."""
     spark: deque[Decimal]
     spark_bucket: int = -1
+    mark_ts_ns: int | None = None
+    """When the last quote that gave a price came (`price`): a crossed or one-sided quote
+    leaves the mark as it was (`Quote.mark`), and the mark is as old as that quote."""
 
     @property
     def price(self) -> Decimal | None:
@@ -148,6 +151,11 @@ class QuoteState:
         """How old the quote is at `now_s` (the desk clock, seconds): since the event
         that brought it was published. A position's mark is as old (`Quote.mark`)."""
         return now_s - self.ts_ns / 1e9
+
+    def mark_age_s(self, now_s: float) -> float | None:
+        """How old the mark taken from this instrument's quotes is at `now_s`: since the
+        last quote that gave a price; None when none did."""
+        return None if self.mark_ts_ns is None else now_s - self.mark_ts_ns / 1e9
 
 
 @dataclass(slots=True)
@@ -430,6 +438,7 @@ class FeedModel:
             state.ts_ns = event.ts
         price = state.price
         if price is not None:
+            state.mark_ts_ns = event.ts
             bucket = event.ts // self.spark_step_ns
             if bucket != state.spark_bucket or not state.spark:
                 state.spark.append(price)

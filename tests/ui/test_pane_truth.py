@@ -15,10 +15,12 @@
 
 from __future__ import annotations
 
-from silvertine_tui.domain import ConnectionState
+from decimal import Decimal
+
+from silvertine_tui.domain import ConnectionState, Quote
 from silvertine_tui.ui.screens.main import Pane
 from silvertine_tui.ui.widgets.blotter import Blotter
-from silvertine_tui.ui.widgets.positions import Positions
+from silvertine_tui.ui.widgets.positions import OLD, UNMARKED, Positions
 from silvertine_tui.ui.widgets.watchlist import Watchlist
 
 from .conftest import Desk, limit_buy, market_buy
@@ -171,3 +173,53 @@ async def test_orders_of_a_broker_not_heard_from_say_their_state_is_unknown(
         assert blotter.get_cell(RESTING, "status").plain == "NEW"
         assert "unknown" not in footer(desk, "blotter")
         await desk.session.close()
+
+
+async def test_a_quote_with_no_price_does_not_make_an_old_mark_fresh(make_desk) -> None:
+    """A crossed or one-sided quote (Binance says an empty side as 0) leaves the mark
+    as it was: the mark is as old as the last quote that gave a price, on its row, in
+    the total and on the ticket (whose collar judges at it)."""
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 3)
+        await desk.session.engine.submit(market_buy("st000000000000000911", ETH, "1.5"))
+        await desk.step(pilot, 2)
+        await seconds(desk, pilot, 60)
+        mark = desk.session.engine.projection.last_price(ETH)
+        for _ in range(3):
+            desk.clock.advance(1.0)
+            await desk.broker.publish_quote(
+                Quote(
+                    instrument=ETH,
+                    bid=Decimal("9999"),
+                    ask=Decimal("1"),
+                    bid_size=Decimal(1),
+                    ask_size=Decimal(1),
+                )
+            )
+            await desk.settle(pilot)
+        await desk.next_second(pilot)
+        assert desk.session.engine.projection.last_price(ETH) == mark
+        positions = desk.app.screen.query_one(Positions)
+        assert " old 1m0" in positions.get_cell(ETH_ROW, "mark").plain  # 63-64 s
+        assert "(1 mark old)" in footer(desk, "positions")
+        # The quote itself is fresh (it came a second ago): the Quotes pane says so.
+        assert "old" not in " ".join(
+            c.plain for c in desk.app.screen.query_one(Watchlist)._cells[ETH]
+        )
+
+
+def test_a_total_says_the_open_positions_it_leaves_out_for_want_of_a_mark() -> None:
+    """A watching desk started on a busy market reads a quiet instrument's mark only at
+    its next quote: the total left that position out and said nothing."""
+    positions = Positions()
+    positions._shown_pnl = {
+        "a": ("USDT", 2, Decimal("-10.21"), Decimal("-0.65"), ""),
+        "b": ("USDT", 2, None, Decimal("-5.25"), UNMARKED),
+        "c": ("USD", 2, Decimal("1.50"), Decimal("0"), OLD),
+        "d": ("USD", 2, None, Decimal("2"), ""),  # flat: nothing to mark
+    }
+    assert positions.totals_text() == (
+        "USD u +1.50 (1 mark old) r +2.00  USDT u -10.21 (1 unmarked) r -5.90"
+    )

@@ -11,6 +11,7 @@ showed its last mark and P&L as if live. The Mark column is then never dropped.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
@@ -53,9 +54,10 @@ class Positions(KeyedTable):
         self._hidden_dirty: set[Key] = set()
         self._drawn_rows = range(0)
         # What each row's P&L cells show, by row key: (currency, places, uPnL or None,
-        # rPnL, whether it is an open position at an old mark), rounded as drawn. The
-        # pane's bottom line adds these up (`totals_text`).
-        self._shown_pnl: dict[str, tuple[str, int, Decimal | None, Decimal, bool]] = {}
+        # rPnL, what its uPnL lacks: OLD an open position at an old mark, UNMARKED one
+        # with no mark), rounded as drawn. The pane's bottom line adds these up
+        # (`totals_text`).
+        self._shown_pnl: dict[str, tuple[str, int, Decimal | None, Decimal, str]] = {}
         self._old: set[str] = set()
         """Row keys drawn with an old mark."""
 
@@ -76,7 +78,7 @@ class Positions(KeyedTable):
         quote = quotes.get(instrument)
         if quote is None:
             return old_text(None)
-        quote_age = stale_age(quote, now_s, self.stale_after_s)
+        quote_age = stale_age(quote, now_s, self.stale_after_s, of_mark=True)
         return "" if quote_age is None else old_text(quote_age)
 
     def aging(
@@ -119,7 +121,7 @@ class Positions(KeyedTable):
             places,
             None if upl is None else rounded_to(upl, places),
             rounded_to(state.realized_pnl, places),
-            bool(old) and state.quantity != 0,
+            "" if state.quantity == 0 else OLD if old else UNMARKED if upl is None else "",
         )
         qty_style = p.bid if state.quantity > 0 else p.ask if state.quantity < 0 else p.muted
         # The mark exactly as the unrealized P&L uses it: a mid between two ticks shows
@@ -201,32 +203,45 @@ class Positions(KeyedTable):
         pane hidden, scrolled away) was drawn later with a newer mark: one USD row read
         `+30.23` over `USD u +29.45`. A row whose uPnL is unknown (`-`) adds nothing;
         `u -` when none is known. A total that adds the P&L of an open position at an old
-        mark says how many (`USD u +30.23 (1 mark old) r 0.00`)."""
+        mark says how many, and one that leaves out an open position with no mark says
+        that too (`USD u +30.23 (1 mark old, 1 unmarked) r 0.00`): a watching desk
+        started on a busy market reads a quiet instrument's mark only at its next quote,
+        and its total silently disagreed with the driving desk's."""
         unrealized: dict[str, Decimal] = {}
         realized: dict[str, Decimal] = {}
         places: dict[str, int] = {}
-        old: dict[str, int] = {}
-        for currency, row_places, upl, rpl, mark_old in self._shown_pnl.values():
+        lacking: dict[str, Counter[str]] = {}
+        for currency, row_places, upl, rpl, lacks in self._shown_pnl.values():
             if not currency:
                 continue
             places[currency] = max(places.get(currency, 0), row_places)
             realized[currency] = realized.get(currency, Decimal(0)) + rpl
             if upl is not None:
                 unrealized[currency] = unrealized.get(currency, Decimal(0)) + upl
-                if mark_old:
-                    old[currency] = old.get(currency, 0) + 1
+            if lacks:
+                lacking.setdefault(currency, Counter())[lacks] += 1
         return "  ".join(
-            f"{ccy} u {signed(unrealized.get(ccy), places[ccy])}{old_marks(old.get(ccy, 0))} "
+            f"{ccy} u {signed(unrealized.get(ccy), places[ccy])}"
+            f"{lacking_text(lacking.get(ccy, Counter()))} "
             f"r {signed(realized[ccy], places[ccy])}"
             for ccy in sorted(realized)
         )
 
 
-def old_marks(n: int) -> str:
-    """What a currency's uPnL total says of the old marks it adds."""
-    if not n:
-        return ""
-    return " (1 mark old)" if n == 1 else f" ({n} marks old)"
+OLD = "old"
+UNMARKED = "unmarked"
+
+
+def lacking_text(lacking: Counter[str]) -> str:
+    """What a currency's uPnL total says of the open positions whose uPnL it adds at an
+    old mark (`1 mark old`), or leaves out for want of a mark (`1 unmarked`)."""
+    old, unmarked = lacking[OLD], lacking[UNMARKED]
+    parts = []
+    if old:
+        parts.append("1 mark old" if old == 1 else f"{old} marks old")
+    if unmarked:
+        parts.append(f"{unmarked} unmarked")
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def shown(state: PositionState) -> bool:

@@ -3,6 +3,7 @@ never sends twice."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from decimal import Decimal
 
@@ -284,9 +285,13 @@ class Ticket(Vertical):
         quote = self.desk.model.quotes.get(instrument.key) if instrument is not None else None
         if quote is None:
             return ""
-        quote_age = stale_age(quote, self.desk.clock(), self.desk.stale_after_s)
+        # The mark's age: the collar and the preview use it, and a quote with no price
+        # (crossed, a side empty) moves no mark.
+        quote_age = stale_age(quote, self.desk.clock(), self.desk.stale_after_s, of_mark=True)
         if quote_age is None:
             return ""
+        if math.isinf(quote_age):
+            return "no quote with a price yet: the market may be elsewhere"
         return f"quote {age(quote_age)} old: the market may have moved since"
 
     def _update_if_changed(self, selector: str, text: Text) -> None:

@@ -3,6 +3,7 @@ with their age."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
@@ -22,18 +23,28 @@ SPARK_WIDTH = 9
 STALE_AFTER_S = 5.0
 
 
-def stale_age(state: QuoteState, now_s: float, stale_after_s: float) -> float | None:
+def stale_age(
+    state: QuoteState, now_s: float, stale_after_s: float, *, of_mark: bool = False
+) -> float | None:
     """The quote's age when it is stale, else None: the one rule of the desk for a
     quote (and a mark taken from it) too old to be shown as the market's. The Quotes
-    pane dims it; the Positions pane dims the mark and its P&L; the ticket warns."""
-    quote_age = state.age_s(now_s)
+    pane dims it; the Positions pane dims the mark and its P&L; the ticket warns.
+    `of_mark`: the age of the mark, which a quote with no price (crossed, a side
+    empty) leaves as it was (`QuoteState.mark_age_s`; `inf` when no quote gave one)."""
+    if of_mark:
+        mark_age = state.mark_age_s(now_s)
+        quote_age = math.inf if mark_age is None else mark_age
+    else:
+        quote_age = state.age_s(now_s)
     return quote_age if quote_age >= stale_after_s else None
 
 
 def old_text(quote_age: float | None) -> str:
     """What a stale quote says of its age (`old 2m02s`); `old ?` where its age is not
-    known (a mark with no quote read: see `Positions`)."""
-    return "old ?" if quote_age is None else f"old {age(quote_age)}"
+    known (a mark with no quote read, or none that gave a price: see `Positions`)."""
+    if quote_age is None or math.isinf(quote_age):
+        return "old ?"
+    return f"old {age(quote_age)}"
 
 
 def sparkline(values: Sequence[Decimal], width: int = SPARK_WIDTH) -> str:
