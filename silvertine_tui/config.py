@@ -743,6 +743,32 @@ def _one_binance_market(brokers: Sequence[BrokerConfigBase]) -> None:
             )
 
 
+def _one_paper_market(brokers: Sequence[BrokerConfigBase]) -> None:
+    """Refuse enabled paper brokers that quote the same symbol from different markets.
+
+    Each paper broker simulates its own market, and every one quotes `SYMBOL.PAPER`;
+    the engine keeps one mark per instrument key. Two with the same seed and market
+    settings walk the same prices; two that differ (another seed, `start_mid`, source)
+    flipped the desk's one mark between their prices, and each valued and
+    price-checked the other's positions and orders at them."""
+    seen: dict[str, tuple[int, str]] = {}  # symbol -> (index, its market's settings)
+    for i, broker in enumerate(brokers):
+        if not broker.enabled or not isinstance(broker, PaperBrokerConfig):
+            continue
+        market = f"seed {broker.seed} {broker.market.model_dump_json()}"
+        for symbol in broker.symbols:
+            first = seen.setdefault(symbol, (i, market))
+            if first[1] != market:
+                j = first[0]
+                raise ValueError(
+                    f"brokers[{j}] ({brokers[j].name}) and brokers[{i}] ({broker.name}) "
+                    f"both quote {symbol}.PAPER from paper markets with different settings "
+                    "(seed or market), and the desk keeps one mark per instrument: each "
+                    "would be valued and price-checked at the other's prices. Give them the "
+                    "same seed and market settings, or different symbols"
+                )
+
+
 def _default_brokers() -> list[BrokerConfig]:
     return [PaperBrokerConfig(name="paper", account="main")]
 
@@ -773,6 +799,7 @@ class Settings(BaseModel):
                 )
             first[broker.name] = i
         _one_binance_market(value)
+        _one_paper_market(value)
         return value
 
     def broker(self, name: str) -> BrokerConfig:

@@ -581,3 +581,38 @@ def test_two_binance_accounts_on_two_networks(tmp_path: Path) -> None:
     )
     [problem] = problems_of(path)
     assert "brokers[0] (live, testnet: false) and brokers[1] (test, testnet: true)" in problem
+
+
+def test_paper_brokers_quoting_one_symbol_from_two_markets(tmp_path: Path) -> None:
+    """Every paper broker quotes SYMBOL.PAPER: two that simulate different markets
+    flipped the desk's one mark between their prices."""
+    same = write(
+        tmp_path,
+        "brokers:\n  - {name: a, type: paper, seed: 3}\n  - {name: b, type: paper, seed: 3}\n",
+    )
+    assert len(load_settings(same).brokers) == 2
+    apart = write(
+        tmp_path,
+        "brokers:\n  - {name: a, type: paper, symbols: [BTCUSDT]}\n"
+        "  - {name: b, type: paper, symbols: [ETHUSDT], seed: 9}\n",
+        name="apart.yaml",
+    )
+    assert len(load_settings(apart).brokers) == 2
+    for other in ("seed: 9", "market: {symbols: {BTCUSDT: {start_mid: '30000'}}}"):
+        path = write(
+            tmp_path,
+            f"brokers:\n  - {{name: a, type: paper}}\n  - {{name: b, type: paper, {other}}}\n",
+            name="two.yaml",
+        )
+        [problem] = problems_of(path)
+        assert problem.startswith(
+            "brokers: brokers[0] (a) and brokers[1] (b) both quote BTCUSDT.PAPER from "
+            "paper markets with different settings"
+        )
+    disabled = write(
+        tmp_path,
+        "brokers:\n  - {name: a, type: paper}\n  - {name: b, type: paper, seed: 9, "
+        "enabled: false}\n",
+        name="off.yaml",
+    )
+    assert len(load_settings(disabled).brokers) == 2
