@@ -59,8 +59,8 @@ from ..errors import (
 from . import codes
 from .contracts import candidates, instrument_from, normalize_key, pick, to_decimal
 from .fees import latest_executions, newer
-from .market import quote_of, reference_of
-from .orders import IBOrders, undo_guess
+from .market import bad_prices, quote_of, reference_of
+from .orders import IBOrders, undo_guess, undo_warning
 from .session import IBSession
 from .translate import (
     OPEN_AT_TWS,
@@ -132,8 +132,26 @@ class IBBroker(IBOrders, IBSession):
                 self._on_open_order(trade)
 
         wrapper.openOrder = open_tap  # type: ignore[method-assign,assignment]
+        executed = wrapper.execDetails
+
+        def exec_tap(req_id: int, contract: Any, execution: Any) -> None:
+            executed(req_id, contract, execution)
+            # Every execution ib_async keeps (live, replayed, of any order), in the
+            # ledger the positions' average price is worked out from.
+            fill = wrapper.fills.get(execution.execId)
+            if fill is not None:
+                self.ledger.add(wrapper.fills, fill)
+
+        wrapper.execDetails = exec_tap  # type: ignore[method-assign,assignment]
 
     def _on_status(self, trade: Any) -> None:
+        if undo_warning(trade):
+            # A warning about the order (399, 404, 2100-2199): ib_async marks the trade
+            # `ValidationError` until TWS's next status, which may never come. Left, the
+            # order was missing from `open_orders` (a reconcile ended it on the desk
+            # while it worked at IB) and a filled one read as working. The warning is
+            # said by `_order_error`; the order's status is TWS's last.
+            return
         entry = trade.log[-1] if trade.log else None
         if entry is not None and entry.errorCode and entry.errorCode != codes.ORDER_CANCELLED:
             # ib_async's own guess after an error (a refused modify, an unknown cancel
@@ -162,42 +180,84 @@ class IBBroker(IBOrders, IBSession):
 
     def _on_commission(self, report: Any) -> None:
         exec_id = report.execId
+        self.ledger.touch([exec_id])
         if self.fees.add_report(report):
             self._enqueue(lambda: self._correct_fee(exec_id))
 
     def _on_position(self, position: Any) -> None:
         if position.account != self.account:
             return
-        self._enqueue(lambda: self._publish_position(position))
+        # One job per contract at a time, publishing TWS's latest position when it runs:
+        # in a burst of fills the positions before it are stale by then, and each was
+        # worked out against executions it did not fit.
+        con_id = position.contract.conId
+        due = con_id in self._positions_due
+        self._positions_due[con_id] = position
+        if not due:
+            self._enqueue(functools.partial(self._publish_due_position, con_id))
+
+    async def _publish_due_position(self, con_id: int) -> None:
+        position = self._positions_due.pop(con_id, None)
+        if position is not None:
+            await self._publish_position(position)
 
     def _on_account_value(self, value: Any) -> None:
         if value.account == self.account and value.tag == "CashBalance":
             self._enqueue(self._publish_balances)
 
     def _on_tickers(self, tickers: Iterable[Any]) -> None:
+        # ib_async's handler of a whole packet's tickers: one ticker that cannot be
+        # read loses only itself (raised here, the batch's other quotes were lost).
         for ticker in tickers:
-            key = self.market.key_of(ticker)
-            if key is None:
-                continue
-            reference = reference_of(key, ticker)
-            held = self.references.get(key)
-            if reference is not None and (held is None or held.price != reference.price):
-                # Before the quote: a reader has what its Chg% is measured from.
-                self._enqueue(functools.partial(self.publish_reference, reference))
-            quote = quote_of(key, ticker)
-            if quote is not None:
-                self._enqueue(functools.partial(self.publish_quote, quote))
-            self.health_state.extra[f"md_type:{key}"] = self.market.data_type(key)
+            try:
+                self._on_ticker(ticker)
+            except Exception:
+                self.count_error("market_data_unread")
+                log.exception("ib.ticker_unread", extra={"broker": self.source})
         self._enqueue(self._market_link_detail)
 
+    def _on_ticker(self, ticker: Any) -> None:
+        key = self.market.key_of(ticker)
+        if key is None:
+            return
+        bad = bad_prices(ticker)
+        if bad:
+            # TWS sent prices that are no prices (inf, IB's unset double): left out of
+            # the quote, so they make no mark; counted, and the market link says so.
+            self.count_error("market_bad_price")
+            said = ", ".join(bad)
+            if self.market.bad.get(key) != said:
+                log.warning(
+                    "ib.bad_price", extra={"broker": self.source, "key": key, "prices": said}
+                )
+            self.market.bad[key] = said
+        else:
+            self.market.bad.pop(key, None)
+        reference = reference_of(key, ticker)
+        held = self.references.get(key)
+        if reference is not None and (held is None or held.price != reference.price):
+            # Before the quote: a reader has what its Chg% is measured from.
+            self._enqueue(functools.partial(self.publish_reference, reference))
+        quote = quote_of(key, ticker)
+        if quote is not None:
+            self._enqueue(functools.partial(self.publish_quote, quote))
+        self.health_state.extra[f"md_type:{key}"] = self.market.data_type(key)
+
     async def _market_link_detail(self) -> None:
-        """The market link says which kinds of data TWS sends (live, delayed, ...)."""
+        """The market link says which kinds of data TWS sends (live, delayed, ...), and
+        is DEGRADED while TWS sends prices that are no prices (`MarketData.bad`), LIVE
+        again once they are prices again."""
         link = self.health_state.links.get("market")
-        if link is None or link.state is not ConnectionState.LIVE:
+        if link is None:
             return
         detail = self._market_detail()
-        if detail != link.detail:
-            await self.set_link("market", ConnectionState.LIVE, detail)
+        ours = link.state is ConnectionState.DEGRADED and self._bad_prices_said
+        if link.state is not ConnectionState.LIVE and not ours:
+            return  # another cause's (1100, a lost socket): it says when it is over
+        state = ConnectionState.DEGRADED if self.market.bad else ConnectionState.LIVE
+        if state is not link.state or detail != link.detail:
+            self._bad_prices_said = state is ConnectionState.DEGRADED
+            await self.set_link("market", state, detail)
 
     def _on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
         if code == codes.CLIENT_ID_IN_USE:
@@ -284,6 +344,7 @@ class IBBroker(IBOrders, IBSession):
         if self.fees.report(exec_id) is None:
             self.count_error("fee_pending")
         self.fees.journal(fill)
+        self.ledger.touch([exec_id])
         await self.publish_fill(fill)
         await self._average_moved(key)
 
@@ -337,6 +398,7 @@ class IBBroker(IBOrders, IBSession):
         if self.fees.report(exec_id) is None:
             self.count_error("fee_pending")
         self.fees.journal_correction(correction)
+        self.ledger.touch([exec_id])
         await self.publish_kept(
             FillCorrectionEvent.create(self.source, correction, ts=self.clock())
         )
@@ -353,6 +415,7 @@ class IBBroker(IBOrders, IBSession):
 
     def fill_journaled(self, fill: Fill) -> None:
         self.fees.reported(fill)
+        self.ledger.touch([fill.exec_id])
         self._fees_due([fill.exec_id])
 
     async def _correction_not_taken(self, coid: str, replaced: str, execution: Any) -> None:
@@ -360,6 +423,7 @@ class IBBroker(IBOrders, IBSession):
         or IB corrected the execution to no shares): said, once, and counted."""
         if execution.execId in self._corrections_said:
             return
+        self.fees.note(execution.execId)
         self._corrections_said.add(execution.execId)
         self.count_error("exec_correction")
         await self._say(
@@ -410,42 +474,34 @@ class IBBroker(IBOrders, IBSession):
         """IB's position with the desk's average price: IB's average cost less the
         commissions of the desk's own fills in it (`translate.position_of`)."""
         key = self._key_for(ib_position.contract)
+        self.ledger.follow(self.ib.wrapper.fills)  # (a new session's, once it has none)
         return position_of(
             ib_position,
             key=key,
             broker=self.name,
             instrument=self._instrument_cache.get(key),
-            executions=self._executions_in(ib_position.contract),
+            average=functools.partial(
+                self.ledger.average, ib_position.contract.conId, self._commission_in
+            ),
         )
 
-    def _executions_in(self, contract: Any) -> list[tuple[Decimal, Decimal]]:
-        """The executions TWS reported this session in `contract` for the account,
-        oldest first, as `average_price` takes them: (signed quantity, commission),
-        the commission only for the desk's own fills (journaled, or of an order it
-        journals: one TWS reports ahead of its execDetails is not journaled yet) and in
-        the contract's currency; none for the others, whose commission stays in IB's
-        average cost as the desk takes it (an opening position's, an adopted order's
-        earlier fills', another program's)."""
-        found: list[tuple[datetime, Decimal, Decimal]] = []
-        for ib_fill in latest_executions(list(self.ib.wrapper.fills.values())):
-            execution = ib_fill.execution
-            if ib_fill.contract.conId != contract.conId or execution.acctNumber not in (
-                "",
-                self.account,
-            ):
-                continue
-            shares = to_decimal(execution.shares)
-            commission = Decimal(0)
-            if self._desks_fill(execution):
-                report = self.fees.report(execution.execId) or ib_fill.commissionReport
-                if report.commission < UNSET_DOUBLE and report.currency in ("", contract.currency):
-                    commission = to_decimal(report.commission)  # a rebate is negative
-            when = execution.time
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            found.append((when, shares if execution.side == "BOT" else -shares, commission))
-        found.sort(key=lambda e: e[0])  # stable: the order TWS sent them in, within a second
-        return [(signed, commission) for _, signed, commission in found]
+    def _commission_in(self, ib_fill: Any, currency: str) -> tuple[Decimal, bool]:
+        """The commission of an execution that IB's average cost holds and the desk
+        takes out (`ExecutionLedger`): only for the desk's own fills (journaled, or of
+        an order it journals: one TWS reports ahead of its execDetails is not journaled
+        yet) and in the contract's currency; none for the others, whose commission
+        stays in IB's average cost as the desk takes it (an opening position's, an
+        adopted order's earlier fills', another program's). True when that is final:
+        the desk's fill with its report in, or an adopted order's earlier fill."""
+        execution = ib_fill.execution
+        if execution.execId in self.fees.adopted:
+            return Decimal(0), True
+        if not self._desks_fill(execution):
+            return Decimal(0), False
+        report = self.fees.report(execution.execId) or ib_fill.commissionReport
+        if report.commission < UNSET_DOUBLE and report.currency in ("", currency):
+            return to_decimal(report.commission), True  # a rebate is negative
+        return Decimal(0), False
 
     def _desks_fill(self, execution: Any) -> bool:
         """Whether an execution is one of the desk's fills: journaled, or of an order
@@ -698,6 +754,7 @@ class IBBroker(IBOrders, IBSession):
                     self.fees.remember_journaled(exec_id, with_fee=True)
                 else:
                     self.fees.remember_adopted(exec_id)
+                self.ledger.touch([exec_id])
 
     async def positions(self) -> list[Position]:
         await self.settle()
@@ -734,6 +791,7 @@ class IBBroker(IBOrders, IBSession):
         for ib_fill in latest_executions(fills_ib):  # a corrected one at its latest
             execution = ib_fill.execution
             # In the journal once the reconcile is done: the journal's, or published.
+            self.fees.note(execution.execId)
             self._reconciled.add(execution.execId)
             coid = self._coid(
                 execution.permId, execution.clientId, execution.orderId, execution.orderRef

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import heapq
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -28,9 +30,27 @@ from .translate import UNSET_DOUBLE
 # Executions whose journaled fill is kept for a correction to name what it replaces.
 LATEST_KEPT = 20_000
 
+# How long what is kept per execution id is kept after the execution (its time at IB,
+# else when the book learnt of it; the later of the two): TWS replays executions
+# (reqExecutions, on connect and in every catch-up) of the current day only, of up to
+# the last 7 days when TWS is set to show that many; one older never comes again, and
+# neither does its commission report. Bounded by count instead, a busy day's
+# replayed fill could be journaled twice.
+KEPT_NS = 8 * 24 * 3600 * 1_000_000_000
+
 
 class CommissionBook:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], int] = time.time_ns) -> None:
+        self.clock = clock
+        # exec id -> until when (ns) what is kept of it is kept, and those times in
+        # order (`_forget_old`)
+        self._until: dict[str, int] = {}
+        self._expiry: list[tuple[int, str]] = []
+        # exec ids a reconcile reported (the journal holds them as fills after it), and
+        # corrections the desk could not take, said (the adapter's `_reconciled`,
+        # `_corrections_said`): kept as long as the rest
+        self.reconciled: set[str] = set()
+        self.corrections_said: set[str] = set()
         self.reports: dict[str, Any] = {}  # exec id -> CommissionReport
         self.journaled: set[str] = set()  # exec ids of fills in the journal
         # exec ids the journal holds inside an adopted order (and the opening position
@@ -43,8 +63,47 @@ class CommissionBook:
         # execution (`exec_head`) -> its fill as journaled last (fee corrections in)
         self._latest: OrderedDict[str, Fill] = OrderedDict()
 
-    def remember_journaled(self, exec_id: str, *, with_fee: bool) -> None:
+    def note(self, exec_id: str, at_ns: int | None = None) -> None:
+        """Keep what is kept of `exec_id` until `KEPT_NS` after `at_ns` (the
+        execution's time at IB; else now), or longer if noted so before; and let go of
+        what is kept of executions past theirs (one noted past its time already goes
+        at the next note: what is about to be kept of it is kept first)."""
+        now = self.clock()
+        self._forget_old(now)
+        until = (at_ns or now) + KEPT_NS
+        if self._until.get(exec_id, 0) < until:
+            self._until[exec_id] = until
+            heapq.heappush(self._expiry, (until, exec_id))
+
+    def _forget_old(self, now: int) -> None:
+        expiry = self._expiry
+        while expiry and expiry[0][0] <= now:
+            until, exec_id = heapq.heappop(expiry)
+            if self._until.get(exec_id) != until:
+                continue  # kept longer since
+            del self._until[exec_id]
+            self.forget(exec_id)
+
+    def forget(self, exec_id: str) -> None:
+        """Everything kept of an execution TWS can no longer replay."""
+        self.reports.pop(exec_id, None)
+        self.journaled.discard(exec_id)
+        self.adopted.discard(exec_id)
+        self._fee_known.discard(exec_id)
+        self._without_fee.pop(exec_id, None)
+        self.reconciled.discard(exec_id)
+        self.corrections_said.discard(exec_id)
+        head = exec_head(exec_id)
+        if self._by_head.get(head) == exec_id:
+            del self._by_head[head]
+
+    def kept(self) -> int:
+        """How many executions something is kept of (for health)."""
+        return len(self._until)
+
+    def remember_journaled(self, exec_id: str, *, with_fee: bool, at_ns: int | None = None) -> None:
         """What the journal already holds (read back at start)."""
+        self.note(exec_id, at_ns)
         self.journaled.add(exec_id)
         self._by_head.setdefault(exec_head(exec_id), exec_id)
         if with_fee:
@@ -53,13 +112,17 @@ class CommissionBook:
     def remember_fill(self, fill: Fill) -> None:
         """A fill the journal holds (read back at start), for a correction of it; one
         journaled without its fee gets it when TWS reports it (`due`)."""
-        self.remember_journaled(fill.exec_id, with_fee=bool(fill.fee_currency))
+        self.remember_journaled(
+            fill.exec_id, with_fee=bool(fill.fee_currency), at_ns=fill.venue_ts_ns
+        )
         self._fee_to_come(fill)
         self._keep(fill)
 
     def remember_correction(self, correction: FillCorrection) -> None:
         """A correction the journal holds: its fill stands for the execution now."""
         fill = correction.fill
+        self.note(fill.exec_id, fill.venue_ts_ns)
+        self.note(correction.replaces, fill.venue_ts_ns)
         self.journaled.add(fill.exec_id)
         self._by_head[exec_head(fill.exec_id)] = fill.exec_id
         if fill.fee_currency:
@@ -70,7 +133,9 @@ class CommissionBook:
 
     def remember_fee(self, correction: FeeCorrection) -> None:
         """A fee correction the journal holds: the fill it corrects carries it now."""
-        self.remember_journaled(correction.exec_id, with_fee=True)
+        until = self._until.get(correction.exec_id)  # (kept as long as its fill)
+        at_ns = None if until is None else until - KEPT_NS
+        self.remember_journaled(correction.exec_id, with_fee=True, at_ns=at_ns)
         self._without_fee.pop(correction.exec_id, None)
         head = exec_head(correction.exec_id)
         kept = self._latest.get(head)
@@ -109,6 +174,7 @@ class CommissionBook:
         if not report.commission < UNSET_DOUBLE:  # (a NaN too)
             return False
         exec_id = report.execId
+        self.note(exec_id)
         first = exec_id not in self.reports
         self.reports[exec_id] = copy.copy(report)
         arrived = self._arrived.get(exec_id)
@@ -133,7 +199,9 @@ class CommissionBook:
         head = exec_head(fill.exec_id)
         if head not in self._by_head:
             self._by_head[head] = fill.exec_id
-            self.remember_journaled(fill.exec_id, with_fee=bool(fill.fee_currency))
+            self.remember_journaled(
+                fill.exec_id, with_fee=bool(fill.fee_currency), at_ns=fill.venue_ts_ns
+            )
             self._fee_to_come(fill)
             self._keep(fill)
 
@@ -176,6 +244,7 @@ class CommissionBook:
 
     def journal(self, fill: Fill) -> None:
         """`fill` is going to the journal (with its fee, or waiting for it)."""
+        self.note(fill.exec_id, fill.venue_ts_ns)
         self.journaled.add(fill.exec_id)
         self._by_head.setdefault(exec_head(fill.exec_id), fill.exec_id)
         self._wait_for_fee(fill)

@@ -18,16 +18,51 @@ DATA_TYPES = {"live": 1, "frozen": 2, "delayed": 3, "delayed_frozen": 4}
 DATA_TYPE_NAMES = {1: "live", 2: "frozen", 3: "delayed", 4: "delayed-frozen"}
 
 
-def _price(value: float) -> Any:
-    if value is None or (isinstance(value, float) and (math.isnan(value) or value <= 0)):
-        return None
-    return to_decimal(value)
+# IB's "unset" double (Double.MAX_VALUE): no value, though a finite float.
+UNSET = 1.7976931348623157e308
+# No price as TWS and ib_async say it: NaN (ib_async's empty value), 0 and -1 (TWS's
+# "none"). Not faults; other values that are no prices are (`bad_prices`).
+QUOTED_FIELDS = ("bid", "ask", "last")
 
 
-def _size(value: float) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def _number(value: Any) -> float | None:
+    """A finite number below IB's unset double, else None."""
+    if value is None:
         return None
-    return to_decimal(value)
+    number = float(value)
+    if not math.isfinite(number) or abs(number) >= UNSET:
+        return None
+    return number
+
+
+def _price(value: Any) -> Any:
+    """A price that can mark: finite, above zero and below IB's unset double."""
+    number = _number(value)
+    if number is None or number <= 0:
+        return None
+    return to_decimal(number)
+
+
+def _size(value: Any) -> Any:
+    number = _number(value)
+    if number is None or number < 0:
+        return None
+    return to_decimal(number)
+
+
+def bad_prices(ticker: Any) -> list[str]:
+    """The ticker's bid, ask or last that TWS sent and that are no prices: infinite,
+    IB's unset double, or below zero (but TWS's -1 for none), as `"bid inf"`. Left out
+    of the quote (`quote_of`): none of them makes a mark."""
+    bad: list[str] = []
+    for name in QUOTED_FIELDS:
+        value = getattr(ticker, name, None)
+        if value is None or value != value:  # (NaN: ib_async's "none")
+            continue
+        number = float(value)
+        if not math.isfinite(number) or abs(number) >= UNSET or (number < 0 and number != -1):
+            bad.append(f"{name} {number:g}")
+    return bad
 
 
 def quote_of(key: str, ticker: Any) -> Quote | None:
@@ -63,6 +98,8 @@ class MarketData:
         self.contracts: dict[str, Contract] = {}
         self.tickers: dict[str, Any] = {}
         self.problems: dict[str, str] = {}  # key -> why it has no data (354, 420, ...)
+        # key -> the prices TWS sends now that are no prices ("bid inf"): `bad_prices`
+        self.bad: dict[str, str] = {}
 
     def key_of(self, ticker: Any) -> str | None:
         for key, known in self.tickers.items():
@@ -86,6 +123,7 @@ class MarketData:
     def unsubscribe(self, key: str) -> None:
         contract = self.contracts.pop(key, None)
         self.tickers.pop(key, None)
+        self.bad.pop(key, None)
         self.problems.pop(key, None)
         if contract is not None and self.ib.isConnected():
             self.ib.cancelMktData(contract)

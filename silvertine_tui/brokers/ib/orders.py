@@ -770,3 +770,23 @@ def undo_guess(trade: Any, *, working_only: bool = False) -> None:
         if entry.status not in ENDED_AT_TWS:
             trade.orderStatus.status = entry.status
             return
+
+
+VALIDATION_ERROR = "ValidationError"
+
+
+def undo_warning(trade: Any) -> bool:
+    """ib_async sets a trade's status to `ValidationError` on every warning about the
+    order (399, 404, 2100-2199: the order goes on at IB), whatever the order was, a
+    filled one too, until TWS sends another orderStatus. The status TWS said last is
+    put back (ib_async's own PendingSubmit before TWS said any). True when it was."""
+    if trade.orderStatus.status != VALIDATION_ERROR:
+        return False
+    for entry in reversed(trade.log):
+        # (a "Modify" entry of ib_async's carries the status it held: skipped if that
+        # was this one)
+        if entry.errorCode == 0 and entry.status and entry.status != VALIDATION_ERROR:
+            trade.orderStatus.status = entry.status
+            return True
+    trade.orderStatus.status = IbOrderStatus.PendingSubmit
+    return True

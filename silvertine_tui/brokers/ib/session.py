@@ -212,7 +212,14 @@ class IBSession(IBState):
 
     def _market_detail(self) -> str:
         kinds = {self.market.data_type(k) for k in self.market.contracts}
-        return "data: " + ", ".join(sorted(kinds)) if kinds else ""
+        detail = "data: " + ", ".join(sorted(kinds)) if kinds else ""
+        if self.market.bad:
+            bad = "; ".join(f"{key}: {said}" for key, said in sorted(self.market.bad.items()))
+            detail += (
+                f"{'; ' if detail else ''}TWS sends prices that are no prices ({bad}): "
+                "left out of quotes and marks"
+            )
+        return detail
 
     async def _rebuild_failed(self, exc: Exception) -> None:
         if not isinstance(exc, BrokerError):

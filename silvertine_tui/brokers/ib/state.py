@@ -49,6 +49,7 @@ from .contracts import key_of, to_decimal
 from .fees import CommissionBook
 from .identity import IdentityMap
 from .inbox import Inbox
+from .ledger import ExecutionLedger
 from .market import MarketData
 from .translate import INACTIVE, UNSET_DOUBLE, inactive_reason
 
@@ -100,11 +101,15 @@ class IBState(Broker):
         self._journal_read = False
         self._saw_326 = False
         self._id_refused: asyncio.Event | None = None  # set on 326 during a handshake
-        self.fees = CommissionBook()
+        self.fees = CommissionBook(clock)
+        # the session's executions by contract, for the positions' average price
+        self.ledger = ExecutionLedger(config.account)
         # exec ids a reconcile reported: the journal holds them as fills after it
-        self._reconciled: set[str] = set()
+        self._reconciled = self.fees.reconciled
         # corrections the desk could not take, said (`_correction_not_taken`)
-        self._corrections_said: set[str] = set()
+        self._corrections_said = self.fees.corrections_said
+        # the market link is DEGRADED for prices that are no prices (`MarketData.bad`)
+        self._bad_prices_said = False
         self._open_orders_heard = 0  # openOrderEvents seen (`_hook`'s tap of openOrder)
         self._placing: dict[str, Pending] = {}
         self._modifying: dict[str, Pending] = {}
@@ -128,6 +133,8 @@ class IBState(Broker):
         self._request_lock = asyncio.Lock()
         self._balances: dict[str, Balance] = {}
         self._positions_sent: dict[str, Position] = {}  # instrument -> last published
+        # conId -> TWS's latest position, its job queued (`_on_position`)
+        self._positions_due: dict[int, Any] = {}
         self._hook()
 
     @property
@@ -280,6 +287,7 @@ class IBState(Broker):
                 self.fees.remember_fee(event.payload)
             elif isinstance(event, FillCorrectionEvent):
                 self.fees.remember_correction(event.payload)
+        self.ledger.touch()  # the executions TWS replayed at connect are known now
 
     async def _job_failed(self, exc: Exception) -> None:
         """A report from TWS the adapter could not journal (its job raised): counted in

@@ -6,7 +6,7 @@ repr (what TWS put on the wire) and prices are snapped to the instrument's tick.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Context, Decimal
 from typing import Any
@@ -206,6 +206,7 @@ def position_of(
     broker: str,
     instrument: Instrument | None,
     executions: Sequence[tuple[Decimal, Decimal]] = (),
+    average: Callable[[Decimal, Decimal, Decimal], Decimal] | None = None,
 ) -> Position:
     """IB's position as the desk counts it. The average price is per unit (IB's
     average cost includes the multiplier) and, as the desk's own average from fills,
@@ -214,7 +215,9 @@ def position_of(
     out (`average_price`); they are fees, reported with each fill. What the desk did not
     journal as its fills (a holding from before its journal began, an adopted order's
     earlier fills) keeps IB's average cost, commissions in: that is all there is to go
-    on for it."""
+    on for it. `average` (IB's average cost a unit, quantity, multiplier -> average
+    price) stands for `average_price` over `executions`: `ExecutionLedger.average`,
+    which does not replay the whole day each time."""
     multiplier = instrument.multiplier if instrument is not None else Decimal(1)
     if instrument is None and ib_position.contract.multiplier:
         multiplier = to_decimal(ib_position.contract.multiplier)
@@ -222,7 +225,10 @@ def position_of(
     avg = None
     if quantity:
         cost = to_decimal(ib_position.avgCost) / multiplier
-        avg = average_price(cost, quantity, executions, multiplier)
+        if average is not None:
+            avg = average(cost, quantity, multiplier)
+        else:
+            avg = average_price(cost, quantity, executions, multiplier)
     return Position(
         broker=broker,
         account=ib_position.account,
@@ -261,12 +267,27 @@ def average_price(
     held = quantity - sum((signed for signed, _ in executions), Decimal(0))
     embedded = Decimal(0)  # commission a unit inside IB's average
     for signed, commission in executions:
-        after = held + signed
-        if held == 0 or (held > 0) == (signed > 0):
-            embedded = (embedded * held + commission / multiplier) / after
-        elif after == 0 or (after > 0) != (held > 0):
-            embedded = Decimal(0)
-        held = after
+        held, embedded = replay_step(held, embedded, signed, commission, multiplier)
+    return without_commission(avg_cost, embedded)
+
+
+def replay_step(
+    held: Decimal, embedded: Decimal, signed: Decimal, commission: Decimal, multiplier: Decimal
+) -> tuple[Decimal, Decimal]:
+    """One trade of `average_price`'s replay: the position after it and the commission a
+    unit inside IB's average then."""
+    after = held + signed
+    if not signed:
+        return after, embedded  # (an execution corrected to no shares)
+    if held == 0 or (held > 0) == (signed > 0):
+        embedded = (embedded * held + commission / multiplier) / after
+    elif after == 0 or (after > 0) != (held > 0):
+        embedded = Decimal(0)
+    return after, embedded
+
+
+def without_commission(avg_cost: Decimal, embedded: Decimal) -> Decimal:
+    """IB's average cost less `embedded` (commission a unit), as `average_price` says."""
     if not embedded:
         return avg_cost
     price = _FLOAT_DIGITS.create_decimal(avg_cost - embedded)

@@ -89,6 +89,8 @@ class Faults:
     modify_races: int = 0
     # (order id, new ticket): changes made in TWS's window before the next listing
     changes_before_listing: list[tuple[int, Any]] = field(default_factory=list)
+    # (order id, code, text): warnings sent right after the next open-orders listing
+    warnings_after_listing: list[tuple[int, int, str]] = field(default_factory=list)
     reserved_client_ids: set[int] = field(default_factory=set)
     reports: ReportFaults = field(default_factory=ReportFaults)
     connectivity_lost: bool = False

@@ -518,6 +518,41 @@ class FakeTws:
                 session.send(m.error(req_id, code, message))
         await self._drain()
 
+    async def warn_order(
+        self, order_id: int, code: int, text: str, *, client_id: int | None = None
+    ) -> None:
+        """A warning about a working order, now and on its own (no orderStatus after
+        it), to the order's client only, as TWS sends 404 (shares held while IB locates
+        them), 399 or one of 2100-2199 at any point of an order's life."""
+        order = self.order(order_id, client_id)
+        for session in self._owners(order.client_id):
+            session.send(m.error(order.order_id, code, text))
+        await self._drain()
+
+    def warn_after_next_listing(self, order_id: int, code: int, text: str) -> None:
+        """The next open-orders listing (reqOpenOrders, reqAllOpenOrders) is followed,
+        in the same packet, by a warning about order `order_id` (its client's sessions
+        only): TWS's warnings come whenever IB has one, a listing's answer no
+        exception."""
+        self.faults.warnings_after_listing.append((order_id, code, text))
+
+    async def send_tick(
+        self, key: int | str, tick_type: int, price: str, size: str = "100"
+    ) -> None:
+        """One tickPrice (and, for bid/ask/last, its tickSize) with `price` as written
+        (`"inf"`, `"nan"`, `"1.7976931348623157E308"`: what TWS's feed can carry) to
+        every subscriber of `key`, the fake's book untouched (nothing matches)."""
+        spec = self.exchange.spec(key)
+        sizes = {m.BID: m.BID_SIZE, m.ASK: m.ASK_SIZE, m.LAST: m.LAST_SIZE}
+        for session in self.sessions:
+            for req_id, sub in session.tickers.items():
+                if sub.con_id != spec.con_id:
+                    continue
+                session.send([1, 6, req_id, tick_type, price, size, 0])
+                if tick_type in sizes:
+                    session.send(m.tick_size(req_id, sizes[tick_type], Decimal(size)))
+        await self._drain()
+
     async def connectivity_lost(self) -> None:
         """1100: TWS lost IB's servers. Ticks stop until connectivity is restored."""
         self.faults.connectivity_lost = True
@@ -1070,6 +1105,10 @@ class FakeTws:
                 session.send(m.open_order(order))
                 session.send(m.order_status(order))
         self._end(session, kind, m.open_order_end())
+        warnings, self.faults.warnings_after_listing = self.faults.warnings_after_listing, []
+        for order_id, code, text in warnings:
+            if self.order(order_id).client_id == session.client_id:
+                session.send(m.error(order_id, code, text))
 
     def _req_completed_orders(self, session: Session, fields: list[str]) -> None:
         if self._paced(session, "completed_orders", -1):
