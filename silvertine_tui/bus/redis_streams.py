@@ -516,7 +516,12 @@ class RedisBus:
                 message += f"; {note}"
                 self._loss_notes.append(note)
             await self._publish_health(*self._with_unreadable(state, message))
-            return
+            if self._connected or self._closed:
+                return
+            # Lost again while saying it was back: the outage found then started no
+            # reconnect (this one had not ended), and the bus stayed down for good.
+            log.warning("bus.redis.lost_while_back", extra={"url": self.url})
+            restarted, lost, dead_before, delay = False, [], self.stats.dead_lettered, 0.05
 
     async def _flush_backlog(self) -> None:
         """Write the outage backlog in order; entries leave it once written or refused.
