@@ -1260,23 +1260,13 @@ class BinanceBroker(Broker):
         background (`_recover_report`) and, still working, shown working again, as
         `_order_after_failed_cancel` does. It stayed PENDING_CANCEL on the desk, working
         at Binance, until some later report or reconnect."""
-        coid = order.client_order_id
-        if coid in self._cancel_checks:
-            return
 
         async def restore(found: VenueOrder) -> None:
             if not found.status.is_terminal and order.status is OrderStatus.PENDING_CANCEL:
                 await self._restore_status(order, found.status, f"cancel {failed}: {exc}")
 
-        async def settle() -> None:
-            try:
-                reason = f"as Binance holds it after the cancel: {failed}"
-                await self._recover_report(order, reason, then=restore)
-            finally:
-                self._cancel_checks.discard(coid)
-
-        self._cancel_checks.add(coid)
-        self.in_background(settle(), f"binance-cancel-check:{coid}")
+        reason = f"as Binance holds it after the cancel: {failed}"
+        self._settle_later(order, reason, then=restore, checks=self._cancel_checks)
 
     async def _settle_order(self, order: TrackedOrder, reason: str) -> VenueOrder | None:
         """Ask the venue for the order and publish what the journal lacks: its fills
@@ -1574,22 +1564,27 @@ class BinanceBroker(Broker):
         reason: str,
         *,
         then: Callable[[VenueOrder], Awaitable[None]] | None = None,
+        checks: set[str] | None = None,
     ) -> None:
         """The order, or its fills, could not be read from Binance now: asked again in
         the background (`_recover_report`: its fills, each once, then its status), its
-        status held meanwhile (a FILLED with no fill moved no position)."""
+        status held meanwhile (a FILLED with no fill moved no position). `checks`: the
+        orders being asked this way (`_settle_checks`; a failed cancel's,
+        `_cancel_checks`, which a settle waits for too)."""
+        checks = self._settle_checks if checks is None else checks
         coid = order.client_order_id
-        if coid in self._settle_checks or coid in self._cancel_checks:
+        if coid in checks or coid in self._cancel_checks:
             return  # (asked already: that one publishes what Binance holds)
 
         async def settle() -> None:
             try:
                 await self._recover_report(order, reason, then=then)
             finally:
-                self._settle_checks.discard(coid)
+                checks.discard(coid)
 
-        self._settle_checks.add(coid)
-        self.in_background(settle(), f"binance-settle:{coid}")
+        checks.add(coid)
+        kind = "cancel-check" if checks is self._cancel_checks else "settle"
+        self.in_background(settle(), f"binance-{kind}:{coid}")
 
     async def _replacement_found(self, order: TrackedOrder, body: Mapping[str, Any]) -> Taken:
         """`body` (a cancel's answer, a query's, a sweep's) shows the replacement of an
