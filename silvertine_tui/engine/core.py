@@ -911,14 +911,8 @@ class TradingEngine:
     ) -> Decimal:
         mark = self.last_price(instrument)
         total = Decimal(0)
-        for v in self.oms.exposed(broker, account):
+        for v in self.oms.exposed(broker, account, instrument, side, exclude):
             order = v.order
-            if (
-                order.request.instrument != instrument
-                or order.request.side is not side
-                or v.client_order_id == exclude
-            ):
-                continue
             total += max(
                 order.leaves_qty + order.owed_qty,
                 self.raises_in_flight.quantity(order) - order.filled_qty,
@@ -1505,8 +1499,7 @@ class TradingEngine:
             position = self.portfolio.position(broker, account, instrument) + sum(
                 (
                     v.order.owed_qty * v.order.request.side.sign
-                    for v in self.oms.exposed(broker, account)
-                    if v.order.request.instrument == instrument
+                    for v in self.oms.exposed(broker, account, instrument)
                 ),
                 Decimal(0),
             )

@@ -42,6 +42,7 @@ from ..domain import (
     Order,
     OrderStatus,
     OrderUpdate,
+    Side,
 )
 from ..events import (
     CancelRequestEvent,
@@ -167,15 +168,26 @@ class OMS:
             and (account is None or v.account == account)
         ]
 
-    def exposed(self, broker: str, account: str) -> list[OrderView]:
-        """The working orders and the FILLED ones whose fills are owed (`Order.owed_qty`):
-        what may still move the position."""
+    def exposed(
+        self,
+        broker: str,
+        account: str,
+        instrument: str,
+        side: Side | None = None,
+        exclude: str = "",
+    ) -> list[OrderView]:
+        """The working orders in `instrument` (on `side`; but `exclude`) and the FILLED
+        ones whose fills are owed (`Order.owed_qty`): what may still move the position.
+        The gate, the desk's preview and the reduce-only trim count these."""
         return [
             v
             for v in self.orders.values()
             if (not v.order.status.is_terminal or v.order.owed_qty)
             and v.broker == broker
             and v.account == account
+            and v.order.request.instrument == instrument
+            and (side is None or v.order.request.side is side)
+            and v.client_order_id != exclude
         ]
 
     def write_off_owed(self, broker: str, account: str, instrument: str) -> list[str]:

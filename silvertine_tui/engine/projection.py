@@ -572,10 +572,7 @@ class DeskProjection:
         return sum(
             (
                 v.order.leaves_qty + v.order.owed_qty
-                for v in self.oms.exposed(broker, account)
-                if v.order.request.instrument == instrument
-                and v.order.request.side is side
-                and v.client_order_id != exclude
+                for v in self.oms.exposed(broker, account, instrument, side, exclude)
             ),
             Decimal(0),
         )
