@@ -484,7 +484,7 @@ class TradingEngine:
                     if self.replaying:  # as `apply` does before each event
                         self.check_positions(event.ts)
                     self._fill_moved(payload)
-                if took and kind is _FILL and not self.replaying:
+                if took and kind is _FILL and not self.replaying:  # (no call per replayed fill)
                     self._position_moved(payload.broker, payload.account, payload.instrument)
         except Exception as exc:
             raise EntryNotApplied(entry, exc) from exc  # `entry`: the one being applied
@@ -596,16 +596,14 @@ class TradingEngine:
                     self._fill_anomaly(event.payload, outcome)
                 if self._disagreements:
                     self._fill_moved(event.payload)
-                if not self.replaying:
-                    fill = event.payload
-                    self._position_moved(fill.broker, fill.account, fill.instrument)
+                fill = event.payload
+                self._position_moved(fill.broker, fill.account, fill.instrument)
             case OrderRequestEvent():
                 pass  # first: a journal is mostly order events (a miss costs here)
             case FillCorrectionEvent():
                 self._check_fill_correction(event.payload, outcome)
-                if not self.replaying:
-                    fixed = event.payload.fill
-                    self._position_moved(fixed.broker, fixed.account, fixed.instrument)
+                fixed = event.payload.fill
+                self._position_moved(fixed.broker, fixed.account, fixed.instrument)
             case PositionEvent():
                 self._check_position(event.payload, event.ts)
             case ReconcileEvent():
@@ -623,8 +621,7 @@ class TradingEngine:
                 ):
                     # Our position is the venue's now: a disagreement watched ends.
                     key = (event.broker, event.account, rec.instrument)
-                    if not self.replaying:
-                        self._position_moved(*key)
+                    self._position_moved(*key)
                     watched = self._disagreements.get(key)
                     if watched is not None:
                         self._agreed(key, watched, rec.venue_quantity, "on reconcile")
@@ -1455,6 +1452,10 @@ class TradingEngine:
         return total
 
     def _position_moved(self, broker: str, account: str, instrument: str) -> None:
+        """A fill, fill correction or reconcile moved a position: the reduce-only orders
+        there are looked at (live only: a replay rebuilds what was, and sends nothing)."""
+        if self.replaying:
+            return
         adapter = self.brokers.get(broker)
         if adapter is not None and not adapter.capabilities.reduce_only_native:
             self.reduce_only_to_trim.add((broker, account, instrument))
