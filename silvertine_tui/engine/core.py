@@ -363,8 +363,11 @@ class TradingEngine:
                     self._apply_entry(entry)
                     continue
                 event_id = event.event_id
-                if stream not in applied or event_id in seen_set:
-                    # The stream's first entry (`_apply_entry`), or an event seen before.
+                cursor = applied.get(stream)
+                if cursor is None or event_id in seen_set or not entry_after(entry_id, cursor):
+                    # The stream's first entry (`_apply_entry`), an event seen before, or
+                    # an entry at or below what was applied there (a stream read again
+                    # from its start: `_apply_entry` skips it, `applied` never steps back).
                     self._apply_entry(entry)
                     continue
                 payload = event.payload

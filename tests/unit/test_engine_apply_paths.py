@@ -366,3 +366,46 @@ def test_a_recovery_has_the_next_frame_redraw_everything() -> None:
         await bus.close()
 
     asyncio.run(run())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    events=journals(),
+    back_at=st.integers(0, 60),
+    spot=st.booleans(),
+    batches=st.lists(st.integers(1, 7), min_size=1, max_size=5),
+)
+def test_entries_below_the_cursor_are_skipped_on_both_paths(
+    events: list[EventBase], back_at: int, spot: bool, batches: list[int]
+) -> None:
+    """A stream read again from its start after Redis came back below this reader's
+    cursor (`RedisStreamsBus._rebase`, a watching desk: said, "restart this desk")
+    hands over entries whose ids are below what the engine applied there. The careful
+    path skips them (`applied` never steps back); the flat path took the new ones of
+    orders in memory and stepped `applied` back: a fill below the cursor moved the
+    position on one path and not on the other."""
+    window = FinishedWindow(orders=2, minutes=0.0, histories=2)
+
+    async def run() -> None:
+        bus, entries = await _journal(events)
+        # From `back_at` on, each stream's entries come again with ids from the start.
+        kept = entries[:back_at]
+        behind: dict[str, int] = {}
+        for stream, _, event in entries[back_at:]:
+            behind[stream] = behind.get(stream, 0) + 1
+            kept.append(BusEntry(stream, f"0-{behind[stream]}", event))
+        careful = _engine(bus, window, spot)
+        in_batches = _engine(bus, window, spot)
+        for entry in kept:
+            careful._apply_entry(entry)
+        start, n = 0, 0
+        while start < len(kept):
+            size = batches[n % len(batches)]
+            in_batches.apply_entries(kept[start : start + size])
+            start += size
+            n += 1
+        assert live_state(in_batches) == live_state(careful)
+        assert in_batches.applied == careful.applied
+        await bus.close()
+
+    asyncio.run(run())
