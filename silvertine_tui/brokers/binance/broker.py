@@ -252,6 +252,10 @@ class BinanceBroker(Broker):
         # Orders asked of Binance in the background because their fills could not be
         # read (`_settle_later`): their status waits for them.
         self._settle_checks: set[str] = set()
+        # How often such an order is asked (`_recover_report`), and the pause between
+        # two asks: doubling from the first to the most.
+        self.recover_tries = RECOVER_TRIES
+        self.recover_pause_s = (0.2, 5.0)
         self._last_positions: dict[str, Decimal] = {}
         self._in_health = False
         # The configured symbols are quoted from the start: quotes and the tape.
@@ -610,8 +614,8 @@ class BinanceBroker(Broker):
         if order is None:
             await self.announce_reconnect()
             return
-        delay = 0.2
-        for _ in range(RECOVER_TRIES):
+        delay, most = self.recover_pause_s
+        for _ in range(self.recover_tries):
             try:
                 found = await self._settle_order(order, reason)
                 if found is not None:
@@ -621,14 +625,7 @@ class BinanceBroker(Broker):
             except asyncio.CancelledError:
                 raise
             except UNREADABLE as exc:
-                log.error(
-                    "binance.bad_report_unresolved",
-                    extra={
-                        "broker": self.source,
-                        "client_order_id": order.client_order_id,
-                        "error": repr(exc),
-                    },
-                )
+                self._unresolved(order, repr(exc))
                 if order.venue_order_id is not None:
                     await self._publish_trades_of(order, order.venue_order_id)
                 return
@@ -642,13 +639,20 @@ class BinanceBroker(Broker):
                     },
                 )
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, most)
+        self._unresolved(order, "Binance did not answer; the next reconnect's catch-up settles it")
+
+    def _unresolved(self, order: TrackedOrder, error: str) -> None:
+        """`_recover_report` gave up: what Binance holds of the order (its fills, its
+        status) is not in the journal until a reconnect's catch-up. Counted, so the
+        health pane shows it beside the fault that started it, and logged."""
+        self.count_error("bad_report_unresolved")
         log.error(
             "binance.bad_report_unresolved",
             extra={
                 "broker": self.source,
                 "client_order_id": order.client_order_id,
-                "error": "Binance did not answer; the next reconnect's catch-up settles it",
+                "error": error,
             },
         )
 
@@ -2181,6 +2185,39 @@ class BinanceBroker(Broker):
         trade = _trade_id(fill.exec_id, symbol)
         if trade is not None:
             self._seen_trades(symbol, [trade])
+
+    def update_journaled(self, update: OrderUpdate) -> None:
+        """An update the engine's reconcile journaled itself: Binance's status or terms
+        taken from its listing, or the order ended (no longer open at Binance). The
+        order here reads as the journal does, as if this adapter had published it (its
+        status, and Binance's terms and venue id); an end lets it go in its turn like
+        any finished order. Left as it was, an order met only in Binance's listing (a
+        restart: no status of ours) that ended while the user stream was down stayed
+        working here for ever: every catch-up asked its symbol's trades again, every
+        cancel all journaled a cancel of it (after its CANCELED) and asked Binance for
+        it; an order another program had moved kept
+        its old price and venue id, so a modify of its quantity sent the old price
+        back to Binance. An order whose end the journal holds already (a late copy of
+        an earlier stage) keeps it."""
+        order = self._orders.get(update.client_order_id)
+        if order is None or (order.status is not None and order.status.is_terminal):
+            return
+        order.record(update, local=update.status in LOCAL_STEPS)
+        if not order.replacing:  # (a lost modify being checked takes its own terms)
+            venue_id = update.venue_order_id
+            if venue_id and venue_id != order.venue_order_id and venue_id not in order.retired:
+                # Replaced elsewhere (another program's cancelReplace, unheard): the
+                # venue order the journal now names is the order's; the one before is
+                # retired (its CANCELED, when a modify replaces this one, is no end).
+                self._adopt_venue_id(order, venue_id)
+            if update.quantity is not None:
+                order.quantity = update.quantity
+            if update.limit_price is not None:
+                order.limit_price = update.limit_price
+            if update.stop_price is not None:
+                order.stop_price = update.stop_price
+        if update.status.is_terminal:
+            self._let_go_finished(order.client_order_id)
 
     async def _paged(
         self, symbol: str, first: list[dict[str, Any]] | None = None, *, from_id: int = 0

@@ -40,6 +40,8 @@ class Faults:
     # The next `unknown_status_replace_cancels` cancelReplace answers carry it in their
     # `cancelResponse` (the old order's cancel), in a success or in a -2021's `data`.
     unknown_status_replace_cancels: int = 0
+    # The next `unknown_status_queries` order queries (GET order) answer it.
+    unknown_status_queries: int = 0
     # The next `reset_requests` REST requests lose their connection (TCP abort, no
     # answer), after the server acted on them or, if not `reset_after_processing`, before.
     reset_requests: int = 0

@@ -396,21 +396,24 @@ class FakeBinance:
         cancels: int = 0,
         replaces: int = 0,
         replace_cancels: int = 0,
+        queries: int = 0,
     ) -> None:
         """The next `replies` new-order replies (RESULT/FULL), `cancels` cancel replies
         (a DELETE order's, or each order's in a DELETE openOrders answer),
         `replaces` cancelReplace replies (their `newOrderResponse`, RESULT/FULL),
         `replace_cancels` cancelReplace answers (their `cancelResponse`, in a success or
-        in a -2021's `data`) and
+        in a -2021's `data`), `queries` order queries' answers (GET order) and
         `reports` executionReports say `status` (`status` / `X`) instead of the order's:
         a status value Binance added to its enum, as it did EXPIRED_IN_MATCH. The order
-        itself is as the exchange holds it (a query reads its real status)."""
+        itself is as the exchange holds it (past `queries`, a query reads its real
+        status)."""
         self.faults.unknown_status = status
         self.faults.unknown_status_replies = replies
         self.faults.unknown_status_reports = reports
         self.faults.unknown_status_cancels = cancels
         self.faults.unknown_status_replaces = replaces
         self.faults.unknown_status_replace_cancels = replace_cancels
+        self.faults.unknown_status_queries = queries
 
     def lose_next_account_event(self, count: int = 1) -> None:
         """The next `count` `outboundAccountPosition` events never reach the user stream
@@ -967,7 +970,11 @@ class FakeBinance:
         return order
 
     async def _query_order(self, request: web.Request, params: Params) -> Reply:
-        return Reply(self.exchange.order_wire(self._find(params), query=True))
+        body = self.exchange.order_wire(self._find(params), query=True)
+        if self.faults.unknown_status_queries > 0:
+            self.faults.unknown_status_queries -= 1
+            body["status"] = self.faults.unknown_status
+        return Reply(body)
 
     async def _cancel_order(self, request: web.Request, params: Params) -> Reply:
         if self.faults.refused_cancels > 0:
