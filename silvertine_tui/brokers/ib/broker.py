@@ -60,9 +60,10 @@ from . import codes
 from .contracts import candidates, instrument_from, normalize_key, pick, to_decimal
 from .fees import latest_executions, newer
 from .market import bad_prices, quote_of, reference_of
-from .orders import IBOrders, undo_guess, undo_warning
+from .orders import IBOrders, trim_trade, undo_guess, undo_warning
 from .session import IBSession
 from .translate import (
+    ENDED_AT_TWS,
     OPEN_AT_TWS,
     ORDER_TYPES,
     UNSET_DOUBLE,
@@ -135,16 +136,37 @@ class IBBroker(IBOrders, IBSession):
         executed = wrapper.execDetails
 
         def exec_tap(req_id: int, contract: Any, execution: Any) -> None:
+            live = req_id not in wrapper._futures
+            new = execution.execId not in wrapper.fills
+            before = self._execs_heard
             executed(req_id, contract, execution)
             # Every execution ib_async keeps (live, replayed, of any order), in the
             # ledger the positions' average price is worked out from.
             fill = wrapper.fills.get(execution.execId)
             if fill is not None:
                 self.ledger.add(wrapper.fills, fill)
+            trade = wrapper.permId2Trade.get(execution.permId) or wrapper.trades.get(
+                wrapper.orderKey(execution.clientId, execution.orderId, execution.permId)
+            )
+            if trade is not None:
+                trim_trade(trade)
+            if live and new and fill is not None and self._execs_heard == before:
+                # ib_async keeps no trade for the order (finished a while ago, let go
+                # of by `_tidy_wrapper`: IB corrects an execution hours later) and
+                # raises no event: one of the desk's orders is journaled all the same.
+                ids = (execution.permId, execution.clientId, execution.orderId)
+                if self._coid(*ids, execution.orderRef) is not None:
+                    self._on_exec(None, fill)
+            self._tidy_soon()
 
         wrapper.execDetails = exec_tap  # type: ignore[method-assign,assignment]
 
     def _on_status(self, trade: Any) -> None:
+        self._read_status(trade)
+        trim_trade(trade)  # (after: what it says is read)
+        self._tidy_soon()
+
+    def _read_status(self, trade: Any) -> None:
         if undo_warning(trade):
             # A warning about the order (399, 404, 2100-2199): ib_async marks the trade
             # `ValidationError` until TWS's next status, which may never come. Left, the
@@ -176,7 +198,92 @@ class IBBroker(IBOrders, IBSession):
         self._enqueue(lambda: self._open_order(ids, terms, trade), order=True)
 
     def _on_exec(self, trade: Any, fill: Any) -> None:
+        self._execs_heard += 1
         self._enqueue(lambda: self._publish_exec(fill, live=True), order=True)
+
+    def _tidy_soon(self) -> None:
+        """Queue a tidy of ib_async's wrapper (`_tidy_wrapper`) once it holds
+        `trades_kept` more trades or fills than after the last tidy, or twice as many:
+        each tidy walks them all, so it costs O(1) a trade or fill taken."""
+        if self._tidy_queued:
+            return
+        wrapper = self.ib.wrapper
+        trades, fills = self._tidy_marks
+        step = max(1, self.trades_kept)
+        if len(wrapper.trades) > max(trades + step, 2 * trades) or len(wrapper.fills) > max(
+            fills + step, 2 * fills
+        ):
+            self._tidy_queued = True
+            self._enqueue(self._tidy_job)
+
+    async def _tidy_job(self) -> None:
+        self._tidy_queued = False
+        self._tidy_wrapper()
+
+    def _tidy_wrapper(self) -> None:
+        """Let go of what ib_async keeps of finished orders beyond the newest
+        `trades_kept`: their trades (`wrapper.trades`, `permId2Trade`) and their fills
+        (`wrapper.fills`). ib_async empties them only when it connects: a desk that ran
+        all day held every order and execution of the session (and every order TWS
+        lists as completed today, of every client, taken again by each catch-up).
+
+        Kept: the trade of every order that is not finished (ib_async takes its
+        reports and the adapter sends its modifies and cancels through it; an order
+        of the desk is finished only once the journal holds its end, and another's
+        only when TWS said so, not ib_async's guess after an error: `undo_guess`),
+        and the fills of every trade kept (ib_async knows an execution by
+        `wrapper.fills`: let go of, a replay of it would be added to its trade again).
+        A fill without a trade goes once ib_async has its commission report (matched
+        by `wrapper.fills`; the adapter keeps every report itself: `_on_commission`).
+        The adapter needs nothing else of them: a finished order is not modified or
+        cancelled (`_refuse_ended`), the positions' average price is worked out from
+        the ledger's own rows (`ExecutionLedger`), and a late execution of a trade let
+        go of (IB's correction) is journaled by the tap (`_hook`). Trades are taken in
+        the order ib_async took them: the newest finished are the ones kept. A status
+        TWS sends again for an order let go of (a stale one) is logged by ib_async
+        ("No order found") and dropped, as the adapter would drop it."""
+        wrapper = self.ib.wrapper
+        every: dict[int, Any] = {}
+        for trade in (*wrapper.trades.values(), *wrapper.permId2Trade.values()):
+            every.setdefault(id(trade), trade)
+        finished = [trade for trade in every.values() if self._done_with(trade)]
+        drop = {id(trade) for trade in finished[: max(0, len(finished) - self.trades_kept)]}
+        if drop:
+            for key in [k for k, trade in wrapper.trades.items() if id(trade) in drop]:
+                del wrapper.trades[key]
+            for perm in [p for p, trade in wrapper.permId2Trade.items() if id(trade) in drop]:
+                del wrapper.permId2Trade[perm]
+        for exec_id in [e for e, fill in wrapper.fills.items() if self._fill_let_go(fill)]:
+            del wrapper.fills[exec_id]
+        self._tidy_marks = (len(wrapper.trades), len(wrapper.fills))
+
+    def _done_with(self, trade: Any) -> bool:
+        """Whether a trade is of a finished order (`_tidy_wrapper`)."""
+        if trade.orderStatus.status not in ENDED_AT_TWS:
+            return False
+        order = trade.order
+        coid = self.ids.known(
+            perm_id=order.permId, client_id=order.clientId, order_id=order.orderId
+        )
+        if coid is not None:
+            ids = self.ids.get(coid)
+            return ids is not None and ids.status.is_terminal
+        entry = trade.log[-1] if trade.log else None
+        return entry is None or entry.errorCode in (0, codes.ORDER_CANCELLED)
+
+    def _fill_let_go(self, fill: Any) -> bool:
+        """Whether a fill ib_async holds can go (`_tidy_wrapper`): no trade holds it,
+        and its commission report came."""
+        wrapper = self.ib.wrapper
+        execution = fill.execution
+        if execution.permId in wrapper.permId2Trade:
+            return False
+        if wrapper.orderKey(execution.clientId, execution.orderId, execution.permId) in (
+            wrapper.trades
+        ):
+            return False
+        report = fill.commissionReport
+        return bool(report.execId == execution.execId and report.commission < UNSET_DOUBLE)
 
     def _on_commission(self, report: Any) -> None:
         exec_id = report.execId
@@ -695,7 +802,13 @@ class IBBroker(IBOrders, IBSession):
         return venue_order(trade, coid, key, self._instrument_cache.get(key))
 
     async def open_orders(self) -> list[VenueOrder]:
-        trades = await self._request("open orders", self.ib.reqAllOpenOrdersAsync)
+        """Every working order of the account TWS lists. Asked during a move back to
+        the desk's own client id, after it (`_through_move`: the kill switch's listing
+        among them); the session does not move while it is asked (its answer would be
+        lost with the socket)."""
+        with self._working_on_orders():
+            await self._through_move()
+            trades = await self._request("open orders", self.ib.reqAllOpenOrdersAsync)
         found: dict[str, VenueOrder] = {}
         for trade in trades:
             if trade.orderStatus.status not in OPEN_AT_TWS:
@@ -712,6 +825,7 @@ class IBBroker(IBOrders, IBSession):
         done = await self._request(
             "completed orders", lambda: self.ib.reqCompletedOrdersAsync(True)
         )
+        self._tidy_soon()  # (ib_async took TWS's completed orders in again)
         for trade in done:
             venue = self._venue_order(trade)
             if venue is not None and venue.client_order_id == client_order_id:

@@ -123,6 +123,14 @@ class IdentityMap:
             self.bind_perm(coid, perm_id)
         return coid
 
+    def known(self, *, perm_id: int = 0, client_id: int = -1, order_id: int = 0) -> str | None:
+        """Our client order id for an order TWS reports, by its permId or its (client
+        id, order id), binding nothing (`find` binds what it learns)."""
+        coid = self._by_perm.get(perm_id) if perm_id else None
+        if coid is None and order_id > 0:
+            coid = self._by_order.get((client_id, order_id))
+        return coid
+
     def by_order(self, client_id: int, order_id: int) -> str | None:
         return self._by_order.get((client_id, order_id))
 

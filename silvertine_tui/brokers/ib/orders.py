@@ -251,6 +251,7 @@ class IBOrders(IBState):
 
     async def cancel(self, client_order_id: str, reason: str = "") -> None:
         with self._working_on_orders():
+            await self._through_move()
             self._refuse_adopted(client_order_id, "cancel")
             self._refuse_ended(client_order_id, "cancel")
             await super().cancel(client_order_id, reason)
@@ -503,6 +504,7 @@ class IBOrders(IBState):
         back by their round trips, and a TWS that did not answer one kept it from going
         out at all (its timeout failed the cancel all)."""
         with self._working_on_orders():
+            await self._through_move()
             return await self._cancel_all(instrument, reason)
 
     async def _cancel_all(self, instrument: str | None, reason: str) -> list[str]:
@@ -790,3 +792,57 @@ def undo_warning(trade: Any) -> bool:
             return True
     trade.orderStatus.status = IbOrderStatus.PendingSubmit
     return True
+
+
+TRADE_ENTRIES_KEPT = 10
+"""Fills and log entries of one ib_async trade kept (`trim_trade`)."""
+
+
+def trim_trade(trade: Any, keep: int = TRADE_ENTRIES_KEPT) -> None:
+    """Keep a trade's `fills` and `log` to their newest `keep` once they hold twice
+    that (each trimmed once per `keep` additions: O(1) a report). ib_async writes the
+    whole trade into its log line of every status of the order (`orderStatus:
+    Trade(...)`: an f-string, so built even when the line is not written), every fill
+    and log entry of the order in it: before, the 1,000th partial fill of an order
+    cost 14 ms of the event loop (1.1 MB of text), growing with every fill; 0.2 ms
+    now. Nothing reads the dropped ones: ib_async knows an execution by
+    `wrapper.fills` (kept for a trade it keeps: `IBBroker._tidy_wrapper`) and reads
+    only a trade's last log entry; the adapter journals fills from ib_async's events
+    and reads the log from its end. What
+    `undo_warning` and `undo_guess` look back for is kept as well, if older: the
+    newest entry in which TWS said a status, the newest in which it said a status
+    the order can still be in, and the newest in which it said the order worked."""
+    if len(trade.fills) > 2 * keep:
+        del trade.fills[:-keep]
+    log = trade.log
+    if len(log) <= 2 * keep:
+        return
+    tail = log[-keep:]
+    wanted = [w for w in _LOOKED_BACK_FOR if not any(w(entry) for entry in tail)]
+    older: list[Any] = []
+    for entry in reversed(log[:-keep]):
+        if not wanted:
+            break
+        met = [w for w in wanted if w(entry)]
+        if met:
+            older.append(entry)
+            wanted = [w for w in wanted if w not in met]
+    log[:] = [*reversed(older), *tail]
+
+
+def _said(entry: Any) -> bool:
+    """TWS said a status (what `undo_warning` puts back)."""
+    return bool(entry.errorCode == 0 and entry.status and entry.status != VALIDATION_ERROR)
+
+
+def _said_open(entry: Any) -> bool:
+    """TWS said a status the order can still be in (what `undo_guess` puts back)."""
+    return _said(entry) and entry.status not in ENDED_AT_TWS
+
+
+def _said_working(entry: Any) -> bool:
+    """TWS said the order worked (`undo_guess(working_only=True)`)."""
+    return bool(entry.errorCode == 0 and entry.status in WORKING_AT_TWS)
+
+
+_LOOKED_BACK_FOR = (_said, _said_open, _said_working)

@@ -76,6 +76,7 @@ class IBSession(IBState):
         self._client_index = index
         client_id = self.client_id
         self._saw_326 = False
+        self._tidy_marks = (0, 0)  # ib_async's trades and fills are a new session's
         reason = ""
         # ib_async's start-up requests end empty on an error (a pacing error on its
         # executions replay must not fail the connect: the catch-up asks again); the
@@ -200,6 +201,7 @@ class IBSession(IBState):
             self._watchdog = asyncio.create_task(self._watch_tws(), name=f"ib-watch:{self.source}")
         self._unanswered = False
         await self.set_link("api", L.LIVE, self._api_detail())
+        self._moved()  # a move back's cancels go now (before the reconcile, run in it)
         if again:
             self.health_state.reconnects += 1
         if announce:
@@ -344,6 +346,7 @@ class IBSession(IBState):
         # Commission reports of fills journaled without their fee that came before the
         # journal was read (a restart): those fees now.
         self._fees_due()
+        self._tidy_soon()  # (ib_async took TWS's completed orders in again)
         await self._inbox.join()
 
     async def _poll_other_clients(self) -> None:
@@ -420,8 +423,9 @@ class IBSession(IBState):
 
     def _move_to(self) -> int | None:
         """The index of the client id to move to now, if any: connected and LIVE, no
-        place, modify or cancel under way, no order of the desk under the id it is on
-        (it would be out of reach), and the desk belongs on another id."""
+        place, modify, cancel or listing of open orders under way, no order of the desk
+        under the id it is on (it would be out of reach), and the desk belongs on
+        another id."""
         link = self.health_state.links.get("api")
         if not self._up or self._at_work or link is None or link.state is not L.LIVE:
             return None
@@ -473,25 +477,32 @@ class IBSession(IBState):
     async def _move_back(self, index: int) -> None:
         """Leave the socket of this client id for `client_ids[index]`, free at TWS:
         new orders are refused while it connects (the api link says why), then the
-        session rebuilds and reconciles as after any reconnect."""
+        session rebuilds and reconciles as after any reconnect. Cancels, cancel all
+        (the kill switch) and listings of open orders that come meanwhile wait for the
+        move to end (`_through_move`: bounded, and why waiting rather than stepping
+        aside), then go out on its socket."""
         was, target = self.client_id, self.client_ids[index]
         log.info("ib.client_id_back", extra={"broker": self.source, "from": was, "to": target})
         self._up = False  # before anything is awaited: `_move_to` held until here
-        await self.set_link(
-            "api",
-            L.CONNECTING,
-            f"client id {target} is free at TWS again: moving from client id {was} to it "
-            "(IB lets only the placing client change an order)",
-        )
-        with contextlib.suppress(Exception):
-            self.ib.disconnect()
-        if await self._connect_cycle(first=index):
-            try:
-                await self._after_connect(announce=True)
-                return
-            except Exception as exc:
-                await self._rebuild_failed(exc)
-        self._start_reconnect()
+        self._move = asyncio.get_running_loop().create_future()
+        try:
+            await self.set_link(
+                "api",
+                L.CONNECTING,
+                f"client id {target} is free at TWS again: moving from client id {was} to "
+                "it (IB lets only the placing client change an order)",
+            )
+            with contextlib.suppress(Exception):
+                self.ib.disconnect()
+            if await self._connect_cycle(first=index):
+                try:
+                    await self._after_connect(announce=True)
+                    return
+                except Exception as exc:
+                    await self._rebuild_failed(exc)
+            self._start_reconnect()
+        finally:
+            self._moved()  # (LIVE released it already; failed or closed: now)
 
     async def _watch_tws(self) -> None:
         """Ask TWS its time every `watchdog_s`. A TWS that does not answer within

@@ -61,6 +61,10 @@ L = ConnectionState
 
 Terms = tuple[Decimal | None, Decimal | None, Decimal | None]  # quantity, limit, stop
 
+FINISHED_TRADES_KEPT = 100
+"""Finished orders whose trade (and its fills) ib_async's wrapper keeps, the newest
+(`IBBroker._tidy_wrapper`); the trades of working orders are always kept."""
+
 
 def terms_of(request: OrderRequest) -> Terms:
     return (request.quantity, request.limit_price, request.stop_price)
@@ -87,7 +91,11 @@ class IBState(Broker):
         # client ids TWS answered 326 for, as last asked (a connect or a probe)
         self._ids_in_use: set[int] = set()
         self._homing: asyncio.Task[None] | None = None  # `_go_home`
-        self._at_work = 0  # places, modifies and cancels under way (`_working_on_orders`)
+        # a move back to the desk's own client id under way (`_move_back`): done once
+        # it is over (`_moved`); cancels and listings wait for it (`_through_move`)
+        self._move: asyncio.Future[None] | None = None
+        # places, modifies, cancels and open-orders listings under way (`_working_on_orders`)
+        self._at_work = 0
         self._inbox = Inbox(self.source, self._job_failed)
         self._reconnector: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
@@ -111,6 +119,14 @@ class IBState(Broker):
         # the market link is DEGRADED for prices that are no prices (`MarketData.bad`)
         self._bad_prices_said = False
         self._open_orders_heard = 0  # openOrderEvents seen (`_hook`'s tap of openOrder)
+        self._execs_heard = 0  # execDetailsEvents seen (`_hook`'s tap of execDetails)
+        # ib_async's trades (and their fills) of finished orders kept in its wrapper,
+        # the newest (`IBBroker._tidy_wrapper`); how many trades and fills it held
+        # after the last tidy (none at a connect: ib_async empties them when its socket
+        # closes); a tidy queued
+        self.trades_kept = FINISHED_TRADES_KEPT
+        self._tidy_marks = (0, 0)
+        self._tidy_queued = False
         self._placing: dict[str, Pending] = {}
         self._modifying: dict[str, Pending] = {}
         self._cancelling: dict[str, Pending] = {}
@@ -219,13 +235,49 @@ class IBState(Broker):
 
     @contextlib.contextmanager
     def _working_on_orders(self) -> Iterator[None]:
-        """A place, modify or cancel under way: the session does not change its client
-        id meanwhile (`_go_home`)."""
+        """A place, modify, cancel or listing of open orders under way: the session
+        does not change its client id meanwhile (`_go_home`)."""
         self._at_work += 1
         try:
             yield
         finally:
             self._at_work -= 1
+
+    async def _through_move(self) -> None:
+        """Wait for a move back to the desk's own client id that is under way
+        (`IBSession._move_back`) to finish, at most `connect_timeout_s`: a cancel, a
+        cancel all (the kill switch's global cancel) or a listing of open orders then
+        goes out on the socket the move ends on. The move is the desk's own
+        housekeeping: refused meanwhile (NotConnected, "moving from client id 2"), the
+        kill switch left the desk's orders working.
+
+        Waiting is the safest of the choices. Before the move closes its socket it
+        already steps aside: a cancel under way (`_working_on_orders`) keeps it on its
+        id (`_move_to` is asked again after the probe, and nothing is awaited between
+        that and closing the socket). Once the socket is closed no cancel can go until
+        a socket is up again, and the move's is the one to wait for: stepped aside to
+        the fallback id, the desk would wait for a handshake just as long, and from
+        there reach the orders under its own id only through the global cancel (IB
+        lets only the placing client cancel an order), where the move's end (the id
+        those orders are under) reaches each of them. The new socket cannot be opened
+        before the old one is closed: ib_async's one `IB` holds the session's
+        callbacks, orders and subscriptions. The wait is bounded: a move TWS does not
+        complete in time (hung) leaves the cancel refused as before, saying why, and
+        the engine retries it; a move that fails (TWS gone) ends the wait at once.
+        Called from the move itself (the engine's reconcile on reconnect runs in it),
+        nothing is waited for."""
+        move = self._move
+        if move is None or move.done() or asyncio.current_task() is self._homing:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(move), self.cfg.connect_timeout_s)
+
+    def _moved(self) -> None:
+        """A move back is over (LIVE on its socket, or failed): `_through_move` waits
+        no longer."""
+        move, self._move = self._move, None
+        if move is not None and not move.done():
+            move.set_result(None)
 
     def _remember(self, update: OrderUpdate) -> None:
         """What the adapter keeps of a journaled update (its own, or read back from the
@@ -431,6 +483,9 @@ class IBState(Broker):
         raise NotImplementedError
 
     async def _catch_up(self) -> None:
+        raise NotImplementedError
+
+    def _tidy_soon(self) -> None:
         raise NotImplementedError
 
     async def _publish_exec(self, ib_fill: Any, *, live: bool) -> None:

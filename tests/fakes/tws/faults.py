@@ -92,5 +92,7 @@ class Faults:
     # (order id, code, text): warnings sent right after the next open-orders listing
     warnings_after_listing: list[tuple[int, int, str]] = field(default_factory=list)
     reserved_client_ids: set[int] = field(default_factory=set)
+    # client id -> seconds TWS takes to start the API for it (`slow_start`)
+    start_delays: dict[int, float] = field(default_factory=dict)
     reports: ReportFaults = field(default_factory=ReportFaults)
     connectivity_lost: bool = False

@@ -187,7 +187,7 @@ class FakeTws:
         self._server: asyncio.Server | None = None
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._later: set[asyncio.Task[None]] = set()  # modifies TWS takes later
+        self._later: set[asyncio.Task[None]] = set()  # answers TWS gives later
         self._table = self._handlers()
 
     # ------------------------------------------------------------ lifecycle
@@ -589,6 +589,16 @@ class FakeTws:
     def release_client_id(self, client_id: int) -> None:
         self.faults.reserved_client_ids.discard(client_id)
 
+    def slow_start(self, client_id: int, seconds: float) -> None:
+        """From now on TWS answers the API start of `client_id` (its nextValidId and
+        managedAccounts, or its 326) only `seconds` after it came (a TWS busy taking a
+        connection); 0: at once again. Requests of that session before then are ignored,
+        as before any start."""
+        if seconds > 0:
+            self.faults.start_delays[client_id] = seconds
+        else:
+            self.faults.start_delays.pop(client_id, None)
+
     def pace_next(self, kind: str, code: int = 100, times: int = 1) -> None:
         """The next `times` requests of `kind` get a pacing error (162, 420 or 100) with
         their request id instead of an answer."""
@@ -875,6 +885,22 @@ class FakeTws:
         }
 
     def _start_api(self, session: Session, fields: list[str]) -> None:
+        delay = self.faults.start_delays.get(int(fields[2]))
+        if delay is None:
+            self._started(session, fields)
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            if not session.writer.is_closing():
+                self._started(session, fields)
+                await self._drain()
+
+        task = asyncio.ensure_future(later())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    def _started(self, session: Session, fields: list[str]) -> None:
         client_id = int(fields[2])
         if client_id in self.client_ids() or client_id in self.faults.reserved_client_ids:
             session.send(m.error(-1, 326, CLIENT_ID_IN_USE))
