@@ -48,6 +48,7 @@ from decimal import Decimal
 from ...bus import BusError, EventBus
 from ...config import BrokerConfigBase, PaperBrokerConfig
 from ...domain import (
+    ZERO,
     Balance,
     Book,
     Capabilities,
@@ -120,6 +121,17 @@ class _Batch:
     delivered: bool = field(default=False)
 
 
+@dataclass(slots=True)
+class _Lost:
+    """What a dropped link lost of one order besides its fills and its status, which
+    the resync reads from the venue: the venue keeps no trace of these."""
+
+    trigger: str = ""  # the reason of a lost TRIGGERED report (its stop triggered)
+    trigger_ns: int = 0  # the venue's time of it
+    replaced_ns: int | None = None  # the venue's time of a lost REPLACED report
+    answer: str = ""  # the reason of a lost STATUS report (a refused cancel or modify)
+
+
 class PaperBroker(Broker):
     """The paper simulator as a broker adapter. See docs/paper-simulator.md."""
 
@@ -171,7 +183,7 @@ class PaperBroker(Broker):
         self._published_execs: set[str] = set()
         self._published_status: dict[str, OrderStatus] = {}
         self._last_update: dict[str, OrderUpdate] = {}
-        self._missed: set[str] = set()
+        self._missed: dict[str, _Lost] = {}
         # Holds on the venue's archive for reports lost on a dropped link (released
         # once the resync has published them).
         self._missed_holds: list[str] = []
@@ -658,7 +670,14 @@ class PaperBroker(Broker):
         """Publish one batch: updates and fills in order, then the positions and
         balances they changed; all through one `publish_many` (awaited, in order)."""
         if not self._link_up:
-            self._missed.update(r.client_order_id for r in batch.reports)
+            for report in batch.reports:
+                lost = self._missed.setdefault(report.client_order_id, _Lost())
+                if report.kind is ReportKind.TRIGGERED:
+                    lost.trigger, lost.trigger_ns = report.reason, report.ts_ns
+                elif report.kind is ReportKind.REPLACED:
+                    lost.replaced_ns = report.ts_ns
+                elif report.kind is ReportKind.STATUS:
+                    lost.answer = report.reason
             return False
         loop = asyncio.get_running_loop()
         out: list[EventBase] = []
@@ -759,8 +778,9 @@ class PaperBroker(Broker):
         )
 
     async def _resync(self, reason: str) -> int:
-        """Publish what the journal lacks of orders whose reports were lost: their
-        missing fills (never one twice), then their current status."""
+        """Publish what the journal lacks of orders whose reports were lost: their new
+        terms (a replace), their trigger (a stop still working), their missing fills
+        (never one twice), then their current status."""
         holds, self._missed_holds = self._missed_holds, []
         try:
             return await self._resync_missed(reason)
@@ -770,12 +790,21 @@ class PaperBroker(Broker):
     async def _resync_missed(self, reason: str) -> int:
         if not self._missed:
             return 0
-        orders = [o for c in self._missed if (o := self.venue.order(c)) is not None]
+        missed = [
+            (order, lost)
+            for coid, lost in self._missed.items()
+            if (order := self.venue.order(coid)) is not None
+        ]
         self._missed.clear()
         out: list[EventBase] = []
         instruments: set[str] = set()
         currencies: set[str] = set()
-        for order in sorted(orders, key=lambda o: o.number):
+        # In time priority (`seq`: a replace sends an order to the back): the journal's
+        # rebuild gives a replace the next number in the order it reads them.
+        for order, lost in sorted(missed, key=lambda m: m[0].seq):
+            # Before the fills: fills after a replace that raised the quantity are an
+            # overfill of the old terms, and a fill is reported after its trigger.
+            self._add_lost(out, order, lost, reason)
             for fill in order.fills:
                 if fill.exec_id not in self._published_execs:
                     status = (
@@ -785,8 +814,11 @@ class PaperBroker(Broker):
                     )
                     self._add_fill(out, fill, status)
                     instruments.add(order.instrument)
-            if self._published_status.get(order.client_order_id) is not order.status:
-                report = self.venue.status_report(order.client_order_id, self.clock(), reason)
+            if lost.answer or self._published_status.get(order.client_order_id) is not order.status:
+                # Changed, or the answer to a refused cancel or modify was lost (the
+                # journal still shows it pending): the status as it is now.
+                said = lost.answer if lost.answer and not order.status.is_terminal else reason
+                report = self.venue.status_report(order.client_order_id, self.clock(), said)
                 self.venue.release([order.client_order_id])  # published right here
                 self._add_update(out, self._update(report))
             # Its lost reports may have moved the cash it locks: publish the cash.
@@ -800,6 +832,50 @@ class PaperBroker(Broker):
         self._add_account(out, positions, [account.cash_state(c) for c in sorted(currencies)])
         await self.bus.publish_many(out)
         return len(out)
+
+    def _add_lost(self, out: list[EventBase], order: SimOrder, lost: _Lost, reason: str) -> None:
+        """The replace and trigger a dropped link lost, as the journal reads them: the
+        order's terms now (a replace's update carries them), and for a stop still
+        working its trigger's reason (a restart reads `TRIGGERED_REASON` and rests the
+        order at its limit instead of waiting for the trigger again). Each as of the
+        fills the journal has, the ones still missing come after."""
+        trigger = bool(lost.trigger) and order.triggered and not order.status.is_terminal
+        if lost.replaced_ns is None and not trigger:
+            return
+        missing = [f for f in order.fills if f.exec_id not in self._published_execs]
+        known_qty = order.filled_qty - sum((f.quantity for f in missing), ZERO)
+        known_value = order.filled_value - sum((f.quantity * f.price for f in missing), ZERO)
+        status = OrderStatus.PARTIALLY_FILLED if known_qty > 0 else OrderStatus.NEW
+        avg = known_value / known_qty if known_qty > 0 else None
+        if lost.replaced_ns is not None:
+            self._add_update(
+                out,
+                OrderUpdate(
+                    client_order_id=order.client_order_id,
+                    status=status,
+                    venue_order_id=order.venue_order_id,
+                    filled_qty=known_qty,
+                    avg_price=avg,
+                    quantity=order.quantity,
+                    limit_price=order.limit_price,
+                    stop_price=order.stop_price,
+                    reason=f"replaced ({reason})",
+                    venue_ts_ns=lost.replaced_ns,
+                ),
+            )
+        if trigger:
+            self._add_update(
+                out,
+                OrderUpdate(
+                    client_order_id=order.client_order_id,
+                    status=status,
+                    venue_order_id=order.venue_order_id,
+                    filled_qty=known_qty,
+                    avg_price=avg,
+                    reason=lost.trigger,
+                    venue_ts_ns=lost.trigger_ns,
+                ),
+            )
 
     def _forget(self, order: SimOrder) -> None:
         """The venue archived `order`: nothing about it can be published again."""
@@ -910,12 +986,13 @@ class PaperBroker(Broker):
             raise
         if self._lose_next_answer:
             self._lose_next_answer = False
-            # The answer is lost: the order stays out of the archive until a query
+            # The answer is lost, not what the venue reports as the order trades
+            # (`_not_the_answer`). The order stays out of the archive until a query
             # has found it (`resolve_unknown` asks), as the venue must still know it.
             self._unanswered[request.client_order_id] = [
-                r.client_order_id for r in reports if r.fill is None
+                r.client_order_id for r in reports if not _not_the_answer(r)
             ]
-            await self._deliver([r for r in reports if r.fill is not None])
+            await self._deliver([r for r in reports if _not_the_answer(r)])
             raise BrokerTimeout(
                 f"no answer from {self.source} to the order {request.client_order_id}: "
                 "its outcome is unknown; asking the venue (it is not sent again)"
@@ -949,7 +1026,10 @@ class PaperBroker(Broker):
                 expired.append(self.venue.status_report(coid, now, str(exc)))
             await self._deliver(expired)
             raise
-        await self._deliver(reports)
+        if not await self._deliver(reports):
+            # The venue replaced it, but the answer went out on a dead link: the resync
+            # publishes the new terms once the link is back.
+            self._require_link("modify")
         self.metrics.ack_ms.append((loop.time() - sent) * 1000.0)
 
     async def _cancel(self, client_order_id: str) -> None:
@@ -1079,6 +1159,13 @@ class PaperBroker(Broker):
         extra["latency"] = "on" if self.latency.enabled else "off"
         self.health_state.extra = extra
         await super().publish_health(message)
+
+
+def _not_the_answer(report: ExecReport) -> bool:
+    """A report that still comes when the answer to an order is lost: a fill, or a
+    stop's trigger (a query's answer does not say a stop has triggered: without it in
+    the journal, a restart waited for the trigger again)."""
+    return report.fill is not None or report.kind is ReportKind.TRIGGERED
 
 
 def _after(fill: Fill, last: Fill | None) -> bool:

@@ -135,6 +135,25 @@ class _Inst:
     last_trade: Decimal | None = None
 
 
+def _apart(need: Decimal, have: Decimal) -> tuple[str, str]:
+    """`need` and `have` (`need` > `have`: a refusal) as a message shows them: with 2
+    places, or with as many more as it takes for them not to read the same (at the
+    places of the more precise one both are exact). At 2 places a shortfall under a
+    cent read "need 1,000.00 USDT, available 1,000.00"."""
+    exact = max(2, -_exponent(need), -_exponent(have))
+    places = 2
+    while True:
+        shown_need, shown_have = fmt(need, places), fmt(have, places)
+        if shown_need != shown_have or places >= exact:
+            return shown_need, shown_have
+        places += 1
+
+
+def _exponent(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return exponent if isinstance(exponent, int) else 0
+
+
 def day_end_offset_ns(day_end_utc: str) -> int:
     hours, _, minutes = day_end_utc.partition(":")
     return (int(hours) * 3600 + int(minutes) * 60) * 1_000_000_000
@@ -593,8 +612,9 @@ class PaperVenue:
 
     def _insufficient_cash(self, st: _Inst, need: Decimal) -> InsufficientFunds:
         have = self.account.buying_power(st.currency)
+        shown_need, shown_have = _apart(need, have)
         return InsufficientFunds(
-            f"insufficient balance: need {fmt(need, 2)} {st.currency}, available {fmt(have, 2)}",
+            f"insufficient balance: need {shown_need} {st.currency}, available {shown_have}",
             code=-2010,
         )
 
@@ -961,13 +981,20 @@ class PaperVenue:
         now_ns: int,
         reports: list[ExecReport],
     ) -> None:
-        """Walk the opposite side up to `limit`: one taker fill per level."""
+        """Walk the opposite side up to `limit`: one taker fill per level.
+
+        A level is taken by what filled there, not by what was planned: a reduce-only
+        order fills only what still reduces the position (`_fill` cancels the rest),
+        and the rest stays in the book for the next taker."""
         taken = st.taken_asks if order.side is Side.BUY else st.taken_bids
         for price, q in self._reachable(st, order, limit):
-            taken[price] = taken.get(price, ZERO) + q
+            before = order.filled_qty
             self._fill(
                 st, order, q, self._slip(st, order, price, limit), Liquidity.TAKER, now_ns, reports
             )
+            filled = order.filled_qty - before
+            if filled:
+                taken[price] = taken.get(price, ZERO) + filled
             if order.status.is_terminal:
                 break  # filled, or a reduce-only order with nothing left to reduce
 
@@ -1065,6 +1092,7 @@ class PaperVenue:
             assert price is not None
             remaining = order.quantity - order.filled_qty
             got = ZERO
+            planned: list[tuple[Decimal, Decimal]] = []  # (level, quantity), best first
             for level_price, size in levels:
                 if level_price > price if side is Side.BUY else level_price < price:
                     break
@@ -1086,11 +1114,26 @@ class PaperVenue:
                 if avail < q:
                     q = avail
                 taken[level_price] = taken.get(level_price, ZERO) + q
+                planned.append((level_price, q))
                 got += q
                 if got == remaining:
                     break
             if got:
+                before = order.filled_qty
                 self._fill(st, order, got, price, Liquidity.MAKER, now_ns, reports)
+                # A reduce-only order fills only what still reduces the position (the
+                # rest is cancelled): what it did not trade goes back to the levels,
+                # the worst first (it traded the best first).
+                unfilled = got - (order.filled_qty - before)
+                while unfilled > 0:
+                    level_price, q = planned.pop()
+                    back = q if q < unfilled else unfilled
+                    left = taken[level_price] - back
+                    if left:
+                        taken[level_price] = left
+                    else:
+                        del taken[level_price]
+                    unfilled -= back
 
     def _fee(self, notional: Decimal, rate: Decimal) -> Decimal:
         return quantize_to_step(notional * rate, FEE_QUANTUM, "up")
