@@ -170,7 +170,10 @@ SPECS: tuple[KeySpec, ...] = (
     # -- the quit dialog ----------------------------------------------------------------
     KeySpec(
         "quit.cancel",
-        "c",
+        # Shift+c, never a key a pane uses for one order: `c` in the Orders pane cancels
+        # the selected order, and `q` by mistake then `c` out of habit cancelled every
+        # working order and quit with no second question.
+        "C",
         "cancel_and_quit",
         "Cancel & quit",
         "quit",

@@ -99,15 +99,54 @@ FIELD_LABELS = {
 is shown against is the label of the row the trader fixes."""
 
 
-def risk_problems(violations: Iterable[RiskViolation]) -> list[Problem]:
-    """Each broken risk rule against the ticket field it concerns ("" for the order)."""
+def risk_problems(
+    violations: Iterable[RiskViolation],
+    *,
+    request: OrderRequest | None = None,
+    changed: Iterable[str] | None = None,
+) -> list[Problem]:
+    """Each broken risk rule against the ticket field it concerns ("" for the order).
+
+    `request`: the order judged. A notional over the limit then says what it is made
+    of, `notional ... > max 100,000.00 (Qty x Price)`: both count, and a price typed
+    ten times the market breaks it as a quantity does. `changed`: the fields a change
+    to a working order touched (the modify dialog); a notional broken by a change of
+    the price alone is said on the Price, not on a quantity the trader did not touch."""
     problems = []
     for violation in violations:
         where = violation.field or RISK_FIELDS.get(violation.rule, "")
+        message = violation.message
         if violation.rule == "price_collar" and violation.message.startswith("stop_price"):
             where = "stop_price"
-        problems.append(Problem(where, violation.rule, violation.message))
+        if violation.rule == "max_notional" and not violation.field and request is not None:
+            where, message = _notional_problem(message, request, changed)
+        problems.append(Problem(where, violation.rule, message))
     return problems
+
+
+def _notional_problem(
+    message: str, request: OrderRequest, changed: Iterable[str] | None
+) -> tuple[str, str]:
+    """The field a notional over the limit is said on, and the message naming what the
+    notional is made of (`notional 6,498,422.00 USDT > max 100,000.00 (Qty x Price)`)."""
+    if request.quote_quantity is not None:  # the amount typed is the notional itself
+        return "quantity", message
+    if request.order_type is OrderType.MARKET:
+        price_field, price_word = "", "mark"
+    elif request.limit_price is not None:
+        price_field, price_word = "limit_price", FIELD_LABELS["limit_price"]
+    elif request.stop_price is not None:
+        price_field, price_word = "stop_price", FIELD_LABELS["stop_price"]
+    else:
+        return "quantity", message
+    if message.startswith("notional "):
+        message = f"{message} ({FIELD_LABELS['quantity']} x {price_word})"
+    where = "quantity"
+    if changed is not None and price_field:
+        touched = {name for name in changed if name in ("quantity", price_field)}
+        if touched == {price_field}:
+            where = price_field
+    return where, message
 
 
 @dataclass(slots=True)
@@ -418,7 +457,7 @@ def check(
     market = engine.last_price(instrument.key)
     for issue in request.issues(instrument, market_price=market):
         problems.append(Problem(issue.field, issue.rule, issue.message))
-    problems.extend(risk_problems(engine.risk_check(request)))
+    problems.extend(risk_problems(engine.risk_check(request), request=request))
     preview = _preview(request, instrument, engine, market, fee_rate(broker, instrument.key))
     problems.extend(funds_problems(request, instrument, engine, preview, can_short=can_short))
     return Checked(request, instrument, problems, preview)

@@ -126,7 +126,7 @@ async def test_every_action_goes_through_the_gateway_over_the_wire(make_desk) ->
         await pilot.press("escape", "q")  # out of the ticket's fields, then quit
         await pilot.pause()
         assert isinstance(desk.app.screen, QuitScreen)
-        await pilot.press("c")
+        await pilot.press("C")  # Cancel & quit (shift+c: `c` cancels one order in Orders)
         for _ in range(200):
             await pilot.pause(0.01)
             if desk.app._exit:

@@ -101,7 +101,7 @@ async def test_quit_cancel_them_cancels_through_the_engine_then_quits(make_desk)
         await pilot.pause()
         dialog = desk.app.screen
         assert isinstance(dialog, QuitScreen)
-        await pilot.press("c")
+        await pilot.press("C")  # Cancel & quit
         for _ in range(200):
             await pilot.pause(0.01)
             if desk.app._exit:
@@ -123,7 +123,7 @@ async def test_quit_cancel_that_fails_says_so_and_stays(make_desk) -> None:
         await pilot.pause()
         dialog = desk.app.screen
         assert isinstance(dialog, QuitScreen)
-        await pilot.press("c")
+        await pilot.press("C")  # Cancel & quit
         await desk.settle(pilot)
         await pilot.pause(0.05)
         assert not desk.app._exit
@@ -371,9 +371,9 @@ async def test_the_quit_dialog_keys_follow_the_keymap_and_say_so(make_desk) -> N
         body = str(dialog.query_one("#dialog-body", Static).render())
         assert "ctrl+l: leave them working at the broker and quit." in body
         assert "\nl:" not in body
-        assert "c: cancel them all and quit once they are done." in body
+        assert "C (shift+c): cancel them all and quit once they are done." in body
         labels = [str(b.label) for b in dialog.query(Button)]
-        assert labels == ["Cancel & quit (c)", "Leave & quit (ctrl+l)", "Stay (esc)"]
+        assert labels == ["Cancel & quit (C)", "Leave & quit (ctrl+l)", "Stay (esc)"]
         await pilot.press("l")  # no longer the key
         await pilot.pause()
         assert desk.app.screen is dialog

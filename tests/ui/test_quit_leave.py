@@ -64,7 +64,7 @@ async def test_cancel_and_quit_still_cancels(clock: FakeClock, tmp_path: Path) -
         await pilot.press("q")
         await pilot.pause()
         assert isinstance(desk.app.screen, QuitScreen)
-        await pilot.press("c")
+        await pilot.press("C")  # Cancel & quit
         await wait_exit(desk, pilot)
     oms = desk.session.engine.oms
     assert [oms.orders[c].order.status for c in coids] == [OrderStatus.CANCELED] * 2

@@ -117,7 +117,19 @@ def check_change(
             stop_price=change.stop_price,
         )
         if broken:
-            return None, [str(p) for p in risk_problems(broken)]
+            # Said on the field the change touched: a notional broken by a new price
+            # alone is the Price's (it read as the untouched quantity's).
+            touched = [
+                name
+                for name, value in (
+                    ("quantity", change.quantity),
+                    ("limit_price", change.limit_price),
+                    ("stop_price", change.stop_price),
+                )
+                if value is not None
+            ]
+            broken_said = risk_problems(broken, request=order.request, changed=touched)
+            return None, [str(p) for p in broken_said]
     return change, []
 
 

@@ -4,10 +4,11 @@ or stay.
 "Leave & quit" leaves them working at the venues, also with `engine.cancel_on_exit: true`
 (an explicit choice beats the config's default: `QuitChoice.LEAVE`).
 
-"Cancel and quit" sends one cancel-all through the command gateway and waits, showing
-how many are left, until the OMS sees every order done; then the app quits. If a
-broker refuses or an order is still working after `timeout_s`, the dialog says which
-and the app stays.
+"Cancel and quit" (`C`, shift+c: never `c`, which cancels one order in the Orders
+pane, so `q` pressed by mistake then `c` out of habit does nothing) sends one
+cancel-all through the command gateway and waits, showing how many are left, until the
+OMS sees every order done; then the app quits. If a broker refuses or an order is
+still working after `timeout_s`, the dialog says which and the app stays.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class QuitScreen(Dialog[QuitChoice]):
         with Vertical(id="dialog", classes="-danger"):
             yield Static(f"Quit with {n} working order(s)?", id="dialog-title", markup=False)
             yield Static(
-                "\n".join(f"{self._key(i)}: {BY_ID[i].help}." for i in QUIT_KEYS),
+                "\n".join(f"{self._said_key(i)}: {BY_ID[i].help}." for i in QUIT_KEYS),
                 id="dialog-body",
                 markup=False,
             )
@@ -83,6 +84,15 @@ class QuitScreen(Dialog[QuitChoice]):
     def _key(self, key_id: str) -> str:
         """The first key the binding answers to after the keymap, as the help shows it."""
         return display_keys(keys_for(key_id, self.keymap).split(",")[0])
+
+    def _said_key(self, key_id: str) -> str:
+        """The key as the dialog's text names it: a capital letter with how it is typed
+        (`C (shift+c)`), so that it is never read as the `c` that cancels one order in
+        the Orders pane, and does nothing here."""
+        key = self._key(key_id)
+        if len(key) == 1 and key.isalpha() and key.isupper():
+            return f"{key} (shift+{key.lower()})"
+        return key
 
     def on_mount(self) -> None:
         self.query_one("#stay", Button).focus()

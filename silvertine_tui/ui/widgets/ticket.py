@@ -12,6 +12,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label
 
 from ...domain import (
@@ -39,6 +40,7 @@ from ..orders import (
     known_instruments,
     offer,
     order_text,
+    resolve_instrument,
     risk_problems,
 )
 from .choice import Choice
@@ -103,6 +105,15 @@ class Ticket(Vertical):
         self.checked: Checked | None = None
         self._tag = ""
         self._reduce_only = False  # a closing ticket's (`prefill`)
+        # The limit price as the prefill wrote it, while the trader has not typed in the
+        # field: a side flipped takes the new side's price (`_side_changed`); "" once
+        # typed in.
+        self._prefilled_price = ""
+        # The ticket zoomed itself to show every problem of a NOT SENT
+        # (`_show_every_problem`): it goes back when the order leaves, or on a new ticket.
+        self._zoomed = False
+        self._unzooming = False
+        self._fit_pending = False  # a look at whether the problems fit is scheduled
         # "required" is only pointed out once the trader tried to send.
         self.attempted = False
         self._blocked = False  # the status is the NOT SENT of the ticket's problems
@@ -180,6 +191,17 @@ class Ticket(Vertical):
             field.cursor_blink = self.desk.cursor_blink
         self._apply_offer()
         self.run_check()
+        self.watch(self.screen, "maximized", self._maximized, init=False)
+
+    def _maximized(self, before: Widget | None, now: Widget | None) -> None:
+        if now is self.parent:
+            return
+        self._zoomed = False  # the zoom ended (esc, another pane, F11)
+        if before is self.parent and not self._unzooming and self.has_focus_within:
+            # Zoomed or not, `esc` leaves the field. Textual's own `esc` ends a zoom
+            # and nothing else: the field kept the keyboard, and a pane key after it
+            # (`2`) was typed into the quantity.
+            self.action_leave()
 
     # -- reading the fields -------------------------------------------------------------
 
@@ -270,6 +292,7 @@ class Ticket(Vertical):
         if self._blocked:  # the status says what stopped the last F9: keep it true
             if shown:
                 self._status(f"NOT SENT: {_count(shown)}", "error", blocked=True)
+                self._show_every_problem()  # a problem more (HALTED meanwhile) may not fit
             else:
                 # Still following them: a problem the next edit brings is said again
                 # (it read "problems fixed" over a list of new ones).
@@ -282,17 +305,24 @@ class Ticket(Vertical):
         dims (`stale_after_s`): the price prefilled, the preview and the checks against
         the market (collar, notional of a market order) are of then."""
         instrument = checked.instrument
-        quote = self.desk.model.quotes.get(instrument.key) if instrument is not None else None
-        if quote is None:
+        if instrument is None:
             return ""
-        # The mark's age: the collar and the preview use it, and a quote with no price
-        # (crossed, a side empty) moves no mark.
-        quote_age = stale_age(quote, self.desk.clock(), self.desk.stale_after_s, of_mark=True)
-        if quote_age is None:
-            return ""
-        if math.isinf(quote_age):
-            return "no quote with a price yet: the market may be elsewhere"
-        return f"quote {age(quote_age)} old: the market may have moved since"
+        quote = self.desk.model.quotes.get(instrument.key)
+        if quote is not None:
+            # The mark's age: the collar and the preview use it, and a quote with no
+            # price (crossed, a side empty) moves no mark.
+            quote_age = stale_age(quote, self.desk.clock(), self.desk.stale_after_s, of_mark=True)
+            if quote_age is None:
+                return ""
+            if not math.isinf(quote_age):
+                return f"quote {age(quote_age)} old: the market may have moved since"
+        # No quote at all (a feed not there yet, a contract with no market data), or
+        # none with a price: a price typed anywhere passes, the collar having no mark
+        # to measure it from. Said, not refused (whether to refuse is the desk's rule).
+        what = "no quote yet" if quote is None else "no quote with a price yet"
+        if self.desk.ticket_context.last_price(instrument.key) is None:
+            return f"{what}: no market price checked, the market may be elsewhere"
+        return f"{what}: checked against an older mark, the market may be elsewhere"
 
     def _update_if_changed(self, selector: str, text: Text) -> None:
         self.query_one(selector, TextBlock).set_text(text)
@@ -341,6 +371,10 @@ class Ticket(Vertical):
     def _input_changed(self, event: Input.Changed) -> None:
         event.stop()
         self._ticket_changed()
+        if event.input.id == "t-instrument":
+            self._left_source("symbol")
+        elif event.input.id == "t-limit_price" and event.value != self._prefilled_price:
+            self._prefilled_price = ""  # typed in: what the trader typed stays
         self.run_check()
 
     @on(Choice.Changed)
@@ -351,7 +385,66 @@ class Ticket(Vertical):
         self._ticket_changed()
         if event.choice.id in ("t-order_type", "t-account"):
             self._apply_offer()
+        if event.choice.id == "t-account":
+            self._left_source("account")
+        elif event.choice.id == "t-side":
+            self._side_changed()
         self.run_check()
+
+    def _left_source(self, what: str) -> None:
+        """The trader moved a closing ticket (`x` on a position) or a signal's ticket to
+        another symbol or account: it is no longer that close or that signal's order, so
+        it is no longer reduce-only or tagged as theirs. Kept, they went out unseen once
+        the note beside Send was gone (the preview of a BTC sell said nothing of the
+        ETH close it had been)."""
+        if not (self._tag or self._reduce_only):
+            return
+        dropped = ["not reduce-only"] if self._reduce_only else []
+        if self._tag:
+            dropped.append(f"tag {self._tag} dropped")
+        self._tag = ""
+        self._reduce_only = False
+        if not self._blocked:  # (blocked, the status follows the problems: `_show`)
+            # Said over the source's note (`dust ... stays`, `signal meanrev: ...`),
+            # which is about the order the ticket no longer holds.
+            self._status(f"another {what}: {', '.join(dropped)}", "muted")
+
+    def _side_changed(self) -> None:
+        """The side flipped (`ctrl+s`, or the Side choice) while the limit price is still
+        the one the ticket was prefilled with: it takes the new side's, as `b` and `s`
+        do (the ask to buy, the bid to sell). A buy prefilled at the ask became a sell
+        at the ask, resting instead of marketable, with nothing on screen changing but
+        the side. A price the trader typed is kept; with no price on the new side the
+        field is emptied, never left at the other side's."""
+        if not self._prefilled_price:
+            return
+        field = self._input("limit_price")
+        if field.value != self._prefilled_price:
+            self._prefilled_price = ""
+            return
+        draft = self.draft()
+        if not draft.order_type.has_limit_price:
+            return
+        price = self._quote_price(draft)
+        text = _plain(price) if price is not None else ""
+        with self.prevent(Input.Changed):
+            self._set_text("limit_price", text)
+        self._prefilled_price = text
+
+    def _quote_price(self, draft: Draft) -> Decimal | None:
+        """The price `b` or `s` would prefill for the draft's side now: the ask to buy,
+        the bid to sell, on the instrument's tick (None when the quote has none)."""
+        broker = draft.account.partition("/")[0]
+        instrument = resolve_instrument(self.desk.view, broker, draft.instrument)
+        if instrument is None:
+            return None
+        state = self.desk.model.quotes.get(instrument.key)
+        if state is None:
+            return None
+        price = state.quote.ask if draft.side is Side.BUY else state.quote.bid
+        if price is None or price != instrument.round_price(price):
+            return price
+        return instrument.round_price(price)
 
     # -- prefill --------------------------------------------------------------------------
 
@@ -401,6 +494,7 @@ class Ticket(Vertical):
             self._choice("qty_in").value = BASE
         taken = self._choice("order_type").value == order_type.value
         self._fresh(tag, reduce_only=reduce_only, unoffered=None if taken else order_type)
+        self._prefilled_price = self._input("limit_price").value
         self._opened_at = self.desk.monotonic()
         if note:
             self._status(note, note_style)
@@ -446,7 +540,9 @@ class Ticket(Vertical):
         self.attempted = False
         self._sent_draft = None
         self._refused = []
+        self._prefilled_price = ""
         self.client_order_id = self.desk.new_order_id()
+        self._unzoom()
         self._apply_offer()
         self._status("")
         self.run_check()
@@ -497,6 +593,7 @@ class Ticket(Vertical):
         if not checked.ok or checked.request is None:
             self._status(f"NOT SENT: {_count(checked.problems)}", "error", blocked=True)
             self._focus_problem(checked.problems)
+            self._show_every_problem()
             return
         self.sending = True
         if not self._ask(checked, self._repeat(now)):
@@ -523,6 +620,9 @@ class Ticket(Vertical):
                 f"Notional {num(notional, 2)} is above the confirmation limit {num(limit, 2)}."
             )
         body = " ".join(said) + "\n" + (checked.preview.text() if checked.preview else "")
+        stale = self._stale_quote(checked)
+        if stale:  # what the preview says of the market, said where the order is confirmed
+            body += f"\n{stale}"
         what = order_text(request, checked.instrument)
         asked_notional = notional_asked or over
         self.app.push_screen(
@@ -565,6 +665,7 @@ class Ticket(Vertical):
         if not checked.ok or checked.request is None:
             self.sending = False
             self._status(f"NOT SENT: {_count(checked.problems)}", "error", blocked=True)
+            self._show_every_problem()
             return
         if not self._ask(checked, "", notional_asked=notional_asked):
             self._send_request(checked)
@@ -579,6 +680,7 @@ class Ticket(Vertical):
         # This id is spent whatever the venue answers: the next attempt gets a new one.
         self.client_order_id = self.desk.new_order_id()
         self._sent_draft = None
+        self._unzoom()  # the order is on its way: the desk again, its Orders pane
         self._status(f"sending {short_id(checked.request.client_order_id)} ...", "muted")
         self.run_worker(self._submit(checked, self.draft()), group="ticket", exit_on_error=False)
 
@@ -609,7 +711,7 @@ class Ticket(Vertical):
                 self._answered_at = self.desk.monotonic()  # the repeat window runs from here
             case Refused(source="risk"):
                 violations = [RiskViolation(p.rule, p.message, p.field) for p in outcome.problems]
-                self._show_problems(risk_problems(violations), "risk rejected")
+                self._show_problems(risk_problems(violations, request=request), "risk rejected")
             case Refused():
                 self._show_problems(
                     [Problem(p.field, p.rule, p.message) for p in outcome.problems], "invalid"
@@ -661,6 +763,7 @@ class Ticket(Vertical):
         changes; the check that follows adds the ticket's own above them."""
         self._refused = problems
         self._status(f"NOT SENT: {what}", "error")
+        self._show_every_problem()
 
     def _ticket_changed(self) -> None:
         """Something on the ticket changed: what the last send was refused for is about
@@ -670,6 +773,63 @@ class Ticket(Vertical):
             self._refused = []
             if not self._blocked:
                 self._status("")
+
+    def _show_every_problem(self) -> None:
+        """NOT SENT, the ticket having the keyboard: every problem on the screen, whole.
+        Where the ticket's pane is too short for them (the grid at 100x28: its seven
+        rows of fields left three lines under Send, and the problems and the preview
+        fell below the fold, out of reach of the keyboard), the pane zooms, as F11
+        does, once the new text is laid out: on F9, on a problem more while the ticket
+        says NOT SENT, on coming back to such a ticket. It goes back when the order
+        leaves (`_send_request`), on a new ticket, or when the trader leaves the field
+        (`esc`, which ends the zoom with it: `_maximized`). Cut even so (a list longer
+        than the screen), the problems are scrolled into view."""
+        if self._fit_pending or not self.has_focus_within:
+            return
+        self._fit_pending = True
+        self.call_after_refresh(self._zoom_if_cut)
+
+    def _zoom_if_cut(self) -> None:
+        self._fit_pending = False
+        if not self.is_attached or not self.has_focus_within or not self.size.height:
+            return  # (no height: a pane not laid out, nothing to measure)
+        if self.app.screen is not self.screen:
+            return  # under a dialog (the kill switch's): looked at again once it is gone
+        problems = self.query_one("#t-problems", TextBlock)
+        # Cut: the problems end below the pane's last row, the ticket scrolled to its top
+        # (the preview under them may be cut: it is of an order not sent).
+        if (
+            not problems.display
+            or problems.virtual_region.bottom <= self.scrollable_content_region.height
+        ):
+            return
+        from ..screens.main import MainScreen, Pane
+
+        pane = self.parent
+        screen = self.screen
+        # One pane at a time the ticket has the screen already: a zoom would only trade
+        # the pane bar for a border.
+        grid = isinstance(screen, MainScreen) and not screen.compact
+        if grid and isinstance(pane, Pane) and screen.maximized is None:
+            screen.maximize(pane, container=False)
+            self._zoomed = True
+            self._fit_pending = True
+            self.call_after_refresh(self._zoom_if_cut)  # laid out again: still cut?
+            return
+        self.scroll_to_widget(problems, animate=False)  # the least scroll that shows them
+
+    def _unzoom(self) -> None:
+        """The zoom `_show_every_problem` opened, closed (one the trader opened stays)."""
+        if not self._zoomed:
+            return
+        self._zoomed = False
+        pane = self.parent
+        if self.is_attached and self.screen.maximized is pane:
+            self._unzooming = True  # the field keeps the keyboard (`_maximized`)
+            try:
+                self.screen.minimize()
+            finally:
+                self._unzooming = False
 
     def _focus_problem(self, problems: list[Problem]) -> None:
         for problem in problems:
@@ -718,6 +878,8 @@ class Ticket(Vertical):
     @on(events.DescendantBlur)
     def _focus_moved(self) -> None:
         self._mark_editing(self.screen.focused)
+        if self._blocked:  # back on a ticket that says NOT SENT: its problems in sight
+            self._show_every_problem()
 
     def _mark_editing(self, widget: object) -> None:
         """The row of the field that has the keyboard is marked, and the pane's lower
