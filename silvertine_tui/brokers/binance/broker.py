@@ -107,6 +107,8 @@ UNREADABLE = (KeyError, ValueError, TypeError, ArithmeticError)
 # An order whose report could not be read is asked of Binance this many times at most
 # (a query that fails is asked again, the pause doubling from 0.2 s to 5 s).
 RECOVER_TRIES = 8
+# Then, until Binance answers, every this many seconds (the account reconciled first).
+RECOVER_LATER_S = 30.0
 PRICE_TTL_NS = 60 * 1_000_000_000
 # A fee's valuation waits for REST this long at most (the user stream's reader waits on
 # it), and uses a price older than PRICE_TTL_NS while a fresh one is asked, up to this.
@@ -256,6 +258,8 @@ class BinanceBroker(Broker):
         # two asks: doubling from the first to the most.
         self.recover_tries = RECOVER_TRIES
         self.recover_pause_s = (0.2, 5.0)
+        # Given up (`_unresolved`), such an order is asked again this often until settled.
+        self.recover_later_s = RECOVER_LATER_S
         self._last_positions: dict[str, Decimal] = {}
         self._in_health = False
         # The configured symbols are quoted from the start: quotes and the tape.
@@ -576,7 +580,9 @@ class BinanceBroker(Broker):
                 extra={"broker": self.source, "asset": event.get("a"), "delta": event.get("d")},
             )
         else:
-            log.debug("binance.user_event_ignored", extra={"broker": self.source, "event": kind})
+            log.debug(
+                "binance.user_event_ignored", extra={"broker": self.source, "event_type": kind}
+            )
 
     def _unreadable_report(self, event: Mapping[str, Any], exc: BaseException) -> None:
         """An executionReport this adapter cannot read (a status value Binance added, a
@@ -588,7 +594,7 @@ class BinanceBroker(Broker):
         self.count_error("bad_report")
         log.error(
             "binance.bad_report",
-            extra={"broker": self.source, "error": repr(exc), "event": repr(event)[:500]},
+            extra={"broker": self.source, "error": repr(exc), "report": repr(event)[:500]},
         )
         original = event.get("C")
         coid = original if event.get("x") == "CANCELED" and original else event.get("c")
@@ -610,42 +616,81 @@ class BinanceBroker(Broker):
         `then` is given the order as found.
         Its status unreadable there too, its fills still go. An order this adapter
         does not follow (or none named): the session's reconcile (`announce_reconnect`)
-        adopts it and its fills."""
+        adopts it and its fills.
+
+        Not answered after `recover_tries` asks: counted (`_unresolved`), the session
+        reconciles the account (Binance's listing and trades: an order no longer open
+        ends with its fills), and the order is asked again every `recover_later_s`
+        while it is followed here and not ended, until Binance answers. Nothing else
+        would ask: the "next reconnect" this waited for need never come (REST out alone
+        brings none), and the order's status stayed unknown on the desk."""
         if order is None:
             await self.announce_reconnect()
             return
         delay, most = self.recover_pause_s
         for _ in range(self.recover_tries):
-            try:
-                found = await self._settle_order(order, reason)
-                if found is not None:
-                    if then is not None:
-                        await then(found)
-                    return
-            except asyncio.CancelledError:
-                raise
-            except UNREADABLE as exc:
-                self._unresolved(order, repr(exc))
-                if order.venue_order_id is not None:
-                    await self._publish_trades_of(order, order.venue_order_id)
+            if await self._recover_once(order, reason, then):
                 return
-            except Exception as exc:  # (the bus refusing the write: asked again)
-                log.warning(
-                    "binance.bad_report_recovery_failed",
-                    extra={
-                        "broker": self.source,
-                        "client_order_id": order.client_order_id,
-                        "error": describe(exc),
-                    },
-                )
             await asyncio.sleep(delay)
             delay = min(delay * 2, most)
-        self._unresolved(order, "Binance did not answer; the next reconnect's catch-up settles it")
+        self._unresolved(
+            order,
+            f"Binance did not answer {self.recover_tries} asks; the account is reconciled "
+            f"and the order asked again every {self.recover_later_s:g} s until Binance "
+            "answers",
+        )
+        await self.announce_reconnect()
+        while True:
+            await asyncio.sleep(self.recover_later_s)
+            followed = self._orders.get(order.client_order_id) is order
+            if not (self._running and followed) or order.ended:
+                return  # ended meanwhile (a report, the reconcile), or no longer followed
+            if await self._recover_once(order, reason, then):
+                log.info(
+                    "binance.bad_report_resolved",
+                    extra={"broker": self.source, "client_order_id": order.client_order_id},
+                )
+                return
+
+    async def _recover_once(
+        self,
+        order: TrackedOrder,
+        reason: str,
+        then: Callable[[VenueOrder], Awaitable[None]] | None,
+    ) -> bool:
+        """One ask of `_recover_report`. True: done (the order settled from Binance, or
+        Binance's answer unreadable too: given up, its fills published, the account
+        reconciled); False: to be asked again."""
+        try:
+            found = await self._settle_order(order, reason)
+            if found is not None:
+                if then is not None:
+                    await then(found)
+                return True
+        except asyncio.CancelledError:
+            raise
+        except UNREADABLE as exc:
+            self._unresolved(order, f"{exc!r}; the account is reconciled")
+            if order.venue_order_id is not None:
+                await self._publish_trades_of(order, order.venue_order_id)
+            await self.announce_reconnect()  # (an order no longer open ends there)
+            return True
+        except Exception as exc:  # (the bus refusing the write: asked again)
+            log.warning(
+                "binance.bad_report_recovery_failed",
+                extra={
+                    "broker": self.source,
+                    "client_order_id": order.client_order_id,
+                    "error": describe(exc),
+                },
+            )
+        return False
 
     def _unresolved(self, order: TrackedOrder, error: str) -> None:
-        """`_recover_report` gave up: what Binance holds of the order (its fills, its
-        status) is not in the journal until a reconnect's catch-up. Counted, so the
-        health pane shows it beside the fault that started it, and logged."""
+        """`_recover_report` gave up its quick asks: what Binance holds of the order
+        (its fills, its status) is not in the journal until the reconcile it asks for,
+        or a later ask, settles it. Counted, so the health pane shows it beside the
+        fault that started it, and logged."""
         self.count_error("bad_report_unresolved")
         log.error(
             "binance.bad_report_unresolved",
@@ -765,6 +810,12 @@ class BinanceBroker(Broker):
         else:
             await super().publish_report(update)  # refused: kept, written again
         if order is not None:
+            if order.status is not None and order.status.is_terminal:
+                # Ended while the journal took this write (the reconcile journaled its
+                # end: `update_journaled`): the end stands. Recorded over it, an order
+                # the journal holds CANCELED read as working here again, and a cancel
+                # all journaled a cancel of it and asked Binance for it.
+                return
             order.record(update, local=local)
             if update.status.is_terminal:
                 self._let_go_finished(order.client_order_id)
@@ -781,8 +832,7 @@ class BinanceBroker(Broker):
             if order is None or coid in self._replace_checks:
                 continue
             # (an order met only in a reconcile has no status of ours: Binance's ended)
-            ended = order.status if order.status is not None else order.venue_status
-            if ended is None or not ended.is_terminal:
+            if not order.ended:
                 continue  # working again (a late report read it back): it stays
             del self._orders[coid]
             self._published_execs.difference_update(order.exec_ids)
@@ -1229,10 +1279,7 @@ class BinanceBroker(Broker):
         try:
             found = await self._order_after_failed_cancel(order, lost, "unreadable")
         except UNREADABLE as again:
-            log.error(
-                "binance.bad_reply_unresolved",
-                extra={"broker": self.source, "client_order_id": coid, "error": repr(again)},
-            )
+            self._reply_unresolved(order, again)
             self._settle_cancel_later(order, lost, "unreadable")
             found = None
         if found is not None and found.status is OrderStatus.CANCELED:
@@ -1550,17 +1597,25 @@ class BinanceBroker(Broker):
                 await self.publish_update(self._cumulative(order, update))
                 return
         except UNREADABLE as exc:
-            log.error(
-                "binance.bad_reply_unresolved",
-                extra={
-                    "broker": self.source,
-                    "client_order_id": order.client_order_id,
-                    "error": repr(exc),
-                },
-            )
+            self._reply_unresolved(order, exc)
         if old_id is not None:
             order.retired.discard(old_id)  # the order's again: the recovery settles it
         self._settle_later(order, reason)
+
+    def _reply_unresolved(self, order: TrackedOrder, exc: BaseException) -> None:
+        """Binance's answer to the query after an unreadable reply (a cancel's, a
+        half-refused modify's) cannot be read either: the order is asked again in the
+        background. Counted (`bad_reply_unresolved`), so the health pane shows it
+        beside the `bad_reply` that started it, and logged."""
+        self.count_error("bad_reply_unresolved")
+        log.error(
+            "binance.bad_reply_unresolved",
+            extra={
+                "broker": self.source,
+                "client_order_id": order.client_order_id,
+                "error": repr(exc),
+            },
+        )
 
     def _settle_later(
         self,
@@ -1661,6 +1716,8 @@ class BinanceBroker(Broker):
                     status = translate.status_of(str(body["status"]))
                 except UNREADABLE as unreadable:
                     # Asked again (as a query that failed): the stream may say it.
+                    # Counted: bad data from Binance shows in the health pane.
+                    self.count_error("replace_check_unreadable")
                     log.warning(
                         "binance.replace_check_unreadable",
                         extra={
@@ -1764,8 +1821,7 @@ class BinanceBroker(Broker):
         followed = [
             order
             for order in self._orders.values()
-            if (order.status is None or not order.status.is_terminal)
-            and (instrument is None or order.key == instrument)
+            if not order.ended and (instrument is None or order.key == instrument)
         ]
         listing = asyncio.ensure_future(self.open_orders())
         try:
@@ -2281,7 +2337,7 @@ class BinanceBroker(Broker):
         """After a (re)connect: publish what the journal lacks of the orders this
         adapter follows (fills once, then the status), and the account."""
         sent = 0
-        working = [o for o in self._orders.values() if o.status is None or not o.status.is_terminal]
+        working = [o for o in self._orders.values() if not o.ended]
         open_now = {v.client_order_id: v for v in await self.open_orders()}
         symbols = {o.symbol for o in working} | set(self.symbols)
         for symbol in sorted(symbols):
@@ -2325,6 +2381,8 @@ class BinanceBroker(Broker):
                 before = order.status
                 await self._settle_order(order, "reported after reconnect")
                 sent += int(order.status is not before)
+            else:
+                await self._settle_unheard(order)
         balances = await self.balances()
         assets = [
             asset
@@ -2333,6 +2391,41 @@ class BinanceBroker(Broker):
         ]
         await self._publish_account(self._with_zeros(balances, assets))
         return sent
+
+    async def _settle_unheard(self, order: TrackedOrder) -> None:
+        """An order met only in Binance's listing (a restart: no status of ours, the
+        journal's unknown here) that the listing no longer holds: it ended while the
+        user stream was down. Binance is asked how; ended, the order is held so here
+        and let go, with nothing published: its fills went with the catch-up (from the
+        symbol's last trade the journal holds), and the journal ends it from them
+        (FILLED), or the session's reconcile does ("no longer open at the venue", then
+        `update_journaled`). Its end published here, the journal could hold it twice
+        (FILLED from its fills, then Binance's FILLED). Left working here, a FILLED one
+        was a target of every cancel all (the kill switch's journaled a cancel of it,
+        swept its symbol and asked Binance for it) and of every catch-up's asks."""
+        body = await self._ask_order(order)
+        if body is None:
+            return  # not answered: asked again by the next catch-up (or ended by a reconcile)
+        try:
+            venue = translate.venue_order(body)
+        except UNREADABLE as exc:
+            self._bad_reply(f"query order {order.symbol}", order.client_order_id, body, exc)
+            return
+        if not venue.status.is_terminal or venue.venue_order_id in order.retired:
+            return  # working (listed again since), or an older venue order of it
+        if venue.venue_order_id and venue.venue_order_id != order.venue_order_id:
+            self._adopt_venue_id(order, venue.venue_order_id)  # (replaced elsewhere)
+        view = self._venue_view(venue)
+        order.record(
+            OrderUpdate(
+                client_order_id=order.client_order_id,
+                status=view.status,
+                venue_order_id=view.venue_order_id,
+                filled_qty=view.filled_qty,
+            ),
+            local=False,
+        )
+        self._let_go_finished(order.client_order_id)
 
     def _with_zeros(self, balances: list[Balance], assets: Iterable[str]) -> list[Balance]:
         """`balances` (Binance lists only what is not 0) and a 0 for each of `assets`

@@ -58,6 +58,15 @@ class TrackedOrder:
         return key_of(self.symbol)
 
     @property
+    def ended(self) -> bool:
+        """Ended as far as the adapter knows: its last status published, or, for an
+        order with no status of ours (met only in the venue's listing or a query after a
+        restart), the venue's last word on it. (Judged by our status alone, such an
+        order ended at the venue read as working: a cancel all journaled a cancel of it.)"""
+        last = self.status if self.status is not None else self.venue_status
+        return last is not None and last.is_terminal
+
+    @property
     def carried(self) -> tuple[Decimal, Decimal]:
         """What filled under retired venue ids: (quantity, quote amount)."""
         return self.carried_besides(None)

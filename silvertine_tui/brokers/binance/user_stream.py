@@ -168,7 +168,7 @@ class UserStream:
         except Exception:
             log.exception(
                 "binance.user_event_failed",
-                extra={"broker": self.name, "event": message.get("e")},
+                extra={"broker": self.name, "event_type": message.get("e")},
             )
 
     async def _notify_lost(self, reason: str) -> None:
