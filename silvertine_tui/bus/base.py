@@ -87,6 +87,14 @@ class Claim(NamedTuple):
     ttl_ms: int
 
 
+class ClaimWait(NamedTuple):
+    """`EventBus.claim_wait`: how long (ms) a claim taken now stays `pending`, and why
+    ("" and 0: it is taken outright)."""
+
+    ms: int
+    why: str
+
+
 @dataclass(frozen=True, slots=True)
 class StreamInfo:
     length: int
@@ -189,7 +197,9 @@ class EventBus(Protocol):
       stream), so a reader can take a backlog at once (the UI keeps only the latest
       quote of each instrument in a batch).
     - `read_last` gives the newest `count` entries, newest first (XREVRANGE), without
-      reading the rest of the stream; `trim` drops the oldest entries of a stream,
+      reading the rest of the stream; with `before` (an entry id, exclusive) the newest
+      `count` entries older than it, so a reader pages back from the end a page at a
+      time (`engine.watch`: a watching desk's marks); `trim` drops the oldest entries of a stream,
       keeping at least its newest `keep` (XTRIM MAXLEN ~).
     - Length limits on write: market data, health and signals `MAXLEN ~`, snapshot
       streams the last `snapshot_keep` exactly; journals (execution, risk) are never
@@ -197,7 +207,15 @@ class EventBus(Protocol):
     - `claim` sets a key to `holder` for `ttl_ms` when the key is free, already
       `holder`'s, or held by `replacing`, in one atomic step, and says who holds it
       afterwards (the same call renews a claim); `release` frees it if `holder` still
-      holds it. What they are for: `engine.claims`.
+      holds it. A claim taken `pending` (a marker beside the key says so) gives way to
+      a claim made `over_pending`: the renewal of a desk that held the key before a
+      loss. `claim_wait` says how long a claim taken now must stay pending, as far as
+      the backend can tell that it may have lost claims within the last `ttl_ms` (a
+      Redis failover to a replica that held nothing of the prefix): a free key cannot
+      then be told from one lost while its holder still drives the broker. A Redis bus
+      claims again every key it holds, at once, when it finds the server restarted or
+      its data lost, before it sets the epoch key again. What they are for:
+      `engine.claims`.
     """
 
     backend: str
@@ -242,7 +260,10 @@ class EventBus(Protocol):
         self, stream: str, start: str = "-", end: str = "+", count: int | None = None
     ) -> list[BusEntry]: ...
 
-    async def read_last(self, stream: str, count: int = 1) -> list[BusEntry]: ...
+    async def read_last(self, stream: str, count: int = 1, before: str = "+") -> list[BusEntry]:
+        """The newest `count` entries older than `before` (exclusive; `+`: the stream's
+        end), newest first."""
+        ...
 
     def replay(
         self, stream: str, after: str = "0-0", batch: int = 5_000
@@ -260,7 +281,20 @@ class EventBus(Protocol):
 
     async def trim(self, stream: str, keep: int) -> int: ...
 
-    async def claim(self, key: str, holder: str, ttl_ms: int, *, replacing: str = "") -> Claim: ...
+    async def claim(
+        self,
+        key: str,
+        holder: str,
+        ttl_ms: int,
+        *,
+        replacing: str = "",
+        pending: bool = False,
+        over_pending: bool = False,
+    ) -> Claim: ...
+
+    async def claim_wait(self, ttl_ms: int) -> ClaimWait:
+        """How long a claim taken now must stay pending (see the class's docstring)."""
+        ...
 
     async def release(self, key: str, holder: str) -> bool: ...
 

@@ -17,6 +17,7 @@ from .base import (
     BusStats,
     BusUnavailableError,
     Claim,
+    ClaimWait,
     DataLossListener,
     StreamInfo,
     format_id,
@@ -115,6 +116,7 @@ class MemoryBus:
         self._interned: dict[bytes, bytes] = {}  # event types and sources in wire form
         self._listeners: list[DataLossListener] = []
         self._claims: dict[str, tuple[str, float]] = {}  # key -> (holder, monotonic expiry)
+        self._pending: dict[str, str] = {}  # key -> the holder whose claim is pending
 
     @property
     def layout(self) -> StreamLayout:
@@ -298,11 +300,11 @@ class MemoryBus:
             self.stats.count_decoded(entry.event, entry.stream, entry.id)
         return entries
 
-    async def read_last(self, stream: str, count: int = 1) -> list[BusEntry]:
+    async def read_last(self, stream: str, count: int = 1, before: str = "+") -> list[BusEntry]:
         data = self._streams.get(stream)
         if data is None or count <= 0:
             return []
-        n = len(data.entries)
+        n = len(data.entries) if before == "+" else bisect_left(data.keys, parse_id(before))
         entries = self._entries(data, max(n - count, 0), n)[::-1]
         for entry in entries:
             self.stats.count_decoded(entry.event, entry.stream, entry.id)
@@ -391,19 +393,43 @@ class MemoryBus:
         if cut:
             data.cut(cut)
 
-    async def claim(self, key: str, holder: str, ttl_ms: int, *, replacing: str = "") -> Claim:
+    async def claim(
+        self,
+        key: str,
+        holder: str,
+        ttl_ms: int,
+        *,
+        replacing: str = "",
+        pending: bool = False,
+        over_pending: bool = False,
+    ) -> Claim:
         now = time.monotonic()
         held = self._claims.get(key)
-        if held is None or held[1] <= now or held[0] in (holder, replacing or holder):
+        if (
+            held is None
+            or held[1] <= now
+            or held[0] in (holder, replacing or holder)
+            or (over_pending and self._pending.get(key) == held[0])
+        ):
             self._claims[key] = (holder, now + ttl_ms / 1000)
+            if pending:
+                self._pending[key] = holder
+            else:
+                self._pending.pop(key, None)
             return Claim(holder, ttl_ms)
         return Claim(held[0], max(int((held[1] - now) * 1000), 0))
+
+    async def claim_wait(self, ttl_ms: int) -> ClaimWait:
+        """Never: the claims live in this process and go only with it (and with the
+        desks that held them)."""
+        return ClaimWait(0, "")
 
     async def release(self, key: str, holder: str) -> bool:
         held = self._claims.get(key)
         if held is None or held[0] != holder:
             return False
         del self._claims[key]
+        self._pending.pop(key, None)
         return held[1] > time.monotonic()
 
     def add_data_loss_listener(self, listener: DataLossListener) -> None:

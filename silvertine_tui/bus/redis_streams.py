@@ -76,6 +76,7 @@ from .base import (
     BusStats,
     BusUnavailableError,
     Claim,
+    ClaimWait,
     DataLossListener,
     StreamInfo,
     parse_id,
@@ -94,16 +95,31 @@ READER_TIMEOUT_MARGIN_S = 3.0
 
 _CLAIM = """
 local held = redis.call('GET', KEYS[1])
-if (not held) or held == ARGV[1] or (ARGV[3] ~= '' and held == ARGV[3]) then
+local ours = held == ARGV[1] or (ARGV[3] ~= '' and held == ARGV[3])
+if held and (not ours) and ARGV[5] == '1' and redis.call('GET', KEYS[2]) == held then
+  ours = true
+end
+if (not held) or ours then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  if ARGV[4] == '1' then
+    redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  else
+    redis.call('DEL', KEYS[2])
+  end
   return {ARGV[1], tonumber(ARGV[2])}
 end
 return {held, redis.call('PTTL', KEYS[1])}
 """
-"""KEYS[1] the key; ARGV holder, ttl in ms, the holder it may replace ('' none)."""
+"""KEYS[1] the key, KEYS[2] its pending marker; ARGV holder, ttl in ms, the holder it
+may replace ('' none), '1' to take it pending (the marker set to the holder: it gives
+way to a claim made over pending ones), '1' to take it over a pending claim of
+another holder (a desk that held it before Redis lost it)."""
 
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[2])
+  return redis.call('DEL', KEYS[1])
+end
 return 0
 """
 
@@ -299,6 +315,12 @@ class RedisBus:
         self._md_refused_logged = -MD_REFUSED_LOG_EVERY_S
         self._replayer: Redis | None = None
         self._epoch: bytes | str | None = None
+        # When this bus set the epoch key itself (the prefix held nothing: its first
+        # desk, or Redis lost it): `claim_wait`.
+        self._epoch_set_at: float | None = None
+        # key -> (holder, ttl ms, pending) of the claims this bus holds: claimed again
+        # at once when the server restarted or lost data (`_reclaim`).
+        self._held_claims: dict[str, tuple[str, int, bool]] = {}
         self._run_id: str | None = None
         self._last_written: dict[str, str] = {}
         # stream -> entries it has had added at least: the watcher's last XINFO, plus
@@ -432,7 +454,8 @@ class RedisBus:
     async def _claim_epoch(self) -> None:
         if not self.options.passive:
             token = f"{time.time_ns():x}-{secrets.token_hex(8)}".encode()
-            await self._writer.set(self.layout.epoch_key, token, nx=True)
+            if await self._writer.set(self.layout.epoch_key, token, nx=True):
+                self._epoch_set_at = time.monotonic()
         self._epoch = await self._writer.get(self.layout.epoch_key)
 
     def _epoch_lost(self, now: bytes | str | None) -> bool:
@@ -1101,13 +1124,15 @@ class RedisBus:
             raise self._refused(f"reading {stream}", stream, exc) from None
         return self._flat_entries(stream, raw or [])
 
-    async def read_last(self, stream: str, count: int = 1) -> list[BusEntry]:
-        """The newest `count` entries, newest first: one XREVRANGE, whatever the length."""
+    async def read_last(self, stream: str, count: int = 1, before: str = "+") -> list[BusEntry]:
+        """The newest `count` entries older than `before` (exclusive; `+` the end), newest
+        first: one XREVRANGE, whatever the length (`(id`: Redis 6.2 and later)."""
         if count <= 0:
             return []
+        end = "+" if before == "+" else f"({before}"
         try:
             raw = await self._range_client().execute_command(  # type: ignore[no-untyped-call]
-                "XREVRANGE", stream, "+", "-", "COUNT", count
+                "XREVRANGE", stream, end, "-", "COUNT", count
             )
         except _DOWN as exc:
             raise self._unavailable(f"reading the end of {stream}", exc) from None
@@ -1524,13 +1549,48 @@ class RedisBus:
 
     # -- claims -------------------------------------------------------------------
 
-    async def claim(self, key: str, holder: str, ttl_ms: int, *, replacing: str = "") -> Claim:
+    async def claim(
+        self,
+        key: str,
+        holder: str,
+        ttl_ms: int,
+        *,
+        replacing: str = "",
+        pending: bool = False,
+        over_pending: bool = False,
+    ) -> Claim:
         try:
-            found: Any = await self._writer.eval(_CLAIM, 1, key, holder, ttl_ms, replacing)
+            found: Any = await self._eval_claim(
+                key, holder, ttl_ms, replacing, pending, over_pending
+            )
         except _DOWN as exc:
             raise self._unavailable(f"claiming {key}", exc) from None
         except RedisError as exc:  # OOM, READONLY, a key of another type...
             raise BusError(f"Redis refused claiming {key} ({_describe(exc)})") from None
+        claim = self._claim_found(found)
+        if claim.holder == holder:
+            self._held_claims[key] = (holder, ttl_ms, pending)
+        elif key in self._held_claims and self._held_claims[key][0] == holder:
+            del self._held_claims[key]
+        return claim
+
+    async def _eval_claim(
+        self, key: str, holder: str, ttl_ms: int, replacing: str, pending: bool, over: bool
+    ) -> Any:
+        return await self._writer.eval(
+            _CLAIM,
+            2,
+            key,
+            f"{key}:pending",
+            holder,
+            ttl_ms,
+            replacing,
+            "1" if pending else "0",
+            "1" if over else "0",
+        )
+
+    @staticmethod
+    def _claim_found(found: Any) -> Claim:
         held = found[0]
         if isinstance(held, bytes | bytearray):
             held = held.decode(errors="replace")  # a value no desk wrote: named as such
@@ -1538,12 +1598,76 @@ class RedisBus:
 
     async def release(self, key: str, holder: str) -> bool:
         try:
-            released: Any = await self._writer.eval(_RELEASE, 1, key, holder)
+            released: Any = await self._writer.eval(_RELEASE, 2, key, f"{key}:pending", holder)
         except _DOWN as exc:
             raise self._unavailable(f"releasing {key}", exc) from None
         except RedisError as exc:
             raise BusError(f"Redis refused releasing {key} ({_describe(exc)})") from None
+        if key in self._held_claims and self._held_claims[key][0] == holder:
+            del self._held_claims[key]
         return bool(released)
+
+    async def claim_wait(self, ttl_ms: int) -> ClaimWait:
+        """How long a claim taken now must stay pending, as far as the server can say:
+        while Redis may have lost a claim within the last `ttl_ms`, a free key cannot be
+        told from one whose holder still drives its broker (it learns of the loss only
+        when its watcher finds it, or at its next renewal). Its holder renewed last
+        before the loss, so within `ttl_ms` of it it has claimed again (`_reclaim`, or
+        its renewal, which takes the key over a pending claim) or its own claim has
+        lapsed (it sends nothing): then a pending claim still held may be made outright.
+
+        The server says so when this bus set the epoch key itself (nothing of this
+        prefix was there) on a server promoted from a replica (`INFO replication`: a
+        previous replication id): a failover to a replica that had not the prefix's
+        keys; `ttl_ms` from when the epoch was set. A restart that lost the keys looks
+        on the server exactly like a prefix's first use (nothing there, a young server):
+        the desk's own record of the epoch it last used tells them apart
+        (`engine.claims`, `Session.open`)."""
+        if self._epoch_set_at is None:
+            return ClaimWait(0, "")
+        try:
+            replication: Any = await self._writer.info("replication")
+        except _DOWN as exc:
+            raise self._unavailable("reading INFO replication", exc) from None
+        except RedisError as exc:
+            raise BusError(f"Redis refused INFO ({_describe(exc)})") from None
+        previous = str(replication.get("master_replid2", "0")).strip("0")
+        if previous and replication.get("role") == "master":
+            left = ttl_ms - int((time.monotonic() - self._epoch_set_at) * 1000)
+            if left > 0:
+                return ClaimWait(
+                    left,
+                    "Redis was promoted from a replica that held nothing of this prefix "
+                    "(a failover), and a desk that drove this broker before may not know "
+                    "yet that its claim was lost",
+                )
+        return ClaimWait(0, "")
+
+    async def _reclaim(self) -> None:
+        """After a restart or a loss is found: every claim this bus holds, claimed again
+        at once, as it was held (outright ones over a claim another desk took pending
+        meanwhile; a pending one pending). A key the server lost is set again; one
+        another desk holds outright now is left to it, and the desk's next renewal
+        finds it lost. Before the epoch key is set again: a desk starting meanwhile
+        that finds the epoch set finds the claims too. A refusal that passes by itself
+        (`_transient`) is raised and the whole check tried again; another is logged and
+        the other claims go on."""
+        for key, (holder, ttl_ms, pending) in list(self._held_claims.items()):
+            try:
+                found: Any = await self._eval_claim(key, holder, ttl_ms, "", pending, not pending)
+            except ResponseError as exc:
+                if _transient(exc):
+                    raise
+                log.error(
+                    "bus.redis.claim_not_renewed", extra={"key": key, "error": _describe(exc)}
+                )
+                continue
+            claim = self._claim_found(found)
+            if claim.holder == holder:
+                log.warning("bus.redis.claim_renewed_after_restart", extra={"key": key})
+                continue
+            self._held_claims.pop(key, None)
+            log.error("bus.redis.claim_taken_after_restart", extra={"key": key})
 
     async def _trim_journals(self) -> None:
         cutoff_ms = int(time.time() * 1000) - self.options.journal_retention_s * 1000
@@ -1614,6 +1738,9 @@ class RedisBus:
                         continue
                 lost_streams.append(stream)
             if (restarted or reasons) and not self.options.passive:
+                # The broker claims first, before the epoch key is set again: a desk
+                # starting now must find them held (`claim_wait`, `_reclaim`).
+                await self._reclaim()
                 # Before anything else is written there (the backlog, the loss's health,
                 # the resync): ids must go on rising for every reader.
                 reasons += await self._raise_ids(set(lost_streams))

@@ -16,7 +16,21 @@ while it runs and releases them when it closes.
   process is gone) is taken over at once; any other lapses `claim_ttl_s` after its
   last renewal.
 - While no renewal succeeds for half the ttl (`lapsed`) this desk sends no new order;
-  a claim found taken by another desk stops it sending for good: see `Session`.
+  a claim found taken by another desk stops it sending for good: see `Session`. Both are
+  read again right before an order or a change is handed to a broker (`stalled`, a
+  clock read: true at once when the desk was paused past its lapse, before the keeper
+  has run to tell it).
+- While the bus may have lost claims (Redis no longer holds the epoch this host's
+  desk last used: a restart or a flush that lost the prefix's keys, `Session.open`;
+  or `EventBus.claim_wait`: a failover to a replica that held nothing) a free key
+  cannot be told from one Redis lost while its holder still drives the broker. The
+  claim is then taken *pending* (`deferred`) for a ttl: another starting desk is
+  refused as usual, but the renewal of a desk that held the key before the loss takes
+  it back. Once the wait is over (`take_deferred`, before the session connects its
+  brokers) a pending claim still held is made outright; one taken back refuses the
+  start. The holder from before the loss claims again as soon as its bus finds the
+  restart (or at its next renewal), or its own claim lapses within the wait (it
+  renewed last before the loss), so it sends nothing once the wait is over.
 
 Desks that only watch (every broker `enabled: false`) claim nothing.
 """
@@ -38,6 +52,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..bus import BusError, EventBus
+from ..bus.base import ClaimWait
 
 log = logging.getLogger(__name__)
 
@@ -220,16 +235,31 @@ class BrokerClaims:
         self.value = self.desk.model_dump_json()  # what this desk's claims hold
         self.held: set[str] = set()
         self.lost: dict[str, ClaimConflict] = {}
+        # Brokers claimed pending, the bus may have lost claims (`take`): claimed
+        # outright once `wait_until` (monotonic) has passed (`take_deferred`), and why.
+        self.deferred: list[str] = []
+        self.wait_until = 0.0
+        self.wait_why = ""
         self.renew_failures = 0
+        self._told: set[str] = set()  # brokers found lost and told (`on_lost`)
+        # One round of claims at a time: a renewal that read a claim as pending must not
+        # land after `take_deferred` made it outright (it would set the marker again).
+        self._round = asyncio.Lock()
         self.renewed_at = time.monotonic()  # the last time every claim was held
+        self.round_at = self.renewed_at  # the end of the keeper's last round (`stalled`)
 
     def _key(self, broker: str) -> str:
         return self.bus.layout.claim(broker)
 
-    async def _claim(self, broker: str) -> ClaimConflict | None:
-        """Claim (or renew) `broker`; the conflict when another desk holds it."""
+    async def _claim(
+        self, broker: str, *, pending: bool = False, over_pending: bool = False
+    ) -> ClaimConflict | None:
+        """Claim (or renew) `broker`; the conflict when another desk holds it. `pending`
+        and `over_pending`: `EventBus.claim`."""
         key = self._key(broker)
-        claim = await self.bus.claim(key, self.value, self.ttl_ms)
+        claim = await self.bus.claim(
+            key, self.value, self.ttl_ms, pending=pending, over_pending=over_pending
+        )
         if claim.holder != self.value:
             holder = DeskId.parse(claim.holder)
             if holder is not None and holder.gone(self.desk):
@@ -237,19 +267,27 @@ class BrokerClaims:
                     "claims.took_over",
                     extra={"broker": broker, "from_pid": holder.pid, "host": holder.host},
                 )
-                claim = await self.bus.claim(key, self.value, self.ttl_ms, replacing=claim.holder)
+                claim = await self.bus.claim(
+                    key, self.value, self.ttl_ms, replacing=claim.holder, pending=pending
+                )
         if claim.holder == self.value:
             self.held.add(broker)
             return None
         self.held.discard(broker)
         return ClaimConflict(broker, DeskId.parse(claim.holder), claim.ttl_ms)
 
-    async def take(self) -> None:
-        """Claim every broker, or none: `BrokerClaimedError` names the ones held."""
+    async def take(self, lost: str = "") -> None:
+        """Claim every broker, or none: `BrokerClaimedError` names the ones held. While
+        the bus may have lost claims (`lost` says why, or `EventBus.claim_wait`) they
+        are taken pending (`deferred`) for a ttl: `take_deferred` makes them outright
+        once the wait is over."""
         conflicts = []
         try:
+            wait = await self.bus.claim_wait(self.ttl_ms)
+            if lost and wait.ms < self.ttl_ms:
+                wait = ClaimWait(self.ttl_ms, lost)
             for broker in self.brokers:
-                conflict = await self._claim(broker)
+                conflict = await self._claim(broker, pending=wait.ms > 0)
                 if conflict is not None:
                     conflicts.append(conflict)
         except BaseException:
@@ -262,7 +300,63 @@ class BrokerClaims:
             raise BrokerClaimedError(
                 conflicts, url=self.bus.stats.url, prefix=self.bus.layout.prefix
             )
-        self.renewed_at = time.monotonic()
+        self.renewed_at = self.round_at = time.monotonic()
+        self._defer(list(self.brokers) if wait.ms > 0 else [], wait)
+
+    def _defer(self, brokers: list[str], wait: ClaimWait) -> None:
+        self.deferred = brokers
+        if not brokers:
+            return
+        self.wait_until = time.monotonic() + wait.ms / 1000
+        self.wait_why = wait.why
+        log.warning(
+            "claims.deferred",
+            extra={"brokers": brokers, "wait_s": round(wait.ms / 1000, 1), "why": wait.why},
+        )
+
+    @property
+    def wait_left(self) -> float:
+        """Seconds until the pending claims are made outright (0 when none are)."""
+        if not self.deferred:
+            return 0.0
+        return max(self.wait_until - time.monotonic(), 0.0)
+
+    async def take_deferred(self) -> None:
+        """Make the pending claims (`deferred`) outright once their wait is over (asked
+        again then: a server restarted meanwhile makes them wait again). Another desk
+        holding one by then (it drove the broker before the loss and claimed it back)
+        refuses the start as `take` does: `BrokerClaimedError`, and the claims held are
+        let go."""
+        while self.deferred:
+            left = self.wait_left
+            if left > 0:
+                await asyncio.sleep(left)
+            try:
+                wait = await self.bus.claim_wait(self.ttl_ms)
+                if wait.ms > 0:
+                    self._defer(self.deferred, wait)
+                    continue
+                async with self._round:
+                    conflicts = [self.lost[b] for b in self.deferred if b in self.lost]
+                    for broker in self.deferred:
+                        if broker in self.lost:
+                            continue  # taken back during the wait (`renew`)
+                        conflict = await self._claim(broker)
+                        if conflict is not None:
+                            conflicts.append(conflict)
+                    self.deferred = []
+            except BaseException:
+                with contextlib.suppress(BusError):
+                    await self.release()
+                raise
+            self._told.update(c.broker for c in conflicts)  # told by the refusal
+            if conflicts:
+                with contextlib.suppress(BusError):
+                    await self.release()
+                raise BrokerClaimedError(
+                    conflicts, url=self.bus.stats.url, prefix=self.bus.layout.prefix
+                )
+            log.info("claims.taken_after_wait", extra={"brokers": sorted(self.held)})
 
     async def renew(self) -> list[ClaimConflict]:
         """Renew every claim still held; the ones found newly held by another desk (also
@@ -271,22 +365,40 @@ class BrokerClaims:
         written earlier than that)."""
         began = time.monotonic()
         newly = []
-        for broker in self.brokers:
-            if broker in self.lost:
-                continue
-            conflict = await self._claim(broker)
-            if conflict is not None:
-                self.lost[broker] = conflict
-                newly.append(conflict)
+        async with self._round:
+            for broker in self.brokers:
+                if broker in self.lost:
+                    continue
+                # A pending claim stays pending; one held outright is renewed over a
+                # claim another desk took pending meanwhile (Redis lost this desk's key).
+                pending = broker in self.deferred
+                conflict = await self._claim(broker, pending=pending, over_pending=not pending)
+                if conflict is not None:
+                    self.lost[broker] = conflict
+                    newly.append(conflict)
         self.renewed_at = began
         return newly
 
     @property
     def lapsed(self) -> bool:
-        """No renewal has succeeded for half the ttl (the bus unreachable, or refusing):
-        told while this desk's keys still stand (they expire a ttl after their last
-        write), before another desk could take its brokers."""
+        """No renewal has succeeded for half the ttl (the bus unreachable, or refusing,
+        or this desk's process or event loop held: SIGSTOP, a long pause, a blocking
+        call): told while this desk's keys still stand (they expire a ttl after their
+        last write), before another desk could take its brokers. Read from the clock,
+        so true at once when the desk resumes, before the keeper has run."""
         return time.monotonic() - self.renewed_at > self.ttl_ms / 2000
+
+    @property
+    def stalled(self) -> bool:
+        """`lapsed`, and the keeper has not even finished a round for half the ttl: this
+        desk's process or event loop was held (SIGSTOP, a long pause, a blocking call)
+        and the keeper has not run since it resumed, so it has not told the lapse
+        (`keep`'s `on_lapse`). Read from the clock when an order is about to be sent: a
+        desk held past its claim's lapse refuses it at once, before the keeper runs.
+        (A keeper that runs and fails tells the lapse itself, at the end of its round.)"""
+        now = time.monotonic()
+        half = self.ttl_ms / 2000
+        return now - self.renewed_at > half and now - self.round_at > half
 
     async def keep(
         self,
@@ -302,7 +414,6 @@ class BrokerClaims:
         whether or not the rest of its round went through."""
         every = self.ttl_ms / 3000
         was_lapsed = False
-        told: set[str] = set()
         while True:
             await asyncio.sleep(every)
             try:
@@ -311,12 +422,8 @@ class BrokerClaims:
             except Exception as exc:  # the bus's to show; here: retried, then lapsed
                 self.renew_failures += 1
                 log.warning("claims.renew_failed", extra={"error": str(exc) or type(exc).__name__})
-            for broker, conflict in list(self.lost.items()):
-                if broker in told:
-                    continue
-                told.add(broker)
-                log.error("claims.lost", extra={"broker": broker, "why": conflict.message()})
-                await self._call(on_lost(conflict))
+            self.round_at = time.monotonic()
+            await self._tell_lost(on_lost)
             lapsed = self.lapsed
             if lapsed != was_lapsed:
                 was_lapsed = lapsed
@@ -325,6 +432,24 @@ class BrokerClaims:
                     "claims.lapsed" if lapsed else "claims.renewed",
                 )
                 await self._call(on_lapse(lapsed))
+
+    async def reclaim(self, on_lost: Callable[[ClaimConflict], Awaitable[None]]) -> None:
+        """Renew every claim at once, outside the keeper's rhythm (the bus found that
+        Redis restarted or lost data: a key it lost is set again, as `renew` sets a free
+        one), and tell a broker found held by another desk (`on_lost`, once, as the
+        keeper does). Raises what the bus raises (the keeper tries again in its turn)."""
+        try:
+            await self.renew()
+        finally:
+            await self._tell_lost(on_lost)
+
+    async def _tell_lost(self, on_lost: Callable[[ClaimConflict], Awaitable[None]]) -> None:
+        for broker, conflict in list(self.lost.items()):
+            if broker in self._told or broker in self.deferred:
+                continue  # told once, or a pending claim: its start is refused instead
+            self._told.add(broker)
+            log.error("claims.lost", extra={"broker": broker, "why": conflict.message()})
+            await self._call(on_lost(conflict))
 
     @staticmethod
     async def _call(callback: Awaitable[None]) -> None:

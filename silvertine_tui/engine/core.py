@@ -253,8 +253,18 @@ class TradingEngine:
         self.replaying = False  # set by recovery: findings then are not alerted again
         # Why no order may be sent yet ("" once the session has recovered and
         # reconciled): an order checked against half a journal could double a position.
-        self.not_ready = ""
-        self.not_ready_rule = "starting"  # the risk rule `not_ready` is refused under
+        # Set by the session (`not_ready`); `send_guard` is read besides.
+        self._not_ready = ""
+        self._not_ready_rule = "starting"  # the risk rule `not_ready` is refused under
+        self.send_guard: Callable[[str | None], RiskViolation | None] | None = None
+        """Read right before an order or a change is handed to a broker (the broker's
+        name; None: any of them), and by `not_ready`: the session's claims, read from
+        the clock and the bus's answers at that moment, not from a flag its keeper task
+        sets (a desk paused past its claim's ttl resumes with the flag not yet set)."""
+        # The risk stream's last entry when the session opened the bus: a KILL or
+        # REDUCE ONLY of another desk after it, replayed on start, is acted on as one
+        # read live (`honour_kill`), not taken as history.
+        self.live_risk_after: str | None = None
         # Venue positions that disagree with our fills (`_check_position`), and how long
         # one may before it is a mismatch (`check_positions`).
         self._disagreements: dict[Key, Disagreement] = {}
@@ -629,7 +639,7 @@ class TradingEngine:
                     if watched is not None:
                         self._agreed(key, watched, rec.venue_quantity, "on reconcile")
             case RiskEvent():
-                self._apply_risk(event)
+                self._apply_risk(event, self._risk_live(entry_id))
             case HealthEvent() | BrokerProfileEvent():
                 self._health_applied += 1
             case _:
@@ -858,7 +868,16 @@ class TradingEngine:
             # Still counted here and shown in the health pane from the engine itself.
             log.exception("engine.anomaly_not_published", extra={"kinds": [a.kind for a in found]})
 
-    def _apply_risk(self, event: RiskEvent) -> None:
+    def _risk_live(self, entry_id: str) -> bool:
+        """Whether a risk entry is acted on as news: read live, or replayed on start
+        but written after the session opened the bus (`live_risk_after`): a kill
+        switch pulled on another desk while this one started."""
+        if not self.replaying:
+            return True
+        after = self.live_risk_after
+        return after is not None and bool(entry_id) and entry_after(entry_id, after)
+
+    def _apply_risk(self, event: RiskEvent, live: bool = True) -> None:
         if event.payload.client_order_id:
             self._attempted.add(event.payload.client_order_id)
         action = event.payload.action
@@ -868,10 +887,11 @@ class TradingEngine:
                 # is newer, a RESUME from another desk included, so HALTED need not be
                 # held here now (an earlier KILL of its own read back does not end it).
                 self._hold_halted = False
-        elif action is RiskAction.KILL and not self.replaying:
+        elif action is RiskAction.KILL and live:
             # Another desk on this bus pulled the kill switch: it halts every desk (as
             # any state change does, below), and each cancels its own brokers' orders
-            # (the session calls `honour_kill`).
+            # (the session calls `honour_kill`; on start, once its brokers are
+            # connected and reconciled).
             self.kill_from_elsewhere = event.payload.message or "kill switch"
         if action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
             state = event.payload.trading_state
@@ -880,7 +900,7 @@ class TradingEngine:
             if (
                 state is TradingState.REDUCE_ONLY
                 and self.gate.state is not TradingState.REDUCE_ONLY
-                and not self.replaying
+                and live
             ):
                 # Set elsewhere (this desk's own change set the gate before publishing):
                 # the session calls `honour_reduce_only`.
@@ -1077,13 +1097,58 @@ class TradingEngine:
         if self._bound_ms is None or minted_to_ms > self._bound_ms:
             self._bound_ms = minted_to_ms
 
+    @property
+    def not_ready(self) -> str:
+        """Why no order may be sent now ("" when one may): what the session set
+        (starting, a claim lost, the desk stopped, a lapse its keeper told), else what
+        `send_guard` reads now (a claim lapsed since its keeper last ran)."""
+        refusal = self._refusal()
+        return refusal.message if refusal is not None else ""
+
+    @not_ready.setter
+    def not_ready(self, why: str) -> None:
+        self._not_ready = why
+
+    @property
+    def not_ready_rule(self) -> str:
+        """The risk rule `not_ready` is refused under."""
+        refusal = self._refusal()
+        return refusal.rule if refusal is not None else self._not_ready_rule
+
+    @not_ready_rule.setter
+    def not_ready_rule(self, rule: str) -> None:
+        self._not_ready_rule = rule
+
+    def _refusal(self, broker: str | None = None) -> RiskViolation | None:
+        if self._not_ready:
+            return RiskViolation(self._not_ready_rule, self._not_ready)
+        guard = self.send_guard
+        return guard(broker) if guard is not None else None
+
+    def _refuse_send(self, broker: str, client_order_id: str) -> None:
+        """Raise `RiskRejected` when nothing may go to `broker` now. Called right before
+        the order or change is handed to it, with no await between: whatever held this
+        desk (its loop blocked, its process stopped) past its claim's lapse is seen
+        here, whether or not the claims' keeper has run since. What it cannot see is a
+        pause after this point, inside the broker's own send (its journal writes, the
+        socket write): only a fencing token the venue checked would close that."""
+        refusal = self._refusal(broker)
+        if refusal is None:
+            return
+        log.warning(
+            "engine.send_refused",
+            extra={"client_order_id": client_order_id, "rule": refusal.rule},
+        )
+        raise RiskRejected([refusal])
+
     async def submit(self, request: OrderRequest) -> str:
         """Risk-check and send. Raises `RiskRejected` (published as a risk event;
         `DuplicateOrderId` when the id was used before) or the broker's typed error;
         returns the client order id. `StaleOrderId`: an id of our format minted no
         later than the ids a restart's snapshot stopped listing (see `id_bound`)."""
-        if self.not_ready:
-            raise RiskRejected([RiskViolation(self.not_ready_rule, self.not_ready)])
+        refusal = self._refusal(request.broker)
+        if refusal is not None:
+            raise RiskRejected([refusal])
         broker = self.broker(request.broker)
         cid = request.client_order_id
         try:
@@ -1111,6 +1176,8 @@ class TradingEngine:
                 # line is missing.
                 log.exception("engine.risk_reject_not_journaled", extra={"client_order_id": cid})
             raise
+        # The claims read again, then handed over with no await between.
+        self._refuse_send(broker.name, cid)
         with self.in_flight.track(request) as placing:
             try:
                 return await broker.place(request, market_price=self.last_price(request.instrument))
@@ -1155,11 +1222,12 @@ class TradingEngine:
         limit_price: Decimal | None,
         stop_price: Decimal | None,
     ) -> None:
-        if self.not_ready:
+        refusal = self._refusal()
+        if refusal is not None:
             # As a new order is: starting, the broker's claim lapsed (another desk may
             # trade the account now), or this desk stopped (what it shows is frozen).
             # A cancel still goes.
-            raise RiskRejected([RiskViolation(self.not_ready_rule, self.not_ready)])
+            raise RiskRejected([refusal])
         view = self._working(client_order_id, "modify")
         violations = modify_violations(
             lambda changed: self.gate.check(changed, self),
@@ -1179,6 +1247,8 @@ class TradingEngine:
         if violations:
             raise RiskRejected(violations)
         raised = quantity if quantity is not None and quantity > view.order.quantity else None
+        # The claims read again, then handed over with no await between.
+        self._refuse_send(view.broker, client_order_id)
         with self.raises_in_flight.track(client_order_id, raised):
             await self.broker(view.broker).modify(
                 client_order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price

@@ -223,6 +223,7 @@ class StartPhase:
     """What the session is doing on start, in the words the trader reads."""
 
     OPENING = "opening the bus"
+    CLAIMING = "waiting to claim the brokers"
     REPLAYING = "replaying the journal"
     CONNECTING = "connecting brokers and reconciling"
     READY = "ready"
@@ -245,6 +246,9 @@ class RecoveryProgress:
     started_at: float = field(default=0.0)
     finished_at: float | None = None
     error: str = ""
+    claim_wait_until: float = 0.0
+    """`CLAIMING`: when (`clock`) the brokers are claimed (`BrokerClaims.take_deferred`)."""
+    claim_wait_why: str = ""
     replayed: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once the journals are replayed (or recovery failed): the desk then shows
     state worth reading."""
@@ -284,6 +288,10 @@ class RecoveryProgress:
         """One line for the start-up banner."""
         if self.phase == StartPhase.FAILED:
             return f"start-up failed: {self.error}"
+        if self.phase == StartPhase.CLAIMING:
+            wait = max(self.claim_wait_until - self.clock(), 0.0)
+            why = f": {self.claim_wait_why}" if self.claim_wait_why else ""
+            return f"{self.phase}, {wait:.0f} s left{why}"
         if self.phase != StartPhase.REPLAYING:
             if self.phase == StartPhase.CONNECTING and self.done:
                 return f"{self.phase} ({self.done:,} events replayed in {self.elapsed:.1f} s)"

@@ -4,7 +4,13 @@ Start-up order matters and is the same on every start:
 1. the bus starts (a Redis restart with data loss is detected from here on) and the
    desk claims its brokers on it (`claims`: a broker another desk drives refuses the
    start); `open()` does only this, so that the CLI can report an unreachable bus or
-   a claimed broker before the UI starts;
+   a claimed broker before the UI starts. It notes where the risk stream ends: a kill
+   switch another desk pulls from now on is acted on once the brokers are connected,
+   though recovery replays it (`TradingEngine.live_risk_after`). On a Redis that may
+   have lost claims (it no longer holds the epoch this host's desk last used:
+   `_claims_lost_here`) the claims are taken pending, and made outright only once a
+   ttl is over (`claims.take_deferred`, first thing in `start`: the banner says how
+   long and why);
 2. recovery: snapshots and journals are replayed into the engine, yielding to the event
    loop every few hundred entries and counting them in `progress` (the UI draws it);
    orders are refused (`engine.not_ready`) until step 3 is done;
@@ -38,6 +44,7 @@ from .commands import CommandGateway, EngineGateway
 from .conflate import latest_quotes
 from .core import TradingEngine
 from .last_run import RunRecorder, record_path
+from .last_run import load as load_last_run
 from .oms import OrderView
 from .projection import DeskProjection, FinishedWindow
 from .recovery import (
@@ -50,6 +57,7 @@ from .recovery import (
     trim_risk_stream,
     write_snapshot,
 )
+from .risk import RiskViolation
 from .wiring import open_bus
 
 log = logging.getLogger(__name__)
@@ -68,6 +76,9 @@ CLAIM_LOST = "claim_lost"
 """The rule that refuses every order once another desk took one of this desk's brokers."""
 CLAIM_LAPSED = "claim_lapsed"
 """The rule that refuses orders while this desk cannot renew its claims (`claims`)."""
+BUS_RESYNC = "bus_resync"
+"""The rule that refuses orders while the desk claims its brokers again and resyncs
+after the bus found Redis restarted with data lost (`Session._on_data_loss`)."""
 DESK_STOPPED = "desk_stopped"
 """The rule that refuses every order once a task the desk trades on has failed (its
 engine's reader, its claims' keeper): what it shows would be frozen, its claims
@@ -141,6 +152,7 @@ class Session:
         self.engine.desk_id = self.engine.desk_name
         self._claim_lost = ""  # why this desk stopped sending (a claim another desk took)
         self._claim_lapsed = False  # its claims not renewed for the ttl (until they are)
+        self._resyncing = ""  # why: Redis lost data, the claims and venues being redone
         self._stopped = ""  # why a task the desk trades on failed (`_kept_failed`)
         self._closed_brokers: set[str] = set()  # closed with a lost claim
         self._side_tasks: set[asyncio.Task[Any]] = set()  # `_spawn`
@@ -157,6 +169,8 @@ class Session:
             self.engine, record_path(state_home(), self.bus.stats.url, self.bus.layout.prefix)
         )
         self._refresh_not_ready()  # starting
+        # Read by the engine right before each order or change goes to a broker.
+        self.engine.send_guard = self._send_guard
 
     def _create_brokers(self, clock: Callable[[], int]) -> list[Broker]:
         return [
@@ -299,7 +313,7 @@ class Session:
             return
         await self.bus.start()
         try:
-            await self.claims.take()
+            await self.claims.take(await self._claims_lost_here())
         except BaseException:
             await self.bus.close()
             raise
@@ -309,6 +323,10 @@ class Session:
         try:
             newest = await self.bus.read_last(self.bus.layout.health, 1)
             self._health_from = newest[0].id if newest else "0-0"
+            # A KILL another desk journals from now on is news to this desk, though
+            # recovery replays it (`_honour_pending`, once the brokers are up).
+            risk = await self.bus.info(self.bus.layout.risk)
+            self.engine.live_risk_after = risk.last_generated_id if risk is not None else "0-0"
             for broker, _ in self.accounts():
                 # As the feed resolves `$` (a stream not there yet, or a key that is
                 # not a stream: from its start).
@@ -327,6 +345,28 @@ class Session:
         self.started = True
         self._keep_task(keeper)
         self.bus.add_data_loss_listener(self._on_data_loss)
+
+    async def _claims_lost_here(self) -> str:
+        """Why claims on this bus may have been lost a moment ago ("" when nothing says
+        so): Redis no longer holds the epoch this host's desk last used there (its
+        record, `last_run`). A restart or failover that lost the keys, or a flush, took
+        the claim keys with it, and a desk that drove these brokers then may not have
+        found out yet (it claims again as soon as its bus does, or its claim lapses):
+        a free key is taken pending (`claims`). On the server, that loss looks exactly
+        like a prefix's first use; on this host the record tells them apart. (A desk
+        on another host, started before the running desk's bus finds the loss, about a
+        second, cannot tell: docs/operations.md.)"""
+        epoch = self.bus.epoch
+        if epoch is None:
+            return ""
+        record = await asyncio.to_thread(load_last_run, self.last_run.path)
+        if record is None or record.epoch == epoch:
+            return ""
+        return (
+            "Redis no longer holds the journal this host's desk last used on it (a restart, "
+            "a failover or a flush lost it), and a desk that drove this broker then may not "
+            "know yet that its claim went with it"
+        )
 
     async def start(self) -> None:
         """Open the bus if needed, recover, connect and reconcile; then follow the bus.
@@ -348,7 +388,10 @@ class Session:
         await self._run()
 
     async def _bring_up(self, progress: RecoveryProgress) -> None:
-        """`start`'s work once the bus is open: recover, then connect and reconcile."""
+        """`start`'s work once the bus is open: claim the brokers left waiting (Redis
+        may have lost a claim), recover, then connect and reconcile, then act on what
+        another desk's kill switch or REDUCE ONLY asked meanwhile."""
+        await self._claim_deferred(progress)
         await recover(self.engine, self.accounts(), progress)
         lost = await self.last_run.check()
         if lost:
@@ -363,6 +406,43 @@ class Session:
             broker.on_reconnect(self._reconnect_listener(broker))
             await self._connect(broker)
         await self._take_connect_marks()
+        self._honour_pending()
+
+    async def _claim_deferred(self, progress: RecoveryProgress) -> None:
+        """Claims taken pending on a Redis that may have lost claims (`claims`): made
+        outright once the wait is over, before anything is replayed or connected, the
+        banner counting down and the log saying why. A desk that drove the brokers
+        before the restart takes them back meanwhile (its bus does at once), and this
+        start is refused as any start on a claimed broker is."""
+        claims = self.claims
+        if not claims.deferred:
+            return
+        progress.phase = StartPhase.CLAIMING
+        progress.claim_wait_until = claims.wait_until
+        progress.claim_wait_why = claims.wait_why
+        names = ", ".join(claims.deferred)
+        message = (
+            f"{self.desk_id} claims broker(s) {names} pending for {claims.wait_left:.0f} s "
+            f"before it connects them: {claims.wait_why}. A desk that still drives them "
+            "takes them back meanwhile (this start is then refused), or its own claim "
+            "lapses"
+        )
+        with contextlib.suppress(BusError):
+            await self.bus.publish(
+                LogEvent.create("engine", Log(message=message, level=LogLevel.WARNING))
+            )
+        await claims.take_deferred()
+        progress.phase = StartPhase.OPENING
+
+    def _honour_pending(self) -> None:
+        """A KILL or REDUCE ONLY another desk journaled, not acted on yet (read live,
+        or replayed on start but written after this desk opened the bus): its cancels
+        run beside the reader, as the reader starts them."""
+        engine = self.engine
+        if engine.kill_from_elsewhere:
+            self._spawn(engine.honour_kill(), "engine-honour-kill")
+        if engine.reduce_from_elsewhere:
+            self._spawn(engine.honour_reduce_only(), "engine-honour-reduce-only")
 
     async def _take_connect_marks(self) -> None:
         """The quotes the brokers published as they connected, applied before orders
@@ -470,12 +550,10 @@ class Session:
                 engine.apply_entry_or_skip(entry)
                 if engine.anomalies.pending:
                     await engine.publish_anomalies()
-                if engine.kill_from_elsewhere:
+                if engine.kill_from_elsewhere or engine.reduce_from_elsewhere:
                     # Its cancels (and their retries) run beside the reader: the fills,
                     # acks and a RESUME behind the KILL are applied meanwhile.
-                    self._spawn(engine.honour_kill(), "engine-honour-kill")
-                if engine.reduce_from_elsewhere:
-                    self._spawn(engine.honour_reduce_only(), "engine-honour-reduce-only")
+                    self._honour_pending()
                 if engine.reduce_only_to_trim and not self._trimming:
                     self._trimming = True
                     self._spawn(self._trim_reduce_only(), "engine-trim-reduce-only")
@@ -546,8 +624,9 @@ class Session:
 
     def _refresh_not_ready(self) -> None:
         """Why orders are refused now, most lasting first: a lost claim (for good), a
-        failed task (for good), the start not done, the claims not renewed for the ttl
-        (until they are)."""
+        failed task (for good), the start not done, a resync after Redis lost data,
+        the claims not renewed for the ttl (until they are). The engine reads the
+        claims again when it sends (`_send_guard`)."""
         engine = self.engine
         if self._claim_lost:
             engine.not_ready, engine.not_ready_rule = self._claim_lost, CLAIM_LOST
@@ -555,16 +634,52 @@ class Session:
             engine.not_ready, engine.not_ready_rule = self._stopped, DESK_STOPPED
         elif not self.ready:
             engine.not_ready, engine.not_ready_rule = NOT_READY, "starting"
+        elif self._resyncing:
+            engine.not_ready, engine.not_ready_rule = self._resyncing, BUS_RESYNC
         elif self._claim_lapsed:
-            half = self.settings.engine.claim_ttl_s / 2
-            engine.not_ready = (
-                f"this desk could not renew its claim on its brokers for {half:g} s (the bus "
-                "is unreachable or refusing): another desk may drive them soon, so nothing "
-                "is sent until the claim is renewed"
-            )
-            engine.not_ready_rule = CLAIM_LAPSED
+            engine.not_ready, engine.not_ready_rule = self._lapsed_message(), CLAIM_LAPSED
         else:
             engine.not_ready, engine.not_ready_rule = "", "starting"
+
+    def _lapsed_message(self) -> str:
+        half = self.settings.engine.claim_ttl_s / 2
+        return (
+            f"this desk could not renew its claim on its brokers for {half:g} s (the bus "
+            "is unreachable or refusing, or this desk was held: stopped, paused, its event "
+            "loop blocked): another desk may drive them soon, so nothing is sent until the "
+            "claim is renewed. Send it again once it is (the claims-renewed toast); if "
+            "another desk took the broker, trade from that desk"
+        )
+
+    def _send_guard(self, broker: str | None) -> RiskViolation | None:
+        """Read by the engine right before an order or a change goes to `broker` (None:
+        whichever), and by `not_ready`: the claims as they stand at that moment, not as
+        the keeper last told (`claims.stalled` is read from the clock: a desk held past
+        its lapse resumes refusing, before the keeper has run). A claim found taken by another
+        desk, lapsed, or not held (`claims.held`) refuses the send."""
+        if not self.started:
+            return None  # before the bus is open, or after it was closed: `not_ready`
+        claims = self.claims
+        if claims.lost:
+            conflict = claims.lost.get(broker or "") or next(iter(claims.lost.values()))
+            return RiskViolation(CLAIM_LOST, self._lost_message(conflict))
+        if claims.stalled:  # held past the lapse: the keeper has not run to tell it
+            return RiskViolation(CLAIM_LAPSED, self._lapsed_message())
+        if broker is not None and broker not in claims.held:
+            return RiskViolation(
+                CLAIM_LAPSED,
+                f"this desk does not hold its claim on broker {broker} now: nothing was "
+                "sent. Send it again once the claim is renewed",
+            )
+        return None
+
+    @staticmethod
+    def _lost_message(conflict: ClaimConflict) -> str:
+        return (
+            f"this desk sends nothing more: broker {conflict.broker} is driven by another "
+            f"desk now ({conflict.holder_text()}); this one lost its claim. Quit this desk "
+            "and trade from that one."
+        )
 
     async def _on_claim_lapse(self, lapsed: bool) -> None:
         self._claim_lapsed = lapsed
@@ -575,11 +690,7 @@ class Session:
         its claim in time): this desk sends no new order, closes that broker (so that
         nothing more goes to it, and it writes nothing more to the streams the other
         desk writes) and says why on the ticket, in the broker's health and in the log."""
-        message = (
-            f"this desk sends nothing more: broker {conflict.broker} is driven by another "
-            f"desk now ({conflict.holder_text()}); this one lost its claim. Quit this desk "
-            "and trade from that one."
-        )
+        message = self._lost_message(conflict)
         self._claim_lost = message
         self._refresh_not_ready()
         for broker in self.brokers:
@@ -627,13 +738,35 @@ class Session:
         """Redis lost data: put back what this desk knows, rebuild what the venues hold,
         and say so.
 
-        The trading state goes first: it lived in the lost risk stream, and without it
+        First of all, no new order goes (`BUS_RESYNC`) and the claims are renewed at
+        once (the bus has set again the keys it held before it set the epoch key; this
+        confirms them, and a broker another desk holds now is lost here and closed,
+        `_on_claim_lost`): nothing below is done for a broker this desk no longer
+        holds (its journal is the other desk's). Orders go again once the resync is
+        done. The trading state goes next: it lived in the lost risk stream, and without it
         the next start would come up ACTIVE under a kill switch still pulled here (and
         a watching desk would follow the stream). A venue whose memory was that journal
         (the paper simulator, `Broker.state_in_journal`) writes back what it holds in
         memory before the reconcile, and the trader is told what that means. A snapshot
         once the venues are reconciled lets the next start begin from this desk's
         orders and positions rather than from an empty journal."""
+        self._resyncing = (
+            f"Redis lost data ({reason}): this desk is claiming its brokers again and "
+            "resyncing from them; nothing is sent until that is done (a few seconds). "
+            "Send it again then"
+        )
+        self._refresh_not_ready()
+        try:
+            await self._resync_after_loss(reason)
+        finally:
+            self._resyncing = ""
+            self._refresh_not_ready()
+
+    async def _resync_after_loss(self, reason: str) -> None:
+        try:
+            await self.claims.reclaim(self._on_claim_lost)
+        except Exception as exc:  # the keeper renews in its turn (or the claims lapse)
+            log.warning("session.reclaim_failed", extra={"error": str(exc)})
         try:
             await self.bus.publish(
                 LogEvent.create("engine", Log(message=f"bus data lost ({reason}); reconciling"))
@@ -645,9 +778,19 @@ class Session:
         ready = self.ready
         if ready:
             await carry_trading_state(self.engine, CARRIED_AFTER_LOSS)
-        for broker in self.brokers:
+        # Only the brokers this desk still holds: another desk writes the journal of
+        # one it lost (a re-seed there would write this desk's paper account into it).
+        claims = self.claims
+        held = [
+            broker
+            for broker in self.brokers
+            if broker.name in claims.held
+            and broker.name not in claims.lost
+            and broker.name not in claims.deferred  # pending: it may be taken back
+        ]
+        for broker in held:
             await self._reseed(broker)
-        for broker in self.brokers:
+        for broker in held:
             with contextlib.suppress(BrokerError):
                 self.reconcile_findings += await reconcile_broker(self.engine, broker)
         if ready and self.ready:

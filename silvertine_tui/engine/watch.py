@@ -28,7 +28,17 @@ last word would read LIVE for ever. So a broker not heard from for `STALE_AFTER_
 (`DeskProjection.silent`: the health pane shows it STALE, how long, and that its desk
 may be down), once, with an error toast; a heartbeat heard again clears it, with a
 toast. Heartbeats read live are timed by this desk's clock when they arrive (no other
-host's clock is trusted), those replayed at the start by their own time.
+host's clock is trusted), those replayed at the start by their own time (the UI's
+quotes and marks go by the same rule: `ui/model.py`, `FeedModel.live_after`).
+
+Marks: at the start each broker's newest `MARKS_FROM_LAST` market-data entries are
+applied (`_read_marks`), so the positions show marks and unrealized P&L with the first
+frame. On a busy market those may hold no quote of a quiet instrument: the instruments
+with an open position or a working order still unmarked are then looked for further
+back, a page at a time newest first, in the background once the desk is up
+(`_page_back_marks`), until each has its last mark, the stream's start, or
+`marks_page_back_max` entries more (the Positions total says `(1 unmarked)` meanwhile,
+which is so).
 """
 
 from __future__ import annotations
@@ -44,7 +54,7 @@ from ..brokers import Broker
 from ..bus import BusError, EventBus
 from ..config import Settings
 from ..domain import ConnectionState
-from ..events import HealthEvent
+from ..events import HealthEvent, QuoteEvent
 from .commands import (
     Accepted,
     CancelAllDone,
@@ -89,6 +99,17 @@ DISCOVER_FAILURES_TOLD = 3
 MARKS_FROM_LAST = 2_000
 """Market data entries read back per broker at the start (the newest), so that the
 positions show marks and unrealized P&L at once, not from the next quote on."""
+
+MARKS_PAGE = 2_000
+"""Market data entries per read (XREVRANGE) when marks are paged back."""
+
+MARKS_PAGE_BACK_MAX = 100_000
+"""Market data entries per broker paged back at most, beyond the newest
+`MARKS_FROM_LAST`, for the instruments with a position or a working order still
+unmarked (`_page_back_marks`): Redis's default `md_maxlen`, so a stream of the default
+length is read back whole if need be (about half a second of one core, a page at a
+time, in the background). An instrument not quoted in them stays unmarked until its
+next quote."""
 
 STALE_AFTER_S = 5.0
 """A broker whose heartbeats (one a second) have not been heard for this long is shown
@@ -188,6 +209,7 @@ class WatchSession(Session):
         discover_every_s: float = DISCOVER_EVERY_S,
         stale_after_s: float = STALE_AFTER_S,
         stale_check_s: float = STALE_CHECK_S,
+        marks_page_back_max: int = MARKS_PAGE_BACK_MAX,
     ) -> None:
         super().__init__(
             settings,
@@ -200,6 +222,11 @@ class WatchSession(Session):
         self._account_listeners: list[Callable[[list[Account]], None]] = []
         self._failed: set[Account] = set()  # could not be taken on (told; not retried)
         self._quotes_from: dict[str, str] = {}  # market data: the Quotes pane's start
+        # market data: the oldest entry `_read_marks` applied ("": it read the whole stream)
+        self._marks_before: dict[str, str] = {}
+        self.marks_page_back_max = marks_page_back_max
+        self._page_backs: set[asyncio.Task[None]] = set()
+        self._page_back_locks: dict[str, asyncio.Lock] = {}
         self._discover_now = asyncio.Event()
         self.discover_every_s = discover_every_s
         self.clock = clock
@@ -292,6 +319,8 @@ class WatchSession(Session):
         self._keep_task(asyncio.create_task(follow, name="watch-reader"))
         self._keep_task(asyncio.create_task(self._discover_loop(), name="watch-discover"))
         self._keep_task(asyncio.create_task(self._silence_loop(), name="watch-heartbeats"))
+        for broker in sorted({broker for broker, _ in self._accounts}):
+            self._start_page_back(broker)
         names = ", ".join(f"{b}/{a}" for b, a in self._accounts) or "none yet"
         log.info("watch.started", extra={"bus": self.bus_url, "accounts": names})
         if not self._accounts:
@@ -315,15 +344,105 @@ class WatchSession(Session):
     async def _read_marks(self, broker: str) -> None:
         """The broker's newest quotes (`MARKS_FROM_LAST`), applied oldest first; its
         market data is then followed from the newest of them (`_md_from`), and the
-        Quotes pane starts from the oldest (`market_feed_streams`)."""
+        Quotes pane starts from the oldest (`market_feed_streams`). What they leave
+        unmarked is looked for further back once the desk is up (`_page_back_marks`)."""
         md = self.bus.layout.md(broker)
         newest_first = await self.bus.read_last(md, MARKS_FROM_LAST + 1)
         # Reads start after an id: the one just before the newest MARKS_FROM_LAST (as
         # ui/model.py `recent_start`, which this layer may not import), or the first.
         last_before = len(newest_first) > MARKS_FROM_LAST
         self._quotes_from[md] = newest_first[MARKS_FROM_LAST].id if last_before else "0-0"
+        self._marks_before[md] = newest_first[MARKS_FROM_LAST - 1].id if last_before else ""
         for entry in latest_quotes(newest_first[MARKS_FROM_LAST - 1 :: -1]):
             self.engine.apply_entry_or_skip(entry)
+
+    def _unmarked(self, broker: str) -> set[str]:
+        """The broker's instruments with an open position or a working order and no
+        mark."""
+        projection = self.engine.projection
+        wanted = {
+            key[2]
+            for key, state in projection.positions.items()
+            if key[0] == broker and state.quantity != 0
+        }
+        wanted.update(view.order.request.instrument for view in projection.working(broker))
+        return {instrument for instrument in wanted if projection.last_price(instrument) is None}
+
+    def _start_page_back(self, broker: str) -> None:
+        """`_page_back_marks` in the background: the desk is up meanwhile (the first
+        frame and the feed do not wait for a hundred thousand entries)."""
+        task = asyncio.create_task(self._page_back_marks(broker), name=f"watch-marks-{broker}")
+        self._tasks.append(task)  # cancelled on close
+        self._page_backs.add(task)
+        task.add_done_callback(self._page_backs.discard)
+
+    async def marks_paged_back(self) -> None:
+        """Until the marks being paged back have been looked for (tests, tools)."""
+        while self._page_backs:
+            await asyncio.gather(*self._page_backs, return_exceptions=True)
+
+    async def _page_back_marks(self, broker: str) -> None:
+        """Each instrument of the broker's with an open position or a working order
+        that the newest entries left unmarked (`_unmarked`) gets its last mark: its
+        newest quote that gives a price (`Quote.mark`), read back a page at a time
+        (`MARKS_PAGE`, newest first) from before the oldest entry `_read_marks`
+        applied, until each has one, the stream's first entry, or
+        `marks_page_back_max` entries. One at a time per broker (a desk taken on starts
+        another after). A mark a live quote set meanwhile is newer: it stays. A
+        failed read leaves the rest unmarked until their next quote (logged): what
+        the desk shows is so either way."""
+        async with self._page_back_locks.setdefault(broker, asyncio.Lock()):
+            md = self.bus.layout.md(broker)
+            try:
+                found, read = await self._page_back(md, self._unmarked(broker))
+            except BusError as exc:
+                log.warning("watch.marks_not_paged_back", extra={"stream": md, "error": str(exc)})
+                return
+            except Exception:
+                log.exception("watch.marks_page_back_failed", extra={"stream": md})
+                return
+            if found or read:
+                log.info(
+                    "watch.marks_paged_back",
+                    extra={"stream": md, "found": len(found), "entries": read},
+                )
+
+    async def _page_back(self, md: str, wanted: set[str]) -> tuple[list[str], int]:
+        """`_page_back_marks` of `wanted` on `md`: the instruments marked, and the
+        entries read."""
+        engine = self.engine
+        before = self._marks_before.get(md, "")
+        found: list[str] = []
+        read = 0
+        while before and wanted and read < self.marks_page_back_max:
+            count = min(MARKS_PAGE, self.marks_page_back_max - read)
+            page = await self.bus.read_last(md, count, before=before)
+            read += len(page)
+            for entry in page:  # newest first
+                event = entry.event
+                if type(event) is not QuoteEvent or event.payload.instrument not in wanted:
+                    continue
+                try:
+                    mark = event.payload.mark
+                except ArithmeticError:  # (overflows: no price to mark at)
+                    continue
+                if mark is None:
+                    continue  # crossed or one-sided: it moved no mark
+                instrument = event.payload.instrument
+                wanted.discard(instrument)
+                if engine.last_price(instrument) is None:  # else a live quote came first
+                    try:
+                        engine.apply(event, entry.id)  # not `applied`: an older entry
+                    except Exception as exc:
+                        engine.not_applied(entry, exc)
+                    engine.anomalies.take()  # the driving desks publish theirs
+                    found.append(instrument)
+            if len(page) < count:
+                break  # the stream's first entry
+            before = page[-1].id
+            wanted = {i for i in wanted if engine.last_price(i) is None}
+            await asyncio.sleep(0)  # (a memory bus's read never yields)
+        return found, read
 
     def market_feed_streams(self) -> dict[str, str]:
         """The Quotes pane starts from the quotes the marks were read from: the driving
@@ -516,6 +635,7 @@ class WatchSession(Session):
         self._keep_task(
             asyncio.create_task(self._follow_streams(streams), name="watch-reader-more")
         )
+        self._start_page_back(broker)  # its positions' instruments too
         self._tell([account])
 
     async def _on_data_loss(self, reason: str) -> None:

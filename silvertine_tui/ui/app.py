@@ -601,8 +601,11 @@ class SilvertineApp(App[None]):
                 streams[stream] = recent_start(newest, FEED_BACKLOG)
             for md, start in market.items():
                 # `$` from the entry that is last now, resolved here rather than inside
-                # the reader: whatever is published after `feed_ready` is seen.
-                streams[md] = await session.stream_end(md) if start == "$" else start
+                # the reader: whatever is published after `feed_ready` is seen. Quotes
+                # after it are read live, timed as they arrive (`FeedModel.live_after`).
+                end = await session.stream_end(md)
+                streams[md] = end if start == "$" else start
+                model.live_after[md] = end
             if first:
                 self.feed_ready.set()
                 self._feed_more()  # accounts taken on while these streams were looked up

@@ -108,6 +108,12 @@ def entry_ms(entry_id: str) -> int:
     return int(head) if head.isdigit() else 0
 
 
+def entry_key(entry_id: str) -> tuple[int, int]:
+    """A stream entry id as a pair that sorts as the stream does (`ms`, `seq`)."""
+    ms, _, seq = entry_id.partition("-")
+    return (int(ms) if ms.isdigit() else 0, int(seq) if seq.isdigit() else 0)
+
+
 @dataclass(slots=True)
 class QuoteState:
     instrument: str
@@ -119,11 +125,14 @@ class QuoteState:
     Binance's 24 h open, IB's prior close, the paper venue's day open), None until one
     is read: the change is then not known (`-`), never measured from this desk's first
     quote (which another desk, or this one after a restart, would not share)."""
+    """When the quote is from, on this desk's clock (`FeedModel._quote`): when it
+    arrived, for a quote read live; its event's own time for one read back at the start."""
     spark: deque[Decimal]
     spark_bucket: int = -1
     mark_ts_ns: int | None = None
-    """When the last quote that gave a price came (`price`): a crossed or one-sided quote
-    leaves the mark as it was (`Quote.mark`), and the mark is as old as that quote."""
+    """When the last quote that gave a price came (`price`, timed as `ts_ns`): a crossed
+    or one-sided quote leaves the mark as it was (`Quote.mark`), and the mark is as old
+    as that quote."""
 
     @property
     def price(self) -> Decimal | None:
@@ -148,8 +157,9 @@ class QuoteState:
         return change / self.reference * 100
 
     def age_s(self, now_s: float) -> float:
-        """How old the quote is at `now_s` (the desk clock, seconds): since the event
-        that brought it was published. A position's mark is as old (`Quote.mark`)."""
+        """How old the quote is at `now_s` (the desk clock, seconds): since it arrived
+        here (read live), or since its event was published (read back at the start:
+        `ts_ns`). A position's mark is as old (`Quote.mark`)."""
         return now_s - self.ts_ns / 1e9
 
     def mark_age_s(self, now_s: float) -> float | None:
@@ -255,6 +265,21 @@ class FeedModel:
     health: dict[str, ComponentHealth] = field(default_factory=dict)
     health_dirty: bool = True
     md_last_ns: dict[str, int] = field(default_factory=dict)
+    """Per broker, when its newest quote is from (timed as `QuoteState.ts_ns`)."""
+    live_after: dict[str, str] = field(default_factory=dict)
+    """Per market-data stream, the id of its last entry when the feed started reading
+    it (the app sets it: `SilvertineApp._read_streams`). A quote after it is read live
+    and timed by this desk's clock as it arrives: the desk that published it may run on
+    another host, whose clock is not this one's (60 s ahead, its quotes read fresh for a
+    minute after it was killed; 10 s behind, every quote read `old 10s`). One up to it
+    (or of a stream not listed) was read back from the stream's past, and is as old as
+    its event's own time says (never newer than now). On the desk that publishes the
+    quotes both clocks are one, and the two rules agree to the bus's delay."""
+    _live_streams: set[str] = field(default_factory=set)
+    """Streams whose entries read now are past `live_after` (every later one is too)."""
+    _arrived_ns: int | None = None
+    """When the quote `_quote` is taking arrived, if it was read live (`_quote_entry`
+    sets it for that one call); None for one read back."""
     log: deque[LogLine] = field(init=False)
     fills: deque[LogLine] = field(init=False)
     log_total: int = 0
@@ -300,7 +325,8 @@ class FeedModel:
         latest: dict[str, FeedEntry] = {}
         others: list[FeedEntry] = []
         rates = self.rates
-        now_ms = self.clock() * 1000
+        now_s = self.clock()
+        now_ms = now_s * 1000
         for entry in entries:
             event = entry.event
             if isinstance(event, QuoteEvent):
@@ -316,11 +342,31 @@ class FeedModel:
                 self.ingest(entry)
             except Exception as exc:
                 self._not_shown(entry, exc)
+        now_ns = int(now_s * 1e9)
         for entry in latest.values():
             try:
-                self._quote(cast(QuoteEvent, entry.event))
+                self._quote_entry(entry, now_ns)
             except Exception as exc:
                 self._not_shown(entry, exc)
+
+    def _live(self, entry: FeedEntry) -> bool:
+        """Whether `entry` was read live: past its stream's `live_after`."""
+        stream = entry.stream
+        if stream in self._live_streams:
+            return True
+        after = self.live_after.get(stream)
+        if after is None or entry_key(entry.id) <= entry_key(after):
+            return False
+        self._live_streams.add(stream)
+        return True
+
+    def _quote_entry(self, entry: FeedEntry, now_ns: int) -> None:
+        """The quote of `entry` (`_quote`), timed as `live_after` says."""
+        self._arrived_ns = now_ns if self._live(entry) else None
+        try:
+            self._quote(cast(QuoteEvent, entry.event))
+        finally:
+            self._arrived_ns = None
 
     def _not_shown(self, entry: FeedEntry, exc: Exception) -> None:
         """An entry this desk failed to take in: data no check caught, or a fault of
@@ -353,7 +399,7 @@ class FeedModel:
         self.rates.add(stamp, self.clock() * 1000 - stamp)
         event = entry.event
         if isinstance(event, QuoteEvent):
-            self._quote(event)
+            self._quote_entry(entry, int(self.clock() * 1e9))
             return
         if not entry.ok:
             self.decode_errors += 1
@@ -419,27 +465,31 @@ class FeedModel:
         return bool(self.own_desk) and risk.message.endswith(f" by {self.own_desk}")
 
     def _quote(self, event: QuoteEvent) -> None:
+        """A quote read live is timed by this desk's clock as it arrived (`_arrived_ns`),
+        one read back by its event, never after now (`live_after`)."""
         quote = event.payload
         key = quote.instrument
-        self.md_last_ns[event.source] = max(self.md_last_ns.get(event.source, 0), event.ts)
+        arrived = self._arrived_ns
+        ts = min(event.ts, int(self.clock() * 1e9)) if arrived is None else arrived
+        self.md_last_ns[event.source] = max(self.md_last_ns.get(event.source, 0), ts)
         state = self.quotes.get(key)
         if state is None:
             state = QuoteState(
                 key,
                 event.source,
                 quote,
-                event.ts,
+                ts,
                 self.references.get(key),
                 deque(maxlen=self.spark_points),
             )
             self.quotes[key] = state
         else:
             state.quote = quote
-            state.ts_ns = event.ts
+            state.ts_ns = ts
         price = state.price
         if price is not None:
-            state.mark_ts_ns = event.ts
-            bucket = event.ts // self.spark_step_ns
+            state.mark_ts_ns = ts
+            bucket = ts // self.spark_step_ns
             if bucket != state.spark_bucket or not state.spark:
                 state.spark.append(price)
                 state.spark_bucket = bucket

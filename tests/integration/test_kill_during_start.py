@@ -1,0 +1,147 @@
+"""A kill switch (or REDUCE ONLY) pulled on one desk while another desk starts: the
+starting desk replays it with the risk stream, but it came after that desk opened the
+bus, so once its brokers are connected and reconciled it acts on it as a desk that
+read it live does (`TradingEngine.live_risk_after`, `Session._honour_pending`). On a
+real Redis, a bus per desk."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from silvertine_tui.config import Settings
+from silvertine_tui.domain import (
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    TradingState,
+)
+from silvertine_tui.engine import Session
+from tests.support.desks import logged_line, status, until
+from tests.support.redis_server import RedisServer
+
+pytestmark = pytest.mark.redis
+
+
+def desk(url: str, prefix: str, broker: str) -> Session:
+    return Session(
+        Settings.model_validate(
+            {
+                "bus": {"url": url, "prefix": prefix},
+                "brokers": [
+                    {
+                        "name": broker,
+                        "type": "paper",
+                        "symbols": ["BTCUSDT"],
+                        "market": {"autorun": False},
+                    }
+                ],
+                # A short ttl: claims left by a desk that quit lapse soon.
+                "engine": {"claim_ttl_s": 1.0},
+            }
+        )
+    )
+
+
+async def rest_and_leave(url: str, prefix: str, broker: str) -> str:
+    """A desk that leaves a resting limit buy working at its (paper) venue and quits
+    (`cancel_on_exit` is off): the next desk of `broker` finds it working."""
+    first = desk(url, prefix, broker)
+    await first.start()
+    try:
+        cid = await first.engine.submit(
+            OrderRequest(
+                broker=broker,
+                account="main",
+                instrument="BTCUSDT.PAPER",
+                side=Side.BUY,
+                order_type=OrderType.LIMIT,
+                quantity=Decimal("0.01"),
+                limit_price=Decimal("63000"),
+                tif=TimeInForce.GTC,
+            )
+        )
+        await until(lambda: status(first, cid) is OrderStatus.NEW)
+    finally:
+        await first.close()
+    return cid
+
+
+async def venue_working(session: Session) -> list[str]:
+    return [o.client_order_id for o in await session.brokers[0].open_orders()]
+
+
+async def test_a_kill_pulled_while_a_desk_starts_cancels_its_orders_once_it_is_up(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    url = redis_server.url
+    cid = await rest_and_leave(url, key_prefix, "paper")
+    b = desk(url, key_prefix, "paper2")
+    await b.start()
+    a = desk(url, key_prefix, "paper")
+    try:
+        await a.open()  # desk A is starting: bus open, brokers claimed
+        report = await b.engine.kill("drill on desk B while desk A starts")
+        assert report.cancelled == ()  # desk B drives nothing working
+        await a.start()  # replays the KILL with the risk stream
+        assert a.engine.gate.state is TradingState.HALTED
+        # Acted on as one read live: desk A cancels what it drives, and says so.
+        await until(lambda: status(a, cid) is OrderStatus.CANCELED)
+        assert await venue_working(a) == []
+        name_a = f"desk {a.claims.desk.host} pid {a.claims.desk.pid}"
+        line = await logged_line(a, f"{name_a}, after a kill switch on another desk")
+        assert "drill on desk B while desk A starts" in line
+        assert line.endswith("Trading HALTED; cancelled 1 order(s).")
+        assert a.engine.kill_from_elsewhere == ""
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_kill_journaled_before_a_desk_opens_is_not_acted_on_at_its_start(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    """The other side of the line: a KILL already in the risk stream when the desk
+    opened the bus is history (the desk was not running then): HALTED holds, and the
+    order left working stays working until the trader acts."""
+    url = redis_server.url
+    cid = await rest_and_leave(url, key_prefix, "paper")
+    b = desk(url, key_prefix, "paper2")
+    await b.start()
+    a = desk(url, key_prefix, "paper")
+    try:
+        await b.engine.kill("drill on desk B before desk A starts")
+        await a.start()
+        await asyncio.sleep(0.5)
+        assert a.engine.gate.state is TradingState.HALTED
+        assert status(a, cid) is OrderStatus.NEW
+        assert await venue_working(a) == [cid]
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_reduce_only_set_while_a_desk_starts_cancels_its_adding_orders_once_it_is_up(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    url = redis_server.url
+    cid = await rest_and_leave(url, key_prefix, "paper")  # a buy, the position flat: adds
+    b = desk(url, key_prefix, "paper2")
+    await b.start()
+    a = desk(url, key_prefix, "paper")
+    try:
+        await a.open()
+        await b.engine.set_trading_state(TradingState.REDUCE_ONLY)
+        await a.start()
+        assert a.engine.gate.state is TradingState.REDUCE_ONLY
+        await until(lambda: status(a, cid) is OrderStatus.CANCELED)
+        assert await venue_working(a) == []
+        line = await logged_line(a, "after REDUCE ONLY on another desk")
+        assert line.startswith(f"desk {a.claims.desk.host} pid {a.claims.desk.pid}, ")
+    finally:
+        await a.close()
+        await b.close()
