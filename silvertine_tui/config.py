@@ -30,7 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -46,7 +46,7 @@ from pydantic import (
 )
 
 from .domain import TradingState
-from .domain.redaction import redact_url, url_secrets
+from .domain.redaction import redact_url, url_secrets, userinfo_problem
 
 __all__ = [
     "BinanceBrokerConfig",
@@ -76,10 +76,23 @@ _SCHEMES_HINT = "use memory://, redis://, rediss:// or unix://"
 # Names and accounts end up inside stream keys (`…:exec:{broker}:{account}`).
 _KEY_PART_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _KEY_PART_RULE = "must start with a letter or digit and use only letters, digits, '_', '.', '-'"
-# Extra fields of third-party broker sections with these names are wrapped in SecretStr.
+# Extra fields of third-party broker sections with these names are wrapped in SecretStr
+# (so is every value a `${VAR}` was expanded into: `_FromEnv`).
 _SECRET_NAME_RE = re.compile(
-    r"secret|password|passwd|passphrase|token|key$|_key|credential|auth|pin$", re.I
+    r"secret|pass(word|wd|phrase|code|key)|pass$|pwd|token|key$|_key|credential|auth|pin$"
+    r"|otp$|private|cookie",
+    re.I,
 )
+
+
+class _FromEnv(str):
+    """A string a `${VAR}` was expanded into (`expand_env_vars`). In a third-party
+    broker's section it is a secret whatever its field's name (`_hidden`): only secrets
+    belong in the environment, and a `pwd: ${ACME_PWD}` was printed by `silvertine
+    config` and never kept out of the log. Typed fields of the models hold plain `str`
+    (pydantic makes one of it)."""
+
+    __slots__ = ()
 
 
 class ConfigError(Exception):
@@ -178,12 +191,25 @@ class BusConfig(_Section):
             raise ValueError(f"not a URL with a scheme; {_SCHEMES_HINT}")
         if scheme.lower() not in BUS_SCHEMES:
             raise ValueError(f"scheme {scheme!r} is not supported; {_SCHEMES_HINT}")
-        if scheme.lower() != "memory" and _redis_url_parts(value) is None:
+        if scheme.lower() == "memory":
+            return value
+        parts = _redis_url_parts(value)
+        if parts is None:
             # Never the URL in the message: it may hold a password.
             raise ValueError(
                 "cannot be read (its host, port or database); a password in it with "
                 "/ ? # or @ must be percent-encoded (%2F %3F %23 %40), or set "
                 "bus.password instead"
+            )
+        if userinfo_problem(value) or _host_is_not_the_written_one(value, parts):
+            # redis-py reads `redis://:Zx@localhost:1/q@10.9.9.9:6379/0` as password
+            # `Zx`, host `localhost`: the rest of the password went out as a host name
+            # (a DNS query) and into "cannot reach Redis at localhost:1" errors.
+            raise ValueError(
+                "a user name or password in it holds / ? # or a second @, which must be "
+                "percent-encoded (%2F %3F %23 %40), or set bus.password instead: "
+                "redis-py would end the password at the first of them and connect to "
+                "the rest of it as a host"
             )
         return value
 
@@ -537,8 +563,10 @@ class ExternalBrokerConfig(BrokerConfigBase):
     """A third-party adapter's section (``silvertine.brokers`` entry point named ``type``).
 
     Unknown fields are kept in ``model_extra`` for the adapter. String fields whose name looks
-    secret (``*secret*``, ``*password*``, ``*token*``, ``*_key``, ``*credential*``, ``*auth*``
-    ...), at any depth, are wrapped in ``SecretStr`` so they never show in a repr.
+    secret (``*secret*``, ``*password*``, ``*passcode*``, ``*pwd*``, ``*token*``, ``*_key``,
+    ``*credential*``, ``*auth*`` ...), and every string a ``${VAR}`` was expanded into,
+    whatever its name, at any depth, are wrapped in ``SecretStr``: they never show in a
+    repr or in `silvertine config`, and the log is given them (`secret_values`).
     """
 
     model_config = ConfigDict(extra="allow", hide_input_in_errors=True)
@@ -563,13 +591,14 @@ class ExternalBrokerConfig(BrokerConfigBase):
 def _hidden(name: str, value: Any) -> Any:
     """`value` with every string under a secret-looking name wrapped in `SecretStr`,
     at any depth (`credentials: {password: ...}`: only the top level was, and the
-    nested one showed in a repr and a dump); every string under such a name is one."""
+    nested one showed in a repr and a dump); every string under such a name is one,
+    and so is every string a `${VAR}` was expanded into (`_FromEnv`), whatever its name."""
+    secret = bool(_SECRET_NAME_RE.search(name))
     if isinstance(value, str):
-        return SecretStr(value) if _SECRET_NAME_RE.search(name) else value
+        return SecretStr(str(value)) if secret or isinstance(value, _FromEnv) else value
     if isinstance(value, dict):
-        secret = bool(_SECRET_NAME_RE.search(name))
         return {
-            k: SecretStr(v) if secret and isinstance(v, str) else _hidden(str(k), v)
+            k: SecretStr(str(v)) if secret and isinstance(v, str) else _hidden(str(k), v)
             for k, v in value.items()
         }
     if isinstance(value, list):
@@ -697,9 +726,16 @@ def _default_log_file() -> Path:
     return state_home() / "silvertine.log"
 
 
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
 class LogConfig(_Section):
     file: Path = Field(default_factory=_default_log_file)
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    level: LogLevel = "INFO"
+    # Level per logger, e.g. {ib_async: INFO}: wins over `level` and over the cap the
+    # libraries' loggers have by default (WARNING for ib_async, websockets, binance,
+    # aiohttp, urllib3, asyncio: logsetup.LIBRARY_LEVELS).
+    levels: dict[str, LogLevel] = Field(default_factory=dict)
 
     @field_validator("file")
     @classmethod
@@ -710,6 +746,15 @@ class LogConfig(_Section):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _upper_levels(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        if any(not isinstance(name, str) or not name.strip() for name in value):
+            raise ValueError("logger names must not be empty")
+        return {name: v.upper() if isinstance(v, str) else v for name, v in value.items()}
 
 
 def _one_binance_market(brokers: Sequence[BrokerConfigBase]) -> None:
@@ -875,10 +920,14 @@ def _join_path(path: str, key: object) -> str:
 
 
 def _expand_str(value: str, where: str, environ: Mapping[str, str], problems: list[str]) -> str:
+    expanded = False
+
     def replace(match: re.Match[str]) -> str:
+        nonlocal expanded
         if match["escape"]:
             return "$"
         name, default = match["name"], match["default"]
+        expanded = expanded or name is not None
         if name is None:
             problems.append(f"{where}: malformed '${{'; use ${{NAME}} or ${{NAME:-default}}")
             return match[0]
@@ -893,7 +942,8 @@ def _expand_str(value: str, where: str, environ: Mapping[str, str], problems: li
             return ""
         return found
 
-    return _VAR_RE.sub(replace, value)
+    result = _VAR_RE.sub(replace, value)
+    return _FromEnv(result) if expanded else result
 
 
 def secret_values(settings: Settings) -> list[str]:
@@ -928,6 +978,19 @@ def secret_values(settings: Settings) -> list[str]:
             if parts and parts.get(name):
                 found.append(str(parts[name]))
     return list(dict.fromkeys(value for value in found if value))
+
+
+def _host_is_not_the_written_one(url: str, parts: Mapping[str, Any]) -> bool:
+    """Whether redis-py would connect to another host than the one `url` shows once
+    its passwords are hidden (`redact_url`): the password's end misread."""
+    if url.lower().startswith("unix://"):
+        return False
+    try:
+        shown = urlsplit(redact_url(url)).hostname or ""
+    except ValueError:  # (brackets of an IPv6 host the redaction cut)
+        return True
+    read = str(parts.get("host") or "")
+    return unquote(shown).lower() != unquote(read).lower()
 
 
 def _redis_url_parts(url: str) -> dict[str, Any] | None:

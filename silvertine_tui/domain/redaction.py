@@ -33,6 +33,17 @@ def _split(url: str) -> tuple[str, str, str, str, str] | None:
     return scheme, userinfo, rest, query, fragment
 
 
+def userinfo_problem(url: str) -> bool:
+    """Whether the userinfo of `url` (all before its last `@`, as `redact_url` splits
+    it) holds `/`, `?`, `#` or another `@`: a user name or password written
+    unencoded, which a URL parser (redis-py's) ends at the first of them, reading the
+    rest of the password as the host (`redis://:Zx@localhost:1/q@10.9.9.9:6379/0` goes
+    to `localhost:1`). The config refuses such a URL (`BusConfig`); `redact_url` hides
+    such a userinfo whole."""
+    parts = _split(url)
+    return parts is not None and any(c in parts[1] for c in "/?#@")
+
+
 def redact_url(url: str) -> str:
     """`url` with every password in it replaced by `***`: the userinfo's
     (`redis://user:***@host`) and each password query key's value
@@ -44,7 +55,7 @@ def redact_url(url: str) -> str:
         return url
     scheme, userinfo, rest, query, fragment = parts
     if userinfo:
-        if any(c in userinfo for c in "/?#"):
+        if userinfo_problem(url):
             userinfo = HIDDEN
         elif ":" in userinfo:
             userinfo = f"{userinfo.partition(':')[0]}:{HIDDEN}"
@@ -72,7 +83,7 @@ def url_secrets(url: str) -> list[str]:
     _, userinfo, _, query, fragment = parts
     found: list[str] = []
     if userinfo:
-        found.append(userinfo if any(c in userinfo for c in "/?#") else "")
+        found.append(userinfo if userinfo_problem(url) else "")
         found.append(userinfo.partition(":")[2])
     for key, eq, value in (pair.partition("=") for pair in query.split("&") if query):
         if eq and _is_password_key(key):

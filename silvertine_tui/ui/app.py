@@ -209,6 +209,8 @@ class SilvertineApp(App[None]):
         self._build_session = build_session
         self.start_error: Exception | None = None
         """Why the session could not be built or its bus opened (the app then exits)."""
+        self.crashed: BaseException | None = None
+        """The exception no handler caught, which ended the app (`_handle_exception`)."""
         self.user_state = state if state is not None else UserState()
         self.loaded_themes: LoadedThemes = themes if themes is not None else load_themes(theme_dirs)
 
@@ -534,6 +536,24 @@ class SilvertineApp(App[None]):
             self._failed_to_start(exc)
             return False
         return True
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An exception no handler caught (a bug) ends the app, as in Textual, with
+        its traceback in the log: Textual's report went to the terminal alone, with
+        the locals of every frame (which may hold a secret), and the CLI said "bye".
+        `crashed` holds it for the CLI's one line and exit code (cli.EXIT_CRASHED)."""
+        if self.crashed is None:
+            self.crashed = error
+            log.critical("app.crashed", exc_info=(type(error), error, error.__traceback__))
+        super()._handle_exception(error)
+
+    def _print_error_renderables(self) -> None:
+        """Textual's report of a crash (a traceback with locals) is not printed: the
+        log has the traceback, the CLI says where (`_handle_exception`)."""
+        if self.crashed is not None:
+            self._exit_renderables.clear()
+            return
+        super()._print_error_renderables()
 
     def _failed_to_start(self, exc: Exception) -> None:
         log.info("app.session_unavailable", extra={"error": str(exc)})
