@@ -31,24 +31,27 @@ from decimal import Decimal as D
 import pytest
 
 from silvertine_tui.brokers import BrokerTimeout
-from silvertine_tui.brokers.binance import BinanceBroker
 from silvertine_tui.brokers.binance.errors import CancelReplaceFailed
 from silvertine_tui.bus import EventBus
 from silvertine_tui.config import RiskConfig
 from silvertine_tui.domain import (
-    ConnectionState,
-    OrderRequest,
     OrderStatus,
-    OrderType,
-    Side,
 )
 from silvertine_tui.engine.core import TradingEngine
-from silvertine_tui.engine.recovery import reconcile_broker, replay_stream
+from silvertine_tui.engine.recovery import reconcile_broker
 from silvertine_tui.events import CancelRequestEvent, EventBase, OrderUpdateEvent
 from silvertine_tui.logsetup import JsonFormatter
-from silvertine_tui.ui.widgets.health import Metrics, errors_text
+from silvertine_tui.ui.widgets.health import errors_text
 from tests.contract.test_broker_contract import fills, statuses, updates
-from tests.support.binance_broker import BinanceDriver, Session, binance_session, build_broker
+from tests.support.binance_broker import Session, binance_session, build_broker
+from tests.support.binance_stream import (
+    health_metrics,
+    journaled,
+    o1,
+    stream_back,
+    stream_down,
+    until,
+)
 from tests.unit.binance.test_binance_broker_orders import (
     ended,
     once_each,
@@ -63,62 +66,10 @@ ORDERS = "/api/v3/order"
 TRADES = "/api/v3/myTrades"
 
 
-async def journaled(s: Session, engine: TradingEngine, check: Callable[[], bool]) -> None:
-    for _ in range(300):
-        await replay_stream(engine, s.bus.layout.exec("binance", "spot"))
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the journal never got there")
-
-
-async def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-
-
-async def stream_down(s: Session, broker: BinanceBroker) -> BinanceDriver:
-    driver = BinanceDriver(s.fake, broker, "ETHUSDT")
-    await driver.drop_connection()
-    await until(lambda: not broker.user.subscribed, "the user stream to drop")
-    return driver
-
-
-async def stream_back(driver: BinanceDriver, broker: BinanceBroker) -> None:
-    """The user stream subscribed again and the catch-up done (the broker LIVE)."""
-    await driver.restore_connection()
-    await until(
-        lambda: broker.user.subscribed and broker.state is ConnectionState.LIVE,
-        "the user stream back and caught up",
-    )
-    await driver.settle()
-
-
-def o1(limit_price: str = "1990") -> OrderRequest:
-    return OrderRequest(
-        client_order_id="o1",
-        broker="binance",
-        account="spot",
-        instrument=ETH,
-        side=Side.BUY,
-        order_type=OrderType.LIMIT,
-        quantity=D("1.0"),
-        limit_price=D(limit_price),
-    )
-
-
 def cancels_of(events: list[EventBase], coid: str) -> list[EventBase]:
     return [
         e for e in events if isinstance(e, CancelRequestEvent) and e.payload.client_order_id == coid
     ]
-
-
-async def health_metrics(s: Session) -> Metrics:
-    await s.broker.publish_health()
-    entries = await s.bus.read(s.bus.layout.health)
-    return dict(entries[-1].event.payload.metrics)  # type: ignore[union-attr]
 
 
 @pytest.fixture

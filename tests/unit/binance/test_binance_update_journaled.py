@@ -16,81 +16,37 @@ python-binance client runs):
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal as D
 
 import pytest
 
 from silvertine_tui.brokers import BrokerError
-from silvertine_tui.brokers.binance import BinanceBroker
 from silvertine_tui.config import RiskConfig
 from silvertine_tui.domain import (
-    ConnectionState,
-    OrderRequest,
     OrderStatus,
-    OrderType,
-    Side,
 )
 from silvertine_tui.engine.core import TradingEngine
-from silvertine_tui.engine.recovery import reconcile_broker, replay_stream
+from silvertine_tui.engine.recovery import reconcile_broker
 from silvertine_tui.events import OrderUpdateEvent, ReconcileKind
-from silvertine_tui.ui.widgets.health import Metrics, errors_text
+from silvertine_tui.ui.widgets.health import errors_text
 from tests.contract.test_broker_contract import fills, statuses
 from tests.fakes.binance.client import binance_client
-from tests.support.binance_broker import BinanceDriver, Session, binance_session, build_broker
+from tests.support.binance_broker import Session, binance_session, build_broker
+from tests.support.binance_stream import (
+    health_metrics,
+    journaled,
+    o1,
+    stream_back,
+    stream_down,
+    until,
+)
 from tests.unit.binance.test_binance_broker_orders import ended, once_each, req, wait_for
 
 S = OrderStatus
 ETH = "ETHUSDT.BINANCE"
 # What Binance is asked about an order: its trades, itself.
 ORDER_QUERIES = {("GET", "/api/v3/myTrades"), ("GET", "/api/v3/order")}
-
-
-async def journaled(s: Session, engine: TradingEngine, check: Callable[[], bool]) -> None:
-    for _ in range(300):
-        await replay_stream(engine, s.bus.layout.exec("binance", "spot"))
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the journal never got there")
-
-
-async def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-
-
-async def stream_down(s: Session, broker: BinanceBroker) -> BinanceDriver:
-    driver = BinanceDriver(s.fake, broker, "ETHUSDT")
-    await driver.drop_connection()
-    await until(lambda: not broker.user.subscribed, "the user stream to drop")
-    return driver
-
-
-async def stream_back(driver: BinanceDriver, broker: BinanceBroker) -> None:
-    """The user stream subscribed again and the catch-up done (the broker LIVE)."""
-    await driver.restore_connection()
-    await until(
-        lambda: broker.user.subscribed and broker.state is ConnectionState.LIVE,
-        "the user stream back and caught up",
-    )
-    await driver.settle()
-
-
-def o1(limit_price: str = "1990") -> OrderRequest:
-    return OrderRequest(
-        client_order_id="o1",
-        broker="binance",
-        account="spot",
-        instrument=ETH,
-        side=Side.BUY,
-        order_type=OrderType.LIMIT,
-        quantity=D("1.0"),
-        limit_price=D(limit_price),
-    )
 
 
 async def cancelled_elsewhere(s: Session, coid: str) -> None:
@@ -261,12 +217,6 @@ async def s() -> AsyncIterator[Session]:
     async with binance_session(balances={"USDT": "10000", "ETH": "2"}) as session:
         await session.fake.set_book("ETHUSDT", [("1980", "5")], [("2001", "5")])
         yield session
-
-
-async def health_metrics(s: Session) -> Metrics:
-    await s.broker.publish_health()
-    entries = await s.bus.read(s.bus.layout.health)
-    return dict(entries[-1].event.payload.metrics)  # type: ignore[union-attr]
 
 
 async def test_a_recovery_binance_never_answers_is_counted_in_the_health(s: Session) -> None:

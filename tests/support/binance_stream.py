@@ -1,0 +1,71 @@
+"""A Binance adapter with its user stream dropped and back, and the journal it writes:
+what the tests of orders settled by a reconcile or a catch-up share (python-binance
+against the fake Binance)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from decimal import Decimal as D
+
+from silvertine_tui.brokers.binance import BinanceBroker
+from silvertine_tui.domain import ConnectionState, OrderRequest, OrderType, Side
+from silvertine_tui.engine.core import TradingEngine
+from silvertine_tui.engine.recovery import replay_stream
+from silvertine_tui.ui.widgets.health import Metrics
+from tests.support.binance_broker import BinanceDriver, Session
+
+ETH = "ETHUSDT.BINANCE"
+
+
+async def journaled(s: Session, engine: TradingEngine, check: Callable[[], bool]) -> None:
+    for _ in range(300):
+        await replay_stream(engine, s.bus.layout.exec("binance", "spot"))
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the journal never got there")
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+async def stream_down(s: Session, broker: BinanceBroker) -> BinanceDriver:
+    driver = BinanceDriver(s.fake, broker, "ETHUSDT")
+    await driver.drop_connection()
+    await until(lambda: not broker.user.subscribed, "the user stream to drop")
+    return driver
+
+
+async def stream_back(driver: BinanceDriver, broker: BinanceBroker) -> None:
+    """The user stream subscribed again and the catch-up done (the broker LIVE)."""
+    await driver.restore_connection()
+    await until(
+        lambda: broker.user.subscribed and broker.state is ConnectionState.LIVE,
+        "the user stream back and caught up",
+    )
+    await driver.settle()
+
+
+def o1(limit_price: str = "1990") -> OrderRequest:
+    return OrderRequest(
+        client_order_id="o1",
+        broker="binance",
+        account="spot",
+        instrument=ETH,
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=D("1.0"),
+        limit_price=D(limit_price),
+    )
+
+
+async def health_metrics(s: Session) -> Metrics:
+    await s.broker.publish_health()
+    entries = await s.bus.read(s.bus.layout.health)
+    return dict(entries[-1].event.payload.metrics)  # type: ignore[union-attr]
