@@ -847,35 +847,30 @@ class PaperBroker(Broker):
         known_value = order.filled_value - sum((f.quantity * f.price for f in missing), ZERO)
         status = OrderStatus.PARTIALLY_FILLED if known_qty > 0 else OrderStatus.NEW
         avg = known_value / known_qty if known_qty > 0 else None
+
+        def said(reason: str, ts_ns: int | None, **terms: Decimal | None) -> None:
+            update = OrderUpdate(
+                client_order_id=order.client_order_id,
+                status=status,
+                venue_order_id=order.venue_order_id,
+                filled_qty=known_qty,
+                avg_price=avg,
+                reason=reason,
+                venue_ts_ns=ts_ns,
+                **terms,
+            )
+            self._add_update(out, update)
+
         if lost.replaced_ns is not None:
-            self._add_update(
-                out,
-                OrderUpdate(
-                    client_order_id=order.client_order_id,
-                    status=status,
-                    venue_order_id=order.venue_order_id,
-                    filled_qty=known_qty,
-                    avg_price=avg,
-                    quantity=order.quantity,
-                    limit_price=order.limit_price,
-                    stop_price=order.stop_price,
-                    reason=f"replaced ({reason})",
-                    venue_ts_ns=lost.replaced_ns,
-                ),
+            said(
+                f"replaced ({reason})",
+                lost.replaced_ns,
+                quantity=order.quantity,
+                limit_price=order.limit_price,
+                stop_price=order.stop_price,
             )
         if trigger:
-            self._add_update(
-                out,
-                OrderUpdate(
-                    client_order_id=order.client_order_id,
-                    status=status,
-                    venue_order_id=order.venue_order_id,
-                    filled_qty=known_qty,
-                    avg_price=avg,
-                    reason=lost.trigger,
-                    venue_ts_ns=lost.trigger_ns,
-                ),
-            )
+            said(lost.trigger, lost.trigger_ns)
 
     def _forget(self, order: SimOrder) -> None:
         """The venue archived `order`: nothing about it can be published again."""
