@@ -374,7 +374,16 @@ class TradingEngine:
                     continue
                 event_id = event.event_id
                 cursor = applied.get(stream)
-                if cursor is None or event_id in seen_set or not entry_after(entry_id, cursor):
+                if (
+                    cursor is None
+                    or event_id in seen_set
+                    or (
+                        # (`entry_after`, its common case first: ids of one length
+                        # compare as text; a call per entry cost 3% of a replay)
+                        (entry_id <= cursor or len(entry_id) != len(cursor))
+                        and not entry_after(entry_id, cursor)
+                    )
+                ):
                     # The stream's first entry (`_apply_entry`), an event seen before, or
                     # an entry at or below what was applied there (a stream read again
                     # from its start: `_apply_entry` skips it, `applied` never steps back).
