@@ -914,6 +914,10 @@ class TradingEngine:
                 # Set elsewhere (this desk's own change set the gate before publishing):
                 # the session calls `honour_reduce_only`.
                 self.reduce_from_elsewhere = event.payload.message or "reduce only"
+            elif state is not TradingState.REDUCE_ONLY:
+                # A later state lifted it before it was acted on (both read in one
+                # batch, or replayed while this desk started): nothing to cancel now.
+                self.reduce_from_elsewhere = ""
             self.gate.state = state
 
     async def wait_changed(self, timeout: float | None = None) -> bool:
@@ -1610,8 +1614,8 @@ class TradingEngine:
         after it was applied: cancel what would add to a position here, as
         `set_trading_state` does there, and say so in the log."""
         reason, self.reduce_from_elsewhere = self.reduce_from_elsewhere, ""
-        if not reason:
-            return None
+        if not reason or self.gate.state is not TradingState.REDUCE_ONLY:
+            return None  # (lifted since: orders that add may go again)
         report = await self.cancel_adding(reason)
         await self._say_honoured(
             f"after REDUCE ONLY on another desk: {report.summary()}", report.ok

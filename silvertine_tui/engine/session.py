@@ -153,6 +153,9 @@ class Session:
         self._claim_lost = ""  # why this desk stopped sending (a claim another desk took)
         self._claim_lapsed = False  # its claims not renewed for the ttl (until they are)
         self._resyncing = ""  # why: Redis lost data, the claims and venues being redone
+        # Resyncs under way: the bus runs each loss's listener as its own task, and a
+        # second loss during a resync starts another beside it. Orders wait for both.
+        self._resyncs = 0
         self._stopped = ""  # why a task the desk trades on failed (`_kept_failed`)
         self._closed_brokers: set[str] = set()  # closed with a lost claim
         self._side_tasks: set[asyncio.Task[Any]] = set()  # `_spawn`
@@ -755,11 +758,14 @@ class Session:
             "resyncing from them; nothing is sent until that is done (a few seconds). "
             "Send it again then"
         )
+        self._resyncs += 1
         self._refresh_not_ready()
         try:
             await self._resync_after_loss(reason)
         finally:
-            self._resyncing = ""
+            self._resyncs -= 1
+            if not self._resyncs:
+                self._resyncing = ""
             self._refresh_not_ready()
 
     async def _resync_after_loss(self, reason: str) -> None:

@@ -145,3 +145,28 @@ async def test_reduce_only_set_while_a_desk_starts_cancels_its_adding_orders_onc
     finally:
         await a.close()
         await b.close()
+
+
+async def test_reduce_only_lifted_while_a_desk_starts_cancels_nothing_there(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    """REDUCE ONLY then ACTIVE from another desk while this one starts: the pending
+    REDUCE ONLY was acted on once the desk was up, under ACTIVE, and cancelled its
+    resting buy (found by the review of the change above)."""
+    url = redis_server.url
+    cid = await rest_and_leave(url, key_prefix, "paper")
+    other = desk(url, key_prefix, "paper2")
+    await other.start()
+    starting = desk(url, key_prefix, "paper")
+    try:
+        await starting.open()
+        await other.engine.set_trading_state(TradingState.REDUCE_ONLY)
+        await other.engine.set_trading_state(TradingState.ACTIVE)
+        await starting.start()
+        assert starting.engine.gate.state is TradingState.ACTIVE
+        await asyncio.sleep(1.0)  # what `_honour_pending` would have cancelled by now
+        assert status(starting, cid) is OrderStatus.NEW
+        assert cid in await venue_working(starting)
+    finally:
+        await starting.close()
+        await other.close()
