@@ -1652,7 +1652,14 @@ class RedisBus:
         that finds the epoch set finds the claims too. A refusal that passes by itself
         (`_transient`) is raised and the whole check tried again; another is logged and
         the other claims go on."""
-        for key, (holder, ttl_ms, pending) in list(self._held_claims.items()):
+        for key in list(self._held_claims):
+            # As held now: a claim let go (the desk closing) or made outright
+            # (`take_deferred`) while an earlier one of this loop was awaited is not
+            # set again as it was before.
+            held = self._held_claims.get(key)
+            if held is None:
+                continue
+            holder, ttl_ms, pending = held
             try:
                 found: Any = await self._eval_claim(key, holder, ttl_ms, "", pending, not pending)
             except ResponseError as exc:
