@@ -668,7 +668,8 @@ class Session:
             return RiskViolation(CLAIM_LOST, self._lost_message(conflict))
         if claims.stalled:  # held past the lapse: the keeper has not run to tell it
             return RiskViolation(CLAIM_LAPSED, self._lapsed_message())
-        if broker is not None and broker not in claims.held:
+        if broker is not None and broker in claims.brokers and broker not in claims.held:
+            # (a broker this desk has not got is the engine's to refuse, by name)
             return RiskViolation(
                 CLAIM_LAPSED,
                 f"this desk does not hold its claim on broker {broker} now: nothing was "
