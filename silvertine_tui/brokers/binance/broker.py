@@ -1206,21 +1206,23 @@ class BinanceBroker(Broker):
 
     async def cancel(self, client_order_id: str, reason: str = "") -> None:
         order = self._orders.get(client_order_id)
-        if order is not None and order.status is not None and order.status.is_terminal:
+        # Ended by our own status, or, with none of ours (met only in Binance's listing
+        # after a restart), by Binance's last word on it: nothing is sent.
+        last = order.last_status if order is not None else None
+        if order is not None and last is not None and last.is_terminal:
             self._require_tradable(cancel=True)
-            if order.status is not OrderStatus.CANCELED:
+            if last is not OrderStatus.CANCELED:
                 # Its end (a fill) reached this adapter before the desk had it.
                 raise cancel_too_late(
                     client_order_id,
                     "Binance",
-                    order.status,
+                    last,
                     order.filled,
                     said="nothing was sent",
                     code="unknown_order",
                 )
             raise UnknownOrder(
-                f"{self.source}: order {client_order_id} is already {order.status}; "
-                "nothing was sent",
+                f"{self.source}: order {client_order_id} is already {last}; nothing was sent",
                 code="unknown_order",
             )
         await super().cancel(client_order_id, reason)
@@ -2482,11 +2484,9 @@ class BinanceBroker(Broker):
         }
         self.health_state.extra = {
             **usage,
-            "working_orders": sum(
-                1
-                for o in self._orders.values()
-                if o.status is not None and not o.status.is_terminal
-            ),
+            # What works: ours, and those met only in Binance's listing (no status of
+            # ours) that Binance has not ended.
+            "working_orders": sum(1 for o in self._orders.values() if not o.ended),
             "user_stream_rebuilds": self.user.rebuilds,
             "client_restarts": self.user.client_restarts,
             **self._market_stats(),

@@ -63,8 +63,13 @@ class TrackedOrder:
         order with no status of ours (met only in the venue's listing or a query after a
         restart), the venue's last word on it. (Judged by our status alone, such an
         order ended at the venue read as working: a cancel all journaled a cancel of it.)"""
-        last = self.status if self.status is not None else self.venue_status
+        last = self.last_status
         return last is not None and last.is_terminal
+
+    @property
+    def last_status(self) -> OrderStatus | None:
+        """Its last status known: ours, or else the venue's last word on it."""
+        return self.status if self.status is not None else self.venue_status
 
     @property
     def carried(self) -> tuple[Decimal, Decimal]:
