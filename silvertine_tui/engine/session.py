@@ -535,13 +535,23 @@ class Session:
         await self.engine.load_broker_instruments(broker, required=at_start)
         try:
             self.reconcile_findings += await reconcile_broker(self.engine, broker)
-        except BrokerError as exc:
+        except Exception as exc:
+            # A venue's answer the adapter could not read (a ValueError from a listing
+            # row) as much as a refusal: after a reconnect it ended in the broker's
+            # listener log line alone, the broker LIVE and the desk unreconciled.
             log.error(
                 "session.reconcile_failed",
                 extra={"broker": broker.source, "after": why, "error": str(exc)},
+                exc_info=not isinstance(exc, BrokerError),
             )
+            error = str(exc) if isinstance(exc, BrokerError) else f"{type(exc).__name__}: {exc}"
+            broker.count_error("reconcile_failed")
             state = ConnectionState.DISCONNECTED if at_start else broker.state
-            await broker.set_state(state, f"reconcile after {why} failed: {exc}")
+            await broker.set_state(
+                state,
+                f"reconcile after {why} failed: {error}; its orders and positions here may "
+                "differ from the venue's until a reconcile succeeds",
+            )
 
     async def _follow(self) -> None:
         every = self.settings.engine.snapshot_every_events
