@@ -114,7 +114,14 @@ SPECS: tuple[KeySpec, ...] = (
     KeySpec("app.quit_ctrl_c", "ctrl+c", "quit", "Quit", "app", show=False, priority=True),
     # -- ticket -------------------------------------------------------------------------
     KeySpec("ticket.fire", "f9", "fire", "Send", "ticket", help="send the order (enter too)"),
-    KeySpec("ticket.flip", "ctrl+s", "flip_side", "Buy/Sell", "ticket", help="flip the side"),
+    KeySpec(
+        "ticket.flip",
+        "ctrl+s",
+        "flip_side",
+        "Buy/Sell",
+        "ticket",
+        help="flip the side (a prefilled price takes the new side's)",
+    ),
     KeySpec(
         "ticket.reset",
         "ctrl+u",
