@@ -43,11 +43,13 @@ from silvertine_tui.events import CancelRequestEvent, EventBase, OrderUpdateEven
 from silvertine_tui.logsetup import JsonFormatter
 from silvertine_tui.ui.widgets.health import errors_text
 from tests.contract.test_broker_contract import fills, statuses, updates
-from tests.support.binance_broker import Session, binance_session, build_broker
+from tests.support.binance_broker import Session, binance_session
 from tests.support.binance_stream import (
     health_metrics,
     journaled,
     o1,
+    o1_filled,
+    o1_then_restart,
     stream_back,
     stream_down,
     until,
@@ -88,39 +90,25 @@ async def test_an_order_met_in_the_listing_that_filled_unheard_is_let_go() -> No
     catch-up publishes its fill and the journal ends it FILLED from it; no update is
     journaled, so nothing tells the adapter. A cancel all (the kill switch's) then
     journals no cancel of it and asks Binance nothing about it."""
-    async with binance_session(balances={"USDT": "100000"}) as s:
-        await s.fake.set_book("ETHUSDT", [("1980", "5")], [("2001", "5")])
-        engine = TradingEngine(s.bus, [s.broker], RiskConfig())
-        await engine.load_instruments()
-        await s.broker.place(o1())
-        await journaled(s, engine, lambda: engine.oms.orders["o1"].order.status is S.NEW)
-        await s.broker.close()
+    async with o1_then_restart() as (s, engine, again, found):
+        assert found == []  # o1 met in the listing
 
-        again = build_broker(s.fake, s.bus, ["ETHUSDT"])
-        engine.brokers["binance"] = again
-        try:
-            await again.connect()
-            await engine.load_instruments()
-            assert await reconcile_broker(engine, again) == []  # o1 met in the listing
+        driver = await stream_down(s, again)
+        await s.fake.fill(s.fake.order_by_client_id("o1").order_id)  # whole, unheard
+        s.fake.exchange.take_user_events()
+        await stream_back(driver, again)  # its catch-up publishes the fill
+        await journaled(s, engine, lambda: engine.oms.orders["o1"].order.status is S.FILLED)
+        assert await reconcile_broker(engine, again) == []  # as the session does then
 
-            driver = await stream_down(s, again)
-            await s.fake.fill(s.fake.order_by_client_id("o1").order_id)  # whole, unheard
-            s.fake.exchange.take_user_events()
-            await stream_back(driver, again)  # its catch-up publishes the fill
-            await journaled(s, engine, lambda: engine.oms.orders["o1"].order.status is S.FILLED)
-            assert await reconcile_broker(engine, again) == []  # as the session does then
-
-            start = len(s.fake.requests)
-            assert await again.cancel_all(reason="kill switch") == []
-            assert s.fake.requests[start:] == [("GET", "/api/v3/openOrders")]
-            events = await s.events()
-            assert cancels_of(events, "o1") == []
-            assert statuses(events, "o1") == [S.PENDING_NEW, S.NEW]  # FILLED: from the fill
-            assert [f.quantity for f in fills(events, "o1")] == [D("1.0")]
-            await journaled(s, engine, lambda: engine.oms.orders["o1"].order.status is S.FILLED)
-            assert not engine.anomalies.total
-        finally:
-            await again.close()
+        start = len(s.fake.requests)
+        assert await again.cancel_all(reason="kill switch") == []
+        assert s.fake.requests[start:] == [("GET", "/api/v3/openOrders")]
+        events = await s.events()
+        assert cancels_of(events, "o1") == []
+        assert statuses(events, "o1") == [S.PENDING_NEW, S.NEW]  # FILLED: from the fill
+        assert [f.quantity for f in fills(events, "o1")] == [D("1.0")]
+        await journaled(s, engine, lambda: engine.oms.orders["o1"].order.status is S.FILLED)
+        assert not engine.anomalies.total
 
 
 async def test_an_ended_order_met_in_a_missed_fill_s_lookup_is_no_cancel_target() -> None:
@@ -128,33 +116,17 @@ async def test_an_ended_order_met_in_a_missed_fill_s_lookup_is_no_cancel_target(
     reconcile's missed fill names it by Binance's order id only, and the adapter asks
     Binance which order that is: FILLED. It has no status of the adapter's own, yet it
     is ended: a cancel all journals no cancel of it and asks Binance nothing of it."""
-    async with binance_session(balances={"USDT": "100000"}) as s:
-        await s.fake.set_book("ETHUSDT", [("1980", "5")], [("2001", "5")])
-        engine = TradingEngine(s.bus, [s.broker], RiskConfig())
-        await engine.load_instruments()
-        await s.broker.place(o1())
-        await journaled(s, engine, lambda: engine.oms.orders["o1"].order.status is S.NEW)
-        await s.broker.close()
-        await s.fake.fill(s.fake.order_by_client_id("o1").order_id)  # while away
+    async with o1_then_restart(o1_filled) as (s, engine, again, found):
+        assert [r.kind.value for r in found] == ["MISSED_FILL"]
+        await journaled(s, engine, lambda: engine.oms.orders["o1"].order.status is S.FILLED)
 
-        again = build_broker(s.fake, s.bus, ["ETHUSDT"])
-        engine.brokers["binance"] = again
-        try:
-            await again.connect()
-            await engine.load_instruments()
-            found = await reconcile_broker(engine, again)
-            assert [r.kind.value for r in found] == ["MISSED_FILL"]
-            await journaled(s, engine, lambda: engine.oms.orders["o1"].order.status is S.FILLED)
-
-            start = len(s.fake.requests)
-            assert await again.cancel_all(reason="kill switch") == []
-            assert s.fake.requests[start:] == [("GET", "/api/v3/openOrders")]
-            events = await s.events()
-            assert cancels_of(events, "o1") == []
-            assert S.PENDING_CANCEL not in statuses(events, "o1")
-            assert not engine.anomalies.total
-        finally:
-            await again.close()
+        start = len(s.fake.requests)
+        assert await again.cancel_all(reason="kill switch") == []
+        assert s.fake.requests[start:] == [("GET", "/api/v3/openOrders")]
+        events = await s.events()
+        assert cancels_of(events, "o1") == []
+        assert S.PENDING_CANCEL not in statuses(events, "o1")
+        assert not engine.anomalies.total
 
 
 # -- 2. Binance's answers the adapter cannot read: counted -------------------------------

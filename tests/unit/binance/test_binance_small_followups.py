@@ -20,13 +20,17 @@ import pytest
 from silvertine_tui.brokers.binance.broker import BinanceBroker
 from silvertine_tui.brokers.binance.user_stream import UserStream
 from silvertine_tui.brokers.errors import CancelTooLate
-from silvertine_tui.config import RiskConfig
 from silvertine_tui.domain import OrderStatus
 from silvertine_tui.engine.core import TradingEngine
-from silvertine_tui.engine.recovery import reconcile_broker
 from tests.contract.test_broker_contract import statuses
-from tests.support.binance_broker import Session, binance_session, build_broker
-from tests.support.binance_stream import journaled, o1, stream_back, stream_down
+from tests.support.binance_broker import Session
+from tests.support.binance_stream import (
+    journaled,
+    o1_filled,
+    o1_then_restart,
+    stream_back,
+    stream_down,
+)
 
 S = OrderStatus
 ORDERS = "/api/v3/order"
@@ -36,23 +40,9 @@ ORDERS = "/api/v3/order"
 async def restarted() -> AsyncIterator[tuple[Session, TradingEngine, BinanceBroker]]:
     """o1 placed and NEW; the desk restarts: the new adapter meets o1 only in
     Binance's listing (no status of its own)."""
-    async with binance_session(balances={"USDT": "100000"}) as s:
-        await s.fake.set_book("ETHUSDT", [("1980", "5")], [("2001", "5")])
-        engine = TradingEngine(s.bus, [s.broker], RiskConfig())
-        await engine.load_instruments()
-        await s.broker.place(o1())
-        await journaled(s, engine, lambda: engine.oms.orders["o1"].order.status is S.NEW)
-        await s.broker.close()
-
-        again = build_broker(s.fake, s.bus, ["ETHUSDT"])
-        engine.brokers["binance"] = again
-        try:
-            await again.connect()
-            await engine.load_instruments()
-            assert await reconcile_broker(engine, again) == []  # o1 met in the listing
-            yield s, engine, again
-        finally:
-            await again.close()
+    async with o1_then_restart() as (s, engine, again, found):
+        assert found == []  # o1 met in the listing
+        yield s, engine, again
 
 
 async def working_orders(s: Session, broker: BinanceBroker) -> Any:
@@ -70,34 +60,18 @@ async def test_a_cancel_of_an_order_binance_ended_met_after_a_restart_sends_noth
     which order that is: FILLED (no status of the adapter's own; `ended` from Binance's
     word). A cancel of it says it came too late and nothing was sent: no DELETE, no
     PENDING_CANCEL journaled."""
-    async with binance_session(balances={"USDT": "100000"}) as s:
-        await s.fake.set_book("ETHUSDT", [("1980", "5")], [("2001", "5")])
-        engine = TradingEngine(s.bus, [s.broker], RiskConfig())
-        await engine.load_instruments()
-        await s.broker.place(o1())
-        await journaled(s, engine, lambda: engine.oms.orders["o1"].order.status is S.NEW)
-        await s.broker.close()
-        await s.fake.fill(s.fake.order_by_client_id("o1").order_id)  # while away
+    async with o1_then_restart(o1_filled) as (s, engine, again, found):
+        assert [r.kind.value for r in found] == ["MISSED_FILL"]
+        await journaled(s, engine, lambda: engine.oms.orders["o1"].order.status is S.FILLED)
+        tracked = again._orders["o1"]
+        assert tracked.status is None
+        assert tracked.venue_status is S.FILLED
 
-        again = build_broker(s.fake, s.bus, ["ETHUSDT"])
-        engine.brokers["binance"] = again
-        try:
-            await again.connect()
-            await engine.load_instruments()
-            found = await reconcile_broker(engine, again)
-            assert [r.kind.value for r in found] == ["MISSED_FILL"]
-            await journaled(s, engine, lambda: engine.oms.orders["o1"].order.status is S.FILLED)
-            tracked = again._orders["o1"]
-            assert tracked.status is None
-            assert tracked.venue_status is S.FILLED
-
-            start = len(s.fake.requests)
-            with pytest.raises(CancelTooLate, match="nothing was sent"):
-                await again.cancel("o1", "by hand")
-            assert ("DELETE", ORDERS) not in s.fake.requests[start:]
-            assert S.PENDING_CANCEL not in statuses(await s.events(), "o1")
-        finally:
-            await again.close()
+        start = len(s.fake.requests)
+        with pytest.raises(CancelTooLate, match="nothing was sent"):
+            await again.cancel("o1", "by hand")
+        assert ("DELETE", ORDERS) not in s.fake.requests[start:]
+        assert S.PENDING_CANCEL not in statuses(await s.events(), "o1")
 
 
 # -- 2. working_orders counts the listed orders that still work ---------------------------

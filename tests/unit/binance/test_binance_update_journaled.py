@@ -37,6 +37,7 @@ from tests.support.binance_stream import (
     health_metrics,
     journaled,
     o1,
+    o1_then_restart,
     stream_back,
     stream_down,
     until,
@@ -70,46 +71,32 @@ async def test_an_order_the_reconcile_ends_is_no_longer_asked_about() -> None:
     session's reconcile journals it CANCELED, no longer open at Binance. From then on
     the adapter holds it ended: a later catch-up asks Binance nothing about it, and a
     cancel all neither journals a cancel of it nor asks Binance for it."""
-    async with binance_session(balances={"USDT": "100000"}) as s:
-        await s.fake.set_book("ETHUSDT", [("1980", "5")], [("2001", "5")])
-        engine = TradingEngine(s.bus, [s.broker], RiskConfig())
-        await engine.load_instruments()
-        await s.broker.place(o1())
-        await journaled(s, engine, lambda: engine.oms.orders["o1"].order.status is S.NEW)
-        await s.broker.close()
+    async with o1_then_restart() as (s, engine, again, found):
+        assert found == []  # o1 met in the listing
 
-        again = build_broker(s.fake, s.bus, ["ETHUSDT"])
-        engine.brokers["binance"] = again
-        try:
-            await again.connect()
-            await engine.load_instruments()
-            assert await reconcile_broker(engine, again) == []  # o1 met in the listing
+        driver = await stream_down(s, again)
+        await cancelled_elsewhere(s, "o1")
+        await stream_back(driver, again)
+        found = await reconcile_broker(engine, again)  # as the session does then
+        assert [(r.kind, r.client_order_id) for r in found] == [
+            (ReconcileKind.LOCAL_ORDER_UNKNOWN, "o1")
+        ]
+        await journaled(s, engine, lambda: engine.oms.orders["o1"].order.status is S.CANCELED)
 
-            driver = await stream_down(s, again)
-            await cancelled_elsewhere(s, "o1")
-            await stream_back(driver, again)
-            found = await reconcile_broker(engine, again)  # as the session does then
-            assert [(r.kind, r.client_order_id) for r in found] == [
-                (ReconcileKind.LOCAL_ORDER_UNKNOWN, "o1")
-            ]
-            await journaled(s, engine, lambda: engine.oms.orders["o1"].order.status is S.CANCELED)
+        # The next reconnect's catch-up: nothing asked about o1 (its symbol's trades
+        # were asked from a minute before the connect, every time).
+        start = len(s.fake.requests)
+        driver = await stream_down(s, again)
+        await stream_back(driver, again)
+        assert asked_since(s, start) == []
 
-            # The next reconnect's catch-up: nothing asked about o1 (its symbol's trades
-            # were asked from a minute before the connect, every time).
-            start = len(s.fake.requests)
-            driver = await stream_down(s, again)
-            await stream_back(driver, again)
-            assert asked_since(s, start) == []
-
-            # A cancel all (the kill switch's): nothing to cancel, nothing sent.
-            start = len(s.fake.requests)
-            assert await again.cancel_all(reason="kill switch") == []
-            assert s.fake.requests[start:] == [("GET", "/api/v3/openOrders")]
-            events = await s.events()
-            assert statuses(events, "o1") == [S.PENDING_NEW, S.NEW, S.CANCELED]
-            assert not engine.anomalies.total
-        finally:
-            await again.close()
+        # A cancel all (the kill switch's): nothing to cancel, nothing sent.
+        start = len(s.fake.requests)
+        assert await again.cancel_all(reason="kill switch") == []
+        assert s.fake.requests[start:] == [("GET", "/api/v3/openOrders")]
+        events = await s.events()
+        assert statuses(events, "o1") == [S.PENDING_NEW, S.NEW, S.CANCELED]
+        assert not engine.anomalies.total
 
 
 async def test_a_status_the_reconcile_takes_lets_the_catch_up_settle_the_order() -> None:
