@@ -5,7 +5,6 @@ against the fake Binance)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal as D
@@ -19,6 +18,7 @@ from silvertine_tui.engine.recovery import reconcile_broker, replay_stream
 from silvertine_tui.events import Reconcile
 from silvertine_tui.ui.widgets.health import Metrics
 from tests.support.binance_broker import BinanceDriver, Session, binance_session, build_broker
+from tests.support.waiting import until
 
 ETH = "ETHUSDT.BINANCE"
 
@@ -32,17 +32,10 @@ async def journaled(s: Session, engine: TradingEngine, check: Callable[[], bool]
     raise AssertionError("the journal never got there")
 
 
-async def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-
-
 async def stream_down(s: Session, broker: BinanceBroker) -> BinanceDriver:
     driver = BinanceDriver(s.fake, broker, "ETHUSDT")
     await driver.drop_connection()
-    await until(lambda: not broker.user.subscribed, "the user stream to drop")
+    await until(lambda: not broker.user.subscribed, 5.0, "the user stream to drop")
     return driver
 
 
@@ -51,6 +44,7 @@ async def stream_back(driver: BinanceDriver, broker: BinanceBroker) -> None:
     await driver.restore_connection()
     await until(
         lambda: broker.user.subscribed and broker.state is ConnectionState.LIVE,
+        5.0,
         "the user stream back and caught up",
     )
     await driver.settle()

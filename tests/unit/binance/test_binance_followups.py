@@ -52,8 +52,8 @@ from tests.support.binance_stream import (
     o1_then_restart,
     stream_back,
     stream_down,
-    until,
 )
+from tests.support.waiting import until
 from tests.unit.binance.test_binance_broker_orders import (
     ended,
     once_each,
@@ -219,10 +219,12 @@ async def test_a_recovery_that_gives_up_reconciles_and_asks_again_until_answered
     await s.fake.fill(order_id, D("0.5"))  # whole: FILLED at Binance
 
     errors = s.broker.health_state.errors
-    await until(lambda: errors["bad_report_unresolved"] > 0, "the quick tries to give up")
-    await until(lambda: len(reconciles) == 1, "a reconcile asked for")
+    await until(lambda: errors["bad_report_unresolved"] > 0, 5.0, "the quick tries to give up")
+    await until(lambda: len(reconciles) == 1, 5.0, "a reconcile asked for")
     asked = s.fake.requests.count(("GET", ORDERS))
-    await until(lambda: s.fake.requests.count(("GET", ORDERS)) > asked + 1, "the order asked again")
+    await until(
+        lambda: s.fake.requests.count(("GET", ORDERS)) > asked + 1, 5.0, "the order asked again"
+    )
     assert S.FILLED not in statuses(await s.events(), coid)
     s.fake.fail_next_requests(0)  # Binance answers again
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -27,10 +27,11 @@ from silvertine_tui.brokers.binance.errors import CancelReplaceFailed
 from silvertine_tui.config import RiskConfig
 from silvertine_tui.domain import ConnectionState, OrderRequest, OrderStatus, OrderType, Side
 from silvertine_tui.engine.core import TradingEngine
-from silvertine_tui.engine.recovery import reconcile_broker, replay_stream
+from silvertine_tui.engine.recovery import reconcile_broker
 from silvertine_tui.events import EventBase, FillEvent
 from tests.contract.test_broker_contract import fills, replay_orders, statuses, updates
 from tests.support.binance_broker import BinanceDriver, Session, binance_session, build_broker
+from tests.support.binance_stream import journaled
 from tests.unit.binance.test_binance_broker_orders import (
     ended,
     once_each,
@@ -209,15 +210,6 @@ async def test_a_cancel_that_finds_a_lost_modify_s_replacement_waits_for_its_fil
 
 
 # -- 3. exec ids of fills the adapter did not publish -------------------------------------
-
-
-async def journaled(s: Session, engine: TradingEngine, check: Callable[[], bool]) -> None:
-    for _ in range(300):
-        await replay_stream(engine, s.bus.layout.exec("binance", "spot"))
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the journal never got there")
 
 
 async def reconnected(s: Session, broker: BinanceBroker) -> None:

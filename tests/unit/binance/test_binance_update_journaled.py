@@ -40,8 +40,8 @@ from tests.support.binance_stream import (
     o1_then_restart,
     stream_back,
     stream_down,
-    until,
 )
+from tests.support.waiting import until
 from tests.unit.binance.test_binance_broker_orders import ended, once_each, req, wait_for
 
 S = OrderStatus
@@ -219,7 +219,7 @@ async def test_a_recovery_binance_never_answers_is_counted_in_the_health(s: Sess
     await s.fake.fill(order_id, D("0.5"))
 
     errors = s.broker.health_state.errors
-    await until(lambda: errors["bad_report_unresolved"] > 0, "the recovery to give up")
+    await until(lambda: errors["bad_report_unresolved"] > 0, 5.0, "the recovery to give up")
     assert s.fake.requests.count(("GET", "/api/v3/order")) >= s.broker.recover_tries
     assert (errors["bad_report"], errors["bad_report_unresolved"]) == (1, 1)
     shown = errors_text(await health_metrics(s))
@@ -241,7 +241,7 @@ async def test_a_recovery_whose_query_answer_is_unreadable_too_is_counted(
 
     events = await wait_for(s, lambda e: bool(fills(e, coid)), "the fill, from myTrades")
     errors = s.broker.health_state.errors
-    await until(lambda: errors["bad_report_unresolved"] > 0, "the recovery to give up")
+    await until(lambda: errors["bad_report_unresolved"] > 0, 5.0, "the recovery to give up")
     assert [f.quantity for f in fills(events, coid)] == [D("0.5")]
     once_each(await s.events(), coid)
     assert (errors["bad_report"], errors["bad_report_unresolved"]) == (1, 1)
