@@ -277,9 +277,6 @@ class FeedModel:
     quotes both clocks are one, and the two rules agree to the bus's delay."""
     _live_streams: set[str] = field(default_factory=set)
     """Streams whose entries read now are past `live_after` (every later one is too)."""
-    _arrived_ns: int | None = None
-    """When the quote `_quote` is taking arrived, if it was read live (`_quote_entry`
-    sets it for that one call); None for one read back."""
     log: deque[LogLine] = field(init=False)
     fills: deque[LogLine] = field(init=False)
     log_total: int = 0
@@ -362,11 +359,7 @@ class FeedModel:
 
     def _quote_entry(self, entry: FeedEntry, now_ns: int) -> None:
         """The quote of `entry` (`_quote`), timed as `live_after` says."""
-        self._arrived_ns = now_ns if self._live(entry) else None
-        try:
-            self._quote(cast(QuoteEvent, entry.event))
-        finally:
-            self._arrived_ns = None
+        self._quote(cast(QuoteEvent, entry.event), now_ns if self._live(entry) else None)
 
     def _not_shown(self, entry: FeedEntry, exc: Exception) -> None:
         """An entry this desk failed to take in: data no check caught, or a fault of
@@ -464,12 +457,11 @@ class FeedModel:
     def _own(self, risk: Risk) -> bool:
         return bool(self.own_desk) and risk.message.endswith(f" by {self.own_desk}")
 
-    def _quote(self, event: QuoteEvent) -> None:
-        """A quote read live is timed by this desk's clock as it arrived (`_arrived_ns`),
-        one read back by its event, never after now (`live_after`)."""
+    def _quote(self, event: QuoteEvent, arrived: int | None) -> None:
+        """A quote read live is timed by this desk's clock as it arrived (`arrived`, ns),
+        one read back (`arrived` None) by its event, never after now (`live_after`)."""
         quote = event.payload
         key = quote.instrument
-        arrived = self._arrived_ns
         ts = min(event.ts, int(self.clock() * 1e9)) if arrived is None else arrived
         self.md_last_ns[event.source] = max(self.md_last_ns.get(event.source, 0), ts)
         state = self.quotes.get(key)

@@ -305,9 +305,9 @@ def test_a_batch_applies_each_instruments_latest_quote_and_every_other_entry() -
     applied: list[str] = []
 
     class Counted(FeedModel):
-        def _quote(self, event: QuoteEvent) -> None:
+        def _quote(self, event: QuoteEvent, arrived: int | None) -> None:
             applied.append(event.payload.instrument)
-            super()._quote(event)
+            super()._quote(event, arrived)
 
     model = Counted(prefix="silvertine", clock=lambda: now[0])
     batch = []
