@@ -64,7 +64,7 @@ from ...domain import (
     TimeInForce,
     quantize_to_step,
 )
-from ...domain.money import fmt
+from ...domain.money import decimal_places, fmt
 from ..errors import InsufficientFunds, OrderRejected, UnknownOrder
 from .account import Account, CashState, PositionState
 from .instruments import SymbolSpec, build_specs
@@ -140,18 +140,13 @@ def _apart(need: Decimal, have: Decimal) -> tuple[str, str]:
     places, or with as many more as it takes for them not to read the same (at the
     places of the more precise one both are exact). At 2 places a shortfall under a
     cent read "need 1,000.00 USDT, available 1,000.00"."""
-    exact = max(2, -_exponent(need), -_exponent(have))
+    exact = max(2, decimal_places(need), decimal_places(have))
     places = 2
     while True:
         shown_need, shown_have = fmt(need, places), fmt(have, places)
         if shown_need != shown_have or places >= exact:
             return shown_need, shown_have
         places += 1
-
-
-def _exponent(value: Decimal) -> int:
-    exponent = value.as_tuple().exponent
-    return exponent if isinstance(exponent, int) else 0
 
 
 def day_end_offset_ns(day_end_utc: str) -> int:
