@@ -396,9 +396,7 @@ class BrokerClaims:
         (`keep`'s `on_lapse`). Read from the clock when an order is about to be sent: a
         desk held past its claim's lapse refuses it at once, before the keeper runs.
         (A keeper that runs and fails tells the lapse itself, at the end of its round.)"""
-        now = time.monotonic()
-        half = self.ttl_ms / 2000
-        return now - self.renewed_at > half and now - self.round_at > half
+        return self.lapsed and time.monotonic() - self.round_at > self.ttl_ms / 2000
 
     async def keep(
         self,
