@@ -401,6 +401,9 @@ _S_PARTIALLY_FILLED, _S_FILLED = S.PARTIALLY_FILLED, S.FILLED
 # Allowed status moves. Anything else is a late or out-of-order report and is ignored.
 # PENDING_CANCEL/PENDING_REPLACE may go back to NEW (the venue refused the cancel or
 # applied the replace); a NEW report after fills becomes PARTIALLY_FILLED.
+# PENDING_CANCEL may end REJECTED: an order cancelled while still PENDING_NEW (its place
+# unanswered) that the venue then refused, or never received. Without the move it
+# stayed PENDING_CANCEL for good, counted working, though nothing worked anywhere.
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.PENDING_NEW: frozenset(
         {S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.CANCELED, S.EXPIRED, S.PENDING_CANCEL}
@@ -411,7 +414,9 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.PARTIALLY_FILLED: frozenset(
         {S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.PENDING_REPLACE, S.CANCELED, S.EXPIRED}
     ),
-    S.PENDING_CANCEL: frozenset({S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED}),
+    S.PENDING_CANCEL: frozenset(
+        {S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED, S.REJECTED}
+    ),
     S.PENDING_REPLACE: frozenset(
         {S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELED, S.EXPIRED}
     ),

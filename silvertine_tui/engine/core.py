@@ -74,7 +74,7 @@ from .cancels import (
     cancel_ids,
     cancel_on,
 )
-from .in_flight import PlacesInFlight, RaisesInFlight, cancel_when_answered
+from .in_flight import ChangesInFlight, PlacesInFlight, cancel_when_answered
 from .oms import _FROM_ORDER, OrderView, Outcome
 from .oms import log as oms_log
 from .projection import MAX_LISTED, TOUCHED, DeskProjection, FinishedWindow, journal_problem
@@ -275,7 +275,10 @@ class TradingEngine:
         # back from the risk stream) or by the broker before anything was journaled.
         self._attempted: set[str] = set()
         self.in_flight = PlacesInFlight(known=lambda cid: cid in self.oms.orders)
-        self.raises_in_flight = RaisesInFlight()
+        # Changes of working orders sent and not read back yet: the gate counts each
+        # order at the largest quantity it may work at, and the next change of it is
+        # judged from the terms sent (`modify`).
+        self.changes_in_flight = ChangesInFlight(self.oms.get)
         # What restarts from a snapshot must still refuse (`id_bound`): loaded from the
         # snapshots, ids of our format minted at or before `id_floor_ms` and every id of
         # `_other_used` (both may belong to orders evicted before the snapshot).
@@ -948,7 +951,7 @@ class TradingEngine:
             order = v.order
             total += max(
                 order.leaves_qty + order.owed_qty,
-                self.raises_in_flight.quantity(order) - order.filled_qty,
+                self.changes_in_flight.quantity(order) - order.filled_qty,
             )
             if order.by_quote and mark is not None and mark > 0:
                 # The venue sizes an order by quote amount: about this much at the mark.
@@ -1224,7 +1227,9 @@ class TradingEngine:
         """Changes of one order are checked and sent one at a time: a second change
         asked while the first is on its way is checked once the first is answered, so
         it is checked against the order and the trading state it goes out to (a kill
-        switch pulled meanwhile refuses it), never against those of before."""
+        switch pulled meanwhile refuses it), never against those of before. Answered is
+        not read back: the first change's terms are taken from `changes_in_flight`
+        until the OMS has its answer (`ChangesInFlight`)."""
         async with self._modify_turns.turn(client_order_id):
             await self._modify(client_order_id, quantity, limit_price, stop_price)
 
@@ -1242,12 +1247,16 @@ class TradingEngine:
             # A cancel still goes.
             raise RiskRejected([refusal])
         view = self._working(client_order_id, "modify")
+        # Judged from the terms the order may work at, the changes sent before this one
+        # and not read back yet among them: judged from the OMS's (old) terms, a price
+        # change sent right after a quantity change passed max_notional with it.
         violations = modify_violations(
             lambda changed: self.gate.check(changed, self),
             view.order,
             quantity=quantity,
             limit_price=limit_price,
             stop_price=stop_price,
+            standing=self.changes_in_flight.standing(view.order),
         )
         caps = self.capabilities(view.broker)
         if caps is not None and caps.modify is ModifyStyle.NONE:
@@ -1259,10 +1268,12 @@ class TradingEngine:
             )
         if violations:
             raise RiskRejected(violations)
-        raised = quantity if quantity is not None and quantity > view.order.quantity else None
-        # The claims read again, then handed over with no await between.
+        # The claims read again, then handed over with no await between. Only the
+        # fields given go: the venue keeps the others as it holds them.
         self._refuse_send(view.broker, client_order_id)
-        with self.raises_in_flight.track(client_order_id, raised):
+        with self.changes_in_flight.track(
+            view.order, quantity=quantity, limit_price=limit_price, stop_price=stop_price
+        ):
             await self.broker(view.broker).modify(
                 client_order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price
             )

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ..config import RiskConfig
 from ..domain import (
@@ -32,6 +32,19 @@ NOT_FOR_MODIFY = frozenset({"max_open_orders", "order_rate"})
 """Rules a change to a working order is not checked against: it opens no new order."""
 
 
+class Terms(NamedTuple):
+    """An order's terms a change may move: what it works at."""
+
+    quantity: Decimal
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+
+
+def terms_of(order: Order) -> Terms:
+    """The terms the order holds (as the OMS last read them back)."""
+    return Terms(order.quantity, order.limit_price, order.stop_price)
+
+
 def modify_violations(
     check: Callable[[OrderRequest], list[RiskViolation]],
     order: Order,
@@ -39,20 +52,37 @@ def modify_violations(
     quantity: Decimal | None = None,
     limit_price: Decimal | None = None,
     stop_price: Decimal | None = None,
+    standing: Sequence[Terms] = (),
 ) -> list[RiskViolation]:
     """The rules a change to `order` breaks, by `check` (a gate's check of a request):
     the engine's with its own gate before a modify, the modify dialog's with the
-    ticket's copy before it sends."""
-    changed = modified_request(
-        order, quantity=quantity, limit_price=limit_price, stop_price=stop_price
-    )
-    if order.filled_qty and changed.quantity is not None and changed.quantity > order.filled_qty:
-        # What the change leaves working, as the rules about position and size judge it:
-        # what filled is in the position already. Judged whole, a price change of a
-        # half-filled exit was refused in REDUCE ONLY ("a sell of 2 would take position
-        # 1 through zero") when 1 was left to sell.
-        changed = changed.model_copy(update={"quantity": changed.quantity - order.filled_qty})
-    return [v for v in check(changed) if v.rule not in NOT_FOR_MODIFY]
+    ticket's copy before it sends.
+
+    `standing`: every terms the order may stand at when the change reaches the venue,
+    newest first (the engine's: the changes it sent that the OMS has not read back, see
+    `in_flight.ChangesInFlight`, then the order's own); by default the order's own. A
+    change sends only the fields it gives, the venue keeps the rest as it holds them, so
+    the change is judged as it would leave the order from each: the rules it breaks
+    from the first (newest) that breaks one."""
+    bases = dict.fromkeys(standing or (terms_of(order),))
+    for base in bases:
+        changed = modified_request(
+            order, quantity=quantity, limit_price=limit_price, stop_price=stop_price, base=base
+        )
+        if (
+            order.filled_qty
+            and changed.quantity is not None
+            and changed.quantity > order.filled_qty
+        ):
+            # What the change leaves working, as the rules about position and size judge
+            # it: what filled is in the position already. Judged whole, a price change of
+            # a half-filled exit was refused in REDUCE ONLY ("a sell of 2 would take
+            # position 1 through zero") when 1 was left to sell.
+            changed = changed.model_copy(update={"quantity": changed.quantity - order.filled_qty})
+        found = [v for v in check(changed) if v.rule not in NOT_FOR_MODIFY]
+        if found:
+            return found
+    return []
 
 
 def modified_request(
@@ -61,13 +91,17 @@ def modified_request(
     quantity: Decimal | None = None,
     limit_price: Decimal | None = None,
     stop_price: Decimal | None = None,
+    base: Terms | None = None,
 ) -> OrderRequest:
-    """The order as it would stand after a change (None: that field unchanged)."""
+    """The order as it would stand after a change (None: that field unchanged, as in
+    `base`: the terms the change starts from, by default the order's own)."""
+    if base is None:
+        base = terms_of(order)
     return order.request.model_copy(
         update={
-            "quantity": quantity if quantity is not None else order.quantity,
-            "limit_price": limit_price if limit_price is not None else order.limit_price,
-            "stop_price": stop_price if stop_price is not None else order.stop_price,
+            "quantity": quantity if quantity is not None else base.quantity,
+            "limit_price": limit_price if limit_price is not None else base.limit_price,
+            "stop_price": stop_price if stop_price is not None else base.stop_price,
         }
     )
 

@@ -257,4 +257,4 @@ async def test_a_raise_of_an_order_that_ended_is_let_go(monkeypatch: pytest.Monk
         await asyncio.sleep(0.1)
         again = ModifyOrder(client_order_id=second.client_order_id, quantity=D("0.02"))
         assert isinstance(await gateway.send(again), Accepted)
-        assert len(engine.raises_in_flight) <= 1  # the ended order's raise is gone
+        assert len(engine.changes_in_flight) <= 1  # the ended order's change is gone
