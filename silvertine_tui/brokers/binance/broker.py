@@ -109,6 +109,14 @@ UNREADABLE = (KeyError, ValueError, TypeError, ArithmeticError)
 RECOVER_TRIES = 8
 # Then, until Binance answers, every this many seconds (the account reconciled first).
 RECOVER_LATER_S = 30.0
+# A lost modify's check asks every this many seconds, the pause doubling from the first
+# to the most, until the receive window and this margin have passed; then, unanswered,
+# the order is said unresolved and asked every RECOVER_LATER_S (`_check_replace`).
+REPLACE_CHECK_PAUSE_S = (0.2, 2.0)
+REPLACE_UNRESOLVED_MARGIN_S = 5.0
+# A slow ask's pause looks this often whether its order was settled otherwise meanwhile
+# (a report, a cancel, the reconcile): the trader is told within it, not at the next ask.
+PAUSE_LOOK_S = 1.0
 PRICE_TTL_NS = 60 * 1_000_000_000
 # A fee's valuation waits for REST this long at most (the user stream's reader waits on
 # it), and uses a price older than PRICE_TTL_NS while a fresh one is asked, up to this.
@@ -260,6 +268,13 @@ class BinanceBroker(Broker):
         self.recover_pause_s = (0.2, 5.0)
         # Given up (`_unresolved`), such an order is asked again this often until settled.
         self.recover_later_s = RECOVER_LATER_S
+        # Orders met only in Binance's listing, gone from it at a catch-up, whose query
+        # failed: asked again in the background (`_settle_unheard_later`).
+        self._unheard_checks: set[str] = set()
+        # A lost modify's check (`_check_replace`): its quick asks, and how long past
+        # the receive window it asks so before the order is said unresolved.
+        self.replace_check_pause_s = REPLACE_CHECK_PAUSE_S
+        self.replace_margin_s = REPLACE_UNRESOLVED_MARGIN_S
         self._last_positions: dict[str, Decimal] = {}
         self._in_health = False
         # The configured symbols are quoted from the start: quotes and the tape.
@@ -627,30 +642,102 @@ class BinanceBroker(Broker):
         if order is None:
             await self.announce_reconnect()
             return
+        asked = order
+
+        async def unresolved() -> None:
+            self._unresolved(
+                asked,
+                f"Binance did not answer {self.recover_tries} asks; the account is reconciled "
+                f"and the order asked again every {self.recover_later_s:g} s until Binance "
+                "answers",
+            )
+            await self.announce_reconnect()
+
+        async def ask() -> bool:
+            return await self._recover_once(asked, reason, then)
+
+        if await self._keep_asking(order, ask, unresolved):
+            log.info(
+                "binance.bad_report_resolved",
+                extra={"broker": self.source, "client_order_id": order.client_order_id},
+            )
+
+    async def _keep_asking(
+        self,
+        order: TrackedOrder,
+        ask: Callable[[], Awaitable[bool]],
+        unresolved: Callable[[], Awaitable[None]],
+    ) -> bool | None:
+        """The recovery retry, for an order Binance is asked about in the background:
+        `ask` (True: done) up to `recover_tries` times, the pause doubling over
+        `recover_pause_s`; then `unresolved()` (counted, and said) and `ask` again every
+        `recover_later_s` while the adapter runs and the order is followed here and not
+        ended. False: done within the quick asks; True: done after `unresolved`; None:
+        stopped undone (the order ended meanwhile, by a report or the reconcile, or was
+        let go, or the adapter closed)."""
         delay, most = self.recover_pause_s
         for _ in range(self.recover_tries):
-            if await self._recover_once(order, reason, then):
-                return
+            if await ask():
+                return False
             await asyncio.sleep(delay)
             delay = min(delay * 2, most)
-        self._unresolved(
-            order,
-            f"Binance did not answer {self.recover_tries} asks; the account is reconciled "
-            f"and the order asked again every {self.recover_later_s:g} s until Binance "
-            "answers",
-        )
-        await self.announce_reconnect()
-        while True:
-            await asyncio.sleep(self.recover_later_s)
+        await unresolved()
+
+        def stopped() -> bool:
             followed = self._orders.get(order.client_order_id) is order
-            if not (self._running and followed) or order.ended:
-                return  # ended meanwhile (a report, the reconcile), or no longer followed
-            if await self._recover_once(order, reason, then):
-                log.info(
-                    "binance.bad_report_resolved",
-                    extra={"broker": self.source, "client_order_id": order.client_order_id},
-                )
+            return not (self._running and followed) or order.ended
+
+        while True:
+            await self._pause(self.recover_later_s, stopped)
+            if stopped():
+                return None
+            if await ask():
+                return True
+
+    @staticmethod
+    async def _pause(seconds: float, over: Callable[[], bool]) -> None:
+        """Sleep `seconds`, or less once `over()` holds (looked at every
+        `PAUSE_LOOK_S`: an order a slow ask waits on, settled otherwise meanwhile, is
+        seen then, not at the next ask up to `recover_later_s` later)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while not over():
+            left = end - loop.time()
+            if left <= 0:
                 return
+            await asyncio.sleep(min(left, PAUSE_LOOK_S))
+
+    async def _say_unresolved(self, order: TrackedOrder, kind: str, message: str) -> None:
+        """Binance has not said what became of `order` (`kind`: what was asked), and is
+        asked again, slowly: counted (the health pane's errors), logged, and `message`
+        (what it means meanwhile) said in the health (the broker's message line, a line
+        of the Log pane). `_say_settled` says when it no longer holds."""
+        self.count_error(kind)
+        log.error(
+            f"binance.{kind}",
+            extra={
+                "broker": self.source,
+                "client_order_id": order.client_order_id,
+                "detail": message,
+            },
+        )
+        await self._tell(message)
+
+    async def _say_settled(self, order: TrackedOrder, how: str) -> None:
+        """An order said unresolved (`_say_unresolved`) is settled: `how`, said."""
+        message = f"order {order.client_order_id}: {how}"
+        log.info(
+            "binance.unresolved_settled",
+            extra={"broker": self.source, "client_order_id": order.client_order_id, "how": how},
+        )
+        await self._tell(message)
+
+    async def _tell(self, message: str) -> None:
+        """`message` in a health event; the bus refusing it stops no ask (logged)."""
+        try:
+            await self.publish_health(message)
+        except Exception:
+            log.exception("binance.health_message_failed", extra={"broker": self.source})
 
     async def _recover_once(
         self,
@@ -1706,60 +1793,111 @@ class BinanceBroker(Broker):
         - the old one still working once `unknown_order_window_s` has passed (after it
           Binance can no longer act on the request): the modify did nothing, the order
           goes back to working at its terms.
-        A query that fails is asked again (the order stays PENDING_REPLACE, as it is)."""
+        A query that fails is asked again (the order stays PENDING_REPLACE, as it is),
+        the pause doubling over `replace_check_pause_s`.
+
+        Binance may settle none of it: its queries keep failing, or answer what settles
+        nothing (a status this adapter cannot read, an older venue order of it). Asked
+        every 2 s for ever, the order read PENDING_REPLACE for ever with no word to the
+        trader. Past the receive window and `replace_margin_s` it is said unresolved
+        (counted, `replace_unresolved`, and said in the health) and asked every
+        `recover_later_s`, until Binance's answer or the stream's report settles it;
+        then the trader is told. A cancel goes meanwhile (Binance cancels whichever
+        order works under our client id): the order's end ends the check too, as
+        nothing of the modify can happen after it (its asks went on for ever, for an
+        order the journal held CANCELED)."""
+        coid = order.client_order_id
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.unknown_order_window_s
-        delay = 0.2
-        while order.replacing:
+        said_at = deadline + self.replace_margin_s
+        said = False
+        delay, most = self.replace_check_pause_s
+        how = ""
+        while order.replacing and not order.ended:
             body = await self._ask_order(order)
-            if body is not None and order.replacing:
-                try:
-                    venue_id = str(body["orderId"])
-                    status = translate.status_of(str(body["status"]))
-                except UNREADABLE as unreadable:
-                    # Asked again (as a query that failed): the stream may say it.
-                    # Counted: bad data from Binance shows in the health pane.
-                    self.count_error("replace_check_unreadable")
-                    log.warning(
-                        "binance.replace_check_unreadable",
-                        extra={
-                            "broker": self.source,
-                            "client_order_id": order.client_order_id,
-                            "error": repr(unreadable),
-                            "reply": repr(body)[:500],
-                        },
-                    )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 2.0)
-                    continue
-                try:
-                    # Against the old id, not the current one (`_replacement_found`): a
-                    # take whose write the bus refused has adopted the new id already.
-                    if venue_id != old_id and venue_id not in order.retired:
-                        await self._take_replacement(
-                            order,
-                            body,
-                            reason="the modify's answer was lost; Binance, asked, works "
-                            "the changed order",
-                        )
-                        return
-                    if venue_id == old_id and (status.is_terminal or loop.time() >= deadline):
-                        await self._replace_did_not_happen(order, old_id, body, exc)
-                        return
-                except BusError as refused:
-                    # Not journaled (Redis refusing writes): asked and written again,
-                    # not given up with the order PENDING_REPLACE for ever.
-                    order.replacing = True
-                    log.warning(
-                        "binance.replace_check_not_journaled",
-                        extra={
-                            "broker": self.source,
-                            "client_order_id": order.client_order_id,
-                            "error": str(refused),
-                        },
-                    )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            if body is not None and order.replacing and not order.ended:
+                how = await self._replace_answer(order, old_id, body, exc, loop.time() >= deadline)
+                if how:
+                    break
+            if not said and loop.time() >= said_at:
+                said = True
+                await self._say_unresolved(
+                    order,
+                    "replace_unresolved",
+                    f"order {coid}: its modify got no answer and Binance has not said what "
+                    f"became of it within {self.unknown_order_window_s + self.replace_margin_s:g}"
+                    " s: it may work at its old terms or at the new ones; it reads "
+                    f"{order.status} until Binance says (a cancel still goes, a change is "
+                    f"refused) and Binance is asked every {self.recover_later_s:g} s",
+                )
+            if said:
+                await self._pause(self.recover_later_s, lambda: not order.replacing or order.ended)
+            else:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, most)
+        if not (said and self._running):
+            return
+        if not how:
+            how = (
+                f"the order ended {order.last_status}; nothing of the modify can happen now"
+                if order.ended
+                else "Binance reported the changed order"
+            )
+        await self._say_settled(order, f"its lost modify is settled: {how}")
+
+    async def _replace_answer(
+        self,
+        order: TrackedOrder,
+        old_id: str | None,
+        body: Mapping[str, Any],
+        exc: BrokerTimeout,
+        past: bool,
+    ) -> str:
+        """One answer of `_check_replace`'s queries (`past`: the receive window is
+        over): how it settled the lost modify, "" when it did not."""
+        try:
+            venue_id = str(body["orderId"])
+            status = translate.status_of(str(body["status"]))
+        except UNREADABLE as unreadable:
+            # Asked again (as a query that failed): the stream may say it.
+            # Counted: bad data from Binance shows in the health pane.
+            self.count_error("replace_check_unreadable")
+            log.warning(
+                "binance.replace_check_unreadable",
+                extra={
+                    "broker": self.source,
+                    "client_order_id": order.client_order_id,
+                    "error": repr(unreadable),
+                    "reply": repr(body)[:500],
+                },
+            )
+            return ""
+        try:
+            # Against the old id, not the current one (`_replacement_found`): a take
+            # whose write the bus refused has adopted the new id already.
+            if venue_id != old_id and venue_id not in order.retired:
+                await self._take_replacement(
+                    order,
+                    body,
+                    reason="the modify's answer was lost; Binance, asked, works the changed order",
+                )
+                return "Binance, asked, works the changed order"
+            if venue_id == old_id and (status.is_terminal or past):
+                await self._replace_did_not_happen(order, old_id, body, exc)
+                return f"Binance, asked, holds the old order {status} and no changed one"
+        except BusError as refused:
+            # Not journaled (Redis refusing writes): asked and written again,
+            # not given up with the order PENDING_REPLACE for ever.
+            order.replacing = True
+            log.warning(
+                "binance.replace_check_not_journaled",
+                extra={
+                    "broker": self.source,
+                    "client_order_id": order.client_order_id,
+                    "error": str(refused),
+                },
+            )
+        return ""
 
     async def _replace_did_not_happen(
         self, order: TrackedOrder, old_id: str, body: Mapping[str, Any], exc: BrokerTimeout
@@ -2404,10 +2542,73 @@ class BinanceBroker(Broker):
         `update_journaled`). Its end published here, the journal could hold it twice
         (FILLED from its fills, then Binance's FILLED). Left working here, a FILLED one
         was a target of every cancel all (the kill switch's journaled a cancel of it,
-        swept its symbol and asked Binance for it) and of every catch-up's asks."""
+        swept its symbol and asked Binance for it) and of every catch-up's asks.
+        Not answered (the query failed): asked again in the background
+        (`_settle_unheard_later`), not left to the next catch-up."""
         body = await self._ask_order(order)
         if body is None:
-            return  # not answered: asked again by the next catch-up (or ended by a reconcile)
+            self._settle_unheard_later(order)
+            return
+        self._unheard_found(order, body)
+
+    def _settle_unheard_later(self, order: TrackedOrder) -> None:
+        """`_settle_unheard`'s query failed: the order, which Binance's listing no
+        longer holds, is working here until Binance says how it ended, and a cancel all
+        (the kill switch's) journals a cancel of it meanwhile. Left to the next
+        catch-up, hours away while the user stream stays up, it was asked again only
+        then. So it is asked in the background as a report's recovery is
+        (`_keep_asking`: quick asks, then every `recover_later_s`), until Binance
+        answers or the order ends otherwise (the session's reconcile journals its end:
+        `update_journaled`). Unanswered after the quick asks: counted
+        (`unheard_unresolved`) and said in the health, and said again once settled."""
+        coid = order.client_order_id
+        if coid in self._unheard_checks:
+            return  # (asked already)
+        said = False
+
+        async def ask() -> bool:
+            if order.ended or self._orders.get(coid) is not order:
+                return True  # ended meanwhile (the reconcile's end), or let go
+            if order.status is not None:
+                # The journal's status known here since (the reconcile took Binance's):
+                # settled as any order of ours is, its end published.
+                return await self._recover_once(order, "reported after reconnect", None)
+            body = await self._ask_order(order)
+            if body is None:
+                return False
+            self._unheard_found(order, body)
+            return True
+
+        async def unresolved() -> None:
+            nonlocal said
+            said = True
+            await self._say_unresolved(
+                order,
+                "unheard_unresolved",
+                f"order {coid} is no longer among Binance's open orders and Binance did not "
+                f"answer how it ended ({self.recover_tries} asks failed): it counts as working "
+                "here until Binance answers (a cancel all or the kill switch journals a cancel "
+                f"of it); asked again every {self.recover_later_s:g} s",
+            )
+
+        async def settle() -> None:
+            try:
+                answered = await self._keep_asking(order, ask, unresolved)
+            finally:
+                self._unheard_checks.discard(coid)
+            if not (said and self._running):
+                return
+            if answered:
+                await self._say_settled(order, f"Binance answered: {order.last_status}")
+            elif order.ended:
+                await self._say_settled(order, f"ended {order.last_status}; no longer asked")
+
+        self._unheard_checks.add(coid)
+        self.in_background(settle(), f"binance-unheard:{coid}")
+
+    def _unheard_found(self, order: TrackedOrder, body: Mapping[str, Any]) -> None:
+        """Binance's answer on an order `_settle_unheard` asked about: ended, held so
+        here and let go, nothing published."""
         try:
             venue = translate.venue_order(body)
         except UNREADABLE as exc:

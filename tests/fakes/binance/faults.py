@@ -55,6 +55,7 @@ class Faults:
     fail_body: str | None = None
     fail_after_processing: bool = True
     fail_path: str | None = None  # only requests to this path (`/api/v3/myTrades`); None: any
+    fail_method: str | None = None  # only requests of this method (`GET`); None: any
     # The next `delayed_replies` REST answers go out `reply_delay_s` late (after acting).
     delayed_replies: int = 0
     reply_delay_s: float = 0.0

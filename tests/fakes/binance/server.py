@@ -440,16 +440,19 @@ class FakeBinance:
         body: str | None = None,
         after_processing: bool = True,
         path: str | None = None,
+        method: str | None = None,
     ) -> None:
-        """The next `count` REST requests (to `path` only, when given: `/api/v3/myTrades`)
-        answer HTTP `status`: Binance's -1007 ("execution status unknown") JSON, or
-        `body` as an HTML page (a proxy's error page). `after_processing`: the server
+        """The next `count` REST requests (to `path` only, when given: `/api/v3/myTrades`;
+        of `method` only, when given: `GET`, a query of `/api/v3/order` and not its
+        cancel) answer HTTP `status`: Binance's -1007 ("execution status unknown") JSON,
+        or `body` as an HTML page (a proxy's error page). `after_processing`: the server
         acted first (an order lives, its events go out)."""
         self.faults.failed_requests = count
         self.faults.fail_status = status
         self.faults.fail_body = body
         self.faults.fail_after_processing = after_processing
         self.faults.fail_path = path
+        self.faults.fail_method = method
 
     def delay_next_replies(self, seconds: float, count: int = 1) -> None:
         """The next `count` REST requests are acted on at once but answered `seconds` late
@@ -550,6 +553,14 @@ class FakeBinance:
         held, self._held_reports = self._held_reports, []
         return held
 
+    async def release_held_reports(self) -> int:
+        """Send the executionReports `reorder_next_reports` holds, in the order they
+        were made, and hold no more (a stream that was only late); returns how many."""
+        held, self._held_reports = self._held_reports, []
+        self.faults.reorder_reports = 0
+        await self._deliver_user(held)
+        return len(held)
+
     # ----------------------------------------------------------- delivery
 
     async def _deliver_user(self, events: list[dict[str, Any]]) -> None:
@@ -634,6 +645,7 @@ class FakeBinance:
                 self.faults.failed_requests > 0
                 and not self.faults.fail_after_processing
                 and self.faults.fail_path in (None, request.path)
+                and self.faults.fail_method in (None, request.method)
             ):
                 self.faults.failed_requests -= 1
                 return self._failure()
@@ -662,6 +674,7 @@ class FakeBinance:
                 self.faults.failed_requests > 0
                 and self.faults.fail_after_processing
                 and self.faults.fail_path in (None, request.path)
+                and self.faults.fail_method in (None, request.method)
             ):
                 self.faults.failed_requests -= 1
                 await self._deliver_user(reply.events)
