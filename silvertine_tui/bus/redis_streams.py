@@ -321,6 +321,10 @@ class RedisBus:
         # key -> (holder, ttl ms, pending) of the claims this bus holds: claimed again
         # at once when the server restarted or lost data (`_reclaim`).
         self._held_claims: dict[str, tuple[str, int, bool]] = {}
+        # key -> its turn: the writes of one claim key go one at a time (`claim`,
+        # `release`, each step of `_reclaim`), so the server takes them in the order
+        # `_held_claims` changes (`_claim_turn`).
+        self._claim_turns: dict[str, asyncio.Lock] = {}
         self._run_id: str | None = None
         self._last_written: dict[str, str] = {}
         # stream -> entries it has had added at least: the watcher's last XINFO, plus
@@ -1559,20 +1563,33 @@ class RedisBus:
         pending: bool = False,
         over_pending: bool = False,
     ) -> Claim:
-        try:
-            found: Any = await self._eval_claim(
-                key, holder, ttl_ms, replacing, pending, over_pending
-            )
-        except _DOWN as exc:
-            raise self._unavailable(f"claiming {key}", exc) from None
-        except RedisError as exc:  # OOM, READONLY, a key of another type...
-            raise BusError(f"Redis refused claiming {key} ({_describe(exc)})") from None
-        claim = self._claim_found(found)
-        if claim.holder == holder:
-            self._held_claims[key] = (holder, ttl_ms, pending)
-        elif key in self._held_claims and self._held_claims[key][0] == holder:
-            del self._held_claims[key]
+        async with self._claim_turn(key):
+            try:
+                found: Any = await self._eval_claim(
+                    key, holder, ttl_ms, replacing, pending, over_pending
+                )
+            except _DOWN as exc:
+                raise self._unavailable(f"claiming {key}", exc) from None
+            except RedisError as exc:  # OOM, READONLY, a key of another type...
+                raise BusError(f"Redis refused claiming {key} ({_describe(exc)})") from None
+            claim = self._claim_found(found)
+            if claim.holder == holder:
+                self._held_claims[key] = (holder, ttl_ms, pending)
+            elif key in self._held_claims and self._held_claims[key][0] == holder:
+                del self._held_claims[key]
         return claim
+
+    def _claim_turn(self, key: str) -> asyncio.Lock:
+        """The turn of one claim key's writes. Without it a write whose answer was on
+        its way when Redis restarted raced the reclaim (`_reclaim`), which read the
+        claim as held before that answer: a release that had run on the server was
+        undone (the key set again on the new server, held by nobody who renews or
+        releases it), a claim made outright was set pending again. A write waits at
+        most for one answer (the writer's socket timeout)."""
+        turn = self._claim_turns.get(key)
+        if turn is None:
+            turn = self._claim_turns[key] = asyncio.Lock()
+        return turn
 
     async def _eval_claim(
         self, key: str, holder: str, ttl_ms: int, replacing: str, pending: bool, over: bool
@@ -1597,14 +1614,17 @@ class RedisBus:
         return Claim(str(held), int(found[1]))
 
     async def release(self, key: str, holder: str) -> bool:
-        try:
-            released: Any = await self._writer.eval(_RELEASE, 2, key, f"{key}:pending", holder)
-        except _DOWN as exc:
-            raise self._unavailable(f"releasing {key}", exc) from None
-        except RedisError as exc:
-            raise BusError(f"Redis refused releasing {key} ({_describe(exc)})") from None
-        if key in self._held_claims and self._held_claims[key][0] == holder:
-            del self._held_claims[key]
+        async with self._claim_turn(key):
+            # Let go first: whatever the answer (none, if Redis is out of reach), this
+            # desk no longer holds it, and no reclaim may set it again.
+            if key in self._held_claims and self._held_claims[key][0] == holder:
+                del self._held_claims[key]
+            try:
+                released: Any = await self._writer.eval(_RELEASE, 2, key, f"{key}:pending", holder)
+            except _DOWN as exc:
+                raise self._unavailable(f"releasing {key}", exc) from None
+            except RedisError as exc:
+                raise BusError(f"Redis refused releasing {key} ({_describe(exc)})") from None
         return bool(released)
 
     async def claim_wait(self, ttl_ms: int) -> ClaimWait:
@@ -1651,30 +1671,35 @@ class RedisBus:
         finds it lost. Before the epoch key is set again: a desk starting meanwhile
         that finds the epoch set finds the claims too. A refusal that passes by itself
         (`_transient`) is raised and the whole check tried again; another is logged and
-        the other claims go on."""
+        the other claims go on.
+
+        Each claim in its turn (`_claim_turn`), as held when the turn comes: a claim let
+        go (the desk closing) or made outright (`take_deferred`) meanwhile, or whose
+        release or claim was on its way (run on the old server, its answer not back),
+        is not set again as it was held before."""
         for key in list(self._held_claims):
-            # As held now: a claim let go (the desk closing) or made outright
-            # (`take_deferred`) while an earlier one of this loop was awaited is not
-            # set again as it was before.
-            held = self._held_claims.get(key)
-            if held is None:
-                continue
-            holder, ttl_ms, pending = held
-            try:
-                found: Any = await self._eval_claim(key, holder, ttl_ms, "", pending, not pending)
-            except ResponseError as exc:
-                if _transient(exc):
-                    raise
-                log.error(
-                    "bus.redis.claim_not_renewed", extra={"key": key, "error": _describe(exc)}
-                )
-                continue
-            claim = self._claim_found(found)
-            if claim.holder == holder:
-                log.warning("bus.redis.claim_renewed_after_restart", extra={"key": key})
-                continue
-            self._held_claims.pop(key, None)
-            log.error("bus.redis.claim_taken_after_restart", extra={"key": key})
+            async with self._claim_turn(key):
+                held = self._held_claims.get(key)
+                if held is None:
+                    continue
+                holder, ttl_ms, pending = held
+                try:
+                    found: Any = await self._eval_claim(
+                        key, holder, ttl_ms, "", pending, not pending
+                    )
+                except ResponseError as exc:
+                    if _transient(exc):
+                        raise
+                    log.error(
+                        "bus.redis.claim_not_renewed", extra={"key": key, "error": _describe(exc)}
+                    )
+                    continue
+                claim = self._claim_found(found)
+                if claim.holder == holder:
+                    log.warning("bus.redis.claim_renewed_after_restart", extra={"key": key})
+                    continue
+                self._held_claims.pop(key, None)
+                log.error("bus.redis.claim_taken_after_restart", extra={"key": key})
 
     async def _trim_journals(self) -> None:
         cutoff_ms = int(time.time() * 1000) - self.options.journal_retention_s * 1000

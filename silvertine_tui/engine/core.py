@@ -1327,11 +1327,13 @@ class TradingEngine:
             log.error("engine.kill_incomplete", extra={"summary": report.summary()})
         return report
 
-    async def honour_kill(self) -> KillReport | None:
+    async def honour_kill(self, *, say: bool = True) -> KillReport | None:
         """Act on a KILL another desk journaled (`kill_from_elsewhere`), right after it
         was applied (trading is HALTED by it): cancel every working order of this desk's
-        brokers, as `kill` does, and say what it did in the log. None when there is none
-        to act on. A RESUME journaled after the KILL lifts HALTED here as it does there."""
+        brokers, as `kill` does, and say what it did in the log (`say`; False: the
+        caller says it). None when there is none to act on. A RESUME journaled after the
+        KILL lifts HALTED here as it does there; its cancels are made all the same (the
+        kill switch asked every desk for them) and the line says the state is lifted."""
         reason = self.kill_from_elsewhere
         if not reason:
             return None
@@ -1356,10 +1358,20 @@ class TradingEngine:
                 self._sent_while_honouring.clear()
         cancels = await self._settle_gone(cancels)
         report = KillReport(cancels)
-        log.warning("engine.kill_from_elsewhere", extra={"summary": report.summary()})
-        await self._say_honoured(
-            f"after a kill switch on another desk ({reason}): {report.summary()}", report.ok
-        )
+        state = self.gate.state
+        what = report.summary()
+        if state is not TradingState.HALTED:
+            # Read in one batch with a RESUME after it: "Trading HALTED" under ACTIVE
+            # read as cancels with no reason.
+            what = (
+                f"lifted since (trading is {state}); the orders it asked to cancel were "
+                f"cancelled all the same: {report.cancels.summary()}"
+            )
+        log.warning("engine.kill_from_elsewhere", extra={"summary": what})
+        if say:
+            await self._say_honoured(
+                f"after a kill switch on another desk ({reason}): {what}", report.ok
+            )
         return report
 
     async def _settle_gone(self, report: CancelReport) -> CancelReport:

@@ -37,8 +37,18 @@ from typing import Any, NamedTuple, TypeVar
 from ..brokers import TRADABLE_STATES, Broker, BrokerError, BrokerRegistry
 from ..bus import BusEntry, BusError, BusUnavailableError, EventBus
 from ..config import EngineConfig, Settings, state_home
-from ..domain import ConnectionState
-from ..events import Health, HealthEvent, Log, LogEvent, LogLevel, Reconcile
+from ..domain import ConnectionState, TradingState
+from ..events import (
+    Health,
+    HealthEvent,
+    Log,
+    LogEvent,
+    LogLevel,
+    Reconcile,
+    Risk,
+    RiskAction,
+    RiskEvent,
+)
 from .claims import BrokerClaims, ClaimConflict
 from .commands import CommandGateway, EngineGateway
 from .conflate import latest_quotes
@@ -89,6 +99,9 @@ RESEEDED_ALERT = "Paper venue re-seeded"
 """The toast's title when Redis lost the journal of a venue that lives in the desk (the
 paper simulator) and the desk wrote back what the venue holds."""
 RESEED_FAILED_ALERT = "Paper venue not re-seeded"
+KILL_LIFTED_ALERT = "Kill switch pulled and lifted while this desk started"
+"""The toast's title when a kill switch another desk pulled while this desk started
+was lifted before it was up, and its cancels were made under the state after it."""
 
 
 class Alert(NamedTuple):
@@ -409,7 +422,7 @@ class Session:
             broker.on_reconnect(self._reconnect_listener(broker))
             await self._connect(broker)
         await self._take_connect_marks()
-        self._honour_pending()
+        self._honour_pending(starting=True)
 
     async def _claim_deferred(self, progress: RecoveryProgress) -> None:
         """Claims taken pending on a Redis that may have lost claims (`claims`): made
@@ -437,15 +450,90 @@ class Session:
         await claims.take_deferred()
         progress.phase = StartPhase.OPENING
 
-    def _honour_pending(self) -> None:
+    def _honour_pending(self, *, starting: bool = False) -> None:
         """A KILL or REDUCE ONLY another desk journaled, not acted on yet (read live,
         or replayed on start but written after this desk opened the bus): its cancels
-        run beside the reader, as the reader starts them."""
+        run beside the reader, as the reader starts them. `starting`: replayed while
+        this desk started, and a later state (a RESUME) may have lifted the KILL
+        already: `_honour_lifted_kill`."""
         engine = self.engine
         if engine.kill_from_elsewhere:
-            self._spawn(engine.honour_kill(), "engine-honour-kill")
+            state = engine.gate.state
+            if starting and state is not TradingState.HALTED:
+                self._spawn(
+                    self._honour_lifted_kill(engine.kill_from_elsewhere, state),
+                    "engine-honour-kill",
+                )
+            else:
+                self._spawn(engine.honour_kill(), "engine-honour-kill")
         if engine.reduce_from_elsewhere:
             self._spawn(engine.honour_reduce_only(), "engine-honour-reduce-only")
+
+    async def _honour_lifted_kill(self, reason: str, state: TradingState) -> None:
+        """A KILL another desk journaled while this desk started, lifted (a RESUME, or a
+        looser state) before this desk was up: its cancels are still made (the kill
+        switch asked every desk for them, and the desk that pulled it was told each
+        desk cancels its own; a running desk made them as it read the KILL), but the
+        trader is told why orders were cancelled under a state that trades: a log line
+        and a toast name the kill, what lifted it and the state now. Said only that the
+        kill switch halted trading, the cancels looked like ones under ACTIVE with no
+        reason."""
+        engine = self.engine
+        report = await engine.honour_kill(say=False)  # said here, with what lifted it
+        if report is None:
+            return  # acted on already (the reader read another KILL meanwhile)
+        lift = await self._what_lifted_kill(state)
+        message = (
+            f"{self.desk_id}, after a kill switch on another desk ({reason}) followed by "
+            f"{lift}, both while this desk was starting: trading is {state}; the orders "
+            f"the kill switch asked to cancel were cancelled all the same: "
+            f"{report.cancels.summary()}"
+        )
+        log.warning(
+            "session.kill_lifted_while_starting",
+            extra={"kill": reason, "lifted_by": lift, "state": str(state), "said": message},
+        )
+        severity = "warning" if report.ok else "error"
+        self.alerts.append(Alert(KILL_LIFTED_ALERT, message, severity, journaled=True))
+        try:
+            await self.bus.publish(
+                LogEvent.create("engine", Log(message=message, level=LogLevel.WARNING))
+            )
+        except BusError as exc:  # the toast still says it
+            log.error("session.kill_lifted_not_logged", extra={"error": str(exc)})
+
+    async def _what_lifted_kill(self, state: TradingState) -> str:
+        """What lifted the last KILL this desk replayed from after it opened the bus:
+        the first looser state journaled after it ("a resume (trading resumed by desk
+        h pid 7)"); said by the state alone when the risk stream cannot be read."""
+        engine = self.engine
+        risk = self.bus.layout.risk
+        applied = engine.applied.get(risk, "")
+        lift: Risk | None = None
+        try:
+            async for entry in self.bus.replay(risk, after=engine.live_risk_after or "0-0"):
+                event = entry.event
+                if isinstance(event, RiskEvent):
+                    payload = event.payload
+                    if payload.action is RiskAction.KILL:
+                        lift = None  # what lifted the last one
+                    elif (
+                        lift is None
+                        and payload.action in (RiskAction.RESUME, RiskAction.STATE)
+                        and payload.trading_state is not TradingState.HALTED
+                    ):
+                        lift = payload
+                if entry.id == applied:
+                    break  # what follows is the reader's, read live
+        except BusError as exc:
+            log.warning("session.kill_lift_not_read", extra={"error": str(exc)})
+            lift = None
+        if lift is None:
+            return f"a change of the trading state to {state}"
+        if lift.action is RiskAction.RESUME:
+            return f"a resume ({lift.message})" if lift.message else "a resume"
+        said = f" ({lift.message})" if lift.message else ""
+        return f"a change of the trading state to {lift.trading_state}{said}"
 
     async def _take_connect_marks(self) -> None:
         """The quotes the brokers published as they connected, applied before orders

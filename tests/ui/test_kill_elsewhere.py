@@ -148,3 +148,43 @@ async def test_this_desks_own_kill_is_toasted_once_with_its_report(make_desk) ->
         toasts = [(n.title, n.message) for n in desk.app._notifications]
         assert toasts == [("kill switch", "Trading HALTED; cancelled 1 order(s).")]
         await session.close()
+
+
+async def test_a_kill_lifted_in_the_same_read_says_trading_is_active_again(make_desk) -> None:
+    """Another desk's KILL and the RESUME right after it, read in one batch: the cancels
+    the kill switch asked for are made, and the line says the kill was lifted since
+    (it said "Trading HALTED" under ACTIVE: cancels with no reason)."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        await sample_orders(desk)
+        await desk.step(pilot, 2)
+        session = desk.session
+        assert session.projection.orders[RESTING].order.status is OrderStatus.NEW
+        for action, state, message in (
+            (RiskAction.KILL, TradingState.HALTED, "kill switch (UI)"),
+            (RiskAction.RESUME, TradingState.ACTIVE, "trading resumed"),
+        ):
+            await session.bus.publish(
+                RiskEvent.create(
+                    "engine",
+                    Risk(action=action, trading_state=state, message=message),
+                    ts=desk.clock.ns(),
+                )
+            )
+        for _ in range(20):
+            await desk.step(pilot, 1)
+            if session.projection.orders[RESTING].order.status is OrderStatus.CANCELED:
+                break
+        assert session.projection.orders[RESTING].order.status is OrderStatus.CANCELED
+        assert session.engine.gate.state is TradingState.ACTIVE
+        await desk.settle(pilot)
+        name = session.engine.desk_name
+        said = [line.text for line in desk.app.model.log if "kill switch on another" in line.text]
+        assert said == [
+            f"WARNING {name}, after a kill switch on another desk (kill switch (UI)): lifted since "
+            "(trading is ACTIVE); the orders it asked to cancel were cancelled all the "
+            "same: cancelled 1 order(s)."
+        ], said
+        await session.close()
