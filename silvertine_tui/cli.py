@@ -34,6 +34,12 @@ EXIT_CRASHED = 6
 the log; stderr has one line saying so and where the log is (Textual's own report,
 which printed the locals of every frame, is not shown). The session was closed as on
 `q`: `engine.cancel_on_exit` applied, the final snapshot written."""
+EXIT_NOT_JOURNALED = 7
+"""The desk closed while Redis was down (or had not caught up) with execution events
+(fills, order updates) still in the bus's outage buffer: they were not journaled and
+went with the process (said on stderr: how many, and what to do; each is in the log,
+`bus.redis.unwritten_at_close`). Orders left working (EXIT_ORDERS_LEFT) win: both are
+said, the exit code is theirs."""
 
 STOP_SIGNALS = ("SIGHUP", "SIGTERM")
 """Signals that shut the desk down as `q` does, without the quit dialog: SIGHUP (the
@@ -413,6 +419,7 @@ def _headless(settings: Settings, registry: BrokerRegistry) -> int:
             raise
         if code != EXIT_OK:
             await session.close()
+            _said_at_close(session, log_file)  # (the start's failure is the code)
             return code
         print(
             f"silvertine: headless session on {session.bus_url}; log: {log_file}. "
@@ -435,10 +442,10 @@ def _headless(settings: Settings, registry: BrokerRegistry) -> int:
             feed.cancel()
             await asyncio.gather(feed, return_exceptions=True)
             await session.close()
-        if session.left_working:
-            return _orders_left(session)
-        print("silvertine: stopped cleanly.", file=sys.stderr)
-        return EXIT_OK
+        code = _said_at_close(session, log_file)
+        if code == EXIT_OK:
+            print("silvertine: stopped cleanly.", file=sys.stderr)
+        return code
 
     return asyncio.run(go())
 
@@ -448,6 +455,20 @@ async def _feed_ends(session: Session) -> dict[str, str]:
     health, risk, signals) ends now: the headless desk logs what is written from
     there on. Older events: `silvertine replay`."""
     return {stream: await session.stream_end(stream) for stream in session.feed_streams()}
+
+
+def _said_at_close(session: Session, log_file: Path) -> int:
+    """Said once the session is closed (and the UI gone): orders `engine.cancel_on_exit`
+    left working (EXIT_ORDERS_LEFT), then execution events its close could not journal
+    (EXIT_NOT_JOURNALED, unless orders were left too); EXIT_OK when neither, and then
+    nothing is said here."""
+    code = EXIT_OK
+    if session.left_working:
+        code = _orders_left(session)
+    if session.not_journaled:
+        _tell(f"silvertine: {session.not_journaled}: {log_file}")
+        code = code or EXIT_NOT_JOURNALED
+    return code
 
 
 def _orders_left(session: Session) -> int:
@@ -559,14 +580,15 @@ def _run(
 
 def _after_desk(code: int, closed: list[Session], signals: _StopSignals, log_file: Path) -> int:
     """Said once the UI is gone: the signal that stopped the desk, orders that
-    `engine.cancel_on_exit` left working (EXIT_ORDERS_LEFT), else "bye". A crash
-    (EXIT_CRASHED) was said by `_crashed`; orders left working are said after it."""
+    `engine.cancel_on_exit` left working (EXIT_ORDERS_LEFT), execution events the close
+    could not journal (EXIT_NOT_JOURNALED), else "bye". A crash (EXIT_CRASHED) was said
+    by `_crashed`; what its close left is said after it, and the code stays."""
     signals.said()
-    if code == EXIT_CRASHED and closed and closed[0].left_working:
-        _orders_left(closed[0])
+    if code == EXIT_CRASHED and closed:
+        _said_at_close(closed[0], log_file)
         return code
-    if code == EXIT_OK and closed and closed[0].left_working:
-        return _orders_left(closed[0])
+    if code == EXIT_OK and closed:
+        code = _said_at_close(closed[0], log_file)
     if code == EXIT_OK:
         _tell(f"silvertine: bye. Log: {log_file}")
     return code

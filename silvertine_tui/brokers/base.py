@@ -7,7 +7,12 @@ back from the bus, so the same code path serves live trading and journal replay.
 Order flow, for every adapter:
 - `place` validates against the instrument and the broker's `capabilities` (nothing is
   published or sent if invalid), journals the request and a PENDING_NEW update at once,
-  then submits. A rejection is published as REJECTED and raised. A timeout is never
+  then submits. A broker that trades real money (`journal_before_send`) writes them
+  now or not at all (the bus's `publish_now`, never its outage buffer) and, when Redis
+  cannot take them, sends nothing (`JournalDown`, rule `journal_down`): no live order
+  exists only in this process's memory. Likewise a change's intent (`modify`); a
+  cancel keeps the buffered path (it reduces risk, and the kill switch must work
+  during an outage). A rejection is published as REJECTED and raised. A timeout is never
   retried blindly and never guessed: the order's fate is asked of the venue with
   `query_order` (`resolve_unknown`), and stays PENDING_NEW until the venue answers.
 - `modify` and `cancel` journal the intent and PENDING_REPLACE / PENDING_CANCEL; the
@@ -39,6 +44,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -94,6 +100,7 @@ __all__ = [
     "Broker",
     "BrokerHealth",
     "Clock",
+    "JournalDown",
     "LinkStatus",
     "ReconcileReport",
     "VenueOrder",
@@ -103,6 +110,22 @@ Clock = Callable[[], int]
 """Nanoseconds since the epoch."""
 
 TRADABLE_STATES = frozenset({ConnectionState.LIVE, ConnectionState.DEGRADED})
+
+# The update `Broker.publish_update` must write now or raise, never leave in the bus's
+# outage buffer: the PENDING_NEW / PENDING_REPLACE of a broker that
+# `journal_before_send` (`_publish_update_now`). A context variable, so that the
+# adapters' own `publish_update` (IB's, Binance's), which pass it on to the base's, need
+# no new argument; the update itself, not a flag, since a task started meanwhile (the
+# bus's reconnect, and the resync it starts) inherits the context: only this update is
+# ever written so.
+_WRITE_NOW: ContextVar[OrderUpdate | None] = ContextVar("silvertine_write_now", default=None)
+
+
+class JournalDown(NotConnected):
+    """A real-money order or change not sent: what must be journaled before it goes (the
+    request and its PENDING_NEW, a change and its PENDING_REPLACE) could not be written
+    now (Redis unreachable, refusing writes, or catching up on its outage buffer). Its
+    message starts `journal_down:` and says what to do."""
 
 
 class ReconcileReport(BaseModel):
@@ -232,6 +255,13 @@ class Broker(ABC):
         # The venue's reports the bus refused, written again until it takes them.
         self._kept = KeptReports(bus, self.source, self.health_state.errors)
         self._reconcile_owed: asyncio.Task[None] | None = None
+        # No live order without a journal (docs/operations.md): a broker that trades
+        # real money writes what must be journaled before a send now or not at all,
+        # and sends nothing when Redis cannot take it (`JournalDown`). The risk gate
+        # refuses such orders while the bus reads down; this closes the moment before
+        # the bus knows (Redis lost just as the order leaves). The engine turns it off
+        # with `risk.live_requires_journal: false`.
+        self.journal_before_send = config.live
 
     # -- identity and state ---------------------------------------------------------
 
@@ -406,7 +436,23 @@ class Broker(ABC):
         (`kept`), they are written first, in order, and a refusal of any is raised: it
         is never left waiting while its caller sends."""
         event = OrderUpdateEvent.create(self.source, update, ts=self.clock())
+        if _WRITE_NOW.get() is update:
+            # Written now or raised (`_publish_update_now`): the reports waiting first,
+            # then it, never into the bus's outage buffer.
+            await self._kept.flush()
+            await self.bus.publish_now(event)
+            return
         await self._kept.journal(event, keep=False)
+
+    async def _publish_update_now(self, update: OrderUpdate) -> None:
+        """`publish_update` (through an adapter's own), written now or raised: a
+        `BusError` when the bus cannot take it now (it is then not kept to write
+        later, unless its reply was lost: `BusUnavailableError.maybe_written`)."""
+        token = _WRITE_NOW.set(update)
+        try:
+            await self.publish_update(update)
+        finally:
+            _WRITE_NOW.reset(token)
 
     async def publish_report(self, update: OrderUpdate) -> None:
         """Journal an order's status as the venue reported it. One the bus refuses is
@@ -572,10 +618,15 @@ class Broker(ABC):
         self._require_tradable()
         instrument = await self.instrument(request.instrument)
         self.check_request(request, instrument, market_price)
-        await self.publish(OrderRequestEvent.create(self.source, request, ts=self.clock()))
-        await self.publish_update(
-            OrderUpdate(client_order_id=request.client_order_id, status=OrderStatus.PENDING_NEW)
+        intent = OrderRequestEvent.create(self.source, request, ts=self.clock())
+        pending = OrderUpdate(
+            client_order_id=request.client_order_id, status=OrderStatus.PENDING_NEW
         )
+        if self.journal_before_send:
+            await self._journal_order_now(intent, pending)
+        else:
+            await self.publish(intent)
+            await self.publish_update(pending)
         try:
             await self._submit(request)
         except BrokerTimeout as exc:
@@ -630,11 +681,88 @@ class Broker(ABC):
                 limit_price=limit_price,
                 stop_price=stop_price,
             )
-            await self.publish(ModifyRequestEvent.create(self.source, change, ts=self.clock()))
-            await self.publish_update(
-                OrderUpdate(client_order_id=client_order_id, status=OrderStatus.PENDING_REPLACE)
+            intent = ModifyRequestEvent.create(self.source, change, ts=self.clock())
+            pending = OrderUpdate(
+                client_order_id=client_order_id, status=OrderStatus.PENDING_REPLACE
             )
+            if self.journal_before_send:
+                await self._journal_change_now(intent, pending)
+            else:
+                await self.publish(intent)
+                await self.publish_update(pending)
             await self._modify(change)
+
+    # -- no live order without a journal -----------------------------------------------
+
+    async def _journal_order_now(self, intent: OrderRequestEvent, pending: OrderUpdate) -> None:
+        """A real-money order's request and PENDING_NEW, written now, or `JournalDown`
+        and nothing sent. What may be in the journal of it then (a write whose reply
+        was lost) is followed by its REJECTED, so no order there waits for an answer
+        that never comes."""
+        cid = pending.client_order_id
+        try:
+            await self.bus.publish_now(intent)
+        except BusError as exc:
+            refusal = self._journal_down("order", cid, exc)
+            if getattr(exc, "maybe_written", False):
+                await self._reject_unsent(cid, refusal, intent)
+            raise refusal from exc
+        try:
+            await self._publish_update_now(pending)
+        except BusError as exc:
+            refusal = self._journal_down("order", cid, exc)
+            await self._reject_unsent(cid, refusal)  # its request is journaled
+            raise refusal from exc
+
+    async def _reject_unsent(
+        self, cid: str, refusal: JournalDown, intent: OrderRequestEvent | None = None
+    ) -> None:
+        """Journal, whenever the bus takes them, `cid`'s REJECTED behind its request:
+        `intent` again when it may or may not have landed (the same event: written once
+        either way, the bus drops from its outage buffer what is in the stream
+        already)."""
+        if intent is not None:
+            try:
+                await self.publish(intent)
+            except BusError as exc:  # (the outage buffer full): its REJECTED is kept
+                log.error(
+                    "broker.unsent_request_not_journaled",
+                    extra={"broker": self.source, "client_order_id": cid, "error": str(exc)},
+                )
+        await self.publish_report(
+            OrderUpdate(client_order_id=cid, status=OrderStatus.REJECTED, reason=str(refusal))
+        )
+
+    async def _journal_change_now(self, intent: ModifyRequestEvent, pending: OrderUpdate) -> None:
+        """A real-money order's change and PENDING_REPLACE, written now, or `JournalDown`
+        and nothing sent. A PENDING_REPLACE that may have landed is followed by the
+        venue's status of the order (`resolve_unknown`); the intent alone changes
+        nothing on the desk."""
+        cid = pending.client_order_id
+        try:
+            await self.bus.publish_now(intent)
+        except BusError as exc:
+            raise self._journal_down("change", cid, exc) from exc
+        try:
+            await self._publish_update_now(pending)
+        except BusError as exc:
+            if getattr(exc, "maybe_written", False):
+                self.resolve_unknown(cid)
+            raise self._journal_down("change", cid, exc) from exc
+
+    def _journal_down(self, what: str, cid: str, exc: BusError) -> JournalDown:
+        log.warning(
+            "broker.journal_down",
+            extra={"broker": self.source, "client_order_id": cid, "what": what, "error": str(exc)},
+        )
+        # What to do first; the bus's own words (long: the URL and the socket's error)
+        # last.
+        return JournalDown(
+            f"journal_down: broker {self.name} trades real money and its {what} could not "
+            "be journaled: nothing was sent; send it again once the journal is written "
+            f"(the bus in Health, 6); cancels still go through. The bus: {exc}",
+            code="journal_down",
+        )
 
     def _require_order(self, client_order_id: str, *, cancel: bool = False) -> None:
         """Before a change or cancel is journaled: the broker can trade (a `cancel`: can

@@ -143,6 +143,13 @@ class BusStats:
     # OOM), not because it was out of reach: the desk's toast says which.
     writes_refused: bool = False
     unreadable: str = ""  # streams not read: their key holds another type (Redis)
+    # What `close` left unwritten: the journal's events (execution, risk, signals; not
+    # health, nor a snapshot, which only shortens the next replay) still in the outage
+    # buffer or waiting for the dead-letter stream when the bus closed, gone with the
+    # process; `closed_unwritten_fills` of them fills. Each is logged whole
+    # (`bus.redis.unwritten_at_close`); the session says it (`Session.not_journaled`).
+    closed_unwritten: int = 0
+    closed_unwritten_fills: int = 0
     extra: dict[str, int | float | str] = field(default_factory=dict)
     # (stream, entry id) of the bad entries counted, oldest first.
     bad_seen: dict[tuple[str, str], None] = field(default_factory=dict, repr=False)
@@ -172,7 +179,9 @@ class BusStats:
 
 
 BAD_SEEN_MAX = 10_000
-_NOT_METRICS = frozenset({"extra", "bad_seen", "writes_refused"})
+_NOT_METRICS = frozenset(
+    {"extra", "bad_seen", "writes_refused", "closed_unwritten", "closed_unwritten_fills"}
+)
 
 
 DataLossListener = Callable[[str], Awaitable[None]]
@@ -234,7 +243,10 @@ class EventBus(Protocol):
 
     async def start(self) -> None: ...
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Write what waits (for a short while), then stop. What it could not write is
+        counted in `stats.closed_unwritten` (0 on `memory://`, which waits for nothing)."""
+        ...
 
     async def publish(self, event: EventBase) -> str | None: ...
 

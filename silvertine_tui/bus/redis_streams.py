@@ -429,14 +429,6 @@ class RedisBus:
         except BusError as exc:
             log.error("bus.redis.close_unflushed", extra={"url": self.url, "error": str(exc)})
         self._closed = True
-        if self._backlog:
-            self.stats.last_error = (
-                f"closed with {len(self._backlog)} execution events not journaled"
-            )
-            log.error(
-                "bus.redis.closed_with_backlog",
-                extra={"url": self.url, "events": len(self._backlog)},
-            )
         self._md_wakeup.set()
         self._md_space.set()
         tasks = [*self._tasks, *self._listener_tasks]
@@ -445,11 +437,51 @@ class RedisBus:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # Counted once nothing writes any more: a batch Redis took meanwhile is not.
+        self._count_unwritten()
         self._connected = False
         self.stats.connected = False
         await self._writer.aclose()
         if self._replayer is not None:
             await self._replayer.aclose()
+
+    def _count_unwritten(self) -> None:
+        """What `close` leaves unwritten, gone with the process: the journal's events
+        (not health, whose newest state is all it says, nor a snapshot, which only
+        shortens the next replay) still in the outage backlog or waiting for the
+        dead-letter stream. Counted in `stats.closed_unwritten` (the session says it to
+        the trader) and logged each whole, as a dead letter Redis refused is: before,
+        one log line said how many, and the desk said it stopped cleanly."""
+        if not self._backlog and not self._dead:
+            return
+        health, snapshots = self.layout.health, self._snap_prefix
+        lost = [
+            (stream, fields)
+            for stream, fields, _ in (*self._backlog, *self._dead)
+            if stream != health and not stream.startswith(snapshots)
+        ]
+        self.stats.closed_unwritten = len(lost)
+        self.stats.closed_unwritten_fills = sum(1 for _, f in lost if f.get(b"t") == b"fill")
+        waiting = len(self._backlog) + len(self._dead)
+        self.stats.last_error = f"closed with {waiting} execution events not journaled"
+        log.log(
+            logging.ERROR if lost else logging.WARNING,
+            "bus.redis.closed_with_backlog",
+            extra={
+                "url": self.url,
+                "events": waiting,
+                "journal_events": len(lost),
+                "fills": self.stats.closed_unwritten_fills,
+            },
+        )
+        for stream, fields in lost:
+            log.error(
+                "bus.redis.unwritten_at_close",
+                extra={
+                    "stream": stream,
+                    "fields": {_text(k): v.decode(errors="replace") for k, v in fields.items()},
+                },
+            )
 
     async def _server_run_id(self) -> str:
         info = await self._writer.info("server")

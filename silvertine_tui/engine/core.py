@@ -231,6 +231,11 @@ class TradingEngine:
     ) -> None:
         self.bus = bus
         self.brokers: dict[str, Broker] = {b.name: b for b in brokers}
+        for broker in self.brokers.values():
+            # A real-money broker writes what precedes a send now or sends nothing
+            # (`Broker.journal_before_send`), unless the risk config lets unjournaled
+            # orders go.
+            broker.journal_before_send = broker.live and risk.live_requires_journal
         # The desk's read model, shared with the UI: the OMS and the portfolio are its
         # parts, and every event the engine applies goes through it.
         spot = [b.name for b in self.brokers.values() if not b.capabilities.short_selling]

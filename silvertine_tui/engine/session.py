@@ -180,6 +180,10 @@ class Session:
         self.left_working = ""
         """What `close` was to cancel (`engine.cancel_on_exit`) and left working, said
         for the trader ("" when nothing): the CLI says it once the UI is gone."""
+        self.not_journaled = ""
+        """What `close` could not journal (Redis down: the events waiting in the bus's
+        outage buffer went with the process), said for the trader with what to do ("" when
+        nothing): the CLI says it once the UI is gone (`cli.EXIT_NOT_JOURNALED`)."""
         # The journal's epoch and trading state, on this host's disk (`last_run`).
         self.last_run = RunRecorder(
             self.engine, record_path(state_home(), self.bus.stats.url, self.bus.layout.prefix)
@@ -1010,5 +1014,54 @@ class Session:
             await self.claims.release()
         except BusError as exc:  # the claims lapse by themselves
             log.warning("session.claims_not_released", extra={"error": str(exc)})
+        stats = self.bus.stats
+        down = "" if stats.connected else stats.last_error  # (close rewrites it)
+        refused = stats.writes_refused
         await self.bus.close()
+        # The brokers' reports the bus refused (its outage buffer full) and still
+        # refused at their close, and what the bus's close left in its buffer.
+        kept = sum(broker.unjournaled for broker in self.brokers)
+        if stats.closed_unwritten or kept:
+            self.not_journaled = self._not_journaled_text(kept, down, refused=refused)
+            log.error("session.not_journaled", extra={"said": self.not_journaled})
         log.info("session.closed")
+
+    def _not_journaled_text(self, kept: int, down: str, *, refused: bool) -> str:
+        """`9 execution events (fills, order updates; 1 fill among them) were NOT
+        journaled: Redis was unreachable (...) ...`, with what to do."""
+        stats = self.bus.stats
+        count = stats.closed_unwritten + kept
+        fills = stats.closed_unwritten_fills
+        among = f"{fills} fill{'s' if fills > 1 else ''}" if fills else "no fill"
+        among += " among them"
+        if kept:
+            among += f"; {kept} of them refused earlier, the outage buffer full"
+        if not down:
+            why = "Redis had not taken them when the desk closed (it was catching up)"
+        elif refused:
+            why = f"Redis took no write ({down})"
+        else:
+            why = f"Redis was unreachable ({down})"
+        real = [b.source for b in self.brokers if not b.state_in_journal]
+        simulated = [b.source for b in self.brokers if b.state_in_journal]
+        steps = ["Start Redis (or let it take writes), then this desk"]
+        if real:
+            steps.append(
+                f"its reconcile asks {', '.join(real)} for their orders, fills and "
+                "positions and journals what differs: check them at the venue"
+            )
+        if simulated:
+            steps.append(
+                f"{', '.join(simulated)} is a simulator whose account lives only in the "
+                "journal: what it did while Redis was down is lost, and it starts again "
+                "from the journal as Redis holds it"
+            )
+        where = "bus.redis.unwritten_at_close"
+        if kept:
+            where += ", broker.reports_not_journaled_at_close"
+        return (
+            f"{count} execution event{'s' if count > 1 else ''} (fills, order updates; "
+            f"{among}) {'were' if count > 1 else 'was'} NOT journaled: {why}, and "
+            f"{'they were' if count > 1 else 'it was'} held only in this desk's memory. "
+            f"{'; '.join(steps)}. Each is in the log whole ({where})"
+        )
