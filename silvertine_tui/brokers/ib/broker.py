@@ -599,14 +599,21 @@ class IBBroker(IBOrders, IBSession):
         yet) and in the contract's currency; none for the others, whose commission
         stays in IB's average cost as the desk takes it (an opening position's, an
         adopted order's earlier fills', another program's). True when that is final:
-        the desk's fill with its report in, or an adopted order's earlier fill."""
+        the desk's fill with its report in, or an adopted order's earlier fill (the
+        ledger lets go of a final one once it is old: `ExecutionLedger`). ib_async's
+        Fill holds an empty report (no execId, commission 0) until its report comes:
+        no report, not a commission of 0."""
         execution = ib_fill.execution
         if execution.execId in self.fees.adopted:
             return Decimal(0), True
         if not self._desks_fill(execution):
             return Decimal(0), False
         report = self.fees.report(execution.execId) or ib_fill.commissionReport
-        if report.commission < UNSET_DOUBLE and report.currency in ("", currency):
+        if (
+            report.execId == execution.execId
+            and report.commission < UNSET_DOUBLE
+            and report.currency in ("", currency)
+        ):
             return to_decimal(report.commission), True  # a rebate is negative
         return Decimal(0), False
 

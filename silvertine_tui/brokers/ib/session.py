@@ -23,6 +23,7 @@ from ib_async import IB, ExecutionFilter
 from ...domain import ConnectionState
 from ..errors import BrokerError
 from . import codes
+from .contracts import to_decimal
 from .fees import latest_executions
 from .market import DATA_TYPES
 from .state import IBState
@@ -187,8 +188,14 @@ class IBSession(IBState):
             self.market.resubscribe()
             await self.set_link("market", L.LIVE, self._market_detail())
         await self._publish_balances()
-        for position in self.ib.positions(self.account):
+        held = self.ib.positions(self.account)
+        for position in held:
             await self._publish_position(position)
+        # The day's executions TWS replayed, read anew: those of flat contracts too.
+        self.ledger.follow(self.ib.wrapper.fills)
+        self.ledger.fold_all(
+            self._commission_in, {p.contract.conId: to_decimal(p.position) for p in held}
+        )
         await self._inbox.join()
         self._connected_before = True
         if self._poller is None or self._poller.done():

@@ -500,6 +500,9 @@ class IBState(Broker):
     async def _publish_balances(self) -> None:
         raise NotImplementedError
 
+    def _commission_in(self, ib_fill: Any, currency: str) -> tuple[Decimal, bool]:
+        raise NotImplementedError
+
     async def _lost(self) -> None:
         raise NotImplementedError
 

@@ -445,7 +445,12 @@ class FakeTws:
         self._deliver([OrderNote.of(order)])
 
     async def correct_execution(
-        self, execution: Execution, *, price: str | None = None, shares: str | None = None
+        self,
+        execution: Execution,
+        *,
+        price: str | None = None,
+        shares: str | None = None,
+        at: datetime | None = None,
     ) -> str:
         """IB corrects an execution: execDetails again, the execId differing only in
         the digits after its final period (".01" -> ".02", as IB documents
@@ -453,7 +458,8 @@ class FakeTws:
         execution, and the order's fill and the position move by the difference (a
         position report goes out): an execution that opened or added moves the average
         cost, one that closed the realized P&L (one through zero is not modelled).
-        Returns the new execId."""
+        The correction carries the execution's time, or `at` (IB does not document
+        which time a correction has). Returns the new execId."""
         head, _, count = execution.exec_id.rpartition(".")
         new_price = execution.price if price is None else Decimal(price)
         new_shares = execution.shares if shares is None else Decimal(shares)
@@ -473,6 +479,7 @@ class FakeTws:
             shares=new_shares,
             cum_qty=order.filled,
             avg_price=order.avg_fill_price,
+            time=execution.time if at is None else at,
         )
         sign = Decimal(1) if execution.side == "BOT" else Decimal(-1)
         spec = order.spec
