@@ -10,21 +10,31 @@ epoch (a token set once per Redis dataset) and the trading state. A start that f
 another epoch knows the journal it left was lost since; it says so, and it never comes
 up less restricted than the record (`stricter`). With the same epoch the journal is
 the truth (another desk may have resumed since), and the record only follows it.
+
+A record that cannot be read (damaged, refused by the disk, a newer Silvertine's) must
+not stop a desk: it starts without the guard, the file is set aside
+(`<name>.<UTC time>.unreadable`, never written over) and the trader is told, with the
+state to check (`RunRecorder.unreadable_text`). A record the disk refuses to write is
+told once (`RunRecorder.record`), and again in the Log pane once it is written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ..bus import BusError
 from ..domain import TradingState
 from ..events import Log, LogEvent, LogLevel
 from .core import ENGINE_SOURCE, TradingEngine, utc_ms
@@ -33,9 +43,15 @@ from .recovery import carry_trading_state
 log = logging.getLogger(__name__)
 
 
+VERSION = 1
+"""The record's layout. A newer Silvertine's record is read as far as this one can (its
+fields this one knows); one it cannot read says which version wrote it."""
+
+
 class LastRun(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
+    version: int = VERSION  # absent from the records written before it: 1
     bus: str  # the bus URL, password redacted: the record is never a secret
     prefix: str
     epoch: str
@@ -50,32 +66,116 @@ def record_path(state_dir: Path, bus_url: str, prefix: str) -> Path:
     return state_dir / "desks" / f"{digest}.json"
 
 
-def load(path: Path) -> LastRun | None:
-    """The record, or None when there is none or it cannot be read (logged): a record
-    that cannot be read guards nothing, and must not stop a desk from starting.
-    Touches the disk: call it from a thread."""
+class UnreadableRecord(Exception):
+    """A record is there but cannot be read. Its message says why, never what the file
+    holds (a damaged file may hold anything)."""
+
+
+def read(path: Path) -> LastRun | None:
+    """The record, None when there is none; `UnreadableRecord` when there is one that
+    cannot be read. Touches the disk: call it from a thread."""
     try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        raw = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):  # none can be there (saving says it)
         return None
     except OSError as exc:
-        log.warning("last_run.unreadable", extra={"path": str(path), "error": str(exc)})
-        return None
+        raise UnreadableRecord(exc.strerror or type(exc).__name__) from exc
     try:
-        return LastRun.model_validate(json.loads(raw))
-    except (ValueError, ValidationError) as exc:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UnreadableRecord("not UTF-8 text (cut short or overwritten?)") from exc
+    except json.JSONDecodeError as exc:
+        raise UnreadableRecord(
+            f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}; cut short?)"
+        ) from exc
+    except RecursionError as exc:
+        raise UnreadableRecord("not JSON it can read (nested too deep)") from exc
+    try:
+        return LastRun.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'the record'}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)[:3]
+        )
+        version = data.get("version") if isinstance(data, dict) else None
+        if isinstance(version, int) and version > VERSION:
+            raise UnreadableRecord(
+                f"written by a newer Silvertine (record version {version}, this desk reads "
+                f"{VERSION}): {problems}"
+            ) from exc
+        raise UnreadableRecord(f"not a last-run record ({problems})") from exc
+
+
+def load(path: Path) -> LastRun | None:
+    """The record, or None when there is none or it cannot be read (logged). A desk's
+    start reads it with `RunRecorder.read`, which also tells the trader. Touches the
+    disk: call it from a thread."""
+    try:
+        return read(path)
+    except UnreadableRecord as exc:
         log.warning("last_run.unreadable", extra={"path": str(path), "error": str(exc)})
         return None
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a start found at the record's path (`find`)."""
+
+    record: LastRun | None = None
+    unreadable: str = ""
+    """Why the record there could not be read ("" when it could, or there was none)."""
+    aside: Path | None = None
+    """Where the unreadable file was set aside."""
+    not_aside: str = ""
+    """Why it could not be set aside (this run's record then takes its place)."""
+
+
+def find(path: Path, now_ns: int) -> Found:
+    """The record; one that cannot be read is renamed aside, `<name>.<UTC time>.unreadable`
+    beside it, so that this run's record does not write over it (logged). Touches the
+    disk: call it from a thread."""
+    try:
+        return Found(record=read(path))
+    except UnreadableRecord as exc:
+        unreadable = str(exc)
+    stamp = datetime.fromtimestamp(now_ns / 1e9, UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    aside = path.with_name(f"{path.name}.{stamp}.unreadable")
+    try:
+        os.replace(path, aside)
+    except OSError as exc:
+        not_aside = exc.strerror or type(exc).__name__
+        log.warning(
+            "last_run.unreadable",
+            extra={"path": str(path), "error": unreadable, "not_set_aside": not_aside},
+        )
+        return Found(unreadable=unreadable, not_aside=not_aside)
+    log.warning(
+        "last_run.unreadable",
+        extra={"path": str(path), "error": unreadable, "set_aside": str(aside)},
+    )
+    return Found(unreadable=unreadable, aside=aside)
+
+
+def write(path: Path, record: LastRun) -> None:
+    """Write the record: a temporary file renamed over the old one, so that a crash
+    leaves the old record or the new one, never half of one. `OSError` when the disk
+    refuses (the temporary file is removed). Touches the disk: call it from a thread."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 def save(path: Path, record: LastRun) -> bool:
-    """Write the record (a temporary file renamed over the old one); False, logged, when
-    the disk refuses. Touches the disk: call it from a thread."""
+    """`write`; False, logged, when the disk refuses. Touches the disk: call it from a
+    thread."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write(path, record)
     except OSError as exc:
         log.warning("last_run.not_saved", extra={"path": str(path), "error": str(exc)})
         return False
@@ -111,9 +211,17 @@ def _simulators_lost(sources: list[str]) -> str:
     )
 
 
+UNREADABLE_ALERT = "Last-run record unreadable"
+"""The toast's title when this host's record could not be read at start."""
+NOT_SAVED_ALERT = "Last-run record not saved"
+"""The toast's title when the disk refuses this host's record (once a run)."""
+
+
 class RunRecorder:
-    """Checks a desk's record at start (`check`) and keeps it following the desk's
-    epoch and trading state (`record`, `keep`)."""
+    """Reads a desk's record once at start (`read`), checks it against the bus
+    (`check`) and keeps it following the desk's epoch and trading state (`record`,
+    `keep`). What the trader must be told beyond the start's check (a record that
+    cannot be read, or saved) goes to the Log pane and to `tell` (a toast)."""
 
     def __init__(
         self, engine: TradingEngine, path: Path, clock: Callable[[], int] = time.time_ns
@@ -123,6 +231,62 @@ class RunRecorder:
         self._clock = clock
         self._written: tuple[str, TradingState] | None = None
         self._checked = False  # nothing is written before the start's check
+        self.found: Found | None = None  # what `read` found
+        self.tell: Callable[[str, str, bool], None] | None = None
+        """Called with a toast's title, its message and whether it was journaled (its
+        line is in the Log pane): the session's alerts."""
+        self._not_saved = ""  # why the last write failed ("" once one succeeds)
+        self._not_saved_told = False  # the toast is shown once a run
+
+    async def read(self) -> LastRun | None:
+        """The record as this start found it, read once (from a thread): the claims ask
+        first (`Session.open`), then `check`. One that cannot be read is set aside, and
+        `unreadable` says why."""
+        if self.found is None:
+            self.found = await asyncio.to_thread(find, self.path, self._clock())
+        return self.found.record
+
+    @property
+    def unreadable(self) -> str:
+        """Why the record this start found could not be read ("" when it could, or
+        there was none)."""
+        return self.found.unreadable if self.found is not None else ""
+
+    def unreadable_text(self) -> str:
+        """What the trader is told of a record that could not be read, with the state
+        to check (the engine's: the journal's once recovered)."""
+        found = self.found
+        assert found is not None
+        if found.aside is not None:
+            kept = f"it is kept aside as {found.aside.name}"
+        else:
+            kept = f"it could not be set aside ({found.not_aside}) and this run writes over it"
+        return (
+            f"This host's record of its last desk run on this bus ({self.path}) could not be "
+            f"read: {found.unreadable}; {kept}. The guard against a journal Redis lost while "
+            "no desk ran is off for this start: had Redis lost its data since this host's "
+            "desk last ran, a kill switch or REDUCE ONLY left then is not carried forward, "
+            f"and trading is {self.engine.gate.state} as the journal gave it. Check the "
+            "trading state (pull the kill switch or set REDUCE ONLY again if the desk was "
+            "left so); the record is written again at this run"
+        )
+
+    async def _log(self, level: LogLevel, message: str) -> bool:
+        """A line in the Log pane; False when the bus refused it."""
+        try:
+            await self.engine.bus.publish(
+                LogEvent.create(ENGINE_SOURCE, Log(level=level, message=message))
+            )
+        except BusError as exc:
+            log.warning("last_run.not_logged", extra={"error": str(exc), "said": message})
+            return False
+        return True
+
+    async def _say(self, title: str, message: str) -> None:
+        """A warning in the Log pane and a toast."""
+        journaled = await self._log(LogLevel.WARNING, message)
+        if self.tell is not None:
+            self.tell(title, message, journaled)
 
     async def check(self) -> str | None:
         """After recovery, before the venues connect: whether the journal this host's
@@ -133,7 +297,9 @@ class RunRecorder:
         epoch = self.engine.bus.epoch
         if epoch is None:
             return None
-        record = await asyncio.to_thread(load, self.path)
+        record = await self.read()
+        if self.unreadable:
+            await self._say(UNREADABLE_ALERT, self.unreadable_text())
         if record is None or record.epoch == epoch:
             return None
         engine = self.engine
@@ -185,8 +351,44 @@ class RunRecorder:
             trading_state=now[1],
             at_ms=self._clock() // 1_000_000,
         )
-        if await asyncio.to_thread(save, self.path, record):
-            self._written = now
+        try:
+            await asyncio.to_thread(write, self.path, record)
+        except OSError as exc:
+            await self._refused(exc)
+            return
+        self._written = now
+        if self._not_saved:
+            self._not_saved = ""
+            log.info("last_run.saved_again", extra={"path": str(self.path)})
+            await self._log(
+                LogLevel.INFO,
+                f"This host's record of its last desk run on this bus is saved again at "
+                f"{self.path}: a start after Redis lost its data while no desk ran is "
+                "guarded again",
+            )
+
+    async def _refused(self, exc: OSError) -> None:
+        """The disk refused the record: logged and said once while it keeps refusing
+        (`keep` tries again every second), the toast once a run."""
+        if self._not_saved:
+            log.debug("last_run.not_saved", extra={"path": str(self.path), "error": str(exc)})
+            return
+        self._not_saved = exc.strerror or type(exc).__name__
+        log.warning("last_run.not_saved", extra={"path": str(self.path), "error": str(exc)})
+        message = (
+            f"This host's record of its last desk run on this bus cannot be saved at "
+            f"{self.path} ({self._not_saved}). Without it, a start after Redis lost its data "
+            "while no desk ran cannot tell: it comes up as the empty journal says (a kill "
+            "switch or REDUCE ONLY set now is not carried forward) and cannot tell lost "
+            f"claims from a first start. To fix: make {self.path.parent} a writable "
+            "directory with free space on its disk; it is tried again every second, and "
+            "the Log pane says when it is saved"
+        )
+        if self._not_saved_told:
+            await self._log(LogLevel.WARNING, message)
+            return
+        self._not_saved_told = True
+        await self._say(NOT_SAVED_ALERT, message)
 
     async def keep(self, every_s: float = 1.0) -> None:
         """`record` every `every_s`: a kill switch is on disk within a second, whichever

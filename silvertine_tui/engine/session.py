@@ -54,7 +54,6 @@ from .commands import CommandGateway, EngineGateway
 from .conflate import latest_quotes
 from .core import TradingEngine
 from .last_run import RunRecorder, record_path
-from .last_run import load as load_last_run
 from .oms import OrderView
 from .projection import DeskProjection, FinishedWindow
 from .recovery import (
@@ -188,6 +187,8 @@ class Session:
         self.last_run = RunRecorder(
             self.engine, record_path(state_home(), self.bus.stats.url, self.bus.layout.prefix)
         )
+        # A record that cannot be read or saved: a warning toast (its Log line is there).
+        self.last_run.tell = self._last_run_told
         self._refresh_not_ready()  # starting
         # Read by the engine right before each order or change goes to a broker.
         self.engine.send_guard = self._send_guard
@@ -366,6 +367,9 @@ class Session:
         self._keep_task(keeper)
         self.bus.add_data_loss_listener(self._on_data_loss)
 
+    def _last_run_told(self, title: str, message: str, journaled: bool) -> None:
+        self.alerts.append(Alert(title, f"{message}.", "warning", journaled=journaled))
+
     async def _claims_lost_here(self) -> str:
         """Why claims on this bus may have been lost a moment ago ("" when nothing says
         so): Redis no longer holds the epoch this host's desk last used there (its
@@ -375,11 +379,20 @@ class Session:
         a free key is taken pending (`claims`). On the server, that loss looks exactly
         like a prefix's first use; on this host the record tells them apart. (A desk
         on another host, started before the running desk's bus finds the loss, about a
-        second, cannot tell: docs/operations.md.)"""
+        second, cannot tell: docs/operations.md.) A record that cannot be read cannot
+        tell either: the claims are taken pending, erring on the safe side (a ttl's
+        wait, on a rare start); `RunRecorder.check` tells the trader."""
         epoch = self.bus.epoch
         if epoch is None:
             return ""
-        record = await asyncio.to_thread(load_last_run, self.last_run.path)
+        record = await self.last_run.read()
+        if self.last_run.unreadable:
+            return (
+                "this host's record of its last desk run on this bus could not be read "
+                f"({self.last_run.unreadable}), so it cannot tell whether Redis lost the "
+                "claims since (a restart, a failover or a flush), and a desk that drove this "
+                "broker then may not know yet that its claim went with it"
+            )
         if record is None or record.epoch == epoch:
             return ""
         return (

@@ -158,23 +158,6 @@ async def test_a_memory_desk_keeps_no_record(state_home: Path) -> None:
     assert not (state_home / "silvertine" / "desks").exists()
 
 
-async def test_an_unreadable_record_guards_nothing_and_stops_nothing(
-    key_prefix: str, redis_server: RedisServer, state_home: Path
-) -> None:
-    session = Session(settings(redis_server.url, key_prefix))
-    session.last_run.path.parent.mkdir(parents=True)
-    session.last_run.path.write_text("{not json")
-    await session.start()
-    try:
-        assert session.engine.gate.state is TradingState.ACTIVE
-        assert not session.alerts
-    finally:
-        await session.close()
-    record = load(session.last_run.path)  # written over with this run's
-    assert record is not None
-    assert record.epoch == session.bus.epoch
-
-
 # Every recorded state against every state the journal gave, with the epoch the same
 # (the journal is the truth) or another (lost: the stricter of the two).
 CASES = list(itertools.product(TradingState, TradingState, [True, False]))
