@@ -92,7 +92,7 @@ from ..errors import (
     UnknownOrder,
     cancel_too_late,
 )
-from .account import CashState, PositionState
+from .account import CashState, PositionState, average
 from .binance_feed import RETRY_DELAYS, BinanceFeed
 from .instruments import VENUE, SymbolSpec, build_specs
 from .journal import (
@@ -163,6 +163,9 @@ class PaperBroker(Broker):
         self.faults = FaultInjector(config.faults, random.Random(f"{config.seed}/faults"))
         # Simulation control: the next order reaches the venue but its answer is lost.
         self._lose_next_answer = False
+        # The same for the next cancel (or cancel all): the venue cancels, the answer
+        # is lost (`lose_next_cancel_answer`).
+        self._lose_next_cancel = False
         self.metrics = ExecutionMetrics()
         self.journal: JournalState | None = None
         self._subscribed: set[str] = set(self.specs)
@@ -360,6 +363,14 @@ class PaperBroker(Broker):
         call raises `BrokerTimeout`. The order's fate is then found by asking
         (`resolve_unknown` and `query_order`), never by sending it again."""
         self._lose_next_answer = True
+
+    def lose_next_cancel_answer(self) -> None:
+        """Simulate a timeout after the venue took a cancel: the next `cancel` (or
+        `cancel_all`) reaches the venue, which cancels, but its answer never comes back
+        and the call raises `BrokerTimeout`; the order stays PENDING_CANCEL. What the
+        venue did is then found by asking it (`_ask_after_lost_answer`), or by the
+        resync of a reconnect if the link drops first, and journaled once."""
+        self._lose_next_cancel = True
 
     async def restore_link(self) -> None:
         """Reconnect after `drop_link`: re-read the venue and publish what was missed."""
@@ -670,14 +681,7 @@ class PaperBroker(Broker):
         """Publish one batch: updates and fills in order, then the positions and
         balances they changed; all through one `publish_many` (awaited, in order)."""
         if not self._link_up:
-            for report in batch.reports:
-                lost = self._missed.setdefault(report.client_order_id, _Lost())
-                if report.kind is ReportKind.TRIGGERED:
-                    lost.trigger, lost.trigger_ns = report.reason, report.ts_ns
-                elif report.kind is ReportKind.REPLACED:
-                    lost.replaced_ns = report.ts_ns
-                elif report.kind is ReportKind.STATUS:
-                    lost.answer = report.reason
+            self._note_lost(batch.reports)
             return False
         loop = asyncio.get_running_loop()
         out: list[EventBase] = []
@@ -710,6 +714,18 @@ class PaperBroker(Broker):
         self._add_account(out, positions.values(), balances.values())
         await self._journal(out)
         return True
+
+    def _note_lost(self, reports: Iterable[ExecReport]) -> None:
+        """Reports that never reached the journal (a dropped link, a lost answer): the
+        next resync publishes what the venue holds of their orders (`_resync`)."""
+        for report in reports:
+            lost = self._missed.setdefault(report.client_order_id, _Lost())
+            if report.kind is ReportKind.TRIGGERED:
+                lost.trigger, lost.trigger_ns = report.reason, report.ts_ns
+            elif report.kind is ReportKind.REPLACED:
+                lost.replaced_ns = report.ts_ns
+            elif report.kind is ReportKind.STATUS:
+                lost.answer = report.reason
 
     async def _journal(self, events: list[EventBase]) -> None:
         """Publish one batch's events, in order. The venue has already applied them:
@@ -846,7 +862,7 @@ class PaperBroker(Broker):
         known_qty = order.filled_qty - sum((f.quantity for f in missing), ZERO)
         known_value = order.filled_value - sum((f.quantity * f.price for f in missing), ZERO)
         status = OrderStatus.PARTIALLY_FILLED if known_qty > 0 else OrderStatus.NEW
-        avg = known_value / known_qty if known_qty > 0 else None
+        avg = average(known_value, known_qty, order.tick_places) if known_qty > 0 else None
 
         def said(reason: str, ts_ns: int | None, **terms: Decimal | None) -> None:
             update = OrderUpdate(
@@ -1027,6 +1043,33 @@ class PaperBroker(Broker):
             self._require_link("modify")
         self.metrics.ack_ms.append((loop.time() - sent) * 1000.0)
 
+    async def cancel(self, client_order_id: str, reason: str = "") -> None:
+        """As every broker's (`Broker.cancel`), but a cancel of an order that has ended
+        at the venue, and whose end is journaled or on its way there (a resync will
+        publish it), is answered at once and nothing is journaled: sent again (the kill
+        switch retries a cancel that had no answer), it journaled a second cancel
+        request, a PENDING_CANCEL after the order's end and its end once more."""
+        if self.sendable(cancel=True):
+            self._refuse_ended(client_order_id)
+        await super().cancel(client_order_id, reason)
+
+    def _refuse_ended(self, client_order_id: str) -> None:
+        order = self.venue.order(client_order_id)
+        if order is None or not order.status.is_terminal:
+            return
+        journaled = self._published_status.get(client_order_id) is order.status
+        if not journaled and client_order_id not in self._missed:
+            return  # its end is still to be reported: the cancel answers it
+        if order.status is OrderStatus.CANCELED:
+            raise UnknownOrder(
+                f"Unknown order sent: order {client_order_id} is already CANCELED at "
+                f"{self.source}, nothing to cancel; nothing was sent",
+                code=-2011,
+            )
+        raise cancel_too_late(
+            client_order_id, "the paper venue", order.status, order.filled_qty, code=-2011
+        )
+
     async def _cancel(self, client_order_id: str) -> None:
         delay = self.latency.cancel()
         if delay:
@@ -1041,14 +1084,57 @@ class PaperBroker(Broker):
             if order is None:
                 await self._deliver(expired)
                 raise
-            expired.append(self.venue.status_report(client_order_id, now, str(exc)))
+            if not (order.status.is_terminal and client_order_id in self._missed):
+                # (An end a dropped link or a lost answer took: the resync publishes it.)
+                expired.append(self.venue.status_report(client_order_id, now, str(exc)))
             await self._deliver(expired)
             if not order.status.is_terminal or order.status is OrderStatus.CANCELED:
                 raise  # working, or cancelled already: not a cancel that met a fill
             raise cancel_too_late(
                 client_order_id, "the paper venue", order.status, order.filled_qty, code=exc.code
             ) from exc
-        await self._deliver(reports)
+        if not await self._answered(reports, [client_order_id]):
+            raise self._no_answer(f"the cancel of {client_order_id}", "the order stays")
+
+    async def _answered(self, reports: list[ExecReport], ended: list[str]) -> bool:
+        """Deliver a cancel's reports; False when its answer was lost (a dropped link,
+        or `lose_next_cancel_answer`) and the journal does not have the orders' ends
+        yet: the resync of the reconnect, or asking the venue, publishes them."""
+        if self._lose_next_cancel and ended:
+            self._lose_next_cancel = False
+            answer = [r for r in reports if r.client_order_id in ended]
+            self._note_lost(answer)
+            self._missed_holds.extend(r.client_order_id for r in answer)
+            self.in_background(self._ask_after_lost_answer(), f"ask:{self.source}")
+            await self._deliver([r for r in reports if r.client_order_id not in ended])
+            return False
+        if await self._deliver(reports):
+            return True
+        # Lost on a dead link. A reconnect quicker than the wait may have published it.
+        return all(
+            (order := self.venue.order(coid)) is not None
+            and self._published_status.get(coid) is order.status
+            for coid in ended
+        )
+
+    def _no_answer(self, what: str, stays: str) -> BrokerTimeout:
+        return BrokerTimeout(
+            f"no answer from {self.source} to {what}: its answer was lost on the way back "
+            f"(the venue may have cancelled); {stays} PENDING_CANCEL until the venue is "
+            "heard from again (the link back, or the venue asked), when what it did is "
+            "journaled"
+        )
+
+    async def _ask_after_lost_answer(self) -> None:
+        """The answer to a cancel was lost on a link that stayed up: ask the venue what
+        it did, as a client does after a timeout, and journal it (the resync: each
+        order's status as the venue holds it, then the cash). Once: after the reports
+        made before it, under the outbox's lock; a reconnect's resync that came first
+        has published it already, and a link down now leaves it to that resync."""
+        await self.settle()
+        async with self._pump_lock:
+            if self._link_up and self._running and self._missed:
+                await self._resync("found by asking the paper venue after its answer was lost")
 
     async def cancel_all(
         self, instrument: str | None = None, reason: str = "cancel all"
@@ -1076,7 +1162,10 @@ class PaperBroker(Broker):
                 reports.append(self.venue.status_report(order.client_order_id, now, str(exc)))
                 continue
             cancelled.append(order.client_order_id)
-        await self._deliver(reports)
+        if not await self._answered(reports, cancelled):
+            raise self._no_answer(
+                f"the cancel all ({len(cancelled)} order(s))", "those orders stay"
+            )
         return cancelled
 
     # -- queries ----------------------------------------------------------------------

@@ -43,7 +43,7 @@ import logging
 import re
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypeVar
@@ -53,6 +53,7 @@ from ...domain import (
     ZERO,
     ApplyResult,
     Fill,
+    Instrument,
     Liquidity,
     Order,
     OrderStatus,
@@ -73,7 +74,7 @@ from ...events import (
     ReferencePriceEvent,
     SnapshotEvent,
 )
-from .account import PositionState
+from .account import PositionState, average
 from .orders import TRIGGERED_REASON, SimFill, SimOrder
 from .venue import PaperVenue
 
@@ -362,7 +363,7 @@ class _Replay:
         ordered = [*self.finished, *(c for c in self.held if c not in finished)]
         for coid in ordered:
             held = self.held[coid]
-            sim = _to_sim(held)
+            sim = _to_sim(held, self.instruments)
             if sim is None:
                 continue
             if sim.instrument not in self.instruments:
@@ -422,7 +423,7 @@ async def restore_from_journal(bus: EventBus, stream: str, venue: PaperVenue) ->
     return state
 
 
-def _to_sim(held: _Held) -> SimOrder | None:
+def _to_sim(held: _Held, instruments: Mapping[str, Instrument]) -> SimOrder | None:
     order, fills = held.order, held.fills
     venue_id = order.venue_order_id
     if venue_id is None or order.status is OrderStatus.PENDING_NEW:
@@ -430,6 +431,9 @@ def _to_sim(held: _Held) -> SimOrder | None:
     match = _VENUE_ID.fullmatch(venue_id)
     seq = held.seq or (int(match.group(1)) if match else 0)
     request = order.request
+    inst = instruments.get(request.instrument)
+    # (An instrument the venue does not trade: the order is skipped, its places moot.)
+    tick_places = inst.tick_places if inst is not None else 0
     status = order.status
     if status in _PENDING:
         status = OrderStatus.PARTIALLY_FILLED if order.filled_qty > 0 else OrderStatus.NEW
@@ -445,6 +449,7 @@ def _to_sim(held: _Held) -> SimOrder | None:
         limit_price=order.limit_price,
         stop_price=order.stop_price,
         created_ns=held.created_ns,
+        tick_places=tick_places,
         status=status,
         triggered=held.triggered,
         reduce_only=request.reduce_only,
@@ -472,7 +477,7 @@ def _to_sim(held: _Held) -> SimOrder | None:
                 else Liquidity.UNKNOWN,
                 ts_ns=fill.venue_ts_ns or 0,
                 cum_qty=cum,
-                avg_price=value / cum,
+                avg_price=average(value, cum, tick_places),
                 fee_value=fill.fee_value,
             )
         )

@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from ...domain import ZERO, Liquidity, OrderStatus, OrderType, Side, TimeInForce
-from .account import CashState, PositionState
+from .account import CashState, PositionState, average
 
 TRIGGERED_REASON = "stop triggered"
 """Prefix of the reason of the report sent when a stop triggers (also read on restart)."""
@@ -23,7 +23,8 @@ Redis lost it (`PaperBroker.reseed_journal`); a triggered stop's ends with
 
 @dataclass(frozen=True, slots=True)
 class SimFill:
-    """One execution, with the order's cumulative quantity and average after it."""
+    """One execution, with the order's cumulative quantity and average after it (the
+    average as reported: `SimOrder.avg_price`)."""
 
     exec_id: str
     client_order_id: str
@@ -57,6 +58,8 @@ class SimOrder:
     limit_price: Decimal | None
     stop_price: Decimal | None
     created_ns: int
+    # The instrument's tick places: the average is reported on them + AVG_EXTRA_PLACES.
+    tick_places: int
     expires_ns: int | None = None
     finished_ns: int | None = None  # when it became FILLED, CANCELED or EXPIRED
     arrival_mid: Decimal | None = None
@@ -95,7 +98,11 @@ class SimOrder:
 
     @property
     def avg_price(self) -> Decimal | None:
-        return self.filled_value / self.filled_qty if self.filled_qty else None
+        """The average of its fills as the venue reports it (`average`: rounded once,
+        to the tick's places + `AVG_EXTRA_PLACES`); `filled_value` stays exact."""
+        if not self.filled_qty:
+            return None
+        return average(self.filled_value, self.filled_qty, self.tick_places)
 
     @property
     def is_stop(self) -> bool:

@@ -66,7 +66,7 @@ from ...domain import (
 )
 from ...domain.money import decimal_places, fmt
 from ..errors import InsufficientFunds, OrderRejected, UnknownOrder
-from .account import Account, CashState, PositionState
+from .account import Account, CashState, PositionState, average
 from .instruments import SymbolSpec, build_specs
 from .market import Level, MarketBook
 from .orders import (
@@ -119,6 +119,7 @@ class _Inst:
     currency: str
     base: str
     tick: Decimal
+    tick_places: int  # (an average is reported on them + AVG_EXTRA_PLACES)
     multiplier: Decimal
     impact_scale: Decimal  # coefficient * daily sigma / sqrt(daily volume)
     book: MarketBook | None = None
@@ -188,8 +189,12 @@ class PaperVenue:
         self._reserve_rate = 1 + max(self.maker_rate, self.taker_rate, ZERO)
         self._through = self.fill_rules.resting == "through"
         self._day_offset = day_end_offset_ns(day_end_utc)
+        instruments = list(instruments)
         self.account = Account(
-            cash, leverage=self.checks.leverage, short_selling=self.checks.short_selling
+            cash,
+            leverage=self.checks.leverage,
+            short_selling=self.checks.short_selling,
+            instruments=instruments,
         )
         self.orders: dict[str, SimOrder] = {}
         self._insts: dict[str, _Inst] = {}
@@ -206,6 +211,7 @@ class PaperVenue:
                 currency=inst.quote_currency,
                 base=inst.base_currency or inst.symbol,
                 tick=inst.tick_size,
+                tick_places=inst.tick_places,
                 multiplier=inst.multiplier,
                 impact_scale=scale,
             )
@@ -441,6 +447,7 @@ class PaperVenue:
             limit_price=request.limit_price,
             stop_price=request.stop_price,
             created_ns=now_ns,
+            tick_places=st.tick_places,
             arrival_mid=arrival_mid if arrival_mid is not None else self.mid(st.key),
             reduce_only=request.reduce_only,
         )
@@ -1198,7 +1205,7 @@ class PaperVenue:
             self._reserve(st, order, check=False)
         if self.account.short_selling:
             self._reserve_sells(st)  # the position moved
-        avg = order.filled_value / order.filled_qty
+        avg = average(order.filled_value, order.filled_qty, order.tick_places)
         fill = SimFill(
             exec_id=order.next_exec_id,
             client_order_id=order.client_order_id,
