@@ -8,6 +8,9 @@ that carries the new terms; a refused modify restores the order's previous statu
 the reason (the old terms keep working). A cancel that reaches TWS after the order ended
 (a fill crossed it: TWS's FILLED answers it, or its 10148 "cannot be cancelled, state:
 Filled") came too late: `CancelTooLate` says so, and the order stays as TWS ended it.
+A cancel TWS answers 10147 (it has no such order) is checked with TWS
+(`_unknown_at_tws`): an order TWS never acknowledged is left to its place's resolution,
+one it had is ended as TWS holds it, never shown working again.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from ...events import (
 from ..errors import (
     BrokerError,
     BrokerTimeout,
+    CancelTooLate,
     InsufficientFunds,
     OrderRejected,
     RateLimited,
@@ -158,7 +162,19 @@ class IBOrders(IBState):
         )
 
     async def _restore(self, coid: str, reason: str) -> None:
-        status, filled = self._last.get(coid, (OrderStatus.NEW, Decimal(0)))
+        """A cancel or modify not done: the order's status goes back to TWS's last
+        report of it. An order TWS never acknowledged has none to go back to: nothing
+        is journaled (the state machine takes no PENDING_CANCEL -> PENDING_NEW; put
+        back NEW, it showed working an order TWS never had, and its place's REJECTED
+        was refused as stale), and the place's resolution ends it."""
+        if not self._acknowledged(coid):
+            log.info(
+                "ib.restore_unacknowledged",
+                extra={"broker": self.source, "client_order_id": coid, "reason": reason},
+            )
+            self.resolve_unknown(coid)
+            return
+        status, filled = self._last[coid]
         ids = self.ids.get(coid)
         await self.publish_report(
             OrderUpdate(
@@ -168,6 +184,37 @@ class IBOrders(IBState):
                 filled_qty=filled,
                 reason=reason,
             )
+        )
+
+    def _acknowledged(self, coid: str) -> bool:
+        """TWS has reported the order (a status, or one read from the journal, or
+        adopted from TWS's listing); False while its place has had no answer."""
+        last = self._last.get(coid)
+        return last is not None and last[0] is not OrderStatus.PENDING_NEW
+
+    def resolve_unknown(self, client_order_id: str) -> None:
+        """One resolution an order at a time (a cancel of an order TWS never
+        acknowledged makes sure one runs: `_restore`, `_unknown_at_tws`)."""
+        if client_order_id in self._resolving:
+            return
+        self._resolving.add(client_order_id)
+
+        async def resolve() -> None:
+            try:
+                await self._resolve(client_order_id)
+            finally:
+                self._resolving.discard(client_order_id)
+
+        self.in_background(resolve(), f"resolve:{self.source}:{client_order_id}")
+
+    @staticmethod
+    def _unacknowledged(shows: OrderStatus) -> str:
+        """What becomes of an order TWS never acknowledged, for the trader."""
+        return (
+            "the order was never acknowledged by TWS (its place had no answer). It "
+            f"shows {shows} while TWS is asked what became of it: it ends REJECTED if it "
+            "never reached TWS, or shows as TWS reports it if it did (cancel it again "
+            "then)"
         )
 
     def _trade(self, coid: str) -> Any:
@@ -254,7 +301,26 @@ class IBOrders(IBState):
             await self._through_move()
             self._refuse_adopted(client_order_id, "cancel")
             self._refuse_ended(client_order_id, "cancel")
+            self._refuse_unreachable(client_order_id)
             await super().cancel(client_order_id, reason)
+
+    def _refuse_unreachable(self, coid: str) -> None:
+        """An order TWS never acknowledged whose place went on a socket that is gone:
+        ib_async holds no trade for it, so no cancel can go out. Refused before it is
+        journaled, so the order stays PENDING_NEW (journaled, the cancel could only be
+        undone to a status TWS never reported) and ends as its place's resolution
+        says."""
+        ids = self.ids.get(coid)
+        if ids is None or ids.adopted or ids.status.is_terminal or self._acknowledged(coid):
+            return
+        foreign = self._foreign_client(coid)
+        if self._trade(coid) is not None and not foreign:
+            return
+        self._require_tradable(cancel=True)
+        self.resolve_unknown(coid)
+        why = f"{foreign}; " if foreign else "TWS holds no order for it in this session: "
+        what = self._unacknowledged(OrderStatus.PENDING_NEW)
+        raise UnknownOrder(f"cancel of {coid} not sent: {why}{what}", code="unknown_order")
 
     def _refuse_ended(self, coid: str, what: str) -> None:
         """An order this adapter saw end with a fill (its end reached the adapter before
@@ -403,6 +469,8 @@ class IBOrders(IBState):
                 if codes.PENDING_CANCEL_STATE in message:
                     await self._join_pending_cancel(coid)
                     return
+            if code == codes.UNKNOWN_CANCEL:
+                raise await self._unknown_at_tws(coid, code, message)
             reason = f"cancel refused: {codes.reject_reason(code, message)}"
             await self.settle()
             if not self._last.get(coid, (OrderStatus.NEW, 0))[0].is_terminal:
@@ -422,6 +490,125 @@ class IBOrders(IBState):
         if outcome == "lost":
             raise BrokerTimeout(f"socket to TWS dropped during the cancel of {coid}")
         return False
+
+    async def _unknown_at_tws(self, coid: str, code: int, message: str) -> BrokerError:
+        """TWS answered the cancel 10147: it holds no order of this client under the
+        order's id. What to raise, once TWS is asked what it holds of the order (the
+        day's executions, open and completed orders: `_catch_up`, each report
+        journaled once). Taken as a refusal (the order put back to TWS's last status),
+        the desk showed working an order TWS does not have: NEW for one TWS never
+        acknowledged (its place's REJECTED then refused as stale), or one that ended at
+        IB unheard (filled or cancelled, and TWS restarted since: it forgets the ids of
+        ended orders)."""
+        said = f"TWS {code}: {message.strip().rstrip('.')}"
+        acknowledged = self._acknowledged(coid)
+        await self.settle()
+        listed: set[str] | None = None
+        if not self._ended(coid):
+            try:
+                listed = await self._catch_up()
+            except BrokerError as exc:
+                log.warning(
+                    "ib.cancel_check_failed",
+                    extra={"broker": self.source, "client_order_id": coid, "error": str(exc)},
+                )
+        found = await self._unknown_found(coid, code, message, acknowledged, listed)
+        if found is not None:
+            return found
+        # Acknowledged, and TWS could not be asked now: asked again in the background.
+        self._spawn(self._unknown_later(coid, code, message), "unknown_cancel")
+        return UnknownOrder(
+            f"cancel of {coid} not done: TWS has no such order ({said}) and could not be "
+            "asked what became of it now; it shows PENDING_CANCEL until TWS answers "
+            "(asked again in the background)",
+            code=code,
+        )
+
+    async def _unknown_found(
+        self,
+        coid: str,
+        code: int,
+        message: str,
+        acknowledged: bool,
+        listed: set[str] | None,
+    ) -> BrokerError | None:
+        """After a 10147 and TWS asked (`listed`: the orders it listed; None if it
+        could not be asked): the error that says what became of the cancel, with the
+        order's end journaled if TWS holds none of it. None: an acknowledged order TWS
+        could not be asked about."""
+        text = message.strip().rstrip(".")
+        said = f"TWS {code}: {text}"
+        last = self._last.get(coid)
+        if last is not None and last[0].is_terminal:
+            if last[0] is OrderStatus.REJECTED:  # its place's resolution came first
+                return UnknownOrder(
+                    f"cancel of {coid} not needed: TWS has no such order ({said}); the "
+                    "order never reached TWS and is REJECTED",
+                    code=code,
+                )
+            return cancel_too_late(coid, "IB", last[0], last[1], said=said, code=code)
+        if listed is not None and coid in listed:
+            # TWS lists it working: the journal has its status from that listing.
+            reason = f"cancel refused: {codes.reject_reason(code, message)}"
+            if coid in self._intent:
+                await self._restore(coid, reason)
+            return UnknownOrder(
+                f"{coid}: {reason}, yet TWS lists the order working: cancel it again, or in TWS",
+                code=code,
+            )
+        if not acknowledged:
+            self.resolve_unknown(coid)
+            return UnknownOrder(
+                f"cancel of {coid} not done: TWS has no such order ({said}): "
+                + self._unacknowledged(OrderStatus.PENDING_CANCEL),
+                code=code,
+            )
+        if listed is None:
+            return None
+        # TWS has no trace of it today: it is not working there.
+        ids = self.ids.get(coid)
+        await self.publish_report(
+            OrderUpdate(
+                client_order_id=coid,
+                status=OrderStatus.CANCELED,
+                venue_order_id=str(ids.perm_id) if ids is not None and ids.perm_id else None,
+                filled_qty=last[1] if last is not None else None,
+                reason=(
+                    f"no longer at IB: TWS answered its cancel {code} ({text}) and lists "
+                    "it neither open nor among the day's completed orders"
+                ),
+            )
+        )
+        return CancelTooLate(
+            f"cancel of {coid} came too late: TWS no longer has the order ({said}), nor "
+            "any record of it today; nothing is working there for it. It is ended "
+            "CANCELED on the desk: if it may have traded on an earlier day, check its "
+            "fills and the position in TWS",
+            code=code,
+        )
+
+    async def _unknown_later(self, coid: str, code: int, message: str) -> None:
+        """A 10147 of an acknowledged order TWS could not be asked about: asked until
+        it answers, while the journal's last word on the order is still the cancel
+        (PENDING_CANCEL); what became of the cancel is said in the Log."""
+        delay = 0.2
+        while coid in self._intent and not self._stopping():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            if coid not in self._intent or not self._up:
+                continue
+            try:
+                listed = await self._catch_up()
+            except BrokerError as exc:
+                log.warning(
+                    "ib.cancel_check_failed",
+                    extra={"broker": self.source, "client_order_id": coid, "error": str(exc)},
+                )
+                continue
+            found = await self._unknown_found(coid, code, message, True, listed)
+            if found is not None:
+                await self._say(coid, LogLevel.WARNING, str(found), code)
+            return
 
     async def _ended_by_cancel(self, coid: str) -> None:
         """TWS ended the order while the cancel was on its way: cancelled (by this
@@ -581,12 +768,16 @@ class IBOrders(IBState):
             return
         if code != codes.CANNOT_CANCEL:  # a cancel that came too late is no fault
             self.count_error(f"tws_{code}")
+        if cancelling is not None and waiting and code in codes.CANCEL_ANSWERS:
+            # Only a cancel is answered so, a place waiting too included: taken for the
+            # place's refusal, an order whose place had no answer was journaled
+            # REJECTED for TWS's "not found" of the cancel, and the cancel waited out
+            # its timeout.
+            cancelling.future.set_result(f"{code}|{message}")
+            return
         placing = self._placing.get(coid)
         if placing is not None and not placing.future.done():
             placing.future.set_result(f"{code}|{message}")
-            return
-        if cancelling is not None and waiting and code in codes.CANCEL_ANSWERS:
-            cancelling.future.set_result(f"{code}|{message}")
             return
         if modifying is not None and modify_waits:
             modifying.future.set_result(f"{code}|{message}")

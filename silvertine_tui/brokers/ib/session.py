@@ -326,9 +326,10 @@ class IBSession(IBState):
         self.health_state.reconnects += 1
         await self.announce_reconnect()
 
-    async def _catch_up(self) -> None:
+    async def _catch_up(self) -> set[str]:
         """Fills and order states TWS has that the journal lacks (the day's executions
-        of every client id, open and completed orders), each journaled once."""
+        of every client id, open and completed orders), each journaled once. Returns
+        the orders of the desk TWS listed (open, or completed today)."""
         fills = await self._request(
             "executions",
             lambda: self.ib.reqExecutionsAsync(ExecutionFilter(acctCode=self.account)),
@@ -355,6 +356,7 @@ class IBSession(IBState):
         self._fees_due()
         self._tidy_soon()  # (ib_async took TWS's completed orders in again)
         await self._inbox.join()
+        return seen
 
     async def _poll_other_clients(self) -> None:
         """TWS reports an order's fills and statuses live only to the client id that

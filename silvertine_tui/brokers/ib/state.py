@@ -132,6 +132,9 @@ class IBState(Broker):
         self._cancelling: dict[str, Pending] = {}
         self._last: dict[str, tuple[OrderStatus, Decimal]] = {}  # as TWS last reported
         self._intent: set[str] = set()  # last journaled: PENDING_CANCEL / _REPLACE
+        # orders whose fate is being asked of TWS after their place got no answer
+        # (`resolve_unknown`: one resolution an order at a time)
+        self._resolving: set[str] = set()
         self._inactive: set[str] = set()  # TWS's last status: Inactive (journaled)
         # quantity, limit, stop as last journaled (request, modify, amend): an openOrder
         # with other terms is journaled (`_open_order`)
@@ -482,7 +485,7 @@ class IBState(Broker):
     def _hook(self) -> None:
         raise NotImplementedError
 
-    async def _catch_up(self) -> None:
+    async def _catch_up(self) -> set[str]:
         raise NotImplementedError
 
     def _tidy_soon(self) -> None:

@@ -188,6 +188,9 @@ class FakeTws:
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._later: set[asyncio.Task[None]] = set()  # answers TWS gives later
+        # (client id, order id) of ended orders TWS no longer knows by their id
+        # (`forget_ended_orders`: restarted since they ended)
+        self._forgotten: set[tuple[int, int]] = set()
         self._table = self._handlers()
 
     # ------------------------------------------------------------ lifecycle
@@ -691,6 +694,19 @@ class FakeTws:
         assert kind in kinds, kind
         self.faults.ignored[kind] += times
 
+    def forget_ended_orders(self) -> None:
+        """TWS restarts (its daily restart, or by hand) after these orders ended: it no
+        longer knows an order that ended by its order id, so a cancelOrder of one is
+        answered 10147 (`OrderId N that needs to be cancelled is not found.`), not 10148
+        with its state. Working orders keep their ids (TWS loads them again), and what
+        IB keeps of the day is still served: reqExecutions and reqCompletedOrders list
+        the day's executions and ended orders as before (`new_trading_day` drops them)."""
+        self._forgotten |= {
+            (order.client_id, order.order_id)
+            for order in self.exchange.orders.values()
+            if not order.open
+        }
+
     def lose_next_order_answer(self, times: int = 1) -> None:
         """The next `times` new orders are accepted and work, but their first
         openOrder/orderStatus never reaches the client (later reports do)."""
@@ -1088,6 +1104,8 @@ class FakeTws:
         if self._ignored("cancel_order") or self._paced(session, "cancel_order", order_id):
             return
         order = self.exchange.order(session.client_id, order_id)
+        if order is not None and (order.client_id, order.order_id) in self._forgotten:
+            order = None  # TWS restarted since it ended: its id means nothing to TWS now
         if order is not None:
             self._race(order)
         if order is None:
