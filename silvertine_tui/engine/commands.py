@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from ..brokers import BrokerError
 from ..domain import OrderRequest, OrderValidationError, TradingState
 from .cancels import CancelReport, KillReport
-from .core import OrderFinished, TradingEngine
+from .core import OrderFinished, OrderUnacknowledged, TradingEngine
 from .risk import RiskRejected
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ class EngineGateway:
                     Problem(field=i.field, rule=i.rule, message=i.message) for i in exc.issues
                 ),
             )
-        except OrderFinished as exc:
+        except (OrderFinished, OrderUnacknowledged) as exc:
             return Refused(
                 source="order",
                 reason=str(exc),

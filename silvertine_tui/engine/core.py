@@ -151,6 +151,22 @@ class OrderFinished(Exception):
         super().__init__(f"order {client_order_id} is {status}: nothing to {what}")
 
 
+class OrderUnacknowledged(Exception):
+    """A change of an order the venue has not acknowledged yet (PENDING_NEW): nothing is
+    sent. No venue changes an order it does not hold: IB's modify is a placeOrder under
+    the order's id, which TWS took as a new order when the place was lost; the paper
+    venue answered "has no order", Binance an unknown order. A cancel still goes."""
+
+    rule = "not_acknowledged"
+
+    def __init__(self, client_order_id: str) -> None:
+        self.client_order_id = client_order_id
+        super().__init__(
+            f"order {client_order_id} is not acknowledged by the venue yet (PENDING_NEW): "
+            "nothing was sent; change it once it is working (a cancel still goes)"
+        )
+
+
 POSITION_SETTLE_S = 10.0
 """How long a position the venue reported may disagree with our fills before it is a
 mismatch (`TradingEngine.check_positions`). A venue may report a position before the
@@ -1252,6 +1268,8 @@ class TradingEngine:
             # A cancel still goes.
             raise RiskRejected([refusal])
         view = self._working(client_order_id, "modify")
+        if view.order.status is OrderStatus.PENDING_NEW:
+            raise OrderUnacknowledged(client_order_id)
         # Judged from the terms the order may work at, the changes sent before this one
         # and not read back yet among them: judged from the OMS's (old) terms, a price
         # change sent right after a quantity change passed max_notional with it.
