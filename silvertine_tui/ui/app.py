@@ -892,7 +892,9 @@ class SilvertineApp(App[None]):
         if view is not None:
             instrument = desk.view.instrument(view.broker, view.order.request.instrument)
             loader = desk.history_loader(client_order_id)
-            self.push_screen(OrderHistoryScreen(view, instrument, loader))
+            self.push_screen(
+                OrderHistoryScreen(view, instrument, loader, lookup=desk.view.order)
+            )
             return
 
         async def load() -> None:
@@ -921,7 +923,7 @@ class SilvertineApp(App[None]):
                 )
                 return
             instrument = desk.view.instrument(found.broker, found.order.request.instrument)
-            self.push_screen(OrderHistoryScreen(found, instrument))
+            self.push_screen(OrderHistoryScreen(found, instrument, lookup=desk.view.order))
 
         self.run_worker(load(), group="history", exit_on_error=False)
 

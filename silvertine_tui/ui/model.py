@@ -461,6 +461,11 @@ class FeedModel:
         """A quote read live is timed by this desk's clock as it arrived (`arrived`, ns),
         one read back (`arrived` None) by its event, never after now (`live_after`)."""
         quote = event.payload
+        # Worked out before anything is kept: a number no check caught (a mid that
+        # overflows) raises here and the quote is not shown (`_not_shown`). Kept first,
+        # the row drawn from it raised inside the next frame and stopped the app.
+        mark = quote.mark
+        price = mark[0] if mark is not None else None
         key = quote.instrument
         ts = min(event.ts, int(self.clock() * 1e9)) if arrived is None else arrived
         self.md_last_ns[event.source] = max(self.md_last_ns.get(event.source, 0), ts)
@@ -478,7 +483,6 @@ class FeedModel:
         else:
             state.quote = quote
             state.ts_ns = ts
-        price = state.price
         if price is not None:
             state.mark_ts_ns = ts
             bucket = ts // self.spark_step_ns

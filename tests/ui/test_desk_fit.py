@@ -1,4 +1,4 @@
-"""A desk that fits: on a busy desk at 120x36 and 80x24 no table pane scrolls
+"""A desk that fits: on a busy desk at 120x36, 100x28 and 80x24 no table pane scrolls
 sideways and no header is cut; the least important columns drop first; the footer
 keeps quit and help; toasts never cover the ticket."""
 
@@ -24,7 +24,7 @@ from silvertine_tui.ui.widgets.table import KeyedTable
 from .conftest import Desk
 from .working_desk import CANCELLED, RESTING, SYMBOLS, build_working_desk, working_settings
 
-SIZES = [(120, 36), (80, 24)]
+SIZES = [(120, 36), (100, 28), (80, 24)]
 TABLES: list[type[KeyedTable]] = [Blotter, Positions, Balances, Signals]
 PANE_KEYS = {Blotter: "3", Positions: "4", Balances: "5", Signals: "8"}
 

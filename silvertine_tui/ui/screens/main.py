@@ -551,7 +551,9 @@ class MainScreen(Screen[None]):
             *self.health_lines(now), trading, force=force, engine=engine_line(view.anomalies)
         )
 
-        self.query_one(EventLog).sync(model.log_total, model.fills_total, force=force)
+        log = self.query_one(EventLog)
+        log.sync(model.log_total, model.fills_total, force=force)
+        self._name_log_tab(log.fills_only)
         if model.signals_dirty or force:
             model.signals_dirty = False
             self.query_one(Signals).show(model.signals, view.instruments_by_key)
@@ -616,6 +618,18 @@ class MainScreen(Screen[None]):
         tab_text = f"{n} All orders" if blotter.show_all else f"{n} {PANE_LABELS['blotter']}"
         if str(tab.content) != tab_text:
             tab.update(tab_text)
+
+    _log_tab_fills = False  # the pane bar's Log tab says fills only
+
+    def _name_log_tab(self, fills_only: bool) -> None:
+        """One pane at a time has no borders: the pane bar says the Log shows fills only
+        (`7 Fills`), as it says which view the Orders pane shows."""
+        if fills_only == self._log_tab_fills:
+            return
+        self._log_tab_fills = fills_only
+        n = PANE_NAMES.index("log") + 1
+        label = "Fills" if fills_only else PANE_LABELS["log"]
+        self.query_one("#tab-log", PaneTab).update(f"{n} {label}")
 
     def _subtitle(self, selector: str, text: str) -> None:
         self.query_one(selector, Pane).set_subtitle(text)
@@ -888,4 +902,6 @@ class MainScreen(Screen[None]):
         if view is not None:
             instrument = self.desk.view.instrument(view.broker, view.order.request.instrument)
             loader = self.desk.history_loader(view.client_order_id)
-            self.app.push_screen(OrderHistoryScreen(view, instrument, loader))
+            self.app.push_screen(
+                OrderHistoryScreen(view, instrument, loader, lookup=self.desk.view.order)
+            )

@@ -5,6 +5,11 @@ with ten lines or five thousand; the ring drops the oldest lines beyond its size
 line wider than the pane wraps between words onto rows indented under its text: the
 layout (which rows each kept line takes at this width) grows with the new lines of a
 frame and is laid out again only when the width or the view changes.
+
+Filtered to fills only (`f`) with no fill yet, the log says so and how to see every
+event (`no fills yet (f shows every event)`): an empty pane read as a dead log, and
+one pane at a time it has no border to say it is filtered (the pane bar says `7
+Fills`: `MainScreen`).
 """
 
 from __future__ import annotations
@@ -71,6 +76,8 @@ class EventLog(ScrollView, can_focus=True):
         self._starts: deque[int] = deque()
         self._end = 0
         self._layout_for: tuple[bool, int] | None = None
+        self._no_fills = "no fills yet (f shows every event)"
+        """What the log says filtered to fills with none (the key as bound)."""
 
     @property
     def lines(self) -> deque[LogLine]:
@@ -192,6 +199,8 @@ class EventLog(ScrollView, can_focus=True):
         base = self.rich_style
         found = self.line_at(y)
         if found is None:
+            if self.fills_only and not self.lines:
+                return self._empty_row(y, width, base)
             return Strip.blank(width, base)
         line, part = found
         # The log scrolls with every new line, repainting every line on screen: each
@@ -210,6 +219,15 @@ class EventLog(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         return rows[part].crop_extend(scroll_x, scroll_x + width, base)
 
+    def _empty_row(self, y: int, width: int, base: Style) -> Strip:
+        """Row `y` of what the log says filtered to fills with none, wrapped between
+        words in its width (the grid's Log pane is 26 wide at 120x36)."""
+        rows = wrap(self._no_fills, width)
+        if y >= len(rows):
+            return Strip.blank(width, base)
+        style = base + self.palette.muted
+        return Strip([Segment(rows[y], style)], len(rows[y])).crop_extend(0, width, base)
+
     def on_mouse_scroll_up(self) -> None:
         self.follow = False
 
@@ -220,8 +238,9 @@ class EventLog(ScrollView, can_focus=True):
 
     def border_title_changed(self) -> None:
         parent = self.parent
+        key = named_key(self, "log.fills")
+        self._no_fills = f"no fills yet ({key} shows every event)"
         if isinstance(parent, Widget):
-            key = named_key(self, "log.fills")
             parent.border_subtitle = (
                 f"fills only ({key})" if self.fills_only else f"all events ({key}: fills)"
             )

@@ -10,7 +10,9 @@ narrow terminal and the bus while a fill shows, so nothing after it moves); at 8
 columns the marker, the state, the fill and the clock still fit.
 
 In the compact layout the name never shows: the marker and the state are the line's
-first `MARKER_AND_STATE_CELLS` cells, which a toast there leaves uncovered.
+first `MARKER_AND_STATE_CELLS` cells, which a toast there leaves uncovered. Nor under a
+dialog, at any size: a toast there shows over the header from the same cell (in the
+grid the name put the state under it, HALTED hidden just after a kill).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region
+from textual.screen import Screen
 from textual.widget import Widget
 
 from ...domain import Side, TradingState
@@ -54,6 +57,19 @@ class DeskHeader(Widget):
         self.fill: FillLine | None = None
         self.bus_down = False
         self.compact = False
+        self.under_dialog = False
+        """A dialog is over the desk: its toasts show over this line (the name goes)."""
+
+    def on_mount(self) -> None:
+        self.app.screen_change_signal.subscribe(self, self._screen_changed, immediate=True)
+
+    def _screen_changed(self, screen: Screen[object]) -> None:
+        from ..screens.dialog import Dialog  # (screens import the widgets)
+
+        under = screen is not self.screen and isinstance(screen, Dialog)
+        if under != self.under_dialog:
+            self.under_dialog = under
+            self.refresh()
 
     def set_compact(self, compact: bool) -> None:
         if compact != self.compact:
@@ -112,8 +128,9 @@ class DeskHeader(Widget):
         return start, width - start - len(self._clock()) - 1
 
     def _brand_fits(self, room: int, need: int) -> bool:
-        """The name shows where there is room, never in the compact layout."""
-        return not self.compact and room >= need
+        """The name shows where there is room, never in the compact layout nor under a
+        dialog (where a toast starts after the marker and the state)."""
+        return not (self.compact or self.under_dialog) and room >= need
 
     def render(self) -> Text:
         p = self.palette

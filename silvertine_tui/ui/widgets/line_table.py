@@ -10,6 +10,12 @@ characters.
 
 Rows are appended at the end or removed, never reordered; the header is fixed while
 rows scroll.
+
+Columns have priorities (`Column.priority`): the table shows the columns that fit its
+width, dropping the least important first (the highest number; 0 is never dropped), so
+a pane never scrolls sideways and no header is cut. The fit is checked when rows come
+or go, when a value is wider than any before, on resize, and at `refit` (the screen
+calls it once a second). A table whose columns are all 0 shows every column.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ..format import shown
-from .columns import Column, column_index
+from .columns import Column, column_index, fit_columns
 from .scrolling import set_virtual_size
 
 HEADER_ROWS = 1
@@ -103,6 +109,13 @@ class LineTable(ScrollView, can_focus=True):
         # closed): nothing is selected, and none is marked, until the cursor moves.
         self.cursor_lost = False
         self.cell_updates = 0
+        self._mounted = False
+        self._overflowing = False
+        self.rebuilds = 0  # times the columns shown were chosen again
+
+    def on_mount(self) -> None:
+        self._mounted = True
+        self._refit(force=True)
 
     # -- rows -------------------------------------------------------------------------
 
@@ -255,13 +268,74 @@ class LineTable(ScrollView, can_focus=True):
     def _row_given(self, key: str) -> None:
         """A row was handed to the table (changed or not): for counting what was drawn."""
 
+    # -- columns that fit ----------------------------------------------------------------
+
+    def _content_width(self) -> int:
+        """The width the columns may use: the table's, less a vertical scrollbar when
+        the rows will not fit its height."""
+        width = self.size.width
+        if len(self._cells) + 1 > self.size.height:  # the rows and the header
+            width -= self.styles.scrollbar_size_vertical
+        return width
+
+    def column_widths(self) -> list[int]:
+        """Each column's rendered width (label or widest cell, plus padding)."""
+        pad = self.PAD_LEFT + self.PAD_RIGHT
+        widths = []
+        for i, col in enumerate(self.COLUMNS):
+            if col.width is not None:
+                widths.append(max(col.width, cell_len(col.label)) + pad)
+                continue
+            widest = max((cell_len(cells[i].text) for cells in self._cells.values()), default=0)
+            widths.append(max(cell_len(col.label), col.min_width, widest) + pad)
+        return widths
+
     def _fit_columns(self) -> bool:
         """Which columns fit; True when that changed (and every row was drawn again)."""
-        return False
+        before = self.rebuilds
+        self._refit(restore=False)
+        return self.rebuilds != before
+
+    def refit(self) -> None:
+        """Show again the columns that fit now (the screen calls this once a second)."""
+        self._refit()
 
     def _too_wide(self) -> bool:
-        """Whether the columns are wider than the table (choose them again)."""
-        return False
+        """Whether the columns are wider than the table (choose them again). A column
+        keeps the width of the widest value it held since the columns were last chosen:
+        when values got narrower the table may be wider than its pane."""
+        return self._mounted and self._offsets[-1] > self._content_width()
+
+    def _refit(self, *, force: bool = False, restore: bool = True) -> None:
+        """Choose the columns that fit. Without `restore` a column may drop but none
+        comes back: an order passing through PENDING_NEW widens Status for a moment, and
+        the Type column went and came back with every order (the whole pane repainted,
+        many times a second); it comes back at the next `refit` (once a second), or
+        when the table is empty."""
+        if not self._mounted:
+            return
+        available = self._content_width()
+        if available <= 0 and not force:
+            return
+        shown = self._fit(available) if available > 0 else tuple(range(len(self.COLUMNS)))
+        overflow = self._offsets[-1] > available
+        if not (restore or force or overflow or not self._cells or set(shown) <= set(self._shown)):
+            shown = self._shown
+        # A table whose must-show columns alone are wider than the pane stays wide:
+        # choose again once for that, not on every update.
+        if shown != self._shown or force or (overflow and not self._overflowing):
+            self.rebuilds += 1
+            self._show_columns(shown)
+            overflow = self._offsets[-1] > available
+        self._overflowing = overflow
+
+    def _fit(self, available: int) -> tuple[int, ...]:
+        return fit_columns(self.column_widths(), self.priorities(), available)
+
+    def priorities(self) -> list[float]:
+        """Each column's priority now (the columns' own; a table may raise one for what
+        its rows hold)."""
+        return [c.priority for c in self.COLUMNS]
 
     def _label_widths(self) -> list[int]:
         return [max(cell_len(c.label), c.width or 0, c.min_width) for c in self.COLUMNS]
@@ -476,6 +550,24 @@ class LineTable(ScrollView, can_focus=True):
             self._refresh_row(previous)
             self._refresh_row(row)
         self._reveal(row)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """The pane changed size (a zoom and back, a terminal resize): the columns
+        that fit are chosen again, then the cursor's row brought back into view. The
+        table scrolls to its top while every row fits (zoomed) and stayed there when it
+        shrank: the order selected was out of sight, and `c` cancelled it unseen."""
+        self._resized()
+        self.reveal_cursor()
+
+    def _resized(self) -> None:
+        """The table's size changed: the columns that fit it (before the cursor is
+        brought back into view)."""
+        self._refit()
+
+    def reveal_cursor(self) -> None:
+        """Scroll the cursor's row into view, when it is on a row."""
+        if self._keys and not self.cursor_lost:
+            self._reveal(min(self.cursor_row, len(self._keys) - 1))
 
     def _reveal(self, row: int) -> None:
         top = self.scroll_offset.y

@@ -1,5 +1,11 @@
 """Quotes: bid, ask, last, change, spread and a sparkline per symbol; stale rows dimmed
-with their age."""
+with their age.
+
+The columns fit the pane as the other tables' do (`LineTable`): Symbol, Bid, Ask, Last
+and Chg% always, then Spread, then Trend, dropped whole (at 100x28 the pane scrolled
+sideways, the spread cut to `6.` and the Trend column never in view). An old quote says
+its age in the Trend column; without it, in its Chg% cell (`old 14s`, `old 2m`: the
+change of an old price is old too), so it is never only dimmed."""
 
 from __future__ import annotations
 
@@ -14,9 +20,9 @@ from ...events.summary import price_text
 from ..format import DASH, age, pct
 from ..keymap import bindings
 from ..model import QuoteState
+from .columns import Column, column_index
 from .line_table import Cell, LineTable
 from .palette import DEFAULT_PALETTE, Palette
-from .table import Column
 
 BARS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 9
@@ -47,6 +53,18 @@ def old_text(quote_age: float | None) -> str:
     return f"old {age(quote_age)}"
 
 
+def short_old_text(quote_age: float | None) -> str:
+    """An old quote's age in a Chg% cell's room (`-12.34%`, 7): `old 14s`, `old 2m`,
+    `old 3h`, `old 2d` (`old_text` says `old 2m02s` where the Trend column has room)."""
+    if quote_age is None or math.isinf(quote_age):
+        return "old ?"
+    whole = max(0, int(quote_age))
+    for unit, seconds in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if whole >= seconds:
+            return f"old {whole // seconds}{unit}"
+    return f"old {whole}s"
+
+
 def sparkline(values: Sequence[Decimal], width: int = SPARK_WIDTH) -> str:
     points = list(values)[-width:]
     if not points:
@@ -68,10 +86,11 @@ class Watchlist(LineTable):
         Column("ask", "Ask", right=True),
         Column("last", "Last", right=True),
         Column("chg", "Chg%", right=True, min_width=len("+0.00%")),
-        Column("spread", "Sprd", right=True),
-        # A stale row shows its age here instead of the sparkline.
-        Column("spark", "Trend", width=SPARK_WIDTH),
+        Column("spread", "Sprd", right=True, priority=1),
+        # A stale row shows its age here instead of the sparkline (in Chg% without it).
+        Column("spark", "Trend", width=SPARK_WIDTH, priority=2),
     )
+    SPARK = column_index(COLUMNS, "spark")
 
     def __init__(self, *, stale_after_s: float = STALE_AFTER_S, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -80,12 +99,26 @@ class Watchlist(LineTable):
         self.instruments: dict[str, Instrument] = {}
         self._hidden_dirty: set[str] = set()
         self._drawn_rows = range(0)
+        self._trend_shown = True
+        """Whether the rows were made for a Trend column (an old quote's age there)."""
+        self._redraw_all = False
 
     @property
     def shows_other_rows(self) -> bool:
-        """Other rows are on screen than at the last draw (scrolled, resized, shown):
-        rows that changed while off screen must be drawn now."""
-        return self.visible_range() != self._drawn_rows
+        """Other rows are on screen than at the last draw (scrolled, resized, shown),
+        or the rows are for other columns (Trend came or went): rows that changed
+        while off screen must be drawn now."""
+        return self._redraw_all or self.visible_range() != self._drawn_rows
+
+    def _show_columns(self, shown: tuple[int, ...]) -> None:
+        super()._show_columns(shown)
+        trend = self.SPARK in shown
+        if trend != self._trend_shown:
+            # An old quote says its age in the other place: every row again, those on
+            # screen at the next frame (`shows_other_rows`), the others as they show.
+            self._trend_shown = trend
+            self._hidden_dirty |= set(self._cells)
+            self._redraw_all = True
 
     def set_instruments(self, instruments: Iterable[Instrument]) -> None:
         """Rows for every known instrument, in key order, before any quote arrives."""
@@ -110,6 +143,8 @@ class Watchlist(LineTable):
         dim = p.stale if stale else Style()
         change = state.change_pct
         chg_style = dim if stale else p.pnl(change)
+        # Without the Trend column an old quote's age takes its change's place.
+        chg = pct(change) if not stale or self._trend_shown else short_old_text(quote_age)
         return (
             self.cell(state.instrument, dim),
             # Prices as the venue sent them: on the tick's places, with their own
@@ -117,7 +152,7 @@ class Watchlist(LineTable):
             self.cell(price_text(q.bid, inst), dim if stale else p.bid),
             self.cell(price_text(q.ask, inst), dim if stale else p.ask),
             self.cell(price_text(q.last, inst), dim if stale or q.last is not None else p.muted),
-            self.cell(pct(change), chg_style),
+            self.cell(chg, chg_style),
             self.cell(price_text(q.spread, inst), dim),
             self.cell(old_text(quote_age).rjust(SPARK_WIDTH), p.stale)
             if stale
@@ -135,8 +170,13 @@ class Watchlist(LineTable):
     ) -> None:
         """Redraw the rows on screen that changed since they were last drawn; with
         `recheck` (about once a second) every row on screen, whose staleness may have
-        moved; with `all_rows` every row. Rows off screen wait until they scroll into
-        view: a firehose over fifty symbols costs the rows on screen, never all fifty."""
+        moved, and the columns that fit again (a column a passing value pushed out
+        comes back); with `all_rows` every row. Rows off screen wait until they scroll
+        into view: a firehose over fifty symbols costs the rows on screen, never all
+        fifty."""
+        if recheck:
+            self.refit()
+        self._redraw_all = False
         self._hidden_dirty |= dirty
         self._drawn_rows = self.visible_range()
         if all_rows:
