@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import time
@@ -1483,6 +1484,39 @@ class BinanceBroker(Broker):
         if order is None:
             raise UnknownOrder(f"{self.source} has no order {coid}: nothing was sent")
         previous = order.status
+        held = self._journal_orders.get(coid)
+        if (
+            held is not None
+            and not _share_known(held)
+            and not order.retired
+            and order.venue_order_id == held.venue_order_id
+        ):
+            # Met in Binance's listing after a restart, and the reconcile that asks what
+            # of the journal's fills are the replacement's has not (failed): asked now.
+            # Nothing is sent on a guess, nor while Binance's replacement has fills the
+            # journal lacks (made while the desk was away: the reconcile journals them,
+            # and the answer of a modify before it was taken without them).
+            refusal = ""
+            try:
+                await self._learn_shares(coid)
+            except BrokerError as exc:
+                refusal = (
+                    f"what of {coid} filled before Binance replaced it could not be asked ({exc})"
+                )
+            else:
+                journaled = sum((q for q, _ in order.filled_by_venue_id.values()), ZERO)
+                if order.filled > journaled:
+                    refusal = (
+                        f"Binance has {plain(order.filled - journaled)} of {coid} filled "
+                        "that the journal does not hold yet (made while the desk was away)"
+                    )
+            if refusal:
+                await self._restore_status(order, previous, f"modify refused: {refusal}")
+                raise BrokerError(
+                    f"{self.source}: {refusal}; nothing was sent. Modify again once the "
+                    "account is reconciled (the health pane shows it).",
+                    code="not_reconciled",
+                )
         # What has filled: the last status published, or the fills published since (a
         # fill goes out at once, its status may wait for the balances it moved: the
         # replacement would have bought the filled part again).
@@ -2163,8 +2197,64 @@ class BinanceBroker(Broker):
         self._journal_orders = {o.client_order_id: o for o in orders}
         for held in orders:
             order = self._orders.get(held.client_order_id)
+            if order is not None and _share_known(held):
+                self._carry(order, held)
+            # The others are carried once Binance has said which of the journal's fills
+            # are the replacement's (`_learn_shares`, first thing in the reconcile).
+
+    async def _learn_shares(self, only: str | None = None) -> None:
+        """For each replaced working order the journal holds without its fills per
+        venue order (loaded from a snapshot: only its totals and its fills' exec ids),
+        what of the journal's filled quantity is the working replacement's: its trades
+        at Binance (myTrades by its order id) whose exec ids the journal holds. The rest
+        filled under the venue orders a replace retired. Worked out instead as the
+        journal's filled quantity less what Binance says the replacement executed, it
+        came out short by the replacement's fills made while the desk was away (the
+        journal does not hold them yet: this reconcile journals them): 0.7 filled, a
+        replacement for 0.8 that filled 0.3 with the desk up and 0.2 away read as 0.5
+        filled before the replace; the reconcile took 1.3 with 1.0 filled for 1.5 with
+        1.2, and a modify to 1.4 in all sent 0.4 where 0.2 was left. Exact whatever the
+        snapshot's age (the fills journaled after it are replayed into the order's
+        exec ids), however many replaces, and with no journal left behind the snapshot.
+        `only`: that order alone (a modify). Raises `BrokerError` when Binance does not
+        answer: nothing is carried on a guess."""
+        for coid, held in list(self._journal_orders.items()):
+            if (only is not None and coid != only) or _share_known(held):
+                continue
+            order = self._orders.get(coid)
+            if order is not None and (order.retired or order.venue_order_id != held.venue_order_id):
+                continue  # replaced in this run, or again elsewhere: `_carry` leaves it
+            current = held.venue_order_id or ""
+            qty, quote = ZERO, ZERO
+            symbol = order.symbol if order is not None else _symbol_of_execs(held.exec_ids)
+            if held.exec_ids and current and symbol:
+                for trade in await self._trades_of_order(symbol, current):
+                    if translate.exec_id(symbol, trade["id"]) in held.exec_ids:
+                        fill_qty, price = dec(trade["qty"]), dec(trade["price"])
+                        qty, quote = qty + fill_qty, quote + fill_qty * price
+            held = dataclasses.replace(held, filled_by_venue_id={current: (qty, quote)})
+            self._journal_orders[coid] = held
             if order is not None:
                 self._carry(order, held)
+
+    async def _trades_of_order(self, symbol: str, venue_order_id: str) -> list[dict[str, Any]]:
+        """All of one venue order's trades. Binance answers the newest 1000 of an order
+        asked by its id alone; past a page they are asked again from the first, by trade
+        id (`orderId` with `fromId`)."""
+        order_id = int(venue_order_id)
+        page = await self.rest.my_trades(symbol, order_id=order_id, limit=TRADES_PAGE)
+        if len(page) < TRADES_PAGE:
+            return page
+        trades: list[dict[str, Any]] = []
+        from_id = 0
+        while True:
+            page = await self.rest.my_trades(
+                symbol, order_id=order_id, from_id=from_id, limit=TRADES_PAGE
+            )
+            trades += page
+            if len(page) < TRADES_PAGE:
+                return trades
+            from_id = max(int(t["id"]) for t in page) + 1
 
     def _carry(self, order: TrackedOrder, held: JournalOrder) -> None:
         """An order this run knows only from the venue's listing of its replacement (a
@@ -2172,17 +2262,29 @@ class BinanceBroker(Broker):
         journal, so that its totals are the journal's and a modify sends what is left.
         Known by the listing alone, a partly filled order replaced before the restart
         read as new (0 filled of the replacement's quantity): a reconcile took those
-        terms, and a modify to 0.8 in all sent 0.8 more where 0.4 had filled."""
+        terms, and a modify to 0.8 in all sent 0.8 more where 0.4 had filled.
+
+        What filled before the replace is the journal's filled quantity less the
+        journal's fills of the working replacement (from its fills in memory, or from
+        Binance's trades of it, `_learn_shares`), never less what Binance says the
+        replacement executed: that counts the fills the journal lacks. What no venue id
+        accounts for (an adopted order's fills from before it was adopted) filled under
+        a retired one."""
         if order.retired or order.venue_order_id != held.venue_order_id:
             return  # replaced in this run (it knows), or again since (the venue's)
+        if not _share_known(held):
+            return  # until Binance has said (`_learn_shares`): nothing on a guess
         current = order.venue_order_id or ""
         listed = order.filled  # the replacement's own, as the venue listed it
-        journal = dict(held.filled_by_venue_id)
-        if not journal and held.filled_qty > 0:  # its fills not in memory: by difference
-            avg = held.avg_price or ZERO
-            before = max(held.filled_qty - listed, ZERO)
-            journal = {min(held.retired_venue_ids): (before, before * avg)}
-            journal[current] = (held.filled_qty - before, (held.filled_qty - before) * avg)
+        journal = {v: f for v, f in held.filled_by_venue_id.items() if f[0]}
+        accounted = sum((q for q, _ in journal.values()), ZERO)
+        rest = held.filled_qty - accounted
+        if rest > 0 and held.retired_venue_ids:
+            first = min(held.retired_venue_ids)
+            q, a = journal.get(first, (ZERO, ZERO))
+            spent = (held.avg_price or ZERO) * held.filled_qty
+            rest_quote = max(spent - sum((a for _, a in journal.values()), ZERO), ZERO)
+            journal[first] = (q + rest, a + rest_quote)
         order.retired = set(held.retired_venue_ids)
         # Its fills the journal holds are published: a catch-up that lists them again
         # (trades from a minute before a reconnect) would count them twice here.
@@ -2301,6 +2403,7 @@ class BinanceBroker(Broker):
         if self.rest.client is None:
             raise NotConnected(f"{self.source} is {self.state}: cannot reconcile now")
         last_fills = last_fills or {}
+        await self._learn_shares()  # before the listing is read as the orders' totals
         open_orders = await self.open_orders()
         fills: list[Fill] = []
         followed = await self._followed()  # (a symbol Binance delisted is not asked)
@@ -2375,6 +2478,13 @@ class BinanceBroker(Broker):
         others' are covered by the symbol's last trade id."""
         order = self._orders.get(fill.client_order_id)
         if order is not None:
+            if fill.exec_id not in self._published_execs:
+                # Counted under its venue order, as one this adapter published: a
+                # missed fill of a replacement, left out, was forgotten when the next
+                # modify retired that venue order (its answer then read as an older
+                # report: the journal kept the old quantity, and took the end as
+                # FILLED with less filled than the order).
+                order.add_fill(fill)
             self._published_execs.add(fill.exec_id)
             order.exec_ids.add(fill.exec_id)
         symbol = symbol_of(fill.instrument)
@@ -2728,6 +2838,21 @@ def _reason(exc: BaseException) -> str:
 
 def _ms(update: OrderUpdate) -> int:
     return (update.venue_ts_ns or 0) // 1_000_000
+
+
+def _share_known(held: JournalOrder) -> bool:
+    """Whether the journal's fills of `held` per venue order are known (its fills in
+    memory, or Binance asked: `_learn_shares`); nothing filled, nothing to share."""
+    return bool(held.filled_by_venue_id) or held.filled_qty <= 0
+
+
+def _symbol_of_execs(exec_ids: Iterable[str]) -> str:
+    """The symbol Binance exec ids (`SYMBOL-tradeId`) name ("" when none does)."""
+    for exec_id in exec_ids:
+        symbol, _, trade = exec_id.rpartition("-")
+        if symbol and trade.isdigit():
+            return symbol
+    return ""
 
 
 def _trade_id(exec_id: str, symbol: str) -> int | None:
