@@ -57,7 +57,14 @@ from ..errors import (
     OrderRejected,
 )
 from . import codes
-from .contracts import candidates, instrument_from, normalize_key, pick, to_decimal
+from .contracts import (
+    SameContract,
+    candidates,
+    instrument_from,
+    normalize_key,
+    pick,
+    to_decimal,
+)
 from .fees import latest_executions, newer
 from .market import bad_prices, quote_of, reference_of
 from .orders import IBOrders, trim_trade, undo_guess, undo_warning
@@ -325,7 +332,9 @@ class IBBroker(IBOrders, IBSession):
 
     def _on_ticker(self, ticker: Any) -> None:
         key = self.market.key_of(ticker)
-        if key is None:
+        if key is None or key in self.market.held:
+            # Not a ticker subscribed now (a retired one holds prices of before), or
+            # TWS is cut off from IB (1100): what it holds is not quoted.
             return
         bad = bad_prices(ticker)
         if bad:
@@ -347,6 +356,8 @@ class IBBroker(IBOrders, IBSession):
             self._enqueue(functools.partial(self.publish_reference, reference))
         quote = quote_of(key, ticker)
         if quote is not None:
+            # (A subscription asked again has a new ticker: only what TWS sent since.)
+            self.market.quoted(key)
             self._enqueue(functools.partial(self.publish_quote, quote))
         self.health_state.extra[f"md_type:{key}"] = self.market.data_type(key)
 
@@ -375,6 +386,9 @@ class IBBroker(IBOrders, IBSession):
             self.health_state.extra["farm"] = codes.describe(code, message)
             return
         if code in (codes.CONNECTIVITY_LOST, codes.RESTORED_DATA_KEPT, codes.RESTORED_DATA_LOST):
+            # The tickers at once, in the order TWS sent it (a tick after 1102 is not
+            # quoted with the prices of before 1100 while the job waits its turn).
+            self._tickers_after(code)
             self._enqueue(lambda: self._connectivity(code, message))
             return
         if code in codes.FARM_BROKEN:
@@ -382,6 +396,14 @@ class IBBroker(IBOrders, IBSession):
             return
         if code in codes.PACING:
             self.count_error(f"pacing_{code}")
+        if req_id > 0 and req_id in self.market.retired:
+            # About a market data request asked again since (an answer to its cancel,
+            # a notice on its way): not about the instrument's subscription now.
+            log.info(
+                "ib.retired_request_error",
+                extra={"broker": self.source, "req_id": req_id, "code": code},
+            )
+            return
         key = self.market.key_of_request(req_id) if req_id > 0 else None
         if key is not None:
             self._market_problem(key, code, message)
@@ -392,6 +414,16 @@ class IBBroker(IBOrders, IBSession):
             # Account-wide notices TWS sends (not tied to a request): the last one is
             # shown in health.
             self.health_state.extra["tws"] = codes.describe(code, message)
+
+    def _tickers_after(self, code: int) -> None:
+        """TWS's link to IB and the tickers: cut off (1100), nothing they hold is quoted;
+        back (1101: market data lost; 1102: kept, but the tickers still hold what was
+        quoted before 1100), every subscription is asked again from nothing, and each
+        instrument waits for its first quote (`MarketData.resubscribe`)."""
+        if code == codes.CONNECTIVITY_LOST:
+            self.market.hold()
+        elif self.ib.isConnected():
+            self.market.resubscribe(codes.RESUBSCRIBED[code])
 
     def _market_problem(self, key: str, code: int, message: str) -> None:
         if code == codes.DELAYED_NOTICE:
@@ -640,6 +672,12 @@ class IBBroker(IBOrders, IBSession):
             await self.publish_balance(balance)
 
     async def _fetch_instrument(self, key: str) -> Instrument | None:
+        """TWS's contract for a key. A key for a contract another key already stands
+        for is refused (`SameContract`), asked of TWS once: the first key of a contract
+        is quoted and traded, and IB's reports of it (positions, executions) are its."""
+        refused = self._same_contract.get(key)
+        if refused is not None:
+            raise refused
         for query in candidates(key):
             try:
                 found = await self._request(
@@ -656,8 +694,16 @@ class IBBroker(IBOrders, IBSession):
                     log.warning("ib.ambiguous_contract", extra={"broker": self.source, "key": key})
                 continue
             assert details.contract is not None
+            con_id = details.contract.conId
+            holder = self._keys_by_con_id.setdefault(con_id, key)
+            if holder != key:
+                refused = self._same_contract[key] = SameContract(key, con_id, holder)
+                log.warning(
+                    "ib.same_contract",
+                    extra={"broker": self.source, "key": key, "con_id": con_id, "as": holder},
+                )
+                raise refused
             self._contracts[key] = details.contract
-            self._keys_by_con_id[details.contract.conId] = key
             return instrument_from(key, details)
         return None
 
@@ -679,6 +725,10 @@ class IBBroker(IBOrders, IBSession):
                     # Found by a later lookup (the engine's, after connect): still to
                     # be quoted, which only the connect and the retry task do.
                     self._found_later.add(key)
+            except SameContract:
+                # Named in the `symbols` link (`_say_unknown`); the key it duplicates
+                # is quoted and traded.
+                self._lookups_failed.pop(key, None)
             except OrderRejected:
                 unknown.append(key)
                 self._lookups_failed.pop(key, None)
@@ -730,6 +780,9 @@ class IBBroker(IBOrders, IBSession):
             for key in list(self._lookups_failed):
                 try:
                     await self.instrument(key)
+                except SameContract:
+                    self._lookups_failed.pop(key, None)
+                    continue
                 except OrderRejected:
                     self._lookups_failed.pop(key, None)
                     if key not in self._unknown_symbols:
@@ -787,6 +840,10 @@ class IBBroker(IBOrders, IBSession):
                 "security definition): not quoted nor tradable; check `symbols` in the "
                 "config"
             )
+        configured = {normalize_key(s, self.cfg.default_venue) for s in self.cfg.symbols}
+        said.extend(
+            refused.said for key, refused in self._same_contract.items() if key in configured
+        )
         if self._lookups_failed:
             late = "; ".join(f"{key}: {why}" for key, why in self._lookups_failed.items())
             said.append(

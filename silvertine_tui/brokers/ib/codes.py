@@ -7,6 +7,12 @@ import re
 CONNECTIVITY_LOST = 1100
 RESTORED_DATA_LOST = 1101
 RESTORED_DATA_KEPT = 1102
+# Why the subscriptions are asked again after each: the market link's "awaiting a first
+# quote since ...".
+RESUBSCRIBED = {
+    RESTORED_DATA_LOST: "TWS lost market data (1101)",
+    RESTORED_DATA_KEPT: "TWS was cut off from IB (1100; back, 1102)",
+}
 CLIENT_ID_IN_USE = 326
 PACING = frozenset({100, 162, 420})
 FARM_NOTICES = frozenset({2104, 2106, 2107, 2108, 2158})

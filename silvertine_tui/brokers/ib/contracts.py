@@ -15,6 +15,7 @@ from typing import Any
 from ib_async import Contract, ContractDetails
 
 from ...domain import Instrument, InstrumentKind, quantized, split_key
+from ..errors import OrderRejected
 
 FOREX_VENUES = frozenset({"IDEALPRO", "IDEAL"})
 CRYPTO_VENUES = frozenset({"PAXOS", "ZEROHASH"})
@@ -29,6 +30,29 @@ KINDS = {"FUT": InstrumentKind.FUTURE, "OPT": InstrumentKind.OPTION, "FOP": Inst
 PER_UNIT_FEES = frozenset({"STK", "FUT", "OPT", "FOP"})
 """Security types IB charges commission on per share or contract (its fixed and tiered
 schedules); currencies (CASH) and crypto are charged a fraction of the trade value."""
+
+
+class SameContract(OrderRejected):
+    """A key whose IB contract another key already stands for (`AAPL.NASDAQ` after
+    `AAPL.SMART`: one conId). ib_async keeps one ticker per conId and IB one position,
+    so two keys of one contract shared a ticker (one key quoted, the other never) and
+    IB's reports went to one of them: the later key is refused, the first kept."""
+
+    def __init__(self, key: str, con_id: int, holder: str) -> None:
+        super().__init__(
+            f"{key} is the same IB contract (conId {con_id}) as {holder}: configure one "
+            f"of them (quoted and traded as {holder})",
+            code="same_contract",
+        )
+        self.key, self.con_id, self.holder = key, con_id, holder
+
+    @property
+    def said(self) -> str:
+        """As the `symbols` link names it."""
+        return (
+            f"{self.key} is the same IB contract (conId {self.con_id}) as {self.holder}: "
+            "configure one of them"
+        )
 
 
 def to_decimal(value: float | int | str | Decimal | None) -> Decimal:

@@ -1,7 +1,17 @@
-"""Quotes from `reqMktData`: one ticker per instrument, live or delayed, resubscribed
-after TWS loses market data (1101) or the socket is rebuilt; and each instrument's
-reference price, the prior session's close TWS sends on the same subscription (tick
-type 9, 75 delayed: ib_async's `ticker.close`)."""
+"""Quotes from `reqMktData`: one ticker per instrument, live or delayed, asked again
+after TWS loses market data (1101), regains IB (1102) or the socket is rebuilt; and each
+instrument's reference price, the prior session's close TWS sends on the same
+subscription (tick type 9, 75 delayed: ib_async's `ticker.close`).
+
+A subscription asked again starts from nothing. ib_async keeps one `Ticker` per conId
+and hands the same one back to a new `reqMktData`, with the bid, ask, last and sizes of
+before still in it: a quote is built from every field the ticker holds, so TWS's first
+tick of any kind after 1101 (the prior close alone) republished the quote of before the
+outage as fresh, and a first bid made a mid with the ask of before. So the old ticker
+is retired (`_retire`: out of ib_async's maps, its request ids known as retired) and
+the new request gets a new one; until TWS sends a price on it the instrument is
+`awaiting` its first quote, which the market link says. While TWS is cut off from IB
+(1100) nothing of the tickers is quoted (`held`)."""
 
 from __future__ import annotations
 
@@ -23,6 +33,8 @@ UNSET = 1.7976931348623157e308
 # No price as TWS and ib_async say it: NaN (ib_async's empty value), 0 and -1 (TWS's
 # "none"). Not faults; other values that are no prices are (`bad_prices`).
 QUOTED_FIELDS = ("bid", "ask", "last")
+# Retired request ids remembered (`MarketData.retired`): a few outages' worth.
+RETIRED_KEPT = 10_000
 
 
 def _number(value: Any) -> float | None:
@@ -100,14 +112,22 @@ class MarketData:
         self.problems: dict[str, str] = {}  # key -> why it has no data (354, 420, ...)
         # key -> the prices TWS sends now that are no prices ("bid inf"): `bad_prices`
         self.bad: dict[str, str] = {}
+        # key -> why it waits for its first quote on a subscription asked again ("TWS
+        # lost market data (1101)"): nothing of before is quoted meanwhile.
+        self.awaiting: dict[str, str] = {}
+        # Keys whose ticker is not quoted at all (TWS cut off from IB: 1100) until their
+        # subscription is asked again.
+        self.held: set[str] = set()
+        # request id -> key of the requests retired (`_retire`), newest last: what TWS
+        # still says of one (a tick on its way, an error about its cancel) is not the
+        # key's now.
+        self.retired: dict[int, str] = {}
 
     def key_of(self, ticker: Any) -> str | None:
+        """The key a ticker quotes: only the one ticker subscribed for it now (a retired
+        one holds prices of before)."""
         for key, known in self.tickers.items():
             if known is ticker:
-                return key
-        con_id = getattr(ticker.contract, "conId", 0)
-        for key, contract in self.contracts.items():
-            if contract.conId == con_id:
                 return key
         return None
 
@@ -122,19 +142,60 @@ class MarketData:
 
     def unsubscribe(self, key: str) -> None:
         contract = self.contracts.pop(key, None)
-        self.tickers.pop(key, None)
         self.bad.pop(key, None)
         self.problems.pop(key, None)
-        if contract is not None and self.ib.isConnected():
-            self.ib.cancelMktData(contract)
+        self.awaiting.pop(key, None)
+        self.held.discard(key)
+        if contract is not None:
+            self._retire(key, contract)  # (subscribed again later, it starts afresh)
+        self.tickers.pop(key, None)
 
-    def resubscribe(self) -> None:
-        """Request every subscription again (after 1101, or on a new socket where the
-        old tickers are gone)."""
+    def hold(self) -> None:
+        """TWS is cut off from IB (1100): nothing the tickers hold is quoted until their
+        subscriptions are asked again (1101, 1102, a new socket)."""
+        self.held.update(self.contracts)
+
+    def resubscribe(self, why: str) -> None:
+        """Request every subscription again, each from nothing (after 1101 or 1102, or on
+        a new socket where the old tickers are gone): `why` is what the market link says
+        the instruments wait for their first quote since."""
         for key, contract in list(self.contracts.items()):
-            if self.ib.isConnected():
-                self.ib.cancelMktData(contract)
+            self._retire(key, contract)
             self.subscribe(key, contract)
+            self.held.discard(key)
+            self.awaiting[key] = why
+
+    def new_socket(self) -> None:
+        """A new socket: ib_async numbers requests afresh (from TWS's next valid order
+        id), so the retired ids of the last one may be an order's now."""
+        self.retired.clear()
+
+    def quoted(self, key: str) -> None:
+        """A quote of the key's subscription now was published: it waits no more."""
+        self.awaiting.pop(key, None)
+
+    def _retire(self, key: str, contract: Contract) -> None:
+        """Cancel the key's subscription and let go of its ticker: out of ib_async's
+        maps, so the next `reqMktData` of the contract gets a new, empty one (ib_async
+        keeps one per conId and hands it back, prices of before and all) and a tick
+        still on its way for the old request lands nowhere (ib_async logs it)."""
+        old = self.tickers.get(key)
+        wrapper = self.ib.wrapper
+        if self.ib.isConnected() and old is not None and self.ib.ticker(contract) is old:
+            self.ib.cancelMktData(contract)
+        if old is None:
+            return
+        for req_id, ticker in list(wrapper.reqId2Ticker.items()):
+            if ticker is old:
+                del wrapper.reqId2Ticker[req_id]
+                self.retired[req_id] = key
+        for by_type in wrapper.ticker2ReqId.values():
+            by_type.pop(old, None)
+        if wrapper.tickers.get(hash(contract)) is old:
+            del wrapper.tickers[hash(contract)]
+        wrapper.pendingTickers.discard(old)
+        while len(self.retired) > RETIRED_KEPT:
+            del self.retired[next(iter(self.retired))]
 
     def data_type(self, key: str) -> str:
         ticker = self.tickers.get(key)

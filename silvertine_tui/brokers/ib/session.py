@@ -163,6 +163,7 @@ class IBSession(IBState):
         """The socket is up: rebuild orders and fills from TWS, then go LIVE."""
         self._up = True
         self._link_turn += 1  # a catch-up of the last socket's 1102 is over
+        self.market.new_socket()
         again = self._connected_before
         await self.set_link(
             "api", L.RECONCILING, f"connected as client id {self.client_id}; rebuilding"
@@ -185,7 +186,7 @@ class IBSession(IBState):
                 self.market.subscribe(key, self._contracts[key])
             await self.set_link("market", L.LIVE, self._market_detail())
         elif self.market.contracts:
-            self.market.resubscribe()
+            self.market.resubscribe("the reconnect to TWS")
             await self.set_link("market", L.LIVE, self._market_detail())
         await self._publish_balances()
         held = self.ib.positions(self.account)
@@ -227,6 +228,14 @@ class IBSession(IBState):
             detail += (
                 f"{'; ' if detail else ''}TWS sends prices that are no prices ({bad}): "
                 "left out of quotes and marks"
+            )
+        waiting: dict[str, list[str]] = {}
+        for key, why in sorted(self.market.awaiting.items()):
+            waiting.setdefault(why, []).append(key)
+        for why, keys in waiting.items():
+            detail += (
+                f"{'; ' if detail else ''}awaiting a first quote since {why}: "
+                f"{', '.join(keys)} (nothing quoted before it is used)"
             )
         return detail
 
@@ -284,8 +293,7 @@ class IBSession(IBState):
             if self.market.contracts:
                 await self.set_link("market", L.DEGRADED, "no quotes while TWS is cut off (1100)")
             return
-        if code == codes.RESTORED_DATA_LOST:
-            self.market.resubscribe()
+        # (The subscriptions were asked again as TWS's message came: `_tickers_after`.)
         await self.set_link("ib", L.RECONCILING, text)
         self._spawn(self._restored(self._link_turn), "restored")
 

@@ -45,7 +45,7 @@ from ..errors import (
     RateLimited,
 )
 from . import codes
-from .contracts import key_of, to_decimal
+from .contracts import SameContract, key_of, to_decimal
 from .fees import CommissionBook
 from .identity import IdentityMap
 from .inbox import Inbox
@@ -149,6 +149,8 @@ class IBState(Broker):
         self._unknown_symbols: list[str] = []
         self._lookup_retry: asyncio.Task[None] | None = None
         self._keys_by_con_id: dict[int, str] = {}
+        # Keys refused for standing for a contract another key holds (`SameContract`).
+        self._same_contract: dict[str, SameContract] = {}
         self._request_lock = asyncio.Lock()
         self._balances: dict[str, Balance] = {}
         self._positions_sent: dict[str, Position] = {}  # instrument -> last published
