@@ -51,7 +51,9 @@ class Quote(BaseModel):
 
     @property
     def spread(self) -> Decimal | None:
-        if self.bid is None or self.ask is None:
+        """Ask less bid, when both are prices (above 0: Binance says an empty side as
+        0, and an empty bid made the spread the whole ask); crossed, it is below 0."""
+        if self.bid is None or self.ask is None or self.bid <= 0 or self.ask <= 0:
             return None
         return self.ask - self.bid
 

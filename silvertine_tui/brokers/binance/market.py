@@ -15,6 +15,14 @@ connect means DISCONNECTED with the reason; the socket is closed and a new one i
 with backoff, every stream is on it again, each book is resynced from a REST snapshot,
 then the link is LIVE.
 
+A socket that stays open and says nothing (a subscription dead at the venue while the
+connection's pings are still answered: python-binance only logs its read timeouts) is
+found by a silence watchdog: no message at all on the socket for `silence_s` (30 s by
+default; the miniTicker riding with each quote pushes about once a second for a traded
+symbol) and the link is DEGRADED "no market data for N s", the socket is rebuilt the
+same way (`stats.reconnects`, each book resynced), counted in `stats.silences`, and the
+link stays DEGRADED until a message arrives, then LIVE.
+
 Reading is prompt: one task only moves messages from the library's queue (more than
 `max_queue_size` unread kills its stream) into ours; another decodes and publishes.
 A payload that cannot be decoded is counted (`stats.bad_payloads`) and skipped; a
@@ -68,6 +76,11 @@ Route = tuple[str, MarketDataKind | None]
 # Pauses between reconnects, the last repeated: bounded at 5 s, so quotes come back
 # within seconds of the venue (a 30 s step left them stale half a minute after it).
 DEFAULT_RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0)
+# No message at all on an open socket for this long: its subscriptions are taken as
+# dead (the market link DEGRADED) and the socket is rebuilt. Each quoted symbol's
+# miniTicker pushes about once a second while it trades; bookTicker and the depth
+# stream push on every change.
+SILENCE_S = 30.0
 # Decode errors of a frame python-binance could not parse (orjson or json).
 _DECODE_ERRORS = ("JSONDecodeError", "ValueError", "TypeError", "UnicodeDecodeError")
 
@@ -84,6 +97,7 @@ class StreamStats:
     reconnects: int = 0
     snapshots: int = 0
     dropped: int = 0  # our own queue overflowed (a consumer far too slow)
+    silences: int = 0  # sockets rebuilt because nothing came on them for `silence_s`
 
 
 @dataclass(slots=True)
@@ -94,6 +108,14 @@ class _Subscription:
 
 class _Restart(Exception):
     """Subscriptions changed: rebuild the socket (not a failure)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Silent:
+    """Why `_stream` ended: nothing came on the socket for `silence_s`; `quiet_s` is how
+    long nothing has come on any socket."""
+
+    quiet_s: float
 
 
 class MarketStreams:
@@ -119,6 +141,7 @@ class MarketStreams:
         max_pending: int = 10_000,
         close_timeout_s: float = 1.0,
         stable_after_s: float = 30.0,
+        silence_s: float | None = SILENCE_S,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.client = client
@@ -129,6 +152,8 @@ class MarketStreams:
         self.retry_delays = tuple(retry_delays) or (1.0,)
         self.close_timeout_s = close_timeout_s
         self.stable_after_s = stable_after_s
+        # None (or 0): no silence watchdog.
+        self.silence_s = silence_s if silence_s else None
         self.clock = clock
         self.stats = StreamStats()
         self.link_state = ConnectionState.DISCONNECTED
@@ -157,6 +182,14 @@ class MarketStreams:
         self._changed = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self._closed = False
+        # Loop time of the last message on the socket now open (its connect before the
+        # first), and of the last message on any socket (the first connect before the
+        # first message; None before that).
+        self._socket_heard_at = 0.0
+        self._heard_at: float | None = None
+        # A socket was rebuilt for silence: the link is LIVE again only once a message
+        # arrives (a connect alone proves nothing about the subscriptions).
+        self._awaiting_data = False
 
     # -- public interface -----------------------------------------------------------
 
@@ -260,7 +293,8 @@ class MarketStreams:
             self._changed.clear()
             self._routes = self._routes_for(self._subs)
             if not self._routes:
-                if self.link_state is ConnectionState.LIVE:
+                self._awaiting_data = False  # nothing to wait for
+                if self.link_state in (ConnectionState.LIVE, ConnectionState.DEGRADED):
                     await self._link(ConnectionState.LIVE, "no streams subscribed")
                 await self._changed.wait()
                 continue
@@ -298,11 +332,40 @@ class MarketStreams:
                 failures = 0
             failures += 1
             delay = self._delay(failures)
-            await self._link(
-                ConnectionState.DISCONNECTED,
-                f"market streams lost ({reason}); reconnecting in {delay:g} s",
-            )
+            if isinstance(reason, _Silent):
+                await self._silent(reason, delay)
+            else:
+                await self._link(
+                    ConnectionState.DISCONNECTED,
+                    f"market streams lost ({reason}); reconnecting in {delay:g} s",
+                )
             await self._wait_or_change(delay)
+
+    async def _silent(self, silent: _Silent, delay: float) -> None:
+        """Nothing came on the socket for `silence_s`: shown, counted and logged; the
+        caller rebuilds it."""
+        self.stats.silences += 1
+        self._awaiting_data = True
+        log.warning(
+            "binance.market.silent",
+            extra={
+                "venue": self.venue,
+                "quiet_s": round(silent.quiet_s, 1),
+                "silence_s": self.silence_s,
+                "streams": len(self._routes),
+                "count": self.stats.silences,
+            },
+        )
+        await self._link(
+            ConnectionState.DEGRADED,
+            f"{self._quiet_text()}; rebuilding the streams in {delay:g} s",
+        )
+
+    def _quiet_text(self) -> str:
+        """`no market data for N s`: since the last message on any socket (since the
+        first connect when none came yet)."""
+        since = self._heard_at if self._heard_at is not None else self._socket_heard_at
+        return f"no market data for {_seconds(asyncio.get_running_loop().time() - since)} s"
 
     def _delay(self, failures: int) -> float:
         return self.retry_delays[min(failures, len(self.retry_delays)) - 1]
@@ -311,23 +374,36 @@ class MarketStreams:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), delay)
 
-    async def _stream(self, socket: Any) -> str | None:
+    async def _stream(self, socket: Any) -> str | _Silent | None:
         """Run one connected socket: None when it should be rebuilt for new
-        subscriptions, else why it failed."""
+        subscriptions, else why it failed (`_Silent`: nothing came for `silence_s`)."""
         self._pending.clear()
         self._reader_done = False
+        self._socket_heard_at = asyncio.get_running_loop().time()
+        if self._heard_at is None:
+            self._heard_at = self._socket_heard_at
         for key, sub in self._subs.items():
             if MarketDataKind.BOOK in sub.kinds:
                 self._start_sync(key)
-        count = len(self._routes)
-        await self._link(ConnectionState.LIVE, f"{count} stream{'' if count == 1 else 's'} up")
+        if self._awaiting_data:
+            await self._link(
+                ConnectionState.DEGRADED,
+                f"{self._quiet_text()}; {self._up_text()} again, waiting for data",
+            )
+        else:
+            await self._link(ConnectionState.LIVE, self._up_text())
         reader = asyncio.create_task(self._read(socket), name="binance-market-read")
         worker = asyncio.create_task(self._work(), name="binance-market-work")
         changed = asyncio.create_task(self._changed.wait(), name="binance-market-changed")
-        try:
-            done, _ = await asyncio.wait(
-                {reader, worker, changed}, return_when=asyncio.FIRST_COMPLETED
+        tasks: set[asyncio.Task[Any]] = {reader, worker, changed}
+        watchdog: asyncio.Task[_Silent] | None = None
+        if self.silence_s is not None:
+            watchdog = asyncio.create_task(
+                self._watch_silence(self.silence_s), name="binance-market-silence"
             )
+            tasks.add(watchdog)
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             if reader in done and worker not in done:
                 # What arrived before the failure is still good data: publish it.
                 self._reader_done = True
@@ -337,17 +413,35 @@ class MarketStreams:
             # Cancelled again until done: the library's `recv()` polls with 3.11's
             # `wait_for`, which can swallow one cancellation (the reader then never ends
             # and the socket is never rebuilt for new subscriptions).
-            for task in (reader, worker, changed):
+            for task in tasks:
                 await stop_task(task, self.close_timeout_s)
         if reader in done and not reader.cancelled():
             return reader.result()
         if worker.done() and not worker.cancelled() and worker.exception() is not None:
             return f"internal error: {worker.exception()!r}"
+        if watchdog is not None and watchdog in done and not watchdog.cancelled():
+            return watchdog.result()
         return None
+
+    def _up_text(self) -> str:
+        count = len(self._routes)
+        return f"{count} stream{'' if count == 1 else 's'} up"
+
+    async def _watch_silence(self, silence_s: float) -> _Silent:
+        """Return once nothing has come on this socket for `silence_s` (heartbeats are
+        the library's and prove nothing about the subscriptions)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            quiet = loop.time() - self._socket_heard_at
+            if quiet >= silence_s:
+                since = self._heard_at if self._heard_at is not None else self._socket_heard_at
+                return _Silent(max(quiet, loop.time() - since))
+            await asyncio.sleep(silence_s - quiet)
 
     async def _read(self, socket: Any) -> str:
         """Move messages from python-binance's queue to ours, promptly. Returns why the
         socket failed (an error message from the library or a closed read loop)."""
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 message = await socket.recv()
@@ -362,6 +456,7 @@ class MarketStreams:
                 if kind in _DECODE_ERRORS:
                     self._count_bad("a frame that is not JSON", message)
                 return f"{kind}: {message.get('m', '')}".rstrip(": ")
+            self._socket_heard_at = self._heard_at = loop.time()
             if len(self._pending) == self._pending.maxlen:
                 self.stats.dropped += 1
             self._pending.append(message)
@@ -375,6 +470,11 @@ class MarketStreams:
                 self._arrived.clear()
                 await self._arrived.wait()
             message = self._pending.popleft()
+            if self._awaiting_data:
+                # Data flows again after a silence.
+                self._awaiting_data = False
+                log.info("binance.market.data_again", extra={"venue": self.venue})
+                await self._link(ConnectionState.LIVE, self._up_text())
             try:
                 await self._handle(message)
             except (BadPayload, ValidationError) as exc:
@@ -551,14 +651,29 @@ class MarketStreams:
 
 
 def parse_book_ticker(key: str, data: Mapping[str, Any], last: Decimal | None = None) -> Quote:
+    """A bookTicker as a quote. Binance says an empty side as a price of 0
+    (`"b": "0.00000000"`): that side is none (price and size None, as IB's adapter
+    says a side TWS has no price for), never a bid of 0 shown, spread or prefilled."""
+    bid, bid_size = _side(data, "b", "B")
+    ask, ask_size = _side(data, "a", "A")
     return Quote(
         instrument=key,
-        bid=_dec(data, "b"),
-        bid_size=_dec(data, "B"),
-        ask=_dec(data, "a"),
-        ask_size=_dec(data, "A"),
+        bid=bid,
+        bid_size=bid_size,
+        ask=ask,
+        ask_size=ask_size,
         last=last,
     )
+
+
+def _side(
+    data: Mapping[str, Any], price_name: str, size_name: str
+) -> tuple[Decimal | None, Decimal | None]:
+    """One side of a bookTicker: (price, size), or (None, None) when it is empty."""
+    price, size = _dec(data, price_name), _dec(data, size_name)
+    if price == 0:
+        return None, None
+    return price, size
 
 
 def parse_mini_ticker(key: str, data: Mapping[str, Any]) -> ReferencePrice | None:
@@ -675,6 +790,11 @@ def _levels(data: Mapping[str, Any], name: str) -> tuple[Level, ...]:
             raise BadPayload(f"a level of {name!r} is not [price, quantity]")
         out.append((_decimal(level[0], "price"), _decimal(level[1], "quantity")))
     return tuple(out)
+
+
+def _seconds(value: float) -> str:
+    """A duration for a link's detail: whole seconds, tenths below 10 s."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}".removesuffix(".0")
 
 
 def _describe(exc: BaseException) -> str:

@@ -43,12 +43,19 @@ TICKER_BATCH = 20
 
 def overlay_quote(book: Book, quote: Quote) -> Book:
     """`book` with its top replaced by `quote`: levels at or through the new best price
-    give way to it; deeper levels stay."""
+    give way to it; deeper levels stay. A side the quote has no price for is empty at
+    Binance (its bookTicker says so with a price of 0, which `parse_book_ticker` reads
+    as None; every bookTicker carries both sides): that side of the book is cleared,
+    never left with the last depth book's levels, prices nobody offers any more."""
     bids, asks = book.bids, book.asks
-    if quote.bid is not None and quote.bid_size is not None:
+    if quote.bid is None:
+        bids = ()
+    elif quote.bid_size is not None:
         top = BookLevel(price=quote.bid, size=quote.bid_size)
         bids = (top, *(lv for lv in bids if lv.price < top.price))
-    if quote.ask is not None and quote.ask_size is not None:
+    if quote.ask is None:
+        asks = ()
+    elif quote.ask_size is not None:
         top = BookLevel(price=quote.ask, size=quote.ask_size)
         asks = (top, *(lv for lv in asks if lv.price > top.price))
     return book.model_copy(update={"bids": bids, "asks": asks})

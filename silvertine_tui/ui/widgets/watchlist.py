@@ -65,6 +65,11 @@ def short_old_text(quote_age: float | None) -> str:
     return f"old {whole}s"
 
 
+def _price(value: Decimal | None) -> Decimal | None:
+    """`value` when it is a price (above 0), else None (shown `-`)."""
+    return value if value is not None and value > 0 else None
+
+
 def sparkline(values: Sequence[Decimal], width: int = SPARK_WIDTH) -> str:
     points = list(values)[-width:]
     if not points:
@@ -145,13 +150,16 @@ class Watchlist(LineTable):
         chg_style = dim if stale else p.pnl(change)
         # Without the Trend column an old quote's age takes its change's place.
         chg = pct(change) if not stale or self._trend_shown else short_old_text(quote_age)
+        # A price of 0 or below is none (Binance says an empty side as 0; a journal
+        # written before that was read as none still holds it): `-`, as a side not sent.
+        bid, ask, last = _price(q.bid), _price(q.ask), _price(q.last)
         return (
             self.cell(state.instrument, dim),
             # Prices as the venue sent them: on the tick's places, with their own
             # decimals where they have more (never rounded onto the tick).
-            self.cell(price_text(q.bid, inst), dim if stale else p.bid),
-            self.cell(price_text(q.ask, inst), dim if stale else p.ask),
-            self.cell(price_text(q.last, inst), dim if stale or q.last is not None else p.muted),
+            self.cell(price_text(bid, inst), dim if stale else p.bid),
+            self.cell(price_text(ask, inst), dim if stale else p.ask),
+            self.cell(price_text(last, inst), dim if stale or last is not None else p.muted),
             self.cell(chg, chg_style),
             self.cell(price_text(q.spread, inst), dim),
             self.cell(old_text(quote_age).rjust(SPARK_WIDTH), p.stale)

@@ -88,6 +88,8 @@ class StreamSession:
     request: web.Request
     streams: list[str]
     combined: bool
+    # `mute_streams()`: the connection stays open (pings answered) and gets nothing.
+    muted: bool = False
 
 
 class FakeBinance:
@@ -499,11 +501,23 @@ class FakeBinance:
             self.faults.dropped_depth_updates.get(symbol, 0) + 1
         )
 
+    def mute_streams(self) -> int:
+        """Every market-stream connection open now gets nothing more while its socket
+        stays open and its pings are answered: subscriptions dead at the venue while the
+        connection looks alive. The market goes on: a connection made later is served
+        as ever. Returns how many connections were muted."""
+        muted = 0
+        for session in self.stream_sessions:
+            if not session.muted:
+                session.muted = True
+                muted += 1
+        return muted
+
     async def send_raw_stream_frame(self, text: str) -> None:
         """Send `text` as it is on every market-stream connection: a garbled or odd
         payload (not JSON, a float price, an unknown stream) for a client to survive."""
         for session in list(self.stream_sessions):
-            if not session.ws.closed:
+            if not session.ws.closed and not session.muted:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await session.ws.send_str(text)
 
@@ -598,6 +612,8 @@ class FakeBinance:
                     self.faults.dropped_depth_updates[event.symbol] = dropped - 1
                     continue
             for session in list(self.stream_sessions):
+                if session.muted:
+                    continue
                 for stream in session.streams:
                     payload = self._stream_payload(stream, symbol, event)
                     if payload is None:
