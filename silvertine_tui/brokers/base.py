@@ -153,18 +153,20 @@ class LinkStatus:
 
 @dataclass(frozen=True, slots=True)
 class JournalOrder:
-    """A working order the journal holds that a venue replaced (a modify by cancel and
-    replace: Binance): what the venue's listing of the replacement does not say."""
+    """A working order the journal holds: what the venue's listing does not say (what
+    filled under each venue order, a modify by cancel and replace at Binance retiring
+    the one the fills were made under)."""
 
     client_order_id: str
     quantity: Decimal  # across the replaces
     filled_qty: Decimal
-    venue_order_id: str | None  # the replacement working now
+    venue_order_id: str | None  # the venue order working now (a replacement, if any)
     retired_venue_ids: frozenset[str]
-    # What filled under each venue order id: (quantity, amount in the quote currency);
-    # empty when the journal's fills of the order are not in memory (an order loaded
-    # from a snapshot): then what filled before the replacement is the journal's
-    # filled quantity less what the replacement says it filled, at `avg_price`.
+    # What filled under each venue order id: (quantity, amount in the quote currency).
+    # Never replaced: all of `filled_qty` under `venue_order_id` (an adopted order's
+    # fills from before the journal too). Replaced: from its fills, empty when they are
+    # not in memory (an order loaded from a snapshot): the adapter asks its venue which
+    # of `exec_ids` the replacement made (Binance's `_learn_shares`).
     filled_by_venue_id: Mapping[str, tuple[Decimal, Decimal]]
     avg_price: Decimal | None = None
     exec_ids: frozenset[str] = frozenset()  # its fills the journal holds
@@ -880,10 +882,12 @@ class Broker(ABC):
         return (await self.instruments()).get(key)
 
     def journal_working(self, orders: Sequence[JournalOrder]) -> None:  # noqa: B027
-        """The journal's working orders of this account that a replace moved to another
-        venue order, told before each reconcile: an adapter that met the replacement
-        only in the venue's listing (after a restart) learns what filled before it.
-        Nothing by default (a hook)."""
+        """The journal's working orders of this account, told before each reconcile
+        and again after it (with the orders it adopted and the fills it journaled): an
+        adapter that met an order only in the venue's listing (a restart, an adoption)
+        learns what filled under each venue order (before a replacement, and under the
+        venue order a modify by cancel-replace retires) and which of the venue's fills
+        the journal does not hold yet. Nothing by default (a hook)."""
 
     def journal_holds(self, instruments: Iterable[str]) -> None:  # noqa: B027 (a hook)
         """The instruments this account's journal holds a position, a working order or

@@ -518,26 +518,45 @@ def before_fills(venue: VenueOrder, fills: list[Fill]) -> VenueOrder:
 
 
 def journal_order(view: OrderView) -> JournalOrder:
-    """A replaced working order as the journal holds it, with what filled under each of
-    its venue order ids (from its fills, kept in its history while it works)."""
+    """A working order as the journal holds it, with what filled under each of its
+    venue order ids: for a replaced order from its fills, kept in its history while it
+    works (none when they left memory: an order loaded from a snapshot); for one never
+    replaced, all it filled (an adopted order's fills from before the journal too, which
+    the journal holds as no fill) under its one venue order."""
     order = view.order
     by_venue: dict[str, tuple[Decimal, Decimal]] = {}
-    for event in view.history:
-        if isinstance(event, FillEvent):
-            fill = event.payload
-            venue_id = fill.venue_order_id or ""
-            qty, quote = by_venue.get(venue_id, (Decimal(0), Decimal(0)))
-            by_venue[venue_id] = (qty + fill.quantity, quote + fill.quantity * fill.price)
+    if not order.retired_venue_ids and order.venue_order_id:
+        spent = (order.avg_price or Decimal(0)) * order.filled_qty
+        by_venue[order.venue_order_id] = (order.filled_qty, spent)
+    elif not view.history_dropped:
+        for event in view.history:
+            if isinstance(event, FillEvent):
+                fill = event.payload
+                venue_id = fill.venue_order_id or ""
+                qty, quote = by_venue.get(venue_id, (Decimal(0), Decimal(0)))
+                by_venue[venue_id] = (qty + fill.quantity, quote + fill.quantity * fill.price)
     return JournalOrder(
         client_order_id=view.client_order_id,
         quantity=order.quantity,
         filled_qty=order.filled_qty,
         venue_order_id=order.venue_order_id,
         retired_venue_ids=frozenset(order.retired_venue_ids),
-        filled_by_venue_id=by_venue if not view.history_dropped else {},
+        filled_by_venue_id=by_venue,
         avg_price=order.avg_price,
         exec_ids=frozenset(order.exec_ids),
     )
+
+
+def tell_working(engine: TradingEngine, broker: Broker) -> None:
+    """Tell `broker` the journal's working orders of its account and what filled under
+    each of their venue order ids (`Broker.journal_working`). A modify by cancel-replace
+    retires the venue order the fills were made under; an adapter that met the order
+    only in the venue's listing (a restart, an adoption) counted none of them as that
+    venue order's, and the modify's answer (the order's totals) read as an older report
+    and was never journaled. Told of every working order (with no fill too), the
+    adapter can tell the venue's fills the journal does not hold yet."""
+    account = (broker.name, broker.account)
+    broker.journal_working([journal_order(v) for v in engine.oms.working(*account)])
 
 
 async def reconcile_broker(engine: TradingEngine, broker: Broker) -> list[Reconcile]:
@@ -551,9 +570,7 @@ async def reconcile_broker(engine: TradingEngine, broker: Broker) -> list[Reconc
         await catch_up(engine, broker.source)
     last_fills = dict(engine.portfolio.last_fills.get((broker.name, broker.account), {}))
     account = (broker.name, broker.account)
-    broker.journal_working(
-        [journal_order(v) for v in engine.oms.working(*account) if v.order.retired_venue_ids]
-    )
+    tell_working(engine, broker)
     broker.journal_holds(
         {
             *last_fills,
@@ -573,6 +590,10 @@ async def reconcile_broker(engine: TradingEngine, broker: Broker) -> list[Reconc
     since = engine.journal_start.get((broker.name, broker.account), broker.clock())
     report = await broker.reconcile(since_ns=since, last_fills=last_fills)
     found = await reconcile(engine, broker, report)
+    # Again with what the reconcile journaled: the orders it adopted (their fills from
+    # before the journal, which the adapter never counted: the first modify's answer
+    # was dropped) and the missed fills it journaled, now in each order's totals.
+    tell_working(engine, broker)
     # Back and reconciled: what a trim of reduce-only orders could not cancel while
     # the broker was away is looked at now (a reconcile that found nothing moves no
     # position, and the next fill could be the one that turns it).

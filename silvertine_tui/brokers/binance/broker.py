@@ -191,8 +191,8 @@ class BinanceBroker(Broker):
         # (`journal_holds`): followed as the configured ones are (`_followed`).
         self._journal_keys: set[str] = set()
         self._not_traded: set[str] = set()  # of those, the ones Binance no longer lists
-        # Replaced working orders as the journal holds them (`journal_working`), for an
-        # order this run meets first in the venue's listing.
+        # The journal's working orders (`journal_working`), for an order this run meets
+        # first in the venue's listing.
         self._journal_orders: dict[str, JournalOrder] = {}
         self.capabilities = Capabilities(
             # Every type ours maps to: STOP is STOP_LOSS, STOP_LIMIT STOP_LOSS_LIMIT.
@@ -1517,6 +1517,22 @@ class BinanceBroker(Broker):
                     "account is reconciled (the health pane shows it).",
                     code="not_reconciled",
                 )
+        unheard = self._unheard_fills(order) if held is not None else ZERO
+        if unheard > 0:
+            # Binance says the venue order has filled more than the journal's fills of
+            # it and this run's (met in its listing, the reconcile not done journaling
+            # what filled while the desk was away). Retired so, the replacement's answer
+            # would read as an older report and be dropped: the journal at the old terms.
+            refusal = (
+                f"Binance has {plain(unheard)} of {coid} filled that the journal does not "
+                "hold yet (made while the desk was away)"
+            )
+            await self._restore_status(order, previous, f"modify refused: {refusal}")
+            raise BrokerError(
+                f"{self.source}: {refusal}; nothing was sent. Modify again once the "
+                "account is reconciled (the health pane shows it).",
+                code="not_reconciled",
+            )
         # What has filled: the last status published, or the fills published since (a
         # fill goes out at once, its status may wait for the balances it moved: the
         # replacement would have bought the filled part again).
@@ -1570,6 +1586,18 @@ class BinanceBroker(Broker):
             await self._take_replacement(order, body.get("newOrderResponse") or {})
         except UNREADABLE as exc:
             raise self._unreadable_replace(order, old_id, body, exc, before) from exc
+
+    @staticmethod
+    def _unheard_fills(order: TrackedOrder) -> Decimal:
+        """What Binance says `order`'s working venue order has filled (the order's
+        filled quantity less what filled under the venue orders a replace retired)
+        beyond the fills counted under it: a modify retiring it would carry too little,
+        and its answer would read as an older report (0 when none, or no venue order)."""
+        current = order.venue_order_id
+        if current is None or current in order.retired:
+            return ZERO
+        counted, _ = order.filled_by_venue_id.get(current, (ZERO, ZERO))
+        return order.filled - order.carried[0] - counted
 
     def _unreadable_replace(
         self,
@@ -2257,9 +2285,11 @@ class BinanceBroker(Broker):
             from_id = max(int(t["id"]) for t in page) + 1
 
     def _carry(self, order: TrackedOrder, held: JournalOrder) -> None:
-        """An order this run knows only from the venue's listing of its replacement (a
-        restart): what filled under the venue orders a replace retired, from the
-        journal, so that its totals are the journal's and a modify sends what is left.
+        """An order this run knows only from the venue's listing (a restart, an
+        adoption): what filled under each venue order, from the journal. Never replaced,
+        its fills count as its venue order's (a modify retiring it carries them). Met
+        in the listing of its replacement: what filled under the venue orders a replace
+        retired, so that its totals are the journal's and a modify sends what is left.
         Known by the listing alone, a partly filled order replaced before the restart
         read as new (0 filled of the replacement's quantity): a reconcile took those
         terms, and a modify to 0.8 in all sent 0.8 more where 0.4 had filled.
@@ -2275,6 +2305,24 @@ class BinanceBroker(Broker):
         if not _share_known(held):
             return  # until Binance has said (`_learn_shares`): nothing on a guess
         current = order.venue_order_id or ""
+        # Its fills the journal holds are published: a catch-up that lists them again
+        # (trades from a minute before a reconnect) would count them twice here.
+        self._published_execs.update(held.exec_ids)
+        order.exec_ids.update(held.exec_ids)
+        if not held.retired_venue_ids:
+            # Never replaced: all the journal filled (an adopted order's fills from
+            # before the journal too) was made under this venue order, and counts as
+            # its own, or this run's count when larger. Uncounted, a modify retired it
+            # with nothing filled under it: the replacement's answer (what filled under
+            # the retired venue orders, 0, plus its own) read as an older report and
+            # was dropped, the journal kept the old terms, and the order ended FILLED
+            # at 2 with the 1.5 typed filled.
+            held_fills = held.filled_by_venue_id.get(current, (ZERO, ZERO))
+            run_fills = order.filled_by_venue_id.get(current, (ZERO, ZERO))
+            kept = max(held_fills, run_fills, key=lambda f: f[0])
+            if kept[0]:
+                order.filled_by_venue_id[current] = kept
+            return
         listed = order.filled  # the replacement's own, as the venue listed it
         journal = {v: f for v, f in held.filled_by_venue_id.items() if f[0]}
         accounted = sum((q for q, _ in journal.values()), ZERO)
@@ -2286,10 +2334,6 @@ class BinanceBroker(Broker):
             rest_quote = max(spent - sum((a for _, a in journal.values()), ZERO), ZERO)
             journal[first] = (q + rest, a + rest_quote)
         order.retired = set(held.retired_venue_ids)
-        # Its fills the journal holds are published: a catch-up that lists them again
-        # (trades from a minute before a reconnect) would count them twice here.
-        self._published_execs.update(held.exec_ids)
-        order.exec_ids.update(held.exec_ids)
         for venue_id in held.retired_venue_ids | {current}:  # and what this run added
             # The journal's count, or this run's when larger: a fill of the replacement
             # this run published before the reconcile is in both (added, 0.1 counted
