@@ -161,6 +161,30 @@ def clock_text(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%H:%M:%S")
 
 
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+"""Month names as `when_text` writes them (not `%b`: the locale's)."""
+
+
+def when_text(epoch_s: float, now_s: float, *, seconds: bool = True) -> str:
+    """A time as the desk's clock says it (UTC, as the header): `14:30:01` when it is of
+    today, else with its date, `Jan 02 14:30:01` (`Jan 02 14:30` without `seconds`),
+    and of another year `2025-12-31 14:30:01`: a time of day alone made a signal of the
+    day before read as one of a minute ago. `-` for a time no date can hold."""
+    try:
+        at = datetime.fromtimestamp(epoch_s, UTC)
+        today = datetime.fromtimestamp(now_s, UTC).date()
+    except (OverflowError, OSError, ValueError):
+        return DASH
+    clock = at.strftime("%H:%M:%S")
+    if at.date() == today:
+        return clock
+    if not seconds:
+        clock = clock[:5]
+    if at.year == today.year:
+        return f"{MONTHS[at.month - 1]} {at.day:02d} {clock}"
+    return f"{at.year:04d}-{at.month:02d}-{at.day:02d} {clock}"
+
+
 def fit(text: str, width: int) -> str:
     """`text` in `width` columns. What does not fit is cut at a word's start and the
     cut marked " …": never part of a word, so never part of a number (cut inside

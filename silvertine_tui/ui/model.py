@@ -212,7 +212,12 @@ class Notice:
 @dataclass(frozen=True, slots=True)
 class SignalRow:
     key: str
+    """Its stream and entry id (`st:signal 1767364202000-0`): unique, where the event's
+    own id is whatever its writer chose (two strategies each numbering theirs from "1"
+    made one row, the newer replacing the older under the cursor)."""
     ts_ms: int
+    """When the bus stored it (the entry id's milliseconds): the pane's Time, and what
+    the signal's age is measured from on the desk's clock."""
     signal: Signal
 
 
@@ -449,7 +454,8 @@ class FeedModel:
                 # desk's kill switch could not cancel here): a toast, never only a line.
                 self.notices.append(Notice("Error", event.payload.message, "error"))
             case SignalEvent():
-                self.signals.append(SignalRow(event.event_id, stamp, event.payload))
+                key = f"{entry.stream} {entry.id}"
+                self.signals.append(SignalRow(key, stamp, event.payload))
                 self.signals_dirty = True
             case _:
                 pass

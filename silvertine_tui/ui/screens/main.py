@@ -554,9 +554,13 @@ class MainScreen(Screen[None]):
         log = self.query_one(EventLog)
         log.sync(model.log_total, model.fills_total, force=force)
         self._name_log_tab(log.fills_only)
-        if model.signals_dirty or force:
+        signals = self.query_one(Signals)
+        # Again at the day's change too: a signal of the day before then says its date.
+        if model.signals_dirty or force or signals.day_passed(now):
             model.signals_dirty = False
-            self.query_one(Signals).show(model.signals, view.instruments_by_key)
+            signals.show(model.signals, view.instruments_by_key, now)
+        # Signals out of view, newer above or older below (a no-op when unchanged).
+        self._subtitle("#pane-signals", signals.out_of_view())
 
     def _draw_orders(
         self, blotter: Blotter, changed: Iterable[str], *, full: bool, now: float
@@ -778,11 +782,25 @@ class MainScreen(Screen[None]):
         self.ticket.focus_first_empty()
 
     def action_signal_ticket(self) -> None:
-        row = self.query_one(Signals).selected_signal()
+        from ..widgets.signals import old_signal
+
+        signals = self.query_one(Signals)
+        row = signals.selected_signal()
         if row is None:
-            self.notify("no signal selected", severity="warning")
+            if signals.cursor_lost:  # the one chosen left the list: never its neighbour
+                self.notify(
+                    "the signal selected left the list: select one again", severity="warning"
+                )
+            else:
+                self.notify("no signal selected", severity="warning")
             return
         s = row.signal
+        note = f"signal {s.strategy}: {s.note}" if s.note else ""
+        # Older than a minute: its age beside Send, in the warning colour (its price
+        # and size are of then; a signal of the day before said nothing of it).
+        old = old_signal(row, self.desk.clock())
+        if old:
+            note = f"{old}; {note}" if note else old
         self.ticket.prefill(
             instrument=s.instrument,
             side=s.side,
@@ -791,8 +809,8 @@ class MainScreen(Screen[None]):
             order_type=s.order_type,
             account=self._account_for(s.instrument),
             tag=f"signal:{s.strategy}"[:36],
-            note=f"signal {s.strategy}: {s.note}" if s.note else "",
-            note_style="muted",
+            note=note,
+            note_style="warn" if old else "muted",
         )
         self.show_pane("ticket", focus=False)
         self.ticket.focus_first_empty()

@@ -415,7 +415,14 @@ class Ticket(Vertical):
         do (the ask to buy, the bid to sell). A buy prefilled at the ask became a sell
         at the ask, resting instead of marketable, with nothing on screen changing but
         the side. A price the trader typed is kept; with no price on the new side the
-        field is emptied, never left at the other side's."""
+        field is emptied, never left at the other side's.
+
+        A signal's ticket or a closing one flipped is no longer that signal's order or
+        that close: its tag goes and a close stops being reduce-only (flipped, it adds
+        to the position), said beside Send as a move to another symbol or account is.
+        A SELL signal flipped went out as a BUY tagged `signal:meanrev`, crediting the
+        strategy with a trade it never proposed; flipped back, it stays the trader's."""
+        self._left_source("side")
         if not self._prefilled_price:
             return
         field = self._input("limit_price")
