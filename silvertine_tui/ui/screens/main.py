@@ -719,7 +719,10 @@ class MainScreen(Screen[None]):
 
     def _on_tick(self, key: str, price: Decimal | None) -> Decimal | None:
         """The quote's price written on the instrument's tick: Binance sends
-        `3196.86000000`, the ticket shows `3196.86` (the same number)."""
+        `3196.86000000`, the ticket shows `3196.86` (the same number). A side priced 0
+        or below is no price (an empty book side): none is prefilled."""
+        if price is not None and price <= 0:
+            return None
         inst = self.watchlist.instruments.get(key)
         if price is None or inst is None or price != inst.round_price(price):
             return price

@@ -440,7 +440,8 @@ class Ticket(Vertical):
 
     def _quote_price(self, draft: Draft) -> Decimal | None:
         """The price `b` or `s` would prefill for the draft's side now: the ask to buy,
-        the bid to sell, on the instrument's tick (None when the quote has none)."""
+        the bid to sell, on the instrument's tick (None when the quote has none, or
+        that side is priced 0 or below: an empty book side)."""
         broker = draft.account.partition("/")[0]
         instrument = resolve_instrument(self.desk.view, broker, draft.instrument)
         if instrument is None:
@@ -449,7 +450,9 @@ class Ticket(Vertical):
         if state is None:
             return None
         price = state.quote.ask if draft.side is Side.BUY else state.quote.bid
-        if price is None or price != instrument.round_price(price):
+        if price is None or price <= 0:
+            return None
+        if price != instrument.round_price(price):
             return price
         return instrument.round_price(price)
 
