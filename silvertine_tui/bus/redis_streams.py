@@ -1935,6 +1935,9 @@ class RedisBus:
         if self.options.passive:  # a watching desk writes nothing of its own
             log.warning("bus.redis.health", extra={"state": state, "health": message})
             return
+        # Its metrics name the desk whose bus this is (`BusStats.extra`, set by the
+        # session that opens it: engine/session.py `BUS_DESK`): every desk on the prefix
+        # writes component `bus`, and another desk's bus is not this desk's.
         event = HealthEvent.create(
             "bus",
             Health(component="bus", state=state, message=message, metrics=self.stats.as_metrics()),

@@ -32,6 +32,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
 from ..brokers import TRADABLE_STATES, Broker, BrokerError, BrokerRegistry
@@ -101,6 +102,41 @@ RESEED_FAILED_ALERT = "Paper venue not re-seeded"
 KILL_LIFTED_ALERT = "Kill switch pulled and lifted while this desk started"
 """The toast's title when a kill switch another desk pulled while this desk started
 was lifted before it was up, and its cancels were made under the state after it."""
+
+
+BUS_DESK = "desk"
+"""The metric of the bus's health events that names the desk whose bus wrote it: the
+token of its claims' `DeskId` (`DeskId.desk`). Every desk on a prefix writes the one
+health stream, and the component is `bus` for each: without it, another desk's bus
+read as this desk's in Health (docs/architecture.md, Health: bus). An older build's
+bus health has none. (The UI reads it by name: ui/model.py.)"""
+BUS_DESK_NAME = "desk_name"
+"""The same desk as the trader knows it: `desk HOST pid PID` (`TradingEngine.desk_name`)."""
+BUS_CLOSED = "closed"
+"""Set (True) on the bus health a desk writes as it quits (`Session.close`): its bus
+has no heartbeat, and another desk showing its last word would show it for good."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimsHealth:
+    """This desk's claims on its brokers as the Health pane says them
+    (`Session.claims_health`): held, pending (and for how long), lapsed (and why), lost
+    (and to whom). No event can carry them: the bus is what a lapse is about."""
+
+    held: tuple[str, ...]
+    """Brokers whose claim this desk holds outright."""
+    pending: tuple[str, ...] = ()
+    """Claimed pending (Redis may have lost claims: `BrokerClaims.deferred`)."""
+    pending_left_s: float = 0.0
+    pending_why: str = ""
+    lapsed: str = ""
+    """Why nothing new is sent while no renewal gets through ("" when renewed)."""
+    unrenewed_s: float = 0.0
+    """Seconds since every claim was last renewed."""
+    lost: tuple[tuple[str, str], ...] = ()
+    """(broker, why) of each claim another desk took."""
+    not_held: tuple[str, ...] = ()
+    """Brokers of this desk it holds no claim on, neither pending nor lost."""
 
 
 class Alert(NamedTuple):
@@ -212,6 +248,13 @@ class Session:
     def desk_id(self) -> str:
         """How this desk's risk events name it (`... by desk <host> pid <pid>`)."""
         return self.engine.desk_id
+
+    @property
+    def bus_desk(self) -> str:
+        """This desk's token on its bus's health events (`BUS_DESK`): its claims'
+        `DeskId.desk`, unique to this desk (two desks in one process have one host and
+        pid). A watching desk's never shows there: its bus writes no health."""
+        return self.claims.desk.desk
 
     @property
     def projection(self) -> DeskProjection:
@@ -332,6 +375,9 @@ class Session:
         brokers (the bus is closed again, nothing was written: build a new session)."""
         if self.started:
             return
+        # The bus's own health names this desk (its metrics: `BusStats.extra`), from the
+        # first event it writes: another desk's bus on the prefix is not this one's.
+        self.bus.stats.extra.update(self._desk_metrics())
         await self.bus.start()
         try:
             await self.claims.take(await self._claims_lost_here())
@@ -804,6 +850,41 @@ class Session:
         self._claim_lapsed = lapsed
         self._refresh_not_ready()
 
+    def claims_health(self) -> ClaimsHealth | None:
+        """What this desk's claims on its brokers are now, for the Health pane (None
+        when it claims none: it only watches, has no broker, or its bus is not open).
+        Lapsed as the ticket refuses orders for it (the keeper told it, or the clock
+        says the desk was held past it: `claims.stalled`), whatever refuses them first
+        (`_refresh_not_ready`): a lapse during a resync is still a lapse."""
+        claims = self.claims
+        if not self.started or not claims.brokers:
+            return None
+        lost = tuple(
+            (broker, self._lost_message(conflict))
+            for broker, conflict in sorted(claims.lost.items())
+        )
+        pending = tuple(b for b in claims.brokers if b in claims.deferred and b not in claims.lost)
+        held = tuple(
+            b
+            for b in claims.brokers
+            if b in claims.held and b not in claims.lost and b not in pending
+        )
+        lapsed = self._claim_lapsed or claims.stalled
+        return ClaimsHealth(
+            held=held,
+            pending=pending,
+            pending_left_s=claims.wait_left if pending else 0.0,
+            pending_why=claims.wait_why if pending else "",
+            lapsed=self._lapsed_message() if lapsed else "",
+            unrenewed_s=max(0.0, time.monotonic() - claims.renewed_at),
+            lost=lost,
+            not_held=tuple(
+                b
+                for b in claims.brokers
+                if b not in held and b not in pending and b not in claims.lost
+            ),
+        )
+
     async def _on_claim_lost(self, conflict: ClaimConflict) -> None:
         """Another desk drives one of this desk's brokers now (this one could not renew
         its claim in time): this desk sends no new order, closes that broker (so that
@@ -943,11 +1024,25 @@ class Session:
         with contextlib.suppress(BusError):
             await self.bus.publish(LogEvent.create("engine", Log(message=said, level=level)))
 
-    async def _publish_bus_health(self, state: ConnectionState, message: str) -> None:
+    def _desk_metrics(self) -> dict[str, int | float | str]:
+        """What names this desk on the bus's health (`BUS_DESK`, `BUS_DESK_NAME`)."""
+        return {BUS_DESK: self.claims.desk.desk, BUS_DESK_NAME: self.engine.desk_name}
+
+    async def _publish_bus_health(
+        self, state: ConnectionState, message: str, *, closed: bool = False
+    ) -> None:
+        metrics: dict[str, int | float | str | bool | None] = dict(self._desk_metrics())
+        if closed:
+            metrics[BUS_CLOSED] = True
         await self.bus.publish(
             HealthEvent.create(
                 "bus",
-                Health(component="bus", state=state, message=f"{message} at {self.bus_url}"),
+                Health(
+                    component="bus",
+                    state=state,
+                    message=f"{message} at {self.bus_url}",
+                    metrics=metrics,
+                ),
             )
         )
 
@@ -1027,6 +1122,14 @@ class Session:
             await self.claims.release()
         except BusError as exc:  # the claims lapse by themselves
             log.warning("session.claims_not_released", extra={"error": str(exc)})
+        if self.bus.stats.connected:
+            # Its last word: a desk showing another desk's bus trouble drops it (a
+            # desk killed says nothing; its last word stays, with its age). Not while
+            # Redis is out of reach: it would only hold up the close, waiting in memory.
+            with contextlib.suppress(BusError):
+                await self._publish_bus_health(
+                    ConnectionState.DISCONNECTED, f"{self.desk_id} quit", closed=True
+                )
         stats = self.bus.stats
         down = "" if stats.connected else stats.last_error  # (close rewrites it)
         refused = stats.writes_refused

@@ -25,6 +25,7 @@ from ..events import (
     FeeCorrectionEvent,
     FillCorrectionEvent,
     FillEvent,
+    Health,
     HealthEvent,
     LogEvent,
     LogLevel,
@@ -168,6 +169,27 @@ class QuoteState:
         return None if self.mark_ts_ns is None else now_s - self.mark_ts_ns / 1e9
 
 
+BUS_COMPONENT = "bus"
+BUS_DESK = "desk"
+"""The bus health's metric naming the desk whose bus wrote it (its claims' token:
+engine/session.py `BUS_DESK`); an older build's bus health has none."""
+BUS_DESK_NAME = "desk_name"
+"""The same desk as the trader knows it, `desk HOST pid PID` (`BUS_DESK_NAME`)."""
+BUS_CLOSED = "closed"
+"""Set on the bus health a desk writes as it quits (`BUS_CLOSED`)."""
+
+
+def health_key(health: Health) -> str:
+    """Where the model keeps a component's health: under its component, and a bus's
+    under its desk too (`bus@<desk token>`). Every desk on a prefix writes component
+    `bus`: kept under one key, the last desk to write was every desk's bus. An older
+    build's bus health names no desk: `bus` (whose it is cannot be told)."""
+    if health.component != BUS_COMPONENT:
+        return health.component
+    desk = health.metrics.get(BUS_DESK)
+    return f"{BUS_COMPONENT}@{desk}" if desk else BUS_COMPONENT
+
+
 @dataclass(slots=True)
 class ComponentHealth:
     component: str
@@ -175,6 +197,14 @@ class ComponentHealth:
     message: str
     metrics: dict[str, int | float | str | bool | None]
     ts_ms: int
+    seq: int = 0
+    """Its order among the health events the model took in (`FeedModel._health`)."""
+
+    @property
+    def desk_name(self) -> str:
+        """The desk whose bus this is (`desk HOST pid PID`), "" when it names none."""
+        name = self.metrics.get(BUS_DESK_NAME) or self.metrics.get(BUS_DESK)
+        return str(name) if name else ""
 
 
 class LineKind(StrEnum):
@@ -268,7 +298,13 @@ class FeedModel:
     references: dict[str, Decimal] = field(default_factory=dict)
     """Each instrument's reference price as last read (one may come before the quotes)."""
     health: dict[str, ComponentHealth] = field(default_factory=dict)
+    """By `health_key`: a bus's by the desk that wrote it."""
     health_dirty: bool = True
+    own_bus: str = ""
+    """This desk's token on its bus's health events (`Session.bus_desk`): the Health
+    pane's `health_lines` sets it from the session before the feed is read. Until it
+    is known, a bus event is this desk's when it names this desk (`own_desk`)."""
+    _health_seq: int = 0
     md_last_ns: dict[str, int] = field(default_factory=dict)
     """Per broker, when its newest quote is from (timed as `QuoteState.ts_ns`)."""
     live_after: dict[str, str] = field(default_factory=dict)
@@ -515,22 +551,59 @@ class FeedModel:
     def _heartbeat(self, event: HealthEvent) -> bool:
         """A periodic health report that changes nothing a trader reads: it updates the
         health pane but is kept out of the log."""
-        before = self.health.get(event.payload.component)
+        before = self.health.get(health_key(event.payload))
         return (
             before is not None
             and before.state is event.payload.state
             and (not event.payload.message or event.payload.message == before.message)
         )
 
+    def _own_bus(self, health: Health) -> bool:
+        """Whether a bus health event is this desk's bus's: it names this desk, or no
+        desk at all (an older build's: whose it is cannot be told, so it is shown as
+        it was before desks were named)."""
+        desk = health.metrics.get(BUS_DESK)
+        if not desk:
+            return True
+        if self.own_bus:
+            return desk == self.own_bus
+        return bool(self.own_desk) and health.metrics.get(BUS_DESK_NAME) == self.own_desk
+
+    def bus_health(self, own: str) -> ComponentHealth | None:
+        """This desk's bus as the health stream says it (`own`: its desk token): the
+        newer of its own bus's last event and the last naming no desk (an older
+        build's, shown as before)."""
+        mine = self.health.get(f"{BUS_COMPONENT}@{own}") if own else None
+        unnamed = self.health.get(BUS_COMPONENT)
+        if mine is None or (unnamed is not None and unnamed.seq > mine.seq):
+            return unnamed
+        return mine
+
+    def other_buses(self, own: str) -> list[ComponentHealth]:
+        """Other desks' buses whose last word was trouble (not LIVE), in the order
+        they were first heard: a desk that quit said so last (`BUS_CLOSED`) and is
+        not among them; one killed is, as of its last word (its bus has no heartbeat)."""
+        head = f"{BUS_COMPONENT}@"
+        return [
+            health
+            for key, health in self.health.items()
+            if key.startswith(head)
+            and key != f"{head}{own}"
+            and health.state is not ConnectionState.LIVE
+            and not health.metrics.get(BUS_CLOSED)
+        ]
+
     def _health(self, event: HealthEvent, stamp: int, live: bool) -> None:
         p = event.payload
-        before = self.health.get(p.component)
+        key = health_key(p)
+        before = self.health.get(key)
         message = p.message
         if not message and before is not None and before.state is p.state:
             # A heartbeat says nothing new: the reason for the state still holds.
             message = before.message
-        self.health[p.component] = ComponentHealth(
-            p.component, p.state, message, dict(p.metrics), stamp
+        self._health_seq += 1
+        self.health[key] = ComponentHealth(
+            p.component, p.state, message, dict(p.metrics), stamp, self._health_seq
         )
         self.health_dirty = True
         if p.component == ENGINE_COMPONENT:
@@ -541,31 +614,36 @@ class FeedModel:
                 self.notices.append(Notice(f"Engine: {kind}", p.message, "error"))
             return
         bad = (ConnectionState.DISCONNECTED, ConnectionState.DEGRADED)
-        if p.state is ConnectionState.LIVE:
-            self._outages.pop(p.component, None)
+        if p.state is ConnectionState.LIVE or p.metrics.get(BUS_CLOSED):
+            self._outages.pop(key, None)  # (a desk that quit: no outage of its bus)
             return
         if p.state not in bad:
             return  # CONNECTING, RECONCILING: on the way back, still the same outage
         # One toast an outage: a broker retrying (DISCONNECTED, CONNECTING, DISCONNECTED
         # ... every few seconds) is told once, and again only if it gets worse (DEGRADED
         # to DISCONNECTED) or after it was LIVE. The health pane shows every change.
-        known = self._outages.get(p.component)
+        known = self._outages.get(key)
         worse = known is ConnectionState.DEGRADED and p.state is ConnectionState.DISCONNECTED
-        self._outages[p.component] = p.state if known is None or worse else known
+        self._outages[key] = p.state if known is None or worse else known
+        bus = p.component == BUS_COMPONENT
+        # Another desk's bus is that desk's: its toast names it, never "bus ..." alone.
+        what = p.component.removeprefix("broker:")
+        if bus and not self._own_bus(p):
+            name = p.metrics.get(BUS_DESK_NAME) or f"desk {p.metrics.get(BUS_DESK)}"
+            what = f"bus of {name}"
         # The bus says each trouble once, as it finds it (a second key of another type,
         # entries dead-lettered): a new message while DEGRADED is a new trouble, not the
         # same outage retried (it sends no heartbeats).
         another = (
-            p.component == "bus"
+            bus
             and before is not None
             and before.state is p.state
             and bool(p.message)
             and p.message != before.message
         )
         if live and another:
-            self.notices.append(Notice(f"bus {p.state}", p.message, "warning"))
+            self.notices.append(Notice(f"{what} {p.state}", p.message, "warning"))
         elif live and (known is None or worse) and (before is None or before.state is not p.state):
-            what = p.component.removeprefix("broker:")
             self.notices.append(
                 Notice(f"{what} {p.state}", p.message or "connection lost", "warning")
             )

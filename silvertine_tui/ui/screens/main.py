@@ -639,6 +639,8 @@ class MainScreen(Screen[None]):
         self.query_one(selector, Pane).set_subtitle(text)
 
     def health_lines(self, now: float) -> tuple[list[BrokerLine], BusLine]:
+        from ..widgets.health import DeskBusLine, claims_line
+
         desk = self.desk
         model = desk.model
         view = desk.view
@@ -656,9 +658,33 @@ class MainScreen(Screen[None]):
                     view.silent.get(name),
                 )
             )
-        stats = desk.session.bus.stats
-        bus_health = model.health.get("bus")
+        session = desk.session
+        stats = session.bus.stats
+        # This desk's bus is its own: every desk on the prefix writes the health stream,
+        # and the bus's health names the desk that wrote it (`Session.bus_desk`). The
+        # model takes it from here (set before the feed is read: the first frame draws
+        # this pane) to tell this desk's bus trouble from another desk's in its toasts.
+        own = session.bus_desk
+        model.own_bus = own
+        bus_health = model.bus_health(own)
         metrics = bus_health.metrics if bus_health else {}
+        # A watching desk shows every desk's connections (their brokers, their buses);
+        # a trading desk its own: another desk's bus trouble is that desk's (its toast
+        # names it).
+        others = (
+            tuple(
+                DeskBusLine(
+                    other.desk_name,
+                    other.state,
+                    other.message,
+                    float(max(0, int(now - other.ts_ms / 1000))),
+                )
+                for other in model.other_buses(own)
+            )
+            if session.watching
+            else ()
+        )
+        claims = session.claims_health()
 
         def metric(key: str) -> int:
             value = metrics.get(key)
@@ -699,6 +725,8 @@ class MainScreen(Screen[None]):
                 else stats.unreadable
             ),
             error=stats.last_error,
+            others=others,
+            claims=claims_line(claims) if claims is not None else None,
         )
         return brokers, bus
 

@@ -1,12 +1,16 @@
-"""Health: every broker (state, latency, last message age, reconnects, rate-limit
+"""Health: the trading state, this desk's claims on its brokers (held, pending,
+lapsed, lost), every broker (state, latency, last message age, reconnects, rate-limit
 usage, what it counted wrong, reports the bus refused, and each of its links: REST, user
 data, market streams), the bus (backend, connected, events/s, lag, decode errors,
-restarts), the trading state, and the engine's anomaly counts once there is one."""
+restarts; on a watching desk each driving desk's bus trouble, named), and the engine's
+anomaly counts once there is one."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from rich.style import Style
 from rich.text import Text
@@ -70,6 +74,82 @@ def link_lines(metrics: Metrics) -> tuple[LinkLine, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class DeskBusLine:
+    """Another desk's bus as its last health event said it (a watching desk shows each
+    driving desk's bus trouble: engine/session.py names the desk on it)."""
+
+    desk: str  # `desk HOST pid PID`
+    state: ConnectionState
+    message: str
+    age_s: float | None = None  # since it said it (whole seconds), None: not known
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimsLine:
+    """This desk's claims on its brokers (`claims_line`): a state word, what it is about
+    (the brokers, how long), and why when it is not HELD."""
+
+    state: str  # HELD, PENDING, NOT HELD, LAPSED, LOST
+    what: str
+    detail: str = ""
+    level: str = "ok"  # the palette's: ok, warn, error
+
+
+class ClaimsState(Protocol):
+    """What `Session.claims_health` says (engine/session.py `ClaimsHealth`)."""
+
+    @property
+    def held(self) -> tuple[str, ...]: ...
+    @property
+    def pending(self) -> tuple[str, ...]: ...
+    @property
+    def pending_left_s(self) -> float: ...
+    @property
+    def pending_why(self) -> str: ...
+    @property
+    def lapsed(self) -> str: ...
+    @property
+    def unrenewed_s(self) -> float: ...
+    @property
+    def lost(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def not_held(self) -> tuple[str, ...]: ...
+
+
+def claims_line(claims: ClaimsState) -> ClaimsLine:
+    """The worst first: a claim another desk took (this desk sends nothing more), the
+    claims unrenewed for half their ttl (nothing new is sent until they are), claims
+    pending (the desk waits to connect), a claim not held; else every claim held.
+    Times in whole seconds: the pane's text changes once a second, not every frame."""
+    held = ", ".join(claims.held)
+    also = f"; held {held}" if held else ""
+    if claims.lost:
+        why = "; ".join(dict.fromkeys(reason for _, reason in claims.lost))
+        return ClaimsLine(
+            "LOST", ", ".join(broker for broker, _ in claims.lost) + also, why, "error"
+        )
+    if claims.lapsed:
+        every = ", ".join((*claims.held, *claims.pending, *claims.not_held))
+        return ClaimsLine(
+            "LAPSED",
+            f"{every}: not renewed for {math.ceil(claims.unrenewed_s)}s",
+            claims.lapsed,
+            "error",
+        )
+    if claims.pending:
+        left = math.ceil(claims.pending_left_s)
+        return ClaimsLine(
+            "PENDING",
+            f"{', '.join(claims.pending)}: {left}s left{also}",
+            claims.pending_why,
+            "warn",
+        )
+    if claims.not_held:
+        return ClaimsLine("NOT HELD", ", ".join(claims.not_held) + also, "", "warn")
+    return ClaimsLine("HELD", held)
+
+
+@dataclass(frozen=True, slots=True)
 class BusLine:
     backend: str
     url: str
@@ -89,6 +169,8 @@ class BusLine:
     not_shown: int = 0  # entries this desk failed to take in (ui/model.py `_not_shown`)
     not_shown_last: str = ""  # the last of them, and why
     unreadable: str = ""  # streams not read: their key holds another type (bus/redis_streams)
+    others: tuple[DeskBusLine, ...] = ()  # other desks' bus trouble (a watching desk)
+    claims: ClaimsLine | None = None  # this desk's claims on its brokers (None: it claims none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +345,10 @@ class HealthPane(TextBlock):
         )
         text.append("Trading ", style="bold")
         text.append(trading.value, style=trading_style)
+        if bus.claims is not None:
+            # Right under the trading state: both say whether this desk sends orders,
+            # and a lapse must be in view (at 120x36 the pane shows six rows).
+            self._claims(text, bus.claims)
         for line in brokers:
             text.append("\n")
             text.append(line.name, style="bold")
@@ -355,9 +441,30 @@ class HealthPane(TextBlock):
             )
         elif bus.message and bus_state is not ConnectionState.LIVE:
             text.append(f"\n  {cut(bus.message, DETAIL_MAX)}", style=p.warn)
+        for other in bus.others:
+            text.append("\n")
+            text.append(f"bus of {cut(other.desk, 200)}", style="bold")
+            text.append(" ")
+            text.append(other.state.value, style=self._state_style(other.state))
+            if other.age_s is not None:
+                text.append(f"  {_coarse_age(other.age_s)} ago", style=p.muted)
+            if other.message:
+                text.append(f"\n  {cut(other.message, DETAIL_MAX)}", style=p.warn)
         if engine is not None:
             self._engine(text, engine)
         return text
+
+    def _claims(self, text: Text, claims: ClaimsLine) -> None:
+        p = self.palette
+        style = p.error if claims.level == "error" else p.warn if claims.level == "warn" else p.ok
+        text.append("\n")
+        text.append("claims", style="bold")
+        text.append(" ")
+        text.append(claims.state, style=style)
+        if claims.what:
+            text.append(f"  {claims.what}")
+        if claims.detail:
+            text.append(f"\n  {cut(claims.detail, DETAIL_MAX)}", style=style)
 
     def _engine(self, text: Text, engine: EngineLine) -> None:
         p = self.palette
