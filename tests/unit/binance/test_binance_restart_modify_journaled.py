@@ -22,7 +22,6 @@ says so: FILLED at the typed quantity, all of it filled.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal as D
 
@@ -42,41 +41,14 @@ from silvertine_tui.engine.recovery import (
     write_snapshot,
 )
 from silvertine_tui.events import OrderUpdateEvent, ReconcileKind
-from tests.fakes.binance.exchange import Order as VenueOrder
 from tests.support.binance_broker import Session, binance_session, build_broker
+from tests.support.binance_replaced import whole_order, working
+from tests.support.binance_stream import journaled
 from tests.support.waiting import until
 
 ETH = "ETHUSDT.BINANCE"
 TENTH = D("0.1")
 ORDERED = D("2")
-
-
-def venue_orders(s: Session, coid: str) -> list[VenueOrder]:
-    return [o for o in s.fake.exchange.orders.values() if o.client_order_id == coid]
-
-
-def working(s: Session, coid: str) -> VenueOrder:
-    [*_, order] = venue_orders(s, coid)
-    return order
-
-
-def whole_order(s: Session, coid: str) -> tuple[D, D]:
-    """Binance's order across its replaces: (quantity, filled)."""
-    *retired, current = venue_orders(s, coid)
-    before = sum((o.executed_qty for o in retired), D(0))
-    return before + current.orig_qty, before + current.executed_qty
-
-
-async def journaled(s: Session, engine: TradingEngine, check: Callable[[], bool]) -> None:
-    """Until the engine, reading the journal, holds `check` (fails after 3 s)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 3.0
-    while True:
-        await replay_stream(engine, s.bus.layout.exec("binance", "spot"))
-        if check():
-            return
-        assert loop.time() < deadline, "the journal never got there"
-        await asyncio.sleep(0.005)
 
 
 @dataclass(frozen=True)
