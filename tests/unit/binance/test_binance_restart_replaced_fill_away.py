@@ -43,13 +43,12 @@ from silvertine_tui.domain import OrderRequest, OrderStatus, OrderType, Side
 from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.engine.recovery import (
     reconcile_broker,
-    recover,
     replay_stream,
     write_snapshot,
 )
 from silvertine_tui.events import OrderUpdateEvent, ReconcileKind
-from tests.support.binance_broker import Session, binance_session, build_broker
-from tests.support.binance_replaced import whole_order, working
+from tests.support.binance_broker import Session, binance_session
+from tests.support.binance_replaced import fill, restart, whole_order, working
 from tests.support.binance_stream import journaled
 from tests.support.waiting import until
 
@@ -69,16 +68,6 @@ class Case:
     twice: bool = False  # replaced again (a price move) after `up`
     up_again: int = 0  # tenths the second replacement filled while the desk was up
     more: int = 1  # the next modify: the typed total is what filled plus this (tenths)
-
-
-async def fill(s: Session, engine: TradingEngine, qty: D) -> None:
-    """A fill of the working venue order, journaled while the desk is up."""
-    if not qty:
-        return
-    order = engine.oms.orders["o1"].order
-    target = order.filled_qty + qty
-    await s.fake.fill(working(s, "o1").order_id, qty=qty)
-    await journaled(s, engine, lambda: order.filled_qty == target)
 
 
 async def until_away(
@@ -121,18 +110,6 @@ async def until_away(
         await write_snapshot(engine, "binance", "spot")
     if case.away:  # while the desk is away
         await s.fake.fill(working(s, "o1").order_id, qty=case.away * unit)
-
-
-async def restart(s: Session) -> tuple[TradingEngine, BinanceBroker]:
-    """A new engine over the journal (from the snapshot, if any) and a new adapter,
-    connected; not reconciled yet."""
-    engine = TradingEngine(s.bus, [s.broker], RiskConfig())
-    await recover(engine, [("binance", "spot")])
-    again = build_broker(s.fake, s.bus, ["ETHUSDT"])
-    engine.brokers["binance"] = again
-    await again.connect()
-    await engine.load_instruments()
-    return engine, again
 
 
 async def modify_and_fill(
