@@ -7,21 +7,16 @@ real Redis, a bus per desk."""
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 
 import pytest
 
 from silvertine_tui.config import Settings
 from silvertine_tui.domain import (
-    OrderRequest,
     OrderStatus,
-    OrderType,
-    Side,
-    TimeInForce,
     TradingState,
 )
 from silvertine_tui.engine import Session
-from tests.support.desks import logged_line, status, until
+from tests.support.desks import logged_line, rest_and_leave, status, until, venue_working
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
@@ -47,39 +42,11 @@ def desk(url: str, prefix: str, broker: str) -> Session:
     )
 
 
-async def rest_and_leave(url: str, prefix: str, broker: str) -> str:
-    """A desk that leaves a resting limit buy working at its (paper) venue and quits
-    (`cancel_on_exit` is off): the next desk of `broker` finds it working."""
-    first = desk(url, prefix, broker)
-    await first.start()
-    try:
-        cid = await first.engine.submit(
-            OrderRequest(
-                broker=broker,
-                account="main",
-                instrument="BTCUSDT.PAPER",
-                side=Side.BUY,
-                order_type=OrderType.LIMIT,
-                quantity=Decimal("0.01"),
-                limit_price=Decimal("63000"),
-                tif=TimeInForce.GTC,
-            )
-        )
-        await until(lambda: status(first, cid) is OrderStatus.NEW)
-    finally:
-        await first.close()
-    return cid
-
-
-async def venue_working(session: Session) -> list[str]:
-    return [o.client_order_id for o in await session.brokers[0].open_orders()]
-
-
 async def test_a_kill_pulled_while_a_desk_starts_cancels_its_orders_once_it_is_up(
     redis_server: RedisServer, key_prefix: str
 ) -> None:
     url = redis_server.url
-    cid = await rest_and_leave(url, key_prefix, "paper")
+    cid = await rest_and_leave(desk(url, key_prefix, "paper"), "paper")
     b = desk(url, key_prefix, "paper2")
     await b.start()
     a = desk(url, key_prefix, "paper")
@@ -109,7 +76,7 @@ async def test_a_kill_journaled_before_a_desk_opens_is_not_acted_on_at_its_start
     opened the bus is history (the desk was not running then): HALTED holds, and the
     order left working stays working until the trader acts."""
     url = redis_server.url
-    cid = await rest_and_leave(url, key_prefix, "paper")
+    cid = await rest_and_leave(desk(url, key_prefix, "paper"), "paper")
     b = desk(url, key_prefix, "paper2")
     await b.start()
     a = desk(url, key_prefix, "paper")
@@ -129,7 +96,9 @@ async def test_reduce_only_set_while_a_desk_starts_cancels_its_adding_orders_onc
     redis_server: RedisServer, key_prefix: str
 ) -> None:
     url = redis_server.url
-    cid = await rest_and_leave(url, key_prefix, "paper")  # a buy, the position flat: adds
+    cid = await rest_and_leave(
+        desk(url, key_prefix, "paper"), "paper"
+    )  # a buy, the position flat: adds
     b = desk(url, key_prefix, "paper2")
     await b.start()
     a = desk(url, key_prefix, "paper")
@@ -154,7 +123,7 @@ async def test_reduce_only_lifted_while_a_desk_starts_cancels_nothing_there(
     REDUCE ONLY was acted on once the desk was up, under ACTIVE, and cancelled its
     resting buy (found by the review of the change above)."""
     url = redis_server.url
-    cid = await rest_and_leave(url, key_prefix, "paper")
+    cid = await rest_and_leave(desk(url, key_prefix, "paper"), "paper")
     other = desk(url, key_prefix, "paper2")
     await other.start()
     starting = desk(url, key_prefix, "paper")

@@ -11,26 +11,19 @@ import pytest
 
 from silvertine_tui.domain import OrderStatus, TradingState
 from silvertine_tui.engine import Session
-from tests.support.desks import desk, log_messages, logged_line, resting_buy, status, until
+from tests.support.desks import (
+    desk,
+    log_messages,
+    logged_line,
+    rest_and_leave,
+    resting_buy,
+    status,
+    until,
+    venue_working,
+)
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
-
-
-async def rest_and_leave(url: str, prefix: str, broker: str) -> str:
-    """A desk that leaves a resting buy working at its (paper) venue and quits."""
-    first = desk(url, prefix, broker)
-    await first.start()
-    try:
-        cid = await resting_buy(first, broker)
-        await until(lambda: status(first, cid) is OrderStatus.NEW)
-    finally:
-        await first.close()
-    return cid
-
-
-async def venue_working(session: Session) -> list[str]:
-    return [o.client_order_id for o in await session.brokers[0].open_orders()]
 
 
 async def line_holding(session: Session, part: str, within_s: float = 5.0) -> str:
@@ -49,7 +42,7 @@ async def test_a_kill_then_a_resume_while_a_desk_starts_cancels_and_says_both(
     redis_server: RedisServer, key_prefix: str
 ) -> None:
     url = redis_server.url
-    cid = await rest_and_leave(url, key_prefix, "paper")
+    cid = await rest_and_leave(desk(url, key_prefix, "paper"), "paper")
     b = desk(url, key_prefix, "paper2")
     await b.start()
     a = desk(url, key_prefix, "paper")
@@ -92,7 +85,7 @@ async def test_a_kill_then_reduce_only_while_a_desk_starts_says_reduce_only(
 ) -> None:
     """Lifted to REDUCE ONLY rather than resumed: the same, naming that state."""
     url = redis_server.url
-    cid = await rest_and_leave(url, key_prefix, "paper")
+    cid = await rest_and_leave(desk(url, key_prefix, "paper"), "paper")
     b = desk(url, key_prefix, "paper2")
     await b.start()
     a = desk(url, key_prefix, "paper")

@@ -76,3 +76,21 @@ async def logged_line(session: Session, part: str, timeout: float = 10.0) -> str
 
 def status(session: Session, cid: str) -> OrderStatus:
     return session.engine.oms.orders[cid].order.status
+
+
+async def rest_and_leave(first: Session, broker: str) -> str:
+    """`first` (a desk of `broker`, not started) leaves a resting buy (`resting_buy`)
+    working at its paper venue and quits (`cancel_on_exit` is off): the next desk of
+    `broker` finds it working."""
+    await first.start()
+    try:
+        cid = await resting_buy(first, broker)
+        await until(lambda: status(first, cid) is OrderStatus.NEW)
+    finally:
+        await first.close()
+    return cid
+
+
+async def venue_working(session: Session) -> list[str]:
+    """The client order ids the session's first broker's venue holds working."""
+    return [o.client_order_id for o in await session.brokers[0].open_orders()]
