@@ -503,15 +503,7 @@ class IBOrders(IBState):
         said = f"TWS {code}: {message.strip().rstrip('.')}"
         acknowledged = self._acknowledged(coid)
         await self.settle()
-        listed: set[str] | None = None
-        if not self._ended(coid):
-            try:
-                listed = await self._catch_up()
-            except BrokerError as exc:
-                log.warning(
-                    "ib.cancel_check_failed",
-                    extra={"broker": self.source, "client_order_id": coid, "error": str(exc)},
-                )
+        listed = None if self._ended(coid) else await self._listed_at_tws(coid)
         found = await self._unknown_found(coid, code, message, acknowledged, listed)
         if found is not None:
             return found
@@ -587,6 +579,18 @@ class IBOrders(IBState):
             code=code,
         )
 
+    async def _listed_at_tws(self, coid: str) -> set[str] | None:
+        """The desk's orders TWS lists now, what it holds of them journaled
+        (`_catch_up`); None when TWS could not be asked (logged, for `coid`'s cancel)."""
+        try:
+            return await self._catch_up()
+        except BrokerError as exc:
+            log.warning(
+                "ib.cancel_check_failed",
+                extra={"broker": self.source, "client_order_id": coid, "error": str(exc)},
+            )
+            return None
+
     async def _unknown_later(self, coid: str, code: int, message: str) -> None:
         """A 10147 of an acknowledged order TWS could not be asked about: asked until
         it answers, while the journal's last word on the order is still the cancel
@@ -597,13 +601,8 @@ class IBOrders(IBState):
             delay = min(delay * 2, 5.0)
             if coid not in self._intent or not self._up:
                 continue
-            try:
-                listed = await self._catch_up()
-            except BrokerError as exc:
-                log.warning(
-                    "ib.cancel_check_failed",
-                    extra={"broker": self.source, "client_order_id": coid, "error": str(exc)},
-                )
+            listed = await self._listed_at_tws(coid)
+            if listed is None:
                 continue
             found = await self._unknown_found(coid, code, message, True, listed)
             if found is not None:
