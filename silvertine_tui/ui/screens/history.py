@@ -30,7 +30,7 @@ from ...domain import Instrument
 from ...engine.projection import OrderView
 from ...events import Decoded, EventBase
 from ...events.summary import Describer, avg_text, fee_text, qty_text
-from ..desk import Desk, HistoryLoader
+from ..desk import HistoryLoader
 from ..format import clock_text, cut, shown
 from ..keymap import bindings, named_key
 from ..widgets.blotter import order_qty_text
@@ -98,7 +98,7 @@ class OrderHistoryScreen(Dialog[None]):
         lookup: Callable[[str], OrderView | None] | None = None,
     ) -> None:
         """`lookup`: the order as the desk holds it now (`DeskProjection.order`),
-        followed while the view is open (`follow_desk`); by default the desk's."""
+        followed while the view is open (`follow_desk`), as the modify dialog's."""
         super().__init__()
         self.view = view
         self.instrument = instrument
@@ -190,7 +190,8 @@ class OrderHistoryScreen(Dialog[None]):
         moved."""
         if not self.is_mounted:
             return
-        view = self._lookup() or self.view
+        coid = self.view.client_order_id
+        view = (self.lookup(coid) if self.lookup else None) or self.view
         progress = _progress(view)
         if progress == self._shown:
             return
@@ -213,13 +214,6 @@ class OrderHistoryScreen(Dialog[None]):
         self._draw_from(first if self._type_width == width else 0)
         if at_end:  # at the bottom (or all of it in view): the new lines come into view
             body.scroll_end(animate=False, x_axis=False)
-
-    def _lookup(self) -> OrderView | None:
-        coid = self.view.client_order_id
-        if self.lookup is not None:
-            return self.lookup(coid)
-        desk = getattr(self.app, "desk", None)
-        return desk.view.order(coid) if isinstance(desk, Desk) else None
 
     # -- the table --------------------------------------------------------------------
 
