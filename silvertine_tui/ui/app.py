@@ -220,6 +220,7 @@ class SilvertineApp(App[None]):
                 clock=clock,
                 notices_from_ms=int(clock() * 1000) - 1000,
                 own_desk=session.desk_id,
+                own_bus=session.bus_desk,
             )
             return Desk(
                 session=session,

@@ -301,9 +301,9 @@ class FeedModel:
     """By `health_key`: a bus's by the desk that wrote it."""
     health_dirty: bool = True
     own_bus: str = ""
-    """This desk's token on its bus's health events (`Session.bus_desk`): the Health
-    pane's `health_lines` sets it from the session before the feed is read. Until it
-    is known, a bus event is this desk's when it names this desk (`own_desk`)."""
+    """This desk's token on its bus's health events (`Session.bus_desk`), given as the
+    model is built. Without it (a model built bare), a bus event is this desk's when it
+    names this desk (`own_desk`)."""
     _health_seq: int = 0
     md_last_ns: dict[str, int] = field(default_factory=dict)
     """Per broker, when its newest quote is from (timed as `QuoteState.ts_ns`)."""

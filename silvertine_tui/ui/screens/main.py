@@ -661,11 +661,8 @@ class MainScreen(Screen[None]):
         session = desk.session
         stats = session.bus.stats
         # This desk's bus is its own: every desk on the prefix writes the health stream,
-        # and the bus's health names the desk that wrote it (`Session.bus_desk`). The
-        # model takes it from here (set before the feed is read: the first frame draws
-        # this pane) to tell this desk's bus trouble from another desk's in its toasts.
+        # and the bus's health names the desk that wrote it (`Session.bus_desk`).
         own = session.bus_desk
-        model.own_bus = own
         bus_health = model.bus_health(own)
         metrics = bus_health.metrics if bus_health else {}
         # A watching desk shows every desk's connections (their brokers, their buses);
