@@ -171,6 +171,18 @@ class Draft:
     by_quote: bool = False
 
 
+def prefill_price(price: Decimal | None, instrument: Instrument | None) -> Decimal | None:
+    """A quote side's price as a ticket prefills it: none for a side priced 0 or below
+    (an empty book side: `s` on an empty bid prefilled a sell at 0.00); on the
+    instrument's tick when it is a tick's number (Binance sends `3196.86000000`, the
+    ticket shows `3196.86`, the same number)."""
+    if price is None or price <= 0:
+        return None
+    if instrument is None or price != instrument.round_price(price):
+        return price
+    return instrument.round_price(price)
+
+
 @dataclass(frozen=True, slots=True)
 class Preview:
     notional: Decimal

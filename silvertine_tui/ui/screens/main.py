@@ -28,6 +28,7 @@ from ..focus import focus_now
 from ..format import short_id, shown
 from ..keymap import PANES, named_key
 from ..lean_update import LeanCompositor
+from ..orders import prefill_price
 from ..widgets.header import DeskHeader
 from ..widgets.keybar import KeyBar
 from ..widgets.palette import Palette
@@ -737,21 +738,13 @@ class MainScreen(Screen[None]):
         state = self.desk.model.quotes.get(key)
         price: Decimal | None = None
         if state is not None:
-            price = self._on_tick(key, state.quote.ask if side is Side.BUY else state.quote.bid)
+            price = prefill_price(
+                state.quote.ask if side is Side.BUY else state.quote.bid,
+                self.watchlist.instruments.get(key),
+            )
         self.ticket.prefill(instrument=key, side=side, price=price, account=self._account_for(key))
         self.show_pane("ticket", focus=False)
         self.ticket.focus_first_empty()
-
-    def _on_tick(self, key: str, price: Decimal | None) -> Decimal | None:
-        """The quote's price written on the instrument's tick: Binance sends
-        `3196.86000000`, the ticket shows `3196.86` (the same number). A side priced 0
-        or below is no price (an empty book side): none is prefilled."""
-        if price is not None and price <= 0:
-            return None
-        inst = self.watchlist.instruments.get(key)
-        if price is None or inst is None or price != inst.round_price(price):
-            return price
-        return inst.round_price(price)
 
     def _account_for(self, instrument: str) -> str | None:
         """The account a ticket on `instrument` goes to: the first of the desk's accounts
@@ -791,8 +784,9 @@ class MainScreen(Screen[None]):
         quote = self.desk.model.quotes.get(state.instrument)
         price = None
         if quote is not None:
-            price = self._on_tick(
-                state.instrument, quote.quote.bid if side is Side.SELL else quote.quote.ask
+            price = prefill_price(
+                quote.quote.bid if side is Side.SELL else quote.quote.ask,
+                self.watchlist.instruments.get(state.instrument),
             )
         self.ticket.prefill(
             instrument=state.instrument,

@@ -40,6 +40,7 @@ from ..orders import (
     known_instruments,
     offer,
     order_text,
+    prefill_price,
     resolve_instrument,
     risk_problems,
 )
@@ -449,12 +450,9 @@ class Ticket(Vertical):
         state = self.desk.model.quotes.get(instrument.key)
         if state is None:
             return None
-        price = state.quote.ask if draft.side is Side.BUY else state.quote.bid
-        if price is None or price <= 0:
-            return None
-        if price != instrument.round_price(price):
-            return price
-        return instrument.round_price(price)
+        return prefill_price(
+            state.quote.ask if draft.side is Side.BUY else state.quote.bid, instrument
+        )
 
     # -- prefill --------------------------------------------------------------------------
 
