@@ -28,7 +28,6 @@ from ..focus import focus_now
 from ..format import short_id, shown
 from ..keymap import PANES, named_key
 from ..lean_update import LeanCompositor
-from ..orders import prefill_price
 from ..widgets.header import DeskHeader
 from ..widgets.keybar import KeyBar
 from ..widgets.palette import Palette
@@ -731,6 +730,8 @@ class MainScreen(Screen[None]):
     # -- actions bound in the panes ------------------------------------------------------
 
     def prefill_from_quote(self, side: Side) -> None:
+        from ..orders import prefill_price  # (the engine: after the first frame)
+
         key = self.watchlist.selected_instrument()
         if key is None:
             self.notify("no quote selected", severity="warning")
@@ -762,6 +763,8 @@ class MainScreen(Screen[None]):
         self.prefill_from_quote(Side.BUY)
 
     def action_close_position(self) -> None:
+        from ..orders import prefill_price  # (the engine: after the first frame)
+
         desk = self.desk.view
         state = self.query_one(Positions).selected_position(desk)
         if state is None or state.quantity == 0:
