@@ -55,8 +55,8 @@ class Positions(KeyedTable):
         self._drawn_rows = range(0)
         # What each row's P&L cells show, by row key: (currency, places, uPnL or None,
         # rPnL, what its uPnL lacks: OLD an open position at an old mark, UNMARKED one
-        # with no mark), rounded as drawn. The pane's bottom line adds these up
-        # (`totals_text`).
+        # with no mark, NO_COST one with a mark but no known average), rounded as drawn.
+        # The pane's bottom line adds these up (`totals_text`).
         self._shown_pnl: dict[str, tuple[str, int, Decimal | None, Decimal, str]] = {}
         self._old: set[str] = set()
         """Row keys drawn with an old mark."""
@@ -121,7 +121,7 @@ class Positions(KeyedTable):
             places,
             None if upl is None else rounded_to(upl, places),
             rounded_to(state.realized_pnl, places),
-            "" if state.quantity == 0 else OLD if old else UNMARKED if upl is None else "",
+            lacks(state, mark, upl, old),
         )
         qty_style = p.bid if state.quantity > 0 else p.ask if state.quantity < 0 else p.muted
         # The mark exactly as the unrealized P&L uses it: a mid between two ticks shows
@@ -230,17 +230,37 @@ class Positions(KeyedTable):
 
 OLD = "old"
 UNMARKED = "unmarked"
+NO_COST = "no cost"
+
+
+def lacks(state: PositionState, mark: Decimal | None, upl: Decimal | None, old: str) -> str:
+    """What an open position's uPnL lacks: `OLD` (taken at an old mark), `UNMARKED` (no
+    mark), `NO_COST` (a mark, but no known average: a holding the venue reported with
+    no cost, as Binance's balances are, or one added to since); "" for nothing.
+
+    A holding with no known cost was counted `unmarked` beside a mark on screen, which
+    read as missing market data."""
+    if state.quantity == 0:
+        return ""
+    if old:
+        return OLD
+    if upl is not None:
+        return ""
+    return UNMARKED if mark is None else NO_COST
 
 
 def lacking_text(lacking: Counter[str]) -> str:
     """What a currency's uPnL total says of the open positions whose uPnL it adds at an
-    old mark (`1 mark old`), or leaves out for want of a mark (`1 unmarked`)."""
-    old, unmarked = lacking[OLD], lacking[UNMARKED]
+    old mark (`1 mark old`), or leaves out for want of a mark (`1 unmarked`) or of a
+    known average (`1 no cost`)."""
+    old, unmarked, no_cost = lacking[OLD], lacking[UNMARKED], lacking[NO_COST]
     parts = []
     if old:
         parts.append("1 mark old" if old == 1 else f"{old} marks old")
     if unmarked:
         parts.append(f"{unmarked} unmarked")
+    if no_cost:
+        parts.append(f"{no_cost} no cost")
     return f" ({', '.join(parts)})" if parts else ""
 
 
