@@ -3,13 +3,15 @@ the desk when TWS does not have it.
 
 An order whose place got no answer (TWS hung, or the socket broke before TWS said
 anything) stays PENDING_NEW while TWS is asked what became of it (`resolve_unknown`).
-The trader cancels it: the cancel is journaled (PENDING_CANCEL) and TWS answers 10147.
+The trader cancels it and TWS answers 10147.
 The adapter put the order back to the status TWS had last reported, NEW when TWS had
 reported none, so the desk showed a NEW order TWS never had, counted working by the
 risk gate and the kill switch, and the place's resolution (REJECTED: "it never reached
 the venue") was then refused as stale (NEW -> REJECTED): the order stayed NEW until a
-reconcile ended it CANCELED. Nothing is put back for an order TWS never acknowledged
-(the state machine takes no PENDING_CANCEL -> PENDING_NEW): it ends as the place's
+reconcile ended it CANCELED. The cancel of an order TWS never acknowledged is journaled
+as its request alone: the order stays PENDING_NEW, a place not resolved (journaled
+PENDING_CANCEL, it read "being cancelled" after TWS had said it holds no such order,
+and the state machine takes no PENDING_CANCEL -> PENDING_NEW), ends as the place's
 resolution says, and the trader is told so.
 
 An order TWS had acknowledged and then answers 10147 for (it ended, and TWS was
@@ -83,8 +85,9 @@ async def test_a_cancel_of_an_order_tws_never_had_leaves_it_to_its_place_s_resol
         await sync(engine, d.bus)
         outcome = await EngineGateway(engine).send(CancelOrder(client_order_id=coid))
         assert len(fake.requests_of(m.CANCEL_ORDER)) == 1
-        # Nothing is put back: the order is not shown working at TWS.
-        assert statuses(await d.events(), coid) == [S.PENDING_NEW, S.PENDING_CANCEL]
+        # Nothing is put back: the order is not shown working at TWS, nor being
+        # cancelled: it is a place not resolved.
+        assert statuses(await d.events(), coid) == [S.PENDING_NEW]
         # The trader is told what became of the cancel, and of the order.
         assert isinstance(outcome, Failed), outcome
         assert outcome.error_kind == "UnknownOrder"
@@ -93,7 +96,7 @@ async def test_a_cancel_of_an_order_tws_never_had_leaves_it_to_its_place_s_resol
         assert "REJECTED" in outcome.error
         assert "refused" not in outcome.error
         events = await ended(d, coid)
-        assert statuses(events, coid) == [S.PENDING_NEW, S.PENDING_CANCEL, S.REJECTED]
+        assert statuses(events, coid) == [S.PENDING_NEW, S.REJECTED]
         assert "never reached the venue" in updates(events, coid)[-1].reason
         await sync(engine, d.bus)
         assert_never_working_again(engine, d, coid, S.REJECTED)
@@ -124,7 +127,7 @@ async def test_a_cancel_sent_while_the_place_waits_for_its_answer_takes_the_1014
         with pytest.raises(BrokerTimeout, match="no answer"):
             await placing  # not refused: TWS's 10147 answered the cancel
         events = await ended(d, coid)
-        assert statuses(events, coid) == [S.PENDING_NEW, S.PENDING_CANCEL, S.REJECTED]
+        assert statuses(events, coid) == [S.PENDING_NEW, S.REJECTED]
         assert "never reached the venue" in updates(events, coid)[-1].reason
         await sync(engine, d.bus)
         assert_never_working_again(engine, d, coid, S.REJECTED)

@@ -48,7 +48,7 @@ from ...domain import (
     TimeInForce,
     VenueOrder,
 )
-from ...events import FeeCorrectionEvent, FillCorrectionEvent, LogLevel
+from ...events import FeeCorrectionEvent, FillCorrectionEvent, Log, LogEvent, LogLevel
 from ...events.summary import corrected_text
 from ..base import ReconcileReport
 from ..errors import (
@@ -66,7 +66,7 @@ from .contracts import (
     to_decimal,
 )
 from .fees import latest_executions, newer
-from .market import bad_prices, quote_of, reference_of
+from .market import DELAYED_BY_NS, bad_prices, quote_of, reference_of
 from .orders import IBOrders, trim_trade, undo_guess, undo_warning
 from .session import IBSession
 from .translate import (
@@ -354,12 +354,49 @@ class IBBroker(IBOrders, IBSession):
         if reference is not None and (held is None or held.price != reference.price):
             # Before the quote: a reader has what its Chg% is measured from.
             self._enqueue(functools.partial(self.publish_reference, reference))
-        quote = quote_of(key, ticker)
+        delayed = self.market.delayed(key)
+        # Delayed data is stamped with the venue time it is of at the latest: never
+        # published as a live quote (`market.py`).
+        quote = quote_of(key, ticker, self.clock() - DELAYED_BY_NS if delayed else None)
         if quote is not None:
+            if self.market.note_delayed(key, delayed):
+                self._enqueue(self._say_delayed)
             # (A subscription asked again has a new ticker: only what TWS sent since.)
             self.market.quoted(key)
+            if key not in self.market.problems:
+                # A problem said of an earlier subscription of the key (354, 420 ...,
+                # before 1101 or a new socket asked it again) is over: this one quotes.
+                # One said of this subscription (10090: part of its data) stays.
+                self.health_state.extra.pop(f"md_problem:{key}", None)
             self._enqueue(functools.partial(self.publish_quote, quote))
         self.health_state.extra[f"md_type:{key}"] = self.market.data_type(key)
+
+    async def _say_delayed(self) -> None:
+        """The Log is told which instruments' quotes turned delayed (those of one burst
+        of ticks in one line): their marks, which the price collar, the notional checks
+        and the P&L use, are that old too."""
+        keys = sorted(self.market.delayed_unsaid)
+        self.market.delayed_unsaid.clear()
+        if not keys:
+            return
+        kinds = ", ".join(sorted({self.market.data_type(key) for key in keys}))
+        log.warning("ib.market_data_delayed", extra={"broker": self.source, "keys": keys})
+        await self.publish(
+            LogEvent.create(
+                self.source,
+                Log(
+                    level=LogLevel.WARNING,
+                    message=(
+                        f"{self.source}: market data for {', '.join(keys)} is delayed by "
+                        f"TWS ({kinds}: 15-20 minutes old), and so is the mark its quotes "
+                        "set, which the price collar, the notional checks and the P&L "
+                        "use; its quotes carry the venue time they are of. Live data "
+                        "needs a market data subscription at IB"
+                    ),
+                ),
+                ts=self.clock(),
+            )
+        )
 
     async def _market_link_detail(self) -> None:
         """The market link says which kinds of data TWS sends (live, delayed, ...), and
@@ -427,6 +464,7 @@ class IBBroker(IBOrders, IBSession):
 
     def _market_problem(self, key: str, code: int, message: str) -> None:
         if code == codes.DELAYED_NOTICE:
+            self.market.delayed_notices.add(key)
             self.health_state.extra[f"md_type:{key}"] = "delayed"
             return
         self.market.problems[key] = f"{code}: {message}"
@@ -1014,6 +1052,7 @@ class IBBroker(IBOrders, IBSession):
             self.market.unsubscribe(key)
             self.health_state.last_message_ns.pop(key, None)
             self.health_state.extra.pop(f"md_type:{key}", None)
+            self.health_state.extra.pop(f"md_problem:{key}", None)
 
 
 def _first_line(exc: Exception) -> str:

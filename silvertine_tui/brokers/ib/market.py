@@ -11,7 +11,13 @@ outage as fresh, and a first bid made a mid with the ask of before. So the old t
 is retired (`_retire`: out of ib_async's maps, its request ids known as retired) and
 the new request gets a new one; until TWS sends a price on it the instrument is
 `awaiting` its first quote, which the market link says. While TWS is cut off from IB
-(1100) nothing of the tickers is quoted (`held`)."""
+(1100) nothing of the tickers is quoted (`held`).
+
+Delayed data (marketDataType 3, delayed; 4, delayed-frozen; or TWS's notice 10167 on
+the subscription) is never published as live: its quotes carry the venue time they
+are of at the latest, `DELAYED_BY_NS` before they arrived (`Quote.venue_ts_ns`; a live
+quote carries none), so a reader can tell them from live ones by the payload itself,
+and the broker says in the Log that those instruments' marks are that old."""
 
 from __future__ import annotations
 
@@ -26,6 +32,11 @@ from .contracts import to_decimal
 # reqMarketDataType numbers, and what TWS answers in marketDataType per ticker.
 DATA_TYPES = {"live": 1, "frozen": 2, "delayed": 3, "delayed_frozen": 4}
 DATA_TYPE_NAMES = {1: "live", 2: "frozen", 3: "delayed", 4: "delayed-frozen"}
+# The marketDataType of delayed data, and how late it is at the least: IB delays it
+# 15-20 minutes by exchange (config.py, `market_data_type`). Its quotes are stamped
+# with the venue time they are of at the latest (`quote_of`).
+DELAYED_TYPES = frozenset({3, 4})
+DELAYED_BY_NS = 15 * 60 * 1_000_000_000
 
 
 # IB's "unset" double (Double.MAX_VALUE): no value, though a finite float.
@@ -77,8 +88,9 @@ def bad_prices(ticker: Any) -> list[str]:
     return bad
 
 
-def quote_of(key: str, ticker: Any) -> Quote | None:
-    """The ticker's best bid/ask (None while it has neither)."""
+def quote_of(key: str, ticker: Any, venue_ts_ns: int | None = None) -> Quote | None:
+    """The ticker's best bid/ask (None while it has neither), stamped `venue_ts_ns`
+    (the venue time its prices are of: given for delayed data, None for live)."""
     bid, ask = _price(ticker.bid), _price(ticker.ask)
     last = _price(ticker.last)
     if bid is None and ask is None and last is None:
@@ -90,6 +102,7 @@ def quote_of(key: str, ticker: Any) -> Quote | None:
         bid_size=_size(ticker.bidSize) if bid is not None else None,
         ask_size=_size(ticker.askSize) if ask is not None else None,
         last=last,
+        venue_ts_ns=venue_ts_ns,
     )
 
 
@@ -122,6 +135,13 @@ class MarketData:
         # still says of one (a tick on its way, an error about its cancel) is not the
         # key's now.
         self.retired: dict[int, str] = {}
+        # Keys whose subscription now TWS said sends delayed data (10167), whatever
+        # the ticker's marketDataType says yet (`delayed`).
+        self.delayed_notices: set[str] = set()
+        # Keys whose quotes are delayed and the Log was told so (said again once they
+        # turned live and then delayed again); keys to say it of at the next saying.
+        self.delayed_said: set[str] = set()
+        self.delayed_unsaid: set[str] = set()
 
     def key_of(self, ticker: Any) -> str | None:
         """The key a ticker quotes: only the one ticker subscribed for it now (a retired
@@ -138,6 +158,7 @@ class MarketData:
     def subscribe(self, key: str, contract: Contract) -> None:
         self.contracts[key] = contract
         self.problems.pop(key, None)
+        self.delayed_notices.discard(key)
         self.tickers[key] = self.ib.reqMktData(contract, "", False, False)
 
     def unsubscribe(self, key: str) -> None:
@@ -146,6 +167,9 @@ class MarketData:
         self.problems.pop(key, None)
         self.awaiting.pop(key, None)
         self.held.discard(key)
+        self.delayed_notices.discard(key)
+        self.delayed_said.discard(key)
+        self.delayed_unsaid.discard(key)
         if contract is not None:
             self._retire(key, contract)  # (subscribed again later, it starts afresh)
         self.tickers.pop(key, None)
@@ -197,10 +221,34 @@ class MarketData:
         while len(self.retired) > RETIRED_KEPT:
             del self.retired[next(iter(self.retired))]
 
+    def delayed(self, key: str) -> bool:
+        """The key's subscription sends delayed data (marketDataType 3 or 4, or TWS's
+        10167 on it)."""
+        if key in self.delayed_notices:
+            return True
+        ticker = self.tickers.get(key)
+        return ticker is not None and ticker.marketDataType in DELAYED_TYPES
+
+    def note_delayed(self, key: str, delayed: bool) -> bool:
+        """A quote of the key was published, `delayed` or not. True when the Log is to
+        be told that the key turned delayed (once until it turns live again)."""
+        if not delayed:
+            self.delayed_said.discard(key)
+            self.delayed_unsaid.discard(key)
+            return False
+        if key in self.delayed_said:
+            return False
+        self.delayed_said.add(key)
+        first = not self.delayed_unsaid
+        self.delayed_unsaid.add(key)
+        return first
+
     def data_type(self, key: str) -> str:
         ticker = self.tickers.get(key)
         if key in self.problems:
             return "none"
         if ticker is None:
             return "none"
+        if key in self.delayed_notices and ticker.marketDataType not in DELAYED_TYPES:
+            return "delayed"  # TWS's 10167 said so before its marketDataType did
         return DATA_TYPE_NAMES.get(ticker.marketDataType, str(ticker.marketDataType))

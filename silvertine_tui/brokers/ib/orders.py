@@ -10,7 +10,9 @@ the reason (the old terms keep working). A cancel that reaches TWS after the ord
 Filled") came too late: `CancelTooLate` says so, and the order stays as TWS ended it.
 A cancel TWS answers 10147 (it has no such order) is checked with TWS
 (`_unknown_at_tws`): an order TWS never acknowledged is left to its place's resolution,
-one it had is ended as TWS holds it, never shown working again.
+one it had is ended as TWS holds it, never shown working again. A cancel of an order TWS
+never acknowledged is journaled as its request alone (`journal_cancel`): the order
+shows what it is, a place not resolved yet (PENDING_NEW), not "being cancelled".
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from ...domain import (
     OrderUpdate,
 )
 from ...events import (
+    CancelRequest,
+    CancelRequestEvent,
     Log,
     LogEvent,
     LogLevel,
@@ -304,6 +308,43 @@ class IBOrders(IBState):
             self._refuse_unreachable(client_order_id)
             await super().cancel(client_order_id, reason)
 
+    async def journal_cancel(self, client_order_id: str, reason: str) -> None:
+        """The cancel's intent, before it is sent. For an order TWS never acknowledged
+        (its place had no answer) the cancel request alone is journaled, not
+        PENDING_CANCEL: the order stays what it is, a place not resolved (PENDING_NEW),
+        with the cancel in its history. Journaled PENDING_CANCEL, it read "being
+        cancelled" while TWS was asked what became of its place (TWS had answered the
+        cancel 10147, it holds no such order), and no status TWS can report puts it
+        back (the state machine takes no PENDING_CANCEL -> PENDING_NEW). Its end
+        follows from TWS: CANCELED by this cancel if the place reached TWS, else as its
+        place's resolution says (REJECTED: it never reached TWS; or as TWS lists it)."""
+        coid = client_order_id
+        if not self._unresolved_place(coid):
+            await super().journal_cancel(coid, reason)
+            return
+        log.info(
+            "ib.cancel_of_unacknowledged",
+            extra={"broker": self.source, "client_order_id": coid, "reason": reason},
+        )
+        await self.publish(
+            CancelRequestEvent.create(
+                self.source,
+                CancelRequest(client_order_id=coid, reason=reason),
+                ts=self.clock(),
+            )
+        )
+
+    def _unresolved_place(self, coid: str) -> bool:
+        """An order of ours, not ended, that TWS has reported nothing of (its place had
+        no answer, or still waits for one)."""
+        ids = self.ids.get(coid)
+        return (
+            ids is not None
+            and not ids.adopted
+            and not ids.status.is_terminal
+            and not self._acknowledged(coid)
+        )
+
     def _refuse_unreachable(self, coid: str) -> None:
         """An order TWS never acknowledged whose place went on a socket that is gone:
         ib_async holds no trade for it, so no cancel can go out. Refused before it is
@@ -552,7 +593,7 @@ class IBOrders(IBState):
             self.resolve_unknown(coid)
             return UnknownOrder(
                 f"cancel of {coid} not done: TWS has no such order ({said}): "
-                + self._unacknowledged(OrderStatus.PENDING_CANCEL),
+                + self._unacknowledged(OrderStatus.PENDING_NEW),
                 code=code,
             )
         if listed is None:
