@@ -472,9 +472,24 @@ class BinanceBrokerConfig(BrokerConfigBase):
     # true: no new order while the user-data stream (order reports, fills) is down.
     # false: orders go out on REST alone and their reports arrive when it is back.
     orders_need_user_stream: bool = True
+    # Seconds with no message at all on the market socket before the market link is
+    # DEGRADED ("no market data for N s") and the socket rebuilt (subscriptions dead at
+    # the venue while its pings are answered). A traded symbol's miniTicker pushes about
+    # once a second.
+    market_silence_s: float = 30.0
 
     _check_secrets = field_validator("api_key", "api_secret")(_nonempty_secret)
     _check_symbols = field_validator("symbols")(_symbols)
+
+    @field_validator("market_silence_s")
+    @classmethod
+    def _check_market_silence(cls, value: float) -> float:
+        if not 0 < value < float("inf"):  # (NaN too)
+            raise ValueError(
+                f"market_silence_s must be a number of seconds above 0 (got {value:g}): "
+                "how long the market socket may say nothing before it is rebuilt"
+            )
+        return value
 
     @field_validator("rest_url")
     @classmethod

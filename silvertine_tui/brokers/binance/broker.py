@@ -119,6 +119,9 @@ REPLACE_UNRESOLVED_MARGIN_S = 5.0
 # (a report, a cancel, the reconcile): the trader is told within it, not at the next ask.
 PAUSE_LOOK_S = 1.0
 PRICE_TTL_NS = 60 * 1_000_000_000
+# A symbol whose trades Binance did not answer in a reconcile (`_trades_unread`): the
+# reconcile is asked again after the first pause, doubling to the most, until read.
+TRADES_RETRY_S = (5.0, 60.0)
 # A fee's valuation waits for REST this long at most (the user stream's reader waits on
 # it), and uses a price older than PRICE_TTL_NS while a fresh one is asked, up to this.
 FEE_PRICE_WAIT_S = 0.5
@@ -277,6 +280,23 @@ class BinanceBroker(Broker):
         self.replace_check_pause_s = REPLACE_CHECK_PAUSE_S
         self.replace_margin_s = REPLACE_UNRESOLVED_MARGIN_S
         self._last_positions: dict[str, Decimal] = {}
+        # Symbols whose trades Binance did not answer in the last reconcile, and why
+        # (`reconcile`): their fills are not journaled yet; the reconcile is asked again
+        # (`_retry_trades`, pauses `trades_retry_s`) until they are read.
+        self._trades_unread: dict[str, str] = {}
+        # Where each of them was asked from when it first failed (the journal's last
+        # fill there then, the time): asked from there until read. The journal's last
+        # fill moves meanwhile (the user stream's fills of our orders), and asked from
+        # it, the trades before it that the journal lacks (an order of another
+        # program's, to adopt) were never asked again.
+        self._trades_owed: dict[str, tuple[Fill | None, int]] = {}
+        self.trades_retry_s = TRADES_RETRY_S
+        self._trades_retry: asyncio.Task[None] | None = None
+        # Orders met in Binance's listing under a venue id the journal never saw (`_carry`):
+        # client order id -> (the journal's venue id, Binance's, the journal's filled).
+        # Said once each (`_say_unseen`), shown in the health while they work.
+        self._unseen_replaces: dict[str, tuple[str, str, Decimal]] = {}
+        self._unseen_said: set[str] = set()
         self._in_health = False
         # The configured symbols are quoted from the start: quotes and the tape.
         self._market_wanted: dict[str, set[MarketDataKind]] = {
@@ -329,6 +349,7 @@ class BinanceBroker(Broker):
                 on_link=self._market_link,
                 on_gap=self._market_gap,
                 on_reference=self.publish_reference,
+                silence_s=self.binance.market_silence_s,
             )
         else:
             self.market.client = client
@@ -549,6 +570,9 @@ class BinanceBroker(Broker):
         task, self._retry_task = self._retry_task, None
         if task is not None:
             await stop_task(task, 0.5)
+        trades, self._trades_retry = self._trades_retry, None
+        if trades is not None:
+            await stop_task(trades, 0.5)
         watch, self._rest_watch = self._rest_watch, None
         if watch is not None:
             await stop_task(watch, 0.5)
@@ -2230,7 +2254,9 @@ class BinanceBroker(Broker):
             # The others are carried once Binance has said which of the journal's fills
             # are the replacement's (`_learn_shares`, first thing in the reconcile).
 
-    async def _learn_shares(self, only: str | None = None) -> None:
+    async def _learn_shares(
+        self, only: str | None = None, unread: dict[str, str] | None = None
+    ) -> None:
         """For each replaced working order the journal holds without its fills per
         venue order (loaded from a snapshot: only its totals and its fills' exec ids),
         what of the journal's filled quantity is the working replacement's: its trades
@@ -2245,7 +2271,9 @@ class BinanceBroker(Broker):
         snapshot's age (the fills journaled after it are replayed into the order's
         exec ids), however many replaces, and with no journal left behind the snapshot.
         `only`: that order alone (a modify). Raises `BrokerError` when Binance does not
-        answer: nothing is carried on a guess."""
+        answer: nothing is carried on a guess. `unread` (a reconcile): a symbol whose
+        trades Binance did not answer is put there with why, its orders left uncarried,
+        and the others go on."""
         for coid, held in list(self._journal_orders.items()):
             if (only is not None and coid != only) or _share_known(held):
                 continue
@@ -2256,7 +2284,16 @@ class BinanceBroker(Broker):
             qty, quote = ZERO, ZERO
             symbol = order.symbol if order is not None else _symbol_of_execs(held.exec_ids)
             if held.exec_ids and current and symbol:
-                for trade in await self._trades_of_order(symbol, current):
+                if unread is not None and symbol in unread:
+                    continue
+                try:
+                    trades = await self._trades_of_order(symbol, current)
+                except BrokerError as exc:
+                    if unread is None:
+                        raise
+                    unread[symbol] = str(exc)
+                    continue
+                for trade in trades:
                     if translate.exec_id(symbol, trade["id"]) in held.exec_ids:
                         fill_qty, price = dec(trade["qty"]), dec(trade["price"])
                         qty, quote = qty + fill_qty, quote + fill_qty * price
@@ -2301,6 +2338,22 @@ class BinanceBroker(Broker):
         accounts for (an adopted order's fills from before it was adopted) filled under
         a retired one."""
         if order.retired or order.venue_order_id != held.venue_order_id:
+            if (
+                not order.retired
+                and held.venue_order_id
+                and order.venue_order_id
+                and order.venue_order_id not in held.retired_venue_ids
+                and held.filled_qty > 0
+            ):
+                # Replaced where the journal did not see it (another program's
+                # cancelReplace under this client order id, or a modify whose answer
+                # the journal never got): which venue orders lie between, and what
+                # filled under each, only Binance's order history tells (not asked):
+                # nothing is carried on a guess, and it is said (`_say_unseen`).
+                self._unseen_replaces.setdefault(
+                    order.client_order_id,
+                    (held.venue_order_id, order.venue_order_id, held.filled_qty),
+                )
             return  # replaced in this run (it knows), or again since (the venue's)
         if not _share_known(held):
             return  # until Binance has said (`_learn_shares`): nothing on a guess
@@ -2447,15 +2500,32 @@ class BinanceBroker(Broker):
         if self.rest.client is None:
             raise NotConnected(f"{self.source} is {self.state}: cannot reconcile now")
         last_fills = last_fills or {}
-        await self._learn_shares()  # before the listing is read as the orders' totals
+        # Symbols whose trades Binance does not answer now, and why: each is reported
+        # as far as it can be trusted without them (`_unread_orders`); the others in full.
+        unread: dict[str, str] = {}
+        # Before the listing is read as the orders' totals.
+        await self._learn_shares(unread=unread)
         open_orders = await self.open_orders()
+        await self._say_unseen()
         fills: list[Fill] = []
         followed = await self._followed()  # (a symbol Binance delisted is not asked)
         asked = {*self.symbols, *(symbol_of(k) for k in self._journal_keys if k in followed)}
         asked |= {o.symbol for o in self._orders.values()}  # placed or reported this run
         for symbol in sorted(asked):
             last = last_fills.get(key_of(symbol))
-            found = await self._fills_since(symbol, since_ns, last)
+            owed = self._trades_owed.setdefault(symbol, (last, since_ns))
+            if symbol in unread:
+                continue
+            try:
+                found = await self._fills_since(symbol, owed[1], owed[0])
+            except BrokerError as exc:
+                # One symbol's trades unanswered (a backend timeout, a page that failed)
+                # stopped the whole reconcile, every retry: nothing else was reconciled.
+                # None of its trades is reported (a part of them neither), and the next
+                # reconcile asks from where this one did (`_trades_owed`).
+                unread[symbol] = str(exc)
+                continue
+            del self._trades_owed[symbol]
             fills += found
             # The journal holds every trade up to its last and, once the session has
             # taken this report, every one of these: a reconnect's catch-up asks from
@@ -2464,6 +2534,16 @@ class BinanceBroker(Broker):
             # this reconcile journaled (the journal held each twice).
             ids = [_trade_id(f.exec_id, symbol) for f in ([last] if last else []) + found]
             self._seen_trades(symbol, [i for i in ids if i is not None])
+        if unread and not (asked - unread.keys()):
+            # Nothing answered: not a symbol's trouble (the session says the reconcile
+            # failed); asked again all the same.
+            await self._trades_said(unread)
+            raise BrokerError(
+                f"{self.source}: Binance did not answer the trades of "
+                f"{', '.join(sorted(unread))} ({next(iter(unread.values()))})"
+            )
+        if unread:
+            open_orders = await self._unread_orders(open_orders, unread)
         balances = await self.balances()
         # The assets of the instruments the journal holds (known only now, after a
         # restart: `journal_holds`), and those it holds a balance in (a fee asset:
@@ -2471,6 +2551,7 @@ class BinanceBroker(Broker):
         held = [a for i in followed.values() for a in (i.base_currency, i.quote_currency)]
         held += sorted(self._journal_assets)
         await self._publish_account(self._with_zeros(balances, held))
+        await self._trades_said(unread)
         return ReconcileReport(
             broker=self.name,
             account=self.account,
@@ -2480,6 +2561,160 @@ class BinanceBroker(Broker):
             positions=tuple(p for p in await self._positions_from(balances) if p.quantity),
             balances=tuple(balances),
         )
+
+    async def _unread_orders(
+        self, listed: list[VenueOrder], unread: Mapping[str, str]
+    ) -> list[VenueOrder]:
+        """The listing a reconcile reports when the trades of the `unread` symbols are
+        not known. Binance's listing is trusted; what the journal would make of it
+        without the symbol's fills is not:
+        - an order of such a symbol the journal does not hold is left out, adopted by
+          the reconcile after its trades are read: adopted now, at what Binance says
+          filled, its fills (since the journal began) came on top when read;
+        - one the journal holds replaced, whose fills per venue order Binance could not
+          say (`_learn_shares`), is reported at the journal's totals: the listing alone
+          is the replacement's, read as the order's it shrank the journal's order;
+        - one the journal has working that Binance no longer lists (it ended while the
+          desk was away) is reported as Binance's query has it: a FILLED is taken as
+          FILLED (its fills follow when read), not ended CANCELED for want of them.
+        The positions are Binance's balances, trusted: the engine takes them, and again
+        once the fills are journaled (a position mismatch each time, no fill made up)."""
+        report: list[VenueOrder] = []
+        listed_ids = {v.client_order_id for v in listed}
+        for venue in listed:
+            symbol = symbol_of(venue.instrument)
+            held = self._journal_orders.get(venue.client_order_id)
+            if symbol not in unread:
+                report.append(venue)
+            elif held is None:
+                log.warning(
+                    "binance.adoption_deferred",
+                    extra={
+                        "broker": self.source,
+                        "client_order_id": venue.client_order_id,
+                        "symbol": symbol,
+                    },
+                )
+            elif not _share_known(held):
+                report.append(
+                    venue.model_copy(
+                        update={
+                            "quantity": held.quantity,
+                            "filled_qty": held.filled_qty,
+                            "avg_price": held.avg_price,
+                            "status": (
+                                OrderStatus.PARTIALLY_FILLED
+                                if held.filled_qty > 0 and venue.status is OrderStatus.NEW
+                                else venue.status
+                            ),
+                        }
+                    )
+                )
+            else:
+                report.append(venue)
+        for coid, held in self._journal_orders.items():
+            if coid in listed_ids:
+                continue
+            tracked = self._orders.get(coid)
+            symbol = tracked.symbol if tracked is not None else _symbol_of_execs(held.exec_ids)
+            for candidate in [symbol] if symbol else sorted(unread):
+                if candidate not in unread:
+                    continue
+                try:
+                    body = await self.rest.get_order(candidate, coid)
+                    found = translate.venue_order(body) if body is not None else None
+                except (BrokerError, *UNREADABLE) as exc:
+                    log.warning(
+                        "binance.unread_order_query_failed",
+                        extra={
+                            "broker": self.source,
+                            "client_order_id": coid,
+                            "symbol": candidate,
+                            "error": describe(exc),
+                        },
+                    )
+                    continue
+                if found is not None:
+                    self._track_venue(found)
+                    report.append(self._venue_view(found))
+                    break
+        return report
+
+    async def _say_unseen(self) -> None:
+        """Orders replaced at Binance where the journal did not see it (`_carry`): their
+        fills under the venue order replaced are not carried into the replacement, so
+        the reconcile takes Binance's replacement as the whole order (its quantity what
+        was left then, its filled count from the replace on). Said, once each: counted
+        (`replaced_unseen`), logged, and told in the health with what to do."""
+        for coid, (old, new, filled) in sorted(self._unseen_replaces.items()):
+            if coid in self._unseen_said:
+                continue
+            self._unseen_said.add(coid)
+            self.count_error("replaced_unseen")
+            log.error(
+                "binance.replaced_unseen",
+                extra={
+                    "broker": self.source,
+                    "client_order_id": coid,
+                    "journal_venue_order_id": old,
+                    "venue_order_id": new,
+                    "journal_filled": plain(filled),
+                },
+            )
+            await self._tell(
+                f"order {coid} was replaced at Binance where this desk did not see it "
+                f"(venue order {old} -> {new}, another program's cancelReplace?): the "
+                f"{plain(filled)} the journal has filled under {old} is not carried into "
+                "it, so its quantity and filled here may be the replacement's alone; "
+                f"check {coid} at Binance, and cancel it there or here rather than "
+                "modify it"
+            )
+
+    async def _trades_said(self, unread: Mapping[str, str]) -> None:
+        """The symbols whose trades a reconcile could not read: counted, logged and said
+        in the health (the broker's message line, and the `trades_unread` metric), and
+        the reconcile asked again until they are read (`_retry_trades`); those read
+        again since said so."""
+        before, self._trades_unread = self._trades_unread, dict(unread)
+        for symbol, error in sorted(unread.items()):
+            self.count_error("trades_unread")
+            log.error(
+                "binance.trades_unread",
+                extra={"broker": self.source, "symbol": symbol, "error": error},
+            )
+        if unread:
+            pause = self._trades_pause(0)
+            await self._tell(
+                f"trades of {', '.join(sorted(unread))} could not be read from Binance "
+                f"({next(iter(unread.values()))}): its fills made while the desk was away "
+                "are not journaled yet and its position shows Binance's; the other symbols "
+                f"are reconciled; asked again in {pause:g} s and after that (if it goes "
+                "on, check the orders and trades of "
+                f"{', '.join(sorted(unread))} at Binance)"
+            )
+            if self._trades_retry is None or self._trades_retry.done():
+                self._trades_retry = asyncio.create_task(
+                    self._retry_trades(), name=f"binance-trades-retry:{self.source}"
+                )
+        read = sorted(before.keys() - unread.keys())
+        if read:
+            log.info("binance.trades_read", extra={"broker": self.source, "symbols": read})
+            await self._tell(f"trades of {', '.join(read)} read again: reconciled")
+
+    def _trades_pause(self, attempt: int) -> float:
+        first, most = self.trades_retry_s
+        return float(min(first * 2**attempt, most))
+
+    async def _retry_trades(self) -> None:
+        """While a reconcile left symbols' trades unread: the reconcile is asked again
+        (`announce_reconnect`: the session reconciles), the pause doubling."""
+        attempt = 0
+        while self._trades_unread and self._running:
+            await asyncio.sleep(self._trades_pause(attempt))
+            attempt += 1
+            if not (self._trades_unread and self._running):
+                return
+            await self.announce_reconnect()
 
     async def _fills_since(self, symbol: str, since_ns: int, last: Fill | None) -> list[Fill]:
         trades: list[dict[str, Any]] = []
@@ -2846,6 +3081,17 @@ class BinanceBroker(Broker):
             "client_restarts": self.user.client_restarts,
             **self._market_stats(),
         }
+        unseen = sorted(
+            coid
+            for coid in self._unseen_replaces
+            if (o := self._orders.get(coid)) is not None and not o.ended
+        )
+        if unseen:
+            # Working orders replaced where the journal did not see it (`_say_unseen`).
+            self.health_state.extra["replaced_unseen"] = ",".join(unseen)
+        if self._trades_unread:
+            # Symbols whose fills made while the desk was away are not journaled yet.
+            self.health_state.extra["trades_unread"] = ",".join(sorted(self._trades_unread))
         await super().publish_health(message)
 
     def _market_stats(self) -> dict[str, int]:
@@ -2861,6 +3107,9 @@ class BinanceBroker(Broker):
         for kind, count in (
             ("market_bad_payload", stats.bad_payloads),
             ("market_dropped", stats.dropped),
+            # A socket rebuilt for saying nothing (subscriptions dead at the venue):
+            # counted as it is found, so the pane shows it after the link is LIVE again.
+            ("market_silence", stats.silences),
         ):
             new = count - self._market_counted.get(kind, 0)
             if new > 0:
@@ -2871,6 +3120,7 @@ class BinanceBroker(Broker):
             "market_gaps": stats.gaps,
             "market_dropped": stats.dropped,
             "market_reconnects": stats.reconnects,
+            "market_silences": stats.silences,
         }
 
 

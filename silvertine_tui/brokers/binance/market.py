@@ -17,11 +17,12 @@ then the link is LIVE.
 
 A socket that stays open and says nothing (a subscription dead at the venue while the
 connection's pings are still answered: python-binance only logs its read timeouts) is
-found by a silence watchdog: no message at all on the socket for `silence_s` (30 s by
-default; the miniTicker riding with each quote pushes about once a second for a traded
-symbol) and the link is DEGRADED "no market data for N s", the socket is rebuilt the
-same way (`stats.reconnects`, each book resynced), counted in `stats.silences`, and the
-link stays DEGRADED until a message arrives, then LIVE.
+found by a silence watchdog: no message at all on the socket for `silence_s` (the
+broker's `market_silence_s` setting, 30 s by default; the miniTicker riding with each
+quote pushes about once a second for a traded symbol) and the link is DEGRADED "no
+market data for N s", the socket is rebuilt the same way (`stats.reconnects`, each
+book resynced), counted in `stats.silences`, and the link stays DEGRADED until a
+message arrives, then LIVE.
 
 Reading is prompt: one task only moves messages from the library's queue (more than
 `max_queue_size` unread kills its stream) into ours; another decodes and publishes.

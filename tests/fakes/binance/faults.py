@@ -56,6 +56,9 @@ class Faults:
     fail_after_processing: bool = True
     fail_path: str | None = None  # only requests to this path (`/api/v3/myTrades`); None: any
     fail_method: str | None = None  # only requests of this method (`GET`); None: any
+    # Requests to (path, symbol) answer HTTP status (Binance's -1007 JSON) until the
+    # entry is removed: one symbol's queries failing while the others' answer.
+    failing_symbols: dict[tuple[str, str], int] = field(default_factory=dict)
     # The next `delayed_replies` REST answers go out `reply_delay_s` late (after acting).
     delayed_replies: int = 0
     reply_delay_s: float = 0.0

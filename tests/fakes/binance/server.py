@@ -456,6 +456,15 @@ class FakeBinance:
         self.faults.fail_path = path
         self.faults.fail_method = method
 
+    def fail_symbol(self, path: str, symbol: str, *, status: int | None = 503) -> None:
+        """Requests to `path` (`/api/v3/myTrades`) for `symbol` answer HTTP `status` with
+        Binance's -1007 JSON ("execution status unknown"), before the server acts on
+        them, until called again with `status` None. The other symbols' answer."""
+        if status is None:
+            self.faults.failing_symbols.pop((path, symbol), None)
+        else:
+            self.faults.failing_symbols[(path, symbol)] = status
+
     def delay_next_replies(self, seconds: float, count: int = 1) -> None:
         """The next `count` REST requests are acted on at once but answered `seconds` late
         (a slow link): a client with a shorter timeout gives up not knowing."""
@@ -669,6 +678,9 @@ class FakeBinance:
                 self._admit()
                 params, raw = await self._params(request)
                 self._count_weight(self._weight(request.path, params, weight))
+                failing = self.faults.failing_symbols.get((request.path, params.get("symbol", "")))
+                if failing is not None:
+                    return self._failure(failing)
                 if signed:
                     self._authenticate(request, params, raw)
                 reply = await handler(request, params)
@@ -727,17 +739,20 @@ class FakeBinance:
             return True
         return False
 
-    def _failure(self) -> web.StreamResponse:
+    def _failure(self, status: int | None = None) -> web.StreamResponse:
+        """Binance's -1007 JSON with HTTP `status` (None: the armed failure's, which may
+        be an HTML page)."""
         f = self.faults
-        if f.fail_body is not None:
+        if status is None and f.fail_body is not None:
             return web.Response(status=f.fail_status, text=f.fail_body, content_type="text/html")
+        status = f.fail_status if status is None else status
         error = BinanceError(
             -1007,
             "Timeout waiting for response from backend server. Send status unknown; "
             "execution status unknown.",
-            f.fail_status,
+            status,
         )
-        return web.json_response(error.body(), status=f.fail_status, headers=self._headers())
+        return web.json_response(error.body(), status=status, headers=self._headers())
 
     async def _unanswered(self, request: web.Request) -> web.StreamResponse:
         """A REST request during `stop_answering_rest`: never acted on; cut now, or
