@@ -39,6 +39,13 @@ venue's quantity); LIVE when the only findings were position mismatches that hav
 since resolved themselves (the fills caught up, or the venue came round to ours).
 The counts stay for the session either way: a resolved mismatch still says
 "position mismatch 1", with how many resolved (`cleared`).
+
+Every desk on a prefix publishes its engine's health under component `engine`, so
+the health names the desk whose engine it is (`desk`, `desk_name`: `Anomalies.desk`,
+set by the session as it names its bus's health): kept under one key, another desk's
+overfill was this desk's engine line and toast. The UI keeps engine health per desk
+(engine/projection.py `DeskProjection.own_desk`, ui/model.py `health_key`); an
+older build's names no desk and is taken as the desk's own, as before.
 """
 
 from __future__ import annotations
@@ -50,6 +57,11 @@ from enum import StrEnum
 from ..domain import ConnectionState, OrderStatus
 
 ENGINE_COMPONENT = "engine"
+DESK = "desk"
+"""The metric naming the desk whose engine (or bus) wrote a health event: the token of
+its claims' `DeskId` (engine/session.py `BUS_DESK`, the same key)."""
+DESK_NAME = "desk_name"
+"""The same desk as the trader knows it, `desk HOST pid PID`."""
 
 
 class AnomalyKind(StrEnum):
@@ -86,6 +98,9 @@ class Anomalies:
     last: str = ""
 
     cleared: int = 0  # counted position mismatches that have since resolved
+    desk: dict[str, str] = field(default_factory=dict)
+    """What names this desk on its engine's health (`DESK`, `DESK_NAME`), given by the
+    session; empty: an engine of no desk (a test's, a rebuild's), named by none."""
 
     def record(self, kind: AnomalyKind, message: str, *, replaying: bool) -> None:
         if replaying:
@@ -121,6 +136,7 @@ class Anomalies:
         metrics["anomalies"] = self.total
         metrics["cleared"] = self.cleared
         metrics["replayed"] = sum(self.replayed.values())
+        metrics.update(self.desk)
         return metrics
 
     def take(self) -> list[Anomaly]:

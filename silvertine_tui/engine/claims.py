@@ -41,6 +41,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import secrets
 import socket
 import time
@@ -53,8 +54,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..bus import BusError, EventBus
 from ..bus.base import ClaimWait
+from ..domain.redaction import redact_url
 
 log = logging.getLogger(__name__)
+
+REASON_MAX = 300
+"""Characters of a failed renewal's reason kept (`BrokerClaims.renew_error`)."""
+_SCRIPT_WHERE = re.compile(r"\.? script: [0-9a-f]{40}, on @user_script:\d+\.?")
+"""Where in the claim's Lua script Redis refused (its hash, its line): no reason."""
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
@@ -96,6 +103,19 @@ def _process_stat(pid: int) -> tuple[str, int] | None:
 def _started(pid: int) -> int:
     found = _process_stat(pid)
     return found[1] if found is not None else 0
+
+
+def renewal_reason(exc: BaseException, waited_s: float) -> str:
+    """Why a renewal did not land, as the bus (Redis) answered it, for the trader: no
+    answer within `waited_s` (the attempt's bound), or the error's own words, with the
+    password of any URL in them hidden (`redact_url`: a redis URL may hold one) and
+    at most `REASON_MAX` characters."""
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return f"no answer from the bus within {waited_s:g} s"
+    said = _SCRIPT_WHERE.sub("", str(exc)) or type(exc).__name__
+    words = [redact_url(word) if "://" in word else word for word in said.split(" ")]
+    text = " ".join(words)
+    return text if len(text) <= REASON_MAX else f"{text[: REASON_MAX - 1]}…"
 
 
 class DeskId(BaseModel):
@@ -241,6 +261,9 @@ class BrokerClaims:
         self.wait_until = 0.0
         self.wait_why = ""
         self.renew_failures = 0
+        self.renew_error = ""
+        """Why the last renewal did not land, as the bus answered it ("" once one did):
+        the reason of a lapse (`renewal_reason`, no secret in it)."""
         self._told: set[str] = set()  # brokers found lost and told (`on_lost`)
         # One round of claims at a time: a renewal that read a claim as pending must not
         # land after `take_deferred` made it outright (it would set the marker again).
@@ -419,7 +442,10 @@ class BrokerClaims:
                     await self.renew()
             except Exception as exc:  # the bus's to show; here: retried, then lapsed
                 self.renew_failures += 1
-                log.warning("claims.renew_failed", extra={"error": str(exc) or type(exc).__name__})
+                self.renew_error = renewal_reason(exc, every / 2)
+                log.warning("claims.renew_failed", extra={"error": self.renew_error})
+            else:
+                self.renew_error = ""
             self.round_at = time.monotonic()
             await self._tell_lost(on_lost)
             lapsed = self.lapsed

@@ -19,7 +19,7 @@ it changed; the UI takes them once a frame (`take`) and redraws only those rows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from ..bus import BusEntry, BusStats, EventBus
@@ -54,7 +54,7 @@ from ..events import (
     RiskEvent,
     TradeEvent,
 )
-from .anomalies import ENGINE_COMPONENT, AnomalyKind
+from .anomalies import DESK, DESK_NAME, ENGINE_COMPONENT, AnomalyKind
 from .oms import OMS, FinishedWindow, OrderView, Outcome, Retired
 from .order_history import JournalSpan
 from .portfolio import Key, Portfolio, PositionState, Totals
@@ -115,6 +115,11 @@ class AnomalySummary:
     # mismatches that resolved (`cleared` of them: engine/anomalies.py).
     state: ConnectionState = ConnectionState.DEGRADED
     cleared: int = 0
+    desk_name: str = ""
+    """Whose engine this is (`desk HOST pid PID`) when it is another desk's."""
+    others: tuple[AnomalySummary, ...] = ()
+    """Other desks' engines that found anything, each named (`desk_name`), in the order
+    they were first heard: listed on a desk that watches (`DeskProjection.lists_others`)."""
 
 
 @dataclass(slots=True)
@@ -231,6 +236,19 @@ class DeskProjection:
         shows of them is as of then."""
         self.instruments: dict[str, dict[str, Instrument]] = {}
         self.anomalies = AnomalySummary()
+        """This desk's engine's anomalies (and, on a desk that lists them, the others')."""
+        self.own_desk = ""
+        """This desk's token on its engine's health (`anomalies.DESK`, the claims' token:
+        `Session.bus_desk`), given by the session. Every desk on a prefix publishes
+        component `engine`: an event naming another desk is that desk's, never this
+        desk's engine line. "" (not known: a projection built bare) takes every engine
+        health as this desk's, as an older build's naming no desk always is."""
+        self.lists_others = False
+        """Whether other desks' engines are listed (`AnomalySummary.others`): a desk that
+        watches shows every driving desk's; a trading desk its own (another desk's
+        anomaly is a toast naming that desk: ui/model.py)."""
+        self._own_anomalies = AnomalySummary()
+        self._other_anomalies: dict[str, AnomalySummary] = {}
         self.applied: dict[str, str] = {}  # stream -> last applied entry id
         self.version = 0  # orders, fills, positions, balances, states: not quotes
         self.marks_version = 0  # quotes (marks and unrealized P&L)
@@ -422,13 +440,24 @@ class DeskProjection:
             metrics = health.metrics
             counts = tuple((kind.value, _int(metrics.get(kind.value))) for kind in AnomalyKind)
             last = metrics.get("last")
-            self.anomalies = AnomalySummary(
+            summary = AnomalySummary(
                 counts=counts,
                 total=_int(metrics.get("anomalies")),
                 replayed=_int(metrics.get("replayed")),
                 last=last if isinstance(last, str) else health.message,
                 state=health.state,
                 cleared=_int(metrics.get("cleared")),
+            )
+            desk = metrics.get(DESK)
+            if desk and self.own_desk and desk != self.own_desk:
+                # Another desk's engine: its own line (if listed), never this desk's.
+                name = metrics.get(DESK_NAME) or f"desk {desk}"
+                self._other_anomalies[str(desk)] = replace(summary, desk_name=str(name))
+            else:
+                self._own_anomalies = summary
+            others = tuple(other for other in self._other_anomalies.values() if other.total)
+            self.anomalies = replace(
+                self._own_anomalies, others=others if self.lists_others else ()
             )
             self._changes.anomalies = True
             return True

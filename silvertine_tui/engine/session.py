@@ -198,6 +198,16 @@ class Session:
         )
         self.engine.desk_name = f"desk {self.claims.desk.host} pid {self.claims.desk.pid}"
         self.engine.desk_id = self.engine.desk_name
+        # Its engine's health names this desk, as its bus's does (`_desk_metrics`):
+        # every desk on a prefix publishes component `engine`, and another desk's
+        # anomalies are that desk's (`DeskProjection.own_desk`); a desk that watches
+        # lists each driving desk's engine (`lists_others`).
+        self.engine.anomalies.desk = {
+            BUS_DESK: self.claims.desk.desk,
+            BUS_DESK_NAME: self.engine.desk_name,
+        }
+        self.engine.projection.own_desk = self.claims.desk.desk
+        self.engine.projection.lists_others = self.watching
         self._claim_lost = ""  # why this desk stopped sending (a claim another desk took)
         self._claim_lapsed = False  # its claims not renewed for the ttl (until they are)
         self._resyncing = ""  # why: Redis lost data, the claims and venues being redone
@@ -807,7 +817,10 @@ class Session:
 
     def _lapsed_message(self) -> str:
         half = self.settings.engine.claim_ttl_s / 2
-        return (
+        # What the bus answered the last renewal first: the reason, not a list of them.
+        why = self.claims.renew_error
+        answered = f"the last renewal failed: {why}. " if why else ""
+        return answered + (
             f"this desk could not renew its claim on its brokers for {half:g} s (the bus "
             "is unreachable or refusing, or this desk was held: stopped, paused, its event "
             "loop blocked): another desk may drive them soon, so nothing is sent until the "

@@ -179,15 +179,33 @@ BUS_CLOSED = "closed"
 """Set on the bus health a desk writes as it quits (`BUS_CLOSED`)."""
 
 
+DESKS_COMPONENTS = frozenset({BUS_COMPONENT, ENGINE_COMPONENT})
+"""Components every desk on a prefix writes, each naming its desk (`BUS_DESK`)."""
+
+DESK_NAME_LOGGED = 60
+"""Characters of another desk's name kept in a Log line (a host name may be long)."""
+
+
 def health_key(health: Health) -> str:
-    """Where the model keeps a component's health: under its component, and a bus's
-    under its desk too (`bus@<desk token>`). Every desk on a prefix writes component
-    `bus`: kept under one key, the last desk to write was every desk's bus. An older
-    build's bus health names no desk: `bus` (whose it is cannot be told)."""
-    if health.component != BUS_COMPONENT:
+    """Where the model keeps a component's health: under its component, and a bus's or
+    an engine's under its desk too (`bus@<desk token>`, `engine@<desk token>`). Every
+    desk on a prefix writes components `bus` and `engine`: kept under one key, the last
+    desk to write was every desk's bus (engine). An older build's names no desk: under
+    the component alone (whose it is cannot be told)."""
+    if health.component not in DESKS_COMPONENTS:
         return health.component
     desk = health.metrics.get(BUS_DESK)
-    return f"{BUS_COMPONENT}@{desk}" if desk else BUS_COMPONENT
+    return f"{health.component}@{desk}" if desk else health.component
+
+
+def desk_named(health: Health) -> str:
+    """The desk a bus's or an engine's health names (`desk HOST pid PID`, else `desk
+    <token>`), "" when it names none."""
+    name = health.metrics.get(BUS_DESK_NAME)
+    if name:
+        return f"{name}"
+    token = health.metrics.get(BUS_DESK)
+    return f"desk {token}" if token else ""
 
 
 @dataclass(slots=True)
@@ -558,10 +576,10 @@ class FeedModel:
             and (not event.payload.message or event.payload.message == before.message)
         )
 
-    def _own_bus(self, health: Health) -> bool:
-        """Whether a bus health event is this desk's bus's: it names this desk, or no
-        desk at all (an older build's: whose it is cannot be told, so it is shown as
-        it was before desks were named)."""
+    def _this_desks(self, health: Health) -> bool:
+        """Whether a bus's (or an engine's) health event is this desk's: it names this
+        desk, or no desk at all (an older build's: whose it is cannot be told, so it is
+        shown as it was before desks were named)."""
         desk = health.metrics.get(BUS_DESK)
         if not desk:
             return True
@@ -607,11 +625,13 @@ class FeedModel:
         )
         self.health_dirty = True
         if p.component == ENGINE_COMPONENT:
-            # Every new anomaly is a toast (not only the first change of state).
+            # Every new anomaly is a toast (not only the first change of state); another
+            # desk's engine is that desk's: its toast names it, never "Engine:" alone.
             seen = _count(before.metrics.get("anomalies")) if before is not None else 0
             if live and _count(p.metrics.get("anomalies")) > seen:
                 kind = str(p.metrics.get("last_kind") or "anomaly").replace("_", " ")
-                self.notices.append(Notice(f"Engine: {kind}", p.message, "error"))
+                whose = "" if self._this_desks(p) else f" of {desk_named(p)}"
+                self.notices.append(Notice(f"Engine{whose}: {kind}", p.message, "error"))
             return
         bad = (ConnectionState.DISCONNECTED, ConnectionState.DEGRADED)
         if p.state is ConnectionState.LIVE or p.metrics.get(BUS_CLOSED):
@@ -628,9 +648,8 @@ class FeedModel:
         bus = p.component == BUS_COMPONENT
         # Another desk's bus is that desk's: its toast names it, never "bus ..." alone.
         what = p.component.removeprefix("broker:")
-        if bus and not self._own_bus(p):
-            name = p.metrics.get(BUS_DESK_NAME) or f"desk {p.metrics.get(BUS_DESK)}"
-            what = f"bus of {name}"
+        if bus and not self._this_desks(p):
+            what = f"bus of {desk_named(p)}"
         # The bus says each trouble once, as it finds it (a second key of another type,
         # entries dead-lettered): a new message while DEGRADED is a new trouble, not the
         # same outage retried (it sends no heartbeats).
@@ -674,8 +693,19 @@ class FeedModel:
         ):
             line_kind = LineKind.WARN if event.payload.level is LogLevel.WARNING else LineKind.ERROR
         stream = entry.stream.removeprefix(f"{self.prefix}:")
+        said = self.describer(event)
+        if (
+            isinstance(event, HealthEvent)
+            and event.payload.component in DESKS_COMPONENTS
+            and not self._this_desks(event.payload)
+        ):
+            # Another desk's bus or engine is that desk's: its line names it, as its
+            # toast does (this desk's own lines stay short at 80 columns).
+            component = event.payload.component
+            name = cut(desk_named(event.payload), DESK_NAME_LOGGED)
+            said = f"{component} of {name}{said.removeprefix(component)}"
         # What it says may be anyone's words on the bus: never raw to the terminal.
-        text, kind = shown(cut(self.describer(event))), shown(kind)
+        text, kind = shown(cut(said)), shown(kind)
         line = LogLine(self.log_total, stamp, stream, kind, text, line_kind)
         self.log.append(line)
         self.log_total += 1

@@ -3,7 +3,8 @@ lapsed, lost), every broker (state, latency, last message age, reconnects, rate-
 usage, what it counted wrong, reports the bus refused, and each of its links: REST, user
 data, market streams), the bus (backend, connected, events/s, lag, decode errors,
 restarts; on a watching desk each driving desk's bus trouble, named), and the engine's
-anomaly counts once there is one."""
+anomaly counts once there is one (this desk's own; on a watching desk each driving
+desk's engine, named)."""
 
 from __future__ import annotations
 
@@ -184,12 +185,13 @@ class EngineLine:
     # LIVE once the only findings were position mismatches that resolved (`cleared`)
     state: ConnectionState = ConnectionState.DEGRADED
     cleared: int = 0
+    desk: str = ""
+    """Whose engine (`desk HOST pid PID`) when it is another desk's; "" for this desk's."""
+    others: tuple[EngineLine, ...] = ()
+    """Other desks' engines, each named (a watching desk: `AnomalySummary.others`)."""
 
 
-def engine_line(anomalies: AnomalySummary) -> EngineLine | None:
-    """None while nothing was found (the pane then has no engine line)."""
-    if not anomalies.total:
-        return None
+def _engine(anomalies: AnomalySummary, others: tuple[EngineLine, ...] = ()) -> EngineLine:
     return EngineLine(
         counts=anomalies.counts,
         total=anomalies.total,
@@ -197,7 +199,19 @@ def engine_line(anomalies: AnomalySummary) -> EngineLine | None:
         last=anomalies.last,
         state=anomalies.state,
         cleared=anomalies.cleared,
+        desk=anomalies.desk_name,
+        others=others,
     )
+
+
+def engine_line(anomalies: AnomalySummary) -> EngineLine | None:
+    """None while nothing was found (the pane then has no engine line): this desk's
+    engine's counts (none: only the other desks' lines are drawn), then each other
+    desk's engine listed (`AnomalySummary.others`), named."""
+    others = tuple(_engine(other) for other in anomalies.others if other.total)
+    if not anomalies.total and not others:
+        return None
+    return _engine(anomalies, others)
 
 
 def _float(metrics: Metrics, key: str) -> float | None:
@@ -467,18 +481,32 @@ class HealthPane(TextBlock):
             text.append(f"\n  {cut(claims.detail, DETAIL_MAX)}", style=style)
 
     def _engine(self, text: Text, engine: EngineLine) -> None:
+        if engine.total:
+            self._engine_block(text, engine)
+        for other in engine.others:
+            self._engine_block(text, other)
+
+    def _engine_block(self, text: Text, engine: EngineLine) -> None:
         p = self.palette
         text.append("\n")
-        text.append("engine", style="bold")
+        # Another desk's engine is that desk's: named, its kinds found on one line.
+        text.append(f"engine of {cut(engine.desk, 200)}" if engine.desk else "engine", style="bold")
         text.append(" ")
         degraded = engine.state is not ConnectionState.LIVE
         text.append(engine.state.value, style=p.warn if degraded else p.ok)
         text.append(f"  anomalies {engine.total}", style=p.error if degraded else p.plain)
-        for kind, count in engine.counts:
-            text.append(
-                f"\n  {kind.replace('_', ' ')} {count}",
-                style=p.error if count and degraded else p.plain,
+        if engine.desk:
+            found = ", ".join(
+                f"{kind.replace('_', ' ')} {count}" for kind, count in engine.counts if count
             )
+            if found:
+                text.append(f"\n  {found}", style=p.error if degraded else p.plain)
+        else:
+            for kind, count in engine.counts:
+                text.append(
+                    f"\n  {kind.replace('_', ' ')} {count}",
+                    style=p.error if count and degraded else p.plain,
+                )
         if engine.cleared:
             text.append(f"\n  {engine.cleared} resolved since", style=p.muted)
         if engine.replayed:
