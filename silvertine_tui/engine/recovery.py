@@ -131,15 +131,31 @@ def build_snapshot(engine: TradingEngine, broker: str, account: str) -> Snapshot
 
 
 async def write_snapshot(engine: TradingEngine, broker: str, account: str) -> str | None:
+    """Write the account's snapshot; its journal may then be trimmed by age up to the
+    entry it covers (`EventBus.set_snapshot_floor`), unless the account's broker keeps
+    its state only in that journal (`journal_kept_whole`)."""
     snapshot = build_snapshot(engine, broker, account)
     if snapshot is None:
         return None
     entry_id = await engine.bus.publish(SnapshotEvent.create(f"{broker}/{account}", snapshot))
-    if entry_id is not None:
+    if entry_id is not None and not journal_kept_whole(engine, broker):
         await engine.bus.set_snapshot_floor(
             engine.bus.layout.exec(broker, account), snapshot.covers
         )
     return entry_id
+
+
+def journal_kept_whole(engine: TradingEngine, broker: str) -> bool:
+    """Whether `broker`'s journals are never trimmed: its venue is rebuilt from its
+    journal alone (`Broker.state_in_journal`: the paper simulator, whose memory the
+    journal is). The engine recovers from a snapshot and the entries after it, but the
+    venue replays its journal from the first entry (`paper.journal`): trimmed behind a
+    snapshot, a restart lost a GTC order resting since before the cut (the reconcile
+    then cancelled it, "no longer open at the venue") and a position whose last
+    report was cut (taken as 0 over the desk's, its cash still spent). The cost: such
+    a journal grows with the account's history, and a restart reads all of it."""
+    adapter = engine.brokers.get(broker)
+    return adapter is not None and adapter.state_in_journal
 
 
 # -- the risk stream's end ------------------------------------------------------------

@@ -125,9 +125,13 @@ def journal_gap(covers: str | None, info: StreamInfo | None) -> str:
     its first entries (the snapshots lost, the journal trimmed behind them). A stream
     Redis lost and the desk wrote anew (entries added = length) is no gap: that loss was
     said and resynced when it happened, and a snapshot written then covers an entry the
-    new stream never had."""
-    if info is None or info.first_id is None:
+    new stream never had. An emptied journal (`XTRIM MAXLEN 0`, a MINID past its last
+    entry) is a gap when it had entries beyond what the snapshot covers (its last
+    generated id past `covers`), or with no snapshot when it had any."""
+    if info is None:
         return ""
+    if info.first_id is None:
+        return _emptied(covers, info)
     # Else nothing left it since it was made (Redis before 7 does not say: no check).
     trimmed = info.counts_added and info.entries_added > info.length
     if covers is not None and trimmed and parse_id(info.first_id) > parse_id(covers):
@@ -141,3 +145,24 @@ def journal_gap(covers: str | None, info: StreamInfo | None) -> str:
             f"{info.entries_added - info.length} entries were trimmed"
         )
     return ""
+
+
+def _emptied(covers: str | None, info: StreamInfo) -> str:
+    """`journal_gap` of a stream that holds no entry."""
+    last = info.last_generated_id
+    if covers is not None:
+        if parse_id(last) <= parse_id(covers):
+            return ""  # nothing was written after the entry the snapshot covers
+        return (
+            f"the journal holds no entries: it had entries up to {last}, after the "
+            f"entry {covers} the snapshot used covers, and they were trimmed"
+        )
+    if info.counts_added:
+        if not info.entries_added:
+            return ""
+        return (
+            f"there is no snapshot and all the journal's {info.entries_added} entries were trimmed"
+        )
+    if parse_id(last) == (0, 0):
+        return ""
+    return f"there is no snapshot and the journal's entries (up to {last}) were all trimmed"

@@ -73,6 +73,9 @@ from ...events import (
     BookEvent,
     EventBase,
     FillEvent,
+    Log,
+    LogEvent,
+    LogLevel,
     ModifyRequest,
     OrderUpdateEvent,
     PositionEvent,
@@ -168,6 +171,7 @@ class PaperBroker(Broker):
         self._lose_next_cancel = False
         self.metrics = ExecutionMetrics()
         self.journal: JournalState | None = None
+        self._told_trimmed = False
         self._subscribed: set[str] = set(self.specs)
         # The venue's reference prices: each symbol's day open (`_note_open`), and the
         # trading day (days since the epoch, ending at `day_end_utc`) it opened.
@@ -258,11 +262,31 @@ class PaperBroker(Broker):
             f"paper venue ready: {len(self.specs)} instruments, "
             f"{restored} working orders restored from the journal",
         )
+        if journal is not None and journal.trimmed and not self._told_trimmed:
+            await self._tell_trimmed(journal.trimmed)
         await self._publish_market(self._subscribed, references=True)
         if self.paper.market.source == "binance" and self.feed is None:
             self.feed = self._binance_feed()
             await self.set_link("market", ConnectionState.CONNECTING, "Binance market data")
             self.feed.start()
+
+    async def _tell_trimmed(self, entries: int) -> None:
+        """The journal the venue was rebuilt from had lost its first entries: say so
+        in the Log, once (the venue is its journal: what they held is gone)."""
+        self._told_trimmed = True
+        message = (
+            f"{self.source}: the paper venue's journal lost its first {entries} entries "
+            "(trimmed: by an XTRIM, or by an older build behind a snapshot). The paper "
+            "venue is rebuilt from its journal alone: orders, positions and cash from "
+            "before them are not restored, and the reconcile shows where the desk and "
+            "the venue now differ"
+        )
+        log.warning("paper.journal_trimmed", extra={"broker": self.source, "entries": entries})
+        await self.bus.publish(
+            LogEvent.create(
+                self.source, Log(level=LogLevel.WARNING, message=message), ts=self.clock()
+            )
+        )
 
     def _binance_feed(self) -> BinanceFeed:
         return BinanceFeed(

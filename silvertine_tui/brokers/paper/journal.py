@@ -105,6 +105,13 @@ class JournalState:
     published_execs: set[str] = field(default_factory=set)
     published_status: dict[str, OrderStatus] = field(default_factory=dict)
     last_fill_price: dict[str, Decimal] = field(default_factory=dict)
+    # A re-seed started the venue again (what it held before it is let go).
+    reseeded: bool = False
+    # Entries the journal lost from its start before the venue's state was re-seeded
+    # (XINFO's entries-added above its length, no re-seed in what is left): an
+    # operator's XTRIM, or a build that trimmed it behind a snapshot. The venue is its
+    # journal: what they held is not restored (`PaperBroker` tells the trader).
+    trimmed: int = 0
 
 
 class _NumberRuns:
@@ -273,6 +280,7 @@ class _Replay:
         next one is a working order as the venue held it."""
         venue = event.payload.venue_order
         if venue is None:
+            self.state.reseeded = True
             for coid, held in list(self.held.items()):
                 self._let_go(coid, held)  # its number stays used
             self.finished.clear()
@@ -389,9 +397,13 @@ class _Replay:
 
 
 async def restore_from_journal(bus: EventBus, stream: str, venue: PaperVenue) -> JournalState:
-    """Replay `stream` into `venue` (which must be fresh). Publishes nothing."""
+    """Replay `stream` into `venue` (which must be fresh). Publishes nothing.
+
+    The journal is never trimmed (`recovery.journal_kept_whole`); one that was anyway
+    is said in `JournalState.trimmed`."""
     state = JournalState()
     replay = _Replay(venue, state)
+    info = await bus.info(stream)
     async for entry in bus.replay(stream):
         state.entries += 1
         state.last_id = entry.id
@@ -420,6 +432,8 @@ async def restore_from_journal(bus: EventBus, stream: str, venue: PaperVenue) ->
         elif isinstance(event, ReconcileEvent) and event.payload.kind is ReconcileKind.DATA_LOSS:
             replay.reseed(event)
     replay.restore()
+    if info is not None and info.counts_added and not state.reseeded:
+        state.trimmed = max(info.entries_added - info.length, 0)
     return state
 
 

@@ -27,8 +27,9 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from ...domain import Instrument
+from ...engine.order_history import first_events_trimmed
 from ...engine.projection import OrderView
-from ...events import Decoded, EventBase
+from ...events import Decoded, EventBase, FillEvent
 from ...events.summary import Describer, avg_text, fee_text, qty_text
 from ..desk import HistoryLoader
 from ..format import clock_text, cut, shown
@@ -43,17 +44,33 @@ the parts before it."""
 Row = tuple[Text, Text, Text]
 
 
-def title_text(view: OrderView, instrument: Instrument | None) -> str:
-    """`Order history - <id>  BUY 0.1 ETHUSDT.PAPER LIMIT GTC  NEW  filled 0 avg -`."""
+def title_text(view: OrderView, instrument: Instrument | None, *, stand_in: bool = False) -> str:
+    """`Order history - <id>  BUY 0.1 ETHUSDT.PAPER LIMIT GTC  NEW  filled 0 avg -`.
+
+    `stand_in`: the order was rebuilt from what the journal's trim left of its events
+    (`order_from_events`), on a stand-in of its request: its terms are not known, and
+    only its fills' side and instrument are said (`BUY ETHUSDT.PAPER  FILLED ...`)."""
     order = view.order
     request = order.request
-    head = (
-        f"{order.client_order_id}  {request.side} {order_qty_text(order, instrument)}"
-        f" {request.instrument} {request.order_type} {request.tif}  {order.status}"
-        f"  filled {qty_text(order.filled_qty, instrument)}"
+    filled = (
+        f"  {order.status}  filled {qty_text(order.filled_qty, instrument)}"
         f" avg {avg_text(order.avg_price, instrument)}"
     )
+    if stand_in:
+        fill = next((e.payload for e in view.history if isinstance(e, FillEvent)), None)
+        what = f"  {fill.side} {fill.instrument}" if fill is not None else ""
+        return shown(cut(f"Order history - {order.client_order_id}{what}{filled}"))
+    head = (
+        f"{order.client_order_id}  {request.side} {order_qty_text(order, instrument)}"
+        f" {request.instrument} {request.order_type} {request.tif}{filled}"
+    )
     return shown(cut(f"Order history - {head}"))
+
+
+TRIMMED_TEXT = (
+    "its first events (its request among them) were trimmed from the journal by its "
+    "retention: what is left of them is shown"
+)
 
 
 def ids_text(view: OrderView, instrument: Instrument | None) -> str:
@@ -106,6 +123,12 @@ class OrderHistoryScreen(Dialog[None]):
         self.lookup = lookup
         self.events: list[EventBase] | None = None
         """What the table shows (None while it loads or when it could not)."""
+        coid = view.client_order_id
+        self.stand_in = loader is None and first_events_trimmed(coid, view.history)
+        """The order was rebuilt from what the journal's trim left of its events: its
+        request is a stand-in (`order_from_events`), its terms are not shown."""
+        self.trimmed = self.stand_in
+        """The journal's retention trimmed the order's first events (said above them)."""
         self._shown = _progress(view)
         self._rows: list[Row] = []
         self._drawn: set[str] = set()  # the ids of the events drawn
@@ -121,7 +144,7 @@ class OrderHistoryScreen(Dialog[None]):
         # (every accepted modify before it folded in), as the Log pane and `silvertine
         # replay` do. Its request, if the events begin after it (adopted, or trimmed
         # from the journal), is the order's first terms.
-        self._describe = Describer(instruments, lambda _coid: request)
+        self._describe = Describer(instruments, lambda _coid: None if self.stand_in else request)
         if loader is None:
             self.events = []
             self._add_rows(view.history)
@@ -129,13 +152,17 @@ class OrderHistoryScreen(Dialog[None]):
     def compose_dialog(self) -> ComposeResult:
         ids = ids_text(self.view, self.instrument)
         with Vertical(id="dialog", classes="-wide"):
-            yield Static(title_text(self.view, self.instrument), id="dialog-title", markup=False)
+            yield Static(self._title(self.view), id="dialog-title", markup=False)
             # Always there, shown while the order has ids or fees (a fill brings fees).
             yield Static(ids, id="history-ids", markup=False).set_styles(
                 "display: block;" if ids else "display: none;"
             )
             if self.view.adopted:
                 yield Static("adopted from the venue on reconcile", markup=False)
+            # Shown once the events read back turn out to lack their start.
+            yield Static(TRIMMED_TEXT, id="history-trimmed", markup=False).set_styles(
+                "display: block;" if self.trimmed else "display: none;"
+            )
             with VerticalScroll(id="history-body"):
                 if self.events is not None:
                     yield Static(self._part(0), id="history-events")
@@ -177,6 +204,9 @@ class OrderHistoryScreen(Dialog[None]):
                 "(trimmed by its retention, or another journal)"
             )
             return
+        if first_events_trimmed(self.view.client_order_id, events):
+            self.trimmed = True
+            self.query_one("#history-trimmed", Static).display = True
         self.events = []
         self._add_rows(events)
         # Events that came while it loaded (a fill after the order's end), once each.
@@ -196,7 +226,7 @@ class OrderHistoryScreen(Dialog[None]):
         if progress == self._shown:
             return
         self._shown, self.view = progress, view
-        self.query_one("#dialog-title", Static).update(title_text(view, self.instrument))
+        self.query_one("#dialog-title", Static).update(self._title(view))
         ids = ids_text(view, self.instrument)
         line = self.query_one("#history-ids", Static)
         line.update(ids)
@@ -214,6 +244,9 @@ class OrderHistoryScreen(Dialog[None]):
         self._draw_from(first if self._type_width == width else 0)
         if at_end:  # at the bottom (or all of it in view): the new lines come into view
             body.scroll_end(animate=False, x_axis=False)
+
+    def _title(self, view: OrderView) -> str:
+        return title_text(view, self.instrument, stand_in=self.stand_in)
 
     # -- the table --------------------------------------------------------------------
 
