@@ -445,21 +445,30 @@ class RedisBus:
         if self._replayer is not None:
             await self._replayer.aclose()
 
-    def _count_unwritten(self) -> None:
-        """What `close` leaves unwritten, gone with the process: the journal's events
-        (not health, whose newest state is all it says, nor a snapshot, which only
-        shortens the next replay) still in the outage backlog or waiting for the
-        dead-letter stream. Counted in `stats.closed_unwritten` (the session says it to
-        the trader) and logged each whole, as a dead letter Redis refused is: before,
-        one log line said how many, and the desk said it stopped cleanly."""
-        if not self._backlog and not self._dead:
-            return
+    def _journal_waiting(self) -> list[tuple[str, FieldMap]]:
+        """The journal's events in the outage backlog or waiting for the dead-letter
+        stream: not health (whose newest state is all it says) nor a snapshot (which
+        only shortens the next replay)."""
         health, snapshots = self.layout.health, self._snap_prefix
-        lost = [
+        return [
             (stream, fields)
             for stream, fields, _ in (*self._backlog, *self._dead)
             if stream != health and not stream.startswith(snapshots)
         ]
+
+    def unwritten(self) -> tuple[int, int]:
+        waiting = self._journal_waiting() if self._backlog or self._dead else []
+        return len(waiting), sum(1 for _, f in waiting if f.get(b"t") == b"fill")
+
+    def _count_unwritten(self) -> None:
+        """What `close` leaves unwritten, gone with the process: the journal's events
+        still waiting (`_journal_waiting`). Counted in `stats.closed_unwritten` (the
+        session says it to the trader) and logged each whole, as a dead letter Redis
+        refused is: before, one log line said how many, and the desk said it stopped
+        cleanly."""
+        if not self._backlog and not self._dead:
+            return
+        lost = self._journal_waiting()
         self.stats.closed_unwritten = len(lost)
         self.stats.closed_unwritten_fills = sum(1 for _, f in lost if f.get(b"t") == b"fill")
         waiting = len(self._backlog) + len(self._dead)

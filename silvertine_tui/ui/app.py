@@ -1131,14 +1131,19 @@ class SilvertineApp(App[None]):
         )
 
     async def action_quit(self) -> None:
-        """q / ctrl+c: at once when nothing is working; else ask (see QuitScreen). In
-        the quit dialog itself `check_action` refuses it: the dialog is the answer, a
-        second q or ctrl+c never skips it."""
+        """q / ctrl+c: at once when nothing is working and the journal has everything;
+        else ask (see QuitScreen): orders working, or events the bus holds in memory,
+        not written to Redis yet (Redis out of reach; they are lost from the journal
+        if the bus cannot write them as it closes). In the quit dialog itself
+        `check_action` refuses it: the dialog is the answer, a second q or ctrl+c never
+        skips it."""
         if not self.has_session:  # nothing can be working yet
             await self._shut_down()
             return
-        if not self.desk.view.working_count() or self.desk.watching:
-            # A watching desk's working orders are the driving desks': they stay theirs.
+        unwritten = self.session.bus.unwritten
+        if self.desk.watching or not (self.desk.view.working_count() or unwritten()[0]):
+            # A watching desk's working orders are the driving desks': they stay theirs
+            # (and it writes nothing to the journal).
             await self._shut_down()
             return
 
@@ -1151,7 +1156,8 @@ class SilvertineApp(App[None]):
                 await self._shut_down()
 
         self.push_screen(
-            QuitScreen(self.desk.view, self.desk.send, keymap=self._keymap), callback=answer
+            QuitScreen(self.desk.view, self.desk.send, keymap=self._keymap, unwritten=unwritten),
+            callback=answer,
         )
 
     async def quit_now(self, reason: str) -> None:

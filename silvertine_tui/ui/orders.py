@@ -99,6 +99,24 @@ FIELD_LABELS = {
 is shown against is the label of the row the trader fixes."""
 
 
+JOURNAL_DOWN = "journal_down"
+"""The rule of a live broker's refusal to send what it could not journal first (the
+gate's, and the broker's `JournalDown`: brokers/base.py)."""
+
+
+def journal_down_problem(error_kind: str, error: str) -> Problem | None:
+    """A command that failed because a live broker could not journal it before the send
+    (`JournalDown`, its message `journal_down: ...`), as the problem the ticket lists:
+    on the Account row as the gate's `journal_down`, the message without its
+    `journal_down:` (the rule says it). None for any other failure. Nothing was sent:
+    it is no venue's rejection, and the order can go again once the journal is back."""
+    prefix = f"{JOURNAL_DOWN}:"
+    if error_kind != "JournalDown" and not error.startswith(prefix):
+        return None
+    said = error.removeprefix(prefix).strip() or error
+    return Problem(RISK_FIELDS[JOURNAL_DOWN], JOURNAL_DOWN, said)
+
+
 def risk_problems(
     violations: Iterable[RiskViolation],
     *,

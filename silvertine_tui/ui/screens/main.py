@@ -807,7 +807,7 @@ class MainScreen(Screen[None]):
         self.ticket.focus_first_empty()
 
     def action_signal_ticket(self) -> None:
-        from ..widgets.signals import old_signal
+        from ..widgets.signals import ticket_note
 
         signals = self.query_one(Signals)
         row = signals.selected_signal()
@@ -820,12 +820,10 @@ class MainScreen(Screen[None]):
                 self.notify("no signal selected", severity="warning")
             return
         s = row.signal
-        note = f"signal {s.strategy}: {s.note}" if s.note else ""
         # Older than a minute: its age beside Send, in the warning colour (its price
-        # and size are of then; a signal of the day before said nothing of it).
-        old = old_signal(row, self.desk.clock())
-        if old:
-            note = f"{old}; {note}" if note else old
+        # and size are of then; a signal of the day before said nothing of it), said
+        # again as it ages while the ticket is open (`signal=`).
+        note, old = ticket_note(row, self.desk.clock())
         self.ticket.prefill(
             instrument=s.instrument,
             side=s.side,
@@ -836,6 +834,7 @@ class MainScreen(Screen[None]):
             tag=f"signal:{s.strategy}"[:36],
             note=note,
             note_style="warn" if old else "muted",
+            signal=row,
         )
         self.show_pane("ticket", focus=False)
         self.ticket.focus_first_empty()

@@ -9,6 +9,17 @@ pane, so `q` pressed by mistake then `c` out of habit does nothing) sends one
 cancel-all through the command gateway and waits, showing how many are left, until the
 OMS sees every order done; then the app quits. If a broker refuses or an order is
 still working after `timeout_s`, the dialog says which and the app stays.
+
+The journal's events the bus holds in memory, not written to Redis yet (Redis out of
+reach: the bus's outage buffer, `EventBus.unwritten`, the same count the close gives
+when it can write none of them; health and snapshots are not counted), are said
+first, how many and how many are fills, with what quitting does to them: the bus
+waits 2 s for Redis as it closes, then what is left is lost from the journal (logged
+whole in the log file; the CLI exits 7). The count follows the bus while the dialog is
+open (`follow_desk`, after each frame of the desk), and the dialog says when Redis has
+taken them all. The app asks with no order working too while any wait (it quit at
+once, and only a line on stderr after the exit said they were lost); then quitting
+or staying is all there is to choose.
 """
 
 from __future__ import annotations
@@ -53,9 +64,13 @@ class QuitScreen(Dialog[QuitChoice]):
         *,
         timeout_s: float = 5.0,
         keymap: Mapping[str, str] | None = None,
+        unwritten: Callable[[], tuple[int, int]] | None = None,
     ) -> None:
         """`projection` is read for the working orders; `send` carries the cancel-all
-        (`Desk.send`); `keymap` (`ui.keymap`) names the keys the dialog says."""
+        (`Desk.send`); `keymap` (`ui.keymap`) names the keys the dialog says;
+        `unwritten`: how many of the journal's events the bus holds in memory, not
+        written to Redis yet, and how many of them are fills (`EventBus.unwritten`;
+        none: nothing waits)."""
         super().__init__(id=QUIT_DIALOG_ID)
         self.keymap = dict(keymap or {})
         self.projection = projection
@@ -63,23 +78,44 @@ class QuitScreen(Dialog[QuitChoice]):
         self.timeout_s = timeout_s
         self.busy = False
         self.outcome = ""
+        self._unwritten = unwritten
+        self.unwritten_said = 0  # the count the dialog says now (0: none said)
+        self._unwritten_seen = False  # it said some while open: it says when they are written
 
     def _working(self) -> int:
         return self.projection.working_count()
 
+    def unwritten(self) -> tuple[int, int]:
+        """The journal's events the bus holds in memory, not yet written to Redis, and
+        how many of them are fills."""
+        return self._unwritten() if self._unwritten is not None else (0, 0)
+
     def compose_dialog(self) -> ComposeResult:
         n = self._working()
+        # Nothing working: the dialog is asked only for the events not journaled (the
+        # app's `action_quit`), and quitting is all there is to choose.
+        keys = QUIT_KEYS if n else QUIT_KEYS[1:]
+        title = f"Quit with {n} working order(s)?" if n else "Quit with events not journaled?"
         with Vertical(id="dialog", classes="-danger"):
-            yield Static(f"Quit with {n} working order(s)?", id="dialog-title", markup=False)
+            yield Static(title, id="dialog-title", markup=False)
+            yield Static(id="quit-journal", markup=False)
             yield Static(
-                "\n".join(f"{self._said_key(i)}: {BY_ID[i].help}." for i in QUIT_KEYS),
+                "\n".join(f"{self._said_key(i)}: {self._help(i, n)}." for i in keys),
                 id="dialog-body",
                 markup=False,
             )
             with Horizontal(id="dialog-buttons"):
                 for key_id, button_id in zip(QUIT_KEYS, BUTTONS, strict=True):
-                    label = f"{BY_ID[key_id].description} ({self._key(key_id)})"
-                    yield Button(label, id=button_id, compact=True)
+                    if key_id not in keys:
+                        continue
+                    what = BY_ID[key_id].description if n or key_id != "quit.leave" else "Quit"
+                    yield Button(f"{what} ({self._key(key_id)})", id=button_id, compact=True)
+
+    @staticmethod
+    def _help(key_id: str, working: int) -> str:
+        if key_id == "quit.leave" and not working:
+            return "quit now"
+        return BY_ID[key_id].help
 
     def _key(self, key_id: str) -> str:
         """The first key the binding answers to after the keymap, as the help shows it."""
@@ -96,6 +132,37 @@ class QuitScreen(Dialog[QuitChoice]):
 
     def on_mount(self) -> None:
         self.query_one("#stay", Button).focus()
+        self._say_unwritten()
+
+    def follow_desk(self) -> None:
+        """After each frame of the desk: the events waiting for Redis, as they come and
+        go while the dialog is open."""
+        self._say_unwritten()
+
+    def _say_unwritten(self) -> None:
+        """What the bus holds unwritten, and what quitting now does to it; once Redis
+        has taken what was said, that it has."""
+        waiting, fills = self.unwritten()
+        if waiting == self.unwritten_said and (waiting or not self._unwritten_seen):
+            return
+        line = self.query_one("#quit-journal", Static)
+        self.unwritten_said = waiting
+        if waiting:
+            self._unwritten_seen = True
+            stay = self._said_key("quit.stay")
+            line.update(
+                f"NOT JOURNALED: {waiting:,} event(s) ({fills:,} fill(s)) wait in memory, not "
+                "written to Redis yet. Quit now and what Redis has not taken within 2 s is lost from the "
+                f"journal (only the log file keeps it). Stay ({stay}) until Health (6) shows "
+                "the bus connected and none waiting."
+            )
+            line.set_class(True, "-unwritten")
+            line.set_class(False, "-written")
+        else:
+            line.update("Journal written: no event waits for Redis now.")
+            line.set_class(False, "-unwritten")
+            line.set_class(True, "-written")
+        line.display = True
 
     def _say(self, text: str) -> None:
         self.outcome = text
@@ -110,8 +177,8 @@ class QuitScreen(Dialog[QuitChoice]):
             self.dismiss(QuitChoice.LEAVE)
 
     def action_cancel_and_quit(self) -> None:
-        if self.busy:
-            return
+        if self.busy or not self.query("#cancel-quit"):
+            return  # (nothing working: no cancel to offer)
         self.busy = True
         for button in self.query(Button):
             button.disabled = True

@@ -18,7 +18,8 @@ oldest.
 A signal of another day than the desk clock's (UTC, as the header) shows its date
 beside its time (`Jan 02 14:30`, in the warning colour): its time alone read as one
 of a minute ago. The ticket made from a signal older than `SIGNAL_OLD_S` says its age
-beside Send (`old_signal`).
+beside Send (`old_signal`, `ticket_note`), and says it again as the signal ages while
+the ticket stays open.
 """
 
 from __future__ import annotations
@@ -70,6 +71,21 @@ def old_signal(row: SignalRow, now_s: float) -> str:
     if not old > SIGNAL_OLD_S:
         return ""
     return f"signal {signal_age(old)} old ({when_text(at, now_s)}): the market may have moved since"
+
+
+def ticket_note(row: SignalRow, now_s: float) -> tuple[str, bool]:
+    """What the ticket made from `row` says beside Send at `now_s`, and whether in the
+    warning colour (the signal older than `SIGNAL_OLD_S`): its age first when old
+    (`old_signal`), then its strategy and note (`signal meanrev: 2 sigma below`). The
+    ticket says it again as the signal ages while it stays open (`Ticket.run_check`,
+    once a second): said only as the ticket opened, a signal 59 s old read fresh for
+    as long as the ticket was open, and `1m01s old` stayed `1m01s` an hour later."""
+    s = row.signal
+    note = f"signal {s.strategy}: {s.note}" if s.note else ""
+    old = old_signal(row, now_s)
+    if old:
+        note = f"{old}; {note}" if note else old
+    return note, bool(old)
 
 
 class Signals(KeyedTable):

@@ -30,13 +30,16 @@ from ..desk import Desk
 from ..focus import focus_now
 from ..format import NUMBER_KEYS, age, num, short_id, shown
 from ..keymap import bindings, named_key
+from ..model import SignalRow
 from ..orders import (
     FIELD_LABELS,
+    JOURNAL_DOWN,
     Checked,
     Draft,
     Problem,
     amount_text,
     check,
+    journal_down_problem,
     known_instruments,
     offer,
     order_text,
@@ -46,6 +49,7 @@ from ..orders import (
 )
 from .choice import Choice
 from .palette import DEFAULT_PALETTE
+from .signals import ticket_note
 from .text import TextBlock
 from .watchlist import stale_age
 
@@ -150,6 +154,9 @@ class Ticket(Vertical):
         # offer: a problem that blocks the send until the trader chooses a type (the
         # Type choice cannot show it, and showing another type would send another order).
         self._unoffered: Problem | None = None
+        # The signal whose note the status says (a signal's ticket, until anything else
+        # is said there): said again as the signal ages (`_age_signal_note`).
+        self._signal_row: SignalRow | None = None
 
     # -- layout -----------------------------------------------------------------------
 
@@ -255,6 +262,7 @@ class Ticket(Vertical):
             checked = replace(checked, problems=[self._unoffered, *checked.problems])
         self.checked = checked
         self._show(checked, draft)
+        self._age_signal_note()
         if self._sent_bus_down is not None and not self.desk.bus_watch.lost:
             self._status(f"{self._sent_bus_down}; the bus is back: it shows in Orders", "ok")
         return checked
@@ -278,6 +286,11 @@ class Ticket(Vertical):
             preview.append(f"\n{stale}", style=getattr(self.app, "palette", DEFAULT_PALETTE).warn)
         # A Static update lays the screen out again: only when the text changed.
         self._update_if_changed("#t-preview", preview)
+        # A send refused for the journal being down says why (the bus's words); the
+        # check's own `journal_down` of the same (the journal still down) would say it
+        # twice. Its row stays marked (`bad`, above).
+        answered = {(p.field, p.rule) for p in self._refused if p.rule == JOURNAL_DOWN}
+        shown = [p for p in shown if (p.field, p.rule) not in answered]
         said = {(p.field, p.said) for p in shown}
         refused = [p for p in self._refused if (p.field, p.said) not in said]
         problems = _problem_text(shown + refused)
@@ -473,11 +486,14 @@ class Ticket(Vertical):
         note: str = "",
         note_style: str = "warn",
         reduce_only: bool = False,
+        signal: SignalRow | None = None,
     ) -> None:
         """A new ticket: every field from the source or empty (or its default), nothing
         kept from the ticket before, and a new id for the send. `note` is said beside
         Send (a closing ticket's dust that stays, a signal's note whole). No `account`:
-        the desk's first (the account too is never the previous ticket's)."""
+        the desk's first (the account too is never the previous ticket's). `signal`:
+        the signal the ticket is made from: its note is said again as it ages while the
+        ticket is open (`_age_signal_note`)."""
         tif = TimeInForce.IOC if order_type is OrderType.MARKET else TimeInForce.GTC
         price_text = _plain(price) if price is not None else ""
         with self.prevent(Input.Changed, Choice.Changed):
@@ -506,6 +522,25 @@ class Ticket(Vertical):
         self._opened_at = self.desk.monotonic()
         if note:
             self._status(note, note_style)
+        if signal is not None:
+            self._signal_row = signal
+            self._age_signal_note()
+
+    def _age_signal_note(self) -> None:
+        """A signal's ticket says the signal's age beside Send as it grows, not only as
+        the ticket opened (`signals.ticket_note`): called by `run_check`, which the desk
+        runs once a second by its clock. Once anything else is said there (sent, NOT
+        SENT, `another side: tag ... dropped`) it is no longer said."""
+        row = self._signal_row
+        if row is None:
+            return
+        note, old = ticket_note(row, self.desk.clock())
+        status = self.query_one("#t-status", TextBlock)
+        kind = "warn" if old else "muted"
+        if status.text.plain == note and status.has_class(f"-{kind}"):
+            return
+        self._status(note, kind)
+        self._signal_row = row  # (`_status` forgets it: it is still the note shown)
 
     def action_reset(self) -> None:
         """A clean ticket from any field: every field empty or at its default."""
@@ -733,6 +768,14 @@ class Ticket(Vertical):
                 self._sent_unanswered = True
                 self._answered_at = self.desk.monotonic()
                 self.app.notify(outcome.error, title="Order sent, no answer yet", severity="error")
+            case Failed() if journal := journal_down_problem(outcome.error_kind, outcome.error):
+                # A live broker sent nothing: what must be journaled before the order
+                # goes could not be written (Redis lost as it went). Not the venue's
+                # rejection (it read `REJECTED: why below`): a refusal like the gate's,
+                # listed until the ticket changes, the fields kept to send again once
+                # the journal is back.
+                self._show_problems([journal], "journal down, why below")
+                self.app.notify(outcome.error, title="Order not sent", severity="error")
             case Failed():  # a broker's typed error: say what it said
                 # Beside Send only the word: the reason goes under it, across the
                 # ticket's width (in the strip beside Send it wrapped to 20 columns and
@@ -760,6 +803,10 @@ class Ticket(Vertical):
             case Failed(error_kind="BrokerTimeout"):
                 self.app.notify(
                     f"{what}: {outcome.error}", title="Order sent, no answer yet", severity="error"
+                )
+            case Failed() if journal_down_problem(outcome.error_kind, outcome.error):
+                self.app.notify(
+                    f"{what}: {outcome.error}", title="Order not sent", severity="error"
                 )
             case Failed():
                 self.app.notify(
@@ -855,6 +902,7 @@ class Ticket(Vertical):
         self._blocked = blocked
         self._waits_for_answer = False
         self._sent_bus_down = None
+        self._signal_row = None  # another word beside Send: the signal's is not said again
         status = self.query_one("#t-status", TextBlock)
         status.set_text(text)
         for name in ("ok", "error", "warn", "muted"):
