@@ -165,14 +165,28 @@ def _config_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    from .config import load_settings
+    from .config import ConfigError, load_settings
 
+    # Given is given: an empty `--bus ""` or `--prefix ""` is refused as the field
+    # refuses it (it fell back to memory:// or the default prefix without a word).
     bus: dict[str, Any] = {}
-    if getattr(args, "bus", None):
+    if getattr(args, "bus", None) is not None:
         bus["url"] = args.bus
-    if getattr(args, "prefix", None):
+    if getattr(args, "prefix", None) is not None:
         bus["prefix"] = args.prefix
-    return load_settings(args.config, **({"bus": bus} if bus else {}))
+    try:
+        return load_settings(args.config, **({"bus": bus} if bus else {}))
+    except ConfigError as err:
+        options = {"bus.url": "--bus", "bus.prefix": "--prefix"}
+        for field, option in options.items():
+            if getattr(args, option[2:], None) is not None:
+                err.problems = [
+                    p.replace(f"{field}:", f"{field} ({option}):", 1)
+                    if p.startswith(f"{field}:")
+                    else p
+                    for p in err.problems
+                ]
+        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -215,9 +229,9 @@ def _main(argv: Sequence[str] | None) -> int:
             print(format_config_error(error), file=sys.stderr)
             return EXIT_CONFIG
     if args.command in ("run", "watch", "config") and not getattr(args, "headless", False):
-        clash = _keymap_clashes(settings, args.config)
-        if clash is not None:
-            print(format_config_error(clash), file=sys.stderr)
+        keymap_error = _keymap_error(settings, args.config)
+        if keymap_error is not None:
+            print(format_config_error(keymap_error), file=sys.stderr)
             return EXIT_CONFIG
     if args.command != "run" or args.headless:
         gc.enable()  # no first frame to wait for
@@ -262,20 +276,23 @@ def _main(argv: Sequence[str] | None) -> int:
     )
 
 
-def _keymap_clashes(settings: Settings, path: Path | None) -> ConfigError | None:
-    """`ui.keymap` binding two actions to one key where both answer at once (the
-    ticket's fire key and cancel all on F12: F12 in the ticket opened "Cancel all"),
-    as a config error; checked for the commands that draw a desk, and by `config`.
-    The key table is the UI's (ui/keymap.py), so the config's model cannot check it."""
+def _keymap_error(settings: Settings, path: Path | None) -> ConfigError | None:
+    """`ui.keymap` as a config error when it cannot be applied as written: an id no
+    binding has (`app.nonexistent`), a key Textual never reports (`ctrl-k`: applied,
+    the kill switch answered no key at all, its default's neither), two actions on one
+    key where both answer at once (the ticket's fire key and cancel all on F12: F12 in
+    the ticket opened "Cancel all"); checked for the commands that draw a desk, and by
+    `config`. The key table is the UI's (ui/keymap.py), so the config's model cannot
+    check it."""
     if not settings.ui.keymap:
         return None
     from .config import ConfigError, config_file
-    from .ui.keymap import clashes
+    from .ui.keymap import keymap_problems
 
-    found = clashes(settings.ui.keymap)
+    found = keymap_problems(settings.ui.keymap)
     if not found:
         return None
-    return ConfigError([str(clash) for clash in found], config_file(path))
+    return ConfigError(found, config_file(path))
 
 
 def _check_config(settings: Settings, args: argparse.Namespace) -> int:
@@ -290,7 +307,11 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
         _unloadable(problems)
     if problems or themes is None:
         return EXIT_CONFIG
-    print(settings.model_dump_json(indent=2))
+    try:
+        print(settings.model_dump_json(indent=2), flush=True)
+    except BrokenPipeError:
+        # Its reader is gone (`silvertine config | head`): what it wanted is printed.
+        _stdout_gone()
     return EXIT_OK
 
 
@@ -381,6 +402,18 @@ def _setup_logging(settings: Settings) -> Path:
 
     log = settings.log
     return setup_logging(log.file, log.level, secret_values(settings), log.levels)
+
+
+def _log_theme_problems(themes: LoadedThemes | None) -> None:
+    """The theme files skipped (`load_themes`: read before logging is set up, so it
+    logs nothing itself; its warning went to the terminal, under the UI, and never
+    to the log file), in the log once it is there. The desk toasts them too."""
+    import logging
+
+    for problem in themes.problems if themes is not None else ():
+        logging.getLogger("silvertine_tui.ui.themes").warning(
+            "ui.theme_invalid", extra={"problem": problem}
+        )
 
 
 def _headless(settings: Settings, registry: BrokerRegistry) -> int:
@@ -542,6 +575,7 @@ def _run(
     from .ui.app import SilvertineApp
 
     log_file = _setup_logging(settings)
+    _log_theme_problems(themes)
 
     def build_session() -> Session:
         from .brokers import BrokerRegistry
@@ -656,6 +690,7 @@ def _run_opened(
     from .ui.app import SilvertineApp
 
     log_file = _setup_logging(settings)
+    _log_theme_problems(themes)
     session = build_session()
 
     signals = _StopSignals()

@@ -40,6 +40,7 @@ from pydantic import (
     SecretStr,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
@@ -186,11 +187,14 @@ class BusConfig(_Section):
     @classmethod
     def _check_url(cls, value: str) -> str:
         value = value.strip()
-        scheme, sep, _ = value.partition("://")
+        scheme, sep, rest = value.partition("://")
         if not sep or not scheme:
             raise ValueError(f"not a URL with a scheme; {_SCHEMES_HINT}")
         if scheme.lower() not in BUS_SCHEMES:
             raise ValueError(f"scheme {scheme!r} is not supported; {_SCHEMES_HINT}")
+        # A scheme is case-insensitive (RFC 3986); the bus picks its backend by the
+        # lower-case one (`MEMORY://` passed here and then failed to open).
+        value = f"{scheme.lower()}://{rest}"
         if scheme.lower() == "memory":
             return value
         parts = _redis_url_parts(value)
@@ -577,9 +581,10 @@ class IBBrokerConfig(BrokerConfigBase):
 class ExternalBrokerConfig(BrokerConfigBase):
     """A third-party adapter's section (``silvertine.brokers`` entry point named ``type``).
 
-    Unknown fields are kept in ``model_extra`` for the adapter. String fields whose name looks
-    secret (``*secret*``, ``*password*``, ``*passcode*``, ``*pwd*``, ``*token*``, ``*_key``,
-    ``*credential*``, ``*auth*`` ...), and every string a ``${VAR}`` was expanded into,
+    Unknown fields are kept in ``model_extra`` for the adapter. Values (strings and
+    numbers) whose name looks secret (``*secret*``, ``*password*``, ``*passcode*``,
+    ``*pwd*``, ``*token*``, ``*_key``, ``*credential*``, ``*auth*``, ``pin`` ...), and
+    every string a ``${VAR}`` was expanded into,
     whatever its name, at any depth, are wrapped in ``SecretStr``: they never show in a
     repr or in `silvertine config`, and the log is given them (`secret_values`).
     """
@@ -603,21 +608,23 @@ class ExternalBrokerConfig(BrokerConfigBase):
         return self
 
 
-def _hidden(name: str, value: Any) -> Any:
-    """`value` with every string under a secret-looking name wrapped in `SecretStr`,
-    at any depth (`credentials: {password: ...}`: only the top level was, and the
-    nested one showed in a repr and a dump); every string under such a name is one,
-    and so is every string a `${VAR}` was expanded into (`_FromEnv`), whatever its name."""
-    secret = bool(_SECRET_NAME_RE.search(name))
-    if isinstance(value, str):
+def _hidden(name: str, value: Any, secret: bool = False) -> Any:
+    """`value` with every scalar under a secret-looking name wrapped in `SecretStr`
+    (as its text), at any depth (`credentials: {password: ...}`: only the top level
+    was, and the nested one showed in a repr and a dump); every scalar under such a
+    name is one, a number too (`pin: 4711`, `api_key: 123456789012` were printed by
+    `silvertine config` and never kept out of the log), and so is every string a
+    `${VAR}` was expanded into (`_FromEnv`), whatever its name. A flag (`true`) or an
+    empty value is no secret: it stays as it is."""
+    secret = secret or bool(_SECRET_NAME_RE.search(name))
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str | int | float | Decimal):
         return SecretStr(str(value)) if secret or isinstance(value, _FromEnv) else value
     if isinstance(value, dict):
-        return {
-            k: SecretStr(str(v)) if secret and isinstance(v, str) else _hidden(str(k), v)
-            for k, v in value.items()
-        }
+        return {k: _hidden(str(k), v, secret) for k, v in value.items()}
     if isinstance(value, list):
-        return [_hidden(name, v) for v in value]
+        return [_hidden(name, v, secret) for v in value]
     return value
 
 
@@ -829,6 +836,28 @@ def _one_paper_market(brokers: Sequence[BrokerConfigBase]) -> None:
                 )
 
 
+_IB_ACCOUNT_RE = re.compile(r"[A-Z]{1,3}\d+")
+
+
+def _ib_real_money_is_live(brokers: Sequence[BrokerConfigBase]) -> None:
+    """Refuse an IB broker on a real-money account set `live: false`. IB's paper
+    (simulated) accounts start with D (DU1234567); any other is real money: shown as
+    PAPER, the desk had the live-only protections off (no new order while the journal
+    cannot be written, `risk.live_requires_journal`). Only an account written as IB
+    writes them (letters, then digits: U1234567) is known to be one; TWS itself refuses
+    an account its login does not manage."""
+    for i, broker in enumerate(brokers):
+        account = broker.account.upper()
+        real = bool(_IB_ACCOUNT_RE.fullmatch(account)) and not account.startswith("D")
+        if isinstance(broker, IBBrokerConfig) and not broker.live and real:
+            raise ValueError(
+                f"brokers[{i}] ({broker.name}).live: account {broker.account} is a "
+                "real-money IB account (paper accounts start with D: DU1234567), and "
+                "live is false: set live: true (the desk then shows LIVE and keeps the "
+                "live-only protections on), or give the paper account's id"
+            )
+
+
 def _default_brokers() -> list[BrokerConfig]:
     return [PaperBrokerConfig(name="paper", account="main")]
 
@@ -860,6 +889,25 @@ class Settings(BaseModel):
             first[broker.name] = i
         _one_binance_market(value)
         _one_paper_market(value)
+        _ib_real_money_is_live(value)
+        return value
+
+    @field_validator("risk")
+    @classmethod
+    def _risk_for_known_brokers(cls, value: RiskConfig, info: ValidationInfo) -> RiskConfig:
+        # Limits under a name no broker has never applied (a typo: `papr`), silently.
+        brokers = info.data.get("brokers")
+        if brokers is None:
+            return value  # (the brokers' own problem is said)
+        names = [broker.name for broker in brokers]
+        for key in value.brokers:
+            if key not in names:
+                close = difflib.get_close_matches(key, names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(
+                    f"brokers.{key}: no broker is named {key!r}, so these limits would "
+                    f"never apply{hint} (the brokers: {', '.join(names)})"
+                )
         return value
 
     def broker(self, name: str) -> BrokerConfig:
@@ -1008,6 +1056,95 @@ def _host_is_not_the_written_one(url: str, parts: Mapping[str, Any]) -> bool:
     return unquote(shown).lower() != unquote(read).lower()
 
 
+# The query parameters redis-py takes in a bus URL, by scheme: what its connection class
+# for the scheme accepts and can be given as text. Any other went into the connection's
+# keyword arguments and every command died in a TypeError (`?timeout=5`, a misspelt
+# one, `ssl_*` on redis://). tests/unit/test_config_checks_bus_url.py checks them against
+# redis-py's own signatures.
+_URL_PARAMETERS = frozenset(
+    {
+        "db",
+        "username",
+        "password",
+        "client_name",
+        "lib_name",
+        "lib_version",
+        "max_connections",
+        "socket_read_size",
+        "retry_on_timeout",
+        "encoding",
+        "encoding_errors",
+    }
+)
+_TCP_PARAMETERS = frozenset({"socket_keepalive"})
+_SSL_PARAMETERS = frozenset(
+    {
+        "ssl_keyfile",
+        "ssl_certfile",
+        "ssl_cert_reqs",
+        "ssl_ca_certs",
+        "ssl_ca_data",
+        "ssl_ca_path",
+        "ssl_check_hostname",
+        "ssl_min_version",
+        "ssl_ciphers",
+        "ssl_password",
+        "ssl_include_verify_flags",
+        "ssl_exclude_verify_flags",
+    }
+)
+# Taken by redis-py but set by the bus itself, or left at redis-py's default, which
+# the bus reads its replies in: from the URL they would replace the bus's own (a
+# reader's socket timeout shorter than its blocking read times out every read;
+# decoded or RESP3 replies are not what the bus reads).
+_BUS_OWN_PARAMETERS = frozenset(
+    {
+        "socket_timeout",
+        "socket_connect_timeout",
+        "health_check_interval",
+        "decode_responses",
+        "protocol",
+    }
+)
+
+
+def bus_url_problems(url: str) -> list[str]:
+    """`bus.url: ...` for each query parameter of a Redis bus URL that redis-py does
+    not take for its scheme, or that the bus sets itself. Named, never with its value
+    (it may be a password)."""
+    from urllib.parse import parse_qsl
+
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("redis", "rediss", "unix"):
+        return []
+    query = rest.partition("#")[0].partition("?")[2]
+    taken = _URL_PARAMETERS | (_SSL_PARAMETERS if scheme == "rediss" else frozenset())
+    taken |= _TCP_PARAMETERS if scheme != "unix" else frozenset()
+    problems = []
+    for name, _value in parse_qsl(query, keep_blank_values=False):
+        shown = name if name.isprintable() and len(name) <= 40 else f"{name[:40]!r}..."
+        if name in _BUS_OWN_PARAMETERS:
+            problems.append(
+                f"bus.url: query parameter {shown!r} is one the bus sets itself (its "
+                "timeouts follow bus.block_ms) or needs at redis-py's default; remove it "
+                "from the URL"
+            )
+        elif name not in taken:
+            where = (
+                "; ssl_* parameters apply to rediss:// only"
+                if name.startswith("ssl_") and name in _SSL_PARAMETERS
+                else ""
+            )
+            close = difflib.get_close_matches(name.lower(), sorted(taken), n=1, cutoff=0.75)
+            hint = f"; did you mean {close[0]!r}?" if close and not where else ""
+            problems.append(
+                f"bus.url: query parameter {shown!r} is not one redis-py takes in a "
+                f"{scheme}:// URL{where}{hint} (it takes: {', '.join(sorted(taken))}); "
+                "remove it"
+            )
+    return problems
+
+
 def _redis_url_parts(url: str) -> dict[str, Any] | None:
     """A bus URL as redis-py reads it when the bus opens (host, port, db, password...),
     or None when it cannot. Imported here: a desk on the memory bus never loads it."""
@@ -1146,6 +1283,78 @@ def environment_overrides(environ: Mapping[str, str] | None = None) -> list[str]
     return [name for name in env if name.lower().startswith(prefix) and name.lower() != config]
 
 
+def _env_field_problem(name: str) -> str:
+    """Why the `SILVERTINE_*` variable `name` sets no setting as written ("" when it
+    does, or when it is no setting's: another tool's `SILVERTINE_PROPERTY_EXAMPLES`).
+    pydantic-settings passes over a variable that names no field without a word: a
+    `SILVERTINE_BUS_URL` (one underscore) left the desk on memory://."""
+    rest = name[len(ENV_PREFIX) :].lower()
+    sections = list(Settings.model_fields)
+    path = rest.split("__")
+    if len(path) == 1:
+        if rest in sections or not rest:
+            return ""
+        section = next((s for s in sections if rest.startswith(s)), None)
+        if section is None:
+            close = difflib.get_close_matches(rest, sections, n=1, cutoff=0.75)
+            if not close:
+                return ""  # not one of ours
+            section = close[0]
+            spelt = f"{ENV_PREFIX}{section.upper()}"
+            return f"{name}: no section is named {rest!r}: did you mean {spelt}?"
+        field = rest[len(section) :].lstrip("_")
+        spelt = f"{ENV_PREFIX}{section.upper()}__{field.upper()}"
+        return (
+            f"{name} names no setting: a section and its field are joined by two "
+            f"underscores ({spelt})"
+        )
+    tp: Any = Settings
+    walked: list[str] = []
+    for part in path:
+        tp = _strip_type(tp)
+        if get_origin(tp) is list or tp is list:
+            where = ".".join(walked)
+            return (
+                f"{name}: {where} is a list, which the environment cannot set one item "
+                f"or field at a time: give the whole list as JSON in "
+                f"{ENV_PREFIX}{'__'.join(walked).upper()} (for example "
+                f'{ENV_PREFIX}BROKERS=\'[{{"name": "paper", "type": "paper"}}]\'), '
+                "or set the field in the config file with a ${VAR} for its value "
+                "(live: ${IB_LIVE})"
+            )
+        if get_origin(tp) is dict or tp is dict:
+            return ""  # any key
+        if not (isinstance(tp, type) and issubclass(tp, BaseModel)):
+            spelt = f"{ENV_PREFIX}{'__'.join(walked).upper()}"
+            return f"{name}: {'.'.join(walked)} is a value, not a section: write {spelt}"
+        fields = {f.lower(): f for f in tp.model_fields}
+        if part not in fields:
+            where = ".".join(walked) or "the settings"
+            known = sorted(fields)
+            close = difflib.get_close_matches(part, known, n=1)
+            hint = ""
+            if close:
+                hint = f"; did you mean {ENV_PREFIX}{'__'.join([*walked, close[0]]).upper()}?"
+            return (
+                f"{name} names no setting: {where} has no {part!r}{hint} "
+                f"(it has: {', '.join(known)})"
+            )
+        walked.append(fields[part])
+        tp = tp.model_fields[fields[part]].annotation
+    return ""
+
+
+def environment_problems(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Each `SILVERTINE_*` variable that looks meant for a setting but sets none as
+    written (`SILVERTINE_BUS_URL`), or one a field inside a list
+    (`SILVERTINE_BROKERS__0__LIVE`, which pydantic-settings read as a mapping and
+    refused as "brokers: expected a list", blaming the config file); the config is
+    refused with them. A variable that names no section of ours is left alone (it may
+    be another tool's: the test suite's `SILVERTINE_PROPERTY_EXAMPLES`)."""
+    found = [_env_field_problem(name) for name in sorted(environment_overrides(environ))]
+    return [problem for problem in found if problem]
+
+
 def config_file(path: str | Path | None = None) -> Path | None:
     """The config file read: ``path``, else ``$SILVERTINE_CONFIG``, else none."""
     if path is None:
@@ -1160,12 +1369,21 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     for a section is merged into that section. Raises :class:`ConfigError`.
     """
     file = config_file(path)
+    variables = environment_overrides()
+    problems = environment_problems() if variables else []
+    if problems:
+        raise ConfigError(problems, file)
     try:
-        if file is None and not environment_overrides():
+        if file is None and not variables:
             # Nothing to read: the overrides and the defaults are all there is.
-            return Settings(**overrides)
-        from .config_sources import settings_from_sources
+            settings = Settings(**overrides)
+        else:
+            from .config_sources import settings_from_sources
 
-        return settings_from_sources(file, overrides)
+            settings = settings_from_sources(file, overrides)
     except ValidationError as exc:
         raise ConfigError.from_validation_error(exc, file) from None
+    problems = bus_url_problems(settings.bus.url)
+    if problems:
+        raise ConfigError(problems, file)
+    return settings

@@ -7,13 +7,22 @@ screen lists this table, and `ui.keymap` in the config remaps any id
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING
 
+from textual._keyboard_protocol import FUNCTIONAL_KEYS
 from textual.binding import Binding, BindingType
-from textual.keys import _normalize_key_list
+from textual.keys import (
+    REPLACED_KEYS,
+    Keys,
+    _character_to_key,
+    _normalize_key_list,
+    key_to_character,
+)
 
 if TYPE_CHECKING:
     from textual.message_pump import MessagePump
@@ -213,6 +222,149 @@ def unknown_ids(keymap: Mapping[str, str]) -> list[str]:
     return sorted(set(keymap) - set(BY_ID))
 
 
+# -- key names -----------------------------------------------------------------------------
+
+MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
+"""The modifiers Textual writes before a key (`ctrl+shift+up`, `alt+ctrl+k`)."""
+
+# Names people write for keys that Textual names otherwise (the key bar's short names).
+_ALIASES = {
+    "esc": "escape",
+    "del": "delete",
+    "ins": "insert",
+    "pgup": "pageup",
+    "pgdn": "pagedown",
+    "page_up": "pageup",
+    "page_down": "pagedown",
+    "bs": "backspace",
+    "spacebar": "space",
+    "return": "enter",
+}
+
+
+@cache
+def _key_names() -> frozenset[str]:
+    """The key names Textual reports (longer than one character): its `Keys`, the
+    keys of the kitty keyboard protocol, and the names of the printable ASCII
+    characters (`question_mark`, `backslash`...)."""
+    names = {key.value for key in Keys} - {Keys.Return.value}  # (never reported: enter)
+    names |= set(FUNCTIONAL_KEYS.values())
+    names |= {_character_to_key(chr(code)) for code in range(32, 127)}
+    return frozenset(n for n in names if len(n) > 1 and not n.startswith("<") and "-" not in n)
+
+
+def _character_name(name: str) -> bool:
+    """Whether `name` is what Textual calls a character that is not a letter or digit
+    (`euro_sign` for €: `_character_to_key`); `latin_small_letter_a` is not (Textual
+    says `a`)."""
+    char = key_to_character(REPLACED_KEYS.get(name, name))
+    return char is not None and len(char) == 1 and _character_to_key(char) == name
+
+
+def _is_key(key: str) -> bool:
+    """Whether Textual can report `key` (one key, modifiers and all) for a key press."""
+    if len(key) == 1:
+        return key.isprintable() and not key.isspace()
+    if key in _key_names():
+        return True
+    *mods, base = key.split("+")  # (`ctrl++` has an empty modifier: write ctrl+plus)
+    if not all(m in MODIFIERS for m in mods) or len(set(mods)) < len(mods):
+        return False
+    if len(base) == 1:
+        # With a modifier only a letter or digit is written as itself: Textual calls
+        # ctrl+? `ctrl+question_mark` (a single character alone is named by set_keymap).
+        return base.isalnum()
+    return base in _key_names() or _character_name(base)
+
+
+def _written_as(key: str) -> str:
+    """The spelling of `key` that Textual reports, when one is near ("" if none)."""
+    candidates = [key.replace("-", "+"), key.lower(), key.lower().replace("-", "+")]
+    found = []
+    for text in candidates:
+        *mods, base = (
+            [*text[:-2].split("+"), "+"]
+            if text.endswith("++") and len(text) > 2
+            else text.split("+")
+        )
+        base = _ALIASES.get(base.lower(), base)
+        if len(base) == 1 and mods and not base.isalnum() and base.isprintable():
+            base = _character_to_key(base)
+        found.append("+".join([*mods, base]))
+    return next((text for text in found if text != key and _is_key(text)), "")
+
+
+def key_problem(keys: str) -> str:
+    """Why Textual never reports a key of `keys` (a binding's comma-separated keys as
+    `ui.keymap` writes them), or "" when it can report them all. A key is modifiers
+    (ctrl, shift, alt, meta, super, hyper) and a key joined by `+`, the key one
+    printable character or a Textual key name (`f5`, `escape`, `question_mark`). An
+    empty string changes nothing (`App.set_keymap`): no problem."""
+    if not keys.strip():
+        return ""
+    for key in (k.strip() for k in keys.split(",")):
+        if not key:
+            return f"{keys!r} has an empty key between its commas (keys are separated by ',')"
+        if _is_key(key):
+            continue
+        hint = _written_as(key)
+        if hint:
+            return f"{key!r} is not a key (write {hint})"
+        return (
+            f"{key!r} is not a key: write modifiers ({', '.join(MODIFIERS)}) and a key "
+            "joined by '+', the key one character or a key name (f5, escape, enter, "
+            "space, pageup, question_mark...): ctrl+k, shift+f5"
+        )
+    return ""
+
+
+@dataclass(frozen=True, slots=True)
+class BadKey:
+    """A `ui.keymap` override naming a key Textual never reports (`ctrl-k` for ctrl+k):
+    applied, the binding answered no key at all (its default's too were gone)."""
+
+    binding_id: str
+    keys: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"ui.keymap.{self.binding_id}: {self.problem}"
+
+
+def bad_keys(keymap: Mapping[str, str]) -> list[BadKey]:
+    """Every override of a known binding whose keys Textual can never report."""
+    found = []
+    for binding_id, keys in keymap.items():
+        problem = key_problem(keys) if binding_id in BY_ID else ""
+        if problem:
+            found.append(BadKey(binding_id, keys, problem))
+    return found
+
+
+def unknown_id_problem(binding_id: str) -> str:
+    """What the config says of a `ui.keymap` id no binding has."""
+    close = difflib.get_close_matches(binding_id, list(BY_ID), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return (
+        f"ui.keymap.{binding_id}: no binding has this id{hint} (the help screen, "
+        f"{display_keys(BY_ID['app.help'].keys)}, lists each with its id: app.kill_switch, "
+        "ticket.fire...)"
+    )
+
+
+def keymap_problems(keymap: Mapping[str, str]) -> list[str]:
+    """Everything that makes `keymap` unusable, as the config refuses it: ids no
+    binding has, keys Textual never reports, then two bindings on one key that answer
+    together (`clashes`, of the overrides that are keys)."""
+    problems = [unknown_id_problem(binding_id) for binding_id in unknown_ids(keymap)]
+    bad = bad_keys(keymap)
+    problems += [str(b) for b in bad]
+    dropped = {b.binding_id for b in bad}
+    usable = {k: v for k, v in keymap.items() if k in BY_ID and k not in dropped}
+    problems += [str(clash) for clash in clashes(usable)]
+    return problems
+
+
 def keys_for(binding_id: str, keymap: Mapping[str, str]) -> str:
     """The keys a binding answers to after the keymap, as the config would write them
     (an empty override changes nothing, as in `App.set_keymap`)."""
@@ -296,14 +448,17 @@ def clashes(keymap: Mapping[str, str]) -> list[Clash]:
     return found
 
 
-def without_clashes(keymap: Mapping[str, str]) -> tuple[dict[str, str], list[Clash]]:
+def without_clashes(keymap: Mapping[str, str]) -> tuple[dict[str, str], list[Clash | BadKey]]:
     """The keymap with every override that takes part in a clash left out (its
     binding keeps its default keys), and every clash that left one out. A binding back
     on its default keys may clash in turn with an override that took them (`pane.blotter:
     1` clashes with the Quotes' 1; back on 3, it clashes with `app.help: 3`): that one
-    is left out too, and its clash listed."""
-    applied = dict(keymap)
-    found: list[Clash] = []
+    is left out too, and its clash listed. An override naming a key Textual never
+    reports (`ctrl-k`) is left out too, and listed (`BadKey`), after the clashes:
+    applied, its binding answered no key at all."""
+    bad = bad_keys(keymap)
+    applied = {k: v for k, v in keymap.items() if k not in {b.binding_id for b in bad}}
+    found: list[Clash | BadKey] = []
     pending = clashes(applied)
     while pending:
         dropped = {s.id for c in pending for s in (c.first, c.second) if s.id in applied}
@@ -313,7 +468,7 @@ def without_clashes(keymap: Mapping[str, str]) -> tuple[dict[str, str], list[Cla
         for binding_id in dropped:
             del applied[binding_id]
         pending = clashes(applied)
-    return applied, found
+    return applied, found + bad
 
 
 # -- keys named in the desk's texts --------------------------------------------------------

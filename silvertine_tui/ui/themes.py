@@ -17,7 +17,6 @@ an explicit directory, the repository's `themes/` (a checkout or an editable ins
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import tomllib
@@ -32,8 +31,6 @@ from textual.theme import Theme
 
 if TYPE_CHECKING:
     from ..config import UIConfig
-
-log = logging.getLogger(__name__)
 
 TRADING_VARIABLES = ("bid", "ask", "pnl-up", "pnl-down", "paper", "live", "stale", "halted")
 
@@ -58,6 +55,31 @@ def _check_color(value: str) -> str:
         Color.parse(value)
     except ColorParseError as exc:
         raise ValueError(f"not a colour: {value!r} ({exc})") from None
+    return value
+
+
+def _check_variable(name: str, value: str) -> str:
+    """A `[variables]` value as Textual's CSS takes it where the variable is used: a
+    text style for `*-style*` names (`block-cursor-text-style = "bold"`, `link-style`),
+    else a colour with an optional alpha (`#ffd75f`, `ansi_default`, `$primary`'s
+    `"#4c9be8 50%"`, `"auto 87%"`). A bad one was loaded and crashed the desk at start
+    (`StyleSyntaxError`, exit 6) instead of the file being skipped."""
+    from textual.css.errors import DeclarationError
+    from textual.css.parse import parse_declarations
+    from textual.css.tokenizer import TokenError
+
+    prop = "text-style" if "style" in name.split("-") else "color"
+    if prop == "text-style":
+        what = "a text style (bold, italic, underline, reverse, none...)"
+    else:
+        what = "a colour (#rrggbb, a name, ansi_red...), with an alpha or not (#4c9be8 50%)"
+    problem = f"{name}: {value!r} is not {what}"
+    if not value.strip() or any(c in value for c in ";{}$"):
+        raise ValueError(problem)  # (one value: no declaration or variable in it)
+    try:
+        parse_declarations(f"{prop}: {value};", read_from=("theme", name))
+    except (DeclarationError, TokenError, ValueError):
+        raise ValueError(problem) from None
     return value
 
 
@@ -119,6 +141,13 @@ class ThemeFile(_Strict):
     colors: BaseColors
     trading: TradingColors
     variables: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("variables")
+    @classmethod
+    def _variables(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            _check_variable(name, text)
+        return value
 
     def to_theme(self) -> Theme:
         c = self.colors
@@ -195,8 +224,10 @@ def load_themes(dirs: Iterable[Path] | None = None) -> LoadedThemes:
             try:
                 theme = load_theme_file(path)
             except ThemeFileError as exc:
+                # Not logged here: the CLI reads the themes before logging is set up
+                # (the warning went to the terminal, under the UI); it logs `problems`
+                # once the log is there (`cli._log_theme_problems`), the desk toasts them.
                 problems.append(str(exc))
-                log.warning("ui.theme_invalid", extra={"problem": str(exc)})
                 continue
             found.setdefault(theme.name, theme)
     return LoadedThemes(found, problems)
