@@ -104,9 +104,9 @@ async def test_the_quit_dialog_says_the_events_the_journal_has_not_taken(
             # Whole on the screen, at 80x24 too.
             assert said_of_journal(app) == (
                 f"NOT JOURNALED: {waiting:,} event(s) ({fills} fill(s)) wait in memory, not "
-                "written to Redis yet. Quit now and what Redis has not taken within 2 s is lost from the "
-                "journal (only the log file keeps it). Stay (esc) until Health (6) shows "
-                "the bus connected and none waiting."
+                "written to Redis yet. Quit now and what Redis has not taken within 2 s is "
+                "lost from the journal (only the log file keeps it). Stay (esc) until "
+                "Health (6) shows the bus connected and none waiting."
             )
             assert journal_line(dialog).has_class("-unwritten")
 
@@ -165,7 +165,8 @@ async def test_q_with_nothing_working_asks_while_events_are_not_journaled(
             assert not app.screen.query("#cancel-quit")
             await pilot.press("C")  # offered nothing: does nothing
             await pilot.pause()
-            assert isinstance(app.screen, QuitScreen) and not app._exit
+            assert isinstance(app.screen, QuitScreen)
+            assert not app._exit
             await pilot.press("escape")
             await frames_until(app, pilot, lambda: not isinstance(app.screen, QuitScreen))
             assert not app._exit

@@ -152,9 +152,9 @@ class QuitScreen(Dialog[QuitChoice]):
             stay = self._said_key("quit.stay")
             line.update(
                 f"NOT JOURNALED: {waiting:,} event(s) ({fills:,} fill(s)) wait in memory, not "
-                "written to Redis yet. Quit now and what Redis has not taken within 2 s is lost from the "
-                f"journal (only the log file keeps it). Stay ({stay}) until Health (6) shows "
-                "the bus connected and none waiting."
+                "written to Redis yet. Quit now and what Redis has not taken within 2 s is "
+                f"lost from the journal (only the log file keeps it). Stay ({stay}) until "
+                "Health (6) shows the bus connected and none waiting."
             )
             line.set_class(True, "-unwritten")
             line.set_class(False, "-written")
