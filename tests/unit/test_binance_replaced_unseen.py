@@ -76,7 +76,7 @@ async def test_a_replace_the_journal_never_saw_is_said(caplog: pytest.LogCapture
                 await reconcile_broker(engine, again)
                 await reconcile_broker(engine, again)  # said once, not at every reconcile
             messages = [
-                e.event.payload.message  # type: ignore[union-attr]
+                e.event.payload.message
                 for e in await s.bus.read(s.bus.layout.health)
                 if e.ok and isinstance(e.event, HealthEvent)
             ]

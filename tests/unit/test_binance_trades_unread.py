@@ -51,7 +51,7 @@ def buy(coid: str, key: str, qty: str, price: str) -> OrderRequest:
     )
 
 
-async def journaled(s: Session, engine: TradingEngine, check) -> None:  # type: ignore[no-untyped-def]
+async def journaled(s: Session, engine: TradingEngine, check) -> None:
     stream = s.bus.layout.exec("binance", "spot")
     for _ in range(300):
         await replay_stream(engine, stream)
@@ -119,7 +119,7 @@ async def test_one_symbol_unread_leaves_the_others_reconciled_and_is_retried(
             assert not [f for f in await fills_of(s) if f.startswith("BTCUSDT")]
             # Said: the health message and metric name the symbol; counted; logged.
             messages = [
-                e.event.payload.message  # type: ignore[union-attr]
+                e.event.payload.message
                 for e in await s.bus.read(s.bus.layout.health)
                 if e.ok and isinstance(e.event, HealthEvent)
             ]

@@ -142,6 +142,6 @@ def test_what_the_trim_left_is_all_shown_and_keeps_every_fill(
         return
     assert found is not None
     assert [e.event_id for e in found.history] == list(dict.fromkeys(e.event_id for e in left))
-    fills = {e.payload.exec_id: e.payload.quantity for e in left if e.type == "fill"}  # type: ignore[attr-defined]
+    fills = {e.payload.exec_id: e.payload.quantity for e in left if e.type == "fill"}
     assert found.order.filled_qty <= sum(fills.values(), D(0))
     assert found.order.exec_ids <= set(fills)
