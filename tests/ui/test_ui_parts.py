@@ -556,11 +556,12 @@ def test_a_minimum_commission_does_not_make_the_fee_estimate_of_every_order() ->
     rates.learn(fill("ib", "AAPL", "100", "190", "0.50", "USD"), aapl)  # 0.005 a share
     rates.learn(fill("ib", "EUR.USD.IDEALPRO", "11", "1.0873", "2", "USD"), fx)
     assert rates.rate("ib", "AAPL") == FeeRate(Decimal("0.50") / Decimal(19_000))
-    # A small AAPL fill at the 1 USD minimum moves nothing.
+    # A small AAPL fill at the 1 USD minimum moves the rate not: it is the minimum.
     rates.learn(fill("ib", "AAPL", "1", "190", "1", "USD"), aapl)
-    assert rates.rate("ib", "AAPL") == FeeRate(Decimal("0.50") / Decimal(19_000))
+    at_least_1 = FeeRate(Decimal("0.50") / Decimal(19_000), minimum=Decimal(1))
+    assert rates.rate("ib", "AAPL") == at_least_1
     # An instrument not filled yet: the broker's rate, from its largest fill.
-    assert rates.rate("ib", "MSFT") == FeeRate(Decimal("0.50") / Decimal(19_000))
+    assert rates.rate("ib", "MSFT") == at_least_1
     # A future charged as a rate has its rate of the notional with the multiplier, as
     # the ticket's preview (one charged per contract: test_fee_estimate_per_contract).
     rates.learn(fill("ib", "ESZ6.CME", "1", "6000", "2.25", "USD"), es)
@@ -615,9 +616,11 @@ def test_fee_estimate_per_contract_for_a_future_and_a_rate_for_binance() -> None
     # Not filled yet: the broker's instruments of the same kind, charged the same way.
     assert rates.rate("ib", "NQZ6.CME", nq) == FeeRate(Decimal("2.25"), per_unit=True)
     assert rates.rate("ib", "MSFT.SMART", msft) == FeeRate(Decimal("0.005"), per_unit=True)
-    # The largest fill by quantity is the reference: a minimum on a small one moves nothing.
+    # The largest fill by quantity is the reference; a small one at the minimum is that.
     rates.learn(fill("ib", "AAPL.SMART", "1", "190", "1", "USD"), aapl)
-    assert rates.rate("ib", "AAPL.SMART", aapl) == FeeRate(Decimal("0.005"), per_unit=True)
+    assert rates.rate("ib", "AAPL.SMART", aapl) == FeeRate(
+        Decimal("0.005"), per_unit=True, minimum=Decimal(1)
+    )
     # A venue charging a fraction of the notional: a rate, times the order's notional.
     rates.learn(fill("binance", "ETHUSDT.BINANCE", "2", "3000", "4.5", "USDT"), eth)
     rate = rates.rate("binance", "ETHUSDT.BINANCE", eth)
