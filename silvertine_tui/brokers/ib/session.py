@@ -27,10 +27,17 @@ from .contracts import to_decimal
 from .fees import latest_executions
 from .market import DATA_TYPES
 from .state import IBState
+from .translate import UNSET_DOUBLE
 
 log = logging.getLogger(__name__)
 
 L = ConnectionState
+
+CATCHING_UP = (
+    "catching up with TWS (its orders and the day's executions): cancels go; new orders "
+    "wait until it is LIVE"
+)
+"""The `ib` link's detail while the catch-up after 1101/1102 runs."""
 
 
 class IBSession(IBState):
@@ -294,15 +301,19 @@ class IBSession(IBState):
                 await self.set_link("market", L.DEGRADED, "no quotes while TWS is cut off (1100)")
             return
         # (The subscriptions were asked again as TWS's message came: `_tickers_after`.)
-        await self.set_link("ib", L.RECONCILING, text)
+        # DEGRADED, not RECONCILING, while the catch-up runs: the socket is up and TWS
+        # takes cancels, so cancels and the kill switch go out at once; new orders wait
+        # for the catch-up (`order_path_down`). RECONCILING refused every cancel until
+        # the catch-up was answered (up to `request_timeout_s` from a busy TWS).
+        await self.set_link("ib", L.DEGRADED, f"{text}; {CATCHING_UP}")
         self._spawn(self._restored(self._link_turn), "restored")
 
     async def _restored(self, turn: int) -> None:
-        """Catch up after 1101/1102, then the `ib` link is LIVE. A catch-up TWS does not
-        answer (busy right after its own reconnection) is asked again, doubling the wait
-        from `reconnect_delay_s` to `reconnect_max_delay_s`; meanwhile the link is
-        DEGRADED, so cancels go and new orders wait (left RECONCILING, even the kill
-        switch was refused until the socket dropped). A later 1100/1101/1102 (`turn`
+        """Catch up after 1101/1102, then the `ib` link is LIVE; DEGRADED meanwhile, so
+        cancels go and new orders wait (left RECONCILING, even the kill switch was
+        refused until the catch-up was answered). A catch-up TWS does not answer (busy
+        right after its own reconnection) is asked again, doubling the wait from
+        `reconnect_delay_s` to `reconnect_max_delay_s`. A later 1100/1101/1102 (`turn`
         moved on) or a lost socket ends these tries: their own handling follows."""
         delay = self.cfg.reconnect_delay_s
         while True:
@@ -335,19 +346,34 @@ class IBSession(IBState):
         await self.announce_reconnect()
 
     async def _catch_up(self) -> set[str]:
-        """Fills and order states TWS has that the journal lacks (the day's executions
-        of every client id, open and completed orders), each journaled once. Returns
-        the orders of the desk TWS listed (open, or completed today)."""
+        """Fills and order states TWS has that the journal lacks (open and completed
+        orders, the day's executions of every client id), each journaled once. Returns
+        the orders of the desk TWS listed (open, or completed today).
+
+        The orders' terms go into the journal before any fill: an order changed while
+        the desk did not hear it (in TWS's window, or the desk's own modify whose
+        answer a drop lost) and filled at its new size had its fill refused as an
+        overfill of the old one (a restart showed FILLED 0/3; an order 3 -> 10 with 5
+        filled read 0/10). So the open orders are asked first (their openOrders are
+        queued as they come: `_hook`'s tap), then the completed orders (whose terms
+        are queued here: ib_async raises nothing for them), then the executions; the
+        statuses last."""
+        trades = await self._request("open orders", self.ib.reqAllOpenOrdersAsync)
+        done = await self._request(
+            "completed orders", lambda: self.ib.reqCompletedOrdersAsync(False)
+        )
+        for trade in done:
+            order = trade.order
+            if not 0 < order.totalQuantity < UNSET_DOUBLE:
+                continue  # no size said: nothing to compare (a size of 0 is none)
+            if self._coid(order.permId, order.clientId, order.orderId, order.orderRef):
+                self._queue_terms(trade)
         fills = await self._request(
             "executions",
             lambda: self.ib.reqExecutionsAsync(ExecutionFilter(acctCode=self.account)),
         )
         for ib_fill in latest_executions(fills):  # an execution at its latest correction
             self._enqueue(functools.partial(self._publish_exec, ib_fill, live=False))
-        trades = await self._request("open orders", self.ib.reqAllOpenOrdersAsync)
-        done = await self._request(
-            "completed orders", lambda: self.ib.reqCompletedOrdersAsync(False)
-        )
         seen: set[str] = set()
         for trade in [*trades, *done]:
             order = trade.order

@@ -51,7 +51,7 @@ from .identity import IdentityMap
 from .inbox import Inbox
 from .ledger import ExecutionLedger
 from .market import MarketData
-from .translate import INACTIVE, UNSET_DOUBLE, inactive_reason
+from .translate import INACTIVE, UNSET_DOUBLE, inactive_reason, price_or_none
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,9 @@ class IBState(Broker):
         self._keys_by_con_id: dict[int, str] = {}
         # Keys refused for standing for a contract another key holds (`SameContract`).
         self._same_contract: dict[str, SameContract] = {}
-        self._request_lock = asyncio.Lock()
+        # One request of a kind at a time where ib_async keeps one answer per kind
+        # (`_turn_for`), by kind: a request of another kind does not wait behind it.
+        self._request_turns: dict[str, asyncio.Lock] = {}
         self._balances: dict[str, Balance] = {}
         self._positions_sent: dict[str, Position] = {}  # instrument -> last published
         # conId -> TWS's latest position, its job queued (`_on_position`)
@@ -428,6 +430,19 @@ class IBState(Broker):
     def _stopping(self) -> bool:
         return self._closing
 
+    def _turn_for(self, what: str) -> contextlib.AbstractAsyncContextManager[Any]:
+        """What a request of `what` waits for its turn on. ib_async keys the answer of
+        an open-orders or completed-orders listing by its kind, not by a request id:
+        two of a kind at once, the second took the first's answer and the first waited
+        out its timeout, so those go one at a time, each kind on its own lock. A
+        request with its own id (executions) waits for nothing. One lock for every
+        request, the kill switch's listing of open orders waited behind a catch-up's
+        executions TWS did not answer (10 s after 1102) while its socket was up."""
+        if what == "executions":
+            return contextlib.nullcontext()
+        kind = what.split(" for ")[0]  # "contract details for AAPL": one kind
+        return self._request_turns.setdefault(kind, asyncio.Lock())
+
     async def _request(self, what: str, make: Callable[[], Awaitable[T]]) -> T:
         """One request to TWS: pacing errors (162, 420, 100) wait and try again, a lost
         socket is NotConnected, no answer a BrokerTimeout."""
@@ -436,7 +451,7 @@ class IBState(Broker):
             if not self.ib.isConnected():
                 raise NotConnected(f"{self.source}: not connected to TWS; {what} not asked")
             try:
-                async with self._request_lock:
+                async with self._turn_for(what):
                     return await asyncio.wait_for(make(), self.cfg.request_timeout_s)
             except RequestError as exc:
                 if exc.code not in codes.PACING:
@@ -482,7 +497,29 @@ class IBState(Broker):
         }
         self._enqueue(lambda: self._publish_status(snapshot), order=True)
 
+    def _queue_terms(self, trade: Any) -> None:
+        """Queue the terms TWS holds of an order (its quantity, limit and stop, as in
+        an openOrder or a completed order): journaled as an amend when they differ
+        from the journal's (`_open_order`), so a fill at those terms that is queued
+        after them is no overfill."""
+        order = trade.order
+        terms = (
+            to_decimal(order.totalQuantity),
+            price_or_none(order.lmtPrice, None),
+            price_or_none(order.auxPrice, None),
+        )
+        ids = (order.permId, order.clientId, order.orderId, order.orderRef)
+        self._enqueue(lambda: self._open_order(ids, terms, trade), order=True)
+
     # -- implemented by the other parts of IBBroker ----------------------------------------
+
+    async def _open_order(
+        self,
+        ids: tuple[int, int, int, str],
+        terms: tuple[Decimal, Decimal | None, Decimal | None],
+        trade: Any,
+    ) -> None:
+        raise NotImplementedError
 
     def _hook(self) -> None:
         raise NotImplementedError
