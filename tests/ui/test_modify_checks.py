@@ -130,6 +130,9 @@ async def test_the_dialog_takes_only_numbers_and_shows_what_has_filled(make_desk
         shown = str(screen.query_one("#m-filled", Static).render())
         assert shown == f"filled {filled.normalize():f} of 8"
         price = screen.query_one("#m-limit_price", Input)
+        # It opens on the Qty, as the ticket does; tab goes on to the Price.
+        assert desk.app.focused is screen.query_one("#m-quantity", Input)
+        await pilot.press("tab")
         assert desk.app.focused is price
         price.value = ""
         await pilot.press("q", "a", "4", "b", ".", "5", "x")

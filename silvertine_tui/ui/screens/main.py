@@ -933,6 +933,7 @@ class MainScreen(Screen[None]):
                 risk=self.desk.ticket_context.risk_check,
                 lookup=self.desk.view.order,
                 cursor_blink=self.desk.cursor_blink,
+                confirm_notional=self.desk.ui.confirm_notional,
             ),
             callback=done,
         )

@@ -3,26 +3,39 @@ the instrument's grid and against the risk rules (the ticket's copy of them), so
 change the engine would refuse is said in the dialog, which stays open with what was
 typed. While it is open the dialog follows the order: what has filled (the floor of a
 new quantity) as it fills, and an order that ends meanwhile (filled, cancelled by a kill
-switch or at the venue) is said there, its fields closed: nothing is left to change."""
+switch or at the venue) is said there, its fields closed: nothing is left to change.
+
+What the change means is said as it is typed (`notional 35,910.00 USD (was 945.00)`),
+and a change that leaves the order above the desk's `confirm_notional`, or more than
+doubles its quantity, asks first with the ticket's confirmation (`ConfirmScreen`): a
+buy of 5 typed up to 190 went at once, 36 times the limit a new ticket asks above.
+
+The fields are in the ticket's order, Qty then Price, and the dialog opens on Qty as
+the ticket does; tab stops at the last field (it wrapped to Qty: a price typed after a
+tab too many went in as the quantity), and the field with the keyboard is marked."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
 from ...domain import Instrument, OrderRequest, plain
 from ...engine.projection import OrderView
-from ...engine.risk import RiskViolation, modify_violations
+from ...engine.risk import RiskViolation, modified_request, modify_violations
 from ...events.summary import qty_text
-from ..format import NUMBER_KEYS, NotANumber, num, parse_decimal, shown
+from ..focus import focus_now
+from ..format import NUMBER_KEYS, NotANumber, num, parse_decimal, short_id, shown
 from ..keymap import bindings, named_key
-from ..orders import Problem, risk_problems
+from ..orders import Problem, order_text, risk_problems
+from .confirm import ConfirmScreen
 from .dialog import Dialog
 
 
@@ -35,6 +48,13 @@ class Change:
 
 RiskCheck = Callable[[OrderRequest], list[RiskViolation]]
 LABELS = {"quantity": "qty", "limit_price": "price", "stop_price": "stop"}
+FIELDS = ("quantity", "limit_price", "stop_price")  # the ticket's order: Qty, then Price
+
+GROWTH_ASKS = Decimal(2)
+"""A new quantity more than this many times the order's asks first, whatever its
+notional: the slips the desk has seen grow an order far more than that (5 typed up to
+190; a price typed into the Qty after a tab too many), and an order is often doubled on
+purpose. Under `confirm_notional` such a slip went unasked."""
 
 
 def terms(view: OrderView) -> dict[str, Decimal | None]:
@@ -133,8 +153,136 @@ def check_change(
     return change, []
 
 
+def notional(request: OrderRequest, instrument: Instrument | None) -> Decimal | None:
+    """The whole order's notional at its own price (the limit, else the stop), as the
+    ticket's preview counts it; None with no price (a market order)."""
+    multiplier = instrument.multiplier if instrument is not None else Decimal(1)
+    return request.notional_at(request.reference_price(), multiplier)
+
+
+def typed_request(view: OrderView, qty: str, price: str, stop: str) -> OrderRequest | None:
+    """The order as the fields would leave it, as typed (None while a field is not a
+    number, or is emptied of a term the order has): for the line that says what the
+    change means while it is typed; Enter sends what `check_change` finds."""
+    current = terms(view)
+    values: dict[str, Decimal | None] = {}
+    for name, text in zip(FIELDS, (qty, price, stop), strict=True):
+        if not text.strip():
+            if current[name] is not None:
+                return None
+            values[name] = None
+            continue
+        try:
+            values[name] = parse_decimal(text)
+        except NotANumber:
+            return None
+    return modified_request(
+        view.order,
+        quantity=values["quantity"],
+        limit_price=values["limit_price"],
+        stop_price=values["stop_price"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Meaning:
+    """What a change means for the order, said before it is sent: its notional
+    against the order's now, and why it asks first (`asks`)."""
+
+    before: Decimal | None
+    after: Decimal | None
+    currency: str
+    # The confirmation limit the new notional is above (None: not above it).
+    over: Decimal | None = None
+    # The desk's confirmation limit could not be read: every change asks.
+    no_limit: bool = False
+    # (the order's quantity, the new one) when the new is more than `GROWTH_ASKS` times.
+    grown: tuple[Decimal, Decimal] | None = None
+
+    @property
+    def asks(self) -> bool:
+        return self.over is not None or self.no_limit or self.grown is not None
+
+    def text(self) -> str:
+        ccy = f" {self.currency}" if self.currency else ""
+        if self.before is None and self.after is None:
+            return "notional: not known, the order has no price (a market order)"
+        after = "?" if self.after is None else num(self.after, 2)
+        if self.before is None:
+            return f"notional {after}{ccy}"
+        if self.after == self.before:
+            return f"notional {after}{ccy} (unchanged)"
+        return f"notional {after}{ccy} (was {num(self.before, 2)})"
+
+    def why(self) -> str:
+        """Why it asks, short, under `text` in the dialog ("" when Enter sends)."""
+        said = []
+        if self.no_limit:
+            said.append("confirmation limit not known")
+        if self.over is not None:
+            said.append(f"above the confirmation limit {num(self.over, 2)}")
+        if self.grown is not None:
+            old, new = self.grown
+            said.append(f"qty {_times(old, new)} times the order's {num(old)}")
+        return f"{'; '.join(said)}: enter asks first" if said else ""
+
+    def question(self) -> list[str]:
+        """Why it asks, in the confirmation's words."""
+        ccy = f" {self.currency}" if self.currency else ""
+        said = []
+        if self.no_limit:
+            said.append("The desk's confirmation limit is not known: every change asks.")
+        if self.over is not None and self.after is not None:
+            said.append(
+                f"Notional {num(self.after, 2)}{ccy} is above the confirmation limit "
+                f"{num(self.over, 2)}."
+            )
+        if self.grown is not None:
+            old, new = self.grown
+            said.append(
+                f"Qty {num(new)} is {_times(old, new)} times the order's {num(old)}: "
+                "more than double asks first."
+            )
+        return said
+
+
+def _times(old: Decimal, new: Decimal) -> str:
+    """`38`, `2.5`: how many times `old` is `new`, to a tenth."""
+    return num((new / old).quantize(Decimal("0.1")))
+
+
+def meaning(
+    view: OrderView,
+    instrument: Instrument | None,
+    changed: OrderRequest | None,
+    limit: Decimal | None,
+) -> Meaning:
+    """What `changed` (the order after the change; None: not known yet) means for the
+    order as it stands, and why it asks first: a notional above `limit` (the desk's
+    `confirm_notional`; None: not known, so every change asks), or a quantity more than
+    `GROWTH_ASKS` times the order's."""
+    order = view.order
+    before = notional(modified_request(order), instrument)
+    currency = instrument.quote_currency if instrument is not None else ""
+    if changed is None:
+        return Meaning(before, None, currency)
+    after = notional(changed, instrument)
+    over = limit if limit is not None and after is not None and after > limit else None
+    old, new = order.quantity, changed.quantity
+    grown = None
+    if old is not None and new is not None and old > 0 and new > old * GROWTH_ASKS:
+        grown = (old, new)
+    return Meaning(before, after, currency, over=over, no_limit=limit is None, grown=grown)
+
+
 class ModifyScreen(Dialog[Change | None]):
-    BINDINGS = bindings("modify")  # enter sends: the fields' own key
+    # enter sends: the fields' own key. Tab stops at the last field, shift+tab at the
+    # first: Textual's wrap took a tab too many from the Price back to the Qty.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *bindings("modify"),
+        Binding("tab", "next_field", "Next field", show=False),
+        Binding("shift+tab", "previous_field", "Previous field", show=False),
+    ]
 
     def __init__(
         self,
@@ -144,10 +292,16 @@ class ModifyScreen(Dialog[Change | None]):
         risk: RiskCheck | None = None,
         lookup: Callable[[str], OrderView | None] | None = None,
         cursor_blink: bool = True,
+        confirm_notional: Decimal | None = None,
     ) -> None:
         """`lookup`: the order as the desk holds it now (`DeskProjection.order`),
-        followed while the dialog is open (`follow_desk`)."""
+        followed while the dialog is open (`follow_desk`). `confirm_notional`: above
+        it a change asks first (the desk's `ui.confirm_notional`; None: every change asks)."""
         super().__init__()
+        self.confirm_notional = confirm_notional
+        # The change the confirmation asks about, while it is open: Enter again meanwhile
+        # never opens a second one.
+        self._asking: Change | None = None
         self.cursor_blink = cursor_blink
         self.view = view
         self.instrument = instrument
@@ -178,13 +332,14 @@ class ModifyScreen(Dialog[Change | None]):
             filled = shown(filled_text(self.view, self.instrument))
             yield Static(filled, id="m-filled", markup=False)
             # Number fields as the ticket's: a key that is no part of a number rings the
-            # bell and does nothing.
-            with Horizontal(classes="ticket-row"):
+            # bell and does nothing. Their text is selected as a field takes the
+            # keyboard: typing replaces it.
+            with Horizontal(id="m-row-quantity", classes="ticket-row"):
                 yield Label("Qty", classes="ticket-label")
                 yield Input(
                     _text(order.quantity), id="m-quantity", compact=True, restrict=NUMBER_KEYS
                 )
-            with Horizontal(classes="ticket-row"):
+            with Horizontal(id="m-row-limit_price", classes="ticket-row"):
                 yield Label("Price", classes="ticket-label")
                 yield Input(
                     _text(order.limit_price),
@@ -193,7 +348,7 @@ class ModifyScreen(Dialog[Change | None]):
                     disabled=not request.order_type.has_limit_price,
                     restrict=NUMBER_KEYS,
                 )
-            with Horizontal(classes="ticket-row"):
+            with Horizontal(id="m-row-stop_price", classes="ticket-row"):
                 yield Label("Stop", classes="ticket-label")
                 yield Input(
                     _text(order.stop_price),
@@ -202,6 +357,8 @@ class ModifyScreen(Dialog[Change | None]):
                     disabled=not request.order_type.has_stop_price,
                     restrict=NUMBER_KEYS,
                 )
+            # What the change means, as it is typed: `notional 35,910.00 USD (was 945.00)`.
+            yield Static(id="m-preview", markup=False)
             yield Static(id="m-problems", markup=False)
             # enter is the fields' own key (Input.Submitted), not the key map's.
             yield Static(
@@ -214,10 +371,47 @@ class ModifyScreen(Dialog[Change | None]):
     def on_mount(self) -> None:
         for field_input in self.query(Input):
             field_input.cursor_blink = self.cursor_blink
-        field = (
-            "m-limit_price" if self.view.order.request.order_type.has_limit_price else "m-quantity"
-        )
-        self.query_one(f"#{field}", Input).focus()
+        # On Qty, as the ticket opens: on the Price, a tab "to the price" wrapped to the
+        # Qty, and the price typed next went in as the quantity.
+        focus_now(self.query_one("#m-quantity", Input))
+        self._show_meaning()
+
+    # -- the fields and the keyboard -----------------------------------------------------
+
+    def _fields(self) -> list[Input]:
+        """The fields that take the keyboard, in the dialog's order."""
+        return [field for field in self.query(Input) if field.focusable]
+
+    def _step(self, by: int) -> None:
+        fields = self._fields()
+        if not fields:
+            self.app.bell()  # the order ended: nothing to type in
+            return
+        focused = self.focused
+        if not isinstance(focused, Input) or focused not in fields:
+            focus_now(fields[0])
+            return
+        n = fields.index(focused) + by
+        if 0 <= n < len(fields):
+            focus_now(fields[n])  # its text selected as it takes the keyboard
+        else:
+            self.app.bell()  # the last field (or the first): no wrap to the other end
+
+    def action_next_field(self) -> None:
+        self._step(1)
+
+    def action_previous_field(self) -> None:
+        self._step(-1)
+
+    @on(events.DescendantFocus)
+    @on(events.DescendantBlur)
+    def _focus_moved(self) -> None:
+        """The row of the field that has the keyboard is marked (its label in reverse,
+        as the ticket's)."""
+        focused = self.focused
+        for name in FIELDS:
+            has = isinstance(focused, Input) and focused.id == f"m-{name}"
+            self.query_one(f"#m-row-{name}").set_class(has, "-editing")
 
     def _values(self) -> tuple[str, str, str]:
         return (
@@ -246,6 +440,7 @@ class ModifyScreen(Dialog[Change | None]):
             )
             filled.add_class("-ended")
             self._show([])
+            self._show_meaning()  # nothing is left to change: no notional of a change
             leave = named_key(self, "modify.cancel")
             self.query_one("#dialog-hint", Static).update(f"{leave}: close")
             for field in self.query(Input):
@@ -254,6 +449,7 @@ class ModifyScreen(Dialog[Change | None]):
         moved = self._follow_terms(view)
         text = filled_text(view, self.instrument)
         filled.update(shown(f"{text}; changed meanwhile: {moved}" if moved else text))
+        self._show_meaning()  # "was": the order as it stands now
         if self.problems_shown:  # the floor of a new quantity may have moved
             self._show(self._check()[1])
 
@@ -296,16 +492,121 @@ class ModifyScreen(Dialog[Change | None]):
             return True
         return False
 
+    # -- what the change means, and asking first -----------------------------------------
+
+    def _limit(self) -> Decimal | None:
+        """Above this notional a change asks first (None: not given, every change asks)."""
+        return self.confirm_notional
+
+    def _meaning(self, change: Change | None = None) -> Meaning:
+        """Of `change` (one checked, as Enter sends it), else of the fields as typed."""
+        if change is not None:
+            changed: OrderRequest | None = self._changed_request(change)
+        else:
+            changed = typed_request(self.view, *self._values())
+        return meaning(self.view, self.instrument, changed, self._limit())
+
+    def _changed_request(self, change: Change) -> OrderRequest:
+        return modified_request(
+            self.view.order,
+            quantity=change.quantity,
+            limit_price=change.limit_price,
+            stop_price=change.stop_price,
+        )
+
+    def _show_meaning(self) -> None:
+        if self.ended:
+            text = ""
+        else:
+            said = self._meaning()
+            text = said.text()
+            if said.asks:  # what enter will do: ask first, and why
+                text += f"\n{said.why()}"
+        line = self.query_one("#m-preview", Static)
+        line.update(shown(text, lines=True))
+        line.display = bool(text)  # an ended order's dialog: no line for it
+
+    def _ask(self, change: Change, said: Meaning) -> None:
+        """The ticket's confirmation, of the order as the change leaves it; the answer
+        comes to `_answered`. Once the order moves meanwhile (fills, ends, changes at
+        the venue) the question is stale: its yes is off (`ConfirmScreen.moved`)."""
+        request = self.view.order.request
+        changed = self._changed_request(change)
+        coid = self.view.client_order_id
+        asked_of = _progress(self.view)
+        body = "\n".join(
+            [
+                f"To {request.broker}/{request.account}.",
+                *said.question(),
+                said.text(),
+            ]
+        )
+
+        def moved() -> str | None:
+            view = self.lookup(coid) if self.lookup is not None else None
+            if view is None or _progress(view) == asked_of:
+                return None
+            if view.order.status.is_terminal:
+                return f"the order is {view.order.status} meanwhile"
+            return f"the order changed meanwhile ({filled_text(view, self.instrument)})"
+
+        self._asking = change
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Modify {short_id(coid)}: {order_text(changed, self.instrument)}?",
+                body,
+                confirm_label="Send",
+                moved=moved if self.lookup is not None else None,
+            ),
+            callback=self._answered,
+        )
+
+    def _answered(self, ok: bool | None) -> None:
+        asked, self._asking = self._asking, None
+        if not ok:
+            # Back to the field with its text selected: typing replaces it (the cursor
+            # was left at its end, and a new quantity typed went on after the old one).
+            self._select_focused()
+            return
+        # The order may have moved while the question was open: checked again, and
+        # asked again of a change that is no longer the one answered.
+        self.follow_desk()
+        if self.ended:
+            return  # said in the dialog; nothing is sent
+        change, problems = self._check()
+        if problems or change is None:
+            self._show(problems)
+            self.problems_shown = True
+            self._select_focused()
+            return
+        if change != asked:
+            said = self._meaning(change)
+            if said.asks:
+                self._ask(change, said)
+                return
+        self.dismiss(change)
+
+    def _select_focused(self) -> None:
+        focused = self.focused
+        if isinstance(focused, Input):
+            focused.select_all()
+
     @on(Input.Submitted)
     def _submit(self, event: Input.Submitted) -> None:
         event.stop()
+        if self._asking is not None:
+            return  # the confirmation is on its way: one question at a time
         self.follow_desk()  # the order as it is now, not as at the last frame
         if self.ended:
             return  # said in the dialog; nothing is sent
         change, problems = self._check()
-        if problems:
+        if problems or change is None:
             self._show(problems)
             self.problems_shown = True
+            return
+        said = self._meaning(change)
+        if said.asks:
+            self._ask(change, said)
             return
         self.dismiss(change)
 
@@ -317,6 +618,7 @@ class ModifyScreen(Dialog[Change | None]):
         name = (event.input.id or "").removeprefix("m-")
         if name in self._filled_with and event.value != _text(self._filled_with[name]):
             self._typed.add(name)  # (an Input says its first value too: not typed)
+        self._show_meaning()
         if self.problems_shown:
             self._show(self._check()[1])
 

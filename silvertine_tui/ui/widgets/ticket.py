@@ -701,6 +701,7 @@ class Ticket(Vertical):
         if not ok:
             self.sending = False
             self._status("not sent: cancelled", "warn")
+            self._select_focused()
             return
         # The market may have moved while the dialog was open: check again, and ask of
         # a notional that crossed the limit meanwhile.
@@ -708,10 +709,21 @@ class Ticket(Vertical):
         if not checked.ok or checked.request is None:
             self.sending = False
             self._status(f"NOT SENT: {_count(checked.problems)}", "error", blocked=True)
+            self._select_focused()
             self._show_every_problem()
             return
         if not self._ask(checked, "", notional_asked=notional_asked):
             self._send_request(checked)
+
+    def _select_focused(self) -> None:
+        """The ticket's field that gets the keyboard back from a confirmation answered
+        no (or one whose order is no longer sendable) has its text selected, as a field
+        taking the keyboard has (`select_on_focus`): the focus never left it, so no
+        focus selected it, and with the cursor at its end `10` typed as a new quantity
+        made `1010`."""
+        focused = self.screen.focused
+        if isinstance(focused, Input) and self in focused.ancestors:
+            focused.select_all()
 
     def _send_request(self, checked: Checked) -> None:
         assert checked.request is not None
