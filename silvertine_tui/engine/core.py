@@ -58,6 +58,7 @@ from ..events import (
     OrderRequestEvent,
     OrderUpdateEvent,
     PositionEvent,
+    Reconcile,
     ReconcileEvent,
     ReconcileKind,
     Risk,
@@ -174,7 +175,9 @@ executions it includes: TWS sends position updates and execDetails with no order
 between them (the position after a market order's last fill can come ahead of its
 second and third execDetails), and the IB adapter journals a fill only once its
 commission report is in or `commission_wait_s` (2 s) passed. Ten seconds covers a
-few fills in flight; a mismatch that stands longer is reported."""
+few fills in flight; a mismatch that stands longer is reported. The time runs from the
+instrument's last fill: while its fills are still coming (an order filling in a
+thousand pieces, the venue's position ahead of them all along) it is not judged."""
 
 Key = tuple[str, str, str]
 
@@ -184,8 +187,14 @@ class Disagreement:
     """A venue position that disagrees with our fills: watched, reported once due."""
 
     venue: Decimal  # the venue's latest word
-    since_ns: int  # when the two stopped agreeing (the engine's clock; replay: event ts)
+    # when the two stopped agreeing, or the instrument's last fill since (the engine's
+    # clock; replay: event ts)
+    since_ns: int
     reported: bool = False
+    # Found by a reconcile while the instrument's fills were still coming: once it
+    # stands, the venue's quantity is taken (`adopt_settled`), as the reconcile would
+    # have, instead of only being reported.
+    adopt: bool = False
 
 
 def entry_after(entry_id: str, last: str) -> bool:
@@ -290,6 +299,12 @@ class TradingEngine:
         # one may before it is a mismatch (`check_positions`).
         self._disagreements: dict[Key, Disagreement] = {}
         self.position_settle_ns = int(POSITION_SETTLE_S * 1e9)
+        # When each position last took a fill (live, the engine's clock): a reconcile
+        # judges no position whose fills are still coming (`fills_settling`).
+        self._last_fill_ns: dict[Key, int] = {}
+        # Disagreements a reconcile left to settle that stood: their venue quantity is
+        # taken by `adopt_settled`.
+        self._adopt_due: list[Key] = []
         self._changed = asyncio.Event()
         self._modify_turns = Turns()  # changes of each order, checked and sent one at a time
         # Ids of send attempts the OMS may never see: refused by the gate (also read
@@ -529,8 +544,9 @@ class TradingEngine:
                 if took and disagreements:
                     if self.replaying:  # as `apply` does before each event
                         self.check_positions(event.ts)
-                    self._fill_moved(payload)
+                    self._fill_moved(payload, event.ts)
                 if took and kind is _FILL and not self.replaying:  # (no call per replayed fill)
+                    self._last_fill_ns[key] = time.time_ns()
                     self._position_moved(payload.broker, payload.account, payload.instrument)
         except Exception as exc:
             raise EntryNotApplied(entry, exc) from exc  # `entry`: the one being applied
@@ -641,8 +657,12 @@ class TradingEngine:
                 if outcome in FILL_ANOMALIES:
                     self._fill_anomaly(event.payload, outcome)
                 if self._disagreements:
-                    self._fill_moved(event.payload)
+                    self._fill_moved(event.payload, event.ts)
                 fill = event.payload
+                if not self.replaying:
+                    self._last_fill_ns[(fill.broker, fill.account, fill.instrument)] = (
+                        time.time_ns()
+                    )
                 self._position_moved(fill.broker, fill.account, fill.instrument)
             case OrderRequestEvent():
                 pass  # first: a journal is mostly order events (a miss costs here)
@@ -659,7 +679,8 @@ class TradingEngine:
                         AnomalyKind.POSITION_MISMATCH,
                         f"{event.source} {rec.instrument}: we held {rec.ours}, the venue "
                         f"holds {rec.venue}; the venue's quantity was taken, no fill was "
-                        "made up: check the fills at the venue",
+                        "made up: check the fills at the venue"
+                        + self._cost_taken((event.broker, event.account, rec.instrument)),
                     )
                 if rec.venue_quantity is not None and rec.kind in (
                     ReconcileKind.POSITION_MISMATCH,
@@ -796,9 +817,23 @@ class TradingEngine:
         since = ts if self.replaying else time.time_ns()
         self._disagreements[key] = Disagreement(venue.quantity, since)
 
-    def _fill_moved(self, fill: Fill) -> None:
+    def _cost_taken(self, key: Key) -> str:
+        """What a position whose quantity was taken from the venue is worth at: said
+        when its cost is lost (`Portfolio.adopt_venue_quantity`), never silently."""
+        state = self.portfolio.positions.get(key)
+        if state is None or state.quantity == 0 or state.avg_price is not None:
+            return ""
+        return (
+            "; the venue reported no average cost for that quantity, so the position has "
+            "none: no average nor unrealized P&L until it is flat again"
+        )
+
+    def _fill_moved(self, fill: Fill, ts: int | None = None) -> None:
         """A fill moved our position (and its fee perhaps another, in the asset it was
-        paid in): a disagreement it catches up with ends unreported."""
+        paid in): a disagreement it catches up with ends unreported; one it does not
+        is timed again from now (`ts` in a replay): the instrument's fills are still
+        coming, and the venue's position ahead of them is no mismatch yet."""
+        now = ts if self.replaying else time.time_ns()
         for key in (
             (fill.broker, fill.account, fill.instrument),
             self.portfolio.fee_position(fill),
@@ -810,6 +845,8 @@ class TradingEngine:
                 ours = self.portfolio.position(*key)
                 if ours == watched.venue:
                     self._agreed(key, watched, ours, "")
+                elif not watched.reported and now is not None and now > watched.since_ns:
+                    watched.since_ns = now
 
     def _agreed(self, key: Key, watched: Disagreement, qty: Decimal, how: str) -> None:
         del self._disagreements[key]
@@ -837,6 +874,11 @@ class TradingEngine:
                 continue
             watched.reported = True
             ours = self.portfolio.position(broker, account, instrument)
+            if watched.adopt and not self.replaying:
+                # A reconcile's finding, left until the fills stopped: now taken as the
+                # reconcile takes one (`adopt_settled` journals it; it says the anomaly).
+                self._adopt_due.append((broker, account, instrument))
+                continue
             self._anomaly(
                 AnomalyKind.POSITION_MISMATCH,
                 f"{broker}/{account} {instrument}: the venue reports a position of "
@@ -850,6 +892,81 @@ class TradingEngine:
         a disagreement from the journal would be timed from history."""
         self._disagreements.clear()
 
+    def fills_settling(
+        self, broker: str, account: str, instrument: str, venue: Decimal | None = None
+    ) -> bool:
+        """Whether a position's fills are still coming: it took a fill less than
+        `position_settle_ns` ago and an order of ours in it is working (after a
+        reconcile's own findings: the venue lists it open). With `venue` (the venue's
+        quantity), only if fills of those working orders could make up the difference:
+        on their side, within what they have left to fill. A venue's position ahead of
+        such fills is no mismatch yet. Anything else is judged at once (fills owed by an
+        order the venue said FILLED are in the venue's position: `OMS.write_off_owed`)."""
+        last = self._last_fill_ns.get((broker, account, instrument))
+        if last is None or time.time_ns() - last >= self.position_settle_ns:
+            return False
+        working = [
+            v.order
+            for v in self.oms.exposed(broker, account, instrument)
+            if not v.order.status.is_terminal
+        ]
+        if venue is None:
+            return bool(working)
+        gap = venue - self.portfolio.position(broker, account, instrument)
+        if gap == 0:
+            return False
+        side = Side.BUY if gap > 0 else Side.SELL
+        room = sum((o.leaves_qty for o in working if o.request.side is side), Decimal(0))
+        return abs(gap) <= room
+
+    def settle_then_adopt(self, key: Key, venue: Decimal) -> None:
+        """A reconcile found the venue's position `venue` disagreeing with ours while the
+        instrument's fills were still coming (`fills_settling`): it is watched as a
+        venue's position report is, timed from the last fill. Fills that bring ours to
+        it end it unreported; one that still stands `position_settle_ns` after the last
+        fill takes the venue's quantity (`adopt_settled`), as the reconcile would have.
+        Taken at once, it counted the fills on their way twice: the venue's quantity
+        held them, and they came after it (a buy of 19,689 ended a position of 19,719)."""
+        since = self._last_fill_ns.get(key, time.time_ns())
+        watched = self._disagreements.get(key)
+        if watched is None:
+            watched = self._disagreements[key] = Disagreement(venue, since)
+        watched.venue = venue
+        watched.since_ns = max(watched.since_ns, since)
+        watched.adopt = True
+        watched.reported = False
+
+    async def adopt_settled(self) -> int:
+        """Journal the venue's quantity of each position a reconcile left to settle
+        that stood (`settle_then_adopt`, `check_positions`): a POSITION_MISMATCH
+        reconcile, applied like the reconcile's own (the position takes the venue's
+        quantity, the anomaly is said). How many were journaled."""
+        due, self._adopt_due = self._adopt_due, []
+        done = 0
+        for key in due:
+            watched = self._disagreements.get(key)
+            if watched is None or not watched.adopt:
+                continue  # agreed since
+            del self._disagreements[key]
+            venue, ours = watched.venue, self.portfolio.position(*key)
+            if venue == ours:
+                continue
+            broker, account, instrument = key
+            rec = Reconcile(
+                kind=ReconcileKind.POSITION_MISMATCH,
+                instrument=instrument,
+                ours=plain(ours),
+                venue=plain(venue),
+                detail=(
+                    "position taken from the venue once its fills stopped coming; no fill "
+                    "was made up"
+                ),
+                venue_quantity=venue,
+            )
+            await self.bus.publish(ReconcileEvent.create(f"{broker}/{account}", rec))
+            done += 1
+        return done
+
     async def watch_positions(self, every_s: float = 1.0) -> None:
         """Run by a driving session: `check_positions` every `every_s`, and what it
         found published (nothing else may be applied meanwhile to publish it)."""
@@ -857,6 +974,8 @@ class TradingEngine:
             await asyncio.sleep(every_s)
             try:
                 self.check_positions()
+                if self._adopt_due:
+                    await self.adopt_settled()
                 if self.anomalies.pending:
                     await self.publish_anomalies()
             except Exception:

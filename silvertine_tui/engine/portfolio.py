@@ -575,30 +575,42 @@ class Portfolio:
         """After a reconcile found a mismatch: take the venue's quantity (no fill is
         invented; the difference was published as a reconcile event). The average
         stays for what is left of the position (a part sold elsewhere leaves the rest's
-        cost as it was); a quantity that grew or went through zero has no known cost
-        (`-`: the long's average kept for a short made P&L that never happened)."""
+        cost as it was). A quantity that grew or went through zero takes the venue's
+        average when the venue reported one for that quantity (IB's position carries
+        it, the desk's own fills' average: `_venue_cost`); else it has no known cost
+        (`-`: the long's average kept for a short made P&L that never happened), and
+        the engine says so with the mismatch. A position with no cost left takes the
+        venue's too: a known cost is never thrown away while one is reported."""
         state = self._state(broker, account, instrument)
         old = state.quantity
         state.quantity = qty
-        if qty == 0 or (qty > 0) != (old > 0) or abs(qty) > abs(old):
+        if qty == 0:
             state.avg_price = None
+        elif (qty > 0) != (old > 0) or abs(qty) > abs(old) or state.avg_price is None:
+            state.avg_price = self._venue_cost((broker, account, instrument), qty)
         state.forget_fills()
+
+    def _venue_cost(self, key: Key, qty: Decimal) -> Decimal | None:
+        """The average price the venue's last position report gives `qty` of `key`
+        (None: no report of that quantity, or one with no average)."""
+        venue = self.venue_positions.get(key)
+        if venue is None or venue.quantity != qty:
+            return None
+        if venue.avg_price is None or venue.avg_price <= 0:
+            return None
+        return venue.avg_price
 
     def _opening_cost(self, broker: str, account: str, instrument: str) -> None:
         """A position held before this journal, taken as it opens: its average price is
         the venue's, when the venue reported one for that quantity (IB's average cost;
         Binance spot has none), so that it shows an average and unrealized P&L."""
         key = (broker, account, instrument)
-        venue = self.venue_positions.get(key)
         state = self.positions.get(key)
-        if (
-            venue is not None
-            and state is not None
-            and venue.avg_price is not None
-            and venue.avg_price > 0
-            and venue.quantity == state.quantity != 0
-        ):
-            state.avg_price = venue.avg_price
+        if state is None or state.quantity == 0:
+            return
+        cost = self._venue_cost(key, state.quantity)
+        if cost is not None:
+            state.avg_price = cost
             state.forget_fills()
 
     # -- queries ------------------------------------------------------------------------

@@ -583,7 +583,11 @@ async def reconcile_broker(engine: TradingEngine, broker: Broker) -> list[Reconc
     "no longer open at the venue", and they landed after it."""
     if broker.unjournaled:
         await broker.journal_kept()
-        await catch_up(engine, broker.source)
+    # What the journal holds, applied: the adapter's own fills since the engine's
+    # reader last ran (a burst of them, or a catch-up's after a reconnect) are the
+    # journal's, so its last fills are where the venue is asked from, and none of them
+    # is taken for a fill missed.
+    await catch_up(engine, broker.source)
     last_fills = dict(engine.portfolio.last_fills.get((broker.name, broker.account), {}))
     account = (broker.name, broker.account)
     tell_working(engine, broker)
@@ -628,7 +632,17 @@ async def reconcile(
         found.append(rec)
         await engine.bus.publish(ReconcileEvent.create(source, rec))
 
-    # 1. Fills the venue has that the journal lacks.
+    # 1. Fills the venue has that the journal lacks: compared with all the journal
+    # holds (the engine's reader may be behind the adapter's writes).
+    await catch_up(engine, source)
+    # The instruments whose fills are still coming (step 6), judged before this
+    # reconcile journals any: a missed fill it journals is no fill on its way.
+    settling = {
+        key[2]
+        for key in engine.portfolio.positions
+        if key[:2] == (broker.name, broker.account)
+        and engine.fills_settling(broker.name, broker.account, key[2])
+    }
     ours = {
         exec_id
         for v in engine.oms.orders.values()
@@ -664,8 +678,12 @@ async def reconcile(
             )
     await catch_up(engine, source)
 
-    # 3. The missed fills: the venue's own fills, published as it reported them.
+    # 3. The missed fills: the venue's own fills, published as it reported them. Each
+    # looked at again as it goes: one the journal took meanwhile (the adapter journaling
+    # it live, applied by the reader) is not journaled twice.
     for fill in missed:
+        if engine.portfolio.fill_seen(broker.name, broker.account, fill.exec_id):
+            continue
         await publish(
             Reconcile(
                 kind=ReconcileKind.MISSED_FILL,
@@ -779,6 +797,19 @@ async def reconcile(
                     detail="held at the venue before this journal: the opening position",
                     venue_quantity=theirs,
                 )
+            )
+        elif (
+            mine != theirs
+            and instrument in settling
+            and engine.fills_settling(broker.name, broker.account, instrument, theirs)
+        ):
+            # Its fills are still coming (taken moments ago): the venue's position
+            # holds those on their way. Watched, not taken: fills that bring ours to
+            # it end it; one that stands once they stop takes the venue's quantity.
+            engine.settle_then_adopt((broker.name, broker.account, instrument), theirs)
+            log.info(
+                "recovery.position_settling",
+                extra={"broker": source, "instrument": instrument, "ours": str(mine)},
             )
         elif mine != theirs:
             await publish(

@@ -102,6 +102,12 @@ class IBBroker(IBOrders, IBSession):
         market_data=frozenset({MarketDataKind.QUOTE}),
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Executions heard live whose journaling is queued (`_on_exec`) and not done:
+        # on their way to the journal, so no reconcile reports them as missed.
+        self._exec_queued: set[str] = set()
+
     def _hook(self) -> None:
         ib = self.ib
         ib.orderStatusEvent += self._on_status
@@ -206,6 +212,7 @@ class IBBroker(IBOrders, IBSession):
 
     def _on_exec(self, trade: Any, fill: Any) -> None:
         self._execs_heard += 1
+        self._exec_queued.add(fill.execution.execId)
         self._enqueue(lambda: self._publish_exec(fill, live=True), order=True)
 
     def _tidy_soon(self) -> None:
@@ -496,6 +503,12 @@ class IBBroker(IBOrders, IBSession):
         self._spawn(self._lost(), "lost")
 
     async def _publish_exec(self, ib_fill: Any, *, live: bool) -> None:
+        try:
+            await self._journal_exec(ib_fill, live=live)
+        finally:
+            self._exec_queued.discard(ib_fill.execution.execId)
+
+    async def _journal_exec(self, ib_fill: Any, *, live: bool) -> None:
         execution = ib_fill.execution
         exec_id = execution.execId
         if exec_id in self.fees.journaled or execution.acctNumber not in ("", self.account):
@@ -986,7 +999,12 @@ class IBBroker(IBOrders, IBSession):
     ) -> ReconcileReport:
         """What TWS holds now. Fills: `reqExecutions` for the account from `since_ns`
         (or the earliest last journaled fill), every client id; TWS reports the current
-        trading day only, so fills from an earlier day are invisible here."""
+        trading day only, so fills from an earlier day are invisible here. Not those of
+        the desk's orders on their way to the journal (heard live, their journaling
+        queued or being written: `_exec_queued`): the journal does not hold them yet,
+        so the engine took each for a fill it missed and journaled it, said as "made
+        while we were away". Those the journal holds the engine knows by catching up
+        with it before it compares (`recovery.reconcile`)."""
         since = since_ns
         last = dict(last_fills or {})
         if not since and last:
@@ -1006,12 +1024,16 @@ class IBBroker(IBOrders, IBSession):
         fills: dict[str, Fill] = {}
         for ib_fill in latest_executions(fills_ib):  # a corrected one at its latest
             execution = ib_fill.execution
+            exec_id = execution.execId
             # In the journal once the reconcile is done: the journal's, or published.
-            self.fees.note(execution.execId)
-            self._reconciled.add(execution.execId)
-            coid = self._coid(
+            self.fees.note(exec_id)
+            self._reconciled.add(exec_id)
+            own = self._coid(
                 execution.permId, execution.clientId, execution.orderId, execution.orderRef
-            ) or self._foreign_id(execution.orderRef, execution.permId)
+            )
+            if own is not None and exec_id in self._exec_queued:
+                continue  # the adapter journals it (`_publish_exec`)
+            coid = own or self._foreign_id(execution.orderRef, execution.permId)
             if await self._correct(coid, ib_fill, live=False):
                 continue  # (a correction is of a journaled fill, whatever its time)
             key = self._key_for(ib_fill.contract)
