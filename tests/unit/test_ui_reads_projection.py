@@ -5,13 +5,16 @@ What ui/ may import from silvertine_tui.engine, by module and name:
 - engine.projection (the read model) and engine.commands (the gateway): anything;
 - engine (the package): `Session` (the app starts and closes it) and `FeedEntry`;
 - engine.recovery: `RecoveryProgress`, `StartPhase` (the start-up banner's values);
-- engine.risk: `RiskGate`, `RiskViolation` (the ticket's copy of the rules) and
+- engine.risk: `RiskGate`, `RiskViolation` (the ticket's copy of the rules),
   `modify_violations` (the modify dialog checks a change with that copy, as the
-  engine checks it with its gate: a pure function of the order, no engine state);
+  engine checks it with its gate: a pure function of the order, no engine state) and
+  `modified_request` (the order as a change would leave it, for the dialog's notional
+  and confirmation: a pure function of the order);
 - engine.anomalies: `ENGINE_COMPONENT`, `AnomalyKind` (names on the health stream);
-- engine.order_history: `read_order_history` and `order_from_events` (an evicted
-  order's events, read back from the journal through the bus, and the order they make
-  in an OMS of their own: nothing of the running engine).
+- engine.order_history: `read_order_history`, `order_from_events` and
+  `first_events_trimmed` (an evicted order's events, read back from the journal
+  through the bus, the order they make in an OMS of their own, and whether the
+  journal's retention took their start: nothing of the running engine).
 
 And no attribute named `engine`, `oms`, `portfolio` or `gate` is read anywhere in
 ui/, nor `brokers` of a session (the broker objects).
@@ -33,9 +36,13 @@ ALLOWED_FROM_ENGINE: dict[str, frozenset[str]] = {
     "silvertine_tui.engine.commands": ANY,
     "silvertine_tui.engine": frozenset({"Session", "FeedEntry"}),
     "silvertine_tui.engine.recovery": frozenset({"RecoveryProgress", "StartPhase"}),
-    "silvertine_tui.engine.risk": frozenset({"RiskGate", "RiskViolation", "modify_violations"}),
+    "silvertine_tui.engine.risk": frozenset(
+        {"RiskGate", "RiskViolation", "modify_violations", "modified_request"}
+    ),
     "silvertine_tui.engine.anomalies": frozenset({"ENGINE_COMPONENT", "AnomalyKind"}),
-    "silvertine_tui.engine.order_history": frozenset({"read_order_history", "order_from_events"}),
+    "silvertine_tui.engine.order_history": frozenset(
+        {"read_order_history", "order_from_events", "first_events_trimmed"}
+    ),
 }
 INTERNALS = frozenset({"engine", "oms", "portfolio", "gate"})
 
