@@ -248,3 +248,12 @@ def money_text(value: Decimal | None, max_places: int = MAX_PLACES) -> str:
     `1.001`: more than is there); beyond `max_places` decimals cut toward zero and
     marked `…`. The Balances pane and the journal's BALANCE lines both write it."""
     return exact_text(value, max_places, least=2)
+
+
+CENT_CURRENCIES = frozenset(
+    {"USD", "EUR", "GBP", "CHF", "JPY", "CAD", "AUD", "NZD", "HKD", "SGD", "SEK", "NOK"}
+    | {"DKK", "CNH", "KRW", "MXN", "ZAR", "USDT", "USDC", "FDUSD", "TUSD", "DAI", "BUSD"}
+)
+"""Money and its dollar tokens: an amount of them (a P&L, a fee) is said to the cent at
+least, whatever the instrument's tick (a DOGEUSDT tick of 0.00001 says nothing of what
+0.00001 USDT is worth; EUR.USD's 0.00005 said a fee of 2 USD `2.00000`)."""

@@ -10,9 +10,13 @@ order id. Numbers are printed for a trader:
 - an average price (a fill average, a position's cost) one decimal finer than the tick
   where it falls between ticks, so a blended average is not passed off as a price on
   the grid (`190.053`), and on the tick where it does not (`3,500.30`);
-- a fee in the instrument's quote currency on the tick's places, other fees trimmed;
+- a fee in money (`CENT_CURRENCIES`) to the cent at least, as held
+  (`2.00 USD` on EUR.USD, whose tick has five places; `0.0031 USDT`), one in another
+  currency of the instrument's quote on the tick's places, other fees trimmed;
 - a balance exactly as held, two places at least, as the Balances pane writes it
-  (`100,000.00`, `98,247.85961`; `domain.money.money_text`);
+  (`100,000.00`, `98,247.85961`; `domain.money.money_text`), named by its broker
+  (`BALANCE USDT binance ...`: brokers' names are unique, and each account's balances
+  in the same currency read alike);
 - where no instrument is known (`silvertine replay` reads only the journal, which
   carries no instrument definitions), trimmed: no trailing zeros, at most
   `MAX_PLACES` decimals, never an exponent.
@@ -47,6 +51,7 @@ from ..domain import (
     Trade,
 )
 from ..domain.money import (
+    CENT_CURRENCIES,
     absurd,
     decimal_places,
     exact_text,
@@ -130,9 +135,13 @@ def qty_text(value: Decimal | None, inst: Instrument | None = None) -> str:
 
 
 def fee_text(value: Decimal, currency: str, inst: Instrument | None) -> str:
-    """A fee as charged: in the quote currency on the tick's places at least (`1.50`),
-    with its own decimals where it has more (`1.5062`, `0.0031`: never rounded to
-    `1.51` or to a `0.00` that reads as no fee); in another currency, as charged."""
+    """A fee as charged, never rounded (`1.5062`, `0.0031`: not `1.51`, nor a `0.00`
+    that reads as no fee): in money (`CENT_CURRENCIES`) to the cent at least, whatever
+    the tick (`2.00` USD on EUR.USD, not `2.00000`), beyond `MAX_PLACES` cut toward zero
+    and marked; in another quote currency on the tick's places at least; in any other
+    currency, as charged."""
+    if currency in CENT_CURRENCIES:
+        return money_text(value)
     if inst is not None and currency == inst.quote_currency and value.is_finite():
         return fmt(value, _own_places(value, inst))
     return trim(value)
@@ -262,7 +271,7 @@ def describe(
             return f"POSITION {p.instrument} {qty_text(p.quantity, i)}{avg}"
         case Balance():
             total, available = money_text(p.total), money_text(p.available)
-            return f"BALANCE {p.currency} total {total} available {available}"
+            return f"BALANCE {p.currency} {p.broker} total {total} available {available}"
         case Reconcile():
             return f"{p.kind} {p.client_order_id or p.instrument} ours={p.ours} venue={p.venue}"
         case Signal():

@@ -1,7 +1,9 @@
-"""Funds locked in working orders show. At 120x36 the Balances pane had room for two
-of a balance's three exact figures after any fee (`98,247.85961`), and Locked, the
-least important while nothing is locked, dropped just when a working buy locked funds.
-While any balance has funds locked, Total (Available + Locked) gives way instead."""
+"""Funds locked in working orders show. At 120x36 the Balances pane has room for two
+of a balance's three exact figures after any fee (`98,247.85961`): Available and
+Locked, whatever the rows hold; Total (Available + Locked) gives way first. Locked
+dropped just when a working buy locked funds, and later the columns swapped with what
+the rows held (`Ccy Total Available`, then `Ccy Available Locked`, then `Ccy Total`):
+one fixed order now, Available never dropped (tests/ui/test_balances_columns.py)."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ async def test_locked_funds_show_beside_available_at_120x36(make_desk) -> None:
         await engine.submit(market_buy("fee", "ETHUSDT.PAPER", "0.5"))  # a fee: exact cents
         await desk.settle(pilot)
         await desk.next_second(pilot)
-        assert balances.shown_columns[:3] == ["ccy", "total", "available"]
+        assert balances.shown_columns == ["ccy", "available", "locked"]
         await engine.submit(limit_buy("resting", "BTCUSDT.PAPER", "0.01", "63000.00"))
         await desk.settle(pilot)
         await desk.next_second(pilot)  # a column comes back at the once-a-second fit
@@ -36,12 +38,12 @@ async def test_locked_funds_show_beside_available_at_120x36(make_desk) -> None:
         assert usdt.locked == Decimal("630.63")  # 0.01 at 63,000 and its fee of 0.1%
         assert balances.get_cell("paper/main/USDT", "locked").plain == "630.63"
         assert balances.get_cell("paper/main/USD", "locked").plain == "0.00"
-        # Cancelled: nothing locked, Total comes back.
+        # Cancelled: nothing locked, the same columns (they never swap).
         await engine.cancel("resting")
         await desk.settle(pilot)
         await desk.next_second(pilot)
         assert desk.session.projection.balances[("paper", "main", "USDT")].locked == 0
-        assert balances.shown_columns[:3] == ["ccy", "total", "available"]
+        assert balances.shown_columns == ["ccy", "available", "locked"]
         await desk.session.close()
 
 
@@ -67,9 +69,10 @@ class NarrowBalances(App[None]):
         yield Balances()
 
 
-async def test_a_pane_too_narrow_for_locked_keeps_total() -> None:
-    """Raised only where Locked then fits: in a pane too narrow for it, Total (which
-    otherwise never drops) stays, not Available alone."""
+async def test_a_narrow_pane_keeps_available_and_drops_total_first() -> None:
+    """Too narrow for two figures: Available stays (it kept Total, the sum, and a
+    trader read it as what they could spend); wide enough, Locked beside it; what the
+    rows hold (funds locked or not, a negative zero) never changes the columns."""
     app = NarrowBalances()
     async with app.run_test(size=(40, 10)) as pilot:
         balances = app.query_one(Balances)
@@ -79,17 +82,15 @@ async def test_a_pane_too_narrow_for_locked_keeps_total() -> None:
         )  # fmt: skip
         balances.show({("paper", "main", "USDT"): usdt})
         await pilot.pause()
-        assert balances.shown_columns == ["ccy", "total"]
-        assert balances.priorities()[1] == 0  # chosen by the columns' own order
-        # Wide enough for Locked: raised, Total gives way.
+        assert balances.shown_columns == ["ccy", "available"]
         balances.styles.width = 30
         await pilot.pause()
         balances.refit()
         assert balances.shown_columns == ["ccy", "available", "locked"]
-        # A negative zero is nothing locked (`-0.00`): Total back.
+        # A negative zero is nothing locked (`-0.00`): the same columns.
         balances.show(
             {("paper", "main", "USDT"): usdt.model_copy(update={"locked": Decimal("-0")})}
         )
         await pilot.pause()
         balances.refit()
-        assert balances.shown_columns == ["ccy", "total", "available"]
+        assert balances.shown_columns == ["ccy", "available", "locked"]

@@ -196,13 +196,13 @@ def test_a_balance_line_writes_the_figures_the_balances_pane_shows() -> None:
         total=Decimal("100000"), available=Decimal("98247.85961"),
     )  # fmt: skip
     assert describe(BalanceEvent.create("paper/main", usdt)) == (
-        "BALANCE USDT total 100,000.00 available 98,247.85961"
+        "BALANCE USDT paper total 100,000.00 available 98,247.85961"
     )
     btc = usdt.model_copy(
         update={"currency": "BTC", "total": Decimal("1.000000009"), "available": Decimal("0")}
     )
     assert describe(BalanceEvent.create("paper/main", btc)) == (
-        "BALANCE BTC total 1.00… available 0.00"  # cut toward zero, marked
+        "BALANCE BTC paper total 1.00… available 0.00"  # cut toward zero, marked
     )
 
 

@@ -67,6 +67,23 @@ GRID_ORDER = (
 )  # fmt: skip
 
 
+def failed_text(error: str, client_order_id: str, what: str) -> str:
+    """A failed or refused cancel or modify's toast: the reason first, the order named
+    once, short (`short_id`, as the ticket's `sent` names it). At 80x24 a toast has two
+    lines: `<id>: modify of <id> not s...` was cut before the reason. An adapter's
+    `modify of <id> not sent: <why>` reads `<why>; not sent (order <short>)`."""
+    short = short_id(client_order_id)
+    reason = error.strip()
+    for lead in (f"{what} of {client_order_id}", f"the {what} of {client_order_id}"):
+        if reason.lower().startswith(lead.lower()):
+            reason = reason[len(lead) :].lstrip(" :")
+            break
+    if reason.startswith("not sent: "):
+        reason = f"{reason.removeprefix('not sent: ')}; not sent"
+    reason = reason.replace(client_order_id, short) or f"the {what} failed"
+    return reason if short in reason else f"{reason} (order {short})"
+
+
 def _import_panes() -> None:
     """Bind the names of the panes' contents in this module (`MainScreen.fill`).
 
@@ -877,14 +894,19 @@ class MainScreen(Screen[None]):
             outcome = await self.desk.send(CancelOrder(client_order_id=coid))
             if isinstance(outcome, Refused):
                 # An order's own state names the order already.
-                said = outcome.reason if outcome.source == "order" else f"{coid}: {outcome.reason}"
+                said = (
+                    outcome.reason
+                    if outcome.source == "order"
+                    else failed_text(outcome.reason, coid, "cancel")
+                )
                 self.notify(said, title="Cancel refused", severity="error")
             elif isinstance(outcome, Failed) and outcome.error_kind == "CancelTooLate":
                 # The order ended first (a fill crossed the cancel): not a fault, and the
                 # order's end is on its way to the Orders pane.
                 self.notify(outcome.error, title="Cancel came too late", severity="warning")
             elif isinstance(outcome, Failed):
-                self.notify(f"{coid}: {outcome.error}", title="Cancel failed", severity="error")
+                said = failed_text(outcome.error, coid, "cancel")
+                self.notify(said, title="Cancel failed", severity="error")
 
         self.run_worker(cancel(), group="orders", exit_on_error=False)
 
@@ -922,7 +944,8 @@ class MainScreen(Screen[None]):
                     # The order ended first (a fill crossed the change): not a fault.
                     self.notify(outcome.error, title="Modify came too late", severity="warning")
                 elif isinstance(outcome, Failed):
-                    self.notify(f"{coid}: {outcome.error}", title="Modify failed", severity="error")
+                    said = failed_text(outcome.error, coid, "modify")
+                    self.notify(said, title="Modify failed", severity="error")
 
             self.run_worker(modify(), group="orders", exit_on_error=False)
 

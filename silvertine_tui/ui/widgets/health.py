@@ -9,6 +9,7 @@ desk's engine, named)."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -57,6 +58,41 @@ class LinkLine:
     name: str
     state: ConnectionState | None  # None: a state this build does not know
     detail: str = ""
+
+
+CLIENT_ID = re.compile(r"\bclient id (\d+)")
+ON_CLIENT_ID = re.compile(r"^\S+ client id (\d+) \(")
+"""IB's api link once connected (`brokers/ib/session.py` `_api_detail`): `HOST:PORT
+client id N (paper account)`, then what qualifies it after `; ` (another of the desk's
+client ids in use at TWS, orders under one out of reach, a move back)."""
+
+
+def client_id_text(link: LinkLine) -> str:
+    """What a LIVE IB api link on a fallback client id means ("" otherwise): IB lets
+    only the client id that placed an order change it, so the desk's orders placed
+    under its other id (before a restart, before TWS answered 326) cannot be modified
+    or cancelled from this session. The link's detail names the id it is on and, after
+    `; `, the other ids it is about; a LIVE link's detail was not shown at all, and the
+    pane said `api LIVE` while a modify of those orders was refused. (The health event
+    carries the ids only in this text: no metric of the id in use or the configured one.)"""
+    if link.name != "api" or link.state is not ConnectionState.LIVE:
+        return ""
+    found = ON_CLIENT_ID.match(link.detail)
+    if found is None:
+        return ""
+    _, _, about = link.detail.partition("; ")
+    current = found.group(1)
+    others = sorted(set(CLIENT_ID.findall(about)) - {current}, key=int)
+    if not others:
+        return ""
+    ids = ", ".join(others)
+    text = f"on client id {current}, a fallback: {about}"
+    if "cannot be changed" not in about:
+        text += (
+            f"; orders placed under client id {ids} cannot be modified or cancelled from "
+            "here (cancel all, the kill switch or TWS still cancel them)"
+        )
+    return text
 
 
 def link_lines(metrics: Metrics) -> tuple[LinkLine, ...]:
@@ -394,6 +430,10 @@ class HealthPane(TextBlock):
                 if link.detail and link.state is not ConnectionState.LIVE:
                     text.append(
                         f" {cut(link.detail, DETAIL_MAX)}", style=p.muted if silent else p.warn
+                    )
+                elif fallback := client_id_text(link):
+                    text.append(
+                        f" {cut(fallback, DETAIL_MAX)}", style=p.muted if silent else p.warn
                     )
             if silent:
                 text.append(

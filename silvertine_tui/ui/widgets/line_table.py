@@ -8,7 +8,9 @@ characters that changed (a whole cell when its colours changed), so the composit
 redraws (and, through `ui/lean_update.py`, the terminal receives) just those
 characters.
 
-Rows are appended at the end or removed, never reordered; the header is fixed while
+Rows are appended at the end (the Orders pane: oldest first) or, in a table that keeps
+its rows in key order (`SORTED_ROWS`: the Quotes pane), inserted at their place, the
+cursor staying on its row; they are removed, never reordered; the header is fixed while
 rows scroll.
 
 Columns have priorities (`Column.priority`): the table shows the columns that fit its
@@ -20,6 +22,7 @@ calls it once a second). A table whose columns are all 0 shows every column.
 
 from __future__ import annotations
 
+from bisect import bisect
 from collections.abc import Iterable, Sequence
 from typing import ClassVar, NamedTuple, Self
 
@@ -88,6 +91,9 @@ class LineTable(ScrollView, can_focus=True):
     ]
 
     COLUMNS: Sequence[Column] = ()
+    SORTED_ROWS: ClassVar[bool] = False
+    """New rows go to their place in key order, not at the end: the order is then one
+    rule whatever order the rows arrived in (the Quotes pane's, as brokers connect)."""
     PAD_LEFT: ClassVar[int] = 1  # one space before every cell: fifty symbols fit a half pane
     PAD_RIGHT: ClassVar[int] = 0
 
@@ -156,9 +162,10 @@ class LineTable(ScrollView, can_focus=True):
         fixed = [c.width is not None for c in self.COLUMNS]
         widths = self._widths
         position = self._position
-        changed_rows: list[tuple[int, tuple[Cell, ...], tuple[Cell, ...]]] = []
+        changed_rows: list[tuple[str, tuple[Cell, ...], tuple[Cell, ...]]] = []
         first_new = len(self._keys)
         widened = grew = False
+        sorted_rows = self.SORTED_ROWS
         for key, cells in rows:
             new = tuple(cells)
             old = self._cells.get(key)
@@ -173,12 +180,19 @@ class LineTable(ScrollView, can_focus=True):
             self._cells[key] = new
             self._strips.pop(key, None)
             if old is None:
-                self._index[key] = len(self._keys)
-                self._keys.append(key)
+                keys = self._keys
+                if sorted_rows and keys and key < keys[-1]:
+                    self._insert_row(key, bisect(keys, key))
+                    first_new = min(first_new, self._index[key])
+                    continue
+                self._index[key] = len(keys)
+                keys.append(key)
                 first_new = min(first_new, self._index[key])
                 continue
-            changed_rows.append((self._index[key], old, new))
+            changed_rows.append((key, old, new))
         added = first_new < len(self._keys)
+        if self._inserted:
+            self._after_insert()
         if (added or grew or self._too_wide()) and self._fit_columns():
             return  # the columns shown changed: every row was drawn again
         if widened:
@@ -186,14 +200,46 @@ class LineTable(ScrollView, can_focus=True):
             return
         if added:
             self._rows_moved(first_new)
+        index = self._index
         regions = [
             place
-            for row, old, new in changed_rows
+            for key, old, new in changed_rows
             for x0, x1 in self._changed_spans(old, new)
-            if (place := self._row_region(row, x0, x1)) is not None
+            if (place := self._row_region(index[key], x0, x1)) is not None
         ]
         if regions:
             self.refresh(*regions)  # one call: each costs Textual a few caches' clearing
+
+    def _insert_row(self, key: str, at: int) -> None:
+        """A new row at `at` (`SORTED_ROWS`): the rows below move down one, and the
+        cursor with its row (`1 Down x4 b` opens the ticket on the symbol it did)."""
+        if not self._inserted:
+            shown = self.visible_range()
+            self._cursor_was_shown = not self.cursor_lost and self.cursor_row in shown
+        self._inserted += 1
+        self._keys.insert(at, key)
+        for i in range(at, len(self._keys)):
+            self._index[self._keys[i]] = i
+        if len(self._keys) > 1 and at <= self.cursor_row:
+            self.cursor_row += 1
+        if self._mounted and at < self.scroll_offset.y + self._above:
+            self._above += 1  # above the screen: what it shows stays where it is
+
+    _inserted = 0
+    _above = 0
+    _cursor_was_shown = False
+
+    def _after_insert(self) -> None:
+        """Rows were put in (`_insert_row`): those on screen stay where they were when
+        the new ones went above it, and the cursor's row stays in view if it was."""
+        above, self._above, self._inserted = self._above, 0, 0
+        if not self._mounted:
+            return
+        set_virtual_size(self, Size(self._offsets[-1], len(self._keys) + HEADER_ROWS))
+        if above:
+            self.scroll_to(y=self.scroll_offset.y + above, animate=False, immediate=True)
+        if self._cursor_was_shown:
+            self.reveal_cursor()
 
     def _changed_spans(self, old: Sequence[Cell], new: Sequence[Cell]) -> list[tuple[int, int]]:
         """The virtual columns of a row that look different: in a cell whose style is
@@ -361,7 +407,7 @@ class LineTable(ScrollView, can_focus=True):
 
     def _rows_moved(self, first: int) -> None:
         """Rows were added or removed from row `first` on: repaint the lines on screen
-        from there down (rows are only appended: new orders and the ones leaving are
+        from there down (rows are mostly appended: new orders and the ones leaving are
         mostly below the screen, and then nothing is repainted but the scrollbar)."""
         set_virtual_size(self, Size(self._offsets[-1], len(self._keys) + HEADER_ROWS))
         top = self.scroll_offset.y

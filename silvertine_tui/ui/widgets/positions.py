@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from ...domain import Instrument
-from ...domain.money import quantized
+from ...domain.money import CENT_CURRENCIES, quantized
 from ...engine.projection import DeskProjection, Key, PositionState
 from ...events.summary import avg_text, price_text, qty_text
 from ..format import DASH, signed
@@ -269,13 +269,6 @@ def shown(state: PositionState) -> bool:
 
 
 PNL_PLACES_MAX = 8
-
-CENT_CURRENCIES = frozenset(
-    {"USD", "EUR", "GBP", "CHF", "JPY", "CAD", "AUD", "NZD", "HKD", "SGD", "SEK", "NOK"}
-    | {"DKK", "CNH", "KRW", "MXN", "ZAR", "USDT", "USDC", "FDUSD", "TUSD", "DAI", "BUSD"}
-)
-"""Money and its dollar tokens: a P&L in them is to the cent, whatever the tick (a
-DOGEUSDT tick of 0.00001 says nothing of what 0.00001 USDT is worth)."""
 
 
 def pnl_places(inst: Instrument | None, currency: str) -> int:

@@ -96,6 +96,10 @@ class Watchlist(LineTable):
         Column("spark", "Trend", width=SPARK_WIDTH, priority=2),
     )
     SPARK = column_index(COLUMNS, "spark")
+    # In key order whatever order the brokers connected in: a fresh desk added each
+    # broker's rows below the others' as it connected, a restart sorted them all, and
+    # `1 Down x4 b` opened a ticket on BTCUSDT.PAPER in one, BTCUSDT.BINANCE in the other.
+    SORTED_ROWS = True
 
     def __init__(self, *, stale_after_s: float = STALE_AFTER_S, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -126,11 +130,17 @@ class Watchlist(LineTable):
             self._redraw_all = True
 
     def set_instruments(self, instruments: Iterable[Instrument]) -> None:
-        """Rows for every known instrument, in key order, before any quote arrives."""
+        """Rows for every known instrument, in key order (those of a broker that
+        connects later go to their places), before any quote arrives."""
+        rows = self.row_count
         for inst in sorted(instruments, key=lambda i: i.key):
             self.instruments[inst.key] = inst
             if inst.key not in self._cells:
                 self.update_rows([(inst.key, self._empty_row(inst.key))])
+        if self.row_count != rows:
+            # Rows moved down under the ones put in: those scrolled onto the screen
+            # may have changed while off it (drawn at the next frame).
+            self._redraw_all = True
 
     def _empty_row(self, key: str) -> tuple[Cell, ...]:
         dash = self.cell(DASH, self.palette.muted)
