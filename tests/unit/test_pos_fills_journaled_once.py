@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Sequence
 from decimal import Decimal as D
 
 from hypothesis import given, settings
@@ -44,7 +45,7 @@ async def engine_for(d: Desk) -> TradingEngine:
     return engine
 
 
-def kinds(events: list[object]) -> list[ReconcileKind]:
+def kinds(events: Sequence[object]) -> list[ReconcileKind]:
     return [e.payload.kind for e in events if isinstance(e, ReconcileEvent)]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from decimal import Decimal as D
 
 from hypothesis import given
@@ -32,7 +33,7 @@ SRC = "scripted/main"
 KEY = ("scripted", "main", INSTRUMENT.key)
 
 
-def positional(found: list[object]) -> list[ReconcileKind]:
+def positional(found: Sequence[object]) -> list[ReconcileKind]:
     """The reconcile's findings about positions and fills (the scripted venue lists the
     order as it was placed: its status is another finding)."""
     return [

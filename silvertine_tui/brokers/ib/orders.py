@@ -45,6 +45,7 @@ from ..errors import (
     BrokerTimeout,
     CancelTooLate,
     InsufficientFunds,
+    NotConnected,
     OrderRejected,
     RateLimited,
     UnknownOrder,
@@ -229,15 +230,58 @@ class IBOrders(IBState):
         ref = trade.order.orderRef if trade is not None else ""
         if ref and ref != coid and not ids.adopted:
             trade = None  # another order of ours under the same (client, order) id
+        perm = trade.order.permId if trade is not None else 0
+        if perm and ids.perm_id and perm != ids.perm_id:
+            trade = None  # another order (IB's permId names one order for good)
         if trade is None and ids.perm_id:
             trade = self.ib.wrapper.permId2Trade.get(ids.perm_id)
+        if trade is not None and trade.order.orderId <= 0 and not ids.adopted:
+            # From TWS's listing of completed orders, which names neither the order id
+            # nor the client id: a change sent with it went out as order id 0.
+            return None
         return trade
 
-    def _foreign_client(self, coid: str) -> str:
+    def _foreign_client(self, coid: str, trade: Any = None) -> str:
+        """Why `coid` cannot be changed from this socket's client id ("" when it can):
+        placed under another client id, as the adapter knows it or as TWS lists the
+        order (`trade`: the order ids a change would go out with). A change goes out
+        by order id under this socket's client id: sent with another client's order id
+        (an order read from the journal whose ids the rebuild has not bound yet, found
+        by its permId in TWS's listing of every client's open orders), it reached
+        whatever order of this client has that id."""
         ids = self.ids.get(coid)
         if ids is not None and ids.client_id >= 0 and ids.client_id != self.client_id:
             return self._placed_elsewhere(ids.client_id)
+        order = trade.order if trade is not None else None
+        if order is not None and order.orderId > 0 and order.clientId != self.client_id:
+            return self._placed_elsewhere(order.clientId)
         return ""
+
+    def _refuse_unlearned(self, coid: str) -> None:
+        """While the rebuild after a (re)connect runs, a cancel of an order whose ids on
+        this socket are not known yet (read from the journal, placed under a client id
+        TWS has not listed it under yet) is refused before anything is journaled: the
+        rebuild re-learns them (TWS's listing of every client's open and completed
+        orders), and a cancel sent by a guessed order id could reach another order.
+        Said to the trader with what does reach it now (IB's global cancel); the engine
+        retries it (NotConnected). Cancels of the orders whose ids are certain go at
+        once."""
+        ids = self.ids.get(coid)
+        if not self._rebuilding or ids is None or ids.status.is_terminal:
+            return
+        trade = self._trade(coid)
+        if trade is not None or self._foreign_client(coid):
+            return  # sent to its own id, or refused saying where it works (`_cancel`)
+        self._require_tradable(cancel=True)
+        raise NotConnected(
+            f"{self.source}: cancel of {coid} not sent: connected as client id "
+            f"{self.client_id}, the desk is rebuilding what TWS holds and has not yet "
+            "re-learned which order id this order has at TWS (a cancel by a guessed id "
+            "could reach another order). Send it again once the api link is LIVE (the "
+            "health pane), or cancel it now with cancel all of every instrument or the "
+            "kill switch (IB's global cancel reaches it)",
+            code="rebuilding",
+        )
 
     def _placed_elsewhere(self, client_id: int) -> str:
         """Why an order of another client id cannot be changed from here, and how it can
@@ -306,6 +350,7 @@ class IBOrders(IBState):
             self._refuse_adopted(client_order_id, "cancel")
             self._refuse_ended(client_order_id, "cancel")
             self._refuse_unreachable(client_order_id)
+            self._refuse_unlearned(client_order_id)
             await super().cancel(client_order_id, reason)
 
     async def journal_cancel(self, client_order_id: str, reason: str) -> None:
@@ -354,8 +399,9 @@ class IBOrders(IBState):
         ids = self.ids.get(coid)
         if ids is None or ids.adopted or ids.status.is_terminal or self._acknowledged(coid):
             return
-        foreign = self._foreign_client(coid)
-        if self._trade(coid) is not None and not foreign:
+        trade = self._trade(coid)
+        foreign = self._foreign_client(coid, trade)
+        if trade is not None and not foreign:
             return
         self._require_tradable(cancel=True)
         self.resolve_unknown(coid)
@@ -395,7 +441,7 @@ class IBOrders(IBState):
     async def _modify(self, change: ModifyRequest) -> None:
         coid = change.client_order_id
         trade = self._trade(coid)
-        foreign = self._foreign_client(coid)
+        foreign = self._foreign_client(coid, trade)
         if trade is None or foreign:
             why = foreign or "TWS has no working order for it in this session"
             await self._restore(coid, f"modify not sent: {why}")
@@ -474,7 +520,7 @@ class IBOrders(IBState):
     async def _cancel(self, client_order_id: str) -> None:
         coid = client_order_id
         trade = self._trade(coid)
-        foreign = self._foreign_client(coid)
+        foreign = self._foreign_client(coid, trade)
         if trade is None or foreign:
             why = foreign or "TWS has no working order for it in this session"
             await self._restore(coid, f"cancel not sent: {why}")

@@ -39,6 +39,12 @@ CATCHING_UP = (
 )
 """The `ib` link's detail while the catch-up after 1101/1102 runs."""
 
+REBUILDING = (
+    "rebuilding what TWS holds (its orders, the day's executions, positions): cancels "
+    "go; new orders and changes wait until it is LIVE"
+)
+"""The `api` link's detail while the rebuild after a (re)connect runs (`_after_connect`)."""
+
 
 class IBSession(IBState):
     async def connect(self) -> None:
@@ -168,6 +174,21 @@ class IBSession(IBState):
 
     async def _after_connect(self, *, announce: bool) -> None:
         """The socket is up: rebuild orders and fills from TWS, then go LIVE."""
+        self._rebuilding = True
+        try:
+            await self._rebuild(announce=announce)
+        finally:
+            self._rebuilding = False
+
+    async def _rebuild(self, *, announce: bool) -> None:
+        """`_after_connect`. RECONCILING until the account is checked and the journal
+        read (before that the adapter knows no order of the desk, and a global cancel
+        could reach another account's orders), then DEGRADED while TWS is asked what it
+        holds: cancels and the kill switch go out at once (each to an order whose id on
+        this socket is certain: `IBOrders._refuse_unlearned`), new orders and modifies
+        wait for LIVE, saying so. Left RECONCILING for the whole rebuild, every cancel
+        was refused ("send it again once ... is LIVE") and the kill switch held until
+        TWS answered the rebuild's requests (up to `request_timeout_s` each)."""
         self._up = True
         self._link_turn += 1  # a catch-up of the last socket's 1102 is over
         self.market.new_socket()
@@ -185,6 +206,10 @@ class IBSession(IBState):
             )
         self.ib.reqMarketDataType(DATA_TYPES[self.cfg.market_data_type])
         await self._learn_from_journal()
+        await self.set_link(
+            "api", L.DEGRADED, f"connected as client id {self.client_id}; {REBUILDING}"
+        )
+        self._moved()  # a move back's cancels go now, on its socket (`_through_move`)
         configured = await self.instruments()
         await self._catch_up()
         if not self.market.contracts and configured:
@@ -563,7 +588,12 @@ class IBSession(IBState):
     async def _ask_if_tws_answers(self) -> None:
         """One round of `_watch_tws`."""
         link = self.health_state.links.get("api")
-        if not self._up or link is None or link.state not in (L.LIVE, L.DEGRADED):
+        if (
+            not self._up
+            or self._rebuilding
+            or link is None
+            or link.state not in (L.LIVE, L.DEGRADED)
+        ):
             return  # connecting, rebuilding or lost: the session says so itself
         try:
             await self.ask_time(self.cfg.answer_timeout_s)

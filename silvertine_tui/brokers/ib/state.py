@@ -104,6 +104,9 @@ class IBState(Broker):
         self._link_turn = 0  # TWS's link to IB changed (1100/1101/1102) this often
         self._time_turn = asyncio.Lock()  # one reqCurrentTime on its way (`ask_time`)
         self._up = False
+        # the rebuild after a (re)connect runs (`IBSession._after_connect`): the api
+        # link is DEGRADED, cancels go to orders whose ids on the socket are certain
+        self._rebuilding = False
         self._closing = False
         self._connected_before = False
         self._journal_read = False
