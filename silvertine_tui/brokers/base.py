@@ -222,6 +222,12 @@ class Broker(ABC):
     # wakes). Not at Binance: its REST link is DEGRADED by a ban, when the client sends
     # nothing at all, and a cancel journaled then would show on its way and not be.
     cancel_through_degraded: frozenset[str] = frozenset()
+    # Order links that carry a cancel while RECONCILING, now: set by an adapter while
+    # it rebuilds what the venue holds on a connection that is up and takes cancels
+    # (IB after a (re)connect, once it knows the desk's orders again), cleared after.
+    # The broker is RECONCILING, as coming up, not DEGRADED, which is an outage: told
+    # the trader at every start, it read as a fault.
+    cancel_through_reconciling: frozenset[str] = frozenset()
     # How long after a timed-out `place` a "no such order" answer is final.
     unknown_order_window_s: float = 10.0
     # The venue's state lives only in this desk's journal (a simulator in the desk's
@@ -326,10 +332,12 @@ class Broker(ABC):
             link = self.health_state.links.get(name)
             if link is None or link.state is ConnectionState.LIVE:
                 continue
-            if (
-                cancel
-                and link.state is ConnectionState.DEGRADED
-                and name in self.cancel_through_degraded
+            if cancel and (
+                (link.state is ConnectionState.DEGRADED and name in self.cancel_through_degraded)
+                or (
+                    link.state is ConnectionState.RECONCILING
+                    and name in self.cancel_through_reconciling
+                )
             ):
                 continue
             return f"{name} {link.state}{': ' if link.detail else ''}{link.detail}"
@@ -574,14 +582,20 @@ class Broker(ABC):
 
     def sendable(self, *, cancel: bool = False) -> bool:
         """Whether orders (a `cancel`: cancels) can go out now: the broker tradable and
-        its order path up (`order_path_down`)."""
-        return self.state in TRADABLE_STATES and not self.order_path_down(cancel=cancel)
+        its order path up (`order_path_down`); a cancel also while the broker is
+        RECONCILING through links that carry cancels then (`cancel_through_reconciling`)."""
+        states = TRADABLE_STATES
+        if cancel and self.cancel_through_reconciling:
+            states = TRADABLE_STATES | {ConnectionState.RECONCILING}
+        return self.state in states and not self.order_path_down(cancel=cancel)
 
     def _require_tradable(self, *, cancel: bool = False) -> None:
         """Raise `NotConnected`, saying why, unless `sendable`."""
         if self.sendable(cancel=cancel):
             return
-        if self.state not in TRADABLE_STATES:
+        if self.state not in TRADABLE_STATES and not (
+            cancel and self.state is ConnectionState.RECONCILING and self.cancel_through_reconciling
+        ):
             down = self.order_path_down()  # the link that is down says why, if one is
             raise NotConnected(
                 f"{self.source} is {self.state}{f' ({down})' if down else ''}: nothing was "

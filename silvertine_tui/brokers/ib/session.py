@@ -179,12 +179,15 @@ class IBSession(IBState):
             await self._rebuild(announce=announce)
         finally:
             self._rebuilding = False
+            self.cancel_through_reconciling = frozenset()
 
     async def _rebuild(self, *, announce: bool) -> None:
         """`_after_connect`. RECONCILING until the account is checked and the journal
         read (before that the adapter knows no order of the desk, and a global cancel
-        could reach another account's orders), then DEGRADED while TWS is asked what it
-        holds: cancels and the kill switch go out at once (each to an order whose id on
+        could reach another account's orders), then RECONCILING still, its detail
+        saying that cancels go, while TWS is asked what it holds (`api` carries cancels
+        then: `cancel_through_reconciling`; DEGRADED, an outage, was told the trader at
+        every start): cancels and the kill switch go out at once (each to an order whose id on
         this socket is certain: `IBOrders._refuse_unlearned`), new orders and modifies
         wait for LIVE, saying so. Left RECONCILING for the whole rebuild, every cancel
         was refused ("send it again once ... is LIVE") and the kill switch held until
@@ -206,8 +209,9 @@ class IBSession(IBState):
             )
         self.ib.reqMarketDataType(DATA_TYPES[self.cfg.market_data_type])
         await self._learn_from_journal()
+        self.cancel_through_reconciling = frozenset({"api"})
         await self.set_link(
-            "api", L.DEGRADED, f"connected as client id {self.client_id}; {REBUILDING}"
+            "api", L.RECONCILING, f"connected as client id {self.client_id}; {REBUILDING}"
         )
         self._moved()  # a move back's cancels go now, on its socket (`_through_move`)
         configured = await self.instruments()
