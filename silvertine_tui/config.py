@@ -378,9 +378,11 @@ class PaperFeesConfig(_Section):
 class PaperChecksConfig(_Section):
     """Account checks done by the simulated venue before accepting an order."""
 
-    # Buying power = cash * leverage - what open orders reserve (1: a cash account).
+    # Buying power = (cash + positions at cost) * leverage - positions at cost - what
+    # open orders reserve (1: a cash account).
     leverage: Decimal = Field(Decimal("1"), ge=1, le=100)
-    # false: a sell needs the position (spot); true: shorts allowed, margined like buys.
+    # false: a sell needs the position (spot); true: shorts allowed, margined like buys
+    # (a filled short keeps its proceeds and its margin reserved).
     short_selling: bool = False
     # Working orders per instrument (Binance allows 200).
     max_open_orders: int = Field(200, ge=1, le=100_000)

@@ -127,11 +127,12 @@ class Account:
     """Cash, positions, and what working orders reserve.
 
     `locked` is cash reserved by working orders (per currency), `locked_qty` the position
-    reserved by working sells (per instrument). Buying power is ``cash * leverage -
-    locked``; a cash account has leverage 1.
+    reserved by working sells (per instrument). Buying power is on the account's
+    equity, positions at their cost (`buying_power`); a cash account has leverage 1.
     """
 
     __slots__ = (
+        "_multipliers",
         "_places",
         "cash",
         "leverage",
@@ -167,6 +168,9 @@ class Account:
             )
             for inst in instruments
         }
+        self._multipliers: dict[str, Decimal] = {
+            inst.key: inst.multiplier for inst in instruments if inst.multiplier != 1
+        }
 
     # -- reading --------------------------------------------------------------------
 
@@ -174,8 +178,51 @@ class Account:
         pos = self.positions.get(instrument)
         return pos.quantity if pos is not None else ZERO
 
+    def _cost(self, pos: PositionState) -> Decimal:
+        """The cost of a position's open quantity in its currency (multiplier applied;
+        positive, long or short). One read back with no cost: at its average (none
+        known: 0, as nothing can value it)."""
+        cost = pos.cost
+        if cost is None:
+            cost = abs(pos.quantity) * pos.avg_price if pos.avg_price is not None else ZERO
+        return cost * self._multipliers.get(pos.instrument, Decimal(1))
+
     def buying_power(self, currency: str) -> Decimal:
-        return self.cash.get(currency, ZERO) * self.leverage - self.locked.get(currency, ZERO)
+        """``equity * leverage - sum |position cost| - locked``, with ``equity = cash +
+        sum signed position cost`` (positions in `currency`, at their cost).
+
+        With leverage 1 and no positions it is ``cash - locked``; a long position costs
+        what it paid (``cash - locked`` again). A short keeps its proceeds and the
+        margin its sell reserved: both are taken off (``cash - 2 * cost - locked``), so
+        a filled short's proceeds never pay for the next one. With leverage the debt a
+        leveraged buy leaves is not multiplied: a position bought in two orders leaves
+        the buying power one order of the same size leaves.
+        """
+        cash = self.cash.get(currency, ZERO)
+        signed = ZERO
+        gross = ZERO
+        for pos in self.positions.values():
+            if pos.currency != currency or not pos.quantity:
+                continue
+            cost = self._cost(pos)
+            signed += cost if pos.quantity > 0 else -cost
+            gross += cost
+        return (cash + signed) * self.leverage - gross - self.locked.get(currency, ZERO)
+
+    def cover_credit(self, instrument: str, qty: Decimal, notional: Decimal) -> Decimal:
+        """What a buy of `qty` (for `notional`, multiplier applied) gives back to buying
+        power on top of its need (`notional` + leverage x its fee) by covering the short
+        of `instrument`: the covered part's cost leaves both sums of `buying_power`
+        (``cost * (1 + leverage)``), less the leverage's share of the notional it pays
+        for that part (``(leverage - 1) * its notional``). 0 when not short."""
+        pos = self.positions.get(instrument)
+        if pos is None or pos.quantity >= 0 or qty <= 0:
+            return ZERO
+        short = -pos.quantity
+        covered = qty if qty <= short else short
+        cost = self._cost(pos) * covered / short
+        paid = notional * covered / qty
+        return cost * (1 + self.leverage) - (self.leverage - 1) * paid
 
     def sellable(self, instrument: str) -> Decimal:
         """Long position not yet reserved by working sells (never negative)."""

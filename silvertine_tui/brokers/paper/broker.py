@@ -724,6 +724,7 @@ class PaperBroker(Broker):
                     order.arrival_mid if order is not None else None,
                     report.fill.fee,
                     report.fill.fee_currency,
+                    report.fill.quantity,
                 )
                 if report.position is not None:
                     positions[report.position.instrument] = report.position

@@ -85,13 +85,18 @@ class ExecutionMetrics:
     - ack_ms: from `place` (or a replace) being sent to the acknowledgement published;
     - fill_ms: from an execution at the venue to its fill report published;
     - slippage_bps: per fill, ``side * (fill price - arrival mid) / arrival mid * 1e4``
-      where the arrival mid is the mid when the order was sent. Positive is a cost.
+      where the arrival mid is the mid when the order was sent. Positive is a cost. The
+      average is weighted by the fills' quantities: an order's fills average to the
+      order's slippage at its average price (a market buy of 2.5 at 2,000.65 against a
+      mid of 2,000.00: 3.25 bps, not the 3.125 of its two fills' plain mean).
     """
 
     def __init__(self, window: int = 1000) -> None:
         self.ack_ms: deque[float] = deque(maxlen=window)
         self.fill_ms: deque[float] = deque(maxlen=window)
         self.slippage_bps: deque[float] = deque(maxlen=window)
+        # (slippage in bps x quantity, quantity) per fill, over the same window.
+        self._slippage_weighted: deque[tuple[Decimal, Decimal]] = deque(maxlen=window)
         self.orders = 0
         self.fills = 0
         self.rejects = 0
@@ -110,6 +115,7 @@ class ExecutionMetrics:
         arrival_mid: Decimal | None,
         fee: Decimal,
         currency: str,
+        quantity: Decimal,
     ) -> None:
         self.fills += 1
         self.fill_ms.append(seconds * 1000.0)
@@ -117,6 +123,7 @@ class ExecutionMetrics:
         if arrival_mid:
             bps = (price - arrival_mid) / arrival_mid * 10_000 * side.sign
             self.slippage_bps.append(float(bps))
+            self._slippage_weighted.append((bps * quantity, quantity))
 
     def as_extra(self) -> dict[str, float | int | str]:
         out: dict[str, float | int | str] = {
@@ -132,9 +139,11 @@ class ExecutionMetrics:
                 out[f"{name}_p99"] = round(_percentile(data, 99), 3)
                 out[f"{name}_last"] = round(data[-1], 3)
         if self.slippage_bps:
-            data = list(self.slippage_bps)
-            out["slippage_bps_avg"] = round(sum(data) / len(data), 3)
-            out["slippage_bps_last"] = round(data[-1], 3)
+            weighted = sum((w for w, _ in self._slippage_weighted), ZERO)
+            size = sum((q for _, q in self._slippage_weighted), ZERO)
+            if size:
+                out["slippage_bps_avg"] = round(float(weighted / size), 3)
+            out["slippage_bps_last"] = round(self.slippage_bps[-1], 3)
         for currency, amount in sorted(self.fees.items()):
             out[f"fees:{currency}"] = fmt(amount)
         return out

@@ -186,7 +186,11 @@ class PaperVenue:
         # one that buys back a short: that pays in the quote currency, as a sell does
         # (the base it receives covers the short; a fee out of it would leave a short).
         self.fee_in_base = fees.currency == "base"
-        self._reserve_rate = 1 + max(self.maker_rate, self.taker_rate, ZERO)
+        # What a unit of notional takes of buying power with its fee (at the higher
+        # rate): the fee comes out of equity, which the leverage multiplies.
+        self._reserve_rate = 1 + max(self.maker_rate, self.taker_rate, ZERO) * (
+            self.checks.leverage
+        )
         self._through = self.fill_rules.resting == "through"
         self._day_offset = day_end_offset_ns(day_end_utc)
         instruments = list(instruments)
@@ -331,6 +335,9 @@ class PaperVenue:
         if st.taken_asks:
             st.taken_asks = {}
         if not match:
+            if not self._through:
+                # Orders restored from the journal learn their queue from this book.
+                self._update_queues(st)
             return []
         reports: list[ExecReport] = []
         if now_ns >= self._next_expiry:
@@ -644,8 +651,13 @@ class PaperVenue:
         leaves = order.quantity - order.filled_qty
         need = ZERO
         qty = ZERO
+        credit = ZERO
         if order.side is Side.BUY:
             need = leaves * per_unit
+            if check and acct.short_selling:
+                ref = order.limit_price if order.order_type.has_limit_price else order.stop_price
+                assert ref is not None
+                credit = acct.cover_credit(st.key, leaves, leaves * ref * st.multiplier)
         else:
             free = acct.sellable(st.key)
             qty = leaves if leaves <= free else free
@@ -656,8 +668,8 @@ class PaperVenue:
                         raise self._insufficient_position(st, leaves)
                 else:
                     need = short * per_unit
-        if check and need > 0 and need > acct.buying_power(st.currency):
-            raise self._insufficient_cash(st, need)
+        if check and need > 0 and need - credit > acct.buying_power(st.currency):
+            raise self._insufficient_cash(st, need - credit)
         acct.lock_cash(st.currency, need)
         acct.lock_qty(st.key, qty)
         order.reserved_cash = need
@@ -712,15 +724,19 @@ class PaperVenue:
             if not remaining:
                 return
 
-    def _walk(self, st: _Inst, order: SimOrder, limit: Decimal | None) -> tuple[Decimal, Decimal]:
-        """(quantity, cost with fees) taking liquidity would give now, changing nothing."""
+    def _walk(
+        self, st: _Inst, order: SimOrder, limit: Decimal | None
+    ) -> tuple[Decimal, Decimal, Decimal]:
+        """(quantity, notional, fees) taking liquidity would give now, changing nothing."""
         got = ZERO
-        cost = ZERO
+        total = ZERO
+        fees = ZERO
         for price, q in self._reachable(st, order, limit):
             notional = q * self._slip(st, order, price, limit) * st.multiplier
-            cost += notional + self._fee(notional, self.taker_rate)
+            total += notional
+            fees += self._fee(notional, self.taker_rate)
             got += q
-        return got, cost
+        return got, total, fees
 
     def _check_sells_ahead(self, st: _Inst, order: SimOrder) -> None:
         """With `short_selling`: a sell filling before the sells ahead of it in time (at
@@ -782,8 +798,12 @@ class PaperVenue:
     def _check_market_funds(self, st: _Inst, order: SimOrder) -> None:
         """A market order (or a triggered stop) must afford what it would take now."""
         acct = self.account
+        # What it takes of buying power: the notional, and the fees out of equity.
         if order.side is Side.BUY:
-            _, cost = self._walk(st, order, None)
+            got, notional, fees = self._walk(st, order, None)
+            cost = notional + fees * acct.leverage
+            if acct.short_selling:
+                cost -= acct.cover_credit(st.key, got, notional)
             if cost > acct.buying_power(st.currency):
                 raise self._insufficient_cash(st, cost)
             return
@@ -793,7 +813,8 @@ class PaperVenue:
             return
         if not acct.short_selling:
             raise self._insufficient_position(st, leaves)
-        got, cost = self._walk(st, order, None)
+        got, notional, fees = self._walk(st, order, None)
+        cost = notional + fees * acct.leverage
         need = cost * (leaves - free) / got if got else ZERO
         if need > acct.buying_power(st.currency):
             raise self._insufficient_cash(st, need)
@@ -810,7 +831,7 @@ class PaperVenue:
             return
         limit = None if order.acts_as_market else order.limit_price
         if order.tif is TimeInForce.FOK:
-            got, _ = self._walk(st, order, limit)
+            got, _, _ = self._walk(st, order, limit)
             leaves = order.quantity - order.filled_qty
             # A reduce-only order fills only what still reduces the position (`_fill`).
             room = self._reduce_room(st, order) if order.reduce_only else leaves
@@ -1053,6 +1074,7 @@ class PaperVenue:
             if not ladder.orders or not same:
                 continue
             sizes = dict(same)
+            best = same[0][0]
             worst = same[-1][0]
             for order in ladder.orders:
                 price = order.limit_price
@@ -1061,6 +1083,14 @@ class PaperVenue:
                     break
                 shown = sizes.get(price)
                 if shown is None:
+                    # Nothing shown at its price, within the displayed range: nobody is
+                    # ahead, as `_initial_queue` says of a new order there; also for an
+                    # order whose queue was not known (placed deeper than the book, or
+                    # restored from the journal before a book was installed). Better
+                    # than the best price shown, a known queue stays: the level may
+                    # have traded away (the opposite side touching it).
+                    if order.queue_ahead is None or (price < best if is_buy else price > best):
+                        order.queue_ahead = ZERO
                     continue
                 if order.queue_ahead is None or shown < order.queue_ahead:
                     order.queue_ahead = shown
