@@ -77,7 +77,6 @@ from .translate import (
     balances_of,
     fill_of,
     position_of,
-    price_or_none,
     venue_order,
 )
 
@@ -201,14 +200,7 @@ class IBBroker(IBOrders, IBSession):
 
     def _on_open_order(self, trade: Any) -> None:
         self._open_orders_heard += 1
-        order = trade.order
-        terms = (
-            to_decimal(order.totalQuantity),
-            price_or_none(order.lmtPrice, None),
-            price_or_none(order.auxPrice, None),
-        )
-        ids = (order.permId, order.clientId, order.orderId, order.orderRef)
-        self._enqueue(lambda: self._open_order(ids, terms, trade), order=True)
+        self._queue_terms(trade)
 
     def _on_exec(self, trade: Any, fill: Any) -> None:
         self._execs_heard += 1
