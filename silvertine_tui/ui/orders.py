@@ -243,15 +243,25 @@ class Preview:
             f"pos {num(self.position_before)}->{num(self.position_after)}{margin}"
         )
 
-    @property
-    def fee_fraction(self) -> Decimal:
-        """The fee as a fraction of the notional (0 when not known)."""
+    def fee_fraction(self, quantity: Decimal | None) -> Decimal:
+        """The fee's rate as a fraction of the notional, its minimum aside (0 when not
+        known): a per-unit fee over the unit price (`quantity` units for the notional;
+        without it, the estimate's own share of this notional)."""
         rate = self.fee_rate
-        if rate is None or self.fee is None:
+        if rate is None or self.fee is None or self.notional <= 0:
             return Decimal(0)
         if not rate.per_unit:
             return rate.value
-        return self.fee / self.notional if self.notional > 0 else Decimal(0)
+        if quantity:
+            return rate.value * quantity / self.notional
+        return self.fee / self.notional
+
+    @property
+    def fee_minimum(self) -> Decimal:
+        """The least fee the venue was seen to charge an order (0: none seen, or the
+        fee not known)."""
+        rate = self.fee_rate
+        return rate.minimum if rate is not None and self.fee is not None else Decimal(0)
 
 
 @dataclass(slots=True)
@@ -522,6 +532,15 @@ def funds_problems(
     return _sellable(request, engine)
 
 
+def affordable(available: Decimal, fraction: Decimal, minimum: Decimal) -> Decimal:
+    """The largest notional `available` pays with its fee, `max(fraction x notional,
+    minimum)`: at the rate (`available / (1 + fraction)`) and at least the minimum
+    (`available - minimum`), whichever allows less; 0 when nothing is. (By the rate
+    alone, a fee at its minimum let the ticket's "at most" name a size it refused.)"""
+    left = max(available, Decimal(0))
+    return max(min(left / (1 + fraction), left - minimum), Decimal(0))
+
+
 def _buying_power(
     request: OrderRequest, instrument: Instrument, engine: TicketContext, preview: Preview | None
 ) -> list[Problem]:
@@ -539,7 +558,7 @@ def _buying_power(
         return []
     fee_said = "fee not known yet" if preview.fee is None else f"fee ~{num(fee, 2)}"
     if request.quantity is None:  # an amount of the quote currency
-        most_quote = max(available, Decimal(0)) / (1 + preview.fee_fraction)
+        most_quote = affordable(available, preview.fee_fraction(None), preview.fee_minimum)
         step = instrument.quote_step or Decimal("0.01")
         most_text = f"{num(quantized(most_quote, step, ROUND_DOWN))} {currency} with the fee"
         return [
@@ -550,8 +569,9 @@ def _buying_power(
                 f"available {num(available, 2)} {currency}: at most {most_text}",
             )
         ]
-    per_unit = preview.notional / request.quantity * (1 + preview.fee_fraction)
-    most = instrument.round_qty(max(available, Decimal(0)) / per_unit)
+    price = preview.notional / request.quantity
+    spend = affordable(available, preview.fee_fraction(request.quantity), preview.fee_minimum)
+    most = instrument.round_qty(spend / price)
     return [
         Problem(
             "quantity",
