@@ -570,21 +570,7 @@ class ModifyScreen(Dialog[Change | None]):
             return
         # The order may have moved while the question was open: checked again, and
         # asked again of a change that is no longer the one answered.
-        self.follow_desk()
-        if self.ended:
-            return  # said in the dialog; nothing is sent
-        change, problems = self._check()
-        if problems or change is None:
-            self._show(problems)
-            self.problems_shown = True
-            self._select_focused()
-            return
-        if change != asked:
-            said = self._meaning(change)
-            if said.asks:
-                self._ask(change, said)
-                return
-        self.dismiss(change)
+        self._send(answered=asked)
 
     def _select_focused(self) -> None:
         focused = self.focused
@@ -596,18 +582,28 @@ class ModifyScreen(Dialog[Change | None]):
         event.stop()
         if self._asking is not None:
             return  # the confirmation is on its way: one question at a time
-        self.follow_desk()  # the order as it is now, not as at the last frame
+        self._send(answered=None)
+
+    def _send(self, *, answered: Change | None) -> None:
+        """Enter, or a confirmation answered yes (`answered`, the change it asked of):
+        the order as it is now (not as at the last frame) and the change checked;
+        problems said, else asked first when the change asks (`_meaning`) and is not
+        the one answered, else sent (the dialog closes with it)."""
+        self.follow_desk()
         if self.ended:
             return  # said in the dialog; nothing is sent
         change, problems = self._check()
         if problems or change is None:
             self._show(problems)
             self.problems_shown = True
+            if answered is not None:
+                self._select_focused()  # back from the question: typing replaces it
             return
-        said = self._meaning(change)
-        if said.asks:
-            self._ask(change, said)
-            return
+        if change != answered:
+            said = self._meaning(change)
+            if said.asks:
+                self._ask(change, said)
+                return
         self.dismiss(change)
 
     @on(Input.Changed)
