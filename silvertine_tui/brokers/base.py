@@ -110,6 +110,9 @@ Clock = Callable[[], int]
 """Nanoseconds since the epoch."""
 
 TRADABLE_STATES = frozenset({ConnectionState.LIVE, ConnectionState.DEGRADED})
+# A cancel also while RECONCILING, through the links an adapter names for it now
+# (`Broker.cancel_through_reconciling`).
+CANCEL_STATES_RECONCILING = TRADABLE_STATES | {ConnectionState.RECONCILING}
 
 # The update `Broker.publish_update` must write now or raise, never leave in the bus's
 # outage buffer: the PENDING_NEW / PENDING_REPLACE of a broker that
@@ -584,18 +587,21 @@ class Broker(ABC):
         """Whether orders (a `cancel`: cancels) can go out now: the broker tradable and
         its order path up (`order_path_down`); a cancel also while the broker is
         RECONCILING through links that carry cancels then (`cancel_through_reconciling`)."""
-        states = TRADABLE_STATES
+        return self.state in self._states_that_send(cancel) and not self.order_path_down(
+            cancel=cancel
+        )
+
+    def _states_that_send(self, cancel: bool) -> frozenset[ConnectionState]:
+        """The broker states an order (a `cancel`: a cancel) may go out in."""
         if cancel and self.cancel_through_reconciling:
-            states = TRADABLE_STATES | {ConnectionState.RECONCILING}
-        return self.state in states and not self.order_path_down(cancel=cancel)
+            return CANCEL_STATES_RECONCILING
+        return TRADABLE_STATES
 
     def _require_tradable(self, *, cancel: bool = False) -> None:
         """Raise `NotConnected`, saying why, unless `sendable`."""
         if self.sendable(cancel=cancel):
             return
-        if self.state not in TRADABLE_STATES and not (
-            cancel and self.state is ConnectionState.RECONCILING and self.cancel_through_reconciling
-        ):
+        if self.state not in self._states_that_send(cancel):
             down = self.order_path_down()  # the link that is down says why, if one is
             raise NotConnected(
                 f"{self.source} is {self.state}{f' ({down})' if down else ''}: nothing was "
