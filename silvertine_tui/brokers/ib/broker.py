@@ -66,7 +66,7 @@ from .contracts import (
     to_decimal,
 )
 from .fees import latest_executions, newer
-from .market import DELAYED_BY_NS, bad_prices, quote_of, reference_of
+from .market import bad_prices, quote_of, reference_of
 from .orders import IBOrders, trim_trade, undo_guess, undo_warning
 from .session import IBSession
 from .translate import (
@@ -353,16 +353,15 @@ class IBBroker(IBOrders, IBSession):
         if reference is not None and (held is None or held.price != reference.price):
             # Before the quote: a reader has what its Chg% is measured from.
             self._enqueue(functools.partial(self.publish_reference, reference))
-        delayed = self.market.delayed(key)
-        # Delayed data is stamped with the venue time it is of at the latest: never
-        # published as a live quote (`market.py`).
-        quote = quote_of(key, ticker, self.clock() - DELAYED_BY_NS if delayed else None)
+        # Delayed and frozen data are stamped with the venue time they are of at the
+        # latest: never published as a live quote (`market.py`).
+        quote = quote_of(key, ticker, self.market.venue_time(key, ticker, self.clock()))
         if quote is not None:
-            if self.market.note_delayed(key, delayed):
+            if self.market.note_delayed(key, self.market.stale_kind(key)):
                 self._enqueue(self._say_delayed)
             # (A subscription asked again has a new ticker: only what TWS sent since.)
             self.market.quoted(key)
-            if key not in self.market.problems:
+            if key not in self.market.problems and key not in self.market.partial:
                 # A problem said of an earlier subscription of the key (354, 420 ...,
                 # before 1101 or a new socket asked it again) is over: this one quotes.
                 # One said of this subscription (10090: part of its data) stays.
@@ -374,28 +373,39 @@ class IBBroker(IBOrders, IBSession):
         """The Log is told which instruments' quotes turned delayed (those of one burst
         of ticks in one line): their marks, which the price collar, the notional checks
         and the P&L use, are that old too."""
-        keys = sorted(self.market.delayed_unsaid)
+        said = {key: self.market.delayed_said.get(key) for key in self.market.delayed_unsaid}
         self.market.delayed_unsaid.clear()
-        if not keys:
-            return
-        kinds = ", ".join(sorted({self.market.data_type(key) for key in keys}))
-        log.warning("ib.market_data_delayed", extra={"broker": self.source, "keys": keys})
-        await self.publish(
-            LogEvent.create(
-                self.source,
-                Log(
-                    level=LogLevel.WARNING,
-                    message=(
-                        f"{self.source}: market data for {', '.join(keys)} is delayed by "
-                        f"TWS ({kinds}: 15-20 minutes old), and so is the mark its quotes "
-                        "set, which the price collar, the notional checks and the P&L "
-                        "use; its quotes carry the venue time they are of. Live data "
-                        "needs a market data subscription at IB"
-                    ),
-                ),
-                ts=self.clock(),
+        delayed = sorted(key for key, kind in said.items() if kind == "delayed")
+        frozen = sorted(key for key, kind in said.items() if kind in ("frozen", "delayed-frozen"))
+        messages: list[str] = []
+        if delayed:
+            kinds = ", ".join(sorted({self.market.data_type(key) for key in delayed}))
+            log.warning("ib.market_data_delayed", extra={"broker": self.source, "keys": delayed})
+            messages.append(
+                f"{self.source}: market data for {', '.join(delayed)} is delayed by "
+                f"TWS ({kinds}: 15-20 minutes old), and so is the mark its quotes "
+                "set, which the price collar, the notional checks and the P&L "
+                "use; its quotes carry the venue time they are of. Live data "
+                "needs a market data subscription at IB"
             )
-        )
+        if frozen:
+            kinds = ", ".join(sorted({said[key] or "" for key in frozen}))
+            log.warning("ib.market_data_frozen", extra={"broker": self.source, "keys": frozen})
+            messages.append(
+                f"{self.source}: market data for {', '.join(frozen)} is frozen by TWS "
+                f"({kinds}: the last prices it had when the market closed, not the "
+                "market now), and so is the mark its quotes set, which the price "
+                "collar, the notional checks and the P&L use; its quotes carry the "
+                "venue time of the last trade TWS has"
+            )
+        for message in messages:
+            await self.publish(
+                LogEvent.create(
+                    self.source,
+                    Log(level=LogLevel.WARNING, message=message),
+                    ts=self.clock(),
+                )
+            )
 
     async def _market_link_detail(self) -> None:
         """The market link says which kinds of data TWS sends (live, delayed, ...), and
@@ -465,6 +475,15 @@ class IBBroker(IBOrders, IBSession):
         if code == codes.DELAYED_NOTICE:
             self.market.delayed_notices.add(key)
             self.health_state.extra[f"md_type:{key}"] = "delayed"
+            return
+        if code == codes.PARTIAL_DATA:
+            # Part of the data is not subscribed; the rest flows, of the type TWS
+            # announced for the subscription (marketDataType): not "none".
+            said = f"part of the market data is not subscribed ({code}: {message})"
+            self.market.partial[key] = said
+            self.health_state.extra[f"md_type:{key}"] = self.market.data_type(key)
+            self.health_state.extra[f"md_problem:{key}"] = said
+            self.count_error(f"market_data_{code}")
             return
         self.market.problems[key] = f"{code}: {message}"
         self.health_state.extra[f"md_type:{key}"] = "none"

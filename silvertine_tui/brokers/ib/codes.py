@@ -35,6 +35,9 @@ CANCEL_ANSWERS = frozenset({UNKNOWN_CANCEL, CANNOT_CANCEL, NOT_CANCELLABLE})
 PENDING_CANCEL_STATE = "state: PendingCancel"
 NO_SECURITY = 200
 DELAYED_NOTICE = 10167
+# "Part of requested market data is not subscribed. Subscription-independent ticks are
+# still active": the subscription's data flows, in part (`MarketData.partial`).
+PARTIAL_DATA = 10090
 NOT_SUBSCRIBED = 354
 # Every error about an order that is not a notice (below) answers the place or modify
 # waiting for it as a refusal (103, 104, 105, 110, 135, 161, 201, 321, 387, 434 ...).

@@ -17,7 +17,18 @@ Delayed data (marketDataType 3, delayed; 4, delayed-frozen; or TWS's notice 1016
 the subscription) is never published as live: its quotes carry the venue time they
 are of at the latest, `DELAYED_BY_NS` before they arrived (`Quote.venue_ts_ns`; a live
 quote carries none), so a reader can tell them from live ones by the payload itself,
-and the broker says in the Log that those instruments' marks are that old."""
+and the broker says in the Log that those instruments' marks are that old.
+
+Frozen data (marketDataType 2, frozen; 4, delayed-frozen: the last prices TWS had, once
+the market closed) is not published as live either: its quotes carry the time of the
+last trade TWS has (tick 45, `ticker.lastTimestamp`; 88 delayed,
+`delayedLastTimestamp`), at the latest the time they arrived (15 minutes before it,
+delayed-frozen), and the Log says which instruments' quotes are frozen (`venue_time`).
+
+TWS's 10090 on a subscription ("Part of requested market data is not subscribed.
+Subscription-independent ticks are still active") is a partial subscription
+(`partial`): its data flows, of the type TWS announced, and health says what part is
+missing; it is no problem that leaves the instrument without data (`problems`)."""
 
 from __future__ import annotations
 
@@ -37,6 +48,8 @@ DATA_TYPE_NAMES = {1: "live", 2: "frozen", 3: "delayed", 4: "delayed-frozen"}
 # with the venue time they are of at the latest (`quote_of`).
 DELAYED_TYPES = frozenset({3, 4})
 DELAYED_BY_NS = 15 * 60 * 1_000_000_000
+# The marketDataType of frozen data: the last prices TWS had when the market closed.
+FROZEN_TYPES = frozenset({2, 4})
 
 
 # IB's "unset" double (Double.MAX_VALUE): no value, though a finite float.
@@ -123,6 +136,8 @@ class MarketData:
         self.contracts: dict[str, Contract] = {}
         self.tickers: dict[str, Any] = {}
         self.problems: dict[str, str] = {}  # key -> why it has no data (354, 420, ...)
+        # key -> what part of its data the subscription now lacks (10090); it quotes
+        self.partial: dict[str, str] = {}
         # key -> the prices TWS sends now that are no prices ("bid inf"): `bad_prices`
         self.bad: dict[str, str] = {}
         # key -> why it waits for its first quote on a subscription asked again ("TWS
@@ -138,9 +153,10 @@ class MarketData:
         # Keys whose subscription now TWS said sends delayed data (10167), whatever
         # the ticker's marketDataType says yet (`delayed`).
         self.delayed_notices: set[str] = set()
-        # Keys whose quotes are delayed and the Log was told so (said again once they
-        # turned live and then delayed again); keys to say it of at the next saying.
-        self.delayed_said: set[str] = set()
+        # Keys whose quotes are delayed or frozen and the Log was told so, with the kind
+        # told ("delayed", "frozen", "delayed-frozen": said again once they turned live
+        # and then stale again, or another kind); keys to say it of at the next saying.
+        self.delayed_said: dict[str, str] = {}
         self.delayed_unsaid: set[str] = set()
 
     def key_of(self, ticker: Any) -> str | None:
@@ -158,6 +174,7 @@ class MarketData:
     def subscribe(self, key: str, contract: Contract) -> None:
         self.contracts[key] = contract
         self.problems.pop(key, None)
+        self.partial.pop(key, None)
         self.delayed_notices.discard(key)
         self.tickers[key] = self.ib.reqMktData(contract, "", False, False)
 
@@ -165,10 +182,11 @@ class MarketData:
         contract = self.contracts.pop(key, None)
         self.bad.pop(key, None)
         self.problems.pop(key, None)
+        self.partial.pop(key, None)
         self.awaiting.pop(key, None)
         self.held.discard(key)
         self.delayed_notices.discard(key)
-        self.delayed_said.discard(key)
+        self.delayed_said.pop(key, None)
         self.delayed_unsaid.discard(key)
         if contract is not None:
             self._retire(key, contract)  # (subscribed again later, it starts afresh)
@@ -229,16 +247,48 @@ class MarketData:
         ticker = self.tickers.get(key)
         return ticker is not None and ticker.marketDataType in DELAYED_TYPES
 
-    def note_delayed(self, key: str, delayed: bool) -> bool:
-        """A quote of the key was published, `delayed` or not. True when the Log is to
-        be told that the key turned delayed (once until it turns live again)."""
-        if not delayed:
-            self.delayed_said.discard(key)
+    def stale_kind(self, key: str) -> str | None:
+        """What the key's quotes are when they are not live: "delayed", "frozen" or
+        "delayed-frozen" (None: live)."""
+        ticker = self.tickers.get(key)
+        frozen = ticker is not None and ticker.marketDataType in FROZEN_TYPES
+        if self.delayed(key):
+            return "delayed-frozen" if frozen else "delayed"
+        return "frozen" if frozen else None
+
+    def venue_time(self, key: str, ticker: Any, now_ns: int) -> int | None:
+        """The venue time the ticker's prices are of at the latest (None: live data).
+        Delayed data is `DELAYED_BY_NS` before `now_ns`. Frozen data (marketDataType 2
+        or 4: the last prices TWS had when the market closed) is of the last trade TWS
+        has (tick 45, `lastTimestamp`; 88 delayed, `delayedLastTimestamp`), at the
+        latest `now_ns` (`DELAYED_BY_NS` before it, delayed): never a live quote."""
+        kind = self.stale_kind(key)
+        if kind is None:
+            return None
+        latest = now_ns - DELAYED_BY_NS if kind != "frozen" else now_ns
+        if kind == "delayed":
+            return latest
+        stamps = ("delayedLastTimestamp", "lastTimestamp")
+        if kind == "frozen":
+            stamps = ("lastTimestamp", "delayedLastTimestamp")
+        for name in stamps:
+            when = getattr(ticker, name, None)
+            if when is not None:
+                stamp: int = round(when.timestamp() * 1_000_000) * 1_000
+                return min(stamp, latest)
+        return latest
+
+    def note_delayed(self, key: str, kind: str | None) -> bool:
+        """A quote of the key was published, delayed or frozen (`kind`, `stale_kind`)
+        or live (None). True when the Log is to be told that the key turned delayed or
+        frozen (once until it turns live again or another kind)."""
+        if kind is None:
+            self.delayed_said.pop(key, None)
             self.delayed_unsaid.discard(key)
             return False
-        if key in self.delayed_said:
+        if self.delayed_said.get(key) == kind:
             return False
-        self.delayed_said.add(key)
+        self.delayed_said[key] = kind
         first = not self.delayed_unsaid
         self.delayed_unsaid.add(key)
         return first

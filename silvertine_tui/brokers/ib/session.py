@@ -21,6 +21,8 @@ import logging
 from ib_async import IB, ExecutionFilter
 
 from ...domain import ConnectionState
+from ...events import client_ids
+from ...events.client_ids import ClientIds
 from ..errors import BrokerError
 from . import codes
 from .contracts import to_decimal
@@ -195,6 +197,7 @@ class IBSession(IBState):
         self._up = True
         self._link_turn += 1  # a catch-up of the last socket's 1102 is over
         self.market.new_socket()
+        self._note_client_ids()
         again = self._connected_before
         await self.set_link(
             "api", L.RECONCILING, f"connected as client id {self.client_id}; rebuilding"
@@ -259,6 +262,11 @@ class IBSession(IBState):
     def _market_detail(self) -> str:
         kinds = {self.market.data_type(k) for k in self.market.contracts}
         detail = "data: " + ", ".join(sorted(kinds)) if kinds else ""
+        if self.market.partial:
+            detail += (
+                f"{'; ' if detail else ''}part of the data not subscribed (10090): "
+                f"{', '.join(sorted(self.market.partial))}"
+            )
         if self.market.bad:
             bad = "; ".join(f"{key}: {said}" for key, said in sorted(self.market.bad.items()))
             detail += (
@@ -440,27 +448,35 @@ class IBSession(IBState):
                 except BrokerError as exc:
                     log.warning("ib.poll_failed", extra={"broker": self.source, "error": str(exc)})
 
+    def _client_ids_now(self) -> ClientIds:
+        """The client ids the api link is about (`ClientIds`), as the session stands."""
+        current = self.client_id
+        home_index = self._home_index()
+        home = self.client_ids[home_index] if home_index is not None else None
+        return ClientIds(
+            current=current,
+            configured=self.client_ids[0],
+            in_use=frozenset(self._ids_in_use - {current}),
+            orders=frozenset(self._ours_under()),
+            home=home if home != current else None,
+        )
+
+    def _note_client_ids(self) -> ClientIds:
+        """Put the client ids in the health metrics (`events/client_ids.py`), those of
+        before out."""
+        ids = self._client_ids_now()
+        extra = self.health_state.extra
+        for key in [k for k in extra if k in client_ids.KEYS or k.startswith(client_ids.PREFIXES)]:
+            del extra[key]
+        extra.update(ids.metrics())
+        return ids
+
     def _api_detail(self) -> str:
-        detail = f"{self.endpoint} client id {self.client_id} ({self._account_kind()})"
-        primary = self.client_ids[0]
-        if self.client_id != primary and primary in self._ids_in_use:
-            detail += f"; client id {primary} is in use at TWS (326)"
-        left = sorted(self._ours_under() - {self.client_id})
-        if left:
-            names = ", ".join(str(i) for i in left)
-            detail += (
-                f"; orders of this desk under client id {names} cannot be changed from "
-                "here (cancel them with the kill switch, cancel all, or in TWS)"
-            )
-            if self.client_id in self._ours_under():
-                detail += (
-                    f"; staying while an order of this desk works under client id {self.client_id}"
-                )
-            elif self._home_index() is not None:
-                detail += f"; moving back to client id {left[0]} once TWS frees it"
-        elif self.client_id != primary and self._home_index() == 0:
-            detail += f"; moving back to client id {primary} once TWS frees it"
-        return detail
+        """The LIVE api link's detail; the client ids it names are health metrics too
+        (`_note_client_ids`), which the health pane reads."""
+        ids = self._note_client_ids()
+        head = f"{self.endpoint} client id {ids.current} ({self._account_kind()})"
+        return "; ".join([head, *ids.about()])
 
     async def _go_home(self) -> None:
         """While connected on another id than the one the desk belongs on

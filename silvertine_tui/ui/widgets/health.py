@@ -19,6 +19,7 @@ from rich.text import Text
 
 from ...domain import ConnectionState, TradingState
 from ...engine.projection import AnomalySummary
+from ...events.client_ids import ClientIds, client_ids_of
 from ..format import DASH, age, cut
 from ..model import ComponentHealth
 from .palette import DEFAULT_PALETTE, Palette
@@ -58,31 +59,41 @@ class LinkLine:
     name: str
     state: ConnectionState | None  # None: a state this build does not know
     detail: str = ""
+    client_ids: ClientIds | None = None
+    """IB's api link: its client ids (`client_id` ... metrics); None when the health
+    event has none (another link, or a desk of an older build)."""
 
 
 CLIENT_ID = re.compile(r"\bclient id (\d+)")
 ON_CLIENT_ID = re.compile(r"^\S+ client id (\d+) \(")
-"""IB's api link once connected (`brokers/ib/session.py` `_api_detail`): `HOST:PORT
-client id N (paper account)`, then what qualifies it after `; ` (another of the desk's
-client ids in use at TWS, orders under one out of reach, a move back)."""
+"""IB's api link once connected, as an older build's health event says it (no client id
+metrics): `HOST:PORT client id N (paper account)`, then what qualifies it after `; `
+(another of the desk's client ids in use at TWS, orders under one out of reach, a move
+back)."""
 
 
 def client_id_text(link: LinkLine) -> str:
     """What a LIVE IB api link on a fallback client id means ("" otherwise): IB lets
     only the client id that placed an order change it, so the desk's orders placed
     under its other id (before a restart, before TWS answered 326) cannot be modified
-    or cancelled from this session. The link's detail names the id it is on and, after
-    `; `, the other ids it is about; a LIVE link's detail was not shown at all, and the
-    pane said `api LIVE` while a modify of those orders was refused. (The health event
-    carries the ids only in this text: no metric of the id in use or the configured one.)"""
+    or cancelled from this session; a LIVE link's detail was not shown at all, and the
+    pane said `api LIVE` while a modify of those orders was refused. Read from the
+    client id metrics (`LinkLine.client_ids`); a health event without them (journaled
+    by an older build, or published by one on the same bus) is read from the link's
+    detail, which names the id it is on and, after `; `, the other ids it is about."""
     if link.name != "api" or link.state is not ConnectionState.LIVE:
         return ""
-    found = ON_CLIENT_ID.match(link.detail)
-    if found is None:
-        return ""
-    _, _, about = link.detail.partition("; ")
-    current = found.group(1)
-    others = sorted(set(CLIENT_ID.findall(about)) - {current}, key=int)
+    if link.client_ids is not None:
+        current = str(link.client_ids.current)
+        about = "; ".join(link.client_ids.about())
+        others = [str(i) for i in link.client_ids.others()]
+    else:
+        found = ON_CLIENT_ID.match(link.detail)
+        if found is None:
+            return ""
+        _, _, about = link.detail.partition("; ")
+        current = found.group(1)
+        others = sorted(set(CLIENT_ID.findall(about)) - {current}, key=int)
     if not others:
         return ""
     ids = ", ".join(others)
@@ -106,7 +117,14 @@ def link_lines(metrics: Metrics) -> tuple[LinkLine, ...]:
         except ValueError:
             state = None
         detail = metrics.get(f"link_detail:{name}")
-        found.append(LinkLine(name, state, str(detail) if detail is not None else ""))
+        found.append(
+            LinkLine(
+                name,
+                state,
+                str(detail) if detail is not None else "",
+                client_ids_of(metrics) if name == "api" else None,
+            )
+        )
     return tuple(found)
 
 

@@ -45,6 +45,8 @@ REQ_COMPLETED_ORDERS = 99
 BID, ASK, LAST = 1, 2, 4
 BID_SIZE, ASK_SIZE, LAST_SIZE = 0, 3, 5
 CLOSE = 9  # the prior session's close (price only: TWS sends no size tick with it)
+# tickString types: the last trade's time in unix seconds (88 for delayed data)
+LAST_TIMESTAMP, DELAYED_LAST_TIMESTAMP = 45, 88
 DELAYED_OFFSET = {
     BID: 66,
     ASK: 67,
@@ -362,3 +364,7 @@ def tick_price(req_id: int, tick_type: int, price: Decimal, size: Decimal) -> li
 
 def tick_size(req_id: int, tick_type: int, size: Decimal) -> list[Field]:
     return [2, 6, req_id, tick_type, size]
+
+
+def tick_string(req_id: int, tick_type: int, value: str) -> list[Field]:
+    return [46, 6, req_id, tick_type, value]

@@ -58,6 +58,10 @@ CLIENT_ID_IN_USE = (
 class Subscription:
     con_id: int
     delayed: bool
+    # Frozen data (marketDataType 2, or 4 delayed): the market is closed and the client
+    # asked for the last prices TWS had; each batch of ticks carries the last trade's
+    # time (tickString 45, 88 delayed).
+    frozen: bool = False
 
 
 @dataclass
@@ -170,6 +174,11 @@ class FakeTws:
             self.exchange.closes[self.exchange.spec(key).con_id] = Decimal(close)
         self.account = account
         self.market_data = market_data  # "live" or "delayed"
+        # The market is closed since then (`close_market`): a client that asked for
+        # frozen data (reqMarketDataType 2, or 4) gets the last prices as frozen.
+        self.market_closed_at: datetime | None = None
+        # conIds whose data the account subscribes only in part (`partially_subscribed`)
+        self.partial_market_data: dict[int, str] = {}
         self.server_version = server_version
         self.farm_notices = farm_notices
         # TWS's "Master API client ID" (API settings): that client also gets the order
@@ -314,6 +323,28 @@ class FakeTws:
                 if sub.con_id == spec.con_id:
                     self._send_ticks(session, req_id, sub)
         await self._drain()
+
+    def close_market(self, at: datetime) -> None:
+        """The market closed at `at` (its last trade then): a market data request of a
+        client that asked reqMarketDataType 2 (frozen) or 4 (delayed-frozen) is answered
+        marketDataType 2 (4 with `market_data="delayed"`), the quote's ticks and, when
+        it has a last trade, that trade's time, `at` (tickString 45; 88 delayed), as TWS
+        answers after the close.
+        Clients that asked for live or delayed data are served as before."""
+        self.market_closed_at = at
+
+    def partially_subscribed(
+        self,
+        key: int | str,
+        message: str = (
+            "Part of requested market data is not subscribed. Subscription-independent "
+            "ticks are still active.Delayed market data is not available.AAPL NASDAQ.NMS/TOP/ALL"
+        ),
+    ) -> None:
+        """The account subscribes only part of the contract's data: a market data
+        request of it is answered with TWS's 10090 (after marketDataType), and its
+        ticks still flow."""
+        self.partial_market_data[self.exchange.spec(key).con_id] = message
 
     async def set_close(self, key: int | str, close: str | Decimal) -> None:
         """The prior session's close (tick type 9, 75 delayed): sent to subscribers now,
@@ -955,8 +986,15 @@ class FakeTws:
                 )
             )
             return
-        sub = Subscription(specs[0].con_id, delayed)
-        session.send(m.market_data_type(req_id, 3 if delayed else 1))
+        frozen = self.market_closed_at is not None and session.data_type in (2, 4)
+        sub = Subscription(specs[0].con_id, delayed, frozen)
+        data_type = 3 if delayed else 1
+        if frozen:
+            data_type = 4 if delayed else 2
+        session.send(m.market_data_type(req_id, data_type))
+        partial = self.partial_market_data.get(sub.con_id)
+        if partial is not None:
+            session.send(m.error(req_id, 10090, partial))
         if delayed:
             session.send(
                 m.error(
@@ -991,6 +1029,11 @@ class FakeTws:
                 continue
             session.send(m.tick_price(req_id, kind(price_type), price, size))
             session.send(m.tick_size(req_id, kind(size_type), size))
+        if sub.frozen and self.market_closed_at is not None and quote.last is not None:
+            # (TWS has a last trade's time only with a last trade)
+            stamp = m.DELAYED_LAST_TIMESTAMP if sub.delayed else m.LAST_TIMESTAMP
+            seconds = int(self.market_closed_at.timestamp())
+            session.send(m.tick_string(req_id, stamp, str(seconds)))
 
     def _send_close(self, session: Session, req_id: int, sub: Subscription) -> None:
         """tickPrice of type 9 (CLOSE; 75 delayed) with size 0, as TWS sends it."""
