@@ -86,6 +86,15 @@ CLAIM_LOST = "claim_lost"
 """The rule that refuses every order once another desk took one of this desk's brokers."""
 CLAIM_LAPSED = "claim_lapsed"
 """The rule that refuses orders while this desk cannot renew its claims (`claims`)."""
+CLOSE_TASKS_WAIT_S = 5.0
+"""How long `Session.close` waits for the tasks it cancelled to end (each ends within
+one step, or one Redis answer, the bus's socket timeout). A task that swallowed its
+cancel (a broker's close awaiting its own cancelled task under `suppress
+(CancelledError)` swallows its caller's cancel too) is named in the log and left: the
+close goes on."""
+BROKER_CLOSE_WAIT_S = 30.0
+"""How long `Session.close` waits for each broker's close (a claim's loss closes one
+on its own task: that one too) before it names it in the log and goes on."""
 BUS_RESYNC = "bus_resync"
 """The rule that refuses orders while the desk claims its brokers again and resyncs
 after the bus found Redis restarted with data lost (`Session._on_data_loss`)."""
@@ -215,7 +224,11 @@ class Session:
         # second loss during a resync starts another beside it. Orders wait for both.
         self._resyncs = 0
         self._stopped = ""  # why a task the desk trades on failed (`_kept_failed`)
-        self._closed_brokers: set[str] = set()  # closed with a lost claim
+        # Each broker's close, once started (its claim lost: `_on_claim_lost`; or by
+        # `close`): on its own task, never on the keeper's, which `close` cancels (a
+        # cancel landing in a broker's close could be swallowed: the keeper went on
+        # renewing, and `close` waited for it for ever). `close` waits for each, bounded.
+        self._broker_closes: dict[str, asyncio.Task[None]] = {}
         self._side_tasks: set[asyncio.Task[Any]] = set()  # `_spawn`
         self._trimming = False  # `_trim_reduce_only` runs
         self.alerts: list[Alert] = []  # drained by the app into toasts
@@ -906,24 +919,40 @@ class Session:
         message = self._lost_message(conflict)
         self._claim_lost = message
         self._refresh_not_ready()
-        for broker in self.brokers:
-            if broker.name != conflict.broker or broker.name in self._closed_brokers:
-                continue
-            self._closed_brokers.add(broker.name)
-            # Said before the close (the outage's toast carries the first reason) and
-            # after it (the health pane shows the last; closing says "closed").
-            with contextlib.suppress(Exception):
-                await broker.set_state(ConnectionState.DISCONNECTED, message)
-            try:
-                await broker.close()
-            except Exception:
-                log.exception("session.broker_close_failed", extra={"broker": broker.source})
-            with contextlib.suppress(Exception):
-                await broker.set_state(ConnectionState.DISCONNECTED, message)
+        closing = [
+            self._close_lost(broker, message)
+            for broker in self.brokers
+            if broker.name == conflict.broker
+        ]
+        # Shielded: the caller (the keeper, a resync) cancelled meanwhile ends at once,
+        # and the close goes on, on its own task (`close` waits for it).
+        for task in closing:
+            await asyncio.shield(task)
         await self.bus.publish(
             # A warning: the broker's DISCONNECTED (with this reason) is the toast.
             LogEvent.create("engine", Log(message=message, level=LogLevel.WARNING))
         )
+
+    def _close_lost(self, broker: Broker, message: str) -> asyncio.Task[None]:
+        """The close of `broker`, its claim lost: started once, on its own task (or the
+        one `close` started already)."""
+        task = self._broker_closes.get(broker.name)
+        if task is None:
+            task = asyncio.create_task(
+                self._close_lost_broker(broker, message), name=f"close-lost:{broker.source}"
+            )
+            self._broker_closes[broker.name] = task
+        return task
+
+    @staticmethod
+    async def _close_lost_broker(broker: Broker, message: str) -> None:
+        # Said before the close (the outage's toast carries the first reason) and
+        # after it (the health pane shows the last; closing says "closed").
+        with contextlib.suppress(Exception):
+            await broker.set_state(ConnectionState.DISCONNECTED, message)
+        await Session._close_broker(broker)
+        with contextlib.suppress(Exception):
+            await broker.set_state(ConnectionState.DISCONNECTED, message)
 
     async def _trim_reduce_only(self) -> None:
         """One at a time beside the reader: the positions that moved while its cancels
@@ -1119,18 +1148,18 @@ class Session:
         tasks = [*self._tasks, *self._side_tasks]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._wait_ended(tasks, CLOSE_TASKS_WAIT_S, "its tasks to end once cancelled")
         if recovered:
             with contextlib.suppress(Exception):
                 await self.snapshot()
             await self.last_run.record(always=True)
         for broker in self.brokers:
-            if broker.name in self._closed_brokers:
-                continue  # closed when its claim was lost
-            try:
-                await broker.close()
-            except Exception:
-                log.exception("session.broker_close_failed", extra={"broker": broker.source})
+            closing = self._broker_closes.get(broker.name)  # its claim lost: closing already
+            if closing is None:
+                closing = self._broker_closes[broker.name] = asyncio.create_task(
+                    self._close_broker(broker), name=f"close:{broker.source}"
+                )
+            await self._wait_ended([closing], BROKER_CLOSE_WAIT_S, f"broker {broker.source}")
         try:
             await self.claims.release()
         except BusError as exc:  # the claims lapse by themselves
@@ -1154,6 +1183,37 @@ class Session:
             self.not_journaled = self._not_journaled_text(kept, down, refused=refused)
             log.error("session.not_journaled", extra={"said": self.not_journaled})
         log.info("session.closed")
+
+    @staticmethod
+    async def _close_broker(broker: Broker) -> None:
+        try:
+            await broker.close()
+        except Exception:
+            log.exception("session.broker_close_failed", extra={"broker": broker.source})
+
+    @staticmethod
+    async def _wait_ended(tasks: list[asyncio.Task[Any]], within: float, what: str) -> None:
+        """Wait at most `within` seconds for `tasks` to end (never for ever: `close`
+        must end). The ones still running are named in the log (what `close` gave up
+        waiting for) and cancelled, and the close goes on."""
+        if not tasks:
+            return
+        done, running = await asyncio.wait(tasks, timeout=within)
+        for task in done:
+            if not task.cancelled():
+                task.exception()  # retrieved: logged where it failed, if it did
+        if not running:
+            return
+        log.error(
+            "session.close_gave_up_waiting",
+            extra={
+                "for": what,
+                "after_s": within,
+                "tasks": sorted(task.get_name() for task in running),
+            },
+        )
+        for task in running:
+            task.cancel()
 
     def _not_journaled_text(self, kept: int, down: str, *, refused: bool) -> str:
         """`9 execution events (fills, order updates; 1 fill among them) were NOT
