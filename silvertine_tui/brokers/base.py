@@ -231,6 +231,12 @@ class Broker(ABC):
     # The broker is RECONCILING, as coming up, not DEGRADED, which is an outage: told
     # the trader at every start, it read as a fault.
     cancel_through_reconciling: frozenset[str] = frozenset()
+    # Order links a cancel does not need at all, whatever their state: the venue
+    # answers a cancel on another link, and what the link missed meanwhile is caught up
+    # when it is back (Binance's user-data stream: a cancel's REST reply carries its
+    # outcome). The broker reads DISCONNECTED while one is down; a cancel still goes
+    # when every other order link is LIVE (`_cancel_state`).
+    cancel_without: frozenset[str] = frozenset()
     # How long after a timed-out `place` a "no such order" answer is final.
     unknown_order_window_s: float = 10.0
     # The venue's state lives only in this desk's journal (a simulator in the desk's
@@ -334,6 +340,8 @@ class Broker(ABC):
         for name in self.order_links:
             link = self.health_state.links.get(name)
             if link is None or link.state is ConnectionState.LIVE:
+                continue
+            if cancel and name in self.cancel_without:
                 continue
             if cancel and (
                 (link.state is ConnectionState.DEGRADED and name in self.cancel_through_degraded)
@@ -587,9 +595,28 @@ class Broker(ABC):
         """Whether orders (a `cancel`: cancels) can go out now: the broker tradable and
         its order path up (`order_path_down`); a cancel also while the broker is
         RECONCILING through links that carry cancels then (`cancel_through_reconciling`)."""
-        return self.state in self._states_that_send(cancel) and not self.order_path_down(
-            cancel=cancel
-        )
+        state = self._cancel_state() if cancel else self.state
+        return state in self._states_that_send(cancel) and not self.order_path_down(cancel=cancel)
+
+    def _cancel_state(self) -> ConnectionState:
+        """The broker's state as a cancel sees it: down only through order links a
+        cancel does not need (`cancel_without`), every other order link LIVE, it is
+        DEGRADED (up, impaired). A state set otherwise than from the links (closed, a
+        failed connect) stands."""
+        state = self.state
+        if not self.cancel_without or state in TRADABLE_STATES:
+            return state
+        if state is not self.derived_state():
+            return state
+        links = self.health_state.links
+        needed = [
+            links[name].state
+            for name in self.order_links
+            if name in links and name not in self.cancel_without
+        ]
+        if needed and all(link is ConnectionState.LIVE for link in needed):
+            return ConnectionState.DEGRADED
+        return state
 
     def _states_that_send(self, cancel: bool) -> frozenset[ConnectionState]:
         """The broker states an order (a `cancel`: a cancel) may go out in."""
@@ -601,7 +628,8 @@ class Broker(ABC):
         """Raise `NotConnected`, saying why, unless `sendable`."""
         if self.sendable(cancel=cancel):
             return
-        if self.state not in self._states_that_send(cancel):
+        state = self._cancel_state() if cancel else self.state
+        if state not in self._states_that_send(cancel):
             down = self.order_path_down()  # the link that is down says why, if one is
             raise NotConnected(
                 f"{self.source} is {self.state}{f' ({down})' if down else ''}: nothing was "

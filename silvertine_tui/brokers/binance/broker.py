@@ -130,6 +130,10 @@ PRICE_STALE_NS = 15 * 60 * 1_000_000_000
 REFERENCE_BATCH = 20
 # How long a status waits for the account event that follows its report (below).
 ACCOUNT_WAIT_S = 0.25
+# An order placed on the account by another program is adopted by a reconcile asked
+# this long after its first report: the rest of a burst (its fills, other orders) waits
+# for the same one (`BinanceBroker._adopt_later`).
+ADOPT_WAIT_S = 0.25
 # Finished orders the adapter keeps following (a late report of one is a repeat); older
 # ones are let go (each is about 1.3 KB, and the health loop counted the working ones
 # among all of them every second: an active desk's day of orders, kept, grew both).
@@ -161,6 +165,11 @@ class BinanceBroker(Broker):
 
     kind = "binance"
     order_links: tuple[str, ...] = ("rest", "user")
+    # A cancel needs REST alone: its reply carries CANCELED (or -2011 for an order that
+    # ended first, then asked), and the catch-up after the user stream is back journals
+    # the fills it missed. Refused while the stream was down, the kill switch left every
+    # order working though Binance answered.
+    cancel_without = frozenset({"user"})
 
     def __init__(
         self,
@@ -297,6 +306,11 @@ class BinanceBroker(Broker):
         # Said once each (`_say_unseen`), shown in the health while they work.
         self._unseen_replaces: dict[str, tuple[str, str, Decimal]] = {}
         self._unseen_said: set[str] = set()
+        # Orders met on the user stream that this adapter neither placed nor holds:
+        # the session is asked to reconcile (adopt them) this long after the first of a
+        # burst (`_adopt_later`), and once for the burst.
+        self.adopt_wait_s = ADOPT_WAIT_S
+        self._adopt_pending = False
         self._in_health = False
         # The configured symbols are quoted from the start: quotes and the tape.
         self._market_wanted: dict[str, set[MarketDataKind]] = {
@@ -816,9 +830,15 @@ class BinanceBroker(Broker):
     async def _on_report(self, report: translate.ExecutionReport) -> None:
         order = self._orders.get(report.client_order_id)
         if order is None:
+            if (
+                report.client_order_id not in self._journal_orders
+                and report.venue_order_id not in self._by_venue_id
+            ):
+                self._adopt_later(report)
             order = self._track_report(report)
         if report.venue_order_id in order.retired:
             # A venue order a replace retired: its fills are ours, its end is not.
+            order.note_said(report.venue_order_id, report.cum_qty)
             if report.is_trade:
                 await self._publish_fill_once(await self._fill_of(report))
             return
@@ -841,7 +861,7 @@ class BinanceBroker(Broker):
         if takes_terms:
             # The replacement's terms first: a fill of it goes out after its NEW at
             # them (`_publish_fill_once`), never against the old quantity.
-            order.quantity = order.carried[0] + report.quantity
+            order.quantity = order.carried_at_venue + report.quantity
             order.limit_price = report.price or None
             order.stop_price = report.stop_price or None
             order.replacing = False
@@ -857,6 +877,35 @@ class BinanceBroker(Broker):
                 }
             )
         await self._publish_status(order, update, report.transaction_ms)
+
+    def _adopt_later(self, report: translate.ExecutionReport) -> None:
+        """A report of an order this adapter neither placed nor holds (placed on the
+        account by another program, the Binance app, while the desk runs): its reports
+        are journaled, and the OMS parks them for a request it never sees. The session's
+        reconcile (`announce_reconnect`) adopts it, so the desk shows it, the risk gate
+        counts it and its fills apply: asked once for a burst, `adopt_wait_s` after the
+        first such report (an order met while that reconcile runs asks another).
+        Before, nothing asked: the order worked at Binance unseen until a restart."""
+        log.info(
+            "binance.order_placed_elsewhere",
+            extra={
+                "broker": self.source,
+                "client_order_id": report.client_order_id,
+                "venue_order_id": report.venue_order_id,
+            },
+        )
+        if self._adopt_pending or not self._running:
+            return
+        self._adopt_pending = True
+
+        async def adopt() -> None:
+            try:
+                await asyncio.sleep(self.adopt_wait_s)
+            finally:
+                self._adopt_pending = False
+            await self.announce_reconnect()
+
+        self.in_background(adopt(), f"binance-adopt:{self.source}")
 
     def _track_report(self, report: translate.ExecutionReport) -> TrackedOrder:
         order = TrackedOrder(
@@ -1560,7 +1609,14 @@ class BinanceBroker(Broker):
         # What has filled: the last status published, or the fills published since (a
         # fill goes out at once, its status may wait for the balances it moved: the
         # replacement would have bought the filled part again).
-        filled = max(order.filled, sum((q for q, _ in order.filled_by_venue_id.values()), ZERO))
+        # Binance's own word on the venue orders a replace retired counts too (a fill of
+        # one still on its way: `carried_at_venue`).
+        current, _ = order.filled_by_venue_id.get(order.venue_order_id or "", (ZERO, ZERO))
+        filled = max(
+            order.filled,
+            sum((q for q, _ in order.filled_by_venue_id.values()), ZERO),
+            order.carried_at_venue + current,
+        )
         quantity = change.quantity if change.quantity is not None else order.quantity
         request = OrderRequest(
             client_order_id=coid,
@@ -1606,10 +1662,74 @@ class BinanceBroker(Broker):
             await self._replace_failed(order, old_id, exc)
             raise
         before = (order.venue_order_id, order.quantity, order.limit_price, order.stop_price)
+        placed = body.get("newOrderResponse") or {}
         try:
-            await self._take_replacement(order, body.get("newOrderResponse") or {})
+            if old_id is not None:
+                # What the old venue order filled in all, as Binance cancelled it: more
+                # than `filled` when a fill of it was still on its way here.
+                cancelled = body.get("cancelResponse") or {}
+                if str(cancelled.get("orderId", old_id)) == old_id:
+                    order.note_said(old_id, dec(cancelled.get("executedQty", "0")))
+            await self._take_replacement(order, placed)
         except UNREADABLE as exc:
             raise self._unreadable_replace(order, old_id, body, exc, before) from exc
+        excess = order.carried_at_venue - filled
+        if excess > 0:
+            await self._mend_oversized(order, quantity, excess, str(placed.get("origQty", "")))
+
+    async def _mend_oversized(
+        self, order: TrackedOrder, asked: Decimal, excess: Decimal, placed_qty: str
+    ) -> None:
+        """A modify raced a fill: Binance filled `excess` more of the old venue order than
+        this adapter had heard when it sized the replacement (the fill's report on its
+        way), so the replacement Binance works is `excess` too big and the order can fill
+        more than the `asked` quantity. The journal carries what Binance holds (the
+        take's quantity: what filled there plus the replacement); the replacement is
+        cancelled at once, over REST, and nothing is placed in its place: any new order
+        would be sized from a count that can be stale again, and a cancel is the one
+        step after which nothing more can fill. (Binance's amend keepPriority, which
+        only reduces a quantity, would keep the rest working; this adapter does not use
+        it yet.) Said to the trader in the health (the broker's message line and the
+        Log pane), counted (`replace_oversized`) and logged; a cancel that fails is
+        said with the order's terms, to cancel it at Binance."""
+        coid = order.client_order_id
+        can_fill = order.quantity
+        self.count_error("replace_oversized")
+        what = (
+            f"order {coid}: Binance had filled {plain(excess)} more of it than this desk had "
+            f"heard when the modify went, so the changed order it placed ({placed_qty}) lets "
+            f"{plain(can_fill)} fill of the {plain(asked)} asked"
+        )
+        log.error(
+            "binance.replace_oversized",
+            extra={
+                "broker": self.source,
+                "client_order_id": coid,
+                "excess": str(excess),
+                "asked": str(asked),
+                "can_fill": str(can_fill),
+            },
+        )
+        if order.ended:
+            await self._tell(f"{what}; it has ended {order.last_status} already")
+            return
+        await self._tell(f"{what}: it is being cancelled")
+        await self._flush_held(None)  # its take's status first, then the cancel
+        try:
+            await self.cancel(coid, reason="modify raced a fill: the changed order was too big")
+        except BrokerError as exc:
+            await self._tell(
+                f"{what}; its cancel failed ({exc}): cancel it, or reduce it at Binance"
+            )
+            return
+        # What filled at Binance: the retired venue orders as it said, and the
+        # replacement's part of the order's last status (its cancel's reply).
+        filled = order.carried_at_venue + max(order.filled - order.carried[0], ZERO)
+        await self._tell(
+            f"order {coid}: the changed order Binance placed too big is cancelled; "
+            f"{plain(filled)} filled of the {plain(asked)} asked, nothing of it works "
+            "now: place the rest again if you want it"
+        )
 
     @staticmethod
     def _unheard_fills(order: TrackedOrder) -> Decimal:
@@ -1662,7 +1782,7 @@ class BinanceBroker(Broker):
         if new_id != order.venue_order_id:
             self._adopt_venue_id(order, new_id)
         new_qty = dec(placed.get("origQty", "0"))
-        order.quantity = order.carried[0] + new_qty
+        order.quantity = order.carried_at_venue + new_qty
         price = dec(placed.get("price", "0"))
         order.limit_price = price if price > 0 else order.limit_price
         if "stopPrice" in placed:

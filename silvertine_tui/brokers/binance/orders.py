@@ -40,6 +40,10 @@ class TrackedOrder:
     # Venue ids a replace retired, and what filled (quantity, quote) under each id.
     retired: set[str] = field(default_factory=set)
     filled_by_venue_id: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    # What Binance said a retired venue order filled in all (a cancelReplace's
+    # `cancelResponse`, the retired order's own report): more than its fills heard here
+    # while some of them are still on their way (`carried_at_venue`).
+    said_filled: dict[str, Decimal] = field(default_factory=dict)
     # Its fills' exec ids the journal has: they leave the adapter's memory with it.
     exec_ids: set[str] = field(default_factory=set)
     replacing: bool = False
@@ -84,6 +88,24 @@ class TrackedOrder:
             q, a = self.filled_by_venue_id.get(venue_id, (ZERO, ZERO))
             qty, quote = qty + q, quote + a
         return qty, quote
+
+    @property
+    def carried_at_venue(self) -> Decimal:
+        """What filled under retired venue ids as Binance holds it: per venue id, the
+        larger of the fills heard here and what Binance said it filled. The order's
+        quantity is this plus its working venue order's: taken from the fills heard
+        alone, a fill still on its way left the journal's quantity below what can fill
+        (a modify racing a fill: Binance works the replacement sized from the stale
+        count, `BinanceBroker._mend_oversized`)."""
+        total = ZERO
+        for venue_id in self.retired:
+            heard, _ = self.filled_by_venue_id.get(venue_id, (ZERO, ZERO))
+            total += max(heard, self.said_filled.get(venue_id, ZERO))
+        return total
+
+    def note_said(self, venue_order_id: str, filled: Decimal) -> None:
+        """Binance said venue order `venue_order_id` has filled `filled` in all."""
+        self.said_filled[venue_order_id] = max(self.said_filled.get(venue_order_id, ZERO), filled)
 
     def add_fill(self, fill: Fill) -> None:
         venue_id = fill.venue_order_id or self.venue_order_id or ""
