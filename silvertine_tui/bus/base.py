@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from ..events import Decoded, DecodeError, EventBase, UnknownEvent
+from ..events import EVENT_TYPES, Decoded, DecodeError, EventBase, UnknownEvent
 from .layout import StreamLayout
+
+log = logging.getLogger(__name__)
 
 
 class BusError(Exception):
@@ -112,7 +115,9 @@ class BusStats:
     `decode_errors` and `unknown_events` count bad entries, not reads of them: the
     engine's reader and the desk's both read every entry of a journal, and a recovery
     reads it again, so one bad entry read three times is one (`BAD_SEEN_MAX` are
-    remembered; one forgotten is counted again when read again).
+    remembered; one forgotten is counted again when read again). Each one counted is
+    logged once as it is counted (`bus.bad_entry`, a WARNING: its stream, entry id,
+    reason and a bounded excerpt, `bad_entry_fields`).
     """
 
     backend: str
@@ -174,11 +179,52 @@ class BusStats:
                 self.decode_errors += 1
             else:
                 self.unknown_events += 1
+            log.warning(
+                "bus.bad_entry",
+                extra={"stream": stream, "entry_id": entry_id, **bad_entry_fields(decoded)},
+            )
         else:
             self.decoded += 1
 
 
 BAD_SEEN_MAX = 10_000
+BAD_REASON_LOGGED = 300
+"""Characters of a bad entry's reason, and of its excerpt, written to the log: an
+entry may be megabytes, and its fields are anyone's words (the log file's formatter
+hides the desk's secrets in every line, `logsetup.redact`)."""
+BAD_FIELD_LOGGED = 60
+"""Characters of each field of a bad entry in its logged excerpt."""
+
+
+def bad_entry_fields(decoded: DecodeError | UnknownEvent) -> dict[str, str | int]:
+    """What the log says of a bad entry besides its stream and id (`bus.bad_entry`):
+    why it is bad, and a bounded excerpt of it, never the entry whole."""
+    if isinstance(decoded, UnknownEvent):
+        kind = decoded.type[:BAD_FIELD_LOGGED]
+        known = EVENT_TYPES.get(decoded.type)
+        reason = (
+            f"unknown event type {kind!r} v{decoded.v}"
+            if known is None
+            else f"{kind} v{decoded.v} is newer than this build reads "
+            f"(v{known.SCHEMA_VERSION}): written by a newer Silvertine"
+        )
+        return {
+            "reason": reason,
+            "event_type": kind,
+            "v": decoded.v,
+            "source": decoded.source[:BAD_FIELD_LOGGED],
+            "payload_bytes": len(decoded.payload),
+        }
+    excerpt = " ".join(
+        f"{key[:BAD_FIELD_LOGGED]}={value[:BAD_FIELD_LOGGED]!r}"
+        for key, value in decoded.fields.items()
+    )
+    return {
+        "reason": decoded.reason[:BAD_REASON_LOGGED],
+        "excerpt": excerpt[:BAD_REASON_LOGGED],
+    }
+
+
 _NOT_METRICS = frozenset(
     {"extra", "bad_seen", "writes_refused", "closed_unwritten", "closed_unwritten_fills"}
 )

@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ..domain import ConnectionState, OrderStatus
+from ..events import EVENT_TYPES, Decoded, DecodeError, UnknownEvent
 
 ENGINE_COMPONENT = "engine"
 DESK = "desk"
@@ -62,6 +63,51 @@ DESK = "desk"
 its claims' `DeskId` (engine/session.py `BUS_DESK`, the same key)."""
 DESK_NAME = "desk_name"
 """The same desk as the trader knows it, `desk HOST pid PID`."""
+
+
+WORDS_KEPT = 200
+"""Characters kept of what a bad entry says of itself (its reason, its type): an
+entry's fields may be megabytes, and a type name is anyone's words on the bus."""
+
+
+def unreadable_message(stream: str, entry_id: str, decoded: Decoded, *, prefix: str) -> str:
+    """What the trader is told of a journal entry this build cannot read (`decoded` a
+    `DecodeError` or an `UnknownEvent`): which entry, why, what may be wrong because
+    of it and what to do. `prefix` is the bus's key prefix: an execution journal
+    (`{prefix}:exec:{broker}:{account}`) names its account; any other stream is taken
+    for the risk stream."""
+    newer = False
+    if isinstance(decoded, UnknownEvent):
+        kind = decoded.type[:40]
+        known = EVENT_TYPES.get(decoded.type)
+        newer = True
+        if known is not None:
+            what = (
+                f"{kind} {entry_id} on {stream} was written by a newer Silvertine "
+                f"(schema v{decoded.v}; this desk reads up to v{known.SCHEMA_VERSION})"
+            )
+        else:
+            what = (
+                f"entry {entry_id} on {stream} is of a type this desk does not know "
+                f"({kind!r} v{decoded.v}: written by a newer Silvertine?)"
+            )
+    elif isinstance(decoded, DecodeError):
+        what = f"entry {entry_id} on {stream} could not be read ({decoded.reason[:WORDS_KEPT]})"
+    else:
+        what = f"entry {entry_id} on {stream} could not be read"
+    broker, sep, account = stream.removeprefix(f"{prefix}:exec:").partition(":")
+    if sep and stream.startswith(f"{prefix}:exec:"):
+        wrong = (
+            f"the orders and positions of {broker}/{account} may be wrong here (a fill or "
+            "a report missing): check them at the venue"
+        )
+    else:
+        wrong = (
+            "the trading state may be wrong here (a kill switch, a reduce only or a "
+            "resume missing): check it on the desk that set it"
+        )
+    upgrade = ", and upgrade this desk" if newer else ""
+    return f"{what} and was not applied; {wrong}{upgrade}"
 
 
 class AnomalyKind(StrEnum):

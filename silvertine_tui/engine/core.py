@@ -66,7 +66,13 @@ from ..events import (
     RiskEvent,
 )
 from ..events.summary import corrected_text
-from .anomalies import CONTRADICTS, ENGINE_COMPONENT, Anomalies, AnomalyKind
+from .anomalies import (
+    CONTRADICTS,
+    ENGINE_COMPONENT,
+    Anomalies,
+    AnomalyKind,
+    unreadable_message,
+)
 from .cancels import (
     RETRY_DELAYS_S,
     CancelReport,
@@ -205,6 +211,11 @@ def entry_after(entry_id: str, last: str) -> bool:
     return parse_id(entry_id) > parse_id(last)
 
 
+UNREADABLE_TOLD_MAX = 10_000
+"""Unreadable journal entries remembered as said (`TradingEngine._unreadable`), as the
+bus remembers the bad entries it counted (`bus.base.BAD_SEEN_MAX`)."""
+
+
 MINT_SKEW_MS = 5 * 60_000
 """How far ahead of this host's clock an id's mint time may be and still count in the
 bound a snapshot carries (`TradingEngine.id_bound`); an id minted further ahead (a
@@ -278,6 +289,9 @@ class TradingEngine:
         # the venue before it are history, not fills the journal missed.
         self.journal_start: dict[tuple[str, str], int] = {}
         self._exec_prefix = f"{bus.layout.prefix}:exec:"
+        self._risk_stream = bus.layout.risk
+        # Journal entries this engine could not read and has said so (`_unreadable`).
+        self._unreadable_told: dict[tuple[str, str], None] = {}
         self.retry_delays = tuple(retry_delays)
         self.anomalies = Anomalies()
         self.replaying = False  # set by recovery: findings then are not alerted again
@@ -603,6 +617,35 @@ class TradingEngine:
             "be wrong here: check them at the venue",
         )
 
+    def _unreadable(self, entry: BusEntry) -> None:
+        """A journal entry (an account's execution journal, the risk stream) this build
+        cannot read: cut short, malformed, or written by a newer Silvertine. Every
+        reader skips it; it may have been a fill, a status or a kill switch, so it is a
+        `not_applied` anomaly naming the entry, said once a run: in a replay too, as the
+        journal gap is (no earlier run of this build applied it either, and what it
+        held is still missing here). Only bad entries come here: `apply_entries`' flat
+        path never sees one."""
+        key = (entry.stream, entry.id)
+        told = self._unreadable_told
+        if key in told:
+            return
+        told[key] = None
+        if len(told) > UNREADABLE_TOLD_MAX:
+            del told[next(iter(told))]
+        message = unreadable_message(
+            entry.stream, entry.id, entry.event, prefix=self.bus.layout.prefix
+        )
+        log.warning(
+            "engine.anomaly",
+            extra={
+                "kind": AnomalyKind.NOT_APPLIED,
+                "detail": message,
+                "stream": entry.stream,
+                "entry_id": entry.id,
+            },
+        )
+        self.anomalies.record(AnomalyKind.NOT_APPLIED, message, replaying=False)
+
     def _apply_entry(self, entry: BusEntry) -> None:
         stream, entry_id, decoded = entry
         last = self.applied.get(stream)
@@ -621,6 +664,8 @@ class TradingEngine:
         self.applied[stream] = entry_id
         if ok:
             self.apply(decoded, entry_id)  # type: ignore[arg-type]
+        elif stream.startswith(self._exec_prefix) or stream == self._risk_stream:
+            self._unreadable(entry)  # (a bad entry elsewhere: the bus counts and logs it)
 
     @property
     def version(self) -> int:

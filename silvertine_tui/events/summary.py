@@ -168,6 +168,25 @@ def short_ref(client_order_id: str, width: int | None = 4) -> str:
     return f"(…{client_order_id[-width:]})"
 
 
+BAD_WORDS_SHOWN = 100
+"""Characters of a bad entry's reason (or type) on its Log line (`bad_entry_line`):
+the stream and entry id lead, what is wrong follows, two rows at 80 columns."""
+
+
+def bad_entry_line(event: DecodeError | UnknownEvent, stream: str, entry_id: str) -> str:
+    """The Log's line for an entry nobody can use, naming where it is (its stream,
+    short of the key prefix, and entry id: `silvertine replay` finds it there) before
+    what is wrong with it: `undecodable entry 1767364202000-0 on exec:paper:main: fill:
+    payload: ...`, `unknown entry 1767364202000-1 on risk: 'risk' v2 (183 bytes)`."""
+    if isinstance(event, DecodeError):
+        reason = event.reason
+        if len(reason) > BAD_WORDS_SHOWN:
+            reason = reason[:BAD_WORDS_SHOWN] + "…"
+        return f"undecodable entry {entry_id} on {stream}: {reason}"
+    kind = event.type if len(event.type) <= 40 else event.type[:40] + "…"
+    return f"unknown entry {entry_id} on {stream}: {kind!r} v{event.v} ({len(event.payload)} bytes)"
+
+
 def describe(
     event: Decoded,
     *,

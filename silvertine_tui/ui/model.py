@@ -22,6 +22,7 @@ from ..engine import FeedEntry
 from ..engine.anomalies import ENGINE_COMPONENT
 from ..events import (
     MARKET_DATA_TYPES,
+    DecodeError,
     FeeCorrectionEvent,
     FillCorrectionEvent,
     FillEvent,
@@ -39,8 +40,9 @@ from ..events import (
     RiskEvent,
     Signal,
     SignalEvent,
+    UnknownEvent,
 )
-from ..events.summary import Describer, corrected_text, price_text, qty_text
+from ..events.summary import Describer, bad_entry_line, corrected_text, price_text, qty_text
 from .fees import FeeRates
 from .fills import RecentFills
 from .format import cut, shown
@@ -693,7 +695,10 @@ class FeedModel:
         ):
             line_kind = LineKind.WARN if event.payload.level is LogLevel.WARNING else LineKind.ERROR
         stream = entry.stream.removeprefix(f"{self.prefix}:")
-        said = self.describer(event)
+        if isinstance(event, DecodeError | UnknownEvent):
+            said = bad_entry_line(event, stream, entry.id)  # where it is, to find it
+        else:
+            said = self.describer(event)
         if (
             isinstance(event, HealthEvent)
             and event.payload.component in DESKS_COMPONENTS
