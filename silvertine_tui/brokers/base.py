@@ -38,7 +38,6 @@ leaves the broker DEGRADED but tradable.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -91,6 +90,7 @@ from ..events import (
 )
 from .errors import BrokerError, BrokerTimeout, NotConnected, OrderRejected, UnknownOrder
 from .kept import KeptReports
+from .stopping import stop_task
 from .turns import Turns
 
 log = logging.getLogger(__name__)
@@ -414,14 +414,10 @@ class Broker(ABC):
         for task in list(self._background):
             task.cancel()
         for task in list(self._background):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
         await self._kept.at_close()
-        if self._health_task is not None:
-            self._health_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._health_task
-            self._health_task = None
+        await stop_task(self._health_task)
+        self._health_task = None
 
     def on_reconnect(self, listener: Callable[[], Awaitable[None]]) -> None:
         """Call `listener` each time the adapter is back after losing its venue (the

@@ -20,6 +20,7 @@ from collections import Counter, deque
 
 from ..bus import BusError, EventBus
 from ..events import EventBase, FillEvent, OrderUpdateEvent
+from .stopping import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +156,8 @@ class KeptReports:
         async with self._lock:
             task = self._task
             if task is not None and not task.done():
-                task.cancel()  # (it sleeps or waits for the lock: not in a write)
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                # (it sleeps or waits for the lock: not in a write)
+                await stop_task(task)
             with contextlib.suppress(Exception):
                 await self._write_waiting(len(self._waiting))
         waiting = self._waiting

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...config import PaperMarketConfig
 from ...domain import Book, BookLevel, ConnectionState, MarketDataKind, Quote, Trade
+from ..stopping import stop_task
 
 if TYPE_CHECKING:
     from ..binance.market import MarketStreams
@@ -100,10 +101,7 @@ class BinanceFeed:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
         if self.streams is not None:
             await self.streams.close()
             self.streams = None

@@ -35,7 +35,6 @@ The matching core (`PaperVenue`) is synchronous; this adapter gives it time:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -95,6 +94,7 @@ from ..errors import (
     UnknownOrder,
     cancel_too_late,
 )
+from ..stopping import stop_task
 from .account import CashState, PositionState, average
 from .binance_feed import RETRY_DELAYS, BinanceFeed
 from .instruments import VENUE, SymbolSpec, build_specs
@@ -358,19 +358,13 @@ class PaperBroker(Broker):
             await feed.close()
             self.health_state.links.pop("market", None)
         self._running = False
-        if self._market_task is not None:
-            self._market_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._market_task
-            self._market_task = None
+        await stop_task(self._market_task)
+        self._market_task = None
         # Whatever the venue did is reported before we go: it is in the journal, so a
         # restart finds it.
         await self._pump(force=True)
-        if self._publisher_task is not None:
-            self._publisher_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._publisher_task
-            self._publisher_task = None
+        await stop_task(self._publisher_task)
+        self._publisher_task = None
         await self.stop_health_loop()
         self._link_up = False
         await self.set_state(ConnectionState.DISCONNECTED, "closed")
