@@ -103,13 +103,17 @@ class CancelReport:
 
 @dataclass(frozen=True, slots=True)
 class KillReport:
-    """The kill switch's outcome. Trading is HALTED whatever it says."""
+    """The kill switch's outcome. Trading is HALTED whatever it says (on a watching
+    desk: on every desk once the KILL is journaled, and nowhere while it is not)."""
 
     cancels: CancelReport
     journal_error: str = ""
     by_watcher: bool = False
     """Pulled on a watching desk (`engine.watch`): it has no broker of its own, the
     desks that drive them cancel their orders when they read the KILL."""
+    maybe_sent: bool = False
+    """A watching desk's KILL whose answer was lost (Redis stopped answering as it
+    went): Redis may yet take it, and then every desk halts as it reads it."""
 
     @property
     def cancelled(self) -> tuple[str, ...]:
@@ -127,13 +131,35 @@ class KillReport:
     def ok(self) -> bool:
         return self.cancels.ok and not self.journal_error
 
+    def headline(self) -> str:
+        """What failed, first: the toast's title after `kill switch: ` ("" when
+        nothing did). At 80 columns a toast's title is what shows whole."""
+        if self.by_watcher:
+            if not self.journal_error:
+                return ""
+            return "KILL NOT CONFIRMED" if self.maybe_sent else "KILL NOT SENT"
+        if self.journal_error:
+            if self.cancels.ok:
+                return "cancelled; KILL NOT JOURNALED"
+            return "NOT everything cancelled; KILL NOT JOURNALED"
+        return "" if self.cancels.ok else "NOT everything cancelled"
+
     def summary(self) -> str:
         if self.by_watcher:
+            if self.journal_error and self.maybe_sent:
+                return (
+                    f"The KILL was NOT journaled ({self.journal_error}) as far as this "
+                    "desk knows: its answer was lost, so Redis may still take it, and then "
+                    "every desk halts as it reads it (HALTED shows here). "
+                    "Until then no desk has it; to be sure, pull the kill switch on the "
+                    "desk that drives the brokers."
+                )
             if self.journal_error:
                 return (
                     f"The KILL was NOT journaled ({self.journal_error}): no other desk has "
-                    "seen it and nothing was cancelled. Pull the kill switch on the desk "
-                    "that drives the brokers."
+                    "seen it and nothing was cancelled; it is not kept to be sent later. "
+                    "Pull the kill switch on the desk that drives the brokers, or here "
+                    "again once the bus is back."
                 )
             return (
                 "Trading HALTED on every desk on this bus: each desk that drives a broker "
@@ -143,8 +169,9 @@ class KillReport:
         text = f"Trading HALTED; {self.cancels.summary()}"
         if self.journal_error:
             text += (
-                f" The KILL was not journaled ({self.journal_error}): a restart would not "
-                "know trading is HALTED; check the bus in the health pane."
+                f" The KILL was not journaled ({self.journal_error}): other desks do not "
+                "see it until it is, and a restart before then would not know trading is "
+                "HALTED; check the bus in the health pane."
             )
         return text
 

@@ -52,7 +52,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..bus import BusError, EventBus
+from ..bus import BusError, BusUnavailableError, EventBus
 from ..bus.base import ClaimWait
 from ..domain.redaction import redact_url
 
@@ -264,6 +264,13 @@ class BrokerClaims:
         self.renew_error = ""
         """Why the last renewal did not land, as the bus answered it ("" once one did):
         the reason of a lapse (`renewal_reason`, no secret in it)."""
+        self.renew_error_down = False
+        """The last renewal failed for the bus being out of reach (unreachable, or no
+        answer in time), not for a refusal: over once the bus has connected again since
+        (`renew_error_reconnects`; connected alone is not enough: a bus that has not
+        noticed yet that Redis stopped answering still says connected)."""
+        self.renew_error_reconnects = 0
+        """The bus's reconnects (`BusStats.reconnects`) when the last renewal failed."""
         self._told: set[str] = set()  # brokers found lost and told (`on_lost`)
         # One round of claims at a time: a renewal that read a claim as pending must not
         # land after `take_deferred` made it outright (it would set the marker again).
@@ -443,9 +450,12 @@ class BrokerClaims:
             except Exception as exc:  # the bus's to show; here: retried, then lapsed
                 self.renew_failures += 1
                 self.renew_error = renewal_reason(exc, every / 2)
+                self.renew_error_down = isinstance(exc, BusUnavailableError | TimeoutError)
+                self.renew_error_reconnects = self.bus.stats.reconnects
                 log.warning("claims.renew_failed", extra={"error": self.renew_error})
             else:
                 self.renew_error = ""
+                self.renew_error_down = False
             self.round_at = time.monotonic()
             await self._tell_lost(on_lost)
             lapsed = self.lapsed

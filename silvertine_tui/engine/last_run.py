@@ -16,6 +16,13 @@ not stop a desk: it starts without the guard, the file is set aside
 (`<name>.<UTC time>.unreadable`, never written over) and the trader is told, with the
 state to check (`RunRecorder.unreadable_text`). A record the disk refuses to write is
 told once (`RunRecorder.record`), and again in the Log pane once it is written.
+
+A desk that closes with execution events its bus could not journal (Redis down as it
+quit: `Session.not_journaled`, exit code 7) says so in the record it writes last
+(`Unjournaled`: how many, the fills among them, its brokers). The next start on that
+bus tells it once (`RunRecorder.check`: a toast and a Log line, with what to check) and
+its first record clears it: the fills gone with that process are otherwise missing
+from the journal with nothing to say so.
 """
 
 from __future__ import annotations
@@ -48,6 +55,42 @@ VERSION = 1
 fields this one knows); one it cannot read says which version wrote it."""
 
 
+class Unjournaled(BaseModel):
+    """Execution events a desk closed with, NOT journaled (`Session.not_journaled`)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
+
+    events: int
+    fills: int
+    venues: tuple[str, ...] = ()
+    """The desk's brokers at real venues (`broker/account`): their reconcile asks them."""
+    simulators: tuple[str, ...] = ()
+    """Its simulators (the paper venue): what they did then is lost for good."""
+
+    def told(self, when: str) -> str:
+        """What the next start says of it."""
+        fills = f"{self.fills} fill{'s' if self.fills != 1 else ''}"
+        brokers = ", ".join((*self.venues, *self.simulators)) or "its brokers"
+        said = (
+            f"The last run on this bus (closed {when}) closed with {self.events} execution "
+            f"event{'s' if self.events != 1 else ''} NOT journaled ({fills}) on {brokers}: "
+            "Redis was down as it quit, and they are in no journal"
+        )
+        if self.venues:
+            said += (
+                f"; the reconcile asked {', '.join(self.venues)} for what they hold: check "
+                "positions and fills at the venue"
+            )
+        if self.simulators:
+            said += (
+                f"; {', '.join(self.simulators)} "
+                f"{'is a simulator' if len(self.simulators) == 1 else 'are simulators'}: "
+                "what it did then is lost, and positions and balances here are as the "
+                "journal holds them"
+            )
+        return said
+
+
 class LastRun(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
@@ -57,6 +100,8 @@ class LastRun(BaseModel):
     epoch: str
     trading_state: TradingState
     at_ms: int  # when it was written
+    unjournaled: Unjournaled | None = None
+    """What the run closed with unjournaled (only in the record written at its close)."""
 
 
 def record_path(state_dir: Path, bus_url: str, prefix: str) -> Path:
@@ -215,6 +260,8 @@ UNREADABLE_ALERT = "Last-run record unreadable"
 """The toast's title when this host's record could not be read at start."""
 NOT_SAVED_ALERT = "Last-run record not saved"
 """The toast's title when the disk refuses this host's record (once a run)."""
+UNJOURNALED_ALERT = "Last run: events NOT journaled"
+"""The toast's title when the last run closed with events its bus did not journal."""
 
 
 class RunRecorder:
@@ -300,6 +347,10 @@ class RunRecorder:
         record = await self.read()
         if self.unreadable:
             await self._say(UNREADABLE_ALERT, self.unreadable_text())
+        if record is not None and record.unjournaled is not None:
+            said = record.unjournaled.told(utc_ms(record.at_ms))
+            log.error("last_run.closed_unjournaled", extra={"said": said})
+            await self._say(UNJOURNALED_ALERT, said)  # the record written next clears it
         if record is None or record.epoch == epoch:
             return None
         engine = self.engine
@@ -334,15 +385,16 @@ class RunRecorder:
         )
         return said
 
-    async def record(self, *, always: bool = False) -> None:
+    async def record(self, *, always: bool = False, unjournaled: Unjournaled | None = None) -> None:
         """Write the record when the epoch or the trading state changed since the last
-        write, or `always` (at close: the record then says when the desk last ran).
-        Nothing on `memory://`, nothing before `check`."""
+        write, or `always` (at close: the record then says when the desk last ran, and
+        what it closed with unjournaled). Nothing on `memory://`, nothing before
+        `check`."""
         epoch = self.engine.bus.epoch
         if epoch is None or not self._checked:
             return
         now = (epoch, self.engine.gate.state)
-        if now == self._written and not always:
+        if now == self._written and not always and unjournaled is None:
             return
         record = LastRun(
             bus=self.engine.bus.stats.url,
@@ -350,6 +402,7 @@ class RunRecorder:
             epoch=epoch,
             trading_state=now[1],
             at_ms=self._clock() // 1_000_000,
+            unjournaled=unjournaled,
         )
         try:
             await asyncio.to_thread(write, self.path, record)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ from .claims import BrokerClaims, ClaimConflict
 from .commands import CommandGateway, EngineGateway
 from .conflate import latest_quotes
 from .core import TradingEngine
-from .last_run import RunRecorder, record_path
+from .last_run import RunRecorder, Unjournaled, record_path
 from .oms import OrderView
 from .projection import DeskProjection, FinishedWindow
 from .recovery import (
@@ -71,6 +72,9 @@ from .risk import RiskViolation
 from .wiring import open_bus
 
 log = logging.getLogger(__name__)
+
+_BUS_ADVICE = re.compile(r";? try again once it is back\.?$")
+"""How a bus error ends (`RedisBus._unavailable`): the lapse's message says what to do."""
 
 _T = TypeVar("_T")
 
@@ -829,17 +833,37 @@ class Session:
             engine.not_ready, engine.not_ready_rule = "", "starting"
 
     def _lapsed_message(self) -> str:
+        """One sentence, the cause first when the last renewal's error is known (the
+        bus's own words, less its "try again": what to do follows; the guess at a cause
+        only when none is known), then what to do. A bus out of reach that is back
+        since is said so: the claims are renewed at the keeper's next round."""
         half = self.settings.engine.claim_ttl_s / 2
-        # What the bus answered the last renewal first: the reason, not a list of them.
-        why = self.claims.renew_error
-        answered = f"the last renewal failed: {why}. " if why else ""
-        return answered + (
-            f"this desk could not renew its claim on its brokers for {half:g} s (the bus "
-            "is unreachable or refusing, or this desk was held: stopped, paused, its event "
-            "loop blocked): another desk may drive them soon, so nothing is sent until the "
-            "claim is renewed. Send it again once it is (the claims-renewed toast); if "
-            "another desk took the broker, trade from that desk"
-        )
+        claims = self.claims
+        lapse = f"this desk could not renew its claim on its brokers for {half:g} s"
+        held = "nothing is sent until the claim is renewed"
+        then = "Send again then; if another desk took a broker, trade from that desk"
+        why = _BUS_ADVICE.sub("", claims.renew_error).rstrip(" .;")
+        if not why:
+            return (
+                f"{lapse} (the bus may be down, or this desk was held: stopped, or its event "
+                f"loop blocked), so {held} (another desk may take them). {then}"
+            )
+        stats = self.bus.stats
+        back = stats.connected and stats.reconnects > claims.renew_error_reconnects
+        if claims.renew_error_down and back:
+            every = self.settings.engine.claim_ttl_s / 3
+            return (
+                f"The bus was out of reach ({why}), so {lapse}; it is back: {held}, within "
+                f"{every:g} s. {then}"
+            )
+        cause = f"{why[0].upper()}{why[1:]}"
+        return f"{cause}, and so {lapse}: {held} (another desk may take them). {then}"
+
+    def refresh_lapse(self) -> None:
+        """While orders are refused for a lapse: its message as things stand now (the
+        bus back since it was told). Cheap: a few strings; the UI calls it each frame."""
+        if self._claim_lapsed and self.engine.not_ready_rule == CLAIM_LAPSED:
+            self._refresh_not_ready()
 
     def _send_guard(self, broker: str | None) -> RiskViolation | None:
         """Read by the engine right before an order or a change goes to `broker` (None:
@@ -1182,6 +1206,16 @@ class Session:
         if stats.closed_unwritten or kept:
             self.not_journaled = self._not_journaled_text(kept, down, refused=refused)
             log.error("session.not_journaled", extra={"said": self.not_journaled})
+            if recovered:  # the next start says it once (`RunRecorder.check`)
+                await self.last_run.record(
+                    always=True,
+                    unjournaled=Unjournaled(
+                        events=stats.closed_unwritten + kept,
+                        fills=stats.closed_unwritten_fills,
+                        venues=tuple(b.source for b in self.brokers if not b.state_in_journal),
+                        simulators=tuple(b.source for b in self.brokers if b.state_in_journal),
+                    ),
+                )
         log.info("session.closed")
 
     @staticmethod

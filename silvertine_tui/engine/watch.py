@@ -45,16 +45,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 
 from ..brokers import Broker
-from ..bus import BusError, EventBus
+from ..bus import BusError, BusUnavailableError, EventBus
 from ..config import Settings
-from ..domain import ConnectionState
-from ..events import HealthEvent, QuoteEvent
+from ..domain import ConnectionState, TradingState
+from ..events import HealthEvent, QuoteEvent, Risk, RiskAction, RiskEvent
+from .cancels import CancelReport, KillReport
 from .commands import (
     Accepted,
     CancelAllDone,
@@ -71,7 +71,7 @@ from .commands import (
     SetTradingState,
 )
 from .conflate import latest_quotes
-from .core import TradingEngine
+from .core import ENGINE_SOURCE, TradingEngine
 from .recovery import (
     RecoveryProgress,
     load_snapshot,
@@ -149,6 +149,7 @@ class WatchGateway:
     them); anything for one broker is refused, with rule `watching`, before the engine."""
 
     def __init__(self, engine: TradingEngine, why: Callable[[], str]) -> None:
+        self._trading = engine
         self._engine = EngineGateway(engine)
         self._why = why
         self._stats = engine.bus.stats
@@ -158,21 +159,24 @@ class WatchGateway:
 
     async def send(self, command: Command) -> Outcome:
         if isinstance(command, Kill | Resume | SetTradingState) and not self._connected():
-            # Kept in memory it would reach the desks whenever Redis is back, if ever.
+            # Kept in memory it would reach the desks whenever Redis is back, if ever:
+            # a kill landing minutes after it was pulled, on a desk trading again.
             return Failed(
                 error=(
                     f"Redis is unreachable from this watching desk: {ACTIONS[command.kind]} "
-                    "was not sent and no desk has seen it. Do it on the desk that drives "
-                    "the brokers."
+                    "was NOT SENT and no desk has seen it; it is not kept to be sent "
+                    "later. Do it on the desk that drives the brokers, or here again once "
+                    "the bus is back."
                 ),
                 error_kind="BusUnavailableError",
             )
         match command:
-            case Kill():
-                outcome = await self._engine.send(command)
-                if isinstance(outcome, KillDone):
-                    return KillDone(report=dataclasses.replace(outcome.report, by_watcher=True))
-                return outcome
+            case Kill(reason=reason):
+                try:
+                    return KillDone(report=await self._kill(reason))
+                except Exception as exc:
+                    log.exception("commands.crashed", extra={"command": command.kind})
+                    return Failed(error=str(exc), error_kind=type(exc).__name__)
             case Resume():
                 return await self._engine.send(command)
             case SetTradingState():
@@ -193,6 +197,36 @@ class WatchGateway:
             reason=f"{WATCHING}: {why}",
             problems=(Problem(field="", rule=WATCHING, message=why),),
         )
+
+    async def _kill(self, reason: str) -> KillReport:
+        """The KILL written once, now or not at all (`EventBus.publish_now`), and
+        nothing held here meanwhile: this desk has no broker, so HALTED shows on it
+        only once the KILL is read back from the journal, where every desk reads it
+        (held before, it read HALTED for the seconds of a write Redis never took while
+        the desks traded on). Not retried: a KILL the journal refused is said, with
+        what to do; never kept to land later (module doc)."""
+        engine = self._trading
+        event = RiskEvent.create(
+            ENGINE_SOURCE,
+            Risk(
+                action=RiskAction.KILL,
+                trading_state=TradingState.HALTED,
+                message=f"{reason} by {engine.desk_id}" if engine.desk_id else reason,
+            ),
+        )
+        error, maybe = "", False
+        try:
+            await engine.bus.publish_now(event)
+        except BusUnavailableError as exc:
+            error = f"Redis is unreachable ({self._stats.last_error or exc})"
+            maybe = exc.maybe_written
+        except BusError as exc:
+            error = str(exc)
+        if error:
+            log.error("watch.kill_not_journaled", extra={"error": error, "maybe_sent": maybe})
+        else:
+            log.warning("watch.kill_journaled", extra={"event_id": event.event_id})
+        return KillReport(CancelReport(), error, by_watcher=True, maybe_sent=maybe)
 
 
 class WatchSession(Session):

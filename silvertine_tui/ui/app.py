@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import events
-from textual.app import App, SystemCommand
+from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widgets._toast import ToastRack
 
 from ..domain import (
     Instrument,
@@ -55,8 +56,10 @@ from .themes import (
     load_themes,
     pick_theme,
 )
+from .widgets.header import DeskHeader
 from .widgets.line_table import LineTable
 from .widgets.palette import Palette
+from .widgets.toasts import show_toasts
 
 if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
@@ -124,6 +127,13 @@ cycles (about a thousand objects per key press); freeing ten thousand of them at
 took 25-50 ms at a random moment, enough to hold a quote back past the next frame. Just
 after a frame there is most of a frame interval to spare. `GC_THRESHOLDS[0]` remains
 the backstop for when frames stop."""
+
+
+KILL_SENDING = "KILL SENDING"
+"""The header's note while a watching desk's KILL is being written."""
+KILL_NOTE_S = 60.0
+"""How long the header says a watching desk's kill switch was not sent, once its bus is
+back (as long as an error toast shows): the trader pulls it again, or not."""
 
 
 SWITCH_INTERVAL_S = 0.001
@@ -242,6 +252,10 @@ class SilvertineApp(App[None]):
         self.frames = 0
         self._claims_lapsed = False  # `_check_claims`: told already
         self._health_key_aside = False  # `_check_health_key`: told already
+        # A watching desk's kill switch no desk holds (`_kill_note`): what the header
+        # says in the trading state's place, and since when (the bus last seen down).
+        self._kill_note = ""
+        self._kill_note_since = 0.0
         self._fed: set[tuple[str, str]] = set()  # accounts whose streams the feed reads
         self._frame_timer: Timer | None = None
         self._requested_theme = theme
@@ -706,7 +720,9 @@ class SilvertineApp(App[None]):
         any order sent meanwhile."""
         stats = self.desk.session.bus.stats
         was_lost = self.desk.bus_watch.lost
-        if not self.desk.bus_watch.update(stats.connected):
+        newly_lost = self.desk.bus_watch.update(stats.connected)
+        self._follow_kill_note()
+        if not newly_lost:
             if was_lost and not self.desk.bus_watch.lost:
                 screen = self._main()
                 if screen is not None and not self.desk.watching:
@@ -721,10 +737,7 @@ class SilvertineApp(App[None]):
                 "reduce-only reach no desk until then."
             )
         else:
-            what = (
-                "Orders, fills and reports wait in memory and show on the desk when "
-                "the bus is back."
-            )
+            what = self._bus_lost_text()
         self.notify(
             f"{stats.last_error.rstrip('.') or 'no answer'}. {what}",
             # Redis answering but taking no write is no network fault: said so.
@@ -732,6 +745,48 @@ class SilvertineApp(App[None]):
             severity="error",
             timeout=self.desk.toast_timeout_s,
         )
+
+    def _bus_lost_text(self) -> str:
+        """What a trading desk does without its bus: orders go until its claims on its
+        brokers lapse (half their ttl unrenewed), then every new one is refused; what
+        already works keeps its reports in memory."""
+        session = self.desk.session
+        kept = (
+            "the fills and reports of what already works wait in memory and show on the "
+            "desk when the bus is back"
+        )
+        if not session.claims.brokers:
+            return f"Orders go; {kept}."
+        lapse = session.settings.engine.claim_ttl_s / 2
+        return (
+            f"New orders are refused within {lapse:g} s (this desk's claims on its brokers "
+            f"lapse unrenewed); {kept}."
+        )
+
+    def _set_kill_note(self, note: str) -> None:
+        """What the header says of a watching desk's kill switch (`DeskHeader.note`)."""
+        self._kill_note = note
+        self._kill_note_since = self.desk.clock()
+        screen = self._main()
+        if screen is not None:
+            screen.query_one(DeskHeader).set_note(note)
+
+    def _follow_kill_note(self) -> None:
+        """A watching desk's kill switch no desk holds stays said in the header while
+        its bus is down and `KILL_NOTE_S` after, until the desks' state is HALTED (a
+        kill from elsewhere, or one whose answer was lost landed) or the trader pulls
+        it again."""
+        note = self._kill_note
+        if not note or note == KILL_SENDING:
+            return
+        now = self.desk.clock()
+        if self.desk.bus_watch.lost:
+            self._kill_note_since = now
+        elif (
+            self.desk.view.trading_state is TradingState.HALTED
+            or now - self._kill_note_since > KILL_NOTE_S
+        ):
+            self._set_kill_note("")
 
     def _check_health_key(self) -> None:
         """A toast when this desk's bus sets aside the health stream itself (its key
@@ -757,9 +812,14 @@ class SilvertineApp(App[None]):
     def _check_claims(self) -> None:
         """A toast when this desk stops sending because its claims on its brokers went
         unrenewed for their ttl (engine/claims.py: Redis refusing or out of reach), and
-        one when they are renewed. No event can say it: the bus is what failed."""
+        one when they are renewed. No event can say it: the bus is what failed. The
+        lapse's reason is read as it stands at this frame (`Session.refresh_lapse`: a
+        bus back since the keeper told it is said back, not unreachable), and "orders
+        go again" only while trading is ACTIVE."""
         session = self.desk.session
         lapsed = session.claims_lapsed
+        if lapsed:
+            session.refresh_lapse()
         if lapsed == self._claims_lapsed:
             return
         self._claims_lapsed = lapsed
@@ -772,12 +832,20 @@ class SilvertineApp(App[None]):
                 severity="error",
                 timeout=self.desk.toast_timeout_s,
             )
+            return
+        state = self.desk.view.trading_state
+        renewed = "This desk's claims on its brokers are renewed"
+        resume = named_key(self, "app.resume")
+        if state is TradingState.ACTIVE:
+            said = f"{renewed}: orders go again."
+        elif state is TradingState.HALTED:
+            said = f"{renewed}; trading stays HALTED: resume with {resume}."
         else:
-            self.notify(
-                "This desk's claims on its brokers are renewed: orders go again.",
-                title="Claims renewed",
-                timeout=self.desk.toast_timeout_s,
+            said = (
+                f"{renewed}; trading stays {state}: orders that only reduce a position go "
+                f"again (resume with {resume} for the rest)."
             )
+        self.notify(said, title="Claims renewed", timeout=self.desk.toast_timeout_s)
 
     def _check_alerts(self) -> None:
         alerts = self.desk.session.alerts
@@ -945,9 +1013,10 @@ class SilvertineApp(App[None]):
         timeout: float | None = None,
         markup: bool = False,
     ) -> None:
-        """A toast, and the Log pane's line of it: at one pane at a time a toast shows
-        two lines (a kill switch's report of the orders still working, and why, was cut
-        after its first), and every toast expires. An untitled note (`theme ...`,
+        """A toast, and the Log pane's line of it: a toast is cut to its box (one line
+        at one pane at a time, nine rows in the grid: `DeskToast`, ending `… more in
+        Log (7)`; a kill switch's report of the orders still working, and why, was cut
+        after its first line), and every toast expires. An untitled note (`theme ...`,
         `trading is already ACTIVE`) is only a toast.
 
         Every toast is plain text, whatever `markup` says (`Widget.notify` passes True):
@@ -964,28 +1033,72 @@ class SilvertineApp(App[None]):
             said = f"{title}: {whole}" if title else whole
             self.model.note(int(self.desk.clock() * 1000), said, severity)
 
+    def _refresh_notifications(self) -> None:
+        """Textual's, showing the desk's toasts (`DeskToast`, `show_toasts`): every
+        toast, `notify`'s and those shown with Textual's own (a bus event's, a
+        journaled alert's), is cut to its box with a pointer to the Log pane."""
+        try:
+            rack = self.screen.get_child_by_type(ToastRack)
+        except (ScreenStackError, NoMatches):
+            return  # no screen, or one with no toasts: they show on the next
+        self.call_later(show_toasts, rack, self._notifications)
+
     def _run_engine(self, what: str, command: Command) -> None:
         """Send a command through the gateway; a failure, and what a cancel-all or kill
-        did, are shown as toasts (an error toast while any order is still working)."""
+        did, are shown as toasts (an error toast while any order is still working),
+        titled by what failed first (`KillReport.headline`: at 80 columns the title is
+        what shows whole). A watching desk's kill switch is said in the header while
+        it is written and when no desk holds it (`_set_kill_note`)."""
+        watched_kill = isinstance(command, Kill) and self.desk.watching
+        if watched_kill:
+            self._set_kill_note(KILL_SENDING)
+
+        def slow() -> None:
+            if not watched_kill:
+                self._still_going(what)
+                return
+            self.notify(
+                "Redis has not answered the KILL yet: no desk holds it until it does "
+                f"(the header says {KILL_SENDING}).",
+                title=f"{what}: still sending",
+                severity="warning",
+                timeout=self.desk.toast_timeout_s,
+            )
 
         async def run() -> None:
-            waiting = self.set_timer(self.desk.slow_command_s, lambda: self._still_going(what))
+            waiting = self.set_timer(self.desk.slow_command_s, slow)
             try:
                 outcome = await self.desk.send(command)
             finally:
                 waiting.stop()
             match outcome:
                 case Failed():
-                    self.notify(outcome.error, title=f"{what} failed", severity="error")
+                    title = f"{what}: KILL NOT SENT" if watched_kill else f"{what} failed"
+                    if watched_kill:
+                        self._set_kill_note("KILL NOT SENT")
+                    self.notify(outcome.error, title=title, severity="error")
                 case Refused():
                     self.notify(outcome.reason, title=f"{what} refused", severity="error")
-                case CancelAllDone(report=report) | KillDone(report=report):
+                case KillDone(report=report):
+                    if watched_kill:
+                        unsent = "KILL UNSURE" if report.maybe_sent else "KILL NOT SENT"
+                        self._set_kill_note("" if report.ok else unsent)
+                    headline = report.headline()
+                    self.notify(
+                        report.summary(),
+                        title=f"{what}: {headline}" if headline else what,
+                        severity="information" if report.ok else "error",
+                        timeout=self.desk.toast_timeout_s if report.ok else 60.0,
+                    )
+                case CancelAllDone(report=report):
                     self.notify(
                         report.summary(),
                         title=what if report.ok else f"{what}: NOT everything cancelled",
                         severity="information" if report.ok else "error",
                         timeout=self.desk.toast_timeout_s if report.ok else 60.0,
                     )
+                case _ if watched_kill:
+                    self._set_kill_note("")
 
         self.run_worker(run(), group="engine", exit_on_error=False)
 
@@ -1043,9 +1156,28 @@ class SilvertineApp(App[None]):
             f"New orders are refused until you resume ({named_key(self, 'app.resume')}).",
             confirm_label="KILL",
             danger=True,
+            note=self._kill_without_bus,
         )
         dialog.id = "kill"
         self.push_screen(dialog, callback=answer)
+
+    def _kill_without_bus(self) -> str:
+        """What the kill switch does while this desk cannot reach the bus ("" while it
+        can): the kill dialog says it before the answer, and follows the bus while
+        open."""
+        if not self.desk.bus_watch.lost:
+            return ""
+        if self.desk.watching:
+            return (
+                "The bus is DOWN: a kill pulled here reaches no desk. It is refused, not "
+                "kept to be sent later: pull it on the desk that drives the brokers, or "
+                "here again once the bus is back."
+            )
+        return (
+            "The bus is DOWN: this desk cancels its orders at its own venues and HALTS "
+            "here now; the KILL reaches the journal, and the other desks, only once the "
+            "bus is back."
+        )
 
     def action_resume(self) -> None:
         if not self._session_yet():

@@ -29,9 +29,10 @@ from rich.color import ColorSystem
 from rich.console import Console
 from rich.control import Control
 from rich.style import Style
-from textual._compositor import ChopsUpdate, Compositor
-from textual.geometry import Region
+from textual._compositor import ChopsUpdate, Compositor, CompositorMap, ReflowResult
+from textual.geometry import Region, Size
 from textual.strip import SGR_STYLES, Strip
+from textual.widget import Widget
 
 SGRState = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 """What a style sets: its attribute codes, its foreground codes, its background codes."""
@@ -142,6 +143,28 @@ class LeanCompositor(Compositor):
     it writes come from the same widgets (front to back, as Textual paints them)."""
 
     _update_regions: list[Region] | None = None
+    _laid_out: CompositorMap | None = None
+
+    def reflow(self, parent: Widget, size: Size) -> ReflowResult:
+        """As Textual's, but what changed is measured against the screen as the last
+        layout left it, so that what a widget gone since covered is drawn again.
+
+        Textual measures it against its map of the screen, which it rebuilds from the
+        widgets mounted at the time whenever a widget's region is asked for after a
+        widget out of view was refreshed (`Compositor.full_map`): on the desk, every
+        frame (a hidden pane's table asks how many rows it shows). A toast that left
+        the screen's widgets just before such a rebuild was in neither map, and the
+        layout that followed drew nothing again under it: at 80x24 the pane bar kept
+        a gone toast's text for good (tests/ui/test_toast_repaint.py)."""
+        if self._laid_out is not None:
+            self._full_map = self._laid_out
+        result = super().reflow(parent, size)
+        self._laid_out = self._full_map
+        return result
+
+    def clear(self) -> None:
+        super().clear()
+        self._laid_out = None
 
     def render_partial_update(self) -> ChopsUpdate | None:
         self._update_regions = list(self._dirty_regions)

@@ -25,16 +25,22 @@ class ConfirmScreen(Dialog[bool]):
         confirm_label: str = "Yes",
         danger: bool = False,
         moved: Callable[[], str | None] | None = None,
+        note: Callable[[], str] | None = None,
     ) -> None:
         """`moved`: asked after each frame of the desk, what changed since the dialog
         asked (`trading is HALTED meanwhile`) or None. Once it says, the dialog says so
-        and its answer is no: the question was about a desk that is no more."""
+        and its answer is no: the question was about a desk that is no more.
+        `note`: asked as the dialog opens and after each frame, what the answer would
+        do differently now ("" when nothing: the kill switch with the bus down); it
+        shows under the body, and the answer stands."""
         super().__init__()
         self.title_text = shown(title)  # an order's symbol, a venue's words: `shown`
         self.body = shown(body, lines=True)
         self.confirm_label = confirm_label
         self.danger = danger
         self.moved = moved
+        self.note = note
+        self.noted = note() if note is not None else ""
         self.stale = ""
         self._answered = False
         # The key bar names `y` as the button does: `y KILL`, not `y Yes`.
@@ -44,6 +50,9 @@ class ConfirmScreen(Dialog[bool]):
         with Vertical(id="dialog", classes="-danger" if self.danger else ""):
             yield Static(self.title_text, id="dialog-title", markup=False)
             yield Static(self.body, id="dialog-body", markup=False)
+            said = Static(shown(self.noted, lines=True), id="dialog-note", markup=False)
+            said.display = bool(self.noted)
+            yield said
             yield Static("", id="dialog-moved", markup=False)
             with Horizontal(id="dialog-buttons"):
                 yes = named_key(self, "modal.confirm", every=True)
@@ -62,6 +71,7 @@ class ConfirmScreen(Dialog[bool]):
         self.dismiss(value)
 
     def follow_desk(self) -> None:
+        self._follow_note()
         if self.moved is None or self.stale:
             return
         moved = self.moved()
@@ -75,6 +85,17 @@ class ConfirmScreen(Dialog[bool]):
         self.query_one("#yes", Button).disabled = True
         self.query_one("#no", Button).focus()
         self.refresh_bindings()  # the key bar shows `y` off, as the button
+
+    def _follow_note(self) -> None:
+        if self.note is None:
+            return
+        noted = self.note()
+        if noted == self.noted:
+            return
+        self.noted = noted
+        said = self.query_one("#dialog-note", Static)
+        said.update(shown(noted, lines=True))
+        said.display = bool(noted)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "confirm" and self.stale:

@@ -9,6 +9,10 @@ widgets) into every frame. The fill starts at a fixed column (the name goes on a
 narrow terminal and the bus while a fill shows, so nothing after it moves); at 80
 columns the marker, the state, the fill and the clock still fit.
 
+A watching desk's kill switch that no desk holds (not sent, or its answer lost) is
+said right after the trading state (`note`: `KILL NOT SENT`): the state is the one the
+desks' risk stream says, never a HALTED only this desk would show.
+
 In the compact layout the name never shows: the marker and the state are the line's
 first `MARKER_AND_STATE_CELLS` cells, which a toast there leaves uncovered. Nor under a
 dialog, at any size: a toast there shows over the header from the same cell (in the
@@ -59,6 +63,8 @@ class DeskHeader(Widget):
         self.compact = False
         self.under_dialog = False
         """A dialog is over the desk: its toasts show over this line (the name goes)."""
+        self.note = ""
+        """Said after the trading state, in the error colour (`KILL NOT SENT`)."""
 
     def on_mount(self) -> None:
         self.app.screen_change_signal.subscribe(self, self._screen_changed, immediate=True)
@@ -70,6 +76,14 @@ class DeskHeader(Widget):
         if under != self.under_dialog:
             self.under_dialog = under
             self.refresh()
+
+    def set_note(self, note: str) -> None:
+        if note != self.note:
+            self.note = note
+            self.refresh()
+
+    def _note(self) -> str:
+        return f" {self.note} " if self.note else ""
 
     def set_compact(self, compact: bool) -> None:
         if compact != self.compact:
@@ -124,7 +138,7 @@ class DeskHeader(Widget):
         """Where a fill starts and the cells it may take (up to the clock)."""
         width = self.size.width
         brand = len(BRAND) if self._brand_fits(width, BRAND_WITH_FILL_MIN_WIDTH) else 0
-        start = len(self._marker()) + brand + len(self._state()[0])
+        start = len(self._marker()) + brand + len(self._state()[0]) + len(self._note())
         return start, width - start - len(self._clock()) - 1
 
     def _brand_fits(self, room: int, need: int) -> bool:
@@ -136,27 +150,31 @@ class DeskHeader(Widget):
         p = self.palette
         marker = self._marker()
         state_text, state_style = self._state()
+        note = self._note()
         clock = self._clock()
         width = self.size.width
         text = Text(no_wrap=True, overflow="crop")
         text.append(marker, style=(p.live if self.live else p.paper) + _reverse())
         if self.bus_down:  # what the desk shows is old: say so before any fill
             text.append(state_text, style=state_style)
+            text.append(note, style=p.error + _reverse())
             down = fit(f"  BUS DOWN {self.bus}", width - text.cell_len - len(clock) - 1)
             text.append(down, style=p.error + Style(bold=True))
         elif self.fill is not None:
             start, room = self._fill_place()
-            if start > len(marker) + len(state_text):
+            if start > len(marker) + len(state_text) + len(note):
                 text.append(*self._brand())
             text.append(state_text, style=state_style)
+            text.append(note, style=p.error + _reverse())
             text.append_text(self._fill_text(self.fill, room))
         else:
             middle = f"  {'watching' if self.watching else 'bus'} {self.bus}"
-            free = width - len(marker) - len(state_text) - len(clock) - 1
+            free = width - len(marker) - len(state_text) - len(note) - len(clock) - 1
             if self._brand_fits(free, len(BRAND)):
                 text.append(*self._brand())
                 free -= len(BRAND)
             text.append(state_text, style=state_style)
+            text.append(note, style=p.error + _reverse())
             if len(middle) <= free:
                 text.append(middle, style=p.warn if self.watching else p.muted)
         text.append(" " * max(1, width - text.cell_len - len(clock)))

@@ -1,0 +1,169 @@
+"""The desk's toasts: each cut to its box with a pointer to the Log pane, where what it
+says is whole, and only the newest that fit shown.
+
+At 80x24 a toast has one line (on the pane bar, never over the header) and an error's
+"what to do next" was never in sight; in the grid a claims toast of fifteen rows pushed
+the newest toast off the screen, over the key bar. Textual's toasts are shown through
+`ToastRack.show`, called from `App._refresh_notifications`: the app overrides that to
+call `show_toasts` (textual is pinned: check both on an upgrade)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from rich.cells import cell_len
+from textual.content import Content
+from textual.css.query import NoMatches
+from textual.css.scalar import Unit
+from textual.notifications import Notification
+from textual.widgets._toast import Toast, ToastHolder, ToastRack
+
+from ..keymap import named_key
+
+if TYPE_CHECKING:
+    from textual.css.styles import RulesMap
+    from textual.notifications import Notifications
+    from textual.strip import Strip
+    from textual.style import Style
+    from textual.visual import RenderOptions
+
+
+class CappedToast(Content):
+    """A toast's text, cut at `lines` lines of whatever width it is drawn at, its last
+    line then ending with `pointer` (`… more in Log (7)`): at 80x24 a toast has two
+    lines, and an error's "what to do next" was never in sight; in the grid a claims
+    toast of fifteen lines pushed the newest toast off the screen."""
+
+    def __init__(self, content: Content, lines: int, pointer: str) -> None:
+        super().__init__(content.plain, list(content.spans), content.cell_length)
+        self.content = content
+        self.lines = max(lines, 1)
+        self.pointer = pointer
+        self._cut: tuple[int, Content] | None = None
+
+    def cut(self, width: int) -> Content:
+        if self._cut is not None and self._cut[0] == width:
+            return self._cut[1]
+        wrapped = self.content.wrap(width)
+        shown = self.content
+        if len(wrapped) > self.lines:
+            kept = wrapped[: self.lines]
+            last = kept[-1].rstrip()
+            room = max(width - cell_len(self.pointer), 0)
+            if last.cell_length > room:
+                space = last.plain.rfind(" ", 0, room + 1)
+                last = last[:space] if space > room // 2 else last.truncate(room)
+            kept[-1] = last.rstrip() + self.pointer
+            shown = Content("\n").join(kept)
+        self._cut = (width, shown)
+        return shown
+
+    def render_strips(
+        self, width: int, height: int | None, style: Style, options: RenderOptions
+    ) -> list[Strip]:
+        return self.cut(width).render_strips(width, height, style, options)
+
+    def get_height(self, rules: RulesMap, width: int) -> int:
+        return self.cut(width).get_height(rules, width)
+
+
+class DeskToast(Toast):
+    """Textual's toast, its text cut to what its box holds (the toast's `max-height`,
+    ui/styles/app.tcss) with a pointer to the Log pane, where what a toast of the
+    desk's says is whole (`SilvertineApp.notify`)."""
+
+    def __init__(self, notification: Notification) -> None:
+        super().__init__(notification)
+        self.notification = notification
+        self.rack: ToastRack | None = None
+
+    def on_mount(self) -> None:
+        holder = self.parent
+        rack = holder.parent if holder is not None else None
+        self.rack = rack if isinstance(rack, ToastRack) else None
+        if self.rack is not None:
+            fit_toasts(self.rack)
+
+    def on_unmount(self) -> None:
+        if self.rack is not None:  # an older toast may show now
+            self.app.call_later(fit_toasts, self.rack)
+
+    def render(self) -> Content:
+        content = super().render()
+        cap = self.styles.max_height
+        if cap is None or cap.unit != Unit.CELLS:
+            return content
+        top, _, bottom, _ = self.styles.padding
+        lines = int(cap.value) - top - bottom
+        title = self.notification.title
+        if lines <= 1 and title:  # one line (80x24): the title leads it
+            message = Content(self.notification.message)
+            style = self.get_visual_style("toast--title")
+            content = Content.assemble((title, style), ": ", message)
+        pointer = " …"
+        app = self.app
+        logged = title or self.notification.severity != "information"
+        if logged and getattr(app, "has_session", False):
+            try:
+                pointer = f" … more in Log ({named_key(app, 'pane.log')})"
+            except IndexError:  # the Log pane's key unbound in the key map
+                pointer = " … more in Log"
+        return CappedToast(content, lines, pointer)
+
+
+def show_toasts(rack: ToastRack, notifications: Notifications) -> None:
+    """`ToastRack.show`, with the desk's toasts; a toast that went takes its holder
+    with it (Textual's left the holder)."""
+    rack.display = bool(notifications)
+    for toast in rack.query(DeskToast):
+        if toast.notification not in notifications:
+            holder = toast.parent
+            (holder if isinstance(holder, ToastHolder) else toast).remove()
+    new: list[Notification] = []
+    for notification in notifications:
+        try:
+            rack.get_child_by_id(ToastRack._toast_id(notification))
+        except NoMatches:
+            if not notification.has_expired:
+                new.append(notification)
+    holders = [ToastHolder(DeskToast(each), id=ToastRack._toast_id(each)) for each in new]
+    fit_toasts(rack, holders)  # before they show: the newest never shows cut
+    if holders:
+        rack.mount_all(holders)
+
+
+def fit_toasts(rack: ToastRack, coming: Sequence[ToastHolder] = ()) -> None:
+    """Only the newest toasts that fit in the rack show (each at most its `max-height`,
+    ui/styles/app.tcss), the newest whole; an older one (class `-older`) shows when a
+    newer goes, if its own time is not up. Textual's rack scrolled a pile to its end,
+    but the rack (`visibility: hidden`, its toasts visible) is never laid out with a
+    size, so it never scrolled: at 120x36 a fifteen-row toast pushed the newest one
+    off the screen, over the key bar."""
+    if not rack.is_attached:
+        return
+    live = rack.app._notifications
+    toasts = [
+        toast
+        for holder in rack.query_children(ToastHolder)
+        for toast in holder.query_children(DeskToast)
+        if toast.notification in live
+    ]
+    holders = [toast.parent for toast in toasts if isinstance(toast.parent, ToastHolder)]
+    holders += coming
+    if not toasts or not holders:
+        return  # no toast's style to measure by yet: each fits them as it mounts
+    size, viewport = rack.screen.size, rack.app.size
+    styles = rack.styles
+    rows = Fraction(size.height)
+    for scalar in (styles.height, styles.max_height):
+        if scalar is not None and not scalar.is_auto:
+            rows = min(rows, scalar.resolve(size, viewport))
+    rows -= styles.margin.top + styles.margin.bottom
+    toast = toasts[-1].styles
+    cap = toast.max_height
+    each = (cap.resolve(size, viewport) if cap is not None else rows) + toast.margin.top
+    shown = max(1, int(rows // each)) if each > 0 else 1
+    for n, holder in enumerate(reversed(holders)):
+        holder.set_class(n >= shown, "-older")
