@@ -757,7 +757,7 @@ class SilvertineApp(App[None]):
         )
         if not session.claims.brokers:
             return f"Orders go; {kept}."
-        lapse = session.settings.engine.claim_ttl_s / 2
+        lapse = session.claims.ttl_ms / 2000  # (half the ttl unrenewed: lapsed)
         return (
             f"New orders are refused within {lapse:g} s (this desk's claims on its brokers "
             f"lapse unrenewed); {kept}."

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..config import PaperBrokerConfig, UIConfig
 from ..domain import new_client_order_id
 from ..engine import Session
-from ..engine.commands import Command, CommandGateway, Outcome, PlaceOrder
+from ..engine.commands import (
+    Accepted,
+    CancelAllDone,
+    CancelOrder,
+    Command,
+    CommandGateway,
+    Kill,
+    KillDone,
+    Outcome,
+    PlaceOrder,
+)
 from ..engine.order_history import order_from_events, read_order_history
 from ..engine.projection import DeskProjection, OrderView, journal_problem
 from ..engine.risk import RiskGate
 from ..events import EventBase
 from .bus_watch import BusWatch
+from .cancels_sent import CancelsSent
 from .fees import FeeRate
-from .model import FeedModel
+from .format import short_id
+from .model import FeedModel, Notice
 from .orders import DEFAULT_FEE_RATE, TicketContext
 
 Clock = Callable[[], float]
@@ -48,6 +60,8 @@ class Desk:
     (a desk rebuilt from a journal alone)."""
     bus_watch: BusWatch = field(default_factory=BusWatch)
     """Whether this desk has lost the bus (the header and a toast say so)."""
+    cancels_sent: CancelsSent = field(default_factory=CancelsSent)
+    """The orders this desk cancelled whose cancel the journal has not shown yet."""
     ticket_context: TicketContext = field(init=False)
 
     def __post_init__(self) -> None:
@@ -74,7 +88,33 @@ class Desk:
         assert self.gateway is not None  # set in __post_init__
         if isinstance(command, PlaceOrder):
             self.model.sent.add(command.request.client_order_id)
-        return await self.gateway.send(command)
+        outcome = await self.gateway.send(command)
+        self._cancels_sent(command, outcome)
+        return outcome
+
+    def _cancels_sent(self, command: Command, outcome: Outcome) -> None:
+        """The orders a cancel reached are marked in the Orders pane until the journal
+        answers (`CancelsSent`); sent while the bus is lost, it is said at once (a
+        toast, and its Log line), as the ticket says it of a new order: nothing else on
+        the desk moves until the bus is back."""
+        if isinstance(command, CancelOrder) and isinstance(outcome, Accepted):
+            ids: Iterable[str] = (command.client_order_id,)
+        elif isinstance(outcome, CancelAllDone | KillDone):
+            ids = outcome.report.cancelled
+        else:
+            return
+        marked = self.cancels_sent.mark(ids, self.view)
+        if not marked or not self.bus_watch.lost:
+            return
+        if isinstance(command, CancelOrder):
+            title = "Cancel sent"
+            what = f"cancel of {short_id(marked[0])} sent"
+        else:
+            title = "Kill switch sent" if isinstance(command, Kill) else "Cancel all sent"
+            what = f"cancel of {len(marked)} order(s) sent"
+        message = f"{what}; BUS DOWN: shown when the bus is back (Orders marks it cxl… until then)"
+        self.model.notices.append(Notice(title, message, "warning"))
+        self.model.note(int(self.clock() * 1000), f"{title}: {message}", "warning")
 
     @property
     def watching(self) -> bool:
@@ -128,8 +168,7 @@ class Desk:
         """Whether a sell may exceed the position: the broker's capabilities (a spot
         account cannot; paper as its `checks.short_selling` says). An unknown broker is
         assumed to, so the ticket never refuses what the venue would accept."""
-        capabilities = self.view.capabilities(broker)
-        return capabilities.short_selling if capabilities is not None else True
+        return self.ticket_context.can_short(broker)
 
     def fee_rate(self, broker: str, instrument: str) -> FeeRate | None:
         """For the ticket's fee estimate: the paper venue's configured taker rate (an

@@ -220,6 +220,20 @@ class Preview:
     # desk cannot know the margin; "" for an order paid in full.
     margin_by: str = ""
     reduce_only: bool = False
+    # Orders on the instrument and account sent from the ticket that the journal does
+    # not show yet (their short ids): the position before may not be the position now
+    # (a buy filled with the bus down read `pos 2->3` over a position of 3).
+    not_shown: tuple[str, ...] = ()
+
+    @property
+    def position_text(self) -> str:
+        """`pos 2->3`, and what it is of while orders sent are not shown yet."""
+        approx = "~" if self.base_estimate is not None else ""
+        text = f"pos {num(self.position_before)}->{approx}{num(self.position_after)}"
+        if not self.not_shown:
+            return text
+        what = self.not_shown[0] if len(self.not_shown) == 1 else f"{len(self.not_shown)} orders"
+        return f"{text} (before {what} sent, not yet shown)"
 
     @property
     def fee_text(self) -> str:
@@ -235,13 +249,9 @@ class Preview:
             base = f" {self.base_currency}" if self.base_currency else ""
             return (
                 f"{num(self.notional, 2)}{ccy} ~{num(self.base_estimate)}{base}{basis} "
-                f"{self.fee_text} "
-                f"pos {num(self.position_before)}->~{num(self.position_after)}{margin}"
+                f"{self.fee_text} {self.position_text}{margin}"
             )
-        return (
-            f"{num(self.notional, 2)}{ccy}{basis} {self.fee_text} "
-            f"pos {num(self.position_before)}->{num(self.position_after)}{margin}"
-        )
+        return f"{num(self.notional, 2)}{ccy}{basis} {self.fee_text} {self.position_text}{margin}"
 
     def fee_fraction(self, quantity: Decimal | None) -> Decimal:
         """The fee's rate as a fraction of the notional, its minimum aside (0 when not
@@ -307,9 +317,32 @@ class TicketContext:
     def not_ready_rule(self) -> str:
         return self._not_ready_rule()
 
-    def risk_check(self, request: OrderRequest) -> list[RiskViolation]:
+    def rules_check(self, request: OrderRequest) -> list[RiskViolation]:
+        """The ticket's copy of the engine's risk rules, alone (a new order's check adds
+        the venue's account checks itself: `funds_problems`)."""
         self.rules.state = self.projection.trading_state
         return self.rules.check(request, self)
+
+    def risk_check(self, request: OrderRequest) -> list[RiskViolation]:
+        """What a change to a working order is judged by before it is sent (the modify
+        dialog, through `modify_violations`, which hands it the order as the change
+        leaves it, less what has filled): the risk rules, and the venue's own check
+        of a sell on an account that cannot go short (`sellable_problems`, the one
+        the ticket applies to a new order). The dialog skipped it: a working SELL 1
+        of 2 held, changed to 3, went out and came back `insufficient position`."""
+        found = self.rules_check(request)
+        if request.side is Side.SELL and not self.can_short(request.broker):
+            found += [
+                RiskViolation(p.rule, p.message, p.field) for p in sellable_problems(request, self)
+            ]
+        return found
+
+    def can_short(self, broker: str) -> bool:
+        """Whether a sell may exceed the position: the broker's capabilities (a spot
+        account cannot; paper as its `checks.short_selling` says). An unknown broker is
+        assumed to, so the desk never refuses what the venue would accept."""
+        capabilities = self.projection.capabilities(broker)
+        return capabilities.short_selling if capabilities is not None else True
 
     # RiskContext
     def last_price(self, instrument: str) -> Decimal | None:
@@ -497,7 +530,7 @@ def check(
     market = engine.last_price(instrument.key)
     for issue in request.issues(instrument, market_price=market):
         problems.append(Problem(issue.field, issue.rule, issue.message))
-    problems.extend(risk_problems(engine.risk_check(request), request=request))
+    problems.extend(risk_problems(engine.rules_check(request), request=request))
     preview = _preview(request, instrument, engine, market, fee_rate(broker, instrument.key))
     problems.extend(funds_problems(request, instrument, engine, preview, can_short=can_short))
     return Checked(request, instrument, problems, preview)
@@ -529,7 +562,7 @@ def funds_problems(
         return _buying_power(request, instrument, engine, preview)
     if can_short:
         return []
-    return _sellable(request, engine)
+    return sellable_problems(request, engine)
 
 
 def affordable(available: Decimal, fraction: Decimal, minimum: Decimal) -> Decimal:
@@ -583,10 +616,22 @@ def _buying_power(
     ]
 
 
-def _sellable(request: OrderRequest, engine: TicketContext) -> list[Problem]:
+def sellable_problems(request: OrderRequest, engine: TicketContext) -> list[Problem]:
+    """A sell on an account that cannot go short: more than the position less what the
+    account's other working sells reserve is refused (the venue's own check, said
+    before anything is sent). One rule for a new order (the ticket) and for a change
+    to a working one (the modify dialog, `TicketContext.risk_check`): `request` is then
+    the order as the change leaves it, less what has filled, under its own id, and
+    its own working quantity is not counted as reserved."""
+    order = engine.projection.order(request.client_order_id)
+    filled = order.order.filled_qty if order is not None else Decimal(0)
     position = engine.position(request.broker, request.account, request.instrument)
     reserved = engine.working_quantity(
-        request.broker, request.account, request.instrument, Side.SELL
+        request.broker,
+        request.account,
+        request.instrument,
+        Side.SELL,
+        exclude=request.client_order_id,
     )
     sellable = max(position - reserved, Decimal(0))
     # An amount of the quote currency sells about this much at the mark.
@@ -595,12 +640,16 @@ def _sellable(request: OrderRequest, engine: TicketContext) -> list[Problem]:
         return []
     about = "about " if request.quantity is None else ""
     held = f" ({num(reserved)} already in working sells)" if reserved else ""
+    if filled:  # a change to a part-filled order: what it leaves to sell
+        what = f"sell {num(quantity)} more ({num(filled)} filled)"
+        most = f"qty at most {num(filled + sellable)}"
+    else:
+        what, most = f"sell {about}{num(quantity)}", f"at most {num(sellable)}"
     return [
         Problem(
             "quantity",
             "sellable",
-            f"sell {about}{num(quantity)} but position {num(position)}{held} and this "
-            f"account cannot go short: at most {num(sellable)}",
+            f"{what} but position {num(position)}{held} and this account cannot go short: {most}",
         )
     ]
 

@@ -64,11 +64,14 @@ def awaiting(task: asyncio.Task[Any]) -> list[str]:
 
 
 def closing_broker_at(where: str) -> asyncio.Task[Any] | None:
-    """The task running `PaperBroker.close`, if it is suspended right in `where` (the
-    keeper's before the fix, its own task after)."""
+    """The task running `PaperBroker.close`, if it is suspended right where `where`
+    awaits a task it cancelled (the keeper's before the fix, its own task after): in
+    `where` itself, or in the `stop_task` it calls (brokers/stopping.py)."""
     for task in asyncio.all_tasks():
         frames = awaiting(task)
-        if "PaperBroker.close" in frames and frames[-1] == where:
+        if "PaperBroker.close" not in frames:
+            continue
+        if frames[-1] == where or frames[-2:] == [where, "stop_task"]:
             return task
     return None
 

@@ -15,6 +15,11 @@ A working order of a broker the desk cannot hear now (DISCONNECTED, reconnecting
 order link down, or on a watching desk not heard from: `order_states_unknown`) may
 have filled or ended meanwhile with no word of it: its status is marked (`NEW?`) in
 the warning colour, and the pane's bottom line says whose orders' states are unknown.
+
+A working order this desk cancelled whose cancel the journal has not shown yet (the
+bus down: the venue's answer waits in memory; `CancelsSent`) reads `NEW cxl…`, in the
+warning colour and italic (not the journal's word), and the bottom line counts them,
+until the journal's PENDING_CANCEL or the order's end arrives.
 """
 
 from __future__ import annotations
@@ -22,19 +27,26 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Mapping
 from datetime import datetime
 
+from rich.style import Style
+
 from ...domain import ConnectionState, Instrument, Order, OrderStatus, Side
 from ...engine.projection import DeskProjection, OrderView
 from ...events.summary import avg_text, price_text, qty_text
+from ..cancels_sent import CancelsSent
 from ..format import DASH, short_id
 from ..keymap import bindings
 from .columns import column_index
 from .palette import DEFAULT_PALETTE, Palette
 from .table import Cell, Column, KeyedTable
 
+ITALIC = Style(italic=True)
 _PENDING = (OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE)
 
 UNKNOWN_MARK = "?"
 """After the status of a working order whose broker the desk cannot hear now."""
+CANCEL_SENT_MARK = " cxl…"
+"""After the status of an order whose cancel this desk sent, the journal not yet
+showing it (`CancelsSent`)."""
 
 NOT_HEARD = "not heard from"
 """A broker with no status on the desk (no health event of it read yet)."""
@@ -121,6 +133,23 @@ class Blotter(KeyedTable):
         """The cursor goes to each order this desk sends (see the module docstring)."""
         self.unknown: dict[str, str] = {}
         """`order_states_unknown` as the rows were drawn with it (the screen sets it)."""
+        self.cancels_sent = CancelsSent()
+        """The desk's (`on_mount`): the orders whose cancel the journal has not shown."""
+
+    def on_mount(self) -> None:
+        sent = getattr(getattr(self.screen, "desk", None), "cancels_sent", None)
+        if isinstance(sent, CancelsSent):
+            self.cancels_sent = sent
+            sent.listeners.append(self._cancel_marked)
+
+    def on_unmount(self) -> None:
+        if self._cancel_marked in self.cancels_sent.listeners:
+            self.cancels_sent.listeners.remove(self._cancel_marked)
+
+    def _cancel_marked(self) -> None:
+        """A cancel marked a row: every row again at the next frame, the bottom line
+        with them (a cancel is a trader's key, not the firehose)."""
+        self.view_version += 1
 
     def state_unknown(self, view: OrderView) -> str:
         """Why `view`'s state is not known now ("" when it is, or the order ended)."""
@@ -133,16 +162,21 @@ class Blotter(KeyedTable):
         `paper/main DISCONNECTED: 1 order's state unknown` ("" when every one is
         known)."""
         counts: dict[tuple[str, str], int] = {}
+        cancels = 0
         for view in working:
             why = self.state_unknown(view)
             if why:
                 key = (f"{view.broker}/{view.account}", why)
                 counts[key] = counts.get(key, 0) + 1
-        return "; ".join(
+            cancels += self.cancels_sent.pending(view)
+        said = [
             f"{label} {why}: "
             + ("1 order's state unknown" if n == 1 else f"{n} orders' states unknown")
             for (label, why), n in sorted(counts.items())
-        )
+        ]
+        if cancels:
+            said.append(f"{cancels} cxl… sent, not in the journal yet")
+        return "; ".join(said)
 
     def row_for(self, view: OrderView, instruments: Mapping[str, Instrument]) -> tuple[Cell, ...]:
         p = self.palette
@@ -151,8 +185,11 @@ class Blotter(KeyedTable):
         request = order.request
         side_style = p.bid if request.side is Side.BUY else p.ask
         unknown = bool(self.state_unknown(view))
+        cancel_sent = self.cancels_sent.pending(view)
         status_style = (
-            p.warn
+            p.warn + ITALIC
+            if cancel_sent
+            else p.warn
             if order.status in _PENDING or unknown
             else p.error
             if order.status is OrderStatus.REJECTED
@@ -170,7 +207,12 @@ class Blotter(KeyedTable):
             # tick (re-read coarser after a reconnect, it showed a price not sent).
             self.cell(price_text(order.limit_price, inst)),
             self.cell(price_text(order.stop_price, inst)),
-            self.cell(order.status.value + (UNKNOWN_MARK if unknown else ""), status_style),
+            self.cell(
+                order.status.value
+                + (UNKNOWN_MARK if unknown else "")
+                + (CANCEL_SENT_MARK if cancel_sent else ""),
+                status_style,
+            ),
             self.cell(qty_text(filled, inst) if filled else DASH),
             self.cell(avg_text(order.avg_price, inst) if filled else DASH),
             self.cell(request.order_type.value),

@@ -91,6 +91,8 @@ ORDER = (
     "post_only",
     "account",
 )
+NOT_SHOWN_KEPT = 100
+"""Orders sent from the ticket not shown yet that it remembers (`Ticket._not_shown`)."""
 TIF_PREFERENCE = (TimeInForce.GTC, TimeInForce.IOC)
 """What a ticket falls back to when its time in force is not offered any more."""
 
@@ -144,6 +146,13 @@ class Ticket(Vertical):
         # The status of the last send, said while the bus was down: said again with
         # "the bus is back" when it is (the order then shows in the Orders pane).
         self._sent_bus_down: str | None = None
+        # The status of the last send, said while the bus was up ("sent ..."): if the
+        # bus is lost before the order shows in Orders, BUS DOWN is added (`run_check`).
+        self._sent_ok: str | None = None
+        # Orders sent from this ticket that the journal does not show yet (not in the
+        # projection): id -> (broker, account, instrument). The preview's position on
+        # that instrument is then not said as fact (`Preview.not_shown`).
+        self._not_shown: dict[str, tuple[str, str, str]] = {}
         # Counts the tickets this widget has held (`_fresh`): a send's answer that comes
         # after the trader moved on to a new ticket is said apart, never on the new one.
         self._generation = 0
@@ -260,12 +269,38 @@ class Ticket(Vertical):
         )
         if self._unoffered is not None:
             checked = replace(checked, problems=[self._unoffered, *checked.problems])
+        checked = self._with_not_shown(checked)
         self.checked = checked
         self._show(checked, draft)
         self._age_signal_note()
         if self._sent_bus_down is not None and not self.desk.bus_watch.lost:
             self._status(f"{self._sent_bus_down}; the bus is back: it shows in Orders", "ok")
+        elif (
+            self._sent_ok is not None
+            and self.desk.bus_watch.lost
+            and self._sent_id in self._not_shown
+        ):
+            # Lost after the answer (a Redis that stopped answering is found out seconds
+            # later): the order does not show in Orders until the bus is back.
+            sent = self._sent_ok
+            self._status(f"{sent}; BUS DOWN: shown when the bus is back", "warn")
+            self._sent_bus_down = sent
         return checked
+
+    def _with_not_shown(self, checked: Checked) -> Checked:
+        """The preview says which orders sent from this ticket on its instrument and
+        account the journal does not show yet: its position is of before them."""
+        view = self.desk.view
+        for coid in [c for c in self._not_shown if view.order(c) is not None]:
+            del self._not_shown[coid]
+        request, preview = checked.request, checked.preview
+        if request is None or preview is None or not self._not_shown:
+            return checked
+        where = (request.broker, request.account, request.instrument)
+        ids = tuple(short_id(c) for c, on in self._not_shown.items() if on == where)
+        if not ids:
+            return checked
+        return replace(checked, preview=replace(preview, not_shown=ids))
 
     def _show(self, checked: Checked, draft: Draft) -> None:
         shown = [p for p in checked.problems if self.attempted or p.rule != "required"]
@@ -756,11 +791,17 @@ class Ticket(Vertical):
                     f"sent {short_id(request.client_order_id)}: {request.side} "
                     f"{amount_text(request, checked.instrument)} {request.instrument}"
                 )
+                if self.desk.view.order(request.client_order_id) is None:
+                    where = (request.broker, request.account, request.instrument)
+                    self._not_shown[request.client_order_id] = where
+                    while len(self._not_shown) > NOT_SHOWN_KEPT:  # lost for good: forgotten
+                        del self._not_shown[next(iter(self._not_shown))]
                 if self.desk.bus_watch.lost:  # the Orders pane cannot show it yet
                     self._status(f"{sent}; BUS DOWN: shown when the bus is back", "warn")
                     self._sent_bus_down = sent  # said again once it is back (`run_check`)
                 else:
                     self._status(sent, "ok")
+                    self._sent_ok = sent  # BUS DOWN added if lost before it shows
                 self.attempted = False
                 self._sent_draft = draft
                 self._answered_at = self.desk.monotonic()  # the repeat window runs from here
@@ -914,6 +955,7 @@ class Ticket(Vertical):
         self._blocked = blocked
         self._waits_for_answer = False
         self._sent_bus_down = None
+        self._sent_ok = None
         self._signal_row = None  # another word beside Send: the signal's is not said again
         status = self.query_one("#t-status", TextBlock)
         status.set_text(text)
