@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..domain import (
     Balance,
@@ -20,7 +21,7 @@ from ..domain import (
     TradingState,
     VenueOrder,
 )
-from ..domain.money import Dec, PositiveDec
+from ..domain.money import Dec, PositiveDec, _ExactOnWire
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
@@ -52,19 +53,60 @@ class ModifyRequest(BaseModel):
     stop_price: PositiveDec | None = None
 
 
+SIGNAL_PLACES = 18
+"""The most decimal places a signal's quantity or price may have (ETH's wei), and the
+most whole digits: below 10^18."""
+
+SIGNAL_DIGITS = 2 * SIGNAL_PLACES
+"""The most digits a signal's number may be written with (trailing zeros counted)."""
+
+_SIGNAL_BOUND = Decimal(10) ** SIGNAL_PLACES
+
+SignalQty = Annotated[
+    Decimal,
+    Field(allow_inf_nan=False, gt=0, lt=_SIGNAL_BOUND, decimal_places=SIGNAL_PLACES),
+    _ExactOnWire,
+]
+SignalPrice = Annotated[
+    Decimal,
+    Field(
+        allow_inf_nan=False,
+        gt=-_SIGNAL_BOUND,
+        lt=_SIGNAL_BOUND,
+        decimal_places=SIGNAL_PLACES,
+    ),
+    _ExactOnWire,
+]
+
+
 class Signal(BaseModel):
-    """A trade idea from an outside strategy; the UI can turn it into a ticket."""
+    """A trade idea from an outside strategy; the UI can turn it into a ticket.
+
+    Its quantity and price are bounded (`SIGNAL_PLACES`, `SIGNAL_DIGITS`): an outside
+    program writes them, and `1E+1000000` (or `1.000...` with a million zeros) was taken,
+    its ticket's Qty a wall of zeros and the desk's checks on it busy while the ticket was
+    open. Beyond the bounds the entry is refused where it is read (a counted, logged
+    decode error, as any malformed entry). The magnitude and the places are
+    pydantic-core's checks (they normalize: trailing zeros are not places); the digits
+    as written, trailing zeros and all, are counted by `_written`."""
 
     model_config = _FROZEN
 
     strategy: str
     instrument: str
     side: Side
-    quantity: PositiveDec | None = None
+    quantity: SignalQty | None = None
     order_type: OrderType = OrderType.LIMIT
-    price: Dec | None = None
+    price: SignalPrice | None = None
     strength: float | None = Field(default=None, ge=-1, le=1)
     note: str = ""
+
+    @field_validator("quantity", "price")
+    @classmethod
+    def _written(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and len(value.as_tuple().digits) > SIGNAL_DIGITS:
+            raise ValueError(f"a signal's number has at most {SIGNAL_DIGITS} digits")
+        return value
 
 
 class Health(BaseModel):

@@ -44,6 +44,7 @@ from ..domain import (
     Instrument,
     Order,
     OrderRequest,
+    OrderType,
     OrderUpdate,
     Position,
     Quote,
@@ -294,10 +295,14 @@ def describe(
         case Reconcile():
             return f"{p.kind} {p.client_order_id or p.instrument} ours={p.ours} venue={p.venue}"
         case Signal():
+            # Its type when not a limit (a MARKET signal's price is not what it trades
+            # at), and its note whole: the pane and the ticket cut it.
             i = inst(p.instrument)
+            kind = "" if p.order_type is OrderType.LIMIT else f" {p.order_type}"
+            note = f": {p.note}" if p.note else ""
             return (
-                f"{p.strategy}: {p.side} {qty_text(p.quantity, i)} {p.instrument}"
-                f" @ {price_text(p.price, i)}"
+                f"{p.strategy}: {p.side} {qty_text(p.quantity, i)} {p.instrument}{kind}"
+                f" @ {price_text(p.price, i)}{note}"
             )
         case Health():
             return f"{p.component} {p.state} {p.message}".rstrip()

@@ -9,12 +9,14 @@ costs one redraw (coalescing), and nothing on the render path waits for the bus.
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from operator import itemgetter
 from typing import cast
 
 from ..domain import ConnectionState, OrderStatus, Quote
@@ -266,9 +268,91 @@ class SignalRow:
     own id is whatever its writer chose (two strategies each numbering theirs from "1"
     made one row, the newer replacing the older under the cursor)."""
     ts_ms: int
-    """When the bus stored it (the entry id's milliseconds): the pane's Time, and what
-    the signal's age is measured from on the desk's clock."""
+    """When the bus stored it (the entry id's milliseconds)."""
     signal: Signal
+    sent_ms: int | None = None
+    """When its producer made it (the envelope's `ts`, in milliseconds)."""
+
+    @property
+    def at_ms(self) -> int:
+        """What its age is measured from, and the pane's Time: the older of its two
+        times. Either alone read an old signal as new: the producer's own bus client
+        queues signals through a Redis outage and writes them later with their first
+        `ts` (an hour-old signal got a new entry id), and one entry written with an id
+        in the future puts every later entry id there (Redis's ids only grow)."""
+        sent = self.sent_ms
+        return self.ts_ms if sent is None else min(self.ts_ms, sent)
+
+    @property
+    def latest_ms(self) -> int:
+        """The newer of its two times: ahead of the desk's clock, the signal is flagged
+        (`widgets.signals.ahead_s`)."""
+        sent = self.sent_ms
+        return self.ts_ms if sent is None else max(self.ts_ms, sent)
+
+
+SIGNALS_KEPT = 200
+"""The signals the Signals pane holds (`SignalKeep`)."""
+
+DROPPED_NAMED = 100
+"""The strategies whose dropped signals are counted by name (`SignalKeep.dropped_by`);
+past them, the rest are counted in the total only (memory stays bounded whatever
+strategy names a flood makes up)."""
+
+STRATEGY_NAME_KEPT = 40
+"""A strategy's name as `SignalKeep.dropped_by` keeps it."""
+
+
+class SignalKeep:
+    """The newest `keep` signals, oldest first when iterated, with the count of those
+    not kept, in all and per strategy.
+
+    Full, a new signal drops the oldest of the strategy holding the most (of those
+    holding the most, the one whose oldest is the oldest): a noisy strategy drops its
+    own, never the others' (one strategy's 10,000 signals left none of any other's, and
+    nothing said that 9,800 went). Memory stays bounded: `keep` rows and at most
+    `DROPPED_NAMED` names cut to `STRATEGY_NAME_KEPT` characters."""
+
+    __slots__ = ("_by", "_count", "_seq", "dropped", "dropped_by", "keep")
+
+    def __init__(self, keep: int = SIGNALS_KEPT) -> None:
+        self.keep = keep
+        self._by: dict[str, deque[tuple[int, SignalRow]]] = {}
+        self._count = 0
+        self._seq = 0
+        self.dropped = 0
+        """Signals dropped to keep `keep`."""
+        self.dropped_by: dict[str, int] = {}
+        """Of them, per strategy (the first `DROPPED_NAMED` strategies to drop any)."""
+
+    def append(self, row: SignalRow) -> None:
+        self._seq += 1
+        self._by.setdefault(row.signal.strategy, deque()).append((self._seq, row))
+        self._count += 1
+        if self._count > self.keep:
+            self._drop_one()
+
+    def _drop_one(self) -> None:
+        most = max(len(rows) for rows in self._by.values())
+        strategy = min(
+            (name for name, rows in self._by.items() if len(rows) == most),
+            key=lambda name: self._by[name][0][0],
+        )
+        rows = self._by[strategy]
+        rows.popleft()
+        if not rows:
+            del self._by[strategy]
+        self._count -= 1
+        self.dropped += 1
+        name = strategy[:STRATEGY_NAME_KEPT]
+        if name in self.dropped_by or len(self.dropped_by) < DROPPED_NAMED:
+            self.dropped_by[name] = self.dropped_by.get(name, 0) + 1
+
+    def __iter__(self) -> Iterator[SignalRow]:
+        return (row for _, row in heapq.merge(*self._by.values(), key=itemgetter(0)))
+
+    def __len__(self) -> int:
+        return self._count
 
 
 @dataclass(slots=True)
@@ -342,7 +426,7 @@ class FeedModel:
     fills: deque[LogLine] = field(init=False)
     log_total: int = 0
     fills_total: int = 0
-    signals: deque[SignalRow] = field(default_factory=lambda: deque(maxlen=200))
+    signals: SignalKeep = field(default_factory=SignalKeep)
     signals_dirty: bool = False
     notices: list[Notice] = field(default_factory=list)
     # component -> the state of its current outage (toasted once; cleared when LIVE)
@@ -511,7 +595,8 @@ class FeedModel:
                 self.notices.append(Notice("Error", event.payload.message, "error"))
             case SignalEvent():
                 key = f"{entry.stream} {entry.id}"
-                self.signals.append(SignalRow(key, stamp, event.payload))
+                sent_ms = event.ts // 1_000_000
+                self.signals.append(SignalRow(key, stamp, event.payload, sent_ms))
                 self.signals_dirty = True
             case _:
                 pass

@@ -53,7 +53,9 @@ def signal_event(
 async def publish(desk: Desk, pilot: Any, *events: SignalEvent) -> None:
     for event in events:
         desk.clock.advance(1.0)
-        await desk.session.bus.publish(event)
+        # Made as it is published: a signal's age runs from the older of its own time
+        # and the bus's (`SignalRow.at_ms`).
+        await desk.session.bus.publish(event.model_copy(update={"ts": desk.clock.ns()}))
     await desk.settle(pilot)
 
 

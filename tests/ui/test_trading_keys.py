@@ -570,12 +570,16 @@ async def test_signal_becomes_a_ticket(make_desk) -> None:
         await desk.session.close()
 
 
-async def test_a_long_signal_note_is_cut_in_the_pane_and_whole_on_its_ticket(make_desk) -> None:
+async def test_a_long_signal_note_is_cut_in_the_pane_and_on_its_ticket_whole_in_the_log(
+    make_desk,
+) -> None:
     """A note of 150 characters made the Note column too wide for any pane, and the
-    column went, note and all, even zoomed. It is cut at a word in the pane and said
-    whole beside Send on the ticket made from the signal."""
+    column went, note and all, even zoomed. It is cut at a word in the pane and beside
+    Send on the ticket made from the signal (a note of 10 KB pushed the ticket's
+    problems out of the pane), and said whole in the Log pane's line of the signal."""
     from silvertine_tui.events import Signal, SignalEvent
-    from silvertine_tui.ui.widgets.signals import NOTE_WIDTH, Signals
+    from silvertine_tui.ui.format import fit
+    from silvertine_tui.ui.widgets.signals import NOTE_WIDTH, TICKET_TEXT_WIDTH, Signals
 
     note = (
         "2.4 sigma above the 20-period mean after the CPI print; exit half at the mean "
@@ -612,7 +616,11 @@ async def test_a_long_signal_note_is_cut_in_the_pane_and_whole_on_its_ticket(mak
         await pilot.press("z", "enter")
         await desk.settle(pilot)
         status = ticket_of(desk).query_one("#t-status", TextBlock).text.plain
-        assert " ".join(status.split()) == f"signal meanrev: {note}"
+        said = fit(f"signal meanrev: {note}", TICKET_TEXT_WIDTH)
+        assert " ".join(status.split()) == " ".join(said.split())
+        assert len(said) < len(note)
+        [line] = [line for line in desk.app.model.log if line.kind == "signal"]
+        assert line.text.endswith(f": {note}")
         await desk.session.close()
 
 

@@ -20,24 +20,79 @@ beside its time (`Jan 02 14:30`, in the warning colour): its time alone read as 
 of a minute ago. The ticket made from a signal older than `SIGNAL_OLD_S` says its age
 beside Send (`old_signal`, `ticket_note`), and says it again as the signal ages while
 the ticket stays open.
+
+A signal has two times: when its producer made it (the envelope's `ts`) and when the bus
+stored it (its entry id). Its age, and its Time, are the older of them
+(`SignalRow.at_ms`): from the entry id alone, a signal the producer's bus client held
+through a Redis outage and wrote an hour later read new. Either time ahead of the desk's
+clock by more than `SIGNAL_SKEW_S` is flagged: `ahead` in its Time cell, and its ticket
+says by how much (`ahead_signal`).
+
+The Price column says the signal's order type before its price when it is not a limit
+(`MKT 3,000.00`, `STP 3,000.00`, `STP LMT 3,000.00`; `type_and_price`): a STOP read as a
+limit, and a MARKET signal's price as the price it would trade at. In the price's cell, not
+a column of its own: the two are shown or dropped together (in the desk's grid at 120x36
+a Type column took the price's place). A strategy's name
+and a symbol are cut (`STRATEGY_WIDTH`, `SYMBOL_WIDTH`): one 300 characters long made its
+column too wide for any pane, and with it went every column less important (Time,
+Strategy and Note of every signal). The signals the pane no longer keeps are counted on
+its bottom edge (`ui.model.SignalKeep`: a noisy strategy drops its own, never the
+others').
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ...domain import Instrument, Side
+from ...domain import Instrument, OrderType, Side
+from ...events import Signal
 from ...events.summary import price_text, qty_text
 from ..format import age, fit, when_text
 from ..keymap import bindings
-from ..model import SignalRow
+from ..model import SignalKeep, SignalRow
 from .palette import DEFAULT_PALETTE, Palette
 from .table import Cell, Column, KeyedTable
 
 NOTE_WIDTH = 40
 """A note longer than this is cut at a word (` …`): whole, a long note made its column
 too wide for any pane and the column was dropped, note and all. The ticket made from
-the signal says it whole."""
+the signal cuts it too (`TICKET_TEXT_WIDTH`)."""
+
+STRATEGY_WIDTH = 16
+"""A strategy's name longer than this is cut (`…`) in the pane, as a note is."""
+
+SYMBOL_WIDTH = 24
+"""A symbol longer than this is cut (`…`) in the pane; its ticket has it whole."""
+
+TICKET_TEXT_WIDTH = 40
+"""The signal's own words beside its ticket's Send (`signal meanrev: 2 sigma below`)
+are cut to this: a note of 10 KB pushed the ticket's problems and preview out of the
+pane. What the desk says of the signal (its age, a price not used) comes first, whole."""
+
+SIGNAL_SKEW_S = 5.0
+"""A signal's time (its producer's or its entry id's) ahead of the desk's clock by more
+than this is flagged (`ahead_signal`): clocks of two hosts differ by less."""
+
+TYPE_TEXT = {
+    OrderType.MARKET: "MKT",
+    OrderType.LIMIT: "LMT",
+    OrderType.STOP: "STP",
+    OrderType.STOP_LIMIT: "STP LMT",
+    OrderType.TAKE_PROFIT: "MIT",
+    OrderType.TAKE_PROFIT_LIMIT: "LIT",
+}
+"""A signal's order type in the pane's Price column (TWS's short names)."""
+
+
+def type_and_price(signal: Signal, inst: Instrument | None = None) -> str:
+    """The Price cell: the price of a limit (`3,000.00`, `-` with none); of any other
+    type its short name first (`MKT 3,000.00`, `STP 3,000.00`, `MKT`)."""
+    kind = signal.order_type
+    if kind is OrderType.LIMIT:
+        return price_text(signal.price, inst)
+    name = TYPE_TEXT.get(kind, kind.value)
+    return name if signal.price is None else f"{name} {price_text(signal.price, inst)}"
+
 
 SIGNAL_OLD_S = 60.0
 """A signal older than this, by the desk clock since the bus stored it, opens a ticket
@@ -65,27 +120,75 @@ def signal_age(seconds: float) -> str:
 def old_signal(row: SignalRow, now_s: float) -> str:
     """What the ticket made from `row` says beside Send when the signal is older than
     `SIGNAL_OLD_S` at `now_s` ("" when it is not): `signal 3m05s old (14:30:01): the
-    market may have moved since`."""
-    at = row.ts_ms / 1000
+    market may have moved since`. Its age is from the older of its two times
+    (`SignalRow.at_ms`)."""
+    at = row.at_ms / 1000
     old = now_s - at
     if not old > SIGNAL_OLD_S:
         return ""
     return f"signal {signal_age(old)} old ({when_text(at, now_s)}): the market may have moved since"
 
 
-def ticket_note(row: SignalRow, now_s: float) -> tuple[str, bool]:
+def ahead_s(row: SignalRow, now_s: float) -> float:
+    """How far the newer of `row`'s times is ahead of `now_s` (0 when it is not ahead
+    by more than `SIGNAL_SKEW_S`)."""
+    ahead = row.latest_ms / 1000 - now_s
+    return ahead if ahead > SIGNAL_SKEW_S else 0.0
+
+
+def ahead_signal(row: SignalRow, now_s: float) -> str:
+    """What the ticket made from `row` says beside Send when a time of the signal is
+    ahead of the desk's clock (`ahead_s`; "" when none is): `signal stamped 3h00m ahead
+    of this desk's clock (17:30:02): its age is not known`. Which time: its producer's
+    (`stamped`), or the bus's entry id (`stored on the bus`)."""
+    ahead = ahead_s(row, now_s)
+    if not ahead:
+        return ""
+    stamped = row.sent_ms is not None and row.sent_ms >= row.ts_ms
+    what = "stamped" if stamped else "stored on the bus"
+    at = row.latest_ms / 1000
+    return (
+        f"signal {what} {signal_age(ahead)} ahead of this desk's clock "
+        f"({when_text(at, now_s)}): its age is not known"
+    )
+
+
+def price_note(signal: Signal, inst: Instrument | None = None) -> str:
+    """What the ticket made from `signal` says of its price when it does not go in the
+    Price field ("" when it does, or there is none): a MARKET signal's price is not
+    used (dropped unsaid, the trader took the ticket for one at the signal's price); a
+    stop-limit's one price is its stop (`Ticket.prefill`), its limit left to the
+    trader."""
+    price = signal.price
+    if price is None:
+        return ""
+    said = price_text(price, inst)
+    kind = signal.order_type
+    if not (kind.has_limit_price or kind.has_stop_price):
+        return f"signal price {said} not used: a market order"
+    if kind.has_limit_price and kind.has_stop_price:
+        return f"signal price {said} put in Stop: set the limit"
+    return ""
+
+
+def ticket_note(row: SignalRow, now_s: float, inst: Instrument | None = None) -> tuple[str, bool]:
     """What the ticket made from `row` says beside Send at `now_s`, and whether in the
-    warning colour (the signal older than `SIGNAL_OLD_S`): its age first when old
-    (`old_signal`), then its strategy and note (`signal meanrev: 2 sigma below`). The
-    ticket says it again as the signal ages while it stays open (`Ticket.run_check`,
-    once a second): said only as the ticket opened, a signal 59 s old read fresh for
-    as long as the ticket was open, and `1m01s old` stayed `1m01s` an hour later."""
+    warning colour (the signal older than `SIGNAL_OLD_S`, a time of it ahead of the
+    desk's clock, or its price not where the signal has it): its age first when old
+    (`old_signal`) or ahead (`ahead_signal`), then its price when not in Price
+    (`price_note`), then its strategy and note (`signal meanrev: 2 sigma below`) cut to
+    `TICKET_TEXT_WIDTH`. The ticket says it again as the signal ages while it stays
+    open (`Ticket.run_check`, once a second): said only as the ticket opened, a signal
+    59 s old read fresh for as long as the ticket was open, and `1m01s old` stayed
+    `1m01s` an hour later."""
     s = row.signal
-    note = f"signal {s.strategy}: {s.note}" if s.note else ""
-    old = old_signal(row, now_s)
-    if old:
-        note = f"{old}; {note}" if note else old
-    return note, bool(old)
+    warnings = [
+        said
+        for said in (ahead_signal(row, now_s), old_signal(row, now_s), price_note(s, inst))
+        if said
+    ]
+    words = fit(f"signal {s.strategy}: {s.note}", TICKET_TEXT_WIDTH) if s.note else ""
+    return "; ".join([*warnings, words] if words else warnings), bool(warnings)
 
 
 class Signals(KeyedTable):
@@ -108,6 +211,7 @@ class Signals(KeyedTable):
         """The cursor is on the newest signal whenever the pane does not have the
         keyboard, until the trader moves it off the first row (module docstring)."""
         self._drawn_day: int | None = None  # the desk's day the Time cells were made on
+        self._not_kept = ""  # the signals the model no longer keeps (`not_kept`)
 
     def row_for(
         self,
@@ -118,16 +222,23 @@ class Signals(KeyedTable):
         s = row.signal
         p = self.palette
         inst = instruments.get(s.instrument) if instruments else None
-        at = row.ts_ms / 1000
+        at = row.at_ms / 1000
         now = at if now_s is None else now_s
         of_today = _day(at) == _day(now)
+        when = when_text(at, now, seconds=False)
+        ahead = bool(ahead_s(row, now))
+        if ahead:
+            when = f"{when} ahead"
+        kind = s.order_type
+        priced = kind.has_limit_price or kind.has_stop_price
         return (
-            self.cell(when_text(at, now, seconds=False), "" if of_today else p.warn),
-            self.cell(s.strategy),
+            self.cell(when, "" if of_today and not ahead else p.warn),
+            self.cell(fit(s.strategy, STRATEGY_WIDTH)),
             self.cell(s.side.value, p.bid if s.side is Side.BUY else p.ask),
-            self.cell(s.instrument),
+            self.cell(fit(s.instrument, SYMBOL_WIDTH)),
             self.cell(qty_text(s.quantity, inst)),
-            self.cell(price_text(s.price, inst)),
+            # A MARKET signal's price is not what it would trade at (`price_note`).
+            self.cell(type_and_price(s, inst), "" if priced or s.price is None else p.muted),
             self.cell(fit(s.note, NOTE_WIDTH)),
         )
 
@@ -144,6 +255,7 @@ class Signals(KeyedTable):
     ) -> None:
         """Every signal, `rows` oldest first as they came, drawn newest first; the
         cursor kept on its signal, or on the newest while following out of the pane."""
+        self._not_kept = not_kept(rows) if isinstance(rows, SignalKeep) else ""
         newest_first = list(rows)
         newest_first.reverse()
         if now_s is None:
@@ -210,14 +322,34 @@ class Signals(KeyedTable):
 
     def out_of_view(self) -> str:
         """What of the signals the pane does not show now ("" when it shows them all),
-        for its bottom edge: `3 newer above`, `12 older below`, or both."""
+        for its bottom edge: `3 newer above`, `12 older below`, or both, and then those
+        no longer kept (`not_kept`)."""
         shown = self.visible_range()
         above, below = shown.start, len(self._keys) - shown.stop
-        said = [f"{above} newer above"] if above else []
+        said = [f"{above:,} newer above"] if above else []
         if below > 0:
-            said.append(f"{below} older below")
+            said.append(f"{below:,} older below")
+        if self._not_kept:
+            said.append(self._not_kept)
         return ", ".join(said)
 
     def selected_signal(self) -> SignalRow | None:
         key = self.selected_key()
         return self.rows_by_key.get(key) if key else None
+
+
+NOT_KEPT_NAMED = 2
+"""The strategies `not_kept` names, those that dropped the most."""
+
+
+def not_kept(keep: SignalKeep) -> str:
+    """The signals `keep` dropped, for the pane's bottom edge ("" when none): `9,800
+    older not kept (flood 9,790, meanrev 10)`, naming the `NOT_KEPT_NAMED` strategies
+    that dropped the most (`…` when more did), each name cut to `STRATEGY_WIDTH`."""
+    if not keep.dropped:
+        return ""
+    most = sorted(keep.dropped_by.items(), key=lambda item: -item[1])
+    named = [f"{fit(name, STRATEGY_WIDTH)} {count:,}" for name, count in most[:NOT_KEPT_NAMED]]
+    if len(most) > NOT_KEPT_NAMED or sum(keep.dropped_by.values()) < keep.dropped:
+        named.append("…")
+    return f"{keep.dropped:,} older not kept ({', '.join(named)})"

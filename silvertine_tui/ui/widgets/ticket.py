@@ -544,11 +544,14 @@ class Ticket(Vertical):
             self._apply_offer()
             self._choice("tif").value = tif.value
             self._set_text("quantity", _plain(quantity) if quantity is not None else "")
-            self._set_text("limit_price", price_text if order_type.has_limit_price else "")
+            # One price for a type with a stop is its stop (its trigger): a stop-limit
+            # signal's one price went into Price, Stop empty, a limit the strategy never
+            # set; the limit is left to the trader (`signals.price_note` says so).
+            stop = order_type.has_stop_price
             self._set_text(
-                "stop_price",
-                price_text if order_type.has_stop_price and not order_type.has_limit_price else "",
+                "limit_price", price_text if order_type.has_limit_price and not stop else ""
             )
+            self._set_text("stop_price", price_text if stop else "")
             self._choice("post_only").value = NO
             self._choice("qty_in").value = BASE
         taken = self._choice("order_type").value == order_type.value
@@ -569,7 +572,9 @@ class Ticket(Vertical):
         row = self._signal_row
         if row is None:
             return
-        note, old = ticket_note(row, self.desk.clock())
+        # The instrument to say a price not used on its tick (`signals.price_note`).
+        inst = self.desk.view.instruments_by_key.get(row.signal.instrument)
+        note, old = ticket_note(row, self.desk.clock(), inst)
         status = self.query_one("#t-status", TextBlock)
         kind = "warn" if old else "muted"
         if status.text.plain == note and status.has_class(f"-{kind}"):
