@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from ..events import EVENT_TYPES, Decoded, DecodeError, EventBase, UnknownEvent
+from ..events import EVENT_TYPES, Channel, Decoded, DecodeError, EventBase, UnknownEvent
 from .layout import StreamLayout
 
 log = logging.getLogger(__name__)
@@ -230,8 +230,53 @@ _NOT_METRICS = frozenset(
 )
 
 
-DataLossListener = Callable[[str], Awaitable[None]]
-"""Called with a reason when the bus finds that the backend lost data."""
+class DataLoss(str):
+    """What the bus found lost: the reason, as its health says it (the string itself),
+    and what it covers. `epoch`: the epoch key is gone or was replaced, so Redis lost
+    everything under the prefix (a restart empty, a flush): every stream counts as
+    lost. `streams`: the streams found shorter than this bus wrote or read them (an
+    operator's DEL of one, a restart from an older save). `restarted`: the server's
+    run_id changed. A reason given as a plain string (`DataLoss.of`) is a loss of
+    everything, as every loss was taken before the bus said what it covered."""
+
+    epoch: bool
+    streams: frozenset[str]
+    restarted: bool
+
+    def __new__(
+        cls,
+        reason: str,
+        *,
+        epoch: bool,
+        streams: Iterable[str] = (),
+        restarted: bool = False,
+    ) -> DataLoss:
+        loss = super().__new__(cls, reason)
+        loss.epoch = epoch
+        loss.streams = frozenset(streams)
+        loss.restarted = restarted
+        return loss
+
+    @classmethod
+    def of(cls, reason: str) -> DataLoss:
+        """`reason` as a `DataLoss`: a plain string is a loss of everything."""
+        return reason if isinstance(reason, DataLoss) else cls(reason, epoch=True)
+
+    def lost(self, stream: str) -> bool:
+        """Whether `stream`'s entries (some or all) were lost."""
+        return self.epoch or stream in self.streams
+
+    def journal_lost(self, layout: StreamLayout) -> bool:
+        """Whether anything a desk recovers from was lost: the epoch (everything), a
+        journal (an account's execution stream, the risk stream) or a snapshot stream.
+        Not so for the health, market-data or signal streams alone: capped, and written
+        again as they go."""
+        recovered = (Channel.EXECUTION, Channel.RISK, Channel.SNAPSHOT)
+        return self.epoch or any(layout.channel_of(s) in recovered for s in self.streams)
+
+
+DataLossListener = Callable[[DataLoss], Awaitable[None]]
+"""Called when the bus finds that the backend lost data, with what was lost."""
 
 
 @runtime_checkable

@@ -77,6 +77,7 @@ from .base import (
     BusUnavailableError,
     Claim,
     ClaimWait,
+    DataLoss,
     DataLossListener,
     StreamInfo,
     parse_id,
@@ -311,6 +312,7 @@ class RedisBus:
         self._unreadable: dict[str, str] = {}  # stream -> the type its key holds instead
         self._parking: Counter[str] = Counter()  # stream -> readers that set it aside
         self._backlog_refused_said = ""  # the refusal of the backlog logged last
+        self._health_refused = False  # health events refused by the key (`_health_aside`)
         self._md_refused = 0  # market data refused since it was last logged
         self._md_refused_logged = -MD_REFUSED_LOG_EVERY_S
         self._replayer: Redis | None = None
@@ -392,9 +394,11 @@ class RedisBus:
         return frozenset(self._readers)
 
     async def start(self) -> None:
+        epoch = False  # whether the refusal (if any) was the epoch key's
         try:
             await self._writer.ping()
             self._run_id = await self._server_run_id()
+            epoch = True
             await self._claim_epoch()
         except AuthenticationError as exc:
             await self._writer.aclose()
@@ -404,22 +408,73 @@ class RedisBus:
             ) from None
         except _DOWN as exc:
             await self._writer.aclose()
+            if _code(exc) == "LOADING":  # redis-py's BusyLoadingError: reached, not ready
+                raise BusUnavailableError(await self._start_refused(exc, epoch=epoch)) from None
             raise BusUnavailableError(
                 f"cannot reach Redis at {self.url} ({_describe(exc)}). Is redis-server "
                 "running and is bus.url right? (bus.url: memory:// runs without Redis.)"
             ) from None
         except RedisError as exc:
+            message = await self._start_refused(exc, epoch=epoch)
             await self._writer.aclose()
-            raise BusUnavailableError(
-                f"Redis at {self.url} refused the connection ({_describe(exc)}). Check "
-                "bus.url and the password (bus.password or the URL)."
-            ) from None
+            raise BusUnavailableError(message) from None
         self._connected = True
         self.stats.connected = True
         self._tasks = [
             asyncio.create_task(self._md_flusher(), name="bus-md-flusher"),
             asyncio.create_task(self._watcher(), name="bus-watcher"),
         ]
+
+    async def _start_refused(self, exc: BaseException, *, epoch: bool) -> str:
+        """Why Redis refused the start (`epoch`: the epoch key's SET or GET, after
+        the server answered PING and INFO), and what to do: out of memory, a read-only
+        replica, a key of another type where the epoch goes each have their own remedy.
+        Never the password: a wrong one is an `AuthenticationError`, said apart."""
+        why = _describe(exc)
+        code = _code(exc)
+        if code == "OOM":
+            return (
+                f"Redis at {self.url} is out of memory and refuses writes ({why}): it is "
+                "at its maxmemory and its maxmemory-policy evicts nothing more. Raise "
+                "maxmemory (CONFIG SET maxmemory, or redis.conf) or free memory, then start "
+                "again; keep a policy that never evicts the journal (noeviction: an "
+                "allkeys-* policy drops journal entries)."
+            )
+        if code in ("READONLY", "MASTERDOWN"):
+            return (
+                f"Redis at {self.url} is a read-only replica ({why}): a desk writes its "
+                "journal there. Point bus.url at the primary (INFO replication on this "
+                "server names it)."
+            )
+        if code == "WRONGTYPE" and epoch:
+            key = self.layout.epoch_key
+            try:
+                kind = _text(await self._writer.type(key))
+            except (*_DOWN, RedisError):
+                kind = "value of another type"
+            return (
+                f"Redis at {self.url} holds a {kind} at {key}, where a desk keeps its epoch "
+                f"(a string) ({why}). Something other than a desk wrote that key, or "
+                "another application uses this bus.prefix: if the key is not the desk's, "
+                f"delete it (DEL {key}) and start again; else choose another bus.prefix."
+            )
+        if code == "NOPERM":
+            return (
+                f"Redis at {self.url} does not let this user run what a desk needs ({why}): "
+                "check its ACL (ACL GETUSER), then start again."
+            )
+        if code == "LOADING":
+            return (
+                f"Redis at {self.url} is loading its data from disk ({why}): start again "
+                "once it is done."
+            )
+        if code == "MISCONF":
+            return (
+                f"Redis at {self.url} refuses writes since its last save to disk failed "
+                f"({why}): fix its disk or its dir (its log says why), then start again."
+            )
+        what = f"the epoch key {self.layout.epoch_key}" if epoch else "the connection"
+        return f"Redis at {self.url} refused {what} ({why}): its log may say why."
 
     async def close(self) -> None:
         if self._closed:
@@ -812,6 +867,8 @@ class RedisBus:
                     entry_id = await self._add(stream, fields, maxlen)
                 except (*_DOWN, RedisError) as exc:
                     error = self._write_error(stream, exc)
+                    if self._health_aside(stream, exc):
+                        return None
                     if not isinstance(error, BusUnavailableError):
                         raise error from exc
                     # The reply lost (not necessarily the write: re-sent on reconnect),
@@ -912,7 +969,25 @@ class RedisBus:
             f"({_describe(exc)}): it was not journaled."
         )
 
+    def _health_aside(self, stream: str, exc: BaseException) -> bool:
+        """Whether `exc`, Redis refusing a write to `stream`, is the health key holding
+        another type: the event is dropped (counted in `write_errors`, logged once until
+        health is written again) rather than raised. Health is no journal: a broker's
+        state change or a heartbeat raising it stopped the desk's start (a broker's
+        connect says its state there) where the same key turning up while the desk runs
+        is set aside by the readers (`_not_a_stream`: the Health pane, a toast)."""
+        if stream != self.layout.health or _code(exc) != "WRONGTYPE":
+            return False
+        if not self._health_refused:
+            self._health_refused = True
+            log.error(
+                "bus.redis.health_not_written", extra={"stream": stream, "error": _describe(exc)}
+            )
+        return True
+
     def _wrote(self, stream: str, entry_id: str) -> None:
+        if self._health_refused and stream == self.layout.health:
+            self._health_refused = False
         self._last_written[stream] = entry_id
         self._entries_added[stream] = self._entries_added.get(stream, 0) + 1
         self._note(stream, entry_id)
@@ -1150,8 +1225,7 @@ class RedisBus:
         if _code(exc) == "WRONGTYPE":
             hint = (
                 f": {stream} holds another type than a stream. Something other than a desk "
-                f"wrote that key; what it held is gone. Delete it (DEL {stream}) and start "
-                "again"
+                f"wrote that key; what it held is gone. Delete it (DEL {stream})"
             )
         return BusError(f"Redis refused {what} ({_describe(exc)}){hint}")
 
@@ -1816,7 +1890,9 @@ class RedisBus:
                 await self._reclaim()
                 # Before anything else is written there (the backlog, the loss's health,
                 # the resync): ids must go on rising for every reader.
-                reasons += await self._raise_ids(set(lost_streams))
+                said, below = await self._raise_ids(set(lost_streams))
+                reasons += said
+                lost_streams += below
             if epoch_lost:
                 await self._claim_epoch()
             # Every check ran: record what was found.
@@ -1830,10 +1906,17 @@ class RedisBus:
             if restarted or reasons:
                 self._generation += 1  # the readers look at their cursors (`_rebase`)
         if reasons:
-            await self._data_lost("; ".join(reasons))
+            await self._data_lost(
+                DataLoss(
+                    "; ".join(reasons),
+                    epoch=epoch_lost,
+                    streams=lost_streams,
+                    restarted=restarted,
+                )
+            )
         return restarted, reasons
 
-    async def _raise_ids(self, found: set[str]) -> list[str]:
+    async def _raise_ids(self, found: set[str]) -> tuple[list[str], list[str]]:
         """After a restart: each stream this bus wrote or read whose ids now start below
         the highest it knew there (Redis lost it, and its clock is behind the old ids: a
         restart on another host, a failover with skew) is raised to it (`_RAISE_ID`).
@@ -1842,12 +1925,13 @@ class RedisBus:
         engine would skip it as applied. Under the publishers' lock: none of our XADDs
         lands before. Returns what it says about the loss: the streams raised that the
         checks had not `found` lost (read here, not written), and the entries found
-        below."""
+        below; and those streams, lost too."""
         known = dict(self._known)
         for stream, entry_id in self._md_written.items():
             if stream not in known or parse_id(entry_id) > parse_id(known[stream]):
                 known[stream] = entry_id
         said: list[str] = []
+        below: list[str] = []
         async with self._exec_lock:
             for stream, entry_id in known.items():
                 if parse_id(entry_id) <= (0, 0):
@@ -1871,6 +1955,8 @@ class RedisBus:
                     extra={"stream": stream, "from": before, "to": entry_id, "held": held},
                 )
                 self.stats.ids_raised += 1
+                if stream not in found:
+                    below.append(stream)
                 if not held and stream not in found:
                     said.append(f"{stream} ended at {before}, below {entry_id} read there")
                 elif held:
@@ -1880,23 +1966,59 @@ class RedisBus:
                         f"the {held} entries it held bear lower ids and a reader past "
                         "them does not show them"
                     )
-        return said
+        return said, below
 
-    async def _data_lost(self, reason: str) -> None:
+    async def _data_lost(self, loss: DataLoss) -> None:
         self.stats.data_loss_detected += 1
         self._loss_notes = []
-        log.error("bus.redis.data_lost", extra={"url": self.url, "reason": reason})
-        await self._publish_health(
-            ConnectionState.DEGRADED,
-            f"Redis restarted and lost data ({reason}): resyncing from the brokers",
+        log.error(
+            "bus.redis.data_lost",
+            extra={
+                "url": self.url,
+                "reason": str(loss),
+                "epoch": loss.epoch,
+                "streams": sorted(loss.streams),
+            },
         )
+        await self._publish_health(ConnectionState.DEGRADED, self._loss_said(loss, "during"))
         # Listeners run as tasks: one that publishes or flushes must not block the
         # reconnect loop that is about to write the backlog.
         resync = [
-            self._spawn_listener(self._call_listener(listener, reason))
+            self._spawn_listener(self._call_listener(listener, loss))
             for listener in self._listeners
         ]
-        self._spawn_listener(self._loss_over(reason, resync))
+        self._spawn_listener(self._loss_over(loss, resync))
+
+    def _loss_said(self, loss: DataLoss, when: str, failed: str = "") -> str:
+        """The loss as the bus's health says it (`when`: "during" the listeners' work,
+        "done", or "failed" with why): only what was lost. A journal, a snapshot or
+        the epoch (everything): the desk resyncs from the brokers. Streams that are no
+        journal (health, market data, signals: capped, written again as they go) are
+        named, and nothing is said of a resync: an operator's DEL of the health stream
+        is no loss of the journal."""
+        if loss.journal_lost(self.layout):
+            if not loss.restarted:
+                head = "Redis lost data"
+            elif when == "during":
+                head = "Redis restarted and lost data"
+            else:
+                head = "Redis restarted and data was lost"
+            if when == "during":
+                return f"{head} ({loss}): resyncing from the brokers"
+            if when == "done":
+                return f"{head} ({loss}): resynced from the brokers"
+            return (
+                f"{head} ({loss}); the resync from the brokers failed ({failed}): check "
+                "orders and positions at the venues"
+            )
+        names = ", ".join(sorted(loss.streams))
+        head = f"Redis lost {names or 'data'} ({loss})"
+        health = loss.lost(self.layout.health)
+        if when == "failed":
+            return f"{head}; putting it back failed ({failed})"
+        if not health:
+            return f"{head}: nothing to resync"
+        return f"{head}: health {'is' if when == 'during' else 'was'} published again"
 
     def _spawn_listener(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.create_task(work)
@@ -1904,7 +2026,7 @@ class RedisBus:
         task.add_done_callback(self._listener_tasks.discard)
         return task
 
-    async def _loss_over(self, reason: str, resync: list[asyncio.Task[Any]]) -> None:
+    async def _loss_over(self, loss: DataLoss, resync: list[asyncio.Task[Any]]) -> None:
         """The end of a loss, said once the resync (the listeners) is done and the bus
         is back: without it the Health pane kept the loss's DEGRADED for good when the
         watcher found it (no reconnect to say LIVE after)."""
@@ -1914,12 +2036,10 @@ class RedisBus:
             await asyncio.wait({reconnecting})  # its LIVE first: this is the last word
         if failed:
             await self._publish_health(
-                ConnectionState.DEGRADED,
-                f"Redis restarted and data was lost ({reason}); the resync from the brokers failed "
-                f"({'; '.join(failed)}): check orders and positions at the venues",
+                ConnectionState.DEGRADED, self._loss_said(loss, "failed", "; ".join(failed))
             )
             return
-        message = f"Redis restarted and data was lost ({reason}): resynced from the brokers"
+        message = self._loss_said(loss, "done")
         notes, self._loss_notes = self._loss_notes, []
         if notes:  # what the reconnect or a reader said since: a LIVE would hide it
             await self._publish_health(
@@ -1931,10 +2051,10 @@ class RedisBus:
         await self._publish_health(*self._with_unreadable(ConnectionState.LIVE, message))
 
     @staticmethod
-    async def _call_listener(listener: DataLossListener, reason: str) -> str:
+    async def _call_listener(listener: DataLossListener, loss: DataLoss) -> str:
         """What went wrong ("" when nothing did)."""
         try:
-            await listener(reason)
+            await listener(loss)
         except Exception as exc:
             log.exception("bus.data_loss_listener_failed")
             return _describe(exc)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..brokers import Broker, JournalOrder, ReconcileReport
-from ..bus import BusEntry
+from ..bus import BusEntry, BusError, BusUnavailableError
 from ..bus.base import StreamInfo
 from ..domain import Fill, Order, OrderStatus, OrderUpdate, Position, VenueOrder, plain
 from ..events import (
@@ -29,6 +29,9 @@ from ..events import (
     BrokerProfileEvent,
     FillEvent,
     KeptFills,
+    Log,
+    LogEvent,
+    LogLevel,
     OrderSpan,
     OrderUpdateEvent,
     Reconcile,
@@ -436,19 +439,57 @@ async def load_profiles(engine: TradingEngine, brokers: Iterable[str]) -> None:
     replayed: their instruments, so a future's reducing fills realize P&L at its
     multiplier. Replayed before them, the fills realized at a multiplier of 1 (a
     restart showed an ES future's 500.00 as 10.00), and the broker's instruments loading
-    on connect changed the multiplier of what came after, never what was realized."""
+    on connect changed the multiplier of what came after, never what was realized.
+    A health key Redis refuses to read (one of another type) holds none: health is no
+    journal, and the start goes on (the engine's reader sets the key aside and the bus
+    says so); the brokers publish their profiles as they connect."""
     wanted = {name for name in brokers if name not in engine.profiles}
     stream = engine.bus.layout.health
     found: dict[str, BrokerProfile] = {}
     for count in (PROFILE_LOOKBACK, engine.bus.options.health_maxlen):
         if found.keys() >= wanted:
             break
-        for entry in await engine.bus.read_last(stream, count):  # newest first
+        try:
+            newest = await engine.bus.read_last(stream, count)
+        except BusUnavailableError:
+            raise
+        except BusError as exc:
+            log.error("recovery.profiles_unreadable", extra={"stream": stream, "error": str(exc)})
+            break
+        for entry in newest:  # newest first
             event = entry.event
             if isinstance(event, BrokerProfileEvent) and event.payload.broker in wanted:
                 found.setdefault(event.payload.broker, event.payload)
     for profile in found.values():
         engine.projection.apply_profile(profile)
+
+
+async def _newest_snapshot(engine: TradingEngine, broker: str, account: str) -> Snapshot | None:
+    """`latest_snapshot`, or None when Redis refuses reading the snapshot stream (a key
+    of another type there: something other than a desk wrote it). A snapshot only
+    shortens the replay: the journal is replayed from its start, and the trader is
+    told, the key named with what to do. A journal trimmed past what a snapshot would
+    have covered is said as the gap it is (`_check_gap`: no snapshot, entries trimmed).
+    Redis out of reach is raised, as for every read of the start."""
+    try:
+        return await latest_snapshot(engine.bus, broker, account)
+    except BusUnavailableError:
+        raise
+    except BusError as exc:
+        stream = engine.bus.layout.snap(broker, account)
+        message = (
+            f"the snapshots of {broker}/{account} could not be read, so this desk starts "
+            "from the journal alone (a snapshot only shortens the replay; a journal "
+            f"trimmed behind it is said as a gap): {exc}"
+        )
+        log.warning("recovery.snapshot_unreadable", extra={"stream": stream, "error": str(exc)})
+        try:
+            await engine.bus.publish(
+                LogEvent.create(ENGINE_SOURCE, Log(message=message, level=LogLevel.WARNING))
+            )
+        except BusError as error:  # the health key may be refused too: the log keeps it
+            log.error("recovery.snapshot_unreadable_not_said", extra={"error": str(error)})
+        return None
 
 
 async def _recover(
@@ -467,7 +508,7 @@ async def _recover(
     replayed: dict[str, int] = {}
     await load_profiles(engine, {broker for broker, _ in accounts})
     for (broker, account), stream in zip(accounts, streams, strict=True):
-        snapshot = await latest_snapshot(engine.bus, broker, account)
+        snapshot = await _newest_snapshot(engine, broker, account)
         if snapshot is not None:
             load_snapshot(engine, snapshot)
         _check_gap(engine, stream, infos[stream])

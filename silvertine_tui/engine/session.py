@@ -38,6 +38,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from ..brokers import TRADABLE_STATES, Broker, BrokerError, BrokerRegistry
 from ..bus import BusEntry, BusError, BusUnavailableError, EventBus
+from ..bus.base import DataLoss
 from ..config import EngineConfig, Settings, state_home
 from ..domain import ConnectionState, TradingState
 from ..events import (
@@ -396,6 +397,23 @@ class Session:
             for md in (self.bus.layout.md(broker) for broker, _ in self.accounts())
         }
 
+    async def _health_end(self) -> str:
+        """Where the engine reads the health stream from: its newest entry when the bus
+        is opened. A key there Redis refuses to read (one of another type) does not stop
+        the start: health is no journal. It is read from its start (`0-0`): the
+        engine's reader sets the key aside and the bus says so (`not_a_stream`: logged,
+        the Health pane, a toast), as when it turns up while the desk runs, and it is
+        read again once it is a stream."""
+        health = self.bus.layout.health
+        try:
+            newest = await self.bus.read_last(health, 1)
+        except BusUnavailableError:
+            raise
+        except BusError as exc:
+            log.error("session.health_unreadable", extra={"stream": health, "error": str(exc)})
+            return "0-0"
+        return newest[0].id if newest else "0-0"
+
     async def open(self) -> None:
         """Start the bus and claim the brokers. Raises `BusUnavailableError` when the
         bus cannot be reached, `BrokerClaimedError` when another desk drives one of the
@@ -415,8 +433,7 @@ class Session:
             self.claims.keep(self._on_claim_lost, self._on_claim_lapse), name="broker-claims"
         )
         try:
-            newest = await self.bus.read_last(self.bus.layout.health, 1)
-            self._health_from = newest[0].id if newest else "0-0"
+            self._health_from = await self._health_end()
             # A KILL another desk journals from now on is news to this desk, though
             # recovery replays it (`_honour_pending`, once the brokers are up).
             risk = await self.bus.info(self.bus.layout.risk)
@@ -427,7 +444,14 @@ class Session:
                 md = self.bus.layout.md(broker)
                 info = await self.bus.info(md)
                 self._market_from[md] = info.last_generated_id if info is not None else "0-0"
-            await self._publish_bus_health(ConnectionState.LIVE, f"{self.bus.backend} bus ready")
+            try:
+                await self._publish_bus_health(
+                    ConnectionState.LIVE, f"{self.bus.backend} bus ready"
+                )
+            except BusUnavailableError:
+                raise
+            except BusError as exc:  # the health key refused it (`_health_end`): no journal
+                log.error("session.bus_health_not_written", extra={"error": str(exc)})
         except BaseException:
             # Let go of what was claimed: the next desk need not wait for the ttl.
             keeper.cancel()
@@ -1015,37 +1039,43 @@ class Session:
         (the paper simulator, `Broker.state_in_journal`) writes back what it holds in
         memory before the reconcile, and the trader is told what that means. A snapshot
         once the venues are reconciled lets the next start begin from this desk's
-        orders and positions rather than from an empty journal."""
+        orders and positions rather than from an empty journal.
+
+        Only what was lost is put back (`DataLoss`: the epoch, Redis restarted empty or
+        flushed, is everything; a plain reason too): the trading state only when the
+        risk stream was lost, a broker re-seeded and reconciled only when its own
+        journal was; a lost health stream (an operator's DEL) gets the brokers' health
+        and profiles again, and nothing is said of the journal."""
+        loss = DataLoss.of(reason)
+        resyncing = " and resyncing from them" if loss.journal_lost(self.bus.layout) else ""
         self._resyncing = (
-            f"Redis lost data ({reason}): this desk is claiming its brokers again and "
-            "resyncing from them; nothing is sent until that is done (a few seconds). "
-            "Send it again then"
+            f"Redis lost data ({loss}): this desk is claiming its brokers again{resyncing}; "
+            "nothing is sent until that is done (a few seconds). Send it again then"
         )
         self._resyncs += 1
         self._refresh_not_ready()
         try:
-            await self._resync_after_loss(reason)
+            await self._resync_after_loss(loss)
         finally:
             self._resyncs -= 1
             if not self._resyncs:
                 self._resyncing = ""
             self._refresh_not_ready()
 
-    async def _resync_after_loss(self, reason: str) -> None:
+    async def _resync_after_loss(self, loss: DataLoss) -> None:
         try:
             await self.claims.reclaim(self._on_claim_lost)
         except Exception as exc:  # the keeper renews in its turn (or the claims lapse)
             log.warning("session.reclaim_failed", extra={"error": str(exc)})
+        layout = self.bus.layout
         try:
-            await self.bus.publish(
-                LogEvent.create("engine", Log(message=f"bus data lost ({reason}); reconciling"))
-            )
+            await self.bus.publish(LogEvent.create("engine", Log(message=self._loss_line(loss))))
         except BusError as exc:  # its line, not the resync: the health key may be the loss
             log.error("session.data_loss_not_logged", extra={"error": str(exc)})
         # Before the start is done the risk stream may not be replayed yet: the state
         # in memory would be the default, not the desk's.
         ready = self.ready
-        if ready:
+        if ready and loss.lost(layout.risk):
             await carry_trading_state(self.engine, CARRIED_AFTER_LOSS)
         # Only the brokers this desk still holds: another desk writes the journal of
         # one it lost (a re-seed there would write this desk's paper account into it).
@@ -1057,16 +1087,49 @@ class Session:
             and broker.name not in claims.lost
             and broker.name not in claims.deferred  # pending: it may be taken back
         ]
-        for broker in held:
+        # A venue that lives in its journal is re-seeded only when that journal was lost:
+        # written into an intact one, its DATA_LOSS reconciles said "journal lost".
+        journal_lost = [b for b in held if loss.lost(layout.exec(b.name, b.account))]
+        for broker in journal_lost:
             await self._reseed(broker)
-        for broker in held:
+        for broker in journal_lost:
             with contextlib.suppress(BrokerError):
                 self.reconcile_findings += await reconcile_broker(self.engine, broker)
-        if ready and self.ready:
+        if loss.lost(layout.health):
+            await self._republish_health(held)
+        snapshot_lost = any(loss.lost(layout.snap(b.name, b.account)) for b in held)
+        if ready and self.ready and (journal_lost or snapshot_lost):
             try:
                 await self.snapshot()
             except BusError as exc:  # the periodic snapshot and the one at close remain
                 log.warning("session.snapshot_after_loss_failed", extra={"error": str(exc)})
+
+    def _loss_line(self, loss: DataLoss) -> str:
+        """The Log's line for a loss: what was lost, and only that."""
+        layout = self.bus.layout
+        if loss.journal_lost(layout):
+            return f"bus data lost ({loss}); reconciling"
+        lost = ", ".join(sorted(loss.streams)) or "data"
+        if loss.lost(layout.health):
+            return (
+                f"Redis lost {lost} ({loss}): the health and log lines written there before "
+                "are gone; the brokers' health and profiles are published again"
+            )
+        return f"Redis lost {lost} ({loss}): nothing to put back"
+
+    async def _republish_health(self, held: list[Broker]) -> None:
+        """The health stream was lost: each broker's profile (its instruments and
+        capabilities: a desk rebuilt from the bus needs them) and its health again,
+        at once rather than at the next heartbeat."""
+        await self.engine.republish_profiles(0)
+        for broker in held:
+            try:
+                await broker.publish_health()
+            except Exception as exc:  # its heartbeat tries again each second
+                log.warning(
+                    "session.health_not_republished",
+                    extra={"broker": broker.source, "error": str(exc)},
+                )
 
     async def _reseed(self, broker: Broker) -> None:
         """After a data loss: a venue that lives in the journal writes its state back

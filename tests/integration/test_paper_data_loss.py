@@ -391,21 +391,3 @@ async def test_a_reseed_over_an_older_copy_of_the_journal_brings_nothing_back(
             await restarted.close()
         finally:
             await bus.close()
-
-
-async def test_a_health_stream_overwritten_under_the_desk_still_resyncs_the_desk(
-    key_prefix: str,
-) -> None:
-    """The health stream's key SET by a program: the bus's gap check takes its vanished
-    entries for a loss, and the desk's resync wrote its first line there (log events go
-    to the health stream), was refused, and ended there: no re-seed, no reconcile, no
-    snapshot (`bus.data_loss_listener_failed` in the log). Now that line is best effort."""
-    with RedisServer() as server:
-        session = await traded_desk(server, key_prefix)
-        try:
-            health = session.bus.layout.health
-            await asyncio.to_thread(command, server.host, server.port, "SET", health, "x")
-            await written_back(session)
-            assert session.bus.stats.data_loss_detected == 1
-        finally:
-            await session.close()
