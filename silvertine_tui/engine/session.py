@@ -1311,6 +1311,9 @@ class Session:
         )
         for task in running:
             task.cancel()
+        # A moment for them to end (never destroyed pending at exit); one that swallows
+        # its cancel is left, named above.
+        await asyncio.wait(running, timeout=1.0)
 
     def _not_journaled_text(self, kept: int, down: str, *, refused: bool) -> str:
         """`9 execution events (fills, order updates; 1 fill among them) were NOT

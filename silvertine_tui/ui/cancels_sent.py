@@ -15,10 +15,15 @@ from ..domain import OrderStatus
 from ..engine.projection import DeskProjection, OrderView
 
 
-def cancel_answered(view: OrderView) -> bool:
-    """Whether the journal shows the order's cancel under way or the order ended."""
+def cancel_answered(view: OrderView, marked_at: str = "") -> bool:
+    """Whether the journal shows the order's cancel under way or the order ended, or
+    anything of the order journaled since it was marked (`marked_at`, its last entry
+    then): a cancel the venue refused reads PENDING_CANCEL then NEW again, and both
+    read in one batch (the bus back) left the row `NEW cxl…` for good."""
     status = view.order.status
-    return status is OrderStatus.PENDING_CANCEL or status.is_terminal
+    if status is OrderStatus.PENDING_CANCEL or status.is_terminal:
+        return True
+    return bool(marked_at) and view.last_entry != marked_at
 
 
 @dataclass(slots=True)
@@ -27,7 +32,8 @@ class CancelsSent:
     `Accepted`; the ids a cancel all, reduce only or kill switch reports cancelled),
     whose answer the journal has not shown yet (the module's docstring)."""
 
-    _marked: dict[str, None] = field(default_factory=dict)
+    _marked: dict[str, str] = field(default_factory=dict)
+    """Marked order -> its last journal entry when it was marked."""
     listeners: list[Callable[[], None]] = field(default_factory=list)
     """Told when a row is marked (the Orders pane draws it again)."""
 
@@ -36,13 +42,13 @@ class CancelsSent:
         marked. The marks the journal answered meanwhile go."""
         for coid in list(self._marked):
             found = view.order(coid)
-            if found is None or cancel_answered(found):
+            if found is None or cancel_answered(found, self._marked[coid]):
                 del self._marked[coid]
         marked = []
         for coid in ids:
             found = view.order(coid)
             if found is not None and not cancel_answered(found):
-                self._marked[coid] = None
+                self._marked[coid] = found.last_entry
                 marked.append(coid)
         if marked:
             for listener in self.listeners:
@@ -51,9 +57,10 @@ class CancelsSent:
 
     def pending(self, view: OrderView) -> bool:
         """Whether the order's cancel was sent and the journal has not answered it."""
-        if view.client_order_id not in self._marked:
+        marked_at = self._marked.get(view.client_order_id)
+        if marked_at is None:
             return False
-        if cancel_answered(view):
+        if cancel_answered(view, marked_at):
             del self._marked[view.client_order_id]
             return False
         return True
