@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from ..events import EVENT_TYPES, Channel, Decoded, DecodeError, EventBase, UnknownEvent
+from ..events import Channel, Decoded, DecodeError, EventBase, UnknownEvent
 from .layout import StreamLayout
 
 log = logging.getLogger(__name__)
@@ -201,12 +201,12 @@ def bad_entry_fields(decoded: DecodeError | UnknownEvent) -> dict[str, str | int
     why it is bad, and a bounded excerpt of it, never the entry whole."""
     if isinstance(decoded, UnknownEvent):
         kind = decoded.type[:BAD_FIELD_LOGGED]
-        known = EVENT_TYPES.get(decoded.type)
+        known = decoded.known_version
         reason = (
             f"unknown event type {kind!r} v{decoded.v}"
             if known is None
             else f"{kind} v{decoded.v} is newer than this build reads "
-            f"(v{known.SCHEMA_VERSION}): written by a newer Silvertine"
+            f"(v{known}): written by a newer Silvertine"
         )
         return {
             "reason": reason,

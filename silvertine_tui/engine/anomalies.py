@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ..domain import ConnectionState, OrderStatus
-from ..events import EVENT_TYPES, Decoded, DecodeError, UnknownEvent
+from ..events import Decoded, DecodeError, UnknownEvent
 
 ENGINE_COMPONENT = "engine"
 DESK = "desk"
@@ -79,12 +79,12 @@ def unreadable_message(stream: str, entry_id: str, decoded: Decoded, *, prefix: 
     newer = False
     if isinstance(decoded, UnknownEvent):
         kind = decoded.type[:40]
-        known = EVENT_TYPES.get(decoded.type)
+        known = decoded.known_version
         newer = True
         if known is not None:
             what = (
                 f"{kind} {entry_id} on {stream} was written by a newer Silvertine "
-                f"(schema v{decoded.v}; this desk reads up to v{known.SCHEMA_VERSION})"
+                f"(schema v{decoded.v}; this desk reads up to v{known})"
             )
         else:
             what = (

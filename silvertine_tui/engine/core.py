@@ -1832,6 +1832,30 @@ class TradingEngine:
         )
         return report
 
+    def risk_event(
+        self,
+        action: RiskAction,
+        state: TradingState,
+        *,
+        rule: str = "",
+        message: str = "",
+        client_order_id: str = "",
+    ) -> RiskEvent:
+        """A risk event of this desk; one every desk acts on (a state, a kill, a resume)
+        says whose it is (`by desk HOST pid N`)."""
+        if self.desk_id and action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
+            message = f"{message} by {self.desk_id}"
+        return RiskEvent.create(
+            ENGINE_SOURCE,
+            Risk(
+                action=action,
+                trading_state=state,
+                rule=rule,
+                message=message,
+                client_order_id=client_order_id,
+            ),
+        )
+
     async def _publish_risk(
         self,
         action: RiskAction,
@@ -1848,17 +1872,8 @@ class TradingEngine:
         own goes on holding (the kill switch's HALTED, written or not)."""
         pending = state is not None
         state = state if state is not None else self.gate.state
-        if self.desk_id and action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME):
-            message = f"{message} by {self.desk_id}"  # every desk acts on it: say whose
-        event = RiskEvent.create(
-            ENGINE_SOURCE,
-            Risk(
-                action=action,
-                trading_state=state,
-                rule=rule,
-                message=message,
-                client_order_id=client_order_id,
-            ),
+        event = self.risk_event(
+            action, state, rule=rule, message=message, client_order_id=client_order_id
         )
         if action is RiskAction.KILL:
             self._own_kills.add(event.event_id)  # read back: not another desk's

@@ -46,6 +46,14 @@ class UnknownEvent:
 
     ok: ClassVar[bool] = False  # not an event this build can use (see `EventBase.ok`)
 
+    @property
+    def known_version(self) -> int | None:
+        """The schema version this build reads of its type when it knows the type (the
+        entry then is of a newer version: a newer Silvertine wrote it); None when the
+        type is unknown here."""
+        known = EVENT_TYPES.get(self.type)
+        return known.SCHEMA_VERSION if known is not None else None
+
 
 @dataclass(frozen=True, slots=True)
 class DecodeError:
