@@ -91,7 +91,7 @@ from .errors import CancelReplaceFailed, CredentialsRejected, InvalidSymbol
 from .instruments import NotionalScope, dec, key_of, notional_scope, parse_symbol, symbol_of
 from .market import BadPayload, MarketStreams, last_of_ticker, reference_of_ticker
 from .orders import LOCAL_STEPS, TrackedOrder
-from .rest import BinanceRest
+from .rest import CANCEL_WAIT_S, BinanceRest, CancelHeld
 from .user_stream import REFUSED_RETRY_S, UserStream, describe, refused_reason, stop_task
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,9 @@ REPLACE_UNRESOLVED_MARGIN_S = 5.0
 # A slow ask's pause looks this often whether its order was settled otherwise meanwhile
 # (a report, a cancel, the reconcile): the trader is told within it, not at the next ask.
 PAUSE_LOOK_S = 1.0
+# A cancel or sweep Binance's 429 held back goes this long after its Retry-After ends.
+OWED_MARGIN_S = 0.1
+HELD = "held by Binance's rate limit"
 PRICE_TTL_NS = 60 * 1_000_000_000
 # A symbol whose trades Binance did not answer in a reconcile (`_trades_unread`): the
 # reconcile is asked again after the first pause, doubling to the most, until read.
@@ -284,6 +287,10 @@ class BinanceBroker(Broker):
         # Orders met only in Binance's listing, gone from it at a catch-up, whose query
         # failed: asked again in the background (`_settle_unheard_later`).
         self._unheard_checks: set[str] = set()
+        # Cancels (by client order id) and symbol sweeps (DELETE openOrders) Binance's
+        # 429 held back: sent by this adapter once its Retry-After is over (`_owe`).
+        self._owed_cancels: set[str] = set()
+        self._owed_sweeps: set[str] = set()
         # A lost modify's check (`_check_replace`): its quick asks, and how long past
         # the receive window it asks so before the order is said unresolved.
         self.replace_check_pause_s = REPLACE_CHECK_PAUSE_S
@@ -1409,6 +1416,18 @@ class BinanceBroker(Broker):
                 "cancel it again",
                 code="unknown_order",
             ) from exc
+        except CancelHeld as exc:
+            # Nothing done at Binance, and nothing can be sent (asked neither) until its
+            # Retry-After is over: the cancel is owed, sent then by this adapter; the
+            # order stays PENDING_CANCEL meanwhile, and the caller is told at once.
+            self._owe(f"cancel:{client_order_id}", exc.retry_after, self._send_owed_cancel(order))
+            raise CancelHeld(
+                f"cancel of {client_order_id} at {self.source} is held by Binance's rate "
+                f"limit ({exc}): it goes out by itself in {math.ceil(exc.retry_after)} s, "
+                "once the 429's Retry-After is over; the order works until then",
+                retry_after=exc.retry_after,
+                code=exc.code,
+            ) from exc
         except BrokerError as exc:
             found = await self._order_after_failed_cancel(order, exc, "failed")
             if found is None or found.status is not OrderStatus.CANCELED:
@@ -1422,6 +1441,79 @@ class BinanceBroker(Broker):
             await self._unreadable_cancel(order, body, exc)
             return
         await self._publish_status(order, update, _ms(update))
+
+    def _owe(self, key: str, wait_s: float, send: Callable[[], Awaitable[bool]]) -> None:
+        """A cancel (`cancel:<id>`) or a symbol's sweep (`sweep:<symbol>`) Binance's 429
+        held back: sent by `send` once the Retry-After is over (about `wait_s`), once
+        however often it was held meanwhile (the kill switch and cancel all retry);
+        `send` False: held again (another 429), waited out again."""
+        kind, _, name = key.partition(":")
+        owed = self._owed_cancels if kind == "cancel" else self._owed_sweeps
+        if name in owed:
+            return
+        owed.add(name)
+
+        async def later() -> None:
+            try:
+                delay = wait_s
+                while self._running:
+                    await asyncio.sleep(max(delay, self.rest.usage.backoff_s()) + OWED_MARGIN_S)
+                    if await send():
+                        return
+                    delay = self.rest.usage.backoff_s()
+            finally:
+                owed.discard(name)
+
+        self.in_background(later(), f"binance-owed-{key}")
+
+    def _send_owed_cancel(self, order: TrackedOrder) -> Callable[[], Awaitable[bool]]:
+        coid = order.client_order_id
+
+        async def send() -> bool:
+            if order.ended or self._orders.get(coid) is not order:
+                return True  # ended meanwhile (filled, or a sweep cancelled it)
+            try:
+                await self.cancel(coid, "cancel held by Binance's rate limit, sent now")
+            except CancelHeld:
+                return False
+            except Exception as exc:
+                log.warning(
+                    "binance.owed_cancel_failed",
+                    extra={"broker": self.source, "client_order_id": coid, "error": str(exc)},
+                )
+                await self._tell(
+                    f"the cancel of {coid} that Binance's rate limit held back was sent "
+                    f"and failed: {exc}"
+                )
+            return True
+
+        return send
+
+    def _send_owed_sweep(self, symbol: str, reason: str) -> Callable[[], Awaitable[bool]]:
+        async def send() -> bool:
+            # (its followed orders' cancels journaled by the cancel all it was owed by)
+            journaled = {
+                o.client_order_id
+                for o in self._orders.values()
+                if o.symbol == symbol and o.status is OrderStatus.PENDING_CANCEL
+            }
+            cancelled, failed = await self._sweep_symbols([symbol], reason, journaled)
+            why = failed.get(symbol)
+            if why is None:
+                log.info(
+                    "binance.owed_sweep_sent",
+                    extra={"broker": self.source, "symbol": symbol, "cancelled": cancelled},
+                )
+                return True
+            if why.startswith(HELD):
+                return False
+            await self._tell(
+                f"cancel all of {symbol} that Binance's rate limit held back was sent and "
+                f"failed: {why}; its orders may still be working"
+            )
+            return True
+
+        return send
 
     async def _unreadable_cancel(
         self, order: TrackedOrder, body: Mapping[str, Any], exc: BaseException
@@ -2177,13 +2269,31 @@ class BinanceBroker(Broker):
                 journaled.add(order.client_order_id)
             first = sorted({order.symbol for order in followed})
             cancelled, failed = await self._sweep_symbols(first, reason, journaled)
-            try:
-                listed = [
-                    o for o in await listing if instrument is None or o.instrument == instrument
-                ]
-            except BrokerError as exc:
-                failed["(listing)"] = f"could not list the open orders: {exc}"
+            held = [s for s, why in failed.items() if why.startswith(HELD)]
+            if held and not listing.done():
+                # Binance's 429 holds the listing too: waited out, it held the report
+                # (the kill switch's) for the Retry-After. The symbols it would name
+                # are owed a sweep each instead (every configured one: orders placed
+                # elsewhere included), sent once the Retry-After is over.
+                await asyncio.wait({listing}, timeout=CANCEL_WAIT_S)
+            if held and not listing.done():
+                wait_s = self.rest.usage.backoff_s()
+                for symbol in self.symbols if instrument is None else [symbol_of(instrument)]:
+                    if symbol not in failed:
+                        self._owe(f"sweep:{symbol}", wait_s, self._send_owed_sweep(symbol, reason))
+                failed["(listing)"] = (
+                    f"{HELD}: the open orders could not be listed; the cancel all of every "
+                    f"symbol goes out by itself in {math.ceil(wait_s)} s"
+                )
                 listed = []
+            else:
+                try:
+                    listed = [
+                        o for o in await listing if instrument is None or o.instrument == instrument
+                    ]
+                except BrokerError as exc:
+                    failed["(listing)"] = f"could not list the open orders: {exc}"
+                    listed = []
         finally:
             listing.cancel()  # only if this task was cancelled meanwhile
         extra = [o for o in listed if o.client_order_id not in journaled]
@@ -2239,6 +2349,17 @@ class BinanceBroker(Broker):
         cancelled: list[str] = []
         failed: dict[str, str] = {}
         for symbol, answer in zip(symbols, answers, strict=True):
+            if isinstance(answer, CancelHeld):
+                # Owed: its DELETE goes out once the Retry-After is over (one request
+                # for every order of the symbol, ours or not), said at once.
+                self._owe(
+                    f"sweep:{symbol}", answer.retry_after, self._send_owed_sweep(symbol, reason)
+                )
+                failed[symbol] = (
+                    f"{HELD} ({answer}): its cancel all goes out by "
+                    f"itself in {math.ceil(answer.retry_after)} s; its orders work until then"
+                )
+                continue
             if isinstance(answer, BrokerError):
                 failed[symbol] = str(answer)
                 continue
@@ -2336,6 +2457,28 @@ class BinanceBroker(Broker):
             self._track_venue(venue)
             found.append(self._venue_view(venue))
         return found
+
+    async def _resolved(
+        self, client_order_id: str, venue: VenueOrder | None, past_window: bool
+    ) -> bool:
+        """A place whose answer was lost, as Binance holds it (`Broker._resolve`): its
+        fills first (myTrades of its venue order, each once), then its status. The
+        base class journals the status alone: an order that filled at once while the
+        user stream was down (its reports lost with it) read FILLED with the position
+        unmoved, and the stream's catch-up, knowing no trade of the symbol and no
+        order working there, never asked for them. Its trades not answered: False, so
+        Binance is asked again (the status waits with its fills)."""
+        order = self._orders.get(client_order_id)
+        if (
+            venue is not None
+            and order is not None
+            and venue.filled_qty > 0
+            and venue.venue_order_id is not None
+            and venue.venue_order_id not in order.retired
+            and not await self._publish_trades_of(order, venue.venue_order_id)
+        ):
+            return False
+        return await super()._resolved(client_order_id, venue, past_window)
 
     async def query_order(self, client_order_id: str) -> VenueOrder | None:
         order = self._orders.get(client_order_id)

@@ -8,7 +8,9 @@ Three kinds of call, because what may be repeated decides everything else:
   They wait when the minute's weight passes `throttle_at` of the limit, keeping the
   rest of the minute for orders and cancels.
 - cancels (one order, all of a symbol) are idempotent too and retried the same way;
-  they wait only when the weight limit itself would be passed. A cancel whose earlier
+  they wait only when the weight limit itself would be passed. A 429's Retry-After
+  longer than `CANCEL_WAIT_S` is not waited out in the call: `CancelHeld` at once
+  (the broker sends the cancel itself once it is over). A cancel whose earlier
   attempt lost its reply finds the order gone (-2011): on -2011 the order is queried,
   and a CANCELED order counts as cancelled.
 - new orders and cancel-replace are never sent twice. A timeout or a connection lost
@@ -83,8 +85,22 @@ CLOSE_TIMEOUT_S = 5.0
 RETIRE_WAIT_S = 0.5
 # Rounds of waiting before a call goes anyway (each round normally ends a window).
 MAX_HOLD_ROUNDS = 5
+# The longest a cancel waits out a 429's Retry-After inside the call. Longer, it is
+# not sent (or, answered 429, not sent again) and `CancelHeld` is raised at once: the
+# kill switch's report (and the trader's screen) waited for each Retry-After in turn,
+# up to three attempts; the broker sends it itself when the Retry-After is over.
+CANCEL_WAIT_S = 1.0
 
 Call = Callable[[Any], Awaitable[T]]
+
+
+class CancelHeld(RateLimited):
+    """A cancel Binance's 429 holds back for longer than `CANCEL_WAIT_S`: nothing was
+    done at Binance (not sent, or refused with the 429), and it is not retried inside
+    the call (`retry_after`: the seconds left). The caller says so at once and sends
+    it when the Retry-After is over."""
+
+    retryable = False
 
 
 class CallKind(Enum):
@@ -512,6 +528,14 @@ class BinanceRest:
             if ban_left > 0:
                 self.usage.throttled += 1
                 raise banned(what, ban_left)
+            backoff = self.usage.backoff_s()
+            if kind is CallKind.CANCEL and backoff > CANCEL_WAIT_S:
+                self.usage.throttled += 1
+                raise CancelHeld(
+                    f"{what}: held back: Binance's 429 Retry-After runs {math.ceil(backoff)} s "
+                    "more (calling earlier gets the IP banned); nothing was sent.",
+                    retry_after=backoff,
+                )
             wait, why = self._wait_for(kind)
             if wait <= 0:
                 return
@@ -589,7 +613,10 @@ class BinanceRest:
                 "binance.rate_limited",
                 extra={"what": what, "retry_after_s": seconds, "code": error.code},
             )
-            return rate_limited(error, what=what, retry_after=seconds)
+            limited = rate_limited(error, what=what, retry_after=seconds)
+            if kind is CallKind.CANCEL and seconds > CANCEL_WAIT_S:
+                return CancelHeld(str(limited), retry_after=seconds, code=error.code)
+            return limited
         mapped = map_api_error(error, what=what, order=kind is CallKind.ORDER)
         log.info(
             "binance.rest.error",
