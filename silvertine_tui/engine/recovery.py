@@ -16,7 +16,7 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -355,9 +355,12 @@ async def recover(
     engine: TradingEngine,
     accounts: Iterable[tuple[str, str]],
     progress: RecoveryProgress | None = None,
+    *,
+    say: SnapshotNote | None = None,
 ) -> dict[str, int]:
     """Snapshot + journal replay for each (broker, account), then the risk stream.
-    `progress` (optional) counts the entries applied, for the start-up banner.
+    `progress` (optional) counts the entries applied, for the start-up banner; `say`
+    tells a snapshot stream that could not be read (`newest_snapshot`).
 
     The cyclic garbage collector is paused meanwhile: replay creates hundreds of
     thousands of long-lived objects (orders and their audit trails), and collecting
@@ -380,7 +383,7 @@ async def recover(
     engine.projection.redraw_everything()
     quiet = _QuietLoggers(REPLAY_QUIET)
     try:
-        replayed = await _recover(engine, accounts, progress)
+        replayed = await _recover(engine, accounts, progress, say)
         gc.freeze()
         return replayed
     finally:
@@ -464,13 +467,22 @@ async def load_profiles(engine: TradingEngine, brokers: Iterable[str]) -> None:
         engine.projection.apply_profile(profile)
 
 
-async def _newest_snapshot(engine: TradingEngine, broker: str, account: str) -> Snapshot | None:
+SnapshotNote = Callable[[str], Awaitable[None]]
+"""How a desk tells that a snapshot stream could not be read (`newest_snapshot`): a
+trading desk journals a WARNING Log line (`_log_line`); a watching desk, which writes
+nothing of its own, tells its trader (engine/watch.py)."""
+
+
+async def newest_snapshot(
+    engine: TradingEngine, broker: str, account: str, say: SnapshotNote | None = None
+) -> Snapshot | None:
     """`latest_snapshot`, or None when Redis refuses reading the snapshot stream (a key
     of another type there: something other than a desk wrote it). A snapshot only
     shortens the replay: the journal is replayed from its start, and the trader is
-    told, the key named with what to do. A journal trimmed past what a snapshot would
-    have covered is said as the gap it is (`_check_gap`: no snapshot, entries trimmed).
-    Redis out of reach is raised, as for every read of the start."""
+    told (`say`, by default a WARNING Log line on the bus), the key named with what to
+    do. A journal trimmed past what a snapshot would have covered is said as the gap it
+    is (`_check_gap`: no snapshot, entries trimmed). Redis out of reach is raised, as
+    for every read of the start."""
     try:
         return await latest_snapshot(engine.bus, broker, account)
     except BusUnavailableError:
@@ -483,19 +495,28 @@ async def _newest_snapshot(engine: TradingEngine, broker: str, account: str) -> 
             f"trimmed behind it is said as a gap): {exc}"
         )
         log.warning("recovery.snapshot_unreadable", extra={"stream": stream, "error": str(exc)})
-        try:
-            await engine.bus.publish(
-                LogEvent.create(ENGINE_SOURCE, Log(message=message, level=LogLevel.WARNING))
-            )
-        except BusError as error:  # the health key may be refused too: the log keeps it
-            log.error("recovery.snapshot_unreadable_not_said", extra={"error": str(error)})
+        if say is None:
+            await _log_line(engine, message)
+        else:
+            await say(message)
         return None
+
+
+async def _log_line(engine: TradingEngine, message: str) -> None:
+    """`message` as the engine's WARNING Log line on the bus; a refusal is logged."""
+    try:
+        await engine.bus.publish(
+            LogEvent.create(ENGINE_SOURCE, Log(message=message, level=LogLevel.WARNING))
+        )
+    except BusError as error:  # the health key may be refused too: the log keeps it
+        log.error("recovery.snapshot_unreadable_not_said", extra={"error": str(error)})
 
 
 async def _recover(
     engine: TradingEngine,
     accounts: Iterable[tuple[str, str]],
     progress: RecoveryProgress | None,
+    say: SnapshotNote | None,
 ) -> dict[str, int]:
     accounts = list(accounts)
     layout = engine.bus.layout
@@ -508,7 +529,7 @@ async def _recover(
     replayed: dict[str, int] = {}
     await load_profiles(engine, {broker for broker, _ in accounts})
     for (broker, account), stream in zip(accounts, streams, strict=True):
-        snapshot = await _newest_snapshot(engine, broker, account)
+        snapshot = await newest_snapshot(engine, broker, account, say)
         if snapshot is not None:
             load_snapshot(engine, snapshot)
         _check_gap(engine, stream, infos[stream])

@@ -51,9 +51,10 @@ from collections.abc import Callable, Iterable, Mapping
 
 from ..brokers import Broker
 from ..bus import BusError, BusUnavailableError, EventBus
+from ..bus.base import DataLoss
 from ..config import Settings
 from ..domain import ConnectionState, TradingState
-from ..events import HealthEvent, QuoteEvent, Risk, RiskAction, RiskEvent
+from ..events import HealthEvent, QuoteEvent, RiskAction
 from .cancels import CancelReport, KillReport
 from .commands import (
     Accepted,
@@ -71,15 +72,15 @@ from .commands import (
     SetTradingState,
 )
 from .conflate import latest_quotes
-from .core import ENGINE_SOURCE, TradingEngine
+from .core import TradingEngine
 from .recovery import (
     RecoveryProgress,
     load_snapshot,
+    newest_snapshot,
     recover,
     replay_stream,
 )
 from .session import Alert, Session
-from .snapshots import latest_snapshot
 from .wiring import open_bus
 
 log = logging.getLogger(__name__)
@@ -206,14 +207,7 @@ class WatchGateway:
         the desks traded on). Not retried: a KILL the journal refused is said, with
         what to do; never kept to land later (module doc)."""
         engine = self._trading
-        event = RiskEvent.create(
-            ENGINE_SOURCE,
-            Risk(
-                action=RiskAction.KILL,
-                trading_state=TradingState.HALTED,
-                message=f"{reason} by {engine.desk_id}" if engine.desk_id else reason,
-            ),
-        )
+        event = engine.risk_event(RiskAction.KILL, TradingState.HALTED, message=reason)
         error, maybe = "", False
         try:
             await engine.bus.publish_now(event)
@@ -272,6 +266,9 @@ class WatchSession(Session):
         # reads again (ns) each broker has `stale_after_s` to be heard.
         self._bus_lost = False
         self._bus_back_ns = 0
+        # The brokers marked silent because this desk cannot read the bus (`_unheard`),
+        # not because their desks went quiet: cleared, unsaid, once it reads again.
+        self._unheard: set[str] = set()
 
     def _create_brokers(self, clock: Callable[[], int]) -> list[Broker]:
         return []
@@ -343,7 +340,7 @@ class WatchSession(Session):
         states), then each journal from its snapshot and the risk stream (`recover`),
         then the marks."""
         await self._replay_health()
-        await recover(self.engine, self._accounts, progress)
+        await recover(self.engine, self._accounts, progress, say=self._snapshot_unreadable)
         for broker in sorted({broker for broker, _ in self._accounts}):
             await self._read_marks(broker)
 
@@ -523,7 +520,10 @@ class WatchSession(Session):
         name, account = found
         self._heard[name] = self.clock()
         projection = self.engine.projection
-        if name in projection.silent:
+        if name in self._unheard:  # this desk's own outage: its desk was not in question
+            self._unheard.discard(name)
+            projection.set_silent(name, None)
+        elif name in projection.silent:
             projection.set_silent(name, None)
             log.info("watch.broker_heard_again", extra={"broker": name})
             self.alerts.append(
@@ -552,10 +552,12 @@ class WatchSession(Session):
             # This desk cannot read the bus: the "Bus unreachable" toast and the bus's
             # health say so; a driving desk is not blamed for what this one cannot hear.
             self._bus_lost = True
+            self._unheard_while_lost(now)
             return
         if self._bus_lost:
             self._bus_lost = False
             self._bus_back_ns = now
+            self._heard_again()
         limit = int(self.stale_after_s * 1e9)
         projection = self.engine.projection
         silent = projection.silent
@@ -580,6 +582,29 @@ class WatchSession(Session):
                     "STALE until it is heard from again.",
                 )
             )
+
+    def _unheard_while_lost(self, now: int) -> None:
+        """This desk cannot read the bus: nothing it shows of a broker is current, so
+        each one whose last word was not DISCONNECTED is marked silent as of when it
+        was last heard (`DeskProjection.silent`: the Orders pane marks its working
+        orders' states unknown, the Health pane says STALE with the age of its last
+        word, from the same mark). No toast: the desk driving it is not in question,
+        this desk's bus is (its own toast and health line say so)."""
+        projection = self.engine.projection
+        for name, status in projection.brokers.items():
+            if name in projection.silent or status.state is ConnectionState.DISCONNECTED:
+                continue
+            heard = self._heard.get(name, status.heard_ns)
+            projection.set_silent(name, heard or now)
+            self._unheard.add(name)
+
+    def _heard_again(self) -> None:
+        """This desk reads the bus again: the marks of its own outage go (unsaid);
+        each broker then has `stale_after_s` to be heard before it is judged silent."""
+        projection = self.engine.projection
+        for name in sorted(self._unheard):
+            projection.set_silent(name, None)
+        self._unheard.clear()
 
     def _unwatched(self, event: object) -> bool:
         """A health event of a broker account this desk neither watches nor gave up on."""
@@ -646,7 +671,7 @@ class WatchSession(Session):
         # anomalies meanwhile count as replayed: this desk publishes none either way.)
         engine.replaying = True
         try:
-            snapshot = await latest_snapshot(self.bus, broker, name)
+            snapshot = await newest_snapshot(engine, broker, name, self._snapshot_unreadable)
             if snapshot is not None:
                 load_snapshot(engine, snapshot)
             await replay_stream(engine, stream)
@@ -673,12 +698,51 @@ class WatchSession(Session):
         self._tell([account])
 
     async def _on_data_loss(self, reason: str) -> None:
-        message = (
-            f"Redis lost data ({reason}): what this watching desk shows may miss what the "
-            "desks wrote since. Quit and start `silvertine watch` again to rebuild it."
+        """Redis lost data: said for what was lost only (`DataLoss`), as a trading desk
+        says it (`Session._loss_line`). A journal, a snapshot stream, the risk stream or
+        the epoch (everything): what this desk shows may miss what the desks wrote, and
+        only a new start rebuilds it. The health, market-data or signal streams alone
+        (capped, written again as they go: an operator's `DEL {p}:health`) leave the
+        orders, positions and balances shown as they were, and nothing needs a restart."""
+        loss = DataLoss.of(reason)
+        layout = self.bus.layout
+        log.error(
+            "watch.data_lost",
+            extra={"reason": str(loss), "epoch": loss.epoch, "streams": sorted(loss.streams)},
         )
-        log.error("watch.data_lost", extra={"reason": reason})
-        self.alerts.append(Alert("Redis lost data", message))
+        if loss.journal_lost(layout):
+            message = (
+                f"Redis lost data ({loss}): what this watching desk shows may miss what "
+                "the desks wrote since. Quit and start `silvertine watch` again to "
+                "rebuild it."
+            )
+            self.alerts.append(Alert("Redis lost data", message))
+            return
+        lost = ", ".join(sorted(loss.streams)) or "data"
+        if loss.lost(layout.health):
+            what = (
+                "the health and log lines the desks wrote there before are gone; the "
+                "driving desks publish their brokers' health and profiles again"
+            )
+        else:
+            what = "quotes and signals written there before are gone"
+        message = (
+            f"Redis lost {lost} ({loss}): {what}. No journal was lost: the orders, "
+            "positions and balances this desk shows stand, and nothing needs a restart."
+        )
+        self.alerts.append(Alert(f"Redis lost {lost}", message, "warning"))
+
+    async def _snapshot_unreadable(self, message: str) -> None:
+        """A snapshot stream Redis refused to read (`recovery.newest_snapshot`): told to
+        this desk's trader, never journaled (a watching desk writes nothing of its
+        own; the Log line a trading desk writes would read as a driving desk's)."""
+        self.alerts.append(
+            Alert(
+                "Watching: snapshot unreadable",
+                message,
+                "warning",
+            )
+        )
 
     async def close(self) -> None:
         """Stop reading and close the bus: nothing to cancel, snapshot or release."""

@@ -152,7 +152,9 @@ async def test_a_watching_desk_that_cannot_reach_redis_does_not_blame_the_desks(
         await until(lambda: not watch.bus.stats.connected)
         clock.advance(30.0)  # far past the 5 s a silent desk is given
         await asyncio.sleep(0.5)
-        assert view.silent == {}
+        # Its state unknown here while this desk cannot read the bus (Orders and Health
+        # say so alike), but no toast blames the desk.
+        assert set(view.silent) == {"paper"}
         assert silent_alerts(watch) == []
 
         await server.arestart()

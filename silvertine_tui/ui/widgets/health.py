@@ -43,7 +43,8 @@ class BrokerLine:
     links: tuple[LinkLine, ...] = ()
     silent_s: float | None = None
     """Seconds since a watching desk last heard the broker's heartbeat, once they
-    stopped (`DeskProjection.silent`): its desk may be down; None while heard."""
+    stopped or it cannot read the bus itself (`DeskProjection.silent`): its desk may be
+    down, or (the bus not connected) this desk hears nothing; None while heard."""
     errors: str = ""
     """What the adapter counted wrong this session (`error:<kind>` metrics), most first."""
     unjournaled: int = 0
@@ -453,7 +454,16 @@ class HealthPane(TextBlock):
                     text.append(
                         f" {cut(fallback, DETAIL_MAX)}", style=p.muted if silent else p.warn
                     )
-            if silent:
+            if silent and not bus.connected:
+                # This desk's own bus is lost (engine/watch.py marks every broker so):
+                # nothing it shows of one is current, and its desk is not in question.
+                text.append(
+                    f"\n  this desk cannot read the bus: last said {line.state.value} "
+                    f"{_coarse_age(line.silent_s)} ago; what this desk shows of it is as "
+                    "of then",
+                    style=p.warn,
+                )
+            elif silent:
                 text.append(
                     f"\n  its desk may be down: last said {line.state.value}; what this desk "
                     "shows of it is as of then",
