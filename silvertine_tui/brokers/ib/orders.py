@@ -903,9 +903,10 @@ class IBOrders(IBState):
         trade: Any,
     ) -> None:
         """TWS's openOrder: the terms it works the order with. The answer to a modify
-        waiting for these terms; else, terms other than the journal's last (a modify
-        TWS confirmed after its wait ran out, or the order changed in TWS's own
-        window) are journaled as an amend, so the desk shows what works at IB."""
+        waiting for these terms (journaled as "modify accepted": the desk's own); else,
+        terms other than the journal's last (a modify TWS confirmed after its wait ran
+        out, or the order changed in TWS's own window) are journaled as an amend
+        ("changed at TWS: ..."), so the desk shows what works at IB."""
         coid = self._coid(*ids)
         if coid is None:
             return
@@ -919,7 +920,9 @@ class IBOrders(IBState):
                 and change.stop_price in (None, stop)
             ):
                 modify.future.set_result("ack")
-                await self._amend(coid, ids[0], terms, "modified at TWS")
+                # The desk's own modify, answered: said as ours. A change made in
+                # TWS's own window comes with no modify waiting: "changed at TWS" below.
+                await self._amend(coid, ids[0], terms, "modify accepted")
                 return
         journaled = self._terms.get(coid)
         known = self.ids.get(coid)
