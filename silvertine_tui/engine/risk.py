@@ -24,7 +24,7 @@ from ..domain import (
     Side,
     TradingState,
 )
-from ..domain.money import fmt, quantized
+from ..domain.money import fmt, normalized, quantized
 
 TRADABLE = frozenset({ConnectionState.LIVE, ConnectionState.DEGRADED})
 
@@ -195,6 +195,37 @@ def reduce_only_excess(position: Decimal, orders: Iterable[Order]) -> list[str]:
     return excess
 
 
+def _notional_made_of(
+    request: OrderRequest, instrument: Instrument | None, price: Decimal | None
+) -> str:
+    """What a notional is made of when quantity times price is not all of it: ` (1 x
+    5,900.00 x 50 multiplier)` for a future of multiplier 50 (`1 x mark 5,900.25 x 50
+    multiplier` for a MARKET order, judged at the mark). "" when the multiplier is 1,
+    or the amount typed is the notional itself (by quote): the ticket then says
+    `(Qty x Price)` after the message."""
+    if (
+        instrument is None
+        or instrument.multiplier == 1
+        or request.quote_quantity is not None
+        or request.quantity is None
+        or price is None
+    ):
+        return ""
+    if request.order_type is OrderType.MARKET:
+        price_said = f"mark {instrument.mark_text(price)}"
+    else:
+        price_said = instrument.price_text(price)
+    return (
+        f" ({fmt(normalized(request.quantity))} x {price_said} x "
+        f"{fmt(normalized(instrument.multiplier))} {MULTIPLIER_WORD})"
+    )
+
+
+MULTIPLIER_WORD = "multiplier"
+"""The word a notional's multiplier is named by (the ticket reads it: a message naming
+its own sum gets no `(Qty x Price)` after it)."""
+
+
 def _reduce_problem(
     request: OrderRequest, quantity: Decimal, position: Decimal, working_same: Decimal
 ) -> tuple[str, str]:
@@ -354,10 +385,11 @@ class RiskGate:
                 )
             else:
                 if notional > limits.max_notional:
+                    made_of = _notional_made_of(request, instrument, price)
                     found.append(
                         RiskViolation(
                             "max_notional",
-                            f"notional {fmt(notional, 2)} {currency} > max "
+                            f"notional {fmt(notional, 2)} {currency}{made_of} > max "
                             f"{fmt(limits.max_notional, 2)}".replace("  ", " "),
                         )
                     )

@@ -1287,8 +1287,26 @@ class SilvertineApp(App[None]):
             if choice in (QuitChoice.QUIT, QuitChoice.LEAVE):
                 await self._shut_down()
 
+        session = self.session
+
+        def bus_down() -> str:
+            """Why the cancels' outcome cannot be read: the desk has lost the bus."""
+            return f"no connection to {session.bus_url}" if self.desk.bus_watch.lost else ""
+
+        # A paper account on the memory bus lives in this process: its orders end
+        # with the desk, none is left working at a broker.
+        in_memory = session.settings.bus.url.startswith("memory:")
+        ends_here = [b.name for b in session.settings.brokers if in_memory and b.type == "paper"]
         self.push_screen(
-            QuitScreen(self.desk.view, self.desk.send, keymap=self._keymap, unwritten=unwritten),
+            QuitScreen(
+                self.desk.view,
+                self.desk.send,
+                keymap=self._keymap,
+                unwritten=unwritten,
+                bus_down=bus_down,
+                cancels_sent=self.desk.cancels_sent,
+                ends_here=ends_here,
+            ),
             callback=answer,
         )
 

@@ -18,10 +18,11 @@ from ..domain import (
     OrderType,
     Side,
     TimeInForce,
+    TradingState,
 )
 from ..domain.money import quantized
 from ..engine.projection import DeskProjection
-from ..engine.risk import RiskGate, RiskViolation
+from ..engine.risk import MULTIPLIER_WORD, RiskGate, RiskViolation
 from .fees import FeeRate
 from .format import NotANumber, num, parse_decimal
 
@@ -146,7 +147,9 @@ def _notional_problem(
     message: str, request: OrderRequest, changed: Iterable[str] | None
 ) -> tuple[str, str]:
     """The field a notional over the limit is said on, and the message naming what the
-    notional is made of (`notional 6,498,422.00 USDT > max 100,000.00 (Qty x Price)`)."""
+    notional is made of (`notional 6,498,422.00 USDT > max 100,000.00 (Qty x Price)`;
+    a future's, of multiplier other than 1, comes from the gate naming its own sum:
+    `notional 295,000.00 USD (1 x 5,900.00 x 50 multiplier) > max 100,000.00`)."""
     if request.quote_quantity is not None:  # the amount typed is the notional itself
         return "quantity", message
     if request.order_type is OrderType.MARKET:
@@ -157,7 +160,8 @@ def _notional_problem(
         price_field, price_word = "stop_price", FIELD_LABELS["stop_price"]
     else:
         return "quantity", message
-    if message.startswith("notional "):
+    if message.startswith("notional ") and f" {MULTIPLIER_WORD}) > " not in message:
+        # (a future's message names its own sum: `(1 x 5,900.00 x 50 multiplier)`)
         message = f"{message} ({FIELD_LABELS['quantity']} x {price_word})"
     where = "quantity"
     if changed is not None and price_field:
@@ -458,14 +462,21 @@ def check(
     can_short: bool = True,
 ) -> Checked:
     """`fee_rate(broker, instrument key)`: what the preview estimates the fee at (a
-    rate of the notional or a fee per unit; None: not known)."""
+    rate of the notional or a fee per unit; None: not known).
+
+    Every rule the order breaks is listed, whatever else is wrong: what the desk or
+    the broker refuses (the session not ready, the kill switch, an order path down)
+    is said with what was typed wrong (a Price left empty, a notional under the
+    venue's minimum), so that mending one never ends in the other's refusal. In
+    `ranked` order: what blocks the most first."""
+    desk: list[Problem] = []  # nothing typed mends these
     problems: list[Problem] = []
     if engine.not_ready:  # recovering or reconciling, or sending stopped: nothing is sent
-        problems.append(Problem("account", engine.not_ready_rule, engine.not_ready))
+        desk.append(Problem("account", engine.not_ready_rule, engine.not_ready))
     broker, _, account = draft.account.partition("/")
     down = engine.order_path_down(broker) if broker else ""
     if down:
-        problems.append(
+        desk.append(
             Problem(
                 "account",
                 "order_path",
@@ -502,7 +513,8 @@ def check(
     if not draft.order_type.has_stop_price:
         stop = None
     if problems or instrument is None or quantity is None:
-        return Checked(None, instrument, problems)
+        desk += _desk_problems(draft, engine, instrument, desk)
+        return Checked(None, instrument, ranked(desk + problems, engine))
 
     try:
         request = OrderRequest(
@@ -525,15 +537,89 @@ def check(
         for err in exc.errors(include_input=False):
             where = str(err["loc"][0]) if err["loc"] else ""
             problems.append(Problem(where, str(err["type"]), str(err["msg"])))
-        return Checked(None, instrument, problems)
+        desk += _desk_problems(draft, engine, instrument, desk)
+        return Checked(None, instrument, ranked(desk + problems, engine))
 
     market = engine.last_price(instrument.key)
     for issue in request.issues(instrument, market_price=market):
         problems.append(Problem(issue.field, issue.rule, issue.message))
-    problems.extend(risk_problems(engine.rules_check(request), request=request))
+    problems.extend(_beside(desk, risk_problems(engine.rules_check(request), request=request)))
     preview = _preview(request, instrument, engine, market, fee_rate(broker, instrument.key))
     problems.extend(funds_problems(request, instrument, engine, preview, can_short=can_short))
-    return Checked(request, instrument, problems, preview)
+    return Checked(request, instrument, ranked(desk + problems, engine), preview)
+
+
+DESK_RULES = ("trading_state", "journal_down", "order_path", "broker_not_live")
+"""The rules about the desk and the broker, not about anything typed on the ticket, in
+the order they block: the kill switch (nothing goes anywhere until it is resumed), the
+journal of a live broker, then the broker's own path. (The session not ready, its rule
+`TicketContext.not_ready_rule`, comes before them all: the engine refuses it first.)"""
+
+
+def ranked(problems: Iterable[Problem], engine: TicketContext | None = None) -> list[Problem]:
+    """`problems` in a stable order, what blocks the most first: the session not ready
+    (`engine.not_ready`, refused before any rule is read), then `DESK_RULES` in their
+    order (a trading state said of the order as a whole; REDUCE_ONLY on the Side or Qty
+    is about what was typed), then the rest on the Account row, then the rest as
+    found (what was typed, the domain's rules, the risk rules, the venue's funds)."""
+    first = engine.not_ready_rule if engine is not None and engine.not_ready else None
+
+    def rank(problem: Problem) -> tuple[int, int]:
+        if problem.rule == first and problem.field == "account":
+            return (0, 0)
+        if problem.rule in DESK_RULES and (problem.rule != "trading_state" or not problem.field):
+            return (1, DESK_RULES.index(problem.rule))
+        if problem.field == "account":
+            return (2, 0)
+        return (3, 0)
+
+    return sorted(problems, key=rank)  # stable: within a rank, as found
+
+
+def _beside(desk: list[Problem], found: list[Problem]) -> list[Problem]:
+    """The risk gate's `found`, less what `desk` says already: a broker not LIVE when
+    the order path already says which link is down (one cause, said once)."""
+    if any(p.rule == "order_path" for p in desk):
+        found = [p for p in found if p.rule != "broker_not_live"]
+    return [p for p in found if p not in desk]
+
+
+def _desk_problems(
+    draft: Draft, engine: TicketContext, instrument: Instrument | None, desk: list[Problem]
+) -> list[Problem]:
+    """The risk gate's rules about the desk and the broker (`DESK_RULES`: the kill
+    switch, a live broker's journal, the broker not LIVE), for a ticket whose fields do
+    not make an order yet: they hold whatever is typed, and a Price filled in would
+    still be refused by them (HALTED read `NOT SENT: 1 problem / Price: required`).
+    Judged by the gate itself, on the order as typed with a placeholder (1) for what
+    does not parse; only these rules are kept, none of the placeholder's own."""
+    broker, _, account = draft.account.partition("/")
+    halted = engine.projection.trading_state is TradingState.HALTED
+    chosen = bool(broker and account)  # else only the kill switch is of any broker
+    if not chosen and not halted:
+        return []
+    one = Decimal(1)
+    try:
+        probe = OrderRequest(
+            broker=broker or "?",
+            account=account or "?",
+            instrument=instrument.key if instrument is not None else "???",
+            side=draft.side,
+            order_type=draft.order_type,
+            quantity=one,
+            limit_price=one if draft.order_type.has_limit_price else None,
+            stop_price=one if draft.order_type.has_stop_price else None,
+            tif=draft.tif,
+        )
+    except ValidationError:
+        return []
+    kept = [
+        p
+        for p in risk_problems(engine.rules_check(probe))
+        if (chosen and p.rule in ("journal_down", "broker_not_live"))
+        or (p.rule == "trading_state" and halted and not p.field)
+    ]
+    return _beside(desk, kept)
 
 
 def funds_problems(

@@ -369,11 +369,12 @@ async def test_the_quit_dialog_keys_follow_the_keymap_and_say_so(make_desk) -> N
         dialog = desk.app.screen
         assert isinstance(dialog, QuitScreen)
         body = str(dialog.query_one("#dialog-body", Static).render())
-        assert "ctrl+l: leave them working at the broker and quit." in body
+        # (The paper desk on the memory bus: its orders end with the desk.)
+        assert "ctrl+l: quit: the orders end with the desk." in body
         assert "\nl:" not in body
         assert "C (shift+c): cancel them all and quit once they are done." in body
         labels = [str(b.label) for b in dialog.query(Button)]
-        assert labels == ["Cancel & quit (C)", "Leave & quit (ctrl+l)", "Stay (esc)"]
+        assert labels == ["Cancel & quit (C)", "Quit (ctrl+l)", "Stay (esc)"]
         await pilot.press("l")  # no longer the key
         await pilot.pause()
         assert desk.app.screen is dialog

@@ -9,7 +9,8 @@ What ui/ may import from silvertine_tui.engine, by module and name:
   `modify_violations` (the modify dialog checks a change with that copy, as the
   engine checks it with its gate: a pure function of the order, no engine state) and
   `modified_request` (the order as a change would leave it, for the dialog's notional
-  and confirmation: a pure function of the order);
+  and confirmation: a pure function of the order) and `MULTIPLIER_WORD` (a word of
+  the gate's notional message, which the ticket says as the gate does);
 - engine.anomalies: `ENGINE_COMPONENT`, `AnomalyKind` (names on the health stream);
 - engine.order_history: `read_order_history`, `order_from_events` and
   `first_events_trimmed` (an evicted order's events, read back from the journal
@@ -37,7 +38,7 @@ ALLOWED_FROM_ENGINE: dict[str, frozenset[str]] = {
     "silvertine_tui.engine": frozenset({"Session", "FeedEntry"}),
     "silvertine_tui.engine.recovery": frozenset({"RecoveryProgress", "StartPhase"}),
     "silvertine_tui.engine.risk": frozenset(
-        {"RiskGate", "RiskViolation", "modify_violations", "modified_request"}
+        {"RiskGate", "RiskViolation", "modify_violations", "modified_request", "MULTIPLIER_WORD"}
     ),
     "silvertine_tui.engine.anomalies": frozenset({"ENGINE_COMPONENT", "AnomalyKind"}),
     "silvertine_tui.engine.order_history": frozenset(

@@ -322,7 +322,8 @@ class ModifyScreen(Dialog[Change | None]):
         with Vertical(id="dialog"):
             yield Static(
                 shown(
-                    f"Modify {order.client_order_id}: {request.side} {request.instrument} "
+                    f"Modify {short_id(order.client_order_id)}: {request.side} "
+                    f"{request.instrument} "
                     f"{request.order_type}"
                 ),
                 id="dialog-title",
@@ -520,7 +521,10 @@ class ModifyScreen(Dialog[Change | None]):
         else:
             said = self._meaning()
             text = said.text()
-            if said.asks:  # what enter will do: ask first, and why
+            # What enter will do: ask first, and why. Not of a change the check refuses:
+            # enter then sends nothing and asks nothing, and its problems say why (a sell
+            # over the position read "above the confirmation limit: enter asks first").
+            if said.asks and not self._check()[1]:
                 text += f"\n{said.why()}"
         line = self.query_one("#m-preview", Static)
         line.update(shown(text, lines=True))

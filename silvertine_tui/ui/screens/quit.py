@@ -25,7 +25,7 @@ or staying is all there is to choose.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from enum import StrEnum
 
 from textual import on
@@ -36,6 +36,7 @@ from textual.widgets import Button, Static
 from ...engine.commands import CancelAll, CancelAllDone, Command, Failed, Outcome
 from ...engine.projection import DeskProjection
 from ...events.summary import short_ref
+from ..cancels_sent import CancelsSent
 from ..format import shown
 from ..keymap import BY_ID, bindings, display_keys, keys_for
 from .dialog import QUIT_DIALOG_ID, Dialog
@@ -65,12 +66,19 @@ class QuitScreen(Dialog[QuitChoice]):
         timeout_s: float = 5.0,
         keymap: Mapping[str, str] | None = None,
         unwritten: Callable[[], tuple[int, int]] | None = None,
+        bus_down: Callable[[], str] | None = None,
+        cancels_sent: CancelsSent | None = None,
+        ends_here: Collection[str] = (),
     ) -> None:
         """`projection` is read for the working orders; `send` carries the cancel-all
         (`Desk.send`); `keymap` (`ui.keymap`) names the keys the dialog says;
         `unwritten`: how many of the journal's events the bus holds in memory, not
         written to Redis yet, and how many of them are fills (`EventBus.unwritten`;
-        none: nothing waits)."""
+        none: nothing waits); `bus_down`: why this desk has lost the bus ("" while it
+        has it): the cancels' outcome is then unknown, not failed; `cancels_sent`: the
+        orders marked `cxl…` (`Desk.cancels_sent`); `ends_here`: the brokers whose
+        account lives in this process (a simulator on the memory bus): their orders
+        end with the desk, none is left working anywhere."""
         super().__init__(id=QUIT_DIALOG_ID)
         self.keymap = dict(keymap or {})
         self.projection = projection
@@ -81,6 +89,10 @@ class QuitScreen(Dialog[QuitChoice]):
         self._unwritten = unwritten
         self.unwritten_said = 0  # the count the dialog says now (0: none said)
         self._unwritten_seen = False  # it said some while open: it says when they are written
+        self._bus_down = bus_down
+        self.cancels_sent = cancels_sent
+        self.ends_here = frozenset(ends_here)
+        self.unknown = False  # the cancels went out, the bus is down: their outcome unknown
 
     def _working(self) -> int:
         return self.projection.working_count()
@@ -100,7 +112,8 @@ class QuitScreen(Dialog[QuitChoice]):
             yield Static(title, id="dialog-title", markup=False)
             yield Static(id="quit-journal", markup=False)
             yield Static(
-                "\n".join(f"{self._said_key(i)}: {self._help(i, n)}." for i in keys),
+                "\n".join(f"{self._said_key(i)}: {self._help(i, n)}." for i in keys)
+                + self._ends_note(),
                 id="dialog-body",
                 markup=False,
             )
@@ -108,14 +121,39 @@ class QuitScreen(Dialog[QuitChoice]):
                 for key_id, button_id in zip(QUIT_KEYS, BUTTONS, strict=True):
                     if key_id not in keys:
                         continue
-                    what = BY_ID[key_id].description if n or key_id != "quit.leave" else "Quit"
+                    what = BY_ID[key_id].description
+                    if key_id == "quit.leave" and (not n or self._all_end_here()):
+                        what = "Quit"
                     yield Button(f"{what} ({self._key(key_id)})", id=button_id, compact=True)
 
-    @staticmethod
-    def _help(key_id: str, working: int) -> str:
+    def _help(self, key_id: str, working: int) -> str:
         if key_id == "quit.leave" and not working:
             return "quit now"
+        if key_id == "quit.leave" and self._all_end_here():
+            return "quit: the orders end with the desk"
         return BY_ID[key_id].help
+
+    def _all_end_here(self) -> bool:
+        return bool(self.ends_here) and all(
+            v.broker in self.ends_here for v in self.projection.working()
+        )
+
+    def _ends_note(self) -> str:
+        """Said of the orders of a simulator whose account lives in this process: no
+        venue keeps them once the desk is gone (a "leave them working at the broker"
+        promised what the memory bus's paper account cannot keep)."""
+        ended = [
+            f"{v.broker}/{v.account}"
+            for v in self.projection.working()
+            if v.broker in self.ends_here
+        ]
+        if not ended:
+            return ""
+        accounts = ", ".join(sorted(set(ended)))
+        return (
+            f"\n{len(ended)} order(s) on {accounts} end with the desk: its simulated "
+            "account lives in this process (memory bus), nothing keeps them after quit."
+        )
 
     def _key(self, key_id: str) -> str:
         """The first key the binding answers to after the keymap, as the help shows it."""
@@ -200,12 +238,23 @@ class QuitScreen(Dialog[QuitChoice]):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
         while True:
+            if not self.is_attached:
+                return  # the trader quit or stayed meanwhile (an outcome unknown)
             left = [v for v in self.projection.working() if v.client_order_id in asked]
             refused = [v for v in left if v.client_order_id not in requested]
             if not left:
                 self._say("Every order is cancelled. Quitting.")
                 self.dismiss(QuitChoice.QUIT)
                 return
+            down = self._bus_down() if self._bus_down is not None else ""
+            if down and not refused:
+                # Sent, and the journal cannot show the answer: not a failure, unknown.
+                self._outcome_unknown(left, down)
+                await asyncio.sleep(0.02)
+                continue
+            if self.unknown:  # the bus is back: its answers get their time
+                self._known_again()
+                deadline = loop.time() + self.timeout_s
             if (refused and len(refused) == len(left)) or loop.time() >= deadline:
                 names = ", ".join(
                     f"{v.order.request.instrument} {short_ref(v.client_order_id)}" for v in left[:5]
@@ -220,6 +269,38 @@ class QuitScreen(Dialog[QuitChoice]):
                 return
             self._say(f"Cancelling: {len(left)} of {len(asked)} still working...")
             await asyncio.sleep(0.02)
+
+    def _outcome_unknown(self, left: Sequence[object], down: str) -> None:
+        """The cancels went out and the bus is down: the journal cannot show the
+        broker's answer, so whether they are cancelled is unknown (they read NEW
+        `cxl…` in Orders). Said once, with what the trader can do: wait here for the
+        bus (this quits once it shows them done), quit leaving them as sent, or go
+        back to the desk."""
+        if self.unknown:
+            return
+        self.unknown = True
+        self.busy = False  # the trader may answer now
+        marked = len(self.cancels_sent) if self.cancels_sent is not None else 0
+        said_marked = f"; {marked} marked cxl\u2026 in Orders" if marked else ""
+        leave, stay = self._said_key("quit.leave"), self._said_key("quit.stay")
+        self._say(
+            f"Cancel sent for {len(left)} order(s), outcome unknown: the bus is down "
+            f"({down}), so the journal cannot show the broker's answer{said_marked}. "
+            "Waiting for the bus: this quits once it shows them cancelled.\n"
+            f"{leave}: quit now, leaving them as sent (the broker may have cancelled "
+            f"them; check it once the bus is back).\n{stay}: back to the desk."
+        )
+        for button in self.query(Button):
+            button.disabled = button.id == "cancel-quit"
+        leave_button = self.query_one("#leave-quit", Button)
+        leave_button.label = f"Quit, cancels sent ({self._key('quit.leave')})"
+
+    def _known_again(self) -> None:
+        """The bus is back while waiting: the answers are read, nothing to choose."""
+        self.unknown = False
+        self.busy = True
+        for button in self.query(Button):
+            button.disabled = True
 
     def _failed(self, message: str) -> None:
         self.outcome = message

@@ -32,6 +32,7 @@ from ..format import NUMBER_KEYS, age, num, short_id, shown
 from ..keymap import bindings, named_key
 from ..model import SignalRow
 from ..orders import (
+    DESK_RULES,
     FIELD_LABELS,
     JOURNAL_DOWN,
     Checked,
@@ -44,6 +45,7 @@ from ..orders import (
     offer,
     order_text,
     prefill_price,
+    ranked,
     resolve_instrument,
     risk_problems,
 )
@@ -268,7 +270,8 @@ class Ticket(Vertical):
             can_short=self.desk.can_short(broker),
         )
         if self._unoffered is not None:
-            checked = replace(checked, problems=[self._unoffered, *checked.problems])
+            problems = ranked([self._unoffered, *checked.problems], self.desk.ticket_context)
+            checked = replace(checked, problems=problems)
         checked = self._with_not_shown(checked)
         self.checked = checked
         self._show(checked, draft)
@@ -945,7 +948,11 @@ class Ticket(Vertical):
                 self._unzooming = False
 
     def _focus_problem(self, problems: list[Problem]) -> None:
-        for problem in problems:
+        """The keyboard to the first field a problem is mended in: not the Account
+        for the desk's or the broker's own (listed first, `ranked`), which no choice
+        there mends."""
+        mended = [p for p in problems if p.rule not in DESK_RULES]
+        for problem in mended or problems:
             try:
                 widget = self.query_one(f"#t-{ROW_OF.get(problem.field, problem.field)}")
             except Exception:
