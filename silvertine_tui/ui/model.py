@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -138,6 +138,23 @@ class QuoteState:
     """When the last quote that gave a price came (`price`, timed as `ts_ns`): a crossed
     or one-sided quote leaves the mark as it was (`Quote.mark`), and the mark is as old
     as that quote."""
+    lag_ns: int = 0
+    """How old the quote already was when its broker published it, by the broker's own
+    clock (its event's time less `Quote.venue_ts_ns`, never below 0): IB's delayed data
+    is 15 minutes old as it arrives, its frozen data as old as the last trade TWS has.
+    Measured on one clock, the publisher's: a desk on another host, whose clock is not
+    this one's, adds it to the quote's age here (`age_s`) and reads it as old as it is,
+    never older or newer by the two clocks' difference (`FeedModel.live_after`)."""
+    mark_lag_ns: int = 0
+    """The same of the quote that gave the mark (`mark_ts_ns`)."""
+    kind: str = ""
+    """The kind of data its broker says the instrument's quotes are (IB's
+    `md_type:<key>` health metric: `live`, `delayed`, `frozen`, `delayed-frozen`,
+    `none`), "" when it says none."""
+    held: str = ""
+    """Why its broker's market link holds its quotes ("" while it does not: `held_why`):
+    the last one stands but is not the market now (IB cut off from TWS, 1100), however
+    young it is."""
 
     @property
     def price(self) -> Decimal | None:
@@ -165,12 +182,96 @@ class QuoteState:
         """How old the quote is at `now_s` (the desk clock, seconds): since it arrived
         here (read live), or since its event was published (read back at the start:
         `ts_ns`). A position's mark is as old (`Quote.mark`)."""
-        return now_s - self.ts_ns / 1e9
+        return now_s - self.ts_ns / 1e9 + self.lag_ns / 1e9
 
     def mark_age_s(self, now_s: float) -> float | None:
         """How old the mark taken from this instrument's quotes is at `now_s`: since the
-        last quote that gave a price; None when none did."""
-        return None if self.mark_ts_ns is None else now_s - self.mark_ts_ns / 1e9
+        last quote that gave a price (and as old as it was then, `mark_lag_ns`); None
+        when none did."""
+        if self.mark_ts_ns is None:
+            return None
+        return now_s - self.mark_ts_ns / 1e9 + self.mark_lag_ns / 1e9
+
+
+class QuoteRows(dict[str, QuoteState]):
+    """The quotes by instrument (`FeedModel.quotes`), and what the brokers' health says
+    of the instruments' market data: `problems`, why an instrument has no data at all
+    (IB's 354, not subscribed: `md_problem:<key>` with `md_type:<key>` none), shown in
+    its Quotes row, which has no quote to show (`Watchlist`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: dict[str, str] = {}
+        self.kinds: dict[str, str] = {}
+        self.held: dict[str, str] = {}
+        """By broker name (`QuoteEvent.source`): why its market link holds its quotes."""
+        self._by_component: dict[str, set[str]] = {}
+
+    def from_health(self, health: Health) -> set[str]:
+        """Take in what a broker's health says of its market data; the instruments whose
+        rows it changed."""
+        component = health.component
+        name = component.removeprefix("broker:").partition("/")[0]
+        metrics = health.metrics
+        changed: set[str] = set()
+        held = held_why(metrics)
+        if held != self.held.get(name, ""):
+            if held:
+                self.held[name] = held
+            else:
+                self.held.pop(name, None)
+        for state in self.values():
+            if state.source == name and state.held != held:
+                state.held = held
+                changed.add(state.instrument)
+        kinds = {
+            key.removeprefix("md_type:"): str(value)
+            for key, value in metrics.items()
+            if key.startswith("md_type:") and value is not None
+        }
+        problems = {
+            key: str(metrics.get(f"md_problem:{key}") or "no market data")
+            for key, kind in kinds.items()
+            if kind == "none"
+        }
+        keys = set(kinds)
+        for key in self._by_component.get(component, set()) | keys:
+            kind, problem = kinds.get(key, ""), problems.get(key)
+            if self.kinds.get(key, "") != kind or self.problems.get(key) != problem:
+                changed.add(key)
+            if kind:
+                self.kinds[key] = kind
+            else:
+                self.kinds.pop(key, None)
+            if problem is not None:
+                self.problems[key] = problem
+            else:
+                self.problems.pop(key, None)
+            row = self.get(key)
+            if row is not None:
+                row.kind = kind
+        self._by_component[component] = keys
+        return changed
+
+
+HELD_DETAILS = ("no quotes", "no market data")
+"""What a DEGRADED market link's detail says when its quotes stopped (IB cut off from
+TWS: `no quotes while TWS is cut off (1100)`; Binance: `no market data for 12 s`). A
+DEGRADED link that says something else still quotes (IB's prices that are no prices
+of one instrument: the others' quotes flow)."""
+
+
+def held_why(metrics: Mapping[str, object]) -> str:
+    """Why a broker's market link holds its quotes, from its health's `link:market` and
+    `link_detail:market` ("" while it does not, or it has no such link): every state but
+    LIVE, and DEGRADED when its detail says the quotes stopped (`HELD_DETAILS`)."""
+    state = metrics.get("link:market")
+    if state is None or state == ConnectionState.LIVE.value:
+        return ""
+    detail = str(metrics.get("link_detail:market") or "")
+    if state == ConnectionState.DEGRADED.value and not any(d in detail for d in HELD_DETAILS):
+        return ""
+    return f"market {state}" + (f": {detail}" if detail else "")
 
 
 BUS_COMPONENT = "bus"
@@ -397,7 +498,7 @@ class FeedModel:
     """This desk's id (`engine.desk_id`): its own KILL, read back from the journal, is not
     toasted again. The kill's report is its toast; at one pane at a time only the newest
     toast shows, and the report was hidden under the KILL read back after it."""
-    quotes: dict[str, QuoteState] = field(default_factory=dict)
+    quotes: QuoteRows = field(default_factory=QuoteRows)
     dirty_quotes: set[str] = field(default_factory=set)
     references: dict[str, Decimal] = field(default_factory=dict)
     """Each instrument's reference price as last read (one may come before the quotes)."""
@@ -615,6 +716,8 @@ class FeedModel:
         price = mark[0] if mark is not None else None
         key = quote.instrument
         ts = min(event.ts, int(self.clock() * 1e9)) if arrived is None else arrived
+        venue_ts = quote.venue_ts_ns
+        lag = 0 if venue_ts is None else max(0, event.ts - venue_ts)
         self.md_last_ns[event.source] = max(self.md_last_ns.get(event.source, 0), ts)
         state = self.quotes.get(key)
         if state is None:
@@ -626,12 +729,16 @@ class FeedModel:
                 self.references.get(key),
                 deque(maxlen=self.spark_points),
             )
+            state.kind = self.quotes.kinds.get(key, "")
             self.quotes[key] = state
         else:
             state.quote = quote
             state.ts_ns = ts
+        state.lag_ns = lag
+        state.held = self.quotes.held.get(event.source, "")
         if price is not None:
             state.mark_ts_ns = ts
+            state.mark_lag_ns = lag
             bucket = ts // self.spark_step_ns
             if bucket != state.spark_bucket or not state.spark:
                 state.spark.append(price)
@@ -711,6 +818,8 @@ class FeedModel:
             p.component, p.state, message, dict(p.metrics), stamp, self._health_seq
         )
         self.health_dirty = True
+        if p.component.startswith("broker:"):
+            self.dirty_quotes |= self.quotes.from_health(p)
         if p.component == ENGINE_COMPONENT:
             # Every new anomaly is a toast (not only the first change of state); another
             # desk's engine is that desk's: its toast names it, never "Engine:" alone.

@@ -50,6 +50,10 @@ class BrokerLine:
     unjournaled: int = 0
     """Reports of the venue (fills, statuses) the bus refused, written again until it
     takes them (`brokers/kept.py`)."""
+    md_problems: tuple[tuple[str, str], ...] = ()
+    """(instrument, why) of each instrument whose market data has a problem (IB's
+    `md_problem:<key>`: 354 not subscribed, 10090 part of it), by instrument: listed
+    under the market link with what to do (`md_problem_text`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +302,34 @@ def rate_limit_text(metrics: Metrics) -> str:
     return ", ".join(parts) or DASH
 
 
+def md_problems_of(metrics: Metrics) -> tuple[tuple[str, str], ...]:
+    """(instrument, why) of every `md_problem:<key>` metric, by instrument."""
+    return tuple(
+        sorted(
+            (key.removeprefix("md_problem:"), str(value))
+            for key, value in metrics.items()
+            if key.startswith("md_problem:") and value
+        )
+    )
+
+
+MD_PROBLEM_TODO = {
+    "354": "no quotes for it, orders still go; subscribe at IB, or set market_data_type: delayed",
+    "10090": "its other data flows; subscribe at IB for the rest",
+}
+"""What to do about a market data problem, by IB's code (docs/operations.md)."""
+
+
+def md_problem_text(key: str, problem: str) -> str:
+    """One instrument's market data problem under the market link, with what to do:
+    `AAPL.SMART: 354: Requested market data is not subscribed...: no quotes for it,
+    orders still go; subscribe at IB, or set market_data_type: delayed`."""
+    code = re.search(r"\((\d+)[:)]|^(\d+):", problem)
+    number = next((g for g in code.groups() if g), "") if code else ""
+    todo = MD_PROBLEM_TODO.get(number, "no quotes for it while it lasts; see TWS")
+    return f"{key}: {cut(problem, DETAIL_MAX)}: {todo}"
+
+
 def errors_text(metrics: Metrics) -> str:
     """`error:journal=2, error:tws_201=1` -> `3: journal 2, tws_201 1` ("" for none)."""
     counts = [
@@ -337,6 +369,7 @@ def broker_line(
         silent_s=silent_s,
         errors=errors_text(metrics),
         unjournaled=_int(metrics, "unjournaled"),
+        md_problems=md_problems_of(metrics),
     )
 
 
@@ -454,6 +487,12 @@ class HealthPane(TextBlock):
                     text.append(
                         f" {cut(fallback, DETAIL_MAX)}", style=p.muted if silent else p.warn
                     )
+                if link.name == "market":
+                    for key, problem in line.md_problems:
+                        text.append(
+                            f"\n    {md_problem_text(key, problem)}",
+                            style=p.muted if silent else p.warn,
+                        )
             if silent and not bus.connected:
                 # This desk's own bus is lost (engine/watch.py marks every broker so):
                 # nothing it shows of one is current, and its desk is not in question.

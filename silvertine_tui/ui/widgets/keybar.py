@@ -27,6 +27,11 @@ PAIRED = frozenset({"buy", "sell"})
 LINES_KEPT = 16  # the bars of the panes' key sets, at the current width and theme
 
 
+BORROWED_WORDS = {"escape": "Close"}
+"""What a key of a screen without a bar of its own is called on the bar under it (the
+command palette's `esc`: `Exit the command palette` took half the bar at 80 columns)."""
+
+
 class KeyBar(Widget):
     DEFAULT_CSS = """
     KeyBar { height: 1; background: $panel; color: $foreground; }
@@ -61,9 +66,29 @@ class KeyBar(Widget):
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._changed)
+        self.app.screen_change_signal.subscribe(self, self._screen_changed)
 
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)
+        self.app.screen_change_signal.unsubscribe(self)
+
+    def _screen_changed(self, _screen: Screen[object]) -> None:
+        if self.is_attached:
+            self.refresh()
+
+    def keys_screen(self) -> Screen[object]:
+        """The screen whose keys the bar lists: its own, or one over it that has no bar
+        of its own and leaves this one in sight (the command palette). Over the desk the
+        palette's bar listed the desk's keys (`f9 Send  ^s Buy/Sell  ^u Clear ...` from
+        the ticket), none of which does anything while the palette has the keyboard."""
+        screen = self.screen
+        try:
+            top = self.app.screen
+        except Exception:  # no screen stack (the app closing)
+            return screen
+        if top is screen or not top.is_modal or top.query(KeyBar):
+            return screen
+        return top
 
     def set_precedence(
         self, *, urgent: frozenset[str] = frozenset(), spare: frozenset[str] = frozenset()
@@ -75,7 +100,7 @@ class KeyBar(Widget):
             self.refresh()
 
     def _changed(self, screen: Screen[object]) -> None:
-        if self.is_attached and screen is self.screen:
+        if self.is_attached and screen is self.keys_screen():
             self.refresh()
 
     def _active(self) -> list[tuple[DOMNode, Binding, bool]]:
@@ -92,7 +117,7 @@ class KeyBar(Widget):
         ctrl+x itself) the bar read `^u Clear ^x Cancel all f9 Send`, in its choice
         fields `f9 Send ^s Buy/Sell ^u Clear`: the keys moved under the trader's eye
         with the focus."""
-        screen = self.screen
+        screen = self.keys_screen()
         place = {
             id(binding): (depth, at)
             for depth, (_node, bindings_map) in enumerate(screen._modal_binding_chain)
@@ -180,7 +205,10 @@ class KeyBar(Widget):
         return strips[y] if y < len(strips) else Strip.blank(width, style.rich_style)
 
     def _word(self, binding: Binding) -> str:
-        return self.words.get(binding.action, binding.description)
+        word = self.words.get(binding.action)
+        if word is None and self.keys_screen() is not self.screen:
+            word = BORROWED_WORDS.get(binding.action)
+        return word or binding.description
 
     def _fitting(self, width: int) -> list[tuple[Binding, bool, str]]:
         """The keys that fit the width, in order; help, the kill switch and quit always

@@ -115,7 +115,14 @@ class DeskToast(Toast):
 
 def show_toasts(rack: ToastRack, notifications: Notifications) -> None:
     """`ToastRack.show`, with the desk's toasts; a toast that went takes its holder
-    with it (Textual's left the holder)."""
+    with it (Textual's left the holder). The toasts show on the rack's screen only:
+    the racks of the screens under it (the desk under a dialog) go out of sight, and
+    show again when their screen does. The desk's, drawn around a dialog, showed each
+    toast a second time beside the dialog's, over the header."""
+    for screen in rack.app.screen_stack:
+        if screen is not rack.screen:
+            for other in screen.query_children(ToastRack):
+                other.display = False
     rack.display = bool(notifications)
     for toast in rack.query(DeskToast):
         if toast.notification not in notifications:

@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
+from rich.segment import Segment
 from rich.style import Style
 
 from ...domain import Instrument
@@ -36,13 +37,18 @@ def stale_age(
     quote (and a mark taken from it) too old to be shown as the market's. The Quotes
     pane dims it; the Positions pane dims the mark and its P&L; the ticket warns.
     `of_mark`: the age of the mark, which a quote with no price (crossed, a side
-    empty) leaves as it was (`QuoteState.mark_age_s`; `inf` when no quote gave one)."""
+    empty) leaves as it was (`QuoteState.mark_age_s`; `inf` when no quote gave one).
+
+    A quote is as old as the venue time it is of, when that is older than its arrival
+    (`QuoteState.lag_ns`: IB's delayed data, 15 minutes; its frozen data, the last
+    trade's time), and stale at once, however young, while its broker's market link
+    holds its quotes (`QuoteState.held`: TWS cut off from IB, 1100)."""
     if of_mark:
         mark_age = state.mark_age_s(now_s)
         quote_age = math.inf if mark_age is None else mark_age
     else:
         quote_age = state.age_s(now_s)
-    return quote_age if quote_age >= stale_after_s else None
+    return quote_age if quote_age >= stale_after_s or state.held else None
 
 
 def old_text(quote_age: float | None) -> str:
@@ -63,6 +69,40 @@ def short_old_text(quote_age: float | None) -> str:
         if whole >= seconds:
             return f"old {whole // seconds}{unit}"
     return f"old {whole}s"
+
+
+KIND_MARKS = {"delayed": "dly", "frozen": "frz", "delayed-frozen": "frz"}
+"""What an old quote of delayed or frozen data says in place of `old` (`dly 15m`)."""
+
+
+def kind_old_text(quote_age: float | None, kind: str, room: int) -> str:
+    """An old quote's age in `room` characters: `old 2m02s` (`old_text`), `old 2m` where
+    that does not fit (`short_old_text`), and `dly 15m`, `frz 16h` for delayed or frozen
+    data (IB's `md_type`): that it is not live, and why."""
+    mark = KIND_MARKS.get(kind)
+    if mark is not None:
+        return mark + short_old_text(quote_age).removeprefix("old")
+    text = old_text(quote_age)
+    return text if len(text) <= room else short_old_text(quote_age)
+
+
+NO_DATA_GLOSS = {"354": "not subscribed"}
+
+
+def no_data_text(problem: str) -> str:
+    """What a Quotes row with no data at all says of why (IB's `md_problem:<key>`,
+    `354: Requested market data is not subscribed...`): `no data: 354 (not
+    subscribed)`, else `no data: ` and the problem as the broker said it (cut to the
+    row's room when drawn)."""
+    code, sep, rest = problem.partition(": ")
+    if sep and code.isdigit():
+        gloss = NO_DATA_GLOSS.get(code)
+        return f"no data: {code} ({gloss})" if gloss else f"no data: {code} {rest}"
+    return f"no data: {problem}"
+
+
+class NoteCell(Cell):
+    """A row's note, drawn from the Bid column to the end of the row (`Watchlist`)."""
 
 
 def _price(value: Decimal | None) -> Decimal | None:
@@ -146,6 +186,30 @@ class Watchlist(LineTable):
         dash = self.cell(DASH, self.palette.muted)
         return (self.cell(key), dash, dash, dash, dash, dash, self.cell(""))
 
+    def _note_row(self, key: str, problem: str) -> tuple[Cell, ...]:
+        """The row of an instrument with no data at all: why, in its note (`NoteCell`),
+        drawn over its empty cells (their widths hold: the note widens no column)."""
+        p = self.palette
+        blank = self.cell("", p.muted)
+        note = NoteCell(self.cell(no_data_text(problem)).text, p.warn)
+        return (self.cell(key, p.stale), blank, blank, blank, blank, blank, note)
+
+    def _segments(self, cells: Sequence[Cell], base: Style) -> list[Segment]:
+        note = cells[self.SPARK] if len(cells) > self.SPARK else None
+        if not isinstance(note, NoteCell) or len(self._offsets) < 3:
+            return super()._segments(cells, base)
+        # The symbol, then the note over every other shown column.
+        first = super()._segments((cells[0], *(Cell("") for _ in cells[1:])), base)[0]
+        room = self._offsets[-1] - self._offsets[1] - self.PAD_LEFT
+        pad = " " * self.PAD_LEFT
+        text = note.text[:room].ljust(room) if room > 0 else ""
+        return [first, Segment(f"{pad}{text}", base + note.style)]
+
+    def _changed_spans(self, old: Sequence[Cell], new: Sequence[Cell]) -> list[tuple[int, int]]:
+        if any(isinstance(cells[-1], NoteCell) for cells in (old, new) if cells):
+            return [(0, self._offsets[-1])]  # the note spans the row: all of it
+        return super()._changed_spans(old, new)
+
     def selected_instrument(self) -> str | None:
         return self.selected_key()
 
@@ -159,7 +223,11 @@ class Watchlist(LineTable):
         change = state.change_pct
         chg_style = dim if stale else p.pnl(change)
         # Without the Trend column an old quote's age takes its change's place.
-        chg = pct(change) if not stale or self._trend_shown else short_old_text(quote_age)
+        chg = (
+            pct(change)
+            if not stale or self._trend_shown
+            else kind_old_text(quote_age, state.kind, 0)
+        )
         # A price of 0 or below is none (Binance says an empty side as 0; a journal
         # written before that was read as none still holds it): `-`, as a side not sent.
         bid, ask, last = _price(q.bid), _price(q.ask), _price(q.last)
@@ -172,7 +240,7 @@ class Watchlist(LineTable):
             self.cell(price_text(last, inst), dim if stale or last is not None else p.muted),
             self.cell(chg, chg_style),
             self.cell(price_text(q.spread, inst), dim),
-            self.cell(old_text(quote_age).rjust(SPARK_WIDTH), p.stale)
+            self.cell(kind_old_text(quote_age, state.kind, SPARK_WIDTH).rjust(SPARK_WIDTH), p.stale)
             if stale
             else self.cell(sparkline(state.spark), p.accent),
         )
@@ -204,11 +272,19 @@ class Watchlist(LineTable):
             visible = self.visible_keys()
             keys = visible if recheck else self._hidden_dirty & visible
             self._hidden_dirty -= keys
+        problems: dict[str, str] = getattr(quotes, "problems", {})
+        if all_rows:
+            keys |= set(problems) & set(self._cells)
         rows = []
         for key in sorted(keys):
             state = quotes.get(key)
-            if state is not None:
+            problem = problems.get(key)
+            if problem is not None and key in self._cells:
+                rows.append((key, self._note_row(key, problem)))
+            elif state is not None:
                 rows.append((key, self.row_for(state, now_s)))
+            elif key in self._cells and isinstance(self._cells[key][-1], NoteCell):
+                rows.append((key, self._empty_row(key)))  # its problem is over
         self.update_rows(rows)
 
     def restyle(self, quotes: dict[str, QuoteState], now_s: float) -> None:
