@@ -27,6 +27,14 @@ it does not know (`UnknownOrder`: a cancel that raced a fill, or one the adapter
 address) is `gone` only once the venue's open orders confirm it is no longer working;
 one the venue still lists, or that could not be checked, is reported still working
 with the reason.
+
+A cancel the venue's rate limit holds (`RateLimited` that is not `retryable`: the
+broker owes it and sends it by itself once the venue's Retry-After is over, as Binance's
+`CancelHeld`) is not tried again here; the order is reported still working, with when
+its cancel goes. A listing of the venue's open orders is a read, and reads wait the
+Retry-After out: after a cancel or a sweep the rate limit held, a listing is waited for
+no longer than `HELD_LISTING_WAIT_S`, and not asked again (the kill switch's report
+waited out each Retry-After).
 """
 
 from __future__ import annotations
@@ -34,10 +42,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..brokers import Broker, NotConnected, OrderRejected, UnknownOrder
+from ..brokers import Broker, NotConnected, OrderRejected, RateLimited, UnknownOrder
 from ..domain import Side
 from .oms import OMS
 
@@ -46,14 +55,33 @@ log = logging.getLogger(__name__)
 RETRY_DELAYS_S: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
 """Waits before each retry of a refused cancel (and of the kill's journal write)."""
 
+HELD_LISTING_WAIT_S = 1.5
+"""How long a listing of the venue's open orders is waited for once the venue's rate
+limit holds the cancels (module doc)."""
+
 
 def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
 def _final(exc: Exception) -> bool:
-    """A refusal no retry changes (module doc)."""
-    return isinstance(exc, OrderRejected) and not exc.retryable
+    """A refusal no retry changes, or a cancel the broker owes (module doc)."""
+    return (isinstance(exc, OrderRejected) and not exc.retryable) or _held(exc) is not None
+
+
+def _held(exc: BaseException) -> float | None:
+    """The seconds until a cancel the venue's rate limit holds goes out by itself (the
+    broker owes it: a `RateLimited` that is not `retryable`), or None."""
+    if isinstance(exc, RateLimited) and not exc.retryable:
+        return exc.retry_after
+    return None
+
+
+def _held_why(broker: Broker, seconds: float) -> str:
+    return (
+        f"{broker.source}'s rate limit holds its cancel: it goes out by itself in "
+        f"{math.ceil(seconds)} s, once the venue's Retry-After is over"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +98,8 @@ class CancelReport:
     problems: tuple[str, ...] = ()
     what: str = ""
     """Which orders were meant, when not every working one (said after the count)."""
+    held: bool = False
+    """A cancel was held by the venue's rate limit (owed by the broker: module doc)."""
 
     @property
     def ok(self) -> bool:
@@ -98,6 +128,7 @@ class CancelReport:
             still_working={**self.still_working, **other.still_working},
             problems=self.problems + other.problems,
             what=self.what or other.what,
+            held=self.held or other.held,
         )
 
 
@@ -192,6 +223,36 @@ def _every(_instrument: str, _side: Side) -> bool:
     return True
 
 
+async def _within(
+    broker: Broker,
+    listing: asyncio.Future[_Listing],
+    bound_s: float | None,
+    since: float | None = None,
+) -> _Listing:
+    """`listing` (asked at `since`, the loop's time; None: now), waited for until
+    `bound_s` after it was asked (None: as long as it takes). Past it the venue's rate
+    limit holds it (reads wait its Retry-After out): it is dropped, and the report says
+    what that leaves unknown."""
+    if bound_s is None:
+        return await listing
+    loop = asyncio.get_running_loop()
+    left = bound_s if since is None else since + bound_s - loop.time()
+    done, _ = await asyncio.wait({listing}, timeout=max(left, 0.0))
+    if done:
+        return listing.result()
+    listing.cancel()
+    log.warning("engine.cancel_list_held", extra={"broker": broker.source, "bound_s": bound_s})
+    why = (
+        f"the venue's rate limit holds its listing of open orders (not waited for more "
+        f"than {bound_s:g} s)"
+    )
+    return _Listing(
+        why_not=why,
+        problem=f"{broker.source}: {why}; orders the journal does not know may still work "
+        "there until its held cancels go out",
+    )
+
+
 async def _listed(
     broker: Broker,
     meant: Callable[[str, Side], bool] = _every,
@@ -255,10 +316,13 @@ async def cancel_on(
         and not exclude
     )
     listing = asyncio.ensure_future(_listed(broker, meant, level=logging.ERROR))
+    asked = asyncio.get_running_loop().time()
     try:
         if not sweep:
             first = await cancel_ids(broker, known, delays=delays, reason=reason, what=what)
-            listed = await listing
+            listed = await _within(
+                broker, listing, HELD_LISTING_WAIT_S if first.held else None, asked
+            )
             done = set(known)
             extra = [c for c in listed.targets if c not in done and c not in exclude]
             report = first
@@ -269,18 +333,36 @@ async def cancel_on(
             said = (listed.problem,) if listed.problem else ()
             return dataclasses.replace(report, problems=(*said, *report.problems))
         if known:
-            (swept, sweep_error, ask), listed = await asyncio.gather(
-                _sweep(broker, reason), listing
+            # (a task of its own, as the listing is: the listing asks first)
+            swept, sweep_error, ask, held = await asyncio.ensure_future(_sweep(broker, reason))
+            listed = await _within(
+                broker, listing, HELD_LISTING_WAIT_S if held is not None else None, asked
             )
         else:
             listed = await listing
             if not listed.targets and not listed.problem:
                 return CancelReport(what=what)  # nothing working here, as far as both know
-            swept, sweep_error, ask = await _sweep(broker, reason)
+            swept, sweep_error, ask, held = await _sweep(broker, reason)
     finally:
         listing.cancel()  # only if this task was cancelled meanwhile
     targets = list(dict.fromkeys((*known, *listed.targets)))
     rest = [c for c in targets if c not in swept]
+    if held is not None:
+        # The broker owes its cancel-all: it goes out by itself once the venue's
+        # Retry-After is over. Each order's own cancel would be held too (and race it
+        # then), and the venue asked again would hold the report for the Retry-After.
+        log.error(
+            "engine.cancel_all_held",
+            extra={"broker": broker.source, "still_working": rest, "retry_after_s": held},
+        )
+        problems = [listed.problem] if listed.problem else []
+        return CancelReport(
+            cancelled=tuple(swept),
+            still_working=dict.fromkeys(rest, _held_why(broker, held)),
+            problems=tuple(problems),
+            what=what,
+            held=True,
+        )
     # What the sweep did not name may have ended by it all the same (IB names only the
     # orders it tracks: not one of another client id placed since the reconcile, whose
     # own cancel IB refuses): the venue is asked once more, unless the sweep sent
@@ -307,7 +389,7 @@ async def cancel_on(
     )
 
 
-async def _sweep(broker: Broker, reason: str) -> tuple[list[str], str, bool]:
+async def _sweep(broker: Broker, reason: str) -> tuple[list[str], str, bool, float | None]:
     """The broker's own cancel-all (no instrument): what it cancelled, why it failed
     ("" when it did not), and whether the venue is worth asking what is still open.
 
@@ -317,13 +399,18 @@ async def _sweep(broker: Broker, reason: str) -> tuple[list[str], str, bool]:
     (unreachable, or hung: its listing waited out three tries of 10 s at Binance) held
     the kill switch's report back as long again. After one that went out unconfirmed
     (IB: "no confirmation yet") it is asked, as after one that worked: TWS tells only
-    their own client of other client ids' orders it ended."""
+    their own client of other client ids' orders it ended.
+
+    The last: when the venue's rate limit held it (the broker sends it by itself once
+    the Retry-After is over: module doc), the seconds until then; else None."""
     try:
-        return await broker.cancel_all(reason=reason), "", True
+        return await broker.cancel_all(reason=reason), "", True, None
     except Exception as exc:
         error = _why(exc)
         log.warning("engine.cancel_all_failed", extra={"broker": broker.source, "error": error})
-        return [], error, not isinstance(exc, NotConnected) and broker.sendable(cancel=True)
+        held = _held(exc)
+        ask = held is None and not isinstance(exc, NotConnected) and broker.sendable(cancel=True)
+        return [], error, ask, held
 
 
 async def cancel_ids(
@@ -341,6 +428,7 @@ async def cancel_ids(
     unknown: dict[str, str] = {}
     failed: dict[str, str] = {}
     refused: list[str] = []
+    held = False
     pending = list(client_order_ids)
     for attempt, delay in enumerate((0.0, *delays)):
         if not pending:
@@ -361,6 +449,7 @@ async def cancel_ids(
             elif isinstance(result, Exception):
                 failed[cid] = _why(result)
                 (refused if _final(result) else retry).append(cid)
+                held = held or _held(result) is not None
                 log.warning(
                     "engine.cancel_failed",
                     extra={
@@ -376,7 +465,11 @@ async def cancel_ids(
     still = {cid: failed[cid] for cid in [*refused, *pending]}
     gone: list[str] = []
     if unknown:
-        after = await _listed(broker)
+        listing = asyncio.ensure_future(_listed(broker))
+        try:
+            after = await _within(broker, listing, HELD_LISTING_WAIT_S if held else None)
+        finally:
+            listing.cancel()  # only if this task was cancelled meanwhile
         for cid, why in unknown.items():
             if after.why_not:
                 still[cid] = (
@@ -389,7 +482,7 @@ async def cancel_ids(
                 gone.append(cid)
     if still:
         log.error("engine.cancel_gave_up", extra={"broker": broker.source, "still_working": still})
-    return CancelReport(tuple(cancelled), tuple(gone), still, what=what)
+    return CancelReport(tuple(cancelled), tuple(gone), still, what=what, held=held)
 
 
 async def cancel_everywhere(

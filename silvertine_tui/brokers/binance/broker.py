@@ -90,7 +90,7 @@ from . import order_types, translate
 from .errors import CancelReplaceFailed, CredentialsRejected, InvalidSymbol
 from .instruments import NotionalScope, dec, key_of, notional_scope, parse_symbol, symbol_of
 from .market import BadPayload, MarketStreams, last_of_ticker, reference_of_ticker
-from .orders import LOCAL_STEPS, TrackedOrder
+from .orders import LOCAL_STEPS, Sizing, TrackedOrder
 from .rest import CANCEL_WAIT_S, BinanceRest, CancelHeld
 from .user_stream import REFUSED_RETRY_S, UserStream, describe, refused_reason, stop_task
 
@@ -845,9 +845,10 @@ class BinanceBroker(Broker):
             order = self._track_report(report)
         if report.venue_order_id in order.retired:
             # A venue order a replace retired: its fills are ours, its end is not.
-            order.note_said(report.venue_order_id, report.cum_qty)
+            order.note_said(report.venue_order_id, report.cum_qty, final=report.status.is_terminal)
             if report.is_trade:
                 await self._publish_fill_once(await self._fill_of(report))
+            self._check_sized_later(order)  # it may show the replacement too big
             return
         if order.venue_order_id is None:
             order.venue_order_id = report.venue_order_id
@@ -872,6 +873,7 @@ class BinanceBroker(Broker):
             order.limit_price = report.price or None
             order.stop_price = report.stop_price or None
             order.replacing = False
+            order.took(report.venue_order_id, report.quantity)
         if report.is_trade:
             await self._publish_fill_once(await self._fill_of(report))
         update = self._cumulative(order, report.update())
@@ -884,6 +886,8 @@ class BinanceBroker(Broker):
                 }
             )
         await self._publish_status(order, update, report.transaction_ms)
+        if takes_terms:
+            self._check_sized_later(order)
 
     def _adopt_later(self, report: translate.ExecutionReport) -> None:
         """A report of an order this adapter neither placed nor holds (placed on the
@@ -1741,18 +1745,30 @@ class BinanceBroker(Broker):
         params = translate.order_params(request, order.symbol, response_type="FULL")
         params.update({"cancelReplaceMode": "STOP_ON_FAILURE", "cancelOrigClientOrderId": coid})
         old_id = order.venue_order_id
+        sizing: Sizing | None = None
         if old_id is not None:
             order.retired.add(old_id)
+            # Remembered with the modify in flight: whichever path takes the
+            # replacement judges it against this (`_check_sized`).
+            sizing = Sizing(old_id, frozenset(order.retired), filled, quantity)
+        order.sizing = sizing
         order.replacing = True
         try:
             body = await self.rest.cancel_replace(params)
         except BrokerTimeout as exc:
             self.count_error("replace")
+            if sizing is not None:
+                sizing.in_flight = False
+            self._check_sized_later(order)  # the stream may have taken it already
             self._check_replace_later(order, old_id, exc)
             raise
         except BrokerError as exc:
+            if order.sizing is sizing:
+                order.sizing = None  # Binance placed no replacement
             await self._replace_failed(order, old_id, exc)
             raise
+        if sizing is not None:
+            sizing.in_flight = False
         before = (order.venue_order_id, order.quantity, order.limit_price, order.stop_price)
         placed = body.get("newOrderResponse") or {}
         try:
@@ -1761,13 +1777,131 @@ class BinanceBroker(Broker):
                 # than `filled` when a fill of it was still on its way here.
                 cancelled = body.get("cancelResponse") or {}
                 if str(cancelled.get("orderId", old_id)) == old_id:
-                    order.note_said(old_id, dec(cancelled.get("executedQty", "0")))
+                    order.note_said(old_id, dec(cancelled.get("executedQty", "0")), final=True)
             await self._take_replacement(order, placed)
         except UNREADABLE as exc:
             raise self._unreadable_replace(order, old_id, body, exc, before) from exc
-        excess = order.carried_at_venue - filled
-        if excess > 0:
-            await self._mend_oversized(order, quantity, excess, str(placed.get("origQty", "")))
+        await self._check_sized(order)
+
+    def _check_sized_later(self, order: TrackedOrder, after_s: float = 0.0) -> None:
+        """`_check_sized` in the background (from the stream's reader, or a cancel's
+        path, which must not wait on a query), after `after_s`."""
+        sizing = order.sizing
+        if sizing is None or sizing.in_flight or sizing.new_venue_id is None:
+            return
+
+        async def check() -> None:
+            if after_s > 0:
+                await asyncio.sleep(after_s)
+            await self._check_sized(order, pause_s=after_s)
+
+        self.in_background(check(), f"binance-sized-check:{order.client_order_id}")
+
+    async def _check_sized(self, order: TrackedOrder, pause_s: float = 0.0) -> None:
+        """The one check of a modify's replacement against what it was sized from,
+        whichever path took it: the cancelReplace's answer (`_modify`), the background
+        check after a lost answer (`_check_replace`), a query's, a cancel's or a
+        sweep's answer (`_replacement_found`), the stream's report (`_on_report`).
+        Only the read answer ran it before: a lost answer's replacement was taken
+        sized from a stale count and left working (0.7 filled and 0.6 working, 1.3
+        could fill of 1.0 asked, nothing said).
+
+        The old venue order's filled quantity is Binance's word on it: the answer's
+        `cancelResponse.executedQty`, its final report's cumulative quantity `z`, or,
+        when neither is here once the replacement is taken, its trades asked now
+        (`_ask_sized_from`; asked again in the background when not answered). Larger
+        than the count the replacement was sized from (`TrackedOrder.sizing`), the
+        replacement is too big by the difference: `_mend_oversized`, once."""
+        sizing = order.sizing
+        if sizing is None or sizing.in_flight or sizing.new_venue_id is None:
+            return  # no modify to judge, its answer still awaited, or nothing taken
+        known = sizing.old_venue_id in order.said_final
+        fills: list[Fill] = []
+        if order.excess(sizing) <= 0 and not known:
+            found = await self._ask_sized_from(order, sizing)
+            if found is None:
+                if order.sizing is sizing and self._running:
+                    first, most = self.recover_pause_s
+                    self._check_sized_later(order, min(max(pause_s * 2, first), most))
+                return
+            fills, known = found, True
+        excess = order.excess(sizing)
+        settled = order.sizing is sizing and (excess > 0 or known)
+        if settled:
+            order.sizing = None  # once
+        mend = settled and excess > 0
+        if mend and sizing.new_venue_id == order.venue_order_id:
+            # What can fill: what filled under the retired venue orders, as Binance
+            # holds it, and the replacement. Journaled before those fills: taken from
+            # the stale count, the journal's quantity was below them (an overfill).
+            quantity = order.carried_at_venue + sizing.placed
+            if quantity > order.quantity:
+                order.quantity = quantity
+                await self._journal_terms(order, "the modify raced a fill: Binance's terms")
+        for fill in fills:
+            await self._publish_fill_once(await self._with_fee_value(fill))
+        if not mend:
+            return
+        await self._mend_oversized(order, sizing.asked, excess, plain(sizing.placed))
+        # The fills Binance says were made and this adapter has not heard (their
+        # reports late, or lost): asked now, each journaled once, after the cancel.
+        for venue_id in sorted(sizing.covers):
+            heard, _ = order.filled_by_venue_id.get(venue_id, (ZERO, ZERO))
+            if heard < order.said_filled.get(venue_id, ZERO):
+                await self._publish_trades_of(order, venue_id)
+
+    async def _ask_sized_from(self, order: TrackedOrder, sizing: Sizing) -> list[Fill] | None:
+        """What the venue order a modify retired filled in all, asked of Binance (its
+        trades: it has ended, as Binance placed the replacement only once it was
+        cancelled) and noted as its word: its fills, for the caller to journal (each
+        once). None when not answered (logged)."""
+        old_id = sizing.old_venue_id
+        try:
+            trades = await self.rest.my_trades(order.symbol, order_id=int(old_id))
+            fills = [
+                translate.trade_fill(trade, order.client_order_id, self.name, self.account)
+                for trade in trades
+            ]
+        except (BrokerError, *UNREADABLE) as exc:
+            log.warning(
+                "binance.sized_from_unread",
+                extra={
+                    "broker": self.source,
+                    "client_order_id": order.client_order_id,
+                    "venue_order_id": old_id,
+                    "error": str(exc),
+                },
+            )
+            return None
+        order.note_said(old_id, sum((f.quantity for f in fills), ZERO), final=True)
+        return fills
+
+    async def _journal_terms(self, order: TrackedOrder, reason: str) -> None:
+        """The order's terms as this adapter holds them now, journaled as an amend of
+        the status the journal has (the OMS takes a report of the same status with
+        other terms), not as a step."""
+        async with self._publish_lock:
+            status = order.status
+            if status is None or status.is_terminal:
+                return
+            if status is OrderStatus.NEW and (
+                order.filled > 0 or any(q for q, _ in order.filled_by_venue_id.values())
+            ):
+                # As the journal holds it: a NEW with fills reads PARTIALLY_FILLED there.
+                status = OrderStatus.PARTIALLY_FILLED
+            update = OrderUpdate(
+                client_order_id=order.client_order_id,
+                status=status,
+                venue_order_id=order.venue_order_id,
+                quantity=order.quantity,
+                limit_price=order.limit_price,
+                stop_price=order.stop_price,
+                reason=reason,
+            )
+            if status in LOCAL_STEPS:
+                await super().publish_update(update)
+            else:
+                await super().publish_report(update)
 
     async def _mend_oversized(
         self, order: TrackedOrder, asked: Decimal, excess: Decimal, placed_qty: str
@@ -1807,13 +1941,47 @@ class BinanceBroker(Broker):
             return
         await self._tell(f"{what}: it is being cancelled")
         await self._flush_held(None)  # its take's status first, then the cancel
-        try:
-            await self.cancel(coid, reason="modify raced a fill: the changed order was too big")
-        except BrokerError as exc:
-            await self._tell(
-                f"{what}; its cancel failed ({exc}): cancel it, or reduce it at Binance"
-            )
-            return
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.unknown_order_window_s
+        delay, most = self.recover_pause_s
+        sent = False
+
+        def ended() -> bool:  # (read afresh: the order may end while a cancel waits)
+            return order.ended
+
+        while not sent:
+            if ended():
+                await self._tell(f"{what}; it ended {order.last_status} before its cancel went")
+                return
+            try:
+                await self.cancel(coid, reason="modify raced a fill: the changed order was too big")
+            except CancelHeld as exc:
+                # Owed (`_cancel`): it goes out by itself when the Retry-After is over.
+                await self._tell(f"{what}; its cancel {exc}")
+                return
+            except (NotConnected, BrokerTimeout) as exc:
+                # What may pass: a lost modify's answer leaves the REST link down a
+                # moment, and the cancel was refused before sending; the replacement
+                # worked on, too big. Sent again until Binance answers (or the order
+                # ends), for as long as Binance may still act on a request.
+                if ended() or not self._running or loop.time() + delay > give_up:
+                    await self._tell(
+                        f"{what}; its cancel failed ({exc}): cancel it, or reduce it at Binance"
+                    )
+                    return
+                log.warning(
+                    "binance.replace_oversized_cancel_again",
+                    extra={"broker": self.source, "client_order_id": coid, "error": str(exc)},
+                )
+                await self._pause(delay, ended)
+                delay = min(delay * 2, most)
+                continue
+            except BrokerError as exc:
+                await self._tell(
+                    f"{what}; its cancel failed ({exc}): cancel it, or reduce it at Binance"
+                )
+                return
+            sent = True
         # What filled at Binance: the retired venue orders as it said, and the
         # replacement's part of the order's last status (its cancel's reply).
         filled = order.carried_at_venue + max(order.filled - order.carried[0], ZERO)
@@ -1875,6 +2043,7 @@ class BinanceBroker(Broker):
             self._adopt_venue_id(order, new_id)
         new_qty = dec(placed.get("origQty", "0"))
         order.quantity = order.carried_at_venue + new_qty
+        order.took(new_id, new_qty)
         price = dec(placed.get("price", "0"))
         order.limit_price = price if price > 0 else order.limit_price
         if "stopPrice" in placed:
@@ -2043,9 +2212,9 @@ class BinanceBroker(Broker):
             return Taken.NONE
         if venue_id == order.venue_order_id or venue_id in order.retired:
             return Taken.NONE
-        if await self._take_replacement(order, body, reason="the modify's answer was lost"):
-            return Taken.TAKEN
-        return Taken.HELD
+        taken = await self._take_replacement(order, body, reason="the modify's answer was lost")
+        self._check_sized_later(order)
+        return Taken.TAKEN if taken else Taken.HELD
 
     def _check_replace_later(
         self, order: TrackedOrder, old_id: str | None, exc: BrokerTimeout
@@ -2179,6 +2348,7 @@ class BinanceBroker(Broker):
                     body,
                     reason="the modify's answer was lost; Binance, asked, works the changed order",
                 )
+                await self._check_sized(order)
                 return "Binance, asked, works the changed order"
             if venue_id == old_id and (status.is_terminal or past):
                 await self._replace_did_not_happen(order, old_id, body, exc)
@@ -2204,6 +2374,7 @@ class BinanceBroker(Broker):
         replacement: it is the order's again, with what Binance says of it."""
         order.retired.discard(old_id)
         order.replacing = False
+        order.sizing = None
         status = translate.status_of(str(body["status"]))
         if status is OrderStatus.CANCELED:
             why = f"modify failed: {exc}; Binance cancelled the order and placed no new one"
@@ -2325,10 +2496,17 @@ class BinanceBroker(Broker):
                 if symbols
                 else "orders this desk does not follow"
             )
-            raise BrokerError(
+            message = (
                 f"cancel all at {self.source}: cancelled {len(cancelled)}, {which} may still "
                 f"be working ({said}); cancel them again or at the venue"
             )
+            if all(why.startswith(HELD) for why in failed.values()):
+                # Every DELETE that did not go is owed (`_owe`): it goes out by itself
+                # once the Retry-After is over. Said as a `CancelHeld`, the engine's
+                # kill switch neither sits the Retry-After out (its listing is a read)
+                # nor sends each order's cancel, held too, to race the owed sweep.
+                raise CancelHeld(message, retry_after=self.rest.usage.backoff_s())
+            raise BrokerError(message)
         return cancelled
 
     async def _sweep_symbols(

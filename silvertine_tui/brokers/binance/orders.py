@@ -21,6 +21,28 @@ LOCAL_STEPS = frozenset(
 
 
 @dataclass(slots=True)
+class Sizing:
+    """What a modify's replacement was sized from, remembered while the modify is in
+    flight and until Binance's word on the old venue order settles it
+    (`BinanceBroker._check_sized`): whichever path takes the replacement (the
+    cancelReplace's answer, the background check after a lost answer, a query, a
+    cancel's or a sweep's answer, the stream's report), the old venue order may have
+    filled more than `sized_from` (a fill's report still on its way when the modify
+    went) and the replacement is then too big by the difference."""
+
+    old_venue_id: str  # the venue order the modify retired
+    # The venue orders retired by it or before: what filled under them, as Binance
+    # holds it, against `sized_from`.
+    covers: frozenset[str]
+    sized_from: Decimal  # what had filled, as this adapter counted when it sized it
+    asked: Decimal  # the order's quantity the trader asked for
+    in_flight: bool = True  # the cancelReplace's answer not read (nor lost) yet
+    # The replacement, once taken: its venue order id and quantity (`origQty`).
+    new_venue_id: str | None = None
+    placed: Decimal = ZERO
+
+
+@dataclass(slots=True)
 class TrackedOrder:
     """What the adapter knows of one order (placed here, reported, or reconciled)."""
 
@@ -44,6 +66,11 @@ class TrackedOrder:
     # `cancelResponse`, the retired order's own report): more than its fills heard here
     # while some of them are still on their way (`carried_at_venue`).
     said_filled: dict[str, Decimal] = field(default_factory=dict)
+    # Of those, the ones whose word was final (the venue order had ended: its quantity
+    # filled can grow no more).
+    said_final: set[str] = field(default_factory=set)
+    # The last modify's sizing, until settled (`BinanceBroker._check_sized`).
+    sizing: Sizing | None = None
     # Its fills' exec ids the journal has: they leave the adapter's memory with it.
     exec_ids: set[str] = field(default_factory=set)
     replacing: bool = False
@@ -103,9 +130,29 @@ class TrackedOrder:
             total += max(heard, self.said_filled.get(venue_id, ZERO))
         return total
 
-    def note_said(self, venue_order_id: str, filled: Decimal) -> None:
-        """Binance said venue order `venue_order_id` has filled `filled` in all."""
+    def note_said(self, venue_order_id: str, filled: Decimal, *, final: bool = False) -> None:
+        """Binance said venue order `venue_order_id` has filled `filled` in all
+        (`final`: it had ended, so that is all it fills)."""
         self.said_filled[venue_order_id] = max(self.said_filled.get(venue_order_id, ZERO), filled)
+        if final:
+            self.said_final.add(venue_order_id)
+
+    def took(self, venue_order_id: str, quantity: Decimal) -> None:
+        """The replacement `venue_order_id` (of `quantity`) was taken as the order's
+        venue order: the last modify's sizing can be judged against it."""
+        sizing = self.sizing
+        if sizing is not None and venue_order_id != sizing.old_venue_id:
+            sizing.new_venue_id, sizing.placed = venue_order_id, quantity
+
+    def excess(self, sizing: Sizing) -> Decimal:
+        """How much more filled under the venue orders `sizing` covers, as Binance
+        holds it (the fills heard, or its word when larger), than the replacement was
+        sized from: what the replacement is too big by (0 or less: none)."""
+        total = ZERO
+        for venue_id in sizing.covers:
+            heard, _ = self.filled_by_venue_id.get(venue_id, (ZERO, ZERO))
+            total += max(heard, self.said_filled.get(venue_id, ZERO))
+        return total - sizing.sized_from
 
     def add_fill(self, fill: Fill) -> None:
         venue_id = fill.venue_order_id or self.venue_order_id or ""

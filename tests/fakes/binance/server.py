@@ -576,6 +576,15 @@ class FakeBinance:
         held, self._held_reports = self._held_reports, []
         return held
 
+    def lose_held_reports(self, lost: Callable[[Mapping[str, Any]], bool]) -> int:
+        """Of the executionReports `reorder_next_reports` holds, the ones `lost` picks
+        never reach the user stream (a report Binance did not deliver); the rest stay
+        held. Returns how many were lost."""
+        kept = [event for event in self._held_reports if not lost(event)]
+        dropped = len(self._held_reports) - len(kept)
+        self._held_reports = kept
+        return dropped
+
     async def release_held_reports(self) -> int:
         """Send the executionReports `reorder_next_reports` holds, in the order they
         were made, and hold no more (a stream that was only late); returns how many."""
