@@ -55,6 +55,7 @@ async def test_c_in_the_quit_dialog_cancels_nothing_and_does_not_quit(make_desk)
         # (`l` quits: on the memory bus the paper desk's orders end with it.)
         assert labels == ["Cancel & quit (C)", "Quit (l)", "Stay (esc)"]
         assert " C Cancel & quit " in bar_line(desk)
+        assert " l Quit " in bar_line(desk)  # as its button says (its bar said Leave & quit)
 
         await pilot.press("escape")  # Stay: back to the desk, the orders as they were
         await desk.settle(pilot)

@@ -107,6 +107,9 @@ class QuitScreen(Dialog[QuitChoice]):
         # Nothing working: the dialog is asked only for the events not journaled (the
         # app's `action_quit`), and quitting is all there is to choose.
         keys = QUIT_KEYS if n else QUIT_KEYS[1:]
+        if not n or self._all_end_here():
+            # The bar says what the button says: nothing is left working anywhere.
+            self.key_words = {"leave_and_quit": "Quit"}
         title = f"Quit with {n} working order(s)?" if n else "Quit with events not journaled?"
         with Vertical(id="dialog", classes="-danger"):
             yield Static(title, id="dialog-title", markup=False)
