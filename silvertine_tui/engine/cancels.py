@@ -84,6 +84,10 @@ def _held_why(broker: Broker, seconds: float) -> str:
     )
 
 
+NOT_ALL_CANCELLED = "NOT everything cancelled"
+"""A report's headline while any order is still working after its cancels."""
+
+
 @dataclass(frozen=True, slots=True)
 class CancelReport:
     """What a cancel-all did: `still_working` maps each order id to why its cancel
@@ -104,6 +108,10 @@ class CancelReport:
     @property
     def ok(self) -> bool:
         return not self.still_working and not self.problems
+
+    def headline(self) -> str:
+        """What failed: the toast's title after `cancel all: ` ("" when nothing did)."""
+        return "" if self.ok else NOT_ALL_CANCELLED
 
     def summary(self) -> str:
         what = f" {self.what}" if self.what else ""
@@ -172,8 +180,8 @@ class KillReport:
         if self.journal_error:
             if self.cancels.ok:
                 return "cancelled; KILL NOT JOURNALED"
-            return "NOT everything cancelled; KILL NOT JOURNALED"
-        return "" if self.cancels.ok else "NOT everything cancelled"
+            return f"{NOT_ALL_CANCELLED}; KILL NOT JOURNALED"
+        return self.cancels.headline()
 
     def summary(self) -> str:
         if self.by_watcher:

@@ -1079,21 +1079,15 @@ class SilvertineApp(App[None]):
                     self.notify(outcome.error, title=title, severity="error")
                 case Refused():
                     self.notify(outcome.reason, title=f"{what} refused", severity="error")
-                case KillDone(report=report):
-                    if watched_kill:
-                        unsent = "KILL UNSURE" if report.maybe_sent else "KILL NOT SENT"
-                        self._set_kill_note("" if report.ok else unsent)
+                case CancelAllDone(report=report) | KillDone(report=report):
+                    if watched_kill and isinstance(outcome, KillDone):
+                        kill = outcome.report
+                        unsent = "KILL UNSURE" if kill.maybe_sent else "KILL NOT SENT"
+                        self._set_kill_note("" if kill.ok else unsent)
                     headline = report.headline()
                     self.notify(
                         report.summary(),
                         title=f"{what}: {headline}" if headline else what,
-                        severity="information" if report.ok else "error",
-                        timeout=self.desk.toast_timeout_s if report.ok else 60.0,
-                    )
-                case CancelAllDone(report=report):
-                    self.notify(
-                        report.summary(),
-                        title=what if report.ok else f"{what}: NOT everything cancelled",
                         severity="information" if report.ok else "error",
                         timeout=self.desk.toast_timeout_s if report.ok else 60.0,
                     )
