@@ -7,6 +7,7 @@ from collections.abc import Callable
 from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Button, Static
 
 from ..format import shown
@@ -92,8 +93,11 @@ class ConfirmScreen(Dialog[bool]):
         noted = self.note()
         if noted == self.noted:
             return
+        try:
+            said = self.query_one("#dialog-note", Static)
+        except NoMatches:  # a desk frame before the dialog is composed: it says it then
+            return
         self.noted = noted
-        said = self.query_one("#dialog-note", Static)
         said.update(shown(noted, lines=True))
         said.display = bool(noted)
 
