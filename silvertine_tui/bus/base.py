@@ -20,10 +20,13 @@ class BusError(Exception):
 
 class BusUnavailableError(BusError):
     """The backend cannot be reached. `maybe_written`: the write went out and its
-    answer was lost, so it may have landed."""
+    answer was lost, so it may have landed. `cause` is what went wrong without the
+    `advice` (what to do) that ends the message: a caller that says its own next step
+    (the claims' lapse) takes the cause alone."""
 
-    def __init__(self, message: str, *, maybe_written: bool = False) -> None:
-        super().__init__(message)
+    def __init__(self, cause: str, *, maybe_written: bool = False, advice: str = "") -> None:
+        super().__init__(f"{cause}; {advice}" if advice else cause)
+        self.cause = cause
         self.maybe_written = maybe_written
 
 

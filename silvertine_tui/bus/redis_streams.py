@@ -88,6 +88,8 @@ from .layout import StreamLayout
 log = logging.getLogger(__name__)
 
 _DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError, OSError)
+_AGAIN_WHEN_BACK = "try again once it is back."
+"""What an outage's error ends with (`BusUnavailableError.advice`)."""
 
 MAX_BLOCK_MS = 2_000
 MD_REFUSED_LOG_EVERY_S = 10.0
@@ -898,7 +900,8 @@ class RedisBus:
                 self._mark_down(exc)  # (its reply lost, it may have landed: it was due)
                 raise BusUnavailableError(
                     f"Redis at {self.url} is unreachable ({_describe(exc)}) while writing "
-                    f"to {stream}; try again once it is back."
+                    f"to {stream}",
+                    advice=_AGAIN_WHEN_BACK,
                 ) from None
             except RedisError as exc:
                 raise BusError(
@@ -1209,8 +1212,8 @@ class RedisBus:
         self.stats.read_errors += 1
         self.stats.last_error = _describe(exc)
         return BusUnavailableError(
-            f"Redis at {self.url} is unreachable ({_describe(exc)}) while {what}; "
-            "try again once it is back."
+            f"Redis at {self.url} is unreachable ({_describe(exc)}) while {what}",
+            advice=_AGAIN_WHEN_BACK,
         )
 
     def _refused(self, what: str, stream: str, exc: ResponseError) -> BusError:

@@ -112,7 +112,10 @@ def renewal_reason(exc: BaseException, waited_s: float) -> str:
     at most `REASON_MAX` characters."""
     if isinstance(exc, TimeoutError) and not str(exc):
         return f"no answer from the bus within {waited_s:g} s"
-    said = _SCRIPT_WHERE.sub("", str(exc)) or type(exc).__name__
+    # An outage's own advice ("try again once it is back") is left out: the lapse's
+    # message says what to do.
+    cause = exc.cause if isinstance(exc, BusUnavailableError) else str(exc)
+    said = _SCRIPT_WHERE.sub("", cause) or type(exc).__name__
     words = [redact_url(word) if "://" in word else word for word in said.split(" ")]
     text = " ".join(words)
     return text if len(text) <= REASON_MAX else f"{text[: REASON_MAX - 1]}…"

@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -73,9 +72,6 @@ from .risk import RiskViolation
 from .wiring import open_bus
 
 log = logging.getLogger(__name__)
-
-_BUS_ADVICE = re.compile(r";? try again once it is back\.?$")
-"""How a bus error ends (`RedisBus._unavailable`): the lapse's message says what to do."""
 
 _T = TypeVar("_T")
 
@@ -858,15 +854,15 @@ class Session:
 
     def _lapsed_message(self) -> str:
         """One sentence, the cause first when the last renewal's error is known (the
-        bus's own words, less its "try again": what to do follows; the guess at a cause
-        only when none is known), then what to do. A bus out of reach that is back
-        since is said so: the claims are renewed at the keeper's next round."""
+        bus's own words less its advice, `renewal_reason`: what to do follows; the guess
+        at a cause only when none is known), then what to do. A bus out of reach that is
+        back since is said so: the claims are renewed at the keeper's next round."""
         half = self.settings.engine.claim_ttl_s / 2
         claims = self.claims
         lapse = f"this desk could not renew its claim on its brokers for {half:g} s"
         held = "nothing is sent until the claim is renewed"
         then = "Send again then; if another desk took a broker, trade from that desk"
-        why = _BUS_ADVICE.sub("", claims.renew_error).rstrip(" .;")
+        why = claims.renew_error.rstrip(" .;")
         if not why:
             return (
                 f"{lapse} (the bus may be down, or this desk was held: stopped, or its event "

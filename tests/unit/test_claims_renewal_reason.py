@@ -87,3 +87,26 @@ def test_a_renewal_reason_never_holds_a_bus_password(password: str, user: str) -
         expected = f"{expected[: claims_module.REASON_MAX - 1]}…"
     assert reason == expected
     assert f":{password}@" not in reason
+
+
+@pytest.mark.redis
+async def test_an_outage_reason_leaves_the_bus_advice_to_the_lapse() -> None:
+    """Redis gone: the renewal's error ends with the bus's "try again once it is back",
+    which the reason leaves out (the lapse's message says what to do); the cause is
+    kept whole."""
+    with RedisServer() as server:
+        bus = create_bus(server.url, BusOptions(prefix="t-h-hl-advice", block_ms=50))
+        await bus.start()
+        claims = claims_module.BrokerClaims(bus, ["paper"], ttl_s=0.6)
+        await claims.take()
+        server.kill()
+        try:
+            with pytest.raises(BusError) as failed:
+                await claims.renew()
+            assert str(failed.value).endswith("; try again once it is back.")
+            said = claims_module.renewal_reason(failed.value, 0.1)
+            assert said.startswith(f"Redis at {server.url} is unreachable ("), said
+            assert "try again" not in said
+            assert said == str(failed.value).removesuffix("; try again once it is back.")
+        finally:
+            await bus.close()
