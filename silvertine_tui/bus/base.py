@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import NamedTuple, Protocol, runtime_checkable
 
+from ..domain.seen import SeenIds
 from ..events import Channel, Decoded, DecodeError, EventBase, UnknownEvent
 from .layout import StreamLayout
 
@@ -159,8 +160,10 @@ class BusStats:
     closed_unwritten: int = 0
     closed_unwritten_fills: int = 0
     extra: dict[str, int | float | str] = field(default_factory=dict)
-    # (stream, entry id) of the bad entries counted, oldest first.
-    bad_seen: dict[tuple[str, str], None] = field(default_factory=dict, repr=False)
+    # (stream, entry id) of the bad entries counted.
+    bad_seen: SeenIds[tuple[str, str]] = field(
+        default_factory=lambda: SeenIds(BAD_SEEN_MAX), repr=False
+    )
 
     def as_metrics(self) -> dict[str, int | float | str | bool | None]:
         data: dict[str, int | float | str | bool | None] = {
@@ -171,13 +174,8 @@ class BusStats:
 
     def count_decoded(self, decoded: Decoded, stream: str, entry_id: str) -> None:
         if isinstance(decoded, DecodeError | UnknownEvent):
-            key = (stream, entry_id)
-            seen = self.bad_seen
-            if key in seen:
+            if not self.bad_seen.add((stream, entry_id)):
                 return
-            seen[key] = None
-            if len(seen) > BAD_SEEN_MAX:
-                del seen[next(iter(seen))]
             if isinstance(decoded, DecodeError):
                 self.decode_errors += 1
             else:

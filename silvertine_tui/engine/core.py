@@ -44,6 +44,7 @@ from ..domain import (
     minted_ms,
     plain,
 )
+from ..domain.seen import SeenIds
 from ..events import (
     BrokerProfile,
     BrokerProfileEvent,
@@ -291,7 +292,7 @@ class TradingEngine:
         self._exec_prefix = f"{bus.layout.prefix}:exec:"
         self._risk_stream = bus.layout.risk
         # Journal entries this engine could not read and has said so (`_unreadable`).
-        self._unreadable_told: dict[tuple[str, str], None] = {}
+        self._unreadable_told: SeenIds[tuple[str, str]] = SeenIds(UNREADABLE_TOLD_MAX)
         self.retry_delays = tuple(retry_delays)
         self.anomalies = Anomalies()
         self.replaying = False  # set by recovery: findings then are not alerted again
@@ -625,13 +626,8 @@ class TradingEngine:
         journal gap is (no earlier run of this build applied it either, and what it
         held is still missing here). Only bad entries come here: `apply_entries`' flat
         path never sees one."""
-        key = (entry.stream, entry.id)
-        told = self._unreadable_told
-        if key in told:
+        if not self._unreadable_told.add((entry.stream, entry.id)):
             return
-        told[key] = None
-        if len(told) > UNREADABLE_TOLD_MAX:
-            del told[next(iter(told))]
         message = unreadable_message(
             entry.stream, entry.id, entry.event, prefix=self.bus.layout.prefix
         )

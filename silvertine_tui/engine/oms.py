@@ -44,6 +44,7 @@ from ..domain import (
     OrderUpdate,
     Side,
 )
+from ..domain.seen import SeenIds
 from ..events import (
     CancelRequestEvent,
     EventBase,
@@ -56,7 +57,6 @@ from ..events import (
     ReconcileEvent,
     ReconcileKind,
 )
-from .dedupe import SeenIds
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class OMS:
         self.orders: dict[str, OrderView] = {}
         self.retired: dict[str, Retired] = {}
         self.counters: Counter[str] = Counter()
-        self._seen = SeenIds()
+        self._seen: SeenIds[str] = SeenIds()
         self._parked: dict[str, list[EventBase]] = {}  # oldest first
         # Finished orders in memory, oldest first: id -> when it finished (ns).
         self._finished: OrderedDict[str, int] = OrderedDict()

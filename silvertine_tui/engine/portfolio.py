@@ -49,6 +49,7 @@ from ..domain import (
     Side,
 )
 from ..domain.money import add_per_currency
+from ..domain.seen import SeenIds
 from ..events import (
     BalanceEvent,
     EventBase,
@@ -60,7 +61,6 @@ from ..events import (
     ReconcileEvent,
     ReconcileKind,
 )
-from .dedupe import SeenIds
 
 Key = tuple[str, str, str]  # broker, account, instrument
 
@@ -297,7 +297,7 @@ class Portfolio:
         self.instruments: dict[str, Instrument] = dict(instruments or {})
         # The exec ids applied ("broker/account/exec id") and the fee corrections
         # ("fee/broker/account/exec id"), each once.
-        self._fills = SeenIds(SEEN_KEPT)
+        self._fills: SeenIds[str] = SeenIds(SEEN_KEPT)
         # (broker, account) -> its newest exec ids applied and fee corrections applied
         # (`seen_ids`): kept as they come, not looked for among all at each snapshot.
         self._recent_ids: dict[tuple[str, str], tuple[deque[str], deque[str]]] = {}

@@ -20,6 +20,7 @@ from operator import itemgetter
 from typing import cast
 
 from ..domain import ConnectionState, OrderStatus, Quote
+from ..domain.seen import SeenIds
 from ..engine import FeedEntry
 from ..engine.anomalies import ENGINE_COMPONENT
 from ..events import (
@@ -67,27 +68,6 @@ def _count(value: object) -> int:
 
 SENT_KEPT = 10_000
 """Client order ids of this desk's sends remembered for its risk rejects' toasts."""
-
-
-class SentIds:
-    """The newest `capacity` ids added (a dict keeps them in the order they came)."""
-
-    __slots__ = ("_capacity", "_ids")
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._ids: dict[str, None] = {}
-
-    def add(self, cid: str) -> None:
-        self._ids[cid] = None
-        if len(self._ids) > self._capacity:
-            del self._ids[next(iter(self._ids))]
-
-    def __contains__(self, cid: object) -> bool:
-        return cid in self._ids
-
-    def __len__(self) -> int:
-        return len(self._ids)
 
 
 FEED_BACKLOG = 1_000
@@ -541,7 +521,7 @@ class FeedModel:
     not_shown_last: str = ""
     not_shown_said_ms: int = -NOT_SHOWN_SAID_EVERY_MS
     fee_rates: FeeRates = field(default_factory=FeeRates)
-    sent: SentIds = field(default_factory=lambda: SentIds(SENT_KEPT))
+    sent: SeenIds[str] = field(default_factory=lambda: SeenIds(SENT_KEPT))
     """Client order ids this desk sent: their risk rejects are toasts. Another desk on
     the bus shares the risk stream; its rejects are log lines here, not toasts."""
     describer: Describer = field(default_factory=Describer)

@@ -27,7 +27,7 @@ from silvertine_tui.events import (
 from silvertine_tui.ui.fees import FeeRate, FeeRates
 from silvertine_tui.ui.format import NotANumber, age, fit, num, parse_decimal, pct, signed
 from silvertine_tui.ui.keymap import BY_ID, SPECS, display_keys, unknown_ids
-from silvertine_tui.ui.model import FeedModel, Notice, QuoteState, SentIds
+from silvertine_tui.ui.model import FeedModel, Notice, QuoteState
 from silvertine_tui.ui.state import UserState
 from silvertine_tui.ui.themes import (
     TRADING_VARIABLES,
@@ -733,20 +733,6 @@ def test_fit_cuts_before_the_number_not_inside_it() -> None:
     assert fit(line, 37) == "01:15:21 update  PENDING_NEW BUY 10 …"
     assert fit("FILL BUY 0.5 ETHUSDT.PAPER", 12) == "FILL BUY …"
     assert fit("ETHUSDT.PAPER", 6) == "ETHUS…"
-
-
-@given(
-    ids=st.lists(st.integers(min_value=0, max_value=10_000), unique=True, max_size=60),
-    capacity=st.integers(min_value=1, max_value=20),
-)
-def test_sent_ids_keep_the_newest_and_no_more(ids: list[int], capacity: int) -> None:
-    sent = SentIds(capacity)
-    for n in ids:
-        sent.add(f"st{n:018d}")
-    kept = {f"st{n:018d}" for n in ids[-capacity:]}
-    assert len(sent) == len(kept)
-    assert all(cid in sent for cid in kept)
-    assert not any(f"st{n:018d}" in sent for n in ids[:-capacity])
 
 
 @given(

@@ -1,12 +1,17 @@
-"""A bounded memory of ids already applied."""
+"""A bounded memory of what was seen already: ids applied, bad entries told, sends
+remembered. Every layer keeps one (the bus, the engine, the UI), so it lives here."""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
 
 
-class SeenIds:
-    """Remembers the last `capacity` ids. Duplicates from the bus are re-sends of recent
+class SeenIds(Generic[K]):
+    """Remembers the last `capacity` keys. Duplicates from the bus are re-sends of recent
     events (a batch re-sent after a lost reply), so a window is enough; the journal's
     stream ids protect the rest."""
 
@@ -14,10 +19,10 @@ class SeenIds:
 
     def __init__(self, capacity: int = 200_000) -> None:
         self._capacity = capacity
-        self._set: set[str] = set()
-        self._order: deque[str] = deque()
+        self._set: set[K] = set()
+        self._order: deque[K] = deque()
 
-    def add(self, key: str) -> bool:
+    def add(self, key: K) -> bool:
         """Record `key`; False if it was already there."""
         seen = self._set
         if key in seen:
