@@ -15,17 +15,22 @@ desks' risk stream says, never a HALTED only this desk would show.
 
 In the compact layout the name never shows: the marker and the state are the line's
 first `MARKER_AND_STATE_CELLS` cells, which a toast there leaves uncovered. Nor under a
-dialog, at any size: a toast there shows over the header from the same cell (in the
-grid the name put the state under it, HALTED hidden just after a kill).
+dialog, at any size: a toast there shows over the header (in the grid the name put the
+state under it, HALTED hidden just after a kill), from the cell after all the line says
+of the desk's state (`state_cells`: the marker, the state, the note and `BUS DOWN`;
+`place_toasts`). It started at a fixed cell, the width of the widest marker and state,
+and covered `BUS DOWN` and `KILL NOT SENT` as the kill switch's dialog asked.
 """
 
 from __future__ import annotations
 
 from rich.style import Style
 from rich.text import Text
-from textual.geometry import Region
+from textual.css.query import NoMatches
+from textual.geometry import Region, Spacing
 from textual.screen import Screen
 from textual.widget import Widget
+from textual.widgets._toast import ToastRack
 
 from ...domain import Side, TradingState
 from ..fills import FillLine
@@ -37,7 +42,11 @@ WATCHING = " WATCHING ".center(len(BRAND))
 BRAND_WITH_FILL_MIN_WIDTH = 100
 """Narrower than this, a fill takes the name's place."""
 MARKER_AND_STATE_CELLS = len(" PAPER ") + len(" REDUCE ONLY ")
-"""The widest marker and state: the compact layout's toasts start after them."""
+"""The widest marker and state: the compact layout's toasts start after them, and a
+dialog's at the least (`DeskHeader.state_cells`)."""
+BUS_DOWN = "  BUS DOWN "
+"""Said after the state (and the note) while this desk cannot reach its bus, then the
+bus's address."""
 
 
 class DeskHeader(Widget):
@@ -76,11 +85,43 @@ class DeskHeader(Widget):
         if under != self.under_dialog:
             self.under_dialog = under
             self.refresh()
+        self.place_toasts()  # a dialog closed: the one under it may have toasts
 
     def set_note(self, note: str) -> None:
         if note != self.note:
             self.note = note
             self.refresh()
+            self.place_toasts()
+
+    def state_cells(self) -> int:
+        """How many of this line's first cells say the desk's state under a dialog:
+        the marker, the trading state, the note (`KILL NOT SENT`) and `BUS DOWN` (not
+        the bus's address after it); never fewer than `MARKER_AND_STATE_CELLS`, so
+        that a dialog's toast does not move as the state goes from REDUCE ONLY to
+        HALTED."""
+        cells = len(self._marker()) + len(self._state()[0]) + len(self._note())
+        if self.bus_down:
+            cells += len(BUS_DOWN)
+        return max(cells, MARKER_AND_STATE_CELLS)
+
+    def place_toasts(self, rack: ToastRack | None = None) -> None:
+        """Under a dialog its toasts show over this line (ui/styles/app.tcss, `Dialog
+        ToastRack`): they start after what it says of the desk's state (`state_cells`),
+        and move when that changes (the bus lost or back, a note) while they show.
+        `rack`: the dialog's (`show_toasts`), else the top screen's."""
+        if not self.under_dialog or not self.is_attached:
+            return
+        if rack is None:
+            stack = self.app.screen_stack
+            try:
+                rack = stack[-1].get_child_by_type(ToastRack) if stack else None
+            except NoMatches:
+                return  # not composed yet: `show_toasts` places it
+            if rack is None:
+                return
+        left = self.state_cells()
+        if rack.styles.margin != Spacing(0, 0, 0, left):
+            rack.styles.margin = Spacing(0, 0, 0, left)
 
     def _note(self) -> str:
         return f" {self.note} " if self.note else ""
@@ -119,6 +160,7 @@ class DeskHeader(Widget):
             self.refresh(Region(start, 0, cells, 1))
         else:
             self.refresh()
+            self.place_toasts()
 
     def _state(self) -> tuple[str, Style]:
         p = self.palette
@@ -158,7 +200,7 @@ class DeskHeader(Widget):
         if self.bus_down:  # what the desk shows is old: say so before any fill
             text.append(state_text, style=state_style)
             text.append(note, style=p.error + _reverse())
-            down = fit(f"  BUS DOWN {self.bus}", width - text.cell_len - len(clock) - 1)
+            down = fit(f"{BUS_DOWN}{self.bus}", width - text.cell_len - len(clock) - 1)
             text.append(down, style=p.error + Style(bold=True))
         elif self.fill is not None:
             start, room = self._fill_place()

@@ -21,6 +21,7 @@ from textual.notifications import Notification
 from textual.widgets._toast import Toast, ToastHolder, ToastRack
 
 from ..keymap import named_key
+from .header import DeskHeader
 
 if TYPE_CHECKING:
     from textual.css.styles import RulesMap
@@ -118,11 +119,15 @@ def show_toasts(rack: ToastRack, notifications: Notifications) -> None:
     with it (Textual's left the holder). The toasts show on the rack's screen only:
     the racks of the screens under it (the desk under a dialog) go out of sight, and
     show again when their screen does. The desk's, drawn around a dialog, showed each
-    toast a second time beside the dialog's, over the header."""
+    toast a second time beside the dialog's, over the header. A dialog's toasts show
+    over the desk's header after what it says of the desk's state
+    (`DeskHeader.place_toasts`: `BUS DOWN`, `KILL NOT SENT` were under them)."""
     for screen in rack.app.screen_stack:
         if screen is not rack.screen:
             for other in screen.query_children(ToastRack):
                 other.display = False
+            for header in screen.query_children(DeskHeader):
+                header.place_toasts(rack)
     rack.display = bool(notifications)
     for toast in rack.query(DeskToast):
         if toast.notification not in notifications:
