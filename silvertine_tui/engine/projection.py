@@ -217,6 +217,11 @@ _APPLIED_OUTCOME = Outcome.APPLIED
 MAX_LISTED = 10_000
 """Changed rows listed before a change set becomes `everything`."""
 
+# Broker states in which nothing reports (`DeskProjection.reports_unknown`).
+_NOT_REPORTING = frozenset(
+    {ConnectionState.DISCONNECTED, ConnectionState.CONNECTING, ConnectionState.RECONCILING}
+)
+
 
 class DeskProjection:
     """The desk built from bus events (see the module docstring)."""
@@ -645,6 +650,47 @@ class DeskProjection:
     def order_path_down(self, broker: str) -> str:
         status = self.brokers.get(broker)
         return status.order_path_down() if status is not None else ""
+
+    # -- what the desk cannot confirm now -------------------------------------------------
+
+    def reports_unknown(self) -> dict[str, str]:
+        """Each broker the desk knows of, and why what it reports may have moved with
+        no word of it ("" when it is heard): `STALE` not heard from (`silent`), its
+        state while DISCONNECTED or reconnecting (nothing reports a fill, a cancel or
+        a balance meanwhile; the reconcile or the catch-up reads them back: Binance's
+        user-data stream down, while its cancels still go over REST, reads
+        DISCONNECTED), DEGRADED while one of its order links is down.
+
+        The one rule both panes read: the Orders pane marks a working order of such a
+        broker (`NEW?`: ui/widgets/blotter.py `order_states_unknown`, the same rule),
+        the Balances pane its balances (`balances_unconfirmed`)."""
+        found: dict[str, str] = {}
+        for name, status in self.brokers.items():
+            if name in self.silent:
+                found[name] = "STALE"
+            elif status.state in _NOT_REPORTING or (
+                status.state is ConnectionState.DEGRADED and status.order_path_down()
+            ):
+                found[name] = status.state.value
+            else:
+                found[name] = ""
+        for name in self.silent:
+            found[name] = "STALE"
+        return found
+
+    def balances_unconfirmed(self) -> dict[str, str]:
+        """The brokers whose balances the desk shows and cannot confirm now, with why
+        (`reports_unknown`: `DISCONNECTED`, `RECONCILING`, `STALE`, ...): their rows
+        are as last heard, while fills and cancels may have moved them unheard (a cancel
+        sent over Binance's REST with its user-data stream down frees funds no balance
+        event reports). Empty when every balance shown is confirmed. A broker's mark
+        clears with the state that set it: Binance reads LIVE again only once the
+        catch-up after its stream's return has read the account back (REST `account`)
+        and published what changed."""
+        holding = {broker for broker, _, _ in self.portfolio.balances}
+        return {
+            name: why for name, why in self.reports_unknown().items() if why and name in holding
+        }
 
 
 def _int(value: object) -> int:

@@ -40,12 +40,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import dataclasses
 import logging
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -83,6 +85,7 @@ from ..errors import (
     ConfigurationError,
     NotConnected,
     OrderRejected,
+    RateLimited,
     UnknownOrder,
     cancel_too_late,
 )
@@ -275,6 +278,11 @@ class BinanceBroker(Broker):
         self._journal_assets: set[str] = set()  # `journal_balances`
         # Orders whose failed cancel is being settled in the background.
         self._cancel_checks: set[str] = set()
+        # Times the "rest" link came back from DISCONNECTED (`_rest_up`): an order asked
+        # of Binance in the background (`_keep_asking`) is asked at once then, not after
+        # the rest of its pause (up to `recover_later_s`: a cancel that got no answer
+        # left its row PENDING_CANCEL half a minute after Binance answered again).
+        self._rest_returns = 0
         # Orders asked of Binance in the background because their fills could not be
         # read (`_settle_later`): their status waits for them.
         self._settle_checks: set[str] = set()
@@ -431,6 +439,9 @@ class BinanceBroker(Broker):
         await self.set_link("user", ConnectionState.RECONCILING, "catching up with the venue")
         sent = await self._catch_up()
         self._connected_ns = self.clock()
+        link = self.health_state.links.get("rest")
+        if link is not None and link.state is ConnectionState.DISCONNECTED:
+            self._rest_returns += 1  # (back by a reconnect: `_keep_asking`)
         await self.set_link("rest", ConnectionState.LIVE)
         await self.set_link("user", ConnectionState.LIVE, f"{sent} missed reports published")
         if self._key_refused:
@@ -508,6 +519,7 @@ class BinanceBroker(Broker):
         link = self.health_state.links.get("rest")
         if link is not None and link.state is ConnectionState.DISCONNECTED:
             log.info("binance.rest_back", extra={"broker": self.source})
+            self._rest_returns += 1
             await self.set_link("rest", ConnectionState.LIVE, "Binance answers again")
 
     # -- the REST link as the calls find it (`BinanceRest.watch`) ------------------------
@@ -720,12 +732,19 @@ class BinanceBroker(Broker):
         `recover_later_s` while the adapter runs and the order is followed here and not
         ended. False: done within the quick asks; True: done after `unresolved`; None:
         stopped undone (the order ended meanwhile, by a report or the reconcile, or was
-        let go, or the adapter closed)."""
+        let go, or the adapter closed).
+
+        A pause ends early once the "rest" link is back from DISCONNECTED since its ask
+        (`_rest_returns`): Binance answering again is when an ask can succeed, and a
+        cancel that got no answer during an outage longer than the quick asks left its
+        row PENDING_CANCEL until the next slow ask, half a minute later."""
         delay, most = self.recover_pause_s
+        returns = self._rest_returns  # (a pause ends once REST is back since its ask)
         for _ in range(self.recover_tries):
+            returns = self._rest_returns
             if await ask():
                 return False
-            await asyncio.sleep(delay)
+            await self._pause(delay, self._rest_back_since(returns))
             delay = min(delay * 2, most)
         await unresolved()
 
@@ -733,12 +752,21 @@ class BinanceBroker(Broker):
             followed = self._orders.get(order.client_order_id) is order
             return not (self._running and followed) or order.ended
 
+        def over(back: Callable[[], bool]) -> Callable[[], bool]:
+            return lambda: stopped() or back()
+
         while True:
-            await self._pause(self.recover_later_s, stopped)
+            await self._pause(self.recover_later_s, over(self._rest_back_since(returns)))
             if stopped():
                 return None
+            returns = self._rest_returns
             if await ask():
                 return True
+
+    def _rest_back_since(self, returns: int) -> Callable[[], bool]:
+        """Whether the "rest" link has come back from DISCONNECTED since it had come
+        back `returns` times (`_rest_returns`): a pause of `_keep_asking` ends then."""
+        return lambda: self._rest_returns != returns
 
     @staticmethod
     async def _pause(seconds: float, over: Callable[[], bool]) -> None:
@@ -1424,19 +1452,28 @@ class BinanceBroker(Broker):
             # Nothing done at Binance, and nothing can be sent (asked neither) until its
             # Retry-After is over: the cancel is owed, sent then by this adapter; the
             # order stays PENDING_CANCEL meanwhile, and the caller is told at once.
-            self._owe(f"cancel:{client_order_id}", exc.retry_after, self._send_owed_cancel(order))
+            # Its symbol's cancel all owed already (a cancel all held: the engine then
+            # cancels each order on its own) takes it: owed twice, both went out when
+            # the Retry-After ended, the second to find the order gone.
+            swept = order.symbol in self._owed_sweeps
+            if not swept:
+                self._owe(
+                    f"cancel:{client_order_id}", exc.retry_after, self._send_owed_cancel(order)
+                )
+            goes = f"with the cancel all of {order.symbol} " if swept else ""
             raise CancelHeld(
                 f"cancel of {client_order_id} at {self.source} is held by Binance's rate "
-                f"limit ({exc}): it goes out by itself in {math.ceil(exc.retry_after)} s, "
-                "once the 429's Retry-After is over; the order works until then",
+                f"limit ({exc}): it goes out by itself {goes}in "
+                f"{math.ceil(exc.retry_after)} s, once the 429's Retry-After is over; the "
+                "order works until then",
                 retry_after=exc.retry_after,
                 code=exc.code,
             ) from exc
         except BrokerError as exc:
             found = await self._order_after_failed_cancel(order, exc, "failed")
-            if found is None or found.status is not OrderStatus.CANCELED:
-                raise
-            return  # the cancel went through after all
+            if found is not None and found.status is OrderStatus.CANCELED:
+                return  # the cancel went through after all
+            raise self._cancel_failed(order, exc, found) from exc
         try:
             if await self._replacement_found(order, body) is Taken.HELD:
                 return  # cancelled; its end goes with its fills, asked again
@@ -1445,6 +1482,36 @@ class BinanceBroker(Broker):
             await self._unreadable_cancel(order, body, exc)
             return
         await self._publish_status(order, update, _ms(update))
+
+    def _cancel_failed(
+        self, order: TrackedOrder, exc: BrokerError, found: VenueOrder | None
+    ) -> BrokerError:
+        """`exc` (its kind and fields kept: a caller retries what may pass) saying what
+        the failed cancel leaves and what to do next. Binance's word on the order not
+        had (`found` None: REST unreachable, no answer in time, the query failing as
+        the cancel did): it may still be working, its row stays PENDING_CANCEL, and it
+        is asked of Binance in the background (`_settle_cancel_later`) until Binance
+        answers, at once when the "rest" link is back (`_keep_asking`). Before, the
+        toast said only "the connection to Binance broke", with no next step."""
+        coid = order.client_order_id
+        why = str(exc).removeprefix(f"cancel order {order.symbol} {coid}: ").rstrip(". ")
+        if found is None:
+            text = (
+                f"cancel of {coid} at {self.source}: Binance did not confirm it ({why}), "
+                "and could not be asked about the order either: it may still be working "
+                "at Binance. It shows PENDING_CANCEL until Binance answers again; this "
+                "desk then asks Binance for it by itself and shows what Binance holds "
+                "(CANCELED, or working again). If it still works then, cancel it again; "
+                "to halt trading meanwhile, pull the kill switch."
+            )
+        else:
+            text = (
+                f"cancel of {coid} at {self.source} failed ({why}); Binance holds the order "
+                f"{found.status}: it is still working. Cancel it again, or at Binance."
+            )
+        said = copy.copy(exc)
+        said.args = (text,)
+        return said
 
     def _owe(self, key: str, wait_s: float, send: Callable[[], Awaitable[bool]]) -> None:
         """A cancel (`cancel:<id>`) or a symbol's sweep (`sweep:<symbol>`) Binance's 429
@@ -1573,7 +1640,14 @@ class BinanceBroker(Broker):
 
         async def restore(found: VenueOrder) -> None:
             if not found.status.is_terminal and order.status is OrderStatus.PENDING_CANCEL:
-                await self._restore_status(order, found.status, f"cancel {failed}: {exc}")
+                # Said as the row leaves PENDING_CANCEL (the Log pane's line), maybe
+                # minutes after the cancel's toast: what it means now, and what to do.
+                await self._restore_status(
+                    order,
+                    found.status,
+                    f"cancel {failed}: {exc}; Binance answers again and holds the order "
+                    f"{found.status}: it is still working, cancel it again",
+                )
 
         reason = f"as Binance holds it after the cancel: {failed}"
         self._settle_later(order, reason, then=restore, checks=self._cancel_checks)
@@ -2432,7 +2506,7 @@ class BinanceBroker(Broker):
             for order in self._orders.values()
             if not order.ended and (instrument is None or order.key == instrument)
         ]
-        listing = asyncio.ensure_future(self.open_orders())
+        listing = asyncio.ensure_future(self._open_orders())
         try:
             journaled: set[str] = set()
             for order in followed:
@@ -2482,24 +2556,22 @@ class BinanceBroker(Broker):
         named = set(cancelled)
         targets = {order.client_order_id: order.symbol for order in followed}
         targets.update({o.client_order_id: symbol_of(o.instrument) for o in listed})
+        held_now = self.rest.usage.backoff_s() > CANCEL_WAIT_S
         for coid, symbol in targets.items():
             if coid in named or symbol in failed:
                 continue
             unnamed = self._orders.get(coid)
-            if unnamed is not None:
-                await self._settle_order(unnamed, "cancel all found it no longer open")
+            if unnamed is None:
+                continue
+            reason = "cancel all found it no longer open"
+            if held_now:
+                # A read, which waits a running Retry-After out: asked in the
+                # background, not holding the report back (the kill switch's).
+                self._settle_later(unnamed, reason)
+            else:
+                await self._settle_order(unnamed, reason)
         if failed:
-            said = "; ".join(f"{s}: {why}" for s, why in failed.items())
-            symbols = [s for s in failed if s != "(listing)"]
-            which = (
-                f"the orders of {', '.join(symbols)}"
-                if symbols
-                else "orders this desk does not follow"
-            )
-            message = (
-                f"cancel all at {self.source}: cancelled {len(cancelled)}, {which} may still "
-                f"be working ({said}); cancel them again or at the venue"
-            )
+            message = self._cancel_all_said(cancelled, failed)
             if all(why.startswith(HELD) for why in failed.values()):
                 # Every DELETE that did not go is owed (`_owe`): it goes out by itself
                 # once the Retry-After is over. Said as a `CancelHeld`, the engine's
@@ -2508,6 +2580,40 @@ class BinanceBroker(Broker):
                 raise CancelHeld(message, retry_after=self.rest.usage.backoff_s())
             raise BrokerError(message)
         return cancelled
+
+    def _cancel_all_said(self, cancelled: Sequence[str], failed: Mapping[str, str]) -> str:
+        """What a cancel all that did not cancel everything says: the symbols whose
+        cancel all failed otherwise, each with why, and what to do; then, apart, those
+        Binance's 429 holds (`HELD`: their cancel all owed, going out by itself) and
+        until when. Before, one list mixed both, each held one with the whole 429 text,
+        and nothing said when the Retry-After ends."""
+        held = [s for s, why in failed.items() if why.startswith(HELD)]
+        other = {s: why for s, why in failed.items() if not why.startswith(HELD)}
+        said = f"cancel all at {self.source}: cancelled {len(cancelled)}"
+        if other:
+            symbols = [s for s in other if s != "(listing)"]
+            reasons = "; ".join(f"{s}: {why.rstrip('. ')}" for s, why in other.items())
+            which = (
+                f"the orders of {', '.join(symbols)}"
+                if symbols
+                else "orders this desk does not follow"
+            )
+            said += f", {which} may still be working ({reasons}); cancel them again or at the venue"
+        if held:
+            wait_s = self.rest.usage.backoff_s()
+            symbols = [s for s in held if s != "(listing)"]
+            said += f"; {HELD} until {self._held_until()} ({math.ceil(wait_s)} s more)"
+            if symbols:
+                said += (
+                    f": the cancel all of {', '.join(symbols)} goes out by itself then, "
+                    "their orders working until then"
+                )
+            if "(listing)" in held:
+                said += (
+                    "; the open orders could not be listed: the cancel all of every "
+                    "configured symbol goes out by itself then"
+                )
+        return said
 
     async def _sweep_symbols(
         self, symbols: Sequence[str], reason: str, journaled: set[str]
@@ -2629,6 +2735,30 @@ class BinanceBroker(Broker):
         )
 
     async def open_orders(self) -> list[VenueOrder]:
+        """Binance's open orders, as the engine's cancel all and kill switch list them
+        (`engine/cancels.py`; this adapter's own listings, which may wait, are
+        `_open_orders`). While a 429's Retry-After runs longer than `CANCEL_WAIT_S`,
+        refused at once (`RateLimited`, saying until when): a read waits the
+        Retry-After out, and the report of a cancel all whose sweep the 429 held in
+        part (a symbol held, another failing otherwise: not a `CancelHeld`) sat it out
+        for its listing; the held cancels go out by themselves when it ends."""
+        wait_s = self.rest.usage.backoff_s()
+        if wait_s > CANCEL_WAIT_S:
+            raise RateLimited(
+                f"open orders at {self.source}: not asked: Binance's 429 Retry-After runs "
+                f"{math.ceil(wait_s)} s more (until {self._held_until()}; asking earlier "
+                "gets the IP banned), and the cancels it held go out by themselves then",
+                retry_after=wait_s,
+            )
+        return await self._open_orders()
+
+    def _held_until(self) -> str:
+        """When the running 429's Retry-After ends, in UTC as the desk's clock shows it
+        (`HH:MM:SS UTC`)."""
+        ends_s = self.rest.usage.retry_not_before_ns / 1e9
+        return f"{datetime.fromtimestamp(ends_s, UTC):%H:%M:%S} UTC"
+
+    async def _open_orders(self) -> list[VenueOrder]:
         found: list[VenueOrder] = []
         for body in await self.rest.open_orders():
             venue = translate.venue_order(body)
@@ -2946,7 +3076,7 @@ class BinanceBroker(Broker):
         unread: dict[str, str] = {}
         # Before the listing is read as the orders' totals.
         await self._learn_shares(unread=unread)
-        open_orders = await self.open_orders()
+        open_orders = await self._open_orders()
         await self._say_unseen()
         fills: list[Fill] = []
         followed = await self._followed()  # (a symbol Binance delisted is not asked)
@@ -3308,7 +3438,7 @@ class BinanceBroker(Broker):
         adapter follows (fills once, then the status), and the account."""
         sent = 0
         working = [o for o in self._orders.values() if not o.ended]
-        open_now = {v.client_order_id: v for v in await self.open_orders()}
+        open_now = {v.client_order_id: v for v in await self._open_orders()}
         symbols = {o.symbol for o in working} | set(self.symbols)
         for symbol in sorted(symbols):
             last = self._last_trade_id.get(symbol)

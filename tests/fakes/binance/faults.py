@@ -59,6 +59,10 @@ class Faults:
     # Requests to (path, symbol) answer HTTP status (Binance's -1007 JSON) until the
     # entry is removed: one symbol's queries failing while the others' answer.
     failing_symbols: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Requests of (method, path, symbol) answer this Binance error (a 429 or 418 with
+    # `Retry-After`: `retry_after_s`, `ban_s`), before the server acts on them, until the
+    # entry is removed: one symbol's cancel all refused while the others' go through.
+    symbol_errors: dict[tuple[str, str, str], BinanceError] = field(default_factory=dict)
     # The next `delayed_replies` REST answers go out `reply_delay_s` late (after acting).
     delayed_replies: int = 0
     reply_delay_s: float = 0.0

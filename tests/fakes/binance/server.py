@@ -465,6 +465,19 @@ class FakeBinance:
         else:
             self.faults.failing_symbols[(path, symbol)] = status
 
+    def refuse_symbol(
+        self, method: str, path: str, symbol: str, error: BinanceError | None
+    ) -> None:
+        """Requests of `method` `path` (`DELETE`, `/api/v3/openOrders`) for `symbol`
+        answer `error` (Binance's JSON with its HTTP status; a 429's `Retry-After` is
+        `faults.retry_after_s`, and no ban follows it) before the server acts on them,
+        until called again with None. The other symbols' are served as ever."""
+        key = (method, path, symbol)
+        if error is None:
+            self.faults.symbol_errors.pop(key, None)
+        else:
+            self.faults.symbol_errors[key] = error
+
     def delay_next_replies(self, seconds: float, count: int = 1) -> None:
         """The next `count` REST requests are acted on at once but answered `seconds` late
         (a slow link): a client with a shorter timeout gives up not knowing."""
@@ -690,6 +703,11 @@ class FakeBinance:
                 failing = self.faults.failing_symbols.get((request.path, params.get("symbol", "")))
                 if failing is not None:
                     return self._failure(failing)
+                refused = self.faults.symbol_errors.get(
+                    (request.method, request.path, params.get("symbol", ""))
+                )
+                if refused is not None:
+                    raise refused
                 if signed:
                     self._authenticate(request, params, raw)
                 reply = await handler(request, params)
