@@ -14,7 +14,16 @@ from .enums import (
 from .errors import OrderValidationError, ValidationIssue
 from .ids import minted_ms, new_client_order_id
 from .instrument import Instrument, InstrumentKind, PriceBand, instrument_key, split_key
-from .market import Book, BookLevel, Quote, ReferenceBasis, ReferencePrice, Trade, mid_of
+from .market import (
+    VENUE_TIME_UNKNOWN,
+    Book,
+    BookLevel,
+    Quote,
+    ReferenceBasis,
+    ReferencePrice,
+    Trade,
+    mid_of,
+)
 from .money import ZERO, Dec, plain, quantize_to_step, quantized, to_decimal
 from .orders import (
     TRANSITIONS,
@@ -32,6 +41,7 @@ from .portfolio import Balance, Position, adds_to_position
 __all__ = [
     "TERMINAL_STATUSES",
     "TRANSITIONS",
+    "VENUE_TIME_UNKNOWN",
     "ZERO",
     "ApplyResult",
     "Balance",

@@ -22,6 +22,13 @@ def mid_of(bid: Decimal | None, ask: Decimal | None) -> Decimal | None:
     return (bid + ask) / 2
 
 
+VENUE_TIME_UNKNOWN = 0
+"""A quote's `venue_ts_ns` when its data is not live and the venue gives no time it is
+of (IB's frozen data with no last-trade time: no trade since the close, FX): the epoch,
+older than any quote, so no reader takes it for fresh; a reader tells "age not known"
+from an age by it (the Quotes pane's `frz ?`)."""
+
+
 class Quote(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
@@ -32,6 +39,8 @@ class Quote(BaseModel):
     ask_size: Dec | None = None
     last: Dec | None = None
     venue_ts_ns: int | None = None
+    """None for live data (as old as its event); for delayed or frozen data the venue
+    time its prices are of, at the latest; `VENUE_TIME_UNKNOWN` where that is not known."""
 
     @property
     def mid(self) -> Decimal | None:

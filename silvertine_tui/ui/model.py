@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from enum import StrEnum
 from operator import itemgetter
 from typing import cast
 
-from ..domain import ConnectionState, OrderStatus, Quote
+from ..domain import VENUE_TIME_UNKNOWN, ConnectionState, OrderStatus, Quote
 from ..domain.seen import SeenIds
 from ..engine import FeedEntry
 from ..engine.anomalies import ENGINE_COMPONENT
@@ -118,14 +119,16 @@ class QuoteState:
     """When the last quote that gave a price came (`price`, timed as `ts_ns`): a crossed
     or one-sided quote leaves the mark as it was (`Quote.mark`), and the mark is as old
     as that quote."""
-    lag_ns: int = 0
+    lag_ns: int | None = 0
     """How old the quote already was when its broker published it, by the broker's own
     clock (its event's time less `Quote.venue_ts_ns`, never below 0): IB's delayed data
-    is 15 minutes old as it arrives, its frozen data as old as the last trade TWS has.
+    is 15 minutes old as it arrives, its frozen data as old as the last trade TWS has;
+    None where the venue gives no time (`VENUE_TIME_UNKNOWN`): its age is not known
+    (`age_s` infinite, `frz ?`; as the epoch it read `frz 20793d`).
     Measured on one clock, the publisher's: a desk on another host, whose clock is not
     this one's, adds it to the quote's age here (`age_s`) and reads it as old as it is,
     never older or newer by the two clocks' difference (`FeedModel.live_after`)."""
-    mark_lag_ns: int = 0
+    mark_lag_ns: int | None = 0
     """The same of the quote that gave the mark (`mark_ts_ns`)."""
     kind: str = ""
     """The kind of data its broker says the instrument's quotes are (IB's
@@ -162,6 +165,8 @@ class QuoteState:
         """How old the quote is at `now_s` (the desk clock, seconds): since it arrived
         here (read live), or since its event was published (read back at the start:
         `ts_ns`). A position's mark is as old (`Quote.mark`)."""
+        if self.lag_ns is None:
+            return math.inf
         return now_s - self.ts_ns / 1e9 + self.lag_ns / 1e9
 
     def mark_age_s(self, now_s: float) -> float | None:
@@ -170,6 +175,8 @@ class QuoteState:
         when none did."""
         if self.mark_ts_ns is None:
             return None
+        if self.mark_lag_ns is None:
+            return math.inf
         return now_s - self.mark_ts_ns / 1e9 + self.mark_lag_ns / 1e9
 
 
@@ -697,7 +704,9 @@ class FeedModel:
         key = quote.instrument
         ts = min(event.ts, int(self.clock() * 1e9)) if arrived is None else arrived
         venue_ts = quote.venue_ts_ns
-        lag = 0 if venue_ts is None else max(0, event.ts - venue_ts)
+        lag: int | None = 0 if venue_ts is None else max(0, event.ts - venue_ts)
+        if venue_ts == VENUE_TIME_UNKNOWN:
+            lag = None
         self.md_last_ns[event.source] = max(self.md_last_ns.get(event.source, 0), ts)
         state = self.quotes.get(key)
         if state is None:

@@ -19,7 +19,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from silvertine_tui.domain import ConnectionState, Quote
+from silvertine_tui.domain import VENUE_TIME_UNKNOWN, ConnectionState, Quote
 from silvertine_tui.events import Health, HealthEvent
 from silvertine_tui.ui.widgets.health import HealthPane
 from silvertine_tui.ui.widgets.positions import Positions
@@ -115,6 +115,36 @@ async def test_a_delayed_or_frozen_quote_says_so_in_80_columns(make_desk) -> Non
         await desk.broker.publish_quote(eth_quote(desk, desk.clock.ns() - 180 * MIN))
         await desk.next_second(pilot)
         assert "frz 3h" in row_text(desk, ETH)
+        await desk.session.close()
+
+
+async def test_a_frozen_quote_of_no_known_time_says_its_age_is_not_known(make_desk) -> None:
+    """IB's frozen data with no last-trade time carries `VENUE_TIME_UNKNOWN` (the epoch):
+    `frz ?` in Quotes, `old ?` on the mark, the ticket warns; it read `frz 20793d`."""
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        await desk.session.engine.submit(market_buy("st000000000000000932", ETH, "1.5"))
+        await desk.step(pilot, 2)
+        await publish_health(
+            desk, ConnectionState.LIVE, {"link:market": "LIVE", f"md_type:{ETH}": "frozen"}
+        )
+        await desk.broker.publish_quote(eth_quote(desk, VENUE_TIME_UNKNOWN))
+        await desk.next_second(pilot)
+        quotes = desk.app.screen.query_one(Watchlist)
+        said = row_text(desk, ETH)
+        assert "frz ?" in said, said
+        assert "d " not in quotes.get_cell(ETH, "spark").plain
+        assert quotes.get_cell(ETH, "bid").style == quotes.palette.stale
+        positions = desk.app.screen.query_one(Positions)
+        mark = positions.get_cell(ETH_ROW, "mark")
+        assert " old ?" in mark.plain, mark.plain
+        assert mark.style == positions.palette.stale
+        ticket = await open_buy_ticket(desk, pilot, ETH)
+        await desk.next_second(pilot)
+        preview = ticket.query_one("#t-preview", TextBlock).text.plain
+        assert "quote of an age not known: the market may have moved since" in preview, preview
         await desk.session.close()
 
 

@@ -72,17 +72,17 @@ async def test_a_frozen_quote_carries_the_time_of_the_last_trade() -> None:
         assert len(await said_frozen(d)) == 1
 
 
-async def test_a_frozen_quote_without_a_last_trade_is_stamped_when_it_arrived() -> None:
-    """No trade, no last trade time from TWS: the quote is of its arrival at the latest,
-    stamped so (never as live), and said frozen."""
+async def test_a_frozen_quote_without_a_last_trade_is_of_an_age_not_known() -> None:
+    """No trade, no last trade time from TWS: the quote's age is not known, stamped so
+    (the epoch: never as live, never as fresh; stamped at its arrival, the close's
+    prices read as a moment old), and said frozen."""
     async with FakeTws() as fake, desk(fake, connect=False, market_data_type="frozen") as d:
         await fake.set_quote("AAPL", "150.00", "150.05")
         fake.close_market(closed_hours_ago(1))
         await d.broker.connect()
         await d.broker.settle()
         [event] = await quote_events(d)
-        assert event.payload.venue_ts_ns is not None
-        assert 0 <= event.ts - event.payload.venue_ts_ns < 60 * NS
+        assert event.payload.venue_ts_ns == 0
         assert d.broker.health_state.extra[f"md_type:{AAPL}"] == "frozen"
         assert len(await said_frozen(d)) == 1
 
@@ -141,7 +141,8 @@ def test_a_stale_quote_is_never_stamped_later_than_it_can_be(
 ) -> None:
     """Whatever TWS says of the last trade's time (one in the future by a skewed clock
     too), a frozen or delayed quote is stamped at or before its arrival (15 minutes
-    before, delayed), and only live data goes unstamped."""
+    before, delayed; the epoch, frozen with no trade time: not known), and only live
+    data goes unstamped."""
     from silvertine_tui.brokers.ib.market import MarketData
 
     class Ticker:
@@ -162,6 +163,8 @@ def test_a_stale_quote_is_never_stamped_later_than_it_can_be(
     assert stamp <= latest
     if data_type in (2, 4) and last_trade_s is not None:
         assert stamp == min(last_trade_s * NS, latest)
+    elif data_type in (2, 4):
+        assert stamp == 0
     else:
         assert stamp == latest
     assert isinstance(Quote(instrument=AAPL, venue_ts_ns=stamp).venue_ts_ns, int)

@@ -152,6 +152,12 @@ class IBBroker(IBOrders, IBSession):
             new = execution.execId not in wrapper.fills
             before = self._execs_heard
             executed(req_id, contract, execution)
+            self.counted.heard(
+                execution.permId,
+                execution.execId,
+                _cum_qty(execution),
+                to_decimal(execution.shares),
+            )
             # Every execution ib_async keeps (live, replayed, of any order), in the
             # ledger the positions' average price is worked out from.
             fill = wrapper.fills.get(execution.execId)
@@ -396,7 +402,8 @@ class IBBroker(IBOrders, IBSession):
                 f"({kinds}: the last prices it had when the market closed, not the "
                 "market now), and so is the mark its quotes set, which the price "
                 "collar, the notional checks and the P&L use; its quotes carry the "
-                "venue time of the last trade TWS has"
+                "venue time of the last trade TWS has, or an age not known where TWS "
+                "gives no trade time"
             )
         for message in messages:
             await self.publish(
@@ -535,6 +542,8 @@ class IBBroker(IBOrders, IBSession):
             return
         if await self._correct(coid, ib_fill, live=live):
             return
+        if await self._held_ahead(coid, ib_fill):
+            return
         if live:
             await self.fees.wait_for(exec_id, self.cfg.commission_wait_s, self._inbox.next_answer)
         if exec_id in self.fees.journaled:
@@ -546,8 +555,48 @@ class IBBroker(IBOrders, IBSession):
             self.count_error("fee_pending")
         self.fees.journal(fill)
         self.ledger.touch([exec_id])
+        self.counted.settled(coid, execution.permId, self.fees.journaled)
         await self.publish_fill(fill)
         await self._average_moved(key)
+
+    async def _held_ahead(self, coid: str, ib_fill: Any) -> bool:
+        """Whether an execution not journaled yet is held already in what the desk took
+        from TWS before TWS reported it (`counted.py`): an adopted order's filled
+        quantity, or a position taken after a status that counted it. Held, it is
+        remembered as such (never a fill, never a missed one) and, for a position,
+        said: the order's fill is not in the journal."""
+        execution = ib_fill.execution
+        cum = _cum_qty(execution)
+        if self.counted.in_adoption(coid, cum):
+            log.info(
+                "ib.fill_in_adoption",
+                extra={"broker": self.source, "exec_id": execution.execId, "order": coid},
+            )
+        else:
+            owed = self.counted.owed_for(coid, cum)
+            if owed is None or not await self._taken_since(owed):
+                return False
+            self.count_error("fill_in_position")
+            log.warning(
+                "ib.fill_in_position",
+                extra={"broker": self.source, "exec_id": execution.execId, "order": coid},
+            )
+            await self._say(
+                coid,
+                LogLevel.WARNING,
+                f"execution {execution.execId} ({execution.side} "
+                f"{to_decimal(execution.shares)} at {to_decimal(execution.price)}) was "
+                f"reported after the desk took TWS's position for {owed.instrument}, which "
+                "holds it (TWS had counted the order filled before it reported the "
+                "execution): not journaled as a fill, so the position does not count it "
+                "twice; the order shows less filled than at IB, its fill and commission "
+                "are in TWS's trades",
+                0,
+            )
+        self.fees.remember_adopted(execution.execId)
+        self.ledger.touch([execution.execId])
+        self.counted.settled(coid, execution.permId, self.fees.journaled)
+        return True
 
     def _fill_of(self, ib_fill: Any, client_order_id: str, key: str) -> Fill:
         """An execution of ours as a fill, with its instrument and its commission as
@@ -985,15 +1034,27 @@ class IBBroker(IBOrders, IBSession):
             )
             if ids is None:
                 continue
-            self._last[venue.client_order_id] = (venue.status, venue.filled_qty)
+            coid = venue.client_order_id
+            self._last[coid] = (venue.status, venue.filled_qty)
+            # Its executions up to TWS's count when listed are in what was adopted,
+            # whenever TWS reports them (its orderStatus runs ahead of execDetails):
+            # by their `cumQty`, not by whether they were heard by now.
+            self.counted.adopt(coid, venue.filled_qty)
             for fill in list(self.ib.wrapper.fills.values()):
                 exec_id = fill.execution.execId
                 if fill.execution.permId != perm_id:
                     continue
+                cum = _cum_qty(fill.execution)
                 if exec_id in self._reconciled:
                     self.fees.remember_journaled(exec_id, with_fee=True)
-                else:
+                elif exec_id in self.fees.journaled:
+                    pass  # a fill of the journal's (read back at a restart)
+                elif cum <= 0 or self.counted.in_adoption(coid, cum):
                     self.fees.remember_adopted(exec_id)
+                else:
+                    # Made after the listing and heard before the order was followed
+                    # (left then as another's): a fill of the adopted order.
+                    self._enqueue(functools.partial(self._publish_exec, fill, live=False))
                 self.ledger.touch([exec_id])
 
     async def positions(self) -> list[Position]:
@@ -1028,6 +1089,7 @@ class IBBroker(IBOrders, IBSession):
         # Open orders first: an execution in what they say has filled is then in the
         # executions asked next (`follow_adopted` counts on it).
         open_now = tuple(await self.open_orders())
+        await self._note_counted_ahead()
         fills_ib = await self._request(
             "executions",
             lambda: self.ib.reqExecutionsAsync(ExecutionFilter(acctCode=self.account, time=when)),
@@ -1044,12 +1106,16 @@ class IBBroker(IBOrders, IBSession):
             )
             if own is not None and exec_id in self._exec_queued:
                 continue  # the adapter journals it (`_publish_exec`)
+            if exec_id in self.fees.adopted:
+                continue  # in what an adoption or a position taken holds: no fill
             coid = own or self._foreign_id(execution.orderRef, execution.permId)
             if await self._correct(coid, ib_fill, live=False):
                 continue  # (a correction is of a journaled fill, whatever its time)
             key = self._key_for(ib_fill.contract)
             if _not_after(execution, last.get(key)):
                 continue
+            if exec_id not in self.fees.journaled and await self._held_ahead(coid, ib_fill):
+                continue  # TWS counted it in what the desk took: "missed", it counted twice
             try:
                 fills[execution.execId] = self._fill_of(ib_fill, coid, key)
             except (ValueError, ArithmeticError) as exc:  # pydantic's ValidationError too
@@ -1065,6 +1131,43 @@ class IBBroker(IBOrders, IBSession):
             positions=tuple(await self.positions()),
             balances=tuple(await self.balances()),
         )
+
+    async def _note_counted_ahead(self) -> None:
+        """Orders TWS counts more filled than their executions heard (its count runs
+        ahead of execDetails, or the desk was away): working ones as just listed, ended
+        ones as ib_async took them from TWS's completed orders. The reconcile takes the
+        venue's position, which holds those executions, so each order is noted as
+        owed (`CountedAhead.owe`) with the journal's entry before the position is
+        taken. A catch-up notes the desk's own orders as it journals their counts; this
+        covers the others (an adopted order read back at a restart is followed only
+        after the reconcile, another program's order is never followed)."""
+        wrapper = self.ib.wrapper
+        trades: dict[int, Any] = {}
+        for trade in (*wrapper.trades.values(), *wrapper.permId2Trade.values()):
+            trades.setdefault(id(trade), trade)
+        ahead: list[tuple[str, Decimal, str]] = []
+        for trade in trades.values():
+            order = trade.order
+            if order.account and order.account != self.account:
+                continue
+            filled = to_decimal(trade.orderStatus.filled)
+            done = order.filledQuantity
+            if isinstance(done, float | int | Decimal) and 0 < done < UNSET_DOUBLE:
+                filled = max(filled, to_decimal(done))
+            perm_id = order.permId or trade.orderStatus.permId
+            coid = self._coid(perm_id, order.clientId, order.orderId, order.orderRef)
+            coid = coid or self._foreign_id(order.orderRef, perm_id)
+            if self.counted.accounted(coid, perm_id, filled):
+                continue
+            if not self.counted.owes(coid, filled):
+                ahead.append((coid, filled, self._key_for(trade.contract)))
+        if not ahead:
+            return
+        mark = await self._journal_mark()
+        if mark is None:
+            return
+        for coid, filled, key in ahead:
+            self.counted.owe(coid, filled, key, self.counted.mark_for(coid, mark))
 
     async def subscribe(
         self,
@@ -1091,6 +1194,14 @@ class IBBroker(IBOrders, IBSession):
 def _first_line(exc: Exception) -> str:
     lines = str(exc).splitlines()
     return f"{type(exc).__name__}: {' '.join(lines[:3])[:300]}"
+
+
+def _cum_qty(execution: Any) -> Decimal:
+    """IB's cumQty of an execution (the order's filled quantity with it); 0 unknown."""
+    cum = execution.cumQty
+    if not isinstance(cum, float | int | Decimal) or not 0 < cum < UNSET_DOUBLE:
+        return Decimal(0)
+    return to_decimal(cum)
 
 
 def _not_after(execution: Any, last: Fill | None) -> bool:

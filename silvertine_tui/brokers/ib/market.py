@@ -24,6 +24,11 @@ the market closed) is not published as live either: its quotes carry the time of
 last trade TWS has (tick 45, `ticker.lastTimestamp`; 88 delayed,
 `delayedLastTimestamp`), at the latest the time they arrived (15 minutes before it,
 delayed-frozen), and the Log says which instruments' quotes are frozen (`venue_time`).
+With no trade time from TWS (no trade since the close, or a contract TWS sends none
+for, such as FX: only bid and ask, whose ticks carry no time) their age is not known:
+stamped at the time they arrived, prices frozen for hours read as fresh. They carry
+`UNKNOWN_TIME` (0, the epoch) instead: older than any quote, never fresh, and a reader
+can tell "age not known" from an age.
 
 TWS's 10090 on a subscription ("Part of requested market data is not subscribed.
 Subscription-independent ticks are still active") is a partial subscription
@@ -37,7 +42,7 @@ from typing import Any
 
 from ib_async import IB, Contract
 
-from ...domain import Quote, ReferenceBasis, ReferencePrice
+from ...domain import VENUE_TIME_UNKNOWN, Quote, ReferenceBasis, ReferencePrice
 from .contracts import to_decimal
 
 # reqMarketDataType numbers, and what TWS answers in marketDataType per ticker.
@@ -50,6 +55,9 @@ DELAYED_TYPES = frozenset({3, 4})
 DELAYED_BY_NS = 15 * 60 * 1_000_000_000
 # The marketDataType of frozen data: the last prices TWS had when the market closed.
 FROZEN_TYPES = frozenset({2, 4})
+# The venue time of frozen data TWS gives no trade time for (`venue_time`): not known,
+# so not now. The epoch: a quote as old as can be, which no reader takes for fresh.
+UNKNOWN_TIME = VENUE_TIME_UNKNOWN
 
 
 # IB's "unset" double (Double.MAX_VALUE): no value, though a finite float.
@@ -261,7 +269,9 @@ class MarketData:
         Delayed data is `DELAYED_BY_NS` before `now_ns`. Frozen data (marketDataType 2
         or 4: the last prices TWS had when the market closed) is of the last trade TWS
         has (tick 45, `lastTimestamp`; 88 delayed, `delayedLastTimestamp`), at the
-        latest `now_ns` (`DELAYED_BY_NS` before it, delayed): never a live quote."""
+        latest `now_ns` (`DELAYED_BY_NS` before it, delayed): never a live quote. With
+        no trade time from TWS its time is not known: `UNKNOWN_TIME`, never `now_ns`
+        (the close's prices, hours old, read as fresh)."""
         kind = self.stale_kind(key)
         if kind is None:
             return None
@@ -276,7 +286,7 @@ class MarketData:
             if when is not None:
                 stamp: int = round(when.timestamp() * 1_000_000) * 1_000
                 return min(stamp, latest)
-        return latest
+        return UNKNOWN_TIME
 
     def note_delayed(self, key: str, kind: str | None) -> bool:
         """A quote of the key was published, delayed or frozen (`kind`, `stale_kind`)

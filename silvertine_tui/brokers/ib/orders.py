@@ -152,6 +152,16 @@ class IBOrders(IBState):
         venue = await self.query_order(coid)
         if venue is None or coid not in self._intent:
             return
+        reason = f"no answer to the {what}; TWS reports the order {venue.status}"
+        late = self._late_modifies.get(coid) if what == "modify" else None
+        if late is not None and venue.status.is_terminal:
+            del self._late_modifies[coid]  # ended: nothing of it works any more
+        elif late is not None:
+            if _takes(late, (venue.quantity, venue.limit_price, venue.stop_price)):
+                del self._late_modifies[coid]
+                reason = self._accepted_late()
+            else:
+                reason = self._still_late(venue.status)
         await self.publish_report(
             OrderUpdate(
                 client_order_id=coid,
@@ -162,8 +172,21 @@ class IBOrders(IBState):
                 quantity=venue.quantity,
                 limit_price=venue.limit_price,
                 stop_price=venue.stop_price,
-                reason=f"no answer to the {what}; TWS reports the order {venue.status}",
+                reason=reason,
             )
+        )
+
+    def _still_late(self, status: OrderStatus) -> str:
+        return (
+            f"no answer to the modify in {self.cfg.order_timeout_s:g} s; TWS reports the "
+            f"order {status} at its terms before the modify, which TWS may still take: "
+            "the desk shows it if TWS does"
+        )
+
+    def _accepted_late(self) -> str:
+        return (
+            "modify accepted late (TWS confirmed the desk's modify after the "
+            f"{self.cfg.order_timeout_s:g} s it was waited for)"
         )
 
     async def _restore(self, coid: str, reason: str) -> None:
@@ -440,6 +463,7 @@ class IBOrders(IBState):
 
     async def _modify(self, change: ModifyRequest) -> None:
         coid = change.client_order_id
+        self._late_modifies.pop(coid, None)  # this one's answer stands for TWS's terms
         trade = self._trade(coid)
         foreign = self._foreign_client(coid, trade)
         if trade is None or foreign:
@@ -479,9 +503,14 @@ class IBOrders(IBState):
                     order,
                 )
             except TimeoutError:
+                # TWS may take it still: its openOrder then is this modify, accepted late.
+                self._late_modifies[coid] = change
                 self._spawn(self._recheck(coid, "modify"), "recheck")
                 raise BrokerTimeout(
-                    f"no answer from TWS to the modify of {coid}; asking TWS for the order"
+                    f"the modify of {coid}: no answer from TWS in "
+                    f"{self.cfg.order_timeout_s:g} s, so whether TWS took it is not known "
+                    "(it may still). Check the order before changing it again: the desk "
+                    "shows TWS's word on it when it comes (TWS is being asked now)"
                 ) from None
             if outcome == "ack":
                 return
@@ -911,22 +940,29 @@ class IBOrders(IBState):
         if coid is None:
             return
         modify = self._modifying.get(coid)
-        if modify is not None and not modify.future.done() and modify.change is not None:
-            change = modify.change
-            quantity, limit, stop = terms
-            if (
-                change.quantity in (None, quantity)
-                and change.limit_price in (None, limit)
-                and change.stop_price in (None, stop)
-            ):
-                modify.future.set_result("ack")
-                # The desk's own modify, answered: said as ours. A change made in
-                # TWS's own window comes with no modify waiting: "changed at TWS" below.
-                await self._amend(coid, ids[0], terms, "modify accepted")
-                return
+        if (
+            modify is not None
+            and not modify.future.done()
+            and modify.change is not None
+            and _takes(modify.change, terms)
+        ):
+            modify.future.set_result("ack")
+            # The desk's own modify, answered: said as ours. A change made in TWS's own
+            # window comes with no modify waiting: "changed at TWS" below.
+            await self._amend(coid, ids[0], terms, "modify accepted")
+            return
         journaled = self._terms.get(coid)
         known = self.ids.get(coid)
         if journaled is None or known is None or known.status.is_terminal:
+            self._late_modifies.pop(coid, None)
+            return
+        late = self._late_modifies.get(coid)
+        if late is not None and _takes(late, terms):
+            # The desk's own modify TWS took after `order_timeout_s` (said then as "no
+            # answer"): ours, accepted late, not a change made in TWS's window.
+            del self._late_modifies[coid]
+            if terms != journaled:
+                await self._amend(coid, ids[0], terms, self._accepted_late())
             return
         changed = [
             f"{name} {old} -> {new}"
@@ -1009,6 +1045,10 @@ class IBOrders(IBState):
         reason = s["reason"] or ""
         if not inactive and turned and not status.is_terminal:
             reason = reason or "working again at IB (no longer inactive)"
+        if status.is_terminal:
+            self._late_modifies.pop(coid, None)
+        elif unanswered and not reason and coid in self._late_modifies:
+            reason = self._still_late(status)
         await self.publish_report(
             OrderUpdate(
                 client_order_id=coid,
@@ -1027,6 +1067,16 @@ class IBOrders(IBState):
             )
         else:
             self._inactive.discard(coid)
+
+
+def _takes(change: ModifyRequest, terms: tuple[Decimal | None, ...]) -> bool:
+    """Whether TWS's terms (quantity, limit, stop) are what `change` asked."""
+    quantity, limit, stop = terms
+    return (
+        change.quantity in (None, quantity)
+        and change.limit_price in (None, limit)
+        and change.stop_price in (None, stop)
+    )
 
 
 WORKING_AT_TWS = frozenset({IbOrderStatus.PreSubmitted, IbOrderStatus.Submitted})

@@ -36,6 +36,7 @@ from ...events import (
     ModifyRequest,
     OrderRequestEvent,
     OrderUpdateEvent,
+    ReconcileEvent,
 )
 from ..base import Broker, Clock
 from ..errors import (
@@ -46,6 +47,7 @@ from ..errors import (
 )
 from . import codes
 from .contracts import SameContract, key_of, to_decimal
+from .counted import TAKES, CountedAhead, JournalReading, Owed
 from .fees import CommissionBook
 from .identity import IdentityMap
 from .inbox import Inbox
@@ -113,6 +115,9 @@ class IBState(Broker):
         self._saw_326 = False
         self._id_refused: asyncio.Event | None = None  # set on 326 during a handshake
         self.fees = CommissionBook(clock)
+        # executions TWS counted (an adoption, a status ahead of its executions) before
+        # it reported them: not journaled again once what holds them was taken
+        self.counted = CountedAhead()
         # the session's executions by contract, for the positions' average price
         self.ledger = ExecutionLedger(config.account)
         # exec ids a reconcile reported: the journal holds them as fills after it
@@ -132,6 +137,10 @@ class IBState(Broker):
         self._tidy_queued = False
         self._placing: dict[str, Pending] = {}
         self._modifying: dict[str, Pending] = {}
+        # modifies TWS did not answer within `order_timeout_s`: TWS may still take one,
+        # and its openOrder then is the desk's modify accepted late, not a change made
+        # in TWS's window (`IBOrders._open_order`)
+        self._late_modifies: dict[str, ModifyRequest] = {}
         self._cancelling: dict[str, Pending] = {}
         self._last: dict[str, tuple[OrderStatus, Decimal]] = {}  # as TWS last reported
         self._intent: set[str] = set()  # last journaled: PENDING_CANCEL / _REPLACE
@@ -183,7 +192,61 @@ class IBState(Broker):
         # Remembered at once: a refused write is kept and written again (brokers/kept.py),
         # so TWS's next report of the same status is a duplicate, as it is once written.
         self._remember(update)
+        await self._note_ahead(update)
         await super().publish_report(update)
+
+    async def _note_ahead(self, update: OrderUpdate) -> None:
+        """A status that counts more of the order filled than its executions heard
+        (TWS's orderStatus ahead of execDetails) is noted with the journal's entry
+        before it (`CountedAhead.owe`): a position taken after it holds them."""
+        filled = update.filled_qty
+        ids = self.ids.get(update.client_order_id)
+        if filled is None or filled <= 0 or ids is None:
+            return
+        coid = update.client_order_id
+        if self.counted.accounted(coid, ids.perm_id, filled):
+            return
+        if self.counted.owes(coid, filled):
+            return
+        mark = await self._journal_mark()
+        if mark is not None:
+            self.counted.owe(coid, filled, ids.instrument, mark)
+
+    async def _journal_mark(self) -> str | None:
+        """The id of the journal's last entry ("0-0" when empty); None when the journal
+        cannot be read."""
+        stream = self.bus.layout.exec(self.name, self.account)
+        try:
+            last = await self.bus.read_last(stream, 1)
+        except Exception as exc:  # the bus's trouble is its own to say
+            log.warning("ib.journal_unread", extra={"broker": self.source, "error": str(exc)})
+            return None
+        return last[0].id if last else "0-0"
+
+    async def _taken_since(self, owed: Owed) -> bool:
+        """Whether the journal took the venue's position for the owed status's
+        instrument after the status (a reconcile's, or one settled from TWS's position
+        reports): that position holds the executions the status counted. The journal
+        is read once, from the oldest mark asked about on (`CountedAhead.scan`): each
+        entry is looked at once however many statuses ask."""
+        if owed.taken:
+            return True
+        scan = self.counted.scan
+        stream = self.bus.layout.exec(self.name, self.account)
+        try:
+            async for entry in self.bus.replay(stream, after=scan.start(owed.mark)):
+                event = entry.event
+                if (
+                    isinstance(event, ReconcileEvent)
+                    and event.payload.kind in TAKES
+                    and event.payload.venue_quantity is not None
+                ):
+                    scan.took(entry.id, event.payload.instrument)
+                scan.read(entry.id)
+        except Exception as exc:  # unread: journaled as a fill, as before
+            log.warning("ib.journal_unread", extra={"broker": self.source, "error": str(exc)})
+        owed.taken = scan.taken_after(owed.mark, owed.instrument)
+        return owed.taken
 
     def update_journaled(self, update: OrderUpdate) -> None:
         """The engine's reconcile ended an order, or took TWS's status or terms of it:
@@ -197,6 +260,8 @@ class IBState(Broker):
         `IdentityMap.finished_kept`): what else is kept of it goes too, so a desk that
         runs for weeks does not hold every order it ever placed."""
         self._last.pop(coid, None)
+        self._late_modifies.pop(coid, None)
+        self.counted.forget(coid)
         self._terms.pop(coid, None)
         self._intent.discard(coid)
         self._inactive.discard(coid)
@@ -331,24 +396,34 @@ class IBState(Broker):
             return
         self._journal_read = True
         stream = self.bus.layout.exec(self.name, self.account)
+        # What TWS counted before it reported it: an adopted order's count, a status
+        # journaled ahead of its executions (`counted.py`)
+        counted = JournalReading()
         async for entry in self.bus.replay(stream):
             event = entry.event
             if isinstance(event, OrderRequestEvent):
                 self.ids.add(event.payload.client_order_id, event.payload.instrument)
                 self._terms[event.payload.client_order_id] = terms_of(event.payload)
+                counted.request(event.payload.client_order_id, event.payload.instrument)
             elif isinstance(event, OrderUpdateEvent):
                 update = event.payload
-                if update.client_order_id not in self.ids:
-                    continue
-                self._remember(update)
-                if update.venue_order_id and update.venue_order_id.isdigit():
-                    self.ids.bind_perm(update.client_order_id, int(update.venue_order_id))
+                counted.update(update)
+                if update.client_order_id in self.ids:
+                    self._remember(update)
+                    if update.venue_order_id and update.venue_order_id.isdigit():
+                        self.ids.bind_perm(update.client_order_id, int(update.venue_order_id))
             elif isinstance(event, FillEvent):
                 self.fees.remember_fill(event.payload)
+                counted.fill(event.payload)
             elif isinstance(event, FeeCorrectionEvent):
                 self.fees.remember_fee(event.payload)
             elif isinstance(event, FillCorrectionEvent):
                 self.fees.remember_correction(event.payload)
+                counted.correction(event.payload)
+            elif isinstance(event, ReconcileEvent):
+                counted.reconcile(event.payload)
+            counted.entry(entry.id)
+        counted.into(self.counted)
         self.ledger.touch()  # the executions TWS replayed at connect are known now
 
     async def _job_failed(self, exc: Exception) -> None:

@@ -943,6 +943,11 @@ class MainScreen(Screen[None]):
                 elif isinstance(outcome, Failed) and outcome.error_kind == "ModifyTooLate":
                     # The order ended first (a fill crossed the change): not a fault.
                     self.notify(outcome.error, title="Modify came too late", severity="warning")
+                elif isinstance(outcome, Failed) and outcome.error_kind == "BrokerTimeout":
+                    # Sent, and no answer: the venue may still take it. Never "failed":
+                    # a trader who believes it changes the order again.
+                    said = failed_text(outcome.error, coid, "modify")
+                    self.notify(said, title="Modify sent, no answer yet", severity="error")
                 elif isinstance(outcome, Failed):
                     said = failed_text(outcome.error, coid, "modify")
                     self.notify(said, title="Modify failed", severity="error")

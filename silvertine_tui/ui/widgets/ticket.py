@@ -368,6 +368,8 @@ class Ticket(Vertical):
                 return ""
             if not math.isinf(quote_age):
                 return f"quote {age(quote_age)} old: the market may have moved since"
+            if quote.mark_ts_ns is not None:  # a price whose time the venue did not give
+                return "quote of an age not known: the market may have moved since"
         # No quote at all (a feed not there yet, a contract with no market data), or
         # none with a price: a price typed anywhere passes, the collar having no mark
         # to measure it from. Said, not refused (whether to refuse is the desk's rule).

@@ -77,6 +77,8 @@ class Faults:
     # live fills whose commission report first says "unset" (IB's max double), then
     # the real one follows
     commission_unset_first: int = 0
+    # live fills whose execDetails (and commission) wait for `release_executions`
+    executions_held: int = 0
     lost_order_answers: int = 0
     # kind -> how many of the next requests of that kind TWS silently ignores
     ignored: dict[str, int] = field(default_factory=lambda: defaultdict(int))

@@ -192,6 +192,11 @@ class FakeTws:
         # exec ids whose commission is held: TWS has not worked it out yet, so a
         # reqExecutions answer lists the execution without its commissionReport.
         self._commission_unknown: set[str] = set()
+        # executions TWS has not reported yet (`hold_next_executions`): their order's
+        # status and the position already hold them; execDetails and commissionReport
+        # are sent, and reqExecutions lists them, only from `release_executions()`
+        self._held_executions: list[tuple[int, list[list[Field]]]] = []
+        self._executions_unheard: set[str] = set()
         self.connects = 0
         self._server: asyncio.Server | None = None
         self._changed = asyncio.Event()
@@ -696,6 +701,25 @@ class FakeTws:
                 session.send(frame)
         await self._drain()
 
+    def hold_next_executions(self, times: int = 1) -> None:
+        """The next `times` live fills go out as their order's openOrder + orderStatus
+        (Filled, or Submitted with the filled quantity) and their position update, and
+        nothing more: TWS reports the execution itself (execDetails, commissionReport)
+        only on `release_executions()`, and until then reqExecutions does not list it.
+        TWS's orderStatus runs ahead of execDetails at IB."""
+        self.faults.executions_held += times
+
+    async def release_executions(self) -> None:
+        """Send the held executions (execDetails + commissionReport) to the sessions
+        their orders report to, and list them in reqExecutions answers from now on."""
+        held, self._held_executions = self._held_executions, []
+        self._executions_unheard.clear()
+        for client_id, frames in held:
+            for session in self._reported_to(client_id):
+                for frame in frames:
+                    session.send(frame)
+        await self._drain()
+
     def race_next_cancel(self, outcome: str = "fill") -> None:
         """The next cancel (a cancelOrder, or reqGlobalCancel: its first working order)
         loses a race: the moment before TWS takes it, the order ends by itself,
@@ -850,6 +874,12 @@ class FakeTws:
             self.faults.commission_unset_first -= 1
             self._held_commissions.append((execution.order.client_id, frames.pop()))
             frames.append(m.commission_report(execution, unset=True))
+        if self.faults.executions_held:
+            self.faults.executions_held -= 1
+            self._held_executions.append((execution.order.client_id, frames))
+            self._executions_unheard.add(execution.exec_id)
+            self._send_position(execution)
+            return
         positions_first = self.faults.positions_first > 0
         if positions_first:
             self.faults.positions_first -= 1
@@ -1265,7 +1295,7 @@ class FakeTws:
                 not sec_type or sec_type == order.spec.sec_type,
                 not side or side[:1] == order.ticket.action[:1],
             ]
-            if not all(checks):
+            if not all(checks) or execution.exec_id in self._executions_unheard:
                 continue
             for _ in range(copies):
                 session.send(m.exec_details(req_id, execution, self.account))
