@@ -18,6 +18,12 @@ width, dropping the least important first (the highest number; 0 is never droppe
 a pane never scrolls sideways and no header is cut. The fit is checked when rows come
 or go, when a value is wider than any before, on resize, and at `refit` (the screen
 calls it once a second). A table whose columns are all 0 shows every column.
+
+A column is as wide as the widest value its rows hold now (`columns.ColumnWidth`): it
+widens at once, and narrows back once its wide value has been gone for `NARROW_AFTER`
+refits (a figure moving between two widths with the market does not repaint the whole
+table with every quote), or at once when every row is drawn again anyway (the columns
+shown change, a resize, the columns wider than the pane).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ..format import shown
-from .columns import Column, column_index, fit_columns
+from .columns import NARROW_AFTER, Column, ColumnWidth, column_index, fit_columns
 from .scrolling import set_virtual_size
 
 HEADER_ROWS = 1
@@ -96,6 +102,8 @@ class LineTable(ScrollView, can_focus=True):
     rule whatever order the rows arrived in (the Quotes pane's, as brokers connect)."""
     PAD_LEFT: ClassVar[int] = 1  # one space before every cell: fifty symbols fit a half pane
     PAD_RIGHT: ClassVar[int] = 0
+    NARROW_AFTER: ClassVar[int] = NARROW_AFTER
+    """Refits (seconds) a column's values stay narrower than it before it narrows."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -105,7 +113,16 @@ class LineTable(ScrollView, can_focus=True):
         self._strips: dict[str, Strip] = {}
         self._header: Strip | None = None
         self._base: Style | None = None
-        self._widths = self._label_widths()
+        self._columns_width = [
+            ColumnWidth(
+                max(cell_len(c.label), c.width or 0, c.min_width),
+                c.width if c.width is not None else c.max_width,
+            )
+            for c in self.COLUMNS
+        ]
+        self._widths = [w.width for w in self._columns_width]
+        """Each column's width as drawn (its `ColumnWidth.width`)."""
+        self._refits = 0  # the clock columns narrow by (`refit`: once a second)
         self._shown: tuple[int, ...] = tuple(range(len(self.COLUMNS)))
         self._offsets: list[int] = []
         self._position: dict[int, int] = {}
@@ -161,6 +178,7 @@ class LineTable(ScrollView, can_focus=True):
         """Add new rows and change cells in place; refreshes only what changed."""
         fixed = [c.width is not None for c in self.COLUMNS]
         widths = self._widths
+        tracked = self._columns_width
         position = self._position
         changed_rows: list[tuple[str, tuple[Cell, ...], tuple[Cell, ...]]] = []
         first_new = len(self._keys)
@@ -173,8 +191,16 @@ class LineTable(ScrollView, can_focus=True):
             if old == new:
                 continue
             for col, found in enumerate(new):
-                if not fixed[col] and cell_len(found.text) > widths[col]:
-                    widths[col] = cell_len(found.text)
+                if fixed[col]:
+                    continue
+                column = tracked[col]
+                if old is not None:
+                    before = old[col].text
+                    if before == found.text:
+                        continue
+                    column.remove(cell_len(before))
+                if column.add(cell_len(found.text)):
+                    widths[col] = column.width
                     grew = True
                     widened = widened or col in position
             self._cells[key] = new
@@ -286,8 +312,12 @@ class LineTable(ScrollView, can_focus=True):
             return
         first = min(self._index[key] for key in gone)
         chosen = self.selected_key()
+        fixed = [c.width is not None for c in self.COLUMNS]
+        tracked = self._columns_width
         for key in gone:
-            del self._cells[key]
+            for col, found in enumerate(self._cells.pop(key)):
+                if not fixed[col]:
+                    tracked[col].remove(cell_len(found.text))
             self._strips.pop(key, None)
         self._keys = [key for key in self._keys if key not in gone]
         self._index = {key: i for i, key in enumerate(self._keys)}
@@ -307,7 +337,9 @@ class LineTable(ScrollView, can_focus=True):
         self._strips.clear()
         self.cursor_row = 0
         self.cursor_lost = False
-        self._widths = self._label_widths()
+        for column in self._columns_width:
+            column.clear()
+        self._widths = [w.width for w in self._columns_width]
         if not self._fit_columns():
             self._reshape()
 
@@ -325,55 +357,80 @@ class LineTable(ScrollView, can_focus=True):
         return width
 
     def column_widths(self) -> list[int]:
-        """Each column's rendered width (label or widest cell, plus padding)."""
+        """Each column's rendered width as its rows need it now (label or widest cell,
+        within its bounds, plus padding): what the fit is chosen by."""
         pad = self.PAD_LEFT + self.PAD_RIGHT
-        widths = []
-        for i, col in enumerate(self.COLUMNS):
-            if col.width is not None:
-                widths.append(max(col.width, cell_len(col.label)) + pad)
-                continue
-            widest = max((cell_len(cells[i].text) for cells in self._cells.values()), default=0)
-            widths.append(max(cell_len(col.label), col.min_width, widest) + pad)
-        return widths
+        return [column.needed + pad for column in self._columns_width]
 
     def _fit_columns(self) -> bool:
-        """Which columns fit; True when that changed (and every row was drawn again)."""
-        before = self.rebuilds
-        self._refit(restore=False)
-        return self.rebuilds != before
+        """Which columns fit; True when every row was drawn again (the columns shown
+        changed, or they narrowed to fit the pane)."""
+        return self._refit(restore=False)
 
     def refit(self) -> None:
-        """Show again the columns that fit now (the screen calls this once a second)."""
-        self._refit()
+        """Show again the columns that fit now, and narrow a column whose wide values
+        have been gone for `NARROW_AFTER` refits (the screen calls this once a second)."""
+        self._refits += 1
+        self._refit(tick=True)
 
     def _too_wide(self) -> bool:
-        """Whether the columns are wider than the table (choose them again). A column
-        keeps the width of the widest value it held since the columns were last chosen:
-        when values got narrower the table may be wider than its pane."""
+        """Whether the columns are wider than the table (choose them again, narrowed
+        to what the rows need now: `_refit`)."""
         return self._mounted and self._offsets[-1] > self._content_width()
 
-    def _refit(self, *, force: bool = False, restore: bool = True) -> None:
-        """Choose the columns that fit. Without `restore` a column may drop but none
-        comes back: an order passing through PENDING_NEW widens Status for a moment, and
-        the Type column went and came back with every order (the whole pane repainted,
-        many times a second); it comes back at the next `refit` (once a second), or
-        when the table is empty."""
+    def _refit(
+        self,
+        *,
+        force: bool = False,
+        restore: bool = True,
+        tick: bool = False,
+        settle: bool = False,
+    ) -> bool:
+        """Choose the columns that fit; True when every row was drawn again. Without
+        `restore` a column may drop but none comes back: an order passing through
+        PENDING_NEW widens Status for a moment, and the Type column went and came back
+        with every order (the whole pane repainted, many times a second); it comes back
+        at the next `refit` (once a second), or when the table is empty.
+
+        The columns shown chosen again, each is as wide as its rows need now. Else a
+        column narrows (`ColumnWidth`): with `tick` (`refit`) once its values have needed
+        less for `NARROW_AFTER` refits; at once with `settle` (a resize: every line is
+        drawn again anyway) or when the columns became wider than the pane (the last
+        one was cut: `paper/m` for `paper/main`). A table whose must-show columns alone
+        are wider than the pane stays wide: narrowed once for that, not at every
+        update (a figure moving between two widths would repaint it all each time)."""
         if not self._mounted:
-            return
+            return False
         available = self._content_width()
         if available <= 0 and not force:
-            return
+            return False
         shown = self._fit(available) if available > 0 else tuple(range(len(self.COLUMNS)))
-        overflow = self._offsets[-1] > available
+        overflow = 0 < available < self._offsets[-1]
         if not (restore or force or overflow or not self._cells or set(shown) <= set(self._shown)):
             shown = self._shown
-        # A table whose must-show columns alone are wider than the pane stays wide:
-        # choose again once for that, not on every update.
-        if shown != self._shown or force or (overflow and not self._overflowing):
+        columns = self._columns_width
+        if shown != self._shown or force:
             self.rebuilds += 1
             self._show_columns(shown)
-            overflow = self._offsets[-1] > available
-        self._overflowing = overflow
+            drawn = True
+        elif settle or (overflow and not self._overflowing):
+            drawn = self._narrow([column.settle() for column in columns])
+        elif tick:
+            drawn = self._narrow(
+                [column.tick(self._refits, self.NARROW_AFTER) for column in columns]
+            )
+        else:
+            drawn = False
+        self._overflowing = 0 < available < self._offsets[-1]
+        return drawn
+
+    def _narrow(self, narrowed: Sequence[bool]) -> bool:
+        """Columns narrowed (`narrowed[col]`): every row drawn again; True if any did."""
+        if not any(narrowed):
+            return False
+        self._widths = [column.width for column in self._columns_width]
+        self._reshape()
+        return True
 
     def _fit(self, available: int) -> tuple[int, ...]:
         return fit_columns(self.column_widths(), self.priorities(), available)
@@ -383,18 +440,12 @@ class LineTable(ScrollView, can_focus=True):
         its rows hold)."""
         return [c.priority for c in self.COLUMNS]
 
-    def _label_widths(self) -> list[int]:
-        return [max(cell_len(c.label), c.width or 0, c.min_width) for c in self.COLUMNS]
-
     def _show_columns(self, shown: tuple[int, ...]) -> None:
         """Show these columns, as wide as their widest cell now: every row drawn again."""
         self._shown = shown
-        widths = self._label_widths()
-        for cells in self._cells.values():
-            for col, found in enumerate(cells):
-                if self.COLUMNS[col].width is None:
-                    widths[col] = max(widths[col], cell_len(found.text))
-        self._widths = widths
+        for column in self._columns_width:
+            column.settle()
+        self._widths = [column.width for column in self._columns_width]
         self._reshape()
 
     def _reshape(self) -> None:
@@ -606,9 +657,12 @@ class LineTable(ScrollView, can_focus=True):
         self.reveal_cursor()
 
     def _resized(self) -> None:
-        """The table's size changed: the columns that fit it (before the cursor is
-        brought back into view)."""
-        self._refit()
+        """The table's size changed: the columns that fit it, as wide as the rows need
+        now (every line is drawn again anyway), before the cursor is brought back into
+        view. A pane hidden (one at a time at 80x24) kept the widths of what passed
+        while it was: shown again, its Mark column as wide as `old 1m10s` long after
+        the mark was fresh, and its Account cut to `paper/m`."""
+        self._refit(settle=True)
 
     def reveal_cursor(self) -> None:
         """Scroll the cursor's row into view, when it is on a row."""

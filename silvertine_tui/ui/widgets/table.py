@@ -5,7 +5,8 @@ Columns have priorities: the table shows the columns that fit its width, droppin
 least important first (the highest `priority` number; 0 is never dropped), so a pane
 never scrolls sideways and no header is cut. The fit is checked when rows come or go,
 when a value is wider than any before, and on resize (`LineTable`, which the Quotes
-pane is too).
+pane is too). A column is as wide as what its rows hold now: it narrows back a few
+seconds after a wide value has gone (`columns.ColumnWidth`).
 
 These were DataTables: each cell went through Rich's console, and a row added or
 removed laid the whole screen out; with orders coming and going ten times a second
