@@ -14,7 +14,7 @@ from typing import Any
 
 from silvertine_tui.brokers.ib import IBBroker
 from silvertine_tui.bus import BusOptions, EventBus, MemoryBus
-from silvertine_tui.config import IBBrokerConfig
+from silvertine_tui.config import IBBrokerConfig, PaperBrokerConfig, RiskConfig, Settings
 from silvertine_tui.domain import (
     ConnectionState,
     Fill,
@@ -60,6 +60,37 @@ def ib_config(fake: FakeTws | None, **overrides: Any) -> IBBrokerConfig:
     }
     fields.update(overrides)
     return IBBrokerConfig(**fields)
+
+
+def paper_and_ib(fake: FakeTws, *, risk: RiskConfig | None = None, **ib: Any) -> Settings:
+    """A UI test desk's settings: the quiet paper broker it starts on (no market run, no
+    latency) beside IB on the fake TWS (AAPL, the fast timings; `ib` overrides)."""
+    paper = PaperBrokerConfig(
+        name="paper",
+        account="main",
+        seed=7,
+        market={"autorun": False},
+        latency={"enabled": False},
+        symbols=["AAPL"],
+    )
+    fields: dict[str, Any] = {"name": "ib", "symbols": ["AAPL"], **FAST, **ib}
+    ib_config = IBBrokerConfig(account=fake.account, port=fake.port, **fields)
+    return Settings(brokers=[paper, ib_config], risk=risk or RiskConfig())
+
+
+def aapl_limit_buy(coid: str, account: str) -> OrderRequest:
+    """BUY 5 AAPL at IB, a GTC limit at 148.20 under the fake's 150.00 / 150.05: it rests."""
+    return OrderRequest(
+        client_order_id=coid,
+        broker="ib",
+        account=account,
+        instrument="AAPL.SMART",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=Decimal("5"),
+        limit_price=Decimal("148.20"),
+        tif=TimeInForce.GTC,
+    )
 
 
 def new_bus() -> MemoryBus:

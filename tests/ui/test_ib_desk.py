@@ -33,7 +33,7 @@ from silvertine_tui.ui.widgets.positions import Positions
 from silvertine_tui.ui.widgets.text import TextBlock
 from silvertine_tui.ui.widgets.ticket import Ticket
 from tests.fakes.tws import FakeTws
-from tests.support.ib import FAST
+from tests.support.ib import FAST, paper_and_ib
 from tests.unit.test_ib_adopted_orders import cancel_elsewhere
 from tests.unit.test_ib_cancel_everything import place_elsewhere
 
@@ -43,14 +43,7 @@ from .test_trading_keys import open_buy_ticket, type_into
 
 async def test_an_ib_order_trades_on_the_desk_beside_paper(make_desk) -> None:
     async with FakeTws() as fake:
-        paper = PaperBrokerConfig(
-            name="paper", account="main", seed=7, market={"autorun": False},
-            latency={"enabled": False}, symbols=["AAPL"],
-        )  # fmt: skip
-        ib = IBBrokerConfig(
-            name="ib", account=fake.account, port=fake.port, symbols=["AAPL"], **FAST
-        )
-        desk: Desk = make_desk(settings=Settings(brokers=[paper, ib]))
+        desk: Desk = make_desk(settings=paper_and_ib(fake))
         async with desk.app.run_test(size=(140, 40)) as pilot:
             await desk.start(pilot)
             engine = desk.session.engine
@@ -103,15 +96,8 @@ async def test_an_ib_order_trades_on_the_desk_beside_paper(make_desk) -> None:
 def ib_desk_settings(fake: FakeTws) -> Settings:
     """Paper beside IB, IB listing AAPL and the ES future. The notional limit is the
     trader's exposure limit (it counts a future's whole notional), raised for ES."""
-    paper = PaperBrokerConfig(
-        name="paper", account="main", seed=7, market={"autorun": False},
-        latency={"enabled": False}, symbols=["AAPL"],
-    )  # fmt: skip
-    ib = IBBrokerConfig(
-        name="ib", account=fake.account, port=fake.port, symbols=["AAPL", "ESZ6.CME"], **FAST
-    )
     risk = RiskConfig(symbols={"ESZ6.CME": RiskLimits(max_notional=Decimal(1_000_000))})
-    return Settings(brokers=[paper, ib], risk=risk)
+    return paper_and_ib(fake, risk=risk, symbols=["AAPL", "ESZ6.CME"])
 
 
 async def ib_quotes(desk: Desk, pilot: Pilot[None], fake: FakeTws) -> None:

@@ -10,19 +10,14 @@ from decimal import Decimal
 
 from textual.widgets import Input
 
-from silvertine_tui.config import IBBrokerConfig, PaperBrokerConfig, Settings
 from silvertine_tui.domain import (
     ConnectionState,
-    OrderRequest,
     OrderStatus,
-    OrderType,
-    Side,
-    TimeInForce,
 )
 from silvertine_tui.events import OrderUpdateEvent
 from silvertine_tui.ui.screens.modify import ModifyScreen
 from tests.fakes.tws import FakeTws
-from tests.support.ib import FAST
+from tests.support.ib import aapl_limit_buy, paper_and_ib
 
 from .conftest import Desk, until
 
@@ -30,25 +25,9 @@ COID = "stmxbg665r32j6p9l8aa"
 TITLE = "Modify sent, no answer yet"
 
 
-def ib_desk(fake: FakeTws) -> Settings:
-    paper = PaperBrokerConfig(
-        name="paper",
-        account="main",
-        seed=7,
-        market={"autorun": False},
-        latency={"enabled": False},
-        symbols=["AAPL"],
-    )
-    fast = {**FAST, "order_timeout_s": 0.3}
-    ib = IBBrokerConfig(
-        name="ib", account=fake.account, port=fake.port, symbols=["AAPL"], client_id=1, **fast
-    )
-    return Settings(brokers=[paper, ib])
-
-
 async def test_a_modify_tws_answers_late_is_sent_not_failed(make_desk) -> None:
     async with FakeTws() as fake:
-        desk: Desk = make_desk(settings=ib_desk(fake))
+        desk: Desk = make_desk(settings=paper_and_ib(fake, client_id=1, order_timeout_s=0.3))
         async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
             await desk.start(pilot)
             view = desk.session.projection
@@ -56,19 +35,7 @@ async def test_a_modify_tws_answers_late_is_sent_not_failed(make_desk) -> None:
             await fake.set_quote("AAPL", "150.00", "150.05")
             await until(pilot, "the AAPL quote", lambda: "AAPL.SMART" in desk.app.model.quotes)
             engine = desk.session.engine
-            await engine.submit(
-                OrderRequest(
-                    client_order_id=COID,
-                    broker="ib",
-                    account=fake.account,
-                    instrument="AAPL.SMART",
-                    side=Side.BUY,
-                    order_type=OrderType.LIMIT,
-                    quantity=Decimal("5"),
-                    limit_price=Decimal("148.20"),
-                    tif=TimeInForce.GTC,
-                )
-            )
+            await engine.submit(aapl_limit_buy(COID, fake.account))
             await until(
                 pilot,
                 "the order NEW",

@@ -8,25 +8,19 @@ the order once, short. The real IB adapter through ib_async against the fake TWS
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from textual.widgets import Input
 
 from silvertine_tui.brokers.ib import IBBroker
-from silvertine_tui.config import IBBrokerConfig, PaperBrokerConfig, Settings
+from silvertine_tui.config import Settings
 from silvertine_tui.domain import (
     ConnectionState,
-    OrderRequest,
     OrderStatus,
-    OrderType,
-    Side,
-    TimeInForce,
 )
 from silvertine_tui.ui.format import short_id
 from silvertine_tui.ui.screens.modify import ModifyScreen
 from silvertine_tui.ui.widgets.health import HealthPane
 from tests.fakes.tws import FakeTws
-from tests.support.ib import FAST
+from tests.support.ib import aapl_limit_buy, paper_and_ib
 
 from .conftest import Desk, until
 
@@ -34,24 +28,7 @@ COID = "stmxbg665r32j6p9l81r"
 
 
 def fallback_desk(fake: FakeTws) -> Settings:
-    paper = PaperBrokerConfig(
-        name="paper",
-        account="main",
-        seed=7,
-        market={"autorun": False},
-        latency={"enabled": False},
-        symbols=["AAPL"],
-    )
-    ib = IBBrokerConfig(
-        name="ib",
-        account=fake.account,
-        port=fake.port,
-        symbols=["AAPL"],
-        client_id=1,
-        client_id_fallbacks=[2],
-        **FAST,
-    )
-    return Settings(brokers=[paper, ib])
+    return paper_and_ib(fake, client_id=1, client_id_fallbacks=[2])
 
 
 async def test_on_a_fallback_client_id_health_says_it_and_the_modify_toast_says_why(
@@ -68,19 +45,7 @@ async def test_on_a_fallback_client_id_health_says_it_and_the_modify_toast_says_
             await fake.set_quote("AAPL", "150.00", "150.05")
             await until(pilot, "the AAPL quote", lambda: "AAPL.SMART" in desk.app.model.quotes)
             engine = desk.session.engine
-            await engine.submit(
-                OrderRequest(
-                    client_order_id=COID,
-                    broker="ib",
-                    account=fake.account,
-                    instrument="AAPL.SMART",
-                    side=Side.BUY,
-                    order_type=OrderType.LIMIT,
-                    quantity=Decimal("5"),
-                    limit_price=Decimal("148.20"),
-                    tif=TimeInForce.GTC,
-                )
-            )
+            await engine.submit(aapl_limit_buy(COID, fake.account))
 
             def status() -> OrderStatus | None:
                 found = engine.oms.get(COID)
