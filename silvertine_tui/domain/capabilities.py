@@ -50,6 +50,10 @@ class Capabilities(BaseModel):
     reduce_only_native: bool = False
     # A spot account holds assets, not signed positions: it cannot sell what it lacks.
     short_selling: bool = True
+    # The venue refuses a stop its market has already reached, judged on its last trade
+    # (Binance spot: -2010 "Order would trigger immediately."), rather than trigger it at
+    # once as the paper venue and TWS do: the ticket refuses it (`ui.orders.stop_through`).
+    stop_through_refused: bool = False
     market_data: frozenset[MarketDataKind] = frozenset({MarketDataKind.QUOTE})
 
     @property

@@ -276,6 +276,12 @@ class OrderUpdate(BaseModel):
     stop_price: Dec | None = None
     reason: str = ""
     venue_ts_ns: int | None = None
+    # True: the venue says the order's stop has triggered (a STOP works as a market
+    # order from then, a STOP_LIMIT as a limit at its limit; its stop can no longer
+    # change). None: not said by this report (every other report; journals written
+    # before the field, where the paper venue said it only in `reason`). None is left
+    # out on the wire, so only a trigger's report carries it.
+    triggered: bool | None = None
 
 
 class Fill(BaseModel):
@@ -457,6 +463,9 @@ class Order(BaseModel):
     # FILLED with fills owed, and the venue's position for its instrument taken since
     # (a reconcile): those fills are in it, and nothing is owed any more (`owed_qty`).
     owed_written_off: bool = False
+    # Its stop has triggered, as a venue's report said (`OrderUpdate.triggered`): it no
+    # longer waits for its stop, which cannot change any more.
+    triggered: bool = False
 
     @field_validator("fees", mode="before")
     @classmethod
@@ -516,6 +525,8 @@ class Order(BaseModel):
         order.venue_order_id = venue.venue_order_id
         order.filled_qty = venue.filled_qty
         order.avg_price = venue.avg_price
+        if venue.triggered:
+            order.triggered = True
         return order
 
     @classmethod
@@ -545,6 +556,7 @@ class Order(BaseModel):
                 "retired_venue_ids": set(),
                 "fee_corrected": set(),
                 "owed_written_off": False,
+                "triggered": False,
             },
         )
         set_fields_set(order, set(_REQUEST_FIELDS))
@@ -607,9 +619,12 @@ class Order(BaseModel):
         if not current and venue_id:
             self.venue_order_id = current = venue_id
         # A report of the status the order has that brings other terms (an order moved
-        # in place at the venue, as TWS does, or terms found on reconcile) amends it.
-        amends = new is status and bool(
-            _changed_terms(state, update.quantity, update.limit_price, update.stop_price)
+        # in place at the venue, as TWS does, or terms found on reconcile), or says its
+        # stop has triggered, amends it.
+        triggers = update.triggered is True and not state["triggered"]
+        amends = new is status and (
+            triggers
+            or bool(_changed_terms(state, update.quantity, update.limit_price, update.stop_price))
         )
         if new is status and new is not _S_PARTIALLY_FILLED and not replaced and not amends:
             return _R_DUPLICATE
@@ -637,6 +652,8 @@ class Order(BaseModel):
             self.stop_price = update.stop_price
         if update.reason:
             self.reason = update.reason
+        if triggers:
+            self.triggered = True
         if new is _S_FILLED and filled_qty < state["quantity"]:
             # The venue says filled but the fills have not arrived yet: the status moves,
             # the quantities wait for the fills (which carry the money).
@@ -777,6 +794,8 @@ class VenueOrder(BaseModel):
     stop_price: Dec | None = None
     status: OrderStatus = OrderStatus.NEW
     avg_price: Dec | None = None
+    # True: its stop has triggered (as `OrderUpdate.triggered`); None: not said.
+    triggered: bool | None = None
 
 
 def _smallest(instrument: Instrument, price: Decimal | None, *, by_quote: bool) -> str:

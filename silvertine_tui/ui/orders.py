@@ -16,6 +16,7 @@ from ..domain import (
     Instrument,
     OrderRequest,
     OrderType,
+    Quote,
     Side,
     TimeInForce,
     TradingState,
@@ -284,6 +285,9 @@ class Checked:
     instrument: Instrument | None
     problems: list[Problem] = field(default_factory=list)
     preview: Preview | None = None
+    # What the trader should know before sending but that does not stop the order (a
+    # stop already through the market at a venue that takes it: `stop_through`).
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -447,6 +451,110 @@ def order_text(request: OrderRequest, instrument: Instrument | None) -> str:
     return " ".join(parts)
 
 
+STOP_THROUGH = "stop_through"
+"""The rule of a stop (or take-profit) already through the market as it is sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Through:
+    """A stop's trigger already reached by the market: the price that reaches it and
+    what that price is (`ask`, `bid`, `last trade`, or the mark's basis)."""
+
+    price: Decimal
+    basis: str
+
+
+def _reaches(request: OrderRequest, price: Decimal) -> bool:
+    """Whether the market at `price` has reached `request`'s stop (a buy stop or a sell
+    take-profit at or below it, a sell stop or a buy take-profit at or above it)."""
+    assert request.stop_price is not None
+    if request.order_type.triggers_rising(request.side):
+        return price >= request.stop_price
+    return price <= request.stop_price
+
+
+def stop_through(
+    request: OrderRequest, quote: Quote | None, mark: Decimal | None, mark_basis: str = "mark"
+) -> Through | None:
+    """Where `request`'s stop would trigger the moment it arrives, as the paper venue
+    judges it: on the side that would execute it (a buy on the ask, a sell on the bid),
+    else, without that side, on the mark (a buy stop at or below the mid is below the
+    ask too: never said through when the side would not be). None: it waits, it has no
+    stop, or no price is known."""
+    if not request.order_type.has_stop_price or request.stop_price is None:
+        return None
+    side = None if quote is None else quote.ask if request.side is Side.BUY else quote.bid
+    if side is not None and side > 0:
+        basis = "ask" if request.side is Side.BUY else "bid"
+        return Through(side, basis) if _reaches(request, side) else None
+    if mark is not None and mark > 0 and _reaches(request, mark):
+        return Through(mark, mark_basis or "mark")
+    return None
+
+
+def stop_through_said(
+    request: OrderRequest,
+    instrument: Instrument,
+    quote: Quote | None,
+    through: Through | None,
+    refused_by: str | None = None,
+) -> tuple[Problem | None, Problem | None]:
+    """(refusal, warning) for a stop the market has already reached (`through`, from
+    `stop_through`). Refused where the venue refuses it (`refused_by`, the broker whose
+    capabilities say `stop_through_refused`: Binance spot; judged on its last trade
+    when the quote has one, else on `through`). The paper venue triggers one at once
+    on its best bid/ask (docs/paper-simulator.md, Stops), as TWS does. Where the venue's
+    last trade has not reached it but the side has, a warning that it may trigger at
+    once; elsewhere a warning of what it does at once. (None, None) for a stop that
+    waits."""
+    kind = request.order_type
+    if not kind.has_stop_price or request.stop_price is None:
+        return None, None
+    what = "take-profit" if kind in (OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT) else "stop"
+    rising = kind.triggers_rising(request.side)
+    where = "at or below" if rising else "at or above"
+    side = str(request.side).lower()
+
+    def said(at: Through) -> str:
+        price = instrument.price_text(at.price)
+        return f"a {side} {what} {where} the market ({at.basis} {price}) triggers at once"
+
+    venue = refused_by
+    if venue is not None:
+        last = quote.last if quote is not None and quote.last and quote.last > 0 else None
+        judged = through if last is None else Through(last, "last trade")
+        if judged is not None and _reaches(request, judged.price):
+            beyond = "above" if rising else "below"
+            return (
+                Problem(
+                    "stop_price",
+                    STOP_THROUGH,
+                    f"{said(judged)}, which {venue} refuses: a {side} {what} goes {beyond} "
+                    f"{instrument.price_text(judged.price)}",
+                ),
+                None,
+            )
+        if through is None or last is None:
+            return None, None
+        # The side has reached it, not the last trade the venue judges it on: it waits
+        # for a trade there, which may come at once.
+        return None, Problem(
+            "stop_price",
+            STOP_THROUGH,
+            f"the {through.basis} {instrument.price_text(through.price)} is already past "
+            f"this {side} {what}: {venue} triggers it on a trade there (last "
+            f"{instrument.price_text(last)}), which may come at once",
+        )
+    if through is None:
+        return None, None
+    if kind.market_on_trigger:
+        now = f"it {'buys' if request.side is Side.BUY else 'sells'} at the market now"
+    else:
+        assert request.limit_price is not None
+        now = f"it works as a limit at {instrument.price_text(request.limit_price)} now"
+    return None, Problem("stop_price", STOP_THROUGH, f"{said(through)}: {now}")
+
+
 def known_instruments(engine: DeskProjection) -> list[str]:
     return sorted({key for found in engine.instruments.values() for key in found})
 
@@ -460,9 +568,15 @@ def check(
         DEFAULT_FEE_RATE
     ),
     can_short: bool = True,
+    quote: Callable[[str], Quote | None] = lambda instrument: None,
 ) -> Checked:
     """`fee_rate(broker, instrument key)`: what the preview estimates the fee at (a
-    rate of the notional or a fee per unit; None: not known).
+    rate of the notional or a fee per unit; None: not known). `quote(instrument key)`:
+    its latest quote (None: none), against which a stop already through the market
+    is said (`stop_through`): a warning, or a refusal where the venue refuses it; the
+    preview prices a STOP or TAKE_PROFIT through the market at the market, not at its
+    stop (a buy STOP 0.1 stop 64,000 with the ask at 65,000 read `6,400.00 USDT at stop`
+    and filled at once at 64,997.82).
 
     Every rule the order breaks is listed, whatever else is wrong: what the desk or
     the broker refuses (the session not ready, the kill switch, an order path down)
@@ -544,9 +658,19 @@ def check(
     for issue in request.issues(instrument, market_price=market):
         problems.append(Problem(issue.field, issue.rule, issue.message))
     problems.extend(_beside(desk, risk_problems(engine.rules_check(request), request=request)))
-    preview = _preview(request, instrument, engine, market, fee_rate(broker, instrument.key))
+    latest = quote(instrument.key)
+    through = stop_through(request, latest, market, engine.mark_basis(instrument.key))
+    caps = engine.capabilities(broker)
+    refused_by = broker if caps is not None and caps.stop_through_refused else None
+    refused, warned = stop_through_said(request, instrument, latest, through, refused_by)
+    if refused is not None:
+        problems.append(refused)
+    preview = _preview(
+        request, instrument, engine, market, fee_rate(broker, instrument.key), through
+    )
     problems.extend(funds_problems(request, instrument, engine, preview, can_short=can_short))
-    return Checked(request, instrument, ranked(desk + problems, engine), preview)
+    warnings = [warned] if warned is not None else []
+    return Checked(request, instrument, ranked(desk + problems, engine), preview, warnings)
 
 
 DESK_RULES = ("trading_state", "journal_down", "order_path", "broker_not_live")
@@ -762,9 +886,15 @@ def _preview(
     engine: TicketContext,
     market: Decimal | None,
     fee_rate: FeeRate | None,
+    through: Through | None = None,
 ) -> Preview | None:
+    """The order's notional, fee and position after. At its limit; a STOP or
+    TAKE_PROFIT at its stop, unless the market is through it (`through`): it then
+    trades at once as a market order, priced where it triggers (the ask to buy)."""
     if request.limit_price is not None:
         price, basis = request.limit_price, "limit"
+    elif through is not None and request.order_type.market_on_trigger:
+        price, basis = through.price, through.basis
     elif request.stop_price is not None:
         price, basis = request.stop_price, "stop"
     elif market is not None:

@@ -226,6 +226,7 @@ class BinanceBroker(Broker):
             quote_quantity_market=True,
             cancel_all_native=True,
             short_selling=False,
+            stop_through_refused=True,  # -2010 "Order would trigger immediately."
             market_data=frozenset(
                 {MarketDataKind.QUOTE, MarketDataKind.BOOK, MarketDataKind.TRADE}
             ),

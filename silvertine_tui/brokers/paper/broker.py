@@ -883,7 +883,9 @@ class PaperBroker(Broker):
         status = OrderStatus.PARTIALLY_FILLED if known_qty > 0 else OrderStatus.NEW
         avg = average(known_value, known_qty, order.tick_places) if known_qty > 0 else None
 
-        def said(reason: str, ts_ns: int | None, **terms: Decimal | None) -> None:
+        def said(
+            reason: str, ts_ns: int | None, triggered: bool | None = None, **terms: Decimal | None
+        ) -> None:
             update = OrderUpdate(
                 client_order_id=order.client_order_id,
                 status=status,
@@ -892,6 +894,7 @@ class PaperBroker(Broker):
                 avg_price=avg,
                 reason=reason,
                 venue_ts_ns=ts_ns,
+                triggered=triggered,
                 **terms,
             )
             self._add_update(out, update)
@@ -905,7 +908,7 @@ class PaperBroker(Broker):
                 stop_price=order.stop_price,
             )
         if trigger:
-            said(lost.trigger, lost.trigger_ns)
+            said(lost.trigger, lost.trigger_ns, triggered=True)
 
     def _forget(self, order: SimOrder) -> None:
         """The venue archived `order`: nothing about it can be published again."""
@@ -930,6 +933,7 @@ class PaperBroker(Broker):
             stop_price=report.stop_price if replaced else None,
             reason=report.reason,
             venue_ts_ns=report.ts_ns,
+            triggered=True if report.kind is ReportKind.TRIGGERED else None,
         )
 
     def _fill(self, fill: SimFill) -> Fill:
@@ -987,6 +991,7 @@ class PaperBroker(Broker):
             stop_price=order.stop_price,
             status=order.status,
             avg_price=order.avg_price,
+            triggered=True if order.triggered else None,
         )
 
     # -- order entry ------------------------------------------------------------------

@@ -233,7 +233,7 @@ class _Replay:
             held.last_replace = update
             self.seq += 1
             held.seq = self.seq
-        if update.reason.startswith(TRIGGERED_REASON):
+        if update.triggered or update.reason.startswith(TRIGGERED_REASON):
             held.triggered = True
         self._maybe_finished(held, update.venue_ts_ns or event.ts)
 
@@ -291,7 +291,7 @@ class _Replay:
         held = _Held(
             order,
             event.ts,
-            triggered=event.payload.detail.endswith(TRIGGERED_REASON),
+            triggered=bool(venue.triggered) or event.payload.detail.endswith(TRIGGERED_REASON),
             seq=number or 0,
             prior_qty=venue.filled_qty,
             prior_value=venue.filled_qty * (venue.avg_price or ZERO),

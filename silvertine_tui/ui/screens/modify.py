@@ -12,7 +12,13 @@ buy of 5 typed up to 190 went at once, 36 times the limit a new ticket asks abov
 
 The fields are in the ticket's order, Qty then Price, and the dialog opens on Qty as
 the ticket does; tab stops at the last field (it wrapped to Qty: a price typed after a
-tab too many went in as the quantity), and the field with the keyboard is marked."""
+tab too many went in as the quantity), and the field with the keyboard is marked.
+
+A stop that has triggered (`Order.triggered`) waits for nothing any more, and no venue
+changes its stop: the Stop field is closed and a line under it says why (also when it
+triggers while the dialog is open; a stop typed meanwhile is dropped, said there). The
+dialog took a new Stop for a triggered STOP_LIMIT, and the venue refused it: `Modify
+failed: replace rejected: stop_price: the stop has already triggered`."""
 
 from __future__ import annotations
 
@@ -27,10 +33,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
-from ...domain import Instrument, OrderRequest, plain
+from ...domain import Instrument, Order, OrderRequest, plain
 from ...engine.projection import OrderView
 from ...engine.risk import RiskViolation, modified_request, modify_violations
-from ...events.summary import qty_text
+from ...events.summary import price_text, qty_text
 from ..focus import focus_now
 from ..format import NUMBER_KEYS, NotANumber, num, parse_decimal, short_id, shown
 from ..keymap import bindings, named_key
@@ -55,6 +61,20 @@ GROWTH_ASKS = Decimal(2)
 notional: the slips the desk has seen grow an order far more than that (5 typed up to
 190; a price typed into the Qty after a tab too many), and an order is often doubled on
 purpose. Under `confirm_notional` such a slip went unasked."""
+
+
+def triggered_text(order: Order, instrument: Instrument | None) -> str:
+    """What a triggered stop works as now, said where its Stop cannot change:
+    `64,000.00 has triggered: the order works as a limit at 64,900.00` ("" while its
+    stop waits, or for an order with none)."""
+    if not order.triggered or order.stop_price is None:
+        return ""
+    stop = price_text(order.stop_price, instrument)
+    if order.request.order_type.market_on_trigger or order.limit_price is None:
+        works = "as a market order"
+    else:
+        works = f"as a limit at {price_text(order.limit_price, instrument)}"
+    return f"{stop} has triggered: the order works {works}"
 
 
 def terms(view: OrderView) -> dict[str, Decimal | None]:
@@ -116,6 +136,12 @@ def check_change(
         if name == "quantity" and value <= order.filled_qty and not issues:
             what = f"{num(value)} must exceed the filled {num(order.filled_qty)}"
             problems.append(str(Problem("quantity", "filled", what)))
+        if name == "stop_price" and order.triggered:
+            # No venue changes a stop that has triggered (the paper venue: "the stop has
+            # already triggered"): said here, before anything is sent.
+            what = triggered_text(order, instrument)
+            fields = "Qty" if order.request.order_type.market_on_trigger else "Qty or Price"
+            problems.append(str(Problem(name, "triggered", f"{what}; change its {fields}")))
         values[name] = value
     if name_missing := [n for n in ("limit_price", "stop_price") if values.get(n) is not None]:
         for name in name_missing:
@@ -276,6 +302,11 @@ def meaning(
 
 
 class ModifyScreen(Dialog[Change | None]):
+    DEFAULT_CSS = """
+    #m-stop-note {
+        color: $text-muted;
+    }
+    """
     # enter sends: the fields' own key. Tab stops at the last field, shift+tab at the
     # first: Textual's wrap took a tab too many from the Price back to the Qty.
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -355,9 +386,13 @@ class ModifyScreen(Dialog[Change | None]):
                     _text(order.stop_price),
                     id="m-stop_price",
                     compact=True,
-                    disabled=not request.order_type.has_stop_price,
+                    disabled=not request.order_type.has_stop_price or order.triggered,
                     restrict=NUMBER_KEYS,
                 )
+            # Why the Stop is closed, once it has triggered.
+            note = Static(id="m-stop-note", markup=False)
+            note.display = False
+            yield note
             # What the change means, as it is typed: `notional 35,910.00 USD (was 945.00)`.
             yield Static(id="m-preview", markup=False)
             yield Static(id="m-problems", markup=False)
@@ -375,6 +410,7 @@ class ModifyScreen(Dialog[Change | None]):
         # On Qty, as the ticket opens: on the Price, a tab "to the price" wrapped to the
         # Qty, and the price typed next went in as the quantity.
         focus_now(self.query_one("#m-quantity", Input))
+        self._show_triggered("")
         self._show_meaning()
 
     # -- the fields and the keyboard -----------------------------------------------------
@@ -448,6 +484,7 @@ class ModifyScreen(Dialog[Change | None]):
                 field.disabled = True
             return
         moved = self._follow_terms(view)
+        self._follow_trigger(view)
         text = filled_text(view, self.instrument)
         filled.update(shown(f"{text}; changed meanwhile: {moved}" if moved else text))
         self._show_meaning()  # "was": the order as it stands now
@@ -470,6 +507,37 @@ class ModifyScreen(Dialog[Change | None]):
                 self._filled_with[name] = now
             moved.append(f"{LABELS[name]} {_text(now) or '-'}")
         return ", ".join(moved)
+
+    def _follow_trigger(self, view: OrderView) -> None:
+        """The order's stop triggered while the dialog was open: its Stop field closes
+        and goes back to the order's stop (a stop typed there could not be sent), and
+        the keyboard leaves it for the Price (else the Qty)."""
+        stop = self.query_one("#m-stop_price", Input)
+        if not view.order.triggered or stop.disabled:
+            return
+        typed = stop.value if self._is_typed("stop_price") else ""
+        with self.prevent(Input.Changed):
+            stop.value = _text(view.order.stop_price)
+        self._filled_with["stop_price"] = view.order.stop_price
+        self._typed.discard("stop_price")
+        if self.focused is stop:
+            price = self.query_one("#m-limit_price", Input)
+            focus_now(price if not price.disabled else self.query_one("#m-quantity", Input))
+        stop.disabled = True
+        self._show_triggered(typed)
+
+    def _show_triggered(self, typed: str) -> None:
+        """The line under the Stop of a triggered stop: why it cannot change (and the
+        stop typed that was dropped for it)."""
+        what = triggered_text(self.view.order, self.instrument)
+        note = self.query_one("#m-stop-note", Static)
+        note.display = bool(what)
+        if not what:
+            return
+        said = f"Stop {what}; it cannot change"
+        if typed.strip():
+            said += f" (the stop typed, {typed.strip()}, is not sent)"
+        note.update(shown(said, lines=True))
 
     def _check(self) -> tuple[Change | None, list[str]]:
         return check_change(
@@ -650,6 +718,7 @@ def _progress(view: OrderView) -> tuple[object, ...]:
         order.quantity,
         order.limit_price,
         order.stop_price,
+        order.triggered,
     )
 
 

@@ -20,6 +20,11 @@ A working order this desk cancelled whose cancel the journal has not shown yet (
 bus down: the venue's answer waits in memory; `CancelsSent`) reads `NEW cxl…`, in the
 warning colour and italic (not the journal's word), and the bottom line counts them,
 until the journal's PENDING_CANCEL or the order's end arrives.
+
+A stop whose trigger the venue reported (`Order.triggered`) says so in its Stop cell,
+`64,000.00 trg`, dimmed: it waits for nothing any more (a STOP_LIMIT works as a limit at
+its price) and its stop cannot change. A triggered STOP_LIMIT read `BUY 0.1 64,900.00
+64,000.00 NEW` as it had while waiting, with the ask at 65,000.
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ UNKNOWN_MARK = "?"
 CANCEL_SENT_MARK = " cxl…"
 """After the status of an order whose cancel this desk sent, the journal not yet
 showing it (`CancelsSent`)."""
+
+TRIGGERED_MARK = " trg"
+"""After the stop price of an order whose stop has triggered (`Order.triggered`)."""
 
 NOT_HEARD = "not heard from"
 """A broker with no status on the desk (no health event of it read yet)."""
@@ -206,7 +214,7 @@ class Blotter(KeyedTable):
             # The order's prices as it has them: never rounded onto the instrument's
             # tick (re-read coarser after a reconnect, it showed a price not sent).
             self.cell(price_text(order.limit_price, inst)),
-            self.cell(price_text(order.stop_price, inst)),
+            self.cell(*stop_cell(order, inst, p)),
             self.cell(
                 order.status.value
                 + (UNKNOWN_MARK if unknown else "")
@@ -276,6 +284,15 @@ class Blotter(KeyedTable):
         self.clear_rows()
         self.following = True
         self.view_version += 1
+
+
+def stop_cell(order: Order, inst: Instrument | None, p: Palette) -> tuple[str, Style | str]:
+    """The Stop cell's text and style: the stop as the order has it, marked and dimmed
+    once it has triggered (`64,000.00 trg`)."""
+    text = price_text(order.stop_price, inst)
+    if order.triggered and order.stop_price is not None:
+        return text + TRIGGERED_MARK, p.muted
+    return text, ""
 
 
 def order_qty_text(order: Order, inst: Instrument | None) -> str:

@@ -20,6 +20,7 @@ from ...domain import (
     OrderRequest,
     OrderStatus,
     OrderType,
+    Quote,
     Side,
     TimeInForce,
     TradingState,
@@ -268,6 +269,7 @@ class Ticket(Vertical):
             client_order_id=self.client_order_id,
             fee_rate=self.desk.fee_rate,
             can_short=self.desk.can_short(broker),
+            quote=self._latest_quote,
         )
         if self._unoffered is not None:
             problems = ranked([self._unoffered, *checked.problems], self.desk.ticket_context)
@@ -289,6 +291,11 @@ class Ticket(Vertical):
             self._status(f"{sent}; BUS DOWN: shown when the bus is back", "warn")
             self._sent_bus_down = sent
         return checked
+
+    def _latest_quote(self, instrument: str) -> Quote | None:
+        """The instrument's latest quote on the desk (a stop is judged against it)."""
+        state = self.desk.model.quotes.get(instrument)
+        return state.quote if state is not None else None
 
     def _with_not_shown(self, checked: Checked) -> Checked:
         """The preview says which orders sent from this ticket on its instrument and
@@ -319,9 +326,12 @@ class Ticket(Vertical):
             preview = Text(text, no_wrap=False)
         else:
             preview = Text("-", style="dim")
+        warn = getattr(self.app, "palette", DEFAULT_PALETTE).warn
+        for warning in checked.warnings:  # not a problem: the order goes as it is
+            preview.append(f"\n{warning}", style=warn)
         stale = self._stale_quote(checked)
         if stale:
-            preview.append(f"\n{stale}", style=getattr(self.app, "palette", DEFAULT_PALETTE).warn)
+            preview.append(f"\n{stale}", style=warn)
         # A Static update lays the screen out again: only when the text changed.
         self._update_if_changed("#t-preview", preview)
         # A send refused for the journal being down says why (the bus's words); the
@@ -708,6 +718,8 @@ class Ticket(Vertical):
                 f"Notional {num(notional, 2)} is above the confirmation limit {num(limit, 2)}."
             )
         body = " ".join(said) + "\n" + (checked.preview.text() if checked.preview else "")
+        for warning in checked.warnings:  # what the ticket warns of, said where it is sent
+            body += f"\n{warning}"
         stale = self._stale_quote(checked)
         if stale:  # what the preview says of the market, said where the order is confirmed
             body += f"\n{stale}"
