@@ -108,6 +108,9 @@ class BrokerTimeout(BrokerError):
 
 class RateLimited(BrokerError):
     retryable = True
+    # The adapter sends what was refused by itself once `retry_after` is over (a cancel
+    # it owes: Binance's `CancelHeld`). False: nothing is kept to send later (a ban).
+    owed = False
 
     def __init__(
         self, message: str, *, retry_after: float = 1.0, code: str | int | None = None

@@ -28,13 +28,20 @@ address) is `gone` only once the venue's open orders confirm it is no longer wor
 one the venue still lists, or that could not be checked, is reported still working
 with the reason.
 
-A cancel the venue's rate limit holds (`RateLimited` that is not `retryable`: the
-broker owes it and sends it by itself once the venue's Retry-After is over, as Binance's
+A cancel the venue's rate limit holds (`RateLimited` that is not `retryable` and is
+`owed`: the broker sends it by itself once the venue's Retry-After is over, as Binance's
 `CancelHeld`) is not tried again here; the order is reported still working, with when
 its cancel goes. A listing of the venue's open orders is a read, and reads wait the
 Retry-After out: after a cancel or a sweep the rate limit held, a listing is waited for
 no longer than `HELD_LISTING_WAIT_S`, and not asked again (the kill switch's report
 waited out each Retry-After).
+
+A cancel the venue's ban refuses (`RateLimited`, not `retryable`, not `owed`: Binance's
+418, an IP ban of minutes to days) was NOT sent and nothing sends it later: it is not
+tried again here either (each try is refused), and the order is reported working, with
+until when and what to do (cancel again then, or at the venue's own site or app). It
+was reported as held, "goes out by itself", which nothing did. After a sweep the ban
+refused, no order's own cancel is sent (each would be refused too).
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ import logging
 import math
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from ..brokers import Broker, NotConnected, OrderRejected, RateLimited, UnknownOrder
 from ..domain import Side
@@ -65,14 +73,27 @@ def _why(exc: BaseException) -> str:
 
 
 def _final(exc: Exception) -> bool:
-    """A refusal no retry changes, or a cancel the broker owes (module doc)."""
-    return (isinstance(exc, OrderRejected) and not exc.retryable) or _held(exc) is not None
+    """A refusal no retry changes, a cancel the broker owes, or one the venue's ban
+    refuses (module doc)."""
+    return (
+        (isinstance(exc, OrderRejected) and not exc.retryable)
+        or _held(exc) is not None
+        or _barred(exc) is not None
+    )
 
 
 def _held(exc: BaseException) -> float | None:
     """The seconds until a cancel the venue's rate limit holds goes out by itself (the
-    broker owes it: a `RateLimited` that is not `retryable`), or None."""
-    if isinstance(exc, RateLimited) and not exc.retryable:
+    broker owes it: a `RateLimited` that is not `retryable` and is `owed`), or None."""
+    if isinstance(exc, RateLimited) and not exc.retryable and exc.owed:
+        return exc.retry_after
+    return None
+
+
+def _barred(exc: BaseException) -> float | None:
+    """The seconds the venue's ban refuses every request for more (a `RateLimited` that
+    is neither `retryable` nor `owed`: nothing was sent, nothing goes later), or None."""
+    if isinstance(exc, RateLimited) and not exc.retryable and not exc.owed:
         return exc.retry_after
     return None
 
@@ -81,6 +102,17 @@ def _held_why(broker: Broker, seconds: float) -> str:
     return (
         f"{broker.source}'s rate limit holds its cancel: it goes out by itself in "
         f"{math.ceil(seconds)} s, once the venue's Retry-After is over"
+    )
+
+
+def _barred_why(broker: Broker, seconds: float) -> str:
+    """Why an order the venue's ban kept from its cancel still works, and what to do."""
+    until = f"{datetime.now(UTC) + timedelta(seconds=seconds):%H:%M:%S} UTC"
+    return (
+        f"its cancel was NOT sent: the venue bans {broker.source}'s IP for too many "
+        f"requests until {until} ({max(1, math.ceil(seconds))} s more), and nothing is "
+        f"sent by itself after; the order works: cancel it again after {until}, or at "
+        "the venue's own web site or app"
     )
 
 
@@ -342,34 +374,39 @@ async def cancel_on(
             return dataclasses.replace(report, problems=(*said, *report.problems))
         if known:
             # (a task of its own, as the listing is: the listing asks first)
-            swept, sweep_error, ask, held = await asyncio.ensure_future(_sweep(broker, reason))
+            swept, sweep_error, ask, stop = await asyncio.ensure_future(_sweep(broker, reason))
             listed = await _within(
-                broker, listing, HELD_LISTING_WAIT_S if held is not None else None, asked
+                broker, listing, HELD_LISTING_WAIT_S if stop is not None else None, asked
             )
         else:
             listed = await listing
             if not listed.targets and not listed.problem:
                 return CancelReport(what=what)  # nothing working here, as far as both know
-            swept, sweep_error, ask, held = await _sweep(broker, reason)
+            swept, sweep_error, ask, stop = await _sweep(broker, reason)
     finally:
         listing.cancel()  # only if this task was cancelled meanwhile
     targets = list(dict.fromkeys((*known, *listed.targets)))
     rest = [c for c in targets if c not in swept]
-    if held is not None:
-        # The broker owes its cancel-all: it goes out by itself once the venue's
-        # Retry-After is over. Each order's own cancel would be held too (and race it
-        # then), and the venue asked again would hold the report for the Retry-After.
+    if stop is not None:
+        # The broker owes its cancel-all (held: it goes out by itself once the venue's
+        # Retry-After is over), or the venue's ban refused it (nothing goes later).
+        # Each order's own cancel would be held or refused too (held, it would race
+        # the owed one then), and the venue asked again would hold the report for the
+        # Retry-After.
+        held = _held(stop)
+        seconds = held if held is not None else _barred(stop) or 0.0
+        why = _held_why(broker, seconds) if held is not None else _barred_why(broker, seconds)
         log.error(
-            "engine.cancel_all_held",
-            extra={"broker": broker.source, "still_working": rest, "retry_after_s": held},
+            "engine.cancel_all_held" if held is not None else "engine.cancel_all_banned",
+            extra={"broker": broker.source, "still_working": rest, "retry_after_s": seconds},
         )
         problems = [listed.problem] if listed.problem else []
         return CancelReport(
             cancelled=tuple(swept),
-            still_working=dict.fromkeys(rest, _held_why(broker, held)),
+            still_working=dict.fromkeys(rest, why),
             problems=tuple(problems),
             what=what,
-            held=True,
+            held=held is not None,
         )
     # What the sweep did not name may have ended by it all the same (IB names only the
     # orders it tracks: not one of another client id placed since the reconcile, whose
@@ -397,7 +434,7 @@ async def cancel_on(
     )
 
 
-async def _sweep(broker: Broker, reason: str) -> tuple[list[str], str, bool, float | None]:
+async def _sweep(broker: Broker, reason: str) -> tuple[list[str], str, bool, RateLimited | None]:
     """The broker's own cancel-all (no instrument): what it cancelled, why it failed
     ("" when it did not), and whether the venue is worth asking what is still open.
 
@@ -410,15 +447,16 @@ async def _sweep(broker: Broker, reason: str) -> tuple[list[str], str, bool, flo
     their own client of other client ids' orders it ended.
 
     The last: when the venue's rate limit held it (the broker sends it by itself once
-    the Retry-After is over: module doc), the seconds until then; else None."""
+    the Retry-After is over) or its ban refused it (nothing goes later: module doc),
+    that error; else None."""
     try:
         return await broker.cancel_all(reason=reason), "", True, None
     except Exception as exc:
         error = _why(exc)
         log.warning("engine.cancel_all_failed", extra={"broker": broker.source, "error": error})
-        held = _held(exc)
-        ask = held is None and not isinstance(exc, NotConnected) and broker.sendable(cancel=True)
-        return [], error, ask, held
+        stop = exc if isinstance(exc, RateLimited) and _final(exc) else None
+        ask = stop is None and not isinstance(exc, NotConnected) and broker.sendable(cancel=True)
+        return [], error, ask, stop
 
 
 async def cancel_ids(
@@ -455,7 +493,8 @@ async def cancel_ids(
                 unknown[cid] = str(result)
                 failed.pop(cid, None)
             elif isinstance(result, Exception):
-                failed[cid] = _why(result)
+                barred = _barred(result)
+                failed[cid] = _why(result) if barred is None else _barred_why(broker, barred)
                 (refused if _final(result) else retry).append(cid)
                 held = held or _held(result) is not None
                 log.warning(

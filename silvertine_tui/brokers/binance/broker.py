@@ -76,7 +76,7 @@ from ...domain import (
     VenueOrder,
     plain,
 )
-from ...events import ModifyRequest
+from ...events import ModifyRequest, ModifyRequestEvent, OrderUpdateEvent
 from ..base import Broker, Clock, JournalOrder, ReconcileReport
 from ..errors import (
     BrokerError,
@@ -90,7 +90,7 @@ from ..errors import (
     cancel_too_late,
 )
 from . import order_types, translate
-from .errors import CancelReplaceFailed, CredentialsRejected, InvalidSymbol
+from .errors import Banned, CancelReplaceFailed, CredentialsRejected, InvalidSymbol
 from .instruments import NotionalScope, dec, key_of, notional_scope, parse_symbol, symbol_of
 from .market import BadPayload, MarketStreams, last_of_ticker, reference_of_ticker
 from .orders import LOCAL_STEPS, Sizing, TrackedOrder
@@ -124,6 +124,9 @@ PAUSE_LOOK_S = 1.0
 # A cancel or sweep Binance's 429 held back goes this long after its Retry-After ends.
 OWED_MARGIN_S = 0.1
 HELD = "held by Binance's rate limit"
+# A cancel all's symbol (or listing) refused for Binance's 418 ban: nothing was sent,
+# and nothing is sent by itself when the ban ends (`BinanceBroker._banned_said`).
+BANNED = "NOT sent: Binance has banned this IP"
 PRICE_TTL_NS = 60 * 1_000_000_000
 # A symbol whose trades Binance did not answer in a reconcile (`_trades_unread`): the
 # reconcile is asked again after the first pause, doubling to the most, until read.
@@ -147,6 +150,11 @@ FINISHED_KEPT = 2_000
 # Beyond a request's receive window, for the clock offset to Binance and the delay of
 # the link: after both, Binance can no longer act on a request whose answer was lost.
 BEYOND_RECV_WINDOW_S = 5.0
+# The journal is read back for the last modify of an order met under a venue id it
+# never saw (`BinanceBroker._journal_modifies`): this many entries a read, this many
+# at most (a modify the desk stopped on is among its last entries).
+JOURNAL_PAGE = 500
+MODIFY_LOOKBACK = 5_000
 FUNDS_STEPS = frozenset(
     {
         OrderStatus.NEW,
@@ -322,6 +330,12 @@ class BinanceBroker(Broker):
         # Said once each (`_say_unseen`), shown in the health while they work.
         self._unseen_replaces: dict[str, tuple[str, str, Decimal]] = {}
         self._unseen_said: set[str] = set()
+        # Of those, the ones met since the last listing (`_carry`), with the journal's
+        # order: a modify of this desk whose answer the journal never got (the desk
+        # stopped first) or another program's replace; told apart by the journal's last
+        # modify (`_take_lost_modifies`), read once an order (`_modifies_read`).
+        self._replaced_unheard: dict[str, JournalOrder] = {}
+        self._modifies_read: set[str] = set()
         # Orders met on the user stream that this adapter neither placed nor holds:
         # the session is asked to reconcile (adopt them) this long after the first of a
         # burst (`_adopt_later`), and once for the burst.
@@ -684,6 +698,7 @@ class BinanceBroker(Broker):
         reason: str = "asked of Binance after a report this desk could not read",
         *,
         then: Callable[[VenueOrder], Awaitable[None]] | None = None,
+        why: str = "bad_report",
     ) -> None:
         """What an unreadable report carried, from Binance: the order's fills (myTrades,
         each once) and status (`_settle_order`), asked again while the query fails;
@@ -692,10 +707,13 @@ class BinanceBroker(Broker):
         does not follow (or none named): the session's reconcile (`announce_reconnect`)
         adopts it and its fills.
 
-        Not answered after `recover_tries` asks: counted (`_unresolved`), the session
-        reconciles the account (Binance's listing and trades: an order no longer open
-        ends with its fills), and the order is asked again every `recover_later_s`
-        while it is followed here and not ended, until Binance answers. Nothing else
+        Not answered after `recover_tries` asks: counted as `<why>_unresolved`
+        (`_unresolved`: `why` is what it is asked for: "bad_report", an unreadable
+        report; "cancel", a cancel Binance did not confirm; "settle", an order whose
+        fills could not be read), the session reconciles the account (Binance's
+        listing and trades: an order no longer open ends with its fills), and the
+        order is asked again every `recover_later_s` while it is followed here and not
+        ended, until Binance answers. Nothing else
         would ask: the "next reconnect" this waited for need never come (REST out alone
         brings none), and the order's status stayed unknown on the desk."""
         if order is None:
@@ -709,15 +727,16 @@ class BinanceBroker(Broker):
                 f"Binance did not answer {self.recover_tries} asks; the account is reconciled "
                 f"and the order asked again every {self.recover_later_s:g} s until Binance "
                 "answers",
+                why,
             )
             await self.announce_reconnect()
 
         async def ask() -> bool:
-            return await self._recover_once(asked, reason, then)
+            return await self._recover_once(asked, reason, then, why)
 
         if await self._keep_asking(order, ask, unresolved):
             log.info(
-                "binance.bad_report_resolved",
+                f"binance.{why}_resolved",
                 extra={"broker": self.source, "client_order_id": order.client_order_id},
             )
 
@@ -819,6 +838,7 @@ class BinanceBroker(Broker):
         order: TrackedOrder,
         reason: str,
         then: Callable[[VenueOrder], Awaitable[None]] | None,
+        why: str = "bad_report",
     ) -> bool:
         """One ask of `_recover_report`. True: done (the order settled from Binance, or
         Binance's answer unreadable too: given up, its fills published, the account
@@ -832,7 +852,10 @@ class BinanceBroker(Broker):
         except asyncio.CancelledError:
             raise
         except UNREADABLE as exc:
-            self._unresolved(order, f"{exc!r}; the account is reconciled")
+            # Binance's answer unreadable too: an unreadable report's recovery, or any
+            # other ask's answer (`bad_reply`), given up.
+            kind = why if why == "bad_report" else "bad_reply"
+            self._unresolved(order, f"{exc!r}; the account is reconciled", kind)
             if order.venue_order_id is not None:
                 await self._publish_trades_of(order, order.venue_order_id)
             await self.announce_reconnect()  # (an order no longer open ends there)
@@ -848,14 +871,17 @@ class BinanceBroker(Broker):
             )
         return False
 
-    def _unresolved(self, order: TrackedOrder, error: str) -> None:
+    def _unresolved(self, order: TrackedOrder, error: str, why: str = "bad_report") -> None:
         """`_recover_report` gave up its quick asks: what Binance holds of the order
         (its fills, its status) is not in the journal until the reconcile it asks for,
-        or a later ask, settles it. Counted, so the health pane shows it beside the
+        or a later ask, settles it. Counted as `<why>_unresolved` (the health pane's
+        errors: `cancel_unresolved` for a cancel Binance did not confirm, during a REST
+        outage; every ask was counted `bad_report_unresolved`, a name for unreadable
+        reports, though nothing was unreadable), so the health pane shows it beside the
         fault that started it, and logged."""
-        self.count_error("bad_report_unresolved")
+        self.count_error(f"{why}_unresolved")
         log.error(
-            "binance.bad_report_unresolved",
+            f"binance.{why}_unresolved",
             extra={
                 "broker": self.source,
                 "client_order_id": order.client_order_id,
@@ -1406,6 +1432,11 @@ class BinanceBroker(Broker):
         await self._publish_status(order, update, _ms(update))
 
     async def cancel(self, client_order_id: str, reason: str = "") -> None:
+        if self.rest.usage.banned_s() > 0:
+            # A ban this adapter knows: the "rest" link says so now (the health loop
+            # would a second later), and the cancel is refused before it is journaled
+            # (`_require_tradable`: nothing sent, nothing kept to send later).
+            await self._follow_ban()
         order = self._orders.get(client_order_id)
         # Ended by our own status, or, with none of ours (met only in Binance's listing
         # after a restart), by Binance's last word on it: nothing is sent.
@@ -1470,6 +1501,19 @@ class BinanceBroker(Broker):
                 retry_after=exc.retry_after,
                 code=exc.code,
             ) from exc
+        except Banned as exc:
+            # Binance's 418 (met by this cancel, or known: refused here): nothing was
+            # done at Binance, and nothing can be asked of it until the ban ends, which
+            # may be days away. The order works as it did: shown so at once (it read
+            # PENDING_CANCEL, and the engine's report said the cancel "goes out by
+            # itself", as for a 429's Retry-After). Not owed: a cancel sent by itself
+            # when the ban ends, hours later, would surprise; the trader is told to
+            # cancel again then, or at Binance's own web site or app.
+            await self._restore_status(order, None, f"cancel not sent: {exc}")
+            await self._follow_ban()
+            raise self._banned_said(
+                f"cancel of {client_order_id}", exc, "The order is still working."
+            ) from exc
         except BrokerError as exc:
             found = await self._order_after_failed_cancel(order, exc, "failed")
             if found is not None and found.status is OrderStatus.CANCELED:
@@ -1514,6 +1558,29 @@ class BinanceBroker(Broker):
         said.args = (text,)
         return said
 
+    def _banned_said(self, what: str, exc: Banned, works: str) -> Banned:
+        """`exc` (a `Banned`: not retried, not owed) saying that `what` was NOT sent,
+        what it leaves (`works`), until when Binance refuses this IP, and what to do."""
+        left = max(self.rest.usage.banned_s(), 0.0) or exc.retry_after
+        until = self._ban_until(left)
+        return Banned(
+            f"{what} at {self.source} was NOT sent: Binance has banned this IP for too "
+            f"many requests (HTTP 418) until {until} ({max(1, math.ceil(left))} s more), "
+            f"and nothing goes to Binance before then. {works} This desk does not send "
+            f"it by itself when the ban ends: cancel again after {until}, or now in "
+            "Binance's web site or app.",
+            retry_after=left,
+            code=exc.code,
+        )
+
+    def _ban_until(self, left_s: float | None = None) -> str:
+        """When Binance's 418 ban ends, in UTC as the desk's clock shows it."""
+        if left_s is None or self.rest.usage.banned_s() > 0:
+            ends_s = self.rest.usage.banned_until_ns / 1e9
+        else:
+            ends_s = self.clock() / 1e9 + left_s
+        return f"{datetime.fromtimestamp(ends_s, UTC):%H:%M:%S} UTC"
+
     def _owe(self, key: str, wait_s: float, send: Callable[[], Awaitable[bool]]) -> None:
         """A cancel (`cancel:<id>`) or a symbol's sweep (`sweep:<symbol>`) Binance's 429
         held back: sent by `send` once the Retry-After is over (about `wait_s`), once
@@ -1548,6 +1615,19 @@ class BinanceBroker(Broker):
                 await self.cancel(coid, "cancel held by Binance's rate limit, sent now")
             except CancelHeld:
                 return False
+            except (Banned, NotConnected) as exc:
+                # Not sent (a ban began meanwhile, or the order path is down): the
+                # cancel that was said to go out by itself did not.
+                log.warning(
+                    "binance.owed_cancel_not_sent",
+                    extra={"broker": self.source, "client_order_id": coid, "error": str(exc)},
+                )
+                await self._tell(
+                    f"the cancel of {coid} that Binance's rate limit held back could NOT be "
+                    f"sent when its Retry-After ended ({exc}); {coid} is still working: "
+                    "cancel it again, or in Binance's web site or app"
+                )
+                return True
             except Exception as exc:
                 log.warning(
                     "binance.owed_cancel_failed",
@@ -1579,6 +1659,13 @@ class BinanceBroker(Broker):
                 return True
             if why.startswith(HELD):
                 return False
+            if why.startswith(BANNED):
+                await self._tell(
+                    f"cancel all of {symbol} that Binance's rate limit held back could NOT "
+                    f"be sent when its Retry-After ended ({why}); its orders are still "
+                    "working: cancel them again, or in Binance's web site or app"
+                )
+                return True
             await self._tell(
                 f"cancel all of {symbol} that Binance's rate limit held back was sent and "
                 f"failed: {why}; its orders may still be working"
@@ -2265,10 +2352,11 @@ class BinanceBroker(Broker):
         coid = order.client_order_id
         if coid in checks or coid in self._cancel_checks:
             return  # (asked already: that one publishes what Binance holds)
+        why = "cancel" if checks is self._cancel_checks else "settle"
 
         async def settle() -> None:
             try:
-                await self._recover_report(order, reason, then=then)
+                await self._recover_report(order, reason, then=then, why=why)
             finally:
                 checks.discard(coid)
 
@@ -2500,7 +2588,14 @@ class BinanceBroker(Broker):
         beside a listing of the venue's open orders; the listing adds the symbols of
         the orders it does not follow (placed elsewhere), swept after it. Listed first,
         a venue slow to answer held every DELETE back behind the listing (the kill
-        switch's sweep waited a round trip, or three tries of 10 s at a hung venue)."""
+        switch's sweep waited a round trip, or three tries of 10 s at a hung venue).
+
+        Binance's 418 ban met on the way (or known already: refused before anything is
+        journaled, as `cancel`) sends nothing: the orders whose cancel was journaled
+        are shown working again, and a `Banned` (all that failed, failed so) says
+        until when, that nothing goes out by itself then, and what to do."""
+        if self.rest.usage.banned_s() > 0:
+            await self._follow_ban()  # (the "rest" link says it: refused below)
         self._require_tradable(cancel=True)
         followed = [
             order
@@ -2537,6 +2632,9 @@ class BinanceBroker(Broker):
                     listed = [
                         o for o in await listing if instrument is None or o.instrument == instrument
                     ]
+                except Banned as exc:
+                    failed["(listing)"] = f"{BANNED} ({exc})"
+                    listed = []
                 except BrokerError as exc:
                     failed["(listing)"] = f"could not list the open orders: {exc}"
                     listed = []
@@ -2579,6 +2677,11 @@ class BinanceBroker(Broker):
                 # kill switch neither sits the Retry-After out (its listing is a read)
                 # nor sends each order's cancel, held too, to race the owed sweep.
                 raise CancelHeld(message, retry_after=self.rest.usage.backoff_s())
+            if all(why.startswith(BANNED) for why in failed.values()):
+                # Nothing that failed was sent, nor is owed: said as a `Banned`, the
+                # engine's kill switch sends no order's own cancel (refused too) and
+                # says none goes out by itself.
+                raise Banned(message, retry_after=self.rest.usage.banned_s())
             raise BrokerError(message)
         return cancelled
 
@@ -2589,7 +2692,12 @@ class BinanceBroker(Broker):
         until when. Before, one list mixed both, each held one with the whole 429 text,
         and nothing said when the Retry-After ends."""
         held = [s for s, why in failed.items() if why.startswith(HELD)]
-        other = {s: why for s, why in failed.items() if not why.startswith(HELD)}
+        banned = [s for s, why in failed.items() if why.startswith(BANNED)]
+        other = {
+            s: why
+            for s, why in failed.items()
+            if not why.startswith(HELD) and not why.startswith(BANNED)
+        }
         said = f"cancel all at {self.source}: cancelled {len(cancelled)}"
         if other:
             symbols = [s for s in other if s != "(listing)"]
@@ -2614,6 +2722,28 @@ class BinanceBroker(Broker):
                     "; the open orders could not be listed: the cancel all of every "
                     "configured symbol goes out by itself then"
                 )
+        if banned:
+            left = max(1, math.ceil(self.rest.usage.banned_s()))
+            until = self._ban_until()
+            symbols = [s for s in banned if s != "(listing)"]
+            said += (
+                f"; NOT sent: Binance has banned this IP for too many requests (HTTP 418) "
+                f"until {until} ({left} s more)"
+            )
+            if symbols:
+                said += (
+                    f": the cancel all of {', '.join(symbols)} was not sent and their "
+                    "orders are still working"
+                )
+            if "(listing)" in banned:
+                said += (
+                    "; the open orders could not be listed: orders this desk does not "
+                    "follow may be working too"
+                )
+            said += (
+                "; nothing goes to Binance before then and nothing is sent by itself "
+                f"after: cancel again after {until}, or now in Binance's web site or app"
+            )
         return said
 
     async def _sweep_symbols(
@@ -2644,6 +2774,19 @@ class BinanceBroker(Broker):
                     f"{HELD} ({answer}): its cancel all goes out by "
                     f"itself in {math.ceil(answer.retry_after)} s; its orders work until then"
                 )
+                continue
+            if isinstance(answer, Banned):
+                # Nothing done at Binance: the orders whose cancel was journaled work
+                # as they did, shown so at once; nothing is owed (`_cancel`).
+                failed[symbol] = f"{BANNED} ({answer})"
+                for coid in sorted(journaled):
+                    order = self._orders.get(coid)
+                    if (
+                        order is not None
+                        and order.symbol == symbol
+                        and order.status is OrderStatus.PENDING_CANCEL
+                    ):
+                        await self._restore_status(order, None, f"cancel not sent: {answer}")
                 continue
             if isinstance(answer, BrokerError):
                 failed[symbol] = str(answer)
@@ -2760,12 +2903,186 @@ class BinanceBroker(Broker):
         return f"{datetime.fromtimestamp(ends_s, UTC):%H:%M:%S} UTC"
 
     async def _open_orders(self) -> list[VenueOrder]:
-        found: list[VenueOrder] = []
+        listed: list[tuple[VenueOrder, dict[str, Any]]] = []
         for body in await self.rest.open_orders():
             venue = translate.venue_order(body)
             self._track_venue(venue)
+            listed.append((venue, body))
+        taken: set[str] = set()
+        if self._replaced_unheard:
+            taken = await self._take_lost_modifies({v.client_order_id: b for v, b in listed})
+        found: list[VenueOrder] = []
+        for venue, _ in listed:
+            order = self._orders.get(venue.client_order_id)
+            if venue.client_order_id in taken and order is not None and order.ended:
+                continue  # its oversized replacement cancelled since Binance listed it
             found.append(self._venue_view(venue))
         return found
+
+    async def _take_lost_modifies(self, listed: Mapping[str, Mapping[str, Any]]) -> set[str]:
+        """The orders met in Binance's listing under a venue id the journal never saw
+        (`_carry`). One whose journal ends with a modify left unanswered (its request,
+        then PENDING_REPLACE and nothing else: the desk stopped before the answer was
+        read), and whose venue order Binance placed as that modify's replacement (its
+        terms, made while Binance could act on the request), is the modify's: it is
+        taken as a lost answer's replacement is (`_take_replacement`: the venue order
+        it retired carried with what the journal filled under it), and checked against
+        what it was sized from (`_check_sized`: an oversized replacement is cancelled,
+        counted and said). That record (`TrackedOrder.sizing`) lived in memory only, and
+        a restart left the oversized replacement working: 0.7 filled and 0.6 working,
+        1.3 could fill of the 1.0 asked. It is rebuilt from the journal: the quantity
+        asked (the modify's, else the order's), the venue orders it covers (the
+        journal's), and what it was sized from, the asked quantity less the
+        replacement's (this adapter sends what was asked less what had filled).
+        The others are said as replaced unseen (`_say_unseen`) when the journal holds
+        fills of them, as before. Returns the orders taken so."""
+        pending, self._replaced_unheard = self._replaced_unheard, {}
+        unread = sorted(c for c in pending if c not in self._modifies_read)
+        modifies: dict[str, tuple[ModifyRequest, int]] = {}
+        if unread:
+            try:
+                modifies = await self._journal_modifies(unread)
+            except Exception as exc:  # (the bus: asked again at the next listing)
+                log.warning(
+                    "binance.journal_modifies_unread",
+                    extra={"broker": self.source, "orders": unread, "error": describe(exc)},
+                )
+                self._replaced_unheard.update(pending)
+                return set()
+            self._modifies_read.update(unread)
+        taken: set[str] = set()
+        for coid, held in pending.items():
+            order = self._orders.get(coid)
+            if order is None or order.retired or order.venue_order_id == held.venue_order_id:
+                continue
+            found = modifies.get(coid)
+            body = listed.get(coid)
+            asked = (
+                self._lost_modify_asked(order, held, found[0], found[1], body)
+                if found is not None and body is not None
+                else None
+            )
+            if asked is not None and body is not None:
+                taken.add(coid)
+                await self._take_lost_modify(order, held, asked, body)
+            elif held.filled_qty > 0 and held.venue_order_id and order.venue_order_id:
+                self._unseen_replaces.setdefault(
+                    coid, (held.venue_order_id, order.venue_order_id, held.filled_qty)
+                )
+        return taken
+
+    async def _journal_modifies(self, coids: Sequence[str]) -> dict[str, tuple[ModifyRequest, int]]:
+        """Of `coids`, each one's last modify the journal holds unanswered (its request
+        and its time), read back from the end of this account's journal (at most
+        `MODIFY_LOOKBACK` entries): one followed by any status but PENDING_REPLACE was
+        answered (or refused, or cancelled meanwhile) and is not returned."""
+        stream = self.bus.layout.exec(self.name, self.account)
+        wanted = set(coids)
+        settled: set[str] = set()
+        found: dict[str, tuple[ModifyRequest, int]] = {}
+        before, read = "+", 0
+        while wanted and read < MODIFY_LOOKBACK:
+            entries = await self.bus.read_last(stream, count=JOURNAL_PAGE, before=before)
+            for entry in entries:  # newest first
+                event = entry.event
+                if isinstance(event, OrderUpdateEvent):
+                    coid = event.payload.client_order_id
+                    if coid in wanted and event.payload.status is not OrderStatus.PENDING_REPLACE:
+                        settled.add(coid)
+                elif isinstance(event, ModifyRequestEvent):
+                    coid = event.payload.client_order_id
+                    if coid in wanted:
+                        wanted.discard(coid)
+                        if coid not in settled:
+                            found[coid] = (event.payload, event.ts)
+            read += len(entries)
+            if len(entries) < JOURNAL_PAGE:
+                break
+            before = entries[-1].id
+        return found
+
+    def _lost_modify_asked(
+        self,
+        order: TrackedOrder,
+        held: JournalOrder,
+        change: ModifyRequest,
+        asked_ns: int,
+        body: Mapping[str, Any],
+    ) -> Decimal | None:
+        """The quantity the trader asked for in all, when Binance's venue order (`order`
+        as listed, `body`) is the replacement of `change` (the journal's last modify,
+        unanswered, asked at `asked_ns`): its terms are the modify's, it is no larger
+        than asked, and Binance made it while it could act on the request. None: it is
+        not (another program's replace, or a change the journal settled)."""
+        asked = change.quantity if change.quantity is not None else held.quantity
+        placed = order.quantity
+        if not 0 < placed <= asked:
+            return None
+        if change.limit_price is not None and order.limit_price != change.limit_price:
+            return None
+        if change.stop_price is not None and order.stop_price != change.stop_price:
+            return None
+        try:
+            made_ms = int(body["time"]) - self.rest.usage.offset_ms
+        except (KeyError, TypeError, ValueError):
+            return None
+        sent_ms = asked_ns // 1_000_000
+        earliest = sent_ms - BEYOND_RECV_WINDOW_S * 1000
+        latest = sent_ms + self.unknown_order_window_s * 1000
+        if not earliest <= made_ms <= latest:
+            return None
+        return asked
+
+    async def _take_lost_modify(
+        self,
+        order: TrackedOrder,
+        held: JournalOrder,
+        asked: Decimal,
+        body: Mapping[str, Any],
+    ) -> None:
+        """`order`'s listed venue order is the replacement of the journal's modify left
+        unanswered (`_take_lost_modifies`): taken, then checked."""
+        coid = order.client_order_id
+        old_id = held.venue_order_id or ""
+        placed = order.quantity
+        log.warning(
+            "binance.lost_modify_taken",
+            extra={
+                "broker": self.source,
+                "client_order_id": coid,
+                "venue_order_id": order.venue_order_id,
+                "retired_venue_order_id": old_id,
+                "asked": plain(asked),
+                "placed": plain(placed),
+            },
+        )
+        # The journal's order with the venue order the modify retired among the
+        # retired ones: carried as any replaced order met in the listing (`_carry`).
+        self._carry(
+            order,
+            dataclasses.replace(
+                held,
+                venue_order_id=order.venue_order_id,
+                retired_venue_ids=held.retired_venue_ids | {old_id},
+            ),
+        )
+        order.sizing = Sizing(
+            old_id, frozenset(order.retired), asked - placed, asked, in_flight=False
+        )
+        # As the journal holds it: PENDING_REPLACE on the retired venue order.
+        order.status = OrderStatus.PENDING_REPLACE
+        order.venue_status = None
+        order.published_venue_id = old_id
+        order.replacing = True
+        if not await self._take_replacement(
+            order,
+            body,
+            reason="the modify's answer was lost when the desk stopped; Binance works the "
+            "changed order",
+        ):
+            self._check_sized_later(order)  # (its fills asked again first)
+            return
+        await self._check_sized(order)
 
     async def _resolved(
         self, client_order_id: str, venue: VenueOrder | None, past_window: bool
@@ -2915,17 +3232,15 @@ class BinanceBroker(Broker):
                 and held.venue_order_id
                 and order.venue_order_id
                 and order.venue_order_id not in held.retired_venue_ids
-                and held.filled_qty > 0
             ):
-                # Replaced where the journal did not see it (another program's
-                # cancelReplace under this client order id, or a modify whose answer
-                # the journal never got): which venue orders lie between, and what
-                # filled under each, only Binance's order history tells (not asked):
-                # nothing is carried on a guess, and it is said (`_say_unseen`).
-                self._unseen_replaces.setdefault(
-                    order.client_order_id,
-                    (held.venue_order_id, order.venue_order_id, held.filled_qty),
-                )
+                # Replaced where the journal did not see it: a modify of this desk's
+                # whose answer the journal never got (the desk stopped first: its
+                # replacement is taken and checked, `_take_lost_modifies`), or another
+                # program's cancelReplace under this client order id: which venue
+                # orders lie between, and what filled under each, only Binance's order
+                # history tells (not asked): nothing is carried on a guess, and it is
+                # said (`_say_unseen`).
+                self._replaced_unheard[order.client_order_id] = held
             return  # replaced in this run (it knows), or again since (the venue's)
         if not _share_known(held):
             return  # until Binance has said (`_learn_shares`): nothing on a guess
@@ -3624,8 +3939,9 @@ class BinanceBroker(Broker):
             await self.set_link(
                 "rest",
                 ConnectionState.DEGRADED,
-                f"Binance banned this IP (HTTP 418) for {math.ceil(left)} s more: orders and "
-                "queries are refused until then",
+                f"Binance banned this IP (HTTP 418) for {math.ceil(left)} s more, until "
+                f"{self._ban_until()}: orders, cancels and queries are refused until then "
+                "and none is sent by itself after",
             )
         elif link.state is ConnectionState.DEGRADED and "banned" in link.detail:
             await self.set_link("rest", ConnectionState.LIVE, "the ban is over")

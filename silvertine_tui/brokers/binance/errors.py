@@ -77,9 +77,12 @@ class ClockOutOfSync(BrokerError):
 
 class Banned(RateLimited):
     """HTTP 418: Binance banned this IP. Waiting inside a call would not help (bans run
-    from minutes to days), so it is not retried; calls are refused until it ends."""
+    from minutes to days), so it is not retried; calls are refused until it ends, and
+    nothing refused is kept to send after it (`owed` False): a cancel sent by itself
+    hours or days later would surprise the trader, who is told to send it again."""
 
     retryable = False
+    owed = False
 
 
 class FilterFailure(OrderRejected):

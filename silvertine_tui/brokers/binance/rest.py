@@ -101,6 +101,7 @@ class CancelHeld(RateLimited):
     it when the Retry-After is over."""
 
     retryable = False
+    owed = True
 
 
 class CallKind(Enum):

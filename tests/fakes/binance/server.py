@@ -350,6 +350,13 @@ class FakeBinance:
         self.faults.retry_after_s = retry_after
         self.faults.ban_s = ban
 
+    def ban(self, seconds: float) -> None:
+        """This IP is banned from now for `seconds` (another program on it ignored a
+        429): every REST request answers HTTP 418 -1003 with `Retry-After` (the seconds,
+        rounded up) and "IP banned until <ms>", acting on nothing."""
+        self.faults.ban_s = seconds
+        self.faults.banned_until = time.monotonic() + seconds
+
     def reject_next_order(self, code: int = -2010, msg: str = INSUFFICIENT) -> None:
         self.faults.order_rejections.append(BinanceError(code, msg))
 
@@ -718,7 +725,7 @@ class FakeBinance:
                 if error.status in (418, 429):
                     headers["Retry-After"] = str(
                         math.ceil(
-                            self.faults.ban_s if error.status == 418 else self.faults.retry_after_s
+                            self._ban_left() if error.status == 418 else self.faults.retry_after_s
                         )
                     )
                 return web.json_response(error.body(), status=error.status, headers=headers)
@@ -822,8 +829,13 @@ class FakeBinance:
                 status=429,
             )
 
+    def _ban_left(self) -> float:
+        """Seconds left of the running ban (`ban_s` when none runs: a 418 armed alone)."""
+        left = self.faults.banned_until - time.monotonic()
+        return left if left > 0 else self.faults.ban_s
+
     def _ban_message(self) -> str:
-        until = self.server_time() + int(self.faults.ban_s * 1000)
+        until = self.server_time() + int(self._ban_left() * 1000)
         return (
             f"Way too much request weight used; IP banned until {until}. Please use WebSocket "
             "Streams for live updates to avoid bans."

@@ -78,7 +78,7 @@ async def test_the_pending_cancel_resolves_by_itself_once_rest_answers_again(
     async with cancelled_unanswered(outage) as (s, _):
         # The quick asks give up while REST is out.
         await until(
-            lambda: s.broker.health_state.errors["bad_report_unresolved"] >= 1,
+            lambda: s.broker.health_state.errors["cancel_unresolved"] >= 1,
             10.0,
             "the quick asks to give up",
         )
