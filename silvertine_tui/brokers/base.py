@@ -143,6 +143,17 @@ class ReconcileReport(BaseModel):
     fills: tuple[Fill, ...] = Field(default=(), description="fills since the asked time")
     positions: tuple[Position, ...] = ()
     balances: tuple[Balance, ...] = ()
+    ended_orders: tuple[VenueOrder, ...] = Field(
+        default=(),
+        description="orders the journal holds working (`journal_working`) that the venue "
+        "lists as ended (IB's completed orders): how each ended, the venue's word",
+    )
+    ends_unknown: tuple[str, ...] = Field(
+        default=(),
+        description="client order ids of the journal's working orders not open at the "
+        "venue whose end could not be asked now (its listing of ended orders failed): "
+        "left as they are, asked again at the next reconcile",
+    )
 
 
 @dataclass(slots=True)

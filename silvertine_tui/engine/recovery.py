@@ -544,6 +544,61 @@ async def _recover(
 # -- reconciliation -------------------------------------------------------------------
 
 
+END_NOT_LISTED = (
+    "no longer open at the venue (found on reconcile), which does not list how it ended: "
+    "no fill of it is known, so it ends cancelled here; if it may have filled, check it "
+    "at the venue (the position is taken from the venue)"
+)
+"""Why a working order the venue neither lists open nor as ended is ended CANCELED:
+nothing else is known of it (a terminal status is for good, and the state machine has
+no word for an end not known), and the words say so."""
+
+END_UNREAD = (
+    "not open at the venue, which could not be asked how it ended (its listing of ended "
+    "orders failed): left as it is, not taken for cancelled; the next reconcile asks "
+    "again (check the order at the venue meanwhile)"
+)
+"""A working order the venue no longer lists open whose end it could not tell now
+(`ReconcileReport.ends_unknown`)."""
+
+
+async def _take_venue_end(
+    engine: TradingEngine,
+    broker: Broker,
+    view: OrderView,
+    venue: VenueOrder,
+    publish: Callable[[Reconcile], Awaitable[None]],
+) -> None:
+    """A working order the venue lists as ended (`ReconcileReport.ended_orders`: IB's
+    completed orders) ends as the venue says, its filled quantity and average with it:
+    FILLED, or CANCELED with what filled. Its fills the journal lacked were journaled as
+    the venue's before (step 3); a FILLED whose fills the venue did not list is owed
+    (`Order.owed_qty`) until the position taken from the venue holds them. Journaled
+    CANCELED "no longer open at the venue", an adopted order TWS had filled while the
+    desk did not follow it read cancelled with nothing filled while the position moved."""
+    order = view.order
+    await publish(
+        Reconcile(
+            kind=ReconcileKind.STATUS_MISMATCH,
+            instrument=order.request.instrument,
+            client_order_id=view.client_order_id,
+            ours=_describe(order),
+            venue=_describe_venue(venue, {}),
+            detail=f"no longer open at the venue, which lists it {venue.status}: taken",
+        )
+    )
+    end = OrderUpdate(
+        client_order_id=view.client_order_id,
+        status=venue.status,
+        venue_order_id=venue.venue_order_id,
+        filled_qty=venue.filled_qty,
+        avg_price=venue.avg_price,
+        reason=f"{venue.status} at the venue (its ended orders, found on reconcile)",
+    )
+    await engine.bus.publish(OrderUpdateEvent.create(broker.source, end))
+    broker.update_journaled(end)
+
+
 def _describe(order: Order, terms: Mapping[str, Decimal] | None = None) -> str:
     text = f"{order.status} {plain(order.filled_qty)}/{plain(order.quantity)}"
     return text + _prices(order.limit_price, order.stop_price, terms)
@@ -793,17 +848,37 @@ async def reconcile(
         broker.update_journaled(taken)
 
     # 5. Orders we think open that the venue does not hold. Not one on its way there
-    # (its place not answered yet: the venue may take it a moment later).
+    # (its place not answered yet: the venue may take it a moment later). One the venue
+    # lists as ended ends as it says (`ended_orders`: IB's completed orders); one whose
+    # end it could not be asked now stays as it is (`ends_unknown`): ended CANCELED "no
+    # longer open", an adopted order TWS had filled read cancelled with nothing filled.
     placing = engine.in_flight.now(broker=broker.name)
+    ended = {o.client_order_id: o for o in report.ended_orders if o.status.is_terminal}
+    unknown = set(report.ends_unknown)
     for view in engine.oms.working(broker.name, broker.account):
         if view.client_order_id in venue_open or view.client_order_id in placing:
+            continue
+        if view.client_order_id in ended:
+            await _take_venue_end(engine, broker, view, ended[view.client_order_id], publish)
+            continue
+        if view.client_order_id in unknown:
+            await publish(
+                Reconcile(
+                    kind=ReconcileKind.LOCAL_ORDER_UNKNOWN,
+                    instrument=view.order.request.instrument,
+                    client_order_id=view.client_order_id,
+                    ours=_describe(view.order),
+                    venue="not open; how it ended could not be read",
+                    detail=END_UNREAD,
+                )
+            )
             continue
         never_acked = view.order.status is OrderStatus.PENDING_NEW
         status = OrderStatus.REJECTED if never_acked else OrderStatus.CANCELED
         reason = (
             "not found at the venue after a restart: it never reached it"
             if never_acked
-            else "no longer open at the venue (found on reconcile)"
+            else END_NOT_LISTED
         )
         await publish(
             Reconcile(
@@ -811,7 +886,7 @@ async def reconcile(
                 instrument=view.order.request.instrument,
                 client_order_id=view.client_order_id,
                 ours=_describe(view.order),
-                venue="not open",
+                venue="not open" if never_acked else "not open, its end not listed",
                 detail=reason,
             )
         )

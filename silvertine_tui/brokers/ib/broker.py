@@ -50,7 +50,7 @@ from ...domain import (
 )
 from ...events import FeeCorrectionEvent, FillCorrectionEvent, Log, LogEvent, LogLevel
 from ...events.summary import corrected_text
-from ..base import ReconcileReport
+from ..base import JournalOrder, ReconcileReport
 from ..errors import (
     BrokerError,
     NotConnected,
@@ -1087,9 +1087,13 @@ class IBBroker(IBOrders, IBSession):
             moment = datetime.fromtimestamp(since / 1e9, tz=UTC)
             when = moment.strftime("%Y%m%d-%H:%M:%S")
         # Open orders first: an execution in what they say has filled is then in the
-        # executions asked next (`follow_adopted` counts on it).
+        # executions asked next (`follow_adopted` counts on it). Then how the journal's
+        # working orders TWS no longer lists open ended (`_ends_at_tws`): its completed
+        # orders.
         open_now = tuple(await self.open_orders())
-        await self._note_counted_ahead()
+        ended, ends_unknown, completed = await self._ends_at_tws(open_now)
+        ended_perms = {int(perm) for o in ended if (perm := o.venue_order_id or "").isdigit()}
+        await self._note_counted_ahead(completed)
         fills_ib = await self._request(
             "executions",
             lambda: self.ib.reqExecutionsAsync(ExecutionFilter(acctCode=self.account, time=when)),
@@ -1112,7 +1116,10 @@ class IBBroker(IBOrders, IBSession):
             if await self._correct(coid, ib_fill, live=False):
                 continue  # (a correction is of a journaled fill, whatever its time)
             key = self._key_for(ib_fill.contract)
-            if _not_after(execution, last.get(key)):
+            if execution.permId not in ended_perms and _not_after(execution, last.get(key)):
+                # (An ended order's are all told: the journal's last fill of the
+                # instrument says nothing of an order the desk did not hear, another
+                # client's adopted order filled before the desk's own fill.)
                 continue
             if exec_id not in self.fees.journaled and await self._held_ahead(coid, ib_fill):
                 continue  # TWS counted it in what the desk took: "missed", it counted twice
@@ -1130,9 +1137,77 @@ class IBBroker(IBOrders, IBSession):
             fills=tuple(fills.values()),
             positions=tuple(await self.positions()),
             balances=tuple(await self.balances()),
+            ended_orders=ended,
+            ends_unknown=ends_unknown,
         )
 
-    async def _note_counted_ahead(self) -> None:
+    def journal_working(self, orders: Sequence[JournalOrder]) -> None:
+        self._journal_working = {o.client_order_id: o for o in orders}
+
+    async def _ends_at_tws(
+        self, open_now: Sequence[VenueOrder]
+    ) -> tuple[tuple[VenueOrder, ...], tuple[str, ...], list[Any]]:
+        """How the journal's working orders (`journal_working`) that TWS no longer lists
+        open ended, as TWS's completed orders (of every client, today) say: each found
+        as a `VenueOrder` of the journal's id, found by its permId (the journal's venue
+        order id) or its id here. Those TWS lists nowhere are left out (TWS lists the
+        orders completed today only: the engine ends them as no longer open); when TWS
+        does not answer, all of them are returned as not known now. Without this, an
+        order adopted on reconcile that filled at TWS while the desk did not follow it
+        (another client's, between polls, or one TWS listed in another session) was
+        journaled CANCELED "no longer open at the venue" with nothing filled, the
+        position taken from TWS: a filled order read cancelled. Also returned: the
+        completed orders' trades found, whose counts `_note_counted_ahead` notes (ib_async
+        keeps the trade it had of an order, at its old status, over a completed one)."""
+        listed = {o.client_order_id for o in open_now}
+        perms_open = {o.venue_order_id for o in open_now if o.venue_order_id}
+        missing = [
+            o
+            for cid, o in self._journal_working.items()
+            if cid not in listed and (o.venue_order_id or "") not in perms_open
+        ]
+        if not missing:
+            return (), (), []
+        try:
+            done = await self._request(
+                "completed orders", lambda: self.ib.reqCompletedOrdersAsync(False)
+            )
+        except BrokerError as exc:
+            log.warning(
+                "ib.completed_orders_unread", extra={"broker": self.source, "error": str(exc)}
+            )
+            return (), tuple(o.client_order_id for o in missing), []
+        self._tidy_soon()  # (ib_async took TWS's completed orders in again)
+        by_perm: dict[int, Any] = {}
+        by_coid: dict[str, Any] = {}
+        for trade in done:
+            order = trade.order
+            if order.account and order.account != self.account:
+                continue
+            if trade.orderStatus.status not in ENDED_AT_TWS:
+                continue
+            perm_id = order.permId or trade.orderStatus.permId
+            if perm_id:
+                by_perm.setdefault(perm_id, trade)
+            coid = self.ids.known(perm_id=perm_id, client_id=order.clientId, order_id=order.orderId)
+            if coid is not None:
+                by_coid.setdefault(coid, trade)
+        ended: list[VenueOrder] = []
+        trades: list[Any] = []
+        for journal in missing:
+            venue_id = journal.venue_order_id or ""
+            found = by_perm.get(int(venue_id)) if venue_id.isdigit() else None
+            hit = found if found is not None else by_coid.get(journal.client_order_id)
+            if hit is None:
+                continue  # not among today's completed orders: not known here
+            key = self._key_for(hit.contract)
+            venue = venue_order(hit, journal.client_order_id, key, self._instrument_cache.get(key))
+            if venue.status.is_terminal:
+                ended.append(venue)
+                trades.append(hit)
+        return tuple(ended), (), trades
+
+    async def _note_counted_ahead(self, completed: Iterable[Any] = ()) -> None:
         """Orders TWS counts more filled than their executions heard (its count runs
         ahead of execDetails, or the desk was away): working ones as just listed, ended
         ones as ib_async took them from TWS's completed orders. The reconcile takes the
@@ -1140,10 +1215,14 @@ class IBBroker(IBOrders, IBSession):
         owed (`CountedAhead.owe`) with the journal's entry before the position is
         taken. A catch-up notes the desk's own orders as it journals their counts; this
         covers the others (an adopted order read back at a restart is followed only
-        after the reconcile, another program's order is never followed)."""
+        after the reconcile, another program's order is never followed). `completed`:
+        the completed orders' trades the reconcile found for the journal's working orders
+        (`_ends_at_tws`), which ib_async does not file over the trade it had of the
+        order: an adopted order TWS listed Filled before its execution was journaled
+        FILLED, the position taken, and the execution that came later counted twice."""
         wrapper = self.ib.wrapper
         trades: dict[int, Any] = {}
-        for trade in (*wrapper.trades.values(), *wrapper.permId2Trade.values()):
+        for trade in (*wrapper.trades.values(), *wrapper.permId2Trade.values(), *completed):
             trades.setdefault(id(trade), trade)
         ahead: list[tuple[str, Decimal, str]] = []
         for trade in trades.values():

@@ -352,6 +352,25 @@ class IBOrders(IBState):
         if ids is not None and (not ids.adopted or ids.status.is_terminal):
             return  # ours (`_cancel`/`_modify` say why not, if so), or ended
         other = ids.client_id if ids is not None else self._adopted_client(coid)
+        if ids is not None and ids.client_id < 0:
+            # Read back from the journal at a restart (`_learn_adopted`): whose it is,
+            # TWS says as it lists it; until then it is not known here.
+            trade = self.ib.wrapper.permId2Trade.get(ids.perm_id) if ids.perm_id else None
+            if trade is None:
+                self._require_tradable(cancel=what == "cancel")
+                raise NotConnected(
+                    f"{what} of {coid} not sent: an order adopted before this desk "
+                    "started, which TWS has not listed in this session yet (IB lets only "
+                    "the client that placed it change it); send it again in a moment, or "
+                    "cancel it with cancel all of every instrument or the kill switch "
+                    "(IB's global cancel)",
+                    code="rebuilding",
+                )
+            other = int(trade.order.clientId)
+            if trade.order.orderId > 0:
+                self.ids.bind_order(coid, other, int(trade.order.orderId))
+            else:
+                ids.client_id = other
         if other is not None and other >= 0 and other != self.client_id:
             self._require_tradable(cancel=what == "cancel")
             raise OrderRejected(f"{what} of {coid} not sent: {self._placed_elsewhere(other)}")

@@ -36,9 +36,11 @@ from ...events import (
     ModifyRequest,
     OrderRequestEvent,
     OrderUpdateEvent,
+    Reconcile,
     ReconcileEvent,
+    ReconcileKind,
 )
-from ..base import Broker, Clock
+from ..base import Broker, Clock, JournalOrder
 from ..errors import (
     BrokerError,
     BrokerTimeout,
@@ -143,6 +145,9 @@ class IBState(Broker):
         self._late_modifies: dict[str, ModifyRequest] = {}
         self._cancelling: dict[str, Pending] = {}
         self._last: dict[str, tuple[OrderStatus, Decimal]] = {}  # as TWS last reported
+        # the journal's working orders, as the engine last told them (`journal_working`):
+        # a reconcile asks TWS how those it no longer lists open ended
+        self._journal_working: dict[str, JournalOrder] = {}
         self._intent: set[str] = set()  # last journaled: PENDING_CANCEL / _REPLACE
         # orders whose fate is being asked of TWS after their place got no answer
         # (`resolve_unknown`: one resolution an order at a time)
@@ -422,9 +427,37 @@ class IBState(Broker):
                 counted.correction(event.payload)
             elif isinstance(event, ReconcileEvent):
                 counted.reconcile(event.payload)
+                self._learn_adopted(event.payload)
             counted.entry(entry.id)
         counted.into(self.counted)
         self.ledger.touch()  # the executions TWS replayed at connect are known now
+
+    def _learn_adopted(self, rec: Reconcile) -> None:
+        """An order a reconcile adopted (open at TWS, not in the journal then), read back
+        at a restart: followed by its permId from the start, as `follow_adopted` followed
+        it in the run that adopted it. Not read back, TWS's reports of it (the master
+        client's live ones, a catch-up's completed orders and executions) were another
+        program's until the restart's reconcile found it open again; one that had ended
+        meanwhile was never heard of. Its client id and order id are TWS's to say (the
+        catch-up binds them from TWS's listing); its executions up to the count it was
+        adopted with are held (`JournalReading`)."""
+        venue = rec.venue_order
+        if rec.kind is not ReconcileKind.VENUE_ORDER_UNKNOWN or venue is None:
+            return
+        venue_id = venue.venue_order_id or ""
+        coid = rec.client_order_id or venue.client_order_id
+        if not venue_id.isdigit() or coid in self.ids:
+            return
+        ids = self.ids.adopt(
+            coid,
+            venue.instrument,
+            perm_id=int(venue_id),
+            client_id=-1,  # not known until TWS lists it
+            order_id=0,
+            status=venue.status,
+        )
+        if ids is not None:
+            self._last[coid] = (venue.status, venue.filled_qty)
 
     async def _job_failed(self, exc: Exception) -> None:
         """A report from TWS the adapter could not journal (its job raised): counted in
