@@ -662,19 +662,15 @@ class DeskProjection:
         DISCONNECTED), DEGRADED while one of its order links is down.
 
         The one rule both panes read: the Orders pane marks a working order of such a
-        broker (`NEW?`: ui/widgets/blotter.py `order_states_unknown`, the same rule),
-        the Balances pane its balances (`balances_unconfirmed`)."""
+        broker (`NEW?`), the Balances pane its balances (`balances_unconfirmed`). A
+        broker missing here has no status at all (the Orders pane's `NOT_HEARD`)."""
         found: dict[str, str] = {}
         for name, status in self.brokers.items():
-            if name in self.silent:
-                found[name] = "STALE"
-            elif status.state in _NOT_REPORTING or (
+            down = status.state in _NOT_REPORTING or (
                 status.state is ConnectionState.DEGRADED and status.order_path_down()
-            ):
-                found[name] = status.state.value
-            else:
-                found[name] = ""
-        for name in self.silent:
+            )
+            found[name] = status.state.value if down else ""
+        for name in self.silent:  # (a watching desk's broker whose heartbeats stopped)
             found[name] = "STALE"
         return found
 

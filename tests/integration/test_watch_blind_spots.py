@@ -19,7 +19,6 @@ from silvertine_tui.domain import ConnectionState, OrderStatus
 from silvertine_tui.engine import Session
 from silvertine_tui.engine.session import Alert
 from silvertine_tui.engine.watch import WatchSession
-from silvertine_tui.ui.widgets.blotter import order_states_unknown
 from silvertine_tui.ui.widgets.health import BusLine, HealthPane, broker_line
 from tests.support.desks import desk, rest_and_leave, resting_buy, status, until
 from tests.support.redis_server import RedisServer, command
@@ -105,7 +104,7 @@ async def test_while_the_watching_desk_cannot_read_the_bus_no_broker_reads_live(
             clock.advance(1.0)
             await asyncio.sleep(1.5)
         assert view.silent == {}
-        assert order_states_unknown(view) == {"paper": ""}
+        assert view.reports_unknown() == {"paper": ""}
         assert "paper/main LIVE" in health_text(watch, clock.ns() / 1e9)
 
         heard = clock.ns()
@@ -116,7 +115,7 @@ async def test_while_the_watching_desk_cannot_read_the_bus_no_broker_reads_live(
         # One mark, both panes: as of the broker's last heartbeat read (one a second:
         # the last came after the clock's last move, or a loaded second before).
         assert heard - 1_000_000_000 <= view.silent["paper"] <= heard
-        assert order_states_unknown(view) == {"paper": "STALE"}
+        assert view.reports_unknown() == {"paper": "STALE"}
         age = int((clock.ns() - view.silent["paper"]) / 1e9)
         assert age in (16, 17)
         text = health_text(watch, clock.ns() / 1e9)
@@ -136,7 +135,7 @@ async def test_while_the_watching_desk_cannot_read_the_bus_no_broker_reads_live(
             clock.advance(1.0)
             await asyncio.sleep(1.0)  # the desk's heartbeats are read again
         assert view.silent == {}
-        assert order_states_unknown(view) == {"paper": ""}
+        assert view.reports_unknown() == {"paper": ""}
         assert not_heard(watch) == []
         assert [a for a in watch.alerts if "heard from again" in a.title] == []
     finally:

@@ -45,7 +45,6 @@ if TYPE_CHECKING:
         Blotter,
         day_start,
         first_event_s,
-        order_states_unknown,
         todays_orders,
     )
     from ..widgets.event_log import EventLog
@@ -95,7 +94,7 @@ def _import_panes() -> None:
     global Balances, Blotter, BrokerLine, BusLine, CancelOrder, EventLog, Failed
     global HealthPane, ModifyOrder, OrderView, Positions, Refused, Signals, Ticket
     global VerticalScroll, Watchlist, broker_line, day_start, engine_line
-    global first_event_s, order_states_unknown, todays_orders
+    global first_event_s, todays_orders
     from textual.containers import VerticalScroll
 
     from ...engine.commands import CancelOrder, Failed, ModifyOrder, Refused
@@ -105,7 +104,6 @@ def _import_panes() -> None:
         Blotter,
         day_start,
         first_event_s,
-        order_states_unknown,
         todays_orders,
     )
     from ..widgets.event_log import EventLog
@@ -503,7 +501,7 @@ class MainScreen(Screen[None]):
         # not heard from): every row again when that changes, the bottom line with them.
         orders_full = full
         if full or changes.brokers:
-            unknown = order_states_unknown(view)
+            unknown = view.reports_unknown()
             if unknown != blotter.unknown:
                 blotter.unknown = unknown
                 orders_full = True

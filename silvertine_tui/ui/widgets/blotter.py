@@ -12,7 +12,8 @@ trader moved the cursor (a key or a click): it then stays where they put it, unt
 `end` takes it to the newest row (following again) or `a` changes the view.
 
 A working order of a broker the desk cannot hear now (DISCONNECTED, reconnecting, its
-order link down, or on a watching desk not heard from: `order_states_unknown`) may
+order link down, or on a watching desk not heard from: the projection's
+`reports_unknown`, which the Balances pane's mark follows too) may
 have filled or ended meanwhile with no word of it: its status is marked (`NEW?`) in
 the warning colour, and the pane's bottom line says whose orders' states are unknown.
 
@@ -34,8 +35,8 @@ from datetime import datetime
 
 from rich.style import Style
 
-from ...domain import ConnectionState, Instrument, Order, OrderStatus, Side
-from ...engine.projection import DeskProjection, OrderView
+from ...domain import Instrument, Order, OrderStatus, Side
+from ...engine.projection import OrderView
 from ...events.summary import avg_text, price_text, qty_text
 from ..cancels_sent import CancelsSent
 from ..format import DASH, short_id
@@ -58,34 +59,6 @@ TRIGGERED_MARK = " trg"
 
 NOT_HEARD = "not heard from"
 """A broker with no status on the desk (no health event of it read yet)."""
-
-_NOT_REPORTING = (
-    ConnectionState.DISCONNECTED,
-    ConnectionState.CONNECTING,
-    ConnectionState.RECONCILING,
-)
-
-
-def order_states_unknown(desk: DeskProjection) -> dict[str, str]:
-    """Each broker the desk knows of, and why the state of its working orders is not
-    known now ("" when it is): `STALE` not heard from (a watching desk's broker whose
-    heartbeats stopped), its state while DISCONNECTED or reconnecting (nothing reports
-    a fill or a cancel meanwhile; the reconcile reads them back), DEGRADED while one of
-    its order links is down. A broker missing here has no status at all (`NOT_HEARD`)."""
-    found = {}
-    for name, status in desk.brokers.items():
-        if name in desk.silent:
-            found[name] = "STALE"
-        elif status.state in _NOT_REPORTING or (
-            status.state is ConnectionState.DEGRADED and status.order_path_down()
-        ):
-            found[name] = status.state.value
-        else:
-            found[name] = ""
-    for name in desk.silent:
-        found[name] = "STALE"
-    return found
-
 
 def day_start(now_s: float) -> float:
     """Local midnight of the day `now_s` falls in, as epoch seconds."""

@@ -1,7 +1,9 @@
-"""One rule for what the desk cannot confirm of a broker now: the projection's
-`reports_unknown` is the Orders pane's `order_states_unknown` (`NEW?`), and the balances
-it marks unconfirmed (`balances_unconfirmed`) are those of the brokers it names and
-that hold balances, whatever the brokers' states, links and silences."""
+"""One rule for what the desk cannot confirm of a broker now (`reports_unknown`, which
+the Orders pane's `NEW?` and the Balances pane's mark both read): a silent broker is
+STALE, one DISCONNECTED or reconnecting (or DEGRADED with an order link down) names its
+state, one heard and reporting is "", and the balances marked unconfirmed
+(`balances_unconfirmed`) are those of the brokers it names that hold balances,
+whatever the brokers' states, links and silences."""
 
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ from hypothesis import strategies as st
 from silvertine_tui.domain import Balance, ConnectionState
 from silvertine_tui.engine.projection import BrokerStatus, DeskProjection
 from silvertine_tui.events import BalanceEvent
-from silvertine_tui.ui.widgets.blotter import order_states_unknown
 
 NAMES = ("binance", "ib", "paper")
 STATES = tuple(ConnectionState)
@@ -56,14 +57,18 @@ def test_the_projection_marks_by_the_orders_panes_rule(
         )
 
     unknown = desk.reports_unknown()
-    assert unknown == order_states_unknown(desk)
+    assert set(unknown) == set(brokers) | silent
     assert desk.balances_unconfirmed() == {
         name: why for name, why in unknown.items() if why and name in holding
     }
     for name in silent:
         assert unknown[name] == "STALE"
+    reporting = {ConnectionState.LIVE}
     for name, status in brokers.items():
-        if name not in silent and status.state is ConnectionState.DISCONNECTED:
-            assert unknown[name] == "DISCONNECTED"
-        if name not in silent and status.state is ConnectionState.LIVE:
-            assert unknown[name] == ""
+        if name in silent:
+            continue
+        if status.state is ConnectionState.DEGRADED:
+            expected = "DEGRADED" if desk.brokers[name].order_path_down() else ""
+        else:
+            expected = "" if status.state in reporting else status.state.value
+        assert unknown[name] == expected, (name, status.state)
