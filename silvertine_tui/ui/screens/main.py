@@ -402,6 +402,7 @@ class MainScreen(Screen[None]):
             self.watchlist,
             self.query_one(Blotter),
             self.query_one(Positions),
+            self.query_one(Balances),
             self.query_one(Signals),
             self.query_one(HealthPane),
             self.query_one(EventLog),
@@ -534,14 +535,23 @@ class MainScreen(Screen[None]):
         # into every frame's render).
         balances = self.query_one(Balances)
         self._balances_waiting |= changes.balances
-        if full:
+        if full or changes.brokers:
+            unconfirmed = view.balances_unconfirmed()
+            if unconfirmed != balances.unconfirmed:
+                balances.unconfirmed = unconfirmed
+                full_balances = True
+            else:
+                full_balances = full
+        else:
+            full_balances = False
+        if full_balances:
             self._balances_waiting.clear()
             balances.show(view.balances)
         elif self._balances_waiting and now - self._balances_drawn_s >= 1.0:
             moved, self._balances_waiting = self._balances_waiting, set()
             self._balances_drawn_s = now
             balances.update(view.balances, moved)
-        self._subtitle("#pane-balances", balances.out_of_view())
+        self._subtitle("#pane-balances", balances.bottom_text())
 
         # The ticket's checks count working orders: run them when the counts move (not
         # on every fill), on a new state, and once a second for the market.

@@ -1,12 +1,25 @@
-"""Balances per broker, account and currency."""
+"""Balances per broker, account and currency.
+
+A broker whose balances the desk cannot confirm now (DISCONNECTED, reconnecting, not
+heard from: the projection's `balances_unconfirmed`, the Orders pane's `NEW?` rule)
+has its figures marked `?` in the warning colour, and the pane's bottom line says whose
+and why: they are as last heard, while cancels sent meanwhile (Binance's go over REST
+with its user-data stream down) and fills may have moved them. Before, they read as
+confirmed."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from rich.style import Style
+
 from ...domain import Balance
 from ...domain.money import money_text
+from .palette import DEFAULT_PALETTE, Palette
 from .table import Cell, Column, KeyedTable
+
+UNCONFIRMED_MARK = "?"
+"""After a figure the desk cannot confirm now (as the Orders pane's `NEW?`)."""
 
 
 class Balances(KeyedTable):
@@ -28,15 +41,29 @@ class Balances(KeyedTable):
     # More than one account holds balances: the currency cell names the broker too
     # (`USD ib`), since the Account column is the first to go in a narrow pane.
     several_accounts = False
+    palette: Palette = DEFAULT_PALETTE
+    unconfirmed: Mapping[str, str] = {}
+    """By broker: why its balances cannot be confirmed now (`balances_unconfirmed`)."""
 
     def row_for(self, balance: Balance) -> tuple[Cell, ...]:
         ccy = f"{balance.currency} {balance.broker}" if self.several_accounts else balance.currency
+        unsure = balance.broker in self.unconfirmed
+        mark = UNCONFIRMED_MARK if unsure else ""
+        style: Style | str = self.palette.warn if unsure else ""
         return (
             self.cell(ccy),
-            self.cell(money_text(balance.total)),
-            self.cell(money_text(balance.available)),
-            self.cell(money_text(balance.locked)),
+            self.cell(money_text(balance.total) + mark, style),
+            self.cell(money_text(balance.available) + mark, style),
+            self.cell(money_text(balance.locked) + mark, style),
             self.cell(f"{balance.broker}/{balance.account}"),
+        )
+
+    def unconfirmed_text(self) -> str:
+        """Whose balances are not confirmed, for the bottom line: `binance DISCONNECTED:
+        balances as last heard, not confirmed` ("" when all are)."""
+        return "; ".join(
+            f"{broker} {why}: balances as last heard, not confirmed"
+            for broker, why in sorted(self.unconfirmed.items())
         )
 
     def out_of_view(self) -> str:
@@ -50,6 +77,11 @@ class Balances(KeyedTable):
         if above and below:
             return f"{above} above, {below} below"
         return f"{above or below} more {'above' if above else 'below'}"
+
+    def bottom_text(self) -> str:
+        """The pane's bottom line: whose balances are not confirmed, then the rows out
+        of view."""
+        return "; ".join(t for t in (self.unconfirmed_text(), self.out_of_view()) if t)
 
     def show(self, balances: Mapping[tuple[str, str, str], Balance]) -> None:
         """Every row (a full redraw)."""
