@@ -498,6 +498,7 @@ class TradingEngine:
                             and payload.quantity is None
                             and payload.limit_price is None
                             and payload.stop_price is None
+                            and payload.triggered is None  # (a trigger amends it)
                         ):
                             result = _ORDER_DUPLICATE  # and `apply_update` changes nothing
                         else:
