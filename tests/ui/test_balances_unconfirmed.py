@@ -42,7 +42,7 @@ async def test_balances_of_a_disconnected_broker_are_marked_until_it_is_live(mak
             cell = balances.get_cell(ROW, column)
             assert cell.plain.endswith("?"), (column, cell.plain)
             assert cell.style == balances.palette.warn
-        assert edge(desk) == "paper DISCONNECTED: balances as last heard, not confirmed"
+        assert edge(desk) == "paper DISCONNECTED: as last heard"
 
         await broker_state(desk, ConnectionState.LIVE)
         await desk.next_second(pilot)

@@ -64,8 +64,8 @@ _OLD_TOTAL = re.compile(r" (?P<said>\(\d+ marks? old\))")
 def as_journaled(rows: Rows) -> tuple[Rows, list[str]]:
     """`rows` without what the desk says of its links now, and what it said: a desk
     drawn after the live desk closed (rebuilt, watching) says its broker is gone (an
-    order's status `NEW?`, the Orders line's `paper/main DISCONNECTED: ...`) and its
-    marks old; the orders, positions and P&L the journal holds are the live desk's."""
+    order's status `NEW?`, the Orders line's `paper/main DISCONNECTED: ...`, its balances'
+    figures `?`, said once as `balances ?`) and its marks old; the orders, positions and P&L the journal holds are the live desk's."""
     said: list[str] = []
 
     def cut(pattern: re.Pattern[str], text: str) -> str:
@@ -76,6 +76,7 @@ def as_journaled(rows: Rows) -> tuple[Rows, list[str]]:
         return text[: found.start()] + text[found.end() :]
 
     out: Rows = {}
+    unconfirmed = False
     for pane, table in rows.items():
         out[pane] = {}
         for key, cells in table.items():
@@ -84,12 +85,17 @@ def as_journaled(rows: Rows) -> tuple[Rows, list[str]]:
                 if pane == "Blotter" and cell.endswith("?") and cell[:-1].isupper():
                     said.append(cell)
                     cell = cell[:-1]
+                elif pane == "Balances" and cell.endswith("?"):
+                    unconfirmed = True  # (`balances_unconfirmed`: said once below)
+                    cell = cell[:-1]
                 elif pane == "Positions":
                     cell = cut(_OLD_MARK, cell)
                 elif pane == "titles":
                     cell = cut(_OLD_TOTAL, cut(_UNKNOWN_STATE, cell))
                 kept.append(cell)
             out[pane][key] = kept
+    if unconfirmed:
+        said.append("balances ?")
     return out, said
 
 
@@ -256,4 +262,5 @@ def test_a_desk_rebuilt_from_the_redis_journal_alone_is_the_live_desk(
         "old ?",
         "paper/main DISCONNECTED: 1 order's state unknown;",
         "(1 mark old)",
+        "balances ?",
     ]

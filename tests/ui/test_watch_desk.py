@@ -106,7 +106,11 @@ def test_a_watching_desk_says_it_is_watching(
     # The live desk closed a moment ago: its broker's orders are said unknown.
     rows, said = as_journaled(seen["rows"])
     assert rows == live
-    assert said == ["NEW?", "paper/main DISCONNECTED: 1 order's state unknown;"]
+    assert said == [
+        "NEW?",
+        "paper/main DISCONNECTED: 1 order's state unknown;",
+        "balances ?",
+    ]
 
 
 def test_a_watching_desk_on_redis_is_the_live_desk_and_refuses_every_order_action(
@@ -132,7 +136,11 @@ def test_a_watching_desk_on_redis_is_the_live_desk_and_refuses_every_order_actio
             async with app.run_test(size=(120, 36)) as pilot:
                 rows, said = as_journaled(await drawn(app, desk, pilot))
                 assert rows == live
-                assert said == ["NEW?", "paper/main DISCONNECTED: 1 order's state unknown;"]
+                assert said == [
+                    "NEW?",
+                    "paper/main DISCONNECTED: 1 order's state unknown;",
+                    "balances ?",
+                ]
                 # The Quotes pane shows the live desk's last quotes at once, though no
                 # quote comes now (that desk is gone): each as its stream holds it.
                 quotes = await last_quotes(app, session.bus)

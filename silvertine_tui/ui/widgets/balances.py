@@ -60,9 +60,9 @@ class Balances(KeyedTable):
 
     def unconfirmed_text(self) -> str:
         """Whose balances are not confirmed, for the bottom line: `binance DISCONNECTED:
-        balances as last heard, not confirmed` ("" when all are)."""
+        as last heard` ("" when all are)."""
         return "; ".join(
-            f"{broker} {why}: balances as last heard, not confirmed"
+            f"{broker} {why}: as last heard"
             for broker, why in sorted(self.unconfirmed.items())
         )
 
