@@ -50,11 +50,24 @@ class Capabilities(BaseModel):
     reduce_only_native: bool = False
     # A spot account holds assets, not signed positions: it cannot sell what it lacks.
     short_selling: bool = True
+    # A fee charged in an asset (a buy's fee in the base it receives, or in BNB) comes
+    # out of the position holding that asset, as a spot account's balances pay it
+    # (`asset_fees_in_position`). None: as an account that cannot sell short does; the
+    # paper venue says True whatever its `checks.short_selling` (`fees.currency: base`:
+    # the engine counted 2.5 ETH where the venue held 2.4975, and went DEGRADED).
+    asset_fees_from_position: bool | None = None
     # The venue refuses a stop its market has already reached, judged on its last trade
     # (Binance spot: -2010 "Order would trigger immediately."), rather than trigger it at
     # once as the paper venue and TWS do: the ticket refuses it (`ui.orders.stop_through`).
     stop_through_refused: bool = False
     market_data: frozenset[MarketDataKind] = frozenset({MarketDataKind.QUOTE})
+
+    @property
+    def asset_fees_in_position(self) -> bool:
+        """Whether a fee paid in an asset comes out of that asset's position here."""
+        if self.asset_fees_from_position is not None:
+            return self.asset_fees_from_position
+        return not self.short_selling
 
     @property
     def stops(self) -> bool:

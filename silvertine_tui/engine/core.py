@@ -275,7 +275,9 @@ class TradingEngine:
             broker.journal_before_send = broker.live and risk.live_requires_journal
         # The desk's read model, shared with the UI: the OMS and the portfolio are its
         # parts, and every event the engine applies goes through it.
-        spot = [b.name for b in self.brokers.values() if not b.capabilities.short_selling]
+        # Brokers whose asset fees come out of positions: as each says (the paper venue
+        # takes a base fee out of the position with or without short selling).
+        spot = [b.name for b in self.brokers.values() if b.capabilities.asset_fees_in_position]
         self.projection = DeskProjection(spot_brokers=spot, window=window)
         self.oms = self.projection.oms
         self.portfolio = self.projection.portfolio

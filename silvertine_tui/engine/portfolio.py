@@ -22,9 +22,11 @@ fee by its value when it was charged: the fee itself when it is in the instrumen
 quote currency, else the fill's `fee_value` (a fee in the base asset or in BNB, priced
 by the adapter); a fee the adapter could not price is reported apart, not guessed.
 
-On a spot venue (a broker that cannot sell short) a position is what the asset balance
-holds, so a fee charged in an asset comes out of that asset: a fee in the instrument's
-base asset reduces its position (buy 3 ETH with a 0.003 ETH fee: 2.997), a fee in
+On a spot venue (a broker that cannot sell short, or one that says its asset fees come
+out of positions: `Capabilities.asset_fees_in_position`, the paper venue with or
+without short selling) a position is what the asset balance holds, so a fee charged in
+an asset comes out of that asset: a fee in the instrument's base asset reduces its
+position (buy 3 ETH with a 0.003 ETH fee: 2.997), a fee in
 another asset (BNB) reduces the position of the broker's instrument whose base is that
 asset, if it has one. Until a broker's instruments are known (a journal replayed before
 the broker connects) such fees wait in `unplaced` and are taken when they load.
@@ -283,7 +285,8 @@ class Portfolio:
         spot_brokers: Iterable[str] = (),
     ) -> None:
         self.positions: dict[Key, PositionState] = {}
-        # Brokers whose positions are asset balances (`capabilities.short_selling` off).
+        # Brokers whose asset fees come out of positions
+        # (`capabilities.asset_fees_in_position`: a spot account, the paper venue).
         self.spot_brokers: set[str] = set(spot_brokers)
         # broker -> its instrument keys, once loaded (`set_instruments(..., broker=)`).
         self.broker_instruments: dict[str, set[str]] = {}

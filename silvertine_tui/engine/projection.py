@@ -508,9 +508,10 @@ class DeskProjection:
             live=profile.live,
             heard_ns=known.heard_ns,
         )
-        if profile.capabilities.short_selling:
-            # A desk restarted with short selling on: kept, the asset fees of its
-            # fills came out of positions as a spot broker's do.
+        if not profile.capabilities.asset_fees_in_position:
+            # A desk restarted with short selling on (at a venue that then pays fees
+            # apart): kept, the asset fees of its fills came out of positions as a spot
+            # broker's do.
             self.portfolio.spot_brokers.discard(name)
         else:
             self.portfolio.spot_brokers.add(name)

@@ -239,9 +239,12 @@ def describe(
             i = inst(p.instrument)
             price = f" @ {price_text(p.limit_price, i)}" if p.limit_price is not None else ""
             stop = f" stop {price_text(p.stop_price, i)}" if p.stop_price is not None else ""
+            # A close is reduce-only: the venue cancels it once nothing is left to
+            # reduce, which the Log and the order's history then explain.
+            flag = " reduce-only" if p.reduce_only else ""
             return (
                 f"SEND {p.side} {amount_text(p, i)} {p.instrument} "
-                f"{p.order_type}{price}{stop} {p.tif} {ref(p.client_order_id)}"
+                f"{p.order_type}{price}{stop} {p.tif}{flag} {ref(p.client_order_id)}"
             )
         case CancelRequest():
             known = request(p.client_order_id)

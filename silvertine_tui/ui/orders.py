@@ -757,7 +757,9 @@ def funds_problems(
     """What the venue's account check would refuse, said before anything is sent.
 
     A buy needs the quote currency's available balance (the venue's own figure: what
-    working orders reserve is already out of it) to cover the notional plus the fee.
+    working orders reserve, and the paper venue's shorts hold back, is already out of
+    it) to cover the notional plus the fee; the part that buys back a short is not
+    judged (covering gives back what the short holds back).
     A buy of a margined instrument (a future: `Instrument.margined`) is not a cash
     purchase of its notional: the margin it needs is the venue's to work out, so it is
     not judged here (the preview says so), and the venue's refusal (IB's 201) is the
@@ -797,6 +799,14 @@ def _buying_power(
     available = found.available if found is not None else Decimal(0)
     fee = preview.fee if preview.fee is not None else Decimal(0)
     need = preview.notional + fee
+    # The part that buys back a short is not judged: the venue's available holds back
+    # the short's proceeds and margin, which covering gives back (a buy of the whole
+    # short is never refused for them: docs/paper-simulator.md, rule 5).
+    held = engine.position(request.broker, request.account, request.instrument)
+    covered = min(-held, request.quantity) if held < 0 and request.quantity else Decimal(0)
+    if covered:
+        assert request.quantity is not None
+        need = need * (request.quantity - covered) / request.quantity
     if need <= available:
         return []
     fee_said = "fee not known yet" if preview.fee is None else f"fee ~{num(fee, 2)}"
@@ -814,7 +824,7 @@ def _buying_power(
         ]
     price = preview.notional / request.quantity
     spend = affordable(available, preview.fee_fraction(request.quantity), preview.fee_minimum)
-    most = instrument.round_qty(spend / price)
+    most = covered + instrument.round_qty(spend / price)
     return [
         Problem(
             "quantity",

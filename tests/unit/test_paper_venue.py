@@ -439,16 +439,21 @@ def test_a_resting_reduce_only_order_fills_only_what_still_reduces() -> None:
     assert reports[-1].kind is ReportKind.CANCELED
     assert reports[-1].reason == "reduce-only: the position is closed, nothing is left to reduce"
     assert venue.account.position_qty(KEY) == 0
-    # Closed before the market comes: nothing fills, the order is cancelled.
+    # Closed by another order before the market comes: the order is cancelled as the
+    # position goes flat (it waited for the market, locking cash as a short sell).
     [ack] = venue.submit(req(BUY, "1", "1900.00", reduce_only=False), T0 + 2)
     venue.set_book(book([("1899.00", "5")], [("1899.50", "5")]), T0 + 3)
     assert venue.account.position_qty(KEY) == 1
-    venue.submit(req(SELL, "1", "2000.00", reduce_only=True), T0 + 4)
-    venue.submit(req(SELL, "1"), T0 + 4)
+    close = req(SELL, "1", "2000.00", reduce_only=True)
+    venue.submit(close, T0 + 4)
+    reports = venue.submit(req(SELL, "1"), T0 + 4)
     assert venue.account.position_qty(KEY) == 0
+    assert (reports[-1].client_order_id, reports[-1].kind) == (
+        close.client_order_id,
+        ReportKind.CANCELED,
+    )
     reports = venue.set_book(book([("2001.00", "5")], [("2001.50", "5")]), T0 + 5)
     assert fills_of(reports) == []
-    assert kinds(reports)[-1] is ReportKind.CANCELED
     assert venue.account.position_qty(KEY) == 0
 
 

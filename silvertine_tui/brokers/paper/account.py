@@ -117,10 +117,19 @@ class PositionState:
 
 @dataclass(frozen=True, slots=True)
 class CashState:
+    """A currency's cash: `available` is what working orders leave unlocked (`total -
+    locked`), `buying_power` what the venue lets the next order spend
+    (`Account.buying_power`, the figure its funds check refuses against). They differ
+    by what a filled short holds back (its proceeds and margin, which no order locks)
+    and by leverage. The adapter publishes the buying power as the balance's
+    available: the desk read a short's proceeds as free cash, and its ticket passed a
+    buy the venue then refused."""
+
     currency: str
     total: Decimal
     available: Decimal
     locked: Decimal
+    buying_power: Decimal
 
 
 class Account:
@@ -230,9 +239,12 @@ class Account:
         return free if free > 0 else ZERO
 
     def cash_state(self, currency: str) -> CashState:
+        """The cash, what working orders lock and leave, and the buying power (``total -
+        locked`` with no short and leverage 1; less a short's proceeds and margin; more
+        with leverage)."""
         total = self.cash.get(currency, ZERO)
         locked = self.locked.get(currency, ZERO)
-        return CashState(currency, total, total - locked, locked)
+        return CashState(currency, total, total - locked, locked, self.buying_power(currency))
 
     def position(self, instrument: str, currency: str) -> PositionState:
         return self.positions.get(instrument) or PositionState(instrument, currency)

@@ -216,6 +216,9 @@ class PaperBroker(Broker):
             cancel_all_native=True,
             reduce_only_native=True,
             short_selling=config.checks.short_selling,
+            # A buy's base fee (`fees.currency: base`) comes out of the position it
+            # buys, with short selling on or off (`PaperVenue._fill`).
+            asset_fees_from_position=True,
             market_data=frozenset({MarketDataKind.QUOTE, MarketDataKind.BOOK}),
         )
 
@@ -967,12 +970,15 @@ class PaperBroker(Broker):
         )
 
     def _balance(self, state: CashState) -> Balance:
+        # Available is what the venue lets the next order spend, the figure its funds
+        # check refuses against (a filled short's proceeds and margin held back), so
+        # the desk's ticket judges a buy as the venue will.
         return Balance(
             broker=self.name,
             account=self.account,
             currency=state.currency,
             total=state.total,
-            available=state.available,
+            available=state.buying_power,
             locked=state.locked,
         )
 

@@ -666,7 +666,9 @@ class PaperVenue:
                 if not acct.short_selling:
                     if check:
                         raise self._insufficient_position(st, leaves)
-                else:
+                elif not order.reduce_only:
+                    # (A reduce-only sell never sells short: it fills only what still
+                    # reduces the position, so its rest needs no margin.)
                     need = short * per_unit
         if check and need > 0 and need - credit > acct.buying_power(st.currency):
             raise self._insufficient_cash(st, need - credit)
@@ -785,7 +787,7 @@ class PaperVenue:
             held = leaves if leaves <= free else free
             free -= held
             per_unit = self._reserved_per_unit(st, o)
-            if per_unit is not None and leaves > held:
+            if per_unit is not None and leaves > held and not o.reduce_only:
                 need += (leaves - held) * per_unit
         return need
 
@@ -1120,6 +1122,8 @@ class PaperVenue:
             return
         taken = st.taken_asks if side is Side.BUY else st.taken_bids
         for order in crossing:
+            if order.status.is_terminal:
+                continue  # a reduce-only order an earlier fill left nothing to reduce
             price = order.limit_price
             assert price is not None
             remaining = order.quantity - order.filled_qty
@@ -1209,6 +1213,7 @@ class PaperVenue:
             fee_qty = quantize_to_step(qty * rate, FEE_QUANTUM, "up")
             fee_currency, fee_value, fee = st.base, fee, fee_qty
         self._release(st, order)
+        before = self.account.position_qty(st.key)
         position = self.account.apply_fill(
             st.key,
             st.currency,
@@ -1271,6 +1276,29 @@ class PaperVenue:
                 balance=self.account.cash_state(st.currency),
             )
         )
+        after = position.quantity
+        if (after > 0) != (before > 0) or (after < 0) != (before < 0):
+            self._end_spent_reduce_only(st, now_ns, reports)
+
+    def _end_spent_reduce_only(self, st: _Inst, now_ns: int, reports: list[ExecReport]) -> None:
+        """The position went flat or to the other side: the working reduce-only orders
+        of `st` that can no longer reduce it are cancelled now, saying why, as venues do
+        (docs/paper-simulator.md, rule 4). Left working, one closed by another order
+        sat in the book until a fill found nothing to reduce, and with `short_selling`
+        it locked cash for the short it would never sell."""
+        spent = [o for o in st.working.values() if o.reduce_only and not self._reduce_room(st, o)]
+        if not spent:
+            return
+        position = self.account.position_qty(st.key)
+        reason = (
+            REDUCE_ONLY_DONE
+            if not position
+            else f"reduce-only: the position is {fmt(position)} {st.base} now, on the "
+            "order's side: nothing is left to reduce"
+        )
+        for order in sorted(spent, key=lambda o: o.seq):
+            if not order.status.is_terminal:
+                self._terminate(st, order, OrderStatus.CANCELED, reason, now_ns, reports)
 
     def _expire(self, now_ns: int, reports: list[ExecReport]) -> None:
         due = sorted(
