@@ -38,6 +38,7 @@ again in the same pass.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Callable, Container
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ class JournalScan:
     status was noted after, on to the end as asked, each entry once."""
 
     def __init__(self) -> None:
+        self.lock = asyncio.Lock()  # one reader at a time (`IBState._taken_since`)
         self._from: tuple[int, int] | None = None  # (the entry read from: exclusive)
         self._to = "0-0"  # the last entry read
         self._takes: list[tuple[tuple[int, int], str]] = []  # (entry, instrument)

@@ -233,24 +233,30 @@ class IBState(Broker):
         instrument after the status (a reconcile's, or one settled from TWS's position
         reports): that position holds the executions the status counted. The journal
         is read once, from the oldest mark asked about on (`CountedAhead.scan`): each
-        entry is looked at once however many statuses ask."""
+        entry is looked at once however many statuses ask.
+
+        One scan at a time (`JournalScan.lock`): the live executions' path and a
+        reconcile's ask at once, and one asked about an older mark starts the scan
+        again from there, which wiped the takes the other had read mid-way (its
+        execution was then journaled although the position taken held it)."""
         if owed.taken:
             return True
         scan = self.counted.scan
         stream = self.bus.layout.exec(self.name, self.account)
-        try:
-            async for entry in self.bus.replay(stream, after=scan.start(owed.mark)):
-                event = entry.event
-                if (
-                    isinstance(event, ReconcileEvent)
-                    and event.payload.kind in TAKES
-                    and event.payload.venue_quantity is not None
-                ):
-                    scan.took(entry.id, event.payload.instrument)
-                scan.read(entry.id)
-        except Exception as exc:  # unread: journaled as a fill, as before
-            log.warning("ib.journal_unread", extra={"broker": self.source, "error": str(exc)})
-        owed.taken = scan.taken_after(owed.mark, owed.instrument)
+        async with scan.lock:
+            try:
+                async for entry in self.bus.replay(stream, after=scan.start(owed.mark)):
+                    event = entry.event
+                    if (
+                        isinstance(event, ReconcileEvent)
+                        and event.payload.kind in TAKES
+                        and event.payload.venue_quantity is not None
+                    ):
+                        scan.took(entry.id, event.payload.instrument)
+                    scan.read(entry.id)
+            except Exception as exc:  # unread: journaled as a fill, as before
+                log.warning("ib.journal_unread", extra={"broker": self.source, "error": str(exc)})
+            owed.taken = scan.taken_after(owed.mark, owed.instrument)
         return owed.taken
 
     def update_journaled(self, update: OrderUpdate) -> None:
