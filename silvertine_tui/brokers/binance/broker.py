@@ -1622,6 +1622,10 @@ class BinanceBroker(Broker):
                     "binance.owed_cancel_not_sent",
                     extra={"broker": self.source, "client_order_id": coid, "error": str(exc)},
                 )
+                if order.status is OrderStatus.PENDING_CANCEL:
+                    # Nothing is owed or sent any more: the row says it works (it read
+                    # PENDING_CANCEL until a reconcile after the ban).
+                    await self._restore_status(order, None, f"cancel not sent: {exc}")
                 await self._tell(
                     f"the cancel of {coid} that Binance's rate limit held back could NOT be "
                     f"sent when its Retry-After ended ({exc}); {coid} is still working: "
