@@ -494,7 +494,11 @@ async def cancel_ids(
                 failed.pop(cid, None)
             elif isinstance(result, Exception):
                 barred = _barred(result)
-                failed[cid] = _why(result) if barred is None else _barred_why(broker, barred)
+                if not (isinstance(result, NotConnected) and cid in failed):
+                    # A retry refused before it was sent (the broker down since) says
+                    # less than the attempt before it, whose cancel may have reached
+                    # the venue ("may still be working"): its words stand.
+                    failed[cid] = _why(result) if barred is None else _barred_why(broker, barred)
                 (refused if _final(result) else retry).append(cid)
                 held = held or _held(result) is not None
                 log.warning(
