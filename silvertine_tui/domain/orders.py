@@ -280,7 +280,8 @@ class OrderUpdate(BaseModel):
     # order from then, a STOP_LIMIT as a limit at its limit; its stop can no longer
     # change). None: not said by this report (every other report; journals written
     # before the field, where the paper venue said it only in `reason`). None is left
-    # out on the wire, so only a trigger's report carries it.
+    # out on the wire: only reports that say it carry it (the paper venue's trigger;
+    # every report of Binance's triggered stop, as one may come before the trigger's).
     triggered: bool | None = None
 
 

@@ -3794,6 +3794,9 @@ class BinanceBroker(Broker):
                         filled_qty=venue.filled_qty,
                         avg_price=venue.avg_price,
                         reason="reported after reconnect",
+                        # A stop that triggered while the stream was down: its report
+                        # was lost with it.
+                        triggered=venue.triggered,
                     )
                 )
                 sent += int(order.status is not before)

@@ -83,6 +83,10 @@ class TrackedOrder:
     venue_status: OrderStatus | None = None
     filled: Decimal = ZERO
     published_venue_id: str | None = None
+    # Its stop's trigger is published (or journaled by the reconcile): a report of the
+    # status the journal has that says `triggered` is news once (Binance's second NEW,
+    # with `W`, when a stop triggers). Unknown (False) for an order met in a listing.
+    triggered: bool = False
 
     @property
     def key(self) -> str:
@@ -178,6 +182,9 @@ class TrackedOrder:
         filled = update.filled_qty
         if filled is not None and filled < order.filled:
             return False  # an older report of the same order
+        # A stop's trigger not published yet: Binance's NEW after its NEW (the status
+        # unchanged) was dropped here as a repeat, and the desk never heard it.
+        triggers = update.triggered is True and not order.triggered
         venue = order.venue_status
         if venue is None:
             return last is None or update.status in TRANSITIONS[last] or new_id
@@ -185,7 +192,7 @@ class TrackedOrder:
             return False
         if update.status is venue:
             more = filled is not None and filled > order.filled
-            return new_id or (venue is OrderStatus.PARTIALLY_FILLED and more)
+            return new_id or (venue is OrderStatus.PARTIALLY_FILLED and more) or triggers
         if update.status is OrderStatus.NEW and order.filled > 0:
             return new_id  # a late NEW after fills
         return update.status in TRANSITIONS[venue] or new_id
@@ -198,4 +205,8 @@ class TrackedOrder:
             if update.filled_qty is not None:
                 self.filled = max(self.filled, update.filled_qty)
         if update.venue_order_id is not None:
+            if update.venue_order_id != self.published_venue_id:
+                self.triggered = False  # a replacement: a new stop, which waits
             self.published_venue_id = update.venue_order_id
+        if update.triggered:
+            self.triggered = True

@@ -8,6 +8,14 @@
 
 Fills are keyed `"{SYMBOL}-{tradeId}"`: Binance numbers trades per symbol, and the
 same trade reaches us from the user stream, the REST reply (`FULL`) and `myTrades`.
+
+A stop (STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT) waits untriggered:
+not working (`isWorking` false, `workingTime` -1, no `W` in its reports). When a trade
+reaches its stop Binance sends a second report of execution type NEW (status NEW) that
+carries `W`, the time it started working, and its order JSON then reads `isWorking`
+true: its `OrderUpdate` / `VenueOrder` says `triggered` (`stop_triggered`). Before, the
+adapter read that report as a repeat of the first NEW, and the desk showed a triggered
+stop as one still waiting (its Stop open to a change Binance cannot make).
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ from .instruments import dec, key_of
 from .order_types import ORDER_TYPE, STOP_TYPE
 
 ZERO = Decimal(0)
+# Binance's names of our stops: the order types that wait for a trigger.
+VENUE_STOP_TYPES = frozenset(STOP_TYPE.values())
 
 STATUS: dict[str, OrderStatus] = {
     "NEW": OrderStatus.NEW,
@@ -116,6 +126,33 @@ def average(cum_quote: Decimal, cum_qty: Decimal) -> Decimal | None:
     return cum_quote / cum_qty if cum_qty > 0 else None
 
 
+def stop_triggered(venue_type: str, working: bool) -> bool | None:
+    """`triggered` for an order of Binance type `venue_type` that Binance says is
+    working (`working`): True for a stop that works (its stop has triggered), None
+    (not said) for any other order or a stop still waiting."""
+    return True if working and venue_type in VENUE_STOP_TYPES else None
+
+
+def _working_ms(raw: Any) -> int:
+    """`W` / `workingTime` as milliseconds; -1 for an order not working (Binance leaves
+    `W` out of its reports, and its `workingTime` is -1)."""
+    if raw is None or isinstance(raw, bool):
+        return -1
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return -1
+
+
+def order_working(body: Mapping[str, Any]) -> bool:
+    """Whether an order JSON says the order works: `isWorking` (GET order, openOrders),
+    else `workingTime` (a new-order or cancelReplace reply: -1 while it does not)."""
+    said = body.get("isWorking")
+    if isinstance(said, bool):
+        return said
+    return _working_ms(body.get("workingTime")) >= 0
+
+
 def _opt_price(raw: Any) -> Decimal | None:
     if raw is None:
         return None
@@ -152,6 +189,9 @@ class ExecutionReport:
     maker: bool
     event_ms: int
     transaction_ms: int
+    # `W`: when the order started working (-1: not said, it does not work: a stop that
+    # has not triggered).
+    working_ms: int = -1
 
     @classmethod
     def parse(cls, event: Mapping[str, Any]) -> ExecutionReport:
@@ -183,6 +223,7 @@ class ExecutionReport:
             maker=bool(event.get("m", False)),
             event_ms=int(event.get("E", 0)),
             transaction_ms=int(event.get("T", 0) or event.get("E", 0)),
+            working_ms=_working_ms(event.get("W")),
         )
 
     @property
@@ -197,9 +238,19 @@ class ExecutionReport:
     def exec_id(self) -> str:
         return exec_id(self.symbol, self.trade_id)
 
+    @property
+    def triggered(self) -> bool | None:
+        """True for a report of a stop that works (`W`): the trigger's own report (the
+        second NEW) and every later one of it (its fills, its end), so that a trigger
+        report that comes late (after a fill's) or not at all is said all the same.
+        None for any other report."""
+        return stop_triggered(self.venue_type, self.working_ms >= 0)
+
     def update(self, reason: str = "") -> OrderUpdate:
         if not reason and self.reject_reason not in ("", "NONE"):
             reason = f"Binance: {self.reject_reason}"
+        if not reason and self.execution == "NEW" and self.triggered:
+            reason = f"stop triggered at Binance (a trade reached {wire(self.stop_price)})"
         return OrderUpdate(
             client_order_id=self.client_order_id,
             status=self.status,
@@ -208,6 +259,7 @@ class ExecutionReport:
             avg_price=average(self.cum_quote, self.cum_qty),
             reason=reason,
             venue_ts_ns=self.transaction_ms * 1_000_000,
+            triggered=self.triggered,
         )
 
     def fill(self, broker: str, account: str, fee_value: Decimal | None) -> Fill:
@@ -239,7 +291,8 @@ def tif_of(venue_type: str, raw: str | None) -> TimeInForce:
 
 
 def venue_order(body: Mapping[str, Any]) -> VenueOrder:
-    """An order as `GET order`, `openOrders` or a new-order reply shows it."""
+    """An order as `GET order`, `openOrders` or a new-order reply shows it (a stop that
+    `isWorking` has triggered)."""
     venue_type = str(body["type"])
     executed = dec(body.get("executedQty", "0"))
     cum_quote = dec(body.get("cummulativeQuoteQty", "0"))
@@ -257,11 +310,13 @@ def venue_order(body: Mapping[str, Any]) -> VenueOrder:
         stop_price=_opt_price(body.get("stopPrice")),
         status=status_of(str(body["status"])),
         avg_price=average(cum_quote, executed),
+        triggered=stop_triggered(venue_type, order_working(body)),
     )
 
 
 def reply_update(body: Mapping[str, Any], reason: str = "") -> OrderUpdate:
-    """The status a new-order (RESULT/FULL) or cancel reply shows."""
+    """The status a new-order (RESULT/FULL), cancel or query reply shows (a query's
+    stop that `isWorking` has triggered)."""
     executed = dec(body.get("executedQty", "0"))
     cum_quote = dec(body.get("cummulativeQuoteQty", "0"))
     client_id = body.get("origClientOrderId") or body["clientOrderId"]
@@ -274,6 +329,7 @@ def reply_update(body: Mapping[str, Any], reason: str = "") -> OrderUpdate:
         avg_price=average(cum_quote, executed),
         reason=reason,
         venue_ts_ns=int(ts_ms) * 1_000_000 if ts_ms else None,
+        triggered=stop_triggered(str(body.get("type", "")), order_working(body)),
     )
 
 

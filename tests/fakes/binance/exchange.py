@@ -1029,8 +1029,9 @@ class Exchange:
             )
         elif order.type in STOP_TYPES:
             body["stopPrice"] = wire(order.stop_price)
-        if order.working_time >= 0:
-            body["workingTime"] = order.working_time
+        # When it started working; -1 for a stop that has not triggered (rest-api.md's
+        # order list answers: `"workingTime": -1` for the STOP_LOSS_LIMIT leg).
+        body["workingTime"] = order.working_time
         body["selfTradePreventionMode"] = "EXPIRE_MAKER"
         return body
 
