@@ -64,8 +64,9 @@ _OLD_TOTAL = re.compile(r" (?P<said>\(\d+ marks? old\))")
 def as_journaled(rows: Rows) -> tuple[Rows, list[str]]:
     """`rows` without what the desk says of its links now, and what it said: a desk
     drawn after the live desk closed (rebuilt, watching) says its broker is gone (an
-    order's status `NEW?`, the Orders line's `paper/main DISCONNECTED: ...`, its balances'
-    figures `?`, said once as `balances ?`) and its marks old; the orders, positions and P&L the journal holds are the live desk's."""
+    order's status `NEW?`, the Orders line's `paper/main DISCONNECTED: ...`, its
+    balances' figures `?`, said once as `balances ?`) and its marks old; the orders,
+    positions and P&L the journal holds are the live desk's."""
     said: list[str] = []
 
     def cut(pattern: re.Pattern[str], text: str) -> str:

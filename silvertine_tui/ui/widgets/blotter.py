@@ -60,6 +60,7 @@ TRIGGERED_MARK = " trg"
 NOT_HEARD = "not heard from"
 """A broker with no status on the desk (no health event of it read yet)."""
 
+
 def day_start(now_s: float) -> float:
     """Local midnight of the day `now_s` falls in, as epoch seconds."""
     local = datetime.fromtimestamp(now_s).astimezone()
