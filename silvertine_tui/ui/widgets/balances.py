@@ -37,6 +37,9 @@ class Balances(KeyedTable):
         Column("locked", "Locked", right=True, priority=1),
         Column("account", "Account", priority=3),
     )
+    # In key order (broker/account/currency), whatever order the balances came in: a
+    # live desk listed them as they first arrived, a restart sorted them.
+    SORTED_ROWS = True
 
     # More than one account holds balances: the currency cell names the broker too
     # (`USD ib`), since the Account column is the first to go in a narrow pane.
@@ -62,8 +65,7 @@ class Balances(KeyedTable):
         """Whose balances are not confirmed, for the bottom line: `binance DISCONNECTED:
         as last heard` ("" when all are)."""
         return "; ".join(
-            f"{broker} {why}: as last heard"
-            for broker, why in sorted(self.unconfirmed.items())
+            f"{broker} {why}: as last heard" for broker, why in sorted(self.unconfirmed.items())
         )
 
     def out_of_view(self) -> str:

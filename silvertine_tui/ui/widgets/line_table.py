@@ -9,9 +9,9 @@ redraws (and, through `ui/lean_update.py`, the terminal receives) just those
 characters.
 
 Rows are appended at the end (the Orders pane: oldest first) or, in a table that keeps
-its rows in key order (`SORTED_ROWS`: the Quotes pane), inserted at their place, the
-cursor staying on its row; they are removed, never reordered; the header is fixed while
-rows scroll.
+its rows in key order (`SORTED_ROWS`: the Quotes, Positions and Balances panes),
+inserted at their place, the cursor staying on its row; they are removed, never
+reordered; the header is fixed while rows scroll.
 
 Columns have priorities (`Column.priority`): the table shows the columns that fit its
 width, dropping the least important first (the highest number; 0 is never dropped), so
@@ -99,7 +99,8 @@ class LineTable(ScrollView, can_focus=True):
     COLUMNS: Sequence[Column] = ()
     SORTED_ROWS: ClassVar[bool] = False
     """New rows go to their place in key order, not at the end: the order is then one
-    rule whatever order the rows arrived in (the Quotes pane's, as brokers connect)."""
+    rule whatever order the rows arrived in (the Quotes pane's, as brokers connect; the
+    Positions and Balances panes', as fills come), the order a restart draws them in."""
     PAD_LEFT: ClassVar[int] = 1  # one space before every cell: fifty symbols fit a half pane
     PAD_RIGHT: ClassVar[int] = 0
     NARROW_AFTER: ClassVar[int] = NARROW_AFTER

@@ -34,6 +34,11 @@ def position_key(state: PositionState) -> str:
 
 class Positions(KeyedTable):
     BINDINGS = bindings("positions")
+    # In key order (broker/account/instrument, as the Quotes pane's rows): a live desk
+    # added each position's row below the others as its first fill came, a restart
+    # drew them all sorted, and `4 Home x` closed ETHUSDT in one session and AAPL in
+    # the next. A row that comes above the cursor leaves it on its row.
+    SORTED_ROWS = True
     COLUMNS = (
         Column("symbol", "Symbol"),
         Column("qty", "Qty", right=True),
