@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from silvertine_tui.bus import MemoryBus
@@ -403,14 +403,6 @@ def scripts(draw: st.DrawFn) -> Script:
             steps[first], steps[second] = steps[second], steps[first]
     cancel = draw(st.booleans())
     held = (draw(st.booleans()), draw(st.booleans()) and not cancel)
-    at = steps.index
-    # Not drawn: the first fill made while the desk is down, its execution unreported
-    # until after the desk is up again. The journal holds nothing of it to read back,
-    # and the position then disagrees with TWS until a reconcile takes it (the known
-    # gap of brokers/ib/counted.py, "Not read back"; found by this test in CI with
-    # `('down', 'fill 2', 'up', 'own', 'release', 'reconcile', 'end')`, held first fill:
-    # open, in the stop's note).
-    assume(not (held[0] and at("down") < at("fill 2") < at("up") < at("release")))
     return Script(steps=tuple(steps), cancel=cancel, held=held, master=draw(st.booleans()))
 
 
@@ -420,6 +412,18 @@ def scripts(draw: st.DrawFn) -> Script:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(scripts())
+# Found in CI: the first fill made while the desk is down, its execution reported only
+# after the desk is up and has taken TWS's position (which holds it) and its own fill in
+# the instrument: skipped then as older than that fill, it was taken for journaled and
+# came back as a fill "made while we were away" once the order ended (position 2 off).
+@example(
+    Script(
+        steps=("down", "fill 2", "up", "own", "release", "reconcile", "end"),
+        cancel=False,
+        held=(True, False),
+        master=False,
+    )
+)
 def test_an_adopted_order_ends_as_at_tws_in_every_interleaving(script: Script) -> None:
     """An adopted order fills 2 and then fills whole or is cancelled at TWS, its
     executions reported at once or late, the desk's own order filling in the same

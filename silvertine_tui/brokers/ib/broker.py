@@ -1115,14 +1115,19 @@ class IBBroker(IBOrders, IBSession):
             coid = own or self._foreign_id(execution.orderRef, execution.permId)
             if await self._correct(coid, ib_fill, live=False):
                 continue  # (a correction is of a journaled fill, whatever its time)
+            if exec_id not in self.fees.journaled and await self._held_ahead(coid, ib_fill):
+                # TWS counted it in what the desk took: "missed", it counted twice. Asked
+                # before its time is: one older than the instrument's last journaled
+                # fill, skipped as the journal's, was then taken for journaled (the
+                # order followed after this reconcile: `follow_adopted`) and came back
+                # as missed once the order ended, the position taken holding it too.
+                continue
             key = self._key_for(ib_fill.contract)
             if execution.permId not in ended_perms and _not_after(execution, last.get(key)):
                 # (An ended order's are all told: the journal's last fill of the
                 # instrument says nothing of an order the desk did not hear, another
                 # client's adopted order filled before the desk's own fill.)
                 continue
-            if exec_id not in self.fees.journaled and await self._held_ahead(coid, ib_fill):
-                continue  # TWS counted it in what the desk took: "missed", it counted twice
             try:
                 fills[execution.execId] = self._fill_of(ib_fill, coid, key)
             except (ValueError, ArithmeticError) as exc:  # pydantic's ValidationError too
