@@ -52,10 +52,10 @@ import logging
 import math
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 from ..brokers import Broker, NotConnected, OrderRejected, RateLimited, UnknownOrder
 from ..domain import Side
+from ..domain.clock import utc_time
 from .oms import OMS
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def _held_why(broker: Broker, seconds: float) -> str:
 
 def _barred_why(broker: Broker, seconds: float) -> str:
     """Why an order the venue's ban kept from its cancel still works, and what to do."""
-    until = f"{datetime.now(UTC) + timedelta(seconds=seconds):%H:%M:%S} UTC"
+    until = utc_time(broker.clock() + int(seconds * 1e9))
     return (
         f"its cancel was NOT sent: the venue bans {broker.source}'s IP for too many "
         f"requests until {until} ({max(1, math.ceil(seconds))} s more), and nothing is "

@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from ..domain.clock import time_of_day
 from ..domain.money import absurd, decimal_places, normalized, quantized, unsigned_zero
 
 DASH = "-"
@@ -158,7 +159,7 @@ def age(seconds: float) -> str:
 
 
 def clock_text(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).strftime("%H:%M:%S")
+    return time_of_day(epoch_s)
 
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -175,7 +176,7 @@ def when_text(epoch_s: float, now_s: float, *, seconds: bool = True) -> str:
         today = datetime.fromtimestamp(now_s, UTC).date()
     except (OverflowError, OSError, ValueError):
         return DASH
-    clock = at.strftime("%H:%M:%S")
+    clock = time_of_day(epoch_s)
     if at.date() == today:
         return clock
     if not seconds:

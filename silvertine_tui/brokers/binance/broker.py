@@ -47,7 +47,6 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -76,6 +75,7 @@ from ...domain import (
     VenueOrder,
     plain,
 )
+from ...domain.clock import utc_time
 from ...events import ModifyRequest, ModifyRequestEvent, OrderUpdateEvent
 from ..base import Broker, Clock, JournalOrder, ReconcileReport
 from ..errors import (
@@ -1576,10 +1576,8 @@ class BinanceBroker(Broker):
     def _ban_until(self, left_s: float | None = None) -> str:
         """When Binance's 418 ban ends, in UTC as the desk's clock shows it."""
         if left_s is None or self.rest.usage.banned_s() > 0:
-            ends_s = self.rest.usage.banned_until_ns / 1e9
-        else:
-            ends_s = self.clock() / 1e9 + left_s
-        return f"{datetime.fromtimestamp(ends_s, UTC):%H:%M:%S} UTC"
+            return utc_time(self.rest.usage.banned_until_ns)
+        return utc_time(self.clock() + int(left_s * 1e9))
 
     def _owe(self, key: str, wait_s: float, send: Callable[[], Awaitable[bool]]) -> None:
         """A cancel (`cancel:<id>`) or a symbol's sweep (`sweep:<symbol>`) Binance's 429
@@ -2903,8 +2901,7 @@ class BinanceBroker(Broker):
     def _held_until(self) -> str:
         """When the running 429's Retry-After ends, in UTC as the desk's clock shows it
         (`HH:MM:SS UTC`)."""
-        ends_s = self.rest.usage.retry_not_before_ns / 1e9
-        return f"{datetime.fromtimestamp(ends_s, UTC):%H:%M:%S} UTC"
+        return utc_time(self.rest.usage.retry_not_before_ns)
 
     async def _open_orders(self) -> list[VenueOrder]:
         listed: list[tuple[VenueOrder, dict[str, Any]]] = []
