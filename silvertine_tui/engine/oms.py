@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -153,6 +153,8 @@ class OMS:
         # report of such an order was parked for a request that never comes, said as
         # an order placed elsewhere.
         self._forgotten: dict[str, tuple[str, str]] = {}  # id -> broker, account
+        # (broker, account) -> the entry the snapshot covered: their events are before
+        self._forgotten_until: dict[tuple[str, str], str] = {}
 
     # -- queries --------------------------------------------------------------------
 
@@ -227,12 +229,28 @@ class OMS:
                 found.append(coid)
         return tuple(reversed(found))
 
-    def forget(self, broker: str, account: str, client_order_ids: Iterable[str]) -> None:
+    def forget(
+        self, broker: str, account: str, client_order_ids: Iterable[str], until: str = "+"
+    ) -> None:
         """`(broker, account)`'s orders evicted before the snapshot loaded (oldest
-        first): what `retired` held of them."""
+        first): what `retired` held of them; `until`, the journal entry the snapshot
+        covers (their events are at or before it)."""
+        self._forgotten_until[(broker, account)] = until
         for coid in client_order_ids:
             if coid not in self.orders:
                 self._forgotten[coid] = (broker, account)
+
+    def forgotten(self, client_order_id: str) -> tuple[str, str, str] | None:
+        """Of an order evicted before the snapshot loaded: its broker, account, and the
+        journal entry its events are at or before (None for any other order)."""
+        held = self._forgotten.get(client_order_id)
+        if held is None or client_order_id in self.orders or client_order_id in self.retired:
+            return None
+        return (*held, self._forgotten_until.get(held, "+"))
+
+    def forgotten_ids(self) -> Iterator[str]:
+        """Those orders' ids, newest first (`forgotten`)."""
+        return reversed(self._forgotten)
 
     def known(self, client_order_id: str) -> bool:
         """In memory or evicted from it: an id the journal holds an order for."""

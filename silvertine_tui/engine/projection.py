@@ -560,6 +560,9 @@ class DeskProjection:
             broker, account = view.broker, view.account
         elif (retired := self.oms.retired.get(client_order_id)) is not None:
             broker, account, first, last = retired
+        elif (forgotten := self.oms.forgotten(client_order_id)) is not None:
+            broker, account, last = forgotten  # (evicted before the snapshot loaded)
+            first = ""
         else:
             return None
         return JournalSpan(broker, account, first or "-", last or "+")
@@ -568,15 +571,22 @@ class DeskProjection:
         """The ids of the orders this desk can show a history of whose id ends in `end`
         (the short id the desk shows, `tdnfmtnx` or the Log's `mtnx`, or the whole id):
         those in memory, newest first, then those evicted from it (`Retired`, read back
-        from the journal), newest first. A whole id matches itself alone. One pass over
-        the ids, for the command palette (100,000 evicted orders: about 12 ms)."""
+        from the journal), newest first, then those evicted before the snapshot this
+        run started from that it names (`OMS.forgotten`). A whole id matches itself
+        alone. One pass over the ids, for the command palette (100,000 evicted orders:
+        about 12 ms)."""
         if not end:
             return []
         oms = self.oms
-        if end in oms.orders or end in oms.retired:
+        if end in oms.orders or end in oms.retired or oms.forgotten(end) is not None:
             return [end]
         found = [coid for coid in reversed(oms.orders) if coid.endswith(end)]
         found += [coid for coid in reversed(oms.retired) if coid.endswith(end)]
+        found += [
+            coid
+            for coid in oms.forgotten_ids()
+            if coid.endswith(end) and oms.forgotten(coid) is not None
+        ]
         return found
 
     def working(self, broker: str | None = None, account: str | None = None) -> list[OrderView]:

@@ -226,7 +226,7 @@ def load_snapshot(engine: TradingEngine, snapshot: Snapshot) -> None:
         engine.journal_start[(snapshot.broker, snapshot.account)] = snapshot.journal_start_ns
     # The ids the snapshot no longer lists (orders evicted before it) stay refused.
     engine.load_id_bound(snapshot.ids_minted_to_ms, snapshot.other_used_ids)
-    engine.oms.forget(snapshot.broker, snapshot.account, snapshot.evicted_ids)
+    engine.oms.forget(snapshot.broker, snapshot.account, snapshot.evicted_ids, snapshot.covers)
     engine.applied[engine.bus.layout.exec(snapshot.broker, snapshot.account)] = snapshot.covers
 
 
