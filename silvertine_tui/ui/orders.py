@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 from pydantic import ValidationError
 
@@ -21,7 +21,7 @@ from ..domain import (
     TimeInForce,
     TradingState,
 )
-from ..domain.money import quantized
+from ..domain.money import money_text, quantized
 from ..engine.projection import DeskProjection
 from ..engine.risk import MULTIPLIER_WORD, RiskGate, RiskViolation
 from .fees import FeeRate
@@ -810,6 +810,11 @@ def _buying_power(
     if need <= available:
         return []
     fee_said = "fee not known yet" if preview.fee is None else f"fee ~{num(fee, 2)}"
+    # What is there as the Balances pane says it (never rounded up: 1,000.996 read
+    # `available 1,001.00` beside `need 1,001.00`), what is needed rounded up: the need
+    # reads above what is available, as it is.
+    available_text = money_text(available)
+    need_text = num(quantized(need, Decimal("0.01"), ROUND_CEILING), 2)
     if request.quantity is None:  # an amount of the quote currency
         most_quote = affordable(available, preview.fee_fraction(None), preview.fee_minimum)
         step = instrument.quote_step or Decimal("0.01")
@@ -818,8 +823,8 @@ def _buying_power(
             Problem(
                 "quantity",
                 "buying_power",
-                f"need {num(need, 2)} {currency} ({num(preview.notional, 2)} + {fee_said}), "
-                f"available {num(available, 2)} {currency}: at most {most_text}",
+                f"need {need_text} {currency} ({num(preview.notional, 2)} + {fee_said}), "
+                f"available {available_text} {currency}: at most {most_text}",
             )
         ]
     price = preview.notional / request.quantity
@@ -829,8 +834,8 @@ def _buying_power(
         Problem(
             "quantity",
             "buying_power",
-            f"need {num(need, 2)} {currency} (notional {num(preview.notional, 2)} + "
-            f"{fee_said}), available {num(available, 2)} {currency}: "
+            f"need {need_text} {currency} (notional {num(preview.notional, 2)} + "
+            f"{fee_said}), available {available_text} {currency}: "
             f"at most {num(most)} at {preview.price_basis} price",
         )
     ]

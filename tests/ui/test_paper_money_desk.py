@@ -67,7 +67,7 @@ async def test_a_short_s_proceeds_are_not_available_to_the_ticket(make_desk) -> 
         said = problems(ticket)
         assert len(said) == 1, said
         assert "[buying_power]" in said[0]
-        assert f"available {usdt.available:,.2f} USDT" in said[0]
+        assert f"available {money_text(usdt.available)} USDT" in said[0]  # as held
         orders = len(engine.oms.orders)
         ticket.action_fire()
         await desk.settle(pilot)
