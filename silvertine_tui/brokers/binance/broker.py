@@ -1022,6 +1022,15 @@ class BinanceBroker(Broker):
         async with self._publish_lock:
             await self._publish_update_locked(update, local=local)
 
+    async def publish_report(self, update: OrderUpdate) -> None:
+        """A venue's answer the base class journals (a placement's REJECTED, its
+        request's refusal kept for the journal): through the same gate, so that the
+        order here reads as the journal does. Journaled past it, a rejected order stayed
+        PENDING_NEW here for the session: every cancel all and kill switch journaled a
+        cancel of it (CANCEL requested, PENDING_CANCEL after its REJECTED) and asked
+        Binance for it, as did each user-stream catch-up."""
+        await self.publish_update(update)
+
     async def _publish_update_locked(self, update: OrderUpdate, *, local: bool) -> None:
         order = self._orders.get(update.client_order_id)
         if order is not None and not order.is_news(update, local=local):
