@@ -278,10 +278,13 @@ class OrderUpdate(BaseModel):
     venue_ts_ns: int | None = None
     # True: the venue says the order's stop has triggered (a STOP works as a market
     # order from then, a STOP_LIMIT as a limit at its limit; its stop can no longer
-    # change). None: not said by this report (every other report; journals written
-    # before the field, where the paper venue said it only in `reason`). None is left
-    # out on the wire: only reports that say it carry it (the paper venue's trigger;
-    # every report of Binance's triggered stop, as one may come before the trigger's).
+    # change). False: the venue says its stop waits (again): the report of Binance's
+    # cancel-replace of a stop, a new venue order whose stop waits whatever the one it
+    # replaced had done; the order's trigger is cleared. None: not said by this report
+    # (every other report; journals written before the field, where the paper venue
+    # said it only in `reason`). None is left out on the wire: only reports that say it
+    # carry it (the paper venue's trigger; every report of Binance's triggered stop, as
+    # one may come before the trigger's; the report of a Binance stop's replacement).
     triggered: bool | None = None
 
 
@@ -465,7 +468,8 @@ class Order(BaseModel):
     # (a reconcile): those fills are in it, and nothing is owed any more (`owed_qty`).
     owed_written_off: bool = False
     # Its stop has triggered, as a venue's report said (`OrderUpdate.triggered`): it no
-    # longer waits for its stop, which cannot change any more.
+    # longer waits for its stop, which cannot change any more. A report that says
+    # False (a replacement whose stop waits again) clears it.
     triggered: bool = False
 
     @field_validator("fees", mode="before")
@@ -621,8 +625,10 @@ class Order(BaseModel):
             self.venue_order_id = current = venue_id
         # A report of the status the order has that brings other terms (an order moved
         # in place at the venue, as TWS does, or terms found on reconcile), or says its
-        # stop has triggered, amends it.
-        triggers = update.triggered is True and not state["triggered"]
+        # stop has triggered, or waits again (False: Binance's cancel-replace of a
+        # triggered stop places a new stop), amends it.
+        said = update.triggered
+        triggers = said is not None and said != state["triggered"]
         amends = new is status and (
             triggers
             or bool(_changed_terms(state, update.quantity, update.limit_price, update.stop_price))
@@ -654,7 +660,7 @@ class Order(BaseModel):
         if update.reason:
             self.reason = update.reason
         if triggers:
-            self.triggered = True
+            self.triggered = bool(said)
         if new is _S_FILLED and filled_qty < state["quantity"]:
             # The venue says filled but the fills have not arrived yet: the status moves,
             # the quantities wait for the fills (which carry the money).

@@ -500,7 +500,7 @@ class TradingEngine:
                             and payload.quantity is None
                             and payload.limit_price is None
                             and payload.stop_price is None
-                            and payload.triggered is None  # (a trigger amends it)
+                            and payload.triggered is None  # (a trigger, or its clearing, amends it)
                         ):
                             result = _ORDER_DUPLICATE  # and `apply_update` changes nothing
                         else:

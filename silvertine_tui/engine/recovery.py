@@ -599,6 +599,31 @@ async def _take_venue_end(
     broker.update_journaled(end)
 
 
+TRIGGER_FOUND = "stop triggered at the venue while the desk was away (found on reconcile)"
+"""The reason of the trigger a reconcile journals (`_take_venue_trigger`)."""
+
+
+async def _take_venue_trigger(
+    engine: TradingEngine, broker: Broker, cid: str, venue: VenueOrder
+) -> None:
+    """A stop open at both ends, at the same status and terms, that the venue lists
+    triggered (`VenueOrder.triggered`: Binance's `isWorking`) and the journal holds
+    waiting: it triggered while the desk was down, its trigger report lost. Journaled
+    as the venue's report of it (the status it has, `triggered`, said why): once, as the
+    order reads triggered from then. Left out, the desk read it waiting (no `trg`, its
+    Stop open to a change the venue refuses) until it filled or the user stream
+    reconnected."""
+    taken = OrderUpdate(
+        client_order_id=cid,
+        status=venue.status,
+        venue_order_id=venue.venue_order_id,
+        reason=TRIGGER_FOUND,
+        triggered=True,
+    )
+    await engine.bus.publish(OrderUpdateEvent.create(broker.source, taken))
+    broker.update_journaled(taken)
+
+
 def _describe(order: Order, terms: Mapping[str, Decimal] | None = None) -> str:
     text = f"{order.status} {plain(order.filled_qty)}/{plain(order.quantity)}"
     return text + _prices(order.limit_price, order.stop_price, terms)
@@ -815,12 +840,17 @@ async def reconcile(
     await catch_up(engine, source)
 
     # 4. Orders open at both ends whose status or terms differ: the venue's are taken.
+    # A stop the venue lists triggered that the journal holds waiting (it triggered
+    # while the desk was down) takes the trigger, once.
     for cid, venue in venue_open.items():
         view = engine.oms.get(cid)
         if view is None or cid in adopting:
             continue
         terms = _terms_moved(view.order, venue)
+        trigger = bool(venue.triggered) and not view.order.triggered
         if view.order.status == venue.status and not terms:
+            if trigger:
+                await _take_venue_trigger(engine, broker, cid, venue)
             continue
         moved = view.order.status == venue.status
         await publish(
@@ -833,15 +863,15 @@ async def reconcile(
                 detail="the venue's terms are taken" if terms else "",
             )
         )
+        reason = (
+            "terms from the venue on reconcile" if moved else "status from the venue on reconcile"
+        )
         taken = OrderUpdate(
             client_order_id=cid,
             status=venue.status,
             venue_order_id=venue.venue_order_id,
-            reason=(
-                "terms from the venue on reconcile"
-                if moved
-                else "status from the venue on reconcile"
-            ),
+            reason=f"{reason}; {TRIGGER_FOUND}" if trigger else reason,
+            triggered=True if trigger else None,
             **terms,
         )
         await engine.bus.publish(OrderUpdateEvent.create(source, taken))

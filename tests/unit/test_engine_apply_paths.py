@@ -113,7 +113,7 @@ def journals(draw: st.DrawFn) -> list[EventBase]:
                     quantity=draw(st.none() | st.none() | st.integers(1, 30).map(_d)),
                     limit_price=draw(st.none() | st.none() | st.integers(1, 50).map(_d)),
                     reason=draw(st.sampled_from(["", "", "venue says so"])),
-                    triggered=draw(st.sampled_from([None, None, True])),
+                    triggered=draw(st.sampled_from([None, None, True, False])),
                 ),
                 ts=clock,
             )

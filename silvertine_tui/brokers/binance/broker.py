@@ -938,6 +938,8 @@ class BinanceBroker(Broker):
                     "quantity": order.quantity,
                     "limit_price": order.limit_price,
                     "stop_price": order.stop_price,
+                    # A replacement's stop waits again (unless this report says it works).
+                    "triggered": order.replacement_triggered(update.triggered),
                 }
             )
         await self._publish_status(order, update, report.transaction_ms)
@@ -2243,6 +2245,8 @@ class BinanceBroker(Broker):
                 "quantity": order.quantity,
                 "limit_price": order.limit_price,
                 "stop_price": order.stop_price,
+                # A replacement's stop waits again (unless its answer says it works).
+                "triggered": order.replacement_triggered(update.triggered),
             }
         )
         await self._publish_status(order, update, _ms(update))

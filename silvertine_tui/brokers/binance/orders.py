@@ -208,5 +208,17 @@ class TrackedOrder:
             if update.venue_order_id != self.published_venue_id:
                 self.triggered = False  # a replacement: a new stop, which waits
             self.published_venue_id = update.venue_order_id
-        if update.triggered:
-            self.triggered = True
+        if update.triggered is not None:
+            self.triggered = update.triggered
+
+    def replacement_triggered(self, said: bool | None) -> bool | None:
+        """`triggered` for the report that takes a replacement of this order (a new
+        venue order under its client order id), Binance's word on it being `said`:
+        True when it works; else False for a stop. A cancelReplace places a new stop,
+        which waits for its trigger again whatever the venue order it replaced had
+        done: said None, the journal kept the order triggered (it only ever took a
+        trigger) while Binance held a stop that waits, and the desk showed `trg` and
+        closed its Stop. None (not said) for any other order."""
+        if said is None and self.order_type.has_stop_price:
+            return False
+        return said
