@@ -7,6 +7,7 @@ message that names the field and the rule.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
@@ -50,6 +51,12 @@ class Capabilities(BaseModel):
     reduce_only_native: bool = False
     # A spot account holds assets, not signed positions: it cannot sell what it lacks.
     short_selling: bool = True
+    # What a short sale takes of the quote currency's available balance, as a share of
+    # the notional it sells short (its fee on top), at the price it fills at: the paper
+    # venue holds back 1 (its proceeds stay held and a margin of the same cost) and
+    # refuses a short sell beyond it, so the ticket refuses it first. None: the venue
+    # works a short's margin out itself (TWS), and its refusal is the check.
+    short_margin: Decimal | None = None
     # A fee charged in an asset (a buy's fee in the base it receives, or in BNB) comes
     # out of the position holding that asset, as a spot account's balances pay it
     # (`asset_fees_in_position`). None: as an account that cannot sell short does; the

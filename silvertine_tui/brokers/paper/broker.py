@@ -216,6 +216,9 @@ class PaperBroker(Broker):
             cancel_all_native=True,
             reduce_only_native=True,
             short_selling=config.checks.short_selling,
+            # A short holds back its proceeds and a margin of its cost (`Account.
+            # buying_power`): the ticket judges a short sell against that, as the venue.
+            short_margin=Decimal(1) if config.checks.short_selling else None,
             # A buy's base fee (`fees.currency: base`) comes out of the position it
             # buys, with short selling on or off (`PaperVenue._fill`).
             asset_fees_from_position=True,

@@ -641,7 +641,9 @@ class PaperVenue:
         the stop of a STOP order). Sells reserve the position they sell; the part that
         would go short needs `short_selling` and reserves cash like a buy (margin). With
         `short_selling`, the working sells share the position in time priority and are
-        reserved again as it changes (`_reserve_sells`).
+        reserved again as it changes (`_reserve_sells`). A short sell is checked at the
+        prices it fills at (`_short_margin`): a filled short holds its margin at its
+        fill price, at or above the limit.
         """
         if order.acts_as_market:
             return
@@ -652,8 +654,9 @@ class PaperVenue:
         need = ZERO
         qty = ZERO
         credit = ZERO
+        judged = ZERO  # what the check judges: `need`, but a short at what it fills at
         if order.side is Side.BUY:
-            need = leaves * per_unit
+            need = judged = leaves * per_unit
             if check and acct.short_selling:
                 ref = order.limit_price if order.order_type.has_limit_price else order.stop_price
                 assert ref is not None
@@ -670,12 +673,44 @@ class PaperVenue:
                     # (A reduce-only sell never sells short: it fills only what still
                     # reduces the position, so its rest needs no margin.)
                     need = short * per_unit
-        if check and need > 0 and need - credit > acct.buying_power(st.currency):
-            raise self._insufficient_cash(st, need - credit)
+                    judged = self._short_margin(st, order, short, per_unit) if check else need
+        if check and judged > 0 and judged - credit > acct.buying_power(st.currency):
+            raise self._insufficient_cash(st, judged - credit)
         acct.lock_cash(st.currency, need)
         acct.lock_qty(st.key, qty)
         order.reserved_cash = need
         order.reserved_qty = qty
+
+    def _short_margin(
+        self, st: _Inst, order: SimOrder, short: Decimal, per_unit: Decimal
+    ) -> Decimal:
+        """What the short part of a sell (`short`: the last units of its leaves; the
+        first ones sell the position) takes of buying power as it trades now: the units it
+        takes from the bids at their price (slipped) with the taker fee, times the
+        leverage, as a fill holds them (`Account.buying_power`: ``cost + leverage *
+        fee``); the units that rest at `per_unit` (the limit with the fee at the higher
+        rate), as they fill there. A sell fills at its limit or above: judged at the
+        limit, a marketable short filled higher and held more than it was checked for
+        (1,000 USDT, a SELL 0.5 @ 1,990 filled at 2,000.00: buying power -1.00)."""
+        if order.is_stop:
+            return short * per_unit  # judged again as it triggers (`_trigger`)
+        taken = [
+            (self._slip(st, order, price, order.limit_price), q)
+            for price, q in self._reachable(st, order, order.limit_price)
+        ]
+        rest = order.quantity - order.filled_qty - sum((q for _, q in taken), ZERO)
+        resting = short if short <= rest else rest
+        need = resting * per_unit
+        left = short - resting
+        leverage = self.account.leverage
+        for price, q in reversed(taken):  # the short part fills last, at the lowest bids
+            if left <= 0:
+                break
+            part = q if q <= left else left
+            notional = part * price * st.multiplier
+            need += notional + self._fee(notional, self.taker_rate) * leverage
+            left -= part
+        return need
 
     def _release(self, st: _Inst, order: SimOrder) -> None:
         self.account.unlock_cash(st.currency, order.reserved_cash)
@@ -991,6 +1026,16 @@ class PaperVenue:
             self._release(st, order)
             try:
                 self._check_market_funds(st, order)
+            except OrderRejected as exc:
+                self._terminate(st, order, OrderStatus.EXPIRED, str(exc), now_ns, reports)
+                return
+        elif order.side is Side.SELL and self.account.short_selling and not order.reduce_only:
+            # A stop-limit sell was accepted at its limit; triggered, it takes the bids
+            # at or above it: what it sells short is judged again there, as a triggered
+            # STOP is (`_short_margin`).
+            self._release(st, order)
+            try:
+                self._reserve(st, order, check=True)
             except OrderRejected as exc:
                 self._terminate(st, order, OrderStatus.EXPIRED, str(exc), now_ns, reports)
                 return

@@ -26,6 +26,11 @@ A stop whose trigger the venue reported (`Order.triggered`) says so in its Stop 
 `64,000.00 trg`, dimmed: it waits for nothing any more (a STOP_LIMIT works as a limit at
 its price) and its stop cannot change. A triggered STOP_LIMIT read `BUY 0.1 64,900.00
 64,000.00 NEW` as it had while waiting, with the ask at 65,000.
+
+A reduce-only order says so in its Side cell, `SELL ro`, in the side's colour: it only
+ever reduces the position (the venue, or the engine, cuts or cancels what would take
+it through zero). The Log and the order's history said `reduce-only`; the row did not,
+and a close resting beside a plain sell of the same size read the same.
 """
 
 from __future__ import annotations
@@ -56,6 +61,9 @@ showing it (`CancelsSent`)."""
 
 TRIGGERED_MARK = " trg"
 """After the stop price of an order whose stop has triggered (`Order.triggered`)."""
+
+REDUCE_ONLY_MARK = " ro"
+"""After the side of a reduce-only order (`OrderRequest.reduce_only`)."""
 
 NOT_HEARD = "not heard from"
 """A broker with no status on the desk (no health event of it read yet)."""
@@ -183,7 +191,9 @@ class Blotter(KeyedTable):
         return (
             self.cell(short_id(view.client_order_id)),
             self.cell(request.instrument),
-            self.cell(request.side.value, side_style),
+            self.cell(
+                request.side.value + (REDUCE_ONLY_MARK if request.reduce_only else ""), side_style
+            ),
             self.cell(order_qty_text(order, inst)),
             # The order's prices as it has them: never rounded onto the instrument's
             # tick (re-read coarser after a reconnect, it showed a price not sent).
