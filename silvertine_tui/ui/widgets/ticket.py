@@ -348,13 +348,20 @@ class Ticket(Vertical):
         shown = [p for p in shown if (p.field, p.rule) not in answered]
         said = {(p.field, p.said) for p in shown}
         refused = [p for p in self._refused if (p.field, p.said) not in said]
-        problems = _problem_text(shown + refused)
-        if again and problems.plain:
+        if again and shown:
             # Under "sent ...: SELL 2 AAPL", a bare list read as why that order failed
-            # (a close filled, and the same close again is refused: position 0).
-            problems = Text.assemble(
-                (f"{fire} again would not be sent:\n", "bold"), problems, no_wrap=False
-            )
+            # (a close filled, and the same close again is refused: position 0). Only
+            # the check's problems are headed so: the last send's answer (`_refused`:
+            # REJECTED's reason, NO ANSWER's advice) is what "why below" and "see
+            # below" point at, and F9 sends again past it (asked first). Under the
+            # heading, the NO ANSWER's advice read as F9 refusing what it then sent.
+            problems = _problem_text(refused)
+            if refused:
+                problems.append("\n")
+            problems.append(f"{fire} again would not be sent:\n", style="bold")
+            problems.append_text(_problem_text(shown))
+        else:
+            problems = _problem_text(shown + refused)
         self._update_if_changed("#t-problems", problems)
         # Above the preview: no blank line there while nothing is wrong.
         self.query_one("#t-problems", TextBlock).display = bool(problems.plain)
