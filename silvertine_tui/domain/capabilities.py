@@ -77,6 +77,17 @@ class Capabilities(BaseModel):
         return not self.short_selling
 
     @property
+    def modify_places_anew(self) -> bool:
+        """Whether a change re-places the whole order (a cancel-replace: Binance), its
+        stop judged as a new order's: a triggered stop's replacement is a new stop that
+        waits for its trigger again, and one the market is through is refused after the
+        old order was cancelled (`stop_through_refused`: nothing is working then). The
+        modify dialog refuses a change of a stop the market is through (a triggered one
+        too) before anything is sent (`ui.orders.change_problems`), and says what a
+        change of a triggered stop does; IB and the paper venue amend in place."""
+        return self.modify is ModifyStyle.CANCEL_REPLACE
+
+    @property
     def stops(self) -> bool:
         return any(t.has_stop_price for t in self.order_types)
 

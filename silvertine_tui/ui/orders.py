@@ -5,7 +5,7 @@ the instrument and the risk gate, and preview the order. Nothing here sends anyt
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 from pydantic import ValidationError
@@ -14,7 +14,9 @@ from ..domain import (
     Capabilities,
     ConnectionState,
     Instrument,
+    Order,
     OrderRequest,
+    OrderStatus,
     OrderType,
     Quote,
     Side,
@@ -787,8 +789,18 @@ def affordable(available: Decimal, fraction: Decimal, minimum: Decimal) -> Decim
 
 
 def _buying_power(
-    request: OrderRequest, instrument: Instrument, engine: TicketContext, preview: Preview | None
+    request: OrderRequest,
+    instrument: Instrument,
+    engine: TicketContext,
+    preview: Preview | None,
+    *,
+    frees: Decimal = Decimal(0),
+    filled: Decimal | None = None,
 ) -> list[Problem]:
+    """`frees`, `filled`: of a change to a working buy (`change_problems`; None: a new
+    order), what the order holds that the change frees (`held_by_order`, on top of the
+    available balance) and what it has filled (`request` is what the change leaves to
+    buy: its "at most" is said as the order's quantity)."""
     balances = engine.projection.balances
     if preview is None or not any(
         b == request.broker and a == request.account for b, a, _ in balances
@@ -807,7 +819,7 @@ def _buying_power(
     if covered:
         assert request.quantity is not None
         need = need * (request.quantity - covered) / request.quantity
-    if need <= available:
+    if need <= available + frees:
         return []
     fee_said = "fee not known yet" if preview.fee is None else f"fee ~{num(fee, 2)}"
     # What is there as the Balances pane says it (never rounded up: 1,000.996 read
@@ -815,6 +827,21 @@ def _buying_power(
     # reads above what is available, as it is.
     available_text = money_text(available)
     need_text = num(quantized(need, Decimal("0.01"), ROUND_CEILING), 2)
+    if filled is not None:  # a change: what the order frees counts, its fills do not
+        frees_text = f" + {money_text(frees)} the order holds" if frees else ""
+        price = preview.notional / request.quantity if request.quantity else Decimal(0)
+        fraction = preview.fee_fraction(request.quantity)
+        spend = affordable(available + frees, fraction, preview.fee_minimum)
+        most = filled + covered + (instrument.round_qty(spend / price) if price else Decimal(0))
+        return [
+            Problem(
+                "quantity",
+                "buying_power",
+                f"need {need_text} {currency} (notional {num(preview.notional, 2)} + "
+                f"{fee_said}), available {available_text} {currency}{frees_text}: "
+                f"qty at most {num(most)} at {preview.price_basis} price",
+            )
+        ]
     if request.quantity is None:  # an amount of the quote currency
         most_quote = affordable(available, preview.fee_fraction(None), preview.fee_minimum)
         step = instrument.quote_step or Decimal("0.01")
@@ -877,6 +904,145 @@ def sellable_problems(request: OrderRequest, engine: TicketContext) -> list[Prob
             f"{what} but position {num(position)}{held} and this account cannot go short: {most}",
         )
     ]
+
+
+WORKING = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
+
+
+def held_by_order(order: Order, instrument: Instrument, engine: TicketContext) -> Decimal:
+    """What a change to working buy `order` surely frees of the quote currency, for its
+    new terms to spend: its remaining quantity at its limit price, and never more than
+    the balance holds locked (IB locks none: nothing is counted there). Nothing for an
+    order with no limit price (a STOP: a venue may lock nothing for it), a sell, or one
+    the venue has not taken (its balance may not hold it locked yet). Counted higher, a
+    change the venue then refuses went out: at Binance after cancelling the order."""
+    request = order.request
+    if order.status not in WORKING or order.limit_price is None or request.side is not Side.BUY:
+        return Decimal(0)
+    key = (request.broker, request.account, instrument.quote_currency)
+    balance = engine.projection.balances.get(key)
+    locked = balance.locked if balance is not None else Decimal(0)
+    frees = instrument.notional(order.leaves_qty, order.limit_price)
+    return max(min(frees, locked), Decimal(0))
+
+
+def _said_on(touched: Iterable[str]) -> str:
+    """The field a change's problem is said on: its Qty when the change gives one (or
+    gives nothing), else the price it gives (Price, else Stop)."""
+    given = set(touched)
+    if "quantity" in given or not given:
+        return "quantity"
+    return next((name for name in ("limit_price", "stop_price") if name in given), "quantity")
+
+
+def change_problems(
+    order: Order,
+    changed: OrderRequest,
+    touched: Iterable[str],
+    engine: TicketContext,
+    *,
+    fee_rate: Callable[[str, str], FeeRate | None] = lambda broker, instrument: FeeRate(
+        DEFAULT_FEE_RATE
+    ),
+    quote: Callable[[str], Quote | None] = lambda instrument: None,
+) -> list[Problem]:
+    """What the venue would refuse of a change to working `order`, said before anything
+    is sent (the modify dialog; the risk rules and `sellable` are `TicketContext.
+    risk_check`'s). `changed`: the order as the change leaves it (its whole quantity);
+    `touched`: the fields the change gives; `fee_rate` and `quote` as `check` takes them.
+
+    - A stop the market is through, where the venue refuses one
+      (`Capabilities.stop_through_refused`) and judges it: a Stop typed, or any change
+      where a change places the whole order anew (`modify_places_anew`, Binance: it
+      cancels the order first, then refuses the new one, and nothing is working). Of
+      a triggered stop there, any change: its replacement is a new stop, refused while
+      the market is through it (`triggered`, on the field typed); with the market back
+      past it the replacement waits for its trigger again, and the change goes (with no
+      price known here too: the Binance adapter asks its last trade before sending).
+    - A buy's funds (`buying_power`): what the order as changed leaves to buy, at its
+      price with the fee estimate (the ticket's preview), against the available balance
+      plus what the order frees (`held_by_order`), said on the field the change gave.
+    """
+    instrument = engine.instrument(changed.broker, changed.instrument)
+    if instrument is None:
+        return []
+    key = instrument.key
+    latest, market, basis = quote(key), engine.last_price(key), engine.mark_basis(key)
+    found: list[Problem] = []
+    stop = _changed_stop(order, changed, set(touched), instrument, engine, latest, market, basis)
+    if stop is not None:
+        found.append(stop)
+    filled = order.filled_qty
+    if (
+        changed.side is Side.BUY
+        and not instrument.margined
+        and changed.quantity is not None
+        and changed.quantity > filled
+    ):
+        left = changed.model_copy(update={"quantity": changed.quantity - filled})
+        through = stop_through(left, latest, market, basis)
+        preview = _preview(left, instrument, engine, market, fee_rate(left.broker, key), through)
+        held = held_by_order(order, instrument, engine)
+        where = _said_on(touched)
+        found += [
+            replace(p, field=where)
+            for p in _buying_power(left, instrument, engine, preview, frees=held, filled=filled)
+        ]
+    return found
+
+
+def _changed_stop(
+    order: Order,
+    changed: OrderRequest,
+    touched: set[str],
+    instrument: Instrument,
+    engine: TicketContext,
+    latest: Quote | None,
+    market: Decimal | None,
+    basis: str,
+) -> Problem | None:
+    """The stop refusal of `change_problems` (None: the venue takes the stop)."""
+    venue = changed.broker
+    caps = engine.capabilities(venue)
+    if (
+        caps is None
+        or not caps.stop_through_refused
+        or not changed.order_type.has_stop_price
+        or changed.stop_price is None
+    ):
+        return None
+    anew = caps.modify_places_anew
+    if not anew and "stop_price" not in touched:
+        return None  # amended in place: the venue does not judge the stop again
+    through = stop_through(changed, latest, market, basis)
+    refused, _ = stop_through_said(changed, instrument, latest, through, venue)
+    if not (anew and order.triggered):
+        if refused is not None and "stop_price" not in touched:
+            # The stop as it stands: the order is placed anew with it.
+            said = f"{refused.message}; a change at {venue} places the order anew with it"
+            return replace(refused, message=said)
+        return refused
+    if refused is None:
+        # The market back past it (its replacement waits for its trigger again), or no
+        # price known here: the adapter asks the venue's last trade before it sends.
+        return None
+    stop = instrument.price_text(changed.stop_price)
+    if order.request.order_type.market_on_trigger or order.limit_price is None:
+        works = "as a market order"
+    else:
+        works = f"as a limit at {instrument.price_text(order.limit_price)}"
+    last = latest.last if latest is not None and latest.last and latest.last > 0 else None
+    at = Through(last, "last trade") if last is not None else through
+    assert at is not None  # (refused: judged on one of them)
+    why = f"the {at.basis} {instrument.price_text(at.price)} is through it"
+    return Problem(
+        _said_on(touched),
+        "triggered",
+        f"stop {stop} has triggered and the order works {works}; a change at {venue} "
+        f"places it anew as a stop, which {venue} refuses while the market is through "
+        f"it ({why}), after cancelling this one: nothing would be working. To work at "
+        "other terms now, cancel it and place a limit",
+    )
 
 
 def _number(text: str, name: str, problems: list[Problem], *, required: bool) -> Decimal | None:

@@ -70,6 +70,7 @@ from ...domain import (
     OrderValidationError,
     Position,
     Quote,
+    Side,
     TimeInForce,
     ValidationIssue,
     VenueOrder,
@@ -93,7 +94,7 @@ from . import order_types, translate
 from .errors import Banned, CancelReplaceFailed, CredentialsRejected, InvalidSymbol
 from .instruments import NotionalScope, dec, key_of, notional_scope, parse_symbol, symbol_of
 from .market import BadPayload, MarketStreams, last_of_ticker, reference_of_ticker
-from .orders import LOCAL_STEPS, Sizing, TrackedOrder
+from .orders import LOCAL_STEPS, Sizing, TrackedOrder, stop_reached
 from .rest import CANCEL_WAIT_S, BinanceRest, CancelHeld
 from .user_stream import REFUSED_RETRY_S, UserStream, describe, refused_reason, stop_task
 
@@ -1913,10 +1914,17 @@ class BinanceBroker(Broker):
                         )
                     ]
                 )
-            self.check_request(request, await self.instrument(order.key), None)
+            instrument = await self.instrument(order.key)
+            self.check_request(request, instrument, None)
         except OrderValidationError as exc:
             await self._restore_status(order, previous, f"modify refused: {exc}")
             raise
+        refusal = await self._replace_refusal(order, request, filled, instrument)
+        if refusal:
+            # STOP_ON_FAILURE, Binance cancels first: its refusal of the new order then
+            # left nothing working (-2021), the trader's stop-loss gone with it.
+            await self._restore_status(order, previous, f"modify refused: {refusal}")
+            raise OrderRejected(f"modify of {coid} not sent: {refusal}", code="would_lose_order")
         params = translate.order_params(request, order.symbol, response_type="FULL")
         params.update({"cancelReplaceMode": "STOP_ON_FAILURE", "cancelOrigClientOrderId": coid})
         old_id = order.venue_order_id
@@ -1957,6 +1965,104 @@ class BinanceBroker(Broker):
         except UNREADABLE as exc:
             raise self._unreadable_replace(order, old_id, body, exc, before) from exc
         await self._check_sized(order)
+
+    async def _replace_refusal(
+        self, order: TrackedOrder, request: OrderRequest, filled: Decimal, instrument: Instrument
+    ) -> str:
+        """Why the cancelReplace of `request` would lose the order, as far as this
+        adapter can tell before sending it ("" when it goes). Binance cancels the
+        order, then places the new one, and refuses it for what a new order is refused
+        for: a stop its last trade is through ("Order would trigger immediately.": a
+        triggered stop's replacement is a new stop, refused while the market is
+        through it) and funds the account lacks (what the new order locks, against the
+        asset's free balance and what the old order frees). Each as Binance judges it:
+        its last trade asked just before (`_last_trade`); the free balance as the
+        account stream last said it. The desk's modify dialog refuses both first
+        (`ui.orders.change_problems`); this is the last line."""
+        stop = request.stop_price
+        price = instrument.price_text
+        if request.order_type.has_stop_price and stop is not None:
+            last, unread = await self._last_trade(order)
+            if last is not None and stop_reached(request.order_type, request.side, stop, last):
+                what = "its stop" if order.triggered else "the stop"
+                triggered = " has triggered and" if order.triggered else ""
+                works = ""
+                if order.triggered and order.limit_price is not None:
+                    works = f" (a limit at {price(order.limit_price)})"
+                return (
+                    f"{what} {price(stop)}{triggered} is through Binance's last trade "
+                    f"{price(last)}: Binance would cancel the order and refuse its "
+                    'replacement, a new stop ("Order would trigger immediately."), and '
+                    f"nothing would be working. It works as it was{works}; to work at "
+                    "other terms, cancel it and place a LIMIT (or a stop past the last trade)"
+                )
+            if last is None and order.triggered:
+                return (
+                    f"its stop {price(stop)} has triggered and Binance's last trade could "
+                    f"not be read ({unread}): its replacement, a new stop, would be refused "
+                    "after the order was cancelled if the market is still through it. It "
+                    "works as it was; modify again, or cancel it and place a LIMIT"
+                )
+        return self._funds_refusal(order, request, filled, instrument)
+
+    async def _last_trade(self, order: TrackedOrder) -> tuple[Decimal | None, str]:
+        """Binance's last trade of the order's symbol, asked now (its 24 h ticker, 2 of
+        the minute's weight), else the market stream's; (None, why) when neither is
+        known."""
+        unread = ""
+        try:
+            rows = await self.rest.ticker_24h([order.symbol])
+            for row in rows:
+                if str(row.get("symbol", "")) == order.symbol:
+                    said = last_of_ticker(row)
+                    if said is not None:
+                        return said[0], ""
+            unread = "no trade in its ticker"
+        except BrokerError as exc:
+            unread = str(exc)
+        except (BadPayload, ArithmeticError, TypeError, ValueError) as exc:
+            unread = f"unreadable ticker: {exc}"
+        streamed = self.market.last_trade(order.key) if self.market is not None else None
+        return streamed, unread
+
+    def _funds_refusal(
+        self, order: TrackedOrder, request: OrderRequest, filled: Decimal, instrument: Instrument
+    ) -> str:
+        """The new order locks more of its asset than is free once the old one is
+        cancelled ("" when it does not, or the balance is not known): a buy locks its
+        quantity at its price (a stop-market's at its stop), a sell its quantity. What
+        the old order frees counts only as Binance surely holds it: its remaining
+        quantity at its limit price (a sell: the quantity), no more than is locked."""
+        quantity = request.quantity
+        if quantity is None:
+            return ""
+        left = max(order.quantity - filled, ZERO)
+        if request.side is Side.BUY:
+            price = request.limit_price if request.limit_price is not None else request.stop_price
+            if price is None or price <= 0:
+                return ""
+            asset, need = instrument.quote_currency, quantity * price
+            frees = left * order.limit_price if order.limit_price is not None else ZERO
+        else:
+            price, asset, need, frees = None, instrument.base_currency, quantity, left
+        balance = self._last_balances.get(asset)
+        if balance is None:
+            return ""
+        frees = max(min(frees, balance.locked), ZERO)
+        if need <= balance.available + frees:
+            return ""
+        most = balance.available + frees
+        if price is not None:
+            most = most / price
+        most = filled + instrument.round_qty(most)
+        return (
+            f"the new order locks {_amount(need)} {asset}; {_amount(balance.available)} "
+            f"{asset} is free and the order holds {_amount(frees)} "
+            f"({_amount(balance.available + frees)} in all): Binance would cancel the order "
+            "and refuse the new one for want of funds, and nothing would be working. It "
+            f"works as it was; change it to a quantity of at most {_amount(most)}, or add "
+            "funds first"
+        )
 
     def _check_sized_later(self, order: TrackedOrder, after_s: float = 0.0) -> None:
         """`_check_sized` in the background (from the stream's reader, or a cancel's
@@ -4027,6 +4133,11 @@ class BinanceBroker(Broker):
             "market_reconnects": stats.reconnects,
             "market_silences": stats.silences,
         }
+
+
+def _amount(value: Decimal) -> str:
+    """An amount or a quantity for a message, without Binance's trailing zeros."""
+    return plain(value.normalize()) if value else "0"
 
 
 def _reason(exc: BaseException) -> str:

@@ -970,6 +970,7 @@ class MainScreen(Screen[None]):
                 lookup=self.desk.view.order,
                 cursor_blink=self.desk.cursor_blink,
                 confirm_notional=self.desk.ui.confirm_notional,
+                desk=self.desk,
             ),
             callback=done,
         )

@@ -18,14 +18,21 @@ A stop that has triggered (`Order.triggered`) waits for nothing any more, and no
 changes its stop: the Stop field is closed and a line under it says why (also when it
 triggers while the dialog is open; a stop typed meanwhile is dropped, said there). The
 dialog took a new Stop for a triggered STOP_LIMIT, and the venue refused it: `Modify
-failed: replace rejected: stop_price: the stop has already triggered`."""
+failed: replace rejected: stop_price: the stop has already triggered`.
+
+What the venue would refuse of a change is said too (`orders.change_problems`, on the
+desk's balances and quotes): a buy the account cannot pay for (`buying_power`), and at
+a venue that changes an order by placing it anew (Binance's cancelReplace), a stop the
+market is through, a triggered one's included. Binance cancelled the order, then
+refused the new one, and nothing was working: `Modify failed: ... nothing is working
+now`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -33,16 +40,19 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
-from ...domain import Instrument, Order, OrderRequest, plain
+from ...domain import Instrument, Order, OrderRequest, Quote, plain
 from ...engine.projection import OrderView
 from ...engine.risk import RiskViolation, modified_request, modify_violations
 from ...events.summary import price_text, qty_text
 from ..focus import focus_now
 from ..format import NUMBER_KEYS, NotANumber, num, parse_decimal, short_id, shown
 from ..keymap import bindings, named_key
-from ..orders import Problem, order_text, risk_problems
+from ..orders import Problem, change_problems, order_text, risk_problems
 from .confirm import ConfirmScreen
 from .dialog import Dialog
+
+if TYPE_CHECKING:
+    from ..desk import Desk
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +63,9 @@ class Change:
 
 
 RiskCheck = Callable[[OrderRequest], list[RiskViolation]]
+VenueCheck = Callable[[Order, OrderRequest, list[str]], list[Problem]]
+"""What the venue would refuse of a change: (the order, the order as the change leaves
+it, the fields the change gives) -> problems (`orders.change_problems`)."""
 LABELS = {"quantity": "qty", "limit_price": "price", "stop_price": "stop"}
 FIELDS = ("quantity", "limit_price", "stop_price")  # the ticket's order: Qty, then Price
 
@@ -94,15 +107,21 @@ def check_change(
     stop: str,
     *,
     risk: RiskCheck | None = None,
+    venue: VenueCheck | None = None,
     shown_terms: dict[str, Decimal | None] | None = None,
 ) -> tuple[Change | None, list[str]]:
-    """The change typed, checked. `shown_terms`: the terms the fields the trader has
-    not typed in were filled with (by default the order's, for every field): such a
-    field still at them is no change. Compared with the order's terms instead, a field
-    left as the dialog opened sent its old value once the order had moved meanwhile (a
-    change answered late, one from another desk): the trader typed a quantity and the
-    price went back to what it was. A field typed in is sent as typed unless it is the
-    order's term now (typed back to the opening price after the order moved: sent)."""
+    """The change typed, checked: against the instrument's grid, the risk rules (`risk`,
+    the ticket's copy of them and `sellable`) and what the venue would refuse of it
+    (`venue`: a buy's funds, a stop the market is through; `orders.change_problems`),
+    the venue's once the risk rules pass; each problem on the field the change touched.
+
+    `shown_terms`: the terms the fields the trader has not typed in were filled with
+    (by default the order's, for every field): such a field still at them is no change.
+    Compared with the order's terms instead, a field left as the dialog opened sent its
+    old value once the order had moved meanwhile (a change answered late, one from
+    another desk): the trader typed a quantity and the price went back to what it was.
+    A field typed in is sent as typed unless it is the order's term now (typed back to
+    the opening price after the order moved: sent)."""
     order = view.order
     current = terms(view)
     filled_with = shown_terms if shown_terms is not None else current
@@ -154,6 +173,18 @@ def check_change(
     change = Change(values.get("quantity"), values.get("limit_price"), values.get("stop_price"))
     if change == Change(None, None, None):
         return None, ["nothing changed: type a new quantity or price [unchanged]"]
+    # Said on the field the change touched: a notional broken by a new price alone is
+    # the Price's (it read as the untouched quantity's).
+    touched = [
+        name
+        for name, value in (
+            ("quantity", change.quantity),
+            ("limit_price", change.limit_price),
+            ("stop_price", change.stop_price),
+        )
+        if value is not None
+    ]
+    said: list[Problem] = []
     if risk is not None:
         broken = modify_violations(
             risk,
@@ -162,20 +193,18 @@ def check_change(
             limit_price=change.limit_price,
             stop_price=change.stop_price,
         )
-        if broken:
-            # Said on the field the change touched: a notional broken by a new price
-            # alone is the Price's (it read as the untouched quantity's).
-            touched = [
-                name
-                for name, value in (
-                    ("quantity", change.quantity),
-                    ("limit_price", change.limit_price),
-                    ("stop_price", change.stop_price),
-                )
-                if value is not None
-            ]
-            broken_said = risk_problems(broken, request=order.request, changed=touched)
-            return None, [str(p) for p in broken_said]
+        said += risk_problems(broken, request=order.request, changed=touched)
+    if venue is not None and not said:
+        # (After the risk rules, as the engine's gate goes before the venue.)
+        changed = modified_request(
+            order,
+            quantity=change.quantity,
+            limit_price=change.limit_price,
+            stop_price=change.stop_price,
+        )
+        said += venue(order, changed, touched)
+    if said:
+        return None, [str(p) for p in said]
     return change, []
 
 
@@ -324,11 +353,15 @@ class ModifyScreen(Dialog[Change | None]):
         lookup: Callable[[str], OrderView | None] | None = None,
         cursor_blink: bool = True,
         confirm_notional: Decimal | None = None,
+        desk: Desk | None = None,
     ) -> None:
         """`lookup`: the order as the desk holds it now (`DeskProjection.order`),
         followed while the dialog is open (`follow_desk`). `confirm_notional`: above
-        it a change asks first (the desk's `ui.confirm_notional`; None: every change asks)."""
+        it a change asks first (the desk's `ui.confirm_notional`; None: every change asks).
+        `desk`: what the venue's checks of a change read (`venue_check`: balances,
+        capabilities, quotes, the fee estimate); by default the app's."""
         super().__init__()
+        self._given_desk = desk
         self.confirm_notional = confirm_notional
         # The change the confirmation asks about, while it is open: Enter again meanwhile
         # never opens a second one.
@@ -537,7 +570,40 @@ class ModifyScreen(Dialog[Change | None]):
         said = f"Stop {what}; it cannot change"
         if typed.strip():
             said += f" (the stop typed, {typed.strip()}, is not sent)"
+        desk = self._desk()
+        caps = desk.view.capabilities(self.view.broker) if desk is not None else None
+        if caps is not None and caps.modify_places_anew:
+            # (Binance: said before anything is typed; `change_problems` refuses it.)
+            said += (
+                f". A change at {self.view.broker} places a new stop: it waits for its "
+                "trigger again, and is refused while the market is through it"
+            )
         note.update(shown(said, lines=True))
+
+    def _desk(self) -> Desk | None:
+        if self._given_desk is not None:
+            return self._given_desk
+        found: Desk | None = getattr(self.app, "desk", None)
+        return found
+
+    def venue_check(self) -> VenueCheck | None:
+        """What the venue would refuse of a change (`orders.change_problems`), judged on
+        the desk's balances, quotes and fee estimate (None: no desk to judge it on)."""
+        desk = self._desk()
+        if desk is None:
+            return None
+        context = desk.ticket_context
+
+        def latest(key: str) -> Quote | None:
+            state = desk.model.quotes.get(key)
+            return state.quote if state is not None else None
+
+        def check(order: Order, changed: OrderRequest, touched: list[str]) -> list[Problem]:
+            return change_problems(
+                order, changed, touched, context, fee_rate=desk.fee_rate, quote=latest
+            )
+
+        return check
 
     def _check(self) -> tuple[Change | None, list[str]]:
         return check_change(
@@ -545,6 +611,7 @@ class ModifyScreen(Dialog[Change | None]):
             self.instrument,
             *self._values(),
             risk=self.risk,
+            venue=self.venue_check(),
             shown_terms={
                 name: value for name, value in self._filled_with.items() if not self._is_typed(name)
             },
