@@ -347,6 +347,20 @@ class TicketContext:
             ]
         return found
 
+    def sellable(self, request: OrderRequest) -> tuple[Decimal, Decimal, Decimal]:
+        """Of a sell of `request`'s instrument and account: the position, what the other
+        working sells hold of it (not the request's own order), and what is left to
+        sell (never below 0). The `sellable` and `short_margin` rules start from it."""
+        position = self.position(request.broker, request.account, request.instrument)
+        reserved = self.working_quantity(
+            request.broker,
+            request.account,
+            request.instrument,
+            Side.SELL,
+            exclude=request.client_order_id,
+        )
+        return position, reserved, max(position - reserved, Decimal(0))
+
     def can_short(self, broker: str) -> bool:
         """Whether a sell may exceed the position: the broker's capabilities (a spot
         account cannot; paper as its `checks.short_selling` says). An unknown broker is
@@ -877,15 +891,7 @@ def sellable_problems(request: OrderRequest, engine: TicketContext) -> list[Prob
     its own working quantity is not counted as reserved."""
     order = engine.projection.order(request.client_order_id)
     filled = order.order.filled_qty if order is not None else Decimal(0)
-    position = engine.position(request.broker, request.account, request.instrument)
-    reserved = engine.working_quantity(
-        request.broker,
-        request.account,
-        request.instrument,
-        Side.SELL,
-        exclude=request.client_order_id,
-    )
-    sellable = max(position - reserved, Decimal(0))
+    position, reserved, sellable = engine.sellable(request)
     # An amount of the quote currency sells about this much at the mark.
     quantity = request.base_quantity(engine.last_price(request.instrument))
     if quantity is None or quantity <= sellable:

@@ -1130,15 +1130,7 @@ def short_margin_problems(
     ):
         return []
     quantity = request.quantity
-    position = context.position(request.broker, request.account, request.instrument)
-    reserved = context.working_quantity(
-        request.broker,
-        request.account,
-        request.instrument,
-        Side.SELL,
-        exclude=request.client_order_id,
-    )
-    sellable = max(position - reserved, Decimal(0))
+    position, reserved, sellable = context.sellable(request)
     short = quantity - sellable
     if short <= 0:
         return []
