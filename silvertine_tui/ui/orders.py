@@ -518,7 +518,8 @@ def stop_through_said(
     """(refusal, warning) for a stop the market has already reached (`through`, from
     `stop_through`). Refused where the venue refuses it (`refused_by`, the broker whose
     capabilities say `stop_through_refused`: Binance spot; judged on its last trade
-    when the quote has one, else on `through`). The paper venue triggers one at once
+    when the quote has one, else on the quote's far side, `_far_side`, and only
+    warned of when the near side alone has reached it). The paper venue triggers one at once
     on its best bid/ask (docs/paper-simulator.md, Stops), as TWS does. Where the venue's
     last trade has not reached it but the side has, a warning that it may trigger at
     once; elsewhere a warning of what it does at once. (None, None) for a stop that
@@ -539,6 +540,14 @@ def stop_through_said(
     if venue is not None:
         last = quote.last if quote is not None and quote.last and quote.last > 0 else None
         judged = through if last is None else Through(last, "last trade")
+        far = _far_side(request, quote) if last is None else None
+        if far is not None:
+            # No last trade known here: the venue's is between the bid and the ask. Only
+            # the far side reaching the stop says the venue refuses it (judged on the
+            # side that would trade it, a sell stop a tick above the bid was refused
+            # here that Binance, its last trade above the stop, took); the near side
+            # alone is a warning, below.
+            judged = far if _reaches(request, far.price) else None
         if judged is not None and _reaches(request, judged.price):
             beyond = "above" if rising else "below"
             return (
@@ -550,8 +559,16 @@ def stop_through_said(
                 ),
                 None,
             )
-        if through is None or last is None:
+        if through is None:
             return None, None
+        if last is None:
+            return None, Problem(
+                "stop_price",
+                STOP_THROUGH,
+                f"the {through.basis} {instrument.price_text(through.price)} is already past "
+                f"this {side} {what}: {venue} judges it on its last trade, not known here: "
+                "it may refuse it, or trigger it on a trade there at once",
+            )
         # The side has reached it, not the last trade the venue judges it on: it waits
         # for a trade there, which may come at once.
         return None, Problem(
@@ -569,6 +586,18 @@ def stop_through_said(
         assert request.limit_price is not None
         now = f"it works as a limit at {instrument.price_text(request.limit_price)} now"
     return None, Problem("stop_price", STOP_THROUGH, f"{said(through)}: {now}")
+
+
+def _far_side(request: OrderRequest, quote: Quote | None) -> Through | None:
+    """The side of the quote every trade is past for `request`'s trigger: the bid for
+    one that triggers rising (a buy stop, a sell take-profit), the ask for one that
+    triggers falling. A trade happens between the two, so a stop that side reaches,
+    every trade reaches. None without both sides."""
+    if quote is None or not quote.bid or not quote.ask or quote.bid <= 0 or quote.ask <= 0:
+        return None
+    if request.order_type.triggers_rising(request.side):
+        return Through(quote.bid, "bid")
+    return Through(quote.ask, "ask")
 
 
 def known_instruments(engine: DeskProjection) -> list[str]:
