@@ -168,7 +168,9 @@ ACTIONS = st.lists(
         st.builds(
             Submit,
             st.sampled_from([BUY, SELL]),
-            st.sampled_from([OrderType.LIMIT, OrderType.MARKET, OrderType.STOP_LIMIT]),
+            st.sampled_from(
+                [OrderType.LIMIT, OrderType.MARKET, OrderType.STOP_LIMIT, OrderType.STOP]
+            ),
             st.one_of(st.just(0), st.integers(1, 60)),
             st.integers(-8, 12),
             st.sampled_from([TimeInForce.GTC, TimeInForce.GTC, TimeInForce.IOC]),
@@ -201,9 +203,16 @@ def _price(v: PaperVenue, side: Side, offset: int) -> D:
 
 def _all_in(v: PaperVenue, side: Side, price: D) -> str:
     """The most the buying power pays for at `price` with the fee at the higher rate
-    (a sell: and the position it holds), on the 0.001 lot: the edge the check is on."""
-    held = v.account.sellable(KEY) if side is SELL else D(0)
-    most = v.account.buying_power("USDT") / (price * D("1.001")) + held
+    (a sell: and the position it holds; a buy: and what covering the short gives
+    back), on the 0.001 lot: the edge the check is on."""
+    acct = v.account
+    if side is SELL:
+        spend, held = acct.buying_power("USDT"), acct.sellable(KEY)
+    else:
+        short = max(-acct.position_qty(KEY), D(0))
+        back = acct.cover_credit(KEY, short, short * price)
+        spend, held = acct.buying_power("USDT") + max(back, D(0)), D(0)
+    most = spend / (price * D("1.001")) + held
     return str(max(most, D("0.01")).quantize(D("0.001"), rounding="ROUND_DOWN"))
 
 
@@ -216,13 +225,16 @@ def _apply(v: PaperVenue, action: Action, sent: list[str], now: int) -> list[Exe
     if isinstance(action, Submit):
         price = _price(v, action.side, action.offset)
         qty = str(D(action.lots) / 100) if action.lots else _all_in(v, action.side, price)
-        # Buys never wait (IOC, no stop): one that buys back a short is accepted on what
-        # covering gives back, and waiting it locks its whole notional meanwhile (a
-        # matter of its own, not of what fills hold).
-        tif = TimeInForce.IOC if action.side is BUY else action.tif
-        kind = OrderType.LIMIT if action.side is BUY else action.kind
+        # Buys rest and wait as sells do: one that buys back a short locks what it needs
+        # beyond its share of what covering gives back (tests/unit/test_paper_cover_lock.py).
+        tif = action.tif
+        kind = action.kind
         if action.kind is OrderType.MARKET:
             request = req(action.side, qty)
+        elif kind is OrderType.STOP:
+            # Triggered, it buys or sells at the market: judged again then.
+            stop = price + (2 * TICK if action.side is SELL else -2 * TICK)
+            request = req(action.side, qty, kind=OrderType.STOP, stop=str(stop), tif=tif)
         elif kind is OrderType.STOP_LIMIT:
             # A stop a few ticks short of the touch (it waits, or triggers at once).
             stop = price + (2 * TICK if action.side is SELL else -2 * TICK)
@@ -252,6 +264,18 @@ def _apply(v: PaperVenue, action: Action, sent: list[str], now: int) -> list[Exe
     return v.replace(cid, now, quantity=held.filled_qty + D(action.lots) / 100, limit_price=limit)
 
 
+def held(v: PaperVenue) -> tuple[object, ...]:
+    """What a refusal must leave as it was: the cash, what is locked (none and 0 alike),
+    the position, and each working order's terms and reservation."""
+    acct = v.account
+    orders = tuple(
+        (o.client_order_id, o.quantity, o.limit_price, o.reserved_cash, o.reserved_qty)
+        for o in v.open_orders(KEY)
+    )
+    locked = (acct.locked.get("USDT", D(0)), acct.locked_qty.get(KEY, D(0)))
+    return dict(acct.cash), locked, acct.position_qty(KEY), orders
+
+
 @settings(
     max_examples=600,
     deadline=None,
@@ -268,8 +292,9 @@ def _apply(v: PaperVenue, action: Action, sent: list[str], now: int) -> list[Exe
 def test_fills_of_accepted_orders_never_take_buying_power_below_zero(
     leverage: str, cash: str, slippage: str, actions: list[Action]
 ) -> None:
-    """Buys, short sells (marketable limits, market, stop-limits), replaces, cancels
-    and book moves, short selling on: buying power (the balance's available) is never
+    """Buys and short sells (marketable and resting limits, market, stops and
+    stop-limits; buys that cover the short among them), replaces, cancels and book
+    moves, short selling on: buying power (the balance's available) is never
     negative after anything the venue accepted or any fill that followed; a refusal
     changes nothing; and cash + the position at the mark is the starting cash plus
     the trading gains at the mark less the fees, exactly (the account's conservation)."""
@@ -279,21 +304,20 @@ def test_fills_of_accepted_orders_never_take_buying_power_below_zero(
     fills = []
     for n, action in enumerate(actions):
         now = T0 + n + 1
-        before = (dict(v.account.cash), dict(v.account.locked), v.account.position_qty(KEY))
+        before = held(v)
         try:
             reports = _apply(v, action, sent, now)
         except BrokerError:
-            assert (dict(v.account.cash), dict(v.account.locked), v.account.position_qty(KEY)) == (
-                before
-            ), action
+            assert held(v) == before, action
             continue
         fills += fills_of(reports)
         assert v.account.buying_power("USDT") >= 0, (action, v.account.buying_power("USDT"))
-        # What the adapter publishes of a call: the last balance of its reports (one
-        # of a buy that covers a short is read before its fills give the cover back).
-        published = [r.balance for r in reports if r.balance is not None]
-        if published:
-            assert published[-1].buying_power >= 0, (action, published[-1])
+        # What the adapter publishes: every balance a call reports (a buy that covers
+        # a short locks only what covering does not give back, from its acceptance on).
+        for published in (r.balance for r in reports if r.balance is not None):
+            assert published.buying_power >= 0, (action, published)
+        working = v.open_orders(KEY)
+        assert v.account.locked.get("USDT", D(0)) == sum((o.reserved_cash for o in working), D(0))
     book = v.book(KEY)
     assert book is not None
     assert book.mid is not None

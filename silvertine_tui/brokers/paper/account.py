@@ -223,15 +223,31 @@ class Account:
         power on top of its need (`notional` + leverage x its fee) by covering the short
         of `instrument`: the covered part's cost leaves both sums of `buying_power`
         (``cost * (1 + leverage)``), less the leverage's share of the notional it pays
-        for that part (``(leverage - 1) * its notional``). 0 when not short."""
-        pos = self.positions.get(instrument)
-        if pos is None or pos.quantity >= 0 or qty <= 0:
+        for that part (``(leverage - 1) * its notional``). 0 when not short. The cost
+        the covered part takes is what the fill books (`apply_fill`): its units at the
+        average reported, or all of it when it covers the whole short."""
+        short, cost, unit = self.short_terms(instrument)
+        if not short or qty <= 0:
             return ZERO
-        short = -pos.quantity
-        covered = qty if qty <= short else short
-        cost = self._cost(pos) * covered / short
-        paid = notional * covered / qty
-        return cost * (1 + self.leverage) - (self.leverage - 1) * paid
+        covered = qty if qty < short else short
+        taken = cost if covered == short else covered * unit
+        paid = notional if covered == qty else notional * covered / qty
+        return taken * (1 + self.leverage) - (self.leverage - 1) * paid
+
+    def short_terms(
+        self, instrument: str, covered: Decimal = ZERO
+    ) -> tuple[Decimal, Decimal, Decimal]:
+        """(units, cost, unit cost) of the short of `instrument` that is left once buys
+        cover `covered` units of it, as `apply_fill` books covering: the cost of its
+        units (multiplier applied; positive), and what covering one unit of them takes
+        of it (the average reported, multiplier applied), short of covering them all
+        (which takes all the cost). (0, 0, 0) when not short or all covered."""
+        pos = self.positions.get(instrument)
+        if pos is None or pos.quantity >= 0 or covered >= -pos.quantity:
+            return ZERO, ZERO, ZERO
+        mult = self._multipliers.get(instrument, Decimal(1))
+        unit = pos.avg_price * mult if pos.avg_price is not None else ZERO
+        return -pos.quantity - covered, self._cost(pos) - covered * unit, unit
 
     def sellable(self, instrument: str) -> Decimal:
         """Long position not yet reserved by working sells (never negative)."""

@@ -460,16 +460,22 @@ class PaperVenue:
         )
         if order.acts_as_market:
             self._check_market_funds(st, order)
+        elif order.side is Side.BUY and self._covering(st):
+            self._reserve_buys(st, checking=order)
         else:
             self._reserve(st, order, check=True)
         try:
             self._check_sells_ahead(st, order)
+            if self.account.short_selling and not order.acts_as_market:
+                self._check_buys_after_sell(st, order)
         except InsufficientFunds:
             self._release(st, order)
             raise
         self._seq += 1
         self.orders[order.client_order_id] = order
         st.working[order.client_order_id] = order
+        if order.side is Side.SELL and self._covering(st):
+            self._reserve_buys(st)  # a sell that may add to the short: the buys' share
         if order.tif is TimeInForce.DAY and not order.acts_as_market:
             order.expires_ns = next_day_end(now_ns, self._day_offset)
             self._day_orders[order.client_order_id] = order
@@ -564,6 +570,7 @@ class PaperVenue:
         if stop_price is not None:
             order.stop_price = stop_price
         shared = order.side is Side.SELL and self.account.short_selling
+        covering = order.side is Side.BUY and self._covering(st)
         was_seq = order.seq
         try:
             if shared:
@@ -574,6 +581,12 @@ class PaperVenue:
                 order.seq = self._seq + 1
                 self._reserve_sells(st, checking=order)
                 self._check_sells_ahead(st, order)
+                self._check_buys_after_sell(st, order)
+            elif covering:
+                # The last of the buys too: those before it take their share of what
+                # covering the short gives back first.
+                order.seq = self._seq + 1
+                self._reserve_buys(st, checking=order)
             else:
                 self._reserve(st, order, check=True)
         except OrderRejected:
@@ -581,6 +594,8 @@ class PaperVenue:
             order.seq = was_seq
             if shared:
                 self._reserve_sells(st)
+            elif covering:
+                self._reserve_buys(st)
             else:
                 self._reserve(st, order, check=False)
             if slot is not None:
@@ -589,6 +604,8 @@ class PaperVenue:
         self._seq += 1
         order.seq = self._seq
         order.queue_ahead = None
+        if shared and self._covering(st):
+            self._reserve_buys(st)  # the sells that may add to the short changed
         reports = [self._report(order, ReportKind.REPLACED, now_ns)]
         self._work(st, order, now_ns, reports)
         return self._with_expired(self._out(reports))
@@ -619,8 +636,13 @@ class PaperVenue:
                 code=-2010,
             )
 
-    def _insufficient_cash(self, st: _Inst, need: Decimal) -> InsufficientFunds:
-        have = self.account.buying_power(st.currency)
+    def _insufficient_cash(
+        self, st: _Inst, need: Decimal, held: Decimal = ZERO
+    ) -> InsufficientFunds:
+        """`need` against the buying power, with `held` (what the order being judged
+        already locks) said in both."""
+        have = self.account.buying_power(st.currency) + held
+        need += held
         shown_need, shown_have = _apart(need, have)
         return InsufficientFunds(
             f"insufficient balance: need {shown_need} {st.currency}, available {shown_have}",
@@ -638,7 +660,9 @@ class PaperVenue:
         """Reserve what the order's remaining quantity needs (nothing for market orders).
 
         Buys reserve ``leaves * price * (1 + fee rate)`` in cash (price: the limit, or
-        the stop of a STOP order). Sells reserve the position they sell; the part that
+        the stop of a STOP order); with a short to cover they are reserved together
+        (`_reserve_buys`), each less its share of what covering gives back. Sells
+        reserve the position they sell; the part that
         would go short needs `short_selling` and reserves cash like a buy (margin). With
         `short_selling`, the working sells share the position in time priority and are
         reserved again as it changes (`_reserve_sells`). A short sell is checked at the
@@ -653,14 +677,9 @@ class PaperVenue:
         leaves = order.quantity - order.filled_qty
         need = ZERO
         qty = ZERO
-        credit = ZERO
         judged = ZERO  # what the check judges: `need`, but a short at what it fills at
         if order.side is Side.BUY:
             need = judged = leaves * per_unit
-            if check and acct.short_selling:
-                ref = order.limit_price if order.order_type.has_limit_price else order.stop_price
-                assert ref is not None
-                credit = acct.cover_credit(st.key, leaves, leaves * ref * st.multiplier)
         else:
             free = acct.sellable(st.key)
             qty = leaves if leaves <= free else free
@@ -674,8 +693,8 @@ class PaperVenue:
                     # reduces the position, so its rest needs no margin.)
                     need = short * per_unit
                     judged = self._short_margin(st, order, short, per_unit) if check else need
-        if check and judged > 0 and judged - credit > acct.buying_power(st.currency):
-            raise self._insufficient_cash(st, judged - credit)
+        if check and judged > 0 and judged > acct.buying_power(st.currency):
+            raise self._insufficient_cash(st, judged)
         acct.lock_cash(st.currency, need)
         acct.lock_qty(st.key, qty)
         order.reserved_cash = need
@@ -735,6 +754,191 @@ class PaperVenue:
             self._release(st, order)
         for order in sells:
             self._reserve(st, order, check=order is checking)
+
+    def _covering(self, st: _Inst) -> bool:
+        """Short in `st` (with `short_selling`): buys are reserved together
+        (`_reserve_buys`)."""
+        return self.account.short_selling and self.account.position_qty(st.key) < 0
+
+    @staticmethod
+    def _buys(st: _Inst) -> list[SimOrder]:
+        """The working buys of `st` that reserve cash, in time priority."""
+        return sorted(
+            (o for o in st.working.values() if o.side is Side.BUY and not o.acts_as_market),
+            key=lambda o: o.seq,
+        )
+
+    def _sells_floor(self, st: _Inst, extra: SimOrder | None = None) -> Decimal | None:
+        """The lowest price (multiplier applied) at which a working sell of `st` (and
+        `extra`) may add to the short: its limit (a sell fills at its limit or above).
+        Not a reduce-only sell (it never sells short), nor a STOP or TAKE_PROFIT sell:
+        one takes the bids as it triggers, and is judged there (`_check_market_funds`).
+        None: there is none."""
+        floor: Decimal | None = None
+        for order in (*st.working.values(), *((extra,) if extra is not None else ())):
+            if (
+                order.side is Side.BUY
+                or order.reduce_only
+                or order.order_type.market_on_trigger
+                or order.limit_price is None
+            ):
+                continue
+            price = order.limit_price * st.multiplier
+            if floor is None or price < floor:
+                floor = price
+        return floor
+
+    def _short_terms(
+        self,
+        st: _Inst,
+        *,
+        covered: Decimal = ZERO,
+        grown: Decimal = ZERO,
+        low: Decimal | None = None,
+        extra: SimOrder | None = None,
+    ) -> tuple[Decimal, Decimal, Decimal] | None:
+        """(units, cost, unit cost) of the short the working buys of `st` would cover:
+        the short less `covered` units (a market buy covers them first), with `grown`
+        units more sold short at `low` or above (a sell being judged; `low`: the lowest
+        price it fills at). The unit cost is what covering part of it takes a unit,
+        at the least it may be by the time a buy covers: a sell that fills below the
+        short's average lowers it, and with it what covering part gives back. So it
+        is at most the lowest price a working sell (`extra` too, and `low`) may add to
+        the short at (`_sells_floor`). (What covering all of it gives back only grows
+        as a sell adds to it, while a unit covered gives anything back at all:
+        `_buy_locks`.) None: no short."""
+        units, cost, unit = self.account.short_terms(st.key, covered)
+        floor = self._sells_floor(st, extra)
+        if low is not None:
+            floor = low if floor is None or low < floor else floor
+            if grown > 0:
+                unit = low if not units or low < unit else unit
+                units, cost = units + grown, cost + grown * low
+        if not units:
+            return None
+        if floor is not None and floor < unit:
+            unit = floor
+        return units, cost, unit
+
+    def _buy_locks(
+        self,
+        st: _Inst,
+        buys: list[SimOrder],
+        terms: tuple[Decimal, Decimal, Decimal] | None,
+    ) -> list[Decimal]:
+        """What each of `buys` (in time priority) locks with the short `terms`
+        (`_short_terms`; None: no short, each locks its need).
+
+        A buy needs ``leaves * price * (1 + leverage * max fee rate)``
+        (`_reserved_per_unit`). Covering the short gives back its cost times 1 +
+        leverage, less the leverage's share of what the covering pays
+        (`Account.cover_credit`), judged at the highest price a working buy pays and the
+        least cost a unit the short may have (the least it gives back, whichever buy
+        covers, whenever). The buys share that, in time priority, each up to what it
+        needs and to what covering all it can of the short gives back; each locks the
+        rest of its need. Whatever fills first, at its price or better, leaves buying
+        power no lower than this: what a fill takes, it gave up as lock or took from
+        the give-back, and what is left of the give-back is there for the others.
+        Where covering gives nothing back (with leverage, at a price well above the
+        short's), each also locks what covering all its quantity would cost more than
+        buying it."""
+        needs: list[Decimal] = []
+        top = ZERO
+        for order in buys:
+            per_unit = self._reserved_per_unit(st, order)
+            assert per_unit is not None
+            needs.append((order.quantity - order.filled_qty) * per_unit)
+            ref = order.limit_price if order.order_type.has_limit_price else order.stop_price
+            assert ref is not None
+            top = max(top, ref * st.multiplier)
+        if terms is None or not buys:
+            return needs
+        units, cost, unit = terms
+        leverage = self.account.leverage
+        per_unit_back = (1 + leverage) * unit - (leverage - 1) * top
+        if per_unit_back <= 0:
+            return [
+                need - per_unit_back * (o.quantity - o.filled_qty)
+                for o, need in zip(buys, needs, strict=True)
+            ]
+        pool = (1 + leverage) * cost - (leverage - 1) * top * units
+        locks: list[Decimal] = []
+        for order, need in zip(buys, needs, strict=True):
+            leaves = order.quantity - order.filled_qty
+            if pool <= 0:
+                locks.append(need)
+                continue
+            if leaves < units:
+                cap = leaves * per_unit_back
+            else:
+                cap = (1 + leverage) * cost - (leverage - 1) * top * units
+            share = min(need, cap, pool)
+            if share < 0:
+                share = ZERO
+            pool -= share
+            locks.append(need - share)
+        return locks
+
+    def _reserve_buys(self, st: _Inst, checking: SimOrder | None = None) -> None:
+        """With a short in `st`: reserve its working buys again (`_buy_locks`), with
+        `checking` (a new buy, or one replaced) among them: what they lock more than
+        they did is checked against buying power, and refused, nothing changes.
+
+        Redone whenever the short, the buys or the sells that may add to the short
+        change (a fill; an order placed, replaced or ended), so what they lock is what
+        they need now, and what a restart locks.
+        """
+        acct = self.account
+        buys = self._buys(st)
+        if checking is not None and checking.client_order_id not in st.working:
+            buys.append(checking)
+            buys.sort(key=lambda o: o.seq)
+        locks = self._buy_locks(st, buys, self._short_terms(st))
+        if checking is not None:
+            more = sum(locks, ZERO) - sum((o.reserved_cash for o in buys), ZERO)
+            if more > 0 and more > acct.buying_power(st.currency):
+                raise self._insufficient_cash(st, more)
+        for order in buys:
+            self._release(st, order)
+        for order, lock in zip(buys, locks, strict=True):
+            acct.lock_cash(st.currency, lock)
+            order.reserved_cash = lock
+
+    def _buys_more(self, st: _Inst, order: SimOrder, low: Decimal, grown: Decimal) -> Decimal:
+        """What the working buys of `st` would lock more once sell `order` sold `grown`
+        units short at `low` or above (the lowest price it fills at, multiplier
+        applied): a short sold below its average gives back less covered. The most of
+        it with the short as it is and as it would be (what a buy locks only grows or
+        only shrinks with the short between the two)."""
+        if not self.account.short_selling:
+            return ZERO
+        buys = self._buys(st)
+        if not buys:
+            return ZERO
+        extra = order if order.client_order_id not in st.working else None
+        most = ZERO
+        for units in (ZERO, grown):
+            terms = self._short_terms(st, grown=units, low=low, extra=extra)
+            most = max(most, sum(self._buy_locks(st, buys, terms), ZERO))
+        return most - sum((o.reserved_cash for o in buys), ZERO)
+
+    def _check_buys_after_sell(self, st: _Inst, order: SimOrder) -> None:
+        """A new or changed limit sell (with `short_selling`) that may sell short: what
+        the working buys would lock more once it filled (at its limit or above) must
+        fit the buying power it leaves (`_buys_more`). Refused, the need said is its
+        own margin and that."""
+        if (
+            order.side is Side.BUY
+            or order.reduce_only
+            or order.order_type.market_on_trigger
+            or order.limit_price is None
+        ):
+            return
+        more = self._buys_more(
+            st, order, order.limit_price * st.multiplier, order.quantity - order.filled_qty
+        )
+        if more > 0 and more > self.account.buying_power(st.currency):
+            raise self._insufficient_cash(st, more, order.reserved_cash)
 
     def _reachable(
         self, st: _Inst, order: SimOrder, limit: Decimal | None
@@ -839,8 +1043,14 @@ class PaperVenue:
         if order.side is Side.BUY:
             got, notional, fees = self._walk(st, order, None)
             cost = notional + fees * acct.leverage
-            if acct.short_selling:
+            if self._covering(st):
                 cost -= acct.cover_credit(st.key, got, notional)
+                # What it covers, the resting buys no longer cover: they lock more.
+                buys = self._buys(st)
+                if buys and got:
+                    terms = self._short_terms(st, covered=got)
+                    locks = self._buy_locks(st, buys, terms)
+                    cost += sum(locks, ZERO) - sum((o.reserved_cash for o in buys), ZERO)
             if cost > acct.buying_power(st.currency):
                 raise self._insufficient_cash(st, cost)
             return
@@ -853,6 +1063,10 @@ class PaperVenue:
         got, notional, fees = self._walk(st, order, None)
         cost = notional + fees * acct.leverage
         need = cost * (leaves - free) / got if got else ZERO
+        if got and not order.reduce_only:
+            # What it sells short at the bids it takes, the resting buys would cover.
+            low = min(self._slip(st, order, p, None) for p, _ in self._reachable(st, order, None))
+            need += max(self._buys_more(st, order, low * st.multiplier, got), ZERO)
         if need > acct.buying_power(st.currency):
             raise self._insufficient_cash(st, need)
 
@@ -952,6 +1166,8 @@ class PaperVenue:
         self._finish(order, now_ns)
         if order.side is Side.SELL and self.account.short_selling:
             self._reserve_sells(st)  # what it held goes to the sells after it
+        if self._covering(st):
+            self._reserve_buys(st)  # a buy's share of the give-back goes to the others
         kind = ReportKind.CANCELED if status is OrderStatus.CANCELED else ReportKind.EXPIRED
         reports.append(self._report(order, kind, now_ns, reason))
 
@@ -1284,6 +1500,8 @@ class PaperVenue:
             order.status = OrderStatus.PARTIALLY_FILLED
             self._reserve(st, order, check=False)
         if self.account.short_selling:
+            if before < 0 or position.quantity < 0:
+                self._reserve_buys(st)  # the short moved: what covering gives back
             self._reserve_sells(st)  # the position moved
         avg = average(order.filled_value, order.filled_qty, order.tick_places)
         fill = SimFill(
@@ -1500,6 +1718,8 @@ class PaperVenue:
             self._reserve_sells(st)  # restored after a sell it comes before
         else:
             self._reserve(st, order, check=False)
+        if self._covering(st):
+            self._reserve_buys(st)  # the buys share what covering the short gives back
         if order.is_stop:
             self._slot_stop(st, order)
         elif not order.acts_as_market:
