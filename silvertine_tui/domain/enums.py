@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 
 
@@ -48,6 +49,13 @@ class OrderType(StrEnum):
         take-profit) rather than falling to it (a sell stop, a buy take-profit)."""
         take_profit = self in (OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT)
         return take_profit != (side is Side.BUY)
+
+    def stop_reached(self, side: Side, stop: Decimal, price: Decimal) -> bool:
+        """Whether the market at `price` has reached a `side` order's `stop` (a buy stop
+        or a sell take-profit at or above it, a sell stop or a buy take-profit at or
+        below it): the paper venue's trigger, Binance's refusal of a new stop ("Order
+        would trigger immediately."), the ticket's and the modify dialog's warnings."""
+        return price >= stop if self.triggers_rising(side) else price <= stop
 
 
 class TimeInForce(StrEnum):

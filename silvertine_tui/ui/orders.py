@@ -484,9 +484,7 @@ def _reaches(request: OrderRequest, price: Decimal) -> bool:
     """Whether the market at `price` has reached `request`'s stop (a buy stop or a sell
     take-profit at or below it, a sell stop or a buy take-profit at or above it)."""
     assert request.stop_price is not None
-    if request.order_type.triggers_rising(request.side):
-        return price >= request.stop_price
-    return price <= request.stop_price
+    return request.order_type.stop_reached(request.side, request.stop_price, price)
 
 
 def stop_through(

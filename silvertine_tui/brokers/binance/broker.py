@@ -94,7 +94,7 @@ from . import order_types, translate
 from .errors import Banned, CancelReplaceFailed, CredentialsRejected, InvalidSymbol
 from .instruments import NotionalScope, dec, key_of, notional_scope, parse_symbol, symbol_of
 from .market import BadPayload, MarketStreams, last_of_ticker, reference_of_ticker
-from .orders import LOCAL_STEPS, Sizing, TrackedOrder, stop_reached
+from .orders import LOCAL_STEPS, Sizing, TrackedOrder
 from .rest import CANCEL_WAIT_S, BinanceRest, CancelHeld
 from .user_stream import REFUSED_RETRY_S, UserStream, describe, refused_reason, stop_task
 
@@ -1983,7 +1983,7 @@ class BinanceBroker(Broker):
         price = instrument.price_text
         if request.order_type.has_stop_price and stop is not None:
             last, unread = await self._last_trade(order)
-            if last is not None and stop_reached(request.order_type, request.side, stop, last):
+            if last is not None and request.order_type.stop_reached(request.side, stop, last):
                 what = "its stop" if order.triggered else "the stop"
                 triggered = " has triggered and" if order.triggered else ""
                 works = ""

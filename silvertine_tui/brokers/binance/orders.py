@@ -222,13 +222,3 @@ class TrackedOrder:
         if said is None and self.order_type.has_stop_price:
             return False
         return said
-
-
-def stop_reached(order_type: OrderType, side: Side, stop: Decimal, last: Decimal) -> bool:
-    """Whether a trade at `last` has reached the stop of a new order of `order_type`
-    and `side`: the rule by which Binance refuses one ("Order would trigger
-    immediately."): a buy stop or a sell take-profit at or below it, a sell stop or a
-    buy take-profit at or above it."""
-    if order_type.triggers_rising(side):
-        return last >= stop
-    return last <= stop

@@ -1196,7 +1196,7 @@ class PaperVenue:
         price = self._watched(book, order)
         if price is None:
             return False
-        return price >= stop if order.order_type.triggers_rising(order.side) else price <= stop
+        return order.order_type.stop_reached(order.side, stop, price)
 
     def _run_triggers(self, st: _Inst, now_ns: int, reports: list[ExecReport]) -> None:
         book = st.book
