@@ -4,9 +4,8 @@ never sends twice."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import replace
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 
 from rich.text import Text
 from textual import events, on
@@ -26,7 +25,6 @@ from ...domain import (
     TimeInForce,
     TradingState,
 )
-from ...domain.money import money_text, quantized
 from ...engine.commands import Accepted, Failed, Outcome, PlaceOrder, Refused
 from ...engine.risk import RiskViolation
 from ..desk import Desk
@@ -41,8 +39,6 @@ from ..orders import (
     Checked,
     Draft,
     Problem,
-    TicketContext,
-    affordable,
     amount_text,
     check,
     journal_down_problem,
@@ -275,11 +271,8 @@ class Ticket(Vertical):
             can_short=self.desk.can_short(broker),
             quote=self._latest_quote,
         )
-        context = self.desk.ticket_context
-        margin = short_margin_problems(checked, context, self._latest_quote)
-        if self._unoffered is not None or margin:
-            unoffered = [self._unoffered] if self._unoffered is not None else []
-            problems = ranked([*unoffered, *checked.problems, *margin], context)
+        if self._unoffered is not None:
+            problems = ranked([self._unoffered, *checked.problems], self.desk.ticket_context)
             checked = replace(checked, problems=problems)
         checked = self._with_not_shown(checked)
         self.checked = checked
@@ -1084,89 +1077,3 @@ def _problem_text(problems: list[Problem]) -> Text:
         text.append(problem.said)
         text.append(f" [{problem.rule}]", style="dim")
     return text
-
-
-SHORT_MARGIN = "short_margin"
-"""The rule of a short sell beyond what the available balance margins
-(`short_margin_problems`)."""
-
-
-def short_margin_problems(
-    checked: Checked, context: TicketContext, quote: Callable[[str], Quote | None]
-) -> list[Problem]:
-    """A sell beyond the position, at a venue that margins a short against the
-    available balance (`Capabilities.short_margin`: the paper venue with short
-    selling), is refused before anything is sent when the available balance of the
-    quote currency (the venue's own figure) cannot hold it: the part sold short
-    (beyond the position less what working sells hold) needs its notional x the
-    margin share and its fee, priced where it fills: a limit at or under the bid at
-    the bid (a sell fills at its limit or above: the venue judges it there, 1,000
-    USDT and a SELL 0.5 @ 1,990 with the bid at 2,000.00 need 1,001.00), else as the
-    preview prices it. The ticket passed such a sell and the venue refused it.
-
-    Not judged: a reduce-only sell (it never sells short), a margined instrument (a
-    future: its margin is the venue's), an order by quote amount, a venue that works
-    a short's margin out itself (TWS) and a broker that reported no balances."""
-    request, instrument, preview = checked.request, checked.instrument, checked.preview
-    if (
-        request is None
-        or instrument is None
-        or preview is None
-        or request.side is not Side.SELL
-        or request.reduce_only
-        or instrument.margined
-        or request.quantity is None
-    ):
-        return []
-    capabilities = context.capabilities(request.broker)
-    if capabilities is None or not capabilities.short_selling:
-        return []
-    share = capabilities.short_margin
-    balances = context.projection.balances
-    if (
-        share is None
-        or share <= 0
-        or not any(b == request.broker and a == request.account for b, a, _ in balances)
-    ):
-        return []
-    quantity = request.quantity
-    position, reserved, sellable = context.sellable(request)
-    short = quantity - sellable
-    if short <= 0:
-        return []
-    unit, basis = preview.notional / quantity, preview.price_basis
-    latest = quote(instrument.key)
-    bid = latest.bid if latest is not None else None
-    limit = request.limit_price
-    if request.order_type is OrderType.LIMIT and limit is not None and bid and bid >= limit:
-        unit, basis = instrument.notional(Decimal(1), bid), "bid"  # it fills at the bid
-    notional = short * unit
-    fee: Decimal | None = None
-    if preview.fee_rate is not None and preview.fee is not None:
-        fee = preview.fee_rate.fee(short, notional)
-    need = notional * share + (fee or Decimal(0))
-    currency = instrument.quote_currency
-    found = balances.get((request.broker, request.account, currency))
-    available = found.available if found is not None else Decimal(0)
-    if need <= available:
-        return []
-    # The most it sells: what is sellable and the short the available balance holds
-    # with its fee (`affordable`, over the margin share of the notional).
-    fraction = preview.fee_fraction(quantity) / share
-    spend = affordable(available / share, fraction, preview.fee_minimum / share)
-    most = sellable + instrument.round_qty(spend / unit) if unit > 0 else sellable
-    held = f"position {num(position)}"
-    if reserved:
-        held += f", {num(reserved)} in working sells"
-    fee_said = "fee not known yet" if fee is None else f"fee ~{num(fee, 2)}"
-    margin = "notional" if share == 1 else f"{num(share)} x notional"
-    need_text = num(quantized(need, Decimal("0.01"), ROUND_CEILING), 2)
-    return [
-        Problem(
-            "quantity",
-            SHORT_MARGIN,
-            f"short {num(short)} ({held}) needs {need_text} {currency} of margin ({margin} "
-            f"{num(notional, 2)} + {fee_said}), available {money_text(available)} "
-            f"{currency}: at most {num(most)} at {basis} price",
-        )
-    ]
