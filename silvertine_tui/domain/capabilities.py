@@ -7,6 +7,7 @@ message that names the field and the rule.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from enum import StrEnum
 
@@ -67,6 +68,11 @@ class Capabilities(BaseModel):
     # (Binance spot: -2010 "Order would trigger immediately."), rather than trigger it at
     # once as the paper venue and TWS do: the ticket refuses it (`ui.orders.stop_through`).
     stop_through_refused: bool = False
+    # Where a change places the order anew (`modify_places_anew`), a change of the
+    # quantity alone that lowers it is amended in place all the same: the order keeps
+    # its venue id and its place in the queue (Binance's order amend keepPriority, on a
+    # symbol whose exchangeInfo says `amendAllowed`; else its adapter cancel-replaces).
+    amend_quantity_down: bool = False
     market_data: frozenset[MarketDataKind] = frozenset({MarketDataKind.QUOTE})
 
     @property
@@ -84,8 +90,18 @@ class Capabilities(BaseModel):
         old order was cancelled (`stop_through_refused`: nothing is working then). The
         modify dialog refuses a change of a stop the market is through (a triggered one
         too) before anything is sent (`ui.orders.change_problems`), and says what a
-        change of a triggered stop does; IB and the paper venue amend in place."""
+        change of a triggered stop does; IB and the paper venue amend in place, and so
+        does Binance a smaller quantity alone (`modify_in_place`)."""
         return self.modify is ModifyStyle.CANCEL_REPLACE
+
+    def modify_in_place(self, touched: Iterable[str], *, smaller: bool) -> bool:
+        """Whether a change of the fields `touched` (`smaller`: its quantity below the
+        order's) amends the working order in place, its stop not judged again: every
+        change where changes are not placed anew; where they are, a smaller quantity
+        alone where the venue amends that (`amend_quantity_down`)."""
+        if not self.modify_places_anew:
+            return True
+        return self.amend_quantity_down and smaller and set(touched) == {"quantity"}
 
     @property
     def stops(self) -> bool:

@@ -1131,15 +1131,18 @@ def _changed_stop(
         or changed.stop_price is None
     ):
         return None
-    anew = caps.modify_places_anew
+    smaller = changed.quantity is not None and changed.quantity < order.quantity
+    anew = not caps.modify_in_place(touched, smaller=smaller)
     if not anew and "stop_price" not in touched:
         return None  # amended in place: the venue does not judge the stop again
+    # (Binance amends a smaller quantity alone: `Capabilities.amend_quantity_down`.)
+    alone = " (a smaller quantity alone is amended in place)" if caps.amend_quantity_down else ""
     through = stop_through(changed, latest, market, basis)
     refused, _ = stop_through_said(changed, instrument, latest, through, venue)
     if not (anew and order.triggered):
         if refused is not None and "stop_price" not in touched:
             # The stop as it stands: the order is placed anew with it.
-            said = f"{refused.message}; a change at {venue} places the order anew with it"
+            said = f"{refused.message}; a change at {venue} places the order anew with it{alone}"
             return replace(refused, message=said)
         return refused
     if refused is None:
@@ -1161,7 +1164,7 @@ def _changed_stop(
         f"stop {stop} has triggered and the order works {works}; a change at {venue} "
         f"places it anew as a stop, which {venue} refuses while the market is through "
         f"it ({why}), after cancelling this one: nothing would be working. To work at "
-        "other terms now, cancel it and place a limit",
+        f"other terms now, cancel it and place a limit{alone}",
     )
 
 

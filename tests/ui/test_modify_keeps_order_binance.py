@@ -154,7 +154,8 @@ async def test_a_triggered_stop_limit_through_the_market_keeps_working(make_desk
         assert note == (
             "Stop 1,995.00 has triggered: the order works as a limit at 2,005.00; it cannot "
             "change. A change at binance places a new stop: it waits for its trigger again, "
-            "and is refused while the market is through it"
+            "and is refused while the market is through it; a smaller quantity alone is "
+            "amended in place, the order kept"
         )
         screen.query_one("#m-limit_price", Input).value = "2008"
         await pilot.press("enter")
@@ -165,7 +166,7 @@ async def test_a_triggered_stop_limit_through_the_market_keeps_working(make_desk
             "a change at binance places it anew as a stop, which binance refuses while the "
             "market is through it (the last trade 1,995.00 is through it), after cancelling "
             "this one: nothing would be working. To work at other terms now, cancel it and "
-            "place a limit [triggered]"
+            "place a limit (a smaller quantity alone is amended in place) [triggered]"
         )
         assert REPLACE not in fake.requests
         assert open_at_binance(fake) == [("SELL", Decimal("0.5"), Decimal(2005), Decimal(1995))]

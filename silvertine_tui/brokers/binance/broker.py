@@ -11,7 +11,10 @@ the journal has PENDING_NEW gets its NEW before its first fill (`_new_of`).
 Modify is Binance's cancel-replace: the same client order id, a new venue order id.
 The old venue order's CANCELED report is not our order being cancelled; its fills are
 still ours. Quantities after a replace are the order's totals: the part filled under
-earlier venue ids is carried (`TrackedOrder.carried_*`).
+earlier venue ids is carried (`TrackedOrder.carried_*`). A change of the quantity alone
+that lowers it (above what has filled) is an order amend keepPriority instead, on a
+symbol whose exchangeInfo says `amendAllowed`: the venue order, its id and its place in
+the queue are kept (`_amend`).
 
 Reference prices (what the Quotes pane's Chg% is measured from): the open of Binance's
 24 h rolling window, asked of REST for the quoted symbols when the market streams
@@ -49,7 +52,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -95,7 +98,7 @@ from .errors import Banned, CancelReplaceFailed, CredentialsRejected, InvalidSym
 from .instruments import NotionalScope, dec, key_of, notional_scope, parse_symbol, symbol_of
 from .market import BadPayload, MarketStreams, last_of_ticker, reference_of_ticker
 from .orders import LOCAL_STEPS, Sizing, TrackedOrder
-from .rest import CANCEL_WAIT_S, BinanceRest, CancelHeld
+from .rest import CANCEL_WAIT_S, AmendRefused, BinanceRest, CancelHeld
 from .user_stream import REFUSED_RETRY_S, UserStream, describe, refused_reason, stop_task
 
 log = logging.getLogger(__name__)
@@ -230,6 +233,8 @@ class BinanceBroker(Broker):
             # STOP_LOSS and TAKE_PROFIT take no timeInForce: they wait until triggered.
             trigger_market_tifs=frozenset({TimeInForce.GTC}),
             modify=ModifyStyle.CANCEL_REPLACE,
+            # A smaller quantity alone: an order amend keepPriority (`_amend`).
+            amend_quantity_down=True,
             post_only=True,
             # MARKET by an amount of the quote asset (`quoteOrderQty`).
             quote_quantity_market=True,
@@ -259,6 +264,9 @@ class BinanceBroker(Broker):
         # not refused). Connecting is then tried every `refused_retry_s`, not in seconds.
         self._key_refused = ""
         self._scopes: dict[str, NotionalScope] = {}
+        # Symbols (by key) whose exchangeInfo says `amendAllowed`: a quantity decrease
+        # is amended there (`_amends`), else it goes as a cancelReplace.
+        self._amendable: dict[str, bool] = {}
         self._orders: dict[str, TrackedOrder] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()  # oldest first
         self.finished_kept = FINISHED_KEPT
@@ -909,6 +917,10 @@ class BinanceBroker(Broker):
         if order.venue_order_id is None:
             order.venue_order_id = report.venue_order_id
         replaced = report.venue_order_id != order.venue_order_id
+        if report.execution == "REPLACED" and not replaced and not report.status.is_terminal:
+            # An amend in place (keepPriority): its venue order, its new quantity.
+            await self._take_amend(order, translate.Amended.of_report(report))
+            return
         if replaced:
             if not order.replacing and order.status is not None:
                 log.warning(
@@ -1160,6 +1172,8 @@ class BinanceBroker(Broker):
                 order.exec_ids.add(fill.exec_id)
                 if order.status is OrderStatus.PENDING_NEW or (
                     order.status is OrderStatus.PENDING_REPLACE
+                    # (an amend's venue order is the one the journal has: no NEW)
+                    and order.amending is None
                     and fill.venue_order_id is not None
                     and fill.venue_order_id == order.venue_order_id
                     and fill.venue_order_id not in order.retired
@@ -1324,6 +1338,7 @@ class BinanceBroker(Broker):
         for info in body.get("symbols", []):
             if info.get("symbol") == symbol:
                 self._scopes[key] = notional_scope(info)
+                self._amendable[key] = info.get("amendAllowed") is True
                 return parse_symbol(info)
         return None
 
@@ -1335,6 +1350,7 @@ class BinanceBroker(Broker):
             for info in body.get("symbols", []):
                 instrument = parse_symbol(info)
                 self._scopes[instrument.key] = notional_scope(info)
+                self._amendable[instrument.key] = info.get("amendAllowed") is True
                 self._instrument_cache[instrument.key] = instrument
         return {
             key_of(s): self._instrument_cache[key_of(s)]
@@ -1813,7 +1829,8 @@ class BinanceBroker(Broker):
         super()._require_order(client_order_id, cancel=cancel)
         order = self._orders.get(client_order_id)
         checking = client_order_id in self._replace_checks
-        if not cancel and checking and order is not None and order.replacing:
+        changing = order is not None and (order.replacing or order.amending is not None)
+        if not cancel and checking and changing:
             # Its last change's outcome is unknown: a change built on terms that may be
             # gone could undo it (a cancel goes: Binance cancels whichever order works).
             raise BrokerError(
@@ -1919,6 +1936,9 @@ class BinanceBroker(Broker):
         except OrderValidationError as exc:
             await self._restore_status(order, previous, f"modify refused: {exc}")
             raise
+        if self._amends(order, change, quantity, filled):
+            await self._amend(order, previous, quantity)
+            return
         refusal = await self._replace_refusal(order, request, filled, instrument)
         if refusal:
             # STOP_ON_FAILURE, Binance cancels first: its refusal of the new order then
@@ -1966,6 +1986,292 @@ class BinanceBroker(Broker):
             raise self._unreadable_replace(order, old_id, body, exc, before) from exc
         await self._check_sized(order)
 
+    # -- amend keepPriority: a smaller quantity, in place ----------------------------------
+
+    def _amends(
+        self, order: TrackedOrder, change: ModifyRequest, quantity: Decimal, filled: Decimal
+    ) -> bool:
+        """Whether `change` goes as an order amend keepPriority rather than a
+        cancelReplace: it lowers the quantity alone (its price and stop, when given,
+        the order's), to above what has filled, of the venue order the order works as,
+        on a symbol whose exchangeInfo says `amendAllowed`. Binance takes nothing else
+        in place ("reduce the quantity of the order"). Not while the last replace's
+        sizing is unsettled (`_check_sized`: what filled under the venue orders it
+        retired, from which the amend's venue quantity is worked out, may be more than
+        heard here)."""
+        venue_id = order.venue_order_id
+        return (
+            self._amendable.get(order.key, False)
+            and change.quantity is not None
+            and change.limit_price in (None, order.limit_price)
+            and change.stop_price in (None, order.stop_price)
+            and filled < quantity < order.quantity
+            and order.quote_quantity is None
+            and order.sizing is None
+            and venue_id is not None
+            and venue_id not in order.retired
+        )
+
+    async def _amend(
+        self, order: TrackedOrder, previous: OrderStatus | None, quantity: Decimal
+    ) -> None:
+        """The order down to `quantity` (its total, across replaces) by an order amend
+        keepPriority: the venue order keeps its id, our client order id (sent as
+        `newClientOrderId`) and its place among the orders at its price. Nothing is
+        cancelled, so nothing is re-judged (a triggered stop's stop, the funds: an amend
+        only frees). Its answer (or its executionReport, `x` REPLACED, whichever comes
+        first) is journaled as the desk's other modifies are (`_take_amend`).
+
+        Refused (-2038 and the matching engine's reason, -1013, a 429, nothing sent):
+        Binance left the order as it was; the journal's status goes back to it with the
+        reason, and `OrderRejected` says it (a refusal that sent nothing, `RateLimited`
+        or `NotConnected`, is raised as it came). Refused as one that "would change no
+        state": the order is at the quantity asked already, an earlier send of this
+        amend took it (aiohttp sends a PUT again, once, on a dropped kept-alive
+        connection), so it is asked and taken. No answer (`BrokerTimeout`): Binance
+        may have amended it; it stays PENDING_REPLACE, another change is refused, and
+        Binance is asked (`_check_amend`)."""
+        coid = order.client_order_id
+        venue_id = order.venue_order_id
+        assert venue_id is not None  # (`_amends`)
+        venue_qty = quantity - order.carried_at_venue
+        params = translate.amend_params(order.symbol, venue_id, coid, venue_qty)
+        order.amending = venue_qty
+        try:
+            body = await self.rest.amend_keep_priority(params)
+        except BrokerTimeout as exc:
+            self.count_error("amend")
+            self._check_amend_later(order, venue_id, venue_qty, exc)
+            raise
+        except AmendRefused as exc:
+            if not exc.no_change:
+                await self._amend_refused(order, previous, exc)
+            # At the quantity asked already: this amend's first send took it (aiohttp
+            # sent the PUT again after a dropped connection), its report maybe too.
+            if order.quantity == quantity:
+                return  # (its report took it: the order was larger before)
+            if await self._amend_found(order, venue_id, venue_qty, await self._ask_order(order)):
+                return
+            lost = BrokerTimeout(
+                f"{exc} Binance may have amended it with an earlier send: its status is "
+                "being checked; do not send it again."
+            )
+            self._check_amend_later(order, venue_id, venue_qty, lost)
+            raise lost from exc
+        except BrokerError as exc:
+            await self._amend_refused(order, previous, exc)
+        try:
+            amended = translate.Amended.of_answer(body)
+        except UNREADABLE as exc:
+            what = f"amend {order.symbol} {coid}"
+            self._bad_reply(what, coid, body, exc)
+            lost = BrokerTimeout(
+                f"{what}: Binance's answer could not be read ({exc}). The order works at "
+                "Binance, amended or not: its status is being checked; do not send it again."
+            )
+            self._check_amend_later(order, venue_id, venue_qty, lost)
+            raise lost from exc
+        await self._take_amend(order, amended)
+
+    async def _amend_refused(
+        self, order: TrackedOrder, previous: OrderStatus | None, exc: BrokerError
+    ) -> NoReturn:
+        """The amend refused, or not sent: Binance left the order as it was. The
+        journal's status goes back from PENDING_REPLACE with why; raised as
+        `OrderRejected` saying so (not sent: `RateLimited`, `NotConnected`, as it came)."""
+        order.amending = None
+        works = f"The order works unchanged (quantity {plain(order.quantity)})."
+        await self._restore_status(order, previous, f"modify failed: {exc} {works}")
+        if isinstance(exc, RateLimited | NotConnected):
+            raise exc  # (nothing was sent: its message says so)
+        raise OrderRejected(
+            f"modify of {order.client_order_id} not done: {exc} {works}", code=exc.code
+        ) from exc
+
+    async def _amend_found(
+        self,
+        order: TrackedOrder,
+        venue_id: str,
+        venue_qty: Decimal,
+        body: Mapping[str, Any] | None,
+        reason: str = "",
+    ) -> bool:
+        """Whether `body` (the order as Binance, asked, holds it) shows the amend to
+        `venue_qty` taken: then taken (`_take_amend`)."""
+        if body is None:
+            return False
+        try:
+            found = translate.Amended.of_order(body)
+        except UNREADABLE:
+            return False
+        if found.venue_order_id != venue_id or found.quantity != venue_qty:
+            return False
+        await self._take_amend(order, found, reason)
+        return True
+
+    async def _take_amend(
+        self, order: TrackedOrder, amended: translate.Amended, reason: str = ""
+    ) -> None:
+        """Binance amended the order's venue order in place (an amend's answer, its
+        executionReport `x` REPLACED, or a query after a lost answer): its quantity is
+        the carried part and the venue order's new one, journaled once as the modify's
+        answer ("modify accepted", the status back from PENDING_REPLACE, as the
+        cancelReplace's take journals its terms) or, when the journal has left
+        PENDING_REPLACE already (a fill, the other of the two), as an amend of the
+        status it has. An amend no desk of ours sent (the Binance app) is journaled
+        so too ("amended at Binance"). Amended to no more than had filled at Binance,
+        the order ended (EXPIRED): that end goes out as any other, after its fills."""
+        if amended.venue_order_id != order.venue_order_id or order.ended:
+            return  # (a venue order a replace retired since, or an order ended)
+        ours = order.amending is not None
+        order.amending = None
+        quantity = order.carried_at_venue + amended.quantity
+        if not reason and amended.status.is_terminal:
+            reason = (
+                f"amended at Binance to {plain(quantity)}, no more than had filled there: "
+                f"the order is {amended.status}"
+            )
+        if not reason:
+            reason = (
+                "modify accepted: amended in place at Binance (its place in the queue kept)"
+                if ours
+                else f"amended at Binance: quantity {plain(order.quantity)} -> {plain(quantity)}"
+            )
+        if amended.status.is_terminal:
+            heard, _ = order.filled_by_venue_id.get(amended.venue_order_id, (ZERO, ZERO))
+            if amended.executed > heard:
+                await self._publish_trades_of(order, amended.venue_order_id)
+            await self.publish_update(self._cumulative(order, amended.update(reason)))
+            return
+        changed = quantity != order.quantity
+        order.quantity = quantity
+        if order.status is OrderStatus.PENDING_REPLACE or changed:
+            await self._journal_amend(order, amended, reason)
+
+    async def _journal_amend(
+        self, order: TrackedOrder, amended: translate.Amended, reason: str
+    ) -> None:
+        """The order at its terms after an amend, journaled as a report of the venue
+        (kept if the bus refuses it): its status back from the modify's PENDING_REPLACE
+        to the venue's, or, the journal past PENDING_REPLACE, the status it has (the OMS
+        takes a report of the same status with other terms as an amend). Past the gate
+        (`is_news` judges statuses, and an amend keeps the status and the venue id)."""
+        async with self._publish_lock:
+            status = order.status
+            if status is None or status.is_terminal:
+                return
+            update = self._cumulative(order, amended.update(reason))
+            filled = update.filled_qty or ZERO
+            if status in (OrderStatus.PENDING_REPLACE, OrderStatus.NEW):
+                status = OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.NEW
+            update = update.model_copy(
+                update={
+                    "status": status,
+                    "quantity": order.quantity,
+                    "limit_price": order.limit_price,
+                    "stop_price": order.stop_price,
+                }
+            )
+            local = status in LOCAL_STEPS
+            if local:
+                await super().publish_update(update)
+            else:
+                await super().publish_report(update)
+            order.record(update, local=local)
+
+    def _check_amend_later(
+        self, order: TrackedOrder, venue_id: str, venue_qty: Decimal, exc: BrokerTimeout
+    ) -> None:
+        """Ask Binance, in the background, whether an amend whose answer was lost was
+        taken (`_check_amend`); a later change of the order waits for the answer
+        (`_require_order`)."""
+        coid = order.client_order_id
+        task = asyncio.create_task(
+            self._check_amend(order, venue_id, venue_qty, exc), name=f"binance-amend-check:{coid}"
+        )
+        self._replace_checks[coid] = task
+        self._background.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._background.discard(finished)
+            if self._replace_checks.get(coid) is finished:
+                del self._replace_checks[coid]
+            if not finished.cancelled() and (error := finished.exception()) is not None:
+                log.error(
+                    "binance.amend_check_failed",
+                    extra={"broker": self.source, "client_order_id": coid, "error": repr(error)},
+                )
+
+        task.add_done_callback(done)
+
+    async def _check_amend(
+        self, order: TrackedOrder, venue_id: str, venue_qty: Decimal, exc: BrokerTimeout
+    ) -> None:
+        """An amend whose answer was lost (no answer in time, a connection cut after
+        sending, a 5xx, an answer not read): Binance amended the venue order or did not,
+        and may still while the request's receive window lasts. Either way the order
+        works at Binance, under the same venue id. It stays PENDING_REPLACE until the
+        stream's REPLACED report takes it (`_on_report`) or Binance, asked by our client
+        order id, shows which: the venue order at `venue_qty`, amended (taken as the
+        answer); ended, its end (`_settle_order`); still at another quantity once
+        `unknown_order_window_s` has passed, not amended (the status goes back, with
+        why). Asked every `replace_check_pause_s` (doubling); unanswered past the window
+        and `replace_margin_s`, said unresolved and asked every `recover_later_s`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.unknown_order_window_s
+        said_at = deadline + self.replace_margin_s
+        said = False
+        delay, most = self.replace_check_pause_s
+        coid = order.client_order_id
+        while order.amending is not None and not order.ended and self._running:
+            body = await self._ask_order(order)
+            if body is not None and order.amending is not None and not order.ended:
+                try:
+                    venue = translate.venue_order(body)
+                except UNREADABLE:
+                    venue = None  # (asked again)
+                past = loop.time() >= deadline
+                if venue is not None and venue.venue_order_id == venue_id:
+                    if venue.status.is_terminal:
+                        order.amending = None
+                        await self._settle_order(order, f"modify failed: {exc}")
+                        break
+                    if await self._amend_found(
+                        order,
+                        venue_id,
+                        venue_qty,
+                        body,
+                        "modify accepted: amended in place at Binance (its answer was lost; "
+                        "Binance, asked, works it amended)",
+                    ):
+                        break
+                    if past:
+                        order.amending = None
+                        await self._restore_status(
+                            order,
+                            None,
+                            f"modify failed: {exc}; Binance, asked, did not amend it: the "
+                            "order works unchanged",
+                        )
+                        break
+            if not said and loop.time() >= said_at:
+                said = True
+                await self._say_unresolved(
+                    order,
+                    "amend_unresolved",
+                    f"order {coid}: its modify (an amend) got no answer and Binance has not "
+                    "said whether it took it: it works at its old quantity or the new one; "
+                    f"it reads {order.status} until Binance says, asked every "
+                    f"{self.recover_later_s:g} s",
+                )
+            if said:
+                await self._pause(self.recover_later_s, lambda: order.amending is None)
+            else:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, most)
+        if said and self._running:
+            await self._say_settled(order, "its lost modify (an amend) is settled")
+
     async def _replace_refusal(
         self, order: TrackedOrder, request: OrderRequest, filled: Decimal, instrument: Instrument
     ) -> str:
@@ -1981,6 +2287,10 @@ class BinanceBroker(Broker):
         (`ui.orders.change_problems`); this is the last line."""
         stop = request.stop_price
         price = instrument.price_text
+        # (what does go: `_amends`)
+        alone = (
+            "; a smaller quantity alone goes (amended)" if self._amendable.get(order.key) else ""
+        )
         if request.order_type.has_stop_price and stop is not None:
             last, unread = await self._last_trade(order)
             if last is not None and request.order_type.stop_reached(request.side, stop, last):
@@ -1995,13 +2305,14 @@ class BinanceBroker(Broker):
                     'replacement, a new stop ("Order would trigger immediately."), and '
                     f"nothing would be working. It works as it was{works}; to work at "
                     "other terms, cancel it and place a LIMIT (or a stop past the last trade)"
+                    f"{alone}"
                 )
             if last is None and order.triggered:
                 return (
                     f"its stop {price(stop)} has triggered and Binance's last trade could "
                     f"not be read ({unread}): its replacement, a new stop, would be refused "
                     "after the order was cancelled if the market is still through it. It "
-                    "works as it was; modify again, or cancel it and place a LIMIT"
+                    f"works as it was; modify again, or cancel it and place a LIMIT{alone}"
                 )
         return self._funds_refusal(order, request, filled, instrument)
 
@@ -2191,14 +2502,17 @@ class BinanceBroker(Broker):
         this adapter had heard when it sized the replacement (the fill's report on its
         way), so the replacement Binance works is `excess` too big and the order can fill
         more than the `asked` quantity. The journal carries what Binance holds (the
-        take's quantity: what filled there plus the replacement); the replacement is
-        cancelled at once, over REST, and nothing is placed in its place: any new order
-        would be sized from a count that can be stale again, and a cancel is the one
-        step after which nothing more can fill. (Binance's amend keepPriority, which
-        only reduces a quantity, would keep the rest working; this adapter does not use
-        it yet.) Said to the trader in the health (the broker's message line and the
-        Log pane), counted (`replace_oversized`) and logged; a cancel that fails is
-        said with the order's terms, to cancel it at Binance."""
+        take's quantity: what filled there plus the replacement). Where the symbol takes
+        an order amend keepPriority, the replacement is amended down to what is left of
+        `asked` (`_mend_by_amend`): the rest keeps working, in its place, and an amend
+        caps the venue order's own quantity, fills still on their way included (one
+        that leaves nothing ends it). Else, or the amend refused or unanswered, the
+        replacement is cancelled at once, over REST, and nothing is placed in its
+        place: any new order would be sized from a count that can be stale again, and
+        a cancel is the one step after which nothing more can fill. Said to the trader
+        in the health (the broker's message line and the Log pane), counted
+        (`replace_oversized`) and logged; a cancel that fails is said with the order's
+        terms, to cancel it at Binance."""
         coid = order.client_order_id
         can_fill = order.quantity
         self.count_error("replace_oversized")
@@ -2219,6 +2533,8 @@ class BinanceBroker(Broker):
         )
         if order.ended:
             await self._tell(f"{what}; it has ended {order.last_status} already")
+            return
+        if await self._mend_by_amend(order, asked, what):
             return
         await self._tell(f"{what}: it is being cancelled")
         await self._flush_held(None)  # its take's status first, then the cancel
@@ -2271,6 +2587,55 @@ class BinanceBroker(Broker):
             f"{plain(filled)} filled of the {plain(asked)} asked, nothing of it works "
             "now: place the rest again if you want it"
         )
+
+    async def _mend_by_amend(self, order: TrackedOrder, asked: Decimal, what: str) -> bool:
+        """`_mend_oversized` by an order amend keepPriority: the replacement (the venue
+        order the order works as) down to what is left of `asked` once what filled under
+        the venue orders it replaced, as Binance said it, is counted. True: amended (or
+        ended by it: nothing was left), said. False, for the cancel to go: no amend on
+        the symbol, nothing of `asked` left above the replacement's fills heard here,
+        or the amend refused or unanswered (a cancel ends whichever Binance works)."""
+        coid = order.client_order_id
+        venue_id = order.venue_order_id
+        venue_qty = asked - order.carried_at_venue
+        heard, _ = order.filled_by_venue_id.get(venue_id or "", (ZERO, ZERO))
+        if (
+            not self._amendable.get(order.key, False)
+            or venue_id is None
+            or venue_id in order.retired
+            or venue_qty <= heard
+            or asked >= order.quantity
+        ):
+            return False
+        await self._tell(f"{what}: it is being reduced to the {plain(asked)} asked (amended)")
+        await self._flush_held(None)  # its take's status first, then the amend
+        params = translate.amend_params(order.symbol, venue_id, coid, venue_qty)
+        order.amending = venue_qty
+        try:
+            body = await self.rest.amend_keep_priority(params)
+            amended = translate.Amended.of_answer(body)
+        except (BrokerError, *UNREADABLE) as exc:
+            order.amending = None
+            log.warning(
+                "binance.replace_oversized_amend_failed",
+                extra={"broker": self.source, "client_order_id": coid, "error": str(exc)},
+            )
+            await self._tell(f"order {coid}: its amend failed ({exc})")
+            return False
+        await self._take_amend(
+            order, amended, "modify raced a fill: the changed order amended to the quantity asked"
+        )
+        if order.ended:
+            await self._tell(
+                f"order {coid}: the changed order Binance placed too big is amended to the "
+                f"{plain(asked)} asked and has ended {order.last_status}: all of it had filled"
+            )
+        else:
+            await self._tell(
+                f"order {coid}: the changed order Binance placed too big is amended to the "
+                f"{plain(asked)} asked; the rest of it works, in its place"
+            )
+        return True
 
     @staticmethod
     def _unheard_fills(order: TrackedOrder) -> Decimal:

@@ -74,6 +74,11 @@ class TrackedOrder:
     # Its fills' exec ids the journal has: they leave the adapter's memory with it.
     exec_ids: set[str] = field(default_factory=set)
     replacing: bool = False
+    # An order amend keepPriority in flight, or whose answer was lost and is being
+    # asked: the venue quantity (`newQty`) it asks of the working venue order, which
+    # keeps its id (None: none). Its answer or its executionReport (`x` REPLACED),
+    # whichever comes first, takes it (`BinanceBroker._take_amend`).
+    amending: Decimal | None = None
     # A change's PENDING_REPLACE came while a status of the order waited for its
     # account event: it goes after that status (`BinanceBroker._flush_held`).
     replace_after_held: bool = False

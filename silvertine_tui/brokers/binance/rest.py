@@ -13,6 +13,10 @@ Three kinds of call, because what may be repeated decides everything else:
   (the broker sends the cancel itself once it is over). A cancel whose earlier
   attempt lost its reply finds the order gone (-2011): on -2011 the order is queried,
   and a CANCELED order counts as cancelled.
+- order amends (amend keepPriority, weight 4) are sent once too, and refused when held
+  back, as new orders are; they add nothing to the order count, so only the weight and
+  a 429 hold them. Sent again after one Binance took, an amend is refused (-2038 "would
+  change no state") and reads as a failed modify of an order Binance changed.
 - new orders and cancel-replace are never sent twice. A timeout or a connection lost
   after sending raises `BrokerTimeout` (the outcome is unknown: resolve it with a query).
   A connection that could not be opened raises `NotConnected` (nothing was sent).
@@ -54,10 +58,18 @@ from binance import AsyncClient
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
 from ...config import BinanceBrokerConfig
-from ..errors import BrokerError, BrokerTimeout, NotConnected, RateLimited, UnknownOrder
+from ..errors import (
+    BrokerError,
+    BrokerTimeout,
+    NotConnected,
+    OrderRejected,
+    RateLimited,
+    UnknownOrder,
+)
 from ..retry import RetryPolicy, with_retry
 from .errors import (
     CANCEL_REJECTED,
+    FILTER_FAILURE,
     NO_SUCH_ORDER,
     TIMESTAMP,
     ApiError,
@@ -69,7 +81,7 @@ from .errors import (
     read_api_error,
 )
 from .market import symbols_param
-from .usage import Usage
+from .usage import AMEND_WEIGHT, Usage
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -104,10 +116,34 @@ class CancelHeld(RateLimited):
     owed = True
 
 
+# ORDER_AMEND_REJECTED (errors.md): the matching engine's reason in the message.
+AMEND_REJECTED = -2038
+# Its message when the venue order is at `newQty` already.
+NO_CHANGE = "would change no state"
+
+
+class AmendRefused(OrderRejected):
+    """Binance refused an order amend (-2038 with the matching engine's reason, -1013 a
+    filter): it changed nothing. `no_change`: the order is at the quantity asked
+    already ("The requested action would change no state"): an amend that went before
+    took it, e.g. this one's first send (aiohttp sends a PUT again, once, when a
+    kept-alive connection drops before the answer)."""
+
+    @property
+    def no_change(self) -> bool:
+        return self.code == AMEND_REJECTED and NO_CHANGE in str(self)
+
+
 class CallKind(Enum):
     READ = "read"  # idempotent; waits at throttle_at; retried
     CANCEL = "cancel"  # idempotent; waits only at the limit; retried
     ORDER = "order"  # new order, cancel-replace: refused when held back; never re-sent
+    AMEND = "amend"  # order amend keepPriority: as ORDER, but no order count
+
+
+# Sent once, refused when held back; an answer lost after sending leaves the outcome
+# unknown (`BrokerTimeout`).
+SENT_ONCE = frozenset({CallKind.ORDER, CallKind.AMEND})
 
 
 class RestWatch(Protocol):
@@ -369,6 +405,27 @@ class BinanceRest:
         )
         return result
 
+    async def amend_keep_priority(self, params: Mapping[str, str]) -> dict[str, Any]:
+        """Order Amend Keep Priority (`PUT /api/v3/order/amend/keepPriority`, weight 4):
+        python-binance 1.0.37 has no method for it, so its own signed request (`_put`,
+        the form-encoded body it signs for every PUT) carries it. Its answer:
+        `{"transactTime", "executionId", "amendedOrder"}`; a refusal (-2038 with the
+        matching engine's message, -1013) is `AmendRefused`, and Binance left the order
+        unchanged. aiohttp sends a PUT again, once, when a kept-alive connection drops
+        before the answer: an amend Binance took the first time is then refused as one
+        that "would change no state" (`AmendRefused.no_change`)."""
+        what = (
+            f"amend {params.get('symbol', '?')} {params.get('newClientOrderId', '')} "
+            f"to {params.get('newQty', '?')}"
+        )
+        sent = dict(params)
+        result: dict[str, Any] = await self._call(
+            what,
+            CallKind.AMEND,
+            lambda c: c._put("order/amend/keepPriority", signed=True, data=sent),
+        )
+        return result
+
     async def cancel_open_orders(self, symbol: str) -> list[dict[str, Any]]:
         """Every open order of `symbol` cancelled; [] when there was none (Binance: -2011)."""
         try:
@@ -443,7 +500,7 @@ class BinanceRest:
             raise self._not_started(what)
         found = _Found()
         try:
-            if kind is CallKind.ORDER:
+            if kind in SENT_ONCE:
                 result = await self._attempt(what, kind, call, found)
             else:
                 result = await with_retry(
@@ -516,7 +573,7 @@ class BinanceRest:
                     what=what,
                     url=self.url,
                     timeout_s=self.request_timeout_s,
-                    order=kind is CallKind.ORDER,
+                    order=kind in SENT_ONCE,
                 ) from exc
             self._observe(client.response)
             return result
@@ -541,10 +598,13 @@ class BinanceRest:
             if wait <= 0:
                 return
             self.usage.throttled += 1
-            if kind is CallKind.ORDER:
+            if kind in SENT_ONCE:
                 raise RateLimited(
                     f"{what}: held back to stay within Binance's limits ({why}); orders can "
-                    f"go again in {math.ceil(wait)} s. The order was not sent.",
+                    f"go again in {math.ceil(wait)} s. "
+                    + (
+                        "Nothing was sent." if kind is CallKind.AMEND else "The order was not sent."
+                    ),
                     retry_after=wait,
                 )
             log.info(
@@ -560,7 +620,8 @@ class BinanceRest:
         if kind is CallKind.READ:
             waits.append((usage.read_wait_s(), weight))
         else:
-            waits.append((usage.trade_wait_s(), weight))
+            cost = AMEND_WEIGHT if kind is CallKind.AMEND else 1
+            waits.append((usage.trade_wait_s(cost), weight))
         if kind is CallKind.ORDER:
             orders = f"{usage.order_count_10s}/{usage.order_limit_10s} orders in 10 s"
             waits.append((usage.order_wait_s(), orders))
@@ -618,7 +679,13 @@ class BinanceRest:
             if kind is CallKind.CANCEL and seconds > CANCEL_WAIT_S:
                 return CancelHeld(str(limited), retry_after=seconds, code=error.code)
             return limited
-        mapped = map_api_error(error, what=what, order=kind is CallKind.ORDER)
+        mapped = map_api_error(error, what=what, order=kind in SENT_ONCE)
+        if kind is CallKind.AMEND and error.code in (AMEND_REJECTED, FILTER_FAILURE):
+            mapped = AmendRefused(
+                f"{what}: Binance refused the amend (code {error.code}: {error.msg}); it "
+                "changed nothing.",
+                code=error.code,
+            )
         log.info(
             "binance.rest.error",
             extra={
@@ -637,7 +704,7 @@ class BinanceRest:
         )
 
     def _unreadable(self, what: str, kind: CallKind) -> BrokerError:
-        if kind is CallKind.ORDER:
+        if kind in SENT_ONCE:
             return BrokerTimeout(
                 f"{what}: Binance's answer could not be read. The order may be working at "
                 "Binance: its status is being checked; do not send it again."

@@ -1,6 +1,8 @@
 """Between our domain and Binance's wire shapes (spot).
 
 - `order_params`: an `OrderRequest` as `POST /api/v3/order` parameters.
+- `amend_params` / `Amended`: an order amend keepPriority (`PUT /api/v3/order/amend/
+  keepPriority`) and its answer's `amendedOrder`.
 - `ExecutionReport`: a user-data `executionReport`, with its `OrderUpdate` and `Fill`.
 - `venue_order`: an order JSON (`GET order`, `openOrders`) as a `VenueOrder`.
 - `trade_fill`: a `myTrades` entry as a `Fill`.
@@ -278,6 +280,95 @@ class ExecutionReport:
             fee_value=fee_value,
             liquidity=str(Liquidity.MAKER if self.maker else Liquidity.TAKER),
             venue_ts_ns=self.transaction_ms * 1_000_000,
+        )
+
+
+def amend_params(
+    symbol: str, venue_order_id: str, client_order_id: str, venue_quantity: Decimal
+) -> dict[str, str]:
+    """Order Amend Keep Priority: venue order `venue_order_id` (the one the change was
+    judged against: by `orderId`, Binance's fastest lookup) down to `venue_quantity`, its
+    own `origQty` (what filled under venue orders a replace retired is not in it). It
+    keeps our client order id: sent as `newClientOrderId` (the docs: "It is possible to
+    reuse the current clientOrderId"; else Binance gives it a random new one)."""
+    return {
+        "symbol": symbol,
+        "orderId": venue_order_id,
+        "newClientOrderId": client_order_id,
+        "newQty": wire(venue_quantity),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Amended:
+    """An amend keepPriority's answer (`amendedOrder` and `transactTime`) or its
+    executionReport (`x` REPLACED): the venue order as amended."""
+
+    venue_order_id: str
+    client_order_id: str
+    quantity: Decimal  # the venue order's quantity now (`qty` / `q`)
+    executed: Decimal
+    cum_quote: Decimal
+    status: OrderStatus
+    venue_type: str
+    working: bool
+    transaction_ms: int
+
+    @classmethod
+    def of_answer(cls, body: Mapping[str, Any]) -> Amended:
+        """`{"transactTime", "executionId", "amendedOrder": {...}}` (rest-api.md: the
+        order's quantity is `qty`, its quote total `cumulativeQuoteQty`)."""
+        order = body["amendedOrder"]
+        return cls._of(order, order["qty"], order.get("cumulativeQuoteQty", "0"), body)
+
+    @classmethod
+    def of_order(cls, body: Mapping[str, Any]) -> Amended:
+        """An order JSON (`GET order`: `origQty`, `cummulativeQuoteQty`, `updateTime`)."""
+        quote = body.get("cummulativeQuoteQty", "0")
+        return cls._of(body, body["origQty"], quote, {"transactTime": body.get("updateTime")})
+
+    @classmethod
+    def _of(
+        cls, order: Mapping[str, Any], qty: Any, quote: Any, times: Mapping[str, Any]
+    ) -> Amended:
+        return cls(
+            venue_order_id=str(order["orderId"]),
+            client_order_id=str(order["clientOrderId"]),
+            quantity=dec(qty),
+            executed=dec(order.get("executedQty", "0")),
+            cum_quote=dec(quote),
+            status=status_of(str(order["status"])),
+            venue_type=str(order.get("type", "")),
+            working=order_working(order),
+            transaction_ms=int(times.get("transactTime") or 0),
+        )
+
+    @classmethod
+    def of_report(cls, report: ExecutionReport) -> Amended:
+        return cls(
+            venue_order_id=report.venue_order_id,
+            client_order_id=report.client_order_id,
+            quantity=report.quantity,
+            executed=report.cum_qty,
+            cum_quote=report.cum_quote,
+            status=report.status,
+            venue_type=report.venue_type,
+            working=report.working_ms >= 0,
+            transaction_ms=report.transaction_ms,
+        )
+
+    def update(self, reason: str = "") -> OrderUpdate:
+        """Its status, as a report of the venue order (the caller adds the order's
+        terms and what filled under retired venue orders)."""
+        return OrderUpdate(
+            client_order_id=self.client_order_id,
+            status=self.status,
+            venue_order_id=self.venue_order_id,
+            filled_qty=self.executed,
+            avg_price=average(self.cum_quote, self.executed),
+            reason=reason,
+            venue_ts_ns=self.transaction_ms * 1_000_000 if self.transaction_ms else None,
+            triggered=stop_triggered(self.venue_type, self.working),
         )
 
 

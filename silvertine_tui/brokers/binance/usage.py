@@ -20,6 +20,10 @@ WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 ORDER_COUNT_HEADER = "X-MBX-ORDER-COUNT-10S"
 ORDER_COUNT_1D_HEADER = "X-MBX-ORDER-COUNT-1D"
 
+# Documented request weights the hold-back judges a call by before sending it (every
+# other call: 1; what each call used is read back from the headers).
+AMEND_WEIGHT = 4  # PUT /api/v3/order/amend/keepPriority
+
 MINUTE_MS = 60_000
 # The order count is a rolling 10 s figure: 10 s after it was read, every order it
 # counted has left the window.

@@ -25,7 +25,8 @@ desk's balances and quotes): a buy the account cannot pay for (`buying_power`), 
 a venue that changes an order by placing it anew (Binance's cancelReplace), a stop the
 market is through, a triggered one's included. Binance cancelled the order, then
 refused the new one, and nothing was working: `Modify failed: ... nothing is working
-now`."""
+now`. A smaller quantity alone is amended in place there (Binance's amend keepPriority):
+it goes, a triggered stop's too."""
 
 from __future__ import annotations
 
@@ -578,6 +579,8 @@ class ModifyScreen(Dialog[Change | None]):
                 f". A change at {self.view.broker} places a new stop: it waits for its "
                 "trigger again, and is refused while the market is through it"
             )
+            if caps.amend_quantity_down:
+                said += "; a smaller quantity alone is amended in place, the order kept"
         note.update(shown(said, lines=True))
 
     def _desk(self) -> Desk | None:

@@ -53,7 +53,10 @@ async def main() -> None:
         "--commission", choices=["received", "base", "quote", "bnb"], default="received"
     )
     args = parser.parse_args()
-    specs = [SymbolSpec(s, base, quote) for s, (base, quote, _, _) in SYMBOLS.items()]
+    # As Binance lists them: amendAllowed on every symbol (the tests' fakes leave it off).
+    specs = [
+        SymbolSpec(s, base, quote, amend_allowed=True) for s, (base, quote, _, _) in SYMBOLS.items()
+    ]
     fake = FakeBinance(
         symbols=specs,
         balances={"USDT": "100000", "BTC": "1", "ETH": "10", "BNB": "50"},

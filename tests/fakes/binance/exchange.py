@@ -36,6 +36,7 @@ MARKET_TYPES = ("MARKET", "STOP_LOSS", "TAKE_PROFIT")
 PRICED_TYPES = ("LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
 INSUFFICIENT = "Account has insufficient balance for requested action."
 UNKNOWN_ORDER = "Unknown order sent."
+AMEND_REJECTED = -2038  # errors.md: ORDER_AMEND_REJECTED, with the engine's message
 
 
 class BinanceError(Exception):
@@ -108,6 +109,7 @@ class Order:
     working_time: int = -1
     update_time: int = 0
     cancel_client_id: str = ""
+    amends: int = 0  # amends taken (MAX_NUM_ORDER_AMENDS)
 
     @property
     def remaining(self) -> Decimal:
@@ -657,6 +659,103 @@ class Exchange:
             )
         return order
 
+    # ------------------------------------------------------------- amending
+
+    def amend(self, p: Mapping[str, str]) -> tuple[Order, int]:
+        """Order Amend Keep Priority (`PUT /api/v3/order/amend/keepPriority`): the
+        order's quantity (`origQty`) lowered to `newQty` in place. It keeps its order id
+        and its place among the orders at its price (`orders` stays in time order, and
+        the fake fills working orders in that order), takes `newClientOrderId` (else a
+        new random one; the current one may be sent to keep it), frees what it held
+        beyond the new quantity and sends an executionReport `x` REPLACED. Returns the
+        order and the amend's execution id.
+
+        Refused (-2038 ORDER_AMEND_REJECTED, errors.md's messages), the order unchanged:
+        an order not open ("Unknown order sent."), a symbol without `amendAllowed`,
+        `newQty` above the order's quantity ("Order amend (quantity increase) is not
+        supported.") or equal to it ("The requested action would change no state;
+        rejecting."), more than MAX_NUM_ORDER_AMENDS amends. `newQty` off the LOT_SIZE
+        grid is -1013. A `newQty` not above what has filled ends the order: EXPIRED,
+        the rest freed (the docs say only that an amend can expire the order, CHANGELOG
+        2026-04-02; the fake's reading)."""
+        spec = self.spec(p.get("symbol"))
+        new_qty = parse_decimal(p, "newQty")
+        if new_qty is None:
+            raise mandatory("newQty")
+        order = self.find(spec.symbol, p.get("orderId"), p.get("origClientOrderId"))
+        if order is None or not order.is_open:
+            raise BinanceError(AMEND_REJECTED, UNKNOWN_ORDER)
+        if not spec.amend_allowed:
+            raise BinanceError(AMEND_REJECTED, "Order amend is not supported for this symbol.")
+        try:
+            spec.check_lot(new_qty, market=False)
+        except FilterFailure as failure:
+            raise BinanceError(-1013, f"Filter failure: {failure.filter_type}") from None
+        if new_qty > order.orig_qty:
+            raise BinanceError(AMEND_REJECTED, "Order amend (quantity increase) is not supported.")
+        if new_qty == order.orig_qty:
+            raise BinanceError(
+                AMEND_REJECTED, "The requested action would change no state; rejecting."
+            )
+        if order.amends >= spec.max_order_amends:
+            raise BinanceError(AMEND_REJECTED, "Filter failure: MAX_NUM_ORDER_AMENDS")
+        new_client = p.get("newClientOrderId") or self.new_client_id()
+        if new_client != order.client_order_id and any(
+            o.client_order_id == new_client for o in self.open_orders(spec.symbol)
+        ):
+            raise BinanceError(AMEND_REJECTED, "Duplicate order sent.")
+        with self._operation(spec.symbol):
+            cut = order.orig_qty - new_qty
+            # What the cut frees: a buy's quantity at its price (a stop-market buy's
+            # at its stop), a sell's quantity; no more than it holds.
+            freed = cut * (order.price or order.stop_price) if order.side == "BUY" else cut
+            freed = min(freed, order.locked)
+            if freed > 0:
+                bal = self.balance(order.lock_asset)
+                bal.locked -= freed
+                bal.free += freed
+                order.locked -= freed
+                self._touched.add(order.lock_asset)
+            original = order.client_order_id
+            order.client_order_id = new_client
+            order.amends += 1
+            order.update_time = self.now()
+            if new_qty <= order.executed_qty:
+                order.orig_qty = order.executed_qty
+                order.status = "EXPIRED"
+                self._release(order)
+            else:
+                order.orig_qty = new_qty
+            event = self._report(order, "REPLACED", client_id=new_client, orig_client_id=original)
+        return order, int(event["I"])
+
+    def amend_wire(self, order: Order, original: str) -> dict[str, Any]:
+        """`amendedOrder` of the amend's answer (rest-api.md): `qty` (not `origQty`),
+        `cumulativeQuoteQty` (spelt so here), `origClientOrderId` the id it had."""
+        body: dict[str, Any] = {
+            "symbol": order.symbol,
+            "orderId": order.order_id,
+            "orderListId": -1,
+            "origClientOrderId": original,
+            "clientOrderId": order.client_order_id,
+            "price": wire(order.price),
+            "qty": wire(order.orig_qty),
+            "executedQty": wire(order.executed_qty),
+            "preventedQty": wire(ZERO),
+            "quoteOrderQty": wire(order.orig_quote_qty),
+            "cumulativeQuoteQty": wire(order.cum_quote),
+            "status": order.status,
+            "timeInForce": order.time_in_force,
+            "type": order.type,
+            "side": order.side,
+        }
+        if order.type in STOP_TYPES:
+            body["stopPrice"] = wire(order.stop_price)
+        if order.working_time >= 0:
+            body["workingTime"] = order.working_time
+        body["selfTradePreventionMode"] = "EXPIRE_MAKER"
+        return body
+
     # ------------------------------------------------- test-driven market
 
     def set_book(
@@ -929,7 +1028,7 @@ class Exchange:
         trade: Trade | None = None,
         client_id: str | None = None,
         orig_client_id: str = "",
-    ) -> None:
+    ) -> dict[str, Any]:
         now = self.now()
         event: dict[str, Any] = {
             "e": "executionReport",
@@ -969,6 +1068,7 @@ class Exchange:
         if order.working_time >= 0 and order.type != "MARKET":
             event["W"] = order.working_time
         self.user_events.append(event)
+        return event
 
     def _flush_account(self) -> None:
         if not self._touched:

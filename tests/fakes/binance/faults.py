@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from tests.fakes.binance.exchange import BinanceError
 
@@ -19,6 +20,10 @@ class Faults:
     retry_not_before: float = 0.0
     banned_until: float = 0.0
     order_rejections: deque[BinanceError] = field(default_factory=deque)
+    # The next order amends (`reject_next_amend`): refused after their checks pass.
+    amend_rejections: deque[BinanceError] = field(default_factory=deque)
+    # The next order amends (`race_next_amend`): their order fills this much first.
+    amend_races: deque[Decimal] = field(default_factory=deque)
     racing_cancels: int = 0
     refused_cancels: int = 0
     failed_cancels: int = 0

@@ -1,8 +1,9 @@
 """Symbol rules of the fake: what `exchangeInfo` shows and what an order must pass.
 
 Filter semantics follow Binance's `filters.md`: PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE,
-NOTIONAL (or the older MIN_NOTIONAL) and PERCENT_PRICE_BY_SIDE. A failure is named by its
-filter type; the exchange turns it into -1013 "Filter failure: <TYPE>".
+NOTIONAL (or the older MIN_NOTIONAL), PERCENT_PRICE_BY_SIDE and MAX_NUM_ORDER_AMENDS. A
+failure is named by its filter type; the exchange turns it into -1013 "Filter failure:
+<TYPE>" (an amend's MAX_NUM_ORDER_AMENDS: -2038).
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ class SymbolSpec:
     base_precision: int = 8
     quote_precision: int = 8
     order_types: tuple[str, ...] = ORDER_TYPES
+    # `amendAllowed` (Order Amend Keep Priority, `PUT /api/v3/order/amend/keepPriority`).
+    # Binance enabled it on every symbol on 2025-05-07; the fake leaves it off unless a
+    # test asks, so the tests written for cancelReplace keep testing cancelReplace.
+    amend_allowed: bool = False
+    # MAX_NUM_ORDER_AMENDS: amends one order may take (Binance: 10), then -2038.
+    max_order_amends: int = 10
 
     def filters(self) -> list[dict[str, Any]]:
         notional: dict[str, Any]
@@ -113,7 +120,12 @@ class SymbolSpec:
                 "askMultiplierDown": str(self.ask_multiplier_down),
                 "avgPriceMins": 5,
             },
-        ]
+        ] + (
+            # (listed on an amendable symbol only: the filter sets tests pin stay as they were)
+            [{"filterType": "MAX_NUM_ORDER_AMENDS", "maxNumOrderAmends": self.max_order_amends}]
+            if self.amend_allowed
+            else []
+        )
 
     def exchange_info(self) -> dict[str, Any]:
         return {
@@ -133,7 +145,7 @@ class SymbolSpec:
             "quoteOrderQtyMarketAllowed": True,
             "allowTrailingStop": False,
             "cancelReplaceAllowed": True,
-            "amendAllowed": False,
+            "amendAllowed": self.amend_allowed,
             "pegInstructionsAllowed": False,
             "isSpotTradingAllowed": True,
             "isMarginTradingAllowed": False,

@@ -162,6 +162,7 @@ class FakeBinance:
             ("GET", "openOrders", 6, True, self._open_orders),
             ("DELETE", "openOrders", 1, True, self._cancel_open_orders),
             ("POST", "order/cancelReplace", 1, True, self._cancel_replace),
+            ("PUT", "order/amend/keepPriority", 4, True, self._amend),
             ("POST", "order/test", 1, True, self._test_order),
             ("GET", "myTrades", 20, True, self._my_trades),
         ]
@@ -359,6 +360,18 @@ class FakeBinance:
 
     def reject_next_order(self, code: int = -2010, msg: str = INSUFFICIENT) -> None:
         self.faults.order_rejections.append(BinanceError(code, msg))
+
+    def reject_next_amend(
+        self, code: int = -2038, msg: str = "This action is disabled on this account."
+    ) -> None:
+        """The next order amend answers that error and changes nothing (the FAQ: "the
+        order amend request is rejected and the order remains unchanged")."""
+        self.faults.amend_rejections.append(BinanceError(code, msg))
+
+    def race_next_amend(self, qty: Decimal | str) -> None:
+        """The next order amend finds `qty` more of its order filled just before it (the
+        fill's events go out first, as a maker at its price), then is acted on."""
+        self.faults.amend_races.append(Decimal(qty))
 
     def fail_next_order_filter(self, filter_type: str = "LOT_SIZE") -> None:
         self.faults.order_rejections.append(BinanceError(-1013, f"Filter failure: {filter_type}"))
@@ -1200,6 +1213,38 @@ class FakeBinance:
         if data["cancelResult"] == "SUCCESS" or data["newOrderResult"] == "SUCCESS":
             raise BinanceError(-2021, "Order cancel-replace partially failed.", 409, data)
         raise BinanceError(-2022, "Order cancel-replace failed.", 400, data)
+
+    async def _amend(self, request: web.Request, params: Params) -> Reply:
+        """Order Amend Keep Priority: `{"transactTime", "executionId", "amendedOrder"}`
+        (rest-api.md); adds nothing to the order count (its Unfilled Order Count is 0)."""
+        if self.faults.amend_rejections:
+            raise self.faults.amend_rejections.popleft()
+        if self.faults.amend_races:
+            qty = self.faults.amend_races.popleft()
+            spec = self.exchange.spec(params.get("symbol"))
+            racing = self.exchange.find(
+                spec.symbol, params.get("orderId"), params.get("origClientOrderId")
+            )
+            if racing is not None and racing.is_open:
+                self.exchange.fill(racing.order_id, min(qty, racing.remaining))
+                await self._flush()
+        original = self._find_open_client_id(params)
+        order, execution_id = self.exchange.amend(params)
+        body = {
+            "transactTime": order.update_time,
+            "executionId": execution_id,
+            "amendedOrder": self.exchange.amend_wire(order, original),
+        }
+        return Reply(body, events=self.exchange.take_user_events())
+
+    def _find_open_client_id(self, params: Params) -> str:
+        """The client order id the order to amend has now ("" when there is none: the
+        amend is refused anyway)."""
+        spec = self.exchange.spec(params.get("symbol"))
+        found = self.exchange.find(
+            spec.symbol, params.get("orderId"), params.get("origClientOrderId")
+        )
+        return found.client_order_id if found is not None else ""
 
     async def _my_trades(self, request: web.Request, params: Params) -> Reply:
         spec = self.exchange.spec(params.get("symbol"))
