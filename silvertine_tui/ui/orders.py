@@ -26,6 +26,7 @@ from ..domain import (
 from ..domain.money import money_text, quantized
 from ..engine.projection import DeskProjection
 from ..engine.risk import MULTIPLIER_WORD, RiskGate, RiskViolation
+from . import short_cover
 from .fees import FeeRate
 from .format import NotANumber, num, parse_decimal
 
@@ -612,9 +613,12 @@ def check(
     ),
     can_short: bool = True,
     quote: Callable[[str], Quote | None] = lambda instrument: None,
+    leverage: Callable[[str], Decimal] = lambda broker: Decimal(1),
 ) -> Checked:
     """`fee_rate(broker, instrument key)`: what the preview estimates the fee at (a
-    rate of the notional or a fee per unit; None: not known). `quote(instrument key)`:
+    rate of the notional or a fee per unit; None: not known). `leverage(broker)`: what
+    the account's buying power is equity times (the paper venue's `checks.leverage`;
+    1 elsewhere): a fee, out of equity, takes that many times itself. `quote(instrument key)`:
     its latest quote (None: none), against which a stop already through the market
     is said (`stop_through`): a warning, or a refusal where the venue refuses it; the
     preview prices a STOP or TAKE_PROFIT through the market at the market, not at its
@@ -711,8 +715,13 @@ def check(
     preview = _preview(
         request, instrument, engine, market, fee_rate(broker, instrument.key), through
     )
-    problems.extend(funds_problems(request, instrument, engine, preview, can_short=can_short))
-    problems.extend(short_margin_problems(request, instrument, engine, preview, latest))
+    times = leverage(broker)
+    problems.extend(
+        funds_problems(request, instrument, engine, preview, can_short=can_short, leverage=times)
+    )
+    problems.extend(
+        short_margin_problems(request, instrument, engine, preview, latest, leverage=times)
+    )
     warnings = [warned] if warned is not None else []
     return Checked(request, instrument, ranked(desk + problems, engine), preview, warnings)
 
@@ -797,13 +806,19 @@ def funds_problems(
     preview: Preview | None,
     *,
     can_short: bool,
+    leverage: Decimal = Decimal(1),
 ) -> list[Problem]:
     """What the venue's account check would refuse, said before anything is sent.
 
     A buy needs the quote currency's available balance (the venue's own figure: what
     working orders reserve, and the paper venue's shorts hold back, is already out of
-    it) to cover the notional plus the fee; the part that buys back a short is not
-    judged (covering gives back what the short holds back).
+    it) to cover the notional plus the fee (`leverage` times: the paper venue's fee
+    comes out of equity, which the leverage multiplies). Over a short at a venue that
+    margins one against the available balance (the paper venue: `Capabilities.
+    short_margin`) it is judged as that venue judges it (`short_cover`): the working
+    buys take their share of what covering gives back first, then this buy; a market
+    buy covers first, and the resting buys then lock what it took. Elsewhere the part
+    that buys back a short is not judged (covering gives back what it holds back).
     A buy of a margined instrument (a future: `Instrument.margined`) is not a cash
     purchase of its notional: the margin it needs is the venue's to work out, so it is
     not judged here (the preview says so), and the venue's refusal (IB's 201) is the
@@ -815,7 +830,7 @@ def funds_problems(
     if request.side is Side.BUY:
         if instrument.margined:
             return []
-        return _buying_power(request, instrument, engine, preview)
+        return _buying_power(request, instrument, engine, preview, leverage=leverage)
     if can_short:
         return []
     return sellable_problems(request, engine)
@@ -838,11 +853,14 @@ def _buying_power(
     *,
     frees: Decimal = Decimal(0),
     filled: Decimal | None = None,
+    leverage: Decimal = Decimal(1),
 ) -> list[Problem]:
     """`frees`, `filled`: of a change to a working buy (`change_problems`; None: a new
     order), what the order holds that the change frees (`held_by_order`, on top of the
     available balance) and what it has filled (`request` is what the change leaves to
-    buy: its "at most" is said as the order's quantity)."""
+    buy: its "at most" is said as the order's quantity). `leverage`: the fee is asked
+    that many times (`funds_problems`). Over a paper short, what the buy takes and what
+    the order holds are the venue's reservations of the buys (`_cover_share`)."""
     balances = engine.projection.balances
     if preview is None or not any(
         b == request.broker and a == request.account for b, a, _ in balances
@@ -852,40 +870,41 @@ def _buying_power(
     found = balances.get((request.broker, request.account, currency))
     available = found.available if found is not None else Decimal(0)
     fee = preview.fee if preview.fee is not None else Decimal(0)
-    need = preview.notional + fee
-    # The part that buys back a short is not judged: the venue's available holds back
-    # the short's proceeds and margin, which covering gives back (a buy of the whole
-    # short is never refused for them: docs/paper-simulator.md, rule 5).
-    held = engine.position(request.broker, request.account, request.instrument)
-    covered = min(-held, request.quantity) if held < 0 and request.quantity else Decimal(0)
-    if covered:
+    need = preview.notional + leverage * fee
+    fraction = preview.fee_fraction(request.quantity)
+    covering = _cover_share(request, instrument, engine, preview, leverage)
+    covered = Decimal(0)
+    if covering is not None:
         assert request.quantity is not None
-        need = need * (request.quantity - covered) / request.quantity
-    if need <= available + frees:
-        return []
+        share = covering[1](request.quantity)
+        if share.more <= available:
+            return []
+        need, frees = share.need, share.holds
+    else:
+        # The part that buys back a short is not judged: the venue's available holds
+        # back the short's proceeds and margin, which covering gives back.
+        held = engine.position(request.broker, request.account, request.instrument)
+        covered = min(-held, request.quantity) if held < 0 and request.quantity else Decimal(0)
+        if covered:
+            assert request.quantity is not None
+            need = need * (request.quantity - covered) / request.quantity
+        if need <= available + frees:
+            return []
     fee_said = "fee not known yet" if preview.fee is None else f"fee ~{num(fee, 2)}"
+    if leverage != 1:
+        fee_said = f"{num(leverage)} x {fee_said}"
+    if covering is not None:
+        back = preview.notional + leverage * fee - need
+        fee_said += _give_back_said(back, market=request.order_type is OrderType.MARKET)
     # What is there as the Balances pane says it (never rounded up: 1,000.996 read
     # `available 1,001.00` beside `need 1,001.00`), what is needed rounded up: the need
     # reads above what is available, as it is.
     available_text = money_text(available)
     need_text = num(quantized(need, Decimal("0.01"), ROUND_CEILING), 2)
-    if filled is not None:  # a change: what the order frees counts, its fills do not
-        frees_text = f" + {money_text(frees)} the order holds" if frees else ""
-        price = preview.notional / request.quantity if request.quantity else Decimal(0)
-        fraction = preview.fee_fraction(request.quantity)
-        spend = affordable(available + frees, fraction, preview.fee_minimum)
-        most = filled + covered + (instrument.round_qty(spend / price) if price else Decimal(0))
-        return [
-            Problem(
-                "quantity",
-                "buying_power",
-                f"need {need_text} {currency} (notional {num(preview.notional, 2)} + "
-                f"{fee_said}), available {available_text} {currency}{frees_text}: "
-                f"qty at most {num(most)} at {preview.price_basis} price",
-            )
-        ]
     if request.quantity is None:  # an amount of the quote currency
-        most_quote = affordable(available, preview.fee_fraction(None), preview.fee_minimum)
+        most_quote = affordable(
+            available, leverage * preview.fee_fraction(None), leverage * preview.fee_minimum
+        )
         step = instrument.quote_step or Decimal("0.01")
         most_text = f"{num(quantized(most_quote, step, ROUND_DOWN))} {currency} with the fee"
         return [
@@ -896,9 +915,24 @@ def _buying_power(
                 f"available {available_text} {currency}: at most {most_text}",
             )
         ]
-    price = preview.notional / request.quantity
-    spend = affordable(available, preview.fee_fraction(request.quantity), preview.fee_minimum)
-    most = covered + instrument.round_qty(spend / price)
+    price = preview.notional / request.quantity if request.quantity else Decimal(0)
+    if covering is not None:
+        book, share_at = covering
+        most = short_cover.most_fitting(book, share_at, available, price, instrument.lot_size)
+    else:
+        spend = affordable(available + frees, leverage * fraction, leverage * preview.fee_minimum)
+        most = covered + (instrument.round_qty(spend / price) if price else Decimal(0))
+    if filled is not None:  # a change: what the order frees counts, its fills do not
+        frees_text = f" + {money_text(frees)} the order holds" if frees else ""
+        return [
+            Problem(
+                "quantity",
+                "buying_power",
+                f"need {need_text} {currency} (notional {num(preview.notional, 2)} + "
+                f"{fee_said}), available {available_text} {currency}{frees_text}: "
+                f"qty at most {num(filled + most)} at {preview.price_basis} price",
+            )
+        ]
     return [
         Problem(
             "quantity",
@@ -908,6 +942,73 @@ def _buying_power(
             f"at most {num(most)} at {preview.price_basis} price",
         )
     ]
+
+
+def _cover_share(
+    request: OrderRequest,
+    instrument: Instrument,
+    engine: TicketContext,
+    preview: Preview,
+    leverage: Decimal,
+) -> tuple[short_cover.Book, Callable[[Decimal], short_cover.Share]] | None:
+    """Of a buy over a short at a venue that margins a short against the available
+    balance (`Capabilities.short_margin`: the paper venue), what the buy takes of it
+    for a quantity, as the venue reserves the working buys (`short_cover`): the last of
+    them, at its limit (a STOP at its stop), after their share of what covering gives
+    back; a market buy at the preview's price, covering first. None: no such short."""
+    quantity = request.quantity
+    caps = engine.capabilities(request.broker)
+    if quantity is None or caps is None or caps.short_margin is None:
+        return None
+    rate = preview.fee_fraction(quantity)
+    book = short_cover.book_of(
+        engine.projection,
+        request.broker,
+        request.account,
+        instrument,
+        rate=rate,
+        leverage=leverage,
+    )
+    if book is None:
+        return None
+    if request.order_type is OrderType.MARKET:
+        unit = preview.notional / quantity
+        known = preview.fee_rate if preview.fee is not None else None
+
+        def market(qty: Decimal) -> short_cover.Share:
+            notional = qty * unit
+            fee = known.fee(qty, notional) if known is not None else Decimal(0)
+            return short_cover.market_share(book, qty, notional, fee)
+
+        return book, market
+    ref = request.limit_price if request.order_type.has_limit_price else request.stop_price
+    if ref is None:
+        return None
+
+    def resting(qty: Decimal) -> short_cover.Share:
+        new = short_cover.buy_at(qty, ref, instrument, rate=rate, leverage=leverage)
+        return short_cover.resting_share(book, new, request.client_order_id)
+
+    return book, resting
+
+
+def _give_back_said(back: Decimal, *, market: bool) -> str:
+    """What covering the short gives back to a buy, as its need says it."""
+    if market:
+        if back > 0:
+            return (
+                f", less {num(back, 2)} covering the short gives back, net of what the "
+                "resting buys then lock more"
+            )
+        return f", + {num(-back, 2)} the resting buys then lock more than covering gives back"
+    if back > 0:
+        return (
+            f", less {num(back, 2)} of what covering the short gives back, after the "
+            "working buys' share"
+        )
+    if back < 0:
+        return f", + {num(-back, 2)} the working buys lock more at its price"
+    return ", nothing of what covering the short gives back left after the working buys' share"
 
 
 def sellable_problems(request: OrderRequest, engine: TicketContext) -> list[Problem]:
@@ -951,6 +1052,10 @@ def short_margin_problems(
     context: TicketContext,
     preview: Preview | None,
     latest: Quote | None,
+    *,
+    leverage: Decimal = Decimal(1),
+    frees: Decimal = Decimal(0),
+    filled: Decimal | None = None,
 ) -> list[Problem]:
     """A sell beyond the position, at a venue that margins a short against the
     available balance (`Capabilities.short_margin`: the paper venue with short
@@ -960,7 +1065,12 @@ def short_margin_problems(
     margin share and its fee, priced where it fills: a limit at or under the bid at
     the bid (a sell fills at its limit or above: the venue judges it there, 1,000
     USDT and a SELL 0.5 @ 1,990 with the bid at 2,000.00 need 1,001.00), else as the
-    preview prices it. The ticket passed such a sell and the venue refused it.
+    preview prices it. The ticket passed such a sell and the venue refused it. The fee
+    is asked `leverage` times (it comes out of equity, which the leverage multiplies).
+    `frees`, `filled`: of a change to a working sell (`change_problems`; None: a new
+    order), what the order surely locks now, which the change frees (`short_held`), and
+    what it has filled (`request` is what the change leaves to sell; its "at most" is
+    said as the order's quantity).
 
     Not judged: a reduce-only sell (it never sells short), a margined instrument (a
     future: its margin is the venue's), an order by quote amount, a venue that works
@@ -998,32 +1108,65 @@ def short_margin_problems(
     fee: Decimal | None = None
     if preview.fee_rate is not None and preview.fee is not None:
         fee = preview.fee_rate.fee(short, notional)
-    need = notional * share + (fee or Decimal(0))
+    need = notional * share + leverage * (fee or Decimal(0))
     currency = instrument.quote_currency
     found = balances.get((request.broker, request.account, currency))
     available = found.available if found is not None else Decimal(0)
-    if need <= available:
+    if need <= available + frees:
         return []
     # The most it sells: what is sellable and the short the available balance holds
     # with its fee (`affordable`, over the margin share of the notional).
-    fraction = preview.fee_fraction(quantity) / share
-    spend = affordable(available / share, fraction, preview.fee_minimum / share)
+    fraction = leverage * preview.fee_fraction(quantity) / share
+    minimum = leverage * preview.fee_minimum / share
+    spend = affordable((available + frees) / share, fraction, minimum)
     most = sellable + instrument.round_qty(spend / unit) if unit > 0 else sellable
     held = f"position {num(position)}"
     if reserved:
         held += f", {num(reserved)} in working sells"
     fee_said = "fee not known yet" if fee is None else f"fee ~{num(fee, 2)}"
+    if leverage != 1:
+        fee_said = f"{num(leverage)} x {fee_said}"
     margin = "notional" if share == 1 else f"{num(share)} x notional"
     need_text = num(quantized(need, Decimal("0.01"), ROUND_CEILING), 2)
+    frees_text = f" + {money_text(frees)} the order holds" if frees else ""
+    at_most = f"at most {num(most)}" if filled is None else f"qty at most {num(filled + most)}"
     return [
         Problem(
             "quantity",
             SHORT_MARGIN,
             f"short {num(short)} ({held}) needs {need_text} {currency} of margin ({margin} "
             f"{num(notional, 2)} + {fee_said}), available {money_text(available)} "
-            f"{currency}: at most {num(most)} at {basis} price",
+            f"{currency}{frees_text}: {at_most} at {basis} price",
         )
     ]
+
+
+def short_held(
+    order: Order, instrument: Instrument, engine: TicketContext, rate: Decimal, leverage: Decimal
+) -> Decimal:
+    """What working sell `order` surely locks now at a venue that margins a short
+    against the available balance (the paper venue), which a change frees for its new
+    terms: the part of it beyond the position (at least that is sold short, whichever
+    sells hold the position first) at its price with the fee, `leverage` times (`rate`
+    of the notional). Nothing for a reduce-only sell (it never sells short), a
+    triggered STOP (a market order now), or one the venue has not taken."""
+    request = order.request
+    kind = request.order_type
+    if (
+        order.status not in WORKING
+        or request.side is not Side.SELL
+        or request.reduce_only
+        or (kind.market_on_trigger and order.triggered)
+    ):
+        return Decimal(0)
+    price = order.limit_price if kind.has_limit_price else order.stop_price
+    if price is None:
+        return Decimal(0)
+    held = max(engine.position(request.broker, request.account, request.instrument), Decimal(0))
+    short = order.leaves_qty - held
+    if short <= 0:
+        return Decimal(0)
+    return short * instrument.notional(Decimal(1), price) * (1 + leverage * rate)
 
 
 WORKING = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
@@ -1065,11 +1208,13 @@ def change_problems(
         DEFAULT_FEE_RATE
     ),
     quote: Callable[[str], Quote | None] = lambda instrument: None,
+    leverage: Callable[[str], Decimal] = lambda broker: Decimal(1),
 ) -> list[Problem]:
     """What the venue would refuse of a change to working `order`, said before anything
     is sent (the modify dialog; the risk rules and `sellable` are `TicketContext.
     risk_check`'s). `changed`: the order as the change leaves it (its whole quantity);
-    `touched`: the fields the change gives; `fee_rate` and `quote` as `check` takes them.
+    `touched`: the fields the change gives; `fee_rate`, `quote` and `leverage` as
+    `check` takes them.
 
     - A stop the market is through, where the venue refuses one
       (`Capabilities.stop_through_refused`) and judges it: a Stop typed, or any change
@@ -1079,9 +1224,19 @@ def change_problems(
       the market is through it (`triggered`, on the field typed); with the market back
       past it the replacement waits for its trigger again, and the change goes (with no
       price known here too: the Binance adapter asks its last trade before sending).
+      A smaller quantity alone is amended in place there (`modify_in_place`: Binance's
+      amend keepPriority), its stop not judged again: it goes, a triggered stop's too.
     - A buy's funds (`buying_power`): what the order as changed leaves to buy, at its
       price with the fee estimate (the ticket's preview), against the available balance
       plus what the order frees (`held_by_order`), said on the field the change gave.
+      Over a paper short, as the venue reserves the buys (`funds_problems`): the order
+      changed goes to the back of them, and what it holds is theirs less the others'.
+    - A sell's short margin where the venue margins a short against the available
+      balance (`short_margin`: the paper venue, which changes the order in place; a
+      refused change loses nothing, but it is said before it goes): what it leaves to
+      sell beyond the position less the other working sells (it goes to the back of
+      them), against the available balance plus what it surely locks now
+      (`short_held`), as the ticket judges a new sell.
     """
     instrument = engine.instrument(changed.broker, changed.instrument)
     if instrument is None:
@@ -1106,7 +1261,29 @@ def change_problems(
         where = _said_on(touched)
         found += [
             replace(p, field=where)
-            for p in _buying_power(left, instrument, engine, preview, frees=held, filled=filled)
+            for p in _buying_power(
+                left,
+                instrument,
+                engine,
+                preview,
+                frees=held,
+                filled=filled,
+                leverage=leverage(left.broker),
+            )
+        ]
+    elif changed.side is Side.SELL and changed.quantity is not None and changed.quantity > filled:
+        left = changed.model_copy(update={"quantity": changed.quantity - filled})
+        through = stop_through(left, latest, market, basis)
+        rate = fee_rate(left.broker, key)
+        preview = _preview(left, instrument, engine, market, rate, through)
+        times = leverage(left.broker)
+        fraction = preview.fee_fraction(left.quantity) if preview is not None else Decimal(0)
+        held = short_held(order, instrument, engine, fraction, times)
+        found += [
+            replace(p, field=_said_on(touched))
+            for p in short_margin_problems(
+                left, instrument, engine, preview, latest, leverage=times, frees=held, filled=filled
+            )
         ]
     return found
 

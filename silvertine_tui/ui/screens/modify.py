@@ -49,6 +49,7 @@ from ..focus import focus_now
 from ..format import NUMBER_KEYS, NotANumber, num, parse_decimal, short_id, shown
 from ..keymap import bindings, named_key
 from ..orders import Problem, change_problems, order_text, risk_problems
+from ..short_cover import configured_leverage
 from .confirm import ConfirmScreen
 from .dialog import Dialog
 
@@ -601,9 +602,18 @@ class ModifyScreen(Dialog[Change | None]):
             state = desk.model.quotes.get(key)
             return state.quote if state is not None else None
 
+        def leverage(broker: str) -> Decimal:
+            return configured_leverage(desk.session.settings.brokers, broker)
+
         def check(order: Order, changed: OrderRequest, touched: list[str]) -> list[Problem]:
             return change_problems(
-                order, changed, touched, context, fee_rate=desk.fee_rate, quote=latest
+                order,
+                changed,
+                touched,
+                context,
+                fee_rate=desk.fee_rate,
+                quote=latest,
+                leverage=leverage,
             )
 
         return check

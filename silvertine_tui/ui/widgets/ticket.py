@@ -50,6 +50,7 @@ from ..orders import (
     resolve_instrument,
     risk_problems,
 )
+from ..short_cover import configured_leverage
 from .choice import Choice
 from .palette import DEFAULT_PALETTE
 from .signals import ticket_note
@@ -260,6 +261,11 @@ class Ticket(Vertical):
 
     # -- validation ---------------------------------------------------------------------
 
+    def _leverage(self, broker: str) -> Decimal:
+        """The account's leverage at `broker` (a paper broker's `checks.leverage`; 1
+        elsewhere): the fee of a buy, out of equity, takes that many times itself."""
+        return configured_leverage(self.desk.session.settings.brokers, broker)
+
     def run_check(self) -> Checked:
         draft = self.draft()
         broker = draft.account.partition("/")[0]
@@ -270,6 +276,7 @@ class Ticket(Vertical):
             fee_rate=self.desk.fee_rate,
             can_short=self.desk.can_short(broker),
             quote=self._latest_quote,
+            leverage=self._leverage,
         )
         if self._unoffered is not None:
             problems = ranked([self._unoffered, *checked.problems], self.desk.ticket_context)
