@@ -49,7 +49,7 @@ from ...domain import (
     VenueOrder,
 )
 from ...events import FeeCorrectionEvent, FillCorrectionEvent, Log, LogEvent, LogLevel
-from ...events.summary import corrected_text
+from ...events.summary import corrected_text, price_text, qty_text
 from ..base import JournalOrder, ReconcileReport
 from ..errors import (
     BrokerError,
@@ -584,8 +584,7 @@ class IBBroker(IBOrders, IBSession):
             await self._say(
                 coid,
                 LogLevel.WARNING,
-                f"execution {execution.execId} ({execution.side} "
-                f"{to_decimal(execution.shares)} at {to_decimal(execution.price)}) was "
+                f"execution {execution.execId} ({self._execution_text(coid, execution)}) was "
                 f"reported after the desk took TWS's position for {owed.instrument}, which "
                 "holds it (TWS had counted the order filled before it reported the "
                 "execution): not journaled as a fill, so the position does not count it "
@@ -680,7 +679,7 @@ class IBBroker(IBOrders, IBSession):
             coid,
             LogLevel.ERROR,
             f"IB corrected execution {replaced} (now {execution.execId}: "
-            f"{to_decimal(execution.shares)} @ {to_decimal(execution.price)}) and the desk "
+            f"{self._execution_text(coid, execution, side=False)}) and the desk "
             "cannot take the correction (the fill it corrects is no longer kept, or an "
             "order adopted from TWS held it); the fill as first reported stands on the "
             "desk, the position follows TWS: check the fill in TWS",
@@ -924,6 +923,22 @@ class IBBroker(IBOrders, IBSession):
             await self.set_link("market", L.LIVE, self._market_detail())
         await self._say_unknown(self._unknown_symbols)
 
+    def _execution_text(self, coid: str, execution: Any, *, side: bool = True) -> str:
+        """An execution as the Log says it: `BOT 20 at 149.80` (`20 @ 149.80` without
+        `side`), its price on the instrument's tick places as the desk writes prices
+        (IB's float read 149.8), exactly as made (a price between ticks keeps its
+        places)."""
+        ids = self.ids.get(coid)
+        key = ids.instrument if ids is not None else ""
+        try:
+            price = price_text(to_decimal(execution.price), self._instrument_cache.get(key))
+            shares = qty_text(to_decimal(execution.shares))
+        except (ValueError, ArithmeticError):  # no number: said as TWS sent it
+            price, shares = str(execution.price), str(execution.shares)
+        if not side:
+            return f"{shares} @ {price}"
+        return f"{execution.side} {shares} at {price}"
+
     async def _execution_not_taken(self, coid: str, execution: Any, exc: Exception) -> None:
         """A reported execution that is no fill the desk can journal: counted, logged
         and said, and left out of the reconcile (its order and the position still are
@@ -936,8 +951,8 @@ class IBBroker(IBOrders, IBSession):
         await self._say(
             coid,
             LogLevel.ERROR,
-            f"execution {execution.execId} ({execution.side} {execution.shares} at "
-            f"{execution.price}) cannot be journaled as a fill ({_first_line(exc)}); "
+            f"execution {execution.execId} ({self._execution_text(coid, execution)}) "
+            f"cannot be journaled as a fill ({_first_line(exc)}); "
             "check it in TWS",
             0,
         )
@@ -974,7 +989,7 @@ class IBBroker(IBOrders, IBSession):
         if coid is None:
             coid = self._foreign_id(order.orderRef, order.permId)
         key = self._key_for(trade.contract)
-        return venue_order(trade, coid, key, self._instrument_cache.get(key))
+        return self._with_average(venue_order(trade, coid, key, self._instrument_cache.get(key)))
 
     async def open_orders(self) -> list[VenueOrder]:
         """Every working order of the account TWS lists. Asked during a move back to
@@ -1206,7 +1221,9 @@ class IBBroker(IBOrders, IBSession):
             if hit is None:
                 continue  # not among today's completed orders: not known here
             key = self._key_for(hit.contract)
-            venue = venue_order(hit, journal.client_order_id, key, self._instrument_cache.get(key))
+            venue = self._with_average(
+                venue_order(hit, journal.client_order_id, key, self._instrument_cache.get(key))
+            )
             if venue.status.is_terminal:
                 ended.append(venue)
                 trades.append(hit)

@@ -62,6 +62,8 @@ class CommissionBook:
         self._by_head: dict[str, str] = {}  # execution (`exec_head`) -> id journaled last
         # execution (`exec_head`) -> its fill as journaled last (fee corrections in)
         self._latest: OrderedDict[str, Fill] = OrderedDict()
+        # client order id -> the executions (`exec_head`) of its fills in `_latest`
+        self._by_order: dict[str, set[str]] = {}
 
     def note(self, exec_id: str, at_ns: int | None = None) -> None:
         """Keep what is kept of `exec_id` until `KEPT_NS` after `at_ns` (the
@@ -152,12 +154,35 @@ class CommissionBook:
         """The fill journaled last for `exec_id`'s execution, if kept."""
         return self._latest.get(exec_head(exec_id))
 
+    def fills_of(self, client_order_id: str) -> list[Fill]:
+        """The fills the journal holds for an order, each execution as journaled last
+        (a correction in place of the fill it replaced), of those kept."""
+        latest = self._latest
+        return [latest[head] for head in self._by_order.get(client_order_id, ())]
+
+    def forget_order(self, client_order_id: str) -> None:
+        """An order forgotten (`IdentityMap.finished_kept`): its fills are no longer
+        looked up by it (each is kept for its corrections as before)."""
+        self._by_order.pop(client_order_id, None)
+
     def _keep(self, fill: Fill) -> None:
         head = exec_head(fill.exec_id)
+        before = self._latest.get(head)
+        if before is not None and before.client_order_id != fill.client_order_id:
+            self._unindex(before.client_order_id, head)
         self._latest[head] = fill
         self._latest.move_to_end(head)
+        self._by_order.setdefault(fill.client_order_id, set()).add(head)
         while len(self._latest) > LATEST_KEPT:
-            self._latest.popitem(last=False)
+            gone, dropped = self._latest.popitem(last=False)
+            self._unindex(dropped.client_order_id, gone)
+
+    def _unindex(self, client_order_id: str, head: str) -> None:
+        heads = self._by_order.get(client_order_id)
+        if heads is not None:
+            heads.discard(head)
+            if not heads:
+                del self._by_order[client_order_id]
 
     def remember_adopted(self, exec_id: str) -> None:
         """An execution of an order adopted on reconcile, made before it was adopted:

@@ -40,6 +40,7 @@ from ...events import (
     LogLevel,
     ModifyRequest,
 )
+from ...events.summary import price_text, qty_text
 from ..errors import (
     BrokerError,
     BrokerTimeout,
@@ -58,6 +59,7 @@ from .translate import (
     ENDED_AT_TWS,
     INACTIVE,
     ib_order,
+    on_tick_places,
     price_or_none,
     status_of,
 )
@@ -958,6 +960,12 @@ class IBOrders(IBState):
         coid = self._coid(*ids)
         if coid is None:
             return
+        known = self.ids.get(coid)
+        instrument = self._instrument_cache.get(known.instrument) if known is not None else None
+        # On the tick's places (IB's float of 147.70 reads 147.7): as the journal and the
+        # modify dialog then show them, and as the words below say them.
+        quantity, limit, stop = terms
+        terms = (quantity, on_tick_places(limit, instrument), on_tick_places(stop, instrument))
         modify = self._modifying.get(coid)
         if (
             modify is not None
@@ -971,7 +979,6 @@ class IBOrders(IBState):
             await self._amend(coid, ids[0], terms, "modify accepted")
             return
         journaled = self._terms.get(coid)
-        known = self.ids.get(coid)
         if journaled is None or known is None or known.status.is_terminal:
             self._late_modifies.pop(coid, None)
             return
@@ -983,8 +990,13 @@ class IBOrders(IBState):
             if terms != journaled:
                 await self._amend(coid, ids[0], terms, self._accepted_late())
             return
+
+        def said(name: str, value: Decimal | None) -> str:
+            # As the desk writes them: a price on the tick's places (147.8 -> 147.80).
+            return qty_text(value) if name == "quantity" else price_text(value, instrument)
+
         changed = [
-            f"{name} {old} -> {new}"
+            f"{name} {said(name, old)} -> {said(name, new)}"
             for name, old, new in zip(("quantity", "limit", "stop"), journaled, terms, strict=True)
             if new is not None and new != old
         ]
@@ -1061,6 +1073,8 @@ class IBOrders(IBState):
             return
         perm_id = s["perm_id"]
         avg = price_or_none(s["avg"], None) if filled else None
+        if avg is None and filled:
+            avg = self._average_of(coid, filled, perm_id)  # a completed order has none
         reason = s["reason"] or ""
         if not inactive and turned and not status.is_terminal:
             reason = reason or "working again at IB (no longer inactive)"

@@ -25,6 +25,7 @@ from ...domain import (
     OrderStatus,
     OrderUpdate,
     Position,
+    VenueOrder,
 )
 from ...events import (
     FeeCorrectionEvent,
@@ -50,12 +51,18 @@ from ..errors import (
 from . import codes
 from .contracts import SameContract, key_of, to_decimal
 from .counted import TAKES, CountedAhead, JournalReading, Owed
-from .fees import CommissionBook
+from .fees import CommissionBook, latest_executions
 from .identity import IdentityMap
 from .inbox import Inbox
 from .ledger import ExecutionLedger
 from .market import MarketData
-from .translate import INACTIVE, UNSET_DOUBLE, inactive_reason, price_or_none
+from .translate import (
+    INACTIVE,
+    UNSET_DOUBLE,
+    average_of,
+    inactive_reason,
+    price_or_none,
+)
 
 log = logging.getLogger(__name__)
 
@@ -273,9 +280,48 @@ class IBState(Broker):
         self._last.pop(coid, None)
         self._late_modifies.pop(coid, None)
         self.counted.forget(coid)
+        self.fees.forget_order(coid)
         self._terms.pop(coid, None)
         self._intent.discard(coid)
         self._inactive.discard(coid)
+
+    def _average_of(self, coid: str, filled: Decimal, perm_id: int = 0) -> Decimal | None:
+        """The average price of an order's `filled` quantity where TWS gives none (a
+        completed order, listed after the desk was down or its socket dropped, carries
+        no average): the volume-weighted average of the fills the journal holds for it
+        (a correction in place of the fill it replaced), when they make up `filled`;
+        else of TWS's executions of the order (`perm_id`) ib_async holds, when those
+        do; else None, never the average of part of the order. Journaled without one,
+        its FILLED read `filled 50` with no average in the Log and its history, while
+        the Orders pane showed the fills' 149.85."""
+        if filled <= 0:
+            return None
+        journaled = [(f.quantity, f.price) for f in self.fees.fills_of(coid)]
+        found = average_of(journaled, filled)
+        if found is not None or not perm_id:
+            return found
+        executions = [
+            f
+            for f in list(self.ib.wrapper.fills.values())
+            if f.execution.permId == perm_id and f.execution.acctNumber in ("", self.account)
+        ]
+        return average_of(
+            (
+                (to_decimal(f.execution.shares), to_decimal(f.execution.price))
+                for f in latest_executions(executions)
+            ),
+            filled,
+        )
+
+    def _with_average(self, venue: VenueOrder) -> VenueOrder:
+        """`venue` with its average price from its fills where TWS gave none
+        (`_average_of`)."""
+        if venue.avg_price is not None or venue.filled_qty <= 0:
+            return venue
+        venue_id = venue.venue_order_id or ""
+        perm_id = int(venue_id) if venue_id.isdigit() else 0
+        avg = self._average_of(venue.client_order_id, venue.filled_qty, perm_id)
+        return venue if avg is None else venue.model_copy(update={"avg_price": avg})
 
     def _ours_under(self) -> set[int]:
         """The client ids this desk's working orders were placed under (orders it

@@ -6,7 +6,7 @@ repr (what TWS put on the wire) and prices are snapped to the instrument's tick.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Context, Decimal
 from typing import Any
@@ -27,6 +27,7 @@ from ...domain import (
     VenueOrder,
     quantized,
 )
+from ...domain.money import decimal_places
 from .contracts import to_decimal
 
 UNSET_DOUBLE = 1.7976931348623157e308
@@ -120,6 +121,33 @@ def price_or_none(value: float, instrument: Instrument | None) -> Decimal | None
         return None
     price = to_decimal(value)
     return instrument.round_price(price) if instrument is not None else price
+
+
+def on_tick_places(price: Decimal | None, instrument: Instrument | None) -> Decimal | None:
+    """`price` with the instrument's tick places at least, its value as it is: IB's
+    float of a limit of 147.70 reads 147.7, which the journal held and the modify
+    dialog showed as such (the Orders row, 147.70). Never rounded onto the tick: a price
+    with more places than the tick keeps them."""
+    if price is None or instrument is None or not price.is_finite():
+        return price
+    places = instrument.tick_places
+    if decimal_places(price) >= places:
+        return price
+    return quantized(price, Decimal(1).scaleb(-places))
+
+
+def average_of(fills: Iterable[tuple[Decimal, Decimal]], filled: Decimal) -> Decimal | None:
+    """The volume-weighted average price of `fills` (quantity, price), when their
+    quantities make up `filled` (the order's filled quantity); None otherwise: an average
+    of part of an order's fills is not the order's."""
+    quantity = Decimal(0)
+    value = Decimal(0)
+    for qty, price in fills:
+        quantity += qty
+        value += qty * price
+    if filled <= 0 or quantity != filled:
+        return None
+    return value / quantity
 
 
 def venue_order(
