@@ -234,6 +234,44 @@ class Account:
         paid = notional if covered == qty else notional * covered / qty
         return taken * (1 + self.leverage) - (self.leverage - 1) * paid
 
+    def sale_credit(
+        self, instrument: str, qty: Decimal, notional: Decimal, fee: Decimal
+    ) -> Decimal:
+        """What a sale of `qty` of the long of `instrument` (its share of the long) for
+        `notional` (multiplier applied) with `fee` gives buying power: the cash it
+        brings in, less the cost it takes off the position (as `apply_fill` books it:
+        its units at the average reported, or all of it when it sells the whole long),
+        times the leverage, plus that cost, which leaves the gross
+        (``leverage * (notional - fee - cost) + cost``). Below zero when the sale is
+        far enough below the average (with leverage 3, under two thirds of it): the
+        loss it realizes takes buying power down by more than the cost it frees.
+        0 when not long."""
+        pos = self.positions.get(instrument)
+        if pos is None or pos.quantity <= 0 or qty <= 0:
+            return ZERO
+        sold = qty if qty < pos.quantity else pos.quantity
+        if sold < qty:  # (the part beyond the long sells short: not this)
+            notional, fee = notional * sold / qty, fee * sold / qty
+        if sold == pos.quantity and (pos.cost is not None or pos.avg_price is not None):
+            taken = self._cost(pos)
+        elif pos.avg_price is not None:
+            taken = sold * pos.avg_price * self._multipliers.get(instrument, Decimal(1))
+        else:
+            taken = notional  # no average known: at this price, as a fill books it
+        return self.leverage * (notional - fee - taken) + taken
+
+    def long_unit_cost(self, instrument: str) -> Decimal | None:
+        """The most a unit of the long of `instrument` takes of its cost as it is sold
+        (multiplier applied): the average reported, or the cost over the units when a
+        sale takes all of it (the two differ by the average's rounding). None when not
+        long, or with no average (a sale then takes its cost at its own price)."""
+        pos = self.positions.get(instrument)
+        if pos is None or pos.quantity <= 0 or pos.avg_price is None:
+            return None
+        whole = self._cost(pos) / pos.quantity
+        unit = pos.avg_price * self._multipliers.get(instrument, Decimal(1))
+        return unit if unit > whole else whole
+
     def short_terms(
         self, instrument: str, covered: Decimal = ZERO
     ) -> tuple[Decimal, Decimal, Decimal]:

@@ -78,6 +78,19 @@ from .orders import (
     SimOrder,
 )
 
+FIRST_REASON = (
+    "filled before the working sells ahead of it, it sells the position they hold "
+    "and they then sell short"
+)
+"""Why a sell is judged beyond its own short part (`PaperVenue._first_need`)."""
+
+DEFICIT_REASON = (
+    "the account is in deficit (a loss realized with leverage took buying power below "
+    "zero): until it is back above zero only orders that need none are taken (sales of "
+    "a long, buys that cover a short); cancelling working orders frees what they lock"
+)
+"""Said with a refusal while the buying power is below zero (`PaperVenue._insufficient_cash`)."""
+
 BPS = Decimal("0.0001")
 FEE_QUANTUM = Decimal("0.00000001")
 """Fees are rounded up to this (never in the trader's favour)."""
@@ -108,6 +121,44 @@ class _Ladder:
 
     def __len__(self) -> int:
         return len(self.orders)
+
+
+class _Holders:
+    """What the working sells of an instrument hold of its position, in time priority
+    (those before a sell being judged: the position a sell that fills first takes
+    from them), as running sums: of the quantity each holds, of the cash that quantity
+    would lock once sold short (at its `_reserved_per_unit`; none for a reduce-only
+    sell), and of their leaves."""
+
+    __slots__ = ("cash", "held", "leaves", "per_unit")
+
+    def __init__(self) -> None:
+        self.held: list[Decimal] = []  # running, holders only
+        self.cash: list[Decimal] = []
+        self.per_unit: list[Decimal] = []
+        self.leaves = ZERO
+
+    def add(self, held: Decimal, per_unit: Decimal, leaves: Decimal) -> None:
+        self.leaves += leaves
+        if held > 0:
+            self.held.append((self.held[-1] if self.held else ZERO) + held)
+            self.cash.append((self.cash[-1] if self.cash else ZERO) + held * per_unit)
+            self.per_unit.append(per_unit)
+
+    def extra(self, position: Decimal) -> Decimal:
+        """What they lock more once they hold only what `position` leaves them (filled
+        again in time priority: the last holders lose theirs first)."""
+        if not self.held:
+            return ZERO
+        keep = position if position < self.leaves else self.leaves
+        if keep <= 0:
+            return self.cash[-1]
+        if keep >= self.held[-1]:
+            return ZERO
+        i = bisect_left(self.held, keep)  # the holder the cut falls in
+        before = self.held[i - 1] if i else ZERO
+        kept = (self.cash[i - 1] if i else ZERO) + (keep - before) * self.per_unit[i]
+        return self.cash[-1] - kept
 
 
 @dataclass(slots=True)
@@ -465,8 +516,9 @@ class PaperVenue:
         else:
             self._reserve(st, order, check=True)
         try:
-            self._check_sells_ahead(st, order)
-            if self.account.short_selling and not order.acts_as_market:
+            if order.acts_as_market:
+                self._check_sells_ahead(st, order)  # (a sell that rests: in `_reserve`)
+            elif self.account.short_selling:
                 self._check_buys_after_sell(st, order)
         except InsufficientFunds:
             self._release(st, order)
@@ -577,10 +629,9 @@ class PaperVenue:
                 # Checked where it goes, the last of the sells: the others hold the
                 # position first, and what it sells short must be paid for. Checked at
                 # its old place, the short part moved to it unchecked (cash locked
-                # beyond what the account had).
+                # beyond what the account had). (Filling before them: `_first_need`.)
                 order.seq = self._seq + 1
                 self._reserve_sells(st, checking=order)
-                self._check_sells_ahead(st, order)
                 self._check_buys_after_sell(st, order)
             elif covering:
                 # The last of the buys too: those before it take their share of what
@@ -637,17 +688,23 @@ class PaperVenue:
             )
 
     def _insufficient_cash(
-        self, st: _Inst, need: Decimal, held: Decimal = ZERO
+        self, st: _Inst, need: Decimal, held: Decimal = ZERO, why: str = ""
     ) -> InsufficientFunds:
         """`need` against the buying power, with `held` (what the order being judged
-        already locks) said in both."""
+        already locks) said in both, and `why` the order needs it when that is not
+        plain (`FIRST_REASON`). Below zero, the buying power is a deficit: a sale of a
+        long below its cost realized a loss, with leverage, larger than the cost it
+        freed (never refused: docs/paper-simulator.md, "Checks", rule 5); the message
+        says so, and what brings it back above zero."""
         have = self.account.buying_power(st.currency) + held
         need += held
         shown_need, shown_have = _apart(need, have)
-        return InsufficientFunds(
-            f"insufficient balance: need {shown_need} {st.currency}, available {shown_have}",
-            code=-2010,
-        )
+        text = f"insufficient balance: need {shown_need} {st.currency}, available {shown_have}"
+        if why:
+            text += f" ({why})"
+        if have < 0:
+            text += f"; {DEFICIT_REASON}"
+        return InsufficientFunds(text, code=-2010)
 
     def _insufficient_position(self, st: _Inst, need: Decimal) -> InsufficientFunds:
         have = self.account.sellable(st.key)
@@ -656,7 +713,15 @@ class PaperVenue:
             code=-2010,
         )
 
-    def _reserve(self, st: _Inst, order: SimOrder, *, check: bool) -> None:
+    def _reserve(
+        self,
+        st: _Inst,
+        order: SimOrder,
+        *,
+        check: bool,
+        holders: _Holders | None = None,
+        firsts: bool = True,
+    ) -> None:
         """Reserve what the order's remaining quantity needs (nothing for market orders).
 
         Buys reserve ``leaves * price * (1 + fee rate)`` in cash (price: the limit, or
@@ -667,7 +732,10 @@ class PaperVenue:
         `short_selling`, the working sells share the position in time priority and are
         reserved again as it changes (`_reserve_sells`). A short sell is checked at the
         prices it fills at (`_short_margin`): a filled short holds its margin at its
-        fill price, at or above the limit.
+        fill price, at or above the limit. A sell may also fill before the sells ahead
+        of it (at once, at a better price, or a stop triggered first): it then sells
+        the position they hold and they sell short; it locks and is checked for the
+        more of the two (`_first_need`).
         """
         if order.acts_as_market:
             return
@@ -678,6 +746,7 @@ class PaperVenue:
         need = ZERO
         qty = ZERO
         judged = ZERO  # what the check judges: `need`, but a short at what it fills at
+        why = ""
         if order.side is Side.BUY:
             need = judged = leaves * per_unit
         else:
@@ -693,12 +762,20 @@ class PaperVenue:
                     # reduces the position, so its rest needs no margin.)
                     need = short * per_unit
                     judged = self._short_margin(st, order, short, per_unit) if check else need
+            if acct.short_selling and firsts:
+                first = self._first_need(st, order, holders, need, walk=check)
+                if first > judged:
+                    judged = first
+                    why = FIRST_REASON
+                need = first if first > need else need
         if check and judged > 0 and judged > acct.buying_power(st.currency):
-            raise self._insufficient_cash(st, judged)
+            raise self._insufficient_cash(st, judged, why=why)
         acct.lock_cash(st.currency, need)
         acct.lock_qty(st.key, qty)
         order.reserved_cash = need
         order.reserved_qty = qty
+        if holders is not None:  # (`_reserve_sells`: the next sell's sells ahead)
+            holders.add(qty, ZERO if order.reduce_only else per_unit, leaves)
 
     def _short_margin(
         self, st: _Inst, order: SimOrder, short: Decimal, per_unit: Decimal
@@ -752,8 +829,63 @@ class PaperVenue:
         )
         for order in sells:
             self._release(st, order)
+        position = self.account.position_qty(st.key)
+        exact = self._firsts_to_judge(st, sells, position) if position > 0 else set()
+        if checking is not None and position > 0:
+            exact.add(id(checking))  # (judged at the prices it fills at)
+        holders = _Holders() if exact else None
+        left = len(exact)
         for order in sells:
-            self._reserve(st, order, check=order is checking)
+            judged = id(order) in exact
+            self._reserve(st, order, check=order is checking, holders=holders, firsts=judged)
+            if judged:
+                left -= 1
+                if not left:
+                    holders = None  # (no sell after it is judged so)
+
+    def _firsts_to_judge(self, st: _Inst, sells: list[SimOrder], position: Decimal) -> set[int]:
+        """The ids of those of `sells` (long `position`) that may lock more for filling
+        before the sells ahead of them than for their own short part (`_first_need`
+        at their limit or stop, run for these only). The others, by a bound cheap
+        enough for every fill: they are not reduce-only, and at the lowest price among
+        them a unit sold gives buying power at least what a unit the sells ahead lose
+        would lock (the highest `_reserved_per_unit` of all) more than that unit sold
+        short locks, and more than nothing (``leverage * price * (1 - fee rate) -
+        (leverage - 1) * unit cost``, less a fee's rounding on the least it may
+        sell)."""
+        judge: set[int] = set()
+        top = ZERO
+        low: Decimal | None = None
+        least: Decimal | None = None
+        rest: list[SimOrder] = []
+        for o in sells:
+            # (As `_reserved_per_unit` says, read off the fields: this runs at every fill.)
+            ref = o.limit_price if o.limit_price is not None else o.stop_price
+            assert ref is not None
+            if o.reduce_only:
+                judge.add(id(o))
+                continue
+            if ref > top:
+                top = ref
+            rest.append(o)
+            low = ref if low is None or ref < low else low
+            leaves = o.quantity - o.filled_qty
+            least = leaves if least is None or leaves < least else least
+        if low is None or least is None or least <= 0:
+            return judge
+        acct = self.account
+        unit = acct.long_unit_cost(st.key)
+        if unit is not None:
+            leverage = acct.leverage
+            rate = max(self.maker_rate, self.taker_rate, ZERO)
+            price = low * st.multiplier
+            sold = least if least < position else position
+            slack = leverage * FEE_QUANTUM / sold
+            credit = leverage * price * (1 - rate) - (leverage - 1) * unit - slack
+            most = top * st.multiplier * self._reserve_rate
+            if credit >= 0 and most + (leverage - 1) * unit + slack <= price * (1 + leverage):
+                return judge
+        return judge | {id(o) for o in rest}
 
     def _covering(self, st: _Inst) -> bool:
         """Short in `st` (with `short_selling`): buys are reserved together
@@ -980,55 +1112,162 @@ class PaperVenue:
         return got, total, fees
 
     def _check_sells_ahead(self, st: _Inst, order: SimOrder) -> None:
-        """With `short_selling`: a sell filling before the sells ahead of it in time (at
-        a better price, or at once) takes the position they hold, and they then lock
-        cash for what they would sell short, unchecked: available cash went negative.
-        So a new or replaced sell must also leave room for that: what the sells ahead
-        would lock once it filled whole, less what it locks itself and what it brings
-        in at its price."""
-        acct = self.account
-        if order.side is not Side.SELL or not acct.short_selling:
+        """With `short_selling`: a market sell (or a triggered STOP sell) fills now,
+        before the working sells: what it then takes of buying power (`_first_need`)
+        must fit. (A sell that rests locks it, and is judged for it as it is reserved:
+        `_reserve`.)"""
+        if order.side is not Side.SELL or not self.account.short_selling:
             return
-        ahead = sorted(
+        first = self._first_need(st, order, None)
+        if first > 0 and first > self.account.buying_power(st.currency):
+            raise self._insufficient_cash(st, first, why=FIRST_REASON)
+
+    def _first_need(
+        self,
+        st: _Inst,
+        order: SimOrder,
+        holders: _Holders | None,
+        floor: Decimal = ZERO,
+        *,
+        walk: bool = True,
+    ) -> Decimal:
+        """What sell `order` takes of buying power if it fills before the other working
+        sells of `st`, all it fills: at once (a market order, a marketable limit, a
+        triggered stop), or resting at a better price, or a stop triggered first. With
+        `short_selling` and a long only, else 0.
+
+        Its first units sell the long, those the sells ahead of it hold too: they then
+        lock cash for what they would sell short (``extra``), and the sale gives
+        buying power what `Account.sale_credit` says; its last units sell short,
+        holding their proceeds and margin at the prices they fill at (``hold``, as
+        `_short_margin` judges them). So ``extra + hold - credit``, the credit when it
+        is a gain: with leverage, a sale far enough below the long's cost (under two
+        thirds of it at leverage 3) takes buying power down, by the loss it realizes,
+        and a realized loss is never judged (a closing sale is never refused; the
+        loss may take buying power below zero: a deficit). So what an order adds (a
+        short, the sells ahead's) is paid out of the buying power before the loss.
+        Before, this was a check of `extra` less the whole order's proceeds, its
+        short part's too (which a short holds back), that locked nothing (an order
+        placed after it spent the room), and a triggered STOP was not checked at all:
+        the sells ahead then locked more than the account had. (`holders`: the sells
+        before it, as `_reserve_sells` reserves them; None: the other working sells as
+        they are reserved now. `floor`: what the caller has it lock anyway; at or under
+        it, 0 may be said for the figure. `walk`: judged at the bids it takes now, as a
+        check is (`_short_margin`); else all at its limit or stop, as a lock is, what
+        it rests at: during its own walk the level it is filling still reads untaken.)"""
+        acct = self.account
+        if not acct.short_selling or order.side is not Side.SELL:
+            return ZERO
+        position = acct.position_qty(st.key)
+        if position <= 0:
+            return ZERO  # nothing to sell first: it is a short sell, judged as one
+        resting = self._resting_price(st, order, walk)
+        segments: list[tuple[Decimal, Decimal, bool]]
+        if resting is not None:
+            # The usual case, a sell that rests (`_reserve_sells` runs this for every
+            # sell at every fill): one segment, not built unless it is needed.
+            qty = order.quantity - order.filled_qty
+        else:
+            segments = self._sale_segments(st, order)
+            qty = sum((q for _, q, _ in segments), ZERO)
+        if order.reduce_only and qty > position:
+            qty = position  # (it fills only what reduces the position)
+        if qty <= 0:
+            return ZERO
+        if holders is None:
+            holders = self._holders(st, order)
+        extra = holders.extra(position - qty)
+        long_part = qty if qty < position else position
+        short_part = qty - long_part
+        if extra <= 0 and short_part <= 0:
+            return ZERO
+        leverage = acct.leverage
+        rate = max(self.maker_rate, self.taker_rate, ZERO)
+        if resting is not None:
+            if floor > 0:
+                # Mostly no more than `floor`, told without rounding a fee: the sale
+                # credited at most what it gives (its fee rounded up, + `FEE_QUANTUM`).
+                price = resting * st.multiplier
+                notional = long_part * price
+                most = extra + short_part * price * self._reserve_rate
+                least = acct.sale_credit(st.key, long_part, notional, notional * rate + FEE_QUANTUM)
+                if most - (least if least > 0 else ZERO) <= floor:
+                    return ZERO
+            segments = [(resting, qty, True)]
+        sold = proceeds = fees = hold = ZERO
+        for price, q, rests in segments:
+            # The long part first (the best prices), then the short part.
+            part = q if q <= long_part - sold else long_part - sold
+            if part > 0:
+                notional = part * price * st.multiplier
+                proceeds += notional
+                fees += self._fee(notional, rate if rests else self.taker_rate)
+                sold += part
+            rest = q - (part if part > 0 else ZERO)
+            if rest > 0 and short_part > 0:
+                notional = rest * price * st.multiplier
+                if rests:
+                    hold += notional * self._reserve_rate
+                else:
+                    hold += notional + self._fee(notional, self.taker_rate) * leverage
+        credit = acct.sale_credit(st.key, long_part, proceeds, fees)
+        return extra + hold - (credit if credit > 0 else ZERO)
+
+    def _resting_price(self, st: _Inst, order: SimOrder, walk: bool) -> Decimal | None:
+        """The price all the leaves of sell `order` are judged at as they rest: a stop
+        that waits (its limit, or its stop), a limit (not `walk`, or above the best
+        bid). None: at the bids it takes now (`_sale_segments`)."""
+        if order.acts_as_market:
+            return None
+        if order.is_stop:
+            return order.limit_price if order.order_type.has_limit_price else order.stop_price
+        limit = order.limit_price
+        assert limit is not None
+        book = st.book
+        if not walk or book is None or not book.bids or book.bids[0][0] < limit:
+            return limit
+        return None
+
+    def _sale_segments(self, st: _Inst, order: SimOrder) -> list[tuple[Decimal, Decimal, bool]]:
+        """(price, quantity, resting) sell `order` fills its leaves at, best first,
+        judged at the bids it takes now (not a stop that waits: `_resting_price`): a
+        market order (or a triggered STOP) what the bids give (slipped); a limit what
+        it takes (slipped), the rest at its limit (``resting``: at the higher fee
+        rate, as it reserves)."""
+        if order.acts_as_market:
+            return [
+                (self._slip(st, order, price, None), q, False)
+                for price, q in self._reachable(st, order, None)
+            ]
+        leaves = order.quantity - order.filled_qty
+        limit = order.limit_price
+        assert limit is not None
+        segments = [
+            (self._slip(st, order, price, limit), q, False)
+            for price, q in self._reachable(st, order, limit)
+        ]
+        rest = leaves - sum((q for _, q, _ in segments), ZERO)
+        if rest > 0:
+            segments.append((limit, rest, True))
+        return segments
+
+    def _holders(self, st: _Inst, order: SimOrder) -> _Holders:
+        """What the other working sells of `st` hold now, in time priority. Once sell
+        `order` sold before them, they hold what is left in that order: those after
+        it (a triggered stop has some) lose theirs first, then those before it."""
+        holders = _Holders()
+        others = sorted(
             (
                 o
                 for o in st.working.values()
-                if o.side is Side.SELL
-                and not o.acts_as_market
-                and o is not order
-                and o.seq < order.seq
+                if o.side is Side.SELL and not o.acts_as_market and o is not order
             ),
             key=lambda o: o.seq,
         )
-        if not ahead:
-            return
-        leaves = order.quantity - order.filled_qty
-        position = acct.position_qty(st.key)
-        extra = self._short_need(st, ahead, position - leaves) - self._short_need(
-            st, ahead, position
-        )
-        if extra <= 0:
-            return
-        price = order.limit_price if order.limit_price is not None else order.stop_price
-        if price is None and st.book is not None and st.book.bids:
-            price = st.book.bids[0][0]
-        rate = max(self.maker_rate, self.taker_rate, ZERO)
-        proceeds = leaves * (price or ZERO) * st.multiplier * (1 - rate)
-        if extra - proceeds - order.reserved_cash > acct.buying_power(st.currency):
-            raise self._insufficient_cash(st, extra - proceeds)
-
-    def _short_need(self, st: _Inst, sells: list[SimOrder], position: Decimal) -> Decimal:
-        """The cash `sells` (in time priority) would lock with `position` held."""
-        free = position if position > 0 else ZERO
-        need = ZERO
-        for o in sells:
-            leaves = o.quantity - o.filled_qty
-            held = leaves if leaves <= free else free
-            free -= held
-            per_unit = self._reserved_per_unit(st, o)
-            if per_unit is not None and leaves > held and not o.reduce_only:
-                need += (leaves - held) * per_unit
-        return need
+        for o in others:
+            per_unit = ZERO if o.reduce_only else self._reserved_per_unit(st, o) or ZERO
+            holders.add(o.reserved_qty, per_unit, o.quantity - o.filled_qty)
+        return holders
 
     def _reserved_per_unit(self, st: _Inst, order: SimOrder) -> Decimal | None:
         """Cash a resting order locks a unit (a buy, or a sell's short part): its price
@@ -1051,7 +1290,8 @@ class PaperVenue:
                     terms = self._short_terms(st, covered=got)
                     locks = self._buy_locks(st, buys, terms)
                     cost += sum(locks, ZERO) - sum((o.reserved_cash for o in buys), ZERO)
-            if cost > acct.buying_power(st.currency):
+            # (One that gives back more than it takes is never refused, in a deficit too.)
+            if cost > 0 and cost > acct.buying_power(st.currency):
                 raise self._insufficient_cash(st, cost)
             return
         leaves = order.quantity - order.filled_qty
@@ -1067,7 +1307,7 @@ class PaperVenue:
             # What it sells short at the bids it takes, the resting buys would cover.
             low = min(self._slip(st, order, p, None) for p, _ in self._reachable(st, order, None))
             need += max(self._buys_more(st, order, low * st.multiplier, got), ZERO)
-        if need > acct.buying_power(st.currency):
+        if need > 0 and need > acct.buying_power(st.currency):
             raise self._insufficient_cash(st, need)
 
     # -- what an order does -------------------------------------------------------------
@@ -1242,13 +1482,16 @@ class PaperVenue:
             self._release(st, order)
             try:
                 self._check_market_funds(st, order)
+                # It fills now, before the sells ahead of it: what they then lock.
+                self._check_sells_ahead(st, order)
             except OrderRejected as exc:
                 self._terminate(st, order, OrderStatus.EXPIRED, str(exc), now_ns, reports)
                 return
-        elif order.side is Side.SELL and self.account.short_selling and not order.reduce_only:
+        elif order.side is Side.SELL and self.account.short_selling:
             # A stop-limit sell was accepted at its limit; triggered, it takes the bids
-            # at or above it: what it sells short is judged again there, as a triggered
-            # STOP is (`_short_margin`).
+            # at or above it: what it sells short, and what the sells ahead of it lock
+            # once it fills first, is judged again there, as a triggered STOP is
+            # (`_short_margin`, `_first_need`).
             self._release(st, order)
             try:
                 self._reserve(st, order, check=True)
