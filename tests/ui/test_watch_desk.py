@@ -109,6 +109,7 @@ def test_a_watching_desk_says_it_is_watching(
     assert said == [
         "NEW?",
         "paper/main DISCONNECTED: 1 order's state unknown;",
+        "(a: all) dropped",
         "balances ?",
     ]
 
@@ -139,6 +140,7 @@ def test_a_watching_desk_on_redis_is_the_live_desk_and_refuses_every_order_actio
                 assert said == [
                     "NEW?",
                     "paper/main DISCONNECTED: 1 order's state unknown;",
+                    "(a: all) dropped",
                     "balances ?",
                 ]
                 # The Quotes pane shows the live desk's last quotes at once, though no

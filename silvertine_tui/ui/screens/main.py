@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Self
 
+from rich.cells import cell_len
 from textual import events, on
 from textual.app import ComposeResult
 from textual.color import Color, ColorParseError
@@ -83,6 +84,17 @@ def failed_text(error: str, client_order_id: str, what: str) -> str:
     return reason if short in reason else f"{reason} (order {short})"
 
 
+def fitting(choices: tuple[str, ...], room: int | None) -> str:
+    """The first of `choices` (longest first) within `room` cells; the last, to be cut,
+    when none is (the first while the room is not known)."""
+    if room is None:
+        return choices[0]
+    for text in choices:
+        if cell_len(shown(text)) <= room:
+            return text
+    return choices[-1]
+
+
 def _import_panes() -> None:
     """Bind the names of the panes' contents in this module (`MainScreen.fill`).
 
@@ -133,12 +145,34 @@ class Pane(Vertical):
         self.label = f"{number} {PANE_LABELS[name]}"
         self.border_title = self.label
         self._subtitle = ""
+        self._subtitles: tuple[str, ...] = ("",)
 
-    def set_subtitle(self, text: str) -> None:
+    def set_subtitle(self, text: str, *shorter: str) -> None:
         """The title on the box's bottom edge, repainting that line only. Textual
         repaints the whole pane for a new subtitle: the Orders pane's counts change
         with every order, so every row under it (and any toast over it) went to the
-        terminal again once a frame."""
+        terminal again once a frame. `shorter`: the same said with less, each dropping
+        the least useful part left: the first that fits the edge is shown (chosen
+        again as the pane is resized), not the whole cut at the edge by Textual (`...
+        1 working of 11 today …` at 120x36)."""
+        self._subtitles = (text, *shorter)
+        self._fit_subtitle()
+
+    def on_resize(self) -> None:
+        if len(self._subtitles) > 1:
+            self._fit_subtitle()
+
+    def _edge_room(self) -> int | None:
+        """The cells the bottom edge has for its text (Textual's: two for the edge's
+        ends, two more for each corner with a space), None before the layout."""
+        width = self.outer_size.width
+        if not width:
+            return None
+        corners = sum(1 for edge in (self.styles.border_left, self.styles.border_right) if edge[0])
+        return width - 2 - 2 * corners
+
+    def _fit_subtitle(self) -> None:
+        text = fitting(self._subtitles, self._edge_room())
         if self._subtitle == text:
             return
         self._subtitle = text
@@ -632,15 +666,19 @@ class MainScreen(Screen[None]):
             blotter.update(draw, gone, instruments, self.desk.model.sent)
         working_n, today_n = len(self._working), len(self._today)
         toggle = named_key(self, "blotter.all")
+        # Longest first: where the edge is too short, the key's hint goes first (the
+        # key bar names it too), then the day's count; the working count stays.
         if blotter.show_all:
-            orders_title = f"all today: {today_n}, {working_n} working ({toggle}: working)"
+            counts = f"all today: {today_n}, {working_n} working"
+            titles = [f"{counts} ({toggle}: working)", counts]
         else:
-            orders_title = f"{working_n} working of {today_n} today ({toggle}: all)"
+            counts = f"{working_n} working of {today_n} today"
+            titles = [f"{counts} ({toggle}: all)", counts, f"{working_n} working"]
         # First: the line is cut at the pane's width, and this matters more.
         unknown = blotter.unknown_text(self._today[c] for c in self._working)
         if unknown:
-            orders_title = f"{unknown}; {orders_title}"
-        self._subtitle("#pane-blotter", orders_title)
+            titles = [f"{unknown}; {title}" for title in titles]
+        self.query_one("#pane-blotter", Pane).set_subtitle(*titles)
         # One pane at a time has no borders: the pane bar says which view it is.
         tab = self.query_one("#tab-blotter", PaneTab)
         n = PANE_NAMES.index("blotter") + 1
@@ -912,6 +950,12 @@ class MainScreen(Screen[None]):
                 # The order ended first (a fill crossed the cancel): not a fault, and the
                 # order's end is on its way to the Orders pane.
                 self.notify(outcome.error, title="Cancel came too late", severity="warning")
+            elif isinstance(outcome, Failed) and outcome.error_kind == "BrokerTimeout":
+                # Sent, and no answer yet (TWS silent, or a cancel from elsewhere
+                # pending at IB): not a refusal, the order ends as the venue ends it and
+                # the Orders pane follows. It read as a red "Cancel failed".
+                said = failed_text(outcome.error, coid, "cancel")
+                self.notify(said, title="Cancel sent, no answer yet", severity="warning")
             elif isinstance(outcome, Failed):
                 said = failed_text(outcome.error, coid, "cancel")
                 self.notify(said, title="Cancel failed", severity="error")

@@ -50,6 +50,36 @@ kind column: every line's text leads with what happened (`FILL`, `NEW`, `POSITIO
 STRIPS_KEPT = 500  # lines' rows kept for repaints (a screenful is a few dozen)
 
 
+def wrap_under(prefix: str, text: str, width: int) -> list[str]:
+    """`text` after `prefix` in rows of `width`, broken between words, the rows after
+    the first under the text (indented by the prefix's width). A word wider than the
+    room under the prefix but not than the row (an IB execution id, 26 characters,
+    in the Log beside two panes at 120x36, 25 columns under the time) takes a row of
+    its own from the pane's left edge, whole: it was broken where the room ended
+    (`0000e682f08.0000000c.01.0` / `1`), and a trader matching it against TWS's trades
+    read another id. Only a word wider than the pane is broken."""
+    pad = " " * len(prefix)
+    room = width - len(prefix)
+    rows: list[str] = []
+    lead, row = prefix, ""
+    for word in text.split(" "):
+        if not word:
+            continue
+        if row and len(row) + 1 + len(word) <= room:
+            row = f"{row} {word}"
+            continue
+        if row or (len(word) > room and lead == prefix):
+            rows.append((lead + row).rstrip())  # (the prefix alone before a long word)
+            lead, row = pad, ""
+        if len(word) <= room:
+            row = word
+        else:
+            rows.extend(wrap(word, width))  # whole on its row when it fits the pane
+    if row:
+        rows.append(lead + row)
+    return rows
+
+
 class EventLog(ScrollView, can_focus=True):
     BINDINGS = bindings("log")
     # No sideways scrolling: a line leads with what happened, and what does not fit the
@@ -161,9 +191,7 @@ class EventLog(ScrollView, can_focus=True):
             return [prefix + line.text]
         if room < len(prefix):  # a pane too narrow to keep the prefix's column
             return wrap(prefix + line.text, width)
-        rows = wrap(line.text, room)
-        pad = " " * len(prefix)
-        return [prefix + rows[0], *(pad + row for row in rows[1:])]
+        return wrap_under(prefix, line.text, width)
 
     def _style(self, line: LogLine) -> Style:
         p = self.palette

@@ -147,6 +147,11 @@ class Ticket(Vertical):
         self._answered_at = float("-inf")
         self._sent_id = ""
         self._sent_unanswered = False  # the venue never answered it (BrokerTimeout)
+        # The order a NO ANSWER beside Send is about, while that is what the status
+        # says: once the order is heard of (its status in the projection) the status
+        # says what became of it (`_say_fate`), and follows it until it ends.
+        self._fate_of = ""
+        self._fate_said: OrderStatus | None = None
         # The status of the last send, said while the bus was down: said again with
         # "the bus is back" when it is (the order then shows in the Orders pane).
         self._sent_bus_down: str | None = None
@@ -283,6 +288,7 @@ class Ticket(Vertical):
             checked = replace(checked, problems=problems)
         checked = self._with_not_shown(checked)
         self.checked = checked
+        self._say_fate()  # before the problems: it may replace the answer listed
         self._show(checked, draft)
         self._age_signal_note()
         if self._sent_bus_down is not None and not self.desk.bus_watch.lost:
@@ -319,6 +325,45 @@ class Ticket(Vertical):
             return checked
         return replace(checked, preview=replace(preview, not_shown=ids))
 
+    def _say_fate(self) -> None:
+        """After a NO ANSWER, what became of the order once the desk hears of it (its
+        status in the projection): working, filled, rejected with the venue's reason,
+        cancelled. The status said `NO ANSWER: it may be working` and `... asking TWS
+        what became of it` long after the Orders pane showed it REJECTED. Said while
+        nothing else is said beside Send and the ticket is the one it left (a new
+        ticket, an edit or another send forgets it: `_status`, `_ticket_changed`)."""
+        coid = self._fate_of
+        view = self.desk.view.order(coid) if coid else None
+        if view is None:
+            return
+        order = view.order
+        status = order.status
+        if status is OrderStatus.PENDING_NEW or status is self._fate_said:
+            return
+        request = order.request
+        instrument = self.desk.view.instrument(view.broker, request.instrument)
+        what = (
+            f"{short_id(coid)} {request.side} {amount_text(request, instrument)} "
+            f"{request.instrument}"
+        )
+        # Led by the NO ANSWER it follows (the toast said that much, and a venue whose
+        # stream is quicker than its reply has the order known as the answer comes).
+        refused: list[Problem] = []
+        if status is OrderStatus.REJECTED:
+            text, kind = "NO ANSWER, then REJECTED: why below", "error"
+            why = order.reason or "the venue gave no reason"
+            refused = [Problem("", status.value, f"order {what}: {why}")]
+        elif status is OrderStatus.FILLED:
+            text, kind = f"NO ANSWER, then FILLED: {what}", "ok"
+        elif status.is_terminal:  # CANCELED, EXPIRED
+            text, kind = f"NO ANSWER, then {status}: {what}", "warn"
+        else:  # heard of at the venue: it works there
+            text, kind = f"NO ANSWER, then found working: {what} ({status})", "ok"
+        self._refused = refused  # NO ANSWER's advice ("asking ...") is answered
+        self._status(text, kind)
+        if not status.is_terminal:  # followed to its end
+            self._fate_of, self._fate_said = coid, status
+
     def _show(self, checked: Checked, draft: Draft) -> None:
         shown = [p for p in checked.problems if self.attempted or p.rule != "required"]
         bad = {ROW_OF.get(p.field, p.field) for p in shown}
@@ -348,13 +393,16 @@ class Ticket(Vertical):
         shown = [p for p in shown if (p.field, p.rule) not in answered]
         said = {(p.field, p.said) for p in shown}
         refused = [p for p in self._refused if (p.field, p.said) not in said]
-        if again and shown:
+        if shown and (again or refused):
             # Under "sent ...: SELL 2 AAPL", a bare list read as why that order failed
             # (a close filled, and the same close again is refused: position 0). Only
             # the check's problems are headed so: the last send's answer (`_refused`:
             # REJECTED's reason, NO ANSWER's advice) is what "why below" and "see
             # below" point at, and F9 sends again past it (asked first). Under the
             # heading, the NO ANSWER's advice read as F9 refusing what it then sent.
+            # The answer first, whatever came since: under `REJECTED: why below`, the
+            # kill switch pulled afterwards (`[trading_state]`) or a 1100 (`[order_path]`)
+            # was listed first, read as why IB had rejected the order.
             problems = _problem_text(refused)
             if refused:
                 problems.append("\n")
@@ -701,6 +749,7 @@ class Ticket(Vertical):
             return
         self.attempted = True
         self._refused = []  # this press is judged afresh
+        self._fate_of = ""  # (the last order's fate is not listed under this one)
         checked = self.run_check()
         if not checked.ok or checked.request is None:
             self._status(f"NOT SENT: {_count(checked.problems)}", "error", blocked=True)
@@ -853,6 +902,7 @@ class Ticket(Vertical):
                 # "rejected" or "not placed": a trader who believes it sends it again.
                 self._refused = [Problem("", outcome.error_kind, outcome.error)]
                 self._status("NO ANSWER: it may be working, see below", "warn")
+                self._fate_of = request.client_order_id  # said once heard of
                 self._sent_draft = draft  # the preview says F9 again would be another
                 self._sent_unanswered = True
                 self._answered_at = self.desk.monotonic()
@@ -913,6 +963,7 @@ class Ticket(Vertical):
         """Something on the ticket changed: what the last send was refused for is about
         an order no longer on it."""
         self._opened_at = float("-inf")  # typed in: enter sends (`_submitted`)
+        self._fate_of = ""  # another order on the ticket: the last one's fate not said on it
         if self._refused:
             self._refused = []
             if not self._blocked:
@@ -994,6 +1045,8 @@ class Ticket(Vertical):
         them as they are fixed (`_show`)."""
         self._blocked = blocked
         self._waits_for_answer = False
+        self._fate_of = ""  # something else beside Send (`_say_fate` says it again)
+        self._fate_said = None
         self._sent_bus_down = None
         self._sent_ok = None
         self._signal_row = None  # another word beside Send: the signal's is not said again
