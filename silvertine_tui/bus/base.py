@@ -9,7 +9,15 @@ from operator import attrgetter
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from ..domain.seen import SeenIds
-from ..events import Channel, Decoded, DecodeError, EventBase, UnknownEvent
+from ..events import (
+    Channel,
+    Decoded,
+    DecodeError,
+    EventBase,
+    RiskAction,
+    RiskEvent,
+    UnknownEvent,
+)
 from .layout import StreamLayout
 
 log = logging.getLogger(__name__)
@@ -110,6 +118,13 @@ class StreamInfo:
     last_generated_id: str
     entries_added: int
     counts_added: bool = True  # the server reports entries-added (Redis 7 and later)
+    max_deleted_id: str = "0-0"  # the newest id an XDEL took (Redis 7; a trim leaves it)
+
+    @property
+    def gone(self) -> int:
+        """Entries deleted from the stream while its key stayed (an XTRIM or an XDEL,
+        ours or another hand's): added less held; 0 when the server does not count."""
+        return max(self.entries_added - self.length, 0) if self.counts_added else 0
 
 
 @dataclass(slots=True)
@@ -237,12 +252,15 @@ class DataLoss(str):
     everything under the prefix (a restart empty, a flush): every stream counts as
     lost. `streams`: the streams found shorter than this bus wrote or read them (an
     operator's DEL of one, a restart from an older save). `restarted`: the server's
-    run_id changed. A reason given as a plain string (`DataLoss.of`) is a loss of
-    everything, as every loss was taken before the bus said what it covered."""
+    run_id changed. `trimmed`: those of `streams` that lost entries while their key
+    stayed (an XTRIM or XDEL by another hand: the risk stream's trading state, a
+    journal a desk keeps whole). A reason given as a plain string (`DataLoss.of`) is a
+    loss of everything, as every loss was taken before the bus said what it covered."""
 
     epoch: bool
     streams: frozenset[str]
     restarted: bool
+    trimmed: frozenset[str]
 
     def __new__(
         cls,
@@ -251,10 +269,12 @@ class DataLoss(str):
         epoch: bool,
         streams: Iterable[str] = (),
         restarted: bool = False,
+        trimmed: Iterable[str] = (),
     ) -> DataLoss:
         loss = super().__new__(cls, reason)
         loss.epoch = epoch
-        loss.streams = frozenset(streams)
+        loss.trimmed = frozenset(trimmed)
+        loss.streams = frozenset(streams) | loss.trimmed
         loss.restarted = restarted
         return loss
 
@@ -278,6 +298,16 @@ class DataLoss(str):
 
 DataLossListener = Callable[[DataLoss], Awaitable[None]]
 """Called when the bus finds that the backend lost data, with what was lost."""
+
+
+_STATE_ACTIONS = frozenset({RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME})
+
+
+def sets_trading_state(event: Decoded) -> bool:
+    """Whether a risk stream entry sets the trading state (a STATE, a KILL, a RESUME):
+    the newest one is the state a start replays. A trim must leave one after what it
+    deletes (`recovery.trim_risk_stream` writes it first), or the state went with it."""
+    return isinstance(event, RiskEvent) and event.payload.action in _STATE_ACTIONS
 
 
 @runtime_checkable
@@ -333,6 +363,12 @@ class EventBus(Protocol):
         `memory://`, whose journal ends with the process."""
         ...
 
+    @property
+    def epoch_new(self) -> bool:
+        """Whether this bus set the epoch as it started: no desk journaled anything
+        under it before (True on `memory://`: its journal starts with the process)."""
+        ...
+
     async def start(self) -> None: ...
 
     async def close(self) -> None:
@@ -354,7 +390,9 @@ class EventBus(Protocol):
         """Write `event` only while its stream's newest entry is `newest`, in one step
         on the server: its id, or None when the stream moved on (or writes wait behind
         an outage). Never buffered. For an entry that restates what the writer read up
-        to `newest`: written after an entry it had not read, it would undo it."""
+        to `newest`: written after an entry it had not read, it would undo it. (Redis
+        also writes it when the stream, still there, ends before `newest` or holds
+        nothing: entries deleted by another hand, the writer read them all.)"""
         ...
 
     async def publish_now(self, event: EventBase) -> str:

@@ -126,6 +126,10 @@ class MemoryBus:
     def epoch(self) -> str | None:
         return None  # nothing outlives the process, so nothing can be lost between runs
 
+    @property
+    def epoch_new(self) -> bool:
+        return True
+
     async def start(self) -> None:
         self._closed = False
         self.stats.connected = True

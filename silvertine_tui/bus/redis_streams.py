@@ -29,7 +29,11 @@ reconnect loop before it flushes the backlog, compare the epoch key (SET NX at
 start), the server `run_id` and, for streams we wrote, `XINFO STREAM`
 (`last-generated-id` against our last id, `entries-added` against what we saw).
 A restart is published as a health event; lost data as a DEGRADED one, and the data
-loss listeners are called; once they are done, the end of the loss (LIVE, resynced).
+loss listeners are called; once they are done, the end of the loss (LIVE, resynced; a
+resync that failed stays DEGRADED with its words, `_resync_failed`).
+Entries deleted while a key stayed (XINFO `entries-added` less `length`) are a loss too:
+from a journal this bus writes, more than its own trims took (`_deleted`); from the risk
+stream, when no entry setting the trading state is left after them (`_state_deleted`).
 After a restart, before anything is written, the streams this bus wrote or read whose
 ids now start below the highest it knew there (a server clock behind) are raised to
 it (`_raise_ids`); a reader that finds a stream below its cursor all the same says so
@@ -39,6 +43,7 @@ and reads it again from its start (`_rebase`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -58,6 +63,7 @@ from redis.maint_notifications import MaintNotificationsConfig
 from ..domain import ConnectionState
 from ..domain.redaction import redact_url
 from ..events import (
+    Channel,
     DecodeError,
     EventBase,
     Health,
@@ -81,6 +87,7 @@ from .base import (
     DataLossListener,
     StreamInfo,
     parse_id,
+    sets_trading_state,
 )
 from .connection import with_fast_client_path
 from .layout import StreamLayout
@@ -126,14 +133,7 @@ end
 return 0
 """
 
-_ADD_IF_NEWEST = """
-local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if #newest == 0 or newest[1][1] ~= ARGV[1] then return false end
-return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
-"""
-"""KEYS[1] the stream; ARGV the id its newest entry must have, then the fields."""
-
-_RAISE_ID = """
+_ID_ORDER = """
 local function parts(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
   return ms or '0', seq or '0'
@@ -146,6 +146,28 @@ local function below(a, b)
   if #as ~= #bs then return #as < #bs end
   return as < bs
 end
+"""
+"""Lua: `below(a, b)`, whether entry id `a` comes before `b` (ids compared as numbers)."""
+
+_ADD_IF_NEWEST = (
+    _ID_ORDER
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #newest > 0 and newest[1][1] ~= ARGV[1] and not below(newest[1][1], ARGV[1]) then
+  return false
+end
+return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+"""
+)
+"""KEYS[1] the stream; ARGV the id its newest entry must have, then the fields. Written
+too when the stream, still there, holds nothing newer (entries deleted by another hand
+after the writer read them: an XTRIM took the newest, or all); never to a stream that
+is not there."""
+
+_RAISE_ID = (
+    _ID_ORDER
+    + """
 local now = redis.call('TIME')
 local ms = tostring(math.floor(tonumber(now[1]) * 1000 + tonumber(now[2]) / 1000))
 if below(ARGV[1], ms .. '-0') then return {0, 0, ''} end  -- the clock is past: ids above
@@ -164,6 +186,7 @@ local held = redis.call('XLEN', KEYS[1])
 redis.call('XSETID', KEYS[1], ARGV[1])
 return {1, held, last}
 """
+)
 """KEYS[1] a stream, ARGV[1] the highest id this bus knows there. A stream whose
 last-generated-id is below it (a restart that lost data, on a clock behind the old
 ids) is raised to it: `XSETID`, or a key gone is made again empty (`XADD MAXLEN 0`
@@ -186,6 +209,9 @@ def _event_ms(fields: FieldMap) -> int:
     except ValueError:
         return 0
 
+
+STATE_PAGE = 500
+"""Risk entries read back a page at a time for one setting the trading state."""
 
 UNREADABLE_NAMED = 5  # keys named in the `unreadable` metric; the rest are counted
 
@@ -322,6 +348,7 @@ class RedisBus:
         # When this bus set the epoch key itself (the prefix held nothing: its first
         # desk, or Redis lost it): `claim_wait`.
         self._epoch_set_at: float | None = None
+        self._epoch_new = False  # `epoch_new`
         # key -> (holder, ttl ms, pending) of the claims this bus holds: claimed again
         # at once when the server restarted or lost data (`_reclaim`).
         self._held_claims: dict[str, tuple[str, int, bool]] = {}
@@ -350,6 +377,21 @@ class RedisBus:
         self._health_waiting: dict[bytes, tuple[str, FieldMap, int | None]] = {}
         self._backlog_inflight = 0  # backlog entries at its left being written now
         self._listeners: list[DataLossListener] = []
+        # stream -> entries deleted from it while its key stayed (`StreamInfo.gone`) at
+        # the watcher's last look, for the journals this bus writes and the risk stream;
+        # and what this bus's own trims deleted from them since (`_trim_journals`, under
+        # `_exec_lock`): more gone than that is another hand's XTRIM or XDEL (`_deleted`).
+        self._gone: dict[str, int] = {}
+        self._trimmed_here: Counter[str] = Counter()
+        # stream -> the first id this bus wrote there: a deletion the first look finds
+        # counts when it took that entry (what was deleted before it is not ours to say).
+        self._first_written: dict[str, str] = {}
+        # A loss whose resync failed, and what its health said: the journal is not
+        # mended, so the bus stays DEGRADED with those words (`_with_unreadable`) until a
+        # later loss covering the same streams resyncs.
+        self._resync_failed: tuple[DataLoss, str] | None = None
+        # Journals whose key held another type: the readers ended there (`_park`).
+        self._stopped_on: set[str] = set()
         self._last_trim = 0.0
         self._snap_prefix = f"{self.options.prefix}:snap:"
 
@@ -391,6 +433,13 @@ class RedisBus:
         return _text(self._epoch) if self._epoch is not None else None
 
     @property
+    def epoch_new(self) -> bool:
+        """Whether this bus set the epoch key as it started: the prefix held none (its
+        first desk, or Redis lost everything since), so no desk journaled anything
+        under this epoch before (`RunRecorder.check`: nothing of a desk's to lose)."""
+        return self._epoch_new
+
+    @property
     def reader_clients(self) -> frozenset[Redis]:
         """The clients of the tails running now (for diagnostics and tests)."""
         return frozenset(self._readers)
@@ -422,6 +471,13 @@ class RedisBus:
             raise BusUnavailableError(message) from None
         self._connected = True
         self.stats.connected = True
+        self._epoch_new = self._epoch_set_at is not None
+        if not self.options.passive:
+            # What the risk stream lost before now, the desk's start looks at (after its
+            # replay: `RunRecorder.check`); what it loses from now on, the watcher.
+            with contextlib.suppress(RedisError, OSError):
+                risk = await self._info(self.layout.risk)
+                self._gone[self.layout.risk] = risk.gone if risk is not None else 0
         self._tasks = [
             asyncio.create_task(self._md_flusher(), name="bus-md-flusher"),
             asyncio.create_task(self._watcher(), name="bus-watcher"),
@@ -992,6 +1048,7 @@ class RedisBus:
         if self._health_refused and stream == self.layout.health:
             self._health_refused = False
         self._last_written[stream] = entry_id
+        self._first_written.setdefault(stream, entry_id)
         self._entries_added[stream] = self._entries_added.get(stream, 0) + 1
         self._note(stream, entry_id)
 
@@ -1510,6 +1567,11 @@ class RedisBus:
             if self.layout.is_journal(name):
                 self.stats.read_errors += 1
                 self.stats.last_error = f"{name} holds a {kind}, not a stream"
+                # In the bus's metrics (the Health pane reads them from this process:
+                # its feed may have ended here first) and its next health: DEGRADED.
+                self._stopped_on.add(name)
+                self._unreadable[name] = f"{kind}; a journal: this desk stopped reading"
+                self.stats.unreadable = _unreadable_text(self._unreadable)
                 raise BusError(
                     f"{name} holds a {kind}, not a stream: this journal cannot be read, "
                     "and what it held is gone. Something other than a desk wrote that key: "
@@ -1591,17 +1653,27 @@ class RedisBus:
         log.warning("bus.redis.stream_again", extra={"stream": name})
         if not self._unreadable:
             await self._publish_health(
-                ConnectionState.LIVE, f"{name} is a stream again (or none): read again"
+                *self._with_unreadable(
+                    ConnectionState.LIVE, f"{name} is a stream again (or none): read again"
+                )
             )
 
     def _with_unreadable(self, state: ConnectionState, message: str) -> tuple[ConnectionState, str]:
         """A health message about something else (Redis back, restarted) with the keys
-        still set aside: a LIVE would tell Health they are read."""
+        still set aside, or a loss whose resync failed (`_resync_failed`): a LIVE would
+        tell Health they are read, or the journal mended."""
+        if self._resync_failed is not None:
+            state = ConnectionState.DEGRADED
+            message = f"{message}; not mended: {self._resync_failed[1]}"
         if not self._unreadable:
             return state, message
+        advice = (
+            "DEL the key, then start the desk again: it stopped on a journal it could not read"
+            if self._stopped_on & self._unreadable.keys()
+            else "DEL the key to have it read again"
+        )
         return ConnectionState.DEGRADED, (
-            f"{message}; not read, not a stream: {_unreadable_text(self._unreadable)} "
-            "(DEL the key to have it read again)"
+            f"{message}; not read, not a stream: {_unreadable_text(self._unreadable)} ({advice})"
         )
 
     async def streams(self, pattern: str = "*") -> list[str]:
@@ -1639,6 +1711,7 @@ class RedisBus:
             last_generated_id=_text(raw.get("last-generated-id", b"0-0")),
             entries_added=int(raw.get("entries-added", 0)),
             counts_added="entries-added" in raw,
+            max_deleted_id=_text(raw.get("max-deleted-entry-id", b"0-0")),
         )
 
     # -- journal trimming -----------------------------------------------------------
@@ -1660,9 +1733,14 @@ class RedisBus:
 
     async def trim(self, stream: str, keep: int) -> int:
         """Drop the oldest entries of `stream`, keeping at least its newest `keep`
-        (`XTRIM MAXLEN ~`: whole nodes go, so a few more may stay). Returns how many went."""
+        (`XTRIM MAXLEN ~`: whole nodes go, so a few more may stay). Returns how many went
+        (counted as this bus's own, as `_trim_journals` counts its trims)."""
         try:
-            removed: Any = await self._writer.xtrim(stream, maxlen=max(keep, 0), approximate=True)
+            async with self._exec_lock:
+                removed: Any = await self._writer.xtrim(
+                    stream, maxlen=max(keep, 0), approximate=True
+                )
+                self._trimmed_here[stream] += int(removed or 0)
         except _DOWN as exc:
             raise self._unavailable(f"trimming {stream}", exc) from None
         except ResponseError:
@@ -1820,10 +1898,17 @@ class RedisBus:
                 log.error("bus.redis.claim_taken_after_restart", extra={"key": key})
 
     async def _trim_journals(self) -> None:
+        """Each journal with a snapshot floor, trimmed by age up to it. What went is
+        counted (`_trimmed_here`) under the publishers' lock, which `_check_restart`
+        holds around each XINFO: a trim of ours is never taken for another hand's."""
         cutoff_ms = int(time.time() * 1000) - self.options.journal_retention_s * 1000
-        for stream, floor in self._floors.items():
+        for stream, floor in list(self._floors.items()):
             min_id = min(parse_id(floor), (cutoff_ms, 0))
-            await self._writer.xtrim(stream, minid=f"{min_id[0]}-{min_id[1]}", approximate=True)
+            async with self._exec_lock:
+                removed: Any = await self._writer.xtrim(
+                    stream, minid=f"{min_id[0]}-{min_id[1]}", approximate=True
+                )
+                self._trimmed_here[stream] += int(removed or 0)
 
     # -- restart detection ----------------------------------------------------------
 
@@ -1866,6 +1951,9 @@ class RedisBus:
             if epoch_lost:
                 reasons.append("the epoch key is missing or was replaced")
             lost_streams: list[str] = []
+            trimmed: list[str] = []
+            # stream -> (entries gone now, of them by our own trims): recorded at the end
+            gone: dict[str, tuple[int, int]] = {}
             for stream, last_id in list(self._last_written.items()):
                 # Under the publishers' lock: no XADD of ours is on its way, so XINFO
                 # counts every one counted here and no other of ours (one Redis ran
@@ -1874,7 +1962,7 @@ class RedisBus:
                     seen = self._entries_added.get(stream, 0)
                     info = await self._info(stream)
                     if info is None:
-                        reasons.append(f"{stream} is gone (we wrote up to {last_id})")
+                        reasons.append(await self._no_stream(stream, last_id))
                     elif parse_id(info.last_generated_id) < parse_id(last_id):
                         reasons.append(
                             f"{stream} ends at {info.last_generated_id}, before {last_id} we wrote"
@@ -1885,8 +1973,19 @@ class RedisBus:
                         )
                     else:
                         self._entries_added[stream] = info.entries_added
-                        continue
+                        deleted = self._deleted(stream, info, gone)
+                        if not deleted:
+                            continue
+                        reasons.append(deleted)
+                        trimmed.append(stream)
                 lost_streams.append(stream)
+            if not self.options.passive:
+                state_gone = await self._state_deleted(gone)
+                if state_gone:
+                    reasons.append(state_gone)
+                    trimmed.append(self.layout.risk)
+                    if self.layout.risk not in lost_streams:
+                        lost_streams.append(self.layout.risk)
             if (restarted or reasons) and not self.options.passive:
                 # The broker claims first, before the epoch key is set again: a desk
                 # starting now must find them held (`claim_wait`, `_reclaim`).
@@ -1903,9 +2002,17 @@ class RedisBus:
             if restarted:
                 self.stats.server_restarts += 1
                 log.warning("bus.redis.server_restarted", extra={"url": self.url})
-            for stream in lost_streams:
+            for stream, (now, ours) in gone.items():
+                self._gone[stream] = now
+                self._trimmed_here[stream] -= ours
+                if self._trimmed_here[stream] <= 0:
+                    del self._trimmed_here[stream]
+            for stream in lost_streams:  # looked at afresh from the next look
                 self._last_written.pop(stream, None)
                 self._entries_added.pop(stream, None)
+                self._first_written.pop(stream, None)
+                self._trimmed_here.pop(stream, None)
+                self._gone.pop(stream, None)
             if restarted or reasons:
                 self._generation += 1  # the readers look at their cursors (`_rebase`)
         if reasons:
@@ -1915,9 +2022,104 @@ class RedisBus:
                     epoch=epoch_lost,
                     streams=lost_streams,
                     restarted=restarted,
+                    trimmed=trimmed,
                 )
             )
         return restarted, reasons
+
+    async def _no_stream(self, stream: str, last_id: str) -> str:
+        """Why `stream`, which this bus wrote, has no XINFO: gone, or its key holds
+        another type now (something other than a desk SET it): what it held is gone."""
+        kind = _text(await self._writer.type(stream))
+        if kind not in ("none", "stream"):
+            return f"{stream} holds a {kind}, not a stream (we wrote up to {last_id})"
+        return f"{stream} is gone (we wrote up to {last_id})"
+
+    def _deleted(self, stream: str, info: StreamInfo, gone: dict[str, tuple[int, int]]) -> str:
+        """Why entries deleted from a journal this bus writes (its key kept) are a loss:
+        a journal loses entries only by the trims of the bus that writes it (by age,
+        behind a snapshot, `_trim_journals`; never the paper venue's, which is its
+        memory: `recovery.journal_kept_whole`). More gone than those took is another
+        hand's XTRIM or XDEL. "" when none is found; `gone` gets what to record."""
+        if self.layout.channel_of(stream) is not Channel.EXECUTION or not info.counts_added:
+            return ""
+        now, ours = info.gone, self._trimmed_here.get(stream, 0)
+        gone[stream] = (now, ours)
+        before = self._gone.get(stream)
+        if before is None:
+            # The first look since this bus wrote there: a loss if the first entry it
+            # wrote was deleted (the stream now starts after it, or an XDEL took it).
+            first = self._first_written.get(stream)
+            if first is None or ours:
+                return ""
+            held_from = info.first_id
+            if not (
+                held_from is None
+                or parse_id(held_from) > parse_id(first)
+                or parse_id(info.max_deleted_id) >= parse_id(first)
+            ):
+                return ""
+            what = f"entries it wrote from {first} on"
+        else:
+            extra = now - before - ours
+            if extra <= 0:
+                return ""
+            what = f"{extra} entries"
+        log.error(
+            "bus.redis.entries_deleted",
+            extra={"stream": stream, "gone": now, "before": before, "ours": ours},
+        )
+        return (
+            f"{stream} lost {what} while its key stayed: an XTRIM or XDEL by another hand "
+            "(a desk trims a journal only behind its snapshots, and never a paper venue's)"
+        )
+
+    async def _state_deleted(self, gone: dict[str, tuple[int, int]]) -> str:
+        """Why the risk stream lost the trading state: entries were deleted from it since
+        the last look and no entry setting the state is left after them ("" when one
+        is: every desk trims it only after writing the state as its newest entry,
+        `recovery.trim_risk_stream`). The first look only notes what is gone: what
+        went before this desk started, its start looked at (`RunRecorder.check`)."""
+        stream = self.layout.risk
+        info = await self._info(stream)
+        if info is None or not info.counts_added:
+            if info is None:  # none yet: it comes into being with nothing deleted
+                gone[stream] = (0, 0)
+            return ""
+        # Our own trims too leave the state (`trim_risk_stream`): looked at all the same.
+        gone[stream] = (info.gone, self._trimmed_here.get(stream, 0))
+        before = self._gone.get(stream)
+        if before is None or info.gone <= before:
+            return ""
+        if await self._state_after(stream, info.max_deleted_id):
+            return ""
+        log.error(
+            "bus.redis.trading_state_deleted",
+            extra={"stream": stream, "gone": info.gone, "before": before},
+        )
+        return (
+            f"{stream} lost {info.gone - before} entries while its key stayed (an XTRIM or "
+            "XDEL by another hand), and no entry setting the trading state is left after "
+            "them: the trading state went with them"
+        )
+
+    async def _state_after(self, stream: str, after: str) -> bool:
+        """Whether `stream` holds an entry setting the trading state newer than `after`
+        (`sets_trading_state`), read back from its end a page at a time."""
+        client = self._range_client()
+        end = "+"
+        while True:
+            raw: Any = await client.execute_command(  # type: ignore[no-untyped-call]
+                "XREVRANGE", stream, end, "-", "COUNT", STATE_PAGE
+            )
+            for raw_id, flat in raw or ():
+                if parse_id(_text(raw_id)) <= parse_id(after):
+                    return False
+                if sets_trading_state(decode_flat(flat)):
+                    return True
+            if not raw or len(raw) < STATE_PAGE:
+                return False
+            end = f"({_text(raw[-1][0])}"
 
     async def _raise_ids(self, found: set[str]) -> tuple[list[str], list[str]]:
         """After a restart: each stream this bus wrote or read whose ids now start below
@@ -2038,10 +2240,16 @@ class RedisBus:
         if reconnecting is not None and not reconnecting.done():
             await asyncio.wait({reconnecting})  # its LIVE first: this is the last word
         if failed:
-            await self._publish_health(
-                ConnectionState.DEGRADED, self._loss_said(loss, "failed", "; ".join(failed))
-            )
+            said = self._loss_said(loss, "failed", "; ".join(failed))
+            # It stands until a later loss's resync covers the same streams: any LIVE
+            # the bus says meanwhile (a reconnect, a restart that lost nothing) says it.
+            self._resync_failed = (loss, said)
+            await self._publish_health(ConnectionState.DEGRADED, said)
             return
+        if self._resync_failed is not None:
+            earlier = self._resync_failed[0]
+            if loss.epoch or (not earlier.epoch and earlier.streams <= loss.streams):
+                self._resync_failed = None
         message = self._loss_said(loss, "done")
         notes, self._loss_notes = self._loss_notes, []
         if notes:  # what the reconnect or a reader said since: a LIVE would hide it

@@ -11,6 +11,13 @@ another epoch knows the journal it left was lost since; it says so, and it never
 up less restricted than the record (`stricter`). With the same epoch the journal is
 the truth (another desk may have resumed since), and the record only follows it.
 
+With the same epoch the risk stream may still have lost the trading state: another hand's
+XTRIM or XDEL took every entry setting it (every desk trims it only after writing the
+state as its newest entry). The start then carries the record's state where it is
+stricter and writes the state back; with no record to take it from (and an epoch a
+desk set before this start) it starts HALTED, on the safe side, and says what to do
+(`RunRecorder.check`, `recovery.trading_state_deleted`).
+
 A record that cannot be read (damaged, refused by the disk, a newer Silvertine's) must
 not stop a desk: it starts without the guard, the file is set aside
 (`<name>.<UTC time>.unreadable`, never written over) and the trader is told, with the
@@ -41,11 +48,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..bus import BusError
+from ..bus import BusError, BusUnavailableError
 from ..domain import TradingState
 from ..events import Log, LogEvent, LogLevel
 from .core import ENGINE_SOURCE, TradingEngine, utc_ms
-from .recovery import carry_trading_state
+from .recovery import carry_trading_state, restate_trading_state, trading_state_deleted
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +269,11 @@ NOT_SAVED_ALERT = "Last-run record not saved"
 """The toast's title when the disk refuses this host's record (once a run)."""
 UNJOURNALED_ALERT = "Last run: events NOT journaled"
 """The toast's title when the last run closed with events its bus did not journal."""
+STATE_LOST_ALERT = "Trading state lost from the journal"
+"""The toast's title when the risk stream no longer held the trading state at start."""
+
+WRITTEN_BACK = "trading state {state} written back at start: {why}"
+"""The message of the STATE entry a start writes when the risk stream had lost it."""
 
 
 class RunRecorder:
@@ -279,9 +291,9 @@ class RunRecorder:
         self._written: tuple[str, TradingState] | None = None
         self._checked = False  # nothing is written before the start's check
         self.found: Found | None = None  # what `read` found
-        self.tell: Callable[[str, str, bool], None] | None = None
-        """Called with a toast's title, its message and whether it was journaled (its
-        line is in the Log pane): the session's alerts."""
+        self.tell: Callable[[str, str, bool, str], None] | None = None
+        """Called with a toast's title, its message, whether it was journaled (its line
+        is in the Log pane) and its severity: the session's alerts."""
         self._not_saved = ""  # why the last write failed ("" once one succeeds)
         self._not_saved_told = False  # the toast is shown once a run
 
@@ -329,11 +341,11 @@ class RunRecorder:
             return False
         return True
 
-    async def _say(self, title: str, message: str) -> None:
-        """A warning in the Log pane and a toast."""
-        journaled = await self._log(LogLevel.WARNING, message)
+    async def _say(self, title: str, message: str, level: LogLevel = LogLevel.WARNING) -> None:
+        """A warning (or an error) in the Log pane and a toast."""
+        journaled = await self._log(level, message)
         if self.tell is not None:
-            self.tell(title, message, journaled)
+            self.tell(title, message, journaled, "error" if level is LogLevel.ERROR else "warning")
 
     async def check(self) -> str | None:
         """After recovery, before the venues connect: whether the journal this host's
@@ -352,6 +364,7 @@ class RunRecorder:
             log.error("last_run.closed_unjournaled", extra={"said": said})
             await self._say(UNJOURNALED_ALERT, said)  # the record written next clears it
         if record is None or record.epoch == epoch:
+            await self._check_state(record)
             return None
         engine = self.engine
         when = utc_ms(record.at_ms)
@@ -384,6 +397,94 @@ class RunRecorder:
             LogEvent.create(ENGINE_SOURCE, Log(level=LogLevel.ERROR, message=said))
         )
         return said
+
+    async def _check_state(self, record: LastRun | None) -> None:
+        """The journal this host's desk last wrote is still there (or there is no
+        record): whether its risk stream still holds the trading state. Entries deleted
+        from it by another hand took every entry setting it (`trading_state_deleted`):
+        the record's state is carried where it is stricter than the one replayed, and
+        written back as the stream's newest entry (not over another desk's entry: that
+        one then holds); one the record does not make stricter is not written (a desk
+        whose last run left it stricter carries its own when it starts). With no record
+        trading starts HALTED, on the safe side, unless this start set the epoch (the
+        prefix held no desk's journal: `epoch_new`). The trader is told what to do.
+        Redis refusing the reads leaves the start as the journal gave it (logged)."""
+        engine = self.engine
+        risk = engine.bus.layout.risk
+        replayed = engine.gate.state
+        if record is None and engine.bus.epoch_new:
+            return  # no desk journaled a state under this epoch: none to lose
+        try:
+            deleted = await trading_state_deleted(engine.bus)
+        except BusUnavailableError:
+            raise
+        except BusError as exc:
+            log.warning("last_run.state_not_checked", extra={"error": str(exc)})
+            return
+        if not deleted:
+            return
+        carried = record is None or stricter(record.trading_state, replayed)
+        when = utc_ms(record.at_ms) if record is not None else ""
+        log.error(
+            "last_run.trading_state_lost",
+            extra={
+                "deleted": deleted,
+                "recorded_state": record.trading_state if record is not None else None,
+                "replayed": str(replayed),
+                "carried": carried,
+            },
+        )
+        if not carried:
+            said = (
+                f"{deleted}. Trading is {replayed} as the journal gave it and this host's "
+                f"last desk run on this bus left it (up to {when}); nothing is written back, "
+                "so a desk whose last run left it stricter carries its own when it starts. A "
+                "kill switch or REDUCE ONLY another desk set may have gone with the deleted "
+                "entries: check the venues and what the other desks show, then resume "
+                "(Ctrl+R) or set the state again, which writes it back"
+            )
+            await self._say(STATE_LOST_ALERT, said)
+            return
+        engine.gate.state = record.trading_state if record is not None else TradingState.HALTED
+        if record is None:
+            why = f"{deleted}; no record of a desk run on this host to take it from"
+        else:
+            why = f"{deleted}; as this host's last desk run left it (up to {when})"
+        try:
+            written = await restate_trading_state(
+                engine, WRITTEN_BACK.format(state="{state}", why=why), reader=False
+            )
+        except BusUnavailableError:
+            raise
+        except BusError as exc:
+            log.error("last_run.trading_state_not_written", extra={"error": str(exc)})
+            written = None
+        state = engine.gate.state  # another desk's entry, applied meanwhile, holds
+        back = (
+            f"written back to {risk} as its newest entry, so every desk and the next start keep it"
+            if written is not None
+            else f"not written back to {risk} (another desk's entry came first, or Redis "
+            "refused it: see the log)"
+        )
+        if record is None:
+            unreadable = " (its record could not be read)" if self.unreadable else ""
+            safe = ", on the safe side" if state is TradingState.HALTED else ""
+            said = (
+                f"{deleted}. This host has no record of a desk run on this bus to take the "
+                f"state from{unreadable}: trading starts {state}{safe}, {back}. A kill "
+                "switch or REDUCE ONLY set before may have been lifted by that deletion: "
+                "check the venues and what the other desks on this bus show, then resume "
+                "(Ctrl+R) if trading should go on, or set REDUCE ONLY"
+            )
+            await self._say(STATE_LOST_ALERT, said, LogLevel.ERROR)
+            return
+        said = (
+            f"{deleted}. Trading is {state} as this host's last desk run on this bus left it "
+            f"(up to {when}), {back}. A resume another desk journaled since "
+            "may have gone with the deleted entries: check the venues and what the other "
+            "desks show, then resume (Ctrl+R) if trading should go on"
+        )
+        await self._say(STATE_LOST_ALERT, said)
 
     async def record(self, *, always: bool = False, unjournaled: Unjournaled | None = None) -> None:
         """Write the record when the epoch or the trading state changed since the last

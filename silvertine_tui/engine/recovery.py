@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..brokers import Broker, JournalOrder, ReconcileReport
-from ..bus import BusEntry, BusError, BusUnavailableError
-from ..bus.base import StreamInfo
+from ..bus import BusEntry, BusError, BusUnavailableError, EventBus, parse_id
+from ..bus.base import StreamInfo, sets_trading_state
 from ..domain import Fill, Order, OrderStatus, OrderUpdate, Position, VenueOrder, plain
 from ..events import (
     BrokerProfile,
@@ -218,6 +218,88 @@ async def trim_risk_stream(engine: TradingEngine, keep: int) -> int:
     removed = await bus.trim(stream, keep)
     log.info("recovery.risk_trimmed", extra={"removed": removed, "kept_at_least": keep})
     return removed
+
+
+CARRIED_AFTER_TRIM = (
+    "trading state {state} written back: the risk stream lost the entries setting it "
+    "(an XTRIM or XDEL by another hand)"
+)
+STATE_PAGE = 500
+"""Risk entries read back a page at a time for the newest one setting the state."""
+RESTATE_TRIES = 50
+"""`restate_trading_state`'s tries, each after the entries that came first are applied."""
+
+
+async def state_entry_after(bus: EventBus, after: str = "0-0") -> str | None:
+    """The id of the risk stream's newest entry setting the trading state (a STATE, a
+    KILL, a RESUME: `sets_trading_state`) when it is newer than `after`; None when
+    there is none. Read back from the stream's end a page at a time: every desk's trim
+    leaves one near it (`trim_risk_stream`)."""
+    stream = bus.layout.risk
+    before = "+"
+    while True:
+        entries = await bus.read_last(stream, STATE_PAGE, before)
+        for entry in entries:  # newest first
+            if parse_id(entry.id) <= parse_id(after):
+                return None
+            if sets_trading_state(entry.event):
+                return entry.id
+        if len(entries) < STATE_PAGE:
+            return None
+        before = entries[-1].id
+
+
+async def trading_state_deleted(bus: EventBus) -> str:
+    """Why the risk stream no longer holds the trading state: entries were deleted from
+    it while its key stayed, and none setting the state is left after them (after the
+    newest an XDEL took, `StreamInfo.max_deleted_id`; a trim takes the oldest). Every
+    desk trims it only after writing the state as its newest entry (`trim_risk_stream`),
+    so another hand's XTRIM or XDEL took it. "" when the state is there, or nothing was
+    deleted (a stream deleted whole is no stream: `RunRecorder.check` asks otherwise)."""
+    stream = bus.layout.risk
+    info = await bus.info(stream)
+    if info is None or not info.gone:
+        return ""
+    if await state_entry_after(bus, info.max_deleted_id) is not None:
+        return ""
+    return (
+        f"{stream} holds no entry setting the trading state after the entries deleted from "
+        f"it ({info.gone} so far): a desk trims it only after writing the state as its "
+        "newest entry, so an XTRIM or XDEL by another hand took it"
+    )
+
+
+async def restate_trading_state(engine: TradingEngine, why: str, *, reader: bool) -> str | None:
+    """Write the engine's trading state back as the risk stream's newest entry, after
+    the stream lost it (`trading_state_deleted`). Only while the stream holds no entry
+    this engine has not applied (`publish_if_newest`): written after another desk's
+    KILL or RESUME, it would undo it for every desk and every restart. When one came
+    first, it is applied (by the engine's reader, `reader`; else replayed here) and the
+    state looked at again: an entry setting it is there now (another desk wrote its
+    own back), and nothing is written. `why` as for `carry_trading_state`. Returns the
+    id written; None when nothing was (the state is there again, or Redis took nothing
+    in `RESTATE_TRIES`: logged)."""
+    bus = engine.bus
+    risk = bus.layout.risk
+    for _ in range(RESTATE_TRIES):
+        written = await bus.publish_if_newest(
+            carried_state(engine, why), engine.applied.get(risk, "0-0")
+        )
+        if written is not None:
+            log.warning(
+                "recovery.trading_state_written_back",
+                extra={"state": str(engine.gate.state), "entry_id": written},
+            )
+            return written
+        if not await trading_state_deleted(bus):
+            return None  # an entry setting it is there again: applied as any other
+        if reader:
+            await engine.wait_changed(0.1)
+        else:
+            await replay_stream(engine, risk)
+            await asyncio.sleep(0.05)
+    log.error("recovery.trading_state_not_written_back", extra={"state": str(engine.gate.state)})
+    return None
 
 
 def load_snapshot(engine: TradingEngine, snapshot: Snapshot) -> None:

@@ -60,11 +60,13 @@ from .oms import OrderView
 from .projection import DeskProjection, FinishedWindow
 from .recovery import (
     CARRIED_AFTER_LOSS,
+    CARRIED_AFTER_TRIM,
     RecoveryProgress,
     StartPhase,
     carry_trading_state,
     reconcile_broker,
     recover,
+    restate_trading_state,
     trim_risk_stream,
     write_snapshot,
 )
@@ -109,6 +111,9 @@ RESEEDED_ALERT = "Paper venue re-seeded"
 """The toast's title when Redis lost the journal of a venue that lives in the desk (the
 paper simulator) and the desk wrote back what the venue holds."""
 RESEED_FAILED_ALERT = "Paper venue not re-seeded"
+STATE_WRITTEN_BACK_ALERT = "Trading state written back"
+"""The toast's title when another hand's XTRIM or XDEL of the risk stream took the
+trading state while the desk ran, and the desk wrote it back."""
 KILL_LIFTED_ALERT = "Kill switch pulled and lifted while this desk started"
 """The toast's title when a kill switch another desk pulled while this desk started
 was lifted before it was up, and its cancels were made under the state after it."""
@@ -460,8 +465,10 @@ class Session:
         self._keep_task(keeper)
         self.bus.add_data_loss_listener(self._on_data_loss)
 
-    def _last_run_told(self, title: str, message: str, journaled: bool) -> None:
-        self.alerts.append(Alert(title, f"{message}.", "warning", journaled=journaled))
+    def _last_run_told(
+        self, title: str, message: str, journaled: bool, severity: str = "warning"
+    ) -> None:
+        self.alerts.append(Alert(title, f"{message}.", severity, journaled=journaled))
 
     async def _claims_lost_here(self) -> str:
         """Why claims on this bus may have been lost a moment ago ("" when nothing says
@@ -1071,7 +1078,9 @@ class Session:
         # Before the start is done the risk stream may not be replayed yet: the state
         # in memory would be the default, not the desk's.
         ready = self.ready
-        if ready and loss.lost(layout.risk):
+        if ready and layout.risk in loss.trimmed and not loss.epoch:
+            await self._write_state_back()  # its entries setting it deleted by another hand
+        elif ready and loss.lost(layout.risk):
             await carry_trading_state(self.engine, CARRIED_AFTER_LOSS)
         # Only the brokers this desk still holds: another desk writes the journal of
         # one it lost (a re-seed there would write this desk's paper account into it).
@@ -1099,6 +1108,26 @@ class Session:
                 await self.snapshot()
             except BusError as exc:  # the periodic snapshot and the one at close remain
                 log.warning("session.snapshot_after_loss_failed", extra={"error": str(exc)})
+
+    async def _write_state_back(self) -> None:
+        """The risk stream lost every entry setting the trading state to another hand's
+        XTRIM or XDEL: this desk's state written back at once as its newest entry (not
+        after another desk's entry it has not applied: `restate_trading_state`), so a
+        restart and every desk keep it; toasted and logged."""
+        written = await restate_trading_state(self.engine, CARRIED_AFTER_TRIM, reader=True)
+        if written is None:
+            return  # another desk's entry sets it again (or it could not: logged)
+        said = (
+            f"{self.bus.layout.risk} lost every entry setting the trading state (an XTRIM or "
+            f"XDEL by another hand); {self.desk_id} wrote its state, "
+            f"{self.engine.gate.state}, back as the stream's newest entry, so a restart and "
+            "every desk on this bus keep it"
+        )
+        self.alerts.append(Alert(STATE_WRITTEN_BACK_ALERT, said, "warning", journaled=True))
+        with contextlib.suppress(BusError):
+            await self.bus.publish(
+                LogEvent.create("engine", Log(message=said, level=LogLevel.WARNING))
+            )
 
     def _loss_line(self, loss: DataLoss) -> str:
         """The Log's line for a loss: what was lost, and only that."""

@@ -278,19 +278,23 @@ class PaperBroker(Broker):
 
     async def _tell_trimmed(self, entries: int) -> None:
         """The journal the venue was rebuilt from had lost its first entries: say so
-        in the Log, once (the venue is its journal: what they held is gone)."""
+        once, an error in the Log and a toast (the venue is its journal: what they held
+        is gone for good). Deleted while the desk runs, the bus finds it and the venue
+        writes its journal back from memory (`reseed_journal`); found here, no desk ran
+        to do so."""
         self._told_trimmed = True
         message = (
             f"{self.source}: the paper venue's journal lost its first {entries} entries "
-            "(trimmed: by an XTRIM, or by an older build behind a snapshot). The paper "
-            "venue is rebuilt from its journal alone: orders, positions and cash from "
-            "before them are not restored, and the reconcile shows where the desk and "
-            "the venue now differ"
+            "while no desk ran (an XTRIM or XDEL by another hand: a desk never trims it; "
+            "or an older build's trim behind a snapshot). The paper venue is rebuilt from "
+            "its journal alone: orders, positions and cash from before them are not "
+            "restored, and the reconcile shows where the desk and the venue now differ "
+            "(working orders it cancels, positions it takes from the venue): check them"
         )
-        log.warning("paper.journal_trimmed", extra={"broker": self.source, "entries": entries})
+        log.error("paper.journal_trimmed", extra={"broker": self.source, "entries": entries})
         await self.bus.publish(
             LogEvent.create(
-                self.source, Log(level=LogLevel.WARNING, message=message), ts=self.clock()
+                self.source, Log(level=LogLevel.ERROR, message=message), ts=self.clock()
             )
         )
 

@@ -400,7 +400,9 @@ async def restore_from_journal(bus: EventBus, stream: str, venue: PaperVenue) ->
     """Replay `stream` into `venue` (which must be fresh). Publishes nothing.
 
     The journal is never trimmed (`recovery.journal_kept_whole`); one that was anyway
-    is said in `JournalState.trimmed`."""
+    is said in `JournalState.trimmed`. (Trimmed under a running desk, the bus finds it
+    and the venue writes its journal back from memory, `PaperBroker.reseed_journal`:
+    the re-seed is where a restore starts, and nothing before it is missed.)"""
     state = JournalState()
     replay = _Replay(venue, state)
     info = await bus.info(stream)
