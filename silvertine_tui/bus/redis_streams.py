@@ -683,7 +683,7 @@ class RedisBus:
                 message += (
                     "; data was lost: resyncing from the brokers"
                     if lost
-                    else "; no journaled data was lost"
+                    else f"; {self._none_lost()}"
                 )
             dead = self.stats.dead_lettered - dead_before
             if dead:
@@ -1926,7 +1926,7 @@ class RedisBus:
                     await self._publish_health(
                         *self._with_unreadable(
                             ConnectionState.LIVE,
-                            "Redis server restarted (new run_id); no journaled data was lost",
+                            f"Redis server restarted (new run_id); {self._none_lost()}",
                         )
                     )
                 if time.monotonic() - self._last_trim > 60 and self._floors:
@@ -2026,6 +2026,16 @@ class RedisBus:
                 )
             )
         return restarted, reasons
+
+    def _none_lost(self) -> str:
+        """What a restart that showed no loss says: a bus that writes nothing (passive)
+        cannot know, as a restart from an older copy of the data keeps the epoch key."""
+        if self.options.passive:
+            return (
+                "the epoch is the same: this bus, writing nothing, cannot tell whether "
+                "entries were lost (a watching desk looks for those it read)"
+            )
+        return "no journaled data was lost"
 
     async def _no_stream(self, stream: str, last_id: str) -> str:
         """Why `stream`, which this bus wrote, has no XINFO: gone, or its key holds

@@ -8,7 +8,8 @@ markets interleaved, balances flipping between two accounts, an order placed on 
 desk that the other cannot cancel. Nothing would say so. So a desk claims each of its
 brokers on the bus (`{prefix}:claim:{broker}`, `EventBus.claim`) when its bus opens,
 before it replays anything, renews the claims every third of `engine.claim_ttl_s`
-while it runs and releases them when it closes.
+while it runs (a renewal that failed sooner: half a second after, doubling up to the
+turn, and at once once the bus reconnects, `keep`) and releases them when it closes.
 
 - A broker claimed by another desk refuses the start (`BrokerClaimedError`): which
   broker, which desk (host, pid, since when) and what to do.
@@ -62,6 +63,18 @@ REASON_MAX = 300
 """Characters of a failed renewal's reason kept (`BrokerClaims.renew_error`)."""
 _SCRIPT_WHERE = re.compile(r"\.? script: [0-9a-f]{40}, on @user_script:\d+\.?")
 """Where in the claim's Lua script Redis refused (its hash, its line): no reason."""
+
+RETRY_FIRST_S = 0.5
+"""After a renewal that failed, the next is tried this much later, then twice as long
+after each further failure, up to the keeper's turn (a third of the ttl): Redis that
+takes writes again (an OOM lifted, a `DEBUG SLEEP` over, a failover done) is found
+within a second or so of the first failure, not at the next turn (orders were refused
+for seconds more, the ticket still saying Redis refused the claim); one that stays
+down is asked a few times more, not hammered."""
+RETRY_LOOK_S = 0.1
+"""While a failed renewal waits to be tried again, how often the bus is looked at:
+reconnected since (`BusStats.reconnects`), it is tried at once. A counter read, no
+Redis command."""
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
@@ -438,15 +451,18 @@ class BrokerClaims:
     ) -> None:
         """Renew every third of the ttl until cancelled, each attempt given a sixth of
         it at most, so that a lapse is told within the ttl however the bus fails. A
-        renewal that fails (the bus unreachable or refusing) is retried at the next
-        turn; once none has succeeded for half the ttl, `on_lapse(True)` (this desk must
-        not send: another desk may drive its brokers soon), and `on_lapse(False)` when
-        one succeeds again. A broker found held by another desk is `on_lost`, once,
-        whether or not the rest of its round went through."""
+        renewal that fails (the bus unreachable or refusing) is tried again sooner
+        than the turn (`RETRY_FIRST_S`, doubling up to the turn), and at once when the
+        bus has reconnected meanwhile (`_wait_turn`); once none has succeeded for half
+        the ttl, `on_lapse(True)` (this desk must not send: another desk may drive its
+        brokers soon), and `on_lapse(False)` when one succeeds again. A broker found
+        held by another desk is `on_lost`, once, whether or not the rest of its round
+        went through."""
         every = self.ttl_ms / 3000
         was_lapsed = False
+        retry = 0.0  # the wait after the last failed renewal (0: it succeeded)
         while True:
-            await asyncio.sleep(every)
+            await self._wait_turn(retry or every, failed=bool(retry))
             try:
                 async with asyncio.timeout(every / 2):
                     await self.renew()
@@ -456,9 +472,11 @@ class BrokerClaims:
                 self.renew_error_down = isinstance(exc, BusUnavailableError | TimeoutError)
                 self.renew_error_reconnects = self.bus.stats.reconnects
                 log.warning("claims.renew_failed", extra={"error": self.renew_error})
+                retry = min(retry * 2, every) if retry else min(RETRY_FIRST_S, every)
             else:
                 self.renew_error = ""
                 self.renew_error_down = False
+                retry = 0.0
             self.round_at = time.monotonic()
             await self._tell_lost(on_lost)
             lapsed = self.lapsed
@@ -469,6 +487,20 @@ class BrokerClaims:
                     "claims.lapsed" if lapsed else "claims.renewed",
                 )
                 await self._call(on_lapse(lapsed))
+
+    async def _wait_turn(self, wait: float, *, failed: bool) -> None:
+        """`wait` seconds; after a failed renewal (`failed`) no longer than until the
+        bus has reconnected since that failure (`renew_error_reconnects`): Redis
+        answers again, and the claims are renewed now, not at the end of the wait."""
+        if not failed:
+            await asyncio.sleep(wait)
+            return
+        stats = self.bus.stats
+        until = time.monotonic() + wait
+        while (left := until - time.monotonic()) > 0:
+            if stats.reconnects > self.renew_error_reconnects:
+                return
+            await asyncio.sleep(min(RETRY_LOOK_S, left))
 
     async def reclaim(self, on_lost: Callable[[ClaimConflict], Awaitable[None]]) -> None:
         """Renew every claim at once, outside the keeper's rhythm (the bus found that

@@ -431,6 +431,21 @@ class DeskProjection:
         change set says so and lists no rows meanwhile."""
         self._changes = Changes(everything=True, marks=self._changes.marks)
 
+    def take_over(self, fresh: DeskProjection) -> None:
+        """Become `fresh` (a projection built anew, its OMS and portfolio the ones the
+        engine that built it applies to) in this object, which the UI holds: a
+        watching desk rebuilding what it shows after Redis lost the journal
+        (engine/watch.py `WatchSession.rebuild`). Every part is `fresh`'s, but what the
+        session set on this one (`own_desk`, `lists_others`); the versions go on
+        rising, and the next frame redraws every row. `fresh` is not used again."""
+        kept = (self.own_desk, self.lists_others)
+        version = max(self.version, fresh.version) + 1
+        marks_version = max(self.marks_version, fresh.marks_version) + 1
+        vars(self).update(vars(fresh))  # every part, whatever parts a projection has
+        self.own_desk, self.lists_others = kept
+        self.version, self.marks_version = version, marks_version
+        self.redraw_everything()
+
     def _bound_changes(self) -> None:
         changes = self._changes
         if len(changes.orders) + len(changes.positions) + len(changes.balances) > MAX_LISTED:

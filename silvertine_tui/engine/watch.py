@@ -27,7 +27,10 @@ last word would read LIVE for ever. So a broker not heard from for `STALE_AFTER_
 (whose last state was not DISCONNECTED) is marked silent in the projection
 (`DeskProjection.silent`: the health pane shows it STALE, how long, and that its desk
 may be down), once, with an error toast; a heartbeat heard again clears it, with a
-toast. Heartbeats read live are timed by this desk's clock when they arrive (no other
+toast. Redis refusing writes (out of memory, a replica after a failover) silences a
+desk the same way while this desk, which only reads, reads on: nothing this desk can
+read tells the two apart (its bus writes nothing to be refused), so both are said.
+Heartbeats read live are timed by this desk's clock when they arrive (no other
 host's clock is trusted), those replayed at the start by their own time (the UI's
 quotes and marks go by the same rule: `ui/model.py`, `FeedModel.live_after`).
 
@@ -39,6 +42,20 @@ back, a page at a time newest first, in the background once the desk is up
 (`_page_back_marks`), until each has its last mark, the stream's start, or
 `marks_page_back_max` entries more (the Positions total says `(1 unmarked)` meanwhile,
 which is so).
+
+Redis lost the journal (its bus found the epoch replaced, or a journal shorter: a
+restart empty, a flush): what this desk shows was built from entries Redis no longer
+holds, and it never shows a desk that no longer exists. It rebuilds it (`rebuild`):
+its readers stop, the projection the UI holds is emptied in place
+(`DeskProjection.take_over` of a new engine's) and built again from what the streams
+hold now, as at the start (health, each journal from its snapshot, the risk stream,
+the marks), with the start-up's progress (`progress`: the UI shows its banner again);
+then the streams are followed from there. Redis out of reach meanwhile is waited for;
+a rebuild that fails for any other reason leaves the banner saying so, with what to do.
+A passive bus writes nothing, so a restart from an older copy of the data (an AOF or
+RDB that lacks the last writes, the epoch key in it) looks to it like a restart that
+lost nothing: after any restart this desk looks for the journal entries it read last
+(`KEPT_IDS` a journal) and rebuilds if one is gone (`_look_after_restart`).
 """
 
 from __future__ import annotations
@@ -47,10 +64,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from typing import NamedTuple
 
 from ..brokers import Broker
-from ..bus import BusError, BusUnavailableError, EventBus
+from ..bus import BusError, BusUnavailableError, EventBus, parse_id
 from ..bus.base import DataLoss
 from ..config import Settings
 from ..domain import ConnectionState, TradingState
@@ -73,14 +92,16 @@ from .commands import (
 )
 from .conflate import latest_quotes
 from .core import TradingEngine
+from .projection import BrokerStatus
 from .recovery import (
     RecoveryProgress,
+    StartPhase,
     load_snapshot,
     newest_snapshot,
     recover,
     replay_stream,
 )
-from .session import Alert, Session
+from .session import Alert, Session, finished_window
 from .wiring import open_bus
 
 log = logging.getLogger(__name__)
@@ -120,6 +141,18 @@ and a killed desk shows within seconds, well before its broker claim lapses (15 
 STALE_CHECK_S = 1.0
 """How often the brokers' last heartbeats are looked at: a few dict reads a second."""
 
+KEPT_IDS = 1_000
+"""Entry ids kept of each journal this desk follows, the newest it applied: after a
+Redis restart its bus could not tell a loss of (`_look_after_restart`), they are looked
+for, and one gone is a loss. They are the entries read before the restart and those
+read since (ids that are there), so a thousand leaves room for a busy journal's
+seconds between the restart and the look."""
+
+REBUILDING = "Redis lost data: rebuilding what this desk shows from the journal"
+"""The banner's line (`progress.phase`) while a rebuild begins."""
+REBUILD_WAITS = "Redis lost data and is out of reach: the rebuild waits for it"
+"""The banner's line while a rebuild waits for Redis."""
+
 Account = tuple[str, str]
 
 ACTIONS = {"kill": "the kill switch", "resume": "resume", "set_trading_state": "the state"}
@@ -145,15 +178,31 @@ def refusal(bus_url: str, prefix: str) -> str:
     )
 
 
+class _Before(NamedTuple):
+    """What a watching desk showed before a rebuild (`WatchSession._rebuild`)."""
+
+    accounts: list[Account]
+    last_words: dict[str, BrokerStatus]
+    silent: dict[str, int]
+
+
 class WatchGateway:
     """A watching desk's actions: the risk actions go (journaled, every desk acts on
-    them); anything for one broker is refused, with rule `watching`, before the engine."""
+    them); anything for one broker is refused, with rule `watching`, before the engine.
+    `engine` gives the session's engine now (a rebuild replaces it: `rebuild`)."""
 
-    def __init__(self, engine: TradingEngine, why: Callable[[], str]) -> None:
-        self._trading = engine
-        self._engine = EngineGateway(engine)
+    def __init__(self, engine: Callable[[], TradingEngine], why: Callable[[], str]) -> None:
+        self._current = engine
         self._why = why
-        self._stats = engine.bus.stats
+        self._stats = engine().bus.stats
+
+    @property
+    def _trading(self) -> TradingEngine:
+        return self._current()
+
+    @property
+    def _engine(self) -> EngineGateway:
+        return EngineGateway(self._current())
 
     def _connected(self) -> bool:
         return self._stats.connected
@@ -269,6 +318,27 @@ class WatchSession(Session):
         # The brokers marked silent because this desk cannot read the bus (`_unheard`),
         # not because their desks went quiet: cleared, unsaid, once it reads again.
         self._unheard: set[str] = set()
+        # The readers applying the streams to the engine (`_follow_streams`): a rebuild
+        # stops them and starts new ones on the new engine.
+        self._readers: set[asyncio.Task[None]] = set()
+        # One rebuild, or one desk taken on, at a time: a desk taken on during a
+        # rebuild would be loaded into the engine it replaces.
+        self._turn = asyncio.Lock()
+        self._rebuilding: asyncio.Task[None] | None = None
+        self._rebuild_why: list[str] = []  # the losses the next rebuild answers
+        self.rebuilds = 0  # rebuilds done (tests, tools)
+        # journal -> the ids of its newest entries applied (`KEPT_IDS`)
+        self._kept: dict[str, deque[str]] = {}
+        # The bus's restarts and losses already looked at (`_look_after_restart`).
+        self._restarts_seen = 0
+        self._losses_seen = 0
+        self._looking: asyncio.Task[None] | None = None
+        # Brokers a rebuild's replay did not bring back (their health went with the
+        # loss) and not heard since: their last word before it, still judged silent.
+        self._gone: dict[str, BrokerStatus] = {}
+        # What a rebuild under way found of the brokers before it began (their last
+        # words, the silent ones): one that starts over carries the same.
+        self._carried: _Before | None = None
 
     def _create_brokers(self, clock: Callable[[], int]) -> list[Broker]:
         return []
@@ -289,7 +359,7 @@ class WatchSession(Session):
         self._account_listeners.append(listener)
 
     def command_gateway(self) -> CommandGateway:
-        return WatchGateway(self.engine, lambda: self.engine.not_ready)
+        return WatchGateway(lambda: self.engine, lambda: self.engine.not_ready)
 
     def _refresh_not_ready(self) -> None:
         self.engine.not_ready = refusal(self.bus_url, self.bus.layout.prefix)
@@ -311,6 +381,8 @@ class WatchSession(Session):
             await self.bus.close()
             raise
         self.started = True
+        stats = self.bus.stats
+        self._restarts_seen, self._losses_seen = stats.server_restarts, stats.data_loss_detected
         self.bus.add_data_loss_listener(self._on_data_loss)
         self._tell(self._accounts)  # a desk built before the session opened
 
@@ -345,9 +417,9 @@ class WatchSession(Session):
             await self._read_marks(broker)
 
     async def _run(self) -> None:
-        """Follow the streams and look for new journals."""
-        follow = self._follow_streams(self.engine_streams())
-        self._keep_task(asyncio.create_task(follow, name="watch-reader"))
+        """Follow the streams and look for new journals; rebuild at once when Redis
+        lost the journal while this desk started (`_on_data_loss`)."""
+        self._start_reader(self.engine_streams(), "watch-reader")
         self._keep_task(asyncio.create_task(self._discover_loop(), name="watch-discover"))
         self._keep_task(asyncio.create_task(self._silence_loop(), name="watch-heartbeats"))
         for broker in sorted({broker for broker, _ in self._accounts}):
@@ -365,6 +437,27 @@ class WatchSession(Session):
                     "warning",
                 )
             )
+        if self._rebuild_why:
+            self._start_rebuild()
+
+    def _start_reader(self, streams: Mapping[str, str], name: str) -> None:
+        """A reader applying `streams` to the engine (`_follow_streams`), kept: one that
+        fails stops this desk, said (`_kept_failed`); a rebuild stops it."""
+        engine = self.engine
+        layout = self.bus.layout
+        for stream in streams:
+            if layout.is_journal(stream):
+                # The risk stream is kept to its newest `risk_keep` entries (a trim is
+                # no loss): no more of its ids than those.
+                most = KEPT_IDS if stream != layout.risk else self.settings.bus.risk_keep
+                kept = self._kept.setdefault(stream, deque(maxlen=min(KEPT_IDS, most)))
+                applied = engine.applied.get(stream, "0-0")
+                if parse_id(applied) > (0, 0) and (not kept or kept[-1] != applied):
+                    kept.append(applied)
+        task = asyncio.create_task(self._follow_streams(streams), name=name)
+        self._keep_task(task)
+        self._readers.add(task)
+        task.add_done_callback(self._readers.discard)
 
     async def _replay_health(self) -> None:
         """The health stream from its first entry; followed from its last."""
@@ -501,9 +594,14 @@ class WatchSession(Session):
         honoured: this desk has no broker, the driving desks do both)."""
         engine = self.engine
         health = self.bus.layout.health
+        # The journals' newest ids applied, looked for after a restart.
+        kept = {stream: ids for stream, ids in self._kept.items() if stream in streams}
         async for batch in self.bus.tail_batches(streams):
             for entry in latest_quotes(batch):
                 engine.apply_entry_or_skip(entry)
+                ids = kept.get(entry.stream)
+                if ids is not None:
+                    ids.append(entry.id)
                 if entry.stream == health:
                     self._heartbeat(entry.event)
                     if self._unwatched(entry.event):
@@ -541,6 +639,7 @@ class WatchSession(Session):
         await asyncio.sleep(self.stale_after_s / 2)
         while True:
             self.check_silent()
+            self._after_restart()
             await asyncio.sleep(self.stale_check_s)
 
     def check_silent(self) -> None:
@@ -561,7 +660,7 @@ class WatchSession(Session):
         limit = int(self.stale_after_s * 1e9)
         projection = self.engine.projection
         silent = projection.silent
-        for name, status in projection.brokers.items():
+        for name, status in self._last_words():
             if name in silent or status.state is ConnectionState.DISCONNECTED:
                 continue
             heard = self._heard.get(name, status.heard_ns)
@@ -576,10 +675,13 @@ class WatchSession(Session):
                     f"{accounts} not heard from",
                     f"no heartbeat from {accounts} for {quiet:.0f}s (its desk sends one a "
                     f"second; it last said {status.state}): the desk driving it may be down "
-                    "(killed, or its host or network lost). What this desk shows of it "
-                    "(state, orders, positions, marks) is as of then, and a kill switch "
-                    "from here reaches it only when it runs again; the health pane says "
-                    "STALE until it is heard from again.",
+                    "(killed, or its host or network lost), or Redis may be refusing its "
+                    "writes while this desk still reads (out of memory, or a replica after "
+                    "a failover: that desk's Health names it; redis-cli INFO memory and ROLE "
+                    "tell). What this desk shows of it (state, orders, positions, marks) is "
+                    "as of then, and a kill switch from here reaches it only when it runs "
+                    "again and Redis takes writes; the health pane says STALE until it is "
+                    "heard from again.",
                 )
             )
 
@@ -591,12 +693,20 @@ class WatchSession(Session):
         word, from the same mark). No toast: the desk driving it is not in question,
         this desk's bus is (its own toast and health line say so)."""
         projection = self.engine.projection
-        for name, status in projection.brokers.items():
+        for name, status in self._last_words():
             if name in projection.silent or status.state is ConnectionState.DISCONNECTED:
                 continue
             heard = self._heard.get(name, status.heard_ns)
             projection.set_silent(name, heard or now)
             self._unheard.add(name)
+
+    def _last_words(self) -> list[tuple[str, BrokerStatus]]:
+        """Each broker's last health as this desk knows it: the projection's, and that of
+        a broker a rebuild's replay did not bring back (`_gone`: a desk killed before
+        Redis lost its health is still called STALE, not shown as it last said)."""
+        brokers = self.engine.projection.brokers
+        gone = [(name, status) for name, status in self._gone.items() if name not in brokers]
+        return [*brokers.items(), *gone]
 
     def _heard_again(self) -> None:
         """This desk reads the bus again: the marks of its own outage go (unsaid);
@@ -644,9 +754,13 @@ class WatchSession(Session):
 
     async def _take_on_or_tell(self, account: Account) -> None:
         """`_take_on`; if it fails the account is given up (what was loaded of it may
-        be half: loading it again would count its fills twice) and the trader told."""
+        be half: loading it again would count its fills twice) and the trader told.
+        Not during a rebuild (`_turn`), which may have taken it on meanwhile."""
         try:
-            await self._take_on(account)
+            async with self._turn:
+                if account in self._accounts or account in self._failed:
+                    return
+                await self._take_on(account)
         except Exception as exc:
             self._failed.add(account)
             log.exception("watch.take_on_failed", extra={"account": "/".join(account)})
@@ -691,19 +805,18 @@ class WatchSession(Session):
                 "information",
             )
         )
-        self._keep_task(
-            asyncio.create_task(self._follow_streams(streams), name="watch-reader-more")
-        )
+        self._start_reader(streams, "watch-reader-more")
         self._start_page_back(broker)  # its positions' instruments too
         self._tell([account])
 
     async def _on_data_loss(self, reason: str) -> None:
         """Redis lost data: said for what was lost only (`DataLoss`), as a trading desk
         says it (`Session._loss_line`). A journal, a snapshot stream, the risk stream or
-        the epoch (everything): what this desk shows may miss what the desks wrote, and
-        only a new start rebuilds it. The health, market-data or signal streams alone
-        (capped, written again as they go: an operator's `DEL {p}:health`) leave the
-        orders, positions and balances shown as they were, and nothing needs a restart."""
+        the epoch (everything): what this desk shows was built from entries Redis may
+        no longer hold, and it is rebuilt from what the streams hold now (`rebuild`,
+        which says it). The health, market-data or signal streams alone (capped,
+        written again as they go: an operator's `DEL {p}:health`) leave the orders,
+        positions and balances shown as they were, and nothing is rebuilt."""
         loss = DataLoss.of(reason)
         layout = self.bus.layout
         log.error(
@@ -711,12 +824,7 @@ class WatchSession(Session):
             extra={"reason": str(loss), "epoch": loss.epoch, "streams": sorted(loss.streams)},
         )
         if loss.journal_lost(layout):
-            message = (
-                f"Redis lost data ({loss}): what this watching desk shows may miss what "
-                "the desks wrote since. Quit and start `silvertine watch` again to "
-                "rebuild it."
-            )
-            self.alerts.append(Alert("Redis lost data", message))
+            await self.rebuild(f"Redis lost data ({loss})")
             return
         lost = ", ".join(sorted(loss.streams)) or "data"
         if loss.lost(layout.health):
@@ -731,6 +839,218 @@ class WatchSession(Session):
             "positions and balances this desk shows stand, and nothing needs a restart."
         )
         self.alerts.append(Alert(f"Redis lost {lost}", message, "warning"))
+
+    # -- rebuilding after a loss ----------------------------------------------------------
+
+    async def rebuild(self, why: str) -> None:
+        """Rebuild what this desk shows from what the streams hold now (see the module's
+        docstring), `why` said with it; back once it is done (or failed, said), or
+        replaced by a later one. A rebuild under way starts over: what it read may be
+        from before this loss. Before this desk is up, once it is (`_run`)."""
+        self._rebuild_why.append(why)
+        if not self.ready:
+            return
+        await asyncio.wait({self._start_rebuild()})
+
+    def _start_rebuild(self) -> asyncio.Task[None]:
+        running = self._rebuilding
+        if running is not None and not running.done():
+            running.cancel()
+        task = asyncio.create_task(self._rebuild(running), name="watch-rebuild")
+        self._rebuilding = task
+        self._tasks[:] = [t for t in self._tasks if not t.done()]
+        self._tasks.append(task)  # cancelled on close
+        return task
+
+    async def _rebuild(self, before: asyncio.Task[None] | None) -> None:
+        if before is not None:
+            await asyncio.wait({before})  # (cancelled: it ends at its next await)
+        progress = RecoveryProgress()
+        progress.phase = REBUILDING
+        self.progress = progress  # the UI shows its banner while it is not READY
+        async with self._turn:
+            # What was shown before: the accounts (those found now are told), the
+            # brokers (kept for those the replay does not bring back: `_carry_brokers`);
+            # as before the first of rebuilds that start over.
+            if self._carried is None:
+                marked = self.engine.projection.silent
+                self._carried = _Before(
+                    list(self._accounts),
+                    dict(self._last_words()),
+                    {n: t for n, t in marked.items() if n not in self._unheard},
+                )
+            known, last_words, silent = self._carried
+            await self._stop_readers()
+            delay = 0.05
+            while True:
+                self._fresh_engine()
+                try:
+                    found = await self._discover()
+                    self._accounts = sorted({*known, *self._failed, *found})
+                    await self._bring_up(progress)
+                except BusUnavailableError as exc:
+                    if delay == 0.05:
+                        log.warning("watch.rebuild_waits", extra={"error": str(exc)})
+                    progress.phase = REBUILD_WAITS
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    continue
+                except Exception as exc:
+                    self._not_rebuilt(progress, exc)
+                    return
+                break
+            self._failed.clear()
+            self._heard_again()  # marks of this desk's own outage meanwhile go
+            self._carry_brokers(last_words, silent)
+            self._carried = None
+            self._bus_back_ns = self.clock()  # each broker has its time to be heard again
+            progress.phase = StartPhase.READY
+            self._start_reader(self.engine_streams(), "watch-reader")
+            for broker in sorted({broker for broker, _ in self._accounts}):
+                self._start_page_back(broker)
+        self.rebuilds += 1
+        why = "; ".join(dict.fromkeys(self._rebuild_why))
+        self._rebuild_why = []
+        log.warning(
+            "watch.rebuilt",
+            extra={"why": why, "replayed": progress.done, "accounts": len(self._accounts)},
+        )
+        self.alerts.append(
+            Alert(
+                "Redis lost data",
+                f"{why}: this watching desk rebuilt what it shows from what the journal "
+                f"holds now ({progress.done:,} events replayed). What the desks journaled "
+                "before and Redis no longer holds is not shown; a desk that drives a broker "
+                "writes back what its venue holds as it finds the loss (its Log says so), "
+                "and that shows here as it comes.",
+            )
+        )
+        self._tell([account for account in self._accounts if account not in known])
+
+    def _carry_brokers(self, last_words: dict[str, BrokerStatus], silent: dict[str, int]) -> None:
+        """After a rebuild: a broker the replayed health no longer names (a restart lost
+        it; its desk has not written since, or is dead) keeps its last word for the
+        silence check (`_gone`), and one judged silent before stays so, unless the
+        replay heard it since: its desk is not heard from the more for Redis losing
+        data, and its "not heard from" toast was said once already."""
+        projection = self.engine.projection
+        self._gone = {n: s for n, s in last_words.items() if n not in projection.brokers}
+        for name, since in silent.items():
+            status = projection.brokers.get(name)
+            if status is None or status.heard_ns <= since:
+                projection.set_silent(name, since)
+
+    def _not_rebuilt(self, progress: RecoveryProgress, exc: Exception) -> None:
+        """A rebuild that failed for another cause than Redis out of reach: the banner
+        stays, saying so (`FAILED`), and a toast says what to do."""
+        why = "; ".join(dict.fromkeys(self._rebuild_why))
+        error = f"{type(exc).__name__}: {exc}"
+        log.error("watch.not_rebuilt", extra={"why": why, "error": error}, exc_info=exc)
+        progress.phase = StartPhase.FAILED
+        progress.error = (
+            f"the rebuild after Redis lost data failed ({error}): what this desk shows is "
+            "not what the journal holds"
+        )
+        progress.replayed.set()
+        self._rebuild_why = []
+        self._carried = None
+        self.alerts.append(
+            Alert(
+                "Watching: not rebuilt",
+                f"{why}; this watching desk could not rebuild what it shows from the "
+                f"journal ({error}): what it shows is not what the journal holds. Quit and "
+                "start `silvertine watch` again.",
+            )
+        )
+
+    async def _stop_readers(self) -> None:
+        tasks = [*self._readers, *self._page_backs]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._readers.clear()
+        self._kept.clear()
+
+    def _fresh_engine(self) -> None:
+        """A new engine, with nothing applied, whose projection is the one the UI holds,
+        emptied (`DeskProjection.take_over`): what the old engine knew (orders, fills,
+        the entries applied, a kill it pulled) is gone with it."""
+        old = self.engine
+        engine = TradingEngine(
+            self.bus, [], self.settings.risk, window=finished_window(self.settings.engine)
+        )
+        projection = old.projection
+        projection.take_over(engine.projection)
+        engine.projection = projection
+        engine.desk_name = old.desk_name
+        engine.desk_id = old.desk_id
+        engine.watching = True
+        engine.anomalies.desk = old.anomalies.desk
+        engine.send_guard = old.send_guard
+        engine.retry_delays = old.retry_delays
+        self.engine = engine
+        self._quotes_from.clear()
+        self._marks_before.clear()
+        self._refresh_not_ready()
+
+    def _after_restart(self) -> None:
+        """Redis restarted (`BusStats.server_restarts`) and its bus found no loss: a
+        passive bus knows only the epoch key, which an older copy of the data holds
+        too. The journal entries this desk applied last are looked for
+        (`_look_after_restart`), once this desk is up and reads the bus again."""
+        stats = self.bus.stats
+        if stats.server_restarts == self._restarts_seen:
+            self._losses_seen = stats.data_loss_detected  # (a flush: its own rebuild)
+            return
+        looking = self._looking
+        if not stats.connected or not self.ready or (looking is not None and not looking.done()):
+            return
+        restarts = stats.server_restarts
+        if stats.data_loss_detected != self._losses_seen:  # found with it: rebuilt
+            self._restarts_seen, self._losses_seen = restarts, stats.data_loss_detected
+            return
+        task = asyncio.create_task(self._look_after_restart(restarts), name="watch-look")
+        self._looking = task
+        self._tasks[:] = [t for t in self._tasks if not t.done()]
+        self._tasks.append(task)  # cancelled on close
+
+    async def _look_after_restart(self, restarts: int) -> None:
+        """Whether each journal still holds the entries this desk applied last
+        (`KEPT_IDS`; those read since the restart are there too; not those a trim may
+        have taken): one gone was lost with the restart (an older copy of the data
+        loaded), and what this desk shows is rebuilt (`rebuild`). A look Redis does
+        not answer is made again."""
+        found: list[str] = []
+        # A journal is trimmed behind its snapshot by age (`bus.journal_retention_s`):
+        # an entry older than that may be gone with no loss.
+        kept_from = self.clock() // 1_000_000 - self.settings.bus.journal_retention_s * 1000
+        try:
+            for stream, kept in sorted(self._kept.items()):
+                ids = [entry_id for entry_id in kept if parse_id(entry_id)[0] >= kept_from]
+                if not ids:
+                    continue
+                first, last = min(ids, key=parse_id), max(ids, key=parse_id)
+                there = {entry.id for entry in await self.bus.read(stream, first, last)}
+                gone = [entry_id for entry_id in ids if entry_id not in there]
+                if not gone:
+                    continue
+                info = await self.bus.info(stream)
+                ends = f"it ends at {info.last_generated_id}" if info else "it is gone"
+                span = gone[0] if len(gone) == 1 else f"{gone[0]} to {gone[-1]}"
+                found.append(
+                    f"{stream} no longer holds what this desk had read there ({span}; {ends})"
+                )
+        except BusError as exc:
+            log.warning("watch.restart_not_looked_at", extra={"error": str(exc)})
+            return  # looked at again at the next turn (`_after_restart`)
+        self._restarts_seen = restarts
+        if not found:
+            # (The bus logged the restart "no journaled data was lost": it cannot tell.)
+            log.info("watch.restart_looked_at", extra={"lost": False})
+            return
+        why = "Redis restarted and lost data: " + "; ".join(found)
+        log.error("watch.data_lost", extra={"reason": why, "epoch": False})
+        await self.rebuild(why)
 
     async def _snapshot_unreadable(self, message: str) -> None:
         """A snapshot stream Redis refused to read (`recovery.newest_snapshot`): told to

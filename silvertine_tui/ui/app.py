@@ -257,6 +257,10 @@ class SilvertineApp(App[None]):
         self._kill_note = ""
         self._kill_note_since = 0.0
         self._fed: set[tuple[str, str]] = set()  # accounts whose streams the feed reads
+        # The session's progress shown (its start's), and the banner over a rebuild's
+        # (`_check_rebuild`).
+        self._progress_shown: object = None
+        self._rebuild_banner: StartupBanner | None = None
         self._frame_timer: Timer | None = None
         self._requested_theme = theme
         self._screenshots: dict[str, Path] = {}  # delivery key -> the file being written
@@ -530,6 +534,8 @@ class SilvertineApp(App[None]):
         # `python -m benchmarks ui`: loop lag p99 about 70 ms -> 40 ms).
         gc.set_threshold(*GC_THRESHOLDS)
         sys.setswitchinterval(SWITCH_INTERVAL_S)
+        if self._progress_shown is None:  # started before the app: no banner of its own
+            self._progress_shown = session.progress
         self.ready.set()
         self.run_worker(self._read_feed(), group="feed", exit_on_error=False)
 
@@ -579,6 +585,7 @@ class SilvertineApp(App[None]):
         """Recover with the start-up banner over the desk; False if it failed (said on
         the banner and in a toast; the desk stays up so the trader can read it)."""
         progress = self.session.progress
+        self._progress_shown = progress
         banner = StartupBanner(progress)
         screen = self._main()
         if screen is not None:
@@ -694,6 +701,7 @@ class SilvertineApp(App[None]):
         self._check_health_key()
         self._check_claims()
         self._check_alerts()
+        self._check_rebuild(screen)
         try:
             screen.draw()
         except NoMatches:  # the screen is being torn down (the app is exiting)
@@ -846,6 +854,28 @@ class SilvertineApp(App[None]):
                 f"again (resume with {resume} for the rest)."
             )
         self.notify(said, title="Claims renewed", timeout=self.desk.toast_timeout_s)
+
+    def _check_rebuild(self, screen: MainScreen) -> None:
+        """A watching desk rebuilding what it shows (Redis lost the journal:
+        engine/watch.py `WatchSession.rebuild`) has a new `progress`: the start-up
+        banner shows it over the desk, as at the start, until it is ready (a rebuild
+        that failed leaves it, saying so; one that starts over takes it on)."""
+        progress = self.session.progress
+        shown = self._progress_shown
+        if shown is None:
+            return  # the start's own banner (`_start_session`)
+        banner = self._rebuild_banner
+        if progress is not shown:
+            self._progress_shown = progress
+            if banner is not None:
+                banner.progress = progress
+            elif not progress.ready:
+                banner = StartupBanner(progress, id="rebuild", title="rebuilding")
+                self._rebuild_banner = banner
+                screen.mount(banner)
+        if banner is not None and progress.ready and banner.is_mounted:
+            banner.done()
+            self._rebuild_banner = None
 
     def _check_alerts(self) -> None:
         alerts = self.desk.session.alerts

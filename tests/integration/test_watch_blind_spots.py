@@ -265,6 +265,6 @@ async def test_a_watching_desk_says_a_lost_health_stream_as_what_it_is(
         (alert,) = watch.alerts
         assert alert.title == "Redis lost data"
         assert alert.severity == "error"
-        assert "start `silvertine watch` again" in alert.message
+        assert "rebuilt what it shows from what the journal holds now" in alert.message
     finally:
         await watch.close()

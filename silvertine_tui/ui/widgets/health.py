@@ -505,7 +505,8 @@ class HealthPane(TextBlock):
             elif silent:
                 text.append(
                     f"\n  its desk may be down: last said {line.state.value}; what this desk "
-                    "shows of it is as of then",
+                    "shows of it is as of then (or Redis refuses that desk's writes: out of "
+                    "memory, a failover)",
                     style=p.warn,
                 )
             elif (

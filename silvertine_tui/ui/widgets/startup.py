@@ -50,14 +50,17 @@ class StartupBanner(Static):
     StartupBanner.-failed { border: round $error; color: $error; }
     """
 
-    def __init__(self, progress: RecoveryProgress, *, id: str | None = "startup") -> None:
+    def __init__(
+        self, progress: RecoveryProgress, *, id: str | None = "startup", title: str = "starting"
+    ) -> None:
         super().__init__(banner_text(progress), id=id)
         self.progress = progress
+        self.title = title  # "rebuilding": a watching desk's after Redis lost data
         self.shown: list[str] = []  # what was drawn, in order (tests read it)
         self._timer: Timer | None = None
 
     def on_mount(self) -> None:
-        self.border_title = "starting"
+        self.border_title = self.title
         self._timer = self.set_interval(POLL_S, self.poll, name="startup-progress")
         self.poll()
 
