@@ -286,6 +286,13 @@ class OrderUpdate(BaseModel):
     # carry it (the paper venue's trigger; every report of Binance's triggered stop, as
     # one may come before the trigger's; the report of a Binance stop's replacement).
     triggered: bool | None = None
+    # True: the venue holds the order but does not work it now (TWS's status Inactive:
+    # outside its hours, held, refused by a later check); it is still open (NEW or
+    # PARTIALLY_FILLED) and can work again, fill, or be cancelled. False: the venue
+    # works it again. None: not said by this report (every other report; journals
+    # written before the field, where the IB adapter said it only in `reason`). None is
+    # left out on the wire: only the IB adapter's reports of a turn carry it.
+    inactive: bool | None = None
 
 
 class Fill(BaseModel):
@@ -471,6 +478,9 @@ class Order(BaseModel):
     # longer waits for its stop, which cannot change any more. A report that says
     # False (a replacement whose stop waits again) clears it.
     triggered: bool = False
+    # The venue holds it without working it now, as its last report that said so
+    # said (`OrderUpdate.inactive`); a report that says False clears it.
+    inactive: bool = False
 
     @field_validator("fees", mode="before")
     @classmethod
@@ -562,6 +572,7 @@ class Order(BaseModel):
                 "fee_corrected": set(),
                 "owed_written_off": False,
                 "triggered": False,
+                "inactive": False,
             },
         )
         set_fields_set(order, set(_REQUEST_FIELDS))
@@ -629,8 +640,12 @@ class Order(BaseModel):
         # triggered stop places a new stop), amends it.
         said = update.triggered
         triggers = said is not None and said != state["triggered"]
+        # Likewise one that says the venue stopped working the order, or works it again.
+        held = update.inactive
+        turns = held is not None and held != state["inactive"]
         amends = new is status and (
             triggers
+            or turns
             or bool(_changed_terms(state, update.quantity, update.limit_price, update.stop_price))
         )
         if new is status and new is not _S_PARTIALLY_FILLED and not replaced and not amends:
@@ -661,6 +676,8 @@ class Order(BaseModel):
             self.reason = update.reason
         if triggers:
             self.triggered = bool(said)
+        if turns:
+            self.inactive = bool(held)
         if new is _S_FILLED and filled_qty < state["quantity"]:
             # The venue says filled but the fills have not arrived yet: the status moves,
             # the quantities wait for the fills (which carry the money).

@@ -53,7 +53,14 @@ import math
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..brokers import Broker, NotConnected, OrderRejected, RateLimited, UnknownOrder
+from ..brokers import (
+    Broker,
+    BrokerTimeout,
+    NotConnected,
+    OrderRejected,
+    RateLimited,
+    UnknownOrder,
+)
 from ..domain import Side
 from ..domain.clock import utc_time
 from .oms import OMS
@@ -424,8 +431,8 @@ async def cancel_on(
     gone = tuple(cid for cid in targets if cid not in swept and cid not in left)
     report = await cancel_ids(broker, left, delays=delays, reason=reason, what=what)
     problems = [listed.problem] if listed.problem else []
-    if sweep_error and not report.ok:
-        problems.append(f"{broker.source}: its account-wide cancel failed ({sweep_error})")
+    if sweep_error is not None and not report.ok:
+        problems.append(_sweep_problem(broker, sweep_error))
     return dataclasses.replace(
         report,
         cancelled=(*swept, *report.cancelled),
@@ -434,9 +441,28 @@ async def cancel_on(
     )
 
 
-async def _sweep(broker: Broker, reason: str) -> tuple[list[str], str, bool, RateLimited | None]:
+def _sweep_problem(broker: Broker, error: Exception) -> str:
+    """What a report says of an account-wide cancel that did not end every order.
+
+    One that went out with no answer in time (`BrokerTimeout`: IB's global cancel "sent;
+    no confirmation yet") was sent: the venue may still carry it out, and the Orders
+    pane follows its word. Said as "failed", a trader took it for one that never left.
+    Any other error: it failed."""
+    if isinstance(error, BrokerTimeout):
+        return (
+            f"{broker.source}: its account-wide cancel was sent but not confirmed ({error}); "
+            "the orders still working may yet end by it: the Orders pane shows each as the "
+            "venue reports it; cancel any still working there at the venue or with cancel "
+            "all again"
+        )
+    return f"{broker.source}: its account-wide cancel failed ({_why(error)})"
+
+
+async def _sweep(
+    broker: Broker, reason: str
+) -> tuple[list[str], Exception | None, bool, RateLimited | None]:
     """The broker's own cancel-all (no instrument): what it cancelled, why it failed
-    ("" when it did not), and whether the venue is worth asking what is still open.
+    (None when it did not), and whether the venue is worth asking what is still open.
 
     Not after a cancel-all that sent nothing (`NotConnected`) or left its broker unable
     to carry a cancel (its order path down): each order then gets its own cancel, whose
@@ -450,13 +476,12 @@ async def _sweep(broker: Broker, reason: str) -> tuple[list[str], str, bool, Rat
     the Retry-After is over) or its ban refused it (nothing goes later: module doc),
     that error; else None."""
     try:
-        return await broker.cancel_all(reason=reason), "", True, None
+        return await broker.cancel_all(reason=reason), None, True, None
     except Exception as exc:
-        error = _why(exc)
-        log.warning("engine.cancel_all_failed", extra={"broker": broker.source, "error": error})
+        log.warning("engine.cancel_all_failed", extra={"broker": broker.source, "error": _why(exc)})
         stop = exc if isinstance(exc, RateLimited) and _final(exc) else None
         ask = stop is None and not isinstance(exc, NotConnected) and broker.sendable(cancel=True)
-        return [], error, ask, stop
+        return [], exc, ask, stop
 
 
 async def cancel_ids(

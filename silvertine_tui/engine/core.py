@@ -501,6 +501,7 @@ class TradingEngine:
                             and payload.limit_price is None
                             and payload.stop_price is None
                             and payload.triggered is None  # (a trigger, or its clearing, amends it)
+                            and payload.inactive is None  # (as IB's Inactive, or its end, does)
                         ):
                             result = _ORDER_DUPLICATE  # and `apply_update` changes nothing
                         else:

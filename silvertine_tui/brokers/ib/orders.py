@@ -1090,6 +1090,10 @@ class IBOrders(IBState):
                 filled_qty=filled,
                 avg_price=avg,
                 reason=reason,
+                # Said as a field, not only in the reason's words: the order keeps it
+                # and the Orders row reads INACTIVE (a report of the status the order
+                # had changed nothing, and the row read NEW). Each turn carries it.
+                inactive=True if inactive else False if turned else None,
             )
         )
         if inactive:

@@ -419,6 +419,12 @@ class IBState(Broker):
             return
         self.ids.set_status(update.client_order_id, update.status)
         self._note_intent(update)
+        # Whether TWS holds it Inactive, as journaled: after a restart, TWS's next
+        # status of a working one is journaled as its turn ("working again").
+        if update.status.is_terminal or update.inactive is False:
+            self._inactive.discard(update.client_order_id)
+        elif update.inactive:
+            self._inactive.add(update.client_order_id)
         if update.status not in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
             filled = update.filled_qty
             if filled is None:

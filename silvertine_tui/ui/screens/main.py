@@ -997,9 +997,10 @@ class MainScreen(Screen[None]):
                     self.notify(outcome.error, title="Modify came too late", severity="warning")
                 elif isinstance(outcome, Failed) and outcome.error_kind == "BrokerTimeout":
                     # Sent, and no answer: the venue may still take it. Never "failed":
-                    # a trader who believes it changes the order again.
+                    # a trader who believes it changes the order again. A warning, as the
+                    # cancel's: red is a refusal's or a failure's colour.
                     said = failed_text(outcome.error, coid, "modify")
-                    self.notify(said, title="Modify sent, no answer yet", severity="error")
+                    self.notify(said, title="Modify sent, no answer yet", severity="warning")
                 elif isinstance(outcome, Failed):
                     said = failed_text(outcome.error, coid, "modify")
                     self.notify(said, title="Modify failed", severity="error")

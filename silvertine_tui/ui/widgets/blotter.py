@@ -27,6 +27,14 @@ A stop whose trigger the venue reported (`Order.triggered`) says so in its Stop 
 its price) and its stop cannot change. A triggered STOP_LIMIT read `BUY 0.1 64,900.00
 64,000.00 NEW` as it had while waiting, with the ask at 65,000.
 
+An order the venue holds without working it now (`Order.inactive`: TWS's status
+Inactive, outside its hours, held, or refused by a later check; it stays open, can work
+again, fill, or be cancelled) reads `INACTIVE` in its Status cell, in the warning
+colour, until the venue works it again (then `NEW` or `PARTIALLY_FILLED` as before; its
+fill so far is in Filled). It read plain `NEW`, the Log alone saying "inactive at IB",
+and a trader believed it worked. Our own cancel or modify under way (PENDING_*) reads as
+such.
+
 A reduce-only order says so in its Side cell, `SELL ro`, in the side's colour: it only
 ever reduces the position (the venue, or the engine, cuts or cancels what would take
 it through zero). The Log and the order's history said `reduce-only`; the row did not,
@@ -58,6 +66,12 @@ UNKNOWN_MARK = "?"
 CANCEL_SENT_MARK = " cxl…"
 """After the status of an order whose cancel this desk sent, the journal not yet
 showing it (`CancelsSent`)."""
+
+INACTIVE_TEXT = "INACTIVE"
+"""The status of a working order the venue holds without working it (`Order.inactive`).
+No wider than PARTIALLY_FILLED: it crowds out no more columns than a partly filled
+order's row does (at most the Id at 80x24, a limit order's empty Stop at 120x36)."""
+_HELD_SHOWN = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 
 TRIGGERED_MARK = " trg"
 """After the stop price of an order whose stop has triggered (`Order.triggered`)."""
@@ -176,11 +190,12 @@ class Blotter(KeyedTable):
         side_style = p.bid if request.side is Side.BUY else p.ask
         unknown = bool(self.state_unknown(view))
         cancel_sent = self.cancels_sent.pending(view)
+        inactive = order.inactive and order.status in _HELD_SHOWN
         status_style = (
             p.warn + ITALIC
             if cancel_sent
             else p.warn
-            if order.status in _PENDING or unknown
+            if order.status in _PENDING or unknown or inactive
             else p.error
             if order.status is OrderStatus.REJECTED
             else p.muted
@@ -200,7 +215,7 @@ class Blotter(KeyedTable):
             self.cell(price_text(order.limit_price, inst)),
             self.cell(*stop_cell(order, inst, p)),
             self.cell(
-                order.status.value
+                (INACTIVE_TEXT if inactive else order.status.value)
                 + (UNKNOWN_MARK if unknown else "")
                 + (CANCEL_SENT_MARK if cancel_sent else ""),
                 status_style,
