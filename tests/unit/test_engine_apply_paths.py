@@ -114,6 +114,7 @@ def journals(draw: st.DrawFn) -> list[EventBase]:
                     limit_price=draw(st.none() | st.none() | st.integers(1, 50).map(_d)),
                     reason=draw(st.sampled_from(["", "", "venue says so"])),
                     triggered=draw(st.sampled_from([None, None, True, False])),
+                    inactive=draw(st.sampled_from([None, None, True, False])),
                 ),
                 ts=clock,
             )
