@@ -11,6 +11,7 @@ from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from pydantic import ValidationError
 
 from ..domain import (
+    Balance,
     Capabilities,
     ConnectionState,
     Instrument,
@@ -877,7 +878,10 @@ def _buying_power(
     if covering is not None:
         assert request.quantity is not None
         share = covering[1](request.quantity)
-        if share.more <= available:
+        # The venue refuses only what takes more than there is: one that gives back
+        # is taken in a deficit too (it was refused, `need -299.02 USDT, available
+        # -708.4044`).
+        if share.more <= max(available, Decimal(0)):
             return []
         need, frees = share.need, share.holds
     else:
@@ -907,41 +911,74 @@ def _buying_power(
         )
         step = instrument.quote_step or Decimal("0.01")
         most_text = f"{num(quantized(most_quote, step, ROUND_DOWN))} {currency} with the fee"
+        tail = _or_deficit(f"at most {most_text}", not most_quote, found, currency)
         return [
             Problem(
                 "quantity",
                 "buying_power",
                 f"need {need_text} {currency} ({num(preview.notional, 2)} + {fee_said}), "
-                f"available {available_text} {currency}: at most {most_text}",
+                f"available {available_text} {currency}: {tail}",
             )
         ]
     price = preview.notional / request.quantity if request.quantity else Decimal(0)
     if covering is not None:
         book, share_at = covering
-        most = short_cover.most_fitting(book, share_at, available, price, instrument.lot_size)
+        fits = max(available, Decimal(0))  # (as the venue: see above)
+        most = short_cover.most_fitting(book, share_at, fits, price, instrument.lot_size)
     else:
         spend = affordable(available + frees, leverage * fraction, leverage * preview.fee_minimum)
         most = covered + (instrument.round_qty(spend / price) if price else Decimal(0))
     if filled is not None:  # a change: what the order frees counts, its fills do not
         frees_text = f" + {money_text(frees)} the order holds" if frees else ""
+        at_most = f"qty at most {num(filled + most)} at {preview.price_basis} price"
         return [
             Problem(
                 "quantity",
                 "buying_power",
                 f"need {need_text} {currency} (notional {num(preview.notional, 2)} + "
                 f"{fee_said}), available {available_text} {currency}{frees_text}: "
-                f"qty at most {num(filled + most)} at {preview.price_basis} price",
+                f"{_or_deficit(at_most, not most, found, currency)}",
             )
         ]
+    at_most = f"at most {num(most)} at {preview.price_basis} price"
     return [
         Problem(
             "quantity",
             "buying_power",
             f"need {need_text} {currency} (notional {num(preview.notional, 2)} + "
             f"{fee_said}), available {available_text} {currency}: "
-            f"at most {num(most)} at {preview.price_basis} price",
+            f"{_or_deficit(at_most, not most, found, currency)}",
         )
     ]
+
+
+def deficit_said(balance: Balance | None, currency: str) -> str:
+    """What a refusal for buying power adds when the available balance is below zero
+    (a deficit: the paper venue with leverage, after a sale of a long below its cost),
+    as the venue's refusal says it (`DEFICIT_REASON`), with what cancelling the working
+    orders frees; "" when it is not below zero. It read `available -106.6044 USDT: at
+    most 0`, with no word of why nor of what to do."""
+    if balance is None or balance.available >= 0:
+        return ""
+    said = (
+        "the account is in deficit: until it is back above zero only orders that need "
+        "no buying power are taken (sales of a long, buys that cover a short)"
+    )
+    if balance.locked > 0:
+        said += (
+            f"; cancelling working orders frees the {money_text(balance.locked)} "
+            f"{currency} they lock"
+        )
+    return said
+
+
+def _or_deficit(at_most: str, nothing: bool, balance: Balance | None, currency: str) -> str:
+    """A refusal's `at most`, with the deficit said after it (`deficit_said`), or in its
+    place when nothing fits."""
+    deficit = deficit_said(balance, currency)
+    if not deficit:
+        return at_most
+    return deficit if nothing else f"{at_most}; {deficit}"
 
 
 def _cover_share(
@@ -1130,13 +1167,14 @@ def short_margin_problems(
     need_text = num(quantized(need, Decimal("0.01"), ROUND_CEILING), 2)
     frees_text = f" + {money_text(frees)} the order holds" if frees else ""
     at_most = f"at most {num(most)}" if filled is None else f"qty at most {num(filled + most)}"
+    at_most = _or_deficit(f"{at_most} at {basis} price", not most, found, currency)
     return [
         Problem(
             "quantity",
             SHORT_MARGIN,
             f"short {num(short)} ({held}) needs {need_text} {currency} of margin ({margin} "
             f"{num(notional, 2)} + {fee_said}), available {money_text(available)} "
-            f"{currency}{frees_text}: {at_most} at {basis} price",
+            f"{currency}{frees_text}: {at_most}",
         )
     ]
 

@@ -13,6 +13,10 @@ no line of it. The events are drawn in parts of `PART_EVENTS`, and a new event d
 its part only (a Rich table of 200 events takes about 0.2 s to draw: a filling order's
 whole history drawn again at every fill would hold the desk). The view stays where the
 trader scrolled it, and at the bottom it follows the new lines.
+
+A fill's line is timed at its execution, as the venue gave it (`line_times`), not at
+when the desk journaled it: one found on a reconnect read at the reconnect. Heard a
+second or more apart, its line ends saying when (`, heard 14:30:04`).
 """
 
 from __future__ import annotations
@@ -87,6 +91,28 @@ def ids_text(view: OrderView, instrument: Instrument | None) -> str:
     )
     ids = "  ".join(part for part in (venue, f"fees {fees}" if fees else "") if part)
     return shown(cut(ids))
+
+
+HEARD_APART_NS = 1_000_000_000
+"""A fill executed this far (or more) from when the desk heard of it says both."""
+
+
+def line_times(event: EventBase) -> tuple[str, str]:
+    """An event's time on its line, and when the desk heard of it where that is said
+    too ("" when not). A fill is timed at its execution (`Fill.venue_ts_ns`, when the
+    venue gave it): one found on a reconnect (the paper venue's resync, IB's and
+    Binance's catch-up) read at the reconnect, as every event is timed by when it was
+    journaled. Heard a second or more apart, its line says when (`, heard 14:30:04`):
+    under that the two are one moment at the view's second, however a second turned
+    between them (two clocks, the venue's and the desk's)."""
+    heard = clock_text(event.ts / 1e9)
+    if not isinstance(event, FillEvent) or event.payload.venue_ts_ns is None:
+        return heard, ""
+    executed = event.payload.venue_ts_ns
+    at = clock_text(executed / 1e9)
+    if at == heard or abs(event.ts - executed) < HEARD_APART_NS:
+        return at, ""
+    return at, heard
 
 
 def _progress(view: OrderView) -> tuple[object, ...]:
@@ -258,15 +284,13 @@ class OrderHistoryScreen(Dialog[None]):
         for event in events:
             self._drawn.add(event.event_id)
             self._type_width = max(self._type_width, len(event.type))
-            self._rows.append(
-                (
-                    Text(clock_text(event.ts / 1e9)),
-                    Text(event.type, style="bold"),
-                    # A venue's words, cut as the Log pane cuts them: a reason of 2M
-                    # characters froze the desk 11 s while the table was drawn.
-                    Text(shown(cut(describe(cast("Decoded", event))))),
-                )
-            )
+            at, heard = line_times(event)
+            # A venue's words, cut as the Log pane cuts them: a reason of 2M characters
+            # froze the desk 11 s while the table was drawn.
+            said = Text(shown(cut(describe(cast("Decoded", event)))))
+            if heard:
+                said.append(f", heard {heard}", style="dim")
+            self._rows.append((Text(at), Text(event.type, style="bold"), said))
             shown_events.append(event)
 
     def _parts_needed(self) -> int:

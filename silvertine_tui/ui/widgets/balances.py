@@ -5,21 +5,43 @@ heard from: the projection's `balances_unconfirmed`, the Orders pane's `NEW?` ru
 has its figures marked `?` in the warning colour, and the pane's bottom line says whose
 and why: they are as last heard, while cancels sent meanwhile (Binance's go over REST
 with its user-data stream down) and fills may have moved them. Before, they read as
-confirmed."""
+confirmed.
+
+A currency whose Available is below zero is in deficit (the paper venue with leverage,
+after a sale of a long below its cost: docs/paper-simulator.md, "Checks", rule 5): its
+Available reads in the theme's error colour, and the lines under the rows say so and
+what it means for orders (`DEFICIT_NOTES`); with no line free under them, the pane's
+bottom line says it. Before, `-106.6044` read as any figure, with no word of why the
+venue refused every buy."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 
+from rich.segment import Segment
 from rich.style import Style
+from textual.strip import Strip
 
 from ...domain import Balance
 from ...domain.money import money_text
+from .line_table import HEADER_ROWS
 from .palette import DEFAULT_PALETTE, Palette
 from .table import Cell, Column, KeyedTable
 
 UNCONFIRMED_MARK = "?"
 """After a figure the desk cannot confirm now (as the Orders pane's `NEW?`)."""
+
+DEFICIT_NOTES = (
+    "{who} in deficit: only orders that need no buying power are taken (sales of a "
+    "long, buys that cover a short); cancelling orders frees what they lock",
+    "{who} in deficit: only orders that need no buying power are taken",
+    "{who} in deficit",
+)
+"""What the lines under the rows say of currencies whose Available is below zero, the
+first that fits the lines free there (the venue refuses what needs buying power until
+it is back above zero: the paper venue's `DEFICIT_REASON`)."""
 
 
 class Balances(KeyedTable):
@@ -48,18 +70,103 @@ class Balances(KeyedTable):
     unconfirmed: Mapping[str, str] = {}
     """By broker: why its balances cannot be confirmed now (`balances_unconfirmed`)."""
 
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.deficits: dict[str, str] = {}
+        """By row key, in key order: the currency cell of each balance in deficit (its
+        Available below zero)."""
+        self._notes: tuple[tuple[str, ...], int, int, list[str]] = ((), 0, 0, [])
+
     def row_for(self, balance: Balance) -> tuple[Cell, ...]:
-        ccy = f"{balance.currency} {balance.broker}" if self.several_accounts else balance.currency
+        ccy = self.ccy_text(balance)
         unsure = balance.broker in self.unconfirmed
         mark = UNCONFIRMED_MARK if unsure else ""
         style: Style | str = self.palette.warn if unsure else ""
+        spendable = self.palette.error if balance.available < 0 else style
         return (
             self.cell(ccy),
             self.cell(money_text(balance.total) + mark, style),
-            self.cell(money_text(balance.available) + mark, style),
+            self.cell(money_text(balance.available) + mark, spendable),
             self.cell(money_text(balance.locked) + mark, style),
             self.cell(f"{balance.broker}/{balance.account}"),
         )
+
+    def ccy_text(self, balance: Balance) -> str:
+        """The currency cell: `USDT`, or `USDT paper` with several accounts."""
+        if self.several_accounts:
+            return f"{balance.currency} {balance.broker}"
+        return balance.currency
+
+    # -- a deficit ---------------------------------------------------------------------
+
+    def _note_deficits(self, balances: Iterable[tuple[str, Balance]], *, every: bool) -> None:
+        """Keep `deficits` for these rows (`every`: all the rows there are); the lines
+        under the rows are drawn again when what they say changes (a row's own refresh
+        does not reach them)."""
+        before = tuple(self.deficits.values())
+        found = {} if every else dict(self.deficits)
+        for key, balance in balances:
+            found.pop(key, None)
+            if balance.available < Decimal(0):
+                found[key] = self.cell(self.ccy_text(balance)).text
+        self.deficits = dict(sorted(found.items()))
+        if tuple(self.deficits.values()) != before:
+            self.refresh()
+
+    def _free_lines(self) -> int:
+        """The lines under the last row, on screen."""
+        return max(0, self.rows_on_screen - (len(self._keys) - self.scroll_offset.y))
+
+    def deficit_lines(self) -> list[str]:
+        """What the lines under the rows say of the deficits, wrapped to the pane: the
+        first of `DEFICIT_NOTES` that fits them ([] when none does, or none is in
+        deficit)."""
+        labels = tuple(self.deficits.values())
+        if not labels:
+            return []
+        width = max(1, self.scrollable_content_region.width - self.PAD_LEFT - self.PAD_RIGHT)
+        free = self._free_lines()
+        if self._notes[:3] == (labels, width, free):
+            return self._notes[3]
+        who = ", ".join(labels)
+        lines: list[str] = []
+        for note in DEFICIT_NOTES:
+            wrapped = textwrap.wrap(note.format(who=who), width)
+            if len(wrapped) <= free:
+                lines = wrapped
+                break
+        self._notes = (labels, width, free, lines)
+        return lines
+
+    def render_line(self, y: int) -> Strip:
+        first = HEADER_ROWS + len(self._keys) - self.scroll_offset.y
+        if y < first or not self.deficits:
+            return super().render_line(y)
+        lines = self.deficit_lines()
+        if y - first >= len(lines):
+            return super().render_line(y)
+        text = lines[y - first]
+        base = self.base_style
+        # The currencies named in the error colour of their figures, the rest plain.
+        lead = ", ".join(self.deficits.values()) + " in deficit"
+        if y == first and text.startswith(lead):
+            named, rest = text[: len(lead)], text[len(lead) :]
+        else:
+            named, rest = "", text
+        segments = [
+            Segment(" " * self.PAD_LEFT, base),
+            Segment(named, base + self.palette.error),
+            Segment(rest, base),
+        ]
+        width = self.scrollable_content_region.width
+        return Strip(Segment.simplify(segments)).crop_extend(0, width, base)
+
+    def deficit_text(self) -> str:
+        """The bottom line's word of the deficits when the lines under the rows say
+        none of it (rows fill the pane): `USDT in deficit` ("" otherwise)."""
+        if not self.deficits or self.deficit_lines():
+            return ""
+        return f"{', '.join(self.deficits.values())} in deficit"
 
     def unconfirmed_text(self) -> str:
         """Whose balances are not confirmed, for the bottom line: `binance DISCONNECTED:
@@ -81,14 +188,17 @@ class Balances(KeyedTable):
         return f"{above or below} more {'above' if above else 'below'}"
 
     def bottom_text(self) -> str:
-        """The pane's bottom line: whose balances are not confirmed, then the rows out
-        of view."""
-        return "; ".join(t for t in (self.unconfirmed_text(), self.out_of_view()) if t)
+        """The pane's bottom line: a deficit the rows leave no line to say, whose
+        balances are not confirmed, then the rows out of view."""
+        parts = (self.deficit_text(), self.unconfirmed_text(), self.out_of_view())
+        return "; ".join(t for t in parts if t)
 
     def show(self, balances: Mapping[tuple[str, str, str], Balance]) -> None:
         """Every row (a full redraw)."""
         self.several_accounts = len({key[:2] for key in balances}) > 1
-        self.sync({"/".join(key): self.row_for(b) for key, b in sorted(balances.items())})
+        rows = [("/".join(key), b) for key, b in sorted(balances.items())]
+        self.sync({key: self.row_for(b) for key, b in rows})
+        self._note_deficits(rows, every=True)
 
     def update(
         self,
@@ -101,4 +211,6 @@ class Balances(KeyedTable):
             self.show(balances)
             return
         self.syncs += 1
-        self.update_rows(("/".join(key), self.row_for(balances[key])) for key in sorted(keys))
+        rows = [("/".join(key), balances[key]) for key in sorted(keys)]
+        self.update_rows((key, self.row_for(b)) for key, b in rows)
+        self._note_deficits(rows, every=False)
