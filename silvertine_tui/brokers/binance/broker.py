@@ -80,6 +80,7 @@ from ...domain import (
     plain,
 )
 from ...domain.clock import utc_time
+from ...domain.money import normalized
 from ...events import ModifyRequest, ModifyRequestEvent, OrderUpdateEvent
 from ..base import Broker, Clock, JournalOrder, ReconcileReport
 from ..errors import (
@@ -147,6 +148,9 @@ ACCOUNT_WAIT_S = 0.25
 # this long after its first report: the rest of a burst (its fills, other orders) waits
 # for the same one (`BinanceBroker._adopt_later`).
 ADOPT_WAIT_S = 0.25
+# A CANCELED this desk did not ask for is held this long for the NEW of a replacement
+# under the same client order id (Binance sends it right after), then Binance is asked.
+ELSEWHERE_WAIT_S = 0.1
 # Finished orders the adapter keeps following (a late report of one is a repeat); older
 # ones are let go (each is about 1.3 KB, and the health loop counted the working ones
 # among all of them every second: an active desk's day of orders, kept, grew both).
@@ -350,6 +354,10 @@ class BinanceBroker(Broker):
         # burst (`_adopt_later`), and once for the burst.
         self.adopt_wait_s = ADOPT_WAIT_S
         self._adopt_pending = False
+        # A CANCELED of an order's venue order this desk did not ask for waits this
+        # long for the replacement's NEW (another program's cancelReplace under our
+        # client order id) before Binance is asked (`_check_cancelled_elsewhere`).
+        self.elsewhere_wait_s = ELSEWHERE_WAIT_S
         self._in_health = False
         # The configured symbols are quoted from the start: quotes and the tape.
         self._market_wanted: dict[str, set[MarketDataKind]] = {
@@ -916,17 +924,24 @@ class BinanceBroker(Broker):
             return
         if order.venue_order_id is None:
             order.venue_order_id = report.venue_order_id
+        if self._cancel_unasked(order, report):
+            return  # (its end, if it is one, goes once Binance has said so)
         replaced = report.venue_order_id != order.venue_order_id
         if report.execution == "REPLACED" and not replaced and not report.status.is_terminal:
             # An amend in place (keepPriority): its venue order, its new quantity.
             await self._take_amend(order, translate.Amended.of_report(report))
             return
+        # The terms and venue id before another program's replace (its cancelReplace
+        # under this client order id: a new venue order nobody here asked for).
+        before: tuple[str | None, Decimal, Decimal | None, Decimal | None] | None = None
         if replaced:
             if not order.replacing and order.status is not None:
                 log.warning(
                     "binance.unexpected_venue_id",
                     extra={"broker": self.source, "client_order_id": order.client_order_id},
                 )
+            if not order.replacing and order.last_status is not None:
+                before = (order.venue_order_id, order.quantity, order.limit_price, order.stop_price)
             self._adopt_venue_id(order, report.venue_order_id)
         self._by_venue_id[report.venue_order_id] = order.client_order_id
         if order.quote_quantity is not None and report.quantity > 0:
@@ -948,6 +963,7 @@ class BinanceBroker(Broker):
         if takes_terms:
             update = update.model_copy(
                 update={
+                    "status": order.replacement_status(update.status),
                     "quantity": order.quantity,
                     "limit_price": order.limit_price,
                     "stop_price": order.stop_price,
@@ -955,6 +971,10 @@ class BinanceBroker(Broker):
                     "triggered": order.replacement_triggered(update.triggered),
                 }
             )
+            if before is not None:
+                after = (order.quantity, order.limit_price, order.stop_price)
+                said = self._changed_elsewhere(order, before, after, report.venue_order_id)
+                update = update.model_copy(update={"reason": said})
         await self._publish_status(order, update, report.transaction_ms)
         if takes_terms:
             self._check_sized_later(order)
@@ -987,6 +1007,189 @@ class BinanceBroker(Broker):
             await self.announce_reconnect()
 
         self.in_background(adopt(), f"binance-adopt:{self.source}")
+
+    def _cancel_unasked(self, order: TrackedOrder, report: translate.ExecutionReport) -> bool:
+        """A CANCELED of the order's working venue order that this desk did not ask for
+        (no cancel of ours: the order is not PENDING_CANCEL; the desk's own
+        cancelReplace retired that venue order before it went). Another program did it
+        (the Binance app, a script with the same API key): a cancel, or a cancelReplace
+        that gave the new order this client order id (Binance frees it on the cancel),
+        which sends the very same report (`c` the cancel's id, `C` ours) and then the
+        replacement's NEW. Journaled as the order's end, the desk read CANCELED while
+        the replacement worked at Binance (its NEW, after an end, was no news). So the
+        end is held and Binance asked (`_check_cancelled_elsewhere`). True: held (or a
+        repeat of the one held)."""
+        if (
+            report.execution != "CANCELED"
+            or report.status is not OrderStatus.CANCELED
+            or report.venue_order_id != order.venue_order_id
+            or order.status is OrderStatus.PENDING_CANCEL
+            or order.ended
+        ):
+            return False
+        # What it filled in all, as Binance cancelled it: a replacement's quantity is
+        # that plus its own (`carried_at_venue`).
+        order.note_said(report.venue_order_id, report.cum_qty, final=True)
+        if order.cancel_unasked == report.venue_order_id:
+            return True
+        order.cancel_unasked = report.venue_order_id
+        log.info(
+            "binance.cancelled_elsewhere",
+            extra={
+                "broker": self.source,
+                "client_order_id": order.client_order_id,
+                "venue_order_id": report.venue_order_id,
+            },
+        )
+        self.in_background(
+            self._check_cancelled_elsewhere(order, report),
+            f"binance-cancelled-elsewhere:{order.client_order_id}",
+        )
+        return True
+
+    async def _check_cancelled_elsewhere(
+        self, order: TrackedOrder, report: translate.ExecutionReport
+    ) -> None:
+        """What became of an order whose working venue order another program cancelled
+        (`_cancel_unasked`): after `elsewhere_wait_s` (the replacement's NEW, if any,
+        comes right after the CANCELED), Binance is asked by our client order id (its
+        open venue order first), as `_keep_asking` asks, until it says:
+        - another venue order under it: another program's cancelReplace kept our id;
+          the order follows it, at its terms ("changed at Binance, not by this desk
+          ... Binance, asked, works it"), with its fills;
+        - the venue order cancelled, and nothing else under it: the held CANCELED is
+          journaled ("cancelled at Binance, not by this desk: Binance, asked, ...").
+        The replacement's NEW on the stream settles it first (`_on_report` follows
+        it), as does any end of the order meanwhile (the desk's cancel, answered).
+        Unanswered after the quick asks, the order is said unresolved
+        (`cancel_elsewhere_unresolved`; it reads working, not ended on a guess) and
+        asked every `recover_later_s`; the trader is told once it is settled."""
+        cancelled = report.venue_order_id
+        coid = order.client_order_id
+
+        def settled() -> bool:
+            return order.venue_order_id != cancelled or order.ended
+
+        said = False
+
+        async def ask() -> bool:
+            if settled():
+                return True
+            body = await self._ask_order(order)
+            if body is None or settled():
+                return settled()
+            try:
+                venue_id = str(body["orderId"])
+                status = translate.status_of(str(body["status"]))
+                if venue_id != cancelled and venue_id not in order.retired:
+                    # Its terms as `_take_replacement` takes them (read before anything
+                    # of the order changes).
+                    qty, price = dec(body.get("origQty", "0")), dec(body.get("price", "0"))
+                    stop = dec(body.get("stopPrice", "0"))
+                    before = (
+                        order.venue_order_id,
+                        order.quantity,
+                        order.limit_price,
+                        order.stop_price,
+                    )
+                    self._adopt_venue_id(order, venue_id)  # (`cancelled` retired)
+                    after = (
+                        order.carried_at_venue + qty,
+                        price if price > 0 else order.limit_price,
+                        stop if stop > 0 else order.stop_price,
+                    )
+                    change = self._changed_elsewhere(order, before, after, venue_id)
+                    try:
+                        await self._take_replacement(
+                            order, body, reason=f"{change}; Binance, asked, works it"
+                        )
+                    except UNREADABLE:
+                        # Not taken: the order as it was, asked again.
+                        order.retired.discard(cancelled)
+                        order.venue_order_id = cancelled
+                        _, order.quantity, order.limit_price, order.stop_price = before
+                        raise
+                    return True
+                if venue_id == cancelled and status.is_terminal:
+                    reason = (
+                        "cancelled at Binance, not by this desk: Binance, asked, holds it "
+                        f"{status} and works no other order under {coid}"
+                    )
+                    await self.publish_update(self._cumulative(order, report.update(reason)))
+                    return True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # (an answer unreadable, the bus refusing: asked again)
+                if isinstance(exc, UNREADABLE):
+                    self.count_error("bad_reply")  # (bad data from Binance: in the health)
+                log.warning(
+                    "binance.cancelled_elsewhere_ask_failed",
+                    extra={"broker": self.source, "client_order_id": coid, "error": describe(exc)},
+                )
+            return False  # (an older venue order of it, or the old one read open)
+
+        async def unresolved() -> None:
+            nonlocal said
+            said = True
+            await self._say_unresolved(
+                order,
+                "cancel_elsewhere_unresolved",
+                f"order {coid}: Binance reported its venue order {cancelled} cancelled, not "
+                "by this desk, and has not said whether another program replaced it under "
+                f"the same client order id: it reads {order.status} (not ended on a guess) "
+                f"until Binance answers, asked every {self.recover_later_s:g} s; check it "
+                "at Binance",
+            )
+
+        try:
+            await self._pause(self.elsewhere_wait_s, settled)
+            done = await self._keep_asking(order, ask, unresolved)
+        finally:
+            if order.cancel_unasked == cancelled:
+                order.cancel_unasked = None
+        if said and done is not None:
+            await self._say_settled(
+                order,
+                f"Binance answered: {order.last_status} at venue order {order.venue_order_id}",
+            )
+
+    def _changed_elsewhere(
+        self,
+        order: TrackedOrder,
+        before: tuple[str | None, Decimal, Decimal | None, Decimal | None],
+        after: tuple[Decimal, Decimal | None, Decimal | None],
+        new_id: str,
+    ) -> str:
+        """What another program's cancelReplace under our client order id changed, as
+        the journal says it (as IB's "changed at TWS: ..."): `before` the venue id and
+        terms (quantity, limit, stop) before, `after` the terms at `new_id`."""
+        old_id, quantity, limit, stop = before
+
+        def text(value: Decimal | None) -> str:
+            return "none" if value is None else plain(normalized(value))
+
+        changed = [
+            f"{name} {text(was)} -> {text(now)}"
+            for name, was, now in zip(
+                ("quantity", "limit", "stop"), (quantity, limit, stop), after, strict=True
+            )
+            if was != now
+        ]
+        log.info(
+            "binance.replaced_elsewhere",
+            extra={
+                "broker": self.source,
+                "client_order_id": order.client_order_id,
+                "venue_order_id": new_id,
+                "retired_venue_order_id": old_id,
+                "changed": changed,
+            },
+        )
+        return (
+            "changed at Binance, not by this desk (another program's cancelReplace kept its "
+            f"client order id; venue order {old_id} -> {new_id}): "
+            + (", ".join(changed) if changed else "its terms unchanged")
+        )
 
     def _track_report(self, report: translate.ExecutionReport) -> TrackedOrder:
         order = TrackedOrder(
@@ -2713,6 +2916,7 @@ class BinanceBroker(Broker):
         update = self._cumulative(order, translate.reply_update(placed, reason=reason))
         update = update.model_copy(
             update={
+                "status": order.replacement_status(update.status),
                 "quantity": order.quantity,
                 "limit_price": order.limit_price,
                 "stop_price": order.stop_price,

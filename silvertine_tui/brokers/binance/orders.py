@@ -82,6 +82,11 @@ class TrackedOrder:
     # A change's PENDING_REPLACE came while a status of the order waited for its
     # account event: it goes after that status (`BinanceBroker._flush_held`).
     replace_after_held: bool = False
+    # A CANCELED of its working venue order that this desk did not ask for (another
+    # program's cancel, or its cancelReplace that kept this client order id: the same
+    # report): that venue id, while Binance is asked whether an order works under the
+    # client order id before any end is journaled (`BinanceBroker._cancel_unasked`).
+    cancel_unasked: str | None = None
     # What the journal has: the last status published (ours or the venue's), the
     # venue's last reported status and cumulative quantity.
     status: OrderStatus | None = None
@@ -215,6 +220,17 @@ class TrackedOrder:
             self.published_venue_id = update.venue_order_id
         if update.triggered is not None:
             self.triggered = update.triggered
+
+    def replacement_status(self, status: OrderStatus) -> OrderStatus:
+        """The status a report that takes a replacement of this order goes out at:
+        the replacement's `status`, but PARTIALLY_FILLED for its NEW when the journal
+        reads PARTIALLY_FILLED (what filled under the venue order it replaced is the
+        order's). A NEW after PARTIALLY_FILLED is a step back the journal drops: another
+        program's cancelReplace of a part-filled order under its client order id (no
+        PENDING_REPLACE of ours before it) left the desk at the old terms."""
+        if status is OrderStatus.NEW and self.status is OrderStatus.PARTIALLY_FILLED:
+            return OrderStatus.PARTIALLY_FILLED
+        return status
 
     def replacement_triggered(self, said: bool | None) -> bool | None:
         """`triggered` for the report that takes a replacement of this order (a new
