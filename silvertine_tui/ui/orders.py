@@ -26,7 +26,8 @@ from ..domain import (
 )
 from ..domain.money import money_text, quantized
 from ..engine.projection import DeskProjection
-from ..engine.risk import MULTIPLIER_WORD, RiskGate, RiskViolation
+from ..engine.risk import MULTIPLIER_WORD, RiskGate, RiskViolation, reduce_limit
+from ..events.summary import price_text, qty_text, short_ref
 from . import short_cover
 from .fees import FeeRate
 from .format import NotANumber, num, parse_decimal
@@ -705,7 +706,8 @@ def check(
     market = engine.last_price(instrument.key)
     for issue in request.issues(instrument, market_price=market):
         problems.append(Problem(issue.field, issue.rule, issue.message))
-    problems.extend(_beside(desk, risk_problems(engine.rules_check(request), request=request)))
+    found = risk_problems(engine.rules_check(request), request=request)
+    problems.extend(_beside(desk, _reduce_ahead(found, request, engine, instrument)))
     latest = quote(instrument.key)
     through = stop_through(request, latest, market, engine.mark_basis(instrument.key))
     caps = engine.capabilities(broker)
@@ -1078,6 +1080,93 @@ def sellable_problems(request: OrderRequest, engine: TicketContext) -> list[Prob
     ]
 
 
+AHEAD_NAMED = 3
+"""How many of the working orders ahead a problem names (`ahead_said`); the rest are
+counted."""
+
+
+def working_ahead(request: OrderRequest, engine: TicketContext) -> list[Order]:
+    """The orders on `request`'s side of its instrument and account that the gate and
+    `TicketContext.sellable` count as working (those whose fills are owed too), oldest
+    first, but `request`'s own: what holds the position before it."""
+    views = engine.projection.oms.exposed(
+        request.broker, request.account, request.instrument, request.side, request.client_order_id
+    )
+    return [v.order for v in views]
+
+
+def held_text(order: Order, instrument: Instrument | None) -> str:
+    """A working order as a problem names it, with what it holds of the position (what
+    is left of it to fill) and its terms in force: `SELL 1.6 @ 3,650.00 (…m65f)`."""
+    parts = [str(order.request.side), qty_text(order.leaves_qty + order.owed_qty, instrument)]
+    if order.limit_price is not None:
+        parts.append(f"@ {price_text(order.limit_price, instrument)}")
+    if order.stop_price is not None:
+        parts.append(f"stop {price_text(order.stop_price, instrument)}")
+    parts.append(short_ref(order.client_order_id))
+    return " ".join(parts)
+
+
+def ahead_said(
+    orders: list[Order], instrument: Instrument | None, amount: Decimal, then: str = ""
+) -> str:
+    """What to do when the working `orders` on a side hold the position an order would
+    close: `the working SELL 1.6 @ 3,650.00 (…m65f) holds the position: cancel it or
+    reduce it by 0.5 first` (`amount`: by how much; all they hold: `cancel it first`),
+    `then` after it. A trader read only `position 1.6, 1.6 in working sells` and was
+    not told that the take-profit resting was what stood in the way, nor what to do."""
+    named = [held_text(o, instrument) for o in orders[:AHEAD_NAMED]]
+    if len(orders) > AHEAD_NAMED:
+        named.append(f"{len(orders) - AHEAD_NAMED} more")
+    one = len(orders) == 1
+    who = named[0] if one else f"{', '.join(named[:-1])} and {named[-1]}"
+    held = sum((o.leaves_qty + o.owed_qty for o in orders), Decimal(0))
+    if amount >= held:
+        todo = "cancel it" if one else "cancel them"
+    elif one:
+        todo = f"cancel it or reduce it by {num(amount)}"
+    else:
+        todo = f"cancel or reduce them by {num(amount)}"
+    return f"the working {who} {'holds' if one else 'hold'} the position: {todo} first{then}"
+
+
+REDUCE_RULES = ("reduce_only", "trading_state")
+"""The gate's rules that keep a position from crossing zero (an order's reduce-only
+flag, the REDUCE_ONLY state), counting what already works on the order's side."""
+
+
+def _reduce_ahead(
+    problems: list[Problem], request: OrderRequest, engine: TicketContext, instrument: Instrument
+) -> list[Problem]:
+    """The gate's refusal of an order that would take the position through zero with
+    what already works on its side (`order marked reduce-only: a sell of 0.5 would take
+    position 1.6 through zero with 1.6 already working to sell; largest allowed 0`),
+    naming the working orders that hold the position and by how much to reduce them
+    (`ahead_said`): it said nothing of what to do. Only where they are what stands in
+    the way: a quantity the position holds without them."""
+    quantity = request.quantity
+    if quantity is None or not any(
+        p.rule in REDUCE_RULES and p.field == "quantity" for p in problems
+    ):
+        return problems
+    position = engine.position(request.broker, request.account, request.instrument)
+    orders = working_ahead(request, engine)
+    working = sum((o.leaves_qty + o.owed_qty for o in orders), Decimal(0))
+    largest = reduce_limit(position, request.side, working)
+    if not orders or quantity <= largest:
+        return problems
+    if quantity > reduce_limit(position, request.side, Decimal(0)):
+        return problems  # beyond the position whatever works: they are not the cause
+    tail = "; " + ahead_said(orders, instrument, quantity - largest)
+    return [
+        replace(p, message=p.message + tail)
+        if p.rule in REDUCE_RULES and p.field == "quantity"
+        else p
+        for p in problems
+    ]
+
+
+SHORT_MARGIN = "short_margin"
 SHORT_MARGIN = "short_margin"
 """The rule of a short sell beyond what the available balance margins
 (`short_margin_problems`)."""
@@ -1168,6 +1257,14 @@ def short_margin_problems(
     frees_text = f" + {money_text(frees)} the order holds" if frees else ""
     at_most = f"at most {num(most)}" if filled is None else f"qty at most {num(filled + most)}"
     at_most = _or_deficit(f"{at_most} at {basis} price", not most, found, currency)
+    # The working sells hold the position (a take-profit of all of it resting): this
+    # sale, which the preview says takes the long down, is short only because they
+    # come first. Said, with what to do, not left to be read out of the figures. (A
+    # sale beyond the position is short whatever they do: nothing is said of them.)
+    holders = working_ahead(request, context) if reserved and quantity <= position else []
+    if holders:
+        then = ", then this sale needs no margin"
+        at_most += "; " + ahead_said(holders, instrument, quantity - sellable, then)
     return [
         Problem(
             "quantity",

@@ -134,6 +134,15 @@ class Ticket(Vertical):
         # rejected` over an empty list (a rule only the engine applies: the order rate;
         # a broker state the desk had not seen yet).
         self._refused: list[Problem] = []
+        # What was said beside Send (text, kind), and, while a press of the fire key
+        # refused by the ticket's own check (`_blocked`) keeps the last send's answer
+        # listed (`_refused`), what was said of that answer then, with the order whose
+        # fate it followed (`_say_fate`): said again once the check's problems are
+        # fixed. A venue's REJECTED, then the kill switch, F9 (`NOT SENT: trading is
+        # HALTED`) and resume read `problems fixed: F9 to send` with the venue's reason
+        # gone, though F9 would meet the same rejection.
+        self._said: tuple[str, str] = ("", "")
+        self._answer_said: tuple[tuple[str, str], str, OrderStatus | None] | None = None
         # What the symbol completes from (`refresh_instruments`: the brokers list theirs
         # as they connect, after the ticket is composed).
         self._suggested: list[str] = known_instruments(self.desk.view)
@@ -417,6 +426,13 @@ class Ticket(Vertical):
             if shown:
                 self._status(f"NOT SENT: {_count(shown)}", "error", blocked=True)
                 self._show_every_problem()  # a problem more (HALTED meanwhile) may not fit
+            elif self._refused and self._answer_said is not None:
+                # The check's problems are fixed, not the last send's answer listed
+                # under them (a venue's REJECTED): said as it was before F9 was refused.
+                (text, kind), fate, fate_said = self._answer_said
+                self._answer_said = None
+                self._status(text, kind)
+                self._fate_of, self._fate_said = fate, fate_said
             else:
                 # Still following them: a problem the next edit brings is said again
                 # (it read "problems fixed" over a list of new ones).
@@ -699,7 +715,7 @@ class Ticket(Vertical):
             )
         self.attempted = False
         self._sent_draft = None
-        self._refused = []
+        self._refused, self._answer_said = [], None
         self._prefilled_price = ""
         self.client_order_id = self.desk.new_order_id()
         self._unzoom()
@@ -748,10 +764,13 @@ class Ticket(Vertical):
                 self._waits_for_answer = True  # said until the answer comes
             return
         self.attempted = True
-        self._refused = []  # this press is judged afresh
+        # The last send's answer stays listed while this press sends nothing: it is of
+        # the order still on the ticket (`_send_request` forgets it as one goes).
+        fate = self._fate_of
         self._fate_of = ""  # (the last order's fate is not listed under this one)
         checked = self.run_check()
         if not checked.ok or checked.request is None:
+            self._keep_answer(fate)
             self._status(f"NOT SENT: {_count(checked.problems)}", "error", blocked=True)
             self._focus_problem(checked.problems)
             self._show_every_problem()
@@ -828,6 +847,7 @@ class Ticket(Vertical):
         checked = self.run_check()
         if not checked.ok or checked.request is None:
             self.sending = False
+            self._keep_answer(self._fate_of)
             self._status(f"NOT SENT: {_count(checked.problems)}", "error", blocked=True)
             self._select_focused()
             self._show_every_problem()
@@ -855,6 +875,7 @@ class Ticket(Vertical):
         # This id is spent whatever the venue answers: the next attempt gets a new one.
         self.client_order_id = self.desk.new_order_id()
         self._sent_draft = None
+        self._refused, self._answer_said = [], None  # another order, its own answer to come
         self._unzoom()  # the order is on its way: the desk again, its Orders pane
         self._status(f"sending {short_id(checked.request.client_order_id)} ...", "muted")
         self.run_worker(self._submit(checked, self.draft()), group="ticket", exit_on_error=False)
@@ -959,11 +980,22 @@ class Ticket(Vertical):
         self._status(f"NOT SENT: {what}", "error")
         self._show_every_problem()
 
+    def _keep_answer(self, fate: str) -> None:
+        """A press of the fire key refused by the ticket's own check: the last send's
+        answer (`_refused`) stays listed, and what was said of it (with `fate`, the
+        order it followed) is kept to be said again once the check's problems are
+        fixed (`_show`). Pressed again while refused, the first answer's words stay."""
+        if not self._refused:
+            self._answer_said = None
+        elif not self._blocked:
+            self._answer_said = (self._said, fate, self._fate_said)
+
     def _ticket_changed(self) -> None:
         """Something on the ticket changed: what the last send was refused for is about
         an order no longer on it."""
         self._opened_at = float("-inf")  # typed in: enter sends (`_submitted`)
         self._fate_of = ""  # another order on the ticket: the last one's fate not said on it
+        self._answer_said = None
         if self._refused:
             self._refused = []
             if not self._blocked:
@@ -1044,6 +1076,7 @@ class Ticket(Vertical):
         """`blocked`: the ticket's own problems stopped the send; the status follows
         them as they are fixed (`_show`)."""
         self._blocked = blocked
+        self._said = (text, kind)
         self._waits_for_answer = False
         self._fate_of = ""  # something else beside Send (`_say_fate` says it again)
         self._fate_said = None
