@@ -36,7 +36,7 @@ from .orders import (
     OrderUpdate,
     VenueOrder,
 )
-from .portfolio import Balance, Position, adds_to_position
+from .portfolio import Balance, Position, adds_to_position, reduce_limit
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -83,6 +83,7 @@ __all__ = [
     "plain",
     "quantize_to_step",
     "quantized",
+    "reduce_limit",
     "split_key",
     "to_decimal",
 ]

@@ -42,3 +42,11 @@ def adds_to_position(position: Decimal, side: Side) -> bool:
     """Whether an order on `side`, filled, would add to `position` (any order when
     flat): what REDUCE_ONLY refuses of a new order and cancels of a working one."""
     return position == 0 or (position > 0) == (side.sign > 0)
+
+
+def reduce_limit(position: Decimal, side: Side, working_same: Decimal) -> Decimal:
+    """The largest quantity an order on `side` may have without the position crossing
+    zero, when everything already working on that side fills first."""
+    if adds_to_position(position, side):
+        return Decimal(0)
+    return max(Decimal(0), abs(position) - working_same)

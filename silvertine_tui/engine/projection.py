@@ -641,6 +641,13 @@ class DeskProjection:
     def mark_basis(self, instrument: str) -> str:
         return self.portfolio.mark_basis.get(instrument, "")
 
+    def exposed(
+        self, broker: str, account: str, instrument: str, side: Side, exclude: str = ""
+    ) -> list[OrderView]:
+        """The orders that may still move the position on `side` (`OMS.exposed`: the
+        working ones, and FILLED ones whose fills are owed), oldest first, but `exclude`."""
+        return self.oms.exposed(broker, account, instrument, side, exclude)
+
     def working_quantity(
         self, broker: str, account: str, instrument: str, side: Side, exclude: str = ""
     ) -> Decimal:

@@ -23,6 +23,7 @@ from ..domain import (
     OrderType,
     Side,
     TradingState,
+    reduce_limit,
 )
 from ..domain.money import fmt, normalized, quantized
 
@@ -167,14 +168,6 @@ class RiskContext(Protocol):
 
 def _pct(value: Decimal) -> str:
     return f"{quantized(value, Decimal('0.01'))}%"
-
-
-def reduce_limit(position: Decimal, side: Side, working_same: Decimal) -> Decimal:
-    """The largest quantity an order on `side` may have without the position crossing
-    zero, when everything already working on that side fills first."""
-    if position == 0 or (position > 0) == (side.sign > 0):
-        return Decimal(0)
-    return max(Decimal(0), abs(position) - working_same)
 
 
 def reduce_only_excess(position: Decimal, orders: Iterable[Order]) -> list[str]:

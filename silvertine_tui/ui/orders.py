@@ -23,10 +23,11 @@ from ..domain import (
     Side,
     TimeInForce,
     TradingState,
+    reduce_limit,
 )
 from ..domain.money import money_text, quantized
 from ..engine.projection import DeskProjection
-from ..engine.risk import MULTIPLIER_WORD, RiskGate, RiskViolation, reduce_limit
+from ..engine.risk import MULTIPLIER_WORD, RiskGate, RiskViolation
 from ..events.summary import price_text, qty_text, short_ref
 from . import short_cover
 from .fees import FeeRate
@@ -1089,7 +1090,7 @@ def working_ahead(request: OrderRequest, engine: TicketContext) -> list[Order]:
     """The orders on `request`'s side of its instrument and account that the gate and
     `TicketContext.sellable` count as working (those whose fills are owed too), oldest
     first, but `request`'s own: what holds the position before it."""
-    views = engine.projection.oms.exposed(
+    views = engine.projection.exposed(
         request.broker, request.account, request.instrument, request.side, request.client_order_id
     )
     return [v.order for v in views]

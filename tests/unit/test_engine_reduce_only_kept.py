@@ -22,9 +22,10 @@ from silvertine_tui.domain import (
     OrderType,
     OrderUpdate,
     Side,
+    reduce_limit,
 )
 from silvertine_tui.engine.recovery import reconcile_broker
-from silvertine_tui.engine.risk import reduce_limit, reduce_only_excess
+from silvertine_tui.engine.risk import reduce_only_excess
 from silvertine_tui.events import FillEvent, LogEvent, OrderUpdateEvent
 from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
 from tests.unit.test_engine_kill import make, sync
