@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import NamedTuple, Protocol, runtime_checkable
@@ -308,6 +308,36 @@ def sets_trading_state(event: Decoded) -> bool:
     the newest one is the state a start replays. A trim must leave one after what it
     deletes (`recovery.trim_risk_stream` writes it first), or the state went with it."""
     return isinstance(event, RiskEvent) and event.payload.action in _STATE_ACTIONS
+
+
+STATE_PAGE = 500
+"""Risk entries read back a page at a time for the newest one setting the trading state."""
+
+PageBack = Callable[[int, str], Awaitable[Sequence[BusEntry]]]
+"""Reads a stream's newest `count` entries older than `before` (an entry id, exclusive;
+`+`: the end), newest first: `EventBus.read_last` with its stream bound, or a reader
+of its own (the Redis bus's watcher: no `BusError`s, no counting)."""
+
+
+async def state_entry_after(read_last: PageBack, after: str = "0-0") -> str | None:
+    """The id of the risk stream's newest entry setting the trading state
+    (`sets_trading_state`) when it is newer than `after`; None when there is none.
+    Read back from the stream's end `STATE_PAGE` entries at a time through `read_last`,
+    whose errors and counting are the caller's: every desk's trim leaves one near the
+    end (`recovery.trim_risk_stream`). The one page-back of the start's check
+    (`recovery.trading_state_deleted`) and of the Redis bus's watcher (`_state_deleted`)."""
+    floor = parse_id(after)
+    before = "+"
+    while True:
+        entries = await read_last(STATE_PAGE, before)
+        for entry in entries:  # newest first
+            if parse_id(entry.id) <= floor:
+                return None
+            if sets_trading_state(entry.event):
+                return entry.id
+        if len(entries) < STATE_PAGE:
+            return None
+        before = entries[-1].id
 
 
 @runtime_checkable

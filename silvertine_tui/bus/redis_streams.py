@@ -50,6 +50,7 @@ import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from redis.asyncio import Redis
@@ -87,7 +88,7 @@ from .base import (
     DataLossListener,
     StreamInfo,
     parse_id,
-    sets_trading_state,
+    state_entry_after,
 )
 from .connection import with_fast_client_path
 from .layout import StreamLayout
@@ -209,9 +210,6 @@ def _event_ms(fields: FieldMap) -> int:
     except ValueError:
         return 0
 
-
-STATE_PAGE = 500
-"""Risk entries read back a page at a time for one setting the trading state."""
 
 UNREADABLE_NAMED = 5  # keys named in the `unreadable` metric; the rest are counted
 
@@ -1308,16 +1306,21 @@ class RedisBus:
         first: one XREVRANGE, whatever the length (`(id`: Redis 6.2 and later)."""
         if count <= 0:
             return []
-        end = "+" if before == "+" else f"({before}"
         try:
-            raw = await self._range_client().execute_command(  # type: ignore[no-untyped-call]
-                "XREVRANGE", stream, end, "-", "COUNT", count
-            )
+            raw = await self._revrange(stream, count, before)
         except _DOWN as exc:
             raise self._unavailable(f"reading the end of {stream}", exc) from None
         except ResponseError as exc:
             raise self._refused(f"reading the end of {stream}", stream, exc) from None
-        return self._flat_entries(stream, raw or [])
+        return self._flat_entries(stream, raw)
+
+    async def _revrange(self, stream: str, count: int, before: str) -> list[Any]:
+        """The raw XREVRANGE reply of `read_last` (`[[id, [k1, v1, ...]], ...]`)."""
+        end = "+" if before == "+" else f"({before}"
+        raw: Any = await self._range_client().execute_command(  # type: ignore[no-untyped-call]
+            "XREVRANGE", stream, end, "-", "COUNT", count
+        )
+        return raw or []
 
     def _range_client(self) -> Redis:
         """The client of `read`, `read_last` and `replay`, whose XRANGE/XREVRANGE replies
@@ -2101,7 +2104,8 @@ class RedisBus:
         before = self._gone.get(stream)
         if before is None or info.gone <= before:
             return ""
-        if await self._state_after(stream, info.max_deleted_id):
+        page_back = partial(self._watcher_last, stream)
+        if await state_entry_after(page_back, info.max_deleted_id) is not None:
             return ""
         log.error(
             "bus.redis.trading_state_deleted",
@@ -2113,23 +2117,12 @@ class RedisBus:
             "them: the trading state went with them"
         )
 
-    async def _state_after(self, stream: str, after: str) -> bool:
-        """Whether `stream` holds an entry setting the trading state newer than `after`
-        (`sets_trading_state`), read back from its end a page at a time."""
-        client = self._range_client()
-        end = "+"
-        while True:
-            raw: Any = await client.execute_command(  # type: ignore[no-untyped-call]
-                "XREVRANGE", stream, end, "-", "COUNT", STATE_PAGE
-            )
-            for raw_id, flat in raw or ():
-                if parse_id(_text(raw_id)) <= parse_id(after):
-                    return False
-                if sets_trading_state(decode_flat(flat)):
-                    return True
-            if not raw or len(raw) < STATE_PAGE:
-                return False
-            end = f"({_text(raw[-1][0])}"
+    async def _watcher_last(self, stream: str, count: int, before: str) -> list[BusEntry]:
+        """`read_last` for the watcher's page-back (`_state_deleted`): Redis's own errors,
+        which the watcher takes (a `BusError` would end it), and nothing counted in
+        `stats` (the start's check reads through `read_last`, and counts)."""
+        raw = await self._revrange(stream, count, before)
+        return [BusEntry(stream, _text(raw_id), decode_flat(flat)) for raw_id, flat in raw]
 
     async def _raise_ids(self, found: set[str]) -> tuple[list[str], list[str]]:
         """After a restart: each stream this bus wrote or read whose ids now start below

@@ -19,10 +19,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 
 from ..brokers import Broker, JournalOrder, ReconcileReport
-from ..bus import BusEntry, BusError, BusUnavailableError, EventBus, parse_id
-from ..bus.base import StreamInfo, sets_trading_state
+from ..bus import BusEntry, BusError, BusUnavailableError, EventBus
+from ..bus.base import StreamInfo, state_entry_after
 from ..domain import Fill, Order, OrderStatus, OrderUpdate, Position, VenueOrder, plain
 from ..events import (
     BrokerProfile,
@@ -224,29 +225,8 @@ CARRIED_AFTER_TRIM = (
     "trading state {state} written back: the risk stream lost the entries setting it "
     "(an XTRIM or XDEL by another hand)"
 )
-STATE_PAGE = 500
-"""Risk entries read back a page at a time for the newest one setting the state."""
 RESTATE_TRIES = 50
 """`restate_trading_state`'s tries, each after the entries that came first are applied."""
-
-
-async def state_entry_after(bus: EventBus, after: str = "0-0") -> str | None:
-    """The id of the risk stream's newest entry setting the trading state (a STATE, a
-    KILL, a RESUME: `sets_trading_state`) when it is newer than `after`; None when
-    there is none. Read back from the stream's end a page at a time: every desk's trim
-    leaves one near it (`trim_risk_stream`)."""
-    stream = bus.layout.risk
-    before = "+"
-    while True:
-        entries = await bus.read_last(stream, STATE_PAGE, before)
-        for entry in entries:  # newest first
-            if parse_id(entry.id) <= parse_id(after):
-                return None
-            if sets_trading_state(entry.event):
-                return entry.id
-        if len(entries) < STATE_PAGE:
-            return None
-        before = entries[-1].id
 
 
 async def trading_state_deleted(bus: EventBus) -> str:
@@ -260,7 +240,8 @@ async def trading_state_deleted(bus: EventBus) -> str:
     info = await bus.info(stream)
     if info is None or not info.gone:
         return ""
-    if await state_entry_after(bus, info.max_deleted_id) is not None:
+    # Through `read_last`: its `BusError`s and its counting of bad entries, as any read.
+    if await state_entry_after(partial(bus.read_last, stream), info.max_deleted_id) is not None:
         return ""
     return (
         f"{stream} holds no entry setting the trading state after the entries deleted from "

@@ -79,6 +79,7 @@ if TYPE_CHECKING:
         SetTradingState,
     )
     from ..engine.projection import DeskProjection
+    from ..engine.recovery import RecoveryProgress
     from .desk import Desk
     from .model import FEED_BACKLOG, FeedModel, recent_start
     from .screens.quit import QuitChoice, QuitScreen
@@ -259,7 +260,7 @@ class SilvertineApp(App[None]):
         self._fed: set[tuple[str, str]] = set()  # accounts whose streams the feed reads
         # The session's progress shown (its start's), and the banner over a rebuild's
         # (`_check_rebuild`).
-        self._progress_shown: object = None
+        self._progress_shown: RecoveryProgress | None = None
         self._rebuild_banner: StartupBanner | None = None
         self._frame_timer: Timer | None = None
         self._requested_theme = theme
