@@ -49,7 +49,7 @@ from ..events import (
 from ..events.summary import Describer, bad_entry_line, corrected_text, price_text, qty_text
 from .fees import FeeRates
 from .fills import RecentFills
-from .format import cut, shown
+from .format import cut, line_times, shown
 
 log = logging.getLogger(__name__)
 
@@ -338,6 +338,10 @@ class LogLine:
     kind: str
     text: str
     line_kind: LineKind
+    at: str = ""
+    """The time the line reads ("": `ts_ms`'s, when it arrived): a fill's execution
+    (`format.line_times`), its text then ending `, heard 14:30:04` when it arrived a
+    second or more apart. The log stays in the order the lines arrived."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -894,11 +898,20 @@ class FeedModel:
             said = f"{component} of {name}{said.removeprefix(component)}"
         # What it says may be anyone's words on the bus: never raw to the terminal.
         text, kind = shown(cut(said)), shown(kind)
-        line = LogLine(self.log_total, stamp, stream, kind, text, line_kind)
+        at = ""
+        if isinstance(event, FillEvent):
+            # Timed at its execution, as the order history times it: a fill found on a
+            # reconnect read at the reconnect.
+            at, heard = line_times(event, stamp * 1_000_000)
+            if heard:
+                text = f"{text}, heard {heard}"
+        line = LogLine(self.log_total, stamp, stream, kind, text, line_kind, at)
         self.log.append(line)
         self.log_total += 1
         if line_kind is LineKind.FILL:
-            self.fills.append(LogLine(self.fills_total, stamp, stream, kind, line.text, line_kind))
+            self.fills.append(
+                LogLine(self.fills_total, stamp, stream, kind, line.text, line_kind, at)
+            )
             self.fills_total += 1
 
     def note(self, ts_ms: int, text: str, severity: str) -> None:

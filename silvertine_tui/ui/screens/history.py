@@ -36,7 +36,7 @@ from ...engine.projection import OrderView
 from ...events import Decoded, EventBase, FillEvent
 from ...events.summary import Describer, avg_text, fee_text, qty_text
 from ..desk import HistoryLoader
-from ..format import clock_text, cut, shown
+from ..format import cut, line_times, shown
 from ..keymap import bindings, named_key
 from ..widgets.blotter import order_qty_text
 from .dialog import Dialog
@@ -91,28 +91,6 @@ def ids_text(view: OrderView, instrument: Instrument | None) -> str:
     )
     ids = "  ".join(part for part in (venue, f"fees {fees}" if fees else "") if part)
     return shown(cut(ids))
-
-
-HEARD_APART_NS = 1_000_000_000
-"""A fill executed this far (or more) from when the desk heard of it says both."""
-
-
-def line_times(event: EventBase) -> tuple[str, str]:
-    """An event's time on its line, and when the desk heard of it where that is said
-    too ("" when not). A fill is timed at its execution (`Fill.venue_ts_ns`, when the
-    venue gave it): one found on a reconnect (the paper venue's resync, IB's and
-    Binance's catch-up) read at the reconnect, as every event is timed by when it was
-    journaled. Heard a second or more apart, its line says when (`, heard 14:30:04`):
-    under that the two are one moment at the view's second, however a second turned
-    between them (two clocks, the venue's and the desk's)."""
-    heard = clock_text(event.ts / 1e9)
-    if not isinstance(event, FillEvent) or event.payload.venue_ts_ns is None:
-        return heard, ""
-    executed = event.payload.venue_ts_ns
-    at = clock_text(executed / 1e9)
-    if at == heard or abs(event.ts - executed) < HEARD_APART_NS:
-        return at, ""
-    return at, heard
 
 
 def _progress(view: OrderView) -> tuple[object, ...]:

@@ -12,7 +12,9 @@ after a sale of a long below its cost: docs/paper-simulator.md, "Checks", rule 5
 Available reads in the theme's error colour, and the lines under the rows say so and
 what it means for orders (`DEFICIT_NOTES`); with no line free under them, the pane's
 bottom line says it. Before, `-106.6044` read as any figure, with no word of why the
-venue refused every buy."""
+venue refused every buy. That cancelling orders frees what they lock is said only of a
+currency in deficit with something locked (`DEFICIT_FREES`): it was said with Locked 0,
+where cancelling frees nothing."""
 
 from __future__ import annotations
 
@@ -35,13 +37,28 @@ UNCONFIRMED_MARK = "?"
 
 DEFICIT_NOTES = (
     "{who} in deficit: only orders that need no buying power are taken (sales of a "
-    "long, buys that cover a short); cancelling orders frees what they lock",
+    "long, buys that cover a short); {frees}",
     "{who} in deficit: only orders that need no buying power are taken",
     "{who} in deficit",
 )
 """What the lines under the rows say of currencies whose Available is below zero, the
 first that fits the lines free there (the venue refuses what needs buying power until
-it is back above zero: the paper venue's `DEFICIT_REASON`)."""
+it is back above zero: the paper venue's `DEFICIT_REASON`); `{frees}` is one of
+`DEFICIT_FREES`."""
+
+DEFICIT_FREES = (
+    "cancelling orders frees what they lock",
+    "cancelling orders frees what they lock in {locking}",
+    "nothing is locked: cancelling frees none",
+)
+"""What cancelling does for the currencies in deficit: frees what the orders lock when
+each has some locked; when only some have, names those (`{locking}`); when none has
+(Locked 0), that it frees nothing. The first alone was said whatever was locked: with
+Locked 0 it sent the trader cancelling orders that held none of the currency."""
+
+Labels = tuple[tuple[str, ...], tuple[str, ...]]
+"""The currency cells of the balances in deficit, and of those of them with something
+locked."""
 
 
 class Balances(KeyedTable):
@@ -75,7 +92,10 @@ class Balances(KeyedTable):
         self.deficits: dict[str, str] = {}
         """By row key, in key order: the currency cell of each balance in deficit (its
         Available below zero)."""
-        self._notes: tuple[tuple[str, ...], int, int, list[str]] = ((), 0, 0, [])
+        self.locking: dict[str, str] = {}
+        """Those of `deficits` with something locked in orders (Locked above zero):
+        what cancelling frees."""
+        self._notes: tuple[Labels, int, int, list[str]] = (((), ()), 0, 0, [])
 
     def row_for(self, balance: Balance) -> tuple[Cell, ...]:
         ccy = self.ccy_text(balance)
@@ -103,15 +123,32 @@ class Balances(KeyedTable):
         """Keep `deficits` for these rows (`every`: all the rows there are); the lines
         under the rows are drawn again when what they say changes (a row's own refresh
         does not reach them)."""
-        before = tuple(self.deficits.values())
+        before = self._deficit_labels()
         found = {} if every else dict(self.deficits)
+        locking = {} if every else dict(self.locking)
         for key, balance in balances:
             found.pop(key, None)
+            locking.pop(key, None)
             if balance.available < Decimal(0):
                 found[key] = self.cell(self.ccy_text(balance)).text
+                if balance.locked > Decimal(0):
+                    locking[key] = found[key]
         self.deficits = dict(sorted(found.items()))
-        if tuple(self.deficits.values()) != before:
+        self.locking = dict(sorted(locking.items()))
+        if self._deficit_labels() != before:
             self.refresh()
+
+    def _deficit_labels(self) -> Labels:
+        """The currencies in deficit, and those of them with something locked."""
+        return tuple(self.deficits.values()), tuple(self.locking.values())
+
+    def frees_text(self) -> str:
+        """What cancelling orders does for the currencies in deficit (`DEFICIT_FREES`)."""
+        if not self.locking:
+            return DEFICIT_FREES[2]
+        if len(self.locking) == len(self.deficits):
+            return DEFICIT_FREES[0]
+        return DEFICIT_FREES[1].format(locking=", ".join(self.locking.values()))
 
     def _free_lines(self) -> int:
         """The lines under the last row, on screen."""
@@ -121,17 +158,17 @@ class Balances(KeyedTable):
         """What the lines under the rows say of the deficits, wrapped to the pane: the
         first of `DEFICIT_NOTES` that fits them ([] when none does, or none is in
         deficit)."""
-        labels = tuple(self.deficits.values())
-        if not labels:
+        labels = self._deficit_labels()
+        if not labels[0]:
             return []
         width = max(1, self.scrollable_content_region.width - self.PAD_LEFT - self.PAD_RIGHT)
         free = self._free_lines()
         if self._notes[:3] == (labels, width, free):
             return self._notes[3]
-        who = ", ".join(labels)
+        who, frees = ", ".join(labels[0]), self.frees_text()
         lines: list[str] = []
         for note in DEFICIT_NOTES:
-            wrapped = textwrap.wrap(note.format(who=who), width)
+            wrapped = textwrap.wrap(note.format(who=who, frees=frees), width)
             if len(wrapped) <= free:
                 lines = wrapped
                 break

@@ -6,6 +6,11 @@ line wider than the pane wraps between words onto rows indented under its text: 
 layout (which rows each kept line takes at this width) grows with the new lines of a
 frame and is laid out again only when the width or the view changes.
 
+A fill's line reads at its execution, as the venue gave it (`LogLine.at`, by
+`format.line_times`, as an order's history), and ends `, heard 14:30:04` when it was
+heard a second or more apart: one found on a reconnect read at the reconnect. The lines
+stay in the order they arrived.
+
 Filtered to fills only (`f`) with no fill yet, the log says so and how to see every
 event (`no fills yet (f shows every event)`): an empty pane read as a dead log, and
 one pane at a time it has no border to say it is filtered (the pane bar says `7
@@ -173,10 +178,13 @@ class EventLog(ScrollView, can_focus=True):
             self._end += len(self._wrapped(line, width))
 
     def _prefix(self, line: LogLine, width: int) -> str:
+        # A fill's line reads at its execution (`LogLine.at`), where it stays: the
+        # lines are in the order they arrived.
+        at = line.at or clock_text(line.ts_ms / 1000)
         if width < KIND_MIN_WIDTH:
-            return f"{clock_text(line.ts_ms / 1000)} "
+            return f"{at} "
         kind = SHORT_KINDS.get(line.kind, line.kind)
-        return f"{clock_text(line.ts_ms / 1000)} {kind:<7} "
+        return f"{at} {kind:<7} "
 
     def _text(self, line: LogLine, width: int) -> str:
         return self._prefix(line, width) + line.text
