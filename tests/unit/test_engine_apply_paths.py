@@ -381,7 +381,7 @@ def test_entries_below_the_cursor_are_skipped_on_both_paths(
     events: list[EventBase], back_at: int, spot: bool, batches: list[int]
 ) -> None:
     """A stream read again from its start after Redis came back below this reader's
-    cursor (`RedisStreamsBus._rebase`, a watching desk: said, "restart this desk")
+    cursor (`RedisBus._rebase`, a watching desk: said, "restart this desk")
     hands over entries whose ids are below what the engine applied there. The careful
     path skips them (`applied` never steps back); the flat path took the new ones of
     orders in memory and stepped `applied` back: a fill below the cursor moved the
