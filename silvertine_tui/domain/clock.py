@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+NO_TIME = "--:--:--"
+"""A time no date can hold (a venue's time far out of range), as wide as a time."""
+
 
 def time_of_day(epoch_s: float) -> str:
-    """`14:30:01`: the time of day in UTC of `epoch_s`."""
-    return f"{datetime.fromtimestamp(epoch_s, UTC):%H:%M:%S}"
+    """`14:30:01`: the time of day in UTC of `epoch_s`; `NO_TIME` for one no date can
+    hold. A venue's time is anyone's figure: a fill's `venue_ts_ns` of 10**21 raised
+    out of the Log's model (the fill's line dropped) and out of the order history's key
+    (the app ended)."""
+    try:
+        return f"{datetime.fromtimestamp(epoch_s, UTC):%H:%M:%S}"
+    except (OverflowError, OSError, ValueError):
+        return NO_TIME
 
 
 def utc_time(epoch_ns: int) -> str:

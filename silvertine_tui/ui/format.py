@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from ..domain.clock import time_of_day
+from ..domain.clock import NO_TIME, time_of_day
 from ..domain.money import absurd, decimal_places, normalized, quantized, unsigned_zero
 from ..events import EventBase, FillEvent
 
@@ -184,6 +184,8 @@ def line_times(event: EventBase, heard_ns: int | None = None) -> tuple[str, str]
         return heard, ""
     executed = event.payload.venue_ts_ns
     at = clock_text(executed / 1e9)
+    if at == NO_TIME:
+        return heard, ""  # a venue time no date can hold: timed as heard
     if at == heard or abs(heard_ns - executed) < HEARD_APART_NS:
         return at, ""
     return at, heard
