@@ -7,6 +7,12 @@ pane's words (`3,500.345 old 2m02s`; `old ?` with no quote read), the mark and i
 uPnL dimmed as the Quotes pane dims the quote, and the bottom line says its total adds
 an old mark (`USDT u -0.14 (1 mark old) r 0.00`): a broker DISCONNECTED for minutes
 showed its last mark and P&L as if live. The Mark column is then never dropped.
+
+The Account column is the first to go in a narrow pane (at 120x36 once a row holds a
+few figures), as the Balances pane's is: with more than one account among the rows the
+Symbol cell names the broker too (`AAPL.PAPER paper2`), as the Balances pane's currency
+cell does (`USD ib`). Two accounts holding one symbol (two paper brokers, two IB
+accounts: `AAPL.SMART`) read as two rows of the same position once the column went.
 """
 
 from __future__ import annotations
@@ -51,6 +57,10 @@ class Positions(KeyedTable):
     )
 
     MARK = column_index(COLUMNS, "mark")
+
+    several_accounts = False
+    """The rows are of more than one account: each Symbol cell names its broker
+    (`symbol_text`), since the Account column is the first to go."""
 
     def __init__(self, *, stale_after_s: float = STALE_AFTER_S, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -133,7 +143,7 @@ class Positions(KeyedTable):
         # its half tick (`3,500.335`), never rounded onto a tick the P&L did not use.
         mark_text = price_text(mark, inst) if mark is not None else DASH
         return (
-            self.cell(state.instrument),
+            self.cell(self.symbol_text(state)),
             self.cell(qty_text(state.quantity, inst), qty_style),
             self.cell(avg_text(state.avg_price, inst) if state.avg_price else DASH),
             self.cell(f"{mark_text} {old}", p.stale) if old else self.cell(mark_text),
@@ -143,10 +153,17 @@ class Positions(KeyedTable):
             self.cell(f"{state.broker}/{state.account}"),
         )
 
+    def symbol_text(self, state: PositionState) -> str:
+        """The Symbol cell: `AAPL.PAPER`, or `AAPL.PAPER paper2` with several accounts."""
+        if self.several_accounts:
+            return f"{state.instrument} {state.broker}"
+        return state.instrument
+
     def show(self, desk: DeskProjection, quotes: Mapping[str, QuoteState], now_s: float) -> None:
         """Every row (a full redraw). `quotes`: the last quote of each instrument (the
         market data model's, whose times the marks' ages are), at `now_s`."""
         self._hidden_dirty.clear()
+        self.several_accounts = several_accounts(desk)
         rows = {}
         for state in sorted(desk.positions.values(), key=position_key):
             if not shown(state):
@@ -167,7 +184,11 @@ class Positions(KeyedTable):
         moved) that are on screen or new; a position that closed flat with nothing
         realized leaves. The others are drawn when they come into view: the marks of
         every position move each second (fifty rows built, about 4 ms, for the five
-        on screen)."""
+        on screen). Every row when the rows come to be of more than one account, or of
+        one again (each Symbol cell then names its broker, or no longer)."""
+        if several_accounts(desk) != self.several_accounts:
+            self.show(desk, quotes, now_s)
+            return
         self._hidden_dirty.update(keys)
         self._drawn_rows = self.visible_range()
         visible = self.visible_keys()
@@ -271,6 +292,12 @@ def lacking_text(lacking: Counter[str]) -> str:
 
 def shown(state: PositionState) -> bool:
     return not (state.quantity == 0 and state.realized_pnl == 0)
+
+
+def several_accounts(desk: DeskProjection) -> bool:
+    """The rows shown are of more than one broker/account."""
+    accounts = {(s.broker, s.account) for s in desk.positions.values() if shown(s)}
+    return len(accounts) > 1
 
 
 PNL_PLACES_MAX = 8

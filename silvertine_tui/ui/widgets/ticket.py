@@ -438,6 +438,8 @@ class Ticket(Vertical):
                 # (it read "problems fixed" over a list of new ones).
                 fire = named_key(self, "ticket.fire")
                 self._status(f"problems fixed: {fire} to send", "muted", blocked=True)
+        if self._refused:  # the last send's answer listed: whole, as NOT SENT's problems
+            self._show_every_problem()
         self.set_class(self.desk.view.trading_state is TradingState.HALTED, "-halted")
 
     def _stale_quote(self, checked: Checked) -> str:
@@ -1002,15 +1004,19 @@ class Ticket(Vertical):
                 self._status("")
 
     def _show_every_problem(self) -> None:
-        """NOT SENT, the ticket having the keyboard: every problem on the screen, whole.
-        Where the ticket's pane is too short for them (the grid at 100x28: its seven
-        rows of fields left three lines under Send, and the problems and the preview
-        fell below the fold, out of reach of the keyboard), the pane zooms, as F11
-        does, once the new text is laid out: on F9, on a problem more while the ticket
-        says NOT SENT, on coming back to such a ticket. It goes back when the order
-        leaves (`_send_request`), on a new ticket, or when the trader leaves the field
-        (`esc`, which ends the zoom with it: `_maximized`). Cut even so (a list longer
-        than the screen), the problems are scrolled into view."""
+        """NOT SENT, or the last send's answer listed (`_refused`: a venue's REJECTED
+        and its reason, NO ANSWER's advice, the engine's refusal), the ticket having
+        the keyboard: every problem on the screen, whole. Where the ticket's pane is
+        too short for them (the grid at 100x28: its seven rows of fields left three
+        lines under Send, and the problems and the preview fell below the fold, out of
+        reach of the keyboard; at 120x36 IB's margin rejection ended under the pane's
+        edge, its `reduce the size` out of sight, and no key scrolled it from a field),
+        the pane zooms, as F11 does, once the new text is laid out: on F9, on the
+        answer, on a problem more while the ticket says NOT SENT, on coming back to
+        such a ticket. It goes back when the order leaves (`_send_request`), on a new
+        ticket, or when the trader leaves the field (`esc`, which ends the zoom with
+        it: `_maximized`). Cut even so (a list longer than the screen), the problems
+        are scrolled into view."""
         if self._fit_pending or not self.has_focus_within:
             return
         self._fit_pending = True
@@ -1114,7 +1120,7 @@ class Ticket(Vertical):
     @on(events.DescendantBlur)
     def _focus_moved(self) -> None:
         self._mark_editing(self.screen.focused)
-        if self._blocked:  # back on a ticket that says NOT SENT: its problems in sight
+        if self._blocked or self._refused:  # back on NOT SENT or an answer: all in sight
             self._show_every_problem()
 
     def _mark_editing(self, widget: object) -> None:

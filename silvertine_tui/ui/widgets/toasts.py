@@ -5,13 +5,23 @@ At 80x24 a toast has one line (on the pane bar, never over the header) and an er
 "what to do next" was never in sight; in the grid a claims toast of fifteen rows pushed
 the newest toast off the screen, over the key bar. Textual's toasts are shown through
 `ToastRack.show`, called from `App._refresh_notifications`: the app overrides that to
-call `show_toasts` (textual is pinned: check both on an upgrade)."""
+call `show_toasts` (textual is pinned: check both on an upgrade).
+
+Under a dialog a toast is whole or not shown (`fit_over_dialog`): it starts over the
+header after what the header says of the desk's state and takes the rows above the
+dialog's box, never the box. It had two rows there whatever it said: at 120x36 the
+kill switch's dialog showed a claims toast cut to `… more in Log (7)`, and the Log is
+out of reach while a dialog asks. One that does not fit shows its title alone and
+where it is said (`Claims not renewed: whole in Log (7); on the desk once this dialog
+closes`): it shows on the desk once the dialog is answered, if its time is not up (it
+runs, as an older toast's does)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING
+from weakref import WeakSet
 
 from rich.cells import cell_len
 from textual.content import Content
@@ -79,6 +89,9 @@ class DeskToast(Toast):
         super().__init__(notification)
         self.notification = notification
         self.rack: ToastRack | None = None
+        self.waiting = False
+        """Under a dialog where it does not fit whole: its title alone shows, and where
+        it is said (`fit_over_dialog`, `waiting_note`)."""
 
     def on_mount(self) -> None:
         holder = self.parent
@@ -92,6 +105,8 @@ class DeskToast(Toast):
             self.app.call_later(fit_toasts, self.rack)
 
     def render(self) -> Content:
+        if self.waiting:
+            return self.waiting_note()
         content = super().render()
         cap = self.styles.max_height
         if cap is None or cap.unit != Unit.CELLS:
@@ -112,6 +127,24 @@ class DeskToast(Toast):
             except IndexError:  # the Log pane's key unbound in the key map
                 pointer = " … more in Log"
         return CappedToast(content, lines, pointer)
+
+    def waiting_note(self) -> Content:
+        """What a titled toast that does not fit whole under a dialog shows there: its
+        title and where it is said whole, never its message cut mid-way."""
+        said = "on the desk once this dialog closes"
+        app = self.app
+        if getattr(app, "has_session", False):  # its line is in the Log pane
+            try:
+                said = f"whole in Log ({named_key(app, 'pane.log')}); {said}"
+            except IndexError:  # the Log pane's key unbound in the key map
+                said = f"whole in Log; {said}"
+        style = self.get_visual_style("toast--title")
+        return Content.assemble((self.notification.title, style), f": {said}")
+
+    def set_waiting(self, waiting: bool) -> None:
+        if waiting != self.waiting:
+            self.waiting = waiting
+            self.refresh(layout=True)
 
 
 def show_toasts(rack: ToastRack, notifications: Notifications) -> None:
@@ -152,7 +185,7 @@ def fit_toasts(rack: ToastRack, coming: Sequence[ToastHolder] = ()) -> None:
     newer goes, if its own time is not up. Textual's rack scrolled a pile to its end,
     but the rack (`visibility: hidden`, its toasts visible) is never laid out with a
     size, so it never scrolled: at 120x36 a fifteen-row toast pushed the newest one
-    off the screen, over the key bar."""
+    off the screen, over the key bar. A dialog's rack: `fit_over_dialog`."""
     if not rack.is_attached:
         return
     live = rack.app._notifications
@@ -164,6 +197,9 @@ def fit_toasts(rack: ToastRack, coming: Sequence[ToastHolder] = ()) -> None:
     ]
     holders = [toast.parent for toast in toasts if isinstance(toast.parent, ToastHolder)]
     holders += coming
+    if _over_dialog(rack):
+        fit_over_dialog(rack, toasts, coming)
+        return
     if not toasts or not holders:
         return  # no toast's style to measure by yet: each fits them as it mounts
     size, viewport = rack.screen.size, rack.app.size
@@ -179,3 +215,86 @@ def fit_toasts(rack: ToastRack, coming: Sequence[ToastHolder] = ()) -> None:
     shown = max(1, int(rows // each)) if each > 0 else 1
     for n, holder in enumerate(reversed(holders)):
         holder.set_class(n >= shown, "-older")
+
+
+_FOLLOWED: WeakSet[ToastRack] = WeakSet()
+"""The dialogs' racks fitted again after each layout of their screen (`_follow`)."""
+
+
+def _over_dialog(rack: ToastRack) -> bool:
+    from ..screens.dialog import Dialog  # (screens import the widgets)
+
+    return isinstance(rack.screen, Dialog)
+
+
+def dialog_rows(rack: ToastRack) -> int | None:
+    """The rows a dialog's toast may take: from the screen's top (the header's line,
+    after its state) down to the dialog's box; None while the box is not laid out."""
+    try:
+        box = rack.screen.query_one("#dialog")
+    except NoMatches:
+        return None
+    region = box.region
+    if not region.height:
+        return None
+    return max(region.y - rack.styles.margin.top, 0)
+
+
+def toast_rows(toast: DeskToast, width: int, text: Content | None = None) -> int:
+    """The rows `toast` takes whole (its title and every line of its message, uncut;
+    or `text`) in a rack `width` cells wide."""
+    gutter = toast.styles.gutter
+    if text is None:
+        text = Toast.render(toast)  # Textual's: the title and the message, whole
+    lines = len(text.wrap(max(width - gutter.width, 1))) if text.plain else 1
+    return lines + gutter.height
+
+
+def fit_over_dialog(
+    rack: ToastRack, toasts: Sequence[DeskToast], coming: Sequence[ToastHolder] = ()
+) -> None:
+    """Under a dialog the newest toast shows whole, over the header after its state
+    (`DeskHeader.place_toasts` sets the rack's margin) and the rows below it down to
+    the dialog's box (`dialog_rows`), or not at all: it shows on the desk once the
+    dialog is answered, if its time is not up. Where it does not fit whole, a titled
+    toast shows its title and where it is said (`DeskToast.waiting_note`: `Claims not
+    renewed: whole in Log (7); on the desk once this dialog closes`), if that fits;
+    never its message cut mid-way. Its rack had two rows whatever it held, and a
+    toast of more was cut to `… more in Log (7)` while the Log was out of reach.
+    Fitted again after every layout of the dialog (its box grows when it says more:
+    `ConfirmScreen.note`, a modify's problems; the header's state moves the rack), so
+    a toast never lies over the box."""
+    _follow(rack)
+    for holder in coming:  # not styled yet: each is measured as it mounts
+        holder.set_class(True, "-older")
+    # As wide as the screen after the header's state, not wider: `1fr` beside the
+    # margin ran 20 cells past the screen's edge, the end of every line cut there.
+    margin = rack.styles.margin
+    width = max(rack.screen.size.width - margin.left - margin.right, 1)
+    drawn = rack.styles.width
+    if drawn is None or drawn.unit != Unit.CELLS or drawn.value != width:
+        rack.styles.width = width
+    rows = dialog_rows(rack)
+    newest = toasts[-1] if toasts and not coming else None
+    show = None
+    if newest is not None and rows is not None:
+        if toast_rows(newest, width) <= rows:
+            show = newest
+            newest.set_waiting(False)
+        elif newest.notification.title and (
+            toast_rows(newest, width, newest.waiting_note()) <= rows
+        ):
+            show = newest
+            newest.set_waiting(True)
+    for toast in toasts:
+        parent = toast.parent
+        if isinstance(parent, ToastHolder):
+            parent.set_class(toast is not show, "-older")
+
+
+def _follow(rack: ToastRack) -> None:
+    """Fit `rack` again after each layout of its dialog (once subscribed)."""
+    if rack in _FOLLOWED or not rack.is_running:
+        return
+    _FOLLOWED.add(rack)
+    rack.screen.screen_layout_refresh_signal.subscribe(rack, lambda _: fit_toasts(rack))
