@@ -444,8 +444,25 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 }
 
 
+class Overfill(BaseModel):
+    """The fills the venue reported for an order past its size (an overfill), which the
+    order does not count as filled (`Order.filled_qty` never exceeds its quantity) but
+    which the position took (fills are money): their base quantity, their amount in the
+    quote currency and their execution ids (each counted once). The desk shows them
+    beside what filled, flagged (`Order.reported_qty`): it read "-" "-" for an order
+    the venue filled 0.05 of 0.01, while the Log said "filled 0.05"."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    quantity: Dec = Decimal(0)
+    quote: Dec = Decimal(0)
+    exec_ids: frozenset[str] = frozenset()
+
+
 class Order(BaseModel):
-    """An order's live state. Only `apply_update` and `apply_fill` change it."""
+    """An order's live state. `apply_update` and `apply_fill` change it; beside them,
+    `take_overfill` records a fill `apply_fill` refused as an overfill, and `reopen`
+    takes the venue's word on reconcile that an order ended here still works there."""
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
@@ -481,6 +498,9 @@ class Order(BaseModel):
     # The venue holds it without working it now, as its last report that said so
     # said (`OrderUpdate.inactive`); a report that says False clears it.
     inactive: bool = False
+    # The fills reported past its size (`Overfill`); None (left out on the wire, so an
+    # older build reads a snapshot of orders that never overfilled): none.
+    overfill: Overfill | None = None
 
     @field_validator("fees", mode="before")
     @classmethod
@@ -573,6 +593,7 @@ class Order(BaseModel):
                 "owed_written_off": False,
                 "triggered": False,
                 "inactive": False,
+                "overfill": None,
             },
         )
         set_fields_set(order, set(_REQUEST_FIELDS))
@@ -605,7 +626,29 @@ class Order(BaseModel):
         order by quote amount (the venue decides its base quantity)."""
         if self.status is not _S_FILLED or self.quote_quantity is not None or self.owed_written_off:
             return ZERO
-        return max(self.quantity - self.filled_qty, ZERO)
+        # The fills reported past its size came too (the position holds them): with
+        # them the venue reported at least the quantity, and nothing more is owed.
+        over = self.overfill.quantity if self.overfill is not None else ZERO
+        return max(self.quantity - self.filled_qty - over, ZERO)
+
+    @property
+    def reported_qty(self) -> Decimal:
+        """The base quantity the venue reported filled: what the order counts as filled
+        and, past it, the overfill (`Overfill`)."""
+        over = self.overfill
+        return self.filled_qty if over is None else self.filled_qty + over.quantity
+
+    @property
+    def reported_avg(self) -> Decimal | None:
+        """The average price of every fill the venue reported, the overfill's too (the
+        order's own `avg_price` is of the fills it counts)."""
+        over = self.overfill
+        if over is None:
+            return self.avg_price
+        total = self.filled_qty + over.quantity
+        if total <= 0:
+            return None
+        return (self.filled_quote + over.quote) / total
 
     @property
     def leaves_quote(self) -> Decimal:
@@ -701,6 +744,9 @@ class Order(BaseModel):
         exec_ids = state["exec_ids"]
         if exec_id in exec_ids:
             return _R_DUPLICATE
+        over = state["overfill"]
+        if over is not None and exec_id in over.exec_ids:
+            return _R_DUPLICATE  # refused as an overfill and recorded (`take_overfill`)
         quantity = fill.quantity
         notional = quantity * fill.price
         filled_qty = state["filled_qty"]
@@ -733,6 +779,61 @@ class Order(BaseModel):
             elif status is _S_PENDING_NEW or status is _S_NEW:
                 self.status = _S_PARTIALLY_FILLED
         return _R_APPLIED
+
+    def take_overfill(self, fill: Fill) -> bool:
+        """Record a fill `apply_fill` refused as an overfill (`Overfill`): the order's
+        filled quantity, average and status stay as they are; the fill is shown beside
+        them, flagged. Once per execution id (False for a repeat, or a fill of another
+        order or one the order counts)."""
+        if fill.client_order_id != self.client_order_id or fill.exec_id in self.exec_ids:
+            return False
+        over = self.overfill
+        if over is None:
+            over = Overfill()
+        elif fill.exec_id in over.exec_ids:
+            return False
+        self.overfill = Overfill(
+            quantity=over.quantity + fill.quantity,
+            quote=over.quote + fill.notional,
+            exec_ids=over.exec_ids | {fill.exec_id},
+        )
+        return True
+
+    def reopen(self, venue: VenueOrder, reason: str) -> bool:
+        """The venue lists open, on reconcile, an order that ended here (a report that
+        ended it wrongly: a venue's FILLED for more than the order, which the venue
+        then lists NEW; a status the venue took back). Its word is taken as an explicit
+        correction, journaled as the reconcile's own event: the order works again at
+        the venue's status, venue id and terms, so it is shown, counted and can be
+        cancelled, and its fills stay as they are (the venue's come as fills). The one
+        way a terminal status changes: a late or repeated report still never moves one.
+        False when there is nothing to reopen (it works here, or the venue does not
+        list it open)."""
+        if (
+            venue.client_order_id != self.client_order_id
+            or not self.status.is_terminal
+            or venue.status.is_terminal
+        ):
+            return False
+        venue_id = venue.venue_order_id
+        current = self.venue_order_id
+        if venue_id and venue_id != current:
+            if current:
+                self.retired_venue_ids.add(current)
+            self.venue_order_id = venue_id
+        terms = self.changed_terms(
+            quantity=venue.quantity if venue.quantity > 0 else None,
+            limit_price=venue.limit_price,
+            stop_price=venue.stop_price,
+        )
+        for name, value in terms.items():
+            setattr(self, name, value)
+        if venue.triggered:
+            self.triggered = True
+        self.reason = reason
+        partly = venue.status is _S_PARTIALLY_FILLED or self.filled_qty > 0
+        self.status = _S_PARTIALLY_FILLED if partly else _S_NEW
+        return True
 
     def apply_fee_correction(self, correction: FeeCorrection) -> ApplyResult:
         """Replace one fill's fee, once: a repeat is DUPLICATE, a correction for a fill

@@ -28,6 +28,13 @@ Kinds:
   execDetails), so a disagreement is only watched at first; fills that bring ours to
   the venue's quantity, or a later report that agrees, end it unreported. Counted once
   until the two agree again.
+- `reopened`: a reconcile found open at the venue an order that ended here (FILLED on
+  a venue's report that filled more than the order, which the venue then listed NEW),
+  and the venue, asked again, still holds it open: the order is re-opened at the
+  venue's word (engine/recovery.py `_reopen`), so it shows working and `c` or the kill
+  switch cancel it; what ended it here was wrong, and the trader checks the order and
+  its fills at the venue. Left ended, it was invisible and uncancellable on the desk
+  while the venue worked it with funds locked.
 - `not_applied`: an entry the engine could not apply (it raised: data no check caught,
   such as a fill of 10^500000 whose notional overflows). It is skipped and the engine
   goes on with the next, live and in a recovery alike; what it touches may be wrong.
@@ -35,9 +42,9 @@ Kinds:
 The engine's health state says whether anything still needs the trader: DEGRADED
 while a position mismatch stands, and after any anomaly nothing on the desk can clear
 (an overfill, an unknown order, a refused report, a reconcile that had to take the
-venue's quantity); LIVE when the only findings were position mismatches that have
-since resolved themselves (the fills caught up, or the venue came round to ours).
-The counts stay for the session either way: a resolved mismatch still says
+venue's quantity or re-open an order); LIVE when the only findings were position
+mismatches that have since resolved themselves (the fills caught up, or the venue came
+round to ours). The counts stay for the session either way: a resolved mismatch still says
 "position mismatch 1", with how many resolved (`cleared`).
 
 Every desk on a prefix publishes its engine's health under component `engine`, so
@@ -117,6 +124,7 @@ class AnomalyKind(StrEnum):
     POSITION_MISMATCH = "position_mismatch"
     NOT_APPLIED = "not_applied"
     JOURNAL_GAP = "journal_gap"
+    REOPENED = "reopened"
 
 
 S = OrderStatus

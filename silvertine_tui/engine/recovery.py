@@ -662,6 +662,88 @@ async def _take_venue_end(
     broker.update_journaled(end)
 
 
+REOPENED = (
+    "{status} here, but the venue still holds it open{unasked}: re-opened as the venue "
+    "holds it (it shows working, and a cancel or the kill switch reaches it); what ended "
+    "it here was wrong: check the order and its fills at the venue"
+)
+"""Why an order that ended here works again (`_reopen`): the reconcile's detail and
+the order's reason."""
+
+
+async def _reopen(
+    engine: TradingEngine,
+    broker: Broker,
+    view: OrderView,
+    listed: VenueOrder,
+    publish: Callable[[Reconcile], Awaitable[None]],
+) -> None:
+    """An order that ended here (FILLED, CANCELED, ...) that the venue lists open: a
+    report ended it wrongly (a venue's FILLED for more than the order, which it then
+    listed NEW with the funds locked), or the listing is older than the end (a fill or
+    a cancel reported between the listing and this comparison). The venue is asked
+    again (`query_order`): still open, the order is re-opened at its word, as an
+    explicit correction journaled as the reconcile's own event (`Reconcile.venue_order`,
+    which the OMS takes: `Order.reopen`), and said (`reopened`); ended there too, the
+    listing was behind and nothing differs. Asked and not answered, the listing's word
+    is taken: an order the venue may work is shown and can be cancelled, rather than
+    left ended on the desk, out of the working list, its cancel refused ("nothing to
+    cancel"): the desk dropped the venue's NEW as a report after the end."""
+    order = view.order
+    cid = view.client_order_id
+    unasked = ""
+    venue: VenueOrder | None = listed
+    try:
+        venue = await broker.query_order(cid)
+    except Exception as exc:
+        unasked = f" (its listing; asked again, it did not answer: {type(exc).__name__}: {exc})"
+        log.warning(
+            "recovery.reopen_unconfirmed",
+            extra={"broker": broker.source, "client_order_id": cid, "error": str(exc)},
+        )
+        venue = listed
+    if venue is None or venue.status.is_terminal:
+        log.info(
+            "recovery.listing_behind",
+            extra={"broker": broker.source, "client_order_id": cid, "status": str(order.status)},
+        )
+        return
+    detail = REOPENED.format(status=order.status, unasked=unasked)
+    ours = _describe(order)
+    said = _describe_venue(venue, {})
+    await publish(
+        Reconcile(
+            kind=ReconcileKind.STATUS_MISMATCH,
+            instrument=order.request.instrument,
+            client_order_id=cid,
+            ours=ours,
+            venue=said,
+            detail=detail,
+            venue_order=venue,
+        )
+    )
+    message = (
+        f"{broker.source}: order {cid} {order.request.instrument} was {ours} here, but the "
+        f"venue still holds it {said}: re-opened, so it shows working and can be "
+        "cancelled; check the order and its fills at the venue"
+    )
+    log.warning("engine.anomaly", extra={"kind": AnomalyKind.REOPENED, "detail": message})
+    engine.anomalies.record(AnomalyKind.REOPENED, message, replaying=False)
+    # The adapter hears of it as of any status the reconcile took, with the venue's
+    # own count (one that holds the order ended, on the report that ended it, may then
+    # follow it again: its cancel, its fills and its end).
+    broker.update_journaled(
+        OrderUpdate(
+            client_order_id=cid,
+            status=venue.status,
+            venue_order_id=venue.venue_order_id,
+            filled_qty=venue.filled_qty,
+            avg_price=venue.avg_price,
+            reason=detail,
+        )
+    )
+
+
 TRIGGER_FOUND = "stop triggered at the venue while the desk was away (found on reconcile)"
 """The reason of the trigger a reconcile journals (`_take_venue_trigger`)."""
 
@@ -689,6 +771,8 @@ async def _take_venue_trigger(
 
 def _describe(order: Order, terms: Mapping[str, Decimal] | None = None) -> str:
     text = f"{order.status} {plain(order.filled_qty)}/{plain(order.quantity)}"
+    if order.overfill is not None:  # the fills reported past its size: said, not hidden
+        text += f" ({plain(order.reported_qty)} reported: an overfill)"
     return text + _prices(order.limit_price, order.stop_price, terms)
 
 
@@ -904,10 +988,14 @@ async def reconcile(
 
     # 4. Orders open at both ends whose status or terms differ: the venue's are taken.
     # A stop the venue lists triggered that the journal holds waiting (it triggered
-    # while the desk was down) takes the trigger, once.
+    # while the desk was down) takes the trigger, once. One that ended here and that
+    # the venue still holds open is re-opened (`_reopen`).
     for cid, venue in venue_open.items():
         view = engine.oms.get(cid)
         if view is None or cid in adopting:
+            continue
+        if view.order.status.is_terminal:
+            await _reopen(engine, broker, view, venue, publish)
             continue
         terms = _terms_moved(view.order, venue)
         trigger = bool(venue.triggered) and not view.order.triggered

@@ -82,6 +82,7 @@ async def test_a_reader_behind_a_reconcile_neither_repeats_nor_steps_back() -> N
     bus, engine, venue = await make()
     stream = bus.layout.exec("scripted", "main")
     cid = await engine.submit(buy("2"))
+    venue.venue_orders.pop(cid)  # filled at the venue: no longer open there
     await bus.publish(FillEvent.create(SRC, venue_fill(1, cid, "2", ts=1_000)))
     await replay_stream(engine, stream)
     reader_at = engine.applied[stream]  # where the live reader stands

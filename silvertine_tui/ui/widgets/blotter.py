@@ -35,6 +35,11 @@ fill so far is in Filled). It read plain `NEW`, the Log alone saying "inactive a
 and a trader believed it worked. Our own cancel or modify under way (PENDING_*) reads as
 such.
 
+An order the venue filled past its size (an overfill: `Order.overfill`, fills the order
+does not count, which the position took) shows every fill the venue reported: Filled
+`0.05 over` and their average in Avg fill, in the error colour. It read `-` `-` while
+the Log said "filled 0.05" and the position held 0.05.
+
 A reduce-only order says so in its Side cell, `SELL ro`, in the side's colour: it only
 ever reduces the position (the venue, or the engine, cuts or cancels what would take
 it through zero). The Log and the order's history said `reduce-only`; the row did not,
@@ -75,6 +80,10 @@ _HELD_SHOWN = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 
 TRIGGERED_MARK = " trg"
 """After the stop price of an order whose stop has triggered (`Order.triggered`)."""
+
+OVERFILL_MARK = " over"
+"""After the filled quantity of an order the venue filled past its size
+(`Order.overfill`): the quantity is every fill the venue reported."""
 
 REDUCE_ONLY_MARK = " ro"
 """After the side of a reduce-only order (`OrderRequest.reduce_only`)."""
@@ -202,7 +211,7 @@ class Blotter(KeyedTable):
             if order.status.is_terminal
             else p.plain
         )
-        filled = order.filled_qty
+        filled_text, avg, filled_style = filled_cells(order, inst, p)
         return (
             self.cell(short_id(view.client_order_id)),
             self.cell(request.instrument),
@@ -220,8 +229,8 @@ class Blotter(KeyedTable):
                 + (CANCEL_SENT_MARK if cancel_sent else ""),
                 status_style,
             ),
-            self.cell(qty_text(filled, inst) if filled else DASH),
-            self.cell(avg_text(order.avg_price, inst) if filled else DASH),
+            self.cell(filled_text, filled_style),
+            self.cell(avg, filled_style),
             self.cell(request.order_type.value),
             self.cell(request.tif.value),
             self.cell(f"{view.broker}/{view.account}"),
@@ -292,6 +301,22 @@ def stop_cell(order: Order, inst: Instrument | None, p: Palette) -> tuple[str, S
     if order.triggered and order.stop_price is not None:
         return text + TRIGGERED_MARK, p.muted
     return text, ""
+
+
+def filled_cells(order: Order, inst: Instrument | None, p: Palette) -> tuple[str, str, Style | str]:
+    """The Filled and Avg fill cells' texts and their style: what the order counts as
+    filled and its average; for an overfilled order every fill the venue reported
+    (`Order.reported_qty`, `reported_avg`), marked (`0.05 over`) in the error colour."""
+    if order.overfill is not None:
+        return (
+            qty_text(order.reported_qty, inst) + OVERFILL_MARK,
+            avg_text(order.reported_avg, inst),
+            p.error,
+        )
+    filled = order.filled_qty
+    if not filled:
+        return DASH, DASH, ""
+    return qty_text(filled, inst), avg_text(order.avg_price, inst), ""
 
 
 def order_qty_text(order: Order, inst: Instrument | None) -> str:
