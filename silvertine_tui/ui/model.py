@@ -48,8 +48,9 @@ from ..events import (
 )
 from ..events.summary import Describer, bad_entry_line, corrected_text, price_text, qty_text
 from .fees import FeeRates
+from .fill_times import line_times
 from .fills import RecentFills
-from .format import cut, line_times, shown
+from .format import cut, shown
 
 log = logging.getLogger(__name__)
 
@@ -340,7 +341,7 @@ class LogLine:
     line_kind: LineKind
     at: str = ""
     """The time the line reads ("": `ts_ms`'s, when it arrived): a fill's execution
-    (`format.line_times`), its text then ending `, heard 14:30:04` when it arrived a
+    (`fill_times.line_times`), its text then ending `, heard 14:30:04` when it arrived a
     second or more apart. The log stays in the order the lines arrived."""
 
 

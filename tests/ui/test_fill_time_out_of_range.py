@@ -1,5 +1,5 @@
 """A fill whose venue time no date can hold is timed as heard (`domain.clock.NO_TIME`,
-`format.line_times`): a venue's time is anyone's figure. A `venue_ts_ns` of 10**21
+`fill_times.line_times`): a venue's time is anyone's figure. A `venue_ts_ns` of 10**21
 raised `ValueError: year 33658 is out of range` out of the Log's model (the fill's line
 and toast dropped, counted as not shown) and out of the order history's key, which
 ended the app."""
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from silvertine_tui.domain import Fill, Side
 from silvertine_tui.domain.clock import NO_TIME, time_of_day
 from silvertine_tui.events import FillEvent
-from silvertine_tui.ui.format import line_times
+from silvertine_tui.ui.fill_times import line_times
 from silvertine_tui.ui.screens.history import OrderHistoryScreen
 
 from .conftest import Desk, limit_buy

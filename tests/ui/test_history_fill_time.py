@@ -17,7 +17,7 @@ from textual.pilot import Pilot
 
 from silvertine_tui.domain import Book, BookLevel, Fill, OrderStatus, Side
 from silvertine_tui.events import FillEvent
-from silvertine_tui.ui.format import line_times
+from silvertine_tui.ui.fill_times import line_times
 
 from .conftest import Desk, limit_buy
 from .test_history_follows import body_lines

@@ -1,5 +1,5 @@
 """The Log pane times a fill by when it was executed, not by when the desk heard of it,
-as an order's history does (docs/ui.md, the Log pane; `format.line_times`, one rule for
+as an order's history does (docs/ui.md, the Log pane; `fill_times.line_times`, one rule for
 both).
 
 Every Log line was timed at its arrival: a fill made while the link was down, and

@@ -36,7 +36,8 @@ from ...engine.projection import OrderView
 from ...events import Decoded, EventBase, FillEvent
 from ...events.summary import Describer, avg_text, fee_text, qty_text
 from ..desk import HistoryLoader
-from ..format import cut, line_times, shown
+from ..fill_times import line_times
+from ..format import cut, shown
 from ..keymap import bindings, named_key
 from ..widgets.blotter import order_qty_text
 from .dialog import Dialog

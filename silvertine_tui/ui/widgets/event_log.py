@@ -7,7 +7,7 @@ layout (which rows each kept line takes at this width) grows with the new lines 
 frame and is laid out again only when the width or the view changes.
 
 A fill's line reads at its execution, as the venue gave it (`LogLine.at`, by
-`format.line_times`, as an order's history), and ends `, heard 14:30:04` when it was
+`fill_times.line_times`, as an order's history), and ends `, heard 14:30:04` when it was
 heard a second or more apart: one found on a reconnect read at the reconnect. The lines
 stay in the order they arrived.
 
