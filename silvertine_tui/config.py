@@ -562,6 +562,12 @@ class IBBrokerConfig(BrokerConfigBase):
     # tells a hung TWS: it stays open.
     watchdog_s: float = Field(5, ge=0, le=300)
     answer_timeout_s: float = Field(5, gt=0, le=300)
+    # A TWS that has not answered for this long (seconds since the first question it
+    # left unanswered) is taken for hung for good: the socket is dropped and the desk
+    # reconnects (rebuild, reconcile, quotes asked again). A TWS frozen for less (a
+    # modal dialog, a stop of 20 s) answers again on the same socket. 0: never dropped.
+    # (ib_async's own Watchdog restarts TWS after 20 s idle and a 4 s probe.)
+    unanswered_reconnect_s: float = Field(60, ge=0, le=3600)
 
     _check_symbols = field_validator("symbols")(_symbols)
 

@@ -28,7 +28,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -48,6 +49,7 @@ from ...domain import (
     TimeInForce,
     VenueOrder,
 )
+from ...domain.clock import utc_time
 from ...events import FeeCorrectionEvent, FillCorrectionEvent, Log, LogEvent, LogLevel
 from ...events.summary import corrected_text, price_text, qty_text
 from ..base import JournalOrder, ReconcileReport
@@ -85,6 +87,35 @@ log = logging.getLogger(__name__)
 L = ConnectionState
 
 
+class DecoderLog(logging.LoggerAdapter[logging.Logger]):
+    """ib_async's decoder's logger, for one connection (`IBBroker._hook`). ib_async's
+    `Decoder` reads each message TWS sends and, when it cannot (a field that is no
+    number, a message id it does not know), logs "Error handling fields: [...]" (or
+    "Error for <method>(...)") at ERROR with the exception and drops the message:
+    nothing else tells. Every line still goes to ib_async's logger as before, the
+    broker named; one at ERROR or above is also handed to `heard` with the exception
+    being handled, whatever level ib_async's logger is set to (`log.levels`)."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        heard: Callable[[str, BaseException | None], None],
+        source: str,
+    ) -> None:
+        super().__init__(logger, {"broker": source})
+        self._heard = heard
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if level >= logging.ERROR:
+            try:
+                self._heard(str(msg), sys.exc_info()[1])
+            except Exception:  # the message is lost either way; ib_async still says it
+                log.exception("ib.unreadable_unsaid", extra=self.extra)
+        # (The line keeps ib_async's place in its code, not this frame's.)
+        kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1
+        super().log(level, msg, *args, **kwargs)
+
+
 class IBBroker(IBOrders, IBSession):
     kind: ClassVar[str] = "ib"
     order_links: tuple[str, ...] = ("api", "ib")
@@ -103,9 +134,24 @@ class IBBroker(IBOrders, IBSession):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Executions heard live whose journaling is queued (`_on_exec`) and not done:
-        # on their way to the journal, so no reconcile reports them as missed.
+        # Executions heard live whose journaling is queued (`_on_exec`,
+        # `_on_unknown_exec`) and not done: on their way to the journal, so no
+        # reconcile reports them as missed.
         self._exec_queued: set[str] = set()
+        # Messages from TWS ib_async could not read (`_on_unreadable`), this session:
+        # how many, the last (when, what, why), how reading TWS again after them stands
+        # (`_reread`), and the kinds said in the desk's Log.
+        self._unread = 0
+        self._unread_last = ""
+        self._reread_said = ""
+        self._unread_said: set[str] = set()
+        self._reread_due = False
+        self._reread_positions = False
+        self._reread_task: asyncio.Task[None] | None = None
+        # fills journaled from TWS's answers (not heard live): those a re-read found
+        self._missed_journaled = 0
+        # data farms TWS says are broken (2103, 2105, 2157): farm -> what it means
+        self._farms_broken: dict[str, str] = {}
 
     def _hook(self) -> None:
         ib = self.ib
@@ -117,6 +163,12 @@ class IBBroker(IBOrders, IBSession):
         ib.positionEvent += self._on_position
         ib.accountValueEvent += self._on_account_value
         ib.pendingTickersEvent += self._on_tickers
+        # What ib_async's decoder could not read (it logs it and drops the message):
+        # this connection's own logger, so each broker hears its own socket's.
+        decoder = ib.client.decoder
+        decoder.logger = DecoderLog(  # type: ignore[assignment]
+            decoder.logger, self._on_unreadable, self.source
+        )
         wrapper = ib.wrapper
         original = wrapper.commissionReport
 
@@ -172,9 +224,13 @@ class IBBroker(IBOrders, IBSession):
                 # ib_async keeps no trade for the order (finished a while ago, let go
                 # of by `_tidy_wrapper`: IB corrects an execution hours later) and
                 # raises no event: one of the desk's orders is journaled all the same.
+                # One of an order no one told the desk of is journaled as another
+                # program's fill, and said (`_on_unknown_exec`).
                 ids = (execution.permId, execution.clientId, execution.orderId)
                 if self._coid(*ids, execution.orderRef) is not None:
                     self._on_exec(None, fill)
+                else:
+                    self._on_unknown_exec(fill)
             self._tidy_soon()
 
         wrapper.execDetails = exec_tap  # type: ignore[method-assign,assignment]
@@ -212,6 +268,220 @@ class IBBroker(IBOrders, IBSession):
         self._execs_heard += 1
         self._exec_queued.add(fill.execution.execId)
         self._enqueue(lambda: self._publish_exec(fill, live=True), order=True)
+
+    def _on_unknown_exec(self, fill: Any) -> None:
+        """An execution TWS reported live of an order ib_async holds no trade for and
+        the desk does not know (placed in TWS's window, or by another program, its
+        openOrder never sent to this client): ib_async raises no event for it, and
+        TWS's position holds it. Journaled as a reconcile journals another program's
+        fill (`_journal_unknown_exec`); before the journal is read (a connect under
+        way) it may be one of the desk's own: the reconcile after the connect has it."""
+        execution = fill.execution
+        if execution.acctNumber not in ("", self.account):
+            return
+        if not self._journal_read:
+            log.info(
+                "ib.unknown_execution_later",
+                extra={"broker": self.source, "exec_id": execution.execId},
+            )
+            return
+        self._exec_queued.add(execution.execId)
+        self._enqueue(lambda: self._publish_unknown_exec(fill))
+
+    async def _publish_unknown_exec(self, ib_fill: Any) -> None:
+        try:
+            await self._journal_unknown_exec(ib_fill)
+        finally:
+            self._exec_queued.discard(ib_fill.execution.execId)
+
+    async def _journal_unknown_exec(self, ib_fill: Any) -> None:
+        """Journal an execution of an order the desk does not know as a fill of
+        `ib-<permId>` (or its orderRef: `_foreign_id`), as the reconcile does for a
+        fill of another program's made while the desk was away: the position then
+        follows TWS at once, and the engine names the fill of an order the journal
+        does not know. Left out, TWS's position held it and the engine said a position
+        mismatch 10 s later that named no cause, until the next reconnect. Counted
+        (`unknown_execution`), logged and said in the desk's Log."""
+        execution = ib_fill.execution
+        exec_id = execution.execId
+        if exec_id in self.fees.journaled:
+            return
+        ids = (execution.permId, execution.clientId, execution.orderId, execution.orderRef)
+        if self._coid(*ids) is not None:  # adopted, or bound, since it came
+            await self._journal_exec(ib_fill, live=True)
+            return
+        coid = self._foreign_id(execution.orderRef, execution.permId)
+        if await self._correct(coid, ib_fill, live=True):
+            return  # IB's correction of one journaled so: its correction, no second fill
+        self.count_error("unknown_execution")
+        log.warning(
+            "ib.unknown_execution",
+            extra={
+                "broker": self.source,
+                "exec_id": exec_id,
+                "perm_id": execution.permId,
+                "order_id": execution.orderId,
+                "client_id": execution.clientId,
+            },
+        )
+        await self.fees.wait_for(exec_id, self.cfg.commission_wait_s, self._inbox.next_answer)
+        if exec_id in self.fees.journaled:
+            return
+        key = self._key_for(ib_fill.contract)
+        try:
+            fill = self._fill_of(ib_fill, coid, key)
+        except (ValueError, ArithmeticError) as exc:  # pydantic's ValidationError too
+            await self._execution_not_taken(coid, execution, exc)
+            return
+        if self.fees.report(exec_id) is None:
+            self.count_error("fee_pending")
+        self.fees.journal(fill)
+        self.ledger.touch([exec_id])
+        await self.publish_fill(fill)
+        ref = f"orderRef {execution.orderRef!r}" if execution.orderRef else "no orderRef"
+        await self._say(
+            coid,
+            LogLevel.WARNING,
+            f"TWS reported execution {exec_id} ({self._execution_text(coid, execution)} "
+            f"{key}) of an order the desk was never told of (order id {execution.orderId}, "
+            f"permId {execution.permId}, client id {execution.clientId}, {ref}: placed in "
+            "TWS or by another program?): journaled as that order's fill, so the position "
+            "follows TWS; check the order in TWS",
+            0,
+        )
+        await self._average_moved(key)
+
+    def _on_unreadable(self, text: str, exc: BaseException | None) -> None:
+        """A message from TWS ib_async's decoder could not read (`DecoderLog`): it is
+        dropped, whatever it said. Counted (`unreadable`), logged, said in the desk's
+        Log and in health (`notice:unreadable`); when it may have reported an order, an
+        execution or a position, TWS's orders and executions (and positions) are read
+        again (`_reread`), so what it said is journaled from TWS's answer, once. Called
+        in ib_async's socket reader, synchronously."""
+        what = codes.unreadable(text, self.ib.client.decoder.handlers)
+        error = _cause(exc)
+        self.count_error("unreadable")
+        self._unread += 1
+        self._unread_last = f"the last at {utc_time(self.clock())}: {what.said}: {error}"
+        log.warning(
+            "ib.unreadable",
+            extra={
+                "broker": self.source,
+                "msg_id": what.msg_id,
+                "what": what.said,
+                "error": error,
+                "reread": what.reread,
+            },
+        )
+        rereading = self._reread_task is not None and not self._reread_task.done()
+        if what.reread:
+            self._reread_said = "reading TWS's orders and executions again"
+            self._reread_soon(what.positions)
+        else:
+            self._reread_said = "not an order, fill or position report: nothing to read again"
+        self._note_unread()
+        said_before = rereading if what.reread else what.msg_id in self._unread_said
+        self._unread_said.add(what.msg_id)
+        message = f"{self.source}: TWS sent {what.said} the desk could not read ({error}); " + (
+            "reading TWS's orders and executions again, so that nothing is missed"
+            if what.reread
+            else "not an order, fill or position report: left out"
+        )
+        self._enqueue(functools.partial(self._say_notice, LogLevel.WARNING, message, said_before))
+
+    def _note_unread(self) -> None:
+        count = self._unread
+        self.health_state.extra["notice:unreadable"] = (
+            f"{count:,} message{'' if count == 1 else 's'} from TWS could not be read "
+            f"({self._unread_last}); {self._reread_said}"
+        )
+
+    async def _say_notice(self, level: LogLevel, message: str, quiet: bool = False) -> None:
+        """Health at once (a notice changed), and `message` in the desk's Log unless
+        `quiet` (said already)."""
+        await self.publish_health()
+        if not quiet:
+            await self.publish(
+                LogEvent.create(self.source, Log(level=level, message=message), ts=self.clock())
+            )
+
+    def _reread_soon(self, positions: bool) -> None:
+        self._reread_due = True
+        self._reread_positions = self._reread_positions or positions
+        task = self._reread_task
+        if self._closing or (task is not None and not task.done()):
+            return  # the one under way reads again once more (`_reread_due`)
+        self._reread_task = self.in_background(self._reread(), f"ib-reread:{self.source}")
+
+    async def _reread(self) -> None:
+        """Read TWS's orders and executions again (`_catch_up`: each report journaled
+        once; and its positions, when a position may have been lost) after a message
+        ib_async could not read, and say what it found. Again while more come
+        unreadable meanwhile (TWS's answers among them), or TWS does not answer,
+        `codes.REREAD_ROUNDS` times at most: then said as not done, with what to do.
+        A socket that is down is read in full by the reconnect."""
+        rounds = found = 0
+        delay = self.cfg.reconnect_delay_s
+        why = ""
+        while self._reread_due:
+            if self._closing:
+                return
+            if not self._up or not self.ib.isConnected():
+                self._reread_due = self._reread_positions = False
+                self._reread_said = "the reconnect reads TWS's orders and executions again"
+                self._note_unread()
+                return
+            if rounds == codes.REREAD_ROUNDS:
+                await self._reread_failed(why or "TWS's answers could not be read either")
+                return
+            rounds += 1
+            self._reread_due = False
+            positions, self._reread_positions = self._reread_positions, False
+            before = self._missed_journaled
+            try:
+                await self._catch_up()
+                if positions:
+                    await self._request("positions", self.ib.reqPositionsAsync)
+                    await self._inbox.join()
+            except BrokerError as exc:
+                why = str(exc)
+                self._reread_due = True
+                self._reread_positions = self._reread_positions or positions
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.cfg.reconnect_max_delay_s)
+                continue
+            found += self._missed_journaled - before
+            why = ""  # (read; due again only for a message unreadable meanwhile)
+        when = utc_time(self.clock())
+        if found:
+            fills = f"{found} missed fill{'' if found == 1 else 's'} journaled"
+            level = LogLevel.WARNING
+        else:
+            fills = "nothing was missing"
+            level = LogLevel.INFO
+        self._reread_said = f"TWS's orders and executions were read again at {when}: {fills}"
+        log.info("ib.reread", extra={"broker": self.source, "fills": found, "rounds": rounds})
+        self._note_unread()
+        await self._say_notice(
+            level,
+            f"{self.source}: read TWS's orders and executions again after a message the "
+            f"desk could not read: {fills}",
+        )
+
+    async def _reread_failed(self, why: str) -> None:
+        self._reread_due = self._reread_positions = False
+        self.count_error("reread")
+        self._reread_said = (
+            f"TWS's orders and executions could not be read again ({why}): a fill or an "
+            "order's status may be missing; reconnect to reconcile, and check the order "
+            "and position in TWS"
+        )
+        log.error("ib.reread_failed", extra={"broker": self.source, "error": why})
+        self._note_unread()
+        await self._say_notice(
+            LogLevel.ERROR,
+            f"{self.source}: after a message from TWS the desk could not read, {self._reread_said}",
+        )
 
     def _tidy_soon(self) -> None:
         """Queue a tidy of ib_async's wrapper (`_tidy_wrapper`) once it holds
@@ -435,17 +705,21 @@ class IBBroker(IBOrders, IBSession):
             self._saw_326 = True
             if self._id_refused is not None:
                 self._id_refused.set()  # the handshake is given up at once
-        if code in codes.FARM_NOTICES:
+        if code in codes.FARM_NOTICES or code in codes.FARM_BROKEN:
             self.health_state.extra["farm"] = codes.describe(code, message)
+            self._farm_notice(code, message)
+            return
+        if code == codes.SERVER_BROKEN:
+            self.health_state.extra["tws"] = codes.describe(code, message)
+            self._server_broken(message)
             return
         if code in (codes.CONNECTIVITY_LOST, codes.RESTORED_DATA_KEPT, codes.RESTORED_DATA_LOST):
+            if code != codes.CONNECTIVITY_LOST:
+                self._server_back(code)
             # The tickers at once, in the order TWS sent it (a tick after 1102 is not
             # quoted with the prices of before 1100 while the job waits its turn).
             self._tickers_after(code)
             self._enqueue(lambda: self._connectivity(code, message))
-            return
-        if code in codes.FARM_BROKEN:
-            self.health_state.extra["farm"] = codes.describe(code, message)
             return
         if code in codes.PACING:
             self.count_error(f"pacing_{code}")
@@ -465,8 +739,58 @@ class IBBroker(IBOrders, IBSession):
             self._enqueue(lambda: self._order_error(req_id, code, message), order=True)
         elif req_id < 0:
             # Account-wide notices TWS sends (not tied to a request): the last one is
-            # shown in health.
-            self.health_state.extra["tws"] = codes.describe(code, message)
+            # kept in health, and logged when it changes.
+            said = codes.describe(code, message)
+            if self.health_state.extra.get("tws") != said:
+                log.info("ib.tws_notice", extra={"broker": self.source, "code": code, "said": said})
+            self.health_state.extra["tws"] = said
+
+    def _farm_notice(self, code: int, message: str) -> None:
+        """A data farm broken (2103, 2105, 2157) or OK again (2104, 2106, 2158; 2107
+        and 2108, inactive but there on demand): the broken ones are shown in health
+        (`notice:farm`), each logged and said in the desk's Log once when it breaks and
+        when it is OK again. A farm OK also says TWS reaches IB's servers (2110 over)."""
+        farm = codes.farm_of(code, message)
+        broken = self._farms_broken
+        extra = self.health_state.extra
+        if code in codes.FARM_BROKEN:
+            said = codes.farm_problem(code, message)
+            if broken.get(farm) == said:
+                return
+            broken[farm] = said
+            log.warning("ib.farm_broken", extra={"broker": self.source, "farm": farm, "code": code})
+            level, told = LogLevel.WARNING, f"{self.source}: {said}"
+        else:
+            self._server_back(code)
+            if broken.pop(farm, None) is None:
+                return
+            log.info("ib.farm_ok", extra={"broker": self.source, "farm": farm, "code": code})
+            level, told = LogLevel.INFO, f"{self.source}: data farm {farm} is OK again ({code})"
+        if broken:
+            extra["notice:farm"] = "; ".join(broken[name] for name in sorted(broken))
+        else:
+            extra.pop("notice:farm", None)
+        self._enqueue(functools.partial(self._say_notice, level, told))
+
+    def _server_broken(self, message: str) -> None:
+        """2110: TWS's connection to IB's servers is broken (TWS restores it itself):
+        shown in health (`notice:tws`) until TWS says it is back, logged once."""
+        said = codes.server_broken(message)
+        extra = self.health_state.extra
+        if extra.get("notice:tws") == said:
+            return
+        extra["notice:tws"] = said
+        log.warning("ib.tws_server_broken", extra={"broker": self.source})
+        told = f"{self.source}: {said}"
+        self._enqueue(functools.partial(self._say_notice, LogLevel.WARNING, told))
+
+    def _server_back(self, code: int) -> None:
+        """TWS reaches IB's servers again (1101, 1102, a data farm OK): 2110 is over."""
+        if self.health_state.extra.pop("notice:tws", None) is None:
+            return
+        log.info("ib.tws_server_back", extra={"broker": self.source, "code": code})
+        told = f"{self.source}: TWS reaches IB's servers again ({code})"
+        self._enqueue(functools.partial(self._say_notice, LogLevel.INFO, told))
 
     def _tickers_after(self, code: int) -> None:
         """TWS's link to IB and the tickers: cut off (1100), nothing they hold is quoted;
@@ -557,6 +881,8 @@ class IBBroker(IBOrders, IBSession):
         self.ledger.touch([exec_id])
         self.counted.settled(coid, execution.permId, self.fees.journaled)
         await self.publish_fill(fill)
+        if not live:
+            self._missed_journaled += 1
         await self._average_moved(key)
 
     async def _held_ahead(self, coid: str, ib_fill: Any) -> bool:
@@ -1123,8 +1449,9 @@ class IBBroker(IBOrders, IBSession):
             own = self._coid(
                 execution.permId, execution.clientId, execution.orderId, execution.orderRef
             )
-            if own is not None and exec_id in self._exec_queued:
-                continue  # the adapter journals it (`_publish_exec`)
+            if exec_id in self._exec_queued:
+                # the adapter journals it (`_publish_exec`, `_publish_unknown_exec`)
+                continue
             if exec_id in self.fees.adopted:
                 continue  # in what an adoption or a position taken holds: no fill
             coid = own or self._foreign_id(execution.orderRef, execution.permId)
@@ -1290,6 +1617,20 @@ class IBBroker(IBOrders, IBSession):
             self.health_state.last_message_ns.pop(key, None)
             self.health_state.extra.pop(f"md_type:{key}", None)
             self.health_state.extra.pop(f"md_problem:{key}", None)
+
+
+def _cause(exc: BaseException | None) -> str:
+    """What made a message unreadable, in one line: the first exception of the chain
+    (ib_async's handler of a wrapped message fails in its own `except` on a value it
+    could not convert, so the conversion's error is the context of the one raised)."""
+    if exc is None:
+        return "no reason given"
+    seen = {id(exc)}
+    while exc.__context__ is not None and id(exc.__context__) not in seen:
+        exc = exc.__context__
+        seen.add(id(exc))
+    lines = str(exc).splitlines()
+    return f"{type(exc).__name__}: {' '.join(lines[:2])[:200]}"
 
 
 def _first_line(exc: Exception) -> str:

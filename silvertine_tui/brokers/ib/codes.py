@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Container
+from dataclasses import dataclass
 
 CONNECTIVITY_LOST = 1100
 RESTORED_DATA_LOST = 1101
@@ -15,8 +17,26 @@ RESUBSCRIBED = {
 }
 CLIENT_ID_IN_USE = 326
 PACING = frozenset({100, 162, 420})
-FARM_NOTICES = frozenset({2104, 2106, 2107, 2108, 2158})
+FARM_OK = frozenset({2104, 2106, 2158})
+# "... farm connection is inactive but should be available upon demand": not broken
+FARM_INACTIVE = frozenset({2107, 2108})
+FARM_NOTICES = FARM_OK | FARM_INACTIVE
 FARM_BROKEN = frozenset({2103, 2105, 2157})
+# "Connectivity between Trader Workstation and server is broken. It will be restored
+# automatically.": TWS's own link to IB's servers, over again at 1101/1102 or a farm OK.
+SERVER_BROKEN = 2110
+# Each kind of farm by the codes about it, and what it serves as the trader reads it.
+FARM_KINDS = {
+    **dict.fromkeys((2103, 2104, 2108), "market data"),
+    **dict.fromkeys((2105, 2106, 2107), "historical data"),
+    **dict.fromkeys((2157, 2158), "contract details"),
+}
+FARM_SERVES = {
+    **dict.fromkeys((2103, 2104, 2108), "market data: quotes may stop (their age shows)"),
+    **dict.fromkeys((2105, 2106, 2107), "historical data (the desk does not use it)"),
+    **dict.fromkeys((2157, 2158), "contract details: looking up a symbol may fail"),
+}
+_FARM = re.compile(r"(?::|upon demand\.)\s*(\S+)\s*$")
 ORDER_REJECTED = 201
 ORDER_CANCELLED = 202
 PRICE_OFF_TICK = 110
@@ -78,6 +98,34 @@ def reject_reason(code: int, message: str) -> str:
     return f"TWS refused it ({code}: {text})"
 
 
+def farm_of(code: int, message: str) -> str:
+    """The farm a farm notice is about (`usfarm`, `secdefnj`), else the kind of farm
+    its code names."""
+    found = _FARM.search(message)
+    if found is not None:
+        return found.group(1)
+    return f"{FARM_KINDS.get(code, 'data')} farm"
+
+
+def farm_problem(code: int, message: str) -> str:
+    """A broken data farm as the health pane says it (`notice:farm`)."""
+    serves = FARM_SERVES.get(code, "data")
+    text = message.strip().rstrip(".")
+    return (
+        f"data farm problem: {farm_of(code, message)} ({code}: {text}); {serves}; TWS "
+        "reconnects its farms by itself"
+    )
+
+
+def server_broken(message: str) -> str:
+    """2110 as the health pane says it (`notice:tws`)."""
+    text = message.strip().rstrip(".")
+    return (
+        f"TWS cannot reach IB's servers ({SERVER_BROKEN}: {text}): quotes and order "
+        "reports may stall until TWS restores it by itself; if it lasts, check TWS"
+    )
+
+
 def describe(code: int, message: str) -> str:
     """One line for the health pane."""
     if code == CONNECTIVITY_LOST:
@@ -93,3 +141,97 @@ def describe(code: int, message: str) -> str:
     if code in PACING:
         return f"pacing violation ({code}: {message}): slowing down and retrying"
     return f"{code}: {message}"
+
+
+# -- messages TWS sends that ib_async cannot read ------------------------------------------
+
+# What a message of each id is (as ib_async's decoder reads it), as the trader reads it.
+MESSAGES = {
+    1: "a price tick",
+    2: "a size tick",
+    3: "an order status",
+    4: "an error or notice",
+    5: "an open order",
+    6: "an account value",
+    7: "a portfolio update",
+    8: "an account time",
+    9: "the next order id",
+    10: "contract details",
+    11: "an execution (a fill)",
+    45: "a generic tick",
+    46: "a string tick",
+    49: "TWS's time",
+    53: "the end of the open orders",
+    55: "the end of the executions",
+    58: "the market data type",
+    59: "a commission report",
+    61: "a position",
+    62: "the end of the positions",
+    101: "a completed order",
+    102: "the end of the completed orders",
+}
+# Those that report on an order or an execution: one lost, TWS's orders and executions
+# are read again (`IBBroker._reread`); and positions.
+ORDER_REPORTS = frozenset({3, 4, 5, 11, 59, 101})
+POSITION_REPORTS = frozenset({61})
+# ib_async's wrapper methods by the message that calls them ("Error for <method>(...)",
+# when the method raised).
+METHODS = {
+    "orderStatus": 3,
+    "error": 4,
+    "openOrder": 5,
+    "updateAccountValue": 6,
+    "updatePortfolio": 7,
+    "execDetails": 11,
+    "commissionReport": 59,
+    "position": 61,
+    "completedOrder": 101,
+}
+# How many times in a row TWS is read again while its answers are unreadable too.
+REREAD_ROUNDS = 3
+
+_HANDLING = re.compile(r"^Error handling fields: \[(?:'([^']*)'|\"([^\"]*)\")")
+_METHOD = re.compile(r"^Error for (\w+)\(")
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A message ib_async's decoder could not read, as far as its log line says."""
+
+    msg_id: str  # its message id as TWS sent it; "" when not said
+    said: str  # what it was, in words
+    reread: bool  # it may have reported an order, an execution or a position
+    positions: bool = False  # it may have reported a position
+
+
+def unreadable(text: str, known: Container[int]) -> Unreadable:
+    """What the message ib_async's decoder logged `text` about was: its id is the first
+    of the fields it lists ("Error handling fields: ['11', ...]"), or the message of
+    the wrapper method that raised ("Error for orderStatus(...)"). `known`: the ids
+    ib_async reads. One of a kind ib_async does not know is no order's report (those
+    it reads); one whose kind cannot be told (an id that is no number, a line worded
+    otherwise) may have been any, so TWS is read again."""
+    found = _HANDLING.match(text)
+    method = _METHOD.match(text)
+    if found is not None:
+        first = found.group(1) if found.group(1) is not None else found.group(2)
+        if first.isdecimal() and first.isascii():
+            number = int(first)
+            if number not in known:
+                return Unreadable(
+                    first, f"a message of a kind ib_async does not know (id {number})", False
+                )
+            return _of(first, number)
+        said = f"a message whose kind cannot be read (id {first!r})"
+        return Unreadable(first, said, True, positions=True)
+    if method is not None and method.group(1) in METHODS:
+        number = METHODS[method.group(1)]
+        return _of(str(number), number)
+    return Unreadable("", "a message of a kind not said", True, positions=True)
+
+
+def _of(msg_id: str, number: int) -> Unreadable:
+    said = MESSAGES.get(number, f"a message of kind {number}")
+    orders = number in ORDER_REPORTS
+    positions = number in POSITION_REPORTS
+    return Unreadable(msg_id, said, orders or positions, positions=positions)

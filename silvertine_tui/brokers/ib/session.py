@@ -17,11 +17,12 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 
 from ib_async import IB, ExecutionFilter
 
 from ...domain import ConnectionState
-from ...events import client_ids
+from ...events import Log, LogEvent, LogLevel, client_ids
 from ...events.client_ids import ClientIds
 from ..errors import BrokerError
 from . import codes
@@ -48,7 +49,23 @@ REBUILDING = (
 """The `api` link's detail while the rebuild after a (re)connect runs (`_after_connect`)."""
 
 
+def _seconds(value: float) -> str:
+    """A wait as the health pane says it, never more than it was: whole seconds from
+    10 s, else tenths (`0.2`, `5`, `15`, `60`; 60.7 is `60`). (The float's own error
+    is no shortfall: 1.2 s is `1.2`, never `1.1`.)"""
+    if value >= 10:
+        return str(math.floor(value + 1e-6))
+    return f"{math.floor(value * 10 + 1e-6) / 10:.1f}".rstrip("0").rstrip(".")
+
+
 class IBSession(IBState):
+    # The watchdog's state beside `_unanswered` (`_ask_if_tws_answers`): when the first
+    # question TWS left unanswered was asked (loop time), whether the market link was
+    # set DEGRADED for it, and why the watchdog dropped the socket (`_lost` says it).
+    _unanswered_since = 0.0
+    _market_stale_said = False
+    _drop_reason: str | None = None
+
     async def connect(self) -> None:
         """Connect, rebuild, go LIVE. Never raises because TWS is unreachable: the `api`
         link says why and a background task keeps trying."""
@@ -247,6 +264,8 @@ class IBSession(IBState):
         if self.cfg.watchdog_s and (self._watchdog is None or self._watchdog.done()):
             self._watchdog = asyncio.create_task(self._watch_tws(), name=f"ib-watch:{self.source}")
         self._unanswered = False
+        self._market_stale_said = False  # (the market link was set above, for this socket)
+        self._drop_reason = None
         await self.set_link("api", L.LIVE, self._api_detail())
         self._moved()  # a move back's cancels go now (before the reconcile, run in it)
         if again:
@@ -324,7 +343,12 @@ class IBSession(IBState):
 
     async def _lost(self) -> None:
         self.count_error("disconnect")
-        await self.set_link("api", L.DISCONNECTED, f"socket to TWS at {self.endpoint} lost")
+        reason, self._drop_reason = self._drop_reason, None
+        self._unanswered = False  # the socket is gone: a new one is asked afresh
+        self._market_stale_said = False
+        await self.set_link(
+            "api", L.DISCONNECTED, reason or f"socket to TWS at {self.endpoint} lost"
+        )
         if self.market.contracts:
             await self.set_link("market", L.DISCONNECTED, "no quotes while TWS is unreachable")
         self._start_reconnect()
@@ -597,16 +621,33 @@ class IBSession(IBState):
         `answer_timeout_s` (hung, or too busy to answer) keeps its socket open, so
         nothing else tells it: the api link goes DEGRADED and orders are refused (one
         sent now would be acted on whenever TWS wakes, at the prices of then) until it
-        answers again."""
+        answers again. While it does not, it is asked again as soon as a question goes
+        unanswered (a round of `answer_timeout_s`), the links saying how long; after
+        `unanswered_reconnect_s` the socket is dropped and the desk reconnects
+        (`_reconnect_unanswered`)."""
+        again = False
         while not self._stopping():
-            await asyncio.sleep(self.cfg.watchdog_s)
+            if not again:
+                await asyncio.sleep(self.cfg.watchdog_s)
+            again = False
             try:
-                await self._ask_if_tws_answers()
+                again = await self._ask_if_tws_answers()
             except Exception:  # a failed health publish: asked again next round
                 log.exception("ib.watchdog_failed", extra={"broker": self.source})
 
-    async def _ask_if_tws_answers(self) -> None:
-        """One round of `_watch_tws`."""
+    async def _ask_if_tws_answers(self) -> bool:
+        """One round of `_watch_tws`; True when TWS left the question unanswered and
+        the socket is kept: the next is asked at once (its wait is the round).
+
+        Without an answer the api link is DEGRADED "TWS has not answered for N s",
+        N growing each round from when the first unanswered question was asked, and
+        the market link is DEGRADED beside it (a hung TWS sends no quotes: those shown
+        are stale; it read LIVE with quotes minutes old). At `unanswered_reconnect_s`
+        the socket is dropped and the existing reconnect path runs (rebuild,
+        reconcile, quotes asked again). Before, the detail read "5 s" for as long as
+        TWS was hung (3 minutes in a drill: garbage on the socket wedged ib_async's
+        reader) and the desk never reconnected. A TWS that answers before the bound
+        (frozen 20 s, then back) is LIVE again on the same socket."""
         link = self.health_state.links.get("api")
         if (
             not self._up
@@ -614,30 +655,124 @@ class IBSession(IBState):
             or link is None
             or link.state not in (L.LIVE, L.DEGRADED)
         ):
-            return  # connecting, rebuilding or lost: the session says so itself
+            return False  # connecting, rebuilding or lost: the session says so itself
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        wait = self.cfg.answer_timeout_s
+        bound = self.cfg.unanswered_reconnect_s
+        if self._unanswered and bound:
+            left = self._unanswered_since + bound - asked
+            if left <= 0:
+                await self._reconnect_unanswered(asked - self._unanswered_since)
+                return False
+            wait = min(wait, left)  # the bound is kept, not overrun by a round
         try:
-            await self.ask_time(self.cfg.answer_timeout_s)
+            await self.ask_time(wait)
         except TimeoutError:
             link = self.health_state.links.get("api")  # as it is now
-            if self._up and not self._unanswered and link and link.state is L.LIVE:
+            if not self._up or self._rebuilding or link is None:
+                return False
+            if not self._unanswered:
+                if link.state is not L.LIVE:
+                    return False
                 self._unanswered = True
+                self._unanswered_since = asked
                 self.count_error("unanswered")
-                reason = (
-                    f"TWS has not answered for {self.cfg.answer_timeout_s:g} s (asked its "
-                    "time): hung or overloaded; orders are refused until it answers"
-                )
                 log.warning("ib.tws_unanswered", extra={"broker": self.source})
-                await self.set_link("api", L.DEGRADED, reason)
-            return
+                # (the wait it was given: a busy loop's lag is not TWS's)
+                waited = self.cfg.answer_timeout_s
+            elif link.state is not L.DEGRADED:
+                return False
+            else:
+                waited = loop.time() - self._unanswered_since
+            if bound and waited >= bound:
+                await self._reconnect_unanswered(waited)
+                return False
+            await self._say_unanswered(waited)
+            return True
         except Exception as exc:  # the socket broke: `_lost` handles it
             log.info("ib.watchdog_ask_failed", extra={"broker": self.source, "error": str(exc)})
-            return
+            return False
         if self._unanswered:
             self._unanswered = False
             log.info("ib.tws_answers_again", extra={"broker": self.source})
             link = self.health_state.links.get("api")
             if link is not None and link.state is L.DEGRADED:
                 await self.set_link("api", L.LIVE, f"{self._api_detail()}; answers again")
+            await self._market_fresh_again()
+        return False
+
+    async def _say_unanswered(self, waited: float) -> None:
+        """The api link (and the market link, its quotes stale) DEGRADED, saying how
+        long TWS has not answered."""
+        said = _seconds(waited)
+        reason = (
+            f"TWS has not answered for {said} s (asked its time): hung or overloaded; "
+            "orders are refused until it answers"
+        )
+        bound = self.cfg.unanswered_reconnect_s
+        if bound:
+            reason += f"; reconnecting at {bound:g} s without an answer"
+        await self.set_link("api", L.DEGRADED, reason)
+        market = self.health_state.links.get("market")
+        if not self.market.contracts or market is None:
+            return
+        # (DEGRADED for another cause, 1100 or prices that are no prices: left to say it.)
+        if market.state is L.LIVE or (self._market_stale_said and market.state is L.DEGRADED):
+            self._market_stale_said = True
+            await self.set_link(
+                "market",
+                L.DEGRADED,
+                f"TWS has not answered for {said} s: the quotes shown are stale (a hung "
+                "TWS sends none)",
+            )
+
+    async def _market_fresh_again(self) -> None:
+        """TWS answers again: the market link the watchdog set DEGRADED is LIVE again
+        (DEGRADED still for prices that are no prices), unless another cause took it
+        over meanwhile (1100, a lost socket: it says when it is over)."""
+        if not self._market_stale_said:
+            return
+        self._market_stale_said = False
+        market = self.health_state.links.get("market")
+        if market is None or market.state is not L.DEGRADED:
+            return
+        if not market.detail.startswith("TWS has not answered for "):
+            return
+        self._bad_prices_said = bool(self.market.bad)
+        state = L.DEGRADED if self.market.bad else L.LIVE
+        await self.set_link("market", state, self._market_detail())
+
+    async def _reconnect_unanswered(self, waited: float) -> None:
+        """TWS has not answered for `unanswered_reconnect_s`: taken for hung for good
+        (or a reader wedged on bytes that are no frame), the socket is dropped and the
+        desk reconnects through the reconnect path (`_lost`: the api link says why)."""
+        reason = f"TWS has not answered for {_seconds(waited)} s: reconnecting"
+        log.warning(
+            "ib.tws_unanswered_reconnect",
+            extra={"broker": self.source, "unanswered_s": round(waited, 1)},
+        )
+        self.count_error("unanswered_reconnect")
+        self._drop_reason = reason
+        with contextlib.suppress(Exception):
+            self.ib.disconnect()  # disconnectedEvent: `_lost`, then `_reconnect`
+        try:
+            await self.publish(
+                LogEvent.create(
+                    self.source,
+                    Log(
+                        level=LogLevel.WARNING,
+                        message=(
+                            f"{self.source}: {reason} (the socket is dropped and opened "
+                            "again; orders are reconciled and quotes asked again once it "
+                            "is back)"
+                        ),
+                    ),
+                    ts=self.clock(),
+                )
+            )
+        except Exception:  # the reconnect goes on; the health pane says it
+            log.exception("ib.log_publish_failed", extra={"broker": self.source})
 
     async def close(self) -> None:
         self._closing = True

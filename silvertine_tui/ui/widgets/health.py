@@ -1,10 +1,11 @@
 """Health: the trading state, this desk's claims on its brokers (held, pending,
 lapsed, lost), every broker (state, latency, last message age, reconnects, rate-limit
-usage, what it counted wrong, reports the bus refused, and each of its links: REST, user
-data, market streams), the bus (backend, connected, events/s, lag, decode errors,
-restarts; on a watching desk each driving desk's bus trouble, named), and the engine's
-anomaly counts once there is one (this desk's own; on a watching desk each driving
-desk's engine, named)."""
+usage, what it counted wrong, reports the bus refused, what the venue says is wrong
+(IB: TWS cut off from IB's servers, a data farm down, messages it could not read), and
+each of its links: REST, user data, market streams), the bus (backend, connected,
+events/s, lag, decode errors, restarts; on a watching desk each driving desk's bus
+trouble, named), and the engine's anomaly counts once there is one (this desk's own;
+on a watching desk each driving desk's engine, named)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,11 @@ class BrokerLine:
     """(instrument, why) of each instrument whose market data has a problem (IB's
     `md_problem:<key>`: 354 not subscribed, 10090 part of it), by instrument: listed
     under the market link with what to do (`md_problem_text`)."""
+    notices: tuple[str, ...] = ()
+    """What the venue says is wrong that no link's state holds (`notice:<name>`
+    metrics, `notices_of`): IB's 2110 (TWS cannot reach IB's servers), a broken data
+    farm (2103, 2105, 2157), messages from TWS that could not be read. Each is there
+    while it lasts: the adapter takes it out when it is over."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +319,26 @@ def md_problems_of(metrics: Metrics) -> tuple[tuple[str, str], ...]:
     )
 
 
+NOTICE_FIRST = ("tws", "farm")
+"""The notices drawn first (`notice:<name>`), in this order; the others after them, by
+name."""
+
+
+def notices_of(metrics: Metrics) -> tuple[str, ...]:
+    """The text of every `notice:<name>` metric that says something, TWS's link to
+    IB's servers and the data farms first."""
+    found = {
+        key.removeprefix("notice:"): str(value)
+        for key, value in metrics.items()
+        if key.startswith("notice:") and value not in (None, "", False)
+    }
+
+    def rank(name: str) -> tuple[int, str]:
+        return (NOTICE_FIRST.index(name) if name in NOTICE_FIRST else len(NOTICE_FIRST), name)
+
+    return tuple(found[name] for name in sorted(found, key=rank))
+
+
 MD_PROBLEM_TODO = {
     "354": "no quotes for it, orders still go; subscribe at IB, or set market_data_type: delayed",
     "10090": "its other data flows; subscribe at IB for the rest",
@@ -370,6 +396,7 @@ def broker_line(
         errors=errors_text(metrics),
         unjournaled=_int(metrics, "unjournaled"),
         md_problems=md_problems_of(metrics),
+        notices=notices_of(metrics),
     )
 
 
@@ -475,6 +502,8 @@ class HealthPane(TextBlock):
                     "bus refuses them; written again until it takes them",
                     style=p.error,
                 )
+            for notice in line.notices:
+                text.append(f"\n  {cut(notice, DETAIL_MAX)}", style=p.muted if silent else p.warn)
             for link in line.links:
                 text.append(f"\n  {link.name} ")
                 state = link.state.value if link.state is not None else "?"

@@ -57,6 +57,20 @@ class ReportFaults:
     duplicate: bool = False
     late: bool = False
     repeated: int = 0
+    # message id -> (field index, text) of its next frames: sent with that field
+    # written as the text (`FakeTws.garble_next`), one frame each
+    garbled: dict[int, deque[tuple[int, str]]] = field(default_factory=lambda: defaultdict(deque))
+
+    def garble(self, kind: int, fields: list[Any]) -> list[Any]:
+        """`fields` as they go out: with one field written otherwise when a garble of
+        message `kind` waits (`garbled`), else as they are."""
+        waiting = self.garbled.get(kind)
+        if not waiting:
+            return fields
+        index, text = waiting.popleft()
+        written = list(fields)
+        written[index] = text
+        return written
 
 
 @dataclass

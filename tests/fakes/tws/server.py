@@ -82,9 +82,9 @@ class Session:
     stale: list[bytes] = field(default_factory=list)  # re-sent at the end of the batch
 
     def send(self, fields: list[Field]) -> None:
-        frame = encode_frame(fields)
-        self._write(frame)
         kind = int(str(fields[0]))
+        frame = encode_frame(self.faults.garble(kind, fields))
+        self._write(frame)
         if kind not in REPORTS:
             return
         if self.faults.duplicate:
@@ -599,6 +599,55 @@ class FakeTws:
                     session.send(m.tick_size(req_id, sizes[tick_type], Decimal(size)))
         await self._drain()
 
+    def garble_next(self, msg_id: int, index: int, text: str, times: int = 1) -> None:
+        """The next `times` frames of message `msg_id` TWS sends (to any client) go out
+        with field `index` (0: the message id) written as `text`, a value the client
+        cannot read (an execDetails' shares `2.0x` at 19, an orderStatus' filled
+        `notanumber` at 3); what the message reports happened all the same at TWS (the
+        fill, the position after it), and later answers (reqExecutions) say it
+        readably."""
+        self.faults.reports.garbled[msg_id].extend([(index, text)] * times)
+
+    async def send_frame(self, fields: list[Field]) -> None:
+        """One frame of `fields` as written (a message id ib_async does not know, 999;
+        one that is no number, `abc`), well framed, to every client that started the
+        API."""
+        frame = encode_frame(fields)
+        for session in self.sessions:
+            if session.client_id is not None:
+                session._write(frame)
+        await self._drain()
+
+    async def execute_unheard(
+        self,
+        key: int | str,
+        action: str,
+        qty: str | Decimal,
+        price: str | Decimal,
+        *,
+        order_id: int = 999,
+    ) -> Execution:
+        """An order no API client was told of (placed in TWS's own window, client id 0,
+        no orderRef; its openOrder never went to the API) fills whole at `price`: its
+        execDetails (reqId -1, order id `order_id`, a new permId) and commissionReport
+        go live to every client, with no openOrder or orderStatus before them (ib_async
+        then holds no trade for it), then the position and account updates. From then
+        on it is TWS's like any order: reqExecutions lists the execution,
+        reqCompletedOrders the order."""
+        spec = self.exchange.spec(key)
+        amount, at = Decimal(qty), Decimal(price)
+        ticket = Ticket(action, amount, "LMT", at, None, "DAY", account=self.account)
+        order = self.exchange.place(0, order_id, spec, ticket)
+        self.exchange.execute(order, amount, at, liquidity=1)
+        execution = self.exchange.executions[-1]
+        for session in self.sessions:
+            if session.client_id is not None:
+                session.send(m.exec_details(-1, execution, self.account))
+                session.send(m.commission_report(execution))
+        self._send_position(execution)
+        await self._drain()
+        return execution
+
     async def connectivity_lost(self) -> None:
         """1100: TWS lost IB's servers. Ticks stop until connectivity is restored."""
         self.faults.connectivity_lost = True
@@ -627,6 +676,26 @@ class FakeTws:
         for session in list(self.sessions):
             session.writer.transport.abort()
         await self.wait_for(lambda: not self.sessions)
+
+    def wedge_readers(self) -> None:
+        """Bytes that are no frame on every client's socket: a length prefix announcing
+        a frame of 1 MB (0x00100000) and 7 bytes of it. ib_async's reader waits for the
+        rest and reads everything TWS sends after as part of it: the socket stays open
+        and TWS answers on, but nothing more reaches the client (a wedged reader)."""
+        for session in self.sessions:
+            session.writer.write(b"\x00\x10\x00\x00garbage")
+
+    def freeze(self) -> None:
+        """TWS stops (SIGSTOP, its API thread held): the clients' requests wait unread,
+        so nothing is answered, until `thaw`; the sockets stay open. (What a test
+        pushes meanwhile, `set_quote`, `fill`, still goes out: push nothing.)"""
+        for session in self.sessions:
+            session.writer.transport.pause_reading()  # type: ignore[attr-defined]
+
+    def thaw(self) -> None:
+        """TWS runs again: the requests that waited are read and answered in order."""
+        for session in self.sessions:
+            session.writer.transport.resume_reading()  # type: ignore[attr-defined]
 
     def reserve_client_id(self, client_id: int) -> None:
         """TWS believes `client_id` is connected (a stale session): connects get 326."""
