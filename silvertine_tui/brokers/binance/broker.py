@@ -95,7 +95,14 @@ from ..errors import (
     cancel_too_late,
 )
 from . import order_types, translate
-from .errors import Banned, CancelReplaceFailed, CredentialsRejected, InvalidSymbol
+from .errors import (
+    CLOCK_FIX,
+    Banned,
+    CancelReplaceFailed,
+    ClockOutOfSync,
+    CredentialsRejected,
+    InvalidSymbol,
+)
 from .instruments import NotionalScope, dec, key_of, notional_scope, parse_symbol, symbol_of
 from .market import BadPayload, MarketStreams, last_of_ticker, reference_of_ticker
 from .orders import LOCAL_STEPS, Sizing, TrackedOrder
@@ -110,6 +117,10 @@ DAY_MS = 24 * 3600 * 1000
 # Trades per myTrades answer at most (Binance's `limit` bound): a full answer is followed
 # by the next page, from the last trade id + 1 (`_paged`).
 TRADES_PAGE = 1000
+# A trade cursor Binance does not confirm (`BinanceBroker._after_cursor`) is replaced by
+# a walk through the symbol's trades by time from this long before the cursor trade's
+# time (or before the user stream was lost: the catch-up).
+CURSOR_MARGIN_MS = 60_000
 # What a report or reply the adapter cannot read raises (a field missing or of the wrong
 # kind, a status value Binance added): the whole message is then unreadable.
 UNREADABLE = (KeyError, ValueError, TypeError, ArithmeticError)
@@ -132,6 +143,22 @@ HELD = "held by Binance's rate limit"
 # A cancel all's symbol (or listing) refused for Binance's 418 ban: nothing was sent,
 # and nothing is sent by itself when the ban ends (`BinanceBroker._banned_said`).
 BANNED = "NOT sent: Binance has banned this IP"
+# A cancel all's symbol (or listing) Binance refused for this host's clock (-1021 after
+# the re-sync): Binance did nothing with it (`BinanceBroker._cancel`).
+CLOCK_REFUSED = "NOT done: Binance refuses this host's clock"
+# The "rest" link's detail while Binance refuses this host's clock (`rest_clock_refused`).
+CLOCK_DETAIL = "Binance refuses this host's signed requests"
+# While it does, a signed request (openOrders of one symbol: weight 6, 13 with the
+# re-sync and the second try) asks whether it still does: the first pause, doubling to
+# the most (`BinanceBroker._watch_clock`).
+CLOCK_PROBE_S = (1.0, 10.0)
+# Event types of the user-data stream this adapter knows and has no use for (order
+# lists, which it never places; a lock by margin, whose balance comes in an
+# `outboundAccountPosition`): logged at debug. Any other unknown type is counted
+# (`user_event_unknown`) and logged once per type (`_on_user_event`).
+USER_EVENTS_IGNORED = frozenset({"listStatus", "externalLockUpdate"})
+# Unknown user-data event types remembered (logged once each) at most.
+UNKNOWN_TYPES_KEPT = 100
 PRICE_TTL_NS = 60 * 1_000_000_000
 # A symbol whose trades Binance did not answer in a reconcile (`_trades_unread`): the
 # reconcile is asked again after the first pause, doubling to the most, until read.
@@ -277,6 +304,8 @@ class BinanceBroker(Broker):
         self._by_venue_id: dict[str, str] = {}
         self._published_execs: set[str] = set()
         self._last_trade_id: dict[str, int] = {}
+        # Exec ids of trades Binance does not hold (`_after_cursor`): never a cursor.
+        self._unsound_trades: set[str] = set()
         self._prices: dict[str, tuple[Decimal, int]] = {}
         # The REST asks of a fee asset's price on their way, with when each went out
         # (monotonic): the fills of a burst share one wait from then.
@@ -286,6 +315,9 @@ class BinanceBroker(Broker):
         self._rest_watch: asyncio.Task[None] | None = None
         self._running = False
         self._connected_ns = 0
+        # When the venue was last lost (the user stream or the connection: ns; 0 while
+        # connected): what the stream missed was made after it (`_catch_up`).
+        self._lost_ns = 0
         self.market: MarketStreams | None = None
         # The market streams' drops already counted as errors, by kind (`_market_stats`).
         self._market_counted: dict[str, int] = {}
@@ -359,6 +391,16 @@ class BinanceBroker(Broker):
         # client order id) before Binance is asked (`_check_cancelled_elsewhere`).
         self.elsewhere_wait_s = ELSEWHERE_WAIT_S
         self._in_health = False
+        # While Binance refuses this host's clock (-1021 after the re-sync): what it
+        # said last (`rest_clock_refused`; None: accepted), the signed request that asks
+        # whether it still does (`_watch_clock`, pauses `clock_probe_s`), and whether a
+        # reconcile was refused so (asked again once it passes).
+        self._clock_error: ClockOutOfSync | None = None
+        self._clock_watch: asyncio.Task[None] | None = None
+        self.clock_probe_s = CLOCK_PROBE_S
+        self._clock_reconcile_owed = False
+        # Types of user-data events this adapter does not know, already logged.
+        self._unknown_event_types: set[str] = set()
         # The configured symbols are quoted from the start: quotes and the tape.
         self._market_wanted: dict[str, set[MarketDataKind]] = {
             key_of(symbol): {MarketDataKind.QUOTE, MarketDataKind.TRADE}
@@ -410,6 +452,7 @@ class BinanceBroker(Broker):
                 on_link=self._market_link,
                 on_gap=self._market_gap,
                 on_reference=self.publish_reference,
+                on_venue_time=self.rest.usage.note_event_time,
                 silence_s=self.binance.market_silence_s,
             )
         else:
@@ -471,6 +514,7 @@ class BinanceBroker(Broker):
         await self.set_link("user", ConnectionState.RECONCILING, "catching up with the venue")
         sent = await self._catch_up()
         self._connected_ns = self.clock()
+        self._lost_ns = 0
         link = self.health_state.links.get("rest")
         if link is not None and link.state is ConnectionState.DISCONNECTED:
             self._rest_returns += 1  # (back by a reconnect: `_keep_asking`)
@@ -487,7 +531,19 @@ class BinanceBroker(Broker):
         if isinstance(exc, CredentialsRejected):
             await self._refused(exc)
             return
+        if isinstance(exc, ClockOutOfSync):
+            # Binance answers and refuses the catch-up's signed requests: the "rest"
+            # link says so (DEGRADED, told by the call); the retry goes on.
+            self._lost_ns = self._lost_ns or self.clock()
+            await self.rest_clock_refused(exc)
+            await self.set_link(
+                "user",
+                ConnectionState.DISCONNECTED,
+                f"not caught up: Binance refuses this host's requests ({exc.clock}); retrying",
+            )
+            return
         self._key_refused = ""
+        self._lost_ns = self._lost_ns or self.clock()
         reason = _reason(exc)
         self.count_error("connect")
         log.warning("binance.connect_failed", extra={"broker": self.source, "error": reason})
@@ -578,6 +634,98 @@ class BinanceBroker(Broker):
         if self._running:
             await self._rest_up()
 
+    # -- the clock, as Binance judges it (`BinanceRest.watch`) ---------------------------
+
+    @property
+    def clock_refused(self) -> bool:
+        """Binance is shown refusing this host's clock (read after each signed call)."""
+        return self._clock_error is not None
+
+    async def rest_clock_refused(self, error: ClockOutOfSync) -> None:
+        """A signed request refused -1021 after the re-sync: Binance did nothing with it,
+        and will do nothing with the next while this host's clock stays off. The "rest"
+        link is DEGRADED saying so and what to do (it read LIVE while every order,
+        cancel, query and reconcile failed: "ClockOutOfSync 1" among the errors was all
+        the health pane said), so orders and cancels are refused before they are sent
+        (`order_path_down`); a signed request now and then (`_watch_clock`) finds the
+        clock accepted again, and any signed request that passes sets it LIVE
+        (`rest_clock_accepted`). Counted (`clock`) once a spell."""
+        if not self._running or self._key_refused:
+            return
+        if self._clock_error is None:
+            self.count_error("clock")
+            log.error(
+                "binance.clock_refused",
+                extra={
+                    "broker": self.source,
+                    "host_ahead_ms": error.host_ahead_ms,
+                    "error": str(error),
+                },
+            )
+        self._clock_error = error
+        await self.set_link("rest", ConnectionState.DEGRADED, self._clock_detail(error))
+        if self._clock_watch is None or self._clock_watch.done():
+            self._clock_watch = asyncio.create_task(
+                self._watch_clock(), name=f"binance-clock-watch:{self.source}"
+            )
+
+    def _clock_detail(self, error: ClockOutOfSync) -> str:
+        return (
+            f"{CLOCK_DETAIL} (-1021, still after re-syncing with its time): {error.clock}. "
+            "Binance did nothing with them; orders and cancels are not sent until it "
+            f"accepts one again (asked every {self.clock_probe_s[1]:g} s at most). "
+            f"{CLOCK_FIX[0].upper()}{CLOCK_FIX[1:]}."
+        )
+
+    async def rest_clock_accepted(self) -> None:
+        """A signed request passed while the link said Binance refuses this host's
+        clock: LIVE again; a reconcile refused meanwhile is asked again."""
+        if self._clock_error is None:
+            return
+        self._clock_error = None
+        log.info("binance.clock_accepted", extra={"broker": self.source})
+        link = self.health_state.links.get("rest")
+        if (
+            self._running
+            and link is not None
+            and link.state is ConnectionState.DEGRADED
+            and link.detail.startswith(CLOCK_DETAIL)
+        ):
+            await self.set_link("rest", ConnectionState.LIVE, "Binance accepts this host's clock")
+        if self._clock_reconcile_owed and self._running:
+            self._clock_reconcile_owed = False
+            self.in_background(self.announce_reconnect(), f"binance-clock-reconcile:{self.source}")
+
+    async def _watch_clock(self) -> None:
+        """While Binance refuses this host's clock: a signed request (the open orders of
+        one symbol, weight 6; the account's, 20, with none configured), the pause
+        doubling from the first of `clock_probe_s` to the most, until one passes (the
+        link LIVE again: `rest_clock_accepted`). Not while the connect retry runs (it
+        asks itself) or REST is unreachable."""
+        delay, most = self.clock_probe_s
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, most)
+            if not (self._running and self._clock_error is not None):
+                return
+            connecting = self._retry_task is not None and not self._retry_task.done()
+            if connecting or self.rest_down or self.rest.client is None:
+                continue
+            try:
+                if self.symbols:
+                    await self.rest.open_orders(self.symbols[0])
+                else:
+                    await self.rest.account()
+            except asyncio.CancelledError:
+                raise
+            except ClockOutOfSync:
+                continue
+            except Exception as exc:
+                log.info(
+                    "binance.clock_probe_failed",
+                    extra={"broker": self.source, "error": describe(exc)},
+                )
+
     async def _watch_rest(self) -> None:
         """Ping (not retried) while the link is down, with the user stream's bounded
         backoff, until Binance answers. Stops when the link is up again by any path, and
@@ -641,6 +789,9 @@ class BinanceBroker(Broker):
         watch, self._rest_watch = self._rest_watch, None
         if watch is not None:
             await stop_task(watch, 0.5)
+        clock, self._clock_watch = self._clock_watch, None
+        if clock is not None:
+            await stop_task(clock, 0.5)
         await self.user.close()
         await self._flush_held(None)
         market, self.market = self.market, None
@@ -656,6 +807,7 @@ class BinanceBroker(Broker):
     # -- the user stream ----------------------------------------------------------------
 
     async def _user_lost(self, reason: str) -> None:
+        self._lost_ns = self._lost_ns or self.clock()
         self.count_error("user_stream")
         await self.set_link("user", ConnectionState.DISCONNECTED, reason)
 
@@ -670,6 +822,9 @@ class BinanceBroker(Broker):
 
     async def _on_user_event(self, event: dict[str, Any]) -> None:
         kind = event.get("e")
+        venue_ms = event.get("E")
+        if type(venue_ms) is int:
+            self.rest.usage.note_event_time(venue_ms)
         if kind == "executionReport":
             try:
                 await self._on_report(translate.ExecutionReport.parse(event))
@@ -684,10 +839,28 @@ class BinanceBroker(Broker):
                 "binance.balance_update",
                 extra={"broker": self.source, "asset": event.get("a"), "delta": event.get("d")},
             )
-        else:
+        elif kind in USER_EVENTS_IGNORED:
             log.debug(
                 "binance.user_event_ignored", extra={"broker": self.source, "event_type": kind}
             )
+        else:
+            self._unknown_user_event(kind, event)
+
+    def _unknown_user_event(self, kind: Any, event: Mapping[str, Any]) -> None:
+        """An event type this adapter does not know (one Binance added, or garbage): it
+        was dropped with no count and no log line. Counted (`user_event_unknown`, a
+        health metric, and the health's `user_event_types_unknown`) and logged once
+        per type, with the event."""
+        self.count_error("user_event_unknown")
+        name = str(kind)[:64]
+        if name in self._unknown_event_types:
+            return
+        if len(self._unknown_event_types) < UNKNOWN_TYPES_KEPT:
+            self._unknown_event_types.add(name)
+        log.warning(
+            "binance.user_event_unknown",
+            extra={"broker": self.source, "event_type": name, "event": repr(event)[:500]},
+        )
 
     def _unreadable_report(self, event: Mapping[str, Any], exc: BaseException) -> None:
         """An executionReport this adapter cannot read (a status value Binance added, a
@@ -1385,7 +1558,7 @@ class BinanceBroker(Broker):
                 order.add_fill(fill)
             symbol, _, trade = fill.exec_id.rpartition("-")
             if trade.isdigit():
-                self._last_trade_id[symbol] = max(self._last_trade_id.get(symbol, 0), int(trade))
+                self._seen_trades(symbol, [int(trade)])
             self._prices[symbol] = (fill.price, self.clock())
             await super().publish_fill(fill)
 
@@ -1611,6 +1784,16 @@ class BinanceBroker(Broker):
         params = translate.order_params(request, symbol, response_type="FULL")
         try:
             body = await self.rest.new_order(params)
+        except ClockOutOfSync as exc:
+            # Binance judged the timestamp first and did nothing: the order is not
+            # working (REJECTED by `Broker.place`, in words saying it was not placed).
+            raise ClockOutOfSync(
+                f"order {request.client_order_id} was NOT placed: Binance refused it "
+                f"(-1021, still after re-syncing with its time): {exc.clock}; Binance did "
+                f"nothing with it. {CLOCK_FIX[0].upper()}{CLOCK_FIX[1:]}, then send it again.",
+                clock=exc.clock,
+                host_ahead_ms=exc.host_ahead_ms,
+            ) from exc
         except OrderRejected as exc:
             if "market is closed" in str(exc).lower():
                 # The venue changed the symbol's status: look it up again next time.
@@ -1745,6 +1928,22 @@ class BinanceBroker(Broker):
             raise self._banned_said(
                 f"cancel of {client_order_id}", exc, "The order is still working."
             ) from exc
+        except ClockOutOfSync as exc:
+            # -1021 after the re-sync: Binance judged the timestamp first and did
+            # nothing: the order works as it did, shown so at once. It read
+            # PENDING_CANCEL ~40 s under "Binance did not confirm it ... may still be
+            # working", asked in the background with queries refused the same way.
+            # Not asked, not owed: the trader cancels again once the clock is fixed.
+            await self._restore_status(order, None, self._clock_cancel_reason(exc))
+            raise ClockOutOfSync(
+                f"cancel of {client_order_id} at {self.source} was NOT done: Binance "
+                f"refused it (-1021, still after re-syncing with its time): {exc.clock}. "
+                "Binance did nothing: the order is still working. "
+                f"{CLOCK_FIX[0].upper()}{CLOCK_FIX[1:]}, then cancel it again (or now in "
+                "Binance's web site or app).",
+                clock=exc.clock,
+                host_ahead_ms=exc.host_ahead_ms,
+            ) from exc
         except BrokerError as exc:
             found = await self._order_after_failed_cancel(order, exc, "failed")
             if found is not None and found.status is OrderStatus.CANCELED:
@@ -1758,6 +1957,14 @@ class BinanceBroker(Broker):
             await self._unreadable_cancel(order, body, exc)
             return
         await self._publish_status(order, update, _ms(update))
+
+    @staticmethod
+    def _clock_cancel_reason(exc: ClockOutOfSync) -> str:
+        """Why a cancel Binance refused for this host's clock left its order working."""
+        return (
+            f"cancel not sent: {exc.clock}, and Binance refuses its requests (-1021); "
+            f"{CLOCK_FIX}, then cancel again"
+        )
 
     def _cancel_failed(
         self, order: TrackedOrder, exc: BrokerError, found: VenueOrder | None
@@ -3325,6 +3532,9 @@ class BinanceBroker(Broker):
                 except Banned as exc:
                     failed["(listing)"] = f"{BANNED} ({exc})"
                     listed = []
+                except ClockOutOfSync as exc:
+                    failed["(listing)"] = f"{CLOCK_REFUSED} ({exc.clock})"
+                    listed = []
                 except BrokerError as exc:
                     failed["(listing)"] = f"could not list the open orders: {exc}"
                     listed = []
@@ -3372,6 +3582,13 @@ class BinanceBroker(Broker):
                 # engine's kill switch sends no order's own cancel (refused too) and
                 # says none goes out by itself.
                 raise Banned(message, retry_after=self.rest.usage.banned_s())
+            if all(why.startswith(CLOCK_REFUSED) for why in failed.values()):
+                error = self._clock_error
+                raise ClockOutOfSync(
+                    message,
+                    clock=error.clock if error is not None else "this host's clock is off",
+                    host_ahead_ms=error.host_ahead_ms if error is not None else None,
+                )
             raise BrokerError(message)
         return cancelled
 
@@ -3383,10 +3600,9 @@ class BinanceBroker(Broker):
         and nothing said when the Retry-After ends."""
         held = [s for s, why in failed.items() if why.startswith(HELD)]
         banned = [s for s, why in failed.items() if why.startswith(BANNED)]
+        clock = [s for s, why in failed.items() if why.startswith(CLOCK_REFUSED)]
         other = {
-            s: why
-            for s, why in failed.items()
-            if not why.startswith(HELD) and not why.startswith(BANNED)
+            s: why for s, why in failed.items() if not why.startswith((HELD, BANNED, CLOCK_REFUSED))
         }
         said = f"cancel all at {self.source}: cancelled {len(cancelled)}"
         if other:
@@ -3434,6 +3650,22 @@ class BinanceBroker(Broker):
                 "; nothing goes to Binance before then and nothing is sent by itself "
                 f"after: cancel again after {until}, or now in Binance's web site or app"
             )
+        if clock:
+            error = self._clock_error
+            how = error.clock if error is not None else "this host's clock is off Binance's"
+            symbols = [s for s in clock if s != "(listing)"]
+            said += f"; NOT done: Binance refuses this host's requests (-1021): {how}"
+            if symbols:
+                said += (
+                    f": the cancel all of {', '.join(symbols)} did nothing and their orders "
+                    "are still working"
+                )
+            if "(listing)" in clock:
+                said += (
+                    "; the open orders could not be listed: orders this desk does not "
+                    "follow may be working too"
+                )
+            said += f"; {CLOCK_FIX}, then cancel again (or now in Binance's web site or app)"
         return said
 
     async def _sweep_symbols(
@@ -3477,6 +3709,19 @@ class BinanceBroker(Broker):
                         and order.status is OrderStatus.PENDING_CANCEL
                     ):
                         await self._restore_status(order, None, f"cancel not sent: {answer}")
+                continue
+            if isinstance(answer, ClockOutOfSync):
+                # Binance did nothing (-1021 after the re-sync): its orders work as
+                # they did, shown so at once, as a single cancel's (`_cancel`).
+                failed[symbol] = f"{CLOCK_REFUSED} ({answer.clock})"
+                for coid in sorted(journaled):
+                    order = self._orders.get(coid)
+                    if (
+                        order is not None
+                        and order.symbol == symbol
+                        and order.status is OrderStatus.PENDING_CANCEL
+                    ):
+                        await self._restore_status(order, None, self._clock_cancel_reason(answer))
                 continue
             if isinstance(answer, BrokerError):
                 failed[symbol] = str(answer)
@@ -4071,11 +4316,19 @@ class BinanceBroker(Broker):
         self, since_ns: int = 0, last_fills: Mapping[str, Fill] | None = None
     ) -> ReconcileReport:
         """Open orders; the fills of each configured symbol after the journal's last
-        fill there (`fromId` = its trade id + 1), else since `since_ns`; balances and
-        positions (the base assets)."""
+        fill there (from its trade id, once Binance's answer confirms it: else by time,
+        `_after_cursor`), else since `since_ns`; balances and positions (the base
+        assets)."""
         if self.rest.client is None:
             raise NotConnected(f"{self.source} is {self.state}: cannot reconcile now")
-        last_fills = last_fills or {}
+        try:
+            return await self._reconcile(since_ns, last_fills or {})
+        except ClockOutOfSync:
+            # Asked again once Binance accepts a signed request (`rest_clock_accepted`).
+            self._clock_reconcile_owed = True
+            raise
+
+    async def _reconcile(self, since_ns: int, last_fills: Mapping[str, Fill]) -> ReconcileReport:
         # Symbols whose trades Binance does not answer now, and why: each is reported
         # as far as it can be trusted without them (`_unread_orders`); the others in full.
         unread: dict[str, str] = {}
@@ -4295,18 +4548,15 @@ class BinanceBroker(Broker):
     async def _fills_since(self, symbol: str, since_ns: int, last: Fill | None) -> list[Fill]:
         trades: list[dict[str, Any]] = []
         from_id = _trade_id(last.exec_id, symbol) if last is not None else None
-        if from_id is not None:
-            trades = await self._paged(symbol, from_id=from_id + 1)
+        if last is not None and from_id is not None:
+            trades = await self._after_cursor(
+                symbol,
+                from_id,
+                venue_order_id=last.venue_order_id,
+                start_ms=self._cursor_fallback_ms(last, since_ns),
+            )
         elif since_ns > 0:
-            now_ms = self.clock() // 1_000_000
-            start = since_ns // 1_000_000
-            while start <= now_ms:  # Binance answers at most 24 hours per call
-                page = await self.rest.my_trades(symbol, start_time_ms=start, limit=TRADES_PAGE)
-                if len(page) >= TRADES_PAGE:  # the rest, to the newest, by trade id
-                    trades += await self._paged(symbol, page)
-                    break
-                trades += page
-                start += DAY_MS
+            trades = await self._trades_from(symbol, since_ns // 1_000_000)
         else:
             trades = await self.rest.my_trades(symbol)
         fills: list[Fill] = []
@@ -4320,9 +4570,98 @@ class BinanceBroker(Broker):
             fills.append(await self._with_fee_value(fill))
         return fills
 
+    async def _trades_from(self, symbol: str, start_ms: int) -> list[dict[str, Any]]:
+        """The symbol's trades from `start_ms` to now: a call per 24 hours (Binance
+        answers at most 24 hours of `startTime` a call), a full answer followed to the
+        newest by trade id (`_paged`)."""
+        trades: list[dict[str, Any]] = []
+        now_ms = self.clock() // 1_000_000
+        start = max(start_ms, 0)
+        while start <= now_ms:
+            page = await self.rest.my_trades(symbol, start_time_ms=start, limit=TRADES_PAGE)
+            if len(page) >= TRADES_PAGE:  # the rest, to the newest, by trade id
+                return trades + await self._paged(symbol, page)
+            trades += page
+            start += DAY_MS
+        return trades
+
+    async def _after_cursor(
+        self,
+        symbol: str,
+        cursor: int,
+        *,
+        venue_order_id: str | None = None,
+        start_ms: int | None,
+    ) -> list[dict[str, Any]]:
+        """The symbol's trades after `cursor` (the trade id of the journal's last fill
+        there, or of the last this adapter published), oldest first.
+
+        Asked from the cursor itself (`fromId` = `cursor`: the same one call as from
+        `cursor` + 1, one trade more in its answer): Binance answering with that very
+        trade first (of `venue_order_id`, when known) confirms the cursor, and the
+        trades after it are the answer, paged on as before. Anything else (no trade,
+        or a later one first) means Binance holds no such trade of this account: the
+        cursor came from bad data (an executionReport with a trade id out of range,
+        journaled with an "unknown order" anomaly). Asked from it, every trade below
+        it was never asked again: the desk's own fills made while it was away were
+        lost (F5 of the venue chaos drill: an order PARTIALLY_FILLED with nothing
+        filled, the position a mismatch with no average, the realized P&L gone). The
+        cursor is then dropped (`_last_trade_id`: set again from Binance's answer),
+        counted (`trade_cursor`), logged, and the symbol asked by time from `start_ms`
+        (`_trades_from`: a call a day back, 20 weight each) or, with no time to start
+        from, its latest trades; the caller's exec ids make the answer's repeats of
+        fills journaled already no news (deduplicated by trade id here)."""
+        page = await self.rest.my_trades(symbol, from_id=cursor, limit=TRADES_PAGE)
+        first = min(page, key=lambda t: int(t["id"])) if page else None
+        if (
+            first is not None
+            and int(first["id"]) == cursor
+            and (venue_order_id is None or str(first.get("orderId")) == venue_order_id)
+        ):
+            trades = await self._paged(symbol, page)
+            return sorted((t for t in trades if int(t["id"]) > cursor), key=lambda t: int(t["id"]))
+        self.count_error("trade_cursor")
+        log.warning(
+            "binance.trade_cursor_unconfirmed",
+            extra={
+                "broker": self.source,
+                "symbol": symbol,
+                "cursor": cursor,
+                "first_found": int(first["id"]) if first is not None else None,
+                "asked_from_ms": start_ms,
+            },
+        )
+        self._unsound_trades.add(f"{symbol}-{cursor}")
+        if self._last_trade_id.get(symbol, -1) >= cursor:
+            del self._last_trade_id[symbol]  # as unsound: set again from Binance's answer
+        if start_ms is None:
+            found = await self.rest.my_trades(symbol, limit=TRADES_PAGE)
+        else:
+            found = await self._trades_from(symbol, start_ms)
+        unique = {int(t["id"]): t for t in found}
+        self._seen_trades(symbol, unique)
+        return [unique[i] for i in sorted(unique)]
+
+    def _cursor_fallback_ms(self, last: Fill, since_ns: int) -> int | None:
+        """Where a reconcile asks a symbol's trades by time when the journal's last fill
+        there is no trade Binance holds (`_after_cursor`): `CURSOR_MARGIN_MS` before its
+        time, never before the journal began (`since_ns`: the trades before it are the
+        account's history, not fills missed); a time in the future (bad data too) is
+        not trusted: from the journal's start. With no journal start (`since_ns` 0), at
+        most the last 24 hours (one call), else the latest trades (None)."""
+        now_ms = self.clock() // 1_000_000
+        since_ms = since_ns // 1_000_000 if since_ns > 0 else None
+        at = last.venue_ts_ns // 1_000_000 if last.venue_ts_ns else None
+        if at is None or at > now_ms:
+            return since_ms
+        start = at - CURSOR_MARGIN_MS
+        return max(start, since_ms if since_ms is not None else now_ms - DAY_MS)
+
     def _seen_trades(self, symbol: str, trade_ids: Iterable[int]) -> None:
-        """Trades of `symbol` the journal holds: a catch-up asks from after them."""
-        newest = max(trade_ids, default=None)
+        """Trades of `symbol` the journal holds: a catch-up asks from after them (not
+        one Binance said it does not hold: `_after_cursor`)."""
+        unsound = self._unsound_trades
+        newest = max((i for i in trade_ids if f"{symbol}-{i}" not in unsound), default=None)
         if newest is not None:
             self._last_trade_id[symbol] = max(self._last_trade_id.get(symbol, 0), newest)
 
@@ -4450,7 +4789,12 @@ class BinanceBroker(Broker):
             if last is None and not any(o.symbol == symbol for o in working):
                 continue
             if last is not None:
-                trades = await self._paged(symbol, from_id=last + 1)
+                # What the stream missed was made after it was lost: where the trades
+                # are asked by time if Binance does not confirm the cursor.
+                lost_ms = (self._lost_ns or self._connected_ns or self.clock()) // 1_000_000
+                trades = await self._after_cursor(
+                    symbol, last, start_ms=max(lost_ms - CURSOR_MARGIN_MS, 0)
+                )
             else:
                 start = (self._connected_ns or self.clock()) // 1_000_000 - 60_000
                 first = await self.rest.my_trades(
@@ -4672,6 +5016,11 @@ class BinanceBroker(Broker):
         if self._trades_unread:
             # Symbols whose fills made while the desk was away are not journaled yet.
             self.health_state.extra["trades_unread"] = ",".join(sorted(self._trades_unread))
+        if self._unknown_event_types:
+            # User-data event types dropped as unknown (counted: `user_event_unknown`).
+            self.health_state.extra["user_event_types_unknown"] = ",".join(
+                sorted(self._unknown_event_types)
+            )
         await super().publish_health(message)
 
     def _market_stats(self) -> dict[str, int]:

@@ -72,7 +72,64 @@ class CredentialsRejected(ConfigurationError):
 
 
 class ClockOutOfSync(BrokerError):
-    """-1021 again after re-syncing with Binance's server time."""
+    """-1021 again after re-syncing with Binance's server time: Binance refused the
+    request and did nothing with it (it judges the timestamp before anything else).
+    `clock` says how far off this host's clock is, as a phrase for the trader ("this
+    host's clock is 30 s ahead of Binance's"); `host_ahead_ms` is that figure (this
+    host's clock minus Binance's, as Binance's stream events show it), None when it is
+    not known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | int | None = TIMESTAMP,
+        clock: str = "this host's clock is off Binance's",
+        host_ahead_ms: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.clock = clock
+        self.host_ahead_ms = host_ahead_ms
+
+
+# What to do about a clock Binance refuses, said wherever it is.
+CLOCK_FIX = "fix this host's clock (chrony/NTP: see chronyc tracking or timedatectl)"
+# Below this, the host's clock is not said off by a figure (the events' delay).
+CLOCK_SAID_MS = 1_000
+
+
+def clock_said(host_ahead_ms: int | None, error_msg: str, recv_window_ms: int) -> str:
+    """How far off this host's clock is, for the trader: by the figure when it is known
+    (`host_ahead_ms`: ours minus Binance's, from its stream events), else as much as
+    Binance's -1021 message tells (ahead by more than 1 s, or older than the receive
+    window)."""
+    if host_ahead_ms is not None and abs(host_ahead_ms) >= CLOCK_SAID_MS:
+        seconds = abs(host_ahead_ms) / 1000
+        figure = f"{seconds:.0f}" if seconds >= 10 else f"{seconds:.1f}"
+        way = "ahead of" if host_ahead_ms > 0 else "behind"
+        return f"this host's clock is {figure} s {way} Binance's"
+    if "ahead" in error_msg.lower():
+        return "this host's clock is ahead of Binance's (by more than 1 s, Binance says)"
+    return (
+        "this host's clock is behind Binance's, or the link that slow (Binance got the "
+        f"request more than its {recv_window_ms / 1000:g} s receive window after its time)"
+    )
+
+
+def clock_out_of_sync(
+    error: ApiError, *, what: str, host_ahead_ms: int | None, recv_window_ms: int
+) -> ClockOutOfSync:
+    """-1021 after the re-sync: Binance did nothing with `what`; how far off the clock
+    is (`clock_said`) and what to do."""
+    clock = clock_said(host_ahead_ms, error.msg, recv_window_ms)
+    return ClockOutOfSync(
+        f"{what}: Binance refused the request's timestamp even after re-syncing with its "
+        f"server time ({_venue(error)}): {clock}. Binance did nothing with it. To trade, "
+        f"{CLOCK_FIX}; a larger recv_window_ms in the config tolerates only a slow link.",
+        code=error.code,
+        clock=clock,
+        host_ahead_ms=host_ahead_ms,
+    )
 
 
 class Banned(RateLimited):

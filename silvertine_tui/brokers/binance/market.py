@@ -135,6 +135,7 @@ class MarketStreams:
         on_link: Callable[[ConnectionState, str], Awaitable[None]],
         on_gap: Callable[[str, str], Awaitable[None]],
         on_reference: Callable[[ReferencePrice], Awaitable[None]] | None = None,
+        on_venue_time: Callable[[int], None] | None = None,
         last_trades: bool = False,
         depth: int = 10,
         snapshot_limit: int = 100,
@@ -170,6 +171,9 @@ class MarketStreams:
         self._on_link = on_link
         self._on_gap = on_gap
         self._on_reference = on_reference
+        # Told each event's time by Binance's clock (`E`, ms) as it is read: the broker
+        # measures how far off this host's clock is by it (`Usage.note_event_time`).
+        self._on_venue_time = on_venue_time
         # miniTicker rides with each quote subscription when someone wants its reference
         # or only the last trade it carries (a paper venue on Binance's prices).
         self._mini_ticker = on_reference is not None or last_trades
@@ -588,6 +592,9 @@ class MarketStreams:
         if route is None:
             raise BadPayload(f"unknown stream {stream!r}")
         key, kind = route
+        venue_ms = data.get("E")
+        if self._on_venue_time is not None and type(venue_ms) is int:
+            self._on_venue_time(venue_ms)
         if key not in self._subs:
             return  # unsubscribed while it was queued
         if kind is None:

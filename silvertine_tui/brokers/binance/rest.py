@@ -40,6 +40,13 @@ of a sent request (a result, a reject, -1021, 429, 418: Binance answered) ->
 attribute read. A read that fails once and then succeeds on a retry is an answer. Calls
 refused locally (no client, a ban, held back) find nothing. What is raised is the same
 with or without a watch.
+
+The clock is told too: a signed call refused -1021 after the re-sync ->
+`rest_clock_refused(error)` (a `ClockOutOfSync` saying how far off this host's clock is
+by Binance's stream events, `Usage.event_offset_ms`: `/time` is what the re-sync
+trusted, and it did not cure it); a signed call Binance accepts while `watch.clock_refused`
+-> `rest_clock_accepted()`. Unsigned calls (ping, time, exchangeInfo, depth, the 24hr
+ticker) carry no timestamp and prove nothing about the clock.
 """
 
 from __future__ import annotations
@@ -73,8 +80,10 @@ from .errors import (
     NO_SUCH_ORDER,
     TIMESTAMP,
     ApiError,
+    ClockOutOfSync,
     banned,
     banned_until_ms,
+    clock_out_of_sync,
     map_api_error,
     map_transport_error,
     rate_limited,
@@ -157,6 +166,16 @@ class RestWatch(Protocol):
     async def rest_unreachable(self, error: BrokerError) -> None: ...
 
     async def rest_answered(self) -> None: ...
+
+    @property
+    def clock_refused(self) -> bool:
+        """Whether Binance is shown refusing this host's clock now (read after every
+        successful signed call)."""
+        ...
+
+    async def rest_clock_refused(self, error: ClockOutOfSync) -> None: ...
+
+    async def rest_clock_accepted(self) -> None: ...
 
 
 class _Found:
@@ -316,14 +335,16 @@ class BinanceRest:
         told to no `watch` (the caller moves the link)."""
         started = time.perf_counter()
         if retried:
-            await self._call("ping", CallKind.READ, lambda c: c.ping())
+            await self._call("ping", CallKind.READ, lambda c: c.ping(), signed=False)
         else:
             await self._attempt("ping", CallKind.READ, lambda c: c.ping())
         self.rtt_ms = (time.perf_counter() - started) * 1000
         return self.rtt_ms
 
     async def server_time_ms(self) -> int:
-        answer = await self._call("server time", CallKind.READ, lambda c: c.get_server_time())
+        answer = await self._call(
+            "server time", CallKind.READ, lambda c: c.get_server_time(), signed=False
+        )
         return int(answer["serverTime"])
 
     async def exchange_info(self, symbols: Sequence[str] | None = None) -> dict[str, Any]:
@@ -331,7 +352,10 @@ class BinanceRest:
         if symbols:
             data["symbols"] = symbols_param(symbols)
         result: dict[str, Any] = await self._call(
-            "exchange info", CallKind.READ, lambda c: c._get("exchangeInfo", data=data)
+            "exchange info",
+            CallKind.READ,
+            lambda c: c._get("exchangeInfo", data=data),
+            signed=False,
         )
         return result
 
@@ -482,6 +506,7 @@ class BinanceRest:
             f"24hr ticker {','.join(symbols)}",
             CallKind.READ,
             lambda c: c.get_ticker(symbols=listed, type="MINI"),
+            signed=False,
         )
         return result
 
@@ -490,12 +515,15 @@ class BinanceRest:
             f"depth {symbol}",
             CallKind.READ,
             lambda c: c.get_order_book(symbol=symbol, limit=limit),
+            signed=False,
         )
         return result
 
     # ------------------------------------------------------------ machinery
 
-    async def _call(self, what: str, kind: CallKind, call: Call[T]) -> T:
+    async def _call(self, what: str, kind: CallKind, call: Call[T], *, signed: bool = True) -> T:
+        """`call` as `kind` says (retried or sent once), telling the watch what it found
+        (`signed`: the request carries a timestamp Binance judges)."""
         if self.client is None:
             raise self._not_started(what)
         found = _Found()
@@ -510,13 +538,35 @@ class BinanceRest:
                     rng=self._rng,
                     sleep=self._sleep,
                 )
+        except ClockOutOfSync as exc:
+            await self._tell(found)
+            await self._tell_clock(exc)
+            raise
         except BrokerError:
             await self._tell(found)
             raise
         watch = self.watch
         if watch is not None and watch.rest_down:
             await self._tell(found)
+        if signed and watch is not None and watch.clock_refused:
+            await self._tell_clock(None)
         return result
+
+    async def _tell_clock(self, refused: ClockOutOfSync | None) -> None:
+        """Tell the watch that Binance refused this host's clock (`refused`), or accepted
+        a signed request (None). Never raises, as `_tell`."""
+        watch = self.watch
+        if watch is None:
+            return
+        try:
+            if refused is not None:
+                await watch.rest_clock_refused(refused)
+            else:
+                await watch.rest_clock_accepted()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("binance.rest.watch_failed")
 
     async def _tell(self, found: _Found) -> None:
         """Tell the watch what the call found. Never raises: what the call itself got
@@ -658,6 +708,25 @@ class BinanceRest:
         return await read_api_error(exc)
 
     def _api_failure(self, error: ApiError, what: str, kind: CallKind) -> BrokerError:
+        if error.code == TIMESTAMP and error.from_binance:
+            # (only after the re-sync: `_send` sends once more before this)
+            venue_ahead = self.usage.event_offset_ms()
+            refused = clock_out_of_sync(
+                error,
+                what=what,
+                host_ahead_ms=-venue_ahead if venue_ahead is not None else None,
+                recv_window_ms=self.config.recv_window_ms,
+            )
+            log.warning(
+                "binance.clock_refused",
+                extra={
+                    "what": what,
+                    "venue_msg": error.msg,
+                    "host_ahead_ms": refused.host_ahead_ms,
+                    "offset_ms": self.usage.offset_ms,
+                },
+            )
+            return refused
         if error.status == 418:
             seconds = error.retry_after
             if seconds is None:

@@ -25,6 +25,8 @@ ORDER_COUNT_1D_HEADER = "X-MBX-ORDER-COUNT-1D"
 AMEND_WEIGHT = 4  # PUT /api/v3/order/amend/keepPriority
 
 MINUTE_MS = 60_000
+# Binance's clock as its stream events carry it is trusted this long after the last one.
+EVENT_CLOCK_FRESH_MS = 60_000
 # The order count is a rolling 10 s figure: 10 s after it was read, every order it
 # counted has left the window.
 ORDER_WINDOW_NS = 10_000_000_000
@@ -57,6 +59,12 @@ class Usage:
         self._clock = clock
         # Binance's clock minus ours (python-binance's `timestamp_offset`), milliseconds.
         self.offset_ms = 0
+        # Binance's clock minus ours as the last stream event showed it (its `E` less
+        # our clock when it arrived: low by the delivery's delay), and when (our ms).
+        # Apart from `/time`: what a -1021 that a re-sync from `/time` did not cure is
+        # measured by (`event_offset_ms`).
+        self._event_offset_ms = 0
+        self._event_at_ms: int | None = None
         self._weight = 0
         self._weight_minute = -1
         self._orders = 0
@@ -75,6 +83,19 @@ class Usage:
     def server_ms(self) -> int:
         """Binance's clock now, as far as we know it (milliseconds)."""
         return self._clock() // 1_000_000 + self.offset_ms
+
+    def note_event_time(self, venue_ms: int) -> None:
+        """A stream event stamped `venue_ms` by Binance (its `E`) arrived now."""
+        now_ms = self._clock() // 1_000_000
+        self._event_offset_ms, self._event_at_ms = venue_ms - now_ms, now_ms
+
+    def event_offset_ms(self) -> int | None:
+        """Binance's clock minus ours by the last stream event, when one came within
+        `EVENT_CLOCK_FRESH_MS` (else None)."""
+        at = self._event_at_ms
+        if at is None or self._clock() // 1_000_000 - at > EVENT_CLOCK_FRESH_MS:
+            return None
+        return self._event_offset_ms
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Read the usage headers of one response (success or error)."""

@@ -605,6 +605,14 @@ class FakeBinance:
                 await session.ws.send_str(json.dumps({"subscriptionId": sub, "event": event}))
             session.subscriptions.clear()
 
+    async def send_user_event(self, event: Mapping[str, Any]) -> None:
+        """`event` as it is, on every user-data subscription (`{"subscriptionId", "event"}`),
+        through the delivery faults as the exchange's own events go: an event type
+        Binance added (`{"e": "weirdEvent", "E": ...}`), or a report Binance got wrong
+        (an executionReport of an order this account never had, a trade id out of range).
+        The exchange's state is not touched."""
+        await self._deliver_user([dict(event)])
+
     def flush_held_reports(self) -> list[dict[str, Any]]:
         held, self._held_reports = self._held_reports, []
         return held
