@@ -1607,9 +1607,37 @@ class IBBroker(IBOrders, IBSession):
             return
         for key in instruments:
             contract = await self._contract(key)
-            if key not in self.market.contracts:
+            if key in self.market.contracts:
+                continue
+            if self.ib.isConnected():
                 self.market.subscribe(key, contract)
-        await self.set_link("market", L.LIVE, self._market_detail())
+            else:  # (the instrument known from before the socket was lost)
+                self.market.subscribe_later(key, contract)
+        await self._market_link_subscribed()
+
+    async def _market_link_subscribed(self) -> None:
+        """The market link once keys are subscribed: LIVE, its detail naming the data
+        TWS sends (DEGRADED while it sends prices that are no prices), unless another
+        cause has the quotes down now (`_market_down`: TWS unreachable, cut off from IB
+        by 1100, or not answering the watchdog). That cause's state and words stay (a
+        link it has not said yet takes them), and its end sets the link LIVE again
+        (`_rebuild`, `_restored`, `_market_fresh_again`). Before, a subscription set it
+        LIVE whatever held it down: during a TWS hang or a 1100 the health pane read the
+        quotes live, stale as they were, until the watchdog's next round (or the end of
+        the 1100) said otherwise."""
+        link = self.health_state.links.get("market")
+        ours = link is not None and link.state is ConnectionState.DEGRADED and self._bad_prices_said
+        down = self._market_down()
+        if down is not None:
+            if link is None or link.state is ConnectionState.LIVE or ours:
+                state, detail = down
+                self._bad_prices_said = False
+                self._market_stale_said = self._unanswered and self._up
+                await self.set_link("market", state, detail)
+            return  # (said by its cause already: left to say when it is over)
+        self._bad_prices_said = bool(self.market.bad)
+        state = ConnectionState.DEGRADED if self.market.bad else ConnectionState.LIVE
+        await self.set_link("market", state, self._market_detail())
 
     async def unsubscribe(self, instruments: Iterable[str]) -> None:
         for key in instruments:

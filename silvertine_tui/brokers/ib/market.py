@@ -186,6 +186,15 @@ class MarketData:
         self.delayed_notices.discard(key)
         self.tickers[key] = self.ib.reqMktData(contract, "", False, False)
 
+    def subscribe_later(self, key: str, contract: Contract) -> None:
+        """A key subscribed while there is no socket (ib_async asks nothing then: it
+        raised ConnectionError): kept, and asked for on the next socket with the
+        others (`resubscribe`)."""
+        self.contracts[key] = contract
+        self.problems.pop(key, None)
+        self.partial.pop(key, None)
+        self.delayed_notices.discard(key)
+
     def unsubscribe(self, key: str) -> None:
         contract = self.contracts.pop(key, None)
         self.bad.pop(key, None)

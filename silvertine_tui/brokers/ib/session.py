@@ -58,6 +58,12 @@ def _seconds(value: float) -> str:
     return f"{math.floor(value * 10 + 1e-6) / 10:.1f}".rstrip("0").rstrip(".")
 
 
+def _stale_quotes(said: str) -> str:
+    """The market link's detail while TWS does not answer the watchdog (`said`: for
+    how long, as `_seconds` writes it)."""
+    return f"TWS has not answered for {said} s: the quotes shown are stale (a hung TWS sends none)"
+
+
 class IBSession(IBState):
     # The watchdog's state beside `_unanswered` (`_ask_if_tws_answers`): when the first
     # question TWS left unanswered was asked (loop time), whether the market link was
@@ -65,6 +71,13 @@ class IBSession(IBState):
     _unanswered_since = 0.0
     _market_stale_said = False
     _drop_reason: str | None = None
+    # How long TWS had not answered when the watchdog dropped its socket (`_seconds`),
+    # until a connect finds TWS answering or gone: a reconnect TWS does not answer is
+    # said as TWS still hung (`_unanswered_connect`). And what the last handshake saw:
+    # whether its socket connected (ib_async sent its greeting), and whether TWS sent
+    # anything on it (`_handshake`).
+    _hung_for: str | None = None
+    _handshake_seen = (False, False)
 
     async def connect(self) -> None:
         """Connect, rebuild, go LIVE. Never raises because TWS is unreachable: the `api`
@@ -119,14 +132,17 @@ class IBSession(IBState):
         try:
             await self._handshake(client_id)
             self._ids_in_use.discard(client_id)
+            self._hung_for = None
             return True
         except ConnectionRefusedError:
+            self._hung_for = None  # nothing listens: not the hung TWS of before
             reason = (
                 f"no TWS or IB Gateway listening at {self.endpoint} (connection refused); "
                 "start it and enable the API (Configure > API > Settings)"
             )
         except TimeoutError:
             if self._saw_326:
+                self._hung_for = None  # TWS answered
                 self._ids_in_use.add(client_id)
                 reason = f"client id {client_id} is already in use at TWS (326)"
                 if following is not None:
@@ -143,11 +159,7 @@ class IBSession(IBState):
                         " in client_id_fallbacks"
                     )
             else:
-                reason = (
-                    f"TWS at {self.endpoint} did not complete the API handshake in "
-                    f"{self.cfg.connect_timeout_s:g}s; check that the API is enabled and "
-                    "this host is a trusted IP"
-                )
+                reason = self._unanswered_connect()
         except (OSError, ConnectionError) as exc:
             reason = f"cannot reach TWS at {self.endpoint}: {exc}"
         except Exception as exc:  # whatever ib_async raises, the desk keeps running
@@ -161,11 +173,70 @@ class IBSession(IBState):
         await self.set_link("api", L.DISCONNECTED, reason)
         return False
 
+    def _unanswered_connect(self) -> str:
+        """Why a connect that TWS did not complete in `connect_timeout_s` failed (not a
+        326), by what its handshake saw (`_handshake_seen`). A socket that connected
+        and heard nothing, or a reconnect after the watchdog dropped the socket of a
+        TWS that had stopped answering (`_hung_for`), is a TWS that accepts
+        connections and does not answer them: hung (or busy, or, at a first connect,
+        waiting for someone to accept the connection in its window). Said as "did not
+        complete the API handshake; check that the API is enabled and this host is a
+        trusted IP", the health pane sent the trader to TWS's API settings while TWS
+        was simply hung, the reconnect after the watchdog's drop included."""
+        timeout = f"{self.cfg.connect_timeout_s:g}s"
+        connected, heard = self._handshake_seen
+        hung = self._hung_for
+        if not connected or (hung is None and heard):
+            # (No connection in time at all, or TWS answered only in part: as before.)
+            return (
+                f"TWS at {self.endpoint} did not complete the API handshake in {timeout}; "
+                "check that the API is enabled and this host is a trusted IP"
+            )
+        answer = (
+            f"does not answer it (nothing in {timeout})"
+            if not heard
+            else f"does not complete the API handshake in {timeout}"
+        )
+        said = f"TWS at {self.endpoint} accepts the connection but {answer}: "
+        if hung is not None:
+            return said + (
+                f"still hung (the desk dropped its last socket after TWS had not answered "
+                f"for {hung} s). Check TWS (a modal dialog, a frozen window, the "
+                "machine's load) and restart TWS or IB Gateway if it stays so; the desk "
+                "keeps trying and reconciles once TWS answers. Cancel what must go in TWS "
+                "itself meanwhile"
+            )
+        return said + (
+            "TWS is hung or busy, or waits for someone to accept this connection in its "
+            "window (this host not among its Trusted IPs: Configure > API > Settings). "
+            "Check TWS, and restart TWS or IB Gateway if it stays so; the desk keeps "
+            "trying"
+        )
+
     async def _handshake(self, client_id: int) -> None:
         """`connectAsync`, given up as soon as TWS answers 326 (client id in use): TWS
         closes the socket then, and ib_async would wait out `connect_timeout_s` before
         raising TimeoutError. The fallback id is tried at once and the health pane says
-        why meanwhile, rather than "connecting" for the whole timeout."""
+        why meanwhile, rather than "connecting" for the whole timeout. What it saw is
+        kept (`_handshake_seen`): whether the socket connected, and whether TWS sent
+        anything on it."""
+        conn = self.ib.client.conn
+        heard = False
+
+        def on_data(data: bytes) -> None:
+            nonlocal heard
+            heard = heard or bool(data)
+
+        conn.hasData += on_data
+        try:
+            await self._handshake_once(client_id)
+        finally:
+            conn.hasData -= on_data
+            # (ib_async's connection counts what it sent from its socket's connect: its
+            # greeting goes out as soon as the socket is up)
+            self._handshake_seen = (conn.numBytesSent > 0, heard)
+
+    async def _handshake_once(self, client_id: int) -> None:
         refused = asyncio.Event()
         self._id_refused = refused
         connecting = asyncio.ensure_future(
@@ -720,12 +791,22 @@ class IBSession(IBState):
         # (DEGRADED for another cause, 1100 or prices that are no prices: left to say it.)
         if market.state is L.LIVE or (self._market_stale_said and market.state is L.DEGRADED):
             self._market_stale_said = True
-            await self.set_link(
-                "market",
-                L.DEGRADED,
-                f"TWS has not answered for {said} s: the quotes shown are stale (a hung "
-                "TWS sends none)",
-            )
+            await self.set_link("market", L.DEGRADED, _stale_quotes(said))
+
+    def _market_down(self) -> tuple[ConnectionState, str] | None:
+        """Why no fresh quotes come now whatever the subscriptions, as the market link
+        says it (None: nothing of the session's holds them): TWS unreachable (the
+        socket lost or not up yet), not answering the watchdog, or cut off from IB
+        (1100: the `ib` link is not LIVE until its catch-up is over)."""
+        if not self._up:
+            return L.DISCONNECTED, "no quotes while TWS is unreachable"
+        if self._unanswered:
+            waited = asyncio.get_running_loop().time() - self._unanswered_since
+            return L.DEGRADED, _stale_quotes(_seconds(waited))
+        link = self.health_state.links.get("ib")
+        if link is not None and link.state is not L.LIVE:
+            return L.DEGRADED, "no quotes while TWS is cut off (1100)"
+        return None
 
     async def _market_fresh_again(self) -> None:
         """TWS answers again: the market link the watchdog set DEGRADED is LIVE again
@@ -754,6 +835,7 @@ class IBSession(IBState):
         )
         self.count_error("unanswered_reconnect")
         self._drop_reason = reason
+        self._hung_for = _seconds(waited)
         with contextlib.suppress(Exception):
             self.ib.disconnect()  # disconnectedEvent: `_lost`, then `_reconnect`
         try:

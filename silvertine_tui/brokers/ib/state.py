@@ -486,6 +486,7 @@ class IBState(Broker):
             elif isinstance(event, ReconcileEvent):
                 counted.reconcile(event.payload)
                 self._learn_adopted(event.payload)
+                self._learn_reopened(event.payload)
             counted.entry(entry.id)
         counted.into(self.counted)
         self.ledger.touch()  # the executions TWS replayed at connect are known now
@@ -516,6 +517,46 @@ class IBState(Broker):
         )
         if ids is not None:
             self._last[coid] = (venue.status, venue.filled_qty)
+
+    def _learn_reopened(self, rec: Reconcile) -> None:
+        """An order the engine's reconcile re-opened (`recovery._reopen`: ended here, a
+        FILLED on an execution larger than the order, while TWS still listed it open),
+        read back at a restart: working again at TWS's status and count, as
+        `update_journaled` made it in the run that re-opened it. The re-opening is
+        journaled as the reconcile's own event (a STATUS_MISMATCH carrying TWS's order,
+        which the OMS takes: `Order.reopen`), not as an order update, so the journal's
+        updates alone left the order at the end they gave it: after a restart its `c`
+        was refused as "came too late ... nothing is working there" while TWS worked
+        it, and TWS's later statuses of it (a fill's, the kill switch's CANCELED) were
+        dropped as stale, the desk showing it working for good."""
+        venue = rec.venue_order
+        coid = rec.client_order_id
+        if (
+            rec.kind is not ReconcileKind.STATUS_MISMATCH
+            or venue is None
+            or venue.client_order_id != coid
+            or venue.status.is_terminal
+        ):
+            return
+        ids = self.ids.get(coid)
+        if ids is None or not ids.status.is_terminal:
+            return  # not followed, or working here already: nothing to re-open
+        self._remember(
+            OrderUpdate(
+                client_order_id=coid,
+                status=venue.status,
+                venue_order_id=venue.venue_order_id,
+                filled_qty=venue.filled_qty,
+                avg_price=venue.avg_price,
+                quantity=venue.quantity if venue.quantity > 0 else None,
+                limit_price=venue.limit_price,
+                stop_price=venue.stop_price,
+                reason=rec.detail,
+            )
+        )
+        venue_id = venue.venue_order_id or ""
+        if venue_id.isdigit():
+            self.ids.bind_perm(coid, int(venue_id))
 
     async def _job_failed(self, exc: Exception) -> None:
         """A report from TWS the adapter could not journal (its job raised): counted in

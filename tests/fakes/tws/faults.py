@@ -112,3 +112,5 @@ class Faults:
     start_delays: dict[int, float] = field(default_factory=dict)
     reports: ReportFaults = field(default_factory=ReportFaults)
     connectivity_lost: bool = False
+    # TWS stopped (`freeze`): a connection made meanwhile is accepted and not read
+    frozen: bool = False

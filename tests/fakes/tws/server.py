@@ -687,13 +687,19 @@ class FakeTws:
 
     def freeze(self) -> None:
         """TWS stops (SIGSTOP, its API thread held): the clients' requests wait unread,
-        so nothing is answered, until `thaw`; the sockets stay open. (What a test
-        pushes meanwhile, `set_quote`, `fill`, still goes out: push nothing.)"""
+        so nothing is answered, until `thaw`; the sockets stay open. A connection made
+        meanwhile is accepted (the kernel completes it into the listen backlog of a
+        stopped process) and nothing on it is read or answered, not even the
+        handshake. (What a test pushes meanwhile, `set_quote`, `fill`, still goes out
+        to the sessions that had started the API: push nothing.)"""
+        self.faults.frozen = True
         for session in self.sessions:
             session.writer.transport.pause_reading()  # type: ignore[attr-defined]
 
     def thaw(self) -> None:
-        """TWS runs again: the requests that waited are read and answered in order."""
+        """TWS runs again: the requests that waited are read and answered in order (on
+        the connections made while frozen too, those the client has not closed)."""
+        self.faults.frozen = False
         for session in self.sessions:
             session.writer.transport.resume_reading()  # type: ignore[attr-defined]
 
@@ -867,6 +873,8 @@ class FakeTws:
         session = Session(writer, faults=self.faults.reports)
         self.sessions.append(session)
         self.connects += 1
+        if self.faults.frozen:
+            writer.transport.pause_reading()  # type: ignore[attr-defined]
         frames = FrameReader()
         try:
             while not writer.is_closing():
