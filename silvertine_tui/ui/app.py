@@ -62,6 +62,7 @@ from .widgets.palette import Palette
 from .widgets.toasts import show_toasts
 
 if TYPE_CHECKING:
+    from textual.driver import Driver
     from textual.notifications import SeverityLevel
 
     # Imported after the first frame (`_import_session_modules`), with the session.
@@ -83,6 +84,7 @@ if TYPE_CHECKING:
     from .desk import Desk
     from .model import FEED_BACKLOG, FeedModel, recent_start
     from .screens.quit import QuitChoice, QuitScreen
+    from .terminal_gone import TerminalGone
     from .widgets.startup import StartupBanner
 
 log = logging.getLogger(__name__)
@@ -265,6 +267,7 @@ class SilvertineApp(App[None]):
         self._frame_timer: Timer | None = None
         self._requested_theme = theme
         self._screenshots: dict[str, Path] = {}  # delivery key -> the file being written
+        self._quitting: asyncio.Task[None] | None = None  # `quit_now`'s shutdown, once
         super().__init__()
         self.key_order = KeyOrder(self)
         for textual_theme in self.loaded_themes.textual_themes():
@@ -891,7 +894,19 @@ class SilvertineApp(App[None]):
                 timeout=60.0 if error else self.desk.toast_timeout_s,
             )
 
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver, but on Linux and macOS the one whose writes never block on a
+        terminal that is gone, and which says so (`terminal_gone.TerminalDriver`)."""
+        driver_class = super().get_driver_class()
+        if sys.platform == "win32":
+            return driver_class
+        from .terminal_gone import replace_driver
+
+        return replace_driver(driver_class)
+
     async def on_event(self, event: events.Event) -> None:
+        if self._quitting is not None and isinstance(event, events.InputEvent | events.Paste):
+            return  # `quit_now`: the session is closing; nothing more is asked of it
         if not isinstance(event, events.Key) or event.is_forwarded:
             await super().on_event(event)
             return
@@ -1337,14 +1352,43 @@ class SilvertineApp(App[None]):
 
     async def quit_now(self, reason: str) -> None:
         """Shut down as `q` does, without the quit dialog: a signal (SIGHUP: the
-        terminal is gone; SIGTERM) leaves no one to ask. The session closes as its
-        config says (`engine.cancel_on_exit`). Called by the CLI (cli.py)."""
-        log.warning("app.quit_now", extra={"reason": reason})
-        await self._shut_down()
+        terminal is gone; SIGTERM) or the terminal's writes failing (`TerminalGone`)
+        leaves no one to ask. The session closes as its config says
+        (`engine.cancel_on_exit`), first: before the app's own shutdown, which writes to
+        the terminal (gone, maybe), and with the trader's keys and clicks dropped from
+        here on (nothing new is sent while it cancels). Once: a second call (SIGHUP and
+        the failed writes, a second signal) waits for the first's. Called by the CLI
+        (cli.py, on a signal)."""
+        await asyncio.shield(self._quit_started(reason))
 
-    async def _shut_down(self) -> None:
+    def on_terminal_gone(self, message: TerminalGone) -> None:
+        """The terminal can no longer be written (`terminal_gone`): no one sees the desk
+        or can quit it. It shuts down as on SIGHUP, which its terminal sends it only if
+        it is the terminal's controlling process."""
+        self._quit_started(message.reason)
+
+    def _quit_started(self, reason: str) -> asyncio.Task[None]:
+        if self._quitting is None:
+            log.warning("app.quit_now", extra={"reason": reason})
+            self._quitting = asyncio.get_running_loop().create_task(
+                self._quit_closing_first(), name="quit-now"
+            )
+        return self._quitting
+
+    async def _quit_closing_first(self) -> None:
+        try:
+            await self._shut_down(close=True)
+        except Exception:  # the app has exited all the same
+            log.exception("app.quit_now_failed")
+
+    async def _shut_down(self, *, close: bool = False) -> None:
+        """Close the session when this app owns it, or with `close` (`quit_now`) once it
+        is ready (one still starting is closed by its owner once the app, and with it
+        the start, is gone: cli.py); then exit, whatever the close raised."""
         if self.has_session:
             self.desk.bus_watch.closing = True  # the bus closing now is not the bus lost
-        if self.owns_session:
-            await self.session.close()
-        self.exit()
+        try:
+            if self.owns_session or (close and self.has_session and self.session.ready):
+                await self.session.close()
+        finally:
+            self.exit()
