@@ -82,7 +82,7 @@ from ...domain import (
 from ...domain.clock import utc_time
 from ...domain.money import normalized
 from ...events import ModifyRequest, ModifyRequestEvent, OrderUpdateEvent
-from ..base import Broker, Clock, JournalOrder, ReconcileReport
+from ..base import Broker, Clock, JournalOrder, LinkStatus, ReconcileReport
 from ..errors import (
     BrokerError,
     BrokerTimeout,
@@ -140,6 +140,13 @@ PAUSE_LOOK_S = 1.0
 # A cancel or sweep Binance's 429 held back goes this long after its Retry-After ends.
 OWED_MARGIN_S = 0.1
 HELD = "held by Binance's rate limit"
+# The "rest" link's detail while Binance's 418 ban runs, and while a 429's Retry-After
+# of HELD_SHOWN_S or more holds requests back (`BinanceBroker._follow_ban`): said once
+# with until when, not a countdown (a Log line a second: 18 for an 18 s ban). A shorter
+# Retry-After is not shown (it would flap DEGRADED and LIVE within a second or two, and
+# a cancel waits out one of up to `CANCEL_WAIT_S` inside its call anyway).
+BAN_DETAIL = "Binance banned this IP (HTTP 418)"
+HELD_SHOWN_S = 2.0
 # A cancel all's symbol (or listing) refused for Binance's 418 ban: nothing was sent,
 # and nothing is sent by itself when the ban ends (`BinanceBroker._banned_said`).
 BANNED = "NOT sent: Binance has banned this IP"
@@ -302,6 +309,15 @@ class BinanceBroker(Broker):
         self._finished: OrderedDict[str, None] = OrderedDict()  # oldest first
         self.finished_kept = FINISHED_KEPT
         self._by_venue_id: dict[str, str] = {}
+        # Client order ids Binance holds our orders' venue orders under that are not
+        # ours: another program's amend keepPriority that sent no newClientOrderId gives
+        # the order a random new one (the same venue order), and ours no longer reaches
+        # it at Binance. Venue order id -> Binance's id for it (`_named`), and Binance's
+        # id -> ours (`_aliases`): such an order is followed by its venue order id (its
+        # reports, fills and listing under that id are ours: `_owner`) and asked and
+        # cancelled under Binance's id (`_at_binance`). Let go with the order.
+        self._named: dict[str, str] = {}
+        self._aliases: dict[str, str] = {}
         self._published_execs: set[str] = set()
         self._last_trade_id: dict[str, int] = {}
         # Exec ids of trades Binance does not hold (`_after_cursor`): never a cursor.
@@ -599,6 +615,13 @@ class BinanceBroker(Broker):
         if link is None or link.state is not ConnectionState.DISCONNECTED:
             self.count_error("rest")
             log.warning("binance.rest_down", extra={"broker": self.source, "error": reason})
+        elif _cause(link.detail) == _cause(reason):
+            # The same outage met by another call (a ping, then a query, then a ping):
+            # the link's detail names the last call, carried by the next heartbeat, but
+            # it is no news. Published each time, the Log got a health line for every
+            # failing call, pings and background asks alternating, for the whole outage.
+            self.health_state.links["rest"] = LinkStatus(link.state, reason, link.since_ns)
+            return
         await self.set_link("rest", ConnectionState.DISCONNECTED, reason)
 
     async def _rest_up(self) -> None:
@@ -1080,14 +1103,17 @@ class BinanceBroker(Broker):
         )
 
     async def _on_report(self, report: translate.ExecutionReport) -> None:
-        order = self._orders.get(report.client_order_id)
+        said_as = report.client_order_id  # (Binance's id for it: `c`, `C` on a cancel)
+        ours = self._owner(said_as, report.venue_order_id, report.symbol)
+        if ours != said_as:
+            # Our order under the id Binance gave it (an amend elsewhere): ours it is.
+            report = dataclasses.replace(report, client_order_id=ours)
+        order = self._orders.get(ours)
         if order is None:
-            if (
-                report.client_order_id not in self._journal_orders
-                and report.venue_order_id not in self._by_venue_id
-            ):
+            if ours not in self._journal_orders and report.venue_order_id not in self._by_venue_id:
                 self._adopt_later(report)
             order = self._track_report(report)
+        renamed = self._name_of_report(order, report, said_as)
         if report.venue_order_id in order.retired:
             # A venue order a replace retired: its fills are ours, its end is not.
             order.note_said(report.venue_order_id, report.cum_qty, final=report.status.is_terminal)
@@ -1101,8 +1127,9 @@ class BinanceBroker(Broker):
             return  # (its end, if it is one, goes once Binance has said so)
         replaced = report.venue_order_id != order.venue_order_id
         if report.execution == "REPLACED" and not replaced and not report.status.is_terminal:
-            # An amend in place (keepPriority): its venue order, its new quantity.
-            await self._take_amend(order, translate.Amended.of_report(report))
+            # An amend in place (keepPriority): its venue order, its new quantity (and,
+            # sent by another program without newClientOrderId, a new id at Binance).
+            await self._take_amend(order, translate.Amended.of_report(report), renamed=renamed)
             return
         # The terms and venue id before another program's replace (its cancelReplace
         # under this client order id: a new venue order nobody here asked for).
@@ -1364,6 +1391,129 @@ class BinanceBroker(Broker):
             + (", ".join(changed) if changed else "its terms unchanged")
         )
 
+    def _owner(self, binance_id: str, venue_order_id: str | None, symbol: str) -> str:
+        """Our client order id of the order Binance names `binance_id` (its venue order
+        `venue_order_id` of `symbol`: Binance numbers orders per symbol): `binance_id`
+        itself when this adapter follows it or the journal holds it; else the order
+        whose working venue order that is, in this run (`_by_venue_id`) or in the
+        journal (`journal_working`: after a restart, `_journal_on`), remembered
+        (`_aliases`); else `binance_id` (another program's order).
+
+        Another program's amend keepPriority that sent no newClientOrderId gives our
+        order a random new client order id at Binance and keeps its venue order: its
+        REPLACED report, its fills and its end come under that id, and the listing
+        shows it so. Taken for another program's order, the amend was never said, its
+        fills were journaled as an "unknown order"'s while ours stayed NEW at the old
+        quantity with nothing filled, a cancel under our id got -2011, and a reconcile
+        closed it CANCELED "no fill of it is known"."""
+        if binance_id in self._orders or binance_id in self._journal_orders:
+            return binance_id
+        known = self._aliases.get(binance_id)
+        if known is not None:
+            return known
+        if not venue_order_id:
+            return binance_id
+        ours = self._by_venue_id.get(venue_order_id)
+        followed = self._orders.get(ours) if ours is not None else None
+        if (
+            followed is None
+            or followed.venue_order_id != venue_order_id
+            or followed.symbol != symbol
+        ):
+            ours = next(
+                (
+                    held.client_order_id
+                    for held in self._journal_orders.values()
+                    if held.venue_order_id == venue_order_id and self._journal_on(held, symbol)
+                ),
+                None,
+            )
+        if ours is None or ours == binance_id:
+            return binance_id
+        self._aliases[binance_id] = ours
+        return ours
+
+    def _journal_on(self, held: JournalOrder, symbol: str) -> bool:
+        """Whether the journal's working order `held` may be of `symbol` (the journal
+        does not tell the adapter an order's instrument): this run's order's symbol, or
+        its fills', or, knowing neither, an instrument the journal holds working orders
+        or fills in (`journal_holds`)."""
+        tracked = self._orders.get(held.client_order_id)
+        if tracked is not None:
+            return tracked.symbol == symbol
+        traded = _symbol_of_execs(held.exec_ids)
+        if traded:
+            return traded == symbol
+        return key_of(symbol) in self._journal_keys
+
+    def _name_at_binance(self, ours: str, venue_order_id: str | None, binance_id: str) -> None:
+        """Binance holds venue order `venue_order_id` of our order `ours` under the
+        client order id `binance_id` now (ours again: forgotten)."""
+        if not venue_order_id:
+            return
+        if binance_id == ours:
+            self._named.pop(venue_order_id, None)
+            return
+        if self._named.get(venue_order_id) != binance_id:
+            log.info(
+                "binance.client_order_id_at_binance",
+                extra={
+                    "broker": self.source,
+                    "client_order_id": ours,
+                    "venue_order_id": venue_order_id,
+                    "at_binance": binance_id,
+                },
+            )
+        self._named[venue_order_id] = binance_id
+        self._aliases[binance_id] = ours
+
+    def _at_binance(self, order: TrackedOrder) -> str:
+        """The client order id Binance holds `order`'s working venue order under: ours,
+        unless another program's amend gave it another (`_named`)."""
+        return self._named.get(order.venue_order_id or "", order.client_order_id)
+
+    def _name_of_report(
+        self, order: TrackedOrder, report: translate.ExecutionReport, said_as: str
+    ) -> str | None:
+        """What `report` says of the client order id Binance holds the order under
+        (`said_as`: its `c`, or `C` on a cancel, whose `c` is the cancel request's);
+        the new one when an amend (`x` REPLACED) gave it another, else None. An amend's
+        `c` is the id the order has after it and `C` the one it had: Binance's SBE
+        schema maps `c`/`C` to `clientOrderId`/`origClientOrderId`, the names its amend
+        answer gives the new and the old id (rest-api.md), as FIX's ClOrdID and
+        OrigClOrdID."""
+        ours = order.client_order_id
+        venue_id = report.venue_order_id
+        before = self._named.get(venue_id, ours)
+        if report.execution == "REPLACED":
+            self._name_at_binance(ours, venue_id, said_as)
+            return said_as if said_as not in (before, ours) else None
+        if said_as != ours:
+            self._name_at_binance(ours, venue_id, said_as)
+        return None
+
+    def _venue_order(self, body: Mapping[str, Any]) -> VenueOrder:
+        """`translate.venue_order(body)`, under our client order id when Binance holds
+        one of our orders under another (`_owner`), which is remembered."""
+        venue = translate.venue_order(body)
+        said_as = venue.client_order_id
+        ours = self._owner(said_as, venue.venue_order_id, symbol_of(venue.instrument))
+        self._name_at_binance(ours, venue.venue_order_id, said_as)
+        if ours == said_as:
+            return venue
+        return venue.model_copy(update={"client_order_id": ours})
+
+    def _as_ours(self, update: OrderUpdate) -> OrderUpdate:
+        """`update` under our client order id when it names one of our orders by the id
+        Binance gave it (a reply or an answer read as it came: `_aliases`)."""
+        coid = update.client_order_id
+        if coid in self._orders:
+            return update
+        ours = self._aliases.get(coid)
+        if ours is None:
+            return update
+        return update.model_copy(update={"client_order_id": ours})
+
     def _track_report(self, report: translate.ExecutionReport) -> TrackedOrder:
         order = TrackedOrder(
             client_order_id=report.client_order_id,
@@ -1423,6 +1573,7 @@ class BinanceBroker(Broker):
         await self.publish_update(update)
 
     async def _publish_update_locked(self, update: OrderUpdate, *, local: bool) -> None:
+        update = self._as_ours(update)
         order = self._orders.get(update.client_order_id)
         if order is not None and not order.is_news(update, local=local):
             if update.status is OrderStatus.PENDING_REPLACE and any(
@@ -1463,9 +1614,18 @@ class BinanceBroker(Broker):
                 continue  # working again (a late report read it back): it stays
             del self._orders[coid]
             self._published_execs.difference_update(order.exec_ids)
+            # (kept per order met under a venue id the journal never saw: they go with
+            # it, or each grew by one such order for the session)
+            self._modifies_read.discard(coid)
+            self._unseen_replaces.pop(coid, None)
+            self._unseen_said.discard(coid)
             for venue_id in (order.venue_order_id, *order.retired):
                 if venue_id is not None and self._by_venue_id.get(venue_id) == coid:
                     del self._by_venue_id[venue_id]
+                if venue_id is not None:
+                    self._named.pop(venue_id, None)
+            for alias in [a for a, owner in self._aliases.items() if owner == coid]:
+                del self._aliases[alias]
 
     async def _publish_status(
         self, order: TrackedOrder | None, update: OrderUpdate, ts_ms: int
@@ -1477,6 +1637,7 @@ class BinanceBroker(Broker):
         moves no balance and goes at once; any other held NEW goes when the order's first
         fill comes (`_new_of`): the account event of an order that trades at once comes
         after its fills."""
+        update = self._as_ours(update)
         market_new = (
             order is not None
             and order.order_type is OrderType.MARKET
@@ -1539,6 +1700,8 @@ class BinanceBroker(Broker):
         await self._publish_fill_once(fill)
 
     async def _publish_fill_once(self, fill: Fill) -> None:
+        if fill.client_order_id not in self._orders and fill.client_order_id in self._aliases:
+            fill = fill.model_copy(update={"client_order_id": self._aliases[fill.client_order_id]})
         async with self._publish_lock:
             if fill.exec_id in self._published_execs:
                 return
@@ -1876,7 +2039,9 @@ class BinanceBroker(Broker):
     async def _cancel(self, client_order_id: str) -> None:
         order = self._orders[client_order_id]
         try:
-            body = await self.rest.cancel_order(order.symbol, client_order_id)
+            # (under the id Binance holds it by: another program's amend may have given
+            # it a new one, and ours then reaches nothing there: -2011)
+            body = await self.rest.cancel_order(order.symbol, self._at_binance(order))
         except UnknownOrder as exc:
             found = await self._order_after_failed_cancel(order, exc, "refused")
             if found is None:
@@ -1977,7 +2142,9 @@ class BinanceBroker(Broker):
         answers, at once when the "rest" link is back (`_keep_asking`). Before, the
         toast said only "the connection to Binance broke", with no next step."""
         coid = order.client_order_id
-        why = str(exc).removeprefix(f"cancel order {order.symbol} {coid}: ").rstrip(". ")
+        why = str(exc).removeprefix(f"cancel order {order.symbol} {coid}: ")
+        why = why.removeprefix(f"cancel order {order.symbol} {self._at_binance(order)}: ")
+        why = why.rstrip(". ")
         if found is None:
             text = (
                 f"cancel of {coid} at {self.source}: Binance did not confirm it ({why}), "
@@ -2186,7 +2353,7 @@ class BinanceBroker(Broker):
         body = await self._ask_order(order)
         if body is None:
             return None
-        venue = translate.venue_order(body)
+        venue = self._venue_order(body)
         taken = await self._replacement_found(order, body)
         if taken is Taken.HELD:
             return None  # its fills not read: asked again (`_take_replacement`)
@@ -2210,7 +2377,7 @@ class BinanceBroker(Broker):
         """The order as Binance holds it under our client order id (its open venue
         order first); None when Binance has none or the query failed (logged)."""
         try:
-            return await self.rest.get_order(order.symbol, order.client_order_id)
+            return await self.rest.get_order(order.symbol, self._at_binance(order))
         except BrokerError as exc:
             log.warning(
                 "binance.query_failed",
@@ -2356,7 +2523,14 @@ class BinanceBroker(Broker):
             await self._restore_status(order, previous, f"modify refused: {refusal}")
             raise OrderRejected(f"modify of {coid} not sent: {refusal}", code="would_lose_order")
         params = translate.order_params(request, order.symbol, response_type="FULL")
-        params.update({"cancelReplaceMode": "STOP_ON_FAILURE", "cancelOrigClientOrderId": coid})
+        params.update(
+            {
+                "cancelReplaceMode": "STOP_ON_FAILURE",
+                # (the order Binance holds under another id after an amend elsewhere:
+                # that id; the replacement takes ours, `newClientOrderId`)
+                "cancelOrigClientOrderId": self._at_binance(order),
+            }
+        )
         old_id = order.venue_order_id
         sizing: Sizing | None = None
         if old_id is not None:
@@ -2472,6 +2646,8 @@ class BinanceBroker(Broker):
             await self._amend_refused(order, previous, exc)
         try:
             amended = translate.Amended.of_answer(body)
+            # (our id again: sent as newClientOrderId)
+            self._name_at_binance(coid, amended.venue_order_id, amended.client_order_id)
         except UNREADABLE as exc:
             what = f"amend {order.symbol} {coid}"
             self._bad_reply(what, coid, body, exc)
@@ -2516,11 +2692,17 @@ class BinanceBroker(Broker):
             return False
         if found.venue_order_id != venue_id or found.quantity != venue_qty:
             return False
+        self._name_at_binance(order.client_order_id, found.venue_order_id, found.client_order_id)
         await self._take_amend(order, found, reason)
         return True
 
     async def _take_amend(
-        self, order: TrackedOrder, amended: translate.Amended, reason: str = ""
+        self,
+        order: TrackedOrder,
+        amended: translate.Amended,
+        reason: str = "",
+        *,
+        renamed: str | None = None,
     ) -> None:
         """Binance amended the order's venue order in place (an amend's answer, its
         executionReport `x` REPLACED, or a query after a lost answer): its quantity is
@@ -2529,10 +2711,15 @@ class BinanceBroker(Broker):
         cancelReplace's take journals its terms) or, when the journal has left
         PENDING_REPLACE already (a fill, the other of the two), as an amend of the
         status it has. An amend no desk of ours sent (the Binance app) is journaled
-        so too ("amended at Binance"). Amended to no more than had filled at Binance,
-        the order ended (EXPIRED): that end goes out as any other, after its fills."""
+        so too ("amended at Binance, not by this desk"), with the client order id Binance
+        gave it when that program sent none (`renamed`: the order is followed by its
+        venue order id, and cancelled under that id). Amended to no more than had
+        filled at Binance, the order ended (EXPIRED): that end goes out as any other,
+        after its fills."""
         if amended.venue_order_id != order.venue_order_id or order.ended:
             return  # (a venue order a replace retired since, or an order ended)
+        # (its answer or a query name the order as Binance does now: ours is journaled)
+        amended = dataclasses.replace(amended, client_order_id=order.client_order_id)
         ours = order.amending is not None
         order.amending = None
         quantity = order.carried_at_venue + amended.quantity
@@ -2541,12 +2728,19 @@ class BinanceBroker(Broker):
                 f"amended at Binance to {plain(quantity)}, no more than had filled there: "
                 f"the order is {amended.status}"
             )
-        if not reason:
+        if not reason and ours:
+            reason = "modify accepted: amended in place at Binance (its place in the queue kept)"
+        elif not reason:
             reason = (
-                "modify accepted: amended in place at Binance (its place in the queue kept)"
-                if ours
-                else f"amended at Binance: quantity {plain(order.quantity)} -> {plain(quantity)}"
+                "amended at Binance, not by this desk: quantity "
+                f"{plain(normalized(order.quantity))} -> {plain(normalized(quantity))}"
             )
+            if renamed is not None:
+                reason += (
+                    f"; client order id now {renamed} (Binance gave it a new one: this desk "
+                    f"follows it by its venue order id {amended.venue_order_id} and "
+                    "cancels it under that id)"
+                )
         if amended.status.is_terminal:
             heard, _ = order.filled_by_venue_id.get(amended.venue_order_id, (ZERO, ZERO))
             if amended.executed > heard:
@@ -2637,7 +2831,7 @@ class BinanceBroker(Broker):
             body = await self._ask_order(order)
             if body is not None and order.amending is not None and not order.ended:
                 try:
-                    venue = translate.venue_order(body)
+                    venue = self._venue_order(body)
                 except UNREADABLE:
                     venue = None  # (asked again)
                 past = loop.time() >= deadline
@@ -3024,6 +3218,7 @@ class BinanceBroker(Broker):
         try:
             body = await self.rest.amend_keep_priority(params)
             amended = translate.Amended.of_answer(body)
+            self._name_at_binance(coid, amended.venue_order_id, amended.client_order_id)
         except (BrokerError, *UNREADABLE) as exc:
             order.amending = None
             log.warning(
@@ -3732,6 +3927,7 @@ class BinanceBroker(Broker):
                 if "orderListId" in body and body.get("orders") is not None:
                     continue  # an order list (OCO): not ours to report here
                 coid = str(body.get("origClientOrderId") or body.get("clientOrderId"))
+                coid = self._owner(coid, str(body.get("orderId", "")) or None, symbol)
                 if coid not in journaled:
                     await self.journal_cancel(coid, reason)
                     journaled.add(coid)
@@ -3787,6 +3983,10 @@ class BinanceBroker(Broker):
             held = self._journal_orders.get(venue.client_order_id)
             if held is not None:
                 self._carry(order, held)
+        elif order.ended and venue.venue_order_id == order.venue_order_id:
+            # Held ended here, listed or answered by Binance: open (its end here was
+            # wrong: the reconcile may re-open it, `update_journaled`), or ended.
+            order.open_after_end = None if venue.status.is_terminal else venue.venue_order_id
         if venue.venue_order_id is not None:
             self._by_venue_id.setdefault(venue.venue_order_id, venue.client_order_id)
         return order
@@ -3839,7 +4039,7 @@ class BinanceBroker(Broker):
     async def _open_orders(self) -> list[VenueOrder]:
         listed: list[tuple[VenueOrder, dict[str, Any]]] = []
         for body in await self.rest.open_orders():
-            venue = translate.venue_order(body)
+            venue = self._venue_order(body)
             self._track_venue(venue)
             listed.append((venue, body))
         taken: set[str] = set()
@@ -4043,11 +4243,12 @@ class BinanceBroker(Broker):
     async def query_order(self, client_order_id: str) -> VenueOrder | None:
         order = self._orders.get(client_order_id)
         symbols = [order.symbol] if order is not None else list(self.symbols)
+        name = self._at_binance(order) if order is not None else client_order_id
         for symbol in symbols:
-            body = await self.rest.get_order(symbol, client_order_id)
+            body = await self.rest.get_order(symbol, name)
             if body is not None:
                 try:
-                    venue = translate.venue_order(body)
+                    venue = self._venue_order(body)
                 except UNREADABLE as exc:
                     raise BrokerError(
                         f"query order {symbol} {client_order_id}: Binance's answer could "
@@ -4076,6 +4277,36 @@ class BinanceBroker(Broker):
                 self._carry(order, held)
             # The others are carried once Binance has said which of the journal's fills
             # are the replacement's (`_learn_shares`, first thing in the reconcile).
+
+    def _take_back(self, held: JournalOrder) -> None:
+        """A working order of the journal's that this run met first in Binance's
+        listing (its connect's catch-up, before the journal was told) under another
+        client order id, its venue order the journal's: another program's amend gave
+        it that id while the desk was stopped. Followed as ours from now (under our
+        id, Binance's remembered: `_owner`); kept under Binance's, the reconcile closed
+        ours "no longer open" and adopted it as another program's order."""
+        venue_id = held.venue_order_id
+        ours = held.client_order_id
+        if ours in self._orders or not venue_id:
+            return
+        named = self._by_venue_id.get(venue_id)
+        order = self._orders.get(named) if named is not None else None
+        if (
+            named is None
+            or order is None
+            or order.status is not None  # (one of this run's own: not met only so)
+            or order.venue_order_id != venue_id
+            or not self._journal_on(held, order.symbol)
+            or order.quantity > held.quantity  # (an amend only lowers it)
+        ):
+            return
+        del self._orders[named]
+        order.client_order_id = ours
+        self._orders[ours] = order
+        self._by_venue_id[venue_id] = ours
+        self._name_at_binance(ours, venue_id, named)
+        if _share_known(held):
+            self._carry(order, held)
 
     async def _learn_shares(
         self, only: str | None = None, unread: dict[str, str] | None = None
@@ -4332,6 +4563,8 @@ class BinanceBroker(Broker):
         # Symbols whose trades Binance does not answer now, and why: each is reported
         # as far as it can be trusted without them (`_unread_orders`); the others in full.
         unread: dict[str, str] = {}
+        for journal_order in list(self._journal_orders.values()):
+            self._take_back(journal_order)  # (the journal's instruments are told by now)
         # Before the listing is read as the orders' totals.
         await self._learn_shares(unread=unread)
         open_orders = await self._open_orders()
@@ -4450,8 +4683,9 @@ class BinanceBroker(Broker):
                 if candidate not in unread:
                     continue
                 try:
-                    body = await self.rest.get_order(candidate, coid)
-                    found = translate.venue_order(body) if body is not None else None
+                    name = self._at_binance(tracked) if tracked is not None else coid
+                    body = await self.rest.get_order(candidate, name)
+                    found = self._venue_order(body) if body is not None else None
                 except (BrokerError, *UNREADABLE) as exc:
                     log.warning(
                         "binance.unread_order_query_failed",
@@ -4698,11 +4932,21 @@ class BinanceBroker(Broker):
         it; an order another program had moved kept
         its old price and venue id, so a modify of its quantity sent the old price
         back to Binance. An order whose end the journal holds already (a late copy of
-        an earlier stage) keeps it."""
+        an earlier stage) keeps it, unless Binance said since that the order works
+        (`_reopened`): the reconcile re-opened it."""
         order = self._orders.get(update.client_order_id)
-        if order is None or (order.status is not None and order.status.is_terminal):
+        if order is None:
             return
+        reopened = False
+        if order.status is not None and order.status.is_terminal:
+            reopened = self._reopened(order, update)
+            if not reopened:
+                return
         order.record(update, local=update.status in LOCAL_STEPS)
+        if reopened and update.filled_qty is not None:
+            # Binance's count, which the reconcile journaled (the report that ended it
+            # counted more: an overfill): a report of its end counts from there.
+            order.filled = update.filled_qty
         if not order.replacing:  # (a lost modify being checked takes its own terms)
             venue_id = update.venue_order_id
             if venue_id and venue_id != order.venue_order_id and venue_id not in order.retired:
@@ -4718,6 +4962,41 @@ class BinanceBroker(Broker):
                 order.stop_price = update.stop_price
         if update.status.is_terminal:
             self._let_go_finished(order.client_order_id)
+
+    def _reopened(self, order: TrackedOrder, update: OrderUpdate) -> bool:
+        """Whether `update` (the reconcile's, journaled) re-opens `order`, which this
+        adapter holds ended: a status that is not an end, of the venue order Binance
+        said works after the end here (`open_after_end`, from its listing or the
+        reconcile's query just before: `engine/recovery.py` `_reopen`, which asks it
+        again). It is then followed again: out of the finished, its status and
+        Binance's count from the update. Before, the adapter kept it ended: `c`
+        refused it ("came too late: already FILLED") and the CANCELED of a kill
+        switch's sweep was dropped after the end, while Binance worked the order. A
+        late copy of an earlier status over a true end (Binance did not say it works)
+        changes nothing."""
+        listed = order.open_after_end
+        if (
+            update.status.is_terminal
+            or update.status in LOCAL_STEPS
+            or listed is None
+            or update.venue_order_id not in (None, listed)
+        ):
+            return False
+        order.open_after_end = None
+        self._finished.pop(order.client_order_id, None)
+        order.venue_status = update.status
+        log.warning(
+            "binance.order_reopened",
+            extra={
+                "broker": self.source,
+                "client_order_id": order.client_order_id,
+                "venue_order_id": listed,
+                "was": str(order.status),
+                "status": str(update.status),
+            },
+        )
+        order.status = None  # (its end is undone: `record` takes the update's)
+        return True
 
     async def _paged(
         self, symbol: str, first: list[dict[str, Any]] | None = None, *, from_id: int = 0
@@ -4745,7 +5024,7 @@ class BinanceBroker(Broker):
         body = await self._order_by_venue_id(symbol, venue_order_id)
         if body is None:
             return f"binance-{venue_order_id}"
-        venue = translate.venue_order(body)
+        venue = self._venue_order(body)
         order = self._track_venue(venue)
         self._by_venue_id[venue_order_id] = venue.client_order_id
         if order.status is None and venue.status.is_terminal:
@@ -4922,7 +5201,7 @@ class BinanceBroker(Broker):
         """Binance's answer on an order `_settle_unheard` asked about: ended, held so
         here and let go, nothing published."""
         try:
-            venue = translate.venue_order(body)
+            venue = self._venue_order(body)
         except UNREADABLE as exc:
             self._bad_reply(f"query order {order.symbol}", order.client_order_id, body, exc)
             return
@@ -4966,21 +5245,67 @@ class BinanceBroker(Broker):
     # -- health -------------------------------------------------------------------------
 
     async def _follow_ban(self) -> None:
-        """A 418 ban shows on the "rest" link (DEGRADED, seconds left); LIVE again after."""
+        """Binance's 418 ban, and a 429's Retry-After of `HELD_SHOWN_S` or more, show on
+        the "rest" link: DEGRADED saying until when (`HH:MM:SS UTC`) and what it holds;
+        LIVE again once over (looked at every health beat). The detail names the
+        deadline, not the seconds left: it is published (a Log line) when the hold
+        begins or its end moves, not each second ("for 9 s more", "8 s more", ...: 18
+        lines for an 18 s ban pushed the order and fill lines off the Log pane). The
+        seconds left ride along as the `banned_s` and `backoff_s` metrics. Before, a
+        429's Retry-After held every order back ("orders can go again in 9 s") while
+        the health read the broker and the link LIVE. Shown, the hold is still the
+        REST client's to apply (`order_path_down`)."""
         link = self.health_state.links.get("rest")
         if link is None or link.state not in (ConnectionState.LIVE, ConnectionState.DEGRADED):
             return
-        left = self.rest.usage.banned_s()
-        if left > 0:
+        degraded = link.state is ConnectionState.DEGRADED
+        ban_shown = degraded and link.detail.startswith(BAN_DETAIL)
+        held_shown = degraded and link.detail.startswith(HELD)
+        usage = self.rest.usage
+        if usage.banned_s() > 0:
             await self.set_link(
                 "rest",
                 ConnectionState.DEGRADED,
-                f"Binance banned this IP (HTTP 418) for {math.ceil(left)} s more, until "
-                f"{self._ban_until()}: orders, cancels and queries are refused until then "
-                "and none is sent by itself after",
+                f"{BAN_DETAIL} until {self._ban_until()}: orders, cancels and queries are "
+                "refused until then and none is sent by itself after",
             )
-        elif link.state is ConnectionState.DEGRADED and "banned" in link.detail:
+            return
+        held = usage.backoff_s()
+        mine = not degraded or ban_shown or held_shown  # (not the clock's DEGRADED)
+        if held > 0 and mine and (held_shown or held >= HELD_SHOWN_S):
+            await self.set_link(
+                "rest",
+                ConnectionState.DEGRADED,
+                f"{HELD} until {self._held_until()} (HTTP 429, Retry-After): new orders "
+                "and changes are refused until then, nothing sent; cancels are held and "
+                "go out by themselves then, once; queries wait",
+            )
+        elif ban_shown:
             await self.set_link("rest", ConnectionState.LIVE, "the ban is over")
+        elif held_shown:
+            await self.set_link(
+                "rest", ConnectionState.LIVE, "Binance's rate limit holds nothing back now"
+            )
+
+    def order_path_down(self, *, cancel: bool = False) -> str:
+        """The base's, but the "rest" link DEGRADED only to show a 429's Retry-After
+        (`_follow_ban`) is not down: the REST client applies the hold itself, as before
+        the link said it (an order refused saying when orders can go again; a cancel
+        held and sent by itself once it is over, owed; a read waits). Taken as down, a
+        cancel (the kill switch's) was refused, nothing kept to send later."""
+        links = self.health_state.links
+        rest = links.get("rest")
+        if (
+            rest is None
+            or rest.state is not ConnectionState.DEGRADED
+            or not rest.detail.startswith(HELD)
+        ):
+            return super().order_path_down(cancel=cancel)
+        links["rest"] = LinkStatus(ConnectionState.LIVE, rest.detail, rest.since_ns)
+        try:  # (synchronous: nothing else sees the link meanwhile)
+            return super().order_path_down(cancel=cancel)
+        finally:
+            links["rest"] = rest
 
     async def publish_health(self, message: str = "") -> None:
         if not self._in_health:
@@ -5056,6 +5381,12 @@ class BinanceBroker(Broker):
 def _amount(value: Decimal) -> str:
     """An amount or a quantity for a message, without Binance's trailing zeros."""
     return plain(value.normalize()) if value else "0"
+
+
+def _cause(reason: str) -> str:
+    """What a REST failure's reason says is wrong, without the call it names first
+    (`query order ETHUSDT o1: the connection to Binance broke ...`)."""
+    return reason.partition(": ")[2] or reason
 
 
 def _reason(exc: BaseException) -> str:

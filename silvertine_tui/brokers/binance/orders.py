@@ -93,6 +93,11 @@ class TrackedOrder:
     venue_status: OrderStatus | None = None
     filled: Decimal = ZERO
     published_venue_id: str | None = None
+    # The venue order Binance, listing or asked, said works after this adapter held the
+    # order ended (a FILLED report for more than it, which Binance then listed NEW):
+    # the reconcile's re-opening of it (`BinanceBroker.update_journaled`) is followed
+    # only then, never a late copy of an earlier status over a true end. None: not so.
+    open_after_end: str | None = None
     # Its stop's trigger is published (or journaled by the reconcile): a report of the
     # status the journal has that says `triggered` is news once (Binance's second NEW,
     # with `W`, when a stop triggers). Unknown (False) for an order met in a listing.
