@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import NamedTuple
 
 from ..domain import (
     Balance,
@@ -44,12 +45,15 @@ from ..domain import (
     Instrument,
     Order,
     OrderRequest,
+    OrderStatus,
     OrderType,
     OrderUpdate,
     Position,
     Quote,
     ReferencePrice,
+    Side,
     Trade,
+    VenueOrder,
 )
 from ..domain.money import (
     CENT_CURRENCIES,
@@ -80,6 +84,16 @@ MAX_REMEMBERED = 20_000
 
 InstrumentLookup = Callable[[str], Instrument | None]
 OrderLookup = Callable[[str], OrderRequest | None]
+TradedLookup = Callable[[str], "Traded | None"]
+
+
+class Traded(NamedTuple):
+    """What a fill says of an order whose request is not known (one placed elsewhere,
+    before a reconcile adopts it, or never: filled at once): its side and instrument.
+    Its size is not known until it is FILLED (the venue's filled quantity then)."""
+
+    side: Side
+    instrument: str
 
 
 def _own_places(value: Decimal, inst: Instrument) -> int:
@@ -193,10 +207,12 @@ def describe(
     *,
     instruments: InstrumentLookup | None = None,
     orders: OrderLookup | None = None,
+    traded: TradedLookup | None = None,
     id_width: int | None = 4,
 ) -> str:
     """`instruments` finds an instrument by key, `orders` an order's request by client
-    order id (an update names only the id); both are optional. Order ids are cut to
+    order id (an update names only the id), `traded` the side and instrument fills
+    showed of an order with no request known; all are optional. Order ids are cut to
     their last `id_width` characters (None: whole, as `silvertine replay` prints them)."""
 
     def ref(coid: str) -> str:
@@ -264,7 +280,10 @@ def describe(
             change = " ".join(parts) or "no change"
             return f"MODIFY requested{what} {change} {ref(p.client_order_id)}"
         case OrderUpdate():
-            return _update_text(p, request(p.client_order_id), inst, ref)
+            coid = p.client_order_id
+            known = request(coid)
+            seen = traded(coid) if known is None and traded is not None else None
+            return _update_text(p, known, inst, ref, seen)
         case Fill():
             i = inst(p.instrument)
             fee = (
@@ -296,7 +315,13 @@ def describe(
             total, available = money_text(p.total), money_text(p.available)
             return f"BALANCE {p.currency} {p.broker} total {total} available {available}"
         case Reconcile():
-            return f"{p.kind} {p.client_order_id or p.instrument} ours={p.ours} venue={p.venue}"
+            # An order the venue holds that the journal lacks (adopted): what it is, as
+            # an order of ours is said; its first report came before, unknown.
+            venue = p.venue_order
+            what = f" {_venue_order_text(venue, inst)}" if venue is not None else ""
+            return (
+                f"{p.kind} {p.client_order_id or p.instrument}{what} ours={p.ours} venue={p.venue}"
+            )
         case Signal():
             # Its type when not a limit (a MARKET signal's price is not what it trades
             # at), and its note whole: the pane and the ticket cut it.
@@ -334,6 +359,14 @@ def _order_text(request: OrderRequest, inst: Callable[[str], Instrument | None])
     return f"{request.side} {amount_text(request, i)} {request.instrument}{price}{stop}"
 
 
+def _venue_order_text(venue: VenueOrder, inst: Callable[[str], Instrument | None]) -> str:
+    """An order as the venue holds it, worded as `_order_text` words a request."""
+    i = inst(venue.instrument)
+    price = f" @ {price_text(venue.limit_price, i)}" if venue.limit_price is not None else ""
+    stop = f" stop {price_text(venue.stop_price, i)}" if venue.stop_price is not None else ""
+    return f"{venue.side} {qty_text(venue.quantity, i)} {venue.instrument}{price}{stop}"
+
+
 def amount_text(request: OrderRequest, inst: Instrument | None) -> str:
     """What a request trades: its quantity, or for a MARKET order by quote amount the
     amount and its currency (`500 USDT of`)."""
@@ -348,12 +381,23 @@ def _update_text(
     known: OrderRequest | None,
     inst: Callable[[str], Instrument | None],
     ref: Callable[[str], str],
+    seen: Traded | None = None,
 ) -> str:
     i = inst(known.instrument) if known is not None else None
     parts = [str(p.status)]
     if known is not None:
         # A replace reports the order's new terms: describe the order as it now is.
         parts.append(_order_text(amended(known, p), inst))
+    elif seen is not None:
+        # An order placed elsewhere, known by its fills: its side and instrument, and
+        # once FILLED its size (all of it filled); its price was never said.
+        i = inst(seen.instrument)
+        size = (
+            f" {qty_text(p.filled_qty, i)}"
+            if p.status is OrderStatus.FILLED and p.filled_qty
+            else ""
+        )
+        parts.append(f"{seen.side}{size} {seen.instrument}")
     if p.filled_qty:
         filled = f"filled {qty_text(p.filled_qty, i)}"
         if p.avg_price is not None:
@@ -365,6 +409,15 @@ def _update_text(
     if p.reason:
         parts.append(f"- {p.reason}")
     return " ".join(parts)
+
+
+def _venue_request(broker: str, account: str, venue: VenueOrder) -> OrderRequest | None:
+    """The request of an order the venue holds (adopted on reconcile), as the OMS
+    makes it (`Order.from_venue`); None when it cannot be one (the OMS refuses it too)."""
+    try:
+        return Order.from_venue(broker, account, venue).request
+    except ValueError:  # (pydantic's ValidationError)
+        return None
 
 
 def amended(request: OrderRequest, update: OrderUpdate) -> OrderRequest:
@@ -411,7 +464,17 @@ class Describer:
     the order is at that event: `CANCELED BUY 0.6 ... @ 65,000.00` after a modify from
     0.8 @ 65,017.09, not the terms it was sent with. Every place that describes order
     events (the Log pane, an order's history, `silvertine replay`, the headless log)
-    describes them through one."""
+    describes them through one.
+
+    An order placed elsewhere (another program on the account) has no request: the
+    reconcile that adopts it carries the venue's order (`Reconcile.venue_order`), kept
+    as its request from there on; before that (and for one that ended before any
+    reconcile) its fills say its side and instrument (`Traded`). Its lines read
+    `PARTIALLY_FILLED filled 0.004 avg 64,999 (app3)` and `FILLED filled 0.015 avg
+    63,000 (…0029)`; now `FILLED BUY 0.015 BTCUSDT.BINANCE filled 0.015 avg 63,000.00
+    (…0029)`, as our own market order's line. Its very first report (NEW, before any
+    fill or reconcile) still names no more than its id: nothing journaled by then says
+    more of it (`OrderUpdate` has no side or instrument)."""
 
     def __init__(
         self,
@@ -430,6 +493,8 @@ class Describer:
         self.finished: dict[str, None] = {}
         """Orders whose end was read: a report after it changes nothing (the OMS's
         `Order` refuses it), so no terms are folded from one."""
+        self.traded: dict[str, Traded] = {}
+        """The side and instrument of orders with no request known, from their fills."""
 
     def remember(self, event: Decoded) -> None:
         if isinstance(event, DecodeError | UnknownEvent):
@@ -445,6 +510,15 @@ class Describer:
                 self._keep(terms_of(order))
                 if order.status.is_terminal:
                     self._finish(order.client_order_id)
+        elif isinstance(p, Fill):
+            if p.client_order_id not in self.requests:
+                self._traded(p)
+        elif isinstance(p, Reconcile) and p.venue_order is not None:
+            venue = p.venue_order
+            if venue.client_order_id not in self.requests:  # ours: its own request
+                adopted = _venue_request(event.broker, event.account, venue)
+                if adopted is not None:
+                    self._keep(adopted)
 
     def _amend(self, update: OrderUpdate) -> None:
         coid = update.client_order_id
@@ -467,6 +541,13 @@ class Describer:
             del requests[next(iter(requests))]
         requests[coid] = request
 
+    def _traded(self, fill: Fill) -> None:
+        traded = self.traded
+        coid = fill.client_order_id
+        if coid not in traded and len(traded) >= MAX_REMEMBERED:
+            del traded[next(iter(traded))]
+        traded[coid] = Traded(fill.side, fill.instrument)
+
     def _finish(self, client_order_id: str) -> None:
         finished = self.finished
         if len(finished) >= MAX_REMEMBERED:
@@ -482,5 +563,9 @@ class Describer:
     def __call__(self, event: Decoded) -> str:
         self.remember(event)
         return describe(
-            event, instruments=self.instruments, orders=self.request, id_width=self.id_width
+            event,
+            instruments=self.instruments,
+            orders=self.request,
+            traded=self.traded.get,
+            id_width=self.id_width,
         )

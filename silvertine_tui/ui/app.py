@@ -59,7 +59,7 @@ from .themes import (
 from .widgets.header import DeskHeader
 from .widgets.line_table import LineTable
 from .widgets.palette import Palette
-from .widgets.toasts import show_toasts
+from .widgets.toasts import dismiss_kill_toasts, kill_toasts, show_toasts
 
 if TYPE_CHECKING:
     from textual.driver import Driver
@@ -259,6 +259,7 @@ class SilvertineApp(App[None]):
         # says in the trading state's place, and since when (the bus last seen down).
         self._kill_note = ""
         self._kill_note_since = 0.0
+        self._halted = False  # trading read HALTED at the last frame (`_check_kill_toasts`)
         self._fed: set[tuple[str, str]] = set()  # accounts whose streams the feed reads
         # The session's progress shown (its start's), and the banner over a rebuild's
         # (`_check_rebuild`).
@@ -705,6 +706,7 @@ class SilvertineApp(App[None]):
         self._check_health_key()
         self._check_claims()
         self._check_alerts()
+        self._check_kill_toasts()
         self._check_rebuild(screen)
         try:
             screen.draw()
@@ -782,6 +784,16 @@ class SilvertineApp(App[None]):
         screen = self._main()
         if screen is not None:
             screen.query_one(DeskHeader).set_note(note)
+
+    def _check_kill_toasts(self) -> None:
+        """Once trading leaves HALTED (a resume or REDUCE ONLY, from this desk or
+        another), the kill switch's toasts go (`dismiss_kill_toasts`): they say HALTED,
+        or what the kill left working, and one that failed in part stayed 60 s over a
+        header that read ACTIVE. Other toasts stay."""
+        halted = self.desk.view.trading_state is TradingState.HALTED
+        if self._halted and not halted:
+            dismiss_kill_toasts(self)
+        self._halted = halted
 
     def _follow_kill_note(self) -> None:
         """A watching desk's kill switch no desk holds stays said in the header while
@@ -1112,6 +1124,7 @@ class SilvertineApp(App[None]):
             )
 
         async def run() -> None:
+            earlier = kill_toasts(self) if isinstance(command, Kill) else []
             waiting = self.set_timer(self.desk.slow_command_s, slow)
             try:
                 outcome = await self.desk.send(command)
@@ -1130,6 +1143,8 @@ class SilvertineApp(App[None]):
                         kill = outcome.report
                         unsent = "KILL UNSURE" if kill.maybe_sent else "KILL NOT SENT"
                         self._set_kill_note("" if kill.ok else unsent)
+                    if isinstance(outcome, KillDone) and report.ok and earlier:
+                        dismiss_kill_toasts(self, earlier)  # an earlier kill's, not this one's
                     headline = report.headline()
                     self.notify(
                         report.summary(),

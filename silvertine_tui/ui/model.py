@@ -20,7 +20,7 @@ from enum import StrEnum
 from operator import itemgetter
 from typing import cast
 
-from ..domain import VENUE_TIME_UNKNOWN, ConnectionState, OrderStatus, Quote
+from ..domain import VENUE_TIME_UNKNOWN, ConnectionState, Instrument, OrderStatus, Quote
 from ..domain.seen import SeenIds
 from ..engine import FeedEntry
 from ..engine.anomalies import ENGINE_COMPONENT
@@ -89,6 +89,33 @@ def recent_start(newest: list[FeedEntry], keep: int = FEED_BACKLOG) -> str:
     return newest[keep].id if len(newest) > keep else "0-0"
 
 
+def is_crossed(quote: Quote) -> bool:
+    """Whether `quote`'s top of book is crossed: both sides priced (above 0: an empty
+    side is none) and the bid above the ask (IB's tick bid 151 over ask 149, Binance's
+    bookTicker b 610 over a 590). Bad data, or a crossed market for a moment: no price
+    anyone deals at. Its mid is none (`Quote.mark`: its last trade marks it when it
+    carries one, else the mark before it stands). A locked quote (bid = ask) is not
+    crossed."""
+    bid, ask = quote.bid, quote.ask
+    return bid is not None and ask is not None and bid > ask and ask > 0
+
+
+def crossed_text(quote: Quote, inst: Instrument | None = None) -> str:
+    """How a crossed quote is said: `bid 610.00 above ask 590.00` (on the tick's places
+    with `inst`)."""
+    return f"bid {price_text(quote.bid, inst)} above ask {price_text(quote.ask, inst)}"
+
+
+CROSSED_SAID_EVERY_MS = 60_000
+"""How often the Log says again that an instrument's quote is crossed (`FeedModel.
+_crossed`): once as it turns crossed, then at most once a minute however often it
+flips (each line says how many crossed quotes of it were read)."""
+
+CROSSED_KEPT = 1_000
+"""Instruments whose crossed quotes are counted by name (`FeedModel.crossed_by`): past
+them only the total grows (anyone may write quotes of any key on the bus)."""
+
+
 def entry_ms(entry_id: str) -> int:
     """Milliseconds of a stream entry id (`1700000000000-3`): when the bus stored it."""
     head = entry_id.partition("-")[0]
@@ -147,6 +174,12 @@ class QuoteState:
         shows the last trade alone (`quote.last`), never the mid in its place."""
         found = self.quote.mark
         return found[0] if found is not None else None
+
+    @property
+    def crossed(self) -> bool:
+        """Its latest quote's bid is above its ask (`is_crossed`): the Quotes row says
+        `crossed`, the ticket prefills no price from it."""
+        return is_crossed(self.quote)
 
     @property
     def change(self) -> Decimal | None:
@@ -532,6 +565,14 @@ class FeedModel:
     """Entries this desk failed to take in (`_not_shown`): counted, logged, in health."""
     not_shown_last: str = ""
     not_shown_said_ms: int = -NOT_SHOWN_SAID_EVERY_MS
+    crossed: int = 0
+    """Crossed quotes read (`is_crossed`: the bid above the ask), every one, those a
+    later quote of the same batch superseded too: bad market data, counted as the
+    entries not shown are, and said in the Log (`_crossed`)."""
+    crossed_by: dict[str, int] = field(default_factory=dict)
+    """Of them, per instrument (the first `CROSSED_KEPT` instruments)."""
+    crossed_said_ms: dict[str, int] = field(default_factory=dict)
+    """Per instrument, when the Log last said its quote was crossed."""
     fee_rates: FeeRates = field(default_factory=FeeRates)
     sent: SeenIds[str] = field(default_factory=lambda: SeenIds(SENT_KEPT))
     """Client order ids this desk sent: their risk rejects are toasts. Another desk on
@@ -567,7 +608,11 @@ class FeedModel:
             if isinstance(event, QuoteEvent):
                 stamp = entry_ms(entry.id)
                 rates.add(stamp, now_ms - stamp)
-                latest[event.payload.instrument] = entry
+                quote = event.payload
+                bid, ask = quote.bid, quote.ask
+                if bid is not None and ask is not None and bid > ask and ask > 0:
+                    self._count_crossed(quote.instrument)  # (`is_crossed`, inline)
+                latest[quote.instrument] = entry
             else:
                 others.append(entry)
         if len(others) > 1:
@@ -630,6 +675,8 @@ class FeedModel:
         self.rates.add(stamp, self.clock() * 1000 - stamp)
         event = entry.event
         if isinstance(event, QuoteEvent):
+            if is_crossed(event.payload):
+                self._count_crossed(event.payload.instrument)
             self._quote_entry(entry, int(self.clock() * 1e9))
             return
         if not entry.ok:
@@ -714,6 +761,8 @@ class FeedModel:
             lag = None
         self.md_last_ns[event.source] = max(self.md_last_ns.get(event.source, 0), ts)
         state = self.quotes.get(key)
+        if is_crossed(quote) and (state is None or not state.crossed):
+            self._crossed(event.source, quote, marked=state is not None and bool(state.mark_ts_ns))
         if state is None:
             state = QuoteState(
                 key,
@@ -740,6 +789,46 @@ class FeedModel:
             else:
                 state.spark[-1] = price
         self.dirty_quotes.add(key)
+
+    def _count_crossed(self, key: str) -> None:
+        self.crossed += 1
+        by = self.crossed_by
+        if key in by or len(by) < CROSSED_KEPT:
+            by[key] = by.get(key, 0) + 1
+
+    def _crossed(self, source: str, quote: Quote, *, marked: bool) -> None:
+        """An instrument's quote turned crossed (`marked`: a quote of it gave a price
+        before): a warning line in the Log, at most once a
+        minute an instrument (a feed that flips between crossed and not said every
+        flip), saying how many of its quotes were crossed so far, and in the log file.
+        No toast: a market crossed for a moment (IB's across venues) is not the
+        trader's to act on; the row says it for as long as it lasts."""
+        key = quote.instrument
+        now_ms = int(self.clock() * 1000)
+        if now_ms - self.crossed_said_ms.get(key, -CROSSED_SAID_EVERY_MS) < CROSSED_SAID_EVERY_MS:
+            return
+        self.crossed_said_ms[key] = now_ms
+        lookup = self.describer.instruments
+        inst = lookup(key) if lookup is not None else None
+        mark = (
+            f"its last trade {price_text(quote.last, inst)} marks it"
+            if quote.last is not None and quote.last > 0
+            else "the mark before it stands"
+            if marked
+            else "no mark yet"
+        )
+        count = self.crossed_by.get(key, 0)
+        said = (
+            f"{key} quote crossed: {crossed_text(quote, inst)} (bad data, or a crossed "
+            f"market for a moment): no mid, {mark}; no price is prefilled from it "
+            f"({count:,} crossed quote{'s' if count != 1 else ''} of it so far)"
+        )
+        log.warning("ui.quote_crossed", extra={"instrument": key, "source": source})
+        text = shown(cut(said))
+        self.log.append(
+            LogLine(self.log_total, now_ms, f"md:{source}", "quote", text, LineKind.WARN)
+        )
+        self.log_total += 1
 
     def _reference(self, event: ReferencePriceEvent) -> None:
         """The price an instrument's change is measured from, as its venue says it."""

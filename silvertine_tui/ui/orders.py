@@ -32,6 +32,7 @@ from ..events.summary import price_text, qty_text, short_ref
 from . import short_cover
 from .fees import FeeRate
 from .format import NotANumber, num, parse_decimal
+from .model import crossed_text, is_crossed
 
 DEFAULT_FEE_RATE = Decimal("0.001")
 
@@ -210,6 +211,48 @@ def prefill_price(price: Decimal | None, instrument: Instrument | None) -> Decim
     if instrument is None or price != instrument.round_price(price):
         return price
     return instrument.round_price(price)
+
+
+CROSSED_QUOTE = "crossed_quote"
+"""The rule of the ticket's warning that the instrument's latest quote is crossed."""
+
+
+def crossed_prefill_note(quote: Quote | None, instrument: Instrument | None) -> str:
+    """What a ticket opened from a crossed quote says beside Send ("" for a quote that
+    is not crossed): it prefills no price from it. `b` prefilled a buy at the crossed
+    ask (590, under a 610 bid): a price nobody quoted as the market."""
+    if quote is None or not is_crossed(quote):
+        return ""
+    return f"quote crossed ({crossed_text(quote, instrument)}): no price prefilled, type one"
+
+
+def crossed_warning(
+    quote: Quote | None, instrument: Instrument, engine: TicketContext
+) -> Problem | None:
+    """The ticket's warning while `instrument`'s latest quote is crossed (bid above ask),
+    None while it is not. A crossed quote has no mid, so it is not what the collar and
+    the preview go by: the mark is its last trade when it carries one (IB's), else the
+    mark before it stands (Binance's bookTicker has no last trade), else there is none
+    and no price is checked against the market (`Quote.mark`). The warning says which,
+    as the engine's gate has it; the collar's own message named the older mark `(mid)`,
+    read as the mid of the quote on screen."""
+    if quote is None or not is_crossed(quote):
+        return None
+    key = instrument.key
+    mark = engine.last_price(key)
+    basis = engine.mark_basis(key)
+    if mark is None:
+        judged = "no mark yet: no price is checked against the market"
+    elif basis == "last trade":
+        judged = f"the collar goes by the last trade {instrument.mark_text(mark)}"
+    else:
+        # A crossed quote gives no mid: a mid is an earlier quote's.
+        judged = (
+            f"the collar goes by the mark before it, {basis or 'mark'} {instrument.mark_text(mark)}"
+        )
+    return Problem(
+        "", CROSSED_QUOTE, f"quote crossed ({crossed_text(quote, instrument)}): no mid; {judged}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -678,7 +721,13 @@ def check(
         stop = None
     if problems or instrument is None or quantity is None:
         desk += _desk_problems(draft, engine, instrument, desk)
-        return Checked(None, instrument, ranked(desk + problems, engine))
+        return Checked(
+            None,
+            instrument,
+            ranked(desk + problems, engine),
+            None,
+            _crossed(quote, instrument, engine),
+        )
 
     try:
         request = OrderRequest(
@@ -702,7 +751,13 @@ def check(
             where = str(err["loc"][0]) if err["loc"] else ""
             problems.append(Problem(where, str(err["type"]), str(err["msg"])))
         desk += _desk_problems(draft, engine, instrument, desk)
-        return Checked(None, instrument, ranked(desk + problems, engine))
+        return Checked(
+            None,
+            instrument,
+            ranked(desk + problems, engine),
+            None,
+            _crossed(quote, instrument, engine),
+        )
 
     market = engine.last_price(instrument.key)
     for issue in request.issues(instrument, market_price=market):
@@ -727,7 +782,19 @@ def check(
         short_margin_problems(request, instrument, engine, preview, latest, leverage=times)
     )
     warnings = [warned] if warned is not None else []
+    warnings += _crossed(quote, instrument, engine)
     return Checked(request, instrument, ranked(desk + problems, engine), preview, warnings)
+
+
+def _crossed(
+    quote: Callable[[str], Quote | None], instrument: Instrument | None, engine: TicketContext
+) -> list[Problem]:
+    """The ticket's warning of a crossed quote (`crossed_warning`), said whatever else is
+    wrong: a ticket prefilled from one has no price yet."""
+    if instrument is None:
+        return []
+    found = crossed_warning(quote(instrument.key), instrument, engine)
+    return [found] if found is not None else []
 
 
 DESK_RULES = ("trading_state", "journal_down", "order_path", "broker_not_live")

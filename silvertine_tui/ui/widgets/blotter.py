@@ -44,6 +44,17 @@ A reduce-only order says so in its Side cell, `SELL ro`, in the side's colour: i
 ever reduces the position (the venue, or the engine, cuts or cancels what would take
 it through zero). The Log and the order's history said `reduce-only`; the row did not,
 and a close resting beside a plain sell of the same size read the same.
+
+While the Filled column is not shown (the pane too narrow for it: one pane at a time
+at 80x24 with a Binance symbol beside a stop, or `SELL ro`; a stop beside it at
+120x36), a partly filled order says how much has filled in its Status cell: `PART
+0.005` for `PARTIALLY_FILLED`. Its row read `BTCUSDT.BINANCE BUY 0.015 64,000.00
+PARTIALLY_FILLED` and nothing on the desk but the modify dialog and the history said
+how much of it had filled. The cell is kept as wide as `PARTIALLY_FILLED` (padded), so
+the columns shown are the ones the long word has: a narrower Status would bring the
+Filled column back, and with it the long word, which pushes it out again. Where the
+Filled column is shown the row reads as before. The rows are drawn again
+(`view_version`) whenever the Filled column comes or goes.
 """
 
 from __future__ import annotations
@@ -51,6 +62,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Mapping
 from datetime import datetime
 
+from rich.cells import cell_len
 from rich.style import Style
 
 from ...domain import Instrument, Order, OrderStatus, Side
@@ -77,6 +89,10 @@ INACTIVE_TEXT = "INACTIVE"
 No wider than PARTIALLY_FILLED: it crowds out no more columns than a partly filled
 order's row does (at most the Id at 80x24, a limit order's empty Stop at 120x36)."""
 _HELD_SHOWN = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+
+PART_TEXT = "PART"
+"""A partly filled order's status, before its fill so far, while the Filled column is
+not shown (`Blotter.status_text`)."""
 
 TRIGGERED_MARK = " trg"
 """After the stop price of an order whose stop has triggered (`Order.triggered`)."""
@@ -131,6 +147,7 @@ class Blotter(KeyedTable):
     )
 
     STOP = column_index(COLUMNS, "stop")
+    FILLED = column_index(COLUMNS, "filled")
     STOP_RAISED = 0.5
     """The Stop column's priority while a row has a stop price: before Filled.
     Dropped at 120x36 with the others, a working stop-limit buy read `BUY 0.01
@@ -224,9 +241,7 @@ class Blotter(KeyedTable):
             self.cell(price_text(order.limit_price, inst)),
             self.cell(*stop_cell(order, inst, p)),
             self.cell(
-                (INACTIVE_TEXT if inactive else order.status.value)
-                + (UNKNOWN_MARK if unknown else "")
-                + (CANCEL_SENT_MARK if cancel_sent else ""),
+                self.status_text(order, inst, inactive=inactive, unknown=unknown, sent=cancel_sent),
                 status_style,
             ),
             self.cell(filled_text, filled_style),
@@ -235,6 +250,39 @@ class Blotter(KeyedTable):
             self.cell(request.tif.value),
             self.cell(f"{view.broker}/{view.account}"),
         )
+
+    def _show_columns(self, shown: tuple[int, ...]) -> None:
+        """As the table's; every row drawn again at the next frame when the Filled
+        column came or went (a partly filled order's Status says its fill while it
+        is not shown: `status_text`)."""
+        before = self.FILLED in self._shown
+        super()._show_columns(shown)
+        if (self.FILLED in shown) != before:
+            self.view_version += 1
+
+    def status_text(
+        self,
+        order: Order,
+        inst: Instrument | None,
+        *,
+        inactive: bool = False,
+        unknown: bool = False,
+        sent: bool = False,
+    ) -> str:
+        """The Status cell's text: the order's status (`INACTIVE` for one held), marked
+        `?` (state unknown) and ` cxl…` (cancel sent); while the Filled column is not
+        shown, a partly filled order's `PART 0.005` (its fill so far), padded to the
+        width of `PARTIALLY_FILLED` with its marks."""
+        marks = (UNKNOWN_MARK if unknown else "") + (CANCEL_SENT_MARK if sent else "")
+        text = (INACTIVE_TEXT if inactive else order.status.value) + marks
+        if (
+            inactive
+            or order.status is not OrderStatus.PARTIALLY_FILLED
+            or self.FILLED in self._shown
+        ):
+            return text
+        short = f"{PART_TEXT} {qty_text(order.filled_qty, inst)}{marks}"
+        return short + " " * (cell_len(text) - cell_len(short))
 
     def priorities(self) -> list[float]:
         priorities = super().priorities()

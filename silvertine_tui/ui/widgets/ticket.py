@@ -41,6 +41,7 @@ from ..orders import (
     Problem,
     amount_text,
     check,
+    crossed_prefill_note,
     journal_down_problem,
     known_instruments,
     offer,
@@ -591,7 +592,7 @@ class Ticket(Vertical):
         if instrument is None:
             return None
         state = self.desk.model.quotes.get(instrument.key)
-        if state is None:
+        if state is None or state.crossed:  # a crossed quote's sides are no price
             return None
         return prefill_price(
             state.quote.ask if draft.side is Side.BUY else state.quote.bid, instrument
@@ -623,7 +624,19 @@ class Ticket(Vertical):
         Send (a closing ticket's dust that stays, a signal's note whole). No `account`:
         the desk's first (the account too is never the previous ticket's). `signal`:
         the signal the ticket is made from: its note is said again as it ages while the
-        ticket is open (`_age_signal_note`)."""
+        ticket is open (`_age_signal_note`).
+
+        A price with no `signal` is the market's (`b`, `s`: a side of the quote; `x`:
+        the side that closes, else the mark): while the instrument's latest quote is
+        crossed (its bid above its ask) none is prefilled, and the note says why
+        (`crossed_prefill_note`). `b` prefilled a buy at a crossed ask, under the bid."""
+        if signal is None and price is not None:
+            state = self.desk.model.quotes.get(instrument)
+            inst = self.desk.view.instruments_by_key.get(instrument)
+            crossed = crossed_prefill_note(state.quote if state is not None else None, inst)
+            if crossed:
+                price = None
+                note, note_style = (f"{crossed}; {note}" if note else crossed), "warn"
         tif = TimeInForce.IOC if order_type is OrderType.MARKET else TimeInForce.GTC
         price_text = _plain(price) if price is not None else ""
         with self.prevent(Input.Changed, Choice.Changed):

@@ -18,9 +18,9 @@ runs, as an older toast's does)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from weakref import WeakSet
 
 from rich.cells import cell_len
@@ -34,6 +34,7 @@ from ..keymap import named_key
 from .header import DeskHeader
 
 if TYPE_CHECKING:
+    from textual.app import App
     from textual.css.styles import RulesMap
     from textual.notifications import Notifications
     from textual.strip import Strip
@@ -177,6 +178,45 @@ def show_toasts(rack: ToastRack, notifications: Notifications) -> None:
     fit_toasts(rack, holders)  # before they show: the newest never shows cut
     if holders:
         rack.mount_all(holders)
+
+
+KILL_TOAST_TITLE = "kill switch"
+"""How the kill switch's toasts are titled, in any case: this desk's report of its kill
+(`kill switch: NOT everything cancelled`, `kill switch`), its `still going`, `failed`,
+`refused`, a watching desk's `KILL NOT SENT`, `Kill switch sent` (the bus down), and
+another desk's kill read back (`KILL SWITCH`). Each says trading is HALTED, or why it
+is not yet (`is_kill_toast`)."""
+
+
+def is_kill_toast(notification: Notification) -> bool:
+    """Whether `notification` is one of the kill switch's toasts (`KILL_TOAST_TITLE`)."""
+    return notification.title.casefold().startswith(KILL_TOAST_TITLE)
+
+
+def kill_toasts(app: App[Any]) -> list[Notification]:
+    """The kill switch's toasts on the screen now (`is_kill_toast`)."""
+    return [n for n in app._notifications if is_kill_toast(n)]
+
+
+def dismiss_kill_toasts(app: App[Any], among: Iterable[Notification] | None = None) -> int:
+    """Take the kill switch's toasts (of `among` only, when given) off the screen,
+    every other toast left as it is; how many went. Called once trading leaves HALTED
+    (a resume, here or on another desk) and, with those shown before it was pulled, as
+    a later kill reports it cancelled everything: the error toast
+    of a kill that failed in part (`kill switch: NOT everything cancelled`, "Trading
+    HALTED", 60 s) stayed ~40 s over a header that read ACTIVE. Their Log lines stay
+    (the Log is the record; a toast is what is true now). Through Textual's
+    `_unnotify`, a private method of the pinned version (as `show_toasts` uses its
+    rack): check it on an upgrade."""
+    gone = kill_toasts(app)
+    if among is not None:
+        kept = {n.identity for n in among}
+        gone = [n for n in gone if n.identity in kept]
+    for notification in gone:
+        app._unnotify(notification, refresh=False)
+    if gone:
+        app._refresh_notifications()
+    return len(gone)
 
 
 def fit_toasts(rack: ToastRack, coming: Sequence[ToastHolder] = ()) -> None:

@@ -5,7 +5,10 @@ The columns fit the pane as the other tables' do (`LineTable`): Symbol, Bid, Ask
 and Chg% always, then Spread, then Trend, dropped whole (at 100x28 the pane scrolled
 sideways, the spread cut to `6.` and the Trend column never in view). An old quote says
 its age in the Trend column; without it, in its Chg% cell (`old 14s`, `old 2m`: the
-change of an old price is old too), so it is never only dimmed."""
+change of an old price is old too), so it is never only dimmed. A crossed quote (its bid
+above its ask: `model.is_crossed`) says `crossed` in the warning colour in its Spread
+cell (a negative spread read as a number), or without that column in its Chg% cell, and
+its bid and ask are in the warning colour."""
 
 from __future__ import annotations
 
@@ -86,6 +89,10 @@ def kind_old_text(quote_age: float | None, kind: str, room: int) -> str:
     return text if len(text) <= room else short_old_text(quote_age)
 
 
+CROSSED = "crossed"
+"""What a crossed quote's row says in place of its spread (`Watchlist.row_for`)."""
+
+
 NO_DATA_GLOSS = {"354": "not subscribed"}
 
 
@@ -136,6 +143,7 @@ class Watchlist(LineTable):
         Column("spark", "Trend", width=SPARK_WIDTH, priority=2),
     )
     SPARK = column_index(COLUMNS, "spark")
+    SPREAD = column_index(COLUMNS, "spread")
     # In key order whatever order the brokers connected in: a fresh desk added each
     # broker's rows below the others' as it connected, a restart sorted them all, and
     # `1 Down x4 b` opened a ticket on BTCUSDT.PAPER in one, BTCUSDT.BINANCE in the other.
@@ -150,6 +158,8 @@ class Watchlist(LineTable):
         self._drawn_rows = range(0)
         self._trend_shown = True
         """Whether the rows were made for a Trend column (an old quote's age there)."""
+        self._spread_shown = True
+        """Whether the rows were made for a Spread column (`crossed` there)."""
         self._redraw_all = False
 
     @property
@@ -161,11 +171,12 @@ class Watchlist(LineTable):
 
     def _show_columns(self, shown: tuple[int, ...]) -> None:
         super()._show_columns(shown)
-        trend = self.SPARK in shown
-        if trend != self._trend_shown:
-            # An old quote says its age in the other place: every row again, those on
-            # screen at the next frame (`shows_other_rows`), the others as they show.
-            self._trend_shown = trend
+        trend, spread = self.SPARK in shown, self.SPREAD in shown
+        if trend != self._trend_shown or spread != self._spread_shown:
+            # An old quote says its age in the other place (a crossed one `crossed`):
+            # every row again, those on screen at the next frame (`shows_other_rows`),
+            # the others as they show.
+            self._trend_shown, self._spread_shown = trend, spread
             self._hidden_dirty |= set(self._cells)
             self._redraw_all = True
 
@@ -228,6 +239,17 @@ class Watchlist(LineTable):
             if not stale or self._trend_shown
             else kind_old_text(quote_age, state.kind, 0)
         )
+        # A crossed quote (bid above ask) is no market: said, never a negative spread;
+        # without the Spread column in the change's place (over an old quote's age:
+        # crossed, it is no price whatever its age).
+        crossed = state.crossed
+        bid_style, ask_style = (dim, dim) if stale else (p.bid, p.ask)
+        spread = self.cell(price_text(q.spread, inst), dim)
+        if crossed:
+            bid_style = ask_style = p.warn
+            spread = self.cell(CROSSED, p.warn)
+            if not self._spread_shown:
+                chg, chg_style = CROSSED, p.warn
         # A price of 0 or below is none (Binance says an empty side as 0; a journal
         # written before that was read as none still holds it): `-`, as a side not sent.
         bid, ask, last = _price(q.bid), _price(q.ask), _price(q.last)
@@ -235,11 +257,11 @@ class Watchlist(LineTable):
             self.cell(state.instrument, dim),
             # Prices as the venue sent them: on the tick's places, with their own
             # decimals where they have more (never rounded onto the tick).
-            self.cell(price_text(bid, inst), dim if stale else p.bid),
-            self.cell(price_text(ask, inst), dim if stale else p.ask),
+            self.cell(price_text(bid, inst), bid_style),
+            self.cell(price_text(ask, inst), ask_style),
             self.cell(price_text(last, inst), dim if stale or last is not None else p.muted),
             self.cell(chg, chg_style),
-            self.cell(price_text(q.spread, inst), dim),
+            spread,
             self.cell(kind_old_text(quote_age, state.kind, SPARK_WIDTH).rjust(SPARK_WIDTH), p.stale)
             if stale
             else self.cell(sparkline(state.spark), p.accent),
