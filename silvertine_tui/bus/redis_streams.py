@@ -33,7 +33,8 @@ loss listeners are called; once they are done, the end of the loss (LIVE, resync
 resync that failed stays DEGRADED with its words, `_resync_failed`).
 Entries deleted while a key stayed (XINFO `entries-added` less `length`) are a loss too:
 from a journal this bus writes, more than its own trims took (`_deleted`); from the risk
-stream, when no entry setting the trading state is left after them (`_state_deleted`).
+stream, when they took the newest entry setting the trading state this bus wrote or read
+(`state_seen`) and none setting it is left after it (`_state_deleted`).
 After a restart, before anything is written, the streams this bus wrote or read whose
 ids now start below the highest it knew there (a server clock behind) are raised to
 it (`_raise_ids`); a reader that finds a stream below its cursor all the same says so
@@ -69,6 +70,7 @@ from ..events import (
     EventBase,
     Health,
     HealthEvent,
+    RiskEvent,
     UnknownEvent,
     coalesce_key,
     decode_flat,
@@ -88,6 +90,7 @@ from .base import (
     DataLossListener,
     StreamInfo,
     parse_id,
+    sets_trading_state,
     state_entry_after,
 )
 from .connection import with_fast_client_path
@@ -384,6 +387,10 @@ class RedisBus:
         # stream -> the first id this bus wrote there: a deletion the first look finds
         # counts when it took that entry (what was deleted before it is not ours to say).
         self._first_written: dict[str, str] = {}
+        # The newest risk entry setting the trading state this bus wrote or read
+        # (`state_seen`).
+        self._state_seen: str | None = None
+        self._risk = self.layout.risk
         # A loss whose resync failed, and what its health said: the journal is not
         # mended, so the bus stays DEGRADED with those words (`_with_unreadable`) until a
         # later loss covering the same streams resyncs.
@@ -436,6 +443,31 @@ class RedisBus:
         first desk, or Redis lost everything since), so no desk journaled anything
         under this epoch before (`RunRecorder.check`: nothing of a desk's to lose)."""
         return self._epoch_new
+
+    @property
+    def state_seen(self) -> str | None:
+        """The id of the newest risk stream entry setting the trading state
+        (`sets_trading_state`) this bus wrote or read: by its readers (the engine's, the
+        start's replay), its reads and its own page-backs; None before it met one, and
+        again from a loss of the risk stream. What a desk applied of the trading state is
+        among what its bus read, so while this entry is in the stream no state this desk
+        applied went (`_state_deleted`); a desk's last-run record keeps it for the next
+        start (`engine.last_run`)."""
+        return self._state_seen
+
+    def _saw_state(self, entry_id: str | None) -> None:
+        """`entry_id`, an entry setting the trading state, was written or read."""
+        if entry_id is None:
+            return
+        seen = self._state_seen
+        if seen is None or parse_id(entry_id) > parse_id(seen):
+            self._state_seen = entry_id
+
+    def _saw_written(self, stream: str, event: EventBase, entry_id: str) -> None:
+        """`event` was written to `stream` as `entry_id`: one setting the trading state
+        is seen (`state_seen`) before the readers read it back."""
+        if stream == self._risk and isinstance(event, RiskEvent) and sets_trading_state(event):
+            self._saw_state(entry_id)
 
     @property
     def reader_clients(self) -> frozenset[Redis]:
@@ -938,6 +970,7 @@ class RedisBus:
             # reconnect loop and fill the backlog without Redis ever getting a chance.
             await asyncio.sleep(0)
             return None
+        self._saw_written(stream, event, entry_id)
         self.stats.published += 1
         return entry_id
 
@@ -966,6 +999,7 @@ class RedisBus:
                 return None
             entry_id = _text(found)
             self._wrote(stream, entry_id)
+        self._saw_written(stream, event, entry_id)
         self.stats.published += 1
         return entry_id
 
@@ -988,6 +1022,7 @@ class RedisBus:
                 if isinstance(error, BusUnavailableError):
                     self._mark_down(exc)
                 raise error from None
+        self._saw_written(stream, event, entry_id)
         self.stats.published += 1
         return entry_id
 
@@ -1261,6 +1296,10 @@ class RedisBus:
             entry_id = _text(raw_id)
             self.stats.count_decoded(decoded, stream, entry_id)
             out.append(BusEntry(stream, entry_id, decoded))
+        if stream == self._risk:
+            for entry in out:
+                if sets_trading_state(entry.event):
+                    self._saw_state(entry.id)
         return out
 
     def _unavailable(self, what: str, exc: BaseException) -> BusUnavailableError:
@@ -1349,6 +1388,7 @@ class RedisBus:
         stats = self.stats
         # `tuple.__new__` straight: the named tuple's own `__new__` is a Python frame.
         decode, new, entry = decode_flat, tuple.__new__, BusEntry
+        risk = stream == self._risk  # its entries setting the state: `state_seen`
 
         def page(cursor: str) -> asyncio.Future[Any]:
             return asyncio.ensure_future(
@@ -1382,6 +1422,8 @@ class RedisBus:
                         stats.count_decoded(decoded, stream, entry_id.decode())
                     else:
                         stats.decoded += 1
+                        if risk and sets_trading_state(decoded):
+                            self._saw_state(entry_id.decode())
                     yield new(entry, (stream, entry_id.decode(), decoded))
                 if not full:
                     return
@@ -2016,6 +2058,8 @@ class RedisBus:
                 self._first_written.pop(stream, None)
                 self._trimmed_here.pop(stream, None)
                 self._gone.pop(stream, None)
+            if self.layout.risk in lost_streams:
+                self._state_seen = None  # what is written and read from now on
             if restarted or reasons:
                 self._generation += 1  # the readers look at their cursors (`_rebase`)
         if reasons:
@@ -2089,10 +2133,18 @@ class RedisBus:
 
     async def _state_deleted(self, gone: dict[str, tuple[int, int]]) -> str:
         """Why the risk stream lost the trading state: entries were deleted from it since
-        the last look and no entry setting the state is left after them ("" when one
-        is: every desk trims it only after writing the state as its newest entry,
-        `recovery.trim_risk_stream`). The first look only notes what is gone: what
-        went before this desk started, its start looked at (`RunRecorder.check`)."""
+        the last look, the newest entry setting the state this bus wrote or read
+        (`state_seen`: what this desk applied of the state is among it) is gone with
+        them, and no entry setting it is left after it. "" when that entry is still
+        there (XRANGE id id), or a newer one is (every desk trims the stream only after
+        writing the state as its newest entry, `recovery.trim_risk_stream`): whatever
+        else went (a reject), the state this desk trades on stands. Before, any deletion
+        newer than the newest entry setting the state (an XDEL of one reject) was called
+        the state's loss, and the desk wrote its own back over the stream's. The first
+        look only notes what is gone (what went before this desk started, its start
+        looked at: `RunRecorder.check`) and, knowing none yet, the newest entry setting
+        the state held now; so does a look that finds a deletion while this bus knows
+        none (none of what it read was lost)."""
         stream = self.layout.risk
         info = await self._info(stream)
         if info is None or not info.counts_added:
@@ -2102,20 +2154,36 @@ class RedisBus:
         # Our own trims too leave the state (`trim_risk_stream`): looked at all the same.
         gone[stream] = (info.gone, self._trimmed_here.get(stream, 0))
         before = self._gone.get(stream)
-        if before is None or info.gone <= before:
-            return ""
         page_back = partial(self._watcher_last, stream)
-        if await state_entry_after(page_back, info.max_deleted_id) is not None:
+        seen = self._state_seen
+        if before is None or info.gone <= before or seen is None:
+            if seen is None and (before is None or info.gone > before):
+                self._saw_state(await state_entry_after(page_back))
+            return ""
+        if await self._holds(stream, seen):
+            return ""
+        newer = await state_entry_after(page_back, seen)
+        if newer is not None:
+            self._saw_state(newer)
             return ""
         log.error(
             "bus.redis.trading_state_deleted",
-            extra={"stream": stream, "gone": info.gone, "before": before},
+            extra={"stream": stream, "gone": info.gone, "before": before, "entry_id": seen},
         )
         return (
             f"{stream} lost {info.gone - before} entries while its key stayed (an XTRIM or "
-            "XDEL by another hand), and no entry setting the trading state is left after "
-            "them: the trading state went with them"
+            f"XDEL by another hand), {seen} among them: the newest entry setting the "
+            "trading state this desk had read, and none setting it is left after it: the "
+            "trading state went with them"
         )
+
+    async def _holds(self, stream: str, entry_id: str) -> bool:
+        """Whether `stream` still holds `entry_id` (XRANGE id id), for the watcher: Redis's
+        own errors, nothing counted (`_watcher_last`)."""
+        raw: Any = await self._range_client().execute_command(  # type: ignore[no-untyped-call]
+            "XRANGE", stream, entry_id, entry_id, "COUNT", 1
+        )
+        return bool(raw)
 
     async def _watcher_last(self, stream: str, count: int, before: str) -> list[BusEntry]:
         """`read_last` for the watcher's page-back (`_state_deleted`): Redis's own errors,

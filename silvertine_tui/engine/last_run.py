@@ -12,11 +12,14 @@ up less restricted than the record (`stricter`). With the same epoch the journal
 the truth (another desk may have resumed since), and the record only follows it.
 
 With the same epoch the risk stream may still have lost the trading state: another hand's
-XTRIM or XDEL took every entry setting it (every desk trims it only after writing the
-state as its newest entry). The start then carries the record's state where it is
-stricter and writes the state back; with no record to take it from (and an epoch a
-desk set before this start) it starts HALTED, on the safe side, and says what to do
-(`RunRecorder.check`, `recovery.trading_state_deleted`).
+XTRIM or XDEL deleted entries, and none setting the state is left after them (every desk
+trims it only after writing the state as its newest entry). The record keeps the newest
+entry setting the state that run read (`LastRun.state_entry`): gone, with nothing setting
+the state after it, the state was lost, and the start carries the record's state where
+it is stricter and writes the state back. Otherwise what was deleted cannot be read
+back (a reject XDELed looks as a KILL XDELed): the state may have been lost, and the
+start halts this desk alone, journaling nothing, and says what to do; the other desks
+trade on as the stream says (`RunRecorder.check`, `recovery.trading_state_deleted`).
 
 A record that cannot be read (damaged, refused by the disk, a newer Silvertine's) must
 not stop a desk: it starts without the guard, the file is set aside
@@ -50,9 +53,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..bus import BusError, BusUnavailableError
 from ..domain import TradingState
-from ..events import Log, LogEvent, LogLevel
+from ..events import Log, LogEvent, LogLevel, Risk, RiskAction, RiskEvent
 from .core import ENGINE_SOURCE, TradingEngine, utc_ms
-from .recovery import carry_trading_state, restate_trading_state, trading_state_deleted
+from .recovery import (
+    StateLoss,
+    carry_trading_state,
+    restate_trading_state,
+    state_seen,
+    trading_state_deleted,
+)
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +118,11 @@ class LastRun(BaseModel):
     at_ms: int  # when it was written
     unjournaled: Unjournaled | None = None
     """What the run closed with unjournaled (only in the record written at its close)."""
+    state_entry: str | None = None
+    """The newest risk entry setting the trading state the run had read
+    (`recovery.state_seen`; "0-0": none). Gone from the stream at the next start with
+    nothing setting the state after it, that run's state was lost (`RunRecorder.check`).
+    None in the records written before it: such a record cannot tell."""
 
 
 def record_path(state_dir: Path, bus_url: str, prefix: str) -> Path:
@@ -271,6 +285,9 @@ UNJOURNALED_ALERT = "Last run: events NOT journaled"
 """The toast's title when the last run closed with events its bus did not journal."""
 STATE_LOST_ALERT = "Trading state lost from the journal"
 """The toast's title when the risk stream no longer held the trading state at start."""
+STATE_MAY_BE_LOST_ALERT = "Trading state may be lost from the journal"
+"""The toast's title when entries deleted from the risk stream may have taken the
+trading state, at start (what was deleted cannot be read back)."""
 
 WRITTEN_BACK = "trading state {state} written back at start: {why}"
 """The message of the STATE entry a start writes when the risk stream had lost it."""
@@ -288,7 +305,7 @@ class RunRecorder:
         self.engine = engine
         self.path = path
         self._clock = clock
-        self._written: tuple[str, TradingState] | None = None
+        self._written: tuple[str, TradingState, str] | None = None
         self._checked = False  # nothing is written before the start's check
         self.found: Found | None = None  # what `read` found
         self.tell: Callable[[str, str, bool, str], None] | None = None
@@ -400,22 +417,28 @@ class RunRecorder:
 
     async def _check_state(self, record: LastRun | None) -> None:
         """The journal this host's desk last wrote is still there (or there is no
-        record): whether its risk stream still holds the trading state. Entries deleted
-        from it by another hand took every entry setting it (`trading_state_deleted`):
-        the record's state is carried where it is stricter than the one replayed, and
-        written back as the stream's newest entry (not over another desk's entry: that
-        one then holds); one the record does not make stricter is not written (a desk
-        whose last run left it stricter carries its own when it starts). With no record
-        trading starts HALTED, on the safe side, unless this start set the epoch (the
-        prefix held no desk's journal: `epoch_new`). The trader is told what to do.
-        Redis refusing the reads leaves the start as the journal gave it (logged)."""
+        record): whether its risk stream still holds the trading state
+        (`trading_state_deleted`). Entries deleted from it by another hand took the
+        newest entry setting it that this host's last run had read, and nothing setting
+        it is left after that (`StateLoss.sure`): the record's state is carried where
+        it is stricter than the one replayed, and written back as the stream's newest
+        entry (not over another desk's entry: that one then holds); one the record does
+        not make stricter is not written (a desk whose last run left it stricter carries
+        its own when it starts). Entries deleted that may have set it, which nothing
+        here can tell (no record, or one whose entry is still there: the deleted ones
+        may be newer than its run), halt this desk alone (`_may_be_lost`). Nothing is
+        looked at when this start set the epoch (the prefix held no desk's journal:
+        `epoch_new`). Redis refusing the reads leaves the start as the journal gave it
+        (logged)."""
         engine = self.engine
         risk = engine.bus.layout.risk
         replayed = engine.gate.state
         if record is None and engine.bus.epoch_new:
             return  # no desk journaled a state under this epoch: none to lose
         try:
-            deleted = await trading_state_deleted(engine.bus)
+            deleted = await trading_state_deleted(
+                engine.bus, record.state_entry if record is not None else None
+            )
         except BusUnavailableError:
             raise
         except BusError as exc:
@@ -423,13 +446,16 @@ class RunRecorder:
             return
         if not deleted:
             return
-        carried = record is None or stricter(record.trading_state, replayed)
-        when = utc_ms(record.at_ms) if record is not None else ""
+        if record is None or not deleted.sure:
+            await self._may_be_lost(deleted, record, replayed)
+            return
+        carried = stricter(record.trading_state, replayed)
+        when = utc_ms(record.at_ms)
         log.error(
             "last_run.trading_state_lost",
             extra={
                 "deleted": deleted,
-                "recorded_state": record.trading_state if record is not None else None,
+                "recorded_state": record.trading_state,
                 "replayed": str(replayed),
                 "carried": carried,
             },
@@ -445,11 +471,8 @@ class RunRecorder:
             )
             await self._say(STATE_LOST_ALERT, said)
             return
-        engine.gate.state = record.trading_state if record is not None else TradingState.HALTED
-        if record is None:
-            why = f"{deleted}; no record of a desk run on this host to take it from"
-        else:
-            why = f"{deleted}; as this host's last desk run left it (up to {when})"
+        engine.gate.state = record.trading_state
+        why = f"{deleted}; as this host's last desk run left it (up to {when})"
         try:
             written = await restate_trading_state(
                 engine, WRITTEN_BACK.format(state="{state}", why=why), reader=False
@@ -466,18 +489,6 @@ class RunRecorder:
             else f"not written back to {risk} (another desk's entry came first, or Redis "
             "refused it: see the log)"
         )
-        if record is None:
-            unreadable = " (its record could not be read)" if self.unreadable else ""
-            safe = ", on the safe side" if state is TradingState.HALTED else ""
-            said = (
-                f"{deleted}. This host has no record of a desk run on this bus to take the "
-                f"state from{unreadable}: trading starts {state}{safe}, {back}. A kill "
-                "switch or REDUCE ONLY set before may have been lifted by that deletion: "
-                "check the venues and what the other desks on this bus show, then resume "
-                "(Ctrl+R) if trading should go on, or set REDUCE ONLY"
-            )
-            await self._say(STATE_LOST_ALERT, said, LogLevel.ERROR)
-            return
         said = (
             f"{deleted}. Trading is {state} as this host's last desk run on this bus left it "
             f"(up to {when}), {back}. A resume another desk journaled since "
@@ -485,6 +496,64 @@ class RunRecorder:
             "desks show, then resume (Ctrl+R) if trading should go on"
         )
         await self._say(STATE_LOST_ALERT, said)
+
+    async def _may_be_lost(
+        self, deleted: StateLoss, record: LastRun | None, replayed: TradingState
+    ) -> None:
+        """Entries deleted from the risk stream may have set the trading state, and
+        nothing can tell (`trading_state_deleted`): this desk starts HALTED alone, on the
+        safe side (`RiskGate.hold_here`, shown as its state: its projection takes it as
+        from the stream, and any state journaled after ends it, this desk's resume or
+        another desk's entry). Nothing is written to the stream: HALTED written there
+        halted every desk on this bus though the stream may well hold their state (a
+        reject XDELed), and undid a resume still in it. Already HALTED, it is said and
+        nothing changes."""
+        engine = self.engine
+        record_said = (
+            f"; this host's last desk run on this bus (up to {utc_ms(record.at_ms)}) left "
+            f"it {record.trading_state}"
+            if record is not None
+            else "; this host has no record of a desk run on this bus"
+            + (" (its record could not be read)" if self.unreadable else "")
+        )
+        log.error(
+            "last_run.trading_state_may_be_lost",
+            extra={
+                "deleted": deleted,
+                "recorded_state": record.trading_state if record is not None else None,
+                "replayed": str(replayed),
+            },
+        )
+        if replayed is TradingState.HALTED:
+            said = (
+                f"{deleted}{record_said}. Trading is HALTED as the journal gave it: nothing "
+                "changes here. A resume journaled since may have gone with the deleted "
+                "entries: check the venues and what the other desks show, then resume "
+                "(Ctrl+R) if trading should go on"
+            )
+            await self._say(STATE_MAY_BE_LOST_ALERT, said)
+            return
+        why = (
+            f"the trading state may have gone with entries deleted from "
+            f"{engine.bus.layout.risk}: halted on this desk alone at start"
+        )
+        engine.gate.hold_here(TradingState.HALTED, why)
+        engine.projection.apply(
+            RiskEvent.create(
+                ENGINE_SOURCE,
+                Risk(action=RiskAction.STATE, trading_state=TradingState.HALTED, message=why),
+            )
+        )
+        said = (
+            f"{deleted}{record_said}. This desk starts HALTED, on the safe side, and on "
+            f"this desk alone: nothing is written to {engine.bus.layout.risk}, so the other "
+            f"desks on this bus trade on as it says ({replayed}). A kill switch or REDUCE "
+            "ONLY set before may have gone with the deleted entries: check the venues and "
+            "what the other desks show, then resume (Ctrl+R) if trading should go on, or "
+            "set REDUCE ONLY or pull the kill switch; either is journaled, and every desk "
+            "and every start takes it from there"
+        )
+        await self._say(STATE_MAY_BE_LOST_ALERT, said, LogLevel.ERROR)
 
     async def record(self, *, always: bool = False, unjournaled: Unjournaled | None = None) -> None:
         """Write the record when the epoch or the trading state changed since the last
@@ -494,7 +563,7 @@ class RunRecorder:
         epoch = self.engine.bus.epoch
         if epoch is None or not self._checked:
             return
-        now = (epoch, self.engine.gate.state)
+        now = (epoch, self.engine.gate.state, state_seen(self.engine.bus) or "0-0")
         if now == self._written and not always and unjournaled is None:
             return
         record = LastRun(
@@ -504,6 +573,7 @@ class RunRecorder:
             trading_state=now[1],
             at_ms=self._clock() // 1_000_000,
             unjournaled=unjournaled,
+            state_entry=now[2],
         )
         try:
             await asyncio.to_thread(write, self.path, record)

@@ -23,7 +23,7 @@ from functools import partial
 
 from ..brokers import Broker, JournalOrder, ReconcileReport
 from ..bus import BusEntry, BusError, BusUnavailableError, EventBus
-from ..bus.base import StreamInfo, state_entry_after
+from ..bus.base import StreamInfo, parse_id, state_entry_after
 from ..domain import Fill, Order, OrderStatus, OrderUpdate, Position, VenueOrder, plain
 from ..events import (
     BrokerProfile,
@@ -203,9 +203,12 @@ async def trim_risk_stream(engine: TradingEngine, keep: int) -> int:
     once the stream is 10% (and at least `TRIM_SLACK`) over `keep`: a carried state
     every `keep / 10` entries at most, and never for what `MAXLEN ~` leaves over (whole
     nodes of up to 100 entries); and not while Redis is unreachable (the carried entry would only be
-    buffered). Returns the entries removed. Rejects trimmed away take their order ids
-    with them: `id_used` then no longer knows those ids (fresh ids are unique anyway;
-    the snapshots' id bound covers evicted orders, not refusals)."""
+    buffered), nor while this desk holds a state the stream does not (`RiskGate.held_here`:
+    carried, it would be every desk's). Returns the entries removed. Rejects trimmed away
+    take their order ids with them: `id_used` then no longer knows those ids (fresh ids
+    are unique anyway; the snapshots' id bound covers evicted orders, not refusals)."""
+    if engine.gate.held_here:
+        return 0  # trimmed once a state is journaled again
     bus = engine.bus
     stream = bus.layout.risk
     info = await bus.info(stream)
@@ -229,37 +232,84 @@ RESTATE_TRIES = 50
 """`restate_trading_state`'s tries, each after the entries that came first are applied."""
 
 
-async def trading_state_deleted(bus: EventBus) -> str:
-    """Why the risk stream no longer holds the trading state: entries were deleted from
-    it while its key stayed, and none setting the state is left after them (after the
-    newest an XDEL took, `StreamInfo.max_deleted_id`; a trim takes the oldest). Every
-    desk trims it only after writing the state as its newest entry (`trim_risk_stream`),
-    so another hand's XTRIM or XDEL took it. "" when the state is there, or nothing was
-    deleted (a stream deleted whole is no stream: `RunRecorder.check` asks otherwise)."""
+class StateLoss(str):
+    """Why the risk stream lost (`sure`) or may have lost the trading state
+    (`trading_state_deleted`); "" when it holds it."""
+
+    sure: bool
+
+    def __new__(cls, said: str = "", *, sure: bool = False) -> StateLoss:
+        loss = super().__new__(cls, said)
+        loss.sure = sure
+        return loss
+
+
+def state_seen(bus: EventBus) -> str | None:
+    """The newest risk entry setting the trading state `bus` wrote or read
+    (`RedisBus.state_seen`); None on a bus that does not keep it (`memory://`, which
+    keeps no last-run record either)."""
+    seen = getattr(bus, "state_seen", None)
+    return seen if isinstance(seen, str) else None
+
+
+async def trading_state_deleted(bus: EventBus, seen: str | None = None) -> StateLoss:
+    """Whether the risk stream lost the trading state: entries were deleted from it while
+    its key stayed, and none setting the state is left after the newest one deleted
+    (the newest an XDEL took, `StreamInfo.max_deleted_id`; a trim takes the oldest).
+    "" when nothing was deleted, or an entry setting the state is left after them:
+    whatever went before it, the state stands (a stream deleted whole is no stream:
+    `RunRecorder.check` asks otherwise).
+
+    Otherwise what was deleted cannot be read back to tell whether it set the state
+    (an XDEL of one reject looks the same as one of a KILL): the answer says it may
+    have (`StateLoss.sure` False), unless `seen`, the newest entry setting the state a
+    run of this desk had read (its last-run record: "0-0" or None when it read none),
+    is gone and nothing setting the state is left after it: that run's state was taken
+    (`sure`). Every desk trims the stream only after writing the state as its newest
+    entry (`trim_risk_stream`), so another hand's XTRIM or XDEL took it."""
     stream = bus.layout.risk
     info = await bus.info(stream)
     if info is None or not info.gone:
-        return ""
+        return StateLoss()
     # Through `read_last`: its `BusError`s and its counting of bad entries, as any read.
-    if await state_entry_after(partial(bus.read_last, stream), info.max_deleted_id) is not None:
-        return ""
-    return (
+    read_last = partial(bus.read_last, stream)
+    if await state_entry_after(read_last, info.max_deleted_id) is not None:
+        return StateLoss()
+    where = (
         f"{stream} holds no entry setting the trading state after the entries deleted from "
-        f"it ({info.gone} so far): a desk trims it only after writing the state as its "
-        "newest entry, so an XTRIM or XDEL by another hand took it"
+        f"it ({info.gone} so far)"
+    )
+    if (
+        seen is not None
+        and parse_id(seen) > (0, 0)
+        and not await bus.read(stream, seen, seen)
+        and await state_entry_after(read_last, seen) is None
+    ):
+        return StateLoss(
+            f"{where}, {seen} among them: the newest entry setting it that this host's last "
+            "desk run had read. A desk trims the stream only after writing the state as its "
+            "newest entry, so an XTRIM or XDEL by another hand took it",
+            sure=True,
+        )
+    newest = info.max_deleted_id
+    xdel = f", the newest an XDEL took {newest}" if parse_id(newest) > (0, 0) else ""
+    return StateLoss(
+        f"{where}{xdel}. What was deleted cannot be read back, so whether it set the "
+        "trading state (a kill switch, REDUCE ONLY, a resume) or not (a reject) cannot be "
+        "told: the trading state may have gone with it"
     )
 
 
 async def restate_trading_state(engine: TradingEngine, why: str, *, reader: bool) -> str | None:
     """Write the engine's trading state back as the risk stream's newest entry, after
-    the stream lost it (`trading_state_deleted`). Only while the stream holds no entry
-    this engine has not applied (`publish_if_newest`): written after another desk's
-    KILL or RESUME, it would undo it for every desk and every restart. When one came
-    first, it is applied (by the engine's reader, `reader`; else replayed here) and the
-    state looked at again: an entry setting it is there now (another desk wrote its
-    own back), and nothing is written. `why` as for `carry_trading_state`. Returns the
-    id written; None when nothing was (the state is there again, or Redis took nothing
-    in `RESTATE_TRIES`: logged)."""
+    the stream lost it (`trading_state_deleted`, `RedisBus._state_deleted`). Only while
+    the stream holds no entry this engine has not applied (`publish_if_newest`): written
+    after another desk's KILL or RESUME, it would undo it for every desk and every
+    restart. When one came first, it is applied (by the engine's reader, `reader`; else
+    replayed here) and the state looked at again: an entry setting it is there now
+    (another desk wrote its own back), and nothing is written. `why` as for
+    `carry_trading_state`. Returns the id written; None when nothing was (the state is
+    there again, or Redis took nothing in `RESTATE_TRIES`: logged)."""
     bus = engine.bus
     risk = bus.layout.risk
     for _ in range(RESTATE_TRIES):
@@ -614,7 +664,28 @@ END_NOT_LISTED = (
 )
 """Why a working order the venue neither lists open nor as ended is ended CANCELED:
 nothing else is known of it (a terminal status is for good, and the state machine has
-no word for an end not known), and the words say so."""
+no word for an end not known), and the words say so (`end_not_listed`)."""
+
+END_NOT_LISTED_PART = (
+    "no longer open at the venue (found on reconcile), which does not list how it ended: "
+    "no fill beyond the {filled} journaled is known, so it ends cancelled here with "
+    "{filled} of {quantity} filled; if more of it may have filled, check it at the venue "
+    "(the position is taken from the venue)"
+)
+"""`END_NOT_LISTED` for an order part filled (PARTIALLY_FILLED 0.3/1): its fills are
+known, what came after them is not."""
+
+
+def end_not_listed(order: Order) -> str:
+    """Why `order`, working, ends CANCELED when the venue lists it nowhere: no fill of it
+    is known, or none beyond those journaled (before, an order the journal held 0.3 of
+    1 filled read "no fill of it is known" too)."""
+    if not order.filled_qty:
+        return END_NOT_LISTED
+    return END_NOT_LISTED_PART.format(
+        filled=plain(order.filled_qty), quantity=plain(order.quantity)
+    )
+
 
 END_UNREAD = (
     "not open at the venue, which could not be asked how it ended (its listing of ended "
@@ -1059,7 +1130,7 @@ async def reconcile(
         reason = (
             "not found at the venue after a restart: it never reached it"
             if never_acked
-            else END_NOT_LISTED
+            else end_not_listed(view.order)
         )
         await publish(
             Reconcile(

@@ -248,9 +248,32 @@ def _reduce_problem(
 class RiskGate:
     def __init__(self, config: RiskConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
-        self.state = config.initial_state
+        self._state = config.initial_state
+        self.held_here = ""
+        """Why the state is this desk's alone, one the risk stream does not hold
+        (`hold_here`); "" once any state is set after it."""
         self._clock = clock
         self._sent: dict[str, deque[float]] = defaultdict(deque)
+
+    @property
+    def state(self) -> TradingState:
+        return self._state
+
+    @state.setter
+    def state(self, state: TradingState) -> None:
+        """A state set here or read from the risk stream (this desk's own change, another
+        desk's entry): it ends a state held here alone (`held_here`)."""
+        self._state = state
+        self.held_here = ""
+
+    def hold_here(self, state: TradingState, why: str) -> None:
+        """Trade in `state` on this desk alone, for `why`, journaling nothing: the start's
+        check when the risk stream may have lost the trading state (`last_run`). The next
+        state set (this desk's trader's, or another desk's read from the stream) ends it;
+        meanwhile the stream is not trimmed (`recovery.trim_risk_stream`: its carried
+        state would journal this one for every desk)."""
+        self._state = state
+        self.held_here = why
 
     def check(self, request: OrderRequest, ctx: RiskContext) -> list[RiskViolation]:
         found: list[RiskViolation] = []

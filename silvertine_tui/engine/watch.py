@@ -66,6 +66,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import NamedTuple
 
 from ..brokers import Broker
@@ -857,10 +858,22 @@ class WatchSession(Session):
         if running is not None and not running.done():
             running.cancel()
         task = asyncio.create_task(self._rebuild(running), name="watch-rebuild")
+        task.add_done_callback(self._rebuild_done)
         self._rebuilding = task
         self._tasks[:] = [t for t in self._tasks if not t.done()]
         self._tasks.append(task)  # cancelled on close
         return task
+
+    def _rebuild_done(self, task: asyncio.Task[None]) -> None:
+        """A rebuild that raised outside the failures it says itself (`_rebuild`: a step
+        before or after its bring-up): said as one that failed (`_not_rebuilt`). No one
+        else looks at its end (`rebuild` waits, `close` gathers): before, the banner
+        read "rebuilding" for good, with nothing logged."""
+        if task.cancelled():
+            return
+        error = task.exception()
+        if isinstance(error, Exception):
+            self._not_rebuilt(self.progress, error)
 
     async def _rebuild(self, before: asyncio.Task[None] | None) -> None:
         if before is not None:
@@ -1010,9 +1023,35 @@ class WatchSession(Session):
             self._restarts_seen, self._losses_seen = restarts, stats.data_loss_detected
             return
         task = asyncio.create_task(self._look_after_restart(restarts), name="watch-look")
+        task.add_done_callback(partial(self._look_done, restarts))
         self._looking = task
         self._tasks[:] = [t for t in self._tasks if not t.done()]
         self._tasks.append(task)  # cancelled on close
+
+    def _look_done(self, restarts: int, task: asyncio.Task[None]) -> None:
+        """A look after a restart that raised (not a `BusError`, which it takes: looked at
+        again at the next turn): logged, and the trader told what this desk cannot tell,
+        once; not looked at again for this restart (tried at every turn, a fault that
+        stays would say it every second). Before, nothing looked at its end: it ended
+        unsaid."""
+        if task.cancelled():
+            return
+        error = task.exception()
+        if not isinstance(error, Exception):
+            return
+        self._restarts_seen = restarts
+        said = f"{type(error).__name__}: {error}"
+        log.error("watch.restart_look_failed", extra={"error": said}, exc_info=error)
+        self.alerts.append(
+            Alert(
+                "Watching: restart not looked at",
+                f"Redis restarted, and this watching desk could not look whether the "
+                f"journal still holds what it shows ({said}): a restart from an older copy "
+                "of the data may have taken entries it shows. Quit and start `silvertine "
+                "watch` again to show what the journal holds.",
+                "warning",
+            )
+        )
 
     async def _look_after_restart(self, restarts: int) -> None:
         """Whether each journal still holds the entries this desk applied last

@@ -44,6 +44,7 @@ from tests.support.redis_server import RedisServer
 pytestmark = pytest.mark.redis
 
 RESEEDED = "Paper venue re-seeded"
+STATE_MAY_BE_LOST = "Trading state may be lost from the journal"
 Trim = Callable[[aioredis.Redis, str], Awaitable[object]]
 
 
@@ -291,7 +292,7 @@ async def test_a_risk_stream_trimmed_with_no_record_starts_halted_and_says_what_
     await second.start()
     try:
         assert second.engine.gate.state is TradingState.HALTED
-        [alert] = [a for a in second.alerts if a.title == "Trading state lost from the journal"]
+        [alert] = [a for a in second.alerts if a.title == STATE_MAY_BE_LOST]
         assert "no record" in alert.message
         assert "resume" in alert.message
         assert alert.severity == "error"

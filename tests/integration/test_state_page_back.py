@@ -187,8 +187,9 @@ async def test_the_watcher_and_the_start_check_page_back_alike(
     redis_server: RedisServer, key_prefix: str
 ) -> None:
     """An XDEL older than the KILL (on page two) loses no state, for the watcher and the
-    start's check; one newer than it (first on page two) loses it, for both. The watcher
-    counts nothing it reads; the start's check counts as `read_last` does."""
+    start's check; the KILL's own XDEL loses it, for both (an XDEL of a reject newer than
+    it takes nothing the watcher read: tests/integration/test_risk_xdel_not_state.py).
+    The watcher counts nothing it reads; the start's check counts as `read_last` does."""
     bus = create_bus(redis_server.url, BusOptions(prefix=key_prefix, epoch_check_s=0.05))
     found: list[DataLoss] = []
 
@@ -209,8 +210,8 @@ async def test_the_watcher_and_the_start_check_page_back_alike(
         assert await trading_state_deleted(bus) == ""
         assert delta(counts(bus), before) == (501, 1, 1)
 
-        # Newer than the KILL: the page-back stops on page two at the cut-short entry.
-        assert await client.xdel(stream, laid.after_cut) == 1
+        # The KILL itself: nothing setting the state is left after it (page two).
+        assert await client.xdel(stream, laid.kill) == 1
         for _ in range(100):
             if found:
                 break
