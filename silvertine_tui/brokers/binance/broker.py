@@ -3652,6 +3652,19 @@ class BinanceBroker(Broker):
         await self.publish_update(self._cumulative(order, translate.reply_update(body, reason=why)))
         await restore()
 
+    async def _working_again(self, symbol: str, journaled: Iterable[str], reason: str) -> None:
+        """A cancel all of `symbol` Binance did nothing with (a ban, a clock it refuses):
+        each of its orders whose cancel was journaled (PENDING_CANCEL) is shown working
+        as it was, at once, with `reason`; nothing is owed."""
+        for coid in sorted(journaled):
+            order = self._orders.get(coid)
+            if (
+                order is not None
+                and order.symbol == symbol
+                and order.status is OrderStatus.PENDING_CANCEL
+            ):
+                await self._restore_status(order, None, reason)
+
     async def _restore_status(
         self, order: TrackedOrder, previous: OrderStatus | None, reason: str
     ) -> None:
@@ -3896,27 +3909,13 @@ class BinanceBroker(Broker):
                 # Nothing done at Binance: the orders whose cancel was journaled work
                 # as they did, shown so at once; nothing is owed (`_cancel`).
                 failed[symbol] = f"{BANNED} ({answer})"
-                for coid in sorted(journaled):
-                    order = self._orders.get(coid)
-                    if (
-                        order is not None
-                        and order.symbol == symbol
-                        and order.status is OrderStatus.PENDING_CANCEL
-                    ):
-                        await self._restore_status(order, None, f"cancel not sent: {answer}")
+                await self._working_again(symbol, journaled, f"cancel not sent: {answer}")
                 continue
             if isinstance(answer, ClockOutOfSync):
                 # Binance did nothing (-1021 after the re-sync): its orders work as
                 # they did, shown so at once, as a single cancel's (`_cancel`).
                 failed[symbol] = f"{CLOCK_REFUSED} ({answer.clock})"
-                for coid in sorted(journaled):
-                    order = self._orders.get(coid)
-                    if (
-                        order is not None
-                        and order.symbol == symbol
-                        and order.status is OrderStatus.PENDING_CANCEL
-                    ):
-                        await self._restore_status(order, None, self._clock_cancel_reason(answer))
+                await self._working_again(symbol, journaled, self._clock_cancel_reason(answer))
                 continue
             if isinstance(answer, BrokerError):
                 failed[symbol] = str(answer)
