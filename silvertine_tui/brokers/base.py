@@ -1032,14 +1032,7 @@ class Broker(ABC):
         when found, REJECTED when not found past the window. False: ask again."""
         if venue is not None:
             await self.publish_update(
-                OrderUpdate(
-                    client_order_id=client_order_id,
-                    status=venue.status,
-                    venue_order_id=venue.venue_order_id,
-                    filled_qty=venue.filled_qty,
-                    avg_price=venue.avg_price,
-                    reason="found by asking the venue after the order timed out",
-                )
+                venue.status_update("found by asking the venue after the order timed out")
             )
             return True
         if not past_window:

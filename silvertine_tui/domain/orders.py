@@ -920,6 +920,18 @@ class VenueOrder(BaseModel):
     # True: its stop has triggered (as `OrderUpdate.triggered`); None: not said.
     triggered: bool | None = None
 
+    def status_update(self, reason: str) -> OrderUpdate:
+        """The venue's word on the order's status (its status, venue id, filled count
+        and average) as an update of the journal's order, for `reason`."""
+        return OrderUpdate(
+            client_order_id=self.client_order_id,
+            status=self.status,
+            venue_order_id=self.venue_order_id,
+            filled_qty=self.filled_qty,
+            avg_price=self.avg_price,
+            reason=reason,
+        )
+
 
 def _smallest(instrument: Instrument, price: Decimal | None, *, by_quote: bool) -> str:
     """What to type instead of an order below the venue's minimum notional: the

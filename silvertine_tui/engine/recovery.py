@@ -803,16 +803,7 @@ async def _reopen(
     # The adapter hears of it as of any status the reconcile took, with the venue's
     # own count (one that holds the order ended, on the report that ended it, may then
     # follow it again: its cancel, its fills and its end).
-    broker.update_journaled(
-        OrderUpdate(
-            client_order_id=cid,
-            status=venue.status,
-            venue_order_id=venue.venue_order_id,
-            filled_qty=venue.filled_qty,
-            avg_price=venue.avg_price,
-            reason=detail,
-        )
-    )
+    broker.update_journaled(venue.status_update(detail))
 
 
 TRIGGER_FOUND = "stop triggered at the venue while the desk was away (found on reconcile)"
