@@ -720,14 +720,7 @@ def check(
     if not draft.order_type.has_stop_price:
         stop = None
     if problems or instrument is None or quantity is None:
-        desk += _desk_problems(draft, engine, instrument, desk)
-        return Checked(
-            None,
-            instrument,
-            ranked(desk + problems, engine),
-            None,
-            _crossed(quote, instrument, engine),
-        )
+        return _not_an_order(draft, engine, instrument, desk, problems, quote)
 
     try:
         request = OrderRequest(
@@ -750,14 +743,7 @@ def check(
         for err in exc.errors(include_input=False):
             where = str(err["loc"][0]) if err["loc"] else ""
             problems.append(Problem(where, str(err["type"]), str(err["msg"])))
-        desk += _desk_problems(draft, engine, instrument, desk)
-        return Checked(
-            None,
-            instrument,
-            ranked(desk + problems, engine),
-            None,
-            _crossed(quote, instrument, engine),
-        )
+        return _not_an_order(draft, engine, instrument, desk, problems, quote)
 
     market = engine.last_price(instrument.key)
     for issue in request.issues(instrument, market_price=market):
@@ -830,6 +816,27 @@ def _beside(desk: list[Problem], found: list[Problem]) -> list[Problem]:
     if any(p.rule == "order_path" for p in desk):
         found = [p for p in found if p.rule != "broker_not_live"]
     return [p for p in found if p not in desk]
+
+
+def _not_an_order(
+    draft: Draft,
+    engine: TicketContext,
+    instrument: Instrument | None,
+    desk: list[Problem],
+    problems: list[Problem],
+    quote: Callable[[str], Quote | None],
+) -> Checked:
+    """`check`'s answer for fields that do not make an order: every problem, the
+    desk's and the broker's rules among them (`_desk_problems`), and what a crossed
+    quote leaves the collar to go by."""
+    desk += _desk_problems(draft, engine, instrument, desk)
+    return Checked(
+        None,
+        instrument,
+        ranked(desk + problems, engine),
+        None,
+        _crossed(quote, instrument, engine),
+    )
 
 
 def _desk_problems(
