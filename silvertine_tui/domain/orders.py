@@ -460,9 +460,9 @@ class Overfill(BaseModel):
 
 
 class Order(BaseModel):
-    """An order's live state. `apply_update` and `apply_fill` change it; beside them,
-    `take_overfill` records a fill `apply_fill` refused as an overfill, and `reopen`
-    takes the venue's word on reconcile that an order ended here still works there."""
+    """An order's live state. `apply_update` and `apply_fill` change it (an overfill
+    refused is recorded, `Order.overfill`); beside them, `reopen` takes the venue's word
+    on reconcile that an order ended here still works there."""
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
@@ -732,7 +732,10 @@ class Order(BaseModel):
         return _R_APPLIED
 
     def apply_fill(self, fill: Fill) -> ApplyResult:
-        """Add an execution. Duplicates and overfills are refused, never applied.
+        """Add an execution. Duplicates and overfills are refused, never applied; an
+        overfill is recorded beside what filled (`Order.overfill`, once per execution:
+        `_take_overfill`), by whichever path applies fills (the OMS, `apply_entries`'
+        flat path).
 
         A fill is money that changed hands, so it is applied even after a terminal
         status (a fill that raced a cancel); the terminal status itself never changes.
@@ -746,7 +749,7 @@ class Order(BaseModel):
             return _R_DUPLICATE
         over = state["overfill"]
         if over is not None and exec_id in over.exec_ids:
-            return _R_DUPLICATE  # refused as an overfill and recorded (`take_overfill`)
+            return _R_DUPLICATE  # refused as an overfill and recorded (`_take_overfill`)
         quantity = fill.quantity
         notional = quantity * fill.price
         filled_qty = state["filled_qty"]
@@ -755,9 +758,9 @@ class Order(BaseModel):
         if by_quote:
             # The venue sizes it: an overfill is more quote than the amount given.
             if state["filled_quote"] + notional > quote_quantity:
-                return _R_OVERFILL
+                return self._take_overfill(fill, over)
         elif filled_qty + quantity > state["quantity"]:
-            return _R_OVERFILL
+            return self._take_overfill(fill, over)
         exec_ids.add(exec_id)
         previous_value = (state["avg_price"] or ZERO) * filled_qty
         filled_qty += quantity
@@ -780,24 +783,19 @@ class Order(BaseModel):
                 self.status = _S_PARTIALLY_FILLED
         return _R_APPLIED
 
-    def take_overfill(self, fill: Fill) -> bool:
-        """Record a fill `apply_fill` refused as an overfill (`Overfill`): the order's
-        filled quantity, average and status stay as they are; the fill is shown beside
-        them, flagged. Once per execution id (False for a repeat, or a fill of another
-        order or one the order counts)."""
-        if fill.client_order_id != self.client_order_id or fill.exec_id in self.exec_ids:
-            return False
-        over = self.overfill
+    def _take_overfill(self, fill: Fill, over: Overfill | None) -> ApplyResult:
+        """Record a fill `apply_fill` refuses as an overfill (`Overfill`, `over` as it
+        stands: a repeat of its execution was refused as a DUPLICATE before): the
+        order's filled quantity, average and status stay as they are; the fill is shown
+        beside them, flagged."""
         if over is None:
             over = Overfill()
-        elif fill.exec_id in over.exec_ids:
-            return False
         self.overfill = Overfill(
             quantity=over.quantity + fill.quantity,
             quote=over.quote + fill.notional,
             exec_ids=over.exec_ids | {fill.exec_id},
         )
-        return True
+        return _R_OVERFILL
 
     def reopen(self, venue: VenueOrder, reason: str) -> bool:
         """The venue lists open, on reconcile, an order that ended here (a report that

@@ -488,8 +488,6 @@ class TradingEngine:
                                 oms.hold(key, last.client_order_id)
                         view.history.append(event)
                         result = order.apply_fill(payload)
-                        if result is not _ORDER_APPLIED and result is ApplyResult.OVERFILL:
-                            order.take_overfill(payload)  # as `OMS._apply_report` does
                     else:
                         view.history.append(event)
                         status = order.status

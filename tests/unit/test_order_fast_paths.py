@@ -3,7 +3,8 @@
 `Order.from_request` builds the order without validating it again, `Order.__setattr__`
 bypasses pydantic's generic dispatch, and `apply_update` / `apply_fill` read and write
 the model's `__dict__`. `PlainOrder` below is the state machine as it was before those
-paths (commit 9b7670e), on pydantic's own attribute access, kept as the oracle: any
+paths (commit 9b7670e; since taught the overfill record), on pydantic's own attribute
+access, kept as the oracle: any
 sequence of reports, fills included, must leave both with the same fields, the same
 `model_fields_set` and the same results.
 """
@@ -30,6 +31,7 @@ from silvertine_tui.domain import (
     TimeInForce,
 )
 from silvertine_tui.domain.money import ZERO
+from silvertine_tui.domain.orders import Overfill
 
 S = OrderStatus
 
@@ -103,13 +105,15 @@ class PlainOrder(Order):
             return ApplyResult.WRONG_ORDER
         if fill.exec_id in self.exec_ids:
             return ApplyResult.DUPLICATE
+        if self.overfill is not None and fill.exec_id in self.overfill.exec_ids:
+            return ApplyResult.DUPLICATE
         by_quote = self.quote_quantity is not None
         if by_quote:
             assert self.quote_quantity is not None
             if self.filled_quote + fill.notional > self.quote_quantity:
-                return ApplyResult.OVERFILL
+                return self._plain_overfill(fill)
         elif self.filled_qty + fill.quantity > self.quantity:
-            return ApplyResult.OVERFILL
+            return self._plain_overfill(fill)
         self.exec_ids.add(fill.exec_id)
         previous_value = (self.avg_price or ZERO) * self.filled_qty
         self.filled_qty += fill.quantity
@@ -127,6 +131,16 @@ class PlainOrder(Order):
             elif self.status in (S.PENDING_NEW, S.NEW):
                 self.status = S.PARTIALLY_FILLED
         return ApplyResult.APPLIED
+
+    def _plain_overfill(self, fill: Fill) -> ApplyResult:
+        """A refused overfill is recorded beside what filled, once per execution."""
+        over = self.overfill or Overfill()
+        self.overfill = Overfill(
+            quantity=over.quantity + fill.quantity,
+            quote=over.quote + fill.notional,
+            exec_ids=over.exec_ids | {fill.exec_id},
+        )
+        return ApplyResult.OVERFILL
 
 
 def _transitions() -> dict[OrderStatus, frozenset[OrderStatus]]:
