@@ -101,6 +101,10 @@ on its own task: that one too) before it names it in the log and goes on."""
 BUS_RESYNC = "bus_resync"
 """The rule that refuses orders while the desk claims its brokers again and resyncs
 after the bus found Redis restarted with data lost (`Session._on_data_loss`)."""
+DESK_CLOSING = "desk_closing"
+"""The rule that refuses new orders and changes once the desk is closing (`close`): an
+order sent while it cancels on exit would stay working at the venue once it is gone."""
+CLOSING = "this desk is closing: nothing was sent (its cancels still go)"
 DESK_STOPPED = "desk_stopped"
 """The rule that refuses every order once a task the desk trades on has failed (its
 engine's reader, its claims' keeper): what it shows would be frozen, its claims
@@ -230,6 +234,7 @@ class Session:
         # second loss during a resync starts another beside it. Orders wait for both.
         self._resyncs = 0
         self._stopped = ""  # why a task the desk trades on failed (`_kept_failed`)
+        self._closing = False  # `close` has begun: no new order or change goes
         # Each broker's close, once started (its claim lost: `_on_claim_lost`; or by
         # `close`): on its own task, never on the keeper's, which `close` cancels (a
         # cancel landing in a broker's close could be swallowed: the keeper went on
@@ -842,14 +847,16 @@ class Session:
 
     def _refresh_not_ready(self) -> None:
         """Why orders are refused now, most lasting first: a lost claim (for good), a
-        failed task (for good), the start not done, a resync after Redis lost data,
-        the claims not renewed for the ttl (until they are). The engine reads the
-        claims again when it sends (`_send_guard`)."""
+        failed task (for good), the desk closing, the start not done, a resync after
+        Redis lost data, the claims not renewed for the ttl (until they are). The engine
+        reads the claims again when it sends (`_send_guard`)."""
         engine = self.engine
         if self._claim_lost:
             engine.not_ready, engine.not_ready_rule = self._claim_lost, CLAIM_LOST
         elif self._stopped:
             engine.not_ready, engine.not_ready_rule = self._stopped, DESK_STOPPED
+        elif self._closing:
+            engine.not_ready, engine.not_ready_rule = CLOSING, DESK_CLOSING
         elif not self.ready:
             engine.not_ready, engine.not_ready_rule = NOT_READY, "starting"
         elif self._resyncing:
@@ -1255,6 +1262,8 @@ class Session:
         # Closed before it was ready (quit during recovery): the engine holds part of
         # the journal, so it neither cancels what it believes working nor snapshots.
         recovered, self.ready = self.ready, False
+        self._closing = True  # before any await: what is sent now is not cancelled
+        self._refresh_not_ready()
         if recovered and self._cancel_on_exit:
             await self._cancel_on_close()
         tasks = [*self._tasks, *self._side_tasks]
