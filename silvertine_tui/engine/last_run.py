@@ -20,6 +20,9 @@ it is stricter and writes the state back. Otherwise what was deleted cannot be r
 back (a reject XDELed looks as a KILL XDELed): the state may have been lost, and the
 start halts this desk alone, journaling nothing, and says what to do; the other desks
 trade on as the stream says (`RunRecorder.check`, `recovery.trading_state_deleted`).
+Such a hold stays this desk's alone: the record says it was held (`LastRun.held_here`),
+a start after Redis lost the journal holds it alone again rather than carry it, and a
+data loss under the running desk writes nothing back (`Session._keep_hold`).
 
 A record that cannot be read (damaged, refused by the disk, a newer Silvertine's) must
 not stop a desk: it starts without the guard, the file is set aside
@@ -123,6 +126,11 @@ class LastRun(BaseModel):
     (`recovery.state_seen`; "0-0": none). Gone from the stream at the next start with
     nothing setting the state after it, that run's state was lost (`RunRecorder.check`).
     None in the records written before it: such a record cannot tell."""
+    held_here: bool = False
+    """`trading_state` was held on that desk alone (`RiskGate.held_here`), never
+    journaled: the next start holds it alone again rather than write it to the risk
+    stream (written, it halted every desk on the bus). False in the records written
+    before it."""
 
 
 def record_path(state_dir: Path, bus_url: str, prefix: str) -> Path:
@@ -288,6 +296,10 @@ STATE_LOST_ALERT = "Trading state lost from the journal"
 STATE_MAY_BE_LOST_ALERT = "Trading state may be lost from the journal"
 """The toast's title when entries deleted from the risk stream may have taken the
 trading state, at start (what was deleted cannot be read back)."""
+STATE_HELD_HERE_ALERT = "Trading state held on this desk alone"
+"""The toast's title when Redis lost the risk stream (or the entries setting the
+trading state) while the desk held a state of its own (`RiskGate.held_here`): nothing
+is written back (`Session._keep_hold`)."""
 
 WRITTEN_BACK = "trading state {state} written back at start: {why}"
 """The message of the STATE entry a start writes when the risk stream had lost it."""
@@ -305,7 +317,7 @@ class RunRecorder:
         self.engine = engine
         self.path = path
         self._clock = clock
-        self._written: tuple[str, TradingState, str] | None = None
+        self._written: tuple[str, TradingState, str, bool] | None = None
         self._checked = False  # nothing is written before the start's check
         self.found: Found | None = None  # what `read` found
         self.tell: Callable[[str, str, bool, str], None] | None = None
@@ -385,7 +397,10 @@ class RunRecorder:
             return None
         engine = self.engine
         when = utc_ms(record.at_ms)
-        carried = stricter(record.trading_state, engine.gate.state)
+        replayed = engine.gate.state
+        # A state that run held alone is held alone again: carried, it halted every desk.
+        held = record.held_here and stricter(record.trading_state, replayed)
+        carried = not record.held_here and stricter(record.trading_state, replayed)
         log.error(
             "last_run.journal_lost",
             extra={
@@ -394,6 +409,7 @@ class RunRecorder:
                 "epoch": epoch,
                 "recorded_state": record.trading_state,
                 "carried": carried,
+                "held_here": held,
             },
         )
         said = (
@@ -401,7 +417,20 @@ class RunRecorder:
             "desk ran. Orders, positions and balances come from the venues' reconcile"
         )
         said += _simulators_lost([b.source for b in engine.brokers.values() if b.state_in_journal])
-        if carried:
+        if held:
+            self._hold_here(
+                record.trading_state,
+                f"this host's last desk run on this bus held it on that desk alone (up to "
+                f"{when}), and Redis lost the journal since: held on this desk alone at start",
+            )
+            said += (
+                f"; trading stays {record.trading_state} on this desk alone, as this host's "
+                f"last desk run held it on its own (its state may have gone with entries "
+                f"deleted from {engine.bus.layout.risk}): nothing is written there, so the "
+                f"other desks on this bus trade on as it says ({replayed}). Check the venues "
+                "and what the other desks show, then resume (Ctrl+R) if trading should go on"
+            )
+        elif carried:
             engine.gate.state = record.trading_state
             await carry_trading_state(
                 engine, CARRIED_FROM_LAST_RUN.format(state="{state}", when=when)
@@ -446,7 +475,8 @@ class RunRecorder:
             return
         if not deleted:
             return
-        if record is None or not deleted.sure:
+        if record is None or not deleted.sure or record.held_here:
+            # A record's state held alone was never journaled: not one to write back.
             await self._may_be_lost(deleted, record, replayed)
             return
         carried = stricter(record.trading_state, replayed)
@@ -512,6 +542,7 @@ class RunRecorder:
         record_said = (
             f"; this host's last desk run on this bus (up to {utc_ms(record.at_ms)}) left "
             f"it {record.trading_state}"
+            + (" on that desk alone (held, not journaled)" if record.held_here else "")
             if record is not None
             else "; this host has no record of a desk run on this bus"
             + (" (its record could not be read)" if self.unreadable else "")
@@ -537,13 +568,7 @@ class RunRecorder:
             f"the trading state may have gone with entries deleted from "
             f"{engine.bus.layout.risk}: halted on this desk alone at start"
         )
-        engine.gate.hold_here(TradingState.HALTED, why)
-        engine.projection.apply(
-            RiskEvent.create(
-                ENGINE_SOURCE,
-                Risk(action=RiskAction.STATE, trading_state=TradingState.HALTED, message=why),
-            )
-        )
+        self._hold_here(TradingState.HALTED, why)
         said = (
             f"{deleted}{record_said}. This desk starts HALTED, on the safe side, and on "
             f"this desk alone: nothing is written to {engine.bus.layout.risk}, so the other "
@@ -555,6 +580,18 @@ class RunRecorder:
         )
         await self._say(STATE_MAY_BE_LOST_ALERT, said, LogLevel.ERROR)
 
+    def _hold_here(self, state: TradingState, why: str) -> None:
+        """Trade in `state` on this desk alone (`RiskGate.hold_here`), shown as its
+        state: the projection takes it as from the stream, and any state journaled
+        after ends it. Nothing is written."""
+        engine = self.engine
+        engine.gate.hold_here(state, why)
+        engine.projection.apply(
+            RiskEvent.create(
+                ENGINE_SOURCE, Risk(action=RiskAction.STATE, trading_state=state, message=why)
+            )
+        )
+
     async def record(self, *, always: bool = False, unjournaled: Unjournaled | None = None) -> None:
         """Write the record when the epoch or the trading state changed since the last
         write, or `always` (at close: the record then says when the desk last ran, and
@@ -563,7 +600,8 @@ class RunRecorder:
         epoch = self.engine.bus.epoch
         if epoch is None or not self._checked:
             return
-        now = (epoch, self.engine.gate.state, state_seen(self.engine.bus) or "0-0")
+        gate = self.engine.gate
+        now = (epoch, gate.state, state_seen(self.engine.bus) or "0-0", bool(gate.held_here))
         if now == self._written and not always and unjournaled is None:
             return
         record = LastRun(
@@ -574,6 +612,7 @@ class RunRecorder:
             at_ms=self._clock() // 1_000_000,
             unjournaled=unjournaled,
             state_entry=now[2],
+            held_here=now[3],
         )
         try:
             await asyncio.to_thread(write, self.path, record)

@@ -55,7 +55,7 @@ from .claims import BrokerClaims, ClaimConflict
 from .commands import CommandGateway, EngineGateway
 from .conflate import latest_quotes
 from .core import TradingEngine
-from .last_run import RunRecorder, Unjournaled, record_path
+from .last_run import STATE_HELD_HERE_ALERT, RunRecorder, Unjournaled, record_path
 from .oms import OrderView
 from .projection import DeskProjection, FinishedWindow
 from .recovery import (
@@ -1085,7 +1085,9 @@ class Session:
         # Before the start is done the risk stream may not be replayed yet: the state
         # in memory would be the default, not the desk's.
         ready = self.ready
-        if ready and layout.risk in loss.trimmed and not loss.epoch:
+        if ready and loss.lost(layout.risk) and self.engine.gate.held_here:
+            await self._keep_hold(loss)  # a state of this desk's alone: written, every desk's
+        elif ready and layout.risk in loss.trimmed and not loss.epoch:
             await self._write_state_back()  # its entries setting it deleted by another hand
         elif ready and loss.lost(layout.risk):
             await carry_trading_state(self.engine, CARRIED_AFTER_LOSS)
@@ -1135,6 +1137,40 @@ class Session:
             await self.bus.publish(
                 LogEvent.create("engine", Log(message=said, level=LogLevel.WARNING))
             )
+
+    async def _keep_hold(self, loss: DataLoss) -> None:
+        """Redis lost the risk stream, or the entries setting the trading state in it,
+        while this desk holds a state of its own (`RiskGate.held_here`: its start could
+        not tell whether entries deleted from the stream took the state). Nothing is
+        written back: carried or written back, the hold became the stream's state and
+        halted every desk on the bus (a running desk read it, a later start replayed
+        it), though it was never theirs. The desk stays as it is, on its own, until a
+        state is journaled (its trader's, or another desk's read from the stream, its
+        carried state after this loss included); toasted and logged."""
+        gate = self.engine.gate
+        risk = self.bus.layout.risk
+        log.error(
+            "session.hold_kept_after_loss",
+            extra={"state": str(gate.state), "held_here": gate.held_here, "loss": str(loss)},
+        )
+        said = (
+            f"Redis lost {risk} or the entries setting the trading state in it ({loss}) "
+            f"while this desk held {gate.state} on its own ({gate.held_here}). It stays "
+            f"{gate.state} on this desk alone: nothing is written to {risk}, so the other "
+            "desks on this bus trade on as it says (a state written there ends this hold). "
+            "Check the venues and what the other desks show, then resume (Ctrl+R) if "
+            "trading should go on, or set REDUCE ONLY or pull the kill switch; either is "
+            "journaled, and every desk and every start takes it from there"
+        )
+        journaled = True
+        try:
+            await self.bus.publish(
+                LogEvent.create("engine", Log(message=said, level=LogLevel.ERROR))
+            )
+        except BusError as exc:
+            log.warning("session.hold_kept_not_logged", extra={"error": str(exc)})
+            journaled = False
+        self.alerts.append(Alert(STATE_HELD_HERE_ALERT, said, "error", journaled=journaled))
 
     def _loss_line(self, loss: DataLoss) -> str:
         """The Log's line for a loss: what was lost, and only that."""
