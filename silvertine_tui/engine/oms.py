@@ -19,7 +19,8 @@ An evicted order leaves a compact `Retired` record: enough to refuse its id agai
 to find its events in the journal (the entry ids of its first and last event), which
 keeps everything (a snapshot does not list them; it carries a bound over their ids,
 `TradingEngine.id_bound`). A late report for an evicted order is counted (`EVICTED`),
-logged and not applied; it never brings the order back. Reports parked wait for the
+logged and not applied; it never brings the order back (a reconcile's re-opening
+does: the venue lists the order open, `_take_again`). Reports parked wait for the
 requests of the last `PARKED_ORDERS` orders at most: those of another program's orders
 on the account (a Binance account shared with a bot, a fill of another client at IB)
 never get one, and parked for ever they grew with that program's trading all day.
@@ -252,6 +253,17 @@ class OMS:
         """Those orders' ids, newest first (`forgotten`)."""
         return reversed(self._forgotten)
 
+    def evicted_from(self, client_order_id: str) -> tuple[str, str] | None:
+        """The broker and account of an order that finished and left memory (evicted
+        this run, or before the snapshot it started from: `forgotten`); None for an
+        order in memory or one the journal does not hold."""
+        if client_order_id in self.orders:
+            return None
+        held = self.retired.get(client_order_id)
+        if held is not None:
+            return held[0], held[1]
+        return self._forgotten.get(client_order_id)
+
     def known(self, client_order_id: str) -> bool:
         """In memory or evicted from it: an id the journal holds an order for."""
         return client_order_id in self.orders or client_order_id in self.retired
@@ -469,7 +481,46 @@ class OMS:
                 and known.order.reopen(rec.venue_order, rec.detail)
             ):
                 self._unfinish(known.client_order_id)
+        elif rec.kind is ReconcileKind.STATUS_MISMATCH and rec.venue_order is not None:
+            return rec.client_order_id, self._take_again(event)
         return rec.client_order_id, Outcome.APPLIED
+
+    def _take_again(self, event: ReconcileEvent) -> Outcome:
+        """A re-opening (`recovery._reopen`) of an order that finished and left memory
+        (`evicted_from`): the venue lists it open, so what ended it here was wrong. It
+        is taken again as the venue holds it (`Order.from_venue`: its terms, status,
+        venue id and count; its earlier fills are in the position already), followed
+        as an adopted order, its span in the journal from its first event on (its
+        history is read back from there: `history_dropped`). From the journal's own
+        event, so a replay that evicted it too takes it again the same way. Before, the
+        reconcile said it "adopted" such an order and the OMS refused it (`EVICTED`):
+        the venue's working order was on no row and `c` could not reach it."""
+        rec = event.payload
+        venue = rec.venue_order
+        coid = rec.client_order_id
+        if (
+            venue is None
+            or venue.client_order_id != coid
+            or venue.status.is_terminal
+            or self.evicted_from(coid) != (event.broker, event.account)
+        ):
+            return Outcome.IGNORED  # (nothing of this account's to take again)
+        retired = self.retired.pop(coid, None)
+        self._forgotten.pop(coid, None)
+        order = Order.from_venue(event.broker, event.account, venue, tag="reopened")
+        order.reason = rec.detail
+        view = OrderView(
+            event.broker,
+            event.account,
+            order,
+            [event],
+            adopted=True,
+            created_ns=event.ts,
+            first_entry=(retired[2] if retired is not None else "") or "-",
+            history_dropped=True,
+        )
+        self.orders[coid] = view
+        return Outcome.APPLIED
 
     def _unfinish(self, client_order_id: str) -> None:
         """An order that ended here works again (`Order.reopen`): out of the window of

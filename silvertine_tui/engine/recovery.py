@@ -28,6 +28,7 @@ from ..domain import Fill, Order, OrderStatus, OrderUpdate, Position, VenueOrder
 from ..events import (
     BrokerProfile,
     BrokerProfileEvent,
+    EventBase,
     FillEvent,
     KeptFills,
     Log,
@@ -47,6 +48,7 @@ from ..events import (
 from .anomalies import AnomalyKind
 from .core import ENGINE_SOURCE, TradingEngine
 from .oms import OrderView
+from .order_history import belongs
 from .snapshots import journal_gap, latest_snapshot, restore
 
 log = logging.getLogger(__name__)
@@ -741,69 +743,195 @@ REOPENED = (
 """Why an order that ended here works again (`_reopen`): the reconcile's detail and
 the order's reason."""
 
+REOPENED_EVICTED = (
+    "ended here and left memory (beyond the window of finished orders kept), but the "
+    "venue still holds it open{unasked}: taken again as the venue holds it (it shows "
+    "working, and a cancel or the kill switch reaches it; its earlier events are in the "
+    "journal); what ended it here was wrong: check the order and its fills at the venue"
+)
+"""`REOPENED` for an order no longer in memory (`OMS.evicted_from`): the OMS takes it
+again from the venue's order (`OMS._take_again`)."""
+
+EVICTED_OURS = "ended, out of memory"
+"""What the journal's side of such an order says (its state left memory)."""
+
+NOT_REOPENED = (
+    "ended here, but the venue listed it open; not re-opened: {why}; the next reconcile "
+    "asks again (check the order at the venue meanwhile)"
+)
+"""A re-opening given up (`_reopen`): said, so the trader knows of the venue's order."""
+
+REPORTED_AFTER_ANSWERS = (
+    "a report of it reached the journal after each of the venue's {asks} answers, so "
+    "which came last is not known"
+)
+NOT_IN_ORDER = (
+    "the journal took other entries first each time (or writes wait for Redis), so the "
+    "re-opening could not be written right after what was checked"
+)
+
+REOPEN_ASKS = 3
+"""Times the venue is asked about an order to re-open while a report of the order
+reaches the journal after each answer (`_reopen`)."""
+
+REOPEN_WRITES = 40
+REOPEN_WRITE_PAUSE_S = 0.05
+"""Tries to write a re-opening as the journal's next entry (`_write_in_order`), and the
+pause after a try the journal refused with no new entry in it (writes wait for Redis)."""
+
+READ_PAGE = 1_000
+
 
 async def _reopen(
     engine: TradingEngine,
     broker: Broker,
-    view: OrderView,
+    cid: str,
+    view: OrderView | None,
     listed: VenueOrder,
-    publish: Callable[[Reconcile], Awaitable[None]],
+    found: list[Reconcile],
 ) -> None:
-    """An order that ended here (FILLED, CANCELED, ...) that the venue lists open: a
-    report ended it wrongly (a venue's FILLED for more than the order, which it then
-    listed NEW with the funds locked), or the listing is older than the end (a fill or
-    a cancel reported between the listing and this comparison). The venue is asked
-    again (`query_order`): still open, the order is re-opened at its word, as an
-    explicit correction journaled as the reconcile's own event (`Reconcile.venue_order`,
-    which the OMS takes: `Order.reopen`), and said (`reopened`); ended there too, the
+    """An order that ended here (FILLED, CANCELED, ...; `view`, None when it left
+    memory) that the venue lists open: a report ended it wrongly (a venue's FILLED for
+    more than the order, which it then listed NEW with the funds locked), or the
+    listing is older than the end (a fill or a cancel reported between the listing and
+    this comparison). The venue is asked again (`query_order`): still open, the order
+    is re-opened at its word, as an explicit correction journaled as the reconcile's
+    own event (`Reconcile.venue_order`, which the OMS takes: `Order.reopen`, or for an
+    order out of memory `OMS._take_again`), and said (`reopened`); ended there too, the
     listing was behind and nothing differs. Asked and not answered, the listing's word
     is taken: an order the venue may work is shown and can be cancelled, rather than
     left ended on the desk, out of the working list, its cancel refused ("nothing to
-    cancel"): the desk dropped the venue's NEW as a report after the end."""
-    order = view.order
-    cid = view.client_order_id
-    unasked = ""
-    venue: VenueOrder | None = listed
+    cancel"): the desk dropped the venue's NEW as a report after the end.
+
+    The re-opening never overrides a report of the order newer than the venue's answer:
+    it is written as the journal's next entry after the ones checked (`_write_in_order`,
+    `publish_if_newest`), and a report of the order among them (its CANCELED or FILLED
+    journaled while the question was out, dropped as a report after the end) has the
+    venue asked again. Before, that report was dropped and the re-opening applied after
+    it: the desk showed working an order the venue no longer had. The journal holds
+    the re-opening after everything it was decided on, so a replay ends the same."""
+    stream = engine.bus.layout.exec(broker.name, broker.account)
+    after = engine.applied.get(stream, "0-0")  # the journal as far as read before asking
+    why = REPORTED_AFTER_ANSWERS.format(asks=REOPEN_ASKS)
+    for _ in range(REOPEN_ASKS):
+        venue, unasked = await _ask_again(broker, cid, listed)
+        if venue is None or venue.status.is_terminal:
+            log.info(
+                "recovery.listing_behind",
+                extra={"broker": broker.source, "client_order_id": cid},
+            )
+            return
+        rec = _reopening(cid, view, venue, unasked)
+        event = ReconcileEvent.create(broker.source, rec)
+        written, after = await _write_in_order(engine.bus, stream, cid, event, after)
+        if written is None:
+            why = NOT_IN_ORDER
+            break
+        if written:
+            found.append(rec)
+            _say_reopened(engine, broker, cid, rec, evicted=view is None)
+            # The adapter hears of it as of any status the reconcile took, with the
+            # venue's own count (one that holds the order ended, on the report that
+            # ended it, may then follow it again: its cancel, its fills and its end).
+            broker.update_journaled(venue.status_update(rec.detail))
+            return
+        log.info(
+            "recovery.reported_while_asked",
+            extra={"broker": broker.source, "client_order_id": cid},
+        )
+    log.warning(
+        "recovery.not_reopened",
+        extra={"broker": broker.source, "client_order_id": cid, "why": why},
+    )
+    rec = Reconcile(
+        kind=ReconcileKind.STATUS_MISMATCH,
+        instrument=listed.instrument,
+        client_order_id=cid,
+        ours=_describe(view.order) if view is not None else EVICTED_OURS,
+        venue=_describe_venue(listed, {}),
+        detail=NOT_REOPENED.format(why=why),
+    )
+    found.append(rec)
+    await engine.bus.publish(ReconcileEvent.create(broker.source, rec))
+
+
+async def _ask_again(broker: Broker, cid: str, listed: VenueOrder) -> tuple[VenueOrder | None, str]:
+    """The venue's answer on the order now (with ""); not answered, its listing, with
+    why (said in the re-opening's detail)."""
     try:
-        venue = await broker.query_order(cid)
+        return await broker.query_order(cid), ""
     except Exception as exc:
-        unasked = f" (its listing; asked again, it did not answer: {type(exc).__name__}: {exc})"
         log.warning(
             "recovery.reopen_unconfirmed",
             extra={"broker": broker.source, "client_order_id": cid, "error": str(exc)},
         )
-        venue = listed
-    if venue is None or venue.status.is_terminal:
-        log.info(
-            "recovery.listing_behind",
-            extra={"broker": broker.source, "client_order_id": cid, "status": str(order.status)},
+        return listed, (
+            f" (its listing; asked again, it did not answer: {type(exc).__name__}: {exc})"
         )
-        return
-    detail = REOPENED.format(status=order.status, unasked=unasked)
-    ours = _describe(order)
-    said = _describe_venue(venue, {})
-    await publish(
-        Reconcile(
-            kind=ReconcileKind.STATUS_MISMATCH,
-            instrument=order.request.instrument,
-            client_order_id=cid,
-            ours=ours,
-            venue=said,
-            detail=detail,
-            venue_order=venue,
-        )
+
+
+def _reopening(cid: str, view: OrderView | None, venue: VenueOrder, unasked: str) -> Reconcile:
+    """The reconcile's correction re-opening the order at the venue's word."""
+    if view is None:
+        ours = EVICTED_OURS
+        detail = REOPENED_EVICTED.format(unasked=unasked)
+    else:
+        ours = _describe(view.order)
+        detail = REOPENED.format(status=view.order.status, unasked=unasked)
+    return Reconcile(
+        kind=ReconcileKind.STATUS_MISMATCH,
+        instrument=view.order.request.instrument if view is not None else venue.instrument,
+        client_order_id=cid,
+        ours=ours,
+        venue=_describe_venue(venue, {}),
+        detail=detail,
+        venue_order=venue,
     )
+
+
+def _say_reopened(
+    engine: TradingEngine, broker: Broker, cid: str, rec: Reconcile, *, evicted: bool
+) -> None:
+    """The `reopened` anomaly, once the re-opening is journaled."""
+    was = "had ended here and left memory" if evicted else f"was {rec.ours} here"
+    again = "taken again from the venue" if evicted else "re-opened"
     message = (
-        f"{broker.source}: order {cid} {order.request.instrument} was {ours} here, but the "
-        f"venue still holds it {said}: re-opened, so it shows working and can be "
-        "cancelled; check the order and its fills at the venue"
+        f"{broker.source}: order {cid} {rec.instrument} {was}, but the venue still holds "
+        f"it {rec.venue}: {again}, so it shows working and can be cancelled; check the "
+        "order and its fills at the venue"
     )
     log.warning("engine.anomaly", extra={"kind": AnomalyKind.REOPENED, "detail": message})
     engine.anomalies.record(AnomalyKind.REOPENED, message, replaying=False)
-    # The adapter hears of it as of any status the reconcile took, with the venue's
-    # own count (one that holds the order ended, on the report that ended it, may then
-    # follow it again: its cancel, its fills and its end).
-    broker.update_journaled(venue.status_update(detail))
+
+
+async def _write_in_order(
+    bus: EventBus, stream: str, cid: str, event: ReconcileEvent, after: str
+) -> tuple[bool | None, str]:
+    """Write `event`, the re-opening of order `cid`, as `stream`'s next entry after
+    `after` and the entries that came after it, none of them the order's own: True.
+    False when one is (a report of the order that reached the journal after the venue
+    answered: the venue is asked again); None when the journal took other entries
+    first every try, or writes wait for Redis (`REOPEN_WRITES`). With the entry id read
+    up to: the next check starts there."""
+    for _ in range(REOPEN_WRITES):
+        new = reported = False
+        while True:  # what came after `after`, in pages
+            entries = await bus.read(stream, f"({after}", "+", READ_PAGE)
+            for entry in entries:
+                event_read = entry.event
+                if isinstance(event_read, EventBase) and belongs(event_read, cid):
+                    reported = True
+            if entries:
+                after, new = entries[-1].id, True
+            if len(entries) < READ_PAGE:
+                break
+        if reported:
+            return False, after
+        if await bus.publish_if_newest(event, after) is not None:
+            return True, after
+        if not new:  # refused with nothing new to read: writes wait for Redis
+            await asyncio.sleep(REOPEN_WRITE_PAUSE_S)
+    return None, after
 
 
 TRIGGER_FOUND = "stop triggered at the venue while the desk was away (found on reconcile)"
@@ -1013,7 +1141,9 @@ async def reconcile(
     venue_open = {o.client_order_id: o for o in report.open_orders}
     adopting: set[str] = set()
     for cid, venue in venue_open.items():
-        if engine.oms.get(cid) is None:
+        # An order that finished here and left memory (`OMS.evicted_from`) is in the
+        # journal: not adopted as unknown (the OMS refuses that), re-opened (step 4).
+        if engine.oms.get(cid) is None and engine.oms.evicted_from(cid) is None:
             adopting.add(cid)
             await publish(
                 Reconcile(
@@ -1051,13 +1181,23 @@ async def reconcile(
     # 4. Orders open at both ends whose status or terms differ: the venue's are taken.
     # A stop the venue lists triggered that the journal holds waiting (it triggered
     # while the desk was down) takes the trigger, once. One that ended here and that
-    # the venue still holds open is re-opened (`_reopen`).
+    # the venue still holds open is re-opened (`_reopen`), one that left memory too.
     for cid, venue in venue_open.items():
+        if cid in adopting:
+            continue
         view = engine.oms.get(cid)
-        if view is None or cid in adopting:
+        if view is None:
+            evicted = engine.oms.evicted_from(cid)
+            if evicted == (broker.name, broker.account):
+                await _reopen(engine, broker, cid, None, venue, found)
+            elif evicted is not None:  # another account's id: not this venue's order
+                log.warning(
+                    "recovery.listed_under_other_account",
+                    extra={"broker": source, "client_order_id": cid, "account": evicted},
+                )
             continue
         if view.order.status.is_terminal:
-            await _reopen(engine, broker, view, venue, publish)
+            await _reopen(engine, broker, cid, view, venue, found)
             continue
         terms = _terms_moved(view.order, venue)
         trigger = bool(venue.triggered) and not view.order.triggered
