@@ -513,7 +513,15 @@ def _orders_left(session: Session) -> int:
 
 def _tell(text: str) -> None:
     """A line on stderr, which may be a terminal that hung up (SIGHUP): nothing to
-    tell then, and no traceback either (the log has it all)."""
+    tell then, and no traceback either (the log has it all). Nor to one that read
+    nothing when the desk ended (a stalled SSH session: `output_left_held`): the write
+    would wait for it, the process ended only when it read again or hung up."""
+    gone = sys.modules.get("silvertine_tui.ui.terminal_gone")  # (loaded by a desk's UI)
+    if gone is not None and gone.output_left_held():
+        import logging
+
+        logging.getLogger("silvertine.cli").warning("cli.not_told", extra={"text": text})
+        return
     with contextlib.suppress(OSError, ValueError):
         print(text, file=sys.stderr, flush=True)
 
