@@ -71,8 +71,14 @@ class Capabilities(BaseModel):
     # Where a change places the order anew (`modify_places_anew`), a change of the
     # quantity alone that lowers it is amended in place all the same: the order keeps
     # its venue id and its place in the queue (Binance's order amend keepPriority, on a
-    # symbol whose exchangeInfo says `amendAllowed`; else its adapter cancel-replaces).
+    # symbol whose exchangeInfo says `amendAllowed`: `amend_quantity_down_on`; else its
+    # adapter cancel-replaces).
     amend_quantity_down: bool = False
+    # Where the venue says so per instrument (Binance's exchangeInfo `amendAllowed`,
+    # read by its adapter as it lists them): the instruments, by key, that amend. None:
+    # every one does. Elsewhere a change of the quantity alone is placed anew too, so
+    # the modify dialog says the amend of an instrument only (`amends_quantity_down`).
+    amend_quantity_down_on: frozenset[str] | None = None
     market_data: frozenset[MarketDataKind] = frozenset({MarketDataKind.QUOTE})
 
     @property
@@ -94,14 +100,26 @@ class Capabilities(BaseModel):
         does Binance a smaller quantity alone (`modify_in_place`)."""
         return self.modify is ModifyStyle.CANCEL_REPLACE
 
-    def modify_in_place(self, touched: Iterable[str], *, smaller: bool) -> bool:
+    def amends_quantity_down(self, instrument: str | None) -> bool:
+        """Whether a smaller quantity alone is amended in place on `instrument` (its
+        key; None: not known, so not said): `amend_quantity_down`, on the instruments
+        of `amend_quantity_down_on` where the venue names them."""
+        if not self.amend_quantity_down:
+            return False
+        on = self.amend_quantity_down_on
+        return on is None or (instrument is not None and instrument in on)
+
+    def modify_in_place(
+        self, touched: Iterable[str], *, smaller: bool, instrument: str | None = None
+    ) -> bool:
         """Whether a change of the fields `touched` (`smaller`: its quantity below the
-        order's) amends the working order in place, its stop not judged again: every
-        change where changes are not placed anew; where they are, a smaller quantity
-        alone where the venue amends that (`amend_quantity_down`)."""
+        order's) of an order on `instrument` (its key) amends the working order in
+        place, its stop not judged again: every change where changes are not placed
+        anew; where they are, a smaller quantity alone where the venue amends that
+        (`amends_quantity_down`)."""
         if not self.modify_places_anew:
             return True
-        return self.amend_quantity_down and smaller and set(touched) == {"quantity"}
+        return self.amends_quantity_down(instrument) and smaller and set(touched) == {"quantity"}
 
     @property
     def stops(self) -> bool:

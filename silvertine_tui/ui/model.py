@@ -571,6 +571,10 @@ class FeedModel:
     entries not shown are, and said in the Log (`_crossed`)."""
     crossed_by: dict[str, int] = field(default_factory=dict)
     """Of them, per instrument (the first `CROSSED_KEPT` instruments)."""
+    crossed_from: dict[str, int] = field(default_factory=dict)
+    """Of them, per feed (the quote event's source: the broker that published it, as
+    `md_last_ns`; the first `CROSSED_KEPT` sources): the Health pane says each broker's
+    under its market data (`widgets/health.py`, `BrokerLine.crossed`)."""
     crossed_said_ms: dict[str, int] = field(default_factory=dict)
     """Per instrument, when the Log last said its quote was crossed."""
     fee_rates: FeeRates = field(default_factory=FeeRates)
@@ -611,7 +615,7 @@ class FeedModel:
                 quote = event.payload
                 bid, ask = quote.bid, quote.ask
                 if bid is not None and ask is not None and bid > ask and ask > 0:
-                    self._count_crossed(quote.instrument)  # (`is_crossed`, inline)
+                    self._count_crossed(quote.instrument, event.source)  # (`is_crossed`)
                 latest[quote.instrument] = entry
             else:
                 others.append(entry)
@@ -676,7 +680,7 @@ class FeedModel:
         event = entry.event
         if isinstance(event, QuoteEvent):
             if is_crossed(event.payload):
-                self._count_crossed(event.payload.instrument)
+                self._count_crossed(event.payload.instrument, event.source)
             self._quote_entry(entry, int(self.clock() * 1e9))
             return
         if not entry.ok:
@@ -790,11 +794,16 @@ class FeedModel:
                 state.spark[-1] = price
         self.dirty_quotes.add(key)
 
-    def _count_crossed(self, key: str) -> None:
+    def _count_crossed(self, key: str, source: str) -> None:
+        """A crossed quote of instrument `key` read from feed `source`: counted in all,
+        by instrument and by feed (the Health pane's)."""
         self.crossed += 1
         by = self.crossed_by
         if key in by or len(by) < CROSSED_KEPT:
             by[key] = by.get(key, 0) + 1
+        feeds = self.crossed_from
+        if source in feeds or len(feeds) < CROSSED_KEPT:
+            feeds[source] = feeds.get(source, 0) + 1
 
     def _crossed(self, source: str, quote: Quote, *, marked: bool) -> None:
         """An instrument's quote turned crossed (`marked`: a quote of it gave a price

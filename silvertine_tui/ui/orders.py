@@ -541,8 +541,14 @@ def stop_through(
     judges it: on the side that would execute it (a buy on the ask, a sell on the bid),
     else, without that side, on the mark (a buy stop at or below the mid is below the
     ask too: never said through when the side would not be). None: it waits, it has no
-    stop, or no price is known."""
+    stop, or no price is known; or the quote is crossed (`is_crossed`: the bid above
+    the ask), whose sides are no market to judge it by (the paper venue triggers nothing
+    on a crossed book, and the mark is no price of now), which `stop_through_said`
+    says instead of a side reaching it (a buy stop was said through on a crossed ask
+    under the bid)."""
     if not request.order_type.has_stop_price or request.stop_price is None:
+        return None
+    if quote is not None and is_crossed(quote):
         return None
     side = None if quote is None else quote.ask if request.side is Side.BUY else quote.bid
     if side is not None and side > 0:
@@ -568,10 +574,19 @@ def stop_through_said(
     on its best bid/ask (docs/paper-simulator.md, Stops), as TWS does. Where the venue's
     last trade has not reached it but the side has, a warning that it may trigger at
     once; elsewhere a warning of what it does at once. (None, None) for a stop that
-    waits."""
+    waits.
+
+    A crossed quote (the bid above the ask) judges nothing: its sides are no market
+    (`stop_through` gives no `through` from them, nor `_far_side` a far side). The
+    warning then says the quote is crossed and what is not known (`_crossed_stop`);
+    where the venue judges the stop on its last trade and the quote carries one, the
+    refusal is that trade's, as with any quote."""
     kind = request.order_type
     if not kind.has_stop_price or request.stop_price is None:
         return None, None
+    crossed = quote is not None and is_crossed(quote)
+    if crossed:
+        through = None  # (a crossed side is no price to judge it by)
     what = "take-profit" if kind in (OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT) else "stop"
     rising = kind.triggers_rising(request.side)
     where = "at or below" if rising else "at or above"
@@ -604,6 +619,9 @@ def stop_through_said(
                 ),
                 None,
             )
+        if crossed:
+            assert quote is not None
+            return None, _crossed_stop(request, instrument, quote, what, venue, last)
         if through is None:
             return None, None
         if last is None:
@@ -623,6 +641,9 @@ def stop_through_said(
             f"this {side} {what}: {venue} triggers it on a trade there (last "
             f"{instrument.price_text(last)}), which may come at once",
         )
+    if crossed:
+        assert quote is not None
+        return None, _crossed_stop(request, instrument, quote, what)
     if through is None:
         return None, None
     if kind.market_on_trigger:
@@ -633,12 +654,49 @@ def stop_through_said(
     return None, Problem("stop_price", STOP_THROUGH, f"{said(through)}: {now}")
 
 
+def _crossed_stop(
+    request: OrderRequest,
+    instrument: Instrument,
+    quote: Quote,
+    what: str,
+    venue: str | None = None,
+    last: Decimal | None = None,
+) -> Problem:
+    """The warning of a stop checked against a crossed quote (`stop_through_said`): the
+    quote is crossed, in the ticket's words (`crossed_text`), and nothing is judged on
+    its sides; what that leaves: where `venue` judges the stop on its last trade, that
+    trade (`last`, one that has not reached it) or that it is not known here."""
+    side = str(request.side).lower()
+    crossed = f"quote crossed ({crossed_text(quote, instrument)})"
+    if venue is not None and last is not None:
+        said = (
+            f"{crossed}: no market to judge this {side} {what} by; {venue} judges it on "
+            f"its last trade, {instrument.price_text(last)}, which has not reached it"
+        )
+    elif venue is not None:
+        said = (
+            f"{crossed}: no market to judge this {side} {what} by; {venue} judges it on "
+            "its last trade, not known here: it may refuse it, or trigger it on a trade "
+            "there at once"
+        )
+    else:
+        said = (
+            f"{crossed}: no market to judge this {side} {what} by: whether it triggers at "
+            "once is not known"
+        )
+    return Problem("stop_price", STOP_THROUGH, said)
+
+
 def _far_side(request: OrderRequest, quote: Quote | None) -> Through | None:
     """The side of the quote every trade is past for `request`'s trigger: the bid for
     one that triggers rising (a buy stop, a sell take-profit), the ask for one that
     triggers falling. A trade happens between the two, so a stop that side reaches,
-    every trade reaches. None without both sides."""
+    every trade reaches. None without both sides, or with the quote crossed (`is_crossed`:
+    no trade is between a bid above the ask; its far side refused a stop the venue
+    took)."""
     if quote is None or not quote.bid or not quote.ask or quote.bid <= 0 or quote.ask <= 0:
+        return None
+    if is_crossed(quote):
         return None
     if request.order_type.triggers_rising(request.side):
         return Through(quote.bid, "bid")
@@ -1434,8 +1492,10 @@ def change_problems(
       the market is through it (`triggered`, on the field typed); with the market back
       past it the replacement waits for its trigger again, and the change goes (with no
       price known here too: the Binance adapter asks its last trade before sending).
-      A smaller quantity alone is amended in place there (`modify_in_place`: Binance's
-      amend keepPriority), its stop not judged again: it goes, a triggered stop's too.
+      A smaller quantity alone is amended in place there, on an instrument the venue
+      amends (`modify_in_place`: Binance's amend keepPriority, on a symbol whose
+      exchangeInfo says `amendAllowed`), its stop not judged again: it goes, a
+      triggered stop's too; on another it is placed anew as any change.
     - A buy's funds (`buying_power`): what the order as changed leaves to buy, at its
       price with the fee estimate (the ticket's preview), against the available balance
       plus what the order frees (`held_by_order`), said on the field the change gave.
@@ -1519,11 +1579,13 @@ def _changed_stop(
     ):
         return None
     smaller = changed.quantity is not None and changed.quantity < order.quantity
-    anew = not caps.modify_in_place(touched, smaller=smaller)
+    anew = not caps.modify_in_place(touched, smaller=smaller, instrument=instrument.key)
     if not anew and "stop_price" not in touched:
         return None  # amended in place: the venue does not judge the stop again
-    # (Binance amends a smaller quantity alone: `Capabilities.amend_quantity_down`.)
-    alone = " (a smaller quantity alone is amended in place)" if caps.amend_quantity_down else ""
+    # (Binance amends a smaller quantity alone, on a symbol that allows it:
+    # `Capabilities.amends_quantity_down`.)
+    amends = caps.amends_quantity_down(instrument.key)
+    alone = " (a smaller quantity alone is amended in place)" if amends else ""
     through = stop_through(changed, latest, market, basis)
     refused, _ = stop_through_said(changed, instrument, latest, through, venue)
     if not (anew and order.triggered):

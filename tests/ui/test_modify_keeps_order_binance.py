@@ -128,8 +128,10 @@ async def test_a_modify_the_account_cannot_pay_for_never_loses_the_order(make_de
 async def test_a_triggered_stop_limit_through_the_market_keeps_working(make_desk) -> None:  # noqa: F811
     """SELL STOP_LIMIT 0.5 stop 1,995 limit 2,005, triggered by a trade at 1,995 (the
     last trade still there): its Price changed to 2,008 is refused on the Price, the
-    line under its Stop saying beforehand what a change does at Binance; nothing is
-    sent and the order works as a limit at 2,005 as it did."""
+    line under its Stop saying beforehand what a change does at Binance (ETHUSDT here
+    has no `amendAllowed`: no word of a smaller quantity amended in place,
+    tests/ui/test_modify_amend_words.py); nothing is sent and the order works as a
+    limit at 2,005 as it did."""
     async with binance_desk(make_desk, {"USDT": "10000", "ETH": "2"}) as (desk, fake, pilot):
         engine = desk.session.engine
         coid = await engine.submit(
@@ -154,8 +156,7 @@ async def test_a_triggered_stop_limit_through_the_market_keeps_working(make_desk
         assert note == (
             "Stop 1,995.00 has triggered: the order works as a limit at 2,005.00; it cannot "
             "change. A change at binance places a new stop: it waits for its trigger again, "
-            "and is refused while the market is through it; a smaller quantity alone is "
-            "amended in place, the order kept"
+            "and is refused while the market is through it"
         )
         screen.query_one("#m-limit_price", Input).value = "2008"
         await pilot.press("enter")
@@ -166,7 +167,7 @@ async def test_a_triggered_stop_limit_through_the_market_keeps_working(make_desk
             "a change at binance places it anew as a stop, which binance refuses while the "
             "market is through it (the last trade 1,995.00 is through it), after cancelling "
             "this one: nothing would be working. To work at other terms now, cancel it and "
-            "place a limit (a smaller quantity alone is amended in place) [triggered]"
+            "place a limit [triggered]"
         )
         assert REPLACE not in fake.requests
         assert open_at_binance(fake) == [("SELL", Decimal("0.5"), Decimal(2005), Decimal(1995))]

@@ -271,8 +271,10 @@ class BinanceBroker(Broker):
             # STOP_LOSS and TAKE_PROFIT take no timeInForce: they wait until triggered.
             trigger_market_tifs=frozenset({TimeInForce.GTC}),
             modify=ModifyStyle.CANCEL_REPLACE,
-            # A smaller quantity alone: an order amend keepPriority (`_amend`).
+            # A smaller quantity alone: an order amend keepPriority (`_amend`), on the
+            # symbols whose exchangeInfo allows it (`_amends_on`: none known yet).
             amend_quantity_down=True,
+            amend_quantity_down_on=frozenset(),
             post_only=True,
             # MARKET by an amount of the quote asset (`quoteOrderQty`).
             quote_quantity_market=True,
@@ -1877,9 +1879,25 @@ class BinanceBroker(Broker):
         for info in body.get("symbols", []):
             if info.get("symbol") == symbol:
                 self._scopes[key] = notional_scope(info)
-                self._amendable[key] = info.get("amendAllowed") is True
+                self._amends_on(key, info)
                 return parse_symbol(info)
         return None
+
+    def _amends_on(self, key: str, info: Mapping[str, Any]) -> None:
+        """Whether the symbol of `key` takes an order amend (its exchangeInfo entry
+        `info` says `amendAllowed`), kept for `_amends` and said in the capabilities
+        (`amend_quantity_down_on`): the desk's modify dialog says a smaller quantity
+        alone is amended in place on that symbol only. It said so on every symbol,
+        from the broker-wide `amend_quantity_down`, while one without `amendAllowed`
+        was cancel-replaced (a new venue order, its place in the queue lost; the cut of
+        a triggered stop the market is through let through by the dialog, refused only
+        by this adapter's last check, `_replace_refusal`)."""
+        self._amendable[key] = info.get("amendAllowed") is True
+        self.capabilities = self.capabilities.model_copy(
+            update={
+                "amend_quantity_down_on": frozenset(k for k, yes in self._amendable.items() if yes)
+            }
+        )
 
     async def instruments(self) -> dict[str, Instrument]:
         """The configured symbols (each looked up once and cached)."""
@@ -1889,7 +1907,7 @@ class BinanceBroker(Broker):
             for info in body.get("symbols", []):
                 instrument = parse_symbol(info)
                 self._scopes[instrument.key] = notional_scope(info)
-                self._amendable[instrument.key] = info.get("amendAllowed") is True
+                self._amends_on(instrument.key, info)
                 self._instrument_cache[instrument.key] = instrument
         return {
             key_of(s): self._instrument_cache[key_of(s)]

@@ -231,7 +231,12 @@ class PaneTab(Static):
 
 
 class MainScreen(Screen[None]):
-    ALLOW_IN_MAXIMIZED_VIEW = "DeskHeader, KeyBar"
+    # A zoomed pane keeps the header and the key bar, and one pane at a time (80x24) the
+    # pane bar too: the newest toast shows on the pane bar's row there (ui/styles/
+    # app.tcss), and with the bar gone the zoomed pane's first row was under it (the
+    # Quotes' header, the Log's first line, a ticket scrolled to its answer). In the
+    # grid the pane bar is not displayed, zoomed or not.
+    ALLOW_IN_MAXIMIZED_VIEW = "DeskHeader, #pane-bar, KeyBar"
 
     # Textual repaints the whole screen when the focus moves (a reactive's default);
     # the widgets that gain and lose focus repaint themselves anyway. Over SSH a
@@ -719,6 +724,7 @@ class MainScreen(Screen[None]):
                     model.md_last_ns.get(name),
                     now,
                     view.silent.get(name),
+                    crossed=model.crossed_from.get(name, 0),
                 )
             )
         session = desk.session

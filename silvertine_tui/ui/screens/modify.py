@@ -25,8 +25,9 @@ desk's balances and quotes): a buy the account cannot pay for (`buying_power`), 
 a venue that changes an order by placing it anew (Binance's cancelReplace), a stop the
 market is through, a triggered one's included. Binance cancelled the order, then
 refused the new one, and nothing was working: `Modify failed: ... nothing is working
-now`. A smaller quantity alone is amended in place there (Binance's amend keepPriority):
-it goes, a triggered stop's too."""
+now`. A smaller quantity alone is amended in place there (Binance's amend keepPriority),
+on a symbol whose exchangeInfo allows it (`Capabilities.amends_quantity_down`): it
+goes, a triggered stop's too; on another symbol it is placed anew, and said so."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ from ...events.summary import price_text, qty_text
 from ..focus import focus_now
 from ..format import NUMBER_KEYS, NotANumber, num, parse_decimal, short_id, shown
 from ..keymap import bindings, named_key
-from ..orders import Problem, change_problems, order_text, risk_problems
+from ..orders import Problem, change_problems, crossed_warning, order_text, risk_problems
 from ..short_cover import configured_leverage
 from .confirm import ConfirmScreen
 from .dialog import Dialog
@@ -337,6 +338,9 @@ class ModifyScreen(Dialog[Change | None]):
     #m-stop-note {
         color: $text-muted;
     }
+    #m-warnings {
+        color: $warning;
+    }
     """
     # enter sends: the fields' own key. Tab stops at the last field, shift+tab at the
     # first: Textual's wrap took a tab too many from the Price back to the Qty.
@@ -378,6 +382,8 @@ class ModifyScreen(Dialog[Change | None]):
         # The terms each field was filled with: one the trader has not typed in, still
         # at them, is not sent.
         self._filled_with = terms(view)
+        # What `#m-warnings` says now (`_show_warnings`): drawn again only when it moves.
+        self._warned: str | None = None
         # The fields the trader typed in: what they hold is what is sent (unless it is
         # the order's term now), and the order's moving never writes over them.
         self._typed: set[str] = set()
@@ -430,6 +436,10 @@ class ModifyScreen(Dialog[Change | None]):
             yield note
             # What the change means, as it is typed: `notional 35,910.00 USD (was 945.00)`.
             yield Static(id="m-preview", markup=False)
+            # What the market data leaves unjudged (a crossed quote), said, not refused.
+            warnings = Static(id="m-warnings", markup=False)
+            warnings.display = False
+            yield warnings
             yield Static(id="m-problems", markup=False)
             # enter is the fields' own key (Input.Submitted), not the key map's.
             yield Static(
@@ -447,6 +457,7 @@ class ModifyScreen(Dialog[Change | None]):
         focus_now(self.query_one("#m-quantity", Input))
         self._show_triggered("")
         self._show_meaning()
+        self._show_warnings()
 
     # -- the fields and the keyboard -----------------------------------------------------
 
@@ -498,6 +509,7 @@ class ModifyScreen(Dialog[Change | None]):
 
     def follow_desk(self) -> None:
         view = (self.lookup(self.view.client_order_id) if self.lookup else None) or self.view
+        self._show_warnings()  # the quote moves without the order
         progress = _progress(view)
         if progress == self._shown:
             return
@@ -513,6 +525,7 @@ class ModifyScreen(Dialog[Change | None]):
             filled.add_class("-ended")
             self._show([])
             self._show_meaning()  # nothing is left to change: no notional of a change
+            self._show_warnings()  # nor a warning of one
             leave = named_key(self, "modify.cancel")
             self.query_one("#dialog-hint", Static).update(f"{leave}: close")
             for field in self.query(Input):
@@ -580,9 +593,33 @@ class ModifyScreen(Dialog[Change | None]):
                 f". A change at {self.view.broker} places a new stop: it waits for its "
                 "trigger again, and is refused while the market is through it"
             )
-            if caps.amend_quantity_down:
+            if caps.amends_quantity_down(self.view.order.request.instrument):
                 said += "; a smaller quantity alone is amended in place, the order kept"
         note.update(shown(said, lines=True))
+
+    def warnings(self) -> list[Problem]:
+        """What the dialog warns of, in the ticket's words (`orders.crossed_warning`,
+        the ticket's own source for them): while the instrument's latest quote is
+        crossed, that it has no mid and what the collar goes by instead. The new-order
+        ticket said it; the dialog changed an order on the same crossed quote with no
+        word of it. None once the order has ended: nothing is left to change."""
+        desk = self._desk()
+        instrument = self.instrument
+        if desk is None or instrument is None or self.ended:
+            return []
+        state = desk.model.quotes.get(instrument.key)
+        quote = state.quote if state is not None else None
+        found = crossed_warning(quote, instrument, desk.ticket_context)
+        return [found] if found is not None else []
+
+    def _show_warnings(self) -> None:
+        said = "\n".join(str(p) for p in self.warnings())
+        if said == self._warned:
+            return
+        self._warned = said
+        line = self.query_one("#m-warnings", Static)
+        line.update(shown(said, lines=True))
+        line.display = bool(said)
 
     def _desk(self) -> Desk | None:
         if self._given_desk is not None:

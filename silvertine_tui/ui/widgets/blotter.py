@@ -55,6 +55,15 @@ the columns shown are the ones the long word has: a narrower Status would bring 
 Filled column back, and with it the long word, which pushes it out again. Where the
 Filled column is shown the row reads as before. The rows are drawn again
 (`view_version`) whenever the Filled column comes or goes.
+
+The same holds for the other rows with a fill the Status word alone does not say: an
+order the venue holds with part of it filled reads `INACTIVE fill 0.007`, and one that
+ended with part of it filled (cancelled, expired) reads `CANCELED fill 0.007` (the All
+view). They read `INACTIVE` and `CANCELED` with nothing filled on the line, as if
+nothing had: one pane at a time (80x24) on Binance beside a stop and a partly filled
+order, which keep the Filled column out. (`fill`: the figure is what filled, never
+what was cancelled.) Wider than the word alone they need no padding: the Filled
+column, kept out with the word, stays out with the fill.
 """
 
 from __future__ import annotations
@@ -93,6 +102,10 @@ _HELD_SHOWN = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 PART_TEXT = "PART"
 """A partly filled order's status, before its fill so far, while the Filled column is
 not shown (`Blotter.status_text`)."""
+
+FILL_TEXT = "fill"
+"""Between the status and the fill so far of a held (`INACTIVE`) or ended order that
+filled in part, while the Filled column is not shown: `CANCELED fill 0.007`."""
 
 TRIGGERED_MARK = " trg"
 """After the stop price of an order whose stop has triggered (`Order.triggered`)."""
@@ -272,16 +285,19 @@ class Blotter(KeyedTable):
         """The Status cell's text: the order's status (`INACTIVE` for one held), marked
         `?` (state unknown) and ` cxl…` (cancel sent); while the Filled column is not
         shown, a partly filled order's `PART 0.005` (its fill so far), padded to the
-        width of `PARTIALLY_FILLED` with its marks."""
+        width of `PARTIALLY_FILLED` with its marks, and a held or ended one's fill after
+        its word, `INACTIVE fill 0.005`, `CANCELED fill 0.005` (`FILL_TEXT`)."""
         marks = (UNKNOWN_MARK if unknown else "") + (CANCEL_SENT_MARK if sent else "")
-        text = (INACTIVE_TEXT if inactive else order.status.value) + marks
-        if (
-            inactive
-            or order.status is not OrderStatus.PARTIALLY_FILLED
-            or self.FILLED in self._shown
-        ):
+        word = INACTIVE_TEXT if inactive else order.status.value
+        text = word + marks
+        filled = order.filled_qty
+        if not filled or self.FILLED in self._shown:
             return text
-        short = f"{PART_TEXT} {qty_text(order.filled_qty, inst)}{marks}"
+        if inactive or (order.status.is_terminal and order.status is not OrderStatus.FILLED):
+            return f"{word} {FILL_TEXT} {qty_text(filled, inst)}{marks}"
+        if order.status is not OrderStatus.PARTIALLY_FILLED:
+            return text
+        short = f"{PART_TEXT} {qty_text(filled, inst)}{marks}"
         return short + " " * (cell_len(text) - cell_len(short))
 
     def priorities(self) -> list[float]:

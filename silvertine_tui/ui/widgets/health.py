@@ -1,11 +1,12 @@
 """Health: the trading state, this desk's claims on its brokers (held, pending,
-lapsed, lost), every broker (state, latency, last message age, reconnects, rate-limit
-usage, what it counted wrong, reports the bus refused, what the venue says is wrong
-(IB: TWS cut off from IB's servers, a data farm down, messages it could not read), and
-each of its links: REST, user data, market streams), the bus (backend, connected,
-events/s, lag, decode errors, restarts; on a watching desk each driving desk's bus
-trouble, named), and the engine's anomaly counts once there is one (this desk's own;
-on a watching desk each driving desk's engine, named)."""
+lapsed, lost), every broker (state, latency, last message age, reconnects, the crossed
+quotes read from its feed, rate-limit usage, what it counted wrong, reports the bus
+refused, what the venue says is wrong (IB: TWS cut off from IB's servers, a data farm
+down, messages it could not read), and each of its links: REST, user data, market
+streams), the bus (backend, connected, events/s, lag, decode errors, restarts; on a
+watching desk each driving desk's bus trouble, named), and the engine's anomaly counts
+once there is one (this desk's own; on a watching desk each driving desk's engine,
+named)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,11 @@ class BrokerLine:
     metrics, `notices_of`): IB's 2110 (TWS cannot reach IB's servers), a broken data
     farm (2103, 2105, 2157), messages from TWS that could not be read. Each is there
     while it lasts: the adapter takes it out when it is over."""
+    crossed: int = 0
+    """Crossed quotes (the bid above the ask) this desk read from the broker's feed
+    (`FeedModel.crossed_from`): bad market data, or a market crossed for a moment.
+    The Quotes row says `crossed` while it lasts and the Log names the instrument as
+    it turns crossed; this says how many came from which feed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +383,7 @@ def broker_line(
     md_last_ns: int | None,
     now_s: float,
     silent_since_ns: int | None = None,
+    crossed: int = 0,
 ) -> BrokerLine:
     metrics: Metrics = health.metrics if health else {}
     # Whole seconds: the pane's text (and so its key) changes once a second, not a frame.
@@ -397,6 +404,7 @@ def broker_line(
         unjournaled=_int(metrics, "unjournaled"),
         md_problems=md_problems_of(metrics),
         notices=notices_of(metrics),
+        crossed=crossed,
     )
 
 
@@ -493,6 +501,12 @@ class HealthPane(TextBlock):
             last = _coarse_age(line.last_age_s)
             text.append(f"\n  lat {latency}  last {last}  ")
             text.append(f"reconn {line.reconnects}", style=p.warn if line.reconnects else p.plain)
+            if line.crossed:
+                # Under `last` (the age of its market data): what of that data was bad.
+                text.append(
+                    f"\n  crossed quotes {line.crossed:,} (bid above ask; the Log names them)",
+                    style=p.warn,
+                )
             text.append(f"\n  rate {line.rate_limit}")
             if line.errors:
                 text.append(f"\n  errors {cut(line.errors, DETAIL_MAX)}", style=p.warn)
