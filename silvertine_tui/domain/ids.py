@@ -47,3 +47,14 @@ def minted_ms(client_order_id: str) -> int | None:
     if _TAIL.match(tail) is None:
         return None
     return int(tail[:_TIME_CHARS], 36)
+
+
+SHORT_ID = 8
+"""Characters of a client order id the desk shows (the Orders pane's Id column, the
+ticket's `sent`, the toasts, an adapter's Log lines): its last eight, the random
+part's end, which tells apart the orders of a day."""
+
+
+def short_id(client_order_id: str, width: int = SHORT_ID) -> str:
+    """An order id as the desk shows it: its last `width` characters."""
+    return client_order_id[-width:]

@@ -66,7 +66,7 @@ from ..events import (
     RiskAction,
     RiskEvent,
 )
-from ..events.summary import corrected_text
+from ..events.summary import corrected_text, price_text
 from .anomalies import (
     CONTRADICTS,
     ENGINE_COMPONENT,
@@ -754,10 +754,13 @@ class TradingEngine:
         self.anomalies.record(kind, message, replaying=self.replaying)
 
     def _fill_anomaly(self, fill: Fill, outcome: Outcome) -> None:
+        # The price on the instrument's grid, as the desk prints prices (149.40, not
+        # IB's float's 149.4); one between ticks keeps its places.
+        inst = self.instrument(fill.broker, fill.instrument)
         what = (
             f"{fill.broker}/{fill.account}: fill {fill.exec_id} {fill.side} "
-            f"{plain(fill.quantity)} {fill.instrument} @ {plain(fill.price)} for order "
-            f"{fill.client_order_id}"
+            f"{plain(fill.quantity)} {fill.instrument} @ {price_text(fill.price, inst)} for "
+            f"order {fill.client_order_id}"
         )
         view = self.oms.get(fill.client_order_id)
         quoted = view.order.quote_quantity if view is not None else None
@@ -799,7 +802,9 @@ class TradingEngine:
             self._fill_moved(fill)
         what = (
             f"{fill.broker}/{fill.account}: the correction of fill {correction.replaces} "
-            f"(now {fill.exec_id}: {corrected_text(correction, None)}) for order "
+            f"(now {fill.exec_id}: "
+            f"{corrected_text(correction, self.instrument(fill.broker, fill.instrument))}) "
+            "for order "
             f"{fill.client_order_id}"
         )
         if outcome is Outcome.OVERFILL:

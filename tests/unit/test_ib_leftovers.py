@@ -58,7 +58,7 @@ async def test_a_warning_about_a_working_order_leaves_it_working_and_is_said() -
         assert (venue.client_order_id, venue.status) == (coid, S.NEW)
         assert await d.broker.query_order(coid) == venue
         notes = await d.said_in_log(LogLevel.WARNING)
-        assert any("404" in n and coid in n for n in notes), notes
+        assert any("404" in n and coid[-8:] in n for n in notes), notes
         await fake.fill(order.order_id)
         events = await d.wait_journal(lambda ev: S.FILLED in statuses(ev, coid), "FILLED")
         assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.FILLED]

@@ -218,7 +218,7 @@ async def test_an_acknowledged_order_tws_cannot_be_asked_about_is_asked_again() 
         [said] = [
             line
             for line in await d.said_in_log(LogLevel.WARNING)
-            if coid in line and "came too late" in line
+            if coid[-8:] in line and "came too late" in line
         ]
         assert "FILLED" in said
         await sync(engine, d.bus)

@@ -48,7 +48,7 @@ async def test_a_warning_before_the_order_s_first_status_is_no_refusal(
         assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.FILLED]
         assert sum(f.quantity for f in fills(events, coid)) == 3
         notes = await d.said_in_log(LogLevel.WARNING)
-        assert any(f"{code}:" in n and coid in n for n in notes), notes
+        assert any(f"{code}:" in n and coid[-8:] in n for n in notes), notes
 
 
 async def test_a_warning_before_a_modify_s_answer_is_no_refusal() -> None:
@@ -103,7 +103,7 @@ async def test_an_error_that_ends_a_working_order_is_said_and_the_order_ends() -
         events = await d.wait_journal(lambda ev: S.CANCELED in statuses(ev, coid), "CANCELED")
         assert statuses(events, coid) == [S.PENDING_NEW, S.NEW, S.CANCELED]
         errors = await d.said_in_log(LogLevel.ERROR)
-        assert any("201" in e and "short sale" in e and coid in e for e in errors), errors
+        assert any("201" in e and "short sale" in e and coid[-8:] in e for e in errors), errors
 
 
 async def test_a_fill_at_a_price_between_ticks_is_journaled_as_it_traded() -> None:

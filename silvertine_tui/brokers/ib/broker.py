@@ -331,7 +331,7 @@ class IBBroker(IBOrders, IBSession):
         try:
             fill = self._fill_of(ib_fill, coid, key)
         except (ValueError, ArithmeticError) as exc:  # pydantic's ValidationError too
-            await self._execution_not_taken(coid, execution, exc)
+            await self._execution_not_taken(coid, execution, exc, key)
             return
         if self.fees.report(exec_id) is None:
             self.count_error("fee_pending")
@@ -342,7 +342,7 @@ class IBBroker(IBOrders, IBSession):
         await self._say(
             coid,
             LogLevel.WARNING,
-            f"TWS reported execution {exec_id} ({self._execution_text(coid, execution)} "
+            f"TWS reported execution {exec_id} ({self._execution_text(coid, execution, key=key)} "
             f"{key}) of an order the desk was never told of (order id {execution.orderId}, "
             f"permId {execution.permId}, client id {execution.clientId}, {ref}: placed in "
             "TWS or by another program?): journaled as that order's fill, so the position "
@@ -587,7 +587,27 @@ class IBBroker(IBOrders, IBSession):
 
     async def _publish_due_position(self, con_id: int) -> None:
         position = self._positions_due.pop(con_id, None)
-        if position is not None:
+        if position is None:
+            return
+        if not self._positions_read:
+            # ib_async asks TWS's positions while it connects, before the day's
+            # executions: journaled now, a position said IB's average cost
+            # (commissions in), then the desk's average once the executions were
+            # read. Held for the rebuild to journal (`_publish_connect_positions`).
+            self._positions_held[con_id] = position
+            return
+        await self._publish_position(position)
+
+    async def _publish_connect_positions(self, held: Sequence[Any]) -> None:
+        """The rebuild's positions, once this socket's executions are read (the
+        catch-up), so each says the desk's average: TWS's latest of every contract,
+        those ib_async keeps (`held`) and those TWS reported flat while it
+        connected (ib_async keeps no flat position). From now on each position TWS
+        reports is journaled as it comes."""
+        latest, self._positions_held = self._positions_held, {}
+        self._positions_read = True
+        latest.update((position.contract.conId, position) for position in held)
+        for position in latest.values():  # (the account's: `_on_position`, `held`)
             await self._publish_position(position)
 
     def _on_account_value(self, value: Any) -> None:
@@ -632,7 +652,8 @@ class IBBroker(IBOrders, IBSession):
         # Delayed and frozen data are stamped with the venue time they are of at the
         # latest: never published as a live quote (`market.py`).
         quote = quote_of(key, ticker, self.market.venue_time(key, ticker, self.clock()))
-        if quote is not None:
+        if quote is not None and self.market.fresh(key, ticker, quote):
+            # (Only what says something new: the prior close alone is no quote.)
             if self.market.note_delayed(key, self.market.stale_kind(key)):
                 self._enqueue(self._say_delayed)
             # (A subscription asked again has a new ticker: only what TWS sent since.)
@@ -1249,13 +1270,21 @@ class IBBroker(IBOrders, IBSession):
             await self.set_link("market", L.LIVE, self._market_detail())
         await self._say_unknown(self._unknown_symbols)
 
-    def _execution_text(self, coid: str, execution: Any, *, side: bool = True) -> str:
+    def _execution_text(
+        self, coid: str, execution: Any, *, side: bool = True, key: str = ""
+    ) -> str:
         """An execution as the Log says it: `BOT 20 at 149.80` (`20 @ 149.80` without
         `side`), its price on the instrument's tick places as the desk writes prices
         (IB's float read 149.8), exactly as made (a price between ticks keeps its
-        places)."""
+        places). The instrument is the order's, else `key` (the execution's contract:
+        an order the desk does not know, whose price read 149.4), else the contract
+        ib_async holds the execution with."""
         ids = self.ids.get(coid)
-        key = ids.instrument if ids is not None else ""
+        if ids is not None:
+            key = ids.instrument
+        elif not key:
+            held = self.ib.wrapper.fills.get(execution.execId)
+            key = self._key_for(held.contract) if held is not None else ""
         try:
             price = price_text(to_decimal(execution.price), self._instrument_cache.get(key))
             shares = qty_text(to_decimal(execution.shares))
@@ -1265,7 +1294,9 @@ class IBBroker(IBOrders, IBSession):
             return f"{shares} @ {price}"
         return f"{execution.side} {shares} at {price}"
 
-    async def _execution_not_taken(self, coid: str, execution: Any, exc: Exception) -> None:
+    async def _execution_not_taken(
+        self, coid: str, execution: Any, exc: Exception, key: str = ""
+    ) -> None:
         """A reported execution that is no fill the desk can journal: counted, logged
         and said, and left out of the reconcile (its order and the position still are
         as TWS holds them)."""
@@ -1277,7 +1308,7 @@ class IBBroker(IBOrders, IBSession):
         await self._say(
             coid,
             LogLevel.ERROR,
-            f"execution {execution.execId} ({self._execution_text(coid, execution)}) "
+            f"execution {execution.execId} ({self._execution_text(coid, execution, key=key)}) "
             f"cannot be journaled as a fill ({_first_line(exc)}); "
             "check it in TWS",
             0,
@@ -1475,7 +1506,7 @@ class IBBroker(IBOrders, IBSession):
             except (ValueError, ArithmeticError) as exc:  # pydantic's ValidationError too
                 # One execution the desk cannot take (a negative price) does not fail
                 # the whole reconcile: the others, the orders and positions still count.
-                await self._execution_not_taken(coid, execution, exc)
+                await self._execution_not_taken(coid, execution, exc, key)
         return ReconcileReport(
             broker=self.name,
             account=self.account,

@@ -7,7 +7,15 @@ program may use the same text). The journal keeps the permId as the order's
 `venue_order_id` (the first OrderUpdate after TWS acknowledged it), so after a restart,
 even under another client id, `learn` rebuilds this map from the journal and the orders
 TWS reports are ours by permId; orderRef only binds an order whose permId is not known
-yet, and never takes a permId that already belongs to another order.
+yet, and never takes a permId that already belongs to another order, but one: a report
+whose permId belongs to an order this adapter placed (whose orderRef at TWS is its own
+id) and whose orderRef names another order of ours with no permId yet is that other
+order's. TWS gave the permId again (a TWS whose state was wiped numbers its orders from
+its first permId again; real IB never reuses one): the permId moves to the order the
+orderRef names, and `on_perm_reused` is told (the adapter counts and logs it). Before,
+the permId's old owner, finished long ago, took the new order's reports: its
+acknowledgement was dropped as stale and the order journaled REJECTED ("never reached
+the venue") while TWS worked it, and its fills never reached the position.
 
 Orders the journal adopted on reconcile (open at TWS, not placed by this adapter: by
 another client id, in TWS, or by an earlier run whose journal is gone) are added with
@@ -45,8 +53,15 @@ class OrderIds:
 
 
 class IdentityMap:
-    def __init__(self, on_forget: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_forget: Callable[[str], None] | None = None,
+        on_perm_reused: Callable[[str, str, int], None] | None = None,
+    ) -> None:
         self._on_forget = on_forget
+        # told (order the permId moves to, its owner before, permId) when TWS's
+        # orderRef takes a permId from another order of ours (`find`)
+        self.on_perm_reused = on_perm_reused
         self.by_coid: dict[str, OrderIds] = {}
         self._by_perm: dict[int, str] = {}
         self._by_order: dict[tuple[int, int], str] = {}
@@ -113,7 +128,18 @@ class IdentityMap:
     ) -> str | None:
         """Our client order id for an order TWS reports, binding what it learns."""
         if perm_id and perm_id in self._by_perm:
-            return self._by_perm[perm_id]
+            owner = self._by_perm[perm_id]
+            named = self._named_instead(owner, order_ref)
+            if named is None:
+                return owner
+            self._by_perm[perm_id] = named
+            self.by_coid[named].perm_id = perm_id
+            # (no longer that permId's order at this TWS: nothing of ours reaches the
+            # new order through the old one's record)
+            self.by_coid[owner].perm_id = 0
+            if self.on_perm_reused is not None:
+                self.on_perm_reused(named, owner, perm_id)
+            return named
         coid = self._by_order.get((client_id, order_id)) if order_id else None
         if coid is None and order_ref in self.by_coid:
             ids = self.by_coid[order_ref]
@@ -122,6 +148,19 @@ class IdentityMap:
         if coid is not None and perm_id:
             self.bind_perm(coid, perm_id)
         return coid
+
+    def _named_instead(self, owner: str, order_ref: str) -> str | None:
+        """The order of ours TWS's orderRef names instead of `owner`, the permId's
+        owner: only where the owner is an order this adapter placed (its orderRef at
+        TWS is its own id, so a report naming another is not of it) and the one named
+        is placed here too and holds no permId (orderRef is free text at IB: an order
+        bound to its own permId, or one adopted from TWS, is never taken so)."""
+        if not order_ref or order_ref == owner:
+            return None
+        held, named = self.by_coid.get(owner), self.by_coid.get(order_ref)
+        if held is None or held.adopted or named is None or named.adopted or named.perm_id:
+            return None
+        return order_ref
 
     def known(self, *, perm_id: int = 0, client_id: int = -1, order_id: int = 0) -> str | None:
         """Our client order id for an order TWS reports, by its permId or its (client

@@ -166,6 +166,9 @@ class MarketData:
         # and then stale again, or another kind); keys to say it of at the next saying.
         self.delayed_said: dict[str, str] = {}
         self.delayed_unsaid: set[str] = set()
+        # key -> the ticker its last quote was published from, and what that quote
+        # said (`fresh`): an update of the ticker that says nothing new publishes none
+        self.last_said: dict[str, tuple[Any, tuple[Any, ...]]] = {}
 
     def key_of(self, ticker: Any) -> str | None:
         """The key a ticker quotes: only the one ticker subscribed for it now (a retired
@@ -197,6 +200,7 @@ class MarketData:
 
     def unsubscribe(self, key: str) -> None:
         contract = self.contracts.pop(key, None)
+        self.last_said.pop(key, None)
         self.bad.pop(key, None)
         self.problems.pop(key, None)
         self.partial.pop(key, None)
@@ -229,6 +233,32 @@ class MarketData:
         id), so the retired ids of the last one may be an order's now."""
         self.retired.clear()
 
+    def fresh(self, key: str, ticker: Any, quote: Quote) -> bool:
+        """Whether `quote`, built from the key's ticker now, says something the last
+        one published from that ticker did not: a bid, ask or last, a size (the last
+        trade's too), the time of the last trade TWS gives, or the kind of data (live,
+        delayed, frozen). A ticker update with none of these new (the prior close
+        alone: tick type 9, at a new trading day or when TWS has it) publishes no
+        quote: republished, the unchanged quote went out with a new time, and an
+        instrument whose quotes had gone old read fresh with nothing new from the
+        market. A new ticker (a subscription asked again) publishes its first."""
+        said = (
+            quote.bid,
+            quote.ask,
+            quote.bid_size,
+            quote.ask_size,
+            quote.last,
+            _size(getattr(ticker, "lastSize", None)),
+            getattr(ticker, "lastTimestamp", None),
+            getattr(ticker, "delayedLastTimestamp", None),
+            self.stale_kind(key),
+        )
+        last = self.last_said.get(key)
+        if last is not None and last[0] is ticker and last[1] == said:
+            return False
+        self.last_said[key] = (ticker, said)
+        return True
+
     def quoted(self, key: str) -> None:
         """A quote of the key's subscription now was published: it waits no more."""
         self.awaiting.pop(key, None)
@@ -240,6 +270,7 @@ class MarketData:
         still on its way for the old request lands nowhere (ib_async logs it)."""
         old = self.tickers.get(key)
         wrapper = self.ib.wrapper
+        self.last_said.pop(key, None)  # (the next ticker's first quote is published)
         if self.ib.isConnected() and old is not None and self.ib.ticker(contract) is old:
             self.ib.cancelMktData(contract)
         if old is None:

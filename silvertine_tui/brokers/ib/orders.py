@@ -32,6 +32,7 @@ from ...domain import (
     OrderStatus,
     OrderUpdate,
 )
+from ...domain.ids import short_id
 from ...events import (
     CancelRequest,
     CancelRequestEvent,
@@ -275,11 +276,12 @@ class IBOrders(IBState):
         by its permId in TWS's listing of every client's open orders), it reached
         whatever order of this client has that id."""
         ids = self.ids.get(coid)
+        own = ids is not None and not ids.adopted
         if ids is not None and ids.client_id >= 0 and ids.client_id != self.client_id:
-            return self._placed_elsewhere(ids.client_id)
+            return self._placed_elsewhere(ids.client_id, own=own)
         order = trade.order if trade is not None else None
         if order is not None and order.orderId > 0 and order.clientId != self.client_id:
-            return self._placed_elsewhere(order.clientId)
+            return self._placed_elsewhere(order.clientId, own=own)
         return ""
 
     def _refuse_unlearned(self, coid: str) -> None:
@@ -308,19 +310,32 @@ class IBOrders(IBState):
             code="rebuilding",
         )
 
-    def _placed_elsewhere(self, client_id: int) -> str:
+    def _placed_elsewhere(self, client_id: int, *, own: bool) -> str:
         """Why an order of another client id cannot be changed from here, and how it can
-        be cancelled (IB's global cancel reaches it)."""
+        be cancelled (IB's global cancel reaches it). `own`: the desk's journal placed
+        it (an order adopted from TWS's listing is not known to be the desk's: under
+        one of its client ids, another desk or program on that id may have placed it,
+        a copy of the config with another prefix)."""
         by = "in TWS (client id 0)" if client_id == 0 else f"by client id {client_id}"
         where = "in TWS" if client_id == 0 else f"in TWS or from client id {client_id}"
         if client_id in self.client_ids:
             # One of this desk's own ids: it is on another after TWS answered 326.
+            placed = (
+                f"placed by this desk under client id {client_id}"
+                if own
+                else (
+                    f"placed under client id {client_id}, one of this desk's client ids, "
+                    "not by this desk as its journal knows (adopted from TWS's listing: "
+                    f"another desk or program using client id {client_id} placed it, or "
+                    "this desk before its journal began)"
+                )
+            )
             return (
-                f"placed by this desk under client id {client_id}; this session is on "
-                f"client id {self.client_id} ({self._why_on_this_id(client_id)}), and IB "
-                f"lets only client id {client_id} change it. {self._way_back(client_id)} "
-                f"Now: cancel it {where}, or with cancel all of every instrument or the "
-                "kill switch (IB's global cancel)"
+                f"{placed}; this session is on client id {self.client_id} "
+                f"({self._why_on_this_id(client_id)}), and IB lets only client id "
+                f"{client_id} change it. {self._way_back(client_id)} Now: cancel it "
+                f"{where}, or with cancel all of every instrument or the kill switch "
+                "(IB's global cancel)"
             )
         return (
             f"placed {by}, this session is client id {self.client_id}: IB lets only "
@@ -375,7 +390,9 @@ class IBOrders(IBState):
                 ids.client_id = other
         if other is not None and other >= 0 and other != self.client_id:
             self._require_tradable(cancel=what == "cancel")
-            raise OrderRejected(f"{what} of {coid} not sent: {self._placed_elsewhere(other)}")
+            raise OrderRejected(
+                f"{what} of {coid} not sent: {self._placed_elsewhere(other, own=False)}"
+            )
         if ids is not None and ids.order_id <= 0:
             self._require_tradable(cancel=what == "cancel")
             raise OrderRejected(
@@ -933,6 +950,8 @@ class IBOrders(IBState):
         )
 
     async def _say(self, coid: str, level: LogLevel, said: str, code: int) -> None:
+        """`said` of an order in the desk's Log, the order named once by its short id
+        (`said_of`); the log line keeps the full id and the words as they were."""
         log.log(
             logging.WARNING if level is LogLevel.ERROR else logging.INFO,
             "ib.order_message",
@@ -941,7 +960,7 @@ class IBOrders(IBState):
         await self.publish(
             LogEvent.create(
                 self.source,
-                Log(level=level, message=f"{self.source} order {coid}: {said}"),
+                Log(level=level, message=said_of(self.source, coid, said)),
                 ts=self.clock(),
             )
         )
@@ -1104,6 +1123,16 @@ class IBOrders(IBState):
             )
         else:
             self._inactive.discard(coid)
+
+
+def said_of(source: str, coid: str, said: str) -> str:
+    """The Log's line of what the adapter says of an order: `ib/DU123456 order
+    v4pia8ru: <said>`, the order named once, as the desk shows it elsewhere. The
+    order's own name in `said` goes (`cancel of <id> came too late: ...` reads
+    `cancel came too late: ...`), and any other mention of its id is its short id."""
+    short = short_id(coid)
+    said = said.removeprefix(f"{coid}: ").replace(f" of {coid}", "", 1)
+    return f"{source} order {short}: {said.replace(coid, short)}"
 
 
 def _takes(change: ModifyRequest, terms: tuple[Decimal | None, ...]) -> bool:

@@ -123,6 +123,9 @@ class IBSession(IBState):
         client_id = self.client_id
         self._saw_326 = False
         self._tidy_marks = (0, 0)  # ib_async's trades and fills are a new session's
+        # TWS's positions wait for this socket's executions (`_publish_due_position`)
+        self._positions_read = False
+        self._positions_held.clear()
         reason = ""
         # ib_async's start-up requests end empty on an error (a pacing error on its
         # executions replay must not fail the connect: the catch-up asks again); the
@@ -317,8 +320,7 @@ class IBSession(IBState):
             await self.set_link("market", L.LIVE, self._market_detail())
         await self._publish_balances()
         held = self.ib.positions(self.account)
-        for position in held:
-            await self._publish_position(position)
+        await self._publish_connect_positions(held)
         # The day's executions TWS replayed, read anew: those of flat contracts too.
         self.ledger.follow(self.ib.wrapper.fills)
         self.ledger.fold_all(

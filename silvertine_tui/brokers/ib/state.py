@@ -9,7 +9,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -95,7 +95,7 @@ class IBState(Broker):
         self.cfg = config
         self.ib = IB()
         self.ib.RaiseRequestErrors = True
-        self.ids = IdentityMap(on_forget=self._forget_order)
+        self.ids = IdentityMap(on_forget=self._forget_order, on_perm_reused=self._perm_reused)
         self.market = MarketData(self.ib)
         self.client_ids = [config.client_id, *config.client_id_fallbacks]
         self._client_index = 0
@@ -182,6 +182,11 @@ class IBState(Broker):
         self._positions_sent: dict[str, Position] = {}  # instrument -> last published
         # conId -> TWS's latest position, its job queued (`_on_position`)
         self._positions_due: dict[int, Any] = {}
+        # Whether this socket's executions are read, so that a position can be
+        # journaled at the desk's average (`IBBroker._publish_due_position`); until
+        # then TWS's positions wait here, conId -> the latest, for the rebuild.
+        self._positions_read = False
+        self._positions_held: dict[int, Any] = {}
         self._hook()
 
     @property
@@ -285,6 +290,22 @@ class IBState(Broker):
         self._intent.discard(coid)
         self._inactive.discard(coid)
 
+    def _perm_reused(self, coid: str, was: str, perm_id: int) -> None:
+        """TWS reported a permId that belonged to another order of ours (`was`) with
+        the orderRef of `coid`: TWS gave the permId again (its state wiped; real IB
+        never reuses one), and the report is `coid`'s (`IdentityMap.find`). Counted
+        and logged: the journal's `venue_order_id` of both orders is that permId."""
+        self.count_error("perm_id_reused")
+        log.warning(
+            "ib.perm_id_reused",
+            extra={
+                "broker": self.source,
+                "client_order_id": coid,
+                "was": was,
+                "perm_id": perm_id,
+            },
+        )
+
     def _average_of(self, coid: str, filled: Decimal, perm_id: int = 0) -> Decimal | None:
         """The average price of an order's `filled` quantity where TWS gives none (a
         completed order, listed after the desk was down or its socket dropped, carries
@@ -345,9 +366,12 @@ class IBState(Broker):
 
     def _why_on_this_id(self, other: int) -> str:
         if other in self._ids_in_use:
+            # Who holds it TWS does not say: the desk's own dropped socket, or another
+            # desk or program connected with it (a copy of this config).
             return (
-                f"TWS answered 326 for client id {other}: in use, often by this desk's "
-                "own dropped connection until TWS lets it go"
+                f"TWS answered 326 for client id {other}: in use, by this desk's own "
+                "dropped connection until TWS lets it go, or by another desk or program "
+                "connected with it"
             )
         return f"it connected there while client id {other} was in use at TWS (326)"
 
@@ -747,6 +771,9 @@ class IBState(Broker):
         raise NotImplementedError
 
     async def _publish_position(self, ib_position: Any) -> None:
+        raise NotImplementedError
+
+    async def _publish_connect_positions(self, held: Sequence[Any]) -> None:
         raise NotImplementedError
 
     async def _publish_balances(self) -> None:
