@@ -607,7 +607,9 @@ class SilvertineApp(App[None]):
             log.exception("app.start_failed")
             banner.poll()
             self.notify(
-                f"{exc}. Orders are refused; quit ({named_key(self, 'app.quit')}) and start "
+                # (an error's own text may end its sentence: one full stop, not two)
+                f"{str(exc).rstrip('.')}. Orders are refused; quit "
+                f"({named_key(self, 'app.quit')}) and start "
                 "again once it is fixed.",
                 title="Start-up failed",
                 severity="error",

@@ -109,7 +109,8 @@ async def test_a_failed_start_is_shown_on_the_banner_and_orders_stay_refused(
     desk = make_desk()
 
     async def no_instruments() -> dict[str, object]:
-        raise BrokerTimeout("exchange info: HTTP 503 from the venue; try again later")
+        # (ending its sentence, as the bus's "try again once it is back." does)
+        raise BrokerTimeout("exchange info: HTTP 503 from the venue; try again later.")
 
     desk.broker.instruments = no_instruments  # type: ignore[method-assign,assignment]
     app = desk.app
@@ -125,6 +126,7 @@ async def test_a_failed_start_is_shown_on_the_banner_and_orders_stay_refused(
         toasts = [n for n in app._notifications if n.title == "Start-up failed"]
         assert toasts
         assert "Orders are refused" in toasts[0].message
+        assert "try again later. Orders are refused" in toasts[0].message  # one full stop
         assert desk.session.engine.not_ready == NOT_READY
         assert app.is_running
 
