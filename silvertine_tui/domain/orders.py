@@ -932,6 +932,17 @@ class VenueOrder(BaseModel):
             reason=reason,
         )
 
+    def terms_update(self, reason: str) -> OrderUpdate:
+        """`status_update` with the venue's terms: its quantity (none when it lists 0:
+        nothing to take), limit and stop prices."""
+        return self.status_update(reason).model_copy(
+            update={
+                "quantity": self.quantity if self.quantity > 0 else None,
+                "limit_price": self.limit_price,
+                "stop_price": self.stop_price,
+            }
+        )
+
 
 def _smallest(instrument: Instrument, price: Decimal | None, *, by_quote: bool) -> str:
     """What to type instead of an order below the venue's minimum notional: the

@@ -165,19 +165,7 @@ class IBOrders(IBState):
                 reason = self._accepted_late()
             else:
                 reason = self._still_late(venue.status)
-        await self.publish_report(
-            OrderUpdate(
-                client_order_id=coid,
-                status=venue.status,
-                venue_order_id=venue.venue_order_id,
-                filled_qty=venue.filled_qty,
-                avg_price=venue.avg_price,
-                quantity=venue.quantity,
-                limit_price=venue.limit_price,
-                stop_price=venue.stop_price,
-                reason=reason,
-            )
-        )
+        await self.publish_report(venue.terms_update(reason))
 
     def _still_late(self, status: OrderStatus) -> str:
         return (

@@ -565,19 +565,7 @@ class IBState(Broker):
         ids = self.ids.get(coid)
         if ids is None or not ids.status.is_terminal:
             return  # not followed, or working here already: nothing to re-open
-        self._remember(
-            OrderUpdate(
-                client_order_id=coid,
-                status=venue.status,
-                venue_order_id=venue.venue_order_id,
-                filled_qty=venue.filled_qty,
-                avg_price=venue.avg_price,
-                quantity=venue.quantity if venue.quantity > 0 else None,
-                limit_price=venue.limit_price,
-                stop_price=venue.stop_price,
-                reason=rec.detail,
-            )
-        )
+        self._remember(venue.terms_update(rec.detail))
         venue_id = venue.venue_order_id or ""
         if venue_id.isdigit():
             self.ids.bind_perm(coid, int(venue_id))
