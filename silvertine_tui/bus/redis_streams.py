@@ -109,33 +109,56 @@ READER_TIMEOUT_MARGIN_S = 3.0
 
 _CLAIM = """
 local held = redis.call('GET', KEYS[1])
+local from = KEYS[1]
+if not held then
+  -- The key deleted by another hand while its claim runs: its copy still holds it.
+  held = redis.pcall('GET', KEYS[3])
+  if type(held) == 'table' then held = false end  -- not a string: no claim
+  from = KEYS[3]
+end
 local ours = held == ARGV[1] or (ARGV[3] ~= '' and held == ARGV[3])
 if held and (not ours) and ARGV[5] == '1' and redis.call('GET', KEYS[2]) == held then
   ours = true
 end
 if (not held) or ours then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
   if ARGV[4] == '1' then
     redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
   else
     redis.call('DEL', KEYS[2])
   end
-  return {ARGV[1], tonumber(ARGV[2])}
+  local restored = 0
+  if from == KEYS[3] and held == ARGV[1] then restored = 1 end
+  return {ARGV[1], tonumber(ARGV[2]), restored}
 end
-return {held, redis.call('PTTL', KEYS[1])}
+return {held, redis.call('PTTL', from), 0}
 """
-"""KEYS[1] the key, KEYS[2] its pending marker; ARGV holder, ttl in ms, the holder it
-may replace ('' none), '1' to take it pending (the marker set to the holder: it gives
-way to a claim made over pending ones), '1' to take it over a pending claim of
-another holder (a desk that held it before Redis lost it)."""
+"""KEYS[1] the key, KEYS[2] its pending marker, KEYS[3] its copy; ARGV holder, ttl in
+ms, the holder it may replace ('' none), '1' to take it pending (the marker set to the
+holder: it gives way to a claim made over pending ones), '1' to take it over a pending
+claim of another holder (a desk that held it before Redis lost it).
+
+The copy is set, renewed and expires with the key in this one step, and released with
+it (`_RELEASE`): a key deleted by another hand (`DEL`) while its holder renews it frees
+nothing. The claim is then its copy's: another desk is refused as by the key, and its
+holder's next renewal sets the key again (the answer's third element 1: said by the
+bus, `bus.redis.claim_key_restored`). Both go together only by a lapse, a release, or
+Redis losing its data (one script: written, saved and replicated as one)."""
 
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[2])
-  return redis.call('DEL', KEYS[1])
+local held = redis.call('GET', KEYS[1])
+local copy = redis.pcall('GET', KEYS[3])
+if copy == ARGV[1] then redis.call('DEL', KEYS[3]) end
+if held == ARGV[1] or ((not held) and copy == ARGV[1]) then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return 1
 end
 return 0
 """
+"""KEYS as `_CLAIM`'s; ARGV[1] the holder letting go: its claim (the key, or its copy
+when another hand deleted the key) and its marker go, and its copy whatever the key
+holds."""
 
 _ID_ORDER = """
 local function parts(id)
@@ -1813,7 +1836,7 @@ class RedisBus:
                 raise self._unavailable(f"claiming {key}", exc) from None
             except RedisError as exc:  # OOM, READONLY, a key of another type...
                 raise BusError(f"Redis refused claiming {key} ({_describe(exc)})") from None
-            claim = self._claim_found(found)
+            claim = self._claim_found(found, key)
             if claim.holder == holder:
                 self._held_claims[key] = (holder, ttl_ms, pending)
             elif key in self._held_claims and self._held_claims[key][0] == holder:
@@ -1837,9 +1860,10 @@ class RedisBus:
     ) -> Any:
         return await self._writer.eval(
             _CLAIM,
-            2,
+            3,
             key,
             f"{key}:pending",
+            f"{key}:copy",
             holder,
             ttl_ms,
             replacing,
@@ -1848,10 +1872,19 @@ class RedisBus:
         )
 
     @staticmethod
-    def _claim_found(found: Any) -> Claim:
+    def _claim_found(found: Any, key: str) -> Claim:
         held = found[0]
         if isinstance(held, bytes | bytearray):
             held = held.decode(errors="replace")  # a value no desk wrote: named as such
+        if len(found) > 2 and found[2] == 1:
+            log.error(
+                "bus.redis.claim_key_restored",
+                extra={
+                    "key": key,
+                    "why": "the key was gone while this desk held the claim (deleted by "
+                    "another hand: its copy still held it; no other desk took it): set again",
+                },
+            )
         return Claim(str(held), int(found[1]))
 
     async def release(self, key: str, holder: str) -> bool:
@@ -1861,7 +1894,9 @@ class RedisBus:
             if key in self._held_claims and self._held_claims[key][0] == holder:
                 del self._held_claims[key]
             try:
-                released: Any = await self._writer.eval(_RELEASE, 2, key, f"{key}:pending", holder)
+                released: Any = await self._writer.eval(
+                    _RELEASE, 3, key, f"{key}:pending", f"{key}:copy", holder
+                )
             except _DOWN as exc:
                 raise self._unavailable(f"releasing {key}", exc) from None
             except RedisError as exc:
@@ -1935,7 +1970,7 @@ class RedisBus:
                         "bus.redis.claim_not_renewed", extra={"key": key, "error": _describe(exc)}
                     )
                     continue
-                claim = self._claim_found(found)
+                claim = self._claim_found(found, key)
                 if claim.holder == holder:
                     log.warning("bus.redis.claim_renewed_after_restart", extra={"key": key})
                     continue

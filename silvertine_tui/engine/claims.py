@@ -16,6 +16,13 @@ turn, and at once once the bus reconnects, `keep`) and releases them when it clo
 - A claim left by a desk that died here (this host, boot and pid namespace; its
   process is gone) is taken over at once; any other lapses `claim_ttl_s` after its
   last renewal.
+- The bus keeps each claim twice, its key and a copy set, renewed, expiring and
+  released with it (on Redis: `{key}:copy`, in the claim's one script): a hand that
+  deletes the key alone (`redis-cli DEL`) frees nothing. A desk starting meanwhile is
+  refused as if the key stood (`BrokerClaimedError`, naming the desk that holds it),
+  and the holder's next renewal sets the key again (the bus logs
+  `bus.redis.claim_key_restored`). Before, the next desk took the free key at once and
+  drove the broker beside its holder until that one's next renewal found it taken.
 - While no renewal succeeds for half the ttl (`lapsed`) this desk sends no new order;
   a claim found taken by another desk stops it sending for good: see `Session`. Both are
   read again right before an order or a change is handed to a broker (`stalled`, a
