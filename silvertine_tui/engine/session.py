@@ -20,7 +20,9 @@ Start-up order matters and is the same on every start:
    engine's state and the feed.
 Shutdown: optionally cancel working orders (`engine.cancel_on_exit`, unless the trader
 chose to leave them: `leave_working_on_close`; what it leaves working is said in
-`left_working`), snapshot, close the brokers, release the claims, then close the bus.
+`left_working`), snapshot, close the brokers, release the claims (and trim the risk
+stream, write the bus's last health: these three only while Redis answers,
+`_RedisAtClose`), then close the bus.
 After recovery and with every snapshot the risk stream is kept to its end
 (`bus.risk_keep`, see `recovery.trim_risk_stream`).
 """
@@ -95,6 +97,12 @@ one step, or one Redis answer, the bus's socket timeout). A task that swallowed 
 cancel (a broker's close awaiting its own cancelled task under `suppress
 (CancelledError)` swallows its caller's cancel too) is named in the log and left: the
 close goes on."""
+CLOSE_REDIS_STEPS = ("claims release", "risk stream trim", "last bus health")
+"""What `Session.close` asks of Redis after its brokers are closed, in that order, each
+only while Redis answers (`_RedisAtClose`): none is needed by the next start (a claim
+not released lapses within its ttl, and a desk started on this host takes it over at
+once; the risk stream is trimmed at every start; another desk ages out a bus health
+not written)."""
 BROKER_CLOSE_WAIT_S = 30.0
 """How long `Session.close` waits for each broker's close (a claim's loss closes one
 on its own task: that one too) before it names it in the log and goes on."""
@@ -167,6 +175,64 @@ class Alert(NamedTuple):
     severity: str = "error"
     journaled: bool = False
     """Also published as a log event (its line is in the Log pane already)."""
+
+
+class _RedisAtClose:
+    """The Redis work of `Session.close` that no next start needs (`CLOSE_REDIS_STEPS`).
+
+    A quit with Redis not answering (the server stopped: SIGSTOP, a frozen VM, packets
+    dropped) waited out the writer's socket timeout (5 s) at each of them in turn: the
+    final snapshot, the risk stream's trim (its XINFO), the claims' release, then the
+    bus's flush (2 s): 17 s where the docs say about 7. Now a step runs only while the
+    bus is up and no earlier step of this close found Redis not answering; the steps
+    skipped are said in one log line (`session.close_redis_skipped`). A write that gets
+    no answer marks the bus down (the snapshot's, a broker's report): so at most one
+    step waits out the socket timeout, and the close ends within about 7 s (that one
+    timeout, then the bus's 2 s flush). What matters is not Redis's: the cancels of
+    `engine.cancel_on_exit` go to the venues, the last-run record is a file, the final
+    snapshot and the brokers' last reports wait in the bus's outage buffer (what it
+    leaves unwritten is said: `Session.not_journaled`)."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self.bus = bus
+        self.gave_up = ""
+        """Why a step of this close found Redis not answering ("" while none did)."""
+        self.skipped: list[str] = []
+
+    def out(self) -> str:
+        """Why nothing more is asked of Redis ("" while it may be)."""
+        if self.gave_up:
+            return self.gave_up
+        stats = self.bus.stats
+        if not stats.connected:
+            return f"the bus is down ({stats.last_error or 'Redis out of reach'})"
+        return ""
+
+    def found(self, error: BaseException) -> None:
+        """A step's error: Redis out of reach (`BusUnavailableError`) ends the Redis
+        work of this close; a refusal (Redis answered) does not."""
+        if isinstance(error, BusUnavailableError) and not self.gave_up:
+            self.gave_up = str(error)
+
+    async def step(self, what: str, work: Callable[[], Awaitable[Any]]) -> bool:
+        """`work` unless Redis is out (`out`): whether it ran. Its errors are the
+        caller's, passed to `found` first."""
+        if self.out():
+            self.skipped.append(what)
+            return False
+        try:
+            await work()
+        except BaseException as exc:
+            self.found(exc)
+            raise
+        return True
+
+    def say_skipped(self) -> None:
+        if self.skipped:
+            log.warning(
+                "session.close_redis_skipped",
+                extra={"skipped": self.skipped, "why": self.out()},
+            )
 
 
 def finished_window(config: EngineConfig) -> FinishedWindow:
@@ -807,11 +873,25 @@ class Session:
             log.exception("session.snapshot_failed")
 
     async def snapshot(self) -> None:
+        await self._write_snapshots()
+        await self._trim_risk()
+
+    async def _write_snapshots(
+        self, failed: Callable[[str, Exception], None] | None = None
+    ) -> None:
+        """Each account's snapshot (not another desk's: its claim lost). An error is
+        raised, or, with `failed`, told to it (the account, the error) and the next
+        account's written all the same."""
         self._events_since_snapshot = 0
         for broker, account in self.accounts():
-            if broker not in self.claims.lost:  # that journal is another desk's now
+            if broker in self.claims.lost:  # that journal is another desk's now
+                continue
+            try:
                 await write_snapshot(self.engine, broker, account)
-        await self._trim_risk()
+            except Exception as exc:
+                if failed is None:
+                    raise
+                failed(f"{broker}/{account}", exc)
 
     async def _trim_risk(self) -> None:
         """The risk stream's end (`bus.risk_keep`), at start and with every snapshot.
@@ -1306,9 +1386,9 @@ class Session:
         for task in tasks:
             task.cancel()
         await self._wait_ended(tasks, CLOSE_TASKS_WAIT_S, "its tasks to end once cancelled")
+        redis = _RedisAtClose(self.bus)
         if recovered:
-            with contextlib.suppress(Exception):
-                await self.snapshot()
+            await self._snapshot_at_close(redis)
             await self.last_run.record(always=True)
         for broker in self.brokers:
             closing = self._broker_closes.get(broker.name)  # its claim lost: closing already
@@ -1317,18 +1397,31 @@ class Session:
                     self._close_broker(broker), name=f"close:{broker.source}"
                 )
             await self._wait_ended([closing], BROKER_CLOSE_WAIT_S, f"broker {broker.source}")
+        # Only now the reads and scripts whose missing answer does not mark the bus down
+        # (a broker's report after one would wait out the socket timeout again).
+        releasing, trimming, last_word = CLOSE_REDIS_STEPS
         try:
-            await self.claims.release()
+            await redis.step(releasing, self.claims.release)
         except BusError as exc:  # the claims lapse by themselves
             log.warning("session.claims_not_released", extra={"error": str(exc)})
-        if self.bus.stats.connected:
-            # Its last word: a desk showing another desk's bus trouble drops it (a
-            # desk killed says nothing; its last word stays, with its age). Not while
-            # Redis is out of reach: it would only hold up the close, waiting in memory.
-            with contextlib.suppress(BusError):
-                await self._publish_bus_health(
-                    ConnectionState.DISCONNECTED, f"{self.desk_id} quit", closed=True
+        if recovered:
+            try:
+                await redis.step(
+                    trimming, lambda: trim_risk_stream(self.engine, self.settings.bus.risk_keep)
                 )
+            except BusError as exc:  # trimmed at the next start
+                log.warning("session.risk_trim_failed", extra={"error": str(exc)})
+        # Its last word: a desk showing another desk's bus trouble drops it (a desk
+        # killed says nothing; its last word stays, with its age). Not while Redis is
+        # out of reach: it would only hold up the close, waiting in memory.
+        with contextlib.suppress(BusError):
+            await redis.step(
+                last_word,
+                lambda: self._publish_bus_health(
+                    ConnectionState.DISCONNECTED, f"{self.desk_id} quit", closed=True
+                ),
+            )
+        redis.say_skipped()
         stats = self.bus.stats
         down = "" if stats.connected else stats.last_error  # (close rewrites it)
         refused = stats.writes_refused
@@ -1350,6 +1443,20 @@ class Session:
                     ),
                 )
         log.info("session.closed")
+
+    async def _snapshot_at_close(self, redis: _RedisAtClose) -> None:
+        """Each account's snapshot, as `snapshot` writes it, but not the risk stream's
+        trim (after the brokers' close, `CLOSE_REDIS_STEPS`). Written even with the bus
+        down: it waits in the outage buffer, at no wait (only the next replay is longer
+        without it)."""
+
+        def failed(account: str, exc: Exception) -> None:
+            redis.found(exc)
+            log.warning(
+                "session.snapshot_not_written", extra={"account": account, "error": str(exc)}
+            )
+
+        await self._write_snapshots(failed)
 
     @staticmethod
     async def _close_broker(broker: Broker) -> None:

@@ -79,6 +79,41 @@ SignalPrice = Annotated[
 ]
 
 
+SIGNAL_NOTE_KEPT = 1_000
+"""The characters of a signal's note a desk keeps. A longer note is cut to them and says
+so at its end (`… (note cut: 10,485,760 characters)`, `_cut_note`): the
+Signals pane keeps its newest 200 signals whole (`ui.model.SIGNALS_KEPT`), and 20
+signals with a note of 10 MB each took a desk from 178 to 405 MB, for good. Cut, a
+signal is still a signal (the pane shows 40 characters of a note, its ticket 40 of
+it with its strategy); its Log line says the cut (a line keeps 2,000 characters,
+`ui.format.LINE_MAX`); the journal keeps it as written (a strategy that builds its
+`Signal` here writes it cut already)."""
+
+SIGNAL_NOTE_MAX = 1_048_576
+"""The most characters a signal's note may have (1 Mi): a longer one is no note but a
+strategy writing its data or a bug, and the entry is refused where it is read, as a
+malformed entry is (a counted, logged decode error: Health's `decode err`, a Log line
+naming the entry), where a cut note would say it only in its own words."""
+
+SIGNAL_NAME_MAX = 16_384
+"""The most characters a signal's strategy or instrument may have: far beyond any real
+name, and refused beyond (as `SIGNAL_NOTE_MAX`), never cut: a name is what the desk
+keeps signals by and fills a ticket from (cut, two names would read as one). The
+Signals pane keeps 200 signals: at most 6.5 M characters of names."""
+
+SignalName = Annotated[str, Field(max_length=SIGNAL_NAME_MAX)]
+
+
+def _cut_note(note: str) -> str:
+    """`note` as a desk keeps it: whole up to `SIGNAL_NOTE_KEPT` characters, else its
+    start and what was cut, `SIGNAL_NOTE_KEPT` characters in all: so a note cut once
+    (a strategy's own `Signal`, then the desk's decode of it) is kept as it is."""
+    if len(note) <= SIGNAL_NOTE_KEPT:
+        return note
+    said = f"… (note cut: {len(note):,} characters)"
+    return f"{note[: SIGNAL_NOTE_KEPT - len(said)]}{said}"
+
+
 class Signal(BaseModel):
     """A trade idea from an outside strategy; the UI can turn it into a ticket.
 
@@ -88,18 +123,24 @@ class Signal(BaseModel):
     open. Beyond the bounds the entry is refused where it is read (a counted, logged
     decode error, as any malformed entry). The magnitude and the places are
     pydantic-core's checks (they normalize: trailing zeros are not places); the digits
-    as written, trailing zeros and all, are counted by `_written`."""
+    as written, trailing zeros and all, are counted by `_written`.
+
+    Its words are bounded too, so that what a desk holds of signals stays bounded
+    whatever a strategy writes: its strategy and instrument (`SIGNAL_NAME_MAX`) and its
+    note (`SIGNAL_NOTE_MAX`) refused beyond theirs, a note longer than
+    `SIGNAL_NOTE_KEPT` kept cut (`_cut_note`): where it is decoded, and where a strategy
+    makes it (what it publishes is cut already)."""
 
     model_config = _FROZEN
 
-    strategy: str
-    instrument: str
+    strategy: SignalName
+    instrument: SignalName
     side: Side
     quantity: SignalQty | None = None
     order_type: OrderType = OrderType.LIMIT
     price: SignalPrice | None = None
     strength: float | None = Field(default=None, ge=-1, le=1)
-    note: str = ""
+    note: Annotated[str, Field(max_length=SIGNAL_NOTE_MAX)] = ""
 
     @field_validator("quantity", "price")
     @classmethod
@@ -107,6 +148,11 @@ class Signal(BaseModel):
         if value is not None and len(value.as_tuple().digits) > SIGNAL_DIGITS:
             raise ValueError(f"a signal's number has at most {SIGNAL_DIGITS} digits")
         return value
+
+    @field_validator("note")
+    @classmethod
+    def _kept(cls, note: str) -> str:
+        return _cut_note(note)
 
 
 class Health(BaseModel):

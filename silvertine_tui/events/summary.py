@@ -324,7 +324,7 @@ def describe(
             )
         case Signal():
             # Its type when not a limit (a MARKET signal's price is not what it trades
-            # at), and its note whole: the pane and the ticket cut it.
+            # at), and its note as kept (`SIGNAL_NOTE_KEPT`): the pane and the ticket cut it.
             i = inst(p.instrument)
             kind = "" if p.order_type is OrderType.LIMIT else f" {p.order_type}"
             note = f": {p.note}" if p.note else ""
