@@ -581,6 +581,13 @@ class FeedModel:
     sent: SeenIds[str] = field(default_factory=lambda: SeenIds(SENT_KEPT))
     """Client order ids this desk sent: their risk rejects are toasts. Another desk on
     the bus shares the risk stream; its rejects are log lines here, not toasts."""
+    placing: dict[str, list[Notice]] = field(default_factory=dict)
+    """Orders the ticket is placing, its answer not back yet: a REJECTED of one read
+    meanwhile is held here until the answer says who tells it (`placed`)."""
+    rejection_said: SeenIds[str] = field(default_factory=lambda: SeenIds(SENT_KEPT))
+    """Orders whose placement the ticket answered with its own toast of the refusal
+    (`Order not placed`, `Order not sent`): their REJECTED is a Log line here, not a
+    second toast with the same reason (IB's 201 read twice, covering the desk)."""
     describer: Describer = field(default_factory=Describer)
     """Log lines and toasts; the app gives it the engine's instruments so prices are
     printed on their tick and quantities on their lot."""
@@ -714,7 +721,7 @@ class FeedModel:
             case OrderUpdateEvent():
                 update = event.payload
                 if live and update.status is OrderStatus.REJECTED:
-                    self.notices.append(Notice("Order rejected", self.describer(event), "error"))
+                    self._rejected(event)
             case RiskEvent():
                 risk = event.payload
                 mine = not risk.client_order_id or risk.client_order_id in self.sent
@@ -744,6 +751,36 @@ class FeedModel:
                 self.signals_dirty = True
             case _:
                 pass
+
+    def _rejected(self, event: OrderUpdateEvent) -> None:
+        """A REJECTED read live: a toast, unless the ticket says it (one toast per
+        rejection). An order of another desk, one rejected after the venue took it, or
+        after the ticket said it had no answer, is said here."""
+        coid = event.payload.client_order_id
+        if coid in self.rejection_said:
+            return
+        notice = Notice("Order rejected", self.describer(event), "error")
+        held = self.placing.get(coid)
+        if held is not None:  # read before the ticket's answer: it decides (`placed`)
+            held.append(notice)
+        else:
+            self.notices.append(notice)
+
+    def placing_order(self, client_order_id: str) -> None:
+        """The ticket sends `client_order_id`: a REJECTED of it read before the answer
+        comes back waits for it (`placed`)."""
+        self.placing.setdefault(client_order_id, [])
+
+    def placed(self, client_order_id: str, *, rejection_said: bool) -> None:
+        """The ticket has the answer to `client_order_id`: `rejection_said`, its toast
+        says the refusal (the venue's, the journal's), and the order's REJECTED is
+        not toasted again; else (sent, no answer, refused before it went) a REJECTED
+        held meanwhile is toasted now."""
+        held = self.placing.pop(client_order_id, [])
+        if rejection_said:
+            self.rejection_said.add(client_order_id)
+        else:
+            self.notices.extend(held)
 
     def _own(self, risk: Risk) -> bool:
         return bool(self.own_desk) and risk.message.endswith(f" by {self.own_desk}")

@@ -148,10 +148,12 @@ async def test_a_future_goes_to_ib_whose_margin_check_decides_and_says_why(make_
             assert said.startswith("insufficient funds or margin at IB (201: Order rejected")
             assert "MUST EXCEED THE INITIAL MARGIN [301375.00 USD]" in said
             assert said.endswith("; reduce the size [InsufficientFunds]")
-            # The ticket's answer and the journal's REJECTED, each with IB's reason.
-            await until(pilot, "the toasts", lambda: len(desk.app._notifications) == 2)
+            # The ticket's answer, with IB's reason: one toast, the journal's REJECTED
+            # a Log line (tests/ui/test_one_toast_per_reject.py).
+            await until(pilot, "the toast", lambda: len(desk.app._notifications) == 1)
+            await desk.settle(pilot)
             toasts = {n.title: n.message for n in desk.app._notifications}
-            assert sorted(toasts) == ["Order not placed", "Order rejected"]
+            assert sorted(toasts) == ["Order not placed"]
             assert all("(201: Order rejected" in message for message in toasts.values())
 
             # A stock is bought with cash: beyond it, refused before anything is sent.

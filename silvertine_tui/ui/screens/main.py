@@ -84,6 +84,15 @@ def failed_text(error: str, client_order_id: str, what: str) -> str:
     return reason if short in reason else f"{reason} (order {short})"
 
 
+def too_late_text(error: str, client_order_id: str, what: str) -> str:
+    """The toast of a cancel or modify that came too late (the order ended first): the
+    title says that much (`Cancel came too late`), the text what became of the order,
+    named once by its short id (`failed_text`). It read `Cancel came too late: cancel
+    of <20-character id> came too late: ...`, the id taking most of an 80x24 toast."""
+    said = failed_text(error, client_order_id, what)
+    return said.removeprefix("came too late: ")
+
+
 def fitting(choices: tuple[str, ...], room: int | None) -> str:
     """The first of `choices` (longest first) within `room` cells; the last, to be cut,
     when none is (the first while the room is not known)."""
@@ -955,7 +964,8 @@ class MainScreen(Screen[None]):
             elif isinstance(outcome, Failed) and outcome.error_kind == "CancelTooLate":
                 # The order ended first (a fill crossed the cancel): not a fault, and the
                 # order's end is on its way to the Orders pane.
-                self.notify(outcome.error, title="Cancel came too late", severity="warning")
+                said = too_late_text(outcome.error, coid, "cancel")
+                self.notify(said, title="Cancel came too late", severity="warning")
             elif isinstance(outcome, Failed) and outcome.error_kind == "BrokerTimeout":
                 # Sent, and no answer yet (TWS silent, or a cancel from elsewhere
                 # pending at IB): not a refusal, the order ends as the venue ends it and
@@ -1000,7 +1010,8 @@ class MainScreen(Screen[None]):
                     self.notify(outcome.reason, title=title, severity="error")
                 elif isinstance(outcome, Failed) and outcome.error_kind == "ModifyTooLate":
                     # The order ended first (a fill crossed the change): not a fault.
-                    self.notify(outcome.error, title="Modify came too late", severity="warning")
+                    said = too_late_text(outcome.error, coid, "modify")
+                    self.notify(said, title="Modify came too late", severity="warning")
                 elif isinstance(outcome, Failed) and outcome.error_kind == "BrokerTimeout":
                     # Sent, and no answer: the venue may still take it. Never "failed":
                     # a trader who believes it changes the order again. A warning, as the

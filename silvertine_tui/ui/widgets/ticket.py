@@ -6,10 +6,12 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from decimal import Decimal
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
@@ -103,7 +105,16 @@ TIF_PREFERENCE = (TimeInForce.GTC, TimeInForce.IOC)
 
 
 class Ticket(Vertical):
-    BINDINGS = bindings("ticket")
+    # Tab stops at the last field, shift+tab at the first, in every layout, as in the
+    # modify dialog: in the grid Textual's focus chain went on past Send to the Orders
+    # pane (`c` then cancelled the selected order) and back from the Symbol to the
+    # Quotes (`s` opened a SELL over the ticket being typed); one pane at a time it
+    # wrapped from the last field to the Symbol, whose text a typed price replaced.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *bindings("ticket"),
+        Binding("tab", "next_field", "Next field", show=False),
+        Binding("shift+tab", "previous_field", "Previous field", show=False),
+    ]
 
     def __init__(self, desk: Desk, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -215,7 +226,12 @@ class Ticket(Vertical):
                     yield Label(label, classes="ticket-label")
                     yield Choice(options, DEFAULTS.get(name), id=f"t-{name}")
         with Horizontal(id="t-actions"):
-            yield Button(f"Send {named_key(self, 'ticket.fire')}", id="t-send", compact=True)
+            send = Button(f"Send {named_key(self, 'ticket.fire')}", id="t-send", compact=True)
+            # Clicked, it sends; it never takes the keyboard (tab stops at the last
+            # field): with the focus on it, `s` and `b` were the desk's keys again and
+            # opened a new ticket over this one. F9 and enter in a field send.
+            send.can_focus = False
+            yield send
             yield TextBlock(id="t-status")
         # What stops the order first, then the preview: a long problem (the funds
         # check's `need ... available ...`) fell below the pane's fold.
@@ -899,10 +915,18 @@ class Ticket(Vertical):
         request = checked.request
         assert request is not None
         generation = self._generation
+        model = self.desk.model
+        model.placing_order(request.client_order_id)
+        said = False
         try:
             outcome = await self.desk.send(PlaceOrder(request=request))
+            # Refused by the venue or the journal: this ticket's toast says so (below,
+            # or `_answer_elsewhere`), and the order's REJECTED on the bus is not
+            # toasted again. Sent with no answer yet, a later REJECTED is news.
+            said = isinstance(outcome, Failed) and outcome.error_kind != "BrokerTimeout"
         finally:
             self.sending = False
+            model.placed(request.client_order_id, rejection_said=said)
         if generation != self._generation:
             self._answer_elsewhere(request, checked.instrument, outcome)
             return
@@ -1163,6 +1187,38 @@ class Ticket(Vertical):
 
     def action_leave(self) -> None:
         self.app.action_focus_pane("watchlist")  # type: ignore[attr-defined]
+
+    def _fields(self) -> list[Widget]:
+        """The fields that take the keyboard now, in the ticket's order (a row not
+        used for this order, `-unused`, is not displayed and not among them)."""
+        fields = []
+        for name in ORDER:
+            field = self.query_one(f"#t-{name}")
+            if field.focusable and self.query_one(f"#row-{name}").display:
+                fields.append(field)
+        return fields
+
+    def _step(self, by: int) -> None:
+        fields = self._fields()
+        if not fields:
+            self.app.bell()
+            return
+        focused = self.screen.focused
+        if focused not in fields:
+            focus_now(fields[0] if by > 0 else fields[-1])
+            return
+        assert focused is not None
+        n = fields.index(focused) + by
+        if 0 <= n < len(fields):
+            focus_now(fields[n])  # a text field's value selected as it takes the keyboard
+        else:
+            self.app.bell()  # the last field (or the first): no wrap, nothing past it
+
+    def action_next_field(self) -> None:
+        self._step(1)
+
+    def action_previous_field(self) -> None:
+        self._step(-1)
 
 
 def _plain(value: Decimal) -> str:
