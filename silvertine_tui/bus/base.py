@@ -126,6 +126,21 @@ class StreamInfo:
         ours or another hand's): added less held; 0 when the server does not count."""
         return max(self.entries_added - self.length, 0) if self.counts_added else 0
 
+    @property
+    def deleted_within(self) -> bool:
+        """Whether entries were deleted from the middle of the stream (or its end) while
+        its key stayed: the newest id an XDEL took (`max_deleted_id`) is after the
+        stream's first entry. A trim (XTRIM MAXLEN or MINID, a desk's own behind its
+        snapshots) takes entries from the start and leaves that id as it was, below the
+        first entry left; so does an XDEL of the first entries, which reads as a trim.
+        A desk never XDELs a journal: found there, it is another hand's. False on a
+        server that does not say (Redis before 7, `counts_added` False) and on an empty
+        stream."""
+        if not self.counts_added or self.first_id is None:
+            return False
+        newest = parse_id(self.max_deleted_id)
+        return newest > (0, 0) and newest >= parse_id(self.first_id)
+
 
 @dataclass(slots=True)
 class BusStats:

@@ -720,11 +720,19 @@ class TradingEngine:
             case ReconcileEvent():
                 rec = event.payload
                 if rec.kind is ReconcileKind.POSITION_MISMATCH:
+                    # (a paper venue is rebuilt from this journal: no fills to check there)
+                    adapter = self.brokers.get(event.broker)
+                    check = (
+                        "the paper venue is a simulator rebuilt from this journal, with no "
+                        "fills but the journal's to check"
+                        if adapter is not None and adapter.state_in_journal
+                        else "check the fills at the venue"
+                    )
                     self._anomaly(
                         AnomalyKind.POSITION_MISMATCH,
                         f"{event.source} {rec.instrument}: we held {rec.ours}, the venue "
                         f"holds {rec.venue}; the venue's quantity was taken, no fill was "
-                        "made up: check the fills at the venue"
+                        f"made up: {check}"
                         + self._cost_taken((event.broker, event.account, rec.instrument)),
                     )
                 if rec.venue_quantity is not None and rec.kind in (

@@ -535,8 +535,13 @@ class _QuietLoggers:
 def _check_gap(engine: TradingEngine, stream: str, info: StreamInfo | None) -> None:
     """Say so when journal entries recovery needs were trimmed (`journal_gap`): the
     desk comes up short of what the journal held, where the replay skipped the gap
-    without a word."""
-    why = journal_gap(engine.applied.get(stream), info)
+    without a word. With no snapshot, a journal that lost entries from its middle
+    (`StreamInfo.deleted_within`) is said by `_say_deleted` alone: the entries gone
+    are not its first ones, as `journal_gap` would count them."""
+    covers = engine.applied.get(stream)
+    if covers is None and info is not None and info.deleted_within:
+        return
+    why = journal_gap(covers, info)
     if not why:
         return
     message = (
@@ -545,6 +550,79 @@ def _check_gap(engine: TradingEngine, stream: str, info: StreamInfo | None) -> N
     )
     log.warning("recovery.journal_gap", extra={"stream": stream, "why": why})
     engine.anomalies.record(AnomalyKind.JOURNAL_GAP, message, replaying=False)
+
+
+def journal_deleted(
+    stream: str, covers: str | None, info: StreamInfo | None, simulator: str | None
+) -> str:
+    """What a journal that lost entries from its middle means (another hand's XDEL: a
+    desk never deletes entries, `StreamInfo.deleted_within`), when this start replays
+    across them: there is no snapshot (`covers` None), or the newest deleted is after
+    the entry it covers. "" otherwise: a snapshot past them was written before the
+    deletion (nothing the desk holds is lost), or by a desk that replayed the journal
+    without them and said so as it started (or whose bus found the deletion as it
+    ran, `RedisBus._deleted`, and wrote a snapshot at once). `simulator`: the venue
+    rebuilt from this journal alone (`Broker.state_in_journal`, the paper venue),
+    which lost them too."""
+    if info is None or not info.deleted_within:
+        return ""
+    newest = info.max_deleted_id
+    if covers is not None and parse_id(newest) <= parse_id(covers):
+        return ""
+    gone = f"{info.gone} entries" if info.gone != 1 else "1 entry"
+    where = (
+        f"after the entry {covers} the snapshot covers"
+        if covers is not None
+        else "and there is no snapshot"
+    )
+    said = (
+        f"{stream} lost entries from its middle, found as this desk starts: the newest "
+        f"deleted is {newest}, after its first entry {info.first_id} (a trim takes only "
+        f"the oldest), {where}; {gone} gone from it in all. A desk never deletes "
+        "journal entries: another hand's XDEL took them, and what they held cannot be "
+        "read back. An order event or a fill may be missing, so orders, positions, "
+        "realized P&L and fees may be short of what was journaled, and differences the "
+        "reconcile finds next may come from it"
+    )
+    if simulator is not None:
+        return (
+            f"{said}. The paper venue {simulator} is a simulator rebuilt from this journal "
+            "alone: it lost them too, and has no other record of them to check (the "
+            "reconcile takes what it holds now; nothing is made up)"
+        )
+    return f"{said}: check the orders and fills at the venue"
+
+
+async def _say_deleted(
+    engine: TradingEngine,
+    broker: str,
+    account: str,
+    info: StreamInfo | None,
+    say: SnapshotNote | None,
+) -> None:
+    """Say once, at start, that the account's journal lost entries from its middle
+    (`journal_deleted`): an ERROR Log line on the bus, which the desk shows as a toast.
+    Found before the journal is replayed; the replay itself skips the entries gone
+    without a word. A watching desk (`say` given: it writes nothing of its own) only
+    logs it: the driving desk that starts says it on the bus."""
+    stream = engine.bus.layout.exec(broker, account)
+    simulator = f"{broker}/{account}" if journal_kept_whole(engine, broker) else None
+    said = journal_deleted(stream, engine.applied.get(stream), info, simulator)
+    if not said:
+        return
+    assert info is not None
+    log.error(
+        "recovery.journal_deleted",
+        extra={"stream": stream, "max_deleted_id": info.max_deleted_id, "gone": info.gone},
+    )
+    if say is not None:
+        return
+    try:
+        await engine.bus.publish(
+            LogEvent.create(ENGINE_SOURCE, Log(message=said, level=LogLevel.ERROR))
+        )
+    except BusError as error:  # the log keeps it
+        log.error("recovery.journal_deleted_not_said", extra={"error": str(error)})
 
 
 PROFILE_LOOKBACK = 1_000
@@ -648,6 +726,7 @@ async def _recover(
         if snapshot is not None:
             load_snapshot(engine, snapshot)
         _check_gap(engine, stream, infos[stream])
+        await _say_deleted(engine, broker, account, infos[stream], say)
         replayed[stream] = await replay_stream(engine, stream, progress)
     replayed[layout.risk] = await replay_stream(engine, layout.risk, progress)
     if progress is not None:
@@ -1054,6 +1133,16 @@ def tell_working(engine: TradingEngine, broker: Broker) -> None:
     broker.journal_working([journal_order(v) for v in engine.oms.working(*account)])
 
 
+MISMATCH = "position taken from the venue; no fill was made up"
+"""Why a POSITION_MISMATCH took the venue's quantity."""
+MISMATCH_SIMULATOR = (
+    "position taken from the paper venue, a simulator rebuilt from this journal alone: no "
+    "fill was made up, and it has no fills but the journal's to check"
+)
+"""`MISMATCH` on a venue whose memory is the journal (`Broker.state_in_journal`): a
+venue's fills to check are a live venue's."""
+
+
 async def reconcile_broker(engine: TradingEngine, broker: Broker) -> list[Reconcile]:
     """Ask the broker what its venue holds, from the last fill the journal knows in each
     instrument (not from the epoch), and reconcile the journal against it. The venue's
@@ -1338,7 +1427,7 @@ async def reconcile(
                     instrument=instrument,
                     ours=plain(mine),
                     venue=plain(theirs),
-                    detail="position taken from the venue; no fill was made up",
+                    detail=MISMATCH_SIMULATOR if broker.state_in_journal else MISMATCH,
                     venue_quantity=theirs,
                 )
             )
