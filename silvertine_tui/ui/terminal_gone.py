@@ -269,13 +269,13 @@ class TerminalDriver(LinuxDriver):
         thread joined), bounded: the thread is waited for at most `CLOSE_WITHIN_S`,
         and not at all while the output is held (the terminal reads nothing: the
         thread, a daemon, is left blocked in its write)."""
+        global _left_held
         writer = self._writer_thread
         if writer is None:
             return
         self._closed = True
         output = self.output
         if output.failed is None and not output.has_room():
-            global _left_held
             _left_held = True
             held = output.held
             log.warning(
@@ -290,6 +290,9 @@ class TerminalDriver(LinuxDriver):
         writer.write(None)  # type: ignore[arg-type]  # `WriterThread.stop`'s own end
         writer.join(CLOSE_WITHIN_S)
         if writer.is_alive():
+            # Blocked in a write (a stall younger than the hold: the queue had room):
+            # the terminal reads nothing all the same.
+            _left_held = True
             log.warning(
                 "ui.terminal_output_left",
                 extra={
