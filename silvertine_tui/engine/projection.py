@@ -92,10 +92,19 @@ class BrokerStatus:
     live: bool = False
     heard_ns: int = 0
     """When its last health event was published (its desk's clock; 0: none read)."""
+    report_links: tuple[str, ...] | None = None
+    """The links that carry its reports (`Broker.report_links`; None: `order_links`)."""
 
     def order_path_down(self) -> str:
         """The first order link that is not LIVE, with its detail ("" when all are)."""
-        for name in self.order_links:
+        return self._down(self.order_links)
+
+    def reports_down(self) -> str:
+        """The first link carrying its reports that is not LIVE ("" when all are)."""
+        return self._down(self.order_links if self.report_links is None else self.report_links)
+
+    def _down(self, names: tuple[str, ...]) -> str:
+        for name in names:
             link = self.links.get(name)
             if link is not None and link[0] != ConnectionState.LIVE:
                 state, detail = link
@@ -239,6 +248,10 @@ class DeskProjection:
         """Brokers whose heartbeats stopped, with when each was last heard (ns): set by
         a watching desk (engine/watch.py), whose brokers are other desks'. What the desk
         shows of them is as of then."""
+        self.unsure: dict[str, str] = {}
+        """Brokers whose orders and balances a watching desk cannot confirm though they
+        are heard, with why (engine/watch.py: Redis lost their journal and their desk
+        has not written back what it holds yet, `JOURNAL LOST`)."""
         self.instruments: dict[str, dict[str, Instrument]] = {}
         self.anomalies = AnomalySummary()
         """This desk's engine's anomalies (and, on a desk that lists them, the others')."""
@@ -493,6 +506,7 @@ class DeskProjection:
                 links[link] = (str(value), detail if isinstance(detail, str) else "")
         known = self.brokers.get(name) or BrokerStatus(name)
         order_links = health.metrics.get("order_links")
+        report_links = health.metrics.get("report_links")
         self.brokers[name] = BrokerStatus(
             name,
             state=health.state,
@@ -504,6 +518,9 @@ class DeskProjection:
             ),
             live=known.live,
             heard_ns=event.ts,
+            report_links=(
+                tuple(report_links.split(",")) if isinstance(report_links, str) else None
+            ),
         )
         self._changes.brokers = True
         return True
@@ -522,6 +539,7 @@ class DeskProjection:
             order_links=profile.order_links,
             live=profile.live,
             heard_ns=known.heard_ns,
+            report_links=known.report_links,
         )
         if not profile.capabilities.asset_fees_in_position:
             # A desk restarted with short selling on (at a venue that then pays fees
@@ -684,6 +702,17 @@ class DeskProjection:
         self._changes.brokers = True
         self.version += 1
 
+    def set_unsure(self, broker: str, why: str | None) -> None:
+        """What `broker` reports cannot be confirmed, and why (`unsure`), or (None) it
+        can again."""
+        if why is None:
+            if self.unsure.pop(broker, None) is None:
+                return
+        else:
+            self.unsure[broker] = why
+        self._changes.brokers = True
+        self.version += 1
+
     def broker_state(self, broker: str) -> ConnectionState:
         status = self.brokers.get(broker)
         return status.state if status is not None else ConnectionState.DISCONNECTED
@@ -707,7 +736,10 @@ class DeskProjection:
         state while DISCONNECTED or reconnecting (nothing reports a fill, a cancel or
         a balance meanwhile; the reconcile or the catch-up reads them back: Binance's
         user-data stream down, while its cancels still go over REST, reads
-        DISCONNECTED), DEGRADED while one of its order links is down.
+        DISCONNECTED), DEGRADED while one of the links carrying its reports is down
+        (`BrokerStatus.reports_down`: its order links, unless it names others: Binance's
+        user-data stream, whose rows are known while a 429 holds REST), and a watching
+        desk's why it cannot confirm it though it is heard (`unsure`).
 
         The one rule both panes read: the Orders pane marks a working order of such a
         broker (`NEW?`), the Balances pane its balances (`balances_unconfirmed`). A
@@ -715,9 +747,11 @@ class DeskProjection:
         found: dict[str, str] = {}
         for name, status in self.brokers.items():
             down = status.state in _NOT_REPORTING or (
-                status.state is ConnectionState.DEGRADED and status.order_path_down()
+                status.state is ConnectionState.DEGRADED and status.reports_down()
             )
             found[name] = status.state.value if down else ""
+        for name, why in self.unsure.items():  # (a watching desk's, after a loss)
+            found[name] = found.get(name) or why
         for name in self.silent:  # (a watching desk's broker whose heartbeats stopped)
             found[name] = "STALE"
         return found

@@ -56,6 +56,26 @@ A passive bus writes nothing, so a restart from an older copy of the data (an AO
 RDB that lacks the last writes, the epoch key in it) looks to it like a restart that
 lost nothing: after any restart this desk looks for the journal entries it read last
 (`KEPT_IDS` a journal) and rebuilds if one is gone (`_look_after_restart`).
+
+A desk that drove an account when Redis lost its journal still holds that account in
+memory, and writes it back as it finds the loss (a paper venue's re-seed: its working
+orders, positions and balances; a real venue's reconcile), then writes a snapshot once
+its resync is done. The journal alone can never give a follower that account again: the
+positions are built from fills Redis no longer holds (their average, realized P&L and
+fees), and a re-seed's DATA_LOSS reconciles and position reports change nothing in the
+desk that writes them (it holds the same) nor in a follower (no order adopted, a venue
+position is no position). What the desk shows is in that snapshot. So a rebuild that
+could not start from a snapshot written after the loss (none yet, or one of an older
+copy of the data that does not cover the first entry lost: `_still_waiting`) leaves the
+account waited for (`_awaiting`): the banner stays, naming it ("waiting for the desk
+driving paper/main to write back what it holds"), the "Redis lost data" toast says the
+positions, realized P&L, orders and balances shown of it may be short until then, and
+its working orders and balances are marked (`DeskProjection.unsure`, `JOURNAL LOST`).
+Its snapshot stream is looked at each turn (`_write_backs`: one XINFO), and a snapshot
+written since is taken by rebuilding again, with a toast ("Watching: written back"). A
+broker whose last word was DISCONNECTED has no desk to write anything back (nothing is
+waited for); one judged silent drops out of the banner (its desk may be down: the
+Health pane says STALE) but its snapshot is still taken when it comes.
 """
 
 from __future__ import annotations
@@ -74,7 +94,7 @@ from ..bus import BusError, BusUnavailableError, EventBus, parse_id
 from ..bus.base import DataLoss
 from ..config import Settings
 from ..domain import ConnectionState, TradingState
-from ..events import HealthEvent, QuoteEvent, RiskAction
+from ..events import HealthEvent, QuoteEvent, RiskAction, SnapshotEvent
 from .cancels import CancelReport, KillReport
 from .commands import (
     Accepted,
@@ -153,6 +173,18 @@ REBUILDING = "Redis lost data: rebuilding what this desk shows from the journal"
 """The banner's line (`progress.phase`) while a rebuild begins."""
 REBUILD_WAITS = "Redis lost data and is out of reach: the rebuild waits for it"
 """The banner's line while a rebuild waits for Redis."""
+TAKING_WRITE_BACK = "rebuilding from the snapshot a desk wrote back after Redis lost data"
+"""The banner's line while a rebuild takes a desk's write-back (`_write_backs`)."""
+WAITING_PREFIX = "waiting for the desk driving "
+WAITING_WRITE_BACK = WAITING_PREFIX + "{accounts} to write back what it holds"
+"""The banner's line once rebuilt while an account's desk has not written back what it
+holds (`_awaiting`): what is shown of it may be short of what that desk shows."""
+JOURNAL_LOST = "JOURNAL LOST"
+"""Why the working orders and balances of a broker whose desk's write-back is waited for
+cannot be confirmed (`DeskProjection.unsure`: the Orders pane's `NEW?`, the Balances
+pane's mark)."""
+WRITTEN_BACK = "Watching: written back"
+"""The toast's title once a desk's write-back is read and shown."""
 
 Account = tuple[str, str]
 
@@ -185,6 +217,18 @@ class _Before(NamedTuple):
     accounts: list[Account]
     last_words: dict[str, BrokerStatus]
     silent: dict[str, int]
+    applied: dict[str, str]  # stream -> the last entry applied from it
+
+
+class _Awaited(NamedTuple):
+    """An account whose desk's write-back after a loss is waited for (`_awaiting`)."""
+
+    floor: str
+    """The first journal entry the loss took ("": all of it, the epoch lost): a snapshot
+    written after the loss covers it (`Snapshot.covers`)."""
+    seen: str
+    """The newest snapshot entry there was when the last rebuild read ("": none): one
+    after it is a snapshot the desk wrote since."""
 
 
 class WatchGateway:
@@ -340,6 +384,14 @@ class WatchSession(Session):
         # What a rebuild under way found of the brokers before it began (their last
         # words, the silent ones): one that starts over carries the same.
         self._carried: _Before | None = None
+        # Journals Redis lost that the next rebuild answers: stream -> the first entry
+        # the loss took ("": all of it, the epoch lost).
+        self._lost: dict[str, str] = {}
+        # Accounts whose desk ran when Redis lost their journal and whose write-back
+        # (its re-seed and the snapshot it writes once its resync is done) this desk
+        # has not read yet: what it shows of them may be short (`_still_waiting`).
+        self._awaiting: dict[Account, _Awaited] = {}
+        self._looking_back: asyncio.Task[None] | None = None
 
     def _create_brokers(self, clock: Callable[[], int]) -> list[Broker]:
         return []
@@ -641,6 +693,8 @@ class WatchSession(Session):
         while True:
             self.check_silent()
             self._after_restart()
+            self._look_for_write_backs()
+            self._show_waiting()
             await asyncio.sleep(self.stale_check_s)
 
     def check_silent(self) -> None:
@@ -825,6 +879,12 @@ class WatchSession(Session):
             extra={"reason": str(loss), "epoch": loss.epoch, "streams": sorted(loss.streams)},
         )
         if loss.journal_lost(layout):
+            for broker, account in self._accounts:
+                stream = layout.exec(broker, account)
+                if loss.epoch:
+                    self._lost[stream] = ""
+                elif loss.lost(stream):  # (from what this desk had applied there)
+                    self._lost.setdefault(stream, self.engine.applied.get(stream, ""))
             await self.rebuild(f"Redis lost data ({loss})")
             return
         lost = ", ".join(sorted(loss.streams)) or "data"
@@ -879,7 +939,7 @@ class WatchSession(Session):
         if before is not None:
             await asyncio.wait({before})  # (cancelled: it ends at its next await)
         progress = RecoveryProgress()
-        progress.phase = REBUILDING
+        progress.phase = REBUILDING if self._rebuild_why else TAKING_WRITE_BACK
         self.progress = progress  # the UI shows its banner while it is not READY
         async with self._turn:
             # What was shown before: the accounts (those found now are told), the
@@ -891,8 +951,10 @@ class WatchSession(Session):
                     list(self._accounts),
                     dict(self._last_words()),
                     {n: t for n, t in marked.items() if n not in self._unheard},
+                    dict(self.engine.applied),
                 )
-            known, last_words, silent = self._carried
+            known, last_words, silent, applied = self._carried
+            waited = self._to_wait_for(known, last_words, applied)
             await self._stop_readers()
             delay = 0.05
             while True:
@@ -900,7 +962,9 @@ class WatchSession(Session):
                 try:
                     found = await self._discover()
                     self._accounts = sorted({*known, *self._failed, *found})
+                    seen = await self._snapshots_seen(waited)
                     await self._bring_up(progress)
+                    still = await self._still_waiting(waited, seen)
                 except BusUnavailableError as exc:
                     if delay == 0.05:
                         log.warning("watch.rebuild_waits", extra={"error": str(exc)})
@@ -916,8 +980,14 @@ class WatchSession(Session):
             self._heard_again()  # marks of this desk's own outage meanwhile go
             self._carry_brokers(last_words, silent)
             self._carried = None
+            self._lost.clear()
+            written_back = sorted(a for a in self._awaiting if a not in still)
+            self._awaiting = still
+            for broker in sorted({broker for broker, _ in still}):
+                self.engine.projection.set_unsure(broker, JOURNAL_LOST)
             self._bus_back_ns = self.clock()  # each broker has its time to be heard again
-            progress.phase = StartPhase.READY
+            # Not READY while a desk's write-back is waited for: the banner says so.
+            progress.phase = self._waiting_line() or StartPhase.READY
             self._start_reader(self.engine_streams(), "watch-reader")
             for broker in sorted({broker for broker, _ in self._accounts}):
                 self._start_page_back(broker)
@@ -926,19 +996,208 @@ class WatchSession(Session):
         self._rebuild_why = []
         log.warning(
             "watch.rebuilt",
-            extra={"why": why, "replayed": progress.done, "accounts": len(self._accounts)},
+            extra={
+                "why": why or "a desk's write-back",
+                "replayed": progress.done,
+                "accounts": len(self._accounts),
+                "waiting_for": ", ".join("/".join(a) for a in sorted(still)),
+            },
         )
+        if why:
+            self.alerts.append(Alert("Redis lost data", self._rebuilt_words(why, progress)))
+        if written_back:
+            self._say_written_back(written_back)
+        self._tell([account for account in self._accounts if account not in known])
+
+    def _rebuilt_words(self, why: str, progress: RecoveryProgress) -> str:
+        """The "Redis lost data" toast after a rebuild: what it shows, and what it waits
+        for (`_awaiting`)."""
+        said = (
+            f"{why}: this watching desk rebuilt what it shows from what the journal holds "
+            f"now ({progress.done:,} events replayed). What the desks journaled before and "
+            "Redis no longer holds is not shown"
+        )
+        if not self._awaiting:
+            return (
+                f"{said}; a desk that drives a broker writes back what its venue holds as "
+                "it finds the loss (its Log says so), and that shows here as it comes."
+            )
+        names = ", ".join("/".join(account) for account in sorted(self._awaiting))
+        return (
+            f"{said}: until the desk driving {names} writes back what it holds (as it "
+            "finds the loss: its Log says so; then the snapshot it writes once its resync "
+            "is done), the positions, realized P&L, orders and balances shown of it may be "
+            "short of what that desk shows. The banner says so until then, its orders and "
+            f"balances are marked {JOURNAL_LOST}, and this desk shows the desk's own "
+            "numbers as soon as that snapshot is there."
+        )
+
+    def _say_written_back(self, accounts: list[Account]) -> None:
+        names = ", ".join("/".join(account) for account in accounts)
+        log.warning("watch.written_back", extra={"accounts": names})
         self.alerts.append(
             Alert(
-                "Redis lost data",
-                f"{why}: this watching desk rebuilt what it shows from what the journal "
-                f"holds now ({progress.done:,} events replayed). What the desks journaled "
-                "before and Redis no longer holds is not shown; a desk that drives a broker "
-                "writes back what its venue holds as it finds the loss (its Log says so), "
-                "and that shows here as it comes.",
+                WRITTEN_BACK,
+                f"the desk driving {names} wrote back what it holds after Redis lost its "
+                "journal: this watching desk rebuilt from that desk's snapshot and shows "
+                "its positions, realized P&L, orders and balances as that desk does.",
+                "information",
             )
         )
-        self._tell([account for account in self._accounts if account not in known])
+
+    def _waiting_line(self) -> str:
+        """The banner's line while a desk's write-back is waited for ("" when none is):
+        not for an account whose broker is judged silent, whose desk may be down (the
+        Health pane's STALE line and its toast say so; a desk that quit just before
+        the loss said DISCONNECTED where Redis no longer holds it, and would be waited
+        for as long as this desk runs). Its write-back is still taken when it comes."""
+        silent = self.engine.projection.silent
+        waiting = [account for account in sorted(self._awaiting) if account[0] not in silent]
+        if not waiting:
+            return ""
+        return WAITING_WRITE_BACK.format(accounts=", ".join("/".join(a) for a in waiting))
+
+    def _show_waiting(self) -> None:
+        """The banner as the waiting stands (`_waiting_line`), once a turn: gone when
+        the brokers waited for are judged silent, back when one is heard again. Not
+        during a rebuild, nor over a rebuild that failed (its banner says so)."""
+        running = self._rebuilding
+        if running is not None and not running.done():
+            return
+        progress = self.progress
+        if not progress.ready and not progress.phase.startswith(WAITING_PREFIX):
+            return
+        phase = self._waiting_line() or StartPhase.READY
+        if progress.phase == phase:
+            return
+        if progress.ready:  # the UI shows a banner for a new progress (as a rebuild's)
+            progress = RecoveryProgress()
+            progress.replayed.set()
+            self.progress = progress
+        progress.phase = phase
+
+    # -- a desk's write-back after a loss ----------------------------------------------------
+
+    def _to_wait_for(
+        self,
+        known: list[Account],
+        last_words: Mapping[str, BrokerStatus],
+        applied: Mapping[str, str],
+    ) -> dict[Account, str]:
+        """The accounts whose desk's write-back a rebuild may have to wait for, with the
+        first entry the loss took from each journal (`_Awaited.floor`): those waited for
+        already, and those whose journal this loss took (`_lost`) while this desk showed
+        something of it and its desk ran. A broker whose last word was DISCONNECTED has
+        no desk to write anything back: what the journal holds now is what a desk started
+        later shows too."""
+        layout = self.bus.layout
+        waited = {account: awaited.floor for account, awaited in self._awaiting.items()}
+        for account in known:
+            stream = layout.exec(*account)
+            floor = self._lost.get(stream)
+            if floor is None or stream not in applied:
+                continue
+            status = last_words.get(account[0])
+            if status is not None and status.state is ConnectionState.DISCONNECTED:
+                continue
+            waited[account] = floor
+        return waited
+
+    async def _snapshots_seen(self, waited: Mapping[Account, str]) -> dict[Account, str]:
+        """The newest snapshot entry of each account `waited` for, before the rebuild
+        reads its snapshot ("": none): the one it loads is this one or newer. Redis out
+        of reach is raised (the rebuild waits); a stream it refuses reads as none."""
+        seen: dict[Account, str] = {}
+        for account in sorted(waited):
+            stream = self.bus.layout.snap(*account)
+            try:
+                info = await self.bus.info(stream)
+            except BusUnavailableError:
+                raise
+            except BusError as exc:
+                log.warning(
+                    "watch.snapshot_not_looked_at", extra={"stream": stream, "error": str(exc)}
+                )
+                info = None
+            seen[account] = (info.last_id or "") if info is not None else ""
+        return seen
+
+    async def _still_waiting(
+        self, waited: Mapping[Account, str], seen: Mapping[Account, str]
+    ) -> dict[Account, _Awaited]:
+        """Those of `waited` whose desk's write-back the rebuild did not read: no
+        snapshot, or one that does not cover the first entry the loss took (one from an
+        older copy of the data). A snapshot after a loss of everything (the epoch) was
+        written since by the desk that drives it, from what it holds in memory: what
+        that desk shows."""
+        still: dict[Account, _Awaited] = {}
+        for account, floor in sorted(waited.items()):
+            last = seen[account]
+            if last and (not floor or await self._covers(account, last, floor)):
+                continue
+            still[account] = _Awaited(floor, last)
+        if still:
+            log.warning(
+                "watch.waiting_write_back",
+                extra={"accounts": ", ".join("/".join(a) for a in sorted(still))},
+            )
+        return still
+
+    async def _covers(self, account: Account, entry_id: str, floor: str) -> bool:
+        """Whether the snapshot at `entry_id` covers the journal up to `floor`."""
+        stream = self.bus.layout.snap(*account)
+        try:
+            entries = await self.bus.read(stream, entry_id, entry_id)
+        except BusUnavailableError:
+            raise
+        except BusError as exc:
+            log.warning("watch.snapshot_not_looked_at", extra={"stream": stream, "error": str(exc)})
+            return False
+        for entry in entries:
+            event = entry.event
+            if isinstance(event, SnapshotEvent):
+                return parse_id(event.payload.covers) >= parse_id(floor)
+        return False
+
+    def _look_for_write_backs(self) -> None:
+        """While a desk's write-back is waited for (`_awaiting`): whether a snapshot of
+        its account came since the last rebuild read (`_write_backs`), once a turn."""
+        if not self._awaiting or not self.ready or not self.bus.stats.connected:
+            return
+        for task in (self._rebuilding, self._looking_back):
+            if task is not None and not task.done():
+                return
+        task = asyncio.create_task(self._write_backs(), name="watch-write-backs")
+        self._looking_back = task
+        self._tasks[:] = [t for t in self._tasks if not t.done()]
+        self._tasks.append(task)  # cancelled on close
+
+    async def _write_backs(self) -> None:
+        """A snapshot written since the last rebuild of an account waited for: the desk
+        driving it wrote back what it holds (or wrote one since for another reason:
+        either holds what that desk shows), and what this desk shows is rebuilt from it
+        (`_still_waiting` judges it again). A look Redis does not answer is made again
+        at the next turn."""
+        found: list[Account] = []
+        try:
+            for account, awaited in sorted(self._awaiting.items()):
+                info = await self.bus.info(self.bus.layout.snap(*account))
+                last = info.last_id if info is not None else None
+                if last and (not awaited.seen or parse_id(last) > parse_id(awaited.seen)):
+                    found.append(account)
+        except BusError as exc:
+            log.warning("watch.write_backs_not_looked_at", extra={"error": str(exc)})
+            return
+        except Exception:  # looked at again at the next turn
+            log.exception("watch.write_backs_look_failed")
+            return
+        running = self._rebuilding
+        if not found or (running is not None and not running.done()):
+            return
+        log.info(
+            "watch.write_back_found", extra={"accounts": ", ".join("/".join(a) for a in found)}
+        )
+        self._start_rebuild()
 
     def _carry_brokers(self, last_words: dict[str, BrokerStatus], silent: dict[str, int]) -> None:
         """After a rebuild: a broker the replayed health no longer names (a restart lost
@@ -966,7 +1225,7 @@ class WatchSession(Session):
         )
         progress.replayed.set()
         self._rebuild_why = []
-        self._carried = None
+        self._carried = None  # (what was lost stays: the next rebuild answers it)
         self.alerts.append(
             Alert(
                 "Watching: not rebuilt",
@@ -1073,6 +1332,10 @@ class WatchSession(Session):
                 gone = [entry_id for entry_id in ids if entry_id not in there]
                 if not gone:
                     continue
+                lost_from = min(gone, key=parse_id)
+                floor = self._lost.get(stream)
+                if floor is None or (floor and parse_id(lost_from) < parse_id(floor)):
+                    self._lost[stream] = lost_from
                 info = await self.bus.info(stream)
                 ends = f"it ends at {info.last_generated_id}" if info else "it is gone"
                 span = gone[0] if len(gone) == 1 else f"{gone[0]} to {gone[-1]}"
