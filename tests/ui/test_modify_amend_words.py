@@ -134,6 +134,7 @@ async def test_a_triggered_stops_cut_on_a_symbol_without_amend_is_not_said_amend
         await pilot.press("enter")
         await desk.settle(pilot)
         assert desk.app.screen is screen
+        assert isinstance(screen, ModifyScreen)  # (the check above narrowed it to Screen)
         await until(pilot, "the problems", lambda: bool(problems_of(screen)))
         problems = problems_of(screen)
         assert problems.startswith(
