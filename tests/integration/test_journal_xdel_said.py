@@ -369,6 +369,17 @@ async def test_a_fill_xdeled_after_a_kill_is_said_at_start_as_a_deletion(
         assert "realized P&L and fees may be short" in message
         assert "The paper venue paper/main is a simulator rebuilt from this journal" in message
         assert "check the orders and fills at the venue" not in message
+        # The paper venue's own line says a deletion from the middle, not its first
+        # entries trimmed (it read "lost its first 1 entries").
+        venue_said = [
+            e.event.payload.message
+            for e in await session.bus.read(session.bus.layout.health)
+            if isinstance(e.event, LogEvent)
+            and "the paper venue's journal lost" in e.event.payload.message
+        ]
+        assert len(venue_said) == 1, venue_said
+        assert f"the newest deleted {fills[1]} from its middle" in venue_said[0]
+        assert "its first" not in venue_said[0]
         # The reconcile that follows: the venue's checkpointed 0.03 over the desk's 0.01,
         # in words that fit a venue whose memory is this journal.
         mismatches = [

@@ -269,27 +269,41 @@ class PaperBroker(Broker):
             f"{restored} working orders restored from the journal",
         )
         if journal is not None and journal.trimmed and not self._told_trimmed:
-            await self._tell_trimmed(journal.trimmed)
+            await self._tell_trimmed(journal.trimmed, journal.deleted_within)
         await self._publish_market(self._subscribed, references=True)
         if self.paper.market.source == "binance" and self.feed is None:
             self.feed = self._binance_feed()
             await self.set_link("market", ConnectionState.CONNECTING, "Binance market data")
             self.feed.start()
 
-    async def _tell_trimmed(self, entries: int) -> None:
-        """The journal the venue was rebuilt from had lost its first entries: say so
-        once, an error in the Log and a toast (the venue is its journal: what they held
-        is gone for good). Deleted while the desk runs, the bus finds it and the venue
+    async def _tell_trimmed(self, entries: int, deleted_within: str = "") -> None:
+        """The journal the venue was rebuilt from had lost entries: say so once, an
+        error in the Log and a toast (the venue is its journal: what they held is gone
+        for good). Its first ones, or (`deleted_within`, the newest an XDEL took) some
+        from its middle, said as such: it read "its first N entries" for a fill deleted
+        from the middle. Deleted while the desk runs, the bus finds it and the venue
         writes its journal back from memory (`reseed_journal`); found here, no desk ran
         to do so."""
         self._told_trimmed = True
+        if deleted_within:
+            lost = (
+                f"lost {entries} entries while no desk ran, the newest deleted "
+                f"{deleted_within} from its middle (an XDEL by another hand: a desk never "
+                "deletes its entries)"
+            )
+            held = "what they held (an order event, a fill) is"
+        else:
+            lost = (
+                f"lost its first {entries} entries while no desk ran (an XTRIM or XDEL by "
+                "another hand: a desk never trims it; or an older build's trim behind a "
+                "snapshot)"
+            )
+            held = "orders, positions and cash from before them are"
         message = (
-            f"{self.source}: the paper venue's journal lost its first {entries} entries "
-            "while no desk ran (an XTRIM or XDEL by another hand: a desk never trims it; "
-            "or an older build's trim behind a snapshot). The paper venue is rebuilt from "
-            "its journal alone: orders, positions and cash from before them are not "
-            "restored, and the reconcile shows where the desk and the venue now differ "
-            "(working orders it cancels, positions it takes from the venue): check them"
+            f"{self.source}: the paper venue's journal {lost}. The paper venue is rebuilt "
+            f"from its journal alone: {held} not restored, and the reconcile shows where "
+            "the desk and the venue now differ (working orders it cancels, positions it "
+            "takes from the venue): check them"
         )
         log.error("paper.journal_trimmed", extra={"broker": self.source, "entries": entries})
         await self.bus.publish(

@@ -112,6 +112,9 @@ class JournalState:
     # operator's XTRIM, or a build that trimmed it behind a snapshot. The venue is its
     # journal: what they held is not restored (`PaperBroker` tells the trader).
     trimmed: int = 0
+    # The newest entry an XDEL took from the journal's middle (or end), when XINFO says
+    # so (`StreamInfo.deleted_within`): then the entries gone are not only its first.
+    deleted_within: str = ""
 
 
 class _NumberRuns:
@@ -436,6 +439,8 @@ async def restore_from_journal(bus: EventBus, stream: str, venue: PaperVenue) ->
     replay.restore()
     if info is not None and info.counts_added and not state.reseeded:
         state.trimmed = max(info.entries_added - info.length, 0)
+        if info.deleted_within:
+            state.deleted_within = info.max_deleted_id
     return state
 
 
