@@ -16,7 +16,11 @@ class StreamLayout:
     `{prefix}:snap:{broker}:{account}` snapshots; `{prefix}:epoch` the restart marker;
     `{prefix}:deadletter` entries Redis refused while the outage backlog was written;
     `{prefix}:claim:{broker}` (string key) which desk drives a broker, and so writes
-    its market data and its accounts' journals (`engine.claims`).
+    its market data and its accounts' journals (`engine.claims`), with its copy
+    `{prefix}:claim:{broker}:copy` (set, renewed and released with it: a key deleted by
+    another hand frees nothing) and, while a desk starting on a Redis that may have lost
+    claims takes it pending, its marker `{prefix}:claim:{broker}:pending` (both in the
+    Redis bus's claim scripts, `_CLAIM` and `_RELEASE`).
     """
 
     prefix: str = "silvertine"
