@@ -13,6 +13,7 @@ from .errors import (
     OrderRejected,
     RateLimited,
     UnknownOrder,
+    ban_said,
 )
 from .registry import BrokerRegistry
 from .retry import RetryPolicy, with_retry
@@ -36,5 +37,6 @@ __all__ = [
     "RetryPolicy",
     "UnknownOrder",
     "VenueOrder",
+    "ban_said",
     "with_retry",
 ]

@@ -231,6 +231,12 @@ class Broker(ABC):
     capabilities: Capabilities = Capabilities()
     # Links that carry orders and their reports: all LIVE for an order to go out.
     order_links: tuple[str, ...] = ()
+    # Of the links, those that carry the venue's reports of orders (fills, ends): one
+    # down, a working order may have moved with no word of it (the desk's `NEW?`:
+    # `DeskProjection.reports_unknown`). None: the order links. Binance: its user-data
+    # stream alone; REST held by a 429's Retry-After stops orders going out, not the
+    # reports of those working.
+    report_links: tuple[str, ...] | None = None
     # Order links that still carry a cancel while DEGRADED (up, impaired): at IB the
     # socket to TWS is open while TWS does not answer (it acts on the cancel when it
     # wakes). Not at Binance: its REST link is DEGRADED by a ban, when the client sends
@@ -374,6 +380,10 @@ class Broker(ABC):
             # Which links carry orders: a desk built from the bus says why orders
             # cannot go out without asking this object (`order_path_down`).
             metrics["order_links"] = ",".join(self.order_links)
+        if self.report_links is not None:
+            # Which links carry the venue's reports: a desk built from the bus says
+            # whether its rows are known (`DeskProjection.reports_unknown`).
+            metrics["report_links"] = ",".join(self.report_links)
         await self.bus.publish(
             HealthEvent.create(
                 self.component,

@@ -7,6 +7,7 @@ and never contain credentials.
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 from ..domain import plain
@@ -117,6 +118,22 @@ class RateLimited(BrokerError):
     ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+
+def ban_said(venue: str, until: str, seconds: float, *, how: str = "") -> str:
+    """What a cancel the venue's ban refused leaves, and what to do (a `RateLimited`
+    neither `retryable` nor `owed`: Binance's 418): NOT sent, until when (`until`, as
+    the desk's clock shows it; `seconds` more), nothing sent by itself after, the order
+    working. `how`: the venue's word for it (`HTTP 418`). The one text of the adapter's
+    error (`BinanceBroker._banned_said`) and the engine's cancel report
+    (`engine.cancels`), which wrote it twice."""
+    said = f" ({how})" if how else ""
+    return (
+        f"NOT sent: {venue} has banned this IP for too many requests{said} until {until} "
+        f"({max(1, math.ceil(seconds))} s more), and nothing is sent by itself after; the "
+        f"order is still working: cancel it again after {until}, or now in {venue}'s web "
+        "site or app"
+    )
 
 
 class ConfigurationError(BrokerError):

@@ -60,6 +60,7 @@ from ..brokers import (
     OrderRejected,
     RateLimited,
     UnknownOrder,
+    ban_said,
 )
 from ..domain import Side
 from ..domain.clock import utc_time
@@ -113,14 +114,10 @@ def _held_why(broker: Broker, seconds: float) -> str:
 
 
 def _barred_why(broker: Broker, seconds: float) -> str:
-    """Why an order the venue's ban kept from its cancel still works, and what to do."""
+    """Why an order the venue's ban kept from its cancel still works, and what to do
+    (`ban_said`: the adapter's own error says it so)."""
     until = utc_time(broker.clock() + int(seconds * 1e9))
-    return (
-        f"its cancel was NOT sent: the venue bans {broker.source}'s IP for too many "
-        f"requests until {until} ({max(1, math.ceil(seconds))} s more), and nothing is "
-        f"sent by itself after; the order works: cancel it again after {until}, or at "
-        "the venue's own web site or app"
-    )
+    return f"its cancel was {ban_said('the venue', until, seconds)}"
 
 
 NOT_ALL_CANCELLED = "NOT everything cancelled"

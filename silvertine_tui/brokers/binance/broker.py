@@ -92,6 +92,7 @@ from ..errors import (
     OrderRejected,
     RateLimited,
     UnknownOrder,
+    ban_said,
     cancel_too_late,
 )
 from . import order_types, translate
@@ -221,6 +222,9 @@ class BinanceBroker(Broker):
 
     kind = "binance"
     order_links: tuple[str, ...] = ("rest", "user")
+    # Its reports come on the user-data stream alone: REST held by a 429's Retry-After
+    # (the "rest" link DEGRADED) leaves every working order's state known.
+    report_links: tuple[str, ...] | None = ("user",)
     # A cancel needs REST alone: its reply carries CANCELED (or -2011 for an order that
     # ended first, then asked), and the catch-up after the user stream is back journals
     # the fills it missed. Refused while the stream was down, the kill switch left every
@@ -1115,6 +1119,8 @@ class BinanceBroker(Broker):
             if ours not in self._journal_orders and report.venue_order_id not in self._by_venue_id:
                 self._adopt_later(report)
             order = self._track_report(report)
+        if self._amended_before(order, report):
+            return
         renamed = self._name_of_report(order, report, said_as)
         if report.venue_order_id in order.retired:
             # A venue order a replace retired: its fills are ours, its end is not.
@@ -1180,6 +1186,33 @@ class BinanceBroker(Broker):
         await self._publish_status(order, update, report.transaction_ms)
         if takes_terms:
             self._check_sized_later(order)
+
+    def _amended_before(self, order: TrackedOrder, report: translate.ExecutionReport) -> bool:
+        """Whether `report` is an amend (`x` REPLACED) of a venue order older than an
+        amend of it already taken (`TrackedOrder.amended`): to a quantity above the one
+        that left it at, where an amend only lowers one (another program's amend, heard
+        after the answer to ours that Binance made after it). Dropped: taken, it put the
+        quantity back up ("amended at Binance, not by this desk: 0.6 -> 0.8") and named
+        the order by the id that amend gave it, which ours had replaced (a cancel under
+        it then reached nothing)."""
+        known = order.amended
+        if (
+            report.execution != "REPLACED"
+            or known is None
+            or report.venue_order_id != known[0]
+            or report.quantity <= known[1]
+        ):
+            return False
+        log.info(
+            "binance.amend_report_older",
+            extra={
+                "broker": self.source,
+                "client_order_id": order.client_order_id,
+                "venue_order_id": report.venue_order_id,
+                "quantity": str(report.quantity),
+            },
+        )
+        return True
 
     def _adopt_later(self, report: translate.ExecutionReport) -> None:
         """A report of an order this adapter neither placed nor holds (placed on the
@@ -2108,9 +2141,7 @@ class BinanceBroker(Broker):
             # cancel again then, or at Binance's own web site or app.
             await self._restore_status(order, None, f"cancel not sent: {exc}")
             await self._follow_ban()
-            raise self._banned_said(
-                f"cancel of {client_order_id}", exc, "The order is still working."
-            ) from exc
+            raise self._banned_said(f"cancel of {client_order_id}", exc) from exc
         except ClockOutOfSync as exc:
             # -1021 after the re-sync: Binance judged the timestamp first and did
             # nothing: the order works as it did, shown so at once. It read
@@ -2181,20 +2212,13 @@ class BinanceBroker(Broker):
         said.args = (text,)
         return said
 
-    def _banned_said(self, what: str, exc: Banned, works: str) -> Banned:
-        """`exc` (a `Banned`: not retried, not owed) saying that `what` was NOT sent,
-        what it leaves (`works`), until when Binance refuses this IP, and what to do."""
+    def _banned_said(self, what: str, exc: Banned) -> Banned:
+        """`exc` (a `Banned`: not retried, not owed) saying that the cancel `what` was
+        NOT sent, that the order works, until when Binance refuses this IP, and what to
+        do (`ban_said`: the engine's cancel report says it so)."""
         left = max(self.rest.usage.banned_s(), 0.0) or exc.retry_after
-        until = self._ban_until(left)
-        return Banned(
-            f"{what} at {self.source} was NOT sent: Binance has banned this IP for too "
-            f"many requests (HTTP 418) until {until} ({max(1, math.ceil(left))} s more), "
-            f"and nothing goes to Binance before then. {works} This desk does not send "
-            f"it by itself when the ban ends: cancel again after {until}, or now in "
-            "Binance's web site or app.",
-            retry_after=left,
-            code=exc.code,
-        )
+        said = ban_said("Binance", self._ban_until(left), left, how="HTTP 418")
+        return Banned(f"{what} at {self.source} was {said}.", retry_after=left, code=exc.code)
 
     def _ban_until(self, left_s: float | None = None) -> str:
         """When Binance's 418 ban ends, in UTC as the desk's clock shows it."""
@@ -2637,6 +2661,13 @@ class BinanceBroker(Broker):
         venue_id = order.venue_order_id
         assert venue_id is not None  # (`_amends`)
         venue_qty = quantity - order.carried_at_venue
+        if any(held.client_order_id == coid for _, held in self._held):
+            # Its last status (a replace's take) waits for its account event, this
+            # modify's PENDING_REPLACE a repeat behind it (`replace_after_held`): they go
+            # first, then the amend, whose answer is journaled at once (`_journal_amend`).
+            # Flushed after that answer, they put the order back to PENDING_REPLACE with
+            # nothing to end it (the journal's last word on an amend taken).
+            await self._flush_held(None)
         params = translate.amend_params(order.symbol, venue_id, coid, venue_qty)
         order.amending = venue_qty
         try:
@@ -2736,11 +2767,45 @@ class BinanceBroker(Broker):
         after its fills."""
         if amended.venue_order_id != order.venue_order_id or order.ended:
             return  # (a venue order a replace retired since, or an order ended)
+        # Ours: the amend in flight (`amending`), to the venue quantity it asked.
+        # Another program's amend meanwhile, to a quantity of its own, is not: read as
+        # ours it said "modify accepted" at that program's quantity, and ours after it
+        # "amended at Binance, not by this desk". (One to the very quantity asked leaves
+        # the order as ours would, and ours then changes nothing: taken as ours.)
+        ours = order.amending is not None and amended.quantity == order.amending
+        if ours:
+            order.amending = None
         # (its answer or a query name the order as Binance does now: ours is journaled)
         amended = dataclasses.replace(amended, client_order_id=order.client_order_id)
-        ours = order.amending is not None
-        order.amending = None
         quantity = order.carried_at_venue + amended.quantity
+        known = order.amended
+        if (
+            known is not None
+            and known[0] == amended.venue_order_id
+            and amended.quantity >= known[1]
+            and not amended.status.is_terminal
+        ):
+            # Taken already: an amend's answer and its report both come, in either
+            # order, and the first one's journal write may still be waiting (on the
+            # bus, on `_publish_lock`), the status still PENDING_REPLACE: the second,
+            # read as another program's, was journaled after it ("amended at Binance,
+            # not by this desk: quantity 0.8 -> 0.8"). Or older than one taken (an
+            # amend only lowers): it would put the quantity back up.
+            if ours:
+                # Ours, answered after a later amend of another program was taken (its
+                # report ahead of ours): the modify's PENDING_REPLACE ends, the order
+                # at what that amend left it.
+                await self._journal_amend(
+                    order,
+                    amended,
+                    f"modify accepted: amended in place at Binance to {plain(quantity)}, "
+                    "then by another program (not this desk) to "
+                    f"{plain(normalized(order.quantity))}",
+                    quantity=order.quantity,
+                    pending=False,
+                )
+            return
+        order.amended = (amended.venue_order_id, amended.quantity)
         if not reason and amended.status.is_terminal:
             reason = (
                 f"amended at Binance to {plain(quantity)}, no more than had filled there: "
@@ -2768,28 +2833,41 @@ class BinanceBroker(Broker):
         changed = quantity != order.quantity
         order.quantity = quantity
         if order.status is OrderStatus.PENDING_REPLACE or changed:
-            await self._journal_amend(order, amended, reason)
+            await self._journal_amend(
+                order, amended, reason, quantity=quantity, pending=order.amending is not None
+            )
 
     async def _journal_amend(
-        self, order: TrackedOrder, amended: translate.Amended, reason: str
+        self,
+        order: TrackedOrder,
+        amended: translate.Amended,
+        reason: str,
+        *,
+        quantity: Decimal,
+        pending: bool,
     ) -> None:
-        """The order at its terms after an amend, journaled as a report of the venue
-        (kept if the bus refuses it): its status back from the modify's PENDING_REPLACE
-        to the venue's, or, the journal past PENDING_REPLACE, the status it has (the OMS
-        takes a report of the same status with other terms as an amend). Past the gate
-        (`is_news` judges statuses, and an amend keeps the status and the venue id)."""
+        """The order at its terms after an amend (`quantity`: its total then), journaled
+        as a report of the venue (kept if the bus refuses it): its status back from the
+        modify's PENDING_REPLACE to the venue's (not with `pending`: an amend of ours
+        was still in flight when another program's was taken, which is not its answer),
+        or, the journal past PENDING_REPLACE, the status it has (the OMS takes a report
+        of the same status with other terms as an amend). Past the gate (`is_news`
+        judges statuses, and an amend keeps the status and the venue id). `quantity`
+        and `pending` are as the take judged them: a take waits here behind the writes
+        before it (another amend's among them), and read here, they were the next
+        one's."""
         async with self._publish_lock:
             status = order.status
             if status is None or status.is_terminal:
                 return
             update = self._cumulative(order, amended.update(reason))
             filled = update.filled_qty or ZERO
-            if status in (OrderStatus.PENDING_REPLACE, OrderStatus.NEW):
+            if status is OrderStatus.NEW or (status is OrderStatus.PENDING_REPLACE and not pending):
                 status = OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.NEW
             update = update.model_copy(
                 update={
                     "status": status,
-                    "quantity": order.quantity,
+                    "quantity": quantity,
                     "limit_price": order.limit_price,
                     "stop_price": order.stop_price,
                 }

@@ -79,6 +79,11 @@ class TrackedOrder:
     # keeps its id (None: none). Its answer or its executionReport (`x` REPLACED),
     # whichever comes first, takes it (`BinanceBroker._take_amend`).
     amending: Decimal | None = None
+    # The venue order an amend was last taken of (ours or another program's) and the
+    # quantity it left it at: an amend only lowers it, so an amend of that venue order
+    # (its answer, its REPLACED report) at that quantity is one taken already, and above
+    # it older than what is known (`BinanceBroker._take_amend`, `_amended_before`).
+    amended: tuple[str, Decimal] | None = None
     # A change's PENDING_REPLACE came while a status of the order waited for its
     # account event: it goes after that status (`BinanceBroker._flush_held`).
     replace_after_held: bool = False
