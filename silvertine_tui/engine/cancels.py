@@ -42,6 +42,13 @@ tried again here either (each try is refused), and the order is reported working
 until when and what to do (cancel again then, or at the venue's own site or app). It
 was reported as held, "goes out by itself", which nothing did. After a sweep the ban
 refused, no order's own cancel is sent (each would be refused too).
+
+After a sweep that went out, a report the venue left unknown (cancels with no answer,
+open orders it could not list: a TWS frozen as the kill switch went) is followed until
+the venue answers, and one line in the Log then says what became of it ("kill switch:
+all N order(s) now cancelled at ib/...", or which filled, or which still work:
+`_follow`). Orders still working for one same reason are named once, by their short
+ids, before it (`_by_reason`).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ import asyncio
 import dataclasses
 import logging
 import math
+import weakref
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -62,8 +70,11 @@ from ..brokers import (
     UnknownOrder,
     ban_said,
 )
-from ..domain import Side
+from ..domain import OrderStatus, Side
 from ..domain.clock import utc_time
+from ..domain.ids import short_id
+from ..events import Log, LogEvent, LogLevel
+from ..events.payloads import MetricValue
 from .oms import OMS
 
 log = logging.getLogger(__name__)
@@ -74,6 +85,20 @@ RETRY_DELAYS_S: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
 HELD_LISTING_WAIT_S = 1.5
 """How long a listing of the venue's open orders is waited for once the venue's rate
 limit holds the cancels (module doc)."""
+
+FOLLOW_UP_DELAYS_S: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0)
+"""Waits before each listing a follow-up asks (`_follow`); the last repeats."""
+
+FOLLOW_UP_FOR_S = 600.0
+"""How long a report's unknown outcome is followed before the follow-up gives up."""
+
+FOLLOW_UP_STILL_S = 10.0
+"""How long an order stays listed open, the venue answering, before a follow-up says
+it still works (one the venue is cancelling may be listed a moment more)."""
+
+FOLLOW_UP_OMS_WAIT_S = 5.0
+"""How long a follow-up waits for the journal's word on the orders the venue no longer
+lists (cancelled or filled) before it says them only ended."""
 
 
 def _why(exc: BaseException) -> str:
@@ -124,6 +149,25 @@ NOT_ALL_CANCELLED = "NOT everything cancelled"
 """A report's headline while any order is still working after its cancels."""
 
 
+def _by_reason(still_working: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """The orders still working, grouped by why (in the order first met): an order
+    alone keeps its whole id; orders that share a reason are named by their short ids
+    (`short_id`, as the Orders pane shows them) before the reason, said once. A
+    reason that names its order (`... the cancel of <id>; ...`) is shared when only
+    the id differs: the id reads "each". Said once per order, TWS down made a cancel
+    all's report (and its Log entry) the same 300-character reason per order."""
+    groups: dict[str, list[str]] = {}
+    for cid, why in still_working.items():
+        groups.setdefault(why.replace(cid, "\0"), []).append(cid)
+    said: list[tuple[str, list[str]]] = []
+    for why, cids in groups.items():
+        if len(cids) == 1:
+            said.append((still_working[cids[0]], cids))
+        else:
+            said.append((why.replace("\0", "each"), [short_id(cid) for cid in cids]))
+    return said
+
+
 @dataclass(frozen=True, slots=True)
 class CancelReport:
     """What a cancel-all did: `still_working` maps each order id to why its cancel
@@ -156,7 +200,9 @@ class CancelReport:
             parts.append(f"{len(self.gone)} no longer working at the venue (filled or cancelled)")
         text = "; ".join(parts) + "."
         if self.still_working:
-            listed = "; ".join(f"{cid} ({why})" for cid, why in self.still_working.items())
+            listed = "; ".join(
+                f"{', '.join(cids)} ({why})" for why, cids in _by_reason(self.still_working)
+            )
             text += (
                 f" {len(self.still_working)} still working: {listed}. "
                 "Cancel them at the venue or try cancel all again."
@@ -420,31 +466,43 @@ async def cancel_on(
     # acknowledged yet: it may still arrive); one it listed before and no longer does
     # ended. Without that answer, each is cancelled on its own (one that ended comes
     # back unknown, and is `gone` once the venue no longer lists it).
-    after = await _listed(broker) if rest and ask else None
+    # A first listing that failed is asked again too: the venue answered the sweep (a
+    # TWS that woke from a freeze after the listing's timeout), so it may answer now,
+    # and what it lists settles what the failure left unknown (the report read "NOT
+    # everything cancelled ... could not list its open orders" of a kill that had
+    # cancelled everything). An order it lists that the journal does not know is
+    # cancelled on its own.
+    after = await _listed(broker) if ask and (rest or listed.why_not) else None
     if after is None or after.why_not:
         left = rest
     else:
         left = [c for c in rest if c in after.open or c not in listed.open]
+        if listed.why_not:
+            left += [c for c in after.targets if c not in targets]
+            listed = after  # its problem is settled
     gone = tuple(cid for cid in targets if cid not in swept and cid not in left)
     report = await cancel_ids(broker, left, delays=delays, reason=reason, what=what)
     problems = [listed.problem] if listed.problem else []
     if sweep_error is not None and not report.ok:
-        problems.append(_sweep_problem(broker, sweep_error))
-    return dataclasses.replace(
+        problems.append(_sweep_problem(broker, sweep_error, report.still_working.values()))
+    report = dataclasses.replace(
         report,
         cancelled=(*swept, *report.cancelled),
         gone=(*gone, *report.gone),
         problems=(*problems, *report.problems),
     )
+    _follow(broker, oms, report if ask and not report.ok else None, reason, bool(listed.problem))
+    return report
 
 
-def _sweep_problem(broker: Broker, error: Exception) -> str:
+def _sweep_problem(broker: Broker, error: Exception, said: Iterable[str] = ()) -> str:
     """What a report says of an account-wide cancel that did not end every order.
 
     One that went out with no answer in time (`BrokerTimeout`: IB's global cancel "sent;
     no confirmation yet") was sent: the venue may still carry it out, and the Orders
     pane follows its word. Said as "failed", a trader took it for one that never left.
-    Any other error: it failed."""
+    Any other error: it failed; for a reason the report already gives an order still
+    working (`said`: TWS down, the same `NotConnected`), not said again."""
     if isinstance(error, BrokerTimeout):
         return (
             f"{broker.source}: its account-wide cancel was sent but not confirmed ({error}); "
@@ -452,7 +510,13 @@ def _sweep_problem(broker: Broker, error: Exception) -> str:
             "venue reports it; cancel any still working there at the venue or with cancel "
             "all again"
         )
-    return f"{broker.source}: its account-wide cancel failed ({_why(error)})"
+    why = _why(error)
+    if why in said:
+        return (
+            f"{broker.source}: its account-wide cancel failed for the same reason "
+            f"({type(error).__name__})"
+        )
+    return f"{broker.source}: its account-wide cancel failed ({why})"
 
 
 async def _sweep(
@@ -479,6 +543,145 @@ async def _sweep(
         stop = exc if isinstance(exc, RateLimited) and _final(exc) else None
         ask = stop is None and not isinstance(exc, NotConnected) and broker.sendable(cancel=True)
         return [], exc, ask, stop
+
+
+_following: weakref.WeakKeyDictionary[Broker, asyncio.Task[None]] = weakref.WeakKeyDictionary()
+"""Each broker's follow-up running (`_follow`): one at a time."""
+
+
+def _follow(
+    broker: Broker, oms: OMS, report: CancelReport | None, reason: str, unlisted: bool
+) -> None:
+    """Follow what an account-wide cancel (the kill switch, cancel all of everything)
+    left unknown, and say in the Log once it is known: `report`, the broker's own,
+    None when nothing is left to follow (a newer report supersedes a follow-up still
+    running, which is dropped).
+
+    Followed when the broker's cancel-all went out (`_sweep`'s `ask`) and the report is
+    not ok: the venue may yet carry the cancels out (a TWS frozen as they went acts on
+    them when it wakes). Said: "all N order(s) now cancelled at ib/...", or which ended
+    otherwise, or which still work, in one line (a WARNING; an ERROR, a toast, only
+    for orders still working), never one per order. Before, the kill's report was the
+    last word: "NOT everything cancelled" stayed, though TWS had cancelled everything
+    when it woke. `unlisted`: the venue's open orders could not be listed, so orders
+    the journal does not know are followed too."""
+    earlier = _following.pop(broker, None)
+    if earlier is not None:
+        earlier.cancel()
+    if report is None:
+        return
+    task = broker.in_background(
+        _follow_up(broker, oms, report, reason, unlisted), f"cancel-follow-up:{broker.source}"
+    )
+    _following[broker] = task
+
+
+async def _follow_up(
+    broker: Broker, oms: OMS, report: CancelReport, reason: str, unlisted: bool
+) -> None:
+    """`_follow`'s work: the venue's open orders asked until it answers and none of the
+    orders followed is listed (or one stays listed `FOLLOW_UP_STILL_S`), then the
+    journal's word on each (`FOLLOW_UP_OMS_WAIT_S`), then the line."""
+    what = reason.split(" (", 1)[0] or reason
+    watched = list(report.still_working)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + FOLLOW_UP_FOR_S
+    listed_since: dict[str, float] = {}
+    tries = 0
+    while True:
+        await asyncio.sleep(FOLLOW_UP_DELAYS_S[min(tries, len(FOLLOW_UP_DELAYS_S) - 1)])
+        tries += 1
+        if loop.time() > deadline:
+            log.warning(
+                "engine.cancel_follow_up_gave_up",
+                extra={"broker": broker.source, "orders": watched, "after_s": FOLLOW_UP_FOR_S},
+            )
+            return
+        try:
+            venue = await broker.open_orders()
+        except Exception as exc:  # not answering yet: asked again
+            log.info(
+                "engine.cancel_follow_up_unanswered",
+                extra={"broker": broker.source, "error": _why(exc)},
+            )
+            continue
+        now = loop.time()
+        listed = [o.client_order_id for o in venue]
+        still = [c for c in listed if c in watched or (unlisted and oms.get(c) is None)]
+        for cid in list(listed_since):
+            if cid not in still:
+                del listed_since[cid]
+        for cid in still:
+            listed_since.setdefault(cid, now)
+        if not still:
+            break
+        if all(now - since >= FOLLOW_UP_STILL_S for since in listed_since.values()):
+            said = ", ".join(short_id(c) for c in still)
+            await _say(
+                broker,
+                LogLevel.ERROR,
+                f"{what}: {len(still)} order(s) still working at {broker.source} after "
+                f"its cancels, as it lists them now: {said}. Cancel them at the venue or "
+                "with cancel all again.",
+                len(still),
+            )
+            return
+    # None of them is listed now: the journal says how each ended.
+    for _ in range(math.ceil(FOLLOW_UP_OMS_WAIT_S / 0.05)):
+        if all(_ended(oms, c) for c in watched):
+            break
+        await asyncio.sleep(0.05)
+    cancelled = [c for c in watched if _status(oms, c) is OrderStatus.CANCELED]
+    filled = [c for c in watched if _status(oms, c) is OrderStatus.FILLED]
+    other = [c for c in watched if c not in cancelled and c not in filled]
+    total = len(report.cancelled) + len(cancelled)
+    nothing = " Nothing is working there now." if not listed else ""
+    if not filled and not other and total:
+        said = f"{what}: all {total} order(s) now cancelled at {broker.source}.{nothing}"
+    elif not filled and not other:  # nothing was working as far as the journal knew
+        said = f"{what}: confirmed at {broker.source}: nothing is working there now."
+        if listed:  # (orders sent since)
+            said = f"{what}: confirmed at {broker.source}: none of the orders it meant works."
+    else:
+        parts = [f"{total} order(s) cancelled"] if total else []
+        if filled:
+            parts.append(f"{len(filled)} filled ({', '.join(short_id(c) for c in filled)})")
+        if other:
+            ids = ", ".join(short_id(c) for c in other)
+            parts.append(f"{len(other)} no longer working there ({ids})")
+        said = f"{what}: none of its orders works at {broker.source} now: {'; '.join(parts)}."
+    await _say(broker, LogLevel.WARNING, said, 0)
+
+
+def _status(oms: OMS, cid: str) -> OrderStatus | None:
+    view = oms.get(cid)
+    return view.order.status if view is not None else None
+
+
+def _ended(oms: OMS, cid: str) -> bool:
+    status = _status(oms, cid)
+    return status is not None and status.is_terminal
+
+
+async def _say(broker: Broker, level: LogLevel, message: str, working: int) -> None:
+    """A follow-up's line in the desk's Log (the engine's, on the bus: every desk reads
+    it). Its fields say what it follows up (`cancel_follow_up`: the broker) and how
+    many orders it found still working, for a reader that acts on it (a desk clearing
+    the kill's error toast once none is)."""
+    log.log(
+        logging.ERROR if level is LogLevel.ERROR else logging.WARNING,
+        "engine.cancel_follow_up",
+        extra={"broker": broker.source, "said": message},
+    )
+    fields: dict[str, MetricValue] = {"cancel_follow_up": broker.source, "still_working": working}
+    try:
+        await broker.bus.publish(
+            LogEvent.create(
+                "engine", Log(level=level, message=message, fields=fields), ts=broker.clock()
+            )
+        )
+    except Exception:
+        log.exception("engine.cancel_follow_up_not_logged", extra={"said": message})
 
 
 async def cancel_ids(

@@ -840,6 +840,13 @@ class IBOrders(IBState):
             return await super().cancel_all(instrument, reason)
         self._require_tradable(cancel=True)
         working = [ids.client_order_id for ids in self.ids.working() if ids.perm_id]
+        # Ours that TWS has not acknowledged (their place had no answer, or waits for
+        # one): the global cancel takes them too if they reached TWS. Not waited for
+        # (one that never reached TWS has nothing to report), but counted cancelled
+        # when TWS's reports of them, read by then, say so.
+        unheard = [
+            ids.client_order_id for ids in self.ids.working() if not ids.perm_id and not ids.adopted
+        ]
         for coid in working:
             await self.journal_cancel(coid, f"{reason} (global cancel)")
         self.ib.reqGlobalCancel()  # type: ignore[no-untyped-call]
@@ -868,7 +875,16 @@ class IBOrders(IBState):
                 f"global cancel sent; no confirmation yet for {', '.join(still)}: "
                 "their next report from TWS settles them"
             )
-        return [c for c in working if self._last[c][0] is OrderStatus.CANCELED]
+        # (`settle` above: TWS's reports sent before its answer to the time are read.)
+        # An order whose place had no answer that TWS reports CANCELED now was taken
+        # by the global cancel: TWS's word, so it is counted cancelled. Left out, the
+        # kill switch's report read "cancelled 0 order(s); 1 no longer working at the
+        # venue (filled or cancelled)" of the order it had just cancelled.
+        return [
+            c
+            for c in (*working, *unheard)
+            if self._last.get(c, (OrderStatus.NEW, 0))[0] is OrderStatus.CANCELED
+        ]
 
     def _ended(self, coid: str) -> bool:
         last = self._last.get(coid)
