@@ -624,6 +624,7 @@ async def _follow_up(
                 f"its cancels, as it lists them now: {said}. Cancel them at the venue or "
                 "with cancel all again.",
                 len(still),
+                what,
             )
             return
     # None of them is listed now: the journal says how each ended.
@@ -650,7 +651,7 @@ async def _follow_up(
             ids = ", ".join(short_id(c) for c in other)
             parts.append(f"{len(other)} no longer working there ({ids})")
         said = f"{what}: none of its orders works at {broker.source} now: {'; '.join(parts)}."
-    await _say(broker, LogLevel.WARNING, said, 0)
+    await _say(broker, LogLevel.WARNING, said, 0, what)
 
 
 def _status(oms: OMS, cid: str) -> OrderStatus | None:
@@ -663,7 +664,7 @@ def _ended(oms: OMS, cid: str) -> bool:
     return status is not None and status.is_terminal
 
 
-async def _say(broker: Broker, level: LogLevel, message: str, working: int) -> None:
+async def _say(broker: Broker, level: LogLevel, message: str, working: int, what: str) -> None:
     """A follow-up's line in the desk's Log (the engine's, on the bus: every desk reads
     it). Its fields say what it follows up (`cancel_follow_up`: the broker) and how
     many orders it found still working, for a reader that acts on it (a desk clearing
@@ -673,7 +674,11 @@ async def _say(broker: Broker, level: LogLevel, message: str, working: int) -> N
         "engine.cancel_follow_up",
         extra={"broker": broker.source, "said": message},
     )
-    fields: dict[str, MetricValue] = {"cancel_follow_up": broker.source, "still_working": working}
+    fields: dict[str, MetricValue] = {
+        "cancel_follow_up": broker.source,
+        "still_working": working,
+        "of": what,  # `kill switch`, `cancel all`: whose report it settles
+    }
     try:
         await broker.bus.publish(
             LogEvent.create(

@@ -793,8 +793,11 @@ class SilvertineApp(App[None]):
         or what the kill left working, and one that failed in part stayed 60 s over a
         header that read ACTIVE. Other toasts stay."""
         halted = self.desk.view.trading_state is TradingState.HALTED
-        if self._halted and not halted:
+        if (self._halted and not halted) or self.model.kill_confirmed:
+            # (also once a kill's unknown outcome is confirmed: `_cancels_followed`;
+            # before the frame's new toasts, so its own confirmation stays)
             dismiss_kill_toasts(self)
+            self.model.kill_confirmed = False
         self._halted = halted
 
     def _follow_kill_note(self) -> None:

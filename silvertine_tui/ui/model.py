@@ -32,6 +32,7 @@ from ..events import (
     FillEvent,
     Health,
     HealthEvent,
+    Log,
     LogEvent,
     LogLevel,
     OrderUpdateEvent,
@@ -588,6 +589,9 @@ class FeedModel:
     """Orders whose placement the ticket answered with its own toast of the refusal
     (`Order not placed`, `Order not sent`): their REJECTED is a Log line here, not a
     second toast with the same reason (IB's 201 read twice, covering the desk)."""
+    kill_confirmed: bool = False
+    """A kill switch's outcome its report left unknown was since confirmed: its toasts
+    go at the next frame (`SilvertineApp._check_kill_toasts`)."""
     describer: Describer = field(default_factory=Describer)
     """Log lines and toasts; the app gives it the engine's instruments so prices are
     printed on their tick and quantities on their lot."""
@@ -740,6 +744,8 @@ class FeedModel:
                 self.notices.append(
                     Notice("Fill corrected by the venue", shown(corrected_text(c, inst)), "warning")
                 )
+            case LogEvent() if live and "cancel_follow_up" in event.payload.fields:
+                self._cancels_followed(event.payload)
             case LogEvent() if live and event.payload.level is LogLevel.ERROR:
                 # An error the engine could only say in the log (e.g. orders another
                 # desk's kill switch could not cancel here): a toast, never only a line.
@@ -751,6 +757,20 @@ class FeedModel:
                 self.signals_dirty = True
             case _:
                 pass
+
+    def _cancels_followed(self, said: Log) -> None:
+        """A kill switch's (or cancel all's) outcome the venue left unknown, now known
+        (engine/cancels.py `_follow`): orders still working are an error toast; none, an
+        information toast, and a kill switch's own error toast ("NOT everything
+        cancelled", 60 s) is taken down (`kill_confirmed`): what it said is over."""
+        fields = said.fields
+        if said.level is LogLevel.ERROR or fields.get("still_working"):
+            self.notices.append(Notice("Error", said.message, "error"))
+            return
+        of = str(fields.get("of") or "cancel all")
+        self.notices.append(Notice(f"{of}: confirmed", said.message, "information"))
+        if of == "kill switch":
+            self.kill_confirmed = True
 
     def _rejected(self, event: OrderUpdateEvent) -> None:
         """A REJECTED read live: a toast, unless the ticket says it (one toast per

@@ -11,7 +11,8 @@ from __future__ import annotations
 from textual.pilot import Pilot
 
 from silvertine_tui.domain import TradingState
-from silvertine_tui.events import Risk, RiskAction, RiskEvent
+from silvertine_tui.events import Log, LogEvent, LogLevel, Risk, RiskAction, RiskEvent
+from silvertine_tui.events.payloads import MetricValue
 
 from .conftest import Desk
 from .test_cancel_reports import two_resting_orders
@@ -128,3 +129,55 @@ async def test_another_desks_resume_takes_its_kill_toast_away(make_desk) -> None
         assert "KILL SWITCH" not in titles(desk)
         assert OTHER[0] in titles(desk)
         await session.close()
+
+
+async def test_a_kill_confirmed_later_takes_its_failed_toast_away(make_desk) -> None:
+    """A kill whose cancels the venue carried out only after its report was said (a
+    TWS frozen as it went): the engine's follow-up line says so (engine/cancels.py
+    `_follow`, its fields on the bus). Its "NOT everything cancelled" toast goes at
+    once, an information toast says what was confirmed, other toasts stay; it stayed its
+    60 s though everything had been cancelled."""
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await kill_with_the_venue_down(desk, pilot)
+        said = "kill switch: all 2 order(s) now cancelled at paper/main."
+        fields: dict[str, MetricValue] = {
+            "cancel_follow_up": "paper/main",
+            "still_working": 0,
+            "of": "kill switch",
+        }
+        await desk.session.bus.publish(
+            LogEvent.create("engine", Log(level=LogLevel.WARNING, message=said, fields=fields))
+        )
+        await desk.settle(pilot)
+        await desk.settle(pilot)  # the next frame
+        assert PARTIAL not in titles(desk)
+        confirmed = [n for n in desk.app._notifications if n.title == "kill switch: confirmed"]
+        assert [n.message for n in confirmed] == [said]
+        assert confirmed[0].severity == "information"
+        assert OTHER[0] in titles(desk)
+        assert desk.app.desk.view.trading_state is TradingState.HALTED  # (still halted)
+        await desk.session.close()
+
+
+async def test_a_kill_follow_up_finding_orders_still_working_is_an_error_toast(
+    make_desk,
+) -> None:
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await kill_with_the_venue_down(desk, pilot)
+        said = "kill switch: 1 order(s) still working at paper/main after its cancels"
+        fields: dict[str, MetricValue] = {
+            "cancel_follow_up": "paper/main",
+            "still_working": 1,
+            "of": "kill switch",
+        }
+        await desk.session.bus.publish(
+            LogEvent.create("engine", Log(level=LogLevel.ERROR, message=said, fields=fields))
+        )
+        await desk.settle(pilot)
+        await desk.settle(pilot)
+        assert PARTIAL in titles(desk)  # what it said still holds
+        errors = [n for n in desk.app._notifications if n.message == said]
+        assert [n.severity for n in errors] == ["error"]
+        await desk.session.close()

@@ -136,7 +136,11 @@ async def test_a_kill_tws_answers_only_after_its_report_is_said_done_once_it_doe
                 for e in await d.bus.read(d.bus.layout.health)
                 if isinstance(e.event, LogEvent) and e.event.source == "engine"
             ]
-            assert fields == {"cancel_follow_up": d.broker.source, "still_working": 0}
+            assert fields == {
+                "cancel_follow_up": d.broker.source,
+                "still_working": 0,
+                "of": "kill switch",
+            }
         assert {engine.oms.get(c).order.status for c in placed} == {S.CANCELED}  # type: ignore[union-attr]
 
 
