@@ -1245,9 +1245,20 @@ class TradingEngine:
         """Publish each broker's profile again once `every` health entries were read
         since its last: the health stream is capped (`health_maxlen`) and heartbeats
         would push the profile out of it, leaving a desk rebuilt from the bus without
-        instruments."""
-        for name, profile in self.profiles.items():
-            if self._health_applied - self._profile_mark.get(name, 0) >= every:
+        instruments. At once, rebuilt, when its adapter's capabilities changed since
+        (called on every health entry read: within a heartbeat)."""
+        for name, profile in list(self.profiles.items()):
+            adapter = self.brokers.get(name)
+            found = adapter.capabilities if adapter is not None else profile.capabilities
+            if found is not profile.capabilities and found != profile.capabilities:
+                # The adapter's capabilities moved since the profile was built (Binance:
+                # a symbol looked up later, its `amendAllowed`): the desk's copy, which
+                # the modify dialog reads, follows at once, not at the next reconnect.
+                profile = profile.model_copy(update={"capabilities": found})
+                self.projection.apply_profile(profile)
+                self.profiles[name] = profile
+                await self._publish_profile(profile)
+            elif self._health_applied - self._profile_mark.get(name, 0) >= every:
                 await self._publish_profile(profile)
 
     # -- commands -----------------------------------------------------------------------

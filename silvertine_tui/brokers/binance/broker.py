@@ -160,6 +160,11 @@ CLOCK_DETAIL = "Binance refuses this host's signed requests"
 # re-sync and the second try) asks whether it still does: the first pause, doubling to
 # the most (`BinanceBroker._watch_clock`).
 CLOCK_PROBE_S = (1.0, 10.0)
+# A cancel (the kill switch's too) while the "rest" link says so has Binance asked at
+# once, the same request, and waits this long at most for its answer before it is
+# refused unsent (`BinanceBroker._clock_asked`): the clock fixed since the last ask, a
+# cancel was refused for up to the most of `CLOCK_PROBE_S`.
+CLOCK_ASK_WAIT_S = 3.0
 # Event types of the user-data stream this adapter knows and has no use for (order
 # lists, which it never places; a lock by margin, whose balance comes in an
 # `outboundAccountPosition`): logged at debug. Any other unknown type is counted
@@ -414,11 +419,13 @@ class BinanceBroker(Broker):
         self.elsewhere_wait_s = ELSEWHERE_WAIT_S
         self._in_health = False
         # While Binance refuses this host's clock (-1021 after the re-sync): what it
-        # said last (`rest_clock_refused`; None: accepted), the signed request that asks
-        # whether it still does (`_watch_clock`, pauses `clock_probe_s`), and whether a
-        # reconcile was refused so (asked again once it passes).
+        # said last (`rest_clock_refused`; None: accepted), the watch that asks whether
+        # it still does (`_watch_clock`, pauses `clock_probe_s`), the ask in flight (the
+        # watch's or a cancel's: `_ask_clock`), and whether a reconcile was refused so
+        # (asked again once it passes).
         self._clock_error: ClockOutOfSync | None = None
         self._clock_watch: asyncio.Task[None] | None = None
+        self._clock_ask: asyncio.Task[None] | None = None
         self.clock_probe_s = CLOCK_PROBE_S
         self._clock_reconcile_owed = False
         # Types of user-data events this adapter does not know, already logged.
@@ -637,6 +644,14 @@ class BinanceBroker(Broker):
         if link is not None and link.state is ConnectionState.DISCONNECTED:
             log.info("binance.rest_back", extra={"broker": self.source})
             self._rest_returns += 1
+            if self._clock_error is not None:
+                # Back, but Binance refused this host's clock before it went, and
+                # nothing signed has passed since: the clock's words (the watch asks
+                # again now the link is up), not LIVE: orders went out to meet -1021.
+                await self.set_link(
+                    "rest", ConnectionState.DEGRADED, self._clock_detail(self._clock_error)
+                )
+                return
             await self.set_link("rest", ConnectionState.LIVE, "Binance answers again")
 
     # -- the REST link as the calls find it (`BinanceRest.watch`) ------------------------
@@ -702,9 +717,77 @@ class BinanceBroker(Broker):
         return (
             f"{CLOCK_DETAIL} (-1021, still after re-syncing with its time): {error.clock}. "
             "Binance did nothing with them; orders and cancels are not sent until it "
-            f"accepts one again (asked every {self.clock_probe_s[1]:g} s at most). "
-            f"{CLOCK_FIX[0].upper()}{CLOCK_FIX[1:]}."
+            f"accepts one again (asked every {self.clock_probe_s[1]:g} s at most, and at "
+            f"once by a cancel). {CLOCK_FIX[0].upper()}{CLOCK_FIX[1:]}."
         )
+
+    def _clock_shown(self) -> bool:
+        """Whether the "rest" link says Binance refuses this host's clock."""
+        link = self.health_state.links.get("rest")
+        return (
+            self._clock_error is not None
+            and link is not None
+            and link.state is ConnectionState.DEGRADED
+            and link.detail.startswith(CLOCK_DETAIL)
+        )
+
+    def _clock_askable(self) -> bool:
+        """Whether Binance can be asked about the clock now: not while the connect retry
+        runs (it asks itself), REST is unreachable, or a 418 ban or a 429's Retry-After
+        holds requests back (the ask would wait it out, or be refused unsent)."""
+        connecting = self._retry_task is not None and not self._retry_task.done()
+        usage = self.rest.usage
+        return not (
+            connecting
+            or self.rest_down
+            or self.rest.client is None
+            or usage.banned_s() > 0
+            or usage.backoff_s() > 0
+        )
+
+    async def _clock_asked(self) -> None:
+        """Before a cancel (one order's, a cancel all's, the kill switch's) while the
+        "rest" link says Binance refuses this host's clock: Binance is asked at once
+        whether it still does (`_ask_clock`: the watch's signed request; one ask for all
+        the cancels that come meanwhile), waited on `CLOCK_ASK_WAIT_S` at most. Passed,
+        the link is LIVE (`rest_clock_accepted`) and the cancel goes; refused, or no
+        answer in time, the link still says so and the cancel is refused unsent, saying
+        why (`_require_tradable`). Before, a cancel was refused until the watch's next
+        ask, up to the most of `clock_probe_s` (10 s) after the clock was fixed, though
+        Binance would have taken it: the kill switch's orders left working."""
+        if not (self._running and self._clock_shown() and self._clock_askable()):
+            return
+        ask = self._ask_clock()
+        await asyncio.wait({ask}, timeout=CLOCK_ASK_WAIT_S)
+
+    def _ask_clock(self) -> asyncio.Task[None]:
+        """The ask whether Binance still refuses this host's clock in flight, or a new
+        one (`_probe_clock`); it ends on its own (a caller that stops waiting leaves it)."""
+        ask = self._clock_ask
+        if ask is None or ask.done():
+            ask = self._clock_ask = self.in_background(
+                self._probe_clock(), f"binance-clock-ask:{self.source}"
+            )
+        return ask
+
+    async def _probe_clock(self) -> None:
+        """One signed request (the open orders of one symbol, weight 6; the account's,
+        20, with none configured): passed, the REST client tells `rest_clock_accepted`;
+        refused -1021, `rest_clock_refused`. Never raises (another failure is logged)."""
+        try:
+            if self.symbols:
+                await self.rest.open_orders(self.symbols[0])
+            else:
+                await self.rest.account()
+        except asyncio.CancelledError:
+            raise
+        except ClockOutOfSync:
+            pass
+        except Exception as exc:
+            log.info(
+                "binance.clock_probe_failed",
+                extra={"broker": self.source, "error": describe(exc)},
+            )
 
     async def rest_clock_accepted(self) -> None:
         """A signed request passed while the link said Binance refuses this host's
@@ -740,20 +823,7 @@ class BinanceBroker(Broker):
             connecting = self._retry_task is not None and not self._retry_task.done()
             if connecting or self.rest_down or self.rest.client is None:
                 continue
-            try:
-                if self.symbols:
-                    await self.rest.open_orders(self.symbols[0])
-                else:
-                    await self.rest.account()
-            except asyncio.CancelledError:
-                raise
-            except ClockOutOfSync:
-                continue
-            except Exception as exc:
-                log.info(
-                    "binance.clock_probe_failed",
-                    extra={"broker": self.source, "error": describe(exc)},
-                )
+            await asyncio.wait({self._ask_clock()})  # (a cancel's ask in flight: that one)
 
     async def _watch_rest(self) -> None:
         """Ping (not retried) while the link is down, with the user stream's bounded
@@ -1926,11 +1996,13 @@ class BinanceBroker(Broker):
         a triggered stop the market is through let through by the dialog, refused only
         by this adapter's last check, `_replace_refusal`)."""
         self._amendable[key] = info.get("amendAllowed") is True
-        self.capabilities = self.capabilities.model_copy(
-            update={
-                "amend_quantity_down_on": frozenset(k for k, yes in self._amendable.items() if yes)
-            }
-        )
+        amendable = frozenset(k for k, yes in self._amendable.items() if yes)
+        if amendable != self.capabilities.amend_quantity_down_on:
+            # A new object only when it changed (a symbol looked up after the profile
+            # was built: the desk's copy of the capabilities is the engine's to renew).
+            self.capabilities = self.capabilities.model_copy(
+                update={"amend_quantity_down_on": amendable}
+            )
 
     async def instruments(self) -> dict[str, Instrument]:
         """The configured symbols (each looked up once and cached)."""
@@ -2065,6 +2137,7 @@ class BinanceBroker(Broker):
             # would a second later), and the cancel is refused before it is journaled
             # (`_require_tradable`: nothing sent, nothing kept to send later).
             await self._follow_ban()
+        await self._clock_asked()  # (the clock refused: fixed since the last ask?)
         order = self._orders.get(client_order_id)
         # Ended by our own status, or, with none of ours (met only in Binance's listing
         # after a restart), by Binance's last word on it: nothing is sent.
@@ -3797,6 +3870,7 @@ class BinanceBroker(Broker):
         until when, that nothing goes out by itself then, and what to do."""
         if self.rest.usage.banned_s() > 0:
             await self._follow_ban()  # (the "rest" link says it: refused below)
+        await self._clock_asked()  # (the clock refused: fixed since the last ask?)
         self._require_tradable(cancel=True)
         followed = [
             order
@@ -5374,6 +5448,13 @@ class BinanceBroker(Broker):
                 f"{HELD} until {self._held_until()} (HTTP 429, Retry-After): new orders "
                 "and changes are refused until then, nothing sent; cancels are held and "
                 "go out by themselves then, once; queries wait",
+            )
+        elif (ban_shown or held_shown) and self._clock_error is not None:
+            # Over, but Binance refused this host's clock before (or during) it, and
+            # nothing signed has passed since: the clock's words again, not LIVE (orders
+            # went out to be refused -1021 until the next ask found it so).
+            await self.set_link(
+                "rest", ConnectionState.DEGRADED, self._clock_detail(self._clock_error)
             )
         elif ban_shown:
             await self.set_link("rest", ConnectionState.LIVE, "the ban is over")
