@@ -97,3 +97,30 @@ async def test_the_modify_dialog_warns_of_a_crossed_quote_as_the_ticket_does(mak
         assert warnings_of(screen) == ""
         await pilot.press("escape")
         await desk.session.close()
+
+
+async def test_the_dialog_followed_before_it_is_composed_raises_nothing(make_desk) -> None:
+    """The desk's frame follows the top dialog whenever it draws (`follow_desk`), also
+    before the dialog is composed or while it is taken down: its warning line was
+    queried then and `NoMatches` went out of the frame (seen in CI, the dialog of an
+    order the kill switch had cancelled at 80x24). Not composed, it says nothing yet,
+    and says the warning once it is there."""
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        await sample_orders(desk)
+        await desk.step(pilot, 2)
+        await cross(desk, pilot)
+        shown_dialog = await open_modify(desk, pilot)
+        early = ModifyScreen(
+            shown_dialog.view, shown_dialog.instrument, desk=desk.app.desk
+        )  # (not pushed: nothing composed)
+        early.follow_desk()  # raised NoMatches on '#m-warnings'
+        await pilot.press("escape")
+        await desk.settle(pilot)
+        desk.app.push_screen(early)
+        await desk.settle(pilot)
+        assert desk.app.screen is early
+        assert warnings_of(early).startswith(CROSSED)  # said once it is there
+        await desk.session.close()

@@ -613,11 +613,18 @@ class ModifyScreen(Dialog[Change | None]):
         return [found] if found is not None else []
 
     def _show_warnings(self) -> None:
+        """`#m-warnings` as `warnings` say now. Not before the dialog is composed, nor
+        while it is taken down: the desk's frame follows the top dialog
+        (`follow_desk`) whenever it draws, and a query then raised `NoMatches` out of
+        the frame (the dialog of an order the kill switch had cancelled, at 80x24)."""
+        found = self.query("#m-warnings").results(Static)
+        line = next(found, None)
+        if line is None:
+            return  # (said once it is there: `_warned` is left as it was)
         said = "\n".join(str(p) for p in self.warnings())
         if said == self._warned:
             return
         self._warned = said
-        line = self.query_one("#m-warnings", Static)
         line.update(shown(said, lines=True))
         line.display = bool(said)
 
