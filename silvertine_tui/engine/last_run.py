@@ -370,7 +370,7 @@ class RunRecorder:
             return False
         return True
 
-    async def _say(self, title: str, message: str, level: LogLevel = LogLevel.WARNING) -> None:
+    async def say(self, title: str, message: str, level: LogLevel = LogLevel.WARNING) -> None:
         """A warning (or an error) in the Log pane and a toast."""
         journaled = await self._log(level, message)
         if self.tell is not None:
@@ -387,11 +387,11 @@ class RunRecorder:
             return None
         record = await self.read()
         if self.unreadable:
-            await self._say(UNREADABLE_ALERT, self.unreadable_text())
+            await self.say(UNREADABLE_ALERT, self.unreadable_text())
         if record is not None and record.unjournaled is not None:
             said = record.unjournaled.told(utc_ms(record.at_ms))
             log.error("last_run.closed_unjournaled", extra={"said": said})
-            await self._say(UNJOURNALED_ALERT, said)  # the record written next clears it
+            await self.say(UNJOURNALED_ALERT, said)  # the record written next clears it
         if record is None or record.epoch == epoch:
             await self._check_state(record)
             return None
@@ -499,7 +499,7 @@ class RunRecorder:
                 "entries: check the venues and what the other desks show, then resume "
                 "(Ctrl+R) or set the state again, which writes it back"
             )
-            await self._say(STATE_LOST_ALERT, said)
+            await self.say(STATE_LOST_ALERT, said)
             return
         engine.gate.state = record.trading_state
         why = f"{deleted}; as this host's last desk run left it (up to {when})"
@@ -525,7 +525,7 @@ class RunRecorder:
             "may have gone with the deleted entries: check the venues and what the other "
             "desks show, then resume (Ctrl+R) if trading should go on"
         )
-        await self._say(STATE_LOST_ALERT, said)
+        await self.say(STATE_LOST_ALERT, said)
 
     async def _may_be_lost(
         self, deleted: StateLoss, record: LastRun | None, replayed: TradingState
@@ -562,7 +562,7 @@ class RunRecorder:
                 "entries: check the venues and what the other desks show, then resume "
                 "(Ctrl+R) if trading should go on"
             )
-            await self._say(STATE_MAY_BE_LOST_ALERT, said)
+            await self.say(STATE_MAY_BE_LOST_ALERT, said)
             return
         why = (
             f"the trading state may have gone with entries deleted from "
@@ -578,7 +578,7 @@ class RunRecorder:
             "set REDUCE ONLY or pull the kill switch; either is journaled, and every desk "
             "and every start takes it from there"
         )
-        await self._say(STATE_MAY_BE_LOST_ALERT, said, LogLevel.ERROR)
+        await self.say(STATE_MAY_BE_LOST_ALERT, said, LogLevel.ERROR)
 
     def _hold_here(self, state: TradingState, why: str) -> None:
         """Trade in `state` on this desk alone (`RiskGate.hold_here`), shown as its
@@ -651,7 +651,7 @@ class RunRecorder:
             await self._log(LogLevel.WARNING, message)
             return
         self._not_saved_told = True
-        await self._say(NOT_SAVED_ALERT, message)
+        await self.say(NOT_SAVED_ALERT, message)
 
     async def keep(self, every_s: float = 1.0) -> None:
         """`record` every `every_s`: a kill switch is on disk within a second, whichever

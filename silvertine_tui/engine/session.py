@@ -1242,15 +1242,8 @@ class Session:
             "trading should go on, or set REDUCE ONLY or pull the kill switch; either is "
             "journaled, and every desk and every start takes it from there"
         )
-        journaled = True
-        try:
-            await self.bus.publish(
-                LogEvent.create("engine", Log(message=said, level=LogLevel.ERROR))
-            )
-        except BusError as exc:
-            log.warning("session.hold_kept_not_logged", extra={"error": str(exc)})
-            journaled = False
-        self.alerts.append(Alert(STATE_HELD_HERE_ALERT, said, "error", journaled=journaled))
+        # (the Log line and the toast as the start's own state words: `RunRecorder.say`)
+        await self.last_run.say(STATE_HELD_HERE_ALERT, said, LogLevel.ERROR)
 
     def _loss_line(self, loss: DataLoss) -> str:
         """The Log's line for a loss: what was lost, and only that."""

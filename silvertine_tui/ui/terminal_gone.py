@@ -269,38 +269,37 @@ class TerminalDriver(LinuxDriver):
         thread joined), bounded: the thread is waited for at most `CLOSE_WITHIN_S`,
         and not at all while the output is held (the terminal reads nothing: the
         thread, a daemon, is left blocked in its write)."""
-        global _left_held
         writer = self._writer_thread
         if writer is None:
             return
         self._closed = True
         output = self.output
         if output.failed is None and not output.has_room():
-            _left_held = True
-            held = output.held
-            log.warning(
-                "ui.terminal_output_left",
-                extra={
-                    "held_s": round(time.monotonic() - held, 3) if held is not None else 0.0,
-                    "pending_writes": output.pending_writes,
-                    "pending_chars": output.pending_chars,
-                },
-            )
+            self._left()
             return
         writer.write(None)  # type: ignore[arg-type]  # `WriterThread.stop`'s own end
         writer.join(CLOSE_WITHIN_S)
         if writer.is_alive():
             # Blocked in a write (a stall younger than the hold: the queue had room):
             # the terminal reads nothing all the same.
-            _left_held = True
-            log.warning(
-                "ui.terminal_output_left",
-                extra={
-                    "held_s": 0.0,
-                    "pending_writes": output.pending_writes,
-                    "pending_chars": output.pending_chars,
-                },
-            )
+            self._left()
+
+    def _left(self) -> None:
+        """The writer thread left blocked at close: said (`ui.terminal_output_left`,
+        how long the output was held, 0 when no hold had begun) and kept for the CLI
+        (`output_left_held`)."""
+        global _left_held
+        _left_held = True
+        output = self.output
+        held = output.held
+        log.warning(
+            "ui.terminal_output_left",
+            extra={
+                "held_s": round(time.monotonic() - held, 3) if held is not None else 0.0,
+                "pending_writes": output.pending_writes,
+                "pending_chars": output.pending_chars,
+            },
+        )
 
     def suspend_application_mode(self) -> None:
         super().suspend_application_mode()
