@@ -248,6 +248,7 @@ class SilvertineApp(App[None]):
             )
 
         self._make_desk = make_desk
+        self._toast_timeout_s = toast_timeout_s
         self.on_frame = on_frame
         self.owns_session = False
         self.ready = asyncio.Event()
@@ -1085,7 +1086,12 @@ class SilvertineApp(App[None]):
         Every toast is plain text, whatever `markup` says (`Widget.notify` passes True):
         what a toast says is often a venue's or a library's words, and as markup
         `Filter failure: [PRICE_FILTER]` lost its filter's name and a `[/...]` in an
-        error stopped the app."""
+        error stopped the app.
+
+        A toast given no time lasts the desk's (`toast_timeout_s`), not Textual's 5 s:
+        the ticket's `Order not placed` went before the desk's other toasts did."""
+        if timeout is None:
+            timeout = self._toast_timeout_s
         whole = message
         message, title = (
             shown(cut(message, where="the Log pane"), lines=True),

@@ -17,7 +17,7 @@ from silvertine_tui.domain import OrderStatus, OrderUpdate
 from silvertine_tui.events import Log, LogEvent, LogLevel, OrderUpdateEvent
 from silvertine_tui.ui.screens.history import OrderHistoryScreen
 
-from .conftest import Desk, limit_buy
+from .conftest import Desk, limit_buy, make_settings
 
 REASON = "Filter failure: [PRICE_FILTER] at [/api/v3/order] [b]x[/] [$accent] [@click=app.quit]"
 
@@ -69,10 +69,17 @@ async def test_any_text_a_toast_is_given_is_the_text_it_shows(make_desk) -> None
     """Whatever the desk is told to say, and whoever asks (the app, or a screen or a
     widget through `Widget.notify`, which passes `markup=True`), is what the toast
     reads, and rendering it never raises. (A notification is posted as a message, so
-    the examples are checked together once the app has taken them.)"""
-    desk = make_desk()
+    the examples are checked together once the app has taken them.)
+
+    The 200 examples hold the loop for seconds (4.7 s on an idle machine): the desk's
+    claims, renewed on the real clock, then lapsed (7.5 s) on a loaded one and said
+    so in a toast of their own. This desk's claims last the longest ttl there is."""
+    plain = make_settings()
+    long_claims = plain.engine.model_copy(update={"claim_ttl_s": 600.0})
+    desk = make_desk(settings=plain.model_copy(update={"engine": long_claims}))
     async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
         await desk.start(pilot)
+        assert desk.session.claims.ttl_ms == 600_000
         app = desk.app
         screen = app.screen
         app.clear_notifications()
