@@ -156,6 +156,12 @@ class OMS:
         self._forgotten: dict[str, tuple[str, str]] = {}  # id -> broker, account
         # (broker, account) -> the entry the snapshot covered: their events are before
         self._forgotten_until: dict[tuple[str, str], str] = {}
+        # Orders out of memory -> the exec ids of their fills: those the order counted
+        # when it was evicted, and those heard since (`EVICTED`, in the position). An
+        # order taken again (`_take_again`) knows them, so a fill heard again is a
+        # repeat. Only orders with fills; one a snapshot named evicted has those heard
+        # since alone (snapshots do not carry them).
+        self._retired_fills: dict[str, tuple[str, ...]] = {}
 
     # -- queries --------------------------------------------------------------------
 
@@ -389,6 +395,8 @@ class OMS:
             histories.pop(coid, None)
             view = orders.pop(coid)
             self.retired[coid] = (view.broker, view.account, view.first_entry, view.last_entry)
+            if view.order.exec_ids:
+                self._retired_fills[coid] = tuple(view.order.exec_ids)
             self.evicted.append(coid)
         while len(histories) > window.histories:
             coid, _ = histories.popitem(last=False)
@@ -410,8 +418,15 @@ class OMS:
         return Outcome.APPLIED
 
     def _on_unknown_report(self, event: EventBase, client_order_id: str) -> Outcome:
-        """A report for an order not in memory: evicted, or parked for its request."""
+        """A report for an order not in memory: evicted (a fill's exec id kept with it,
+        `_retired_fills`), or parked for its request."""
         if client_order_id in self.retired or client_order_id in self._forgotten:
+            payload = event.payload
+            fill = payload.fill if isinstance(payload, FillCorrection) else payload
+            if isinstance(fill, Fill):
+                kept = self._retired_fills.get(client_order_id, ())
+                if fill.exec_id not in kept:
+                    self._retired_fills[client_order_id] = (*kept, fill.exec_id)
             return Outcome.EVICTED
         parked = self._parked
         reports = parked.get(client_order_id)
@@ -494,7 +509,14 @@ class OMS:
         history is read back from there: `history_dropped`). From the journal's own
         event, so a replay that evicted it too takes it again the same way. Before, the
         reconcile said it "adopted" such an order and the OMS refused it (`EVICTED`):
-        the venue's working order was on no row and `c` could not reach it."""
+        the venue's working order was on no row and `c` could not reach it.
+
+        It knows the exec ids of its fills kept since it left memory (`_retired_fills`:
+        those it had counted, and those heard while out of memory), all in the
+        venue's count it is taken at: a fill heard again (TWS's execDetails re-sent
+        on a reconnect, a catch-up of trades) is a DUPLICATE. Before, the order counted
+        it a second time: 1 filled of 2 read 2 of 2, FILLED while the venue worked the
+        rest (the position took it once: the portfolio refuses an exec id it applied)."""
         rec = event.payload
         venue = rec.venue_order
         coid = rec.client_order_id
@@ -508,6 +530,7 @@ class OMS:
         retired = self.retired.pop(coid, None)
         self._forgotten.pop(coid, None)
         order = Order.from_venue(event.broker, event.account, venue, tag="reopened")
+        order.exec_ids.update(self._retired_fills.pop(coid, ()))
         order.reason = rec.detail
         view = OrderView(
             event.broker,

@@ -841,8 +841,9 @@ NOT_REOPENED = (
 """A re-opening given up (`_reopen`): said, so the trader knows of the venue's order."""
 
 REPORTED_AFTER_ANSWERS = (
-    "a report of it reached the journal after each of the venue's {asks} answers, so "
-    "which came last is not known"
+    "a report of it the venue's answer may not hold (its end or other terms; any report "
+    "of an order out of memory) reached the journal after each of the venue's {asks} "
+    "answers, so which came last is not known"
 )
 NOT_IN_ORDER = (
     "the journal took other entries first each time (or writes wait for Redis), so the "
@@ -850,8 +851,9 @@ NOT_IN_ORDER = (
 )
 
 REOPEN_ASKS = 3
-"""Times the venue is asked about an order to re-open while a report of the order
-reaches the journal after each answer (`_reopen`)."""
+"""Times the venue is asked about an order to re-open while a report of the order that
+its answer may not hold (`_overtakes`) reaches the journal after each answer
+(`_reopen`)."""
 
 REOPEN_WRITES = 40
 REOPEN_WRITE_PAUSE_S = 0.05
@@ -884,11 +886,19 @@ async def _reopen(
 
     The re-opening never overrides a report of the order newer than the venue's answer:
     it is written as the journal's next entry after the ones checked (`_write_in_order`,
-    `publish_if_newest`), and a report of the order among them (its CANCELED or FILLED
-    journaled while the question was out, dropped as a report after the end) has the
-    venue asked again. Before, that report was dropped and the re-opening applied after
-    it: the desk showed working an order the venue no longer had. The journal holds
-    the re-opening after everything it was decided on, so a replay ends the same."""
+    `publish_if_newest`), and a report among them that the answer may not hold
+    (`_overtakes`: its CANCELED or FILLED journaled while the question was out, dropped
+    as a report after the end, or other terms) has the venue asked again. Before, that
+    report was dropped and the re-opening applied after it: the desk showed working an
+    order the venue no longer had. A report that neither ends the order nor moves its
+    terms (a partial fill, its commission, a NEW or PARTIALLY_FILLED) is no reason to
+    ask again: the re-opening is written after it and the order keeps the fills
+    (`Order.reopen`). Before, any report did, and an order filling in pieces while
+    asked was given up after `REOPEN_ASKS` answers, ended here until the next
+    reconcile. An order out of memory is taken at the answer's count and its reports
+    are dropped (`OMS._take_again`): any report of it has the venue asked again. The
+    journal holds the re-opening after everything it was decided on, so a replay ends
+    the same."""
     stream = engine.bus.layout.exec(broker.name, broker.account)
     after = engine.applied.get(stream, "0-0")  # the journal as far as read before asking
     why = REPORTED_AFTER_ANSWERS.format(asks=REOPEN_ASKS)
@@ -902,7 +912,11 @@ async def _reopen(
             return
         rec = _reopening(cid, view, venue, unasked)
         event = ReconcileEvent.create(broker.source, rec)
-        written, after = await _write_in_order(engine.bus, stream, cid, event, after)
+        # (out of memory now: left the window while asked, its reports dropped since)
+        evicted = view is None or engine.oms.get(cid) is None
+        written, after = await _write_in_order(
+            engine.bus, stream, cid, event, after, evicted=evicted
+        )
         if written is None:
             why = NOT_IN_ORDER
             break
@@ -984,21 +998,32 @@ def _say_reopened(
 
 
 async def _write_in_order(
-    bus: EventBus, stream: str, cid: str, event: ReconcileEvent, after: str
+    bus: EventBus,
+    stream: str,
+    cid: str,
+    event: ReconcileEvent,
+    after: str,
+    *,
+    evicted: bool,
 ) -> tuple[bool | None, str]:
-    """Write `event`, the re-opening of order `cid`, as `stream`'s next entry after
-    `after` and the entries that came after it, none of them the order's own: True.
-    False when one is (a report of the order that reached the journal after the venue
-    answered: the venue is asked again); None when the journal took other entries
-    first every try, or writes wait for Redis (`REOPEN_WRITES`). With the entry id read
-    up to: the next check starts there."""
+    """Write `event`, the re-opening of order `cid` at the venue's answer it carries,
+    as `stream`'s next entry after `after` and the entries that came after it, none of
+    them a report of the order the answer may not hold (`_overtakes`; `evicted`: the
+    order is out of memory): True. False when one is (it reached the journal after the
+    venue answered: the venue is asked again); None when the journal took other
+    entries first every try, or writes wait for Redis (`REOPEN_WRITES`). With the
+    entry id read up to: the next check starts there."""
+    venue = event.payload.venue_order
+    assert venue is not None  # (a re-opening carries the venue's order)
     for _ in range(REOPEN_WRITES):
         new = reported = False
         while True:  # what came after `after`, in pages
             entries = await bus.read(stream, f"({after}", "+", READ_PAGE)
             for entry in entries:
                 event_read = entry.event
-                if isinstance(event_read, EventBase) and belongs(event_read, cid):
+                if isinstance(event_read, EventBase) and _overtakes(
+                    event_read, cid, venue, evicted=evicted
+                ):
                     reported = True
             if entries:
                 after, new = entries[-1].id, True
@@ -1011,6 +1036,37 @@ async def _write_in_order(
         if not new:  # refused with nothing new to read: writes wait for Redis
             await asyncio.sleep(REOPEN_WRITE_PAUSE_S)
     return None, after
+
+
+def _overtakes(read: EventBase, cid: str, venue: VenueOrder, *, evicted: bool) -> bool:
+    """Whether `read`, an entry journaled after the venue's answer `venue` on order
+    `cid` to re-open, may be newer than the answer: the venue is then asked again.
+
+    Of an order in memory, a status report that ends it (FILLED, CANCELED, REJECTED,
+    EXPIRED: the OMS drops it after the end here, and the re-opening would undo it) or
+    that brings terms the answer does not hold (another venue order id, quantity,
+    price, stop or trigger: the re-opening would take the answer's older ones). Its
+    fills and their corrections, the other statuses (a NEW, a PARTIALLY_FILLED), and
+    requests are not: the re-opening, written after them, keeps the fills the order
+    counted and works on at the answer's status, which they do not contradict. Of an
+    order out of memory (`evicted`), any of its events: the OMS drops them
+    (`EVICTED`) and takes the order at the answer's count (`OMS._take_again`), so the
+    answer must be newer than every report of it."""
+    if evicted:
+        return belongs(read, cid)
+    if not isinstance(read, OrderUpdateEvent) or read.payload.client_order_id != cid:
+        return False
+    update = read.payload
+    if update.status.is_terminal:
+        return True
+    said = update.triggered
+    return (
+        (update.venue_order_id is not None and update.venue_order_id != venue.venue_order_id)
+        or (update.quantity is not None and 0 < venue.quantity != update.quantity)
+        or (update.limit_price is not None and update.limit_price != venue.limit_price)
+        or (update.stop_price is not None and update.stop_price != venue.stop_price)
+        or (said is not None and said != bool(venue.triggered))
+    )
 
 
 TRIGGER_FOUND = "stop triggered at the venue while the desk was away (found on reconcile)"

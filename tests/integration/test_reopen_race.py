@@ -36,7 +36,7 @@ from silvertine_tui.engine.order_history import belongs
 from silvertine_tui.engine.recovery import catch_up, reconcile_broker, recover
 from silvertine_tui.events import OrderUpdateEvent, ReconcileEvent, ReconcileKind
 from tests.fakes.scripted_venue import INSTRUMENT, ScriptedVenue
-from tests.integration.test_overfill_reconcile import SRC, buy, fill, overfilled
+from tests.integration.test_overfill_reconcile import SRC, buy, overfilled
 from tests.support.redis_server import RedisServer
 
 S = OrderStatus
@@ -181,9 +181,10 @@ async def test_an_end_landing_anywhere_in_the_reopen_is_never_undone(new_bus: Ne
 
 
 async def test_a_report_after_the_answer_has_the_venue_asked_again(new_bus: NewBus) -> None:
-    """A report of the order reaches the journal after the venue's "open" (a status the
-    OMS drops after the end) but the venue still holds it: asked again, still open,
-    and the order is re-opened once, after that report."""
+    """A report that ends the order reaches the journal after the venue's "open" (a
+    status the OMS drops after the end) but the venue still holds it: asked again, still
+    open, and the order is re-opened once, after that report. (A report that does not
+    end it, a NEW, is no reason to ask again: tests/unit/test_reopen_reports.py.)"""
     bus = await new_bus()
     engine, venue, cid = await overfilled_order(bus)
     asked = venue.query_order
@@ -195,7 +196,7 @@ async def test_a_report_after_the_answer_has_the_venue_asked_again(new_bus: NewB
         if len(answers) == 1:
             await bus.publish(
                 OrderUpdateEvent.create(
-                    SRC, OrderUpdate(client_order_id=client_order_id, status=S.NEW)
+                    SRC, OrderUpdate(client_order_id=client_order_id, status=S.CANCELED)
                 )
             )
         return answer
@@ -216,28 +217,29 @@ async def test_a_report_after_the_answer_has_the_venue_asked_again(new_bus: NewB
     mine = [e.event for e in entries if e.ok and belongs(e.event, cid)]  # type: ignore[arg-type]
     assert isinstance(mine[-1], ReconcileEvent)
     assert isinstance(mine[-2], OrderUpdateEvent)
-    assert mine[-2].payload.status is S.NEW
+    assert mine[-2].payload.status is S.CANCELED
     await rebuilt_alike(bus, engine, cid)
 
 
 async def test_a_report_after_every_answer_is_said_not_reopened(new_bus: NewBus) -> None:
-    """Each of the venue's answers is followed by a report of the order (its fills still
-    coming while it is asked): which came last is not known, so the order is not
-    re-opened, and the reconcile says so (what the venue listed, why, and that the next
-    reconcile asks again); nothing is said re-opened."""
+    """Each of the venue's answers is followed by a report that ends the order (its
+    CANCELED, heard again while it is asked): which came last is not known, so the order
+    is not re-opened, and the reconcile says so (what the venue listed, why, and that
+    the next reconcile asks again); nothing is said re-opened. (Fills after every answer
+    are no reason: tests/unit/test_reopen_reports.py.)"""
     bus = await new_bus()
     engine, venue, cid = await overfilled_order(bus)
     asked = venue.query_order
     answers = 0
 
-    async def answered_then_filled(client_order_id: str) -> VenueOrder | None:
+    async def answered_then_ended(client_order_id: str) -> VenueOrder | None:
         nonlocal answers
         answer = await asked(client_order_id)
         answers += 1
-        await bus.publish(fill(client_order_id, f"late-{answers}", "1"))
+        await bus.publish(cancelled(client_order_id))
         return answer
 
-    venue.query_order = answered_then_filled  # type: ignore[method-assign]
+    venue.query_order = answered_then_ended  # type: ignore[method-assign]
     found = await reconcile_broker(engine, venue)
     await catch_up(engine, SRC)
     [said] = [r for r in found if r.client_order_id == cid]
