@@ -638,7 +638,7 @@ class RedisBus:
         self.stats.closed_unwritten = len(lost)
         self.stats.closed_unwritten_fills = sum(1 for _, f in lost if f.get(b"t") == b"fill")
         waiting = len(self._backlog) + len(self._dead)
-        self.stats.last_error = f"closed with {waiting} execution events not journaled"
+        self.stats.last_error = _closed_with(len(lost), waiting - len(lost))
         log.log(
             logging.ERROR if lost else logging.WARNING,
             "bus.redis.closed_with_backlog",
@@ -1301,8 +1301,10 @@ class RedisBus:
         deadline = time.monotonic() + timeout
         while self._md_pending or self._md_inflight or self._backlog:
             if time.monotonic() > deadline:
+                journal = len(self._journal_waiting())
                 raise BusUnavailableError(
-                    f"Redis at {self.url}: {len(self._backlog)} execution events and "
+                    f"Redis at {self.url}: {journal} execution events, "
+                    f"{len(self._backlog) - journal} health or snapshot entries and "
                     f"{len(self._md_pending)} market data keys still unwritten after "
                     f"{timeout:.0f}s. Is Redis up?"
                 )
@@ -2392,3 +2394,13 @@ class RedisBus:
             await self.publish(event)
         except BusError as exc:
             log.error("bus.redis.health_not_journaled", extra={"error": str(exc)})
+
+
+def _closed_with(journal: int, other: int) -> str:
+    """What a close left unwritten, in words: the journal's events apart from the health
+    and snapshot entries (a desk that traded nothing during an outage said it "closed
+    with 2 execution events not journaled" of its brokers' health)."""
+    if not journal:
+        return f"closed with {other} health or snapshot entries unwritten (no execution event)"
+    said = f"closed with {journal} execution events not journaled"
+    return f"{said} ({other} health or snapshot entries also unwritten)" if other else said

@@ -124,6 +124,10 @@ async def test_only_health_and_a_snapshot_waiting_is_no_loss(key_prefix: str) ->
             await until(lambda: not bus.stats.connected, what="the bus down")
         assert bus.stats.closed_unwritten == 0, bus.stats
         assert session.not_journaled == ""
+        # (It said "closed with 2 execution events not journaled" of the health.)
+        said = bus.stats.last_error
+        assert said.startswith("closed with "), said
+        assert said.endswith(" health or snapshot entries unwritten (no execution event)"), said
 
 
 async def test_headless_desk_stopped_with_events_unwritten_exits_not_journaled(
