@@ -94,7 +94,9 @@ async def test_2110_is_shown_until_tws_reaches_ibs_servers_again(
         assert shown.startswith("TWS cannot reach IB's servers (2110: Connectivity between")
         assert await published(d, "tws") == shown
         assert logged(caplog, "ib.tws_server_broken") == 1
-        assert d.broker.state is L.LIVE
+        # An order sent would not reach IB: the `ib` link is DEGRADED while it holds
+        # (new orders refused: tests/unit/test_ib_leftovers_codes.py).
+        assert d.broker.state is L.DEGRADED
         code, text = back
         await fake.send_error(code, text)
         await d.broker.settle()

@@ -608,7 +608,57 @@ class IBBroker(IBOrders, IBSession):
         self._positions_read = True
         latest.update((position.contract.conId, position) for position in held)
         for position in latest.values():  # (the account's: `_on_position`, `held`)
-            await self._publish_position(position)
+            # Each alone (as `_on_tickers` reads each ticker): one TWS sent that cannot
+            # be read, or whose write the bus refuses, loses only itself. In one loop
+            # the first that raised dropped every position after it (taken out of
+            # `_positions_held` above) and failed the rebuild, which reconnected.
+            await self._publish_connect_position(position)
+
+    async def _publish_connect_position(self, ib_position: Any) -> None:
+        """One position of the rebuild's (`_publish_connect_positions`): journaled, or
+        counted (`position_unread`: TWS sent what is no position, e.g. an average cost
+        that is no number; `position_unpublished`: the bus refused it), logged and said
+        in the desk's Log with what to do."""
+        try:
+            position = self._position(ib_position)
+        except Exception as exc:
+            await self._position_not_journaled(ib_position, "position_unread", exc)
+            return
+        try:
+            await self._send_position(position)
+        except Exception as exc:
+            await self._position_not_journaled(ib_position, "position_unpublished", exc)
+
+    async def _position_not_journaled(self, ib_position: Any, kind: str, exc: Exception) -> None:
+        self.count_error(kind)
+        contract = ib_position.contract
+        try:
+            key = self._key_for(contract)
+        except Exception:
+            key = f"conId {contract.conId}"
+        log.exception(
+            "ib.position_not_journaled",
+            extra={"broker": self.source, "key": key, "con_id": contract.conId, "kind": kind},
+        )
+        what = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        cause = "could not be read" if kind == "position_unread" else "was not journaled"
+        try:
+            quantity = qty_text(to_decimal(ib_position.position))
+        except (ValueError, ArithmeticError):
+            quantity = str(ib_position.position)
+        message = (
+            f"{self.source}: TWS's position in {key} ({quantity}) {cause} "
+            f"({what}); the desk's Positions may miss it or show it stale: reconnect to "
+            "read it again, and check the position in TWS"
+        )
+        try:
+            await self.publish(
+                LogEvent.create(
+                    self.source, Log(level=LogLevel.ERROR, message=message), ts=self.clock()
+                )
+            )
+        except Exception:
+            log.exception("ib.position_unsaid", extra={"broker": self.source, "key": key})
 
     def _on_account_value(self, value: Any) -> None:
         if value.account == self.account and value.tag == "CashBalance":
@@ -657,7 +707,8 @@ class IBBroker(IBOrders, IBSession):
             if self.market.note_delayed(key, self.market.stale_kind(key)):
                 self._enqueue(self._say_delayed)
             # (A subscription asked again has a new ticker: only what TWS sent since.)
-            self.market.quoted(key)
+            if self.market.quoted(key):
+                self._enqueue(functools.partial(self._competing_over, key))
             if key not in self.market.problems and key not in self.market.partial:
                 # A problem said of an earlier subscription of the key (354, 420 ...,
                 # before 1101 or a new socket asked it again) is over: this one quotes.
@@ -707,8 +758,9 @@ class IBBroker(IBOrders, IBSession):
 
     async def _market_link_detail(self) -> None:
         """The market link says which kinds of data TWS sends (live, delayed, ...), and
-        is DEGRADED while TWS sends prices that are no prices (`MarketData.bad`), LIVE
-        again once they are prices again."""
+        is DEGRADED while TWS sends prices that are no prices (`MarketData.bad`) or
+        sends no data for a competing session (10197: `MarketData.competing`), LIVE
+        again once they are prices again and data flows."""
         link = self.health_state.links.get("market")
         if link is None:
             return
@@ -716,7 +768,7 @@ class IBBroker(IBOrders, IBSession):
         ours = link.state is ConnectionState.DEGRADED and self._bad_prices_said
         if link.state is not ConnectionState.LIVE and not ours:
             return  # another cause's (1100, a lost socket): it says when it is over
-        state = ConnectionState.DEGRADED if self.market.bad else ConnectionState.LIVE
+        state = ConnectionState.DEGRADED if self.market.degraded else ConnectionState.LIVE
         if state is not link.state or detail != link.detail:
             self._bad_prices_said = state is ConnectionState.DEGRADED
             await self.set_link("market", state, detail)
@@ -801,17 +853,89 @@ class IBBroker(IBOrders, IBSession):
         if extra.get("notice:tws") == said:
             return
         extra["notice:tws"] = said
+        self._server_message = message
         log.warning("ib.tws_server_broken", extra={"broker": self.source})
         told = f"{self.source}: {said}"
+        self._enqueue(self._hold_server_link)
         self._enqueue(functools.partial(self._say_notice, LogLevel.WARNING, told))
 
+    async def _hold_server_link(self) -> None:
+        await self._server_link()
+
+    async def _server_link(self, *, taking_over: bool = False) -> bool:
+        """While 2110 holds, the `ib` link (an order link) is DEGRADED saying that an
+        order sent would not reach IB and what to do: new orders are refused, cancels
+        still go (`cancel_through_degraded`). Left to another cause that holds the link
+        down (1100, the catch-up after 1101/1102) unless `taking_over` (that cause is
+        over: `_restored`). True when set. Before, 2110 was a health notice only, the
+        broker LIVE, and an order sent meanwhile went to a TWS that could not pass it
+        on."""
+        message = self._server_message
+        link = self.health_state.links.get("ib")
+        if message is None or link is None or not self._up:
+            return False
+        if not taking_over and link.state is not L.LIVE and link.detail != self._server_link_said:
+            return False
+        detail = codes.server_broken_link(message)
+        self._server_link_said = detail
+        await self.set_link("ib", L.DEGRADED, detail)
+        return True
+
     def _server_back(self, code: int) -> None:
-        """TWS reaches IB's servers again (1101, 1102, a data farm OK): 2110 is over."""
+        """TWS reaches IB's servers again (1101, 1102, a data farm OK): 2110 is over,
+        and the `ib` link it held DEGRADED is LIVE again (after 1101/1102, once their
+        catch-up is over: `_connectivity`, `_restored`)."""
+        self._server_message = None
         if self.health_state.extra.pop("notice:tws", None) is None:
             return
         log.info("ib.tws_server_back", extra={"broker": self.source, "code": code})
         told = f"{self.source}: TWS reaches IB's servers again ({code})"
+        if code not in (codes.RESTORED_DATA_KEPT, codes.RESTORED_DATA_LOST):
+            self._enqueue(self._server_link_back)
         self._enqueue(functools.partial(self._say_notice, LogLevel.INFO, told))
+
+    async def _server_link_back(self) -> None:
+        said, self._server_link_said = self._server_link_said, None
+        link = self.health_state.links.get("ib")
+        if said is None or link is None or link.state is not L.DEGRADED or link.detail != said:
+            return  # not held by 2110 now (another cause has it: it says its end)
+        if self._server_message is not None:
+            return  # (2110 again since: it holds)
+        await self.set_link("ib", L.LIVE, "")
+
+    def _competing_session(self, key: str, message: str) -> None:
+        """10197 on a subscription: another session of the IB user (TWS, IB Gateway,
+        Client Portal, IBKR Mobile) took the live data and nothing flows on it. The
+        market link is DEGRADED saying so and what to do (`_market_link_detail`, as for
+        prices that are no prices), the instrument's `md_problem` says it, counted,
+        and the desk's Log is told once, when the first instrument stops; over at the
+        next quote of the instrument (`_competing_over`)."""
+        first = not self.market.competing
+        again = key in self.market.competing
+        self.market.competing[key] = message
+        self.health_state.extra[f"md_type:{key}"] = "none"
+        self.health_state.extra[f"md_problem:{key}"] = codes.competing_session([key], message)
+        self.count_error(f"market_data_{codes.COMPETING_SESSION}")
+        if again:
+            return
+        log.warning("ib.competing_session", extra={"broker": self.source, "key": key})
+        self._enqueue(self._market_link_detail)
+        if first:
+            told = f"{self.source}: " + codes.competing_session([key], message)
+            self._enqueue(functools.partial(self._say_notice, LogLevel.WARNING, told))
+
+    async def _competing_over(self, key: str) -> None:
+        """A quote of an instrument a competing session had stopped (10197): its data
+        flows again; said in the desk's Log once every stopped one quotes again (the
+        market link is LIVE again then: `_market_link_detail`)."""
+        log.info("ib.competing_session_over", extra={"broker": self.source, "key": key})
+        if self.market.competing:
+            return
+        told = (
+            f"{self.source}: market data flows again ({key} quoted: the other session "
+            "no longer takes it)"
+        )
+        await self._say_notice(LogLevel.INFO, told)
 
     def _tickers_after(self, code: int) -> None:
         """TWS's link to IB and the tickers: cut off (1100), nothing they hold is quoted;
@@ -824,6 +948,9 @@ class IBBroker(IBOrders, IBSession):
             self.market.resubscribe(codes.RESUBSCRIBED[code])
 
     def _market_problem(self, key: str, code: int, message: str) -> None:
+        if code == codes.COMPETING_SESSION:
+            self._competing_session(key, message)
+            return
         if code == codes.DELAYED_NOTICE:
             self.market.delayed_notices.add(key)
             self.health_state.extra[f"md_type:{key}"] = "delayed"
@@ -1666,8 +1793,8 @@ class IBBroker(IBOrders, IBSession):
                 self._market_stale_said = self._unanswered and self._up
                 await self.set_link("market", state, detail)
             return  # (said by its cause already: left to say when it is over)
-        self._bad_prices_said = bool(self.market.bad)
-        state = ConnectionState.DEGRADED if self.market.bad else ConnectionState.LIVE
+        self._bad_prices_said = self.market.degraded
+        state = ConnectionState.DEGRADED if self.market.degraded else ConnectionState.LIVE
         await self.set_link("market", state, self._market_detail())
 
     async def unsubscribe(self, instruments: Iterable[str]) -> None:

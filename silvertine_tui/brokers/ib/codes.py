@@ -59,6 +59,12 @@ DELAYED_NOTICE = 10167
 # still active": the subscription's data flows, in part (`MarketData.partial`).
 PARTIAL_DATA = 10090
 NOT_SUBSCRIBED = 354
+# "No market data during competing live session": the IB user is logged in elsewhere
+# (another TWS or IB Gateway, Client Portal, IBKR Mobile) and that session has the live
+# data; TWS sends it on each market data request and its quotes stop until that session
+# logs out (`MarketData.competing`). A paper account gets its data through the live
+# user's login, so a live session of that user is one too.
+COMPETING_SESSION = 10197
 # Every error about an order that is not a notice (below) answers the place or modify
 # waiting for it as a refusal (103, 104, 105, 110, 135, 161, 201, 321, 387, 434 ...).
 # Warnings about an order that TWS takes all the same (ib_async too keeps the order
@@ -123,6 +129,29 @@ def server_broken(message: str) -> str:
     return (
         f"TWS cannot reach IB's servers ({SERVER_BROKEN}: {text}): quotes and order "
         "reports may stall until TWS restores it by itself; if it lasts, check TWS"
+    )
+
+
+def server_broken_link(message: str) -> str:
+    """2110 as the `ib` link says it while it holds (DEGRADED): what it stops, what to do."""
+    text = message.strip().rstrip(".")
+    return (
+        f"TWS cannot reach IB's servers ({SERVER_BROKEN}: {text}): an order sent now "
+        "would not reach IB, so new orders are refused until TWS reaches IB again "
+        "(cancels are still sent: TWS passes them on once it is back, check them in "
+        "TWS). TWS restores it by itself; if it lasts, check TWS's connection (or "
+        "restart TWS)"
+    )
+
+
+def competing_session(keys: list[str], message: str) -> str:
+    """10197 as the market link says it: which instruments it stopped, why, what to do."""
+    text = message.strip().rstrip(".")
+    return (
+        f"no market data for {', '.join(keys)}: the IB user is logged in elsewhere and that "
+        f"session takes the live data ({COMPETING_SESSION}: {text}); the quotes shown are "
+        "as old as their age says. Log out of the other session (TWS, IB Gateway, Client "
+        "Portal or IBKR Mobile on the same user) and the data flows again"
     )
 
 

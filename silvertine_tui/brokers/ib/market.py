@@ -148,6 +148,9 @@ class MarketData:
         self.partial: dict[str, str] = {}
         # key -> the prices TWS sends now that are no prices ("bid inf"): `bad_prices`
         self.bad: dict[str, str] = {}
+        # key -> what TWS said (10197) when another session of the IB user took the live
+        # data: nothing flows on the subscription until a quote comes again (`quoted`)
+        self.competing: dict[str, str] = {}
         # key -> why it waits for its first quote on a subscription asked again ("TWS
         # lost market data (1101)"): nothing of before is quoted meanwhile.
         self.awaiting: dict[str, str] = {}
@@ -186,6 +189,7 @@ class MarketData:
         self.contracts[key] = contract
         self.problems.pop(key, None)
         self.partial.pop(key, None)
+        self.competing.pop(key, None)
         self.delayed_notices.discard(key)
         self.tickers[key] = self.ib.reqMktData(contract, "", False, False)
 
@@ -196,6 +200,7 @@ class MarketData:
         self.contracts[key] = contract
         self.problems.pop(key, None)
         self.partial.pop(key, None)
+        self.competing.pop(key, None)
         self.delayed_notices.discard(key)
 
     def unsubscribe(self, key: str) -> None:
@@ -204,6 +209,7 @@ class MarketData:
         self.bad.pop(key, None)
         self.problems.pop(key, None)
         self.partial.pop(key, None)
+        self.competing.pop(key, None)
         self.awaiting.pop(key, None)
         self.held.discard(key)
         self.delayed_notices.discard(key)
@@ -259,9 +265,19 @@ class MarketData:
         self.last_said[key] = (ticker, said)
         return True
 
-    def quoted(self, key: str) -> None:
-        """A quote of the key's subscription now was published: it waits no more."""
+    def quoted(self, key: str) -> bool:
+        """A quote of the key's subscription now was published: it waits no more, and
+        data flows again after a competing session's 10197 (True when it had stopped
+        it)."""
         self.awaiting.pop(key, None)
+        return self.competing.pop(key, None) is not None
+
+    @property
+    def degraded(self) -> bool:
+        """Whether what TWS sends on the subscriptions holds the market link DEGRADED:
+        prices that are no prices (`bad`), data stopped by a competing session
+        (`competing`)."""
+        return bool(self.bad or self.competing)
 
     def _retire(self, key: str, contract: Contract) -> None:
         """Cancel the key's subscription and let go of its ticker: out of ib_async's
@@ -345,7 +361,7 @@ class MarketData:
 
     def data_type(self, key: str) -> str:
         ticker = self.tickers.get(key)
-        if key in self.problems:
+        if key in self.problems or key in self.competing:
             return "none"
         if ticker is None:
             return "none"

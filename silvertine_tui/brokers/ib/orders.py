@@ -871,8 +871,16 @@ class IBOrders(IBState):
             await asyncio.sleep(0.01)
         still = self._still_working(working)
         if still:
+            # The orders by their short ids, as the desk names them everywhere (the
+            # kill switch's report and Log carry these words); the log line keeps the
+            # full ids.
+            log.warning(
+                "ib.global_cancel_unconfirmed",
+                extra={"broker": self.source, "client_order_ids": still},
+            )
             raise BrokerTimeout(
-                f"global cancel sent; no confirmation yet for {', '.join(still)}: "
+                f"global cancel sent; no confirmation yet for "
+                f"{', '.join(short_id(c) for c in still)}: "
                 "their next report from TWS settles them"
             )
         # (`settle` above: TWS's reports sent before its answer to the time are read.)

@@ -359,6 +359,11 @@ class IBSession(IBState):
                 f"{'; ' if detail else ''}part of the data not subscribed (10090): "
                 f"{', '.join(sorted(self.market.partial))}"
             )
+        if self.market.competing:
+            said = next(iter(self.market.competing.values()))
+            detail += f"{'; ' if detail else ''}" + codes.competing_session(
+                sorted(self.market.competing), said
+            )
         if self.market.bad:
             bad = "; ".join(f"{key}: {said}" for key, said in sorted(self.market.bad.items()))
             detail += (
@@ -473,7 +478,8 @@ class IBSession(IBState):
         await self._inbox.join()
         if turn != self._link_turn:
             return
-        await self.set_link("ib", L.LIVE, "")
+        if not await self._server_link(taking_over=True):  # (a 2110 since the 1101/1102)
+            await self.set_link("ib", L.LIVE, "")
         if self.market.contracts:
             await self.set_link("market", L.LIVE, self._market_detail())
         self.health_state.reconnects += 1
@@ -806,7 +812,8 @@ class IBSession(IBState):
             waited = asyncio.get_running_loop().time() - self._unanswered_since
             return L.DEGRADED, _stale_quotes(_seconds(waited))
         link = self.health_state.links.get("ib")
-        if link is not None and link.state is not L.LIVE:
+        if link is not None and link.state is not L.LIVE and link.detail != self._server_link_said:
+            # (DEGRADED for 2110 alone, TWS's orders' path: the farms say the quotes')
             return L.DEGRADED, "no quotes while TWS is cut off (1100)"
         return None
 
@@ -822,8 +829,8 @@ class IBSession(IBState):
             return
         if not market.detail.startswith("TWS has not answered for "):
             return
-        self._bad_prices_said = bool(self.market.bad)
-        state = L.DEGRADED if self.market.bad else L.LIVE
+        self._bad_prices_said = self.market.degraded
+        state = L.DEGRADED if self.market.degraded else L.LIVE
         await self.set_link("market", state, self._market_detail())
 
     async def _reconnect_unanswered(self, waited: float) -> None:
@@ -838,18 +845,22 @@ class IBSession(IBState):
         self.count_error("unanswered_reconnect")
         self._drop_reason = reason
         self._hung_for = _seconds(waited)
-        with contextlib.suppress(Exception):
-            self.ib.disconnect()  # disconnectedEvent: `_lost`, then `_reconnect`
+        failed = self._drop_socket()
+        dropped = (
+            "the socket is dropped and opened again"
+            if failed is None
+            else f"dropping the socket failed ({failed}); it was closed at once instead "
+            "and is opened again"
+        )
         try:
             await self.publish(
                 LogEvent.create(
                     self.source,
                     Log(
-                        level=LogLevel.WARNING,
+                        level=LogLevel.WARNING if failed is None else LogLevel.ERROR,
                         message=(
-                            f"{self.source}: {reason} (the socket is dropped and opened "
-                            "again; orders are reconciled and quotes asked again once it "
-                            "is back)"
+                            f"{self.source}: {reason} ({dropped}; orders are reconciled "
+                            "and quotes asked again once it is back)"
                         ),
                     ),
                     ts=self.clock(),
@@ -857,6 +868,37 @@ class IBSession(IBState):
             )
         except Exception:  # the reconnect goes on; the health pane says it
             log.exception("ib.log_publish_failed", extra={"broker": self.source})
+
+    def _drop_socket(self) -> str | None:
+        """Drop the socket to TWS for the reconnect path: ib_async's disconnect, whose
+        disconnectedEvent runs `_lost`, then `_reconnect`. None when it did; else what
+        failed. A disconnect that raises (the socket's shutdown refused by the
+        system) leaves ib_async half torn down, with no disconnectedEvent: the socket
+        is then closed at once (its loss reaches ib_async as a dropped socket's does)
+        and the loss is driven here, so the desk reconnects all the same. Before, the
+        failure was suppressed: no `_lost`, no reconnect, while the api link said it
+        was reconnecting."""
+        try:
+            self.ib.disconnect()  # disconnectedEvent: `_lost`, then `_reconnect`
+            failed = None
+        except Exception as exc:
+            failed = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+            self.count_error("disconnect_failed")
+            log.exception("ib.disconnect_failed", extra={"broker": self.source})
+            transport = getattr(self.ib.client.conn, "transport", None)
+            if transport is not None:
+                try:
+                    transport.abort()
+                except Exception:
+                    log.exception("ib.socket_abort_failed", extra={"broker": self.source})
+        if self._up and not self._closing:
+            # No disconnectedEvent came (the disconnect raised before it): lost here.
+            if failed is None:
+                failed = "ib_async reported no disconnect"
+                self.count_error("disconnect_failed")
+                log.error("ib.disconnect_unreported", extra={"broker": self.source})
+            self._on_disconnected()
+        return failed
 
     async def close(self) -> None:
         self._closing = True

@@ -90,6 +90,11 @@ class Pending:
 
 
 class IBState(Broker):
+    # TWS's 2110 text while it holds (TWS cannot reach IB's servers), and the `ib`
+    # link's detail the adapter set DEGRADED for it (`IBBroker._server_link`)
+    _server_message: str | None = None
+    _server_link_said: str | None = None
+
     def __init__(self, config: IBBrokerConfig, bus: EventBus, *, clock: Clock = time.time_ns):
         super().__init__(config, bus, clock=clock)
         self.cfg = config
@@ -771,6 +776,12 @@ class IBState(Broker):
         raise NotImplementedError
 
     async def _lost(self) -> None:
+        raise NotImplementedError
+
+    def _on_disconnected(self) -> None:
+        raise NotImplementedError
+
+    async def _server_link(self, *, taking_over: bool = False) -> bool:
         raise NotImplementedError
 
     async def _publish_status(self, s: dict[str, Any]) -> None:

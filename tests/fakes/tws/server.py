@@ -351,6 +351,23 @@ class FakeTws:
         ticks still flow."""
         self.partial_market_data[self.exchange.spec(key).con_id] = message
 
+    async def competing_live_session(self, key: int | str | None = None) -> None:
+        """Another session of the account's user took the live data (TWS, IB Gateway,
+        Client Portal or IBKR Mobile logged in elsewhere; for a paper account, its live
+        user's): TWS sends error 10197 `No market data during competing live session`
+        on each market data request of every client (of the contract `key`, else on
+        all), one per subscription, as IB does. Its data stops meanwhile: push no quote
+        (`set_quote`) until the test takes that session as logged out (then the ticks
+        flow again on the same requests)."""
+        con_id = None if key is None else self.exchange.spec(key).con_id
+        for session in self.sessions:
+            for req_id, sub in session.tickers.items():
+                if con_id is None or sub.con_id == con_id:
+                    session.send(
+                        m.error(req_id, 10197, "No market data during competing live session")
+                    )
+        await self._drain()
+
     async def set_close(self, key: int | str, close: str | Decimal) -> None:
         """The prior session's close (tick type 9, 75 delayed): sent to subscribers now,
         as TWS sends it when it has it (at subscription, and when a new day begins)."""
