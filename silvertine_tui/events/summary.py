@@ -209,11 +209,13 @@ def describe(
     orders: OrderLookup | None = None,
     traded: TradedLookup | None = None,
     id_width: int | None = 4,
+    modified: bool = False,
 ) -> str:
     """`instruments` finds an instrument by key, `orders` an order's request by client
     order id (an update names only the id), `traded` the side and instrument fills
     showed of an order with no request known; all are optional. Order ids are cut to
-    their last `id_width` characters (None: whole, as `silvertine replay` prints them)."""
+    their last `id_width` characters (None: whole, as `silvertine replay` prints them).
+    `modified`: an order update that changed the order's terms (`Describer`) says so."""
 
     def ref(coid: str) -> str:
         return short_ref(coid, id_width)
@@ -283,7 +285,7 @@ def describe(
             coid = p.client_order_id
             known = request(coid)
             seen = traded(coid) if known is None and traded is not None else None
-            return _update_text(p, known, inst, ref, seen)
+            return _update_text(p, known, inst, ref, seen, modified=modified)
         case Fill():
             i = inst(p.instrument)
             fee = (
@@ -382,9 +384,13 @@ def _update_text(
     inst: Callable[[str], Instrument | None],
     ref: Callable[[str], str],
     seen: Traded | None = None,
+    *,
+    modified: bool = False,
 ) -> str:
     i = inst(known.instrument) if known is not None else None
-    parts = [str(p.status)]
+    # An accepted modify's report says so: `NEW BUY 0.4 ... @ 64,100.00` read as a new
+    # order in the Log.
+    parts = [f"{p.status} (modified)" if modified else str(p.status)]
     if known is not None:
         # A replace reports the order's new terms: describe the order as it now is.
         parts.append(_order_text(amended(known, p), inst))
@@ -561,11 +567,17 @@ class Describer:
         return known
 
     def __call__(self, event: Decoded) -> str:
+        payload = getattr(event, "payload", None)
+        coid = payload.client_order_id if isinstance(payload, OrderUpdate) else None
+        before = self.requests.get(coid) if coid is not None else None
         self.remember(event)
+        # (a replace's new terms, folded in just now: `_amend` keeps a new request)
+        modified = before is not None and self.requests.get(coid or "") is not before
         return describe(
             event,
             instruments=self.instruments,
             orders=self.request,
             traded=self.traded.get,
             id_width=self.id_width,
+            modified=modified,
         )

@@ -193,12 +193,15 @@ def journal(quantity: Decimal, price: Decimal, actions: list[Action], end: str) 
 def order_lines(
     lines: list[Line], texts: list[str], qty: Callable[[Decimal], str], px: Callable[[Decimal], str]
 ) -> int:
-    """Check each line that names the order's terms; how many there were."""
+    """Check each line that names the order's terms; how many there were. An update
+    that changed them (an accepted modify's) says so: `NEW (modified) BUY ...`."""
     checked = 0
+    before = (lines[0].quantity, lines[0].price)
     for line, text in zip(lines, texts, strict=True):
         payload = line.event.payload
+        moved, before = (line.quantity, line.price) != before, (line.quantity, line.price)
         if isinstance(payload, OrderUpdate):
-            lead = f"{payload.status} "
+            lead = f"{payload.status} (modified) " if moved else f"{payload.status} "
         elif isinstance(payload, CancelRequest):
             lead = "CANCEL requested "
         else:
@@ -326,6 +329,6 @@ def test_a_stop_order_s_lines_name_its_trigger() -> None:
     ]
     assert texts[0].startswith("SEND BUY 0.01 BTCUSDT.PAPER STOP_LIMIT @ 65,600.00 stop 65,500.00")
     assert texts[1].startswith("NEW BUY 0.01 BTCUSDT.PAPER @ 65,600.00 stop 65,500.00 ")
-    assert texts[2].startswith("NEW BUY 0.01 BTCUSDT.PAPER @ 65,600.00 stop 65,400.00 ")
+    assert texts[2].startswith("NEW (modified) BUY 0.01 BTCUSDT.PAPER @ 65,600.00 stop 65,400.00 ")
     assert texts[3].startswith("CANCEL requested BUY 0.01 BTCUSDT.PAPER @ 65,600.00 stop 65,400.00")
     assert texts[4].startswith("CANCELED BUY 0.01 BTCUSDT.PAPER @ 65,600.00 stop 65,400.00 ")

@@ -73,7 +73,8 @@ def test_an_order_update_leads_with_what_happened() -> None:
 
 def test_a_replaced_order_is_described_with_its_new_terms() -> None:
     """After a modify the venue's NEW carries the new price (and a new venue id at
-    Binance): the line says the order as it now is, not as it was sent."""
+    Binance): the line says the order as it now is, not as it was sent, and that it
+    was modified (`NEW BUY 3 ...` read as a new order in the Log)."""
     describer = Describer(INSTRUMENTS.get)
     describer(OrderRequestEvent.create("paper/main", REQUEST))
     update = OrderUpdateEvent.create(
@@ -86,6 +87,8 @@ def test_a_replaced_order_is_described_with_its_new_terms() -> None:
             limit_price=Decimal("190.10"),
         ),
     )
+    assert describer(update) == "NEW (modified) BUY 3 AAPL.SMART @ 190.10 (…a1b2)"
+    # The same terms reported again (a later report) change nothing: no second word.
     assert describer(update) == "NEW BUY 3 AAPL.SMART @ 190.10 (…a1b2)"
 
 
