@@ -30,6 +30,18 @@ position (buy 3 ETH with a 0.003 ETH fee: 2.997), a fee in
 another asset (BNB) reduces the position of the broker's instrument whose base is that
 asset, if it has one. Until a broker's instruments are known (a journal replayed before
 the broker connects) such fees wait in `unplaced` and are taken when they load.
+
+A venue whose account lives in the journal (the paper venue) writes it back after Redis
+lost it (`PaperBroker.reseed_journal`): a `DATA_LOSS` reconcile with no order, then a
+position report per position, flat ones with P&L included, and the balances. The fills
+from before are gone from the journal, so a position rebuilt from it takes the re-seed's
+report as its standing (`Reseed`): quantity, average price, realized P&L (the venue's,
+before fees) and fees; the fills that follow trade from there. A position the desk holds
+at that quantity keeps its own figures (the desk that wrote the re-seed: built from the
+fills it applied, they are the venue's, to the venue's rounding of the average). A fill
+the venue made before its re-seed and journaled after it (a fill Redis lost, journaled
+again by the reconcile that follows) is in the standing already: applied to its order
+and seen, it does not move the position again.
 """
 
 from __future__ import annotations
@@ -268,6 +280,17 @@ def _realized_moved(standing: Standing, moved: Decimal) -> Standing:
     return quantity, avg_price, realized + moved
 
 
+@dataclass(slots=True)
+class Reseed:
+    """An account's journal re-seeded by its venue (see the module): whether its
+    position reports are still the re-seed's (until the account's next fill), and the
+    positions that took the re-seed's report as their standing, with the report's time
+    (a fill the venue made by then is in the standing)."""
+
+    reporting: bool = True
+    taken: dict[str, int] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class Totals:
     """P&L summed per currency (amounts in different currencies are never added)."""
@@ -317,6 +340,10 @@ class Portfolio:
         # (broker, instrument, fee currency) -> `_fee_holder`'s answer, until the
         # instruments change (`set_instruments`).
         self._holders: dict[tuple[str, str, str], str | None] = {}
+        # (broker, account) -> its journal's re-seed (`Reseed`), while its position
+        # reports are the re-seed's or a position stands on one (empty otherwise: a
+        # fill then looks no further).
+        self.reseeds: dict[tuple[str, str], Reseed] = {}
 
     def set_instruments(self, instruments: Iterable[Instrument], broker: str = "") -> None:
         """Learn instruments (`broker`: all of that broker's, which places the asset
@@ -432,9 +459,15 @@ class Portfolio:
             case PositionEvent():
                 p = event.payload
                 self.venue_positions[(p.broker, p.account, p.instrument)] = p
+                if self.reseeds:
+                    self.take_standing(p, event.ts)
                 return True
             case ReconcileEvent():
                 rec = event.payload
+                if rec.kind is ReconcileKind.DATA_LOSS and rec.venue_order is None:
+                    # A venue's re-seed begins: its position reports follow.
+                    self.reseeds[(event.broker, event.account)] = Reseed()
+                    return False
                 if (
                     rec.kind in (ReconcileKind.POSITION_MISMATCH, ReconcileKind.OPENING_POSITION)
                     and rec.venue_quantity is not None
@@ -481,6 +514,9 @@ class Portfolio:
         if not self._fills.add(f"{broker}/{account}/{fill.exec_id}"):
             return False
         self._recent(broker, account)[0].append(fill.exec_id)
+        if self.reseeds and self._in_standing(fill):
+            self.note_last_fill(fill)  # (its order takes it; the position has it)
+            return True
         state = self.positions.get((broker, account, instrument))
         if state is None:
             state = self._state(broker, account, instrument)
@@ -496,6 +532,50 @@ class Portfolio:
             return True
         state = self.positions.get((broker, account, instrument))
         return state is not None and (state.quantity != 0 or state.avg_price is not None)
+
+    def take_standing(self, position: Position, ts: int) -> None:
+        """A position report of a venue's re-seed (`Reseed.reporting`): the standing of
+        a position the desk does not hold at its quantity (none: the journal lost its
+        fills; another: fills lost with Redis, journaled again by the reconcile that
+        follows, `_in_standing`). One the desk holds at that quantity keeps its own
+        figures. The report's realized P&L is the venue's before fees (`fees`)."""
+        account = (position.broker, position.account)
+        reseed = self.reseeds.get(account)
+        if reseed is None or not reseed.reporting:
+            return
+        key = (position.broker, position.account, position.instrument)
+        held = self.positions.get(key)
+        if held is not None and held.quantity == position.quantity:
+            return
+        state = self._state(*key)
+        state.quantity = position.quantity
+        state.avg_price = position.avg_price if position.quantity else None
+        state.realized_gross = position.realized_pnl
+        state.fees = dict(position.fees)
+        state.fee_values = dict(position.fee_values)
+        if not state.currency:
+            state.currency = position.currency
+        state.forget_fills()
+        reseed.taken[position.instrument] = ts
+
+    def _in_standing(self, fill: Fill) -> bool:
+        """Whether `fill` is in the standing its position took from a re-seed (the venue
+        made it by the re-seed's report). Any fill ends the account's re-seed reports;
+        one made after the report ends its position's standing."""
+        account = (fill.broker, fill.account)
+        reseed = self.reseeds.get(account)
+        if reseed is None:
+            return False
+        reseed.reporting = False
+        taken = reseed.taken
+        at = taken.get(fill.instrument)
+        if at is not None:
+            if fill.venue_ts_ns is not None and fill.venue_ts_ns <= at:
+                return True
+            del taken[fill.instrument]
+        if not taken:
+            del self.reseeds[account]
+        return False
 
     def apply_fee_correction(self, correction: FeeCorrection) -> bool:
         """A fill's fee reported after the fill (IB's late commission report): the

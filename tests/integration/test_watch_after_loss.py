@@ -296,8 +296,9 @@ async def test_the_watcher_finds_the_loss_between_the_reseed_and_the_snapshot(
 ) -> None:
     """The desk finds the loss first and re-seeds its journal; the watching desk,
     cut off until then, finds it before the desk's snapshot is written (held on its
-    way): it rebuilds from the re-seed (the balances; no position: the fills it was
-    built from are gone), says it waits, then takes the snapshot when it comes."""
+    way): it rebuilds from the re-seed (the balances, and each position at the
+    re-seed's report: quantity, average, realized P&L and fees, the fills behind them
+    being gone), says it waits, then takes the snapshot when it comes."""
     with RedisServer() as server:
         async with (
             Gate(server.host, server.port) as desk_gate,
@@ -320,9 +321,10 @@ async def test_the_watcher_finds_the_loss_between_the_reseed_and_the_snapshot(
                 # (The desk's snapshot write waits at most its socket timeout, 5 s.)
                 await until(lambda: watch.rebuilds >= 1 and waits(watch), 4.0)
                 says_it_waits(watch)
-                # The re-seed alone gives a follower no position (its fills are gone):
-                # the desk's 0.01 with its realized P&L is not what the journal holds.
-                assert shown(view)["positions"] != shown(desk.projection)["positions"]
+                # The re-seed alone gives a follower the desk's positions, as the venue
+                # reports them (`Portfolio.take_standing`): the desk's 0.01 with its
+                # realized P&L. (It showed none: the fills behind it are gone.)
+                assert shown(view)["positions"] == shown(desk.projection)["positions"]
 
                 desk_gate.open()
                 await shows_the_desk(watch, desk)

@@ -469,9 +469,17 @@ class PaperBroker(Broker):
         # In time priority (a replace sent an order back): a restart deals their venue
         # numbers out in this order, so each keeps its place in its queue.
         working = sorted(self.venue.open_orders(), key=lambda o: o.seq)
-        positions, balances = self.venue.positions(), self.venue.balances()
+        balances = self.venue.balances()
+        # Every position the account has booked, flat ones with realized P&L or fees
+        # too: a desk rebuilt from the journal takes each as its standing (the fills
+        # behind it are gone), and the Positions pane shows a flat one with P&L.
+        positions = [
+            p
+            for p in self.venue.account.positions.values()
+            if p.quantity or p.realized_pnl or p.fees
+        ]
         held = (
-            f"{len(working)} working order(s), {len(positions)} position(s), "
+            f"{len(working)} working order(s), {len(self.venue.positions())} position(s), "
             f"{len(balances)} balance(s)"
         )
         out: list[EventBase] = [
@@ -979,6 +987,10 @@ class PaperBroker(Broker):
         )
 
     def _position(self, state: PositionState) -> Position:
+        """The venue's position as it reports it: realized P&L before fees (the venue
+        books fees in the cash), its fees in the quote currency apart. A re-seed's
+        report is the standing of a position rebuilt from the journal
+        (`Portfolio.take_standing`)."""
         return Position(
             broker=self.name,
             account=self.account,
