@@ -604,7 +604,12 @@ class HealthPane(TextBlock):
                 "the desk shows them when the bus is back",
                 style=p.warn,
             )
-        elif bus.message and bus_state is not ConnectionState.LIVE:
+        elif bus.message and (
+            bus_state is not ConnectionState.LIVE or bus.restarts or bus.data_loss
+        ):
+            # LIVE after a restart or a loss, its last word says what became of it
+            # ("Redis restarted and data was lost (...): resynced from the brokers"):
+            # the counts alone said something happened and not what.
             text.append(f"\n  {cut(bus.message, DETAIL_MAX)}", style=p.warn)
         for other in bus.others:
             text.append("\n")
