@@ -50,7 +50,9 @@ its readers stop, the projection the UI holds is emptied in place
 (`DeskProjection.take_over` of a new engine's) and built again from what the streams
 hold now, as at the start (health, each journal from its snapshot, the risk stream,
 the marks), with the start-up's progress (`progress`: the UI shows its banner again);
-then the streams are followed from there. Redis out of reach meanwhile is waited for;
+then the next frame redraws every row (`DeskProjection.redraw_everything`: the UI's
+frames run while the rebuild awaits Redis, and a snapshot loads without naming a row)
+and the streams are followed from there. Redis out of reach meanwhile is waited for;
 a rebuild that fails for any other reason leaves the banner saying so, with what to do.
 A passive bus writes nothing, so a restart from an older copy of the data (an AOF or
 RDB that lacks the last writes, the epoch key in it) looks to it like a restart that
@@ -60,12 +62,12 @@ lost nothing: after any restart this desk looks for the journal entries it read 
 A desk that drove an account when Redis lost its journal still holds that account in
 memory, and writes it back as it finds the loss (a paper venue's re-seed: its working
 orders, positions and balances; a real venue's reconcile), then writes a snapshot once
-its resync is done. The journal alone can never give a follower that account again: the
-positions are built from fills Redis no longer holds (their average, realized P&L and
-fees), and a re-seed's DATA_LOSS reconciles and position reports change nothing in the
-desk that writes them (it holds the same) nor in a follower (no order adopted, a venue
-position is no position). What the desk shows is in that snapshot. So a rebuild that
-could not start from a snapshot written after the loss (none yet, or one of an older
+its resync is done. The journal alone gives a follower that account only as the venue
+reports it: the positions are built from fills Redis no longer holds, and a follower
+takes a re-seed's position reports as their standing (`Portfolio.take_standing`:
+quantity, the venue's rounded average, realized P&L and fees; the desk that writes them
+holds the same and keeps its own). What the desk shows exactly is in that snapshot. So
+a rebuild that could not start from a snapshot written after the loss (none yet, or one of an older
 copy of the data that does not cover the first entry lost: `_still_waiting`) leaves the
 account waited for (`_awaiting`): the banner stays, naming it ("waiting for the desk
 driving paper/main to write back what it holds"), the "Redis lost data" toast says the
@@ -76,6 +78,16 @@ written since is taken by rebuilding again, with a toast ("Watching: written bac
 broker whose last word was DISCONNECTED has no desk to write anything back (nothing is
 waited for); one judged silent drops out of the banner (its desk may be down: the
 Health pane says STALE) but its snapshot is still taken when it comes.
+
+A desk started after the loss (the one waited for killed, Redis restarted, the desk
+started again: "Journal lost while no desk ran") holds nothing from before it: it built
+what it shows from the journal as it is now, as this desk did, and has nothing to write
+back (it writes its first snapshot a minute later, or more). Its start says so: a
+desk's brokers say CONNECTING first as it starts, where a desk that ran through the
+loss goes on with its heartbeats (LIVE, or as its links are). So the first health word
+since the loss of each broker waited for is looked at (`_first_word`: in the rebuild's
+replay, or read live), and one that is CONNECTING ends the wait for its accounts at
+once: no banner, no `JOURNAL LOST`, a toast ("Watching: nothing to write back").
 """
 
 from __future__ import annotations
@@ -90,7 +102,7 @@ from functools import partial
 from typing import NamedTuple
 
 from ..brokers import Broker
-from ..bus import BusError, BusUnavailableError, EventBus, parse_id
+from ..bus import BusEntry, BusError, BusUnavailableError, EventBus, parse_id
 from ..bus.base import DataLoss
 from ..config import Settings
 from ..domain import ConnectionState, TradingState
@@ -185,6 +197,12 @@ cannot be confirmed (`DeskProjection.unsure`: the Orders pane's `NEW?`, the Bala
 pane's mark)."""
 WRITTEN_BACK = "Watching: written back"
 """The toast's title once a desk's write-back is read and shown."""
+STARTED_SINCE = "Watching: nothing to write back"
+"""The toast's title when the desk driving an account waited for started after the
+loss (`_first_word`): what the journal holds is what it shows."""
+FIRST_WORDS_PAGE = 1_000
+"""Health entries per read when the rebuild looks for the brokers' first words since
+the loss (`_read_first_words`)."""
 
 Account = tuple[str, str]
 
@@ -392,6 +410,16 @@ class WatchSession(Session):
         # has not read yet: what it shows of them may be short (`_still_waiting`).
         self._awaiting: dict[Account, _Awaited] = {}
         self._looking_back: asyncio.Task[None] | None = None
+        # Whether the losses the next rebuild answers took the health stream too (the
+        # epoch: Redis restarted empty, or flushed): every entry in it now came after.
+        self._health_lost = False
+        # The brokers of the accounts waited for whose first health word since the
+        # loss this desk has not read yet (`_first_word`): broker -> the health entry
+        # after which a word is since the loss.
+        self._first_word_after: dict[str, str] = {}
+        # The brokers whose first word since the loss was CONNECTING: a desk started
+        # since, from what the journal holds now, drives them (`_started_since_loss`).
+        self._started_since: set[str] = set()
 
     def _create_brokers(self, clock: Callable[[], int]) -> list[Broker]:
         return []
@@ -659,6 +687,8 @@ class WatchSession(Session):
                     self._heartbeat(entry.event)
                     if self._unwatched(entry.event):
                         self._discover_now.set()
+                    if self._first_word_after and self._first_word(entry):
+                        self._started_since_loss()
             engine.anomalies.take()
             engine.kill_from_elsewhere = ""
             engine.reduce_from_elsewhere = ""  # the driving desks act on it
@@ -879,6 +909,8 @@ class WatchSession(Session):
             extra={"reason": str(loss), "epoch": loss.epoch, "streams": sorted(loss.streams)},
         )
         if loss.journal_lost(layout):
+            if loss.lost(layout.health):
+                self._health_lost = True
             for broker, account in self._accounts:
                 stream = layout.exec(broker, account)
                 if loss.epoch:
@@ -956,6 +988,9 @@ class WatchSession(Session):
             known, last_words, silent, applied = self._carried
             waited = self._to_wait_for(known, last_words, applied)
             await self._stop_readers()
+            if self._rebuild_why:  # a loss: what a broker says from here is since it
+                self._ask_first_words(waited, applied)
+            started: list[Account] = []
             delay = 0.05
             while True:
                 self._fresh_engine()
@@ -964,7 +999,11 @@ class WatchSession(Session):
                     self._accounts = sorted({*known, *self._failed, *found})
                     seen = await self._snapshots_seen(waited)
                     await self._bring_up(progress)
-                    still = await self._still_waiting(waited, seen)
+                    await self._read_first_words()
+                    # A desk started since the loss has nothing to write back.
+                    started = sorted(a for a in waited if a[0] in self._started_since)
+                    unstarted = {a: f for a, f in waited.items() if a not in started}
+                    still = await self._still_waiting(unstarted, seen)
                 except BusUnavailableError as exc:
                     if delay == 0.05:
                         log.warning("watch.rebuild_waits", extra={"error": str(exc)})
@@ -981,10 +1020,22 @@ class WatchSession(Session):
             self._carry_brokers(last_words, silent)
             self._carried = None
             self._lost.clear()
-            written_back = sorted(a for a in self._awaiting if a not in still)
+            self._health_lost = False
+            written_back = sorted(a for a in self._awaiting if a not in still and a not in started)
             self._awaiting = still
+            waiting_for = {broker for broker, _ in still}
+            self._first_word_after = {
+                b: after for b, after in self._first_word_after.items() if b in waiting_for
+            }
             for broker in sorted({broker for broker, _ in still}):
                 self.engine.projection.set_unsure(broker, JOURNAL_LOST)
+            # The next frame draws every row of what is rebuilt. The UI's frames run
+            # while the rebuild awaits Redis: one drawn between the emptying and the
+            # snapshot's load took the "redraw everything" of both, and the snapshot
+            # loads without naming a row, so its balances and orders were never drawn
+            # (the Balances pane with its header alone, Orders `0 working of 0 today`,
+            # until the next balance event). Nothing is awaited from here.
+            self.engine.projection.redraw_everything()
             self._bus_back_ns = self.clock()  # each broker has its time to be heard again
             # Not READY while a desk's write-back is waited for: the banner says so.
             progress.phase = self._waiting_line() or StartPhase.READY
@@ -1007,6 +1058,8 @@ class WatchSession(Session):
             self.alerts.append(Alert("Redis lost data", self._rebuilt_words(why, progress)))
         if written_back:
             self._say_written_back(written_back)
+        if started:
+            self._say_started_since(started)
         self._tell([account for account in self._accounts if account not in known])
 
     def _rebuilt_words(self, why: str, progress: RecoveryProgress) -> str:
@@ -1075,6 +1128,95 @@ class WatchSession(Session):
             progress.replayed.set()
             self.progress = progress
         progress.phase = phase
+
+    # -- a desk started since the loss -----------------------------------------------------
+
+    def _ask_first_words(self, waited: Mapping[Account, str], applied: Mapping[str, str]) -> None:
+        """A rebuild answering a loss: for the brokers of the accounts it may wait for,
+        their first health word since the loss is asked anew (`_first_word`): the
+        entries after the last one this desk read of the health stream before it, or
+        every entry when Redis lost that stream too (the epoch)."""
+        health = self.bus.layout.health
+        after = "0-0" if self._health_lost else applied.get(health, "0-0")
+        self._first_word_after = {broker: after for broker, _ in waited}
+        self._started_since.clear()
+
+    def _first_word(self, entry: BusEntry) -> bool:
+        """Whether `entry` is the first health word since the loss of a broker asked
+        about (`_first_word_after`) and says CONNECTING: the connect of a desk that
+        started since the loss (a desk's brokers say CONNECTING first as it starts; a
+        desk that ran through the loss goes on with its heartbeats, LIVE or as its
+        links are, and writes back what it holds). That desk built what it shows from
+        the journal as it is since the loss, as this desk does: it has nothing to write
+        back (a paper desk's "Journal lost while no desk ran": the starting cash, no
+        orders, no positions). The first word of each broker is judged once."""
+        event = entry.event
+        if not isinstance(event, HealthEvent):
+            return False
+        found = event.payload.broker_account
+        if found is None:
+            return False
+        name = found[0]
+        after = self._first_word_after.get(name)
+        if after is None or parse_id(entry.id) <= parse_id(after):
+            return False
+        del self._first_word_after[name]
+        if event.payload.state is not ConnectionState.CONNECTING:
+            return False
+        self._started_since.add(name)
+        return True
+
+    async def _read_first_words(self) -> None:
+        """The first words since the loss that the rebuild's replay of the health
+        stream holds (`_first_word`): a desk started before this desk rebuilt. Read a
+        page at a time from the earliest floor up to the last entry replayed (those
+        after it are read live, `_follow_streams`), until each broker asked about has
+        said something: a few entries, the stream being as young as the loss."""
+        if not self._first_word_after:
+            return
+        health = self.bus.layout.health
+        end = self.engine.applied.get(health)
+        if end is None:
+            return  # nothing replayed: every word is read live
+        cursor = min(self._first_word_after.values(), key=parse_id)
+        while self._first_word_after:
+            page = await self.bus.read(health, cursor, end, count=FIRST_WORDS_PAGE)
+            fresh = [entry for entry in page if parse_id(entry.id) > parse_id(cursor)]
+            for entry in fresh:
+                self._first_word(entry)
+            if len(page) < FIRST_WORDS_PAGE or not fresh:
+                return
+            cursor = fresh[-1].id
+
+    def _started_since_loss(self) -> None:
+        """Read live: the accounts waited for of a broker a desk started since the loss
+        drives are waited for no more (`_first_word`): their marks go, the banner with
+        them, and the trader is told."""
+        accounts = sorted(a for a in self._awaiting if a[0] in self._started_since)
+        if not accounts:
+            return
+        for account in accounts:
+            del self._awaiting[account]
+        projection = self.engine.projection
+        for broker in sorted({broker for broker, _ in accounts}):
+            if all(b != broker for b, _ in self._awaiting):
+                projection.set_unsure(broker, None)
+        self._say_started_since(accounts)
+        self._show_waiting()
+
+    def _say_started_since(self, accounts: list[Account]) -> None:
+        names = ", ".join("/".join(account) for account in accounts)
+        log.warning("watch.started_since_loss", extra={"accounts": names})
+        self.alerts.append(
+            Alert(
+                STARTED_SINCE,
+                f"the desk driving {names} started after Redis lost its journal (its "
+                "broker connected since): it holds nothing from before the loss and has "
+                "nothing to write back. This watching desk is not waiting for it: it shows "
+                "what the journal holds now, as that desk does, and follows it.",
+                "information",
+            )
+        )
 
     # -- a desk's write-back after a loss ----------------------------------------------------
 

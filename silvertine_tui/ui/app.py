@@ -892,7 +892,12 @@ class SilvertineApp(App[None]):
             if banner is not None:
                 banner.progress = progress
             elif not progress.ready:
-                banner = StartupBanner(progress, id="rebuild", title="rebuilding")
+                banner = StartupBanner(
+                    progress,
+                    id="rebuild",
+                    title="rebuilding",
+                    watching=self.desk.view if self.session.watching else None,
+                )
                 self._rebuild_banner = banner
                 screen.mount(banner)
         if banner is not None and progress.ready and banner.is_mounted:
