@@ -1538,17 +1538,21 @@ class TradingEngine:
             log.error("engine.kill_incomplete", extra={"summary": report.summary()})
         return report
 
-    async def honour_kill(self, *, say: bool = True) -> KillReport | None:
+    async def honour_kill(self, *, say: bool = True, reason: str = "") -> KillReport | None:
         """Act on a KILL another desk journaled (`kill_from_elsewhere`), right after it
         was applied (trading is HALTED by it): cancel every working order of this desk's
         brokers, as `kill` does, and say what it did in the log (`say`; False: the
         caller says it). None when there is none to act on. A RESUME journaled after the
         KILL lifts HALTED here as it does there; its cancels are made all the same (the
-        kill switch asked every desk for them) and the line says the state is lifted."""
-        reason = self.kill_from_elsewhere
+        kill switch asked every desk for them) and the line says the state is lifted.
+        `reason`: a KILL the session's start found standing that this desk never read,
+        pulled while it was down (`Session._kill_while_down`), acted on the same way;
+        `kill_from_elsewhere` is then left to its own call."""
         if not reason:
-            return None
-        self.kill_from_elsewhere = ""
+            reason = self.kill_from_elsewhere
+            if not reason:
+                return None
+            self.kill_from_elsewhere = ""
         places = self.in_flight.now()  # sent before the KILL was read: it takes them too
         self._honouring += 1
         try:

@@ -38,10 +38,11 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
 from ..brokers import TRADABLE_STATES, Broker, BrokerError, BrokerRegistry
-from ..bus import BusEntry, BusError, BusUnavailableError, EventBus
-from ..bus.base import DataLoss
+from ..bus import BusEntry, BusError, BusUnavailableError, EventBus, parse_id
+from ..bus.base import STATE_PAGE, DataLoss, sets_trading_state
 from ..config import EngineConfig, Settings, state_home
 from ..domain import ConnectionState, TradingState
+from ..domain.clock import utc_time
 from ..events import (
     Health,
     HealthEvent,
@@ -129,6 +130,33 @@ trading state while the desk ran, and the desk wrote it back."""
 KILL_LIFTED_ALERT = "Kill switch pulled and lifted while this desk started"
 """The toast's title when a kill switch another desk pulled while this desk started
 was lifted before it was up, and its cancels were made under the state after it."""
+KILL_WHILE_DOWN_ALERT = "Kill switch pulled while this desk was down"
+"""The toast's title when this desk's start found a KILL its last run never read still
+standing, and honoured it (`Session._kill_while_down`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DownKill:
+    """A KILL journaled while this desk was down, still the standing trading state at
+    its start (`Session._kill_while_down`)."""
+
+    entry: str
+    """Its risk stream entry."""
+    reason: str
+    """Its message, naming the desk that pulled it ("kill switch (UI) by watching desk
+    HOST pid N")."""
+    at_ns: int
+    """When it was pulled (its event's time)."""
+
+    def said(self) -> str:
+        """Who pulled it, when and why, as the start says it: `pulled from watching desk
+        h pid 7 at 14:30:01 UTC (kill switch (UI))`. The desk as its message names it
+        (`TradingEngine.risk_event`), or "another desk" when it names none (an older
+        build's)."""
+        what, by, who = self.reason.rpartition(" by ")
+        if not by or not who.startswith(("desk ", "watching desk ")):
+            what, who = self.reason, "another desk"
+        return f"pulled from {who} at {utc_time(self.at_ns)} ({what or 'kill switch'})"
 
 
 BUS_DESK = "desk"
@@ -594,7 +622,8 @@ class Session:
     async def _bring_up(self, progress: RecoveryProgress) -> None:
         """`start`'s work once the bus is open: claim the brokers left waiting (Redis
         may have lost a claim), recover, then connect and reconcile, then act on what
-        another desk's kill switch or REDUCE ONLY asked meanwhile."""
+        another desk's kill switch or REDUCE ONLY asked meanwhile, and on a kill switch
+        pulled while this desk was down that it never read (`_kill_while_down`)."""
         await self._claim_deferred(progress)
         await recover(self.engine, self.accounts(), progress)
         lost = await self.last_run.check()
@@ -603,6 +632,7 @@ class Session:
                 ConnectionState.DEGRADED, "journal of this host's last desk run lost"
             )
             self.alerts.append(Alert("Journal lost while no desk ran", f"{lost}."))
+        down_kill = await self._kill_while_down()
         await self.last_run.record()
         progress.phase = StartPhase.CONNECTING
         await self._trim_risk()
@@ -611,6 +641,157 @@ class Session:
             await self._connect(broker)
         await self._take_connect_marks()
         self._honour_pending(starting=True)
+        if down_kill is not None:
+            self._spawn(self._honour_kill_while_down(down_kill), "engine-honour-kill-while-down")
+
+    async def _kill_while_down(self) -> DownKill | None:
+        """The start's own reading of the KILL (after recovery and the last-run check,
+        before the venues connect): the KILL that is the standing trading state (no
+        looser state journaled after it: a resume or REDUCE ONLY lifted it, and its
+        cancels are not made), when this desk never acted on it: pulled while it was
+        down. Once the brokers are up it is honoured as a running desk honours one it
+        reads (`_honour_kill_while_down`). None when there is none, or nothing says it
+        went unread:
+
+        - this host's last desk run on this bus had not read it: it is newer than the
+          newest entry setting the trading state that run read (`LastRun.state_entry`,
+          kept from `RedisBus.state_seen`; nothing to tell with no record, one of
+          another epoch, or one written before records kept the entry);
+        - or the desk driving one of this desk's brokers was not heard from after it
+          (`_heard_after`): down when it was journaled (killed, or quit). The record
+          is kept per host, bus and prefix, not per desk: another desk on this host,
+          running then, read the KILL into it.
+
+        A KILL this desk read as it ran is in its record and followed by its heartbeats:
+        not honoured twice. A KILL journaled after this desk opened the bus (while it
+        was starting) is not this one's: the engine's replay took it as news
+        (`TradingEngine.live_risk_after`). Only this live start decides it: the engine's
+        replay of the journal (here, a watching desk's, a rebuild) acts on nothing.
+        Redis refusing a read leaves the start as the journal gave it (logged)."""
+        engine = self.engine
+        if engine.gate.state is not TradingState.HALTED or engine.gate.held_here:
+            return None
+        try:
+            standing = await self._standing_kill()
+            if standing is None:
+                return None
+            after = engine.live_risk_after
+            if after is not None and parse_id(standing.id) > parse_id(after):
+                return None  # pulled while this desk started: `_honour_pending` acts on it
+            record = await self.last_run.read()  # as this start found it, before its own
+            epoch = self.bus.epoch
+            unread = (
+                record is not None
+                and epoch is not None
+                and record.epoch == epoch
+                and record.state_entry is not None
+                and parse_id(standing.id) > parse_id(record.state_entry)
+            )
+            if not unread and await self._heard_after(standing.id) is not False:
+                return None
+        except BusUnavailableError:
+            raise
+        except BusError as exc:
+            log.warning("session.kill_while_down_not_read", extra={"error": str(exc)})
+            return None
+        kill = standing.event
+        assert isinstance(kill, RiskEvent)  # (`_standing_kill`)
+        return DownKill(standing.id, kill.payload.message or "kill switch", kill.ts)
+
+    async def _standing_kill(self) -> BusEntry | None:
+        """The KILL setting the trading state recovery replayed: the risk stream read
+        back from the last entry applied to the first entry setting a state that is a
+        KILL (a STATE of HALTED after it, a desk's carried state, leaves it standing),
+        or None when a looser state comes first (it was lifted) or none is left."""
+        risk = self.bus.layout.risk
+        applied = self.engine.applied.get(risk)
+        if applied is None:
+            return None
+        last = parse_id(applied)
+        before = "+"
+        while True:
+            entries = await self.bus.read_last(risk, STATE_PAGE, before)
+            for entry in entries:  # newest first
+                if parse_id(entry.id) > last:
+                    continue  # the reader's, read live
+                event = entry.event
+                if not isinstance(event, RiskEvent) or not sets_trading_state(event):
+                    continue
+                if event.payload.action is RiskAction.KILL:
+                    return entry
+                if event.payload.trading_state is not TradingState.HALTED:
+                    return None  # lifted
+            if len(entries) < STATE_PAGE:
+                return None
+            before = entries[-1].id
+
+    async def _heard_after(self, entry: str) -> bool | None:
+        """Whether the desk driving each broker of this desk was heard from after the
+        risk stream's `entry` and before this desk opened the bus: a health event of
+        that broker (its heartbeat, once a second; its DISCONNECTED as its desk quit)
+        journaled after it. False when one was not (the desk driving it was down then:
+        killed, or quit before); None when the health stream cannot tell (it keeps its
+        newest `bus.health_maxlen` entries: trimmed past `entry`). Entry ids of both
+        streams are Redis's clock."""
+        health = self.bus.layout.health
+        info = await self.bus.info(health)
+        if info is None or info.first_id is None or parse_id(info.first_id) > parse_id(entry):
+            return None
+        wanted = set(self.accounts())
+        if not wanted:
+            return True  # (no broker: nothing was left to it)
+        floor = parse_id(entry)
+        opened = parse_id(self._health_from) if self._health_from != "$" else None
+        before = "+"
+        while True:
+            entries = await self.bus.read_last(health, STATE_PAGE, before)
+            for found in entries:  # newest first
+                at = parse_id(found.id)
+                if at <= floor:
+                    return False
+                if opened is not None and at > opened:
+                    continue  # this start's own, or written since it opened the bus
+                event = found.event
+                if isinstance(event, HealthEvent):
+                    wanted.discard(event.payload.broker_account or ("", ""))
+                    if not wanted:
+                        return True
+            if len(entries) < STATE_PAGE:
+                return None  # trimmed past `entry` meanwhile
+            before = entries[-1].id
+
+    async def _honour_kill_while_down(self, kill: DownKill) -> None:
+        """A KILL pulled while this desk was down (`_kill_while_down`), once its brokers
+        are up: its working orders are cancelled at the venues as a desk reading the
+        KILL live cancels them (`TradingEngine.honour_kill`), and a Log line and a
+        toast say so (`RunRecorder.say`, as the start's other state words): a warning,
+        an error while any order is still working. A resume read meanwhile (trading no
+        longer HALTED) cancels nothing."""
+        engine = self.engine
+        halted = engine.gate.state is TradingState.HALTED  # (read again after the cancels)
+        if not halted:
+            log.info("session.kill_while_down_lifted", extra={"entry": kill.entry})
+            return
+        report = await engine.honour_kill(say=False, reason=kill.reason)
+        if report is None:  # (given a reason, it acts)
+            return
+        state = engine.gate.state
+        if state is TradingState.HALTED:
+            what = report.summary()
+        else:  # a resume read while the cancels went: they were made all the same
+            what = (
+                f"lifted since (trading is {state}); the orders it asked to cancel were "
+                f"cancelled all the same: {report.cancels.summary()}"
+            )
+        message = f"{self.desk_id}, after a kill switch {kill.said()} while this desk was down: "
+        message += what
+        log.warning(
+            "session.kill_while_down",
+            extra={"entry": kill.entry, "kill": kill.reason, "said": message},
+        )
+        level = LogLevel.WARNING if report.ok else LogLevel.ERROR
+        # `say`'s toast ends it with a full stop, as the start's other state words do.
+        await self.last_run.say(KILL_WHILE_DOWN_ALERT, message.rstrip("."), level)
 
     async def _claim_deferred(self, progress: RecoveryProgress) -> None:
         """Claims taken pending on a Redis that may have lost claims (`claims`): made

@@ -44,7 +44,7 @@ from .draw_now import draw_now
 from .format import cut, shown
 from .key_order import KeyOrder
 from .keymap import PANES, bindings, named_key, unknown_ids, without_clashes
-from .screens.confirm import ConfirmScreen
+from .screens.confirm import ConfirmScreen, kill_not_heard, not_heard
 from .screens.dialog import QUIT_DIALOG_ID, Dialog
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
@@ -1162,11 +1162,21 @@ class SilvertineApp(App[None]):
                     if isinstance(outcome, KillDone) and report.ok and earlier:
                         dismiss_kill_toasts(self, earlier)  # an earlier kill's, not this one's
                     headline = report.headline()
+                    summary = report.summary()
+                    severity: SeverityLevel = "information" if report.ok else "error"
+                    # A watching desk's KILL journaled: a driving desk not heard from
+                    # (STALE) cancels nothing until it comes back and reads it. Said
+                    # first: the toast shows its first lines whole.
+                    unheard = self._kill_not_heard() if watched_kill and report.ok else ""
+                    if unheard:
+                        summary = f"{unheard} {summary}"
+                        headline = headline or self._not_heard_headline()
+                        severity = "warning"
                     self.notify(
-                        report.summary(),
+                        summary,
                         title=f"{what}: {headline}" if headline else what,
-                        severity="information" if report.ok else "error",
-                        timeout=self.desk.toast_timeout_s if report.ok else 60.0,
+                        severity=severity,
+                        timeout=self.desk.toast_timeout_s if severity == "information" else 60.0,
                     )
                 case _ if watched_kill:
                     self._set_kill_note("")
@@ -1227,10 +1237,33 @@ class SilvertineApp(App[None]):
             f"New orders are refused until you resume ({named_key(self, 'app.resume')}).",
             confirm_label="KILL",
             danger=True,
-            note=self._kill_without_bus,
+            note=self._kill_note_now,
         )
         dialog.id = "kill"
         self.push_screen(dialog, callback=answer)
+
+    def _kill_note_now(self) -> str:
+        """What the kill dialog says before the answer, and follows while open: the bus
+        down (`_kill_without_bus`), else the driving desks not heard from
+        (`_kill_not_heard`)."""
+        return self._kill_without_bus() or self._kill_not_heard()
+
+    def _kill_not_heard(self) -> str:
+        """The brokers whose driving desk this desk does not hear (STALE: a watching
+        desk's), and that their orders are cancelled only once that desk reads the KILL
+        (`kill_not_heard`); "" when it hears every one, or cannot read the bus (then no
+        desk is judged, and the bus is what is said)."""
+        if self.desk.bus_watch.lost:
+            return ""
+        return kill_not_heard(self.desk.view, self.desk.session.accounts(), self.desk.clock())
+
+    def _not_heard_headline(self) -> str:
+        """The kill toast's title words when a driving desk is not heard from (at 80
+        columns the title is what shows whole): "paper/main NOT HEARD FROM", or how many."""
+        which = not_heard(self.desk.view, self.desk.session.accounts(), self.desk.clock())
+        if len(which) == 1:
+            return f"{which[0].partition(' (')[0]} NOT HEARD FROM"
+        return f"{len(which)} brokers NOT HEARD FROM"
 
     def _kill_without_bus(self) -> str:
         """What the kill switch does while this desk cannot reach the bus ("" while it

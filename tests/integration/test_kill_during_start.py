@@ -69,12 +69,15 @@ async def test_a_kill_pulled_while_a_desk_starts_cancels_its_orders_once_it_is_u
         await b.close()
 
 
-async def test_a_kill_journaled_before_a_desk_opens_is_not_acted_on_at_its_start(
+async def test_a_kill_journaled_before_a_desk_opens_is_acted_on_once_it_is_up(
     redis_server: RedisServer, key_prefix: str
 ) -> None:
     """The other side of the line: a KILL already in the risk stream when the desk
-    opened the bus is history (the desk was not running then): HALTED holds, and the
-    order left working stays working until the trader acts."""
+    opened the bus was pulled while the desk was down (it never read it: its brokers
+    were not heard from after it). Still the trading state, it is honoured once the
+    brokers are up, as a running desk does, and said (`Session._kill_while_down`).
+    Before, HALTED held and the order left working stayed working at the venue, with
+    no word of it (tests/integration/test_kill_while_desk_down.py has the rest)."""
     url = redis_server.url
     cid = await rest_and_leave(desk(url, key_prefix, "paper"), "paper")
     b = desk(url, key_prefix, "paper2")
@@ -83,10 +86,11 @@ async def test_a_kill_journaled_before_a_desk_opens_is_not_acted_on_at_its_start
     try:
         await b.engine.kill("drill on desk B before desk A starts")
         await a.start()
-        await asyncio.sleep(0.5)
         assert a.engine.gate.state is TradingState.HALTED
-        assert status(a, cid) is OrderStatus.NEW
-        assert await venue_working(a) == [cid]
+        await until(lambda: status(a, cid) is OrderStatus.CANCELED)
+        assert await venue_working(a) == []
+        line = await logged_line(a, "while this desk was down")
+        assert "cancelled 1 order(s)" in line, line
     finally:
         await a.close()
         await b.close()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -10,9 +11,55 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.widgets import Button, Static
 
-from ..format import shown
+from ..format import age, shown
 from ..keymap import BY_ID, bindings, named_key
 from .dialog import Dialog
+
+if TYPE_CHECKING:
+    from ...engine.projection import DeskProjection
+
+
+def not_heard(view: DeskProjection, accounts: Iterable[tuple[str, str]], now_s: float) -> list[str]:
+    """The broker accounts whose driving desk is not heard from (`DeskProjection.silent`:
+    a watching desk's brokers whose heartbeats stopped, shown STALE in Health), each as
+    "paper/main (STALE for 8s; 1 working order shown)"."""
+    found: list[str] = []
+    listed = list(accounts)
+    for broker, heard_ns in sorted(view.silent.items()):
+        quiet = max(0.0, now_s - heard_ns / 1e9)
+        # Whole seconds, as the Health pane's STALE line says it.
+        said = f"{int(quiet)}s" if quiet < 10 else age(quiet)
+        of_broker: list[str | None] = [a for b, a in listed if b == broker]
+        for account in of_broker or [None]:
+            working = len(view.working(broker, account))
+            name = broker if account is None else f"{broker}/{account}"
+            found.append(
+                f"{name} (STALE for {said}; {working} working "
+                f"order{'' if working == 1 else 's'} shown)"
+            )
+    return found
+
+
+def kill_not_heard(view: DeskProjection, accounts: Iterable[tuple[str, str]], now_s: float) -> str:
+    """What a kill switch pulled now leaves to the desks not heard from (`not_heard`),
+    said by the kill dialog before the answer and by the kill switch's toast after it;
+    "" when every one is heard. Such a desk may be down: the KILL reaches it only when
+    it runs again and reads it (it honours it as it starts), so until then its orders
+    stay working at the venue."""
+    which = not_heard(view, accounts, now_s)
+    if not which:
+        return ""
+    if len(which) == 1:
+        return (
+            f"{which[0]} is not heard from: its desk may be down. Its orders are cancelled "
+            "only when that desk comes back and reads the KILL (as it starts); until then "
+            "they stay working at the venue."
+        )
+    return (
+        f"{', '.join(which)} are not heard from: their desks may be down. Their orders "
+        "are cancelled only when those desks come back and read the KILL (as they "
+        "start); until then they stay working at the venue."
+    )
 
 
 class ConfirmScreen(Dialog[bool]):
