@@ -355,6 +355,38 @@ async def state_entry_after(read_last: PageBack, after: str = "0-0") -> str | No
         before = entries[-1].id
 
 
+class WaitingEvent(NamedTuple):
+    """One execution event a bus holds in memory, not written to Redis yet (its outage
+    buffer): the journal, and every desk drawn from it, does not show it yet.
+
+    A read-only view (`HoldsWaiting.waiting`): the event is never applied from here. A
+    desk's projection is drawn from the journal alone (docs/architecture.md); what waits
+    only tells the desk which of its rows may be behind it."""
+
+    stream: str
+    source: str
+    """`broker/account`, as the entry's envelope names it (read even when the event
+    itself cannot be)."""
+    event: Decoded
+
+
+@runtime_checkable
+class HoldsWaiting(Protocol):
+    """A bus that can say which execution events wait in its memory (the Redis bus)."""
+
+    def waiting(self) -> Sequence[WaitingEvent]:
+        """The execution journals' events held in memory, not written yet, oldest
+        first; the same sequence object while nothing changed."""
+        ...
+
+
+def waiting_of(bus: object) -> Sequence[WaitingEvent]:
+    """The execution events `bus` holds in memory, not written to Redis yet
+    (`HoldsWaiting.waiting`); none from a bus that keeps nothing waiting (`memory://`:
+    an event is in its journal once published)."""
+    return bus.waiting() if isinstance(bus, HoldsWaiting) else ()
+
+
 @runtime_checkable
 class EventBus(Protocol):
     """One contract, two backends (`memory://`, `redis://`). See docs/architecture.md.

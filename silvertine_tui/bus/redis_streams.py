@@ -73,10 +73,11 @@ from ..events import (
     RiskEvent,
     UnknownEvent,
     coalesce_key,
+    decode,
     decode_flat,
     encode,
 )
-from ..events.codec import FieldMap
+from ..events.codec import Decoded, FieldMap
 from .base import (
     BusEntry,
     BusError,
@@ -89,6 +90,7 @@ from .base import (
     DataLoss,
     DataLossListener,
     StreamInfo,
+    WaitingEvent,
     parse_id,
     sets_trading_state,
     state_entry_after,
@@ -422,6 +424,14 @@ class RedisBus:
         self._stopped_on: set[str] = set()
         self._last_trim = 0.0
         self._snap_prefix = f"{self.options.prefix}:snap:"
+        self._exec_prefix = f"{self.options.prefix}:exec:"
+        # `waiting`: the backlog as last read (the deque, its length, first and last
+        # entries: held, so compared by identity) and what it gave; each waiting entry's
+        # decoded event by (stream, event id) while it waits.
+        self._waiting_read: tuple[object, ...] = ()
+        self._waiting_length = 0
+        self._waiting_seen: tuple[WaitingEvent, ...] = ()
+        self._waiting_decoded: dict[tuple[str, bytes], Decoded] = {}
 
     # -- connection ---------------------------------------------------------------
 
@@ -625,6 +635,51 @@ class RedisBus:
     def unwritten(self) -> tuple[int, int]:
         waiting = self._journal_waiting() if self._backlog or self._dead else []
         return len(waiting), sum(1 for _, f in waiting if f.get(b"t") == b"fill")
+
+    def waiting(self) -> tuple[WaitingEvent, ...]:
+        """The execution journals' events in the outage backlog, not written to Redis
+        yet, oldest first, decoded (`bus.base.HoldsWaiting`): what the desk's rows are
+        behind until Redis takes them. Not those waiting for the dead-letter stream (the
+        journal will never hold them: `dead_lettered` says them), nor health, risk or
+        signal entries. A read-only view: the backlog is not touched, and each entry is
+        decoded once while it waits. The same tuple while the backlog is unchanged."""
+        backlog = self._backlog
+        if not backlog:
+            if self._waiting_seen or self._waiting_decoded:
+                self._waiting_read, self._waiting_seen = (), ()
+                self._waiting_length = 0
+                self._waiting_decoded = {}
+            return self._waiting_seen
+        # Entries leave from the left and join on the right (a superseded health event
+        # leaves from the middle, its successor joins on the right; the duplicate check
+        # makes a new deque): the same deque, length and ends is the same backlog.
+        read = (backlog, backlog[0], backlog[-1])
+        before = self._waiting_read
+        if (
+            len(before) == len(read)
+            and all(a is b for a, b in zip(before, read, strict=True))
+            and self._waiting_length == len(backlog)
+        ):
+            return self._waiting_seen
+        prefix = self._exec_prefix
+        decoded = self._waiting_decoded
+        kept: dict[tuple[str, bytes], Decoded] = {}
+        found: list[WaitingEvent] = []
+        for stream, fields, _ in backlog:
+            if not stream.startswith(prefix):
+                continue
+            key = (stream, fields.get(b"id", b""))
+            event = decoded.get(key)
+            if event is None:
+                event = decode(fields)
+            kept[key] = event
+            source = fields.get(b"src", b"")
+            found.append(WaitingEvent(stream, source.decode(errors="replace"), event))
+        # `read` holds the entries it names: none is freed and its id reused meanwhile.
+        self._waiting_read, self._waiting_seen = read, tuple(found)
+        self._waiting_length = len(backlog)
+        self._waiting_decoded = kept
+        return self._waiting_seen
 
     def _count_unwritten(self) -> None:
         """What `close` leaves unwritten, gone with the process: the journal's events

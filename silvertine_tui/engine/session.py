@@ -39,7 +39,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from ..brokers import TRADABLE_STATES, Broker, BrokerError, BrokerRegistry
 from ..bus import BusEntry, BusError, BusUnavailableError, EventBus, parse_id
-from ..bus.base import STATE_PAGE, DataLoss, sets_trading_state
+from ..bus.base import STATE_PAGE, DataLoss, sets_trading_state, waiting_of
 from ..config import EngineConfig, Settings, state_home
 from ..domain import ConnectionState, TradingState
 from ..domain.clock import utc_time
@@ -321,6 +321,10 @@ class Session:
         }
         self.engine.projection.own_desk = self.claims.desk.desk
         self.engine.projection.lists_others = self.watching
+        # What its bus holds in memory while Redis is out of reach, read (never applied)
+        # by the panes that say which rows are behind it (`DeskProjection.waiting`).
+        bus = self.bus
+        self.engine.projection.waiting_events = lambda: waiting_of(bus)
         self._claim_lost = ""  # why this desk stopped sending (a claim another desk took)
         self._claim_lapsed = False  # its claims not renewed for the ttl (until they are)
         self._resyncing = ""  # why: Redis lost data, the claims and venues being redone

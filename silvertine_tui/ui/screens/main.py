@@ -554,6 +554,13 @@ class MainScreen(Screen[None]):
             if unknown != blotter.unknown:
                 blotter.unknown = unknown
                 orders_full = True
+        # This desk's own events waiting in memory for Redis (never applied): the rows
+        # they would change are marked, every row again when they change.
+        unjournaled = view.waiting()
+        waiting_moved = unjournaled is not blotter.waiting and unjournaled != blotter.waiting
+        if waiting_moved:
+            blotter.waiting = unjournaled
+            orders_full = True
         orders_moved = orders_full or bool(changes.orders)
         if orders_moved:
             self._draw_orders(blotter, changes.orders, full=orders_full, now=now)
@@ -570,13 +577,21 @@ class MainScreen(Screen[None]):
             # A mark that no quote moved grows old: its age, once a second, as the
             # Quotes pane's (and the row of one fresh again that no mark moved).
             redraw |= positions.aging(view, model.quotes, now)
-        if full:
+        if waiting_moved:
+            positions.waiting = unjournaled
+        if full or waiting_moved:
             positions.show(view, model.quotes, now)
         elif redraw or positions.shows_other_rows:
             positions.update(view, redraw, model.quotes, now)
         # The sum of what the rows show, set in the frame that drew them (a no-op when
-        # unchanged).
-        self._subtitle("#pane-positions", positions.totals_text())
+        # unchanged); first, how many rows are behind the events waiting for Redis.
+        totals = positions.totals_text()
+        behind = positions.behind_text()
+        pane = self.query_one("#pane-positions", Pane)
+        if behind:
+            pane.set_subtitle(f"{behind}; {totals}" if totals else behind, totals or behind)
+        else:
+            pane.set_subtitle(totals)
 
         # Balances move with every fill: at once, then at most once a second while fills
         # stream (the right column changing at every fill pulled the ticket's widgets
@@ -592,6 +607,9 @@ class MainScreen(Screen[None]):
                 full_balances = full
         else:
             full_balances = False
+        if waiting_moved:
+            balances.waiting = unjournaled
+            full_balances = True
         if full_balances:
             self._balances_waiting.clear()
             balances.show(view.balances)
@@ -691,7 +709,12 @@ class MainScreen(Screen[None]):
         # First: the line is cut at the pane's width, and this matters more.
         unknown = blotter.unknown_text(self._today[c] for c in self._working)
         if unknown:
+            last = titles[-1]
             titles = [f"{unknown}; {title}" for title in titles]
+            # Events waiting for Redis said shorter where the edge has no room for more.
+            brief = blotter.unknown_text((self._today[c] for c in self._working), short=True)
+            if brief != unknown:
+                titles.append(f"{brief}; {last}")
         self.query_one("#pane-blotter", Pane).set_subtitle(*titles)
         # One pane at a time has no borders: the pane bar says which view it is.
         tab = self.query_one("#tab-blotter", PaneTab)

@@ -20,6 +20,16 @@ open (`follow_desk`, after each frame of the desk), and the dialog says when Red
 taken them all. The app asks with no order working too while any wait (it quit at
 once, and only a line on stderr after the exit said they were lost); then quitting
 or staying is all there is to choose.
+
+The working orders it counts are those this desk knows working
+(`DeskProjection.working_known`): the journal's, but an order a report waiting in
+memory ends (the venue filled or cancelled it while Redis was down), and with the
+orders the journal does not show yet that their waiting events say were sent or
+work at the venue (sent while Redis was down: the Orders pane cannot list them yet).
+The dialog says how many of each; "Cancel & quit" cancels those too (the cancel goes
+to the venue, which needs no Redis) and waits for the journal to show them ended, as
+it waits for the others. Before, an order sent during an outage and resting at the
+venue was not counted: the dialog offered only "Quit".
 """
 
 from __future__ import annotations
@@ -34,12 +44,16 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
 from ...engine.commands import CancelAll, CancelAllDone, Command, Failed, Outcome
-from ...engine.projection import DeskProjection
+from ...engine.projection import DeskProjection, OrderView
 from ...events.summary import short_ref
 from ..cancels_sent import CancelsSent
 from ..format import shown
 from ..keymap import BY_ID, bindings, display_keys, keys_for
 from .dialog import QUIT_DIALOG_ID, Dialog
+
+
+def _order_id(order: OrderView | str) -> str:
+    return order if isinstance(order, str) else order.client_order_id
 
 
 class QuitChoice(StrEnum):
@@ -95,7 +109,27 @@ class QuitScreen(Dialog[QuitChoice]):
         self.unknown = False  # the cancels went out, the bus is down: their outcome unknown
 
     def _working(self) -> int:
-        return self.projection.working_count()
+        """The orders working as far as this desk knows (`working_known`): the
+        journal's, less those a report waiting for Redis ends, with those sent or
+        working that the journal does not show yet."""
+        return len(self.projection.working_known())
+
+    def _waiting_note(self) -> str:
+        """What the events waiting for Redis say of the working orders counted: those
+        not in Orders yet, and those Orders shows working that ended at the venue."""
+        waiting = self.projection.waiting()
+        notes = []
+        if unlisted := len(waiting.not_shown):
+            notes.append(
+                f"{unlisted} of them not in Orders yet: sent while Redis was out of reach, "
+                "their events wait in memory."
+            )
+        if ended := len(waiting.ended):
+            notes.append(
+                f"{ended} order(s) Orders shows working ended at the venue (filled or "
+                "cancelled): their events wait in memory; not counted."
+            )
+        return "".join(f"\n{note}" for note in notes)
 
     def unwritten(self) -> tuple[int, int]:
         """The journal's events the bus holds in memory, not yet written to Redis, and
@@ -116,6 +150,7 @@ class QuitScreen(Dialog[QuitChoice]):
             yield Static(id="quit-journal", markup=False)
             yield Static(
                 "\n".join(f"{self._said_key(i)}: {self._help(i, n)}." for i in keys)
+                + self._waiting_note()
                 + self._ends_note(),
                 id="dialog-body",
                 markup=False,
@@ -136,9 +171,16 @@ class QuitScreen(Dialog[QuitChoice]):
             return "quit: the orders end with the desk"
         return BY_ID[key_id].help
 
+    def _working_accounts(self) -> list[tuple[str, str]]:
+        """(broker, account) of each working order: the journal's, and those it does
+        not show yet (their events wait for Redis)."""
+        found = [(v.broker, v.account) for v in self.projection.working()]
+        found += [(w.broker, w.account) for w in self.projection.waiting().not_shown]
+        return found
+
     def _all_end_here(self) -> bool:
         return bool(self.ends_here) and all(
-            v.broker in self.ends_here for v in self.projection.working()
+            broker in self.ends_here for broker, _ in self._working_accounts()
         )
 
     def _ends_note(self) -> str:
@@ -146,9 +188,9 @@ class QuitScreen(Dialog[QuitChoice]):
         venue keeps them once the desk is gone (a "leave them working at the broker"
         promised what the memory bus's paper account cannot keep)."""
         ended = [
-            f"{v.broker}/{v.account}"
-            for v in self.projection.working()
-            if v.broker in self.ends_here
+            f"{broker}/{account}"
+            for broker, account in self._working_accounts()
+            if broker in self.ends_here
         ]
         if not ended:
             return ""
@@ -226,8 +268,36 @@ class QuitScreen(Dialog[QuitChoice]):
         self._say(f"Cancelling {self._working()} working order(s)...")
         self.run_worker(self._cancel_all(), group="quit", exit_on_error=False)
 
+    def _left(self, asked: Collection[str]) -> list[OrderView | str]:
+        """Of `asked`, those the journal does not show ended: working there, or not
+        shown there yet (sent while Redis was down; by id)."""
+        projection = self.projection
+        left: list[OrderView | str] = [
+            v for v in projection.working() if v.client_order_id in asked
+        ]
+        for coid in asked:
+            if projection.order(coid) is None and projection.retired(coid) is None:
+                left.append(coid)
+        return left
+
+    def _named(self, order: OrderView | str) -> str:
+        if isinstance(order, str):
+            waits = self.projection.waiting().orders.get(order)
+            instrument = waits.instrument if waits is not None else ""
+            return f"{instrument} {short_ref(order)}".strip()
+        return f"{order.order.request.instrument} {short_ref(order.client_order_id)}"
+
+    def _account(self, order: OrderView | str) -> str:
+        if isinstance(order, str):
+            waits = self.projection.waiting().orders.get(order)
+            return f"{waits.broker}/{waits.account}" if waits is not None else "?"
+        return f"{order.broker}/{order.account}"
+
     async def _cancel_all(self) -> None:
+        # The journal's working orders (those a waiting report ends too: the journal
+        # shows them ended only once Redis has them), and those it does not show yet.
         asked = {v.client_order_id for v in self.projection.working()}
+        asked.update(w.client_order_id for w in self.projection.waiting().not_shown)
         outcome = await self.send(CancelAll())
         if not isinstance(outcome, CancelAllDone):
             error = outcome.error if isinstance(outcome, Failed) else str(outcome)
@@ -243,8 +313,8 @@ class QuitScreen(Dialog[QuitChoice]):
         while True:
             if not self.is_attached:
                 return  # the trader quit or stayed meanwhile (an outcome unknown)
-            left = [v for v in self.projection.working() if v.client_order_id in asked]
-            refused = [v for v in left if v.client_order_id not in requested]
+            left = self._left(asked)
+            refused = [v for v in left if _order_id(v) not in requested]
             if not left:
                 self._say("Every order is cancelled. Quitting.")
                 self.dismiss(QuitChoice.QUIT)
@@ -259,11 +329,9 @@ class QuitScreen(Dialog[QuitChoice]):
                 self._known_again()
                 deadline = loop.time() + self.timeout_s
             if (refused and len(refused) == len(left)) or loop.time() >= deadline:
-                names = ", ".join(
-                    f"{v.order.request.instrument} {short_ref(v.client_order_id)}" for v in left[:5]
-                )
+                names = ", ".join(self._named(v) for v in left[:5])
                 more = f" and {len(left) - 5} more" if len(left) > 5 else ""
-                brokers = ", ".join(sorted({f"{v.broker}/{v.account}" for v in left}))
+                brokers = ", ".join(sorted({self._account(v) for v in left}))
                 self._failed(
                     f"{len(left)} order(s) still working after cancel all on {brokers}: "
                     f"{names}{more}. Not quitting: check the broker in Health (6) and the "

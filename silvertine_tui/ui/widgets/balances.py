@@ -7,6 +7,11 @@ and why: they are as last heard, while cancels sent meanwhile (Binance's go over
 with its user-data stream down) and fills may have moved them. Before, they read as
 confirmed.
 
+While Redis is out of reach, a balance a balance event waiting in this desk's memory
+names (`DeskProjection.waiting`: never applied, the pane is drawn from the journal) is
+marked `?` the same way, and the bottom line says how many are behind (`1 balance
+behind: its events wait for Redis`).
+
 A currency whose Available is below zero is in deficit (the paper venue with leverage,
 after a sale of a long below its cost: docs/paper-simulator.md, "Checks", rule 5): its
 Available reads in the theme's error colour, and the lines under the rows say so and
@@ -28,6 +33,7 @@ from textual.strip import Strip
 
 from ...domain import Balance
 from ...domain.money import money_text
+from ...engine.projection import Waiting
 from .line_table import HEADER_ROWS
 from .palette import DEFAULT_PALETTE, Palette
 from .table import Cell, Column, KeyedTable
@@ -86,6 +92,9 @@ class Balances(KeyedTable):
     palette: Palette = DEFAULT_PALETTE
     unconfirmed: Mapping[str, str] = {}
     """By broker: why its balances cannot be confirmed now (`balances_unconfirmed`)."""
+    waiting: Waiting = Waiting()
+    """`DeskProjection.waiting` as the rows were drawn with it (the screen sets it):
+    balances whose events wait for Redis are marked."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -96,10 +105,18 @@ class Balances(KeyedTable):
         """Those of `deficits` with something locked in orders (Locked above zero):
         what cancelling frees."""
         self._notes: tuple[Labels, int, int, list[str]] = (((), ()), 0, 0, [])
+        self._behind: set[str] = set()
+        """Row keys drawn marked: events of them wait for Redis."""
 
     def row_for(self, balance: Balance) -> tuple[Cell, ...]:
         ccy = self.ccy_text(balance)
-        unsure = balance.broker in self.unconfirmed
+        key = (balance.broker, balance.account, balance.currency)
+        behind = self.waiting.balance(key)
+        if behind:
+            self._behind.add("/".join(key))
+        else:
+            self._behind.discard("/".join(key))
+        unsure = balance.broker in self.unconfirmed or behind
         mark = UNCONFIRMED_MARK if unsure else ""
         style: Style | str = self.palette.warn if unsure else ""
         spendable = self.palette.error if balance.available < 0 else style
@@ -212,6 +229,16 @@ class Balances(KeyedTable):
             f"{broker} {why}: as last heard" for broker, why in sorted(self.unconfirmed.items())
         )
 
+    def behind_text(self) -> str:
+        """How many of the balances shown are behind the events waiting for Redis:
+        `1 balance behind: its events wait for Redis` ("" when none is)."""
+        n = len(self._behind.intersection(self._keys))
+        if not n:
+            return ""
+        if n == 1:
+            return "1 balance behind: its events wait for Redis"
+        return f"{n} balances behind: their events wait for Redis"
+
     def out_of_view(self) -> str:
         """What of the balances the pane does not show now ("" when it shows them all):
         with several accounts the default desk's pane has five rows, and the one with
@@ -226,8 +253,14 @@ class Balances(KeyedTable):
 
     def bottom_text(self) -> str:
         """The pane's bottom line: a deficit the rows leave no line to say, whose
-        balances are not confirmed, then the rows out of view."""
-        parts = (self.deficit_text(), self.unconfirmed_text(), self.out_of_view())
+        balances are not confirmed, how many wait for Redis, then the rows out of
+        view."""
+        parts = (
+            self.deficit_text(),
+            self.unconfirmed_text(),
+            self.behind_text(),
+            self.out_of_view(),
+        )
         return "; ".join(t for t in parts if t)
 
     def show(self, balances: Mapping[tuple[str, str, str], Balance]) -> None:

@@ -17,6 +17,16 @@ order link down, or on a watching desk not heard from: the projection's
 have filled or ended meanwhile with no word of it: its status is marked (`NEW?`) in
 the warning colour, and the pane's bottom line says whose orders' states are unknown.
 
+While Redis is out of reach this desk's own execution events wait in its bus's memory
+(`DeskProjection.waiting`, never applied: the pane is drawn from the journal). A working
+order a waiting event concerns reads `NEW?` in the warning colour, and `NEW? fill
+waiting` when a fill of it waits (the venue filled it; the journal has not taken the
+fill); one whose cancel this desk sent reads `NEW cxl…` (below) unless a fill of it
+waits too; the bottom line counts them per account, `4 events of paper/main wait for Redis:
+rows may be behind`, with the orders it cannot list yet (sent meanwhile: `1 order not
+in Orders yet`). A resting sell filled during an outage read plain `NEW` for as long as
+Redis was down, while the quit dialog counted its fill.
+
 A working order this desk cancelled whose cancel the journal has not shown yet (the
 bus down: the venue's answer waits in memory; `CancelsSent`) reads `NEW cxl…`, in the
 warning colour and italic (not the journal's word), and the bottom line counts them,
@@ -75,7 +85,7 @@ from rich.cells import cell_len
 from rich.style import Style
 
 from ...domain import Instrument, Order, OrderStatus, Side
-from ...engine.projection import OrderView
+from ...engine.projection import OrderView, OrderWaits, Waiting
 from ...events.summary import avg_text, price_text, qty_text
 from ..cancels_sent import CancelsSent
 from ..format import DASH, short_id
@@ -89,6 +99,9 @@ _PENDING = (OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL, OrderStatus.PEN
 
 UNKNOWN_MARK = "?"
 """After the status of a working order whose broker the desk cannot hear now."""
+FILL_WAITING_MARK = " fill waiting"
+"""After the status (and its `?`) of a working order a fill of which waits in this
+desk's memory for Redis (`Waiting`): the venue filled it, the journal does not show it."""
 CANCEL_SENT_MARK = " cxl…"
 """After the status of an order whose cancel this desk sent, the journal not yet
 showing it (`CancelsSent`)."""
@@ -178,6 +191,9 @@ class Blotter(KeyedTable):
         """`order_states_unknown` as the rows were drawn with it (the screen sets it)."""
         self.cancels_sent = CancelsSent()
         """The desk's (`on_mount`): the orders whose cancel the journal has not shown."""
+        self.waiting = Waiting()
+        """`DeskProjection.waiting` as the rows were drawn with it (the screen sets it):
+        this desk's events waiting for Redis, which the rows are behind."""
 
     def on_mount(self) -> None:
         sent = getattr(getattr(self.screen, "desk", None), "cancels_sent", None)
@@ -200,10 +216,18 @@ class Blotter(KeyedTable):
             return ""
         return self.unknown.get(view.broker, NOT_HEARD)
 
-    def unknown_text(self, working: Iterable[OrderView]) -> str:
+    def waits(self, view: OrderView) -> OrderWaits | None:
+        """What of a working order waits in this desk's memory for Redis (None: nothing,
+        or the order ended)."""
+        if view.order.status.is_terminal:
+            return None
+        return self.waiting.order(view)
+
+    def unknown_text(self, working: Iterable[OrderView], *, short: bool = False) -> str:
         """Whose working orders' states are unknown, for the bottom line:
         `paper/main DISCONNECTED: 1 order's state unknown` ("" when every one is
-        known)."""
+        known); first, each account whose events wait for Redis (`waiting_text`,
+        `short` or not)."""
         counts: dict[tuple[str, str], int] = {}
         cancels = 0
         for view in working:
@@ -212,7 +236,8 @@ class Blotter(KeyedTable):
                 key = (f"{view.broker}/{view.account}", why)
                 counts[key] = counts.get(key, 0) + 1
             cancels += self.cancels_sent.pending(view)
-        said = [
+        said = self.waiting_text(short=short)
+        said += [
             f"{label} {why}: "
             + ("1 order's state unknown" if n == 1 else f"{n} orders' states unknown")
             for (label, why), n in sorted(counts.items())
@@ -221,14 +246,49 @@ class Blotter(KeyedTable):
             said.append(f"{cancels} cxl… sent, not in the journal yet")
         return "; ".join(said)
 
+    def waiting_text(self, *, short: bool = False) -> list[str]:
+        """Per account, its events waiting in this desk's memory for Redis, and the
+        orders among them the pane cannot list yet: `4 events of paper/main wait for
+        Redis (1 order not in Orders yet): rows may be behind`; `short`, for a narrow
+        edge: `paper/main: 4 events wait for Redis, 1 order not listed`."""
+        waiting = self.waiting
+        unlisted: dict[tuple[str, str], int] = {}
+        for order in waiting.not_shown:
+            key = (order.broker, order.account)
+            unlisted[key] = unlisted.get(key, 0) + 1
+        said = []
+        for (broker, account), n in sorted(waiting.accounts.items()):
+            events = "1 event" if n == 1 else f"{n:,} events"
+            verb = "waits" if n == 1 else "wait"
+            missing = unlisted.get((broker, account), 0)
+            if short:
+                listed = f", {missing} order{'' if missing == 1 else 's'} not listed"
+                said.append(
+                    f"{broker}/{account}: {events} {verb} for Redis{listed if missing else ''}"
+                )
+                continue
+            orders = (
+                f" ({missing} order{'' if missing == 1 else 's'} not in Orders yet)"
+                if missing
+                else ""
+            )
+            said.append(
+                f"{events} of {broker}/{account} {verb} for Redis{orders}: rows may be behind"
+            )
+        return said
+
     def row_for(self, view: OrderView, instruments: Mapping[str, Instrument]) -> tuple[Cell, ...]:
         p = self.palette
         order = view.order
         inst = instruments.get(order.request.instrument)
         request = order.request
         side_style = p.bid if request.side is Side.BUY else p.ask
-        unknown = bool(self.state_unknown(view))
+        waits = self.waits(view)
         cancel_sent = self.cancels_sent.pending(view)
+        fill_waiting = waits is not None and waits.fills > 0
+        # The venue's answer to this desk's own cancel is what `cxl…` says already.
+        behind = waits is not None and (fill_waiting or not cancel_sent)
+        unknown = bool(self.state_unknown(view)) or behind
         inactive = order.inactive and order.status in _HELD_SHOWN
         status_style = (
             p.warn + ITALIC
@@ -254,7 +314,14 @@ class Blotter(KeyedTable):
             self.cell(price_text(order.limit_price, inst)),
             self.cell(*stop_cell(order, inst, p)),
             self.cell(
-                self.status_text(order, inst, inactive=inactive, unknown=unknown, sent=cancel_sent),
+                self.status_text(
+                    order,
+                    inst,
+                    inactive=inactive,
+                    unknown=unknown,
+                    sent=cancel_sent,
+                    fill_waiting=fill_waiting,
+                ),
                 status_style,
             ),
             self.cell(filled_text, filled_style),
@@ -281,13 +348,19 @@ class Blotter(KeyedTable):
         inactive: bool = False,
         unknown: bool = False,
         sent: bool = False,
+        fill_waiting: bool = False,
     ) -> str:
         """The Status cell's text: the order's status (`INACTIVE` for one held), marked
-        `?` (state unknown) and ` cxl…` (cancel sent); while the Filled column is not
+        `?` (state unknown), ` fill waiting` (a fill of it waits for Redis) and ` cxl…`
+        (cancel sent); while the Filled column is not
         shown, a partly filled order's `PART 0.005` (its fill so far), padded to the
         width of `PARTIALLY_FILLED` with its marks, and a held or ended one's fill after
         its word, `INACTIVE fill 0.005`, `CANCELED fill 0.005` (`FILL_TEXT`)."""
-        marks = (UNKNOWN_MARK if unknown else "") + (CANCEL_SENT_MARK if sent else "")
+        marks = (
+            (UNKNOWN_MARK if unknown else "")
+            + (FILL_WAITING_MARK if fill_waiting else "")
+            + (CANCEL_SENT_MARK if sent else "")
+        )
         word = INACTIVE_TEXT if inactive else order.status.value
         text = word + marks
         filled = order.filled_qty

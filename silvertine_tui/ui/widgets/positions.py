@@ -8,6 +8,12 @@ uPnL dimmed as the Quotes pane dims the quote, and the bottom line says its tota
 an old mark (`USDT u -0.14 (1 mark old) r 0.00`): a broker DISCONNECTED for minutes
 showed its last mark and P&L as if live. The Mark column is then never dropped.
 
+While Redis is out of reach, a position a fill, correction, position event or reconcile
+waiting in this desk's memory names (`DeskProjection.waiting`: never applied, the pane
+is drawn from the journal) has its Qty marked `?` in the warning colour, and the bottom
+line says how many rows are behind (`1 position behind: its events wait for Redis`). A
+resting sell filled during an outage left the position reading `1.2` unmarked.
+
 The Account column is the first to go in a narrow pane (at 120x36 once a row holds a
 few figures), as the Balances pane's is: with more than one account among the rows the
 Symbol cell names the broker too (`AAPL.PAPER paper2`), as the Balances pane's currency
@@ -23,7 +29,7 @@ from decimal import Decimal
 
 from ...domain import Instrument
 from ...domain.money import CENT_CURRENCIES, quantized
-from ...engine.projection import DeskProjection, Key, PositionState
+from ...engine.projection import DeskProjection, Key, PositionState, Waiting
 from ...events.summary import avg_text, price_text, qty_text
 from ..format import DASH, signed
 from ..keymap import bindings
@@ -75,6 +81,10 @@ class Positions(KeyedTable):
         self._shown_pnl: dict[str, tuple[str, int, Decimal | None, Decimal, str]] = {}
         self._old: set[str] = set()
         """Row keys drawn with an old mark."""
+        self.waiting = Waiting()
+        """`DeskProjection.waiting` as the rows were drawn with it (the screen sets it)."""
+        self._behind: set[str] = set()
+        """Row keys drawn marked: events of them wait for Redis."""
 
     @property
     def shows_other_rows(self) -> bool:
@@ -139,12 +149,19 @@ class Positions(KeyedTable):
             lacks(state, mark, upl, old),
         )
         qty_style = p.bid if state.quantity > 0 else p.ask if state.quantity < 0 else p.muted
+        behind = self.waiting.position((state.broker, state.account, state.instrument))
+        if behind:
+            self._behind.add(row_key)
+        else:
+            self._behind.discard(row_key)
         # The mark exactly as the unrealized P&L uses it: a mid between two ticks shows
         # its half tick (`3,500.335`), never rounded onto a tick the P&L did not use.
         mark_text = price_text(mark, inst) if mark is not None else DASH
         return (
             self.cell(self.symbol_text(state)),
-            self.cell(qty_text(state.quantity, inst), qty_style),
+            self.cell(qty_text(state.quantity, inst) + BEHIND_MARK, p.warn)
+            if behind
+            else self.cell(qty_text(state.quantity, inst), qty_style),
             self.cell(avg_text(state.avg_price, inst) if state.avg_price else DASH),
             self.cell(f"{mark_text} {old}", p.stale) if old else self.cell(mark_text),
             self.cell(signed(upl, places), p.stale if old else p.pnl(upl)),
@@ -171,6 +188,7 @@ class Positions(KeyedTable):
             rows[position_key(state)] = self.row_for(state, desk, quotes, now_s)
         self._shown_pnl = {key: self._shown_pnl[key] for key in rows}
         self._old &= set(rows)
+        self._behind &= set(rows)
         self.sync(rows)
 
     def update(
@@ -211,6 +229,7 @@ class Positions(KeyedTable):
             for row_key in gone:
                 self._shown_pnl.pop(row_key, None)
                 self._old.discard(row_key)
+                self._behind.discard(row_key)
             self.remove_rows(gone)
         if rows:
             self.update_rows(rows)
@@ -221,6 +240,16 @@ class Positions(KeyedTable):
             return None
         broker, account, instrument = key.split("/", 2)
         return desk.positions.get((broker, account, instrument))
+
+    def behind_text(self) -> str:
+        """How many rows are behind the events waiting for Redis, for the bottom line
+        (`1 position behind: its events wait for Redis`; "" when none is)."""
+        n = len(self._behind)
+        if not n:
+            return ""
+        if n == 1:
+            return "1 position behind: its events wait for Redis"
+        return f"{n} positions behind: their events wait for Redis"
 
     def totals_text(self) -> str:
         """Per currency, the sum of the P&L the rows show (`USD u +30.23 r 0.00`): the
@@ -253,6 +282,10 @@ class Positions(KeyedTable):
             for ccy in sorted(realized)
         )
 
+
+BEHIND_MARK = "?"
+"""After the quantity of a position events of which wait in this desk's memory for
+Redis (as the Orders pane's `NEW?`)."""
 
 OLD = "old"
 UNMARKED = "unmarked"
