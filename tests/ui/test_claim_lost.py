@@ -142,6 +142,10 @@ async def test_claims_unrenewed_then_taken_are_never_told_as_renewed(
                 pipe.delete(layout.claim("paper2"))
                 pipe.lpush(layout.claim("paper2"), "not a claim")
                 await pipe.execute()
+                # (A ttl of 1 s lapses at half a second: a loaded worker's loop held that
+                # long before this point had its claims lapse and be renewed, toasts of
+                # their own, before the refusals began.)
+                app.clear_notifications()
                 await frames_until(app, pilot, lambda: told("Claims not renewed"))
                 other = DeskId(
                     desk="d4", host="trading-host-2", pid=1, since=datetime(2026, 1, 2, tzinfo=UTC)

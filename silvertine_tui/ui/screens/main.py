@@ -620,9 +620,17 @@ class MainScreen(Screen[None]):
         self._subtitle("#pane-balances", balances.bottom_text())
 
         # The ticket's checks count working orders: run them when the counts move (not
-        # on every fill), on a new state, and once a second for the market.
+        # on every fill), on a new state, and once a second for the market; and when a
+        # fill moves the position its preview names (`pos 0->1` stood for up to a
+        # second after a partial fill made it 0.5).
         counts = (len(self._today), len(self._working))
-        if counts != self._counts_checked or changes.trading_state or changes.brokers or new_second:
+        if (
+            counts != self._counts_checked
+            or changes.trading_state
+            or changes.brokers
+            or new_second
+            or self.ticket.previews_any(changes.positions)
+        ):
             self._counts_checked = counts
             self.ticket.run_check()
         if full or changes.instruments:

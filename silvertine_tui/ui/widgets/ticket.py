@@ -4,6 +4,7 @@ never sends twice."""
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import replace
 from decimal import Decimal
 from typing import ClassVar
@@ -296,6 +297,17 @@ class Ticket(Vertical):
         """The account's leverage at `broker` (a paper broker's `checks.leverage`; 1
         elsewhere): the fee of a buy, out of equity, takes that many times itself."""
         return configured_leverage(self.desk.session.settings.brokers, broker)
+
+    def previews_any(self, positions: Collection[tuple[str, str, str]]) -> bool:
+        """Whether the position this ticket's preview names (its account's, in its
+        instrument) is among `positions` (broker, account, instrument keys)."""
+        if not positions:
+            return False
+        broker, _, account = self._choice("account").value.partition("/")
+        instrument = self._input("instrument").value.strip().casefold()
+        return any(
+            (b, a) == (broker, account) and i.casefold() == instrument for b, a, i in positions
+        )
 
     def run_check(self) -> Checked:
         draft = self.draft()

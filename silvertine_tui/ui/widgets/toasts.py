@@ -27,6 +27,7 @@ from rich.cells import cell_len
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.css.scalar import Unit
+from textual.dom import NoScreen
 from textual.notifications import Notification
 from textual.widgets._toast import Toast, ToastHolder, ToastRack
 
@@ -155,9 +156,16 @@ def show_toasts(rack: ToastRack, notifications: Notifications) -> None:
     show again when their screen does. The desk's, drawn around a dialog, showed each
     toast a second time beside the dialog's, over the header. A dialog's toasts show
     over the desk's header after what it says of the desk's state
-    (`DeskHeader.place_toasts`: `BUS DOWN`, `KILL NOT SENT` were under them)."""
+    (`DeskHeader.place_toasts`: `BUS DOWN`, `KILL NOT SENT` were under them).
+
+    Called later than asked (`call_later`): a rack whose screen went meanwhile (the app
+    exiting) has nothing to show; its `screen` raised `NoScreen` out of the app."""
+    try:
+        own = rack.screen
+    except NoScreen:
+        return
     for screen in rack.app.screen_stack:
-        if screen is not rack.screen:
+        if screen is not own:
             for other in screen.query_children(ToastRack):
                 other.display = False
             for header in screen.query_children(DeskHeader):
