@@ -592,7 +592,7 @@ class SilvertineApp(App[None]):
         the banner and in a toast; the desk stays up so the trader can read it)."""
         progress = self.session.progress
         self._progress_shown = progress
-        banner = StartupBanner(progress)
+        banner = StartupBanner(progress, watching=self.desk.view if self.session.watching else None)
         screen = self._main()
         if screen is not None:
             await screen.mount(banner)

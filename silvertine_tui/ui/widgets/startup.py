@@ -7,7 +7,8 @@ broker connect, reconcile). The banner says what it is doing ("recovering: 120,0
 the timer runs), and removes itself once the session is ready. Over a watching desk
 rebuilding after Redis lost data (it sends no order) the second line says what the
 rebuild, then the wait for a desk's write-back, means for what it shows
-(`WATCH_REBUILDING`, `WATCH_WAITING`), not that orders wait.
+(`WATCH_REBUILDING`, `WATCH_WAITING`), not that orders wait; so does a watching desk's
+start (`WATCH_STARTING`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ ORDERS_WAIT = "orders are refused until recovery and reconcile are done"
 WATCH_REBUILDING = "what this watching desk shows may be short until the rebuild is done"
 """A watching desk's second line while it rebuilds after Redis lost data: it sends no
 order, so `ORDERS_WAIT` says nothing there (it read so before)."""
+WATCH_STARTING = "this desk only watches: what it shows may be short until it has read the streams"
+"""A watching desk's second line while it starts (reads the journals back): it sends no
+order, so `ORDERS_WAIT` says nothing there (it read so before)."""
 WATCH_WAITING = "until then what this desk shows of it may be short: marked {mark}"
 """A watching desk's second line while it waits for a desk's write-back (the first
 line names the account: engine/watch.py `WAITING_WRITE_BACK`); `{mark}` is the mark its
@@ -40,11 +44,16 @@ orders and balances carry meanwhile (`DeskProjection.unsure`: `JOURNAL LOST`).""
 
 
 def banner_text(
-    progress: RecoveryProgress, quit_key: str = "q", *, watching: DeskProjection | None = None
+    progress: RecoveryProgress,
+    quit_key: str = "q",
+    *,
+    watching: DeskProjection | None = None,
+    starting: bool = False,
 ) -> Text:
     """Two lines: the phase with its numbers and a bar, then what it means for orders
     (`quit_key`: the key that quits, after the key map); on a desk that only watches
-    (`watching`: its projection), which sends none, what it means for what it shows."""
+    (`watching`: its projection), which sends none, what it means for what it shows
+    (as it starts: `starting`; else rebuilding after Redis lost data)."""
     line = Text(shown(progress.text()), style="bold")  # an error's words: `shown`
     if progress.phase == StartPhase.REPLAYING and progress.total:
         filled = min(progress.done * BAR_WIDTH // max(progress.total, 1), BAR_WIDTH)
@@ -53,7 +62,9 @@ def banner_text(
         return line + Text(
             f"\nsee the log file; quit with {quit_key} and start again", style="bold"
         )
-    return line + Text(f"\n{ORDERS_WAIT if watching is None else watching_line(watching)}")
+    if watching is None:
+        return line + Text(f"\n{ORDERS_WAIT}")
+    return line + Text(f"\n{WATCH_STARTING if starting else watching_line(watching)}")
 
 
 def watching_line(view: DeskProjection) -> str:
@@ -87,7 +98,9 @@ class StartupBanner(Static):
         title: str = "starting",
         watching: DeskProjection | None = None,
     ) -> None:
-        super().__init__(banner_text(progress, watching=watching), id=id)
+        super().__init__(
+            banner_text(progress, watching=watching, starting=title == "starting"), id=id
+        )
         self.progress = progress
         self.title = title  # "rebuilding": a watching desk's after Redis lost data
         self.watching = watching  # a watching desk's projection: `watching_line`
@@ -100,7 +113,12 @@ class StartupBanner(Static):
         self.poll()
 
     def poll(self) -> None:
-        text = banner_text(self.progress, named_key(self, "app.quit"), watching=self.watching)
+        text = banner_text(
+            self.progress,
+            named_key(self, "app.quit"),
+            watching=self.watching,
+            starting=self.title == "starting",
+        )
         if not self.shown or self.shown[-1] != text.plain:
             self.shown.append(text.plain)
             self.update(text)
