@@ -225,22 +225,89 @@ async def test_an_order_that_ends_while_the_question_asks_is_not_changed_by_yes(
     old=st.integers(min_value=1, max_value=500),
     new=st.integers(min_value=1, max_value=5000),
     price=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("500"), places=2),
+    new_price=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("500"), places=2),
     limit=st.decimals(min_value=Decimal("1"), max_value=Decimal("100000"), places=2),
 )
-def test_the_dialog_asks_exactly_when_above_the_limit_or_more_than_doubled(
-    old: int, new: int, price: Decimal, limit: Decimal
+def test_the_dialog_asks_exactly_when_raised_above_the_limit_or_more_than_doubled(
+    old: int, new: int, price: Decimal, new_price: Decimal, limit: Decimal
 ) -> None:
     request = limit_buy(COID, AAPL, str(old), str(price))
     view = OrderView("paper", "main", Order.from_request(request))
     # (by the module: the code before this change had none of them)
-    changed = modify.typed_request(view, str(new), str(price), "")
+    changed = modify.typed_request(view, str(new), str(new_price), "")
     assert changed is not None
     said = modify.meaning(view, None, changed, limit)
-    notional = new * price
-    expected = notional > limit or new > old * modify.GROWTH_ASKS
+    notional = new * new_price
+    # Above the limit asks only when the change makes the order's notional larger: one
+    # working at that notional already, or at more, is not asked about again.
+    expected = (notional > limit and notional > old * price) or new > old * modify.GROWTH_ASKS
     assert said.asks is expected
     assert said.after == notional
     assert said.before == old * price
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        (["tab", "tab", "197.00"], "notional 1,990.00 USD (unchanged)"),  # the stop alone
+        (["tab", "198.00"], "notional 1,980.00 USD (was 1,990.00)"),  # a lower price
+    ],
+    ids=["stop", "lower-price"],
+)
+async def test_a_change_that_leaves_an_order_above_the_limit_no_larger_goes_on_enter(
+    make_desk, typed: list[str], said: str
+) -> None:
+    """A stop-limit buy of 10 at 199.00 (1,990.00 USD, above the limit of 1,000.00) is
+    working: a new stop, or a lower price, goes on Enter. Before, every change of it
+    asked again, `notional 1,990.00 USD (unchanged)` above the limit."""
+    desk = aapl_desk(make_desk)
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        request = limit_buy(COID, AAPL, "10", "199.00").model_copy(
+            update={"order_type": OrderType.STOP_LIMIT, "stop_price": Decimal("198.00")}
+        )
+        await desk.session.engine.submit(request)
+        await desk.settle(pilot)
+        await pilot.press("3", "home", "m")
+        await pilot.pause()
+        dialog = desk.app.screen
+        assert isinstance(dialog, ModifyScreen)
+        *keys, text = typed
+        for key in keys:
+            await pilot.press(key)
+        await type_into(pilot, text)
+        assert preview(dialog) == said  # no second line: enter sends
+        await pilot.press("enter")
+        await desk.settle(pilot)
+        assert not isinstance(desk.app.screen, ModifyScreen | ConfirmScreen)
+        changed = order(desk).order
+        if keys == ["tab", "tab"]:
+            assert (changed.stop_price, changed.limit_price) == (Decimal("197.00"), 199)
+        else:
+            assert (changed.stop_price, changed.limit_price) == (Decimal("198.00"), 198)
+        assert changed.quantity == 10
+        await desk.session.close()
+
+
+async def test_a_higher_price_above_the_limit_still_asks(make_desk) -> None:
+    """An order above the limit changed to a higher price (1,900.00 USD) asks first."""
+    desk = aapl_desk(make_desk)
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        dialog = await modify_aapl(desk, pilot, quantity="10")
+        await pilot.press("tab")
+        await type_into(pilot, "190.00")
+        assert preview(dialog) == (
+            "notional 1,900.00 USD (was 1,890.00)\n"
+            "above the confirmation limit 1,000.00: enter asks first"
+        )
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(desk.app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert order(desk).order.limit_price == Decimal("189.00")
+        await desk.session.close()
 
 
 # -- 2. the fields' order and the tab -----------------------------------------------------

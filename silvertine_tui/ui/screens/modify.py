@@ -6,9 +6,12 @@ new quantity) as it fills, and an order that ends meanwhile (filled, cancelled b
 switch or at the venue) is said there, its fields closed: nothing is left to change.
 
 What the change means is said as it is typed (`notional 35,910.00 USD (was 945.00)`),
-and a change that leaves the order above the desk's `confirm_notional`, or more than
-doubles its quantity, asks first with the ticket's confirmation (`ConfirmScreen`): a
-buy of 5 typed up to 190 went at once, 36 times the limit a new ticket asks above.
+and a change that raises the order's notional above the desk's `confirm_notional`, or
+more than doubles its quantity, asks first with the ticket's confirmation
+(`ConfirmScreen`): a buy of 5 typed up to 190 went at once, 36 times the limit a new
+ticket asks above. A change that leaves an order already above the limit no larger (a
+new stop alone, a lower price) asks nothing for it: it read `notional ... (unchanged)`
+and asked again, every time, of an order working at that notional already.
 
 The fields are in the ticket's order, Qty then Price, and the dialog opens on Qty as
 the ticket does; tab stops at the last field (it wrapped to Qty: a price typed after a
@@ -317,15 +320,17 @@ def meaning(
 ) -> Meaning:
     """What `changed` (the order after the change; None: not known yet) means for the
     order as it stands, and why it asks first: a notional above `limit` (the desk's
-    `confirm_notional`; None: not known, so every change asks), or a quantity more than
-    `GROWTH_ASKS` times the order's."""
+    `confirm_notional`; None: not known, so every change asks) and larger than the
+    order's now (or the order's not known), or a quantity more than `GROWTH_ASKS` times
+    the order's."""
     order = view.order
     before = notional(modified_request(order), instrument)
     currency = instrument.quote_currency if instrument is not None else ""
     if changed is None:
         return Meaning(before, None, currency)
     after = notional(changed, instrument)
-    over = limit if limit is not None and after is not None and after > limit else None
+    raised = after is not None and (before is None or after > before)
+    over = limit if limit is not None and after is not None and after > limit and raised else None
     old, new = order.quantity, changed.quantity
     grown = None
     if old is not None and new is not None and old > 0 and new > old * GROWTH_ASKS:
