@@ -37,6 +37,12 @@ A stop whose trigger the venue reported (`Order.triggered`) says so in its Stop 
 its price) and its stop cannot change. A triggered STOP_LIMIT read `BUY 0.1 64,900.00
 64,000.00 NEW` as it had while waiting, with the ask at 65,000.
 
+A take-profit's stop (TAKE_PROFIT, TAKE_PROFIT_LIMIT: it triggers the other way round,
+a buy as the price falls to it) says so in its Stop cell, `3,400.00 tp`, until it
+triggers. The Type column is among the first to give way (at 120x36 beside any stop,
+one pane at a time at 80x24): a buy take-profit-limit read `BUY 0.01 3,410.00 3,400.00
+NEW`, as a buy stop-limit does, which triggers as the price rises.
+
 An order the venue holds without working it now (`Order.inactive`: TWS's status
 Inactive, outside its hours, held, or refused by a later check; it stays open, can work
 again, fill, or be cancelled) reads `INACTIVE` in its Status cell, in the warning
@@ -84,7 +90,7 @@ from datetime import datetime
 from rich.cells import cell_len
 from rich.style import Style
 
-from ...domain import Instrument, Order, OrderStatus, Side
+from ...domain import Instrument, Order, OrderStatus, OrderType, Side
 from ...engine.projection import OrderView, OrderWaits, Waiting
 from ...events.summary import avg_text, price_text, qty_text
 from ..cancels_sent import CancelsSent
@@ -122,6 +128,12 @@ filled in part, while the Filled column is not shown: `CANCELED fill 0.007`."""
 
 TRIGGERED_MARK = " trg"
 """After the stop price of an order whose stop has triggered (`Order.triggered`)."""
+
+TAKE_PROFIT_MARK = " tp"
+"""After the stop price of a take-profit (TAKE_PROFIT, TAKE_PROFIT_LIMIT) not triggered
+yet: its trigger is the other way round from a stop's (`OrderType.triggers_rising`)."""
+
+_TAKE_PROFITS = (OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT)
 
 OVERFILL_MARK = " over"
 """After the filled quantity of an order the venue filled past its size
@@ -433,10 +445,15 @@ class Blotter(KeyedTable):
 
 def stop_cell(order: Order, inst: Instrument | None, p: Palette) -> tuple[str, Style | str]:
     """The Stop cell's text and style: the stop as the order has it, marked and dimmed
-    once it has triggered (`64,000.00 trg`)."""
+    once it has triggered (`64,000.00 trg`), a take-profit's marked until then
+    (`3,400.00 tp`)."""
     text = price_text(order.stop_price, inst)
-    if order.triggered and order.stop_price is not None:
+    if order.stop_price is None:
+        return text, ""
+    if order.triggered:
         return text + TRIGGERED_MARK, p.muted
+    if order.request.order_type in _TAKE_PROFITS:
+        return text + TAKE_PROFIT_MARK, ""
     return text, ""
 
 
