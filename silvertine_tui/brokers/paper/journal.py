@@ -21,7 +21,13 @@ replays that stream and puts back exactly what it had reported:
   per working order (with the order as the venue held it), then every position and
   balance. The venue starts again from there: what the replay held before it is let
   go (that journal may be an older copy Redis came back with), and each working order
-  is held as the venue had it, its fills before the loss counted in it.
+  is held as the venue had it, its fills before the loss counted in it. A fill the
+  venue made by the re-seed (its venue time at or before the re-seed's) that the
+  journal holds after it is in that state already: a fill Redis lost before the desk
+  read it, journaled again by the reconcile that follows (a missed fill). Its order
+  knows its execution id (a duplicate, and its next execution ids count on after it),
+  nothing else takes it again: before, the account (cash and position) and a working
+  order's filled quantity counted it twice on a restart.
 
 Venue and execution ids never repeat one the desk remembers: they continue after the
 journal's and after those in the desk's newest snapshot of the account
@@ -172,6 +178,11 @@ class _Held:
     # Filled before a re-seed (the fills themselves were lost with the journal).
     prior_qty: Decimal = ZERO
     prior_value: Decimal = ZERO
+    # Held from a re-seed (`_Replay.reseed`): its fills up to it are in `prior_qty`.
+    reseeded: bool = False
+    # Execution ids of fills in `prior_qty` the journal holds after the re-seed (a
+    # fill Redis lost, journaled again by the reconcile): known, not counted again.
+    prior_execs: list[str] = field(default_factory=list)
 
 
 def _venue_number(venue_order_id: str | None) -> int | None:
@@ -200,6 +211,9 @@ class _Replay:
         # number, each replace the next one (as `PaperVenue.replace` does).
         self.seq = 0
         self.reseeded: list[_Held] = []  # the working orders of the last re-seed
+        # The venue's time of the last re-seed (its first entry's): a fill made by then
+        # is in the state it wrote back (`_in_reseed`).
+        self.reseed_ns: int | None = None
         self.archived_numbers = _NumberRuns()
         # Archived orders whose venue id is not `P<n>` (a journal the paper venue did
         # not write), and fills of orders the journal never asked for: exact sets.
@@ -245,12 +259,16 @@ class _Replay:
         if fill.venue_ts_ns is not None and fill.venue_ts_ns > self.now_ns:
             self.now_ns = fill.venue_ts_ns
         held = self.held.get(fill.client_order_id)
+        in_reseed = self._in_reseed(fill, held)
         if held is not None:
             if fill.exec_id in held.execs:
                 return
             held.execs.add(fill.exec_id)
-            held.order.apply_fill(fill)
-            held.fills.append(fill)
+            if in_reseed:
+                held.prior_execs.append(fill.exec_id)  # in its `prior_qty` already
+            else:
+                held.order.apply_fill(fill)
+                held.fills.append(fill)
             if not held.seq:  # its acknowledgement was lost: the fill came first
                 self._accepted(held, fill.venue_order_id, fill.venue_ts_ns)
         elif self._archived(fill):
@@ -260,6 +278,8 @@ class _Replay:
         else:
             self.orphan_execs.add(fill.exec_id)
         self.state.last_fill_price[fill.instrument] = fill.price
+        if in_reseed:
+            return  # the re-seed's positions and balances hold it
         inst = self.instruments.get(fill.instrument)
         if inst is not None:
             # A fee in the base asset came out of the position, not the cash.
@@ -277,6 +297,17 @@ class _Replay:
         if held is not None:
             self._maybe_finished(held, fill.venue_ts_ns or event.ts)
 
+    def _in_reseed(self, fill: Fill, held: _Held | None) -> bool:
+        """Whether `fill`, read after the last re-seed, is in the state the re-seed wrote
+        back: the venue made it by then (venue time at or before the re-seed's, the
+        rule `Portfolio.take_standing`'s standing follows), and its order is one the
+        re-seed wrote back working or one the journal no longer asks for (finished
+        before the loss). An order asked for after the re-seed traded after it."""
+        at = self.reseed_ns
+        if at is None or fill.venue_ts_ns is None or fill.venue_ts_ns > at:
+            return False
+        return held is None or held.reseeded
+
     def reseed(self, event: ReconcileEvent) -> None:
         """A re-seed after Redis lost the journal (`PaperBroker.reseed_journal`): its
         first entry (no order) starts the venue again from the state that follows; each
@@ -284,6 +315,7 @@ class _Replay:
         venue = event.payload.venue_order
         if venue is None:
             self.state.reseeded = True
+            self.reseed_ns = event.ts
             for coid, held in list(self.held.items()):
                 self._let_go(coid, held)  # its number stays used
             self.finished.clear()
@@ -298,6 +330,7 @@ class _Replay:
             seq=number or 0,
             prior_qty=venue.filled_qty,
             prior_value=venue.filled_qty * (venue.avg_price or ZERO),
+            reseeded=True,
         )
         self.held[venue.client_order_id] = held
         if number is not None:
@@ -393,6 +426,7 @@ class _Replay:
                 state.working_orders += 1
             state.published_status[coid] = sim.status
             state.published_execs.update(f.exec_id for f in held.fills)
+            state.published_execs.update(held.prior_execs)
         # Venue ids stay unique over restarts, archived orders' included.
         if self.archived_numbers.ends:
             max_seq = max(max_seq, self.archived_numbers.ends[-1])
@@ -504,7 +538,10 @@ def _to_sim(held: _Held, instruments: Mapping[str, Instrument]) -> SimOrder | No
         )
     sim.filled_qty = cum
     sim.filled_value = value
-    sim.fills_before = max(_last_fill_number(sim, (f.exec_id for f in fills)) - len(fills), 0)
+    # (The order's fills the journal holds count on from the last of them, those in the
+    # re-seed's `prior_qty` too.)
+    execs = [*held.prior_execs, *(f.exec_id for f in fills)]
+    sim.fills_before = max(_last_fill_number(sim, execs) - len(fills), 0)
     return sim
 
 
