@@ -218,7 +218,9 @@ def fills(events: list[EventBase], coid: str | None = None) -> list[Fill]:
 async def desk(
     fake: FakeTws, bus: EventBus | None = None, *, connect: bool = True, **overrides: Any
 ) -> AsyncIterator[Desk]:
-    """A connected `IBBroker` (quote AAPL 150.00/150.05 set first when `connect`)."""
+    """An `IBBroker` on `fake` (AAPL, the fast timings; `overrides` change its config),
+    connected when `connect`, on `bus` or a memory bus of its own. It sets no quote: the
+    fake quotes nothing until the test calls `fake.set_quote`."""
     own_bus = bus is None
     bus = bus or new_bus()
     if own_bus:

@@ -293,7 +293,13 @@ class IBSession(IBState):
         await self.set_link(
             "api", L.RECONCILING, f"connected as client id {self.client_id}; rebuilding"
         )
-        await self.set_link("ib", L.LIVE, "")
+        # A 2110 that no farm OK (nor 1101/1102) has ended still holds on the new socket
+        # (`_server_link`): a TWS that reaches IB says its farms are OK as a client
+        # starts the API (`_server_back`). Set LIVE here, the desk sent new orders to a
+        # TWS that could not pass them on, and a 2110 said again was taken for the one
+        # already said.
+        if not await self._server_link(taking_over=True):
+            await self.set_link("ib", L.LIVE, "")
         accounts = self.ib.managedAccounts()
         if accounts and self.account not in accounts:
             raise BrokerError(
@@ -386,9 +392,16 @@ class IBSession(IBState):
         await self._give_up_socket(f"connected but could not rebuild: {exc}; reconnecting")
 
     async def _give_up_socket(self, reason: str) -> None:
+        """Close the socket of a connect whose rebuild failed; the reconnect opens a new
+        one. A close that fails (`_close_socket`) is said on the api link, counted and
+        logged, and the socket closed at once. Before, it was suppressed: the socket
+        stayed open (TWS kept its client id) and every reconnect failed on it ("cannot
+        reach TWS at ...: Transport endpoint is not connected", TWS being there), for
+        good, nothing counted."""
         self._up = False
-        with contextlib.suppress(Exception):
-            self.ib.disconnect()
+        failed = self._close_socket()
+        if failed is not None:
+            reason += f" (closing its socket failed ({failed}): it was closed at once instead)"
         await self.set_link("api", L.DISCONNECTED, reason)
 
     def _start_reconnect(self) -> None:
@@ -878,9 +891,25 @@ class IBSession(IBState):
         and the loss is driven here, so the desk reconnects all the same. Before, the
         failure was suppressed: no `_lost`, no reconnect, while the api link said it
         was reconnecting."""
+        failed = self._close_socket()  # disconnectedEvent: `_lost`, then `_reconnect`
+        if self._up and not self._closing:
+            # No disconnectedEvent came (the disconnect raised before it): lost here.
+            if failed is None:
+                failed = "ib_async reported no disconnect"
+                self.count_error("disconnect_failed")
+                log.error("ib.disconnect_unreported", extra={"broker": self.source})
+            self._on_disconnected()
+        return failed
+
+    def _close_socket(self) -> str | None:
+        """ib_async's disconnect; None when it went through, else what failed. A
+        disconnect that raises (the socket's shutdown refused by the system: ENOTCONN
+        after the peer reset it) leaves ib_async half torn down, its socket open and no
+        disconnectedEvent: counted (`disconnect_failed`), logged, and the socket closed
+        at once (its loss reaches ib_async as a dropped socket's does)."""
         try:
-            self.ib.disconnect()  # disconnectedEvent: `_lost`, then `_reconnect`
-            failed = None
+            self.ib.disconnect()
+            return None
         except Exception as exc:
             failed = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
             self.count_error("disconnect_failed")
@@ -891,14 +920,7 @@ class IBSession(IBState):
                     transport.abort()
                 except Exception:
                     log.exception("ib.socket_abort_failed", extra={"broker": self.source})
-        if self._up and not self._closing:
-            # No disconnectedEvent came (the disconnect raised before it): lost here.
-            if failed is None:
-                failed = "ib_async reported no disconnect"
-                self.count_error("disconnect_failed")
-                log.error("ib.disconnect_unreported", extra={"broker": self.source})
-            self._on_disconnected()
-        return failed
+            return failed
 
     async def close(self) -> None:
         self._closing = True
