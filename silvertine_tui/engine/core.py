@@ -1546,7 +1546,7 @@ class TradingEngine:
         KILL lifts HALTED here as it does there; its cancels are made all the same (the
         kill switch asked every desk for them) and the line says the state is lifted.
         `reason`: a KILL the session's start found standing that this desk never read,
-        pulled while it was down (`Session._kill_while_down`), acted on the same way;
+        pulled while it was down (`Session._state_while_down`), acted on the same way;
         `kill_from_elsewhere` is then left to its own call."""
         if not reason:
             reason = self.kill_from_elsewhere
@@ -1847,17 +1847,26 @@ class TradingEngine:
         await self._say_honoured(total.summary(), total.ok)
         return total
 
-    async def honour_reduce_only(self) -> CancelReport | None:
+    async def honour_reduce_only(
+        self, *, say: bool = True, reason: str = ""
+    ) -> CancelReport | None:
         """Act on REDUCE_ONLY set by another desk (or a watching desk) on this bus, right
-        after it was applied: cancel what would add to a position here, as
-        `set_trading_state` does there, and say so in the log."""
-        reason, self.reduce_from_elsewhere = self.reduce_from_elsewhere, ""
+        after it was applied (`reduce_from_elsewhere`): cancel what would add to a
+        position here, as `set_trading_state` does there, and say so in the log (`say`;
+        False: the caller says it). None when there is none to act on, or trading is no
+        longer REDUCE_ONLY (lifted since: orders that add may go again). `reason`:
+        REDUCE ONLY the session's start found standing that this desk never read, set
+        while it was down (`Session._state_while_down`), acted on the same way;
+        `reduce_from_elsewhere` is then left to its own call."""
+        if not reason:
+            reason, self.reduce_from_elsewhere = self.reduce_from_elsewhere, ""
         if not reason or self.gate.state is not TradingState.REDUCE_ONLY:
             return None  # (lifted since: orders that add may go again)
         report = await self.cancel_adding(reason)
-        await self._say_honoured(
-            f"after REDUCE ONLY on another desk: {report.summary()}", report.ok
-        )
+        if say:
+            await self._say_honoured(
+                f"after REDUCE ONLY on another desk: {report.summary()}", report.ok
+            )
         return report
 
     def risk_event(

@@ -54,7 +54,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..bus import BusError, BusUnavailableError
+from ..bus import BusError, BusUnavailableError, format_id, parse_id
 from ..domain import TradingState
 from ..events import Log, LogEvent, LogLevel, Risk, RiskAction, RiskEvent
 from .core import ENGINE_SOURCE, TradingEngine, utc_ms
@@ -125,7 +125,11 @@ class LastRun(BaseModel):
     """The newest risk entry setting the trading state the run had read
     (`recovery.state_seen`; "0-0": none). Gone from the stream at the next start with
     nothing setting the state after it, that run's state was lost (`RunRecorder.check`).
-    None in the records written before it: such a record cannot tell."""
+    A stricter state its start found set while the desk was down is counted read only
+    once its cancels went out: until then this is the id right before it
+    (`RunRecorder.acting`), and the next start honours it again
+    (`Session._state_while_down`). None in the records written before it: such a
+    record cannot tell."""
     held_here: bool = False
     """`trading_state` was held on that desk alone (`RiskGate.held_here`), never
     journaled: the next start holds it alone again rather than write it to the risk
@@ -256,6 +260,13 @@ def save(path: Path, record: LastRun) -> bool:
     return True
 
 
+def entry_before(entry: str) -> str:
+    """The stream id right before `entry` (none is ever written there: ids are
+    Redis's clock and sequence): what a record says was read up to, short of `entry`."""
+    ms, seq = parse_id(entry)
+    return format_id(ms, seq - 1) if seq else format_id(ms - 1, 2**64 - 1)
+
+
 def stricter(recorded: TradingState, now: TradingState) -> bool:
     """Whether the recorded state restricts more than the one the journal gave."""
     return recorded.strictness > now.strictness
@@ -325,6 +336,10 @@ class RunRecorder:
         is in the Log pane) and its severity: the session's alerts."""
         self._not_saved = ""  # why the last write failed ("" once one succeeds)
         self._not_saved_told = False  # the toast is shown once a run
+        # Entries of stricter states this start found set while the desk was down, whose
+        # cancels have not all gone out (`acting`).
+        self._acting: set[str] = set()
+        self._writing = asyncio.Lock()  # one write at a time (one temporary file)
 
     async def read(self) -> LastRun | None:
         """The record as this start found it, read once (from a thread): the claims ask
@@ -592,16 +607,46 @@ class RunRecorder:
             )
         )
 
+    def acting(self, entry: str) -> None:
+        """A KILL or REDUCE ONLY (the risk stream's `entry`) this start found set while
+        the desk was down, and acts on once its brokers are up
+        (`Session._state_while_down`): until `acted`, the record says this run read the
+        risk stream only up to right before it (`LastRun.state_entry`). Written as read
+        before its cancels went out, a desk killed meanwhile (or quit) left a record
+        that had read it, and its own heartbeats after it: its next start took it as
+        acted on, and the orders stayed working at the venue."""
+        self._acting.add(entry)
+
+    def acted(self, entry: str) -> None:
+        """`entry`'s cancels went out (or it was lifted): the record may say it was
+        read, from the next write on."""
+        self._acting.discard(entry)
+
+    def _seen(self) -> str:
+        """The record's `state_entry`: the newest entry setting the trading state this
+        run read, held right before a state it is still acting on (`acting`)."""
+        seen = state_seen(self.engine.bus) or "0-0"
+        if self._acting:
+            first = min(self._acting, key=parse_id)
+            if parse_id(seen) >= parse_id(first):
+                return entry_before(first)
+        return seen
+
     async def record(self, *, always: bool = False, unjournaled: Unjournaled | None = None) -> None:
         """Write the record when the epoch or the trading state changed since the last
         write, or `always` (at close: the record then says when the desk last ran, and
         what it closed with unjournaled). Nothing on `memory://`, nothing before
-        `check`."""
+        `check`. One write at a time: the session writes it as it acts on a state, beside
+        `keep`."""
+        async with self._writing:
+            await self._record(always=always, unjournaled=unjournaled)
+
+    async def _record(self, *, always: bool, unjournaled: Unjournaled | None) -> None:
         epoch = self.engine.bus.epoch
         if epoch is None or not self._checked:
             return
         gate = self.engine.gate
-        now = (epoch, gate.state, state_seen(self.engine.bus) or "0-0", bool(gate.held_here))
+        now = (epoch, gate.state, self._seen(), bool(gate.held_here))
         if now == self._written and not always and unjournaled is None:
             return
         record = LastRun(

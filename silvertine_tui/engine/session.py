@@ -54,6 +54,7 @@ from ..events import (
     RiskAction,
     RiskEvent,
 )
+from .cancels import CancelReport
 from .claims import BrokerClaims, ClaimConflict
 from .commands import CommandGateway, EngineGateway
 from .conflate import latest_quotes
@@ -132,31 +133,48 @@ KILL_LIFTED_ALERT = "Kill switch pulled and lifted while this desk started"
 was lifted before it was up, and its cancels were made under the state after it."""
 KILL_WHILE_DOWN_ALERT = "Kill switch pulled while this desk was down"
 """The toast's title when this desk's start found a KILL its last run never read still
-standing, and honoured it (`Session._kill_while_down`)."""
+standing, and honoured it (`Session._state_while_down`)."""
+REDUCE_ONLY_WHILE_DOWN_ALERT = "REDUCE ONLY set while this desk was down"
+"""The toast's title when this desk's start found REDUCE ONLY its last run never read
+still standing, and honoured it (`Session._state_while_down`)."""
 
 
 @dataclass(frozen=True, slots=True)
-class DownKill:
-    """A KILL journaled while this desk was down, still the standing trading state at
-    its start (`Session._kill_while_down`)."""
+class DownState:
+    """A stricter trading state journaled while this desk was down, still the standing
+    trading state at its start, that this desk never acted on (`Session._state_while_down`):
+    a KILL (HALTED) or REDUCE ONLY."""
 
     entry: str
-    """Its risk stream entry."""
+    """The risk stream entry that set it (REDUCE ONLY: the oldest of the entries setting
+    it since the last other state, `Session._standing_stricter`)."""
     reason: str
-    """Its message, naming the desk that pulled it ("kill switch (UI) by watching desk
-    HOST pid N")."""
+    """Its message, naming the desk that set it ("kill switch (UI) by watching desk HOST
+    pid N", "trading state REDUCE_ONLY by desk HOST pid N")."""
     at_ns: int
-    """When it was pulled (its event's time)."""
+    """When it was set (its event's time)."""
+    state: TradingState
+    """HALTED (a KILL) or REDUCE_ONLY."""
+
+    @property
+    def kill(self) -> bool:
+        return self.state is TradingState.HALTED
+
+    def what(self) -> str:
+        """What the start says it was: "a kill switch" or "REDUCE ONLY"."""
+        return "a kill switch" if self.kill else "REDUCE ONLY"
 
     def said(self) -> str:
-        """Who pulled it, when and why, as the start says it: `pulled from watching desk
-        h pid 7 at 14:30:01 UTC (kill switch (UI))`. The desk as its message names it
+        """Who set it, when and why, as the start says it: `pulled from watching desk h
+        pid 7 at 14:30:01 UTC (kill switch (UI))`, `set from desk h pid 7 at ...
+        (trading state REDUCE_ONLY)`. The desk as its message names it
         (`TradingEngine.risk_event`), or "another desk" when it names none (an older
         build's)."""
         what, by, who = self.reason.rpartition(" by ")
         if not by or not who.startswith(("desk ", "watching desk ")):
             what, who = self.reason, "another desk"
-        return f"pulled from {who} at {utc_time(self.at_ns)} ({what or 'kill switch'})"
+        verb, default = ("pulled", "kill switch") if self.kill else ("set", "reduce only")
+        return f"{verb} from {who} at {utc_time(self.at_ns)} ({what or default})"
 
 
 BUS_DESK = "desk"
@@ -627,7 +645,8 @@ class Session:
         """`start`'s work once the bus is open: claim the brokers left waiting (Redis
         may have lost a claim), recover, then connect and reconcile, then act on what
         another desk's kill switch or REDUCE ONLY asked meanwhile, and on a kill switch
-        pulled while this desk was down that it never read (`_kill_while_down`)."""
+        pulled, or REDUCE ONLY set, while this desk was down that it never acted on
+        (`_state_while_down`)."""
         await self._claim_deferred(progress)
         await recover(self.engine, self.accounts(), progress)
         lost = await self.last_run.check()
@@ -636,7 +655,13 @@ class Session:
                 ConnectionState.DEGRADED, "journal of this host's last desk run lost"
             )
             self.alerts.append(Alert("Journal lost while no desk ran", f"{lost}."))
-        down_kill = await self._kill_while_down()
+        down = await self._state_while_down()
+        if down is not None:
+            # Before this start's first record: until its cancels went out, the record
+            # says this run read the risk stream only up to before it, so that a desk
+            # dying meanwhile (its brokers heard from after it) leaves it to the next
+            # start (`RunRecorder.acting`; `_honour_while_down` ends it).
+            self.last_run.acting(down.entry)
         await self.last_run.record()
         progress.phase = StartPhase.CONNECTING
         await self._trim_risk()
@@ -645,43 +670,48 @@ class Session:
             await self._connect(broker)
         await self._take_connect_marks()
         self._honour_pending(starting=True)
-        if down_kill is not None:
-            self._spawn(self._honour_kill_while_down(down_kill), "engine-honour-kill-while-down")
+        if down is not None:
+            self._spawn(self._honour_while_down(down), "engine-honour-while-down")
 
-    async def _kill_while_down(self) -> DownKill | None:
-        """The start's own reading of the KILL (after recovery and the last-run check,
-        before the venues connect): the KILL that is the standing trading state (no
-        looser state journaled after it: a resume or REDUCE ONLY lifted it, and its
-        cancels are not made), when this desk never acted on it: pulled while it was
+    async def _state_while_down(self) -> DownState | None:
+        """The start's own reading of the trading state (after recovery and the last-run
+        check, before the venues connect): the KILL, or REDUCE ONLY, that is the standing
+        trading state (`_standing_stricter`: a looser state journaled after a KILL, a
+        resume or REDUCE ONLY, lifted it and its cancels are not made; a resume journaled
+        after REDUCE ONLY lifted it), when this desk never acted on it: set while it was
         down. Once the brokers are up it is honoured as a running desk honours one it
-        reads (`_honour_kill_while_down`). None when there is none, or nothing says it
-        went unread:
+        reads (`_honour_while_down`: a KILL cancels every working order, REDUCE ONLY
+        those that would add to a position). None when there is none, or nothing says
+        it went unread:
 
         - this host's last desk run on this bus had not read it: it is newer than the
           newest entry setting the trading state that run read (`LastRun.state_entry`,
-          kept from `RedisBus.state_seen`; nothing to tell with no record, one of
-          another epoch, or one written before records kept the entry);
+          kept from `RedisBus.state_seen`, and held before a state that run found
+          standing until its cancels went out, `RunRecorder.acting`; nothing to tell
+          with no record, one of another epoch, or one written before records kept the
+          entry);
         - or the desk driving one of this desk's brokers was not heard from after it
           (`_heard_after`): down when it was journaled (killed, or quit). The record
           is kept per host, bus and prefix, not per desk: another desk on this host,
-          running then, read the KILL into it.
+          running then, read the state into it.
 
-        A KILL this desk read as it ran is in its record and followed by its heartbeats:
-        not honoured twice. A KILL journaled after this desk opened the bus (while it
-        was starting) is not this one's: the engine's replay took it as news
+        A state this desk read as it ran is in its record and followed by its
+        heartbeats: not honoured twice. One journaled after this desk opened the bus
+        (while it was starting) is not this one's: the engine's replay took it as news
         (`TradingEngine.live_risk_after`). Only this live start decides it: the engine's
         replay of the journal (here, a watching desk's, a rebuild) acts on nothing.
         Redis refusing a read leaves the start as the journal gave it (logged)."""
         engine = self.engine
-        if engine.gate.state is not TradingState.HALTED or engine.gate.held_here:
+        state = engine.gate.state
+        if state not in (TradingState.HALTED, TradingState.REDUCE_ONLY) or engine.gate.held_here:
             return None
         try:
-            standing = await self._standing_kill()
+            standing = await self._standing_stricter(state)
             if standing is None:
                 return None
             after = engine.live_risk_after
             if after is not None and parse_id(standing.id) > parse_id(after):
-                return None  # pulled while this desk started: `_honour_pending` acts on it
+                return None  # set while this desk started: `_honour_pending` acts on it
             record = await self.last_run.read()  # as this start found it, before its own
             epoch = self.bus.epoch
             unread = (
@@ -696,22 +726,33 @@ class Session:
         except BusUnavailableError:
             raise
         except BusError as exc:
-            log.warning("session.kill_while_down_not_read", extra={"error": str(exc)})
+            log.warning(
+                "session.state_while_down_not_read", extra={"error": str(exc), "state": str(state)}
+            )
             return None
-        kill = standing.event
-        assert isinstance(kill, RiskEvent)  # (`_standing_kill`)
-        return DownKill(standing.id, kill.payload.message or "kill switch", kill.ts)
+        event = standing.event
+        assert isinstance(event, RiskEvent)  # (`_standing_stricter`)
+        default = "kill switch" if state is TradingState.HALTED else "reduce only"
+        return DownState(standing.id, event.payload.message or default, event.ts, state)
 
-    async def _standing_kill(self) -> BusEntry | None:
-        """The KILL setting the trading state recovery replayed: the risk stream read
-        back from the last entry applied to the first entry setting a state that is a
-        KILL (a STATE of HALTED after it, a desk's carried state, leaves it standing),
-        or None when a looser state comes first (it was lifted) or none is left."""
+    async def _standing_stricter(self, state: TradingState) -> BusEntry | None:
+        """The entry that set `state`, the trading state recovery replayed (HALTED or
+        REDUCE_ONLY), read back from the last risk entry applied:
+
+        - HALTED: the first entry setting a state that is a KILL (a STATE of HALTED
+          after it, a desk's carried state, leaves it standing); None when a looser
+          state comes first (it was lifted) or none is left;
+        - REDUCE_ONLY: the oldest of the entries setting REDUCE_ONLY since the newest
+          entry setting another state (a desk's carried or written-back REDUCE_ONLY
+          after it leaves it standing: the one that set it is older); the oldest left
+          when the stream holds no other (REDUCE ONLY was the first state set on this
+          prefix, or what came before it was trimmed)."""
         risk = self.bus.layout.risk
         applied = self.engine.applied.get(risk)
         if applied is None:
             return None
         last = parse_id(applied)
+        found: BusEntry | None = None
         before = "+"
         while True:
             entries = await self.bus.read_last(risk, STATE_PAGE, before)
@@ -721,12 +762,18 @@ class Session:
                 event = entry.event
                 if not isinstance(event, RiskEvent) or not sets_trading_state(event):
                     continue
-                if event.payload.action is RiskAction.KILL:
-                    return entry
-                if event.payload.trading_state is not TradingState.HALTED:
-                    return None  # lifted
+                payload = event.payload
+                if state is TradingState.HALTED:
+                    if payload.action is RiskAction.KILL:
+                        return entry
+                    if payload.trading_state is not TradingState.HALTED:
+                        return None  # lifted
+                elif payload.trading_state is TradingState.REDUCE_ONLY:
+                    found = entry  # an older one may have set it
+                else:
+                    return found  # (None: lifted, or not set by the risk stream)
             if len(entries) < STATE_PAGE:
-                return None
+                return found
             before = entries[-1].id
 
     async def _heard_after(self, entry: str) -> bool | None:
@@ -764,38 +811,62 @@ class Session:
                 return None  # trimmed past `entry` meanwhile
             before = entries[-1].id
 
-    async def _honour_kill_while_down(self, kill: DownKill) -> None:
-        """A KILL pulled while this desk was down (`_kill_while_down`), once its brokers
-        are up: its working orders are cancelled at the venues as a desk reading the
-        KILL live cancels them (`TradingEngine.honour_kill`), and a Log line and a
-        toast say so (`RunRecorder.say`, as the start's other state words): a warning,
-        an error while any order is still working. A resume read meanwhile (trading no
-        longer HALTED) cancels nothing."""
+    async def _honour_while_down(self, down: DownState) -> None:
+        """A KILL pulled, or REDUCE ONLY set, while this desk was down
+        (`_state_while_down`), once its brokers are up: its cancels are made at the
+        venues as a desk reading it live makes them (a KILL: every working order,
+        `TradingEngine.honour_kill`; REDUCE ONLY: those that would add to a position,
+        `TradingEngine.honour_reduce_only`), and a Log line and a toast say so
+        (`RunRecorder.say`, as the start's other state words): a warning, an error while
+        any order is still working. A state read meanwhile that lifted it (trading no
+        longer in it) cancels nothing; one read while the cancels went leaves them made
+        all the same, and said so.
+
+        Then, and only then, the last-run record may say this run read it
+        (`RunRecorder.acted`, written at once): a desk that dies before (or quits) leaves
+        it to its next start. A honour that fails (logged by `_spawn`) leaves it there
+        too."""
         engine = self.engine
-        halted = engine.gate.state is TradingState.HALTED  # (read again after the cancels)
-        if not halted:
-            log.info("session.kill_while_down_lifted", extra={"entry": kill.entry})
-            return
-        report = await engine.honour_kill(say=False, reason=kill.reason)
-        if report is None:  # (given a reason, it acts)
-            return
-        state = engine.gate.state
-        if state is TradingState.HALTED:
-            what = report.summary()
-        else:  # a resume read while the cancels went: they were made all the same
+        if engine.gate.state is not down.state:
+            log.info(
+                "session.state_while_down_lifted",
+                extra={"entry": down.entry, "state": str(down.state)},
+            )
+        elif down.kill:
+            kill = await engine.honour_kill(say=False, reason=down.reason)
+            if kill is not None:  # (given a reason, it acts)
+                await self._say_while_down(down, kill.cancels, kill.summary())
+        else:
+            cancels = await engine.honour_reduce_only(say=False, reason=down.reason)
+            if cancels is not None:  # (None: lifted before the cancels went)
+                await self._say_while_down(
+                    down, cancels, f"Trading {TradingState.REDUCE_ONLY}; {cancels.summary()}"
+                )
+        self.last_run.acted(down.entry)
+        await self.last_run.record()
+
+    async def _say_while_down(self, down: DownState, cancels: CancelReport, what: str) -> None:
+        """What `_honour_while_down` did: `what` while the state stands; else that it was
+        lifted since and the cancels made all the same, or (REDUCE ONLY) the stricter
+        state read since (a KILL: its own line follows)."""
+        state = self.engine.gate.state
+        if state.strictness < down.state.strictness:  # read while the cancels went
             what = (
                 f"lifted since (trading is {state}); the orders it asked to cancel were "
-                f"cancelled all the same: {report.cancels.summary()}"
+                f"cancelled all the same: {cancels.summary()}"
             )
-        message = f"{self.desk_id}, after a kill switch {kill.said()} while this desk was down: "
+        elif state is not down.state:
+            what = f"trading is {state} since; {cancels.summary()}"
+        message = f"{self.desk_id}, after {down.what()} {down.said()} while this desk was down: "
         message += what
         log.warning(
-            "session.kill_while_down",
-            extra={"entry": kill.entry, "kill": kill.reason, "said": message},
+            "session.state_while_down",
+            extra={"entry": down.entry, "state": str(down.state), "said": message},
         )
-        level = LogLevel.WARNING if report.ok else LogLevel.ERROR
+        level = LogLevel.WARNING if cancels.ok else LogLevel.ERROR
+        title = KILL_WHILE_DOWN_ALERT if down.kill else REDUCE_ONLY_WHILE_DOWN_ALERT
         # `say`'s toast ends it with a full stop, as the start's other state words do.
-        await self.last_run.say(KILL_WHILE_DOWN_ALERT, message.rstrip("."), level)
+        await self.last_run.say(title, message.rstrip("."), level)
 
     async def _claim_deferred(self, progress: RecoveryProgress) -> None:
         """Claims taken pending on a Redis that may have lost claims (`claims`): made

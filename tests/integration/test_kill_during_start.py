@@ -75,7 +75,7 @@ async def test_a_kill_journaled_before_a_desk_opens_is_acted_on_once_it_is_up(
     """The other side of the line: a KILL already in the risk stream when the desk
     opened the bus was pulled while the desk was down (it never read it: its brokers
     were not heard from after it). Still the trading state, it is honoured once the
-    brokers are up, as a running desk does, and said (`Session._kill_while_down`).
+    brokers are up, as a running desk does, and said (`Session._state_while_down`).
     Before, HALTED held and the order left working stayed working at the venue, with
     no word of it (tests/integration/test_kill_while_desk_down.py has the rest)."""
     url = redis_server.url

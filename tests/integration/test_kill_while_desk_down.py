@@ -3,7 +3,7 @@ its orders left working): the desk reads the KILL as it starts and, when its las
 never read it (its last-run record's `state_entry` is older) and it is still the
 standing state, honours it as a running desk does: it cancels its working orders at
 the venue once its brokers are up, and says so in the Log and a toast
-(`Session._kill_while_down`). A KILL the desk already applied while it ran is not
+(`Session._state_while_down`). A KILL the desk already applied while it ran is not
 honoured again; a KILL lifted by a resume while it was down cancels nothing.
 
 Before, the restarted desk came up HALTED with its orders still working and said
