@@ -18,8 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from ..brokers import BrokerError
 from ..domain import OrderRequest, OrderValidationError, TradingState
+from ..events import Log, LogEvent, LogLevel
+from ..events.payloads import REPORT_DESK, REPORT_OF, MetricValue
 from .cancels import CancelReport, KillReport
-from .core import OrderFinished, OrderUnacknowledged, TradingEngine
+from .core import ENGINE_SOURCE, OrderFinished, OrderUnacknowledged, TradingEngine
 from .risk import RiskRejected
 
 log = logging.getLogger(__name__)
@@ -134,6 +136,9 @@ class CancelAllDone(_Message):
 
     kind: Literal["cancel_all_done"] = "cancel_all_done"
     report: CancelReport
+    journaled: bool = False
+    """The report is in the journal, a log entry naming this desk
+    (`journal_report`): a restart's Log and a watcher show it."""
 
 
 class KillDone(_Message):
@@ -141,6 +146,8 @@ class KillDone(_Message):
 
     kind: Literal["kill_done"] = "kill_done"
     report: KillReport
+    journaled: bool = False
+    """As `CancelAllDone.journaled`."""
 
 
 Outcome = Annotated[
@@ -225,20 +232,53 @@ class EngineGateway:
                 await engine.cancel(cid)
                 return Accepted(client_order_id=cid)
             case CancelAll(broker=broker, instrument=instrument):
-                return CancelAllDone(
-                    report=await engine.cancel_all(broker=broker, instrument=instrument)
+                report = await engine.cancel_all(broker=broker, instrument=instrument)
+                of = " ".join(part for part in (broker, instrument) if part)
+                journaled = await journal_report(
+                    engine, f"cancel all of {of}" if of else "cancel all", report
                 )
+                return CancelAllDone(report=report, journaled=journaled)
             case Kill(reason=reason):
-                return KillDone(report=await engine.kill(reason))
+                kill = await engine.kill(reason)
+                return KillDone(
+                    report=kill, journaled=await journal_report(engine, "kill switch", kill)
+                )
             case Resume():
                 await engine.resume()
                 return Accepted()
             case SetTradingState(state=state):
                 report = await engine.set_trading_state(state)
                 if state is TradingState.REDUCE_ONLY:
-                    return CancelAllDone(report=report)
+                    journaled = await journal_report(engine, "reduce only", report)
+                    return CancelAllDone(report=report, journaled=journaled)
                 return Accepted()
         raise TypeError(f"unknown command {command!r}")  # pragma: no cover - exhaustive
+
+
+async def journal_report(
+    engine: TradingEngine, what: str, report: CancelReport | KillReport
+) -> bool:
+    """Journal what a cancel all, kill switch or reduce only did, as a log entry naming
+    this desk (`engine.desk_name`; its id in `REPORT_DESK`): the Log pane showed it only
+    from its toast, so a restart's Log and a watching desk never had it. An ERROR while
+    anything failed (toasted on the other desks that read it; this desk's own toast
+    said it: ui/model.py `_own_report`). False when it could not be written (said in
+    the log file; the toast's own Log line stands in for it) or when the engine drives
+    no broker (a watching desk: the driving desks say theirs)."""
+    if not engine.brokers:
+        return False
+    headline = report.headline()
+    level = LogLevel.INFO if report.ok else LogLevel.ERROR
+    said = f"{engine.desk_name}, {what}{f' ({headline})' if headline else ''}: {report.summary()}"
+    fields: dict[str, MetricValue] = {REPORT_OF: what, REPORT_DESK: engine.desk_id}
+    try:
+        await engine.bus.publish(
+            LogEvent.create(ENGINE_SOURCE, Log(level=level, message=said, fields=fields))
+        )
+    except Exception:
+        log.exception("commands.report_not_journaled", extra={"what": what})
+        return False
+    return True
 
 
 def _state_moved(command: Resume | SetTradingState, now: TradingState) -> Refused | None:

@@ -243,6 +243,13 @@ class Log(BaseModel):
     fields: dict[str, MetricValue] = Field(default_factory=dict)
 
 
+REPORT_OF = "report_of"
+"""A log entry's field when it reports what a desk's cancel all, kill switch or reduce
+only did (engine/commands.py `journal_report`): what it reports."""
+REPORT_DESK = "desk"
+"""Such a report's field: the id of the desk that made it (`engine.desk_id`)."""
+
+
 class OrderSpan(BaseModel):
     """When and where in the journal an order a snapshot lists lived, which the order's
     state alone does not say: its first event's time (the desk's "today" counts from

@@ -909,12 +909,12 @@ class SilvertineApp(App[None]):
         while alerts:
             alert = alerts.pop(0)
             error = alert.severity == "error"
-            toast = super().notify if alert.journaled else self.notify  # one Log line
-            toast(
+            self.notify(
                 alert.message,
                 title=alert.title,
                 severity=alert.severity,  # type: ignore[arg-type]
                 timeout=60.0 if error else self.desk.toast_timeout_s,
+                log_line=not alert.journaled,  # one Log line
             )
 
     def get_driver_class(self) -> type[Driver]:
@@ -1081,8 +1081,10 @@ class SilvertineApp(App[None]):
         severity: SeverityLevel = "information",
         timeout: float | None = None,
         markup: bool = False,
+        log_line: bool = True,
     ) -> None:
-        """A toast, and the Log pane's line of it: a toast is cut to its box (one line
+        """A toast, and the Log pane's line of it (not when `log_line` is False: what
+        it says is journaled, and its line comes from there): a toast is cut to its box (one line
         at one pane at a time, nine rows in the grid: `DeskToast`, ending `… more in
         Log (7)`; a kill switch's report of the orders still working, and why, was cut
         after its first line), and every toast expires. An untitled note (`theme ...`,
@@ -1103,7 +1105,7 @@ class SilvertineApp(App[None]):
             shown(cut(title, 200)),
         )
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
-        if (title or severity != "information") and self.has_session:
+        if log_line and (title or severity != "information") and self.has_session:
             said = f"{title}: {whole}" if title else whole
             self.model.note(int(self.desk.clock() * 1000), said, severity)
 
@@ -1177,6 +1179,9 @@ class SilvertineApp(App[None]):
                         title=f"{what}: {headline}" if headline else what,
                         severity=severity,
                         timeout=self.desk.toast_timeout_s if severity == "information" else 60.0,
+                        # The report journaled (a log entry naming this desk): the Log's
+                        # line comes from there, after a restart and on a watcher too.
+                        log_line=not outcome.journaled,
                     )
                 case _ if watched_kill:
                     self._set_kill_note("")

@@ -47,6 +47,7 @@ from ..events import (
     SignalEvent,
     UnknownEvent,
 )
+from ..events.payloads import REPORT_DESK, REPORT_OF
 from ..events.summary import Describer, bad_entry_line, corrected_text, price_text, qty_text
 from .fees import FeeRates
 from .fill_times import line_times
@@ -746,7 +747,11 @@ class FeedModel:
                 )
             case LogEvent() if live and "cancel_follow_up" in event.payload.fields:
                 self._cancels_followed(event.payload)
-            case LogEvent() if live and event.payload.level is LogLevel.ERROR:
+            case LogEvent() if (
+                live
+                and event.payload.level is LogLevel.ERROR
+                and not self._own_report(event.payload)
+            ):
                 # An error the engine could only say in the log (e.g. orders another
                 # desk's kill switch could not cancel here): a toast, never only a line.
                 self.notices.append(Notice("Error", event.payload.message, "error"))
@@ -801,6 +806,15 @@ class FeedModel:
             self.rejection_said.add(client_order_id)
         else:
             self.notices.extend(held)
+
+    def _own_report(self, said: Log) -> bool:
+        """A report of this desk's cancel all, kill switch or reduce only read back
+        (`engine.commands.journal_report`): its toast was this desk's own already."""
+        return (
+            REPORT_OF in said.fields
+            and bool(self.own_desk)
+            and said.fields.get(REPORT_DESK) == self.own_desk
+        )
 
     def _own(self, risk: Risk) -> bool:
         return bool(self.own_desk) and risk.message.endswith(f" by {self.own_desk}")
@@ -1040,6 +1054,11 @@ class FeedModel:
         stream = entry.stream.removeprefix(f"{self.prefix}:")
         if isinstance(event, DecodeError | UnknownEvent):
             said = bad_entry_line(event, stream, entry.id)  # where it is, to find it
+        elif isinstance(event, LogEvent) and self._own_report(event.payload):
+            # This desk's own report reads as its toast's line did (`kill switch:
+            # Trading HALTED; ...`); read by another desk, or after a restart, it names
+            # the desk that made it.
+            said = event.payload.message.removeprefix(f"{self.own_desk}, ")
         else:
             said = self.describer(event)
         if (

@@ -62,8 +62,9 @@ async def test_a_resume_takes_the_kill_switchs_toasts_away_and_leaves_the_others
         assert PARTIAL not in titles(desk)
         assert not [t for t in titles(desk) if t.casefold().startswith("kill switch")]
         assert OTHER[0] in titles(desk)  # other toasts stay
-        notes = [line.text for line in desk.app.model.log if line.stream == "desk"]
-        assert any(text.startswith(f"{PARTIAL}: Trading HALTED") for text in notes)  # the record
+        # The record: the report's line, read back from the journal.
+        said = f"{PARTIAL.replace(': ', ' (', 1)}): Trading HALTED"
+        assert any(line.text.startswith(said) for line in desk.app.model.log)
         await desk.session.close()
 
 

@@ -336,7 +336,9 @@ async def test_resume_and_reduce_only_set_the_trading_state() -> None:
     # Entering REDUCE_ONLY cancels what would add to a position: nothing works after the
     # kill, and the report says so (tests/unit/test_engine_reduce_only.py).
     outcome = await gateway.send(SetTradingState(state=TradingState.REDUCE_ONLY))
-    assert outcome == CancelAllDone(report=CancelReport(what="that would add to a position"))
+    assert outcome == CancelAllDone(
+        report=CancelReport(what="that would add to a position"), journaled=True
+    )
     assert isinstance(outcome, CancelAllDone)
     assert outcome.report.summary() == "cancelled 0 order(s) that would add to a position."
     assert engine.gate.state is TradingState.REDUCE_ONLY
