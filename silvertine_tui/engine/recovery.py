@@ -768,6 +768,12 @@ def end_not_listed(order: Order) -> str:
     )
 
 
+NEVER_REACHED = "not found at the venue when the desk read its orders again: it never reached it"
+"""Why an order the venue never acknowledged (PENDING_NEW), listed nowhere at a
+reconcile, is REJECTED. The reconcile runs after a restart and after a reconnect alike:
+it said "after a restart" when the venue had only stopped answering for a while."""
+
+
 END_UNREAD = (
     "not open at the venue, which could not be asked how it ended (its listing of ended "
     "orders failed): left as it is, not taken for cancelled; the next reconcile asks "
@@ -1403,11 +1409,7 @@ async def reconcile(
             continue
         never_acked = view.order.status is OrderStatus.PENDING_NEW
         status = OrderStatus.REJECTED if never_acked else OrderStatus.CANCELED
-        reason = (
-            "not found at the venue after a restart: it never reached it"
-            if never_acked
-            else end_not_listed(view.order)
-        )
+        reason = NEVER_REACHED if never_acked else end_not_listed(view.order)
         await publish(
             Reconcile(
                 kind=ReconcileKind.LOCAL_ORDER_UNKNOWN,

@@ -189,7 +189,10 @@ async def test_journal_order_unknown_to_the_venue_is_closed_not_resent() -> None
     assert never is not None
     assert closed.order.status is OrderStatus.CANCELED
     assert never.order.status is OrderStatus.REJECTED
-    assert "never reached" in never.order.reason
+    # (Said as what the reconcile found, whether it followed a restart or a reconnect.)
+    assert never.order.reason == (
+        "not found at the venue when the desk read its orders again: it never reached it"
+    )
     assert venue.sent == [cid]  # the lost order was NOT sent again
 
 

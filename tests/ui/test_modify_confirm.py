@@ -52,6 +52,23 @@ async def modify_aapl(desk: Desk, pilot: Pilot[None], quantity: str = "5") -> Mo
     return dialog
 
 
+async def modify_stop_limit(desk: Desk, pilot: Pilot[None], quantity: str) -> ModifyScreen:
+    """A resting stop-limit buy of `quantity` AAPL at 199.00, stop 198.00 (the market
+    about 190), and its modify dialog open."""
+    await desk.start(pilot)
+    await desk.step(pilot, 2)
+    request = limit_buy(COID, AAPL, quantity, "199.00").model_copy(
+        update={"order_type": OrderType.STOP_LIMIT, "stop_price": Decimal("198.00")}
+    )
+    await desk.session.engine.submit(request)
+    await desk.settle(pilot)
+    await pilot.press("3", "home", "m")
+    await pilot.pause()
+    dialog = desk.app.screen
+    assert isinstance(dialog, ModifyScreen)
+    return dialog
+
+
 def screen_lines(desk: Desk) -> list[str]:
     return [strip.text for strip in desk.app.screen._compositor.render_strips()]
 
@@ -262,17 +279,7 @@ async def test_a_change_that_leaves_an_order_above_the_limit_no_larger_goes_on_e
     asked again, `notional 1,990.00 USD (unchanged)` above the limit."""
     desk = aapl_desk(make_desk)
     async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
-        await desk.start(pilot)
-        await desk.step(pilot, 2)
-        request = limit_buy(COID, AAPL, "10", "199.00").model_copy(
-            update={"order_type": OrderType.STOP_LIMIT, "stop_price": Decimal("198.00")}
-        )
-        await desk.session.engine.submit(request)
-        await desk.settle(pilot)
-        await pilot.press("3", "home", "m")
-        await pilot.pause()
-        dialog = desk.app.screen
-        assert isinstance(dialog, ModifyScreen)
+        dialog = await modify_stop_limit(desk, pilot, "10")
         *keys, text = typed
         for key in keys:
             await pilot.press(key)
@@ -374,17 +381,7 @@ async def test_the_field_with_the_keyboard_is_marked_on_screen(make_desk) -> Non
 async def test_a_stop_limit_order_tabs_qty_price_stop_and_stops_there(make_desk) -> None:
     desk = aapl_desk(make_desk)
     async with desk.app.run_test(size=(120, 36)) as pilot:
-        await desk.start(pilot)
-        await desk.step(pilot, 2)
-        request = limit_buy(COID, AAPL, "2", "199.00").model_copy(
-            update={"order_type": OrderType.STOP_LIMIT, "stop_price": Decimal("198.00")}
-        )
-        await desk.session.engine.submit(request)
-        await desk.settle(pilot)
-        await pilot.press("3", "home", "m")
-        await pilot.pause()
-        dialog = desk.app.screen
-        assert isinstance(dialog, ModifyScreen)
+        await modify_stop_limit(desk, pilot, "2")
         seen = [desk.app.focused]
         for _ in range(3):
             await pilot.press("tab")
