@@ -18,6 +18,7 @@ it changed; the UI takes them once a frame (`take`) and redraws only those rows.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -64,6 +65,8 @@ from .portfolio import Key, Portfolio, PositionState, Totals
 from .snapshots import journal_gap, latest_snapshot, restore
 
 __all__ = [
+    "HEARD_AGAIN",
+    "NOT_HEARD",
     "AnomalySummary",
     "BrokerStatus",
     "Changes",
@@ -76,7 +79,9 @@ __all__ = [
     "PositionState",
     "Totals",
     "Waiting",
+    "heard_again_title",
     "journal_problem",
+    "process_of",
     "project",
 ]
 
@@ -133,7 +138,18 @@ class AnomalySummary:
     """Whose engine this is (`desk HOST pid PID`) when it is another desk's."""
     others: tuple[AnomalySummary, ...] = ()
     """Other desks' engines that found anything, each named (`desk_name`), in the order
-    they were first heard: listed on a desk that watches (`DeskProjection.lists_others`)."""
+    they were first heard: listed on a desk that watches (`DeskProjection.lists_others`),
+    but those a desk started since has taken the brokers of (`DeskProjection.judge_desks`)."""
+    process: str = ""
+    """The process that published it (`process_of` its event id; "": not known)."""
+    said_ns: int = 0
+    """When it was published (its desk's clock)."""
+    silent_s: float | None = None
+    """Whole seconds its desk has not been heard from, once a watching desk judges it
+    silent (`DeskProjection.judge_desks`: the brokers it drove went quiet): its word is as
+    of then, not current. None while its desk is heard (or cannot be told)."""
+    said_s: float | None = None
+    """Whole seconds since it was said, while its desk is judged silent (else None)."""
 
 
 @dataclass(slots=True)
@@ -318,6 +334,38 @@ _APPLIED_OUTCOME = Outcome.APPLIED
 MAX_LISTED = 10_000
 """Changed rows listed before a change set becomes `everything`."""
 
+_EVENT_ID = re.compile(r"[0-9a-f]{24}")
+
+
+def process_of(event_id: str) -> str:
+    """The process that minted `event_id`: its last 8 hex digits, the node of the
+    minting process (events/ids.py `EventIdFactory`: 16 digits of time, then a node
+    random per process, new after a fork), "" for an id of another form (a tool's, an
+    older build's). A desk's engine and its brokers publish from one process, so its
+    engine's health and its brokers' heartbeats name the same one: what ties a desk's
+    engine line to the brokers it drives (`DeskProjection.judge_desks`), which no
+    health event names."""
+    return event_id[16:] if _EVENT_ID.fullmatch(event_id) else ""
+
+
+NOT_HEARD = " not heard from"
+"""How a watching desk's error toast of brokers whose heartbeats stopped (`silent`) is
+titled, after their accounts (`paper/main not heard from`: engine/watch.py)."""
+HEARD_AGAIN = " heard from again"
+"""How its information toast of those heard from again is titled (the same accounts)."""
+
+
+def heard_again_title(title: str) -> str:
+    """The title of the "not heard from" toast that a "heard from again" toast `title`
+    answers ("" for any other title): the UI takes that one down as it shows this one
+    (ui/widgets/toasts.py `dismiss_answered`): it is no longer so."""
+    accounts = title.removesuffix(HEARD_AGAIN)
+    return accounts + NOT_HEARD if accounts != title and accounts else ""
+
+
+_SUPERSEDED = None
+"""`DeskProjection.judge_desks`: a desk whose brokers another desk drives now."""
+
 # Broker states in which nothing reports (`DeskProjection.reports_unknown`).
 _NOT_REPORTING = frozenset(
     {ConnectionState.DISCONNECTED, ConnectionState.CONNECTING, ConnectionState.RECONCILING}
@@ -359,6 +407,13 @@ class DeskProjection:
         anomaly is a toast naming that desk: ui/model.py)."""
         self._own_anomalies = AnomalySummary()
         self._other_anomalies: dict[str, AnomalySummary] = {}
+        self.drivers: dict[str, str] = {}
+        """broker -> the process its last health event came from (`process_of`): the
+        desk driving it. A desk started since (the one before killed) is another process."""
+        self._drove: dict[str, set[str]] = {}  # process -> the brokers it sent health of
+        # Other desks' engine lines as a watching desk last judged them (`judge_desks`):
+        # desk -> (silent_s, said_s), or `_SUPERSEDED`.
+        self._judged: dict[str, tuple[float, float] | None] = {}
         self.applied: dict[str, str] = {}  # stream -> last applied entry id
         self.waiting_events: Callable[[], Sequence[WaitingEvent]] = _nothing_waiting
         """The execution events this desk's bus holds in memory, not in the journal yet
@@ -582,19 +637,29 @@ class DeskProjection:
             if desk and self.own_desk and desk != self.own_desk:
                 # Another desk's engine: its own line (if listed), never this desk's.
                 name = metrics.get(DESK_NAME) or f"desk {desk}"
-                self._other_anomalies[str(desk)] = replace(summary, desk_name=str(name))
+                self._other_anomalies[str(desk)] = replace(
+                    summary,
+                    desk_name=str(name),
+                    process=process_of(event.event_id),
+                    said_ns=event.ts,
+                )
+                self._judged.pop(str(desk), None)  # a new word: judged again
             else:
                 self._own_anomalies = summary
-            others = tuple(other for other in self._other_anomalies.values() if other.total)
-            self.anomalies = replace(
-                self._own_anomalies, others=others if self.lists_others else ()
-            )
-            self._changes.anomalies = True
+            self._list_anomalies()
             return True
         found = health.broker_account
         if found is None:
             return False
         name = found[0]
+        process = process_of(event.event_id)
+        if process:
+            self.drivers[name] = process
+            drove = self._drove.get(process)
+            if drove is None:
+                self._drove[process] = {name}
+            elif name not in drove:
+                drove.add(name)
         links: dict[str, tuple[str, str]] = {}
         for key, value in health.metrics.items():
             if key.startswith("link:"):
@@ -621,6 +686,68 @@ class DeskProjection:
         )
         self._changes.brokers = True
         return True
+
+    def _list_anomalies(self) -> None:
+        """`anomalies` from this desk's engine's summary and, on a desk that lists them,
+        the other desks' that found anything, as last judged (`judge_desks`)."""
+        others: tuple[AnomalySummary, ...] = ()
+        if self.lists_others:
+            judged = self._judged
+            listed: list[AnomalySummary] = []
+            for desk, other in self._other_anomalies.items():
+                if not other.total:
+                    continue
+                if desk in judged:
+                    quiet = judged[desk]
+                    if quiet is _SUPERSEDED:
+                        continue
+                    other = replace(other, silent_s=quiet[0], said_s=quiet[1])
+                listed.append(other)
+            others = tuple(listed)
+        self.anomalies = replace(self._own_anomalies, others=others)
+        self._changes.anomalies = True
+
+    def judge_desks(
+        self, now_ns: int, heard: Callable[[str], int], quiet_ns: int, floor_ns: int = 0
+    ) -> None:
+        """A watching desk's look (engine/watch.py, once a second) at the other desks
+        whose engine lines it lists: no engine sends a heartbeat, so a desk killed kept
+        its last word as current for good (`engine of desk vm pid 19978 DEGRADED ...`
+        minutes after it was killed, beside the line of the desk started in its place).
+        A desk's engine and its brokers publish from one process (`process_of`), so:
+
+        - a desk none of whose brokers is driven by it any more (each one's last health
+          came from another process: a desk started since drives them) is superseded:
+          its line goes (its word is of a desk that no longer drives anything);
+        - a desk whose brokers it still drives were all last heard (`heard`: this desk's
+          clock, ns) more than `quiet_ns` ago (and before `floor_ns`, when this desk
+          reads the bus again after an outage of its own) is silent: its line says STALE,
+          for how long, and the age of its word (`AnomalySummary.silent_s`, `said_s`);
+        - else it is heard: its line as it said it.
+
+        A desk whose process is not known, or whose brokers were never heard (one that
+        drives none, an older build's ids), is not judged: shown as it said it."""
+        judged: dict[str, tuple[float, float] | None] = {}
+        for desk, other in self._other_anomalies.items():
+            drove = self._drove.get(other.process) if other.process else None
+            if not drove:
+                continue
+            current = [broker for broker in drove if self.drivers.get(broker) == other.process]
+            if not current:
+                judged[desk] = _SUPERSEDED
+                continue
+            last = max(heard(broker) for broker in current)
+            if not last or now_ns - max(last, floor_ns) <= quiet_ns:
+                continue
+            silent_s = float(max(0, (now_ns - last) // 1_000_000_000))
+            said_s = float(max(0, (now_ns - other.said_ns) // 1_000_000_000))
+            # Said before its desk went quiet: never younger than the silence (its clock
+            # may be behind this desk's).
+            judged[desk] = (silent_s, max(said_s, silent_s))
+        if judged != self._judged:
+            self._judged = judged
+            self._list_anomalies()
+            self.version += 1
 
     def apply_profile(self, profile: BrokerProfile) -> None:
         """A broker's capabilities and instruments (idempotent: the engine applies its

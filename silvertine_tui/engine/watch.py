@@ -26,8 +26,14 @@ health stream); one killed (`kill -9`, its host or network lost) just stops, and
 last word would read LIVE for ever. So a broker not heard from for `STALE_AFTER_S`
 (whose last state was not DISCONNECTED) is marked silent in the projection
 (`DeskProjection.silent`: the health pane shows it STALE, how long, and that its desk
-may be down), once, with an error toast; a heartbeat heard again clears it, with a
-toast. Redis refusing writes (out of memory, a replica after a failover) silences a
+may be down), once, with an error toast; a heartbeat heard again clears it, with an
+information toast whose title answers the error's (`heard_again_title`): the UI takes
+the error toast down as it shows it (it stayed up to a minute over a Health pane that
+read LIVE). No engine sends a heartbeat either: a killed desk's engine line (another
+desk's anomalies, listed here) would read as current for good, so the same look judges
+each desk by the brokers it drives (`DeskProjection.judge_desks`: its line reads STALE
+with its age once they are all quiet, and goes once a desk started since drives them).
+Redis refusing writes (out of memory, a replica after a failover) silences a
 desk the same way while this desk, which only reads, reads on: nothing this desk can
 read tells the two apart (its bus writes nothing to be refused), so both are said.
 Heartbeats read live are timed by this desk's clock when they arrive (no other
@@ -125,7 +131,7 @@ from .commands import (
 )
 from .conflate import latest_quotes
 from .core import TradingEngine
-from .projection import BrokerStatus
+from .projection import HEARD_AGAIN, NOT_HEARD, BrokerStatus
 from .recovery import (
     RecoveryProgress,
     StartPhase,
@@ -207,6 +213,11 @@ the loss (`_read_first_words`)."""
 Account = tuple[str, str]
 
 ACTIONS = {"kill": "the kill switch", "resume": "resume", "set_trading_state": "the state"}
+
+
+def events_replayed(count: int) -> str:
+    """`1 event replayed`, `2,000 events replayed`."""
+    return f"{count:,} event{'' if count == 1 else 's'} replayed"
 
 
 def journal_accounts(streams: Iterable[str], prefix: str) -> list[Account]:
@@ -698,7 +709,7 @@ class WatchSession(Session):
         found = event.payload.broker_account if isinstance(event, HealthEvent) else None
         if found is None:
             return
-        name, account = found
+        name = found[0]
         self._heard[name] = self.clock()
         projection = self.engine.projection
         if name in self._unheard:  # this desk's own outage: its desk was not in question
@@ -707,14 +718,22 @@ class WatchSession(Session):
         elif name in projection.silent:
             projection.set_silent(name, None)
             log.info("watch.broker_heard_again", extra={"broker": name})
+            # Titled as its "not heard from" toast (`_accounts_of`), which the UI takes
+            # down as this one shows; the title says who, the message the rest (the Log
+            # line is both: `paper/main heard from again: paper/main is heard from
+            # again: ...` said it twice).
             self.alerts.append(
                 Alert(
-                    f"{name}/{account} heard from again",
-                    f"{name}/{account} is heard from again: its desk is back, and what "
-                    "this desk shows of it is live again.",
+                    self._accounts_of(name) + HEARD_AGAIN,
+                    "a desk drives it again (its heartbeats are read): what this desk "
+                    "shows of it is live again.",
                     "information",
                 )
             )
+
+    def _accounts_of(self, name: str) -> str:
+        """The accounts of broker `name` this desk watches, as its toasts name them."""
+        return ", ".join(f"{b}/{a}" for b, a in self._accounts if b == name) or name
 
     async def _silence_loop(self) -> None:
         # The first look waits half the threshold: a running desk has sent a heartbeat
@@ -752,12 +771,12 @@ class WatchSession(Session):
             if not heard or now - max(heard, self._bus_back_ns) <= limit:
                 continue
             projection.set_silent(name, heard)
-            accounts = ", ".join(f"{b}/{a}" for b, a in self._accounts if b == name) or name
+            accounts = self._accounts_of(name)
             quiet = (now - heard) / 1e9
             log.warning("watch.broker_silent", extra={"broker": name, "silent_s": quiet})
             self.alerts.append(
                 Alert(
-                    f"{accounts} not heard from",
+                    accounts + NOT_HEARD,
                     f"no heartbeat from {accounts} for {quiet:.0f}s (its desk sends one a "
                     f"second; it last said {status.state}): the desk driving it may be down "
                     "(killed, or its host or network lost), or Redis may be refusing its "
@@ -769,6 +788,21 @@ class WatchSession(Session):
                     "heard from again.",
                 )
             )
+        self._judge_desks(now)
+
+    def _judge_desks(self, now: int) -> None:
+        """The other desks' engine lines judged by their brokers' heartbeats
+        (`DeskProjection.judge_desks`): STALE once every broker a desk drives is quiet
+        for `stale_after_s`, gone once a desk started since drives them all. Not while
+        this desk cannot read the bus (it hears nothing: `check_silent`)."""
+        projection = self.engine.projection
+        brokers = projection.brokers
+
+        def heard(name: str) -> int:
+            status = brokers.get(name)
+            return self._heard.get(name) or (status.heard_ns if status is not None else 0)
+
+        projection.judge_desks(now, heard, int(self.stale_after_s * 1e9), self._bus_back_ns)
 
     def _unheard_while_lost(self, now: int) -> None:
         """This desk cannot read the bus: nothing it shows of a broker is current, so
@@ -1067,7 +1101,7 @@ class WatchSession(Session):
         for (`_awaiting`)."""
         said = (
             f"{why}: this watching desk rebuilt what it shows from what the journal holds "
-            f"now ({progress.done:,} events replayed). What the desks journaled before and "
+            f"now ({events_replayed(progress.done)}). What the desks journaled before and "
             "Redis no longer holds is not shown"
         )
         if not self._awaiting:

@@ -59,7 +59,7 @@ from .themes import (
 from .widgets.header import DeskHeader
 from .widgets.line_table import LineTable
 from .widgets.palette import Palette
-from .widgets.toasts import dismiss_kill_toasts, kill_toasts, show_toasts
+from .widgets.toasts import dismiss_answered, dismiss_kill_toasts, kill_toasts, show_toasts
 
 if TYPE_CHECKING:
     from textual.driver import Driver
@@ -908,6 +908,9 @@ class SilvertineApp(App[None]):
         alerts = self.desk.session.alerts
         while alerts:
             alert = alerts.pop(0)
+            # One that says a toast on screen is no longer so takes it down
+            # (`dismiss_answered`: a broker heard from again, its "not heard from").
+            dismiss_answered(self, alert.title)
             error = alert.severity == "error"
             self.notify(
                 alert.message,

@@ -260,6 +260,11 @@ class EngineLine:
     """Whose engine (`desk HOST pid PID`) when it is another desk's; "" for this desk's."""
     others: tuple[EngineLine, ...] = ()
     """Other desks' engines, each named (a watching desk: `AnomalySummary.others`)."""
+    silent_s: float | None = None
+    """Another desk's: whole seconds its desk has not been heard from, once a watching
+    desk judges it silent (`AnomalySummary.silent_s`): its word is not current."""
+    said_s: float | None = None
+    """Whole seconds since that word was said (while `silent_s` is set)."""
 
 
 def _engine(anomalies: AnomalySummary, others: tuple[EngineLine, ...] = ()) -> EngineLine:
@@ -272,6 +277,8 @@ def _engine(anomalies: AnomalySummary, others: tuple[EngineLine, ...] = ()) -> E
         cleared=anomalies.cleared,
         desk=anomalies.desk_name,
         others=others,
+        silent_s=anomalies.silent_s,
+        said_s=anomalies.said_s,
     )
 
 
@@ -649,14 +656,29 @@ class HealthPane(TextBlock):
         text.append(f"engine of {cut(engine.desk, 200)}" if engine.desk else "engine", style="bold")
         text.append(" ")
         degraded = engine.state is not ConnectionState.LIVE
-        text.append(engine.state.value, style=p.warn if degraded else p.ok)
-        text.append(f"  anomalies {engine.total}", style=p.error if degraded else p.plain)
+        silent = engine.silent_s is not None
+        if silent:
+            # Its desk's brokers went quiet (killed, its host lost): its last word is not
+            # current, as a STALE broker's (engine/projection.py `judge_desks`).
+            text.append("STALE", style=p.error)
+            text.append(f"  not heard from for {_coarse_age(engine.silent_s)}", style=p.error)
+            text.append(
+                f"\n  its desk may be down: last said {engine.state.value} "
+                f"{_coarse_age(engine.said_s)} ago, anomalies {engine.total}; as of then, "
+                "not current",
+                style=p.warn,
+            )
+        else:
+            text.append(engine.state.value, style=p.warn if degraded else p.ok)
+            text.append(f"  anomalies {engine.total}", style=p.error if degraded else p.plain)
         if engine.desk:
             found = ", ".join(
                 f"{kind.replace('_', ' ')} {count}" for kind, count in engine.counts if count
             )
             if found:
-                text.append(f"\n  {found}", style=p.error if degraded else p.plain)
+                text.append(
+                    f"\n  {found}", style=p.muted if silent else p.error if degraded else p.plain
+                )
         else:
             for kind, count in engine.counts:
                 text.append(
@@ -668,7 +690,7 @@ class HealthPane(TextBlock):
         if engine.replayed:
             text.append(f"\n  {engine.replayed} more in the replayed journal", style=p.muted)
         if engine.last:
-            text.append(f"\n  {cut(engine.last, DETAIL_MAX)}", style=p.warn)
+            text.append(f"\n  {cut(engine.last, DETAIL_MAX)}", style=p.muted if silent else p.warn)
 
 
 def _link_change(message: str, links: tuple[LinkLine, ...]) -> bool:

@@ -227,6 +227,27 @@ def dismiss_kill_toasts(app: App[Any], among: Iterable[Notification] | None = No
     return len(gone)
 
 
+def dismiss_answered(app: App[Any], title: str) -> int:
+    """Take down the toasts a new toast titled `title` answers, every other toast left
+    as it is; how many went. A watching desk's `paper/main heard from again` answers
+    its `paper/main not heard from` (engine/projection.py `heard_again_title`): that
+    error toast (60 s) stayed 18 to 35 s over a Health pane that read LIVE and a Log
+    that said the broker was heard from again. Its Log line stays (the Log is the record; a toast is
+    what is true now). Through Textual's `_unnotify`, as `dismiss_kill_toasts`."""
+    # (Imported here: the engine is not loaded before the desk's first frame.)
+    from ...engine.projection import heard_again_title
+
+    answered = heard_again_title(title)
+    if not answered:
+        return 0
+    gone = [n for n in app._notifications if n.title == answered]
+    for notification in gone:
+        app._unnotify(notification, refresh=False)
+    if gone:
+        app._refresh_notifications()
+    return len(gone)
+
+
 def fit_toasts(rack: ToastRack, coming: Sequence[ToastHolder] = ()) -> None:
     """Only the newest toasts that fit in the rack show (each at most its `max-height`,
     ui/styles/app.tcss), the newest whole; an older one (class `-older`) shows when a
