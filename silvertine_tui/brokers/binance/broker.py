@@ -1251,7 +1251,9 @@ class BinanceBroker(Broker):
             )
             if before is not None:
                 after = (order.quantity, order.limit_price, order.stop_price)
-                said = self._changed_elsewhere(order, before, after, report.venue_order_id)
+                said = self._changed_elsewhere(
+                    order.client_order_id, before, after, report.venue_order_id
+                )
                 update = update.model_copy(update={"reason": said})
         await self._publish_status(order, update, report.transaction_ms)
         if takes_terms:
@@ -1403,7 +1405,7 @@ class BinanceBroker(Broker):
                         price if price > 0 else order.limit_price,
                         stop if stop > 0 else order.stop_price,
                     )
-                    change = self._changed_elsewhere(order, before, after, venue_id)
+                    change = self._changed_elsewhere(order.client_order_id, before, after, venue_id)
                     try:
                         await self._take_replacement(
                             order, body, reason=f"{change}; Binance, asked, works it"
@@ -1460,7 +1462,7 @@ class BinanceBroker(Broker):
 
     def _changed_elsewhere(
         self,
-        order: TrackedOrder,
+        client_order_id: str,
         before: tuple[str | None, Decimal, Decimal | None, Decimal | None],
         after: tuple[Decimal, Decimal | None, Decimal | None],
         new_id: str,
@@ -1484,7 +1486,7 @@ class BinanceBroker(Broker):
             "binance.replaced_elsewhere",
             extra={
                 "broker": self.source,
-                "client_order_id": order.client_order_id,
+                "client_order_id": client_order_id,
                 "venue_order_id": new_id,
                 "retired_venue_order_id": old_id,
                 "changed": changed,
@@ -1866,10 +1868,13 @@ class BinanceBroker(Broker):
         reason: str = "",
     ) -> OrderUpdate:
         """NEW for a replacement: its venue id, the order's terms and what filled under
-        the venue ids the replaces retired."""
+        the venue ids the replaces retired. PARTIALLY_FILLED over a PARTIALLY_FILLED
+        journal (`replacement_status`): a NEW there is a step back the journal drops,
+        and the replacement's fills, which came next, ended the order at its old terms
+        (another program's cancelReplace of a part-filled order, met by a query)."""
         return OrderUpdate(
             client_order_id=order.client_order_id,
-            status=OrderStatus.NEW,
+            status=order.replacement_status(OrderStatus.NEW),
             venue_order_id=venue_order_id,
             filled_qty=order.carried[0],
             quantity=order.quantity,
@@ -2474,6 +2479,15 @@ class BinanceBroker(Broker):
             return None  # its fills not read: asked again (`_take_replacement`)
         if taken is Taken.TAKEN:
             return self._venue_view(venue)
+        if (
+            venue.venue_order_id
+            and order.venue_order_id is not None
+            and venue.venue_order_id != order.venue_order_id
+            and venue.venue_order_id not in order.retired
+            and order.status is not None
+            and not order.replacing
+        ):
+            return await self._take_unheard_replace(order, body, venue)
         if venue.venue_order_id and venue.venue_order_id not in order.retired:
             if venue.venue_order_id != order.venue_order_id:
                 self._adopt_venue_id(order, venue.venue_order_id)
@@ -2487,6 +2501,44 @@ class BinanceBroker(Broker):
                 self._cumulative(order, translate.reply_update(body, reason=reason))
             )
         return self._venue_view(venue)
+
+    async def _take_unheard_replace(
+        self, order: TrackedOrder, body: Mapping[str, Any], venue: VenueOrder
+    ) -> VenueOrder | None:
+        """Binance, asked (`_settle_order`: a reconnect's catch-up, a recovery), holds
+        another venue order under the client order id of an order this run follows,
+        not of a modify of ours (none in flight): another program's cancelReplace kept
+        the id while its reports were lost (the user stream down). Taken as
+        `_check_cancelled_elsewhere` takes it, at its terms before its fills
+        (`_take_replacement`), said "changed at Binance, not by this desk ...". Before,
+        its fills and its end were published at the order's old terms: a buy filled
+        above its limit, under the venue order the replace had cancelled. None: its
+        fills could not be read (asked again, `_take_replacement`)."""
+        cancelled = order.venue_order_id
+        qty, price = dec(body.get("origQty", "0")), dec(body.get("price", "0"))
+        stop = dec(body.get("stopPrice", "0"))
+        before = (cancelled, order.quantity, order.limit_price, order.stop_price)
+        self._adopt_venue_id(order, str(body["orderId"]))  # (`cancelled` retired)
+        after = (
+            order.carried_at_venue + qty,
+            price if price > 0 else order.limit_price,
+            stop if stop > 0 else order.stop_price,
+        )
+        change = self._changed_elsewhere(
+            order.client_order_id, before, after, order.venue_order_id or ""
+        )
+        try:
+            taken = await self._take_replacement(
+                order, body, reason=f"{change}; Binance, asked, holds it {venue.status}"
+            )
+        except UNREADABLE:
+            # Not taken: the order as it was, asked again.
+            if cancelled is not None:
+                order.retired.discard(cancelled)
+            order.venue_order_id = cancelled
+            _, order.quantity, order.limit_price, order.stop_price = before
+            raise
+        return self._venue_view(venue) if taken else None
 
     async def _ask_order(self, order: TrackedOrder) -> dict[str, Any] | None:
         """The order as Binance holds it under our client order id (its open venue
@@ -4261,7 +4313,15 @@ class BinanceBroker(Broker):
             found = modifies.get(coid)
             body = listed.get(coid)
             asked = (
-                self._lost_modify_asked(order, held, found[0], found[1], body)
+                self._lost_modify_asked(
+                    held,
+                    found[0],
+                    found[1],
+                    body,
+                    placed=order.quantity,
+                    limit=order.limit_price,
+                    stop=order.stop_price,
+                )
                 if found is not None and body is not None
                 else None
             )
@@ -4306,24 +4366,27 @@ class BinanceBroker(Broker):
 
     def _lost_modify_asked(
         self,
-        order: TrackedOrder,
         held: JournalOrder,
         change: ModifyRequest,
         asked_ns: int,
         body: Mapping[str, Any],
+        *,
+        placed: Decimal,
+        limit: Decimal | None,
+        stop: Decimal | None,
     ) -> Decimal | None:
-        """The quantity the trader asked for in all, when Binance's venue order (`order`
-        as listed, `body`) is the replacement of `change` (the journal's last modify,
-        unanswered, asked at `asked_ns`): its terms are the modify's, it is no larger
-        than asked, and Binance made it while it could act on the request. None: it is
-        not (another program's replace, or a change the journal settled)."""
+        """The quantity the trader asked for in all, when Binance's venue order (`body`:
+        `placed` its quantity, `limit` and `stop` its prices) is the replacement of
+        `change` (the journal's last modify, unanswered, asked at `asked_ns`): its terms
+        are the modify's, it is no larger than asked, and Binance made it while it could
+        act on the request. None: it is not (another program's replace, or a change the
+        journal settled)."""
         asked = change.quantity if change.quantity is not None else held.quantity
-        placed = order.quantity
         if not 0 < placed <= asked:
             return None
-        if change.limit_price is not None and order.limit_price != change.limit_price:
+        if change.limit_price is not None and limit != change.limit_price:
             return None
-        if change.stop_price is not None and order.stop_price != change.stop_price:
+        if change.stop_price is not None and stop != change.stop_price:
             return None
         try:
             made_ms = int(body["time"]) - self.rest.usage.offset_ms
@@ -4773,6 +4836,7 @@ class BinanceBroker(Broker):
                 f"{self.source}: Binance did not answer the trades of "
                 f"{', '.join(sorted(unread))} ({next(iter(unread.values()))})"
             )
+        ended = await self._ended_replaced(open_orders, fills, unread)
         if unread:
             open_orders = await self._unread_orders(open_orders, unread)
         balances = await self.balances()
@@ -4791,6 +4855,7 @@ class BinanceBroker(Broker):
             fills=tuple(fills),
             positions=tuple(p for p in await self._positions_from(balances) if p.quantity),
             balances=tuple(balances),
+            ended_orders=tuple(ended),
         )
 
     async def _unread_orders(
@@ -4901,6 +4966,215 @@ class BinanceBroker(Broker):
                 f"check {coid} at Binance, and cancel it there or here rather than "
                 "modify it"
             )
+
+    async def _ended_replaced(
+        self, listed: Sequence[VenueOrder], fills: Sequence[Fill], unread: Mapping[str, str]
+    ) -> list[VenueOrder]:
+        """The journal's working orders Binance no longer lists open that a cancelReplace
+        the journal never saw moved to another venue order under the same client order
+        id (another program's, or a modify of this desk's whose answer was lost when it
+        stopped), which ended (filled, cancelled) while the desk was away. The listing
+        does not hold them, so neither `_carry` nor the reconcile's comparison of terms
+        met them: the order ended at the journal's terms and venue id (a buy filled
+        above its limit, under the venue order the replace had cancelled), and the
+        replace was said nowhere.
+
+        Each such order is asked of Binance by its client order id (its newest venue
+        order): one under a venue id the journal does not know, ended, is the
+        replacement. The order is journaled at its terms before the reconcile takes the
+        fills (the venue order, the quantity: what filled under the venue orders it
+        retired plus the replacement's, its prices), the reason saying what changed
+        and how it ended; the fills then come as the reconcile's missed fills, and an
+        end the fills do not make (cancelled, expired) is returned for the reconcile
+        to take (`ReconcileReport.ended_orders`). What filled before the replace is
+        Binance's whole count (the journal's fills and this reconcile's) less what the
+        replacement executed, exact. Not asked, or not readable: left as before (the
+        reconcile ends it as Binance's listing and fills say)."""
+        listed_ids = {v.client_order_id for v in listed}
+        ended: list[VenueOrder] = []
+        for coid, held in list(self._journal_orders.items()):
+            old_id = held.venue_order_id
+            tracked = self._orders.get(coid)
+            if coid in listed_ids or not old_id:
+                continue
+            if tracked is not None and tracked.status is not None:
+                continue  # followed by this run: its catch-up asks Binance (`_settle_order`)
+            own = [f for f in fills if f.client_order_id == coid and f.exec_id not in held.exec_ids]
+            if own:
+                symbols = [symbol_of(own[0].instrument)]
+            elif tracked is not None:
+                symbols = [tracked.symbol]
+            elif traded := _symbol_of_execs(held.exec_ids):
+                symbols = [traded]
+            else:  # (a working order with no fill: the journal's instruments)
+                symbols = sorted({symbol_of(k) for k in self._journal_keys})
+            name = self._at_binance(tracked) if tracked is not None else coid
+            for symbol in symbols:
+                if symbol in unread:
+                    continue
+                try:
+                    body = await self.rest.get_order(symbol, name)
+                except BrokerError as exc:
+                    log.warning(
+                        "binance.ended_order_query_failed",
+                        extra={
+                            "broker": self.source,
+                            "client_order_id": coid,
+                            "symbol": symbol,
+                            "error": describe(exc),
+                        },
+                    )
+                    continue
+                if body is None:
+                    continue
+                found = await self._take_ended_replacement(coid, held, symbol, body, own)
+                if found is not None:
+                    ended.append(found)
+                break
+        return ended
+
+    async def _take_ended_replacement(
+        self,
+        coid: str,
+        held: JournalOrder,
+        symbol: str,
+        body: Mapping[str, Any],
+        own: Sequence[Fill],
+    ) -> VenueOrder | None:
+        """`body` (Binance's newest venue order under `coid`, which the journal holds
+        working under `held.venue_order_id`) as `_ended_replaced` takes it: None when
+        it is no ended replacement (the journal's venue order, or one still working)."""
+        old_id = held.venue_order_id or ""
+        try:
+            new_id = str(body["orderId"])
+            status = translate.status_of(str(body["status"]))
+            placed = dec(body.get("origQty", "0"))
+            price = dec(body.get("price", "0"))
+            stop = dec(body.get("stopPrice", "0"))
+            executed = dec(body.get("executedQty", "0"))
+            spent = dec(body.get("cummulativeQuoteQty", "0"))
+            venue = self._venue_order(body)
+        except UNREADABLE as exc:
+            self.count_error("bad_reply")
+            log.warning(
+                "binance.ended_order_unreadable",
+                extra={"broker": self.source, "client_order_id": coid, "error": describe(exc)},
+            )
+            return None
+        if new_id == old_id or new_id in held.retired_venue_ids or not status.is_terminal:
+            return None
+        # Binance's whole order: the journal's fills and this reconcile's, of which the
+        # replacement executed `executed`; the rest filled under the venue orders the
+        # replaces retired.
+        whole = held.filled_qty + sum((f.quantity for f in own), ZERO)
+        whole_quote = (held.avg_price or ZERO) * held.filled_qty + sum(
+            (f.quantity * f.price for f in own), ZERO
+        )
+        carried, carried_quote = whole - executed, whole_quote - spent
+        if carried < 0 or placed <= 0 or (carried > 0 and carried_quote <= 0):
+            log.warning(
+                "binance.ended_replacement_unsound",
+                extra={
+                    "broker": self.source,
+                    "client_order_id": coid,
+                    "venue_order_id": new_id,
+                    "filled": plain(whole),
+                    "executed": plain(executed),
+                },
+            )
+            return None
+        quantity = carried + placed
+        limit = price if price > 0 else None
+        stop_price = stop if stop > 0 else None
+        reason = await self._ended_replace_said(
+            coid, held, symbol, body, (quantity, limit, stop_price)
+        )
+        reason += (
+            f"; Binance, asked on reconcile, holds venue order {new_id} {status}: it ended "
+            "while the desk was away"
+        )
+        update = OrderUpdate(
+            client_order_id=coid,
+            # The journal's status (its fills come next, as missed fills): a replace
+            # moves it, never back.
+            status=OrderStatus.PARTIALLY_FILLED if held.filled_qty > 0 else OrderStatus.NEW,
+            venue_order_id=new_id,
+            quantity=quantity,
+            limit_price=limit,
+            stop_price=stop_price,
+            reason=reason,
+        )
+        await Broker.publish_report(self, update)  # (the journal's, not a report of ours)
+        self._replaced_unheard.pop(coid, None)
+        self._by_venue_id.setdefault(new_id, coid)
+        filled = carried + executed
+        return venue.model_copy(
+            update={
+                "client_order_id": coid,
+                "quantity": quantity,
+                "filled_qty": filled,
+                "avg_price": (carried_quote + spent) / filled if filled else None,
+            }
+        )
+
+    async def _ended_replace_said(
+        self,
+        coid: str,
+        held: JournalOrder,
+        symbol: str,
+        body: Mapping[str, Any],
+        after: tuple[Decimal, Decimal | None, Decimal | None],
+    ) -> str:
+        """What replaced the journal's venue order of `coid` with `body`'s, as the
+        journal says it: the journal's last modify, unanswered, that made it (its answer
+        lost when the desk stopped: `_lost_modify_asked`), else another program's
+        cancelReplace, with the terms it changed (`_changed_elsewhere`; the venue order
+        retired is asked of Binance for its prices)."""
+        old_id = held.venue_order_id or ""
+        new_id = str(body["orderId"])
+        _, limit, stop = after
+        try:
+            modifies = await self._journal_modifies([coid])
+        except Exception as exc:  # (the bus: taken for another program's)
+            log.warning(
+                "binance.journal_modifies_unread",
+                extra={"broker": self.source, "orders": [coid], "error": describe(exc)},
+            )
+            modifies = {}
+        found = modifies.get(coid)
+        if found is not None and (
+            self._lost_modify_asked(
+                held,
+                found[0],
+                found[1],
+                body,
+                placed=dec(body.get("origQty", "0")),
+                limit=limit,
+                stop=stop,
+            )
+            is not None
+        ):
+            return (
+                "the modify's answer was lost when the desk stopped; Binance placed the "
+                f"changed order (venue order {old_id} -> {new_id})"
+            )
+        old = await self._order_by_venue_id(symbol, old_id)
+        if old is None:
+            said = self._changed_elsewhere(
+                coid, (old_id, held.quantity, limit, stop), after, new_id
+            )
+            return said + " (its prices before could not be asked of Binance)"
+        try:
+            was_limit, was_stop = dec(old.get("price", "0")), dec(old.get("stopPrice", "0"))
+        except UNREADABLE:
+            was_limit = was_stop = ZERO
+        before = (
+            old_id,
+            held.quantity,
+            was_limit if was_limit > 0 else None,
+            was_stop if was_stop > 0 else None,
+        )
+        return self._changed_elsewhere(coid, before, after, new_id)
 
     async def _trades_said(self, unread: Mapping[str, str]) -> None:
         """The symbols whose trades a reconcile could not read: counted, logged and said
