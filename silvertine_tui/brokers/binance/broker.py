@@ -95,7 +95,7 @@ from ..errors import (
     ban_said,
     cancel_too_late,
 )
-from . import order_types, translate
+from . import library_log, order_types, translate
 from .errors import (
     CLOCK_FIX,
     Banned,
@@ -253,6 +253,7 @@ class BinanceBroker(Broker):
                 f"BinanceBroker needs a binance broker section, got type {config.type!r}"
             )
         super().__init__(config, bus, clock=clock)
+        library_log.install()  # python-binance's routine socket closes, at INFO
         self.binance: BinanceBrokerConfig = config
         # Binance refuses a request older than its `recvWindow` (up to 60 s): an order
         # or change whose answer was lost may be acted on until then.
@@ -5764,6 +5765,8 @@ class BinanceBroker(Broker):
                 await self._follow_ban()
             finally:
                 self._in_health = False
+        if self.rest.rtt_ms is not None:
+            self.health_state.rtt_ms = self.rest.rtt_ms  # the last answer's round trip
         usage = self.rest.usage.as_metrics()
         # The rate line of the health pane: how much of each limit is used (a share);
         # the counts behind it and the ban/backoff countdowns ride along as metrics.
