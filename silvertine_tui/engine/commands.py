@@ -262,23 +262,29 @@ async def journal_report(
     this desk (`engine.desk_name`; its id in `REPORT_DESK`): the Log pane showed it only
     from its toast, so a restart's Log and a watching desk never had it. An ERROR while
     anything failed (toasted on the other desks that read it; this desk's own toast
-    said it: ui/model.py `_own_report`). False when it could not be written (said in
-    the log file; the toast's own Log line stands in for it) or when the engine drives
-    no broker (a watching desk: the driving desks say theirs)."""
+    said it: ui/model.py `_own_report`). False when it is not written now (the toast's
+    own Log line stands in for it): Redis refused it (said in the log file), or is out of
+    reach (not kept for later: the bus held it in memory and returned no id, and the
+    Log lost the line for the whole outage, or for good when the desk quit before Redis
+    came back), or the engine drives no broker (a watching desk: the driving desks say
+    theirs)."""
     if not engine.brokers:
+        return False
+    if not engine.bus.stats.connected:
+        log.info("commands.report_not_journaled", extra={"what": what, "why": "bus down"})
         return False
     headline = report.headline()
     level = LogLevel.INFO if report.ok else LogLevel.ERROR
     said = f"{engine.desk_name}, {what}{f' ({headline})' if headline else ''}: {report.summary()}"
     fields: dict[str, MetricValue] = {REPORT_OF: what, REPORT_DESK: engine.desk_id}
     try:
-        await engine.bus.publish(
+        entry = await engine.bus.publish(
             LogEvent.create(ENGINE_SOURCE, Log(level=level, message=said, fields=fields))
         )
     except Exception:
         log.exception("commands.report_not_journaled", extra={"what": what})
         return False
-    return True
+    return entry is not None  # (None: held in memory, Redis lost as it went)
 
 
 def _state_moved(command: Resume | SetTradingState, now: TradingState) -> Refused | None:

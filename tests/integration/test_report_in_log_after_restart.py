@@ -5,15 +5,19 @@ desk's own Log line of it, gone with the desk. On a real Redis."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from silvertine_tui.bus import BusOptions, create_bus
 from silvertine_tui.config import Settings
+from silvertine_tui.engine.commands import CancelAll, CancelAllDone
 from silvertine_tui.engine.session import Session
 from silvertine_tui.engine.watch import WatchSession
-from tests.support.desks import resting_buy
+from silvertine_tui.events import LogEvent
+from silvertine_tui.events.payloads import REPORT_OF
+from tests.support.desks import desk, resting_buy, until
 from tests.support.redis_server import RedisServer
 from tests.ui.conftest import Desk, FakeClock, make_settings
 from tests.ui.test_health_bus import frames_until
@@ -78,3 +82,34 @@ async def test_a_kill_switchs_report_is_in_the_log_after_a_restart_and_on_a_watc
                 assert logged(desk, said) == [f"INFO {said}"]
         finally:
             await watch.close()
+
+
+async def test_a_report_made_while_redis_is_down_is_not_claimed_journaled(
+    key_prefix: str,
+) -> None:
+    """Redis out of reach as a cancel all reports: the report is not journaled now, and
+    not held to be written later (the bus would have kept it in memory, said it was
+    written, and the desk's Log lost the toast's own line for the outage): the outcome
+    says so, and the toast's own Log line stands in for it."""
+    with RedisServer() as server:
+        session = desk(server.url, key_prefix, "paper")
+        await session.start()
+        try:
+            await resting_buy(session, "paper")
+            await server.akill()
+            await until(lambda: not session.bus.stats.connected)
+            outcome = await session.command_gateway().send(CancelAll())
+            assert isinstance(outcome, CancelAllDone)
+            assert outcome.journaled is False
+            await server.arestart()
+            await until(lambda: session.bus.stats.connected, timeout=20)
+            await asyncio.sleep(0.5)  # what waited in memory is written by now
+            health = await session.bus.read_last(session.bus.layout.health, 1_000)
+            reports = [
+                e
+                for e in health
+                if isinstance(e.event, LogEvent) and REPORT_OF in e.event.payload.fields
+            ]
+            assert reports == []
+        finally:
+            await session.close()
