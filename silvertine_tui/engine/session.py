@@ -824,9 +824,13 @@ class Session:
 
         Then, and only then, the last-run record may say this run read it
         (`RunRecorder.acted`, written at once): a desk that dies before (or quits) leaves
-        it to its next start. A honour that fails (logged by `_spawn`) leaves it there
-        too."""
+        it to its next start. A honour that fails (logged by `_spawn`), or whose cancels
+        left an order working (a venue unreachable or refusing: said in the error toast),
+        leaves it there too: the next start asks for the cancels again (the record said
+        it read, and the next start, its brokers heard from after it, cancelled
+        nothing)."""
         engine = self.engine
+        done = True
         if engine.gate.state is not down.state:
             log.info(
                 "session.state_while_down_lifted",
@@ -836,12 +840,17 @@ class Session:
             kill = await engine.honour_kill(say=False, reason=down.reason)
             if kill is not None:  # (given a reason, it acts)
                 await self._say_while_down(down, kill.cancels, kill.summary())
+                done = kill.cancels.ok
         else:
             cancels = await engine.honour_reduce_only(say=False, reason=down.reason)
             if cancels is not None:  # (None: lifted before the cancels went)
                 await self._say_while_down(
                     down, cancels, f"Trading {TradingState.REDUCE_ONLY}; {cancels.summary()}"
                 )
+                done = cancels.ok
+        if not done:
+            log.warning("session.state_while_down_unfinished", extra={"entry": down.entry})
+            return
         self.last_run.acted(down.entry)
         await self.last_run.record()
 

@@ -244,3 +244,42 @@ async def child(url: str, prefix: str) -> None:
 
 if __name__ == "__main__":
     asyncio.run(child(sys.argv[1], sys.argv[2]))
+
+
+async def test_a_start_whose_cancels_left_an_order_working_leaves_them_to_its_next_start(
+    redis_server: RedisServer,
+    key_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The venue's link drops as the start's cancels go (the report: an order still
+    working, an error toast): the record does not say the KILL was read, and the next
+    start cancels. Before, it said read whatever the cancels did, and the next start,
+    its brokers heard from after the KILL, cancelled nothing (a code review)."""
+    url = redis_server.url
+    cid = await rest_and_leave(desk(url, key_prefix, "paper"), "paper")
+    other = on_another_host(monkeypatch, tmp_path / "other", lambda: desk(url, key_prefix, "p2"))
+    await other.start()
+    failing = desk(url, key_prefix, "paper")
+    again: Session | None = None
+    try:
+        entry = await set_stricter(other, TradingState.HALTED)
+        await failing.start()
+        # (Before the honour's task runs: its cancel meets the link down.)
+        await failing.engine.brokers["paper"].drop_link()  # type: ignore[attr-defined]
+        said = await logged_line(failing, DOWN)
+        assert "still working" in said, said
+        await asyncio.sleep(1.2)  # the record kept meanwhile (once a second)
+        assert parse_id(recorded_entry(failing)) < parse_id(entry)
+        await failing.close()
+
+        again = desk(url, key_prefix, "paper")
+        await again.start()
+        session = again
+        await until(lambda: status(session, cid) is OrderStatus.CANCELED)
+        assert await venue_working(session) == []
+    finally:
+        await failing.close()
+        if again is not None:
+            await again.close()
+        await other.close()
