@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
-from silvertine_tui.domain import Order, OrderType
+from silvertine_tui.domain import Order, OrderType, Side
 from silvertine_tui.engine.projection import OrderView
 from silvertine_tui.ui.screens import modify
 from silvertine_tui.ui.screens.confirm import ConfirmScreen
@@ -255,12 +255,37 @@ def test_the_dialog_asks_exactly_when_raised_above_the_limit_or_more_than_double
     assert changed is not None
     said = modify.meaning(view, None, changed, limit)
     notional = new * new_price
-    # Above the limit asks only when the change makes the order's notional larger: one
-    # working at that notional already, or at more, is not asked about again.
-    expected = (notional > limit and notional > old * price) or new > old * modify.GROWTH_ASKS
+    # Above the limit asks when the change makes the order bigger or readier to fill: a
+    # larger notional, a larger quantity, a buy's limit moved up (toward the market).
+    # One no bigger and no readier (a limit moved away) is not asked about again.
+    weightier = notional > old * price or new > old or new_price > price
+    expected = (notional > limit and weightier) or new > old * modify.GROWTH_ASKS
     assert said.asks is expected
     assert said.after == notional
     assert said.before == old * price
+
+
+@pytest.mark.parametrize(
+    ("side", "quantity", "price", "asks"),
+    [
+        (Side.SELL, "100", "150.00", True),  # a sell's limit down: through the market
+        (Side.BUY, "190", "100.00", True),  # 1.9 times the quantity, a lower notional
+        (Side.SELL, "100", "250.00", True),  # a sell's limit up: the notional rises
+        (Side.BUY, "100", "150.00", False),  # a buy's limit down: away from the market
+        (Side.BUY, "90", "200.00", False),  # less of it
+    ],
+)
+def test_above_the_limit_a_change_readier_to_fill_asks_whatever_its_notional(
+    side: Side, quantity: str, price: str, asks: bool
+) -> None:
+    """An order of 100 at 200.00 (20,000.00, above the limit of 1,000.00). A code
+    review: the rule that let a change no larger go on Enter let a sell moved through
+    the market, or a buy of nearly twice the quantity at half the price, go unasked."""
+    request = limit_buy(COID, AAPL, "100", "200.00").model_copy(update={"side": side})
+    view = OrderView("paper", "main", Order.from_request(request))
+    changed = modify.typed_request(view, quantity, price, "")
+    assert changed is not None
+    assert modify.meaning(view, None, changed, LIMIT).asks is asks
 
 
 @pytest.mark.parametrize(

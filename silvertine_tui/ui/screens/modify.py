@@ -9,9 +9,11 @@ What the change means is said as it is typed (`notional 35,910.00 USD (was 945.0
 and a change that raises the order's notional above the desk's `confirm_notional`, or
 more than doubles its quantity, asks first with the ticket's confirmation
 (`ConfirmScreen`): a buy of 5 typed up to 190 went at once, 36 times the limit a new
-ticket asks above. A change that leaves an order already above the limit no larger (a
-new stop alone, a lower price) asks nothing for it: it read `notional ... (unchanged)`
-and asked again, every time, of an order working at that notional already.
+ticket asks above. A change that leaves an order already above the limit no bigger and no
+readier to fill (a new stop alone, a limit moved away from the market) asks nothing for
+it: it read `notional ... (unchanged)` and asked again, every time, of an order working
+at that notional already; a larger quantity or a limit moved toward the market still
+asks, whatever the notional does (`_weightier`).
 
 The fields are in the ticket's order, Qty then Price, and the dialog opens on Qty as
 the ticket does; tab stops at the last field (it wrapped to Qty: a price typed after a
@@ -45,7 +47,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
-from ...domain import Instrument, Order, OrderRequest, Quote, plain
+from ...domain import Instrument, Order, OrderRequest, Quote, Side, plain
 from ...engine.projection import OrderView
 from ...engine.risk import RiskViolation, modified_request, modify_violations
 from ...events.summary import price_text, qty_text
@@ -312,6 +314,25 @@ def _times(old: Decimal, new: Decimal) -> str:
     return num((new / old).quantize(Decimal("0.1")))
 
 
+def _weightier(request: OrderRequest, order: Order, changed: OrderRequest) -> bool:
+    """Whether `changed` makes the order more than it was, whatever its notional says:
+    a larger quantity, or a limit moved toward the market (a buy's up, a sell's down),
+    which fills sooner and more. A SELL 100 @ 200 moved to 150, through the market,
+    lowers the notional; so does a BUY 100 @ 200 changed to 190 @ 100: neither may go
+    unasked above the limit. A stop alone, or a limit moved away from the market, is
+    not: the order already worked at that notional."""
+    if (
+        order.quantity is not None
+        and changed.quantity is not None
+        and changed.quantity > order.quantity
+    ):
+        return True
+    old, new = order.limit_price, changed.limit_price
+    if old is None or new is None or old == new:
+        return False
+    return (new > old) == (request.side is Side.BUY)
+
+
 def meaning(
     view: OrderView,
     instrument: Instrument | None,
@@ -320,17 +341,21 @@ def meaning(
 ) -> Meaning:
     """What `changed` (the order after the change; None: not known yet) means for the
     order as it stands, and why it asks first: a notional above `limit` (the desk's
-    `confirm_notional`; None: not known, so every change asks) and larger than the
-    order's now (or the order's not known), or a quantity more than `GROWTH_ASKS` times
-    the order's."""
+    `confirm_notional`; None: not known, so every change asks) when the change makes
+    the order bigger or readier to fill (`_weightier`), or a quantity more than
+    `GROWTH_ASKS` times the order's."""
     order = view.order
     before = notional(modified_request(order), instrument)
     currency = instrument.quote_currency if instrument is not None else ""
     if changed is None:
         return Meaning(before, None, currency)
     after = notional(changed, instrument)
-    raised = after is not None and (before is None or after > before)
-    over = limit if limit is not None and after is not None and after > limit and raised else None
+    weightier = after is not None and (
+        before is None or after > before or _weightier(order.request, order, changed)
+    )
+    over = (
+        limit if limit is not None and after is not None and after > limit and weightier else None
+    )
     old, new = order.quantity, changed.quantity
     grown = None
     if old is not None and new is not None and old > 0 and new > old * GROWTH_ASKS:
