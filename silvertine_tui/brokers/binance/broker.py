@@ -5062,6 +5062,12 @@ class BinanceBroker(Broker):
                 extra={"broker": self.source, "client_order_id": coid, "error": describe(exc)},
             )
             return None
+        if new_id == old_id and status.is_terminal:
+            # No replace: the journal's own venue order, ended while the desk was away.
+            # Binance said how (asked already): the reconcile takes that end, its filled
+            # count and average (`ended_orders`), rather than "does not list how it
+            # ended ... check it at the venue" (the answer was asked and thrown away).
+            return venue.model_copy(update={"client_order_id": coid})
         if new_id == old_id or new_id in held.retired_venue_ids or not status.is_terminal:
             return None
         # Binance's whole order: the journal's fills and this reconcile's, of which the

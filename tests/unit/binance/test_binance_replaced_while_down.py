@@ -200,9 +200,11 @@ async def test_a_replacement_cancelled_while_down_ends_the_order_at_its_terms(aw
         assert reasons[-1] == "CANCELED at the venue (its ended orders, found on reconcile)"
 
 
-async def test_an_order_cancelled_while_down_unreplaced_ends_as_before() -> None:
-    """No replace: Binance's newest venue order under o1 is the journal's; nothing is
-    taken from it but the end the reconcile already made."""
+async def test_an_order_cancelled_while_down_unreplaced_ends_as_binance_says() -> None:
+    """No replace: Binance's newest venue order under o1 is the journal's, CANCELED;
+    its terms stay, and the end Binance gave when asked is taken (a code review: it was
+    asked and thrown away, the order ended "does not list how it ended ... check it at
+    the venue")."""
     async with binance_session(balances={"USDT": "100000"}) as s:
         await placed(s)
         old = working(s, "o1").order_id
@@ -210,10 +212,11 @@ async def test_an_order_cancelled_while_down_unreplaced_ends_as_before() -> None
         await cancel_elsewhere(s)
 
         _, order, kinds, reasons = await reconciled(s)
-        assert kinds == [ReconcileKind.LOCAL_ORDER_UNKNOWN]
+        assert kinds == [ReconcileKind.STATUS_MISMATCH]
         assert (order.status, order.venue_order_id) == (OrderStatus.CANCELED, str(old))
         assert order.limit_price == D("3194.17")
         assert not [r for r in reasons if CHANGED in r]
+        assert reasons[-1] == "CANCELED at the venue (its ended orders, found on reconcile)"
 
 
 async def test_the_fills_of_the_replacement_come_after_its_terms() -> None:
