@@ -260,6 +260,14 @@ def save(path: Path, record: LastRun) -> bool:
     return True
 
 
+RECORD_FRESH_S = 30.0
+"""The record is written again this often while nothing in it changed, so that its time
+(`LastRun.at_ms`) says when the desk last ran to within this: a desk killed kept the
+time of its start or its last change of state, and a start after Redis lost the journal
+said "the journal this host's desk last wrote (up to 05:34:10)" of a desk that ran and
+journaled to 05:35 (a trader's review)."""
+
+
 def entry_before(entry: str) -> str:
     """The stream id right before `entry` (none is ever written there: ids are
     Redis's clock and sequence): what a record says was read up to, short of `entry`."""
@@ -339,6 +347,7 @@ class RunRecorder:
         # Entries of stricter states this start found set while the desk was down, whose
         # cancels have not all gone out (`acting`).
         self._acting: set[str] = set()
+        self._written_ms = 0  # when the record was last written (`RECORD_FRESH_S`)
         self._writing = asyncio.Lock()  # one write at a time (one temporary file)
 
     async def read(self) -> LastRun | None:
@@ -647,14 +656,16 @@ class RunRecorder:
             return
         gate = self.engine.gate
         now = (epoch, gate.state, self._seen(), bool(gate.held_here))
-        if now == self._written and not always and unjournaled is None:
+        at_ms = self._clock() // 1_000_000
+        fresh = at_ms - self._written_ms < RECORD_FRESH_S * 1000
+        if now == self._written and fresh and not always and unjournaled is None:
             return
         record = LastRun(
             bus=self.engine.bus.stats.url,
             prefix=self.engine.bus.layout.prefix,
             epoch=epoch,
             trading_state=now[1],
-            at_ms=self._clock() // 1_000_000,
+            at_ms=at_ms,
             unjournaled=unjournaled,
             state_entry=now[2],
             held_here=now[3],
@@ -664,7 +675,7 @@ class RunRecorder:
         except OSError as exc:
             await self._refused(exc)
             return
-        self._written = now
+        self._written, self._written_ms = now, at_ms
         if self._not_saved:
             self._not_saved = ""
             log.info("last_run.saved_again", extra={"path": str(self.path)})
