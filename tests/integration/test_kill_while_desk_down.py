@@ -17,22 +17,16 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
 
-from silvertine_tui.bus import BusOptions, create_bus
-from silvertine_tui.config import Settings
 from silvertine_tui.domain import OrderStatus, TradingState
 from silvertine_tui.engine import Session
 from silvertine_tui.engine.commands import Kill, KillDone
-from silvertine_tui.engine.last_run import LastRun, read
-from silvertine_tui.engine.watch import WatchSession
 from tests.support.desks import (
     desk,
-    log_messages,
     logged_line,
     rest_and_leave,
     status,
@@ -40,35 +34,22 @@ from tests.support.desks import (
     venue_working,
 )
 from tests.support.redis_server import RedisServer
+from tests.support.while_down import (
+    DOWN,
+    down_lines,
+    on_another_host,
+    read_record,
+    titled_alerts,
+    watcher,
+)
 
 pytestmark = pytest.mark.redis
 
 TITLE = "Kill switch pulled while this desk was down"
-DOWN = "while this desk was down"
-
-
-def watcher(url: str, prefix: str) -> WatchSession:
-    settings = Settings.model_validate({"bus": {"url": url, "prefix": prefix}})
-    bus = create_bus(url, BusOptions(prefix=prefix, block_ms=50, epoch_check_s=0.1, passive=True))
-    return WatchSession(settings, bus=bus)
-
-
-def on_another_host(
-    monkeypatch: pytest.MonkeyPatch, state_dir: Path, build: Callable[[], Session]
-) -> Session:
-    """A desk built with its own state dir: its last-run record is not this host's (a
-    desk on another host), so what it reads is not what this host's desk read."""
-    with monkeypatch.context() as patched:
-        patched.setenv("XDG_STATE_HOME", str(state_dir))
-        return build()
 
 
 def down_alerts(session: Session) -> list[tuple[str, str]]:
-    return [(a.message, a.severity) for a in session.alerts if a.title == TITLE]
-
-
-async def down_lines(session: Session) -> list[str]:
-    return [m for m in await log_messages(session) if DOWN in m]
+    return titled_alerts(session, TITLE)
 
 
 async def test_a_kill_pulled_from_a_watcher_while_the_desk_was_killed_is_honoured_as_it_starts(
@@ -201,12 +182,6 @@ async def test_a_kill_another_desk_of_this_host_read_is_honoured_by_the_desk_tha
     finally:
         await starting.close()
         await other.close()
-
-
-def read_record(path: Path) -> LastRun:
-    record = read(path)
-    assert record is not None
-    return record
 
 
 async def test_a_kill_the_desk_read_while_it_ran_is_not_honoured_again_at_its_start(

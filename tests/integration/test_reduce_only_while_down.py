@@ -15,14 +15,11 @@ state is a watching desk or a desk on another host (its own last-run record)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from silvertine_tui.bus import BusOptions, create_bus
-from silvertine_tui.config import Settings
 from silvertine_tui.domain import (
     OrderRequest,
     OrderStatus,
@@ -33,11 +30,8 @@ from silvertine_tui.domain import (
 )
 from silvertine_tui.engine import Session
 from silvertine_tui.engine.commands import SetTradingState
-from silvertine_tui.engine.last_run import LastRun, read
-from silvertine_tui.engine.watch import WatchSession
 from tests.support.desks import (
     desk,
-    log_messages,
     logged_line,
     rest_and_leave,
     status,
@@ -45,45 +39,27 @@ from tests.support.desks import (
     venue_working,
 )
 from tests.support.redis_server import RedisServer
+from tests.support.while_down import (
+    DOWN,
+    down_lines,
+    on_another_host,
+    read_record,
+    titled_alerts,
+    watcher,
+)
 
 pytestmark = pytest.mark.redis
 
 TITLE = "REDUCE ONLY set while this desk was down"
-DOWN = "while this desk was down"
 ADDING = "cancelled 1 order(s) that would add to a position"
 
 
-def watcher(url: str, prefix: str) -> WatchSession:
-    settings = Settings.model_validate({"bus": {"url": url, "prefix": prefix}})
-    bus = create_bus(url, BusOptions(prefix=prefix, block_ms=50, epoch_check_s=0.1, passive=True))
-    return WatchSession(settings, bus=bus)
-
-
-def on_another_host(
-    monkeypatch: pytest.MonkeyPatch, state_dir: Path, build: Callable[[], Session]
-) -> Session:
-    """A desk built with its own state dir: its last-run record is not this host's."""
-    with monkeypatch.context() as patched:
-        patched.setenv("XDG_STATE_HOME", str(state_dir))
-        return build()
+def down_alerts(session: Session) -> list[tuple[str, str]]:
+    return titled_alerts(session, TITLE)
 
 
 def name(session: Session) -> str:
     return f"desk {session.claims.desk.host} pid {session.claims.desk.pid}"
-
-
-def down_alerts(session: Session) -> list[tuple[str, str]]:
-    return [(a.message, a.severity) for a in session.alerts if a.title == TITLE]
-
-
-async def down_lines(session: Session) -> list[str]:
-    return [m for m in await log_messages(session) if DOWN in m]
-
-
-def read_record(path: Path) -> LastRun:
-    record = read(path)
-    assert record is not None
-    return record
 
 
 def order(side: Side, kind: OrderType, price: str | None = None) -> OrderRequest:
