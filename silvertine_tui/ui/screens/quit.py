@@ -107,6 +107,7 @@ class QuitScreen(Dialog[QuitChoice]):
         self.cancels_sent = cancels_sent
         self.ends_here = frozenset(ends_here)
         self.unknown = False  # the cancels went out, the bus is down: their outcome unknown
+        self.titled = ""  # the title said while it follows the count (`follow_desk`)
 
     def _working(self) -> int:
         """The orders working as far as this desk knows (`working_known`): the
@@ -144,7 +145,10 @@ class QuitScreen(Dialog[QuitChoice]):
         if not n or self._all_end_here():
             # The bar says what the button says: nothing is left working anywhere.
             self.key_words = {"leave_and_quit": "Quit"}
-        title = f"Quit with {n} working order(s)?" if n else "Quit with events not journaled?"
+        title = self._title(n)
+        # The title followed while the dialog is open, when it opened over working
+        # orders (`follow_desk`): the keys and buttons are of the dialog as it opened.
+        self.titled = title if n else ""
         with Vertical(id="dialog", classes="-danger"):
             yield Static(title, id="dialog-title", markup=False)
             yield Static(id="quit-journal", markup=False)
@@ -163,6 +167,12 @@ class QuitScreen(Dialog[QuitChoice]):
                     if key_id == "quit.leave" and (not n or self._all_end_here()):
                         what = "Quit"
                     yield Button(f"{what} ({self._key(key_id)})", id=button_id, compact=True)
+
+    @staticmethod
+    def _title(working: int) -> str:
+        if working:
+            return f"Quit with {working} working order(s)?"
+        return "Quit with events not journaled?"
 
     def _help(self, key_id: str, working: int) -> str:
         if key_id == "quit.leave" and not working:
@@ -219,8 +229,15 @@ class QuitScreen(Dialog[QuitChoice]):
 
     def follow_desk(self) -> None:
         """After each frame of the desk: the events waiting for Redis, as they come and
-        go while the dialog is open."""
+        go while the dialog is open, and the working orders' count in the title (an
+        order a strategy sent, or one that filled, while the dialog is open: the title
+        said the count as it opened, and "Cancel & quit" cancelled more, or fewer)."""
         self._say_unwritten()
+        if self.titled and not self.busy:
+            title = self._title(self._working())
+            if title != self.titled:
+                self.titled = title
+                self.query_one("#dialog-title", Static).update(title)
 
     def _say_unwritten(self) -> None:
         """What the bus holds unwritten, and what quitting now does to it; once Redis
