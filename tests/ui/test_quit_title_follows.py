@@ -38,5 +38,9 @@ async def test_the_title_counts_an_order_sent_while_the_dialog_is_open(make_desk
         await desk.settle(pilot)
         await desk.next_second(pilot)
         assert title(desk) == "Quit with 1 working order(s)?"
+        await desk.session.engine.cancel("st000000000000000955")
+        await desk.settle(pilot)
+        await desk.next_second(pilot)
+        assert title(desk) == "Quit with 0 working order(s)?"
         await pilot.press("escape")
         await desk.session.close()

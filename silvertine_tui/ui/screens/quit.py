@@ -234,7 +234,8 @@ class QuitScreen(Dialog[QuitChoice]):
         said the count as it opened, and "Cancel & quit" cancelled more, or fewer)."""
         self._say_unwritten()
         if self.titled and not self.busy:
-            title = self._title(self._working())
+            # (None left: "0 working", not the question of a dialog opened over none.)
+            title = f"Quit with {self._working()} working order(s)?"
             if title != self.titled:
                 self.titled = title
                 self.query_one("#dialog-title", Static).update(title)
