@@ -328,7 +328,9 @@ class RiskGate:
         elif self.state is TradingState.REDUCE_ONLY:
             where, problem = _reduce_problem(request, base, position, working_same)
             if problem:
-                found.append(RiskViolation("trading_state", f"REDUCE_ONLY: {problem}", where))
+                found.append(
+                    RiskViolation("trading_state", f"trading is REDUCE ONLY: {problem}", where)
+                )
         if request.reduce_only and not unsized:
             where, problem = _reduce_problem(request, base, position, working_same)
             if problem:

@@ -106,7 +106,7 @@ async def test_a_lost_answer_resolved_filled_counts_until_its_fills_come() -> No
 
     [violation] = engine.gate.check(sell(), engine)
     assert violation.rule == "trading_state"
-    assert "REDUCE_ONLY" in violation.message
+    assert "trading is REDUCE ONLY" in violation.message
 
     # The fills come: the position holds them and nothing is owed any more.
     await bus.publish(fill_of(cid))

@@ -93,7 +93,7 @@ async def test_entering_reduce_only_cancels_what_would_add_and_keeps_what_reduce
     assert sorted(venue.venue_orders) == sorted({buy, sell} - set(adding))
     assert engine.gate.state is TradingState.REDUCE_ONLY
     # What it cancelled, the gate refuses when new.
-    with pytest.raises(RiskRejected, match="REDUCE_ONLY"):
+    with pytest.raises(RiskRejected, match="trading is REDUCE ONLY"):
         await engine.submit(limit(Side.BUY if position >= 0 else Side.SELL, "9.50"))
 
 

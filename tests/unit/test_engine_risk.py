@@ -206,7 +206,7 @@ def test_trading_states() -> None:
     ]
     gate.state = TradingState.REDUCE_ONLY
     assert messages(gate, order("1"), World(pos=D("2"))) == [
-        "trading_state: REDUCE_ONLY: a buy adds to position 2; largest allowed 0"
+        "trading_state: trading is REDUCE ONLY: a buy adds to position 2; largest allowed 0"
     ]
     assert messages(gate, order("1", side=Side.SELL), World(pos=D("2"))) == []
     assert messages(gate, order("5", side=Side.SELL), World(pos=D("2"))) != []
@@ -249,7 +249,11 @@ def test_position_limit_counts_working_orders_on_the_same_side() -> None:
 @pytest.mark.parametrize("state", [TradingState.REDUCE_ONLY, None])
 def test_reduce_only_never_crosses_zero(state: TradingState | None) -> None:
     gate = RiskGate(config())
-    rule = "trading_state: REDUCE_ONLY" if state else "reduce_only: order marked reduce-only"
+    rule = (
+        "trading_state: trading is REDUCE ONLY"
+        if state
+        else "reduce_only: order marked reduce-only"
+    )
     if state is not None:
         gate.state = state
     flag = state is None
@@ -299,14 +303,14 @@ def test_reduce_only_counts_what_is_already_working_to_close() -> None:
     gate.state = TradingState.REDUCE_ONLY
     world = World(pos=D("1"), working={Side.SELL: D("0.6")})
     assert messages(gate, order("0.6", side=Side.SELL), world) == [
-        "trading_state: REDUCE_ONLY: a sell of 0.6 would take position 1 through zero "
+        "trading_state: trading is REDUCE ONLY: a sell of 0.6 would take position 1 through zero "
         "with 0.6 already working to sell; largest allowed 0.4"
     ]
     assert messages(gate, order("0.4", side=Side.SELL), world) == []
     # everything already working: nothing more may be sold
     full = World(pos=D("1"), working={Side.SELL: D("1")})
     assert messages(gate, order("0.1", side=Side.SELL), full) == [
-        "trading_state: REDUCE_ONLY: a sell of 0.1 would take position 1 through zero "
+        "trading_state: trading is REDUCE ONLY: a sell of 0.1 would take position 1 through zero "
         "with 1 already working to sell; largest allowed 0"
     ]
 
@@ -393,9 +397,9 @@ def test_reduce_only_says_quantities_as_the_panes_show_them() -> None:
     gate.state = TradingState.REDUCE_ONLY
     world = World(pos=D("1.30000") - D("2.00000"), working={Side.BUY: D("0.10000")})
     assert messages(gate, order("0.6500", side=Side.BUY), world) == [
-        "trading_state: REDUCE_ONLY: a buy of 0.65 would take position -0.7 through zero "
-        "with 0.1 already working to buy; largest allowed 0.6"
+        "trading_state: trading is REDUCE ONLY: a buy of 0.65 would take position -0.7 "
+        "through zero with 0.1 already working to buy; largest allowed 0.6"
     ]
     assert messages(gate, order("0.50", side=Side.SELL), world) == [
-        "trading_state: REDUCE_ONLY: a sell adds to position -0.7; largest allowed 0"
+        "trading_state: trading is REDUCE ONLY: a sell adds to position -0.7; largest allowed 0"
     ]
