@@ -41,7 +41,7 @@ from ..domain import (
 )
 from .commands import DeskCommands
 from .draw_now import draw_now
-from .format import cut, shown
+from .format import cut, shown, toast_title
 from .key_order import KeyOrder
 from .keymap import PANES, bindings, named_key, unknown_ids, without_clashes
 from .screens.confirm import ConfirmScreen, kill_not_heard, not_heard
@@ -1105,7 +1105,7 @@ class SilvertineApp(App[None]):
         whole = message
         message, title = (
             shown(cut(message, where="the Log pane"), lines=True),
-            shown(cut(title, 200)),
+            toast_title(title),
         )
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
         if log_line and (title or severity != "information") and self.has_session:

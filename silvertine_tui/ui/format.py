@@ -89,6 +89,17 @@ took the desk 4 s to wrap into the Log pane's rows (10 s as an error's toast), e
 key and quote waiting."""
 
 
+TITLE_MAX = 200
+"""Characters kept of a toast's title (`toast_title`)."""
+
+
+def toast_title(title: str) -> str:
+    """A toast's title as the desk shows it (`SilvertineApp.notify`): cut to
+    `TITLE_MAX`, control characters made visible. One toast answered by another is
+    found by it (ui/widgets/toasts.py `dismiss_answered`)."""
+    return shown(cut(title, TITLE_MAX))
+
+
 def cut(text: str, limit: int = LINE_MAX, where: str = "the journal") -> str:
     """`text` up to `limit` characters, saying how many more `where` has."""
     if len(text) <= limit:

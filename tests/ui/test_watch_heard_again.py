@@ -16,10 +16,12 @@ from pathlib import Path
 from silvertine_tui.bus import BusOptions, MemoryBus
 from silvertine_tui.config import Settings
 from silvertine_tui.engine import Session
+from silvertine_tui.engine.projection import HEARD_AGAIN, NOT_HEARD
 from silvertine_tui.engine.recovery import RecoveryProgress
 from silvertine_tui.engine.watch import WatchSession
 from silvertine_tui.ui.app import SilvertineApp
 from silvertine_tui.ui.widgets.health import HealthPane
+from silvertine_tui.ui.widgets.toasts import dismiss_answered
 
 from .conftest import Desk, FakeClock, make_settings
 from .test_projection_rebuild import quiet_app
@@ -122,3 +124,24 @@ def test_the_rebuild_toast_counts_one_event_as_one() -> None:
     assert "events replayed" not in words
     progress.done = 2_000
     assert "(2,000 events replayed)" in watch._rebuilt_words("Redis lost data (epoch)", progress)
+
+
+async def test_a_not_heard_toast_whose_title_was_cut_is_taken_down_too(make_desk) -> None:
+    """A broker of very many accounts: its "not heard from" title is cut to the toast's
+    200 characters as it shows; the "heard from again" toast still takes it down (a
+    code review: the exact title was looked for, and that toast stayed up)."""
+    desk: Desk = make_desk()
+    app = desk.app
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        accounts = ", ".join(f"paper/account{n:03d}" for n in range(20))
+        app.notify("no heartbeat ...", title=accounts + NOT_HEARD, severity="error")
+        app.notify("other", title="Something else", severity="warning")
+        await pilot.pause()
+        titles = [t for t, _ in toasts(app)]
+        assert accounts + NOT_HEARD not in titles  # shown cut
+        assert [t for t in titles if t.startswith(accounts[:100])] != []
+        assert dismiss_answered(app, accounts + HEARD_AGAIN) == 1
+        await pilot.pause()
+        assert [t for t, _ in toasts(app)] == ["Something else"]
+        await desk.session.close()

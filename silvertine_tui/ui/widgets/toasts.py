@@ -31,6 +31,7 @@ from textual.dom import NoScreen
 from textual.notifications import Notification
 from textual.widgets._toast import Toast, ToastHolder, ToastRack
 
+from ..format import toast_title
 from ..keymap import named_key
 from .header import DeskHeader
 
@@ -240,6 +241,8 @@ def dismiss_answered(app: App[Any], title: str) -> int:
     answered = heard_again_title(title)
     if not answered:
         return 0
+    # As that toast's title was shown (cut: a broker of very many accounts).
+    answered = toast_title(answered)
     gone = [n for n in app._notifications if n.title == answered]
     for notification in gone:
         app._unnotify(notification, refresh=False)
