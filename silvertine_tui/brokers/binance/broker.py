@@ -5485,15 +5485,11 @@ class BinanceBroker(Broker):
         return venue.client_order_id
 
     async def _order_by_venue_id(self, symbol: str, venue_order_id: str) -> dict[str, Any] | None:
-        """GET order by Binance's order id (myTrades names orders that way). BinanceRest
-        has no such call, so this asks the client directly; any failure -> None."""
-        client = self.rest.client
-        if client is None:
-            return None
+        """GET order by Binance's order id (myTrades names orders that way), through
+        `BinanceRest` as every read (its weight counted, a ban or a Retry-After held to:
+        it asked the client directly, past both); any failure -> None."""
         try:
-            body: dict[str, Any] = await client.get_order(
-                symbol=symbol, orderId=int(venue_order_id)
-            )
+            body = await self.rest.get_order_by_id(symbol, int(venue_order_id))
         except Exception as exc:
             log.warning(
                 "binance.order_lookup_failed",

@@ -387,6 +387,22 @@ class BinanceRest:
             raise
         return result
 
+    async def get_order_by_id(self, symbol: str, venue_order_id: int) -> dict[str, Any] | None:
+        """The order Binance numbers `venue_order_id` (myTrades names orders that way), or
+        None when Binance has no such order (-2013). A read as any other: its weight
+        counted, held back by a ban or a 429's Retry-After, retried."""
+        try:
+            result: dict[str, Any] = await self._call(
+                f"query order {symbol} #{venue_order_id}",
+                CallKind.READ,
+                lambda c: c.get_order(symbol=symbol, orderId=venue_order_id),
+            )
+        except UnknownOrder as exc:
+            if exc.code == NO_SUCH_ORDER:
+                return None
+            raise
+        return result
+
     async def cancel_order(self, symbol: str, client_order_id: str) -> dict[str, Any]:
         """Binance's cancel answer. -2011 (Binance no longer has it working) asks for the
         order: CANCELED means a cancel whose reply was lost did it (aiohttp silently
