@@ -24,6 +24,14 @@ Such a hold stays this desk's alone: the record says it was held (`LastRun.held_
 a start after Redis lost the journal holds it alone again rather than carry it, and a
 data loss under the running desk writes nothing back (`Session._keep_hold`).
 
+The record is one per host, bus and prefix, not per desk: the desks of a host driving
+other brokers write the same file. What a desk still acts on (a KILL or REDUCE ONLY its
+start found set while it was down, its cancels not all out) is kept per broker
+(`LastRun.acting`), and every write keeps what the file holds for the brokers its desk
+does not drive, read and written under the record's lock (`write_merged`): another
+desk's `state_entry`, at or after that state, does not make its next start take it as
+acted on.
+
 A record that cannot be read (damaged, refused by the disk, a newer Silvertine's) must
 not stop a desk: it starts without the guard, the file is set aside
 (`<name>.<UTC time>.unreadable`, never written over) and the trader is told, with the
@@ -46,13 +54,14 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..bus import BusError, BusUnavailableError, format_id, parse_id
 from ..domain import TradingState
@@ -135,6 +144,15 @@ class LastRun(BaseModel):
     journaled: the next start holds it alone again rather than write it to the risk
     stream (written, it halted every desk on the bus). False in the records written
     before it."""
+    acting: dict[str, str] = Field(default_factory=dict)
+    """Per broker (its name), the KILL or REDUCE ONLY (the risk entry) the desk driving
+    it found set while it was down and is still acting on (`RunRecorder.acting`): its
+    cancels have not all gone out. The record is one per host, bus and prefix, not per
+    desk: another desk of this host writes its own `state_entry` (at or after that
+    entry), and every writer keeps what the file holds for the brokers it does not
+    drive (`write_merged`), so that the next start of that broker's desk honours the
+    state again (`Session._state_while_down`). Empty in the records written before it
+    (older builds ignore it, and write it away)."""
 
 
 def record_path(state_dir: Path, bus_url: str, prefix: str) -> Path:
@@ -249,6 +267,57 @@ def write(path: Path, record: LastRun) -> None:
         raise
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """The record's lock (`<name>.lock` beside it), held across a read and a write of
+    it: the desks of this host write one file, and a write that read the file before
+    another desk's write took that desk's `acting` away. A lock of the open file,
+    released by the system when its process dies (killed, it holds nothing). Blocks:
+    call it from a thread."""
+    lock = path.with_name(f"{path.name}.lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+            try:
+                yield
+            finally:
+                os.lseek(fd, 0, os.SEEK_SET)
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield  # closing the file releases it
+    finally:
+        os.close(fd)
+
+
+def write_merged(path: Path, record: LastRun, brokers: frozenset[str]) -> LastRun:
+    """Write `record`, the desk driving `brokers`, keeping what the file holds for the
+    brokers it does not drive (`LastRun.acting`): another desk of this host still
+    acting on a state keeps it through this write. Read and written under the record's
+    lock (`_locked`), renamed over as `write` does: two desks writing at once each keep
+    the other's. A file that cannot be read keeps nothing (it is written over, as
+    before). The record written; `OSError` when the disk refuses. Touches the disk:
+    call it from a thread."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path):
+        try:
+            found = read(path)
+        except UnreadableRecord:
+            found = None
+        if found is not None:
+            kept = {b: e for b, e in found.acting.items() if b not in brokers}
+            if kept:
+                ours = {b: e for b, e in record.acting.items() if b in brokers}
+                record = record.model_copy(update={"acting": {**kept, **ours}})
+        write(path, record)
+    return record
+
+
 def save(path: Path, record: LastRun) -> bool:
     """`write`; False, logged, when the disk refuses. Touches the disk: call it from a
     thread."""
@@ -336,7 +405,7 @@ class RunRecorder:
         self.engine = engine
         self.path = path
         self._clock = clock
-        self._written: tuple[str, TradingState, str, bool] | None = None
+        self._written: tuple[str, TradingState, str, bool, str | None] | None = None
         self._checked = False  # nothing is written before the start's check
         self.found: Found | None = None  # what `read` found
         self.tell: Callable[[str, str, bool, str], None] | None = None
@@ -620,15 +689,17 @@ class RunRecorder:
         """A KILL or REDUCE ONLY (the risk stream's `entry`) this start found set while
         the desk was down, and acts on once its brokers are up
         (`Session._state_while_down`): until `acted`, the record says this run read the
-        risk stream only up to right before it (`LastRun.state_entry`). Written as read
-        before its cancels went out, a desk killed meanwhile (or quit) left a record
-        that had read it, and its own heartbeats after it: its next start took it as
-        acted on, and the orders stayed working at the venue."""
+        risk stream only up to right before it (`LastRun.state_entry`), and that this
+        desk's brokers are still acting on it (`LastRun.acting`: another desk of this
+        host writing its own `state_entry` keeps it). Written as read before its cancels
+        went out, a desk killed meanwhile (or quit) left a record that had read it, and
+        its own heartbeats after it: its next start took it as acted on, and the orders
+        stayed working at the venue."""
         self._acting.add(entry)
 
     def acted(self, entry: str) -> None:
         """`entry`'s cancels went out (or it was lifted): the record may say it was
-        read, from the next write on."""
+        read, and this desk's brokers no longer acting on it, from the next write on."""
         self._acting.discard(entry)
 
     def _seen(self) -> str:
@@ -640,6 +711,10 @@ class RunRecorder:
             if parse_id(seen) >= parse_id(first):
                 return entry_before(first)
         return seen
+
+    def _acting_entry(self) -> str | None:
+        """The oldest entry this run is still acting on (`acting`), None when none."""
+        return min(self._acting, key=parse_id) if self._acting else None
 
     async def record(self, *, always: bool = False, unjournaled: Unjournaled | None = None) -> None:
         """Write the record when the epoch or the trading state changed since the last
@@ -655,7 +730,7 @@ class RunRecorder:
         if epoch is None or not self._checked:
             return
         gate = self.engine.gate
-        now = (epoch, gate.state, self._seen(), bool(gate.held_here))
+        now = (epoch, gate.state, self._seen(), bool(gate.held_here), self._acting_entry())
         at_ms = self._clock() // 1_000_000
         fresh = at_ms - self._written_ms < RECORD_FRESH_S * 1000
         if now == self._written and fresh and not always and unjournaled is None:
@@ -669,9 +744,11 @@ class RunRecorder:
             unjournaled=unjournaled,
             state_entry=now[2],
             held_here=now[3],
+            acting={} if now[4] is None else dict.fromkeys(self.engine.brokers, now[4]),
         )
+        brokers = frozenset(self.engine.brokers)
         try:
-            await asyncio.to_thread(write, self.path, record)
+            await asyncio.to_thread(write_merged, self.path, record, brokers)
         except OSError as exc:
             await self._refused(exc)
             return

@@ -689,7 +689,10 @@ class Session:
           kept from `RedisBus.state_seen`, and held before a state that run found
           standing until its cancels went out, `RunRecorder.acting`; nothing to tell
           with no record, one of another epoch, or one written before records kept the
-          entry);
+          entry); or one of this desk's brokers is still acting on an entry at or
+          before it (`LastRun.acting`: the desk driving it found a state set while it
+          was down and died, or quit, before its cancels went out; another desk of this
+          host, reading the state as it ran, wrote its own `state_entry` since);
         - or the desk driving one of this desk's brokers was not heard from after it
           (`_heard_after`): down when it was journaled (killed, or quit). The record
           is kept per host, bus and prefix, not per desk: another desk on this host,
@@ -714,12 +717,22 @@ class Session:
                 return None  # set while this desk started: `_honour_pending` acts on it
             record = await self.last_run.read()  # as this start found it, before its own
             epoch = self.bus.epoch
+            mine = {broker.name for broker in self.brokers}
             unread = (
                 record is not None
                 and epoch is not None
                 and record.epoch == epoch
-                and record.state_entry is not None
-                and parse_id(standing.id) > parse_id(record.state_entry)
+                and (
+                    (
+                        record.state_entry is not None
+                        and parse_id(standing.id) > parse_id(record.state_entry)
+                    )
+                    or any(
+                        parse_id(entry) <= parse_id(standing.id)
+                        for broker, entry in record.acting.items()
+                        if broker in mine
+                    )
+                )
             )
             if not unread and await self._heard_after(standing.id) is not False:
                 return None
