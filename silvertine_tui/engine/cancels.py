@@ -664,6 +664,27 @@ def _ended(oms: OMS, cid: str) -> bool:
     return status is not None and status.is_terminal
 
 
+async def say_follow_up(broker: Broker, report: CancelReport, what: str, *, back: bool) -> None:
+    """What a follow-up's own cancels did (`TradingEngine.cancel_kill_owed`: the orders a
+    kill switch left working, cancelled once `broker` is `back`), as a follow-up's line
+    (`_say`): all cancelled, a WARNING (the desk's kill toast is then over); any still
+    working, an ERROR naming them."""
+    where = f"{broker.source} is back" if back else broker.source
+    if report.still_working:
+        listed = "; ".join(
+            f"{', '.join(cids)} ({why})" for why, cids in _by_reason(report.still_working)
+        )
+        message = (
+            f"{what}: {where}: {len(report.still_working)} order(s) it left working still "
+            f"work: {listed}. Cancel them at the venue or with cancel all again."
+        )
+        await _say(broker, LogLevel.ERROR, message, len(report.still_working), what)
+        return
+    done = len(report.cancelled) + len(report.gone)
+    message = f"{what}: {where}: cancelled the {done} order(s) it had left working."
+    await _say(broker, LogLevel.WARNING, message, 0, what)
+
+
 async def _say(broker: Broker, level: LogLevel, message: str, working: int, what: str) -> None:
     """A follow-up's line in the desk's Log (the engine's, on the bus: every desk reads
     it). Its fields say what it follows up (`cancel_follow_up`: the broker) and how

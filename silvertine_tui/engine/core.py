@@ -81,6 +81,7 @@ from .cancels import (
     cancel_everywhere,
     cancel_ids,
     cancel_on,
+    say_follow_up,
 )
 from .in_flight import ChangesInFlight, PlacesInFlight, cancel_when_answered
 from .oms import _FROM_ORDER, OrderView, Outcome
@@ -355,6 +356,10 @@ class TradingEngine:
         # Positions moved (a fill, a reconcile) under working reduce-only orders at a
         # venue that does not keep them reduce-only: `trim_reduce_only` looks at them.
         self.reduce_only_to_trim: set[tuple[str, str, str]] = set()
+        # Per broker, the orders a kill switch left working (its cancels failed: the
+        # venue unreachable, refusing): cancelled when that broker is back, while
+        # trading is still HALTED (`cancel_kill_owed`).
+        self.kill_owed: dict[str, set[str]] = {}
         self._trim_failed: set[tuple[str, str, str]] = set()
         # Ids sent while another desk's kill is being honoured (after a RESUME read
         # meanwhile): that kill does not cancel them.
@@ -1532,10 +1537,45 @@ class TradingEngine:
         if journal_error:
             self._unhold_on_watcher()
         report = KillReport(cancels, journal_error)
+        self._owe_kill(cancels)
         if report.ok:
             log.warning("engine.kill", extra={"cancelled": len(report.cancelled)})
         else:
             log.error("engine.kill_incomplete", extra={"summary": report.summary()})
+        return report
+
+    def _owe_kill(self, cancels: CancelReport) -> None:
+        """The orders a kill switch's cancels left working, per broker (`kill_owed`)."""
+        for cid in cancels.still_working:
+            view = self.oms.get(cid)
+            if view is not None:
+                self.kill_owed.setdefault(view.broker, set()).add(cid)
+
+    async def cancel_kill_owed(self, broker: str) -> CancelReport | None:
+        """Once `broker` is back (reconnected, reconciled: the session), cancel the
+        orders a kill switch left working on it, while trading is still HALTED, and say
+        so in the Log as a kill's follow-up (a toast: confirmed, or still working). A
+        kill switch pulled while TWS was down left its order working when TWS came back,
+        HALTED, the kill's "start TWS" toast standing and nothing tried again (a trader's
+        review). None when nothing is owed, or trading is no longer HALTED (a resume
+        lifted the kill: what it left is the trader's again)."""
+        owed = self.kill_owed.pop(broker, set())
+        if self.gate.state is not TradingState.HALTED:
+            self.kill_owed.clear()
+            return None
+        working = sorted(
+            cid
+            for cid in owed
+            if (view := self.oms.get(cid)) is not None and not view.order.status.is_terminal
+        )
+        adapter = self.brokers.get(broker)
+        if not working or adapter is None:
+            return None
+        reason = "kill switch (its cancels owed: the venue is back)"
+        report = await cancel_ids(adapter, working, delays=self.retry_delays, reason=reason)
+        if report.still_working:
+            self.kill_owed[broker] = set(report.still_working)  # the next time it is back
+        await say_follow_up(adapter, report, "kill switch", back=True)
         return report
 
     async def honour_kill(self, *, say: bool = True, reason: str = "") -> KillReport | None:
@@ -1573,6 +1613,7 @@ class TradingEngine:
                 self._sent_while_honouring.clear()
         cancels = await self._settle_gone(cancels)
         report = KillReport(cancels)
+        self._owe_kill(cancels)
         state = self.gate.state
         what = report.summary()
         if state is not TradingState.HALTED:

@@ -1076,6 +1076,9 @@ class Session:
     def _reconnect_listener(self, broker: Broker) -> Callable[[], Awaitable[None]]:
         async def reconnected() -> None:
             await self._reconcile(broker, "reconnect")
+            # A kill switch's cancels this broker could not take while it was away:
+            # made now, trading still HALTED (`TradingEngine.cancel_kill_owed`).
+            await self.engine.cancel_kill_owed(broker.name)
 
         return reconnected
 
