@@ -68,21 +68,28 @@ async def test_a_resume_takes_the_kill_switchs_toasts_away_and_leaves_the_others
         await desk.session.close()
 
 
-async def test_a_later_kill_that_cancels_everything_takes_the_failed_ones_toast_away(
+async def test_the_venue_back_cancels_what_the_kill_left_and_its_toast_goes(
     make_desk,
 ) -> None:
+    """The venue back, trading still HALTED: the kill's cancels it could not take are
+    made (engine `cancel_kill_owed`), said as the kill's follow-up ("kill switch:
+    confirmed"), and its "NOT everything cancelled" toast goes; a later kill, with
+    nothing left to cancel, takes the earlier kill toasts away and leaves its own."""
     desk: Desk = make_desk()
     async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
         await kill_with_the_venue_down(desk, pilot)
         await desk.broker.restore_link()
         await desk.settle(pilot)
+        assert desk.session.engine.oms.working() == []
+        assert PARTIAL not in titles(desk)
+        assert "kill switch: confirmed" in titles(desk)
         await pilot.press("ctrl+backslash")
         await pilot.pause()
         await pilot.press("y")
         await desk.settle(pilot)
         toasts = [(n.title, n.message, n.severity) for n in desk.app._notifications]
         kills = [t for t in toasts if t[0].casefold().startswith("kill switch")]
-        assert kills == [("kill switch", "Trading HALTED; cancelled 2 order(s).", "information")]
+        assert kills == [("kill switch", "Trading HALTED; cancelled 0 order(s).", "information")]
         assert OTHER[0] in titles(desk)
         assert desk.app.desk.view.trading_state is TradingState.HALTED
         await desk.session.close()

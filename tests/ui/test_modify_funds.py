@@ -209,9 +209,13 @@ async def test_the_dialog_never_passes_a_change_the_paper_venue_refuses_for_fund
         balance = desk.session.projection.balances[("paper", "main", "USDT")]
         seen = {"venue refused": 0, "venue took": 0, "dialog stricter": 0}
 
+        # Derandomized: the counts below say the examples reached both sides of the
+        # venue's check; drawn afresh each run, one run in many drew 9 refusals of 150
+        # (a fresh clone's CI), failing on the coverage, not on the rule.
         @settings(
             max_examples=150,
             deadline=None,
+            derandomize=True,
             suppress_health_check=[HealthCheck.function_scoped_fixture],
         )
         @given(
