@@ -168,6 +168,11 @@ def _by_reason(still_working: dict[str, str]) -> list[tuple[str, list[str]]]:
     return said
 
 
+def _still_listed(still_working: dict[str, str]) -> str:
+    """The orders still working with why, grouped (`_by_reason`): `a, b (why); c (why)`."""
+    return "; ".join(f"{', '.join(cids)} ({why})" for why, cids in _by_reason(still_working))
+
+
 @dataclass(frozen=True, slots=True)
 class CancelReport:
     """What a cancel-all did: `still_working` maps each order id to why its cancel
@@ -200,9 +205,7 @@ class CancelReport:
             parts.append(f"{len(self.gone)} no longer working at the venue (filled or cancelled)")
         text = "; ".join(parts) + "."
         if self.still_working:
-            listed = "; ".join(
-                f"{', '.join(cids)} ({why})" for why, cids in _by_reason(self.still_working)
-            )
+            listed = _still_listed(self.still_working)
             text += (
                 f" {len(self.still_working)} still working: {listed}. "
                 "Cancel them at the venue or try cancel all again."
@@ -664,19 +667,17 @@ def _ended(oms: OMS, cid: str) -> bool:
     return status is not None and status.is_terminal
 
 
-async def say_follow_up(broker: Broker, report: CancelReport, what: str, *, back: bool) -> None:
+async def say_follow_up(broker: Broker, report: CancelReport, what: str) -> None:
     """What a follow-up's own cancels did (`TradingEngine.cancel_kill_owed`: the orders a
-    kill switch left working, cancelled once `broker` is `back`), as a follow-up's line
+    kill switch left working, cancelled once `broker` is back), as a follow-up's line
     (`_say`): all cancelled, a WARNING (the desk's kill toast is then over); any still
     working, an ERROR naming them."""
-    where = f"{broker.source} is back" if back else broker.source
+    where = f"{broker.source} is back"
     if report.still_working:
-        listed = "; ".join(
-            f"{', '.join(cids)} ({why})" for why, cids in _by_reason(report.still_working)
-        )
         message = (
             f"{what}: {where}: {len(report.still_working)} order(s) it left working still "
-            f"work: {listed}. Cancel them at the venue or with cancel all again."
+            f"work: {_still_listed(report.still_working)}. Cancel them at the venue or with "
+            "cancel all again."
         )
         await _say(broker, LogLevel.ERROR, message, len(report.still_working), what)
         return

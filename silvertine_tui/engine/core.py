@@ -1575,7 +1575,7 @@ class TradingEngine:
         report = await cancel_ids(adapter, working, delays=self.retry_delays, reason=reason)
         if report.still_working:
             self.kill_owed[broker] = set(report.still_working)  # the next time it is back
-        await say_follow_up(adapter, report, "kill switch", back=True)
+        await say_follow_up(adapter, report, "kill switch")
         return report
 
     async def honour_kill(self, *, say: bool = True, reason: str = "") -> KillReport | None:

@@ -221,6 +221,11 @@ def dismiss_kill_toasts(app: App[Any], among: Iterable[Notification] | None = No
     if among is not None:
         kept = {n.identity for n in among}
         gone = [n for n in gone if n.identity in kept]
+    return _dismiss(app, gone)
+
+
+def _dismiss(app: App[Any], gone: Sequence[Notification]) -> int:
+    """Take `gone` off the screen, refreshed once; how many went."""
     for notification in gone:
         app._unnotify(notification, refresh=False)
     if gone:
@@ -243,12 +248,7 @@ def dismiss_answered(app: App[Any], title: str) -> int:
         return 0
     # As that toast's title was shown (cut: a broker of very many accounts).
     answered = toast_title(answered)
-    gone = [n for n in app._notifications if n.title == answered]
-    for notification in gone:
-        app._unnotify(notification, refresh=False)
-    if gone:
-        app._refresh_notifications()
-    return len(gone)
+    return _dismiss(app, [n for n in app._notifications if n.title == answered])
 
 
 def fit_toasts(rack: ToastRack, coming: Sequence[ToastHolder] = ()) -> None:
