@@ -242,10 +242,6 @@ async def child(url: str, prefix: str) -> None:
     await asyncio.sleep(3600)  # until SIGKILL
 
 
-if __name__ == "__main__":
-    asyncio.run(child(sys.argv[1], sys.argv[2]))
-
-
 async def test_a_start_whose_cancels_left_an_order_working_leaves_them_to_its_next_start(
     redis_server: RedisServer,
     key_prefix: str,
@@ -283,3 +279,7 @@ async def test_a_start_whose_cancels_left_an_order_working_leaves_them_to_its_ne
         if again is not None:
             await again.close()
         await other.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(child(sys.argv[1], sys.argv[2]))

@@ -13,7 +13,7 @@ drive, and a start whose broker is still acting on the standing state honours it
 again. On a real Redis, a bus per desk; the desk that sets the state is on another
 host (its own last-run record), the other desk of this host is `neighbour`.
 
-    python -m tests.integration.test_kill_record_shared REDIS_URL PREFIX
+    python -m tests.integration.test_kill_record_order REDIS_URL PREFIX
 
 runs the desk whose cancels never come (`child`), killed with SIGKILL by the test."""
 
@@ -77,7 +77,7 @@ async def test_a_desk_killed_while_acting_keeps_its_hold_through_another_desks_w
         child = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tests.integration.test_kill_record_shared",
+            "tests.integration.test_kill_record_order",  # its `child`
             url,
             key_prefix,
             stdout=asyncio.subprocess.PIPE,
@@ -158,27 +158,3 @@ async def test_a_desk_quit_while_acting_keeps_its_hold_through_another_desks_wri
             await again.close()
         await neighbour.close()
         await other.close()
-
-
-async def child(url: str, prefix: str) -> None:
-    """The desk the test kills: it starts, honours the KILL it finds standing, and its
-    paper venue never confirms the cancels (a minute); once they are out and its record
-    and heartbeats kept a second, it prints the orders being cancelled and waits."""
-    session = desk(url, prefix, "paper", cancel_ms=60_000)
-    await session.start()
-    engine = session.engine
-    async with asyncio.timeout(30):
-        while not (
-            engine.oms.working()
-            and all(v.order.status is OrderStatus.PENDING_CANCEL for v in engine.oms.working())
-        ):
-            await engine.wait_changed(0.2)
-    await asyncio.sleep(1.2)
-    cancelling = sorted(v.client_order_id for v in engine.oms.working())
-    sys.stdout.write(orjson.dumps({"cancelling": cancelling}).decode() + "\n")
-    sys.stdout.flush()
-    await asyncio.sleep(3600)  # until SIGKILL
-
-
-if __name__ == "__main__":
-    asyncio.run(child(sys.argv[1], sys.argv[2]))
