@@ -360,6 +360,11 @@ class TradingEngine:
         # venue unreachable, refusing): cancelled when that broker is back, while
         # trading is still HALTED (`cancel_kill_owed`).
         self.kill_owed: dict[str, set[str]] = {}
+        # The risk entry of the newest KILL this engine wrote or read ("" none): while
+        # HALTED, the one `kill_owed` is owed to. The last-run record carries both, so
+        # that a desk restarted before the venue is back makes them at its start
+        # (`kill_still_owed`, `RunRecorder`).
+        self.kill_entry = ""
         self._trim_failed: set[tuple[str, str, str]] = set()
         # Ids sent while another desk's kill is being honoured (after a RESUME read
         # meanwhile): that kill does not cancel them.
@@ -751,6 +756,8 @@ class TradingEngine:
                     if watched is not None:
                         self._agreed(key, watched, rec.venue_quantity, "on reconcile")
             case RiskEvent():
+                if event.payload.action is RiskAction.KILL:
+                    self._saw_kill(entry_id)
                 self._apply_risk(event, self._risk_live(entry_id))
             case HealthEvent() | BrokerProfileEvent():
                 self._health_applied += 1
@@ -1544,12 +1551,38 @@ class TradingEngine:
             log.error("engine.kill_incomplete", extra={"summary": report.summary()})
         return report
 
+    def _saw_kill(self, entry_id: str | None) -> None:
+        """A KILL's risk entry, written or read (`kill_entry`: the newest)."""
+        if entry_id and (not self.kill_entry or entry_after(entry_id, self.kill_entry)):
+            self.kill_entry = entry_id
+
     def _owe_kill(self, cancels: CancelReport) -> None:
         """The orders a kill switch's cancels left working, per broker (`kill_owed`)."""
         for cid in cancels.still_working:
             view = self.oms.get(cid)
             if view is not None:
                 self.kill_owed.setdefault(view.broker, set()).add(cid)
+
+    def kill_still_owed(self) -> dict[str, tuple[str, ...]]:
+        """Per broker, the orders a kill switch's cancels still owe (`kill_owed`) that
+        are still working, while trading is HALTED (a resume leaves them to the trader):
+        what the last-run record carries to the next start (`RunRecorder`). Empty when
+        no KILL was journaled (`kill_entry`: the next start finds none standing to
+        honour; a KILL written once Redis is back is read back, and carried then)."""
+        if self.gate.state is not TradingState.HALTED or not self.kill_entry:
+            return {}
+        owed: dict[str, tuple[str, ...]] = {}
+        for broker, cids in self.kill_owed.items():
+            working = tuple(
+                sorted(
+                    cid
+                    for cid in cids
+                    if (view := self.oms.get(cid)) is not None and not view.order.status.is_terminal
+                )
+            )
+            if working:
+                owed[broker] = working
+        return owed
 
     async def cancel_kill_owed(self, broker: str) -> CancelReport | None:
         """Once `broker` is back (reconnected, reconciled: the session), cancel the
@@ -1698,6 +1731,8 @@ class TradingEngine:
                 await asyncio.sleep(delay)
             try:
                 entry_id = await self._publish_risk(action, message=message)
+                if action is RiskAction.KILL:
+                    self._saw_kill(entry_id)
             except BusUnavailableError as exc:
                 error = str(exc)  # it says why and what to do
                 log.error(f"engine.{key}_not_journaled", extra={"error": error})

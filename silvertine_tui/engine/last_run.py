@@ -152,7 +152,15 @@ class LastRun(BaseModel):
     entry), and every writer keeps what the file holds for the brokers it does not
     drive (`write_merged`), so that the next start of that broker's desk honours the
     state again (`Session._state_while_down`). Empty in the records written before it
-    (older builds ignore it, and write it away)."""
+    (older builds ignore it, and write it away). A KILL whose cancels this desk still
+    owes a broker is acted on here too (`kill_owed`)."""
+    kill_owed: dict[str, list[str]] = Field(default_factory=dict)
+    """Per broker, the orders (client ids) a kill switch's cancels left working on it
+    (the venue unreachable, refusing: `TradingEngine.kill_owed`), still owed while
+    trading is HALTED; that KILL is in `acting` for the broker. A desk restarted
+    before the venue was back took the KILL as read (its own run read it), and the
+    orders worked on, HALTED: its next start honours the KILL again and says why
+    (`Session._state_while_down`). Empty in the records written before it."""
 
 
 def record_path(state_dir: Path, bus_url: str, prefix: str) -> Path:
@@ -297,10 +305,10 @@ def _locked(path: Path) -> Iterator[None]:
 
 def write_merged(path: Path, record: LastRun, brokers: frozenset[str]) -> LastRun:
     """Write `record`, the desk driving `brokers`, keeping what the file holds for the
-    brokers it does not drive (`LastRun.acting`): another desk of this host still
-    acting on a state keeps it through this write. Read and written under the record's
-    lock (`_locked`), renamed over as `write` does: two desks writing at once each keep
-    the other's. A file that cannot be read keeps nothing (it is written over, as
+    brokers it does not drive (`LastRun.acting`, `LastRun.kill_owed`): another desk of
+    this host still acting on a state keeps it through this write. Read and written
+    under the record's lock (`_locked`), renamed over as `write` does: two desks writing
+    at once each keep the other's. A file that cannot be read keeps nothing (it is written over, as
     before). The record written; `OSError` when the disk refuses. Touches the disk:
     call it from a thread."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -311,9 +319,12 @@ def write_merged(path: Path, record: LastRun, brokers: frozenset[str]) -> LastRu
             found = None
         if found is not None:
             kept = {b: e for b, e in found.acting.items() if b not in brokers}
-            if kept:
+            owed = {b: c for b, c in found.kill_owed.items() if b not in brokers}
+            if kept or owed:
                 ours = {b: e for b, e in record.acting.items() if b in brokers}
-                record = record.model_copy(update={"acting": {**kept, **ours}})
+                our_owed = {b: c for b, c in record.kill_owed.items() if b in brokers}
+                update = {"acting": {**kept, **ours}, "kill_owed": {**owed, **our_owed}}
+                record = record.model_copy(update=update)
         write(path, record)
     return record
 
@@ -405,7 +416,7 @@ class RunRecorder:
         self.engine = engine
         self.path = path
         self._clock = clock
-        self._written: tuple[str, TradingState, str, bool, str | None] | None = None
+        self._written: tuple[object, ...] | None = None
         self._checked = False  # nothing is written before the start's check
         self.found: Found | None = None  # what `read` found
         self.tell: Callable[[str, str, bool, str], None] | None = None
@@ -702,19 +713,28 @@ class RunRecorder:
         read, and this desk's brokers no longer acting on it, from the next write on."""
         self._acting.discard(entry)
 
-    def _seen(self) -> str:
+    def _seen(self, acting: dict[str, str]) -> str:
         """The record's `state_entry`: the newest entry setting the trading state this
         run read, held right before a state it is still acting on (`acting`)."""
         seen = state_seen(self.engine.bus) or "0-0"
-        if self._acting:
-            first = min(self._acting, key=parse_id)
+        if acting:
+            first = min(acting.values(), key=parse_id)
             if parse_id(seen) >= parse_id(first):
                 return entry_before(first)
         return seen
 
-    def _acting_entry(self) -> str | None:
-        """The oldest entry this run is still acting on (`acting`), None when none."""
-        return min(self._acting, key=parse_id) if self._acting else None
+    def _acting_now(self, owed: dict[str, tuple[str, ...]]) -> dict[str, str]:
+        """Per broker, the oldest entry this run is still acting on: a state its start
+        found set while the desk was down (`acting`, every broker), or the KILL whose
+        cancels it owes that broker (`owed`: `TradingEngine.kill_still_owed`)."""
+        acting: dict[str, str] = {}
+        if self._acting:
+            acting = dict.fromkeys(self.engine.brokers, min(self._acting, key=parse_id))
+        kill = self.engine.kill_entry
+        for broker in owed:
+            if broker not in acting or parse_id(kill) < parse_id(acting[broker]):
+                acting[broker] = kill
+        return acting
 
     async def record(self, *, always: bool = False, unjournaled: Unjournaled | None = None) -> None:
         """Write the record when the epoch or the trading state changed since the last
@@ -730,7 +750,10 @@ class RunRecorder:
         if epoch is None or not self._checked:
             return
         gate = self.engine.gate
-        now = (epoch, gate.state, self._seen(), bool(gate.held_here), self._acting_entry())
+        owed = self.engine.kill_still_owed()
+        acting = self._acting_now(owed)
+        seen = self._seen(acting)
+        now = (epoch, gate.state, seen, bool(gate.held_here), sorted(acting.items()), owed)
         at_ms = self._clock() // 1_000_000
         fresh = at_ms - self._written_ms < RECORD_FRESH_S * 1000
         if now == self._written and fresh and not always and unjournaled is None:
@@ -739,12 +762,13 @@ class RunRecorder:
             bus=self.engine.bus.stats.url,
             prefix=self.engine.bus.layout.prefix,
             epoch=epoch,
-            trading_state=now[1],
+            trading_state=gate.state,
             at_ms=at_ms,
             unjournaled=unjournaled,
-            state_entry=now[2],
-            held_here=now[3],
-            acting={} if now[4] is None else dict.fromkeys(self.engine.brokers, now[4]),
+            state_entry=seen,
+            held_here=bool(gate.held_here),
+            acting=acting,
+            kill_owed={broker: list(cids) for broker, cids in owed.items()},
         )
         brokers = frozenset(self.engine.brokers)
         try:

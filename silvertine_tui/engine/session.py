@@ -134,6 +134,9 @@ was lifted before it was up, and its cancels were made under the state after it.
 KILL_WHILE_DOWN_ALERT = "Kill switch pulled while this desk was down"
 """The toast's title when this desk's start found a KILL its last run never read still
 standing, and honoured it (`Session._state_while_down`)."""
+KILL_OWED_ALERT = "Kill switch's cancels carried from this desk's last run"
+"""The toast's title when this desk's last run was stopped while it still owed a kill
+switch's cancels (a venue away: `LastRun.kill_owed`), and its start made them."""
 REDUCE_ONLY_WHILE_DOWN_ALERT = "REDUCE ONLY set while this desk was down"
 """The toast's title when this desk's start found REDUCE ONLY its last run never read
 still standing, and honoured it (`Session._state_while_down`)."""
@@ -155,6 +158,10 @@ class DownState:
     """When it was set (its event's time)."""
     state: TradingState
     """HALTED (a KILL) or REDUCE_ONLY."""
+    owed: int = 0
+    """The orders this desk's last run still owed a KILL's cancels when it stopped
+    (`LastRun.kill_owed`: it had read the KILL, its venue away): 0 when it never read
+    it (pulled while it was down)."""
 
     @property
     def kill(self) -> bool:
@@ -736,6 +743,13 @@ class Session:
             )
             if not unread and await self._heard_after(standing.id) is not False:
                 return None
+            owed = 0
+            if record is not None and state is TradingState.HALTED:
+                owed = sum(
+                    len(cids)
+                    for broker, cids in record.kill_owed.items()
+                    if broker in mine and record.acting.get(broker) == standing.id
+                )
         except BusUnavailableError:
             raise
         except BusError as exc:
@@ -746,7 +760,7 @@ class Session:
         event = standing.event
         assert isinstance(event, RiskEvent)  # (`_standing_stricter`)
         default = "kill switch" if state is TradingState.HALTED else "reduce only"
-        return DownState(standing.id, event.payload.message or default, event.ts, state)
+        return DownState(standing.id, event.payload.message or default, event.ts, state, owed)
 
     async def _standing_stricter(self, state: TradingState) -> BusEntry | None:
         """The entry that set `state`, the trading state recovery replayed (HALTED or
@@ -853,7 +867,9 @@ class Session:
             kill = await engine.honour_kill(say=False, reason=down.reason)
             if kill is not None:  # (given a reason, it acts)
                 await self._say_while_down(down, kill.cancels, kill.summary())
-                done = kill.cancels.ok
+                # What its cancels left working the engine owes now (`kill_owed`: made
+                # when the venue is back), and the record carries from there.
+                done = kill.cancels.ok or bool(engine.kill_still_owed())
         else:
             cancels = await engine.honour_reduce_only(say=False, reason=down.reason)
             if cancels is not None:  # (None: lifted before the cancels went)
@@ -879,7 +895,16 @@ class Session:
             )
         elif state is not down.state:
             what = f"trading is {state} since; {cancels.summary()}"
-        message = f"{self.desk_id}, after {down.what()} {down.said()} while this desk was down: "
+        if down.owed:
+            message = (
+                f"{self.desk_id}, after {down.what()} {down.said()}: this desk's last run "
+                f"stopped before its venue was back, still owing the cancels of "
+                f"{down.owed} order(s): "
+            )
+        else:
+            message = (
+                f"{self.desk_id}, after {down.what()} {down.said()} while this desk was down: "
+            )
         message += what
         log.warning(
             "session.state_while_down",
@@ -887,6 +912,8 @@ class Session:
         )
         level = LogLevel.WARNING if cancels.ok else LogLevel.ERROR
         title = KILL_WHILE_DOWN_ALERT if down.kill else REDUCE_ONLY_WHILE_DOWN_ALERT
+        if down.owed:
+            title = KILL_OWED_ALERT
         # `say`'s toast ends it with a full stop, as the start's other state words do.
         await self.last_run.say(title, message.rstrip("."), level)
 

@@ -43,6 +43,24 @@ def test_a_write_keeps_the_acting_of_brokers_its_desk_does_not_drive(tmp_path: P
     assert found.acting == {}
 
 
+def test_a_write_keeps_the_kill_owed_of_brokers_its_desk_does_not_drive(tmp_path: Path) -> None:
+    """The orders a kill switch's cancels left working on a broker (`LastRun.kill_owed`),
+    which that broker's next start cancels: a neighbour's write keeps them."""
+    path = record_path(tmp_path, "redis://localhost:6379/0", "t")
+    owing = record("1699999999999-9", {"ib": KILL}).model_copy(
+        update={"kill_owed": {"ib": ["c-1", "c-2"]}}
+    )
+    write_merged(path, owing, frozenset({"ib"}))
+    written = write_merged(path, record(KILL), frozenset({"paper"}))
+    assert written.kill_owed == {"ib": ["c-1", "c-2"]}
+    assert written.acting == {"ib": KILL}
+    write_merged(path, record(KILL), frozenset({"ib"}))  # its own desk: cancels made
+    found = read(path)
+    assert found is not None
+    assert found.kill_owed == {}
+    assert found.acting == {}
+
+
 def test_a_record_without_acting_reads_as_none_acting(tmp_path: Path) -> None:
     """A record written before `acting` (or by an older build, which drops it)."""
     path = tmp_path / "r.json"
