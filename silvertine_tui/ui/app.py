@@ -41,7 +41,7 @@ from ..domain import (
 )
 from .commands import DeskCommands
 from .draw_now import draw_now
-from .format import cut, shown, toast_title
+from .format import cut, shown, state_words, toast_title
 from .key_order import KeyOrder
 from .keymap import PANES, bindings, named_key, unknown_ids, without_clashes
 from .screens.confirm import ConfirmScreen, kill_not_heard, not_heard
@@ -872,8 +872,8 @@ class SilvertineApp(App[None]):
             said = f"{renewed}; trading stays HALTED: resume with {resume}."
         else:
             said = (
-                f"{renewed}; trading stays {state}: orders that only reduce a position go "
-                f"again (resume with {resume} for the rest)."
+                f"{renewed}; trading stays {state_words(state)}: orders that only reduce a "
+                f"position go again (resume with {resume} for the rest)."
             )
         self.notify(said, title="Claims renewed", timeout=self.desk.toast_timeout_s)
 
@@ -1306,7 +1306,8 @@ class SilvertineApp(App[None]):
         self.push_screen(
             ConfirmScreen(
                 "Resume trading?",
-                f"Trading is {state}. Resume sets it ACTIVE: orders are accepted again.",
+                f"Trading is {state_words(state)}. Resume sets it ACTIVE: orders are accepted "
+                "again.",
                 confirm_label="Resume",
                 moved=self._state_moved(state),
             ),
@@ -1319,7 +1320,7 @@ class SilvertineApp(App[None]):
 
         def moved() -> str | None:
             now = self.desk.view.trading_state
-            return None if now is asked else f"trading is {now} meanwhile"
+            return None if now is asked else f"trading is {state_words(now)} meanwhile"
 
         return moved
 

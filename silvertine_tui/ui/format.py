@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from ..domain.clock import time_of_day
+from ..domain.enums import TradingState
 from ..domain.ids import short_id as short_id  # (the desk's one rule: domain/ids.py)
 from ..domain.money import absurd, decimal_places, normalized, quantized, unsigned_zero
 
@@ -91,6 +92,12 @@ key and quote waiting."""
 
 TITLE_MAX = 200
 """Characters kept of a toast's title (`toast_title`)."""
+
+
+def state_words(state: TradingState) -> str:
+    """A trading state as the header says it: `REDUCE ONLY`, not the journal's
+    `REDUCE_ONLY`."""
+    return state.value.replace("_", " ")
 
 
 def toast_title(title: str) -> str:

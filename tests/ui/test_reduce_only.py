@@ -13,6 +13,7 @@ from textual.widgets import Static
 from silvertine_tui.domain import OrderStatus, OrderType, Side, TimeInForce, TradingState
 from silvertine_tui.engine.core import TradingEngine
 from silvertine_tui.ui.screens.confirm import ConfirmScreen
+from silvertine_tui.ui.widgets.health import HealthPane
 from silvertine_tui.ui.widgets.keybar import KeyBar
 
 from .conftest import Desk, market_buy
@@ -156,9 +157,11 @@ async def test_a_kill_while_the_resume_dialog_is_open_stays(make_desk) -> None:
         engine = desk.session.engine
         await engine.set_trading_state(TradingState.REDUCE_ONLY)
         await desk.settle(pilot)
+        # The header's words in Health and the dialog too (they read REDUCE_ONLY).
+        assert "Trading REDUCE ONLY" in desk.app.screen.query_one(HealthPane).text.plain
         await pilot.press("ctrl+r")
         await desk.settle(pilot)
-        assert "Trading is REDUCE_ONLY" in dialog_text(desk)
+        assert "Trading is REDUCE ONLY" in dialog_text(desk)
         await engine.kill("kill switch (another desk)")
         await desk.settle(pilot)
         await pilot.press("y")

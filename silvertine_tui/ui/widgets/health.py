@@ -22,7 +22,7 @@ from rich.text import Text
 from ...domain import ConnectionState, TradingState
 from ...engine.projection import AnomalySummary
 from ...events.client_ids import ClientIds, client_ids_of
-from ..format import DASH, age, cut
+from ..format import DASH, age, cut, state_words
 from ..model import ComponentHealth
 from .palette import DEFAULT_PALETTE, Palette
 from .text import TextBlock
@@ -488,7 +488,7 @@ class HealthPane(TextBlock):
             else p.ok
         )
         text.append("Trading ", style="bold")
-        text.append(trading.value, style=trading_style)
+        text.append(state_words(trading), style=trading_style)
         if bus.claims is not None:
             # Right under the trading state: both say whether this desk sends orders,
             # and a lapse must be in view (at 120x36 the pane shows six rows).
