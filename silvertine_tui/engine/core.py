@@ -365,6 +365,12 @@ class TradingEngine:
         # that a desk restarted before the venue is back makes them at its start
         # (`kill_still_owed`, `RunRecorder`).
         self.kill_entry = ""
+        # A stricter state (a KILL, REDUCE ONLY) this desk holds that Redis has not
+        # taken: its bus keeps it in memory to write when Redis is back, or refused it.
+        # The last-run record carries it, so that a desk that dies before then leaves it
+        # to its next start, which writes it (`RunRecorder.check`); None once written.
+        self.state_unwritten: RiskEvent | None = None
+        self._state_sent: RiskEvent | None = None  # the last state-setting event sent
         self._trim_failed: set[tuple[str, str, str]] = set()
         # Ids sent while another desk's kill is being honoured (after a RESUME read
         # meanwhile): that kill does not cancel them.
@@ -1103,6 +1109,9 @@ class TradingEngine:
         if event.payload.client_order_id:
             self._attempted.add(event.payload.client_order_id)
         action = event.payload.action
+        unwritten = self.state_unwritten
+        if unwritten is not None and event.event_id == unwritten.event_id:
+            self.state_unwritten = None  # written after all (Redis back): read back
         if action is RiskAction.KILL and event.event_id in self._own_kills:
             if event.event_id == self._last_own_kill:
                 # This engine's latest KILL read back: whatever follows it in the stream
@@ -1748,8 +1757,39 @@ class TradingEngine:
                 "written when Redis is back"
             )
             log.error(f"engine.{key}_buffered", extra={"error": error})
+            self.state_unwritten = self._state_sent
             return error
+        self.state_unwritten = self._state_sent
         return error
+
+    async def write_unwritten(
+        self, action: RiskAction, state: TradingState, message: str
+    ) -> str | None:
+        """Write a stricter state this host's last desk run held and never journaled
+        (`last_run.UnwrittenState`: its message names the desk that set it), held here
+        from now as that run held it: a KILL is this desk's own (read back, it is not
+        another desk's to honour; the session makes its cancels). The entry id; None
+        when the bus kept it in memory (Redis out of reach again)."""
+        event = RiskEvent.create(
+            ENGINE_SOURCE,
+            Risk(
+                action=action,
+                trading_state=state,
+                message=f"{message}; never journaled by the run that set it (Redis out of "
+                "reach): written by its next start",
+            ),
+        )
+        if action is RiskAction.KILL:
+            self._own_kills.add(event.event_id)
+            self._last_own_kill = event.event_id
+            self._hold_halted = True
+        self.gate.state = state
+        entry = await self.bus.publish(event)
+        if action is RiskAction.KILL:
+            self._saw_kill(entry)
+        if entry is None:
+            self.state_unwritten = event
+        return entry
 
     async def resume(self) -> None:
         """Trade again, once the RESUME is journaled: refused by the bus, trading stays
@@ -1992,15 +2032,18 @@ class TradingEngine:
             self._own_kills.add(event.event_id)  # read back: not another desk's
             self._last_own_kill = event.event_id
         holds = action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME)
+        if holds:
+            self._state_sent = event
         # Written now or not at all: a looser state kept in memory was written whenever
         # Redis came back, loosening every desk then, hours after the trader moved on;
         # a watching desk's state holds nothing here (it has no broker to protect).
         now = holds and (pending or self.watching)
         replaced = self.projection.hold_state(event.event_id, state) if holds else None
         try:
-            if now:
-                return await self.bus.publish_now(event)
-            return await self.bus.publish(event)
+            written = await (self.bus.publish_now(event) if now else self.bus.publish(event))
+            if holds and written is not None:
+                self.state_unwritten = None  # a state written after it: it stands
+            return written
         except Exception as exc:
             if now:
                 self.projection.release_state(event.event_id, replaced)

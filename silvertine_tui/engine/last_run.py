@@ -59,11 +59,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..bus import BusError, BusUnavailableError, format_id, parse_id
+from ..bus.base import state_entry_after
 from ..domain import TradingState
 from ..events import Log, LogEvent, LogLevel, Risk, RiskAction, RiskEvent
 from .core import ENGINE_SOURCE, TradingEngine, utc_ms
@@ -94,16 +96,28 @@ class Unjournaled(BaseModel):
     """The desk's brokers at real venues (`broker/account`): their reconcile asks them."""
     simulators: tuple[str, ...] = ()
     """Its simulators (the paper venue): what they did then is lost for good."""
+    closed: bool = True
+    """Written by the run's close; False: written while it ran, Redis out of reach (the
+    record says it every second while it changes), and the run never closed (killed,
+    its host lost) or the record would say so."""
 
     def told(self, when: str) -> str:
         """What the next start says of it."""
         fills = f"{self.fills} fill{'s' if self.fills != 1 else ''}"
         brokers = ", ".join((*self.venues, *self.simulators)) or "its brokers"
-        said = (
-            f"The last run on this bus (closed {when}) closed with {self.events} execution "
-            f"event{'s' if self.events != 1 else ''} NOT journaled ({fills}) on {brokers}: "
-            "Redis was down as it quit, and they are in no journal"
-        )
+        events = f"{self.events} execution event{'s' if self.events != 1 else ''}"
+        if self.closed:
+            said = (
+                f"The last run on this bus (closed {when}) closed with {events} NOT "
+                f"journaled ({fills}) on {brokers}: Redis was down as it quit, and they are "
+                "in no journal"
+            )
+        else:
+            said = (
+                f"The last run on this bus stopped without closing (killed, or its host "
+                f"lost; last recorded {when}) with {events} NOT journaled ({fills}) on "
+                f"{brokers}: Redis was out of reach, and they are in no journal"
+            )
         if self.venues:
             said += (
                 f"; the reconcile asked {', '.join(self.venues)} for what they hold: check "
@@ -117,6 +131,28 @@ class Unjournaled(BaseModel):
                 "journal holds them"
             )
         return said
+
+
+class UnwrittenState(BaseModel):
+    """A stricter trading state (a KILL, REDUCE ONLY) a desk held that Redis never took
+    (`TradingEngine.state_unwritten`): as its risk entry would have said it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
+
+    action: RiskAction
+    trading_state: TradingState
+    message: str  # naming the desk that set it ("kill switch (UI) by desk h pid 7")
+    at_ms: int  # when it was set
+
+    @classmethod
+    def of(cls, event: RiskEvent) -> UnwrittenState:
+        payload = event.payload
+        return cls(
+            action=payload.action,
+            trading_state=payload.trading_state,
+            message=payload.message,
+            at_ms=event.ts // 1_000_000,
+        )
 
 
 class LastRun(BaseModel):
@@ -154,6 +190,13 @@ class LastRun(BaseModel):
     state again (`Session._state_while_down`). Empty in the records written before it
     (older builds ignore it, and write it away). A KILL whose cancels this desk still
     owes a broker is acted on here too (`kill_owed`)."""
+    state_unwritten: UnwrittenState | None = None
+    """A stricter state the run held that Redis never took (its bus kept it in memory,
+    or refused it): a desk that died before Redis was back, or quit while it was down,
+    left it in no journal, and its next start came up as the journal gave it (ACTIVE,
+    its orders working at the paper venue again, not a word). The next start writes it
+    and honours it (`RunRecorder.check`, `Session._state_while_down`) when nothing set
+    the trading state after `state_entry`. None in the records written before it."""
     kill_owed: dict[str, list[str]] = Field(default_factory=dict)
     """Per broker, the orders (client ids) a kill switch's cancels left working on it
     (the venue unreachable, refusing: `TradingEngine.kill_owed`), still owed while
@@ -219,6 +262,15 @@ def load(path: Path) -> LastRun | None:
     except UnreadableRecord as exc:
         log.warning("last_run.unreadable", extra={"path": str(path), "error": str(exc)})
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """A stricter state the last run never journaled, written by this start's check
+    (`RunRecorder._carry_unwritten`)."""
+
+    entry: str  # the risk entry written for it now
+    state: UnwrittenState
 
 
 @dataclass(frozen=True)
@@ -427,6 +479,9 @@ class RunRecorder:
         # Entries of stricter states this start found set while the desk was down, whose
         # cancels have not all gone out (`acting`).
         self._acting: set[str] = set()
+        self.carried: Carried | None = None
+        """A stricter state this host's last run held and never journaled, that `check`
+        wrote: the session honours it once the brokers are up."""
         self._written_ms = 0  # when the record was last written (`RECORD_FRESH_S`)
         self._writing = asyncio.Lock()  # one write at a time (one temporary file)
 
@@ -498,6 +553,7 @@ class RunRecorder:
             await self.say(UNJOURNALED_ALERT, said)  # the record written next clears it
         if record is None or record.epoch == epoch:
             await self._check_state(record)
+            await self._carry_unwritten(record)
             return None
         engine = self.engine
         when = utc_ms(record.at_ms)
@@ -631,6 +687,47 @@ class RunRecorder:
         )
         await self.say(STATE_LOST_ALERT, said)
 
+    async def _carry_unwritten(self, record: LastRun | None) -> None:
+        """The record's `state_unwritten`, a KILL or REDUCE ONLY the last run held and
+        never journaled (Redis out of reach until it stopped), when the journal gives a
+        looser state and nothing set the trading state after what that run read
+        (`state_entry`: a state set since, a resume on another desk, stands): written
+        now, as it was set (a KILL as a KILL: every desk honours it, as they would have
+        when Redis came back had that run lived), and held here; the session cancels
+        what it asks once the brokers are up, and says so (`carried`). Redis refusing
+        the read leaves the start as the journal gave it (logged)."""
+        if record is None or record.state_unwritten is None or record.held_here:
+            return
+        unwritten = record.state_unwritten
+        engine = self.engine
+        if not stricter(unwritten.trading_state, engine.gate.state):
+            return  # written after all, or stricter since
+        try:
+            since = await state_entry_after(
+                partial(engine.bus.read_last, engine.bus.layout.risk),
+                record.state_entry or "0-0",
+            )
+            if since is not None:
+                log.info(
+                    "last_run.unwritten_state_superseded",
+                    extra={"state": str(unwritten.trading_state), "since": since},
+                )
+                return
+            entry = await engine.write_unwritten(
+                unwritten.action, unwritten.trading_state, unwritten.message
+            )
+        except BusUnavailableError:
+            raise
+        except BusError as exc:
+            log.error("last_run.unwritten_state_not_written", extra={"error": str(exc)})
+            return
+        log.error(
+            "last_run.unwritten_state_carried",
+            extra={"state": str(unwritten.trading_state), "entry": entry},
+        )
+        if entry is not None:
+            self.carried = Carried(entry, unwritten)
+
     async def _may_be_lost(
         self, deleted: StateLoss, record: LastRun | None, replayed: TradingState
     ) -> None:
@@ -749,14 +846,28 @@ class RunRecorder:
         epoch = self.engine.bus.epoch
         if epoch is None or not self._checked:
             return
-        gate = self.engine.gate
-        owed = self.engine.kill_still_owed()
+        engine = self.engine
+        gate = engine.gate
+        owed = engine.kill_still_owed()
         acting = self._acting_now(owed)
         seen = self._seen(acting)
-        now = (epoch, gate.state, seen, bool(gate.held_here), sorted(acting.items()), owed)
+        held = engine.state_unwritten
+        unwritten = UnwrittenState.of(held) if held is not None else None
+        if unjournaled is None:
+            unjournaled = self._unjournaled_now()
+        now = (
+            epoch,
+            gate.state,
+            seen,
+            bool(gate.held_here),
+            sorted(acting.items()),
+            owed,
+            unwritten,
+            unjournaled,
+        )
         at_ms = self._clock() // 1_000_000
         fresh = at_ms - self._written_ms < RECORD_FRESH_S * 1000
-        if now == self._written and fresh and not always and unjournaled is None:
+        if now == self._written and fresh and not always:
             return
         record = LastRun(
             bus=self.engine.bus.stats.url,
@@ -769,6 +880,7 @@ class RunRecorder:
             held_here=bool(gate.held_here),
             acting=acting,
             kill_owed={broker: list(cids) for broker, cids in owed.items()},
+            state_unwritten=unwritten,
         )
         brokers = frozenset(self.engine.brokers)
         try:
@@ -786,6 +898,24 @@ class RunRecorder:
                 f"{self.path}: a start after Redis lost its data while no desk ran is "
                 "guarded again",
             )
+
+    def _unjournaled_now(self) -> Unjournaled | None:
+        """What this running desk holds NOT journaled (Redis out of reach: its bus's
+        outage backlog, its brokers' reports the bus refused), as its close would say
+        it: a desk killed before Redis is back leaves it to its next start's words (the
+        paper venue's cancels undone on its return, said nowhere). None when nothing."""
+        events, fills = self.engine.bus.unwritten()
+        brokers = self.engine.brokers.values()
+        kept = sum(broker.unjournaled for broker in brokers)
+        if not events and not kept:
+            return None
+        return Unjournaled(
+            events=events + kept,
+            fills=fills,
+            venues=tuple(b.source for b in brokers if not b.state_in_journal),
+            simulators=tuple(b.source for b in brokers if b.state_in_journal),
+            closed=False,
+        )
 
     async def _refused(self, exc: OSError) -> None:
         """The disk refused the record: logged and said once while it keeps refusing

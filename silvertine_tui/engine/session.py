@@ -137,6 +137,10 @@ standing, and honoured it (`Session._state_while_down`)."""
 KILL_OWED_ALERT = "Kill switch's cancels carried from this desk's last run"
 """The toast's title when this desk's last run was stopped while it still owed a kill
 switch's cancels (a venue away: `LastRun.kill_owed`), and its start made them."""
+KILL_UNWRITTEN_ALERT = "Kill switch never journaled: carried from this desk's last run"
+"""The toast's title when this desk's last run held a kill switch Redis never took (it
+stopped before Redis was back), and its start wrote it and made its cancels."""
+REDUCE_ONLY_UNWRITTEN_ALERT = "REDUCE ONLY never journaled: carried from this desk's last run"
 REDUCE_ONLY_WHILE_DOWN_ALERT = "REDUCE ONLY set while this desk was down"
 """The toast's title when this desk's start found REDUCE ONLY its last run never read
 still standing, and honoured it (`Session._state_while_down`)."""
@@ -158,6 +162,9 @@ class DownState:
     """When it was set (its event's time)."""
     state: TradingState
     """HALTED (a KILL) or REDUCE_ONLY."""
+    unwritten: bool = False
+    """This desk's last run set it and Redis never took it; its start wrote it
+    (`RunRecorder.carried`)."""
     owed: int = 0
     """The orders this desk's last run still owed a KILL's cancels when it stopped
     (`LastRun.kill_owed`: it had read the KILL, its venue away): 0 when it never read
@@ -663,6 +670,16 @@ class Session:
             )
             self.alerts.append(Alert("Journal lost while no desk ran", f"{lost}."))
         down = await self._state_while_down()
+        carried = self.last_run.carried
+        if down is None and carried is not None:
+            unwritten = carried.state
+            down = DownState(
+                carried.entry,
+                unwritten.message,
+                unwritten.at_ms * 1_000_000,
+                unwritten.trading_state,
+                unwritten=True,
+            )
         if down is not None:
             # Before this start's first record: until its cancels went out, the record
             # says this run read the risk stream only up to before it, so that a desk
@@ -760,7 +777,7 @@ class Session:
         event = standing.event
         assert isinstance(event, RiskEvent)  # (`_standing_stricter`)
         default = "kill switch" if state is TradingState.HALTED else "reduce only"
-        return DownState(standing.id, event.payload.message or default, event.ts, state, owed)
+        return DownState(standing.id, event.payload.message or default, event.ts, state, owed=owed)
 
     async def _standing_stricter(self, state: TradingState) -> BusEntry | None:
         """The entry that set `state`, the trading state recovery replayed (HALTED or
@@ -895,7 +912,13 @@ class Session:
             )
         elif state is not down.state:
             what = f"trading is {state} since; {cancels.summary()}"
-        if down.owed:
+        if down.unwritten:
+            message = (
+                f"{self.desk_id}, after {down.what()} {down.said()}: this desk's last run "
+                "held it but never journaled it (Redis was out of reach) and stopped before "
+                "Redis was back; written to the journal now: "
+            )
+        elif down.owed:
             message = (
                 f"{self.desk_id}, after {down.what()} {down.said()}: this desk's last run "
                 f"stopped before its venue was back, still owing the cancels of "
@@ -914,6 +937,8 @@ class Session:
         title = KILL_WHILE_DOWN_ALERT if down.kill else REDUCE_ONLY_WHILE_DOWN_ALERT
         if down.owed:
             title = KILL_OWED_ALERT
+        elif down.unwritten:
+            title = KILL_UNWRITTEN_ALERT if down.kill else REDUCE_ONLY_UNWRITTEN_ALERT
         # `say`'s toast ends it with a full stop, as the start's other state words do.
         await self.last_run.say(title, message.rstrip("."), level)
 
