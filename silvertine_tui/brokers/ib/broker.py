@@ -1234,13 +1234,19 @@ class IBBroker(IBOrders, IBSession):
         return Decimal(0), False
 
     def _desks_fill(self, execution: Any) -> bool:
-        """Whether an execution is one of the desk's fills: journaled, or of an order
-        the desk journals (its execDetails may still be on the way), and not one an
-        adopted order held before it was adopted."""
+        """Whether an execution is one of the desk's fills: journaled, or listed by a
+        reconcile (from the journal's start: the desk holds it as a fill once the
+        reconcile is done, the journal's, its snapshot's or published as missed), or of
+        an order the desk journals (its execDetails may still be on the way), and not
+        one an adopted order held before it was adopted. Judged by what the adapter
+        read of the journal alone, a fill the journal lost to Redis (its snapshot still
+        holds it: the Positions pane has its commission as a fee) kept its commission
+        in the position's average for good, the Log's POSITION lines apart from the
+        pane's."""
         exec_id = execution.execId
         if exec_id in self.fees.adopted:
             return False
-        if exec_id in self.fees.journaled:
+        if exec_id in self.fees.journaled or exec_id in self._reconciled:
             return True
         ids = (execution.permId, execution.clientId, execution.orderId, execution.orderRef)
         return self._coid(*ids) is not None
@@ -1634,6 +1640,7 @@ class IBBroker(IBOrders, IBSession):
                 # One execution the desk cannot take (a negative price) does not fail
                 # the whole reconcile: the others, the orders and positions still count.
                 await self._execution_not_taken(coid, execution, exc, key)
+        await self._reconciled_averages(fills_ib)
         return ReconcileReport(
             broker=self.name,
             account=self.account,
@@ -1645,6 +1652,23 @@ class IBBroker(IBOrders, IBSession):
             ended_orders=ended,
             ends_unknown=ends_unknown,
         )
+
+    async def _reconciled_averages(self, listed: Sequence[Any]) -> None:
+        """The executions a reconcile listed are the desk's fills now (`_desks_fill`):
+        their commissions come out of the average of the positions that hold them, and
+        each position whose average that moves is reported again. The position a
+        restart journaled before its reconcile had the commission of another program's
+        fill made while the desk was down in it (the reconcile journals that fill, its
+        commission a fee), and nothing reported the position after it. One that cannot
+        be reported again now (the bus refuses it) is logged, not the reconcile's
+        failure: the position's next report says the same average."""
+        self.ledger.touch([ib_fill.execution.execId for ib_fill in listed])
+        for key in dict.fromkeys(self._key_for(ib_fill.contract) for ib_fill in listed):
+            try:
+                await self._average_moved(key)
+            except Exception:
+                self.count_error("position_unpublished")
+                log.exception("ib.average_not_reported", extra={"broker": self.source, "key": key})
 
     def journal_working(self, orders: Sequence[JournalOrder]) -> None:
         self._journal_working = {o.client_order_id: o for o in orders}

@@ -514,8 +514,9 @@ class FakeTws:
         execution, and the order's fill and the position move by the difference (a
         position report goes out): an execution that opened or added moves the average
         cost, one that closed the realized P&L (one through zero is not modelled).
-        The correction carries the execution's time, or `at` (IB does not document
-        which time a correction has). Returns the new execId."""
+        The account's cash moves by the difference too (the commission stays the
+        execution's). The correction carries the execution's time, or `at` (IB does not
+        document which time a correction has). Returns the new execId."""
         head, _, count = execution.exec_id.rpartition(".")
         new_price = execution.price if price is None else Decimal(price)
         new_shares = execution.shares if shares is None else Decimal(shares)
@@ -541,6 +542,10 @@ class FakeTws:
         spec = order.spec
         pos = self.exchange.positions[spec.con_id]
         paid = (new_price * new_shares - execution.price * execution.shares) * spec.unit * sign
+        # The cash as the corrected trade books it (a buy paid `paid` more, a sale's
+        # proceeds `paid` less); its commission is the execution's, charged once.
+        cash = self.exchange.cash
+        cash[spec.currency] = cash.get(spec.currency, Decimal(0)) - paid
         if execution.realized_pnl is None:  # it opened or added: its cost is in the average
             cost = pos.avg_cost * pos.quantity + paid
             pos.quantity += (new_shares - execution.shares) * sign
