@@ -81,3 +81,24 @@ async def test_cancels_still_go_to_a_tws_that_stopped_answering() -> None:
         await broker.cancel_all()  # the global cancel (the kill switch's)
         assert len(fake.requests_of(m.REQ_GLOBAL_CANCEL)) == 1
         assert not [o for o in fake.orders if o.working]
+
+
+async def test_the_round_trip_of_each_question_is_health_s_latency() -> None:
+    """Health's `lat` read `-` on the IB desk for as long as it ran, though the watchdog
+    asks TWS its time every `watchdog_s` (a trader's review): each answer's round trip
+    is the broker's `rtt_ms` now; a question left unanswered, its wait."""
+    async with FakeTws() as fake, desk(fake, watchdog_s=0.05, answer_timeout_s=0.3) as d:
+        broker = d.broker
+        await until(lambda: broker.health_state.rtt_ms is not None, 3.0)
+        rtt = broker.health_state.rtt_ms
+        assert rtt is not None
+        assert 0 < rtt < 300
+        # What Health reads: the broker's heartbeat on the bus carries it.
+        async with asyncio.timeout(3.0):
+            while not [h for h in await d.health() if h.metrics.get("rtt_ms") is not None]:  # noqa: ASYNC110 - the broker publishes on its own
+                await asyncio.sleep(0.05)
+        fake.ignore_next("current_time", 10_000)
+        await until(lambda: broker.health_state.links["api"].state is L.DEGRADED, 3.0)
+        waited = broker.health_state.rtt_ms
+        assert waited is not None
+        assert waited >= 290

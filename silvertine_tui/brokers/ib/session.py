@@ -761,6 +761,9 @@ class IBSession(IBState):
         try:
             await self.ask_time(wait)
         except TimeoutError:
+            # Health's `lat`: the wait of a question TWS left unanswered, as Binance's
+            # is its last REST call's (an error's too).
+            self.health_state.rtt_ms = (loop.time() - asked) * 1000
             link = self.health_state.links.get("api")  # as it is now
             if not self._up or self._rebuilding or link is None:
                 return False
@@ -785,6 +788,9 @@ class IBSession(IBState):
         except Exception as exc:  # the socket broke: `_lost` handles it
             log.info("ib.watchdog_ask_failed", extra={"broker": self.source, "error": str(exc)})
             return False
+        # Health's `lat`: TWS's answer to its time, once a round (it read `lat -` for
+        # as long as the desk ran).
+        self.health_state.rtt_ms = (loop.time() - asked) * 1000
         if self._unanswered:
             self._unanswered = False
             log.info("ib.tws_answers_again", extra={"broker": self.source})
