@@ -296,6 +296,13 @@ class Broker(ABC):
         # the bus knows (Redis lost just as the order leaves). The engine turns it off
         # with `risk.live_requires_journal: false`.
         self.journal_before_send = config.live
+        # Asked right before the venue gets an order, after its journal writes: why
+        # nothing may go now (the desk's claim on this broker lapsed or was lost, the
+        # desk closing), None when it may. The engine checks before it hands the order
+        # over; a journal write that waited on a stalled Redis meanwhile (SIGSTOP, a
+        # frozen VM) let the order go seconds after "nothing is sent until the claim is
+        # renewed" (a chaos review). Set by the engine; None: nothing to ask.
+        self.send_guard: Callable[[], str | None] | None = None
 
     # -- identity and state ---------------------------------------------------------
 
@@ -694,6 +701,7 @@ class Broker(ABC):
         else:
             await self.publish(intent)
             await self.publish_update(pending)
+        await self._refuse_if_held(request.client_order_id)
         try:
             await self._submit(request)
         except BrokerTimeout as exc:
@@ -724,6 +732,24 @@ class Broker(ABC):
             )
             raise
         return request.client_order_id
+
+    async def _refuse_if_held(self, client_order_id: str) -> None:
+        """`send_guard`, asked once the order's journal writes are done: a refusal
+        ends it REJECTED, not sent (journaled, or kept until the bus takes it), and is
+        raised."""
+        guard = self.send_guard
+        refusal = guard() if guard is not None else None
+        if not refusal:
+            return
+        reason = f"not sent: {refusal}"
+        log.warning(
+            "broker.send_refused_after_journal",
+            extra={"broker": self.source, "client_order_id": client_order_id},
+        )
+        await self.publish_report(
+            OrderUpdate(client_order_id=client_order_id, status=OrderStatus.REJECTED, reason=reason)
+        )
+        raise OrderRejected(reason)
 
     async def modify(
         self,

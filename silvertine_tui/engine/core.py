@@ -274,6 +274,7 @@ class TradingEngine:
             # (`Broker.journal_before_send`), unless the risk config lets unjournaled
             # orders go.
             broker.journal_before_send = broker.live and risk.live_requires_journal
+            broker.send_guard = functools.partial(self._refusal_said, broker.name)
         # The desk's read model, shared with the UI: the OMS and the portfolio are its
         # parts, and every event the engine applies goes through it.
         # Brokers whose asset fees come out of positions: as each says (the paper venue
@@ -1371,13 +1372,20 @@ class TradingEngine:
         guard = self.send_guard
         return guard(broker) if guard is not None else None
 
+    def _refusal_said(self, broker: str) -> str | None:
+        """`Broker.send_guard`: `_refusal` in words, asked by the broker right before
+        the venue gets an order (after its journal writes, which may have waited)."""
+        refusal = self._refusal(broker)
+        return refusal.message if refusal is not None else None
+
     def _refuse_send(self, broker: str, client_order_id: str) -> None:
         """Raise `RiskRejected` when nothing may go to `broker` now. Called right before
         the order or change is handed to it, with no await between: whatever held this
         desk (its loop blocked, its process stopped) past its claim's lapse is seen
-        here, whether or not the claims' keeper has run since. What it cannot see is a
-        pause after this point, inside the broker's own send (its journal writes, the
-        socket write): only a fencing token the venue checked would close that."""
+        here, whether or not the claims' keeper has run since. A pause after this point
+        in the broker's journal writes is seen by the broker, which asks again before
+        the venue gets it (`Broker.send_guard`, `_refusal_said`); one in the socket
+        write itself only a fencing token the venue checked would close."""
         refusal = self._refusal(broker)
         if refusal is None:
             return
