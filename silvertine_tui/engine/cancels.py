@@ -189,6 +189,10 @@ class CancelReport:
     """Which orders were meant, when not every working one (said after the count)."""
     held: bool = False
     """A cancel was held by the venue's rate limit (owed by the broker: module doc)."""
+    elsewhere: tuple[str, ...] = ()
+    """Orders still working of a broker another desk drives now (this desk lost its
+    claim on it: `driven_elsewhere`): their reason names that desk, and they are
+    cancelled from there, not "again" from here."""
 
     @property
     def ok(self) -> bool:
@@ -206,13 +210,23 @@ class CancelReport:
         text = "; ".join(parts) + "."
         if self.still_working:
             listed = _still_listed(self.still_working)
-            text += (
-                f" {len(self.still_working)} still working: {listed}. "
-                "Cancel them at the venue or try cancel all again."
-            )
+            text += f" {len(self.still_working)} still working: {listed}. {self._todo()}"
         for problem in self.problems:
             text += f" {problem}."
         return text
+
+    def _todo(self) -> str:
+        """What to do about the orders still working: cancel them again, or, those of
+        a broker another desk drives now, from that desk (their reason names it)."""
+        elsewhere = [c for c in self.still_working if c in self.elsewhere]
+        if not elsewhere:
+            return "Cancel them at the venue or try cancel all again."
+        if len(elsewhere) == len(self.still_working):
+            return "This desk can cancel none of them: cancel them from that desk."
+        return (
+            "Cancel them at the venue or try cancel all again; those of a broker another "
+            "desk drives, from that desk."
+        )
 
     def merged(self, other: CancelReport) -> CancelReport:
         return CancelReport(
@@ -222,7 +236,63 @@ class CancelReport:
             problems=self.problems + other.problems,
             what=self.what or other.what,
             held=self.held or other.held,
+            elsewhere=self.elsewhere + other.elsewhere,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DrivenElsewhere:
+    """A broker of this desk that another desk drives now: this desk lost its claim on
+    it (engine/claims.py), closed it, and sends it nothing more."""
+
+    broker: str  # its name (the claim's)
+    source: str  # broker/account, as reports name it
+    desk: str  # who drives it now, `desk HOST pid PID` (`ClaimConflict.holder_name`)
+
+    def why(self) -> str:
+        """Why an order of it is not cancelled from here, and where it is."""
+        return f"broker {self.broker} is driven by {self.desk} now, this desk lost its claim on it"
+
+
+def driven_elsewhere(
+    report: CancelReport,
+    lost: Sequence[DrivenElsewhere],
+    broker_of: Callable[[str], str | None],
+) -> CancelReport:
+    """`report` as said on a desk that lost its claim on the brokers of `lost`: each
+    order of one still working is said to be that desk's to cancel (its reason:
+    `DrivenElsewhere.why`), in place of the closed broker's `NotConnected` and its
+    "send it again once paper/main is LIVE" (never, on this desk); its broker's
+    problems (its listing, its account-wide cancel, failed for the same reason) are
+    said once as that. `broker_of`: an order's broker name (None: not known)."""
+    if not lost:
+        return report
+    by_name = {d.broker: d for d in lost}
+    still = dict(report.still_working)
+    elsewhere = list(report.elsewhere)
+    touched: set[str] = set()
+    for cid in still:
+        driven = by_name.get(broker_of(cid) or "")
+        if driven is not None:
+            still[cid] = driven.why()
+            touched.add(driven.broker)
+            if cid not in elsewhere:
+                elsewhere.append(cid)
+    problems = []
+    said: set[str] = set()
+    for problem in report.problems:
+        driven = next((d for d in lost if problem.startswith(f"{d.source}:")), None)
+        if driven is None:
+            problems.append(problem)
+        elif driven.broker not in touched and driven.broker not in said:
+            said.add(driven.broker)
+            problems.append(
+                f"{driven.source}: {driven.why()}; any order working there is cancelled "
+                "from that desk"
+            )
+    return dataclasses.replace(
+        report, still_working=still, problems=tuple(problems), elsewhere=tuple(elsewhere)
+    )
 
 
 @dataclass(frozen=True, slots=True)

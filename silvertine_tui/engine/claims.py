@@ -178,6 +178,11 @@ class DeskId(BaseModel):
     def describe(self) -> str:
         return f"host {self.host}, pid {self.pid}, since {self.since:%Y-%m-%d %H:%M:%S} UTC"
 
+    def name(self) -> str:
+        """The desk as the trader knows it, `desk HOST pid PID`: as that desk names
+        itself (`TradingEngine.desk_name`, its journaled reports, its bus's health)."""
+        return f"desk {self.host} pid {self.pid}"
+
     def gone(self, here: DeskId) -> bool:
         """True when this desk's process ran where `here` runs — the same host, boot and
         pid namespace, all known — and has exited: no process has its pid, or the one
@@ -214,6 +219,11 @@ class ClaimConflict:
 
     def holder_text(self) -> str:
         return self.holder.describe() if self.holder else "a holder it does not name"
+
+    def holder_name(self) -> str:
+        """Who drives the broker now, `desk HOST pid PID` (`DeskId.name`), or "another
+        desk" when the claim's value names none."""
+        return self.holder.name() if self.holder else "another desk"
 
     def message(self) -> str:
         return _refusal([self])

@@ -10,6 +10,7 @@ them over a stream instead of calling the engine in process needs no change in a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from decimal import Decimal
 from typing import Annotated, Literal, Protocol
@@ -20,7 +21,8 @@ from ..brokers import BrokerError
 from ..domain import OrderRequest, OrderValidationError, TradingState
 from ..events import Log, LogEvent, LogLevel
 from ..events.payloads import REPORT_DESK, REPORT_OF, MetricValue
-from .cancels import CancelReport, KillReport
+from .cancels import CancelReport, DrivenElsewhere, KillReport, driven_elsewhere
+from .claims import BrokerClaims
 from .core import ENGINE_SOURCE, OrderFinished, OrderUnacknowledged, TradingEngine
 from .risk import RiskRejected
 
@@ -169,11 +171,64 @@ class CommandGateway(Protocol):
         ...
 
 
-class EngineGateway:
-    """The gateway in process: calls the `TradingEngine` directly."""
+CLAIM_LOST = "claim_lost"
+"""The rule a cancel or change of an order is refused under when another desk drives
+its broker now (engine/session.py refuses new orders under the same rule)."""
 
-    def __init__(self, engine: TradingEngine) -> None:
+
+class EngineGateway:
+    """The gateway in process: calls the `TradingEngine` directly.
+
+    `claims`: the desk's claims on its brokers (`Session.claims`). A cancel or change
+    of an order whose broker's claim another desk took is refused here, naming that
+    desk (`CLAIM_LOST`): the broker is closed on this desk, and its `NotConnected`
+    said "send it again once paper/main is LIVE", which never happens here. What a
+    cancel all, kill switch or reduce only left working of such a broker is said the
+    same way (`driven_elsewhere`)."""
+
+    def __init__(self, engine: TradingEngine, claims: BrokerClaims | None = None) -> None:
         self.engine = engine
+        self.claims = claims
+
+    def _lost(self) -> list[DrivenElsewhere]:
+        """This desk's brokers another desk drives now (its claims lost)."""
+        if self.claims is None or not self.claims.lost:
+            return []
+        brokers = self.engine.brokers
+        return [
+            DrivenElsewhere(
+                name,
+                brokers[name].source if name in brokers else name,
+                conflict.holder_name(),
+            )
+            for name, conflict in sorted(self.claims.lost.items())
+        ]
+
+    def _driven_elsewhere(self, client_order_id: str, what: str) -> Refused | None:
+        """Refused when another desk drives the order's broker now."""
+        view = self.engine.oms.get(client_order_id)
+        if view is None or view.order.status.is_terminal:
+            return None  # (the engine says it: unknown, or finished)
+        driven = next((d for d in self._lost() if d.broker == view.broker), None)
+        if driven is None:
+            return None
+        message = f"{driven.why()}: nothing was sent; {what} it from that desk"
+        return Refused(
+            source="risk", reason=message, problems=(Problem(rule=CLAIM_LOST, message=message),)
+        )
+
+    def _said(self, report: CancelReport) -> CancelReport:
+        """`report`, its orders of brokers another desk drives said so."""
+        lost = self._lost()
+        if not lost:
+            return report
+        oms = self.engine.oms
+
+        def broker_of(client_order_id: str) -> str | None:
+            view = oms.get(client_order_id)
+            return view.broker if view is not None else None
+
+        return driven_elsewhere(report, lost, broker_of)
 
     async def send(self, command: Command) -> Outcome:
         try:
@@ -221,6 +276,9 @@ class EngineGateway:
             case PlaceOrder(request=request):
                 return Accepted(client_order_id=await engine.submit(request))
             case ModifyOrder():
+                refused = self._driven_elsewhere(command.client_order_id, "change")
+                if refused is not None:
+                    return refused
                 await engine.modify(
                     command.client_order_id,
                     quantity=command.quantity,
@@ -229,10 +287,13 @@ class EngineGateway:
                 )
                 return Accepted(client_order_id=command.client_order_id)
             case CancelOrder(client_order_id=cid):
+                refused = self._driven_elsewhere(cid, "cancel")
+                if refused is not None:
+                    return refused
                 await engine.cancel(cid)
                 return Accepted(client_order_id=cid)
             case CancelAll(broker=broker, instrument=instrument):
-                report = await engine.cancel_all(broker=broker, instrument=instrument)
+                report = self._said(await engine.cancel_all(broker=broker, instrument=instrument))
                 of = " ".join(part for part in (broker, instrument) if part)
                 journaled = await journal_report(
                     engine, f"cancel all of {of}" if of else "cancel all", report
@@ -240,6 +301,7 @@ class EngineGateway:
                 return CancelAllDone(report=report, journaled=journaled)
             case Kill(reason=reason):
                 kill = await engine.kill(reason)
+                kill = dataclasses.replace(kill, cancels=self._said(kill.cancels))
                 return KillDone(
                     report=kill, journaled=await journal_report(engine, "kill switch", kill)
                 )
@@ -247,7 +309,7 @@ class EngineGateway:
                 await engine.resume()
                 return Accepted()
             case SetTradingState(state=state):
-                report = await engine.set_trading_state(state)
+                report = self._said(await engine.set_trading_state(state))
                 if state is TradingState.REDUCE_ONLY:
                     journaled = await journal_report(engine, "reduce only", report)
                     return CancelAllDone(report=report, journaled=journaled)

@@ -87,6 +87,12 @@ __all__ = [
 
 BalanceKey = tuple[str, str, str]  # broker, account, currency
 
+MODIFY_UNANSWERED = "modify_unanswered:"
+"""A broker's health metric, `modify_unanswered:<client order id>`: why the outcome of
+that order's modify is not known yet (the venue did not answer it in time and may
+still take it: the IB adapter's `brokers/ib/orders.py` `MODIFY_UNANSWERED`). Read into
+`DeskProjection.unanswered`."""
+
 
 @dataclass(frozen=True, slots=True)
 class BrokerStatus:
@@ -423,6 +429,13 @@ class DeskProjection:
         self.version = 0  # orders, fills, positions, balances, states: not quotes
         self.marks_version = 0  # quotes (marks and unrealized P&L)
         self._changes = Changes()
+        self._owing: dict[str, Key] | None = None
+        """The FILLED orders whose fills have not arrived (`Order.owed_qty`) -> the
+        position they owe them to (`fills_owed`); None: found again from every order
+        in memory when next asked (a snapshot loaded, a rebuild: `redraw_everything`)."""
+        self.unanswered: dict[str, dict[str, str]] = {}
+        """broker -> its orders whose modify the venue has not answered, each with why
+        (`modify_unanswered`): its health's `MODIFY_UNANSWERED` metrics."""
 
     @property
     def trading_state(self) -> TradingState:
@@ -595,6 +608,7 @@ class DeskProjection:
         """The next frame redraws every row (a recovery rebuilds the whole desk): the
         change set says so and lists no rows meanwhile."""
         self._changes = Changes(everything=True, marks=self._changes.marks)
+        self._owing = None  # (orders loaded without `apply`: found again when asked)
 
     def take_over(self, fresh: DeskProjection) -> None:
         """Become `fresh` (a projection built anew, its OMS and portfolio the ones the
@@ -666,6 +680,7 @@ class DeskProjection:
                 link = key.removeprefix("link:")
                 detail = health.metrics.get(f"link_detail:{link}")
                 links[link] = (str(value), detail if isinstance(detail, str) else "")
+        self._read_unanswered(name, health.metrics)
         known = self.brokers.get(name) or BrokerStatus(name)
         order_links = health.metrics.get("order_links")
         report_links = health.metrics.get("report_links")
@@ -686,6 +701,34 @@ class DeskProjection:
         )
         self._changes.brokers = True
         return True
+
+    def _read_unanswered(self, broker: str, metrics: Mapping[str, object]) -> None:
+        """`broker`'s orders whose modify it has not answered (`MODIFY_UNANSWERED`), as
+        its health says them; the rows of those that came or went are drawn again."""
+        found = {
+            key.removeprefix(MODIFY_UNANSWERED): str(value)
+            for key, value in metrics.items()
+            if key.startswith(MODIFY_UNANSWERED)
+        }
+        before = self.unanswered.get(broker, {})
+        if found == before:
+            return
+        if found:
+            self.unanswered[broker] = found
+        else:
+            del self.unanswered[broker]
+        orders = self.oms.orders
+        for coid in before.keys() ^ found.keys():
+            if coid in orders:
+                self._changes.orders[coid] = None
+
+    def modify_unanswered(self, broker: str, client_order_id: str) -> str:
+        """Why the outcome of the order's modify is not known yet ("" when it is): the
+        venue did not answer it in time and may still take it (its health's
+        `MODIFY_UNANSWERED`). The Orders pane marks the row (`NEW?`) until the venue
+        answers, as it marks the orders of a broker it cannot hear."""
+        found = self.unanswered.get(broker)
+        return found.get(client_order_id, "") if found else ""
 
     def _list_anomalies(self) -> None:
         """`anomalies` from this desk's engine's summary and, on a desk that lists them,
@@ -783,8 +826,15 @@ class DeskProjection:
         self._changes.brokers = True
 
     def take(self) -> Changes:
-        """What changed since the last call (the UI calls it once a frame)."""
+        """What changed since the last call (the UI calls it once a frame): with the
+        positions whose fills owed changed (`fills_owed`), from the orders that did."""
         changes, self._changes = self._changes, Changes()
+        if self._owing is not None:
+            if changes.everything:
+                self._owing = None  # every row drawn again: found again when asked
+            else:
+                for coid in changes.orders:
+                    self._follow_owed(coid, changes)
         return changes
 
     def peek(self) -> Changes:
@@ -900,6 +950,39 @@ class DeskProjection:
             ),
             Decimal(0),
         )
+
+    def fills_owed(self, key: Key) -> list[OrderView]:
+        """The FILLED orders of position `key` (broker, account, instrument) whose fills
+        have not arrived (`Order.owed_qty`: TWS's Filled runs ahead of its execution),
+        oldest first: the position does not hold them yet, and the Positions row says
+        a fill is on its way. The gate still counts them (`exposed`)."""
+        owing = self._owing
+        if owing is None:
+            owing = self._owing = {
+                coid: (v.broker, v.account, v.order.request.instrument)
+                for coid, v in self.oms.orders.items()
+                if v.order.owed_qty
+            }
+        if not owing:
+            return []
+        found = [self.oms.orders.get(coid) for coid, owed in owing.items() if owed == key]
+        return sorted((v for v in found if v is not None), key=lambda v: v.created_ns)
+
+    def _follow_owed(self, coid: str, changes: Changes) -> None:
+        """`coid`'s order changed (`changes.orders`, whichever path applied it: the
+        engine's flat one too): whether it owes fills now (`fills_owed`); its
+        position's row is drawn again (`changes`) when that turns."""
+        owing = self._owing
+        if owing is None:
+            return  # found from every order when next asked
+        view = self.oms.orders.get(coid)
+        if view is not None and view.order.owed_qty:
+            key = (view.broker, view.account, view.order.request.instrument)
+            if owing.get(coid) != key:
+                owing[coid] = key
+                changes.positions.add(key)
+        elif coid in owing:
+            changes.positions.add(owing.pop(coid))
 
     @property
     def any_live(self) -> bool:

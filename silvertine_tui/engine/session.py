@@ -426,8 +426,9 @@ class Session:
         return self.engine.projection
 
     def command_gateway(self) -> CommandGateway:
-        """Where the desk's actions go: the engine in process."""
-        return EngineGateway(self.engine)
+        """Where the desk's actions go: the engine in process; its cancels and changes
+        of a broker another desk took are refused naming that desk (the claims)."""
+        return EngineGateway(self.engine, claims=self.claims)
 
     @property
     def not_ready(self) -> str:
@@ -668,7 +669,8 @@ class Session:
             await self._publish_bus_health(
                 ConnectionState.DEGRADED, "journal of this host's last desk run lost"
             )
-            self.alerts.append(Alert("Journal lost while no desk ran", f"{lost}."))
+            # (`check` journaled its words as an ERROR Log line: the Log has them)
+            self.alerts.append(Alert("Journal lost while no desk ran", f"{lost}.", journaled=True))
         down = await self._state_while_down()
         carried = self.last_run.carried
         if down is None and carried is not None:

@@ -20,7 +20,7 @@ import gc
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,7 +41,7 @@ from ..domain import (
 )
 from .commands import DeskCommands
 from .draw_now import draw_now
-from .format import cut, shown, state_words, toast_title
+from .format import ERROR_TITLE, cut, shown, state_words, toast_title
 from .key_order import KeyOrder
 from .keymap import PANES, bindings, named_key, unknown_ids, without_clashes
 from .screens.confirm import ConfirmScreen, kill_not_heard, not_heard
@@ -59,7 +59,14 @@ from .themes import (
 from .widgets.header import DeskHeader
 from .widgets.line_table import LineTable
 from .widgets.palette import Palette
-from .widgets.toasts import dismiss_answered, dismiss_kill_toasts, kill_toasts, show_toasts
+from .widgets.toasts import (
+    dismiss_answered,
+    dismiss_kill_toasts,
+    dismiss_saying,
+    kill_toasts,
+    said_key,
+    show_toasts,
+)
 
 if TYPE_CHECKING:
     from textual.driver import Driver
@@ -255,6 +262,10 @@ class SilvertineApp(App[None]):
         self.feed_ready = asyncio.Event()
         self.frames = 0
         self._claims_lapsed = False  # `_check_claims`: told already
+        # The session's alerts toasted, and the bus's ERROR lines toasted as "Error", by
+        # what they say (`said_key`): one toast for both (`_check_alerts`).
+        self._alerts_said: set[str] = set()
+        self._errors_toasted: dict[str, str] = {}  # -> the toast's message as shown
         self._health_key_aside = False  # `_check_health_key`: told already
         # A watching desk's kill switch no desk holds (`_kill_note`): what the header
         # says in the trading state's place, and since when (the bus last seen down).
@@ -719,8 +730,14 @@ class SilvertineApp(App[None]):
         if top is not screen and isinstance(top, Dialog):
             top.follow_desk()
         for notice in self.model.take_notices():
+            message = shown(cut(notice.message), lines=True)
+            if notice.title == ERROR_TITLE:
+                key = said_key(notice.message)
+                if key in self._alerts_said:
+                    continue  # the session's alert said it, under its title
+                self._errors_toasted[key] = message
             super().notify(  # from a bus event: its line is in the log already
-                shown(cut(notice.message), lines=True),
+                message,
                 title=shown(cut(notice.title, 200)),
                 severity=notice.severity,  # type: ignore[arg-type]
                 timeout=self.desk.toast_timeout_s,
@@ -905,6 +922,11 @@ class SilvertineApp(App[None]):
             self._rebuild_banner = None
 
     def _check_alerts(self) -> None:
+        """The session's alerts, toasted under their titles. An alert whose words the
+        engine journaled too, as an ERROR line (Redis lost the journal while no desk
+        ran: engine/last_run.py logs it, the session alerts it), is one toast, the
+        alert's: the line's own toast, titled only "Error", goes (or never shows) and
+        no second Log line is added. The trader saw "Error" over the titled one."""
         alerts = self.desk.session.alerts
         while alerts:
             alert = alerts.pop(0)
@@ -912,12 +934,19 @@ class SilvertineApp(App[None]):
             # (`dismiss_answered`: a broker heard from again, its "not heard from").
             dismiss_answered(self, alert.title)
             error = alert.severity == "error"
+            key = said_key(alert.message)
+            self._alerts_said.add(key)
+            journaled = alert.journaled or key in self._errors_toasted
+            toasted = self._errors_toasted.get(key)
+            if toasted is not None:
+                # (Later: that toast's own message is taken in first.)
+                self.call_later(dismiss_saying, self, ERROR_TITLE, toasted)
             self.notify(
                 alert.message,
                 title=alert.title,
                 severity=alert.severity,  # type: ignore[arg-type]
                 timeout=60.0 if error else self.desk.toast_timeout_s,
-                log_line=not alert.journaled,  # one Log line
+                log_line=not journaled,  # one Log line
             )
 
     def get_driver_class(self) -> type[Driver]:
@@ -1148,7 +1177,11 @@ class SilvertineApp(App[None]):
             earlier = kill_toasts(self) if isinstance(command, Kill) else []
             waiting = self.set_timer(self.desk.slow_command_s, slow)
             try:
-                outcome = await self.desk.send(command)
+                # A cancel all's (reduce only's) report says its cancels made while the
+                # bus is lost (`_sent_while_down`): one toast, not the desk's too.
+                outcome = await self.desk.send(
+                    command, say_sent=not isinstance(command, CancelAll | SetTradingState)
+                )
             finally:
                 waiting.stop()
             match outcome:
@@ -1177,6 +1210,12 @@ class SilvertineApp(App[None]):
                         summary = f"{unheard} {summary}"
                         headline = headline or self._not_heard_headline()
                         severity = "warning"
+                    elif isinstance(outcome, CancelAllDone) and (
+                        down := self._sent_while_down(report.cancelled)
+                    ):
+                        summary = f"{summary} {down}"
+                        headline = headline or "NOT JOURNALED YET"
+                        severity = "warning" if report.ok else severity
                     self.notify(
                         summary,
                         title=f"{what}: {headline}" if headline else what,
@@ -1190,6 +1229,19 @@ class SilvertineApp(App[None]):
                     self._set_kill_note("")
 
         self.run_worker(run(), group="engine", exit_on_error=False)
+
+    def _sent_while_down(self, cancelled: Sequence[str]) -> str:
+        """What a cancel all's (a reduce only's) toast adds of its orders cancelled
+        while the bus is lost ("" when it is not, or none was): the venue cancelled
+        them, the journal shows it once the bus is back, and Orders marks them
+        meanwhile. Two toasts said it side by side, "cancel all: cancelled 3 order(s)"
+        and "Cancel all sent ... shown when the bus is back"."""
+        if not cancelled or not self.desk.bus_watch.lost:
+            return ""
+        return (
+            "BUS DOWN: the cancels were made at the venue, not journaled yet: shown when "
+            "the bus is back (Orders marks them cxl… until then)."
+        )
 
     def _still_going(self, what: str) -> None:
         """A command still waiting on the venues (one slow to answer, or not answering:

@@ -17,6 +17,7 @@ from ..engine.commands import (
     CommandGateway,
     Kill,
     KillDone,
+    ModifyOrder,
     Outcome,
     PlaceOrder,
 )
@@ -25,7 +26,7 @@ from ..engine.projection import DeskProjection, OrderView, journal_problem
 from ..engine.risk import RiskGate
 from ..events import EventBase
 from .bus_watch import BusWatch
-from .cancels_sent import CancelsSent
+from .cancels_sent import CancelsSent, ModifiesSent
 from .fees import FeeRate
 from .format import short_id
 from .model import FeedModel, Notice
@@ -62,6 +63,8 @@ class Desk:
     """Whether this desk has lost the bus (the header and a toast say so)."""
     cancels_sent: CancelsSent = field(default_factory=CancelsSent)
     """The orders this desk cancelled whose cancel the journal has not shown yet."""
+    modifies_sent: ModifiesSent = field(default_factory=ModifiesSent)
+    """The orders this desk changed whose change the journal has not shown yet."""
     ticket_context: TicketContext = field(init=False)
 
     def __post_init__(self) -> None:
@@ -82,17 +85,26 @@ class Desk:
             not_ready_rule=lambda: session.not_ready_rule,
         )
 
-    async def send(self, command: Command) -> Outcome:
+    async def send(self, command: Command, *, say_sent: bool = True) -> Outcome:
         """Send an action through the gateway: its outcome, never an exception for a
-        refusal or an error."""
+        refusal or an error. `say_sent`: a cancel all's (a reduce only's) orders
+        cancelled while the bus is lost are said here (a toast); False when the caller
+        says them in its own report (the app's: one toast, not two)."""
         assert self.gateway is not None  # set in __post_init__
         if isinstance(command, PlaceOrder):
             self.model.sent.add(command.request.client_order_id)
+        # (read now: the view is the projection's own, updated in place)
+        changed = (
+            self.view.order(command.client_order_id) if isinstance(command, ModifyOrder) else None
+        )
+        before = changed.last_entry if changed is not None else None
         outcome = await self.gateway.send(command)
-        self._cancels_sent(command, outcome)
+        self._cancels_sent(command, outcome, say=say_sent)
+        if isinstance(command, ModifyOrder) and before is not None:
+            self._modify_sent(command, outcome, before)
         return outcome
 
-    def _cancels_sent(self, command: Command, outcome: Outcome) -> None:
+    def _cancels_sent(self, command: Command, outcome: Outcome, *, say: bool = True) -> None:
         """The orders a cancel reached are marked in the Orders pane until the journal
         answers (`CancelsSent`); sent while the bus is lost, it is said at once (a
         toast, and its Log line), as the ticket says it of a new order: nothing else on
@@ -104,7 +116,7 @@ class Desk:
         else:
             return
         marked = self.cancels_sent.mark(ids, self.view)
-        if not marked or not self.bus_watch.lost:
+        if not marked or not self.bus_watch.lost or not say:
             return
         if isinstance(command, CancelOrder):
             title = "Cancel sent"
@@ -112,7 +124,27 @@ class Desk:
         else:
             title = "Kill switch sent" if isinstance(command, Kill) else "Cancel all sent"
             what = f"cancel of {len(marked)} order(s) sent"
-        message = f"{what}; BUS DOWN: shown when the bus is back (Orders marks it cxl… until then)"
+        self._say_sent(title, what, "cxl…")
+
+    def _modify_sent(self, command: ModifyOrder, outcome: Outcome, before: str) -> None:
+        """The order a change reached is marked in the Orders pane until the journal
+        answers (`ModifiesSent`: anything of the order journaled after `before`, its last
+        entry as the change went); sent while the bus is lost, it is said at once, as a
+        cancel is. It said nothing: the row read `NEW?` at the old price, as if the
+        change had gone nowhere, though the venue had made it."""
+        if not isinstance(outcome, Accepted):
+            return
+        coid = command.client_order_id
+        marked = self.modifies_sent.mark((coid,), self.view, since={coid: before})
+        if marked and self.bus_watch.lost:
+            self._say_sent("Modify sent", f"modify of {short_id(coid)} sent", "mod…")
+
+    def _say_sent(self, title: str, what: str, mark: str) -> None:
+        """A toast, and its Log line: the command went, the journal shows it once the
+        bus is back, and the row's `mark` says so until then."""
+        message = (
+            f"{what}; BUS DOWN: shown when the bus is back (Orders marks it {mark} until then)"
+        )
         self.model.notices.append(Notice(title, message, "warning"))
         self.model.note(int(self.clock() * 1000), f"{title}: {message}", "warning")
 

@@ -100,6 +100,12 @@ def state_words(state: TradingState) -> str:
     return state.value.replace("_", " ")
 
 
+ERROR_TITLE = "Error"
+"""The title of the toast of an ERROR line read from the bus (ui/model.py), which says
+nothing more of what it is about (the app leaves it out when a titled alert says the
+same: `SilvertineApp._check_alerts`)."""
+
+
 def toast_title(title: str) -> str:
     """A toast's title as the desk shows it (`SilvertineApp.notify`): cut to
     `TITLE_MAX`, control characters made visible. One toast answered by another is

@@ -52,7 +52,7 @@ from ..events.summary import Describer, bad_entry_line, corrected_text, price_te
 from .fees import FeeRates
 from .fill_times import line_times
 from .fills import RecentFills
-from .format import cut, shown
+from .format import ERROR_TITLE, cut, shown
 
 log = logging.getLogger(__name__)
 
@@ -754,7 +754,7 @@ class FeedModel:
             ):
                 # An error the engine could only say in the log (e.g. orders another
                 # desk's kill switch could not cancel here): a toast, never only a line.
-                self.notices.append(Notice("Error", event.payload.message, "error"))
+                self.notices.append(Notice(ERROR_TITLE, event.payload.message, "error"))
             case SignalEvent():
                 key = f"{entry.stream} {entry.id}"
                 sent_ms = event.ts // 1_000_000
@@ -770,7 +770,7 @@ class FeedModel:
         cancelled", 60 s) is taken down (`kill_confirmed`): what it said is over."""
         fields = said.fields
         if said.level is LogLevel.ERROR or fields.get("still_working"):
-            self.notices.append(Notice("Error", said.message, "error"))
+            self.notices.append(Notice(ERROR_TITLE, said.message, "error"))
             return
         of = str(fields.get("of") or "cancel all")
         self.notices.append(Notice(f"{of}: confirmed", said.message, "information"))

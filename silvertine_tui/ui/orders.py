@@ -1264,6 +1264,14 @@ def held_text(order: Order, instrument: Instrument | None) -> str:
     return " ".join(parts)
 
 
+def _named(orders: list[Order], instrument: Instrument | None) -> str:
+    """`orders` as a problem names them: the first `AHEAD_NAMED`, the rest counted."""
+    named = [held_text(o, instrument) for o in orders[:AHEAD_NAMED]]
+    if len(orders) > AHEAD_NAMED:
+        named.append(f"{len(orders) - AHEAD_NAMED} more")
+    return named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+
+
 def ahead_said(
     orders: list[Order], instrument: Instrument | None, amount: Decimal, then: str = ""
 ) -> str:
@@ -1271,20 +1279,44 @@ def ahead_said(
     close: `the working SELL 1.6 @ 3,650.00 (…m65f) holds the position: cancel it or
     reduce it by 0.5 first` (`amount`: by how much; all they hold: `cancel it first`),
     `then` after it. A trader read only `position 1.6, 1.6 in working sells` and was
-    not told that the take-profit resting was what stood in the way, nor what to do."""
-    named = [held_text(o, instrument) for o in orders[:AHEAD_NAMED]]
-    if len(orders) > AHEAD_NAMED:
-        named.append(f"{len(orders) - AHEAD_NAMED} more")
-    one = len(orders) == 1
-    who = named[0] if one else f"{', '.join(named[:-1])} and {named[-1]}"
-    held = sum((o.leaves_qty + o.owed_qty for o in orders), Decimal(0))
-    if amount >= held:
-        todo = "cancel it" if one else "cancel them"
-    elif one:
-        todo = f"cancel it or reduce it by {num(amount)}"
-    else:
-        todo = f"cancel or reduce them by {num(amount)}"
-    return f"the working {who} {'holds' if one else 'hold'} the position: {todo} first{then}"
+    not told that the take-profit resting was what stood in the way, nor what to do.
+
+    An order among them the venue said FILLED whose fill has not arrived
+    (`Order.owed_qty`: TWS's Filled ahead of its execution) holds the position as
+    much, but cannot be cancelled: it is said apart, `the FILLED SELL 5 @ 151.00
+    (…quki) holds the position: its fill is on its way (wait for it: a filled order
+    cannot be cancelled)`, and the working ones are told what they can free (`then`
+    only when that is enough). It read `the working SELL 5 ... holds the position:
+    cancel it first` of an order that had filled."""
+    working = [o for o in orders if not o.owed_qty]
+    filled = [o for o in orders if o.owed_qty]
+    said = []
+    if working:
+        one = len(working) == 1
+        held = sum((o.leaves_qty + o.owed_qty for o in working), Decimal(0))
+        if amount >= held:
+            todo = "cancel it" if one else "cancel them"
+        elif one:
+            todo = f"cancel it or reduce it by {num(amount)}"
+        else:
+            todo = f"cancel or reduce them by {num(amount)}"
+        after = then if amount <= held else ""
+        said.append(
+            f"the working {_named(working, instrument)} {'holds' if one else 'hold'} the "
+            f"position: {todo} first{after}"
+        )
+    if filled:
+        one = len(filled) == 1
+        what = "the position" if not working else "it too"
+        its = (
+            "its fill is on its way (wait for it: a filled order cannot be cancelled)"
+            if one
+            else "their fills are on their way (wait for them: a filled order cannot be cancelled)"
+        )
+        said.append(
+            f"the FILLED {_named(filled, instrument)} {'holds' if one else 'hold'} {what}: {its}"
+        )
+    return "; ".join(said)
 
 
 REDUCE_RULES = ("reduce_only", "trading_state")

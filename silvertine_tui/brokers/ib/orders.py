@@ -13,6 +13,15 @@ A cancel TWS answers 10147 (it has no such order) is checked with TWS
 one it had is ended as TWS holds it, never shown working again. A cancel of an order TWS
 never acknowledged is journaled as its request alone (`journal_cancel`): the order
 shows what it is, a place not resolved yet (PENDING_NEW), not "being cancelled".
+
+A modify TWS did not answer in `order_timeout_s` may still be taken (`_late_modifies`):
+TWS, asked, reports the order at its terms before it, and the journal says so. Until
+TWS answers it (its openOrder with the new terms, "modify accepted late"; an error on
+the order, "modify refused ..."; the order's end; another modify), the broker's health
+names the order (`MODIFY_UNANSWERED` metrics, `_note_unanswered`): the desk reads that
+its outcome is not known yet (the Orders row `NEW?`, `DeskProjection.modify_unanswered`),
+as it reads the orders of a broker it cannot hear. The row read plain `NEW` at the old
+price meanwhile.
 """
 
 from __future__ import annotations
@@ -68,6 +77,11 @@ from .translate import (
 log = logging.getLogger(__name__)
 
 L = ConnectionState
+
+MODIFY_UNANSWERED = "modify_unanswered:"
+"""A health metric's prefix: `modify_unanswered:<client order id>`, why (the words), for
+each order whose modify TWS has not answered in `order_timeout_s` and may still take
+(`_late_modifies`). `engine/projection.py` reads it under the same name."""
 
 
 class IBOrders(IBState):
@@ -166,6 +180,7 @@ class IBOrders(IBState):
             else:
                 reason = self._still_late(venue.status)
         await self.publish_report(venue.terms_update(reason))
+        await self._unanswered_moved()
 
     def _still_late(self, status: OrderStatus) -> str:
         return (
@@ -173,6 +188,34 @@ class IBOrders(IBState):
             f"order {status} at its terms before the modify, which TWS may still take: "
             "the desk shows it if TWS does"
         )
+
+    def _note_unanswered(self) -> bool:
+        """The health metrics name the modifies TWS has not answered and may still
+        take (`_late_modifies`), each with why (`MODIFY_UNANSWERED`); True when they
+        changed."""
+        extra = self.health_state.extra
+        said = {key for key in extra if key.startswith(MODIFY_UNANSWERED)}
+        late = {MODIFY_UNANSWERED + coid for coid in self._late_modifies}
+        if said == late:
+            return False
+        for key in said - late:
+            del extra[key]
+        for key in late - said:
+            extra[key] = (
+                f"no answer to the modify in {self.cfg.order_timeout_s:g} s; TWS may still take it"
+            )
+        return True
+
+    async def _unanswered_moved(self) -> None:
+        """The modifies TWS has not answered changed (one went late, or was answered
+        or let go): the health says so now, not at the next heartbeat. A health event
+        with no message: no Log line of its own (the journal's line says it)."""
+        if self._note_unanswered():
+            await self.publish_health()
+
+    async def publish_health(self, message: str = "") -> None:
+        self._note_unanswered()  # (an order forgotten meanwhile, `_forget_order`)
+        await super().publish_health(message)
 
     def _accepted_late(self) -> str:
         return (
@@ -490,6 +533,7 @@ class IBOrders(IBState):
     async def _modify(self, change: ModifyRequest) -> None:
         coid = change.client_order_id
         self._late_modifies.pop(coid, None)  # this one's answer stands for TWS's terms
+        await self._unanswered_moved()
         trade = self._trade(coid)
         foreign = self._foreign_client(coid, trade)
         if trade is None or foreign:
@@ -530,7 +574,9 @@ class IBOrders(IBState):
                 )
             except TimeoutError:
                 # TWS may take it still: its openOrder then is this modify, accepted late.
+                # Until it answers, the order's outcome is not known (its health says it).
                 self._late_modifies[coid] = change
+                await self._unanswered_moved()
                 self._spawn(self._recheck(coid, "modify"), "recheck")
                 raise BrokerTimeout(
                     f"the modify of {coid}: no answer from TWS in "
@@ -950,6 +996,19 @@ class IBOrders(IBState):
         if cancelling is not None and waiting:
             cancelling.future.set_result(f"{code}|{message}")
             return
+        if self._late_modifies.pop(coid, None) is not None:
+            # TWS's answer to the desk's modify it had not answered in time: refused.
+            # The order works on at the terms the journal has (TWS's, asked after the
+            # wait); said once, and its health no longer names it.
+            await self._say(
+                coid,
+                LogLevel.ERROR,
+                "modify refused (TWS answered after the desk's wait), the order works on "
+                f"unchanged: {codes.reject_reason(code, message)}",
+                code,
+            )
+            await self._unanswered_moved()
+            return
         # Nothing waited for it: IB refused or ended something of a working order by
         # itself (a 201 after it was taken). Its status follows from TWS (`_on_status`
         # undid ib_async's guess so that it does); the error is said, not only logged.
@@ -1012,14 +1071,17 @@ class IBOrders(IBState):
         journaled = self._terms.get(coid)
         if journaled is None or known is None or known.status.is_terminal:
             self._late_modifies.pop(coid, None)
+            await self._unanswered_moved()
             return
         late = self._late_modifies.get(coid)
         if late is not None and _takes(late, terms):
             # The desk's own modify TWS took after `order_timeout_s` (said then as "no
-            # answer"): ours, accepted late, not a change made in TWS's window.
+            # answer"): ours, accepted late, not a change made in TWS's window. Its
+            # health says it answered once the journal has the new terms.
             del self._late_modifies[coid]
             if terms != journaled:
                 await self._amend(coid, ids[0], terms, self._accepted_late())
+            await self._unanswered_moved()
             return
 
         def said(name: str, value: Decimal | None) -> str:
@@ -1135,6 +1197,7 @@ class IBOrders(IBState):
             )
         else:
             self._inactive.discard(coid)
+        await self._unanswered_moved()  # (an end answers a modify TWS had not)
 
 
 def said_of(source: str, coid: str, said: str) -> str:

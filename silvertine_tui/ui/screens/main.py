@@ -8,6 +8,7 @@ and one pane at a time (keys 1-8, F2 for the next). The frame timer of the app c
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Self
@@ -752,21 +753,25 @@ class MainScreen(Screen[None]):
         desk = self.desk
         model = desk.model
         view = desk.view
+        # The brokers another desk took (this desk lost its claim): their health on
+        # the bus is that desk's heartbeat, and the line says whose.
+        lost = desk.session.claims.lost
         brokers = []
         for label in desk.accounts:
             name, _, account = label.partition("/")
             component = f"broker:{name}/{account}"
-            brokers.append(
-                broker_line(
-                    f"{name}/{account}",
-                    model.health.get(component),
-                    view.broker_state(name),
-                    model.md_last_ns.get(name),
-                    now,
-                    view.silent.get(name),
-                    crossed=model.crossed_from.get(name, 0),
-                )
+            line = broker_line(
+                f"{name}/{account}",
+                model.health.get(component),
+                view.broker_state(name),
+                model.md_last_ns.get(name),
+                now,
+                view.silent.get(name),
+                crossed=model.crossed_from.get(name, 0),
             )
+            if name in lost:
+                line = dataclasses.replace(line, driven_by=lost[name].holder_name())
+            brokers.append(line)
         session = desk.session
         stats = session.bus.stats
         # This desk's bus is its own: every desk on the prefix writes the health stream,

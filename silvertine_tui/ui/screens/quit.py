@@ -107,6 +107,9 @@ class QuitScreen(Dialog[QuitChoice]):
         self.cancels_sent = cancels_sent
         self.ends_here = frozenset(ends_here)
         self.unknown = False  # the cancels went out, the bus is down: their outcome unknown
+        self.unknown_ids: frozenset[str] = frozenset()
+        """While `unknown`: the orders whose cancel went out and whose outcome the
+        journal cannot show (the title counts them)."""
         self.titled = ""  # the title said while it follows the count (`follow_desk`)
 
     def _working(self) -> int:
@@ -174,6 +177,24 @@ class QuitScreen(Dialog[QuitChoice]):
             return f"Quit with {working} working order(s)?"
         return "Quit with events not journaled?"
 
+    def _title_now(self) -> str:
+        """The title as things stand: the working orders' count, and while the
+        cancels' outcome is unknown (the bus down) the orders whose cancel's outcome
+        is unknown. The venue's CANCELED of each waits in memory, so none is counted
+        working, and the title read "Quit with 0 working order(s)?" over the rows
+        marked `cxl…` that the body called unknown."""
+        working = self.projection.working_known()
+        if not (self.unknown and self.unknown_ids):
+            return f"Quit with {len(working)} working order(s)?"
+        unknown = len(self.unknown_ids)
+        others = len([coid for coid in working if coid not in self.unknown_ids])
+        if others:
+            return (
+                f"Quit with {others} working order(s) and {unknown} whose cancel's "
+                "outcome is unknown?"
+            )
+        return f"Quit with {unknown} order(s) whose cancel's outcome is unknown?"
+
     def _help(self, key_id: str, working: int) -> str:
         if key_id == "quit.leave" and not working:
             return "quit now"
@@ -235,10 +256,13 @@ class QuitScreen(Dialog[QuitChoice]):
         self._say_unwritten()
         if self.titled and not self.busy:
             # (None left: "0 working", not the question of a dialog opened over none.)
-            title = f"Quit with {self._working()} working order(s)?"
-            if title != self.titled:
-                self.titled = title
-                self.query_one("#dialog-title", Static).update(title)
+            self._retitle()
+
+    def _retitle(self) -> None:
+        title = self._title_now()
+        if title != self.titled:
+            self.titled = title
+            self.query_one("#dialog-title", Static).update(title)
 
     def _say_unwritten(self) -> None:
         """What the bus holds unwritten, and what quitting now does to it; once Redis
@@ -359,16 +383,19 @@ class QuitScreen(Dialog[QuitChoice]):
             self._say(f"Cancelling: {len(left)} of {len(asked)} still working...")
             await asyncio.sleep(0.02)
 
-    def _outcome_unknown(self, left: Sequence[object], down: str) -> None:
+    def _outcome_unknown(self, left: Sequence[OrderView | str], down: str) -> None:
         """The cancels went out and the bus is down: the journal cannot show the
         broker's answer, so whether they are cancelled is unknown (they read NEW
         `cxl…` in Orders). Said once, with what the trader can do: wait here for the
         bus (this quits once it shows them done), quit leaving them as sent, or go
         back to the desk."""
+        self.unknown_ids = frozenset(_order_id(v) for v in left)
         if self.unknown:
             return
         self.unknown = True
         self.busy = False  # the trader may answer now
+        if self.titled:
+            self._retitle()
         marked = len(self.cancels_sent) if self.cancels_sent is not None else 0
         said_marked = f"; {marked} marked cxl\u2026 in Orders" if marked else ""
         leave, stay = self._said_key("quit.leave"), self._said_key("quit.stay")
@@ -383,6 +410,10 @@ class QuitScreen(Dialog[QuitChoice]):
             button.disabled = button.id == "cancel-quit"
         leave_button = self.query_one("#leave-quit", Button)
         leave_button.label = f"Quit, cancels sent ({self._key('quit.leave')})"
+        # Laid out again at its new label's width: a button's label is not a layout
+        # change to Textual, and it kept the width of "Leave & quit (l)", cut to
+        # "Quit, cancels".
+        leave_button.refresh(layout=True)
 
     def _known_again(self) -> None:
         """The bus is back while waiting: the answers are read, nothing to choose."""

@@ -30,7 +30,11 @@ Redis was down, while the quit dialog counted its fill.
 A working order this desk cancelled whose cancel the journal has not shown yet (the
 bus down: the venue's answer waits in memory; `CancelsSent`) reads `NEW cxl…`, in the
 warning colour and italic (not the journal's word), and the bottom line counts them,
-until the journal's PENDING_CANCEL or the order's end arrives.
+until the journal's PENDING_CANCEL or the order's end arrives. One this desk changed
+(a modify the gateway accepted, `ModifiesSent`) reads `NEW mod…` the same way, at the
+terms the journal last showed, until the journal says anything of it after the change
+(its new terms, or the venue's refusal); a cancel sent after it reads `cxl…`. A modify
+sent with Redis down read `NEW?` at the old price with nothing said.
 
 A stop whose trigger the venue reported (`Order.triggered`) says so in its Stop cell,
 `64,000.00 trg`, dimmed: it waits for nothing any more (a STOP_LIMIT works as a limit at
@@ -50,6 +54,15 @@ colour, until the venue works it again (then `NEW` or `PARTIALLY_FILLED` as befo
 fill so far is in Filled). It read plain `NEW`, the Log alone saying "inactive at IB",
 and a trader believed it worked. Our own cancel or modify under way (PENDING_*) reads as
 such.
+
+A working order whose modify the venue did not answer in time and may still take (IB:
+TWS, asked after the wait, reports it at its terms before the modify;
+`DeskProjection.modify_unanswered`, from the broker's health) reads `NEW?` in the
+warning colour at the terms the venue last reported, and the bottom line says how many
+per account (`ib/DU123456: 1 modify not answered yet`), until the venue answers (the
+new terms, or its refusal: the row as the order works, unmarked). It read plain `NEW`
+at the old price, as if the change had been refused or never sent, while a cancel whose
+answer is late reads `PENDING_CANCEL?` (its broker's link DEGRADED: the `?` above).
 
 An order the venue filled past its size (an overfill: `Order.overfill`, fills the order
 does not count, which the position took) shows every fill the venue reported: Filled
@@ -91,9 +104,9 @@ from rich.cells import cell_len
 from rich.style import Style
 
 from ...domain import Instrument, Order, OrderStatus, OrderType, Side
-from ...engine.projection import OrderView, OrderWaits, Waiting
+from ...engine.projection import DeskProjection, OrderView, OrderWaits, Waiting
 from ...events.summary import avg_text, price_text, qty_text
-from ..cancels_sent import CancelsSent
+from ..cancels_sent import CancelsSent, ModifiesSent
 from ..format import DASH, short_id
 from ..keymap import bindings
 from .columns import column_index
@@ -111,6 +124,9 @@ desk's memory for Redis (`Waiting`): the venue filled it, the journal does not s
 CANCEL_SENT_MARK = " cxl…"
 """After the status of an order whose cancel this desk sent, the journal not yet
 showing it (`CancelsSent`)."""
+MODIFY_SENT_MARK = " mod…"
+"""After the status of an order whose change this desk sent, the journal not yet
+showing it (`ModifiesSent`)."""
 
 INACTIVE_TEXT = "INACTIVE"
 """The status of a working order the venue holds without working it (`Order.inactive`).
@@ -203,23 +219,38 @@ class Blotter(KeyedTable):
         """`order_states_unknown` as the rows were drawn with it (the screen sets it)."""
         self.cancels_sent = CancelsSent()
         """The desk's (`on_mount`): the orders whose cancel the journal has not shown."""
+        self.modifies_sent = ModifiesSent()
+        """The desk's (`on_mount`): the orders whose change the journal has not shown."""
         self.waiting = Waiting()
         """`DeskProjection.waiting` as the rows were drawn with it (the screen sets it):
         this desk's events waiting for Redis, which the rows are behind."""
+        self.projection: DeskProjection | None = None
+        """The desk's (`on_mount`): which orders' modifies the venue has not answered
+        (`DeskProjection.modify_unanswered`); their rows are drawn again when that
+        changes (the projection's change set names them)."""
 
     def on_mount(self) -> None:
-        sent = getattr(getattr(self.screen, "desk", None), "cancels_sent", None)
+        desk = getattr(self.screen, "desk", None)
+        sent = getattr(desk, "cancels_sent", None)
         if isinstance(sent, CancelsSent):
             self.cancels_sent = sent
             sent.listeners.append(self._cancel_marked)
+        changed = getattr(desk, "modifies_sent", None)
+        if isinstance(changed, ModifiesSent):
+            self.modifies_sent = changed
+            changed.listeners.append(self._cancel_marked)
+        projection = getattr(desk, "projection", None)
+        if isinstance(projection, DeskProjection):
+            self.projection = projection
 
     def on_unmount(self) -> None:
-        if self._cancel_marked in self.cancels_sent.listeners:
-            self.cancels_sent.listeners.remove(self._cancel_marked)
+        for marks in (self.cancels_sent, self.modifies_sent):
+            if self._cancel_marked in marks.listeners:
+                marks.listeners.remove(self._cancel_marked)
 
     def _cancel_marked(self) -> None:
-        """A cancel marked a row: every row again at the next frame, the bottom line
-        with them (a cancel is a trader's key, not the firehose)."""
+        """A cancel (or a change) marked a row: every row again at the next frame, the
+        bottom line with them (a cancel is a trader's key, not the firehose)."""
         self.view_version += 1
 
     def state_unknown(self, view: OrderView) -> str:
@@ -227,6 +258,14 @@ class Blotter(KeyedTable):
         if view.order.status.is_terminal:
             return ""
         return self.unknown.get(view.broker, NOT_HEARD)
+
+    def modify_unanswered(self, view: OrderView) -> str:
+        """Why the outcome of a working order's modify is not known yet ("" when it is,
+        or the order ended): the venue did not answer it in time and may still take
+        it."""
+        if self.projection is None or view.order.status.is_terminal:
+            return ""
+        return self.projection.modify_unanswered(view.broker, view.client_order_id)
 
     def waits(self, view: OrderView) -> OrderWaits | None:
         """What of a working order waits in this desk's memory for Redis (None: nothing,
@@ -238,24 +277,38 @@ class Blotter(KeyedTable):
     def unknown_text(self, working: Iterable[OrderView], *, short: bool = False) -> str:
         """Whose working orders' states are unknown, for the bottom line:
         `paper/main DISCONNECTED: 1 order's state unknown` ("" when every one is
-        known); first, each account whose events wait for Redis (`waiting_text`,
-        `short` or not)."""
+        known), then whose modifies the venue has not answered (`ib/DU123456: 1 modify
+        not answered yet`); first, each account whose events wait for Redis
+        (`waiting_text`, `short` or not)."""
         counts: dict[tuple[str, str], int] = {}
-        cancels = 0
+        unanswered: dict[str, int] = {}
+        cancels = changes = 0
         for view in working:
             why = self.state_unknown(view)
             if why:
                 key = (f"{view.broker}/{view.account}", why)
                 counts[key] = counts.get(key, 0) + 1
-            cancels += self.cancels_sent.pending(view)
+            if self.modify_unanswered(view):
+                label = f"{view.broker}/{view.account}"
+                unanswered[label] = unanswered.get(label, 0) + 1
+            cancel_sent = self.cancels_sent.pending(view)
+            cancels += cancel_sent
+            changes += not cancel_sent and self.modifies_sent.pending(view)
         said = self.waiting_text(short=short)
         said += [
             f"{label} {why}: "
             + ("1 order's state unknown" if n == 1 else f"{n} orders' states unknown")
             for (label, why), n in sorted(counts.items())
         ]
+        said += [
+            f"{label}: "
+            + ("1 modify not answered yet" if n == 1 else f"{n} modifies not answered yet")
+            for label, n in sorted(unanswered.items())
+        ]
         if cancels:
             said.append(f"{cancels} cxl… sent, not in the journal yet")
+        if changes:
+            said.append(f"{changes} mod… sent, not in the journal yet")
         return "; ".join(said)
 
     def waiting_text(self, *, short: bool = False) -> list[str]:
@@ -297,14 +350,19 @@ class Blotter(KeyedTable):
         side_style = p.bid if request.side is Side.BUY else p.ask
         waits = self.waits(view)
         cancel_sent = self.cancels_sent.pending(view)
+        # (a cancel sent after a change says what became of the order: `cxl…` alone)
+        modify_sent = not cancel_sent and self.modifies_sent.pending(view)
         fill_waiting = waits is not None and waits.fills > 0
-        # The venue's answer to this desk's own cancel is what `cxl…` says already.
-        behind = waits is not None and (fill_waiting or not cancel_sent)
-        unknown = bool(self.state_unknown(view)) or behind
+        # The venue's answer to this desk's own cancel (or change) is what `cxl…`
+        # (`mod…`) says already.
+        behind = waits is not None and (fill_waiting or not (cancel_sent or modify_sent))
+        # A modify the venue has not answered: its outcome, and so the row's terms,
+        # not known yet.
+        unknown = bool(self.state_unknown(view)) or behind or bool(self.modify_unanswered(view))
         inactive = order.inactive and order.status in _HELD_SHOWN
         status_style = (
             p.warn + ITALIC
-            if cancel_sent
+            if cancel_sent or modify_sent
             else p.warn
             if order.status in _PENDING or unknown or inactive
             else p.error
@@ -333,6 +391,7 @@ class Blotter(KeyedTable):
                     unknown=unknown,
                     sent=cancel_sent,
                     fill_waiting=fill_waiting,
+                    modified=modify_sent,
                 ),
                 status_style,
             ),
@@ -361,10 +420,11 @@ class Blotter(KeyedTable):
         unknown: bool = False,
         sent: bool = False,
         fill_waiting: bool = False,
+        modified: bool = False,
     ) -> str:
         """The Status cell's text: the order's status (`INACTIVE` for one held), marked
-        `?` (state unknown), ` fill waiting` (a fill of it waits for Redis) and ` cxl…`
-        (cancel sent); while the Filled column is not
+        `?` (state unknown), ` fill waiting` (a fill of it waits for Redis), ` cxl…`
+        (cancel sent) and ` mod…` (change sent); while the Filled column is not
         shown, a partly filled order's `PART 0.005` (its fill so far), padded to the
         width of `PARTIALLY_FILLED` with its marks, and a held or ended one's fill after
         its word, `INACTIVE fill 0.005`, `CANCELED fill 0.005` (`FILL_TEXT`)."""
@@ -372,6 +432,7 @@ class Blotter(KeyedTable):
             (UNKNOWN_MARK if unknown else "")
             + (FILL_WAITING_MARK if fill_waiting else "")
             + (CANCEL_SENT_MARK if sent else "")
+            + (MODIFY_SENT_MARK if modified else "")
         )
         word = INACTIVE_TEXT if inactive else order.status.value
         text = word + marks

@@ -66,6 +66,11 @@ class BrokerLine:
     (`FeedModel.crossed_from`): bad market data, or a market crossed for a moment.
     The Quotes row says `crossed` while it lasts and the Log names the instrument as
     it turns crossed; this says how many came from which feed."""
+    driven_by: str = ""
+    """The desk that drives the broker now, `desk HOST pid PID`, when this desk lost
+    its claim on it ("" while this desk drives it): the broker's health on the bus is
+    that desk's heartbeat, not this desk's link (this desk closed its own). The pane
+    read `paper/main LIVE` under the claims' LOST as if this desk traded there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -502,6 +507,14 @@ class HealthPane(TextBlock):
                 # Its heartbeats stopped: what it last said is not live (engine/watch.py).
                 text.append("STALE", style=p.error)
                 text.append(f"  not heard from for {_coarse_age(line.silent_s)}", style=p.error)
+            elif line.driven_by:
+                # Another desk's link (its heartbeat on the bus), not this desk's: said as
+                # that desk's, never in this desk's colours of a live link.
+                text.append(line.state.value, style=p.muted)
+                text.append(
+                    f"  driven by {cut(line.driven_by, 200)}, not this desk (claim lost)",
+                    style=p.error,
+                )
             else:
                 text.append(line.state.value, style=self._state_style(line.state))
             latency = f"{line.latency_ms:,.0f}ms" if line.latency_ms is not None else DASH

@@ -14,6 +14,14 @@ is drawn from the journal) has its Qty marked `?` in the warning colour, and the
 line says how many rows are behind (`1 position behind: its events wait for Redis`). A
 resting sell filled during an outage left the position reading `1.2` unmarked.
 
+A position an order the venue says FILLED has not reached yet (its fill owed: TWS's
+orderStatus Filled runs ahead of its execDetails, `DeskProjection.fills_owed`) is
+behind the same way: its Qty reads `5?` in the warning colour, and the bottom line says
+`1 position behind: fill on its way` until the fill arrives (or a
+reconcile takes the venue's position, which holds it). It read the old quantity with
+no mark for as long as TWS held the execution back (10 s and more), while the order
+had left the Orders pane as FILLED.
+
 The Account column is the first to go in a narrow pane (at 120x36 once a row holds a
 few figures), as the Balances pane's is: with more than one account among the rows the
 Symbol cell names the broker too (`AAPL.PAPER paper2`), as the Balances pane's currency
@@ -85,6 +93,8 @@ class Positions(KeyedTable):
         """`DeskProjection.waiting` as the rows were drawn with it (the screen sets it)."""
         self._behind: set[str] = set()
         """Row keys drawn marked: events of them wait for Redis."""
+        self._owed: set[str] = set()
+        """Row keys drawn marked: a FILLED order's fill is on its way to them."""
 
     @property
     def shows_other_rows(self) -> bool:
@@ -149,11 +159,18 @@ class Positions(KeyedTable):
             lacks(state, mark, upl, old),
         )
         qty_style = p.bid if state.quantity > 0 else p.ask if state.quantity < 0 else p.muted
-        behind = self.waiting.position((state.broker, state.account, state.instrument))
-        if behind:
+        key = (state.broker, state.account, state.instrument)
+        waits = self.waiting.position(key)
+        if waits:
             self._behind.add(row_key)
         else:
             self._behind.discard(row_key)
+        owed = bool(desk.fills_owed(key))
+        if owed:
+            self._owed.add(row_key)
+        else:
+            self._owed.discard(row_key)
+        behind = waits or owed
         # The mark exactly as the unrealized P&L uses it: a mid between two ticks shows
         # its half tick (`3,500.335`), never rounded onto a tick the P&L did not use.
         mark_text = price_text(mark, inst) if mark is not None else DASH
@@ -189,6 +206,7 @@ class Positions(KeyedTable):
         self._shown_pnl = {key: self._shown_pnl[key] for key in rows}
         self._old &= set(rows)
         self._behind &= set(rows)
+        self._owed &= set(rows)
         self.sync(rows)
 
     def update(
@@ -230,6 +248,7 @@ class Positions(KeyedTable):
                 self._shown_pnl.pop(row_key, None)
                 self._old.discard(row_key)
                 self._behind.discard(row_key)
+                self._owed.discard(row_key)
             self.remove_rows(gone)
         if rows:
             self.update_rows(rows)
@@ -242,14 +261,23 @@ class Positions(KeyedTable):
         return desk.positions.get((broker, account, instrument))
 
     def behind_text(self) -> str:
-        """How many rows are behind the events waiting for Redis, for the bottom line
-        (`1 position behind: its events wait for Redis`; "" when none is)."""
-        n = len(self._behind)
-        if not n:
-            return ""
+        """How many rows are behind, for the bottom line: a FILLED order's fill on its
+        way to them (`1 position behind: fill on its way`: short, beside the totals
+        in a box of the grid at 120x36), events of
+        them waiting for Redis (`1 position behind: its events wait for Redis`); ""
+        when none is."""
+        said = []
+        n = len(self._owed)
         if n == 1:
-            return "1 position behind: its events wait for Redis"
-        return f"{n} positions behind: their events wait for Redis"
+            said.append("1 position behind: fill on its way")
+        elif n:
+            said.append(f"{n} positions behind: fills on their way")
+        n = len(self._behind)
+        if n == 1:
+            said.append("1 position behind: its events wait for Redis")
+        elif n:
+            said.append(f"{n} positions behind: their events wait for Redis")
+        return "; ".join(said)
 
     def totals_text(self) -> str:
         """Per currency, the sum of the P&L the rows show (`USD u +30.23 r 0.00`): the
@@ -285,7 +313,7 @@ class Positions(KeyedTable):
 
 BEHIND_MARK = "?"
 """After the quantity of a position events of which wait in this desk's memory for
-Redis (as the Orders pane's `NEW?`)."""
+Redis (as the Orders pane's `NEW?`), or to which a FILLED order's fill is on its way."""
 
 OLD = "old"
 UNMARKED = "unmarked"

@@ -233,6 +233,21 @@ def _dismiss(app: App[Any], gone: Sequence[Notification]) -> int:
     return len(gone)
 
 
+def said_key(message: str) -> str:
+    """A toast's words as another toast's are compared with them: spaces and line
+    breaks as one space, a full stop at the end left out (the session's alert says
+    "... reconcile." of the line the engine journaled as "... reconcile")."""
+    return " ".join(message.split()).rstrip(".")
+
+
+def dismiss_saying(app: App[Any], title: str, message: str) -> int:
+    """Take down the toasts titled `title` that show `message` (as shown), every other
+    toast left as it is; how many went."""
+    return _dismiss(
+        app, [n for n in app._notifications if n.title == title and n.message == message]
+    )
+
+
 def dismiss_answered(app: App[Any], title: str) -> int:
     """Take down the toasts a new toast titled `title` answers, every other toast left
     as it is; how many went. A watching desk's `paper/main heard from again` answers
