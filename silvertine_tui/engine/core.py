@@ -205,6 +205,22 @@ class Disagreement:
     adopt: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class HeldState:
+    """A stricter trading state (a KILL, REDUCE ONLY) this desk set that Redis has not
+    taken (`TradingEngine.state_unwritten`): as its risk entry says it."""
+
+    event_id: str
+    action: RiskAction
+    state: TradingState
+    message: str  # naming the desk that set it ("kill switch (UI) by desk h pid 7")
+    at_ns: int
+    seen: str
+    """The newest risk entry setting the trading state this desk had read when it was
+    set ("0-0": none): a state journaled after it (another desk's resume) stands over
+    it (`RunRecorder._carry_unwritten`)."""
+
+
 def entry_after(entry_id: str, last: str) -> bool:
     """Whether stream entry `entry_id` comes after `last` (ids `ms-seq`). Ids of the
     same shape compare as text; others as numbers."""
@@ -361,17 +377,20 @@ class TradingEngine:
         # venue unreachable, refusing): cancelled when that broker is back, while
         # trading is still HALTED (`cancel_kill_owed`).
         self.kill_owed: dict[str, set[str]] = {}
-        # The risk entry of the newest KILL this engine wrote or read ("" none): while
-        # HALTED, the one `kill_owed` is owed to. The last-run record carries both, so
+        # The risk entry of the newest KILL this engine wrote or read ("" none).
+        self.kill_entry = ""
+        # The risk entry of the KILL `kill_owed` is owed to ("" when that KILL was never
+        # journaled: `state_unwritten` carries it). The last-run record carries both, so
         # that a desk restarted before the venue is back makes them at its start
         # (`kill_still_owed`, `RunRecorder`).
-        self.kill_entry = ""
+        self.kill_owed_entry = ""
+        self._kill_written = ""  # the entry the kill switch's own KILL was written at
         # A stricter state (a KILL, REDUCE ONLY) this desk holds that Redis has not
         # taken: its bus keeps it in memory to write when Redis is back, or refused it.
         # The last-run record carries it, so that a desk that dies before then leaves it
         # to its next start, which writes it (`RunRecorder.check`); None once written.
-        self.state_unwritten: RiskEvent | None = None
-        self._state_sent: RiskEvent | None = None  # the last state-setting event sent
+        self.state_unwritten: HeldState | None = None
+        self._state_sent: HeldState | None = None  # the last state-setting event sent
         self._trim_failed: set[tuple[str, str, str]] = set()
         # Ids sent while another desk's kill is being honoured (after a RESUME read
         # meanwhile): that kill does not cancel them.
@@ -1129,6 +1148,8 @@ class TradingEngine:
             state = event.payload.trading_state
             if self._hold_halted and state is not TradingState.HALTED:
                 return  # older than the kill (read back late): HALTED holds here
+            if state is not TradingState.HALTED:
+                self.kill_owed.clear()  # lifted: what the kill left is the trader's again
             if (
                 state is TradingState.REDUCE_ONLY
                 and self.gate.state is not TradingState.REDUCE_ONLY
@@ -1374,7 +1395,11 @@ class TradingEngine:
 
     def _refusal_said(self, broker: str) -> str | None:
         """`Broker.send_guard`: `_refusal` in words, asked by the broker right before
-        the venue gets an order (after its journal writes, which may have waited)."""
+        the venue gets an order (after its journal writes, which may have waited), and
+        HALTED: a market buy held in its journal write by a stalled Redis as the kill
+        switch was pulled went out after it and filled (a review)."""
+        if self.gate.state is TradingState.HALTED:
+            return "trading is HALTED (kill switch): nothing more goes to the venues"
         refusal = self._refusal(broker)
         return refusal.message if refusal is not None else None
 
@@ -1547,6 +1572,7 @@ class TradingEngine:
         """
         self.gate.state = TradingState.HALTED
         self._hold_halted = True
+        self._kill_written = ""
         places = self.in_flight.now()  # passed the gate before HALTED: cancelled once taken
         journal_error, cancels = await asyncio.gather(
             self._journal_kill(reason),
@@ -1561,7 +1587,7 @@ class TradingEngine:
         if journal_error:
             self._unhold_on_watcher()
         report = KillReport(cancels, journal_error)
-        self._owe_kill(cancels)
+        self._owe_kill(cancels, self._kill_written)
         if report.ok:
             log.warning("engine.kill", extra={"cancelled": len(report.cancelled)})
         else:
@@ -1573,20 +1599,23 @@ class TradingEngine:
         if entry_id and (not self.kill_entry or entry_after(entry_id, self.kill_entry)):
             self.kill_entry = entry_id
 
-    def _owe_kill(self, cancels: CancelReport) -> None:
-        """The orders a kill switch's cancels left working, per broker (`kill_owed`)."""
-        for cid in cancels.still_working:
-            view = self.oms.get(cid)
-            if view is not None:
-                self.kill_owed.setdefault(view.broker, set()).add(cid)
+    def _owe_kill(self, cancels: CancelReport, entry: str) -> None:
+        """The orders a kill switch's cancels left working, per broker (`kill_owed`),
+        owed to the KILL journaled at `entry` ("" never journaled)."""
+        owed = [view for cid in cancels.still_working if (view := self.oms.get(cid))]
+        if not owed:
+            return
+        self.kill_owed_entry = entry  # (an older KILL's entry stood for this one's)
+        for view in owed:
+            self.kill_owed.setdefault(view.broker, set()).add(view.client_order_id)
 
     def kill_still_owed(self) -> dict[str, tuple[str, ...]]:
         """Per broker, the orders a kill switch's cancels still owe (`kill_owed`) that
         are still working, while trading is HALTED (a resume leaves them to the trader):
         what the last-run record carries to the next start (`RunRecorder`). Empty when
-        no KILL was journaled (`kill_entry`: the next start finds none standing to
-        honour; a KILL written once Redis is back is read back, and carried then)."""
-        if self.gate.state is not TradingState.HALTED or not self.kill_entry:
+        their KILL was never journaled (`kill_owed_entry`: `state_unwritten` carries that
+        KILL, and the start that writes it makes every cancel)."""
+        if self.gate.state is not TradingState.HALTED or not self.kill_owed_entry:
             return {}
         owed: dict[str, tuple[str, ...]] = {}
         for broker, cids in self.kill_owed.items():
@@ -1663,7 +1692,7 @@ class TradingEngine:
                 self._sent_while_honouring.clear()
         cancels = await self._settle_gone(cancels)
         report = KillReport(cancels)
-        self._owe_kill(cancels)
+        self._owe_kill(cancels, self.kill_entry)  # (the KILL read: the newest)
         state = self.gate.state
         what = report.summary()
         if state is not TradingState.HALTED:
@@ -1750,6 +1779,7 @@ class TradingEngine:
                 entry_id = await self._publish_risk(action, message=message)
                 if action is RiskAction.KILL:
                     self._saw_kill(entry_id)
+                    self._kill_written = entry_id or ""
             except BusUnavailableError as exc:
                 error = str(exc)  # it says why and what to do
                 log.error(f"engine.{key}_not_journaled", extra={"error": error})
@@ -1770,33 +1800,40 @@ class TradingEngine:
         self.state_unwritten = self._state_sent
         return error
 
-    async def write_unwritten(
-        self, action: RiskAction, state: TradingState, message: str
-    ) -> str | None:
-        """Write a stricter state this host's last desk run held and never journaled
-        (`last_run.UnwrittenState`: its message names the desk that set it), held here
-        from now as that run held it: a KILL is this desk's own (read back, it is not
-        another desk's to honour; the session makes its cancels). The entry id; None
-        when the bus kept it in memory (Redis out of reach again)."""
+    def hold_unwritten(self, held: HeldState) -> None:
+        """Hold a stricter state this host's last desk run set and never journaled
+        (`last_run.UnwrittenState`), as that run held it, still unwritten: the record
+        carries it on until it is written (`write_unwritten`)."""
+        if held.action is RiskAction.KILL:
+            self._hold_halted = True
+        self.gate.state = held.state
+        self.state_unwritten = held
+
+    async def write_unwritten(self, held: HeldState) -> str | None:
+        """Write the state `hold_unwritten` holds: a KILL is this desk's own (read back,
+        it is not another desk's to honour; the session makes its cancels). The entry
+        id; None when the bus kept it in memory (Redis out of reach again: written when
+        it is back, and read back then). A refusal is raised, the state still held and
+        carried by the record."""
+        self.hold_unwritten(held)
         event = RiskEvent.create(
             ENGINE_SOURCE,
             Risk(
-                action=action,
-                trading_state=state,
-                message=f"{message}; never journaled by the run that set it (Redis out of "
-                "reach): written by its next start",
+                action=held.action,
+                trading_state=held.state,
+                message=f"{held.message}; never journaled by the run that set it (Redis out "
+                "of reach): written by its next start",
             ),
         )
-        if action is RiskAction.KILL:
+        if held.action is RiskAction.KILL:
             self._own_kills.add(event.event_id)
             self._last_own_kill = event.event_id
-            self._hold_halted = True
-        self.gate.state = state
+        self.state_unwritten = dataclasses.replace(held, event_id=event.event_id)
         entry = await self.bus.publish(event)
-        if action is RiskAction.KILL:
+        if held.action is RiskAction.KILL:
             self._saw_kill(entry)
-        if entry is None:
-            self.state_unwritten = event
+        if entry is not None:
+            self.state_unwritten = None
         return entry
 
     async def resume(self) -> None:
@@ -1808,6 +1845,7 @@ class TradingEngine:
         )
         self._hold_halted = False
         self.gate.state = TradingState.ACTIVE
+        self.kill_owed.clear()  # what the kill left is the trader's again
 
     async def set_trading_state(self, state: TradingState) -> CancelReport:
         """Set the state; entering REDUCE_ONLY also cancels what would add to a position
@@ -2041,7 +2079,15 @@ class TradingEngine:
             self._last_own_kill = event.event_id
         holds = action in (RiskAction.STATE, RiskAction.KILL, RiskAction.RESUME)
         if holds:
-            self._state_sent = event
+            seen = getattr(self.bus, "state_seen", None)
+            self._state_sent = HeldState(
+                event.event_id,
+                action,
+                state,
+                event.payload.message,
+                event.ts,
+                seen if isinstance(seen, str) else "0-0",
+            )
         # Written now or not at all: a looser state kept in memory was written whenever
         # Redis came back, loosening every desk then, hours after the trader moved on;
         # a watching desk's state holds nothing here (it has no broker to protect).

@@ -56,7 +56,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -68,7 +68,7 @@ from ..bus import BusError, BusUnavailableError, format_id, parse_id
 from ..bus.base import state_entry_after
 from ..domain import TradingState
 from ..events import Log, LogEvent, LogLevel, Risk, RiskAction, RiskEvent
-from .core import ENGINE_SOURCE, TradingEngine, utc_ms
+from .core import ENGINE_SOURCE, HeldState, TradingEngine, utc_ms
 from .recovery import (
     StateLoss,
     carry_trading_state,
@@ -96,6 +96,9 @@ class Unjournaled(BaseModel):
     """The desk's brokers at real venues (`broker/account`): their reconcile asks them."""
     simulators: tuple[str, ...] = ()
     """Its simulators (the paper venue): what they did then is lost for good."""
+    brokers: tuple[str, ...] = ()
+    """The brokers of the desk that wrote it (`UnwrittenState.brokers`: only its start
+    says it; another desk's writes keep it)."""
     closed: bool = True
     """Written by the run's close; False: written while it ran, Redis out of reach (the
     record says it every second while it changes), and the run never closed (killed,
@@ -143,15 +146,28 @@ class UnwrittenState(BaseModel):
     trading_state: TradingState
     message: str  # naming the desk that set it ("kill switch (UI) by desk h pid 7")
     at_ms: int  # when it was set
+    seen: str = "0-0"
+    """The newest risk entry setting the trading state that desk had read when it set
+    it (`HeldState.seen`): one journaled after it stands over it."""
+    brokers: tuple[str, ...] = ()
+    """The brokers of the desk that set it: the record is one per host, bus and prefix,
+    and only the start of a desk driving one of them carries it (`write_merged` keeps
+    it through another desk's writes)."""
 
     @classmethod
-    def of(cls, event: RiskEvent) -> UnwrittenState:
-        payload = event.payload
+    def of(cls, held: HeldState, brokers: Iterable[str]) -> UnwrittenState:
         return cls(
-            action=payload.action,
-            trading_state=payload.trading_state,
-            message=payload.message,
-            at_ms=event.ts // 1_000_000,
+            action=held.action,
+            trading_state=held.state,
+            message=held.message,
+            at_ms=held.at_ns // 1_000_000,
+            seen=held.seen,
+            brokers=tuple(sorted(brokers)),
+        )
+
+    def held(self) -> HeldState:
+        return HeldState(
+            "", self.action, self.trading_state, self.message, self.at_ms * 1_000_000, self.seen
         )
 
 
@@ -269,8 +285,10 @@ class Carried:
     """A stricter state the last run never journaled, written by this start's check
     (`RunRecorder._carry_unwritten`)."""
 
-    entry: str  # the risk entry written for it now
+    entry: str  # the risk entry written for it now; "" not written
     state: UnwrittenState
+    why: str = ""
+    """Why it was not written ("" when it was): held on this desk alone."""
 
 
 @dataclass(frozen=True)
@@ -372,13 +390,41 @@ def write_merged(path: Path, record: LastRun, brokers: frozenset[str]) -> LastRu
         if found is not None:
             kept = {b: e for b, e in found.acting.items() if b not in brokers}
             owed = {b: c for b, c in found.kill_owed.items() if b not in brokers}
+            update: dict[str, object] = {}
             if kept or owed:
                 ours = {b: e for b, e in record.acting.items() if b in brokers}
                 our_owed = {b: c for b, c in record.kill_owed.items() if b in brokers}
                 update = {"acting": {**kept, **ours}, "kill_owed": {**owed, **our_owed}}
+            # Another desk's state never journaled, and what it left unjournaled: its
+            # own start says them (a neighbour's write took them away: a review).
+            if record.state_unwritten is None and _others(found.state_unwritten, brokers):
+                update["state_unwritten"] = found.state_unwritten
+            if record.unjournaled is None and _others(found.unjournaled, brokers):
+                update["unjournaled"] = found.unjournaled
+            if update:
                 record = record.model_copy(update=update)
         write(path, record)
     return record
+
+
+UNJOURNALED_EVERY_S = 5.0
+"""How often a running desk's record counts again what it holds unjournaled while it
+holds any (`RunRecorder._unjournaled_now`)."""
+CARRY_TO_EVERY_DESK_S = 300.0
+"""A KILL or REDUCE ONLY a desk's last run set and never journaled is written for every
+desk at its next start only when set within this long; older, the other desks traded on
+meanwhile and it is held on this desk alone (`RunRecorder._carry_unwritten`)."""
+
+
+def _others(found: UnwrittenState | Unjournaled | None, brokers: frozenset[str]) -> bool:
+    """Whether `found` is another desk's: it names brokers, none of them `brokers`."""
+    return found is not None and bool(found.brokers) and not set(found.brokers) & brokers
+
+
+def ours(found: UnwrittenState | Unjournaled, brokers: Iterable[str]) -> bool:
+    """Whether `found` is this desk's to say: it names one of `brokers`, or none (an
+    older build's)."""
+    return not found.brokers or bool(set(found.brokers) & set(brokers))
 
 
 def save(path: Path, record: LastRun) -> bool:
@@ -441,6 +487,7 @@ UNREADABLE_ALERT = "Last-run record unreadable"
 NOT_SAVED_ALERT = "Last-run record not saved"
 """The toast's title when the disk refuses this host's record (once a run)."""
 UNJOURNALED_ALERT = "Last run: events NOT journaled"
+STATE_SUPERSEDED_ALERT = "Last run's state never journaled: set again since"
 """The toast's title when the last run closed with events its bus did not journal."""
 STATE_LOST_ALERT = "Trading state lost from the journal"
 """The toast's title when the risk stream no longer held the trading state at start."""
@@ -483,6 +530,8 @@ class RunRecorder:
         """A stricter state this host's last run held and never journaled, that `check`
         wrote: the session honours it once the brokers are up."""
         self._written_ms = 0  # when the record was last written (`RECORD_FRESH_S`)
+        self._unjournaled: Unjournaled | None = None  # (`_unjournaled_now`)
+        self._unjournaled_at = 0.0
         self._writing = asyncio.Lock()  # one write at a time (one temporary file)
 
     async def read(self) -> LastRun | None:
@@ -547,7 +596,8 @@ class RunRecorder:
         record = await self.read()
         if self.unreadable:
             await self.say(UNREADABLE_ALERT, self.unreadable_text())
-        if record is not None and record.unjournaled is not None:
+        mine = self.engine.brokers
+        if record is not None and record.unjournaled is not None and ours(record.unjournaled, mine):
             said = record.unjournaled.told(utc_ms(record.at_ms))
             log.error("last_run.closed_unjournaled", extra={"said": said})
             await self.say(UNJOURNALED_ALERT, said)  # the record written next clears it
@@ -688,45 +738,80 @@ class RunRecorder:
         await self.say(STATE_LOST_ALERT, said)
 
     async def _carry_unwritten(self, record: LastRun | None) -> None:
-        """The record's `state_unwritten`, a KILL or REDUCE ONLY the last run held and
-        never journaled (Redis out of reach until it stopped), when the journal gives a
-        looser state and nothing set the trading state after what that run read
-        (`state_entry`: a state set since, a resume on another desk, stands): written
-        now, as it was set (a KILL as a KILL: every desk honours it, as they would have
-        when Redis came back had that run lived), and held here; the session cancels
-        what it asks once the brokers are up, and says so (`carried`). Redis refusing
-        the read leaves the start as the journal gave it (logged)."""
-        if record is None or record.state_unwritten is None or record.held_here:
+        """The record's `state_unwritten`, a KILL or REDUCE ONLY this desk's last run
+        set and never journaled (Redis out of reach until it stopped; a state of another
+        desk of this host is that desk's start's), when the journal gives a looser state
+        and nothing set the trading state after what that run had read when it set it
+        (`UnwrittenState.seen`: a resume another desk journaled since stands, and is
+        said). Set within `CARRY_TO_EVERY_DESK_S`: written now as it was set (a KILL as
+        a KILL: every desk honours it, as they would have when Redis came back had that
+        run lived); older, or refused by Redis now: held on this desk alone, the record
+        carrying it on. Either way the session cancels what it asks once the brokers are
+        up and says so (`carried`). Redis refusing the read leaves the start as the
+        journal gave it (logged)."""
+        if record is None or record.state_unwritten is None:
             return
         unwritten = record.state_unwritten
         engine = self.engine
+        if not ours(unwritten, engine.brokers):
+            return  # another desk of this host set it: its start carries it
         if not stricter(unwritten.trading_state, engine.gate.state):
             return  # written after all, or stricter since
         try:
             since = await state_entry_after(
-                partial(engine.bus.read_last, engine.bus.layout.risk),
-                record.state_entry or "0-0",
-            )
-            if since is not None:
-                log.info(
-                    "last_run.unwritten_state_superseded",
-                    extra={"state": str(unwritten.trading_state), "since": since},
-                )
-                return
-            entry = await engine.write_unwritten(
-                unwritten.action, unwritten.trading_state, unwritten.message
+                partial(engine.bus.read_last, engine.bus.layout.risk), unwritten.seen
             )
         except BusUnavailableError:
             raise
         except BusError as exc:
+            log.error("last_run.unwritten_state_not_read", extra={"error": str(exc)})
+            return
+        what = "a kill switch" if unwritten.action is RiskAction.KILL else "REDUCE ONLY"
+        when = utc_ms(unwritten.at_ms)
+        if since is not None:
+            log.warning(
+                "last_run.unwritten_state_superseded",
+                extra={"state": str(unwritten.trading_state), "since": since},
+            )
+            await self.say(
+                STATE_SUPERSEDED_ALERT,
+                f"This desk's last run set {what} at {when} ({unwritten.message}) that "
+                f"Redis never took, and the trading state was set since (risk entry "
+                f"{since}): trading is {engine.gate.state} as the journal gives it. Pull the "
+                "kill switch or set REDUCE ONLY again if it should hold",
+            )
+            return
+        held = unwritten.held()
+        age_s = (self._clock() // 1_000_000 - unwritten.at_ms) / 1000
+        if age_s > CARRY_TO_EVERY_DESK_S:
+            why = (
+                f"set {age_s / 60:.0f} min ago: the other desks traded on meanwhile, so it "
+                "is held on this desk alone, not written for them (pull the kill switch, or "
+                "set REDUCE ONLY, again to have every desk take it)"
+            )
+            self._hold_here(unwritten.trading_state, f"{what} never journaled, {why}")
+            self.carried = Carried("", unwritten, why)
+            return
+        try:
+            entry = await engine.write_unwritten(held)
+        except BusUnavailableError:
+            raise
+        except BusError as exc:
+            # Still held and carried by the record (`TradingEngine.state_unwritten`).
             log.error("last_run.unwritten_state_not_written", extra={"error": str(exc)})
+            why = f"Redis refused it now ({exc}): held on this desk alone"
+            self._hold_here(unwritten.trading_state, f"{what} never journaled; {why}")
+            self.carried = Carried("", unwritten, why)
             return
         log.error(
             "last_run.unwritten_state_carried",
             extra={"state": str(unwritten.trading_state), "entry": entry},
         )
-        if entry is not None:
-            self.carried = Carried(entry, unwritten)
+        self.carried = Carried(
+            entry or "",
+            unwritten,
+            "" if entry else "Redis out of reach again: written when it is back",
+        )
 
     async def _may_be_lost(
         self, deleted: StateLoss, record: LastRun | None, replayed: TradingState
@@ -833,16 +918,23 @@ class RunRecorder:
                 acting[broker] = kill
         return acting
 
-    async def record(self, *, always: bool = False, unjournaled: Unjournaled | None = None) -> None:
+    async def record(
+        self,
+        *,
+        always: bool = False,
+        unjournaled: Unjournaled | None = None,
+        closed: bool = False,
+    ) -> None:
         """Write the record when the epoch or the trading state changed since the last
         write, or `always` (at close: the record then says when the desk last ran, and
-        what it closed with unjournaled). Nothing on `memory://`, nothing before
-        `check`. One write at a time: the session writes it as it acts on a state, beside
-        `keep`."""
+        what it closed with unjournaled; `closed`: written by the close, which says that
+        itself, not what the running desk holds unjournaled). Nothing on `memory://`,
+        nothing before `check`. One write at a time: the session writes it as it acts on
+        a state, beside `keep`."""
         async with self._writing:
-            await self._record(always=always, unjournaled=unjournaled)
+            await self._record(always=always, unjournaled=unjournaled, closed=closed)
 
-    async def _record(self, *, always: bool, unjournaled: Unjournaled | None) -> None:
+    async def _record(self, *, always: bool, unjournaled: Unjournaled | None, closed: bool) -> None:
         epoch = self.engine.bus.epoch
         if epoch is None or not self._checked:
             return
@@ -852,8 +944,8 @@ class RunRecorder:
         acting = self._acting_now(owed)
         seen = self._seen(acting)
         held = engine.state_unwritten
-        unwritten = UnwrittenState.of(held) if held is not None else None
-        if unjournaled is None:
+        unwritten = UnwrittenState.of(held, engine.brokers) if held is not None else None
+        if unjournaled is None and not closed:
             unjournaled = self._unjournaled_now()
         now = (
             epoch,
@@ -903,19 +995,28 @@ class RunRecorder:
         """What this running desk holds NOT journaled (Redis out of reach: its bus's
         outage backlog, its brokers' reports the bus refused), as its close would say
         it: a desk killed before Redis is back leaves it to its next start's words (the
-        paper venue's cancels undone on its return, said nowhere). None when nothing."""
+        paper venue's cancels undone on its return, said nowhere). None when nothing.
+        Counted at most every `UNJOURNALED_EVERY_S` while any is held (the count walks
+        the outage backlog: milliseconds at 10,000 events), at once when none was."""
+        now = time.monotonic()
+        if self._unjournaled is not None and now - self._unjournaled_at < UNJOURNALED_EVERY_S:
+            return self._unjournaled
+        self._unjournaled_at = now
         events, fills = self.engine.bus.unwritten()
         brokers = self.engine.brokers.values()
         kept = sum(broker.unjournaled for broker in brokers)
         if not events and not kept:
+            self._unjournaled = None
             return None
-        return Unjournaled(
+        self._unjournaled = Unjournaled(
             events=events + kept,
             fills=fills,
             venues=tuple(b.source for b in brokers if not b.state_in_journal),
             simulators=tuple(b.source for b in brokers if b.state_in_journal),
+            brokers=tuple(sorted(self.engine.brokers)),
             closed=False,
         )
+        return self._unjournaled
 
     async def _refused(self, exc: OSError) -> None:
         """The disk refused the record: logged and said once while it keeps refusing

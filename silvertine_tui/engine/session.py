@@ -165,6 +165,8 @@ class DownState:
     unwritten: bool = False
     """This desk's last run set it and Redis never took it; its start wrote it
     (`RunRecorder.carried`)."""
+    not_written: str = ""
+    """Why the start did not write it (held on this desk alone); "" written."""
     owed: int = 0
     """The orders this desk's last run still owed a KILL's cancels when it stopped
     (`LastRun.kill_owed`: it had read the KILL, its venue away): 0 when it never read
@@ -681,8 +683,9 @@ class Session:
                 unwritten.at_ms * 1_000_000,
                 unwritten.trading_state,
                 unwritten=True,
+                not_written=carried.why,
             )
-        if down is not None:
+        if down is not None and down.entry:
             # Before this start's first record: until its cancels went out, the record
             # says this run read the risk stream only up to before it, so that a desk
             # dying meanwhile (its brokers heard from after it) leaves it to the next
@@ -915,10 +918,15 @@ class Session:
         elif state is not down.state:
             what = f"trading is {state} since; {cancels.summary()}"
         if down.unwritten:
+            written = (
+                f"not written: {down.not_written}"
+                if down.not_written
+                else ("written to the journal now")
+            )
             message = (
                 f"{self.desk_id}, after {down.what()} {down.said()}: this desk's last run "
                 "held it but never journaled it (Redis was out of reach) and stopped before "
-                "Redis was back; written to the journal now: "
+                f"Redis was back; {written}: "
             )
         elif down.owed:
             message = (
@@ -1717,7 +1725,7 @@ class Session:
         redis = _RedisAtClose(self.bus)
         if recovered:
             await self._snapshot_at_close(redis)
-            await self.last_run.record(always=True)
+            await self.last_run.record(always=True, closed=True)
         for broker in self.brokers:
             closing = self._broker_closes.get(broker.name)  # its claim lost: closing already
             if closing is None:
@@ -1768,8 +1776,13 @@ class Session:
                         fills=stats.closed_unwritten_fills,
                         venues=tuple(b.source for b in self.brokers if not b.state_in_journal),
                         simulators=tuple(b.source for b in self.brokers if b.state_in_journal),
+                        brokers=tuple(sorted(b.name for b in self.brokers)),
                     ),
                 )
+        elif recovered:
+            # What it held unjournaled as it ran went in the bus's close: the record
+            # must not say a desk killed left it.
+            await self.last_run.record(always=True, closed=True)
         log.info("session.closed")
 
     async def _snapshot_at_close(self, redis: _RedisAtClose) -> None:

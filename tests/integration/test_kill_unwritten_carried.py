@@ -31,6 +31,7 @@ pytestmark = pytest.mark.redis
 SHORT = {"claim_ttl_s": 1.0}
 """The first desk's claim, not released with Redis down, lapses before the next start."""
 TITLE = "Kill switch never journaled: carried from this desk's last run"
+SUPERSEDED = "Last run's state never journaled: set again since"
 
 
 @contextlib.asynccontextmanager
@@ -73,7 +74,7 @@ async def killed_with_redis_down(
     assert await paper_broker(first).open_orders() == []
     unwritten = first.engine.state_unwritten
     assert unwritten is not None
-    return cid, unwritten.payload.message
+    return cid, unwritten.message
 
 
 async def test_a_kill_redis_never_took_is_written_and_honoured_by_the_next_start(
@@ -162,6 +163,9 @@ async def test_a_resume_journaled_since_stands(key_prefix: str) -> None:
             assert second.engine.gate.state is TradingState.ACTIVE
             assert carried(second) == []
             assert second.engine.oms.orders[cid].order.status is OrderStatus.NEW
+            [said] = [a.message for a in second.alerts if a.title == SUPERSEDED]
+            assert said.startswith("This desk's last run set a kill switch at "), said
+            assert "the trading state was set since" in said, said
 
 
 async def test_a_kill_redis_took_once_back_is_not_carried(key_prefix: str) -> None:
