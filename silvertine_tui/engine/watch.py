@@ -38,7 +38,13 @@ desk the same way while this desk, which only reads, reads on: nothing this desk
 read tells the two apart (its bus writes nothing to be refused), so both are said.
 Heartbeats read live are timed by this desk's clock when they arrive (no other
 host's clock is trusted), those replayed at the start by their own time (the UI's
-quotes and marks go by the same rule: `ui/model.py`, `FeedModel.live_after`).
+quotes and marks go by the same rule: `ui/model.py`, `FeedModel.live_after`). A broker
+marked silent (its desk quiet, or this desk unable to read the bus) is heard again only
+on a heartbeat written since, by its own time (`_current`): what a dead desk wrote
+before it died, read late (it waited in Redis while this desk could not read, or in
+Redis's socket while Redis was stopped), never shows it live. The marks of this desk's
+own outage stay once it reads again, until the broker is heard; not heard within
+`STALE_AFTER_S`, it is its desk's silence, told as any.
 
 Marks: at the start each broker's newest `MARKS_FROM_LAST` market-data entries are
 applied (`_read_marks`), so the positions show marks and unrealized P&L with the first
@@ -131,7 +137,7 @@ from .commands import (
 )
 from .conflate import latest_quotes
 from .core import TradingEngine
-from .projection import HEARD_AGAIN, NOT_HEARD, BrokerStatus
+from .projection import HEARD_AGAIN, NOT_HEARD, BrokerStatus, process_of
 from .recovery import (
     RecoveryProgress,
     StartPhase,
@@ -179,6 +185,13 @@ and a killed desk shows within seconds, well before its broker claim lapses (15 
 
 STALE_CHECK_S = 1.0
 """How often the brokers' last heartbeats are looked at: a few dict reads a second."""
+
+ALIVE_AFTER_S = 0.5
+"""A broker marked silent whose heartbeat's own time does not show it current (this
+desk's clock stepped, say) is heard again on a later heartbeat of the same desk read at
+least this long (this desk's monotonic clock) after the first one read since the mark:
+what waited in Redis, or in its socket, is read in one burst; a desk that runs sends
+one a second (`_current`)."""
 
 KEPT_IDS = 1_000
 """Entry ids kept of each journal this desk follows, the newest it applied: after a
@@ -247,6 +260,7 @@ class _Before(NamedTuple):
     last_words: dict[str, BrokerStatus]
     silent: dict[str, int]
     applied: dict[str, str]  # stream -> the last entry applied from it
+    unheard: frozenset[str]  # those of `silent` marked while this desk could not read
 
 
 class _Awaited(NamedTuple):
@@ -357,6 +371,7 @@ class WatchSession(Session):
         *,
         bus: EventBus | None = None,
         clock: Callable[[], int] = time.time_ns,
+        monotonic: Callable[[], float] = time.monotonic,
         discover_every_s: float = DISCOVER_EVERY_S,
         stale_after_s: float = STALE_AFTER_S,
         stale_check_s: float = STALE_CHECK_S,
@@ -383,7 +398,19 @@ class WatchSession(Session):
         self.clock = clock
         self.stale_after_s = stale_after_s
         self.stale_check_s = stale_check_s
+        self.monotonic = monotonic
         self._heard: dict[str, int] = {}  # broker -> when its last heartbeat arrived (ns)
+        # broker -> (when it arrived, this desk's clock; its own time) of the last
+        # heartbeat taken as current: what puts a later one's own time on this desk's
+        # clock (`_current`).
+        self._anchor: dict[str, tuple[int, int]] = {}
+        # broker -> (when it was read, `monotonic`; its own time; its process) of the
+        # first heartbeat read since the broker was marked silent that did not show it
+        # current (`_current`).
+        self._first_since: dict[str, tuple[float, int, str]] = {}
+        # The health stream's last entry when this desk read the bus again after its own
+        # outage (None: not known yet): a heartbeat after it was taken by Redis since.
+        self._read_again_after: str | None = None
         # This desk's own bus: while it cannot read (Redis unreachable from here) no
         # heartbeat can arrive, and a silence is not the driving desk's; from when it
         # reads again (ns) each broker has `stale_after_s` to be heard.
@@ -695,7 +722,7 @@ class WatchSession(Session):
                 if ids is not None:
                     ids.append(entry.id)
                 if entry.stream == health:
-                    self._heartbeat(entry.event)
+                    self._heartbeat(entry)
                     if self._unwatched(entry.event):
                         self._discover_now.set()
                     if self._first_word_after and self._first_word(entry):
@@ -704,18 +731,38 @@ class WatchSession(Session):
             engine.kill_from_elsewhere = ""
             engine.reduce_from_elsewhere = ""  # the driving desks act on it
 
-    def _heartbeat(self, event: object) -> None:
-        """A broker's health event read live: it is heard now (this desk's clock)."""
-        found = event.payload.broker_account if isinstance(event, HealthEvent) else None
+    def _heartbeat(self, entry: BusEntry) -> None:
+        """A broker's health event read live: it is heard now (this desk's clock). One of
+        a broker marked silent is heard only when it is current (`_current`): one its
+        desk wrote before the silence, read now (it waited in Redis while this desk
+        could not read, or in Redis's socket while Redis was stopped), says nothing of
+        that desk now; the mark and the age of its last word stand. A DISCONNECTED read
+        late is its desk's last word all the same (it quit): the mark goes, unsaid."""
+        event = entry.event
+        if not isinstance(event, HealthEvent):
+            return
+        found = event.payload.broker_account
         if found is None:
             return
         name = found[0]
-        self._heard[name] = self.clock()
+        now = self.clock()
         projection = self.engine.projection
+        marked = name in projection.silent
+        if marked and not self._current(name, entry.id, event, now):
+            if event.payload.state is ConnectionState.DISCONNECTED:
+                self._unheard.discard(name)
+                self._first_since.pop(name, None)
+                projection.set_silent(name, None)
+            return
+        self._heard[name] = now
+        self._anchor[name] = (now, event.ts)
+        self._first_since.pop(name, None)
+        if not marked:
+            return
         if name in self._unheard:  # this desk's own outage: its desk was not in question
             self._unheard.discard(name)
             projection.set_silent(name, None)
-        elif name in projection.silent:
+        else:
             projection.set_silent(name, None)
             log.info("watch.broker_heard_again", extra={"broker": name})
             # Titled as its "not heard from" toast (`_accounts_of`), which the UI takes
@@ -730,6 +777,37 @@ class WatchSession(Session):
                     "information",
                 )
             )
+
+    def _current(self, name: str, entry_id: str, event: HealthEvent, now: int) -> bool:
+        """Whether a heartbeat of a broker marked silent says its desk runs now, by when it
+        was written, never by when this desk read it:
+
+        - its own time, put on this desk's clock through the broker's last heartbeat
+          taken as current (`_anchor`: no other host's clock is trusted, only how far
+          its own moved; a desk started in a killed one's place, on its host, shares its
+          clock), is within `stale_after_s` of now;
+        - or, marked while this desk could not read the bus (`_unheard`), Redis took it
+          after this desk read the bus again (`_read_again_after`): written since;
+        - or it comes `ALIVE_AFTER_S` or more after the first heartbeat of the same desk
+          read since the mark, and later by its own time (a desk that runs sends one a
+          second; what waited is read in one burst): for a clock that stepped, here or
+          there, which the first rule cannot see through."""
+        ts = event.ts
+        process = process_of(event.event_id)
+        anchor = self._anchor.get(name)
+        if anchor is not None:
+            heard, said = anchor
+            if now - (heard + ts - said) <= int(self.stale_after_s * 1e9):
+                return True
+        after = self._read_again_after
+        if name in self._unheard and after is not None and parse_id(entry_id) > parse_id(after):
+            return True
+        read = self.monotonic()
+        first = self._first_since.get(name)
+        if first is None or first[2] != process:
+            self._first_since[name] = (read, ts, process)
+            return False
+        return ts > first[1] and read - first[0] >= ALIVE_AFTER_S
 
     def _accounts_of(self, name: str) -> str:
         """The accounts of broker `name` this desk watches, as its toasts name them."""
@@ -749,27 +827,41 @@ class WatchSession(Session):
     def check_silent(self) -> None:
         """Mark the brokers not heard from for `stale_after_s` silent (once, with an
         error toast). A broker whose last word was DISCONNECTED is not judged: a desk
-        that quits says so, and one that is down is not shown live either way."""
+        that quits says so, and one that is down is not shown live either way.
+
+        The marks of this desk's own outage (`_unheard`) stay once it reads the bus
+        again, until the broker is heard (a heartbeat that is current: `_current`);
+        one not heard within `stale_after_s` of that is its desk's silence from then
+        on, told as any. Before, they went the moment the bus was back, and a desk
+        killed meanwhile read LIVE, its orders plain NEW, for those seconds."""
         now = self.clock()
         if not self.bus.stats.connected:
             # This desk cannot read the bus: the "Bus unreachable" toast and the bus's
             # health say so; a driving desk is not blamed for what this one cannot hear.
+            if not self._bus_lost:
+                self._read_again_after = None
+                self._first_since.clear()  # (a heartbeat read after it is no proof)
             self._bus_lost = True
             self._unheard_while_lost(now)
             return
         if self._bus_lost:
             self._bus_lost = False
             self._bus_back_ns = now
-            self._heard_again()
+            self._mark_reading_again()
         limit = int(self.stale_after_s * 1e9)
         projection = self.engine.projection
         silent = projection.silent
         for name, status in self._last_words():
-            if name in silent or status.state is ConnectionState.DISCONNECTED:
+            unheard = name in self._unheard
+            if (name in silent and not unheard) or status.state is ConnectionState.DISCONNECTED:
                 continue
             heard = self._heard.get(name, status.heard_ns)
             if not heard or now - max(heard, self._bus_back_ns) <= limit:
                 continue
+            # Read again and still not heard: its desk's silence now (the mark stays).
+            self._unheard.discard(name)
+            if not unheard:
+                self._first_since.pop(name, None)
             projection.set_silent(name, heard)
             accounts = self._accounts_of(name)
             quiet = (now - heard) / 1e9
@@ -818,6 +910,7 @@ class WatchSession(Session):
             heard = self._heard.get(name, status.heard_ns)
             projection.set_silent(name, heard or now)
             self._unheard.add(name)
+            self._first_since.pop(name, None)
 
     def _last_words(self) -> list[tuple[str, BrokerStatus]]:
         """Each broker's last health as this desk knows it: the projection's, and that of
@@ -827,13 +920,26 @@ class WatchSession(Session):
         gone = [(name, status) for name, status in self._gone.items() if name not in brokers]
         return [*brokers.items(), *gone]
 
-    def _heard_again(self) -> None:
-        """This desk reads the bus again: the marks of its own outage go (unsaid);
-        each broker then has `stale_after_s` to be heard before it is judged silent."""
-        projection = self.engine.projection
-        for name in sorted(self._unheard):
-            projection.set_silent(name, None)
-        self._unheard.clear()
+    def _mark_reading_again(self) -> None:
+        """This desk reads the bus again after its own outage: the health stream's last
+        entry now is looked up (`_read_again_after`), so that a heartbeat Redis takes
+        after it is known written since (`_current`), whatever the clocks say; what
+        waited in Redis meanwhile is not. The marks of the outage stay until then."""
+        if not self._unheard:
+            return
+        task = asyncio.create_task(self._reading_again(), name="watch-read-again")
+        self._tasks[:] = [t for t in self._tasks if not t.done()]
+        self._tasks.append(task)  # cancelled on close
+
+    async def _reading_again(self) -> None:
+        try:
+            last = await self.bus.read_last(self.bus.layout.health, 1)
+        except BusError as exc:  # the other rules still hear the desk (`_current`)
+            log.warning("watch.read_again_not_marked", extra={"error": str(exc)})
+            return
+        if self._bus_lost or not self.bus.stats.connected:
+            return  # lost again meanwhile: marked when it is back
+        self._read_again_after = last[0].id if last else "0-0"
 
     def _unwatched(self, event: object) -> bool:
         """A health event of a broker account this desk neither watches nor gave up on."""
@@ -1016,10 +1122,11 @@ class WatchSession(Session):
                 self._carried = _Before(
                     list(self._accounts),
                     dict(self._last_words()),
-                    {n: t for n, t in marked.items() if n not in self._unheard},
+                    dict(marked),
                     dict(self.engine.applied),
+                    frozenset(self._unheard),
                 )
-            known, last_words, silent, applied = self._carried
+            known, last_words, silent, applied, unheard = self._carried
             waited = self._to_wait_for(known, last_words, applied)
             await self._stop_readers()
             if self._rebuild_why:  # a loss: what a broker says from here is since it
@@ -1050,8 +1157,7 @@ class WatchSession(Session):
                     return
                 break
             self._failed.clear()
-            self._heard_again()  # marks of this desk's own outage meanwhile go
-            self._carry_brokers(last_words, silent)
+            self._carry_brokers(last_words, silent, unheard)
             self._carried = None
             self._lost.clear()
             self._health_lost = False
@@ -1375,18 +1481,29 @@ class WatchSession(Session):
         )
         self._start_rebuild()
 
-    def _carry_brokers(self, last_words: dict[str, BrokerStatus], silent: dict[str, int]) -> None:
+    def _carry_brokers(
+        self, last_words: dict[str, BrokerStatus], silent: dict[str, int], unheard: frozenset[str]
+    ) -> None:
         """After a rebuild: a broker the replayed health no longer names (a restart lost
         it; its desk has not written since, or is dead) keeps its last word for the
-        silence check (`_gone`), and one judged silent before stays so, unless the
+        silence check (`_gone`), and one marked silent before stays so, unless the
         replay heard it since: its desk is not heard from the more for Redis losing
-        data, and its "not heard from" toast was said once already."""
+        data, and its "not heard from" toast was said once already. So does a mark of
+        this desk's own outage (`unheard`): it goes once the broker is heard, or turns
+        into its desk's silence (`check_silent`); before, it went with the rebuild and
+        a desk killed meanwhile read LIVE for the seconds a broker is given. Heartbeats
+        after the replay's last health entry were written since it read
+        (`_read_again_after`)."""
         projection = self.engine.projection
         self._gone = {n: s for n, s in last_words.items() if n not in projection.brokers}
         for name, since in silent.items():
             status = projection.brokers.get(name)
             if status is None or status.heard_ns <= since:
                 projection.set_silent(name, since)
+        self._unheard = {n for n in self._unheard | unheard if n in projection.silent}
+        self._first_since.clear()
+        if self._unheard and not self._bus_lost:
+            self._read_again_after = self.engine.applied.get(self.bus.layout.health, "0-0")
 
     def _not_rebuilt(self, progress: RecoveryProgress, exc: Exception) -> None:
         """A rebuild that failed for another cause than Redis out of reach: the banner

@@ -1,6 +1,10 @@
 """The top line: the permanent PAPER/LIVE marker, the trading state, the newest fill
 (or the bus; `BUS DOWN` over both while this desk cannot reach it), the clock. A
-watching desk (`silvertine watch`) says `WATCHING` where the name is.
+watching desk (`silvertine watch`) says `WATCHING` where the name is, and where the
+name does not show (the compact layout, under a dialog) says it after `BUS DOWN` while
+the bus is down, after the state while a fill shows (`WATCHING_WORD`; else `watching`
+before the bus's address): whatever else the line says, it never reads as a driving
+desk's.
 
 A new fill repaints only the fill's own cells (`refresh(region)`), not the whole line:
 Textual renders every widget inside the box around a frame's changed regions, and a
@@ -47,6 +51,11 @@ dialog's at the least (`DeskHeader.state_cells`)."""
 BUS_DOWN = "  BUS DOWN "
 """Said after the state (and the note) while this desk cannot reach its bus, then the
 bus's address."""
+WATCHING_WORD = " WATCHING "
+"""A watching desk's word where the name's place before the state is not shown (the
+compact layout, a dialog over the desk, no room) and the line says no `watching`
+before the bus's address: after `BUS DOWN` (before the address), or after the state
+(and the note) where a fill shows. The header never reads as a driving desk's."""
 
 
 class DeskHeader(Widget):
@@ -100,6 +109,8 @@ class DeskHeader(Widget):
         that a dialog's toast does not move as the state goes from REDUCE ONLY to
         HALTED."""
         cells = len(self._marker()) + len(self._state()[0]) + len(self._note())
+        if self._watching_after_state(self.size.width):
+            cells += len(WATCHING_WORD)  # (after `BUS DOWN` while it shows)
         if self.bus_down:
             cells += len(BUS_DOWN)
         return max(cells, MARKER_AND_STATE_CELLS)
@@ -181,12 +192,33 @@ class DeskHeader(Widget):
         width = self.size.width
         brand = len(BRAND) if self._brand_fits(width, BRAND_WITH_FILL_MIN_WIDTH) else 0
         start = len(self._marker()) + brand + len(self._state()[0]) + len(self._note())
+        if self._watching_after_state(width):
+            start += len(WATCHING_WORD)
         return start, width - start - len(self._clock()) - 1
 
     def _brand_fits(self, room: int, need: int) -> bool:
         """The name shows where there is room, never in the compact layout nor under a
         dialog (where a toast starts after the marker and the state)."""
         return not (self.compact or self.under_dialog) and room >= need
+
+    def _room(self, width: int) -> int:
+        """The cells between the state (and the note) and the clock."""
+        used = len(self._marker()) + len(self._state()[0]) + len(self._note())
+        return width - used - len(self._clock()) - 1
+
+    def _watching_after_state(self, width: int) -> bool:
+        """A watching desk says `WATCHING_WORD` after the state where the name's place is
+        not shown and the line says no `watching` before the bus's address: while the
+        bus is down (after `BUS DOWN`, which takes that place: under a dialog the
+        marker, the state and `BUS DOWN` keep their cells) or a fill shows. Before, its
+        header then read as a driving desk's (the key bar alone said WATCHING)."""
+        if not self.watching:
+            return False
+        if self.bus_down:
+            return not self._brand_fits(self._room(width), len(BRAND))
+        if self.fill is not None:
+            return not self._brand_fits(width, BRAND_WITH_FILL_MIN_WIDTH)
+        return False
 
     def render(self) -> Text:
         p = self.palette
@@ -197,17 +229,27 @@ class DeskHeader(Widget):
         width = self.size.width
         text = Text(no_wrap=True, overflow="crop")
         text.append(marker, style=(p.live if self.live else p.paper) + _reverse())
+        watching_after = self._watching_after_state(width)
         if self.bus_down:  # what the desk shows is old: say so before any fill
-            text.append(state_text, style=state_style)
-            text.append(note, style=p.error + _reverse())
-            down = fit(f"{BUS_DOWN}{self.bus}", width - text.cell_len - len(clock) - 1)
-            text.append(down, style=p.error + Style(bold=True))
-        elif self.fill is not None:
-            start, room = self._fill_place()
-            if start > len(marker) + len(state_text) + len(note):
+            if self.watching and not watching_after:
                 text.append(*self._brand())
             text.append(state_text, style=state_style)
             text.append(note, style=p.error + _reverse())
+            if watching_after:
+                text.append(BUS_DOWN, style=p.error + Style(bold=True))
+                text.append(WATCHING_WORD, style=p.warn + Style(bold=True))
+                down = fit(self.bus, width - text.cell_len - len(clock) - 1)
+            else:
+                down = fit(f"{BUS_DOWN}{self.bus}", width - text.cell_len - len(clock) - 1)
+            text.append(down, style=p.error + Style(bold=True))
+        elif self.fill is not None:
+            _, room = self._fill_place()
+            if self._brand_fits(width, BRAND_WITH_FILL_MIN_WIDTH):
+                text.append(*self._brand())
+            text.append(state_text, style=state_style)
+            text.append(note, style=p.error + _reverse())
+            if watching_after:
+                text.append(WATCHING_WORD, style=p.warn + Style(bold=True))
             text.append_text(self._fill_text(self.fill, room))
         else:
             middle = f"  {'watching' if self.watching else 'bus'} {self.bus}"

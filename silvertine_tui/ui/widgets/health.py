@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from rich.style import Style
 from rich.text import Text
+from textual.timer import Timer
 
 from ...domain import ConnectionState, TradingState
 from ...engine.projection import AnomalySummary
@@ -31,6 +33,8 @@ Metrics = Mapping[str, int | float | str | bool | None]
 
 DETAIL_MAX = 500
 """Characters of a reason kept in the pane (`format.cut`): any process on the bus says them."""
+CLAIMS_COUNT_S = 0.25
+"""How often the pane looks at a pending claims line's seconds left (`_count_claims`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +174,25 @@ class ClaimsLine:
     what: str
     detail: str = ""
     level: str = "ok"  # the palette's: ok, warn, error
+    ends_at: float | None = field(default=None, compare=False)
+    """PENDING: when the wait ends (`time.monotonic`, the claims' clock): the pane
+    counts `what` down by itself (`HealthPane._count_claims`). The wait comes first
+    in a desk's start, and the desk draws no frame until its journal is replayed: the
+    line read `15s left` while the banner counted 13 -> 2 s."""
+    pending: str = field(default="", compare=False)
+    """PENDING: the brokers waited for, and what follows the seconds (`also`)."""
+    also: str = field(default="", compare=False)
+
+    def counted(self, now: float) -> ClaimsLine:
+        """PENDING: the line with the seconds left at `now` (`time.monotonic`)."""
+        if self.ends_at is None:
+            return self
+        return replace(self, what=pending_what(self.pending, self.ends_at - now, self.also))
+
+
+def pending_what(brokers: str, left_s: float, also: str = "") -> str:
+    """`paper: 15s left`, the seconds rounded up (never below 0)."""
+    return f"{brokers}: {math.ceil(max(left_s, 0.0))}s left{also}"
 
 
 class ClaimsState(Protocol):
@@ -214,12 +237,15 @@ def claims_line(claims: ClaimsState) -> ClaimsLine:
             "error",
         )
     if claims.pending:
-        left = math.ceil(claims.pending_left_s)
+        pending = ", ".join(claims.pending)
         return ClaimsLine(
             "PENDING",
-            f"{', '.join(claims.pending)}: {left}s left{also}",
+            pending_what(pending, claims.pending_left_s, also),
             claims.pending_why,
             "warn",
+            ends_at=time.monotonic() + claims.pending_left_s,
+            pending=pending,
+            also=also,
         )
     if claims.not_held:
         return ClaimsLine("NOT HELD", ", ".join(claims.not_held) + also, "", "warn")
@@ -449,6 +475,11 @@ class HealthPane(TextBlock):
         super().__init__(id=id)
         self.palette: Palette = DEFAULT_PALETTE
         self._last: tuple[object, ...] | None = None
+        # What was shown last, while its claims line counts a wait down by itself
+        # (`_count_claims`, on `_claims_timer`).
+        self._counting: tuple[list[BrokerLine], BusLine, TradingState, EngineLine | None] | None
+        self._counting = None
+        self._claims_timer: Timer | None = None
 
     def _state_style(self, state: ConnectionState | None) -> Style:
         p = self.palette
@@ -469,11 +500,34 @@ class HealthPane(TextBlock):
         force: bool = False,
         engine: EngineLine | None = None,
     ) -> None:
+        claims = bus.claims
+        if claims is not None and claims.ends_at is not None:
+            self._counting = (brokers, bus, trading, engine)
+            if self._claims_timer is None and self.is_attached:
+                self._claims_timer = self.set_interval(CLAIMS_COUNT_S, self._count_claims)
+        else:
+            self._counting = None
         key = (tuple(brokers), bus, trading, engine)
         if key == self._last and not force:
             return
         self._last = key
         self.set_text(self.render_text(brokers, bus, trading, engine=engine))
+
+    def _count_claims(self) -> None:
+        """The claims line's seconds left, drawn again as they pass, by this pane itself
+        while no frame draws it (a desk's start draws none until its replay is done,
+        and the claims' wait comes first). Stops once no wait is shown."""
+        shown = self._counting
+        claims = shown[1].claims if shown is not None else None
+        if shown is None or claims is None:
+            if self._claims_timer is not None:
+                self._claims_timer.stop()
+                self._claims_timer = None
+            return
+        counted = claims.counted(time.monotonic())
+        if counted.what != claims.what:
+            brokers, bus, trading, engine = shown
+            self.show(brokers, replace(bus, claims=counted), trading, engine=engine)
 
     def render_text(
         self,
