@@ -222,10 +222,10 @@ class CancelReport:
         if not elsewhere:
             return "Cancel them at the venue or try cancel all again."
         if len(elsewhere) == len(self.still_working):
-            return "This desk can cancel none of them: cancel them from that desk."
+            return f"This desk can cancel none of them: cancel them from that desk{IF_GONE}."
         return (
             "Cancel them at the venue or try cancel all again; those of a broker another "
-            "desk drives, from that desk."
+            f"desk drives, from that desk{IF_GONE}."
         )
 
     def merged(self, other: CancelReport) -> CancelReport:
@@ -238,6 +238,12 @@ class CancelReport:
             held=self.held or other.held,
             elsewhere=self.elsewhere + other.elsewhere,
         )
+
+
+IF_GONE = ", or, if it no longer runs, restart this one: it takes the broker back"
+"""What a desk that lost its claim says after "from that desk": the desk that took the
+broker may have quit since (its claim then free), and this desk never takes it back while
+it runs (a review: "cancel it from that desk" of a desk gone)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,7 +294,7 @@ def driven_elsewhere(
             said.add(driven.broker)
             problems.append(
                 f"{driven.source}: {driven.why()}; any order working there is cancelled "
-                "from that desk"
+                f"from that desk{IF_GONE}"
             )
     return dataclasses.replace(
         report, still_working=still, problems=tuple(problems), elsewhere=tuple(elsewhere)

@@ -21,7 +21,7 @@ from ..brokers import BrokerError
 from ..domain import OrderRequest, OrderValidationError, TradingState
 from ..events import Log, LogEvent, LogLevel
 from ..events.payloads import REPORT_DESK, REPORT_OF, MetricValue
-from .cancels import CancelReport, DrivenElsewhere, KillReport, driven_elsewhere
+from .cancels import IF_GONE, CancelReport, DrivenElsewhere, KillReport, driven_elsewhere
 from .claims import BrokerClaims
 from .core import ENGINE_SOURCE, OrderFinished, OrderUnacknowledged, TradingEngine
 from .risk import RiskRejected
@@ -212,7 +212,7 @@ class EngineGateway:
         driven = next((d for d in self._lost() if d.broker == view.broker), None)
         if driven is None:
             return None
-        message = f"{driven.why()}: nothing was sent; {what} it from that desk"
+        message = f"{driven.why()}: nothing was sent; {what} it from that desk{IF_GONE}"
         return Refused(
             source="risk", reason=message, problems=(Problem(rule=CLAIM_LOST, message=message),)
         )

@@ -956,17 +956,29 @@ class DeskProjection:
         have not arrived (`Order.owed_qty`: TWS's Filled runs ahead of its execution),
         oldest first: the position does not hold them yet, and the Positions row says
         a fill is on its way. The gate still counts them (`exposed`)."""
-        owing = self._owing
-        if owing is None:
-            owing = self._owing = {
-                coid: (v.broker, v.account, v.order.request.instrument)
-                for coid, v in self.oms.orders.items()
-                if v.order.owed_qty
-            }
+        owing = self._owing_index()
         if not owing:
             return []
         found = [self.oms.orders.get(coid) for coid, owed in owing.items() if owed == key]
         return sorted((v for v in found if v is not None), key=lambda v: v.created_ns)
+
+    def _owing_index(self) -> dict[str, Key]:
+        """`_owing`, found from every order in memory when it is not kept."""
+        if self._owing is None:
+            self._owing = {
+                coid: (v.broker, v.account, v.order.request.instrument)
+                for coid, v in self.oms.orders.items()
+                if v.order.owed_qty
+            }
+        return self._owing
+
+    def positions_owed(self) -> set[Key]:
+        """The positions FILLED orders owe fills to (`fills_owed`), whether or not the
+        pane shows a row of them: an opening buy filled ahead of its execution has no
+        row (flat), and was said nowhere while the balance had already moved (a
+        review). Empty, cheaply, while none is owed."""
+        owing = self._owing_index()
+        return set(owing.values()) if owing else set()
 
     def _follow_owed(self, coid: str, changes: Changes) -> None:
         """`coid`'s order changed (`changes.orders`, whichever path applied it: the

@@ -896,7 +896,7 @@ class Session:
             cancels = await engine.honour_reduce_only(say=False, reason=down.reason)
             if cancels is not None:  # (None: lifted before the cancels went)
                 await self._say_while_down(
-                    down, cancels, f"Trading {TradingState.REDUCE_ONLY}; {cancels.summary()}"
+                    down, cancels, f"Trading REDUCE ONLY; {cancels.summary()}"
                 )
                 done = cancels.ok
         if not done:

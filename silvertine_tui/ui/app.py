@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from textual import events
 from textual.app import App, ScreenStackError, SystemCommand
@@ -183,6 +183,21 @@ _MAIN_ONLY = frozenset(
 )
 
 
+_V = TypeVar("_V")
+
+SAID_KEPT = 500
+"""Toasts remembered by what they say (`SilvertineApp._check_alerts`): enough for an
+alert and the ERROR line that says the same to meet, bounded over a long day."""
+
+
+def _keep(said: dict[str, _V], key: str, value: _V) -> None:
+    """`said[key] = value`, the oldest entries going beyond `SAID_KEPT`."""
+    said.pop(key, None)
+    said[key] = value
+    while len(said) > SAID_KEPT:
+        del said[next(iter(said))]
+
+
 class SilvertineApp(App[None]):
     TITLE = "Silvertine"
     CSS_PATH = "styles/app.tcss"
@@ -264,7 +279,9 @@ class SilvertineApp(App[None]):
         self._claims_lapsed = False  # `_check_claims`: told already
         # The session's alerts toasted, and the bus's ERROR lines toasted as "Error", by
         # what they say (`said_key`): one toast for both (`_check_alerts`).
-        self._alerts_said: set[str] = set()
+        # The newest `SAID_KEPT` of each: every desk on the bus may say ERROR lines all
+        # day, and a set of them grew without end.
+        self._alerts_said: dict[str, None] = {}
         self._errors_toasted: dict[str, str] = {}  # -> the toast's message as shown
         self._health_key_aside = False  # `_check_health_key`: told already
         # A watching desk's kill switch no desk holds (`_kill_note`): what the header
@@ -735,7 +752,7 @@ class SilvertineApp(App[None]):
                 key = said_key(notice.message)
                 if key in self._alerts_said:
                     continue  # the session's alert said it, under its title
-                self._errors_toasted[key] = message
+                _keep(self._errors_toasted, key, message)
             super().notify(  # from a bus event: its line is in the log already
                 message,
                 title=shown(cut(notice.title, 200)),
@@ -935,7 +952,7 @@ class SilvertineApp(App[None]):
             dismiss_answered(self, alert.title)
             error = alert.severity == "error"
             key = said_key(alert.message)
-            self._alerts_said.add(key)
+            _keep(self._alerts_said, key, None)
             journaled = alert.journaled or key in self._errors_toasted
             toasted = self._errors_toasted.get(key)
             if toasted is not None:

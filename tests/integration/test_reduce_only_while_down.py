@@ -121,7 +121,7 @@ async def test_reduce_only_set_from_a_watcher_while_the_desk_was_down_cancels_wh
             f"{watch.claims.desk.host} pid {watch.claims.desk.pid} at "
         ), said
         assert "(trading state REDUCE_ONLY)" in said, said
-        assert said.endswith(f"Trading REDUCE_ONLY; {ADDING}"), said
+        assert said.endswith(f"Trading REDUCE ONLY; {ADDING}"), said
         await until(lambda: bool(down_alerts(session)))
         [(message, severity)] = down_alerts(session)
         assert message == f"{said}."
@@ -156,7 +156,7 @@ async def test_reduce_only_set_while_the_desk_was_quit_is_honoured_once(
         assert await venue_working(first) == []
         said = await logged_line(first, DOWN)
         assert f"after REDUCE ONLY set from {name(other)} at " in said, said
-        assert said.endswith(f"Trading REDUCE_ONLY; {ADDING}"), said
+        assert said.endswith(f"Trading REDUCE ONLY; {ADDING}"), said
         await until(lambda: bool(down_alerts(first)))
         await first.close()
 
@@ -194,7 +194,7 @@ async def test_reduce_only_another_desk_of_this_host_read_is_honoured_by_the_des
         await until(lambda: status(starting, cid) is OrderStatus.CANCELED)
         assert await venue_working(starting) == []
         said = await logged_line(starting, DOWN)
-        assert said.endswith(f"Trading REDUCE_ONLY; {ADDING}"), said
+        assert said.endswith(f"Trading REDUCE ONLY; {ADDING}"), said
     finally:
         await starting.close()
         await other.close()
@@ -281,7 +281,7 @@ async def test_a_kill_lifted_to_reduce_only_while_the_desk_was_down_cancels_what
         assert await venue_working(starting) == [sell]
         said = await logged_line(starting, DOWN)
         assert f"after REDUCE ONLY set from {name(other)} at " in said, said
-        assert said.endswith(f"Trading REDUCE_ONLY; {ADDING}"), said
+        assert said.endswith(f"Trading REDUCE ONLY; {ADDING}"), said
         assert [line for line in await down_lines(starting) if "kill switch" in line] == []
     finally:
         await starting.close()

@@ -90,6 +90,8 @@ async def test_a_cancel_on_a_desk_that_lost_its_claim_names_the_desk_to_cancel_f
         (said,) = toasts(desk, "Cancel refused")
         assert DRIVER in said, said
         assert "cancel it from that desk" in said, said
+        # That desk may have quit since: what to do then is said too.
+        assert "if it no longer runs, restart this one: it takes the broker back" in said, said
         assert "once paper/main is LIVE" not in said
 
         # The gateway says it, whichever way the cancel comes.

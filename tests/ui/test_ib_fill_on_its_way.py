@@ -167,3 +167,37 @@ async def test_the_close_ticket_says_the_filled_orders_fill_is_on_its_way(make_d
             await desk.settle(pilot)
             assert all("FILLED SELL" not in str(p) for p in ticket.run_check().problems)
             await desk.session.close()
+
+
+async def test_an_opening_buy_filled_ahead_of_its_execution_is_said_too(make_desk) -> None:
+    """From flat: no row to mark (a flat position has none), and nothing said it while
+    the balance had already moved (a review). The pane's edge says it."""
+    async with FakeTws() as fake:
+        desk: Desk = make_desk(settings=paper_and_ib(fake))
+        async with desk.app.run_test(size=(120, 36)) as pilot:
+            await desk.start(pilot)
+            view = desk.session.projection
+            await until(pilot, "IB LIVE", lambda: view.broker_state("ib") is ConnectionState.LIVE)
+            await fake.set_quote("AAPL", "150.00", "150.05")
+            await until(pilot, "the quote", lambda: KEY in desk.app.model.quotes)
+            fake.hold_next_executions()
+            buy = sale(fake.account).model_copy(
+                update={"side": Side.BUY, "limit_price": Decimal("149.00")}
+            )
+            await desk.session.engine.submit(buy)
+            await until(
+                pilot,
+                "NEW",
+                lambda: (v := view.order(SALE)) is not None and v.order.status is OrderStatus.NEW,
+            )
+            [order] = fake.orders
+            await fake.fill(order.order_id)
+            await until(
+                pilot,
+                "owed",
+                lambda: (v := view.order(SALE)) is not None and v.order.owed_qty == 5,
+            )
+            await desk.settle(pilot)
+            assert ROW not in desk.app.screen.query_one(Positions)._cells
+            assert edge(desk).startswith("1 position behind: fill on its way"), edge(desk)
+            await desk.session.close()

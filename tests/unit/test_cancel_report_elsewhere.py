@@ -31,7 +31,8 @@ def test_orders_of_a_broker_another_desk_drives_are_said_to_be_cancelled_there()
     assert f"st01, st02 ({why})" in summary
     assert summary.endswith(
         "Cancel them at the venue or try cancel all again; those of a broker another desk "
-        "drives, from that desk. ib/DU1: could not list its open orders (BrokerTimeout: no "
+        "drives, from that desk, or, if it no longer runs, restart this one: it takes the broker "
+        "back. ib/DU1: could not list its open orders (BrokerTimeout: no "
         "answer)."
     )
     assert "once LIVE" not in summary
@@ -47,6 +48,7 @@ def test_a_broker_driven_elsewhere_with_no_order_known_is_said_once() -> None:
     said = driven_elsewhere(report, [LOST], BROKERS.get)
     assert said.problems == (
         "paper/main: broker paper is driven by desk host-2 pid 42 now, this desk lost its "
-        "claim on it; any order working there is cancelled from that desk",
+        "claim on it; any order working there is cancelled from that desk, or, if it no longer "
+        "runs, restart this one: it takes the broker back",
     )
     assert driven_elsewhere(report, [], BROKERS.get) is report

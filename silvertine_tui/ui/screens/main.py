@@ -587,6 +587,7 @@ class MainScreen(Screen[None]):
         # The sum of what the rows show, set in the frame that drew them (a no-op when
         # unchanged); first, how many rows are behind the events waiting for Redis.
         totals = positions.totals_text()
+        positions.owed_elsewhere = len(view.positions_owed())
         behind = positions.behind_text()
         pane = self.query_one("#pane-positions", Pane)
         if behind:
@@ -981,6 +982,30 @@ class MainScreen(Screen[None]):
         )
         return True
 
+    def _change_unsettled(self, view: OrderView) -> str:
+        """Why the order cannot be changed now ("" when it can): its last change's outcome
+        is not known (sent while the bus is down, the row `mod…`; a venue that did not
+        answer it in time, the row `NEW?`). The dialog would open at the terms before that
+        change, and a field left as it opened is not sent: a new quantity alone went out
+        at the venue's newer price, the dialog having shown the old (a review)."""
+        short = short_id(view.client_order_id)
+        if self.desk.modifies_sent.pending(view):
+            return (
+                f"order {short} was changed while the bus is down and the journal does not "
+                "show that change yet (its row reads mod…, at the terms before it): nothing "
+                "sent. Change it again once the journal shows it, or cancel it"
+            )
+        projection = self.desk.projection
+        if projection is not None and projection.modify_unanswered(
+            view.broker, view.client_order_id
+        ):
+            return (
+                f"order {short}: {view.broker} has not answered its last change yet and may "
+                "still take it (its row reads ?): nothing sent. Change it again once the "
+                "answer shows, or cancel it"
+            )
+        return ""
+
     def action_cancel_order(self) -> None:
         view = self._selected_view()
         if view is None or self._finished(view, "cancel"):
@@ -1022,6 +1047,10 @@ class MainScreen(Screen[None]):
             return
         if self.desk.watching:  # said before anything is typed that could not go
             self.notify(f"{self.desk.session.not_ready}.", title="Modify refused", severity="error")
+            return
+        unsettled = self._change_unsettled(view)
+        if unsettled:
+            self.notify(unsettled, title="Modify refused", severity="error")
             return
         instrument = self.desk.view.instrument(view.broker, view.order.request.instrument)
         coid = view.client_order_id

@@ -95,6 +95,9 @@ class Positions(KeyedTable):
         """Row keys drawn marked: events of them wait for Redis."""
         self._owed: set[str] = set()
         """Row keys drawn marked: a FILLED order's fill is on its way to them."""
+        self.owed_elsewhere = 0
+        """Positions fills are on their way to, rows or not (`DeskProjection.positions_owed`:
+        a flat one has no row to mark): the screen sets it each frame."""
 
     @property
     def shows_other_rows(self) -> bool:
@@ -267,7 +270,7 @@ class Positions(KeyedTable):
         them waiting for Redis (`1 position behind: its events wait for Redis`); ""
         when none is."""
         said = []
-        n = len(self._owed)
+        n = max(len(self._owed), self.owed_elsewhere)
         if n == 1:
             said.append("1 position behind: fill on its way")
         elif n:
