@@ -13,11 +13,9 @@ and the CLI says it, with what to do, and exits `EXIT_NOT_JOURNALED`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,12 +23,11 @@ import orjson
 import pytest
 
 from silvertine_tui import cli
-from silvertine_tui.bus import BusOptions
-from silvertine_tui.bus.redis_streams import RedisBus
 from silvertine_tui.domain import OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from silvertine_tui.engine import Session
 from silvertine_tui.events import FillEvent
 from tests.support.paper_session import paper_broker, paper_session, resting_buy
+from tests.support.redis_bus import a_bus
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import until
 
@@ -52,16 +49,6 @@ def market_buy() -> OrderRequest:
         quantity=Decimal("0.01"),
         tif=TimeInForce.IOC,
     )
-
-
-@contextlib.asynccontextmanager
-async def a_bus(server: RedisServer, key_prefix: str) -> AsyncIterator[RedisBus]:
-    bus = RedisBus(server.url, BusOptions(prefix=key_prefix, block_ms=100, epoch_check_s=0.2))
-    await bus.start()
-    try:
-        yield bus
-    finally:
-        await bus.close()
 
 
 async def filled_while_redis_was_down(server: RedisServer, key_prefix: str) -> Session:

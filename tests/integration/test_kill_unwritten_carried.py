@@ -11,18 +11,16 @@ killed and started again."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 import pytest
 
-from silvertine_tui.bus import BusOptions
 from silvertine_tui.bus.redis_streams import RedisBus
 from silvertine_tui.domain import OrderStatus, TradingState
 from silvertine_tui.engine import Session
 from silvertine_tui.engine.last_run import read
 from silvertine_tui.events import LogEvent, RiskAction, RiskEvent
 from tests.support.paper_session import paper_broker, paper_session, resting_buy
+from tests.support.redis_bus import a_bus
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import until
 
@@ -32,16 +30,6 @@ SHORT = {"claim_ttl_s": 1.0}
 """The first desk's claim, not released with Redis down, lapses before the next start."""
 TITLE = "Kill switch never journaled: carried from this desk's last run"
 SUPERSEDED = "Last run's state never journaled: set again since"
-
-
-@contextlib.asynccontextmanager
-async def a_bus(server: RedisServer, key_prefix: str) -> AsyncIterator[RedisBus]:
-    bus = RedisBus(server.url, BusOptions(prefix=key_prefix, block_ms=100, epoch_check_s=0.2))
-    await bus.start()
-    try:
-        yield bus
-    finally:
-        await bus.close()
 
 
 def carried(session: Session) -> list[str]:

@@ -23,7 +23,6 @@ import pytest
 
 from silvertine_tui.brokers import OrderRejected
 from silvertine_tui.brokers.paper import PaperBroker
-from silvertine_tui.bus import BusOptions
 from silvertine_tui.bus.redis_streams import RedisBus
 from silvertine_tui.config import PaperBrokerConfig, Settings
 from silvertine_tui.domain import (
@@ -37,21 +36,12 @@ from silvertine_tui.domain import (
 from silvertine_tui.engine import Session
 from silvertine_tui.engine.last_run import read
 from tests.support.desks import resting_buy, until, venue_working
+from tests.support.redis_bus import a_bus
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
 
 SHORT = {"claim_ttl_s": 1.0}
-
-
-@contextlib.asynccontextmanager
-async def a_bus(server: RedisServer, key_prefix: str) -> AsyncIterator[RedisBus]:
-    bus = RedisBus(server.url, BusOptions(prefix=key_prefix, block_ms=100, epoch_check_s=0.2))
-    await bus.start()
-    try:
-        yield bus
-    finally:
-        await bus.close()
 
 
 @contextlib.asynccontextmanager

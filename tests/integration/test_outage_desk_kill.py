@@ -5,30 +5,16 @@ cancelled"."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-
 import pytest
 
-from silvertine_tui.bus import BusOptions
-from silvertine_tui.bus.redis_streams import RedisBus
 from silvertine_tui.domain import OrderStatus, TradingState
 from silvertine_tui.engine.cancels import CancelReport, KillReport
 from tests.support.paper_session import paper_session, resting_buy
+from tests.support.redis_bus import a_bus
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.redis
-
-
-@contextlib.asynccontextmanager
-async def a_bus(server: RedisServer, key_prefix: str) -> AsyncIterator[RedisBus]:
-    bus = RedisBus(server.url, BusOptions(prefix=key_prefix, block_ms=100, epoch_check_s=0.2))
-    await bus.start()
-    try:
-        yield bus
-    finally:
-        await bus.close()
 
 
 async def test_a_kill_with_redis_down_is_titled_by_its_journal_not_its_cancels(

@@ -8,18 +8,16 @@ gone with no notice anywhere but the previous run's terminal."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
 
-from silvertine_tui.bus import BusOptions
 from silvertine_tui.bus.redis_streams import RedisBus
 from silvertine_tui.domain import OrderRequest, OrderType, Side, TimeInForce
 from silvertine_tui.engine import Session
 from silvertine_tui.events import LogEvent
 from tests.support.paper_session import paper_broker, paper_session
+from tests.support.redis_bus import a_bus
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import until
 
@@ -41,16 +39,6 @@ def market_buy() -> OrderRequest:
         quantity=Decimal("0.01"),
         tif=TimeInForce.IOC,
     )
-
-
-@contextlib.asynccontextmanager
-async def a_bus(server: RedisServer, key_prefix: str) -> AsyncIterator[RedisBus]:
-    bus = RedisBus(server.url, BusOptions(prefix=key_prefix, block_ms=100, epoch_check_s=0.2))
-    await bus.start()
-    try:
-        yield bus
-    finally:
-        await bus.close()
 
 
 async def told(session: Session) -> list[str]:
