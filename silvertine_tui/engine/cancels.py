@@ -370,8 +370,8 @@ class KillReport:
         if self.journal_error:
             text += (
                 f" The KILL was not journaled ({self.journal_error}): other desks do not "
-                "see it until it is, and a restart before then would not know trading is "
-                "HALTED; check the bus in the health pane."
+                "see it until it is (should this desk stop first, its next start writes "
+                "it); check the bus in the health pane."
             )
         return text
 

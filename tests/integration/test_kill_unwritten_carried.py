@@ -1,12 +1,11 @@
 """A kill switch pulled while Redis is out of reach holds on the desk and waits in its
-bus's memory (the toast: "KILL NOT JOURNALED ... a restart before then would not know
-trading is HALTED"). A desk that stops before Redis is back (quit, killed) left it in no
-journal: its next start came up ACTIVE, the paper venue's cancels undone (the orders
-working again from the journal), and not a word (a chaos review). The last-run record
-carries it now (`LastRun.state_unwritten`): the next start writes it, HALTED, cancels
-what it asked and says why; not when a state was set since (a resume on another desk
-stands), nor once Redis took it while the desk ran. On a real Redis with an AOF,
-killed and started again."""
+bus's memory (the toast: "KILL NOT JOURNALED ..."). A desk that stops before Redis is
+back (quit, killed) left it in no journal: its next start came up ACTIVE, the paper
+venue's cancels undone (the orders working again from the journal), and not a word (a
+chaos review). The last-run record carries it now (`LastRun.state_unwritten`): the next
+start writes it, HALTED, cancels what it asked and says why; not when a state was set
+since (a resume on another desk stands), nor once Redis took it while the desk ran. On
+a real Redis with an AOF, killed and started again."""
 
 from __future__ import annotations
 

@@ -39,6 +39,8 @@ async def test_a_kill_with_redis_down_is_titled_by_its_journal_not_its_cancels(
             assert report.headline() == "cancelled; KILL NOT JOURNALED"
             assert report.summary().startswith("Trading HALTED; cancelled 1 order(s).")
             assert "other desks do not see it until it is" in report.summary()
+            # (a restart knows it now: the last-run record carries it)
+            assert "should this desk stop first, its next start writes it" in report.summary()
             assert session.engine.gate.state is TradingState.HALTED
 
 
