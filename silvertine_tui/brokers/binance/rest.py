@@ -375,27 +375,25 @@ class BinanceRest:
 
     async def get_order(self, symbol: str, client_order_id: str) -> dict[str, Any] | None:
         """The order as Binance holds it, or None when Binance has no such order (-2013)."""
-        try:
-            result: dict[str, Any] = await self._call(
-                f"query order {symbol} {client_order_id}",
-                CallKind.READ,
-                lambda c: c.get_order(symbol=symbol, origClientOrderId=client_order_id),
-            )
-        except UnknownOrder as exc:
-            if exc.code == NO_SUCH_ORDER:
-                return None
-            raise
-        return result
+        return await self._query_order(
+            f"query order {symbol} {client_order_id}",
+            symbol=symbol,
+            origClientOrderId=client_order_id,
+        )
 
     async def get_order_by_id(self, symbol: str, venue_order_id: int) -> dict[str, Any] | None:
         """The order Binance numbers `venue_order_id` (myTrades names orders that way), or
         None when Binance has no such order (-2013). A read as any other: its weight
         counted, held back by a ban or a 429's Retry-After, retried."""
+        return await self._query_order(
+            f"query order {symbol} #{venue_order_id}", symbol=symbol, orderId=venue_order_id
+        )
+
+    async def _query_order(self, what: str, **ids: str | int) -> dict[str, Any] | None:
+        """GET /api/v3/order by the ids given; None on -2013 (no such order)."""
         try:
             result: dict[str, Any] = await self._call(
-                f"query order {symbol} #{venue_order_id}",
-                CallKind.READ,
-                lambda c: c.get_order(symbol=symbol, orderId=venue_order_id),
+                what, CallKind.READ, lambda c: c.get_order(**ids)
             )
         except UnknownOrder as exc:
             if exc.code == NO_SUCH_ORDER:
