@@ -1617,18 +1617,16 @@ class TradingEngine:
         KILL, and the start that writes it makes every cancel)."""
         if self.gate.state is not TradingState.HALTED or not self.kill_owed_entry:
             return {}
-        owed: dict[str, tuple[str, ...]] = {}
-        for broker, cids in self.kill_owed.items():
-            working = tuple(
-                sorted(
-                    cid
-                    for cid in cids
-                    if (view := self.oms.get(cid)) is not None and not view.order.status.is_terminal
-                )
-            )
-            if working:
-                owed[broker] = working
-        return owed
+        owed = {broker: tuple(self._still_working(cids)) for broker, cids in self.kill_owed.items()}
+        return {broker: cids for broker, cids in owed.items() if cids}
+
+    def _still_working(self, cids: Iterable[str]) -> list[str]:
+        """Those of `cids` the OMS holds not ended, sorted."""
+        return sorted(
+            cid
+            for cid in cids
+            if (view := self.oms.get(cid)) is not None and not view.order.status.is_terminal
+        )
 
     async def cancel_kill_owed(self, broker: str) -> CancelReport | None:
         """Once `broker` is back (reconnected, reconciled: the session), cancel the
@@ -1642,11 +1640,7 @@ class TradingEngine:
         if self.gate.state is not TradingState.HALTED:
             self.kill_owed.clear()
             return None
-        working = sorted(
-            cid
-            for cid in owed
-            if (view := self.oms.get(cid)) is not None and not view.order.status.is_terminal
-        )
+        working = self._still_working(owed)
         adapter = self.brokers.get(broker)
         if not working or adapter is None:
             return None
@@ -1800,22 +1794,14 @@ class TradingEngine:
         self.state_unwritten = self._state_sent
         return error
 
-    def hold_unwritten(self, held: HeldState) -> None:
-        """Hold a stricter state this host's last desk run set and never journaled
-        (`last_run.UnwrittenState`), as that run held it, still unwritten: the record
-        carries it on until it is written (`write_unwritten`)."""
-        if held.action is RiskAction.KILL:
-            self._hold_halted = True
-        self.gate.state = held.state
-        self.state_unwritten = held
-
     async def write_unwritten(self, held: HeldState) -> str | None:
-        """Write the state `hold_unwritten` holds: a KILL is this desk's own (read back,
-        it is not another desk's to honour; the session makes its cancels). The entry
-        id; None when the bus kept it in memory (Redis out of reach again: written when
-        it is back, and read back then). A refusal is raised, the state still held and
-        carried by the record."""
-        self.hold_unwritten(held)
+        """Hold and write a stricter state this host's last desk run set and never
+        journaled (`last_run.UnwrittenState`), as that run held it: a KILL is this
+        desk's own (read back, it is not another desk's to honour; the session makes its
+        cancels). The entry id; None when the bus kept it in memory (Redis out of reach
+        again: written when it is back, and read back then). A refusal is raised, the
+        state still held, unwritten, and carried by the record."""
+        self.gate.state = held.state
         event = RiskEvent.create(
             ENGINE_SOURCE,
             Risk(
@@ -1826,6 +1812,7 @@ class TradingEngine:
             ),
         )
         if held.action is RiskAction.KILL:
+            self._hold_halted = True
             self._own_kills.add(event.event_id)
             self._last_own_kill = event.event_id
         self.state_unwritten = dataclasses.replace(held, event_id=event.event_id)

@@ -64,6 +64,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..brokers import Broker
 from ..bus import BusError, BusUnavailableError, format_id, parse_id
 from ..bus.base import state_entry_after
 from ..domain import TradingState
@@ -103,6 +104,19 @@ class Unjournaled(BaseModel):
     """Written by the run's close; False: written while it ran, Redis out of reach (the
     record says it every second while it changes), and the run never closed (killed,
     its host lost) or the record would say so."""
+
+    @classmethod
+    def of(cls, events: int, fills: int, brokers: Iterable[Broker], *, closed: bool) -> Unjournaled:
+        """What a desk driving `brokers` holds unjournaled, named as the next start says it."""
+        held = list(brokers)
+        return cls(
+            events=events,
+            fills=fills,
+            venues=tuple(b.source for b in held if not b.state_in_journal),
+            simulators=tuple(b.source for b in held if b.state_in_journal),
+            brokers=tuple(sorted(b.name for b in held)),
+            closed=closed,
+        )
 
     def told(self, when: str) -> str:
         """What the next start says of it."""
@@ -418,7 +432,7 @@ meanwhile and it is held on this desk alone (`RunRecorder._carry_unwritten`)."""
 
 def _others(found: UnwrittenState | Unjournaled | None, brokers: frozenset[str]) -> bool:
     """Whether `found` is another desk's: it names brokers, none of them `brokers`."""
-    return found is not None and bool(found.brokers) and not set(found.brokers) & brokers
+    return found is not None and not ours(found, brokers)
 
 
 def ours(found: UnwrittenState | Unjournaled, brokers: Iterable[str]) -> bool:
@@ -1008,14 +1022,7 @@ class RunRecorder:
         if not events and not kept:
             self._unjournaled = None
             return None
-        self._unjournaled = Unjournaled(
-            events=events + kept,
-            fills=fills,
-            venues=tuple(b.source for b in brokers if not b.state_in_journal),
-            simulators=tuple(b.source for b in brokers if b.state_in_journal),
-            brokers=tuple(sorted(self.engine.brokers)),
-            closed=False,
-        )
+        self._unjournaled = Unjournaled.of(events + kept, fills, brokers, closed=False)
         return self._unjournaled
 
     async def _refused(self, exc: OSError) -> None:

@@ -1771,12 +1771,11 @@ class Session:
             if recovered:  # the next start says it once (`RunRecorder.check`)
                 await self.last_run.record(
                     always=True,
-                    unjournaled=Unjournaled(
-                        events=stats.closed_unwritten + kept,
-                        fills=stats.closed_unwritten_fills,
-                        venues=tuple(b.source for b in self.brokers if not b.state_in_journal),
-                        simulators=tuple(b.source for b in self.brokers if b.state_in_journal),
-                        brokers=tuple(sorted(b.name for b in self.brokers)),
+                    unjournaled=Unjournaled.of(
+                        stats.closed_unwritten + kept,
+                        stats.closed_unwritten_fills,
+                        self.brokers,
+                        closed=True,
                     ),
                 )
         elif recovered:
