@@ -1209,6 +1209,11 @@ class TradingEngine:
             total += size if size is not None else Decimal(0)
         return total
 
+    def owed_quantity(
+        self, broker: str, account: str, instrument: str, side: Side, exclude: str = ""
+    ) -> Decimal:
+        return self.oms.owed(broker, account, instrument, side, exclude)
+
     def live_money(self, broker: str) -> bool:
         adapter = self.brokers.get(broker)
         return adapter is not None and adapter.live

@@ -32,6 +32,7 @@ import logging
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 
 from ..domain import (
@@ -198,6 +199,15 @@ class OMS:
             and (side is None or v.order.request.side is side)
             and v.client_order_id != exclude
         ]
+
+    def owed(
+        self, broker: str, account: str, instrument: str, side: Side, exclude: str = ""
+    ) -> Decimal:
+        """The base quantity of `exposed` FILLED at the venue whose fills are owed."""
+        return sum(
+            (v.order.owed_qty for v in self.exposed(broker, account, instrument, side, exclude)),
+            Decimal(0),
+        )
 
     def write_off_owed(self, broker: str, account: str, instrument: str) -> list[str]:
         """The venue's position for `instrument` was taken (a reconcile): the fills the

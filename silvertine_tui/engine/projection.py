@@ -951,6 +951,11 @@ class DeskProjection:
             Decimal(0),
         )
 
+    def owed_quantity(
+        self, broker: str, account: str, instrument: str, side: Side, exclude: str = ""
+    ) -> Decimal:
+        return self.oms.owed(broker, account, instrument, side, exclude)
+
     def fills_owed(self, key: Key) -> list[OrderView]:
         """The FILLED orders of position `key` (broker, account, instrument) whose fills
         have not arrived (`Order.owed_qty`: TWS's Filled runs ahead of its execution),

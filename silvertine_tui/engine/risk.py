@@ -145,6 +145,14 @@ class RiskContext(Protocol):
         not to count, the one being modified)."""
         ...
 
+    def owed_quantity(
+        self, broker: str, account: str, instrument: str, side: Side, exclude: str = ""
+    ) -> Decimal:
+        """The part of `working_quantity` that works no more: FILLED at the venue, its
+        fills not arrived (`Order.owed_qty`). Said apart: "already working" sent the
+        trader looking for an order that is not there."""
+        ...
+
     def live_money(self, broker: str) -> bool:
         """True if the broker trades real money (`live: true` in its config)."""
         ...
@@ -220,11 +228,16 @@ its own sum gets no `(Qty x Price)` after it)."""
 
 
 def _reduce_problem(
-    request: OrderRequest, quantity: Decimal, position: Decimal, working_same: Decimal
+    request: OrderRequest,
+    quantity: Decimal,
+    position: Decimal,
+    working_same: Decimal,
+    owed: Decimal = Decimal(0),
 ) -> tuple[str, str]:
     """Why the order of `quantity` (base) would not only reduce the position ("" if it
     would), and the ticket field it is mended in: the side of an order that adds, the
-    quantity of one that goes through zero ("" with nothing to reduce)."""
+    quantity of one that goes through zero ("" with nothing to reduce). `owed`: the
+    part of `working_same` FILLED whose fills are on their way."""
     side = request.side.value.lower()
     largest = reduce_limit(position, request.side, working_same)
     if quantity <= largest:
@@ -238,11 +251,25 @@ def _reduce_problem(
         return "", f"position is 0, nothing to reduce; largest allowed {fmt(largest)}"
     if (position > 0) == (request.side.sign > 0):
         return "side", f"a {side} adds to position {fmt(position)}; largest allowed {fmt(largest)}"
-    working = f" with {fmt(working_same)} already working to {side}" if working_same else ""
     return "quantity", (
         f"a {side} of {fmt(quantity)} would take position {fmt(position)} through "
-        f"zero{working}; largest allowed {fmt(largest)}"
+        f"zero{_ahead_words(side, working_same, owed.normalize())}; largest allowed "
+        f"{fmt(largest)}"
     )
+
+
+def _ahead_words(side: str, ahead: Decimal, owed: Decimal) -> str:
+    """What is ahead of the order on its side: working, or FILLED with its fill on its
+    way (the position does not hold it yet), or both."""
+    if not ahead:
+        return ""
+    working = ahead - owed
+    if not owed:
+        return f" with {fmt(working)} already working to {side}"
+    filled = f"{fmt(owed)} FILLED to {side}, not in the position yet"
+    if working <= 0:
+        return f" with {filled}"
+    return f" with {fmt(working)} already working to {side} and {filled}"
 
 
 class RiskGate:
@@ -305,6 +332,17 @@ class RiskGate:
             if needs_working
             else Decimal(0)
         )
+        owed = (
+            ctx.owed_quantity(
+                request.broker,
+                request.account,
+                request.instrument,
+                request.side,
+                exclude=request.client_order_id,
+            )
+            if working_same
+            else Decimal(0)
+        )
         if self.state is TradingState.HALTED:
             found.append(
                 RiskViolation("trading_state", "trading is HALTED (kill switch); resume first")
@@ -326,13 +364,13 @@ class RiskGate:
                 )
             )
         elif self.state is TradingState.REDUCE_ONLY:
-            where, problem = _reduce_problem(request, base, position, working_same)
+            where, problem = _reduce_problem(request, base, position, working_same, owed)
             if problem:
                 found.append(
                     RiskViolation("trading_state", f"trading is REDUCE ONLY: {problem}", where)
                 )
         if request.reduce_only and not unsized:
-            where, problem = _reduce_problem(request, base, position, working_same)
+            where, problem = _reduce_problem(request, base, position, working_same, owed)
             if problem:
                 found.append(
                     RiskViolation("reduce_only", f"order marked reduce-only: {problem}", where)

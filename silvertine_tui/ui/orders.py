@@ -427,6 +427,11 @@ class TicketContext:
     ) -> Decimal:
         return self.projection.working_quantity(broker, account, instrument, side, exclude)
 
+    def owed_quantity(
+        self, broker: str, account: str, instrument: str, side: Side, exclude: str = ""
+    ) -> Decimal:
+        return self.projection.owed_quantity(broker, account, instrument, side, exclude)
+
     def live_money(self, broker: str) -> bool:
         return self.projection.live_money(broker)
 

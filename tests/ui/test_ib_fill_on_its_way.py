@@ -140,7 +140,7 @@ async def test_the_close_ticket_says_the_filled_orders_fill_is_on_its_way(make_d
             # Still counted: the close of 5 is refused, nothing can sell it twice.
             assert problem.startswith(
                 "Qty: order marked reduce-only: a sell of 5 would take position 5 through "
-                "zero with 5 already working to sell; largest allowed 0; "
+                "zero with 5 FILLED to sell, not in the position yet; largest allowed 0; "
             ), problem
             # ... and said as what it is: FILLED, its fill on its way; never "cancel it".
             assert problem.endswith(

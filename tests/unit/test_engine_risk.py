@@ -34,6 +34,8 @@ class World:
     pos: D = D(0)
     state: ConnectionState = ConnectionState.LIVE
     working: dict[Side, D] = field(default_factory=dict)
+    owed: dict[Side, D] = field(default_factory=dict)
+    """The part of `working` FILLED, its fills on their way."""
     basis: str = "mid"
     journal: str = ""
     live: bool = False
@@ -61,6 +63,11 @@ class World:
         self, broker: str, account: str, instrument: str, side: Side, exclude: str = ""
     ) -> D:
         return self.working.get(side, D(0))
+
+    def owed_quantity(
+        self, broker: str, account: str, instrument: str, side: Side, exclude: str = ""
+    ) -> D:
+        return self.owed.get(side, D(0))
 
     def live_money(self, broker: str) -> bool:
         return self.live
@@ -312,6 +319,24 @@ def test_reduce_only_counts_what_is_already_working_to_close() -> None:
     assert messages(gate, order("0.1", side=Side.SELL), full) == [
         "trading_state: trading is REDUCE ONLY: a sell of 0.1 would take position 1 through zero "
         "with 1 already working to sell; largest allowed 0"
+    ]
+
+
+def test_reduce_only_says_a_filled_order_whose_fill_is_owed_as_filled_not_working() -> None:
+    """TWS's Filled runs ahead of its execution: the gate counts the FILLED sell (the
+    position does not hold it yet), but it works no more: "already working to sell"
+    sent the trader looking for an order that is not there."""
+    gate = RiskGate(config())
+    owed_only = World(pos=D("5"), working={Side.SELL: D("5")}, owed={Side.SELL: D("5")})
+    assert messages(gate, order("5", side=Side.SELL, reduce_only=True), owed_only) == [
+        "reduce_only: order marked reduce-only: a sell of 5 would take position 5 through "
+        "zero with 5 FILLED to sell, not in the position yet; largest allowed 0"
+    ]
+    both = World(pos=D("5"), working={Side.SELL: D("3.5")}, owed={Side.SELL: D("2.0")})
+    assert messages(gate, order("2", side=Side.SELL, reduce_only=True), both) == [
+        "reduce_only: order marked reduce-only: a sell of 2 would take position 5 through "
+        "zero with 1.5 already working to sell and 2 FILLED to sell, not in the position yet; "
+        "largest allowed 1.5"
     ]
 
 
