@@ -400,9 +400,10 @@ class WatchSession(Session):
         self.stale_check_s = stale_check_s
         self.monotonic = monotonic
         self._heard: dict[str, int] = {}  # broker -> when its last heartbeat arrived (ns)
-        # broker -> (when it arrived, this desk's clock; its own time) of the last
-        # heartbeat taken as current: what puts a later one's own time on this desk's
-        # clock (`_current`).
+        # broker -> (when it arrived, this desk's monotonic clock in ns; its own time) of
+        # the last heartbeat taken as current: what puts a later one's own time on this
+        # desk's clock (`_current`). Monotonic: on the wall clock, this desk's clock
+        # stepped back 30 s took a heartbeat written before its desk died for current.
         self._anchor: dict[str, tuple[int, int]] = {}
         # broker -> (when it was read, `monotonic`; its own time; its process) of the
         # first heartbeat read since the broker was marked silent that did not show it
@@ -748,14 +749,14 @@ class WatchSession(Session):
         now = self.clock()
         projection = self.engine.projection
         marked = name in projection.silent
-        if marked and not self._current(name, entry.id, event, now):
+        if marked and not self._current(name, entry.id, event):
             if event.payload.state is ConnectionState.DISCONNECTED:
                 self._unheard.discard(name)
                 self._first_since.pop(name, None)
                 projection.set_silent(name, None)
             return
         self._heard[name] = now
-        self._anchor[name] = (now, event.ts)
+        self._anchor[name] = (self._monotonic_ns(), event.ts)
         self._first_since.pop(name, None)
         if not marked:
             return
@@ -778,7 +779,10 @@ class WatchSession(Session):
                 )
             )
 
-    def _current(self, name: str, entry_id: str, event: HealthEvent, now: int) -> bool:
+    def _monotonic_ns(self) -> int:
+        return int(self.monotonic() * 1e9)
+
+    def _current(self, name: str, entry_id: str, event: HealthEvent) -> bool:
         """Whether a heartbeat of a broker marked silent says its desk runs now, by when it
         was written, never by when this desk read it:
 
@@ -797,7 +801,7 @@ class WatchSession(Session):
         anchor = self._anchor.get(name)
         if anchor is not None:
             heard, said = anchor
-            if now - (heard + ts - said) <= int(self.stale_after_s * 1e9):
+            if self._monotonic_ns() - (heard + ts - said) <= int(self.stale_after_s * 1e9):
                 return True
         after = self._read_again_after
         if name in self._unheard and after is not None and parse_id(entry_id) > parse_id(after):

@@ -164,10 +164,34 @@ async def test_a_desk_that_quit_while_silent_reads_disconnected_however_late() -
 
 
 async def test_a_desk_heard_apart_in_time_runs_whatever_the_clocks_say() -> None:
-    """The watching desk's clock stepped 30 s ahead: the desk's heartbeats, written now,
-    read 30 s old by their own time through the last one heard. The first one read does
-    not make the broker live (what waited is read in one burst); one read
-    `ALIVE_AFTER_S` later, and later by its own time, does: the desk runs."""
+    """The driving desk went quiet (marked silent), and its clock stepped 30 s back
+    meanwhile: its heartbeats, written now, read 30 s old by their own time through the
+    last one heard. The first one read does not make the broker live (what waited is
+    read in one burst); one read `ALIVE_AFTER_S` later, and later by its own time, does:
+    the desk runs."""
+    clocks = Clocks()
+    desks = Desks(clocks)
+    view = desks.watch.projection
+    try:
+        await desks.start()
+        clocks.advance(6.5)
+        await until(lambda: "paper" in view.silent)
+        await desks.heartbeat(lag_s=30.0)  # its clock 30 s back
+        await desks.heartbeat(lag_s=30.0)  # in the same burst
+        assert "paper" in view.silent
+        clocks.advance(ALIVE_AFTER_S)
+        await desks.heartbeat(lag_s=30.0)
+        assert view.silent == {}
+        assert len(desks.titled(HEARD_AGAIN)) == 1
+    finally:
+        await desks.close()
+
+
+async def test_this_desks_clock_stepping_ahead_is_not_its_drivers_silence_for_long() -> None:
+    """The watching desk's wall clock steps 30 s ahead: the broker reads silent at its
+    next look (the silence is judged on the wall clock, as the heartbeats' arrival is),
+    but the desk's next heartbeat, written now, is current by this desk's monotonic
+    clock: heard again at once."""
     clocks = Clocks()
     desks = Desks(clocks)
     view = desks.watch.projection
@@ -176,12 +200,31 @@ async def test_a_desk_heard_apart_in_time_runs_whatever_the_clocks_say() -> None
         clocks.t_ns += 30 * 1_000_000_000  # this desk's clock steps; the desk's does not
         clocks.lag_ns += 30 * 1_000_000_000
         await until(lambda: "paper" in view.silent)
-        await desks.heartbeat(lag_s=30.0)
-        await desks.heartbeat(lag_s=30.0)  # in the same burst
-        assert "paper" in view.silent
-        clocks.advance(ALIVE_AFTER_S)
+        clocks.advance(1.0)
         await desks.heartbeat(lag_s=30.0)
         assert view.silent == {}
-        assert len(desks.titled(HEARD_AGAIN)) == 1
+    finally:
+        await desks.close()
+
+
+async def test_a_heartbeat_read_late_is_not_heard_again_after_this_desks_clock_stepped_back() -> (
+    None
+):
+    """The watching desk's wall clock steps 30 s back (NTP) while the broker is marked
+    silent; a heartbeat its desk wrote before it died, read late, is no proof it runs.
+    Put on the wall clock, the step back took it for one written now: LIVE again, and
+    "heard from again" toasted of a dead desk."""
+    clocks = Clocks()
+    desks = Desks(clocks)
+    view = desks.watch.projection
+    try:
+        await desks.start()
+        heard = clocks.ns()
+        clocks.advance(6.5)
+        await until(lambda: "paper" in view.silent)
+        clocks.t_ns -= 30 * 1_000_000_000  # this desk's wall clock steps back
+        await desks.heartbeat(lag_s=6.0 - 30.0)  # written 6 s ago, by the desk's clock
+        assert view.silent == {"paper": heard}
+        assert desks.titled(HEARD_AGAIN) == []
     finally:
         await desks.close()
