@@ -254,13 +254,21 @@ class DeskHeader(Widget):
         else:
             middle = f"  {'watching' if self.watching else 'bus'} {self.bus}"
             free = width - len(marker) - len(state_text) - len(note) - len(clock) - 1
-            if self._brand_fits(free, len(BRAND)):
+            named = self._brand_fits(free, len(BRAND))
+            if named:
                 text.append(*self._brand())
                 free -= len(BRAND)
             text.append(state_text, style=state_style)
             text.append(note, style=p.error + _reverse())
             if len(middle) <= free:
                 text.append(middle, style=p.warn if self.watching else p.muted)
+            elif self.watching and not named:
+                # The only place it says so: cut the address, never the word (a long
+                # bus address left the compact header reading as a driving desk's).
+                if free >= len("  watching …"):
+                    text.append(fit(middle, free), style=p.warn)
+                elif free >= len(WATCHING_WORD):
+                    text.append(WATCHING_WORD, style=p.warn + Style(bold=True))
         text.append(" " * max(1, width - text.cell_len - len(clock)))
         text.append(clock, style="bold")
         return text
