@@ -335,7 +335,13 @@ of its own (the Redis bus's watcher: no `BusError`s, no counting)."""
 
 
 async def state_entry_after(read_last: PageBack, after: str = "0-0") -> str | None:
-    """The id of the risk stream's newest entry setting the trading state
+    """The id of `state_set_after`'s entry; None when there is none."""
+    entry = await state_set_after(read_last, after)
+    return entry.id if entry is not None else None
+
+
+async def state_set_after(read_last: PageBack, after: str = "0-0") -> BusEntry | None:
+    """The risk stream's newest entry setting the trading state
     (`sets_trading_state`) when it is newer than `after`; None when there is none.
     Read back from the stream's end `STATE_PAGE` entries at a time through `read_last`,
     whose errors and counting are the caller's: every desk's trim leaves one near the
@@ -349,7 +355,7 @@ async def state_entry_after(read_last: PageBack, after: str = "0-0") -> str | No
             if parse_id(entry.id) <= floor:
                 return None
             if sets_trading_state(entry.event):
-                return entry.id
+                return entry
         if len(entries) < STATE_PAGE:
             return None
         before = entries[-1].id

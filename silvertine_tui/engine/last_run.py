@@ -66,7 +66,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..brokers import Broker
 from ..bus import BusError, BusUnavailableError, format_id, parse_id
-from ..bus.base import state_entry_after
+from ..bus.base import BusEntry, state_set_after
 from ..domain import TradingState
 from ..events import Log, LogEvent, LogLevel, Risk, RiskAction, RiskEvent
 from .core import ENGINE_SOURCE, HeldState, TradingEngine, utc_ms
@@ -472,6 +472,19 @@ def stricter(recorded: TradingState, now: TradingState) -> bool:
     return recorded.strictness > now.strictness
 
 
+def _set_since(entry: BusEntry) -> str:
+    """A risk entry setting the trading state as a trader reads it: what it set, when
+    (Redis's clock, the entry's id) and its words ("risk entry 1765100000000-0" was all
+    the carried state's words said of it)."""
+    when = utc_ms(parse_id(entry.id)[0])
+    event = entry.event
+    if not isinstance(event, RiskEvent):
+        return f"at {when}"
+    risk = event.payload
+    words = f" ({risk.message})" if risk.message else ""
+    return f"{risk.action} to {risk.trading_state} at {when}{words}"
+
+
 CARRIED_FROM_LAST_RUN = (
     "trading state {state} carried forward from this host's last desk run "
     "(up to {when}): Redis lost the risk stream while no desk ran"
@@ -772,7 +785,7 @@ class RunRecorder:
         if not stricter(unwritten.trading_state, engine.gate.state):
             return  # written after all, or stricter since
         try:
-            since = await state_entry_after(
+            since = await state_set_after(
                 partial(engine.bus.read_last, engine.bus.layout.risk), unwritten.seen
             )
         except BusUnavailableError:
@@ -785,14 +798,14 @@ class RunRecorder:
         if since is not None:
             log.warning(
                 "last_run.unwritten_state_superseded",
-                extra={"state": str(unwritten.trading_state), "since": since},
+                extra={"state": str(unwritten.trading_state), "since": since.id},
             )
             await self.say(
                 STATE_SUPERSEDED_ALERT,
                 f"This desk's last run set {what} at {when} ({unwritten.message}) that "
-                f"Redis never took, and the trading state was set since (risk entry "
-                f"{since}): trading is {engine.gate.state} as the journal gives it. Pull the "
-                "kill switch or set REDUCE ONLY again if it should hold",
+                f"Redis never took, and the trading state was set since: "
+                f"{_set_since(since)}: trading is {engine.gate.state} as the journal gives "
+                "it. Pull the kill switch or set REDUCE ONLY again if it should hold",
             )
             return
         held = unwritten.held()

@@ -10,6 +10,7 @@ a real Redis with an AOF, killed and started again."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -152,7 +153,14 @@ async def test_a_resume_journaled_since_stands(key_prefix: str) -> None:
             assert second.engine.oms.orders[cid].order.status is OrderStatus.NEW
             [said] = [a.message for a in second.alerts if a.title == SUPERSEDED]
             assert said.startswith("This desk's last run set a kill switch at "), said
-            assert "the trading state was set since" in said, said
+            # What was set since and when, as a trader reads it (it named a raw entry id).
+            assert re.search(
+                r"the trading state was set since: RESUME to ACTIVE at "
+                r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC \(trading resumed by desk [^)]+\): "
+                r"trading is ACTIVE as the journal gives it",
+                said,
+            ), said
+            assert "risk entry" not in said, said
 
 
 async def test_a_kill_redis_took_once_back_is_not_carried(key_prefix: str) -> None:
