@@ -917,6 +917,8 @@ class Session:
             )
         elif state is not down.state:
             what = f"trading is {state} since; {cancels.summary()}"
+        # Carried from the last run, the outcome comes first: after the why (long), a
+        # toast cut it off at both sizes (the Log alone had it).
         if down.unwritten:
             written = (
                 f"not written: {down.not_written}"
@@ -924,21 +926,21 @@ class Session:
                 else ("written to the journal now")
             )
             message = (
-                f"{self.desk_id}, after {down.what()} {down.said()}: this desk's last run "
-                "held it but never journaled it (Redis was out of reach) and stopped before "
-                f"Redis was back; {written}: "
+                f"{what.rstrip('.')}. {self.desk_id}, after {down.what()} {down.said()}: "
+                "this desk's last run held it but never journaled it (Redis was out of reach) "
+                f"and stopped before Redis was back; {written}"
             )
         elif down.owed:
             message = (
-                f"{self.desk_id}, after {down.what()} {down.said()}: this desk's last run "
-                f"stopped before its venue was back, still owing the cancels of "
-                f"{down.owed} order(s): "
+                f"{what.rstrip('.')}. {self.desk_id}, after {down.what()} {down.said()}: "
+                "this desk's last run stopped before its venue was back, still owing the "
+                f"cancels of {down.owed} order(s)"
             )
         else:
             message = (
-                f"{self.desk_id}, after {down.what()} {down.said()} while this desk was down: "
+                f"{self.desk_id}, after {down.what()} {down.said()} while this desk was "
+                f"down: {what}"
             )
-        message += what
         log.warning(
             "session.state_while_down",
             extra={"entry": down.entry, "state": str(down.state), "said": message},

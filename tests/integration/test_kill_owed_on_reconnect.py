@@ -104,7 +104,7 @@ async def test_a_desk_quit_before_the_venue_is_back_makes_the_kill_s_cancels_at_
         await until(lambda: status(restarted, cid) is OrderStatus.CANCELED)
         assert await venue_working(restarted) == []
         said = await logged_line(restarted, "still owing the cancels of 1 order(s)")
-        assert said.endswith("Trading HALTED; cancelled 1 order(s)")
+        assert said.startswith("Trading HALTED; cancelled 1 order(s). "), said  # outcome first
         await until(lambda: bool(titled_alerts(restarted, OWED)))
         [(message, severity)] = titled_alerts(restarted, OWED)
         assert message == f"{said}."

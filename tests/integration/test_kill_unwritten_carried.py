@@ -107,7 +107,8 @@ async def test_a_kill_redis_never_took_is_written_and_honoured_by_the_next_start
             assert "after a kill switch pulled from desk " in said, said
             assert "(kill switch (UI))" in said, said
             assert "never journaled it (Redis was out of reach)" in said, said
-            assert said.endswith("Trading HALTED; cancelled 1 order(s)."), said
+            # The outcome first: after the why, a toast cut it off (the drill).
+            assert said.startswith("Trading HALTED; cancelled 1 order(s). "), said
             written = await kills(bus)
             assert written[-1].startswith(f"{message}; never journaled"), written
             entries = await bus.read(bus.layout.health)
