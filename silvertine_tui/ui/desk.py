@@ -25,6 +25,7 @@ from ..engine.order_history import order_from_events, read_order_history
 from ..engine.projection import DeskProjection, OrderView, journal_problem
 from ..engine.risk import RiskGate
 from ..events import EventBase
+from ..events.summary import price_text, qty_text
 from .bus_watch import BusWatch
 from .cancels_sent import CancelsSent, ModifiesSent
 from .fees import FeeRate
@@ -101,7 +102,7 @@ class Desk:
         outcome = await self.gateway.send(command)
         self._cancels_sent(command, outcome, say=say_sent)
         if isinstance(command, ModifyOrder) and before is not None:
-            self._modify_sent(command, outcome, before)
+            self._modify_sent(command, outcome, before, changed)
         return outcome
 
     def _cancels_sent(self, command: Command, outcome: Outcome, *, say: bool = True) -> None:
@@ -126,7 +127,9 @@ class Desk:
             what = f"cancel of {len(marked)} order(s) sent"
         self._say_sent(title, what, "cxl…")
 
-    def _modify_sent(self, command: ModifyOrder, outcome: Outcome, before: str) -> None:
+    def _modify_sent(
+        self, command: ModifyOrder, outcome: Outcome, before: str, changed: OrderView | None
+    ) -> None:
         """The order a change reached is marked in the Orders pane until the journal
         answers (`ModifiesSent`: anything of the order journaled after `before`, its last
         entry as the change went); sent while the bus is lost, it is said at once, as a
@@ -137,7 +140,26 @@ class Desk:
         coid = command.client_order_id
         marked = self.modifies_sent.mark((coid,), self.view, since={coid: before})
         if marked and self.bus_watch.lost:
-            self._say_sent("Modify sent", f"modify of {short_id(coid)} sent", "mod…")
+            terms = self._change_terms(command, changed)
+            self._say_sent("Modify sent", f"modify of {short_id(coid)} to {terms} sent", "mod…")
+
+    def _change_terms(self, command: ModifyOrder, view: OrderView | None) -> str:
+        """What a change asked, as the Orders pane writes it (`qty 0.02, limit
+        63,480.00`): while the bus is down the row keeps the journal's terms, the old
+        ones, and the toast said only "modify of …quki sent"."""
+        inst = (
+            self.view.instrument(view.broker, view.order.request.instrument)
+            if view is not None
+            else None
+        )
+        parts = []
+        if command.quantity is not None:
+            parts.append(f"qty {qty_text(command.quantity, inst)}")
+        if command.limit_price is not None:
+            parts.append(f"limit {price_text(command.limit_price, inst)}")
+        if command.stop_price is not None:
+            parts.append(f"stop {price_text(command.stop_price, inst)}")
+        return ", ".join(parts)
 
     def _say_sent(self, title: str, what: str, mark: str) -> None:
         """A toast, and its Log line: the command went, the journal shows it once the

@@ -69,7 +69,7 @@ async def test_a_modify_sent_with_the_bus_down_says_so_and_marks_its_row(
             await modify("63480.00")
             await frames_until(app, pilot, lambda: bool(toasts(desk, "Modify sent")))
             said = (
-                "modify of 00000501 sent; BUS DOWN: shown when the bus is back "
+                "modify of 00000501 to limit 63,480.00 sent; BUS DOWN: shown when the bus is back "
                 "(Orders marks it mod… until then)"
             )
             assert toasts(desk, "Modify sent") == [said]
