@@ -529,6 +529,11 @@ class EventBus(Protocol):
 
     async def release(self, key: str, holder: str) -> bool: ...
 
+    async def claim_holder(self, key: str) -> str | None:
+        """Who holds the claim `key` now (its value), None when it is free; read only,
+        the claim untouched (a desk that lost a broker looks who drives it now)."""
+        ...
+
     def add_data_loss_listener(self, listener: DataLossListener) -> None: ...
 
 

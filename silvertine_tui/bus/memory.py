@@ -426,6 +426,10 @@ class MemoryBus:
             return Claim(holder, ttl_ms)
         return Claim(held[0], max(int((held[1] - now) * 1000), 0))
 
+    async def claim_holder(self, key: str) -> str | None:
+        held = self._claims.get(key)
+        return held[0] if held is not None and held[1] > time.monotonic() else None
+
     async def claim_wait(self, ttl_ms: int) -> ClaimWait:
         """Never: the claims live in this process and go only with it (and with the
         desks that held them)."""

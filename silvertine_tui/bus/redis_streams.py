@@ -1960,6 +1960,17 @@ class RedisBus:
                 raise BusError(f"Redis refused releasing {key} ({_describe(exc)})") from None
         return bool(released)
 
+    async def claim_holder(self, key: str) -> str | None:
+        try:
+            held: Any = await self._writer.get(key)
+        except _DOWN as exc:
+            raise self._unavailable(f"reading {key}", exc) from None
+        except RedisError as exc:
+            raise BusError(f"Redis refused reading {key} ({_describe(exc)})") from None
+        if isinstance(held, bytes | bytearray):
+            held = held.decode(errors="replace")
+        return None if held is None else str(held)
+
     async def claim_wait(self, ttl_ms: int) -> ClaimWait:
         """How long a claim taken now must stay pending, as far as the server can say:
         while Redis may have lost a claim within the last `ttl_ms`, a free key cannot be

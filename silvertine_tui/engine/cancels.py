@@ -192,15 +192,31 @@ class CancelReport:
     elsewhere: tuple[str, ...] = ()
     """Orders still working of a broker another desk drives now (this desk lost its
     claim on it: `driven_elsewhere`): their reason names that desk, and they are
-    cancelled from there, not "again" from here."""
+    cancelled from there, not "again" from here. Said apart from the others: NOT
+    cancelled, refused on this desk (`summary`, `headline`)."""
+    elsewhere_said: tuple[str, ...] = ()
+    """Of `problems`, those that say a broker another desk drives now
+    (`DrivenElsewhere.problem`): nothing failed there, this desk sends it nothing."""
 
     @property
     def ok(self) -> bool:
         return not self.still_working and not self.problems
 
     def headline(self) -> str:
-        """What failed: the toast's title after `cancel all: ` ("" when nothing did)."""
-        return "" if self.ok else NOT_ALL_CANCELLED
+        """What failed: the toast's title after `cancel all: ` ("" when nothing did).
+        When what is left is only the orders of brokers another desk drives now (this
+        desk lost its claim on them), that they were NOT cancelled, and why: `2 NOT
+        cancelled: driven elsewhere`. Nothing failed there, nothing is being retried:
+        this desk sends those brokers nothing (it read "NOT everything cancelled",
+        after a "still going" toast that waited for nothing this desk could do)."""
+        if self.ok:
+            return ""
+        here = [c for c in self.still_working if c not in self.elsewhere]
+        if here or any(p not in self.elsewhere_said for p in self.problems):
+            return NOT_ALL_CANCELLED
+        if self.still_working:
+            return f"{len(self.still_working)} NOT cancelled: {DRIVEN_ELSEWHERE}"
+        return f"NOT cancelled there: {DRIVEN_ELSEWHERE}"
 
     def summary(self) -> str:
         what = f" {self.what}" if self.what else ""
@@ -208,25 +224,23 @@ class CancelReport:
         if self.gone:
             parts.append(f"{len(self.gone)} no longer working at the venue (filled or cancelled)")
         text = "; ".join(parts) + "."
-        if self.still_working:
-            listed = _still_listed(self.still_working)
-            text += f" {len(self.still_working)} still working: {listed}. {self._todo()}"
+        here = {c: why for c, why in self.still_working.items() if c not in self.elsewhere}
+        there = {c: why for c, why in self.still_working.items() if c in self.elsewhere}
+        if here:
+            listed = _still_listed(here)
+            text += (
+                f" {len(here)} still working: {listed}. Cancel them at the venue or try "
+                "cancel all again."
+            )
+        if there:
+            # Not "still working" beside the others: nothing was tried, nothing is retried.
+            text += (
+                f" {len(there)} NOT cancelled, refused on this desk: {_still_listed(there)}. "
+                f"This desk can cancel none of them: cancel them from that desk{IF_GONE}."
+            )
         for problem in self.problems:
             text += f" {problem}."
         return text
-
-    def _todo(self) -> str:
-        """What to do about the orders still working: cancel them again, or, those of
-        a broker another desk drives now, from that desk (their reason names it)."""
-        elsewhere = [c for c in self.still_working if c in self.elsewhere]
-        if not elsewhere:
-            return "Cancel them at the venue or try cancel all again."
-        if len(elsewhere) == len(self.still_working):
-            return f"This desk can cancel none of them: cancel them from that desk{IF_GONE}."
-        return (
-            "Cancel them at the venue or try cancel all again; those of a broker another "
-            f"desk drives, from that desk{IF_GONE}."
-        )
 
     def merged(self, other: CancelReport) -> CancelReport:
         return CancelReport(
@@ -237,6 +251,7 @@ class CancelReport:
             what=self.what or other.what,
             held=self.held or other.held,
             elsewhere=self.elsewhere + other.elsewhere,
+            elsewhere_said=self.elsewhere_said + other.elsewhere_said,
         )
 
 
@@ -244,6 +259,14 @@ IF_GONE = ", or, if it no longer runs, restart this one: it takes the broker bac
 """What a desk that lost its claim says after "from that desk": the desk that took the
 broker may have quit since (its claim then free), and this desk never takes it back while
 it runs (a review: "cancel it from that desk" of a desk gone)."""
+
+RESTART_TO_TAKE_BACK = "restart this desk: it takes the broker back"
+"""What a desk that lost its claim says to do once the desk that took the broker is
+known to have gone (`DrivenElsewhere.left`): no desk is left to do it from."""
+
+DRIVEN_ELSEWHERE = "driven elsewhere"
+"""A report's headline words for orders this desk did not cancel because another desk
+drives their broker now (`CancelReport.headline`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,11 +276,55 @@ class DrivenElsewhere:
 
     broker: str  # its name (the claim's)
     source: str  # broker/account, as reports name it
-    desk: str  # who drives it now, `desk HOST pid PID` (`ClaimConflict.holder_name`)
+    desk: str  # who took it, `desk HOST pid PID` (`ClaimConflict.taker_name`)
+    left: str = ""
+    """That desk's end, once known (`ClaimConflict.left`: `quit at 14:30:05 UTC`): no
+    desk drives the broker then, as far as this desk knows, and naming that desk as
+    the one to cancel from sent the trader to a desk that was gone."""
 
     def why(self) -> str:
         """Why an order of it is not cancelled from here, and where it is."""
+        if self.left:
+            return (
+                f"broker {self.broker} is driven by no desk now as far as this desk knows "
+                f"({self.desk}, which took it, {self.left}), and this desk lost its claim "
+                "on it"
+            )
         return f"broker {self.broker} is driven by {self.desk} now, this desk lost its claim on it"
+
+    def todo(self, what: str, them: str = "it") -> str:
+        """What to do about an order of it: `what` ("cancel", "change") `them` from the
+        desk that drives it, or, that desk gone, restart this one."""
+        if self.left:
+            return f"{RESTART_TO_TAKE_BACK}, then {what} {them} from here"
+        return f"{what} {them} from that desk{IF_GONE}"
+
+    def problem(self) -> str:
+        """A report's problem for this broker when no order of it is known working:
+        what it may hold is not this desk's to cancel now."""
+        if self.left:
+            where = "once this desk is restarted: it takes the broker back"
+        else:
+            where = f"from that desk{IF_GONE}"
+        return f"{self.source}: {self.why()}; any order working there is cancelled {where}"
+
+
+def not_cancelled_elsewhere(
+    driven: DrivenElsewhere, client_order_ids: Sequence[str]
+) -> CancelReport:
+    """What a cancel all says of the orders of a broker another desk drives now, which
+    it sends nothing (`EngineGateway`): each NOT cancelled, refused here, with why
+    (`DrivenElsewhere.why`), or, when none is known working, that whatever works
+    there is not cancelled by this desk. Before, the cancels went to the broker this
+    desk had closed and were retried for seconds (a "still going" toast) until each
+    failed `NotConnected`."""
+    if client_order_ids:
+        why = driven.why()
+        return CancelReport(
+            still_working=dict.fromkeys(client_order_ids, why), elsewhere=tuple(client_order_ids)
+        )
+    problem = driven.problem()
+    return CancelReport(problems=(problem,), elsewhere_said=(problem,))
 
 
 def driven_elsewhere(
@@ -285,19 +352,22 @@ def driven_elsewhere(
             if cid not in elsewhere:
                 elsewhere.append(cid)
     problems = []
+    elsewhere_said = list(report.elsewhere_said)
     said: set[str] = set()
     for problem in report.problems:
         driven = next((d for d in lost if problem.startswith(f"{d.source}:")), None)
-        if driven is None:
+        if driven is None or problem in report.elsewhere_said:
             problems.append(problem)
         elif driven.broker not in touched and driven.broker not in said:
             said.add(driven.broker)
-            problems.append(
-                f"{driven.source}: {driven.why()}; any order working there is cancelled "
-                f"from that desk{IF_GONE}"
-            )
+            problems.append(driven.problem())
+            elsewhere_said.append(problems[-1])
     return dataclasses.replace(
-        report, still_working=still, problems=tuple(problems), elsewhere=tuple(elsewhere)
+        report,
+        still_working=still,
+        problems=tuple(problems),
+        elsewhere=tuple(elsewhere),
+        elsewhere_said=tuple(elsewhere_said),
     )
 
 

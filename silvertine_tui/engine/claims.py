@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -62,6 +63,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..bus import BusError, BusUnavailableError, EventBus
 from ..bus.base import ClaimWait
+from ..domain.clock import utc_time
 from ..domain.redaction import redact_url
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,12 @@ reconnected since (`BusStats.reconnects`), it is tried at once. A counter read, 
 Redis command."""
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+GONE_HERE = "no longer runs (its process is gone)"
+LEFT_CLAIM = "no longer holds its claim, found free at"
+"""`ClaimConflict.left` of a holder whose claim's key was found free (released as it
+quit, or lapsed), and when (`BrokerClaims.follow_lost`)."""
+"""`ClaimConflict.left` of a holder that ran on this host and has exited (`DeskId.gone`)."""
 
 
 def _boot_id() -> str:
@@ -209,6 +217,12 @@ class DeskId(BaseModel):
         return state == "Z" or (self.started != 0 and started != self.started)
 
 
+NO_DESK = "no desk"
+"""How `ClaimConflict.holder_name` begins once the desk that took the broker is known to
+have gone (`ClaimConflict.left`): no desk drives it as far as this desk knows (the
+Health pane's broker line reads it so: ui/widgets/health.py)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimConflict:
     """A broker this desk would drive, claimed by another desk."""
@@ -216,13 +230,33 @@ class ClaimConflict:
     broker: str
     holder: DeskId | None  # None: a value no desk of ours wrote
     ttl_ms: int
+    left: str = ""
+    """What this desk learnt since of the holder's end, "" while nothing says it has
+    gone (`BrokerClaims.follow_lost`, only for a claim this desk lost): `quit at
+    14:30:05 UTC` (its last word on the bus as it quit, after it released its
+    claims), `no longer runs (its process is gone)` (this host's process table). Its
+    claim is then free, or lapses within the ttl, so that a restart of this desk takes
+    the broker back (unless a desk started since took it: this desk reads no claim it
+    does not hold). Before, a desk that lost its claim named the desk that took it for
+    as long as it ran, long after that desk had quit."""
 
     def holder_text(self) -> str:
-        return self.holder.describe() if self.holder else "a holder it does not name"
+        said = self.holder.describe() if self.holder else "a holder it does not name"
+        if self.left:
+            said += f", which {self.left}: its claim is free as far as this desk knows"
+        return said
 
     def holder_name(self) -> str:
         """Who drives the broker now, `desk HOST pid PID` (`DeskId.name`), or "another
-        desk" when the claim's value names none."""
+        desk" when the claim's value names none; once that desk is known to have gone
+        (`left`), `no desk (desk HOST pid PID quit at 14:30:05 UTC)` (`NO_DESK`)."""
+        name = self.holder.name() if self.holder else "another desk"
+        if self.left:
+            return f"{NO_DESK} ({name} {self.left})"
+        return name
+
+    def taker_name(self) -> str:
+        """The desk that took the broker from this one (`DeskId.name`), gone or not."""
         return self.holder.name() if self.holder else "another desk"
 
     def message(self) -> str:
@@ -496,6 +530,7 @@ class BrokerClaims:
                 retry = 0.0
             self.round_at = time.monotonic()
             await self._tell_lost(on_lost)
+            await self._follow(every / 2)
             lapsed = self.lapsed
             if lapsed != was_lapsed:
                 was_lapsed = lapsed
@@ -518,6 +553,60 @@ class BrokerClaims:
             if stats.reconnects > self.renew_error_reconnects:
                 return
             await asyncio.sleep(min(RETRY_LOOK_S, left))
+
+    async def _follow(self, bound_s: float) -> None:
+        """`follow_lost`, given `bound_s` at most; a failure is tried again at the next
+        round (the renewals go on whatever it meets)."""
+        if not self._following():
+            return
+        try:
+            async with asyncio.timeout(bound_s):
+                await self.follow_lost()
+        except Exception as exc:
+            log.info("claims.follow_lost_failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+
+    def _following(self) -> dict[str, ClaimConflict]:
+        """The claims lost to a desk not known to have gone (`ClaimConflict.left`)."""
+        return {
+            broker: conflict
+            for broker, conflict in self.lost.items()
+            if not conflict.left and conflict.holder is not None and broker not in self.deferred
+        }
+
+    async def follow_lost(self) -> None:
+        """Whether each desk that took one of this desk's brokers (`lost`) still holds
+        it, as far as this desk can tell without touching the claim (it never takes a
+        lost broker back while it runs): its process has exited on this host
+        (`DeskId.gone`), or the claim's key, read, is free (its desk released it as it
+        quit, or, killed, let it lapse) or names a desk started since. Found gone, the
+        conflict says it (`ClaimConflict.left`): the Health pane, the refusals and the
+        reports then say the claim is free and that a restart of this desk takes the
+        broker back, not the name of a desk that is gone; another desk holding it now
+        is named instead. Raises what the bus raises."""
+        for broker, conflict in list(self._following().items()):
+            holder = conflict.holder
+            assert holder is not None
+            if holder.gone(self.desk):
+                self._holder_left(broker, conflict, GONE_HERE)
+                continue
+            value = await self.bus.claim_holder(self._key(broker))
+            if value is None:
+                self._holder_left(broker, conflict, f"{LEFT_CLAIM} {utc_time(time.time_ns())}")
+                continue
+            now = DeskId.parse(value)
+            if value != self.value and now != holder:
+                log.warning(
+                    "claims.lost_to_another",
+                    extra={"broker": broker, "holder": now.name() if now else value},
+                )
+                self.lost[broker] = ClaimConflict(broker, now, conflict.ttl_ms)
+
+    def _holder_left(self, broker: str, conflict: ClaimConflict, left: str) -> None:
+        self.lost[broker] = dataclasses.replace(conflict, left=left)
+        log.warning(
+            "claims.holder_gone",
+            extra={"broker": broker, "holder": conflict.taker_name(), "left": left},
+        )
 
     async def reclaim(self, on_lost: Callable[[ClaimConflict], Awaitable[None]]) -> None:
         """Renew every claim at once, outside the keeper's rhythm (the bus found that

@@ -10,8 +10,10 @@ them over a stream instead of calling the engine in process needs no change in a
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Literal, Protocol
 
@@ -21,7 +23,14 @@ from ..brokers import BrokerError
 from ..domain import OrderRequest, OrderValidationError, TradingState
 from ..events import Log, LogEvent, LogLevel
 from ..events.payloads import REPORT_DESK, REPORT_OF, MetricValue
-from .cancels import IF_GONE, CancelReport, DrivenElsewhere, KillReport, driven_elsewhere
+from .cancels import (
+    CancelReport,
+    KillReport,
+    driven_elsewhere,
+    not_cancelled_elsewhere,
+)
+from .cancels import DrivenElsewhere as DrivenElsewhere  # (for the UI: it names them)
+from .claims import NO_DESK as NO_DESK  # (for the UI: ui/widgets/health.py)
 from .claims import BrokerClaims
 from .core import ENGINE_SOURCE, OrderFinished, OrderUnacknowledged, TradingEngine
 from .risk import RiskRejected
@@ -113,11 +122,16 @@ class Accepted(_Message):
 
 class Refused(_Message):
     """Nothing was sent. `source`: the risk gate (a reused order id included), the
-    request's own validation, or the order's state (`order`: a cancel or change of an
-    order already finished, rule `finished`); `reason` is every problem in one line."""
+    request's own validation, the order's state (`order`: a cancel or change of an
+    order already finished, rule `finished`), or this desk's claim on the order's
+    broker (`claim`: a cancel or change refused under `claim_lapsed` or `claim_lost`,
+    engine/claims.py; nothing is wrong with the order or the change, and no risk limit
+    refused it: it was toasted "Modify refused by risk"); `reason` is every problem in
+    one line. (A new order refused for the claims stays `risk`: the ticket lists it
+    with the gate's refusals.)"""
 
     kind: Literal["refused"] = "refused"
-    source: Literal["risk", "validation", "order"]
+    source: Literal["risk", "validation", "order", "claim"]
     reason: str
     problems: tuple[Problem, ...]
 
@@ -174,6 +188,27 @@ class CommandGateway(Protocol):
 CLAIM_LOST = "claim_lost"
 """The rule a cancel or change of an order is refused under when another desk drives
 its broker now (engine/session.py refuses new orders under the same rule)."""
+CLAIM_LAPSED = "claim_lapsed"
+"""The rule engine/session.py refuses orders and changes under while this desk's claims
+go unrenewed (`Session._send_guard`)."""
+CLAIM_RULES = frozenset({CLAIM_LOST, CLAIM_LAPSED})
+"""A cancel or change refused under these alone is `Refused(source="claim")`."""
+
+
+def driven_elsewhere_of(
+    claims: BrokerClaims | None, sources: Mapping[str, str] | None = None
+) -> list[DrivenElsewhere]:
+    """This desk's brokers another desk drives now (their claims lost), by name, as the
+    gateway says them and the UI warns of them before a cancel all or a quit's cancel
+    (nothing of theirs is cancelled from this desk). `sources`: each broker's
+    `broker/account` as reports name it (its name where not given)."""
+    if claims is None or not claims.lost:
+        return []
+    named = sources or {}
+    return [
+        DrivenElsewhere(name, named.get(name, name), conflict.taker_name(), conflict.left)
+        for name, conflict in sorted(claims.lost.items())
+    ]
 
 
 class EngineGateway:
@@ -192,17 +227,8 @@ class EngineGateway:
 
     def _lost(self) -> list[DrivenElsewhere]:
         """This desk's brokers another desk drives now (its claims lost)."""
-        if self.claims is None or not self.claims.lost:
-            return []
-        brokers = self.engine.brokers
-        return [
-            DrivenElsewhere(
-                name,
-                brokers[name].source if name in brokers else name,
-                conflict.holder_name(),
-            )
-            for name, conflict in sorted(self.claims.lost.items())
-        ]
+        sources = {name: broker.source for name, broker in self.engine.brokers.items()}
+        return driven_elsewhere_of(self.claims, sources)
 
     def _driven_elsewhere(self, client_order_id: str, what: str) -> Refused | None:
         """Refused when another desk drives the order's broker now."""
@@ -212,10 +238,36 @@ class EngineGateway:
         driven = next((d for d in self._lost() if d.broker == view.broker), None)
         if driven is None:
             return None
-        message = f"{driven.why()}: nothing was sent; {what} it from that desk{IF_GONE}"
+        message = f"{driven.why()}: nothing was sent; {driven.todo(what)}"
         return Refused(
-            source="risk", reason=message, problems=(Problem(rule=CLAIM_LOST, message=message),)
+            source="claim", reason=message, problems=(Problem(rule=CLAIM_LOST, message=message),)
         )
+
+    async def _cancel_all(self, broker: str | None, instrument: str | None) -> CancelReport:
+        """The engine's cancel all of the brokers this desk still drives; the orders of
+        those another desk drives now are said NOT cancelled at once, refused here
+        (`not_cancelled_elsewhere`): their broker is closed on this desk, and its
+        cancels went out to it only to fail `NotConnected` after seconds of retries."""
+        lost = self._lost()
+        engine = self.engine
+        names = [broker] if broker is not None else list(engine.brokers)
+        away = [d for d in lost if d.broker in names]
+        if not away:
+            return await engine.cancel_all(broker=broker, instrument=instrument)
+        driven = [name for name in names if name not in {d.broker for d in away}]
+        report = CancelReport()
+        for done in await asyncio.gather(
+            *(engine.cancel_all(broker=name, instrument=instrument) for name in driven)
+        ):
+            report = report.merged(done)
+        for each in away:
+            working = [
+                view.client_order_id
+                for view in engine.oms.working(each.broker)
+                if instrument is None or view.order.request.instrument == instrument
+            ]
+            report = report.merged(not_cancelled_elsewhere(each, working))
+        return report
 
     def _said(self, report: CancelReport) -> CancelReport:
         """`report`, its orders of brokers another desk drives said so."""
@@ -234,8 +286,13 @@ class EngineGateway:
         try:
             return await self._run(command)
         except RiskRejected as exc:
+            claim = (
+                isinstance(command, ModifyOrder | CancelOrder)
+                and bool(exc.violations)
+                and all(v.rule in CLAIM_RULES for v in exc.violations)
+            )
             return Refused(
-                source="risk",
+                source="claim" if claim else "risk",
                 reason=str(exc),
                 problems=tuple(
                     Problem(field=v.field, rule=v.rule, message=v.message) for v in exc.violations
@@ -293,7 +350,7 @@ class EngineGateway:
                 await engine.cancel(cid)
                 return Accepted(client_order_id=cid)
             case CancelAll(broker=broker, instrument=instrument):
-                report = self._said(await engine.cancel_all(broker=broker, instrument=instrument))
+                report = self._said(await self._cancel_all(broker, instrument))
                 of = " ".join(part for part in (broker, instrument) if part)
                 journaled = await journal_report(
                     engine, f"cancel all of {of}" if of else "cancel all", report

@@ -44,7 +44,13 @@ from .draw_now import draw_now
 from .format import ERROR_TITLE, cut, shown, state_words, toast_title
 from .key_order import KeyOrder
 from .keymap import PANES, bindings, named_key, unknown_ids, without_clashes
-from .screens.confirm import ConfirmScreen, kill_not_heard, not_heard
+from .screens.confirm import (
+    ConfirmScreen,
+    kill_not_heard,
+    not_cancelled_count,
+    not_cancelled_here,
+    not_heard,
+)
 from .screens.dialog import QUIT_DIALOG_ID, Dialog
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
@@ -79,6 +85,7 @@ if TYPE_CHECKING:
         CancelAll,
         CancelAllDone,
         Command,
+        DrivenElsewhere,
         Failed,
         Kill,
         KillDone,
@@ -277,6 +284,9 @@ class SilvertineApp(App[None]):
         self.feed_ready = asyncio.Event()
         self.frames = 0
         self._claims_lapsed = False  # `_check_claims`: told already
+        # Brokers whose claim this desk lost and whose taker is known gone, told once
+        # (`_check_claims_freed`).
+        self._claims_freed: set[str] = set()
         # The session's alerts toasted, and the bus's ERROR lines toasted as "Error", by
         # what they say (`said_key`): one toast for both (`_check_alerts`).
         # The newest `SAID_KEPT` of each: every desk on the bus may say ERROR lines all
@@ -881,6 +891,7 @@ class SilvertineApp(App[None]):
         bus back since the keeper told it is said back, not unreachable), and "orders
         go again" only while trading is ACTIVE."""
         session = self.desk.session
+        self._check_claims_freed()
         lapsed = session.claims_lapsed
         if lapsed:
             session.refresh_lapse()
@@ -910,6 +921,43 @@ class SilvertineApp(App[None]):
                 f"position go again (resume with {resume} for the rest)."
             )
         self.notify(said, title="Claims renewed", timeout=self.desk.toast_timeout_s)
+
+    def _check_claims_freed(self) -> None:
+        """A toast, once per broker, when the desk that took a broker from this one is
+        known to have gone (engine/claims.py `ClaimConflict.left`: it quit, or its
+        process is gone): the broker's claim is free as far as this desk knows, and a
+        restart of this desk takes it back (this desk never takes it back while it
+        runs). The Health pane says it for as long as it holds."""
+        lost = self.desk.session.claims.lost
+        if not lost:
+            return
+        for broker, conflict in sorted(lost.items()):
+            if not conflict.left or broker in self._claims_freed:
+                continue
+            self._claims_freed.add(broker)
+            self.notify(
+                f"{conflict.taker_name()}, which took broker {broker} from this desk, "
+                f"{conflict.left}: the claim on it is free as far as this desk knows. "
+                "This desk sends it nothing while it runs: restart this desk to take the "
+                "broker back (a desk started since that holds it refuses the restart, "
+                "naming itself).",
+                title=f"Claim on {broker} free",
+                severity="warning",
+                timeout=self.desk.toast_timeout_s,
+            )
+
+    def _driven_elsewhere(self) -> list[DrivenElsewhere]:
+        """This desk's brokers another desk drives now (their claims lost): a cancel all
+        sends them nothing (engine/commands.py `driven_elsewhere_of`)."""
+        from ..engine.commands import driven_elsewhere_of
+
+        return driven_elsewhere_of(self.desk.session.claims)
+
+    def _not_cancelled_here(self) -> str:
+        """The working orders a cancel all leaves to the desks that drive their brokers
+        now, in words ("" when none: `not_cancelled_here`)."""
+        lost = self._driven_elsewhere()
+        return not_cancelled_here(self.desk.view, lost) if lost else ""
 
     def _check_rebuild(self, screen: MainScreen) -> None:
         """A watching desk rebuilding what it shows (Redis lost the journal:
@@ -1263,12 +1311,27 @@ class SilvertineApp(App[None]):
     def _still_going(self, what: str) -> None:
         """A command still waiting on the venues (one slow to answer, or not answering:
         a hung venue holds a cancel for its timeout and retries) says so, so the trader
-        does not take the silence for a kill switch that did nothing or is done."""
-        working = self.desk.view.working()
+        does not take the silence for a kill switch that did nothing or is done. The
+        orders of a broker another desk drives now (this desk lost its claim on it) are
+        not waited for: this desk cancels none of them, and the report says so. When
+        they are all that is working, nothing is said here (a toast "still going ...
+        2 order(s) still working (paper/main)" waited for nothing this desk can do)."""
+        away = {d.broker for d in self._driven_elsewhere()}
+        every = self.desk.view.working()
+        working = [o for o in every if o.broker not in away]
+        if away and every and not working:
+            return
         where = ", ".join(sorted({f"{o.broker}/{o.account}" for o in working}))
         left = f"{len(working)} order(s) still working ({where})" if working else "no order working"
+        not_here = len(every) - len(working)
+        also = (
+            f" {not_here} order(s) of brokers another desk drives now are NOT cancelled by "
+            "this desk (the report names them)."
+            if not_here
+            else ""
+        )
         self.notify(
-            f"Waiting for the venues to answer: {left}. The report follows when they do.",
+            f"Waiting for the venues to answer: {left}. The report follows when they do." + also,
             title=f"{what}: still going",
             severity="warning",
             timeout=self.desk.toast_timeout_s,
@@ -1288,12 +1351,24 @@ class SilvertineApp(App[None]):
             if ok:
                 self._run_engine("cancel all", CancelAll())
 
+        # The orders of a broker another desk drives now (this desk lost its claim on
+        # it) are not cancelled from here: the body counts the others, and the note
+        # (followed while the dialog is open) names those and says why.
+        lost = self._driven_elsewhere()
+        elsewhere = not_cancelled_count(self.desk.view, lost) if lost else 0
+        body = f"{working} working order(s) on every broker will be cancelled."
+        if elsewhere:
+            body = (
+                f"{working - elsewhere} of the {working} working order(s) will be cancelled: "
+                "those of the brokers this desk drives."
+            )
         self.push_screen(
             ConfirmScreen(
                 "Cancel all working orders?",
-                f"{working} working order(s) on every broker will be cancelled.",
+                body,
                 confirm_label="Cancel all",
                 danger=True,
+                note=self._not_cancelled_here,
             ),
             callback=answer,
         )
@@ -1322,8 +1397,12 @@ class SilvertineApp(App[None]):
     def _kill_note_now(self) -> str:
         """What the kill dialog says before the answer, and follows while open: the bus
         down (`_kill_without_bus`), else the driving desks not heard from
-        (`_kill_not_heard`)."""
-        return self._kill_without_bus() or self._kill_not_heard()
+        (`_kill_not_heard`); and the working orders of the brokers another desk drives
+        now, which this desk cannot cancel (`_not_cancelled_here`)."""
+        said = self._kill_without_bus() or self._kill_not_heard()
+        if not self.desk.watching and (not_here := self._not_cancelled_here()):
+            said = f"{said}\n{not_here}" if said else not_here
+        return said
 
     def _kill_not_heard(self) -> str:
         """The brokers whose driving desk this desk does not hear (STALE: a watching
@@ -1488,6 +1567,7 @@ class SilvertineApp(App[None]):
                 bus_down=bus_down,
                 cancels_sent=self.desk.cancels_sent,
                 ends_here=ends_here,
+                not_cancelled=self._not_cancelled_here,
             ),
             callback=answer,
         )

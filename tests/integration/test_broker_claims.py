@@ -377,3 +377,31 @@ async def test_a_claim_found_taken_is_told_even_when_the_rest_of_its_round_fails
         await raw.delete(session.bus.layout.claim("paper2"))
         await raw.aclose()
         await session.close()
+
+
+async def test_a_desk_that_lost_its_claim_finds_it_free_once_the_taker_quits(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    """Read on Redis (`RedisBus.claim_holder`): the desk that took `paper` quits and
+    releases its claim; the desk that lost it says so at its keeper's next round, and
+    never takes it back while it runs."""
+    first = Session(settings(redis_server.url, key_prefix, claim_ttl_s=1.0))
+    await first.open()
+    try:
+        key = first.bus.layout.claim("paper")
+        taker = DeskId(desk="taker", host="host-2", pid=42, since=datetime(2026, 1, 2, tzinfo=UTC))
+        value = taker.model_dump_json()
+        await first.bus.claim(key, value, 60_000, replacing=first.claims.value)
+        async with asyncio.timeout(10):
+            while "paper" not in first.claims.lost:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert await first.bus.claim_holder(key) == value
+        assert first.claims.lost["paper"].left == ""
+        assert await first.bus.release(key, value)
+        async with asyncio.timeout(10):
+            while not first.claims.lost["paper"].left:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert await first.bus.claim_holder(key) is None  # looked at, not taken
+        assert "paper" not in first.claims.held
+    finally:
+        await first.close()

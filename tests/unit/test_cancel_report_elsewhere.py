@@ -29,12 +29,15 @@ def test_orders_of_a_broker_another_desk_drives_are_said_to_be_cancelled_there()
     assert said.problems == ("ib/DU1: could not list its open orders (BrokerTimeout: no answer)",)
     summary = said.summary()
     assert f"st01, st02 ({why})" in summary
-    assert summary.endswith(
-        "Cancel them at the venue or try cancel all again; those of a broker another desk "
-        "drives, from that desk, or, if it no longer runs, restart this one: it takes the broker "
-        "back. ib/DU1: could not list its open orders (BrokerTimeout: no "
-        "answer)."
+    # Said apart: those this desk may cancel again, and those it cannot (NOT cancelled).
+    assert summary == (
+        "cancelled 1 order(s). 1 still working: st03 (BrokerTimeout: no answer). Cancel them "
+        f"at the venue or try cancel all again. 2 NOT cancelled, refused on this desk: st01, "
+        f"st02 ({why}). This desk can cancel none of them: cancel them from that desk, or, if "
+        "it no longer runs, restart this one: it takes the broker back. ib/DU1: could not "
+        "list its open orders (BrokerTimeout: no answer)."
     )
+    assert said.headline() == "NOT everything cancelled"
     assert "once LIVE" not in summary
 
 

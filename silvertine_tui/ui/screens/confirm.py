@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from textual import events, on
@@ -11,12 +11,44 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.widgets import Button, Static
 
+from ...domain.ids import short_id
 from ..format import age, shown
 from ..keymap import BY_ID, bindings, named_key
 from .dialog import Dialog
 
 if TYPE_CHECKING:
+    from ...engine.commands import DrivenElsewhere
     from ...engine.projection import DeskProjection
+
+NAMED_MAX = 5
+"""Orders named by id in `not_cancelled_here` (then `and N more`)."""
+
+
+def not_cancelled_here(view: DeskProjection, lost: Sequence[DrivenElsewhere]) -> str:
+    """What a cancel all (the kill switch's cancels, the quit dialog's cancel and quit)
+    leaves working, said before the answer: the orders of the brokers another desk
+    drives now, this desk having lost its claim on them (engine/claims.py): it sends
+    those brokers nothing, so it cancels none of them (`DrivenElsewhere.why`, and what
+    to do: `DrivenElsewhere.todo`). "" when no order of theirs is working. Before, the
+    cancel all dialog said "2 working order(s) on every broker will be cancelled" and
+    none was."""
+    said = []
+    for driven in lost:
+        working = [o.client_order_id for o in view.working(driven.broker)]
+        if not working:
+            continue
+        ids = ", ".join(short_id(coid) for coid in working[:NAMED_MAX])
+        more = f" and {len(working) - NAMED_MAX} more" if len(working) > NAMED_MAX else ""
+        said.append(
+            f"{len(working)} working order(s) of broker {driven.broker} ({ids}{more}) will "
+            f"NOT be cancelled by this desk: {driven.why()}; {driven.todo('cancel', 'them')}."
+        )
+    return " ".join(said)
+
+
+def not_cancelled_count(view: DeskProjection, lost: Sequence[DrivenElsewhere]) -> int:
+    """How many working orders `not_cancelled_here` names."""
+    return sum(len(view.working(driven.broker)) for driven in lost)
 
 
 def not_heard(view: DeskProjection, accounts: Iterable[tuple[str, str]], now_s: float) -> list[str]:

@@ -30,6 +30,12 @@ The dialog says how many of each; "Cancel & quit" cancels those too (the cancel 
 to the venue, which needs no Redis) and waits for the journal to show them ended, as
 it waits for the others. Before, an order sent during an outage and resting at the
 venue was not counted: the dialog offered only "Quit".
+
+The orders of a broker another desk drives now (this desk lost its claim on it:
+engine/claims.py) are not cancelled by "Cancel & quit": this desk sends that broker
+nothing. The dialog says so before the answer, naming them, why and what to do
+(`not_cancelled`, followed while it is open); before, `C` gave no warning and only its
+failure said it.
 """
 
 from __future__ import annotations
@@ -83,6 +89,7 @@ class QuitScreen(Dialog[QuitChoice]):
         bus_down: Callable[[], str] | None = None,
         cancels_sent: CancelsSent | None = None,
         ends_here: Collection[str] = (),
+        not_cancelled: Callable[[], str] | None = None,
     ) -> None:
         """`projection` is read for the working orders; `send` carries the cancel-all
         (`Desk.send`); `keymap` (`ui.keymap`) names the keys the dialog says;
@@ -92,7 +99,9 @@ class QuitScreen(Dialog[QuitChoice]):
         has it): the cancels' outcome is then unknown, not failed; `cancels_sent`: the
         orders marked `cxl…` (`Desk.cancels_sent`); `ends_here`: the brokers whose
         account lives in this process (a simulator on the memory bus): their orders
-        end with the desk, none is left working anywhere."""
+        end with the desk, none is left working anywhere; `not_cancelled`: the working
+        orders "Cancel & quit" leaves working, in words ("" when none): those of the
+        brokers another desk drives now (ui/screens/confirm.py `not_cancelled_here`)."""
         super().__init__(id=QUIT_DIALOG_ID)
         self.keymap = dict(keymap or {})
         self.projection = projection
@@ -111,6 +120,8 @@ class QuitScreen(Dialog[QuitChoice]):
         """While `unknown`: the orders whose cancel went out and whose outcome the
         journal cannot show (the title counts them)."""
         self.titled = ""  # the title said while it follows the count (`follow_desk`)
+        self._not_cancelled = not_cancelled
+        self.not_cancelled_said = ""  # what `#dialog-note` says now (`_say_not_cancelled`)
 
     def _working(self) -> int:
         """The orders working as far as this desk knows (`working_known`): the
@@ -162,6 +173,10 @@ class QuitScreen(Dialog[QuitChoice]):
                 id="dialog-body",
                 markup=False,
             )
+            # Styled as a confirm dialog's note: what the answer would do differently now.
+            elsewhere = Static(id="dialog-note", markup=False)
+            elsewhere.display = False
+            yield elsewhere
             with Horizontal(id="dialog-buttons"):
                 for key_id, button_id in zip(QUIT_KEYS, BUTTONS, strict=True):
                     if key_id not in keys:
@@ -247,6 +262,20 @@ class QuitScreen(Dialog[QuitChoice]):
     def on_mount(self) -> None:
         self.query_one("#stay", Button).focus()
         self._say_unwritten()
+        self._say_not_cancelled()
+
+    def _say_not_cancelled(self) -> None:
+        """What "Cancel & quit" leaves working, said under the choices while it would
+        (`not_cancelled`): the orders of the brokers another desk drives now."""
+        if self._not_cancelled is None or not self.query("#cancel-quit"):
+            return
+        said = self._not_cancelled()
+        if said == self.not_cancelled_said:
+            return
+        self.not_cancelled_said = said
+        line = self.query_one("#dialog-note", Static)
+        line.update(shown(f"{self._said_key('quit.cancel')}: {said}" if said else ""))
+        line.display = bool(said)
 
     def follow_desk(self) -> None:
         """After each frame of the desk: the events waiting for Redis, as they come and
@@ -254,6 +283,8 @@ class QuitScreen(Dialog[QuitChoice]):
         order a strategy sent, or one that filled, while the dialog is open: the title
         said the count as it opened, and "Cancel & quit" cancelled more, or fewer)."""
         self._say_unwritten()
+        if not self.busy:
+            self._say_not_cancelled()
         if self.titled and not self.busy:
             # (None left: "0 working", not the question of a dialog opened over none.)
             self._retitle()

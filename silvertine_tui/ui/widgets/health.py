@@ -22,6 +22,7 @@ from rich.text import Text
 from textual.timer import Timer
 
 from ...domain import ConnectionState, TradingState
+from ...engine.commands import NO_DESK
 from ...engine.projection import AnomalySummary
 from ...events.client_ids import ClientIds, client_ids_of
 from ..format import DASH, age, cut, state_words
@@ -74,7 +75,27 @@ class BrokerLine:
     """The desk that drives the broker now, `desk HOST pid PID`, when this desk lost
     its claim on it ("" while this desk drives it): the broker's health on the bus is
     that desk's heartbeat, not this desk's link (this desk closed its own). The pane
-    read `paper/main LIVE` under the claims' LOST as if this desk traded there."""
+    read `paper/main LIVE` under the claims' LOST as if this desk traded there. Once
+    that desk is known to have gone, `no desk (desk HOST pid PID quit at ...)`
+    (engine/claims.py `ClaimConflict.holder_name`, `NO_DESK`, named to the UI by
+    engine/commands.py): said as a free claim this desk takes back by restarting
+    (`driven_text`), not as that desk's."""
+
+
+def driven_text(driven_by: str) -> str:
+    """A broker line's words for a broker this desk lost its claim on
+    (`BrokerLine.driven_by`): the desk that drives it, or, once that desk is known to
+    have gone (`NO_DESK`), that the claim is free and a restart of this desk takes the
+    broker back. The line named the desk that took it for as long as this desk ran,
+    long after that desk had quit."""
+    said = cut(driven_by, 200)
+    if driven_by.startswith(NO_DESK):
+        gone = said.removeprefix(NO_DESK).strip().removeprefix("(").removesuffix(")")
+        return (
+            f"claim free as far as this desk knows ({gone}): restart this desk to take "
+            "the broker back (claim lost)"
+        )
+    return f"driven by {said}, not this desk (claim lost)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -565,10 +586,7 @@ class HealthPane(TextBlock):
                 # Another desk's link (its heartbeat on the bus), not this desk's: said as
                 # that desk's, never in this desk's colours of a live link.
                 text.append(line.state.value, style=p.muted)
-                text.append(
-                    f"  driven by {cut(line.driven_by, 200)}, not this desk (claim lost)",
-                    style=p.error,
-                )
+                text.append(f"  {driven_text(line.driven_by)}", style=p.error)
             else:
                 text.append(line.state.value, style=self._state_style(line.state))
             latency = f"{line.latency_ms:,.0f}ms" if line.latency_ms is not None else DASH
