@@ -754,7 +754,9 @@ class SilvertineApp(App[None]):
         except NoMatches:  # the screen is being torn down (the app is exiting)
             return
         top = self.screen
-        if top is not screen and isinstance(top, Dialog):
+        if top is not screen and isinstance(top, Dialog) and top.is_mounted:
+            # (Pushed, a dialog is the top screen before its widgets are: a frame then
+            # met `NoMatches` in the quit dialog's follow and the app crashed.)
             top.follow_desk()
         for notice in self.model.take_notices():
             message = shown(cut(notice.message), lines=True)
