@@ -58,6 +58,9 @@ if TYPE_CHECKING:
 
 RESUME = frozenset({"resume"})
 # A watching desk sends no order: its bar leaves out the keys that only say so.
+CANCEL_HELD_TITLE = "Cancel held by the rate limit: goes out by itself"
+"""A cancel the venue's rate limit holds (Binance's 429: `CancelHeld`), owed and sent by
+the adapter once the Retry-After is over."""
 WATCHING_REFUSES = frozenset({"fire", "screen.cancel_order", "screen.modify_order", "cancel_all"})
 COMPACT_WIDTH = 100
 COMPACT_HEIGHT = 28
@@ -1033,6 +1036,12 @@ class MainScreen(Screen[None]):
                 # the Orders pane follows. It read as a red "Cancel failed".
                 said = failed_text(outcome.error, coid, "cancel")
                 self.notify(said, title="Cancel sent, no answer yet", severity="warning")
+            elif isinstance(outcome, Failed) and outcome.error_kind == "CancelHeld":
+                # Binance's 429 holds it: owed, it goes out by itself once the
+                # Retry-After is over (its words say when). Titled "Cancel failed", a
+                # trader cancelled again, or went to the venue.
+                said = failed_text(outcome.error, coid, "cancel")
+                self.notify(said, title=CANCEL_HELD_TITLE, severity="warning")
             elif isinstance(outcome, Failed):
                 said = failed_text(outcome.error, coid, "cancel")
                 self.notify(said, title="Cancel failed", severity="error")
