@@ -783,7 +783,53 @@ class Broker(ABC):
             else:
                 await self.publish(intent)
                 await self.publish_update(pending)
+            await self._refuse_change_if_held(client_order_id)
             await self._modify(change)
+
+    async def _refuse_change_if_held(self, client_order_id: str) -> None:
+        """`send_guard`, asked once the change's journal writes are done, as `place`
+        asks it (`_refuse_if_held`): those writes may have waited (Redis stalled) while
+        the kill switch was pulled or this desk's claim lapsed, and the change then went
+        to the venue after HALTED. Refused, nothing is sent: the journal's
+        PENDING_REPLACE goes back to the order's status (`_change_not_sent`: journaled,
+        or kept until the bus takes it), and the refusal is raised."""
+        guard = self.send_guard
+        refusal = guard() if guard is not None else None
+        if not refusal:
+            return
+        why = f"not sent: {refusal}; the order works on unchanged at its old terms"
+        log.warning(
+            "broker.modify_refused_after_journal",
+            extra={"broker": self.source, "client_order_id": client_order_id},
+        )
+        # The order's history says it of the order; the error names it (the UI's toast
+        # reads `<why>; not sent (order <short id>)`, as an adapter's own "not sent").
+        await self._change_not_sent(client_order_id, f"modify {why}")
+        raise OrderRejected(f"modify of {client_order_id} {why}")
+
+    async def _change_not_sent(self, client_order_id: str, reason: str) -> None:
+        """A change journaled (PENDING_REPLACE) and then not sent: the order's status
+        goes back to the venue's, with `reason`. By default the venue is asked
+        (`query_order`) and its status journaled as a report (kept until the bus takes
+        it); not answered, the order is asked about in the background
+        (`resolve_unknown`). An adapter that knows the order's status before the change
+        journals that instead, without asking."""
+        try:
+            venue = await self.query_order(client_order_id)
+        except BrokerError as exc:
+            log.warning(
+                "broker.query_failed",
+                extra={
+                    "broker": self.source,
+                    "client_order_id": client_order_id,
+                    "error": str(exc),
+                },
+            )
+            venue = None
+        if venue is None:
+            self.resolve_unknown(client_order_id)
+            return
+        await self.publish_report(venue.status_update(reason))
 
     # -- no live order without a journal -----------------------------------------------
 

@@ -1680,7 +1680,11 @@ class BinanceBroker(Broker):
         Binance for it, as did each user-stream catch-up."""
         await self.publish_update(update)
 
-    async def _publish_update_locked(self, update: OrderUpdate, *, local: bool) -> None:
+    async def _publish_update_locked(
+        self, update: OrderUpdate, *, local: bool, keep: bool = False
+    ) -> None:
+        """`keep`: a local step written as a report is (kept and written again when the
+        bus refuses it), not raised."""
         update = self._as_ours(update)
         order = self._orders.get(update.client_order_id)
         if order is not None and not order.is_news(update, local=local):
@@ -1691,7 +1695,7 @@ class BinanceBroker(Broker):
                 # a repeat now, it goes after that NEW (`_flush_held`).
                 order.replace_after_held = True
             return
-        if local:
+        if local and not keep:
             await super().publish_update(update)  # refused: raised, nothing sent
         else:
             await super().publish_report(update)  # refused: kept, written again
@@ -3888,21 +3892,48 @@ class BinanceBroker(Broker):
                 await self._restore_status(order, None, reason)
 
     async def _restore_status(
-        self, order: TrackedOrder, previous: OrderStatus | None, reason: str
+        self,
+        order: TrackedOrder,
+        previous: OrderStatus | None,
+        reason: str,
+        *,
+        keep: bool = False,
     ) -> None:
+        """`keep`: a write the bus refuses is kept and written again (as the venue's
+        reports are), not raised."""
         status = previous if previous is not None and not previous.is_terminal else None
         if status in (None, OrderStatus.PENDING_REPLACE, OrderStatus.PENDING_NEW):
             status = OrderStatus.PARTIALLY_FILLED if order.filled > 0 else OrderStatus.NEW
-        await self.publish_update(
-            OrderUpdate(
-                client_order_id=order.client_order_id,
-                status=status,
-                venue_order_id=order.venue_order_id,
-                filled_qty=order.filled,
-                reason=reason,
-            ),
-            local=True,
+        update = OrderUpdate(
+            client_order_id=order.client_order_id,
+            status=status,
+            venue_order_id=order.venue_order_id,
+            filled_qty=order.filled,
+            reason=reason,
         )
+        if keep:
+            async with self._publish_lock:
+                await self._publish_update_locked(update, local=True, keep=True)
+            return
+        await self.publish_update(update, local=True)
+
+    async def _change_not_sent(self, client_order_id: str, reason: str) -> None:
+        """A change refused after its journal writes (`Broker._refuse_change_if_held`):
+        nothing went to Binance, so its PENDING_REPLACE goes back to the order's status
+        (NEW, or PARTIALLY_FILLED after fills), journaled or kept until the bus takes it.
+        Not when the journal has moved past it meanwhile (a fill's status, a cancel's
+        PENDING_CANCEL), nor while a status of the order waits for its account event
+        (`_held`: its PENDING_REPLACE was a repeat behind it, and that status ends it;
+        marked to be journaled again after it, it stayed PENDING_REPLACE for good)."""
+        order = self._orders.get(client_order_id)
+        if order is None:
+            await super()._change_not_sent(client_order_id, reason)
+            return
+        order.replace_after_held = False
+        if any(held.client_order_id == client_order_id for _, held in self._held):
+            return
+        if order.status is OrderStatus.PENDING_REPLACE:
+            await self._restore_status(order, None, reason, keep=True)
 
     async def cancel_all(
         self, instrument: str | None = None, reason: str = "cancel all"

@@ -530,6 +530,15 @@ class IBOrders(IBState):
                 client_order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price
             )
 
+    async def _change_not_sent(self, client_order_id: str, reason: str) -> None:
+        """A change refused after its journal writes (`Broker._refuse_change_if_held`):
+        nothing went to TWS, so its PENDING_REPLACE goes back to TWS's last status of the
+        order (`_restore`: kept until the bus takes it). Not when the journal has moved
+        past it meanwhile (TWS's status of a fill, a cancel's PENDING_CANCEL)."""
+        ids = self.ids.get(client_order_id)
+        if ids is not None and ids.status is OrderStatus.PENDING_REPLACE:
+            await self._restore(client_order_id, reason)
+
     async def _modify(self, change: ModifyRequest) -> None:
         coid = change.client_order_id
         self._late_modifies.pop(coid, None)  # this one's answer stands for TWS's terms

@@ -1093,18 +1093,27 @@ class PaperBroker(Broker):
                 stop_price=change.stop_price,
             )
         except (UnknownOrder, OrderRejected) as exc:
-            # Resolve the journal's PENDING_REPLACE to what the venue holds (behind the
-            # DAY orders it expired first: this one, it may be).
-            expired = self.venue.expire(now)
-            if self.venue.order(coid) is not None:
-                expired.append(self.venue.status_report(coid, now, str(exc)))
-            await self._deliver(expired)
+            await self._as_the_venue_holds(coid, now, str(exc))
             raise
         if not await self._deliver(reports):
             # The venue replaced it, but the answer went out on a dead link: the resync
             # publishes the new terms once the link is back.
             self._require_link("modify")
         self.metrics.ack_ms.append((loop.time() - sent) * 1000.0)
+
+    async def _as_the_venue_holds(self, coid: str, now: int, reason: str) -> None:
+        """Resolve the journal's PENDING_REPLACE to what the venue holds (behind the
+        DAY orders it expired first: this one, it may be), with `reason`."""
+        expired = self.venue.expire(now)
+        if self.venue.order(coid) is not None:
+            expired.append(self.venue.status_report(coid, now, reason))
+        await self._deliver(expired)
+
+    async def _change_not_sent(self, client_order_id: str, reason: str) -> None:
+        """A change refused after its journal writes (`Broker._refuse_change_if_held`):
+        the venue never had it; the order's status as the venue holds it is journaled
+        (a link down: the resync publishes it, `_note_lost`)."""
+        await self._as_the_venue_holds(client_order_id, self.clock(), reason)
 
     async def cancel(self, client_order_id: str, reason: str = "") -> None:
         """As every broker's (`Broker.cancel`), but a cancel of an order that has ended
