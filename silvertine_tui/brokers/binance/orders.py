@@ -233,12 +233,16 @@ class TrackedOrder:
 
     def replacement_status(self, status: OrderStatus) -> OrderStatus:
         """The status a report that takes a replacement of this order goes out at:
-        the replacement's `status`, but PARTIALLY_FILLED for its NEW when the journal
-        reads PARTIALLY_FILLED (what filled under the venue order it replaced is the
-        order's). A NEW after PARTIALLY_FILLED is a step back the journal drops: another
-        program's cancelReplace of a part-filled order under its client order id (no
-        PENDING_REPLACE of ours before it) left the desk at the old terms."""
-        if status is OrderStatus.NEW and self.status is OrderStatus.PARTIALLY_FILLED:
+        the replacement's `status`, but PARTIALLY_FILLED for its NEW when the order has
+        filled (what filled under the venue order it replaced is the order's). A NEW
+        after PARTIALLY_FILLED is a step back the journal drops: another program's
+        cancelReplace of a part-filled order under its client order id (no
+        PENDING_REPLACE of ours before it) left the desk at the old terms. After this
+        desk's own PENDING_REPLACE the journal took the NEW: the order read NEW with
+        0.01 filled in the Log and in `silvertine replay` (the Binance drill)."""
+        if status is OrderStatus.NEW and (
+            self.status is OrderStatus.PARTIALLY_FILLED or self.filled > 0
+        ):
             return OrderStatus.PARTIALLY_FILLED
         return status
 

@@ -346,3 +346,24 @@ async def test_the_desks_own_modify_and_cancel_ask_nothing_more() -> None:
             S.CANCELED,
         ]
         assert not any("at Binance, not by this desk" in r for r in reasons(events))
+
+
+async def test_the_desks_own_change_of_a_part_filled_order_stays_partially_filled() -> None:
+    """This desk's own price change of o1 (0.4 of 1.0 filled), a cancelReplace: the
+    journal's PENDING_REPLACE is followed by PARTIALLY_FILLED at 1,985, never NEW (the
+    Binance drill: the Log and `silvertine replay` read `NEW (modified) ... filled 0.01`
+    while the Orders pane read PARTIALLY_FILLED)."""
+    async with desk() as d:
+        await d.fake.fill(venue_ids(d)[-1], D("0.4"))
+        await until(lambda: status(d) is S.PARTIALLY_FILLED, 5.0, "o1 part filled")
+        await d.broker.modify("o1", limit_price=D("1985"))
+        await until(lambda: (o := order(d)) is not None and o.limit_price == D("1985"), 5.0, "")
+        await settle(d)
+        said = statuses(await journal(d), "o1")
+        after = said[said.index(S.PENDING_REPLACE) + 1 :]
+        assert after, said
+        assert S.NEW not in after, said
+        assert after[-1] is S.PARTIALLY_FILLED, said
+        o = order(d)
+        assert o is not None
+        assert (o.status, o.filled_qty) == (S.PARTIALLY_FILLED, D("0.4"))

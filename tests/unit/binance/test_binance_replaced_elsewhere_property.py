@@ -30,13 +30,14 @@ WORKING = [s for s in S if not s.is_terminal]
 REPLACEMENT = [S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED]
 
 
-def tracked(status: OrderStatus | None) -> TrackedOrder:
+def tracked(status: OrderStatus | None, filled: Decimal = Decimal(0)) -> TrackedOrder:
     return TrackedOrder(
         client_order_id="o1",
         symbol="ETHUSDT",
         side=Side.BUY,
         order_type=OrderType.LIMIT,
         status=status,
+        filled=filled,
     )
 
 
@@ -46,6 +47,25 @@ def test_a_replacements_status_is_one_the_journal_takes(
     journal: OrderStatus, said: OrderStatus
 ) -> None:
     out = tracked(journal).replacement_status(said)
+    assert out is said or (said is S.NEW and out is S.PARTIALLY_FILLED)
+    assert out is journal or out in TRANSITIONS[journal]
+
+
+@given(
+    st.sampled_from(WORKING),
+    st.sampled_from(REPLACEMENT),
+    st.decimals(min_value=Decimal("0.01"), max_value=Decimal("0.9"), places=2),
+)
+@example(S.PENDING_REPLACE, S.NEW, Decimal("0.01"))
+def test_a_replacement_of_an_order_that_filled_is_never_said_new(
+    journal: OrderStatus, said: OrderStatus, filled: Decimal
+) -> None:
+    """This desk's own change of a part-filled order (its journal at PENDING_REPLACE):
+    Binance's NEW for the replacement went out NEW, and the Log and `silvertine replay`
+    read `NEW (modified) ... filled 0.01` (the Binance drill). Whatever the journal
+    reads, an order that has filled is PARTIALLY_FILLED at its replacement's NEW."""
+    out = tracked(journal, filled).replacement_status(said)
+    assert out is not S.NEW
     assert out is said or (said is S.NEW and out is S.PARTIALLY_FILLED)
     assert out is journal or out in TRANSITIONS[journal]
 
