@@ -1129,7 +1129,15 @@ class SilvertineApp(App[None]):
         if view is not None:
             instrument = desk.view.instrument(view.broker, view.order.request.instrument)
             loader = desk.history_loader(client_order_id)
-            self.push_screen(OrderHistoryScreen(view, instrument, loader, lookup=desk.view.order))
+            self.push_screen(
+                OrderHistoryScreen(
+                    view,
+                    instrument,
+                    loader,
+                    lookup=desk.view.order,
+                    unjournaled=desk.unjournaled_of,
+                )
+            )
             return
 
         async def load() -> None:

@@ -170,6 +170,22 @@ class Desk:
         self.model.notices.append(Notice(title, message, "warning"))
         self.model.note(int(self.clock() * 1000), f"{title}: {message}", "warning")
 
+    def unjournaled_of(self, view: OrderView) -> str:
+        """What this desk sent of the order that the journal does not show yet, in
+        words for its history ("" when nothing): a cancel (`cxl…`) or a change
+        (`mod…`) the venue took while the bus is down."""
+        sent = [
+            what
+            for what, marks in (("a cancel", self.cancels_sent), ("a change", self.modifies_sent))
+            if marks.pending(view)
+        ]
+        if not sent:
+            return ""
+        return (
+            f"{' and '.join(sent)} sent from this desk, NOT in the journal yet: its "
+            "events show here once Redis takes them"
+        )
+
     @property
     def watching(self) -> bool:
         """A desk that watches other desks (`silvertine watch`): it sends no order."""

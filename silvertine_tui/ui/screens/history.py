@@ -118,10 +118,15 @@ class OrderHistoryScreen(Dialog[None]):
         loader: HistoryLoader | None = None,
         *,
         lookup: Callable[[str], OrderView | None] | None = None,
+        unjournaled: Callable[[OrderView], str] | None = None,
     ) -> None:
         """`lookup`: the order as the desk holds it now (`DeskProjection.order`),
-        followed while the view is open (`follow_desk`), as the modify dialog's."""
+        followed while the view is open (`follow_desk`), as the modify dialog's;
+        `unjournaled`: what this desk sent of the order that the journal does not show
+        yet ("" when nothing: `Desk.unjournaled_of`), said above the events."""
         super().__init__()
+        self.unjournaled = unjournaled
+        self._unjournaled_said = unjournaled(view) if unjournaled is not None else ""
         self.view = view
         self.instrument = instrument
         self.loader = loader
@@ -167,6 +172,10 @@ class OrderHistoryScreen(Dialog[None]):
             # Shown once the events read back turn out to lack their start.
             yield Static(TRIMMED_TEXT, id="history-trimmed", markup=False).set_styles(
                 "display: block;" if self.trimmed else "display: none;"
+            )
+            said = self._unjournaled_said
+            yield Static(said, id="history-unjournaled", markup=False).set_styles(
+                "display: block;" if said else "display: none;"
             )
             with VerticalScroll(id="history-body"):
                 if self.events is not None:
@@ -227,6 +236,7 @@ class OrderHistoryScreen(Dialog[None]):
             return
         coid = self.view.client_order_id
         view = (self.lookup(coid) if self.lookup else None) or self.view
+        self._say_unjournaled(view)
         progress = _progress(view)
         if progress == self._shown:
             return
@@ -249,6 +259,20 @@ class OrderHistoryScreen(Dialog[None]):
         self._draw_from(first if self._type_width == width else 0)
         if at_end:  # at the bottom (or all of it in view): the new lines come into view
             body.scroll_end(animate=False, x_axis=False)
+
+    def _say_unjournaled(self, view: OrderView) -> None:
+        """What this desk sent of the order that the journal does not show yet (a
+        cancel or change made while the bus is down): the history is the journal's, and
+        it showed no line of it, as if nothing had been sent."""
+        if self.unjournaled is None:
+            return
+        said = self.unjournaled(view)
+        if said == self._unjournaled_said:
+            return
+        self._unjournaled_said = said
+        line = self.query_one("#history-unjournaled", Static)
+        line.update(said)
+        line.display = bool(said)
 
     def _title(self, view: OrderView) -> str:
         return title_text(view, self.instrument, stand_in=self.stand_in)

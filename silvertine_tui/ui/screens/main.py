@@ -1119,5 +1119,11 @@ class MainScreen(Screen[None]):
             instrument = self.desk.view.instrument(view.broker, view.order.request.instrument)
             loader = self.desk.history_loader(view.client_order_id)
             self.app.push_screen(
-                OrderHistoryScreen(view, instrument, loader, lookup=self.desk.view.order)
+                OrderHistoryScreen(
+                    view,
+                    instrument,
+                    loader,
+                    lookup=self.desk.view.order,
+                    unjournaled=self.desk.unjournaled_of,
+                )
             )
