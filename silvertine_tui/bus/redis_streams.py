@@ -1961,8 +1961,12 @@ class RedisBus:
         return bool(released)
 
     async def claim_holder(self, key: str) -> str | None:
+        """The key, or its copy where another hand deleted the key (the claim is then
+        the copy's, as `_CLAIM` reads it)."""
         try:
             held: Any = await self._writer.get(key)
+            if held is None:
+                held = await self._writer.get(f"{key}:copy")
         except _DOWN as exc:
             raise self._unavailable(f"reading {key}", exc) from None
         except RedisError as exc:

@@ -88,10 +88,10 @@ Redis command."""
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 GONE_HERE = "no longer runs (its process is gone)"
-LEFT_CLAIM = "no longer holds its claim, found free at"
-"""`ClaimConflict.left` of a holder whose claim's key was found free (released as it
-quit, or lapsed), and when (`BrokerClaims.follow_lost`)."""
 """`ClaimConflict.left` of a holder that ran on this host and has exited (`DeskId.gone`)."""
+LEFT_CLAIM = "no longer holds its claim, found free at"
+"""`ClaimConflict.left` of a holder whose claim was found free (released as it quit, or
+lapsed), and when (`BrokerClaims.follow_lost`)."""
 
 
 def _boot_id() -> str:
@@ -232,13 +232,14 @@ class ClaimConflict:
     ttl_ms: int
     left: str = ""
     """What this desk learnt since of the holder's end, "" while nothing says it has
-    gone (`BrokerClaims.follow_lost`, only for a claim this desk lost): `quit at
-    14:30:05 UTC` (its last word on the bus as it quit, after it released its
-    claims), `no longer runs (its process is gone)` (this host's process table). Its
-    claim is then free, or lapses within the ttl, so that a restart of this desk takes
-    the broker back (unless a desk started since took it: this desk reads no claim it
-    does not hold). Before, a desk that lost its claim named the desk that took it for
-    as long as it ran, long after that desk had quit."""
+    gone (`BrokerClaims.follow_lost`, only for a claim this desk lost): `no longer
+    holds its claim, found free at 14:30:05 UTC` (the claim read free: released as it
+    quit, or lapsed), `no longer runs (its process is gone)` (this host's process
+    table). Its claim is then free, or lapses within the ttl, so that a restart of
+    this desk takes the broker back; held again later (that desk paused past its ttl
+    and back, or a desk started since), the holder is named again. Before, a desk
+    that lost its claim named the desk that took it for as long as it ran, long after
+    that desk had quit."""
 
     def holder_text(self) -> str:
         said = self.holder.describe() if self.holder else "a holder it does not name"
@@ -339,6 +340,7 @@ class BrokerClaims:
         self.renew_error_reconnects = 0
         """The bus's reconnects (`BusStats.reconnects`) when the last renewal failed."""
         self._told: set[str] = set()  # brokers found lost and told (`on_lost`)
+        self._follower: asyncio.Task[None] | None = None  # `_follow_beside`
         # One round of claims at a time: a renewal that read a claim as pending must not
         # land after `take_deferred` made it outright (it would set the marker again).
         self._round = asyncio.Lock()
@@ -509,6 +511,16 @@ class BrokerClaims:
         brokers soon), and `on_lapse(False)` when one succeeds again. A broker found
         held by another desk is `on_lost`, once, whether or not the rest of its round
         went through."""
+        try:
+            await self._keep(on_lost, on_lapse)
+        finally:
+            await self.stop_following()
+
+    async def _keep(
+        self,
+        on_lost: Callable[[ClaimConflict], Awaitable[None]],
+        on_lapse: Callable[[bool], Awaitable[None]],
+    ) -> None:
         every = self.ttl_ms / 3000
         was_lapsed = False
         retry = 0.0  # the wait after the last failed renewal (0: it succeeded)
@@ -530,7 +542,7 @@ class BrokerClaims:
                 retry = 0.0
             self.round_at = time.monotonic()
             await self._tell_lost(on_lost)
-            await self._follow(every / 2)
+            self._follow_beside(every / 2)
             lapsed = self.lapsed
             if lapsed != was_lapsed:
                 was_lapsed = lapsed
@@ -554,50 +566,74 @@ class BrokerClaims:
                 return
             await asyncio.sleep(min(RETRY_LOOK_S, left))
 
+    def _follow_beside(self, bound_s: float) -> None:
+        """`follow_lost` on a task of its own, one at a time, given `bound_s` at most: in
+        line between the renewals, a slow Redis held this desk's own renewals back past
+        their lapse (the send guard then refused orders as `claim_lapsed`)."""
+        if not self._following() or (self._follower is not None and not self._follower.done()):
+            return
+        self._follower = asyncio.create_task(self._follow(bound_s), name="claims-follow-lost")
+
     async def _follow(self, bound_s: float) -> None:
         """`follow_lost`, given `bound_s` at most; a failure is tried again at the next
         round (the renewals go on whatever it meets)."""
-        if not self._following():
-            return
         try:
             async with asyncio.timeout(bound_s):
                 await self.follow_lost()
         except Exception as exc:
             log.info("claims.follow_lost_failed", extra={"error": f"{type(exc).__name__}: {exc}"})
 
+    async def stop_following(self) -> None:
+        """End a `follow_lost` under way (the keeper stops, the desk closes)."""
+        follower, self._follower = self._follower, None
+        if follower is not None and not follower.done():
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+
     def _following(self) -> dict[str, ClaimConflict]:
-        """The claims lost to a desk not known to have gone (`ClaimConflict.left`)."""
+        """The claims lost to a desk (named, or gone since: `ClaimConflict.left`, looked
+        at again, as a desk paused past its ttl may claim it back)."""
         return {
             broker: conflict
             for broker, conflict in self.lost.items()
-            if not conflict.left and conflict.holder is not None and broker not in self.deferred
+            if (conflict.left or conflict.holder is not None) and broker not in self.deferred
         }
 
     async def follow_lost(self) -> None:
-        """Whether each desk that took one of this desk's brokers (`lost`) still holds
-        it, as far as this desk can tell without touching the claim (it never takes a
-        lost broker back while it runs): its process has exited on this host
-        (`DeskId.gone`), or the claim's key, read, is free (its desk released it as it
-        quit, or, killed, let it lapse) or names a desk started since. Found gone, the
-        conflict says it (`ClaimConflict.left`): the Health pane, the refusals and the
-        reports then say the claim is free and that a restart of this desk takes the
-        broker back, not the name of a desk that is gone; another desk holding it now
-        is named instead. Raises what the bus raises."""
+        """Who holds each broker this desk lost (`lost`) now, as far as this desk can
+        tell without touching the claim (it never takes a lost broker back while it
+        runs): the desk that took it, its process exited on this host (`DeskId.gone`);
+        the claim, read (`EventBus.claim_holder`: the key, or its copy where the key
+        was deleted by another hand), free (its desk released it as it quit, or,
+        killed, let it lapse) or held by another desk. Found gone, the conflict says it
+        (`ClaimConflict.left`): the Health pane, the refusals and the reports then say
+        the claim is free and that a restart of this desk takes the broker back, not
+        the name of a desk that is gone; held again (that desk paused past its ttl and
+        back, or a desk started since), the holder is named again. Raises what the bus
+        raises."""
         for broker, conflict in list(self._following().items()):
             holder = conflict.holder
-            assert holder is not None
-            if holder.gone(self.desk):
+            if not conflict.left and holder is not None and holder.gone(self.desk):
                 self._holder_left(broker, conflict, GONE_HERE)
                 continue
             value = await self.bus.claim_holder(self._key(broker))
-            if value is None:
-                self._holder_left(broker, conflict, f"{LEFT_CLAIM} {utc_time(time.time_ns())}")
+            if value is None or value == self.value:
+                if not conflict.left:
+                    stamp = utc_time(time.time_ns())
+                    self._holder_left(broker, conflict, f"{LEFT_CLAIM} {stamp}")
                 continue
             now = DeskId.parse(value)
-            if value != self.value and now != holder:
+            if now is not None and now.gone(self.desk):
+                if not conflict.left:
+                    self._holder_left(
+                        broker, ClaimConflict(broker, now, conflict.ttl_ms), GONE_HERE
+                    )
+                continue
+            if now != holder or conflict.left:
                 log.warning(
-                    "claims.lost_to_another",
-                    extra={"broker": broker, "holder": now.name() if now else value},
+                    "claims.held_by",
+                    extra={"broker": broker, "holder": now.name() if now else "unnamed"},
                 )
                 self.lost[broker] = ClaimConflict(broker, now, conflict.ttl_ms)
 

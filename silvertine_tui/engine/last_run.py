@@ -482,7 +482,13 @@ def _set_since(entry: BusEntry) -> str:
         return f"at {when}"
     risk = event.payload
     words = f" ({risk.message})" if risk.message else ""
-    return f"{risk.action} to {risk.trading_state} at {when}{words}"
+    what = _STATE_SET_BY.get(risk.action, "trading state")
+    state = risk.trading_state.value.replace("_", " ")
+    return f"{what} to {state} at {when}{words}"
+
+
+_STATE_SET_BY = {RiskAction.KILL: "kill switch", RiskAction.RESUME: "resume"}
+"""How `_set_since` names what set the state (a STATE entry: "trading state")."""
 
 
 CARRIED_FROM_LAST_RUN = (

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from silvertine_tui.bus import BusOptions, create_bus
 from silvertine_tui.config import Settings
 from silvertine_tui.domain import ConnectionState, OrderRequest, OrderType, Side, TimeInForce
 from silvertine_tui.engine import Session
-from silvertine_tui.engine.claims import BrokerClaimedError, DeskId
+from silvertine_tui.engine.claims import BrokerClaimedError, BrokerClaims, DeskId
 from silvertine_tui.engine.risk import RiskRejected
 from silvertine_tui.events import HealthEvent, LogEvent
 from tests.support.redis_server import RedisServer
@@ -405,3 +406,30 @@ async def test_a_desk_that_lost_its_claim_finds_it_free_once_the_taker_quits(
         assert "paper" not in first.claims.held
     finally:
         await first.close()
+
+
+async def test_a_lost_claims_key_deleted_by_another_hand_is_not_read_free(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    """The key of a claim another desk took is deleted by another hand (`DEL`): the
+    claim is its copy's (`_CLAIM`), and the desk that lost it does not say it free
+    (a restart would be refused); the review's case."""
+    bus = create_bus(redis_server.url, BusOptions(prefix=key_prefix))
+    await bus.start()
+    try:
+        lost = BrokerClaims(bus, ["paper"], 15)
+        await lost.take()
+        taker = DeskId(desk="d2", host="host-2", pid=42, since=datetime(2026, 1, 2, tzinfo=UTC))
+        key = bus.layout.claim("paper")
+        await bus.claim(key, taker.model_dump_json(), 15_000, replacing=lost.value)
+        assert [c.broker for c in await lost.renew()] == ["paper"]
+        redis = Redis.from_url(redis_server.url)
+        try:
+            await redis.delete(key)
+        finally:
+            await redis.aclose()
+        await lost.follow_lost()
+        assert lost.lost["paper"].left == ""
+        assert lost.lost["paper"].holder_name() == "desk host-2 pid 42"
+    finally:
+        await bus.close()

@@ -156,7 +156,7 @@ async def test_a_resume_journaled_since_stands(key_prefix: str) -> None:
             assert said.startswith("This desk's last run set a kill switch at "), said
             # What was set since and when, as a trader reads it (it named a raw entry id).
             assert re.search(
-                r"the trading state was set since: RESUME to ACTIVE at "
+                r"the trading state was set since: resume to ACTIVE at "
                 r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC \(trading resumed by desk [^)]+\): "
                 r"trading is ACTIVE as the journal gives it",
                 said,

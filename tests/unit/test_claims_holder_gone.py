@@ -333,3 +333,65 @@ def test_a_reports_headline_says_not_cancelled_elsewhere_only_when_nothing_else_
         assert "driven by desk host-2 pid 42 now" not in summary
     if not there:
         assert "once this desk is restarted" in summary or not gone
+
+
+async def test_a_claim_read_free_and_held_again_names_its_holder_again() -> None:
+    """The desk that took the broker was paused past its ttl (its claim read free) and
+    runs again, renewing it: the words name it again, not "free" for good (a restart
+    of this desk would be refused)."""
+    bus, claims = await lost_to(ELSEWHERE)
+    key = bus.layout.claim("paper")
+    assert await bus.release(key, ELSEWHERE.model_dump_json())
+    await claims.follow_lost()
+    assert claims.lost["paper"].left.startswith(LEFT_CLAIM)
+    await bus.claim(key, ELSEWHERE.model_dump_json(), 60_000)
+    await claims.follow_lost()
+    conflict = claims.lost["paper"]
+    assert conflict.left == ""
+    assert conflict.holder_name() == "desk host-2 pid 42"
+
+
+class HungRead(MemoryBus):
+    """A claim's read that never answers (Redis slow, a socket hung)."""
+
+    async def claim_holder(self, key: str) -> str | None:
+        await asyncio.sleep(30)
+        return None
+
+
+async def test_a_hung_look_at_a_lost_claim_never_holds_the_renewals_back() -> None:
+    """Run in line between the renewals, the look at a lost claim held this desk's own
+    renewals past half their ttl: `stalled` and `lapsed` read True and the send guard
+    refused orders as `claim_lapsed` though every key was fine (the review's case)."""
+    bus = HungRead(BusOptions(prefix="hung"))
+    await bus.start()
+    claims = BrokerClaims(bus, ["paper", "paper2"], 0.6)
+    await claims.take()
+    lapses: list[bool] = []
+
+    async def on_lost(conflict: object) -> None:
+        return None
+
+    async def on_lapse(lapsed: bool) -> None:
+        lapses.append(lapsed)
+
+    keeper = asyncio.create_task(claims.keep(on_lost, on_lapse))
+    try:
+        await bus.claim(
+            bus.layout.claim("paper"), ELSEWHERE.model_dump_json(), 60_000, replacing=claims.value
+        )
+        async with asyncio.timeout(5):
+            while "paper" not in claims.lost:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        stalled = lapsed = 0
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:
+            await asyncio.sleep(0.005)
+            stalled += claims.stalled
+            lapsed += claims.lapsed
+        assert (stalled, lapsed, lapses) == (0, 0, [])
+        assert claims.held == {"paper2"}
+    finally:
+        keeper.cancel()
+        await asyncio.gather(keeper, return_exceptions=True)
+    assert claims._follower is None  # stopped with the keeper
