@@ -218,9 +218,11 @@ def build_desk(
     *,
     theme: str | None = "silvertine-dark",
     settings: Settings | None = None,
+    bus_type: type[MemoryBus] = MemoryBus,
     **app_args: Any,
 ) -> Desk:
-    bus = MemoryBus(BusOptions(), clock_ms=clock.ms)
+    """`bus_type`: a memory bus that holds or fails some writes (a test's own)."""
+    bus = bus_type(BusOptions(), clock_ms=clock.ms)
     session = Session(
         settings or make_settings(), bus=bus, clock=clock.ns, monotonic=clock.monotonic
     )

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 from textual.widgets import Input
 
-from silvertine_tui.bus import EventBus
+from silvertine_tui.bus import MemoryBus
 from silvertine_tui.domain import OrderStatus, TradingState
 from silvertine_tui.events import EventBase, OrderUpdateEvent
 from silvertine_tui.ui.screens.modify import ModifyScreen
@@ -24,23 +25,23 @@ CID = "st000000000000000501"
 OLD = Decimal("63500.00")
 
 
-class HeldWrite:
-    """The bus's one write `picked` takes waits until `go` is set (Redis stalled);
-    `held` is set while it waits. Every other write goes as before."""
+class HeldWrite(MemoryBus):
+    """A memory bus whose one write `picked` takes (set by the test) waits until `go`
+    is set (Redis stalled); `held` is set while it waits. Every other write goes as
+    before."""
 
-    def __init__(self, bus: EventBus, picked: Callable[[EventBase], bool]) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.held = asyncio.Event()
         self.go = asyncio.Event()
-        self._picked: Callable[[EventBase], bool] | None = picked
-        self._publish = bus.publish
-        bus.publish = self._write  # type: ignore[method-assign]
+        self.picked: Callable[[EventBase], bool] | None = None
 
-    async def _write(self, event: EventBase) -> str | None:
-        if self._picked is not None and self._picked(event):
-            self._picked = None
+    async def publish(self, event: EventBase) -> str | None:
+        if self.picked is not None and self.picked(event):
+            self.picked = None
             self.held.set()
             await self.go.wait()
-        return await self._publish(event)
+        return await super().publish(event)
 
 
 def pending_replace(event: EventBase) -> bool:
@@ -54,7 +55,7 @@ def pending_replace(event: EventBase) -> bool:
 async def test_a_change_held_in_its_journal_write_as_trading_halts_is_said_not_sent(
     make_desk,
 ) -> None:
-    desk: Desk = make_desk()
+    desk: Desk = make_desk(bus_type=HeldWrite)
     async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
         await desk.start(pilot)
         await desk.step(pilot, 2)
@@ -71,7 +72,9 @@ async def test_a_change_held_in_its_journal_write_as_trading_halts_is_said_not_s
         screen = desk.app.screen
         assert isinstance(screen, ModifyScreen)
         screen.query_one("#m-limit_price", Input).value = "63400.00"
-        hold = HeldWrite(desk.session.bus, pending_replace)
+        hold = desk.session.bus
+        assert isinstance(hold, HeldWrite)
+        hold.picked = pending_replace
         await pilot.press("enter")
         await until(pilot, "the change's PENDING_REPLACE held", hold.held.is_set)
         await engine.set_trading_state(TradingState.HALTED)
