@@ -14,13 +14,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Static
 
 from silvertine_tui.bus import BusOptions, create_bus
+from silvertine_tui.bus.base import waiting_of
+from silvertine_tui.domain import OrderStatus, OrderUpdate
+from silvertine_tui.engine.cancels import CancelReport
+from silvertine_tui.engine.commands import CancelAll, CancelAllDone, Command, Outcome
+from silvertine_tui.engine.projection import DeskProjection
+from silvertine_tui.events import OrderRequestEvent, OrderUpdateEvent
 from silvertine_tui.ui.app import SilvertineApp
 from silvertine_tui.ui.screens.quit import QuitScreen
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import until
 
 from .conftest import FakeClock, limit_buy, market_buy
 from .test_health_bus import redis_desk
@@ -186,3 +194,174 @@ async def test_q_with_nothing_working_asks_while_events_are_not_journaled(
             await frames_until(app, pilot, lambda: bool(app._exit), "quit")
         await session.close()
         assert stats.closed_unwritten > 0  # what the dialog warned of
+
+
+ETH = "ETHUSDT.PAPER"
+A, B, C, D = (f"st00000000000000093{n}" for n in range(4))
+"""A and C journaled working before the outage; C cancelled at the venue, B and D sent
+while Redis is down."""
+
+
+def sent(coid: str) -> OrderRequestEvent:
+    return OrderRequestEvent.create("paper/main", limit_buy(coid, ETH, "0.1", "3400"))
+
+
+def report(coid: str, status: OrderStatus) -> OrderUpdateEvent:
+    update = OrderUpdate(client_order_id=coid, status=status, venue_order_id=f"v-{coid}")
+    return OrderUpdateEvent.create("paper/main", update)
+
+
+async def refuse(command: Command) -> Outcome:
+    raise AssertionError(f"nothing is sent here: {command!r}")
+
+
+class OverTheDesk(App[None]):
+    """The quit dialog alone over a desk whose reader is the test (`ReadBack`)."""
+
+    def __init__(self, dialog: QuitScreen) -> None:
+        super().__init__()
+        self.dialog = dialog
+
+    def on_mount(self) -> None:
+        self.push_screen(self.dialog)
+
+
+class ReadBack:
+    """A desk's projection on a Redis bus whose reader is the test: it reads the
+    journal back (`read_back`) only when the test says, as the desk's reader in its
+    backoff after an outage does a while after the bus wrote what waited (up to 2 s)."""
+
+    def __init__(self, server: RedisServer, prefix: str) -> None:
+        options = BusOptions(prefix=prefix, block_ms=50, epoch_check_s=0.1)
+        self.server = server
+        self.bus = create_bus(server.url, options)
+        self.projection = DeskProjection()
+        self.projection.waiting_events = lambda: waiting_of(self.bus)  # as `Session` does
+        self.stream = self.bus.layout.exec("paper", "main")
+        self.read: set[str] = set()
+
+    async def __aenter__(self) -> ReadBack:
+        await self.bus.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.bus.close()
+
+    async def read_back(self, most: int | None = None) -> int:
+        """The journal's entries not read yet, applied in their order (at most `most`
+        of them); how many."""
+        entries = [e for e in await self.bus.read(self.stream) if e.id not in self.read]
+        for entry in entries[:most]:
+            self.read.add(entry.id)
+            self.projection.apply_entry(entry)
+        return len(entries[:most])
+
+    async def outage(self) -> None:
+        """A and C journaled and read; Redis down; C cancelled at the venue, B and D
+        sent: their events wait in memory."""
+        for coid in (A, C):
+            await self.bus.publish(sent(coid))
+            await self.bus.publish(report(coid, OrderStatus.NEW))
+        assert await self.read_back() == 4
+        assert [v.client_order_id for v in self.projection.working()] == [A, C]
+        await self.server.akill()
+        assert await self.bus.publish(report(C, OrderStatus.CANCELED)) is None  # it waits
+        for coid in (B, D):
+            assert await self.bus.publish(sent(coid)) is None
+            assert await self.bus.publish(report(coid, OrderStatus.NEW)) is None
+        assert self.bus.unwritten() == (5, 0)
+
+    async def written(self) -> None:
+        """Redis back and the bus has written what waited: nothing waits, none read."""
+        await self.server.arestart()
+        bus = self.bus
+        await until(lambda: bus.stats.connected and bus.unwritten() == (0, 0), 10.0, "written")
+        assert waiting_of(bus) == ()
+
+
+def title_of(dialog: QuitScreen) -> str:
+    return str(dialog.query_one("#dialog-title", Static).render())
+
+
+async def test_the_title_keeps_its_count_while_the_desk_reads_back_what_redis_took() -> None:
+    """Redis back: the bus writes what waited, and the desk reads it back from the
+    journal only at its reader's next read (up to 2 s after an outage: its backoff).
+    Meanwhile nothing waits and the journal as the desk has read it lacks the orders
+    sent during the outage and shows working one that ended in it: the title read
+    "Quit with 2 working order(s)?" over three (A, and C cancelled at the venue, not
+    B and D sent meanwhile; seen as "1 working" over 3 in the test above under load).
+    It keeps its count at every step of the read-back, and follows the desk after it."""
+    with RedisServer(persistence=True) as server:
+        async with ReadBack(server, "t-quit-read-back") as desk:
+            await desk.outage()
+            dialog = QuitScreen(desk.projection, refuse, unwritten=desk.bus.unwritten)
+            async with OverTheDesk(dialog).run_test(size=(120, 36)) as pilot:
+                await until(lambda: dialog.is_mounted, 5.0, "the dialog")
+
+                async def title() -> str:
+                    dialog.follow_desk()  # as after each frame of the desk
+                    await pilot.pause()
+                    return title_of(dialog)
+
+                assert await title() == "Quit with 3 working order(s)?"  # A, B, D
+                await desk.written()
+                assert await title() == "Quit with 3 working order(s)?"
+                # Read back an entry at a time: the count holds at every step.
+                while await desk.read_back(1):
+                    assert await title() == "Quit with 3 working order(s)?"
+                assert [v.client_order_id for v in desk.projection.working()] == [A, B, D]
+
+                # Read back, the journal's word counts: D ends, the title follows.
+                await desk.bus.publish(report(D, OrderStatus.CANCELED))
+                assert await desk.read_back() == 1
+                assert await title() == "Quit with 2 working order(s)?"
+
+
+async def test_cancel_and_quit_waits_for_the_orders_redis_took_and_the_desk_has_not_read() -> None:
+    """`C` in that moment: "Cancel & quit" waited for the journal to show A and C ended
+    alone, and quit saying "Every order is cancelled" once it showed A's cancel, the
+    cancels of B and D (sent during the outage) not read yet. It waits for them too."""
+    with RedisServer(persistence=True) as server:
+        async with ReadBack(server, "t-quit-read-back-cancel") as desk:
+            await desk.outage()
+
+            async def cancel_all(command: Command) -> Outcome:
+                """The venue cancels what works there; its reports journaled as a broker's."""
+                assert isinstance(command, CancelAll)
+                for coid in (A, B, D):
+                    await desk.bus.publish(report(coid, OrderStatus.CANCELED))
+                return CancelAllDone(report=CancelReport(cancelled=(A, B, D), gone=(C,)))
+
+            dialog = QuitScreen(desk.projection, cancel_all, unwritten=desk.bus.unwritten)
+            async with OverTheDesk(dialog).run_test(size=(120, 36)) as pilot:
+                await until(lambda: dialog.is_mounted, 5.0, "the dialog")
+                assert title_of(dialog) == "Quit with 3 working order(s)?"  # A, B, D
+                await desk.written()
+                await pilot.press("C")
+                await until(lambda: dialog.outcome.startswith("Cancelling: "), 5.0, "cancelling")
+
+                # Read back up to A's cancel: B's and D's are still to read.
+                a_ended = False
+                while not a_ended:
+                    assert await desk.read_back(1) == 1
+                    view = desk.projection.order(A)
+                    a_ended = view is not None and view.order.status is OrderStatus.CANCELED
+                assert [v.client_order_id for v in desk.projection.working()] == [B, D]
+                waited = (
+                    "Cancelling: 2 of 4 still working...",
+                    "Every order is cancelled. Quitting.",
+                )
+                await until(lambda: dialog.outcome in waited, 5.0, "the cancel's wait")
+                assert dialog.outcome == "Cancelling: 2 of 4 still working..."
+                assert app_screen_is(dialog)
+
+                while await desk.read_back(1):
+                    pass
+                await until(lambda: dialog.outcome == waited[1], 5.0, "quit")
+                assert desk.projection.working() == []
+                await pilot.pause()
+                assert not app_screen_is(dialog)
+
+
+def app_screen_is(dialog: QuitScreen) -> bool:
+    return dialog.is_attached and dialog.app.screen is dialog

@@ -29,7 +29,10 @@ work at the venue (sent while Redis was down: the Orders pane cannot list them y
 The dialog says how many of each; "Cancel & quit" cancels those too (the cancel goes
 to the venue, which needs no Redis) and waits for the journal to show them ended, as
 it waits for the others. Before, an order sent during an outage and resting at the
-venue was not counted: the dialog offered only "Quit".
+venue was not counted: the dialog offered only "Quit". What it counted so holds until
+the desk has read those events back: once Redis takes them nothing waits, and the
+desk's reader reads them a moment later (up to 2 s after an outage); the title read
+"Quit with 1 working order(s)?" over three meanwhile.
 
 The orders of a broker another desk drives now (this desk lost its claim on it:
 engine/claims.py) are not cancelled by "Cancel & quit": this desk sends that broker
@@ -50,7 +53,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
 from ...engine.commands import CancelAll, CancelAllDone, Command, Failed, Outcome
-from ...engine.projection import DeskProjection, OrderView
+from ...engine.projection import DeskProjection, OrderView, OrderWaits
 from ...events.summary import short_ref
 from ..cancels_sent import CancelsSent
 from ..format import shown
@@ -122,12 +125,47 @@ class QuitScreen(Dialog[QuitChoice]):
         self.titled = ""  # the title said while it follows the count (`follow_desk`)
         self._not_cancelled = not_cancelled
         self.not_cancelled_said = ""  # what `#dialog-note` says now (`_say_not_cancelled`)
+        self._counted_unread: dict[str, OrderWaits] = {}
+        """Orders counted from the events waiting for Redis that the journal, as this
+        desk has read it, does not show yet (`_working_ids`)."""
+        self._ended_unread: set[str] = set()
+        """Orders the journal shows working that a report waiting for Redis ended, until
+        the journal, as this desk has read it, shows them ended (`_working_ids`)."""
 
     def _working(self) -> int:
+        """The orders working as far as this desk knows (`_working_ids`)."""
+        return len(self._working_ids())
+
+    def _working_ids(self) -> list[str]:
         """The orders working as far as this desk knows (`working_known`): the
         journal's, less those a report waiting for Redis ends, with those sent or
-        working that the journal does not show yet."""
-        return len(self.projection.working_known())
+        working that the journal does not show yet; and what the dialog counted so
+        from the events that waited, until the desk has read them back. Once Redis
+        takes them, they wait in memory no more, and the desk reads them back from the
+        journal only a moment later (its reader's next read: up to 2 s after an
+        outage). Meanwhile `working_known` lost the orders sent during the outage and
+        counted again those that ended in it: the title read "Quit with 1 working
+        order(s)?" over three for that moment (tests/ui/test_quit_unwritten.py)."""
+        projection = self.projection
+        waiting = projection.waiting()
+        known = projection.working_known()
+        for waits in waiting.not_shown:
+            self._counted_unread[waits.client_order_id] = waits
+        self._ended_unread.update(waiting.ended)
+        for coid in list(self._counted_unread):
+            said = waiting.orders.get(coid)
+            if self._shown(coid) or (said is not None and said.ended):
+                del self._counted_unread[coid]  # the journal (or a waiting report) says
+        if self._ended_unread:
+            journal = {v.client_order_id for v in projection.working()}
+            self._ended_unread &= journal  # those the journal shows ended go
+        counted = [coid for coid in known if coid not in self._ended_unread]
+        counted += [coid for coid in self._counted_unread if coid not in counted]
+        return counted
+
+    def _shown(self, coid: str) -> bool:
+        """Whether the journal, as this desk has read it, shows the order."""
+        return self.projection.order(coid) is not None or self.projection.retired(coid) is not None
 
     def _waiting_note(self) -> str:
         """What the events waiting for Redis say of the working orders counted: those
@@ -198,7 +236,7 @@ class QuitScreen(Dialog[QuitChoice]):
         is unknown. The venue's CANCELED of each waits in memory, so none is counted
         working, and the title read "Quit with 0 working order(s)?" over the rows
         marked `cxl…` that the body called unknown."""
-        working = self.projection.working_known()
+        working = self._working_ids()
         if not (self.unknown and self.unknown_ids):
             return f"Quit with {len(working)} working order(s)?"
         unknown = len(self.unknown_ids)
@@ -353,24 +391,33 @@ class QuitScreen(Dialog[QuitChoice]):
                 left.append(coid)
         return left
 
+    def _waits(self, coid: str) -> OrderWaits | None:
+        """What waited of an order the journal does not show: waiting now, or counted
+        while it waited and not read back yet."""
+        waits = self.projection.waiting().orders.get(coid)
+        return waits if waits is not None else self._counted_unread.get(coid)
+
     def _named(self, order: OrderView | str) -> str:
         if isinstance(order, str):
-            waits = self.projection.waiting().orders.get(order)
+            waits = self._waits(order)
             instrument = waits.instrument if waits is not None else ""
             return f"{instrument} {short_ref(order)}".strip()
         return f"{order.order.request.instrument} {short_ref(order.client_order_id)}"
 
     def _account(self, order: OrderView | str) -> str:
         if isinstance(order, str):
-            waits = self.projection.waiting().orders.get(order)
+            waits = self._waits(order)
             return f"{waits.broker}/{waits.account}" if waits is not None else "?"
         return f"{order.broker}/{order.account}"
 
     async def _cancel_all(self) -> None:
         # The journal's working orders (those a waiting report ends too: the journal
-        # shows them ended only once Redis has them), and those it does not show yet.
+        # shows them ended only once Redis has them), and those it does not show yet
+        # (their events waiting, or taken by Redis and not read back yet).
+        self._working_ids()  # (what waits, noted)
         asked = {v.client_order_id for v in self.projection.working()}
         asked.update(w.client_order_id for w in self.projection.waiting().not_shown)
+        asked.update(self._counted_unread)
         outcome = await self.send(CancelAll())
         if not isinstance(outcome, CancelAllDone):
             error = outcome.error if isinstance(outcome, Failed) else str(outcome)
