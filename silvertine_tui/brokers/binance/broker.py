@@ -2694,6 +2694,9 @@ class BinanceBroker(Broker):
             # left nothing working (-2021), the trader's stop-loss gone with it.
             await self._restore_status(order, previous, f"modify refused: {refusal}")
             raise OrderRejected(f"modify of {coid} not sent: {refusal}", code="would_lose_order")
+        # That check asks Binance (its last trade, the funds): trading may have gone
+        # HALTED, or the claim lapsed, meanwhile; asked again, as after the journal's.
+        await self._refuse_change_if_held(coid)
         params = translate.order_params(request, order.symbol, response_type="FULL")
         params.update(
             {
@@ -2798,6 +2801,9 @@ class BinanceBroker(Broker):
             # Flushed after that answer, they put the order back to PENDING_REPLACE with
             # nothing to end it (the journal's last word on an amend taken).
             await self._flush_held(None)
+            # Those writes may have waited (Redis stalled) while trading went HALTED or
+            # the claim lapsed: asked again, as after the change's own writes.
+            await self._refuse_change_if_held(coid)
         params = translate.amend_params(order.symbol, venue_id, coid, venue_qty)
         order.amending = venue_qty
         try:

@@ -202,3 +202,35 @@ async def test_the_status_put_back_that_the_bus_refuses_is_kept_and_written_late
             (S.NEW, D(0), said),
         ]
         assert engine.oms.orders["o1"].order.status is S.NEW
+
+
+async def test_an_amend_behind_a_held_status_asks_again_after_writing_it() -> None:
+    """o1's part fill (0.4) waits for its account event (its PARTIALLY_FILLED held), so
+    a quantity cut first writes that held status, then amends. That write stalled
+    (Redis) while trading went HALTED: the amend went to Binance after the halt (the
+    code review's HIGH: the guard was asked before the write, not after). Now nothing
+    is sent, and the order reads PARTIALLY_FILLED."""
+    async with desk() as (session, bus, fake, engine):
+        fake.lose_next_account_event()
+        await fake.fill(fake.order_by_client_id("o1").order_id, qty=D("0.4"))
+        async with asyncio.timeout(5):
+            while not session.broker._held:  # noqa: ASYNC110 (its status waits for the account event)
+                await asyncio.sleep(0.001)
+        bus.slow_on = lambda e: (
+            isinstance(e, OrderUpdateEvent)
+            and e.payload.client_order_id == "o1"
+            and e.payload.status is OrderStatus.PARTIALLY_FILLED
+        )
+        asked = len(fake.requests)
+        modify = asyncio.create_task(engine.modify("o1", quantity=D("0.6")))
+        await asyncio.wait_for(bus.held.wait(), 5.0)
+        await engine.set_trading_state(TradingState.HALTED)
+        bus.go.set()
+        with pytest.raises(OrderRejected, match="trading is HALTED"):
+            await asyncio.wait_for(modify, 10.0)
+        assert [r for r in fake.requests[asked:] if r in (REPLACE, AMEND)] == []
+        # The journal ends at the held status written (the part fill), never at
+        # PENDING_REPLACE; the refusal is the modify's own (raised above).
+        said = await since_pending(session)
+        assert said[-1][:2] == (OrderStatus.PARTIALLY_FILLED, D("0.4")), said
+        assert fake.order_by_client_id("o1").orig_qty == D("1.0")
