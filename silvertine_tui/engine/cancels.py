@@ -57,8 +57,9 @@ import asyncio
 import dataclasses
 import logging
 import math
+import re
 import weakref
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..brokers import (
@@ -811,6 +812,45 @@ def _status(oms: OMS, cid: str) -> OrderStatus | None:
 def _ended(oms: OMS, cid: str) -> bool:
     status = _status(oms, cid)
     return status is not None and status.is_terminal
+
+
+_KEPT_NOTHING = re.compile(
+    r", and nothing is kept to send later\. Send it again once \S+ is LIVE "
+    r"\((the health pane shows its connection)\)\."
+)
+"""The words of a cancel refused because its broker is away (`Broker._require_tradable`:
+nothing sent, nothing kept, send it again once the broker is LIVE), past "nothing was
+sent". Not those of a broker up with an order link down ("once the path is back": a
+venue's ban, a clock it refuses), whose return announces no reconnect."""
+
+
+def kept_by_kill(report: CancelReport, sources: Mapping[str, str]) -> CancelReport:
+    """`report` (a kill switch's) as said once its still-working orders are owed to it
+    (`TradingEngine.kill_owed`; `sources`: each owed order's broker, `broker/account`):
+    a cancel refused unsent because the broker was away no longer says "nothing is kept
+    to send later. Send it again once ... is LIVE", since the kill keeps it and makes it
+    once that broker is back (its reconnect), while trading is still HALTED
+    (`TradingEngine.cancel_kill_owed`). Said so, the toast and the journaled report
+    told the trader to do what the desk then did by itself (the Binance drill)."""
+    still: dict[str, str] = {}
+    for cid, why in report.still_working.items():
+        source = sources.get(cid)
+        if source is not None:
+            why = _KEPT_NOTHING.sub(_kept_words(source), why)
+        still[cid] = why
+    if still == report.still_working:
+        return report
+    return dataclasses.replace(report, still_working=still)
+
+
+def _kept_words(source: str) -> Callable[[re.Match[str]], str]:
+    def words(match: re.Match[str]) -> str:
+        return (
+            f"; its cancel is kept: made once {source} is back, while trading is still "
+            f"HALTED ({match.group(1)})."
+        )
+
+    return words
 
 
 async def say_follow_up(broker: Broker, report: CancelReport, what: str) -> None:

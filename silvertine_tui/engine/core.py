@@ -81,6 +81,7 @@ from .cancels import (
     cancel_everywhere,
     cancel_ids,
     cancel_on,
+    kept_by_kill,
     say_follow_up,
 )
 from .in_flight import ChangesInFlight, PlacesInFlight, cancel_when_answered
@@ -1591,8 +1592,8 @@ class TradingEngine:
         cancels = await self._settle_gone(cancels)
         if journal_error:
             self._unhold_on_watcher()
+        cancels = self._owe_kill(cancels, self._kill_written)
         report = KillReport(cancels, journal_error)
-        self._owe_kill(cancels, self._kill_written)
         if report.ok:
             log.warning("engine.kill", extra={"cancelled": len(report.cancelled)})
         else:
@@ -1604,15 +1605,24 @@ class TradingEngine:
         if entry_id and (not self.kill_entry or entry_after(entry_id, self.kill_entry)):
             self.kill_entry = entry_id
 
-    def _owe_kill(self, cancels: CancelReport, entry: str) -> None:
+    def _owe_kill(self, cancels: CancelReport, entry: str) -> CancelReport:
         """The orders a kill switch's cancels left working, per broker (`kill_owed`),
-        owed to the KILL journaled at `entry` ("" never journaled)."""
+        owed to the KILL journaled at `entry` ("" never journaled). Returns `cancels` as
+        said now that they are owed (`kept_by_kill`: a cancel refused unsent while its
+        broker was away said "nothing is kept to send later", and the kill makes it
+        once that broker is back)."""
         owed = [view for cid in cancels.still_working if (view := self.oms.get(cid))]
         if not owed:
-            return
+            return cancels
         self.kill_owed_entry = entry  # (an older KILL's entry stood for this one's)
         for view in owed:
             self.kill_owed.setdefault(view.broker, set()).add(view.client_order_id)
+        sources = {
+            view.client_order_id: self.brokers[view.broker].source
+            for view in owed
+            if view.broker in self.brokers
+        }
+        return kept_by_kill(cancels, sources)
 
     def kill_still_owed(self) -> dict[str, tuple[str, ...]]:
         """Per broker, the orders a kill switch's cancels still owe (`kill_owed`) that
@@ -1648,6 +1658,18 @@ class TradingEngine:
         working = self._still_working(owed)
         adapter = self.brokers.get(broker)
         if not working or adapter is None:
+            return None
+        if not adapter.sendable(cancel=True):
+            # Announced while it still cannot carry a cancel (a reconcile asked for
+            # during an outage: Binance's given-up asks, reports the bus kept): kept for
+            # the next time it is back. Tried, each cancel was refused unsent, and the
+            # Log said "binance/main is back: 2 order(s) it had left working still work"
+            # of a broker still away.
+            self.kill_owed[broker] = set(working)
+            log.info(
+                "engine.kill_owed_kept",
+                extra={"broker": adapter.source, "orders": working, "state": adapter.state},
+            )
             return None
         reason = "kill switch (its cancels owed: the venue is back)"
         report = await cancel_ids(adapter, working, delays=self.retry_delays, reason=reason)
@@ -1690,8 +1712,8 @@ class TradingEngine:
             if not self._honouring:
                 self._sent_while_honouring.clear()
         cancels = await self._settle_gone(cancels)
+        cancels = self._owe_kill(cancels, self.kill_entry)  # (the KILL read: the newest)
         report = KillReport(cancels)
-        self._owe_kill(cancels, self.kill_entry)  # (the KILL read: the newest)
         state = self.gate.state
         what = report.summary()
         if state is not TradingState.HALTED:

@@ -49,7 +49,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from decimal import Decimal
 from enum import Enum
 from typing import Any, NoReturn
@@ -138,6 +138,9 @@ REPLACE_UNRESOLVED_MARGIN_S = 5.0
 # A slow ask's pause looks this often whether its order was settled otherwise meanwhile
 # (a report, a cancel, the reconcile): the trader is told within it, not at the next ask.
 PAUSE_LOOK_S = 1.0
+# REST back after an outage (`_order_path_back`): the failed cancels' asks, made at once
+# then, are waited for at most this long before the reconnect is announced.
+BACK_SETTLE_WAIT_S = 5.0
 # A cancel or sweep Binance's 429 held back goes this long after its Retry-After ends.
 OWED_MARGIN_S = 0.1
 HELD = "held by Binance's rate limit"
@@ -365,6 +368,12 @@ class BinanceBroker(Broker):
         # the rest of its pause (up to `recover_later_s`: a cancel that got no answer
         # left its row PENDING_CANCEL half a minute after Binance answered again).
         self._rest_returns = 0
+        # A cancel (or a cancel all) refused, or not confirmed, because Binance's REST
+        # could not be reached: the order path's return is announced as a reconnect
+        # (`_order_path_back`), whose task runs here, and whether it is owed again.
+        self._back_owed = False
+        self._back_task: asyncio.Task[None] | None = None
+        self._back_again = False
         # Orders asked of Binance in the background because their fills could not be
         # read (`_settle_later`): their status waits for them.
         self._settle_checks: set[str] = set()
@@ -555,6 +564,7 @@ class BinanceBroker(Broker):
             log.info("binance.key_pair_accepted", extra={"broker": self.source})
         if recovered:
             self.health_state.reconnects += 1
+            self._back_owed = False  # (announced now: `_order_path_back`)
             await self.announce_reconnect()
 
     async def _lost(self, exc: BaseException) -> None:
@@ -649,11 +659,95 @@ class BinanceBroker(Broker):
                 # Back, but Binance refused this host's clock before it went, and
                 # nothing signed has passed since: the clock's words (the watch asks
                 # again now the link is up), not LIVE: orders went out to meet -1021.
+                # The order path is back once the clock is accepted: announced then
+                # (`rest_clock_accepted`).
                 await self.set_link(
                     "rest", ConnectionState.DEGRADED, self._clock_detail(self._clock_error)
                 )
                 return
             await self.set_link("rest", ConnectionState.LIVE, "Binance answers again")
+            self._path_back_if_owed()
+
+    def _path_back_if_owed(self) -> None:
+        """The order path is back (REST answers, the clock accepted): announced when a
+        cancel could not reach Binance meanwhile (`_back_owed`, `_order_path_back`)."""
+        if self._back_owed and self._announces_rest_back():
+            self._back_owed = False
+            self._order_path_back()
+
+    def _announces_rest_back(self) -> bool:
+        """Whether REST back is the order path back, for this adapter to announce
+        (`_order_path_back`): running, the user stream up through the outage (REST was
+        out alone), and no connect retry running. With the user stream down too, its
+        return announces the reconnect after its catch-up (`_go_live`), as the connect
+        retry does."""
+        user = self.health_state.links.get("user")
+        connecting = self._retry_task is not None and not self._retry_task.done()
+        return (
+            self._running
+            and not connecting
+            and user is not None
+            and user.state is ConnectionState.LIVE
+        )
+
+    def _cancel_unreached(self) -> None:
+        """A cancel or a cancel all was refused unsent, or not confirmed: when it was
+        because Binance's REST could not be reached (the "rest" link DISCONNECTED), the
+        order path's return is owed an announcement (`_order_path_back`). Not for a ban
+        or a clock Binance refuses: their end is no reconnect (the ban's words say
+        nothing is sent by itself after it)."""
+        if self.rest_down:
+            self._back_owed = True
+
+    def _order_path_back(self) -> None:
+        """REST answers again after an outage with the user stream up, and a cancel
+        (or a cancel all) could not reach Binance meanwhile (`_back_owed`): the broker
+        is back for those cancels, and says so as after a reconnect
+        (`announce_reconnect`: the session reconciles the journal against Binance, then
+        makes the cancels a kill switch pulled meanwhile could not, trading still
+        HALTED: `TradingEngine.cancel_kill_owed`).
+
+        Why announce: a kill's leftover orders are owed to "that broker is back", which
+        the session hears as a reconnect, and REST out alone brought none (the user
+        stream up, nothing reconnects). A kill switch pulled while REST was out left
+        its orders working at Binance, owed to the kill, and nothing made those
+        cancels: 40 s and more after REST was back (Health LIVE) both orders worked at
+        Binance, trading HALTED (the Binance drill's HIGH). Why not on every return: a
+        REST link that flaps (one symbol's requests answering 503 -1007 while the
+        others answer: DISCONNECTED, then LIVE at the next call) would reconcile at each
+        flap, the reconcile's own asks flapping it again; only a return that cancels
+        wait for is announced, once. The engine makes a kill's owed cancels only while
+        the broker can carry them (`sendable`), so an announce made while REST is out
+        (a given-up ask's reconcile) keeps them for this one.
+
+        The orders whose cancel or sweep Binance did not confirm are asked first
+        (`_keep_asking`, at once on `_rest_returns`; waited for at most
+        `BACK_SETTLE_WAIT_S`), so that the reconcile meets them as Binance holds them,
+        not as a status mismatch. One announce at a time: owed again while one runs,
+        announced once more after it. In the background: the call that found REST
+        answering (a cancel's, a query's) is not held by the reconcile."""
+        if self._back_task is not None and not self._back_task.done():
+            self._back_again = True
+            return
+        self._back_again = False
+        self._back_task = self.in_background(
+            self._announce_back(), f"binance-order-path-back:{self.source}"
+        )
+
+    async def _announce_back(self) -> None:
+        """`_order_path_back`'s work."""
+        while True:
+            self._back_again = False
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + BACK_SETTLE_WAIT_S
+            while self._cancel_checks and loop.time() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)  # (settled on their own tasks)
+            if not self._running:
+                return
+            log.info("binance.order_path_back", extra={"broker": self.source})
+            await self.announce_reconnect()
+            if not self._back_again:
+                return
 
     # -- the REST link as the calls find it (`BinanceRest.watch`) ------------------------
 
@@ -807,7 +901,10 @@ class BinanceBroker(Broker):
             await self.set_link("rest", ConnectionState.LIVE, "Binance accepts this host's clock")
         if self._clock_reconcile_owed and self._running:
             self._clock_reconcile_owed = False
+            self._back_owed = False  # (announced now: `_order_path_back`)
             self.in_background(self.announce_reconnect(), f"binance-clock-reconcile:{self.source}")
+        elif (now := self.health_state.links.get("rest")) and now.state is ConnectionState.LIVE:
+            self._path_back_if_owed()  # (a kill's cancels refused for the clock: owed)
 
     async def _watch_clock(self) -> None:
         """While Binance refuses this host's clock: a signed request (the open orders of
@@ -2168,7 +2265,11 @@ class BinanceBroker(Broker):
                 f"{self.source}: order {client_order_id} is already {last}; nothing was sent",
                 code="unknown_order",
             )
-        await super().cancel(client_order_id, reason)
+        try:
+            await super().cancel(client_order_id, reason)
+        except (NotConnected, BrokerTimeout):
+            self._cancel_unreached()  # (refused unsent, or not confirmed)
+            raise
 
     async def _cancel(self, client_order_id: str) -> None:
         order = self._orders[client_order_id]
@@ -2456,17 +2557,24 @@ class BinanceBroker(Broker):
         or its fills' query, failed: rate-limited as the cancel was): asked again in the
         background (`_recover_report`) and, still working, shown working again, as
         `_order_after_failed_cancel` does. It stayed PENDING_CANCEL on the desk, working
-        at Binance, until some later report or reconnect."""
+        at Binance, until some later report or reconnect. Not said working again while
+        a cancel of it is owed (Binance's 429 held it: it goes out by itself, and its
+        outcome settles the row)."""
 
         async def restore(found: VenueOrder) -> None:
-            if not found.status.is_terminal and order.status is OrderStatus.PENDING_CANCEL:
+            owed = order.client_order_id in self._owed_cancels or order.symbol in self._owed_sweeps
+            if (
+                not found.status.is_terminal
+                and order.status is OrderStatus.PENDING_CANCEL
+                and not owed
+            ):
                 # Said as the row leaves PENDING_CANCEL (the Log pane's line), maybe
                 # minutes after the cancel's toast: what it means now, and what to do.
                 await self._restore_status(
                     order,
                     found.status,
-                    f"cancel {failed}: {exc}; Binance answers again and holds the order "
-                    f"{found.status}: it is still working, cancel it again",
+                    f"cancel {failed}: {str(exc).rstrip('. ')}; Binance answers again and "
+                    f"holds the order {found.status}: it is still working, cancel it again",
                 )
 
         reason = f"as Binance holds it after the cancel: {failed}"
@@ -3961,20 +4069,25 @@ class BinanceBroker(Broker):
         if self.rest.usage.banned_s() > 0:
             await self._follow_ban()  # (the "rest" link says it: refused below)
         await self._clock_asked()  # (the clock refused: fixed since the last ask?)
-        self._require_tradable(cancel=True)
+        try:
+            self._require_tradable(cancel=True)
+        except NotConnected:
+            self._cancel_unreached()
+            raise
         followed = [
             order
             for order in self._orders.values()
             if not order.ended and (instrument is None or order.key == instrument)
         ]
         listing = asyncio.ensure_future(self._open_orders())
+        unconfirmed: set[str] = set()  # symbols whose sweep Binance did not confirm
         try:
             journaled: set[str] = set()
             for order in followed:
                 await self.journal_cancel(order.client_order_id, reason)
                 journaled.add(order.client_order_id)
             first = sorted({order.symbol for order in followed})
-            cancelled, failed = await self._sweep_symbols(first, reason, journaled)
+            cancelled, failed = await self._sweep_symbols(first, reason, journaled, unconfirmed)
             held = [s for s, why in failed.items() if why.startswith(HELD)]
             if held and not listing.done():
                 # Binance's 429 holds the listing too: waited out, it held the report
@@ -4015,7 +4128,7 @@ class BinanceBroker(Broker):
                 await self.journal_cancel(venue.client_order_id, reason)
                 journaled.add(venue.client_order_id)
         if more:
-            swept, also_failed = await self._sweep_symbols(more, reason, journaled)
+            swept, also_failed = await self._sweep_symbols(more, reason, journaled, unconfirmed)
             cancelled += swept
             failed.update(also_failed)
         # Followed or listed, but named by no DELETE: ended meanwhile (filled), or
@@ -4038,7 +4151,7 @@ class BinanceBroker(Broker):
             else:
                 await self._settle_order(unnamed, reason)
         if failed:
-            message = self._cancel_all_said(cancelled, failed)
+            message = self._cancel_all_said(cancelled, failed, unconfirmed)
             if all(why.startswith(HELD) for why in failed.values()):
                 # Every DELETE that did not go is owed (`_owe`): it goes out by itself
                 # once the Retry-After is over. Said as a `CancelHeld`, the engine's
@@ -4060,12 +4173,19 @@ class BinanceBroker(Broker):
             raise BrokerError(message)
         return cancelled
 
-    def _cancel_all_said(self, cancelled: Sequence[str], failed: Mapping[str, str]) -> str:
+    def _cancel_all_said(
+        self,
+        cancelled: Sequence[str],
+        failed: Mapping[str, str],
+        unconfirmed: Collection[str] = (),
+    ) -> str:
         """What a cancel all that did not cancel everything says: the symbols whose
         cancel all failed otherwise, each with why, and what to do; then, apart, those
         Binance's 429 holds (`HELD`: their cancel all owed, going out by itself) and
         until when. Before, one list mixed both, each held one with the whole 429 text,
-        and nothing said when the Retry-After ends."""
+        and nothing said when the Retry-After ends. Of the symbols whose cancel all
+        Binance did not confirm (`unconfirmed`), that their orders show PENDING_CANCEL
+        until Binance answers again, then as it holds them (`_settle_swept_later`)."""
         held = [s for s, why in failed.items() if why.startswith(HELD)]
         banned = [s for s, why in failed.items() if why.startswith(BANNED)]
         clock = [s for s, why in failed.items() if why.startswith(CLOCK_REFUSED)]
@@ -4081,7 +4201,15 @@ class BinanceBroker(Broker):
                 if symbols
                 else "orders this desk does not follow"
             )
-            said += f", {which} may still be working ({reasons}); cancel them again or at the venue"
+            said += f", {which} may still be working ({reasons})"
+            asked = [s for s in symbols if s in unconfirmed]
+            if asked:
+                said += (
+                    f": the orders of {', '.join(asked)} show PENDING_CANCEL until Binance "
+                    "answers again; this desk then asks Binance for each by itself and shows "
+                    "what it holds (CANCELED, or working again)"
+                )
+            said += "; cancel them again or at the venue"
         if held:
             wait_s = self.rest.usage.backoff_s()
             symbols = [s for s in held if s != "(listing)"]
@@ -4137,12 +4265,18 @@ class BinanceBroker(Broker):
         return said
 
     async def _sweep_symbols(
-        self, symbols: Sequence[str], reason: str, journaled: set[str]
+        self,
+        symbols: Sequence[str],
+        reason: str,
+        journaled: set[str],
+        unconfirmed: set[str] | None = None,
     ) -> tuple[list[str], dict[str, str]]:
         """DELETE openOrders for each of `symbols` at once. What each cancelled is
         published (an order whose cancel was not journaled before, placed elsewhere,
         gets its cancel journaled first); returns the ids cancelled and, per symbol,
-        why its DELETE failed."""
+        why its DELETE failed. A symbol whose DELETE Binance did not confirm (REST
+        unreachable, no answer in time) has its orders settled from Binance later
+        (`_settle_swept_later`) and is added to `unconfirmed`."""
 
         async def sweep(symbol: str) -> list[dict[str, Any]]:
             try:
@@ -4179,6 +4313,11 @@ class BinanceBroker(Broker):
                 continue
             if isinstance(answer, BrokerError):
                 failed[symbol] = str(answer)
+                if isinstance(answer, NotConnected | BrokerTimeout):
+                    self._cancel_unreached()
+                    self._settle_swept_later(symbol, journaled, answer)
+                    if unconfirmed is not None:
+                        unconfirmed.add(symbol)
                 continue
             if isinstance(answer, BaseException):
                 raise answer
@@ -4211,6 +4350,27 @@ class BinanceBroker(Broker):
                 await self._publish_status(order, update, _ms(update))
                 cancelled.append(coid)
         return cancelled, failed
+
+    def _settle_swept_later(self, symbol: str, journaled: Iterable[str], exc: BrokerError) -> None:
+        """A sweep of `symbol` Binance did not confirm (REST unreachable, no answer in
+        time: it may have been acted on): each of its orders whose cancel was journaled
+        (PENDING_CANCEL) is settled as a single cancel's that failed so
+        (`_settle_cancel_later`): asked of Binance in the background, at once when the
+        "rest" link is back (`_keep_asking`), and shown as Binance holds it (CANCELED,
+        or working again saying the cancel failed and to cancel it again). Before,
+        nothing asked: with the order path down since, the engine's cancels of each
+        order were refused unsent, and a kill switch's or cancel all's orders read
+        PENDING_CANCEL for good while Binance worked them (the Binance drill's HIGH).
+        A refusal (Binance answered: it did nothing) is left to the engine's own cancel
+        of each order, which goes and settles it."""
+        for coid in sorted(journaled):
+            order = self._orders.get(coid)
+            if (
+                order is not None
+                and order.symbol == symbol
+                and order.status is OrderStatus.PENDING_CANCEL
+            ):
+                self._settle_cancel_later(order, exc, "failed")
 
     # -- queries ------------------------------------------------------------------------
 
