@@ -4012,9 +4012,12 @@ class BinanceBroker(Broker):
         reason: str,
         *,
         keep: bool = False,
+        only_from: OrderStatus | None = None,
     ) -> None:
         """`keep`: a write the bus refuses is kept and written again (as the venue's
-        reports are), not raised."""
+        reports are), not raised. `only_from`: written only while the order is at that
+        status, read under the publish lock (a cancel's PENDING_CANCEL waiting on the
+        lock landed first, and the status put back read NEW over it)."""
         status = previous if previous is not None and not previous.is_terminal else None
         if status in (None, OrderStatus.PENDING_REPLACE, OrderStatus.PENDING_NEW):
             status = OrderStatus.PARTIALLY_FILLED if order.filled > 0 else OrderStatus.NEW
@@ -4027,6 +4030,8 @@ class BinanceBroker(Broker):
         )
         if keep:
             async with self._publish_lock:
+                if only_from is not None and order.status is not only_from:
+                    return
                 await self._publish_update_locked(update, local=True, keep=True)
             return
         await self.publish_update(update, local=True)
@@ -4046,8 +4051,9 @@ class BinanceBroker(Broker):
         order.replace_after_held = False
         if any(held.client_order_id == client_order_id for _, held in self._held):
             return
-        if order.status is OrderStatus.PENDING_REPLACE:
-            await self._restore_status(order, None, reason, keep=True)
+        await self._restore_status(
+            order, None, reason, keep=True, only_from=OrderStatus.PENDING_REPLACE
+        )
 
     async def cancel_all(
         self, instrument: str | None = None, reason: str = "cancel all"

@@ -234,3 +234,33 @@ async def test_an_amend_behind_a_held_status_asks_again_after_writing_it() -> No
         said = await since_pending(session)
         assert said[-1][:2] == (OrderStatus.PARTIALLY_FILLED, D("0.4")), said
         assert fake.order_by_client_id("o1").orig_qty == D("1.0")
+
+
+async def test_a_cancel_racing_the_status_put_back_is_not_written_over() -> None:
+    """o1's change held in its journal write, a cancel of it sent meanwhile (its
+    PENDING_CANCEL waiting on the publish lock), trading HALTED: the change is not
+    sent, and its status put back never lands over the cancel's PENDING_CANCEL (it
+    read PENDING_REPLACE, PENDING_CANCEL, NEW "modify not sent ...", CANCELED: the code
+    review's MED)."""
+    async with desk() as (session, bus, fake, engine):
+        bus.slow_on = pending_replace
+        modify = asyncio.create_task(engine.modify("o1", limit_price=D("1985")))
+        await asyncio.wait_for(bus.held.wait(), 5.0)
+        cancel = asyncio.create_task(session.broker.cancel("o1"))
+        await asyncio.sleep(0.2)
+        await engine.set_trading_state(TradingState.HALTED)
+        bus.go.set()
+        with pytest.raises(OrderRejected, match="trading is HALTED"):
+            await asyncio.wait_for(modify, 10.0)
+        await asyncio.wait_for(cancel, 10.0)
+        async with asyncio.timeout(5):
+            said = [u[0] for u in await since_pending(session)]
+            while OrderStatus.CANCELED not in said:
+                await asyncio.sleep(0.05)
+                said = [u[0] for u in await since_pending(session)]
+        assert said[: said.index(OrderStatus.CANCELED) + 1] == [
+            OrderStatus.PENDING_REPLACE,
+            OrderStatus.PENDING_CANCEL,
+            OrderStatus.CANCELED,
+        ], said
+        assert fake.order_by_client_id("o1").price == D("1990")
