@@ -141,6 +141,27 @@ def avg_text(value: Decimal | None, inst: Instrument | None) -> str:
     )
 
 
+def change_parts(
+    quantity: Decimal | None,
+    limit_price: Decimal | None,
+    stop_price: Decimal | None,
+    inst: Instrument | None,
+    *,
+    limit_word: str = "price",
+) -> list[str]:
+    """A change's terms, each it gives (`qty 0.02`, `price 63,480.00`, `stop ...`):
+    the journal's MODIFY line, and the toast of one sent while the bus is down
+    (`limit_word` "limit" there)."""
+    parts = []
+    if quantity is not None:
+        parts.append(f"qty {qty_text(quantity, inst)}")
+    if limit_price is not None:
+        parts.append(f"{limit_word} {price_text(limit_price, inst)}")
+    if stop_price is not None:
+        parts.append(f"stop {price_text(stop_price, inst)}")
+    return parts
+
+
 def qty_text(value: Decimal | None, inst: Instrument | None = None) -> str:
     """A quantity exactly as held, trailing zeros off (`0.5`, `1.000999`): never
     rounded, so never shown larger than it is. A quantity off the lot (a fee taken in
@@ -271,13 +292,7 @@ def describe(
         case ModifyRequest():
             known = request(p.client_order_id)
             i = inst(known.instrument) if known is not None else None
-            parts = []
-            if p.quantity is not None:
-                parts.append(f"qty {qty_text(p.quantity, i)}")
-            if p.limit_price is not None:
-                parts.append(f"price {price_text(p.limit_price, i)}")
-            if p.stop_price is not None:
-                parts.append(f"stop {price_text(p.stop_price, i)}")
+            parts = change_parts(p.quantity, p.limit_price, p.stop_price, i)
             what = f" {known.instrument}" if known is not None else ""
             change = " ".join(parts) or "no change"
             return f"MODIFY requested{what} {change} {ref(p.client_order_id)}"

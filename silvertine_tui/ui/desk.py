@@ -25,7 +25,7 @@ from ..engine.order_history import order_from_events, read_order_history
 from ..engine.projection import DeskProjection, OrderView, journal_problem
 from ..engine.risk import RiskGate
 from ..events import EventBase
-from ..events.summary import price_text, qty_text
+from ..events.summary import change_parts
 from .bus_watch import BusWatch
 from .cancels_sent import CancelsSent, ModifiesSent
 from .fees import FeeRate
@@ -152,13 +152,9 @@ class Desk:
             if view is not None
             else None
         )
-        parts = []
-        if command.quantity is not None:
-            parts.append(f"qty {qty_text(command.quantity, inst)}")
-        if command.limit_price is not None:
-            parts.append(f"limit {price_text(command.limit_price, inst)}")
-        if command.stop_price is not None:
-            parts.append(f"stop {price_text(command.stop_price, inst)}")
+        parts = change_parts(
+            command.quantity, command.limit_price, command.stop_price, inst, limit_word="limit"
+        )
         return ", ".join(parts)
 
     def _say_sent(self, title: str, what: str, mark: str) -> None:
