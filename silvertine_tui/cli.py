@@ -52,8 +52,14 @@ loads whenever `silvertine` does. On a desk built behind its first frame (`_run`
 imported after that frame, not checked before it."""
 
 COMMANDS = ("run", "watch", "replay", "config")
-WATCH_LOG = "silvertine-watch.log"
-"""`silvertine watch`'s log, beside the default one, unless `log.file` is set."""
+
+
+def watch_log_file(desk_log: Path) -> Path:
+    """`silvertine watch`'s log: beside the desk's (`log.file`, set or default), its
+    name with `-watch` (silvertine.log -> silvertine-watch.log). A desk on this host
+    writes and rotates its own file; a watcher run with the same config wrote and rotated
+    that one too, two processes interleaving one file."""
+    return desk_log.with_name(f"{desk_log.stem}-watch{desk_log.suffix}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,6 +225,12 @@ def _main(argv: Sequence[str] | None) -> int:
     except ConfigError as err:
         print(format_config_error(err), file=sys.stderr)
         return EXIT_CONFIG
+    if args.command == "watch":
+        settings = settings.model_copy(
+            update={
+                "log": settings.log.model_copy(update={"file": watch_log_file(settings.log.file)})
+            }
+        )
     if args.command in ("run", "watch", "config"):
         from .config import config_file
         from .logsetup import log_file_problem
@@ -737,10 +749,6 @@ def _watch(settings: Settings, theme: str | None = None, themes: LoadedThemes | 
         return EXIT_CONFIG
     from .engine.watch import WatchSession
 
-    if "file" not in settings.log.model_fields_set:
-        # Its own file: a desk on this host writes (and rotates) the default one.
-        log = settings.log.model_copy(update={"file": settings.log.file.with_name(WATCH_LOG)})
-        settings = settings.model_copy(update={"log": log})
     return _run_opened(settings, lambda: WatchSession(settings), theme=theme, themes=themes)
 
 

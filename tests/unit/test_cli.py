@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -314,3 +315,25 @@ def test_a_log_file_that_cannot_be_written_exits_2_naming_it(
     err = capsys.readouterr().err
     assert f"log.file: cannot write {blocker / 'desk.log'}" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("set_in_config", [True, False], ids=["log.file set", "default"])
+def test_a_watcher_writes_its_own_log_never_the_desks(
+    set_in_config: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A watcher started with the desk's own config (log.file set) wrote and rotated the
+    desk's log file: two processes interleaving one file. It writes `<name>-watch` beside
+    it, set or default."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    config = tmp_path / "desk.yaml"
+    desk_log = tmp_path / "logs" / "desk.log"
+    (tmp_path / "logs").mkdir()
+    config.write_text(f"log:\n  file: {desk_log}\n" if set_in_config else "{}\n")
+    if not set_in_config:
+        desk_log = tmp_path / "state" / "silvertine" / "silvertine.log"
+    bus = ["--bus", f"redis://127.0.0.1:{free_port()}/0"]
+    assert main(["watch", "--config", str(config), *bus]) == EXIT_BUS
+    logging.shutdown()
+    watch_log = desk_log.with_name(f"{desk_log.stem}-watch.log")
+    assert watch_log.exists()
+    assert not desk_log.exists()
