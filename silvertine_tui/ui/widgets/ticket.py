@@ -100,6 +100,8 @@ ORDER = (
     "account",
 )
 NOT_SHOWN_KEPT = 100
+LAST = "last "
+"""Before the "sent ..." beside Send once the ticket holds another order (`_sent_said_as_last`)."""
 """Orders sent from the ticket not shown yet that it remembers (`Ticket._not_shown`)."""
 TIF_PREFERENCE = (TimeInForce.GTC, TimeInForce.IOC)
 """What a ticket falls back to when its time in force is not offered any more."""
@@ -412,7 +414,9 @@ class Ticket(Vertical):
         again = self._sent_draft is not None and self._sent_draft == draft
         fire = named_key(self, "ticket.fire")
         if checked.preview is not None:
-            text = (f"{fire} again: " if again else "") + checked.preview.text()
+            # Under "F9 again would not be sent:" (HALTED since, say), "F9 again: BUY 1
+            # AAPL ..." read as F9 sending it: the preview is then of the order alone.
+            text = (f"{fire} again: " if again and not shown else "") + checked.preview.text()
             preview = Text(text, no_wrap=False)
         else:
             preview = Text("-", style="dim")
@@ -1047,10 +1051,27 @@ class Ticket(Vertical):
         self._opened_at = float("-inf")  # typed in: enter sends (`_submitted`)
         self._fate_of = ""  # another order on the ticket: the last one's fate not said on it
         self._answer_said = None
+        self._sent_said_as_last()
         if self._refused:
             self._refused = []
             if not self._blocked:
                 self._status("")
+
+    def _sent_said_as_last(self) -> None:
+        """The ticket no longer holds the order sent from it: "sent 5xarwrz4: BUY 0.02
+        BTCUSDT" beside Send, over a ticket flipped to SELL (`ctrl+s`) or edited, read as
+        what it now held. Said as the last one sent, dimmed ("last sent ..."); a BUS DOWN
+        beside it stays a warning, and what follows it (`run_check`) says it so too."""
+        if self._sent_draft is None or self._sent_draft == self.draft():
+            return
+        if self._sent_ok is not None and not self._sent_ok.startswith(LAST):
+            last = LAST + self._sent_ok
+            self._status(last, "muted")
+            self._sent_ok = last  # BUS DOWN still added if lost before it shows
+        elif self._sent_bus_down is not None and not self._sent_bus_down.startswith(LAST):
+            last = LAST + self._sent_bus_down
+            self._status(f"{last}; BUS DOWN: shown when the bus is back", "warn")
+            self._sent_bus_down = last
 
     def _show_every_problem(self) -> None:
         """NOT SENT, or the last send's answer listed (`_refused`: a venue's REJECTED

@@ -1,0 +1,66 @@
+"""What the ticket says of the order it sent once it holds another, or once F9 again
+would be refused. After F9 it keeps its fields; `sent 5xarwrz4: BUY 0.01 BTCUSDT` beside
+Send stayed over a ticket flipped to SELL (`ctrl+s`) or edited, read as what it held;
+and with trading HALTED since, "F9 again: BUY ..." under "F9 again would not be sent:"
+read as F9 sending it."""
+
+from __future__ import annotations
+
+from silvertine_tui.ui.widgets.text import TextBlock
+from silvertine_tui.ui.widgets.ticket import Ticket
+
+from .conftest import Desk
+from .test_ticket_repeat import resting_bid, status
+from .test_trading_keys import type_into
+
+
+def preview(ticket: Ticket) -> str:
+    return ticket.query_one("#t-preview", TextBlock).text.plain
+
+
+def problems(ticket: Ticket) -> str:
+    return ticket.query_one("#t-problems", TextBlock).text.plain
+
+
+async def test_the_sent_line_says_last_once_the_ticket_is_flipped_or_edited(make_desk) -> None:
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        ticket = await resting_bid(desk, pilot)
+        sent = status(ticket)
+        assert sent.startswith("sent "), sent
+        assert sent.endswith("BUY 0.01 BTCUSDT.PAPER"), sent
+        assert preview(ticket).startswith("F9 again: 640.00 USDT"), preview(ticket)
+        await pilot.press("ctrl+s")  # flipped: a SELL now, the BUY was the last sent
+        await desk.settle(pilot)
+        said = ticket.query_one("#t-status", TextBlock)
+        assert status(ticket) == f"last {sent}"
+        assert said.has_class("-muted")
+        assert not said.has_class("-ok")
+        assert preview(ticket).startswith("640.00 USDT fee~0.64 pos 0->-0.01"), preview(ticket)
+        await pilot.press("ctrl+s")  # flipped back: the same order, F9 again would send it
+        await desk.settle(pilot)
+        assert status(ticket) == f"last {sent}"  # said once, not "last last"
+        assert preview(ticket).startswith("F9 again: 640.00 USDT"), preview(ticket)
+        await type_into(pilot, "2")  # 0.012: edited
+        await desk.settle(pilot)
+        assert status(ticket) == f"last {sent}"
+        assert preview(ticket).startswith("768.00 USDT"), preview(ticket)
+        await desk.session.close()
+
+
+async def test_f9_again_refused_is_not_previewed_as_f9_again(make_desk) -> None:
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        ticket = await resting_bid(desk, pilot)
+        sent = status(ticket)
+        await desk.session.engine.kill("test")
+        await desk.settle(pilot)
+        ticket.run_check()
+        await desk.settle(pilot)
+        lines = problems(ticket).splitlines()
+        assert lines[0] == "F9 again would not be sent:", lines
+        assert any("HALTED" in line for line in lines[1:]), lines
+        assert not preview(ticket).startswith("F9 again"), preview(ticket)
+        assert preview(ticket).startswith("640.00 USDT"), preview(ticket)
+        assert status(ticket) == sent  # unchanged ticket: still the order it sent
+        await desk.session.close()
