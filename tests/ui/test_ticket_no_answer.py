@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from silvertine_tui.config import PaperBrokerConfig, Settings
 from silvertine_tui.domain import ConnectionState
+from silvertine_tui.ui.format import short_id
 from silvertine_tui.ui.screens.confirm import ConfirmScreen
 from silvertine_tui.ui.widgets.text import TextBlock
 from silvertine_tui.ui.widgets.ticket import Ticket
@@ -81,5 +82,54 @@ async def test_an_order_without_answer_is_said_sent_and_maybe_working(make_desk)
                 assert "no answer yet" not in dialog.body
                 await pilot.press("n")
                 await desk.settle(pilot)
+                assert fake.requests.count(("POST", "/api/v3/order")) == 1
+            await desk.session.close()
+
+
+async def test_an_order_the_stream_shows_while_its_reply_is_lost_is_said_so(make_desk) -> None:
+    """Binance took the order and its user stream said NEW (journaled, in Orders) while
+    the REST reply was lost: "sending ..." stood beside Send until the timeout, over an
+    order the Orders pane showed working. It says what the journal shows meanwhile."""
+    with quick_library_timings():
+        async with FakeBinance(symbols=DEFAULT_SYMBOLS, balances={"USDT": "10000"}) as fake:
+            await fake.set_book("ETHUSDT", [("1999", "5")], [("2001", "5")])
+            config = binance_config(fake, ["ETHUSDT"], request_timeout_s=5.0)
+            paper = PaperBrokerConfig(
+                name="paper", account="main", seed=7, market={"autorun": False},
+                latency={"enabled": False}, symbols=["AAPL"],
+            )  # fmt: skip
+            desk: Desk = make_desk(settings=Settings(brokers=[paper, config]))
+            async with desk.app.run_test(size=(120, 36)) as pilot:
+                await desk.start(pilot)
+                model = desk.app.model
+                component = "broker:binance/spot"
+                await until(pilot, "Binance LIVE", lambda: component in model.health
+                            and model.health[component].state is ConnectionState.LIVE)  # fmt: skip
+                await fake.set_book("ETHUSDT", [("1999.5", "5")], [("2000.5", "5")])
+                await until(pilot, "the quote", lambda: "ETHUSDT.BINANCE" in model.quotes)
+                await select_quote(desk, pilot, "ETHUSDT.BINANCE")
+                await pilot.press("b")
+                ticket = desk.app.screen.query_one(Ticket)
+                await pilot.press("0", ".", "1", "tab")
+                await pilot.press(*"1990")
+                fake.swallow_next_order_reply()
+                await pilot.press("f9")
+
+                def status() -> str:
+                    return ticket.query_one("#t-status", TextBlock).text.plain
+
+                coid = ticket._sent_id
+                await until(pilot, "the order in the journal", lambda: (
+                    view := desk.app.desk.view.order(coid)) is not None
+                    and view.order.status.value == "NEW")  # fmt: skip
+                await until(pilot, "said", lambda: "NEW at" in status())
+                assert ticket.sending  # the reply is still awaited: nothing else said yet
+                assert status() == (
+                    f"sending {short_id(coid)} ...: NEW at binance/spot, its answer not back yet"
+                )
+                await until(pilot, "the answer", lambda: not ticket.sending)
+                await desk.settle(pilot)
+                # The timeout's answer, then what became of it (the journal's NEW).
+                assert status().startswith("NO ANSWER, then found working"), status()
                 assert fake.requests.count(("POST", "/api/v3/order")) == 1
             await desk.session.close()

@@ -329,6 +329,7 @@ class Ticket(Vertical):
         checked = self._with_not_shown(checked)
         self.checked = checked
         self._say_fate()  # before the problems: it may replace the answer listed
+        self._say_seen_while_sending()
         self._show(checked, draft)
         self._age_signal_note()
         if self._sent_bus_down is not None and not self.desk.bus_watch.lost:
@@ -403,6 +404,23 @@ class Ticket(Vertical):
         self._status(text, kind)
         if not status.is_terminal:  # followed to its end
             self._fate_of, self._fate_said = coid, status
+
+    def _say_seen_while_sending(self) -> None:
+        """The order on its way shows in the journal before its venue's answer came (a
+        Binance reply lost, its user stream's NEW journaled): "sending ..." stood beside
+        Send up to the timeout, over an order the Orders pane showed working. Said with
+        what the journal shows; the answer, when it comes, is said over it."""
+        if not self.sending or self._sending_generation != self._generation:
+            return
+        view = self.desk.view.order(self._sent_id)
+        if view is None or view.order.status is OrderStatus.PENDING_NEW:
+            return
+        text = (
+            f"sending {short_id(self._sent_id)} ...: {view.order.status} at "
+            f"{view.broker}/{view.account}, its answer not back yet"
+        )
+        if self._said != (text, "muted"):
+            self._status(text, "muted")
 
     def _show(self, checked: Checked, draft: Draft) -> None:
         shown = [p for p in checked.problems if self.attempted or p.rule != "required"]
