@@ -374,23 +374,29 @@ class WaitingEvent(NamedTuple):
     """`broker/account`, as the entry's envelope names it (read even when the event
     itself cannot be)."""
     event: Decoded
+    entry_id: str = ""
+    """Its journal entry id once Redis took it ("" while it waits in memory): written,
+    and not read back by the desk yet (`HoldsWaiting.waiting`'s `read_to`)."""
 
 
 @runtime_checkable
 class HoldsWaiting(Protocol):
     """A bus that can say which execution events wait in its memory (the Redis bus)."""
 
-    def waiting(self) -> Sequence[WaitingEvent]:
+    def waiting(self, read_to: Mapping[str, str] | None = None) -> Sequence[WaitingEvent]:
         """The execution journals' events held in memory, not written yet, oldest
-        first; the same sequence object while nothing changed."""
+        first; the same sequence object while nothing changed. With `read_to` (stream
+        -> the last entry id the desk has read back there), those it wrote from its
+        memory that the desk has not read back yet come first, with their entry ids."""
         ...
 
 
-def waiting_of(bus: object) -> Sequence[WaitingEvent]:
+def waiting_of(bus: object, read_to: Mapping[str, str] | None = None) -> Sequence[WaitingEvent]:
     """The execution events `bus` holds in memory, not written to Redis yet
-    (`HoldsWaiting.waiting`); none from a bus that keeps nothing waiting (`memory://`:
-    an event is in its journal once published)."""
-    return bus.waiting() if isinstance(bus, HoldsWaiting) else ()
+    (`HoldsWaiting.waiting`), and with `read_to` those written from it not read back
+    yet; none from a bus that keeps nothing waiting (`memory://`: an event is in its
+    journal once published)."""
+    return bus.waiting(read_to) if isinstance(bus, HoldsWaiting) else ()
 
 
 @runtime_checkable

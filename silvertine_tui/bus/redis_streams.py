@@ -312,6 +312,11 @@ def _transient(exc: BaseException) -> bool:
 
 
 DEAD_LETTER_MAXLEN = 10_000
+WRITTEN_BACK_KEPT = 20_000
+WRITTEN_BACK_S = 60.0
+"""Events written from the outage backlog are kept (`waiting` with `read_to`) until the
+desk has read them back, at most this many and this long (a journal the desk does not
+read, or reads a minute late, does not hold them in memory for good)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,6 +437,13 @@ class RedisBus:
         self._waiting_length = 0
         self._waiting_seen: tuple[WaitingEvent, ...] = ()
         self._waiting_decoded: dict[tuple[str, bytes], Decoded] = {}
+        # Written from the backlog, not read back by the desk yet (`waiting`'s `read_to`):
+        # (when written, the event); a count that moves with it; where the desk had read
+        # to when last pruned; and the last sequence given with them.
+        self._written_back: deque[tuple[float, WaitingEvent]] = deque()
+        self._written_back_moved = 0
+        self._read_to_seen: dict[str, str | None] = {}
+        self._waiting_with: tuple[object, int, tuple[WaitingEvent, ...]] = (None, -1, ())
 
     # -- connection ---------------------------------------------------------------
 
@@ -636,13 +648,74 @@ class RedisBus:
         waiting = self._journal_waiting() if self._backlog or self._dead else []
         return len(waiting), sum(1 for _, f in waiting if f.get(b"t") == b"fill")
 
-    def waiting(self) -> tuple[WaitingEvent, ...]:
+    def waiting(self, read_to: Mapping[str, str] | None = None) -> tuple[WaitingEvent, ...]:
         """The execution journals' events in the outage backlog, not written to Redis
         yet, oldest first, decoded (`bus.base.HoldsWaiting`): what the desk's rows are
         behind until Redis takes them. Not those waiting for the dead-letter stream (the
         journal will never hold them: `dead_lettered` says them), nor health, risk or
         signal entries. A read-only view: the backlog is not touched, and each entry is
-        decoded once while it waits. The same tuple while the backlog is unchanged."""
+        decoded once while it waits. The same tuple while the backlog is unchanged.
+
+        With `read_to` (stream -> the last entry id the desk has read there), first
+        those written from the backlog that the desk has not read back yet, with their
+        entry ids: once Redis took them nothing waited, and until the desk's reader
+        came to them (up to 2 s after an outage: its backoff) the rows and the quit
+        dialog's count lacked the orders sent meanwhile."""
+        unwritten = self._unwritten_waiting()
+        if read_to is None or not self._written_back:
+            return unwritten
+        self._prune_read_back(read_to)
+        if not self._written_back:
+            return unwritten
+        seen, moved, found = self._waiting_with
+        if seen is unwritten and moved == self._written_back_moved:
+            return found
+        found = (*(event for _, event in self._written_back), *unwritten)
+        self._waiting_with = (unwritten, self._written_back_moved, found)
+        return found
+
+    def _written_from_backlog(self, stream: str, fields: FieldMap, entry_id: str) -> None:
+        """An execution event of the backlog is in its journal now, at `entry_id`:
+        kept until the desk reads it back (`waiting`)."""
+        if not stream.startswith(self._exec_prefix):
+            return
+        event = self._waiting_decoded.get((stream, fields.get(b"id", b"")))
+        if event is None:
+            event = decode(fields)
+        source = fields.get(b"src", b"").decode(errors="replace")
+        written = self._written_back
+        written.append((time.monotonic(), WaitingEvent(stream, source, event, entry_id)))
+        while len(written) > WRITTEN_BACK_KEPT:
+            written.popleft()
+        self._written_back_moved += 1
+
+    def _prune_read_back(self, read_to: Mapping[str, str]) -> None:
+        """Drop what the desk has read back (or was written `WRITTEN_BACK_S` ago);
+        looked at again only when its readers moved on those journals or the oldest
+        is out of time."""
+        written = self._written_back
+        now = time.monotonic()
+        marks = {stream: read_to.get(stream) for stream in self._read_to_seen}
+        for _, event in written:
+            if event.stream not in marks:
+                marks[event.stream] = read_to.get(event.stream)
+        if marks == self._read_to_seen and now - written[0][0] < WRITTEN_BACK_S:
+            return
+        self._read_to_seen = marks
+        read = {stream: parse_id(at) for stream, at in marks.items() if at is not None}
+        kept = deque(
+            (at, event)
+            for at, event in written
+            if now - at < WRITTEN_BACK_S
+            and (event.stream not in read or parse_id(event.entry_id) > read[event.stream])
+        )
+        if len(kept) != len(written):
+            self._written_back = kept
+            self._written_back_moved += 1
+        if not kept:
+            self._read_to_seen = {}
+
+    def _unwritten_waiting(self) -> tuple[WaitingEvent, ...]:
         backlog = self._backlog
         if not backlog:
             if self._waiting_seen or self._waiting_decoded:
@@ -862,6 +935,7 @@ class RedisBus:
                         continue
                     self._backlog_popleft()
                     self._wrote(stream, _text(result))
+                    self._written_from_backlog(stream, fields, _text(result))
                     self.stats.published += 1
             finally:
                 self.stats.exec_buffered = len(self._backlog)
@@ -881,7 +955,7 @@ class RedisBus:
         if not self._backlog:
             return
         page = 2 * self.options.pipeline_size + 100
-        landed: set[tuple[str, bytes]] = set()
+        landed: dict[tuple[str, bytes], str] = {}  # (stream, event id) -> its entry id
         oldest_ms: dict[str, int] = {}
         for stream, fields, _ in self._backlog:
             if stream not in oldest_ms:
@@ -893,7 +967,10 @@ class RedisBus:
             try:
                 while True:
                     raw = await self._writer.xrange(stream, start, "+", count=page)
-                    landed.update((stream, fields.get(b"id", b"")) for _, fields in raw)
+                    landed.update(
+                        ((stream, fields.get(b"id", b"")), _text(entry_id))
+                        for entry_id, fields in raw
+                    )
                     if len(raw) < page:
                         break
                     start = f"({_text(raw[-1][0])}"
@@ -905,6 +982,10 @@ class RedisBus:
             return
         kept = deque(e for e in self._backlog if (e[0], e[1].get(b"id", b"")) not in landed)
         skipped = len(self._backlog) - len(kept)
+        for stream, fields, _ in self._backlog:
+            entry_id = landed.get((stream, fields.get(b"id", b"")))
+            if entry_id is not None:  # in its journal already: kept until read back
+                self._written_from_backlog(stream, fields, entry_id)
         if skipped:
             self.stats.duplicates_skipped += skipped
             log.warning("bus.redis.backlog_already_written", extra={"events": skipped})

@@ -246,7 +246,11 @@ class Waiting:
     from the journal alone; this only says which of its rows may be behind it."""
 
     accounts: Mapping[tuple[str, str], int] = field(default_factory=dict)
-    """(broker, account) -> its execution events waiting."""
+    """(broker, account) -> its execution events waiting in memory for Redis."""
+    reading: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """(broker, account) -> its events Redis took from memory that the desk has not
+    read back yet: they name orders (`orders`, `not_shown`, `ended`) as those waiting do,
+    not positions or balances (a fill read back a moment later is any fill's way)."""
     orders: Mapping[str, OrderWaits] = field(default_factory=dict)
     positions: frozenset[Key] = frozenset()
     """The positions a waiting fill, correction, position event or reconcile names."""
@@ -262,7 +266,7 @@ class Waiting:
     """Orders the journal shows working that a waiting report ends."""
 
     def __bool__(self) -> bool:
-        return bool(self.accounts)
+        return bool(self.accounts or self.reading)
 
     def order(self, view: OrderView) -> OrderWaits | None:
         """What waits of `view`'s order (its account's entries unread: all of it may)."""
@@ -1119,6 +1123,7 @@ class DeskProjection:
 
     def _read_waiting(self, events: Sequence[WaitingEvent]) -> Waiting:
         accounts: dict[tuple[str, str], int] = {}
+        reading: dict[tuple[str, str], int] = {}
         orders: dict[str, _Tally] = {}
         positions: set[Key] = set()
         balances: set[BalanceKey] = set()
@@ -1135,7 +1140,11 @@ class DeskProjection:
 
         for waiting in events:
             broker, _, account = waiting.source.partition("/")
-            accounts[(broker, account)] = accounts.get((broker, account), 0) + 1
+            # In the journal, not read back yet: it names orders, not the rows a fill or
+            # a balance moves (those are behind it as they are behind any event read).
+            written = bool(waiting.entry_id)
+            counts = reading if written else accounts
+            counts[(broker, account)] = counts.get((broker, account), 0) + 1
             event = waiting.event
             match event:
                 case OrderRequestEvent():
@@ -1149,6 +1158,8 @@ class DeskProjection:
                     touch(
                         fill.client_order_id, fill.broker, fill.account, fill.instrument
                     ).fills += 1
+                    if written:
+                        continue
                     positions.add((fill.broker, fill.account, fill.instrument))
                     fee_key = (
                         self.portfolio.fee_position(fill) if isinstance(event, FillEvent) else None
@@ -1158,15 +1169,18 @@ class DeskProjection:
                 case FeeCorrectionEvent():
                     c = event.payload
                     touch(c.client_order_id, c.broker, c.account, c.instrument)
-                    positions.add((c.broker, c.account, c.instrument))
+                    if not written:
+                        positions.add((c.broker, c.account, c.instrument))
                 case CancelRequestEvent() | ModifyRequestEvent():
                     touch(event.payload.client_order_id, broker, account)
                 case PositionEvent():
                     p = event.payload
-                    positions.add((p.broker, p.account, p.instrument))
+                    if not written:
+                        positions.add((p.broker, p.account, p.instrument))
                 case BalanceEvent():
                     b = event.payload
-                    balances.add((b.broker, b.account, b.currency))
+                    if not written:
+                        balances.add((b.broker, b.account, b.currency))
                 case ReconcileEvent():
                     rec = event.payload
                     coid = rec.client_order_id
@@ -1174,12 +1188,13 @@ class DeskProjection:
                         coid = coid or rec.venue_order.client_order_id
                     if coid:
                         touch(coid, broker, account, rec.instrument)
-                    if rec.instrument:
+                    if rec.instrument and not written:
                         positions.add((broker, account, rec.instrument))
                 case EventBase():
                     pass  # (nothing a pane shows: an execution event of another kind)
                 case _:  # an entry that cannot be read: any row of its account may be behind
-                    unread.add((broker, account))
+                    if not written:  # (read back, the reader counts it: bad data)
+                        unread.add((broker, account))
         said = {coid: OrderWaits(**vars(found)) for coid, found in orders.items()}
         oms = self.oms
         not_shown = tuple(
@@ -1200,6 +1215,7 @@ class DeskProjection:
         )
         return Waiting(
             accounts=accounts,
+            reading=reading,
             orders=said,
             positions=frozenset(positions),
             balances=frozenset(balances),

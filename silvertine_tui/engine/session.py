@@ -355,10 +355,11 @@ class Session:
         }
         self.engine.projection.own_desk = self.claims.desk.desk
         self.engine.projection.lists_others = self.watching
-        # What its bus holds in memory while Redis is out of reach, read (never applied)
-        # by the panes that say which rows are behind it (`DeskProjection.waiting`).
-        bus = self.bus
-        self.engine.projection.waiting_events = lambda: waiting_of(bus)
+        # What its bus holds in memory while Redis is out of reach, and what it wrote
+        # from there that the desk has not read back yet, read (never applied) by the
+        # panes that say which rows are behind it (`DeskProjection.waiting`).
+        bus, projection = self.bus, self.engine.projection
+        self.engine.projection.waiting_events = lambda: waiting_of(bus, projection.applied)
         self._claim_lost = ""  # why this desk stopped sending (a claim another desk took)
         self._claim_lapsed = False  # its claims not renewed for the ttl (until they are)
         self._resyncing = ""  # why: Redis lost data, the claims and venues being redone

@@ -117,6 +117,44 @@ async def test_an_xadd_whose_reply_was_lost_is_not_journaled_twice(
         assert bus.stats.duplicates_skipped == 1
 
 
+async def test_what_the_backlog_wrote_is_said_waiting_until_the_desk_has_read_it_back(
+    server: RedisServer, key_prefix: str
+) -> None:
+    """Once Redis took the backlog nothing waited, and until the desk's reader came to
+    those entries its rows lacked them unsaid. `waiting(read_to)` gives them, with their
+    entry ids, up to where the desk has read (the one whose reply was lost, found in its
+    journal, as well)."""
+    async with (
+        RedisRelay(server.host, server.port) as proxy,
+        running_bus(proxy.url, options(key_prefix, epoch_check_s=60.0)) as bus,
+    ):
+        stream = bus.layout.exec("paper", "main")
+        events = [fill_event(n) for n in range(6)]
+        for event in events[:2]:
+            assert await bus.publish(event) is not None
+        proxy.cut = True
+        assert await bus.publish(events[2]) is None  # landed, its reply lost
+        for event in events[3:]:
+            assert await bus.publish(event) is None
+        assert [w.entry_id for w in bus.waiting({})] == ["", "", "", ""]
+        proxy.cut = False
+        await wait_connected(bus)
+        entries = await bus.read(stream)
+        assert ids_of(entries) == [e.event_id for e in events]
+        read_to = {stream: entries[1].id}  # the desk read the two before the outage
+        back = bus.waiting(read_to)
+        assert [(w.stream, w.entry_id) for w in back] == [(stream, e.id) for e in entries[2:]]
+        assert [w.event.event_id for w in back] == [e.event_id for e in events[2:]]  # type: ignore[union-attr]
+        assert [w.source for w in back] == ["paper/main"] * 4
+        assert bus.waiting(read_to) is back  # the same while nothing moved
+        assert bus.waiting() == ()  # not waiting in memory: Redis has them
+        read_to[stream] = entries[3].id
+        assert [w.entry_id for w in bus.waiting(read_to)] == [e.id for e in entries[4:]]
+        read_to[stream] = entries[-1].id
+        assert bus.waiting(read_to) == ()
+        assert bus.waiting({}) == ()  # read back: forgotten
+
+
 def risk(action: RiskAction, state: TradingState, message: str) -> RiskEvent:
     return RiskEvent.create("engine", Risk(action=action, trading_state=state, message=message))
 

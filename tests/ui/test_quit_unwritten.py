@@ -236,7 +236,8 @@ class ReadBack:
         self.server = server
         self.bus = create_bus(server.url, options)
         self.projection = DeskProjection()
-        self.projection.waiting_events = lambda: waiting_of(self.bus)  # as `Session` does
+        # As `Session` does: what waits, and what was written not read back yet.
+        self.projection.waiting_events = lambda: waiting_of(self.bus, self.projection.applied)
         self.stream = self.bus.layout.exec("paper", "main")
         self.read: set[str] = set()
 
@@ -365,3 +366,18 @@ async def test_cancel_and_quit_waits_for_the_orders_redis_took_and_the_desk_has_
 
 def app_screen_is(dialog: QuitScreen) -> bool:
     return dialog.is_attached and dialog.app.screen is dialog
+
+
+async def test_a_dialog_opened_before_the_desk_read_back_what_redis_took_counts_it() -> None:
+    """Opened once Redis had taken the outage's events and before the desk read them
+    back, the dialog counted the journal as read: "Quit with 2 working order(s)?" (A, and
+    C cancelled at the venue) over A, B and D; "Cancel & quit" waited for A and C alone
+    (the code review's find). What the bus wrote and the desk has not read is counted."""
+    with RedisServer(persistence=True) as server:
+        async with ReadBack(server, "t-quit-late") as desk:
+            await desk.outage()
+            await desk.written()
+            dialog = QuitScreen(desk.projection, refuse, unwritten=desk.bus.unwritten)
+            async with OverTheDesk(dialog).run_test(size=(120, 36)):
+                await until(lambda: dialog.is_mounted, 5.0, "the dialog")
+                assert title_of(dialog) == "Quit with 3 working order(s)?"  # A, B, D

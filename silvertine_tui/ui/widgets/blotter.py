@@ -315,7 +315,9 @@ class Blotter(KeyedTable):
         """Per account, its events waiting in this desk's memory for Redis, and the
         orders among them the pane cannot list yet: `4 events of paper/main wait for
         Redis (1 order not in Orders yet): rows may be behind`; `short`, for a narrow
-        edge: `paper/main: 4 events wait for Redis, 1 order not listed`."""
+        edge: `paper/main: 4 events wait for Redis, 1 order not listed`. Then the orders
+        Redis took from memory that the desk has not read back yet: `1 order of
+        paper/main not in Orders yet: written to Redis, being read back`."""
         waiting = self.waiting
         unlisted: dict[tuple[str, str], int] = {}
         for order in waiting.not_shown:
@@ -340,6 +342,20 @@ class Blotter(KeyedTable):
             said.append(
                 f"{events} of {broker}/{account} {verb} for Redis{orders}: rows may be behind"
             )
+        for broker, account in sorted(set(waiting.reading) - set(waiting.accounts)):
+            # Redis took them; the desk has not read them back yet (its reader's next
+            # read): the orders they name are not listed until it has.
+            missing = unlisted.get((broker, account), 0)
+            if not missing:
+                continue
+            orders = f"{missing} order{'' if missing == 1 else 's'}"
+            if short:
+                said.append(f"{broker}/{account}: {orders} being read back from Redis")
+            else:
+                said.append(
+                    f"{orders} of {broker}/{account} not in Orders yet: written to Redis, "
+                    "being read back"
+                )
         return said
 
     def row_for(self, view: OrderView, instruments: Mapping[str, Instrument]) -> tuple[Cell, ...]:
