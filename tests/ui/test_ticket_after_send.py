@@ -6,6 +6,7 @@ read as F9 sending it."""
 
 from __future__ import annotations
 
+from silvertine_tui.ui.screens.confirm import ConfirmScreen
 from silvertine_tui.ui.widgets.text import TextBlock
 from silvertine_tui.ui.widgets.ticket import Ticket
 
@@ -63,4 +64,20 @@ async def test_f9_again_refused_is_not_previewed_as_f9_again(make_desk) -> None:
         assert not preview(ticket).startswith("F9 again"), preview(ticket)
         assert preview(ticket).startswith("640.00 USDT"), preview(ticket)
         assert status(ticket) == sent  # unchanged ticket: still the order it sent
+        await desk.session.close()
+
+
+async def test_the_sent_line_stays_while_a_confirmation_asks(make_desk) -> None:
+    """F9 again on the unchanged ticket asks first; while it asks nothing is on its way
+    (the ticket only holds the key): the status said "sending 00000002 ...: NEW at
+    paper/main, its answer not back yet" of the order sent a second before."""
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        ticket = await resting_bid(desk, pilot)
+        sent = status(ticket)
+        desk.clock.advance(1.0)
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        assert isinstance(desk.app.screen, ConfirmScreen)
+        assert status(ticket) == sent
         await desk.session.close()

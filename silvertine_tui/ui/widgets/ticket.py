@@ -170,6 +170,9 @@ class Ticket(Vertical):
         self._sent_at = float("-inf")
         self._answered_at = float("-inf")
         self._sent_id = ""
+        # The order `_submit` waits for the answer to ("" when none: `sending` is set
+        # from the press, a confirmation asked, before any order is on its way).
+        self._on_its_way = ""
         self._sent_unanswered = False  # the venue never answered it (BrokerTimeout)
         # The order a NO ANSWER beside Send is about, while that is what the status
         # says: once the order is heard of (its status in the projection) the status
@@ -410,13 +413,14 @@ class Ticket(Vertical):
         Binance reply lost, its user stream's NEW journaled): "sending ..." stood beside
         Send up to the timeout, over an order the Orders pane showed working. Said with
         what the journal shows; the answer, when it comes, is said over it."""
-        if not self.sending or self._sending_generation != self._generation:
+        coid = self._on_its_way
+        if not coid or self._sending_generation != self._generation:
             return
-        view = self.desk.view.order(self._sent_id)
+        view = self.desk.view.order(coid)
         if view is None or view.order.status is OrderStatus.PENDING_NEW:
             return
         text = (
-            f"sending {short_id(self._sent_id)} ...: {view.order.status} at "
+            f"sending {short_id(coid)} ...: {view.order.status} at "
             f"{view.broker}/{view.account}, its answer not back yet"
         )
         if self._said != (text, "muted"):
@@ -935,6 +939,7 @@ class Ticket(Vertical):
         self.sent_count += 1
         self._sent_at = self.desk.monotonic()
         self._sent_id = checked.request.client_order_id
+        self._on_its_way = self._sent_id  # until its answer (`_submit`)
         self._sending_generation = self._generation
         self._sent_unanswered = False
         # This id is spent whatever the venue answers: the next attempt gets a new one.
@@ -960,6 +965,7 @@ class Ticket(Vertical):
             said = isinstance(outcome, Failed) and outcome.error_kind != "BrokerTimeout"
         finally:
             self.sending = False
+            self._on_its_way = ""
             model.placed(request.client_order_id, rejection_said=said)
         if generation != self._generation:
             self._answer_elsewhere(request, checked.instrument, outcome)
