@@ -90,7 +90,12 @@ class IBOrders(IBState):
         contract = await self._contract(request.instrument)
         self.ids.add(coid, request.instrument)
         self._terms[coid] = terms_of(request)
-        for _ in range(4):
+        for attempt in range(4):
+            # The contract's lookup, or a pacing error's pause, may have lasted while
+            # trading went HALTED or this desk's claim lapsed: asked again before each
+            # send, as after the order's journal writes. Refused, nothing is placed
+            # (the pause's retry went to TWS after HALTED).
+            self._refuse_place_if_held(coid, attempt)
             if not self._up:
                 raise BrokerTimeout(
                     f"{self.source}: the socket to TWS dropped while placing {coid}; "
@@ -132,6 +137,20 @@ class IBOrders(IBState):
                 raise InsufficientFunds(reason, code=code)
             raise OrderRejected(reason, code=code)
         raise RateLimited(f"TWS kept refusing order {coid} for pacing; nothing was placed")
+
+    def _refuse_place_if_held(self, coid: str, attempt: int) -> None:
+        """`send_guard` asked before a send of a new order (`_submit`); refused, an
+        `OrderRejected` saying so, which `Broker.place` journals as the order's REJECTED
+        ("not sent: ...", as `Broker._refuse_if_held` words it)."""
+        guard = self.send_guard
+        refusal = guard() if guard is not None else None
+        if not refusal:
+            return
+        log.warning(
+            "ib.place_refused_before_send",
+            extra={"broker": self.source, "client_order_id": coid, "attempt": attempt},
+        )
+        raise OrderRejected(f"not sent: {refusal}")
 
     def _fresh_order_id(self) -> int:
         """The next order id, never one another order of ours holds. After a reconnect
@@ -223,12 +242,13 @@ class IBOrders(IBState):
             f"{self.cfg.order_timeout_s:g} s it was waited for)"
         )
 
-    async def _restore(self, coid: str, reason: str) -> None:
+    async def _restore(self, coid: str, reason: str, *, put_back: bool = False) -> None:
         """A cancel or modify not done: the order's status goes back to TWS's last
         report of it. An order TWS never acknowledged has none to go back to: nothing
         is journaled (the state machine takes no PENDING_CANCEL -> PENDING_NEW; put
         back NEW, it showed working an order TWS never had, and its place's REJECTED
-        was refused as stale), and the place's resolution ends it."""
+        was refused as stale), and the place's resolution ends it. `put_back`: written
+        only while the order still reads it (`IBState.publish_report`)."""
         if not self._acknowledged(coid):
             log.info(
                 "ib.restore_unacknowledged",
@@ -245,7 +265,8 @@ class IBOrders(IBState):
                 venue_order_id=str(ids.perm_id) if ids is not None and ids.perm_id else None,
                 filled_qty=filled,
                 reason=reason,
-            )
+            ),
+            put_back=put_back,
         )
 
     def _acknowledged(self, coid: str) -> bool:
@@ -531,13 +552,17 @@ class IBOrders(IBState):
             )
 
     async def _change_not_sent(self, client_order_id: str, reason: str) -> None:
-        """A change refused after its journal writes (`Broker._refuse_change_if_held`):
-        nothing went to TWS, so its PENDING_REPLACE goes back to TWS's last status of the
-        order (`_restore`: kept until the bus takes it). Not when the journal has moved
-        past it meanwhile (TWS's status of a fill, a cancel's PENDING_CANCEL)."""
+        """A change refused after its journal writes (`Broker._refuse_change_if_held`,
+        asked again before each send and each pacing retry: `_modify`): nothing went
+        to TWS, so its PENDING_REPLACE goes back to TWS's last status of the order
+        (`_restore`: kept until the bus takes it). Not when the journal has moved past
+        it meanwhile (TWS's status of a fill, a cancel's PENDING_CANCEL), read here and
+        again once the put-back's own await is done (`put_back`: its `_note_ahead`
+        reads the journal, and a cancel's PENDING_CANCEL and TWS's CANCELED were
+        journaled before it)."""
         ids = self.ids.get(client_order_id)
         if ids is not None and ids.status is OrderStatus.PENDING_REPLACE:
-            await self._restore(client_order_id, reason)
+            await self._restore(client_order_id, reason, put_back=True)
 
     async def _modify(self, change: ModifyRequest) -> None:
         coid = change.client_order_id
@@ -550,6 +575,12 @@ class IBOrders(IBState):
             await self._restore(coid, f"modify not sent: {why}")
             raise OrderRejected(f"modify of {coid} not sent: {why}")
         for _ in range(4):
+            # `_unanswered_moved` (a health write), or a pacing error's pause, may have
+            # lasted while trading went HALTED or this desk's claim lapsed: asked again
+            # before each send, as after the change's journal writes. Refused, nothing
+            # goes to TWS, the order's status is put back and the trader told why
+            # (the pause's retry reached TWS after HALTED).
+            await self._refuse_change_if_held(coid)
             order = copy.copy(trade.order)
             if change.quantity is not None:
                 order.totalQuantity = float(change.quantity)

@@ -210,12 +210,37 @@ class IBState(Broker):
         self._remember(update)
         await super().publish_update(update)
 
-    async def publish_report(self, update: OrderUpdate) -> None:
+    async def publish_report(self, update: OrderUpdate, *, put_back: bool = False) -> None:
+        """`put_back`: the order's status put back after a change TWS never had
+        (`IBOrders._change_not_sent`), written only while the order here still reads
+        it once `_note_ahead` is done (`_moved_since`)."""
         # Remembered at once: a refused write is kept and written again (brokers/kept.py),
         # so TWS's next report of the same status is a duplicate, as it is once written.
         self._remember(update)
         await self._note_ahead(update)
+        if put_back and self._moved_since(update):
+            return
         await super().publish_report(update)
+
+    def _moved_since(self, update: OrderUpdate) -> bool:
+        """Whether the order here reads other than `update`, remembered just before: a
+        cancel's PENDING_CANCEL, or TWS's report, came in while `_note_ahead` read the
+        journal (its await). Every writer remembers before it waits for the journal's
+        lock, so the writes go in the order remembered: written now, the status put
+        back landed after the cancel's PENDING_CANCEL or its CANCELED (the journal read
+        PARTIALLY_FILLED "modify not sent ..." after CANCELED)."""
+        ids = self.ids.get(update.client_order_id)
+        if ids is not None and ids.status is update.status:
+            return False
+        log.info(
+            "ib.put_back_dropped",
+            extra={
+                "broker": self.source,
+                "client_order_id": update.client_order_id,
+                "status": str(ids.status) if ids is not None else None,
+            },
+        )
+        return True
 
     async def _note_ahead(self, update: OrderUpdate) -> None:
         """A status that counts more of the order filled than its executions heard

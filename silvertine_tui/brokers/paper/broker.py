@@ -122,6 +122,10 @@ class _Batch:
     made: float  # loop time of the execution (fill latency is measured from here)
     done: asyncio.Future[None] | None  # None: published at once, nobody waits
     delivered: bool = field(default=False)
+    # The order whose status this batch puts back after a change the venue never took
+    # (`_as_the_venue_holds`): written only while the journal still reads that change's
+    # PENDING_REPLACE (`PaperBroker._stale_put_back`).
+    put_back: str | None = None
 
 
 @dataclass(slots=True)
@@ -190,6 +194,10 @@ class PaperBroker(Broker):
         self._published_execs: set[str] = set()
         self._published_status: dict[str, OrderStatus] = {}
         self._last_update: dict[str, OrderUpdate] = {}
+        # Orders whose last word in the journal is this adapter's PENDING_REPLACE (a
+        # change on its way): a put-back of their status is written only while they
+        # are here (`_stale_put_back`), read and written under the outbox's lock.
+        self._replacing: set[str] = set()
         self._missed: dict[str, _Lost] = {}
         # Holds on the venue's archive for reports lost on a dropped link (released
         # once the resync has published them).
@@ -634,7 +642,9 @@ class PaperBroker(Broker):
 
     # -- the outbox ---------------------------------------------------------------------
 
-    def _dispatch(self, reports: list[ExecReport], delay: float) -> _Batch | None:
+    def _dispatch(
+        self, reports: list[ExecReport], delay: float, *, put_back: str | None = None
+    ) -> _Batch | None:
         """Queue reports to leave after `delay` seconds, never before earlier ones."""
         if not reports:
             return None
@@ -642,21 +652,22 @@ class PaperBroker(Broker):
         now = loop.time()
         release = max(now + delay, self._last_release)
         self._last_release = release
-        batch = _Batch(reports, release, now, loop.create_future())
+        batch = _Batch(reports, release, now, loop.create_future(), put_back=put_back)
         self._outbox.append(batch)
         self._wake.set()
         return batch
 
-    async def _deliver(self, reports: list[ExecReport]) -> bool:
-        """Publish reports now (behind anything already queued); False if lost."""
+    async def _deliver(self, reports: list[ExecReport], *, put_back: str | None = None) -> bool:
+        """Publish reports now (behind anything already queued); False if lost.
+        `put_back`: the order whose status they put back (`_Batch.put_back`)."""
         if not reports:
             return True
         if self._outbox or self._pump_lock.locked():
             # Busy: queue behind what is there and wait for our turn (no recursion).
-            return await self._wait(self._dispatch(reports, 0.0))
+            return await self._wait(self._dispatch(reports, 0.0, put_back=put_back))
         async with self._pump_lock:  # nothing queued: no need to go through the queue
             now = asyncio.get_running_loop().time()
-            return await self._publish_batch(_Batch(reports, now, now, None))
+            return await self._publish_batch(_Batch(reports, now, now, None, put_back=put_back))
 
     async def _wait(self, batch: _Batch | None) -> bool:
         """Wait until `batch` is published; False if it was lost to a dropped link."""
@@ -731,13 +742,15 @@ class PaperBroker(Broker):
         """Publish one batch: updates and fills in order, then the positions and
         balances they changed; all through one `publish_many` (awaited, in order)."""
         if not self._link_up:
-            self._note_lost(batch.reports)
+            self._note_lost(r for r in batch.reports if not self._stale_put_back(batch, r))
             return False
         loop = asyncio.get_running_loop()
         out: list[EventBase] = []
         positions: dict[str, PositionState] = {}
         balances: dict[str, CashState] = {}
         for report in batch.reports:
+            if self._stale_put_back(batch, report):
+                continue
             if report.fill is not None:
                 if report.fill.exec_id in self._published_execs:
                     continue  # already sent by a resync: every fill exactly once
@@ -764,6 +777,32 @@ class PaperBroker(Broker):
                     balances[report.balance.currency] = report.balance
         self._add_account(out, positions.values(), balances.values())
         await self._journal(out)
+        return True
+
+    def _stale_put_back(self, batch: _Batch, report: ExecReport) -> bool:
+        """Whether `report` puts an order's status back after a change the venue never
+        took (`_as_the_venue_holds`) while the journal no longer reads that change's
+        PENDING_REPLACE: a cancel's PENDING_CANCEL, or a report of the venue's, was
+        journaled after it meanwhile (the put-back waited behind reports queued before
+        it). Written then, the journal read NEW "modify not sent ..." after the
+        cancel's PENDING_CANCEL. Read under the outbox's lock, which the adapter's own
+        steps are journaled under too (`publish_update`). An end the venue holds is
+        written all the same (it is news or a repeat, never a step back)."""
+        if (
+            batch.put_back != report.client_order_id
+            or report.kind is not ReportKind.STATUS
+            or report.status.is_terminal
+            or report.client_order_id in self._replacing
+        ):
+            return False
+        log.info(
+            "paper.put_back_dropped",
+            extra={
+                "broker": self.source,
+                "client_order_id": report.client_order_id,
+                "reason": report.reason,
+            },
+        )
         return True
 
     def _note_lost(self, reports: Iterable[ExecReport]) -> None:
@@ -816,6 +855,7 @@ class PaperBroker(Broker):
         event = OrderUpdateEvent.create(self.source, update, ts=self.clock())
         out.append(event)
         self._published_status[coid] = update.status
+        self._replacing.discard(coid)  # the journal moves past a change's PENDING_REPLACE
         previous = self._last_update.get(coid)
         self._last_update[coid] = update
         if self.faults.duplicate():
@@ -947,6 +987,7 @@ class PaperBroker(Broker):
         coid = order.client_order_id
         self._published_status.pop(coid, None)
         self._last_update.pop(coid, None)
+        self._replacing.discard(coid)
         if order.fills:
             self._published_execs.difference_update(f.exec_id for f in order.fills)
 
@@ -1103,17 +1144,35 @@ class PaperBroker(Broker):
 
     async def _as_the_venue_holds(self, coid: str, now: int, reason: str) -> None:
         """Resolve the journal's PENDING_REPLACE to what the venue holds (behind the
-        DAY orders it expired first: this one, it may be), with `reason`."""
+        DAY orders it expired first: this one, it may be), with `reason`. Only while
+        the journal still reads that PENDING_REPLACE when it is written
+        (`_stale_put_back`): a cancel of the order journaled meanwhile stands."""
         expired = self.venue.expire(now)
         if self.venue.order(coid) is not None:
             expired.append(self.venue.status_report(coid, now, reason))
-        await self._deliver(expired)
+        await self._deliver(expired, put_back=coid)
 
     async def _change_not_sent(self, client_order_id: str, reason: str) -> None:
         """A change refused after its journal writes (`Broker._refuse_change_if_held`):
         the venue never had it; the order's status as the venue holds it is journaled
-        (a link down: the resync publishes it, `_note_lost`)."""
+        (a link down: the resync publishes it, `_note_lost`), unless the journal has
+        moved past the change's PENDING_REPLACE by then (`_as_the_venue_holds`)."""
         await self._as_the_venue_holds(client_order_id, self.clock(), reason)
+
+    async def publish_update(self, update: OrderUpdate) -> None:
+        """The adapter's own steps (PENDING_NEW, PENDING_CANCEL, PENDING_REPLACE),
+        journaled under the outbox's lock as the venue's reports are, and noted once
+        written: a status put back after a change the venue never took is then judged
+        against the journal as it is (`_stale_put_back`). With the two journaled apart,
+        a cancel's PENDING_CANCEL landed between the check and the write of the put-back
+        that waited behind reports queued before it, and the journal read NEW "modify
+        not sent ..." after it."""
+        async with self._pump_lock:
+            await super().publish_update(update)  # refused: raised, nothing noted
+            if update.status is OrderStatus.PENDING_REPLACE:
+                self._replacing.add(update.client_order_id)
+            else:
+                self._replacing.discard(update.client_order_id)
 
     async def cancel(self, client_order_id: str, reason: str = "") -> None:
         """As every broker's (`Broker.cancel`), but a cancel of an order that has ended
