@@ -230,6 +230,15 @@ def entry_after(entry_id: str, last: str) -> bool:
     return parse_id(entry_id) > parse_id(last)
 
 
+KILL_OWED_LOOK_S = 0.25
+KILL_OWED_SETTLE_S = 1.0
+"""A kill switch's cancels kept while their broker could not carry a cancel
+(`TradingEngine.cancel_kill_owed`): the broker is looked at this often, and the cancels
+are made once it has carried cancels this long, trading still HALTED
+(`TradingEngine._kill_owed_when_sendable`). Its own announce of being back (the session
+reconciles, then makes them) comes first when it makes one."""
+
+
 UNREADABLE_TOLD_MAX = 10_000
 """Unreadable journal entries remembered as said (`TradingEngine._unreadable`), as the
 bus remembers the bad entries it counted (`bus.base.BAD_SEEN_MAX`)."""
@@ -378,6 +387,9 @@ class TradingEngine:
         # venue unreachable, refusing): cancelled when that broker is back, while
         # trading is still HALTED (`cancel_kill_owed`).
         self.kill_owed: dict[str, set[str]] = {}
+        # Per broker, the wait that makes its kill's kept cancels once it can carry them
+        # (`_make_kill_owed_when_sendable`).
+        self._kill_owed_waits: dict[str, asyncio.Task[None]] = {}
         # The risk entry of the newest KILL this engine wrote or read ("" none).
         self.kill_entry = ""
         # The risk entry of the KILL `kill_owed` is owed to ("" when that KILL was never
@@ -1650,7 +1662,14 @@ class TradingEngine:
         kill switch pulled while TWS was down left its order working when TWS came back,
         HALTED, the kill's "start TWS" toast standing and nothing tried again (a trader's
         review). None when nothing is owed, or trading is no longer HALTED (a resume
-        lifted the kill: what it left is the trader's again)."""
+        lifted the kill: what it left is the trader's again).
+
+        Kept while the broker cannot carry a cancel, and made once it can
+        (`_make_kill_owed_when_sendable`): announced back and away again before this ran
+        (Binance's REST flapping right after its return, the announced reconcile's own
+        503), nothing announced it again and the orders worked on, HALTED. What its
+        cancels leave working is owed again beside what a kill pulled meanwhile owes
+        (written over it, an order only that kill left working was never cancelled)."""
         owed = self.kill_owed.pop(broker, set())
         if self.gate.state is not TradingState.HALTED:
             self.kill_owed.clear()
@@ -1661,22 +1680,67 @@ class TradingEngine:
             return None
         if not adapter.sendable(cancel=True):
             # Announced while it still cannot carry a cancel (a reconcile asked for
-            # during an outage: Binance's given-up asks, reports the bus kept): kept for
-            # the next time it is back. Tried, each cancel was refused unsent, and the
-            # Log said "binance/main is back: 2 order(s) it had left working still work"
-            # of a broker still away.
-            self.kill_owed[broker] = set(working)
+            # during an outage: Binance's given-up asks, reports the bus kept; back and
+            # away again at once): kept, and made once it can. Tried, each cancel was
+            # refused unsent, and the Log said "binance/main is back: 2 order(s) it had
+            # left working still work" of a broker still away.
+            self._owe_kill_again(broker, working)
             log.info(
                 "engine.kill_owed_kept",
                 extra={"broker": adapter.source, "orders": working, "state": adapter.state},
             )
+            self._make_kill_owed_when_sendable(broker, adapter)
             return None
         reason = "kill switch (its cancels owed: the venue is back)"
         report = await cancel_ids(adapter, working, delays=self.retry_delays, reason=reason)
-        if report.still_working:
-            self.kill_owed[broker] = set(report.still_working)  # the next time it is back
+        if report.still_working and self.gate.state is TradingState.HALTED:
+            self._owe_kill_again(broker, report.still_working)  # the next time it is back
+            if not adapter.sendable(cancel=True):
+                self._make_kill_owed_when_sendable(broker, adapter)
         await say_follow_up(adapter, report, "kill switch")
         return report
+
+    def _owe_kill_again(self, broker: str, cids: Iterable[str]) -> None:
+        """`cids` owed to the kill again, beside what a kill pulled while they were out
+        of `kill_owed` owes (`cancel_kill_owed` awaits with them held)."""
+        self.kill_owed.setdefault(broker, set()).update(cids)
+
+    def _make_kill_owed_when_sendable(self, broker: str, adapter: Broker) -> None:
+        """Make `broker`'s kill cancels kept while it could not carry one once it can
+        (`_kill_owed_when_sendable`), one wait a broker; a task of the broker's (ended
+        with it)."""
+        wait = self._kill_owed_waits.get(broker)
+        if wait is not None and not wait.done():
+            return  # (the wait running, this call maybe its own: it goes on)
+        self._kill_owed_waits[broker] = adapter.in_background(
+            self._kill_owed_when_sendable(broker, adapter), f"kill-owed:{adapter.source}"
+        )
+
+    async def _kill_owed_when_sendable(self, broker: str, adapter: Broker) -> None:
+        """While trading is HALTED and `broker` is owed a kill's cancels, look at it
+        every `KILL_OWED_LOOK_S`; once it has carried cancels for `KILL_OWED_SETTLE_S`
+        (its own announce, reconcile first, comes within it when it makes one), make
+        them (`cancel_kill_owed`). Waits on while they are kept again (away again);
+        ends once they were tried on a broker that carries cancels (what its venue
+        refused waits for its next return) or nothing is owed. No reconcile: a link
+        that flaps with nothing owed costs nothing."""
+        loop = asyncio.get_running_loop()
+        since: float | None = None
+        while self.kill_owed.get(broker) and self.gate.state is TradingState.HALTED:
+            await asyncio.sleep(KILL_OWED_LOOK_S)
+            if not adapter.sendable(cancel=True):
+                since = None
+                continue
+            now = loop.time()
+            if since is None:
+                since = now
+            if now - since < KILL_OWED_SETTLE_S:
+                continue
+            since = None
+            log.info("engine.kill_owed_sendable", extra={"broker": adapter.source})
+            await self.cancel_kill_owed(broker)
+            if adapter.sendable(cancel=True):
+                return
 
     async def honour_kill(self, *, say: bool = True, reason: str = "") -> KillReport | None:
         """Act on a KILL another desk journaled (`kill_from_elsewhere`), right after it

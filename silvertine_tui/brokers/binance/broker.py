@@ -107,7 +107,7 @@ from .errors import (
 from .instruments import NotionalScope, dec, key_of, notional_scope, parse_symbol, symbol_of
 from .market import BadPayload, MarketStreams, last_of_ticker, reference_of_ticker
 from .orders import LOCAL_STEPS, Sizing, TrackedOrder
-from .rest import CANCEL_WAIT_S, AmendRefused, BinanceRest, CancelHeld
+from .rest import CANCEL_WAIT_S, AmendRefused, BinanceRest, CancelHeld, GuardRefused
 from .user_stream import REFUSED_RETRY_S, UserStream, describe, refused_reason, stop_task
 
 log = logging.getLogger(__name__)
@@ -267,6 +267,8 @@ class BinanceBroker(Broker):
             self.order_links = ("rest",)
         self.rest = rest if rest is not None else BinanceRest(config, clock=clock)
         self.rest.watch = self  # each call's finding moves the "rest" link
+        # Asked again before an order goes out a second time (after a -1021).
+        self.rest.send_guard = self._send_refusal
         self.symbols: list[str] = list(config.symbols)
         # Instruments the journal holds positions, working orders or fills in
         # (`journal_holds`): followed as the configured ones are (`_followed`).
@@ -2682,6 +2684,14 @@ class BinanceBroker(Broker):
             await self._publish_fill_once(await self._with_fee_value(fill))
         return True
 
+    def _send_refusal(self) -> str | None:
+        """Why nothing may go to Binance now (`send_guard`, the engine's: trading
+        HALTED, the claim lapsed), None when it may: asked by the REST client before it
+        sends an order, a cancel-replace or an amend again after a -1021
+        (`BinanceRest.send_guard`)."""
+        guard = self.send_guard
+        return guard() if guard is not None else None
+
     def _require_order(self, client_order_id: str, *, cancel: bool = False) -> None:
         super()._require_order(client_order_id, cancel=cancel)
         order = self._orders.get(client_order_id)
@@ -2730,7 +2740,7 @@ class BinanceBroker(Broker):
                         "that the journal does not hold yet (made while the desk was away)"
                     )
             if refusal:
-                await self._restore_status(order, previous, f"modify refused: {refusal}")
+                await self._change_put_back(order, previous, f"modify refused: {refusal}")
                 raise BrokerError(
                     f"{self.source}: {refusal}; nothing was sent. Modify again once the "
                     "account is reconciled (the health pane shows it).",
@@ -2746,7 +2756,7 @@ class BinanceBroker(Broker):
                 f"Binance has {plain(unheard)} of {coid} filled that the journal does not "
                 "hold yet (made while the desk was away)"
             )
-            await self._restore_status(order, previous, f"modify refused: {refusal}")
+            await self._change_put_back(order, previous, f"modify refused: {refusal}")
             raise BrokerError(
                 f"{self.source}: {refusal}; nothing was sent. Modify again once the "
                 "account is reconciled (the health pane shows it).",
@@ -2791,7 +2801,7 @@ class BinanceBroker(Broker):
             instrument = await self.instrument(order.key)
             self.check_request(request, instrument, None)
         except OrderValidationError as exc:
-            await self._restore_status(order, previous, f"modify refused: {exc}")
+            await self._change_put_back(order, previous, f"modify refused: {exc}")
             raise
         if self._amends(order, change, quantity, filled):
             await self._amend(order, previous, quantity)
@@ -2800,7 +2810,7 @@ class BinanceBroker(Broker):
         if refusal:
             # STOP_ON_FAILURE, Binance cancels first: its refusal of the new order then
             # left nothing working (-2021), the trader's stop-loss gone with it.
-            await self._restore_status(order, previous, f"modify refused: {refusal}")
+            await self._change_put_back(order, previous, f"modify refused: {refusal}")
             raise OrderRejected(f"modify of {coid} not sent: {refusal}", code="would_lose_order")
         # That check asks Binance (its last trade, the funds): trading may have gone
         # HALTED, or the claim lapsed, meanwhile; asked again, as after the journal's.
@@ -2831,6 +2841,15 @@ class BinanceBroker(Broker):
                 sizing.in_flight = False
             self._check_sized_later(order)  # the stream may have taken it already
             self._check_replace_later(order, old_id, exc)
+            raise
+        except GuardRefused as exc:
+            # Refused -1021 (nothing done), then not sent again: the order as it was.
+            order.replacing = False
+            if order.sizing is sizing:
+                order.sizing = None
+            if old_id is not None:
+                order.retired.discard(old_id)
+            await self._change_put_back(order, previous, f"modify refused: {exc}")
             raise
         except BrokerError as exc:
             if order.sizing is sizing:
@@ -2909,9 +2928,11 @@ class BinanceBroker(Broker):
             # Flushed after that answer, they put the order back to PENDING_REPLACE with
             # nothing to end it (the journal's last word on an amend taken).
             await self._flush_held(None)
-            # Those writes may have waited (Redis stalled) while trading went HALTED or
-            # the claim lapsed: asked again, as after the change's own writes.
-            await self._refuse_change_if_held(coid)
+        # Those writes, or the modify's own asks before it (what of the journal's fills
+        # are the replacement's, `_learn_shares`; the instrument), may have waited while
+        # trading went HALTED or the claim lapsed: asked again, as after the change's own
+        # writes. Only after the held writes, the amend went (PUT) after HALTED.
+        await self._refuse_change_if_held(coid)
         params = translate.amend_params(order.symbol, venue_id, coid, venue_qty)
         order.amending = venue_qty
         try:
@@ -2960,7 +2981,7 @@ class BinanceBroker(Broker):
         `OrderRejected` saying so (not sent: `RateLimited`, `NotConnected`, as it came)."""
         order.amending = None
         works = f"The order works unchanged (quantity {plain(order.quantity)})."
-        await self._restore_status(order, previous, f"modify failed: {exc} {works}")
+        await self._change_put_back(order, previous, f"modify failed: {exc} {works}")
         if isinstance(exc, RateLimited | NotConnected):
             raise exc  # (nothing was sent: its message says so)
         raise OrderRejected(
@@ -3191,7 +3212,7 @@ class BinanceBroker(Broker):
                         break
                     if past:
                         order.amending = None
-                        await self._restore_status(
+                        await self._change_put_back(
                             order,
                             None,
                             f"modify failed: {exc}; Binance, asked, did not amend it: the "
@@ -3722,7 +3743,7 @@ class BinanceBroker(Broker):
             # Still working as before: the query's report of it (NEW on its id) was no
             # news to the venue's side and was dropped; the journal is put back here,
             # with the refusal (it read PENDING_REPLACE for ever).
-            await self._restore_status(order, None, f"modify failed: {exc}")
+            await self._change_put_back(order, None, f"modify failed: {exc}")
 
     async def _cancelled_by_replace(
         self, order: TrackedOrder, old_id: str | None, reason: str
@@ -4028,13 +4049,25 @@ class BinanceBroker(Broker):
             filled_qty=order.filled,
             reason=reason,
         )
-        if keep:
+        if keep or only_from is not None:
             async with self._publish_lock:
                 if only_from is not None and order.status is not only_from:
                     return
-                await self._publish_update_locked(update, local=True, keep=True)
+                await self._publish_update_locked(update, local=True, keep=keep)
             return
         await self.publish_update(update, local=True)
+
+    async def _change_put_back(
+        self, order: TrackedOrder, previous: OrderStatus | None, reason: str
+    ) -> None:
+        """A change refused before it went, or one Binance refused or did not make (the
+        order as it was): the journal's PENDING_REPLACE goes back to the order's status
+        with `reason`, only while the order is still PENDING_REPLACE, read under the
+        publish lock (`_restore_status`'s `only_from`). A cancel's PENDING_CANCEL
+        written meanwhile stands: written over, the order read NEW "modify refused ..."
+        while its cancel was on its way, until Binance's CANCELED came (the code
+        review's MED; `_change_not_sent` already did so)."""
+        await self._restore_status(order, previous, reason, only_from=OrderStatus.PENDING_REPLACE)
 
     async def _change_not_sent(self, client_order_id: str, reason: str) -> None:
         """A change refused after its journal writes (`Broker._refuse_change_if_held`):

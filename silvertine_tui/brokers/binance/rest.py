@@ -131,6 +131,13 @@ AMEND_REJECTED = -2038
 NO_CHANGE = "would change no state"
 
 
+class GuardRefused(OrderRejected):
+    """A new order, cancel-replace or amend Binance refused with -1021 (its timestamp:
+    Binance did nothing with it), not sent again after the clock re-sync because the
+    desk's send guard refuses it now (`BinanceRest.send_guard`: trading HALTED, this
+    desk's claim lapsed): nothing was done at Binance."""
+
+
 class AmendRefused(OrderRejected):
     """Binance refused an order amend (-2038 with the matching engine's reason, -1013 a
     filter): it changed nothing. `no_change`: the order is at the quantity asked
@@ -225,6 +232,10 @@ class BinanceRest:
         self._retiring: set[asyncio.Task[None]] = set()
         # Told whether each call reached Binance (the broker's "rest" link).
         self.watch: RestWatch | None = None
+        # Why nothing may be sent now (the broker's `send_guard`: trading HALTED, the
+        # claim lapsed), None when it may; asked before a new order, cancel-replace or
+        # amend is sent again after a -1021 and the clock re-sync (`_send`).
+        self.send_guard: Callable[[], str | None] | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -460,7 +471,10 @@ class BinanceRest:
         result: dict[str, Any] = await self._call(
             what,
             CallKind.AMEND,
-            lambda c: c._put("order/amend/keepPriority", signed=True, data=sent),
+            # (a copy each send: python-binance signs the dict it is given in place,
+            # and sent again after a -1021 it carried the first send's signature:
+            # -1022, read as the key pair refused)
+            lambda c: c._put("order/amend/keepPriority", signed=True, data=dict(sent)),
         )
         return result
 
@@ -636,6 +650,11 @@ class BinanceRest:
                 error = await self._read_failure(exc)
                 if error.code == TIMESTAMP and attempt == 1:
                     await self._resync_clock(client, what, error)
+                    if kind in SENT_ONCE:
+                        # The re-sync awaited Binance: trading may have gone HALTED, or
+                        # the claim lapsed, meanwhile; sent again regardless, a new
+                        # order went out after HALTED.
+                        self._ask_guard_again(what)
                     continue
                 raise self._api_failure(error, what, kind) from exc
             except BinanceRequestException as exc:
@@ -651,6 +670,20 @@ class BinanceRest:
             self._observe(client.response)
             return result
         raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def _ask_guard_again(self, what: str) -> None:
+        """`send_guard`, right before an order (a cancel-replace, an amend) is sent
+        again: `GuardRefused` when it refuses (nothing was done at Binance: it refused
+        the first send's timestamp)."""
+        guard = self.send_guard
+        refusal = guard() if guard is not None else None
+        if refusal:
+            log.warning("binance.resend_refused", extra={"what": what, "refusal": refusal})
+            raise GuardRefused(
+                f"{what}: not sent: {refusal} (Binance refused its first send for this "
+                "host's clock, -1021, and did nothing with it; it was not sent again "
+                "after re-syncing with Binance's time)"
+            )
 
     async def _hold_back(self, what: str, kind: CallKind) -> None:
         """Wait (reads, cancels) or refuse (orders) while Binance would refuse us."""
