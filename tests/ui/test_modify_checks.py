@@ -110,6 +110,37 @@ async def test_a_change_outside_the_collar_is_said_in_the_dialog_which_stays_ope
         await desk.session.close()
 
 
+async def test_a_price_typed_outside_the_collar_is_said_before_enter(make_desk) -> None:
+    """As on the ticket, a field typed in says what is wrong with it as it is typed: the
+    dialog said nothing until Enter was refused, a price 30 times the market reading as
+    fine (a trader's drill). Nothing goes until Enter, and the dialog keeps the field."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        await sample_orders(desk)
+        await desk.step(pilot, 2)
+        await pilot.press("3", "home", "m")
+        await pilot.pause()
+        screen = desk.app.screen
+        assert isinstance(screen, ModifyScreen)
+        assert problems_text(screen) == ""  # opened as it is: nothing typed, nothing said
+        await pilot.press("tab")  # to the Price
+        price = screen.query_one("#m-limit_price", Input)
+        assert desk.app.focused is price
+        price.value = ""
+        await pilot.press(*"50000")
+        await pilot.pause()
+        text = problems_text(screen)
+        assert text.startswith("Price: 50,000.00 is "), text
+        assert text.endswith("> collar 5% [price_collar]"), text
+        assert desk.app.screen is screen  # nothing sent
+        view = desk.session.engine.oms.get(RESTING)
+        assert view is not None
+        assert view.order.limit_price == Decimal("63500.00")
+        await desk.session.close()
+
+
 async def test_the_dialog_takes_only_numbers_and_shows_what_has_filled(make_desk) -> None:
     """Its number fields refuse a key that is no part of a number as it is typed, as the
     ticket's do; and it says what the order has filled, the floor of a new Qty."""

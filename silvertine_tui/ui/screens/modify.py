@@ -407,7 +407,7 @@ class ModifyScreen(Dialog[Change | None]):
         self.instrument = instrument
         self.risk = risk
         self.lookup = lookup
-        self.problems_shown = False  # after an Enter refused: checked as typed
+        self.problems_shown = False  # once a field is typed in or Enter refused: as typed
         self._shown = _progress(view)
         # The terms each field was filled with: one the trader has not typed in, still
         # at them, is not sent.
@@ -834,12 +834,15 @@ class ModifyScreen(Dialog[Change | None]):
 
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:
-        """Once problems are shown, they follow what is typed: a corrected field no
-        longer shows the error it had (checked as Enter checks it)."""
+        """Problems follow what is typed, as on the ticket (checked as Enter checks
+        it): a field typed in says what is wrong with it at once, a corrected one no
+        longer shows the error it had. They showed only once Enter was refused: a price
+        30 times the market read as fine until then."""
         event.stop()
         name = (event.input.id or "").removeprefix("m-")
         if name in self._filled_with and event.value != _text(self._filled_with[name]):
             self._typed.add(name)  # (an Input says its first value too: not typed)
+            self.problems_shown = True
         self._show_meaning()
         if self.problems_shown:
             self._show(self._check()[1])
