@@ -11,6 +11,7 @@ from textual.widgets import Input
 
 from silvertine_tui.config import Settings
 from silvertine_tui.domain import OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from silvertine_tui.ui.format import short_id
 from silvertine_tui.ui.widgets.blotter import Blotter
 
 from .conftest import Desk, make_settings
@@ -123,7 +124,12 @@ async def test_cancel_acts_on_the_order_chosen_when_rows_above_it_leave(make_des
         await desk.settle(pilot)
         assert engine.oms.orders[ids[3]].order.status is OrderStatus.NEW
         said = [n.message for n in desk.app._notifications]
-        assert "the working order selected left the list: select one again" in said
+        # Named, with what became of it (an IOC filled at once, followed by the cursor,
+        # left "the working order selected left the list" with no row marked).
+        assert (
+            f"the working order selected, {short_id(ids[2])} (CANCELED), left the list: "
+            "select one again"
+        ) in said
         await pilot.press("down")  # the trader chooses again
         await pilot.pause()
         assert blotter.selected_order() == ids[3]

@@ -964,8 +964,20 @@ class MainScreen(Screen[None]):
         if view is None:
             what = "order" if blotter.show_all else "working order"
             if blotter.cursor_lost:  # the one chosen finished: never its neighbour
+                # Named, with what became of it: the cursor follows each order sent,
+                # and an IOC that filled at once left "the working order selected
+                # left the list" with no row marked and none the trader had chosen.
+                lost = blotter.lost_key
+                gone = self.desk.view.order(lost) if lost else None
+                which = (
+                    f", {short_id(lost)} ({gone.order.status}),"
+                    if gone is not None
+                    else f", {short_id(lost)},"
+                    if lost
+                    else ""
+                )
                 self.notify(
-                    f"the {what} selected left the list: select one again",
+                    f"the {what} selected{which} left the list: select one again",
                     severity="warning",
                 )
             else:

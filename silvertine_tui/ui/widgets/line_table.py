@@ -132,6 +132,7 @@ class LineTable(ScrollView, can_focus=True):
         # The row the cursor was on left the table (an order finished, a position
         # closed): nothing is selected, and none is marked, until the cursor moves.
         self.cursor_lost = False
+        self.lost_key = ""  # the key of the row it was on (read while `cursor_lost`)
         self.cell_updates = 0
         self._mounted = False
         self._overflowing = False
@@ -324,6 +325,7 @@ class LineTable(ScrollView, can_focus=True):
         self._index = {key: i for i, key in enumerate(self._keys)}
         if chosen is not None and chosen in gone:
             self.cursor_lost = True
+            self.lost_key = chosen
         elif chosen is not None:
             self.cursor_row = self._index[chosen]
         self.cursor_row = max(0, min(self.cursor_row, len(self._keys) - 1))
