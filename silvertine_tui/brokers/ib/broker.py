@@ -967,8 +967,9 @@ class IBBroker(IBOrders, IBSession):
         self.market.problems[key] = f"{code}: {message}"
         self.health_state.extra[f"md_type:{key}"] = "none"
         self.health_state.extra[f"md_problem:{key}"] = codes.describe(code, message)
-        self.count_error(f"market_data_{code}")
-        if code in codes.PACING:
+        if code not in codes.PACING:
+            self.count_error(f"market_data_{code}")
+        else:  # (counted once, as it came: `pacing_<code>`, `_on_error`)
             contract = self.market.contracts.get(key)
             if contract is not None:
 

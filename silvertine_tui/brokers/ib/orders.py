@@ -87,6 +87,9 @@ each order whose modify TWS has not answered in `order_timeout_s` and may still 
 class IBOrders(IBState):
     async def _submit(self, request: OrderRequest) -> None:
         coid = request.client_order_id
+        # The order as the desk names it (`short_id`): the ticket shows these words as
+        # they are (its toast read "no answer from TWS to order <20 characters> in 5s").
+        short = short_id(coid)
         contract = await self._contract(request.instrument)
         self.ids.add(coid, request.instrument)
         self._terms[coid] = terms_of(request)
@@ -98,7 +101,7 @@ class IBOrders(IBState):
             self._refuse_place_if_held(coid, attempt)
             if not self._up:
                 raise BrokerTimeout(
-                    f"{self.source}: the socket to TWS dropped while placing {coid}; "
+                    f"{self.source}: the socket to TWS dropped while placing {short}; "
                     "its fate is asked of TWS after the reconnect"
                 )
             order = ib_order(request, self.account, outside_rth=self.cfg.outside_rth)
@@ -115,16 +118,16 @@ class IBOrders(IBState):
                 )
             except TimeoutError:
                 raise BrokerTimeout(
-                    f"no answer from TWS to order {coid} in {self.cfg.order_timeout_s:g}s; "
+                    f"no answer from TWS to order {short} in {self.cfg.order_timeout_s:g}s; "
                     "asking TWS what became of it"
                 ) from None
             except ConnectionError as exc:
-                raise BrokerTimeout(f"socket to TWS broke while placing {coid}: {exc}") from None
+                raise BrokerTimeout(f"socket to TWS broke while placing {short}: {exc}") from None
             if outcome == "ack":
                 return
             if outcome == "lost":
                 raise BrokerTimeout(
-                    f"the socket to TWS dropped before {coid} was acknowledged; "
+                    f"the socket to TWS dropped before {short} was acknowledged; "
                     "asking TWS after the reconnect"
                 )
             code_text, _, message = outcome.partition("|")
@@ -136,7 +139,7 @@ class IBOrders(IBState):
             if codes.is_funds_reject(code, message):
                 raise InsufficientFunds(reason, code=code)
             raise OrderRejected(reason, code=code)
-        raise RateLimited(f"TWS kept refusing order {coid} for pacing; nothing was placed")
+        raise RateLimited(f"TWS kept refusing order {short} for pacing; nothing was placed")
 
     def _refuse_place_if_held(self, coid: str, attempt: int) -> None:
         """`send_guard` asked before a send of a new order (`_submit`); refused, an
@@ -1017,7 +1020,10 @@ class IBOrders(IBState):
                 extra={"broker": self.source, "client_order_id": coid, "error": message},
             )
             return
-        if code != codes.CANNOT_CANCEL:  # a cancel that came too late is no fault
+        # A cancel that came too late is no fault; a pacing answer was counted as it
+        # came (`pacing_<code>`, `_on_error`): counted here again, Health read
+        # `pacing_100 6, tws_100 6` of 6 pacing answers.
+        if code != codes.CANNOT_CANCEL and code not in codes.PACING:
             self.count_error(f"tws_{code}")
         if cancelling is not None and waiting and code in codes.CANCEL_ANSWERS:
             # Only a cancel is answered so, a place waiting too included: taken for the

@@ -48,6 +48,20 @@ REBUILDING = (
 )
 """The `api` link's detail while the rebuild after a (re)connect runs (`_after_connect`)."""
 
+IB_UNKNOWN = "not known while TWS is unreachable"
+"""The start of the `ib` link's detail while the socket to TWS is down (`_ib_unknown`):
+TWS's link to IB is TWS's to say, and nothing of TWS is heard then."""
+
+
+def _as_heard(state: ConnectionState, detail: str) -> str:
+    """The `ib` link as TWS last said it, short: its state and the head of its detail
+    (`DEGRADED, TWS lost its connection to IB (1100)`), without what it said the desk
+    does meanwhile (cancels go, new orders wait: not so with TWS unreachable)."""
+    head = detail.split("; ")[0]
+    if "): " in head:
+        head = head.split("): ")[0] + ")"
+    return f"{state.value}, {head}" if head and state is not L.LIVE else state.value
+
 
 def _seconds(value: float) -> str:
     """A wait as the health pane says it, never more than it was: whole seconds from
@@ -174,6 +188,7 @@ class IBSession(IBState):
         with contextlib.suppress(Exception):
             self.ib.disconnect()
         await self.set_link("api", L.DISCONNECTED, reason)
+        await self._ib_unknown()  # (a move back's connect that failed: `_move_back`)
         return False
 
     def _unanswered_connect(self) -> str:
@@ -403,6 +418,7 @@ class IBSession(IBState):
         if failed is not None:
             reason += f" (closing its socket failed ({failed}): it was closed at once instead)"
         await self.set_link("api", L.DISCONNECTED, reason)
+        await self._ib_unknown()  # (the rebuild set it as TWS said it, then failed)
 
     def _start_reconnect(self) -> None:
         if self._closing or (self._reconnector is not None and not self._reconnector.done()):
@@ -437,12 +453,36 @@ class IBSession(IBState):
         reason, self._drop_reason = self._drop_reason, None
         self._unanswered = False  # the socket is gone: a new one is asked afresh
         self._market_stale_said = False
+        # A catch-up after 1101/1102 still running ends here, and never sets the `ib`
+        # link LIVE over what follows (`_restored`: its turn is over).
+        self._link_turn += 1
         await self.set_link(
             "api", L.DISCONNECTED, reason or f"socket to TWS at {self.endpoint} lost"
         )
+        await self._ib_unknown()
         if self.market.contracts:
             await self.set_link("market", L.DISCONNECTED, "no quotes while TWS is unreachable")
         self._start_reconnect()
+
+    async def _ib_unknown(self) -> None:
+        """The socket to TWS is down: TWS's own link to IB (the `ib` link, from its
+        1100/1101/1102 and 2110) cannot be known, so it is DISCONNECTED, saying so and
+        how it was last heard (`IB_UNKNOWN`; Balances says such a broker's figures are
+        "as last heard" the same way). It is heard again from TWS once the desk has
+        reconnected: the rebuild sets it as TWS then says it (`_rebuild`, `_server_link`),
+        and TWS's own 1100/1101/1102 on that socket move it. Before, it read LIVE
+        under "api DISCONNECTED no TWS or IB Gateway listening" for as long as TWS was
+        away (killed, or hung and its socket dropped). A link never heard (no connect
+        yet) is left out, as before."""
+        link = self.health_state.links.get("ib")
+        if link is None or self._closing or link.detail.startswith(IB_UNKNOWN):
+            return
+        heard = _as_heard(link.state, link.detail)
+        await self.set_link(
+            "ib",
+            L.DISCONNECTED,
+            f"{IB_UNKNOWN} (as last heard: {heard}); TWS says it again once the desk reconnects",
+        )
 
     async def _connectivity(self, code: int, message: str) -> None:
         self._link_turn += 1
