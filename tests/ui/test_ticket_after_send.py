@@ -6,13 +6,16 @@ read as F9 sending it."""
 
 from __future__ import annotations
 
+from textual.widgets import Input
+
+from silvertine_tui.ui.format import short_id
 from silvertine_tui.ui.screens.confirm import ConfirmScreen
 from silvertine_tui.ui.widgets.text import TextBlock
 from silvertine_tui.ui.widgets.ticket import Ticket
 
 from .conftest import Desk
 from .test_ticket_repeat import resting_bid, status
-from .test_trading_keys import type_into
+from .test_trading_keys import open_buy_ticket, type_into
 
 
 def preview(ticket: Ticket) -> str:
@@ -80,4 +83,27 @@ async def test_the_sent_line_stays_while_a_confirmation_asks(make_desk) -> None:
         await desk.settle(pilot)
         assert isinstance(desk.app.screen, ConfirmScreen)
         assert status(ticket) == sent
+        await desk.session.close()
+
+
+async def test_an_answer_that_names_the_order_names_it_short(make_desk) -> None:
+    """An adapter's words name the whole id ("no answer from paper/main to the order
+    st0000...02: ..."); the ticket and its toast name it as "sent ..." does."""
+    desk: Desk = make_desk()
+    async with desk.app.run_test(size=(80, 24), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
+        ticket.query_one("#t-limit_price", Input).value = "64000.00"
+        await type_into(pilot, "0.01")
+        coid = ticket.client_order_id
+        desk.broker.lose_next_order_answer()
+        await pilot.press("f9")
+        await desk.settle(pilot)
+        said = [n.message for n in desk.app._notifications if n.title.startswith("Order sent")]
+        assert said == [
+            f"no answer from paper/main to the order {short_id(coid)}: its outcome is "
+            "unknown; asking the venue (it is not sent again)"
+        ]
+        assert coid not in problems(ticket) + status(ticket)
         await desk.session.close()

@@ -967,6 +967,14 @@ class Ticket(Vertical):
             self.sending = False
             self._on_its_way = ""
             model.placed(request.client_order_id, rejection_said=said)
+        if isinstance(outcome, Failed):
+            # The order named short, as "sent ..." names it: an adapter's words name
+            # the whole id ("no answer from paper/main to the order stmxddgy451jj..."),
+            # which took most of a two-line toast at 80x24.
+            coid = request.client_order_id
+            outcome = outcome.model_copy(
+                update={"error": outcome.error.replace(coid, short_id(coid))}
+            )
         if generation != self._generation:
             self._answer_elsewhere(request, checked.instrument, outcome)
             return
