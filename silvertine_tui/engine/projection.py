@@ -231,6 +231,9 @@ class OrderWaits:
     """The status the newest waiting report gives it (None: no report of it waits)."""
     sent: bool = False
     """Its request waits: sent while Redis was out of reach."""
+    in_memory: bool = True
+    """Some of its events wait in memory; False: Redis has them all, the desk has not
+    read them back yet (`Waiting.reading`)."""
 
     @property
     def ended(self) -> bool:
@@ -294,6 +297,7 @@ class _Tally:
     fills: int = 0
     status: OrderStatus | None = None
     sent: bool = False
+    in_memory: bool = False
 
 
 NOTHING_WAITS = Waiting()
@@ -1129,6 +1133,8 @@ class DeskProjection:
         balances: set[BalanceKey] = set()
         unread: set[tuple[str, str]] = set()
 
+        written = False  # the event being read: in Redis, not read back yet
+
         def touch(coid: str, broker: str, account: str, instrument: str = "") -> _Tally:
             found = orders.get(coid)
             if found is None:
@@ -1136,6 +1142,7 @@ class DeskProjection:
             elif not found.instrument:
                 found.instrument = instrument
             found.events += 1
+            found.in_memory = found.in_memory or not written
             return found
 
         for waiting in events:

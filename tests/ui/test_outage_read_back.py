@@ -107,6 +107,12 @@ async def test_an_order_sent_during_the_outage_is_said_and_counted_until_read_ba
             await pilot.press("q")
             await frames_until(app, pilot, lambda: isinstance(app.screen, QuitScreen), "quit")
             assert title(desk) == "Quit with 2 working order(s)?"
+            body = str(app.screen.query_one("#dialog-body", Static).render())
+            assert "wait in memory" not in body, body  # Redis has them
+            assert (
+                "1 of them not in Orders yet: sent while Redis was out of reach, written "
+                "to Redis, being read back."
+            ) in " ".join(body.split()), body
             await pilot.press("escape")
             await frames_until(app, pilot, lambda: not isinstance(app.screen, QuitScreen))
 

@@ -381,3 +381,14 @@ async def test_a_dialog_opened_before_the_desk_read_back_what_redis_took_counts_
             async with OverTheDesk(dialog).run_test(size=(120, 36)):
                 await until(lambda: dialog.is_mounted, 5.0, "the dialog")
                 assert title_of(dialog) == "Quit with 3 working order(s)?"  # A, B, D
+                body = " ".join(str(dialog.query_one("#dialog-body", Static).render()).split())
+                # Redis has them: said so, not "wait in memory".
+                assert "wait in memory" not in body, body
+                assert (
+                    "2 of them not in Orders yet: sent while Redis was out of reach, "
+                    "written to Redis, being read back."
+                ) in body, body
+                assert (
+                    "1 order(s) Orders shows working ended at the venue (filled or "
+                    "cancelled): written to Redis, being read back; not counted."
+                ) in body, body

@@ -172,15 +172,27 @@ class QuitScreen(Dialog[QuitChoice]):
         not in Orders yet, and those Orders shows working that ended at the venue."""
         waiting = self.projection.waiting()
         notes = []
-        if unlisted := len(waiting.not_shown):
+        if unlisted := sum(1 for w in waiting.not_shown if w.in_memory):
             notes.append(
                 f"{unlisted} of them not in Orders yet: sent while Redis was out of reach, "
                 "their events wait in memory."
             )
-        if ended := len(waiting.ended):
+        if reading := sum(1 for w in waiting.not_shown if not w.in_memory):
+            # Redis has them; this desk reads them back at its reader's next read.
+            notes.append(
+                f"{reading} of them not in Orders yet: sent while Redis was out of reach, "
+                "written to Redis, being read back."
+            )
+        in_memory = [w.in_memory for c in waiting.ended if (w := waiting.orders.get(c))]
+        if ended := sum(in_memory):
             notes.append(
                 f"{ended} order(s) Orders shows working ended at the venue (filled or "
                 "cancelled): their events wait in memory; not counted."
+            )
+        if ended := len(in_memory) - sum(in_memory):
+            notes.append(
+                f"{ended} order(s) Orders shows working ended at the venue (filled or "
+                "cancelled): written to Redis, being read back; not counted."
             )
         return "".join(f"\n{note}" for note in notes)
 
