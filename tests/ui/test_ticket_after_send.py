@@ -13,7 +13,7 @@ from silvertine_tui.ui.screens.confirm import ConfirmScreen
 from silvertine_tui.ui.widgets.text import TextBlock
 from silvertine_tui.ui.widgets.ticket import Ticket
 
-from .conftest import Desk
+from .conftest import Desk, make_settings, until
 from .test_ticket_repeat import resting_bid, status
 from .test_trading_keys import open_buy_ticket, type_into
 
@@ -106,4 +106,30 @@ async def test_an_answer_that_names_the_order_names_it_short(make_desk) -> None:
             "unknown; asking the venue (it is not sent again)"
         ]
         assert coid not in problems(ticket) + status(ticket)
+        await desk.session.close()
+
+
+async def test_flipped_while_its_order_is_on_its_way_the_answer_says_last(make_desk) -> None:
+    """The ticket flipped to SELL (ctrl+s) while its BUY was on its way: the answer
+    said "sent ...: BUY ..." in the ok colour over the SELL ticket."""
+    desk: Desk = make_desk(
+        settings=make_settings(paper={"latency": {"enabled": True, "ack_ms": 400, "jitter_ms": 0}})
+    )
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 1)
+        ticket = await open_buy_ticket(desk, pilot, "BTCUSDT.PAPER")
+        ticket.query_one("#t-limit_price", Input).value = "64000.00"
+        await type_into(pilot, "0.01")
+        await pilot.press("f9")
+        await pilot.pause()
+        assert ticket.sending
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await until(pilot, "the answer", lambda: not ticket.sending)
+        await desk.settle(pilot)
+        said = status(ticket)
+        assert said.startswith("last sent "), said
+        assert said.endswith("BUY 0.01 BTCUSDT.PAPER"), said
+        assert ticket.query_one("#t-status", TextBlock).has_class("-muted")
         await desk.session.close()

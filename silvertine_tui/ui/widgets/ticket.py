@@ -100,9 +100,9 @@ ORDER = (
     "account",
 )
 NOT_SHOWN_KEPT = 100
+"""Orders sent from the ticket not shown yet that it remembers (`Ticket._not_shown`)."""
 LAST = "last "
 """Before the "sent ..." beside Send once the ticket holds another order (`_sent_said_as_last`)."""
-"""Orders sent from the ticket not shown yet that it remembers (`Ticket._not_shown`)."""
 TIF_PREFERENCE = (TimeInForce.GTC, TimeInForce.IOC)
 """What a ticket falls back to when its time in force is not offered any more."""
 
@@ -998,6 +998,9 @@ class Ticket(Vertical):
                 self.attempted = False
                 self._sent_draft = draft
                 self._answered_at = self.desk.monotonic()  # the repeat window runs from here
+                # Flipped or edited while it was on its way: the ticket holds another
+                # order now ("sent ...: BUY" stood over a SELL ticket).
+                self._sent_said_as_last()
             case Refused(source="risk"):
                 violations = [RiskViolation(p.rule, p.message, p.field) for p in outcome.problems]
                 self._show_problems(risk_problems(violations, request=request), "risk rejected")
