@@ -4058,35 +4058,62 @@ class BinanceBroker(Broker):
         await self.publish_update(update, local=True)
 
     async def _change_put_back(
-        self, order: TrackedOrder, previous: OrderStatus | None, reason: str
+        self,
+        order: TrackedOrder,
+        previous: OrderStatus | None,
+        reason: str,
+        *,
+        keep: bool = False,
     ) -> None:
         """A change refused before it went, or one Binance refused or did not make (the
         order as it was): the journal's PENDING_REPLACE goes back to the order's status
         with `reason`, only while the order is still PENDING_REPLACE, read under the
         publish lock (`_restore_status`'s `only_from`). A cancel's PENDING_CANCEL
         written meanwhile stands: written over, the order read NEW "modify refused ..."
-        while its cancel was on its way, until Binance's CANCELED came (the code
-        review's MED; `_change_not_sent` already did so)."""
-        await self._restore_status(order, previous, reason, only_from=OrderStatus.PENDING_REPLACE)
+        while its cancel was on its way, until Binance's CANCELED came. `keep`: a
+        write the bus refuses is kept and written again (`_change_not_sent`).
+
+        The one path of every change's put-back (`_change_not_sent` too). Its
+        PENDING_REPLACE a repeat behind a status of the order that waits for its
+        account event (`replace_after_held`: an earlier change's replacement, taken by
+        Binance, NEW at its terms): nothing is put back, that status ends the
+        PENDING_REPLACE and says the refusal (`_say_on_held`), and no PENDING_REPLACE
+        goes after it. Put back, the journal read NEW "modify refused" at the old
+        terms, the replacement's NEW was then dropped as no news, and `_flush_held`
+        wrote PENDING_REPLACE after it: the desk showed the order on its way at 1,990
+        for good while Binance worked it at 1,985 (the code review's HIGH)."""
+        behind_held = order.replace_after_held
+        order.replace_after_held = False
+        if behind_held and self._say_on_held(order.client_order_id, reason):
+            return
+        await self._restore_status(
+            order, previous, reason, keep=keep, only_from=OrderStatus.PENDING_REPLACE
+        )
+
+    def _say_on_held(self, client_order_id: str, reason: str) -> bool:
+        """`reason` (a change's refusal) said by the last status of the order that
+        waits for its account event (`_held`), after what that status says; False when
+        none waits."""
+        for i in range(len(self._held) - 1, -1, -1):
+            ts_ms, held = self._held[i]
+            if held.client_order_id == client_order_id:
+                said = f"{held.reason}; {reason}" if held.reason else reason
+                self._held[i] = (ts_ms, held.model_copy(update={"reason": said}))
+                return True
+        return False
 
     async def _change_not_sent(self, client_order_id: str, reason: str) -> None:
         """A change refused after its journal writes (`Broker._refuse_change_if_held`):
         nothing went to Binance, so its PENDING_REPLACE goes back to the order's status
-        (NEW, or PARTIALLY_FILLED after fills), journaled or kept until the bus takes it.
-        Not when the journal has moved past it meanwhile (a fill's status, a cancel's
-        PENDING_CANCEL), nor while a status of the order waits for its account event
-        (`_held`: its PENDING_REPLACE was a repeat behind it, and that status ends it;
-        marked to be journaled again after it, it stayed PENDING_REPLACE for good)."""
+        (NEW, or PARTIALLY_FILLED after fills), journaled or kept until the bus takes it
+        (`_change_put_back`, keeping: not when the journal has moved past it meanwhile,
+        a fill's status, a cancel's PENDING_CANCEL; nor when its PENDING_REPLACE was a
+        repeat behind a status that waits for its account event, which ends it)."""
         order = self._orders.get(client_order_id)
         if order is None:
             await super()._change_not_sent(client_order_id, reason)
             return
-        order.replace_after_held = False
-        if any(held.client_order_id == client_order_id for _, held in self._held):
-            return
-        await self._restore_status(
-            order, None, reason, keep=True, only_from=OrderStatus.PENDING_REPLACE
-        )
+        await self._change_put_back(order, None, reason, keep=True)
 
     async def cancel_all(
         self, instrument: str | None = None, reason: str = "cancel all"

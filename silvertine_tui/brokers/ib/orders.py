@@ -558,11 +558,19 @@ class IBOrders(IBState):
         """A change refused after its journal writes (`Broker._refuse_change_if_held`,
         asked again before each send and each pacing retry: `_modify`): nothing went
         to TWS, so its PENDING_REPLACE goes back to TWS's last status of the order
-        (`_restore`: kept until the bus takes it). Not when the journal has moved past
-        it meanwhile (TWS's status of a fill, a cancel's PENDING_CANCEL), read here and
-        again once the put-back's own await is done (`put_back`: its `_note_ahead`
+        (`_change_put_back`: kept until the bus takes it)."""
+        await self._change_put_back(client_order_id, reason)
+
+    async def _change_put_back(self, client_order_id: str, reason: str) -> None:
+        """The one path of every change's put-back, refused by the adapter or by TWS
+        (`_modify`, `_change_not_sent`): its PENDING_REPLACE goes back to TWS's last
+        status of the order with `reason` (`_restore`). Not when the journal has moved
+        past it meanwhile (TWS's status of a fill, a cancel's PENDING_CANCEL), read here
+        and again once the put-back's own await is done (`put_back`: its `_note_ahead`
         reads the journal, and a cancel's PENDING_CANCEL and TWS's CANCELED were
-        journaled before it)."""
+        journaled before it). Before, a modify TWS refused (201) wrote NEW "modify
+        refused, the order works on unchanged" over a cancel's PENDING_CANCEL
+        journaled while it waited for TWS's answer (or after its CANCELED)."""
         ids = self.ids.get(client_order_id)
         if ids is not None and ids.status is OrderStatus.PENDING_REPLACE:
             await self._restore(client_order_id, reason, put_back=True)
@@ -575,7 +583,7 @@ class IBOrders(IBState):
         foreign = self._foreign_client(coid, trade)
         if trade is None or foreign:
             why = foreign or "TWS has no working order for it in this session"
-            await self._restore(coid, f"modify not sent: {why}")
+            await self._change_put_back(coid, f"modify not sent: {why}")
             raise OrderRejected(f"modify of {coid} not sent: {why}")
         for _ in range(4):
             # `_unanswered_moved` (a health write), or a pacing error's pause, may have
@@ -599,7 +607,7 @@ class IBOrders(IBState):
                     "the order is inactive at IB (held, not working now); cancel it, "
                     "or change it in TWS"
                 )
-                await self._restore(coid, f"modify not sent: {why}")
+                await self._change_put_back(coid, f"modify not sent: {why}")
                 raise OrderRejected(f"modify of {coid} not sent: {why}")
             if trade.orderStatus.status in IbOrderStatus.DoneStates:
                 # TWS reported the order's end (a fill) and the adapter's queue has not
@@ -648,9 +656,11 @@ class IBOrders(IBState):
             reason = "modify refused, the order works on unchanged: " + codes.reject_reason(
                 code, message
             )
-            await self._restore(coid, reason)
+            await self._change_put_back(coid, reason)
             raise OrderRejected(reason, code=code)
-        await self._restore(coid, "modify not done: TWS kept answering with pacing violations")
+        await self._change_put_back(
+            coid, "modify not done: TWS kept answering with pacing violations"
+        )
         raise RateLimited(f"modify of {coid}: TWS kept answering with pacing violations")
 
     async def _modify_ended(self, coid: str) -> None:

@@ -211,9 +211,9 @@ class IBState(Broker):
         await super().publish_update(update)
 
     async def publish_report(self, update: OrderUpdate, *, put_back: bool = False) -> None:
-        """`put_back`: the order's status put back after a change TWS never had
-        (`IBOrders._change_not_sent`), written only while the order here still reads
-        it once `_note_ahead` is done (`_moved_since`)."""
+        """`put_back`: the order's status put back after a change refused, by the
+        adapter or by TWS (`IBOrders._change_put_back`), written only while the order
+        here still reads it once `_note_ahead` is done (`_moved_since`)."""
         # Remembered at once: a refused write is kept and written again (brokers/kept.py),
         # so TWS's next report of the same status is a duplicate, as it is once written.
         self._remember(update)
