@@ -44,6 +44,7 @@ from ..domain import (
     minted_ms,
     plain,
 )
+from ..domain.clock import utc_time
 from ..domain.seen import SeenIds
 from ..events import (
     BrokerProfile,
@@ -238,6 +239,17 @@ are made once it has carried cancels this long, trading still HALTED
 (`TradingEngine._kill_owed_when_sendable`). Its own announce of being back (the session
 reconciles, then makes them) comes first when it makes one."""
 
+JOURNAL_WAIT_S = 30.0
+"""How long a reconcile waits for this desk's own events of the account that wait in
+its bus's memory for Redis, or were written and not read back yet
+(`recovery.journal_read_back`: `TradingEngine.journal_wait_s`): as long as a read of a
+stalled Redis could already hold it (the replay's socket timeout)."""
+
+KILL_LOOK_S = 2.0
+"""How long the kill switch's report looks in the risk stream for its own KILL that the
+bus kept in memory (`TradingEngine._kill_journaled_since`): Redis answers at once when
+it is back; a Redis that does not leaves the KILL said as not journaled."""
+
 
 UNREADABLE_TOLD_MAX = 10_000
 """Unreadable journal entries remembered as said (`TradingEngine._unreadable`), as the
@@ -324,6 +336,9 @@ class TradingEngine:
         # Journal entries this engine could not read and has said so (`_unreadable`).
         self._unreadable_told: SeenIds[tuple[str, str]] = SeenIds(UNREADABLE_TOLD_MAX)
         self.retry_delays = tuple(retry_delays)
+        # How long a reconcile waits for this desk's own events of its account that
+        # Redis has not taken, or the engine not read back (`recovery.journal_read_back`).
+        self.journal_wait_s = JOURNAL_WAIT_S
         self.anomalies = Anomalies()
         self.replaying = False  # set by recovery: findings then are not alerted again
         # Why no order may be sent yet ("" once the session has recovered and
@@ -398,6 +413,10 @@ class TradingEngine:
         # (`kill_still_owed`, `RunRecorder`).
         self.kill_owed_entry = ""
         self._kill_written = ""  # the entry the kill switch's own KILL was written at
+        # The kill switch's own KILL that the bus kept in memory (Redis out of reach):
+        # its event id, and the entry it was read back at once Redis took it.
+        self._kill_kept = ""
+        self._kill_kept_entry = ""
         # A stricter state (a KILL, REDUCE ONLY) this desk holds that Redis has not
         # taken: its bus keeps it in memory to write when Redis is back, or refused it.
         # The last-run record carries it, so that a desk that dies before then leaves it
@@ -797,6 +816,8 @@ class TradingEngine:
             case RiskEvent():
                 if event.payload.action is RiskAction.KILL:
                     self._saw_kill(entry_id)
+                    if entry_id and event.event_id == self._kill_kept:
+                        self._kill_kept_entry = entry_id  # written late: read back
                 self._apply_risk(event, self._risk_live(entry_id))
             case HealthEvent() | BrokerProfileEvent():
                 self._health_applied += 1
@@ -1591,6 +1612,7 @@ class TradingEngine:
         self.gate.state = TradingState.HALTED
         self._hold_halted = True
         self._kill_written = ""
+        self._kill_kept = self._kill_kept_entry = ""
         places = self.in_flight.now()  # passed the gate before HALTED: cancelled once taken
         journal_error, cancels = await asyncio.gather(
             self._journal_kill(reason),
@@ -1602,6 +1624,10 @@ class TradingEngine:
             places, cancels, self.broker, reason=reason, delays=self.retry_delays
         )
         cancels = await self._settle_gone(cancels)
+        if journal_error and self._kill_kept:
+            # The report says what is true as it is made: a KILL the bus kept in memory
+            # may have been written since (Redis answered while the cancels settled).
+            journal_error = await self._kill_still_kept(journal_error)
         if journal_error:
             self._unhold_on_watcher()
         cancels = self._owe_kill(cancels, self._kill_written)
@@ -1669,7 +1695,9 @@ class TradingEngine:
         (Binance's REST flapping right after its return, the announced reconcile's own
         503), nothing announced it again and the orders worked on, HALTED. What its
         cancels leave working is owed again beside what a kill pulled meanwhile owes
-        (written over it, an order only that kill left working was never cancelled)."""
+        (written over it, an order only that kill left working was never cancelled).
+        With Redis out of reach the session makes them before its reconcile, which then
+        waits for this desk's own events (`recovery.journal_read_back`)."""
         owed = self.kill_owed.pop(broker, set())
         if self.gate.state is not TradingState.HALTED:
             self.kill_owed.clear()
@@ -1801,22 +1829,45 @@ class TradingEngine:
         only IB's follows them, and those of other client ids by polling), so its broker
         is reconciled and the venue's word ends it on screen. A reconcile that fails is
         retried; one that never worked is in the report's problems (the desk would show
-        them working, the report having called them ended)."""
-        from .recovery import reconcile_broker  # recovery builds on this module
+        them working, the report having called them ended). This desk's own events of
+        the account are read back first (`recovery.journal_read_back`: waited for while
+        Redis has not taken them): an order they end needs no reconcile, and one run
+        before them journaled the venue's fill again as MISSED_FILL."""
+        from .recovery import JournalBehind, journal_read_back, reconcile_broker
 
         held: dict[str, list[str]] = {}
         for cid in report.gone:
-            view = self.oms.get(cid)
-            if view is not None and view.order.status not in TERMINAL_STATUSES:
-                held.setdefault(view.broker, []).append(cid)
+            if self._shown_working(cid):
+                held.setdefault(self.oms.orders[cid].broker, []).append(cid)
         problems: list[str] = []
         for name, cids in sorted(held.items()):
+            # This desk's own events of the account first (the venue's reports of these
+            # very orders, kept in its bus's memory while Redis was out of reach): they
+            # may end them on screen, and a reconcile before they are read compares the
+            # venue with a journal that lacks them (a fill journaled again as missed).
+            try:
+                await journal_read_back(self, self.broker(name))
+            except JournalBehind as exc:
+                problems.append(self._not_reconciled(name, cids, exc))
+                continue
+            except Exception as exc:  # (its read: the reconcile reads again, retried)
+                log.warning(
+                    "engine.read_back_before_reconcile_failed",
+                    extra={"broker": name, "error": f"{type(exc).__name__}: {exc}"},
+                )
+            cids = [cid for cid in cids if self._shown_working(cid)]
+            if not cids:
+                continue  # the journal, read back, ends them
             error = ""
             for delay in (0.0, *self.retry_delays):
                 if delay:
                     await asyncio.sleep(delay)
                 try:
                     await reconcile_broker(self, self.broker(name))
+                except JournalBehind as exc:  # (waited for already: not again)
+                    problems.append(self._not_reconciled(name, cids, exc))
+                    error = ""
+                    break
                 except Exception as exc:
                     error = f"{type(exc).__name__}: {exc}"
                     log.warning(
@@ -1835,6 +1886,76 @@ class TradingEngine:
         if not problems:
             return report
         return dataclasses.replace(report, problems=(*report.problems, *problems))
+
+    async def _kill_still_kept(self, error: str) -> str:
+        """`error`, the kill switch's KILL kept in the bus's memory (`_kill_kept`), as it
+        stands now: "" once Redis has taken it (read back by the engine, or found in the
+        risk stream), said in the log and the desk's Log as journaled late, at the time
+        Redis took it. Its report was made after the cancels settled, which waited for
+        Redis: it said "KILL NOT JOURNALED ... waits in this desk's memory" 17 ms after
+        the KILL was journaled, a watching desk already showing HALTED."""
+        kept = self._kill_kept
+        entry = self._kill_kept_entry or await self._kill_journaled_since(kept)
+        if not entry:
+            return error
+        self._kill_written = entry
+        unwritten = self.state_unwritten
+        if unwritten is not None and unwritten.event_id == kept:
+            self.state_unwritten = None  # written after all (the engine reads it back)
+        at = utc_time(parse_id(entry)[0] * 1_000_000)
+        log.warning("engine.kill_journaled_late", extra={"entry": entry, "at": at})
+        said = (
+            f"kill switch: the KILL was journaled late, at {at}, once Redis answered (Redis "
+            "was out of reach as it was pulled): other desks halt as they read it"
+        )
+        try:
+            await self.bus.publish(
+                LogEvent.create(ENGINE_SOURCE, Log(level=LogLevel.WARNING, message=said))
+            )
+        except Exception:
+            log.exception("engine.kill_late_not_logged", extra={"entry": entry})
+        return ""
+
+    async def _kill_journaled_since(self, event_id: str) -> str:
+        """The risk stream entry the KILL `event_id` (kept in the bus's memory) was
+        written at, read after the last risk entry the engine applied; "" while Redis
+        is out of reach or does not answer within `KILL_LOOK_S` (it waits, as far as
+        this desk can tell), or it is not there."""
+        if not self.bus.stats.connected:
+            return ""
+        risk = self._risk_stream
+        entries = self.bus.replay(risk, after=self.applied.get(risk, "0-0"))
+        try:
+            async with asyncio.timeout(KILL_LOOK_S):
+                async for entry in entries:
+                    event = entry.event
+                    if isinstance(event, RiskEvent) and event.event_id == event_id:
+                        return entry.id
+        except Exception as exc:  # (TimeoutError, BusError: it is said as still waiting)
+            log.warning(
+                "engine.kill_entry_not_read",
+                extra={"error": f"{type(exc).__name__}: {exc}"},
+            )
+        finally:
+            close = getattr(entries, "aclose", None)
+            if close is not None:
+                await close()
+        return ""
+
+    def _not_reconciled(self, broker: str, cids: Sequence[str], why: Exception) -> str:
+        """The report's problem for orders no longer at the venue that still show
+        working, their broker not reconciled for this desk's own events still waiting
+        (`recovery.JournalBehind`)."""
+        return (
+            f"{self.broker(broker).source}: {', '.join(cids)} no longer at the venue still "
+            f"show working here: not reconciled ({why}); they show as the journal has "
+            "them once Redis takes this desk's events: check them at the venue"
+        )
+
+    def _shown_working(self, cid: str) -> bool:
+        """Whether the OMS holds `cid` not ended."""
+        view = self.oms.get(cid)
+        return view is not None and view.order.status not in TERMINAL_STATUSES
 
     async def _say_honoured(self, what: str, ok: bool) -> None:
         """Journal, as a log line naming this desk, what it did on a state another desk
@@ -1881,6 +2002,8 @@ class TradingEngine:
             )
             log.error(f"engine.{key}_buffered", extra={"error": error})
             self.state_unwritten = self._state_sent
+            if action is RiskAction.KILL and self._state_sent is not None:
+                self._kill_kept = self._state_sent.event_id  # (`_kill_still_kept`)
             return error
         self.state_unwritten = self._state_sent
         return error

@@ -23,7 +23,7 @@ from functools import partial
 
 from ..brokers import Broker, JournalOrder, ReconcileReport
 from ..bus import BusEntry, BusError, BusUnavailableError, EventBus
-from ..bus.base import StreamInfo, parse_id, state_entry_after
+from ..bus.base import StreamInfo, parse_id, state_entry_after, waiting_of
 from ..domain import Fill, Order, OrderStatus, OrderUpdate, Position, VenueOrder, plain
 from ..events import (
     BrokerProfile,
@@ -1205,14 +1205,97 @@ MISMATCH_SIMULATOR = (
 venue's fills to check are a live venue's."""
 
 
+JOURNAL_LOOK_S = 0.05
+"""How often a reconcile waiting for this desk's own events (`journal_read_back`) looks
+at what its bus holds of them."""
+
+
+class JournalBehind(BusUnavailableError):
+    """A reconcile not run: this desk's own events of the account still wait in its
+    bus's memory for Redis (`journal_read_back`), and a reconcile compares the venue
+    with the journal as the engine has read it."""
+
+
+def own_events_waiting(engine: TradingEngine, broker: Broker) -> tuple[int, int]:
+    """Of `broker`'s account journal, how many of this desk's events wait in its bus's
+    memory for Redis, and how many the bus wrote from there that the engine has not
+    read back yet (`bus.base.waiting_of` with the engine's `applied`): what a reconcile
+    waits for (`journal_read_back`)."""
+    return _own_waiting(engine, engine.bus.layout.exec(broker.name, broker.account))
+
+
+def _own_waiting(engine: TradingEngine, stream: str) -> tuple[int, int]:
+    held = reading = 0
+    for waiting in waiting_of(engine.bus, engine.applied):
+        if waiting.stream == stream:
+            if waiting.entry_id:
+                reading += 1
+            else:
+                held += 1
+    return held, reading
+
+
+async def journal_read_back(engine: TradingEngine, broker: Broker) -> None:
+    """Wait until nothing of `broker`'s account waits in this desk's memory for Redis,
+    and read back what the bus wrote of it (`catch_up`): a reconcile compares the venue
+    with the journal as the engine has read it, and one run on the state before this
+    desk's own events (a kill switch pulled with Redis stalled: the venue's fill, the
+    order's cancel, all in the outage memory) journaled the fill again as MISSED_FILL
+    and the order's end as a STATUS_MISMATCH from NEW 0/7, after the events themselves
+    once Redis took them. Waits at most `engine.journal_wait_s`, saying why in the log;
+    then raises `JournalBehind` (the reconcile is not run: its findings would be false)."""
+    stream = engine.bus.layout.exec(broker.name, broker.account)
+    held, reading = _own_waiting(engine, stream)
+    if not held and not reading:
+        return
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    log.info(
+        "recovery.reconcile_waits_for_journal",
+        extra={"broker": broker.source, "in_memory": held, "not_read_back": reading},
+    )
+    while True:
+        if not held:
+            await catch_up(engine, broker.source)  # written: read back here, not waited for
+            held, reading = _own_waiting(engine, stream)
+            if not held and not reading:
+                log.info(
+                    "recovery.reconcile_journal_read",
+                    extra={"broker": broker.source, "waited_s": round(loop.time() - started, 3)},
+                )
+                return
+        if loop.time() - started >= engine.journal_wait_s:
+            break
+        await asyncio.sleep(JOURNAL_LOOK_S)
+        held, reading = _own_waiting(engine, stream)
+    why = engine.bus.stats.last_error or "Redis has not taken them"
+    said = (
+        f"{held} event(s) of {broker.source} still wait in this desk's memory for Redis "
+        f"after {engine.journal_wait_s:g} s ({why}); a reconcile with {broker.source} now "
+        "would compare the venue with a journal that lacks them: not run"
+        if held
+        else f"{reading} event(s) of {broker.source} written to Redis were not read back "
+        f"after {engine.journal_wait_s:g} s: a reconcile with {broker.source} now would "
+        "compare the venue with a journal that lacks them: not run"
+    )
+    log.error(
+        "recovery.reconcile_not_run",
+        extra={"broker": broker.source, "in_memory": held, "not_read_back": reading, "why": said},
+    )
+    raise JournalBehind(said)
+
+
 async def reconcile_broker(engine: TradingEngine, broker: Broker) -> list[Reconcile]:
     """Ask the broker what its venue holds, from the last fill the journal knows in each
     instrument (not from the epoch), and reconcile the journal against it. The venue's
     reports the bus refused are written first and read back (`Broker.journal_kept`):
     compared without them, an order whose FILLED and fill waited was journaled CANCELED
-    "no longer open at the venue", and they landed after it."""
+    "no longer open at the venue", and they landed after it. So are this desk's own
+    events of the account that wait in the bus's memory for Redis (`journal_read_back`:
+    waited for, bounded; `JournalBehind` when they still wait)."""
     if broker.unjournaled:
         await broker.journal_kept()
+    await journal_read_back(engine, broker)
     # What the journal holds, applied: the adapter's own fills since the engine's
     # reader last ran (a burst of them, or a catch-up's after a reconnect) are the
     # journal's, so its last fills are where the venue is asked from, and none of them

@@ -68,6 +68,7 @@ from .recovery import (
     RecoveryProgress,
     StartPhase,
     carry_trading_state,
+    own_events_waiting,
     reconcile_broker,
     recover,
     restate_trading_state,
@@ -1140,6 +1141,13 @@ class Session:
 
     def _reconnect_listener(self, broker: Broker) -> Callable[[], Awaitable[None]]:
         async def reconnected() -> None:
+            if self.engine.kill_owed.get(broker.name) and (
+                not self.bus.stats.connected or any(own_events_waiting(self.engine, broker))
+            ):
+                # Redis out of reach: the reconcile waits for this desk's own events of
+                # the account (`recovery.journal_read_back`, up to `journal_wait_s`);
+                # a kill switch's cancels do not wait with it.
+                await self.engine.cancel_kill_owed(broker.name)
             await self._reconcile(broker, "reconnect")
             # A kill switch's cancels this broker could not take while it was away:
             # made now, trading still HALTED (`TradingEngine.cancel_kill_owed`).

@@ -207,9 +207,9 @@ async def test_a_kill_pulled_while_owed_cancels_go_adds_to_what_is_owed() -> Non
             again = await engine.kill("drill, again")
             assert sorted(again.still_working) == sorted([first, second]), again.summary()
             assert not follow.done()  # (the newer kill owed its orders meanwhile)
-            report = await follow
-            assert report is not None
-            assert list(report.still_working) == [first], report.summary()
+            followed = await follow
+            assert followed is not None
+            assert list(followed.still_working) == [first], followed.summary()
             assert engine.kill_owed == {"binance": {first, second}}
 
             # Once Binance can carry them, both go, trading still HALTED.

@@ -17,6 +17,7 @@ The real python-binance client against the fake Binance; the engine's guard.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from decimal import Decimal as D
 
 import pytest
@@ -66,7 +67,7 @@ async def halt_once_asked(s: Session, engine: TradingEngine, request: tuple[str,
     assert engine.gate.state is TradingState.HALTED
 
 
-def statuses(events: list[object], coid: str) -> list[tuple[OrderStatus, str]]:
+def statuses(events: Sequence[object], coid: str) -> list[tuple[OrderStatus, str]]:
     return [
         (e.payload.status, e.payload.reason)
         for e in events
@@ -176,6 +177,7 @@ async def test_halted_during_the_clock_resync_sends_nothing_again(what: str) -> 
         s.fake.slow_replies("GET", "/api/v3/time", 0.5)
         sent = len(s.fake.requests)
         sends = {"place": PLACE, "replace": REPLACE, "amend": AMEND}[what]
+        task: asyncio.Task[object]
         if what == "place":
             task = asyncio.create_task(engine.submit(limit_buy("placed01")))
         elif what == "replace":
