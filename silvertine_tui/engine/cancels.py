@@ -385,6 +385,9 @@ class KillReport:
     maybe_sent: bool = False
     """A watching desk's KILL whose answer was lost (Redis stopped answering as it
     went): Redis may yet take it, and then every desk halts as it reads it."""
+    journaled_late: str = ""
+    """When Redis took a KILL this desk kept in memory while it was out of reach (UTC
+    time; "" when it was written at once, or still waits: `journal_error`)."""
 
     @property
     def cancelled(self) -> tuple[str, ...]:
@@ -438,6 +441,12 @@ class KillReport:
                 "log)."
             )
         text = f"Trading HALTED; {self.cancels.summary()}"
+        if self.journaled_late:
+            text += (
+                f" The KILL was journaled late, at {self.journaled_late}, once Redis "
+                "answered (it was out of reach as the KILL was pulled): other desks halt "
+                "as they read it."
+            )
         if self.journal_error:
             text += (
                 f" The KILL was not journaled ({self.journal_error}): other desks do not "

@@ -1624,14 +1624,15 @@ class TradingEngine:
             places, cancels, self.broker, reason=reason, delays=self.retry_delays
         )
         cancels = await self._settle_gone(cancels)
+        late = ""
         if journal_error and self._kill_kept:
             # The report says what is true as it is made: a KILL the bus kept in memory
             # may have been written since (Redis answered while the cancels settled).
-            journal_error = await self._kill_still_kept(journal_error)
+            journal_error, late = await self._kill_still_kept(journal_error)
         if journal_error:
             self._unhold_on_watcher()
         cancels = self._owe_kill(cancels, self._kill_written)
-        report = KillReport(cancels, journal_error)
+        report = KillReport(cancels, journal_error, journaled_late=late)
         if report.ok:
             log.warning("engine.kill", extra={"cancelled": len(report.cancelled)})
         else:
@@ -1887,17 +1888,18 @@ class TradingEngine:
             return report
         return dataclasses.replace(report, problems=(*report.problems, *problems))
 
-    async def _kill_still_kept(self, error: str) -> str:
+    async def _kill_still_kept(self, error: str) -> tuple[str, str]:
         """`error`, the kill switch's KILL kept in the bus's memory (`_kill_kept`), as it
-        stands now: "" once Redis has taken it (read back by the engine, or found in the
-        risk stream), said in the log and the desk's Log as journaled late, at the time
-        Redis took it. Its report was made after the cancels settled, which waited for
+        stands now, and when Redis took it: ("", its time, UTC) once Redis has (read
+        back by the engine, or found in the risk stream), said in the log and the
+        desk's Log as journaled late, and by the kill's toast (`KillReport.
+        journaled_late`). Its report was made after the cancels settled, which waited for
         Redis: it said "KILL NOT JOURNALED ... waits in this desk's memory" 17 ms after
         the KILL was journaled, a watching desk already showing HALTED."""
         kept = self._kill_kept
         entry = self._kill_kept_entry or await self._kill_journaled_since(kept)
         if not entry:
-            return error
+            return error, ""
         self._kill_written = entry
         unwritten = self.state_unwritten
         if unwritten is not None and unwritten.event_id == kept:
@@ -1914,7 +1916,7 @@ class TradingEngine:
             )
         except Exception:
             log.exception("engine.kill_late_not_logged", extra={"entry": entry})
-        return ""
+        return "", at
 
     async def _kill_journaled_since(self, event_id: str) -> str:
         """The risk stream entry the KILL `event_id` (kept in the bus's memory) was

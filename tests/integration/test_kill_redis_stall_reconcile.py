@@ -250,6 +250,9 @@ async def test_the_kill_s_report_says_the_kill_journaled_late_once_redis_took_it
 
         lines = [m for m in await logged() if said in m]
         assert len(lines) == 1, await logged()
+        # And by the kill's own toast (its summary), not only the Log.
+        assert report.journaled_late == at
+        assert f"The KILL was journaled late, at {at}, once Redis answered" in report.summary()
 
 
 async def test_a_reconcile_that_cannot_read_this_desk_s_events_in_time_is_not_run(
