@@ -304,6 +304,12 @@ class Broker(ABC):
         # renewed" (a chaos review). Set by the engine; None: nothing to ask.
         self.send_guard: Callable[[], str | None] | None = None
 
+    def send_refusal(self) -> str | None:
+        """Why nothing may go to the venue now (`send_guard`'s answer: trading HALTED,
+        the claim lapsed), None when it may or nothing is asked."""
+        guard = self.send_guard
+        return guard() if guard is not None else None
+
     # -- identity and state ---------------------------------------------------------
 
     @property
@@ -737,8 +743,7 @@ class Broker(ABC):
         """`send_guard`, asked once the order's journal writes are done: a refusal
         ends it REJECTED, not sent (journaled, or kept until the bus takes it), and is
         raised."""
-        guard = self.send_guard
-        refusal = guard() if guard is not None else None
+        refusal = self.send_refusal()
         if not refusal:
             return
         reason = f"not sent: {refusal}"
@@ -793,8 +798,7 @@ class Broker(ABC):
         to the venue after HALTED. Refused, nothing is sent: the journal's
         PENDING_REPLACE goes back to the order's status (`_change_not_sent`: journaled,
         or kept until the bus takes it), and the refusal is raised."""
-        guard = self.send_guard
-        refusal = guard() if guard is not None else None
+        refusal = self.send_refusal()
         if not refusal:
             return
         why = f"not sent: {refusal}; the order works on unchanged at its old terms"

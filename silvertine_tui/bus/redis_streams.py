@@ -443,6 +443,7 @@ class RedisBus:
         self._written_back: deque[tuple[float, WaitingEvent]] = deque()
         self._written_back_moved = 0
         self._read_to_seen: dict[str, str | None] = {}
+        self._written_streams: set[str] = set()  # the journals `_written_back` holds
         self._waiting_with: tuple[object, int, tuple[WaitingEvent, ...]] = (None, -1, ())
 
     # -- connection ---------------------------------------------------------------
@@ -685,20 +686,19 @@ class RedisBus:
         source = fields.get(b"src", b"").decode(errors="replace")
         written = self._written_back
         written.append((time.monotonic(), WaitingEvent(stream, source, event, entry_id)))
+        self._written_streams.add(stream)
         while len(written) > WRITTEN_BACK_KEPT:
             written.popleft()
         self._written_back_moved += 1
 
     def _prune_read_back(self, read_to: Mapping[str, str]) -> None:
         """Drop what the desk has read back (or was written `WRITTEN_BACK_S` ago);
-        looked at again only when its readers moved on those journals or the oldest
-        is out of time."""
+        looked at again only when its readers moved on those journals
+        (`_written_streams`) or the oldest is out of time: not every entry at every
+        frame."""
         written = self._written_back
         now = time.monotonic()
-        marks = {stream: read_to.get(stream) for stream in self._read_to_seen}
-        for _, event in written:
-            if event.stream not in marks:
-                marks[event.stream] = read_to.get(event.stream)
+        marks = {stream: read_to.get(stream) for stream in self._written_streams}
         if marks == self._read_to_seen and now - written[0][0] < WRITTEN_BACK_S:
             return
         self._read_to_seen = marks
@@ -712,6 +712,7 @@ class RedisBus:
         if len(kept) != len(written):
             self._written_back = kept
             self._written_back_moved += 1
+            self._written_streams = {event.stream for _, event in kept}
         if not kept:
             self._read_to_seen = {}
 

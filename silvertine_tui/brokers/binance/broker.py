@@ -268,7 +268,7 @@ class BinanceBroker(Broker):
         self.rest = rest if rest is not None else BinanceRest(config, clock=clock)
         self.rest.watch = self  # each call's finding moves the "rest" link
         # Asked again before an order goes out a second time (after a -1021).
-        self.rest.send_guard = self._send_refusal
+        self.rest.send_guard = self.send_refusal
         self.symbols: list[str] = list(config.symbols)
         # Instruments the journal holds positions, working orders or fills in
         # (`journal_holds`): followed as the configured ones are (`_followed`).
@@ -2683,14 +2683,6 @@ class BinanceBroker(Broker):
             fill = translate.trade_fill(trade, order.client_order_id, self.name, self.account)
             await self._publish_fill_once(await self._with_fee_value(fill))
         return True
-
-    def _send_refusal(self) -> str | None:
-        """Why nothing may go to Binance now (`send_guard`, the engine's: trading
-        HALTED, the claim lapsed), None when it may: asked by the REST client before it
-        sends an order, a cancel-replace or an amend again after a -1021
-        (`BinanceRest.send_guard`)."""
-        guard = self.send_guard
-        return guard() if guard is not None else None
 
     def _require_order(self, client_order_id: str, *, cancel: bool = False) -> None:
         super()._require_order(client_order_id, cancel=cancel)

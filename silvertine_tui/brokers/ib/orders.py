@@ -145,8 +145,7 @@ class IBOrders(IBState):
         """`send_guard` asked before a send of a new order (`_submit`); refused, an
         `OrderRejected` saying so, which `Broker.place` journals as the order's REJECTED
         ("not sent: ...", as `Broker._refuse_if_held` words it)."""
-        guard = self.send_guard
-        refusal = guard() if guard is not None else None
+        refusal = self.send_refusal()
         if not refusal:
             return
         log.warning(
