@@ -246,9 +246,10 @@ its bus's memory for Redis, or were written and not read back yet
 stalled Redis could already hold it (the replay's socket timeout)."""
 
 KILL_LOOK_S = 2.0
-"""How long the kill switch's report looks in the risk stream for its own KILL that the
-bus kept in memory (`TradingEngine._kill_journaled_since`): Redis answers at once when
-it is back; a Redis that does not leaves the KILL said as not journaled."""
+"""How long the report of a kill switch (or of REDUCE ONLY) looks in the risk stream for
+its own KILL (state) that the bus kept in memory (`TradingEngine._journaled_since`):
+Redis answers at once when it is back; a Redis that does not leaves it said as not
+journaled."""
 
 
 UNREADABLE_TOLD_MAX = 10_000
@@ -413,10 +414,11 @@ class TradingEngine:
         # (`kill_still_owed`, `RunRecorder`).
         self.kill_owed_entry = ""
         self._kill_written = ""  # the entry the kill switch's own KILL was written at
-        # The kill switch's own KILL that the bus kept in memory (Redis out of reach):
-        # its event id, and the entry it was read back at once Redis took it.
-        self._kill_kept = ""
-        self._kill_kept_entry = ""
+        # The stricter state (the kill switch's KILL, REDUCE ONLY) the bus kept in memory
+        # (Redis out of reach): its event id, and the entry it was read back at once
+        # Redis took it (`_still_kept`).
+        self._stricter_kept = ""
+        self._stricter_kept_entry = ""
         # A stricter state (a KILL, REDUCE ONLY) this desk holds that Redis has not
         # taken: its bus keeps it in memory to write when Redis is back, or refused it.
         # The last-run record carries it, so that a desk that dies before then leaves it
@@ -816,8 +818,8 @@ class TradingEngine:
             case RiskEvent():
                 if event.payload.action is RiskAction.KILL:
                     self._saw_kill(entry_id)
-                    if entry_id and event.event_id == self._kill_kept:
-                        self._kill_kept_entry = entry_id  # written late: read back
+                if entry_id and event.event_id == self._stricter_kept:
+                    self._stricter_kept_entry = entry_id  # written late: read back
                 self._apply_risk(event, self._risk_live(entry_id))
             case HealthEvent() | BrokerProfileEvent():
                 self._health_applied += 1
@@ -1612,7 +1614,7 @@ class TradingEngine:
         self.gate.state = TradingState.HALTED
         self._hold_halted = True
         self._kill_written = ""
-        self._kill_kept = self._kill_kept_entry = ""
+        self._stricter_kept = self._stricter_kept_entry = ""
         places = self.in_flight.now()  # passed the gate before HALTED: cancelled once taken
         journal_error, cancels = await asyncio.gather(
             self._journal_kill(reason),
@@ -1625,10 +1627,10 @@ class TradingEngine:
         )
         cancels = await self._settle_gone(cancels)
         late = ""
-        if journal_error and self._kill_kept:
+        if journal_error and self._stricter_kept:
             # The report says what is true as it is made: a KILL the bus kept in memory
             # may have been written since (Redis answered while the cancels settled).
-            journal_error, late = await self._kill_still_kept(journal_error)
+            journal_error, late = await self._still_kept(journal_error, "kill")
         if journal_error:
             self._unhold_on_watcher()
         cancels = self._owe_kill(cancels, self._kill_written)
@@ -1888,38 +1890,31 @@ class TradingEngine:
             return report
         return dataclasses.replace(report, problems=(*report.problems, *problems))
 
-    async def _kill_still_kept(self, error: str) -> tuple[str, str]:
-        """`error`, the kill switch's KILL kept in the bus's memory (`_kill_kept`), as it
-        stands now, and when Redis took it: ("", its time, UTC) once Redis has (read
-        back by the engine, or found in the risk stream), said in the log and the
-        desk's Log as journaled late, and by the kill's toast (`KillReport.
-        journaled_late`). Its report was made after the cancels settled, which waited for
-        Redis: it said "KILL NOT JOURNALED ... waits in this desk's memory" 17 ms after
-        the KILL was journaled, a watching desk already showing HALTED."""
-        kept = self._kill_kept
-        entry = self._kill_kept_entry or await self._kill_journaled_since(kept)
+    async def _still_kept(self, error: str, key: str) -> tuple[str, str]:
+        """`error`, the stricter state kept in the bus's memory (`_stricter_kept`: the
+        kill switch's KILL, REDUCE ONLY; `key` names it in the log file), as it stands
+        now, and when Redis took it: ("", its time, UTC) once Redis has (read back by
+        the engine, or found in the risk stream). A KILL's is said by its report
+        (`KillReport.journaled_late`): its toast, and its journaled line in every
+        desk's Log (`commands.journal_report`; a line of the engine's own as well said
+        it twice there). The report was made after the cancels settled, which waited
+        for Redis: it said "KILL NOT JOURNALED ... waits in this desk's memory" 17 ms
+        after the KILL was journaled, a watching desk already HALTED."""
+        kept = self._stricter_kept
+        entry = self._stricter_kept_entry or await self._journaled_since(kept)
         if not entry:
             return error, ""
-        self._kill_written = entry
+        if key == "kill":
+            self._kill_written = entry
         unwritten = self.state_unwritten
         if unwritten is not None and unwritten.event_id == kept:
             self.state_unwritten = None  # written after all (the engine reads it back)
         at = utc_time(parse_id(entry)[0] * 1_000_000)
-        log.warning("engine.kill_journaled_late", extra={"entry": entry, "at": at})
-        said = (
-            f"kill switch: the KILL was journaled late, at {at}, once Redis answered (Redis "
-            "was out of reach as it was pulled): other desks halt as they read it"
-        )
-        try:
-            await self.bus.publish(
-                LogEvent.create(ENGINE_SOURCE, Log(level=LogLevel.WARNING, message=said))
-            )
-        except Exception:
-            log.exception("engine.kill_late_not_logged", extra={"entry": entry})
+        log.warning(f"engine.{key}_journaled_late", extra={"entry": entry, "at": at})
         return "", at
 
-    async def _kill_journaled_since(self, event_id: str) -> str:
-        """The risk stream entry the KILL `event_id` (kept in the bus's memory) was
+    async def _journaled_since(self, event_id: str) -> str:
+        """The risk stream entry the KILL (state) `event_id`, kept in the bus's memory, was
         written at, read after the last risk entry the engine applied; "" while Redis
         is out of reach or does not answer within `KILL_LOOK_S` (it waits, as far as
         this desk can tell), or it is not there."""
@@ -2004,8 +1999,8 @@ class TradingEngine:
             )
             log.error(f"engine.{key}_buffered", extra={"error": error})
             self.state_unwritten = self._state_sent
-            if action is RiskAction.KILL and self._state_sent is not None:
-                self._kill_kept = self._state_sent.event_id  # (`_kill_still_kept`)
+            if self._state_sent is not None:
+                self._stricter_kept = self._state_sent.event_id  # (`_still_kept`)
             return error
         self.state_unwritten = self._state_sent
         return error
@@ -2068,12 +2063,18 @@ class TradingEngine:
             return CancelReport()
         self._hold_halted = False
         self.gate.state = state
+        self._stricter_kept = self._stricter_kept_entry = ""
         journal_error, report = await asyncio.gather(
             self._journal_stricter(RiskAction.STATE, f"trading state {state}", str(state), "state"),
             self.cancel_adding("reduce only")
             if state is TradingState.REDUCE_ONLY
             else _nothing_cancelled(),
         )
+        if journal_error and self._stricter_kept:
+            # As the kill switch's report: a state the bus kept in memory may have been
+            # written while the cancels settled (it said "not journaled ... waits in
+            # this desk's memory" after Redis had taken it).
+            journal_error, _ = await self._still_kept(journal_error, "state")
         if journal_error and self.watching:
             self._unhold_on_watcher()
             said = f"{state} not journaled: {journal_error}"
