@@ -234,6 +234,19 @@ class IBBroker(IBOrders, IBSession):
             self._tidy_soon()
 
         wrapper.execDetails = exec_tap  # type: ignore[method-assign,assignment]
+        completed = wrapper.completedOrder
+
+        def completed_tap(contract: Any, order: Any, state: Any) -> None:
+            # How TWS says the order ended (`completedStatus`, `completedTime`):
+            # ib_async keeps the order and its status, not the state they come in.
+            self._note_completed(
+                int(order.permId or 0),
+                str(state.completedStatus or ""),
+                str(state.completedTime or ""),
+            )
+            completed(contract, order, state)
+
+        wrapper.completedOrder = completed_tap  # type: ignore[method-assign,assignment]
 
     def _on_status(self, trade: Any) -> None:
         self._read_status(trade)
@@ -1170,11 +1183,37 @@ class IBBroker(IBOrders, IBSession):
             await self._average_moved(correction.instrument)
 
     async def _publish_position(self, ib_position: Any) -> None:
-        await self._send_position(self._position(ib_position))
+        """TWS's position report, live: journaled unless it says what the desk last
+        journaled of the instrument, to the average. The desk may have said it first:
+        an execution IB corrected, or a fill or commission journaled after TWS's
+        position that held it, moves the average, and `_average_moved` journals IB's
+        position with it at once; TWS's own report of that position comes after. Both
+        were journaled, and the desk's Log read the corrected position's line twice
+        (`POSITION AAPL.SMART 3 avg 149.4`, one under the other)."""
+        position = self._position(ib_position)
+        if self._positions_sent.get(position.instrument) == position:
+            log.info(
+                "ib.position_said_already",
+                extra={"broker": self.source, "instrument": position.instrument},
+            )
+            return
+        await self._send_position(position)
 
     async def _send_position(self, position: Position) -> None:
-        self._positions_sent[position.instrument] = position
-        await self.publish_position(position)
+        key = position.instrument
+        before = self._positions_sent.get(key)
+        self._positions_sent[key] = position
+        try:
+            await self.publish_position(position)
+        except BaseException:
+            # Refused by the bus: not taken for said (TWS's next report of the same
+            # position is journaled).
+            if self._positions_sent.get(key) is position:
+                if before is None:
+                    del self._positions_sent[key]
+                else:
+                    self._positions_sent[key] = before
+            raise
 
     async def _average_moved(self, key: str) -> None:
         """IB's position again when its average price moved, its quantity the same: a

@@ -676,7 +676,7 @@ class IBOrders(IBState):
         foreign = self._foreign_client(coid, trade)
         if trade is None or foreign:
             why = foreign or "TWS has no working order for it in this session"
-            await self._restore(coid, f"cancel not sent: {why}")
+            await self._cancel_put_back(coid, f"cancel not sent: {why}")
             raise OrderRejected(f"cancel of {coid} not sent: {why}")
         for _ in range(4):
             undo_guess(trade)
@@ -712,14 +712,44 @@ class IBOrders(IBState):
             if code == codes.UNKNOWN_CANCEL:
                 raise await self._unknown_at_tws(coid, code, message)
             reason = f"cancel refused: {codes.reject_reason(code, message)}"
-            await self.settle()
-            if not self._last.get(coid, (OrderStatus.NEW, 0))[0].is_terminal:
-                await self._restore(coid, reason)
+            await self.settle()  # (TWS's reports sent before its refusal are read first)
+            await self._cancel_put_back(coid, reason)
             if code == codes.UNKNOWN_CANCEL:
                 raise UnknownOrder(f"{coid}: {reason}", code=code)
             raise OrderRejected(f"{coid}: {reason}", code=code)
-        await self._restore(coid, "cancel not done: TWS kept answering with pacing violations")
+        await self._cancel_put_back(
+            coid, "cancel not done: TWS kept answering with pacing violations"
+        )
         raise RateLimited(f"cancel of {coid}: TWS kept answering with pacing violations")
+
+    async def _cancel_put_back(self, coid: str, reason: str) -> None:
+        """The one path of every cancel's put-back (not sent, refused by TWS, paced
+        every time, 10147 of an order TWS lists working): its PENDING_CANCEL goes back
+        to TWS's last status of the order with `reason` (`_restore`), only while the
+        order here still reads PENDING_CANCEL, and again once the put-back's own await
+        is done (`put_back`, `IBState._moved_since`), as a change's (`_change_put_back`).
+        Before, it was written over whatever the journal had taken meanwhile: a
+        modify's PENDING_REPLACE journaled while the cancel waited (the desk showed
+        NEW at the old price with the change on its way), TWS's report of a fill made
+        meanwhile (written again after it as "cancel refused"), or TWS's status from
+        the listing a 10147 asked for. An order TWS never acknowledged has no
+        PENDING_CANCEL journaled (`journal_cancel`): `_restore` leaves it to its
+        place's resolution."""
+        ids = self.ids.get(coid)
+        if not self._acknowledged(coid):
+            await self._restore(coid, reason)
+        elif ids is not None and ids.status is OrderStatus.PENDING_CANCEL:
+            await self._restore(coid, reason, put_back=True)
+        else:
+            log.info(
+                "ib.cancel_put_back_dropped",
+                extra={
+                    "broker": self.source,
+                    "client_order_id": coid,
+                    "status": str(ids.status) if ids is not None else None,
+                    "reason": reason,
+                },
+            )
 
     async def _cancel_over(self, coid: str, outcome: str) -> bool:
         """A cancel's wait ended by the order's end ("done": True, as `_ended_by_cancel`
@@ -782,8 +812,7 @@ class IBOrders(IBState):
         if listed is not None and coid in listed:
             # TWS lists it working: the journal has its status from that listing.
             reason = f"cancel refused: {codes.reject_reason(code, message)}"
-            if coid in self._intent:
-                await self._restore(coid, reason)
+            await self._cancel_put_back(coid, reason)
             return UnknownOrder(
                 f"{coid}: {reason}, yet TWS lists the order working: cancel it again, or in TWS",
                 code=code,

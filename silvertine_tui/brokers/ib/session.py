@@ -52,6 +52,10 @@ IB_UNKNOWN = "not known while TWS is unreachable"
 """The start of the `ib` link's detail while the socket to TWS is down (`_ib_unknown`):
 TWS's link to IB is TWS's to say, and nothing of TWS is heard then."""
 
+IB_UNANSWERED = "not known while TWS does not answer"
+"""The start of the `ib` link's detail while TWS does not answer the watchdog, its
+socket open (`_ib_unanswered`): hung, TWS says nothing of its link to IB either."""
+
 
 def _as_heard(state: ConnectionState, detail: str) -> str:
     """The `ib` link as TWS last said it, short: its state and the head of its detail
@@ -92,6 +96,11 @@ class IBSession(IBState):
     # anything on it (`_handshake`).
     _hung_for: str | None = None
     _handshake_seen = (False, False)
+    # The `ib` link as TWS last said it, kept while the watchdog has it "not known"
+    # (`_ib_unanswered`): put back once TWS answers (`_ib_answers_again`), or said as
+    # last heard once the socket is dropped (`_ib_unknown`).
+    # (And whether a 2110 held it then.)
+    _ib_before_hang: tuple[ConnectionState, str, bool] | None = None
 
     async def connect(self) -> None:
         """Connect, rebuild, go LIVE. Never raises because TWS is unreachable: the `api`
@@ -475,14 +484,59 @@ class IBSession(IBState):
         away (killed, or hung and its socket dropped). A link never heard (no connect
         yet) is left out, as before."""
         link = self.health_state.links.get("ib")
+        before, self._ib_before_hang = self._ib_before_hang, None
         if link is None or self._closing or link.detail.startswith(IB_UNKNOWN):
             return
-        heard = _as_heard(link.state, link.detail)
+        state, detail = link.state, link.detail
+        if before is not None and detail.startswith(IB_UNANSWERED):
+            state, detail, _ = before  # (as TWS said it, before it stopped answering)
+        heard = _as_heard(state, detail)
         await self.set_link(
             "ib",
             L.DISCONNECTED,
             f"{IB_UNKNOWN} (as last heard: {heard}); TWS says it again once the desk reconnects",
         )
+
+    async def _ib_unanswered(self) -> None:
+        """TWS does not answer the watchdog, its socket open (hung: SIGSTOP, overloaded,
+        a wedged reader): its own link to IB (the `ib` link) cannot be known either, so
+        it is DEGRADED, saying so and how it was last heard (`IB_UNANSWERED`), as the
+        api and market links are beside it (`_say_unanswered`). DEGRADED, not
+        DISCONNECTED: cancels still go to a TWS that stopped answering
+        (`cancel_through_degraded`), which takes them once it wakes. What TWS said last
+        is kept (`_ib_before_hang`) and put back once TWS answers
+        (`_ib_answers_again`). Before, it read LIVE under "api DEGRADED TWS has not
+        answered for 40 s" for as long as TWS hung, as if TWS had said so."""
+        link = self.health_state.links.get("ib")
+        if link is None or self._closing or link.detail.startswith((IB_UNANSWERED, IB_UNKNOWN)):
+            return
+        held = link.state is L.DEGRADED and link.detail == self._server_link_said
+        self._ib_before_hang = (link.state, link.detail, held)
+        heard = _as_heard(link.state, link.detail)
+        await self.set_link(
+            "ib",
+            L.DEGRADED,
+            f"{IB_UNANSWERED} (as last heard: {heard}); TWS says it again once it answers",
+        )
+
+    async def _ib_answers_again(self) -> None:
+        """TWS answers the watchdog again: the `ib` link `_ib_unanswered` set goes back
+        to what TWS last said of it, unless TWS has said something since (its
+        1100/1101/1102, read before its answer, set the link). Where it was LIVE, or
+        held by a 2110, TWS's 2110 and farm notices since say which (`_server_link`:
+        it leaves a link another cause holds down alone, so it is asked here); a 1100,
+        or the catch-up after 1101/1102, is put back as it was, for its own end to
+        move it."""
+        before, self._ib_before_hang = self._ib_before_hang, None
+        link = self.health_state.links.get("ib")
+        if before is None or link is None or not link.detail.startswith(IB_UNANSWERED):
+            return
+        state, detail, held_by_2110 = before
+        if state is L.LIVE or held_by_2110:
+            if await self._server_link(taking_over=True):
+                return  # a 2110 holds it
+            state, detail = L.LIVE, ""
+        await self.set_link("ib", state, detail)
 
     async def _connectivity(self, code: int, message: str) -> None:
         self._link_turn += 1
@@ -837,6 +891,7 @@ class IBSession(IBState):
             link = self.health_state.links.get("api")
             if link is not None and link.state is L.DEGRADED:
                 await self.set_link("api", L.LIVE, f"{self._api_detail()}; answers again")
+            await self._ib_answers_again()
             await self._market_fresh_again()
         return False
 
@@ -852,6 +907,7 @@ class IBSession(IBState):
         if bound:
             reason += f"; reconnecting at {bound:g} s without an answer"
         await self.set_link("api", L.DEGRADED, reason)
+        await self._ib_unanswered()
         market = self.health_state.links.get("market")
         if not self.market.contracts or market is None:
             return

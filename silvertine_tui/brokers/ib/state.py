@@ -9,6 +9,7 @@ import contextlib
 import functools
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -89,6 +90,11 @@ class Pending:
     change: ModifyRequest | None = None
 
 
+COMPLETED_KEPT = 5_000
+"""Completed orders whose words on how they ended are kept (`_note_completed`): more
+than TWS lists in a day for a desk's account."""
+
+
 class IBState(Broker):
     # TWS's 2110 text while it holds (TWS cannot reach IB's servers), and the `ib`
     # link's detail the adapter set DEGRADED for it (`IBBroker._server_link`)
@@ -165,6 +171,9 @@ class IBState(Broker):
         # (`resolve_unknown`: one resolution an order at a time)
         self._resolving: set[str] = set()
         self._inactive: set[str] = set()  # TWS's last status: Inactive (journaled)
+        # permId -> how TWS's completed order says it ended, and when
+        # (`_note_completed`)
+        self._completed_said: OrderedDict[int, tuple[str, str]] = OrderedDict()
         # quantity, limit, stop as last journaled (request, modify, amend): an openOrder
         # with other terms is journaled (`_open_order`)
         self._terms: dict[str, Terms] = {}
@@ -211,9 +220,10 @@ class IBState(Broker):
         await super().publish_update(update)
 
     async def publish_report(self, update: OrderUpdate, *, put_back: bool = False) -> None:
-        """`put_back`: the order's status put back after a change refused, by the
-        adapter or by TWS (`IBOrders._change_put_back`), written only while the order
-        here still reads it once `_note_ahead` is done (`_moved_since`)."""
+        """`put_back`: the order's status put back after a change or a cancel refused,
+        by the adapter or by TWS (`IBOrders._change_put_back`, `_cancel_put_back`),
+        written only while the order here still reads it once `_note_ahead` is done
+        (`_moved_since`)."""
         # Remembered at once: a refused write is kept and written again (brokers/kept.py),
         # so TWS's next report of the same status is a duplicate, as it is once written.
         self._remember(update)
@@ -745,9 +755,43 @@ class IBState(Broker):
             "order_ref": order.orderRef,
             "reason": inactive_reason(trade)
             if status.status == INACTIVE
-            else _cancel_reason(trade),
+            else _cancel_reason(trade) or self._completed_reason(trade),
         }
         self._enqueue(lambda: self._publish_status(snapshot), order=True)
+
+    def _note_completed(self, perm_id: int, completed_status: str, completed_time: str) -> None:
+        """What TWS's completed order (`reqCompletedOrders`) says of how the order
+        ended, which ib_async drops (it keeps the order and its status, not the
+        `OrderState` the words come in): kept by permId for `_completed_reason`, the
+        newest `COMPLETED_KEPT`."""
+        said = completed_status.strip()
+        if not perm_id or not said:
+            return
+        kept = self._completed_said
+        kept.pop(perm_id, None)
+        kept[perm_id] = (said, completed_time.strip())
+        while len(kept) > COMPLETED_KEPT:
+            kept.popitem(last=False)
+
+    def _completed_reason(self, trade: Any) -> str | None:
+        """TWS's word on how an order it lists among the day's completed orders ended,
+        when nothing else said it (read by a catch-up after a (re)connect: no 202 came
+        for an order that ended while the desk was down, or its socket was): the
+        completed order's `completedStatus` as TWS words it ("Cancelled by Trader",
+        "Cancelled at the end of the day", ...) and its `completedTime`
+        (`_note_completed`). Before, the order's end was journaled with no reason, and
+        the Log said it ended but not why. None for a fill (TWS's "Filled Size: 3"
+        says what the fills say), and when TWS gave nothing (a live status: no
+        completed order of it was read)."""
+        if trade.orderStatus.status not in ("Cancelled", "ApiCancelled"):
+            return None
+        order = trade.order
+        said = self._completed_said.get(order.permId or trade.orderStatus.permId)
+        if said is None or said[0].startswith("Filled"):
+            return None
+        words, when = said
+        at = f" at {when}" if when else ""
+        return f"ended at IB while the desk did not hear it: TWS lists it completed{at}: {words}"
 
     def _queue_terms(self, trade: Any) -> None:
         """Queue the terms TWS holds of an order (its quantity, limit and stop, as in
