@@ -6,7 +6,7 @@ user-data stream's `executionReport`s, and what a query or a reconcile finds. Ev
 goes through the same two gates, so the journal gets each fill exactly once (by its
 `SYMBOL-tradeId` exec id) and each status once, never a step backwards (the domain's
 transition table, plus the cumulative quantity for repeated PARTIALLY_FILLED). An order
-the journal has PENDING_NEW gets its NEW before its first fill (`_new_of`).
+the journal has PENDING_NEW gets its NEW before its first fill (`_new_before_fill`).
 
 Modify is Binance's cancel-replace: the same client order id, a new venue order id.
 The old venue order's CANCELED report is not our order being cancelled; its fills are
@@ -1846,8 +1846,8 @@ class BinanceBroker(Broker):
         reply), so a reader who sees FILLED finds the position already there. A status
         waits at most ACCOUNT_WAIT_S (no account event: it goes anyway). A MARKET's NEW
         moves no balance and goes at once; any other held NEW goes when the order's first
-        fill comes (`_new_of`): the account event of an order that trades at once comes
-        after its fills."""
+        fill comes (`_new_before_fill`): the account event of an order that trades at
+        once comes after its fills."""
         update = self._as_ours(update)
         market_new = (
             order is not None
@@ -1881,25 +1881,29 @@ class BinanceBroker(Broker):
         while self._held and (upto_ms is None or self._held[0][0] <= upto_ms):
             _, update = self._held.pop(0)
             await self.publish_update(update)
-            order = self._orders.get(update.client_order_id)
-            if (
-                order is not None
-                and (order.replacing or order.replace_after_held)
-                and not update.status.is_terminal
-            ):
-                # A change went out while this status waited (two changes at once: the
-                # second's PENDING_REPLACE was a repeat then): the journal shows it on
-                # its way again, not the order NEW at the first change's terms; also
-                # when the second change was answered before this status went (its
-                # NEW held behind this one: the journal skipped its PENDING_REPLACE).
-                order.replace_after_held = False
-                await self.publish_update(
-                    OrderUpdate(
-                        client_order_id=order.client_order_id,
-                        status=OrderStatus.PENDING_REPLACE,
-                    )
-                )
+            again = self._pending_after_held(update)
+            if again is not None:
+                await self.publish_update(again)
         self._stop_hold_timer_if_idle()
+
+    def _pending_after_held(self, update: OrderUpdate) -> OrderUpdate | None:
+        """The PENDING_REPLACE that goes after a held status `update` just published,
+        or None. A change went out while this status waited (two changes at once: the
+        second's PENDING_REPLACE was a repeat then): the journal shows it on its way
+        again, not the order NEW at the first change's terms; also when the second
+        change was answered before this status went (its NEW held behind this one: the
+        journal skipped its PENDING_REPLACE). `replace_after_held` is spent here."""
+        order = self._orders.get(update.client_order_id)
+        if (
+            order is None
+            or not (order.replacing or order.replace_after_held)
+            or update.status.is_terminal
+        ):
+            return None
+        order.replace_after_held = False
+        return OrderUpdate(
+            client_order_id=order.client_order_id, status=OrderStatus.PENDING_REPLACE
+        )
 
     def _stop_hold_timer_if_idle(self) -> None:
         """Nothing is held any more: the timer that would flush it goes."""
@@ -1920,15 +1924,21 @@ class BinanceBroker(Broker):
             order = self._orders.get(fill.client_order_id)
             if order is not None:
                 order.exec_ids.add(fill.exec_id)
-                if order.status is OrderStatus.PENDING_NEW or (
-                    order.status is OrderStatus.PENDING_REPLACE
-                    # (an amend's venue order is the one the journal has: no NEW)
-                    and order.amending is None
-                    and fill.venue_order_id is not None
-                    and fill.venue_order_id == order.venue_order_id
-                    and fill.venue_order_id not in order.retired
+                if (
+                    order.status is OrderStatus.PENDING_NEW
+                    or (
+                        order.status is OrderStatus.PENDING_REPLACE
+                        # (an amend's venue order is the one the journal has: no NEW)
+                        and order.amending is None
+                        and fill.venue_order_id is not None
+                        and fill.venue_order_id == order.venue_order_id
+                        and fill.venue_order_id not in order.retired
+                    )
+                    # A stop's trigger (Binance's second NEW, with `W`) held for the
+                    # account event that follows the fills it made at once.
+                    or self._holds_new(order, fill.venue_order_id or order.venue_order_id)
                 ):
-                    await self._publish_update_locked(self._new_of(order, fill), local=False)
+                    await self._new_before_fill(order, fill)
                 order.add_fill(fill)
             symbol, _, trade = fill.exec_id.rpartition("-")
             if trade.isdigit():
@@ -1936,32 +1946,96 @@ class BinanceBroker(Broker):
             self._prices[symbol] = (fill.price, self.clock())
             await super().publish_fill(fill)
 
-    def _new_of(self, order: TrackedOrder, fill: Fill) -> OrderUpdate:
-        """The NEW the journal lacks before `order`'s first fill (or, after a replace,
-        the replacement's first fill). Binance reports an order NEW before it trades,
-        but its fills can reach us first: in the REST reply (FULL carries the fills made
-        at once, and comes before or after the stream's reports), or in a TRADE report
-        while the NEW report waits for the account event that follows the fills
-        (`_publish_status`). A held NEW report goes now, out of the wait; without one,
-        the NEW is the venue's taking of the order that the fill (and the reply carrying
-        it) shows: its venue id and time, and for a replacement its terms and what the
-        order filled before (a fill taken against the old quantity was an overfill).
-        The NEW report coming later is a repeat (`TrackedOrder.is_news`)."""
-        for i, (_, held) in enumerate(self._held):
-            if held.client_order_id == order.client_order_id and held.status is OrderStatus.NEW:
-                del self._held[i]
-                self._stop_hold_timer_if_idle()
-                return held
+    async def _new_before_fill(self, order: TrackedOrder, fill: Fill) -> None:
+        """(Under the publish lock.) The NEW the journal lacks before `order`'s first
+        fill (or, after a replace, the replacement's first fill). Binance reports an
+        order NEW before it trades, but its fills can reach us first: in the REST reply
+        (FULL carries the fills made at once, and comes before or after the stream's
+        reports), or in a TRADE report while the NEW report waits for the account event
+        that follows the fills (`_publish_status`). A held NEW report of the fill's
+        venue order goes now, out of the wait, after the order's statuses held before
+        it; without one, the statuses held of the venue orders a replace retired go
+        (they came first), then the NEW is the venue's taking of the order that the
+        fill (and the reply carrying it) shows: its venue id and time, and for a
+        replacement its terms and what the order filled before (a fill taken against
+        the old quantity was an overfill). The NEW report coming later is a repeat
+        (`TrackedOrder.is_news`). A held NEW of an order the journal has NEW already
+        goes before the fill too: a stop's trigger (Binance's NEW with `W`), reported
+        before the trades it made at once and held for the account event after them;
+        before, the fills went first and the desk's history read filled, then "stop
+        triggered" (`_holds_new`).
+
+        Each held status taken is followed as `_flush_held` follows it: by the
+        PENDING_REPLACE of a change made while it waited (`_pending_after_held`,
+        spending `replace_after_held`). Before, the first held NEW of the order went,
+        whatever its venue order, and `replace_after_held` was left set: a second
+        change answered with fills at once (its replacement traded through the book)
+        had the first replacement's NEW go as the second's, and the next status of
+        the order held for its account event (the fill's PARTIALLY_FILLED) was
+        followed by a PENDING_REPLACE nothing ended: the desk read the order on its
+        way for good while Binance worked it."""
+        replacement = order.status is OrderStatus.PENDING_REPLACE
         venue_order_id = fill.venue_order_id or order.venue_order_id
-        if order.status is OrderStatus.PENDING_REPLACE:
-            return self._new_at_terms(order, venue_order_id, venue_ts_ns=fill.venue_ts_ns)
-        return OrderUpdate(
-            client_order_id=order.client_order_id,
-            status=OrderStatus.NEW,
-            venue_order_id=venue_order_id,
-            filled_qty=ZERO,
-            venue_ts_ns=fill.venue_ts_ns,
+        for update in self._held_before_fill(order.client_order_id, venue_order_id):
+            await self._publish_update_locked(update, local=False)
+            again = self._pending_after_held(update)
+            if again is not None:
+                await self._publish_update_locked(again, local=True, keep=True)
+            if update.status is OrderStatus.NEW and update.venue_order_id in (
+                None,
+                venue_order_id,
+            ):
+                return  # its own NEW: the fill goes after it
+        if replacement:
+            new = self._new_at_terms(order, venue_order_id, venue_ts_ns=fill.venue_ts_ns)
+        else:
+            new = OrderUpdate(
+                client_order_id=order.client_order_id,
+                status=OrderStatus.NEW,
+                venue_order_id=venue_order_id,
+                filled_qty=ZERO,
+                venue_ts_ns=fill.venue_ts_ns,
+            )
+        await self._publish_update_locked(new, local=False)
+
+    def _holds_new(self, order: TrackedOrder, venue_order_id: str | None) -> bool:
+        """A NEW of `order`'s venue order `venue_order_id` waits for its account event."""
+        return any(
+            held.client_order_id == order.client_order_id
+            and held.status is OrderStatus.NEW
+            and held.venue_order_id in (None, venue_order_id)
+            for _, held in self._held
         )
+
+    def _held_before_fill(
+        self, client_order_id: str, venue_order_id: str | None
+    ) -> list[OrderUpdate]:
+        """The order's held statuses that go before a fill of `venue_order_id`, taken
+        out of the wait, in order: up to its held NEW of that venue order, or, with
+        none held, those of other venue orders (the ones a replace retired)."""
+        mine = [
+            (i, held)
+            for i, (_, held) in enumerate(self._held)
+            if held.client_order_id == client_order_id
+        ]
+        own = next(
+            (
+                n
+                for n, (_, held) in enumerate(mine)
+                if held.status is OrderStatus.NEW and held.venue_order_id in (None, venue_order_id)
+            ),
+            None,
+        )
+        if own is not None:
+            taken = mine[: own + 1]
+        else:
+            taken = [
+                (i, held) for i, held in mine if held.venue_order_id not in (None, venue_order_id)
+            ]
+        for i, _ in reversed(taken):
+            del self._held[i]
+        self._stop_hold_timer_if_idle()
+        return [held for _, held in taken]
 
     @staticmethod
     def _new_at_terms(
@@ -6037,6 +6111,8 @@ class BinanceBroker(Broker):
             # ours) that Binance has not ended.
             "working_orders": sum(1 for o in self._orders.values() if not o.ended),
             "user_stream_rebuilds": self.user.rebuilds,
+            # User streams found dead by a ping unanswered (a frozen connection).
+            "user_pings_unanswered": self.user.pings_unanswered,
             "client_restarts": self.user.client_restarts,
             **self._market_stats(),
         }

@@ -31,6 +31,17 @@ socket's queue. Its traps (shared/notes/brokers.md) shape this module:
   is logged once, not at every attempt.
 - Events are read at once by our own task and handed to `on_event`, never left to pile
   up in the library's queue.
+- A connection that freezes (the path to Binance lost without a close: no event, no
+  close frame, no reset) is not an error the library sees until websockets' own
+  keepalive gives up: a ping every 20 s, 20 s for its pong, so 20 to 40 s of a user
+  link read LIVE while nothing could arrive. Silence is no sign (a quiet account sends
+  nothing for hours, and Binance sends no heartbeat event on the user stream); a pong
+  is: every `ping_every_s` (5 s) the WebSocket API connection that carries the
+  subscription is pinged, and a ping not answered within `ping_timeout_s` (10 s) ends
+  the stream as lost (`pings_unanswered`), the connection cut so the library
+  connects anew: found within 10 to 15 s. Binance answers pings at once and itself
+  allows a minute for ours (web-socket-api `General API Information`: it pings every
+  20 s and disconnects a connection whose pong does not come within a minute).
 
 The owner is told through three callbacks: `on_event(event)` for every event,
 `on_lost(reason)` when the stream is gone (and while it cannot be rebuilt), and
@@ -59,6 +70,12 @@ EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
 # Between two attempts while Binance refuses the API key pair (-1022, -2014, -2015).
 REFUSED_RETRY_S = 60.0
 SUBSCRIBE = "subscribe to user data"
+# The user-data connection is pinged this often, and lost when a ping is not answered
+# within PING_TIMEOUT_S: a frozen connection is found within 10 to 15 s.
+PING_EVERY_S = 5.0
+PING_TIMEOUT_S = 10.0
+# The ending the ping watch puts on the socket's queue (`ending`): its `m` is the reason.
+PING_UNANSWERED = "PingUnanswered"
 
 
 class UserStream:
@@ -77,6 +94,8 @@ class UserStream:
         retry_max_s: float = 5.0,
         subscribe_timeout_s: float = 15.0,
         refused_retry_s: float = REFUSED_RETRY_S,
+        ping_every_s: float | None = PING_EVERY_S,
+        ping_timeout_s: float = PING_TIMEOUT_S,
         name: str = "binance",
     ) -> None:
         self._client = client
@@ -91,10 +110,14 @@ class UserStream:
         self.retry_max_s = retry_max_s
         self.subscribe_timeout_s = subscribe_timeout_s
         self.refused_retry_s = refused_retry_s
+        # None (or 0): no ping watch (websockets' own keepalive alone).
+        self.ping_every_s = ping_every_s if ping_every_s else None
+        self.ping_timeout_s = ping_timeout_s
         self.name = name
         self.rebuilds = 0
         self.client_restarts = 0
         self.events = 0
+        self.pings_unanswered = 0  # streams ended because a ping went unanswered
         self.subscribed = False
         self._manager: Any = None
         self._manager_client: Any = None
@@ -134,7 +157,13 @@ class UserStream:
     async def _run(self) -> None:
         while True:
             socket = self._socket
-            reason = await self._read(socket)
+            watch = self._watch(socket)
+            try:
+                reason = await self._read(socket)
+            finally:
+                if watch is not None:
+                    watch.cancel()  # (nothing it does is left half done: see _ping_watch)
+                    await asyncio.wait({watch}, timeout=1.0)
             self.subscribed = False
             log.warning("binance.user_stream_lost", extra={"broker": self.name, "reason": reason})
             await self._notify_lost(reason)
@@ -158,6 +187,64 @@ class UserStream:
             if ended:
                 return ended
             await self._dispatch(message)
+
+    def _watch(self, socket: Any) -> asyncio.Task[None] | None:
+        """The ping watch of the connection that carries `socket`'s subscription (None:
+        no watch, or a socket with no queue to end the reading with)."""
+        if self.ping_every_s is None or not isinstance(
+            getattr(socket, "_queue", None), asyncio.Queue
+        ):
+            return None
+        return asyncio.create_task(self._ping_watch(socket), name=f"user-ping:{self.name}")
+
+    async def _ping_watch(self, socket: Any) -> None:
+        """Ping the WebSocket API connection every `ping_every_s`; a pong not back
+        within `ping_timeout_s` ends the stream: its reason goes on the socket's queue
+        after the events already there (the reader hands those on first, then returns
+        it), and the connection is cut so that the library connects anew (its
+        keepalive's way, sooner). A connection closed or being replaced is the
+        library's to report: not pinged."""
+        every = self.ping_every_s or PING_EVERY_S
+        while True:
+            await asyncio.sleep(every)
+            connection = self._connection()
+            if connection is None:
+                continue
+            try:
+                pong = await connection.ping()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                continue
+            done, _ = await asyncio.wait({pong}, timeout=self.ping_timeout_s)
+            if done:
+                continue  # answered (or the connection closed: the library says so)
+            self.pings_unanswered += 1
+            reason = (
+                f"no answer on the user-data connection for {self.ping_timeout_s:g} s "
+                "(a ping unanswered: the connection is dead without a close)"
+            )
+            log.warning(
+                "binance.user_ping_unanswered",
+                extra={
+                    "broker": self.name,
+                    "timeout_s": self.ping_timeout_s,
+                    "count": self.pings_unanswered,
+                },
+            )
+            # (Both at once, nothing awaited: the reader reads this reason before the
+            # library's word on the close, and the watch cannot be cancelled between.)
+            socket._queue.put_nowait({"e": "error", "type": PING_UNANSWERED, "m": reason})
+            drop_connection(connection)
+            return
+
+    def _connection(self) -> Any:
+        """The open WebSocket API connection the subscription rides (None: none now)."""
+        ws_api = getattr(self._client(), "ws_api", None)
+        connection = getattr(ws_api, "ws", None)
+        if connection is None or not callable(getattr(connection, "ping", None)):
+            return None
+        return connection
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         self.events += 1
@@ -309,6 +396,15 @@ async def stop_task(task: asyncio.Task[Any], timeout: float) -> None:
         task.result()
 
 
+def drop_connection(connection: Any) -> None:
+    """Cut a dead connection at once, as websockets' keepalive does when a pong does not
+    come (a close handshake would wait for a peer that cannot answer): the library
+    reads the close and connects anew."""
+    transport = getattr(connection, "transport", None)
+    if transport is not None:
+        transport.abort()
+
+
 def ending(message: Any) -> str:
     """Why this message ends the stream ("" when it is an ordinary event)."""
     if not isinstance(message, dict):
@@ -316,6 +412,8 @@ def ending(message: Any) -> str:
     kind = message.get("e")
     if kind == "error":
         what = str(message.get("type", "error"))
+        if what == PING_UNANSWERED:
+            return str(message.get("m", "")) or "a ping unanswered on the user-data connection"
         if what == "ConnectionClosedOK":
             return "the venue closed the user-data connection (server shutdown or restart)"
         return f"user-data connection lost ({what}: {message.get('m', '')})"

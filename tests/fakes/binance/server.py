@@ -80,6 +80,8 @@ class ApiSession:
     request: web.Request
     subscriptions: set[int] = field(default_factory=set)
     next_subscription: int = 0
+    # `freeze_user_data()`: nothing is sent on it nor read from it (pings unanswered).
+    frozen: bool = False
 
 
 @dataclass
@@ -555,6 +557,24 @@ class FakeBinance:
                 muted += 1
         return muted
 
+    def freeze_user_data(self) -> int:
+        """Every WebSocket API connection open now goes silent both ways while its socket
+        stays open: nothing more is sent on it (no user-data event, no answer) and
+        nothing sent to it is read, its pings unanswered: the path to Binance lost
+        without a close or a reset (a NAT or proxy that dropped the flow). Binance
+        itself goes on, and a connection made later is served as ever. Returns how many
+        connections were frozen."""
+        frozen = 0
+        for session in self.api_sessions:
+            if session.frozen:
+                continue
+            session.frozen = True
+            transport = session.request.transport
+            if transport is not None:
+                transport.pause_reading()
+            frozen += 1
+        return frozen
+
     async def send_raw_stream_frame(self, text: str) -> None:
         """Send `text` as it is on every market-stream connection: a garbled or odd
         payload (not JSON, a float price, an unknown stream) for a client to survive."""
@@ -659,6 +679,8 @@ class FakeBinance:
         for event in out:
             self.sent_user_events.append(event)
             for session in list(self.api_sessions):
+                if session.frozen:
+                    continue
                 for sub in sorted(session.subscriptions):
                     await self._send(session.ws, {"subscriptionId": sub, "event": event})
 
