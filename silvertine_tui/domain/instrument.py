@@ -81,6 +81,13 @@ class Instrument(BaseModel):
     the paper venue, IB's currencies and crypto); True, an amount per unit traded
     (IB's shares and contracts: a futures contract about 0.85 USD plus exchange fees,
     whatever its notional). The adapter that lists the instrument sets both.
+
+    `fee_rate` and `fee_minimum` are the venue's published commission, where the
+    adapter knows it (IB's currencies: 0.20 basis points of the trade value, at least
+    2 USD an order): what the ticket estimates an order's fee at before this desk has
+    seen the venue charge the instrument (`ui/fees.py` learns from fills); a rate of
+    the notional, or per unit with `fee_per_unit`; the minimum in the quote currency
+    (0: none known). None: not published here.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
@@ -96,6 +103,8 @@ class Instrument(BaseModel):
     multiplier: Dec = Field(default=Decimal(1), gt=0)
     kind: InstrumentKind = InstrumentKind.SPOT
     fee_per_unit: bool = False
+    fee_rate: NonNegativeDec | None = None
+    fee_minimum: NonNegativeDec = Decimal(0)
     max_qty: PositiveDec | None = None
     market_lot_size: PositiveDec | None = None
     market_min_qty: NonNegativeDec | None = None

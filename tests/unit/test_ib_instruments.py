@@ -93,6 +93,15 @@ async def test_what_a_buy_is_and_how_ib_charges_it_come_from_the_contract() -> N
             "EUR.USD.IDEALPRO": (InstrumentKind.SPOT, False, False),
             "BTC.USD.PAXOS": (InstrumentKind.SPOT, False, False),
         }
+        # IB's published commission where the ticket needs one before a fill: its
+        # currencies' 0.20 basis points, at least 2 USD (0.1% read 10 times too much).
+        assert {key: (i.fee_rate, i.fee_minimum) for key, i in found.items()} == {
+            "ESZ6.CME": (None, 0),
+            "AAPL.SMART": (None, 0),
+            OPTION_KEY: (None, 0),
+            "EUR.USD.IDEALPRO": (Decimal("0.00002"), Decimal(2)),
+            "BTC.USD.PAXOS": (None, 0),
+        }
 
 
 async def test_an_option_with_spaces_in_its_key_trades() -> None:

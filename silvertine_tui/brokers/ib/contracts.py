@@ -30,6 +30,12 @@ KINDS = {"FUT": InstrumentKind.FUTURE, "OPT": InstrumentKind.OPTION, "FOP": Inst
 PER_UNIT_FEES = frozenset({"STK", "FUT", "OPT", "FOP"})
 """Security types IB charges commission on per share or contract (its fixed and tiered
 schedules); currencies (CASH) and crypto are charged a fraction of the trade value."""
+FX_FEE_RATE = Decimal("0.00002")
+"""IB's commission on currencies (IDEALPRO): 0.20 basis points of the trade value, the
+top of its tiers (`Instrument.fee_rate`, the ticket's estimate before a fill)."""
+FX_FEE_MINIMUM_USD = Decimal(2)
+"""IB's least commission on a currency order, 2 USD: the estimate's minimum for a pair
+quoted in USD (another quote currency's is not known here without a rate)."""
 
 
 class SameContract(OrderRejected):
@@ -135,6 +141,10 @@ def instrument_from(key: str, details: ContractDetails) -> Instrument:
         multiplier=to_decimal(contract.multiplier or 1).normalize(),
         kind=KINDS.get(contract.secType, InstrumentKind.SPOT),
         fee_per_unit=contract.secType in PER_UNIT_FEES,
+        fee_rate=FX_FEE_RATE if contract.secType == "CASH" else None,
+        fee_minimum=FX_FEE_MINIMUM_USD
+        if contract.secType == "CASH" and contract.currency == "USD"
+        else Decimal(0),
         trading_hours=details.tradingHours or "",
         time_zone=details.timeZoneId or "",
     )
