@@ -45,10 +45,12 @@ from ..domain import (
     plain,
 )
 from ..domain.clock import utc_time
+from ..domain.ids import short_id
 from ..domain.seen import SeenIds
 from ..events import (
     BrokerProfile,
     BrokerProfileEvent,
+    CancelRequest,
     EventBase,
     FillCorrectionEvent,
     FillEvent,
@@ -57,6 +59,7 @@ from ..events import (
     Log,
     LogEvent,
     LogLevel,
+    ModifyRequest,
     OrderRequestEvent,
     OrderUpdateEvent,
     PositionEvent,
@@ -239,6 +242,9 @@ are made once it has carried cancels this long, trading still HALTED
 (`TradingEngine._kill_owed_when_sendable`). Its own announce of being back (the session
 reconciles, then makes them) comes first when it makes one."""
 
+LOST_CANCEL_REASON = "its cancel was lost when the desk stopped: made again at the restart"
+"""The reason journaled with a cancel made again (`TradingEngine.cancel_lost`)."""
+
 JOURNAL_WAIT_S = 30.0
 """How long a reconcile waits for this desk's own events of the account that wait in
 its bus's memory for Redis, or were written and not read back yet
@@ -413,12 +419,25 @@ class TradingEngine:
         # that a desk restarted before the venue is back makes them at its start
         # (`kill_still_owed`, `RunRecorder`).
         self.kill_owed_entry = ""
+        # Per broker, the orders whose last request the journal held unanswered as this
+        # desk started (a cancel's PENDING_CANCEL, a modify's PENDING_REPLACE, nothing
+        # newer: the desk that asked stopped before the venue answered), with that
+        # request (a modify's terms None when not in memory): looked at once that
+        # broker's reconcile is done (`recovery.lost_requests`), then dropped.
+        self.unanswered: dict[str, dict[str, CancelRequest | ModifyRequest]] = {}
+        # Per broker, the cancels of those the venue never took (it still works the
+        # order), each with the Log line that says so: made again (`cancel_lost`).
+        self.lost_cancels: dict[str, dict[str, str]] = {}
+        # Per broker, the wait that makes them (`owe_lost_cancels`).
+        self._lost_cancel_waits: dict[str, asyncio.Task[None]] = {}
         self._kill_written = ""  # the entry the kill switch's own KILL was written at
-        # The stricter state (the kill switch's KILL, REDUCE ONLY) the bus kept in memory
-        # (Redis out of reach): its event id, and the entry it was read back at once
-        # Redis took it (`_still_kept`).
-        self._stricter_kept = ""
-        self._stricter_kept_entry = ""
+        # The stricter states (the kill switch's KILL, REDUCE ONLY) the bus kept in memory
+        # (Redis out of reach) whose report is not made yet: their event ids, and the
+        # entries they were read back at once Redis took them (`_still_kept`). Per
+        # state: a kill pulled while REDUCE ONLY's cancels settled wiped one shared
+        # record, and REDUCE ONLY's report said "not journaled" after all.
+        self._kept_watch: set[str] = set()
+        self._kept_read: dict[str, str] = {}
         # A stricter state (a KILL, REDUCE ONLY) this desk holds that Redis has not
         # taken: its bus keeps it in memory to write when Redis is back, or refused it.
         # The last-run record carries it, so that a desk that dies before then leaves it
@@ -818,8 +837,8 @@ class TradingEngine:
             case RiskEvent():
                 if event.payload.action is RiskAction.KILL:
                     self._saw_kill(entry_id)
-                if entry_id and event.event_id == self._stricter_kept:
-                    self._stricter_kept_entry = entry_id  # written late: read back
+                if entry_id and event.event_id in self._kept_watch:
+                    self._kept_read[event.event_id] = entry_id  # written late: read back
                 self._apply_risk(event, self._risk_live(entry_id))
             case HealthEvent() | BrokerProfileEvent():
                 self._health_applied += 1
@@ -1614,9 +1633,8 @@ class TradingEngine:
         self.gate.state = TradingState.HALTED
         self._hold_halted = True
         self._kill_written = ""
-        self._stricter_kept = self._stricter_kept_entry = ""
         places = self.in_flight.now()  # passed the gate before HALTED: cancelled once taken
-        journal_error, cancels = await asyncio.gather(
+        (journal_error, kept), cancels = await asyncio.gather(
             self._journal_kill(reason),
             cancel_everywhere(
                 self.brokers.values(), self.oms, delays=self.retry_delays, reason=reason
@@ -1627,10 +1645,10 @@ class TradingEngine:
         )
         cancels = await self._settle_gone(cancels)
         late = ""
-        if journal_error and self._stricter_kept:
+        if journal_error and kept:
             # The report says what is true as it is made: a KILL the bus kept in memory
             # may have been written since (Redis answered while the cancels settled).
-            journal_error, late = await self._still_kept(journal_error, "kill")
+            journal_error, late = await self._still_kept(journal_error, "kill", kept)
         if journal_error:
             self._unhold_on_watcher()
         cancels = self._owe_kill(cancels, self._kill_written)
@@ -1773,6 +1791,91 @@ class TradingEngine:
             if adapter.sendable(cancel=True):
                 return
 
+    def owe_lost_cancels(self, broker: str, cancels: dict[str, str]) -> None:
+        """Make again the cancels of `broker`'s orders lost when the desk stopped
+        (`recovery.lost_requests`: each order's last journaled request, its venue still
+        works it; `cancels` holds the Log line that says so): in the background, as the
+        broker's task (ended with it), at once while it can carry a cancel, else once it
+        has for `KILL_OWED_SETTLE_S`, as a kill switch's kept cancels are
+        (`_kill_owed_when_sendable`). A cancel only takes exposure away, and the
+        trader's last word on the order was "cancel"."""
+        adapter = self.brokers.get(broker)
+        if adapter is None or not cancels:
+            return
+        self.lost_cancels.setdefault(broker, {}).update(cancels)
+        wait = self._lost_cancel_waits.get(broker)
+        if wait is not None and not wait.done():
+            return  # (it makes these too)
+        self._lost_cancel_waits[broker] = adapter.in_background(
+            self._lost_cancels_when_sendable(broker, adapter), f"lost-cancels:{adapter.source}"
+        )
+
+    async def _lost_cancels_when_sendable(self, broker: str, adapter: Broker) -> None:
+        """While `broker` is owed lost cancels (`lost_cancels`), make them
+        (`cancel_lost`) as soon as it can carry a cancel; after it could not, once it
+        has for `KILL_OWED_SETTLE_S` (looked at every `KILL_OWED_LOOK_S`)."""
+        loop = asyncio.get_running_loop()
+        since: float | None = loop.time() - KILL_OWED_SETTLE_S  # (sendable now: at once)
+        while self.lost_cancels.get(broker):
+            if not adapter.sendable(cancel=True):
+                since = None
+            else:
+                now = loop.time()
+                if since is None:
+                    since = now
+                if now - since >= KILL_OWED_SETTLE_S:
+                    await self.cancel_lost(broker)
+                    since = None
+                    continue
+            await asyncio.sleep(KILL_OWED_LOOK_S)
+
+    async def cancel_lost(self, broker: str) -> CancelReport | None:
+        """Cancel again the orders of `broker` whose cancel was lost when the desk
+        stopped (`lost_cancels`), each said first in the Log (a WARNING naming the
+        order: "cancel of ab12cd34 lost when the desk stopped (the venue still works it
+        NEW): sent again"), each journaled as any cancel (the request, PENDING_CANCEL,
+        the venue's answer). One still working after the retries is an ERROR line (a
+        toast) saying why; refused because the broker went away again, it is kept and
+        made once the broker carries cancels again. None when nothing is owed or still
+        working (an order that ended meanwhile, filled: nothing is sent)."""
+        lost = self.lost_cancels.pop(broker, {})
+        adapter = self.brokers.get(broker)
+        working = {cid: said for cid, said in lost.items() if self._shown_working(cid)}
+        if not working or adapter is None:
+            return None
+        for said in working.values():
+            log.warning("engine.lost_cancel", extra={"broker": adapter.source, "said": said})
+            await self.log_line(LogLevel.WARNING, said)
+        report = await cancel_ids(
+            adapter, list(working), delays=self.retry_delays, reason=LOST_CANCEL_REASON
+        )
+        away = not adapter.sendable(cancel=True)
+        for cid, why in report.still_working.items():
+            if away:
+                self.lost_cancels.setdefault(broker, {})[cid] = working[cid]
+            then = (
+                f"it is made again once {adapter.source} is back"
+                if away
+                else "cancel it again, or at the venue"
+            )
+            said = (
+                f"cancel of {short_id(cid)} made again after the desk stopped did not go "
+                f"through ({why}): the venue may still work it; {then}"
+            )
+            log.error("engine.lost_cancel_failed", extra={"broker": adapter.source, "said": said})
+            await self.log_line(LogLevel.ERROR, said)
+        return report
+
+    async def log_line(self, level: LogLevel, message: str) -> None:
+        """`message` as the engine's Log line on the bus (an ERROR is a toast on the
+        desk); one the bus refuses is in the log file only."""
+        try:
+            await self.bus.publish(
+                LogEvent.create(ENGINE_SOURCE, Log(level=level, message=message))
+            )
+        except Exception:
+            log.exception("engine.line_not_logged", extra={"said": message})
+
     async def honour_kill(self, *, say: bool = True, reason: str = "") -> KillReport | None:
         """Act on a KILL another desk journaled (`kill_from_elsewhere`), right after it
         was applied (trading is HALTED by it): cancel every working order of this desk's
@@ -1890,8 +1993,8 @@ class TradingEngine:
             return report
         return dataclasses.replace(report, problems=(*report.problems, *problems))
 
-    async def _still_kept(self, error: str, key: str) -> tuple[str, str]:
-        """`error`, the stricter state kept in the bus's memory (`_stricter_kept`: the
+    async def _still_kept(self, error: str, key: str, kept: str) -> tuple[str, str]:
+        """`error`, the stricter state `kept` (its event id) the bus kept in memory (the
         kill switch's KILL, REDUCE ONLY; `key` names it in the log file), as it stands
         now, and when Redis took it: ("", its time, UTC) once Redis has (read back by
         the engine, or found in the risk stream). A KILL's is said by its report
@@ -1900,8 +2003,11 @@ class TradingEngine:
         it twice there). The report was made after the cancels settled, which waited
         for Redis: it said "KILL NOT JOURNALED ... waits in this desk's memory" 17 ms
         after the KILL was journaled, a watching desk already HALTED."""
-        kept = self._stricter_kept
-        entry = self._stricter_kept_entry or await self._journaled_since(kept)
+        try:
+            entry = self._kept_read.get(kept) or await self._journaled_since(kept)
+        finally:
+            self._kept_watch.discard(kept)
+            self._kept_read.pop(kept, None)
         if not entry:
             return error, ""
         if key == "kill":
@@ -1966,10 +2072,12 @@ class TradingEngine:
         except Exception:
             log.exception("engine.honoured_not_logged", extra={"what": what})
 
-    async def _journal_kill(self, reason: str) -> str:
+    async def _journal_kill(self, reason: str) -> tuple[str, str]:
         return await self._journal_stricter(RiskAction.KILL, reason, "KILL", "kill")
 
-    async def _journal_stricter(self, action: RiskAction, message: str, what: str, key: str) -> str:
+    async def _journal_stricter(
+        self, action: RiskAction, message: str, what: str, key: str
+    ) -> tuple[str, str]:
         """Publish a stricter state (a KILL, REDUCE_ONLY) that already holds here,
         retrying; "" once written, else the last error. One the bus kept in memory
         (Redis unreachable) is not written: no other desk has seen it, and it is said
@@ -1978,8 +2086,9 @@ class TradingEngine:
         for delay in (0.0, *self.retry_delays):
             if delay:
                 await asyncio.sleep(delay)
+            sent: list[HeldState] = []
             try:
-                entry_id = await self._publish_risk(action, message=message)
+                entry_id = await self._publish_risk(action, message=message, sent=sent)
                 if action is RiskAction.KILL:
                     self._saw_kill(entry_id)
                     self._kill_written = entry_id or ""
@@ -1992,18 +2101,19 @@ class TradingEngine:
                 log.error(f"engine.{key}_not_journaled", extra={"error": error})
                 continue
             if entry_id is not None:
-                return ""
+                return "", ""
             error = (
                 f"Redis is unreachable: the {what} waits in this desk's memory and is "
                 "written when Redis is back"
             )
             log.error(f"engine.{key}_buffered", extra={"error": error})
             self.state_unwritten = self._state_sent
-            if self._state_sent is not None:
-                self._stricter_kept = self._state_sent.event_id  # (`_still_kept`)
-            return error
+            kept = sent[-1].event_id if sent else ""
+            if kept:
+                self._kept_watch.add(kept)  # (`_still_kept`)
+            return error, kept
         self.state_unwritten = self._state_sent
-        return error
+        return error, ""
 
     async def write_unwritten(self, held: HeldState) -> str | None:
         """Hold and write a stricter state this host's last desk run set and never
@@ -2063,18 +2173,17 @@ class TradingEngine:
             return CancelReport()
         self._hold_halted = False
         self.gate.state = state
-        self._stricter_kept = self._stricter_kept_entry = ""
-        journal_error, report = await asyncio.gather(
+        (journal_error, kept), report = await asyncio.gather(
             self._journal_stricter(RiskAction.STATE, f"trading state {state}", str(state), "state"),
             self.cancel_adding("reduce only")
             if state is TradingState.REDUCE_ONLY
             else _nothing_cancelled(),
         )
-        if journal_error and self._stricter_kept:
+        if journal_error and kept:
             # As the kill switch's report: a state the bus kept in memory may have been
             # written while the cancels settled (it said "not journaled ... waits in
             # this desk's memory" after Redis had taken it).
-            journal_error, _ = await self._still_kept(journal_error, "state")
+            journal_error, _ = await self._still_kept(journal_error, "state", kept)
         if journal_error and self.watching:
             self._unhold_on_watcher()
             said = f"{state} not journaled: {journal_error}"
@@ -2267,12 +2376,14 @@ class TradingEngine:
         message: str = "",
         client_order_id: str = "",
         state: TradingState | None = None,
+        sent: list[HeldState] | None = None,
     ) -> str | None:
         """The risk event's entry id; None when the bus kept it in memory to write when
         Redis is back (`EventBus.publish`). `state`: the trading state it sets, when the
         gate takes it only once it is journaled (a looser one); the gate's by default.
         Refused by the bus, such a state holds nothing on screen (raised); the gate's
-        own goes on holding (the kill switch's HALTED, written or not)."""
+        own goes on holding (the kill switch's HALTED, written or not). `sent` is given
+        the state this call sent (`_state_sent` is the newest of any call's)."""
         pending = state is not None
         state = state if state is not None else self.gate.state
         event = self.risk_event(
@@ -2292,6 +2403,8 @@ class TradingEngine:
                 event.ts,
                 seen if isinstance(seen, str) else "0-0",
             )
+            if sent is not None:
+                sent.append(self._state_sent)
         # Written now or not at all: a looser state kept in memory was written whenever
         # Redis came back, loosening every desk then, hours after the trader moved on;
         # a watching desk's state holds nothing here (it has no broker to protect).

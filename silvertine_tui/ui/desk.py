@@ -238,13 +238,14 @@ class Desk:
 
     def fee_rate(self, broker: str, instrument: str) -> FeeRate | None:
         """For the ticket's fee estimate: the paper venue's configured taker rate (an
-        order may cross); for a real venue, what it charged on the instrument, else on
-        its other instruments of the kind charged the same way (`FeeRates`); until
-        then the venue's published commission where its adapter lists one
+        order may cross); for a real venue, what it charged on the instrument, else
+        the venue's published commission where its adapter lists one
         (`Instrument.fee_rate`, `fee_minimum`: IB's currencies, 0.20 basis points and
-        at least 2 USD, where 0.1% read 21.56 USD of an order charged 2), else 0.1% of
-        the notional, or None (not known) for an instrument charged per unit: no rate
-        of the notional says what a contract costs."""
+        at least 2 USD, where 0.1% read 21.56 USD of an order charged 2), else what it
+        charged on its other instruments of the kind charged the same way (`FeeRates`,
+        all three); until then 0.1% of the notional, or None (not known) for an
+        instrument charged per unit: no rate of the notional says what a contract
+        costs."""
         for config in self.session.settings.brokers:
             if config.name == broker and isinstance(config, PaperBrokerConfig):
                 return FeeRate(config.fees.taker_bps / 10_000)
@@ -252,10 +253,6 @@ class Desk:
         learnt = self.model.fee_rates.rate(broker, instrument, listed)
         if learnt is not None:
             return learnt
-        if listed is not None and listed.fee_rate is not None:
-            return FeeRate(
-                listed.fee_rate, per_unit=listed.fee_per_unit, minimum=listed.fee_minimum
-            )
         if listed is not None and listed.fee_per_unit:
             return None
         return FeeRate(DEFAULT_FEE_RATE)

@@ -172,18 +172,24 @@ class FeeRates:
     def rate(
         self, broker: str, instrument: str, listed: Instrument | None = None
     ) -> FeeRate | None:
-        """The instrument's estimate, else that of the broker's instruments of its kind
-        charged the same way (`listed`, the instrument as the broker lists it; None:
-        not known, taken as charged a fraction of the notional), else None (nothing
-        filled yet). Fills learnt before the instrument was known, charged another
-        way than it is, are passed over."""
+        """The instrument's estimate, else the venue's published commission of it
+        (`Instrument.fee_rate`, `fee_minimum`), else that of the broker's instruments
+        of its kind charged the same way (`listed`, the instrument as the broker lists
+        it; None: not known, taken as charged a fraction of the notional), else None
+        (nothing filled yet). Fills learnt before the instrument was known, charged
+        another way than it is, are passed over. The published commission goes before
+        the kind's: IB's currencies share theirs with its crypto (both a fraction of
+        the trade value), and one crypto fill at 0.18% made 20,000 EUR.USD read
+        `fee~38.81` where IB charges 2.00."""
         per_unit = listed is not None and listed.fee_per_unit
-        for seen in (
-            self._by_instrument.get((broker, instrument)),
-            self._by_group.get(_group(broker, listed)),
-        ):
-            if seen is not None and seen.per_unit == per_unit:
-                return seen.estimate()
+        own = self._by_instrument.get((broker, instrument))
+        if own is not None and own.per_unit == per_unit:
+            return own.estimate()
+        if listed is not None and listed.fee_rate is not None:
+            return FeeRate(listed.fee_rate, per_unit=per_unit, minimum=listed.fee_minimum)
+        kind = self._by_group.get(_group(broker, listed))
+        if kind is not None and kind.per_unit == per_unit:
+            return kind.estimate()
         return None
 
 

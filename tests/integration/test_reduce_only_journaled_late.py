@@ -95,3 +95,53 @@ async def test_reduce_only_is_said_not_journaled_only_while_it_still_waits(
             assert engine.gate.state is TradingState.REDUCE_ONLY
         finally:
             await asyncio.wait_for(session.close(), 60)
+
+
+async def test_reduce_only_s_report_is_its_own_when_a_kill_is_pulled_meanwhile(
+    key_prefix: str,
+) -> None:
+    """REDUCE ONLY kept in memory (Redis frozen), Redis back and the state read back;
+    the kill switch pulled while REDUCE ONLY's cancel still settles. One record of the
+    state kept was shared: the kill's start wiped REDUCE ONLY's, whose report said
+    "not journaled" after all (review G)."""
+    with RedisServer() as server:
+        session = Session(settings(server.url, key_prefix))
+        await session.start()
+        engine = session.engine
+        bus = session.bus
+        pid = server.pid
+        assert pid is not None
+        try:
+            cid = await engine.submit(resting_buy(session))
+            await until(
+                lambda: (
+                    (view := engine.oms.get(cid)) is not None
+                    and view.order.status is OrderStatus.NEW
+                ),
+                what="the buy working",
+            )
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                await until(lambda: not bus.stats.connected, 30, "Redis known down")
+                task = asyncio.ensure_future(engine.set_trading_state(TradingState.REDUCE_ONLY))
+                await until(
+                    lambda: engine.state_unwritten is not None, 10, "REDUCE ONLY kept in memory"
+                )
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            await until(lambda: engine.state_unwritten is None, 30, "REDUCE ONLY read back")
+            assert not task.done()
+            kill = await asyncio.wait_for(engine.kill("kill switch"), 60)
+            report = await asyncio.wait_for(task, 60)
+            assert kill.journal_error == "", kill
+            said = [p for p in report.problems if "not journaled" in p]
+            assert said == [], report.problems
+            states = [
+                e
+                for e in await bus.read(bus.layout.risk)
+                if isinstance(e.event, RiskEvent) and e.event.payload.action is RiskAction.STATE
+            ]
+            assert len(states) == 1  # REDUCE ONLY written, once
+            assert engine.gate.state is TradingState.HALTED
+        finally:
+            await asyncio.wait_for(session.close(), 60)

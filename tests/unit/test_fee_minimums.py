@@ -232,3 +232,23 @@ def test_the_estimate_does_not_depend_on_the_fills_order(
     shuffled = list(quantities)
     shuffler.shuffle(shuffled)
     assert learnt(per_unit, rate, minimum, shuffled) == learnt(per_unit, rate, minimum, quantities)
+
+
+def test_a_published_commission_goes_before_what_the_instrument_s_kind_was_charged() -> None:
+    """IB's currencies and crypto are both charged a fraction of the trade value: one
+    group. A crypto fill at 0.18% was the estimate of a currency pair never filled,
+    over IB's published 0.20 bp (at least 2 USD) listed with the pair: 20,000 EUR.USD
+    read `fee~38.81`. The pair's own fills, once there, go before the published rate."""
+    listed = EUR_USD.model_copy(update={"fee_rate": D("0.00002"), "fee_minimum": D(2)})
+    paxos = Instrument(symbol="BTC.USD", venue="PAXOS", quote_currency="USD",
+                       tick_size=D("0.25"), lot_size=D("0.0001"))  # fmt: skip
+    rates = FeeRates()
+    rates.learn(fill(paxos, "0.1", "60000", "10.80", 1), paxos)
+    notional = D(21_560)
+    assert estimate(rates, listed).fee(D(20_000), notional) == D(2)
+    assert estimate(rates, listed).fee(D(20_000_000), D(21_560_000)) == D("431.20")
+    # Without a published rate the kind's stands (as before).
+    assert estimate(rates, EUR_USD).fee(D(20_000), notional) == D("38.808")
+    # The pair's own fills go first: charged 3 USD on 50,000 EUR.
+    rates.learn(fill(listed, 50_000, "1.078", "3", 2), listed)
+    assert estimate(rates, listed).value == D(3) / D(53_900)
