@@ -118,6 +118,7 @@ class UserStream:
         self.client_restarts = 0
         self.events = 0
         self.pings_unanswered = 0  # streams ended because a ping went unanswered
+        self._watch_off_said = False
         self.subscribed = False
         self._manager: Any = None
         self._manager_client: Any = None
@@ -191,9 +192,16 @@ class UserStream:
     def _watch(self, socket: Any) -> asyncio.Task[None] | None:
         """The ping watch of the connection that carries `socket`'s subscription (None:
         no watch, or a socket with no queue to end the reading with)."""
-        if self.ping_every_s is None or not isinstance(
-            getattr(socket, "_queue", None), asyncio.Queue
-        ):
+        if self.ping_every_s is None:
+            return None
+        if not isinstance(getattr(socket, "_queue", None), asyncio.Queue):
+            if not self._watch_off_said:
+                # (python-binance's socket keeps its queue elsewhere: a library change)
+                self._watch_off_said = True
+                log.warning(
+                    "binance.user_ping_watch_off",
+                    extra={"broker": self.name, "socket": type(socket).__name__},
+                )
             return None
         return asyncio.create_task(self._ping_watch(socket), name=f"user-ping:{self.name}")
 
@@ -210,15 +218,22 @@ class UserStream:
             connection = self._connection()
             if connection is None:
                 continue
+            began = asyncio.get_running_loop().time()
             try:
-                pong = await connection.ping()
+                # (Bounded too: a ping waits while the write buffer is full, as it is
+                # on a frozen path with our writes piling up.)
+                pong = await asyncio.wait_for(connection.ping(), self.ping_timeout_s)
             except asyncio.CancelledError:
                 raise
+            except TimeoutError:
+                pong = None
             except Exception:
                 continue
-            done, _ = await asyncio.wait({pong}, timeout=self.ping_timeout_s)
-            if done:
-                continue  # answered (or the connection closed: the library says so)
+            if pong is not None:
+                left = self.ping_timeout_s - (asyncio.get_running_loop().time() - began)
+                done, _ = await asyncio.wait({pong}, timeout=max(left, 0.0))
+                if done:
+                    continue  # answered (or the connection closed: the library says so)
             self.pings_unanswered += 1
             reason = (
                 f"no answer on the user-data connection for {self.ping_timeout_s:g} s "
