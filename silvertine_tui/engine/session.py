@@ -141,6 +141,19 @@ switch's cancels (a venue away: `LastRun.kill_owed`), and its start made them.""
 KILL_UNWRITTEN_ALERT = "Kill switch never journaled: carried from this desk's last run"
 """The toast's title when this desk's last run held a kill switch Redis never took (it
 stopped before Redis was back), and its start wrote it and made its cancels."""
+RECONCILE_RETRY_DELAYS: tuple[float, ...] = (2.0, 5.0, 15.0, 30.0, 60.0)
+"""How long after a failed reconcile of a broker the session tries it again by itself
+(`Session._retry_reconcile`), one delay after each failure in turn, then the last one
+again and again. A reconcile that failed was tried again only at the broker's next
+reconnect, which may never come: the desk stayed unreconciled all day while it showed
+the broker LIVE. `Session.reconcile_retry_delays` (a test's shorter ones)."""
+RECONCILE_RETRY_LOOK_S = 0.5
+"""How often a retry that is due looks again whether it may run: its broker tradable
+and, after a failure of the bus (`JournalBehind`, Redis out of reach), Redis answering
+again (`Session._retry_may_run`): it never spins while either is away."""
+RESYNC_RECONCILE = "Redis lost data"
+"""What a reconcile of the resync after a data loss is said to come after (`reconcile
+after Redis lost data failed: ...`): `Session._resync_after_loss`."""
 REDUCE_ONLY_UNWRITTEN_ALERT = "REDUCE ONLY never journaled: carried from this desk's last run"
 REDUCE_ONLY_WHILE_DOWN_ALERT = "REDUCE ONLY set while this desk was down"
 """The toast's title when this desk's start found REDUCE ONLY its last run never read
@@ -227,6 +240,40 @@ class ClaimsHealth:
     """(broker, why) of each claim another desk took."""
     not_held: tuple[str, ...] = ()
     """Brokers of this desk it holds no claim on, neither pending nor lost."""
+
+
+@dataclass(slots=True)
+class _Unreconciled:
+    """A broker whose last reconcile failed, until one succeeds (`Session._reconciled`)."""
+
+    why: str
+    """What the reconcile that failed came after: `connect`, `reconnect`, or
+    `RESYNC_RECONCILE`."""
+    error: str
+    """What failed, as the broker's health said it."""
+    bus: bool
+    """The failure was the bus's (a `BusError`: `JournalBehind`, Redis out of reach for
+    the journal's read): the retry waits for Redis to answer again."""
+    held: ConnectionState | None = None
+    """At the start (`connect`) the session holds the broker DISCONNECTED until it is
+    reconciled: the state it read before, put back once a reconcile succeeds."""
+    tries: int = 1
+    """Reconciles tried and failed since the first failure (a reconnect's included)."""
+
+
+@dataclass(slots=True, eq=False)
+class _Retry:
+    """A broker's pending retry of its failed reconcile (`Session._retry_reconcile`):
+    one per broker, superseded by any reconcile of it that starts
+    (`Session._supersede_retry`)."""
+
+    task: asyncio.Task[None] | None = None
+    done: int = 0
+    """Tries this retry made (which delay comes next)."""
+    attempting: bool = False
+    """Its reconcile runs (holding the broker's reconcile lock): not cancelled midway."""
+    superseded: bool = False
+    """Another reconcile of the broker started while this one ran: it ends after it."""
 
 
 class Alert(NamedTuple):
@@ -376,6 +423,17 @@ class Session:
         self._broker_closes: dict[str, asyncio.Task[None]] = {}
         self._side_tasks: set[asyncio.Task[Any]] = set()  # `_spawn`
         self._trimming = False  # `_trim_reduce_only` runs
+        # A failed reconcile is tried again by itself (`_retry_reconcile`): after each
+        # failure the next of these delays (then the last again and again), while the
+        # broker is tradable, after a bus failure once Redis answers again.
+        self.reconcile_retry_delays: tuple[float, ...] = RECONCILE_RETRY_DELAYS
+        self.reconcile_retry_look_s = RECONCILE_RETRY_LOOK_S
+        self._unreconciled: dict[str, _Unreconciled] = {}  # by broker name
+        self._retries: dict[str, _Retry] = {}  # by broker name: one pending retry each
+        # One reconcile of a broker at a time (the start's or a reconnect's, a retry,
+        # the resync's after a data loss).
+        self._reconciling: dict[str, asyncio.Lock] = {}
+        self._reconciler: dict[str, asyncio.Task[Any] | None] = {}  # the task holding it
         self.alerts: list[Alert] = []  # drained by the app into toasts
         # `close` cancels what works (`engine.cancel_on_exit`) unless the trader chose
         # to leave it (`leave_working_on_close`).
@@ -1160,27 +1218,234 @@ class Session:
         then reconcile the journal against its venue from the last journaled fills.
         At start instruments that cannot be loaded fail the start; after a reconnect
         the ones loaded before stay. A reconcile that fails is logged and shown on the
-        broker's health (the next reconnect tries again)."""
-        at_start = why == "connect"
-        await self.engine.load_broker_instruments(broker, required=at_start)
+        broker's health, and tried again by itself (`_retry_reconcile`); this one
+        supersedes a retry still pending."""
+        self._supersede_retry(broker)
+        await self.engine.load_broker_instruments(broker, required=why == "connect")
+        await self._reconcile_or_retry(broker, why)
+
+    async def _reconcile_or_retry(self, broker: Broker, why: str) -> None:
+        """Reconcile `broker` now (after the one that may run: `_reconcile_once`). A
+        failure is said (`_reconcile_failed`) and tried again by itself; a success
+        after failures says so (`_reconciled`). Never raises for the reconcile's
+        failure: the start, the reconnect's listener and the resync go on."""
+        error = await self._reconcile_once(broker)
+        if error is None:
+            await self._reconciled(broker)
+            return
+        delay = self._retry_delay(0)
+        await self._reconcile_failed(broker, why, error, retry_in=delay, fresh=True)
+        running = self._retries.get(broker.name)
+        if delay is not None and (running is None or running.task is not asyncio.current_task()):
+            # (one retry a broker: another reconcile's, failed meanwhile, is let go; one
+            # asked from within a retry's own reconcile leaves it to that retry)
+            self._supersede_retry(broker)
+            retry = self._retries[broker.name] = _Retry()
+            retry.task = self._spawn(
+                self._retry_reconcile(broker, retry), f"engine-reconcile-retry:{broker.source}"
+            )
+
+    async def _reconcile_once(
+        self, broker: Broker, retry: _Retry | None = None
+    ) -> Exception | None:
+        """One reconcile of `broker`, after any other of it that runs (one at a time);
+        what it raised, or None."""
+        name, me = broker.name, asyncio.current_task()
+        lock = self._reconciling.setdefault(name, asyncio.Lock())
+        if lock.locked() and self._reconciler.get(name) is me:
+            # Asked from within its own reconcile (an adapter announcing a reconnect
+            # as it reconciles): run, not wait for itself.
+            return await self._run_reconcile(broker)
+        async with lock:
+            self._reconciler[name] = me
+            if retry is not None:
+                retry.attempting = True
+            try:
+                return await self._run_reconcile(broker)
+            finally:
+                self._reconciler.pop(name, None)
+                if retry is not None:
+                    retry.attempting = False
+
+    async def _run_reconcile(self, broker: Broker) -> Exception | None:
         try:
             self.reconcile_findings += await reconcile_broker(self.engine, broker)
         except Exception as exc:
-            # A venue's answer the adapter could not read (a ValueError from a listing
-            # row) as much as a refusal: after a reconnect it ended in the broker's
-            # listener log line alone, the broker LIVE and the desk unreconciled.
-            log.error(
-                "session.reconcile_failed",
-                extra={"broker": broker.source, "after": why, "error": str(exc)},
-                exc_info=not isinstance(exc, BrokerError),
+            return exc
+        return None
+
+    def _retry_delay(self, done: int) -> float | None:
+        """How long after its `done`-th retry (0: the first failure) a failed reconcile
+        is tried again; None when it is not (the session closing, no delays set)."""
+        delays = self.reconcile_retry_delays
+        if not delays or not self._running():
+            return None
+        return delays[min(done, len(delays) - 1)]
+
+    def _running(self) -> bool:
+        return self.started and not self._closing
+
+    def _supersede_retry(self, broker: Broker) -> None:
+        """A reconcile of `broker` starts: a retry still pending is let go (cancelled
+        while it waits; one whose reconcile runs ends after it, and this one waits for
+        it: `_reconcile_once`)."""
+        retry = self._retries.get(broker.name)
+        if retry is None or retry.task is asyncio.current_task():
+            return  # (none, or this is it: a reconnect announced within its reconcile)
+        del self._retries[broker.name]
+        if retry.task is None:
+            return
+        if retry.attempting:
+            retry.superseded = True
+        else:
+            retry.task.cancel()
+
+    async def _retry_reconcile(self, broker: Broker, retry: _Retry) -> None:
+        """Try `broker`'s failed reconcile again, after `reconcile_retry_delays`, until
+        one succeeds, the session closes, this desk loses its claim on the broker, or
+        another reconcile of it supersedes this (`_supersede_retry`). Each try waits
+        for the broker to be tradable, and after a failure of the bus for Redis to
+        answer again (`_retry_may_run`)."""
+        try:
+            while True:
+                delay = self._retry_delay(retry.done)
+                if delay is None:
+                    return
+                await asyncio.sleep(delay)
+                if not await self._retry_may_run(broker):
+                    return
+                error = await self._reconcile_once(broker, retry)
+                retry.done += 1
+                if error is None:
+                    await self._reconciled(broker)
+                    return
+                if retry.superseded:
+                    return  # the reconcile that superseded it says how it went
+                record = self._unreconciled.get(broker.name)
+                why = record.why if record is not None else "reconnect"
+                await self._reconcile_failed(
+                    broker, why, error, retry_in=self._retry_delay(retry.done), fresh=False
+                )
+        finally:
+            if self._retries.get(broker.name) is retry:
+                del self._retries[broker.name]
+
+    async def _retry_may_run(self, broker: Broker) -> bool:
+        """Wait until `broker`'s retry may run: the broker tradable (or held
+        DISCONNECTED by the session alone, its reconcile at the start having failed),
+        and, when the last failure was the bus's, the bus connected again. False when
+        it is not to run at all: the session closing, its claim lost, nothing left to
+        reconcile (another reconcile succeeded meanwhile)."""
+        said = ""
+        while True:
+            record = self._unreconciled.get(broker.name)
+            if not self._running() or broker.name in self.claims.lost or record is None:
+                return False
+            if not self._venue_up(broker, record):
+                waits = f"{broker.source} {broker.state}"
+            elif record.bus and not self.bus.stats.connected:
+                waits = f"Redis out of reach ({self.bus.stats.last_error})"
+            else:
+                return True
+            if waits != said:
+                said = waits
+                log.info(
+                    "session.reconcile_retry_waits",
+                    extra={"broker": broker.source, "for": waits, "tries": record.tries},
+                )
+            await asyncio.sleep(self.reconcile_retry_look_s)
+
+    @staticmethod
+    def _venue_up(broker: Broker, record: _Unreconciled) -> bool:
+        """Whether `broker` may be reconciled: tradable, or DISCONNECTED only as the
+        session holds it after its start's reconcile failed (its links, when it has
+        any, say the venue is up)."""
+        state = broker.state
+        if state in TRADABLE_STATES:
+            return True
+        if record.held is None or state is not ConnectionState.DISCONNECTED:
+            return False
+        return not broker.health_state.links or broker.derived_state() in TRADABLE_STATES
+
+    async def _reconcile_failed(
+        self, broker: Broker, why: str, exc: Exception, *, retry_in: float | None, fresh: bool
+    ) -> None:
+        """Say a failed reconcile: logged, counted (`reconcile_failed`) and on the
+        broker's health until a reconcile succeeds, with when it is tried again. At the
+        start (`connect`) the broker reads DISCONNECTED meanwhile: its orders and
+        positions are not the venue's yet. `fresh`: a reconcile of its own (the
+        start's, a reconnect's, the resync's), not a retry."""
+        # A venue's answer the adapter could not read (a ValueError from a listing
+        # row) as much as a refusal: after a reconnect it ended in the broker's
+        # listener log line alone, the broker LIVE and the desk unreconciled.
+        error = str(exc) if isinstance(exc, BrokerError) else f"{type(exc).__name__}: {exc}"
+        bus = isinstance(exc, BusError)
+        at_start = why == "connect"
+        record = self._unreconciled.get(broker.name)
+        if record is None:
+            record = self._unreconciled[broker.name] = _Unreconciled(why, error, bus)
+        else:
+            record.tries += 1
+            record.why, record.error, record.bus = why, error, bus
+        if at_start and fresh:
+            record.held = broker.state if broker.state in TRADABLE_STATES else None
+        elif fresh and why != RESYNC_RECONCILE:
+            record.held = None  # a reconnect: the adapter set the broker's state itself
+        log.error(
+            "session.reconcile_failed",
+            extra={
+                "broker": broker.source,
+                "after": why,
+                "error": str(exc),
+                "tries": record.tries,
+                "retry_in_s": retry_in,
+            },
+            exc_info=not isinstance(exc, BrokerError | BusError),
+        )
+        broker.count_error("reconcile_failed")
+        failed = "failed" if record.tries == 1 else f"failed ({record.tries} tries)"
+        said = (
+            f"reconcile after {why} {failed}: {error}; its orders and positions here may "
+            "differ from the venue's until a reconcile succeeds"
+        )
+        if retry_in is not None and bus:
+            said += f"; tried again by itself once Redis answers, in {retry_in:g} s at the earliest"
+        elif retry_in is not None:
+            said += f"; tried again by itself in {retry_in:g} s"
+        state = ConnectionState.DISCONNECTED if at_start else broker.state
+        try:
+            await broker.set_state(state, said)
+        except Exception as publish_error:  # its heartbeat carries the state; logged above
+            log.warning(
+                "session.reconcile_failure_not_said",
+                extra={"broker": broker.source, "error": str(publish_error)},
             )
-            error = str(exc) if isinstance(exc, BrokerError) else f"{type(exc).__name__}: {exc}"
-            broker.count_error("reconcile_failed")
-            state = ConnectionState.DISCONNECTED if at_start else broker.state
+
+    async def _reconciled(self, broker: Broker) -> None:
+        """A reconcile of `broker` succeeded: after failures, its health says so (the
+        failure's words stood on it until a new message), and a broker the start
+        held DISCONNECTED goes back to its state."""
+        record = self._unreconciled.pop(broker.name, None)
+        if record is None:
+            return
+        tries = record.tries + 1
+        said = f"reconciled after {tries} tries"
+        log.info(
+            "session.reconciled",
+            extra={"broker": broker.source, "after": record.why, "tries": tries, "said": said},
+        )
+        state = broker.state
+        if record.held is not None and state is ConnectionState.DISCONNECTED:
+            state = broker.derived_state() if broker.health_state.links else record.held
+        try:
             await broker.set_state(
                 state,
-                f"reconcile after {why} failed: {error}; its orders and positions here may "
-                "differ from the venue's until a reconcile succeeds",
+                f"{said}: its orders and positions here are the venue's again (the reconcile "
+                f"after {record.why} had failed: {record.error})",
+            )
+        except Exception as exc:
+            log.warning(
+                "session.reconciled_not_said", extra={"broker": broker.source, "error": str(exc)}
             )
 
     async def _follow(self) -> None:
@@ -1455,11 +1720,12 @@ class Session:
         finally:
             self._trimming = False
 
-    def _spawn(self, work: Coroutine[Any, Any, Any], name: str) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, _T], name: str) -> asyncio.Task[_T]:
         """Run `work` beside the session's tasks (cancelled with them on close)."""
-        task: asyncio.Task[Any] = asyncio.create_task(work, name=name)
+        task: asyncio.Task[_T] = asyncio.create_task(work, name=name)
         self._side_tasks.add(task)
         task.add_done_callback(self._side_done)
+        return task
 
     def _side_done(self, task: asyncio.Task[Any]) -> None:
         self._side_tasks.discard(task)
@@ -1541,8 +1807,11 @@ class Session:
         for broker in journal_lost:
             await self._reseed(broker)
         for broker in journal_lost:
-            with contextlib.suppress(BrokerError):
-                self.reconcile_findings += await reconcile_broker(self.engine, broker)
+            # A failure is said and retried as any reconcile's (a `JournalBehind` or
+            # another bus error escaped here: the health and the snapshot below were
+            # never done).
+            self._supersede_retry(broker)
+            await self._reconcile_or_retry(broker, RESYNC_RECONCILE)
         if loss.lost(layout.health):
             await self._republish_health(held)
         snapshot_lost = any(loss.lost(layout.snap(b.name, b.account)) for b in held)

@@ -52,12 +52,17 @@ async def test_orders_wait_until_every_overlapping_resync_is_done() -> None:
             await asyncio.sleep(0.005)
         two = asyncio.create_task(session._on_data_loss("loss 2"))
         for _ in range(200):
-            if not HeldVenue.gates:
-                break  # the second is reconciling too
+            if session._reconciling["scripted"]._waiters:
+                break  # the second waits for the first's reconcile (one at a time)
             await asyncio.sleep(0.005)
-        assert not HeldVenue.gates
+        assert HeldVenue.gates == [second]  # not reconciling beside the first
         first.set()
         await one
+        for _ in range(200):
+            if not HeldVenue.gates:
+                break  # the second is reconciling now
+            await asyncio.sleep(0.005)
+        assert not HeldVenue.gates
         assert engine.not_ready_rule == BUS_RESYNC, "orders went while a resync ran"
         assert "loss 2" in engine.not_ready
         second.set()
