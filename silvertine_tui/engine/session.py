@@ -435,6 +435,9 @@ class Session:
         self._reconciling: dict[str, asyncio.Lock] = {}
         self._reconciler: dict[str, asyncio.Task[Any] | None] = {}  # the task holding it
         self.alerts: list[Alert] = []  # drained by the app into toasts
+        # The start found the journal of this host's last desk run lost: the bus reads
+        # DEGRADED while it starts (`_bus_live_after_loss_said`).
+        self._journal_lost_at_start = False
         # `close` cancels what works (`engine.cancel_on_exit`) unless the trader chose
         # to leave it (`leave_working_on_close`).
         self._cancel_on_exit = settings.engine.cancel_on_exit
@@ -716,7 +719,23 @@ class Session:
         progress.phase = StartPhase.READY
         self.ready = True
         self._refresh_not_ready()
+        if self._journal_lost_at_start:
+            await self._bus_live_after_loss_said()
         await self._run()
+
+    async def _bus_live_after_loss_said(self) -> None:
+        """The bus LIVE again once the start that found the last run's journal lost is
+        done: the loss is said (the Log's ERROR line, the start's alert), and nothing is
+        left to do about it. It read DEGRADED for the whole session (a trader's drill:
+        every later DEGRADED would look the same)."""
+        try:
+            await self._publish_bus_health(
+                ConnectionState.LIVE,
+                f"{self.bus.backend} bus ready (the journal of this host's last desk run "
+                "was found lost at start: said in the Log)",
+            )
+        except BusError as exc:  # its heartbeat says the bus's state
+            log.warning("session.bus_health_not_written", extra={"error": str(exc)})
 
     async def _bring_up(self, progress: RecoveryProgress) -> None:
         """`start`'s work once the bus is open: claim the brokers left waiting (Redis
@@ -727,6 +746,7 @@ class Session:
         await self._claim_deferred(progress)
         await recover(self.engine, self.accounts(), progress)
         lost = await self.last_run.check()
+        self._journal_lost_at_start = bool(lost)
         if lost:
             await self._publish_bus_health(
                 ConnectionState.DEGRADED, "journal of this host's last desk run lost"
