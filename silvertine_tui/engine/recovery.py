@@ -7,7 +7,11 @@ connected — compare its reconcile report with what the journal says. Differenc
 are *published* as reconcile events (and the venue's own fills and status reports),
 so they land in the journal and are shown to the trader; the engine applies them
 like any other event. Nothing is ever sent to a venue here, so nothing is sent twice,
-and no fill is made up: a fill is only ever one the venue reported.
+and no fill is made up: a fill is only ever one the venue reported. Once a broker's
+reconcile is done, a cancel the journal held unanswered at the start that its venue
+never took (the desk stopped first) is handed to the engine to make again
+(`lost_requests`, `TradingEngine.owe_lost_cancels`); a modify so lost is said, never
+sent again.
 """
 
 from __future__ import annotations
@@ -24,16 +28,30 @@ from functools import partial
 from ..brokers import Broker, JournalOrder, ReconcileReport
 from ..bus import BusEntry, BusError, BusUnavailableError, EventBus
 from ..bus.base import StreamInfo, parse_id, state_entry_after, waiting_of
-from ..domain import Fill, Order, OrderStatus, OrderUpdate, Position, VenueOrder, plain
+from ..domain import (
+    Fill,
+    Instrument,
+    Order,
+    OrderStatus,
+    OrderUpdate,
+    Position,
+    VenueOrder,
+    plain,
+)
+from ..domain.ids import short_id
 from ..events import (
     BrokerProfile,
     BrokerProfileEvent,
+    CancelRequest,
+    CancelRequestEvent,
     EventBase,
     FillEvent,
     KeptFills,
     Log,
     LogEvent,
     LogLevel,
+    ModifyRequest,
+    ModifyRequestEvent,
     OrderSpan,
     OrderUpdateEvent,
     Reconcile,
@@ -45,6 +63,7 @@ from ..events import (
     Snapshot,
     SnapshotEvent,
 )
+from ..events.summary import price_text, qty_text
 from .anomalies import AnomalyKind
 from .core import ENGINE_SOURCE, TradingEngine
 from .oms import OrderView
@@ -729,6 +748,10 @@ async def _recover(
         await _say_deleted(engine, broker, account, infos[stream], say)
         replayed[stream] = await replay_stream(engine, stream, progress)
     replayed[layout.risk] = await replay_stream(engine, layout.risk, progress)
+    for broker, account in accounts:
+        asked = unanswered_requests(engine, broker, account)
+        if asked:
+            engine.unanswered[broker] = asked
     if progress is not None:
         progress.finished_at = progress.clock()
     log.info("recovery.replayed", extra={"streams": replayed})
@@ -1323,6 +1346,9 @@ async def reconcile_broker(engine: TradingEngine, broker: Broker) -> list[Reconc
     since = engine.journal_start.get((broker.name, broker.account), broker.clock())
     report = await broker.reconcile(since_ns=since, last_fills=last_fills)
     found = await reconcile(engine, broker, report)
+    # Reconciled: a cancel (a modify) the journal held unanswered at the start that the
+    # venue never took is made again (said).
+    await lost_requests(engine, broker)
     # Again with what the reconcile journaled: the orders it adopted (their fills from
     # before the journal, which the adapter never counted: the first modify's answer
     # was dropped) and the missed fills it journaled, now in each order's totals.
@@ -1579,6 +1605,142 @@ async def reconcile(
             extra={"broker": source, "count": len(found), "kinds": [r.kind for r in found]},
         )
     return found
+
+
+# -- requests lost when the desk stopped ------------------------------------------------
+
+
+def unanswered_requests(
+    engine: TradingEngine, broker: str, account: str
+) -> dict[str, CancelRequest | ModifyRequest]:
+    """The working orders of the account whose last journaled request is unanswered as
+    the desk starts: a cancel (PENDING_CANCEL) or a modify (PENDING_REPLACE), nothing
+    newer. The desk that asked stopped before the venue answered, or before it sent
+    the request at all: the venue may never have had it. Each with its request (its
+    newest cancel or modify the order's history holds; one built bare when the history
+    is not in memory: a snapshot covers it). The broker's reconcile looks at them once
+    done (`lost_requests`)."""
+    found: dict[str, CancelRequest | ModifyRequest] = {}
+    for view in engine.oms.working(broker, account):
+        status = view.order.status
+        if status is not OrderStatus.PENDING_CANCEL and status is not OrderStatus.PENDING_REPLACE:
+            continue
+        cid = view.client_order_id
+        last = next(
+            (
+                event.payload
+                for event in reversed(view.history)
+                if isinstance(event, CancelRequestEvent | ModifyRequestEvent)
+            ),
+            None,
+        )
+        if status is OrderStatus.PENDING_CANCEL:
+            if last is None or isinstance(last, CancelRequest):
+                found[cid] = last or CancelRequest(client_order_id=cid)
+        elif last is None or isinstance(last, ModifyRequest):
+            found[cid] = last or ModifyRequest(client_order_id=cid)
+    return found
+
+
+_WORKED = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+"""The statuses of an order its venue works with no request of ours pending."""
+
+
+async def lost_requests(engine: TradingEngine, broker: Broker) -> None:
+    """Once `broker`'s reconcile is done: of the requests the journal held unanswered
+    at the start (`TradingEngine.unanswered`, dropped here), those the venue never took,
+    the order still working there as it was (the reconcile took its status: NEW or
+    PARTIALLY_FILLED, no longer pending). A cancel is made again
+    (`TradingEngine.owe_lost_cancels`: a cancel only takes exposure away, and the
+    trader's last word on the order was "cancel"), said as a WARNING Log line naming
+    the order. A modify is not sent again (it may add exposure, and the market moved
+    since): said as an ERROR Log line (a toast on the desk), naming the change lost.
+    An order that ended (filled while its cancel was lost) is sent nothing; one whose
+    venue answered the modify (the reconcile took its terms) is not said.
+
+    Before, the reconcile took the venue's NEW and said only `STATUS_MISMATCH ...
+    ours=PENDING_CANCEL`: the order the trader cancelled worked on (the drill: `c`,
+    the desk killed 12 ms later, the paper venue's cancel latency 20 ms)."""
+    asked = engine.unanswered.pop(broker.name, None)
+    if not asked:
+        return
+    cancels: dict[str, str] = {}
+    for cid, request in asked.items():
+        view = engine.oms.get(cid)
+        if view is None or (view.broker, view.account) != (broker.name, broker.account):
+            continue
+        order = view.order
+        if order.status not in _WORKED:
+            continue  # ended (nothing to send), or still pending at the venue itself
+        if isinstance(request, CancelRequest):
+            cancels[cid] = lost_cancel_said(order)
+            continue
+        said = lost_modify_said(
+            order, request, engine.instrument(broker.name, order.request.instrument)
+        )
+        if said:
+            log.error("recovery.lost_modify", extra={"broker": broker.source, "said": said})
+            await engine.log_line(LogLevel.ERROR, said)
+    engine.owe_lost_cancels(broker.name, cancels)
+
+
+def lost_cancel_said(order: Order) -> str:
+    """The Log line of a cancel lost when the desk stopped, made again: "cancel of
+    ab12cd34 lost when the desk stopped (the venue still works it NEW): sent again"."""
+    works = f"{order.status}"
+    if order.filled_qty > 0:
+        works += f" {plain(order.filled_qty)}/{plain(order.quantity)}"
+    return (
+        f"cancel of {short_id(order.client_order_id)} lost when the desk stopped (the venue "
+        f"still works it {works}): sent again"
+    )
+
+
+_TERMS = (("quantity", "quantity"), ("limit_price", "limit"), ("stop_price", "stop"))
+"""A modify's fields, and the word a lost one is said with."""
+
+
+def lost_modify_said(order: Order, change: ModifyRequest, inst: Instrument | None) -> str:
+    """The ERROR Log line of a modify lost when the desk stopped (the venue works
+    `order` at its old terms): "modify of ab12cd34 (limit 66,000.00 -> 66,100.00) lost
+    when the desk stopped: the venue works it at 66,000.00; change it again if you
+    still want it". "" when the venue holds any term as the modify asked it (it took
+    the modify: the reconcile took its terms and said so). With the modify's terms not
+    in memory (a snapshot covers it) it says what the venue works the order at."""
+
+    def text(field: str, value: Decimal | None) -> str:
+        return qty_text(value, inst) if field == "quantity" else price_text(value, inst)
+
+    def at(field: str, word: str, value: Decimal | None) -> str:
+        return text(field, value) if field == "limit_price" else f"{word} {text(field, value)}"
+
+    short = short_id(order.client_order_id)
+    asked = [
+        (field, word, getattr(order, field), getattr(change, field))
+        for field, word in _TERMS
+        if getattr(change, field) is not None
+    ]
+    if not asked:
+        held = ", ".join(
+            at(field, word, getattr(order, field))
+            for field, word in _TERMS
+            if getattr(order, field) is not None
+        )
+        return (
+            f"modify of {short} unanswered when the desk stopped (its terms are not in "
+            f"memory): the venue works it at {held}; change it again if that is not what "
+            "you asked"
+        )
+    if any(now == new for _, _, now, new in asked):
+        return ""
+    changes = ", ".join(
+        f"{word} {text(field, now)} -> {text(field, new)}" for field, word, now, new in asked
+    )
+    held = ", ".join(at(field, word, now) for field, word, now, _ in asked)
+    return (
+        f"modify of {short} ({changes}) lost when the desk stopped: the venue works it at "
+        f"{held}; change it again if you still want it"
+    )
 
 
 async def catch_up(engine: TradingEngine, source: str) -> None:
