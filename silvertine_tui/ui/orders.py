@@ -823,7 +823,7 @@ def check(
     if refused is not None:
         problems.append(refused)
     preview = _preview(
-        request, instrument, engine, market, fee_rate(broker, instrument.key), through
+        request, instrument, engine, market, fee_rate(broker, instrument.key), through, latest
     )
     times = leverage(broker)
     problems.extend(
@@ -1587,7 +1587,8 @@ def change_problems(
     ):
         left = changed.model_copy(update={"quantity": changed.quantity - filled})
         through = stop_through(left, latest, market, basis)
-        preview = _preview(left, instrument, engine, market, fee_rate(left.broker, key), through)
+        rate = fee_rate(left.broker, key)
+        preview = _preview(left, instrument, engine, market, rate, through, latest)
         held = held_by_order(order, instrument, engine)
         where = _said_on(touched)
         found += [
@@ -1606,7 +1607,7 @@ def change_problems(
         left = changed.model_copy(update={"quantity": changed.quantity - filled})
         through = stop_through(left, latest, market, basis)
         rate = fee_rate(left.broker, key)
-        preview = _preview(left, instrument, engine, market, rate, through)
+        preview = _preview(left, instrument, engine, market, rate, through, latest)
         times = leverage(left.broker)
         fraction = preview.fee_fraction(left.quantity) if preview is not None else Decimal(0)
         held = short_held(order, instrument, engine, fraction, times)
@@ -1617,6 +1618,48 @@ def change_problems(
             )
         ]
     return found
+
+
+def change_warnings(
+    order: Order,
+    changed: OrderRequest,
+    touched: Iterable[str],
+    engine: TicketContext,
+    *,
+    quote: Callable[[str], Quote | None] = lambda instrument: None,
+) -> list[Problem]:
+    """What the trader should know of a change to working `order` before it goes but
+    that does not stop it, in the ticket's words (`check`'s warnings): a stop the
+    market has already reached (`stop_through_said`), where the change gives the venue
+    a stop to judge: a Stop typed, or any change where a change places the order anew
+    (`Capabilities.modify_places_anew`, as `change_problems` judges it). At a venue
+    that takes such a stop (paper, TWS) it triggers at once: `Stop: a sell stop at or
+    above the market (bid 3,506.84) triggers at once: it sells at the market now
+    [stop_through]`; the modify dialog said nothing of it and the change filled at
+    once. Where the venue refuses it the refusal is `change_problems`'; its warnings
+    (the near side alone through, no last trade known) are said here. Nothing for a
+    stop that has triggered (its stop cannot change, `[triggered]`)."""
+    kind = changed.order_type
+    if order.triggered or not kind.has_stop_price or changed.stop_price is None:
+        return []
+    instrument = engine.instrument(changed.broker, changed.instrument)
+    if instrument is None:
+        return []
+    given = set(touched)
+    caps = engine.capabilities(changed.broker)
+    refuses = caps is not None and caps.stop_through_refused
+    if "stop_price" not in given:
+        if caps is None or not refuses:
+            return []  # changed in place: the venue does not judge the stop again
+        smaller = changed.quantity is not None and changed.quantity < order.quantity
+        if caps.modify_in_place(given, smaller=smaller, instrument=instrument.key):
+            return []
+    key = instrument.key
+    latest = quote(key)
+    through = stop_through(changed, latest, engine.last_price(key), engine.mark_basis(key))
+    venue = changed.broker if refuses else None
+    _, warned = stop_through_said(changed, instrument, latest, through, venue)
+    return [warned] if warned is not None else []
 
 
 def _changed_stop(
@@ -1694,6 +1737,17 @@ def _number(text: str, name: str, problems: list[Problem], *, required: bool) ->
     return value
 
 
+def crossing_side(request: OrderRequest, quote: Quote | None) -> Through | None:
+    """The side of `quote` a market order of `request`'s side trades on: the ask to
+    buy, the bid to sell (None without that side, priced above 0, or with the quote
+    crossed: its sides are no market, `is_crossed`)."""
+    if quote is None or is_crossed(quote):
+        return None
+    if request.side is Side.BUY:
+        return Through(quote.ask, "ask") if quote.ask is not None and quote.ask > 0 else None
+    return Through(quote.bid, "bid") if quote.bid is not None and quote.bid > 0 else None
+
+
 def _preview(
     request: OrderRequest,
     instrument: Instrument,
@@ -1701,16 +1755,24 @@ def _preview(
     market: Decimal | None,
     fee_rate: FeeRate | None,
     through: Through | None = None,
+    quote: Quote | None = None,
 ) -> Preview | None:
     """The order's notional, fee and position after. At its limit; a STOP or
     TAKE_PROFIT at its stop, unless the market is through it (`through`): it then
-    trades at once as a market order, priced where it triggers (the ask to buy)."""
+    trades at once as a market order, priced where it triggers (the ask to buy). A
+    MARKET order on the side of `quote` it crosses (`crossing_side`: a buy at the ask,
+    a sell at the bid), at the mark only without that side: priced at the mid, a buy
+    read `at most 8.5273 at mid price`, and the buying-power check judged it at a
+    price under the one it pays."""
+    side = crossing_side(request, quote) if request.order_type is OrderType.MARKET else None
     if request.limit_price is not None:
         price, basis = request.limit_price, "limit"
     elif through is not None and request.order_type.market_on_trigger:
         price, basis = through.price, through.basis
     elif request.stop_price is not None:
         price, basis = request.stop_price, "stop"
+    elif side is not None:
+        price, basis = side.price, side.basis
     elif market is not None:
         price, basis = market, engine.mark_basis(request.instrument) or "mark"
     else:

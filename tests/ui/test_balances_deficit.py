@@ -218,12 +218,12 @@ async def test_a_cover_that_gives_back_is_not_refused_in_a_deficit(make_desk) ->
         await set_field(pilot, ticket, "quantity", "0.005")
         assert said(ticket) == []
         # Beyond the short it needs buying power: the most it names gives back all it
-        # takes (judged at the mid, 60,005.00), and the venue takes it.
+        # takes (judged at the ask it buys at, 60,010.00), and the venue takes it.
         await set_field(pilot, ticket, "quantity", "0.05")
         assert said(ticket) == [
-            "Qty: need 1,809.36 USDT (notional 3,000.25 + 3 x fee ~3.00, less 1,199.90 "
+            "Qty: need 1,809.71 USDT (notional 3,000.50 + 3 x fee ~3.00, less 1,199.80 "
             "covering the short gives back, net of what the resting buys then lock more), "
-            "available -708.4044 USDT: at most 0.01993 at mid price; the account is in "
+            "available -708.4044 USDT: at most 0.01993 at ask price; the account is in "
             "deficit: until it is back above zero only orders that need no buying power "
             "are taken (sales of a long, buys that cover a short); cancelling working "
             "orders frees the 1,955.85 USDT they lock [buying_power]"

@@ -129,7 +129,11 @@ async def test_orders_of_a_disconnected_broker_say_their_state_is_unknown(make_d
         await pilot.press("3", "a")
         await desk.settle(pilot)
         assert blotter.get_cell(RESTING, "status").plain == "NEW?"
-        assert footer(desk, "blotter").startswith("paper/main DISCONNECTED: 1 order's")
+        # In fewer words where the whole is too long for the edge (it was cut: `...
+        # all today: 1, 1 wor…`): never cut.
+        assert footer(desk, "blotter") == (
+            "paper/main DISCONNECTED: 1 state unknown; all today: 1, 1 working"
+        )
         await pilot.press("a")
         await desk.settle(pilot)
 

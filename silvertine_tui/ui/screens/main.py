@@ -720,14 +720,13 @@ class MainScreen(Screen[None]):
             counts = f"{working_n} working of {today_n} today"
             titles = [f"{counts} ({toggle}: all)", counts, f"{working_n} working"]
         # First: the line is cut at the pane's width, and this matters more.
-        unknown = blotter.unknown_text(self._today[c] for c in self._working)
-        if unknown:
+        forms = blotter.unknown_forms(self._today[c] for c in self._working)
+        if forms:
             last = titles[-1]
-            titles = [f"{unknown}; {title}" for title in titles]
-            # Events waiting for Redis said shorter where the edge has no room for more.
-            brief = blotter.unknown_text((self._today[c] for c in self._working), short=True)
-            if brief != unknown:
-                titles.append(f"{brief}; {last}")
+            titles = [f"{forms[0]}; {title}" for title in titles]
+            # Said in fewer words, each form, where the edge has no room for more: the
+            # pane shows the first that fits (never cut: `Pane.set_subtitle`).
+            titles += [f"{brief}; {last}" for brief in forms[1:]]
         self.query_one("#pane-blotter", Pane).set_subtitle(*titles)
         # One pane at a time has no borders: the pane bar says which view it is.
         tab = self.query_one("#tab-blotter", PaneTab)

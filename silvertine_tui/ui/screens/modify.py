@@ -32,7 +32,15 @@ market is through, a triggered one's included. Binance cancelled the order, then
 refused the new one, and nothing was working: `Modify failed: ... nothing is working
 now`. A smaller quantity alone is amended in place there (Binance's amend keepPriority),
 on a symbol whose exchangeInfo allows it (`Capabilities.amends_quantity_down`): it
-goes, a triggered stop's too; on another symbol it is placed anew, and said so."""
+goes, a triggered stop's too; on another symbol it is placed anew, and said so.
+
+What the ticket warns of the same order is said too, in its words, not refused
+(`orders.change_warnings`, `ModifyScreen.warnings`): a stop typed that the market has
+already reached, which a venue that takes it (paper, TWS) triggers at once (`Stop: a
+sell stop at or above the market (bid 3,506.84) triggers at once: it sells at the
+market now [stop_through]`). A SELL STOP 3,400 changed to 3,510 with the bid at 3,507.5
+read only its notional and filled at once. As on the ticket it asks nothing by itself;
+a confirmation asked for other reasons says it."""
 
 from __future__ import annotations
 
@@ -54,7 +62,14 @@ from ...events.summary import price_text, qty_text
 from ..focus import focus_now
 from ..format import NUMBER_KEYS, NotANumber, num, parse_decimal, short_id, shown
 from ..keymap import bindings, named_key
-from ..orders import Problem, change_problems, crossed_warning, order_text, risk_problems
+from ..orders import (
+    Problem,
+    change_problems,
+    change_warnings,
+    crossed_warning,
+    order_text,
+    risk_problems,
+)
 from ..short_cover import configured_leverage
 from .confirm import ConfirmScreen
 from .dialog import Dialog
@@ -629,18 +644,47 @@ class ModifyScreen(Dialog[Change | None]):
 
     def warnings(self) -> list[Problem]:
         """What the dialog warns of, in the ticket's words (`orders.crossed_warning`,
-        the ticket's own source for them): while the instrument's latest quote is
-        crossed, that it has no mid and what the collar goes by instead. The new-order
-        ticket said it; the dialog changed an order on the same crossed quote with no
-        word of it. None once the order has ended: nothing is left to change."""
+        `orders.change_warnings`: the ticket's own sources for them): while the
+        instrument's latest quote is crossed, that it has no mid and what the collar
+        goes by instead; a stop typed that the market has already reached, which the
+        venue triggers at once (`Stop: a sell stop at or above the market (bid
+        3,506.84) triggers at once: it sells at the market now [stop_through]`). The
+        new-order ticket said both; the dialog changed an order on the same crossed
+        quote with no word of it, and a stop moved through the market filled at once
+        unwarned. Said, not refused, as on the ticket (where the venue refuses such a
+        stop the dialog's problems say so: `orders.change_problems`). None once the
+        order has ended: nothing is left to change."""
         desk = self._desk()
         instrument = self.instrument
         if desk is None or instrument is None or self.ended:
             return []
-        state = desk.model.quotes.get(instrument.key)
-        quote = state.quote if state is not None else None
-        found = crossed_warning(quote, instrument, desk.ticket_context)
-        return [found] if found is not None else []
+
+        def latest(key: str) -> Quote | None:
+            state = desk.model.quotes.get(key)
+            return state.quote if state is not None else None
+
+        found = []
+        crossed = crossed_warning(latest(instrument.key), instrument, desk.ticket_context)
+        if crossed is not None:
+            found.append(crossed)
+        typed = self._typed_change()
+        if typed is not None:
+            changed, touched = typed
+            found += change_warnings(
+                self.view.order, changed, touched, desk.ticket_context, quote=latest
+            )
+        return found
+
+    def _typed_change(self) -> tuple[OrderRequest, list[str]] | None:
+        """The order as the fields leave it, as typed (`typed_request`), and the fields
+        that differ from the order's terms now (None while a field is not a number, or
+        nothing differs)."""
+        changed = typed_request(self.view, *self._values())
+        if changed is None:
+            return None
+        now = terms(self.view)
+        touched = [name for name in FIELDS if getattr(changed, name) != now[name]]
+        return (changed, touched) if touched else None
 
     def _show_warnings(self) -> None:
         """`#m-warnings` as `warnings` say now. Not before the dialog is composed, nor
@@ -765,6 +809,9 @@ class ModifyScreen(Dialog[Change | None]):
                 f"To {request.broker}/{request.account}.",
                 *said.question(),
                 said.text(),
+                # What the dialog warns of, said where the change is confirmed (as the
+                # ticket's confirmation says its warnings).
+                *(str(p) for p in self.warnings()),
             ]
         )
 
@@ -844,6 +891,7 @@ class ModifyScreen(Dialog[Change | None]):
             self._typed.add(name)  # (an Input says its first value too: not typed)
             self.problems_shown = True
         self._show_meaning()
+        self._show_warnings()  # (a stop typed through the market)
         if self.problems_shown:
             self._show(self._check()[1])
 

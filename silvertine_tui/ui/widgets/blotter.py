@@ -161,6 +161,11 @@ REDUCE_ONLY_MARK = " ro"
 NOT_HEARD = "not heard from"
 """A broker with no status on the desk (no health event of it read yet)."""
 
+BRIEF_TIERS = 3
+"""The shorter forms of the Orders pane's bottom line (`Blotter.unknown_forms`), each in
+fewer words than the one before: as the edge said it before, the waiting accounts in
+fewer words, every part in its fewest."""
+
 
 def day_start(now_s: float) -> float:
     """Local midnight of the day `now_s` falls in, as epoch seconds."""
@@ -274,16 +279,45 @@ class Blotter(KeyedTable):
             return None
         return self.waiting.order(view)
 
-    def unknown_text(self, working: Iterable[OrderView], *, short: bool = False) -> str:
+    def unknown_text(self, working: Iterable[OrderView], brief: int | None = None) -> str:
         """Whose working orders' states are unknown, for the bottom line:
         `paper/main DISCONNECTED: 1 order's state unknown` ("" when every one is
         known), then whose modifies the venue has not answered (`ib/DU123456: 1 modify
-        not answered yet`); first, each account whose events wait for Redis
-        (`waiting_text`, `short` or not)."""
+        not answered yet`), then the cancels and changes sent that the journal does not
+        show (`1 cxl… sent, not in the journal yet`); first, each account whose events
+        wait for Redis (`waiting_text`).
+
+        `brief` (a form for an edge too short for the whole: `unknown_forms`): 0 as
+        the edge said it before (the waiting accounts shorter, `waiting_text`); 1, the
+        waiting said in fewer words; 2, every part in its fewest."""
+        return self._unknown_said(list(working), brief)
+
+    def unknown_forms(self, working: Iterable[OrderView]) -> list[str]:
+        """`unknown_text` whole, then its shorter forms (`BRIEF_TIERS`), each in fewer
+        words, without repeats ([] when nothing is unknown): the pane's bottom edge
+        shows the first that fits with the order counts after it (`MainScreen.
+        _draw_orders`, `Pane.set_subtitle`). It had one short form, cut by an ellipsis
+        at 120x36 (`paper/main: 8 events wait for Redis, 1 order not listed; 1 cxl…
+        sent,…`) and at 80x24 (`...; 1 cxl… sent, not in the journal yet; 1 w…`); the
+        edge never cuts the line (docs/ui.md)."""
+        views = list(working)
+        forms: list[str] = []
+        for brief in (None, *range(BRIEF_TIERS)):
+            said = self._unknown_said(views, brief)
+            if not said:
+                return []
+            if said not in forms:
+                forms.append(said)
+        return forms
+
+    def _unknown_said(self, views: list[OrderView], tier: int | None) -> str:
+        """`unknown_text` whole (`tier` None), or in its shorter form `tier`: 0 as the
+        edge said it before (the waiting accounts shorter, `waiting_text`); 1, the
+        waiting said in fewer words; 2, every part in its fewest."""
         counts: dict[tuple[str, str], int] = {}
         unanswered: dict[str, int] = {}
         cancels = changes = 0
-        for view in working:
+        for view in views:
             why = self.state_unknown(view)
             if why:
                 key = (f"{view.broker}/{view.account}", why)
@@ -294,40 +328,59 @@ class Blotter(KeyedTable):
             cancel_sent = self.cancels_sent.pending(view)
             cancels += cancel_sent
             changes += not cancel_sent and self.modifies_sent.pending(view)
-        said = self.waiting_text(short=short)
-        said += [
-            f"{label} {why}: "
-            + ("1 order's state unknown" if n == 1 else f"{n} orders' states unknown")
-            for (label, why), n in sorted(counts.items())
-        ]
-        said += [
-            f"{label}: "
-            + ("1 modify not answered yet" if n == 1 else f"{n} modifies not answered yet")
-            for label, n in sorted(unanswered.items())
-        ]
+        fewest = tier is not None and tier >= 2
+        said = self.waiting_text(short=tier is not None, tier=tier or 0)
+        for (label, why), n in sorted(counts.items()):
+            if fewest:
+                said.append(f"{label} {why}: {n} state{'' if n == 1 else 's'} unknown")
+            else:
+                orders = "1 order's state" if n == 1 else f"{n} orders' states"
+                said.append(f"{label} {why}: {orders} unknown")
+        for label, n in sorted(unanswered.items()):
+            modifies = "1 modify" if n == 1 else f"{n} modifies"
+            said.append(f"{label}: {modifies} {'unanswered' if fewest else 'not answered yet'}")
+        not_yet = "" if fewest else ", not in the journal yet"
         if cancels:
-            said.append(f"{cancels} cxl… sent, not in the journal yet")
+            said.append(f"{cancels}{CANCEL_SENT_MARK} sent{not_yet}")
         if changes:
-            said.append(f"{changes} mod… sent, not in the journal yet")
+            said.append(f"{changes}{MODIFY_SENT_MARK} sent{not_yet}")
         return "; ".join(said)
 
-    def waiting_text(self, *, short: bool = False) -> list[str]:
+    def waiting_text(self, *, short: bool = False, tier: int = 0) -> list[str]:
         """Per account, its events waiting in this desk's memory for Redis, and the
         orders among them the pane cannot list yet: `4 events of paper/main wait for
         Redis (1 order not in Orders yet): rows may be behind`; `short`, for a narrow
-        edge: `paper/main: 4 events wait for Redis, 1 order not listed`. Then the orders
-        Redis took from memory that the desk has not read back yet: `1 order of
-        paper/main not in Orders yet: written to Redis, being read back`."""
+        edge: `paper/main: 4 events wait for Redis, 1 order not listed`, and from `tier`
+        1 on (`unknown_text`) in fewer words, the account left out where it is the only
+        one said: `4 wait for Redis, 1 not listed`. Then the orders Redis took from
+        memory that the desk has not read back yet: `1 order of paper/main not in
+        Orders yet: written to Redis, being read back` (short: `paper/main: 1 order
+        being read back from Redis`; fewer words: `1 being read back`)."""
         waiting = self.waiting
         unlisted: dict[tuple[str, str], int] = {}
         for order in waiting.not_shown:
             key = (order.broker, order.account)
             unlisted[key] = unlisted.get(key, 0) + 1
+        reading = [
+            key
+            for key in sorted(set(waiting.reading) - set(waiting.accounts))
+            if unlisted.get(key, 0)
+        ]
+        fewer = short and tier >= 1
+        named = len(waiting.accounts) + len(reading) > 1  # (fewer words: one is not named)
+
+        def label(broker: str, account: str) -> str:
+            return f"{broker}/{account}: " if named or not fewer else ""
+
         said = []
         for (broker, account), n in sorted(waiting.accounts.items()):
             events = "1 event" if n == 1 else f"{n:,} events"
             verb = "waits" if n == 1 else "wait"
             missing = unlisted.get((broker, account), 0)
+            if fewer:
+                listed = f", {missing} not listed" if missing else ""
+                said.append(f"{label(broker, account)}{n:,} {verb} for Redis{listed}")
+                continue
             if short:
                 listed = f", {missing} order{'' if missing == 1 else 's'} not listed"
                 said.append(
@@ -342,14 +395,14 @@ class Blotter(KeyedTable):
             said.append(
                 f"{events} of {broker}/{account} {verb} for Redis{orders}: rows may be behind"
             )
-        for broker, account in sorted(set(waiting.reading) - set(waiting.accounts)):
+        for broker, account in reading:
             # Redis took them; the desk has not read them back yet (its reader's next
             # read): the orders they name are not listed until it has.
-            missing = unlisted.get((broker, account), 0)
-            if not missing:
-                continue
+            missing = unlisted[(broker, account)]
             orders = f"{missing} order{'' if missing == 1 else 's'}"
-            if short:
+            if fewer:
+                said.append(f"{label(broker, account)}{missing} being read back")
+            elif short:
                 said.append(f"{broker}/{account}: {orders} being read back from Redis")
             else:
                 said.append(

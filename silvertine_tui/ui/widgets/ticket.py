@@ -202,6 +202,11 @@ class Ticket(Vertical):
         # The signal whose note the status says (a signal's ticket, until anything else
         # is said there): said again as the signal ages (`_age_signal_note`).
         self._signal_row: SignalRow | None = None
+        # The time in force the trader last chose (the default until then): replaced
+        # by a type that does not take it (MARKET: IOC), it comes back when the trader
+        # chooses a type that takes it (`_apply_offer`). LIMIT -> MARKET -> LIMIT
+        # stayed IOC, and the limit went out IOC and EXPIRED unfilled.
+        self._tif_chosen = DEFAULTS["tif"]
 
     # -- layout -----------------------------------------------------------------------
 
@@ -531,10 +536,14 @@ class Ticket(Vertical):
         self.query_one("#row-limit_price").set_class(not kind.has_limit_price, "-unused")
         self.query_one("#row-stop_price").set_class(not kind.has_stop_price, "-unused")
 
-    def _apply_offer(self) -> None:
+    def _apply_offer(self, *, type_changed: bool = False) -> None:
         """Offer only what the selected broker takes (its capabilities, through the
         engine): its order types, the time in force the type allows there, post-only
-        where it has it. A choice it does not take is replaced, never left selected."""
+        where it has it. A choice it does not take is replaced, never left selected.
+        `type_changed` (the trader chose another type): the time in force the trader
+        last chose, or the ticket's default, comes back where the new type takes it
+        (`_tif_chosen`). LIMIT/GTC, then MARKET (IOC), then LIMIT read IOC, and the
+        limit went out IOC."""
         broker = self._choice("account").value.partition("/")[0]
         offered = offer(self.desk.view, broker)
         kind_choice = self._choice("order_type")
@@ -550,7 +559,11 @@ class Ticket(Vertical):
             kind_choice.value = kind_value
             kind = OrderType(kind_value)
             tifs = [t.value for t in offered.tifs.get(kind, [])] or [tif_choice.value]
-            if tif_choice.value in tifs:
+            if type_changed and self._tif_chosen in tifs:
+                # The trader's (or the ticket's default), replaced only while the type
+                # did not take it.
+                tif_value = self._tif_chosen
+            elif tif_choice.value in tifs:
                 tif_value = tif_choice.value
             else:
                 tif_value = ([t.value for t in TIF_PREFERENCE if t.value in tifs] or tifs)[0]
@@ -581,9 +594,11 @@ class Ticket(Vertical):
         event.stop()
         if event.choice.id == "t-order_type":
             self._unoffered = None  # the trader chose a type the broker takes
+        elif event.choice.id == "t-tif":
+            self._tif_chosen = event.value  # by hand: what a type change gives back
         self._ticket_changed()
         if event.choice.id in ("t-order_type", "t-account"):
-            self._apply_offer()
+            self._apply_offer(type_changed=event.choice.id == "t-order_type")
         if event.choice.id == "t-account":
             self._left_source("account")
         elif event.choice.id == "t-side":
@@ -692,6 +707,9 @@ class Ticket(Vertical):
                 price = None
                 note, note_style = (f"{crossed}; {note}" if note else crossed), "warn"
         tif = TimeInForce.IOC if order_type is OrderType.MARKET else TimeInForce.GTC
+        # A MARKET ticket's IOC is its type's, not the trader's: a type that takes the
+        # default gets the default back.
+        self._tif_chosen = DEFAULTS["tif"]
         price_text = _plain(price) if price is not None else ""
         with self.prevent(Input.Changed, Choice.Changed):
             self._default_account(account)
@@ -754,6 +772,7 @@ class Ticket(Vertical):
             # The type first, then what it and the account offer: the TIF's default was
             # refused by the last type's choices (a MARKET ticket kept IOC).
             self._choice("order_type").value = DEFAULTS["order_type"]
+            self._tif_chosen = DEFAULTS["tif"]
             self._apply_offer()
             for name, value in DEFAULTS.items():
                 self._choice(name).value = value
