@@ -422,7 +422,7 @@ class RedisBus:
         self._state_seen: str | None = None
         self._risk = self.layout.risk
         # A loss whose resync failed, and what its health said: the journal is not
-        # mended, so the bus stays DEGRADED with those words (`_with_unreadable`) until a
+        # mended, so the bus stays DEGRADED with those words (`with_unreadable`) until a
         # later loss covering the same streams resyncs.
         self._resync_failed: tuple[DataLoss, str] | None = None
         # Journals whose key held another type: the readers ended there (`_park`).
@@ -878,7 +878,7 @@ class RedisBus:
                 )
                 message += f"; {note}"
                 self._loss_notes.append(note)
-            await self._publish_health(*self._with_unreadable(state, message))
+            await self._publish_health(*self.with_unreadable(state, message))
             if self._connected or self._closed:
                 return
             # Lost again while saying it was back: the outage found then started no
@@ -1860,12 +1860,12 @@ class RedisBus:
         log.warning("bus.redis.stream_again", extra={"stream": name})
         if not self._unreadable:
             await self._publish_health(
-                *self._with_unreadable(
+                *self.with_unreadable(
                     ConnectionState.LIVE, f"{name} is a stream again (or none): read again"
                 )
             )
 
-    def _with_unreadable(self, state: ConnectionState, message: str) -> tuple[ConnectionState, str]:
+    def with_unreadable(self, state: ConnectionState, message: str) -> tuple[ConnectionState, str]:
         """A health message about something else (Redis back, restarted) with the keys
         still set aside, or a loss whose resync failed (`_resync_failed`): a LIVE would
         tell Health they are read, or the journal mended."""
@@ -2158,7 +2158,7 @@ class RedisBus:
                 restarted, lost = await self._check_restart()
                 if restarted and not lost:
                     await self._publish_health(
-                        *self._with_unreadable(
+                        *self.with_unreadable(
                             ConnectionState.LIVE,
                             f"Redis server restarted (new run_id); {self._none_lost()}",
                         )
@@ -2514,12 +2514,12 @@ class RedisBus:
         notes, self._loss_notes = self._loss_notes, []
         if notes:  # what the reconnect or a reader said since: a LIVE would hide it
             await self._publish_health(
-                *self._with_unreadable(
+                *self.with_unreadable(
                     ConnectionState.DEGRADED, "; ".join((message, *dict.fromkeys(notes)))
                 )
             )
             return
-        await self._publish_health(*self._with_unreadable(ConnectionState.LIVE, message))
+        await self._publish_health(*self.with_unreadable(ConnectionState.LIVE, message))
 
     @staticmethod
     async def _call_listener(listener: DataLossListener, loss: DataLoss) -> str:

@@ -148,9 +148,17 @@ again and again. A reconcile that failed was tried again only at the broker's ne
 reconnect, which may never come: the desk stayed unreconciled all day while it showed
 the broker LIVE. `Session.reconcile_retry_delays` (a test's shorter ones)."""
 RECONCILE_RETRY_LOOK_S = 0.5
-"""How often a retry that is due looks again whether it may run: its broker tradable
-and, after a failure of the bus (`JournalBehind`, Redis out of reach), Redis answering
-again (`Session._retry_may_run`): it never spins while either is away."""
+"""How often a retry that is due looks again whether it may run: no resync running,
+its broker tradable and, after a failure of the bus (`JournalBehind`, Redis out of
+reach), Redis answering again (`Session._retry_may_run`). It does not try while Redis
+is away, nor while a broker says its venue is away (tradable, or for a broker the start
+held DISCONNECTED, its links); a held broker with no links of its own cannot say so,
+and is tried at each delay (every 60 s at most, at a venue that stays away)."""
+RECONCILE_TRIES_SAID = 3
+"""A failed reconcile's health counts its tries up to this many, then says `failed (3+
+tries)`: the same words each try (a retry a minute at a venue that refuses for good),
+so the Log pane, which makes a line of a health event only when its words change, is
+not fed one a minute (`Session._reconcile_failed`)."""
 RESYNC_RECONCILE = "Redis lost data"
 """What a reconcile of the resync after a data loss is said to come after (`reconcile
 after Redis lost data failed: ...`): `Session._resync_after_loss`."""
@@ -438,6 +446,10 @@ class Session:
         # The start found the journal of this host's last desk run lost: the bus reads
         # DEGRADED while it starts (`_bus_live_after_loss_said`).
         self._journal_lost_at_start = False
+        # The bus's own counts of what it says of its health itself (data losses found,
+        # entries dead-lettered) as the start said the journal lost: changed, the bus
+        # has spoken since, and the session does not say LIVE over it.
+        self._bus_marks: tuple[int, int] = (0, 0)
         # `close` cancels what works (`engine.cancel_on_exit`) unless the trader chose
         # to leave it (`leave_working_on_close`).
         self._cancel_on_exit = settings.engine.cancel_on_exit
@@ -719,23 +731,51 @@ class Session:
         progress.phase = StartPhase.READY
         self.ready = True
         self._refresh_not_ready()
-        if self._journal_lost_at_start:
-            await self._bus_live_after_loss_said()
         await self._run()
+        if self._journal_lost_at_start:
+            # Once the engine's reader runs, not before it: a Redis that stalls here
+            # held the reader up to the writer's timeout.
+            await self._bus_live_after_loss_said()
 
     async def _bus_live_after_loss_said(self) -> None:
         """The bus LIVE again once the start that found the last run's journal lost is
         done: the loss is said (the Log's ERROR line, the start's alert), and nothing is
         left to do about it. It read DEGRADED for the whole session (a trader's drill:
-        every later DEGRADED would look the same)."""
+        every later DEGRADED would look the same).
+
+        Only as the bus itself would say it (`_bus_would_say_live`): not while Redis is
+        out of reach (its reconnect says LIVE), nor when the bus has spoken of its own
+        health since the start said the loss (a data loss found, execution events
+        dead-lettered: its words stand), nor while a resync runs (its end says it); and
+        in the bus's own words for what it still sets aside (a key that is no stream, a
+        loss whose resync failed: `RedisBus.with_unreadable`), DEGRADED then. A LIVE
+        covered them for the session."""
+        state = ConnectionState.LIVE
+        message = (
+            f"{self.bus.backend} bus ready (the journal of this host's last desk run "
+            "was found lost at start: said in the Log)"
+        )
+        if not self._bus_would_say_live():
+            log.info("session.bus_live_not_said", extra={"bus": self.bus_url})
+            return
+        # The bus's own words for what it still sets aside (Redis's; none in memory).
+        own_words = getattr(self.bus, "with_unreadable", None)
+        if callable(own_words):
+            state, message = own_words(state, message)
         try:
-            await self._publish_bus_health(
-                ConnectionState.LIVE,
-                f"{self.bus.backend} bus ready (the journal of this host's last desk run "
-                "was found lost at start: said in the Log)",
-            )
+            await self._publish_bus_health(state, message)
         except BusError as exc:  # its heartbeat says the bus's state
             log.warning("session.bus_health_not_written", extra={"error": str(exc)})
+
+    def _bus_would_say_live(self) -> bool:
+        """Whether the bus leaves its health to the session's word: connected, no
+        resync running, and nothing it said of its health itself (a data loss found,
+        entries dead-lettered) since the start said the journal lost (`_bus_marks`).
+        What it still sets aside it words itself (`RedisBus.with_unreadable`)."""
+        stats = self.bus.stats
+        if not stats.connected or self._resyncs:
+            return False
+        return self._bus_marks == (stats.data_loss_detected, stats.dead_lettered)
 
     async def _bring_up(self, progress: RecoveryProgress) -> None:
         """`start`'s work once the bus is open: claim the brokers left waiting (Redis
@@ -748,6 +788,8 @@ class Session:
         lost = await self.last_run.check()
         self._journal_lost_at_start = bool(lost)
         if lost:
+            stats = self.bus.stats
+            self._bus_marks = (stats.data_loss_detected, stats.dead_lettered)
             await self._publish_bus_health(
                 ConnectionState.DEGRADED, "journal of this host's last desk run lost"
             )
@@ -1239,9 +1281,11 @@ class Session:
         At start instruments that cannot be loaded fail the start; after a reconnect
         the ones loaded before stay. A reconcile that fails is logged and shown on the
         broker's health, and tried again by itself (`_retry_reconcile`); this one
-        supersedes a retry still pending."""
-        self._supersede_retry(broker)
+        supersedes a retry still pending once its instruments are loaded (a load that
+        raised let the retry go, and nothing was tried again while the health said
+        "tried again by itself")."""
         await self.engine.load_broker_instruments(broker, required=why == "connect")
+        self._supersede_retry(broker)
         await self._reconcile_or_retry(broker, why)
 
     async def _reconcile_or_retry(self, broker: Broker, why: str) -> None:
@@ -1303,7 +1347,11 @@ class Session:
         return delays[min(done, len(delays) - 1)]
 
     def _running(self) -> bool:
-        return self.started and not self._closing
+        """Whether a retry may go on: the bus open, the session not closing, and its
+        start not failed (the app keeps a desk whose start failed up, showing "Start-up
+        failed", without closing it: a retry reconciled and set the broker LIVE
+        there)."""
+        return self.started and not self._closing and self.progress.phase is not StartPhase.FAILED
 
     def _supersede_retry(self, broker: Broker) -> None:
         """A reconcile of `broker` starts: a retry still pending is let go (cancelled
@@ -1351,17 +1399,23 @@ class Session:
                 del self._retries[broker.name]
 
     async def _retry_may_run(self, broker: Broker) -> bool:
-        """Wait until `broker`'s retry may run: the broker tradable (or held
-        DISCONNECTED by the session alone, its reconcile at the start having failed),
-        and, when the last failure was the bus's, the bus connected again. False when
-        it is not to run at all: the session closing, its claim lost, nothing left to
-        reconcile (another reconcile succeeded meanwhile)."""
+        """Wait until `broker`'s retry may run: no resync after a data loss running
+        (`_resyncs`), the broker tradable (or held DISCONNECTED by the session alone,
+        its reconcile at the start having failed), and, when the last failure was the
+        bus's, the bus connected again. False when it is not to run at all: the
+        session closing or its start failed, its claim lost, nothing left to reconcile
+        (another reconcile succeeded meanwhile)."""
         said = ""
         while True:
             record = self._unreconciled.get(broker.name)
             if not self._running() or broker.name in self.claims.lost or record is None:
                 return False
-            if not self._venue_up(broker, record):
+            if self._resyncs:
+                # A resync after a data loss runs: it claims the brokers again and has a
+                # venue living in its journal write back what it holds before that
+                # broker's reconcile (`_on_data_loss`); a retry ran in the middle of it.
+                waits = "the resync after Redis lost data"
+            elif not self._venue_up(broker, record):
                 waits = f"{broker.source} {broker.state}"
             elif record.bus and not self.bus.stats.connected:
                 waits = f"Redis out of reach ({self.bus.stats.last_error})"
@@ -1402,6 +1456,7 @@ class Session:
         bus = isinstance(exc, BusError)
         at_start = why == "connect"
         record = self._unreconciled.get(broker.name)
+        repeat = record is not None and record.error == error
         if record is None:
             record = self._unreconciled[broker.name] = _Unreconciled(why, error, bus)
         else:
@@ -1409,9 +1464,19 @@ class Session:
             record.why, record.error, record.bus = why, error, bus
         if at_start and fresh:
             record.held = broker.state if broker.state in TRADABLE_STATES else None
-        elif fresh and why != RESYNC_RECONCILE:
+        elif fresh and why != RESYNC_RECONCILE and broker.state is not ConnectionState.DISCONNECTED:
             record.held = None  # a reconnect: the adapter set the broker's state itself
-        log.error(
+        # (Still DISCONNECTED, the announce was no reconnect: Binance announces a
+        # reconcile of an order placed elsewhere, trades left unread or a report it
+        # could not read, and sets no state. The start's hold is kept: dropped, the
+        # retry waited for ever for a tradable broker, and a later success left it
+        # DISCONNECTED, every order and cancel refused.)
+        # A venue that refuses for good is tried every minute, 1,440 times a day: the
+        # same failure again is logged at INFO, without its traceback (the first try's,
+        # or the last whose error read otherwise, has it); a reconcile of its own
+        # (`fresh`: a reconnect's, the resync's) is still an ERROR.
+        log.log(
+            logging.INFO if repeat and not fresh else logging.ERROR,
             "session.reconcile_failed",
             extra={
                 "broker": broker.source,
@@ -1420,10 +1485,19 @@ class Session:
                 "tries": record.tries,
                 "retry_in_s": retry_in,
             },
-            exc_info=not isinstance(exc, BrokerError | BusError),
+            # (the exception itself: this runs outside its `except`, where True logged
+            # "NoneType: None")
+            exc_info=exc if not repeat and not isinstance(exc, BrokerError | BusError) else None,
         )
         broker.count_error("reconcile_failed")
-        failed = "failed" if record.tries == 1 else f"failed ({record.tries} tries)"
+        # The words stay the same once it failed `RECONCILE_TRIES_SAID` times (unless
+        # its error changes): each new wording of a health event is a Log pane line.
+        if record.tries == 1:
+            failed = "failed"
+        elif record.tries < RECONCILE_TRIES_SAID:
+            failed = f"failed ({record.tries} tries)"
+        else:
+            failed = f"failed ({RECONCILE_TRIES_SAID}+ tries)"
         said = (
             f"reconcile after {why} {failed}: {error}; its orders and positions here may "
             "differ from the venue's until a reconcile succeeds"
@@ -1443,8 +1517,9 @@ class Session:
 
     async def _reconciled(self, broker: Broker) -> None:
         """A reconcile of `broker` succeeded: after failures, its health says so (the
-        failure's words stood on it until a new message), and a broker the start
-        held DISCONNECTED goes back to its state."""
+        failure's words stood on it until a new message), a broker the start held
+        DISCONNECTED goes back to its state, and a kill switch's cancels it could not
+        take meanwhile are made (`TradingEngine.cancel_kill_owed`)."""
         record = self._unreconciled.pop(broker.name, None)
         if record is None:
             return
@@ -1466,6 +1541,16 @@ class Session:
         except Exception as exc:
             log.warning(
                 "session.reconciled_not_said", extra={"broker": broker.source, "error": str(exc)}
+            )
+        if self.engine.kill_owed.get(broker.name):
+            # A kill switch's cancels refused while the broker was held (its start's
+            # reconcile failed: DISCONNECTED by the session, no reconnect to announce)
+            # are made now, as the reconnect's listener makes them, trading still
+            # HALTED. They were owed for good: the desk HALTED, the broker LIVE, the
+            # order working at the venue. Beside the reconcile's caller (a resync goes
+            # on to its next broker).
+            self._spawn(
+                self.engine.cancel_kill_owed(broker.name), f"engine-kill-owed:{broker.source}"
             )
 
     async def _follow(self) -> None:
@@ -1825,7 +1910,12 @@ class Session:
         # written into an intact one, its DATA_LOSS reconciles said "journal lost".
         journal_lost = [b for b in held if loss.lost(layout.exec(b.name, b.account))]
         for broker in journal_lost:
-            await self._reseed(broker)
+            # Its retry let go (reconciled below, after the re-seed), and a reconcile
+            # of it already running (a retry's) done first: the re-seed never runs
+            # beside a reconcile of the broker.
+            self._supersede_retry(broker)
+            async with self._reconciling.setdefault(broker.name, asyncio.Lock()):
+                await self._reseed(broker)
         for broker in journal_lost:
             # A failure is said and retried as any reconcile's (a `JournalBehind` or
             # another bus error escaped here: the health and the snapshot below were
