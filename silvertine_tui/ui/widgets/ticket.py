@@ -1264,13 +1264,21 @@ class Ticket(Vertical):
             return
         leave = named_key(self, "ticket.leave")
         leave = leave[:1].upper() + leave[1:]  # `Esc`: it starts the clause
+        # Longest first, each shorter: the pane shows the first its edge has room for
+        # (`Pane.set_subtitle`); at 120x36 a choice's hint read `Type: left/right or a
+        # letter - Esc le…`, cut by an ellipsis.
+        label = LABELS[editing] if editing else ""
         if not editing:
-            hint = ""
+            hints = [""]
         elif editing in INPUTS:
-            hint = f"typing in {LABELS[editing]} - {leave} leaves the field"
+            hints = [f"typing in {label} - {leave} leaves the field", f"typing in {label}"]
         else:
-            hint = f"{LABELS[editing]}: left/right or a letter - {leave} leaves"
-        pane.set_subtitle(hint)  # the pane's bottom edge only, not the whole ticket
+            hints = [
+                f"{label}: left/right or a letter - {leave} leaves",
+                f"{label}: left/right or a letter",
+                f"{label}: left/right",
+            ]
+        pane.set_subtitle(*hints)  # the pane's bottom edge only, not the whole ticket
 
     def action_leave(self) -> None:
         self.app.action_focus_pane("watchlist")  # type: ignore[attr-defined]
