@@ -1271,11 +1271,15 @@ class Ticket(Vertical):
         if not editing:
             hints = [""]
         elif editing in INPUTS:
-            hints = [f"typing in {label} - {leave} leaves the field", f"typing in {label}"]
+            hints = [
+                f"typing in {label} - {leave} leaves the field",
+                f"typing in {label} - {leave} leaves",
+                f"typing in {label}",
+            ]
         else:
             hints = [
                 f"{label}: left/right or a letter - {leave} leaves",
-                f"{label}: left/right or a letter",
+                f"{label}: left/right - {leave} leaves",
                 f"{label}: left/right",
             ]
         pane.set_subtitle(*hints)  # the pane's bottom edge only, not the whole ticket
