@@ -14,7 +14,7 @@ import functools
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -1758,12 +1758,27 @@ class TradingEngine:
         """Make `broker`'s kill cancels kept while it could not carry one once it can
         (`_kill_owed_when_sendable`), one wait a broker; a task of the broker's (ended
         with it)."""
-        wait = self._kill_owed_waits.get(broker)
-        if wait is not None and not wait.done():
-            return  # (the wait running, this call maybe its own: it goes on)
-        self._kill_owed_waits[broker] = adapter.in_background(
-            self._kill_owed_when_sendable(broker, adapter), f"kill-owed:{adapter.source}"
+        self._wait_sendable(
+            self._kill_owed_waits,
+            adapter,
+            self._kill_owed_when_sendable(broker, adapter),
+            "kill-owed",
         )
+
+    def _wait_sendable(
+        self,
+        waits: dict[str, asyncio.Task[None]],
+        adapter: Broker,
+        wait: Coroutine[Any, Any, None],
+        name: str,
+    ) -> None:
+        """Run `wait` as `adapter`'s task (ended with it), one in `waits` a broker: while
+        one runs, it goes on (this call maybe its own) and `wait` is dropped."""
+        running = waits.get(adapter.name)
+        if running is not None and not running.done():
+            wait.close()
+            return
+        waits[adapter.name] = adapter.in_background(wait, f"{name}:{adapter.source}")
 
     async def _kill_owed_when_sendable(self, broker: str, adapter: Broker) -> None:
         """While trading is HALTED and `broker` is owed a kill's cancels, look at it
@@ -1773,10 +1788,38 @@ class TradingEngine:
         ends once they were tried on a broker that carries cancels (what its venue
         refused waits for its next return) or nothing is owed. No reconcile: a link
         that flaps with nothing owed costs nothing."""
+        await self._once_sendable(
+            adapter,
+            lambda: bool(self.kill_owed.get(broker)) and self.gate.state is TradingState.HALTED,
+            lambda: self.cancel_kill_owed(broker),
+            at_once=False,
+            done_when_sendable=True,
+            said="engine.kill_owed_sendable",
+        )
+
+    async def _once_sendable(
+        self,
+        adapter: Broker,
+        owed: Callable[[], bool],
+        make: Callable[[], Awaitable[Any]],
+        *,
+        at_once: bool,
+        done_when_sendable: bool,
+        said: str = "",
+    ) -> None:
+        """While `owed()`, look at `adapter` every `KILL_OWED_LOOK_S` and, once it has
+        carried cancels for `KILL_OWED_SETTLE_S`, `make` them (`at_once`: looked at
+        first with no wait, taken as settled when it can carry one now). After `make`,
+        it ends while the broker carries cancels when `done_when_sendable` (what its
+        venue refused waits for its next return), else goes on while `owed()`. The
+        kill switch's kept cancels and those lost when the desk stopped share it."""
         loop = asyncio.get_running_loop()
-        since: float | None = None
-        while self.kill_owed.get(broker) and self.gate.state is TradingState.HALTED:
-            await asyncio.sleep(KILL_OWED_LOOK_S)
+        since: float | None = loop.time() - KILL_OWED_SETTLE_S if at_once else None
+        look = not at_once
+        while owed():
+            if look:
+                await asyncio.sleep(KILL_OWED_LOOK_S)
+            look = True
             if not adapter.sendable(cancel=True):
                 since = None
                 continue
@@ -1786,9 +1829,10 @@ class TradingEngine:
             if now - since < KILL_OWED_SETTLE_S:
                 continue
             since = None
-            log.info("engine.kill_owed_sendable", extra={"broker": adapter.source})
-            await self.cancel_kill_owed(broker)
-            if adapter.sendable(cancel=True):
+            if said:
+                log.info(said, extra={"broker": adapter.source})
+            await make()
+            if done_when_sendable and adapter.sendable(cancel=True):
                 return
 
     def owe_lost_cancels(self, broker: str, cancels: dict[str, str]) -> None:
@@ -1803,31 +1847,24 @@ class TradingEngine:
         if adapter is None or not cancels:
             return
         self.lost_cancels.setdefault(broker, {}).update(cancels)
-        wait = self._lost_cancel_waits.get(broker)
-        if wait is not None and not wait.done():
-            return  # (it makes these too)
-        self._lost_cancel_waits[broker] = adapter.in_background(
-            self._lost_cancels_when_sendable(broker, adapter), f"lost-cancels:{adapter.source}"
+        self._wait_sendable(  # (one running makes these too)
+            self._lost_cancel_waits,
+            adapter,
+            self._lost_cancels_when_sendable(broker, adapter),
+            "lost-cancels",
         )
 
     async def _lost_cancels_when_sendable(self, broker: str, adapter: Broker) -> None:
         """While `broker` is owed lost cancels (`lost_cancels`), make them
         (`cancel_lost`) as soon as it can carry a cancel; after it could not, once it
         has for `KILL_OWED_SETTLE_S` (looked at every `KILL_OWED_LOOK_S`)."""
-        loop = asyncio.get_running_loop()
-        since: float | None = loop.time() - KILL_OWED_SETTLE_S  # (sendable now: at once)
-        while self.lost_cancels.get(broker):
-            if not adapter.sendable(cancel=True):
-                since = None
-            else:
-                now = loop.time()
-                if since is None:
-                    since = now
-                if now - since >= KILL_OWED_SETTLE_S:
-                    await self.cancel_lost(broker)
-                    since = None
-                    continue
-            await asyncio.sleep(KILL_OWED_LOOK_S)
+        await self._once_sendable(
+            adapter,
+            lambda: bool(self.lost_cancels.get(broker)),
+            lambda: self.cancel_lost(broker),
+            at_once=True,
+            done_when_sendable=False,
+        )
 
     async def cancel_lost(self, broker: str) -> CancelReport | None:
         """Cancel again the orders of `broker` whose cancel was lost when the desk
