@@ -329,7 +329,7 @@ class Blotter(KeyedTable):
             cancels += cancel_sent
             changes += not cancel_sent and self.modifies_sent.pending(view)
         fewest = tier is not None and tier >= 2
-        said = self.waiting_text(short=tier is not None, tier=tier or 0)
+        said = self.waiting_text(tier)
         for (label, why), n in sorted(counts.items()):
             if fewest:
                 said.append(f"{label} {why}: {n} state{'' if n == 1 else 's'} unknown")
@@ -346,11 +346,11 @@ class Blotter(KeyedTable):
             said.append(f"{changes}{MODIFY_SENT_MARK} sent{not_yet}")
         return "; ".join(said)
 
-    def waiting_text(self, *, short: bool = False, tier: int = 0) -> list[str]:
+    def waiting_text(self, brief: int | None = None) -> list[str]:
         """Per account, its events waiting in this desk's memory for Redis, and the
         orders among them the pane cannot list yet: `4 events of paper/main wait for
-        Redis (1 order not in Orders yet): rows may be behind`; `short`, for a narrow
-        edge: `paper/main: 4 events wait for Redis, 1 order not listed`, and from `tier`
+        Redis (1 order not in Orders yet): rows may be behind`; `brief`, for a narrow
+        edge: `paper/main: 4 events wait for Redis, 1 order not listed`, and from `brief`
         1 on (`unknown_text`) in fewer words, the account left out where it is the only
         one said: `4 wait for Redis, 1 not listed`. Then the orders Redis took from
         memory that the desk has not read back yet: `1 order of paper/main not in
@@ -366,7 +366,8 @@ class Blotter(KeyedTable):
             for key in sorted(set(waiting.reading) - set(waiting.accounts))
             if unlisted.get(key, 0)
         ]
-        fewer = short and tier >= 1
+        short = brief is not None
+        fewer = brief is not None and brief >= 1
         named = len(waiting.accounts) + len(reading) > 1  # (fewer words: one is not named)
 
         def label(broker: str, account: str) -> str:
