@@ -230,6 +230,12 @@ class QuoteRows(dict[str, QuoteState]):
         """By broker name (`QuoteEvent.source`): why its market link holds its quotes."""
         self._by_component: dict[str, set[str]] = {}
 
+    def latest(self, instrument: str) -> Quote | None:
+        """The instrument's latest quote (None: none read): what a ticket or a change
+        is judged against."""
+        state = self.get(instrument)
+        return state.quote if state is not None else None
+
     def from_health(self, health: Health) -> set[str]:
         """Take in what a broker's health says of its market data; the instruments whose
         rows it changed."""

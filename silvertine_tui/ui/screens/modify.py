@@ -55,7 +55,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
-from ...domain import Instrument, Order, OrderRequest, Quote, Side, plain
+from ...domain import Instrument, Order, OrderRequest, Side, plain
 from ...engine.projection import OrderView
 from ...engine.risk import RiskViolation, modified_request, modify_violations
 from ...events.summary import price_text, qty_text
@@ -659,9 +659,7 @@ class ModifyScreen(Dialog[Change | None]):
         if desk is None or instrument is None or self.ended:
             return []
 
-        def latest(key: str) -> Quote | None:
-            state = desk.model.quotes.get(key)
-            return state.quote if state is not None else None
+        latest = desk.model.quotes.latest
 
         found = []
         crossed = crossed_warning(latest(instrument.key), instrument, desk.ticket_context)
@@ -716,9 +714,7 @@ class ModifyScreen(Dialog[Change | None]):
             return None
         context = desk.ticket_context
 
-        def latest(key: str) -> Quote | None:
-            state = desk.model.quotes.get(key)
-            return state.quote if state is not None else None
+        latest = desk.model.quotes.latest
 
         def leverage(broker: str) -> Decimal:
             return configured_leverage(desk.session.settings.brokers, broker)

@@ -23,7 +23,6 @@ from ...domain import (
     OrderRequest,
     OrderStatus,
     OrderType,
-    Quote,
     Side,
     TimeInForce,
     TradingState,
@@ -328,7 +327,7 @@ class Ticket(Vertical):
             client_order_id=self.client_order_id,
             fee_rate=self.desk.fee_rate,
             can_short=self.desk.can_short(broker),
-            quote=self._latest_quote,
+            quote=self.desk.model.quotes.latest,
             leverage=self._leverage,
         )
         if self._unoffered is not None:
@@ -353,11 +352,6 @@ class Ticket(Vertical):
             self._status(f"{sent}; BUS DOWN: shown when the bus is back", "warn")
             self._sent_bus_down = sent
         return checked
-
-    def _latest_quote(self, instrument: str) -> Quote | None:
-        """The instrument's latest quote on the desk (a stop is judged against it)."""
-        state = self.desk.model.quotes.get(instrument)
-        return state.quote if state is not None else None
 
     def _with_not_shown(self, checked: Checked) -> Checked:
         """The preview says which orders sent from this ticket on its instrument and
