@@ -570,9 +570,26 @@ class IBOrders(IBState):
         journaled before it). Before, a modify TWS refused (201) wrote NEW "modify
         refused, the order works on unchanged" over a cancel's PENDING_CANCEL
         journaled while it waited for TWS's answer (or after its CANCELED)."""
-        ids = self.ids.get(client_order_id)
-        if ids is not None and ids.status is OrderStatus.PENDING_REPLACE:
-            await self._restore(client_order_id, reason, put_back=True)
+        await self._put_back(client_order_id, reason, OrderStatus.PENDING_REPLACE)
+
+    async def _put_back(self, coid: str, reason: str, pending: OrderStatus) -> None:
+        """A refused change's or cancel's put-back (`_change_put_back`,
+        `_cancel_put_back`): written (`_restore`, `put_back`) only while the order here
+        still reads `pending`, its request's status; else dropped, said in the log."""
+        ids = self.ids.get(coid)
+        if ids is not None and ids.status is pending:
+            await self._restore(coid, reason, put_back=True)
+            return
+        log.info(
+            "ib.put_back_dropped",
+            extra={
+                "broker": self.source,
+                "client_order_id": coid,
+                "pending": str(pending),
+                "status": str(ids.status) if ids is not None else None,
+                "reason": reason,
+            },
+        )
 
     async def _modify(self, change: ModifyRequest) -> None:
         coid = change.client_order_id
@@ -735,21 +752,10 @@ class IBOrders(IBState):
         the listing a 10147 asked for. An order TWS never acknowledged has no
         PENDING_CANCEL journaled (`journal_cancel`): `_restore` leaves it to its
         place's resolution."""
-        ids = self.ids.get(coid)
         if not self._acknowledged(coid):
             await self._restore(coid, reason)
-        elif ids is not None and ids.status is OrderStatus.PENDING_CANCEL:
-            await self._restore(coid, reason, put_back=True)
         else:
-            log.info(
-                "ib.cancel_put_back_dropped",
-                extra={
-                    "broker": self.source,
-                    "client_order_id": coid,
-                    "status": str(ids.status) if ids is not None else None,
-                    "reason": reason,
-                },
-            )
+            await self._put_back(coid, reason, OrderStatus.PENDING_CANCEL)
 
     async def _cancel_over(self, coid: str, outcome: str) -> bool:
         """A cancel's wait ended by the order's end ("done": True, as `_ended_by_cancel`
