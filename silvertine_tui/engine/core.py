@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..brokers import Broker, BrokerError, BrokerTimeout
 from ..brokers.turns import Turns
@@ -50,7 +50,6 @@ from ..domain.seen import SeenIds
 from ..events import (
     BrokerProfile,
     BrokerProfileEvent,
-    CancelRequest,
     EventBase,
     FillCorrectionEvent,
     FillEvent,
@@ -59,7 +58,6 @@ from ..events import (
     Log,
     LogEvent,
     LogLevel,
-    ModifyRequest,
     OrderRequestEvent,
     OrderUpdateEvent,
     PositionEvent,
@@ -99,6 +97,9 @@ from .risk import (
     modify_violations,
     reduce_only_excess,
 )
+
+if TYPE_CHECKING:
+    from .recovery import Unanswered
 
 log = logging.getLogger(__name__)
 
@@ -424,12 +425,15 @@ class TradingEngine:
         # newer: the desk that asked stopped before the venue answered), with that
         # request (a modify's terms None when not in memory): looked at once that
         # broker's reconcile is done (`recovery.lost_requests`), then dropped.
-        self.unanswered: dict[str, dict[str, CancelRequest | ModifyRequest]] = {}
+        self.unanswered: dict[str, dict[str, Unanswered]] = {}
         # Per broker, the cancels of those the venue never took (it still works the
-        # order), each with the Log line that says so: made again (`cancel_lost`).
+        # order), each with what it is said as: made again (`cancel_lost`).
         self.lost_cancels: dict[str, dict[str, str]] = {}
         # Per broker, the wait that makes them (`owe_lost_cancels`).
         self._lost_cancel_waits: dict[str, asyncio.Task[None]] = {}
+        # The orders whose lost cancel was said kept while their broker was away
+        # (`_keep_lost`): said once.
+        self._lost_kept_said: set[str] = set()
         self._kill_written = ""  # the entry the kill switch's own KILL was written at
         # The stricter states (the kill switch's KILL, REDUCE ONLY) the bus kept in memory
         # (Redis out of reach) whose report is not made yet: their event ids, and the
@@ -1806,23 +1810,31 @@ class TradingEngine:
         at_once: bool,
         done_when_sendable: bool,
         said: str = "",
+        away: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """While `owed()`, look at `adapter` every `KILL_OWED_LOOK_S` and, once it has
         carried cancels for `KILL_OWED_SETTLE_S`, `make` them (`at_once`: looked at
         first with no wait, taken as settled when it can carry one now). After `make`,
         it ends while the broker carries cancels when `done_when_sendable` (what its
-        venue refused waits for its next return), else goes on while `owed()`. The
-        kill switch's kept cancels and those lost when the desk stopped share it."""
+        venue refused waits for its next return), else goes on while `owed()`. `away`:
+        awaited each time a look finds the broker unable to carry a cancel where the
+        look before found it able (the first look too). The kill switch's kept cancels
+        and those lost when the desk stopped share it."""
         loop = asyncio.get_running_loop()
         since: float | None = loop.time() - KILL_OWED_SETTLE_S if at_once else None
         look = not at_once
+        could = True
         while owed():
             if look:
                 await asyncio.sleep(KILL_OWED_LOOK_S)
             look = True
             if not adapter.sendable(cancel=True):
                 since = None
+                if could and away is not None:
+                    await away()
+                could = False
                 continue
+            could = True
             now = loop.time()
             if since is None:
                 since = now
@@ -1838,9 +1850,9 @@ class TradingEngine:
     def owe_lost_cancels(self, broker: str, cancels: dict[str, str]) -> None:
         """Make again the cancels of `broker`'s orders lost when the desk stopped
         (`recovery.lost_requests`: each order's last journaled request, its venue still
-        works it; `cancels` holds the Log line that says so): in the background, as the
-        broker's task (ended with it), at once while it can carry a cancel, else once it
-        has for `KILL_OWED_SETTLE_S`, as a kill switch's kept cancels are
+        works it; `cancels` holds what each is said as, `recovery.lost_cancel_said`): in
+        the background, as the broker's task (ended with it), at once while it can carry
+        a cancel, else once it has for `KILL_OWED_SETTLE_S`, as a kill switch's kept cancels are
         (`_kill_owed_when_sendable`). A cancel only takes exposure away, and the
         trader's last word on the order was "cancel"."""
         adapter = self.brokers.get(broker)
@@ -1864,7 +1876,41 @@ class TradingEngine:
             lambda: self.cancel_lost(broker),
             at_once=True,
             done_when_sendable=False,
+            away=lambda: self._keep_lost(broker, adapter),
         )
+
+    async def _keep_lost(self, broker: str, adapter: Broker) -> None:
+        """The lost cancels `broker` cannot carry now (away again after its reconcile,
+        or as they were made): each said once in a WARNING Log line, and its intent
+        journaled again (the cancel request, PENDING_CANCEL) where the order does not
+        read PENDING_CANCEL already, so that a desk stopped before the broker is back
+        finds it unanswered at its next start and makes it then
+        (`recovery.unanswered_requests`). Kept in memory alone, nothing said it, and a
+        restart meanwhile started with the order NEW: the cancel was never made
+        (review rl)."""
+        for cid, said in list(self.lost_cancels.get(broker, {}).items()):
+            view = self.oms.get(cid)
+            if view is None or not self._shown_working(cid):
+                continue
+            if cid not in self._lost_kept_said:
+                self._lost_kept_said.add(cid)
+                line = (
+                    f"{said}: it is made once {adapter.source} can carry a cancel again "
+                    "(it reads PENDING_CANCEL until then)"
+                )
+                log.warning(
+                    "engine.lost_cancel_kept", extra={"broker": adapter.source, "said": line}
+                )
+                await self.log_line(LogLevel.WARNING, line)
+            if view.order.status is OrderStatus.PENDING_CANCEL:
+                continue
+            try:
+                await adapter.journal_cancel(cid, LOST_CANCEL_REASON)
+            except Exception:
+                log.exception(
+                    "engine.lost_cancel_not_journaled",
+                    extra={"broker": adapter.source, "client_order_id": cid},
+                )
 
     async def cancel_lost(self, broker: str) -> CancelReport | None:
         """Cancel again the orders of `broker` whose cancel was lost when the desk
@@ -1881,6 +1927,7 @@ class TradingEngine:
         if not working or adapter is None:
             return None
         for said in working.values():
+            said = f"{said}: sent again"
             log.warning("engine.lost_cancel", extra={"broker": adapter.source, "said": said})
             await self.log_line(LogLevel.WARNING, said)
         report = await cancel_ids(

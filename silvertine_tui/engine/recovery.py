@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
+from typing import NamedTuple
 
 from ..brokers import Broker, JournalOrder, ReconcileReport
 from ..bus import BusEntry, BusError, BusUnavailableError, EventBus
@@ -1610,9 +1611,28 @@ async def reconcile(
 # -- requests lost when the desk stopped ------------------------------------------------
 
 
-def unanswered_requests(
-    engine: TradingEngine, broker: str, account: str
-) -> dict[str, CancelRequest | ModifyRequest]:
+class Unanswered(NamedTuple):
+    """A request the journal held unanswered as the desk started
+    (`unanswered_requests`): the request, and the id of the event that journaled it
+    ("" for one built bare: the order's history not in memory)."""
+
+    request: CancelRequest | ModifyRequest
+    event_id: str
+
+
+def _newest_request(view: OrderView) -> CancelRequestEvent | ModifyRequestEvent | None:
+    """The order's newest cancel or modify its history holds."""
+    return next(
+        (
+            event
+            for event in reversed(view.history)
+            if isinstance(event, CancelRequestEvent | ModifyRequestEvent)
+        ),
+        None,
+    )
+
+
+def unanswered_requests(engine: TradingEngine, broker: str, account: str) -> dict[str, Unanswered]:
     """The working orders of the account whose last journaled request is unanswered as
     the desk starts: a cancel (PENDING_CANCEL) or a modify (PENDING_REPLACE), nothing
     newer. The desk that asked stopped before the venue answered, or before it sent
@@ -1620,26 +1640,30 @@ def unanswered_requests(
     newest cancel or modify the order's history holds; one built bare when the history
     is not in memory: a snapshot covers it). The broker's reconcile looks at them once
     done (`lost_requests`)."""
-    found: dict[str, CancelRequest | ModifyRequest] = {}
+    found: dict[str, Unanswered] = {}
     for view in engine.oms.working(broker, account):
         status = view.order.status
         if status is not OrderStatus.PENDING_CANCEL and status is not OrderStatus.PENDING_REPLACE:
             continue
         cid = view.client_order_id
-        last = next(
-            (
-                event.payload
-                for event in reversed(view.history)
-                if isinstance(event, CancelRequestEvent | ModifyRequestEvent)
-            ),
-            None,
-        )
+        event = _newest_request(view)
+        last = event.payload if event is not None else None
+        event_id = event.event_id if event is not None else ""
         if status is OrderStatus.PENDING_CANCEL:
             if last is None or isinstance(last, CancelRequest):
-                found[cid] = last or CancelRequest(client_order_id=cid)
+                found[cid] = Unanswered(last or CancelRequest(client_order_id=cid), event_id)
         elif last is None or isinstance(last, ModifyRequest):
-            found[cid] = last or ModifyRequest(client_order_id=cid)
+            found[cid] = Unanswered(last or ModifyRequest(client_order_id=cid), event_id)
     return found
+
+
+def _still_newest(view: OrderView, asked: Unanswered) -> bool:
+    """Whether the request unanswered at the start is still the order's newest: none
+    made since (a change or a cancel of the trader's while the broker was tradable and
+    not reconciled yet, after a reconcile that failed). A lost cancel made over a
+    change the trader made since cancelled the order just repriced (review rl)."""
+    event = _newest_request(view)
+    return (event.event_id if event is not None else "") == asked.event_id
 
 
 _WORKED = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
@@ -1665,13 +1689,16 @@ async def lost_requests(engine: TradingEngine, broker: Broker) -> None:
     if not asked:
         return
     cancels: dict[str, str] = {}
-    for cid, request in asked.items():
+    for cid, unanswered in asked.items():
         view = engine.oms.get(cid)
         if view is None or (view.broker, view.account) != (broker.name, broker.account):
             continue
         order = view.order
         if order.status not in _WORKED:
             continue  # ended (nothing to send), or still pending at the venue itself
+        if not _still_newest(view, unanswered):
+            continue  # the trader's own word on it since stands
+        request = unanswered.request
         if isinstance(request, CancelRequest):
             cancels[cid] = lost_cancel_said(order)
             continue
@@ -1685,14 +1712,15 @@ async def lost_requests(engine: TradingEngine, broker: Broker) -> None:
 
 
 def lost_cancel_said(order: Order) -> str:
-    """The Log line of a cancel lost when the desk stopped, made again: "cancel of
-    ab12cd34 lost when the desk stopped (the venue still works it NEW): sent again"."""
+    """What a cancel lost when the desk stopped is said as: "cancel of ab12cd34 lost
+    when the desk stopped (the venue still works it NEW)"; the engine's Log line says
+    after it what it does (`TradingEngine.cancel_lost`: ": sent again")."""
     works = f"{order.status}"
     if order.filled_qty > 0:
         works += f" {plain(order.filled_qty)}/{plain(order.quantity)}"
     return (
         f"cancel of {short_id(order.client_order_id)} lost when the desk stopped (the venue "
-        f"still works it {works}): sent again"
+        f"still works it {works})"
     )
 
 

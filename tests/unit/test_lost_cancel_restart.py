@@ -15,6 +15,7 @@ from decimal import Decimal as D
 from silvertine_tui.bus import MemoryBus
 from silvertine_tui.config import RiskConfig
 from silvertine_tui.domain import (
+    ConnectionState,
     Fill,
     OrderRequest,
     OrderStatus,
@@ -189,4 +190,75 @@ async def test_a_modify_the_venue_took_while_the_desk_was_down_is_not_said_lost(
     await settled(engine)
     order = engine.oms.orders[cid].order
     assert (order.status, order.limit_price) == (OrderStatus.NEW, D("10.50"))
+    assert not [m for _, m in await log_lines(bus) if "lost when the desk" in m]
+
+
+async def test_a_lost_cancel_owed_while_the_broker_is_away_is_said_and_made_at_restart() -> (
+    None
+):
+    """The reconcile took the venue's NEW; the broker went away right after, before the
+    cancel went: it is said at once, and its intent journaled again, so that a desk
+    stopped before the venue is back makes it at its next start. Kept in memory alone,
+    nothing said it and the next start began with the order NEW: the cancel was never
+    made (review rl)."""
+    bus, venue, cid = await first_run()
+    await venue.journal_cancel(cid, "")  # journaled; the desk stops before sending it
+    # Run 2: recovered and reconciled; the venue drops right after the reconcile.
+    second = ScriptedVenue.build(bus)
+    second.venue_orders = dict(venue.venue_orders)
+    engine = TradingEngine(bus, [second], RiskConfig())
+    await recover(engine, [ACCOUNT])
+    await second.connect()
+    await engine.load_instruments()
+    await reconcile_broker(engine, second)
+    await second.set_state(ConnectionState.DISCONNECTED, "venue away")
+    await asyncio.sleep(0.6)
+    await replay_stream(engine, bus.layout.exec(*ACCOUNT))
+    assert engine.lost_cancels  # owed
+    said = (
+        f"cancel of {short_id(cid)} lost when the desk stopped (the venue still works it NEW): "
+        "it is made once scripted/main can carry a cancel again (it reads PENDING_CANCEL until "
+        "then)"
+    )
+    assert (LogLevel.WARNING, said) in await log_lines(bus)
+    assert engine.oms.orders[cid].order.status is OrderStatus.PENDING_CANCEL
+    # Run 3: the desk stopped while the venue was away; the venue is back.
+    for task in list(engine._lost_cancel_waits.values()):
+        task.cancel()
+    third, again = await restart(bus, second)
+    await settled(third)
+    assert cid not in again.venue_orders, "the cancel the trader asked for was never made"
+    assert third.oms.orders[cid].order.status is OrderStatus.CANCELED
+    sent = [m for _, m in await log_lines(bus) if m.endswith("NEW): sent again")]
+    assert len(sent) == 1, sent
+
+
+async def test_a_lost_cancel_is_not_made_over_a_change_the_trader_made_since() -> None:
+    """The start's reconcile did not succeed (failed, or the venue was away); the
+    broker is tradable while unreconciled (after a reconnect), the order reads
+    PENDING_CANCEL. The trader changes its price (their newest word on the order): the
+    venue takes it, the order reads NEW at 10.50. The retry's reconcile then succeeds:
+    the cancel lost at the start is not made over the change (it cancelled the order
+    the trader had just repriced: review rl)."""
+    bus, venue, cid = await first_run()
+    await venue.journal_cancel(cid, "")
+    second = ScriptedVenue.build(bus)
+    second.venue_orders = dict(venue.venue_orders)
+    engine = TradingEngine(bus, [second], RiskConfig())
+    await recover(engine, [ACCOUNT])
+    await second.connect()
+    await engine.load_instruments()
+    assert engine.unanswered  # the start's record of the lost cancel
+    # (no reconcile succeeded yet) The trader reprices the order.
+    await engine.modify(cid, limit_price=D("10.50"))
+    await replay_stream(engine, bus.layout.exec(*ACCOUNT))
+    order = engine.oms.orders[cid].order
+    assert (order.status, order.limit_price) == (OrderStatus.NEW, D("10.50"))
+    # The retry's reconcile succeeds.
+    await reconcile_broker(engine, second)
+    await settled(engine)
+    assert cid in second.venue_orders, (
+        f"the order the trader repriced was cancelled: {await journal_types(bus, cid)}"
+    )
+    assert engine.oms.orders[cid].order.status is OrderStatus.NEW
     assert not [m for _, m in await log_lines(bus) if "lost when the desk" in m]
