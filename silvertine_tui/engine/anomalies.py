@@ -125,6 +125,7 @@ class AnomalyKind(StrEnum):
     NOT_APPLIED = "not_applied"
     JOURNAL_GAP = "journal_gap"
     REOPENED = "reopened"
+    ORDER_GONE = "order_gone"
 
 
 S = OrderStatus

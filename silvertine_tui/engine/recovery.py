@@ -1027,6 +1027,26 @@ def _say_reopened(
     engine.anomalies.record(AnomalyKind.REOPENED, message, replaying=False)
 
 
+def _say_gone(engine: TradingEngine, broker: Broker, view: OrderView) -> None:
+    """The `order_gone` anomaly (a toast, a count in Health): an order working here that
+    the venue lists nowhere, open or ended, was ended CANCELED by the reconcile. Said
+    only by a RECON line and its CANCELED before, orders the trader had working left
+    the Orders pane with no toast (the IB drill: TWS restarted wiped, 2 orders gone)."""
+    order = view.order
+    request = order.request
+    inst = engine.instrument(broker.name, request.instrument)
+    price = f" @ {price_text(order.limit_price, inst)}" if order.limit_price is not None else ""
+    filled = f", {plain(order.filled_qty)} filled" if order.filled_qty else ""
+    message = (
+        f"{broker.source}: order {short_id(view.client_order_id)} {request.side} "
+        f"{plain(order.quantity)} {request.instrument}{price}{filled} was working here; the "
+        "venue lists it neither open nor ended: ended CANCELED here, as no fill beyond the "
+        "journal's is known; check it at the venue (it may have filled)"
+    )
+    log.warning("engine.anomaly", extra={"kind": AnomalyKind.ORDER_GONE, "detail": message})
+    engine.anomalies.record(AnomalyKind.ORDER_GONE, message, replaying=False)
+
+
 async def _write_in_order(
     bus: EventBus,
     stream: str,
@@ -1533,6 +1553,8 @@ async def reconcile(
         gone = OrderUpdate(client_order_id=view.client_order_id, status=status, reason=reason)
         await engine.bus.publish(OrderUpdateEvent.create(source, gone))
         broker.update_journaled(gone)
+        if not never_acked:
+            _say_gone(engine, broker, view)
     await catch_up(engine, source)
     # The adopted orders the venue lists: the broker follows them from now on (an order
     # cancelled or filled elsewhere then ends on the desk when the venue says so).

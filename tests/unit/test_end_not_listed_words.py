@@ -13,8 +13,9 @@ lists neither the order nor its executions.
 from __future__ import annotations
 
 from silvertine_tui.domain import OrderStatus
+from silvertine_tui.engine.anomalies import AnomalyKind
 from silvertine_tui.engine.recovery import END_NOT_LISTED
-from silvertine_tui.events import ReconcileKind
+from silvertine_tui.events import HealthEvent, ReconcileKind
 from tests.fakes.tws import FakeTws
 from tests.support.ib import desk, new_bus, statuses, updates
 from tests.unit.test_ib_adopted_end import reconciles
@@ -79,4 +80,45 @@ async def test_an_order_with_no_fill_the_venue_no_longer_lists_keeps_its_words()
             assert said.detail == END_NOT_LISTED
             [end] = [u for u in updates(events, "other") if u.status is S.CANCELED]
             assert end.reason == END_NOT_LISTED
+        await bus.close()
+
+
+async def test_working_orders_the_venue_no_longer_lists_are_an_anomaly_each() -> None:
+    """Each working order so ended is the `order_gone` anomaly: a toast and a count in
+    Health, naming the order and saying to check it at the venue. Before, only a RECON
+    line and its CANCELED said it: the IB drill's two working orders left the Orders
+    pane with no toast when TWS came back wiped."""
+    async with FakeTws() as fake:
+        bus = new_bus()
+        await bus.start()
+        async with desk(fake, bus, client_id=7):
+            pass
+        first = await place_elsewhere(fake, 9, "other", 152.0)
+        second = await place_elsewhere(fake, 9, "another", 153.0)
+        async with desk(fake, bus, client_id=7, other_clients_poll_s=NEVER) as d:
+            engine = await engine_for(d)
+            assert engine.anomalies.counts.get(AnomalyKind.ORDER_GONE) is None
+        await fake.fill(order_id_of(fake, first), client_id=9)
+        await fake.fill(order_id_of(fake, second), client_id=9)
+        await fake.new_trading_day()
+        async with desk(fake, bus, client_id=7, other_clients_poll_s=NEVER) as d:
+            engine = await engine_for(d)
+            assert engine.anomalies.counts[AnomalyKind.ORDER_GONE] == 2
+            said = engine.anomalies.last
+            assert said.startswith(f"ib/{fake.account}: order "), said
+            assert "SELL 5 AAPL.SMART @ 15" in said, said
+            assert said.endswith(
+                "was working here; the venue lists it neither open nor ended: ended CANCELED "
+                "here, as no fill beyond the journal's is known; check it at the venue (it "
+                "may have filled)"
+            ), said
+            health = [
+                e.event.payload
+                for e in await bus.read(bus.layout.health)
+                if isinstance(e.event, HealthEvent) and e.event.payload.component == "engine"
+            ]
+            assert health, "the anomaly was not published as the engine's health"
+            # One toast for both, each order named (`publish_anomalies`).
+            assert health[-1].metrics.get("last_kind") == "2 anomalies"
+            assert health[-1].message.count(f"order_gone: ib/{fake.account}: order ") == 2
         await bus.close()

@@ -27,6 +27,7 @@ import pytest
 from silvertine_tui.brokers import BrokerTimeout
 from silvertine_tui.brokers.binance import BinanceBroker
 from silvertine_tui.domain import OrderStatus
+from silvertine_tui.engine.anomalies import AnomalyKind
 from silvertine_tui.engine.recovery import reconcile_broker
 from silvertine_tui.events import CancelRequestEvent, EventBase, HealthEvent, ReconcileKind
 from silvertine_tui.ui.widgets.health import Metrics, errors_text
@@ -173,7 +174,9 @@ async def test_an_unheard_end_the_reconcile_journals_is_asked_no_more() -> None:
         assert await again.cancel_all(reason="kill switch") == []
         assert asked(s) == now
         assert statuses(await s.events(), "o1") == [S.PENDING_NEW, S.NEW, S.CANCELED]
-        assert not engine.anomalies.total
+        # Ended by the reconcile, its end not known here: the trader is told
+        # (`order_gone`: a toast, a count in Health).
+        assert engine.anomalies.counts == {AnomalyKind.ORDER_GONE: 1}
 
 
 # -- 2. a lost modify Binance never settles ------------------------------------------------
