@@ -12,6 +12,7 @@ from .errors import (
     NotConnected,
     OrderRejected,
     RateLimited,
+    SendRefused,
     UnknownOrder,
     ban_said,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "RateLimited",
     "ReconcileReport",
     "RetryPolicy",
+    "SendRefused",
     "UnknownOrder",
     "VenueOrder",
     "ban_said",

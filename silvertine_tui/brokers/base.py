@@ -88,7 +88,14 @@ from ..events import (
     ReferencePriceEvent,
     TradeEvent,
 )
-from .errors import BrokerError, BrokerTimeout, NotConnected, OrderRejected, UnknownOrder
+from .errors import (
+    BrokerError,
+    BrokerTimeout,
+    NotConnected,
+    OrderRejected,
+    SendRefused,
+    UnknownOrder,
+)
 from .kept import KeptReports
 from .stopping import stop_task
 from .turns import Turns
@@ -742,7 +749,7 @@ class Broker(ABC):
     async def _refuse_if_held(self, client_order_id: str) -> None:
         """`send_guard`, asked once the order's journal writes are done: a refusal
         ends it REJECTED, not sent (journaled, or kept until the bus takes it), and is
-        raised."""
+        raised (`SendRefused`: the ticket says NOT SENT, not the venue's REJECTED)."""
         refusal = self.send_refusal()
         if not refusal:
             return
@@ -754,7 +761,7 @@ class Broker(ABC):
         await self.publish_report(
             OrderUpdate(client_order_id=client_order_id, status=OrderStatus.REJECTED, reason=reason)
         )
-        raise OrderRejected(reason)
+        raise SendRefused(reason)
 
     async def modify(
         self,

@@ -29,6 +29,15 @@ class InsufficientFunds(OrderRejected):
     pass
 
 
+class SendRefused(OrderRejected):
+    """The desk itself held back an order it had journaled, right before the venue
+    would have had it (`Broker.send_guard`: its claim on the broker lapsed, or the kill
+    switch was pulled while the journal writes waited): nothing was sent. The order
+    ends REJECTED "not sent: ..." in the journal; the ticket says NOT SENT, never the
+    venue's REJECTED (a drill read "REJECTED" and "Order not placed" for an order
+    that never left the desk)."""
+
+
 class UnknownOrder(BrokerError):
     """The venue does not know the order (cancel raced a fill, wrong id, ...)."""
 

@@ -436,3 +436,44 @@ async def test_a_key_not_handled_yet_when_the_order_moves_is_not_written_over(
         assert view is not None
         assert view.order.limit_price == Decimal("63400.00")
         await desk.session.close()
+
+
+async def test_a_change_below_the_venues_minimum_notional_is_said_in_the_dialog(
+    make_desk,
+) -> None:
+    """0.00001 BTC at 63,500 is 0.635 USDT, under the paper venue's minimum of 5: said
+    on the Qty as it is typed, Enter keeps the dialog open with it (the Binance drill:
+    the dialog listed nothing, Enter closed it and a toast said the engine refused it,
+    what was typed gone); a new price alone that breaks it is said on the Price."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36), notifications=True) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        await sample_orders(desk)
+        await desk.step(pilot, 2)
+        await pilot.press("3", "home", "m")
+        await pilot.pause()
+        screen = desk.app.screen
+        assert isinstance(screen, ModifyScreen)
+        assert screen.view.client_order_id == RESTING
+        qty = screen.query_one("#m-quantity", Input)
+        qty.value = "0.00001"
+        await pilot.pause()
+        text = problems_text(screen)
+        assert text.startswith("Qty: notional 0.635 USDT < minimum 5"), text
+        assert text.endswith("[min_notional]"), text
+        await pilot.press("enter")
+        await desk.settle(pilot)
+        assert desk.app.screen is screen  # still open, with what was typed
+        assert qty.value == "0.00001"
+        assert not [n for n in desk.app._notifications if n.title.startswith("Modify")]
+        view = desk.session.engine.oms.get(RESTING)
+        assert view is not None
+        assert "order.modify" not in [e.type for e in view.history]  # nothing sent
+        # The dialog and the broker judge it alike (`check_change`, `issues`).
+        instrument = desk.session.engine.instrument("paper", "BTCUSDT.PAPER")
+        assert instrument is not None
+        change, said = check_change(view, instrument, "0.05", "1", "")
+        assert change is None
+        assert said == ["Price: notional 0.05 USDT < minimum 5: at least 5 at 1.00 [min_notional]"]
+        await desk.session.close()

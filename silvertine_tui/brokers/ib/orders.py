@@ -59,6 +59,7 @@ from ..errors import (
     NotConnected,
     OrderRejected,
     RateLimited,
+    SendRefused,
     UnknownOrder,
     cancel_too_late,
     modify_too_late,
@@ -143,7 +144,7 @@ class IBOrders(IBState):
 
     def _refuse_place_if_held(self, coid: str, attempt: int) -> None:
         """`send_guard` asked before a send of a new order (`_submit`); refused, an
-        `OrderRejected` saying so, which `Broker.place` journals as the order's REJECTED
+        `SendRefused` saying so, which `Broker.place` journals as the order's REJECTED
         ("not sent: ...", as `Broker._refuse_if_held` words it)."""
         refusal = self.send_refusal()
         if not refusal:
@@ -152,7 +153,7 @@ class IBOrders(IBState):
             "ib.place_refused_before_send",
             extra={"broker": self.source, "client_order_id": coid, "attempt": attempt},
         )
-        raise OrderRejected(f"not sent: {refusal}")
+        raise SendRefused(f"not sent: {refusal}")
 
     def _fresh_order_id(self) -> int:
         """The next order id, never one another order of ours holds. After a reconnect

@@ -90,6 +90,9 @@ VenueCheck = Callable[[Order, OrderRequest, list[str]], list[Problem]]
 """What the venue would refuse of a change: (the order, the order as the change leaves
 it, the fields the change gives) -> problems (`orders.change_problems`)."""
 LABELS = {"quantity": "qty", "limit_price": "price", "stop_price": "stop"}
+NOTIONAL_RULES = frozenset({"min_notional", "max_notional"})
+"""The venue's limits on an order's notional (`OrderRequest.issues`), judged on the
+order as a change leaves it."""
 FIELDS = ("quantity", "limit_price", "stop_price")  # the ticket's order: Qty, then Price
 
 GROWTH_ASKS = Decimal(2)
@@ -208,6 +211,20 @@ def check_change(
         if value is not None
     ]
     said: list[Problem] = []
+    if instrument is not None:
+        # The venue's notional limits on the order as changed, as the broker checks it
+        # before sending (it was refused after Enter, in a toast, the dialog gone and
+        # what was typed with it: 0.00001 BTC at 63,000 is 0.63 USDT < minimum 5).
+        changed = modified_request(
+            order,
+            quantity=change.quantity,
+            limit_price=change.limit_price,
+            stop_price=change.stop_price,
+        )
+        for issue in changed.issues(instrument):
+            if issue.rule in NOTIONAL_RULES:
+                where = issue.field if issue.field in touched else touched[0]
+                said.append(Problem(where, issue.rule, issue.message))
     if risk is not None:
         broken = modify_violations(
             risk,

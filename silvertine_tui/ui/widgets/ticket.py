@@ -1039,6 +1039,15 @@ class Ticket(Vertical):
                 # the journal is back.
                 self._show_problems([journal], "journal down, why below")
                 self.app.notify(outcome.error, title="Order not sent", severity="error")
+            case Failed(error_kind="SendRefused"):
+                # Journaled, then held back by the desk itself right before the venue
+                # (its claim lapsed, the kill switch pulled while the journal writes
+                # waited): nothing left the desk. It read `REJECTED: why below` and
+                # "Order not placed", the venue's words (two drills).
+                self._show_problems(
+                    [Problem("", outcome.error_kind, outcome.error)], "held by this desk, why below"
+                )
+                self.app.notify(outcome.error, title="Order not sent", severity="error")
             case Failed():  # a broker's typed error: say what it said
                 # Beside Send only the word: the reason goes under it, across the
                 # ticket's width (in the strip beside Send it wrapped to 20 columns and
@@ -1067,7 +1076,9 @@ class Ticket(Vertical):
                 self.app.notify(
                     f"{what}: {outcome.error}", title="Order sent, no answer yet", severity="error"
                 )
-            case Failed() if journal_down_problem(outcome.error_kind, outcome.error):
+            case Failed() if outcome.error_kind == "SendRefused" or journal_down_problem(
+                outcome.error_kind, outcome.error
+            ):
                 self.app.notify(
                     f"{what}: {outcome.error}", title="Order not sent", severity="error"
                 )
