@@ -15,7 +15,13 @@ its first permId again; real IB never reuses one): the permId moves to the order
 orderRef names, and `on_perm_reused` is told (the adapter counts and logs it). Before,
 the permId's old owner, finished long ago, took the new order's reports: its
 acknowledgement was dropped as stale and the order journaled REJECTED ("never reached
-the venue") while TWS worked it, and its fills never reached the position.
+the venue") while TWS worked it, and its fills never reached the position. A report
+under a permId of ours that is another order's (`_not_of`: from another client id than
+the owner's, or, the owner an order this adapter placed that has ended, whose orderRef
+is not the owner's id, none included) is no order of ours (`find` answers None): the
+adapter takes it as another program's (`ib-<permId>`, `IBState._foreign_id`). Before,
+another client's order (no orderRef) given the permId of an order of ours cancelled
+before TWS's restart had its fill booked to that cancelled order, above its limit.
 
 Orders the journal adopted on reconcile (open at TWS, not placed by this adapter: by
 another client id, in TWS, or by an earlier run whose journal is gone) are added with
@@ -126,12 +132,15 @@ class IdentityMap:
     def find(
         self, *, perm_id: int = 0, client_id: int = -1, order_id: int = 0, order_ref: str = ""
     ) -> str | None:
-        """Our client order id for an order TWS reports, binding what it learns."""
+        """Our client order id for an order TWS reports, binding what it learns; None
+        for an order not ours, one whose permId TWS gave again included (`_not_of`)."""
         if perm_id and perm_id in self._by_perm:
             owner = self._by_perm[perm_id]
             named = self._named_instead(owner, order_ref)
             if named is None:
-                return owner
+                # Another order's report under a permId TWS gave again is nobody's of
+                # ours: its caller takes it as another program's order (`None`).
+                return None if self._not_of(owner, client_id, order_id, order_ref) else owner
             self._by_perm[perm_id] = named
             self.by_coid[named].perm_id = perm_id
             # (no longer that permId's order at this TWS: nothing of ours reaches the
@@ -161,6 +170,28 @@ class IdentityMap:
         if held is None or held.adopted or named is None or named.adopted or named.perm_id:
             return None
         return order_ref
+
+    def _not_of(self, owner: str, client_id: int, order_id: int, order_ref: str) -> bool:
+        """Whether a report of `owner`'s permId is of another order, to which TWS gave
+        the permId again (a TWS whose state was wiped numbers its orders from its first
+        permId again): it comes from another client id than the one the owner is under
+        (an order keeps the client id it was placed under for life; judged where both
+        are known and the report carries API ids: TWS's completed orders carry none),
+        or the owner is an order this adapter placed that has ended and the report's
+        orderRef is not its id, or is empty (TWS reports an order of ours, its late
+        execution corrections and completed listing included, with the orderRef we
+        gave it: `translate.ib_order`). Before, another client's order (no orderRef)
+        that took the permId of an order of ours cancelled before TWS's restart had
+        its fill booked to that cancelled order, above its limit, said nowhere. A
+        working owner keeps a report from its client id whatever its orderRef
+        (orderRef is free text at IB: a report taken from a working order of ours
+        would leave it working here while it fills at IB)."""
+        held = self.by_coid.get(owner)
+        if held is None:
+            return False
+        if order_id > 0 and client_id >= 0 and held.client_id >= 0 and client_id != held.client_id:
+            return True
+        return not held.adopted and held.status.is_terminal and order_ref != owner
 
     def known(self, *, perm_id: int = 0, client_id: int = -1, order_id: int = 0) -> str | None:
         """Our client order id for an order TWS reports, by its permId or its (client

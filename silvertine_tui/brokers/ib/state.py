@@ -677,11 +677,12 @@ class IBState(Broker):
         )
 
     def _foreign_id(self, order_ref: str, perm_id: int) -> str:
-        """A client order id for an order that is not ours: its orderRef, unless that
-        names another order known here (orderRef is not unique at IB), else
+        """A client order id for an order that is not ours (`_coid` found none): its
+        orderRef, unless that names an order known here (orderRef is not unique at IB;
+        one naming the order of ours whose permId TWS gave the order again, from
+        another client id, is not that order: `IdentityMap.find`), else
         `ib-<permId>`."""
-        known = self.ids.get(order_ref) if order_ref else None
-        if order_ref and (known is None or known.perm_id == perm_id):
+        if order_ref and order_ref not in self.ids:
             return order_ref
         return f"ib-{perm_id}"
 
