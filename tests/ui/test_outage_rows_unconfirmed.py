@@ -148,7 +148,11 @@ async def test_rows_a_waiting_fill_would_change_say_they_are_not_confirmed(
             # The journal's figure, marked (the waiting balance event is not applied).
             assert session.projection.balances[("paper", "main", "USDT")] == usdt
             assert usdt_cell(desk) == money_text(usdt.available) + "?"
-            assert "1 balance behind: its events wait for Redis" in subtitle(desk, "balances")
+            # Said whole where the edge has room; at 120x36 (40 cells) in fewer words,
+            # never cut (`Balances.bottom_forms`).
+            pane = desk.app.screen.query_one("#pane-balances", Pane)
+            assert pane._subtitles[0] == "1 balance behind: its events wait for Redis"
+            assert subtitle(desk, "balances") == "1 behind: waits for Redis"
 
             # An order sent now rests at the venue; the journal does not have it yet.
             await engine.submit(limit_buy(SENT, ETH, "0.1", "3400.00"))

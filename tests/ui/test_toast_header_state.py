@@ -16,6 +16,7 @@ import pytest
 from textual.widgets._toast import Toast
 
 from silvertine_tui.bus import BusOptions, create_bus
+from silvertine_tui.domain import TradingState
 from silvertine_tui.ui.app import SilvertineApp
 from silvertine_tui.ui.screens.confirm import ConfirmScreen
 from silvertine_tui.ui.screens.dialog import Dialog
@@ -105,7 +106,7 @@ async def test_bus_down_and_halted_stay_in_sight_under_a_dialog(
             same(term, desk, width, height)
 
             await pilot.press("y")  # KILL: HALTED, the bus still down
-            await frames_until(app, pilot, lambda: header.trading.value == "HALTED")
+            await frames_until(app, pilot, lambda: header.trading is TradingState.HALTED)
             await frames_until(app, pilot, lambda: not isinstance(app.screen, Dialog))
             await frames(app, pilot)
             shown = top_line(app)  # the desk: its toasts are never on the header's line

@@ -622,7 +622,8 @@ class MainScreen(Screen[None]):
             moved, self._balances_waiting = self._balances_waiting, set()
             self._balances_drawn_s = now
             balances.update(view.balances, moved)
-        self._subtitle("#pane-balances", balances.bottom_text())
+        # The first of its forms that fits the edge, never cut (`bottom_forms`).
+        self.query_one("#pane-balances", Pane).set_subtitle(*balances.bottom_forms())
 
         # The ticket's checks count working orders: run them when the counts move (not
         # on every fill), on a new state, and once a second for the market; and when a

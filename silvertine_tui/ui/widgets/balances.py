@@ -12,6 +12,13 @@ names (`DeskProjection.waiting`: never applied, the pane is drawn from the journ
 marked `?` the same way, and the bottom line says how many are behind (`1 balance
 behind: its events wait for Redis`).
 
+The bottom line is never cut by an ellipsis: where the edge is too short for the whole,
+it says the same in fewer words (`bottom_forms`: the pane shows the first that fits,
+`Pane.set_subtitle`), the brokers of one state named together (`ib, paper STALE: as
+last heard`), then without `as last heard` (the figures' `?` says it). A watching
+desk's pane with the driving desk killed read `ib STALE: as last heard; paper STALE:…`
+at 120x36.
+
 A currency whose Available is below zero is in deficit (the paper venue with leverage,
 after a sale of a long below its cost: docs/paper-simulator.md, "Checks", rule 5): its
 Available reads in the theme's error colour, and the lines under the rows say so and
@@ -61,6 +68,10 @@ DEFICIT_FREES = (
 each has some locked; when only some have, names those (`{locking}`); when none has
 (Locked 0), that it frees nothing. The first alone was said whatever was locked: with
 Locked 0 it sent the trader cancelling orders that held none of the currency."""
+
+BOTTOM_TIERS = 3
+"""The forms of the pane's bottom line (`Balances.bottom_forms`): whole, the brokers of
+one state named together, then without `as last heard`."""
 
 Labels = tuple[tuple[str, ...], tuple[str, ...]]
 """The currency cells of the balances in deficit, and of those of them with something
@@ -222,19 +233,31 @@ class Balances(KeyedTable):
             return ""
         return f"{', '.join(self.deficits.values())} in deficit"
 
-    def unconfirmed_text(self) -> str:
+    def unconfirmed_text(self, brief: int = 0) -> str:
         """Whose balances are not confirmed, for the bottom line: `binance DISCONNECTED:
-        as last heard` ("" when all are)."""
-        return "; ".join(
-            f"{broker} {why}: as last heard" for broker, why in sorted(self.unconfirmed.items())
-        )
+        as last heard` ("" when all are). `brief` (an edge too short for the whole,
+        `bottom_forms`): 1, the brokers of one state named together (`ib, paper STALE:
+        as last heard`); 2, without `as last heard` (`ib, paper STALE`: the figures'
+        `?` says it)."""
+        if not brief:
+            return "; ".join(
+                f"{broker} {why}: as last heard" for broker, why in sorted(self.unconfirmed.items())
+            )
+        named: dict[str, list[str]] = {}
+        for broker, why in sorted(self.unconfirmed.items()):
+            named.setdefault(why, []).append(broker)
+        heard = ": as last heard" if brief < 2 else ""
+        return "; ".join(f"{', '.join(brokers)} {why}{heard}" for why, brokers in named.items())
 
-    def behind_text(self) -> str:
+    def behind_text(self, brief: int = 0) -> str:
         """How many of the balances shown are behind the events waiting for Redis:
-        `1 balance behind: its events wait for Redis` ("" when none is)."""
+        `1 balance behind: its events wait for Redis` ("" when none is); `brief`: `1
+        behind: waits for Redis`."""
         n = len(self._behind.intersection(self._keys))
         if not n:
             return ""
+        if brief:
+            return f"{n} behind: {'waits' if n == 1 else 'wait'} for Redis"
         if n == 1:
             return "1 balance behind: its events wait for Redis"
         return f"{n} balances behind: their events wait for Redis"
@@ -251,17 +274,24 @@ class Balances(KeyedTable):
             return f"{above} above, {below} below"
         return f"{above or below} more {'above' if above else 'below'}"
 
+    def bottom_forms(self) -> list[str]:
+        """The pane's bottom line, then the same said in fewer words (`BOTTOM_TIERS`),
+        without repeats: a deficit the rows leave no line to say, whose balances are
+        not confirmed, how many wait for Redis, then the rows out of view."""
+        deficit, out_of_view = self.deficit_text(), self.out_of_view()
+        forms: list[str] = []
+        for brief in range(BOTTOM_TIERS):
+            parts = (deficit, self.unconfirmed_text(brief), self.behind_text(brief), out_of_view)
+            said = "; ".join(t for t in parts if t)
+            if said not in forms:
+                forms.append(said)
+        return forms
+
     def bottom_text(self) -> str:
-        """The pane's bottom line: a deficit the rows leave no line to say, whose
-        balances are not confirmed, how many wait for Redis, then the rows out of
-        view."""
-        parts = (
-            self.deficit_text(),
-            self.unconfirmed_text(),
-            self.behind_text(),
-            self.out_of_view(),
-        )
-        return "; ".join(t for t in parts if t)
+        """The pane's bottom line whole (`bottom_forms`' first): a deficit the rows
+        leave no line to say, whose balances are not confirmed, how many wait for
+        Redis, then the rows out of view."""
+        return self.bottom_forms()[0]
 
     def show(self, balances: Mapping[tuple[str, str, str], Balance]) -> None:
         """Every row (a full redraw)."""

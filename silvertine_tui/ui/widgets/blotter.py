@@ -161,10 +161,11 @@ REDUCE_ONLY_MARK = " ro"
 NOT_HEARD = "not heard from"
 """A broker with no status on the desk (no health event of it read yet)."""
 
-BRIEF_TIERS = 3
+BRIEF_TIERS = 6
 """The shorter forms of the Orders pane's bottom line (`Blotter.unknown_forms`), each in
 fewer words than the one before: as the edge said it before, the waiting accounts in
-fewer words, every part in its fewest."""
+fewer words, every part in its fewest, each account named once, then each account's
+orders not known in one count, in two words and in one (`Blotter._unknown_said`)."""
 
 
 def day_start(now_s: float) -> float:
@@ -289,7 +290,8 @@ class Blotter(KeyedTable):
 
         `brief` (a form for an edge too short for the whole: `unknown_forms`): 0 as
         the edge said it before (the waiting accounts shorter, `waiting_text`); 1, the
-        waiting said in fewer words; 2, every part in its fewest."""
+        waiting said in fewer words; 2, every part in its fewest; 3, each account named
+        once; 4 and 5, each account's orders not known in one count (`_unknown_said`)."""
         return self._unknown_said(list(working), brief)
 
     def unknown_forms(self, working: Iterable[OrderView]) -> list[str]:
@@ -299,7 +301,10 @@ class Blotter(KeyedTable):
         _draw_orders`, `Pane.set_subtitle`). It had one short form, cut by an ellipsis
         at 120x36 (`paper/main: 8 events wait for Redis, 1 order not listed; 1 cxl…
         sent,…`) and at 80x24 (`...; 1 cxl… sent, not in the journal yet; 1 w…`); the
-        edge never cuts the line (docs/ui.md)."""
+        edge never cuts the line (docs/ui.md). Its shortest named an account twice, for
+        its broker's state and for a modify not answered: TWS hung during a modify read
+        `ib/DU123456 DEGRADED: 1 state unknown; ib/DU123456: 1 modify unanswer…` at
+        120x36 (and was cut at 100x28 and 80x24 too)."""
         views = list(working)
         forms: list[str] = []
         for brief in (None, *range(BRIEF_TIERS)):
@@ -313,32 +318,58 @@ class Blotter(KeyedTable):
     def _unknown_said(self, views: list[OrderView], tier: int | None) -> str:
         """`unknown_text` whole (`tier` None), or in its shorter form `tier`: 0 as the
         edge said it before (the waiting accounts shorter, `waiting_text`); 1, the
-        waiting said in fewer words; 2, every part in its fewest."""
+        waiting said in fewer words; 2, every part in its fewest; 3, each account named
+        once (`ib/DU123456 DEGRADED: 1 state unknown, 1 modify unanswered`); 4, each
+        account's orders whose state or modify is not known counted once (`ib/DU123456
+        DEGRADED: 1 state unknown`: an order whose modify is not answered does not
+        know its terms); 5, that count in one word (`ib/DU123456 DEGRADED: 1
+        unknown`)."""
         counts: dict[tuple[str, str], int] = {}
         unanswered: dict[str, int] = {}
+        # By account: why its broker is not heard ("" when it is), and its orders whose
+        # state or modify is not known (an order counted once, for tiers 4 and 5).
+        accounts: dict[str, tuple[str, int]] = {}
         cancels = changes = 0
         for view in views:
+            label = f"{view.broker}/{view.account}"
             why = self.state_unknown(view)
             if why:
-                key = (f"{view.broker}/{view.account}", why)
+                key = (label, why)
                 counts[key] = counts.get(key, 0) + 1
-            if self.modify_unanswered(view):
-                label = f"{view.broker}/{view.account}"
+            late = bool(self.modify_unanswered(view))
+            if late:
                 unanswered[label] = unanswered.get(label, 0) + 1
+            if why or late:
+                said_why, n = accounts.get(label, ("", 0))
+                accounts[label] = (said_why or why, n + 1)
             cancel_sent = self.cancels_sent.pending(view)
             cancels += cancel_sent
             changes += not cancel_sent and self.modifies_sent.pending(view)
         fewest = tier is not None and tier >= 2
         said = self.waiting_text(tier)
-        for (label, why), n in sorted(counts.items()):
-            if fewest:
-                said.append(f"{label} {why}: {n} state{'' if n == 1 else 's'} unknown")
-            else:
-                orders = "1 order's state" if n == 1 else f"{n} orders' states"
-                said.append(f"{label} {why}: {orders} unknown")
-        for label, n in sorted(unanswered.items()):
-            modifies = "1 modify" if n == 1 else f"{n} modifies"
-            said.append(f"{label}: {modifies} {'unanswered' if fewest else 'not answered yet'}")
+        if tier is not None and tier >= 4:
+            for label, (why, n) in sorted(accounts.items()):
+                known = "unknown" if tier >= 5 else f"state{'' if n == 1 else 's'} unknown"
+                said.append(f"{label}{f' {why}' if why else ''}: {n} {known}")
+        elif tier is not None and tier >= 3:
+            for label in sorted(accounts):
+                whys = [(why, n) for (named, why), n in sorted(counts.items()) if named == label]
+                parts = [f"{n} state{'' if n == 1 else 's'} unknown" for _, n in whys]
+                late_n = unanswered.get(label, 0)
+                if late_n:
+                    parts.append(f"{late_n} modif{'y' if late_n == 1 else 'ies'} unanswered")
+                head = " ".join([label, *(why for why, _ in whys)])
+                said.append(f"{head}: {', '.join(parts)}")
+        else:
+            for (label, why), n in sorted(counts.items()):
+                if fewest:
+                    said.append(f"{label} {why}: {n} state{'' if n == 1 else 's'} unknown")
+                else:
+                    orders = "1 order's state" if n == 1 else f"{n} orders' states"
+                    said.append(f"{label} {why}: {orders} unknown")
+            for label, n in sorted(unanswered.items()):
+                modifies = "1 modify" if n == 1 else f"{n} modifies"
+                said.append(f"{label}: {modifies} {'unanswered' if fewest else 'not answered yet'}")
         not_yet = "" if fewest else ", not in the journal yet"
         if cancels:
             said.append(f"{cancels}{CANCEL_SENT_MARK} sent{not_yet}")

@@ -24,6 +24,13 @@ state under it, HALTED hidden just after a kill), from the cell after all the li
 of the desk's state (`state_cells`: the marker, the state, the note and `BUS DOWN`;
 `place_toasts`). It started at a fixed cell, the width of the widest marker and state,
 and covered `BUS DOWN` and `KILL NOT SENT` as the kill switch's dialog asked.
+
+The clock is the desk's (`Desk.clock`, injected in tests) from the first frame: read as
+the line is mounted when the desk is there, and blank (as wide) until the screen's first
+draw where it is not yet (`silvertine run` draws the frame before the session). It read
+`00:00:00 UTC` on the first frame, a time that was never the desk's. The trading state
+is blank the same way until the desk draws it: it read ACTIVE on the first frames of a
+desk that starts HALTED.
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ BRAND_WITH_FILL_MIN_WIDTH = 100
 MARKER_AND_STATE_CELLS = len(" PAPER ") + len(" REDUCE ONLY ")
 """The widest marker and state: the compact layout's toasts start after them, and a
 dialog's at the least (`DeskHeader.state_cells`)."""
+CLOCK_CELLS = len("00:00:00 UTC ")
+"""The clock's cells (`DeskHeader._clock`), blank while the time is not known."""
 BUS_DOWN = "  BUS DOWN "
 """Said after the state (and the note) while this desk cannot reach its bus, then the
 bus's address."""
@@ -73,8 +82,10 @@ class DeskHeader(Widget):
         """A desk that watches other desks (`silvertine watch`): `WATCHING` takes the
         name's place, and `watching` the bus's."""
         self.palette: Palette = DEFAULT_PALETTE
-        self.trading = TradingState.ACTIVE
-        self.now_s = 0.0
+        self.trading: TradingState | None = None
+        """The trading state as last drawn (None: not known yet, its place blank)."""
+        self.now_s: float | None = None
+        """The desk's clock as last drawn (None: not known yet, the clock blank)."""
         self.theme_name = ""
         self.fill: FillLine | None = None
         self.bus_down = False
@@ -86,6 +97,12 @@ class DeskHeader(Widget):
 
     def on_mount(self) -> None:
         self.app.screen_change_signal.subscribe(self, self._screen_changed, immediate=True)
+        if self.now_s is None:
+            # The desk's clock from the first frame, where the desk is there already
+            # (the screen's first draw sets it after): never a time the desk never had.
+            clock = getattr(getattr(self.screen, "desk", None), "clock", None)
+            if callable(clock):
+                self.now_s = float(clock())
 
     def _screen_changed(self, screen: Screen[object]) -> None:
         from ..screens.dialog import Dialog  # (screens import the widgets)
@@ -151,7 +168,7 @@ class DeskHeader(Widget):
         fill: FillLine | None = None,
         bus_down: bool = False,
     ) -> None:
-        same_line = (trading, int(now_s), live, bus_down) == (
+        same_line = self.now_s is not None and (trading, int(now_s), live, bus_down) == (
             self.trading,
             int(self.now_s),
             self.live,
@@ -179,12 +196,18 @@ class DeskHeader(Widget):
             return " HALTED ", p.halted + _reverse()
         if self.trading is TradingState.REDUCE_ONLY:
             return " REDUCE ONLY ", p.warn + _reverse()
+        if self.trading is None:
+            # Before the session has read the risk stream: never ACTIVE on a desk that
+            # starts HALTED (two frames of `ACTIVE` before `HALTED`: the Binance drill).
+            return " " * len(" ACTIVE "), Style()
         return " ACTIVE ", p.ok
 
     def _marker(self) -> str:
         return " LIVE " if self.live else " PAPER "
 
     def _clock(self) -> str:
+        if self.now_s is None:
+            return " " * CLOCK_CELLS
         return f"{clock_text(self.now_s)} UTC "
 
     def _fill_place(self) -> tuple[int, int]:
