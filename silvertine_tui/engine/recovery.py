@@ -36,6 +36,7 @@ from ..domain import (
     OrderStatus,
     OrderUpdate,
     Position,
+    TimeInForce,
     VenueOrder,
     plain,
 )
@@ -1027,6 +1028,9 @@ def _say_reopened(
     engine.anomalies.record(AnomalyKind.REOPENED, message, replaying=False)
 
 
+DAY_NS = 86_400 * 1_000_000_000
+
+
 def _say_gone(engine: TradingEngine, broker: Broker, view: OrderView) -> None:
     """The `order_gone` anomaly (a toast, a count in Health): an order working here that
     the venue lists nowhere, open or ended, was ended CANCELED by the reconcile. Said
@@ -1034,6 +1038,15 @@ def _say_gone(engine: TradingEngine, broker: Broker, view: OrderView) -> None:
     the Orders pane with no toast (the IB drill: TWS restarted wiped, 2 orders gone)."""
     order = view.order
     request = order.request
+    if request.tif is TimeInForce.DAY and 0 < view.created_ns // DAY_NS < broker.clock() // DAY_NS:
+        # A DAY order of an earlier (UTC) day: its day ended, and TWS on a new trading
+        # day lists neither it nor its expiry. The RECON line and its CANCELED say it;
+        # an alarm every such morning would teach the trader to ignore the alarm.
+        log.info(
+            "recovery.day_order_gone",
+            extra={"broker": broker.source, "client_order_id": view.client_order_id},
+        )
+        return
     inst = engine.instrument(broker.name, request.instrument)
     price = f" @ {price_text(order.limit_price, inst)}" if order.limit_price is not None else ""
     filled = f", {plain(order.filled_qty)} filled" if order.filled_qty else ""

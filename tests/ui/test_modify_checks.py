@@ -477,3 +477,52 @@ async def test_a_change_below_the_venues_minimum_notional_is_said_in_the_dialog(
         assert change is None
         assert said == ["Price: notional 0.05 USDT < minimum 5: at least 5 at 1.00 [min_notional]"]
         await desk.session.close()
+
+
+async def test_a_part_filled_orders_change_is_left_to_the_brokers_notional_check(
+    make_desk,
+) -> None:
+    """Once part of an order has filled, venues judge a change's notional differently
+    (the paper venue on the whole order, Binance on the rest it places again): the
+    dialog does not judge it, the broker does as its venue would (a change Binance
+    takes, judged on the whole, was refused here: review rs)."""
+    desk = make_desk()
+    async with desk.app.run_test(size=(120, 36)) as pilot:
+        await desk.start(pilot)
+        await desk.step(pilot, 2)
+        view = await buy_eth_at_the_ask(desk, pilot, "20")
+        assert 0 < view.order.filled_qty < view.order.quantity
+        instrument = desk.session.engine.instrument("paper", "ETHUSDT.PAPER")
+        assert instrument is not None
+        # A minimum far above the whole order's notional, on the same grid.
+        high = instrument.model_copy(update={"min_notional": Decimal("1e12")})
+        quantity = str(view.order.quantity + 1)
+        change, said = check_change(view, high, quantity, str(view.order.limit_price), "")
+        assert said == [], said
+        assert change is not None
+        assert change.quantity == view.order.quantity + 1
+        # Unfilled, the same minimum is said on the Qty.
+        resting = await buy_eth_resting(desk, pilot)
+        _, said = check_change(resting, high, "2", "3400.00", "")
+        assert [p for p in said if p.startswith("Qty: notional")], said
+        await desk.session.close()
+
+
+async def buy_eth_resting(desk: Desk, pilot: Pilot[None]) -> OrderView:
+    """A buy of 1 ETH resting under the market, inside the collar (nothing filled)."""
+    await desk.session.engine.submit(
+        OrderRequest(
+            client_order_id="st000000000000000401",
+            broker="paper",
+            account="main",
+            instrument="ETHUSDT.PAPER",
+            side=Side.BUY,
+            order_type=OrderType.LIMIT,
+            quantity=Decimal(1),
+            limit_price=Decimal("3400.00"),
+        )
+    )
+    await desk.settle(pilot)
+    view = desk.session.engine.oms.get("st000000000000000401")
+    assert view is not None
+    return view

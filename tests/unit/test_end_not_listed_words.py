@@ -12,9 +12,11 @@ lists neither the order nor its executions.
 
 from __future__ import annotations
 
-from silvertine_tui.domain import OrderStatus
+import time
+
+from silvertine_tui.domain import OrderStatus, TimeInForce
 from silvertine_tui.engine.anomalies import AnomalyKind
-from silvertine_tui.engine.recovery import END_NOT_LISTED
+from silvertine_tui.engine.recovery import DAY_NS, END_NOT_LISTED
 from silvertine_tui.events import HealthEvent, ReconcileKind
 from tests.fakes.tws import FakeTws
 from tests.support.ib import desk, new_bus, statuses, updates
@@ -122,3 +124,29 @@ async def test_working_orders_the_venue_no_longer_lists_are_an_anomaly_each() ->
             assert health[-1].metrics.get("last_kind") == "2 anomalies"
             assert health[-1].message.count(f"order_gone: ib/{fake.account}: order ") == 2
         await bus.close()
+
+
+async def test_a_day_order_of_an_earlier_day_gone_overnight_is_no_alarm() -> None:
+    """A DAY order that rested at the close while the desk was down: TWS on its new
+    trading day lists neither it nor its expiry. It ends CANCELED with its words, but
+    is no `order_gone` alarm (one every such morning taught the trader to ignore it:
+    review rs); the same order gone on the day it was placed still is."""
+    for next_day in (True, False):
+        async with FakeTws() as fake:
+            await fake.set_quote("AAPL", "150.00", "150.05")
+            bus = new_bus()
+            await bus.start()
+            async with desk(fake, bus, client_id=7) as d:
+                await engine_for(d)
+                ours = await d.broker.place(d.request(qty="5", limit="146.00", tif=TimeInForce.DAY))
+                await d.broker.settle()
+                assert statuses(await d.events(), ours)[-1] is S.NEW
+            await fake.new_trading_day()  # the DAY order expires; nothing of it filled
+            async with desk(fake, bus, client_id=7) as d:
+                if next_day:  # the desk started the next morning
+                    d.broker.clock = lambda: time.time_ns() + DAY_NS
+                engine = await engine_for(d)
+                assert statuses(await d.events(), ours)[-1] is S.CANCELED
+                gone = engine.anomalies.counts.get(AnomalyKind.ORDER_GONE)
+                assert gone == (None if next_day else 1), (next_day, engine.anomalies.last)
+            await bus.close()

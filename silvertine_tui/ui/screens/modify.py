@@ -211,10 +211,13 @@ def check_change(
         if value is not None
     ]
     said: list[Problem] = []
-    if instrument is not None:
+    if instrument is not None and not order.filled_qty:
         # The venue's notional limits on the order as changed, as the broker checks it
         # before sending (it was refused after Enter, in a toast, the dialog gone and
-        # what was typed with it: 0.00001 BTC at 63,000 is 0.63 USDT < minimum 5).
+        # what was typed with it: 0.00001 BTC at 63,000 is 0.63 USDT < minimum 5). Not
+        # once part of it has filled: venues judge that differently (the paper venue
+        # the whole order, Binance the rest it places again), and the broker judges it
+        # as its venue does (review rs: a change Binance takes was refused here).
         changed = modified_request(
             order,
             quantity=change.quantity,
