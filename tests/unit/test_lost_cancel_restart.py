@@ -193,9 +193,7 @@ async def test_a_modify_the_venue_took_while_the_desk_was_down_is_not_said_lost(
     assert not [m for _, m in await log_lines(bus) if "lost when the desk" in m]
 
 
-async def test_a_lost_cancel_owed_while_the_broker_is_away_is_said_and_made_at_restart() -> (
-    None
-):
+async def test_a_lost_cancel_owed_while_the_broker_is_away_is_said_and_made_at_restart() -> None:
     """The reconcile took the venue's NEW; the broker went away right after, before the
     cancel went: it is said at once, and its intent journaled again, so that a desk
     stopped before the venue is back makes it at its next start. Kept in memory alone,
