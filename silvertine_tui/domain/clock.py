@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+DAY_NS = 86_400 * 1_000_000_000
+"""A day in nanoseconds (a UTC day: the paper venue's DAY orders end at its end)."""
 NO_TIME = "--:--:--"
 """A time no date can hold (a venue's time far out of range), as wide as a time."""
 

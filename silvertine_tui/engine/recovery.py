@@ -40,6 +40,7 @@ from ..domain import (
     VenueOrder,
     plain,
 )
+from ..domain.clock import DAY_NS
 from ..domain.ids import short_id
 from ..events import (
     BrokerProfile,
@@ -1026,9 +1027,6 @@ def _say_reopened(
     )
     log.warning("engine.anomaly", extra={"kind": AnomalyKind.REOPENED, "detail": message})
     engine.anomalies.record(AnomalyKind.REOPENED, message, replaying=False)
-
-
-DAY_NS = 86_400 * 1_000_000_000
 
 
 def _say_gone(engine: TradingEngine, broker: Broker, view: OrderView) -> None:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import time
 
 from silvertine_tui.domain import OrderStatus, TimeInForce
+from silvertine_tui.domain.clock import DAY_NS
 from silvertine_tui.engine.anomalies import AnomalyKind
-from silvertine_tui.engine.recovery import DAY_NS, END_NOT_LISTED
+from silvertine_tui.engine.recovery import END_NOT_LISTED
 from silvertine_tui.events import HealthEvent, ReconcileKind
 from tests.fakes.tws import FakeTws
 from tests.support.ib import desk, new_bus, statuses, updates

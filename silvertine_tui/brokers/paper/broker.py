@@ -67,6 +67,7 @@ from ...domain import (
     plain,
     split_key,
 )
+from ...domain.clock import DAY_NS
 from ...events import (
     BalanceEvent,
     BookEvent,
@@ -108,7 +109,7 @@ from .journal import (
 from .market import MarketBook, SyntheticMarket
 from .orders import RESEEDED, TRIGGERED_REASON, ExecReport, ReportKind, SimFill, SimOrder
 from .runtime import ExecutionMetrics, FaultInjector, LatencyModel
-from .venue import DAY_NS, PaperVenue, day_end_offset_ns
+from .venue import PaperVenue, day_end_offset_ns
 
 log = logging.getLogger(__name__)
 

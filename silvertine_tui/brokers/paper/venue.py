@@ -64,6 +64,7 @@ from ...domain import (
     TimeInForce,
     quantize_to_step,
 )
+from ...domain.clock import DAY_NS
 from ...domain.money import decimal_places, fmt
 from ..errors import InsufficientFunds, OrderRejected, UnknownOrder
 from .account import Account, CashState, PositionState, average
@@ -94,7 +95,6 @@ DEFICIT_REASON = (
 BPS = Decimal("0.0001")
 FEE_QUANTUM = Decimal("0.00000001")
 """Fees are rounded up to this (never in the trader's favour)."""
-DAY_NS = 86_400 * 1_000_000_000
 _NEVER = 2**63
 
 Key = tuple[Decimal, int]

@@ -211,6 +211,12 @@ def check_change(
         if value is not None
     ]
     said: list[Problem] = []
+    changed = modified_request(
+        order,
+        quantity=change.quantity,
+        limit_price=change.limit_price,
+        stop_price=change.stop_price,
+    )
     if instrument is not None and not order.filled_qty:
         # The venue's notional limits on the order as changed, as the broker checks it
         # before sending (it was refused after Enter, in a toast, the dialog gone and
@@ -218,12 +224,6 @@ def check_change(
         # once part of it has filled: venues judge that differently (the paper venue
         # the whole order, Binance the rest it places again), and the broker judges it
         # as its venue does (review rs: a change Binance takes was refused here).
-        changed = modified_request(
-            order,
-            quantity=change.quantity,
-            limit_price=change.limit_price,
-            stop_price=change.stop_price,
-        )
         for issue in changed.issues(instrument):
             if issue.rule in NOTIONAL_RULES:
                 where = issue.field if issue.field in touched else touched[0]
@@ -239,12 +239,6 @@ def check_change(
         said += risk_problems(broken, request=order.request, changed=touched)
     if venue is not None and not said:
         # (After the risk rules, as the engine's gate goes before the venue.)
-        changed = modified_request(
-            order,
-            quantity=change.quantity,
-            limit_price=change.limit_price,
-            stop_price=change.stop_price,
-        )
         said += venue(order, changed, touched)
     if said:
         return None, [str(p) for p in said]
