@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import html
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
@@ -43,7 +44,17 @@ measured in the same test (`first_frame_on_an_empty_journal`, its second start i
 process). Recovery starts just behind the first frame and takes the loop in slices
 (`LOOP_LAG_S`), so the banner's frame came 1.4-2.0 times the empty desk's there; a
 journal read before the first frame (the old start: 35 s on 300k events) is tens of
-times."""
+times.
+
+The suite's other workers share the machine's two cores, and how much of them they
+take changes from second to second: an empty desk measured at a quiet moment took
+0.33 s, and the large journal's desk, a few seconds later, 1.74 s (its loop waiting
+for a core). So the empty desk is measured just before the large one and again just
+after, and the bound is taken from the slower of the two (`Start.reference`). The
+loop thread's CPU time to the first frame is held to the same ratio: what our code
+ran before the trader saw the desk, whatever else the machine ran (measured 0.43-0.68
+s on an empty journal and 0.81-1.01 s on this one, under the suite's load); reading
+the journal first would cost seconds of it."""
 EMPTY_RATIO = 3.0
 LOOP_LAG_S = 0.25
 """The longest the loop may be held during recovery: a replay page of 5,000 entries
@@ -130,12 +141,30 @@ def screen_text(app: SilvertineApp) -> str:
     return html.unescape(app.export_screenshot()).replace("\xa0", " ")
 
 
-async def first_frame_on_an_empty_journal(url: str, prefix: str) -> float:
-    """Seconds from the app's start to its first frame with the panes filled (the
-    ticket's Send), on a journal with nothing in it, polled as the test below polls."""
+@dataclass(frozen=True)
+class Start:
+    """From the app's start to its first frame: seconds (`wall`), and the loop
+    thread's CPU seconds meanwhile (`cpu`)."""
+
+    wall: float
+    cpu: float
+
+    @classmethod
+    def since(cls, wall: float, cpu: float) -> Start:
+        return cls(time.perf_counter() - wall, time.thread_time() - cpu)
+
+    @staticmethod
+    def reference(*starts: Start) -> Start:
+        """The slower of the empty desk's starts, figure by figure."""
+        return Start(max(s.wall for s in starts), max(s.cpu for s in starts))
+
+
+async def first_frame_on_an_empty_journal(url: str, prefix: str) -> Start:
+    """The app's start to its first frame with the panes filled (the ticket's Send),
+    on a journal with nothing in it, polled as the test below polls."""
     session = Session(settings(url, prefix))
     await session.open()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     app = SilvertineApp(session, cursor_blink=False)
     try:
         async with app.run_test(size=(160, 48)):
@@ -143,9 +172,9 @@ async def first_frame_on_an_empty_journal(url: str, prefix: str) -> float:
             while "Send F9" not in screen_text(app):
                 starting(session, deadline)
                 await asyncio.sleep(0.01)
-            at = time.perf_counter() - started
+            start = Start.since(started, cpu)
             await asyncio.wait_for(app.ready.wait(), 30)
-            return at
+            return start
     finally:
         await session.close()
 
@@ -155,14 +184,14 @@ async def test_the_desk_shows_recovery_progress_and_comes_up_with_the_journal(
 ) -> None:
     # Twice: the first start in the process pays for what only a first start does.
     await first_frame_on_an_empty_journal(redis_server.url, f"{key_prefix}-cold")
-    empty = await first_frame_on_an_empty_journal(redis_server.url, f"{key_prefix}-empty")
+    before = await first_frame_on_an_empty_journal(redis_server.url, f"{key_prefix}-before")
     session = Session(settings(redis_server.url, key_prefix))
     stream = session.bus.layout.exec("paper", "main")
     await write_journal(redis_server.url, stream, ORDERS)
     events = ORDERS * 5
     await session.open()  # as the CLI does: the bus first, recovery inside the app
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     app = SilvertineApp(session, cursor_blink=False)
     lag = LoopLag(session)
     done_seen: list[int] = []
@@ -171,13 +200,13 @@ async def test_the_desk_shows_recovery_progress_and_comes_up_with_the_journal(
         async with app.run_test(size=(160, 48)) as pilot:
             lag_task = asyncio.create_task(lag.run())
             # The first frame with the progress on it, as the terminal would get it.
-            first_frame: tuple[float, bool, str] | None = None
+            first_frame: tuple[Start, bool, str] | None = None
             deadline = time.perf_counter() + START_LIMIT_S
             while first_frame is None and not session.ready:
                 starting(session, deadline)
                 screen = screen_text(app)
                 if "recovering:" in screen:
-                    first_frame = (time.perf_counter() - started, session.ready, screen)
+                    first_frame = (Start.since(started, cpu), session.ready, screen)
                     banner = app.screen.query_one(StartupBanner)
                 await asyncio.sleep(0.01)
             n = 0
@@ -200,14 +229,9 @@ async def test_the_desk_shows_recovery_progress_and_comes_up_with_the_journal(
                 if app.model.log_total >= FEED_BACKLOG:
                     break
 
-            # The first frame: within the bound, with the banner and its numbers.
+            # The first frame: with the banner and its numbers (its time, below).
             assert first_frame is not None, "no frame showed the recovery's progress"
             at, ready_then, screen = first_frame
-            print(
-                f"first frame {at:.3f} s (on an empty journal {empty:.3f} s); "
-                f"worst loop lag by phase {lag.worst}, held (loop thread CPU) {lag.held}"
-            )
-            assert at < max(FIRST_FRAME_S, EMPTY_RATIO * empty)
             assert not ready_then
             assert f"of {events:,} events" in screen
             assert ORDERS_WAIT in screen
@@ -252,6 +276,16 @@ async def test_the_desk_shows_recovery_progress_and_comes_up_with_the_journal(
             await session.engine.submit(a_request("after000000000001"))
     finally:
         await session.close()
+
+    # The first frame within the bound, against the empty desk just before and after.
+    after = await first_frame_on_an_empty_journal(redis_server.url, f"{key_prefix}-after")
+    empty = Start.reference(before, after)
+    print(
+        f"first frame {at} (on an empty journal {before} before, {after} after); "
+        f"worst loop lag by phase {lag.worst}, held (loop thread CPU) {lag.held}"
+    )
+    assert at.wall < max(FIRST_FRAME_S, EMPTY_RATIO * empty.wall)
+    assert at.cpu < EMPTY_RATIO * empty.cpu
 
 
 async def test_quitting_during_recovery_writes_no_snapshot_of_half_a_journal(
