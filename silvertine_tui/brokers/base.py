@@ -804,7 +804,8 @@ class Broker(ABC):
         the kill switch was pulled or this desk's claim lapsed, and the change then went
         to the venue after HALTED. Refused, nothing is sent: the journal's
         PENDING_REPLACE goes back to the order's status (`_change_not_sent`: journaled,
-        or kept until the bus takes it), and the refusal is raised."""
+        or kept until the bus takes it), and the refusal is raised (`SendRefused`: the
+        desk's toast says "Modify not sent", not "Modify failed", a venue's word)."""
         refusal = self.send_refusal()
         if not refusal:
             return
@@ -816,7 +817,7 @@ class Broker(ABC):
         # The order's history says it of the order; the error names it (the UI's toast
         # reads `<why>; not sent (order <short id>)`, as an adapter's own "not sent").
         await self._change_not_sent(client_order_id, f"modify {why}")
-        raise OrderRejected(f"modify of {client_order_id} {why}")
+        raise SendRefused(f"modify of {client_order_id} {why}")
 
     async def _change_not_sent(self, client_order_id: str, reason: str) -> None:
         """A change journaled (PENDING_REPLACE) and then not sent: the order's status

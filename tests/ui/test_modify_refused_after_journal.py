@@ -1,6 +1,7 @@
 """The modify dialog's change, held in its journal write (Redis stalled) while trading
 went HALTED, is not sent (`Broker._refuse_change_if_held`): the desk says so in the
-modify's own toast, `Modify failed`, with why and that the order works on unchanged,
+modify's own toast, `Modify not sent` (it read `Modify failed`, a venue's word for
+a change that never left the desk), with why and that the order works on unchanged,
 and the Orders pane shows the order NEW at its old price again, not PENDING_REPLACE.
 The real app on the real session and paper broker; the bus holds one write."""
 
@@ -84,7 +85,7 @@ async def test_a_change_held_in_its_journal_write_as_trading_halts_is_said_not_s
 
         errors = [(n.title, n.message) for n in desk.app._notifications if n.severity == "error"]
         [(title, message)] = errors
-        assert title == "Modify failed"
+        assert title == "Modify not sent"
         assert message.startswith("trading is HALTED (kill switch)"), message
         assert "the order works on unchanged at its old terms; not sent (order " in message
         # Nothing reached the venue; the desk shows the order working at its old price.

@@ -13,7 +13,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from silvertine_tui.brokers import OrderRejected
+from silvertine_tui.brokers import SendRefused
 from silvertine_tui.bus import BusError, BusOptions, MemoryBus
 from silvertine_tui.config import RiskConfig
 from silvertine_tui.domain import OrderRequest, OrderStatus, OrderType, Side, TradingState
@@ -91,7 +91,7 @@ async def halted_while_journaled(bus: HeldBus, engine: TradingEngine, cid: str) 
     await asyncio.wait_for(bus.held.wait(), 5)
     await engine.set_trading_state(TradingState.HALTED)
     bus.go.set()
-    with pytest.raises(OrderRejected) as refused:
+    with pytest.raises(SendRefused) as refused:  # held by the desk: nothing sent
         await asyncio.wait_for(change, 5)
     said = str(refused.value)
     assert said == (

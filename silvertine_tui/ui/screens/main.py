@@ -1104,6 +1104,11 @@ class MainScreen(Screen[None]):
                     # cancel's: red is a refusal's or a failure's colour.
                     said = failed_text(outcome.error, coid, "modify")
                     self.notify(said, title="Modify sent, no answer yet", severity="warning")
+                elif isinstance(outcome, Failed) and outcome.error_kind == "SendRefused":
+                    # Held back by this desk (HALTED, or its claim lapsed, while the
+                    # change's journal writes waited): nothing went to the venue.
+                    said = failed_text(outcome.error, coid, "modify")
+                    self.notify(said, title="Modify not sent", severity="error")
                 elif isinstance(outcome, Failed):
                     said = failed_text(outcome.error, coid, "modify")
                     self.notify(said, title="Modify failed", severity="error")
