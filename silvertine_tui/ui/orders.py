@@ -522,6 +522,45 @@ def order_text(request: OrderRequest, instrument: Instrument | None) -> str:
 STOP_THROUGH = "stop_through"
 """The rule of a stop (or take-profit) already through the market as it is sent."""
 
+POST_ONLY_TAKES = "post_only_takes"
+"""The rule of a post-only limit at or through the far side of the market as it is sent."""
+
+
+def post_only_takes(
+    request: OrderRequest, instrument: Instrument, quote: Quote | None, *, anew: bool = False
+) -> Problem | None:
+    """The warning of a post-only limit that would take as it arrives: a buy at or above
+    the ask, a sell at or below the bid. A post-only order only rests, so its venue
+    rejects it (Binance's LIMIT_MAKER: -2010 "Order would immediately match and take")
+    unless the market moves first: a warning, not a refusal (the quote is the desk's
+    last, and may be behind). None: not post-only, no such side known, or the quote is
+    crossed (its sides are no market to judge it by: `crossed_warning` says so). The
+    ticket said nothing and the venue's rejection was the first word of it (the
+    Binance drill). `anew`: a change of a working order that the venue makes by
+    cancelling it and placing it anew (`_changed_post_only`)."""
+    price = request.limit_price
+    if not request.post_only or price is None or quote is None or is_crossed(quote):
+        return None
+    buy = request.side is Side.BUY
+    far = quote.ask if buy else quote.bid
+    if far is None or far <= 0 or (price < far if buy else price > far):
+        return None
+    basis = "ask" if buy else "bid"
+    venue = request.broker
+    then = (
+        f"a change at {venue} cancels the order and places it anew, which {venue} would "
+        "refuse, and nothing would be working; price it to rest, or cancel it and place "
+        "a LIMIT without post-only"
+        if anew
+        else f"{venue} rejects it unless the {basis} moves first"
+    )
+    return Problem(
+        "limit_price",
+        POST_ONLY_TAKES,
+        f"a post-only {'buy' if buy else 'sell'} at {instrument.price_text(price)} takes at "
+        f"the {basis} {instrument.price_text(far)} now: {then}",
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class Through:
@@ -833,6 +872,9 @@ def check(
         short_margin_problems(request, instrument, engine, preview, latest, leverage=times)
     )
     warnings = [warned] if warned is not None else []
+    takes = post_only_takes(request, instrument, latest)
+    if takes is not None:
+        warnings.append(takes)
     warnings += _crossed(quote, instrument, engine)
     return Checked(request, instrument, ranked(desk + problems, engine), preview, warnings)
 
@@ -1557,6 +1599,10 @@ def change_problems(
       amends (`modify_in_place`: Binance's amend keepPriority, on a symbol whose
       exchangeInfo says `amendAllowed`), its stop not judged again: it goes, a
       triggered stop's too; on another it is placed anew as any change.
+    - A post-only order whose price the change puts at or through the far side of the
+      desk's quote (`post_only_takes`), where a change places the order anew
+      (`_changed_post_only`): Binance cancels it, refuses its replacement ("Order would
+      immediately match and take."), and nothing is working.
     - A buy's funds (`buying_power`): what the order as changed leaves to buy, at its
       price with the fee estimate (the ticket's preview), against the available balance
       plus what the order frees (`held_by_order`), said on the field the change gave.
@@ -1578,6 +1624,9 @@ def change_problems(
     stop = _changed_stop(order, changed, set(touched), instrument, engine, latest, market, basis)
     if stop is not None:
         found.append(stop)
+    takes = _changed_post_only(order, changed, set(touched), instrument, engine, latest)
+    if takes is not None:
+        found.append(takes)
     filled = order.filled_qty
     if (
         changed.side is Side.BUY
@@ -1660,6 +1709,27 @@ def change_warnings(
     venue = changed.broker if refuses else None
     _, warned = stop_through_said(changed, instrument, latest, through, venue)
     return [warned] if warned is not None else []
+
+
+def _changed_post_only(
+    order: Order,
+    changed: OrderRequest,
+    touched: set[str],
+    instrument: Instrument,
+    engine: TicketContext,
+    latest: Quote | None,
+) -> Problem | None:
+    """The post-only refusal of `change_problems`: a change placing a post-only order
+    anew (`modify_places_anew`; not a smaller quantity alone amended in place) at a
+    price that would take on the desk's quote. Binance cancelled the order, refused the
+    replacement, and nothing was working (a post-only buy repriced to the ask)."""
+    caps = engine.capabilities(changed.broker)
+    if caps is None:
+        return None
+    smaller = changed.quantity is not None and changed.quantity < order.quantity
+    if caps.modify_in_place(touched, smaller=smaller, instrument=instrument.key):
+        return None
+    return post_only_takes(changed, instrument, latest, anew=True)
 
 
 def _changed_stop(

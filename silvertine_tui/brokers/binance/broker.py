@@ -3315,13 +3315,20 @@ class BinanceBroker(Broker):
         asset's free balance and what the old order frees). Each as Binance judges it:
         its last trade asked just before (`_last_trade`); the free balance as the
         account stream last said it. The desk's modify dialog refuses both first
-        (`ui.orders.change_problems`); this is the last line."""
+        (`ui.orders.change_problems`); this is the last line. And a post-only order
+        (LIMIT_MAKER) at a price that takes on Binance's book, asked just before
+        (`_post_only_refusal`): its replacement is refused ("Order would immediately
+        match and take.") after the cancel; a post-only buy repriced to the ask was
+        lost so."""
         stop = request.stop_price
         price = instrument.price_text
         # (what does go: `_amends`)
         alone = (
             "; a smaller quantity alone goes (amended)" if self._amendable.get(order.key) else ""
         )
+        takes = await self._post_only_refusal(order, request, instrument)
+        if takes:
+            return f"{takes}{alone}"
         if request.order_type.has_stop_price and stop is not None:
             last, unread = await self._last_trade(order)
             if last is not None and request.order_type.stop_reached(request.side, stop, last):
@@ -3346,6 +3353,44 @@ class BinanceBroker(Broker):
                     f"works as it was; modify again, or cancel it and place a LIMIT{alone}"
                 )
         return self._funds_refusal(order, request, filled, instrument)
+
+    async def _post_only_refusal(
+        self, order: TrackedOrder, request: OrderRequest, instrument: Instrument
+    ) -> str:
+        """Why a post-only replacement would be refused at Binance's book now ("" when
+        it rests, is not post-only, or the book could not be read: Binance judges it).
+        Its top asked just before (depth, 5 of the minute's weight), not the market
+        stream's, which may be behind."""
+        limit = request.limit_price
+        if not request.post_only or limit is None:
+            return ""
+        buy = request.side is Side.BUY
+        try:
+            book = await self.rest.depth(order.symbol, limit=5)
+            levels = book["asks" if buy else "bids"]
+            far = Decimal(str(levels[0][0])) if levels else None
+        except BrokerError as exc:
+            log.warning(
+                "binance.post_only_book_unread",
+                extra={"client_order_id": order.client_order_id, "error": str(exc)},
+            )
+            return ""
+        except (KeyError, IndexError, TypeError, ArithmeticError, ValueError) as exc:
+            log.warning(
+                "binance.post_only_book_unread",
+                extra={"client_order_id": order.client_order_id, "error": repr(exc)},
+            )
+            return ""
+        if far is None or (limit < far if buy else limit > far):
+            return ""
+        price = instrument.price_text
+        basis = "ask" if buy else "bid"
+        return (
+            f"post-only at {price(limit)} takes at Binance's {basis} {price(far)}: Binance "
+            'would cancel the order and refuse its replacement ("Order would immediately '
+            'match and take."), and nothing would be working. It works as it was; price '
+            "it to rest, or cancel it and place a LIMIT without post-only"
+        )
 
     async def _last_trade(self, order: TrackedOrder) -> tuple[Decimal | None, str]:
         """Binance's last trade of the order's symbol, asked now (its 24 h ticker, 2 of
