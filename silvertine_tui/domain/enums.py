@@ -18,6 +18,13 @@ class Side(StrEnum):
     def opposite(self) -> Side:
         return Side.SELL if self is Side.BUY else Side.BUY
 
+    def takes(self, limit: Decimal, far: Decimal) -> bool:
+        """Whether a limit at `limit` takes at the far side of the book, `far` (a buy at
+        or above the ask, a sell at or below the bid): Binance's refusal of a post-only
+        order (LIMIT_MAKER, "Order would immediately match and take."), the ticket's
+        and the modify dialog's post-only warning and refusal."""
+        return limit >= far if self is Side.BUY else limit <= far
+
 
 class OrderType(StrEnum):
     MARKET = "MARKET"

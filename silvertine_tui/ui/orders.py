@@ -543,7 +543,7 @@ def post_only_takes(
         return None
     buy = request.side is Side.BUY
     far = quote.ask if buy else quote.bid
-    if far is None or far <= 0 or (price < far if buy else price > far):
+    if far is None or far <= 0 or not request.side.takes(price, far):
         return None
     basis = "ask" if buy else "bid"
     venue = request.broker
@@ -1700,8 +1700,7 @@ def change_warnings(
     if "stop_price" not in given:
         if caps is None or not refuses:
             return []  # changed in place: the venue does not judge the stop again
-        smaller = changed.quantity is not None and changed.quantity < order.quantity
-        if caps.modify_in_place(given, smaller=smaller, instrument=instrument.key):
+        if _amended_in_place(caps, order, changed, given, instrument.key):
             return []
     key = instrument.key
     latest = quote(key)
@@ -1709,6 +1708,16 @@ def change_warnings(
     venue = changed.broker if refuses else None
     _, warned = stop_through_said(changed, instrument, latest, through, venue)
     return [warned] if warned is not None else []
+
+
+def _amended_in_place(
+    caps: Capabilities, order: Order, changed: OrderRequest, touched: Iterable[str], key: str
+) -> bool:
+    """Whether the venue amends working `order` in place with `changed` (`touched`: the
+    fields the change gives; `key`: the instrument's) rather than placing it anew
+    (`Capabilities.modify_in_place`: a smaller quantity alone where the venue amends it)."""
+    smaller = changed.quantity is not None and changed.quantity < order.quantity
+    return caps.modify_in_place(touched, smaller=smaller, instrument=key)
 
 
 def _changed_post_only(
@@ -1724,10 +1733,7 @@ def _changed_post_only(
     price that would take on the desk's quote. Binance cancelled the order, refused the
     replacement, and nothing was working (a post-only buy repriced to the ask)."""
     caps = engine.capabilities(changed.broker)
-    if caps is None:
-        return None
-    smaller = changed.quantity is not None and changed.quantity < order.quantity
-    if caps.modify_in_place(touched, smaller=smaller, instrument=instrument.key):
+    if caps is None or _amended_in_place(caps, order, changed, touched, instrument.key):
         return None
     return post_only_takes(changed, instrument, latest, anew=True)
 
@@ -1752,8 +1758,7 @@ def _changed_stop(
         or changed.stop_price is None
     ):
         return None
-    smaller = changed.quantity is not None and changed.quantity < order.quantity
-    anew = not caps.modify_in_place(touched, smaller=smaller, instrument=instrument.key)
+    anew = not _amended_in_place(caps, order, changed, touched, instrument.key)
     if not anew and "stop_price" not in touched:
         return None  # amended in place: the venue does not judge the stop again
     # (Binance amends a smaller quantity alone, on a symbol that allows it:

@@ -3369,19 +3369,13 @@ class BinanceBroker(Broker):
             book = await self.rest.depth(order.symbol, limit=5)
             levels = book["asks" if buy else "bids"]
             far = Decimal(str(levels[0][0])) if levels else None
-        except BrokerError as exc:
-            log.warning(
-                "binance.post_only_book_unread",
-                extra={"client_order_id": order.client_order_id, "error": str(exc)},
-            )
-            return ""
-        except (KeyError, IndexError, TypeError, ArithmeticError, ValueError) as exc:
+        except (BrokerError, KeyError, IndexError, TypeError, ArithmeticError, ValueError) as exc:
             log.warning(
                 "binance.post_only_book_unread",
                 extra={"client_order_id": order.client_order_id, "error": repr(exc)},
             )
             return ""
-        if far is None or (limit < far if buy else limit > far):
+        if far is None or not request.side.takes(limit, far):
             return ""
         price = instrument.price_text
         basis = "ask" if buy else "bid"
